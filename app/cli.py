@@ -1,0 +1,74 @@
+"""The ``trading-console`` command (also ``python -m app``).
+
+Each subcommand lives in its own module under ``app.commands`` and exposes
+``register(subparsers)``; the module adds a parser and sets ``handler(args, settings) -> int``
+as its default. Heavy imports (Qt, ib_async, SQLAlchemy) happen inside the handlers, so that
+``trading-console --help`` and the headless commands start fast.
+
+Exit codes shared by every command: 0 done, 2 bad input, 3 blocked by risk, 4 refused (live
+token or account guard), 5 broker or connection error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_BLOCKED = 3
+EXIT_REFUSED = 4
+EXIT_BROKER = 5
+
+# Order matters only for --help.
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.commands.gui",
+    "app.commands.db",
+    "app.commands.audit",
+    "app.commands.snapshot",
+    "app.commands.preview",
+    "app.commands.sim",
+    "app.commands.execution",
+    "app.commands.backtest",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trading-console",
+        description="Desktop trading console for Interactive Brokers. Without a command it opens the window.",
+    )
+    parser.add_argument("--db-url", dest="db_url", default=None, help="database URL (env TC_DB_URL); default: SQLite in the user data folder")
+    parser.add_argument("--config", dest="config_file", default=None, help="settings TOML file (default: the user config folder)")
+    parser.add_argument("--log-level", dest="log_level", default=None, help="DEBUG, INFO, WARNING, ERROR")
+    # Window options on the top-level parser so that plain `trading-console --demo --screenshot F` works.
+    parser.add_argument("--demo", action="store_true", help="open the console in demo mode (the default without --profile)")
+    parser.add_argument("--profile", choices=("demo", "paper", "live"), default=None, help="demo (built-in simulator), paper or live (TWS / IB Gateway)")
+    parser.add_argument("--screenshot", metavar="FILE", default=None, help="run the demo flow, write a PNG of the window and exit")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from app.settings import SettingsError, load_settings
+    from app.logs import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except SettingsError as exc:
+        print(f"trading-console: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure_logging(settings)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from app.commands.gui import run_gui
+
+        return run_gui(args, settings)
+    return int(handler(args, settings) or 0)

@@ -1,0 +1,53 @@
+"""Logging: a rotating file in the user log folder plus stderr; URL passwords never logged."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+
+from services.urls import redact_text
+
+_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class RedactingFilter(logging.Filter):
+    """Strips passwords from URLs in every record, whoever logged it (SQLAlchemy included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        return True
+
+
+def configure_logging(settings, *, stderr_level: str | None = None) -> None:
+    root = logging.getLogger()
+    level = getattr(logging, str(settings.log_level).upper(), logging.INFO)
+    root.setLevel(min(level, logging.INFO))
+    for handler in list(root.handlers):
+        if getattr(handler, "_tc_owned", False):
+            root.removeHandler(handler)
+            handler.close()
+    redactor = RedactingFilter()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(getattr(logging, (stderr_level or settings.log_level).upper(), logging.WARNING))
+    stderr.setFormatter(logging.Formatter(_FORMAT))
+    stderr.addFilter(redactor)
+    stderr._tc_owned = True  # type: ignore[attr-defined]
+    root.addHandler(stderr)
+    try:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            settings.log_dir / "console.log", maxBytes=5_000_000, backupCount=5, encoding="utf-8"
+        )
+    except OSError as exc:  # a read-only home must not stop the console
+        stderr.handle(logging.makeLogRecord({"msg": f"file logging disabled: {exc}", "levelno": logging.WARNING, "levelname": "WARNING"}))
+        return
+    file_handler.setLevel(logging.DEBUG if level <= logging.DEBUG else logging.INFO)
+    file_handler.setFormatter(logging.Formatter(_FORMAT))
+    file_handler.addFilter(redactor)
+    file_handler._tc_owned = True  # type: ignore[attr-defined]
+    root.addHandler(file_handler)

@@ -1,0 +1,241 @@
+"""One typed settings object: TOML file < environment (TC_*) < command line.
+
+The file lives in the user's config folder (platformdirs) unless ``--config`` / ``TC_CONFIG_FILE``
+names another; tests point ``TC_CONFIG_FILE``, ``TC_DATA_DIR`` and ``TC_LOG_DIR`` at temporary
+folders so they never touch the user's real settings. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+from services.domain import TradeMode
+from services.urls import redact_url
+
+APP_NAME = "ib-trading-console"
+APP_AUTHOR = "ib-trading-console"
+
+PROFILES = ("demo", "paper", "live")
+
+
+class SettingsError(ValueError):
+    """A settings file or value the user can fix."""
+
+
+def default_config_file() -> Path:
+    env = os.environ.get("TC_CONFIG_FILE")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir(APP_NAME, APP_AUTHOR)) / "settings.toml"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("TC_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+
+
+def default_log_dir() -> Path:
+    env = os.environ.get("TC_LOG_DIR")
+    return Path(env) if env else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+
+
+@dataclass(frozen=True)
+class IbSettings:
+    host: str = "127.0.0.1"
+    port: int = 7497  # TWS paper; never a live port by default
+    client_id: int = 1
+    account: str = ""
+    connect_timeout: float = 10.0
+    market_data_type: str = "delayed"  # live | frozen | delayed | delayed_frozen
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    theme: str = "dark"  # dark | light
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = ""
+    mode: TradeMode = TradeMode.PAPER  # Paper is the default; live is never implied
+    profile: str = "demo"
+    log_level: str = "INFO"
+    ib: IbSettings = field(default_factory=IbSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
+    config_file: Path = field(default_factory=default_config_file)
+    data_dir: Path = field(default_factory=default_data_dir)
+    log_dir: Path = field(default_factory=default_log_dir)
+
+    @property
+    def effective_db_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'console.sqlite3').as_posix()}"
+
+    @property
+    def redacted_db_url(self) -> str:
+        return redact_url(self.effective_db_url)
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "database": {"url": self.db_url},
+            "trading": {"mode": str(self.mode), "profile": self.profile},
+            "ib": asdict(self.ib),
+            "ui": asdict(self.ui),
+            "logging": {"level": self.log_level},
+        }
+        return out
+
+
+def _int(name: str, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+
+
+def _mode(name: str, value: Any) -> TradeMode:
+    try:
+        return TradeMode(str(value).strip().lower())
+    except ValueError:
+        raise SettingsError(f"{name} must be 'paper' or 'live', got {value!r}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+
+
+def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
+    db = data.get("database", {})
+    trading = data.get("trading", {})
+    ib = data.get("ib", {})
+    ui = data.get("ui", {})
+    logging_ = data.get("logging", {})
+    ib_known = {f.name for f in fields(IbSettings)}
+    ib_values = {k: v for k, v in ib.items() if k in ib_known}
+    if "port" in ib_values:
+        ib_values["port"] = _int("ib.port", ib_values["port"])
+    if "client_id" in ib_values:
+        ib_values["client_id"] = _int("ib.client_id", ib_values["client_id"])
+    if "connect_timeout" in ib_values:
+        ib_values["connect_timeout"] = _float("ib.connect_timeout", ib_values["connect_timeout"])
+    changes: dict[str, Any] = {"ib": replace(settings.ib, **ib_values)}
+    if "url" in db:
+        changes["db_url"] = str(db["url"])
+    if "mode" in trading:
+        changes["mode"] = _mode("trading.mode", trading["mode"])
+    if "profile" in trading:
+        changes["profile"] = _profile("trading.profile", trading["profile"])
+    if "theme" in ui:
+        changes["ui"] = replace(settings.ui, theme=str(ui["theme"]))
+    if "level" in logging_:
+        changes["log_level"] = str(logging_["level"]).upper()
+    return replace(settings, **changes)
+
+
+def _profile(name: str, value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in PROFILES:
+        raise SettingsError(f"{name} must be one of {', '.join(PROFILES)}, got {value!r}")
+    return text
+
+
+def _apply_env(settings: Settings, env: dict[str, str]) -> Settings:
+    ib = settings.ib
+    changes: dict[str, Any] = {}
+    if env.get("TC_DB_URL"):
+        changes["db_url"] = env["TC_DB_URL"]
+    if env.get("TC_IB_HOST"):
+        ib = replace(ib, host=env["TC_IB_HOST"])
+    if env.get("TC_IB_PORT"):
+        ib = replace(ib, port=_int("TC_IB_PORT", env["TC_IB_PORT"]))
+    if env.get("TC_IB_CLIENT_ID"):
+        ib = replace(ib, client_id=_int("TC_IB_CLIENT_ID", env["TC_IB_CLIENT_ID"]))
+    if env.get("TC_IB_ACCOUNT"):
+        ib = replace(ib, account=env["TC_IB_ACCOUNT"].strip())
+    if env.get("TC_MODE"):
+        changes["mode"] = _mode("TC_MODE", env["TC_MODE"])
+    if env.get("TC_LOG_LEVEL"):
+        changes["log_level"] = env["TC_LOG_LEVEL"].upper()
+    return replace(settings, ib=ib, **changes)
+
+
+def _apply_args(settings: Settings, args: Any) -> Settings:
+    def arg(name: str) -> Any:
+        return getattr(args, name, None) if args is not None else None
+
+    ib = settings.ib
+    changes: dict[str, Any] = {}
+    if arg("db_url"):
+        changes["db_url"] = arg("db_url")
+    if arg("log_level"):
+        changes["log_level"] = str(arg("log_level")).upper()
+    if arg("ib_host"):
+        ib = replace(ib, host=arg("ib_host"))
+    if arg("ib_port") is not None:
+        ib = replace(ib, port=_int("--ib-port", arg("ib_port")))
+    if arg("client_id") is not None:
+        ib = replace(ib, client_id=_int("--client-id", arg("client_id")))
+    if arg("account"):
+        ib = replace(ib, account=str(arg("account")).strip())
+    if arg("mode"):
+        changes["mode"] = _mode("--mode", arg("mode"))
+    if arg("profile"):
+        changes["profile"] = _profile("--profile", arg("profile"))
+        if changes["profile"] == "live" and not arg("mode"):
+            changes["mode"] = TradeMode.LIVE
+        elif changes["profile"] == "paper" and not arg("mode"):
+            changes["mode"] = TradeMode.PAPER
+    if arg("demo"):
+        changes["profile"] = "demo"
+        changes["mode"] = TradeMode.PAPER
+    return replace(settings, ib=ib, **changes)
+
+
+def load_settings(args: Any = None, env: dict[str, str] | None = None) -> Settings:
+    """File, then environment, then command line; each later source wins."""
+    env = dict(os.environ) if env is None else env
+    config_file = Path(arg) if (arg := getattr(args, "config_file", None)) else (
+        Path(env["TC_CONFIG_FILE"]) if env.get("TC_CONFIG_FILE") else default_config_file()
+    )
+    settings = Settings(
+        config_file=config_file,
+        data_dir=Path(env["TC_DATA_DIR"]) if env.get("TC_DATA_DIR") else default_data_dir(),
+        log_dir=Path(env["TC_LOG_DIR"]) if env.get("TC_LOG_DIR") else default_log_dir(),
+    )
+    settings = _apply_file(settings, _read_file(config_file))
+    settings = _apply_env(settings, env)
+    settings = _apply_args(settings, args)
+    return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the user-editable part of the settings as TOML (atomically)."""
+    target = path or settings.config_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(tomli_w.dumps(settings.to_toml_dict()).encode("utf-8"))
+    os.replace(tmp, target)
+    return target

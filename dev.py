@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Self-contained developer entry point: needs only Python 3.11+ and git.
+
+    python3 dev.py console [ARGS...]   open the console (demo mode by default)
+    python3 dev.py test [PYTEST ARGS]  run the whole test suite
+    python3 dev.py bench [NAME ...]    run the benchmarks (see README)
+    python3 dev.py run ARGS...         any `trading-console` command inside the environment
+
+Each command creates `.venv` beside this file and installs the project with its test extra
+when the environment is missing or `pyproject.toml` changed since the last install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".tc-install-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def install_fingerprint() -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def ensure_environment() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    fingerprint = install_fingerprint()
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == fingerprint:
+        return
+    if not PYTHON.exists():
+        say(f"creating a virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    say("installing the project and its test tools (first run only; a few minutes)")
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "install", "-q", "-e", f"{ROOT}[test]"], check=True)
+    STAMP.write_text(fingerprint)
+
+
+def mysql_reachable(url: str) -> tuple[bool, str]:
+    probe = (
+        "import sys, sqlalchemy as sa\n"
+        "e = sa.create_engine(sys.argv[1], pool_pre_ping=True, connect_args={'connect_timeout': 3})\n"
+        "c = e.connect(); c.exec_driver_sql('select 1'); c.close()\n"
+    )
+    result = subprocess.run([str(PYTHON), "-c", probe, url], capture_output=True, text=True)
+    last_line = (result.stderr.strip().splitlines() or [""])[-1]
+    return result.returncode == 0, last_line
+
+
+def ensure_mysql(env: dict[str, str]) -> None:
+    """Under CI the MariaDB tests must run: start the server if needed, fail if we cannot."""
+    url = env.setdefault("TC_TEST_MYSQL_URL", DEFAULT_MYSQL_URL)
+    in_ci = env.get("CI", "").lower() == "true"
+    ok, why = mysql_reachable(url)
+    if ok:
+        env["TC_TEST_MYSQL"] = "required" if in_ci else "available"
+        return
+    if in_ci:
+        say("MariaDB is not reachable; starting it")
+        subprocess.run(
+            ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
+            check=False,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ok, why = mysql_reachable(url)
+            if ok:
+                env["TC_TEST_MYSQL"] = "required"
+                return
+            time.sleep(1)
+        sys.exit(f"[dev] MariaDB is still unreachable at {url} under CI: {why}")
+    env["TC_TEST_MYSQL"] = "unavailable"
+    env["TC_TEST_MYSQL_WHY"] = why or "connection refused"
+    say(f"MariaDB is not reachable ({why}); its tests will be SKIPPED, SQLite only")
+
+
+def run_tests(extra: list[str]) -> int:
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    ensure_mysql(env)
+    command = [str(PYTHON), "-m", "pytest", *extra]
+    say("running: " + " ".join(command[2:]))
+    return subprocess.call(command, cwd=ROOT, env=env)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    ensure_environment()
+    if command == "console":
+        return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)
+    if command == "run":
+        return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)
+    if command == "test":
+        return run_tests(rest)
+    if command == "bench":
+        env = dict(os.environ)
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        return subprocess.call([str(PYTHON), "-m", "benchmarks", *rest], cwd=ROOT, env=env)
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,203 @@
+"""Domain vocabulary shared by every layer: enums and immutable values.
+
+Money and quantities are ``Decimal``; times are timezone-aware UTC ``datetime``. The frozen
+record types are what the GUI receives (never ORM objects), so they must stay cheap to build
+and hashable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MKT = "MKT"
+    LMT = "LMT"
+
+
+class TimeInForce(StrEnum):
+    DAY = "DAY"
+    GTC = "GTC"
+
+
+class OrderState(StrEnum):
+    NEW = "NEW"  # stored, not sent
+    SUBMITTED = "SUBMITTED"  # sent, not acknowledged
+    ACCEPTED = "ACCEPTED"  # working at the broker
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
+    CANCELED = "CANCELED"
+    REPLACE_REQUESTED = "REPLACE_REQUESTED"
+    REJECTED = "REJECTED"
+    BLOCKED = "BLOCKED"  # by pre-trade risk; never sent
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_ORDER_STATES
+
+    @property
+    def is_working(self) -> bool:
+        """At the broker (or on its way there) and able to fill or be canceled."""
+        return self in WORKING_ORDER_STATES
+
+
+TERMINAL_ORDER_STATES = frozenset(
+    {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.BLOCKED, OrderState.EXPIRED}
+)
+WORKING_ORDER_STATES = frozenset(
+    {
+        OrderState.SUBMITTED,
+        OrderState.ACCEPTED,
+        OrderState.PARTIALLY_FILLED,
+        OrderState.CANCEL_REQUESTED,
+        OrderState.REPLACE_REQUESTED,
+    }
+)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    BLOCKED = "blocked"
+    RUNNING = "running"
+    DONE = "done"  # every order filled
+    PARTIAL = "partial"
+    FAILED = "failed"  # any order rejected
+    CANCELED = "canceled"
+
+
+class TradeMode(StrEnum):
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    HALTED = "HALTED"  # blocks everything but cancels
+    REDUCING = "REDUCING"  # blocks orders that grow exposure
+
+
+class EventSource(StrEnum):
+    BROKER = "broker"
+    USER = "user"
+    RECOVERY = "recovery"
+    RECONCILE = "reconcile"
+    RISK = "risk"
+    SYSTEM = "system"
+
+
+LIVE_CONFIRM_WORD = "LIVE"
+
+
+def is_live_token(token: str | None) -> bool:
+    """The LIVE confirmation word, trimmed and case-insensitive (seed plan 000)."""
+    return (token or "").strip().upper() == LIVE_CONFIRM_WORD
+
+
+def is_paper_account(account: str | None) -> bool:
+    """IB paper accounts start with DU (individual) or DF (advisor)."""
+    return bool(account) and account.strip().upper().startswith(("DU", "DF"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Immutable records handed to the GUI and the command line.
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    id: int
+    client_order_id: str
+    run_id: int | None
+    symbol: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None
+    status: OrderState
+    filled_quantity: Decimal
+    avg_fill_price: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+    ib_order_id: int | None = None
+    ib_perm_id: int | None = None
+    account: str | None = None
+    rejected_reason: str | None = None
+    replaces_order_id: int | None = None
+    external: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    id: int
+    order_id: int
+    exec_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal | None
+    fill_time: datetime
+    currency: str = "USD"
+    exchange: str | None = None
+    superseded: bool = False  # an execution correction replaced this revision
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRecord:
+    project_id: int | None
+    account: str
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal
+    realized_pnl: Decimal
+    updated_at: datetime
+    market_price: Decimal | None = None
+
+    @property
+    def unrealized_pnl(self) -> Decimal | None:
+        if self.market_price is None:
+            return None
+        return (self.market_price - self.average_cost) * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    entity_type: str | None
+    entity_id: str | None
+    payload: dict
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What one committed batch of broker events changed: the GUI refreshes exactly this."""
+
+    orders: tuple[OrderRecord, ...] = ()
+    fills: tuple[FillRecord, ...] = ()
+    positions: tuple[PositionRecord, ...] = ()
+    runs: tuple[int, ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.fills or self.positions or self.runs)

@@ -1,0 +1,29 @@
+"""Test-wide setup. Fixtures live in ``tests/fixtures/*`` (one module per subsystem).
+
+Every test runs with its own config, data and log folders so that it never reads or writes the
+user's real settings, and Qt runs offscreen.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.ib",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path, monkeypatch):
+    home = tmp_path / "user"
+    monkeypatch.setenv("TC_CONFIG_FILE", str(home / "config" / "settings.toml"))
+    monkeypatch.setenv("TC_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("TC_LOG_DIR", str(home / "logs"))
+    for name in ("TC_DB_URL", "TC_IB_HOST", "TC_IB_PORT", "TC_IB_CLIENT_ID", "TC_IB_ACCOUNT", "TC_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
