@@ -1,0 +1,84 @@
+"""Running service coroutines from the GUI: one loop (qasync), no fire-and-forget.
+
+Every task started from a widget intent goes through ``TaskRunner.run``: it keeps a reference to
+the task (asyncio only keeps weak ones), disables the buttons that started it until it ends,
+logs any failure with its context and hands a user-facing message to ``on_error`` (the main
+window shows it in a dialog). Nothing here decides anything about trading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from services.urls import redact_text
+
+log = logging.getLogger(__name__)
+
+
+class UserFacingError(Exception):
+    """An error whose message is meant for the trader as it is (bad file, wrong token...)."""
+
+
+class TaskRunner:
+    def __init__(self, on_error: Callable[[str, str], None] | None = None) -> None:
+        self._tasks: set[asyncio.Task] = set()
+        self._on_error = on_error
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    def run(
+        self,
+        coro: Awaitable[Any],
+        *,
+        what: str,
+        disable: Iterable[Any] = (),
+        on_done: Callable[[Any], None] | None = None,
+    ) -> asyncio.Task:
+        widgets = [w for w in disable if w is not None]
+        for widget in widgets:
+            widget.setEnabled(False)
+
+        async def guarded() -> Any:
+            try:
+                result = await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # surfaced, never swallowed
+                message = redact_text(str(exc)) or exc.__class__.__name__
+                if isinstance(exc, UserFacingError):
+                    log.warning("%s refused: %s", what, message)
+                else:
+                    log.exception("%s failed", what)
+                if self._on_error is not None:
+                    self._on_error(what, message)
+                return None
+            else:
+                if on_done is not None:
+                    on_done(result)
+                return result
+            finally:
+                for widget in widgets:
+                    try:
+                        widget.setEnabled(True)
+                    except RuntimeError:  # the widget was deleted while we waited
+                        pass
+
+        task = asyncio.ensure_future(guarded())
+        task.set_name(what)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the tasks in flight (used at shutdown and by tests)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
