@@ -1,0 +1,1 @@
+"""Alembic migrations of the console's database (driven by ``services.db.migrate``)."""

@@ -1,0 +1,124 @@
+"""Alembic, driven from code: the console, the CLI and the tests all come through here.
+
+The migration scripts are found next to the installed ``migrations`` package (``Path(__file__)``),
+never relative to the working directory, so an installed console can upgrade its database.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Connection, make_url
+
+MIGRATIONS_LOCK = "ib_trading_console_migrate"
+
+
+def migrations_dir() -> Path:
+    import migrations
+
+    return Path(migrations.__file__).resolve().parent
+
+
+def alembic_config(url: str | None = None, *, output: io.StringIO | None = None) -> Config:
+    config = Config(output_buffer=output) if output is not None else Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    # The URL travels in attributes: set_main_option would choke on a '%' in a password.
+    config.attributes["url"] = url
+    return config
+
+
+def head() -> str:
+    """The newest revision shipped with this code."""
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if not parsed.database.startswith("file:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _migration_connection(url: str) -> Iterator[Connection]:
+    """One connection for the whole migration; on MySQL a named lock keeps two starting
+    consoles from migrating the same database at once."""
+    _prepare_sqlite_file(url)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            is_mysql = connection.dialect.name in ("mysql", "mariadb")
+            if is_mysql:
+                got = connection.execute(text("SELECT GET_LOCK(:name, 60)"), {"name": MIGRATIONS_LOCK}).scalar()
+                if got != 1:
+                    raise RuntimeError("another process is migrating this database (lock not acquired in 60 s)")
+                connection.commit()
+            try:
+                yield connection
+            finally:
+                if is_mysql:
+                    connection.rollback()
+                    connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MIGRATIONS_LOCK})
+                    connection.commit()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, rev: str = "head") -> str | None:
+    """Upgrade the database at ``url`` to ``rev``; returns the revision now current."""
+    with _migration_connection(url) as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, rev)
+        connection.commit()
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def downgrade(url: str, rev: str) -> str | None:
+    """Downgrade to ``rev`` (``base`` removes every table); returns the revision now current."""
+    with _migration_connection(url) as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, rev)
+        connection.commit()
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def current(url: str) -> str | None:
+    """The database's revision, ``None`` for an empty (never migrated) database."""
+    _prepare_sqlite_file(url)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def offline_sql(dialect: str = "mysql", rev: str = "head", *, from_rev: str | None = None) -> str:
+    """The DDL that upgrades an empty (or ``from_rev``) database to ``rev``, for a DBA who
+    applies changes by hand."""
+    urls = {"mysql": "mysql+pymysql://", "mariadb": "mysql+pymysql://", "sqlite": "sqlite://"}
+    try:
+        url = urls[dialect]
+    except KeyError:
+        raise ValueError(f"unknown dialect {dialect!r}; one of {', '.join(sorted(urls))}") from None
+    output = io.StringIO()
+    config = alembic_config(url, output=output)
+    command.upgrade(config, f"{from_rev}:{rev}" if from_rev else rev, sql=True)
+    return output.getvalue()
+
+
+def ensure_schema(url: str) -> str | None:
+    """Bring the database to the newest revision (the console calls this when it starts)."""
+    return upgrade(url, "head")

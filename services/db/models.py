@@ -1,0 +1,334 @@
+"""The whole product's schema as SQLAlchemy 2 typed models.
+
+Conventions: ids are BIGINT (INTEGER on SQLite, where only INTEGER PRIMARY KEY autoincrements);
+quantities Numeric(20,6), prices Numeric(20,8), money Numeric(24,8), all read back as
+``Decimal``; times are ``UTCDateTime`` (aware UTC in Python, naive UTC in the database);
+enumerations are strings checked against the enums of ``services.domain``. MySQL tables are
+InnoDB, utf8mb4 with a binary collation so that uniqueness (client_order_id, exec_id) is
+case-sensitive exactly as on SQLite. Constraint names follow one naming convention so that
+Alembic can address them on both databases.
+
+The ORM objects never leave ``services``: the GUI receives the frozen records of
+``services.domain`` (see ``services.db.convert``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.domain import EventSource, OrderState, RunStatus, TradeMode, TradingState
+from services.db.types import (
+    EnumText,
+    JSONDoc,
+    Money,
+    Price,
+    Quantity,
+    UTCDateTime,
+    Weight,
+    utcnow,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MYSQL_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+# BIGINT everywhere except SQLite, whose rowid alias must be exactly INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
+    "new_timeout_seconds": 45,
+    "max_auto_retries": 1,
+    "max_price_deviation_pct": 1.5,
+    "allow_replace_outside_rth": False,
+}
+GENESIS_HASH = "0" * 64
+SETTINGS_ROW_ID = 1
+CHAIN_HEAD_ROW_ID = 1
+
+
+def _table_args(*items: Any) -> tuple:
+    return (*items, dict(MYSQL_TABLE_OPTIONS))
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class Project(TimestampMixin, Base):
+    """A strategy or book: snapshots, runs, orders and positions belong to one."""
+
+    __tablename__ = "projects"
+    __table_args__ = _table_args()
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class DecisionSnapshot(Base):
+    """One imported decision file (target weights); immutable once stored."""
+
+    __tablename__ = "decision_snapshots"
+    __table_args__ = _table_args(Index("ix_decision_snapshots_project_hash", "project_id", "content_hash"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False, index=True)
+    source_file: Mapped[str] = mapped_column(String(512), nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    item_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+
+
+class DecisionSnapshotItem(Base):
+    __tablename__ = "decision_snapshot_items"
+    __table_args__ = _table_args(UniqueConstraint("snapshot_id", "symbol"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("decision_snapshots.id", ondelete="CASCADE"), nullable=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    weight: Mapped[Decimal] = mapped_column(Weight(), nullable=False)
+    score: Mapped[Decimal | None] = mapped_column(Price())
+    rank: Mapped[int | None] = mapped_column(Integer)
+    price: Mapped[Decimal | None] = mapped_column(Price())
+    sec_type: Mapped[str] = mapped_column(String(16), nullable=False, default="STK")
+    exchange: Mapped[str] = mapped_column(String(32), nullable=False, default="SMART")
+    currency: Mapped[str] = mapped_column(String(8), nullable=False, default="USD")
+
+
+class TradeRun(TimestampMixin, Base):
+    """One execution of a snapshot (or a batch of manual orders).
+
+    Idempotency (seed 000): the same project + snapshot + mode on the same trading day is the
+    same run. ``idempotency_key`` is UNIQUE so that two racing creators get one row; callers that
+    deliberately want a second run pass ``None``.
+    """
+
+    __tablename__ = "trade_runs"
+    __table_args__ = _table_args(
+        Index("ix_trade_runs_lookup", "project_id", "snapshot_id", "mode", "trade_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("decision_snapshots.id"))
+    mode: Mapped[TradeMode] = mapped_column(EnumText(TradeMode, 16), nullable=False, default=TradeMode.PAPER)
+    status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus, 32), nullable=False, default=RunStatus.QUEUED, index=True)
+    trade_date: Mapped[date] = mapped_column(Date, nullable=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(191), unique=True)
+    params: Mapped[dict | None] = mapped_column(JSONDoc())
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TradeOrder(TimestampMixin, Base):
+    """One order, keyed by our ``client_order_id`` (sent to IB as ``Order.orderRef``)."""
+
+    __tablename__ = "trade_orders"
+    __table_args__ = _table_args(
+        Index("ix_trade_orders_run_status", "run_id", "status"),
+        Index("ix_trade_orders_perm_id", "ib_perm_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("trade_runs.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    client_order_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    sec_type: Mapped[str] = mapped_column(String(16), nullable=False, default="STK")
+    exchange: Mapped[str] = mapped_column(String(32), nullable=False, default="SMART")
+    currency: Mapped[str] = mapped_column(String(8), nullable=False, default="USD")
+    side: Mapped[str] = mapped_column(String(8), nullable=False)
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False)
+    order_type: Mapped[str] = mapped_column(String(16), nullable=False, default="MKT")
+    limit_price: Mapped[Decimal | None] = mapped_column(Price())
+    tif: Mapped[str] = mapped_column(String(8), nullable=False, default="DAY")
+    status: Mapped[OrderState] = mapped_column(EnumText(OrderState, 32), nullable=False, default=OrderState.NEW, index=True)
+    filled_quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False, default=Decimal(0))
+    avg_fill_price: Mapped[Decimal | None] = mapped_column(Price())
+    ib_order_id: Mapped[int | None] = mapped_column(BigInteger)
+    ib_perm_id: Mapped[int | None] = mapped_column(BigInteger)
+    ib_client_id: Mapped[int | None] = mapped_column(Integer)
+    account: Mapped[str | None] = mapped_column(String(32))
+    last_status_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
+    replaces_order_id: Mapped[int | None] = mapped_column(ForeignKey("trade_orders.id"))
+    retry_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    is_external: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    params: Mapped[dict | None] = mapped_column(JSONDoc())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+
+
+class TradeFill(TimestampMixin, Base):
+    """One execution. ``exec_id`` is UNIQUE (exactly-once); IB corrections share
+    ``exec_base_id`` with a higher ``exec_revision`` and mark the older row ``superseded``."""
+
+    __tablename__ = "trade_fills"
+    __table_args__ = _table_args(
+        Index("ix_trade_fills_base", "exec_base_id", "exec_revision"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("trade_orders.id"), nullable=False, index=True)
+    exec_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    exec_base_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    exec_revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    superseded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    side: Mapped[str] = mapped_column(String(8), nullable=False)
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False)
+    price: Mapped[Decimal] = mapped_column(Price(), nullable=False)
+    commission: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(8), nullable=False, default="USD")
+    exchange: Mapped[str | None] = mapped_column(String(32))
+    account: Mapped[str | None] = mapped_column(String(32))
+    perm_id: Mapped[int | None] = mapped_column(BigInteger)
+    order_ref: Mapped[str | None] = mapped_column(String(64))
+    fill_time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    raw_payload: Mapped[dict | None] = mapped_column(JSONDoc())
+
+
+class OrderEvent(Base):
+    """Append-only history of an order: every state change and every notable broker message."""
+
+    __tablename__ = "order_events"
+    __table_args__ = _table_args(Index("ix_order_events_order_time", "order_id", "time"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("trade_orders.id"), nullable=False)
+    from_state: Mapped[OrderState | None] = mapped_column(EnumText(OrderState, 32))
+    to_state: Mapped[OrderState | None] = mapped_column(EnumText(OrderState, 32))
+    source: Mapped[EventSource] = mapped_column(EnumText(EventSource, 16), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict | None] = mapped_column(JSONDoc())
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class Position(Base):
+    """Net position per (project, account, symbol). ``project_key`` is ``project_id or 0``:
+    SQL treats NULLs as distinct, so the unique key (and the upsert) needs a non-null column."""
+
+    __tablename__ = "positions"
+    __table_args__ = _table_args(UniqueConstraint("project_key", "account", "symbol"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    project_key: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    account: Mapped[str] = mapped_column(String(32), nullable=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False, default=Decimal(0))
+    average_cost: Mapped[Decimal] = mapped_column(Price(), nullable=False, default=Decimal(0))
+    realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class EquitySnapshot(Base):
+    """Account (or project) equity over time, for the charts."""
+
+    __tablename__ = "equity_snapshots"
+    __table_args__ = _table_args(
+        Index("ix_equity_snapshots_account_time", "account", "time"),
+        Index("ix_equity_snapshots_project_time", "project_id", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    account: Mapped[str] = mapped_column(String(32), nullable=False)
+    cash: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    equity: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
+    unrealized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
+
+
+class ContractCache(Base):
+    """Qualified IB contracts (conId and primary exchange), so a restart need not re-qualify."""
+
+    __tablename__ = "contracts"
+    __table_args__ = _table_args(UniqueConstraint("symbol", "sec_type", "exchange", "currency"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    sec_type: Mapped[str] = mapped_column(String(16), nullable=False, default="STK")
+    exchange: Mapped[str] = mapped_column(String(32), nullable=False, default="SMART")
+    currency: Mapped[str] = mapped_column(String(8), nullable=False, default="USD")
+    con_id: Mapped[int | None] = mapped_column(BigInteger)
+    primary_exchange: Mapped[str | None] = mapped_column(String(32))
+    min_tick: Mapped[Decimal | None] = mapped_column(Price())
+    details: Mapped[dict | None] = mapped_column(JSONDoc())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class TradeSettings(Base):
+    """The single row (id 1) of trading settings that live with the data, not the user."""
+
+    __tablename__ = "trade_settings"
+    __table_args__ = _table_args()
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    risk_defaults: Mapped[dict | None] = mapped_column(JSONDoc())
+    execution_data_source: Mapped[str] = mapped_column(String(16), nullable=False, default="ib")
+    auto_recovery: Mapped[dict | None] = mapped_column(JSONDoc())
+    trading_state: Mapped[TradingState] = mapped_column(EnumText(TradingState, 16), nullable=False, default=TradingState.ACTIVE)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class AuditLog(Base):
+    """Hash-chained audit entries: ``hash = sha256(prev_hash + canonical_json(entry))``."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = _table_args(
+        Index("ix_audit_logs_entity", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    entity_type: Mapped[str | None] = mapped_column(String(64))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict | None] = mapped_column(JSONDoc())
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+
+
+class AuditChainHead(Base):
+    """One row (id 1) that every audit append locks first, so appends form one chain."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = _table_args()
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    last_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=GENESIS_HASH)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)

@@ -1,0 +1,169 @@
+"""``Database``: one engine per URL, a short session per unit of work, safe across threads.
+
+SQLite: WAL journal, foreign keys on, a busy timeout, and every unit of work opens with
+``BEGIN IMMEDIATE`` (it takes the write lock up front, so two writers queue on the busy timeout
+instead of one failing half-way with "database is locked"). Read-only sessions use a plain
+deferred ``BEGIN``.
+MySQL/MariaDB: READ COMMITTED, pre-ping (a restarted server costs one reconnect, not an error),
+utf8mb4, a short connect timeout so that an unreachable server is reported quickly.
+
+The repositories are synchronous; GUI/async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from services.urls import redact_url
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "tc_sqlite_begin"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for the database: Decimals as strings (exact), datetimes as ISO 8601."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+class Database:
+    """``Database(url)``; ``with db.unit_of_work() as s:`` commits on success, rolls back on error."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+        self.url = str(url)
+        parsed = make_url(self.url)
+        self.backend = parsed.get_backend_name()  # "sqlite" | "mysql" | "mariadb"
+        if self.backend == "sqlite":
+            self.engine = self._sqlite_engine(parsed, echo)
+        elif self.backend in ("mysql", "mariadb"):
+            self.engine = create_engine(
+                self.url,
+                echo=echo,
+                pool_pre_ping=True,
+                pool_recycle=3600,
+                pool_size=pool_size,
+                max_overflow=10,
+                isolation_level="READ COMMITTED",
+                json_serializer=json_dumps,
+                connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+            )
+        else:
+            self.engine = create_engine(self.url, echo=echo, json_serializer=json_dumps)
+        self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=True)
+
+    # -- engines ---------------------------------------------------------------------------------
+
+    def _sqlite_engine(self, parsed, echo: bool) -> Engine:
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": json_dumps,
+            "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        }
+        if in_memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            from pathlib import Path
+
+            if not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            # Let SQLAlchemy, not pysqlite, emit BEGIN (pysqlite would defer it past SELECTs and
+            # could never say IMMEDIATE).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection):
+            connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+
+        return engine
+
+    # -- properties ------------------------------------------------------------------------------
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.backend in ("mysql", "mariadb")
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"Database({self.redacted_url!r})"
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _scope(self, begin: str | None) -> Iterator[Session]:
+        session = self._sessions()
+        if begin is not None and self.is_sqlite:
+            session.connection(execution_options={_BEGIN_OPTION: begin})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def unit_of_work(self) -> AbstractContextManager[Session]:
+        """A transaction for writes: commits when the block ends, rolls back if it raises.
+        On SQLite it holds the write lock from the start (``BEGIN IMMEDIATE``)."""
+        return self._scope("BEGIN IMMEDIATE")
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A transaction for reads (and small writes that cannot race): commits at the end,
+        rolls back on error; on SQLite it does not take the write lock up front."""
+        return self._scope(None)
+
+    def ensure_schema(self) -> str | None:
+        from services.db.migrate import ensure_schema
+
+        return ensure_schema(self.url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
