@@ -1,0 +1,148 @@
+"""The coalescing table models: contract, totals, and qtmodeltester on each."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import Qt
+
+from services.domain import ChangeSet, OrderState, Side
+from widgets.models.audit import AuditModel
+from widgets.models.base import RecordRole, SortKeyRole
+from widgets.models.fills import FillsModel
+from widgets.models.orders import OrderBlotterModel
+from widgets.models.positions import PositionsModel
+
+from .factories import T0, audit, fill, order, position
+
+
+class SignalLog:
+    def __init__(self, model):
+        self.changed: list[tuple[int, int, int, int]] = []
+        self.inserted: list[tuple[int, int]] = []
+        model.dataChanged.connect(
+            lambda tl, br, roles=(): self.changed.append((tl.row(), br.row(), tl.column(), br.column()))
+        )
+        model.rowsInserted.connect(lambda parent, first, last: self.inserted.append((first, last)))
+
+
+def test_upsert_buffers_until_flush(qtbot):
+    model = OrderBlotterModel()
+    log = SignalLog(model)
+    model.upsert([order(1), order(2)])
+    assert model.rowCount() == 0
+    assert model.pending_count == 2
+    assert log.inserted == []
+    assert model.flush() == (0, 2)
+    assert model.rowCount() == 2
+    assert log.inserted == [(0, 1)]
+
+
+def test_the_timer_flushes_after_about_100_ms(qtbot):
+    model = OrderBlotterModel()
+    model.upsert([order(1)])
+    with qtbot.waitSignal(model.flushed, timeout=2000) as blocker:
+        pass
+    assert blocker.args == [0, 1]
+    assert model.rowCount() == 1
+
+
+def test_n_updates_between_flushes_give_one_data_changed_per_contiguous_range(qtbot):
+    model = OrderBlotterModel()
+    model.upsert(order(i) for i in range(1, 21))
+    model.flush()
+    log = SignalLog(model)
+    # Rows 0-4 and 10-12 change, several times each; one new order arrives twice.
+    for status in (OrderState.PARTIALLY_FILLED, OrderState.FILLED):
+        model.upsert(replace(order(i), status=status, filled_quantity=Decimal(50 if status is OrderState.PARTIALLY_FILLED else 100))
+                     for i in [12, 1, 2, 3, 4, 5, 11, 13])
+        model.upsert([order(21), replace(order(21), status=OrderState.PARTIALLY_FILLED)])
+    assert model.flush() == (8, 1)
+    first_mutable, last_mutable = OrderBlotterModel.QUANTITY, OrderBlotterModel.LIMIT
+    assert log.changed == [(0, 4, first_mutable, last_mutable), (10, 12, first_mutable, last_mutable)]
+    assert log.inserted == [(20, 20)]
+    assert model.get(3).status is OrderState.FILLED
+    assert model.get(21).status is OrderState.PARTIALLY_FILLED
+    assert model.row_of(21) == 20
+
+
+def test_an_identical_record_is_not_reported_as_changed(qtbot):
+    model = OrderBlotterModel()
+    model.upsert([order(1)])
+    model.flush()
+    log = SignalLog(model)
+    model.upsert([order(1)])
+    assert model.flush() == (0, 0)
+    assert log.changed == []
+
+
+def test_apply_takes_its_part_of_a_change_set(qtbot):
+    orders, fills, positions = OrderBlotterModel(), FillsModel(), PositionsModel()
+    change = ChangeSet(orders=(order(1),), fills=(fill(1), fill(2)), positions=(position("AAPL"),))
+    for model in (orders, fills, positions):
+        model.apply(change)
+        model.flush()
+    assert (orders.rowCount(), fills.rowCount(), positions.rowCount()) == (1, 2, 1)
+
+
+def test_partial_fill_shows_filled_over_quantity_and_status_colour(qtbot):
+    model = OrderBlotterModel()
+    model.upsert([order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40", avg="100.125")])
+    model.flush()
+    index = model.index(0, OrderBlotterModel.STATUS)
+    assert model.data(index) == "PARTIALLY_FILLED 40/100"
+    assert model.data(index, Qt.ItemDataRole.ForegroundRole).name() == "#d08a1c"
+    assert model.data(model.index(0, OrderBlotterModel.FILLED)) == "40"
+    assert model.data(model.index(0, OrderBlotterModel.AVG_PRICE)) == "100.125"
+    assert model.data(model.index(0, OrderBlotterModel.TIME)) == "2026-11-20 14:30:00.001"
+    assert model.data(index, SortKeyRole) == "PARTIALLY_FILLED"
+    assert model.data(model.index(0, OrderBlotterModel.TIME), SortKeyRole) == T0.timestamp() + 0.001
+    assert model.data(index, RecordRole) == model.get(1)
+    assert model.csv_row(0)[OrderBlotterModel.STATUS] == "PARTIALLY_FILLED"
+
+
+def test_fill_totals_follow_updates_and_corrections(qtbot):
+    model = FillsModel()
+    model.upsert([fill(1, quantity="10", price="100", commission="1.00"),
+                  fill(2, side=Side.SELL, quantity="5", price="50", commission="1.25")])
+    model.flush()
+    totals = model.totals()
+    assert (totals.count, totals.bought_quantity, totals.bought_notional) == (2, Decimal(10), Decimal(1000))
+    assert (totals.sold_quantity, totals.sold_notional, totals.commission) == (Decimal(5), Decimal(250), Decimal("2.25"))
+    # An execution correction supersedes fill 1: it stops counting.
+    model.upsert([fill(1, quantity="10", price="100", commission="1.00", superseded=True)])
+    model.flush()
+    totals = model.totals()
+    assert (totals.count, totals.bought_quantity, totals.commission) == (1, Decimal(0), Decimal("1.25"))
+    assert totals.net_cash == Decimal("248.75")
+
+
+def test_positions_are_keyed_by_project_account_symbol(qtbot):
+    model = PositionsModel(project_names={1: "momentum"})
+    model.upsert([position("AAPL"), position("AAPL", account="DU999"), position("AAPL", quantity="20")])
+    model.flush()
+    assert model.rowCount() == 2
+    assert model.data(model.index(0, PositionsModel.QUANTITY)) == "20"
+    assert model.data(model.index(0, PositionsModel.PROJECT)) == "momentum"
+    assert model.data(model.index(0, PositionsModel.UNREALIZED)) == "200.00"
+    assert model.totals() == (Decimal(300), Decimal(0))
+
+
+@pytest.mark.parametrize("factory", [
+    lambda: (OrderBlotterModel(), [order(i, status=s) for i, s in enumerate(OrderState, start=1)]),
+    lambda: (FillsModel(), [fill(i) for i in range(1, 6)] + [fill(6, commission=None, superseded=True)]),
+    lambda: (PositionsModel(), [position("AAPL"), position("MSFT", market=None, project_id=None)]),
+    lambda: (AuditModel(), [audit(i) for i in range(1, 5)]),
+], ids=["orders", "fills", "positions", "audit"])
+def test_qtmodeltester(qtmodeltester, factory):
+    model, records = factory()
+    qtmodeltester.check(model, force_py=True)  # keeps watching the signals below
+    model.upsert(records)
+    model.flush()
+    model.upsert(records[:2])
+    model.upsert([records[-1]])
+    model.flush()
+    model.reset(records[:2])
+    qtmodeltester.check(model, force_py=True)

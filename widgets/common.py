@@ -1,0 +1,82 @@
+"""Small helpers shared by the panels: confirmations, table setup, CSV writing, actions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMessageBox, QTableView, QWidget
+
+
+def confirm(parent: QWidget | None, title: str, text: str) -> bool:
+    """A Yes/No question defaulting to No. Tests monkeypatch ``QMessageBox.question``."""
+    answer = QMessageBox.question(
+        parent,
+        title,
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sortable: bool = False,
+               widths: Sequence[int | None] = ()) -> QTableView:
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    # Fixed row height: with ResizeToContents every update would re-measure rows.
+    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    view.verticalHeader().setDefaultSectionSize(22)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setHighlightSections(False)
+    for column, width in enumerate(widths):
+        if width:
+            view.setColumnWidth(column, width)
+    view.setSortingEnabled(sortable)
+    return view
+
+
+def add_action(widget: QWidget, text: str, slot: Callable[[], None], shortcut: str | QKeySequence | None = None,
+               *, context: Qt.ShortcutContext = Qt.ShortcutContext.WindowShortcut, tip: str | None = None) -> QAction:
+    """An action owned by ``widget`` (so its shortcut works while the widget's window is active);
+    the composition root may also put it in a menu."""
+    action = QAction(text, widget)
+    if shortcut is not None:
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(context)
+    if tip:
+        action.setToolTip(tip)
+    action.triggered.connect(lambda _checked=False: slot())
+    widget.addAction(action)
+    return action
+
+
+def write_csv(path: str | Path, header: list[str], rows: Iterable[list[str]]) -> int:
+    """Write rows to a CSV file atomically (a temporary file renamed over the target), so a
+    failed export never leaves a half-written file. Returns the number of data rows."""
+    target = Path(path)
+    temporary = target.with_name(target.name + ".part")
+    count = 0
+    try:
+        with temporary.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        temporary.replace(target)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return count

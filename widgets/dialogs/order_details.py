@@ -1,0 +1,100 @@
+"""One order's details: its fields, its fills and its event history (plain values)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from typing import Any, Mapping, Sequence
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.domain import FillRecord, OrderRecord
+
+from ..models.base import csv_value, fmt_price, fmt_quantity, fmt_text, fmt_time
+from ..models.fills import FillsModel
+from ..models.orders import status_text
+from ..common import make_table
+
+EVENT_FIELDS = ("time", "event", "from_state", "to_state", "source", "detail")
+EVENT_TITLES = ("Time", "Event", "From", "To", "Source", "Detail")
+_ALIASES = {"event": ("event", "kind", "event_type", "type"), "detail": ("detail", "message", "reason", "payload"),
+            "time": ("time", "at", "created_at", "event_time")}
+
+
+def event_cells(event: Any) -> list[str]:
+    """A row of the history from a tuple (in EVENT_FIELDS order), a mapping or an object."""
+    if isinstance(event, (tuple, list)):
+        values = list(event) + [None] * (len(EVENT_FIELDS) - len(event))
+        return [_cell(v) for v in values[: len(EVENT_FIELDS)]]
+    if isinstance(event, Mapping):
+        get = event.get
+    elif is_dataclass(event):
+        data = {f.name: getattr(event, f.name) for f in fields(event)}
+        get = data.get
+    else:
+        def get(name, default=None, _e=event):
+            return getattr(_e, name, default)
+    out = []
+    for name in EVENT_FIELDS:
+        value = None
+        for alias in _ALIASES.get(name, (name,)):
+            value = get(alias)
+            if value is not None:
+                break
+        out.append(_cell(value))
+    return out
+
+
+def _cell(value: Any) -> str:
+    if hasattr(value, "tzinfo") and hasattr(value, "strftime"):
+        return fmt_time(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={csv_value(v)}" for k, v in value.items())
+    return fmt_text(value)
+
+
+class OrderDetailsDialog(QDialog):
+    def __init__(self, order: OrderRecord, fills: Sequence[FillRecord], events: Sequence[Any],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Order {order.client_order_id}")
+        self.resize(820, 520)
+        summary = QFormLayout()
+        summary.addRow("Client order id", QLabel(order.client_order_id))
+        summary.addRow("Order", QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
+                                       f"{order.order_type.value} {fmt_price(order.limit_price)}".rstrip()))
+        summary.addRow("Status", QLabel(status_text(order)))
+        summary.addRow("Filled", QLabel(f"{fmt_quantity(order.filled_quantity)} @ {fmt_price(order.avg_fill_price) or '-'}"))
+        summary.addRow("IB ids", QLabel(f"order {order.ib_order_id or '-'}, perm {order.ib_perm_id or '-'}"))
+        if order.rejected_reason:
+            summary.addRow("Reason", QLabel(order.rejected_reason))
+        self.fills_model = FillsModel(self)
+        self.fills_model.reset(fills)
+        self.fills_table = make_table(self.fills_model, self)
+        self.events_table = QTableWidget(len(events), len(EVENT_TITLES), self)
+        self.events_table.setHorizontalHeaderLabels(list(EVENT_TITLES))
+        self.events_table.verticalHeader().setVisible(False)
+        self.events_table.horizontalHeader().setStretchLastSection(True)
+        self.events_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, event in enumerate(events):
+            for column, text in enumerate(event_cells(event)):
+                self.events_table.setItem(row, column, QTableWidgetItem(text))
+        self.events_table.resizeColumnsToContents()
+        tabs = QTabWidget(self)
+        tabs.addTab(self.events_table, f"History ({len(events)})")
+        tabs.addTab(self.fills_table, f"Fills ({len(fills)})")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(summary)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)

@@ -1,0 +1,89 @@
+"""Replace an order's quantity and limit; validates before the request leaves the dialog."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from services.domain import OrderRecord, OrderType
+
+from ..models.base import fmt_quantity
+
+
+def parse_decimal(text: str) -> Decimal | None:
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str) -> tuple[Decimal | None, Decimal | None, str]:
+    """(quantity, limit, error message or ""). Quantity must be positive and not below what is
+    already filled; a limit order needs a positive limit."""
+    quantity = parse_decimal(quantity_text)
+    if quantity is None:
+        return None, None, "Quantity must be a number."
+    if quantity <= 0:
+        return None, None, "Quantity must be positive."
+    if quantity < order.filled_quantity:
+        return None, None, f"Quantity cannot be below the filled {fmt_quantity(order.filled_quantity)}."
+    limit = parse_decimal(limit_text)
+    if limit_text.strip() and limit is None:
+        return None, None, "Limit must be a number."
+    if order.order_type is OrderType.LMT and limit is None:
+        return None, None, "A limit order needs a limit price."
+    if limit is not None and limit <= 0:
+        return None, None, "Limit must be positive."
+    if quantity == order.quantity and limit == order.limit_price:
+        return None, None, "Nothing changed."
+    return quantity, limit, ""
+
+
+class ReplaceDialog(QDialog):
+    def __init__(self, order: OrderRecord, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.order = order
+        self.setWindowTitle(f"Replace {order.client_order_id}")
+        self.quantity_edit = QLineEdit(str(order.quantity))
+        self.limit_edit = QLineEdit("" if order.limit_price is None else str(order.limit_price))
+        self.limit_edit.setEnabled(order.order_type is OrderType.LMT)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("errorLabel")
+        form = QFormLayout()
+        form.addRow("Order", QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
+                                    f"({fmt_quantity(order.filled_quantity)} filled)"))
+        form.addRow("Quantity", self.quantity_edit)
+        form.addRow("Limit", self.limit_edit)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Replace")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+        self.quantity_edit.textChanged.connect(self._validate)
+        self.limit_edit.textChanged.connect(self._validate)
+        self._validate()
+
+    def _validate(self) -> None:
+        _, _, error = validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())
+        self.error_label.setText(error)
+        self.ok_button.setEnabled(not error)
+
+    def values(self) -> tuple[Decimal, Decimal | None]:
+        quantity, limit, error = validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())
+        if error or quantity is None:
+            raise ValueError(error)
+        return quantity, limit
+
+    def accept(self) -> None:
+        if validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())[2]:
+            return
+        super().accept()

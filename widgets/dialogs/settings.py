@@ -1,0 +1,178 @@
+"""The settings form. It edits a plain dict and emits it; the composition root saves it through
+the settings object (this dialog saves nothing itself).
+
+Input and output shape::
+
+    {"ib": {"host": str, "port": int, "client_id": int, "account": str, "market_data_type": str},
+     "risk_defaults": {name: value, ...},
+     "recovery": {"timeout_seconds": ..., "max_retries": ..., "max_price_deviation": ...,
+                  "replace_outside_rth": bool, ...},
+     "database_url": str,        # only in the output when the user typed a new URL
+     "theme": "dark" | "light"}
+"""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.urls import redact_url
+
+MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
+THEMES = ("dark", "light")
+
+
+def parse_value(text: str) -> Any:
+    """Typed value from a table cell: int, Decimal, bool or the text itself."""
+    text = text.strip()
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = Decimal(text)
+        if value.is_finite():
+            return value
+    except InvalidOperation:
+        pass
+    return text
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+class SettingsDialog(QDialog):
+    settings_submitted = Signal(dict)
+
+    def __init__(self, values: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.resize(560, 640)
+        self._initial = copy.deepcopy(values)
+        ib = values.get("ib", {})
+        self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(1, 65535)
+        self.port_spin.setValue(int(ib.get("port", 7497)))
+        self.client_id_spin = QSpinBox()
+        self.client_id_spin.setRange(0, 2**31 - 1)
+        self.client_id_spin.setValue(int(ib.get("client_id", 1)))
+        self.account_edit = QLineEdit(str(ib.get("account", "")))
+        self.market_data_combo = QComboBox()
+        self.market_data_combo.addItems(MARKET_DATA_TYPES)
+        self.market_data_combo.setCurrentText(str(ib.get("market_data_type", "delayed")))
+        connection = QGroupBox("Connection")
+        form = QFormLayout(connection)
+        form.addRow("Host", self.host_edit)
+        form.addRow("Port", self.port_spin)
+        form.addRow("Client id", self.client_id_spin)
+        form.addRow("Account", self.account_edit)
+        form.addRow("Market data", self.market_data_combo)
+
+        self.risk_table = self._dict_table(values.get("risk_defaults", {}))
+        risk = QGroupBox("Risk defaults")
+        QVBoxLayout(risk).addWidget(self.risk_table)
+        self.recovery_table = self._dict_table(values.get("recovery", {}))
+        recovery = QGroupBox("Auto-recovery")
+        QVBoxLayout(recovery).addWidget(self.recovery_table)
+
+        self._masked_url = redact_url(values.get("database_url", ""))
+        self.database_edit = QLineEdit(self._masked_url)
+        self.database_edit.setToolTip("The password is never shown; type a full URL to change it.")
+        self.theme_combo = QComboBox()
+        self.theme_combo.addItems(THEMES)
+        self.theme_combo.setCurrentText(str(values.get("theme", "dark")))
+        other = QGroupBox("Database and display")
+        other_form = QFormLayout(other)
+        other_form.addRow("Database URL", self.database_edit)
+        other_form.addRow("Theme", self.theme_combo)
+
+        self.error_label = QLabel()
+        self.error_label.setObjectName("errorLabel")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for box in (connection, risk, recovery, other):
+            layout.addWidget(box)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+
+    @staticmethod
+    def _dict_table(values: dict[str, Any]) -> QTableWidget:
+        table = QTableWidget(len(values), 2)
+        table.setHorizontalHeaderLabels(["Parameter", "Value"])
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        for row, (name, value) in enumerate(values.items()):
+            key = QTableWidgetItem(str(name))
+            key.setFlags(key.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            table.setItem(row, 0, key)
+            table.setItem(row, 1, QTableWidgetItem(_value_text(value)))
+        return table
+
+    @staticmethod
+    def _read_table(table: QTableWidget) -> dict[str, Any]:
+        return {table.item(r, 0).text(): parse_value(table.item(r, 1).text()) for r in range(table.rowCount())}
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ib": {
+                "host": self.host_edit.text().strip(),
+                "port": self.port_spin.value(),
+                "client_id": self.client_id_spin.value(),
+                "account": self.account_edit.text().strip(),
+                "market_data_type": self.market_data_combo.currentText(),
+            },
+            "risk_defaults": self._read_table(self.risk_table),
+            "recovery": self._read_table(self.recovery_table),
+            "theme": self.theme_combo.currentText(),
+        }
+        url = self.database_edit.text().strip()
+        if url != self._masked_url:
+            out["database_url"] = url
+        return out
+
+    def _error(self, values: dict[str, Any]) -> str:
+        if not values["ib"]["host"]:
+            return "The host cannot be empty."
+        if "database_url" in values and "***" in values["database_url"]:
+            return "Type the full database URL including its password, or leave it unchanged."
+        return ""
+
+    def accept(self) -> None:
+        values = self.values()
+        error = self._error(values)
+        self.error_label.setText(error)
+        if error:
+            return
+        self.settings_submitted.emit(values)
+        super().accept()

@@ -1,0 +1,31 @@
+"""The audit log's entries (append-only, keyed by entry id)."""
+
+from __future__ import annotations
+
+import json
+
+from services.domain import AuditRecord
+
+from .base import RIGHT, Column, CoalescingTableModel, fmt_time
+
+
+def payload_text(record: AuditRecord) -> str:
+    return json.dumps(record.payload, sort_keys=True, default=str, separators=(",", ":"))
+
+
+class AuditModel(CoalescingTableModel[AuditRecord]):
+    ID, TIME, ACTOR, ACTION, ENTITY, PAYLOAD, HASH = range(7)
+
+    columns = (
+        Column("#", lambda a: a.id, align=RIGHT, mutable=False),
+        Column("Time", lambda a: a.time, fmt=fmt_time, mutable=False, width=170),
+        Column("Actor", lambda a: a.actor, mutable=False),
+        Column("Action", lambda a: a.action, mutable=False),
+        Column("Entity", lambda a: f"{a.entity_type or ''}:{a.entity_id or ''}".strip(":"), mutable=False),
+        Column("Payload", payload_text, mutable=False, tooltip=payload_text, width=320),
+        Column("Hash", lambda a: a.hash[:12], mutable=False, tooltip=lambda a: f"{a.hash}\nprev {a.prev_hash}",
+               export=lambda a: a.hash),
+    )
+
+    def actions(self) -> list[str]:
+        return sorted({a.action for a in self._rows})

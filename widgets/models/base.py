@@ -1,0 +1,343 @@
+"""The coalescing table model every panel table is built on.
+
+High-rate feeds never reach Qt event by event (docs/style.md, practice 7): ``upsert`` and
+``apply`` only buffer the newest record per key; a single-shot timer (about 100 ms) or an
+explicit ``flush()`` applies the buffer with ONE ``dataChanged`` per contiguous row range and
+ONE ``beginInsertRows`` for all new rows. A key -> row dict keeps lookups O(1), so the cost of
+an update does not grow with the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Callable, Generic, Hashable, Iterable, Sequence, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+
+R = TypeVar("R")
+
+#: Role returning a primitive (float, str, int) that sorts the column correctly; proxies sort
+#: on it so the comparison stays in C++ and never parses display text.
+SortKeyRole = Qt.ItemDataRole.UserRole + 1
+#: Role returning the row's record itself.
+RecordRole = Qt.ItemDataRole.UserRole + 2
+
+LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+CENTER = Qt.AlignmentFlag.AlignCenter
+
+DEFAULT_FLUSH_MS = 100
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatters: display text from domain values. Decimals keep their exactness; we only group.
+
+
+def fmt_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def fmt_decimal(value: Decimal | None, places: int | None = None) -> str:
+    """Grouped fixed-point text; without ``places`` it shows exactly the significant digits."""
+    if value is None:
+        return ""
+    if places is None:
+        exponent = value.normalize().as_tuple().exponent
+        places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return f"{value:,.{places}f}"
+
+
+def fmt_quantity(value: Decimal | None) -> str:
+    return fmt_decimal(value)
+
+
+def fmt_money(value: Decimal | None) -> str:
+    return fmt_decimal(value, 2)
+
+
+def fmt_price(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    # Prices keep up to 4 places (sub-penny fills exist) but at least 2.
+    places = max(2, min(4, -value.normalize().as_tuple().exponent))
+    return fmt_decimal(value, places)
+
+
+def fmt_percent(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return f"{(value * 100).quantize(Decimal('0.01'))}%"
+
+
+def fmt_time(value: datetime | None) -> str:
+    """UTC wall time with milliseconds: orders arrive within the same second."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def sort_key(value: Any) -> Any:
+    """A QVariant-friendly key: numbers as float, times as POSIX seconds, enums as text."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (Decimal, int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def csv_value(value: Any) -> str:
+    """Exact, locale-free text for CSV export (no thousands separators)."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    """One column, declared once: title, how to read the value, how to show and colour it."""
+
+    title: str
+    value: Callable[[R], Any]
+    align: Qt.AlignmentFlag = LEFT
+    fmt: Callable[[Any], str] = fmt_text
+    foreground: Callable[[R], QColor | None] | None = None
+    background: Callable[[R], QColor | None] | None = None
+    tooltip: Callable[[R], str | None] | None = None
+    #: False for columns that never change for a key (creation time, symbol, side): updates
+    #: then report dataChanged only over the mutable columns, so a proxy sorted by an
+    #: immutable column never re-sorts on an update.
+    mutable: bool = True
+    width: int | None = None
+    #: Overrides of the sort key / the CSV text when the raw value is not the right one.
+    sort: Callable[[R], Any] | None = None
+    export: Callable[[R], str] | None = None
+
+
+class CoalescingTableModel(QAbstractTableModel, Generic[R]):
+    """A table of immutable records keyed by ``key(record)``; writes are buffered."""
+
+    #: Emitted after every flush that changed something: (updated rows, inserted rows).
+    flushed = Signal(int, int)
+
+    columns: Sequence[Column] = ()
+
+    def __init__(self, parent=None, *, flush_interval_ms: int = DEFAULT_FLUSH_MS) -> None:
+        super().__init__(parent)
+        self._rows: list[R] = []
+        self._row_of: dict[Hashable, int] = {}
+        self._pending: dict[Hashable, R] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(flush_interval_ms)
+        self._timer.timeout.connect(self.flush)
+        mutable = [i for i, c in enumerate(self.columns) if c.mutable]
+        self._first_mutable = mutable[0] if mutable else 0
+        self._last_mutable = mutable[-1] if mutable else max(0, len(self.columns) - 1)
+        self._fmt = [c.fmt for c in self.columns]
+        self._value = [c.value for c in self.columns]
+        self._align = [int(c.align) for c in self.columns]
+        self._sort = [
+            c.sort if c.sort is not None else (lambda r, v=c.value: sort_key(v(r))) for c in self.columns
+        ]
+
+    # -- to override -----------------------------------------------------------------------
+
+    @staticmethod
+    def key(record: R) -> Hashable:
+        return record.id  # type: ignore[attr-defined]
+
+    def records_from(self, change_set: Any) -> Iterable[R]:
+        """The part of a ``ChangeSet`` this model shows."""
+        return ()
+
+    def _on_record_added(self, record: R) -> None:
+        """Hook for running totals."""
+
+    def _on_record_replaced(self, old: R, new: R) -> None:
+        """Hook for running totals."""
+
+    def _on_reset(self) -> None:
+        """Hook for running totals."""
+
+    # -- writes (buffered) -----------------------------------------------------------------
+
+    def upsert(self, records: Iterable[R]) -> None:
+        pending = self._pending
+        key = self.key
+        for record in records:
+            pending[key(record)] = record
+        if pending and not self._timer.isActive():
+            self._timer.start()
+
+    def apply(self, change_set: Any) -> None:
+        self.upsert(self.records_from(change_set))
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> tuple[int, int]:
+        """Apply the buffer now; returns (updated rows, inserted rows)."""
+        self._timer.stop()
+        if not self._pending:
+            return 0, 0
+        pending, self._pending = self._pending, {}
+        rows, row_of = self._rows, self._row_of
+        changed: list[int] = []
+        new: list[R] = []
+        for key, record in pending.items():
+            row = row_of.get(key)
+            if row is None:
+                new.append(record)
+            else:
+                old = rows[row]
+                if old is record or old == record:
+                    continue
+                rows[row] = record
+                self._on_record_replaced(old, record)
+                changed.append(row)
+        if changed:
+            changed.sort()
+            start = prev = changed[0]
+            for row in changed[1:]:
+                if row != prev + 1:
+                    self._emit_changed(start, prev)
+                    start = row
+                prev = row
+            self._emit_changed(start, prev)
+        if new:
+            first = len(rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            key = self.key
+            for offset, record in enumerate(new):
+                row_of[key(record)] = first + offset
+                rows.append(record)
+                self._on_record_added(record)
+            self.endInsertRows()
+        if changed or new:
+            self.flushed.emit(len(changed), len(new))
+        return len(changed), len(new)
+
+    def _emit_changed(self, first: int, last: int) -> None:
+        self.dataChanged.emit(
+            self.index(first, self._first_mutable), self.index(last, self._last_mutable), []
+        )
+
+    def reset(self, records: Iterable[R] = ()) -> None:
+        """Replace everything (a panel showing a new selection); drops the buffer too."""
+        self._timer.stop()
+        self.beginResetModel()
+        self._pending = {}
+        self._rows = []
+        self._row_of = {}
+        self._on_reset()
+        key = self.key
+        for record in records:
+            k = key(record)
+            row = self._row_of.get(k)
+            if row is None:
+                self._row_of[k] = len(self._rows)
+                self._rows.append(record)
+                self._on_record_added(record)
+            else:
+                self._on_record_replaced(self._rows[row], record)
+                self._rows[row] = record
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.reset(())
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def record_at(self, row: int) -> R:
+        return self._rows[row]
+
+    def records(self) -> list[R]:
+        return list(self._rows)
+
+    def row_of(self, key: Hashable) -> int | None:
+        return self._row_of.get(key)
+
+    def get(self, key: Hashable) -> R | None:
+        row = self._row_of.get(key)
+        return None if row is None else self._rows[row]
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def value_at(self, row: int, column: int) -> Any:
+        return self._value[column](self._rows[row])
+
+    def display_text(self, row: int, column: int) -> str:
+        return self._fmt[column](self._value[column](self._rows[row]))
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        if row >= len(self._rows) or column >= len(self.columns):
+            return None
+        record = self._rows[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._fmt[column](self._value[column](record))
+        if role == SortKeyRole:
+            return self._sort[column](record)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return self._align[column]
+        col = self.columns[column]
+        if role == Qt.ItemDataRole.ForegroundRole and col.foreground is not None:
+            return col.foreground(record)
+        if role == Qt.ItemDataRole.BackgroundRole and col.background is not None:
+            return col.background(record)
+        if role == Qt.ItemDataRole.ToolTipRole and col.tooltip is not None:
+            return col.tooltip(record)
+        if role == RecordRole:
+            return record
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.columns[section].title
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return self._align[section]
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return section + 1
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    # -- export ----------------------------------------------------------------------------
+
+    def csv_header(self) -> list[str]:
+        return [c.title for c in self.columns]
+
+    def csv_row(self, row: int) -> list[str]:
+        record = self._rows[row]
+        return [c.export(record) if c.export else csv_value(c.value(record)) for c in self.columns]

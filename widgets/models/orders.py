@@ -1,0 +1,95 @@
+"""The order blotter's model: one row per order, keyed by order id."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from PySide6.QtGui import QColor
+
+from services.domain import OrderRecord, OrderState
+
+from .base import (
+    CENTER,
+    RIGHT,
+    Column,
+    CoalescingTableModel,
+    fmt_price,
+    fmt_quantity,
+    fmt_time,
+)
+
+# Colours chosen to read on both the dark and the light theme.
+STATUS_COLOURS: dict[OrderState, QColor] = {
+    OrderState.NEW: QColor("#8a8f98"),
+    OrderState.SUBMITTED: QColor("#4f8fd6"),
+    OrderState.ACCEPTED: QColor("#2f7fd1"),
+    OrderState.PARTIALLY_FILLED: QColor("#d08a1c"),
+    OrderState.FILLED: QColor("#2e9d55"),
+    OrderState.CANCEL_REQUESTED: QColor("#b07ad6"),
+    OrderState.CANCELED: QColor("#8a8f98"),
+    OrderState.REPLACE_REQUESTED: QColor("#b07ad6"),
+    OrderState.REJECTED: QColor("#d64545"),
+    OrderState.BLOCKED: QColor("#d64545"),
+    OrderState.EXPIRED: QColor("#8a8f98"),
+}
+SIDE_COLOURS = {"BUY": QColor("#2e9d55"), "SELL": QColor("#d64545")}
+
+
+def status_text(order: OrderRecord) -> str:
+    """PARTIALLY_FILLED says how much: a partial fill must never look like a plain working order."""
+    if order.status is OrderState.PARTIALLY_FILLED:
+        return f"PARTIALLY_FILLED {fmt_quantity(order.filled_quantity)}/{fmt_quantity(order.quantity)}"
+    return str(order.status.value)
+
+
+def status_tooltip(order: OrderRecord) -> str | None:
+    if order.rejected_reason:
+        return order.rejected_reason
+    if order.status is OrderState.PARTIALLY_FILLED:
+        return f"filled {order.filled_quantity} of {order.quantity}"
+    return None
+
+
+class OrderBlotterModel(CoalescingTableModel[OrderRecord]):
+    TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN = range(11)
+
+    columns = (
+        Column("Time", lambda o: o.created_at, fmt=fmt_time, mutable=False, width=170),
+        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=200),
+        Column("Symbol", lambda o: o.symbol, mutable=False),
+        Column("Side", lambda o: o.side, align=CENTER, mutable=False,
+               foreground=lambda o: SIDE_COLOURS.get(o.side.value)),
+        Column("Quantity", lambda o: o.quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Filled", lambda o: o.filled_quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Avg price", lambda o: o.avg_fill_price, align=RIGHT, fmt=fmt_price),
+        Column("Status", lambda o: o, fmt=status_text,
+               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=190,
+               sort=lambda o: o.status.value, export=lambda o: o.status.value),
+        Column("Type", lambda o: o.order_type, align=CENTER),
+        Column("Limit", lambda o: o.limit_price, align=RIGHT, fmt=fmt_price),
+        Column("Run", lambda o: o.run_id, align=RIGHT, mutable=False),
+    )
+
+    def records_from(self, change_set: Any) -> Iterable[OrderRecord]:
+        return change_set.orders
+
+    def __init__(self, parent=None, **kwargs) -> None:
+        self._run_ids: set[int] = set()
+        super().__init__(parent, **kwargs)
+
+    def _on_record_added(self, record: OrderRecord) -> None:
+        if record.run_id is not None:
+            self._run_ids.add(record.run_id)
+
+    def _on_reset(self) -> None:
+        self._run_ids = set()
+
+    def run_ids(self) -> list[int]:
+        """Every run seen, kept as rows arrive (no scan of the table)."""
+        return sorted(self._run_ids)
+
+    def run_count(self) -> int:
+        return len(self._run_ids)
+
+    def working_count(self) -> int:
+        return sum(1 for o in self._rows if o.status.is_working)

@@ -1,0 +1,62 @@
+"""Positions and P&L per (project, account, symbol)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Hashable, Iterable
+
+from PySide6.QtGui import QColor
+
+from services.domain import PositionRecord
+
+from .base import RIGHT, Column, CoalescingTableModel, fmt_money, fmt_price, fmt_quantity
+
+GAIN = QColor("#2e9d55")
+LOSS = QColor("#d64545")
+
+
+def pnl_colour(value: Decimal | None) -> QColor | None:
+    if value is None or value == 0:
+        return None
+    return GAIN if value > 0 else LOSS
+
+
+class PositionsModel(CoalescingTableModel[PositionRecord]):
+    PROJECT, ACCOUNT, SYMBOL, QUANTITY, AVG_COST, MARKET, UNREALIZED, REALIZED = range(8)
+
+    def __init__(self, parent=None, *, project_names: dict[int, str] | None = None, **kwargs) -> None:
+        self._project_names: dict[int, str] = dict(project_names or {})
+        names = self._project_names
+        self.columns = (
+            Column("Project", lambda p: names.get(p.project_id, "" if p.project_id is None else str(p.project_id)),
+                   mutable=False),
+            Column("Account", lambda p: p.account, mutable=False),
+            Column("Symbol", lambda p: p.symbol, mutable=False),
+            Column("Quantity", lambda p: p.quantity, align=RIGHT, fmt=fmt_quantity),
+            Column("Avg cost", lambda p: p.average_cost, align=RIGHT, fmt=fmt_price),
+            Column("Market", lambda p: p.market_price, align=RIGHT, fmt=fmt_price),
+            Column("Unrealized", lambda p: p.unrealized_pnl, align=RIGHT, fmt=fmt_money,
+                   foreground=lambda p: pnl_colour(p.unrealized_pnl)),
+            Column("Realized", lambda p: p.realized_pnl, align=RIGHT, fmt=fmt_money,
+                   foreground=lambda p: pnl_colour(p.realized_pnl)),
+        )
+        super().__init__(parent, **kwargs)
+
+    @staticmethod
+    def key(record: PositionRecord) -> Hashable:
+        return (record.project_id, record.account, record.symbol)
+
+    def records_from(self, change_set: Any) -> Iterable[PositionRecord]:
+        return change_set.positions
+
+    def set_project_names(self, names: dict[int, str]) -> None:
+        self._project_names.clear()
+        self._project_names.update(names)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), [])
+
+    def totals(self) -> tuple[Decimal, Decimal]:
+        """(unrealized, realized) over the positions that have a mark / all positions."""
+        unrealized = sum((p.unrealized_pnl for p in self._rows if p.unrealized_pnl is not None), Decimal(0))
+        realized = sum((p.realized_pnl for p in self._rows), Decimal(0))
+        return unrealized, realized

@@ -1,0 +1,53 @@
+"""The order preview: the trading core's frozen ``OrderDraft`` values, one row per order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Hashable
+
+from services.domain import Side
+
+from .base import CENTER, RIGHT, Column, CoalescingTableModel, fmt_money, fmt_percent, fmt_price, fmt_quantity
+from .orders import SIDE_COLOURS
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PreviewTotals:
+    count: int = 0
+    buy_notional: Decimal = ZERO
+    sell_notional: Decimal = ZERO
+    target_weight: Decimal = ZERO
+
+    @property
+    def gross_notional(self) -> Decimal:
+        return self.buy_notional + self.sell_notional
+
+
+class PreviewOrdersModel(CoalescingTableModel[Any]):
+    SYMBOL, SIDE, CURRENT, TARGET, QUANTITY, TYPE, LIMIT, REFERENCE, NOTIONAL, WEIGHT = range(10)
+
+    columns = (
+        Column("Symbol", lambda d: d.symbol),
+        Column("Side", lambda d: d.side, align=CENTER, foreground=lambda d: SIDE_COLOURS.get(str(d.side))),
+        Column("Current", lambda d: d.current_quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Target", lambda d: d.target_quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Order qty", lambda d: d.quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Type", lambda d: d.order_type, align=CENTER),
+        Column("Limit", lambda d: d.limit_price, align=RIGHT, fmt=fmt_price),
+        Column("Ref price", lambda d: d.reference_price, align=RIGHT, fmt=fmt_price),
+        Column("Notional", lambda d: d.notional, align=RIGHT, fmt=fmt_money),
+        Column("Weight", lambda d: d.target_weight, align=RIGHT, fmt=fmt_percent),
+    )
+
+    @staticmethod
+    def key(record: Any) -> Hashable:
+        return record.client_order_id or record.symbol
+
+    def totals(self) -> PreviewTotals:
+        buy = sum((abs(d.notional) for d in self._rows if d.side == Side.BUY), ZERO)
+        sell = sum((abs(d.notional) for d in self._rows if d.side == Side.SELL), ZERO)
+        weight = sum((d.target_weight or ZERO for d in self._rows), ZERO)
+        return PreviewTotals(len(self._rows), buy, sell, weight)

@@ -1,0 +1,101 @@
+"""Filtering and sorting of the blotter that stays cheap at 10,000+ rows under a stream.
+
+Why it stays flat (measured by ``benchmarks/blotter_stream.py``):
+- sorting compares ``SortKeyRole`` primitives (floats, short strings) in C++; no display text
+  is parsed and no Python ``lessThan`` is called;
+- the source model reports updates only over its *mutable* columns, so when the sort column
+  is immutable (the time column, the default newest-first view) QSortFilterProxyModel sees
+  that the sort column did not change and does not re-sort: it only re-runs the filter on the
+  changed rows (removing the ones that stopped working);
+- the filter reads the record straight from the source's row list (no ``data()`` round trip);
+- inserts arrive as one batch per flush, which the proxy merges into its sorted mapping with a
+  binary search per new row.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+
+from services.domain import OrderRecord
+
+from .base import SortKeyRole
+from .orders import OrderBlotterModel
+
+
+class StatusFilter(StrEnum):
+    WORKING = "working"
+    ALL = "all"
+
+
+class BlotterFilterProxyModel(QSortFilterProxyModel):
+    def __init__(self, source: OrderBlotterModel, parent=None) -> None:
+        super().__init__(parent)
+        self._status = StatusFilter.ALL
+        self._run_id: int | None = None
+        self._needle = ""
+        self._records = source.record_at
+        self.setSortRole(SortKeyRole)
+        self.setDynamicSortFilter(True)
+        self.setSourceModel(source)
+
+    # -- filters ----------------------------------------------------------------------------
+
+    @property
+    def status_filter(self) -> StatusFilter:
+        return self._status
+
+    @property
+    def run_filter(self) -> int | None:
+        return self._run_id
+
+    @property
+    def text_filter(self) -> str:
+        return self._needle
+
+    def set_status_filter(self, value: StatusFilter | str) -> None:
+        value = StatusFilter(value)
+        if value != self._status:
+            self.beginFilterChange()
+            self._status = value
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_run_filter(self, run_id: int | None) -> None:
+        if run_id != self._run_id:
+            self.beginFilterChange()
+            self._run_id = run_id
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text_filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        if needle != self._needle:
+            self.beginFilterChange()
+            self._needle = needle
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def accepts(self, order: OrderRecord) -> bool:
+        """The filter as a plain function of a record (tests compare the view against it)."""
+        if self._status is StatusFilter.WORKING and not order.status.is_working:
+            return False
+        if self._run_id is not None and order.run_id != self._run_id:
+            return False
+        if self._needle:
+            haystack = f"{order.symbol} {order.client_order_id} {order.status.value} {order.id} {order.ib_order_id or ''}"
+            if self._needle not in haystack.lower():
+                return False
+        return True
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        return self.accepts(self._records(source_row))
+
+    # -- convenience ------------------------------------------------------------------------
+
+    def record_at(self, proxy_row: int) -> OrderRecord:
+        return self._records(self.mapToSource(self.index(proxy_row, 0)).row())
+
+    def visible_records(self) -> list[OrderRecord]:
+        return [self.record_at(r) for r in range(self.rowCount())]
+
+    def sort_newest_first(self) -> None:
+        self.sort(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)

@@ -1,0 +1,31 @@
+"""A decision snapshot's items. Built from the frozen item values the snapshot service returns
+(any object with symbol, weight, score, rank, price, sec_type, exchange, currency)."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from .base import RIGHT, Column, CoalescingTableModel, fmt_decimal, fmt_percent, fmt_price
+
+
+def _get(name: str):
+    return lambda item: getattr(item, name, None)
+
+
+class SnapshotItemsModel(CoalescingTableModel[Any]):
+    RANK, SYMBOL, WEIGHT, SCORE, PRICE, SEC_TYPE, EXCHANGE, CURRENCY = range(8)
+
+    columns = (
+        Column("Rank", _get("rank"), align=RIGHT),
+        Column("Symbol", _get("symbol")),
+        Column("Weight", _get("weight"), align=RIGHT, fmt=fmt_percent),
+        Column("Score", _get("score"), align=RIGHT, fmt=fmt_decimal),
+        Column("Price", _get("price"), align=RIGHT, fmt=fmt_price),
+        Column("Type", _get("sec_type")),
+        Column("Exchange", _get("exchange")),
+        Column("Currency", _get("currency")),
+    )
+
+    @staticmethod
+    def key(record: Any) -> Hashable:
+        return (getattr(record, "symbol", None), getattr(record, "sec_type", None), getattr(record, "exchange", None))

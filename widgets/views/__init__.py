@@ -1,0 +1,1 @@
+"""Panels meant for QDockWidgets; each takes the model it shows plus parent."""

@@ -1,0 +1,256 @@
+"""The order blotter: every order, filters, sorting, cancel/replace intents, CSV export."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.domain import OrderRecord, TradingState
+
+from ..common import add_action, confirm, make_table, write_csv
+from ..dialogs.errors import show_error
+from ..dialogs.replace import ReplaceDialog
+from ..models.orders import OrderBlotterModel
+from ..models.proxy import BlotterFilterProxyModel, StatusFilter
+
+
+class BlotterView(QWidget):
+    cancel_requested = Signal(int)
+    replace_requested = Signal(int, object, object)  # order id, quantity, limit (Decimal | None)
+    cancel_all_requested = Signal()
+    halt_requested = Signal()
+    resume_requested = Signal()
+    details_requested = Signal(int)
+    exported = Signal(str, int)  # path, rows written
+
+    def __init__(self, model: OrderBlotterModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.proxy = BlotterFilterProxyModel(model, self)
+        self._trading_state = TradingState.ACTIVE
+        self._busy: set[str] = set()
+
+        self.status_combo = QComboBox()
+        self.status_combo.addItem("Working", StatusFilter.WORKING.value)
+        self.status_combo.addItem("All", StatusFilter.ALL.value)
+        self.status_combo.setCurrentIndex(1)
+        self.run_combo = QComboBox()
+        self.run_combo.addItem("All runs", None)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search symbol, id, status…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.count_label = QLabel()
+        self.export_button = QPushButton("Export CSV…")
+        self.cancel_all_button = QPushButton("Cancel All")
+        self.cancel_all_button.setObjectName("cancelAllButton")
+        self.halt_button = QPushButton("Halt")
+        self.halt_button.setObjectName("haltButton")
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Show"))
+        bar.addWidget(self.status_combo)
+        bar.addWidget(self.run_combo)
+        bar.addWidget(self.search_edit, 1)
+        bar.addWidget(self.count_label)
+        bar.addWidget(self.export_button)
+        bar.addWidget(self.cancel_all_button)
+        bar.addWidget(self.halt_button)
+
+        self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
+        self.table.sortByColumn(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.table)
+
+        self.status_combo.currentIndexChanged.connect(self._on_status_filter_changed)
+        self.run_combo.currentIndexChanged.connect(self._on_run_filter_changed)
+        self.search_edit.textChanged.connect(self.proxy.set_text_filter)
+        self.table.customContextMenuRequested.connect(self._on_context_menu)
+        self.table.doubleClicked.connect(self._on_double_clicked)
+        self.cancel_all_button.clicked.connect(self.request_cancel_all)
+        self.halt_button.clicked.connect(self._on_halt_clicked)
+        self.export_button.clicked.connect(self._on_export_clicked)
+        model.flushed.connect(self._on_model_flushed)
+        model.modelReset.connect(self._on_model_flushed)
+        self.proxy.rowsInserted.connect(self._update_count)
+        self.proxy.rowsRemoved.connect(self._update_count)
+        self.proxy.modelReset.connect(self._update_count)
+        self.proxy.layoutChanged.connect(self._update_count)
+
+        self.cancel_selected_action = add_action(
+            self, "Cancel selected orders", self.request_cancel_selected, Qt.Key.Key_Delete,
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.cancel_all_action = add_action(self, "Cancel all orders", self.request_cancel_all, "Ctrl+Shift+X")
+        self.halt_action = add_action(self, "Halt / resume trading", self._on_halt_clicked, "Ctrl+H")
+        self.copy_id_action = add_action(
+            self, "Copy client order id", self.copy_selected_ids, "Ctrl+C",
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._update_count()
+
+    # -- public state setters (called by the controller) ------------------------------------
+
+    def set_trading_state(self, state: TradingState) -> None:
+        self._trading_state = TradingState(state)
+        halted = self._trading_state is TradingState.HALTED
+        self.halt_button.setText("Resume" if halted else "Halt")
+        self.halt_button.setProperty("halted", halted)
+        self.halt_button.style().unpolish(self.halt_button)
+        self.halt_button.style().polish(self.halt_button)
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._trading_state
+
+    def set_busy(self, operation: str, busy: bool) -> None:
+        """Disable the buttons of an operation in flight ("cancel_all", "halt", or "all");
+        re-enable them when it finishes (the controller calls this in ``finally``)."""
+        names = ("cancel_all", "halt") if operation == "all" else (operation,)
+        for name in names:
+            (self._busy.add if busy else self._busy.discard)(name)
+        self.cancel_all_button.setEnabled("cancel_all" not in self._busy)
+        self.cancel_all_action.setEnabled("cancel_all" not in self._busy)
+        self.halt_button.setEnabled("halt" not in self._busy)
+        self.halt_action.setEnabled("halt" not in self._busy)
+
+    def set_status_filter(self, value: StatusFilter | str) -> None:
+        self.status_combo.setCurrentIndex(self.status_combo.findData(StatusFilter(value).value))
+
+    def set_run_filter(self, run_id: int | None) -> None:
+        self._ensure_run_items([run_id] if run_id is not None else [])
+        self.run_combo.setCurrentIndex(self.run_combo.findData(run_id))
+
+    def set_search_text(self, text: str) -> None:
+        self.search_edit.setText(text)
+
+    # -- intents ----------------------------------------------------------------------------
+
+    def selected_orders(self) -> list[OrderRecord]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.proxy.record_at(r) for r in rows]
+
+    def context_menu_for(self, order: OrderRecord) -> QMenu:
+        """The right-click menu for one order (tests trigger its actions directly)."""
+        menu = QMenu(self)
+        cancel = menu.addAction("Cancel")
+        cancel.setEnabled(order.status.is_working)
+        cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
+        replace = menu.addAction("Replace…")
+        replace.setEnabled(order.status.is_working)
+        replace.triggered.connect(lambda: self.request_replace(order))
+        menu.addSeparator()
+        copy = menu.addAction("Copy id")
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(order.client_order_id))
+        details = menu.addAction("Details…")
+        details.triggered.connect(lambda: self.details_requested.emit(order.id))
+        return menu
+
+    def request_replace(self, order: OrderRecord) -> None:
+        # Show the latest state: the order may have filled further since the menu opened.
+        order = self.model.get(order.id) or order
+        dialog = ReplaceDialog(order, self)
+        try:
+            if dialog.exec() == ReplaceDialog.DialogCode.Accepted:
+                quantity, limit = dialog.values()
+                self.replace_requested.emit(order.id, quantity, limit)
+        finally:
+            dialog.deleteLater()
+
+    def request_cancel_selected(self) -> None:
+        orders = [o for o in self.selected_orders() if o.status.is_working]
+        if not orders:
+            return
+        names = ", ".join(o.client_order_id for o in orders[:5]) + (" …" if len(orders) > 5 else "")
+        if confirm(self, "Cancel orders", f"Cancel {len(orders)} selected order(s)?\n{names}"):
+            for order in orders:
+                self.cancel_requested.emit(order.id)
+
+    def request_cancel_all(self) -> None:
+        if not self.cancel_all_button.isEnabled():
+            return
+        if confirm(self, "Cancel all orders", "Cancel ALL working orders of this console?"):
+            self.cancel_all_requested.emit()
+
+    def _on_halt_clicked(self) -> None:
+        if not self.halt_button.isEnabled():
+            return
+        if self._trading_state is TradingState.HALTED:
+            if confirm(self, "Resume trading", "Resume trading? New orders will be allowed again."):
+                self.resume_requested.emit()
+        elif confirm(self, "Halt trading", "Halt trading? Every new order is blocked; cancels still go out."):
+            self.halt_requested.emit()
+
+    def copy_selected_ids(self) -> None:
+        ids = [o.client_order_id for o in self.selected_orders()]
+        if ids:
+            QGuiApplication.clipboard().setText("\n".join(ids))
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_csv(self, path: str) -> int:
+        """Write the visible rows, in the visible order, with exact values."""
+        proxy, model = self.proxy, self.model
+        rows = (model.csv_row(proxy.mapToSource(proxy.index(r, 0)).row()) for r in range(proxy.rowCount()))
+        count = write_csv(path, model.csv_header(), rows)
+        self.exported.emit(path, count)
+        return count
+
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export orders", "orders.csv", "CSV files (*.csv)")
+        if not path:
+            return
+        try:
+            self.export_csv(path)
+        except OSError as exc:
+            show_error(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = self.context_menu_for(self.proxy.record_at(index.row()))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        # Never a trading action: vn.py's double-click-to-cancel is the thing users hate.
+        if index.isValid():
+            self.details_requested.emit(self.proxy.record_at(index.row()).id)
+
+    def _on_status_filter_changed(self, _index: int) -> None:
+        self.proxy.set_status_filter(self.status_combo.currentData())
+        self._update_count()
+
+    def _on_run_filter_changed(self, _index: int) -> None:
+        self.proxy.set_run_filter(self.run_combo.currentData())
+        self._update_count()
+
+    def _ensure_run_items(self, run_ids) -> None:
+        known = {self.run_combo.itemData(i) for i in range(1, self.run_combo.count())}
+        for run_id in sorted(set(run_ids) - known):
+            self.run_combo.addItem(f"Run {run_id}", run_id)
+
+    def _on_model_flushed(self, *_args) -> None:
+        if self.model.run_count() != self.run_combo.count() - 1:
+            self._ensure_run_items(self.model.run_ids())
+        self._update_count()
+
+    def _update_count(self, *_args) -> None:
+        self.count_label.setText(f"{self.proxy.rowCount()} / {self.model.rowCount()}")
