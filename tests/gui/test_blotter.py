@@ -1,0 +1,276 @@
+"""The blotter view: intents from the context menu, double-click, confirmations, filters,
+sorting, CSV export."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QMessageBox
+
+from services.domain import OrderState, OrderType, TradingState
+from widgets.dialogs.replace import ReplaceDialog
+from widgets.models.orders import OrderBlotterModel
+from widgets.models.proxy import BlotterFilterProxyModel, StatusFilter
+from widgets.views.blotter import BlotterView
+
+from .factories import order
+
+
+@pytest.fixture
+def blotter(qtbot):
+    model = OrderBlotterModel()
+    view = BlotterView(model)
+    qtbot.addWidget(view)
+    view.resize(1200, 500)
+    view.show()
+    model.upsert([
+        order(1, status=OrderState.ACCEPTED, run_id=1),
+        order(2, status=OrderState.FILLED, run_id=1, filled="100"),
+        order(3, status=OrderState.PARTIALLY_FILLED, run_id=2, filled="30", symbol="IBM"),
+        order(4, status=OrderState.CANCELED, run_id=2),
+    ])
+    model.flush()
+    return view
+
+
+def answer(monkeypatch, button):
+    asked = []
+
+    def question(*args, **kwargs):
+        asked.append(args[2] if len(args) > 2 else kwargs.get("text"))
+        return button
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    return asked
+
+
+def menu_action(menu, text):
+    return next(a for a in menu.actions() if a.text() == text)
+
+
+def visible_ids(view):
+    return [o.id for o in view.proxy.visible_records()]
+
+
+def test_default_sort_is_newest_first(blotter):
+    assert visible_ids(blotter) == [4, 3, 2, 1]
+
+
+def test_context_menu_cancel_emits_cancel_requested(blotter, qtbot):
+    menu = blotter.context_menu_for(blotter.model.get(3))
+    with qtbot.waitSignal(blotter.cancel_requested) as sig:
+        menu_action(menu, "Cancel").trigger()
+    assert sig.args == [3]
+
+
+def test_context_menu_disables_cancel_for_a_finished_order(blotter):
+    menu = blotter.context_menu_for(blotter.model.get(2))
+    assert not menu_action(menu, "Cancel").isEnabled()
+    assert not menu_action(menu, "Replace…").isEnabled()
+
+
+def test_context_menu_replace_opens_the_dialog_and_emits_the_values(blotter, qtbot, monkeypatch):
+    def exec_(dialog):
+        dialog.quantity_edit.setText("80")
+        dialog.limit_edit.setText("99.5")
+        return ReplaceDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ReplaceDialog, "exec", exec_)
+    with qtbot.waitSignal(blotter.replace_requested) as sig:
+        menu_action(blotter.context_menu_for(blotter.model.get(3)), "Replace…").trigger()
+    assert sig.args == [3, Decimal("80"), Decimal("99.5")]
+
+
+def test_a_canceled_replace_dialog_emits_nothing(blotter, qtbot, monkeypatch):
+    monkeypatch.setattr(ReplaceDialog, "exec", lambda dialog: ReplaceDialog.DialogCode.Rejected)
+    with qtbot.assertNotEmitted(blotter.replace_requested):
+        menu_action(blotter.context_menu_for(blotter.model.get(1)), "Replace…").trigger()
+
+
+def test_copy_id_puts_the_client_order_id_on_the_clipboard(blotter):
+    menu_action(blotter.context_menu_for(blotter.model.get(1)), "Copy id").trigger()
+    assert QGuiApplication.clipboard().text() == blotter.model.get(1).client_order_id
+
+
+def test_double_click_asks_for_details_and_never_cancels(blotter, qtbot):
+    row = visible_ids(blotter).index(1)
+    rect = blotter.table.visualRect(blotter.proxy.index(row, 2))
+    qtbot.waitExposed(blotter)
+    with qtbot.assertNotEmitted(blotter.cancel_requested), qtbot.waitSignal(blotter.details_requested) as sig:
+        qtbot.mouseClick(blotter.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(blotter.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert sig.args == [1]
+
+
+@pytest.mark.parametrize("button, emitted", [(QMessageBox.StandardButton.Yes, True), (QMessageBox.StandardButton.No, False)])
+def test_cancel_all_needs_confirmation(blotter, qtbot, monkeypatch, button, emitted):
+    asked = answer(monkeypatch, button)
+    received = []
+    blotter.cancel_all_requested.connect(lambda: received.append(True))
+    blotter.cancel_all_button.click()
+    assert len(asked) == 1
+    assert received == ([True] if emitted else [])
+
+
+@pytest.mark.parametrize("button, emitted", [(QMessageBox.StandardButton.Yes, True), (QMessageBox.StandardButton.No, False)])
+def test_halt_and_resume_need_confirmation(blotter, monkeypatch, button, emitted):
+    asked = answer(monkeypatch, button)
+    halts, resumes = [], []
+    blotter.halt_requested.connect(lambda: halts.append(True))
+    blotter.resume_requested.connect(lambda: resumes.append(True))
+    blotter.halt_button.click()
+    assert (len(asked), halts, resumes) == (1, [True] if emitted else [], [])
+    blotter.set_trading_state(TradingState.HALTED)
+    assert blotter.halt_button.text() == "Resume"
+    blotter.halt_button.click()
+    assert (len(asked), resumes) == (2, [True] if emitted else [])
+
+
+def test_busy_buttons_are_disabled_and_ignore_shortcuts(blotter, monkeypatch):
+    asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    blotter.set_busy("cancel_all", True)
+    assert not blotter.cancel_all_button.isEnabled()
+    assert blotter.halt_button.isEnabled()
+    blotter.cancel_all_action.trigger()
+    assert asked == []
+    blotter.set_busy("cancel_all", False)
+    assert blotter.cancel_all_button.isEnabled()
+    blotter.set_busy("all", True)
+    assert not blotter.halt_button.isEnabled() and not blotter.cancel_all_button.isEnabled()
+
+
+def test_delete_cancels_the_selected_working_orders_after_confirmation(blotter, qtbot, monkeypatch):
+    asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    blotter.table.selectAll()
+    received = []
+    blotter.cancel_requested.connect(received.append)
+    blotter.cancel_selected_action.trigger()
+    assert len(asked) == 1
+    assert sorted(received) == [1, 3]  # the filled and the canceled order are not working
+
+
+def test_shortcuts_are_declared(blotter):
+    assert blotter.cancel_selected_action.shortcut().toString() == "Del"
+    assert blotter.cancel_all_action.shortcut().toString() == "Ctrl+Shift+X"
+    assert blotter.halt_action.shortcut().toString() == "Ctrl+H"
+
+
+def test_filters_working_run_and_text(blotter):
+    blotter.set_status_filter(StatusFilter.WORKING)
+    assert visible_ids(blotter) == [3, 1]
+    blotter.set_run_filter(2)
+    assert visible_ids(blotter) == [3]
+    blotter.set_status_filter(StatusFilter.ALL)
+    assert visible_ids(blotter) == [4, 3]
+    blotter.set_run_filter(None)
+    blotter.set_search_text("ibm")
+    assert visible_ids(blotter) == [3]
+    assert blotter.count_label.text() == "1 / 4"
+    assert blotter.run_combo.count() == 3  # All runs, Run 1, Run 2
+
+
+def test_an_order_leaves_the_working_filter_when_it_fills(blotter):
+    blotter.set_status_filter(StatusFilter.WORKING)
+    blotter.model.upsert([replace(blotter.model.get(1), status=OrderState.FILLED, filled_quantity=Decimal(100))])
+    blotter.model.flush()
+    assert visible_ids(blotter) == [3]
+    blotter.model.upsert([order(5, status=OrderState.SUBMITTED)])
+    blotter.model.flush()
+    assert visible_ids(blotter) == [5, 3]
+
+
+def test_sorting_by_other_columns(blotter):
+    blotter.table.sortByColumn(OrderBlotterModel.STATUS, Qt.SortOrder.AscendingOrder)
+    assert [o.status.value for o in blotter.proxy.visible_records()] == ["ACCEPTED", "CANCELED", "FILLED", "PARTIALLY_FILLED"]
+    blotter.table.sortByColumn(OrderBlotterModel.FILLED, Qt.SortOrder.DescendingOrder)
+    assert [o.filled_quantity for o in blotter.proxy.visible_records()][:2] == [Decimal(100), Decimal(30)]
+    # A status change re-sorts under a mutable sort column.
+    blotter.table.sortByColumn(OrderBlotterModel.STATUS, Qt.SortOrder.AscendingOrder)
+    blotter.model.upsert([replace(blotter.model.get(1), status=OrderState.REJECTED)])
+    blotter.model.flush()
+    assert [o.id for o in blotter.proxy.visible_records()] == [4, 2, 3, 1]
+
+
+def test_export_writes_the_visible_rows_exactly(blotter, tmp_path):
+    blotter.set_status_filter(StatusFilter.WORKING)
+    path = tmp_path / "orders.csv"
+    assert blotter.export_csv(str(path)) == 2
+    rows = list(csv.reader(path.open()))
+    assert rows[0][:4] == ["Time", "Client order id", "Symbol", "Side"]
+    assert [r[1] for r in rows[1:]] == [blotter.model.get(3).client_order_id, blotter.model.get(1).client_order_id]
+    assert rows[1][7] == "PARTIALLY_FILLED" and rows[1][5] == "30" and rows[1][9] == "100.25"
+    assert rows[1][0] == "2026-11-20T14:30:00.003000+00:00"
+
+
+def test_qtmodeltester_on_the_proxy(blotter, qtmodeltester):
+    qtmodeltester.check(blotter.proxy, force_py=True)
+    blotter.set_status_filter(StatusFilter.WORKING)
+    blotter.model.upsert([order(i, status=OrderState.SUBMITTED) for i in range(5, 30)])
+    blotter.model.upsert([replace(blotter.model.get(1), status=OrderState.FILLED)])
+    blotter.model.flush()
+    blotter.set_search_text("aapl")
+    qtmodeltester.check(blotter.proxy, force_py=True)
+
+
+def test_proxy_matches_a_plain_filter_and_sort_after_a_random_stream(qtbot):
+    import random
+
+    rng = random.Random(7)
+    model = OrderBlotterModel()
+    proxy = BlotterFilterProxyModel(model)
+    proxy.sort_newest_first()
+    proxy.set_status_filter(StatusFilter.WORKING)
+    states = list(OrderState)
+    latest = {}
+    for step in range(3000):
+        if step % 3 == 0 or not latest:
+            i = len(latest) + 1
+            latest[i] = order(i, status=OrderState.SUBMITTED, run_id=rng.randint(1, 3))
+        else:
+            i = rng.randint(1, len(latest))
+            latest[i] = replace(latest[i], status=rng.choice(states))
+        model.upsert([latest[i]])
+        if step % 97 == 0:
+            model.flush()
+            if step == 1455:
+                proxy.set_run_filter(2)
+    model.flush()
+    expected = sorted((o for o in latest.values() if o.status.is_working and o.run_id == 2),
+                      key=lambda o: o.created_at, reverse=True)
+    assert proxy.visible_records() == expected
+    assert len(expected) > 20
+
+
+def test_replace_validation():
+    from widgets.dialogs.replace import validate_replace
+
+    lmt = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40", limit="10")
+    assert validate_replace(lmt, "80", "10.5") == (Decimal(80), Decimal("10.5"), "")
+    assert validate_replace(lmt, "40", "10")[:2] == (Decimal(40), Decimal(10))
+    assert validate_replace(lmt, "39", "10")[2] == "Quantity cannot be below the filled 40."
+    assert validate_replace(lmt, "0", "10")[2] == "Quantity must be positive."
+    assert validate_replace(lmt, "-5", "10")[2] == "Quantity must be positive."
+    assert validate_replace(lmt, "abc", "10")[2] == "Quantity must be a number."
+    assert validate_replace(lmt, "80", "")[2] == "A limit order needs a limit price."
+    assert validate_replace(lmt, "80", "x")[2] == "Limit must be a number."
+    assert validate_replace(lmt, "80", "-1")[2] == "Limit must be positive."
+    assert validate_replace(lmt, "100", "10")[2] == "Nothing changed."
+    mkt = order(2, order_type=OrderType.MKT, limit=None)
+    assert validate_replace(mkt, "50", "") == (Decimal(50), None, "")
+
+
+def test_replace_dialog_enables_ok_only_when_valid(qtbot):
+    dialog = ReplaceDialog(order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40"))
+    qtbot.addWidget(dialog)
+    assert not dialog.ok_button.isEnabled()  # nothing changed yet
+    dialog.quantity_edit.setText("30")
+    assert not dialog.ok_button.isEnabled()
+    assert dialog.error_label.text() == "Quantity cannot be below the filled 40."
+    dialog.quantity_edit.setText("60")
+    assert dialog.ok_button.isEnabled()
+    assert dialog.values() == (Decimal(60), Decimal("100.25"))
