@@ -1,0 +1,407 @@
+"""Snapshot import: parse a CSV or JSON target-weight file and report every problem it has.
+
+A snapshot is a list of rows ``symbol, weight`` plus the optional ``score, rank, price,
+sec_type, exchange, currency`` (defaults STK / SMART / USD). Parsing never stops at the first
+problem: every problem is reported with its line number (1-based, as an editor shows it) and
+column, so that the user can fix the file in one pass. A snapshot with any error must not be
+stored at all; :attr:`ParsedSnapshot.ok` says whether it may be.
+
+JSON files are either a list of row objects or an object with an ``items`` list (other keys are
+ignored); numbers may be JSON numbers or strings. Line numbers of JSON rows are the lines where
+each row object starts.
+
+The content hash is the sha256 of the normalised content (rows sorted by symbol, numbers in
+plain decimal notation, defaults filled in), so the same targets give the same hash whether
+they come as CSV or JSON, reordered or reformatted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import hashlib
+import io
+import json
+import json.scanner
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+REQUIRED_COLUMNS = ("symbol", "weight")
+OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency")
+KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+DEFAULT_SEC_TYPE = "STK"
+DEFAULT_EXCHANGE = "SMART"
+DEFAULT_CURRENCY = "USD"
+DEFAULT_MAX_GROSS_WEIGHT = Decimal("1.0")
+
+# IB stock symbols: letters and digits, with at most single '.', '-', '/' or ' ' separators
+# between parts ("BRK B", "BRK.B", "RDS-A"); 1 to 12 characters.
+SYMBOL_RE = re.compile(r"^[A-Z0-9]+(?:[. /-][A-Z0-9]+)*$")
+MAX_SYMBOL_LENGTH = 12
+CODE_RE = re.compile(r"^[A-Z0-9.]{1,16}$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+class SnapshotFormatError(ValueError):
+    """The file's format cannot be told (neither .csv nor .json)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotItem:
+    symbol: str
+    weight: Decimal
+    line: int
+    score: Decimal | None = None
+    rank: int | None = None
+    price: Decimal | None = None
+    sec_type: str = DEFAULT_SEC_TYPE
+    exchange: str = DEFAULT_EXCHANGE
+    currency: str = DEFAULT_CURRENCY
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotProblem:
+    line: int | None  # None: the file as a whole (e.g. not UTF-8)
+    column: str | None
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "file"
+        if self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "column": self.column, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSnapshot:
+    source_name: str
+    format: str  # "csv" or "json"
+    items: tuple[SnapshotItem, ...]
+    errors: tuple[SnapshotProblem, ...]
+    content_hash: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def gross_weight(self) -> Decimal:
+        return sum((abs(i.weight) for i in self.items), Decimal(0))
+
+    @property
+    def net_weight(self) -> Decimal:
+        return sum((i.weight for i in self.items), Decimal(0))
+
+    def weights(self) -> dict[str, Decimal]:
+        return {i.symbol: i.weight for i in self.items}
+
+    def prices(self) -> dict[str, Decimal]:
+        return {i.symbol: i.price for i in self.items if i.price is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def parse_snapshot_file(
+    path: str | Path,
+    *,
+    max_gross_weight: Decimal = DEFAULT_MAX_GROSS_WEIGHT,
+    allow_short: bool = False,
+) -> ParsedSnapshot:
+    """Read and validate a snapshot file; the format comes from the suffix (.csv / .json)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "json"):
+        raise SnapshotFormatError(f"{path.name}: unknown snapshot format {path.suffix!r} (use .csv or .json)")
+    return parse_snapshot_bytes(path.read_bytes(), fmt, source_name=path.name, max_gross_weight=max_gross_weight, allow_short=allow_short)
+
+
+def parse_snapshot_bytes(
+    data: bytes,
+    fmt: str,
+    *,
+    source_name: str = "",
+    max_gross_weight: Decimal = DEFAULT_MAX_GROSS_WEIGHT,
+    allow_short: bool = False,
+) -> ParsedSnapshot:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem = SnapshotProblem(None, None, "encoding", f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return ParsedSnapshot(source_name, fmt, (), (problem,), _hash(()))
+    return parse_snapshot_text(text, fmt, source_name=source_name, max_gross_weight=max_gross_weight, allow_short=allow_short)
+
+
+def parse_snapshot_text(
+    text: str,
+    fmt: str,
+    *,
+    source_name: str = "",
+    max_gross_weight: Decimal = DEFAULT_MAX_GROSS_WEIGHT,
+    allow_short: bool = False,
+) -> ParsedSnapshot:
+    fmt = fmt.lower()
+    problems: list[SnapshotProblem] = []
+    if not text.strip():
+        problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
+        return ParsedSnapshot(source_name, fmt, (), tuple(problems), _hash(()))
+    if fmt == "csv":
+        rows = _csv_rows(text, problems)
+    elif fmt == "json":
+        rows = _json_rows(text, problems)
+    else:
+        raise SnapshotFormatError(f"unknown snapshot format {fmt!r} (use csv or json)")
+    items = _validate_rows(rows, problems, max_gross_weight=max_gross_weight, allow_short=allow_short)
+    if rows is not None and not rows and not problems:
+        problems.append(SnapshotProblem(1, None, "no_rows", "the snapshot has no rows"))
+    problems.sort(key=lambda p: (p.line if p.line is not None else 0))
+    return ParsedSnapshot(source_name, fmt, tuple(items), tuple(problems), _hash(items))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading rows: each row is (line, {column: raw value})
+
+Row = tuple[int, dict[str, Any]]
+
+
+def _csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    header_line = 1
+    rows: list[Row] = []
+    try:
+        for raw in reader:
+            line = reader.line_num
+            if not raw or all(not cell.strip() for cell in raw):
+                continue
+            if header is None:
+                header_line = line
+                header = [cell.strip().lower() for cell in raw]
+                if not any(name in KNOWN_COLUMNS for name in header):
+                    problems.append(
+                        SnapshotProblem(line, None, "missing_header", "missing header: the first row must name the columns (symbol, weight, ...)")
+                    )
+                    return None
+                seen: set[str] = set()
+                for name in header:
+                    if name in seen:
+                        problems.append(SnapshotProblem(line, name, "duplicate_column", f"column {name!r} appears twice"))
+                    seen.add(name)
+                for name in REQUIRED_COLUMNS:
+                    if name not in header:
+                        problems.append(SnapshotProblem(line, name, "missing_column", f"missing required column {name!r}"))
+                if any(p.code in ("missing_column", "duplicate_column") for p in problems):
+                    return None
+                continue
+            if len(raw) > len(header) and any(cell.strip() for cell in raw[len(header):]):
+                problems.append(
+                    SnapshotProblem(line, None, "extra_cells", f"{len(raw)} cells but the header has {len(header)} columns")
+                )
+            values = {name: (raw[i] if i < len(raw) else "") for i, name in enumerate(header)}
+            rows.append((line, values))
+    except csv.Error as exc:
+        problems.append(SnapshotProblem(reader.line_num or header_line, None, "csv_syntax", f"not valid CSV: {exc}"))
+        return None
+    if header is None:
+        problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
+        return None
+    return rows
+
+
+class _LineDict(dict):
+    """A JSON object that remembers the line it starts on."""
+
+    __slots__ = ("line",)
+
+
+def _json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+
+    def line_of(offset: int) -> int:
+        return bisect.bisect_right(newlines, offset - 1) + 1
+
+    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+    plain_parse_object = decoder.parse_object
+
+    def parse_object(s_and_end, *args):
+        start = s_and_end[1] - 1  # index of the opening brace
+        obj, end = plain_parse_object(s_and_end, *args)
+        tagged = _LineDict(obj)
+        tagged.line = line_of(start)
+        return tagged, end
+
+    decoder.parse_object = parse_object
+    # The C scanner does not call back into parse_object; the Python one does.
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        document = decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        problems.append(SnapshotProblem(exc.lineno, None, "json_syntax", f"not valid JSON: {exc.msg} (column {exc.colno})"))
+        return None
+    if isinstance(document, dict):
+        if "items" not in document:
+            problems.append(SnapshotProblem(getattr(document, "line", 1), None, "missing_column", "missing 'items' list"))
+            return None
+        document = document["items"]
+    if not isinstance(document, list):
+        problems.append(SnapshotProblem(1, None, "json_shape", "expected a list of rows or an object with an 'items' list"))
+        return None
+    rows: list[Row] = []
+    for index, entry in enumerate(document):
+        line = getattr(entry, "line", None) or 1
+        if not isinstance(entry, dict):
+            problems.append(SnapshotProblem(line, None, "json_shape", f"row {index + 1} is not an object"))
+            continue
+        values = {str(k).strip().lower(): v for k, v in entry.items()}
+        for name in REQUIRED_COLUMNS:
+            if name not in values:
+                problems.append(SnapshotProblem(line, name, "missing_column", f"row {index + 1} has no {name!r}"))
+        if all(name in values for name in REQUIRED_COLUMNS):
+            rows.append((line, values))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Validating rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # never a valid number
+    return str(value).strip()
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _validate_rows(
+    rows: list[Row] | None,
+    problems: list[SnapshotProblem],
+    *,
+    max_gross_weight: Decimal,
+    allow_short: bool,
+) -> list[SnapshotItem]:
+    if not rows:
+        return []
+    items: list[SnapshotItem] = []
+    first_line: dict[str, int] = {}
+    gross = Decimal(0)
+    gross_reported = False
+    for line, values in rows:
+        bad = False
+
+        symbol = _cell(values.get("symbol")).upper()
+        if not symbol:
+            problems.append(SnapshotProblem(line, "symbol", "malformed_symbol", "symbol is empty"))
+            bad = True
+        elif len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol):
+            problems.append(SnapshotProblem(line, "symbol", "malformed_symbol", f"malformed symbol {symbol!r}"))
+            bad = True
+        elif symbol in first_line:
+            problems.append(
+                SnapshotProblem(line, "symbol", "duplicate_symbol", f"duplicate symbol {symbol} (first on line {first_line[symbol]})")
+            )
+            bad = True
+        else:
+            first_line[symbol] = line
+
+        weight_text = _cell(values.get("weight"))
+        weight = _decimal(weight_text)
+        if weight is None or not weight.is_finite():
+            problems.append(SnapshotProblem(line, "weight", "weight_not_number", f"weight {weight_text!r} is not a finite number"))
+            bad = True
+            weight = None
+        elif weight < 0 and not allow_short:
+            problems.append(SnapshotProblem(line, "weight", "negative_weight", f"negative weight {weight_text} but shorting is not allowed"))
+            bad = True
+
+        score = None
+        score_text = _cell(values.get("score"))
+        if score_text:
+            score = _decimal(score_text)
+            if score is None or not score.is_finite():
+                problems.append(SnapshotProblem(line, "score", "score_not_number", f"score {score_text!r} is not a finite number"))
+                bad = True
+
+        rank = None
+        rank_text = _cell(values.get("rank"))
+        if rank_text:
+            rank_value = _decimal(rank_text)
+            if rank_value is None or not rank_value.is_finite() or rank_value != rank_value.to_integral_value():
+                problems.append(SnapshotProblem(line, "rank", "rank_not_integer", f"rank {rank_text!r} is not a whole number"))
+                bad = True
+            else:
+                rank = int(rank_value)
+
+        price = None
+        price_text = _cell(values.get("price"))
+        if price_text:
+            price = _decimal(price_text)
+            if price is None or not price.is_finite():
+                problems.append(SnapshotProblem(line, "price", "price_not_number", f"price {price_text!r} is not a finite number"))
+                bad = True
+            elif price <= 0:
+                problems.append(SnapshotProblem(line, "price", "price_not_positive", f"price {price_text} is zero or negative"))
+                bad = True
+
+        sec_type = _cell(values.get("sec_type")).upper() or DEFAULT_SEC_TYPE
+        exchange = _cell(values.get("exchange")).upper() or DEFAULT_EXCHANGE
+        currency = _cell(values.get("currency")).upper() or DEFAULT_CURRENCY
+        for column, value in (("sec_type", sec_type), ("exchange", exchange)):
+            if not CODE_RE.match(value):
+                problems.append(SnapshotProblem(line, column, f"malformed_{column}", f"malformed {column} {value!r}"))
+                bad = True
+        if not CURRENCY_RE.match(currency):
+            problems.append(SnapshotProblem(line, "currency", "malformed_currency", f"malformed currency {currency!r}"))
+            bad = True
+
+        if weight is not None:
+            gross += abs(weight)
+            if gross > max_gross_weight and not gross_reported:
+                gross_reported = True
+                problems.append(
+                    SnapshotProblem(
+                        line, "weight", "gross_weight_above_max",
+                        f"gross weight reaches {_plain(gross)} on this row, above the maximum {_plain(max_gross_weight)}",
+                    )
+                )
+        if not bad:
+            items.append(SnapshotItem(symbol, weight, line, score, rank, price, sec_type, exchange, currency))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Content hash
+
+
+def _plain(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def normalised_content(items) -> str:
+    rows = [
+        [i.symbol, _plain(i.weight), _plain(i.score), i.rank, _plain(i.price), i.sec_type, i.exchange, i.currency]
+        for i in sorted(items, key=lambda i: i.symbol)
+    ]
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=True)
+
+
+def _hash(items) -> str:
+    return hashlib.sha256(normalised_content(items).encode("ascii")).hexdigest()
