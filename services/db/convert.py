@@ -1,0 +1,84 @@
+"""ORM rows -> the frozen records of ``services.domain`` (what the GUI and the CLI receive)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.db.models import AuditLog, Position, TradeFill, TradeOrder
+from services.domain import (
+    AuditRecord,
+    FillRecord,
+    OrderRecord,
+    OrderState,
+    OrderType,
+    PositionRecord,
+    Side,
+)
+
+
+def to_order_record(order: TradeOrder) -> OrderRecord:
+    return OrderRecord(
+        id=order.id,
+        client_order_id=order.client_order_id,
+        run_id=order.run_id,
+        symbol=order.symbol,
+        side=Side(order.side),
+        quantity=order.quantity,
+        order_type=OrderType(order.order_type),
+        limit_price=order.limit_price,
+        status=OrderState(order.status),
+        filled_quantity=order.filled_quantity if order.filled_quantity is not None else Decimal(0),
+        avg_fill_price=order.avg_fill_price,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        ib_order_id=order.ib_order_id,
+        ib_perm_id=order.ib_perm_id,
+        account=order.account,
+        rejected_reason=order.rejected_reason,
+        replaces_order_id=order.replaces_order_id,
+        external=bool(order.is_external),
+    )
+
+
+def to_fill_record(fill: TradeFill) -> FillRecord:
+    return FillRecord(
+        id=fill.id,
+        order_id=fill.order_id,
+        exec_id=fill.exec_id,
+        symbol=fill.symbol,
+        side=Side(fill.side),
+        quantity=fill.quantity,
+        price=fill.price,
+        commission=fill.commission,
+        fill_time=fill.fill_time,
+        currency=fill.currency,
+        exchange=fill.exchange,
+        superseded=bool(fill.superseded),
+    )
+
+
+def to_position_record(position: Position, market_price: Decimal | None = None) -> PositionRecord:
+    return PositionRecord(
+        project_id=position.project_id,
+        account=position.account,
+        symbol=position.symbol,
+        quantity=position.quantity,
+        average_cost=position.average_cost,
+        realized_pnl=position.realized_pnl,
+        updated_at=position.updated_at,
+        market_price=market_price,
+    )
+
+
+def to_audit_record(entry: AuditLog) -> AuditRecord:
+    return AuditRecord(
+        id=entry.id,
+        time=entry.time,
+        actor=entry.actor,
+        action=entry.action,
+        entity_type=entry.entity_type,
+        entity_id=entry.entity_id,
+        payload=dict(entry.payload or {}),
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )

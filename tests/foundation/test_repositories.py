@@ -1,0 +1,343 @@
+"""Every repository on SQLite and on MariaDB (the ``database`` fixture is parametrized)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.models import DecisionSnapshot, DecisionSnapshotItem, TradeOrder
+from services.db.repositories import (
+    NotFound,
+    Repositories,
+    RepositoryError,
+    SnapshotItemInput,
+    run_idempotency_key,
+    split_exec_id,
+)
+from services.domain import (
+    EventSource,
+    FillRecord,
+    OrderRecord,
+    OrderState,
+    OrderType,
+    PositionRecord,
+    RunStatus,
+    Side,
+    TradeMode,
+    TradingState,
+)
+
+T0 = datetime(2026, 3, 2, 14, 30, 0, 123456, tzinfo=timezone.utc)
+
+
+def _project(database, name="alpha") -> int:
+    with database.unit_of_work() as s:
+        return Repositories(s).projects.get_or_create(name).id
+
+
+def test_project_get_or_create_returns_the_same_row(database):
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        first = repos.projects.get_or_create("alpha", "the first book")
+        again = repos.projects.get_or_create("alpha", "ignored")
+        repos.projects.create("beta")
+    assert first.id == again.id
+    with database.session() as s:
+        repos = Repositories(s)
+        assert [p.name for p in repos.projects.list()] == ["alpha", "beta"]
+        assert repos.projects.get(first.id).description == "the first book"
+        assert repos.projects.get_by_name("nope") is None
+        with pytest.raises(NotFound):
+            repos.projects.get(999)
+
+
+def test_snapshot_with_items_round_trips_exact_values(database):
+    project_id = _project(database)
+    items = [
+        SnapshotItemInput("AAPL", Decimal("0.1234567891"), score=Decimal("1.5"), rank=1, price=Decimal("187.12345678")),
+        {"symbol": "MSFT", "weight": Decimal("0.25"), "rank": 2, "exchange": "NASDAQ"},
+    ]
+    with database.unit_of_work() as s:
+        snap = Repositories(s).snapshots.create_with_items(project_id, "decisions.csv", "ab" * 32, items)
+        snap_id = snap.id
+    with database.session() as s:
+        repos = Repositories(s)
+        stored = repos.snapshots.get(snap_id)
+        assert (stored.source_file, stored.content_hash, stored.item_count) == ("decisions.csv", "ab" * 32, 2)
+        rows = repos.snapshots.items(snap_id)
+        assert [(r.symbol, r.weight, r.score, r.rank, r.price, r.exchange, r.sec_type, r.currency) for r in rows] == [
+            ("AAPL", Decimal("0.1234567891"), Decimal("1.50000000"), 1, Decimal("187.12345678"), "SMART", "STK", "USD"),
+            ("MSFT", Decimal("0.2500000000"), None, 2, None, "NASDAQ", "STK", "USD"),
+        ]
+        assert repos.snapshots.find_by_hash(project_id, "ab" * 32).id == snap_id
+        assert repos.snapshots.latest(project_id).id == snap_id
+        assert [x.id for x in repos.snapshots.list(project_id)] == [snap_id]
+
+
+def test_snapshot_is_all_or_nothing(database):
+    project_id = _project(database)
+    duplicate_symbols = [{"symbol": "AAPL", "weight": "0.5"}, {"symbol": "AAPL", "weight": "0.5"}]
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        with pytest.raises(IntegrityError):
+            repos.snapshots.create_with_items(project_id, "bad.csv", "cd" * 32, duplicate_symbols)
+        # The unit of work goes on: the savepoint undid only the snapshot.
+        repos.projects.create("still-works")
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(DecisionSnapshot)) == 0
+        assert s.scalar(select(func.count()).select_from(DecisionSnapshotItem)) == 0
+        assert Repositories(s).projects.get_by_name("still-works") is not None
+
+
+def test_run_create_once_is_idempotent_per_project_snapshot_mode_and_day(database):
+    project_id = _project(database)
+    day = date(2026, 3, 2)
+    with database.unit_of_work() as s:
+        runs = Repositories(s).runs
+        first, created1 = runs.create_once(project_id, mode=TradeMode.PAPER, trade_date=day, params={"price_map": {"AAPL": Decimal("1.10")}})
+        second, created2 = runs.create_once(project_id, mode="paper", trade_date=day)
+        live, created3 = runs.create_once(project_id, mode=TradeMode.LIVE, trade_date=day)
+        next_day, created4 = runs.create_once(project_id, mode=TradeMode.PAPER, trade_date=day + timedelta(days=1))
+        forced = runs.create(project_id, mode=TradeMode.PAPER, trade_date=day)
+    assert (created1, created2, created3, created4) == (True, False, True, True)
+    assert first.id == second.id
+    assert len({first.id, live.id, next_day.id, forced.id}) == 4
+    assert first.idempotency_key == run_idempotency_key(project_id, None, TradeMode.PAPER, day) == f"{project_id}:-:paper:2026-03-02"
+    with database.unit_of_work() as s:
+        runs = Repositories(s).runs
+        assert runs.get(first.id).params == {"price_map": {"AAPL": "1.10"}}
+        updated = runs.update_status(first.id, RunStatus.RUNNING, started_at=T0, message="sending")
+        assert (updated.status, updated.started_at, updated.message) == (RunStatus.RUNNING, T0, "sending")
+    with database.session() as s:
+        runs = Repositories(s).runs
+        assert [r.id for r in runs.list(status=RunStatus.RUNNING)] == [first.id]
+        assert [r.id for r in runs.list(project_id=project_id, limit=2)] == [forced.id, next_day.id]
+
+
+def test_orders_create_get_list_and_update_status(database):
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        run = repos.runs.create(project_id, trade_date=date(2026, 3, 2))
+        a = repos.orders.create("c-1", "AAPL", Side.BUY, 10, run_id=run.id, project_id=project_id)
+        b = repos.orders.create("c-2", "MSFT", "SELL", "5.5", run_id=run.id, order_type=OrderType.LMT, limit_price="401.25")
+        manual = repos.orders.create("m-1", "SPY", Side.BUY, 1)
+        repos.orders.update_status(a.id, OrderState.SUBMITTED, source=EventSource.USER, ib_order_id=7, at=T0)
+        repos.orders.update_status(
+            b.id, OrderState.ACCEPTED, source=EventSource.BROKER, payload={"status": "Submitted"}, ib_perm_id=2**40 + 3, account="DU123"
+        )
+        with pytest.raises(RepositoryError):
+            repos.orders.create("c-1", "AAPL", Side.BUY, 10)
+        with pytest.raises(RepositoryError):
+            repos.orders.update_fields(a.id, no_such_column=1)
+        run_id, a_id, b_id, manual_id = run.id, a.id, b.id, manual.id
+    with database.session() as s:
+        orders = Repositories(s).orders
+        assert [o.client_order_id for o in orders.list_by_run(run_id)] == ["c-1", "c-2"]
+        assert [o.id for o in orders.list_working()] == [a_id, b_id]
+        assert [o.id for o in orders.list_by_status(OrderState.NEW)] == [manual_id]
+        assert [o.id for o in orders.list_open()] == [a_id, b_id, manual_id]
+        assert orders.get_by_perm_id(2**40 + 3).id == b_id
+        b_row = orders.get_by_client_id("c-2")
+        assert (b_row.quantity, b_row.limit_price, b_row.order_type, b_row.account) == (
+            Decimal("5.500000"), Decimal("401.25000000"), "LMT", "DU123"
+        )
+        a_row = orders.get(a_id)
+        assert (a_row.status, a_row.ib_order_id, a_row.last_status_time) == (OrderState.SUBMITTED, 7, T0)
+        events = Repositories(s).events.list_by_order(a_id)
+        assert [(e.from_state, e.to_state, e.source, e.event_type) for e in events] == [
+            (OrderState.NEW, OrderState.SUBMITTED, EventSource.USER, "status")
+        ]
+
+
+def test_order_status_must_be_a_known_state(database):
+    with database.unit_of_work() as s:
+        with pytest.raises(ValueError):
+            Repositories(s).orders.create("c-x", "AAPL", Side.BUY, 1, status="Submitted")
+
+
+def test_order_record_conversion(database):
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        first = repos.orders.create("c-1", "AAPL", Side.BUY, 10, created_at=T0, updated_at=T0)
+        replacement = repos.orders.create(
+            "c-1-r1", "AAPL", Side.BUY, 10, order_type=OrderType.LMT, limit_price=Decimal("187.5"),
+            replaces_order_id=first.id, is_external=True, created_at=T0, updated_at=T0, retry_count=1,
+        )
+        record = to_order_record(replacement)
+    assert record == OrderRecord(
+        id=2, client_order_id="c-1-r1", run_id=None, symbol="AAPL", side=Side.BUY, quantity=Decimal("10.000000"),
+        order_type=OrderType.LMT, limit_price=Decimal("187.50000000"), status=OrderState.NEW,
+        filled_quantity=Decimal("0.000000"), avg_fill_price=None, created_at=T0, updated_at=T0,
+        replaces_order_id=1, external=True,
+    )
+
+
+def test_fills_commission_arrives_later_and_corrections_supersede(database):
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        order = repos.orders.create("c-1", "AAPL", Side.BUY, 100)
+        f1, c1 = repos.fills.insert_once("0001f4e8.6538e7b4.01.01", order.id, "AAPL", Side.BUY, 60, "187.10", T0)
+        f2, c2 = repos.fills.insert_once("0001f4e8.6538e7b5.01.01", order.id, "AAPL", "BUY", 40, "187.20", T0 + timedelta(seconds=1))
+        assert (c1, c2) == (True, True)
+        assert f1.commission is None
+        assert repos.fills.set_commission("0001f4e8.6538e7b4.01.01", "0.30") .commission == Decimal("0.30000000")
+        assert repos.fills.set_commission("unknown", "1") is None
+        assert repos.fills.filled_quantity(order.id) == Decimal("100")
+        # IB corrects the first execution: revision .02 replaces .01.
+        fix, c3 = repos.fills.insert_once("0001f4e8.6538e7b4.01.02", order.id, "AAPL", Side.BUY, 50, "187.10", T0)
+        assert c3 is True and (fix.exec_base_id, fix.exec_revision, fix.superseded) == ("0001f4e8.6538e7b4.01", 2, False)
+        # A late copy of the old revision is stored superseded, not counted.
+        late, c4 = repos.fills.insert_once("0001f4e8.6538e7b4.01.01", order.id, "AAPL", Side.BUY, 60, "187.10", T0)
+        assert c4 is False and late.id == f1.id
+        order_id = order.id
+    with database.session() as s:
+        fills = Repositories(s).fills
+        assert [(f.exec_id, f.superseded) for f in fills.list_by_order(order_id)] == [
+            ("0001f4e8.6538e7b4.01.01", True),
+            ("0001f4e8.6538e7b4.01.02", False),
+            ("0001f4e8.6538e7b5.01.01", False),
+        ]
+        assert fills.filled_quantity(order_id) == Decimal("90")
+        assert [f.exec_id for f in fills.list(include_superseded=False, newest_first=True)] == [
+            "0001f4e8.6538e7b5.01.01", "0001f4e8.6538e7b4.01.02"
+        ]
+        record = to_fill_record(fills.get_by_exec_id("0001f4e8.6538e7b4.01.01"))
+    assert record == FillRecord(
+        id=1, order_id=order_id, exec_id="0001f4e8.6538e7b4.01.01", symbol="AAPL", side=Side.BUY,
+        quantity=Decimal("60.000000"), price=Decimal("187.10000000"), commission=Decimal("0.30000000"),
+        fill_time=T0, currency="USD", exchange=None, superseded=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("exec_id", "expected"),
+    [
+        ("0001f4e8.6538e7b4.01.01", ("0001f4e8.6538e7b4.01", 1)),
+        ("0001f4e8.6538e7b4.01.0a", ("0001f4e8.6538e7b4.01", 10)),
+        ("sim-42", ("sim-42", 1)),
+        ("abc.01", ("abc.01", 1)),
+    ],
+)
+def test_split_exec_id(exec_id, expected):
+    assert split_exec_id(exec_id) == expected
+
+
+def test_order_events_are_appended_in_order(database):
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        order = repos.orders.create("c-1", "AAPL", Side.BUY, 1)
+        repos.events.append(order.id, source=EventSource.BROKER, event_type="fill", payload={"exec_id": "x"}, time=T0)
+        repos.events.append(
+            order.id, source="broker", event_type="late_fill", from_state=OrderState.CANCELED,
+            to_state=OrderState.CANCELED, flagged=True, message="fill after cancel", time=T0,
+        )
+        order_id = order.id
+    with database.session() as s:
+        events = Repositories(s).events
+        assert [(e.event_type, e.flagged, e.payload) for e in events.list_by_order(order_id)] == [
+            ("fill", False, {"exec_id": "x"}),
+            ("late_fill", True, None),
+        ]
+        assert [e.message for e in events.list(flagged=True)] == ["fill after cancel"]
+
+
+def test_position_upsert_updates_in_place(database):
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        positions = Repositories(s).positions
+        positions.upsert("DU1", "AAPL", 10, "187.5", updated_at=T0)
+        positions.upsert("DU1", "AAPL", 15, "188.0", realized_pnl="12.5", updated_at=T0 + timedelta(seconds=1))
+        positions.upsert("DU1", "AAPL", 3, "100", project_id=project_id, updated_at=T0)
+        kept = positions.upsert("DU1", "AAPL", 0, "0", updated_at=T0 + timedelta(seconds=2))
+        assert kept.realized_pnl == Decimal("12.5")  # None keeps the stored value
+    with database.session() as s:
+        positions = Repositories(s).positions
+        rows = positions.list(account="DU1")
+        assert [(p.project_id, p.quantity, p.average_cost, p.realized_pnl) for p in rows] == [
+            (None, Decimal("0"), Decimal("0"), Decimal("12.5")),
+            (project_id, Decimal("3"), Decimal("100"), Decimal("0")),
+        ]
+        assert [p.symbol for p in positions.list(nonzero_only=True)] == ["AAPL"]
+        record = to_position_record(positions.get("DU1", "AAPL", project_id=project_id), market_price=Decimal("110"))
+    assert record == PositionRecord(
+        project_id=project_id, account="DU1", symbol="AAPL", quantity=Decimal("3"), average_cost=Decimal("100"),
+        realized_pnl=Decimal("0"), updated_at=T0, market_price=Decimal("110"),
+    )
+    assert record.unrealized_pnl == Decimal("30")
+
+
+def test_equity_snapshots(database):
+    with database.unit_of_work() as s:
+        equity = Repositories(s).equity
+        for minutes, value in ((0, "100000"), (1, "100250.5"), (2, "99990")):
+            equity.append("DU1", cash="50000", equity=value, time=T0 + timedelta(minutes=minutes))
+        equity.append("DU2", cash="1", equity="1", time=T0)
+    with database.session() as s:
+        equity = Repositories(s).equity
+        assert [e.equity for e in equity.list(account="DU1", since=T0 + timedelta(minutes=1))] == [
+            Decimal("100250.5"), Decimal("99990")
+        ]
+        assert equity.latest("DU1").time == T0 + timedelta(minutes=2)
+
+
+def test_contract_cache_save_updates(database):
+    with database.unit_of_work() as s:
+        contracts = Repositories(s).contracts
+        contracts.save("AAPL", con_id=265598, primary_exchange="NASDAQ")
+        contracts.save("AAPL", min_tick="0.01")
+    with database.session() as s:
+        row = Repositories(s).contracts.get("AAPL")
+        assert (row.con_id, row.primary_exchange, row.min_tick) == (265598, "NASDAQ", Decimal("0.01"))
+
+
+def test_settings_single_row_with_seed_defaults(database):
+    with database.unit_of_work() as s:
+        settings = Repositories(s).settings
+        assert settings.trading_state() == TradingState.ACTIVE
+        assert settings.auto_recovery() == {
+            "new_timeout_seconds": 45, "max_auto_retries": 1, "max_price_deviation_pct": 1.5, "allow_replace_outside_rth": False,
+        }
+        assert settings.set_trading_state("HALTED") == TradingState.HALTED
+        settings.set_risk_defaults({"max_order_notional": "25000", "max_orders": 50})
+        settings.set_auto_recovery({"new_timeout_seconds": 60})
+        with pytest.raises(RepositoryError):
+            settings.set_auto_recovery({"bogus": 1})
+        with pytest.raises(ValueError):
+            settings.set_trading_state("PANIC")
+    with database.session() as s:
+        settings = Repositories(s).settings
+        assert settings.trading_state() == TradingState.HALTED
+        assert settings.risk_defaults() == {"max_order_notional": "25000", "max_orders": 50}
+        assert settings.auto_recovery()["new_timeout_seconds"] == 60
+        assert settings.auto_recovery()["max_auto_retries"] == 1
+        assert s.execute(text("SELECT COUNT(*) FROM trade_settings")).scalar() == 1
+
+
+def test_times_are_aware_utc_with_microseconds_and_naive_is_refused(database):
+    est = timezone(timedelta(hours=-5))
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        order = repos.orders.create("c-1", "AAPL", Side.BUY, 1, created_at=T0.astimezone(est), updated_at=T0)
+        order_id = order.id
+    with database.session() as s:
+        created = Repositories(s).orders.get(order_id).created_at
+    assert created == T0 and created.tzinfo == timezone.utc and created.microsecond == 123456
+    with pytest.raises(Exception, match="naive datetime"):
+        with database.unit_of_work() as s:
+            Repositories(s).orders.create("c-2", "AAPL", Side.BUY, 1, created_at=datetime(2026, 1, 1))
+
+
+def test_unit_of_work_rolls_back_on_error(database):
+    with pytest.raises(RuntimeError):
+        with database.unit_of_work() as s:
+            Repositories(s).projects.create("doomed")
+            raise RuntimeError("boom")
+    with database.session() as s:
+        assert Repositories(s).projects.list() == []
+        assert s.scalar(select(func.count()).select_from(TradeOrder)) == 0
