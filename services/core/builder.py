@@ -1,0 +1,293 @@
+"""Order builder: turn target weights into the orders that rebalance the current positions.
+
+For every symbol of the snapshot::
+
+    budget          = portfolio_value * (1 - cash_buffer)
+    target value    = weight * budget
+    target quantity = target value / price, rounded to whole lots (sign of the weight)
+    order           = target quantity - current quantity (BUY if positive, SELL if negative)
+
+Rounding is exact: ``divmod`` of Decimals gives the exact integer part and remainder, so no
+binary floating point and no 28-digit quotient ever decides a lot. ``nearest`` (the default,
+seed plan 000) rounds half up; ``floor`` (seed plan 002) rounds towards zero. Nearest rounding
+never spends more than the budget: the gross value of the targets, sum(|target qty| * price),
+stays <= budget whenever the gross weight is <= 1 (it always is for a validated snapshot);
+when rounding up overshoots, one lot at a time is taken back from the targets that rounded up
+most (largest rounded-up value first, then symbol), which brings them back to their floor.
+
+Symbols held but absent from the snapshot are sold (or bought back) to zero when
+``liquidate_unlisted`` is on; they are left alone otherwise (the default). Orders below
+``min_order_value`` are skipped and listed in :attr:`BuildResult.skipped`, as are symbols
+without a price (the risk engine blocks a run that has any).
+
+Orders come out sells first, then buys, each by symbol, numbered 1.. in that order; the
+``client_order_id`` is a deterministic function of run, symbol, side and that number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import StrEnum
+
+from services.domain import OrderType, Side
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+BPS = Decimal(10_000)
+CENT = Decimal("0.01")
+SUB_PENNY = Decimal("0.0001")
+MAX_CLIENT_ORDER_ID = 40
+
+
+class Rounding(StrEnum):
+    NEAREST = "nearest"
+    FLOOR = "floor"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One row of a snapshot as the builder needs it (SnapshotItem fits this shape)."""
+
+    symbol: str
+    weight: Decimal
+    price: Decimal | None = None
+    sec_type: str = "STK"
+    exchange: str = "SMART"
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDraft:
+    sequence: int
+    symbol: str
+    side: Side
+    quantity: Decimal  # > 0
+    order_type: OrderType
+    limit_price: Decimal | None
+    reference_price: Decimal | None
+    notional: Decimal | None  # quantity * reference price; market orders too
+    current_quantity: Decimal
+    target_quantity: Decimal
+    target_weight: Decimal | None  # None: held, not in the snapshot (liquidation)
+    client_order_id: str
+    sec_type: str = "STK"
+    exchange: str = "SMART"
+    currency: str = "USD"
+
+    @property
+    def signed_quantity(self) -> Decimal:
+        return self.quantity if self.side is Side.BUY else -self.quantity
+
+    def to_dict(self) -> dict:
+        def s(v):
+            return None if v is None else str(v)
+
+        return {
+            "sequence": self.sequence,
+            "symbol": self.symbol,
+            "side": str(self.side),
+            "quantity": s(self.quantity),
+            "order_type": str(self.order_type),
+            "limit_price": s(self.limit_price),
+            "reference_price": s(self.reference_price),
+            "notional": s(self.notional),
+            "current_quantity": s(self.current_quantity),
+            "target_quantity": s(self.target_quantity),
+            "target_weight": s(self.target_weight),
+            "client_order_id": self.client_order_id,
+            "sec_type": self.sec_type,
+            "exchange": self.exchange,
+            "currency": self.currency,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedSymbol:
+    symbol: str
+    reason: str  # "missing_price" | "below_min_order_value"
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildParams:
+    portfolio_value: Decimal
+    cash_buffer: Decimal = ZERO  # ratio of the portfolio value kept as cash
+    lot_size: Decimal = ONE
+    lot_sizes: Mapping[str, Decimal] = field(default_factory=dict)  # per symbol, overrides lot_size
+    rounding: Rounding = Rounding.NEAREST
+    min_order_value: Decimal = ZERO
+    order_type: OrderType = OrderType.MKT
+    limit_offset_bps: Decimal = ZERO  # LMT: BUY at ref * (1 + bps), SELL at ref * (1 - bps)
+    liquidate_unlisted: bool = False
+    run_id: str | int = "P"  # "P": a preview, no run yet
+
+    @property
+    def budget(self) -> Decimal:
+        return self.portfolio_value * (ONE - self.cash_buffer)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    orders: tuple[OrderDraft, ...]
+    targets: Mapping[str, Decimal]  # symbol -> target quantity (after the budget fix)
+    skipped: tuple[SkippedSymbol, ...]
+    budget: Decimal
+    target_value: Decimal  # sum(|target qty| * price), <= budget for gross weight <= 1
+
+    @property
+    def unpriced_symbols(self) -> tuple[str, ...]:
+        return tuple(s.symbol for s in self.skipped if s.reason == "missing_price")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+_UNSAFE = re.compile(r"[^A-Z0-9.]")
+
+
+def client_order_id(run_id: str | int, symbol: str, side: Side, sequence: int) -> str:
+    """Short ASCII id, unique per (run, symbol, side, sequence), usable as IB ``orderRef``.
+
+    ``TC<run>-<seq>-<B|S>-<SYMBOL>-<hash6>``; the hash covers the raw inputs so that symbols
+    that sanitise alike ("BRK B", "BRK/B") still differ. At most 40 characters.
+    """
+    run = _UNSAFE.sub("", str(run_id).upper())[:10] or "X"
+    sym = _UNSAFE.sub("", symbol.upper())[:12] or "X"
+    digest = hashlib.sha1(f"{run_id}|{symbol}|{side}|{sequence}".encode()).hexdigest()[:6].upper()
+    text = f"TC{run}-{sequence}-{'B' if side is Side.BUY else 'S'}-{sym}-{digest}"
+    return text[:MAX_CLIENT_ORDER_ID]
+
+
+def limit_price_for(side: Side, reference: Decimal, offset_bps: Decimal) -> Decimal:
+    """Reference +/- bps, on the US tick grid (0.01 from 1 USD, 0.0001 below), rounded towards
+    the reference so the offset is never exceeded."""
+    if side is Side.BUY:
+        raw = reference * (BPS + offset_bps) / BPS
+        tick = CENT if raw >= ONE else SUB_PENNY
+        return raw.quantize(tick, rounding=ROUND_FLOOR)
+    raw = reference * (BPS - offset_bps) / BPS
+    tick = CENT if raw >= ONE else SUB_PENNY
+    return raw.quantize(tick, rounding=ROUND_CEILING)
+
+
+def _as_target(item) -> Target:
+    if isinstance(item, Target):
+        return item
+    return Target(
+        symbol=item.symbol,
+        weight=item.weight,
+        price=getattr(item, "price", None),
+        sec_type=getattr(item, "sec_type", "STK"),
+        exchange=getattr(item, "exchange", "SMART"),
+        currency=getattr(item, "currency", "USD"),
+    )
+
+
+def build_orders(
+    targets: Iterable,
+    params: BuildParams,
+    *,
+    prices: Mapping[str, Decimal] | None = None,
+    positions: Mapping[str, Decimal] | None = None,
+) -> BuildResult:
+    """Rebalance ``positions`` (symbol -> signed quantity) towards ``targets``.
+
+    ``targets`` are :class:`Target` or anything with ``symbol`` and ``weight`` (and optional
+    ``price``, ``sec_type``, ``exchange``, ``currency``), e.g. snapshot items. A price in
+    ``prices`` wins over the target's own price.
+    """
+    prices = prices or {}
+    positions = positions or {}
+    budget = params.budget
+    lot_default = params.lot_size
+    lot_sizes = params.lot_sizes
+    nearest = params.rounding is Rounding.NEAREST or params.rounding == "nearest"
+
+    skipped: list[SkippedSymbol] = []
+    # Per priced target: symbol, target, price, lot, signed lots, rounded-up value (or None)
+    planned: list[list] = []
+    spent = ZERO
+    for item in targets:
+        t = _as_target(item)
+        symbol = t.symbol
+        price = prices.get(symbol) or t.price
+        if not price or price <= 0:
+            if t.weight or positions.get(symbol):
+                skipped.append(SkippedSymbol(symbol, "missing_price", f"{symbol}: no price"))
+            continue
+        lot = lot_sizes.get(symbol, lot_default)
+        weight = t.weight
+        lot_value = price * lot
+        lots, rest = divmod(abs(weight) * budget, lot_value)
+        rounded_up = None
+        if nearest and rest and rest + rest >= lot_value:
+            lots += 1
+            rounded_up = lot_value - rest
+        spent += lots * lot_value
+        planned.append([t, price, lot, -lots if weight < 0 else lots, rounded_up, lot_value])
+
+    if nearest and spent > budget:
+        ups = sorted((p for p in planned if p[4] is not None), key=lambda p: (-p[4], p[0].symbol))
+        for p in ups:
+            if spent <= budget:
+                break
+            p[3] += -1 if p[3] > 0 else 1  # one lot towards zero: back to its floor
+            spent -= p[5]
+
+    listed: set[str] = set()
+    orders: list[tuple] = []  # (side, symbol, qty, current, target, weight, price, t)
+    min_value = params.min_order_value
+    target_quantities: dict[str, Decimal] = {}
+    for t, price, lot, lots, _up, _lv in planned:
+        symbol = t.symbol
+        listed.add(symbol)
+        target_qty = lots * lot
+        target_quantities[symbol] = target_qty
+        current = positions.get(symbol, ZERO)
+        delta = target_qty - current
+        if not delta:
+            continue
+        qty = abs(delta)
+        if min_value and qty * price < min_value:
+            skipped.append(SkippedSymbol(symbol, "below_min_order_value", f"{symbol}: {qty} x {price} is below {min_value}"))
+            continue
+        orders.append((Side.BUY if delta > 0 else Side.SELL, symbol, qty, current, target_qty, t.weight, price, t))
+    for item in skipped:
+        listed.add(item.symbol)
+
+    if params.liquidate_unlisted:
+        for symbol, current in positions.items():
+            if not current or symbol in listed:
+                continue
+            target_quantities[symbol] = ZERO
+            price = prices.get(symbol)
+            if not price or price <= 0:
+                skipped.append(SkippedSymbol(symbol, "missing_price", f"{symbol}: no price to liquidate"))
+                continue
+            qty = abs(current)
+            if min_value and qty * price < min_value:
+                skipped.append(SkippedSymbol(symbol, "below_min_order_value", f"{symbol}: {qty} x {price} is below {min_value}"))
+                continue
+            orders.append((Side.SELL if current > 0 else Side.BUY, symbol, qty, current, ZERO, None, price, None))
+
+    orders.sort(key=lambda o: (o[0] is Side.BUY, o[1]))
+    lmt = params.order_type == OrderType.LMT
+    order_type = OrderType(params.order_type)
+    bps = params.limit_offset_bps
+    run_id = params.run_id
+    drafts = []
+    for seq, (side, symbol, qty, current, target_qty, weight, price, t) in enumerate(orders, start=1):
+        drafts.append(
+            OrderDraft(
+                seq, symbol, side, qty, order_type,
+                limit_price_for(side, price, bps) if lmt else None,
+                price, qty * price, current, target_qty, weight,
+                client_order_id(run_id, symbol, side, seq),
+                t.sec_type if t else "STK", t.exchange if t else "SMART", t.currency if t else "USD",
+            )
+        )
+    return BuildResult(tuple(drafts), target_quantities, tuple(skipped), budget, spent)
