@@ -1,0 +1,169 @@
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal as D
+
+import pytest
+
+from services.core.builder import BuildParams, OrderDraft, Target, build_orders, client_order_id
+from services.core.risk import (
+    DEFAULT_RISK_LIMITS,
+    MaxOrderNotional,
+    RiskContext,
+    RiskParamError,
+    Verdict,
+    evaluate_risk,
+    grows_exposure,
+    risk_limits,
+    rules_from_params,
+    trading_state_allows,
+)
+from services.domain import OrderType, Side, TradingState
+
+NOW = datetime(2026, 11, 21, 15, 0, tzinfo=timezone.utc)
+OFF = {name: None for name in DEFAULT_RISK_LIMITS if name != "allow_short"}
+
+
+def draft(symbol, side, qty, price, *, seq=1, order_type=OrderType.MKT, limit=None, current=D(0), coid=None):
+    qty, price = D(qty), None if price is None else D(price)
+    return OrderDraft(
+        seq, symbol, side, qty, order_type, limit, price, None if price is None else qty * price,
+        current, current + (qty if side is Side.BUY else -qty), None, coid or client_order_id(1, symbol, side, seq),
+    )
+
+
+def codes(report):
+    return [(o.order.symbol, [b.code for b in o.blocks]) for o in report.orders if o.blocks], [(b.code, b.symbol) for b in report.run_blocks]
+
+
+def only(**limits):
+    return rules_from_params({**OFF, **limits})
+
+
+def test_a_clean_run_is_ready():
+    orders = [draft("A", Side.BUY, 10, 50, seq=1), draft("B", Side.BUY, 5, 20, seq=2)]
+    report = evaluate_risk(orders, RiskContext(D(10000), now=NOW))
+    assert report.verdict is Verdict.READY and not report.blocked
+    assert report.to_dict()["results"][0] == {"client_order_id": orders[0].client_order_id, "symbol": "A", "status": "pass", "blocks": []}
+    assert set(report.rules) == {"trading_state", "price", "duplicate_order", "short_sale", *[k for k in DEFAULT_RISK_LIMITS if k.startswith("max_") and k != "max_price_age_seconds"], "price_collar"}
+
+
+def test_max_order_notional_values_market_orders_at_the_reference():
+    orders = [draft("A", Side.BUY, 100, 100, seq=1), draft("B", Side.BUY, 50, 100, seq=2)]
+    report = evaluate_risk(orders, RiskContext(D(100000), now=NOW), only(max_order_notional=5000))
+    assert codes(report) == ([("A", ["max_order_notional"])], [])
+    assert report.verdict is Verdict.BLOCKED
+    assert report.orders[0].blocks[0].message == "A: order value 10000 above 5000"
+
+
+def test_max_position_ratio_uses_the_position_after_the_trade():
+    orders = [draft("A", Side.BUY, 10, 100, seq=1), draft("B", Side.BUY, 10, 100, seq=2)]
+    ctx = RiskContext(D(10000), positions={"A": D(15)}, now=NOW)
+    # A: 25 * 100 / 10000 = 0.25 > 0.2; B: 0.1
+    assert codes(evaluate_risk(orders, ctx, only(max_position_ratio=0.2))) == ([("A", ["max_position_ratio"])], [])
+
+
+def test_max_gross_exposure_counts_positions_not_traded():
+    orders = [draft("A", Side.BUY, 50, 100, seq=1)]
+    ctx = RiskContext(D(10000), positions={"Z": D(60)}, prices={"Z": D(100)}, now=NOW)
+    assert codes(evaluate_risk(orders, ctx, only(max_gross_exposure=1))) == ([], [("max_gross_exposure", None)])
+    assert codes(evaluate_risk(orders, ctx, only(max_gross_exposure="1.1"))) == ([], [])
+
+
+def test_max_orders_per_run_and_daily_count_and_quantity():
+    orders = [draft(s, Side.BUY, q, 10, seq=i) for i, (s, q) in enumerate([("A", 1), ("B", 2000), ("C", 3)], start=1)]
+    ctx = RiskContext(D(1_000_000), orders_today=8, now=NOW)
+    report = evaluate_risk(orders, ctx, only(max_orders_per_run=2, max_daily_orders=10, max_order_quantity=1000))
+    assert codes(report) == ([("B", ["max_order_quantity"]), ("C", ["daily_order_count"])], [("max_orders_per_run", None)])
+
+
+def test_missing_and_stale_prices():
+    orders = [draft("A", Side.BUY, 1, None, seq=1), draft("B", Side.BUY, 1, 10, seq=2), draft("C", Side.BUY, 1, 10, seq=3)]
+    ctx = RiskContext(
+        D(10000), now=NOW, unpriced_symbols=("Q",),
+        price_times={"B": NOW - timedelta(seconds=301), "C": NOW - timedelta(seconds=300)},
+    )
+    report = evaluate_risk(orders, ctx, only(max_price_age_seconds=300))
+    assert codes(report) == ([("A", ["missing_price"]), ("B", ["stale_price"])], [("missing_price", "Q")])
+    assert report.orders[1].blocks[0].message == "B: price is 301 s old, older than 300 s"
+
+
+def test_duplicates_within_a_run_and_already_sent_ids():
+    a1 = draft("A", Side.BUY, 1, 10, seq=1)
+    a2 = draft("A", Side.SELL, 1, 10, seq=2)
+    b = draft("B", Side.BUY, 1, 10, seq=3, coid="X1")
+    ctx = RiskContext(D(10000), positions={"A": D(5)}, now=NOW, sent_client_order_ids=frozenset({"X1"}))
+    assert codes(evaluate_risk([a1, a2, b], ctx, only())) == ([("A", ["duplicate_order"]), ("B", ["duplicate_order"])], [])
+
+
+def test_short_sale_not_allowed_unless_configured():
+    orders = [draft("A", Side.SELL, 10, 10, seq=1), draft("B", Side.SELL, 11, 10, seq=2)]
+    ctx = RiskContext(D(10000), positions={"A": D(10), "B": D(10)}, now=NOW)
+    assert codes(evaluate_risk(orders, ctx, only())) == ([("B", ["short_sale"])], [])
+    assert codes(evaluate_risk(orders, ctx, only(allow_short=True))) == ([], [])
+
+
+def test_price_collar_for_limit_orders():
+    orders = [
+        draft("A", Side.BUY, 1, 100, seq=1, order_type=OrderType.LMT, limit=D("103.00")),
+        draft("B", Side.BUY, 1, 100, seq=2, order_type=OrderType.LMT, limit=D("103.01")),
+        draft("C", Side.SELL, 1, 100, seq=3, order_type=OrderType.LMT, limit=D("96.99"), current=D(1)),
+        draft("D", Side.BUY, 1, 100, seq=4),  # market orders have no collar
+    ]
+    ctx = RiskContext(D(10000), positions={"C": D(1)}, now=NOW)
+    assert codes(evaluate_risk(orders, ctx, only(price_collar_pct=3))) == ([("B", ["price_collar"]), ("C", ["price_collar"])], [])
+
+
+def test_halted_blocks_every_order_but_not_cancels():
+    orders = [draft("A", Side.BUY, 1, 10, seq=1), draft("B", Side.SELL, 1, 10, seq=2)]
+    ctx = RiskContext(D(10000), positions={"B": D(5)}, trading_state=TradingState.HALTED, now=NOW)
+    assert codes(evaluate_risk(orders, ctx, only())) == ([("A", ["trading_halted"]), ("B", ["trading_halted"])], [])
+    assert trading_state_allows(TradingState.HALTED, is_cancel=True).passed
+    assert trading_state_allows(TradingState.HALTED, before=D(5), after=D(4)).code == "trading_halted"
+
+
+def test_reducing_blocks_only_orders_that_grow_exposure():
+    orders = [
+        draft("A", Side.SELL, 5, 10, seq=1),  # 10 -> 5: reduces
+        draft("B", Side.BUY, 1, 10, seq=2),  # 10 -> 11: grows
+        draft("C", Side.SELL, 15, 10, seq=3),  # 10 -> -5: crosses zero
+        draft("D", Side.BUY, 3, 10, seq=4),  # -5 -> -2: reduces a short
+        draft("E", Side.BUY, 1, 10, seq=5),  # 0 -> 1: new position
+    ]
+    ctx = RiskContext(D(10000), positions={"A": D(10), "B": D(10), "C": D(10), "D": D(-5)}, trading_state=TradingState.REDUCING, now=NOW)
+    assert codes(evaluate_risk(orders, ctx, only(allow_short=True))) == (
+        [("B", ["reducing_only"]), ("C", ["reducing_only"]), ("E", ["reducing_only"])], [])
+    assert [grows_exposure(D(a), D(b)) for a, b in [(10, 0), (0, 0), (-3, -4), (-3, -2)]] == [False, False, True, False]
+
+
+def test_several_rules_block_one_order():
+    orders = [draft("A", Side.SELL, 20000, 100, seq=1)]
+    report = evaluate_risk(orders, RiskContext(D(10000), now=NOW))
+    assert codes(report)[0] == [("A", ["short_sale", "max_order_notional", "max_order_quantity", "max_position_ratio"])]
+    assert codes(report)[1] == [("max_gross_exposure", None)]
+
+
+def test_rules_from_params_and_overrides():
+    limits = risk_limits({"max_order_notional": "5000"}, ["max_order_quantity=7", "max_daily_orders=off", "allow_short=yes"])
+    assert limits["max_order_notional"] == "5000" and limits["max_order_quantity"] == "7" and limits["max_daily_orders"] is None
+    rules = {r.name: r for r in rules_from_params({"max_order_notional": "5000"}, ["max_order_quantity=7", "max_daily_orders=off", "allow_short=yes"])}
+    assert rules["max_order_notional"].params() == {"limit": D(5000)}
+    assert rules["max_order_quantity"].params() == {"limit": D(7)}
+    assert rules["short_sale"].params() == {"allow": True}
+    assert "max_daily_orders" not in rules
+    assert repr(MaxOrderNotional(D(5))) == "MaxOrderNotional(limit=Decimal('5'))"
+    for bad in (["nope=1"], ["max_order_notional"], ["max_order_notional=abc"], ["max_orders_per_run=1.5"], ["allow_short=maybe"], ["max_order_notional=-1"]):
+        with pytest.raises(RiskParamError):
+            rules_from_params(None, bad)
+    with pytest.raises(RiskParamError):
+        rules_from_params({"unknown": 1})
+
+
+def test_defaults_are_json_friendly():
+    import json
+
+    assert json.loads(json.dumps(DEFAULT_RISK_LIMITS)) == DEFAULT_RISK_LIMITS
+
+
+def test_builder_output_feeds_the_engine():
+    result = build_orders([Target("A", D("0.5"), D(10)), Target("B", D("0.5"))], BuildParams(D(1000)))
+    report = evaluate_risk(result.orders, RiskContext(D(1000), unpriced_symbols=result.unpriced_symbols, now=NOW))
+    assert codes(report) == ([("A", ["max_position_ratio"])], [("missing_price", "B")])
