@@ -1,0 +1,166 @@
+"""Simulator configuration and fault switches.
+
+Every fault can be switched on for the whole simulator (the ``Faults`` fields) or for some
+orders only (``FaultRule``: by symbol, by an ``orderRef`` regular expression, or by a minimum
+quantity). ``Faults.for_order`` resolves what applies to one order: later rules win.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+
+DEFAULT_ACCOUNT = "DU1234567"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFaults:
+    """The faults that apply to one order."""
+
+    ack_delay: float = 0.0  # seconds the order stays PendingSubmit before the first status
+    presubmitted: bool = False  # PreSubmitted before Submitted
+    duplicate_status: bool = False  # every orderStatus sent twice
+    exec_correction: bool = False  # each execution followed by a .02 revision
+    late_commission: bool = False  # commission report sent after the later messages
+    reject: bool = False  # error 201 instead of accepting
+    info_10349: bool = False  # informational 10349 after the acknowledgement
+    fill_mode: str | None = None  # instant | partial; None: the simulator's setting
+
+
+ORDER_FAULT_NAMES = tuple(f.name for f in fields(OrderFaults))
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """Overrides for the orders that match every given criterion."""
+
+    overrides: dict
+    symbols: frozenset[str] = frozenset()
+    order_ref: str | None = None  # regular expression, searched
+    min_quantity: Decimal | None = None
+
+    def matches(self, symbol: str, order_ref: str, quantity: Decimal) -> bool:
+        if self.symbols and symbol.upper() not in self.symbols:
+            return False
+        if self.order_ref is not None and not re.search(self.order_ref, order_ref or ""):
+            return False
+        if self.min_quantity is not None and quantity < self.min_quantity:
+            return False
+        return True
+
+
+@dataclass(slots=True)
+class Faults:
+    """Global switches plus per-order rules. Mutable at run time (``sim.faults``)."""
+
+    ack_delay: float = 0.0
+    presubmitted: bool = False
+    duplicate_status: bool = False
+    exec_correction: bool = False
+    correction_price_delta: Decimal = Decimal("0.01")
+    late_commission: bool = False
+    late_commission_delay: float = 0.2
+    info_10349: bool = False
+    reject_symbols: set[str] = field(default_factory=set)
+    reject_min_quantity: Decimal | None = None
+    drop_after_messages: int | None = None  # close each connection after it was sent N messages
+    pacing_limit: int = 50  # incoming messages per second before error 100; 0 disables
+    rules: list[FaultRule] = field(default_factory=list)
+
+    def add_rule(self, *, symbols: set[str] | frozenset[str] | list[str] | None = None, order_ref: str | None = None,
+                 min_quantity: Decimal | int | str | None = None, **overrides) -> FaultRule:
+        unknown = set(overrides) - set(ORDER_FAULT_NAMES)
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(ORDER_FAULT_NAMES)}")
+        rule = FaultRule(
+            overrides=dict(overrides),
+            symbols=frozenset(s.upper() for s in (symbols or ())),
+            order_ref=order_ref,
+            min_quantity=None if min_quantity is None else Decimal(str(min_quantity)),
+        )
+        self.rules.append(rule)
+        return rule
+
+    def for_order(self, symbol: str, order_ref: str, quantity: Decimal) -> OrderFaults:
+        reject = symbol.upper() in self.reject_symbols or (
+            self.reject_min_quantity is not None and quantity >= self.reject_min_quantity
+        )
+        resolved = OrderFaults(
+            ack_delay=self.ack_delay,
+            presubmitted=self.presubmitted,
+            duplicate_status=self.duplicate_status,
+            exec_correction=self.exec_correction,
+            late_commission=self.late_commission,
+            reject=reject,
+            info_10349=self.info_10349,
+        )
+        for rule in self.rules:
+            if rule.matches(symbol, order_ref, quantity):
+                resolved = replace(resolved, **rule.overrides)
+        return resolved
+
+
+def parse_fault_rule(text: str) -> tuple[dict, dict]:
+    """CLI form ``symbol=AAPL,MSFT;ref=^slow-;min_qty=500:ack_delay=1.5,presubmitted``.
+
+    Returns (criteria, overrides) for ``Faults.add_rule(**criteria, **overrides)``.
+    """
+    selector, sep, switches = text.partition(":")
+    if not sep:
+        raise ValueError(f"fault rule {text!r} needs SELECTOR:FAULTS")
+    criteria: dict = {}
+    for part in filter(None, selector.split(";")):
+        key, _, value = part.partition("=")
+        key = key.strip().lower()
+        if key in ("symbol", "symbols"):
+            criteria["symbols"] = {s.strip().upper() for s in value.split(",") if s.strip()}
+        elif key in ("ref", "orderref", "order_ref"):
+            criteria["order_ref"] = value
+        elif key in ("min_qty", "min_quantity"):
+            criteria["min_quantity"] = Decimal(value)
+        else:
+            raise ValueError(f"unknown selector {key!r} in fault rule {text!r}")
+    overrides: dict = {}
+    for switch in filter(None, switches.split(",")):
+        name, eq, value = switch.partition("=")
+        name = name.strip()
+        if name not in ORDER_FAULT_NAMES:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(ORDER_FAULT_NAMES)}")
+        if name == "ack_delay":
+            overrides[name] = float(value) if eq else 1.0
+        elif name == "fill_mode":
+            if value not in ("instant", "partial"):
+                raise ValueError("fill_mode must be instant or partial")
+            overrides[name] = value
+        else:
+            overrides[name] = value.lower() not in ("0", "false", "no", "off") if eq else True
+    return criteria, overrides
+
+
+@dataclass(slots=True)
+class SimConfig:
+    accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
+    universe_file: str | Path | None = None  # None: resources/universe.csv
+    seed: int = 1
+    initial_cash: Decimal = Decimal("1000000")
+    spread: Decimal = Decimal("0.02")  # ask - bid around the mid price
+    slippage: Decimal = Decimal("0.01")  # MKT fills at the touch plus this, against the order
+    fill_mode: str = "instant"  # instant | partial
+    partial_fills: int = 3  # number of fills a partial-mode order is split into
+    fill_interval: float = 0.05  # seconds between partial fills
+    walk_interval: float | None = None  # seconds between random-walk steps; None: prices stay
+    walk_volatility: Decimal = Decimal("0.0005")  # relative step size of the random walk
+    state_file: str | Path | None = None
+    ledger_file: str | Path | None = None
+    first_order_id: int = 1
+    first_perm_id: int = 1_000_001
+    master_client_id: int = 0  # sees the orders and executions of every client
+    margin_ratio: Decimal = Decimal("0.25")  # initial and maintenance margin of stocks
+    buying_power_multiplier: Decimal = Decimal("4")
+    faults: Faults = field(default_factory=Faults)
+
+    @property
+    def account(self) -> str:
+        return self.accounts[0]

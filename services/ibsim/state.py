@@ -1,0 +1,36 @@
+"""Durable state and the execution ledger: JSON files written atomically (temp file in the
+same folder, fsync, rename), so a crash never leaves half a file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+STATE_FORMAT = 1
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_json(path: str | Path) -> Any:
+    with Path(path).open(encoding="utf-8") as handle:
+        return json.load(handle)
