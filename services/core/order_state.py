@@ -1,0 +1,403 @@
+"""Order state machine: IB statuses, fills and our own events onto ``OrderState``.
+
+A pure function, :func:`apply_event`, takes an order's :class:`OrderStatus` (state, quantity,
+filled) and one :class:`OrderEvent` and returns a :class:`Transition`: the new status, whether
+the event was ``applied``, ``ignored`` or ``flagged``, and why. It never raises: an illegal or
+out-of-order event, or one that changes nothing, comes back ``ignored`` with the reason, and the execution layer records
+every transition in ``order_events`` either way.
+
+Invariants (property-tested):
+
+* filled quantity never decreases and never exceeds the order quantity;
+* terminal states (FILLED, CANCELED, REJECTED, BLOCKED, EXPIRED) absorb later status events;
+  a fill that arrives after CANCELED (or REJECTED / EXPIRED: IB can still execute) is recorded
+  (the filled quantity grows) and ``flagged`` for reconciliation, the state stays terminal;
+* a replace the broker rejects rolls back to the state before REPLACE_REQUESTED (moved forward
+  by any fill that arrived meanwhile).
+
+Filled quantity has two sources: executions (fill events, deduplicated by execId upstream) and
+the cumulative ``filled`` of IB's orderStatus. They overlap, so they are never added: the
+machine keeps the sum of executions and the highest cumulative status value, and the filled
+quantity is the larger of the two (capped at the order quantity).
+
+IB specifics (docs/ib-notes.md): an error code never decides a final state; informational
+codes (10349 and the 2100-2199 / 399 / 10167 warnings) change nothing; error 201 records the
+reject reason so that the "Cancelled" that follows becomes REJECTED; ``Inactive`` is REJECTED
+(treated as final, to reconcile). Errors while a replace is pending (201, 103, 104, 105, 10147)
+mean the modification was refused: the replace rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+
+from services.domain import OrderState, RunStatus
+
+ZERO = Decimal(0)
+S = OrderState
+
+
+class EventKind(StrEnum):
+    SUBMITTED = "submitted"  # placeOrder called
+    STATUS = "status"  # an IB orderStatus (status string, cumulative filled)
+    FILL = "fill"  # one execution
+    ERROR = "error"  # an IB error with this order's id
+    CANCEL_REQUESTED = "cancel_requested"
+    REPLACE_REQUESTED = "replace_requested"
+    REPLACE_REJECTED = "replace_rejected"
+    REPLACE_CONFIRMED = "replace_confirmed"
+    RISK_BLOCKED = "risk_blocked"
+    EXPIRED = "expired"
+    ACK_TIMEOUT = "ack_timeout"  # no acknowledgement in time: cancel requested, reconcile
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    FLAGGED = "flagged"  # recorded but needs a human or reconciliation
+
+
+IB_STATUSES = (
+    "PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "PendingCancel",
+    "ApiCancelled", "Cancelled", "Filled", "Inactive",
+)
+INFORMATIONAL_CODES = frozenset({399, 10167, 10349}) | frozenset(range(2100, 2200))
+REJECT_CODE = 201
+REPLACE_REFUSED_CODES = frozenset({103, 104, 105, 201, 10147})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    kind: EventKind
+    status: str | None = None  # IB status string (STATUS)
+    filled: Decimal | None = None  # cumulative filled (STATUS)
+    quantity: Decimal | None = None  # execution size (FILL) or new order quantity (REPLACE_REQUESTED)
+    code: int | None = None  # IB error code (ERROR)
+    message: str = ""
+    why_held: str = ""
+
+    @classmethod
+    def ib_status(cls, status: str, filled: Decimal | None = None, why_held: str = "") -> "OrderEvent":
+        return cls(EventKind.STATUS, status=status, filled=filled, why_held=why_held)
+
+    @classmethod
+    def fill(cls, quantity: Decimal) -> "OrderEvent":
+        return cls(EventKind.FILL, quantity=quantity)
+
+    @classmethod
+    def error(cls, code: int, message: str = "") -> "OrderEvent":
+        return cls(EventKind.ERROR, code=code, message=message)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatus:
+    state: OrderState
+    quantity: Decimal
+    exec_filled: Decimal = ZERO  # sum of executions
+    status_filled: Decimal = ZERO  # highest cumulative filled seen in an orderStatus
+    before_replace: OrderState | None = None
+    pending_quantity: Decimal | None = None  # quantity asked for by a pending replace
+    reject_reason: str | None = None
+
+    @property
+    def filled(self) -> Decimal:
+        return min(self.quantity, max(self.exec_filled, self.status_filled))
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled
+
+    @classmethod
+    def new(cls, quantity: Decimal) -> "OrderStatus":
+        return cls(S.NEW, Decimal(quantity))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    before: OrderStatus
+    after: OrderStatus
+    event: OrderEvent
+    outcome: Outcome
+    reason: str
+
+    @property
+    def state(self) -> OrderState:
+        return self.after.state
+
+    @property
+    def filled(self) -> Decimal:
+        return self.after.filled
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+_RANK = {S.NEW: 0, S.SUBMITTED: 1, S.ACCEPTED: 2, S.PARTIALLY_FILLED: 3}
+
+
+def _progress(status: OrderStatus, working: OrderState) -> OrderState:
+    """The working state that matches the fill progress (never FILLED from here)."""
+    if status.filled > 0 and working in (S.SUBMITTED, S.ACCEPTED):
+        return S.PARTIALLY_FILLED
+    return working
+
+
+def apply_event(status: OrderStatus, event: OrderEvent) -> Transition:
+    """The next status of an order; never raises (an internal error comes back ignored)."""
+    try:
+        after, outcome, reason = _apply(status, event)
+        if outcome is Outcome.APPLIED and after == status:
+            outcome, reason = Outcome.IGNORED, f"{reason} (no change)"
+    except Exception as exc:  # the event stream must never break; the reason is recorded
+        return Transition(status, status, event, Outcome.IGNORED, f"internal error: {type(exc).__name__}: {exc}")
+    return Transition(status, after, event, outcome, reason)
+
+
+def apply_events(status: OrderStatus, events: Iterable[OrderEvent]) -> tuple[OrderStatus, list[Transition]]:
+    transitions = []
+    for event in events:
+        t = apply_event(status, event)
+        transitions.append(t)
+        status = t.after
+    return status, transitions
+
+
+def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    state = st.state
+    kind = ev.kind
+
+    if kind is EventKind.FILL:
+        return _fill(st, ev)
+
+    if kind is EventKind.STATUS:
+        return _status(st, ev)
+
+    if kind is EventKind.ERROR:
+        code = ev.code
+        if code in INFORMATIONAL_CODES or (code is not None and 2100 <= code < 2200):
+            return st, I, f"informational code {code}: no state change"
+        if state is S.REPLACE_REQUESTED and code in REPLACE_REFUSED_CODES:
+            return _rollback(st), A, f"replace refused by the broker ({code}: {ev.message})"
+        if state.is_terminal:
+            return st, I, f"error {code} after {state}: absorbed"
+        if code == REJECT_CODE:
+            return replace(st, reject_reason=f"{code}: {ev.message}".strip()), A, "reject reason recorded; the final state comes from IB's status"
+        return st, I, f"error {code}: no state change (reconcile decides)"
+
+    if state.is_terminal:
+        return st, I, f"{kind} after terminal {state}: absorbed"
+
+    if kind is EventKind.SUBMITTED:
+        if state is S.NEW:
+            return replace(st, state=S.SUBMITTED), A, "sent"
+        return st, I, f"submitted again while {state}"
+
+    if kind is EventKind.RISK_BLOCKED:
+        if state is S.NEW:
+            return replace(st, state=S.BLOCKED), A, ev.message or "blocked by risk"
+        return st, I, f"risk block after the order was sent ({state})"
+
+    if kind is EventKind.CANCEL_REQUESTED:
+        if state is S.NEW:
+            return replace(st, state=S.CANCELED), A, "canceled before it was sent"
+        if state is S.CANCEL_REQUESTED:
+            return st, I, "cancel already requested"
+        return replace(st, state=S.CANCEL_REQUESTED, before_replace=None, pending_quantity=None), A, "cancel requested"
+
+    if kind is EventKind.ACK_TIMEOUT:
+        if state is S.SUBMITTED:
+            return replace(st, state=S.CANCEL_REQUESTED), A, "no acknowledgement in time: cancel requested, reconcile before calling it dead"
+        return st, I, f"acknowledgement timeout while {state}: already acknowledged"
+
+    if kind is EventKind.EXPIRED:
+        return replace(st, state=S.EXPIRED, before_replace=None, pending_quantity=None), A, ev.message or "expired"
+
+    if kind is EventKind.REPLACE_REQUESTED:
+        if state in (S.ACCEPTED, S.PARTIALLY_FILLED, S.SUBMITTED):
+            new_qty = ev.quantity
+            if new_qty is not None and new_qty < st.filled:
+                return st, I, f"replace to {new_qty} below the filled {st.filled}"
+            return replace(st, state=S.REPLACE_REQUESTED, before_replace=state, pending_quantity=new_qty), A, "replace requested"
+        return st, I, f"cannot replace while {state}"
+
+    if kind is EventKind.REPLACE_REJECTED:
+        if state is S.REPLACE_REQUESTED:
+            return _rollback(st), A, ev.message or "replace rejected"
+        return st, I, f"replace rejected while {state}"
+
+    if kind is EventKind.REPLACE_CONFIRMED:
+        if state is not S.REPLACE_REQUESTED:
+            return st, I, f"replace confirmed while {state}"
+        quantity = st.pending_quantity if st.pending_quantity is not None else st.quantity
+        if quantity < st.filled:
+            return _rollback(st), F, f"replaced quantity {quantity} below the filled {st.filled}: kept the old quantity"
+        confirmed = replace(st, quantity=quantity, before_replace=None, pending_quantity=None)
+        if confirmed.filled >= quantity:
+            return replace(confirmed, state=S.FILLED), A, "replaced; already filled"
+        return replace(confirmed, state=_progress(confirmed, S.ACCEPTED)), A, "replace confirmed"
+
+    return st, I, f"unknown event {kind!r}"
+
+
+def _rollback(st: OrderStatus) -> OrderStatus:
+    previous = st.before_replace or S.ACCEPTED
+    back = replace(st, state=previous, before_replace=None, pending_quantity=None)
+    if back.filled >= back.quantity:
+        return replace(back, state=S.FILLED)
+    return replace(back, state=_progress(back, previous))
+
+
+def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    size = ev.quantity
+    if size is None or size <= 0:
+        return st, I, f"fill of {size}: not a positive quantity"
+    state = st.state
+    if state is S.BLOCKED:
+        return st, F, "fill for an order that was never sent (BLOCKED): not applied, reconcile"
+    room = st.quantity - st.exec_filled
+    if room <= 0:
+        return st, F, f"overfill: {size} more than the order quantity {st.quantity}: not applied"
+    take = min(size, room)
+    filled_before = st.filled
+    nxt = replace(st, exec_filled=st.exec_filled + take)
+    note = "" if take == size else f"; overfill by {size - take} capped"
+    if nxt.filled == filled_before:
+        # IB's orderStatus often reports the fill before execDetails arrives
+        return nxt, (F if note else A), f"execution already counted by IB's status{note}"
+    if state.is_terminal:
+        return nxt, F, f"late fill after {state}: recorded, state kept, reconcile{note}"
+    if state is S.NEW:
+        # A fill on an order we never marked sent: we crashed between placeOrder and the write.
+        nxt = replace(nxt, state=S.FILLED if nxt.remaining <= 0 else S.PARTIALLY_FILLED)
+        return nxt, F, f"fill before the order was marked sent{note}"
+    if nxt.remaining <= 0:
+        return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), (F if note else A), f"filled{note}"
+    if state in (S.SUBMITTED, S.ACCEPTED):
+        nxt = replace(nxt, state=S.PARTIALLY_FILLED)
+    return nxt, (F if note else A), f"partial fill {nxt.filled}/{nxt.quantity}{note}"
+
+
+def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    name = ev.status or ""
+    state = st.state
+    if name not in IB_STATUSES:
+        # ib_async's own "ValidationError" and anything unknown: never a state change
+        return st, I, f"unknown status {name!r}"
+
+    # Cumulative filled: monotone, capped.
+    nxt = st
+    notes = []
+    if ev.filled is not None and ev.filled > st.status_filled:
+        reported = ev.filled
+        if reported > st.quantity:
+            notes.append(f"reported filled {reported} above the quantity {st.quantity}: capped")
+            reported = st.quantity
+        nxt = replace(st, status_filled=reported)
+    filled_changed = nxt.filled != st.filled
+
+    if state.is_terminal:
+        if filled_changed:
+            return nxt, F, f"{name} after terminal {state} with more filled: recorded, reconcile"
+        return st, I, f"{name} after terminal {state}: absorbed"
+
+    outcome = F if notes else A
+    prefix = ("; ".join(notes) + "; ") if notes else ""
+
+    if name in ("PendingSubmit", "ApiPending"):
+        if state is S.NEW:
+            return replace(nxt, state=S.SUBMITTED), outcome, prefix + f"{name}: sent"
+        return _keep(st, nxt, filled_changed, f"{name} while {state}: out of order", prefix)
+
+    if name in ("PreSubmitted", "Submitted"):
+        if state in (S.NEW, S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED):
+            target = S.PARTIALLY_FILLED if nxt.filled > 0 else S.ACCEPTED
+            if _RANK[target] < _RANK[state]:
+                return _keep(st, nxt, filled_changed, f"{name} while {state}: out of order", prefix)
+            if nxt.filled >= nxt.quantity:
+                return replace(nxt, state=S.FILLED), outcome, prefix + f"{name} with everything filled"
+            return replace(nxt, state=target), outcome, prefix + f"{name}: working"
+        # CANCEL_REQUESTED / REPLACE_REQUESTED: a status sent before our request was handled
+        if nxt.filled >= nxt.quantity:
+            return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name} with everything filled"
+        return _keep(st, nxt, filled_changed, f"{name} while {state}: request still pending", prefix)
+
+    if name == "PendingCancel":
+        if state is S.CANCEL_REQUESTED:
+            return _keep(st, nxt, filled_changed, "PendingCancel: cancel on its way", prefix)
+        return replace(nxt, state=S.CANCEL_REQUESTED, before_replace=None, pending_quantity=None), outcome, prefix + "PendingCancel: cancel on its way"
+
+    if name in ("ApiCancelled", "Cancelled"):
+        if st.reject_reason:
+            return replace(nxt, state=S.REJECTED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name} after a reject: {st.reject_reason}"
+        return replace(nxt, state=S.CANCELED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name}: canceled"
+
+    if name == "Filled":
+        if ev.filled is None:
+            nxt = replace(nxt, status_filled=nxt.quantity)
+        if nxt.filled < nxt.quantity:
+            return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), F, prefix + f"Filled with only {nxt.filled}/{nxt.quantity} filled"
+        return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + "Filled"
+
+    # Inactive: rejected, invalid or held (whyHeld=locate). Final for us; reconciliation may revive.
+    why = ev.why_held or st.reject_reason or "inactive"
+    return replace(nxt, state=S.REJECTED, before_replace=None, pending_quantity=None, reject_reason=st.reject_reason or f"Inactive: {why}"), F if ev.why_held else outcome, prefix + f"Inactive: rejected ({why}), reconcile"
+
+
+def _keep(st: OrderStatus, nxt: OrderStatus, filled_changed: bool, reason: str, prefix: str) -> tuple[OrderStatus, Outcome, str]:
+    if filled_changed:
+        state = _progress(nxt, nxt.state) if nxt.state in (S.SUBMITTED, S.ACCEPTED) else nxt.state
+        return replace(nxt, state=state), Outcome.APPLIED, prefix + reason + "; filled quantity updated"
+    return st, Outcome.IGNORED, prefix + reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Run status
+
+
+def run_status(orders: Iterable) -> RunStatus:
+    """Roll a run's status up from its orders.
+
+    Items are ``OrderState`` values, ``(state, filled_quantity)`` pairs, or objects with
+    ``status`` (or ``state``) and ``filled_quantity`` (e.g. OrderRecord).
+
+    * no orders, or all NEW: queued;  any BLOCKED: blocked (nothing may be sent);
+    * anything not terminal: running;
+    * all terminal: any REJECTED -> failed; all FILLED -> done; nothing filled at all
+      (canceled / expired) -> canceled; otherwise partial.
+    """
+    states: list[OrderState] = []
+    filled_any = False
+    for item in orders:
+        if isinstance(item, OrderState):
+            state, filled = item, ZERO
+        elif isinstance(item, tuple):
+            state, filled = item
+        else:
+            state = getattr(item, "status", None) or getattr(item, "state")
+            filled = getattr(item, "filled_quantity", None) or getattr(item, "filled", ZERO) or ZERO
+        state = OrderState(state)
+        states.append(state)
+        if state is S.FILLED or (filled and filled > 0):
+            filled_any = True
+    if not states:
+        return RunStatus.QUEUED
+    if any(s is S.BLOCKED for s in states):
+        return RunStatus.BLOCKED
+    if all(s is S.NEW for s in states):
+        return RunStatus.QUEUED
+    if not all(s.is_terminal for s in states):
+        return RunStatus.RUNNING
+    if any(s is S.REJECTED for s in states):
+        return RunStatus.FAILED
+    if all(s is S.FILLED for s in states):
+        return RunStatus.DONE
+    if not filled_any:
+        return RunStatus.CANCELED
+    return RunStatus.PARTIAL
