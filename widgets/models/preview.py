@@ -47,7 +47,7 @@ class PreviewOrdersModel(CoalescingTableModel[Any]):
         return record.client_order_id or record.symbol
 
     def totals(self) -> PreviewTotals:
-        buy = sum((abs(d.notional) for d in self._rows if d.side == Side.BUY), ZERO)
-        sell = sum((abs(d.notional) for d in self._rows if d.side == Side.SELL), ZERO)
-        weight = sum((d.target_weight or ZERO for d in self._rows), ZERO)
+        buy = sum((abs(d.notional) for d in self._rows if d.side == Side.BUY and d.notional is not None), ZERO)
+        sell = sum((abs(d.notional) for d in self._rows if d.side == Side.SELL and d.notional is not None), ZERO)
+        weight = sum((d.target_weight for d in self._rows if d.target_weight is not None), ZERO)
         return PreviewTotals(len(self._rows), buy, sell, weight)

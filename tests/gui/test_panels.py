@@ -1,0 +1,244 @@
+"""Panels other than the blotter, built from the trading core's real values."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from services.core.builder import BuildParams, Rounding, build_orders
+from services.core.risk import RiskContext, evaluate_risk, risk_limits, rules_from_params
+from services.core.snapshots import parse_snapshot_text
+from services.domain import OrderType, Side
+from widgets.models.audit import AuditModel
+from widgets.models.base import SortKeyRole
+from widgets.models.fills import FillsModel
+from widgets.models.positions import PositionsModel
+from widgets.models.preview import PreviewOrdersModel
+from widgets.models.risk import RiskResultsModel
+from widgets.models.snapshots import SnapshotItemsModel
+from widgets.views.audit import AuditView
+from widgets.views.fills import FillsView
+from widgets.views.positions import PositionsView
+from widgets.views.preview import PreviewView
+from widgets.views.risk import RiskView
+from widgets.views.snapshots import SnapshotsView
+
+from .factories import T0, audit, fill, position
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+CSV = "symbol,weight,price\nAAPL,0.30,190.50\nMSFT,0.25,410.00\nSPY,0.20,580.25\n"
+
+
+def drafts(order_type=OrderType.MKT, positions=None):
+    items = parse_snapshot_text(CSV, "csv", source_name="s.csv").items
+    params = BuildParams(portfolio_value=Decimal(100000), cash_buffer=Decimal("0.02"), order_type=order_type,
+                         limit_offset_bps=Decimal(10), rounding=Rounding.NEAREST)
+    return build_orders(items, params, positions=positions or {"IBM": Decimal(0)}).orders
+
+
+def report(orders, **limits):
+    limits.setdefault("max_position_ratio", 0.5)
+    ctx = RiskContext(portfolio_value=Decimal(100000), now=NOW,
+                      price_times={o.symbol: NOW for o in orders})
+    return evaluate_risk(orders, ctx, rules_from_params(limits))
+
+
+def test_preview_model_and_view_show_the_core_drafts_with_totals(qtbot, qtmodeltester):
+    model = PreviewOrdersModel()
+    qtmodeltester.check(model, force_py=True)
+    view = PreviewView(model)
+    qtbot.addWidget(view)
+    orders = drafts()
+    model.reset(orders)
+    assert [model.data(model.index(r, 0)) for r in range(model.rowCount())] == ["AAPL", "MSFT", "SPY"]
+    aapl = model.index(0, PreviewOrdersModel.QUANTITY)
+    assert model.data(aapl) == str(orders[0].quantity)
+    assert model.data(model.index(0, PreviewOrdersModel.WEIGHT)) == "30.00%"
+    totals = model.totals()
+    assert totals.buy_notional == sum(o.notional for o in orders)
+    assert totals.sell_notional == 0
+    assert view.totals_label.text().startswith("3 orders · buy ")
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_preview_view_emits_typed_params_and_validates(qtbot):
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    view.portfolio_edit.setText("250000")
+    view.cash_buffer_edit.setText("5")
+    view.lot_size_edit.setText("10")
+    view.rounding_combo.setCurrentText("floor")
+    view.order_type_combo.setCurrentText("LMT")
+    view.bps_edit.setText("15")
+    with qtbot.waitSignal(view.preview_requested) as sig:
+        view.preview_button.click()
+    assert sig.args[0] == {
+        "portfolio_value": Decimal(250000), "cash_buffer": Decimal("0.05"), "lot_size": Decimal(10),
+        "rounding": "floor", "order_type": OrderType.LMT, "limit_offset_bps": Decimal(15),
+        "min_order_value": Decimal(0),
+    }
+    view.portfolio_edit.setText("0")
+    with qtbot.assertNotEmitted(view.preview_requested):
+        view.preview_action.trigger()
+    assert view.error_label.text() == "Portfolio value must be positive."
+    assert view.preview_action.shortcut().toString() == "Ctrl+P"
+    assert view.execute_action.shortcut().toString() == "Ctrl+E"
+
+
+def test_execute_is_gated_by_the_controller_and_busy_state(qtbot):
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    received = []
+    view.execute_requested.connect(lambda: received.append(True))
+    view.execute_action.trigger()
+    assert received == [] and not view.execute_button.isEnabled()
+    view.set_execute_enabled(True)
+    view.execute_button.click()
+    assert received == [True]
+    view.set_busy("execute", True)
+    view.execute_action.trigger()
+    assert received == [True]
+    view.set_busy("execute", False)
+    assert view.execute_button.isEnabled()
+    view.set_execute_enabled(False, "Trading is halted")
+    assert view.execute_button.toolTip() == "Trading is halted"
+    view.set_progress(Decimal(2500), Decimal(10000))
+    assert (view.progress.value(), view.progress.format()) == (250, "2,500.00 of 10,000.00 (25.00%)")
+
+
+def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester):
+    model = RiskResultsModel()
+    qtmodeltester.check(model, force_py=True)
+    view = RiskView(model)
+    qtbot.addWidget(view)
+    orders = drafts()
+    blocked = report(orders, max_order_notional=25000)
+    assert view.set_report(blocked, risk_limits({"max_order_notional": 25000})) is True
+    assert view.verdict_label.property("verdict") == "blocked"
+    assert view.verdict_label.text().startswith("BLOCKED — 1 order(s) blocked")
+    results = [model.data(model.index(r, RiskResultsModel.RESULT)) for r in range(model.rowCount())]
+    assert results == ["BLOCK", "PASS", "PASS"]  # AAPL 30 % of 98k > 25k
+    reason = model.index(0, RiskResultsModel.REASONS)
+    code = blocked.orders[0].blocks[0].code
+    assert model.data(reason) == code
+    assert model.data(reason, Qt.ItemDataRole.ToolTipRole) == f"{code}: {blocked.orders[0].blocks[0].message}"
+    assert model.data(model.index(1, RiskResultsModel.REASONS), Qt.ItemDataRole.ToolTipRole) is None
+    assert model.data(model.index(0, RiskResultsModel.RESULT), Qt.ItemDataRole.ForegroundRole).name() == "#d64545"
+    params = {view.params_table.item(r, 0).text(): view.params_table.item(r, 1).text()
+              for r in range(view.params_table.rowCount())}
+    assert params["max_order_notional"] == "25000"
+    assert view.set_report(report(orders, max_order_notional=50000)) is False
+    assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
+    assert view.verdict_label.property("verdict") == "ready"
+    qtmodeltester.check(model, force_py=True)
+
+
+def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodeltester):
+    model = SnapshotItemsModel()
+    qtmodeltester.check(model, force_py=True)
+    view = SnapshotsView(model)
+    qtbot.addWidget(view)
+
+    class P:
+        def __init__(self, id, name):
+            self.id, self.name = id, name
+
+    class S:
+        def __init__(self, id, project_id, source_name, item_count, created_at):
+            self.id, self.project_id, self.source_name = id, project_id, source_name
+            self.item_count, self.created_at = item_count, created_at
+
+    view.set_projects([P(1, "momentum")], [S(10, 1, "a.csv", 3, T0), S(11, 1, "b.json", 4, T0 + timedelta(days=1))])
+    project = view.tree.topLevelItem(0)
+    assert [project.child(i).text(0) for i in range(project.childCount())] == ["b.json", "a.csv"]
+    with qtbot.waitSignal(view.snapshot_selected) as sig:
+        assert view.select_snapshot(10)
+    assert sig.args == [10] and view.current_project_id() == 1
+
+    parsed = parse_snapshot_text(CSV, "csv")
+    model.reset(parsed.items)
+    assert model.rowCount() == 3
+    assert model.data(model.index(0, SnapshotItemsModel.WEIGHT)) == "30.00%"
+    qtmodeltester.check(model, force_py=True)
+
+    bad = parse_snapshot_text("symbol,weight\nAAPL,abc\n,0.1\n", "csv", source_name="bad.csv")
+    assert bad.errors
+    view.show_import_errors("bad.csv", bad.errors)
+    texts = [view.errors_list.item(i).text() for i in range(view.errors_list.count())]
+    assert texts == [f"line {e.line}, {e.column}: {e.message}" if e.column else f"line {e.line}: {e.message}"
+                     for e in bad.errors]
+    assert texts[0].startswith("line 2")
+    assert view.errors_label.text() == f"bad.csv: {len(bad.errors)} problem(s), nothing imported"
+    view.clear_import_errors()
+    assert view.errors_list.count() == 0
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("/tmp/x.csv", "")))
+    with qtbot.waitSignal(view.import_requested) as sig:
+        view.import_button.click()
+    assert sig.args == ["/tmp/x.csv"]
+    assert view.import_action.shortcut().toString() == "Ctrl+I"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
+    with qtbot.assertNotEmitted(view.import_requested):
+        view.import_button.click()
+
+
+def test_fills_view_totals_sort_and_export(qtbot, tmp_path):
+    model = FillsModel()
+    view = FillsView(model)
+    qtbot.addWidget(view)
+    model.upsert([fill(1, quantity="10", price="100", commission="1"),
+                  fill(2, side=Side.SELL, quantity="4", price="50.25", commission="1.5", symbol="MSFT"),
+                  fill(3, quantity="5", price="101", commission=None)])
+    model.flush()
+    assert view.totals_label.text() == ("3 fills · bought 15 for 1,505.00 · sold 4 for 201.00 · commission 2.50")
+    first = [view.proxy.data(view.proxy.index(r, FillsModel.EXEC_ID)) for r in range(3)]
+    assert first == ["0000e000003.01", "0000e000002.01", "0000e000001.01"]
+    view.search_edit.setText("msft")
+    path = tmp_path / "fills.csv"
+    assert view.export_csv(str(path)) == 1
+    rows = list(csv.reader(path.open()))
+    assert rows == [["Time", "Symbol", "Side", "Quantity", "Price", "Commission", "Exec id"],
+                    ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01"]]
+
+
+def test_positions_view_totals(qtbot, qtmodeltester):
+    model = PositionsModel(project_names={1: "momentum"})
+    qtmodeltester.check(model, force_py=True)
+    view = PositionsView(model)
+    qtbot.addWidget(view)
+    model.upsert([position("AAPL", quantity="10", cost="100", market="110", realized="5"),
+                  position("MSFT", quantity="-5", cost="200", market="190", realized="-2.5")])
+    model.flush()
+    assert view.totals_label.text() == "2 positions · unrealized 150.00 · realized 2.50"
+    assert model.data(model.index(1, PositionsModel.UNREALIZED)) == "50.00"
+
+
+def test_audit_view_filters_by_action_and_shows_chain_state(qtbot, qtmodeltester):
+    model = AuditModel()
+    view = AuditView(model)
+    qtbot.addWidget(view)
+    model.upsert([audit(1, "run.created"), audit(2, "order.submitted"), audit(3, "order.submitted"),
+                  audit(4, "trading.halted")])
+    model.flush()
+    assert [view.action_combo.itemText(i) for i in range(view.action_combo.count())] == [
+        "All actions", "order.submitted", "run.created", "trading.halted"]
+    view.set_action_filter("order.submitted")
+    ids = [view.proxy.data(view.proxy.index(r, AuditModel.ID)) for r in range(view.proxy.rowCount())]
+    assert ids == ["3", "2"]
+    view.set_action_filter(None)
+    assert view.proxy.rowCount() == 4
+    view.set_chain_state(True, checked=4)
+    assert view.chain_label.text() == "Chain verified (4 entries)"
+    view.set_chain_state(False, broken_at=3)
+    assert view.chain_label.text() == "Chain broken at entry 3"
+    assert view.chain_label.property("state") == "broken"
+    proxy = view.proxy
+    proxy.setParent(None)  # the tester outlives the view (pytest-qt deletes widgets first)
+    qtmodeltester.check(proxy, force_py=True)
+    view.set_action_filter("run.created")
+    assert proxy.rowCount() == 1

@@ -1,0 +1,55 @@
+"""The risk engine's per-order results (``services.core.risk.RiskReport.orders``: each an
+``OrderRisk`` with the draft and the blocking ``RuleResult``s)."""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from PySide6.QtGui import QColor
+
+from .base import CENTER, RIGHT, Column, CoalescingTableModel, fmt_money, fmt_quantity
+from .orders import SIDE_COLOURS
+
+PASS_COLOUR = QColor("#2e9d55")
+BLOCK_COLOUR = QColor("#d64545")
+
+
+def _blocks(result: Any) -> tuple:
+    return tuple(getattr(result, "blocks", ()) or ())
+
+
+def result_text(result: Any) -> str:
+    return "BLOCK" if _blocks(result) else "PASS"
+
+
+def reasons_text(result: Any) -> str:
+    return ", ".join(b.code or b.rule for b in _blocks(result))
+
+
+def reasons_tooltip(result: Any) -> str | None:
+    blocks = _blocks(result)
+    if not blocks:
+        return None
+    return "\n".join(f"{b.code or b.rule}: {b.message}" for b in blocks)
+
+
+class RiskResultsModel(CoalescingTableModel[Any]):
+    SYMBOL, SIDE, QUANTITY, NOTIONAL, RESULT, REASONS = range(6)
+
+    columns = (
+        Column("Symbol", lambda r: r.order.symbol),
+        Column("Side", lambda r: r.order.side, align=CENTER,
+               foreground=lambda r: SIDE_COLOURS.get(str(r.order.side))),
+        Column("Quantity", lambda r: r.order.quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Notional", lambda r: r.order.notional, align=RIGHT, fmt=fmt_money),
+        Column("Result", result_text, align=CENTER,
+               foreground=lambda r: BLOCK_COLOUR if _blocks(r) else PASS_COLOUR, tooltip=reasons_tooltip),
+        Column("Reasons", reasons_text, tooltip=reasons_tooltip, width=360),
+    )
+
+    @staticmethod
+    def key(record: Any) -> Hashable:
+        return record.order.client_order_id
+
+    def blocked_count(self) -> int:
+        return sum(1 for r in self._rows if _blocks(r))

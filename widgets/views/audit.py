@@ -1,0 +1,79 @@
+"""The audit log: entries, a filter by action, and the hash chain's state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QRegularExpression, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..common import make_table
+from ..models.audit import AuditModel
+from ..models.base import SortKeyRole
+
+ALL_ACTIONS = "All actions"
+
+
+class AuditView(QWidget):
+    verify_requested = Signal()
+
+    def __init__(self, model: AuditModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSortRole(SortKeyRole)
+        self.proxy.setDynamicSortFilter(True)
+        self.proxy.setFilterKeyColumn(AuditModel.ACTION)
+        self.proxy.setSourceModel(model)
+        self.action_combo = QComboBox()
+        self.action_combo.addItem(ALL_ACTIONS)
+        self.chain_label = QLabel("Chain not verified yet")
+        self.chain_label.setObjectName("chainLabel")
+        self.verify_button = QPushButton("Verify chain")
+        self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
+        self.table.sortByColumn(AuditModel.ID, Qt.SortOrder.DescendingOrder)
+        bar = QHBoxLayout()
+        bar.addWidget(self.action_combo)
+        bar.addStretch(1)
+        bar.addWidget(self.chain_label)
+        bar.addWidget(self.verify_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.table)
+        self.action_combo.currentTextChanged.connect(self._on_action_changed)
+        self.verify_button.clicked.connect(self.verify_requested)
+        model.flushed.connect(self._refresh_actions)
+        model.modelReset.connect(self._refresh_actions)
+
+    def set_action_filter(self, action: str | None) -> None:
+        self._refresh_actions()
+        text = action or ALL_ACTIONS
+        if self.action_combo.findText(text) < 0:
+            self.action_combo.addItem(text)
+        self.action_combo.setCurrentText(text)
+
+    def set_chain_state(self, verified: bool, broken_at: int | None = None, checked: int | None = None) -> None:
+        """verified=True: every hash links; otherwise the first entry whose hash breaks."""
+        if verified:
+            suffix = f" ({checked} entries)" if checked is not None else ""
+            self.chain_label.setText(f"Chain verified{suffix}")
+            state = "ok"
+        else:
+            self.chain_label.setText(f"Chain broken at entry {broken_at}")
+            state = "broken"
+        self.chain_label.setProperty("state", state)
+        self.chain_label.style().unpolish(self.chain_label)
+        self.chain_label.style().polish(self.chain_label)
+
+    def _on_action_changed(self, text: str) -> None:
+        if text == ALL_ACTIONS or not text:
+            self.proxy.setFilterRegularExpression(QRegularExpression())
+        else:
+            self.proxy.setFilterRegularExpression(
+                QRegularExpression(f"^{QRegularExpression.escape(text)}$")
+            )
+
+    def _refresh_actions(self, *_args) -> None:
+        known = {self.action_combo.itemText(i) for i in range(self.action_combo.count())}
+        for action in self.model.actions():
+            if action not in known:
+                self.action_combo.addItem(action)

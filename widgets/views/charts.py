@@ -1,0 +1,125 @@
+"""Charts (pyqtgraph): a run's progress, fill prices against the reference per symbol, equity
+and P&L over time. Fed by plain data methods; the controller samples high-rate data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Iterable, Mapping, Sequence
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+
+Point = tuple[datetime, Decimal]
+
+
+def _xs(points: Sequence[tuple]) -> list[float]:
+    return [p[0].timestamp() for p in points]
+
+
+def _ys(points: Sequence[tuple], i: int = 1) -> list[float]:
+    return [float(p[i]) for p in points]
+
+
+def _plot(title: str, left: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
+    plot.setTitle(title)
+    plot.setLabel("left", left)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.addLegend(offset=(10, 10))
+    return plot
+
+
+class ChartsView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        self.tabs = QTabWidget(self)
+        self.progress_plot = _plot("Run progress", "notional")
+        self.filled_curve = self.progress_plot.plot([], [], name="filled", pen=pg.mkPen("#2e9d55", width=2),
+                                                   stepMode=None)
+        self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d08a1c", width=1, style=2), label="target",
+                                           labelOpts={"position": 0.05})
+        self.progress_plot.addItem(self.target_line)
+        self.target_line.setVisible(False)
+
+        self.prices_plot = _plot("Fill price vs reference", "price")
+        self.symbol_combo = QComboBox()
+        self.symbol_combo.currentTextChanged.connect(self._render_prices)
+        self.fill_scatter = pg.ScatterPlotItem(size=7, brush=pg.mkBrush("#4f8fd6"), name="fills")
+        self.prices_plot.addItem(self.fill_scatter)
+        self.reference_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d08a1c", width=1), label="reference",
+                                              labelOpts={"position": 0.05})
+        self.prices_plot.addItem(self.reference_line)
+        self.reference_line.setVisible(False)
+        self.slippage_label = QLabel()
+        prices_page = QWidget()
+        prices_layout = QVBoxLayout(prices_page)
+        prices_layout.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Symbol"))
+        bar.addWidget(self.symbol_combo)
+        bar.addWidget(self.slippage_label, 1)
+        prices_layout.addLayout(bar)
+        prices_layout.addWidget(self.prices_plot)
+
+        self.equity_plot = _plot("Equity and P&L", "USD")
+        self.equity_curve = self.equity_plot.plot([], [], name="equity", pen=pg.mkPen("#4f8fd6", width=2))
+        self.pnl_curve = self.equity_plot.plot([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2))
+
+        self.tabs.addTab(self.progress_plot, "Run progress")
+        self.tabs.addTab(prices_page, "Fill prices")
+        self.tabs.addTab(self.equity_plot, "Equity & P&L")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tabs)
+        self._fills: dict[str, list[Point]] = {}
+        self._references: dict[str, Decimal] = {}
+
+    # -- run progress -----------------------------------------------------------------------
+
+    def set_run_progress(self, points: Sequence[Point], target: Decimal | None) -> None:
+        """Cumulative filled notional over time, and the run's target notional."""
+        self.filled_curve.setData(_xs(points), _ys(points))
+        self.target_line.setVisible(target is not None)
+        if target is not None:
+            self.target_line.setValue(float(target))
+
+    # -- fill prices ------------------------------------------------------------------------
+
+    def set_fill_prices(self, fills: Mapping[str, Sequence[Point]], references: Mapping[str, Decimal]) -> None:
+        """Per symbol: the fills' (time, price) and the reference price the order was built at."""
+        self._fills = {s: list(p) for s, p in fills.items()}
+        self._references = dict(references)
+        current = self.symbol_combo.currentText()
+        symbols = sorted(set(self._fills) | set(self._references))
+        self.symbol_combo.blockSignals(True)
+        self.symbol_combo.clear()
+        self.symbol_combo.addItems(symbols)
+        if current in symbols:
+            self.symbol_combo.setCurrentText(current)
+        self.symbol_combo.blockSignals(False)
+        self._render_prices(self.symbol_combo.currentText())
+
+    def _render_prices(self, symbol: str) -> None:
+        points = self._fills.get(symbol, [])
+        self.fill_scatter.setData(_xs(points), _ys(points))
+        reference = self._references.get(symbol)
+        self.reference_line.setVisible(reference is not None)
+        if reference is not None:
+            self.reference_line.setValue(float(reference))
+        if points and reference:
+            mean_price = sum((p[1] for p in points), Decimal(0)) / len(points)
+            bps = (mean_price - reference) / reference * 10000
+            self.slippage_label.setText(f"{len(points)} fills, mean price {mean_price:.4f}, "
+                                        f"{bps:+.1f} bps vs reference {reference}")
+        else:
+            self.slippage_label.setText(f"{len(points)} fills")
+
+    # -- equity -----------------------------------------------------------------------------
+
+    def set_equity(self, points: Iterable[tuple[datetime, Decimal, Decimal]]) -> None:
+        """(time, equity, P&L) samples."""
+        points = list(points)
+        self.equity_curve.setData(_xs(points), _ys(points, 1))
+        self.pnl_curve.setData(_xs(points), _ys(points, 2))

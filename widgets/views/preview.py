@@ -1,0 +1,217 @@
+"""The order preview: the build parameters, the orders with totals, Execute and the run's progress."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.domain import OrderType
+
+from ..common import add_action, make_table
+from ..models.base import fmt_money, fmt_percent
+from ..models.preview import PreviewOrdersModel
+
+ROUNDINGS = ("nearest", "floor")
+_DECIMAL = r"^\s*\d{0,15}(\.\d{0,8})?\s*$"
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+class PreviewView(QWidget):
+    preview_requested = Signal(object)  # dict of build parameters (Decimal values)
+    execute_requested = Signal()
+
+    def __init__(self, model: PreviewOrdersModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        validator = QRegularExpressionValidator(QRegularExpression(_DECIMAL), self)
+        self.portfolio_edit = QLineEdit("100000")
+        self.cash_buffer_edit = QLineEdit("2")
+        self.lot_size_edit = QLineEdit("1")
+        self.bps_edit = QLineEdit("0")
+        self.min_order_edit = QLineEdit("0")
+        for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
+            edit.setValidator(validator)
+            edit.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.rounding_combo = QComboBox()
+        self.rounding_combo.addItems(ROUNDINGS)
+        self.order_type_combo = QComboBox()
+        self.order_type_combo.addItems([t.value for t in OrderType])
+        self.order_type_combo.currentTextChanged.connect(self._on_order_type_changed)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("errorLabel")
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.setToolTip("Build the orders (Ctrl+P)")
+        self.execute_button = QPushButton("Execute")
+        self.execute_button.setObjectName("executeButton")
+        self.execute_button.setToolTip("Send the previewed orders (Ctrl+E)")
+        self.execute_button.setEnabled(False)
+        self.totals_label = QLabel()
+        self.totals_label.setObjectName("totalsLabel")
+        self.skipped_label = QLabel()
+        self.skipped_label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("no run")
+        self.table = make_table(model, self, sortable=False)
+
+        form = QFormLayout()
+        form.addRow("Portfolio value", self.portfolio_edit)
+        form.addRow("Cash buffer %", self.cash_buffer_edit)
+        form.addRow("Lot size", self.lot_size_edit)
+        form.addRow("Rounding", self.rounding_combo)
+        form.addRow("Order type", self.order_type_combo)
+        form.addRow("Limit offset bps", self.bps_edit)
+        form.addRow("Min order value", self.min_order_edit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.preview_button)
+        buttons.addWidget(self.execute_button)
+        left = QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.error_label)
+        left.addLayout(buttons)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.table)
+        right.addWidget(self.totals_label)
+        right.addWidget(self.skipped_label)
+        right.addWidget(self.progress)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(left)
+        layout.addLayout(right, 1)
+
+        self.preview_button.clicked.connect(self.request_preview)
+        self.execute_button.clicked.connect(self.request_execute)
+        model.modelReset.connect(self._update_totals)
+        model.flushed.connect(self._update_totals)
+        self.preview_action = add_action(self, "Preview orders", self.request_preview, "Ctrl+P")
+        self.execute_action = add_action(self, "Execute", self.request_execute, "Ctrl+E")
+        self._on_order_type_changed(self.order_type_combo.currentText())
+        self._update_totals()
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def params(self) -> dict[str, Any]:
+        """The build parameters, or raises ValueError with a message for the user."""
+        values = {}
+        for name, edit, label in (
+            ("portfolio_value", self.portfolio_edit, "Portfolio value"),
+            ("cash_buffer_pct", self.cash_buffer_edit, "Cash buffer"),
+            ("lot_size", self.lot_size_edit, "Lot size"),
+            ("limit_offset_bps", self.bps_edit, "Limit offset"),
+            ("min_order_value", self.min_order_edit, "Min order value"),
+        ):
+            value = _decimal(edit.text())
+            if value is None or value < 0:
+                raise ValueError(f"{label} must be a non-negative number.")
+            values[name] = value
+        if values["portfolio_value"] <= 0:
+            raise ValueError("Portfolio value must be positive.")
+        if values["cash_buffer_pct"] >= 100:
+            raise ValueError("Cash buffer must be below 100 %.")
+        if values["lot_size"] <= 0:
+            raise ValueError("Lot size must be positive.")
+        return {
+            "portfolio_value": values["portfolio_value"],
+            "cash_buffer": values.pop("cash_buffer_pct") / 100,
+            "lot_size": values["lot_size"],
+            "rounding": self.rounding_combo.currentText(),
+            "order_type": OrderType(self.order_type_combo.currentText()),
+            "limit_offset_bps": values["limit_offset_bps"],
+            "min_order_value": values["min_order_value"],
+        }
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        if "portfolio_value" in params:
+            self.portfolio_edit.setText(str(params["portfolio_value"]))
+        if "cash_buffer" in params:
+            self.cash_buffer_edit.setText(str((Decimal(str(params["cash_buffer"])) * 100).normalize()))
+        if "lot_size" in params:
+            self.lot_size_edit.setText(str(params["lot_size"]))
+        if "rounding" in params:
+            self.rounding_combo.setCurrentText(str(params["rounding"]))
+        if "order_type" in params:
+            self.order_type_combo.setCurrentText(str(params["order_type"]))
+        if "limit_offset_bps" in params:
+            self.bps_edit.setText(str(params["limit_offset_bps"]))
+        if "min_order_value" in params:
+            self.min_order_edit.setText(str(params["min_order_value"]))
+
+    # -- state from the controller ----------------------------------------------------------
+
+    def set_busy(self, operation: str, busy: bool) -> None:
+        if operation in ("preview", "all"):
+            self.preview_button.setEnabled(not busy)
+            self.preview_action.setEnabled(not busy)
+        if operation in ("execute", "all"):
+            self.execute_button.setEnabled(not busy and self._execute_allowed)
+            self.execute_action.setEnabled(not busy and self._execute_allowed)
+
+    _execute_allowed = False
+
+    def set_execute_enabled(self, enabled: bool, reason: str = "") -> None:
+        """The controller decides (a preview exists, risk is ready, trading not halted)."""
+        self._execute_allowed = enabled
+        self.execute_button.setEnabled(enabled)
+        self.execute_action.setEnabled(enabled)
+        self.execute_button.setToolTip(reason or "Send the previewed orders (Ctrl+E)")
+
+    def set_skipped(self, skipped: Iterable[Any]) -> None:
+        skipped = list(skipped)
+        self.skipped_label.setText(
+            "" if not skipped else "Skipped: " + "; ".join(f"{s.symbol} ({s.message})" for s in skipped)
+        )
+
+    def set_progress(self, filled_notional: Decimal, target_notional: Decimal, text: str | None = None) -> None:
+        ratio = Decimal(0) if not target_notional else min(Decimal(1), filled_notional / target_notional)
+        self.progress.setValue(int(ratio * 1000))
+        self.progress.setFormat(text or f"{fmt_money(filled_notional)} of {fmt_money(target_notional)} ({fmt_percent(ratio)})")
+
+    # -- intents ----------------------------------------------------------------------------
+
+    def request_preview(self) -> None:
+        if not self.preview_button.isEnabled():
+            return
+        try:
+            params = self.params()
+        except ValueError as exc:
+            self.error_label.setText(str(exc))
+            return
+        self.error_label.setText("")
+        self.preview_requested.emit(params)
+
+    def request_execute(self) -> None:
+        if self.execute_button.isEnabled():
+            self.execute_requested.emit()
+
+    def _on_order_type_changed(self, text: str) -> None:
+        self.bps_edit.setEnabled(text == OrderType.LMT.value)
+
+    def _update_totals(self, *_args) -> None:
+        t = self.model.totals()
+        self.totals_label.setText(
+            f"{t.count} orders · buy {fmt_money(t.buy_notional)} · sell {fmt_money(t.sell_notional)}"
+            f" · gross {fmt_money(t.gross_notional)} · target weight {fmt_percent(t.target_weight)}"
+        )

@@ -1,0 +1,92 @@
+"""Risk results: the verdict in colour, each order's result with its reasons as tooltips, the
+run-level blocks, and the rule parameters in force."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..common import make_table
+from ..models.risk import RiskResultsModel
+
+
+class RiskView(QWidget):
+    def __init__(self, model: RiskResultsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.verdict_label = QLabel("No risk check yet")
+        self.verdict_label.setObjectName("verdictLabel")
+        self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.run_blocks_list = QListWidget()
+        self.run_blocks_list.setMaximumHeight(80)
+        self.run_blocks_list.setVisible(False)
+        self.table = make_table(model, self, sortable=False, widths=[c.width for c in model.columns])
+        self.params_table = QTableWidget(0, 2)
+        self.params_table.setHorizontalHeaderLabels(["Rule parameter", "Value"])
+        self.params_table.verticalHeader().setVisible(False)
+        self.params_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.params_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.params_table.horizontalHeader().setStretchLastSection(True)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.params_table)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.verdict_label)
+        layout.addWidget(self.run_blocks_list)
+        layout.addWidget(splitter)
+
+    def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> None:
+        """``report``: the core's RiskReport (verdict, orders, run_blocks, rules)."""
+        verdict = str(getattr(report.verdict, "value", report.verdict))
+        blocked = self._set_verdict(verdict, report)
+        self.run_blocks_list.clear()
+        for block in getattr(report, "run_blocks", ()) or ():
+            item = QListWidgetItem(f"{block.code or block.rule}: {block.message}")
+            item.setToolTip(block.message)
+            self.run_blocks_list.addItem(item)
+        self.run_blocks_list.setVisible(self.run_blocks_list.count() > 0)
+        self.model.reset(report.orders)
+        self.set_params(params or {})
+        return blocked
+
+    def _set_verdict(self, verdict: str, report: Any) -> bool:
+        blocked = verdict.lower() != "ready"
+        n_blocked = sum(1 for o in report.orders if getattr(o, "blocks", ()))
+        n_run = len(getattr(report, "run_blocks", ()) or ())
+        if blocked:
+            detail = f"{n_blocked} order(s) blocked" + (f", {n_run} run-level block(s)" if n_run else "")
+            self.verdict_label.setText(f"BLOCKED — {detail}")
+        else:
+            self.verdict_label.setText(f"READY — {len(report.orders)} order(s) pass every rule")
+        self.verdict_label.setProperty("verdict", "blocked" if blocked else "ready")
+        self.verdict_label.style().unpolish(self.verdict_label)
+        self.verdict_label.style().polish(self.verdict_label)
+        return blocked
+
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        self.params_table.setRowCount(len(params))
+        for row, (name, value) in enumerate(sorted(params.items())):
+            self.params_table.setItem(row, 0, QTableWidgetItem(str(name)))
+            self.params_table.setItem(row, 1, QTableWidgetItem("off" if value is None else str(value)))
+
+    def clear(self) -> None:
+        self.verdict_label.setText("No risk check yet")
+        self.verdict_label.setProperty("verdict", "")
+        self.run_blocks_list.clear()
+        self.run_blocks_list.setVisible(False)
+        self.model.clear()

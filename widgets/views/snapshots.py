@@ -1,0 +1,161 @@
+"""Projects and their decision snapshots; import from a file; errors by line; the items."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..common import add_action, make_table
+from ..models.base import fmt_time
+from ..models.snapshots import SnapshotItemsModel
+
+PROJECT_ROLE = Qt.ItemDataRole.UserRole + 10
+SNAPSHOT_ROLE = Qt.ItemDataRole.UserRole + 11
+SNAPSHOT_FILTER = "Snapshots (*.csv *.json);;CSV (*.csv);;JSON (*.json);;All files (*)"
+
+
+def problem_text(problem: Any) -> str:
+    """``line 4, weight: not a number`` from any object with line, column and message."""
+    line = getattr(problem, "line", None)
+    column = getattr(problem, "column", None)
+    message = getattr(problem, "message", str(problem))
+    where = "file" if line is None else f"line {line}"
+    if column:
+        where += f", {column}"
+    return f"{where}: {message}"
+
+
+class SnapshotsView(QWidget):
+    import_requested = Signal(str)
+    project_selected = Signal(int)
+    snapshot_selected = Signal(int)
+
+    def __init__(self, model: SnapshotItemsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Project / snapshot", "Items", "Imported"])
+        self.tree.setColumnWidth(0, 220)
+        self.import_button = QPushButton("Import…")
+        self.import_button.setToolTip("Import a snapshot file (Ctrl+I)")
+        self.errors_label = QLabel()
+        self.errors_label.setObjectName("errorLabel")
+        self.errors_list = QListWidget()
+        self.errors_list.setObjectName("importErrors")
+        self.errors_list.setVisible(False)
+        self.items_table = make_table(model, self, sortable=True)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_button)
+        buttons.addStretch(1)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.tree)
+        left_layout.addWidget(self.errors_label)
+        left_layout.addWidget(self.errors_list)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.items_table)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+        self.import_button.clicked.connect(self.choose_import_file)
+        self.tree.currentItemChanged.connect(self._on_current_item_changed)
+        self.import_action = add_action(self, "Import snapshot…", self.choose_import_file, "Ctrl+I")
+
+    # -- state from the controller ----------------------------------------------------------
+
+    def set_projects(self, projects: Iterable[Any], snapshots: Iterable[Any]) -> None:
+        """projects: objects with id and name; snapshots: objects with id, project_id,
+        source_name, item_count, created_at (newest listed first)."""
+        selected = self.current_snapshot_id()
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        by_project: dict[int, QTreeWidgetItem] = {}
+        for project in projects:
+            item = QTreeWidgetItem([project.name, "", ""])
+            item.setData(0, PROJECT_ROLE, project.id)
+            self.tree.addTopLevelItem(item)
+            by_project[project.id] = item
+        for snapshot in sorted(snapshots, key=lambda s: (getattr(s, "created_at", None) is None,
+                                                           getattr(s, "created_at", None)), reverse=True):
+            parent = by_project.get(getattr(snapshot, "project_id", None))
+            if parent is None:
+                continue
+            name = getattr(snapshot, "source_name", None) or f"snapshot {snapshot.id}"
+            child = QTreeWidgetItem([name, str(getattr(snapshot, "item_count", "") or ""),
+                                     fmt_time(getattr(snapshot, "created_at", None))[:16]])
+            child.setData(0, SNAPSHOT_ROLE, snapshot.id)
+            parent.addChild(child)
+            if snapshot.id == selected:
+                self.tree.setCurrentItem(child)
+        self.tree.expandAll()
+        self.tree.blockSignals(False)
+
+    def current_project_id(self) -> int | None:
+        item = self.tree.currentItem()
+        while item is not None and item.data(0, PROJECT_ROLE) is None:
+            item = item.parent()
+        return None if item is None else item.data(0, PROJECT_ROLE)
+
+    def current_snapshot_id(self) -> int | None:
+        item = self.tree.currentItem()
+        return None if item is None else item.data(0, SNAPSHOT_ROLE)
+
+    def select_snapshot(self, snapshot_id: int) -> bool:
+        for i in range(self.tree.topLevelItemCount()):
+            project = self.tree.topLevelItem(i)
+            for j in range(project.childCount()):
+                if project.child(j).data(0, SNAPSHOT_ROLE) == snapshot_id:
+                    self.tree.setCurrentItem(project.child(j))
+                    return True
+        return False
+
+    def show_import_errors(self, source: str, problems: Iterable[Any]) -> None:
+        problems = list(problems)
+        self.errors_list.clear()
+        self.errors_list.addItems([problem_text(p) for p in problems])
+        self.errors_label.setText(f"{source}: {len(problems)} problem(s), nothing imported")
+        self.errors_list.setVisible(bool(problems))
+
+    def clear_import_errors(self) -> None:
+        self.errors_list.clear()
+        self.errors_label.setText("")
+        self.errors_list.setVisible(False)
+
+    def set_import_busy(self, busy: bool) -> None:
+        self.import_button.setEnabled(not busy)
+        self.import_action.setEnabled(not busy)
+
+    # -- intents ----------------------------------------------------------------------------
+
+    def choose_import_file(self) -> None:
+        if not self.import_button.isEnabled():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Import snapshot", "", SNAPSHOT_FILTER)
+        if path:
+            self.import_requested.emit(path)
+
+    def _on_current_item_changed(self, current: QTreeWidgetItem | None, _previous) -> None:
+        if current is None:
+            return
+        snapshot_id = current.data(0, SNAPSHOT_ROLE)
+        if snapshot_id is not None:
+            self.snapshot_selected.emit(snapshot_id)
+        else:
+            self.project_selected.emit(current.data(0, PROJECT_ROLE))

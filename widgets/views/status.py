@@ -1,0 +1,109 @@
+"""Status-bar pieces: connection state with the reconnect countdown, endpoint, account,
+database, time of the last event; and the large mode badge."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from services.urls import redact_url
+
+from ..models.base import fmt_time
+
+MODES = ("demo", "paper", "live")
+
+
+class ModeBadge(QLabel):
+    """DEMO / PAPER / LIVE, always visible; LIVE in red (styled through the ``mode`` property)."""
+
+    def __init__(self, mode: str = "demo", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modeBadge")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumWidth(90)
+        self.mode = ""
+        self.set_mode(mode)
+
+    def set_mode(self, mode: str) -> None:
+        mode = str(getattr(mode, "value", mode)).strip().lower()
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
+        self.setText(mode.upper())
+        self.setProperty("mode", mode)
+        # Inline colours too, so the badge is right even without a theme applied.
+        colours = {"demo": "#4f8fd6", "paper": "#d08a1c", "live": "#d62828"}
+        self.setStyleSheet(
+            f"QLabel#modeBadge {{ background: {colours[mode]}; color: white; font-weight: bold;"
+            f" font-size: 16px; padding: 4px 14px; border-radius: 4px; }}"
+        )
+
+    def colour(self) -> str:
+        return {"demo": "#4f8fd6", "paper": "#d08a1c", "live": "#d62828"}[self.mode]
+
+
+class ConnectionStatusBar(QWidget):
+    """Put it in a QStatusBar with ``addPermanentWidget``."""
+
+    def __init__(self, parent: QWidget | None = None, *, clock=time.monotonic) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self._state = "disconnected"
+        self._reconnect_at: float | None = None
+        self.state_label = QLabel()
+        self.state_label.setObjectName("connectionState")
+        self.endpoint_label = QLabel()
+        self.account_label = QLabel()
+        self.database_label = QLabel()
+        self.last_event_label = QLabel("no events yet")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for label in (self.state_label, self.endpoint_label, self.account_label, self.database_label,
+                      self.last_event_label):
+            layout.addWidget(label)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(250)
+        self._ticker.timeout.connect(self._render_state)
+        self._render_state()
+
+    def set_connection_state(self, state: str, reconnect_in: float | None = None) -> None:
+        """state: connected | connecting | disconnected | reconnecting (free text allowed);
+        ``reconnect_in`` seconds starts a countdown shown until the next state."""
+        self._state = state
+        self._reconnect_at = None if reconnect_in is None else self._clock() + reconnect_in
+        if self._reconnect_at is None:
+            self._ticker.stop()
+        else:
+            self._ticker.start()
+        self.state_label.setProperty("state", state.split()[0].lower() if state else "")
+        self.state_label.style().unpolish(self.state_label)
+        self.state_label.style().polish(self.state_label)
+        self._render_state()
+
+    def seconds_to_reconnect(self) -> int | None:
+        if self._reconnect_at is None:
+            return None
+        return max(0, int(round(self._reconnect_at - self._clock())))
+
+    def _render_state(self) -> None:
+        remaining = self.seconds_to_reconnect()
+        text = f"● {self._state}"
+        if remaining is not None:
+            text += f" — retry in {remaining} s"
+        self.state_label.setText(text)
+
+    def set_endpoint(self, host: str, port: int) -> None:
+        self.endpoint_label.setText(f"{host}:{port}")
+
+    def set_account(self, account: str | None) -> None:
+        self.account_label.setText(f"account {account}" if account else "no account")
+
+    def set_database(self, url: str) -> None:
+        self.database_label.setText(redact_url(url))
+        self.database_label.setToolTip(redact_url(url))
+
+    def set_last_event_time(self, when: datetime | None) -> None:
+        self.last_event_label.setText("no events yet" if when is None else f"last event {fmt_time(when)[11:19]} UTC")
