@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 Point = tuple[datetime, Decimal]
@@ -38,7 +39,7 @@ class ChartsView(QWidget):
         self.progress_plot = _plot("Run progress", "notional")
         self.filled_curve = self.progress_plot.plot([], [], name="filled", pen=pg.mkPen("#2e9d55", width=2),
                                                    stepMode=None)
-        self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d08a1c", width=1, style=2), label="target",
+        self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d08a1c", width=1, style=Qt.PenStyle.DashLine), label="target",
                                            labelOpts={"position": 0.05})
         self.progress_plot.addItem(self.target_line)
         self.target_line.setVisible(False)

@@ -1,0 +1,179 @@
+"""Dialogs and small widgets: LIVE confirmation, order details, settings, errors, status bar,
+mode badge, charts, themes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from services.domain import OrderState, is_live_token
+from widgets.dialogs import LiveConfirmDialog, OrderDetailsDialog, SettingsDialog, error_box
+from widgets.theme import apply_theme, stylesheet
+from widgets.views.charts import ChartsView
+from widgets.views.status import ConnectionStatusBar, ModeBadge
+
+from .factories import T0, fill, order
+
+
+@pytest.mark.parametrize("typed, enabled", [
+    ("", False), ("LIV", False), ("LIVEX", False), ("L I V E", False), ("paper", False), ("yes", False),
+    ("LIVE", True), ("live", True), ("  Live  ", True), ("\tLIVE\n", True),
+])
+def test_live_dialog_enables_ok_only_for_live(qtbot, typed, enabled):
+    dialog = LiveConfirmDialog("U1234567", 12, Decimal("98765.4321"))
+    qtbot.addWidget(dialog)
+    assert not dialog.ok_button.isEnabled()
+    dialog.token_edit.setText(typed)
+    assert dialog.ok_button.isEnabled() is enabled is is_live_token(typed)
+    dialog.accept()  # even a forced accept refuses a wrong token
+    assert dialog.result() == (LiveConfirmDialog.DialogCode.Accepted if enabled else LiveConfirmDialog.DialogCode.Rejected)
+    assert dialog.token() == typed
+
+
+def test_live_dialog_shows_account_count_and_gross_notional(qtbot):
+    dialog = LiveConfirmDialog("U1234567", 12, Decimal("98765.4321"))
+    qtbot.addWidget(dialog)
+    assert dialog.isModal()
+    assert (dialog.account_label.text(), dialog.count_label.text(), dialog.notional_label.text()) == (
+        "U1234567", "12", "98,765.43 USD")
+    assert not dialog.ok_button.isDefault()
+
+
+def test_order_details_show_fills_and_history(qtbot):
+    o = order(7, status=OrderState.PARTIALLY_FILLED, filled="30", avg="100.1")
+    events = [
+        (T0, "submitted", "NEW", "SUBMITTED", "user", None),
+        {"time": T0 + timedelta(seconds=1), "event": "status", "from_state": "SUBMITTED", "to_state": "ACCEPTED",
+         "source": "broker", "detail": "Submitted"},
+        (T0 + timedelta(seconds=2), "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "30 @ 100.1"),
+    ]
+    dialog = OrderDetailsDialog(o, [fill(1, 7, quantity="30", price="100.1")], events)
+    qtbot.addWidget(dialog)
+    table = dialog.events_table
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    assert rows == [
+        ["2026-11-20 14:30:00.000", "submitted", "NEW", "SUBMITTED", "user", ""],
+        ["2026-11-20 14:30:01.000", "status", "SUBMITTED", "ACCEPTED", "broker", "Submitted"],
+        ["2026-11-20 14:30:02.000", "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "30 @ 100.1"],
+    ]
+    assert dialog.fills_model.rowCount() == 1
+    assert dialog.windowTitle() == f"Order {o.client_order_id}"
+
+
+SETTINGS = {
+    "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 7, "account": "DU111", "market_data_type": "delayed"},
+    "risk_defaults": {"max_order_notional": 25000, "max_position_ratio": Decimal("0.2"), "allow_short": False},
+    "recovery": {"timeout_seconds": 45, "max_retries": 1, "max_price_deviation": Decimal("0.015"),
+                 "replace_outside_rth": False},
+    "database_url": "mysql+pymysql://trader:s3cret@db.example/console",
+    "theme": "dark",
+}
+
+
+def test_settings_dialog_masks_the_password_and_emits_typed_values(qtbot):
+    dialog = SettingsDialog(SETTINGS)
+    qtbot.addWidget(dialog)
+    assert dialog.database_edit.text() == "mysql+pymysql://trader:***@db.example/console"
+    dialog.port_spin.setValue(4001)
+    dialog.risk_table.item(0, 1).setText("30000")
+    dialog.recovery_table.item(3, 1).setText("true")
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    values = sig.args[0]
+    assert values["ib"] == {**SETTINGS["ib"], "port": 4001}
+    assert values["risk_defaults"] == {"max_order_notional": 30000, "max_position_ratio": Decimal("0.2"),
+                                       "allow_short": False}
+    assert values["recovery"]["replace_outside_rth"] is True
+    assert values["recovery"]["max_price_deviation"] == Decimal("0.015")
+    assert "database_url" not in values  # unchanged: the stored URL (and its password) stays
+
+
+def test_settings_dialog_refuses_a_masked_url_and_an_empty_host(qtbot):
+    dialog = SettingsDialog(SETTINGS)
+    qtbot.addWidget(dialog)
+    dialog.database_edit.setText("mysql+pymysql://trader:***@other/console")
+    with qtbot.assertNotEmitted(dialog.settings_submitted):
+        dialog.accept()
+    assert "full database URL" in dialog.error_label.text()
+    dialog.database_edit.setText("sqlite:///x.db")
+    dialog.host_edit.setText(" ")
+    with qtbot.assertNotEmitted(dialog.settings_submitted):
+        dialog.accept()
+    assert dialog.error_label.text() == "The host cannot be empty."
+    dialog.host_edit.setText("gw")
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert sig.args[0]["database_url"] == "sqlite:///x.db"
+
+
+def test_error_box_redacts_passwords(qtbot):
+    box = error_box(None, "Database", "cannot connect to mysql://u:pw@h/db", details="url mysql://u:pw@h/db")
+    qtbot.addWidget(box)
+    assert box.text() == "cannot connect to mysql://u:***@h/db"
+    assert box.detailedText() == "url mysql://u:***@h/db"
+    assert box.icon() == QMessageBox.Icon.Critical
+
+
+def test_mode_badge(qtbot):
+    badge = ModeBadge("demo")
+    qtbot.addWidget(badge)
+    assert badge.text() == "DEMO"
+    badge.set_mode("live")
+    assert (badge.text(), badge.colour()) == ("LIVE", "#d62828")
+    assert "#d62828" in badge.styleSheet()
+    badge.set_mode("PAPER")
+    assert badge.text() == "PAPER"
+    with pytest.raises(ValueError):
+        badge.set_mode("real")
+
+
+def test_connection_status_bar_counts_down(qtbot):
+    now = [100.0]
+    bar = ConnectionStatusBar(clock=lambda: now[0])
+    qtbot.addWidget(bar)
+    bar.set_connection_state("reconnecting", reconnect_in=5)
+    assert bar.state_label.text() == "● reconnecting — retry in 5 s"
+    now[0] = 102.2
+    qtbot.waitUntil(lambda: bar.state_label.text() == "● reconnecting — retry in 3 s", timeout=2000)
+    bar.set_connection_state("connected")
+    assert bar.state_label.text() == "● connected"
+    bar.set_endpoint("127.0.0.1", 4002)
+    bar.set_account("DU111")
+    bar.set_database("mysql+pymysql://u:pw@h/db")
+    bar.set_last_event_time(T0)
+    assert [bar.endpoint_label.text(), bar.account_label.text(), bar.database_label.text(),
+            bar.last_event_label.text()] == ["127.0.0.1:4002", "account DU111", "mysql+pymysql://u:***@h/db",
+                                             "last event 14:30:00 UTC"]
+
+
+def test_charts_take_plain_data(qtbot):
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    points = [(T0 + timedelta(seconds=i), Decimal(1000 * i)) for i in range(5)]
+    charts.set_run_progress(points, Decimal(10000))
+    xs, ys = charts.filled_curve.getData()
+    assert list(ys) == [0.0, 1000.0, 2000.0, 3000.0, 4000.0]
+    assert charts.target_line.value() == 10000.0
+    charts.set_fill_prices({"AAPL": [(T0, Decimal("100.10")), (T0, Decimal("100.30"))]}, {"AAPL": Decimal("100")})
+    assert charts.symbol_combo.currentText() == "AAPL"
+    assert charts.slippage_label.text() == "2 fills, mean price 100.2000, +20.0 bps vs reference 100"
+    charts.set_equity([(T0, Decimal(100000), Decimal(0)), (T0 + timedelta(days=1), Decimal(100500), Decimal(500))])
+    assert list(charts.pnl_curve.getData()[1]) == [0.0, 500.0]
+
+
+@pytest.mark.parametrize("name", ["dark", "light"])
+def test_themes_apply(qtbot, name):
+    app = QApplication.instance()
+    before = app.styleSheet()
+    try:
+        apply_theme(app, name)
+        assert app.styleSheet() == stylesheet(name)
+        assert "QLabel#verdictLabel[verdict=\"blocked\"]" in app.styleSheet()
+        assert app.property("tc_theme") == name
+    finally:
+        app.setStyleSheet(before)
+    with pytest.raises(ValueError):
+        stylesheet("neon")
