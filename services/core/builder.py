@@ -156,8 +156,12 @@ def client_order_id(run_id: str | int, symbol: str, side: Side, sequence: int) -
     that sanitise alike ("BRK B", "BRK/B") still differ. At most 40 characters.
     """
     run = _UNSAFE.sub("", str(run_id).upper())[:10] or "X"
-    sym = _UNSAFE.sub("", symbol.upper())[:12] or "X"
-    digest = hashlib.sha1(f"{run_id}|{symbol}|{side}|{sequence}".encode()).hexdigest()[:6].upper()
+    return _client_order_id(run, str(run_id), symbol, side, sequence)
+
+
+def _client_order_id(run: str, raw_run: str, symbol: str, side: Side, sequence: int) -> str:
+    sym = symbol if symbol.isalnum() and symbol.isupper() and len(symbol) <= 12 else (_UNSAFE.sub("", symbol.upper())[:12] or "X")
+    digest = hashlib.sha1(f"{raw_run}|{symbol}|{side}|{sequence}".encode()).hexdigest()[:6].upper()
     text = f"TC{run}-{sequence}-{'B' if side is Side.BUY else 'S'}-{sym}-{digest}"
     return text[:MAX_CLIENT_ORDER_ID]
 
@@ -278,7 +282,8 @@ def build_orders(
     lmt = params.order_type == OrderType.LMT
     order_type = OrderType(params.order_type)
     bps = params.limit_offset_bps
-    run_id = params.run_id
+    raw_run = str(params.run_id)
+    run = _UNSAFE.sub("", raw_run.upper())[:10] or "X"
     drafts = []
     for seq, (side, symbol, qty, current, target_qty, weight, price, t) in enumerate(orders, start=1):
         drafts.append(
@@ -286,7 +291,7 @@ def build_orders(
                 seq, symbol, side, qty, order_type,
                 limit_price_for(side, price, bps) if lmt else None,
                 price, qty * price, current, target_qty, weight,
-                client_order_id(run_id, symbol, side, seq),
+                _client_order_id(run, raw_run, symbol, side, seq),
                 t.sec_type if t else "STK", t.exchange if t else "SMART", t.currency if t else "USD",
             )
         )

@@ -102,13 +102,20 @@ class OrderRisk:
 
 @dataclass(frozen=True, slots=True)
 class RiskReport:
-    orders: tuple[OrderRisk, ...]
+    drafts: tuple[OrderDraft, ...]
+    order_blocks: Mapping[int, tuple[RuleResult, ...]]  # index in drafts -> its blocks (absent: passed)
     run_blocks: tuple[RuleResult, ...]
     rules: tuple[str, ...]  # names of the rules that were checked
 
     @property
+    def orders(self) -> tuple[OrderRisk, ...]:
+        """Each order with its results (built on access: the report itself stays cheap)."""
+        blocks = self.order_blocks
+        return tuple(OrderRisk(o, blocks.get(i, ())) for i, o in enumerate(self.drafts))
+
+    @property
     def verdict(self) -> Verdict:
-        if self.run_blocks or any(o.blocks for o in self.orders):
+        if self.run_blocks or self.order_blocks:
             return Verdict.BLOCKED
         return Verdict.READY
 
@@ -116,10 +123,13 @@ class RiskReport:
     def blocked(self) -> bool:
         return self.verdict is Verdict.BLOCKED
 
+    def blocks_for(self, index: int) -> tuple[RuleResult, ...]:
+        return self.order_blocks.get(index, ())
+
     def all_blocks(self) -> list[RuleResult]:
         out = list(self.run_blocks)
-        for o in self.orders:
-            out.extend(o.blocks)
+        for i in sorted(self.order_blocks):
+            out.extend(self.order_blocks[i])
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -520,5 +530,5 @@ def evaluate_risk(orders: Sequence[OrderDraft], ctx: RiskContext, rules: Sequenc
                 run_blocks.append(result)
             else:
                 per_order.setdefault(index, []).append(result)
-    results = tuple(OrderRisk(o, tuple(per_order[i]) if i in per_order else ()) for i, o in enumerate(orders))
-    return RiskReport(results, tuple(run_blocks), tuple(r.name for r in rules))
+    blocks = {i: tuple(per_order[i]) for i in sorted(per_order)}
+    return RiskReport(orders, blocks, tuple(run_blocks), tuple(r.name for r in rules))
