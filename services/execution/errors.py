@@ -1,0 +1,57 @@
+"""Errors of the execution layer; each carries the CLI exit code it maps to."""
+
+from __future__ import annotations
+
+
+class ExecutionError(Exception):
+    code = "execution_error"
+    exit_code = 5
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message or self.code)
+        if code:
+            self.code = code
+
+
+class BadInput(ExecutionError):
+    code = "bad_input"
+    exit_code = 2
+
+
+class RiskBlocked(ExecutionError):
+    code = "risk_blocked"
+    exit_code = 3
+
+
+class Refused(ExecutionError):
+    """Live token missing, account guard, trading halted."""
+
+    code = "refused"
+    exit_code = 4
+
+
+class LiveConfirmRequired(Refused):
+    code = "live_confirm_required"
+
+
+class AccountGuardError(Refused):
+    code = "account_guard"
+
+
+class TradingHalted(Refused):
+    code = "trading_halted"
+
+
+class BrokerError(ExecutionError):
+    code = "broker_error"
+    exit_code = 5
+
+
+class NotConnected(BrokerError):
+    code = "not_connected"
+
+
+class QueryFailed(BrokerError):
+    """A broker query failed or timed out: its answer is UNKNOWN, never empty."""
+
+    code = "query_failed"

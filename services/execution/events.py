@@ -1,0 +1,160 @@
+"""Domain events produced by the broker adapter's handlers and consumed by the one writer.
+
+They are plain frozen values built in microseconds inside the eventkit/wrapper callback; all
+work (matching, state machine, database) happens in the writer. ``raw`` keeps the broker's
+payload for ``order_events``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class ConnectionState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    LOST = "lost"  # 1100: TWS lost its connection to IB
+    RESTORED = "restored"  # 1101/1102
+    DISCONNECTED = "disconnected"
+
+
+# Codes that are informational or warnings: they never end an order (ib-notes pitfall 5).
+WARNING_CODES = frozenset({105, 110, 165, 321, 329, 399, 404, 434, 492, 10167, 10349})
+CONNECTIVITY_CODES = frozenset({1100, 1101, 1102, 2103, 2104, 2105, 2106, 2107, 2108, 2110, 2157, 2158})
+# Errors that end a new order at IB (IB then also sends orderStatus Cancelled/Inactive).
+REJECT_CODES = frozenset({103, 104, 110, 135, 200, 201, 203, 382, 383, 387, 388, 10147, 10148})
+CANCEL_CONFIRMED_CODE = 202
+
+
+def is_warning_code(code: int) -> bool:
+    return code in WARNING_CODES or 2100 <= code < 2200 or code in CONNECTIVITY_CODES
+
+
+_EXEC_REVISION = re.compile(r"^(?P<base>.+)\.(?P<rev>\d+)$")
+
+
+def split_exec_id(exec_id: str) -> tuple[str, int]:
+    """``0000e1a7.6565c2b3.01.01`` -> (``0000e1a7.6565c2b3.01``, 1). A correction has the same
+    base and a higher revision (ib-notes pitfall 1)."""
+    match = _EXEC_REVISION.match(exec_id)
+    if not match:
+        return exec_id, 0
+    return match.group("base"), int(match.group("rev"))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusEvent:
+    ib_order_id: int
+    perm_id: int
+    client_id: int
+    status: str  # IB's string, never ib_async's local one
+    filled: Decimal
+    remaining: Decimal
+    avg_fill_price: Decimal | None
+    last_fill_price: Decimal | None
+    why_held: str = ""
+    order_ref: str | None = None  # resolved by the adapter from its session map when known
+    time: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderEvent:
+    ib_order_id: int
+    perm_id: int
+    client_id: int
+    order_ref: str
+    account: str
+    symbol: str
+    side: str
+    quantity: Decimal
+    order_type: str
+    limit_price: Decimal | None
+    status: str
+    completed: bool = False  # from completedOrder
+    time: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionEvent:
+    exec_id: str
+    ib_order_id: int
+    perm_id: int
+    client_id: int
+    order_ref: str
+    account: str
+    symbol: str
+    side: str  # BUY / SELL (IB sends BOT / SLD; normalised)
+    shares: Decimal
+    price: Decimal
+    time: datetime
+    exchange: str = ""
+    currency: str = "USD"
+    cum_qty: Decimal | None = None
+    avg_price: Decimal | None = None
+    commission: Decimal | None = None  # set when a reconciliation already knows it
+    source: str = "broker"  # broker | reconcile
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionEvent:
+    exec_id: str
+    commission: Decimal
+    currency: str = "USD"
+    realized_pnl: Decimal | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerErrorEvent:
+    req_id: int
+    code: int
+    message: str
+    order_ref: str | None = None
+    time: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_warning(self) -> bool:
+        return is_warning_code(self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    state: ConnectionState
+    detail: str = ""
+    time: datetime | None = None
+
+
+BrokerEvent = OrderStatusEvent | OpenOrderEvent | ExecutionEvent | CommissionEvent | BrokerErrorEvent
+
+
+def side_from_ib(value: str) -> str:
+    value = (value or "").upper()
+    if value in {"BOT", "BUY"}:
+        return "BUY"
+    if value in {"SLD", "SELL", "SSHORT"}:
+        return "SELL"
+    return value
+
+
+def dec(value: Any) -> Decimal | None:
+    """IB floats to Decimal via their shortest repr; unset sentinels become None."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    if f != f or abs(f) >= 1.7e308:  # NaN or UNSET_DOUBLE
+        return None
+    return Decimal(repr(f)).normalize() if f != int(f) else Decimal(int(f))

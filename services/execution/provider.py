@@ -1,0 +1,120 @@
+"""The execution-provider interface: the seeds' switch point between brokers.
+
+A provider connects to one account, places / modifies / cancels orders keyed by our own
+``client_order_id`` and answers reconciliation queries. Everything the broker reports arrives
+as domain events (``services.execution.events``) on ``provider.events``; the one writer drains
+them. A failed query raises ``QueryFailed``: its answer is unknown, never empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.domain import OrderType, Side, TradeMode, is_live_token, is_paper_account
+
+from .errors import AccountGuardError, LiveConfirmRequired
+from .events import ConnectionEvent, ConnectionState, ExecutionEvent, OpenOrderEvent
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType = OrderType.MKT
+    limit_price: Decimal | None = None
+    tif: str = "DAY"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    account: str
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal
+
+
+def check_account(mode: TradeMode, account: str, live_token: str | None) -> None:
+    """The account guard: paper trades only on DU/DF accounts; live only elsewhere and only
+    with the LIVE word. Raises ``Refused`` subclasses (exit code 4)."""
+    mode = TradeMode(mode)
+    if mode is TradeMode.PAPER:
+        if not is_paper_account(account):
+            raise AccountGuardError(f"paper mode refuses account {account!r}: not a paper (DU/DF) account")
+        return
+    if is_paper_account(account):
+        raise AccountGuardError(f"live mode refuses account {account!r}: it is a paper account")
+    if not is_live_token(live_token):
+        raise LiveConfirmRequired("live trading needs the confirmation word LIVE")
+
+
+ConnectionListener = Callable[[ConnectionEvent], None]
+ReconnectHook = Callable[[ConnectionState], Awaitable[None]]
+
+
+class ExecutionProvider(ABC):
+    """What trade runs, reconciliation and order actions need from a broker."""
+
+    events: asyncio.Queue
+    account: str
+    mode: TradeMode
+    state: ConnectionState
+
+    @abstractmethod
+    def subscribe(self, listener: ConnectionListener) -> Callable[[], None]:
+        """Connection states (plain callback; the GUI adapts it to a Qt signal). Returns an
+        unsubscribe function."""
+
+    @abstractmethod
+    def add_resync_hook(self, hook: ReconnectHook) -> None:
+        """Awaited after every (re)connect and on 1101/1102: reconciliation goes here."""
+
+    @abstractmethod
+    async def connect(self) -> None: ...
+
+    @abstractmethod
+    async def disconnect(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def is_connected(self) -> bool: ...
+
+    @abstractmethod
+    async def market_prices(self, symbols: list[str]) -> dict[str, Decimal | None]: ...
+
+    @abstractmethod
+    async def net_liquidation(self) -> Decimal | None: ...
+
+    @abstractmethod
+    async def place_order(self, request: OrderRequest) -> int:
+        """Send a new order (after one pacing token); returns the broker's order id."""
+
+    @abstractmethod
+    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int: ...
+
+    @abstractmethod
+    async def cancel_order(self, client_order_id: str, ib_order_id: int | None = None) -> None: ...
+
+    @abstractmethod
+    async def cancel_all(self) -> None: ...
+
+    @abstractmethod
+    async def open_orders(self) -> list[OpenOrderEvent]: ...
+
+    @abstractmethod
+    async def completed_orders(self) -> list[OpenOrderEvent]: ...
+
+    @abstractmethod
+    async def executions(self) -> list[ExecutionEvent]: ...
+
+    @abstractmethod
+    async def positions(self) -> list[BrokerPosition]: ...
+
+    @abstractmethod
+    async def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object | None:
+        """The first event (emitted from now on) matching ``predicate``, or None on timeout."""

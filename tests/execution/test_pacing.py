@@ -1,0 +1,88 @@
+"""The shared pacing limiter on a fake clock: never more than 45 messages in any second."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.execution.ib_provider import backoff_delays
+from services.execution.pacing import PacingLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 9))
+        self.now += seconds
+
+
+async def test_first_45_pass_at_once_then_one_second_later():
+    clock = FakeClock()
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(100):
+        await limiter.acquire()
+        times.append(clock.now)
+    assert times[:45] == [0.0] * 45
+    assert times[45:90] == [1.0] * 45
+    assert times[90:] == [2.0] * 10
+    assert limiter.waits == 2
+
+
+async def test_no_window_of_one_second_holds_more_than_capacity():
+    clock = FakeClock()
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    times = []
+    for i in range(300):
+        if i % 7 == 0:
+            clock.now += 0.13  # callers arrive irregularly
+        await limiter.acquire()
+        times.append(clock.now)
+    for i, start in enumerate(times):
+        in_window = sum(1 for t in times[i:] if t < start + 1.0 - 1e-6)
+        assert in_window <= 45
+    # and the limiter never made anyone wait while a token was free
+    assert len(times) == 300
+
+
+async def test_try_acquire_and_available():
+    clock = FakeClock()
+    limiter = PacingLimiter(3, 1.0, clock=clock, sleep=clock.sleep)
+    assert [limiter.try_acquire() for _ in range(4)] == [True, True, True, False]
+    assert limiter.available() == 0
+    clock.now = 0.999
+    assert limiter.available() == 0
+    clock.now = 1.0
+    assert limiter.available() == 3
+
+
+async def test_concurrent_callers_share_one_budget():
+    clock = FakeClock()
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    times: list[float] = []
+
+    async def caller() -> None:
+        async with limiter:
+            times.append(clock.now)
+
+    await asyncio.gather(*(caller() for _ in range(135)))
+    assert sorted(times) == [0.0] * 45 + [1.0] * 45 + [2.0] * 45
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        PacingLimiter(0)
+    with pytest.raises(ValueError):
+        PacingLimiter(45, 0)
+
+
+def test_reconnect_backoff_doubles_from_one_second_to_sixty():
+    gen = backoff_delays()
+    assert [next(gen) for _ in range(9)] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
