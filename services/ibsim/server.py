@@ -494,7 +494,8 @@ class IBGatewaySimulator:
 
     @staticmethod
     def _guess_req_id(msg_id: int, fields: list[str]) -> int:
-        index = 2 if msg_id < 78 else 1
+        # requests below 78 carry a version field before the id, except these three
+        index = 1 if msg_id >= 78 or msg_id in (3, 20, 22) else 2
         try:
             return int(fields[index])
         except (IndexError, ValueError):
