@@ -1,0 +1,124 @@
+"""Migrations on SQLite and MariaDB: the migrated schema equals the models, and
+upgrade -> downgrade base -> upgrade works."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from services.db import Database
+from services.db import migrate
+from services.db.models import Base
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_TABLES = {t.name for t in Base.metadata.sorted_tables}
+
+
+def _diff(url: str) -> list:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+            return compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return set(sa.inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_equals_the_models(empty_db_url):
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    assert _diff(empty_db_url) == []
+
+
+def test_upgrade_downgrade_base_upgrade(empty_db_url):
+    assert migrate.current(empty_db_url) is None
+    assert migrate.upgrade(empty_db_url) == "0001_initial"
+    assert _tables(empty_db_url) == MODEL_TABLES | {"alembic_version"}
+    assert migrate.downgrade(empty_db_url, "base") is None
+    assert migrate.current(empty_db_url) is None
+    assert _tables(empty_db_url) == {"alembic_version"}
+    assert migrate.ensure_schema(empty_db_url) == "0001_initial"
+    assert migrate.current(empty_db_url) == "0001_initial"
+    assert _diff(empty_db_url) == []
+    # Upgrading a database already at head is a no-op, not an error.
+    assert migrate.upgrade(empty_db_url) == "0001_initial"
+
+
+def test_the_test_fixture_database_is_at_head_and_empty(db_url):
+    assert migrate.current(db_url) == migrate.head()
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            counts = {t: connection.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in MODEL_TABLES}
+    finally:
+        engine.dispose()
+    assert counts == dict.fromkeys(MODEL_TABLES, 0)
+
+
+def test_offline_mysql_ddl_creates_every_table():
+    ddl = migrate.offline_sql("mysql")
+    for table in MODEL_TABLES:
+        assert f"CREATE TABLE {table} (" in ddl
+    assert ddl.count("ENGINE=InnoDB") == len(MODEL_TABLES)
+    assert "CONSTRAINT uq_trade_orders_client_order_id UNIQUE (client_order_id)" in ddl
+    assert "CONSTRAINT uq_trade_fills_exec_id UNIQUE (exec_id)" in ddl
+    assert "fill_time DATETIME(6) NOT NULL" in ddl
+    assert "quantity NUMERIC(20, 6) NOT NULL" in ddl
+    assert "CREATE INDEX ix_audit_logs_time ON audit_logs (time);" in ddl
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001_initial');" in ddl
+    with pytest.raises(ValueError, match="unknown dialect"):
+        migrate.offline_sql("oracle")
+
+
+def test_migrations_are_found_from_the_package_not_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert migrate.migrations_dir() == ROOT / "migrations"
+    assert migrate.head() == "0001_initial"
+    url = f"sqlite:///{(tmp_path / 'nested' / 'dir' / 'db.sqlite3').as_posix()}"
+    assert migrate.ensure_schema(url) == "0001_initial"  # creates the missing folders too
+
+
+def test_connection_settings(database):
+    with database.engine.connect() as connection:
+        if database.is_sqlite:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        else:
+            assert connection.get_isolation_level() == "READ COMMITTED"
+            options = connection.exec_driver_sql(
+                "SELECT ENGINE, TABLE_COLLATION FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'trade_orders'"
+            ).one()
+            assert tuple(options) == ("InnoDB", "utf8mb4_bin")
+
+
+def test_foreign_keys_are_enforced(database):
+    from datetime import datetime, timezone
+
+    from services.db.repositories import Repositories
+
+    with pytest.raises(sa.exc.IntegrityError):
+        with database.unit_of_work() as s:
+            Repositories(s).fills.insert_once("x.1.01", 424242, "AAPL", "BUY", 1, 1, datetime.now(timezone.utc))
+
+
+def test_database_repr_hides_the_password():
+    db = Database("mysql+pymysql://trader:s3cret@db.example:3306/console")
+    try:
+        assert "s3cret" not in repr(db) and "trader:***@db.example" in repr(db)
+    finally:
+        db.dispose()
