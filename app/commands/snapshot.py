@@ -1,7 +1,171 @@
-"""`trading-console` subcommands: snapshot (filled in by its issue)."""
+"""`trading-console snapshot import FILE --project NAME [--json]` and `snapshot list`.
+
+Import validates the whole file first (services.core.snapshots) and stores nothing when it has
+any problem: the problems go to stderr with their lines (or into the JSON) and the exit code is
+2. A valid file is stored with all its items in one unit of work; the new snapshot's id is
+printed. Importing the same content again for the same project returns the existing snapshot
+(same content hash) instead of storing a copy.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
 
 def register(subparsers) -> None:
-    """Add this module's subcommands to the top-level parser."""
+    parser = subparsers.add_parser("snapshot", help="import and list decision snapshots (target weights)")
+    sub = parser.add_subparsers(dest="snapshot_command", metavar="ACTION", required=True)
+
+    imp = sub.add_parser("import", help="validate a CSV/JSON snapshot and store it")
+    imp.add_argument("file", metavar="FILE", help="CSV or JSON file: symbol, weight [, score, rank, price, sec_type, exchange, currency]")
+    imp.add_argument("--project", required=True, metavar="NAME", help="project the snapshot belongs to (created if new)")
+    imp.add_argument("--max-gross-weight", type=_decimal, default=Decimal("1.0"), metavar="W", help="largest allowed sum of |weight| (default 1.0)")
+    imp.add_argument("--allow-short", action="store_true", help="accept negative weights")
+    imp.add_argument("--note", default=None, help="free text stored with the snapshot")
+    imp.add_argument("--json", action="store_true", help="print JSON")
+    imp.set_defaults(handler=import_snapshot)
+
+    lst = sub.add_parser("list", help="list stored snapshots, newest first")
+    lst.add_argument("--project", metavar="NAME", default=None)
+    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.set_defaults(handler=list_snapshots)
+
+
+def open_database(settings):
+    """The settings' database, migrated to the current schema."""
+    import logging
+
+    from services.db import Database
+
+    # Alembic reports every migration step at INFO; a command's output is its result.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    db = Database(settings.effective_db_url)
+    db.ensure_schema()
+    return db
+
+
+def print_problems(problems, source: str, stream=None) -> None:
+    stream = stream or sys.stderr
+    print(f"{source}: {len(problems)} problem(s); nothing was stored", file=stream)
+    for problem in problems:
+        print(f"  {problem}", file=stream)
+
+
+def import_snapshot(args: argparse.Namespace, settings) -> int:
+    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
+
+    try:
+        parsed = parse_snapshot_file(args.file, max_gross_weight=args.max_gross_weight, allow_short=args.allow_short)
+    except SnapshotFormatError as exc:
+        return _fail(args, [{"line": None, "column": None, "code": "format", "message": str(exc)}], str(exc))
+    except OSError as exc:
+        message = f"cannot read {args.file}: {exc.strerror or exc}"
+        return _fail(args, [{"line": None, "column": None, "code": "io", "message": message}], message)
+    if not parsed.ok:
+        if args.json:
+            print(json.dumps({"source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
+        else:
+            print_problems(parsed.errors, parsed.source_name)
+        return EXIT_BAD_INPUT
+
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+
+    db = open_database(settings)
+    try:
+        with db.unit_of_work() as session:
+            project = ProjectRepository(session).get_or_create(args.project)
+            snapshots = SnapshotRepository(session)
+            existing = snapshots.find_by_hash(project.id, parsed.content_hash)
+            if existing is not None:
+                snapshot, created = existing, False
+            else:
+                items = [
+                    SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency)
+                    for i in parsed.items
+                ]
+                snapshot = snapshots.create_with_items(project.id, parsed.source_name, parsed.content_hash, items, note=args.note)
+                created = True
+            snapshot_id, project_id = snapshot.id, project.id
+    finally:
+        db.dispose()
+
+    if args.json:
+        print(json.dumps({
+            "id": snapshot_id,
+            "created": created,
+            "project": args.project,
+            "project_id": project_id,
+            "source": parsed.source_name,
+            "items": len(parsed.items),
+            "gross_weight": str(parsed.gross_weight),
+            "content_hash": parsed.content_hash,
+        }, indent=2))
+    else:
+        print(snapshot_id)
+        what = "imported" if created else "already stored (same content)"
+        print(f"{parsed.source_name}: {what} as snapshot {snapshot_id} of project {args.project!r}: "
+              f"{len(parsed.items)} items, gross weight {parsed.gross_weight}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _fail(args, errors: list[dict], message: str) -> int:
+    if args.json:
+        print(json.dumps({"errors": errors}, indent=2))
+    else:
+        print(f"trading-console snapshot: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def list_snapshots(args: argparse.Namespace, settings) -> int:
+    from services.db.repositories import ProjectRepository, SnapshotRepository
+
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            projects = {p.id: p.name for p in ProjectRepository(session).list()}
+            project_id = None
+            if args.project is not None:
+                project_id = next((pid for pid, name in projects.items() if name == args.project), None)
+                if project_id is None:
+                    print(f"trading-console snapshot list: no project named {args.project!r}", file=sys.stderr)
+                    return EXIT_BAD_INPUT
+            rows = [
+                {
+                    "id": s.id,
+                    "project": projects.get(s.project_id),
+                    "created_at": s.created_at.isoformat(),
+                    "items": s.item_count,
+                    "source": s.source_file,
+                    "content_hash": s.content_hash,
+                    "note": s.note,
+                }
+                for s in SnapshotRepository(session).list(project_id, limit=args.limit)
+            ]
+    finally:
+        db.dispose()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no snapshots")
+        return EXIT_OK
+    print(f"{'id':>5}  {'project':<16} {'created (UTC)':<20} {'items':>5}  {'hash':<12}  source")
+    for r in rows:
+        print(f"{r['id']:>5}  {(r['project'] or '')[:16]:<16} {r['created_at'][:19].replace('T', ' '):<20} {r['items']:>5}  {r['content_hash'][:12]:<12}  {r['source']}")
+    return EXIT_OK

@@ -1,0 +1,80 @@
+"""Small two-column CSV inputs of the preview: prices (``symbol,price``) and positions
+(``symbol,quantity``), with every problem and its line, like snapshots."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from .snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE, SnapshotProblem
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnFile:
+    source_name: str
+    values: dict[str, Decimal]
+    errors: tuple[SnapshotProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def parse_symbol_values(text: str, column: str, *, source_name: str = "", positive: bool = False) -> ColumnFile:
+    problems: list[SnapshotProblem] = []
+    values: dict[str, Decimal] = {}
+    first: dict[str, int] = {}
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    try:
+        for raw in reader:
+            line = reader.line_num
+            if not raw or all(not c.strip() for c in raw):
+                continue
+            if header is None:
+                header = [c.strip().lower() for c in raw]
+                missing = [name for name in ("symbol", column) if name not in header]
+                for name in missing:
+                    problems.append(SnapshotProblem(line, name, "missing_column", f"missing required column {name!r}"))
+                if missing:
+                    break
+                continue
+            cells = dict(zip(header, raw))
+            symbol = (cells.get("symbol") or "").strip().upper()
+            text_value = (cells.get(column) or "").strip()
+            if not symbol or len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol):
+                problems.append(SnapshotProblem(line, "symbol", "malformed_symbol", f"malformed symbol {symbol!r}"))
+                continue
+            if symbol in first:
+                problems.append(SnapshotProblem(line, "symbol", "duplicate_symbol", f"duplicate symbol {symbol} (first on line {first[symbol]})"))
+                continue
+            first[symbol] = line
+            try:
+                value = Decimal(text_value)
+            except (InvalidOperation, ValueError):
+                value = None
+            if value is None or not value.is_finite():
+                problems.append(SnapshotProblem(line, column, f"{column}_not_number", f"{column} {text_value!r} is not a finite number"))
+                continue
+            if positive and value <= 0:
+                problems.append(SnapshotProblem(line, column, f"{column}_not_positive", f"{column} {text_value} is zero or negative"))
+                continue
+            values[symbol] = value
+    except csv.Error as exc:
+        problems.append(SnapshotProblem(reader.line_num, None, "csv_syntax", f"not valid CSV: {exc}"))
+    if header is None and not problems:
+        problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
+    return ColumnFile(source_name, values, tuple(problems))
+
+
+def read_prices(path: str | Path) -> ColumnFile:
+    path = Path(path)
+    return parse_symbol_values(path.read_text(encoding="utf-8-sig"), "price", source_name=path.name, positive=True)
+
+
+def read_positions(path: str | Path) -> ColumnFile:
+    path = Path(path)
+    return parse_symbol_values(path.read_text(encoding="utf-8-sig"), "quantity", source_name=path.name)

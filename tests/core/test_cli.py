@@ -1,0 +1,134 @@
+"""The snapshot and preview commands through ``app.cli.main``; the database ones on SQLite and
+MariaDB (``db_url``)."""
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK, main
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+NOV20 = str(SAMPLES / "momentum_2026-11-20.csv")
+NOV21 = str(SAMPLES / "momentum_2026-11-21.json")
+MALFORMED = str(SAMPLES / "malformed_example.csv")
+
+
+def run_json(capsys, argv):
+    code = main(argv)
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_preview_from_a_file_needs_no_database(capsys, tmp_path, isolated_user_dirs):
+    code, out = run_json(capsys, ["--db-url", "mysql+pymysql://nobody@127.0.0.1:1/none", "preview",
+                                  "--snapshot", NOV20, "--portfolio-value", "100000", "--json"])
+    assert code == EXIT_OK
+    assert [(o["symbol"], o["side"], o["quantity"]) for o in out["orders"]] == [
+        ("AAPL", "BUY", "44"), ("AMZN", "BUY", "50"), ("GOOGL", "BUY", "52"), ("JPM", "BUY", "34"), ("META", "BUY", "21"),
+        ("MSFT", "BUY", "26"), ("NVDA", "BUY", "96"), ("SPY", "BUY", "12"), ("V", "BUY", "26"), ("XOM", "BUY", "50"),
+    ]
+    first = out["orders"][0]
+    assert {k: first[k] for k in ("order_type", "limit_price", "reference_price", "notional", "client_order_id")} == {
+        "order_type": "MKT", "limit_price": None, "reference_price": "228.50", "notional": "10054.00",
+        "client_order_id": "TCP-1-B-AAPL-89CBC7",
+    }
+    assert out["risk"]["verdict"] == "ready" and len(out["risk"]["results"]) == 10
+    assert out["target_value"] == "95095.85"
+
+
+def test_preview_rebalances_with_positions_prices_and_limit_orders(capsys):
+    code, out = run_json(capsys, [
+        "preview", "--snapshot", NOV21, "--portfolio-value", "100000",
+        "--positions", str(SAMPLES / "positions_demo.csv"), "--prices", str(SAMPLES / "prices_2026-11-21.csv"),
+        "--liquidate-unlisted", "--order-type", "LMT", "--limit-bps", "10", "--json",
+    ])
+    assert code == EXIT_OK
+    orders = {o["symbol"]: o for o in out["orders"]}
+    assert (orders["SPY"]["side"], orders["SPY"]["quantity"], orders["SPY"]["target_weight"]) == ("SELL", "12", None)
+    assert (orders["AAPL"]["side"], orders["AAPL"]["quantity"], orders["AAPL"]["limit_price"]) == ("SELL", "1", "229.73")
+    assert (orders["QQQ"]["side"], orders["QQQ"]["quantity"], orders["QQQ"]["limit_price"]) == ("BUY", "12", "508.80")
+    assert [o["side"] for o in out["orders"]] == ["SELL"] * 9 + ["BUY"] * 5
+
+
+def test_preview_blocked_by_risk_exits_3(capsys):
+    code, out = run_json(capsys, ["preview", "--snapshot", NOV20, "--portfolio-value", "100000",
+                                  "--risk", "max_order_notional=10000", "max_orders_per_run=5", "--json"])
+    assert code == EXIT_BLOCKED
+    assert out["risk"]["verdict"] == "blocked"
+    assert [b["code"] for b in out["risk"]["run"]] == ["max_orders_per_run"]
+    blocked = [r["symbol"] for r in out["risk"]["results"] if r["status"] == "block"]
+    assert blocked == ["AAPL", "AMZN", "META", "MSFT", "NVDA"]
+
+
+def test_preview_missing_price_blocks(capsys, tmp_path):
+    snap = tmp_path / "s.csv"
+    snap.write_text("symbol,weight\nAAPL,0.1\n")
+    code, out = run_json(capsys, ["preview", "--snapshot", str(snap), "--portfolio-value", "1000", "--json"])
+    assert code == EXIT_BLOCKED
+    assert out["orders"] == [] and out["risk"]["run"][0]["code"] == "missing_price"
+
+
+def test_preview_bad_input_lists_every_problem(capsys, tmp_path):
+    prices = tmp_path / "p.csv"
+    prices.write_text("symbol,price\nAAPL,1\nMSFT,-3\n")
+    code = main(["preview", "--snapshot", MALFORMED, "--portfolio-value", "1000", "--prices", str(prices), "--risk", "nope=1"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert "malformed_example.csv, line 3, column weight: weight 'twenty' is not a finite number" in err
+    assert "malformed_example.csv, line 8, column weight: gross weight reaches 1.1 on this row" in err
+    assert "p.csv, line 3, column price: price -3 is zero or negative" in err
+    assert "--risk: unknown risk parameter 'nope'" in err
+    code, out = run_json(capsys, ["preview", "--snapshot", "no/such/file.csv", "--portfolio-value", "1000", "--json"])
+    assert code == EXIT_BAD_INPUT and out["errors"][0]["message"].startswith("--snapshot 'no/such/file.csv' is neither")
+
+
+def test_snapshot_import_list_and_preview_by_id(capsys, db_url):
+    code = main(["--db-url", db_url, "snapshot", "import", NOV20, "--project", "momentum"])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK
+    snapshot_id = int(captured.out.strip())
+    assert "imported as snapshot" in captured.err
+
+    code, again = run_json(capsys, ["--db-url", db_url, "snapshot", "import", NOV20, "--project", "momentum", "--json"])
+    assert code == EXIT_OK and (again["id"], again["created"], again["items"]) == (snapshot_id, False, 10)
+    code, second = run_json(capsys, ["--db-url", db_url, "snapshot", "import", NOV21, "--project", "momentum", "--json"])
+    assert code == EXIT_OK and second["created"] is True and second["gross_weight"] == "0.97"
+
+    code, rows = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--project", "momentum", "--json"])
+    assert [(r["id"], r["items"], r["source"]) for r in rows] == [
+        (second["id"], 12, "momentum_2026-11-21.json"), (snapshot_id, 10, "momentum_2026-11-20.csv")]
+
+    code, out = run_json(capsys, ["--db-url", db_url, "preview", "--snapshot", str(snapshot_id), "--portfolio-value", "100000", "--json"])
+    assert code == EXIT_OK
+    assert out["orders"][0]["reference_price"] == "228.5" and out["orders"][0]["quantity"] == "44"
+    assert out["target_value"] == "95095.85"
+
+
+def test_snapshot_import_with_errors_stores_nothing(capsys, db_url):
+    code, out = run_json(capsys, ["--db-url", db_url, "snapshot", "import", MALFORMED, "--project", "momentum", "--json"])
+    assert code == EXIT_BAD_INPUT
+    assert [(e["line"], e["code"]) for e in out["errors"]] == [
+        (3, "weight_not_number"), (4, "duplicate_symbol"), (5, "malformed_symbol"), (6, "negative_weight"),
+        (7, "price_not_positive"), (8, "gross_weight_above_max")]
+    code, rows = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--json"])
+    assert rows == []
+    assert main(["--db-url", db_url, "snapshot", "list", "--project", "nope"]) == EXIT_BAD_INPUT
+
+
+def test_preview_uses_stored_risk_defaults_and_trading_state(capsys, db_url):
+    from services.db import Database
+    from services.db.repositories import SettingsRepository
+
+    assert main(["--db-url", db_url, "snapshot", "import", NOV20, "--project", "p"]) == EXIT_OK
+    snapshot_id = capsys.readouterr().out.strip()
+    db = Database(db_url)
+    with db.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_quantity": 50})
+        SettingsRepository(session).set_trading_state("HALTED")
+    db.dispose()
+    code, out = run_json(capsys, ["--db-url", db_url, "preview", "--snapshot", snapshot_id, "--portfolio-value", "100000", "--json"])
+    assert code == EXIT_BLOCKED
+    nvda = next(r for r in out["risk"]["results"] if r["symbol"] == "NVDA")
+    assert [b["code"] for b in nvda["blocks"]] == ["trading_halted", "max_order_quantity"]
