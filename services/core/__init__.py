@@ -1,2 +1,12 @@
-"""The trading core: snapshot import, order builder, risk engine, order state machine,
-portfolio and IB commissions. Pure Python: no Qt, no database."""
+"""The trading core: pure Python, no Qt, no database.
+
+* ``snapshots``: ``parse_snapshot_file / _bytes / _text`` -> ``ParsedSnapshot`` (items, every
+  problem with its line, content hash); ``inputs``: the preview's prices/positions CSVs.
+* ``builder``: ``build_orders(targets, BuildParams(...), prices=, positions=)`` ->
+  ``BuildResult`` of frozen ``OrderDraft``s; ``client_order_id(run, symbol, side, seq)``.
+* ``risk``: ``DEFAULT_RISK_LIMITS``, ``rules_from_params(dict, ["NAME=VALUE"])``,
+  ``evaluate_risk(orders, RiskContext(...), rules)`` -> ``RiskReport`` (verdict ready/blocked).
+* ``order_state``: ``apply_event(OrderStatus, OrderEvent)`` -> ``Transition``; ``run_status``.
+* ``portfolio``: ``Portfolio`` (average cost, realized/unrealized P&L, cash, equity, snapshots).
+* ``commissions``: ``FixedCommission``, ``TieredCommission`` (IB Pro, US stocks).
+"""

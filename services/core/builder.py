@@ -125,6 +125,17 @@ class BuildParams:
     liquidate_unlisted: bool = False
     run_id: str | int = "P"  # "P": a preview, no run yet
 
+    def __post_init__(self) -> None:
+        if not (self.portfolio_value >= 0):
+            raise ValueError(f"portfolio value must be >= 0, got {self.portfolio_value}")
+        if not (0 <= self.cash_buffer < 1):
+            raise ValueError(f"cash buffer must be a ratio in [0, 1), got {self.cash_buffer}")
+        for symbol, lot in (("", self.lot_size), *self.lot_sizes.items()):
+            if not (lot > 0):
+                raise ValueError(f"lot size{' of ' + symbol if symbol else ''} must be > 0, got {lot}")
+        if self.limit_offset_bps < 0 or self.limit_offset_bps >= BPS:
+            raise ValueError(f"limit offset must be in [0, 10000) bps, got {self.limit_offset_bps}")
+
     @property
     def budget(self) -> Decimal:
         return self.portfolio_value * (ONE - self.cash_buffer)

@@ -145,9 +145,10 @@ def portfolios(draw):
     raw = draw(st.lists(st.integers(min_value=0, max_value=1000), min_size=n, max_size=n))
     total = sum(raw) or 1
     scale = draw(st.sampled_from([D(1), D("0.9"), D("0.5")]))
+    signs = draw(st.lists(st.sampled_from([1, 1, -1]), min_size=n, max_size=n))
     targets = [
-        Target(f"S{i}", (D(w) / D(total) * scale).quantize(D("0.0001"), rounding="ROUND_DOWN"), draw(prices_st))
-        for i, w in enumerate(raw)
+        Target(f"S{i}", sign * (D(w) / D(total) * scale).quantize(D("0.0001"), rounding="ROUND_DOWN"), draw(prices_st))
+        for i, (w, sign) in enumerate(zip(raw, signs))
     ]
     pv = draw(st.decimals(min_value=D(100), max_value=D(10_000_000), places=2))
     buffer = draw(st.sampled_from([D(0), D("0.02"), D("0.1")]))
@@ -168,7 +169,10 @@ def test_rounding_never_spends_more_than_the_budget(case, rounding):
         q = r.targets[t.symbol]
         assert q % lot == 0
         exact = t.weight * params.budget / t.price
-        assert abs(q - exact) < lot if rounding is Rounding.NEAREST else (q <= exact and exact - q < lot)
+        if rounding is Rounding.NEAREST:
+            assert abs(q - exact) < lot
+        else:  # towards zero
+            assert abs(q) <= abs(exact) and abs(exact) - abs(q) < lot
 
 
 @settings(max_examples=200, deadline=None)
@@ -183,3 +187,14 @@ def test_building_against_a_fully_filled_build_yields_no_orders(case, positions)
         after[o.symbol] = after.get(o.symbol, D(0)) + o.signed_quantity
         assert after[o.symbol] == o.target_quantity
     assert build_orders(targets, params, prices=prices, positions=after).orders == ()
+
+
+def test_params_are_validated():
+    import pytest
+
+    for kwargs in ({"cash_buffer": D(1)}, {"cash_buffer": D("-0.1")}, {"lot_size": D(0)}, {"lot_sizes": {"A": D(-1)}},
+                   {"limit_offset_bps": D(-1)}):
+        with pytest.raises(ValueError):
+            BuildParams(D(1000), **kwargs)
+    with pytest.raises(ValueError):
+        BuildParams(D(-1))
