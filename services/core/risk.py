@@ -13,7 +13,8 @@ Limits are a plain dict, :data:`DEFAULT_RISK_LIMITS`, which the database keeps i
 (``NAME=off`` on the command line) switches a rule off. Missing prices, duplicates and the
 trading state are always checked.
 
-Market orders are valued at their reference price (vn.py skips market orders; we do not).
+Market orders are valued at their reference price (vn.py skips market orders; we do not), limit
+orders at their limit price.
 """
 
 from __future__ import annotations
@@ -168,6 +169,13 @@ class RiskRule:
         return f"{type(self).__name__}({args})"
 
 
+def order_value(order: OrderDraft) -> Decimal | None:
+    """What an order can cost: a limit order at its limit, a market order at its reference."""
+    if order.order_type == OrderType.LMT and order.limit_price is not None:
+        return order.quantity * order.limit_price
+    return order.notional
+
+
 @dataclass(repr=False)
 class MaxOrderNotional(RiskRule):
     limit: Decimal
@@ -178,11 +186,12 @@ class MaxOrderNotional(RiskRule):
 
     def evaluate(self, orders, ctx):
         limit = self.limit
-        return [
-            (i, self.block(f"{o.symbol}: order value {o.notional} above {limit}", o.symbol))
-            for i, o in enumerate(orders)
-            if o.notional is not None and o.notional > limit
-        ]
+        out = []
+        for i, o in enumerate(orders):
+            value = order_value(o)
+            if value is not None and value > limit:
+                out.append((i, self.block(f"{o.symbol}: order value {value} above {limit}", o.symbol)))
+        return out
 
 
 @dataclass(repr=False)
