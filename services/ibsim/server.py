@@ -995,16 +995,19 @@ class IBGatewaySimulator:
                 self._try_match(order)
 
     async def _random_walk(self, interval: float) -> None:
-        symbols = sorted(self.universe)
         while True:
-            await asyncio.sleep(interval)
-            for symbol in symbols:
-                instrument = self.universe[symbol]
-                mid = self._prices[symbol]
-                step = Decimal(str(self._rng.gauss(0.0, 1.0))) * self.config.walk_volatility * mid
-                new = (mid + step).quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
-                self._prices[symbol] = max(new, instrument.min_tick * 10)
-                self._on_price_change(symbol)
+            await asyncio.sleep(interval)  # the walk's own clock, not a synchronisation
+            self.step_prices()
+
+    def step_prices(self) -> None:
+        """One seeded random-walk step for every symbol (streams ticks, crosses resting orders)."""
+        for symbol in sorted(self.universe):
+            instrument = self.universe[symbol]
+            mid = self._prices[symbol]
+            step = Decimal(str(self._rng.gauss(0.0, 1.0))) * self.config.walk_volatility * mid
+            new = (mid + step).quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
+            self._prices[symbol] = max(new, instrument.min_tick * 10)
+            self._on_price_change(symbol)
 
     # ----------------------------------------------------------------- fills and books
 

@@ -1,0 +1,73 @@
+"""Contracts and market data with the real ib_async client."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ib_async import Contract, Stock
+
+from tests.fixtures.ib import wait_for
+
+
+async def test_qualify_known_and_unknown(simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 200, ")
+    ib = await ib_client()
+    aapl, nope, by_con_id = await ib.qualifyContractsAsync(
+        Stock("AAPL", "SMART", "USD"), Stock("NOPE", "SMART", "USD"), Contract(conId=8314))
+    assert (aapl.conId, aapl.primaryExchange, aapl.exchange, aapl.currency, aapl.tradingClass) == (265598, "NASDAQ", "SMART", "USD", "NMS")
+    assert nope is None
+    assert (by_con_id.symbol, by_con_id.secType, by_con_id.primaryExchange) == ("IBM", "STK", "NYSE")
+    [details] = await ib.reqContractDetailsAsync(Stock("SPY", "SMART", "USD"))
+    assert (details.longName, details.stockType, details.minTick, details.timeZoneId) == ("SPDR S&P 500 ETF TRUST", "ETF", 0.01, "US/Eastern")
+    wrong_type = await ib.reqContractDetailsAsync(Contract(symbol="AAPL", secType="OPT", exchange="SMART", currency="USD"))
+    assert wrong_type == []
+
+
+async def test_snapshot_tickers(simulator, ib_client):
+    ib = await ib_client()
+    simulator.set_price("AAPL", "100")
+    simulator.set_price("QQQ", "500.004")
+    aapl, qqq = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"), Stock("QQQ", "SMART", "USD"))
+    t_aapl, t_qqq = await asyncio.wait_for(ib.reqTickersAsync(aapl, qqq), 5)
+    assert (t_aapl.bid, t_aapl.ask, t_aapl.last, t_aapl.close, t_aapl.lastSize) == (99.99, 100.01, 100.0, 228.5, 100.0)
+    assert t_aapl.bidSize > 0 and t_aapl.askSize > 0
+    assert (t_qqq.bid, t_qqq.ask, t_qqq.last) == (499.99, 500.01, 500.0)
+
+
+async def test_streaming_ticks_follow_prices(simulator, ib_client):
+    ib = await ib_client()
+    simulator.set_price("MSFT", "400")
+    [msft] = await ib.qualifyContractsAsync(Stock("MSFT", "SMART", "USD"))
+    ib.reqMarketDataType(3)
+    ticker = ib.reqMktData(msft)
+    await wait_for(lambda: ticker.bid == 399.99 and ticker.ask == 400.01)
+    assert ticker.marketDataType == 3
+    simulator.set_price("MSFT", "401.50")
+    await wait_for(lambda: (ticker.bid, ticker.ask, ticker.last) == (401.49, 401.51, 401.5))
+    ib.cancelMktData(msft)
+    await wait_for(lambda: not any(s.market_data for s in simulator._sessions.values()), message="subscription removed")
+
+
+async def test_random_walk_is_seeded(make_simulator):
+    first = await make_simulator(seed=11, state_file=None, ledger_file=None)
+    same = await make_simulator(seed=11, state_file=None, ledger_file=None)
+    other = await make_simulator(seed=12, state_file=None, ledger_file=None)
+    for sim in (first, same, other):
+        for _ in range(5):
+            sim.step_prices()
+    prices = lambda sim: {s: sim.price(s) for s in sim.universe}  # noqa: E731
+    assert prices(first) == prices(same)
+    assert prices(first) != prices(other)
+    moved = [s for s in first.universe if first.price(s) != first.universe[s].price]
+    assert len(moved) > 40
+    bid, ask = first.quote("AAPL")
+    assert ask - bid == first.config.spread
+
+
+async def test_random_walk_streams_to_subscribers(make_simulator, ib_client):
+    sim = await make_simulator(seed=3, walk_interval=0.01, state_file=None, ledger_file=None)
+    ib = await ib_client(sim=sim)
+    [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    ticker = ib.reqMktData(aapl)
+    start = sim.universe["AAPL"].price
+    await wait_for(lambda: ticker.last == float(sim.price("AAPL")) and sim.price("AAPL") != start, message="streamed walk")
