@@ -54,18 +54,42 @@ def test_n_updates_between_flushes_give_one_data_changed_per_contiguous_range(qt
     model.upsert(order(i) for i in range(1, 21))
     model.flush()
     log = SignalLog(model)
-    # Rows 0-4 and 10-12 change, several times each; one new order arrives twice.
+    # Newest first: order i is on row 20 - i. Orders 1-5 (rows 15-19) and 11-13 (rows 7-9)
+    # change, several times each; one new order arrives twice.
     for status in (OrderState.PARTIALLY_FILLED, OrderState.FILLED):
         model.upsert(replace(order(i), status=status, filled_quantity=Decimal(50 if status is OrderState.PARTIALLY_FILLED else 100))
                      for i in [12, 1, 2, 3, 4, 5, 11, 13])
         model.upsert([order(21), replace(order(21), status=OrderState.PARTIALLY_FILLED)])
     assert model.flush() == (8, 1)
     first_mutable, last_mutable = OrderBlotterModel.QUANTITY, OrderBlotterModel.LIMIT
-    assert log.changed == [(0, 4, first_mutable, last_mutable), (10, 12, first_mutable, last_mutable)]
-    assert log.inserted == [(20, 20)]
+    assert log.changed == [(7, 9, first_mutable, last_mutable), (15, 19, first_mutable, last_mutable)]
+    assert log.inserted == [(0, 0)]
     assert model.get(3).status is OrderState.FILLED
     assert model.get(21).status is OrderState.PARTIALLY_FILLED
-    assert model.row_of(21) == 20
+    assert model.row_of(21) == 0
+    assert model.row_of(1) == 20
+    assert model.record_at(17).id == 4
+
+
+def test_rows_are_kept_newest_first_even_out_of_order(qtbot, qtmodeltester):
+    model = OrderBlotterModel()
+    qtmodeltester.check(model, force_py=True)
+    log = SignalLog(model)
+    model.upsert([order(5), order(2), order(9)])
+    model.flush()
+    assert [o.id for o in model.records()] == [9, 5, 2]
+    assert log.inserted == [(0, 2)]
+    # Newer ones (one batch at the top) and two late arrivals older than the newest shown.
+    model.upsert([order(12), order(7), order(1), order(10)])
+    model.flush()
+    assert [o.id for o in model.records()] == [12, 10, 9, 7, 5, 2, 1]
+    assert log.inserted[1:] == [(3, 3), (1, 1), (0, 1)]  # 1 under 2, 7 under 9, then 12 and 10 on top
+    assert [model.row_of(i) for i in (12, 10, 9, 7, 5, 2, 1)] == list(range(7))
+    model.upsert([replace(order(7), status=OrderState.FILLED)])
+    model.flush()
+    assert model.record_at(3).status is OrderState.FILLED
+    model.reset([order(3), order(8), order(3), order(4)])
+    assert [o.id for o in model.records()] == [8, 4, 3]
 
 
 def test_an_identical_record_is_not_reported_as_changed(qtbot):

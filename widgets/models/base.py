@@ -9,6 +9,7 @@ an update does not grow with the table.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -134,17 +135,30 @@ class Column(Generic[R]):
 
 
 class CoalescingTableModel(QAbstractTableModel, Generic[R]):
-    """A table of immutable records keyed by ``key(record)``; writes are buffered."""
+    """A table of immutable records keyed by ``key(record)``; writes are buffered.
+
+    With ``order_key`` set (e.g. the creation time), rows are kept in that order, NEWEST
+    FIRST, by the model itself: storage is an ascending list and the visible row ``r`` is
+    storage index ``n - 1 - r``. A new record that is the newest (the normal case in a stream)
+    is an O(1) append, shown at the top; all new rows of a flush then form ONE insert at row 0,
+    and no proxy has to sort anything to show "time, newest first". A record arriving out of
+    order is inserted at its place (bisect, its own beginInsertRows). The order key of a
+    record must not change between its revisions.
+    """
 
     #: Emitted after every flush that changed something: (updated rows, inserted rows).
     flushed = Signal(int, int)
 
     columns: Sequence[Column] = ()
+    #: None: rows in arrival order, appended at the bottom.
+    order_key: Callable[[R], Any] | None = None
 
     def __init__(self, parent=None, *, flush_interval_ms: int = DEFAULT_FLUSH_MS) -> None:
         super().__init__(parent)
-        self._rows: list[R] = []
-        self._row_of: dict[Hashable, int] = {}
+        self._rows: list[R] = []  # storage order (ascending order key when ordered)
+        self._row_of: dict[Hashable, int] = {}  # key -> storage index
+        self._order: list[Any] = []  # order keys, parallel to _rows (ordered models only)
+        self._reversed = self.order_key is not None
         self._pending: dict[Hashable, R] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -196,6 +210,12 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
     def pending_count(self) -> int:
         return len(self._pending)
 
+    def _visible(self, storage_index: int) -> int:
+        return len(self._rows) - 1 - storage_index if self._reversed else storage_index
+
+    def _storage(self, row: int) -> int:
+        return len(self._rows) - 1 - row if self._reversed else row
+
     def flush(self) -> tuple[int, int]:
         """Apply the buffer now; returns (updated rows, inserted rows)."""
         self._timer.stop()
@@ -206,37 +226,72 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         changed: list[int] = []
         new: list[R] = []
         for key, record in pending.items():
-            row = row_of.get(key)
-            if row is None:
+            index = row_of.get(key)
+            if index is None:
                 new.append(record)
             else:
-                old = rows[row]
+                old = rows[index]
                 if old is record or old == record:
                     continue
-                rows[row] = record
+                rows[index] = record
                 self._on_record_replaced(old, record)
-                changed.append(row)
+                changed.append(index)
         if changed:
-            changed.sort()
-            start = prev = changed[0]
-            for row in changed[1:]:
+            visible = sorted(self._visible(i) for i in changed)
+            start = prev = visible[0]
+            for row in visible[1:]:
                 if row != prev + 1:
                     self._emit_changed(start, prev)
                     start = row
                 prev = row
             self._emit_changed(start, prev)
         if new:
-            first = len(rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            key = self.key
-            for offset, record in enumerate(new):
-                row_of[key(record)] = first + offset
-                rows.append(record)
-                self._on_record_added(record)
-            self.endInsertRows()
+            if self._reversed:
+                self._insert_ordered(new)
+            else:
+                first = len(rows)
+                self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+                key = self.key
+                for offset, record in enumerate(new):
+                    row_of[key(record)] = first + offset
+                    rows.append(record)
+                    self._on_record_added(record)
+                self.endInsertRows()
         if changed or new:
             self.flushed.emit(len(changed), len(new))
         return len(changed), len(new)
+
+    def _insert_ordered(self, new: list[R]) -> None:
+        order_key, key = self.order_key, self.key
+        rows, order, row_of = self._rows, self._order, self._row_of
+        new.sort(key=order_key)  # stable: equal keys keep their arrival order
+        newest = order[-1] if order else None
+        cut = 0
+        if newest is not None:
+            # Records older than the newest shown go to their place one by one (rare).
+            while cut < len(new) and order_key(new[cut]) < newest:
+                record = new[cut]
+                k = order_key(record)
+                index = bisect_right(order, k)
+                visible = len(rows) - index
+                self.beginInsertRows(QModelIndex(), visible, visible)
+                rows.insert(index, record)
+                order.insert(index, k)
+                for i in range(index, len(rows)):
+                    row_of[key(rows[i])] = i
+                self._on_record_added(record)
+                self.endInsertRows()
+                cut += 1
+        tail = new[cut:]
+        if tail:
+            # The newest records: one batch, at the top.
+            self.beginInsertRows(QModelIndex(), 0, len(tail) - 1)
+            for record in tail:
+                row_of[key(record)] = len(rows)
+                rows.append(record)
+                order.append(order_key(record))
+                self._on_record_added(record)
+            self.endInsertRows()
 
     def _emit_changed(self, first: int, last: int) -> None:
         self.dataChanged.emit(
@@ -248,20 +303,19 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         self._timer.stop()
         self.beginResetModel()
         self._pending = {}
-        self._rows = []
-        self._row_of = {}
         self._on_reset()
+        latest: dict[Hashable, R] = {}
         key = self.key
         for record in records:
-            k = key(record)
-            row = self._row_of.get(k)
-            if row is None:
-                self._row_of[k] = len(self._rows)
-                self._rows.append(record)
-                self._on_record_added(record)
-            else:
-                self._on_record_replaced(self._rows[row], record)
-                self._rows[row] = record
+            latest[key(record)] = record
+        ordered = list(latest.values())
+        if self._reversed:
+            ordered.sort(key=self.order_key)
+        self._rows = ordered
+        self._row_of = {key(r): i for i, r in enumerate(ordered)}
+        self._order = [self.order_key(r) for r in ordered] if self._reversed else []
+        for record in ordered:
+            self._on_record_added(record)
         self.endResetModel()
 
     def clear(self) -> None:
@@ -270,17 +324,20 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
     # -- reads -----------------------------------------------------------------------------
 
     def record_at(self, row: int) -> R:
-        return self._rows[row]
+        """The record shown at (visible) ``row``."""
+        return self._rows[len(self._rows) - 1 - row if self._reversed else row]
 
     def records(self) -> list[R]:
-        return list(self._rows)
+        """Every record, in the order shown."""
+        return self._rows[::-1] if self._reversed else list(self._rows)
 
     def row_of(self, key: Hashable) -> int | None:
-        return self._row_of.get(key)
+        index = self._row_of.get(key)
+        return None if index is None else self._visible(index)
 
     def get(self, key: Hashable) -> R | None:
-        row = self._row_of.get(key)
-        return None if row is None else self._rows[row]
+        index = self._row_of.get(key)
+        return None if index is None else self._rows[index]
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -289,18 +346,19 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         return 0 if parent.isValid() else len(self.columns)
 
     def value_at(self, row: int, column: int) -> Any:
-        return self._value[column](self._rows[row])
+        return self._value[column](self.record_at(row))
 
     def display_text(self, row: int, column: int) -> str:
-        return self._fmt[column](self._value[column](self._rows[row]))
+        return self._fmt[column](self._value[column](self.record_at(row)))
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
-        if row >= len(self._rows) or column >= len(self.columns):
+        n = len(self._rows)
+        if row >= n or column >= len(self.columns):
             return None
-        record = self._rows[row]
+        record = self._rows[n - 1 - row if self._reversed else row]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._fmt[column](self._value[column](record))
         if role == SortKeyRole:
@@ -339,5 +397,5 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         return [c.title for c in self.columns]
 
     def csv_row(self, row: int) -> list[str]:
-        record = self._rows[row]
+        record = self.record_at(row)
         return [c.export(record) if c.export else csv_value(c.value(record)) for c in self.columns]

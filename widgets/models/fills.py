@@ -55,6 +55,8 @@ class FillsModel(CoalescingTableModel[FillRecord]):
                tooltip=lambda f: "superseded by an execution correction" if f.superseded else None),
     )
 
+    order_key = staticmethod(lambda f: f.fill_time)
+
     def __init__(self, parent=None, **kwargs) -> None:
         self._totals = _Totals()
         super().__init__(parent, **kwargs)

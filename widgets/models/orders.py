@@ -70,6 +70,9 @@ class OrderBlotterModel(CoalescingTableModel[OrderRecord]):
         Column("Run", lambda o: o.run_id, align=RIGHT, mutable=False),
     )
 
+    #: Newest first by creation time, kept by the model (ties: the later arrival on top).
+    order_key = staticmethod(lambda o: o.created_at)
+
     def records_from(self, change_set: Any) -> Iterable[OrderRecord]:
         return change_set.orders
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from ..common import make_table, write_csv
 from ..dialogs.errors import show_error
-from ..models.base import SortKeyRole, fmt_money, fmt_quantity
+from ..models.base import fmt_money, fmt_quantity
+from ..models.proxy import NativeOrderProxyModel
 from ..models.fills import FillsModel
 
 
@@ -17,9 +18,8 @@ class FillsView(QWidget):
     def __init__(self, model: FillsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSortRole(SortKeyRole)
-        self.proxy.setDynamicSortFilter(True)
+        # The model keeps fills newest first; the proxy only sorts for other header orders.
+        self.proxy = NativeOrderProxyModel(FillsModel.TIME, self)
         self.proxy.setFilterKeyColumn(FillsModel.SYMBOL)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setSourceModel(model)
