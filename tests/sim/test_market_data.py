@@ -65,7 +65,7 @@ async def test_random_walk_is_seeded(make_simulator):
 
 
 async def test_random_walk_streams_to_subscribers(make_simulator, ib_client):
-    sim = await make_simulator(seed=3, walk_interval=0.01, state_file=None, ledger_file=None)
+    sim = await make_simulator(seed=3, walk_interval=0.05, state_file=None, ledger_file=None)
     ib = await ib_client(sim=sim)
     [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
     ticker = ib.reqMktData(aapl)
