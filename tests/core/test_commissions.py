@@ -52,3 +52,19 @@ def test_tiered_cap_and_taf_cap():
 def test_models_satisfy_the_protocol():
     assert isinstance(FixedCommission(), CommissionModel)
     assert isinstance(TieredCommission(), CommissionModel)
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+quantities = st.integers(min_value=1, max_value=2_000_000).map(D)
+prices = st.decimals(min_value=D("0.0001"), max_value=D(5000), places=4)
+
+
+@given(quantities, prices, st.integers(0, 200_000_000).map(D))
+def test_ib_part_stays_between_the_clamps(quantity, price, volume):
+    value = quantity * price
+    fixed = FixedCommission().commission(quantity, price)
+    assert fixed <= value * D("0.01") and (fixed >= D(1) or fixed == value * D("0.01"))
+    tiered = TieredCommission().breakdown(quantity, price, monthly_volume=volume)
+    assert tiered.commission <= value * D("0.01") and (tiered.commission >= D("0.35") or tiered.commission == value * D("0.01"))
+    assert tiered.clearing == quantity * D("0.0002") and tiered.regulatory == 0

@@ -206,3 +206,36 @@ def test_random_sequences_keep_the_invariants(events, quantity):
         if after.state is S.FILLED:
             assert after.filled == after.quantity or t.outcome is Outcome.FLAGGED or before.state is S.FILLED
         status_ = after
+
+
+# The whole IB status table, from every non-terminal state (a = applied, i = ignored).
+STATUS_TABLE = {
+    S.NEW: "SUBMITTED/a SUBMITTED/a ACCEPTED/a ACCEPTED/a CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+    S.SUBMITTED: "SUBMITTED/i SUBMITTED/i ACCEPTED/a ACCEPTED/a CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+    S.ACCEPTED: "ACCEPTED/i ACCEPTED/i ACCEPTED/i ACCEPTED/i CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+    S.PARTIALLY_FILLED: "PARTIALLY_FILLED/i PARTIALLY_FILLED/i PARTIALLY_FILLED/i PARTIALLY_FILLED/i CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+    S.CANCEL_REQUESTED: "CANCEL_REQUESTED/i CANCEL_REQUESTED/i CANCEL_REQUESTED/i CANCEL_REQUESTED/i CANCEL_REQUESTED/i CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+    S.REPLACE_REQUESTED: "REPLACE_REQUESTED/i REPLACE_REQUESTED/i REPLACE_REQUESTED/i REPLACE_REQUESTED/i CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+}
+
+
+@pytest.mark.parametrize("state", list(STATUS_TABLE))
+def test_ib_status_table(state):
+    st0 = OrderStatus(state, D(10), exec_filled=D(4) if state is S.PARTIALLY_FILLED else D(0),
+                      before_replace=S.ACCEPTED if state is S.REPLACE_REQUESTED else None)
+    got = []
+    for name in IB_STATUSES:
+        t = apply_event(st0, status(name))
+        got.append(f"{t.state.name}/{t.outcome.value[0]}")
+    assert " ".join(got) == STATUS_TABLE[state]
+
+
+@pytest.mark.parametrize("state", [S.FILLED, S.CANCELED, S.REJECTED, S.BLOCKED, S.EXPIRED])
+def test_terminal_states_absorb_every_status_and_own_event(state):
+    st0 = OrderStatus(state, D(10), exec_filled=D(10) if state is S.FILLED else D(0))
+    for name in IB_STATUSES:
+        assert apply_event(st0, status(name)).after == st0
+    for kind in (EventKind.SUBMITTED, EventKind.CANCEL_REQUESTED, EventKind.REPLACE_REQUESTED, EventKind.REPLACE_REJECTED,
+                 EventKind.REPLACE_CONFIRMED, EventKind.RISK_BLOCKED, EventKind.EXPIRED, EventKind.ACK_TIMEOUT):
+        t = apply_event(st0, E(kind))
+        assert (t.after, t.outcome) == (st0, Outcome.IGNORED)
