@@ -3,8 +3,9 @@
 Import validates the whole file first (services.core.snapshots) and stores nothing when it has
 any problem: the problems go to stderr with their lines (or into the JSON) and the exit code is
 2. A valid file is stored with all its items in one unit of work; the new snapshot's id is
-printed. Importing the same content again for the same project returns the existing snapshot
-(same content hash) instead of storing a copy.
+printed. Importing the same file again (same name, same content hash) for the same project
+returns the existing snapshot instead of storing a copy; the same targets under another file
+name are a new snapshot.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
             project = ProjectRepository(session).get_or_create(args.project)
             snapshots = SnapshotRepository(session)
             existing = snapshots.find_by_hash(project.id, parsed.content_hash)
-            if existing is not None:
+            if existing is not None and existing.source_file == parsed.source_name:
                 snapshot, created = existing, False
             else:
                 items = [

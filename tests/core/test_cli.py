@@ -84,7 +84,7 @@ def test_preview_bad_input_lists_every_problem(capsys, tmp_path):
     assert code == EXIT_BAD_INPUT and out["errors"][0]["message"].startswith("--snapshot 'no/such/file.csv' is neither")
 
 
-def test_snapshot_import_list_and_preview_by_id(capsys, db_url):
+def test_snapshot_import_list_and_preview_by_id(capsys, db_url, tmp_path):
     code = main(["--db-url", db_url, "snapshot", "import", NOV20, "--project", "momentum"])
     captured = capsys.readouterr()
     assert code == EXIT_OK
@@ -93,12 +93,21 @@ def test_snapshot_import_list_and_preview_by_id(capsys, db_url):
 
     code, again = run_json(capsys, ["--db-url", db_url, "snapshot", "import", NOV20, "--project", "momentum", "--json"])
     assert code == EXIT_OK and (again["id"], again["created"], again["items"]) == (snapshot_id, False, 10)
+    copy = tmp_path / "copy_of_nov20.csv"
+    copy.write_bytes(Path(NOV20).read_bytes())
+    code, renamed = run_json(capsys, ["--db-url", db_url, "snapshot", "import", str(copy), "--project", "other", "--json"])
+    assert code == EXIT_OK and renamed["created"] is True and renamed["content_hash"] == again["content_hash"]
     code, second = run_json(capsys, ["--db-url", db_url, "snapshot", "import", NOV21, "--project", "momentum", "--json"])
     assert code == EXIT_OK and second["created"] is True and second["gross_weight"] == "0.97"
 
     code, rows = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--project", "momentum", "--json"])
     assert [(r["id"], r["items"], r["source"]) for r in rows] == [
         (second["id"], 12, "momentum_2026-11-21.json"), (snapshot_id, 10, "momentum_2026-11-20.csv")]
+    code, everything = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--json"])
+    assert [r["project"] for r in everything] == ["momentum", "other", "momentum"]
+    assert main(["--db-url", db_url, "snapshot", "list"]) == EXIT_OK
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["id", "project", "created", "(UTC)", "items", "hash", "source"] and len(table) == 4
 
     code, out = run_json(capsys, ["--db-url", db_url, "preview", "--snapshot", str(snapshot_id), "--portfolio-value", "100000", "--json"])
     assert code == EXIT_OK
