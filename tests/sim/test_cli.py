@@ -1,0 +1,83 @@
+"""`trading-console sim` as a process: serves a real client, stops cleanly on SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from ib_async import IB, MarketOrder, Stock
+
+from app.cli import build_parser
+from app.commands.sim import build_config
+from tests.fixtures.ib import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def start_cli(*args: str):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "sim", "--port", "0", *args,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    line = await asyncio.wait_for(process.stdout.readline(), 30)
+    match = re.search(rb"listening on 127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    return process, int(match.group(1))
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_cli_serves_and_saves_state_on_signal(tmp_path, stop_signal):
+    state, ledger = tmp_path / "state.json", tmp_path / "ledger.json"
+    process, port = await start_cli("--state", str(state), "--ledger-json", str(ledger), "--seed", "5",
+                                    "--walk-interval", "0", "--account", "DU7654321", "--reject-symbols", "TSLA")
+    ib = IB()
+    try:
+        await ib.connectAsync("127.0.0.1", port, clientId=9, timeout=10)
+        assert ib.managedAccounts() == ["DU7654321"]
+        [spy] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
+        trade = ib.placeOrder(spy, MarketOrder("BUY", 3, orderRef="cli-1"))
+        await wait_for(lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.execId, timeout=10)
+        assert trade.fills[0].execution.price == 598.42  # 598.40 + half spread + slippage
+        ib.disconnect()
+        process.send_signal(stop_signal)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        ib.disconnect()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert b"state saved to" in out
+    log = err.decode()
+    assert "client 9 connected" in log and "order" in log and "cli-1" in log
+    saved = json.loads(state.read_text())
+    assert [(o["order_ref"], o["status"]) for o in saved["orders"]] == [("cli-1", "Filled")]
+    assert [e["orderRef"] for e in json.loads(ledger.read_text())] == ["cli-1"]
+
+
+def test_cli_flags_build_the_config():
+    args = build_parser().parse_args([
+        "sim", "--fill-mode", "partial", "--ack-delay", "0.5", "--reject-symbols", "tsla, ibm", "--pacing", "20",
+        "--presubmitted", "--duplicate-status", "--exec-correction", "--late-commission", "--info-10349",
+        "--drop-after", "100", "--reject-min-qty", "1000", "--fault", "ref=^slow:ack_delay=2",
+    ])
+    config = build_config(args)
+    f = config.faults
+    assert (config.fill_mode, config.accounts, config.walk_interval) == ("partial", ("DU1234567",), 1.0)
+    assert (f.ack_delay, f.reject_symbols, f.pacing_limit, f.drop_after_messages, f.reject_min_quantity) == (
+        0.5, {"TSLA", "IBM"}, 20, 100, 1000)
+    assert (f.presubmitted, f.duplicate_status, f.exec_correction, f.late_commission, f.info_10349) == (True,) * 5
+    assert f.for_order("AAPL", "slow-1", 1).ack_delay == 2.0
+    assert args.host == "127.0.0.1" and args.port == 7497
+
+
+def test_cli_bad_universe_is_bad_input(tmp_path, capsys):
+    from app.cli import EXIT_BAD_INPUT, main
+
+    assert main(["sim", "--universe", str(tmp_path / "missing.csv")]) == EXIT_BAD_INPUT
+    assert "missing.csv" in capsys.readouterr().err
