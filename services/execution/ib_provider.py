@@ -273,16 +273,21 @@ class IbExecutionProvider(ExecutionProvider):
                     except Exception:
                         log.exception("event waiter predicate failed")
 
-    async def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object | None:
+    def expect(self, predicate: Callable[[object], bool]) -> asyncio.Future:
+        """A future for the first event from now on that matches ``predicate`` (registered
+        synchronously, so call it before the request whose answer it waits for)."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         entry = (predicate, future)
         self._waiters.append(entry)
+        future.add_done_callback(lambda _f: self._waiters.remove(entry) if entry in self._waiters else None)
+        return future
+
+    async def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object | None:
+        future = self.expect(predicate)
         try:
             return await asyncio.wait_for(future, timeout)
         except (asyncio.TimeoutError, TimeoutError):
             return None
-        finally:
-            self._waiters.remove(entry)
 
     def _remember(self, order_id: int, perm_id: int, order_ref: str, trade: Any = None) -> None:
         if not order_ref:

@@ -116,5 +116,9 @@ class ExecutionProvider(ABC):
     async def positions(self) -> list[BrokerPosition]: ...
 
     @abstractmethod
+    def expect(self, predicate: Callable[[object], bool]) -> asyncio.Future:
+        """A future for the first event from now on matching ``predicate``."""
+
+    @abstractmethod
     async def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object | None:
         """The first event (emitted from now on) matching ``predicate``, or None on timeout."""

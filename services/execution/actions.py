@@ -1,0 +1,303 @@
+"""Order actions: cancel, replace, cancel all, halt / resume, manual order entry.
+
+Each goes through the same rules as a run (live token in live mode, the trading state, the risk
+engine for anything that sends or grows an order) and is written to the audit log with the
+operating-system user as actor. Cancels are always allowed, HALTED included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from services.core.builder import OrderDraft
+from services.core.order_state import EventKind
+from services.core.risk import RiskContext, evaluate_risk, rules_from_params
+from services.db.convert import to_order_record
+from services.db.models import TradeOrder
+from services.db.repositories import NotFound, OrderRepository, ProjectRepository, SettingsRepository
+from services.domain import (
+    WORKING_ORDER_STATES,
+    EventSource,
+    OrderRecord,
+    OrderState,
+    OrderType,
+    Side,
+    TradeMode,
+    TradingState,
+    is_live_token,
+)
+
+from .audit import audit, os_user
+from .errors import BadInput, BrokerError, LiveConfirmRequired, RiskBlocked, TradingHalted
+from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent, is_warning_code
+from .provider import ExecutionProvider, OrderRequest
+from .writer import EventWriter, LocalOrderEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceResult:
+    order_id: int
+    method: str  # "modify" | "cancel_and_new" | "nothing"
+    new_order_id: int | None = None
+    message: str = ""
+
+
+class OrderActions:
+    def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, service=None, *, actor: str | None = None,
+                 confirm_timeout: float = 10.0) -> None:
+        self.db = db
+        self.provider = provider
+        self.writer = writer
+        self.service = service
+        self.actor = actor or os_user()
+        self.confirm_timeout = confirm_timeout
+
+    async def _db(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _check_live(self, live_token: str | None) -> None:
+        if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(live_token):
+            raise LiveConfirmRequired("live_confirm_required: type LIVE to act on a live account")
+
+    def _audit(self, action: str, entity_id, payload: dict) -> None:
+        with self.db.unit_of_work() as session:
+            audit(self.db, self.actor, action, "trade_order" if entity_id is not None else "account", entity_id, payload, session=session)
+
+    def _order(self, order_id: int) -> OrderRecord:
+        with self.db.session() as session:
+            try:
+                return to_order_record(OrderRepository(session).get(order_id))
+            except NotFound:
+                raise BadInput(f"order {order_id} does not exist") from None
+
+    def _trading_state(self) -> TradingState:
+        with self.db.session() as session:
+            return SettingsRepository(session).trading_state()
+
+    async def _ensure_not_halted(self) -> None:
+        if await self._db(self._trading_state) is TradingState.HALTED:
+            raise TradingHalted("trading is HALTED: new orders and modifications are blocked")
+
+    # ------------------------------------------------------------------ cancel
+    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False) -> OrderRecord:
+        self._check_live(live_token)
+        order = await self._db(self._order, order_id)
+        if order.status.is_terminal:
+            raise BadInput(f"order {order_id} is already {order.status}")
+        if order.status is OrderState.NEW and not order.ib_order_id:
+            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER, message="canceled before sending"))
+        else:
+            confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
+            await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
+            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
+            if confirmed is not None:
+                try:
+                    await asyncio.wait_for(confirmed, self.confirm_timeout)
+                except (asyncio.TimeoutError, TimeoutError):
+                    log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
+        await self._db(self._audit, "order.cancel", order_id, {"client_order_id": order.client_order_id})
+        await self.writer.flush()
+        return await self._db(self._order, order_id)
+
+    async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False) -> list[int]:
+        """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order."""
+        self._check_live(live_token)
+        working = await self._db(self._working)
+        if one_by_one:
+            for order in working:
+                try:
+                    await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
+                except BrokerError as exc:
+                    log.warning("cancel of %s failed: %s", order.client_order_id, exc)
+                    continue
+                self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
+        else:
+            await self.provider.cancel_all()
+            for order in working:
+                self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
+                                                   message="global cancel"))
+        await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one})
+        await self.writer.flush()
+        return [o.id for o in working]
+
+    def _working(self) -> list[OrderRecord]:
+        with self.db.session() as session:
+            return [to_order_record(o) for o in OrderRepository(session).list_working()]
+
+    # ------------------------------------------------------------------ halt / resume
+    async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:
+        state = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
+        if cancel_all:
+            await self.cancel_all(live_token)
+        return state
+
+    async def resume(self) -> TradingState:
+        return await self._db(self._set_state, TradingState.ACTIVE, {})
+
+    def _set_state(self, state: TradingState, payload: dict) -> TradingState:
+        with self.db.unit_of_work() as session:
+            settings = SettingsRepository(session)
+            before = settings.get_for_update().trading_state
+            settings.set_trading_state(state)
+            audit(self.db, self.actor, "trading.halt" if state is TradingState.HALTED else "trading.resume", "trade_settings", 1,
+                  {"from": str(before), "to": str(state), **payload}, session=session)
+        return state
+
+    # ------------------------------------------------------------------ risk for one order
+    async def _risk_check(self, symbol: str, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
+                          client_order_id: str) -> None:
+        prices = await self.provider.market_prices([symbol])
+        reference = prices.get(symbol)
+        positions = {p.symbol: p.quantity for p in await self.provider.positions()}
+        current = positions.get(symbol, Decimal(0))
+        draft = OrderDraft(
+            sequence=1, symbol=symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit,
+            reference_price=reference, notional=None if reference is None else quantity * reference,
+            current_quantity=current, target_quantity=current + side.sign * quantity, target_weight=None,
+            client_order_id=client_order_id,
+        )
+        nlv = await self.provider.net_liquidation() or Decimal(0)
+        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv)
+        if report.blocked:
+            reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
+            raise RiskBlocked(f"blocked by risk: {reasons}")
+
+    def _evaluate(self, draft, positions, prices, nlv):
+        with self.db.session() as session:
+            settings = SettingsRepository(session)
+            rules = [r for r in rules_from_params(settings.risk_defaults()) if r.name not in ("max_orders_per_run",)]
+            ctx = RiskContext(portfolio_value=nlv, positions=positions, prices=prices, trading_state=settings.trading_state())
+            return evaluate_risk([draft], ctx, rules)
+
+    # ------------------------------------------------------------------ manual order
+    async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,
+                           limit_price: Decimal | None = None, live_token: str | None = None, *, project: str | None = None,
+                           replaces_order_id: int | None = None, run_id: int | None = None, client_order_id: str | None = None) -> OrderRecord:
+        self._check_live(live_token)
+        symbol = symbol.strip().upper()
+        side, order_type = Side(str(side).upper()), OrderType(str(order_type).upper())
+        quantity = Decimal(quantity)
+        if not symbol or quantity <= 0:
+            raise BadInput("a manual order needs a symbol and a positive quantity")
+        if order_type is OrderType.LMT and (limit_price is None or Decimal(limit_price) <= 0):
+            raise BadInput("a LMT order needs a positive limit price")
+        if order_type is OrderType.MKT:
+            limit_price = None
+        await self._ensure_not_halted()
+        coid = client_order_id or f"M-{datetime.now(UTC):%y%m%d%H%M%S}-{symbol}-{side.value[0]}-{uuid.uuid4().hex[:6]}"
+        await self._risk_check(symbol, side, quantity, order_type, limit_price, coid)
+        order_id = await self._db(self._insert_manual, coid, symbol, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
+        ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price))
+        self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
+                                           payload={"orderRef": coid, "orderId": ib_order_id}))
+        await self._db(self._audit, "order.manual" if replaces_order_id is None else "order.replace_new", order_id,
+                       {"client_order_id": coid, "symbol": symbol, "side": str(side), "quantity": str(quantity),
+                        "order_type": str(order_type), "limit_price": None if limit_price is None else str(limit_price),
+                        "replaces_order_id": replaces_order_id})
+        await self.writer.flush()
+        return await self._db(self._order, order_id)
+
+    def _insert_manual(self, coid, symbol, side, quantity, order_type, limit_price, project, replaces_order_id, run_id) -> int:
+        with self.db.unit_of_work() as session:
+            project_id = ProjectRepository(session).get_or_create(project).id if project else None
+            if replaces_order_id is not None and project_id is None:
+                project_id = OrderRepository(session).get(replaces_order_id).project_id
+            order = OrderRepository(session).create(
+                coid, symbol, side, quantity, order_type=order_type, limit_price=limit_price, project_id=project_id,
+                run_id=run_id, replaces_order_id=replaces_order_id, account=self.provider.account or None,
+            )
+            return order.id
+
+    # ------------------------------------------------------------------ replace
+    async def replace(self, order_id: int, quantity: Decimal | None = None, limit_price: Decimal | None = None,
+                      live_token: str | None = None) -> ReplaceResult:
+        self._check_live(live_token)
+        if quantity is None and limit_price is None:
+            raise BadInput("replace needs a new quantity and/or limit price")
+        await self._ensure_not_halted()
+        order = await self._db(self._order, order_id)
+        if order.status.is_terminal or order.status not in WORKING_ORDER_STATES:
+            raise BadInput(f"order {order_id} is {order.status}: nothing to replace")
+        if order.status in (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED):
+            raise BadInput(f"order {order_id} has a request pending ({order.status})")
+        new_quantity = Decimal(quantity) if quantity is not None else order.quantity
+        if new_quantity <= order.filled_quantity:
+            raise BadInput(f"new quantity {new_quantity} is not above the filled {order.filled_quantity}")
+        if limit_price is not None and order.order_type is OrderType.MKT:
+            raise BadInput("a market order has no limit price; cancel it and enter a LMT order")
+        new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
+        await self._risk_check(order.symbol, order.side, new_quantity, order.order_type, new_limit, order.client_order_id + "-chk")
+        payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
+                   "limit_price": None if new_limit is None else str(new_limit)}
+        if order.order_type is OrderType.LMT:
+            coid = order.client_order_id
+            confirmed = self.provider.expect(lambda ev: isinstance(ev, OpenOrderEvent) and ev.order_ref == coid
+                                             and ev.quantity == new_quantity and (new_limit is None or ev.limit_price == new_limit))
+            refused = self.provider.expect(lambda ev: isinstance(ev, BrokerErrorEvent) and ev.order_ref == coid and not is_warning_code(ev.code)
+                                           and ev.code not in (202,))
+            self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REQUESTED, EventSource.USER, quantity=new_quantity,
+                                               limit_price=new_limit, payload=payload))
+            try:
+                await self.provider.modify_order(coid, new_quantity if quantity is not None else None, limit_price)
+            except BrokerError as exc:
+                confirmed.cancel(); refused.cancel()
+                self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=str(exc)))
+                await self.writer.flush()
+                raise
+            done, _ = await asyncio.wait({confirmed, refused}, timeout=self.confirm_timeout, return_when=asyncio.FIRST_COMPLETED)
+            ok = confirmed in done
+            confirmed.cancel(); refused.cancel()
+            if ok:
+                await self._db(self._audit, "order.replace", order_id, {**payload, "method": "modify"})
+                await self.writer.flush()
+                return ReplaceResult(order_id, "modify")
+            why = refused.result().message if refused in done and not refused.cancelled() else "no confirmation"
+            log.warning("modify of %s refused (%s): cancel and send a new order", coid, why)
+            self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
+            await self.writer.flush()
+        return await self._cancel_and_new(order_id, new_quantity, new_limit, live_token, payload)
+
+    async def _cancel_and_new(self, order_id: int, new_quantity: Decimal, new_limit: Decimal | None, live_token, payload) -> ReplaceResult:
+        order = await self._db(self._order, order_id)
+        coid = order.client_order_id
+        final = self.provider.expect(_final_for(coid))
+        await self.provider.cancel_order(coid, order.ib_order_id)
+        self.writer.submit(LocalOrderEvent(coid, EventKind.CANCEL_REQUESTED, EventSource.USER, message="replace: cancel first"))
+        try:
+            event = await asyncio.wait_for(final, self.confirm_timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            await self.writer.flush()
+            raise BrokerError(f"cancel of {coid} not confirmed within {self.confirm_timeout} s: no new order sent") from None
+        await self.writer.flush()
+        order = await self._db(self._order, order_id)
+        if event.status == "Filled" or order.status is OrderState.FILLED:
+            await self._db(self._audit, "order.replace", order_id, {**payload, "method": "nothing", "reason": "filled before the cancel"})
+            return ReplaceResult(order_id, "nothing", message="the order filled before it could be canceled")
+        remaining = new_quantity - order.filled_quantity
+        if remaining <= 0:
+            return ReplaceResult(order_id, "nothing", message="nothing left to send")
+        seq = 1 + await self._db(self._replacement_count, order_id)
+        new = await self.manual_order(order.symbol, order.side, remaining, order.order_type, new_limit, live_token,
+                                      replaces_order_id=order_id, run_id=order.run_id, client_order_id=f"{coid[:56]}-R{seq}")
+        await self._db(self._audit, "order.replace", order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
+        return ReplaceResult(order_id, "cancel_and_new", new.id)
+
+    def _replacement_count(self, order_id: int) -> int:
+        with self.db.session() as session:
+            return len(session.scalars(select(TradeOrder.id).where(TradeOrder.replaces_order_id == order_id)).all())
+
+
+def _final_for(coid: str):
+    def predicate(ev) -> bool:
+        return isinstance(ev, OrderStatusEvent) and ev.order_ref == coid and ev.status in ("Cancelled", "ApiCancelled", "Filled", "Inactive")
+
+    return predicate

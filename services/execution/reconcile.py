@@ -1,0 +1,221 @@
+"""Reconciliation: the broker's open orders, completed orders, executions and positions against
+the database, matched by ``orderRef`` (= client_order_id) and ``permId``.
+
+Runs on every connect and on 1101/1102 (a resync hook of the provider), and before a resumed
+run sends anything. Rules (ib-notes pitfalls 3, 4, 8):
+
+* every query must answer; a failed one aborts the pass (nothing written) and the pass is
+  retried: a failed query means "unknown", never "empty";
+* executions missing in the database are inserted (through the one writer, exactly once);
+* statuses are corrected from IB's open/completed orders;
+* orders IB knows and the database does not are recorded as external (shown, not dropped);
+* orders the database thinks are in flight but IB does not know are looked up once more after a
+  grace period (a targeted query); if IB still does not know them and they have no execution,
+  they are closed as never received. They are NEVER resent automatically;
+* what changed goes to the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from services.db.models import Position, TradeFill, TradeOrder
+from services.domain import WORKING_ORDER_STATES, OrderState
+
+from .audit import audit
+from .errors import BrokerError, NotConnected, QueryFailed
+from .events import ConnectionState, ExecutionEvent, OpenOrderEvent
+from .provider import ExecutionProvider
+from .writer import EventWriter, PositionTruth, ReconciledStatus
+
+log = logging.getLogger(__name__)
+
+# IB statuses mapped onto what the database should show; used to tell whether to correct.
+_IB_FINAL = {"Filled": OrderState.FILLED, "Cancelled": OrderState.CANCELED, "ApiCancelled": OrderState.CANCELED,
+             "Inactive": OrderState.REJECTED}
+
+
+@dataclass
+class ReconcileReport:
+    time: datetime
+    open_orders: int = 0
+    completed_orders: int = 0
+    executions: int = 0
+    missing_fills: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+    resolved_unknown: list[str] = field(default_factory=list)
+    positions_corrected: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.missing_fills or self.corrected or self.external or self.resolved_unknown or self.positions_corrected)
+
+    def to_dict(self) -> dict:
+        return {
+            "time": self.time.isoformat(), "open_orders": self.open_orders, "completed_orders": self.completed_orders,
+            "executions": self.executions, "missing_fills": self.missing_fills, "corrected": self.corrected,
+            "external": self.external, "resolved_unknown": self.resolved_unknown,
+            "positions_corrected": self.positions_corrected,
+        }
+
+
+class Reconciler:
+    def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, *, actor: str = "reconcile",
+                 grace_seconds: float = 2.0, retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 60)) -> None:
+        self.db = db
+        self.provider = provider
+        self.writer = writer
+        self.actor = actor
+        self.grace_seconds = grace_seconds
+        self.retry_delays = retry_delays
+        self._lock = asyncio.Lock()
+        self.last_report: ReconcileReport | None = None
+        self.failures = 0
+
+    def install(self) -> None:
+        """Reconcile after every (re)connect and on 1101/1102."""
+        self.provider.add_resync_hook(self._on_resync)
+
+    async def _on_resync(self, state: ConnectionState) -> None:
+        await self.reconcile_with_retry()
+
+    async def reconcile_with_retry(self) -> ReconcileReport | None:
+        for attempt, delay in enumerate((0.0, *self.retry_delays)):
+            if delay:
+                await asyncio.sleep(delay)
+            if not self.provider.is_connected:
+                log.warning("reconciliation postponed: not connected")
+                return None
+            try:
+                return await self.reconcile()
+            except (QueryFailed, NotConnected) as exc:
+                self.failures += 1
+                log.warning("reconciliation aborted (attempt %d): %s; retrying", attempt + 1, exc)
+        log.error("reconciliation failed %d times; giving up until the next connect", len(self.retry_delays) + 1)
+        return None
+
+    async def reconcile(self) -> ReconcileReport:
+        async with self._lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> ReconcileReport:
+        report = ReconcileReport(datetime.now(UTC))
+        # Every query first: any failure aborts before anything is written.
+        open_orders = await self.provider.open_orders()
+        completed = await self.provider.completed_orders()
+        executions = await self.provider.executions()
+        positions = await self.provider.positions()
+        report.open_orders, report.completed_orders, report.executions = len(open_orders), len(completed), len(executions)
+        await self.writer.flush()  # the database reflects every event received so far
+
+        account = self.provider.account
+        broker_orders: list[OpenOrderEvent] = [o for o in (*open_orders, *completed) if not account or not o.account or o.account == account]
+        db_state = await asyncio.to_thread(self._db_state, [e.exec_id for e in executions])
+        orders_by_ref, orders_by_perm, known_execs, db_positions = db_state
+
+        for ev in executions:
+            if account and ev.account and ev.account != account:
+                continue
+            if ev.exec_id not in known_execs:
+                report.missing_fills.append(ev.exec_id)
+            self.writer.submit(ev)  # exactly once by exec_id; commissions fill in
+
+        seen_refs: set[str] = set()
+        seen_perms: set[int] = set()
+        for bo in broker_orders:
+            row = orders_by_ref.get(bo.order_ref) if bo.order_ref else None
+            if row is None and bo.perm_id:
+                row = orders_by_perm.get(bo.perm_id)
+            if bo.order_ref:
+                seen_refs.add(bo.order_ref)
+            if bo.perm_id:
+                seen_perms.add(bo.perm_id)
+            if row is None:
+                report.external.append(bo.order_ref or f"perm {bo.perm_id}")
+                self.writer.submit(bo)  # the writer records it as external
+                continue
+            coid, status = row
+            if status is OrderState.NEW or _differs(status, bo.status):
+                report.corrected.append(coid)
+                self.writer.submit(ReconciledStatus(coid, bo.status, None, bo.perm_id or None,
+                                                    None if bo.completed else (bo.ib_order_id or None),
+                                                    message="completed order at IB" if bo.completed else "open order at IB"))
+        exec_refs = {e.order_ref for e in executions if e.order_ref} | {e.perm_id for e in executions if e.perm_id}
+
+        # In flight for us, unknown to IB: a targeted query after a grace period, never a resend.
+        suspects = await asyncio.to_thread(self._in_flight, seen_refs, seen_perms)
+        suspects = [s for s in suspects if s[0] not in exec_refs and (s[1] or 0) not in exec_refs]
+        if suspects:
+            await asyncio.sleep(self.grace_seconds)
+            again_open = await self.provider.open_orders()
+            again_done = await self.provider.completed_orders()
+            again = {o.order_ref: o for o in (*again_open, *again_done) if o.order_ref}
+            again_perm = {o.perm_id: o for o in (*again_open, *again_done) if o.perm_id}
+            for coid, perm_id in suspects:
+                found = again.get(coid) or (again_perm.get(perm_id) if perm_id else None)
+                if found is not None:
+                    report.corrected.append(coid)
+                    self.writer.submit(ReconciledStatus(coid, found.status, None, found.perm_id or None, None,
+                                                        message="found by the targeted query"))
+                else:
+                    report.resolved_unknown.append(coid)
+                    self.writer.submit(ReconciledStatus(coid, "Cancelled", None, None, None,
+                                                        message="IB does not know this order after a targeted query: "
+                                                                "closed as never received, not resent"))
+
+        # Positions: IB is the truth for the account-level rows.
+        broker_pos = {p.symbol: p for p in positions}
+        for symbol, p in broker_pos.items():
+            if db_positions.get(symbol) != p.quantity:
+                report.positions_corrected.append(symbol)
+            self.writer.submit(PositionTruth(p.account or account, symbol, p.quantity, p.average_cost))
+        for symbol, quantity in db_positions.items():
+            if symbol not in broker_pos and quantity != 0:
+                report.positions_corrected.append(symbol)
+                self.writer.submit(PositionTruth(account, symbol, Decimal(0), Decimal(0)))
+
+        await self.writer.flush()
+        self.last_report = report
+        if report.changed:
+            await asyncio.to_thread(audit, self.db, self.actor, "reconcile", "account", account, report.to_dict())
+        log.info("reconciliation: %s", report.to_dict())
+        return report
+
+    def _db_state(self, exec_ids: list[str]):
+        with self.db.session() as session:
+            rows = session.execute(select(TradeOrder.client_order_id, TradeOrder.ib_perm_id, TradeOrder.status)).all()
+            by_ref = {r[0]: (r[0], OrderState(r[2])) for r in rows}
+            by_perm = {r[1]: (r[0], OrderState(r[2])) for r in rows if r[1]}
+            known: set[str] = set()
+            for i in range(0, len(exec_ids), 500):
+                chunk = exec_ids[i : i + 500]
+                known.update(session.scalars(select(TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))).all())
+            account = self.provider.account
+            positions = {p.symbol: p.quantity for p in session.scalars(
+                select(Position).where(Position.project_key == 0, Position.account == account))}
+            return by_ref, by_perm, known, positions
+
+    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, int | None]]:
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.grace_seconds)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(TradeOrder.client_order_id, TradeOrder.ib_perm_id, TradeOrder.updated_at)
+                .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False))
+            ).all()
+        return [(coid, perm) for coid, perm, updated in rows
+                if coid not in seen_refs and (not perm or perm not in seen_perms) and (updated is None or updated <= cutoff or True)]
+
+
+def _differs(db_status: OrderState, ib_status: str) -> bool:
+    final = _IB_FINAL.get(ib_status)
+    if final is not None:
+        return db_status is not final
+    # a working status at IB: differs when we think it is final, or have not seen it working yet
+    return db_status in (OrderState.NEW, OrderState.SUBMITTED)

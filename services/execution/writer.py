@@ -1,0 +1,674 @@
+"""The ONE writer: drains the broker's domain events into the database in batched transactions.
+
+* exactly-once by ``exec_id`` (the fills table's unique key): duplicates are no-ops;
+* corrections (same base id, higher revision) supersede the earlier revision, and only the
+  difference reaches the order's filled quantity and the position (never double counted);
+* commissions fill in whenever they arrive (also before their execution: kept until it comes);
+* every state change goes through ``services.core.order_state`` and is recorded in
+  ``order_events`` with the broker's raw payload; IB's error code and text become the
+  ``rejected_reason``;
+* positions are updated from fills, run statuses roll up from their orders;
+* after each commit a ``ChangeSet`` goes to the subscribers (the GUI refreshes exactly that).
+
+If the database goes away (OperationalError and friends) the batch waits in memory and is
+retried with a backoff; subscribers see ``WriterHealth(degraded=True, ...)`` until it is
+written. Nothing is dropped: the in-memory backlog is bounded by ``buffer_limit``; beyond it the
+writer stops draining the provider's queue (the events wait there) and says so.
+
+All database work runs in a worker thread (``asyncio.to_thread``): the GUI loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from services.core.order_state import EventKind, Outcome
+from services.core.order_state import OrderEvent as SmEvent
+from services.core.order_state import OrderStatus as SmStatus
+from services.core.order_state import apply_event, run_status
+from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.models import Position, TradeFill, TradeOrder, TradeRun
+from services.db.repositories import FillRepository, OrderEventRepository, OrderRepository, PositionRepository
+from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
+
+from .events import (
+    REJECT_CODES,
+    BrokerErrorEvent,
+    CommissionEvent,
+    ExecutionEvent,
+    OpenOrderEvent,
+    OrderStatusEvent,
+    is_warning_code,
+)
+
+log = logging.getLogger(__name__)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalOrderEvent:
+    """Our own side of an order's life (sent, cancel requested, ack timeout, replace...)."""
+
+    client_order_id: str
+    kind: EventKind
+    source: EventSource = EventSource.SYSTEM
+    ib_order_id: int | None = None
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    message: str = ""
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciledStatus:
+    """Reconciliation's verdict on one order (from open/completed orders at IB)."""
+
+    client_order_id: str
+    status: str  # IB status string
+    filled: Decimal | None = None
+    perm_id: int | None = None
+    ib_order_id: int | None = None
+    message: str = ""
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionTruth:
+    """IB's account-level position (reconciliation overwrites the account row with it)."""
+
+    account: str
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class WriterHealth:
+    degraded: bool
+    backlog: int
+    message: str = ""
+    overflow: bool = False
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def sm_status(order: TradeOrder) -> SmStatus:
+    """Rebuild the state machine's view of a stored order (its hidden fields live in params)."""
+    sm = (order.params or {}).get("sm", {})
+    before = sm.get("before_replace")
+    pending = sm.get("pending_quantity")
+    return SmStatus(
+        state=OrderState(order.status),
+        quantity=Decimal(order.quantity),
+        exec_filled=Decimal(sm.get("exec_filled", "0")),
+        status_filled=Decimal(sm.get("status_filled", "0")),
+        before_replace=OrderState(before) if before else None,
+        pending_quantity=Decimal(pending) if pending is not None else None,
+        reject_reason=sm.get("reject_reason"),
+    )
+
+
+def _store_sm(order: TradeOrder, st: SmStatus) -> None:
+    params = dict(order.params or {})
+    params["sm"] = {
+        "exec_filled": str(st.exec_filled),
+        "status_filled": str(st.status_filled),
+        "before_replace": st.before_replace.value if st.before_replace else None,
+        "pending_quantity": _s(st.pending_quantity),
+        "reject_reason": st.reject_reason,
+    }
+    order.params = params
+
+
+def apply_to_order(
+    session,
+    order: TradeOrder,
+    event: SmEvent,
+    *,
+    source: EventSource,
+    event_type: str,
+    payload: dict | None,
+    when: datetime | None = None,
+) -> bool:
+    """Run one event through the state machine and record it in ``order_events``.
+    Returns whether the order changed."""
+    before = sm_status(order)
+    transition = apply_event(before, event)
+    after = transition.after
+    changed = transition.changed
+    when = when or _now()
+    if changed:
+        order.status = after.state
+        order.quantity = after.quantity
+        order.filled_quantity = after.filled
+        if after.reject_reason and after.state is OrderState.REJECTED and not order.rejected_reason:
+            order.rejected_reason = after.reject_reason
+        order.last_status_time = when
+        _store_sm(order, after)
+    if changed or transition.outcome is not Outcome.IGNORED or event_type in ("error", "fill"):
+        OrderEventRepository(session).append(
+            order.id,
+            source=source,
+            event_type=event_type,
+            from_state=before.state,
+            to_state=after.state,
+            flagged=transition.outcome is Outcome.FLAGGED,
+            message=transition.reason,
+            payload=payload,
+            time=when,
+        )
+    return changed
+
+
+def _move_position(quantity: Decimal, cost: Decimal, realized: Decimal, delta: Decimal, price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """Average-cost bookkeeping of one signed quantity change."""
+    if delta == 0:
+        return quantity, cost, realized
+    if quantity == 0 or (quantity > 0) == (delta > 0):
+        total = quantity + delta
+        cost = (abs(quantity) * cost + abs(delta) * price) / abs(total)
+        return total, cost.quantize(Decimal("0.00000001")), realized
+    closing = min(abs(delta), abs(quantity))
+    realized += closing * (price - cost) * (1 if quantity > 0 else -1)
+    total = quantity + delta
+    if total == 0:
+        return ZERO, ZERO, realized
+    if (total > 0) != (quantity > 0):  # crossed through flat: the rest opens at this price
+        return total, price, realized
+    return total, cost, realized
+
+
+class _Batch:
+    """What one transaction touched (for the change set)."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, TradeOrder] = {}
+        self.fills: dict[int, TradeFill] = {}
+        self.positions: dict[tuple[int, str, str], Position] = {}
+        self.runs: set[int] = set()
+        self.orphan_commissions: dict[str, CommissionEvent] = {}
+
+
+class EventWriter:
+    def __init__(
+        self,
+        db,
+        queue: asyncio.Queue | None = None,
+        *,
+        batch_max: int = 1000,
+        buffer_limit: int = 50_000,
+        retry_initial: float = 0.2,
+        retry_max: float = 5.0,
+        account: str | None = None,
+    ) -> None:
+        self.db = db
+        self.queue: asyncio.Queue = queue if queue is not None else asyncio.Queue()
+        self.batch_max = batch_max
+        self.buffer_limit = buffer_limit
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.account = account
+        self._pending: list[object] = []
+        self._orphan_commissions: dict[str, CommissionEvent] = {}
+        self._subscribers: list[Callable[[ChangeSet], None]] = []
+        self._health_subscribers: list[Callable[[WriterHealth], None]] = []
+        self._task: asyncio.Task | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.health = WriterHealth(False, 0)
+        self.batches = 0
+        self.events_written = 0
+        self.poisoned: list[tuple[object, str]] = []
+
+    # ------------------------------------------------------------------ subscriptions
+    def subscribe(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
+        self._health_subscribers.append(callback)
+        return lambda: self._health_subscribers.remove(callback) if callback in self._health_subscribers else None
+
+    def _publish(self, changes: ChangeSet) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(changes)
+            except Exception:  # one failing subscriber never stops the others (vn.py's flaw)
+                log.exception("change-set subscriber failed")
+
+    def _set_health(self, health: WriterHealth) -> None:
+        if health == self.health:
+            return
+        self.health = health
+        if health.degraded:
+            log.warning("event writer: %s (%d events waiting)", health.message, health.backlog)
+        else:
+            log.info("event writer: database reachable again; backlog written")
+        for callback in list(self._health_subscribers):
+            try:
+                callback(health)
+            except Exception:
+                log.exception("writer health subscriber failed")
+
+    # ------------------------------------------------------------------ lifecycle
+    def submit(self, event: object) -> None:
+        """Queue an event (reconciliation and our own order actions use the same writer)."""
+        self._idle.clear()
+        self.queue.put_nowait(event)
+
+    def start(self) -> asyncio.Task:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="event-writer")
+        return self._task
+
+    async def stop(self, *, drain: bool = True, timeout: float = 30.0) -> None:
+        if drain:
+            try:
+                await self.flush(timeout)
+            except TimeoutError:
+                log.error("event writer stopped with %d events unwritten", self.backlog)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending) + self.queue.qsize()
+
+    async def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far is committed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.queue.qsize() or self._pending or not self._idle.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"event writer still has {self.backlog} events after {timeout} s")
+            self._idle.clear() if (self.queue.qsize() or self._pending) else None
+            try:
+                await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
+            except (asyncio.TimeoutError, TimeoutError):
+                pass
+
+    def _drain_queue(self) -> None:
+        while len(self._pending) < self.buffer_limit:
+            try:
+                self._pending.append(self.queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+
+    async def run(self) -> None:
+        delay = self.retry_initial
+        while True:
+            if not self._pending:
+                if self.queue.empty():
+                    self._idle.set()
+                first = await self.queue.get()
+                self._idle.clear()
+                self._pending.append(first)
+            self._drain_queue()
+            batch = self._pending[: self.batch_max]
+            try:
+                changes = await asyncio.to_thread(self._write_batch, batch)
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    overflow = len(self._pending) >= self.buffer_limit
+                    self._set_health(WriterHealth(True, self.backlog, f"database unreachable: {str(exc).splitlines()[0][:200]}", overflow))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.retry_max)
+                    continue
+                log.exception("event batch failed; writing its events one by one")
+                changes = await asyncio.to_thread(self._write_one_by_one, batch)
+            delay = self.retry_initial
+            del self._pending[: len(batch)]
+            self.batches += 1
+            self.events_written += len(batch)
+            if self.health.degraded and not self._pending:
+                self._set_health(WriterHealth(False, self.backlog))
+            if changes:
+                self._publish(changes)
+
+    def _write_one_by_one(self, batch: list[object]) -> ChangeSet:
+        merged = ChangeSet()
+        for event in batch:
+            try:
+                changes = self._write_batch([event])
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    raise
+                log.exception("event could not be written and is set aside: %r", event)
+                self.poisoned.append((event, f"{type(exc).__name__}: {exc}"))
+                continue
+            merged = ChangeSet(merged.orders + changes.orders, merged.fills + changes.fills,
+                               merged.positions + changes.positions, merged.runs + changes.runs)
+        return merged
+
+    # ------------------------------------------------------------------ one transaction
+    def _write_batch(self, events: list[object]) -> ChangeSet:
+        batch = _Batch()
+        batch.orphan_commissions = dict(self._orphan_commissions)
+        with self.db.unit_of_work() as session:
+            for event in events:
+                self._apply(session, batch, event)
+            self._roll_up_runs(session, batch)
+            session.flush()
+            changes = ChangeSet(
+                orders=tuple(to_order_record(o) for o in batch.orders.values()),
+                fills=tuple(to_fill_record(f) for f in batch.fills.values()),
+                positions=tuple(to_position_record(p) for p in batch.positions.values()),
+                runs=tuple(sorted(batch.runs)),
+            )
+        self._orphan_commissions = batch.orphan_commissions  # only once committed
+        return changes
+
+    def _apply(self, session, batch: _Batch, event: object) -> None:
+        if isinstance(event, ExecutionEvent):
+            self._on_execution(session, batch, event)
+        elif isinstance(event, CommissionEvent):
+            self._on_commission(session, batch, event)
+        elif isinstance(event, OrderStatusEvent):
+            self._on_status(session, batch, event)
+        elif isinstance(event, OpenOrderEvent):
+            self._on_open_order(session, batch, event)
+        elif isinstance(event, BrokerErrorEvent):
+            self._on_error(session, batch, event)
+        elif isinstance(event, LocalOrderEvent):
+            self._on_local(session, batch, event)
+        elif isinstance(event, ReconciledStatus):
+            self._on_reconciled(session, batch, event)
+        elif isinstance(event, PositionTruth):
+            self._on_position_truth(session, batch, event)
+        else:
+            log.debug("writer ignores %r", event)
+
+    # ------------------------------------------------------------------ matching
+    def _find(self, session, order_ref: str | None, perm_id: int | None) -> TradeOrder | None:
+        """By orderRef (= client_order_id), then permId; never by IB's orderId alone."""
+        orders = OrderRepository(session)
+        if order_ref:
+            order = orders.get_by_client_id(order_ref)
+            if order is not None:
+                return order
+        if perm_id:
+            return orders.get_by_perm_id(perm_id)
+        return None
+
+    def _touch(self, batch: _Batch, order: TradeOrder) -> None:
+        batch.orders[order.id] = order
+        if order.run_id is not None:
+            batch.runs.add(order.run_id)
+
+    def _bind_ids(self, order: TradeOrder, *, ib_order_id: int | None = None, perm_id: int | None = None,
+                  client_id: int | None = None, account: str | None = None) -> None:
+        if perm_id and order.ib_perm_id != perm_id:
+            order.ib_perm_id = perm_id
+        if ib_order_id and order.ib_order_id != ib_order_id:
+            order.ib_order_id = ib_order_id
+        if client_id is not None and client_id >= 0 and ib_order_id and order.ib_client_id != client_id:
+            order.ib_client_id = client_id
+        if account and not order.account:
+            order.account = account
+
+    def _external(self, session, batch: _Batch, *, order_ref: str, perm_id: int, ib_order_id: int, client_id: int,
+                  account: str, symbol: str, side: str, quantity: Decimal, order_type: str = "MKT",
+                  limit_price: Decimal | None = None, raw: dict | None = None) -> TradeOrder:
+        """An order IB knows and we do not (TWS by hand, another client): recorded, never dropped."""
+        client_order_id = order_ref or f"EXT-{perm_id or ib_order_id}"
+        order, created = OrderRepository(session).insert_once(
+            client_order_id, symbol, Side(side), quantity,
+            order_type=order_type if order_type in ("MKT", "LMT") else "MKT",
+            limit_price=limit_price, status=OrderState.SUBMITTED, is_external=True,
+            ib_order_id=ib_order_id or None, ib_perm_id=perm_id or None,
+            ib_client_id=client_id if client_id is not None and client_id >= 0 else None,
+            account=account or None,
+        )
+        if created:
+            OrderEventRepository(session).append(
+                order.id, source=EventSource.BROKER, event_type="external",
+                to_state=OrderState.SUBMITTED, flagged=True,
+                message="order unknown to the database: recorded as external", payload=raw,
+            )
+        self._touch(batch, order)
+        return order
+
+    # ------------------------------------------------------------------ handlers
+    def _on_execution(self, session, batch: _Batch, ev: ExecutionEvent) -> None:
+        if self.account and ev.account and ev.account != self.account:
+            return
+        order = self._find(session, ev.order_ref, ev.perm_id)
+        if order is None:
+            order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
+                                   client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
+                                   quantity=ev.cum_qty or ev.shares, raw=ev.raw)
+        self._bind_ids(order, perm_id=ev.perm_id, account=ev.account)
+        fills = FillRepository(session)
+        existing = fills.get_by_exec_id(ev.exec_id)
+        if existing is not None:
+            if ev.commission is not None and existing.commission is None:
+                existing.commission = ev.commission
+                batch.fills[existing.id] = existing
+            return  # exactly once: a duplicate execDetails changes nothing
+        commission = ev.commission
+        orphan = batch.orphan_commissions.pop(ev.exec_id, None)
+        if commission is None and orphan is not None:
+            commission = orphan.commission
+        fill, created = fills.insert_once(
+            ev.exec_id, order.id, ev.symbol, Side(ev.side), ev.shares, ev.price, ev.time,
+            commission=commission, currency=ev.currency or "USD", exchange=ev.exchange or None,
+            account=ev.account or None, perm_id=ev.perm_id or None, order_ref=ev.order_ref or None,
+            raw_payload=ev.raw,
+        )
+        if not created:
+            return
+        batch.fills[fill.id] = fill
+        # Revisions of this execution: only the difference to what was counted before matters.
+        revisions = list(session.scalars(select(TradeFill).where(TradeFill.exec_base_id == fill.exec_base_id)
+                                         .execution_options(populate_existing=True)))
+        previous = [r for r in revisions if r.id != fill.id]
+        counted_before = [r for r in previous if r.exec_revision < fill.exec_revision and not _was_superseded_before(r, previous)]
+        if fill.superseded:
+            # an older revision arriving late: nothing to count
+            OrderEventRepository(session).append(order.id, source=EventSource.BROKER, event_type="fill_correction",
+                                                 message=f"late older revision {ev.exec_id}: stored superseded", payload=ev.raw)
+            self._touch(batch, order)
+            return
+        old = counted_before[-1] if counted_before else None
+        for r in previous:
+            batch.fills[r.id] = r
+        delta = fill.quantity - (old.quantity if old is not None else ZERO)
+        if old is not None:
+            OrderEventRepository(session).append(order.id, source=EventSource.BROKER, event_type="fill_correction",
+                                                 message=f"execution {old.exec_id} corrected by {ev.exec_id}", payload=ev.raw)
+        if delta > 0:
+            apply_to_order(session, order, SmEvent.fill(delta), source=EventSource.BROKER if ev.source == "broker" else EventSource.RECONCILE,
+                           event_type="fill", payload=ev.raw, when=ev.time)
+        elif delta < 0:
+            st = sm_status(order)
+            from dataclasses import replace as _replace
+            st = _replace(st, exec_filled=max(ZERO, st.exec_filled + delta))
+            _store_sm(order, st)
+            order.filled_quantity = st.filled
+        order.avg_fill_price = self._average_price(session, order.id)
+        self._touch(batch, order)
+        # positions: reverse the superseded revision, book the new one
+        signed = Side(ev.side).sign
+        if old is not None:
+            self._position(session, batch, order, ev.account, ev.symbol, -signed * old.quantity, old.price)
+        self._position(session, batch, order, ev.account, ev.symbol, signed * fill.quantity, fill.price)
+
+    def _average_price(self, session, order_id: int) -> Decimal | None:
+        current = FillRepository(session).list(order_id=order_id, include_superseded=False)
+        total = sum((f.quantity for f in current), ZERO)
+        if not total:
+            return None
+        return (sum((f.quantity * f.price for f in current), ZERO) / total).quantize(Decimal("0.00000001"))
+
+    def _position(self, session, batch: _Batch, order: TradeOrder, account: str, symbol: str, delta: Decimal, price: Decimal) -> None:
+        account = account or order.account or ""
+        repo = PositionRepository(session)
+        for project_id in {order.project_id, None}:
+            key = (project_id or 0, account, symbol)
+            row = batch.positions.get(key) or repo.get(account, symbol, project_id=project_id)
+            if row is None:
+                quantity, cost, realized = ZERO, ZERO, ZERO
+            else:
+                quantity, cost, realized = row.quantity, row.average_cost, row.realized_pnl
+            quantity, cost, realized = _move_position(quantity, cost, realized, delta, price)
+            batch.positions[key] = repo.upsert(account, symbol, quantity, cost, realized_pnl=realized, project_id=project_id)
+
+    def _on_commission(self, session, batch: _Batch, ev: CommissionEvent) -> None:
+        fill = FillRepository(session).get_by_exec_id(ev.exec_id)
+        if fill is None:
+            batch.orphan_commissions[ev.exec_id] = ev  # the execution comes later
+            return
+        if fill.commission != ev.commission:
+            fill.commission = ev.commission
+            if ev.currency:
+                fill.currency = ev.currency
+            batch.fills[fill.id] = fill
+
+    def _on_status(self, session, batch: _Batch, ev: OrderStatusEvent) -> None:
+        order = self._find(session, ev.order_ref, ev.perm_id)
+        if order is None:
+            log.debug("orderStatus for an order we cannot match (orderId %s permId %s): left to reconciliation", ev.ib_order_id, ev.perm_id)
+            return
+        self._bind_ids(order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id, client_id=ev.client_id)
+        changed = apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled, ev.why_held),
+                                 source=EventSource.BROKER, event_type="status", payload=ev.raw, when=ev.time)
+        if ev.avg_fill_price and ev.filled and order.avg_fill_price is None:
+            order.avg_fill_price = ev.avg_fill_price
+            changed = True
+        if changed or order.id not in batch.orders:
+            self._touch(batch, order)
+
+    def _on_open_order(self, session, batch: _Batch, ev: OpenOrderEvent) -> None:
+        if self.account and ev.account and ev.account != self.account:
+            return
+        order = self._find(session, ev.order_ref, ev.perm_id)
+        if order is None:
+            order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
+                                   client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
+                                   quantity=ev.quantity, order_type=ev.order_type, limit_price=ev.limit_price, raw=ev.raw)
+        self._bind_ids(order, ib_order_id=ev.ib_order_id if not ev.completed else None, perm_id=ev.perm_id,
+                       client_id=ev.client_id, account=ev.account)
+        st = sm_status(order)
+        if st.state is OrderState.REPLACE_REQUESTED:
+            pending = (order.params or {}).get("pending_replace") or {}
+            want_qty = Decimal(pending["quantity"]) if pending.get("quantity") else order.quantity
+            want_lmt = Decimal(pending["limit_price"]) if pending.get("limit_price") else order.limit_price
+            if ev.quantity == want_qty and (ev.limit_price is None or want_lmt is None or ev.limit_price == want_lmt):
+                apply_to_order(session, order, SmEvent(EventKind.REPLACE_CONFIRMED), source=EventSource.BROKER,
+                               event_type="replace_confirmed", payload=ev.raw, when=ev.time)
+                order.limit_price = want_lmt
+                params = dict(order.params or {})
+                params.pop("pending_replace", None)
+                order.params = params
+        apply_to_order(session, order, SmEvent.ib_status(ev.status, None), source=EventSource.BROKER,
+                       event_type="open_order", payload=ev.raw, when=ev.time)
+        self._touch(batch, order)
+
+    def _on_error(self, session, batch: _Batch, ev: BrokerErrorEvent) -> None:
+        if not ev.order_ref:
+            return
+        order = OrderRepository(session).get_by_client_id(ev.order_ref)
+        if order is None:
+            return
+        payload = ev.raw
+        if is_warning_code(ev.code):
+            # 10349 and warnings never cancel: recorded, no state change
+            OrderEventRepository(session).append(order.id, source=EventSource.BROKER, event_type="warning",
+                                                 message=f"{ev.code}: {ev.message}", payload=payload)
+            return
+        if ev.code in REJECT_CODES and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
+            order.rejected_reason = f"{ev.code}: {ev.message}".strip()
+            st = sm_status(order)
+            if st.reject_reason is None:
+                from dataclasses import replace as _replace
+
+                _store_sm(order, _replace(st, reject_reason=order.rejected_reason))
+        apply_to_order(session, order, SmEvent.error(ev.code, ev.message), source=EventSource.BROKER,
+                       event_type="error", payload=payload, when=ev.time)
+        self._touch(batch, order)
+
+    def _on_local(self, session, batch: _Batch, ev: LocalOrderEvent) -> None:
+        order = OrderRepository(session).get_by_client_id(ev.client_order_id)
+        if order is None:
+            log.error("local event for unknown order %s", ev.client_order_id)
+            return
+        if ev.ib_order_id:
+            self._bind_ids(order, ib_order_id=ev.ib_order_id)
+        if ev.kind is EventKind.REPLACE_REQUESTED:
+            params = dict(order.params or {})
+            params["pending_replace"] = {"quantity": _s(ev.quantity), "limit_price": _s(ev.limit_price)}
+            order.params = params
+        if ev.kind is EventKind.REPLACE_REJECTED:
+            params = dict(order.params or {})
+            params.pop("pending_replace", None)
+            order.params = params
+        event = SmEvent(ev.kind, quantity=ev.quantity, message=ev.message)
+        apply_to_order(session, order, event, source=ev.source, event_type=str(ev.kind), payload=ev.payload or None)
+        if ev.kind is EventKind.RISK_BLOCKED and order.status is OrderState.BLOCKED:
+            order.rejected_reason = ev.message or order.rejected_reason
+        self._touch(batch, order)
+
+    def _on_reconciled(self, session, batch: _Batch, ev: ReconciledStatus) -> None:
+        order = OrderRepository(session).get_by_client_id(ev.client_order_id)
+        if order is None:
+            return
+        self._bind_ids(order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id)
+        apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled), source=EventSource.RECONCILE,
+                       event_type="reconcile", payload={"status": ev.status, "filled": _s(ev.filled), "note": ev.message, **ev.payload})
+        self._touch(batch, order)
+
+    def _on_position_truth(self, session, batch: _Batch, ev: PositionTruth) -> None:
+        repo = PositionRepository(session)
+        row = repo.get(ev.account, ev.symbol, project_id=None)
+        if row is not None and row.quantity == ev.quantity:
+            return
+        realized = row.realized_pnl if row is not None else ZERO
+        batch.positions[(0, ev.account, ev.symbol)] = repo.upsert(ev.account, ev.symbol, ev.quantity, ev.average_cost,
+                                                                  realized_pnl=realized, project_id=None)
+
+    # ------------------------------------------------------------------ runs
+    def _roll_up_runs(self, session, batch: _Batch) -> None:
+        for run_id in sorted(batch.runs):
+            run = session.get(TradeRun, run_id)
+            if run is None:
+                continue
+            rows = session.execute(select(TradeOrder.status, TradeOrder.filled_quantity).where(TradeOrder.run_id == run_id)).all()
+            status = run_status([(OrderState(s), q) for s, q in rows])
+            if status is RunStatus.QUEUED and run.status is not RunStatus.QUEUED:
+                continue  # never move a started run back to queued
+            if status is not run.status:
+                run.status = status
+                if status in (RunStatus.DONE, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELED):
+                    run.ended_at = _now()
+
+
+def _was_superseded_before(row: TradeFill, others: Iterable[TradeFill]) -> bool:
+    """Whether a newer revision than ``row`` (other than the one being inserted) exists."""
+    return any(o.exec_revision > row.exec_revision for o in others)

@@ -1,0 +1,75 @@
+"""Execution harness: the real simulator over a real socket, a real ib_async client, the real
+database (SQLite and MariaDB via the foundation's ``database`` fixture), the one writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+
+from services.domain import TradeMode
+
+
+@dataclass
+class Stack:
+    db: object
+    sim: object
+    provider: object
+    writer: object
+    reconciler: object
+    service: object
+    actions: object | None = None
+
+    async def close(self) -> None:
+        await self.writer.stop(drain=True, timeout=10)
+        await self.provider.disconnect()
+
+
+def make_snapshot(db, project: str, weights: dict[str, str]) -> tuple[int, int]:
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+
+    with db.unit_of_work() as session:
+        project_row = ProjectRepository(session).get_or_create(project)
+        items = [SnapshotItemInput(symbol, Decimal(w)) for symbol, w in weights.items()]
+        snap = SnapshotRepository(session).create_with_items(project_row.id, "test.csv", f"hash-{project}-{sorted(weights.items())}", items)
+        return project_row.id, snap.id
+
+
+async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMode.PAPER, live_token=None,
+                      account: str = "", connect: bool = True, grace: float = 0.3, **provider_kwargs) -> Stack:
+    from services.execution.actions import OrderActions
+    from services.execution.ib_provider import IbExecutionProvider
+    from services.execution.reconcile import Reconciler
+    from services.execution.runs import TradeService
+    from services.execution.writer import EventWriter
+
+    provider = IbExecutionProvider(host="127.0.0.1", port=sim.port, client_id=client_id, mode=mode, live_token=live_token,
+                                   account=account, connect_timeout=5, request_timeout=5, **provider_kwargs)
+    writer = EventWriter(db, provider.events)
+    writer.start()
+    reconciler = Reconciler(db, provider, writer, grace_seconds=grace)
+    reconciler.install()
+    service = TradeService(db, provider, writer, reconciler, actor="tester", ack_timeout=3)
+    actions = OrderActions(db, provider, writer, service, actor="tester")
+    if connect:
+        await provider.connect()
+    writer.account = provider.account or None
+    return Stack(db, sim, provider, writer, reconciler, service, actions)
+
+
+@pytest.fixture
+async def stack(database, simulator):
+    built = await build_stack(database, simulator)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+def ledger_by_exec(sim) -> dict[str, tuple]:
+    """The simulator's executions as exec_id -> (orderRef, symbol, side, qty, price)."""
+    out = {}
+    for e in sim.executions():
+        out[e.exec_id] = e
+    return out

@@ -1,0 +1,62 @@
+"""Runs end to end against the simulator over a real socket, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.db.repositories import FillRepository, OrderRepository, PositionRepository, RunRepository
+from services.core.builder import client_order_id
+from services.domain import OrderState, RunStatus, Side, TradeMode
+from services.execution.errors import LiveConfirmRequired
+
+from .conftest import make_snapshot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_paper_run_from_snapshot_to_fills_and_again_places_nothing(stack):
+    project_id, snapshot_id = make_snapshot(stack.db, "alpha", {"AAPL": "0.01", "MSFT": "0.005"})
+    run = await stack.service.create_run("alpha", snapshot_id, TradeMode.PAPER, {})
+    assert run.created and run.status is RunStatus.QUEUED
+    result = await stack.service.execute(run.id, portfolio_value=Decimal("100000"))
+    # 1% of 100k at 228.50 -> 4 AAPL (nearest lot); 0.5% at 415.20 -> 1 MSFT
+    assert sorted(result.sent) == sorted(client_order_id(run.id, s, Side.BUY, n) for s, n in (("AAPL", 1), ("MSFT", 2)))
+    assert await stack.service.wait_done(run.id, 10) == []
+    await stack.writer.flush()
+    view = await stack.service.view(run.id)
+    assert view.run.status is RunStatus.DONE
+    by_symbol = {o.symbol: o for o in view.orders}
+    assert by_symbol["AAPL"].quantity == Decimal(4) and by_symbol["MSFT"].quantity == Decimal(1)
+    assert all(o.status is OrderState.FILLED and o.filled_quantity == o.quantity for o in view.orders)
+    assert {f.exec_id for f in view.fills} == {e.exec_id for e in stack.sim.executions()}
+    assert all(f.commission == Decimal("1.00") for f in view.fills)  # IB Pro fixed: USD 1 minimum
+    with stack.db.session() as session:
+        positions = {(p.project_id, p.symbol): p.quantity for p in PositionRepository(session).list()}
+    assert positions == {(project_id, "AAPL"): Decimal(4), (project_id, "MSFT"): Decimal(1),
+                         (None, "AAPL"): Decimal(4), (None, "MSFT"): Decimal(1)}
+    assert stack.sim.positions() == {"AAPL": Decimal(4), "MSFT": Decimal(1)}
+
+    # the same snapshot again on the same day: the same run, nothing new placed
+    again = await stack.service.create_run("alpha", snapshot_id, TradeMode.PAPER, {})
+    assert again.id == run.id and not again.created
+    placed_before = len(stack.sim.orders())
+    result2 = await stack.service.execute(again.id)
+    assert result2.sent == ()
+    assert len(stack.sim.orders()) == placed_before
+
+
+async def test_live_run_refused_without_token_at_service_layer(stack):
+    _, snapshot_id = make_snapshot(stack.db, "beta", {"AAPL": "0.01"})
+    with pytest.raises(LiveConfirmRequired) as info:
+        await stack.service.create_run("beta", snapshot_id, TradeMode.LIVE, {}, live_token="  nope ")
+    assert info.value.code == "live_confirm_required" and info.value.exit_code == 4
+    with stack.db.session() as session:
+        assert RunRepository(session).list() == []
+    # the token is trimmed and case-insensitive
+    run = await stack.service.create_run("beta", snapshot_id, TradeMode.LIVE, {}, live_token="  live ")
+    assert run.mode is TradeMode.LIVE
+    # execute re-checks the token, and a paper connection never executes a live run
+    with pytest.raises(LiveConfirmRequired):
+        await stack.service.execute(run.id, live_token=None)
