@@ -3,11 +3,11 @@
     trading-console preview --snapshot FILE_OR_ID --portfolio-value V [--prices FILE]
         [--positions FILE] [--cash-buffer R] [--lot-size N] [--rounding nearest|floor]
         [--order-type MKT|LMT] [--limit-bps B] [--min-order-value V] [--liquidate-unlisted]
-        [--risk NAME=VALUE ...] [--json]
+        [--risk NAME=VALUE ...] [--commission fixed|tiered] [--json]
 
 With a FILE it needs no database at all (risk limits: the built-in defaults plus ``--risk``).
-With an id it reads the stored snapshot, the stored risk defaults (trade_settings) and the
-trading state from the database. Prices come from ``--prices`` (CSV ``symbol,price``) over the
+With an id it reads the stored snapshot, the stored risk defaults (trade_settings), the
+trading state and the number of orders sent since New York midnight from the database. Prices come from ``--prices`` (CSV ``symbol,price``) over the
 snapshot's own price column; positions from ``--positions`` (CSV ``symbol,quantity``).
 
 Exit code 0 when the run would be ready, 3 when risk blocks it, 2 for bad input (the problems
@@ -53,6 +53,7 @@ def register(subparsers) -> None:
     parser.add_argument("--liquidate-unlisted", action="store_true", help="sell held symbols that are not in the snapshot")
     parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
     parser.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
+    parser.add_argument("--commission", choices=("fixed", "tiered"), default="fixed", help="IB commission model of the estimate (default fixed)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run_preview)
 
@@ -91,7 +92,9 @@ def _trim(value) -> Decimal:
 
 def _load_stored(snapshot_id: int, settings):
     from services.core.builder import Target
-    from services.db.repositories import NotFound, SettingsRepository, SnapshotRepository
+    from services.core.risk import trading_day_start
+    from services.db.repositories import NotFound, OrderRepository, SettingsRepository, SnapshotRepository
+    from services.domain import OrderState
 
     from app.commands.snapshot import open_database
 
@@ -108,7 +111,12 @@ def _load_stored(snapshot_id: int, settings):
                 for i in repo.items(snapshot_id)
             ]
             stored = SettingsRepository(session)
-            return items, f"snapshot {snapshot.id} ({snapshot.source_file})", stored.risk_defaults(), stored.trading_state()
+            sent_today = [
+                o for o in OrderRepository(session).list(since=trading_day_start())
+                if OrderState(o.status) not in (OrderState.NEW, OrderState.BLOCKED)
+            ]
+            return (items, f"snapshot {snapshot.id} ({snapshot.source_file})", stored.risk_defaults(),
+                    stored.trading_state(), len(sent_today))
     finally:
         db.dispose()
 
@@ -128,6 +136,7 @@ def _column_file(path: str | None, reader):
 def build_preview(args: argparse.Namespace, settings) -> dict:
     """The preview as a JSON-ready dict (raises _BadInput)."""
     from services.core.builder import BuildParams, Rounding, build_orders
+    from services.core.commissions import FixedCommission, TieredCommission
     from services.core.inputs import read_positions, read_prices
     from services.core.risk import RiskContext, RiskParamError, evaluate_risk, rules_from_params
     from services.domain import OrderType, TradingState
@@ -135,6 +144,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
     errors: list[dict] = []
     stored_limits: dict = {}
     trading_state = TradingState.ACTIVE
+    orders_today = 0
     items: list = []
     source = args.snapshot
     path = Path(args.snapshot)
@@ -142,7 +152,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         if path.is_file():
             items, source = _load_snapshot_file(path, args.allow_short)
         elif args.snapshot.strip().isdigit():
-            items, source, stored_limits, trading_state = _load_stored(int(args.snapshot), settings)
+            items, source, stored_limits, trading_state, orders_today = _load_stored(int(args.snapshot), settings)
         else:
             raise _BadInput(_error(f"--snapshot {args.snapshot!r} is neither a file nor a snapshot id"))
     except _BadInput as exc:
@@ -184,15 +194,29 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         positions=positions,
         prices=known_prices,
         trading_state=trading_state,
+        orders_today=orders_today,
         unpriced_symbols=result.unpriced_symbols,
     )
     report = evaluate_risk(result.orders, ctx, rules)
+    model = TieredCommission() if args.commission == "tiered" else FixedCommission()
+    orders = []
+    total_commission = Decimal(0)
+    for o in result.orders:
+        row = o.to_dict()
+        price = o.limit_price or o.reference_price
+        commission = model.commission(o.quantity, price, side=o.side) if price is not None else None
+        row["commission"] = None if commission is None else str(commission)
+        total_commission += commission or 0
+        orders.append(row)
     return {
         "snapshot": source,
         "portfolio_value": str(params.portfolio_value),
         "budget": str(result.budget),
         "target_value": str(result.target_value),
-        "orders": [o.to_dict() for o in result.orders],
+        "orders": orders,
+        "commission_model": args.commission,
+        "commission_total": str(total_commission),
+        "orders_sent_today": orders_today,
         "skipped": [{"symbol": s.symbol, "reason": s.reason, "message": s.message} for s in result.skipped],
         "risk": report.to_dict(),
     }
@@ -222,7 +246,8 @@ def run_preview(args: argparse.Namespace, settings) -> int:
 def _print_table(preview: dict) -> None:
     blocks = {r["client_order_id"]: r["blocks"] for r in preview["risk"]["results"]}
     print(f"{preview['snapshot']}: portfolio {preview['portfolio_value']}, budget {preview['budget']}, "
-          f"target value {preview['target_value']}, {len(preview['orders'])} order(s)")
+          f"target value {preview['target_value']}, {len(preview['orders'])} order(s), "
+          f"estimated commission {preview['commission_total']} ({preview['commission_model']})")
     if preview["orders"]:
         print(f"{'#':>3}  {'symbol':<8} {'side':<4} {'qty':>10} {'type':<3} {'limit':>10} {'ref':>10} {'notional':>14}  {'client_order_id':<28} risk")
     for o in preview["orders"]:

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from services.domain import OrderType, Side, TradingState
 
@@ -44,6 +45,17 @@ DEFAULT_RISK_LIMITS: dict[str, Any] = {
     "price_collar_pct": 3,  # a limit more than 3 % away from the reference is blocked
     "max_daily_orders": 500,  # orders sent today (before this run) + this run
 }
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def trading_day_start(now: datetime | None = None) -> datetime:
+    """Midnight of the US trading day (New York time) that ``now`` falls in, as UTC: where
+    the daily order count starts."""
+    local = (now or datetime.now(timezone.utc)).astimezone(NEW_YORK)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=NEW_YORK)
+    return midnight.astimezone(timezone.utc)
 
 
 class RiskParamError(ValueError):

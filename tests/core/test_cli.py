@@ -36,6 +36,10 @@ def test_preview_from_a_file_needs_no_database(capsys, tmp_path, isolated_user_d
     }
     assert out["risk"]["verdict"] == "ready" and len(out["risk"]["results"]) == 10
     assert out["target_value"] == "95095.85"
+    assert first["commission"] == "1.00" and out["commission_total"] == "10.00"  # every order pays the 1.00 minimum
+    code, tiered = run_json(capsys, ["preview", "--snapshot", NOV20, "--portfolio-value", "100000", "--commission", "tiered", "--json"])
+    nvda = next(o for o in tiered["orders"] if o["symbol"] == "NVDA")
+    assert nvda["commission"] == "0.6572"  # 96 shares: minimum 0.35 + clearing 0.0192 + exchange 0.288
 
 
 def test_preview_rebalances_with_positions_prices_and_limit_orders(capsys):
@@ -141,3 +145,24 @@ def test_preview_uses_stored_risk_defaults_and_trading_state(capsys, db_url):
     assert code == EXIT_BLOCKED
     nvda = next(r for r in out["risk"]["results"] if r["symbol"] == "NVDA")
     assert [b["code"] for b in nvda["blocks"]] == ["trading_halted", "max_order_quantity"]
+
+
+def test_preview_by_id_counts_orders_sent_today(capsys, db_url):
+    from services.db import Database
+    from services.db.repositories import OrderRepository
+    from services.domain import OrderState
+
+    assert main(["--db-url", db_url, "snapshot", "import", NOV20, "--project", "p"]) == EXIT_OK
+    snapshot_id = capsys.readouterr().out.strip()
+    db = Database(db_url)
+    with db.unit_of_work() as session:
+        orders = OrderRepository(session)
+        orders.create("X-1", "AAPL", "BUY", 1, status=OrderState.FILLED)
+        orders.create("X-2", "AAPL", "BUY", 1, status=OrderState.SUBMITTED)
+        orders.create("X-3", "AAPL", "BUY", 1, status=OrderState.BLOCKED)  # never sent: not counted
+    db.dispose()
+    code, out = run_json(capsys, ["--db-url", db_url, "preview", "--snapshot", snapshot_id, "--portfolio-value", "100000",
+                                  "--risk", "max_daily_orders=10", "--json"])
+    assert code == EXIT_BLOCKED and out["orders_sent_today"] == 2
+    assert [(r["symbol"], [b["code"] for b in r["blocks"]]) for r in out["risk"]["results"] if r["blocks"]] == [
+        ("V", ["daily_order_count"]), ("XOM", ["daily_order_count"])]

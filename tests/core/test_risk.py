@@ -14,6 +14,7 @@ from services.core.risk import (
     grows_exposure,
     risk_limits,
     rules_from_params,
+    trading_day_start,
     trading_state_allows,
 )
 from services.domain import OrderType, Side, TradingState
@@ -170,3 +171,9 @@ def test_builder_output_feeds_the_engine():
     result = build_orders([Target("A", D("0.5"), D(10)), Target("B", D("0.5"))], BuildParams(D(1000)))
     report = evaluate_risk(result.orders, RiskContext(D(1000), unpriced_symbols=result.unpriced_symbols, now=NOW))
     assert codes(report) == ([("A", ["max_position_ratio"])], [("missing_price", "B")])
+
+
+def test_trading_day_starts_at_new_york_midnight():
+    assert trading_day_start(NOW) == datetime(2026, 11, 21, 5, 0, tzinfo=timezone.utc)  # EST
+    assert trading_day_start(datetime(2026, 11, 21, 4, 59, tzinfo=timezone.utc)) == datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc)
+    assert trading_day_start(datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)) == datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # EDT
