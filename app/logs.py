@@ -20,7 +20,20 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg = redacted
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text: render the traceback once, redacted.
+            record.exc_text = redact_text(_TRACEBACK_FORMATTER.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return True
+
+
+_TRACEBACK_FORMATTER = logging.Formatter()
+# Chatty at INFO without telling the user anything (plugins, "Context impl"); DEBUG shows them.
+# The db commands print the outcome themselves.
+QUIET_LOGGERS = {"alembic.runtime.plugins": logging.WARNING, "alembic.runtime.migration": logging.WARNING}
 
 
 def configure_logging(settings, *, stderr_level: str | None = None) -> None:
@@ -31,6 +44,8 @@ def configure_logging(settings, *, stderr_level: str | None = None) -> None:
         if getattr(handler, "_tc_owned", False):
             root.removeHandler(handler)
             handler.close()
+    for name, quiet_level in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(quiet_level if level > logging.DEBUG else logging.NOTSET)
     redactor = RedactingFilter()
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(getattr(logging, (stderr_level or settings.log_level).upper(), logging.WARNING))

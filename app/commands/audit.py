@@ -1,7 +1,122 @@
-"""`trading-console` subcommands: audit (filled in by its issue)."""
+"""`trading-console audit verify | list [--action A] [--limit N] [--json]`.
+
+``verify`` exits 0 when the hash chain is intact and 1 naming the first broken entry otherwise.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.commands.db import run_guarded
+from services.urls import redact_url
+
+EXIT_CHAIN_BROKEN = 1
+
 
 def register(subparsers) -> None:
-    """Add this module's subcommands to the top-level parser."""
+    parser = subparsers.add_parser("audit", help="the audit log: verify the hash chain, list entries")
+    actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
+
+    verify = actions.add_parser("verify", help="check the whole chain; exit 1 naming the first broken entry")
+    verify.set_defaults(handler=_verify)
+
+    listing = actions.add_parser("list", help="print audit entries, oldest first")
+    listing.add_argument("--action", default=None, help="only entries with this action")
+    listing.add_argument("--entity-type", default=None)
+    listing.add_argument("--entity-id", default=None)
+    listing.add_argument("--limit", type=int, default=None, help="only the newest N entries")
+    listing.add_argument("--json", action="store_true", help="one JSON array instead of text")
+    listing.set_defaults(handler=_list)
+
+
+def _open(settings):
+    from services.audit import AuditLog
+    from services.db import Database, migrate
+
+    url = settings.effective_db_url
+    if migrate.current(url) is None:
+        return None, None
+    database = Database(url)
+    return database, AuditLog(database)
+
+
+def _no_schema(settings) -> int:
+    print(
+        f"trading-console: the database at {redact_url(settings.effective_db_url)} has no schema; "
+        "run `trading-console db upgrade` first",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
+
+
+def _verify(args: argparse.Namespace, settings) -> int:
+    def action() -> int:
+        database, log = _open(settings)
+        if log is None:
+            return _no_schema(settings)
+        try:
+            result = log.verify()
+        finally:
+            database.dispose()
+        if result.ok:
+            print(f"audit chain intact: {result.checked} entries verified")
+            return EXIT_OK
+        print(
+            f"audit chain BROKEN at entry {result.first_broken_id}: {result.reason} "
+            f"({result.checked} earlier entries verified)",
+            file=sys.stderr,
+        )
+        return EXIT_CHAIN_BROKEN
+
+    return run_guarded(settings.effective_db_url, action)
+
+
+def _record_dict(record) -> dict:
+    return {
+        "id": record.id,
+        "time": record.time.isoformat(),
+        "actor": record.actor,
+        "action": record.action,
+        "entity_type": record.entity_type,
+        "entity_id": record.entity_id,
+        "payload": record.payload,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+    }
+
+
+def _list(args: argparse.Namespace, settings) -> int:
+    if args.limit is not None and args.limit < 1:
+        print("trading-console: --limit must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def action() -> int:
+        database, log = _open(settings)
+        if log is None:
+            return _no_schema(settings)
+        try:
+            records = log.list(
+                action=args.action,
+                entity_type=args.entity_type,
+                entity_id=args.entity_id,
+                limit=args.limit,
+                newest_first=args.limit is not None,
+            )
+        finally:
+            database.dispose()
+        records.sort(key=lambda r: r.id)
+        if args.json:
+            print(json.dumps([_record_dict(r) for r in records], ensure_ascii=False, indent=2, sort_keys=True))
+            return EXIT_OK
+        for r in records:
+            entity = f"{r.entity_type}:{r.entity_id}" if r.entity_type or r.entity_id else "-"
+            payload = json.dumps(r.payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            print(f"{r.id:>6}  {r.time.strftime('%Y-%m-%d %H:%M:%S.%f')}Z  {r.actor:<12} {r.action:<20} {entity:<16} {payload}")
+        if not records:
+            print("(no audit entries)", file=sys.stderr)
+        return EXIT_OK
+
+    return run_guarded(settings.effective_db_url, action)

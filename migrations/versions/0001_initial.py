@@ -1,5 +1,7 @@
-"""Create the whole schema: projects, snapshots, runs, orders, fills, order events, positions,
-equity, contracts, trade settings and the hash-chained audit log.
+"""Create the whole schema.
+
+Projects, decision snapshots, runs, orders, fills, order events, positions, equity, contracts,
+trade settings and the hash-chained audit log.
 
 Revision ID: 0001_initial
 Revises:

@@ -22,9 +22,15 @@ MIGRATIONS_LOCK = "ib_trading_console_migrate"
 
 
 def migrations_dir() -> Path:
+    """The installed ``migrations`` package folder (also when an older editable install maps
+    it as a namespace package)."""
     import migrations
 
-    return Path(migrations.__file__).resolve().parent
+    for location in getattr(migrations, "__path__", []):
+        candidate = Path(location)
+        if (candidate / "env.py").is_file():
+            return candidate.resolve()
+    raise RuntimeError("the migrations package (migrations/env.py) is not installed with this console")
 
 
 def alembic_config(url: str | None = None, *, output: io.StringIO | None = None) -> Config:

@@ -1,0 +1,116 @@
+"""The db and audit commands, run as a user runs them: `python -m app ...` in a subprocess,
+from a folder that is not the checkout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from services.audit import AuditLog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def console(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _shown(url: str) -> str:
+    from services.urls import redact_url
+
+    return redact_url(url)
+
+
+def test_db_upgrade_downgrade_base_upgrade(empty_db_url, tmp_path):
+    shown = _shown(empty_db_url)
+    steps = [
+        (("db", "current"), f"{shown}: no schema (run `trading-console db upgrade`)\n"),
+        (("db", "upgrade"), f"{shown}: at revision 0001_initial\n"),
+        (("db", "current"), f"{shown}: 0001_initial (head)\n"),
+        (("db", "downgrade", "base"), f"{shown}: at revision base (no tables)\n"),
+        (("db", "current"), f"{shown}: no schema (run `trading-console db upgrade`)\n"),
+        (("db", "upgrade"), f"{shown}: at revision 0001_initial\n"),
+    ]
+    for args, expected in steps:
+        result = console("--db-url", empty_db_url, *args, cwd=tmp_path)
+        assert (result.returncode, result.stdout, result.stderr) == (0, expected, ""), args
+
+
+def test_db_sql_prints_the_mysql_ddl(tmp_path):
+    result = console("db", "sql", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE trade_orders (" in result.stdout
+    assert ")CHARSET=utf8mb4 ENGINE=InnoDB COLLATE utf8mb4_bin;" in result.stdout
+    assert result.stdout.rstrip().endswith("INSERT INTO alembic_version (version_num) VALUES ('0001_initial');")
+
+
+def test_unreachable_database_is_one_line_exit_5_and_no_password(tmp_path):
+    url = "mysql+pymysql://trader:hunter2@127.0.0.1:1/console"
+    for args in (("db", "upgrade"), ("db", "current"), ("audit", "verify")):
+        result = console("--db-url", url, *args, cwd=tmp_path)
+        assert result.returncode == 5, (args, result.stderr)
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("trading-console: database error at mysql+pymysql://trader:***@127.0.0.1:1/console: ")
+        assert "Can't connect" in lines[0]
+        assert "hunter2" not in result.stderr
+    log_file = Path(os.environ["TC_LOG_DIR"]) / "console.log"
+    assert "hunter2" not in log_file.read_text(encoding="utf-8")
+
+
+def test_unknown_revision_is_bad_input(empty_db_url, tmp_path):
+    result = console("--db-url", empty_db_url, "db", "downgrade", "nope", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, "trading-console: Can't locate revision identified by 'nope'\n")
+
+
+def test_audit_verify_names_the_tampered_row(database, db_url, tmp_path):
+    log = AuditLog(database)
+    for n in range(5):
+        log.append("alice", "order.submit", "order", n, {"qty": "10"})
+    intact = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
+    assert (intact.returncode, intact.stdout) == (0, "audit chain intact: 5 entries verified\n")
+    with database.engine.begin() as c:
+        c.execute(text("UPDATE audit_logs SET action = 'order.cancel' WHERE id = 4"))
+    broken = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
+    assert broken.returncode == 1
+    assert broken.stdout == ""
+    assert broken.stderr == (
+        "audit chain BROKEN at entry 4: hash does not match the entry's content (the entry was altered) "
+        "(3 earlier entries verified)\n"
+    )
+
+
+def test_audit_list_filters_and_prints_json(database, db_url, tmp_path):
+    log = AuditLog(database)
+    log.append("alice", "order.submit", "order", 1, {"qty": "10"})
+    log.append("bob", "trading.halt")
+    log.append("alice", "order.submit", "order", 2, {"qty": "5"})
+    result = console("--db-url", db_url, "audit", "list", "--action", "order.submit", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert [(e["id"], e["actor"], e["entity_id"], e["payload"]) for e in entries] == [
+        (1, "alice", "1", {"qty": "10"}),
+        (3, "alice", "2", {"qty": "5"}),
+    ]
+    assert entries[1]["prev_hash"] == log.list()[1].hash
+    text_result = console("--db-url", db_url, "audit", "list", "--limit", "1", cwd=tmp_path)
+    assert text_result.returncode == 0
+    assert len(text_result.stdout.splitlines()) == 1 and "bob" not in text_result.stdout
+    assert text_result.stdout.split()[0] == "3"
+
+
+def test_audit_on_a_database_without_schema_says_what_to_do(tmp_path):
+    url = f"sqlite:///{(tmp_path / 'fresh.sqlite3').as_posix()}"
+    result = console("--db-url", url, "audit", "verify", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"trading-console: the database at {url} has no schema; run `trading-console db upgrade` first\n"
