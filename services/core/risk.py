@@ -20,7 +20,7 @@ orders at their limit price.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -167,7 +167,11 @@ class RiskRule:
         return {}
 
     def check_order(self, order: OrderDraft, ctx: RiskContext) -> RuleResult:
+        """One order alone (a manual order): its own block first, else a run-wide one."""
         blocks = self.evaluate((order,), ctx)
+        for index, result in blocks:
+            if index == 0:
+                return result
         return blocks[0][1] if blocks else PASS
 
     def evaluate(self, orders: Sequence[OrderDraft], ctx: RiskContext) -> list[Block]:
@@ -324,6 +328,10 @@ class PriceCheck(RiskRule):
 
     def params(self):
         return {"max_age_seconds": self.max_age_seconds}
+
+    def check_order(self, order, ctx):
+        # the run's unpriced targets are not this order's business
+        return super().check_order(order, replace(ctx, unpriced_symbols=()))
 
     def evaluate(self, orders, ctx):
         out: list[Block] = [

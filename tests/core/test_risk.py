@@ -6,7 +6,9 @@ import pytest
 from services.core.builder import BuildParams, OrderDraft, Target, build_orders, client_order_id
 from services.core.risk import (
     DEFAULT_RISK_LIMITS,
+    MaxGrossExposure,
     MaxOrderNotional,
+    PriceCheck,
     RiskContext,
     RiskParamError,
     Verdict,
@@ -177,3 +179,12 @@ def test_trading_day_starts_at_new_york_midnight():
     assert trading_day_start(NOW) == datetime(2026, 11, 21, 5, 0, tzinfo=timezone.utc)  # EST
     assert trading_day_start(datetime(2026, 11, 21, 4, 59, tzinfo=timezone.utc)) == datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc)
     assert trading_day_start(datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)) == datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # EDT
+
+
+def test_check_order_for_a_single_manual_order():
+    ctx = RiskContext(D(10000), positions={"Z": D(95)}, prices={"Z": D(100)}, unpriced_symbols=("Q",), now=NOW)
+    order = draft("A", Side.BUY, 10, 100)
+    assert PriceCheck().check_order(order, ctx).passed
+    assert PriceCheck().check_order(draft("B", Side.BUY, 1, None), ctx).code == "missing_price"
+    assert MaxGrossExposure(D(1)).check_order(order, ctx).code == "max_gross_exposure"  # 9500 + 1000 > 10000
+    assert MaxOrderNotional(D(1000)).check_order(order, ctx).passed
