@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from services.domain import PositionRecord, Side
+from services.domain import FillRecord, PositionRecord, Side
 
 ZERO = Decimal(0)
 
@@ -42,6 +42,13 @@ class Fill:
     project_id: int | None = None
     account: str = ""
     exec_id: str = ""
+
+
+    @classmethod
+    def from_record(cls, record: FillRecord, *, project_id: int | None = None, account: str = "") -> "Fill":
+        """A stored fill (``services.domain.FillRecord``) for the book."""
+        return cls(record.symbol, record.side, record.quantity, record.price, record.commission, record.fill_time,
+                   project_id, account, record.exec_id)
 
 
 @dataclass(slots=True)

@@ -106,3 +106,13 @@ def test_a_position_is_the_signed_sum_of_its_fills_and_cash_balances(rows):
     # when every position is flat, realized P&L is exactly the cash flow (to 20 digits)
     if all(not (book.position(s) and book.position(s).quantity) for s in ("A", "B")):
         assert abs(book.realized_pnl() - flows) < D("1e-18")
+
+
+def test_fill_from_a_stored_record():
+    from services.domain import FillRecord
+
+    record = FillRecord(1, 7, "0001.01", "MSFT", SELL, D(3), D("410.5"), D("1.00"), T0)
+    f = Fill.from_record(record, project_id=2, account="DU1")
+    assert (f.symbol, f.side, f.quantity, f.price, f.commission, f.time, f.project_id, f.account, f.exec_id) == (
+        "MSFT", SELL, D(3), D("410.5"), D("1.00"), T0, 2, "DU1", "0001.01")
+    assert Portfolio().apply_fill(f).average_cost == D("410.5") - D("1.00") / 3
