@@ -38,7 +38,9 @@ class AccountGuardError(Refused):
     code = "account_guard"
 
 
-class TradingHalted(Refused):
+class TradingHalted(RiskBlocked):
+    """HALTED blocks new orders and modifications: the trading-state rule of the risk engine."""
+
     code = "trading_halted"
 
 

@@ -40,6 +40,8 @@ from .provider import BrokerPosition, ConnectionListener, ExecutionProvider, Ord
 
 log = logging.getLogger(__name__)
 
+# Informational order codes ib_async wrongly treats as a reject (ib-notes pitfall 5).
+INFORMATIONAL_ORDER_CODES = frozenset({10349, 10167, 399})
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
@@ -381,6 +383,8 @@ class IbExecutionProvider(ExecutionProvider):
     def _on_error(self, reqId, errorCode, errorString, advancedOrderRejectJson="", *, before=None):
         if before:  # the error answers a request (contract details, executions...), not an order
             return None
+        if errorCode in INFORMATIONAL_ORDER_CODES and reqId and reqId > 0:
+            self._undo_local_cancel(reqId, errorCode)
         if errorCode == 1100:
             self._set_state(ConnectionState.LOST, errorString)
         elif errorCode in (1101, 1102):
@@ -390,6 +394,17 @@ class IbExecutionProvider(ExecutionProvider):
         raw = {"reqId": reqId, "errorCode": errorCode, "errorString": errorString,
                "advancedOrderRejectJson": advancedOrderRejectJson or ""}
         return BrokerErrorEvent(req_id=reqId, code=errorCode, message=errorString, order_ref=ref, time=_now(), raw=raw)
+
+    def _undo_local_cancel(self, order_id: int, code: int) -> None:
+        """ib_async marks a trade Cancelled on informational codes such as 10349 (ib_async #191);
+        the order is still working at IB, so its local status goes back to what it was (else a
+        later modify would be refused as 'done')."""
+        trade = self.ib.wrapper.trades.get((self.client_id, order_id))
+        if trade is None or trade.orderStatus.status != "Cancelled" or not trade.log or trade.log[-1].errorCode != code:
+            return
+        previous = next((e.status for e in reversed(trade.log[:-1]) if e.status != "Cancelled"), "Submitted")
+        trade.orderStatus.status = previous
+        log.info("informational %s on order %s: kept it %s (ib_async had marked it Cancelled)", code, order_id, previous)
 
     # ------------------------------------------------------------------ contracts and prices
     async def _query(self, awaitable, what: str):
