@@ -63,7 +63,7 @@ class UiSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    db_url: str = ""
+    db_url: str = field(default="", repr=False)  # may hold a password: see redacted_db_url
     mode: TradeMode = TradeMode.PAPER  # Paper is the default; live is never implied
     profile: str = "demo"
     log_level: str = "INFO"

@@ -1,0 +1,154 @@
+"""Settings precedence (file < environment < command line) and password hygiene."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pytest
+
+from app.cli import build_parser
+from app.logs import RedactingFilter, configure_logging
+from app.settings import Settings, SettingsError, load_settings, save_settings
+from services.domain import TradeMode
+
+SECRET_URL = "mysql+pymysql://trader:s3cr3t-pw@db.example:3306/console"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))
+
+
+FILE = """
+[database]
+url = "sqlite:////from/file.sqlite3"
+[trading]
+mode = "paper"
+[ib]
+host = "file-host"
+port = 4002
+client_id = 11
+account = "DUFILE"
+[logging]
+level = "debug"
+"""
+
+
+def test_defaults_without_file_env_or_options(tmp_path):
+    settings = load_settings(None, env={"TC_CONFIG_FILE": str(tmp_path / "none.toml"), "TC_DATA_DIR": str(tmp_path / "data")})
+    assert settings.mode is TradeMode.PAPER
+    assert (settings.ib.host, settings.ib.port, settings.ib.client_id, settings.ib.account) == ("127.0.0.1", 7497, 1, "")
+    assert settings.effective_db_url == f"sqlite:///{(tmp_path / 'data' / 'console.sqlite3').as_posix()}"
+
+
+def test_file_then_environment_then_command_line(tmp_path):
+    config = _write(tmp_path / "settings.toml", FILE)
+    base_env = {"TC_CONFIG_FILE": str(config)}
+    from_file = load_settings(None, env=base_env)
+    assert (from_file.db_url, from_file.ib.host, from_file.ib.port, from_file.ib.client_id, from_file.ib.account) == (
+        "sqlite:////from/file.sqlite3", "file-host", 4002, 11, "DUFILE"
+    )
+    assert from_file.log_level == "DEBUG"
+
+    env = {
+        **base_env,
+        "TC_DB_URL": "sqlite:////from/env.sqlite3",
+        "TC_IB_HOST": "env-host",
+        "TC_IB_PORT": "4001",
+        "TC_IB_CLIENT_ID": "22",
+        "TC_IB_ACCOUNT": " U123 ",
+        "TC_MODE": "LIVE",
+    }
+    from_env = load_settings(None, env=env)
+    assert (from_env.db_url, from_env.ib.host, from_env.ib.port, from_env.ib.client_id, from_env.ib.account, from_env.mode) == (
+        "sqlite:////from/env.sqlite3", "env-host", 4001, 22, "U123", TradeMode.LIVE
+    )
+
+    from_cli = load_settings(_args("--db-url", "sqlite:////from/cli.sqlite3", "--log-level", "warning"), env=env)
+    assert from_cli.db_url == "sqlite:////from/cli.sqlite3"
+    assert from_cli.log_level == "WARNING"
+    assert from_cli.ib.host == "env-host"  # not given on the command line: the environment still wins over the file
+
+
+def test_config_option_names_another_file(tmp_path):
+    other = _write(tmp_path / "other.toml", '[database]\nurl = "sqlite:////other.sqlite3"\n')
+    settings = load_settings(_args("--config", str(other)), env={"TC_CONFIG_FILE": str(tmp_path / "ignored.toml")})
+    assert settings.db_url == "sqlite:////other.sqlite3"
+    assert settings.config_file == other
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TC_IB_PORT": "seventy"}, "TC_IB_PORT must be a whole number, got 'seventy'"),
+        ({"TC_IB_CLIENT_ID": "1.5"}, "TC_IB_CLIENT_ID must be a whole number, got '1.5'"),
+        ({"TC_MODE": "yolo"}, "TC_MODE must be 'paper' or 'live', got 'yolo'"),
+    ],
+)
+def test_bad_environment_values_are_clear_errors(tmp_path, env, message):
+    with pytest.raises(SettingsError) as error:
+        load_settings(None, env={"TC_CONFIG_FILE": str(tmp_path / "none.toml"), **env})
+    assert str(error.value) == message
+
+
+def test_bad_toml_is_a_clear_error(tmp_path):
+    config = _write(tmp_path / "settings.toml", "[database\nurl = 1\n")
+    with pytest.raises(SettingsError, match=r"is not valid TOML"):
+        load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+
+
+def test_save_then_load_round_trips(tmp_path):
+    config = tmp_path / "cfg" / "settings.toml"
+    original = load_settings(None, env={"TC_CONFIG_FILE": str(config), "TC_DB_URL": "sqlite:////x.sqlite3", "TC_IB_PORT": "4002"})
+    assert save_settings(original) == config
+    again = load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    assert (again.db_url, again.ib.port, again.mode) == ("sqlite:////x.sqlite3", 4002, TradeMode.PAPER)
+
+
+def test_password_is_hidden_in_redacted_url_and_repr():
+    settings = Settings(db_url=SECRET_URL)
+    assert settings.redacted_db_url == "mysql+pymysql://trader:***@db.example:3306/console"
+    assert "s3cr3t-pw" not in repr(settings)
+    assert settings.effective_db_url == SECRET_URL  # the real one is still there for connecting
+
+
+def test_password_never_reaches_the_log_file_or_stderr(tmp_path, capfd):
+    settings = Settings(db_url=SECRET_URL, log_dir=tmp_path / "logs", log_level="INFO")
+    configure_logging(settings)
+    logger = logging.getLogger("tests.settings")
+    try:
+        logger.warning("connecting to %s", SECRET_URL)
+        logger.info("plain %s", "message")
+        try:
+            raise RuntimeError(f"cannot open {SECRET_URL}")
+        except RuntimeError:
+            logger.exception("failed")
+        logging.getLogger("sqlalchemy.engine").warning(f"engine url {SECRET_URL}")
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "_tc_owned", False):
+                handler.flush()
+                root.removeHandler(handler)
+                handler.close()
+    written = (tmp_path / "logs" / "console.log").read_text(encoding="utf-8")
+    stderr = capfd.readouterr().err
+    for output in (written, stderr):
+        assert "s3cr3t-pw" not in output
+        assert "connecting to mysql+pymysql://trader:***@db.example:3306/console" in output
+        assert "RuntimeError: cannot open mysql+pymysql://trader:***@db.example:3306/console" in output
+        assert "engine url mysql+pymysql://trader:***@db.example:3306/console" in output
+    assert "plain message" in written
+
+
+def test_redacting_filter_leaves_other_records_alone():
+    record = logging.makeLogRecord({"msg": "order %s filled", "args": ("c-1",)})
+    assert RedactingFilter().filter(record) is True
+    assert record.getMessage() == "order c-1 filled" and record.args == ("c-1",)
