@@ -170,3 +170,17 @@ def test_qtmodeltester(qtmodeltester, factory):
     model.flush()
     model.reset(records[:2])
     qtmodeltester.check(model, force_py=True)
+
+
+def test_a_timer_flush_applies_a_large_buffer_in_slices(qtbot):
+    model = OrderBlotterModel(flush_interval_ms=10, max_batch=3)
+    slices = []
+    model.flushed.connect(lambda changed, inserted: slices.append((changed, inserted)))
+    model.upsert(order(i) for i in range(1, 9))
+    qtbot.waitUntil(lambda: model.rowCount() == 8, timeout=2000)
+    assert slices == [(0, 3), (0, 3), (0, 2)]
+    assert [o.id for o in model.records()] == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert model.flush() == (0, 0)
+    # An explicit flush applies everything at once.
+    model.upsert(order(i) for i in range(9, 20))
+    assert model.flush() == (0, 11)

@@ -27,5 +27,8 @@ class AuditModel(CoalescingTableModel[AuditRecord]):
                export=lambda a: a.hash),
     )
 
+    #: Newest entry first (entry ids grow with time).
+    order_key = staticmethod(lambda a: a.id)
+
     def actions(self) -> list[str]:
         return sorted({a.action for a in self._rows})

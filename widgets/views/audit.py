@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QRegularExpression, Signal
+from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..common import make_table
 from ..models.audit import AuditModel
-from ..models.base import SortKeyRole
+from ..models.proxy import NativeOrderProxyModel
 
 ALL_ACTIONS = "All actions"
 
@@ -18,9 +18,7 @@ class AuditView(QWidget):
     def __init__(self, model: AuditModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSortRole(SortKeyRole)
-        self.proxy.setDynamicSortFilter(True)
+        self.proxy = NativeOrderProxyModel(AuditModel.ID, self)
         self.proxy.setFilterKeyColumn(AuditModel.ACTION)
         self.proxy.setSourceModel(model)
         self.action_combo = QComboBox()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..common import add_action, make_table
-from ..models.base import fmt_time
+from ..models.base import SortKeyRole, fmt_time
 from ..models.snapshots import SnapshotItemsModel
 
 PROJECT_ROLE = Qt.ItemDataRole.UserRole + 10
@@ -56,7 +56,11 @@ class SnapshotsView(QWidget):
         self.errors_list = QListWidget()
         self.errors_list.setObjectName("importErrors")
         self.errors_list.setVisible(False)
-        self.items_table = make_table(model, self, sortable=True)
+        self.items_proxy = QSortFilterProxyModel(self)
+        self.items_proxy.setSortRole(SortKeyRole)
+        self.items_proxy.setSourceModel(model)
+        self.items_table = make_table(self.items_proxy, self, sortable=True)
+        self.items_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header click
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
