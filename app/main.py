@@ -1,19 +1,152 @@
-"""Composition root of the window: builds the services, the main window and the controllers,
-runs the one qasync loop, and shuts everything down in order."""
+"""Composition root of the window: one QApplication, one qasync loop, the service stack, the
+main window and its controller; shut down in reverse order when the window closes.
+
+``--screenshot FILE`` runs the demo flow (import a sample snapshot, preview, execute a paper
+run against the built-in simulator, wait for the fills), renders the window and exits.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
+from decimal import Decimal
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_SIZE = (1600, 1000)
+DEMO_PORTFOLIO_VALUE = Decimal("150000")  # every demo order stays under the default 25,000 notional limit
 
 
 def run_console(args: argparse.Namespace, settings) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    import qasync
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = QMainWindow()
-    window.setWindowTitle(f"IB Trading Console [{settings.profile.upper()}]")
-    window.setCentralWidget(QLabel(f"Database: {settings.redacted_db_url}"))
-    window.resize(1200, 800)
-    window.show()
-    return app.exec()
+    app.setApplicationName("IB Trading Console")
+    app.setOrganizationName("ib-trading-console")
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None))
+    try:
+        with loop:
+            return loop.run_until_complete(console.run())
+    finally:
+        asyncio.set_event_loop(None)
+
+
+def is_demo(args: argparse.Namespace, settings) -> bool:
+    """Demo unless a paper or live profile was asked for; a screenshot is always the demo."""
+    if getattr(args, "screenshot", None) or getattr(args, "demo", False):
+        return True
+    return settings.profile == "demo"
+
+
+class Console:
+    def __init__(self, settings, *, demo: bool, screenshot: str | None = None) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.screenshot = screenshot
+        self.window = None
+        self.stack = None
+        self.controller = None
+        self._closed = asyncio.Event()
+
+    async def run(self) -> int:
+        from PySide6.QtWidgets import QApplication
+
+        from app.main_window import MainWindow
+        from app.settings import save_settings
+        from widgets.dialogs.errors import show_error
+        from widgets.theme import apply_theme
+
+        app = QApplication.instance()
+        apply_theme(app, self.settings.ui.theme if self.settings.ui.theme in ("dark", "light") else "dark")
+        mode = "demo" if self.demo else str(self.settings.mode)
+        ui_state = None if self.screenshot else self.settings.data_dir / "ui-state.ini"
+        self.window = window = MainWindow(mode=mode, ui_state_file=ui_state)
+        window.closing.connect(self._closed.set)
+        window.connection_status.set_database(self.settings.redacted_db_url)
+        window.connection_status.set_connection_state("connecting")
+        if self.screenshot:
+            window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        try:
+            self.stack = await self._build_stack()
+        except Exception as exc:
+            log.exception("start-up failed")
+            if self.screenshot:
+                print(f"trading-console: start-up failed: {exc}", file=sys.stderr)
+                return 5
+            show_error(window, "Start-up failed", str(exc))
+            window.connection_status.set_connection_state("disconnected")
+            await self._closed.wait()
+            return 5
+        from app.controller import ConsoleController
+
+        self.controller = ConsoleController(window, self.stack, settings=self.settings,
+                                            save_settings=None if self.screenshot else save_settings)
+        try:
+            await self.controller.load_initial()
+            if self.screenshot:
+                return await self._screenshot_flow()
+            await self._closed.wait()
+            return 0
+        finally:
+            await self._shutdown()
+
+    async def _build_stack(self):
+        from app.composition import build_stack
+
+        return await build_stack(self.settings, demo=self.demo)
+
+    async def _shutdown(self) -> None:
+        if self.controller is not None:
+            self.controller.close()
+            await self.controller.runner.drain(timeout=5)
+        if self.stack is not None:
+            await self.stack.close()
+
+    async def _screenshot_flow(self) -> int:
+        """Import, preview, execute a paper run, wait for its fills, render the window."""
+        from app.composition import SAMPLES_DIR
+
+        controller, window = self.controller, self.window
+        controller.quiet_errors = True
+        outcome = await controller.import_snapshot(str(SAMPLES_DIR / "momentum_2026-11-21.json"), "Demo momentum")
+        if not outcome.ok:
+            print(f"trading-console: sample snapshot invalid: {outcome.parsed.errors}", file=sys.stderr)
+            return 2
+        params = window.preview_view.params()
+        params["portfolio_value"] = DEMO_PORTFOLIO_VALUE
+        window.preview_view.set_params({"portfolio_value": DEMO_PORTFOLIO_VALUE})
+        preview = await controller.preview(params)
+        if preview.blocked or not preview.drafts:
+            print(f"trading-console: demo preview not executable (blocked={preview.blocked}, "
+                  f"orders={len(preview.drafts)})", file=sys.stderr)
+        else:
+            await controller.execute(controller.current_run_id)
+            await self.stack.trade.wait_done(controller.current_run_id, timeout=30)
+        await self.stack.writer.flush()
+        await controller._refresh_audit()
+        await controller._sample_equity_async()
+        for model in (window.orders_model, window.fills_model, window.positions_model, window.audit_model):
+            model.flush()
+        controller._update_progress()
+        controller._refresh_charts()
+        return self._write_screenshot()
+
+    def _write_screenshot(self) -> int:
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents()
+        path = Path(self.screenshot).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = self.window.grab()
+        if not image.save(str(path), "PNG"):
+            print(f"trading-console: could not write {path}", file=sys.stderr)
+            return 5
+        print(str(path))
+        return 0

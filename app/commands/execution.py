@@ -1,7 +1,416 @@
-"""`trading-console` subcommands: execution (filled in by its issue)."""
+"""Headless execution commands for scripted use and crash tests.
+
+    trading-console execute --snapshot FILE_OR_ID --project NAME --mode paper|live [--live-token WORD]
+        [--portfolio-value V] [--ib-host H] [--ib-port P] [--client-id N] [--wait-seconds S] [--json]
+    trading-console orders [--run ID] [--status S] [--json]
+    trading-console fills [--run ID] [--json]
+    trading-console cancel ORDER_ID | replace ORDER_ID [--quantity Q] [--limit P] | cancel-all
+    trading-console halt [--cancel-all] | resume | reconcile
+
+Exit codes: 0 done, 2 bad input, 3 blocked by risk (HALTED included), 4 refused (live token or
+account guard), 5 broker or connection error. Every connection reconciles first.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from contextlib import asynccontextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+
+log = logging.getLogger(__name__)
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--ib-host", dest="ib_host", default=None, metavar="H", help="TWS / IB Gateway host (default from settings)")
+    group.add_argument("--ib-port", dest="ib_port", type=int, default=None, metavar="P", help="port (TWS paper 7497, Gateway paper 4002)")
+    group.add_argument("--client-id", dest="client_id", type=int, default=None, metavar="N", help="API client id")
+    group.add_argument("--account", dest="account", default=None, metavar="ID", help="account (needed when the login manages several)")
+    if mode:
+        group.add_argument("--mode", choices=("paper", "live"), default=None, help="paper (default) or live")
+    group.add_argument("--live-token", dest="live_token", default=None, metavar="WORD", help="the word LIVE, required in live mode")
+    group.add_argument("--connect-timeout", dest="connect_timeout", type=float, default=None, metavar="S")
+
 
 def register(subparsers) -> None:
-    """Add this module's subcommands to the top-level parser."""
+    ex = subparsers.add_parser("execute", help="create (or resume) the run of a snapshot and send its orders")
+    ex.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported)")
+    ex.add_argument("--project", required=True, metavar="NAME")
+    ex.add_argument("--portfolio-value", dest="portfolio_value", type=_decimal, default=None, metavar="V",
+                    help="default: the account's NetLiquidation")
+    ex.add_argument("--wait-seconds", dest="wait_seconds", type=float, default=60.0, metavar="S",
+                    help="wait until every order is done or S seconds passed (default 60)")
+    ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
+    ex.add_argument("--json", action="store_true")
+    _connection_options(ex)
+    ex.set_defaults(handler=lambda a, s: _run(cmd_execute, a, s))
+
+    orders = subparsers.add_parser("orders", help="list orders")
+    orders.add_argument("--run", type=int, default=None, metavar="ID")
+    orders.add_argument("--status", default=None, metavar="S", help="e.g. FILLED, REJECTED (comma separated)")
+    orders.add_argument("--json", action="store_true")
+    orders.set_defaults(handler=lambda a, s: _run(cmd_orders, a, s))
+
+    fills = subparsers.add_parser("fills", help="list fills")
+    fills.add_argument("--run", type=int, default=None, metavar="ID")
+    fills.add_argument("--all-revisions", dest="all_revisions", action="store_true", help="include superseded corrections")
+    fills.add_argument("--json", action="store_true")
+    fills.set_defaults(handler=lambda a, s: _run(cmd_fills, a, s))
+
+    cancel = subparsers.add_parser("cancel", help="cancel one order")
+    cancel.add_argument("order_id", type=int, metavar="ORDER_ID")
+    cancel.add_argument("--json", action="store_true")
+    _connection_options(cancel)
+    cancel.set_defaults(handler=lambda a, s: _run(cmd_cancel, a, s))
+
+    replace = subparsers.add_parser("replace", help="change an order's quantity and/or limit")
+    replace.add_argument("order_id", type=int, metavar="ORDER_ID")
+    replace.add_argument("--quantity", type=_decimal, default=None, metavar="Q")
+    replace.add_argument("--limit", type=_decimal, default=None, metavar="P")
+    replace.add_argument("--json", action="store_true")
+    _connection_options(replace)
+    replace.set_defaults(handler=lambda a, s: _run(cmd_replace, a, s))
+
+    cancel_all = subparsers.add_parser("cancel-all", help="cancel every working order")
+    cancel_all.add_argument("--one-by-one", dest="one_by_one", action="store_true", help="one cancel per order instead of reqGlobalCancel")
+    cancel_all.add_argument("--json", action="store_true")
+    _connection_options(cancel_all)
+    cancel_all.set_defaults(handler=lambda a, s: _run(cmd_cancel_all, a, s))
+
+    halt = subparsers.add_parser("halt", help="HALTED: block new orders and modifications (persisted)")
+    halt.add_argument("--cancel-all", dest="cancel_all", action="store_true", help="also cancel every working order")
+    halt.add_argument("--json", action="store_true")
+    _connection_options(halt)
+    halt.set_defaults(handler=lambda a, s: _run(cmd_halt, a, s))
+
+    resume = subparsers.add_parser("resume", help="back to ACTIVE")
+    resume.add_argument("--json", action="store_true")
+    _connection_options(resume)
+    resume.set_defaults(handler=lambda a, s: _run(cmd_resume, a, s))
+
+    rec = subparsers.add_parser("reconcile", help="orders, executions and positions at IB against the database")
+    rec.add_argument("--json", action="store_true")
+    _connection_options(rec)
+    rec.set_defaults(handler=lambda a, s: _run(cmd_reconcile, a, s))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _run(command, args, settings) -> int:
+    from services.execution.errors import ExecutionError
+
+    try:
+        return asyncio.run(command(args, settings))
+    except ExecutionError as exc:
+        _error(args, exc.code, str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # database unreachable and the like: one line, exit 5
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            from services.urls import redact_text
+
+            _error(args, "database_unreachable", redact_text(str(exc).splitlines()[0]))
+            return EXIT_BROKER
+        raise
+
+
+def _error(args, code: str, message: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps({"error": code, "message": message}))
+    print(f"trading-console: {message}", file=sys.stderr)
+
+
+def _open_db(settings):
+    from services.db import Database
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    db = Database(settings.effective_db_url)
+    db.ensure_schema()
+    return db
+
+
+class Session:
+    def __init__(self, db, provider, writer, reconciler, service, actions) -> None:
+        self.db, self.provider, self.writer = db, provider, writer
+        self.reconciler, self.service, self.actions = reconciler, service, actions
+
+
+@asynccontextmanager
+async def connected(args, settings, *, connect: bool = True):
+    """Database, broker connection (reconciled), the one writer, services; closed in order."""
+    from services.execution.ib_provider import IbExecutionProvider
+    from services.execution.reconcile import Reconciler
+    from services.execution.runs import TradeService
+    from services.execution.actions import OrderActions
+    from services.execution.writer import EventWriter
+
+    db = await asyncio.to_thread(_open_db, settings)
+    ib = settings.ib
+    provider = IbExecutionProvider(
+        host=ib.host, port=ib.port, client_id=ib.client_id, account=ib.account, mode=settings.mode,
+        live_token=getattr(args, "live_token", None),
+        connect_timeout=getattr(args, "connect_timeout", None) or ib.connect_timeout,
+        market_data_type=ib.market_data_type, auto_reconnect=False,
+    )
+    writer = EventWriter(db, provider.events)
+    writer.start()
+    reconciler = Reconciler(db, provider, writer)
+    reconciler.install()
+    service = TradeService(db, provider, writer, reconciler)
+    actions = OrderActions(db, provider, writer, service)
+    try:
+        if connect:
+            await provider.connect()
+            writer.account = provider.account or None
+        yield Session(db, provider, writer, reconciler, service, actions)
+    finally:
+        try:
+            await writer.stop(drain=True, timeout=30)
+        finally:
+            await provider.disconnect()
+            db.dispose()
+
+
+def _resolve_snapshot(args, settings) -> tuple[int | None, str | None]:
+    """(snapshot id, error) from FILE_OR_ID; a file is validated and imported (same content:
+    the stored snapshot)."""
+    text = args.snapshot.strip()
+    path = Path(text)
+    if text.isdigit() and not path.exists():
+        return int(text), None
+    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+
+    try:
+        parsed = parse_snapshot_file(path)
+    except SnapshotFormatError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"cannot read {text}: {exc.strerror or exc}"
+    if not parsed.ok:
+        return None, "; ".join(str(p) for p in parsed.errors[:5])
+    db = _open_db(settings)
+    try:
+        with db.unit_of_work() as session:
+            project = ProjectRepository(session).get_or_create(args.project)
+            snapshots = SnapshotRepository(session)
+            existing = snapshots.find_by_hash(project.id, parsed.content_hash)
+            if existing is not None:
+                return existing.id, None
+            items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency) for i in parsed.items]
+            return snapshots.create_with_items(project.id, parsed.source_name, parsed.content_hash, items).id, None
+    finally:
+        db.dispose()
+
+
+def _s(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_dict(o) -> dict:
+    return {"id": o.id, "client_order_id": o.client_order_id, "run_id": o.run_id, "symbol": o.symbol, "side": str(o.side),
+            "quantity": _s(o.quantity), "order_type": str(o.order_type), "limit_price": _s(o.limit_price),
+            "status": str(o.status), "filled_quantity": _s(o.filled_quantity), "avg_fill_price": _s(o.avg_fill_price),
+            "ib_order_id": o.ib_order_id, "ib_perm_id": o.ib_perm_id, "account": o.account,
+            "rejected_reason": o.rejected_reason, "replaces_order_id": o.replaces_order_id, "external": o.external,
+            "updated_at": o.updated_at.isoformat() if o.updated_at else None}
+
+
+def fill_dict(f, symbol_side=None) -> dict:
+    return {"id": f.id, "exec_id": f.exec_id, "order_id": f.order_id, "symbol": f.symbol, "side": str(f.side),
+            "quantity": _s(f.quantity), "price": _s(f.price), "commission": _s(f.commission),
+            "time": f.fill_time.isoformat(), "superseded": f.superseded}
+
+
+def _print_orders(orders) -> None:
+    print(f"{'id':>6} {'client_order_id':<34} {'symbol':<7} {'side':<4} {'qty':>9} {'type':<4} {'limit':>10} {'status':<17} {'filled':>9} {'avg':>10}")
+    for o in orders:
+        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {o.quantity:>9} {o.order_type!s:<4} "
+              f"{_s(o.limit_price) or '':>10} {o.status!s:<17} {o.filled_quantity:>9} {_s(o.avg_fill_price) or '':>10}"
+              + (f"  {o.rejected_reason}" if o.rejected_reason else ""))
+
+
+def _print_fills(fills) -> None:
+    print(f"{'exec_id':<28} {'order':>6} {'symbol':<7} {'side':<4} {'qty':>9} {'price':>11} {'commission':>10} time")
+    for f in fills:
+        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {f.quantity:>9} {f.price:>11} "
+              f"{_s(f.commission) or '-':>10} {f.fill_time.isoformat()}" + ("  (superseded)" if f.superseded else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def cmd_execute(args, settings) -> int:
+    from services.domain import TradeMode
+
+    snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
+    if problem:
+        _error(args, "bad_snapshot", problem)
+        return EXIT_BAD_INPUT
+    mode = TradeMode(settings.mode)
+    async with connected(args, settings) as s:
+        run = await s.service.create_run(args.project, snapshot_id, mode, {}, args.live_token, new_run=args.new_run)
+        result = await s.service.execute(run.id, args.live_token, portfolio_value=args.portfolio_value)
+        still = await s.service.wait_done(run.id, args.wait_seconds) if args.wait_seconds > 0 else []
+        await s.writer.flush()
+        view = await s.service.view(run.id)
+    if args.json:
+        print(json.dumps({
+            "run": {"id": view.run.id, "project_id": view.run.project_id, "snapshot_id": view.run.snapshot_id,
+                    "mode": str(view.run.mode), "status": str(view.run.status), "created": run.created,
+                    "sent": list(result.sent), "already_known": list(result.already_known),
+                    "failed": [list(f) for f in result.failed], "still_working": still},
+            "orders": [order_dict(o) for o in view.orders],
+            "fills": [fill_dict(f) for f in view.fills],
+        }, indent=2))
+    else:
+        print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}): {view.run.status}; "
+              f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, still working {len(still)}")
+        _print_orders(view.orders)
+        if view.fills:
+            print()
+            _print_fills(view.fills)
+    return EXIT_OK
+
+
+async def cmd_orders(args, settings) -> int:
+    from services.db.convert import to_order_record
+    from services.db.repositories import OrderRepository
+    from services.domain import OrderState
+
+    statuses = None
+    if args.status:
+        try:
+            statuses = [OrderState(s.strip().upper()) for s in args.status.split(",") if s.strip()]
+        except ValueError:
+            _error(args, "bad_status", f"unknown status in {args.status!r}; known: {', '.join(s.value for s in OrderState)}")
+            return EXIT_BAD_INPUT
+
+    def load():
+        db = _open_db(settings)
+        try:
+            with db.session() as session:
+                return [to_order_record(o) for o in OrderRepository(session).list(run_id=args.run, status=statuses)]
+        finally:
+            db.dispose()
+
+    orders = await asyncio.to_thread(load)
+    if args.json:
+        print(json.dumps([order_dict(o) for o in orders], indent=2))
+    else:
+        _print_orders(orders)
+    return EXIT_OK
+
+
+async def cmd_fills(args, settings) -> int:
+    from sqlalchemy import select
+
+    from services.db.convert import to_fill_record
+    from services.db.models import TradeFill, TradeOrder
+
+    def load():
+        db = _open_db(settings)
+        try:
+            with db.session() as session:
+                query = select(TradeFill).order_by(TradeFill.fill_time, TradeFill.id)
+                if args.run is not None:
+                    query = query.join(TradeOrder, TradeOrder.id == TradeFill.order_id).where(TradeOrder.run_id == args.run)
+                if not args.all_revisions:
+                    query = query.where(TradeFill.superseded.is_(False))
+                return [to_fill_record(f) for f in session.scalars(query)]
+        finally:
+            db.dispose()
+
+    fills = await asyncio.to_thread(load)
+    if args.json:
+        print(json.dumps([fill_dict(f) for f in fills], indent=2))
+    else:
+        _print_fills(fills)
+    return EXIT_OK
+
+
+async def cmd_cancel(args, settings) -> int:
+    async with connected(args, settings) as s:
+        order = await s.actions.cancel(args.order_id, args.live_token, wait=True)
+    _print_result(args, {"order": order_dict(order)}, f"order {order.id}: {order.status}")
+    return EXIT_OK
+
+
+async def cmd_replace(args, settings) -> int:
+    if args.quantity is None and args.limit is None:
+        _error(args, "bad_input", "replace needs --quantity and/or --limit")
+        return EXIT_BAD_INPUT
+    async with connected(args, settings) as s:
+        result = await s.actions.replace(args.order_id, args.quantity, args.limit, args.live_token)
+        await s.writer.flush()
+        order = await asyncio.to_thread(s.actions._order, args.order_id)
+        new = await asyncio.to_thread(s.actions._order, result.new_order_id) if result.new_order_id else None
+    _print_result(args, {"method": result.method, "order": order_dict(order), "new_order": order_dict(new) if new else None,
+                         "message": result.message},
+                  f"order {order.id}: {result.method}" + (f"; new order {new.id} ({new.client_order_id})" if new else "")
+                  + (f"; {result.message}" if result.message else ""))
+    return EXIT_OK
+
+
+async def cmd_cancel_all(args, settings) -> int:
+    async with connected(args, settings) as s:
+        ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one)
+    _print_result(args, {"canceled": ids}, f"cancel requested for {len(ids)} working order(s)")
+    return EXIT_OK
+
+
+async def cmd_halt(args, settings) -> int:
+    async with connected(args, settings, connect=bool(args.cancel_all)) as s:
+        state = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token)
+    _print_result(args, {"trading_state": str(state)}, f"trading state: {state}")
+    return EXIT_OK
+
+
+async def cmd_resume(args, settings) -> int:
+    async with connected(args, settings, connect=False) as s:
+        state = await s.actions.resume()
+    _print_result(args, {"trading_state": str(state)}, f"trading state: {state}")
+    return EXIT_OK
+
+
+async def cmd_reconcile(args, settings) -> int:
+    async with connected(args, settings) as s:
+        # connect() already ran one pass through the resync hook; report it (or run one)
+        report = s.reconciler.last_report or await s.reconciler.reconcile()
+    if report is None:
+        _error(args, "reconcile_failed", "reconciliation could not complete")
+        return EXIT_BROKER
+    data = report.to_dict()
+    _print_result(args, data, (f"reconciled: {data['open_orders']} open, {data['completed_orders']} completed, "
+                               f"{data['executions']} executions; missing fills {len(data['missing_fills'])}, "
+                               f"corrected {len(data['corrected'])}, external {len(data['external'])}, "
+                               f"unknown resolved {len(data['resolved_unknown'])}, positions {len(data['positions_corrected'])}"))
+    return EXIT_OK
+
+
+def _print_result(args, data: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(text)

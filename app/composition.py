@@ -1,0 +1,158 @@
+"""Builds the service stack from the settings: database, audit log, broker adapter, event
+writer, reconciler, trade service, order actions, and in demo mode the built-in IB Gateway
+simulator on a free loopback port. Used by the window and by the headless commands; the one
+place where these parts are constructed and wired, and torn down in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from services.domain import TradeMode
+
+log = logging.getLogger(__name__)
+
+DEMO_PROJECT = "Demo momentum"
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "samples"
+DEMO_SNAPSHOTS = ("momentum_2026-11-20.csv", "momentum_2026-11-21.json")
+
+
+@dataclass
+class ServiceStack:
+    settings: object
+    db: object
+    audit: object
+    provider: object
+    writer: object
+    reconciler: object
+    trade: object
+    actions: object
+    simulator: object | None = None
+    mode: TradeMode = TradeMode.PAPER
+    profile: str = "demo"
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return self.provider.host, self.provider.port
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.writer.stop(drain=True, timeout=10)
+        except Exception:
+            log.exception("event writer did not stop cleanly")
+        try:
+            await self.provider.disconnect()
+        except Exception:
+            log.exception("broker disconnect failed")
+        if self.simulator is not None:
+            await self.simulator.stop()
+        await asyncio.to_thread(self.db.dispose)
+
+
+def open_database(settings):
+    """The settings' database, upgraded to the current schema (run it off the GUI thread)."""
+    from services.db import Database
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_db_url)
+    db.ensure_schema()
+    return db
+
+
+def seed_demo_data(db) -> int:
+    """A sample project with two sample snapshots, once. Returns how many were imported."""
+    from services.console_queries import import_snapshot, projects_and_snapshots
+
+    projects, snapshots = projects_and_snapshots(db)
+    if any(p.name == DEMO_PROJECT for p in projects) and snapshots:
+        return 0
+    imported = 0
+    for name in DEMO_SNAPSHOTS:
+        outcome = import_snapshot(db, SAMPLES_DIR / name, DEMO_PROJECT, note="sample data")
+        if not outcome.ok:  # shipped data must be valid: a bug, not a user error
+            raise RuntimeError(f"sample snapshot {name} is invalid: {outcome.parsed.errors[:3]}")
+        imported += int(outcome.created)
+    return imported
+
+
+async def start_demo_simulator(settings):
+    from services.ibsim.config import SimConfig
+    from services.ibsim.server import IBGatewaySimulator
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = SimConfig(
+        seed=7,
+        state_file=settings.data_dir / "demo-simulator-state.json",
+        ledger_file=settings.data_dir / "demo-simulator-ledger.json",
+        fill_mode="partial",
+        partial_fills=3,
+        fill_interval=0.15,
+        walk_interval=1.0,
+    )
+    simulator = IBGatewaySimulator(config)
+    await simulator.start("127.0.0.1", 0)
+    return simulator
+
+
+async def build_stack(settings, *, demo: bool, live_token: str | None = None, connect: bool = True) -> ServiceStack:
+    """Construct and wire everything; connect to the broker (or the demo simulator)."""
+    from services.audit import AuditLog
+    from services.execution.actions import OrderActions
+    from services.execution.ib_provider import IbExecutionProvider
+    from services.execution.reconcile import Reconciler
+    from services.execution.runs import TradeService
+    from services.execution.writer import EventWriter
+
+    db = await asyncio.to_thread(open_database, settings)
+    simulator = None
+    mode = TradeMode.PAPER if demo else TradeMode(settings.mode)
+    host, port, account = settings.ib.host, settings.ib.port, settings.ib.account
+    if demo:
+        await asyncio.to_thread(seed_demo_data, db)
+        simulator = await start_demo_simulator(settings)
+        host, port, account = "127.0.0.1", simulator.port, simulator.config.account
+    provider = IbExecutionProvider(
+        host=host,
+        port=port,
+        client_id=settings.ib.client_id,
+        account=account,
+        mode=mode,
+        live_token=live_token,
+        connect_timeout=settings.ib.connect_timeout,
+        market_data_type="live" if demo else settings.ib.market_data_type,
+    )
+    writer = EventWriter(db, provider.events)
+    writer.start()
+    reconciler = Reconciler(db, provider, writer)
+    reconciler.install()
+    trade = TradeService(db, provider, writer, reconciler)
+    actions = OrderActions(db, provider, writer, trade)
+    stack = ServiceStack(settings, db, AuditLog(db), provider, writer, reconciler, trade, actions, simulator, mode,
+                         "demo" if demo else settings.profile)
+    if connect:
+        try:
+            await provider.connect()
+            writer.account = provider.account or None
+        except BaseException:
+            await stack.close()
+            raise
+    return stack
+
+
+def preview_params_to_run_params(params: dict) -> tuple[dict, Decimal | None]:
+    """The preview panel's parameters -> the run's builder params and the portfolio value."""
+    builder = {}
+    for key in ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted"):
+        if key in params and params[key] is not None:
+            value = params[key]
+            builder[key] = value if isinstance(value, bool) else str(value)
+    value = params.get("portfolio_value")
+    return {"builder": builder}, (Decimal(str(value)) if value not in (None, "") else None)

@@ -1,0 +1,519 @@
+"""Turns the window's intent signals into service calls, and service events into model updates.
+
+Slots translate, they do not decide: every rule (risk, live token, halt, account guard) is
+enforced by the services, which this controller only calls. Confirmations are asked in the slot,
+synchronously, before any coroutine starts (a modal dialog's nested event loop must never run
+inside an asyncio task step). Database reads run in worker threads; the models receive frozen
+records and coalesce them before they reach the views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtWidgets import QDialog
+
+from app.composition import DEMO_PROJECT, ServiceStack, preview_params_to_run_params
+from app.tasks import TaskRunner, UserFacingError
+from services import console_queries as queries
+from services.domain import ChangeSet, TradeMode, TradingState, is_live_token
+from widgets.common import confirm
+from widgets.dialogs.errors import show_error
+from widgets.dialogs.live_confirm import LiveConfirmDialog
+from widgets.dialogs.order_details import OrderDetailsDialog
+from widgets.dialogs.settings import SettingsDialog
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleController(QObject):
+    EQUITY_SAMPLE_MS = 5_000
+
+    def __init__(self, window, stack: ServiceStack, *, settings, save_settings=None, parent: QObject | None = None) -> None:
+        super().__init__(parent or window)
+        self.window = window
+        self.stack = stack
+        self.settings = settings
+        self._save_settings = save_settings
+        self.runner = TaskRunner(on_error=self._show_error)
+        self.current_run_id: int | None = None
+        self.current_preview = None
+        self._target_notional: Decimal | None = None
+        self._progress_points: list[tuple[datetime, Decimal]] = []
+        self._fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
+        self._references: dict[str, Decimal] = {}
+        self._equity_points: list[tuple[datetime, Decimal, Decimal]] = []
+        self._equity_start: Decimal | None = None
+        self._live_token: str | None = None  # armed once the trader typed LIVE this session
+        self._project_names: dict[int, str] = {}
+        self._unsubscribe: list = []
+        self.last_error: tuple[str, str] | None = None
+        self._wire()
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        w = self.window
+        w.snapshots_view.import_requested.connect(self._on_import_requested)
+        w.snapshots_view.snapshot_selected.connect(self._on_snapshot_selected)
+        w.preview_view.preview_requested.connect(self._on_preview_requested)
+        w.preview_view.execute_requested.connect(self._on_execute_requested)
+        w.blotter_view.cancel_requested.connect(self._on_cancel_requested)
+        w.blotter_view.replace_requested.connect(self._on_replace_requested)
+        w.blotter_view.cancel_all_requested.connect(self._on_cancel_all_requested)
+        w.blotter_view.halt_requested.connect(self._on_halt_requested)
+        w.blotter_view.resume_requested.connect(self._on_resume_requested)
+        w.blotter_view.details_requested.connect(self._on_details_requested)
+        w.audit_view.verify_requested.connect(self._on_verify_requested)
+        w.settings_requested.connect(self._on_settings_requested)
+        w.reconcile_requested.connect(self._on_reconcile_requested)
+        w.theme_requested.connect(self._on_theme_requested)
+        host, port = self.stack.endpoint
+        w.connection_status.set_endpoint(host, port)
+        w.connection_status.set_account(self.stack.provider.account or None)
+        w.connection_status.set_database(self.stack.db.redacted_url)
+        w.preview_view.set_execute_enabled(False, "Preview first")
+        self._unsubscribe.append(self.stack.writer.subscribe(self._on_changes))
+        self._unsubscribe.append(self.stack.provider.subscribe(self._on_connection_event))
+        if hasattr(self.stack.writer, "subscribe_health"):
+            self._unsubscribe.append(self.stack.writer.subscribe_health(self._on_writer_health))
+        self._on_connection_event(None)
+        self._equity_timer = QTimer(self)
+        self._equity_timer.setInterval(self.EQUITY_SAMPLE_MS)
+        self._equity_timer.timeout.connect(self._sample_equity)
+        self._equity_timer.start()
+
+    def close(self) -> None:
+        self._equity_timer.stop()
+        for unsubscribe in self._unsubscribe:
+            try:
+                unsubscribe()
+            except Exception:
+                log.debug("unsubscribe failed", exc_info=True)
+        self._unsubscribe.clear()
+        self.runner.cancel_all()
+
+    # ------------------------------------------------------------------ helpers
+    def _show_error(self, what: str, message: str) -> None:
+        self.last_error = (what, message)
+        self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
+        if getattr(self, "quiet_errors", False):
+            return
+        show_error(self.window, what, message)
+
+    async def _db(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    @property
+    def is_live(self) -> bool:
+        return TradeMode(self.stack.mode) is TradeMode.LIVE
+
+    def _ask_live_token(self, title: str, order_count: int, gross: Decimal) -> str | None:
+        """The modal LIVE dialog; returns the typed word or None. The service checks it again."""
+        dialog = LiveConfirmDialog(self.stack.provider.account or "?", order_count, gross, self.window)
+        dialog.setWindowTitle(title)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        token = dialog.token()
+        if is_live_token(token):
+            self._live_token = token
+        return token
+
+    def _token_for_action(self, title: str) -> tuple[bool, str | None]:
+        """(go ahead, token): paper needs none; live reuses the armed word or asks for it."""
+        if not self.is_live:
+            return True, None
+        if self._live_token:
+            return True, self._live_token
+        token = self._ask_live_token(title, 0, Decimal(0))
+        return token is not None, token
+
+    # ------------------------------------------------------------------ start-up
+    async def load_initial(self) -> None:
+        db = self.stack.db
+        projects, snapshots = await self._db(queries.projects_and_snapshots, db)
+        self._set_projects(projects, snapshots)
+        orders, fills, positions, names, audit_records, state = await asyncio.gather(
+            self._db(queries.recent_orders, db),
+            self._db(queries.recent_fills, db),
+            self._db(queries.positions, db),
+            self._db(queries.project_names, db),
+            self._db(self.stack.audit.list, limit=5_000, newest_first=True),
+            self._db(self._trading_state),
+        )
+        self.window.orders_model.reset(orders)
+        self.window.fills_model.reset(fills)
+        self.window.positions_model.set_project_names(names)
+        self.window.positions_model.reset(positions)
+        self.window.audit_model.reset(audit_records)
+        self.window.blotter_view.set_trading_state(state)
+        for fill in sorted(fills, key=lambda f: f.fill_time):
+            self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
+        self._refresh_charts()
+        if snapshots:
+            demo = next((p.id for p in projects if p.name == DEMO_PROJECT), None)
+            first = next((s for s in snapshots if s.project_id == demo), snapshots[0])
+            self.window.snapshots_view.select_snapshot(first.id)
+            await self.show_snapshot(first.id)
+        self._on_verify_requested()
+
+    def _trading_state(self) -> TradingState:
+        from services.db.repositories import SettingsRepository
+
+        with self.stack.db.session() as session:
+            return SettingsRepository(session).trading_state()
+
+    # ------------------------------------------------------------------ snapshots
+    def _on_import_requested(self, path: str) -> None:
+        project = self._project_name_for_import()
+        view = self.window.snapshots_view
+        self.runner.run(self.import_snapshot(path, project), what="Import snapshot", disable=[view.import_button])
+
+    def _project_name_for_import(self) -> str:
+        """A snapshot goes into the project selected in the tree (the demo project otherwise)."""
+        project_id = self.window.snapshots_view.current_project_id()
+        return self._project_names.get(project_id) or DEMO_PROJECT
+
+    def _set_projects(self, projects, snapshots) -> None:
+        self._project_names = {p.id: p.name for p in projects}
+        self.window.snapshots_view.set_projects(projects, snapshots)
+
+    async def import_snapshot(self, path: str, project: str):
+        view = self.window.snapshots_view
+        view.clear_import_errors()
+        try:
+            outcome = await self._db(queries.import_snapshot, self.stack.db, path, project)
+        except (OSError, ValueError) as exc:
+            view.show_import_errors(path, [str(exc)])
+            raise UserFacingError(f"{path}: {exc}") from exc
+        if not outcome.ok:
+            view.show_import_errors(outcome.parsed.source_name, outcome.parsed.errors)
+            return outcome
+        await self._db(self.stack.audit.append, self.stack.trade.actor, "snapshot.import", "decision_snapshot",
+                       outcome.snapshot_id, {"source": outcome.parsed.source_name, "project": project,
+                                             "items": len(outcome.parsed.items), "created": outcome.created})
+        projects, snapshots = await self._db(queries.projects_and_snapshots, self.stack.db)
+        self._set_projects(projects, snapshots)
+        view.select_snapshot(outcome.snapshot_id)
+        await self.show_snapshot(outcome.snapshot_id)
+        await self._refresh_audit()
+        return outcome
+
+    def _on_snapshot_selected(self, snapshot_id: int) -> None:
+        self.runner.run(self.show_snapshot(snapshot_id), what="Load snapshot")
+
+    async def show_snapshot(self, snapshot_id: int) -> None:
+        items = await self._db(queries.snapshot_items, self.stack.db, snapshot_id)
+        self.window.snapshot_items_model.reset(items)
+        if self.current_preview is not None and getattr(self, "_preview_snapshot", None) != snapshot_id:
+            self.current_preview = None
+            self.current_run_id = None
+            self.window.preview_model.clear()
+            self.window.risk_view.clear()
+            self.window.preview_view.set_execute_enabled(False, "Preview first")
+
+    # ------------------------------------------------------------------ preview
+    def _on_preview_requested(self, params: dict) -> None:
+        view = self.window.preview_view
+        self.runner.run(self.preview(params), what="Preview", disable=[view.preview_button])
+
+    async def preview(self, params: dict):
+        snapshot_id = self.window.snapshots_view.current_snapshot_id()
+        project_id = self.window.snapshots_view.current_project_id()
+        if snapshot_id is None or project_id is None:
+            raise UserFacingError("Select a snapshot first.")
+        if self.is_live and not self._live_token:
+            # A live run can only be created with the LIVE word (service rule), so a live preview
+            # asks for it once per session.
+            token = self._ask_live_token("Preview a LIVE run", 0, Decimal(0))
+            if not is_live_token(token):
+                raise UserFacingError("A live run needs the word LIVE.")
+        builder, portfolio_value = preview_params_to_run_params(params)
+        run = await self.stack.trade.create_run(project_id, snapshot_id, self.stack.mode, builder, live_token=self._live_token)
+        await self._db(queries.prepare_run_params, self.stack.db, run.id, builder["builder"])
+        result = await self.stack.trade.preview(run.id, portfolio_value)
+        self.current_run_id = run.id
+        self.current_preview = result
+        self._preview_snapshot = snapshot_id
+        self.window.preview_model.reset(result.drafts)
+        self.window.preview_view.set_skipped(result.skipped)
+        risk_params = await self._db(self._risk_defaults)
+        self.window.risk_view.set_report(result.report, risk_params)
+        blocked = result.blocked
+        if blocked:
+            self.window.preview_view.set_execute_enabled(False, "Blocked by risk: see Risk results")
+        elif not result.drafts:
+            self.window.preview_view.set_execute_enabled(False, "Nothing to trade: the account is at the targets")
+        else:
+            self.window.preview_view.set_execute_enabled(True)
+        self._references = {d.symbol: d.reference_price for d in result.drafts if d.reference_price is not None}
+        self._target_notional = sum((abs(d.notional) for d in result.drafts if d.notional is not None), Decimal(0))
+        self._progress_points = []
+        self._update_progress()
+        self._refresh_charts()
+        return result
+
+    def _risk_defaults(self) -> dict:
+        """The limits in force: the core's defaults overlaid with what the database stores."""
+        from services.core.risk import DEFAULT_RISK_LIMITS
+        from services.db.repositories import SettingsRepository
+
+        with self.stack.db.session() as session:
+            return {**DEFAULT_RISK_LIMITS, **(SettingsRepository(session).risk_defaults() or {})}
+
+    # ------------------------------------------------------------------ execute
+    def _on_execute_requested(self) -> None:
+        preview = self.current_preview
+        if preview is None or self.current_run_id is None:
+            self._show_error("Execute", "Preview the run first.")
+            return
+        if preview.blocked:
+            self._show_error("Execute", "The run is BLOCKED by risk; nothing can be sent.")
+            return
+        gross = sum((abs(d.notional) for d in preview.drafts if d.notional is not None), Decimal(0))
+        token = None
+        if self.is_live:
+            token = self._ask_live_token("Send LIVE orders", len(preview.drafts), gross)
+            if token is None:
+                return
+        elif not confirm(self.window, "Execute paper run",
+                         f"Send {len(preview.drafts)} order(s), gross notional {gross:,.2f}, "
+                         f"to the {self.stack.profile} account {self.stack.provider.account}?"):
+            return
+        view = self.window.preview_view
+        self.runner.run(self.execute(self.current_run_id, token), what="Execute", disable=[view.execute_button, view.preview_button])
+
+    async def execute(self, run_id: int, live_token: str | None = None):
+        self._progress_points = []
+        result = await self.stack.trade.execute(run_id, live_token)
+        self.window.statusBar().showMessage(
+            f"Run {run_id}: {len(result.sent)} sent, {len(result.already_known)} already at the broker, "
+            f"{len(result.failed)} failed", 10_000)
+        await self._refresh_audit()
+        return result
+
+    # ------------------------------------------------------------------ order actions
+    def _on_cancel_requested(self, order_id: int) -> None:
+        go, token = self._token_for_action("Cancel a LIVE order")
+        if go:
+            self.runner.run(self.stack.actions.cancel(order_id, token), what=f"Cancel order {order_id}",
+                            on_done=lambda _r: self._schedule_audit_refresh())
+
+    def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
+        go, token = self._token_for_action("Replace a LIVE order")
+        if go:
+            self.runner.run(self.stack.actions.replace(order_id, quantity, limit, token), what=f"Replace order {order_id}",
+                            on_done=lambda _r: self._schedule_audit_refresh())
+
+    def _on_cancel_all_requested(self) -> None:
+        go, token = self._token_for_action("Cancel all LIVE orders")
+        if not go:
+            return
+        blotter = self.window.blotter_view
+        self.runner.run(self._busy(blotter, "cancel_all", self.stack.actions.cancel_all(token)), what="Cancel all",
+                        on_done=lambda _r: self._schedule_audit_refresh())
+
+    def _on_halt_requested(self) -> None:
+        blotter = self.window.blotter_view
+        self.runner.run(self._busy(blotter, "halt", self.stack.actions.halt()), what="Halt trading",
+                        on_done=self._on_trading_state)
+
+    def _on_resume_requested(self) -> None:
+        blotter = self.window.blotter_view
+        self.runner.run(self._busy(blotter, "halt", self.stack.actions.resume()), what="Resume trading",
+                        on_done=self._on_trading_state)
+
+    async def _busy(self, view, operation: str, coro):
+        view.set_busy(operation, True)
+        try:
+            return await coro
+        finally:
+            view.set_busy(operation, False)
+
+    def _on_trading_state(self, state) -> None:
+        if state is not None:
+            self.window.blotter_view.set_trading_state(TradingState(state))
+        self._schedule_audit_refresh()
+
+    def _on_details_requested(self, order_id: int) -> None:
+        self.runner.run(self._show_details(order_id), what=f"Order {order_id}")
+
+    async def _show_details(self, order_id: int) -> None:
+        details = await self._db(queries.order_details, self.stack.db, order_id)
+        dialog = OrderDetailsDialog(details.order, details.fills, [asdict(e) for e in details.events], self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.open()  # window-modal without a nested event loop inside this task
+        self.details_dialog = dialog
+
+    # ------------------------------------------------------------------ audit
+    def _on_verify_requested(self) -> None:
+        self.runner.run(self._verify_audit(), what="Verify audit chain")
+
+    async def _verify_audit(self):
+        result = await self._db(self.stack.audit.verify)
+        self.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked)
+        return result
+
+    def _schedule_audit_refresh(self) -> None:
+        self.runner.run(self._refresh_audit(), what="Refresh audit log")
+
+    async def _refresh_audit(self) -> None:
+        records = await self._db(self.stack.audit.list, limit=5_000, newest_first=True)
+        self.window.audit_model.upsert(records)
+        await self._verify_audit()
+
+    # ------------------------------------------------------------------ reconcile, settings, theme
+    def _on_reconcile_requested(self) -> None:
+        self.runner.run(self._reconcile(), what="Reconcile")
+
+    async def _reconcile(self):
+        report = await self.stack.reconciler.reconcile()
+        self.window.statusBar().showMessage(f"Reconciled: {report.to_dict()}", 10_000)
+        await self._refresh_audit()
+        return report
+
+    def _on_theme_requested(self, name: str) -> None:
+        self.window.apply_theme(name)
+        if self._save_settings is not None:
+            from dataclasses import replace
+
+            self.settings = replace(self.settings, ui=replace(self.settings.ui, theme=name))
+            self.runner.run(asyncio.to_thread(self._save_settings, self.settings), what="Save settings")
+
+    def _on_settings_requested(self) -> None:
+        values = self._settings_values_sync()
+        dialog = SettingsDialog(values, self.window)
+        dialog.settings_submitted.connect(lambda data: self.runner.run(self.apply_settings(data), what="Save settings"))
+        dialog.exec()
+
+    def _settings_values_sync(self) -> dict[str, Any]:
+        from services.core.risk import DEFAULT_RISK_LIMITS
+        from services.db.repositories import SettingsRepository
+
+        with self.stack.db.session() as session:
+            repo = SettingsRepository(session)
+            risk = {**DEFAULT_RISK_LIMITS, **(repo.risk_defaults() or {})}
+            recovery = dict(repo.auto_recovery() or {})
+        ib = self.settings.ib
+        return {
+            "connection": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
+                           "market_data_type": ib.market_data_type},
+            "risk": risk,
+            "auto_recovery": recovery,
+            "database_url": self.settings.redacted_db_url,
+        }
+
+    async def apply_settings(self, data: dict) -> None:
+        from dataclasses import replace
+
+        connection = data.get("connection") or {}
+        ib = self.settings.ib
+        ib = replace(
+            ib,
+            host=str(connection.get("host", ib.host)),
+            port=int(connection.get("port", ib.port)),
+            client_id=int(connection.get("client_id", ib.client_id)),
+            account=str(connection.get("account", ib.account) or ""),
+            market_data_type=str(connection.get("market_data_type", ib.market_data_type)),
+        )
+        changes: dict[str, Any] = {"ib": ib}
+        url = data.get("database_url")
+        if url and url != self.settings.redacted_db_url and "***" not in url:
+            changes["db_url"] = url
+        self.settings = replace(self.settings, **changes)
+        if self._save_settings is not None:
+            await asyncio.to_thread(self._save_settings, self.settings)
+        risk = data.get("risk")
+        recovery = data.get("auto_recovery")
+        await self._db(self._store_trade_settings, risk, recovery)
+        await self._db(self.stack.audit.append, self.stack.trade.actor, "settings.update", "settings", None,
+                       {"risk": risk, "auto_recovery": recovery, "connection": connection})
+        self.window.statusBar().showMessage("Settings saved (connection changes apply at the next start)", 10_000)
+        await self._refresh_audit()
+
+    def _store_trade_settings(self, risk: dict | None, recovery: dict | None) -> None:
+        from services.db.repositories import SettingsRepository
+
+        with self.stack.db.unit_of_work() as session:
+            repo = SettingsRepository(session)
+            if risk is not None:
+                repo.set_risk_defaults(risk)
+            if recovery is not None:
+                repo.set_auto_recovery(recovery)
+
+    # ------------------------------------------------------------------ service events
+    def _on_changes(self, changes: ChangeSet) -> None:
+        w = self.window
+        w.orders_model.apply(changes)
+        w.fills_model.apply(changes)
+        w.positions_model.apply(changes)
+        for fill in changes.fills:
+            self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
+        w.connection_status.set_last_event_time(datetime.now(UTC))
+        if self.current_run_id is not None and (changes.fills or self.current_run_id in changes.runs):
+            self._update_progress()
+        if changes.fills or changes.orders:
+            self._refresh_charts()
+
+    def _run_filled_notional(self) -> Decimal:
+        total = Decimal(0)
+        for order in self.window.orders_model.records():
+            if order.run_id == self.current_run_id and order.avg_fill_price is not None:
+                total += order.filled_quantity * order.avg_fill_price
+        return total
+
+    def _update_progress(self) -> None:
+        target = self._target_notional or Decimal(0)
+        filled = self._run_filled_notional() if self.current_run_id is not None else Decimal(0)
+        now = datetime.now(UTC)
+        if not self._progress_points or self._progress_points[-1][1] != filled:
+            self._progress_points.append((now, filled))
+        working = sum(1 for o in self.window.orders_model.records()
+                      if o.run_id == self.current_run_id and o.status.is_working)
+        text = f"run {self.current_run_id}: {filled:,.0f} of {target:,.0f} filled" + (f" · {working} working" if working else "")
+        self.window.preview_view.set_progress(filled, target, text)
+
+    def _refresh_charts(self) -> None:
+        charts = self.window.charts_view
+        charts.set_run_progress(self._progress_points, self._target_notional)
+        charts.set_fill_prices(self._fill_points, self._references)
+        charts.set_equity(self._equity_points)
+
+    def _sample_equity(self) -> None:
+        if not self.stack.provider.is_connected:
+            return
+        self.runner.run(self._sample_equity_async(), what="Account value")
+
+    async def _sample_equity_async(self) -> None:
+        value = await self.stack.provider.net_liquidation()
+        if value is None:
+            return
+        if self._equity_start is None:
+            self._equity_start = value
+        self._equity_points.append((datetime.now(UTC), value, value - self._equity_start))
+        self.window.charts_view.set_equity(self._equity_points)
+
+    def _on_connection_event(self, event) -> None:
+        provider = self.stack.provider
+        state = str(getattr(event, "state", None) or provider.state)
+        reconnect_in = None
+        if state == "disconnected" and provider.reconnect_attempts and not getattr(provider, "_closing", False):
+            reconnect_in = provider.reconnect_attempts[-1]
+        self.window.connection_status.set_connection_state(state, reconnect_in)
+        self.window.connection_status.set_account(provider.account or None)
+        if state in ("connected", "restored"):
+            self.window.connection_status.set_last_event_time(datetime.now(UTC))
+
+    def _on_writer_health(self, health) -> None:
+        if health.degraded:
+            self.window.statusBar().showMessage(
+                f"Database unavailable: {health.backlog} event(s) waiting in memory; they will be written when it "
+                f"returns. {health.message}", 0)
+        else:
+            self.window.statusBar().clearMessage()
+
