@@ -48,9 +48,12 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
 
 
 def add_action(widget: QWidget, text: str, slot: Callable[[], None], shortcut: str | QKeySequence | None = None,
-               *, context: Qt.ShortcutContext = Qt.ShortcutContext.WindowShortcut, tip: str | None = None) -> QAction:
-    """An action owned by ``widget`` (so its shortcut works while the widget's window is active);
-    the composition root may also put it in a menu."""
+               *, context: Qt.ShortcutContext = Qt.ShortcutContext.WindowShortcut, tip: str | None = None,
+               install: bool = True) -> QAction:
+    """An action owned by ``widget``. ``install`` adds it to the widget, which makes its
+    shortcut live. Window-wide shortcuts are NOT installed by the panels: the main window's
+    menus own them (the same key bound twice in one window is ambiguous and Qt then fires
+    neither); a panel used on its own calls its ``install_shortcuts()``."""
     action = QAction(text, widget)
     if shortcut is not None:
         action.setShortcut(QKeySequence(shortcut))
@@ -58,7 +61,8 @@ def add_action(widget: QWidget, text: str, slot: Callable[[], None], shortcut: s
     if tip:
         action.setToolTip(tip)
     action.triggered.connect(lambda _checked=False: slot())
-    widget.addAction(action)
+    if install:
+        widget.addAction(action)
     return action
 
 

@@ -97,14 +97,17 @@ def test_copy_id_puts_the_client_order_id_on_the_clipboard(blotter):
     assert QGuiApplication.clipboard().text() == blotter.model.get(1).client_order_id
 
 
-def test_double_click_asks_for_details_and_never_cancels(blotter, qtbot):
+def test_double_click_asks_for_details_and_never_cancels(blotter, qtbot, monkeypatch):
+    asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
     row = visible_ids(blotter).index(1)
     rect = blotter.table.visualRect(blotter.proxy.index(row, 2))
-    qtbot.waitExposed(blotter)
+    with qtbot.waitExposed(blotter):
+        pass
     with qtbot.assertNotEmitted(blotter.cancel_requested), qtbot.waitSignal(blotter.details_requested) as sig:
         qtbot.mouseClick(blotter.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         qtbot.mouseDClick(blotter.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert sig.args == [1]
+    assert asked == []  # not even a question about cancelling
 
 
 @pytest.mark.parametrize("button, emitted", [(QMessageBox.StandardButton.Yes, True), (QMessageBox.StandardButton.No, False)])
@@ -274,3 +277,33 @@ def test_replace_dialog_enables_ok_only_when_valid(qtbot):
     dialog.quantity_edit.setText("60")
     assert dialog.ok_button.isEnabled()
     assert dialog.values() == (Decimal(60), Decimal("100.25"))
+
+
+def test_keys_work_inside_a_main_window_menu_without_ambiguity(qtbot, monkeypatch):
+    from PySide6.QtGui import QAction, QKeySequence
+    from PySide6.QtWidgets import QMainWindow
+
+    asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    blotter = BlotterView(OrderBlotterModel(), window)
+    blotter.model.upsert([order(1), order(2, status=OrderState.FILLED)])
+    blotter.model.flush()
+    window.setCentralWidget(blotter)
+    menu_hits = []
+    menu_action = QAction("Cancel all", window)
+    menu_action.setShortcut(QKeySequence("Ctrl+Shift+X"))
+    menu_action.triggered.connect(lambda: menu_hits.append(True))
+    window.menuBar().addMenu("Trading").addAction(menu_action)
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    blotter.table.setFocus()
+    qtbot.keyClick(blotter.table, Qt.Key.Key_X, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert menu_hits == [True]
+    # Del is the panel's own key: cancel the selected working orders, after a confirmation.
+    received = []
+    blotter.cancel_requested.connect(received.append)
+    blotter.table.selectRow(blotter.proxy.visible_records().index(blotter.model.get(1)))
+    qtbot.keyClick(blotter.table, Qt.Key.Key_Delete)
+    assert (len(asked), received) == (1, [1])

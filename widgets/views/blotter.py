@@ -96,12 +96,23 @@ class BlotterView(QWidget):
         self.cancel_selected_action = add_action(
             self, "Cancel selected orders", self.request_cancel_selected, Qt.Key.Key_Delete,
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.cancel_all_action = add_action(self, "Cancel all orders", self.request_cancel_all, "Ctrl+Shift+X")
-        self.halt_action = add_action(self, "Halt / resume trading", self._on_halt_clicked, "Ctrl+H")
+        # Window-wide: the main window's menu binds these keys (see add_action).
+        self.cancel_all_action = add_action(self, "Cancel all orders…", self.request_cancel_all, "Ctrl+Shift+X",
+                                            install=False)
+        self.halt_action = add_action(self, "Halt / resume trading…", self._on_halt_clicked, "Ctrl+H",
+                                      install=False)
         self.copy_id_action = add_action(
             self, "Copy client order id", self.copy_selected_ids, "Ctrl+C",
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._update_count()
+
+    def install_shortcuts(self) -> None:
+        """Make Ctrl+Shift+X / Ctrl+H live on this panel (when no main-window menu has them)."""
+        self.addActions([self.cancel_all_action, self.halt_action])
+
+    def request_halt_or_resume(self) -> None:
+        """Halt, or Resume when halted, after a confirmation."""
+        self._on_halt_clicked()
 
     # -- public state setters (called by the controller) ------------------------------------
 

@@ -106,10 +106,15 @@ class PreviewView(QWidget):
         self.execute_button.clicked.connect(self.request_execute)
         model.modelReset.connect(self._update_totals)
         model.flushed.connect(self._update_totals)
-        self.preview_action = add_action(self, "Preview orders", self.request_preview, "Ctrl+P")
-        self.execute_action = add_action(self, "Execute", self.request_execute, "Ctrl+E")
+        # Window-wide: the main window's menu binds these keys (see add_action).
+        self.preview_action = add_action(self, "Preview orders", self.request_preview, "Ctrl+P", install=False)
+        self.execute_action = add_action(self, "Execute run…", self.request_execute, "Ctrl+E", install=False)
         self._on_order_type_changed(self.order_type_combo.currentText())
         self._update_totals()
+
+    def install_shortcuts(self) -> None:
+        """Make Ctrl+P / Ctrl+E live on this panel (when no main-window menu has them)."""
+        self.addActions([self.preview_action, self.execute_action])
 
     # -- parameters -------------------------------------------------------------------------
 

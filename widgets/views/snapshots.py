@@ -80,7 +80,12 @@ class SnapshotsView(QWidget):
         layout.addWidget(splitter)
         self.import_button.clicked.connect(self.choose_import_file)
         self.tree.currentItemChanged.connect(self._on_current_item_changed)
-        self.import_action = add_action(self, "Import snapshot…", self.choose_import_file, "Ctrl+I")
+        # Window-wide: the main window's menu binds the key (see add_action).
+        self.import_action = add_action(self, "Import snapshot…", self.choose_import_file, "Ctrl+I", install=False)
+
+    def install_shortcuts(self) -> None:
+        """Make Ctrl+I live on this panel (when no main-window menu has it)."""
+        self.addAction(self.import_action)
 
     # -- state from the controller ----------------------------------------------------------
 
