@@ -8,6 +8,7 @@
 from services.ibsim.config import DEFAULT_ACCOUNT, Faults, FaultRule, OrderFaults, SimConfig, parse_fault_rule
 from services.ibsim.model import Instrument, SimExecution, SimOrder, SimPosition, load_universe
 from services.ibsim.server import AccountSnapshot, IBGatewaySimulator
+from services.ibsim.thread import SimulatorThread
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -21,6 +22,7 @@ __all__ = [
     "SimExecution",
     "SimOrder",
     "SimPosition",
+    "SimulatorThread",
     "load_universe",
     "parse_fault_rule",
 ]
