@@ -225,7 +225,12 @@ def _resolve_snapshot(args, settings) -> tuple[int | None, str | None]:
 
 
 def _s(value) -> str | None:
-    return None if value is None else str(value)
+    """Decimals without the database's trailing zeros (``4.000000`` -> ``4``)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
 
 
 def order_dict(o) -> dict:
@@ -246,15 +251,15 @@ def fill_dict(f, symbol_side=None) -> dict:
 def _print_orders(orders) -> None:
     print(f"{'id':>6} {'client_order_id':<34} {'symbol':<7} {'side':<4} {'qty':>9} {'type':<4} {'limit':>10} {'status':<17} {'filled':>9} {'avg':>10}")
     for o in orders:
-        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {o.quantity:>9} {o.order_type!s:<4} "
-              f"{_s(o.limit_price) or '':>10} {o.status!s:<17} {o.filled_quantity:>9} {_s(o.avg_fill_price) or '':>10}"
+        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {_s(o.quantity):>9} {o.order_type!s:<4} "
+              f"{_s(o.limit_price) or '':>10} {o.status!s:<17} {_s(o.filled_quantity):>9} {_s(o.avg_fill_price) or '':>10}"
               + (f"  {o.rejected_reason}" if o.rejected_reason else ""))
 
 
 def _print_fills(fills) -> None:
     print(f"{'exec_id':<28} {'order':>6} {'symbol':<7} {'side':<4} {'qty':>9} {'price':>11} {'commission':>10} time")
     for f in fills:
-        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {f.quantity:>9} {f.price:>11} "
+        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {_s(f.quantity):>9} {_s(f.price):>11} "
               f"{_s(f.commission) or '-':>10} {f.fill_time.isoformat()}" + ("  (superseded)" if f.superseded else ""))
 
 
@@ -262,13 +267,16 @@ def _print_fills(fills) -> None:
 
 
 async def cmd_execute(args, settings) -> int:
-    from services.domain import TradeMode
+    from services.domain import TradeMode, is_live_token
+    from services.execution.errors import LiveConfirmRequired
 
     snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
     if problem:
         _error(args, "bad_snapshot", problem)
         return EXIT_BAD_INPUT
     mode = TradeMode(settings.mode)
+    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before any connection
+        raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
     async with connected(args, settings) as s:
         run = await s.service.create_run(args.project, snapshot_id, mode, {}, args.live_token, new_run=args.new_run)
         result = await s.service.execute(run.id, args.live_token, portfolio_value=args.portfolio_value)

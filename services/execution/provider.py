@@ -47,10 +47,10 @@ def check_account(mode: TradeMode, account: str, live_token: str | None) -> None
         if not is_paper_account(account):
             raise AccountGuardError(f"paper mode refuses account {account!r}: not a paper (DU/DF) account")
         return
-    if is_paper_account(account):
-        raise AccountGuardError(f"live mode refuses account {account!r}: it is a paper account")
     if not is_live_token(live_token):
         raise LiveConfirmRequired("live trading needs the confirmation word LIVE")
+    if is_paper_account(account):
+        raise AccountGuardError(f"live mode refuses account {account!r}: it is a paper account")
 
 
 ConnectionListener = Callable[[ConnectionEvent], None]

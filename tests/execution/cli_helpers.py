@@ -1,0 +1,58 @@
+"""Run ``python -m app`` as a real subprocess from async tests (the simulator lives on the test's
+loop, so the child is awaited, never waited for synchronously)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+
+def child_env(tmp_home: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def cli_args(db_url: str, port: int, command: str, *rest: str, client_id: int = 1, connection: bool = True) -> list[str]:
+    args = [sys.executable, "-m", "app", "--db-url", db_url, "--log-level", "WARNING", command, *rest]
+    if connection:
+        args += ["--ib-port", str(port), "--client-id", str(client_id), "--connect-timeout", "5"]
+    return args
+
+
+async def start(args: list[str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=child_env(), stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+
+
+async def run(args: list[str], timeout: float = 60) -> Result:
+    proc = await start(args)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def until_client_gone(sim, client_id: int, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while client_id in sim.connected_client_ids():
+        if loop.time() > deadline:
+            raise AssertionError(f"client {client_id} still connected to the simulator after {timeout} s")
+        await asyncio.sleep(0.01)

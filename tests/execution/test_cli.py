@@ -1,0 +1,107 @@
+"""The headless commands as real subprocesses against the simulator (SQLite and MariaDB)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.domain import OrderType, Side
+
+from .cli_helpers import cli_args, run, until_client_gone
+from .conftest import build_stack, make_snapshot
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def snapshot_file(tmp_path):
+    path = tmp_path / "snap.csv"
+    path.write_text("symbol,weight\nAAPL,0.01\nMSFT,0.005\n")
+    return path
+
+
+async def test_execute_orders_fills_and_rerun(db_url, simulator, snapshot_file):
+    port = simulator.port
+    first = await run(cli_args(db_url, port, "execute", "--snapshot", str(snapshot_file), "--project", "cli", "--mode", "paper",
+                               "--portfolio-value", "100000", "--wait-seconds", "10", "--json"))
+    assert first.code == 0, first.err
+    data = first.json
+    assert data["run"]["status"] == "done" and data["run"]["created"] is True and len(data["run"]["sent"]) == 2
+    assert {(o["symbol"], o["quantity"], o["status"]) for o in data["orders"]} == {("AAPL", "4", "FILLED"), ("MSFT", "1", "FILLED")}
+    assert {f["exec_id"] for f in data["fills"]} == {e.exec_id for e in simulator.executions()}
+    assert all(set(f) >= {"exec_id", "order_id", "symbol", "side", "quantity", "price", "commission", "time"} for f in data["fills"])
+    await until_client_gone(simulator, 1)
+
+    again = await run(cli_args(db_url, port, "execute", "--snapshot", str(snapshot_file), "--project", "cli", "--mode", "paper", "--json"))
+    assert again.code == 0, again.err
+    assert again.json["run"]["id"] == data["run"]["id"] and again.json["run"]["sent"] == [] and again.json["run"]["created"] is False
+    assert len(simulator.orders()) == 2
+
+    orders = await run(cli_args(db_url, port, "orders", "--run", str(data["run"]["id"]), "--status", "filled", "--json", connection=False))
+    assert orders.code == 0 and sorted(o["symbol"] for o in orders.json) == ["AAPL", "MSFT"]
+    fills = await run(cli_args(db_url, port, "fills", "--run", str(data["run"]["id"]), "--json", connection=False))
+    assert fills.code == 0
+    by_exec = {e.exec_id: e for e in simulator.executions()}
+    for f in fills.json:
+        e = by_exec[f["exec_id"]]
+        assert (f["symbol"], Decimal(f["quantity"]), Decimal(f["price"]), Decimal(f["commission"])) == (e.symbol, e.shares, e.price, e.commission)
+    text = await run(cli_args(db_url, port, "fills", connection=False))
+    assert text.code == 0 and all(e in text.out for e in by_exec)
+
+
+async def test_exit_codes(db_url, simulator, snapshot_file, tmp_path):
+    port = simulator.port
+    base = ["--snapshot", str(snapshot_file), "--project", "codes", "--portfolio-value", "100000", "--wait-seconds", "0"]
+    live = await run(cli_args(db_url, port, "execute", *base, "--mode", "live"))
+    assert live.code == 4 and "LIVE" in live.err
+    live_on_paper = await run(cli_args(db_url, port, "execute", *base, "--mode", "live", "--live-token", "LIVE"))
+    assert live_on_paper.code == 4 and "paper account" in live_on_paper.err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,weight\nAAPL,abc\n")
+    bad_input = await run(cli_args(db_url, port, "execute", "--snapshot", str(bad), "--project", "codes", "--mode", "paper"))
+    assert bad_input.code == 2
+    nobody = await run(cli_args(db_url, 1, "execute", *base, "--mode", "paper"))
+    assert nobody.code == 5 and "cannot connect" in nobody.err
+    halted = await run(cli_args(db_url, port, "halt", "--json"))
+    assert halted.code == 0 and halted.json == {"trading_state": "HALTED"}
+    blocked = await run(cli_args(db_url, port, "execute", *base, "--mode", "paper"))
+    assert blocked.code == 3 and "HALTED" in blocked.err
+    assert simulator.orders() == []
+    resumed = await run(cli_args(db_url, port, "resume"))
+    assert resumed.code == 0 and "ACTIVE" in resumed.out
+    risky = await run(cli_args(db_url, port, "execute", "--snapshot", str(snapshot_file), "--project", "risky", "--mode", "paper",
+                               "--portfolio-value", "10000000", "--wait-seconds", "0"))
+    assert risky.code == 3 and "max_order_notional" in risky.err
+    assert simulator.orders() == []
+
+
+async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
+    stack = await build_stack(database, simulator)
+    a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))
+    b = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, Decimal("222"))
+    c = await stack.actions.manual_order("META", Side.BUY, Decimal(5), OrderType.LMT, Decimal("555"))
+    await stack.close()
+    await until_client_gone(simulator, 1)
+    port = simulator.port
+    rec = await run(cli_args(db_url, port, "reconcile", "--json"))
+    assert rec.code == 0, rec.err
+    assert rec.json["open_orders"] == 3 and rec.json["missing_fills"] == []
+    await until_client_gone(simulator, 1)
+    cancel = await run(cli_args(db_url, port, "cancel", str(a.id), "--json"))
+    assert cancel.code == 0, cancel.err
+    assert cancel.json["order"]["status"] == "CANCELED"
+    await until_client_gone(simulator, 1)
+    replace = await run(cli_args(db_url, port, "replace", str(b.id), "--quantity", "8", "--limit", "223", "--json"))
+    assert replace.code == 0, replace.err
+    assert replace.json["method"] == "modify" and replace.json["order"]["quantity"] == "8"
+    assert {o.symbol: o.quantity for o in simulator.open_orders()} == {"AAPL": Decimal(8), "META": Decimal(5)}
+    await until_client_gone(simulator, 1)
+    bad = await run(cli_args(db_url, port, "replace", str(b.id)))
+    assert bad.code == 2
+    await until_client_gone(simulator, 1)
+    all_ = await run(cli_args(db_url, port, "cancel-all", "--json"))
+    assert all_.code == 0 and sorted(all_.json["canceled"]) == sorted([b.id, c.id])
+    assert simulator.open_orders() == []
+    orders = await run(cli_args(db_url, port, "orders", "--json", connection=False))
+    assert sorted(o["status"] for o in orders.json) == ["CANCELED"] * 3
