@@ -83,7 +83,7 @@ def seed_demo_data(db) -> int:
     return imported
 
 
-async def start_demo_simulator(settings):
+async def start_demo_simulator(settings, **overrides):
     from services.ibsim.config import SimConfig
     from services.ibsim.server import IBGatewaySimulator
 
@@ -97,12 +97,15 @@ async def start_demo_simulator(settings):
         fill_interval=0.15,
         walk_interval=1.0,
     )
+    for name, value in overrides.items():
+        setattr(config, name, value)
     simulator = IBGatewaySimulator(config)
     await simulator.start("127.0.0.1", 0)
     return simulator
 
 
-async def build_stack(settings, *, demo: bool, live_token: str | None = None, connect: bool = True) -> ServiceStack:
+async def build_stack(settings, *, demo: bool, live_token: str | None = None, connect: bool = True,
+                      simulator_options: dict | None = None) -> ServiceStack:
     """Construct and wire everything; connect to the broker (or the demo simulator)."""
     from services.audit import AuditLog
     from services.execution.actions import OrderActions
@@ -117,7 +120,7 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
     host, port, account = settings.ib.host, settings.ib.port, settings.ib.account
     if demo:
         await asyncio.to_thread(seed_demo_data, db)
-        simulator = await start_demo_simulator(settings)
+        simulator = await start_demo_simulator(settings, **(simulator_options or {}))
         host, port, account = "127.0.0.1", simulator.port, simulator.config.account
     provider = IbExecutionProvider(
         host=host,

@@ -237,12 +237,12 @@ class ConsoleController(QObject):
         run = await self.stack.trade.create_run(project_id, snapshot_id, self.stack.mode, builder, live_token=self._live_token)
         await self._db(queries.prepare_run_params, self.stack.db, run.id, builder["builder"])
         result = await self.stack.trade.preview(run.id, portfolio_value)
+        risk_params = await self._db(self._risk_defaults)
         self.current_run_id = run.id
         self.current_preview = result
         self._preview_snapshot = snapshot_id
         self.window.preview_model.reset(result.drafts)
         self.window.preview_view.set_skipped(result.skipped)
-        risk_params = await self._db(self._risk_defaults)
         self.window.risk_view.set_report(result.report, risk_params)
         blocked = result.blocked
         if blocked:
@@ -315,23 +315,24 @@ class ConsoleController(QObject):
         if not go:
             return
         blotter = self.window.blotter_view
-        self.runner.run(self._busy(blotter, "cancel_all", self.stack.actions.cancel_all(token)), what="Cancel all",
+        self.runner.run(self._busy(blotter, "cancel_all", lambda: self.stack.actions.cancel_all(token)), what="Cancel all",
                         on_done=lambda _r: self._schedule_audit_refresh())
 
     def _on_halt_requested(self) -> None:
         blotter = self.window.blotter_view
-        self.runner.run(self._busy(blotter, "halt", self.stack.actions.halt()), what="Halt trading",
+        self.runner.run(self._busy(blotter, "halt", self.stack.actions.halt), what="Halt trading",
                         on_done=self._on_trading_state)
 
     def _on_resume_requested(self) -> None:
         blotter = self.window.blotter_view
-        self.runner.run(self._busy(blotter, "halt", self.stack.actions.resume()), what="Resume trading",
+        self.runner.run(self._busy(blotter, "halt", self.stack.actions.resume), what="Resume trading",
                         on_done=self._on_trading_state)
 
-    async def _busy(self, view, operation: str, coro):
+    async def _busy(self, view, operation: str, start):
+        """Run ``start()`` with the view's buttons for ``operation`` disabled meanwhile."""
         view.set_busy(operation, True)
         try:
-            return await coro
+            return await start()
         finally:
             view.set_busy(operation, False)
 

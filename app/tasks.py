@@ -71,7 +71,13 @@ class TaskRunner:
         task = asyncio.ensure_future(guarded())
         task.set_name(what)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def finished(done: asyncio.Task) -> None:
+            self._tasks.discard(done)
+            if done.cancelled() and asyncio.iscoroutine(coro):
+                coro.close()  # cancelled before it started: no "never awaited" warning
+
+        task.add_done_callback(finished)
         return task
 
     async def drain(self, timeout: float = 10.0) -> None:

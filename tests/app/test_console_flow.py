@@ -1,0 +1,189 @@
+"""The trader's flow through the real window: import, preview, risk verdict, paper execution,
+fills in the blotter and the fills panel; LIVE refused without the word; cancel, replace and
+cancel-all from the blotter reach the simulator; halt blocks execute."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from PySide6.QtWidgets import QDialog
+
+from services.domain import OrderState, OrderType, Side, TradeMode, TradingState
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+SNAPSHOT_CSV = "symbol,weight,price\nAAPL,0.10,230\nMSFT,0.10,418\nSPY,0.15,590\nIBM,0.05,225\n"
+BAD_CSV = "symbol,weight\nAAPL,0.5\nAAPL,abc\nMSFT,0.7\n"
+
+
+def _say_yes(monkeypatch):
+    monkeypatch.setattr("app.controller.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.confirm", lambda *a, **k: True)
+
+
+def _working_at_sim(sim):
+    return [o for o in sim.orders() if o.status in ("PreSubmitted", "Submitted", "PendingSubmit")]
+
+
+def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monkeypatch):
+    _say_yes(monkeypatch)
+    good = tmp_path / "my_targets.csv"
+    good.write_text(SNAPSHOT_CSV)
+    bad = tmp_path / "broken.csv"
+    bad.write_text(BAD_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            # A malformed file: its problems by line, nothing stored.
+            before = w.snapshots_view.tree.topLevelItem(0).childCount()
+            w.snapshots_view.import_requested.emit(str(bad))
+            await wait_for(lambda: w.snapshots_view.errors_list.count() > 0, 10, "import errors")
+            errors = [w.snapshots_view.errors_list.item(i).text() for i in range(w.snapshots_view.errors_list.count())]
+            assert any("line 3" in e for e in errors), errors
+            assert w.snapshots_view.tree.topLevelItem(0).childCount() == before
+
+            # A good file: stored, selected, its items shown.
+            w.snapshots_view.import_requested.emit(str(good))
+            await wait_for(lambda: w.snapshot_items_model.rowCount() == 4
+                           and {r.symbol for r in w.snapshot_items_model.records()} == {"AAPL", "MSFT", "SPY", "IBM"},
+                           10, "imported items")
+            assert w.snapshots_view.tree.topLevelItem(0).childCount() == before + 1
+
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: console.controller.current_preview is not None, 15, "preview")
+            preview = console.controller.current_preview
+            assert not preview.blocked
+            assert w.preview_model.rowCount() == len(preview.drafts) == 4
+            assert w.risk_view.verdict_label.text().startswith("READY")
+            assert w.preview_view.execute_button.isEnabled()
+
+            w.preview_view.execute_button.click()
+            sim = console.sim
+            await wait_for(lambda: len(sim.orders()) == 4 and not _working_at_sim(sim), 20, "simulator fills")
+            await console.stack.writer.flush()
+            executions = {e.exec_id for e in sim.executions()}
+            await wait_for(lambda: {f.exec_id for f in w.fills_model.records()} >= executions, 10, "fills panel")
+            await wait_for(lambda: sum(1 for o in w.orders_model.records() if o.status is OrderState.FILLED) == 4,
+                           10, "blotter shows FILLED")
+            assert w.blotter_view.proxy.rowCount() == 4
+            by_symbol = {o.symbol: o for o in w.orders_model.records()}
+            for draft in preview.drafts:
+                assert by_symbol[draft.symbol].filled_quantity == draft.quantity
+            totals = w.fills_model.totals()
+            assert totals.count == len(executions)
+            # The audit panel shows the run and its chain verifies.
+            await console.controller._refresh_audit()
+            w.audit_model.flush()
+            actions = {r.action for r in w.audit_model.records()}
+            assert {"snapshot.import", "run.execute"} <= actions
+            assert "verified" in w.audit_view.chain_label.text().lower()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_live_dialog_accepts_only_the_word_and_the_service_refuses_without_it(qtbot, qloop, open_console):
+    from services.execution.errors import LiveConfirmRequired
+    from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+    dialog = LiveConfirmDialog("U1234567", 3, Decimal("12345.67"))
+    qtbot.addWidget(dialog)
+    for text in ("", "live?", "LIV", "LIVE NOW", "yes"):
+        dialog.token_edit.setText(text)
+        assert not dialog.ok_button.isEnabled(), text
+    for text in ("LIVE", " live ", "Live"):
+        dialog.token_edit.setText(text)
+        assert dialog.ok_button.isEnabled(), text
+
+    async def scenario():
+        console = await open_console()
+        try:
+            projects = console.controller._project_names
+            project_id = next(iter(projects))
+            with pytest.raises(LiveConfirmRequired):
+                await console.stack.trade.create_run(project_id, None, TradeMode.LIVE, {}, live_token=None)
+            with pytest.raises(LiveConfirmRequired):
+                await console.stack.trade.create_run(project_id, None, TradeMode.LIVE, {}, live_token="yes")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_cancel_replace_and_cancel_all_from_the_blotter_reach_the_simulator(qloop, open_console, monkeypatch):
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, sim, actions = console.window, console.sim, console.stack.actions
+        try:
+            resting = []
+            for symbol in ("AAPL", "MSFT", "IBM"):
+                limit = (sim.price(symbol) * Decimal("0.98")).quantize(Decimal("0.01"))  # rests, inside the collar
+                resting.append(await actions.manual_order(symbol, Side.BUY, Decimal(10), OrderType.LMT, limit))
+            await wait_for(lambda: len(_working_at_sim(sim)) == 3, 10, "three resting orders")
+            await wait_for(lambda: all((w.orders_model.get(o.id) or o).status is OrderState.ACCEPTED for o in resting),
+                           10, "blotter shows them working")
+
+            # Cancel from the context menu.
+            first = w.orders_model.get(resting[0].id)
+            menu = w.blotter_view.context_menu_for(first)
+            next(a for a in menu.actions() if a.text() == "Cancel").trigger()
+            await wait_for(lambda: next(o for o in sim.orders() if o.order_ref == first.client_order_id).status == "Cancelled",
+                           10, "cancel at the simulator")
+            await wait_for(lambda: w.orders_model.get(first.id).status is OrderState.CANCELED, 10, "blotter CANCELED")
+
+            # Replace… (a LMT modify: same order at the broker, new quantity and limit).
+            second = w.orders_model.get(resting[1].id)
+            new_limit = (second.limit_price - Decimal("0.50")).quantize(Decimal("0.01"))
+
+            def accept_with_values(dialog):
+                dialog.quantity_edit.setText("15")
+                dialog.limit_edit.setText(str(new_limit))
+                return QDialog.DialogCode.Accepted
+
+            monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", accept_with_values)
+            menu = w.blotter_view.context_menu_for(second)
+            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            sim_order = lambda: next(o for o in sim.orders() if o.order_ref == second.client_order_id)  # noqa: E731
+            await wait_for(lambda: sim_order().quantity == 15 and sim_order().limit_price == new_limit, 10, "modify at the simulator")
+
+            # Cancel All (confirmed) leaves nothing working at the broker.
+            w.blotter_view.cancel_all_button.click()
+            await wait_for(lambda: not _working_at_sim(sim), 10, "global cancel")
+            await wait_for(lambda: not any(o.status.is_working for o in w.orders_model.records()), 10, "blotter shows none working")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_halt_blocks_execute_until_resumed(qloop, open_console, monkeypatch):
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.HALTED, 10, "halted")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "preview")
+            assert controller.current_preview.blocked  # the risk engine's trading-state rule
+            assert not w.preview_view.execute_button.isEnabled()
+            # Even a direct execute call is refused by the service while halted.
+            controller.last_error = None
+            await controller.runner.run(controller.execute(controller.current_run_id), what="Execute")
+            assert controller.last_error is not None and "HALTED" in controller.last_error[1].upper()
+            assert console.sim.orders() == []
+
+            w.blotter_view.halt_button.click()  # now "Resume"
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
