@@ -20,8 +20,11 @@ longest time the GUI thread did not get back to its event loop (the longest stal
 per-event cost "at 500 rows" and "at 10,000 rows" is the wall time over the events of orders
 250-749 and of the last 500 orders, with a flush forced at each window's edges so that each
 window pays for its own coalesced work. The baseline is slow (seconds per hundred events once
-the fills table is large): it stops after ``--baseline-budget`` seconds (default 120) and the
-comparison then uses the same prefix of the stream for both, plus a lower bound for the whole.
+the fills table is large): it stops after ``--baseline-budget`` seconds (default 120; 0 for no
+limit, about half an hour) and the comparison then uses the same prefix of the stream for both,
+plus a lower bound for the whole (the baseline's full time can only be larger).
+
+Python's collector pauses are reported too; they are part of the stall figures, not removed.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer, qInstallMessageHandler  # noqa: E402
 from PySide6.QtWidgets import QApplication, QTableWidget, QTableWidgetItem  # noqa: E402
 
 from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side  # noqa: E402
@@ -427,11 +430,20 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench blotter_stream")
     parser.add_argument("--quick", action="store_true", help="1,000 orders and a 20 s baseline budget")
     parser.add_argument("--orders", type=int, default=None)
-    parser.add_argument("--baseline-budget", type=float, default=None, help="seconds (default 120; 20 with --quick)")
+    parser.add_argument("--baseline-budget", type=float, default=None,
+                        help="seconds (default 120; 20 with --quick; 0: no limit, about half an hour)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args(argv)
     n_orders = args.orders or (1000 if args.quick else 10_000)
     budget = args.baseline_budget if args.baseline_budget is not None else (20.0 if args.quick else 120.0)
+    budget = budget or None
+
+    def quiet(mode, context, message: str) -> None:
+        # The offscreen platform warns on every top-level show; nothing to act on.
+        if "propagateSizeHints" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(quiet)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     windows = windows_for(iter_stream(n_orders), n_orders)
@@ -447,9 +459,9 @@ def main(argv: list[str]) -> int:
     app.processEvents()
     print(f"\n{ours.name}:")
     print(f"  total {ours.total:.2f} s for {ours.events_done:,} events ({_us(ours.total / ours.events_done)} per event)")
-    for label, key in (("500", "small"), ("10,000", "large")):
+    for key in ("small", "large"):
         cost, count, rows = ours.windows[key]
-        print(f"  per event at ~{label} rows: {_us(cost)} (window of {count:,} events, mean {rows:,.0f} order rows)")
+        print(f"  per event at ~{rows:,.0f} order rows: {_us(cost)} (window of {count:,} events)")
     print(f"  longest GUI stall {_ms(ours.max_gap)} wall ({_ms(ours.max_gap_cpu)} of it GUI-thread CPU; "
           f"largest CPU between heartbeats {_ms(ours.max_cpu_gap)})")
     print(f"  longest flush {_ms(ours.max_flush)} over {ours.flushes} flushes; "
@@ -464,17 +476,17 @@ def main(argv: list[str]) -> int:
         base_console.close()
         app.processEvents()
         print(f"\n{base.name}:")
-        state = "all" if base.finished else f"stopped by the {budget:.0f} s budget after"
+        state = "all" if base.finished else f"stopped by the {budget or 0:.0f} s budget after"
         print(f"  total {base.total:.2f} s, {state} {base.events_done:,} events "
               f"({_us(base.total / max(1, base.events_done))} per event)")
-        for label, key in (("500", "small"), ("10,000", "large")):
+        for key in ("small", "large"):
             if key in base.windows:
                 cost, count, rows = base.windows[key]
-                print(f"  per event at ~{label} rows: {_us(cost)} (mean {rows:,.0f} order rows)")
+                print(f"  per event at ~{rows:,.0f} order rows: {_us(cost)}")
             else:
-                print(f"  per event at ~{label} rows: not reached")
+                print(f"  per event at ~{ours.windows[key][2]:,.0f} order rows: not reached")
         print(f"  longest GUI stall {_ms(base.max_gap)}; longest chunk of {CHUNK} events {_ms(base.max_chunk)}")
-        print(f"  Python's collector: {_gc_text(base)}")
+        print(f"  Python collector: {_gc_text(base)}")
 
     print("\nresults:")
     ok = True
@@ -495,9 +507,11 @@ def main(argv: list[str]) -> int:
             met = lower >= GOAL_SPEEDUP
         ok &= met
         if "large" in base.windows and "small" in base.windows:
-            print(f"  baseline growth 500 -> 10,000 rows: {base.windows['large'][0] / base.windows['small'][0]:.1f}x")
+            print(f"  baseline per-event growth, large / small table: "
+                  f"{base.windows['large'][0] / base.windows['small'][0]:.1f}x")
     flat = ours.windows["large"][0] / ours.windows["small"][0]
-    print(f"  per-event cost at 10,000 rows / at 500 rows: {flat:.2f} (goal <= {GOAL_FLATNESS}): "
+    print(f"  per-event cost at ~{ours.windows['large'][2]:,.0f} rows / at ~{ours.windows['small'][2]:,.0f} rows: "
+          f"{flat:.2f} (goal <= {GOAL_FLATNESS}): "
           f"{'met' if flat <= GOAL_FLATNESS else 'NOT met'}")
     stall_ok = ours.max_gap * 1000 <= GOAL_STALL_MS
     print(f"  longest stall {_ms(ours.max_gap)} wall (goal <= {GOAL_STALL_MS:.0f} ms): {'met' if stall_ok else 'NOT met'}"

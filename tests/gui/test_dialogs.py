@@ -49,6 +49,9 @@ def test_order_details_show_fills_and_history(qtbot):
         {"time": T0 + timedelta(seconds=1), "event": "status", "from_state": "SUBMITTED", "to_state": "ACCEPTED",
          "source": "broker", "detail": "Submitted"},
         (T0 + timedelta(seconds=2), "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "30 @ 100.1"),
+        # The shape of services.console_queries.OrderEventInfo, as asdict() gives it.
+        {"time": T0 + timedelta(seconds=3), "source": "broker", "event_type": "late_fill", "from_state": "CANCELED",
+         "to_state": "CANCELED", "flagged": True, "message": "fill after cancel", "payload": {"qty": "5"}},
     ]
     dialog = OrderDetailsDialog(o, [fill(1, 7, quantity="30", price="100.1")], events)
     qtbot.addWidget(dialog)
@@ -58,6 +61,7 @@ def test_order_details_show_fills_and_history(qtbot):
         ["2026-11-20 14:30:00.000", "submitted", "NEW", "SUBMITTED", "user", ""],
         ["2026-11-20 14:30:01.000", "status", "SUBMITTED", "ACCEPTED", "broker", "Submitted"],
         ["2026-11-20 14:30:02.000", "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "30 @ 100.1"],
+        ["2026-11-20 14:30:03.000", "late_fill (flagged)", "CANCELED", "CANCELED", "broker", "fill after cancel"],
     ]
     assert dialog.fills_model.rowCount() == 1
     assert dialog.windowTitle() == f"Order {o.client_order_id}"

@@ -187,10 +187,13 @@ def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodelt
         view.import_button.click()
 
 
-def test_fills_view_totals_sort_and_export(qtbot, tmp_path):
+def test_fills_view_totals_sort_and_export(qtbot, tmp_path, qtmodeltester):
     model = FillsModel()
     view = FillsView(model)
     qtbot.addWidget(view)
+    proxy = view.proxy
+    proxy.setParent(None)  # the tester outlives the view (pytest-qt deletes widgets first)
+    qtmodeltester.check(proxy, force_py=True)
     model.upsert([fill(1, quantity="10", price="100", commission="1"),
                   fill(2, side=Side.SELL, quantity="4", price="50.25", commission="1.5", symbol="MSFT"),
                   fill(3, quantity="5", price="101", commission=None)])
@@ -198,6 +201,10 @@ def test_fills_view_totals_sort_and_export(qtbot, tmp_path):
     assert view.totals_label.text() == ("3 fills · bought 15 for 1,505.00 · sold 4 for 201.00 · commission 2.50")
     first = [view.proxy.data(view.proxy.index(r, FillsModel.EXEC_ID)) for r in range(3)]
     assert first == ["0000e000003.01", "0000e000002.01", "0000e000001.01"]
+    view.table.sortByColumn(FillsModel.PRICE, Qt.SortOrder.AscendingOrder)
+    assert [view.proxy.data(view.proxy.index(r, FillsModel.PRICE)) for r in range(3)] == ["50.25", "100.00", "101.00"]
+    view.table.sortByColumn(FillsModel.TIME, Qt.SortOrder.DescendingOrder)
+    assert view.proxy.is_native_order()
     view.search_edit.setText("msft")
     path = tmp_path / "fills.csv"
     assert view.export_csv(str(path)) == 1

@@ -51,6 +51,9 @@ def event_cells(event: Any) -> list[str]:
             if value is not None:
                 break
         out.append(_cell(value))
+    if get("flagged"):
+        # A transition the state machine recorded but flagged (e.g. a fill after CANCELED).
+        out[1] = f"{out[1]} (flagged)"
     return out
 
 
