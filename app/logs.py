@@ -30,6 +30,23 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record, not the stream that was
+    current when logging was configured (a replaced or closed stderr -- pytest's capture, an
+    embedding application -- must not turn every later log call into a "Logging error")."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 _TRACEBACK_FORMATTER = logging.Formatter()
 # Chatty at INFO without telling the user anything (plugins, "Context impl"); DEBUG shows them.
 # The db commands print the outcome themselves.
@@ -47,7 +64,7 @@ def configure_logging(settings, *, stderr_level: str | None = None) -> None:
     for name, quiet_level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(quiet_level if level > logging.DEBUG else logging.NOTSET)
     redactor = RedactingFilter()
-    stderr = logging.StreamHandler(sys.stderr)
+    stderr = _CurrentStderrHandler()
     stderr.setLevel(getattr(logging, (stderr_level or settings.log_level).upper(), logging.WARNING))
     stderr.setFormatter(logging.Formatter(_FORMAT))
     stderr.addFilter(redactor)

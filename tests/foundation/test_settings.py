@@ -152,3 +152,23 @@ def test_redacting_filter_leaves_other_records_alone():
     record = logging.makeLogRecord({"msg": "order %s filled", "args": ("c-1",)})
     assert RedactingFilter().filter(record) is True
     assert record.getMessage() == "order c-1 filled" and record.args == ("c-1",)
+
+
+def test_stderr_handler_follows_the_current_stderr(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging(Settings(log_dir=tmp_path / "logs", log_level="INFO"))
+    try:
+        first.close()  # e.g. a test's captured stream, gone after the test
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("tests.settings").warning("still visible")
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "_tc_owned", False):
+                root.removeHandler(handler)
+                handler.close()
+    assert second.getvalue().endswith("WARNING tests.settings: still visible\n")
