@@ -55,3 +55,8 @@ def apply_theme(app: QApplication, name: str) -> None:
     if pg is not None:
         pg.setConfigOptions(background="#1a1d22" if name == "dark" else "w",
                             foreground="#d7dae0" if name == "dark" else "#1f2329")
+    # Widgets that paint their own colours (the pyqtgraph charts) follow the theme too.
+    for widget in app.allWidgets():
+        recolour = getattr(widget, "apply_theme_colours", None)
+        if callable(recolour):
+            recolour(name)

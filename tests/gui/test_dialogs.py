@@ -168,16 +168,20 @@ def test_charts_take_plain_data(qtbot):
     assert list(charts.pnl_curve.getData()[1]) == [0.0, 500.0]
 
 
-@pytest.mark.parametrize("name", ["dark", "light"])
-def test_themes_apply(qtbot, name):
+@pytest.mark.parametrize("name, background", [("dark", "#1a1d22"), ("light", "#ffffff")])
+def test_themes_apply(qtbot, name, background):
     app = QApplication.instance()
     before = app.styleSheet()
+    charts = ChartsView()
+    qtbot.addWidget(charts)
     try:
         apply_theme(app, name)
+        assert charts.progress_plot.backgroundBrush().color().name() == background
         assert app.styleSheet() == stylesheet(name)
         assert "QLabel#verdictLabel[verdict=\"blocked\"]" in app.styleSheet()
         assert app.property("tc_theme") == name
     finally:
         app.setStyleSheet(before)
+        app.setProperty("tc_theme", None)
     with pytest.raises(ValueError):
         stylesheet("neon")

@@ -52,6 +52,7 @@ class BlotterView(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search symbol, id, status…")
         self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMinimumWidth(160)
         self.count_label = QLabel()
         self.export_button = QPushButton("Export CSV…")
         self.cancel_all_button = QPushButton("Cancel All")

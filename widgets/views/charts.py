@@ -9,7 +9,7 @@ from typing import Iterable, Mapping, Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 Point = tuple[datetime, Decimal]
 
@@ -40,7 +40,7 @@ class ChartsView(QWidget):
         self.filled_curve = self.progress_plot.plot([], [], name="filled", pen=pg.mkPen("#2e9d55", width=2),
                                                    stepMode=None)
         self.target_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d08a1c", width=1, style=Qt.PenStyle.DashLine), label="target",
-                                           labelOpts={"position": 0.05})
+                                           labelOpts={"position": 0.92})
         self.progress_plot.addItem(self.target_line)
         self.target_line.setVisible(False)
 
@@ -50,7 +50,7 @@ class ChartsView(QWidget):
         self.fill_scatter = pg.ScatterPlotItem(size=7, brush=pg.mkBrush("#4f8fd6"), name="fills")
         self.prices_plot.addItem(self.fill_scatter)
         self.reference_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d08a1c", width=1), label="reference",
-                                              labelOpts={"position": 0.05})
+                                              labelOpts={"position": 0.9})
         self.prices_plot.addItem(self.reference_line)
         self.reference_line.setVisible(False)
         self.slippage_label = QLabel()
@@ -70,12 +70,25 @@ class ChartsView(QWidget):
 
         self.tabs.addTab(self.progress_plot, "Run progress")
         self.tabs.addTab(prices_page, "Fill prices")
-        self.tabs.addTab(self.equity_plot, "Equity & P&L")
+        self.tabs.addTab(self.equity_plot, "Equity && P&&L")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
         self._fills: dict[str, list[Point]] = {}
         self._references: dict[str, Decimal] = {}
+        app = QApplication.instance()
+        self.apply_theme_colours(str(app.property("tc_theme") or "dark") if app is not None else "dark")
+
+    def apply_theme_colours(self, name: str) -> None:
+        """Plot background and axes for the ``dark`` or ``light`` theme (widgets.theme calls it)."""
+        background, foreground = ("#1a1d22", "#d7dae0") if name == "dark" else ("#ffffff", "#1f2329")
+        for plot in (self.progress_plot, self.prices_plot, self.equity_plot):
+            plot.setBackground(background)
+            for axis in ("left", "bottom"):
+                item = plot.getAxis(axis)
+                item.setPen(foreground)
+                item.setTextPen(foreground)
+            plot.setTitle(plot.plotItem.titleLabel.text, color=foreground)
 
     # -- run progress -----------------------------------------------------------------------
 
