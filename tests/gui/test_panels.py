@@ -6,7 +6,6 @@ import csv
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
@@ -15,7 +14,6 @@ from services.core.risk import RiskContext, evaluate_risk, risk_limits, rules_fr
 from services.core.snapshots import parse_snapshot_text
 from services.domain import OrderType, Side
 from widgets.models.audit import AuditModel
-from widgets.models.base import SortKeyRole
 from widgets.models.fills import FillsModel
 from widgets.models.positions import PositionsModel
 from widgets.models.preview import PreviewOrdersModel
