@@ -196,9 +196,38 @@ async def test_unsupported_request_answered_with_error(simulator, ib_client, ib_
 async def test_current_time_and_ids(simulator, ib_client):
     import datetime as dt
 
+    from ib_async import LimitOrder, Stock
+
     ib = await ib_client()
     now = await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
     assert abs((now - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 5
-    ids_before = ib.client._reqIdSeq
+    other = await ib_client(client_id=2)
+    [aapl] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    order = LimitOrder("BUY", 1, 1, orderId=500)
+    trade = other.placeOrder(aapl, order)
+    await wait_for(lambda: trade.orderStatus.status == "Submitted")
+    ids = []
+    ib.wrapper.nextValidId = lambda order_id: ids.append(order_id)
     ib.client.reqIds(1)
-    await wait_for(lambda: ib.client._reqIdSeq >= ids_before)
+    await wait_for(lambda: ids == [501], message="nextValidId above every id in use")
+
+
+@pytest.mark.parametrize("library", CLIENTS)
+async def test_reconnect_resync_both_clients(simulator, library):
+    lib = __import__(library)
+    ib = await connect(library, simulator.port, client_id=8)
+    try:
+        simulator.set_price("IBM", "200")
+        [ibm] = await ib.qualifyContractsAsync(lib.Stock("IBM", "SMART", "USD"))
+        filled = ib.placeOrder(ibm, lib.MarketOrder("BUY", 3, orderRef="r-fill"))
+        resting = ib.placeOrder(ibm, lib.LimitOrder("BUY", 2, 150, orderRef="r-rest", tif="GTC"))
+        await wait_for(lambda: filled.orderStatus.status == "Filled" and resting.orderStatus.status == "Submitted"
+                       and filled.fills and filled.fills[0].commissionReport.execId)
+        ib.disconnect()
+        await wait_for(lambda: simulator.connected_client_ids() == [])
+        await ib.connectAsync("127.0.0.1", simulator.port, clientId=8, timeout=5)
+        assert [(t.order.orderRef, t.order.permId) for t in ib.openTrades()] == [("r-rest", resting.order.permId)]
+        assert [(f.execution.orderRef, f.execution.shares, f.commissionReport.commission) for f in ib.fills()] == [("r-fill", 3.0, 1.0)]
+        assert [(p.contract.symbol, p.position) for p in ib.positions()] == [("IBM", 3.0)]
+    finally:
+        ib.disconnect()

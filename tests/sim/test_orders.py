@@ -78,6 +78,20 @@ async def test_market_order_partial_fills_and_commissions(make_simulator, ib_cli
     assert sum(Decimal(e["commission"]) for e in sim.ledger()) == Decimal("5.000")
 
 
+async def test_cancel_between_partial_fills(make_simulator, ib_client):
+    sim = await make_simulator(fill_mode="partial", partial_fills=4, fill_interval=0.2)
+    ib = await ib_client(sim=sim)
+    sim.set_price("AAPL", "100")
+    aapl = await qualified(ib, "AAPL")
+    trade = ib.placeOrder(aapl, MarketOrder("BUY", 400))
+    await wait_for(lambda: len(trade.fills) == 1)
+    ib.cancelOrder(trade.order)
+    await wait_for(lambda: trade.orderStatus.status == "Cancelled")
+    await wait_for(lambda: not sim._tasks, message="the fill task ended")
+    assert (trade.orderStatus.filled, trade.orderStatus.remaining) == (100.0, 300.0)
+    assert [e["shares"] for e in sim.ledger()] == ["100"] and sim.positions() == {"AAPL": Decimal("100")}
+
+
 async def test_limit_order_rests_then_fills_when_crossed(simulator, ib_client):
     ib = await ib_client()
     simulator.set_price("AAPL", "100")
