@@ -147,13 +147,20 @@ def expected_working_newest_first(events) -> list[OrderRecord]:
 class OurConsole:
     name = "console (coalescing models)"
 
-    def __init__(self) -> None:
+    def __init__(self, *, proxy_sorts_time: bool = False) -> None:
         self.orders = OrderBlotterModel()
         self.fills = FillsModel()
         self.blotter = BlotterView(self.orders)
         self.fills_view = FillsView(self.fills)
+        if proxy_sorts_time:
+            # The design not taken, for comparison: QSortFilterProxyModel itself keeps the
+            # time order (binary search per new row, Python data() per comparison).
+            self.name = "console, but the proxies sort by time"
+            for proxy in (self.blotter.proxy, self.fills_view.proxy):
+                proxy.native_column = -2
         self.blotter.set_status_filter(StatusFilter.WORKING)
         self.blotter.table.sortByColumn(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)
+        self.fills_view.table.sortByColumn(FillsModel.TIME, Qt.SortOrder.DescendingOrder)
         for view in (self.blotter, self.fills_view):
             view.resize(1400, 700)
             view.show()
@@ -432,6 +439,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline-budget", type=float, default=None,
                         help="seconds (default 120; 20 with --quick; 0: no limit, about half an hour)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-proxy-sort", action="store_true",
+                        help="skip the variant whose proxies sort by time (the design not taken)")
     args = parser.parse_args(argv)
     n_orders = args.orders or (1000 if args.quick else 10_000)
     budget = args.baseline_budget if args.baseline_budget is not None else (20.0 if args.quick else 120.0)
@@ -467,6 +476,18 @@ def main(argv: list[str]) -> int:
           f"longest chunk {_ms(ours.max_chunk)}")
     print(f"  Python collector: {_gc_text(ours)}")
     print(f"  visible rows check: {'OK' if correct else 'WRONG'} ({detail})")
+
+    if not args.skip_proxy_sort:
+        variant_console = OurConsole(proxy_sorts_time=True)
+        variant = run_stream(variant_console, iter_stream(n_orders), windows, total=n_events)
+        variant_ok, _ = check_ours(variant_console, iter_stream(n_orders))
+        variant_console.close()
+        app.processEvents()
+        print(f"\n{variant.name} (for comparison, not a goal):")
+        print(f"  total {variant.total:.2f} s; per event at ~{variant.windows['small'][2]:,.0f} / "
+              f"~{variant.windows['large'][2]:,.0f} order rows: {_us(variant.windows['small'][0])} / "
+              f"{_us(variant.windows['large'][0])}; longest stall {_ms(variant.max_gap)}; "
+              f"longest flush {_ms(variant.max_flush)}; rows {'OK' if variant_ok else 'WRONG'}")
 
     base = None
     if not args.skip_baseline:
