@@ -221,6 +221,14 @@ def test_positions_view_totals(qtbot, qtmodeltester):
     model.flush()
     assert view.totals_label.text() == "2 positions · unrealized 150.00 · realized 2.50"
     assert model.data(model.index(1, PositionsModel.UNREALIZED)) == "50.00"
+    model.upsert([position("IBM", project_id=2, quantity="1", cost="100", market="90", realized="1")])
+    model.set_project_names({1: "momentum", 2: "value"})
+    model.flush()
+    assert view.totals_label.text() == "3 positions · unrealized 140.00 · realized 3.50"
+    view.set_project_filter("value")
+    assert view.totals_label.text() == "1 positions · unrealized -10.00 · realized 1.00"
+    view.set_project_filter(None)
+    assert view.proxy.rowCount() == 3
 
 
 def test_audit_view_filters_by_action_and_shows_chain_state(qtbot, qtmodeltester):

@@ -41,9 +41,12 @@ THEMES = ("dark", "light")
 
 
 def parse_value(text: str) -> Any:
-    """Typed value from a table cell: int, Decimal, bool or the text itself."""
+    """Typed value from a table cell: None ("off" or empty: the rule is switched off), int,
+    Decimal, bool or the text itself."""
     text = text.strip()
     lowered = text.lower()
+    if lowered in ("", "off", "none"):
+        return None
     if lowered in ("true", "yes", "on"):
         return True
     if lowered in ("false", "no", "off"):
@@ -64,7 +67,7 @@ def parse_value(text: str) -> Any:
 def _value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    return "off" if value is None else str(value)
 
 
 class SettingsDialog(QDialog):

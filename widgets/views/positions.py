@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from decimal import Decimal
+
+from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..common import make_table
 from ..models.base import SortKeyRole, fmt_money
 from ..models.positions import PositionsModel
+
+ALL_PROJECTS = "All projects"
 
 
 class PositionsView(QWidget):
@@ -18,12 +22,20 @@ class PositionsView(QWidget):
         self.proxy.setSortRole(SortKeyRole)
         self.proxy.setDynamicSortFilter(True)
         self.proxy.setSourceModel(model)
+        self.proxy.setFilterKeyColumn(PositionsModel.PROJECT)
+        self.project_combo = QComboBox()
+        self.project_combo.addItem(ALL_PROJECTS)
+        self.project_combo.currentTextChanged.connect(self._on_project_changed)
         self.table = make_table(self.proxy, self, sortable=True)
         self.table.sortByColumn(PositionsModel.SYMBOL, Qt.SortOrder.AscendingOrder)
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        bar = QHBoxLayout()
+        bar.addWidget(self.project_combo)
+        bar.addStretch(1)
+        layout.addLayout(bar)
         layout.addWidget(self.table)
         layout.addWidget(self.totals_label)
         model.flushed.connect(self._update_totals)
@@ -31,8 +43,30 @@ class PositionsView(QWidget):
         model.dataChanged.connect(self._update_totals)
         self._update_totals()
 
+    def set_project_filter(self, name: str | None) -> None:
+        self._refresh_projects()
+        self.project_combo.setCurrentText(name or ALL_PROJECTS)
+
+    def _on_project_changed(self, text: str) -> None:
+        if text == ALL_PROJECTS or not text:
+            self.proxy.setFilterRegularExpression(QRegularExpression())
+        else:
+            self.proxy.setFilterRegularExpression(QRegularExpression(f"^{QRegularExpression.escape(text)}$"))
+        self._update_totals()
+
+    def _refresh_projects(self) -> None:
+        known = {self.project_combo.itemText(i) for i in range(self.project_combo.count())}
+        names = {self.model.display_text(r, PositionsModel.PROJECT) for r in range(self.model.rowCount())}
+        for name in sorted(names - known):
+            if name:
+                self.project_combo.addItem(name)
+
     def _update_totals(self, *_args) -> None:
-        unrealized, realized = self.model.totals()
+        self._refresh_projects()
+        shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+                 for r in range(self.proxy.rowCount())]
+        unrealized = sum((p.unrealized_pnl for p in shown if p.unrealized_pnl is not None), Decimal(0))
+        realized = sum((p.realized_pnl for p in shown), Decimal(0))
         self.totals_label.setText(
-            f"{self.model.rowCount()} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
+            f"{len(shown)} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
         )
