@@ -22,6 +22,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; others may read the ledger
         os.replace(tmp_name, target)
     except BaseException:
         try:

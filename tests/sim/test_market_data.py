@@ -71,3 +71,41 @@ async def test_random_walk_streams_to_subscribers(make_simulator, ib_client):
     ticker = ib.reqMktData(aapl)
     start = sim.universe["AAPL"].price
     await wait_for(lambda: ticker.last == float(sim.price("AAPL")) and sim.price("AAPL") != start, message="streamed walk")
+
+
+def test_sample_universe():
+    from services.ibsim import load_universe
+
+    universe = load_universe()
+    assert len(universe) >= 50
+    assert {"AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM"} <= set(universe)
+    assert len({i.con_id for i in universe.values()}) == len(universe)
+    assert all(i.price > 0 and i.currency == "USD" and i.long_name for i in universe.values())
+    assert (universe["AAPL"].con_id, universe["SPY"].primary_exchange) == (265598, "ARCA")
+
+
+async def test_custom_universe_file(tmp_path, make_simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 200, ")
+    path = tmp_path / "universe.csv"
+    path.write_text("symbol,conId,primaryExchange,price,longName\nabc,123,NYSE,10.5,ABC CORP\n")
+    sim = await make_simulator(universe_file=path)
+    ib = await ib_client(sim=sim)
+    abc, aapl = await ib.qualifyContractsAsync(Stock("ABC", "SMART", "USD"), Stock("AAPL", "SMART", "USD"))
+    assert (abc.conId, abc.primaryExchange, aapl) == (123, "NYSE", None)
+    [ticker] = await ib.reqTickersAsync(abc)
+    assert (ticker.bid, ticker.ask) == (10.49, 10.51)
+
+
+def test_log_guard_flags_decoding_errors(ib_log_guard):
+    from ib_async.decoder import Decoder
+
+    from services.ibsim import load_universe
+    from services.ibsim import messages as m
+    from tests.sim.test_encoders import Recorder
+
+    ib_log_guard.allow(r".*")  # even allow-all never excuses a decoding error
+    broken = m.position("DU1", load_universe()["AAPL"], 1, 1)[:-1]  # one field short
+    Decoder(Recorder(), 178).interpret(broken)
+    problems = ib_log_guard.problems()
+    assert len(problems) == 1 and "Error handling fields" in problems[0]
+    ib_log_guard.records.clear()
