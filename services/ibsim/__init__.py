@@ -1,8 +1,25 @@
 """IB Gateway simulator speaking the TWS socket protocol (issue 4).
 
+On the caller's loop (tests, the console's qasync loop)::
+
     from services.ibsim import IBGatewaySimulator, SimConfig
-    sim = IBGatewaySimulator(SimConfig(seed=1))
-    await sim.start(host="127.0.0.1", port=0)
+    sim = IBGatewaySimulator(SimConfig(seed=1, state_file=..., ledger_file=...))
+    await sim.start(host="127.0.0.1", port=0)     # sim.port: the bound port
+    ...
+    await sim.stop()                              # sockets closed, tasks cancelled, state saved
+
+On its own thread: ``SimulatorThread(config).start()`` -> port; ``.call(fn)``; ``.stop()``.
+From the shell: ``trading-console sim --help``.
+
+Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``expire_day_orders()``,
+``drop_connections()``. Books: ``orders()``, ``open_orders()``, ``executions()``, ``positions()``,
+``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.
+Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``, ``duplicate_status``,
+``exec_correction``, ``late_commission``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
+``drop_after_messages``, ``pacing_limit``; per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
+min_quantity=..., <fault>=value, fill_mode="partial")``.
+Prices: bid/ask = mid -/+ spread/2 (0.02); MKT fills at the touch plus ``slippage`` (0.01); LMT fills at
+the touch once it crosses; commissions from ``services.core.commissions.FixedCommission`` per order.
 """
 
 from services.ibsim.config import DEFAULT_ACCOUNT, Faults, FaultRule, OrderFaults, SimConfig, parse_fault_rule

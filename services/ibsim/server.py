@@ -1177,6 +1177,9 @@ class IBGatewaySimulator:
         for symbol, price in data.get("prices", {}).items():
             if symbol in self._prices:
                 self._prices[symbol] = Decimal(price)
+        unknown = sorted({raw["symbol"] for raw in (*data["orders"], *data["positions"]) if raw["symbol"] not in self.universe})
+        if unknown:
+            raise ValueError(f"state file {path} refers to symbols missing from the universe: {', '.join(unknown)}")
         for raw in data["orders"]:
             order = SimOrder.from_json(raw)
             self._orders[order.perm_id] = order

@@ -168,7 +168,7 @@ async def test_several_clients_visibility(simulator, ib_client):
     master.openOrderEvent += lambda trade: seen_by_master.append((trade.order.clientId, trade.order.orderRef))
     [aapl] = await one.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
     t1 = one.placeOrder(aapl, LimitOrder("BUY", 5, 100, orderRef="from-1"))
-    t2 = two.placeOrder(aapl, LimitOrder("BUY", 7, 101, orderRef="from-2"))
+    t2 = two.placeOrder(aapl, LimitOrder("SELL", 7, 300, orderRef="from-2"))
     await wait_for(lambda: t1.orderStatus.status == "Submitted" and t2.orderStatus.status == "Submitted")
     await wait_for(lambda: len(seen_by_master) == 2, message="master client sees both orders")
     assert sorted(seen_by_master) == [(1, "from-1"), (2, "from-2")]
@@ -181,6 +181,14 @@ async def test_several_clients_visibility(simulator, ib_client):
     assert sorted(t.order.orderRef for t in master_view) == ["from-1", "from-2"]
     one_trades = [t.order.orderRef for t in one.openTrades()]
     assert one_trades == ["from-1"]
+    # fills of client 1 reach client 1 and the master client, not client 2
+    fills_seen = {0: [], 1: [], 2: []}
+    for cid, ib in ((0, master), (1, one), (2, two)):
+        ib.execDetailsEvent += lambda trade, fill, cid=cid: fills_seen[cid].append(fill.execution.orderRef)
+    simulator.set_price("AAPL", "99")  # ask 99.01 crosses the buy limit of client 1, not the sell of client 2
+    await wait_for(lambda: t1.orderStatus.status == "Filled" and fills_seen[0] == ["from-1"])
+    await asyncio.wait_for(two.reqCurrentTimeAsync(), 5)  # client 2 has seen everything sent before
+    assert fills_seen == {0: ["from-1"], 1: ["from-1"], 2: []}
 
 
 async def test_unsupported_request_answered_with_error(simulator, ib_client, ib_log_guard):

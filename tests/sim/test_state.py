@@ -93,3 +93,16 @@ async def test_day_orders_from_an_earlier_day_expire_on_load(sim_config):
     config.state_file.write_text(json.dumps(data))
     reloaded = IBGatewaySimulator(sim_config())
     assert [(o.tif, o.status, o.completed_status) for o in reloaded.orders()] == [("DAY", "Cancelled", "Expired"), ("GTC", "Submitted", "")]
+
+
+def test_state_file_with_symbols_outside_the_universe_is_refused(sim_config, tmp_path):
+    import pytest
+
+    universe = tmp_path / "u.csv"
+    universe.write_text("symbol,conId,primaryExchange,price,longName\nABC,1,NYSE,10,ABC\n")
+    config = sim_config()
+    config.state_file.write_text(json.dumps({
+        "format": 1, "next_order_id": 1, "next_perm_id": 1, "exec_seq": 0, "cash": "1", "orders": [], "executions": [],
+        "positions": [{"symbol": "AAPL", "con_id": 265598, "quantity": "1", "avg_cost": "1"}]}))
+    with pytest.raises(ValueError, match="AAPL"):
+        IBGatewaySimulator(sim_config(universe_file=universe))
