@@ -2,9 +2,9 @@
 
 * ``UTCDateTime``: stores naive UTC (DATETIME(6) on MySQL, so microseconds survive) and hands
   back timezone-aware UTC; a naive value is refused rather than guessed at.
-* ``Money`` / ``Quantity`` / ``Price``: ``Numeric`` returning ``Decimal`` at a fixed scale.
-  SQLite has no decimal type: it keeps 15 significant digits, enough for quantities and prices,
-  MariaDB keeps the declared precision exactly.
+* ``Money`` / ``Quantity`` / ``Price`` / ``Weight``: ``ExactDecimal``, returning ``Decimal`` at
+  a fixed scale, exact on both databases (NUMERIC on MySQL, a scaled 64-bit integer on SQLite,
+  which has no exact decimal type).
 * ``EnumText``: a short string column that only accepts the members of one ``StrEnum`` and
   returns that enum, so a typo in a status never reaches the database.
 * ``JSONDoc``: JSON on both databases (LONGTEXT + JSON_VALID on MariaDB).
@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Numeric, String
+from sqlalchemy import JSON, BigInteger, DateTime, Numeric, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
@@ -54,20 +54,77 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def Quantity() -> Numeric:  # noqa: N802 - reads like a type
-    return Numeric(20, 6, asdecimal=True)
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A fixed-point decimal, exact on both databases.
+
+    MySQL/MariaDB: ``NUMERIC(precision, scale)``. SQLite has no exact decimal (its NUMERIC keeps
+    15 significant digits, so 12345678.12345678 comes back with wrong last digits); there the
+    value is stored as a 64-bit integer of ``value * 10**scale`` -- exact, and comparing,
+    ordering and summing in SQL still work on one column. Raw SQL on SQLite sees the scaled
+    integer. Values are rounded half-up to ``scale`` (as MySQL does); a value that does not fit
+    raises ``ValueError`` instead of being stored wrong.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
+        self._limit = Decimal(10) ** (precision - scale)
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect) -> Decimal | int | None:
+        if value is None:
+            return None
+        number = as_decimal(value)
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        number = number.quantize(self._quantum, rounding=ROUND_HALF_UP)
+        if abs(number) >= self._limit:
+            raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
+        if dialect.name == "sqlite":
+            scaled = int(number.scaleb(self.scale))
+            if abs(scaled) > _INT64_MAX:
+                raise ValueError(f"{value} is too large for exact storage on SQLite")
+            return scaled
+        return number
+
+    def process_result_value(self, value: Any, dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale)
+        return value if isinstance(value, Decimal) else as_decimal(value).quantize(self._quantum)
+
+    @property
+    def python_type(self) -> type:
+        return Decimal
 
 
-def Price() -> Numeric:  # noqa: N802
-    return Numeric(20, 8, asdecimal=True)
+_INT64_MAX = 2**63 - 1
 
 
-def Money() -> Numeric:  # noqa: N802
-    return Numeric(24, 8, asdecimal=True)
+def Quantity() -> ExactDecimal:  # noqa: N802 - reads like a type
+    return ExactDecimal(20, 6)
 
 
-def Weight() -> Numeric:  # noqa: N802
-    return Numeric(20, 10, asdecimal=True)
+def Price() -> ExactDecimal:  # noqa: N802
+    return ExactDecimal(20, 8)
+
+
+def Money() -> ExactDecimal:  # noqa: N802
+    return ExactDecimal(24, 8)
+
+
+def Weight() -> ExactDecimal:  # noqa: N802
+    return ExactDecimal(20, 10)
 
 
 class EnumText(TypeDecorator[StrEnum]):
