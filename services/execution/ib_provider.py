@@ -114,6 +114,7 @@ class IbExecutionProvider(ExecutionProvider):
         self._closing = False
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
+        self.connected_at: datetime | None = None
         self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
         self._install_hooks()
         self.ib.disconnectedEvent += self._on_disconnected
@@ -189,6 +190,7 @@ class IbExecutionProvider(ExecutionProvider):
         for trade in self.ib.openTrades():
             if trade.order.orderRef and trade.order.clientId == self.client_id:
                 self._remember(trade.order.orderId, trade.order.permId, trade.order.orderRef, trade)
+        self.connected_at = _now()
         self._set_state(ConnectionState.CONNECTED, account)
 
     async def disconnect(self) -> None:

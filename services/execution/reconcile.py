@@ -151,14 +151,18 @@ class Reconciler:
 
         # In flight for us, unknown to IB: a targeted query after a grace period, never a resend.
         suspects = await asyncio.to_thread(self._in_flight, seen_refs, seen_perms)
-        suspects = [s for s in suspects if s[0] not in exec_refs and (s[1] or 0) not in exec_refs]
+        suspects = [s for s in suspects if s[0] not in exec_refs and (s[2] or 0) not in exec_refs]
         if suspects:
-            await asyncio.sleep(self.grace_seconds)
+            # an order sent a moment ago may not have reached IB yet: let the newest one age
+            newest = max(s[1] for s in suspects)
+            wait = self.grace_seconds - (datetime.now(UTC) - newest).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
             again_open = await self.provider.open_orders()
             again_done = await self.provider.completed_orders()
             again = {o.order_ref: o for o in (*again_open, *again_done) if o.order_ref}
             again_perm = {o.perm_id: o for o in (*again_open, *again_done) if o.perm_id}
-            for coid, perm_id in suspects:
+            for coid, _updated, perm_id in suspects:
                 found = again.get(coid) or (again_perm.get(perm_id) if perm_id else None)
                 if found is not None:
                     report.corrected.append(coid)
@@ -202,15 +206,15 @@ class Reconciler:
                 select(Position).where(Position.project_key == 0, Position.account == account))}
             return by_ref, by_perm, known, positions
 
-    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, int | None]]:
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.grace_seconds)
+    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None]]:
+        """Orders working for us that IB did not list: (client_order_id, last change, permId)."""
         with self.db.session() as session:
             rows = session.execute(
-                select(TradeOrder.client_order_id, TradeOrder.ib_perm_id, TradeOrder.updated_at)
+                select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id)
                 .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False))
             ).all()
-        return [(coid, perm) for coid, perm, updated in rows
-                if coid not in seen_refs and (not perm or perm not in seen_perms) and (updated is None or updated <= cutoff or True)]
+        return [(coid, updated or datetime.now(UTC), perm) for coid, updated, perm in rows
+                if coid not in seen_refs and (not perm or perm not in seen_perms)]
 
 
 def _differs(db_status: OrderState, ib_status: str) -> bool:

@@ -337,7 +337,11 @@ class TradeService:
     async def _resume(self, run_id: int) -> ExecuteResult:
         """An interrupted run: reconcile first, then send only what the broker never saw."""
         if self.reconciler is not None:
-            await self.reconciler.reconcile()
+            last = self.reconciler.last_report
+            connected_at = getattr(self.provider, "connected_at", None)
+            # the pass run on this connection counts (nothing was sent since); else run one now
+            if last is None or connected_at is None or last.time < connected_at:
+                await self.reconciler.reconcile()
         await self.writer.flush()
         requests, known = await self._db(self._unsent, run_id)
         if requests:

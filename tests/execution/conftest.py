@@ -3,6 +3,7 @@ database (SQLite and MariaDB via the foundation's ``database`` fixture), the one
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,7 +33,8 @@ def make_snapshot(db, project: str, weights: dict[str, str]) -> tuple[int, int]:
     with db.unit_of_work() as session:
         project_row = ProjectRepository(session).get_or_create(project)
         items = [SnapshotItemInput(symbol, Decimal(w)) for symbol, w in weights.items()]
-        snap = SnapshotRepository(session).create_with_items(project_row.id, "test.csv", f"hash-{project}-{sorted(weights.items())}", items)
+        digest = hashlib.sha256(f"{project}:{sorted(weights.items())}".encode()).hexdigest()
+        snap = SnapshotRepository(session).create_with_items(project_row.id, "test.csv", digest, items)
         return project_row.id, snap.id
 
 

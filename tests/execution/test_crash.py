@@ -1,0 +1,113 @@
+"""SIGKILL of the headless ``execute`` at random moments of runs, then ``reconcile`` and
+``execute`` again: no order placed twice, no fill lost or counted twice (the database against
+the simulator's ledger). Runs alternate between buying and selling the same symbols so that every
+cycle has orders in flight when the kill lands."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from services.db.models import TradeOrder
+from services.db.repositories import PositionRepository
+
+from .cli_helpers import cli_args, run, start, until_client_gone
+from .conftest import make_snapshot
+from .test_pitfalls import assert_db_matches_ledger
+
+pytestmark = pytest.mark.timeout(300)
+
+# 24 orders per run; with the preview's market data they exceed one second of pacing budget,
+# so sending spreads over time and each order fills in three parts
+SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "GOOG", "META", "NVDA", "TSLA", "AVGO", "NFLX", "ADBE", "CSCO", "INTC", "AMD",
+           "QCOM", "PEP", "COST", "CMCSA", "IBM", "JPM", "BAC", "WFC", "GS", "MS")
+KILLS = 10
+
+
+@pytest.fixture
+async def slow_simulator(sim_config):
+    from services.ibsim import IBGatewaySimulator
+
+    sim = IBGatewaySimulator(sim_config(fill_mode="partial", partial_fills=3, fill_interval=0.15))
+    sim.faults.ack_delay = 0.1
+    await sim.start(host="127.0.0.1", port=0)
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+async def test_sigkill_at_random_moments_then_reconcile_and_execute(database, db_url, slow_simulator):
+    sim = slow_simulator
+    rng = random.Random(20261121)
+    kills_landed = 0
+    phases: list[str] = []
+    moments: list[str] = []
+    for cycle in range(KILLS):
+        weight = "0.02" if cycle % 2 == 0 else "0"  # buy everything, then sell it all back
+        _, snapshot_id = make_snapshot(database, f"crash-{cycle}", {s: weight for s in SYMBOLS})
+        execute = cli_args(db_url, sim.port, "execute", "--snapshot", str(snapshot_id), "--project", f"crash-{cycle}",
+                           "--mode", "paper", "--portfolio-value", "200000", "--wait-seconds", "20", "--json")
+        proc = await start(execute)
+        # a random moment of the run: after k orders reached the broker, or after k executions
+        refs_before = len(sim.orders())
+        execs_before = len(sim.ledger())
+        kind = rng.choice(("orders", "fills"))
+        target = rng.randint(1, len(SYMBOLS) - 1) if kind == "orders" else rng.randint(1, 3 * len(SYMBOLS) - 1)
+        moments.append(f"{kind}>={target}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while proc.returncode is None and loop.time() < deadline:
+            progress = len(sim.orders()) - refs_before if kind == "orders" else len(sim.ledger()) - execs_before
+            if progress >= target:
+                proc.send_signal(signal.SIGKILL)
+                kills_landed += 1
+                break
+            await asyncio.sleep(0.002)  # polling the simulator's state, not a synchronisation delay
+        await proc.wait()
+        phases.append(_phase(database, f"crash-{cycle}", sim))
+        await until_client_gone(sim, 1)
+        rec = await run(cli_args(db_url, sim.port, "reconcile", "--json"))
+        assert rec.code == 0, rec.err
+        await until_client_gone(sim, 1)
+        again = await run(execute)
+        assert again.code == 0, f"cycle {cycle} after a kill at {moments[-1]}: {again.err}"
+        data = again.json
+        assert data["run"]["still_working"] == [], data["run"]
+        await until_client_gone(sim, 1)
+
+    assert kills_landed == KILLS  # every kill landed mid-run
+    print("kills:", list(zip(moments, phases)))
+    # no order placed twice
+    refs = Counter(o.order_ref for o in sim.orders())
+    assert [r for r, n in refs.items() if n > 1] == []
+    with database.session() as session:
+        db_refs = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.ib_perm_id.is_not(None))))
+    assert db_refs == set(refs)
+    # no fill lost or counted twice
+    assert_db_matches_ledger(database, sim)
+    with database.session() as session:
+        for order in session.scalars(select(TradeOrder)):
+            filled_at_sim = sum((e.shares for e in sim.executions() if e.order_ref == order.client_order_id), Decimal(0))
+            assert order.filled_quantity == filled_at_sim, order.client_order_id
+        positions = {p.symbol: p.quantity for p in PositionRepository(session).list(project_id=0) if p.quantity}
+    assert positions == sim.positions()
+
+
+def _phase(database, project: str, sim) -> str:
+    """Where the kill landed: orders stored / acknowledged in the database, orders at the broker."""
+    from services.db.models import Project
+
+    with database.session() as session:
+        project_id = session.scalar(select(Project.id).where(Project.name == project))
+        rows = session.execute(select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.project_id == project_id)).all()
+    refs = {r[0] for r in rows}
+    at_broker = sum(1 for o in sim.orders() if o.order_ref in refs)
+    filled = sum(1 for r in rows if str(r[1]) == "FILLED")
+    return f"db={len(rows)} broker={at_broker} filled={filled}"
