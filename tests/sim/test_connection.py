@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import struct
-from decimal import Decimal
 
 import pytest
 
-from services.ibsim import IBGatewaySimulator
 from services.ibsim.codec import FrameBuffer, frame_raw
 from tests.fixtures.ib import wait_for
 

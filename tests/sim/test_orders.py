@@ -8,7 +8,6 @@ import json
 import re
 from decimal import Decimal
 
-import pytest
 from ib_async import LimitOrder, MarketOrder, Stock
 
 from tests.fixtures.ib import wait_for
