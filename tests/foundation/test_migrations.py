@@ -122,3 +122,44 @@ def test_database_repr_hides_the_password():
         assert "s3cret" not in repr(db) and "trader:***@db.example" in repr(db)
     finally:
         db.dispose()
+
+
+def test_a_built_package_finds_its_migrations(tmp_path):
+    """Build the distribution's files (setuptools, as pip would) and migrate with them from a
+    folder that is not the checkout: the migrations ship with the package."""
+    import shutil
+    import subprocess
+    import sys
+
+    source = tmp_path / "src"
+    source.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", source)
+    for package in ("app", "services", "widgets", "migrations", "benchmarks"):
+        if (ROOT / package).is_dir():
+            shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    build = tmp_path / "build"
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from setuptools import setup; sys.argv[1:] = ['-q', 'build_py', '--build-lib', sys.argv[1]]; setup()", str(build)],
+        cwd=source, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (build / "migrations").iterdir() if p.suffix in (".py", ".mako")) == [
+        "__init__.py", "env.py", "script.py.mako"
+    ]
+    url = f"sqlite:///{(tmp_path / 'installed.sqlite3').as_posix()}"
+    probe = (
+        "import sys\n"
+        "from services.db import migrate\n"
+        "print(migrate.migrations_dir())\n"
+        "print(migrate.ensure_schema(sys.argv[1]))\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # The built tree goes first on sys.path, ahead of the checkout's editable install.
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path[:0] = [sys.argv.pop(1)]\n" + probe, str(build), url],
+        cwd=elsewhere, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [str(build / "migrations"), "0001_initial"]
