@@ -258,9 +258,10 @@ class EventWriter:
                 log.exception("change-set subscriber failed")
 
     def _set_health(self, health: WriterHealth) -> None:
-        if health == self.health:
-            return
+        previous = self.health
         self.health = health
+        if (health.degraded, health.overflow) == (previous.degraded, previous.overflow):
+            return  # only changes of the warning are published, not every backlog count
         if health.degraded:
             log.warning("event writer: %s (%d events waiting)", health.message, health.backlog)
         else:
