@@ -1109,7 +1109,8 @@ class IBGatewaySimulator:
             pos = self._positions[symbol] = SimPosition(symbol=symbol, con_id=con_id)
         held = pos.quantity
         if held == 0 or (held > 0) == (signed > 0):
-            cost = pos.avg_cost * abs(held) + price * abs(signed) + commission
+            # IB's average cost carries the commission: paid on top for a long, off the proceeds for a short
+            cost = pos.avg_cost * abs(held) + price * abs(signed) + (commission if signed > 0 else -commission)
             pos.quantity = held + signed
             pos.avg_cost = cost / abs(pos.quantity)
             return None
@@ -1122,7 +1123,8 @@ class IBGatewaySimulator:
         if pos.quantity == 0:
             pos.avg_cost = ZERO
         elif (pos.quantity > 0) != (held > 0):  # crossed through zero: the rest opens a new position
-            pos.avg_cost = price + (commission - closing_commission) / abs(pos.quantity)
+            opening_commission = commission - closing_commission
+            pos.avg_cost = price + (opening_commission if signed > 0 else -opening_commission) / abs(pos.quantity)
         return realized
 
     # ----------------------------------------------------------------- persistence
