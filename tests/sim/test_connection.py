@@ -236,3 +236,26 @@ async def test_reconnect_resync_both_clients(simulator, library):
         assert [(p.contract.symbol, p.position) for p in ib.positions()] == [("IBM", 3.0)]
     finally:
         ib.disconnect()
+
+
+@pytest.mark.parametrize("library", CLIENTS)
+async def test_what_if_limit_cancel_and_modify_both_clients(simulator, library, ib_log_guard):
+    lib = __import__(library)
+    ib = await connect(library, simulator.port, client_id=4)
+    try:
+        simulator.set_price("AAPL", "100")
+        [aapl] = await ib.qualifyContractsAsync(lib.Stock("AAPL", "SMART", "USD"))
+        state = await asyncio.wait_for(ib.whatIfOrderAsync(aapl, lib.MarketOrder("BUY", 100)), 5)
+        assert (state.initMarginChange, state.commission) == ("2500.25", 1.0)
+        assert simulator.orders() == []
+        order = lib.LimitOrder("BUY", 10, 90, orderRef=f"{library}-lmt")
+        trade = ib.placeOrder(aapl, order)
+        await wait_for(lambda: trade.orderStatus.status == "Submitted")
+        order.lmtPrice = 95
+        ib.placeOrder(aapl, order)
+        await wait_for(lambda: simulator.open_orders()[0].limit_price == 95)
+        ib.cancelOrder(order)
+        await wait_for(lambda: trade.orderStatus.status == "Cancelled")
+        assert [(o.order_ref, o.status) for o in simulator.orders()] == [(f"{library}-lmt", "Cancelled")]
+    finally:
+        ib.disconnect()
