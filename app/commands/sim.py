@@ -47,6 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("--slippage", type=_decimal, default=Decimal("0.01"), help="MKT slippage per share in USD")
     parser.add_argument("--spread", type=_decimal, default=Decimal("0.02"), help="bid/ask spread in USD")
     parser.add_argument("--walk-interval", type=float, default=1.0, help="seconds between price steps (0: prices stay)")
+    parser.add_argument("--margin-check", action="store_true", help="reject orders beyond the account's initial margin (201)")
     parser.add_argument("--ack-delay", type=float, default=0.0, help="seconds every order stays PendingSubmit")
     parser.add_argument("--presubmitted", action="store_true", help="send PreSubmitted before Submitted")
     parser.add_argument("--duplicate-status", action="store_true", help="send every orderStatus twice")
@@ -91,6 +92,7 @@ def build_config(args):
         partial_fills=args.partial_fills,
         fill_interval=args.fill_interval,
         walk_interval=args.walk_interval or None,
+        margin_check=args.margin_check,
         state_file=args.state,
         ledger_file=args.ledger_json,
         faults=faults,

@@ -159,6 +159,7 @@ class SimConfig:
     master_client_id: int = 0  # sees the orders and executions of every client
     margin_ratio: Decimal = Decimal("0.25")  # initial and maintenance margin of stocks
     buying_power_multiplier: Decimal = Decimal("4")
+    margin_check: bool = False  # reject (201) orders whose initial margin would exceed the equity
     faults: Faults = field(default_factory=Faults)
 
     @property

@@ -783,6 +783,8 @@ class IBGatewaySimulator:
                              "order_ref": order.order_ref, "perm_id": order.perm_id})
         reason = self._validate(req, order)
         faults = self.faults.for_order(order.symbol, order.order_ref, order.quantity)
+        if reason is None and self.config.margin_check:
+            reason = self._margin_problem(order)
         if reason is None and faults.reject:
             reason = f"the simulator is configured to reject this order ({order.symbol}, {m.fmt(order.quantity)} shares)"
         if reason is not None:
@@ -809,6 +811,20 @@ class IBGatewaySimulator:
             return f"time in force {order.tif} is not supported by the simulator (DAY and GTC only)"
         if order.account not in self.config.accounts:
             return f"account {order.account} is not managed by this gateway"
+        return None
+
+    def _margin_problem(self, order: SimOrder) -> str | None:
+        """IB's initial-margin check on the position this order would leave (at the current touch)."""
+        bid, ask = self.quote(order.symbol)
+        price = order.limit_price if order.limit_price is not None else (ask if order.action == "BUY" else bid)
+        held = self._positions[order.symbol].quantity if order.symbol in self._positions else ZERO
+        signed = order.quantity if order.action == "BUY" else -order.quantity
+        snap = self.account_snapshot()
+        extra = (abs(held + signed) - abs(held)) * price * self.config.margin_ratio
+        required = snap.init_margin + extra
+        if extra > 0 and required > snap.net_liquidation:
+            return (f"YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE "
+                    f"[{_money(snap.net_liquidation)} USD] MUST EXCEED THE INITIAL MARGIN [{_money(required)} USD]")
         return None
 
     def _reject(self, order: SimOrder, reason: str) -> None:

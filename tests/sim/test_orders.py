@@ -258,3 +258,19 @@ async def test_executions_filter(simulator, ib_client):
     assert len(everything) == 3
     # reqExecutions answers are new Fill objects; their commissions land on ib.fills()
     assert [f.commissionReport.commission for f in ib.fills()] == [1.0, 1.0, 1.0]
+
+
+async def test_margin_check_rejects_beyond_equity(make_simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 201, ")
+    sim = await make_simulator(margin_check=True, initial_cash=Decimal("100000"))
+    ib = await ib_client(sim=sim)
+    aapl = await qualified(ib, "AAPL")
+    sim.set_price("AAPL", "100")
+    # 100,000 equity carries 400,000 of stock at 25 % margin; 4,001 x 100.01 x 0.25 = 100,035.0025
+    too_big = ib.placeOrder(aapl, MarketOrder("BUY", 4001))
+    fits = ib.placeOrder(aapl, LimitOrder("BUY", 3900, 100.01))
+    await wait_for(lambda: too_big.orderStatus.status == "Inactive" and settled(fits))
+    [entry] = [e for e in too_big.log if e.errorCode]
+    assert "EQUITY WITH LOAN VALUE [100000 USD] MUST EXCEED THE INITIAL MARGIN [100035 USD]" in entry.message
+    closing = ib.placeOrder(aapl, MarketOrder("SELL", 3900))  # reducing a position needs no margin
+    await wait_for(lambda: settled(closing))
