@@ -36,8 +36,9 @@ from services.core.order_state import OrderEvent as SmEvent
 from services.core.order_state import OrderStatus as SmStatus
 from services.core.order_state import apply_event, run_status
 from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import Position, TradeFill, TradeOrder, TradeRun
-from services.db.repositories import FillRepository, OrderEventRepository, OrderRepository, PositionRepository
+from services.db.repositories import OrderRepository, PositionRepository, split_exec_id
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
 from .events import (
@@ -167,18 +168,18 @@ def apply_to_order(
         order.last_status_time = when
         _store_sm(order, after)
     if changed or transition.outcome is not Outcome.IGNORED or event_type in ("error", "fill"):
-        OrderEventRepository(session).append(
-            order.id,
-            source=source,
-            event_type=event_type,
-            from_state=before.state,
-            to_state=after.state,
-            flagged=transition.outcome is Outcome.FLAGGED,
-            message=transition.reason,
-            payload=payload,
-            time=when,
-        )
+        add_order_event(session, order.id, source=source, event_type=event_type, from_state=before.state,
+                        to_state=after.state, flagged=transition.outcome is Outcome.FLAGGED,
+                        message=transition.reason, payload=payload, time=when)
     return changed
+
+
+def add_order_event(session, order_id: int, *, source: EventSource, event_type: str, from_state=None, to_state=None,
+                    flagged: bool = False, message: str | None = None, payload: dict | None = None, time: datetime | None = None) -> None:
+    """Append to ``order_events`` (flushed with the batch, not one statement per event)."""
+    session.add(OrderEventRow(order_id=order_id, source=EventSource(source), event_type=event_type,
+                              from_state=from_state, to_state=to_state, flagged=flagged, message=message,
+                              payload=payload, time=time or _now()))
 
 
 def _move_position(quantity: Decimal, cost: Decimal, realized: Decimal, delta: Decimal, price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
@@ -200,14 +201,40 @@ def _move_position(quantity: Decimal, cost: Decimal, realized: Decimal, delta: D
 
 
 class _Batch:
-    """What one transaction touched (for the change set)."""
+    """What one transaction touched (for the change set), plus its caches: the orders, fills and
+    positions of the whole batch are loaded with a few queries up front, changed in memory and
+    flushed together (one commit per batch is what makes the writer fast)."""
 
     def __init__(self) -> None:
         self.orders: dict[int, TradeOrder] = {}
         self.fills: dict[int, TradeFill] = {}
+        self.new_fills: list[TradeFill] = []
         self.positions: dict[tuple[int, str, str], Position] = {}
         self.runs: set[int] = set()
         self.orphan_commissions: dict[str, CommissionEvent] = {}
+        self.by_ref: dict[str, TradeOrder] = {}
+        self.by_perm: dict[int, TradeOrder] = {}
+        self.fills_by_base: dict[str, list[TradeFill]] = {}
+        self.fills_by_exec: dict[str, TradeFill] = {}
+        self.position_state: dict[tuple[int | None, str, str], list] = {}  # key -> [qty, cost, realized]
+        self.dirty_positions: set[tuple[int | None, str, str]] = set()
+
+
+def _refs_and_perms(events: list[object]) -> tuple[set[str], set[int], set[str]]:
+    refs: set[str] = set()
+    perms: set[int] = set()
+    bases: set[str] = set()
+    for ev in events:
+        ref = getattr(ev, "order_ref", None) or getattr(ev, "client_order_id", None)
+        if ref:
+            refs.add(ref)
+        perm = getattr(ev, "perm_id", None)
+        if perm:
+            perms.add(perm)
+        exec_id = getattr(ev, "exec_id", None)
+        if exec_id:
+            bases.add(split_exec_id(exec_id)[0])
+    return refs, perms, bases
 
 
 class EventWriter:
@@ -240,6 +267,7 @@ class EventWriter:
         self.batches = 0
         self.events_written = 0
         self.poisoned: list[tuple[object, str]] = []
+        self._current: _Batch | None = None
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
@@ -371,10 +399,16 @@ class EventWriter:
     # ------------------------------------------------------------------ one transaction
     def _write_batch(self, events: list[object]) -> ChangeSet:
         batch = _Batch()
+        self._current = batch
         batch.orphan_commissions = dict(self._orphan_commissions)
-        with self.db.unit_of_work() as session:
+        with self.db.unit_of_work() as session, session.no_autoflush:
+            self._prefetch(session, batch, events)
             for event in events:
                 self._apply(session, batch, event)
+            self._write_positions(session, batch)
+            session.flush()
+            for fill in batch.new_fills:
+                batch.fills[fill.id] = fill
             self._roll_up_runs(session, batch)
             session.flush()
             changes = ChangeSet(
@@ -385,6 +419,25 @@ class EventWriter:
             )
         self._orphan_commissions = batch.orphan_commissions  # only once committed
         return changes
+
+    def _prefetch(self, session, batch: _Batch, events: list[object]) -> None:
+        refs, perms, bases = _refs_and_perms(events)
+        for chunk in _chunks(sorted(refs)):
+            for order in session.scalars(select(TradeOrder).where(TradeOrder.client_order_id.in_(chunk))):
+                self._cache_order(batch, order)
+        for chunk in _chunks(sorted(perms)):
+            for order in session.scalars(select(TradeOrder).where(TradeOrder.ib_perm_id.in_(chunk)).order_by(TradeOrder.id)):
+                self._cache_order(batch, order)
+        for chunk in _chunks(sorted(bases)):
+            for fill in session.scalars(select(TradeFill).where(TradeFill.exec_base_id.in_(chunk))):
+                batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
+                batch.fills_by_exec[fill.exec_id] = fill
+
+    @staticmethod
+    def _cache_order(batch: _Batch, order: TradeOrder) -> None:
+        batch.by_ref[order.client_order_id] = order
+        if order.ib_perm_id:
+            batch.by_perm[order.ib_perm_id] = order
 
     def _apply(self, session, batch: _Batch, event: object) -> None:
         if isinstance(event, ExecutionEvent):
@@ -407,15 +460,12 @@ class EventWriter:
             log.debug("writer ignores %r", event)
 
     # ------------------------------------------------------------------ matching
-    def _find(self, session, order_ref: str | None, perm_id: int | None) -> TradeOrder | None:
+    def _find(self, session, batch: _Batch, order_ref: str | None, perm_id: int | None) -> TradeOrder | None:
         """By orderRef (= client_order_id), then permId; never by IB's orderId alone."""
-        orders = OrderRepository(session)
-        if order_ref:
-            order = orders.get_by_client_id(order_ref)
-            if order is not None:
-                return order
-        if perm_id:
-            return orders.get_by_perm_id(perm_id)
+        if order_ref and order_ref in batch.by_ref:
+            return batch.by_ref[order_ref]
+        if perm_id and perm_id in batch.by_perm:
+            return batch.by_perm[perm_id]
         return None
 
     def _touch(self, batch: _Batch, order: TradeOrder) -> None:
@@ -427,6 +477,7 @@ class EventWriter:
                   client_id: int | None = None, account: str | None = None) -> None:
         if perm_id and order.ib_perm_id != perm_id:
             order.ib_perm_id = perm_id
+            self._cache_order(self._current, order)
         if ib_order_id and order.ib_order_id != ib_order_id:
             order.ib_order_id = ib_order_id
         if client_id is not None and client_id >= 0 and ib_order_id and order.ib_client_id != client_id:
@@ -448,11 +499,10 @@ class EventWriter:
             account=account or None,
         )
         if created:
-            OrderEventRepository(session).append(
-                order.id, source=EventSource.BROKER, event_type="external",
-                to_state=OrderState.SUBMITTED, flagged=True,
-                message="order unknown to the database: recorded as external", payload=raw,
-            )
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="external",
+                            to_state=OrderState.SUBMITTED, flagged=True,
+                            message="order unknown to the database: recorded as external", payload=raw)
+        self._cache_order(batch, order)
         self._touch(batch, order)
         return order
 
@@ -460,89 +510,96 @@ class EventWriter:
     def _on_execution(self, session, batch: _Batch, ev: ExecutionEvent) -> None:
         if self.account and ev.account and ev.account != self.account:
             return
-        order = self._find(session, ev.order_ref, ev.perm_id)
+        existing = batch.fills_by_exec.get(ev.exec_id)
+        if existing is not None:
+            if ev.commission is not None and existing.commission is None:
+                existing.commission = ev.commission
+                if existing.id is not None:
+                    batch.fills[existing.id] = existing
+            return  # exactly once: a duplicate execDetails changes nothing
+        order = self._find(session, batch, ev.order_ref, ev.perm_id)
         if order is None:
             order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
                                    client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
                                    quantity=ev.cum_qty or ev.shares, raw=ev.raw)
         self._bind_ids(order, perm_id=ev.perm_id, account=ev.account)
-        fills = FillRepository(session)
-        existing = fills.get_by_exec_id(ev.exec_id)
-        if existing is not None:
-            if ev.commission is not None and existing.commission is None:
-                existing.commission = ev.commission
-                batch.fills[existing.id] = existing
-            return  # exactly once: a duplicate execDetails changes nothing
         commission = ev.commission
         orphan = batch.orphan_commissions.pop(ev.exec_id, None)
         if commission is None and orphan is not None:
             commission = orphan.commission
-        fill, created = fills.insert_once(
-            ev.exec_id, order.id, ev.symbol, Side(ev.side), ev.shares, ev.price, ev.time,
-            commission=commission, currency=ev.currency or "USD", exchange=ev.exchange or None,
-            account=ev.account or None, perm_id=ev.perm_id or None, order_ref=ev.order_ref or None,
-            raw_payload=ev.raw,
+        base, revision = split_exec_id(ev.exec_id)
+        revisions = batch.fills_by_base.setdefault(base, [])
+        newest = max(revisions, key=lambda r: r.exec_revision, default=None)
+        fill = TradeFill(
+            exec_id=ev.exec_id, exec_base_id=base, exec_revision=revision, superseded=False, order_id=order.id,
+            symbol=ev.symbol, side=str(Side(ev.side)), quantity=ev.shares, price=ev.price, commission=commission,
+            currency=ev.currency or "USD", exchange=ev.exchange or None, account=ev.account or None,
+            perm_id=ev.perm_id or None, order_ref=ev.order_ref or None, fill_time=ev.time, raw_payload=ev.raw,
         )
-        if not created:
+        session.add(fill)
+        revisions.append(fill)
+        batch.fills_by_exec[ev.exec_id] = fill
+        batch.new_fills.append(fill)
+        self._touch(batch, order)
+        if newest is not None and newest.exec_revision > revision:
+            # an older revision arriving late: stored superseded, nothing to count
+            fill.superseded = True
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="fill_correction",
+                            message=f"late older revision {ev.exec_id}: stored superseded", payload=ev.raw)
             return
-        batch.fills[fill.id] = fill
-        # Revisions of this execution: only the difference to what was counted before matters.
-        revisions = list(session.scalars(select(TradeFill).where(TradeFill.exec_base_id == fill.exec_base_id)
-                                         .execution_options(populate_existing=True)))
-        previous = [r for r in revisions if r.id != fill.id]
-        counted_before = [r for r in previous if r.exec_revision < fill.exec_revision and not _was_superseded_before(r, previous)]
-        if fill.superseded:
-            # an older revision arriving late: nothing to count
-            OrderEventRepository(session).append(order.id, source=EventSource.BROKER, event_type="fill_correction",
-                                                 message=f"late older revision {ev.exec_id}: stored superseded", payload=ev.raw)
-            self._touch(batch, order)
-            return
-        old = counted_before[-1] if counted_before else None
-        for r in previous:
-            batch.fills[r.id] = r
-        delta = fill.quantity - (old.quantity if old is not None else ZERO)
+        old = newest  # the revision counted so far (None for a first execution)
         if old is not None:
-            OrderEventRepository(session).append(order.id, source=EventSource.BROKER, event_type="fill_correction",
-                                                 message=f"execution {old.exec_id} corrected by {ev.exec_id}", payload=ev.raw)
+            old.superseded = True
+            if old.id is not None:
+                batch.fills[old.id] = old
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="fill_correction",
+                            message=f"execution {old.exec_id} corrected by {ev.exec_id}", payload=ev.raw)
+        before = sm_status(order)
+        counted = before.exec_filled
+        value = (order.avg_fill_price or ZERO) * counted if order.avg_fill_price is not None else ZERO
+        delta = fill.quantity - (old.quantity if old is not None else ZERO)
+        value += fill.quantity * fill.price - (old.quantity * old.price if old is not None else ZERO)
         if delta > 0:
             apply_to_order(session, order, SmEvent.fill(delta), source=EventSource.BROKER if ev.source == "broker" else EventSource.RECONCILE,
                            event_type="fill", payload=ev.raw, when=ev.time)
         elif delta < 0:
-            st = sm_status(order)
             from dataclasses import replace as _replace
-            st = _replace(st, exec_filled=max(ZERO, st.exec_filled + delta))
+
+            st = _replace(before, exec_filled=max(ZERO, before.exec_filled + delta))
             _store_sm(order, st)
             order.filled_quantity = st.filled
-        order.avg_fill_price = self._average_price(session, order.id)
-        self._touch(batch, order)
+        total = counted + delta
+        if total > 0:
+            order.avg_fill_price = (value / total).quantize(Decimal("0.00000001"))
         # positions: reverse the superseded revision, book the new one
         signed = Side(ev.side).sign
         if old is not None:
             self._position(session, batch, order, ev.account, ev.symbol, -signed * old.quantity, old.price)
         self._position(session, batch, order, ev.account, ev.symbol, signed * fill.quantity, fill.price)
 
-    def _average_price(self, session, order_id: int) -> Decimal | None:
-        current = FillRepository(session).list(order_id=order_id, include_superseded=False)
-        total = sum((f.quantity for f in current), ZERO)
-        if not total:
-            return None
-        return (sum((f.quantity * f.price for f in current), ZERO) / total).quantize(Decimal("0.00000001"))
-
     def _position(self, session, batch: _Batch, order: TradeOrder, account: str, symbol: str, delta: Decimal, price: Decimal) -> None:
+        """Move the project row and the account row (project None) in memory; written once per batch."""
         account = account or order.account or ""
-        repo = PositionRepository(session)
         for project_id in {order.project_id, None}:
-            key = (project_id or 0, account, symbol)
-            row = batch.positions.get(key) or repo.get(account, symbol, project_id=project_id)
-            if row is None:
-                quantity, cost, realized = ZERO, ZERO, ZERO
-            else:
-                quantity, cost, realized = row.quantity, row.average_cost, row.realized_pnl
-            quantity, cost, realized = _move_position(quantity, cost, realized, delta, price)
-            batch.positions[key] = repo.upsert(account, symbol, quantity, cost, realized_pnl=realized, project_id=project_id)
+            key = (project_id, account, symbol)
+            state = batch.position_state.get(key)
+            if state is None:
+                row = PositionRepository(session).get(account, symbol, project_id=project_id)
+                state = [row.quantity, row.average_cost, row.realized_pnl] if row is not None else [ZERO, ZERO, ZERO]
+                batch.position_state[key] = state
+            state[0], state[1], state[2] = _move_position(state[0], state[1], state[2], delta, price)
+            batch.dirty_positions.add(key)
+
+    def _write_positions(self, session, batch: _Batch) -> None:
+        repo = PositionRepository(session)
+        for key in sorted(batch.dirty_positions, key=lambda k: (k[0] or 0, k[1], k[2])):
+            project_id, account, symbol = key
+            quantity, cost, realized = batch.position_state[key]
+            batch.positions[(project_id or 0, account, symbol)] = repo.upsert(account, symbol, quantity, cost, realized_pnl=realized,
+                                                                               project_id=project_id)
 
     def _on_commission(self, session, batch: _Batch, ev: CommissionEvent) -> None:
-        fill = FillRepository(session).get_by_exec_id(ev.exec_id)
+        fill = batch.fills_by_exec.get(ev.exec_id)
         if fill is None:
             batch.orphan_commissions[ev.exec_id] = ev  # the execution comes later
             return
@@ -550,10 +607,11 @@ class EventWriter:
             fill.commission = ev.commission
             if ev.currency:
                 fill.currency = ev.currency
-            batch.fills[fill.id] = fill
+            if fill.id is not None:
+                batch.fills[fill.id] = fill
 
     def _on_status(self, session, batch: _Batch, ev: OrderStatusEvent) -> None:
-        order = self._find(session, ev.order_ref, ev.perm_id)
+        order = self._find(session, batch, ev.order_ref, ev.perm_id)
         if order is None:
             log.debug("orderStatus for an order we cannot match (orderId %s permId %s): left to reconciliation", ev.ib_order_id, ev.perm_id)
             return
@@ -569,7 +627,7 @@ class EventWriter:
     def _on_open_order(self, session, batch: _Batch, ev: OpenOrderEvent) -> None:
         if self.account and ev.account and ev.account != self.account:
             return
-        order = self._find(session, ev.order_ref, ev.perm_id)
+        order = self._find(session, batch, ev.order_ref, ev.perm_id)
         if order is None:
             order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
                                    client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
@@ -595,14 +653,14 @@ class EventWriter:
     def _on_error(self, session, batch: _Batch, ev: BrokerErrorEvent) -> None:
         if not ev.order_ref:
             return
-        order = OrderRepository(session).get_by_client_id(ev.order_ref)
+        order = batch.by_ref.get(ev.order_ref)
         if order is None:
             return
         payload = ev.raw
         if is_warning_code(ev.code):
             # 10349 and warnings never cancel: recorded, no state change
-            OrderEventRepository(session).append(order.id, source=EventSource.BROKER, event_type="warning",
-                                                 message=f"{ev.code}: {ev.message}", payload=payload)
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="warning",
+                            message=f"{ev.code}: {ev.message}", payload=payload)
             return
         if ev.code in REJECT_CODES and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
             order.rejected_reason = f"{ev.code}: {ev.message}".strip()
@@ -616,7 +674,7 @@ class EventWriter:
         self._touch(batch, order)
 
     def _on_local(self, session, batch: _Batch, ev: LocalOrderEvent) -> None:
-        order = OrderRepository(session).get_by_client_id(ev.client_order_id)
+        order = batch.by_ref.get(ev.client_order_id)
         if order is None:
             log.error("local event for unknown order %s", ev.client_order_id)
             return
@@ -637,7 +695,7 @@ class EventWriter:
         self._touch(batch, order)
 
     def _on_reconciled(self, session, batch: _Batch, ev: ReconciledStatus) -> None:
-        order = OrderRepository(session).get_by_client_id(ev.client_order_id)
+        order = batch.by_ref.get(ev.client_order_id)
         if order is None:
             return
         self._bind_ids(order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id)
@@ -646,13 +704,16 @@ class EventWriter:
         self._touch(batch, order)
 
     def _on_position_truth(self, session, batch: _Batch, ev: PositionTruth) -> None:
-        repo = PositionRepository(session)
-        row = repo.get(ev.account, ev.symbol, project_id=None)
-        if row is not None and row.quantity == ev.quantity:
+        key = (None, ev.account, ev.symbol)
+        state = batch.position_state.get(key)
+        if state is None:
+            row = PositionRepository(session).get(ev.account, ev.symbol, project_id=None)
+            state = [row.quantity, row.average_cost, row.realized_pnl] if row is not None else [ZERO, ZERO, ZERO]
+            batch.position_state[key] = state
+        if state[0] == ev.quantity:
             return
-        realized = row.realized_pnl if row is not None else ZERO
-        batch.positions[(0, ev.account, ev.symbol)] = repo.upsert(ev.account, ev.symbol, ev.quantity, ev.average_cost,
-                                                                  realized_pnl=realized, project_id=None)
+        state[0], state[1] = ev.quantity, ev.average_cost
+        batch.dirty_positions.add(key)
 
     # ------------------------------------------------------------------ runs
     def _roll_up_runs(self, session, batch: _Batch) -> None:
@@ -670,6 +731,6 @@ class EventWriter:
                     run.ended_at = _now()
 
 
-def _was_superseded_before(row: TradeFill, others: Iterable[TradeFill]) -> bool:
-    """Whether a newer revision than ``row`` (other than the one being inserted) exists."""
-    return any(o.exec_revision > row.exec_revision for o in others)
+def _chunks(items: list, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
