@@ -11,16 +11,23 @@ from dataclasses import dataclass, replace
 import pytest
 
 
-@pytest.fixture
-def qloop(qapp):
+@pytest.fixture(scope="session")
+def _session_qloop(qapp):
+    """One qasync loop for the whole session, as the application has one: a loop per test left
+    Qt socket notifiers and timers of dead loops behind on the one QApplication."""
     import qasync
 
     loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()  # also stops the loop's worker threads (asyncio.to_thread)
+
+
+@pytest.fixture
+def qloop(_session_qloop):
+    asyncio.set_event_loop(_session_qloop)
     try:
-        yield loop
+        yield _session_qloop
     finally:
-        loop.close()  # also stops the loop's worker threads (asyncio.to_thread)
         asyncio.set_event_loop(None)
 
 

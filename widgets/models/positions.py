@@ -21,6 +21,9 @@ def pnl_colour(value: Decimal | None) -> QColor | None:
     return GAIN if value > 0 else LOSS
 
 
+ACCOUNT_TOTAL = "(account total)"
+
+
 class PositionsModel(CoalescingTableModel[PositionRecord]):
     PROJECT, ACCOUNT, SYMBOL, QUANTITY, AVG_COST, MARKET, UNREALIZED, REALIZED = range(8)
 
@@ -28,7 +31,8 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
         self._project_names: dict[int, str] = dict(project_names or {})
         names = self._project_names
         self.columns = (
-            Column("Project", lambda p: names.get(p.project_id, "" if p.project_id is None else str(p.project_id)),
+            # A row without a project is the whole account (every project and manual orders).
+            Column("Project", lambda p: names.get(p.project_id, ACCOUNT_TOTAL if p.project_id is None else str(p.project_id)),
                    mutable=False),
             Column("Account", lambda p: p.account, mutable=False),
             Column("Symbol", lambda p: p.symbol, mutable=False),
