@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.db import Database
+from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.convert import to_audit_record
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead
 from services.db.models import AuditLog as AuditLogRow
@@ -92,6 +93,14 @@ def _row_hash(row: AuditLogRow) -> str:
     )
 
 
+def _require_write_lock(session: Session) -> None:
+    """On SQLite the chain is serialized by the write lock taken at BEGIN IMMEDIATE; a deferred
+    transaction (``Database.session()``) could not take it later without failing at random."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and connection.get_execution_options().get(SQLITE_BEGIN_OPTION) != "BEGIN IMMEDIATE":
+        raise ValueError("append the audit entry inside a Database.unit_of_work() session (it holds the write lock)")
+
+
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
     ok: bool
@@ -118,6 +127,7 @@ class AuditLog:
         time: datetime | None = None,
     ) -> AuditRecord:
         if session is not None:
+            _require_write_lock(session)
             return self._append(session, actor, action, entity_type, entity_id, payload, time)
         with self.database.unit_of_work() as own:
             return self._append(own, actor, action, entity_type, entity_id, payload, time)

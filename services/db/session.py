@@ -31,7 +31,7 @@ from services.urls import redact_url
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-_BEGIN_OPTION = "tc_sqlite_begin"
+SQLITE_BEGIN_OPTION = "tc_sqlite_begin"  # execution option: the BEGIN statement SQLite units use
 
 
 def _json_default(value: Any) -> Any:
@@ -112,7 +112,7 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection):
-            connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+            connection.exec_driver_sql(connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "BEGIN"))
 
         return engine
 
@@ -139,7 +139,7 @@ class Database:
     def _scope(self, begin: str | None) -> Iterator[Session]:
         session = self._sessions()
         if begin is not None and self.is_sqlite:
-            session.connection(execution_options={_BEGIN_OPTION: begin})
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: begin})
         try:
             yield session
             session.commit()

@@ -70,6 +70,16 @@ def test_append_inside_the_callers_transaction_rolls_back_with_it(database):
     assert log.verify().ok
 
 
+def test_append_needs_a_unit_of_work_session_on_sqlite(database):
+    log = AuditLog(database)
+    with database.session() as s:
+        if database.is_sqlite:
+            with pytest.raises(ValueError, match="unit_of_work"):
+                log.append("alice", "x", session=s)
+        else:  # MySQL serializes with SELECT ... FOR UPDATE in any transaction
+            assert log.append("alice", "x", session=s).id == 1
+
+
 @pytest.mark.parametrize(
     ("column", "value"),
     [("actor", "mallory"), ("payload", '{"qty": "1000"}'), ("entity_id", "43"), ("prev_hash", "f" * 64), ("hash", "e" * 64)],
