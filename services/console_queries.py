@@ -85,9 +85,14 @@ class ImportOutcome:
 
 def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Decimal = Decimal("1.0"),
                     allow_short: bool = False, note: str | None = None) -> ImportOutcome:
-    """Validate the whole file; store it (all items in one unit of work) only when it has no
-    problem. The same file with the same content in the same project returns the stored one."""
+    """Validate the whole file; store it only when it has no problem (see store_snapshot)."""
     parsed = parse_snapshot_file(path, max_gross_weight=max_gross_weight, allow_short=allow_short)
+    return store_snapshot(db, parsed, project, note=note)
+
+
+def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None = None) -> ImportOutcome:
+    """All items in one unit of work, or nothing when the parse found any problem. The same file
+    with the same content in the same project returns the stored snapshot instead of a copy."""
     if not parsed.ok:
         return ImportOutcome(parsed)
     with db.unit_of_work() as session:

@@ -50,15 +50,9 @@ def register(subparsers) -> None:
 
 def open_database(settings):
     """The settings' database, migrated to the current schema."""
-    import logging
+    from app.composition import open_database as open_migrated
 
-    from services.db import Database
-
-    # Alembic reports every migration step at INFO; a command's output is its result.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    db = Database(settings.effective_db_url)
-    db.ensure_schema()
-    return db
+    return open_migrated(settings)
 
 
 def print_problems(problems, source: str, stream=None) -> None:
@@ -69,58 +63,42 @@ def print_problems(problems, source: str, stream=None) -> None:
 
 
 def import_snapshot(args: argparse.Namespace, settings) -> int:
+    from services.console_queries import store_snapshot
     from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
 
-    try:
+    try:  # the whole file is checked before the database is even opened
         parsed = parse_snapshot_file(args.file, max_gross_weight=args.max_gross_weight, allow_short=args.allow_short)
     except SnapshotFormatError as exc:
         return _fail(args, [{"line": None, "column": None, "code": "format", "message": str(exc)}], str(exc))
     except OSError as exc:
         message = f"cannot read {args.file}: {exc.strerror or exc}"
         return _fail(args, [{"line": None, "column": None, "code": "io", "message": message}], message)
-    if not parsed.ok:
+    if not parsed.ok:  # nothing is stored; the database is not touched
         if args.json:
             print(json.dumps({"source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
         else:
             print_problems(parsed.errors, parsed.source_name)
         return EXIT_BAD_INPUT
-
-    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
-
     db = open_database(settings)
     try:
-        with db.unit_of_work() as session:
-            project = ProjectRepository(session).get_or_create(args.project)
-            snapshots = SnapshotRepository(session)
-            existing = snapshots.find_by_hash(project.id, parsed.content_hash)
-            if existing is not None and existing.source_file == parsed.source_name:
-                snapshot, created = existing, False
-            else:
-                items = [
-                    SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency)
-                    for i in parsed.items
-                ]
-                snapshot = snapshots.create_with_items(project.id, parsed.source_name, parsed.content_hash, items, note=args.note)
-                created = True
-            snapshot_id, project_id = snapshot.id, project.id
+        outcome = store_snapshot(db, parsed, args.project, note=args.note)
     finally:
         db.dispose()
-
     if args.json:
         print(json.dumps({
-            "id": snapshot_id,
-            "created": created,
+            "id": outcome.snapshot_id,
+            "created": outcome.created,
             "project": args.project,
-            "project_id": project_id,
+            "project_id": outcome.project_id,
             "source": parsed.source_name,
             "items": len(parsed.items),
             "gross_weight": str(parsed.gross_weight),
             "content_hash": parsed.content_hash,
         }, indent=2))
     else:
-        print(snapshot_id)
-        what = "imported" if created else "already stored (same content)"
-        print(f"{parsed.source_name}: {what} as snapshot {snapshot_id} of project {args.project!r}: "
+        print(outcome.snapshot_id)
+        what = "imported" if outcome.created else "already stored (same content)"
+        print(f"{parsed.source_name}: {what} as snapshot {outcome.snapshot_id} of project {args.project!r}: "
               f"{len(parsed.items)} items, gross weight {parsed.gross_weight}", file=sys.stderr)
     return EXIT_OK
 
