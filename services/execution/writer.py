@@ -167,7 +167,11 @@ def apply_to_order(
             order.rejected_reason = after.reject_reason
         order.last_status_time = when
         _store_sm(order, after)
-    if changed or transition.outcome is not Outcome.IGNORED or event_type in ("error", "fill"):
+    # every state change, every flagged event and every error; a fill that only moves the filled
+    # quantity is recorded in trade_fills (with its raw payload), not a second time here
+    state_changed = before.state is not after.state
+    if state_changed or transition.outcome is Outcome.FLAGGED or event_type == "error" or (
+            event_type != "fill" and (changed or transition.outcome is not Outcome.IGNORED)):
         add_order_event(session, order.id, source=source, event_type=event_type, from_state=before.state,
                         to_state=after.state, flagged=transition.outcome is Outcome.FLAGGED,
                         message=transition.reason, payload=payload, time=when)
