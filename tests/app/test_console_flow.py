@@ -126,8 +126,11 @@ def test_cancel_replace_and_cancel_all_from_the_blotter_reach_the_simulator(qloo
                 limit = (sim.price(symbol) * Decimal("0.98")).quantize(Decimal("0.01"))  # rests, inside the collar
                 resting.append(await actions.manual_order(symbol, Side.BUY, Decimal(10), OrderType.LMT, limit))
             await wait_for(lambda: len(_working_at_sim(sim)) == 3, 10, "three resting orders")
-            await wait_for(lambda: all((w.orders_model.get(o.id) or o).status is OrderState.ACCEPTED for o in resting),
-                           10, "blotter shows them working")
+            def shown_working(order) -> bool:
+                row = w.orders_model.get(order.id)  # None until the model's next flush
+                return row is not None and row.status is OrderState.ACCEPTED
+
+            await wait_for(lambda: all(shown_working(o) for o in resting), 10, "blotter shows them working")
 
             # Cancel from the context menu.
             first = w.orders_model.get(resting[0].id)
