@@ -219,6 +219,12 @@ class ConsoleController(QObject):
 
     # ------------------------------------------------------------------ preview
     def _on_preview_requested(self, params: dict) -> None:
+        if self.is_live and not self._live_token:
+            # A live run can only be created with the LIVE word (a service rule), so the first
+            # live preview of a session asks for it; asked here, before any task starts.
+            token = self._ask_live_token("Preview a LIVE run", 0, Decimal(0))
+            if not is_live_token(token):
+                return
         view = self.window.preview_view
         self.runner.run(self.preview(params), what="Preview", disable=[view.preview_button])
 
@@ -227,12 +233,6 @@ class ConsoleController(QObject):
         project_id = self.window.snapshots_view.current_project_id()
         if snapshot_id is None or project_id is None:
             raise UserFacingError("Select a snapshot first.")
-        if self.is_live and not self._live_token:
-            # A live run can only be created with the LIVE word (service rule), so a live preview
-            # asks for it once per session.
-            token = self._ask_live_token("Preview a LIVE run", 0, Decimal(0))
-            if not is_live_token(token):
-                raise UserFacingError("A live run needs the word LIVE.")
         builder, portfolio_value = preview_params_to_run_params(params)
         run = await self.stack.trade.create_run(project_id, snapshot_id, self.stack.mode, builder, live_token=self._live_token)
         await self._db(queries.prepare_run_params, self.stack.db, run.id, builder["builder"])
@@ -387,12 +387,19 @@ class ConsoleController(QObject):
             self.runner.run(asyncio.to_thread(self._save_settings, self.settings), what="Save settings")
 
     def _on_settings_requested(self) -> None:
-        values = self._settings_values_sync()
+        self.runner.run(self.open_settings(), what="Settings")
+
+    async def open_settings(self) -> SettingsDialog:
+        values = await self._db(self._settings_values_sync)
         dialog = SettingsDialog(values, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.settings_submitted.connect(lambda data: self.runner.run(self.apply_settings(data), what="Save settings"))
-        dialog.exec()
+        dialog.open()  # window-modal without a nested event loop inside this task
+        self.settings_dialog = dialog
+        return dialog
 
     def _settings_values_sync(self) -> dict[str, Any]:
+        """What the settings dialog shows; the database URL only with its password hidden."""
         from services.core.risk import DEFAULT_RISK_LIMITS
         from services.db.repositories import SettingsRepository
 
@@ -402,17 +409,20 @@ class ConsoleController(QObject):
             recovery = dict(repo.auto_recovery() or {})
         ib = self.settings.ib
         return {
-            "connection": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
-                           "market_data_type": ib.market_data_type},
-            "risk": risk,
-            "auto_recovery": recovery,
+            "ib": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
+                   "market_data_type": ib.market_data_type},
+            "risk_defaults": risk,
+            "recovery": recovery,
             "database_url": self.settings.redacted_db_url,
+            "theme": self.settings.ui.theme,
         }
 
     async def apply_settings(self, data: dict) -> None:
+        """Connection, database and theme go to the settings file (used at the next start);
+        risk defaults and auto-recovery to the database, where the services read them."""
         from dataclasses import replace
 
-        connection = data.get("connection") or {}
+        connection = data.get("ib") or {}
         ib = self.settings.ib
         ib = replace(
             ib,
@@ -423,18 +433,22 @@ class ConsoleController(QObject):
             market_data_type=str(connection.get("market_data_type", ib.market_data_type)),
         )
         changes: dict[str, Any] = {"ib": ib}
-        url = data.get("database_url")
-        if url and url != self.settings.redacted_db_url and "***" not in url:
-            changes["db_url"] = url
+        if data.get("database_url"):
+            changes["db_url"] = data["database_url"]
+        if data.get("theme") in ("dark", "light"):
+            changes["ui"] = replace(self.settings.ui, theme=data["theme"])
+            self.window.apply_theme(data["theme"])
         self.settings = replace(self.settings, **changes)
         if self._save_settings is not None:
             await asyncio.to_thread(self._save_settings, self.settings)
-        risk = data.get("risk")
-        recovery = data.get("auto_recovery")
+        risk = data.get("risk_defaults")
+        recovery = data.get("recovery")
         await self._db(self._store_trade_settings, risk, recovery)
         await self._db(self.stack.audit.append, self.stack.trade.actor, "settings.update", "settings", None,
-                       {"risk": risk, "auto_recovery": recovery, "connection": connection})
-        self.window.statusBar().showMessage("Settings saved (connection changes apply at the next start)", 10_000)
+                       {"risk_defaults": risk, "auto_recovery": recovery, "ib": connection,
+                        "database_changed": "database_url" in data})
+        self.window.statusBar().showMessage("Settings saved (connection and database changes apply at the next start)",
+                                            10_000)
         await self._refresh_audit()
 
     def _store_trade_settings(self, risk: dict | None, recovery: dict | None) -> None:

@@ -190,3 +190,37 @@ def test_halt_blocks_execute_until_resumed(qloop, open_console, monkeypatch):
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(qloop, open_console, console_settings):
+    import tomllib
+
+    from app.settings import save_settings
+    from services.db.repositories import SettingsRepository
+
+    async def scenario():
+        console = await open_console()
+        controller = console.controller
+        controller._save_settings = save_settings
+        try:
+            dialog = await controller.open_settings()
+            dialog.port_spin.setValue(4002)
+            rows = {dialog.risk_table.item(r, 0).text(): r for r in range(dialog.risk_table.rowCount())}
+            dialog.risk_table.item(rows["max_order_notional"], 1).setText("12345")
+            dialog.accept()
+            await wait_for(lambda: any(r.action == "settings.update" for r in console.window.audit_model.records()),
+                           10, "settings audited")
+            saved = tomllib.loads(console_settings.config_file.read_text())
+            assert saved["ib"]["port"] == 4002
+            with console.stack.db.session() as session:
+                assert SettingsRepository(session).risk_defaults()["max_order_notional"] == 12345
+            # The new limit is in force at the next preview: exactly the orders above it are blocked.
+            preview = await controller.preview(console.window.preview_view.params())
+            over = {d.symbol for d in preview.drafts if d.notional > 12345}
+            blocked = {o.order.symbol for o in preview.report.orders
+                       if any(b.rule == "max_order_notional" for b in o.blocks)}
+            assert over and blocked == over
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
