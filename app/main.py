@@ -63,6 +63,9 @@ class Console:
         from widgets.theme import apply_theme
 
         app = QApplication.instance()
+        # The loop ends when run() returns (after an orderly shutdown), not when Qt sees the last
+        # window close: that would stop the asyncio loop under our feet.
+        app.setQuitOnLastWindowClosed(False)
         apply_theme(app, self.settings.ui.theme if self.settings.ui.theme in ("dark", "light") else "dark")
         mode = "demo" if self.demo else str(self.settings.mode)
         ui_state = None if self.screenshot else self.settings.data_dir / "ui-state.ini"
@@ -88,6 +91,8 @@ class Console:
 
         self.controller = ConsoleController(window, self.stack, settings=self.settings,
                                             save_settings=None if self.screenshot else save_settings)
+        if not self.demo:
+            self.controller.runner.run(self._connect_with_retry(), what="Connect to IB")
         try:
             await self.controller.load_initial()
             if self.screenshot:
@@ -100,7 +105,32 @@ class Console:
     async def _build_stack(self):
         from app.composition import build_stack
 
-        return await build_stack(self.settings, demo=self.demo)
+        # The simulator is local and instant; TWS / Gateway may be down: the window opens on the
+        # database and connects in the background (_connect_with_retry).
+        return await build_stack(self.settings, demo=self.demo, connect=self.demo)
+
+    async def _connect_with_retry(self) -> None:
+        """Connect, retrying with the adapter's backoff (1 s doubling to 60 s) while the trader
+        sees the countdown; the account guard's refusal is final and shown."""
+        from services.execution.errors import NotConnected, Refused
+        from services.execution.ib_provider import backoff_delays
+
+        provider, status = self.stack.provider, self.window.connection_status
+        delays = backoff_delays()
+        while True:
+            try:
+                await provider.connect()
+            except Refused as exc:
+                raise Refused(f"connection refused: {exc}") from exc
+            except NotConnected as exc:
+                delay = next(delays)
+                log.warning("%s; retrying in %s s", exc, delay)
+                status.set_connection_state("disconnected", reconnect_in=delay)
+                await asyncio.sleep(delay)  # backoff, not synchronisation
+                continue
+            self.stack.writer.account = provider.account or None
+            status.set_account(provider.account or None)
+            return
 
     async def _shutdown(self) -> None:
         if self.controller is not None:

@@ -1,0 +1,74 @@
+"""Start-up of the window itself (app.main.Console): a paper profile opens on the database while
+TWS is down and connects once it comes up; the demo profile brings its own simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import replace
+
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_paper_profile_waits_for_the_gateway_then_connects(qloop, console_settings, ib_log_guard):
+    from app.main import Console
+
+    ib_log_guard.allow(r"API connection failed: ConnectionRefusedError")
+    ib_log_guard.allow(r"Make sure API port on TWS/IBG is open")
+    from services.ibsim import IBGatewaySimulator, SimConfig
+
+    port = _free_port()
+    settings = replace(console_settings, profile="paper", ib=replace(console_settings.ib, port=port, account=""))
+
+    async def scenario():
+        console = Console(settings, demo=False)
+        running = asyncio.ensure_future(console.run())
+        simulator = None
+        try:
+            await wait_for(lambda: console.window is not None and console.stack is not None, 20, "window and stack")
+            status = console.window.connection_status
+            await wait_for(lambda: status.seconds_to_reconnect() is not None, 10, "a reconnect countdown")
+            assert not console.stack.provider.is_connected
+            assert console.window.windowTitle().endswith("PAPER")
+            simulator = IBGatewaySimulator(SimConfig())
+            await simulator.start("127.0.0.1", port)
+            await wait_for(lambda: console.stack.provider.is_connected, 20, "connected after the gateway came up")
+            assert console.stack.provider.account == simulator.config.account
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 0
+        finally:
+            if not running.done():
+                console.window.close()
+                await asyncio.wait_for(running, 20)
+            if simulator is not None:
+                await simulator.stop()
+
+    run(qloop, scenario(), timeout=90)
+
+
+def test_demo_profile_opens_with_sample_data_and_a_connected_simulator(qloop, console_settings):
+    from app.main import Console
+
+    async def scenario():
+        console = Console(console_settings, demo=True)
+        running = asyncio.ensure_future(console.run())
+        try:
+            await wait_for(lambda: console.controller is not None and console.stack.provider.is_connected, 20, "demo up")
+            w = console.window
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "a sample snapshot shown")
+            assert w.mode_badge.text() == "DEMO"
+            assert w.windowTitle().endswith("DEMO")
+            assert console.stack.simulator is not None and console.stack.simulator.is_running
+        finally:
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 0
+        assert not console.stack.simulator.is_running
+
+    run(qloop, scenario(), timeout=60)
