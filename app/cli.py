@@ -31,7 +31,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.preview",
     "app.commands.sim",
     "app.commands.execution",
-    "app.commands.backtest",
 )
 
 

@@ -1,0 +1,54 @@
+"""The main window on its own: every panel docked, the layout saved on close and restored at
+the next start, "reset layout" brings the default back, the mode always visible."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+
+@pytest.mark.parametrize("mode", ["demo", "paper", "live"])
+def test_mode_badge_and_title(qtbot, mode):
+    from app.main_window import MainWindow
+
+    window = MainWindow(mode=mode)
+    qtbot.addWidget(window)
+    assert window.mode_badge.text() == mode.upper()
+    assert window.windowTitle().endswith(mode.upper())
+    assert ("#d62828" in window.mode_badge.styleSheet()) == (mode == "live")
+
+
+def test_layout_is_saved_on_close_restored_and_reset(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    state_file = tmp_path / "ui-state.ini"
+    first = MainWindow(mode="demo", ui_state_file=state_file)
+    qtbot.addWidget(first)
+    first.show()
+    assert set(first.docks) == {"snapshots", "preview", "risk", "fills", "positions", "charts", "audit"}
+    first.docks["audit"].hide()
+    first.removeDockWidget(first.docks["fills"])
+    first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, first.docks["fills"])
+    first.docks["fills"].show()
+    first.close()
+    assert state_file.exists()
+
+    second = MainWindow(mode="demo", ui_state_file=state_file)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.dockWidgetArea(second.docks["fills"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert second.docks["audit"].isHidden()
+
+    second.reset_layout()
+    assert second.dockWidgetArea(second.docks["fills"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert not second.docks["audit"].isHidden()
+
+
+def test_without_a_state_file_nothing_is_written(qtbot, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+
+    monkeypatch.chdir(tmp_path)
+    window = MainWindow(mode="demo", ui_state_file=None)
+    qtbot.addWidget(window)
+    window.close()
+    assert list(tmp_path.iterdir()) == []
