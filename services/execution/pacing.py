@@ -4,6 +4,11 @@ data (IB answers error 100 above about 50/s and may disconnect; ib_async throttl
 It is the strict form of a token bucket: each of the ``capacity`` tokens comes back exactly one
 ``interval`` after it was spent, so no window of ``interval`` seconds ever holds more than
 ``capacity`` messages (a classic refill-rate bucket lets ``capacity + rate*interval`` through).
+Messages are also spaced by ``min_spacing`` (default ``interval / capacity``, 22 ms at 45/s): a
+burst of 45 that the receiver reads late must not meet the next burst inside its one-second
+window (the simulator, like TWS, counts by its own receive time and answers error 100). Spacing
+costs nothing in throughput: N messages still take (N - 1) / 45 seconds.
+
 Clock and sleep are injectable so the unit tests run on a fake clock.
 """
 
@@ -25,11 +30,14 @@ class PacingLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        min_spacing: float | None = None,
     ) -> None:
         if capacity < 1 or interval <= 0:
             raise ValueError("capacity must be >= 1 and interval > 0")
         self.capacity = capacity
         self.interval = interval
+        self.min_spacing = interval / capacity if min_spacing is None else min_spacing
+        self._next_slot: float | None = None  # the spacing schedule (not the actual send times)
         self._clock = clock
         self._sleep = sleep
         self._spent: deque[float] = deque()
@@ -45,25 +53,41 @@ class PacingLimiter:
         self._expire(self._clock())
         return self.capacity - len(self._spent)
 
+    def _wait_time(self, now: float) -> float:
+        self._expire(now)
+        wait = 0.0
+        if len(self._spent) >= self.capacity:
+            wait = self._spent[0] + self.interval - now
+        if self._next_slot is not None and self.min_spacing > 0:
+            wait = max(wait, self._next_slot - now)
+        return wait if wait > 1e-9 else 0.0
+
+    def _take(self, now: float) -> None:
+        self._spent.append(now)
+        if self.min_spacing > 0:
+            # Slots follow a schedule, so a late wake-up (a busy loop) is caught up instead of
+            # adding up over hundreds of messages; after an idle time at most two slots are early.
+            base = now if self._next_slot is None else max(self._next_slot, now - 2 * self.min_spacing)
+            self._next_slot = base + self.min_spacing
+
     def try_acquire(self) -> bool:
         now = self._clock()
-        self._expire(now)
-        if len(self._spent) < self.capacity:
-            self._spent.append(now)
-            return True
-        return False
+        if self._wait_time(now) > 0:
+            return False
+        self._take(now)
+        return True
 
     async def acquire(self) -> None:
         """Wait for a token, first come first served."""
         async with self._lock:
             while True:
                 now = self._clock()
-                self._expire(now)
-                if len(self._spent) < self.capacity:
-                    self._spent.append(now)
+                wait = self._wait_time(now)
+                if wait <= 0:
+                    self._take(now)
                     return
                 self.waits += 1
-                await self._sleep(self._spent[0] + self.interval - now)
+                await self._sleep(wait)
 
     async def __aenter__(self) -> "PacingLimiter":
         await self.acquire()

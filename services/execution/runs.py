@@ -382,7 +382,11 @@ class TradeService:
                                                payload={"orderRef": request.client_order_id, "orderId": ib_order_id}))
             sent.append(request.client_order_id)
 
-        await asyncio.gather(*(send_one(r) for r in requests))
+        # One sender in a loop rather than one task per order: placeOrder never blocks, so the
+        # pacing limiter is the only bound, and a whole window of tokens goes out without
+        # handing a lock from task to task through the (busy) event loop.
+        for request in requests:
+            await send_one(request)
         if failed and not sent:
             raise BrokerError(f"no order could be sent: {failed[0][1]}")
         return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING)

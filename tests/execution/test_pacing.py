@@ -23,9 +23,9 @@ class FakeClock:
         self.now += seconds
 
 
-async def test_first_45_pass_at_once_then_one_second_later():
+async def test_without_spacing_45_pass_at_once_then_one_second_later():
     clock = FakeClock()
-    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep, min_spacing=0)
     times = []
     for _ in range(100):
         await limiter.acquire()
@@ -36,9 +36,10 @@ async def test_first_45_pass_at_once_then_one_second_later():
     assert limiter.waits == 2
 
 
-async def test_no_window_of_one_second_holds_more_than_capacity():
+@pytest.mark.parametrize("spacing", [0, None])
+async def test_no_window_of_one_second_holds_more_than_capacity(spacing):
     clock = FakeClock()
-    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep, min_spacing=spacing)
     times = []
     for i in range(300):
         if i % 7 == 0:
@@ -54,7 +55,7 @@ async def test_no_window_of_one_second_holds_more_than_capacity():
 
 async def test_try_acquire_and_available():
     clock = FakeClock()
-    limiter = PacingLimiter(3, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = PacingLimiter(3, 1.0, clock=clock, sleep=clock.sleep, min_spacing=0)
     assert [limiter.try_acquire() for _ in range(4)] == [True, True, True, False]
     assert limiter.available() == 0
     clock.now = 0.999
@@ -65,7 +66,7 @@ async def test_try_acquire_and_available():
 
 async def test_concurrent_callers_share_one_budget():
     clock = FakeClock()
-    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep, min_spacing=0)
     times: list[float] = []
 
     async def caller() -> None:
@@ -74,6 +75,36 @@ async def test_concurrent_callers_share_one_budget():
 
     await asyncio.gather(*(caller() for _ in range(135)))
     assert sorted(times) == [0.0] * 45 + [1.0] * 45 + [2.0] * 45
+
+
+async def test_default_spacing_smooths_bursts_without_losing_throughput():
+    clock = FakeClock()
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(500):
+        await limiter.acquire()
+        times.append(clock.now)
+    gaps = {round(b - a, 6) for a, b in zip(times, times[1:])}
+    assert gaps == {round(1 / 45, 6)}
+    assert times[-1] == pytest.approx(499 / 45)  # 500 messages: 11.09 s, the bound is 500/45 = 11.1 s
+    assert not limiter.try_acquire()  # the next one must wait for its spacing
+
+
+async def test_late_wake_ups_do_not_add_up():
+    clock = FakeClock()
+
+    async def late_sleep(seconds: float) -> None:  # a busy loop wakes every sleeper 5 ms late
+        clock.now += seconds + 0.005
+
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=late_sleep)
+    times = []
+    for _ in range(500):
+        await limiter.acquire()
+        times.append(clock.now)
+    # at most one late wake-up per one-second window (11 x 5 ms), not 500 x 5 ms = 2.5 s
+    assert times[-1] < 499 / 45 + 12 * 0.005
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 1.0 - 1e-6) <= 45
 
 
 def test_bad_arguments():
