@@ -1,0 +1,105 @@
+"""The writer's rules on crafted broker events (a logic test on the real databases): revisions
+with a changed size, a late older revision, a commission before its execution, change sets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from services.db.models import TradeFill
+from services.db.repositories import OrderRepository, PositionRepository
+from services.domain import ChangeSet, OrderState, Side
+from services.execution.events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OrderStatusEvent
+from services.execution.writer import EventWriter
+
+pytestmark = pytest.mark.timeout(30)
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+def _exec(exec_id, qty, price, ref="W-1", perm=5001):
+    return ExecutionEvent(exec_id=exec_id, ib_order_id=7, perm_id=perm, client_id=1, order_ref=ref, account="DU1",
+                          symbol="AAPL", side="BUY", shares=Decimal(qty), price=Decimal(price), time=T0, raw={"execId": exec_id})
+
+
+@pytest.fixture
+async def writer(database):
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-1", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
+    w = EventWriter(database)
+    changes: list[ChangeSet] = []
+    w.subscribe(changes.append)
+    w.changes = changes
+    w.start()
+    yield w
+    await w.stop()
+
+
+def _state(db):
+    with db.session() as session:
+        order = OrderRepository(session).get_by_client_id("W-1")
+        fills = list(session.scalars(select(TradeFill).order_by(TradeFill.exec_id)))
+        pos = PositionRepository(session).get("DU1", "AAPL")
+        return order, fills, pos
+
+
+async def test_correction_with_a_smaller_size_and_a_late_older_revision(writer, database):
+    for ev in (_exec("0001.aa.01.01", 6, "100"), _exec("0001.aa.01.02", 4, "100.5"), _exec("0001.aa.01.01", 6, "100")):
+        writer.submit(ev)
+    await writer.flush()
+    order, fills, pos = _state(database)
+    assert [(f.exec_id, f.quantity, f.superseded) for f in fills] == [("0001.aa.01.01", Decimal(6), True), ("0001.aa.01.02", Decimal(4), False)]
+    assert (order.filled_quantity, order.avg_fill_price, order.status) == (Decimal(4), Decimal("100.5"), OrderState.PARTIALLY_FILLED)
+    assert (pos.quantity, pos.average_cost) == (Decimal(4), Decimal("100.5"))
+    # a revision 3 arriving, then revision 2 again (duplicate): counted once
+    writer.submit(_exec("0001.aa.01.03", 10, "100.25"))
+    writer.submit(_exec("0001.aa.01.02", 4, "100.5"))
+    await writer.flush()
+    order, fills, pos = _state(database)
+    assert [f.superseded for f in fills] == [True, True, False]
+    assert (order.filled_quantity, order.status, pos.quantity) == (Decimal(10), OrderState.FILLED, Decimal(10))
+
+
+async def test_older_revision_after_newer_is_stored_superseded(writer, database):
+    writer.submit(_exec("0002.bb.01.02", 5, "101"))
+    writer.submit(_exec("0002.bb.01.01", 5, "100"))
+    await writer.flush()
+    order, fills, pos = _state(database)
+    assert [(f.exec_id, f.superseded) for f in fills] == [("0002.bb.01.01", True), ("0002.bb.01.02", False)]
+    assert (order.filled_quantity, pos.quantity, pos.average_cost) == (Decimal(5), Decimal(5), Decimal(101))
+
+
+async def test_commission_before_its_execution_and_much_later(writer, database):
+    writer.submit(CommissionEvent("0003.cc.01.01", Decimal("1.25")))
+    await writer.flush()
+    writer.submit(_exec("0003.cc.01.01", 2, "100"))
+    writer.submit(_exec("0003.cc.02.01", 3, "100"))
+    await writer.flush()
+    _, fills, _ = _state(database)
+    assert [(f.exec_id, f.commission) for f in fills] == [("0003.cc.01.01", Decimal("1.25")), ("0003.cc.02.01", None)]
+    writer.submit(CommissionEvent("0003.cc.02.01", Decimal("0.75")))
+    await writer.flush()
+    _, fills, _ = _state(database)
+    assert [f.commission for f in fills] == [Decimal("1.25"), Decimal("0.75")]
+    last = writer.changes[-1]
+    assert [f.exec_id for f in last.fills] == ["0003.cc.02.01"] and last.fills[0].commission == Decimal("0.75")
+
+
+async def test_change_sets_name_what_changed(writer, database):
+    writer.submit(_exec("0004.dd.01.01", 10, "99"))
+    writer.submit(OrderStatusEvent(7, 5001, 1, "Filled", Decimal(10), Decimal(0), Decimal(99), Decimal(99), order_ref="W-1"))
+    await writer.flush()
+    merged = [c for c in writer.changes if c.fills]
+    assert [f.exec_id for f in merged[0].fills] == ["0004.dd.01.01"]
+    assert merged[0].orders[0].status is OrderState.FILLED
+    assert {(p.project_id, p.quantity) for p in merged[0].positions} == {(None, Decimal(10))}
+
+
+async def test_reject_reason_from_the_error_then_inactive(writer, database):
+    writer.submit(BrokerErrorEvent(7, 201, "Order rejected - reason:no margin", order_ref="W-1"))
+    writer.submit(OrderStatusEvent(7, 5001, 1, "Inactive", Decimal(0), Decimal(10), None, None, order_ref="W-1"))
+    await writer.flush()
+    order, _, _ = _state(database)
+    assert (order.status, order.rejected_reason) == (OrderState.REJECTED, "201: Order rejected - reason:no margin")
