@@ -204,6 +204,38 @@ def _move_position(quantity: Decimal, cost: Decimal, realized: Decimal, delta: D
     return total, cost, realized
 
 
+_NEW_FILL_COLUMNS = ("exec_id", "exec_base_id", "exec_revision", "superseded", "order_id", "symbol", "side", "quantity", "price",
+                     "commission", "currency", "exchange", "account", "perm_id", "order_ref", "fill_time", "raw_payload")
+
+
+@dataclass(eq=False, slots=True)
+class _NewFill:
+    """A fill of this batch, inserted with one multi-row INSERT at the end (no ORM object per
+    fill: that and RETURNING per row were most of the writer's cost)."""
+
+    exec_id: str
+    exec_base_id: str
+    exec_revision: int
+    superseded: bool
+    order_id: int
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal | None
+    currency: str
+    exchange: str | None
+    account: str | None
+    perm_id: int | None
+    order_ref: str | None
+    fill_time: datetime
+    raw_payload: dict | None
+    id: int | None = None
+
+    def row(self) -> dict:
+        return {name: getattr(self, name) for name in _NEW_FILL_COLUMNS}
+
+
 class _Batch:
     """What one transaction touched (for the change set), plus its caches: the orders, fills and
     positions of the whole batch are loaded with a few queries up front, changed in memory and
@@ -411,8 +443,7 @@ class EventWriter:
                 self._apply(session, batch, event)
             self._write_positions(session, batch)
             session.flush()
-            for fill in batch.new_fills:
-                batch.fills[fill.id] = fill
+            self._insert_fills(session, batch)
             self._roll_up_runs(session, batch)
             session.flush()
             changes = ChangeSet(
@@ -436,6 +467,22 @@ class EventWriter:
             for fill in session.scalars(select(TradeFill).where(TradeFill.exec_base_id.in_(chunk))):
                 batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
                 batch.fills_by_exec[fill.exec_id] = fill
+
+    @staticmethod
+    def _insert_fills(session, batch: _Batch) -> None:
+        if not batch.new_fills:
+            return
+        now = _now()
+        rows = [{**f.row(), "created_at": now, "updated_at": now} for f in batch.new_fills]
+        session.execute(TradeFill.__table__.insert(), rows)  # one executemany: a multi-row INSERT
+        by_exec = {f.exec_id: f for f in batch.new_fills}
+        for chunk in _chunks(list(by_exec)):
+            for fill_id, exec_id in session.execute(select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))):
+                by_exec[exec_id].id = fill_id
+        for fill in batch.new_fills:
+            fill_time = fill.fill_time
+            fill.fill_time = fill_time if fill_time.tzinfo else fill_time.replace(tzinfo=UTC)
+            batch.fills[fill.id] = fill
 
     @staticmethod
     def _cache_order(batch: _Batch, order: TradeOrder) -> None:
@@ -534,13 +581,12 @@ class EventWriter:
         base, revision = split_exec_id(ev.exec_id)
         revisions = batch.fills_by_base.setdefault(base, [])
         newest = max(revisions, key=lambda r: r.exec_revision, default=None)
-        fill = TradeFill(
+        fill = _NewFill(
             exec_id=ev.exec_id, exec_base_id=base, exec_revision=revision, superseded=False, order_id=order.id,
             symbol=ev.symbol, side=str(Side(ev.side)), quantity=ev.shares, price=ev.price, commission=commission,
             currency=ev.currency or "USD", exchange=ev.exchange or None, account=ev.account or None,
             perm_id=ev.perm_id or None, order_ref=ev.order_ref or None, fill_time=ev.time, raw_payload=ev.raw,
         )
-        session.add(fill)
         revisions.append(fill)
         batch.fills_by_exec[ev.exec_id] = fill
         batch.new_fills.append(fill)
