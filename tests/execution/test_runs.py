@@ -60,3 +60,41 @@ async def test_live_run_refused_without_token_at_service_layer(stack):
     # execute re-checks the token, and a paper connection never executes a live run
     with pytest.raises(LiveConfirmRequired):
         await stack.service.execute(run.id, live_token=None)
+
+
+async def test_preview_stores_prices_and_builder_params_and_uses_net_liquidation(stack):
+    _, snapshot_id = make_snapshot(stack.db, "gamma", {"AAPL": "0.001", "NVDA": "0.002"})
+    run = await stack.service.create_run("gamma", snapshot_id, TradeMode.PAPER, {"builder": {"rounding": "floor"}})
+    preview = await stack.service.preview(run.id)
+    # the simulator's account: NetLiquidation 1,000,000 -> 1,000 USD of AAPL, 2,000 USD of NVDA
+    assert preview.portfolio_value == Decimal("1000000")
+    assert {d.symbol: d.quantity for d in preview.drafts} == {"AAPL": Decimal(4), "NVDA": Decimal(14)}
+    stored = (await stack.service.get_run(run.id)).params
+    assert stored["prices"] == {"AAPL": "228.5", "NVDA": "138.1"}
+    assert stored["builder"]["rounding"] == "floor" and stored["portfolio_value"] == "1000000"
+    assert stored["risk"]["verdict"] == "ready" and [d["symbol"] for d in stored["drafts"]] == ["AAPL", "NVDA"]
+    assert stack.sim.orders() == []  # a preview sends nothing
+
+
+async def test_blocked_run_sends_nothing(stack):
+    from services.execution.errors import RiskBlocked
+
+    _, snapshot_id = make_snapshot(stack.db, "delta", {"AAPL": "0.5"})
+    run = await stack.service.create_run("delta", snapshot_id, TradeMode.PAPER, {})
+    with pytest.raises(RiskBlocked) as info:
+        await stack.service.execute(run.id, portfolio_value=Decimal(1000000))
+    assert info.value.exit_code == 3 and "max_order_notional" in str(info.value)
+    after = await stack.service.get_run(run.id)
+    assert after.status is RunStatus.BLOCKED and "max_order_notional" in after.message
+    assert stack.sim.orders() == []
+    with stack.db.session() as session:
+        assert OrderRepository(session).list_by_run(run.id) == []
+
+
+async def test_new_run_option_overrides_idempotency(stack):
+    _, snapshot_id = make_snapshot(stack.db, "eps", {"AAPL": "0.01"})
+    first = await stack.service.create_run("eps", snapshot_id, TradeMode.PAPER, {})
+    same = await stack.service.create_run("eps", snapshot_id, TradeMode.PAPER, {})
+    other = await stack.service.create_run("eps", snapshot_id, TradeMode.PAPER, {}, new_run=True)
+    paper_vs_live = await stack.service.create_run("eps", snapshot_id, TradeMode.LIVE, {}, live_token="LIVE")
+    assert same.id == first.id and other.id != first.id and paper_vs_live.id not in (first.id, other.id)
