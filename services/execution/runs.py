@@ -397,6 +397,39 @@ class TradeService:
         return await self._wait(run_id, timeout if timeout is not None else self.ack_timeout,
                                 lambda o: o.status not in (OrderState.NEW, OrderState.SUBMITTED), "acknowledged")
 
+    async def recover_unacknowledged(self, run_id: int, *, older_than: float | None = None) -> list[str]:
+        """Orders still SUBMITTED (no acknowledgement) after ``older_than`` seconds: cancel at IB,
+        then reconcile (open orders, completed orders, executions) before calling any of them
+        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled."""
+        from datetime import timedelta
+
+        limit = older_than if older_than is not None else self.ack_timeout
+        cutoff = datetime.now(UTC) - timedelta(seconds=limit)
+
+        def stuck() -> list[OrderRecord]:
+            with self.db.session() as session:
+                return [to_order_record(o) for o in OrderRepository(session).list(run_id=run_id, status=OrderState.SUBMITTED)
+                        if o.updated_at is None or o.updated_at <= cutoff]
+
+        orders = await self._db(stuck)
+        for order in orders:
+            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.ACK_TIMEOUT, EventSource.RECOVERY,
+                                               message=f"no acknowledgement within {limit:g} s"))
+            try:
+                await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
+            except BrokerError as exc:
+                log.warning("cancel of unacknowledged %s failed: %s", order.client_order_id, exc)
+        if orders:
+            await self.writer.flush()
+            await self._db(lambda: self._audit_sync("order.ack_timeout", run_id, {"orders": [o.client_order_id for o in orders]}))
+            if self.reconciler is not None:
+                await self.reconciler.reconcile()
+        return [o.client_order_id for o in orders]
+
+    def _audit_sync(self, action: str, run_id: int, payload: dict) -> None:
+        with self.db.unit_of_work() as session:
+            audit(self.db, self.actor, action, "trade_run", run_id, payload, session=session)
+
     async def wait_done(self, run_id: int, timeout: float) -> list[str]:
         """Wait until every order of the run is final or ``timeout`` passed; returns the ones
         still working."""

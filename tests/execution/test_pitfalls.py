@@ -11,6 +11,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from services.core.order_state import EventKind
+from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeFill, TradeOrder
 from services.db.repositories import FillRepository, OrderRepository, PositionRepository
 from services.domain import OrderState, OrderType, Side, TradeMode
@@ -167,8 +169,7 @@ async def test_in_flight_order_unknown_to_ib_is_resolved_not_resent(stack):
     with stack.db.unit_of_work() as session:
         order = OrderRepository(session).create("GHOST-1", "AAPL", Side.BUY, Decimal(1), account=stack.provider.account)
         order_id = order.id
-    stack.writer.submit(LocalOrderEvent("GHOST-1", __import__("services.core.order_state", fromlist=["EventKind"]).EventKind.SUBMITTED,
-                                        ib_order_id=999))
+    stack.writer.submit(LocalOrderEvent("GHOST-1", EventKind.SUBMITTED, ib_order_id=999))
     await stack.writer.flush()
     assert _order(stack.db, order_id).status is OrderState.SUBMITTED
     report = await stack.reconciler.reconcile()
@@ -285,3 +286,22 @@ async def test_orders_cancels_and_market_data_share_one_pacing_budget(database, 
         assert stack.provider.pacing is limiter
     finally:
         await stack.close()
+
+
+async def test_stuck_pending_submit_is_canceled_then_looked_up_never_resent(stack, ib_log_guard):
+    stack.sim.faults.add_rule(symbols={"GOOGL"}, ack_delay=60)
+    _, snapshot_id = make_snapshot(stack.db, "stuck", {"GOOGL": "0.01"})
+    run = await stack.service.create_run("stuck", snapshot_id, TradeMode.PAPER, {})
+    [coid] = (await stack.service.execute(run.id, portfolio_value=Decimal(100000))).sent
+    await stack.writer.flush()
+    assert await stack.service.recover_unacknowledged(run.id, older_than=60) == []  # not old enough yet
+    handled = await stack.service.recover_unacknowledged(run.id, older_than=0)
+    assert handled == [coid]
+    view = await stack.service.view(run.id)
+    [order] = view.orders
+    assert order.status is OrderState.CANCELED
+    assert [o.status for o in stack.sim.orders()] == ["Cancelled"] and len(stack.sim.orders()) == 1
+    with stack.db.session() as session:
+        events = [(e.from_state, e.to_state, e.source) for e in
+                  session.scalars(select(OrderEventRow).where(OrderEventRow.order_id == order.id))]
+    assert (OrderState.SUBMITTED, OrderState.CANCEL_REQUESTED, "recovery") in [(a, b, str(c)) for a, b, c in events]
