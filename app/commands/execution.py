@@ -150,45 +150,27 @@ def _open_db(settings):
     return db
 
 
-class Session:
-    def __init__(self, db, provider, writer, reconciler, service, actions) -> None:
-        self.db, self.provider, self.writer = db, provider, writer
-        self.reconciler, self.service, self.actions = reconciler, service, actions
-
-
 @asynccontextmanager
 async def connected(args, settings, *, connect: bool = True):
-    """Database, broker connection (reconciled), the one writer, services; closed in order."""
-    from services.execution.ib_provider import IbExecutionProvider
-    from services.execution.reconcile import Reconciler
-    from services.execution.runs import TradeService
-    from services.execution.actions import OrderActions
-    from services.execution.writer import EventWriter
+    """Database, broker connection (guarded and reconciled), the one writer, services; closed
+    in order (queued events written before the connection closes)."""
+    from services.execution.engine import ExecutionEngine
 
     db = await asyncio.to_thread(_open_db, settings)
     ib = settings.ib
-    provider = IbExecutionProvider(
-        host=ib.host, port=ib.port, client_id=ib.client_id, account=ib.account, mode=settings.mode,
+    engine = ExecutionEngine.for_ib(
+        db, host=ib.host, port=ib.port, client_id=ib.client_id, account=ib.account, mode=settings.mode,
         live_token=getattr(args, "live_token", None),
         connect_timeout=getattr(args, "connect_timeout", None) or ib.connect_timeout,
         market_data_type=ib.market_data_type, auto_reconnect=False,
     )
-    writer = EventWriter(db, provider.events)
-    writer.start()
-    reconciler = Reconciler(db, provider, writer)
-    reconciler.install()
-    service = TradeService(db, provider, writer, reconciler)
-    actions = OrderActions(db, provider, writer, service)
     try:
-        if connect:
-            await provider.connect()
-            writer.account = provider.account or None
-        yield Session(db, provider, writer, reconciler, service, actions)
+        await engine.start(connect=connect)
+        yield engine
     finally:
         try:
-            await writer.stop(drain=True, timeout=30)
+            await engine.stop()
         finally:
-            await provider.disconnect()
             db.dispose()
 
 

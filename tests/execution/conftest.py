@@ -40,24 +40,20 @@ def make_snapshot(db, project: str, weights: dict[str, str]) -> tuple[int, int]:
 
 async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMode.PAPER, live_token=None,
                       account: str = "", connect: bool = True, grace: float = 0.3, **provider_kwargs) -> Stack:
-    from services.execution.actions import OrderActions
+    """The composition the console uses (``ExecutionEngine``) on the simulator's port."""
+    from services.execution.engine import ExecutionEngine
     from services.execution.ib_provider import IbExecutionProvider
-    from services.execution.reconcile import Reconciler
-    from services.execution.runs import TradeService
-    from services.execution.writer import EventWriter
 
     provider = IbExecutionProvider(host="127.0.0.1", port=sim.port, client_id=client_id, mode=mode, live_token=live_token,
                                    account=account, connect_timeout=5, request_timeout=5, **provider_kwargs)
-    writer = EventWriter(db, provider.events)
-    writer.start()
-    reconciler = Reconciler(db, provider, writer, grace_seconds=grace)
-    reconciler.install()
-    service = TradeService(db, provider, writer, reconciler, actor="tester", ack_timeout=3)
-    actions = OrderActions(db, provider, writer, service, actor="tester")
-    if connect:
-        await provider.connect()
-    writer.account = provider.account or None
-    return Stack(db, sim, provider, writer, reconciler, service, actions)
+    engine = ExecutionEngine(db, provider, actor="tester", ack_timeout=3, reconcile_grace=grace)
+    stack = Stack(db, sim, provider, engine.writer, engine.reconciler, engine.service, engine.actions)
+    try:
+        await engine.start(connect=connect)
+    except BaseException:
+        await engine.stop()
+        raise
+    return stack
 
 
 @pytest.fixture

@@ -1,0 +1,73 @@
+"""One object the composition root (the GUI's ``app/`` or a headless command) builds: the broker
+provider, the one writer, reconciliation, trade runs and order actions, started and stopped
+together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
+
+    engine = ExecutionEngine.for_ib(db, host=..., port=..., client_id=..., mode=TradeMode.PAPER)
+    engine.subscribe_changes(on_change_set)        # ChangeSet after every commit
+    engine.subscribe_connection(on_connection)     # ConnectionEvent (connecting ... disconnected)
+    engine.subscribe_health(on_writer_health)      # WriterHealth (database unreachable, backlog)
+    await engine.start()                           # connect + reconcile
+    run = await engine.service.create_run(...); await engine.service.execute(run.id, token)
+    await engine.actions.cancel(order_id)
+    await engine.stop()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.domain import ChangeSet, TradeMode
+
+from .actions import OrderActions
+from .events import ConnectionEvent
+from .provider import ExecutionProvider
+from .reconcile import Reconciler
+from .runs import TradeService
+from .writer import EventWriter, WriterHealth
+
+
+class ExecutionEngine:
+    def __init__(self, db, provider: ExecutionProvider, *, actor: str | None = None, ack_timeout: float = 10.0,
+                 reconcile_grace: float = 2.0) -> None:
+        self.db = db
+        self.provider = provider
+        self.writer = EventWriter(db, provider.events)
+        self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace)
+        self.reconciler.install()
+        self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout)
+        self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor)
+
+    @classmethod
+    def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",
+               mode: TradeMode = TradeMode.PAPER, live_token: str | None = None, connect_timeout: float = 10.0,
+               market_data_type: str = "delayed", auto_reconnect: bool = True, actor: str | None = None,
+               ack_timeout: float = 10.0) -> "ExecutionEngine":
+        from .ib_provider import IbExecutionProvider
+
+        provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,
+                                       live_token=live_token, connect_timeout=connect_timeout,
+                                       market_data_type=market_data_type, auto_reconnect=auto_reconnect)
+        return cls(db, provider, actor=actor, ack_timeout=ack_timeout)
+
+    def subscribe_changes(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
+        return self.writer.subscribe(callback)
+
+    def subscribe_connection(self, callback: Callable[[ConnectionEvent], None]) -> Callable[[], None]:
+        return self.provider.subscribe(callback)
+
+    def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
+        return self.writer.subscribe_health(callback)
+
+    async def start(self, *, connect: bool = True) -> None:
+        """Start the writer; connect (the account guard runs) and reconcile."""
+        self.writer.start()
+        if connect:
+            await self.provider.connect()
+            self.writer.account = self.provider.account or None
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Write what is queued, then disconnect."""
+        try:
+            await self.writer.stop(drain=True, timeout=timeout)
+        finally:
+            await self.provider.disconnect()
