@@ -1,0 +1,61 @@
+"""The broker adapter on its own: connection states, market data type, qualification cache,
+unknown contracts, a deliberate disconnect never reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from services.execution.errors import BrokerError, NotConnected
+from services.execution.events import ConnectionState
+from services.execution.ib_provider import IbExecutionProvider
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize(("kind", "code"), [("live", 1), ("delayed", 3)])
+async def test_connect_states_and_market_data_type(simulator, kind, code):
+    provider = IbExecutionProvider(port=simulator.port, client_id=4, market_data_type=kind, connect_timeout=5)
+    states = []
+    provider.subscribe(lambda ev: states.append((ev.state, ev.detail)))
+    await provider.connect()
+    try:
+        assert states == [(ConnectionState.CONNECTING, f"127.0.0.1:{simulator.port} client 4"), (ConnectionState.CONNECTED, "DU1234567")]
+        prices = await provider.market_prices(["AAPL", "MSFT"])
+        assert prices == {"AAPL": Decimal("228.5"), "MSFT": Decimal("415.2")}
+        assert simulator._sessions[4].market_data_type == code  # sent before the snapshot requests
+    finally:
+        await provider.disconnect()
+    assert states[-1][0] is ConnectionState.DISCONNECTED
+    await asyncio.sleep(0)
+    assert provider.reconnect_attempts == []  # a deliberate disconnect does not reconnect
+
+
+async def test_qualification_is_cached_and_unknown_symbols_fail(simulator, ib_log_guard):
+    ib_log_guard.allow(r"Error 200")
+    provider = IbExecutionProvider(port=simulator.port, client_id=5, connect_timeout=5)
+    await provider.connect()
+    try:
+        first = await provider.qualify(["AAPL"])
+        spent = len(provider.pacing._spent)
+        again = await provider.qualify(["AAPL"])
+        assert again["AAPL"] is first["AAPL"] and first["AAPL"].conId == 265598
+        assert len(provider.pacing._spent) == spent  # no second request
+        with pytest.raises(BrokerError) as info:
+            await provider.qualify(["NOPE"])
+        assert info.value.code == "unknown_contract"
+    finally:
+        await provider.disconnect()
+
+
+async def test_connect_to_nothing_is_a_broker_error(ib_log_guard):
+    ib_log_guard.allow(r"API connection failed|Make sure API port")
+    provider = IbExecutionProvider(port=1, client_id=6, connect_timeout=2)
+    states = []
+    provider.subscribe(lambda ev: states.append(ev.state))
+    with pytest.raises(NotConnected) as info:
+        await provider.connect()
+    assert info.value.exit_code == 5
+    assert states == [ConnectionState.CONNECTING, ConnectionState.DISCONNECTED]
