@@ -291,6 +291,8 @@ class ConsoleController(QObject):
     async def execute(self, run_id: int, live_token: str | None = None):
         self._progress_points = []
         result = await self.stack.trade.execute(run_id, live_token)
+        # Executing the same run again would only resume it; a new preview starts the next one.
+        self.window.preview_view.set_execute_enabled(False, f"Run {run_id} sent; preview again for the next run")
         self.window.statusBar().showMessage(
             f"Run {run_id}: {len(result.sent)} sent, {len(result.already_known)} already at the broker, "
             f"{len(result.failed)} failed", 10_000)

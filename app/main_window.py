@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         self.resize(1600, 1000)
         # The blotter (central) gets the room; charts and audit share a short strip below.
         self.resizeDocks([self.docks["charts"]], [230], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [330, 470], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [420, 470], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["preview"]], [300], Qt.Orientation.Vertical)
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.restore_layout()

@@ -44,8 +44,8 @@ class FillsModel(CoalescingTableModel[FillRecord]):
     TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID = range(7)
 
     columns = (
-        Column("Time", lambda f: f.fill_time, fmt=fmt_time, mutable=False, width=170),
-        Column("Symbol", lambda f: f.symbol, mutable=False),
+        Column("Time", lambda f: f.fill_time, fmt=fmt_time, mutable=False, width=165),
+        Column("Symbol", lambda f: f.symbol, mutable=False, width=60),
         Column("Side", lambda f: f.side, align=CENTER, mutable=False,
                foreground=lambda f: SIDE_COLOURS.get(f.side.value)),
         Column("Quantity", lambda f: f.quantity, align=RIGHT, fmt=fmt_quantity, foreground=_superseded_colour),

@@ -54,19 +54,19 @@ class OrderBlotterModel(CoalescingTableModel[OrderRecord]):
     TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN = range(11)
 
     columns = (
-        Column("Time", lambda o: o.created_at, fmt=fmt_time, mutable=False, width=170),
-        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=200),
-        Column("Symbol", lambda o: o.symbol, mutable=False),
-        Column("Side", lambda o: o.side, align=CENTER, mutable=False,
+        Column("Time", lambda o: o.created_at, fmt=fmt_time, mutable=False, width=165),
+        Column("Client order id", lambda o: o.client_order_id, mutable=False, width=170),
+        Column("Symbol", lambda o: o.symbol, mutable=False, width=60),
+        Column("Side", lambda o: o.side, align=CENTER, mutable=False, width=45,
                foreground=lambda o: SIDE_COLOURS.get(o.side.value)),
-        Column("Quantity", lambda o: o.quantity, align=RIGHT, fmt=fmt_quantity),
-        Column("Filled", lambda o: o.filled_quantity, align=RIGHT, fmt=fmt_quantity),
-        Column("Avg price", lambda o: o.avg_fill_price, align=RIGHT, fmt=fmt_price),
+        Column("Quantity", lambda o: o.quantity, align=RIGHT, fmt=fmt_quantity, width=65),
+        Column("Filled", lambda o: o.filled_quantity, align=RIGHT, fmt=fmt_quantity, width=60),
+        Column("Avg price", lambda o: o.avg_fill_price, align=RIGHT, fmt=fmt_price, width=75),
         Column("Status", lambda o: o, fmt=status_text,
-               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=190,
+               foreground=lambda o: STATUS_COLOURS.get(o.status), tooltip=status_tooltip, width=150,
                sort=lambda o: o.status.value, export=lambda o: o.status.value),
-        Column("Type", lambda o: o.order_type, align=CENTER),
-        Column("Limit", lambda o: o.limit_price, align=RIGHT, fmt=fmt_price),
+        Column("Type", lambda o: o.order_type, align=CENTER, width=45),
+        Column("Limit", lambda o: o.limit_price, align=RIGHT, fmt=fmt_price, width=65),
         Column("Run", lambda o: o.run_id, align=RIGHT, mutable=False),
     )
 
