@@ -22,18 +22,37 @@ DEMO_SNAPSHOTS = ("momentum_2026-11-20.csv", "momentum_2026-11-21.json")
 
 @dataclass
 class ServiceStack:
+    """The execution engine plus what the window needs beside it: the database, the audit log
+    and, in demo mode, the simulator."""
+
     settings: object
     db: object
     audit: object
-    provider: object
-    writer: object
-    reconciler: object
-    trade: object
-    actions: object
+    engine: object  # services.execution.engine.ExecutionEngine
     simulator: object | None = None
     mode: TradeMode = TradeMode.PAPER
     profile: str = "demo"
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def provider(self):
+        return self.engine.provider
+
+    @property
+    def writer(self):
+        return self.engine.writer
+
+    @property
+    def reconciler(self):
+        return self.engine.reconciler
+
+    @property
+    def trade(self):
+        return self.engine.service
+
+    @property
+    def actions(self):
+        return self.engine.actions
 
     @property
     def endpoint(self) -> tuple[str, int]:
@@ -44,13 +63,9 @@ class ServiceStack:
             return
         self._closed = True
         try:
-            await self.writer.stop(drain=True, timeout=10)
+            await self.engine.stop(timeout=10)
         except Exception:
-            log.exception("event writer did not stop cleanly")
-        try:
-            await self.provider.disconnect()
-        except Exception:
-            log.exception("broker disconnect failed")
+            log.exception("execution engine did not stop cleanly")
         if self.simulator is not None:
             await self.simulator.stop()
         await asyncio.to_thread(self.db.dispose)
@@ -108,11 +123,7 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
                       simulator_options: dict | None = None) -> ServiceStack:
     """Construct and wire everything; connect to the broker (or the demo simulator)."""
     from services.audit import AuditLog
-    from services.execution.actions import OrderActions
-    from services.execution.ib_provider import IbExecutionProvider
-    from services.execution.reconcile import Reconciler
-    from services.execution.runs import TradeService
-    from services.execution.writer import EventWriter
+    from services.execution.engine import ExecutionEngine
 
     db = await asyncio.to_thread(open_database, settings)
     simulator = None
@@ -122,7 +133,8 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
         await asyncio.to_thread(seed_demo_data, db)
         simulator = await start_demo_simulator(settings, **(simulator_options or {}))
         host, port, account = "127.0.0.1", simulator.port, simulator.config.account
-    provider = IbExecutionProvider(
+    engine = ExecutionEngine.for_ib(
+        db,
         host=host,
         port=port,
         client_id=settings.ib.client_id,
@@ -132,21 +144,12 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
         connect_timeout=settings.ib.connect_timeout,
         market_data_type="live" if demo else settings.ib.market_data_type,
     )
-    writer = EventWriter(db, provider.events)
-    writer.start()
-    reconciler = Reconciler(db, provider, writer)
-    reconciler.install()
-    trade = TradeService(db, provider, writer, reconciler)
-    actions = OrderActions(db, provider, writer, trade)
-    stack = ServiceStack(settings, db, AuditLog(db), provider, writer, reconciler, trade, actions, simulator, mode,
-                         "demo" if demo else settings.profile)
-    if connect:
-        try:
-            await provider.connect()
-            writer.account = provider.account or None
-        except BaseException:
-            await stack.close()
-            raise
+    stack = ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile)
+    try:
+        await engine.start(connect=connect)
+    except BaseException:
+        await stack.close()
+        raise
     return stack
 
 

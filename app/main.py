@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from decimal import Decimal
@@ -95,6 +96,9 @@ class Console:
             self.controller.runner.run(self._connect_with_retry(), what="Connect to IB")
         try:
             await self.controller.load_initial()
+            # What start-up built lives as long as the window: keep it out of the collector's
+            # full passes, which otherwise stall the GUI thread for tens of milliseconds.
+            gc.freeze()
             if self.screenshot:
                 return await self._screenshot_flow()
             await self._closed.wait()
