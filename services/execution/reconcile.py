@@ -117,7 +117,9 @@ class Reconciler:
 
         account = self.provider.account
         broker_orders: list[OpenOrderEvent] = [o for o in (*open_orders, *completed) if not account or not o.account or o.account == account]
-        db_state = await asyncio.to_thread(self._db_state, [e.exec_id for e in executions])
+        db_state = await asyncio.to_thread(self._db_state, [e.exec_id for e in executions],
+                                           {o.order_ref for o in broker_orders if o.order_ref},
+                                           {o.perm_id for o in broker_orders if o.perm_id})
         orders_by_ref, orders_by_perm, known_execs, db_positions = db_state
 
         for ev in executions:
@@ -192,14 +194,20 @@ class Reconciler:
         log.info("reconciliation: %s", report.to_dict())
         return report
 
-    def _db_state(self, exec_ids: list[str]):
+    def _db_state(self, exec_ids: list[str], refs: set[str], perms: set[int]):
+        """The database's side of what IB listed (and every order not final), by ref and permId."""
+        columns = (TradeOrder.client_order_id, TradeOrder.ib_perm_id, TradeOrder.status)
         with self.db.session() as session:
-            rows = session.execute(select(TradeOrder.client_order_id, TradeOrder.ib_perm_id, TradeOrder.status)).all()
+            rows = list(session.execute(select(*columns).where(TradeOrder.status.in_(
+                [s for s in OrderState if not s.is_terminal]))).all())
+            for chunk in _chunks(sorted(refs)):
+                rows += session.execute(select(*columns).where(TradeOrder.client_order_id.in_(chunk))).all()
+            for chunk in _chunks(sorted(perms)):
+                rows += session.execute(select(*columns).where(TradeOrder.ib_perm_id.in_(chunk))).all()
             by_ref = {r[0]: (r[0], OrderState(r[2])) for r in rows}
             by_perm = {r[1]: (r[0], OrderState(r[2])) for r in rows if r[1]}
             known: set[str] = set()
-            for i in range(0, len(exec_ids), 500):
-                chunk = exec_ids[i : i + 500]
+            for chunk in _chunks(exec_ids):
                 known.update(session.scalars(select(TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))).all())
             account = self.provider.account
             positions = {p.symbol: p.quantity for p in session.scalars(
@@ -215,6 +223,12 @@ class Reconciler:
             ).all()
         return [(coid, updated or datetime.now(UTC), perm) for coid, updated, perm in rows
                 if coid not in seen_refs and (not perm or perm not in seen_perms)]
+
+
+def _chunks(items: list, size: int = 500):
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _differs(db_status: OrderState, ib_status: str) -> bool:
