@@ -264,6 +264,13 @@ async def test_account_guard_paper_mode_refuses_a_live_account(database, sim_con
             with pytest.raises(LiveConfirmRequired):
                 await live.actions.manual_order("AAPL", Side.BUY, Decimal(1), live_token=None)
             assert sim.orders() == []
+            # with the word, a live run trades the live account
+            _, snapshot_id = make_snapshot(database, "live-ok", {"AAPL": "0.01"})
+            run = await live.service.create_run("live-ok", snapshot_id, TradeMode.LIVE, {}, live_token="LIVE")
+            with pytest.raises(LiveConfirmRequired):
+                await live.service.execute(run.id, live_token="")
+            result = await live.service.execute(run.id, live_token="live", portfolio_value=Decimal(100000))
+            assert len(result.sent) == 1 and [o.account for o in sim.orders()] == ["U7654321"]
         finally:
             await live.close()
     finally:
