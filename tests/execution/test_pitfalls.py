@@ -270,7 +270,8 @@ async def test_account_guard_paper_mode_refuses_a_live_account(database, sim_con
             with pytest.raises(LiveConfirmRequired):
                 await live.service.execute(run.id, live_token="")
             result = await live.service.execute(run.id, live_token="live", portfolio_value=Decimal(100000))
-            assert len(result.sent) == 1 and [o.account for o in sim.orders()] == ["U7654321"]
+            assert len(result.sent) == 1 and await live.service.wait_done(run.id, 5) == []
+            assert [(o.account, o.order_ref) for o in sim.orders()] == [("U7654321", result.sent[0])]
         finally:
             await live.close()
     finally:
