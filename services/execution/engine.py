@@ -31,6 +31,10 @@ class ExecutionEngine:
                  reconcile_grace: float = 2.0) -> None:
         self.db = db
         self.provider = provider
+        if getattr(provider, "contract_store", False) is None:
+            from .contracts import DbContractStore
+
+            provider.contract_store = DbContractStore(db)
         self.writer = EventWriter(db, provider.events)
         self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace)
         self.reconciler.install()

@@ -82,6 +82,7 @@ class IbExecutionProvider(ExecutionProvider):
         auto_reconnect: bool = True,
         sleep: Callable[[float], Any] = asyncio.sleep,
         ib: Any = None,
+        contract_store: Any = None,
     ) -> None:
         from ib_async import IB
 
@@ -108,6 +109,7 @@ class IbExecutionProvider(ExecutionProvider):
         self._resync_hooks: list[ReconnectHook] = []
         self._waiters: list[tuple[Callable[[object], bool], asyncio.Future]] = []
         self._contracts: dict[str, Any] = {}
+        self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
         self._trades: dict[str, Any] = {}
@@ -424,14 +426,30 @@ class IbExecutionProvider(ExecutionProvider):
 
         self._require_connected()
         missing = [s for s in dict.fromkeys(symbols) if s not in self._contracts]
+        if missing and self.contract_store is not None:
+            try:
+                known = await asyncio.to_thread(self.contract_store.load, missing)
+            except Exception:  # the cache is an optimisation: on any trouble, ask IB
+                log.exception("contract cache unreadable")
+                known = {}
+            for symbol, (con_id, primary) in known.items():
+                self._contracts[symbol] = Stock(symbol, "SMART", "USD", conId=con_id, primaryExchange=primary or "")
+            missing = [s for s in missing if s not in self._contracts]
         if missing:
             contracts = [Stock(s, "SMART", "USD") for s in missing]
             for _ in contracts:
                 await self.pacing.acquire()
             result = await self._query(self.ib.qualifyContractsAsync(*contracts), "contract qualification")
+            fresh = {}
             for symbol, contract in zip(missing, result):
                 if contract is not None and not isinstance(contract, list):
                     self._contracts[symbol] = contract
+                    fresh[symbol] = (contract.conId, contract.primaryExchange)
+            if fresh and self.contract_store is not None:
+                try:
+                    await asyncio.to_thread(self.contract_store.save, fresh)
+                except Exception:
+                    log.exception("contract cache not written")
         unknown = [s for s in symbols if s not in self._contracts]
         if unknown:
             raise BrokerError(f"unknown contract(s): {', '.join(sorted(set(unknown)))}", code="unknown_contract")
@@ -456,6 +474,7 @@ class IbExecutionProvider(ExecutionProvider):
 
     async def net_liquidation(self) -> Decimal | None:
         self._require_connected()
+        await self.pacing.acquire()
         values = await self._query(self.ib.accountSummaryAsync(self.account), "account summary")
         for value in values:
             if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE", ""):

@@ -59,3 +59,25 @@ async def test_connect_to_nothing_is_a_broker_error(ib_log_guard):
         await provider.connect()
     assert info.value.exit_code == 5
     assert states == [ConnectionState.CONNECTING, ConnectionState.DISCONNECTED]
+
+
+async def test_qualified_contracts_are_kept_in_the_database(database, simulator):
+    from services.execution.contracts import DbContractStore
+
+    first = IbExecutionProvider(port=simulator.port, client_id=7, connect_timeout=5, contract_store=DbContractStore(database))
+    await first.connect()
+    try:
+        await first.qualify(["AAPL", "MSFT"])
+    finally:
+        await first.disconnect()
+    assert DbContractStore(database).load(["AAPL", "MSFT", "NVDA"]) == {"AAPL": (265598, "NASDAQ"), "MSFT": (272093, "NASDAQ")}
+    second = IbExecutionProvider(port=simulator.port, client_id=7, connect_timeout=5, contract_store=DbContractStore(database))
+    await second.connect()
+    try:
+        spent = len(second.pacing._spent)
+        contracts = await second.qualify(["AAPL", "MSFT"])
+        assert len(second.pacing._spent) == spent  # nothing asked from IB
+        assert contracts["AAPL"].conId == 265598
+        assert await second.market_prices(["AAPL"]) == {"AAPL": Decimal("228.5")}  # usable as they are
+    finally:
+        await second.disconnect()
