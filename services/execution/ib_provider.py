@@ -98,7 +98,9 @@ class IbExecutionProvider(ExecutionProvider):
         if market_data_type not in MARKET_DATA_TYPES:
             raise ValueError(f"market data type must be one of {', '.join(MARKET_DATA_TYPES)}")
         self.market_data_type = market_data_type
-        self.pacing = pacing or PacingLimiter()
+        # 5 ms margin: ib_async's own throttle (45 per second by its loop clock) must never have
+        # to hold back a message we already counted as sent
+        self.pacing = pacing or PacingLimiter(margin=0.005)
         self.auto_reconnect = auto_reconnect
         self._sleep = sleep
         self.ib = ib or IB()
@@ -117,8 +119,10 @@ class IbExecutionProvider(ExecutionProvider):
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
         self.connected_at: datetime | None = None
+        self.pacing_violations = 0
         self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
         self._install_hooks()
+        self._install_send_counter()
         self.ib.disconnectedEvent += self._on_disconnected
 
     # ------------------------------------------------------------------ connection state
@@ -158,6 +162,7 @@ class IbExecutionProvider(ExecutionProvider):
         self._set_state(ConnectionState.CONNECTING, f"{self.host}:{self.port} client {self.client_id}")
         self._ref_by_order_id.clear()
         self._trades.clear()
+        self._send_credit = 0
         try:
             await self.ib.connectAsync(
                 self.host,
@@ -244,6 +249,31 @@ class IbExecutionProvider(ExecutionProvider):
         task = asyncio.get_running_loop().create_task(self._run_resync_hooks(state))
         self._hook_tasks.add(task)
         task.add_done_callback(self._hook_tasks.discard)
+
+    def _install_send_counter(self) -> None:
+        """Every message ib_async sends counts against the shared budget: those we paced were
+        counted by ``acquire`` (a credit), the others (connect-time requests, market data type,
+        ...) are recorded here. So our limiter is always at least as strict as ib_async's
+        throttle, which then never queues an order we have already recorded as sent."""
+        client = self.ib.client
+        original = client.sendMsg
+        self._send_credit = 0
+
+        def counted(msg):
+            if msg:
+                if self._send_credit > 0:
+                    self._send_credit -= 1
+                else:
+                    self.pacing.record()
+            return original(msg)
+
+        client.sendMsg = counted
+
+    async def _paced(self, messages: int = 1) -> None:
+        """Wait for ``messages`` tokens of the shared budget before sending that many."""
+        for _ in range(messages):
+            await self.pacing.acquire()
+            self._send_credit += 1
 
     # ------------------------------------------------------------------ tiny handlers
     def _install_hooks(self) -> None:
@@ -389,6 +419,12 @@ class IbExecutionProvider(ExecutionProvider):
             return None
         if errorCode in INFORMATIONAL_ORDER_CODES and reqId and reqId > 0:
             self._undo_local_cancel(reqId, errorCode)
+        if errorCode == 100:
+            # IB (by its own clock) saw more than its limit: the message was dropped. Back off;
+            # an order lost this way stays SUBMITTED and reconciliation resolves it, never resends.
+            self.pacing_violations += 1
+            self.pacing.pause(1.0)
+            log.warning("pacing violation reported by IB (error 100): sending paused for 1 s")
         if errorCode == 1100:
             self._set_state(ConnectionState.LOST, errorString)
         elif errorCode in (1101, 1102):
@@ -438,7 +474,7 @@ class IbExecutionProvider(ExecutionProvider):
         if missing:
             contracts = [Stock(s, "SMART", "USD") for s in missing]
             for _ in contracts:
-                await self.pacing.acquire()
+                await self._paced()
             result = await self._query(self.ib.qualifyContractsAsync(*contracts), "contract qualification")
             fresh = {}
             for symbol, contract in zip(missing, result):
@@ -459,7 +495,7 @@ class IbExecutionProvider(ExecutionProvider):
         contracts = await self.qualify(symbols)
         unique = list(dict.fromkeys(symbols))
         for _ in unique:
-            await self.pacing.acquire()
+            await self._paced()
         tickers = await self._query(self.ib.reqTickersAsync(*[contracts[s] for s in unique]), "market data snapshot")
         prices: dict[str, Decimal | None] = {}
         for symbol, ticker in zip(unique, tickers):
@@ -474,7 +510,8 @@ class IbExecutionProvider(ExecutionProvider):
 
     async def net_liquidation(self) -> Decimal | None:
         self._require_connected()
-        await self.pacing.acquire()
+        if not self.ib.wrapper.acctSummary:  # ib_async asks once per connection, then keeps it
+            await self._paced()
         values = await self._query(self.ib.accountSummaryAsync(self.account), "account summary")
         for value in values:
             if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE", ""):
@@ -500,7 +537,7 @@ class IbExecutionProvider(ExecutionProvider):
     async def place_order(self, request: OrderRequest) -> int:
         contract = (await self.qualify([request.symbol]))[request.symbol]
         order = self._build_order(request)
-        await self.pacing.acquire()
+        await self._paced()
         self._require_connected()
         trade = self.ib.placeOrder(contract, order)
         self._remember(trade.order.orderId, 0, request.client_order_id, trade)
@@ -526,7 +563,7 @@ class IbExecutionProvider(ExecutionProvider):
             trade.order.totalQuantity = float(quantity)
         if limit_price is not None:
             trade.order.lmtPrice = float(limit_price)
-        await self.pacing.acquire()
+        await self._paced()
         self.ib.placeOrder(trade.contract, trade.order)
         return trade.order.orderId
 
@@ -535,7 +572,7 @@ class IbExecutionProvider(ExecutionProvider):
 
         self._require_connected()
         trade = self._trade_for(client_order_id)
-        await self.pacing.acquire()
+        await self._paced()
         if trade is not None:
             self.ib.cancelOrder(trade.order)
         elif ib_order_id:
@@ -545,25 +582,25 @@ class IbExecutionProvider(ExecutionProvider):
 
     async def cancel_all(self) -> None:
         self._require_connected()
-        await self.pacing.acquire()
+        await self._paced()
         self.ib.reqGlobalCancel()
 
     # ------------------------------------------------------------------ reconciliation queries
     async def open_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
-        await self.pacing.acquire()
+        await self._paced()
         trades = await self._query(self.ib.reqAllOpenOrdersAsync(), "open orders")
         return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, False) for t in trades]
 
     async def completed_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
-        await self.pacing.acquire()
+        await self._paced()
         trades = await self._query(self.ib.reqCompletedOrdersAsync(False), "completed orders")
         return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
 
     async def executions(self) -> list[ExecutionEvent]:
         self._require_connected()
-        await self.pacing.acquire()
+        await self._paced()
         fills = await self._query(self.ib.reqExecutionsAsync(), "executions")
         out = []
         for fill in fills:
@@ -574,7 +611,7 @@ class IbExecutionProvider(ExecutionProvider):
 
     async def positions(self) -> list[BrokerPosition]:
         self._require_connected()
-        await self.pacing.acquire()
+        await self._paced()
         items = await self._query(self.ib.reqPositionsAsync(), "positions")
         return [
             BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0))

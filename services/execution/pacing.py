@@ -31,22 +31,25 @@ class PacingLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         min_spacing: float | None = None,
+        margin: float = 0.0,
     ) -> None:
         if capacity < 1 or interval <= 0:
             raise ValueError("capacity must be >= 1 and interval > 0")
         self.capacity = capacity
         self.interval = interval
         self.min_spacing = interval / capacity if min_spacing is None else min_spacing
+        self.margin = margin  # a token comes back interval + margin after use (clock jitter)
         self._next_slot: float | None = None  # the spacing schedule (not the actual send times)
         self._clock = clock
         self._sleep = sleep
         self._spent: deque[float] = deque()
         self._lock = asyncio.Lock()
         self.waits = 0  # how often a caller had to wait (for benchmarks and tests)
+        self.pauses = 0
 
     def _expire(self, now: float) -> None:
         # the epsilon absorbs float rounding of ``now + wait`` after a sleep
-        while self._spent and now >= self._spent[0] + self.interval - 1e-9:
+        while self._spent and now >= self._spent[0] + self.interval + self.margin - 1e-9:
             self._spent.popleft()
 
     def available(self) -> int:
@@ -57,18 +60,33 @@ class PacingLimiter:
         self._expire(now)
         wait = 0.0
         if len(self._spent) >= self.capacity:
-            wait = self._spent[0] + self.interval - now
-        if self._next_slot is not None and self.min_spacing > 0:
+            wait = self._spent[0] + self.interval + self.margin - now
+        if self._next_slot is not None:
             wait = max(wait, self._next_slot - now)
         return wait if wait > 1e-9 else 0.0
 
     def _take(self, now: float) -> None:
         self._spent.append(now)
-        if self.min_spacing > 0:
+        if self.min_spacing <= 0:
+            self._next_slot = None
+        else:
             # Slots follow a schedule, so a late wake-up (a busy loop) is caught up instead of
             # adding up over hundreds of messages; after an idle time at most two slots are early.
             base = now if self._next_slot is None else max(self._next_slot, now - 2 * self.min_spacing)
             self._next_slot = base + self.min_spacing
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (the receiver said we were too fast: error 100)."""
+        until = self._clock() + seconds
+        self._next_slot = until if self._next_slot is None else max(self._next_slot, until)
+        self.pauses += 1
+
+    def record(self) -> None:
+        """Count a message sent without asking (a library's own request): it uses the budget
+        of the window too, so that the next ``acquire`` waits for it."""
+        now = self._clock()
+        self._expire(now)
+        self._spent.append(now)
 
     def try_acquire(self) -> bool:
         now = self._clock()

@@ -84,6 +84,8 @@ async def test_sigkill_at_random_moments_then_reconcile_and_execute(database, db
 
     assert kills_landed == KILLS  # every kill landed mid-run
     print("kills:", list(zip(moments, phases)))
+    with database.session() as session:
+        print("final statuses:", Counter(str(s) for s in session.scalars(select(TradeOrder.status))))
     # no order placed twice
     refs = Counter(o.order_ref for o in sim.orders())
     assert [r for r, n in refs.items() if n > 1] == []

@@ -107,6 +107,29 @@ async def test_late_wake_ups_do_not_add_up():
         assert sum(1 for t in times[i:] if t < start + 1.0 - 1e-6) <= 45
 
 
+async def test_pause_after_a_pacing_violation():
+    clock = FakeClock()
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep, min_spacing=0)
+    await limiter.acquire()
+    limiter.pause(1.0)
+    assert not limiter.try_acquire()
+    await limiter.acquire()
+    assert clock.now == 1.0 and limiter.pauses == 1
+    await limiter.acquire()
+    assert clock.now == 1.0  # after the pause the normal budget applies
+
+
+async def test_recorded_messages_use_the_budget():
+    clock = FakeClock()
+    limiter = PacingLimiter(3, 1.0, clock=clock, sleep=clock.sleep, min_spacing=0)
+    limiter.record()
+    limiter.record()
+    await limiter.acquire()
+    assert not limiter.try_acquire()
+    await limiter.acquire()
+    assert clock.now == 1.0
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         PacingLimiter(0)

@@ -81,3 +81,15 @@ async def test_qualified_contracts_are_kept_in_the_database(database, simulator)
         assert await second.market_prices(["AAPL"]) == {"AAPL": Decimal("228.5")}  # usable as they are
     finally:
         await second.disconnect()
+
+
+async def test_pacing_violation_pauses_sending(simulator, ib_log_guard):
+    ib_log_guard.allow(r"Error 100, reqId -1")
+    provider = IbExecutionProvider(port=simulator.port, client_id=8, connect_timeout=5)
+    await provider.connect()
+    try:
+        provider.ib.wrapper.error(-1, 100, "Max rate of messages per second has been exceeded:max=50", "")
+        assert (provider.pacing_violations, provider.pacing.pauses) == (1, 1)
+        assert not provider.pacing.try_acquire()  # nothing goes out during the pause
+    finally:
+        await provider.disconnect()
