@@ -373,7 +373,8 @@ class EventWriter:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"event writer still has {self.backlog} events after {timeout} s")
-            self._idle.clear() if (self.queue.qsize() or self._pending) else None
+            if self.queue.qsize() or self._pending:
+                self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
             except (asyncio.TimeoutError, TimeoutError):
