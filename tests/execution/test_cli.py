@@ -105,3 +105,9 @@ async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     assert simulator.open_orders() == []
     orders = await run(cli_args(db_url, port, "orders", "--json", connection=False))
     assert sorted(o["status"] for o in orders.json) == ["CANCELED"] * 3
+    # every action is audited with the operating-system user as actor
+    from services.audit import AuditLog
+    from services.execution.audit import os_user
+
+    actions = [(e.actor, e.action) for e in AuditLog(database).list() if e.action.startswith("order.")]
+    assert actions[-3:] == [(os_user(), "order.cancel"), (os_user(), "order.replace"), (os_user(), "order.cancel_all")]
