@@ -195,3 +195,20 @@ async def test_halt_with_cancel_all(stack):
     await _settle(stack, rec.id, {OrderState.ACCEPTED})
     await stack.actions.halt(cancel_all=True)
     await _settle(stack, rec.id, {OrderState.CANCELED})
+
+
+async def test_replace_limit_order_without_confirmation_falls_back_to_cancel_and_new(stack):
+    # inside the simulator's acknowledgement delay a modification gets no answer
+    stack.sim.faults.add_rule(order_ref=r"^SLOWLMT-1$", ack_delay=30)
+    stack.actions.confirm_timeout = 0.5
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(4), OrderType.LMT, Decimal("405"), client_order_id="SLOWLMT-1")
+    result = await stack.actions.replace(record.id, quantity=Decimal(6))
+    assert result.method == "cancel_and_new"
+    await _settle(stack, record.id, {OrderState.CANCELED})
+    await _settle(stack, result.new_order_id, {OrderState.ACCEPTED})
+    new = _order(stack.db, result.new_order_id)
+    assert (new.client_order_id, new.replaces_order_id, new.quantity, new.limit_price, new.order_type) == (
+        "SLOWLMT-1-R1", record.id, Decimal(6), Decimal("405"), "LMT")
+    assert [(o.order_ref, o.status) for o in stack.sim.orders()] == [("SLOWLMT-1", "Cancelled"), ("SLOWLMT-1-R1", "Submitted")]
+    events = [(e.event_type, e.to_state) for e in _events(stack.db, record.id)]
+    assert ("replace_rejected", OrderState.SUBMITTED) in events
