@@ -54,6 +54,7 @@ class ConsoleController(QObject):
         self._project_names: dict[int, str] = {}
         self._unsubscribe: list = []
         self.last_error: tuple[str, str] | None = None
+        self.quiet_errors = False  # True: errors go to the status bar only (screenshot runs, tests)
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -78,10 +79,12 @@ class ConsoleController(QObject):
         w.connection_status.set_account(self.stack.provider.account or None)
         w.connection_status.set_database(self.stack.db.redacted_url)
         w.preview_view.set_execute_enabled(False, "Preview first")
-        self._unsubscribe.append(self.stack.writer.subscribe(self._on_changes))
-        self._unsubscribe.append(self.stack.provider.subscribe(self._on_connection_event))
-        if hasattr(self.stack.writer, "subscribe_health"):
-            self._unsubscribe.append(self.stack.writer.subscribe_health(self._on_writer_health))
+        engine = self.stack.engine
+        self._unsubscribe += [
+            engine.subscribe_changes(self._on_changes),
+            engine.subscribe_connection(self._on_connection_event),
+            engine.subscribe_health(self._on_writer_health),
+        ]
         self._on_connection_event(None)
         self._equity_timer = QTimer(self)
         self._equity_timer.setInterval(self.EQUITY_SAMPLE_MS)
@@ -102,7 +105,7 @@ class ConsoleController(QObject):
     def _show_error(self, what: str, message: str) -> None:
         self.last_error = (what, message)
         self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
-        if getattr(self, "quiet_errors", False):
+        if self.quiet_errors:
             return
         show_error(self.window, what, message)
 
