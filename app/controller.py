@@ -44,6 +44,7 @@ class ConsoleController(QObject):
         self.runner = TaskRunner(on_error=self._show_error)
         self.current_run_id: int | None = None
         self.current_preview = None
+        self._preview_snapshot: int | None = None  # the snapshot the current preview was built from
         self._target_notional: Decimal | None = None
         self._progress_points: list[tuple[datetime, Decimal]] = []
         self._fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
@@ -213,7 +214,7 @@ class ConsoleController(QObject):
     async def show_snapshot(self, snapshot_id: int) -> None:
         items = await self._db(queries.snapshot_items, self.stack.db, snapshot_id)
         self.window.snapshot_items_model.reset(items)
-        if self.current_preview is not None and getattr(self, "_preview_snapshot", None) != snapshot_id:
+        if self.current_preview is not None and self._preview_snapshot != snapshot_id:
             self.current_preview = None
             self.current_run_id = None
             self.window.preview_model.clear()
