@@ -7,7 +7,6 @@ payload for ``order_events``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,22 +28,11 @@ CONNECTIVITY_CODES = frozenset({1100, 1101, 1102, 2103, 2104, 2105, 2106, 2107, 
 # Errors that end a new order at IB (IB then also sends orderStatus Cancelled/Inactive).
 REJECT_CODES = frozenset({103, 104, 110, 135, 200, 201, 203, 382, 383, 387, 388, 10147, 10148})
 CANCEL_CONFIRMED_CODE = 202
+# Execution ids and their revisions: services.db.repositories.split_exec_id (one definition).
 
 
 def is_warning_code(code: int) -> bool:
     return code in WARNING_CODES or 2100 <= code < 2200 or code in CONNECTIVITY_CODES
-
-
-_EXEC_REVISION = re.compile(r"^(?P<base>.+)\.(?P<rev>\d+)$")
-
-
-def split_exec_id(exec_id: str) -> tuple[str, int]:
-    """``0000e1a7.6565c2b3.01.01`` -> (``0000e1a7.6565c2b3.01``, 1). A correction has the same
-    base and a higher revision (ib-notes pitfall 1)."""
-    match = _EXEC_REVISION.match(exec_id)
-    if not match:
-        return exec_id, 0
-    return match.group("base"), int(match.group("rev"))
 
 
 @dataclass(frozen=True, slots=True)
