@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 class ConsoleController(QObject):
     EQUITY_SAMPLE_MS = 5_000
+    MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 45 msg/s budget
+    MAX_MARKED_SYMBOLS = 40
 
     def __init__(self, window, stack: ServiceStack, *, settings, save_settings=None, parent: QObject | None = None) -> None:
         super().__init__(parent or window)
@@ -51,6 +53,8 @@ class ConsoleController(QObject):
         self._references: dict[str, Decimal] = {}
         self._equity_points: list[tuple[datetime, Decimal, Decimal]] = []
         self._equity_start: Decimal | None = None
+        self._marks: dict[str, Decimal] = {}  # last market price per held symbol (unrealized P&L)
+        self._samples = 0
         self._live_token: str | None = None  # armed once the trader typed LIVE this session
         self._project_names: dict[int, str] = {}
         self._unsubscribe: list = []
@@ -153,7 +157,7 @@ class ConsoleController(QObject):
         self.window.orders_model.reset(orders)
         self.window.fills_model.reset(fills)
         self.window.positions_model.set_project_names(names)
-        self.window.positions_model.reset(positions)
+        self.window.positions_model.reset(self._with_marks(positions))
         self.window.audit_model.reset(audit_records)
         self.window.blotter_view.set_trading_state(state)
         for fill in sorted(fills, key=lambda f: f.fill_time):
@@ -387,8 +391,6 @@ class ConsoleController(QObject):
     def _on_theme_requested(self, name: str) -> None:
         self.window.apply_theme(name)
         if self._save_settings is not None:
-            from dataclasses import replace
-
             self.settings = replace(self.settings, ui=replace(self.settings.ui, theme=name))
             self.runner.run(asyncio.to_thread(self._save_settings, self.settings), what="Save settings")
 
@@ -426,8 +428,6 @@ class ConsoleController(QObject):
     async def apply_settings(self, data: dict) -> None:
         """Connection, database and theme go to the settings file (used at the next start);
         risk defaults and auto-recovery to the database, where the services read them."""
-        from dataclasses import replace
-
         connection = data.get("ib") or {}
         ib = self.settings.ib
         ib = replace(
@@ -472,7 +472,7 @@ class ConsoleController(QObject):
         w = self.window
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
-        w.positions_model.apply(changes)
+        w.positions_model.upsert(self._with_marks(changes.positions))
         for fill in changes.fills:
             self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
         w.connection_status.set_last_event_time(datetime.now(UTC))
@@ -509,6 +509,22 @@ class ConsoleController(QObject):
         if not self.stack.provider.is_connected:
             return
         self.runner.run(self._sample_equity_async(), what="Account value")
+        self._samples += 1
+        if self._samples % self.MARKS_EVERY_N_SAMPLES == 0:
+            self.runner.run(self.mark_positions(), what="Position marks")
+
+    def _with_marks(self, positions):
+        return [p if p.symbol not in self._marks else replace(p, market_price=self._marks[p.symbol]) for p in positions]
+
+    async def mark_positions(self) -> None:
+        """Market prices for the held symbols, so the positions panel shows unrealized P&L."""
+        held = [p for p in self.window.positions_model.records() if p.quantity]
+        symbols = sorted({p.symbol for p in held})[: self.MAX_MARKED_SYMBOLS]
+        if not symbols:
+            return
+        prices = await self.stack.provider.market_prices(symbols)
+        self._marks.update({s: p for s, p in prices.items() if p is not None})
+        self.window.positions_model.upsert(self._with_marks(held))
 
     async def _sample_equity_async(self) -> None:
         value = await self.stack.provider.net_liquidation()

@@ -166,6 +166,7 @@ class Console:
         await self.stack.writer.flush()
         await controller._refresh_audit()
         await controller._sample_equity_async()
+        await controller.mark_positions()
         for model in (window.orders_model, window.fills_model, window.positions_model, window.audit_model):
             model.flush()
         controller._update_progress()

@@ -224,3 +224,27 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_positions_are_marked_to_market_for_unrealized_pnl(qloop, open_console, monkeypatch):
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller = console.window, console.sim, console.controller
+        try:
+            await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.MKT)
+            await wait_for(lambda: any(p.symbol == "AAPL" and p.quantity == 10 for p in w.positions_model.records()),
+                           10, "the position")
+            position = next(p for p in w.positions_model.records() if p.symbol == "AAPL" and p.quantity == 10)
+            sim.set_price("AAPL", position.average_cost + Decimal("5"))
+            await controller.mark_positions()
+            w.positions_model.flush()
+            marked = next(p for p in w.positions_model.records() if p.symbol == "AAPL" and p.quantity == 10)
+            assert marked.market_price is not None
+            assert marked.unrealized_pnl == (marked.market_price - marked.average_cost) * 10
+            assert marked.unrealized_pnl > 0
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
