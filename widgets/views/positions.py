@@ -65,8 +65,12 @@ class PositionsView(QWidget):
         self._refresh_projects()
         shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                  for r in range(self.proxy.rowCount())]
-        unrealized = sum((p.unrealized_pnl for p in shown if p.unrealized_pnl is not None), Decimal(0))
-        realized = sum((p.realized_pnl for p in shown), Decimal(0))
+        # Account-level rows (no project) already include every project's positions: when they
+        # are shown, they alone are the total, or the project rows would be counted twice.
+        account_rows = [p for p in shown if p.project_id is None]
+        counted = account_rows or shown
+        unrealized = sum((p.unrealized_pnl for p in counted if p.unrealized_pnl is not None), Decimal(0))
+        realized = sum((p.realized_pnl for p in counted), Decimal(0))
         self.totals_label.setText(
             f"{len(shown)} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
         )
