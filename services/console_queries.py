@@ -17,7 +17,6 @@ from services.db.convert import to_fill_record, to_order_record, to_position_rec
 from services.db.models import (
     DecisionSnapshot,
     DecisionSnapshotItem,
-    EquitySnapshot,
     OrderEvent,
     Position,
     Project,
@@ -62,13 +61,6 @@ class OrderDetails:
     order: OrderRecord
     fills: tuple[FillRecord, ...]
     events: tuple[OrderEventInfo, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EquityPoint:
-    time: datetime
-    equity: Decimal
-    pnl: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,28 +163,6 @@ def order_details(db, order_id: int) -> OrderDetails:
             for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
         )
         return OrderDetails(to_order_record(order), fills, events)
-
-
-def run_target_notional(db, run_id: int) -> Decimal | None:
-    """The gross notional the run's preview planned (stored with the run's params)."""
-    with db.session() as session:
-        run = session.get(TradeRun, run_id)
-        if run is None:
-            return None
-        orders = (run.params or {}).get("drafts") or []
-        total = Decimal(0)
-        for order in orders:
-            notional = order.get("notional") if isinstance(order, dict) else None
-            if notional is not None:
-                total += abs(Decimal(str(notional)))
-        return total or None
-
-
-def equity_curve(db, limit: int = 2_000) -> tuple[EquityPoint, ...]:
-    with db.session() as session:
-        rows = list(session.scalars(select(EquitySnapshot).order_by(EquitySnapshot.time.desc()).limit(limit)))
-    rows.reverse()
-    return tuple(EquityPoint(r.time, r.equity, r.realized_pnl + r.unrealized_pnl) for r in rows)
 
 
 def prepare_run_params(db, run_id: int, builder: dict) -> bool:
