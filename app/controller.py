@@ -537,11 +537,9 @@ class ConsoleController(QObject):
 
     def _on_connection_event(self, event) -> None:
         provider = self.stack.provider
-        state = str(getattr(event, "state", None) or provider.state)
-        reconnect_in = None
-        if state == "disconnected" and provider.reconnect_attempts and not getattr(provider, "_closing", False):
-            reconnect_in = provider.reconnect_attempts[-1]
-        self.window.connection_status.set_connection_state(state, reconnect_in)
+        state = str(event.state if event is not None else provider.state)
+        retry_in = event.retry_in if event is not None else None
+        self.window.connection_status.set_connection_state(state, retry_in)
         self.window.connection_status.set_account(provider.account or None)
         if state in ("connected", "restored"):
             self.window.connection_status.set_last_event_time(datetime.now(UTC))

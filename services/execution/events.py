@@ -119,6 +119,7 @@ class ConnectionEvent:
     state: ConnectionState
     detail: str = ""
     time: datetime | None = None
+    retry_in: float | None = None  # seconds until the next automatic reconnect attempt
 
 
 BrokerEvent = OrderStatusEvent | OpenOrderEvent | ExecutionEvent | CommissionEvent | BrokerErrorEvent

@@ -133,9 +133,9 @@ class IbExecutionProvider(ExecutionProvider):
     def add_resync_hook(self, hook: ReconnectHook) -> None:
         self._resync_hooks.append(hook)
 
-    def _set_state(self, state: ConnectionState, detail: str = "") -> None:
+    def _set_state(self, state: ConnectionState, detail: str = "", retry_in: float | None = None) -> None:
         self.state = state
-        event = ConnectionEvent(state, detail, _now())
+        event = ConnectionEvent(state, detail, _now(), retry_in)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -224,6 +224,7 @@ class IbExecutionProvider(ExecutionProvider):
             if self._closing:
                 return
             self.reconnect_attempts.append(delay)
+            self._set_state(ConnectionState.DISCONNECTED, f"reconnecting in {delay:g} s", retry_in=delay)
             await self._sleep(delay)
             if self._closing:
                 return

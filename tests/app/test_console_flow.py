@@ -248,3 +248,22 @@ def test_positions_are_marked_to_market_for_unrealized_pnl(qloop, open_console, 
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloop, open_console, ib_log_guard):
+    ib_log_guard.allow(r"^Peer closed connection\.$")  # what ib_async logs when the gateway drops us
+
+    async def scenario():
+        console = await open_console()
+        status, provider = console.window.connection_status, console.stack.provider
+        try:
+            assert provider.is_connected
+            console.sim.drop_connections()
+            await wait_for(lambda: status.seconds_to_reconnect() is not None, 10, "the countdown")
+            assert "disconnected" in status.state_label.text().lower()
+            await wait_for(lambda: provider.is_connected and status.seconds_to_reconnect() is None, 15, "reconnected")
+            assert "connected" in status.state_label.text().lower()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
