@@ -79,6 +79,13 @@ def open_database(settings):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_db_url)
     db.ensure_schema()
+    # The settings row is created on first read; create it here, in a write transaction, so that
+    # the concurrent reads of start-up never have to upgrade to a write (SQLite refuses such an
+    # upgrade at once while another connection writes).
+    from services.db.repositories import SettingsRepository
+
+    with db.unit_of_work() as session:
+        SettingsRepository(session).get()
     return db
 
 

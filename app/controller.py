@@ -24,7 +24,7 @@ from app.tasks import TaskRunner, UserFacingError
 from services import console_queries as queries
 from services.domain import ChangeSet, TradeMode, TradingState, is_live_token
 from widgets.common import confirm
-from widgets.dialogs.errors import show_error
+from widgets.dialogs.errors import error_box
 from widgets.dialogs.live_confirm import LiveConfirmDialog
 from widgets.dialogs.order_details import OrderDetailsDialog
 from widgets.dialogs.settings import SettingsDialog
@@ -112,7 +112,10 @@ class ConsoleController(QObject):
         self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
         if self.quiet_errors:
             return
-        show_error(self.window, what, message)
+        # open(), not exec(): this runs inside a task, where a nested event loop must not run.
+        box = error_box(self.window, what, message)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.open()
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -132,11 +135,18 @@ class ConsoleController(QObject):
             self._live_token = token
         return token
 
-    def _token_for_action(self, title: str) -> tuple[bool, str | None]:
-        """(go ahead, token): paper needs none; live reuses the armed word or asks for it."""
+    def arm_live_word(self, token: str | None) -> None:
+        """The word typed when the live session started: reused for previews and cancels only."""
+        if is_live_token(token):
+            self._live_token = token
+
+    def _token_for_action(self, title: str, *, always_ask: bool = False) -> tuple[bool, str | None]:
+        """(go ahead, token): paper needs none. Live reuses the word typed earlier this session for
+        actions that only take risk off (cancels); ``always_ask`` (a replace can add risk) asks
+        again every time."""
         if not self.is_live:
             return True, None
-        if self._live_token:
+        if self._live_token and not always_ask:
             return True, self._live_token
         token = self._ask_live_token(title, 0, Decimal(0))
         return token is not None, token
@@ -315,7 +325,7 @@ class ConsoleController(QObject):
                             on_done=lambda _r: self._schedule_audit_refresh())
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
-        go, token = self._token_for_action("Replace a LIVE order")
+        go, token = self._token_for_action("Replace a LIVE order", always_ask=True)
         if go:
             self.runner.run(self.stack.actions.replace(order_id, quantity, limit, token), what=f"Replace order {order_id}",
                             on_done=lambda _r: self._schedule_audit_refresh())

@@ -54,13 +54,15 @@ class Console:
         self.stack = None
         self.controller = None
         self._closed = asyncio.Event()
+        self._live_word: str | None = None
 
     async def run(self) -> int:
         from PySide6.QtWidgets import QApplication
 
         from app.main_window import MainWindow
         from app.settings import save_settings
-        from widgets.dialogs.errors import show_error
+        from services.domain import is_live_token
+        from widgets.dialogs.errors import error_box
         from widgets.theme import apply_theme
 
         app = QApplication.instance()
@@ -84,7 +86,8 @@ class Console:
             if self.screenshot:
                 print(f"trading-console: start-up failed: {exc}", file=sys.stderr)
                 return 5
-            show_error(window, "Start-up failed", str(exc))
+            box = error_box(window, "Start-up failed", str(exc))
+            box.open()  # not exec(): we are inside the loop's main task
             window.connection_status.set_connection_state("disconnected")
             await self._closed.wait()
             return 5
@@ -92,7 +95,10 @@ class Console:
 
         self.controller = ConsoleController(window, self.stack, settings=self.settings,
                                             save_settings=None if self.screenshot else save_settings)
-        if not self.demo:
+        if self._is_live and not is_live_token(self._live_word):
+            window.connection_status.set_connection_state("disconnected — LIVE not confirmed")
+        elif not self.demo:
+            self.controller.arm_live_word(self._live_word)
             self.controller.runner.run(self._connect_with_retry(), what="Connect to IB")
         try:
             await self.controller.load_initial()
@@ -109,9 +115,31 @@ class Console:
     async def _build_stack(self):
         from app.composition import build_stack
 
+        self._live_word = await self.ask_live_word() if self._is_live else None
         # The simulator is local and instant; TWS / Gateway may be down: the window opens on the
         # database and connects in the background (_connect_with_retry).
-        return await build_stack(self.settings, demo=self.demo, connect=self.demo)
+        return await build_stack(self.settings, demo=self.demo, connect=self.demo, live_token=self._live_word)
+
+    @property
+    def _is_live(self) -> bool:
+        from services.domain import TradeMode
+
+        return not self.demo and TradeMode(self.settings.mode) is TradeMode.LIVE
+
+    async def ask_live_word(self) -> str | None:
+        """A live session connects only after the trader typed LIVE (the adapter's account guard
+        checks the word again); without it the window stays offline."""
+        from PySide6.QtWidgets import QDialog
+
+        from app.tasks import dialog_result
+        from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+        account = self.settings.ib.account or "(the account TWS reports)"
+        dialog = LiveConfirmDialog(account, 0, Decimal(0), self.window)
+        dialog.setWindowTitle("Start a LIVE session")
+        if await dialog_result(dialog) != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.token()
 
     async def _connect_with_retry(self) -> None:
         """Connect, retrying with the adapter's backoff (1 s doubling to 60 s) while the trader

@@ -88,3 +88,17 @@ class TaskRunner:
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+async def dialog_result(dialog) -> int:
+    """Show a dialog window-modally and wait for its result without a nested event loop (a
+    dialog's ``exec()`` inside a coroutine would run other tasks inside this one's step)."""
+    future = asyncio.get_running_loop().create_future()
+
+    def finished(result: int) -> None:
+        if not future.done():
+            future.set_result(result)
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    return await future

@@ -1,0 +1,112 @@
+"""A LIVE session in the window: it connects only after the word LIVE, shows LIVE in red, and
+asks for the word again before any run is sent; anything else sends nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+
+from PySide6.QtWidgets import QDialog
+
+from services.domain import TradeMode
+from tests.app.conftest import run
+from tests.app.test_startup import _free_port
+from tests.fixtures.ib import wait_for
+
+LIVE_ACCOUNT = "U7654321"
+
+
+def _live_settings(console_settings, port):
+    return replace(console_settings, profile="live", mode=TradeMode.LIVE,
+                   ib=replace(console_settings.ib, port=port, account=""))
+
+
+def _answer_live_dialog(monkeypatch, typed: str, seen: list):
+    from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+    def exec_(dialog):
+        seen.append((dialog.account_label.text(), dialog.count_label.text(), dialog.notional_label.text()))
+        dialog.token_edit.setText(typed)
+        dialog.accept()  # refuses anything but LIVE
+        return dialog.result()
+
+    monkeypatch.setattr(LiveConfirmDialog, "exec", exec_)
+
+
+def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, console_settings, monkeypatch):
+    from app.composition import SAMPLES_DIR
+    from app.main import Console
+    from services.ibsim import IBGatewaySimulator, SimConfig
+
+    port = _free_port()
+
+    async def typed_live_at_start(self):
+        return "live "  # trimmed, case-insensitive
+
+    monkeypatch.setattr(Console, "ask_live_word", typed_live_at_start)
+
+    async def scenario():
+        simulator = IBGatewaySimulator(SimConfig(accounts=(LIVE_ACCOUNT,), fill_interval=0.02))
+        await simulator.start("127.0.0.1", port)
+        console = Console(_live_settings(console_settings, port), demo=False)
+        running = asyncio.ensure_future(console.run())
+        try:
+            await wait_for(lambda: console.stack is not None and console.stack.provider.is_connected, 20, "live connection")
+            w, controller = console.window, console.controller
+            controller.quiet_errors = True
+            assert w.mode_badge.text() == "LIVE" and "#d62828" in w.mode_badge.styleSheet()
+            assert console.stack.provider.account == LIVE_ACCOUNT
+            outcome = await controller.import_snapshot(str(SAMPLES_DIR / "momentum_2026-11-20.csv"), "live book")
+            assert outcome.ok
+            w.preview_view.set_params({"portfolio_value": Decimal("150000")})
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "live preview")
+            assert not controller.current_preview.blocked
+
+            seen: list = []
+            _answer_live_dialog(monkeypatch, "yes", seen)
+            w.preview_view.execute_button.click()
+            assert seen and seen[-1][0] == LIVE_ACCOUNT and seen[-1][1] == str(len(controller.current_preview.drafts))
+            assert controller.runner.pending == 0 and simulator.orders() == []
+
+            _answer_live_dialog(monkeypatch, "LIVE", seen)
+            w.preview_view.execute_button.click()
+            await wait_for(lambda: len(simulator.orders()) == len(controller.current_preview.drafts), 20, "live orders")
+            assert {o.account for o in simulator.orders()} == {LIVE_ACCOUNT}
+        finally:
+            console.window.close()
+            await asyncio.wait_for(running, 20)
+            await simulator.stop()
+
+    run(qloop, scenario(), timeout=90)
+
+
+def test_a_live_session_without_the_word_stays_offline(qloop, console_settings, monkeypatch):
+    from app.main import Console
+    from services.ibsim import IBGatewaySimulator, SimConfig
+
+    port = _free_port()
+
+    async def declined(self):
+        return None
+
+    monkeypatch.setattr(Console, "ask_live_word", declined)
+
+    async def scenario():
+        simulator = IBGatewaySimulator(SimConfig(accounts=(LIVE_ACCOUNT,)))
+        await simulator.start("127.0.0.1", port)
+        console = Console(_live_settings(console_settings, port), demo=False)
+        running = asyncio.ensure_future(console.run())
+        try:
+            await wait_for(lambda: console.controller is not None
+                           and "LIVE not confirmed" in console.window.connection_status.state_label.text(), 20,
+                           "the window, offline")
+            assert not console.stack.provider.is_connected
+            assert simulator.connected_client_ids() == []
+        finally:
+            console.window.close()
+            await asyncio.wait_for(running, 20)
+            await simulator.stop()
+
+    run(qloop, scenario(), timeout=60)
