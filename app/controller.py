@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QDialog
 from app.composition import DEMO_PROJECT, ServiceStack, preview_params_to_run_params
 from app.tasks import TaskRunner, UserFacingError
 from services import console_queries as queries
-from services.domain import ChangeSet, TradeMode, TradingState, is_live_token
+from services.domain import ChangeSet, OrderState, TradeMode, TradingState, is_live_token
 from widgets.common import confirm
 from widgets.dialogs.errors import error_box
 from widgets.dialogs.live_confirm import LiveConfirmDialog
@@ -36,6 +36,7 @@ class ConsoleController(QObject):
     EQUITY_SAMPLE_MS = 5_000
     MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 45 msg/s budget
     MAX_MARKED_SYMBOLS = 40
+    RECOVERY_CHECK_MS = 10_000
 
     def __init__(self, window, stack: ServiceStack, *, settings, save_settings=None, parent: QObject | None = None) -> None:
         super().__init__(parent or window)
@@ -95,9 +96,17 @@ class ConsoleController(QObject):
         self._equity_timer.setInterval(self.EQUITY_SAMPLE_MS)
         self._equity_timer.timeout.connect(self._sample_equity)
         self._equity_timer.start()
+        # Auto-recovery (seed plan 003): orders still unacknowledged after the configured timeout
+        # are canceled and looked up at the broker; never resent.
+        self.recovery_timeout = 45.0  # trade_settings.auto_recovery.new_timeout_seconds, loaded at start
+        self._recovery_timer = QTimer(self)
+        self._recovery_timer.setInterval(self.RECOVERY_CHECK_MS)
+        self._recovery_timer.timeout.connect(self._on_recovery_tick)
+        self._recovery_timer.start()
 
     def close(self) -> None:
         self._equity_timer.stop()
+        self._recovery_timer.stop()
         for unsubscribe in self._unsubscribe:
             try:
                 unsubscribe()
@@ -170,6 +179,7 @@ class ConsoleController(QObject):
         self.window.positions_model.reset(self._with_marks(positions))
         self.window.audit_model.reset(audit_records)
         self.window.blotter_view.set_trading_state(state)
+        await self._load_recovery_timeout()
         for fill in sorted(fills, key=lambda f: f.fill_time):
             self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
         self._refresh_charts()
@@ -371,6 +381,36 @@ class ConsoleController(QObject):
         dialog.open()  # window-modal without a nested event loop inside this task
         self.details_dialog = dialog
 
+    # ------------------------------------------------------------------ auto-recovery
+    async def _load_recovery_timeout(self) -> None:
+        def read() -> float:
+            from services.db.repositories import SettingsRepository
+
+            with self.stack.db.session() as session:
+                return float(SettingsRepository(session).auto_recovery().get("new_timeout_seconds", 45))
+
+        self.recovery_timeout = await self._db(read)
+
+    def _on_recovery_tick(self) -> None:
+        if self.stack.provider.is_connected and self._stuck_runs():
+            self.runner.run(self.recover_stuck(), what="Auto-recovery")
+
+    def _stuck_runs(self) -> set[int]:
+        now = datetime.now(UTC)
+        return {o.run_id for o in self.window.orders_model.records()
+                if o.status is OrderState.SUBMITTED and o.run_id is not None
+                and (now - o.updated_at).total_seconds() >= self.recovery_timeout}
+
+    async def recover_stuck(self) -> list[str]:
+        handled: list[str] = []
+        for run_id in sorted(self._stuck_runs()):
+            handled += await self.stack.trade.recover_unacknowledged(run_id, older_than=self.recovery_timeout)
+        if handled:
+            self.window.statusBar().showMessage(
+                f"Auto-recovery: {len(handled)} unacknowledged order(s) canceled and looked up at the broker", 15_000)
+            await self._refresh_audit()
+        return handled
+
     # ------------------------------------------------------------------ audit
     def _on_verify_requested(self) -> None:
         self.runner.run(self._verify_audit(), what="Verify audit chain")
@@ -460,6 +500,7 @@ class ConsoleController(QObject):
         risk = data.get("risk_defaults")
         recovery = data.get("recovery")
         await self._db(self._store_trade_settings, risk, recovery)
+        await self._load_recovery_timeout()
         await self._db(self.stack.audit.append, self.stack.trade.actor, "settings.update", "settings", None,
                        {"risk_defaults": risk, "auto_recovery": recovery, "ib": connection,
                         "database_changed": "database_url" in data})

@@ -267,3 +267,34 @@ def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloo
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_auto_recovery_cancels_an_unacknowledged_order_and_never_resends(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "recovery.csv"
+    targets.write_text("symbol,weight\nIBM,0.05\nAAPL,0.05\n")
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller = console.window, console.sim, console.controller
+        try:
+            sim.faults.add_rule(symbols={"IBM"}, ack_delay=60)  # the gateway sits on IBM orders
+            await controller.import_snapshot(str(targets), "recovery")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "preview")
+            w.preview_view.execute_button.click()
+            await wait_for(lambda: any(o.symbol == "IBM" and o.status is OrderState.SUBMITTED for o in w.orders_model.records())
+                           and any(o.symbol == "AAPL" and o.status is OrderState.FILLED for o in w.orders_model.records()),
+                           15, "IBM stuck, AAPL filled")
+            controller.recovery_timeout = 0.0  # the configured timeout has passed
+            handled = await controller.recover_stuck()
+            assert [coid for coid in handled if "IBM" in coid] == handled and len(handled) == 1
+            await wait_for(lambda: next(o for o in w.orders_model.records() if o.symbol == "IBM").status is OrderState.CANCELED,
+                           10, "IBM canceled")
+            assert [o.symbol for o in sim.orders()].count("IBM") == 1  # looked up, never resent
+            w.audit_model.flush()
+            assert any(r.action == "order.ack_timeout" for r in w.audit_model.records())
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
