@@ -109,8 +109,11 @@ class OrderActions:
         return await self._db(self._order, order_id)
 
     async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False) -> list[int]:
-        """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order."""
+        """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
+        A run that is sending stops first: nothing more goes out after Cancel All."""
         self._check_live(live_token)
+        if self.service is not None:
+            self.service.stop_sending()
         working = await self._db(self._working)
         if one_by_one:
             for order in working:
@@ -135,6 +138,8 @@ class OrderActions:
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:
+        if self.service is not None:
+            self.service.stop_sending()  # a run sending right now stops before its next order
         state = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
         if cancel_all:
             await self.cancel_all(live_token)

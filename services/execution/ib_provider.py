@@ -336,8 +336,13 @@ class IbExecutionProvider(ExecutionProvider):
         if trade is not None:
             self._trades[order_ref] = trade
 
-    def _ref_for(self, order_id: int, perm_id: int) -> str | None:
-        return self._ref_by_perm_id.get(perm_id) or self._ref_by_order_id.get(order_id)
+    def _ref_for(self, order_id: int, perm_id: int, client_id: int | None = None) -> str | None:
+        """Our orderRef for an IB message: by permId, or by orderId only when the message is
+        about this connection's client id (order ids are per client and can be reused)."""
+        ref = self._ref_by_perm_id.get(perm_id)
+        if ref or client_id != self.client_id:
+            return ref
+        return self._ref_by_order_id.get(order_id)
 
     def _on_orderStatus(self, orderId, status, filled, remaining, avgFillPrice, permId, parentId,
                         lastFillPrice, clientId, whyHeld, mktCapPrice=0.0, *, before=None):
@@ -393,7 +398,7 @@ class IbExecutionProvider(ExecutionProvider):
         return ExecutionEvent(
             exec_id=execution.execId, ib_order_id=execution.orderId, perm_id=execution.permId,
             client_id=execution.clientId,
-            order_ref=execution.orderRef or self._ref_for(execution.orderId, execution.permId) or "",
+            order_ref=execution.orderRef or self._ref_for(execution.orderId, execution.permId, execution.clientId) or "",
             account=execution.acctNumber, symbol=contract.symbol, side=side_from_ib(execution.side),
             shares=dec(execution.shares) or Decimal(0), price=dec(execution.price) or Decimal(0),
             time=_aware(execution.time), exchange=execution.exchange, currency=contract.currency or "USD",
@@ -573,13 +578,13 @@ class IbExecutionProvider(ExecutionProvider):
 
         self._require_connected()
         trade = self._trade_for(client_order_id)
+        if trade is None:
+            # Never cancel by a bare orderId: ids are per client and restart from a lower value
+            # after a Gateway restart, so the id could now name another order (ib-notes, ids).
+            raise BrokerError(f"order {client_order_id} is not open in this session (IB order id "
+                              f"{ib_order_id or 'unknown'}); reconcile, then cancel it", code="not_cancelable")
         await self._paced()
-        if trade is not None:
-            self.ib.cancelOrder(trade.order)
-        elif ib_order_id:
-            self.ib.client.cancelOrder(ib_order_id, "")
-        else:
-            raise BrokerError(f"order {client_order_id} has no IB order id", code="not_cancelable")
+        self.ib.cancelOrder(trade.order)
 
     async def cancel_all(self) -> None:
         self._require_connected()

@@ -51,6 +51,7 @@ from .writer import EventWriter, LocalOrderEvent
 
 log = logging.getLogger(__name__)
 MARKET_TZ = ZoneInfo("America/New_York")
+SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
@@ -140,6 +141,7 @@ class TradeService:
         self.actor = actor or os_user()
         self.ack_timeout = ack_timeout
         self._executing: set[int] = set()
+        self._halt_requested = False
 
     # ------------------------------------------------------------------ helpers
     async def _db(self, fn, *args, **kwargs):
@@ -356,6 +358,21 @@ class TradeService:
             return [OrderRequest(o.client_order_id, o.symbol, Side(o.side), o.quantity, OrderType(o.order_type), o.limit_price, o.tif)
                     for o in unsent], known
 
+    def stop_sending(self) -> None:
+        """Halt: a run that is sending stops before its next order (a halt from another process
+        is seen at the next chunk, from the database)."""
+        self._halt_requested = True
+
+    def _sendable(self, client_order_ids: list[str]) -> tuple[bool, set[str]]:
+        """(trading halted, the orders of these that are still NEW and unsent)."""
+        with self.db.session() as session:
+            if SettingsRepository(session).trading_state() is TradingState.HALTED:
+                return True, set()
+            return False, set(session.scalars(
+                select(TradeOrder.client_order_id).where(
+                    TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.NEW,
+                    TradeOrder.ib_order_id.is_(None))))
+
     def _mark_running(self, run_id: int) -> None:
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
@@ -383,10 +400,22 @@ class TradeService:
             sent.append(request.client_order_id)
 
         # One sender in a loop rather than one task per order: placeOrder never blocks, so the
-        # pacing limiter is the only bound, and a whole window of tokens goes out without
-        # handing a lock from task to task through the (busy) event loop.
-        for request in requests:
-            await send_one(request)
+        # pacing limiter is the only bound. Before each chunk (about one second of sending) the
+        # database is read again, so that a halt or a cancel that lands while the run is sending,
+        # from this process or another, stops what was not sent yet; a halt in this process
+        # stops it before the very next order.
+        self._halt_requested = False
+        for start in range(0, len(requests), SEND_CHECK_CHUNK):
+            chunk = requests[start:start + SEND_CHECK_CHUNK]
+            halted, sendable = await self._db(self._sendable, [r.client_order_id for r in chunk])
+            if halted or self._halt_requested:
+                log.warning("run %s: trading HALTED; %d order(s) left unsent", run_id, len(requests) - start)
+                break
+            for request in chunk:
+                if self._halt_requested:
+                    break
+                if request.client_order_id in sendable:  # else canceled before sending
+                    await send_one(request)
         if failed and not sent:
             raise BrokerError(f"no order could be sent: {failed[0][1]}")
         return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING)

@@ -1,0 +1,48 @@
+"""Halt and Cancel All while a run is still sending: nothing more goes out."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from services.domain import OrderState, TradeMode
+from tests.execution.conftest import build_stack, make_snapshot
+from tests.fixtures.ib import wait_for
+
+SYMBOLS = ["AAPL", "MSFT", "AMZN", "NVDA", "META", "GOOGL", "IBM", "JPM", "XOM", "KO", "PG", "V"]
+
+
+@pytest.fixture
+async def slow_stack(database, simulator):
+    from services.execution.pacing import PacingLimiter
+
+    # A tight pacing budget spreads the run's orders over seconds, so the stop lands mid-run.
+    built = await build_stack(database, simulator, pacing=PacingLimiter(capacity=5))
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.mark.parametrize("stop", ["halt", "cancel_all"])
+async def test_a_run_that_is_sending_stops_at_halt_or_cancel_all(slow_stack, stop):
+    stack = slow_stack
+    _, snapshot_id = make_snapshot(stack.db, "stop", {s: "0.01" for s in SYMBOLS})
+    run = await stack.service.create_run("stop", snapshot_id, TradeMode.PAPER, {})
+    sending = asyncio.ensure_future(stack.service.execute(run.id, portfolio_value=Decimal(1_000_000)))
+    await wait_for(lambda: len(stack.sim.orders()) >= 3, 10, "the first orders at the broker")
+    if stop == "halt":
+        await stack.actions.halt()
+    else:
+        await stack.actions.cancel_all()
+    result = await asyncio.wait_for(sending, 20)
+    assert 3 <= len(result.sent) < len(SYMBOLS)  # stopped mid-run
+    await wait_for(lambda: len(stack.sim.orders()) == len(result.sent), 10, "what was sent to arrive")
+    await stack.writer.flush()
+    at_broker = len(stack.sim.orders())
+    assert {o.order_ref for o in stack.sim.orders()} == set(result.sent)
+    view = await stack.service.view(run.id)
+    unsent = [o for o in view.orders if o.status is OrderState.NEW]
+    assert len(unsent) == len(SYMBOLS) - at_broker and all(o.ib_order_id is None for o in unsent)
