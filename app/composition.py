@@ -71,13 +71,20 @@ class ServiceStack:
         await asyncio.to_thread(self.db.dispose)
 
 
-def open_database(settings):
-    """The settings' database, upgraded to the current schema (run it off the GUI thread)."""
+def demo_db_url(settings) -> str:
+    """Demo mode keeps its simulated orders out of the paper / live records: its own SQLite file,
+    unless a database URL was given explicitly."""
+    return settings.db_url or f"sqlite:///{(settings.data_dir / 'demo.sqlite3').as_posix()}"
+
+
+def open_database(settings, url: str | None = None):
+    """The settings' database (or ``url``), upgraded to the current schema (run it off the GUI
+    thread)."""
     from services.db import Database
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.effective_db_url)
+    db = Database(url or settings.effective_db_url)
     db.ensure_schema()
     # The settings row is created on first read; create it here, in a write transaction, so that
     # the concurrent reads of start-up never have to upgrade to a write (SQLite refuses such an
@@ -132,7 +139,7 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
     from services.audit import AuditLog
     from services.execution.engine import ExecutionEngine
 
-    db = await asyncio.to_thread(open_database, settings)
+    db = await asyncio.to_thread(open_database, settings, demo_db_url(settings) if demo else None)
     simulator = None
     mode = TradeMode.PAPER if demo else TradeMode(settings.mode)
     host, port, account = settings.ib.host, settings.ib.port, settings.ib.account

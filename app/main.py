@@ -59,8 +59,10 @@ class Console:
     async def run(self) -> int:
         from PySide6.QtWidgets import QApplication
 
+        from app.composition import demo_db_url
         from app.main_window import MainWindow
         from app.settings import save_settings
+        from services.urls import redact_url
         from services.domain import is_live_token
         from widgets.dialogs.errors import error_box
         from widgets.theme import apply_theme
@@ -74,7 +76,8 @@ class Console:
         ui_state = None if self.screenshot else self.settings.data_dir / "ui-state.ini"
         self.window = window = MainWindow(mode=mode, ui_state_file=ui_state)
         window.closing.connect(self._closed.set)
-        window.connection_status.set_database(self.settings.redacted_db_url)
+        window.connection_status.set_database(redact_url(demo_db_url(self.settings)) if self.demo
+                                              else self.settings.redacted_db_url)
         window.connection_status.set_connection_state("connecting")
         if self.screenshot:
             window.resize(*SCREENSHOT_SIZE)

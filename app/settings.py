@@ -232,10 +232,20 @@ def load_settings(args: Any = None, env: dict[str, str] | None = None) -> Settin
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
-    """Write the user-editable part of the settings as TOML (atomically)."""
+    """Write the user-editable part of the settings as TOML (atomically).
+
+    The ``[trading]`` section (mode, profile) is kept as the file has it: a session started with
+    ``--profile live`` must never make live the default of the next start."""
     target = path or settings.config_file
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        existing = _read_file(target)
+    except SettingsError:
+        existing = {}
+    data = {key: value for key, value in settings.to_toml_dict().items() if key != "trading"}
+    if "trading" in existing:
+        data["trading"] = existing["trading"]
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_bytes(tomli_w.dumps(settings.to_toml_dict()).encode("utf-8"))
+    tmp.write_bytes(tomli_w.dumps(data).encode("utf-8"))
     os.replace(tmp, target)
     return target

@@ -172,3 +172,32 @@ def test_stderr_handler_follows_the_current_stderr(tmp_path, monkeypatch):
                 root.removeHandler(handler)
                 handler.close()
     assert second.getvalue().endswith("WARNING tests.settings: still visible\n")
+
+
+def test_saving_a_live_session_never_makes_live_the_default(tmp_path):
+    import argparse
+    from dataclasses import replace
+
+    from app.settings import load_settings, save_settings
+    from services.domain import TradeMode
+
+    config = tmp_path / "settings.toml"
+    env = {"TC_CONFIG_FILE": str(config), "TC_DATA_DIR": str(tmp_path / "d"), "TC_LOG_DIR": str(tmp_path / "l")}
+    live = load_settings(argparse.Namespace(profile="live"), env=env)
+    assert live.mode is TradeMode.LIVE
+    save_settings(replace(live, ui=replace(live.ui, theme="light")))  # e.g. the theme toggled in that session
+    again = load_settings(None, env=env)
+    assert again.mode is TradeMode.PAPER and again.profile == "demo"
+    assert again.ui.theme == "light"
+
+
+def test_demo_mode_has_its_own_database_file(tmp_path):
+    from app.composition import demo_db_url
+    from app.settings import load_settings
+
+    env = {"TC_CONFIG_FILE": str(tmp_path / "s.toml"), "TC_DATA_DIR": str(tmp_path / "d"), "TC_LOG_DIR": str(tmp_path / "l")}
+    settings = load_settings(None, env=env)
+    assert demo_db_url(settings).endswith("/d/demo.sqlite3")
+    assert settings.effective_db_url.endswith("/d/console.sqlite3")
+    explicit = load_settings(None, env={**env, "TC_DB_URL": "sqlite:////tmp/x.sqlite3"})
+    assert demo_db_url(explicit) == "sqlite:////tmp/x.sqlite3"
