@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--db-url", dest="db_url", default=None, help="database URL (env TC_DB_URL); default: SQLite in the user data folder")
     parser.add_argument("--config", dest="config_file", default=None, help="settings TOML file (default: the user config folder)")
-    parser.add_argument("--log-level", dest="log_level", default=None, help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument("--log-level", dest="log_level", default=None, type=str.upper,
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="DEBUG, INFO, WARNING, ERROR")
     # Window options on the top-level parser so that plain `trading-console --demo --screenshot F` works.
     parser.add_argument("--demo", action="store_true", help="open the console in demo mode (the default without --profile)")
     parser.add_argument("--profile", choices=("demo", "paper", "live"), default=None, help="demo (built-in simulator), paper or live (TWS / IB Gateway)")
@@ -69,5 +70,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         from app.commands.gui import run_gui
 
-        return run_gui(args, settings)
-    return int(handler(args, settings) or 0)
+        handler = run_gui
+    try:
+        return int(handler(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one clear line, details in the log file
+        return report_failure(exc, settings)
+
+
+def report_failure(exc: BaseException, settings) -> int:
+    """An error a command did not handle itself, as one line on stderr and an exit code: a bad
+    database URL or bad input 2, an unreachable database 5, anything else 1."""
+    import logging
+
+    from services.urls import redact_text
+
+    logging.getLogger("app").error("command failed", exc_info=exc, extra={"tc_file_only": True})
+    url = getattr(settings, "redacted_db_url", "")
+    try:
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        ArgumentError = NoSuchModuleError = SQLAlchemyError = ()  # type: ignore[assignment]
+    if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
+        isinstance(exc, ModuleNotFoundError) and "sqlalchemy" not in str(exc)
+    ):
+        print(f"trading-console: invalid database URL {url}: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(exc, SQLAlchemyError):
+        from app.commands.db import error_line
+
+        print(f"trading-console: {error_line(exc, getattr(settings, 'effective_db_url', None))}", file=sys.stderr)
+        return EXIT_BROKER
+    if isinstance(exc, (ValueError, ArithmeticError)):
+        print(f"trading-console: bad input: {redact_text(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"trading-console: {type(exc).__name__}: {redact_text(str(exc))} (details in the log file)", file=sys.stderr)
+    return 1

@@ -30,6 +30,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class StderrNoiseFilter(logging.Filter):
+    """What stays out of stderr (it is all in the log file): records marked ``tc_file_only``
+    (tracebacks behind a one-line message) and the IB client library's own lines, which log every
+    broker message, even "order canceled", at ERROR; the console reports those itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "tc_file_only", False):
+            return False
+        return not (record.name.startswith(("ib_async", "ib_insync")) and record.levelno < logging.CRITICAL)
+
+
 class _CurrentStderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time of the record, not the stream that was
     current when logging was configured (a replaced or closed stderr -- pytest's capture, an
@@ -68,6 +79,7 @@ def configure_logging(settings, *, stderr_level: str | None = None) -> None:
     stderr.setLevel(getattr(logging, (stderr_level or settings.log_level).upper(), logging.WARNING))
     stderr.setFormatter(logging.Formatter(_FORMAT))
     stderr.addFilter(redactor)
+    stderr.addFilter(StderrNoiseFilter())
     stderr._tc_owned = True  # type: ignore[attr-defined]
     root.addHandler(stderr)
     try:

@@ -225,6 +225,9 @@ def load_settings(args: Any = None, env: dict[str, str] | None = None) -> Settin
         data_dir=Path(env["TC_DATA_DIR"]) if env.get("TC_DATA_DIR") else default_data_dir(),
         log_dir=Path(env["TC_LOG_DIR"]) if env.get("TC_LOG_DIR") else default_log_dir(),
     )
+    if getattr(args, "config_file", None) and not config_file.exists():
+        # A file named on the command line that is not there is a typo, not "use the defaults".
+        raise SettingsError(f"settings file {config_file} does not exist")
     settings = _apply_file(settings, _read_file(config_file))
     settings = _apply_env(settings, env)
     settings = _apply_args(settings, args)

@@ -37,16 +37,39 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1-65535: {text!r}")
+    return port
+
+
+def _seconds(*, positive: bool):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(f"seconds must be {'> 0' if positive else '>= 0'}: {text!r}")
+        return value
+
+    return parse
+
+
 def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument("--ib-host", dest="ib_host", default=None, metavar="H", help="TWS / IB Gateway host (default from settings)")
-    group.add_argument("--ib-port", dest="ib_port", type=int, default=None, metavar="P", help="port (TWS paper 7497, Gateway paper 4002)")
+    group.add_argument("--ib-port", dest="ib_port", type=_port, default=None, metavar="P", help="port (TWS paper 7497, Gateway paper 4002)")
     group.add_argument("--client-id", dest="client_id", type=int, default=None, metavar="N", help="API client id")
     group.add_argument("--account", dest="account", default=None, metavar="ID", help="account (needed when the login manages several)")
     if mode:
         group.add_argument("--mode", choices=("paper", "live"), default=None, help="paper (default) or live")
     group.add_argument("--live-token", dest="live_token", default=None, metavar="WORD", help="the word LIVE, required in live mode")
-    group.add_argument("--connect-timeout", dest="connect_timeout", type=float, default=None, metavar="S")
+    group.add_argument("--connect-timeout", dest="connect_timeout", type=_seconds(positive=True), default=None, metavar="S")
 
 
 def register(subparsers) -> None:
@@ -55,7 +78,7 @@ def register(subparsers) -> None:
     ex.add_argument("--project", required=True, metavar="NAME")
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=_decimal, default=None, metavar="V",
                     help="default: the account's NetLiquidation")
-    ex.add_argument("--wait-seconds", dest="wait_seconds", type=float, default=60.0, metavar="S",
+    ex.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60)")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
     ex.add_argument("--json", action="store_true")

@@ -25,14 +25,21 @@ from pathlib import Path
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 
 
-def _decimal(minimum: Decimal, *, strict: bool = False):
+MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
+
+
+def _decimal(minimum: Decimal, *, strict: bool = False, below: Decimal | None = None, whole: bool = False):
     def parse(text: str) -> Decimal:
         try:
             value = Decimal(text)
         except InvalidOperation:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value.is_finite() or value < minimum or (strict and value == minimum):
+        if not value.is_finite() or value < minimum or (strict and value == minimum) or abs(value) > MAX_AMOUNT:
             raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '>='} {minimum}: {text!r}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be below {below}: {text!r}")
+        if whole and value != value.to_integral_value():
+            raise argparse.ArgumentTypeError(f"must be a whole number: {text!r}")
         return value
 
     return parse
@@ -44,8 +51,8 @@ def register(subparsers) -> None:
     parser.add_argument("--portfolio-value", required=True, type=_decimal(Decimal(0), strict=True), metavar="V")
     parser.add_argument("--prices", metavar="FILE", help="CSV symbol,price (wins over the snapshot's prices)")
     parser.add_argument("--positions", metavar="FILE", help="CSV symbol,quantity (current positions)")
-    parser.add_argument("--cash-buffer", type=_decimal(Decimal(0)), default=Decimal(0), metavar="R", help="ratio kept as cash (default 0)")
-    parser.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True), default=Decimal(1), metavar="N")
+    parser.add_argument("--cash-buffer", type=_decimal(Decimal(0), below=Decimal(1)), default=Decimal(0), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
+    parser.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True, whole=True), default=Decimal(1), metavar="N", help="shares per lot, a whole number (default 1)")
     parser.add_argument("--rounding", choices=("nearest", "floor"), default="nearest")
     parser.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default="MKT")
     parser.add_argument("--limit-bps", type=_decimal(Decimal(0)), default=Decimal(0), metavar="B", help="LMT: reference price +/- B basis points (default 0)")

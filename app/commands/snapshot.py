@@ -28,13 +28,20 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+def _project_name(text: str) -> str:
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("a project needs a name")
+    return name
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("snapshot", help="import and list decision snapshots (target weights)")
     sub = parser.add_subparsers(dest="snapshot_command", metavar="ACTION", required=True)
 
     imp = sub.add_parser("import", help="validate a CSV/JSON snapshot and store it")
     imp.add_argument("file", metavar="FILE", help="CSV or JSON file: symbol, weight [, score, rank, price, sec_type, exchange, currency]")
-    imp.add_argument("--project", required=True, metavar="NAME", help="project the snapshot belongs to (created if new)")
+    imp.add_argument("--project", required=True, type=_project_name, metavar="NAME", help="project the snapshot belongs to (created if new)")
     imp.add_argument("--max-gross-weight", type=_decimal, default=Decimal("1.0"), metavar="W", help="largest allowed sum of |weight| (default 1.0)")
     imp.add_argument("--allow-short", action="store_true", help="accept negative weights")
     imp.add_argument("--note", default=None, help="free text stored with the snapshot")
@@ -79,9 +86,15 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         else:
             print_problems(parsed.errors, parsed.source_name)
         return EXIT_BAD_INPUT
+    from services.audit import AuditLog
+    from services.execution.audit import os_user
+
     db = open_database(settings)
     try:
         outcome = store_snapshot(db, parsed, args.project, note=args.note)
+        AuditLog(db).append(os_user(), "snapshot.import", "decision_snapshot", outcome.snapshot_id,
+                            {"source": parsed.source_name, "project": args.project, "items": len(parsed.items),
+                             "created": outcome.created})
     finally:
         db.dispose()
     if args.json:

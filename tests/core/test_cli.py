@@ -166,3 +166,22 @@ def test_preview_by_id_counts_orders_sent_today(capsys, db_url):
     assert code == EXIT_BLOCKED and out["orders_sent_today"] == 2
     assert [(r["symbol"], [b["code"] for b in r["blocks"]]) for r in out["risk"]["results"] if r["blocks"]] == [
         ("V", ["daily_order_count"]), ("XOM", ["daily_order_count"])]
+
+
+def test_snapshot_import_is_audited_and_needs_a_project_name(tmp_path, db_url):
+    from app.cli import main
+    from services.audit import AuditLog
+    from services.db import Database
+
+    sample = Path(__file__).resolve().parents[2] / "resources" / "samples" / "momentum_2026-11-20.csv"
+    with pytest.raises(SystemExit) as blank:
+        main(["--db-url", db_url, "snapshot", "import", str(sample), "--project", "   "])
+    assert blank.value.code == 2
+    assert main(["--db-url", db_url, "snapshot", "import", str(sample), "--project", "audited"]) == 0
+    database = Database(db_url)
+    try:
+        [entry] = AuditLog(database).list(action="snapshot.import")
+        assert entry.payload["project"] == "audited" and entry.payload["items"] == 10
+        assert AuditLog(database).verify().ok
+    finally:
+        database.dispose()

@@ -1,0 +1,42 @@
+"""Errors a command does not handle itself still end as one clear line and the right exit code,
+with the traceback in the log file only and no password anywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {"TC_CONFIG_FILE": str(home / "s.toml"), "TC_DATA_DIR": str(home / "d"), "TC_LOG_DIR": str(home / "l"),
+           "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("--db-url", "mysql+pymysql://trader:S3cretPw@127.0.0.1:1/console", "snapshot", "list"), 5, "database error"),
+        (("--db-url", "notaurl", "orders"), 2, "invalid database URL"),
+        (("--db-url", "postgresql://trader:S3cretPw@h/db", "orders"), 2, "invalid database URL"),
+        (("--config", "/nonexistent/settings.toml", "orders"), 2, "does not exist"),
+        (("preview", "--snapshot", "x.csv", "--portfolio-value", "1e400"), 2, "--portfolio-value"),
+        (("preview", "--snapshot", "x.csv", "--portfolio-value", "1000", "--lot-size", "2.5"), 2, "whole number"),
+        (("execute", "--snapshot", "1", "--project", "p", "--ib-port", "99999"), 2, "1-65535"),
+    ],
+)
+def test_one_line_and_exit_code(tmp_path, args, code, says):
+    result = _run(*args, home=tmp_path)
+    assert result.returncode == code, result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "S3cretPw" not in result.stderr + result.stdout
+    log = tmp_path / "l" / "console.log"
+    if log.exists():
+        assert "S3cretPw" not in log.read_text()
