@@ -133,8 +133,12 @@ class OrderActions:
         return [o.id for o in working]
 
     def _working(self) -> list[OrderRecord]:
+        """Working orders of the connected account (another account's orders are not ours to
+        touch from this session)."""
+        account = self.provider.account
         with self.db.session() as session:
-            return [to_order_record(o) for o in OrderRepository(session).list_working()]
+            return [to_order_record(o) for o in OrderRepository(session).list_working()
+                    if not account or o.account in (None, account)]
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:

@@ -216,11 +216,14 @@ class Reconciler:
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId)."""
+        query = (select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id)
+                 .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False)))
+        if self.provider.account:
+            # Only this account's orders: a paper session must never close a live account's orders
+            # because the paper login does not list them.
+            query = query.where(TradeOrder.account == self.provider.account)
         with self.db.session() as session:
-            rows = session.execute(
-                select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id)
-                .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False))
-            ).all()
+            rows = session.execute(query).all()
         return [(coid, updated or datetime.now(UTC), perm) for coid, updated, perm in rows
                 if coid not in seen_refs and (not perm or perm not in seen_perms)]
 

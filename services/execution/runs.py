@@ -339,11 +339,9 @@ class TradeService:
     async def _resume(self, run_id: int) -> ExecuteResult:
         """An interrupted run: reconcile first, then send only what the broker never saw."""
         if self.reconciler is not None:
-            last = self.reconciler.last_report
-            connected_at = getattr(self.provider, "connected_at", None)
-            # the pass run on this connection counts (nothing was sent since); else run one now
-            if last is None or connected_at is None or last.time < connected_at:
-                await self.reconciler.reconcile()
+            # Always: another process (a killed command, a second client id) may have sent some of
+            # these orders since this connection's last pass.
+            await self.reconciler.reconcile()
         await self.writer.flush()
         requests, known = await self._db(self._unsent, run_id)
         if requests:
@@ -353,7 +351,10 @@ class TradeService:
     def _unsent(self, run_id: int) -> tuple[list[OrderRequest], tuple[str, ...]]:
         with self.db.session() as session:
             orders = OrderRepository(session).list_by_run(run_id)
-            unsent = [o for o in orders if o.status is OrderState.NEW and not o.ib_perm_id and not o.ib_order_id]
+            # A replacement (cancel-and-new) belongs to the replace action that made it, never to a
+            # resumed run: if its sending failed, the trader decides again.
+            unsent = [o for o in orders if o.status is OrderState.NEW and not o.ib_perm_id and not o.ib_order_id
+                      and o.replaces_order_id is None]
             known = tuple(o.client_order_id for o in orders if o not in unsent)
             return [OrderRequest(o.client_order_id, o.symbol, Side(o.side), o.quantity, OrderType(o.order_type), o.limit_price, o.tif)
                     for o in unsent], known
