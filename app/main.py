@@ -30,11 +30,15 @@ def run_console(args: argparse.Namespace, settings) -> int:
     app.setOrganizationName("ib-trading-console")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    from app.gc_guard import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector(app)  # Qt objects are finalized on the GUI thread only
     console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None))
     try:
         with loop:
             return loop.run_until_complete(console.run())
     finally:
+        collector.stop()
         asyncio.set_event_loop(None)
 
 

@@ -24,10 +24,14 @@ def _session_qloop(qapp):
 
 @pytest.fixture
 def qloop(_session_qloop):
+    from app.gc_guard import MainThreadGarbageCollector
+
     asyncio.set_event_loop(_session_qloop)
+    collector = MainThreadGarbageCollector()  # as in the application: Qt objects die on this thread
     try:
         yield _session_qloop
     finally:
+        collector.stop()
         asyncio.set_event_loop(None)
 
 
