@@ -31,6 +31,10 @@ class TaskRunner:
     def pending(self) -> int:
         return len(self._tasks)
 
+    def running(self) -> list[str]:
+        """The names (``what``) of the tasks in flight."""
+        return sorted(task.get_name() for task in self._tasks)
+
     def run(
         self,
         coro: Awaitable[Any],

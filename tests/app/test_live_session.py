@@ -68,7 +68,7 @@ def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, c
             _answer_live_dialog(monkeypatch, "yes", seen)
             w.preview_view.execute_button.click()
             assert seen and seen[-1][0] == LIVE_ACCOUNT and seen[-1][1] == str(len(controller.current_preview.drafts))
-            assert controller.runner.pending == 0 and simulator.orders() == []
+            assert "Execute" not in controller.runner.running() and simulator.orders() == []
 
             _answer_live_dialog(monkeypatch, "LIVE", seen)
             w.preview_view.execute_button.click()
