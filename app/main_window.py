@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar, QWidget
 
 from widgets.models.audit import AuditModel
 from widgets.models.fills import FillsModel
@@ -126,8 +126,8 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         self.import_action = self._action(file_menu, "&Import snapshot…", self.snapshots_view.choose_import_file, "Ctrl+I")
         file_menu.addSeparator()
-        self._action(file_menu, "Export &blotter as CSV…", self._export_blotter)
-        self._action(file_menu, "Export &fills as CSV…", self._export_fills)
+        self._action(file_menu, "Export &blotter as CSV…", self.blotter_view.choose_export_file)
+        self._action(file_menu, "Export &fills as CSV…", self.fills_view.choose_export_file)
         file_menu.addSeparator()
         self._action(file_menu, "&Settings…", self.settings_requested.emit, "Ctrl+,")
         file_menu.addSeparator()
@@ -154,16 +154,6 @@ class MainWindow(QMainWindow):
     def _toggle_halt(self) -> None:
         # The blotter's one Halt/Resume button asks for confirmation and emits the intent.
         self.blotter_view.halt_button.click()
-
-    def _export_blotter(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export blotter", "blotter.csv", "CSV files (*.csv)")
-        if path:
-            self.blotter_view.export_csv(path)
-
-    def _export_fills(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export fills", "fills.csv", "CSV files (*.csv)")
-        if path:
-            self.fills_view.export_csv(path)
 
     def apply_theme(self, name: str) -> None:
         app = QApplication.instance()

@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Sequence
 
 from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMessageBox, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMessageBox, QTableView, QWidget
 
 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
@@ -84,3 +84,22 @@ def write_csv(path: str | Path, header: list[str], rows: Iterable[list[str]]) ->
         if temporary.exists():
             temporary.unlink()
     return count
+
+
+def export_visible_rows(proxy, model, path: str | Path) -> int:
+    """Write a table's visible rows, in the visible order, with the model's exact CSV values."""
+    rows = (model.csv_row(proxy.mapToSource(proxy.index(r, 0)).row()) for r in range(proxy.rowCount()))
+    return write_csv(path, model.csv_header(), rows)
+
+
+def choose_and_export(parent: QWidget, title: str, default_name: str, export: Callable[[str], int]) -> None:
+    """A save dialog, then ``export(path)``; a write error is shown, not raised."""
+    from .dialogs.errors import show_error  # dialogs import this module: import here, not at the top
+
+    path, _ = QFileDialog.getSaveFileName(parent, title, default_name, "CSV files (*.csv)")
+    if not path:
+        return
+    try:
+        export(path)
+    except OSError as exc:
+        show_error(parent, "Export failed", f"Could not write {path}: {exc.strerror or exc}")

@@ -6,7 +6,6 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -18,8 +17,7 @@ from PySide6.QtWidgets import (
 
 from services.domain import OrderRecord, TradingState
 
-from ..common import add_action, confirm, make_table, write_csv
-from ..dialogs.errors import show_error
+from ..common import add_action, choose_and_export, confirm, export_visible_rows, make_table
 from ..dialogs.replace import ReplaceDialog
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
@@ -84,7 +82,7 @@ class BlotterView(QWidget):
         self.table.doubleClicked.connect(self._on_double_clicked)
         self.cancel_all_button.clicked.connect(self.request_cancel_all)
         self.halt_button.clicked.connect(self._on_halt_clicked)
-        self.export_button.clicked.connect(self._on_export_clicked)
+        self.export_button.clicked.connect(self.choose_export_file)
         model.flushed.connect(self._on_model_flushed)
         model.modelReset.connect(self._on_model_flushed)
         self.proxy.rowsInserted.connect(self._update_count)
@@ -214,20 +212,12 @@ class BlotterView(QWidget):
 
     def export_csv(self, path: str) -> int:
         """Write the visible rows, in the visible order, with exact values."""
-        proxy, model = self.proxy, self.model
-        rows = (model.csv_row(proxy.mapToSource(proxy.index(r, 0)).row()) for r in range(proxy.rowCount()))
-        count = write_csv(path, model.csv_header(), rows)
+        count = export_visible_rows(self.proxy, self.model, path)
         self.exported.emit(path, count)
         return count
 
-    def _on_export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export orders", "orders.csv", "CSV files (*.csv)")
-        if not path:
-            return
-        try:
-            self.export_csv(path)
-        except OSError as exc:
-            show_error(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+    def choose_export_file(self) -> None:
+        choose_and_export(self, "Export orders", "orders.csv", self.export_csv)
 
     # -- handlers ---------------------------------------------------------------------------
 

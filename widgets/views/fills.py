@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..common import make_table, write_csv
-from ..dialogs.errors import show_error
+from ..common import choose_and_export, export_visible_rows, make_table
 from ..models.base import fmt_money, fmt_quantity
 from ..models.proxy import NativeOrderProxyModel
 from ..models.fills import FillsModel
@@ -30,7 +29,7 @@ class FillsView(QWidget):
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         self.export_button = QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self._on_export_clicked)
+        self.export_button.clicked.connect(self.choose_export_file)
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         self.table.sortByColumn(FillsModel.TIME, Qt.SortOrder.DescendingOrder)
         bar = QHBoxLayout()
@@ -54,17 +53,10 @@ class FillsView(QWidget):
         )
 
     def export_csv(self, path: str) -> int:
-        proxy, model = self.proxy, self.model
-        rows = (model.csv_row(proxy.mapToSource(proxy.index(r, 0)).row()) for r in range(proxy.rowCount()))
-        count = write_csv(path, model.csv_header(), rows)
+        """Write the visible rows, in the visible order, with exact values."""
+        count = export_visible_rows(self.proxy, self.model, path)
         self.exported.emit(path, count)
         return count
 
-    def _on_export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export fills", "fills.csv", "CSV files (*.csv)")
-        if not path:
-            return
-        try:
-            self.export_csv(path)
-        except OSError as exc:
-            show_error(self, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+    def choose_export_file(self) -> None:
+        choose_and_export(self, "Export fills", "fills.csv", self.export_csv)
