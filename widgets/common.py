@@ -10,8 +10,6 @@ from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMessageBox, QTableView, QWidget
 
-from .dialogs.errors import show_error
-
 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
     """A Yes/No question defaulting to No. Tests monkeypatch ``QMessageBox.question``."""
@@ -96,6 +94,9 @@ def export_visible_rows(proxy, model, path: str | Path) -> int:
 
 def choose_and_export(parent: QWidget, title: str, default_name: str, export: Callable[[str], int]) -> None:
     """A save dialog, then ``export(path)``; a write error is shown, not raised."""
+    # Imported here: the dialogs package imports this module (order_details uses make_table).
+    from .dialogs.errors import show_error
+
 
     path, _ = QFileDialog.getSaveFileName(parent, title, default_name, "CSV files (*.csv)")
     if not path:
