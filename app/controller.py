@@ -381,6 +381,17 @@ class ConsoleController(QObject):
         dialog.open()  # window-modal without a nested event loop inside this task
         self.details_dialog = dialog
 
+    async def refresh_now(self) -> None:
+        """Bring every panel up to date at once instead of at the next timers (screenshots)."""
+        await self._refresh_audit()
+        await self._sample_equity_async()
+        await self.mark_positions()
+        w = self.window
+        for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):
+            model.flush()
+        self._update_progress()
+        self._refresh_charts()
+
     # ------------------------------------------------------------------ auto-recovery
     async def _load_recovery_timeout(self) -> None:
         def read() -> float:

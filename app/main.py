@@ -199,13 +199,7 @@ class Console:
             await controller.execute(controller.current_run_id)
             await self.stack.trade.wait_done(controller.current_run_id, timeout=30)
         await self.stack.writer.flush()
-        await controller._refresh_audit()
-        await controller._sample_equity_async()
-        await controller.mark_positions()
-        for model in (window.orders_model, window.fills_model, window.positions_model, window.audit_model):
-            model.flush()
-        controller._update_progress()
-        controller._refresh_charts()
+        await controller.refresh_now()
         return self._write_screenshot()
 
     def _write_screenshot(self) -> int:
