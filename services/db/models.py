@@ -63,6 +63,12 @@ AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
     "max_price_deviation_pct": 1.5,
     "allow_replace_outside_rth": False,
 }
+# How old a frozen plan may be, and how far a reference price may move, before executing it is
+# refused (the trader previews again). Stored in trade_settings.execution.
+EXECUTION_DEFAULTS: dict[str, Any] = {
+    "plan_max_age_seconds": 120,
+    "plan_max_price_move_pct": 1.0,
+}
 GENESIS_HASH = "0" * 64
 SETTINGS_ROW_ID = 1
 CHAIN_HEAD_ROW_ID = 1
@@ -147,6 +153,36 @@ class TradeRun(TimestampMixin, Base):
     message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OrderPlan(Base):
+    """A preview frozen: exactly the orders that executing it sends, with the reference price
+    (time and type) of every symbol, the builder's parameters, the positions and portfolio value
+    it was built from, the risk verdict, and a SHA-256 of all of it. Never updated: a run that
+    executes a plan records its id (``trade_runs.params['plan_id']``); a new preview is a new
+    plan."""
+
+    __tablename__ = "order_plans"
+    __table_args__ = _table_args(
+        Index("ix_order_plans_run", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("trade_runs.id"), nullable=False)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("decision_snapshots.id"))
+    mode: Mapped[TradeMode] = mapped_column(EnumText(TradeMode, 16), nullable=False)
+    account: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    portfolio_value: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    verdict: Mapped[str] = mapped_column(String(16), nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    params: Mapped[dict | None] = mapped_column(JSONDoc())
+    prices: Mapped[dict | None] = mapped_column(JSONDoc())
+    positions: Mapped[dict | None] = mapped_column(JSONDoc())
+    orders: Mapped[list | None] = mapped_column(JSONDoc())
+    skipped: Mapped[list | None] = mapped_column(JSONDoc())
+    risk: Mapped[dict | None] = mapped_column(JSONDoc())
 
 
 class TradeOrder(TimestampMixin, Base):
@@ -299,6 +335,7 @@ class TradeSettings(Base):
     risk_defaults: Mapped[dict | None] = mapped_column(JSONDoc())
     execution_data_source: Mapped[str] = mapped_column(String(16), nullable=False, default="ib")
     auto_recovery: Mapped[dict | None] = mapped_column(JSONDoc())
+    execution: Mapped[dict | None] = mapped_column(JSONDoc())
     trading_state: Mapped[TradingState] = mapped_column(EnumText(TradingState, 16), nullable=False, default=TradingState.ACTIVE)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from services.db.models import (
     AUTO_RECOVERY_DEFAULTS,
+    EXECUTION_DEFAULTS,
     SETTINGS_ROW_ID,
     Base,
     ContractCache,
@@ -806,6 +807,7 @@ class SettingsRepository:
                 "risk_defaults": {},
                 "execution_data_source": "ib",
                 "auto_recovery": dict(AUTO_RECOVERY_DEFAULTS),
+                "execution": dict(EXECUTION_DEFAULTS),
                 "trading_state": TradingState.ACTIVE,
             },
             ("id",),
@@ -849,6 +851,19 @@ class SettingsRepository:
         row.auto_recovery = {**AUTO_RECOVERY_DEFAULTS, **(row.auto_recovery or {}), **values}
         self.session.flush()
         return dict(row.auto_recovery)
+
+    def execution(self) -> dict:
+        """Plan limits (``plan_max_age_seconds``, ``plan_max_price_move_pct``) over the defaults."""
+        return {**EXECUTION_DEFAULTS, **(self.get().execution or {})}
+
+    def set_execution(self, values: Mapping[str, Any]) -> dict:
+        unknown = set(values) - set(EXECUTION_DEFAULTS)
+        if unknown:
+            raise RepositoryError(f"unknown execution settings: {', '.join(sorted(unknown))}")
+        row = self.get_for_update()
+        row.execution = {**EXECUTION_DEFAULTS, **(row.execution or {}), **values}
+        self.session.flush()
+        return dict(row.execution)
 
     def execution_data_source(self) -> str:
         return self.get().execution_data_source

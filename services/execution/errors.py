@@ -23,6 +23,14 @@ class RiskBlocked(ExecutionError):
     exit_code = 3
 
 
+class PlanRefused(ExecutionError):
+    """A frozen plan that may no longer be sent: too old, prices moved, or superseded. Nothing
+    was sent; the trader previews again."""
+
+    code = "plan_refused"
+    exit_code = 3
+
+
 class Refused(ExecutionError):
     """Live token missing, account guard, trading halted."""
 

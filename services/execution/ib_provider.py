@@ -55,6 +55,14 @@ def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
         delay = min(delay * 2, maximum)
 
 
+def price_kind(market_data_type: int | None, from_close: bool) -> str:
+    """How a price was obtained: IB's market data types 1 live, 2 frozen, 3 delayed, 4 delayed
+    frozen; a price taken from the previous close is a close, whatever the type."""
+    if from_close:
+        return "close"
+    return {2: "frozen", 3: "delayed", 4: "delayed_frozen"}.get(int(market_data_type or 1), "live")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -111,6 +119,8 @@ class IbExecutionProvider(ExecutionProvider):
         self._resync_hooks: list[ReconnectHook] = []
         self._waiters: list[tuple[Callable[[object], bool], asyncio.Future]] = []
         self._contracts: dict[str, Any] = {}
+        # symbol -> (time, kind) of the last price market_prices returned: a plan stores them
+        self.quote_info: dict[str, tuple[datetime, str]] = {}
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
@@ -506,12 +516,16 @@ class IbExecutionProvider(ExecutionProvider):
         prices: dict[str, Decimal | None] = {}
         for symbol, ticker in zip(unique, tickers):
             value = None
-            for candidate in (ticker.marketPrice(), ticker.last, ticker.close):
+            kind = "close"
+            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):
                 value = dec(candidate)
                 if value is not None and value > 0:
                     break
                 value = None
             prices[symbol] = value
+            if value is not None:
+                self.quote_info[symbol] = (_aware(ticker.time) if ticker.time else _now(),
+                                           price_kind(getattr(ticker, "marketDataType", 1), kind == "close"))
         return prices
 
     async def net_liquidation(self) -> Decimal | None:

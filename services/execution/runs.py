@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,9 +21,11 @@ from sqlalchemy import func, select
 
 from services.core.builder import BuildParams, OrderDraft, Rounding, build_orders
 from services.core.order_state import EventKind
+from services.core.plans import Plan, PriceRef, price_moves
 from services.core.risk import RiskContext, evaluate_risk, rules_from_params
 from services.db.convert import to_fill_record, to_order_record
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
+from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import (
     FillRepository,
     OrderRepository,
@@ -45,7 +48,7 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
-from .errors import BadInput, BrokerError, LiveConfirmRequired, Refused, RiskBlocked, TradingHalted
+from .errors import BadInput, BrokerError, LiveConfirmRequired, PlanRefused, Refused, RiskBlocked, TradingHalted
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -81,10 +84,15 @@ class PreviewResult:
     prices: dict[str, Decimal]
     portfolio_value: Decimal
     skipped: tuple = ()
+    plan: Plan | None = None  # the frozen plan this preview was stored as
 
     @property
     def blocked(self) -> bool:
         return self.report.blocked
+
+    @property
+    def plan_id(self) -> int | None:
+        return None if self.plan is None else self.plan.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,7 @@ class ExecuteResult:
     already_known: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
     status: RunStatus = RunStatus.RUNNING
+    plan_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,14 @@ class RunView:
     fills: tuple[FillRecord, ...] = ()
 
 
+def _risk_reasons(risk: dict) -> str:
+    """A stored risk report's blocking reasons, as one line (at most ten)."""
+    blocks = [b for b in risk.get("run", []) if not b.get("passed", False)]
+    for result in risk.get("results", []):
+        blocks.extend(result.get("blocks", []))
+    return "; ".join(f"{b.get('code') or b.get('rule')}: {b.get('message')}" for b in blocks[:10]) or "blocked"
+
+
 def _info(run: TradeRun, created: bool = False) -> RunInfo:
     return RunInfo(run.id, run.project_id, run.snapshot_id, TradeMode(run.mode), RunStatus(run.status), run.trade_date,
                    dict(run.params or {}), run.message, created)
@@ -110,17 +127,6 @@ def _info(run: TradeRun, created: bool = False) -> RunInfo:
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
-
-
-def _draft_from_dict(d: dict) -> OrderDraft:
-    return OrderDraft(
-        sequence=int(d["sequence"]), symbol=d["symbol"], side=Side(d["side"]), quantity=Decimal(d["quantity"]),
-        order_type=OrderType(d["order_type"]), limit_price=_dec(d.get("limit_price")),
-        reference_price=_dec(d.get("reference_price")), notional=_dec(d.get("notional")),
-        current_quantity=_dec(d.get("current_quantity")) or Decimal(0), target_quantity=_dec(d.get("target_quantity")) or Decimal(0),
-        target_weight=_dec(d.get("target_weight")), client_order_id=d["client_order_id"],
-        sec_type=d.get("sec_type", "STK"), exchange=d.get("exchange", "SMART"), currency=d.get("currency", "USD"),
-    )
 
 
 class TradeService:
@@ -194,6 +200,9 @@ class TradeService:
         symbols_all = list(dict.fromkeys(symbols + list(positions)))
         prices_raw = await self.provider.market_prices(symbols_all) if symbols_all else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
+        quote_info = getattr(self.provider, "quote_info", {})
+        now = datetime.now(UTC)
+        price_refs = {s: PriceRef(p, *quote_info.get(s, (now, "live"))) for s, p in prices.items()}
         if portfolio_value is None:
             portfolio_value = _dec(run.params.get("portfolio_value")) if run.params.get("portfolio_value_given") else None
         given = portfolio_value is not None
@@ -201,7 +210,7 @@ class TradeService:
             portfolio_value = await self.provider.net_liquidation()
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation; give a portfolio value")
-        return await self._db(self._preview, run_id, items, positions, prices, Decimal(portfolio_value), given)
+        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given)
 
     def _load_for_preview(self, run_id: int):
         with self.db.session() as session:
@@ -230,16 +239,17 @@ class TradeService:
                 kwargs[key] = bool(value)
         return BuildParams(portfolio_value=portfolio_value, run_id=run.id, **kwargs)
 
-    def _preview(self, run_id, items, positions, prices, portfolio_value, given) -> PreviewResult:
+    def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given) -> PreviewResult:
         from services.core.builder import Target
 
+        prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
             params = self._build_params(run, portfolio_value)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"]) for i in items]
             result = build_orders(targets, params, prices=prices, positions=positions)
             settings = SettingsRepository(session)
-            report = self._risk(session, run, result.orders, positions, prices, portfolio_value, result.unpriced_symbols, settings)
+            report = self._risk(session, run, result.orders, positions, price_refs, portfolio_value, result.unpriced_symbols, settings)
             stored = dict(run.params or {})
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},
@@ -256,9 +266,21 @@ class TradeService:
                 "previewed_at": datetime.now(UTC).isoformat(),
             })
             run.params = stored
-            return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped))
+            traded = {d.symbol for d in result.orders}
+            plan = PlanRepository(session).add(
+                run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),
+                account=self.provider.account or None, portfolio_value=portfolio_value,
+                verdict=str(report.to_dict().get("verdict")), orders=list(result.orders),
+                prices={s: ref for s, ref in price_refs.items() if s in traded}, positions=dict(positions),
+                params=stored["builder"], skipped=stored["skipped"], risk=stored["risk"])
+            audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
+                  {"run_id": run.id, "hash": plan.content_hash, "orders": plan.order_count,
+                   "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
+            return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan)
 
-    def _risk(self, session, run, drafts, positions, prices, portfolio_value, unpriced, settings):
+    def _risk(self, session, run, drafts, positions, price_refs, portfolio_value, unpriced, settings):
+        prices = {s: ref.price for s, ref in price_refs.items()}
+        price_times = {s: ref.time for s, ref in price_refs.items()}
         overrides = (run.params or {}).get("risk_overrides", [])
         rules = rules_from_params(settings.risk_defaults(), overrides)
         start = datetime.now(UTC).astimezone(MARKET_TZ).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
@@ -266,38 +288,112 @@ class TradeService:
                                                                               TradeOrder.status != OrderState.BLOCKED)) or 0
         sent = frozenset(session.scalars(select(TradeOrder.client_order_id).where(
             TradeOrder.client_order_id.in_([d.client_order_id for d in drafts]))).all()) if drafts else frozenset()
-        ctx = RiskContext(portfolio_value=portfolio_value, positions=positions, prices=prices,
+        ctx = RiskContext(portfolio_value=portfolio_value, positions=positions, prices=prices, price_times=price_times,
                           trading_state=settings.trading_state(), orders_today=int(orders_today),
                           unpriced_symbols=tuple(unpriced), sent_client_order_ids=sent)
         return evaluate_risk(drafts, ctx, rules)
 
     # ------------------------------------------------------------------ execute
     async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None) -> ExecuteResult:
+        """One step: preview the run, store the plan and send exactly its orders. A run that
+        already has orders is resumed instead (reconciled first; only the orders the broker
+        never saw are sent)."""
         run = await self.get_run(run_id)
         self._check_live(run.mode, live_token)
         self._check_provider_mode(run.mode)
+        async with self._executing_guard(run_id):
+            await self._refuse_if_halted()
+            if await self._db(self._order_count, run_id):
+                return await self._resume(run_id)
+            preview = await self.preview(run_id, portfolio_value)
+            # Just built from the prices fetched a moment ago: no age or drift to check.
+            return await self._send_plan(preview.plan, check_drift=False)
+
+    async def execute_plan(self, plan_id: int, live_token: str | None = None) -> ExecuteResult:
+        """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
+        3) when the plan is older than ``plan_max_age_seconds`` or a reference price moved more
+        than ``plan_max_price_move_pct``; the trader previews again."""
+        plan = await self._db(self._load_plan, plan_id)
+        self._check_live(plan.mode, live_token)
+        self._check_provider_mode(plan.mode)
+        if plan.account and self.provider.account and plan.account != self.provider.account:
+            raise Refused(f"plan {plan_id} was built for account {plan.account}; connected to {self.provider.account}",
+                          code="plan_account")
+        async with self._executing_guard(plan.run_id):
+            await self._refuse_if_halted()
+            executed = await self._db(self._executed_plan_of, plan.run_id)
+            if executed is not None:
+                if executed != plan.id:
+                    raise PlanRefused(f"run {plan.run_id} already executed plan {executed}; plan {plan.id} is not sent "
+                                      "(start a new run to trade this snapshot again)", code="plan_superseded")
+                return await self._resume(plan.run_id)
+            if await self._db(self._order_count, plan.run_id):
+                return await self._resume(plan.run_id)
+            return await self._send_plan(plan, check_drift=True)
+
+    def _load_plan(self, plan_id: int) -> Plan:
+        with self.db.session() as session:
+            try:
+                return PlanRepository(session).get(plan_id)
+            except PlanNotFound as exc:
+                raise BadInput(str(exc)) from None
+
+    def _executed_plan_of(self, run_id: int) -> int | None:
+        with self.db.session() as session:
+            value = (RunRepository(session).get(run_id).params or {}).get("plan_id")
+            return None if value is None else int(value)
+
+    def _plan_limits(self) -> tuple[float, Decimal]:
+        with self.db.session() as session:
+            limits = SettingsRepository(session).execution()
+        return float(limits["plan_max_age_seconds"]), Decimal(str(limits["plan_max_price_move_pct"]))
+
+    async def check_plan(self, plan: Plan) -> None:
+        """Raise ``PlanRefused`` naming what is wrong when the plan may no longer be sent."""
+        max_age, max_move = await self._db(self._plan_limits)
+        age = plan.age_seconds(datetime.now(UTC))
+        if age > max_age:
+            raise PlanRefused(f"plan {plan.id} is {age:.0f} s old, older than the {max_age:g} s allowed: preview again",
+                              code="plan_stale")
+        references = {o.symbol: plan.prices[o.symbol] for o in plan.orders if o.symbol in plan.prices}
+        if not references:
+            return
+        current = await self.provider.market_prices(list(references))
+        moves = price_moves(references, current, max_move)
+        if moves:
+            raise PlanRefused(f"plan {plan.id}: prices moved more than {max_move} % since the preview: "
+                              + "; ".join(m.describe() for m in moves) + ". Preview again.", code="plan_price_moved")
+
+    async def _send_plan(self, plan: Plan | None, *, check_drift: bool) -> ExecuteResult:
+        if plan is None:
+            raise BadInput("no plan to send")
+        run_id = plan.run_id
+        if plan.blocked:
+            reasons = _risk_reasons(plan.risk)
+            await self._db(self._mark_blocked, run_id, reasons)
+            raise RiskBlocked(f"run {run_id} blocked by risk: {reasons}")
+        if not plan.orders:
+            await self._db(self._finish_empty, run_id, plan.id)
+            return ExecuteResult(run_id, status=RunStatus.DONE, plan_id=plan.id)
+        if check_drift:
+            await self.check_plan(plan)
+        requests = await self._db(self._insert_orders, run_id, plan)
+        result = await self._send(run_id, requests, ())
+        return replace(result, plan_id=plan.id)
+
+    @asynccontextmanager
+    async def _executing_guard(self, run_id: int):
         if run_id in self._executing:
             raise BadInput(f"run {run_id} is already executing")
         self._executing.add(run_id)
         try:
-            state = await self._db(self._trading_state)
-            if state is TradingState.HALTED:
-                raise TradingHalted("trading is HALTED: resume before executing")
-            existing = await self._db(self._order_count, run_id)
-            if existing:
-                return await self._resume(run_id)
-            preview = await self.preview(run_id, portfolio_value)
-            if preview.blocked:
-                reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in preview.report.all_blocks()[:10])
-                await self._db(self._mark_blocked, run_id, reasons)
-                raise RiskBlocked(f"run {run_id} blocked by risk: {reasons}")
-            if not preview.drafts:
-                await self._db(self._finish_empty, run_id)
-                return ExecuteResult(run_id, status=RunStatus.DONE)
-            requests = await self._db(self._insert_orders, run_id, preview.drafts)
-            return await self._send(run_id, requests, ())
+            yield
         finally:
             self._executing.discard(run_id)
+
+    async def _refuse_if_halted(self) -> None:
+        if await self._db(self._trading_state) is TradingState.HALTED:
+            raise TradingHalted("trading is HALTED: resume before executing")
 
     def _trading_state(self) -> TradingState:
         with self.db.session() as session:
@@ -312,28 +408,34 @@ class TradeService:
             RunRepository(session).update_status(run_id, RunStatus.BLOCKED, message=reasons[:2000])
             audit(self.db, self.actor, "run.blocked", "trade_run", run_id, {"reasons": reasons}, session=session)
 
-    def _finish_empty(self, run_id: int) -> None:
+    def _finish_empty(self, run_id: int, plan_id: int | None = None) -> None:
         with self.db.unit_of_work() as session:
             now = datetime.now(UTC)
-            RunRepository(session).update_status(run_id, RunStatus.DONE, message="nothing to trade", started_at=now, ended_at=now)
+            run = RunRepository(session).update_status(run_id, RunStatus.DONE, message="nothing to trade", started_at=now, ended_at=now)
+            if plan_id is not None:
+                run.params = {**(run.params or {}), "plan_id": plan_id}
 
-    def _insert_orders(self, run_id: int, drafts) -> list[OrderRequest]:
-        """Every order stored NEW (one transaction) before the first placeOrder."""
+    def _insert_orders(self, run_id: int, plan: Plan) -> list[OrderRequest]:
+        """Every order of the plan stored NEW (one transaction) before the first placeOrder; the
+        run records which plan it executes."""
         requests = []
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
             orders = OrderRepository(session)
-            for d in drafts:
+            for d in plan.orders:
                 orders.insert_once(
                     d.client_order_id, d.symbol, d.side, d.quantity, order_type=d.order_type, limit_price=d.limit_price,
                     run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
-                    account=self.provider.account or None, params={"draft": d.to_dict()},
+                    account=self.provider.account or None, params={"draft": d.to_dict(), "plan_id": plan.id},
                 )
                 requests.append(OrderRequest(d.client_order_id, d.symbol, d.side, d.quantity, d.order_type, d.limit_price))
+            run.params = {**(run.params or {}), "plan_id": plan.id}
             run.status = RunStatus.RUNNING
             run.started_at = run.started_at or datetime.now(UTC)
             audit(self.db, self.actor, "run.execute", "trade_run", run_id,
-                  {"orders": len(drafts), "mode": str(run.mode), "account": self.provider.account}, session=session)
+                  {"orders": len(plan.orders), "mode": str(run.mode), "account": self.provider.account,
+                   "plan_id": plan.id, "plan_hash": plan.content_hash,
+                   "gross_notional": str(plan.gross_notional)}, session=session)
         return requests
 
     async def _resume(self, run_id: int) -> ExecuteResult:

@@ -1,0 +1,134 @@
+"""Frozen order plans: what the trader confirmed, as an immutable value with a content hash.
+
+A preview becomes a plan: its orders, the reference price of every symbol (with its time and
+type), the builder's parameters, the positions and portfolio value it was built from and the
+risk verdict. Executing a plan sends exactly its orders, or nothing: it is refused when the plan
+is older than ``plan_max_age_seconds`` or a reference price has moved by more than
+``plan_max_price_move_pct`` since (both in trade settings). Pure: no database, no broker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.domain import TradeMode
+
+from .builder import OrderDraft
+
+# How a reference price was obtained; "delayed" and "close" prices age differently from live ones
+# (the market-health gate and the stale-price rule read this).
+PRICE_KINDS = ("live", "frozen", "delayed", "delayed_frozen", "close", "snapshot_file")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRef:
+    price: Decimal
+    time: datetime
+    kind: str = "live"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"price": str(self.price), "time": self.time.isoformat(), "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PriceRef:
+        return cls(Decimal(str(data["price"])), datetime.fromisoformat(data["time"]), str(data.get("kind", "live")))
+
+
+@dataclass(frozen=True, slots=True)
+class PriceMove:
+    symbol: str
+    reference: Decimal
+    current: Decimal | None
+    pct: Decimal | None  # None when there is no current price
+
+    def describe(self) -> str:
+        if self.current is None:
+            return f"{self.symbol}: no current price (plan {self.reference})"
+        return f"{self.symbol}: {self.reference} -> {self.current} ({self.pct:+.2f} %)"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One stored plan. ``orders`` are exactly the orders that executing it sends."""
+
+    id: int
+    run_id: int
+    project_id: int
+    snapshot_id: int | None
+    mode: TradeMode
+    account: str | None
+    created_at: datetime
+    portfolio_value: Decimal
+    verdict: str
+    content_hash: str
+    orders: tuple[OrderDraft, ...]
+    prices: Mapping[str, PriceRef] = field(default_factory=dict)
+    positions: Mapping[str, Decimal] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    skipped: tuple[Mapping[str, Any], ...] = ()
+    risk: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict == "blocked"
+
+    @property
+    def order_count(self) -> int:
+        return len(self.orders)
+
+    @property
+    def gross_notional(self) -> Decimal:
+        return sum((abs(o.notional) for o in self.orders if o.notional is not None), Decimal(0))
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.created_at).total_seconds()
+
+
+def plan_content(*, run_id: int, project_id: int, snapshot_id: int | None, mode: TradeMode | str,
+                 account: str | None, portfolio_value: Decimal, verdict: str, orders: list[dict],
+                 prices: Mapping[str, PriceRef], positions: Mapping[str, Decimal], params: Mapping[str, Any],
+                 skipped: list[dict], risk: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan as a JSON document: what the hash covers and what the database stores."""
+    return {
+        "run_id": run_id, "project_id": project_id, "snapshot_id": snapshot_id, "mode": str(mode),
+        "account": account, "portfolio_value": _canonical(portfolio_value), "verdict": verdict,
+        "orders": orders, "prices": {s: p.to_dict() for s, p in sorted(prices.items())},
+        "positions": {s: str(q) for s, q in sorted(positions.items())}, "params": dict(params),
+        "skipped": skipped, "risk": dict(risk),
+    }
+
+
+def _canonical(value: Decimal) -> str:
+    """One spelling per number (a NUMERIC column gives back 1000000.00000000 for 1000000)."""
+    return format(Decimal(value).normalize(), "f")
+
+
+def content_hash(content: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces): written into the audit log, so a
+    plan changed in the database no longer matches the hash the chain certified."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def price_moves(references: Mapping[str, PriceRef], current: Mapping[str, Decimal | None],
+                max_move_pct: Decimal) -> list[PriceMove]:
+    """The symbols whose current price is missing or differs from the plan's reference by more
+    than ``max_move_pct`` percent (either way)."""
+    moves: list[PriceMove] = []
+    for symbol, ref in sorted(references.items()):
+        now = current.get(symbol)
+        if now is None or now <= 0:
+            moves.append(PriceMove(symbol, ref.price, None, None))
+            continue
+        if ref.price <= 0:
+            continue
+        pct = (now - ref.price) / ref.price * 100
+        if abs(pct) > max_move_pct:
+            moves.append(PriceMove(symbol, ref.price, now, pct))
+    return moves
