@@ -262,11 +262,10 @@ class ConsoleController(QObject):
         if snapshot_id is None or project_id is None:
             raise UserFacingError("Select a snapshot first.")
         builder, portfolio_value = preview_params_to_run_params(params)
-        run = await self.stack.trade.create_run(project_id, snapshot_id, self.stack.mode, builder, live_token=self._live_token)
-        await self._db(queries.prepare_run_params, self.stack.db, run.id, builder["builder"])
-        result = await self.stack.trade.preview(run.id, portfolio_value)
+        result = await self.stack.trade.preview_snapshot(project_id, snapshot_id, self.stack.mode, builder=builder["builder"],
+                                                         portfolio_value=portfolio_value, live_token=self._live_token)
         risk_params = await self._db(self._risk_defaults)
-        self.current_run_id = run.id
+        self.current_run_id = result.run_id
         self.current_preview = result
         self._preview_snapshot = snapshot_id
         self.window.preview_model.reset(result.drafts)
@@ -303,22 +302,29 @@ class ConsoleController(QObject):
         if preview.blocked:
             self._show_error("Execute", "The run is BLOCKED by risk; nothing can be sent.")
             return
-        gross = sum((abs(d.notional) for d in preview.drafts if d.notional is not None), Decimal(0))
+        plan = preview.plan
+        # The dialogs certify the stored plan's own numbers: exactly what execute_plan sends.
         token = None
         if self.is_live:
-            token = self._ask_live_token("Send LIVE orders", len(preview.drafts), gross)
+            token = self._ask_live_token("Send LIVE orders", plan.order_count, plan.gross_notional)
             if token is None:
                 return
         elif not confirm(self.window, "Execute paper run",
-                         f"Send {len(preview.drafts)} order(s), gross notional {gross:,.2f}, "
+                         f"Send plan {plan.id}: {plan.order_count} order(s), gross notional {plan.gross_notional:,.2f}, "
                          f"to the {self.stack.profile} account {self.stack.provider.account}?"):
             return
         view = self.window.preview_view
         self.runner.run(self.execute(self.current_run_id, token), what="Execute", disable=[view.execute_button, view.preview_button])
 
     async def execute(self, run_id: int, live_token: str | None = None):
+        """Send the current preview's plan (refused, sending nothing, when it is too old or the
+        prices moved: the trader previews again)."""
         self._progress_points = []
-        result = await self.stack.trade.execute(run_id, live_token)
+        preview = self.current_preview
+        if preview is not None and preview.plan is not None and preview.run_id == run_id:
+            result = await self.stack.trade.execute_plan(preview.plan.id, live_token)
+        else:
+            result = await self.stack.trade.execute(run_id, live_token)
         # Executing the same run again would only resume it; a new preview starts the next one.
         self.window.preview_view.set_execute_enabled(False, f"Run {run_id} sent; preview again for the next run")
         self.window.statusBar().showMessage(

@@ -22,7 +22,6 @@ from services.db.models import (
     Project,
     TradeFill,
     TradeOrder,
-    TradeRun,
 )
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.domain import FillRecord, OrderRecord, PositionRecord
@@ -163,21 +162,3 @@ def order_details(db, order_id: int) -> OrderDetails:
             for e in session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
         )
         return OrderDetails(to_order_record(order), fills, events)
-
-
-def prepare_run_params(db, run_id: int, builder: dict) -> bool:
-    """Store the preview panel's builder parameters on a run that has sent nothing yet.
-    Returns False (and changes nothing) once the run has orders: its parameters are history."""
-    from sqlalchemy import func
-
-    with db.unit_of_work() as session:
-        run = session.get(TradeRun, run_id)
-        if run is None:
-            raise LookupError(f"run {run_id} does not exist")
-        sent = session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)) or 0
-        if sent:
-            return False
-        params = dict(run.params or {})
-        params["builder"] = dict(builder)
-        run.params = params
-        return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,13 +19,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from services.core.builder import BuildParams, OrderDraft, Rounding, build_orders
+from services.core.builder import BuildParams, OrderDraft, Rounding, Target
 from services.core.order_state import EventKind
 from services.core.plans import Plan, PriceRef, price_moves
-from services.core.risk import RiskContext, evaluate_risk, rules_from_params
+from services.core.pipeline import build_and_check
 from services.db.convert import to_fill_record, to_order_record
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
+from services.db.risk_facts import load_risk_facts
 from services.db.repositories import (
     FillRepository,
     OrderRepository,
@@ -193,6 +194,30 @@ class TradeService:
             return _info(run, created)
 
     # ------------------------------------------------------------------ preview
+    async def preview_snapshot(self, project: str | int, snapshot: int, mode: TradeMode | str, *,
+                               builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
+                               portfolio_value: Decimal | None = None, live_token: str | None = None,
+                               new_run: bool = False) -> PreviewResult:
+        """The use case behind the window's Preview, ``preview --save`` and ``execute``: the
+        day's run of the snapshot (created once), its builder parameters and risk overrides
+        stored while it has sent nothing, then a preview stored as a frozen plan."""
+        run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
+        await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
+        return await self.preview(run.id, portfolio_value)
+
+    def _set_run_inputs(self, run_id: int, builder: dict | None, risk_overrides: list[str]) -> None:
+        """Builder parameters and risk overrides of a run that has sent nothing yet (afterwards
+        they are history and stay as they were)."""
+        with self.db.unit_of_work() as session:
+            run = RunRepository(session).get(run_id)
+            if session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)):
+                return
+            params = dict(run.params or {})
+            if builder is not None:
+                params["builder"] = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
+            params["risk_overrides"] = risk_overrides
+            run.params = params
+
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
         run, items = await self._db(self._load_for_preview, run_id)
         symbols = [i["symbol"] for i in items]
@@ -240,16 +265,15 @@ class TradeService:
         return BuildParams(portfolio_value=portfolio_value, run_id=run.id, **kwargs)
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given) -> PreviewResult:
-        from services.core.builder import Target
-
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
             params = self._build_params(run, portfolio_value)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"]) for i in items]
-            result = build_orders(targets, params, prices=prices, positions=positions)
-            settings = SettingsRepository(session)
-            report = self._risk(session, run, result.orders, positions, price_refs, portfolio_value, result.unpriced_symbols, settings)
+            result, report = build_and_check(
+                targets, params, prices=prices, positions=positions,
+                limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
+                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()})
             stored = dict(run.params or {})
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},
@@ -260,7 +284,6 @@ class TradeService:
                 "portfolio_value": str(portfolio_value),
                 "portfolio_value_given": given,
                 "positions": {s: str(q) for s, q in positions.items()},
-                "drafts": [d.to_dict() for d in result.orders],
                 "skipped": [{"symbol": s.symbol, "reason": s.reason} for s in result.skipped],
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),
@@ -270,28 +293,13 @@ class TradeService:
             plan = PlanRepository(session).add(
                 run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),
                 account=self.provider.account or None, portfolio_value=portfolio_value,
-                verdict=str(report.to_dict().get("verdict")), orders=list(result.orders),
+                verdict=str(report.verdict), orders=list(result.orders),
                 prices={s: ref for s, ref in price_refs.items() if s in traded}, positions=dict(positions),
                 params=stored["builder"], skipped=stored["skipped"], risk=stored["risk"])
             audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "orders": plan.order_count,
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan)
-
-    def _risk(self, session, run, drafts, positions, price_refs, portfolio_value, unpriced, settings):
-        prices = {s: ref.price for s, ref in price_refs.items()}
-        price_times = {s: ref.time for s, ref in price_refs.items()}
-        overrides = (run.params or {}).get("risk_overrides", [])
-        rules = rules_from_params(settings.risk_defaults(), overrides)
-        start = datetime.now(UTC).astimezone(MARKET_TZ).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-        orders_today = session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.created_at >= start,
-                                                                              TradeOrder.status != OrderState.BLOCKED)) or 0
-        sent = frozenset(session.scalars(select(TradeOrder.client_order_id).where(
-            TradeOrder.client_order_id.in_([d.client_order_id for d in drafts]))).all()) if drafts else frozenset()
-        ctx = RiskContext(portfolio_value=portfolio_value, positions=positions, prices=prices, price_times=price_times,
-                          trading_state=settings.trading_state(), orders_today=int(orders_today),
-                          unpriced_symbols=tuple(unpriced), sent_client_order_ids=sent)
-        return evaluate_risk(drafts, ctx, rules)
 
     # ------------------------------------------------------------------ execute
     async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None) -> ExecuteResult:

@@ -72,7 +72,15 @@ async def test_preview_stores_prices_and_builder_params_and_uses_net_liquidation
     stored = (await stack.service.get_run(run.id)).params
     assert stored["prices"] == {"AAPL": "228.5", "NVDA": "138.1"}
     assert stored["builder"]["rounding"] == "floor" and stored["portfolio_value"] == "1000000"
-    assert stored["risk"]["verdict"] == "ready" and [d["symbol"] for d in stored["drafts"]] == ["AAPL", "NVDA"]
+    assert stored["risk"]["verdict"] == "ready"
+    # the preview is stored as a frozen plan: its orders, reference prices and verdict
+    from services.db.plan_repository import PlanRepository
+
+    with stack.db.session() as session:
+        plan = PlanRepository(session).get(preview.plan_id)
+    assert [o.symbol for o in plan.orders] == ["AAPL", "NVDA"] and plan.orders == preview.drafts
+    assert {s: r.price for s, r in plan.prices.items()} == {"AAPL": Decimal("228.5"), "NVDA": Decimal("138.1")}
+    assert plan.verdict == "ready" and plan.run_id == run.id and len(plan.content_hash) == 64
     assert stack.sim.orders() == []  # a preview sends nothing
 
 

@@ -1,0 +1,61 @@
+"""The one preview pipeline: build the orders, then check them against risk.
+
+The trade service (window, ``execute``, ``preview`` with a broker connection) and the offline
+``preview`` of a snapshot file both call ``build_and_check``; what differs is only where the
+prices, positions and facts come from, so the two can never disagree on a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from services.domain import TradingState
+
+from .builder import BuildParams, BuildResult, Target, build_orders
+from .risk import RiskContext, RiskReport, evaluate_risk, rules_from_params
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFacts:
+    """What the risk engine needs to know beyond the orders (read from the database when there
+    is one; the defaults for a file previewed offline)."""
+
+    trading_state: TradingState = TradingState.ACTIVE
+    orders_today: int = 0  # orders created since the trading day's start, blocked ones excepted
+    sent_client_order_ids: frozenset[str] = frozenset()
+
+
+def build_and_check(
+    targets: Iterable[Target],
+    params: BuildParams,
+    *,
+    prices: Mapping[str, Decimal],
+    positions: Mapping[str, Decimal],
+    limits: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts(),
+    price_times: Mapping[str, datetime] | None = None,
+    valuation_prices: Mapping[str, Decimal] | None = None,
+) -> tuple[BuildResult, RiskReport]:
+    """``facts`` may be a function of the orders' client order ids (which of them exist already
+    is known only once they are built). ``valuation_prices``: prices known for valuing positions
+    that are not traded (defaults to ``prices``)."""
+    result = build_orders(list(targets), params, prices=prices, positions=positions)
+    if callable(facts):
+        facts = facts([o.client_order_id for o in result.orders])
+    rules = rules_from_params(limits or {}, overrides)
+    ctx = RiskContext(
+        portfolio_value=params.portfolio_value,
+        positions=positions,
+        prices=valuation_prices if valuation_prices is not None else prices,
+        price_times=price_times or {},
+        trading_state=facts.trading_state,
+        orders_today=facts.orders_today,
+        unpriced_symbols=tuple(result.unpriced_symbols),
+        sent_client_order_ids=facts.sent_client_order_ids,
+    )
+    return result, evaluate_risk(result.orders, ctx, rules)
