@@ -73,14 +73,21 @@ def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -
 
 
 def register(subparsers) -> None:
-    ex = subparsers.add_parser("execute", help="create (or resume) the run of a snapshot and send its orders")
-    ex.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported)")
-    ex.add_argument("--project", required=True, metavar="NAME")
+    from app.commands.preview import add_builder_options
+
+    ex = subparsers.add_parser("execute", help="send a stored plan, or preview a snapshot and send its plan in one step")
+    what = ex.add_mutually_exclusive_group(required=True)
+    what.add_argument("--plan", type=int, metavar="ID", help="a plan stored by `preview --save`: exactly its orders are sent, "
+                      "or nothing when it is too old or prices moved (exit 3)")
+    what.add_argument("--snapshot", metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported): "
+                      "previewed, stored as a plan and sent (or the day's run resumed)")
+    ex.add_argument("--project", metavar="NAME", help="the project of a snapshot FILE (default for an id: the snapshot's own)")
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=_decimal, default=None, metavar="V",
                     help="default: the account's NetLiquidation")
     ex.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60)")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
+    add_builder_options(ex, defaults=False)
     ex.add_argument("--json", action="store_true")
     _connection_options(ex)
     ex.set_defaults(handler=lambda a, s: _run(cmd_execute, a, s))
@@ -275,30 +282,45 @@ async def cmd_execute(args, settings) -> int:
     from services.domain import TradeMode, is_live_token
     from services.execution.errors import LiveConfirmRequired
 
-    snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
-    if problem:
-        _error(args, "bad_snapshot", problem)
-        return EXIT_BAD_INPUT
+    from app.commands.preview import builder_values
+
     mode = TradeMode(settings.mode)
-    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before any connection
+    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before any connection or import
         raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
+    snapshot_id = None
+    if args.snapshot is not None:
+        if not args.snapshot.strip().isdigit() and not args.project:
+            _error(args, "bad_input", "--project NAME is needed with a snapshot FILE")
+            return EXIT_BAD_INPUT
+        snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
+        if problem:
+            _error(args, "bad_snapshot", problem)
+            return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
-        run = await s.service.create_run(args.project, snapshot_id, mode, {}, args.live_token, new_run=args.new_run)
-        result = await s.service.execute(run.id, args.live_token, portfolio_value=args.portfolio_value)
-        still = await s.service.wait_done(run.id, args.wait_seconds) if args.wait_seconds > 0 else []
+        if args.plan is not None:
+            result = await s.service.execute_plan(args.plan, args.live_token)
+            created = False
+        else:
+            result, created = await s.service.execute_snapshot(
+                args.project, snapshot_id, mode, builder=builder_values(args), risk_overrides=args.risk,
+                portfolio_value=args.portfolio_value, live_token=args.live_token, new_run=args.new_run)
+        run_id = result.run_id
+        still = await s.service.wait_done(run_id, args.wait_seconds) if args.wait_seconds > 0 else []
         await s.writer.flush()
-        view = await s.service.view(run.id)
+        view = await s.service.view(run_id)
     if args.json:
         print(json.dumps({
             "run": {"id": view.run.id, "project_id": view.run.project_id, "snapshot_id": view.run.snapshot_id,
-                    "mode": str(view.run.mode), "status": str(view.run.status), "created": run.created,
+                    "mode": str(view.run.mode), "status": str(view.run.status), "created": created,
+                    "plan_id": result.plan_id or view.run.params.get("plan_id"),
                     "sent": list(result.sent), "already_known": list(result.already_known),
                     "failed": [list(f) for f in result.failed], "still_working": still},
             "orders": [order_dict(o) for o in view.orders],
             "fills": [fill_dict(f) for f in view.fills],
         }, indent=2))
     else:
-        print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}): {view.run.status}; "
+        print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}, "
+              f"plan {result.plan_id or view.run.params.get('plan_id')}): {view.run.status}; "
               f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, still working {len(still)}")
         _print_orders(view.orders)
         if view.fills:

@@ -1,22 +1,29 @@
 """`trading-console preview`: the orders a snapshot would send, and the risk verdict.
 
-    trading-console preview --snapshot FILE_OR_ID --portfolio-value V [--prices FILE]
-        [--positions FILE] [--cash-buffer R] [--lot-size N] [--rounding nearest|floor]
-        [--order-type MKT|LMT] [--limit-bps B] [--min-order-value V] [--liquidate-unlisted]
-        [--risk NAME=VALUE ...] [--commission fixed|tiered] [--json]
+    trading-console preview --snapshot FILE_OR_ID [--portfolio-value V] [--prices FILE]
+        [--positions FILE] [builder options] [--risk NAME=VALUE ...] [--commission fixed|tiered]
+        [--save [--project NAME]] [connection options] [--json]
 
-With a FILE it needs no database at all (risk limits: the built-in defaults plus ``--risk``).
-With an id it reads the stored snapshot, the stored risk defaults (trade_settings), the
-trading state and the number of orders sent since New York midnight from the database. Prices come from ``--prices`` (CSV ``symbol,price``) over the
-snapshot's own price column; positions from ``--positions`` (CSV ``symbol,quantity``).
+Two sources, one pipeline (``services.core.pipeline``), so that ``preview`` and ``execute`` can
+never disagree:
+
+* Offline (no ``--save``, no connection option): prices from ``--prices`` (CSV ``symbol,price``)
+  over the snapshot's own price column, positions from ``--positions`` (CSV ``symbol,quantity``),
+  ``--portfolio-value`` required. With a stored snapshot id the risk limits, the trading state and
+  the day's order count come from the database; with a FILE no database is needed.
+* Against the broker (``--save`` or any connection option): exactly what ``execute`` does, the
+  broker's prices and positions, the account's NetLiquidation unless ``--portfolio-value``; the
+  preview is stored as a frozen plan and its id printed (``plan_id`` in the JSON), for
+  ``trading-console execute --plan ID``.
 
 Exit code 0 when the run would be ready, 3 when risk blocks it, 2 for bad input (the problems
-and their lines on stderr, or in the JSON under ``errors``).
+and their lines on stderr, or in the JSON under ``errors``), 4 refused, 5 broker error.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from decimal import Decimal, InvalidOperation
@@ -45,24 +52,54 @@ def _decimal(minimum: Decimal, *, strict: bool = False, below: Decimal | None = 
     return parse
 
 
+def add_builder_options(parser, *, defaults: bool) -> None:
+    """The builder's options, shared by ``preview`` and ``execute``. Without defaults an option
+    not given is left to the run's stored parameters (or the builder's own defaults)."""
+    def default(value):
+        return value if defaults else None
+
+    group = parser.add_argument_group("order builder")
+    group.add_argument("--cash-buffer", type=_decimal(Decimal(0), below=Decimal(1)), default=default(Decimal(0)), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
+    group.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True, whole=True), default=default(Decimal(1)), metavar="N", help="shares per lot, a whole number (default 1)")
+    group.add_argument("--rounding", choices=("nearest", "floor"), default=default("nearest"), help="to the nearest lot (default) or down")
+    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("MKT"))
+    group.add_argument("--limit-bps", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
+    group.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="V")
+    group.add_argument("--liquidate-unlisted", action="store_true", default=default(False) if defaults else None,
+                       help="sell held symbols that are not in the snapshot")
+    group.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
+
+
+def builder_values(args) -> dict:
+    """The builder options given on the command line, as the run's ``builder`` parameters."""
+    values = {"cash_buffer": args.cash_buffer, "lot_size": args.lot_size, "rounding": args.rounding,
+              "min_order_value": args.min_order_value, "order_type": args.order_type,
+              "limit_offset_bps": args.limit_bps, "liquidate_unlisted": args.liquidate_unlisted}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def register(subparsers) -> None:
+    from app.commands.execution import _connection_options
+
     parser = subparsers.add_parser("preview", help="build the orders of a snapshot and check them against risk (sends nothing)")
     parser.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="snapshot file (CSV/JSON) or stored snapshot id")
-    parser.add_argument("--portfolio-value", required=True, type=_decimal(Decimal(0), strict=True), metavar="V")
-    parser.add_argument("--prices", metavar="FILE", help="CSV symbol,price (wins over the snapshot's prices)")
-    parser.add_argument("--positions", metavar="FILE", help="CSV symbol,quantity (current positions)")
-    parser.add_argument("--cash-buffer", type=_decimal(Decimal(0), below=Decimal(1)), default=Decimal(0), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
-    parser.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True, whole=True), default=Decimal(1), metavar="N", help="shares per lot, a whole number (default 1)")
-    parser.add_argument("--rounding", choices=("nearest", "floor"), default="nearest")
-    parser.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default="MKT")
-    parser.add_argument("--limit-bps", type=_decimal(Decimal(0)), default=Decimal(0), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
-    parser.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=Decimal(0), metavar="V")
-    parser.add_argument("--liquidate-unlisted", action="store_true", help="sell held symbols that are not in the snapshot")
+    parser.add_argument("--portfolio-value", type=_decimal(Decimal(0), strict=True), default=None, metavar="V",
+                        help="offline: required; against the broker: default the account's NetLiquidation")
+    parser.add_argument("--prices", metavar="FILE", help="offline: CSV symbol,price (wins over the snapshot's prices)")
+    parser.add_argument("--positions", metavar="FILE", help="offline: CSV symbol,quantity (current positions)")
+    add_builder_options(parser, defaults=True)
     parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
-    parser.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
     parser.add_argument("--commission", choices=("fixed", "tiered"), default="fixed", help="IB commission model of the estimate (default fixed)")
+    parser.add_argument("--save", action="store_true", help="preview against the broker and store the plan (prints its id)")
+    parser.add_argument("--project", metavar="NAME", default=None, help="with --save and a FILE: the project it is imported into")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    _connection_options(parser)
     parser.set_defaults(handler=run_preview)
+
+
+def wants_broker(args) -> bool:
+    return bool(args.save) or any(getattr(args, name, None) is not None
+                                  for name in ("ib_host", "ib_port", "client_id", "account", "mode", "live_token"))
 
 
 class _BadInput(Exception):
@@ -99,14 +136,12 @@ def _trim(value) -> Decimal:
 
 def _load_stored(snapshot_id: int, settings):
     from services.core.builder import Target
-    from services.core.risk import trading_day_start
-    from services.db.repositories import NotFound, OrderRepository, SettingsRepository, SnapshotRepository
-    from services.domain import OrderState
+    from services.db.repositories import NotFound, SettingsRepository, SnapshotRepository
 
     from app.commands.snapshot import open_database
 
     db = open_database(settings)
-    try:
+    try:  # disposed by the facts reader (or here, on an error)
         with db.session() as session:
             repo = SnapshotRepository(session)
             try:
@@ -117,15 +152,40 @@ def _load_stored(snapshot_id: int, settings):
                 Target(i.symbol, _trim(i.weight), None if i.price is None else _trim(i.price), i.sec_type, i.exchange, i.currency)
                 for i in repo.items(snapshot_id)
             ]
-            stored = SettingsRepository(session)
-            sent_today = [
-                o for o in OrderRepository(session).list(since=trading_day_start())
-                if OrderState(o.status) not in (OrderState.NEW, OrderState.BLOCKED)
-            ]
-            return (items, f"snapshot {snapshot.id} ({snapshot.source_file})", stored.risk_defaults(),
-                    stored.trading_state(), len(sent_today))
-    finally:
+            limits = SettingsRepository(session).risk_defaults()
+            # the same facts the trade service reads: whether the built orders exist already is
+            # known once they are built
+            return (items, f"snapshot {snapshot.id} ({snapshot.source_file})", limits,
+                    _facts_reader(db))
+    except BaseException:
         db.dispose()
+        raise
+
+
+class _facts_reader:  # noqa: N801 - used as a function
+    """Risk facts read once the orders are built (which of them exist already is part of them);
+    remembers what it read for the output."""
+
+    def __init__(self, db) -> None:
+        self.db, self.read = db, None
+
+    def __call__(self, client_order_ids):
+        from services.db.risk_facts import load_risk_facts
+
+        try:
+            with self.db.session() as session:
+                self.read = load_risk_facts(session, client_order_ids)
+        finally:
+            self.db.dispose()
+        return self.read
+
+
+def facts_of(facts):
+    from services.core.pipeline import RiskFacts
+
+    if isinstance(facts, RiskFacts):
+        return facts
+    return getattr(facts, "read", None) or RiskFacts()
 
 
 def _column_file(path: str | None, reader):
@@ -142,16 +202,15 @@ def _column_file(path: str | None, reader):
 
 def build_preview(args: argparse.Namespace, settings) -> dict:
     """The preview as a JSON-ready dict (raises _BadInput)."""
-    from services.core.builder import BuildParams, Rounding, build_orders
-    from services.core.commissions import FixedCommission, TieredCommission
+    from services.core.builder import BuildParams, Rounding
     from services.core.inputs import read_positions, read_prices
-    from services.core.risk import RiskContext, RiskParamError, evaluate_risk, rules_from_params
-    from services.domain import OrderType, TradingState
+    from services.core.pipeline import RiskFacts, build_and_check
+    from services.core.risk import RiskParamError, rules_from_params
+    from services.domain import OrderType
 
     errors: list[dict] = []
     stored_limits: dict = {}
-    trading_state = TradingState.ACTIVE
-    orders_today = 0
+    facts: object = RiskFacts()
     items: list = []
     source = args.snapshot
     path = Path(args.snapshot)
@@ -159,7 +218,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         if path.is_file():
             items, source = _load_snapshot_file(path, args.allow_short)
         elif args.snapshot.strip().isdigit():
-            items, source, stored_limits, trading_state, orders_today = _load_stored(int(args.snapshot), settings)
+            items, source, stored_limits, facts = _load_stored(int(args.snapshot), settings)
         else:
             raise _BadInput(_error(f"--snapshot {args.snapshot!r} is neither a file nor a snapshot id"))
     except _BadInput as exc:
@@ -176,8 +235,10 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
             prices = values
         else:
             positions = values
+    if args.portfolio_value is None:
+        errors.extend(_error("--portfolio-value is needed offline (or preview against the broker with --save)", "--portfolio-value"))
     try:
-        rules = rules_from_params(stored_limits, args.risk)
+        rules_from_params(stored_limits, args.risk)
     except RiskParamError as exc:
         errors.extend(_error(str(exc), "--risk"))
     if errors:
@@ -193,43 +254,82 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         limit_offset_bps=args.limit_bps,
         liquidate_unlisted=args.liquidate_unlisted,
     )
-    result = build_orders(items, params, prices=prices, positions=positions)
     known_prices = {i.symbol: i.price for i in items if getattr(i, "price", None) is not None}
     known_prices.update(prices)
-    ctx = RiskContext(
-        params.portfolio_value,
-        positions=positions,
-        prices=known_prices,
-        trading_state=trading_state,
-        orders_today=orders_today,
-        unpriced_symbols=result.unpriced_symbols,
-    )
-    report = evaluate_risk(result.orders, ctx, rules)
-    model = TieredCommission() if args.commission == "tiered" else FixedCommission()
+    result, report = build_and_check(items, params, prices=prices, positions=positions, limits=stored_limits,
+                                     overrides=args.risk, facts=facts, valuation_prices=known_prices)
+    return {
+        "snapshot": source,
+        "portfolio_value": str(params.portfolio_value),
+        "budget": str(result.budget),
+        "target_value": str(result.target_value),
+        **_orders_with_commissions(result.orders, args.commission),
+        "orders_sent_today": facts_of(facts).orders_today,
+        "prices_source": "offline: " + ("--prices over " if args.prices else "") + "the snapshot's price column",
+        "skipped": [{"symbol": s.symbol, "reason": s.reason, "message": s.message} for s in result.skipped],
+        "risk": report.to_dict(),
+    }
+
+
+def _orders_with_commissions(drafts, commission_model: str) -> dict:
+    from services.core.commissions import FixedCommission, TieredCommission
+
+    model = TieredCommission() if commission_model == "tiered" else FixedCommission()
     orders = []
     total_commission = Decimal(0)
-    for o in result.orders:
+    for o in drafts:
         row = o.to_dict()
         price = o.limit_price or o.reference_price
         commission = model.commission(o.quantity, price, side=o.side) if price is not None else None
         row["commission"] = None if commission is None else str(commission)
         total_commission += commission or 0
         orders.append(row)
-    return {
-        "snapshot": source,
-        "portfolio_value": str(params.portfolio_value),
-        "budget": str(result.budget),
-        "target_value": str(result.target_value),
-        "orders": orders,
-        "commission_model": args.commission,
-        "commission_total": str(total_commission),
-        "orders_sent_today": orders_today,
+    return {"orders": orders, "commission_model": commission_model, "commission_total": str(total_commission)}
+
+
+async def preview_with_broker(args, settings) -> int:
+    """Exactly what ``execute`` does up to sending: the broker's prices and positions, the
+    stored risk limits and facts; the preview is stored as a plan."""
+    from services.domain import TradeMode
+
+    from app.commands.execution import _error, _resolve_snapshot, connected
+
+    if not args.snapshot.strip().isdigit() and not args.project:
+        _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")
+        return EXIT_BAD_INPUT
+    snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
+    if problem:
+        _error(args, "bad_snapshot", problem)
+        return EXIT_BAD_INPUT
+    async with connected(args, settings) as s:
+        result = await s.service.preview_snapshot(
+            args.project, snapshot_id, TradeMode(settings.mode), builder=builder_values(args), risk_overrides=args.risk,
+            portfolio_value=args.portfolio_value, live_token=args.live_token)
+    plan = result.plan
+    kinds = sorted({ref.kind for ref in plan.prices.values()})
+    preview = {
+        "plan_id": plan.id, "plan_hash": plan.content_hash, "run_id": plan.run_id, "account": plan.account,
+        "snapshot": f"snapshot {snapshot_id}", "portfolio_value": str(plan.portfolio_value),
+        **_orders_with_commissions(plan.orders, args.commission),
+        "gross_notional": str(plan.gross_notional),
+        "prices_source": "broker (" + (", ".join(kinds) or "no orders") + ")",
+        "prices": {symbol: ref.to_dict() for symbol, ref in plan.prices.items()},
         "skipped": [{"symbol": s.symbol, "reason": s.reason, "message": s.message} for s in result.skipped],
-        "risk": report.to_dict(),
+        "risk": dict(plan.risk),
     }
+    if args.json:
+        print(json.dumps(preview, indent=2))
+    else:
+        _print_table(preview)
+        print(f"plan {plan.id} stored (hash {plan.content_hash[:12]}): trading-console execute --plan {plan.id}")
+    return EXIT_BLOCKED if plan.blocked else EXIT_OK
 
 
 def run_preview(args: argparse.Namespace, settings) -> int:
+    if wants_broker(args):
+        from app.commands.execution import _run
+
+        return _run(preview_with_broker, args, settings)
     try:
         preview = build_preview(args, settings)
     except _BadInput as exc:
@@ -252,8 +352,8 @@ def run_preview(args: argparse.Namespace, settings) -> int:
 
 def _print_table(preview: dict) -> None:
     blocks = {r["client_order_id"]: r["blocks"] for r in preview["risk"]["results"]}
-    print(f"{preview['snapshot']}: portfolio {preview['portfolio_value']}, budget {preview['budget']}, "
-          f"target value {preview['target_value']}, {len(preview['orders'])} order(s), "
+    budget = f", budget {preview['budget']}, target value {preview['target_value']}" if "budget" in preview else ""
+    print(f"{preview['snapshot']}: portfolio {preview['portfolio_value']}{budget}, {len(preview['orders'])} order(s), "
           f"estimated commission {preview['commission_total']} ({preview['commission_model']})")
     if preview["orders"]:
         print(f"{'#':>3}  {'symbol':<8} {'side':<4} {'qty':>10} {'type':<3} {'limit':>10} {'ref':>10} {'notional':>14}  {'client_order_id':<28} risk")
@@ -268,4 +368,5 @@ def _print_table(preview: dict) -> None:
     for r in preview["risk"]["results"]:
         for b in r["blocks"]:
             print(f"blocked {r['symbol']}: {b['message']} ({b['code']})")
+    print(f"prices: {preview['prices_source']}")
     print(f"risk verdict: {preview['risk']['verdict'].upper()}")

@@ -163,7 +163,7 @@ class TradeService:
             raise Refused(f"the broker connection is in {self.provider.mode} mode; this run is {mode}", code="mode_mismatch")
 
     # ------------------------------------------------------------------ create
-    async def create_run(self, project: str | int, snapshot: int | None, mode: TradeMode | str, params: dict | None = None,
+    async def create_run(self, project: str | int | None, snapshot: int | None, mode: TradeMode | str, params: dict | None = None,
                          live_token: str | None = None, new_run: bool = False) -> RunInfo:
         mode = TradeMode(mode)
         self._check_live(mode, live_token)
@@ -172,7 +172,12 @@ class TradeService:
     def _create_run(self, project, snapshot, mode, params, new_run) -> RunInfo:
         with self.db.unit_of_work() as session:
             projects = ProjectRepository(session)
-            if isinstance(project, int):
+            if project is None:  # the snapshot's own project
+                snap = session.get(DecisionSnapshot, snapshot) if snapshot is not None else None
+                if snap is None:
+                    raise BadInput(f"snapshot {snapshot} does not exist" if snapshot is not None else "a run needs a project")
+                project_id = snap.project_id
+            elif isinstance(project, int):
                 if session.get(Project, project) is None:
                     raise BadInput(f"project {project} does not exist")
                 project_id = project
@@ -194,7 +199,7 @@ class TradeService:
             return _info(run, created)
 
     # ------------------------------------------------------------------ preview
-    async def preview_snapshot(self, project: str | int, snapshot: int, mode: TradeMode | str, *,
+    async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                                builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
                                portfolio_value: Decimal | None = None, live_token: str | None = None,
                                new_run: bool = False) -> PreviewResult:
@@ -316,6 +321,20 @@ class TradeService:
             preview = await self.preview(run_id, portfolio_value)
             # Just built from the prices fetched a moment ago: no age or drift to check.
             return await self._send_plan(preview.plan, check_drift=False)
+
+    async def execute_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
+                               builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
+                               portfolio_value: Decimal | None = None, live_token: str | None = None,
+                               new_run: bool = False) -> tuple[ExecuteResult, bool]:
+        """``execute --snapshot`` in one step: the day's run of the snapshot is resumed when it
+        has orders; otherwise previewed, stored as a plan and exactly that plan sent. Returns the
+        result and whether the run was created now."""
+        self._check_live(TradeMode(mode), live_token)
+        run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
+        if await self._db(self._order_count, run.id):
+            return await self.execute(run.id, live_token), run.created
+        await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
+        return await self.execute(run.id, live_token, portfolio_value=portfolio_value), run.created
 
     async def execute_plan(self, plan_id: int, live_token: str | None = None) -> ExecuteResult:
         """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
