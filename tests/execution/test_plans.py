@@ -1,0 +1,145 @@
+"""Frozen plans: what the trader confirmed is what is sent, or nothing is (SQLite and MariaDB,
+the simulator over a real socket, the headless commands as real processes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import update
+
+from services.db.models import OrderPlan, TradeOrder
+from services.db.plan_repository import PlanRepository
+from services.db.repositories import SettingsRepository
+from services.domain import TradeMode
+from services.execution.errors import PlanRefused
+
+from .cli_helpers import cli_args, run, until_client_gone
+from .conftest import make_snapshot
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _orders_in_db(db) -> int:
+    from sqlalchemy import func, select
+
+    with db.session() as session:
+        return session.scalar(select(func.count(TradeOrder.id))) or 0
+
+
+def _sent(sim) -> list[tuple]:
+    return sorted((o.order_ref, o.symbol, o.action, o.quantity) for o in sim.orders())
+
+
+def _planned(plan) -> list[tuple]:
+    return sorted((o.client_order_id, o.symbol, str(o.side), o.quantity) for o in plan.orders)
+
+
+async def test_a_plan_whose_price_moved_sends_nothing_and_names_the_symbol(stack):
+    _, snapshot_id = make_snapshot(stack.db, "drift", {"AAPL": "0.01", "MSFT": "0.005"})
+    preview = await stack.service.preview_snapshot("drift", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    assert {o.symbol: o.quantity for o in preview.plan.orders} == {"AAPL": Decimal(44), "MSFT": Decimal(12)}
+    stack.sim.set_price("AAPL", Decimal("342.75"))  # +50 %
+    with pytest.raises(PlanRefused) as info:
+        await stack.service.execute_plan(preview.plan_id)
+    assert info.value.exit_code == 3 and info.value.code == "plan_price_moved"
+    assert "AAPL: 228.5 -> 342.75" in str(info.value) and "MSFT" not in str(info.value)
+    assert stack.sim.orders() == [] and _orders_in_db(stack.db) == 0
+
+
+async def test_an_unmoved_plan_sends_exactly_its_orders(stack):
+    _, snapshot_id = make_snapshot(stack.db, "exact", {"AAPL": "0.01", "MSFT": "0.005", "NVDA": "0.002"})
+    preview = await stack.service.preview_snapshot("exact", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    stack.sim.set_price("AAPL", Decimal("229.00"))  # +0.2 %: inside the default 1 %
+    result = await stack.service.execute_plan(preview.plan_id)
+    assert result.plan_id == preview.plan_id and not result.failed
+    assert await stack.service.wait_acknowledged(result.run_id, 10) == []
+    # what the broker received is the plan, order for order (quantities were not rebuilt at 229)
+    assert _sent(stack.sim) == _planned(preview.plan)
+    run = await stack.service.get_run(result.run_id)
+    assert run.params["plan_id"] == preview.plan_id
+    with stack.db.session() as session:
+        assert PlanRepository(session).verify(preview.plan_id)
+
+
+async def test_a_plan_older_than_its_limit_is_refused(stack):
+    _, snapshot_id = make_snapshot(stack.db, "stale", {"AAPL": "0.01"})
+    preview = await stack.service.preview_snapshot("stale", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_execution({"plan_max_age_seconds": 60})
+        session.execute(update(OrderPlan).where(OrderPlan.id == preview.plan_id)
+                        .values(created_at=preview.plan.created_at - timedelta(seconds=61)))
+    with pytest.raises(PlanRefused) as info:
+        await stack.service.execute_plan(preview.plan_id)
+    assert info.value.code == "plan_stale" and "older than the 60 s allowed" in str(info.value)
+    assert stack.sim.orders() == [] and _orders_in_db(stack.db) == 0
+
+
+async def test_a_second_plan_of_an_executed_run_is_not_sent(stack):
+    _, snapshot_id = make_snapshot(stack.db, "twice", {"AAPL": "0.01"})
+    first = await stack.service.preview_snapshot("twice", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    second = await stack.service.preview_snapshot("twice", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    assert first.run_id == second.run_id and first.plan_id != second.plan_id
+    await stack.service.execute_plan(first.plan_id)
+    assert await stack.service.wait_acknowledged(first.run_id, 10) == []
+    sent = _sent(stack.sim)
+    assert len(sent) == 1
+    with pytest.raises(PlanRefused) as info:
+        await stack.service.execute_plan(second.plan_id)
+    assert info.value.code == "plan_superseded"
+    assert _sent(stack.sim) == sent  # nothing more
+    # the executed plan itself is idempotent: executing it again resumes, sends nothing new
+    again = await stack.service.execute_plan(first.plan_id)
+    assert again.sent == () and _sent(stack.sim) == sent
+
+
+async def test_a_changed_plan_no_longer_matches_its_hash(stack):
+    _, snapshot_id = make_snapshot(stack.db, "tamper", {"AAPL": "0.01"})
+    preview = await stack.service.preview_snapshot("tamper", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    orders = [dict(o) for o in (o.to_dict() for o in preview.plan.orders)]
+    orders[0]["quantity"] = "4400"
+    with stack.db.unit_of_work() as session:
+        session.execute(update(OrderPlan).where(OrderPlan.id == preview.plan_id).values(orders=orders))
+    with stack.db.session() as session:
+        assert not PlanRepository(session).verify(preview.plan_id)
+
+
+async def test_cli_preview_save_then_execute_plan(db_url, simulator, tmp_path):
+    snapshot = tmp_path / "snap.csv"
+    snapshot.write_text("symbol,weight\nAAPL,0.01\nMSFT,0.005\n")
+    port = simulator.port
+    saved = await run(cli_args(db_url, port, "preview", "--snapshot", str(snapshot), "--project", "cli-plan", "--save",
+                               "--portfolio-value", "1000000", "--json"))
+    assert saved.code == 0, saved.err
+    plan_id = saved.json["plan_id"]
+    assert {o["symbol"]: o["quantity"] for o in saved.json["orders"]} == {"AAPL": "44", "MSFT": "12"}
+    assert saved.json["prices_source"] in ("broker (live)", "broker (delayed)")  # the settings choose the data type
+    assert set(saved.json["prices"]) == {"AAPL", "MSFT"}
+    await until_client_gone(simulator, 1)
+
+    simulator.set_price("MSFT", Decimal("500"))  # +20 %
+    refused = await run(cli_args(db_url, port, "execute", "--plan", str(plan_id), "--wait-seconds", "0", "--json"))
+    assert refused.code == 3, refused.err
+    assert "MSFT: 415.2 -> 500" in refused.err and simulator.orders() == []
+    await until_client_gone(simulator, 1)
+
+    simulator.set_price("MSFT", Decimal("415.20"))
+    sent = await run(cli_args(db_url, port, "execute", "--plan", str(plan_id), "--wait-seconds", "10", "--json"))
+    assert sent.code == 0, sent.err
+    assert sent.json["run"]["plan_id"] == plan_id and sent.json["run"]["status"] == "done"
+    assert sorted((o.symbol, o.quantity) for o in simulator.orders()) == [("AAPL", Decimal(44)), ("MSFT", Decimal(12))]
+
+
+async def test_cli_preview_against_the_broker_equals_the_window_preview(db_url, stack):
+    """The command and the window build the same plan from the same snapshot, account and prices."""
+    simulator = stack.sim
+    _, snapshot_id = make_snapshot(stack.db, "same", {"AAPL": "0.01", "MSFT": "0.005"})
+    window = await stack.service.preview_snapshot("same", snapshot_id, TradeMode.PAPER)
+    cli = await run(cli_args(db_url, simulator.port, "preview", "--snapshot", str(snapshot_id), "--json", client_id=7))
+    assert cli.code == 0, cli.err
+    assert cli.json["run_id"] == window.run_id
+    assert [(o["client_order_id"], o["symbol"], o["side"], o["quantity"], o["reference_price"]) for o in cli.json["orders"]] == \
+        [(o.client_order_id, o.symbol, str(o.side), str(o.quantity), str(o.reference_price)) for o in window.plan.orders]
+    assert cli.json["portfolio_value"] == format(window.plan.portfolio_value.normalize(), "f")
+    assert cli.json["risk"]["verdict"] == window.plan.verdict
