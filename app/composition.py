@@ -55,6 +55,12 @@ class ServiceStack:
         return self.engine.actions
 
     @property
+    def trade_settings(self):
+        from services.trade_settings import TradeSettingsService
+
+        return TradeSettingsService(self.db, self.trade.actor)
+
+    @property
     def endpoint(self) -> tuple[str, int]:
         return self.provider.host, self.provider.port
 

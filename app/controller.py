@@ -191,10 +191,7 @@ class ConsoleController(QObject):
         self._on_verify_requested()
 
     def _trading_state(self) -> TradingState:
-        from services.db.repositories import SettingsRepository
-
-        with self.stack.db.session() as session:
-            return SettingsRepository(session).trading_state()
+        return TradingState(self.stack.trade_settings.read()["trading_state"])
 
     # ------------------------------------------------------------------ snapshots
     def _on_import_requested(self, path: str) -> None:
@@ -287,11 +284,7 @@ class ConsoleController(QObject):
 
     def _risk_defaults(self) -> dict:
         """The limits in force: the core's defaults overlaid with what the database stores."""
-        from services.core.risk import DEFAULT_RISK_LIMITS
-        from services.db.repositories import SettingsRepository
-
-        with self.stack.db.session() as session:
-            return {**DEFAULT_RISK_LIMITS, **(SettingsRepository(session).risk_defaults() or {})}
+        return self.stack.trade_settings.read()["risk"]
 
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:
@@ -400,13 +393,8 @@ class ConsoleController(QObject):
 
     # ------------------------------------------------------------------ auto-recovery
     async def _load_recovery_timeout(self) -> None:
-        def read() -> float:
-            from services.db.repositories import SettingsRepository
-
-            with self.stack.db.session() as session:
-                return float(SettingsRepository(session).auto_recovery().get("new_timeout_seconds", 45))
-
-        self.recovery_timeout = await self._db(read)
+        values = await self._db(self.stack.trade_settings.read)
+        self.recovery_timeout = float(values["auto_recovery"]["new_timeout_seconds"])
 
     def _on_recovery_tick(self) -> None:
         if self.stack.provider.is_connected and self._stuck_runs():
@@ -475,13 +463,8 @@ class ConsoleController(QObject):
 
     def _settings_values_sync(self) -> dict[str, Any]:
         """What the settings dialog shows; the database URL only with its password hidden."""
-        from services.core.risk import DEFAULT_RISK_LIMITS
-        from services.db.repositories import SettingsRepository
-
-        with self.stack.db.session() as session:
-            repo = SettingsRepository(session)
-            risk = {**DEFAULT_RISK_LIMITS, **(repo.risk_defaults() or {})}
-            recovery = dict(repo.auto_recovery() or {})
+        trade = self.stack.trade_settings.read()
+        risk, recovery = trade["risk"], trade["auto_recovery"]
         ib = self.settings.ib
         return {
             "ib": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
@@ -516,24 +499,13 @@ class ConsoleController(QObject):
             await asyncio.to_thread(self._save_settings, self.settings)
         risk = data.get("risk_defaults")
         recovery = data.get("recovery")
-        await self._db(self._store_trade_settings, risk, recovery)
+        await self._db(self.stack.trade_settings.update, {"risk": risk, "auto_recovery": recovery})
         await self._load_recovery_timeout()
         await self._db(self.stack.audit.append, self.stack.trade.actor, "settings.update", "settings", None,
-                       {"risk_defaults": risk, "auto_recovery": recovery, "ib": connection,
-                        "database_changed": "database_url" in data})
+                       {"ib": connection, "database_changed": "database_url" in data})
         self.window.statusBar().showMessage("Settings saved (connection and database changes apply at the next start)",
                                             10_000)
         await self._refresh_audit()
-
-    def _store_trade_settings(self, risk: dict | None, recovery: dict | None) -> None:
-        from services.db.repositories import SettingsRepository
-
-        with self.stack.db.unit_of_work() as session:
-            repo = SettingsRepository(session)
-            if risk is not None:
-                repo.set_risk_defaults(risk)
-            if recovery is not None:
-                repo.set_auto_recovery(recovery)
 
     # ------------------------------------------------------------------ service events
     def _on_changes(self, changes: ChangeSet) -> None:

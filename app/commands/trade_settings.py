@@ -1,0 +1,75 @@
+"""`trading-console trade-settings [--json]` and `trade-settings set KEY=VALUE ... [--json]`.
+
+The trading settings that live with the data (risk defaults, auto-recovery, execution limits,
+the execution data source), shown or changed through the same service as the window's Settings
+dialog: validated (a bad key or value is exit 2 naming it) and audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+
+
+def register(subparsers) -> None:
+    from services.trade_settings import known_keys
+
+    parser = subparsers.add_parser("trade-settings", help="show or change the trade settings (risk, auto-recovery, execution)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_show)
+    actions = parser.add_subparsers(dest="trade_settings_action", metavar="ACTION")
+    setter = actions.add_parser("set", help="change settings: KEY=VALUE with dotted keys",
+                                description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`.")
+    setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    setter.add_argument("--json", action="store_true", help="print JSON")
+    setter.set_defaults(handler=_set)
+
+
+def _service(settings):
+    from services.execution.audit import os_user
+    from services.trade_settings import TradeSettingsService
+
+    from app.commands.execution import _open_db
+
+    db = _open_db(settings)
+    return db, TradeSettingsService(db, os_user())
+
+
+def _print(args: argparse.Namespace, values: dict) -> None:
+    if args.json:
+        print(json.dumps(values, indent=2, default=str))
+        return
+    for section in ("risk", "auto_recovery", "execution"):
+        for key, value in values[section].items():
+            print(f"{section}.{key} = {'off' if value is None else value}")
+    print(f"execution_data_source = {values['execution_data_source']}")
+    print(f"trading_state = {values['trading_state']}  (halt / resume to change)")
+
+
+def _show(args: argparse.Namespace, settings) -> int:
+    db, service = _service(settings)
+    try:
+        _print(args, service.read())
+    finally:
+        db.dispose()
+    return EXIT_OK
+
+
+def _set(args: argparse.Namespace, settings) -> int:
+    from services.trade_settings import TradeSettingsError
+
+    db, service = _service(settings)
+    try:
+        values = service.set(args.assignments)
+    except TradeSettingsError as exc:
+        if args.json:
+            print(json.dumps({"error": "bad_setting", "message": str(exc)}))
+        print(f"trading-console: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        db.dispose()
+    _print(args, values)
+    return EXIT_OK

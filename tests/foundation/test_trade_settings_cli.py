@@ -1,0 +1,41 @@
+"""`trading-console trade-settings`: shown, changed with dotted keys, validated and audited."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.foundation.test_cli import console
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_show_set_validate_and_audit(db_url, tmp_path):
+    shown = console("--db-url", db_url, "trade-settings", "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    values = json.loads(shown.stdout)
+    assert values["auto_recovery"]["new_timeout_seconds"] == 45
+    assert values["execution"] == {"plan_max_age_seconds": 120, "plan_max_price_move_pct": 1.0}
+
+    changed = console("--db-url", db_url, "trade-settings", "set", "auto_recovery.new_timeout_seconds=5",
+                      "execution.plan_max_price_move_pct=2.5", "risk.max_order_notional=off", "--json", cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    values = json.loads(changed.stdout)
+    assert values["auto_recovery"]["new_timeout_seconds"] == 5
+    assert values["execution"]["plan_max_price_move_pct"] == 2.5
+    assert values["risk"]["max_order_notional"] is None
+
+    for bad, named in (("auto_recovery.nope=1", "auto_recovery.nope"), ("execution.plan_max_age_seconds=-3", "plan_max_age_seconds"),
+                       ("auto_recovery.allow_replace_outside_rth=maybe", "allow_replace_outside_rth"),
+                       ("risk.max_order_notional=lots", "max_order_notional"), ("execution_data_source=bloomberg", "execution_data_source"),
+                       ("plain", "KEY=VALUE")):
+        result = console("--db-url", db_url, "trade-settings", "set", bad, cwd=tmp_path)
+        assert result.returncode == 2 and named in result.stderr, (bad, result.stderr)
+    # nothing of the refused changes was stored
+    after = json.loads(console("--db-url", db_url, "trade-settings", "--json", cwd=tmp_path).stdout)
+    assert after == values
+
+    audit = console("--db-url", db_url, "audit", "list", "--action", "settings.trade", "--json", cwd=tmp_path)
+    entries = json.loads(audit.stdout)
+    assert len(entries) == 1 and entries[0]["payload"]["auto_recovery"] == {"new_timeout_seconds": 5}
