@@ -67,13 +67,20 @@ def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, c
             seen: list = []
             _answer_live_dialog(monkeypatch, "yes", seen)
             w.preview_view.execute_button.click()
-            assert seen and seen[-1][0] == LIVE_ACCOUNT and seen[-1][1] == str(len(controller.current_preview.drafts))
+            plan = controller.current_preview.plan
+            # the dialog certifies the stored plan: its order count and gross notional
+            from widgets.models.base import fmt_money
+
+            assert seen and seen[-1] == (LIVE_ACCOUNT, str(plan.order_count), f"{fmt_money(plan.gross_notional)} USD")
             assert "Execute" not in controller.runner.running() and simulator.orders() == []
 
             _answer_live_dialog(monkeypatch, "LIVE", seen)
             w.preview_view.execute_button.click()
             await wait_for(lambda: len(simulator.orders()) == len(controller.current_preview.drafts), 20, "live orders")
             assert {o.account for o in simulator.orders()} == {LIVE_ACCOUNT}
+            # ... and exactly the plan's orders were sent
+            assert sorted((o.order_ref, o.symbol, o.quantity) for o in simulator.orders()) == \
+                sorted((d.client_order_id, d.symbol, d.quantity) for d in plan.orders)
         finally:
             console.window.close()
             await asyncio.wait_for(running, 20)
