@@ -46,6 +46,7 @@ from services.ibsim.requests import (
     parse_req_executions,
 )
 from services.ibsim.state import STATE_FORMAT, read_json, write_json_atomic
+from services.ibsim.versions import negotiate
 
 log = logging.getLogger("services.ibsim")
 
@@ -429,16 +430,15 @@ class IBGatewaySimulator:
         except ValueError:
             log.warning("connection from %s sent no version range (%r); closing", session.peer, announcement)
             return
-        server_version = min(high, m.MAX_SERVER_VERSION)
-        if server_version < m.MIN_SERVER_VERSION or server_version < low:
-            text = (
-                f"Unsupported client version range {low}..{high}: the simulator speaks server versions "
-                f"{m.MIN_SERVER_VERSION}..{m.MAX_SERVER_VERSION} (ib_async 2.x, ib_insync 0.9.86)"
-            )
-            log.warning("refusing %s: %s", session.peer, text)
-            session.send(m.error(-1, 506, text, 0))
+        negotiation = negotiate(low, high)
+        if not negotiation.accepted:
+            log.warning("refusing %s: %s", session.peer, negotiation.refusal)
+            session.server_version = negotiation.server_version
+            session.send(m.handshake(negotiation.server_version, utcnow()))
+            session.error(-1, 506, negotiation.refusal or "")
             await session.writer.drain()
             return
+        server_version = negotiation.server_version
         session.server_version = server_version
         session.send(m.handshake(server_version, utcnow()))
         buffer = FrameBuffer()
@@ -704,7 +704,7 @@ class IBGatewaySimulator:
             if order.is_done or not (all_clients or self._visible(session, order.client_id)):
                 continue
             session.send(m.open_order(order, self.universe[order.symbol], session.server_version))
-            session.send(m.order_status(order))
+            session.send(m.order_status(order, session.server_version))
         session.send(m.open_order_end())
 
     def _req_completed_orders(self, session: _Session, f: list[str]) -> None:
@@ -833,7 +833,7 @@ class IBGatewaySimulator:
         for session in self._recipients(order.client_id):
             if session.client_id == order.client_id:
                 session.error(order.order_id, 201, f"Order rejected - reason:{reason}")
-            session.send(m.order_status(order))
+            session.send(m.order_status(order, session.server_version))
         self._schedule_save()
 
     def _acknowledge(self, order: SimOrder, faults: OrderFaults) -> None:
@@ -856,7 +856,7 @@ class IBGatewaySimulator:
         for session in self._recipients(order.client_id):
             if with_open_order:
                 session.send(m.open_order(order, instrument, session.server_version))
-            status = m.order_status(order)
+            status = m.order_status(order, session.server_version)
             session.send(status)
             if duplicate:
                 session.send(status)
@@ -907,7 +907,7 @@ class IBGatewaySimulator:
         log.info("order %d of client %d cancelled", order.order_id, order.client_id)
         self._finish(order, "Cancelled", "Cancelled by Trader")
         for session in self._recipients(order.client_id):
-            session.send(m.order_status(order))
+            session.send(m.order_status(order, session.server_version))
             if session.client_id == order.client_id:
                 session.error(order.order_id, 202, "Order Canceled - reason:")
         self._schedule_save()
@@ -1075,7 +1075,7 @@ class IBGatewaySimulator:
         report = m.commission_report(exec_id, commission, instrument.currency, realized)
         for session in recipients:
             session.send(m.exec_details(-1, execution, instrument, session.server_version))
-            status = m.order_status(order)
+            status = m.order_status(order, session.server_version)
             session.send(status)
             if faults.duplicate_status:
                 session.send(status)
