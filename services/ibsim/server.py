@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from services.ibsim import forex, versions
+from services.ibsim import forex, other_requests, versions
 from services.ibsim import messages as m
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
 from services.ibsim.config import Faults, OrderFaults, SimConfig
@@ -1402,4 +1402,5 @@ IBGatewaySimulator._handlers = {
     94: IBGatewaySimulator._req_pnl_single,
     95: IBGatewaySimulator._cancel_pnl,
     99: IBGatewaySimulator._req_completed_orders,
+    **other_requests.HANDLERS,  # the rest of the API: data, an empty end, or TWS's error with the id
 }
