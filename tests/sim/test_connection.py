@@ -197,14 +197,24 @@ async def test_several_clients_visibility(simulator, ib_client):
     assert fills_seen == {0: ["from-1"], 1: ["from-1"], 2: []}
 
 
-async def test_unsupported_request_answered_with_error(simulator, ib_client, ib_log_guard):
+async def test_historical_data_ends_with_error_162(simulator, ib_client, ib_log_guard):
     from ib_async import Stock
 
-    ib_log_guard.allow(r"^Error 322")
+    ib_log_guard.allow(r"^Error 162, ")
     ib = await ib_client()
     bars = await asyncio.wait_for(
         ib.reqHistoricalDataAsync(Stock("AAPL", "SMART", "USD"), "", "1 D", "1 hour", "TRADES", True), 5)
     assert len(bars) == 0
+
+
+async def test_unknown_message_answered_with_322(simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 322, ")
+    ib = await ib_client()
+    errors = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code))
+    ib.client.send(999, 77)  # no such request: the reply names the id it carried
+    await wait_for(lambda: errors, message="error 322")
+    assert errors == [(77, 322)]
 
 
 async def test_current_time_and_ids(simulator, ib_client):
