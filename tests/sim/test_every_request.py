@@ -6,13 +6,14 @@ method of ``ib_async.client.Client``: a client upgrade that adds one fails this 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from ib_async import IB, ExecutionFilter, LimitOrder, ScanDataList, ScannerSubscription, Stock, WshEventData
+from ib_async import ExecutionFilter, LimitOrder, ScannerSubscription, WshEventData
 from ib_async.client import Client
 
 ACCOUNT = "DU1234567"
@@ -126,10 +127,10 @@ TABLE: dict[str, tuple[Callable, Expect]] = {
 NOT_REQUESTS = {"send", "sendMsg", "startApi", "connect", "connectAsync", "disconnect"}
 
 
-def client_requests() -> set[str]:
-    """Every method of ib_async's Client that puts a message on the wire."""
+def client_requests(client_class=Client) -> set[str]:
+    """Every method of the client class that puts a message on the wire."""
     found = set()
-    for name, method in inspect.getmembers(Client, inspect.isfunction):
+    for name, method in inspect.getmembers(client_class, inspect.isfunction):
         if name.startswith("_") or name in NOT_REQUESTS:
             continue
         if re.search(r"self\.send\(", inspect.getsource(method)):
@@ -138,7 +139,10 @@ def client_requests() -> set[str]:
 
 
 def test_the_table_names_every_request_of_the_client():
+    from ib_insync.client import Client as InsyncClient
+
     assert client_requests() == set(TABLE)
+    assert client_requests(InsyncClient) <= set(TABLE)
 
 
 class Frames:
@@ -179,30 +183,31 @@ def is_error(fields: tuple[str, ...]) -> bool:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("max_version", [178, 176, 157])
-async def test_every_request_is_answered(simulator, ib_log_guard, max_version):
+@pytest.mark.parametrize("library,max_version", [("ib_async", 178), ("ib_async", 176), ("ib_async", 157), ("ib_insync", 176)])
+async def test_every_request_is_answered(simulator, ib_log_guard, library, max_version):
     # the errors the table provokes, and the wrapper noticing answers to requests it did not track
     ib_log_guard.allow(r"^Error (162|200|430|10147|10276|10279|10282), ")
     ib_log_guard.allow(r"Unknown reqId|unknown reqId")
-    ib = IB()
+    lib = importlib.import_module(library)
+    ib = lib.IB()
     ib.client.MaxClientVersion = max_version  # the server picks the client's maximum
     await ib.connectAsync("127.0.0.1", simulator.port, clientId=1, timeout=5)
     try:
         assert ib.client.serverVersion() == max_version
-        await walk_the_table(ib)
+        await walk_the_table(ib, lib)
     finally:
         ib.disconnect()
 
 
-async def walk_the_table(ib) -> None:
-    [stock] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+async def walk_the_table(ib, lib) -> None:
+    [stock] = await ib.qualifyContractsAsync(lib.Stock("AAPL", "SMART", "USD"))
     frames = Frames(ib)
     futures = []
     for name, (arguments, expect) in TABLE.items():
         req_id = ib.client.getReqId()
         # the wrapper state the IB-level calls would set up, so that it can file the answers
         if name == "reqScannerSubscription":
-            futures.append(ib.wrapper.startReq(req_id, container=ScanDataList()))
+            futures.append(ib.wrapper.startReq(req_id, container=lib.ScanDataList()))
         elif name == "reqCompletedOrders":
             futures.append(ib.wrapper.startReq("completedOrders"))
         else:
