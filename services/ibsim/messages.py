@@ -2,7 +2,7 @@
 fields (strings) of one message at a given server version.
 
 Layouts follow the installed ib_async decoder (``ib_async/decoder.py``) and IB's ``ibapi``;
-see docs/tws-protocol.md. Unset numbers go out as ``""`` (the decoders map that to their
+see docs/simulator.md. Unset numbers go out as ``""`` (the decoders map that to their
 default), booleans as ``0``/``1``. Each encoder has a golden-frame test in tests/sim.
 Every encoder takes the session's server version (100..178, see ``versions.py``) and mirrors
 the client decoders' ``serverVersion`` branches: ib_async's for 157 and up, IB's official

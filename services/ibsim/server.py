@@ -10,7 +10,8 @@ Embeddable on the caller's loop (tests, the console's qasync loop in demo mode):
 One book (orders, executions, positions, cash) for the first managed account; sessions are
 the client connections. Messages per fill, in this order: execDetails (reqId -1), orderStatus,
 openOrder when the order is filled, commissionReport; then position and account pushes to the
-sessions that subscribed. See docs/tws-protocol.md.
+sessions that subscribed. Protocol versions, market data types, P&L and the answer to each
+request: docs/simulator.md.
 """
 
 from __future__ import annotations
