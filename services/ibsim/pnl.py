@@ -11,14 +11,20 @@ realized P&L booked so far. From there:
 
 Updates are pushed after fills and price moves, at most one per subscription per turn of the
 event loop (TWS sends them about once a second), and only when a value changed.
+The handlers below are registered in the simulator's dispatch table.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
+from services.ibsim import messages as m
 from services.ibsim.model import ZERO, SimPosition
+
+if TYPE_CHECKING:  # pragma: no cover
+    from services.ibsim.server import IBGatewaySimulator, _Session
 
 CENT = Decimal("0.01")
 
@@ -93,6 +99,10 @@ class PnLSubscriptions:
     single: dict[int, tuple[str, int]] = field(default_factory=dict)
     last_sent: dict[int, tuple] = field(default_factory=dict)
 
+    @property
+    def active(self) -> bool:
+        return bool(self.account or self.single)
+
     def cancel(self, req_id: int) -> None:
         self.account.pop(req_id, None)
         self.single.pop(req_id, None)
@@ -103,3 +113,59 @@ class PnLSubscriptions:
             return False
         self.last_sent[req_id] = figures
         return True
+
+
+# --- request handlers (registered in the simulator's dispatch table) ------------------------------
+
+
+def req_pnl(sim: "IBGatewaySimulator", session: "_Session", f: list[str]) -> None:
+    """reqPnL ``92|reqId|account|modelCode``: pnl (94) now and whenever it changes."""
+    req_id, account = int(f[1]), f[2] if len(f) > 2 else ""
+    if _account_ok(sim, session, req_id, account):
+        session.pnl.account[req_id] = account or sim.config.account
+        send_updates(sim, session)
+
+
+def req_pnl_single(sim: "IBGatewaySimulator", session: "_Session", f: list[str]) -> None:
+    """reqPnLSingle ``94|reqId|account|modelCode|conId``: pnlSingle (95) now and whenever it changes."""
+    req_id, account, con_id = int(f[1]), f[2], int(f[4] or 0)
+    if not _account_ok(sim, session, req_id, account):
+        return
+    if con_id not in sim._by_con_id:
+        session.error(req_id, 200, "No security definition has been found for the request")
+        return
+    session.pnl.single[req_id] = (account or sim.config.account, con_id)
+    send_updates(sim, session)
+
+
+def cancel_pnl(sim: "IBGatewaySimulator", session: "_Session", f: list[str]) -> None:
+    session.pnl.cancel(int(f[1]))
+
+
+def _account_ok(sim: "IBGatewaySimulator", session: "_Session", req_id: int, account: str) -> bool:
+    if account and account not in sim.config.accounts:
+        session.error(req_id, 321, f"Error validating request.-'cd' : cause - Account {account} is not managed")
+        return False
+    return True
+
+
+def send_updates(sim: "IBGatewaySimulator", session: "_Session") -> None:
+    """The current figures of each of the session's subscriptions that changed. The book is the
+    first managed account's; the other managed accounts hold nothing (zeros)."""
+    closes = {symbol: instrument.price for symbol, instrument in sim.universe.items()}
+    sv = session.server_version
+    subscriptions = session.pnl
+    for req_id, account in list(subscriptions.account.items()):
+        total = PnLFigures(ZERO, ZERO, ZERO)
+        if account == sim.config.account:
+            total = sim._day.account(sim._positions, sim._prices, closes)
+        if subscriptions.changed(req_id, (total.daily, total.unrealized, total.realized)):
+            session.send(m.pnl(req_id, total.daily, total.unrealized, total.realized, server_version=sv))
+    for req_id, (account, con_id) in list(subscriptions.single.items()):
+        one = SingleFigures(ZERO, ZERO, ZERO, ZERO, ZERO)
+        if account == sim.config.account:
+            symbol = sim._by_con_id[con_id].symbol
+            one = sim._day.single(symbol, sim._positions.get(symbol), sim._prices[symbol], closes[symbol])
+        if subscriptions.changed(req_id, (one.position, one.daily, one.unrealized, one.realized, one.value)):
+            session.send(m.pnl_single(req_id, one.position, one.daily, one.unrealized, one.realized, one.value,
+                                      server_version=sv))

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from services.ibsim import forex, other_requests, versions
+from services.ibsim import forex, other_requests, pnl, versions
 from services.ibsim import messages as m
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
 from services.ibsim.config import Faults, OrderFaults, SimConfig
@@ -736,39 +736,11 @@ class IBGatewaySimulator:
                     for tag, value, currency in self.account_values():
                         session.send(m.account_update_multi(req_id, account, "", tag, value, currency))
 
-    # ----------------------------------------------------------------- requests: P&L
-
-    def _req_pnl(self, session: _Session, f: list[str]) -> None:
-        """reqPnL ``92|reqId|account|modelCode``: pnl (94) now and whenever it changes."""
-        req_id, account = int(f[1]), f[2] if len(f) > 2 else ""
-        if not self._pnl_account_ok(session, req_id, account):
-            return
-        session.pnl.account[req_id] = account or self.config.account
-        self._send_pnl(session)
-
-    def _req_pnl_single(self, session: _Session, f: list[str]) -> None:
-        """reqPnLSingle ``94|reqId|account|modelCode|conId``: pnlSingle (95) now and on changes."""
-        req_id, account, con_id = int(f[1]), f[2], int(f[4] or 0)
-        if not self._pnl_account_ok(session, req_id, account):
-            return
-        if con_id not in self._by_con_id:
-            session.error(req_id, 200, "No security definition has been found for the request")
-            return
-        session.pnl.single[req_id] = (account or self.config.account, con_id)
-        self._send_pnl(session)
-
-    def _pnl_account_ok(self, session: _Session, req_id: int, account: str) -> bool:
-        if account and account not in self.config.accounts:
-            session.error(req_id, 321, f"Error validating request.-'cd' : cause - Account {account} is not managed")
-            return False
-        return True
-
-    def _cancel_pnl(self, session: _Session, f: list[str]) -> None:
-        session.pnl.cancel(int(f[1]))
+    # ----------------------------------------------------------------- requests: P&L (services/ibsim/pnl.py)
 
     def _schedule_pnl(self) -> None:
-        """Coalesce the updates of one turn of the loop (a fill or a walk step moves many values)."""
-        if self._pnl_scheduled or not any(s.pnl.account or s.pnl.single for s in self._sessions.values()):
+        """Coalesce the P&L updates of one turn of the loop (a fill or a walk step moves many values)."""
+        if self._pnl_scheduled or not any(s.pnl.active for s in self._sessions.values()):
             return
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -780,27 +752,7 @@ class IBGatewaySimulator:
         self._pnl_scheduled = False
         for session in list(self._sessions.values()):
             if not session.closed:
-                self._send_pnl(session)
-
-    def _send_pnl(self, session: _Session) -> None:
-        """Current figures of each subscription that changed; the other managed accounts hold nothing."""
-        closes = {symbol: instrument.price for symbol, instrument in self.universe.items()}
-        sv = session.server_version
-        for req_id, account in list(session.pnl.account.items()):
-            figures: tuple = (ZERO, ZERO, ZERO)
-            if account == self.config.account:
-                total = self._day.account(self._positions, self._prices, closes)
-                figures = (total.daily, total.unrealized, total.realized)
-            if session.pnl.changed(req_id, figures):
-                session.send(m.pnl(req_id, *figures, server_version=sv))
-        for req_id, (account, con_id) in list(session.pnl.single.items()):
-            figures = (ZERO,) * 5
-            if account == self.config.account:
-                symbol = self._by_con_id[con_id].symbol
-                one = self._day.single(symbol, self._positions.get(symbol), self._prices[symbol], closes[symbol])
-                figures = (one.position, one.daily, one.unrealized, one.realized, one.value)
-            if session.pnl.changed(req_id, figures):
-                session.send(m.pnl_single(req_id, *figures, server_version=sv))
+                pnl.send_updates(self, session)
 
     # ----------------------------------------------------------------- requests: orders
 
@@ -1398,10 +1350,10 @@ IBGatewaySimulator._handlers = {
     64: IBGatewaySimulator._cancel_positions,
     76: IBGatewaySimulator._req_account_updates_multi,
     77: IBGatewaySimulator._cancel_account_updates_multi,
-    92: IBGatewaySimulator._req_pnl,
-    93: IBGatewaySimulator._cancel_pnl,
-    94: IBGatewaySimulator._req_pnl_single,
-    95: IBGatewaySimulator._cancel_pnl,
+    92: pnl.req_pnl,
+    93: pnl.cancel_pnl,
+    94: pnl.req_pnl_single,
+    95: pnl.cancel_pnl,
     99: IBGatewaySimulator._req_completed_orders,
     **other_requests.HANDLERS,  # the rest of the API: data, an empty end, or TWS's error with the id
 }
