@@ -105,3 +105,13 @@ async def test_missing_exchange_is_error_321(simulator, ib_client):
     ib.client.reqMktData(req_id, Stock("AAPL", "", "USD"), "", False, False, [])
     await wait_for(lambda: errors, message="error 321")
     assert errors == [(req_id, 321)]
+
+
+async def test_order_without_exchange_is_error_321(simulator, ib_client):
+    from ib_async import LimitOrder
+
+    ib = await ib_client()
+    trade = ib.placeOrder(Stock("AAPL", "", "USD"), LimitOrder("BUY", 1, 100))
+    await wait_for(lambda: trade.log[-1].errorCode == 321, message="error 321 on the order")
+    assert trade.orderStatus.status == "ValidationError"  # a warning code: ib_async keeps the trade, as with TWS
+    assert simulator.orders() == []
