@@ -300,3 +300,16 @@ def build_execution():
 
 def build_what_if():
     return build_cases.__globals__["wi"]
+
+
+@pytest.mark.parametrize("library,versions", [("ib_async", range(157, 179)), ("ib_insync", range(157, 177))])
+def test_every_version_the_clients_accept_decodes(library, versions):
+    """Any version in the client's range may be picked: each message decodes at each of them."""
+    for sv in versions:
+        assert decode(m.open_order(build_order(), AAPL, sv), sv, library)[1][2].orderRef == "run1-0001", sv
+        assert decode(m.open_order(build_order(), AAPL, sv, what_if=build_what_if()), sv, library)[1][3].initMarginChange == "5712.75", sv
+        assert decode(m.completed_order(build_done(), IBM, sv), sv, library)[1][2].completedStatus == "Filled", sv
+        assert decode(m.exec_details(-1, build_execution(), AAPL, sv), sv, library)[1][2].orderRef == "run1-0001", sv
+        assert decode(m.contract_details(5, AAPL, sv), sv, library)[1][1].longName == "APPLE INC", sv
+        assert decode(m.order_status(build_order(), sv), sv, library)[1][8] == 3, sv
+        assert decode(m.error(7, 201, "x", sv), sv, library) == ("error", (7, 201, "x", "")), sv
