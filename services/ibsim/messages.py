@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from services.ibsim.codec import UNSET_DOUBLE_TEXT, fmt
 from services.ibsim import versions as v
+from services.ibsim.codec import UNSET_DOUBLE_TEXT, fmt
 from services.ibsim.model import Instrument, SimExecution, SimOrder
 from services.ibsim.versions import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 

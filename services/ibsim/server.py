@@ -33,7 +33,6 @@ from services.ibsim import messages as m
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
 from services.ibsim.config import Faults, OrderFaults, SimConfig
 from services.ibsim.forex import forex_instruments, pair_key
-from services.ibsim.pnl import DayBook, PnLSubscriptions
 from services.ibsim.model import (
     ZERO,
     Instrument,
@@ -43,6 +42,7 @@ from services.ibsim.model import (
     load_universe,
     utcnow,
 )
+from services.ibsim.pnl import DayBook, PnLSubscriptions
 from services.ibsim.requests import (
     RequestError,
     parse_contract12,
