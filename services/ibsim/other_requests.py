@@ -8,8 +8,9 @@ Cancels and switches that TWS does not acknowledge get nothing. Which answer eac
 is listed in docs/simulator.md; ``tests/sim/test_every_request.py`` walks every request of
 ib_async's client against the simulator.
 
-Error codes: 200 (no security definition: the simulator lists stocks and forex pairs only, no
-options), 162 (historical data: no price history is kept), 430 (no fundamentals), 10276 (news
+Historical bars are synthetic (history.py). Error codes: 200 (no security definition: the
+simulator lists stocks and forex pairs only, no options), 162 (a historical-data request TWS
+would refuse, e.g. an invalid bar size), 430 (no fundamentals), 10276 (news
 articles), 10279 / 10282 (Wall Street Horizon data); all end the client's request.
 """
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from services.ibsim import history
 from services.ibsim import messages as m
 from services.ibsim import versions as v
 from services.ibsim.codec import fmt
@@ -164,12 +167,42 @@ def req_market_rule(sim, session, f) -> None:
 
 
 def req_historical_data(sim, session, f) -> None:
-    index = 2 if session.server_version < v.SYNT_REALTIME_BARS else 1  # a version field below 124
-    req_id = int(f[index])
-    if _instrument(sim, session, req_id, f, index + 1) is None:
+    """``20|reqId|<12 contract>|includeExpired|end|barSize|duration|useRTH|whatToShow|formatDate|...``
+    (a version field after the id below 124): synthetic bars ending at the current price
+    (history.py), then nothing more (keepUpToDate gets no updates)."""
+    old = session.server_version < v.SYNT_REALTIME_BARS
+    o = 1 if old else 0
+    req_id = int(f[1 + o])
+    instrument = _instrument(sim, session, req_id, f, 2 + o)
+    if instrument is None:
         return
-    session.error(req_id, 162, "Historical Market Data Service error message:HMDS query returned no data: "
-                               "the simulator keeps no price history")
+    end_text, bar_text, duration_text, rth, what, date_format = f[15 + o:21 + o]
+    try:
+        bar_seconds = history.parse_bar_size(bar_text)
+        end = history.parse_end(end_text, datetime.now(timezone.utc))
+        starts = history.bar_starts(end, history.parse_duration(duration_text), bar_seconds, rth not in ("", "0"))
+    except history.HistoryRequestError as exc:
+        session.error(req_id, 162, f"Historical Market Data Service error message:{exc}")
+        return
+    if not starts:
+        session.error(req_id, 162, "Historical Market Data Service error message:HMDS query returned no data")
+        return
+    last = _mid(sim, instrument) if what.upper() in ("MIDPOINT", "BID_ASK") else sim.price(instrument.symbol)
+    key = f"{sim.config.seed}:{instrument.symbol}:{bar_seconds}:{int(starts[-1].timestamp())}"
+    bars = history.synthetic_bars(key, last, instrument.min_tick, starts, bar_seconds)
+    fields = ["17"] + (["3"] if old else []) + [
+        str(req_id),
+        history.format_bar_time(starts[0], bar_seconds, date_format),
+        history.format_bar_time(end, bar_seconds, date_format),
+        str(len(bars)),
+    ]
+    for bar in bars:
+        fields += [history.format_bar_time(bar.start, bar_seconds, date_format), fmt(bar.open), fmt(bar.high),
+                   fmt(bar.low), fmt(bar.close), str(bar.volume), fmt(bar.wap)]
+        if old:
+            fields.append("false")  # hasGaps
+        fields.append(str(bar.count))
+    session.send(fields)
 
 
 def req_head_timestamp(sim, session, f) -> None:

@@ -197,13 +197,13 @@ async def test_several_clients_visibility(simulator, ib_client):
     assert fills_seen == {0: ["from-1"], 1: ["from-1"], 2: []}
 
 
-async def test_historical_data_ends_with_error_162(simulator, ib_client, ib_log_guard):
+async def test_historical_data_with_an_invalid_bar_size_ends_with_error_162(simulator, ib_client, ib_log_guard):
     from ib_async import Stock
 
     ib_log_guard.allow(r"^Error 162, ")
     ib = await ib_client()
     bars = await asyncio.wait_for(
-        ib.reqHistoricalDataAsync(Stock("AAPL", "SMART", "USD"), "", "1 D", "1 hour", "TRADES", True), 5)
+        ib.reqHistoricalDataAsync(Stock("AAPL", "SMART", "USD"), "", "1 D", "7 fortnights", "TRADES", True), 5)
     assert len(bars) == 0
 
 
