@@ -20,6 +20,8 @@ Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``,
 min_quantity=..., <fault>=value, fill_mode="partial")``.
 Prices: bid/ask = mid -/+ spread/2 (0.02); MKT fills at the touch plus ``slippage`` (0.01); LMT fills at
 the touch once it crosses; commissions from ``services.core.commissions.FixedCommission`` per order.
+Protocol: server versions 100..178 (``versions.py``); delayed/frozen market data, reqPnL, forex what-if
+(``forex.py``) and an answer to every other request (``other_requests.py``): see docs/simulator.md.
 """
 
 from services.ibsim.config import DEFAULT_ACCOUNT, Faults, FaultRule, OrderFaults, SimConfig, parse_fault_rule

@@ -2,9 +2,11 @@
 fields (strings) of one message at a given server version.
 
 Layouts follow the installed ib_async decoder (``ib_async/decoder.py``) and IB's ``ibapi``;
-see docs/tws-protocol.md. Unset numbers go out as ``""`` (the decoders map that to their
+see docs/simulator.md. Unset numbers go out as ``""`` (the decoders map that to their
 default), booleans as ``0``/``1``. Each encoder has a golden-frame test in tests/sim.
-Supported server versions: 176 (ib_insync 0.9.86), 177 and 178 (ib_async 2.x).
+Every encoder takes the session's server version (100..178, see ``versions.py``) and mirrors
+the client decoders' ``serverVersion`` branches: ib_async's for 157 and up, IB's official
+``ibapi`` (9.81 and 10.x) for the older layouts.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from services.ibsim import versions as v
 from services.ibsim.codec import UNSET_DOUBLE_TEXT, fmt
 from services.ibsim.model import Instrument, SimExecution, SimOrder
+from services.ibsim.versions import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 
-MIN_SERVER_VERSION = 176
-MAX_SERVER_VERSION = 178
+__all__ = ["MAX_SERVER_VERSION", "MIN_SERVER_VERSION"]
 
 # message ids (server -> client)
 TICK_PRICE = "1"
@@ -45,11 +48,24 @@ ACCOUNT_SUMMARY = "63"
 ACCOUNT_SUMMARY_END = "64"
 ACCOUNT_UPDATE_MULTI = "73"
 ACCOUNT_UPDATE_MULTI_END = "74"
+TICK_REQ_PARAMS = "81"
+PNL = "94"
+PNL_SINGLE = "95"
 COMPLETED_ORDER = "101"
 COMPLETED_ORDERS_END = "102"
 
 # tick types
 BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, HIGH, LOW, VOLUME, CLOSE = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+OPEN = 14
+# what TWS sends instead when the data is delayed (market data types 3 and 4)
+DELAYED_BID, DELAYED_ASK, DELAYED_LAST = 66, 67, 68
+DELAYED_BID_SIZE, DELAYED_ASK_SIZE, DELAYED_LAST_SIZE = 69, 70, 71
+DELAYED_HIGH, DELAYED_LOW, DELAYED_VOLUME, DELAYED_CLOSE, DELAYED_OPEN = 72, 73, 74, 75, 76
+DELAYED_TICK = {
+    BID: DELAYED_BID, ASK: DELAYED_ASK, LAST: DELAYED_LAST, BID_SIZE: DELAYED_BID_SIZE, ASK_SIZE: DELAYED_ASK_SIZE,
+    LAST_SIZE: DELAYED_LAST_SIZE, HIGH: DELAYED_HIGH, LOW: DELAYED_LOW, VOLUME: DELAYED_VOLUME, CLOSE: DELAYED_CLOSE,
+    OPEN: DELAYED_OPEN,
+}
 
 
 def ib_time(moment: datetime) -> str:
@@ -58,7 +74,18 @@ def ib_time(moment: datetime) -> str:
 
 
 def trading_class(instrument: Instrument) -> str:
+    if instrument.sec_type == "CASH":
+        return instrument.symbol  # EUR.USD
     return "NMS" if instrument.primary_exchange == "NASDAQ" else instrument.symbol
+
+
+def wire_symbol(instrument: Instrument) -> str:
+    """The contract's ``symbol`` on the wire: the base currency of a forex pair (EUR of EUR.USD)."""
+    return instrument.symbol.split(".")[0] if instrument.sec_type == "CASH" else instrument.symbol
+
+
+def default_exchange(instrument: Instrument) -> str:
+    return "IDEALPRO" if instrument.sec_type == "CASH" else "SMART"
 
 
 # --- connection ------------------------------------------------------------------------
@@ -91,27 +118,39 @@ def current_time(epoch_seconds: int) -> list[str]:
 
 
 def contract_details(req_id: int, instrument: Instrument, server_version: int = MAX_SERVER_VERSION) -> list[str]:
-    if server_version < 164:
-        raise ValueError("contractDetails layouts below server version 164 are not implemented")
-    stock_type = "ETF" if "ETF" in instrument.long_name.upper() or "TRUST" in instrument.long_name.upper() else "COMMON"
-    return [
-        CONTRACT_DATA,
+    sv = server_version
+    cash = instrument.sec_type == "CASH"
+    if cash:
+        stock_type = ""
+    elif "ETF" in instrument.long_name.upper() or "TRUST" in instrument.long_name.upper():
+        stock_type = "ETF"
+    else:
+        stock_type = "COMMON"
+    exchange = default_exchange(instrument)
+    fields = [CONTRACT_DATA]
+    if sv < v.SIZE_RULES:
+        fields.append("8")  # message version
+    fields += [
         str(req_id),
-        instrument.symbol,
+        wire_symbol(instrument),
         instrument.sec_type,
         "",  # lastTradeDate
         "0",  # strike
         "",  # right
-        "SMART",
+        exchange,
         instrument.currency,
         instrument.symbol,  # localSymbol
         trading_class(instrument),  # marketName
         trading_class(instrument),
         str(instrument.con_id),
         fmt(instrument.min_tick),
+    ]
+    if v.MD_SIZE_MULTIPLIER <= sv < v.SIZE_RULES:
+        fields.append("1")  # mdSizeMultiplier
+    fields += [
         "",  # multiplier
         "LMT,MKT",
-        f"SMART,{instrument.primary_exchange}",
+        exchange if cash else f"SMART,{instrument.primary_exchange}",
         "1",  # priceMagnifier
         "0",  # underConId
         instrument.long_name,
@@ -126,16 +165,22 @@ def contract_details(req_id: int, instrument: Instrument, server_version: int = 
         "",  # evRule
         "",  # evMultiplier
         "0",  # numSecIds
-        "1",  # aggGroup
-        "",  # underSymbol
-        "",  # underSecType
-        "26",  # marketRuleIds
-        "",  # realExpirationDate
-        stock_type,
-        "1",  # minSize
-        "1",  # sizeIncrement
-        "100",  # suggestedSizeIncrement
     ]
+    if sv >= v.AGG_GROUP:
+        fields.append("1")  # aggGroup
+    if sv >= v.UNDERLYING_INFO:
+        fields += ["", ""]  # underSymbol, underSecType
+    if sv >= v.MARKET_RULES:
+        fields.append("239" if cash else "26")  # marketRuleIds
+    if sv >= v.REAL_EXPIRATION_DATE:
+        fields.append("")  # realExpirationDate
+    if sv >= v.STOCK_TYPE:
+        fields.append(stock_type)
+    if v.FRACTIONAL_SIZE_SUPPORT <= sv < v.SIZE_RULES:
+        fields.append("1")  # sizeMinTick (ib_async reads it as suggestedSizeIncrement)
+    if sv >= v.SIZE_RULES:
+        fields += ["1", "1", "1" if cash else "100"]  # minSize, sizeIncrement, suggestedSizeIncrement
+    return fields
 
 
 def contract_details_end(req_id: int) -> list[str]:
@@ -158,28 +203,59 @@ def market_data_type(req_id: int, data_type: int) -> list[str]:
     return [MARKET_DATA_TYPE, "1", str(req_id), str(data_type)]
 
 
+def tick_req_params(req_id: int, min_tick: Decimal, bbo_exchange: str, snapshot_permissions: int) -> list[str]:
+    """tickReqParams (81, no version field): sent first for every market data request."""
+    return [TICK_REQ_PARAMS, str(req_id), fmt(min_tick), bbo_exchange, str(snapshot_permissions)]
+
+
+# --- P&L subscriptions ---------------------------------------------------------------------
+
+
+def pnl(req_id: int, daily: Decimal, unrealized: Decimal, realized: Decimal,
+        server_version: int = MAX_SERVER_VERSION) -> list[str]:
+    fields = [PNL, str(req_id), fmt(daily)]
+    if server_version >= v.UNREALIZED_PNL:
+        fields.append(fmt(unrealized))
+    if server_version >= v.REALIZED_PNL:
+        fields.append(fmt(realized))
+    return fields
+
+
+def pnl_single(req_id: int, position: Decimal, daily: Decimal, unrealized: Decimal, realized: Decimal,
+               value: Decimal, server_version: int = MAX_SERVER_VERSION) -> list[str]:
+    fields = [PNL_SINGLE, str(req_id), fmt(position), fmt(daily)]
+    if server_version >= v.UNREALIZED_PNL:
+        fields.append(fmt(unrealized))
+    if server_version >= v.REALIZED_PNL:
+        fields.append(fmt(realized))
+    fields.append(fmt(value))
+    return fields
+
+
 # --- orders --------------------------------------------------------------------------------
 
 
-def _contract11(instrument: Instrument, exchange: str = "SMART") -> list[str]:
+def _contract11(instrument: Instrument, exchange: str | None = None) -> list[str]:
     return [
         str(instrument.con_id),
-        instrument.symbol,
+        wire_symbol(instrument),
         instrument.sec_type,
         "",  # lastTradeDateOrContractMonth
         "0",  # strike
         "",  # right
         "",  # multiplier
-        exchange,
+        exchange or default_exchange(instrument),
         instrument.currency,
         instrument.symbol,  # localSymbol
         trading_class(instrument),
     ]
 
 
-def order_status(order: SimOrder) -> list[str]:
-    return [
-        ORDER_STATUS,
+def order_status(order: SimOrder, server_version: int = MAX_SERVER_VERSION) -> list[str]:
+    fields = [ORDER_STATUS]
+    if server_version < v.MARKET_CAP_PRICE:
+        fields.append("6")  # message version
+    fields += [
         str(order.order_id),
         order.status,
         fmt(order.filled),
@@ -190,19 +266,21 @@ def order_status(order: SimOrder) -> list[str]:
         fmt(order.last_fill_price),
         str(order.client_id),
         "",  # whyHeld
-        "0",  # mktCapPrice
     ]
+    if server_version >= v.MARKET_CAP_PRICE:
+        fields.append("0")  # mktCapPrice
+    return fields
 
 
 class WhatIfState:
     """Margin and commission figures of a what-if answer (strings as IB sends them)."""
 
     __slots__ = ("init_before", "maint_before", "equity_before", "init_change", "maint_change",
-                 "equity_change", "init_after", "maint_after", "equity_after", "commission")
+                 "equity_change", "init_after", "maint_after", "equity_after", "commission", "currency")
 
     def __init__(self, *, init_before: Decimal, maint_before: Decimal, equity_before: Decimal,
                  init_change: Decimal, maint_change: Decimal, equity_change: Decimal,
-                 commission: Decimal) -> None:
+                 commission: Decimal, currency: str = "USD") -> None:
         self.init_before = init_before
         self.maint_before = maint_before
         self.equity_before = equity_before
@@ -213,13 +291,17 @@ class WhatIfState:
         self.maint_after = maint_before + maint_change
         self.equity_after = equity_before + equity_change
         self.commission = commission
+        self.currency = currency
 
 
 def open_order(order: SimOrder, instrument: Instrument, server_version: int = MAX_SERVER_VERSION,
                what_if: WhatIfState | None = None) -> list[str]:
     """openOrder (5): 127 fields at server version 178 for a plain STK MKT/LMT order."""
     sv = server_version
-    fields = [OPEN_ORDER, str(order.order_id), *_contract11(instrument)]
+    fields = [OPEN_ORDER]
+    if sv < v.ORDER_CONTAINER:
+        fields.append("34")  # message version (the decoders gate on 20..34)
+    fields += [str(order.order_id), *_contract11(instrument)]
     fields += [
         order.action,
         fmt(order.quantity),
@@ -243,10 +325,11 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
         "",  # faMethod
         "",  # faPercentage
     ]
-    if sv < 177:
+    if sv < v.FA_PROFILE_DESUPPORT:
         fields.append("")  # faProfile
+    if sv >= v.MODELS_SUPPORT:
+        fields.append("")  # modelCode
     fields += [
-        "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
         "",  # percentOffset
@@ -301,43 +384,48 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
         fmt(what_if is not None),
         order.status if what_if is None else "PreSubmitted",
     ]
+    margin_fields = 9 if sv >= v.WHAT_IF_EXT_FIELDS else 3  # before, change, after / after only
     if what_if is None:
-        fields += [""] * 9 + ["", "", "", "", ""]
+        fields += [""] * margin_fields + ["", "", "", "", ""]
     else:
-        fields += [
+        margins = [
             fmt(what_if.init_before), fmt(what_if.maint_before), fmt(what_if.equity_before),
             fmt(what_if.init_change), fmt(what_if.maint_change), fmt(what_if.equity_change),
             fmt(what_if.init_after), fmt(what_if.maint_after), fmt(what_if.equity_after),
-            fmt(what_if.commission), "", "", instrument.currency, "",
         ]
-    fields += [
-        "0",  # randomizeSize
-        "0",  # randomizePrice
-        "0",  # conditions
-        "",  # adjustedOrderType
-        "",  # triggerPrice
-        "",  # trailStopPrice
-        "",  # lmtPriceOffset
-        "",  # adjustedStopPrice
-        "",  # adjustedStopLimitPrice
-        "",  # adjustedTrailingAmount
-        "0",  # adjustableTrailingUnit
-        "",  # softDollarTier name
-        "",  # softDollarTier value
-        "",  # softDollarTier displayName
-        "",  # cashQty
-        "0",  # dontUseAutoPriceForHedge
-        "0",  # isOmsContainer
-        "0",  # discretionaryUpToLimitPrice
-        "0",  # usePriceMgmtAlgo
-    ]
-    if sv >= 159:
+        fields += margins[-margin_fields:] + [fmt(what_if.commission), "", "", what_if.currency, ""]
+    fields += ["0", "0"]  # randomizeSize, randomizePrice
+    if sv >= v.PEGGED_TO_BENCHMARK:
+        fields += [
+            "0",  # conditions
+            "",  # adjustedOrderType
+            "",  # triggerPrice
+            "",  # trailStopPrice
+            "",  # lmtPriceOffset
+            "",  # adjustedStopPrice
+            "",  # adjustedStopLimitPrice
+            "",  # adjustedTrailingAmount
+            "0",  # adjustableTrailingUnit
+        ]
+    if sv >= v.SOFT_DOLLAR_TIER:
+        fields += ["", "", ""]  # softDollarTier name, value, displayName
+    if sv >= v.CASH_QTY:
+        fields.append("")  # cashQty
+    if sv >= v.AUTO_PRICE_FOR_HEDGE:
+        fields.append("0")  # dontUseAutoPriceForHedge
+    if sv >= v.ORDER_CONTAINER:
+        fields.append("0")  # isOmsContainer
+    if sv >= v.D_PEG_ORDERS:
+        fields.append("0")  # discretionaryUpToLimitPrice
+    if sv >= v.PRICE_MGMT_ALGO:
+        fields.append("0")  # usePriceMgmtAlgo
+    if sv >= v.DURATION:
         fields.append("")  # duration
-    if sv >= 160:
+    if sv >= v.POST_TO_ATS:
         fields.append("0")  # postToAts
-    if sv >= 162:
+    if sv >= v.AUTO_CANCEL_PARENT:
         fields.append("0")  # autoCancelParent
-    if sv >= 170:
+    if sv >= v.PEGBEST_PEGMID_OFFSETS:
         fields += ["", "", "", "", ""]  # minTradeQty, minCompeteSize, competeAgainstBestOffset, midOffsets
     return fields
 
@@ -371,7 +459,7 @@ def completed_order(order: SimOrder, instrument: Instrument, server_version: int
         "",  # faMethod
         "",  # faPercentage
     ]
-    if sv < 177:
+    if sv < v.FA_PROFILE_DESUPPORT:
         fields.append("")  # faProfile
     fields += [
         "",  # modelCode
@@ -435,7 +523,7 @@ def completed_order(order: SimOrder, instrument: Instrument, server_version: int
         ib_time(order.completed_at) if order.completed_at else "",
         order.completed_status,
     ]
-    if sv >= 170:
+    if sv >= v.PEGBEST_PEGMID_OFFSETS:
         fields += ["", "", "", "", ""]
     return fields
 
@@ -449,8 +537,11 @@ def completed_orders_end() -> list[str]:
 
 def exec_details(req_id: int, execution: SimExecution, instrument: Instrument,
                  server_version: int = MAX_SERVER_VERSION) -> list[str]:
-    fields = [
-        EXECUTION_DATA,
+    sv = server_version
+    fields = [EXECUTION_DATA]
+    if sv < v.LAST_LIQUIDITY:
+        fields.append("10")  # message version
+    fields += [
         str(req_id),
         str(execution.order_id),
         *_contract11(instrument, exchange=execution.exchange),
@@ -469,10 +560,12 @@ def exec_details(req_id: int, execution: SimExecution, instrument: Instrument,
         execution.order_ref,
         "",  # evRule
         "",  # evMultiplier
-        "",  # modelCode
-        "2",  # lastLiquidity: removed liquidity
     ]
-    if server_version >= 178:
+    if sv >= v.MODELS_SUPPORT:
+        fields.append("")  # modelCode
+    if sv >= v.LAST_LIQUIDITY:
+        fields.append("2")  # lastLiquidity: removed liquidity
+    if sv >= v.PENDING_PRICE_REVISION:
         fields.append("0")  # pendingPriceRevision
     return fields
 
@@ -498,7 +591,8 @@ def commission_report(exec_id: str, commission: Decimal, currency: str, realized
 
 
 def position(account: str, instrument: Instrument, quantity: Decimal, avg_cost: Decimal) -> list[str]:
-    return [POSITION_DATA, "3", account, *_contract11(instrument, exchange=instrument.primary_exchange),
+    exchange = instrument.primary_exchange if instrument.sec_type == "STK" else default_exchange(instrument)
+    return [POSITION_DATA, "3", account, *_contract11(instrument, exchange=exchange),
             fmt(quantity), fmt(avg_cost)]
 
 
@@ -524,7 +618,7 @@ def update_portfolio(instrument: Instrument, quantity: Decimal, market_price: De
         PORTFOLIO_VALUE,
         "8",
         str(instrument.con_id),
-        instrument.symbol,
+        wire_symbol(instrument),
         instrument.sec_type,
         "",  # lastTradeDateOrContractMonth
         "0",  # strike

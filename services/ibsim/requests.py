@@ -1,14 +1,16 @@
 """Parsers for the client requests the simulator understands (pure functions over fields).
 
 ``parse_place_order`` walks placeOrder's conditional blocks the way ``ib_async.client.placeOrder``
-writes them, so that ``whatIf`` (index 84 at server version 178, 85 at 176) is found and a
-what-if order is never executed.
+(and IB's official client, for the versions below 157) writes them, so that ``whatIf`` (index 84
+at server version 178, 85 at 176) is found and a what-if order is never executed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+from services.ibsim import versions
 
 UNSET_DOUBLE = 1.7976931348623157e308
 
@@ -97,32 +99,35 @@ def parse_place_order(fields: list[str], server_version: int) -> PlaceOrderReque
 
 
 def _parse_place_order(f: list[str], sv: int) -> PlaceOrderRequest:
-    order_id = int(f[1])
-    contract = parse_contract12(f, 2)
+    o = 1 if sv < versions.ORDER_CONTAINER else 0  # a message version field follows the id below 145
+    order_id = int(f[1 + o])
+    contract = parse_contract12(f, 2 + o)
     # 14 secIdType, 15 secId
-    action = f[16].upper()
-    quantity = to_decimal(f[17])
-    order_type = f[18].upper()
-    limit_price = to_decimal(f[19])
-    aux_price = to_decimal(f[20])
-    tif = f[21].upper() or "DAY"
-    account = f[23]
-    order_ref = f[26]
-    transmit = _is_true(f[27])
-    parent_id = int(f[28] or 0)
-    outside_rth = _is_true(f[33])
-    i = 35
+    action = f[16 + o].upper()
+    quantity = to_decimal(f[17 + o])
+    order_type = f[18 + o].upper()
+    limit_price = to_decimal(f[19 + o])
+    aux_price = to_decimal(f[20 + o])
+    tif = f[21 + o].upper() or "DAY"
+    account = f[23 + o]
+    order_ref = f[26 + o]
+    transmit = _is_true(f[27 + o])
+    parent_id = int(f[28 + o] or 0)
+    outside_rth = _is_true(f[33 + o])
+    i = 35 + o
     combo = contract.sec_type == "BAG"
     if combo:
         legs = int(f[i]); i += 1 + 8 * legs
         order_legs = int(f[i]); i += 1 + order_legs
         params = int(f[i]); i += 1 + 2 * params
     i += 7  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup, faMethod, faPercentage
-    if sv < 177:
+    if sv < versions.FA_PROFILE_DESUPPORT:
         i += 1  # faProfile
-    # modelCode ... deltaNeutralAuxPrice: 24 fields, deltaNeutralOrderType is the 23rd
-    delta_neutral_type = f[i + 22]
-    i += 24
+    if sv >= versions.MODELS_SUPPORT:
+        i += 1  # modelCode
+    # shortSaleSlot ... deltaNeutralAuxPrice: 23 fields, deltaNeutralOrderType is the 22nd
+    delta_neutral_type = f[i + 21]
+    i += 23
     if delta_neutral_type:
         i += 8
     # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInit, scaleSubs, scalePriceIncrement

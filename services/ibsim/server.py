@@ -10,7 +10,8 @@ Embeddable on the caller's loop (tests, the console's qasync loop in demo mode):
 One book (orders, executions, positions, cash) for the first managed account; sessions are
 the client connections. Messages per fill, in this order: execDetails (reqId -1), orderStatus,
 openOrder when the order is filled, commissionReport; then position and account pushes to the
-sessions that subscribed. See docs/tws-protocol.md.
+sessions that subscribed. Protocol versions, market data types, P&L and the answer to each
+request: docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from services.ibsim import forex, other_requests, pnl, versions
 from services.ibsim import messages as m
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
 from services.ibsim.config import Faults, OrderFaults, SimConfig
+from services.ibsim.forex import forex_instruments, pair_key
 from services.ibsim.model import (
     ZERO,
     Instrument,
@@ -39,6 +42,7 @@ from services.ibsim.model import (
     load_universe,
     utcnow,
 )
+from services.ibsim.pnl import DayBook, PnLSubscriptions
 from services.ibsim.requests import (
     RequestError,
     parse_contract12,
@@ -46,6 +50,7 @@ from services.ibsim.requests import (
     parse_req_executions,
 )
 from services.ibsim.state import STATE_FORMAT, read_json, write_json_atomic
+from services.ibsim.versions import negotiate
 
 log = logging.getLogger("services.ibsim")
 
@@ -105,6 +110,8 @@ class _Session:
         self.closed = False
         self.market_data_type = 1
         self.market_data: dict[int, str] = {}  # reqId -> symbol (streaming)
+        self.frozen: set[int] = set()  # reqIds of frozen data: no updates after the first values
+        self.pnl = PnLSubscriptions()
         self.positions_subscribed = False
         self.account_updates: str | None = None
         self.account_multi: dict[int, str] = {}
@@ -173,6 +180,8 @@ class IBGatewaySimulator:
             raise ValueError(f"fill_mode must be instant or partial, not {self.config.fill_mode!r}")
         self.faults: Faults = self.config.faults
         self.universe: dict[str, Instrument] = load_universe(self.config.universe_file)
+        for key, pair in forex_instruments().items():
+            self.universe.setdefault(key, pair)
         self._by_con_id = {i.con_id: i for i in self.universe.values()}
         self._rng = random.Random(self.config.seed)
         self._commission = _CommissionModel()
@@ -205,6 +214,8 @@ class IBGatewaySimulator:
         self.listeners: list[Callable[[str, dict], None]] = []  # (event, details) for the CLI log
         if self.config.state_file:
             self._load_state()
+        self._day = DayBook.starting_from(self._positions)
+        self._pnl_scheduled = False
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -277,7 +288,7 @@ class IBGatewaySimulator:
         """(bid, ask) around the mid price, spread from the config."""
         instrument = self.universe[symbol.upper()]
         mid = self._prices[instrument.symbol]
-        half = self.config.spread / 2
+        half = instrument.min_tick if instrument.sec_type == "CASH" else self.config.spread / 2
         bid = (mid - half).quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
         ask = (mid + half).quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
         return max(bid, instrument.min_tick), ask
@@ -429,16 +440,15 @@ class IBGatewaySimulator:
         except ValueError:
             log.warning("connection from %s sent no version range (%r); closing", session.peer, announcement)
             return
-        server_version = min(high, m.MAX_SERVER_VERSION)
-        if server_version < m.MIN_SERVER_VERSION or server_version < low:
-            text = (
-                f"Unsupported client version range {low}..{high}: the simulator speaks server versions "
-                f"{m.MIN_SERVER_VERSION}..{m.MAX_SERVER_VERSION} (ib_async 2.x, ib_insync 0.9.86)"
-            )
-            log.warning("refusing %s: %s", session.peer, text)
-            session.send(m.error(-1, 506, text, 0))
+        negotiation = negotiate(low, high)
+        if not negotiation.accepted:
+            log.warning("refusing %s: %s", session.peer, negotiation.refusal)
+            session.server_version = negotiation.server_version
+            session.send(m.handshake(negotiation.server_version, utcnow()))
+            session.error(-1, 506, negotiation.refusal or "")
             await session.writer.drain()
             return
+        server_version = negotiation.server_version
         session.server_version = server_version
         session.send(m.handshake(server_version, utcnow()))
         buffer = FrameBuffer()
@@ -523,22 +533,31 @@ class IBGatewaySimulator:
 
     # ----------------------------------------------------------------- requests: data
 
-    def _resolve(self, con_id: int, symbol: str, sec_type: str = "", currency: str = "") -> Instrument | None:
+    def _resolve(self, con_id: int, symbol: str, sec_type: str = "", currency: str = "", local_symbol: str = "") -> Instrument | None:
+        if con_id:
+            instrument = self._by_con_id.get(con_id)
+            if instrument is None or (symbol and symbol not in (instrument.symbol, m.wire_symbol(instrument))):
+                return None
+            if sec_type and sec_type != instrument.sec_type:
+                return None
+            return instrument
+        if sec_type == "CASH":
+            instrument = self.universe.get(pair_key(symbol, currency, local_symbol))
+            return instrument if instrument is not None and instrument.sec_type == "CASH" else None
         if sec_type not in ("", "STK"):
             return None
         if currency not in ("", "USD"):
             return None
-        if con_id:
-            instrument = self._by_con_id.get(con_id)
-            if instrument is None or (symbol and symbol != instrument.symbol):
-                return None
-            return instrument
-        return self.universe.get(symbol)
+        instrument = self.universe.get(symbol)
+        return instrument if instrument is not None and instrument.sec_type == "STK" else None
+
+    def _resolve_ref(self, ref) -> Instrument | None:
+        return self._resolve(ref.con_id, ref.symbol, ref.sec_type, ref.currency, ref.local_symbol)
 
     def _req_contract_details(self, session: _Session, f: list[str]) -> None:
         req_id = int(f[2])
         ref = parse_contract12(f, 3)
-        instrument = self._resolve(ref.con_id, ref.symbol, ref.sec_type, ref.currency)
+        instrument = self._resolve_ref(ref)
         if instrument is None:
             session.error(req_id, 200, "No security definition has been found for the request")
             return
@@ -554,37 +573,68 @@ class IBGatewaySimulator:
         dnc = f[i] not in ("", "0")
         i += 4 if dnc else 1
         snapshot = f[i + 1] not in ("", "0") or f[i + 2] not in ("", "0")
-        instrument = self._resolve(ref.con_id, ref.symbol, ref.sec_type, ref.currency)
+        if not ref.exchange:
+            session.error(req_id, 321, "Error validating request.-'bW' : cause - Please enter exchange")
+            return
+        instrument = self._resolve_ref(ref)
         if instrument is None:
             session.error(req_id, 200, "No security definition has been found for the request")
             return
-        session.send(m.market_data_type(req_id, session.market_data_type))
-        self._send_ticks(session, req_id, instrument, full=True)
+        data_type = session.market_data_type
+        if session.server_version >= versions.REQ_SMART_COMPONENTS:
+            bbo = "" if instrument.sec_type == "CASH" else "9c0001"
+            session.send(m.tick_req_params(req_id, instrument.min_tick, bbo, 3))
+        if data_type in (3, 4):
+            # what a delayed-only account hears before its delayed ticks
+            session.error(req_id, 10167, "Requested market data is not subscribed. Displaying delayed market data.")
+        session.send(m.market_data_type(req_id, data_type))
+        self._send_ticks(session, req_id, instrument, full=True, data_type=data_type)
         if snapshot:
             session.send(m.tick_snapshot_end(req_id))
         else:
+            # frozen data (2, 4) is the last recorded value: sent once, not updated
             session.market_data[req_id] = instrument.symbol
+            if data_type in (2, 4):
+                session.frozen.add(req_id)
 
-    def _send_ticks(self, session: _Session, req_id: int, instrument: Instrument, full: bool) -> None:
+    def _send_ticks(self, session: _Session, req_id: int, instrument: Instrument, full: bool, data_type: int = 1) -> None:
+        """Bid, ask, last (price then size), the close on the first message, the volume. Delayed
+        data (types 3 and 4) goes out under the delayed tick types 66..76, as TWS sends it."""
+        delayed = data_type in (3, 4)
+
+        def tick(kind: int) -> int:
+            return m.DELAYED_TICK[kind] if delayed else kind
+
         symbol = instrument.symbol
         bid, ask = self.quote(symbol)
         bid_size, ask_size = self._sizes[symbol]
         last = self._prices[symbol].quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
-        session.send(m.tick_price(req_id, m.BID, bid, Decimal(bid_size)))
-        session.send(m.tick_size(req_id, m.BID_SIZE, Decimal(bid_size)))
-        session.send(m.tick_price(req_id, m.ASK, ask, Decimal(ask_size)))
-        session.send(m.tick_size(req_id, m.ASK_SIZE, Decimal(ask_size)))
-        session.send(m.tick_price(req_id, m.LAST, last, Decimal(100)))
-        session.send(m.tick_size(req_id, m.LAST_SIZE, Decimal(100)))
+        session.send(m.tick_price(req_id, tick(m.BID), bid, Decimal(bid_size)))
+        session.send(m.tick_size(req_id, tick(m.BID_SIZE), Decimal(bid_size)))
+        session.send(m.tick_price(req_id, tick(m.ASK), ask, Decimal(ask_size)))
+        session.send(m.tick_size(req_id, tick(m.ASK_SIZE), Decimal(ask_size)))
+        if instrument.sec_type != "CASH":  # IDEALPRO quotes have no trades
+            session.send(m.tick_price(req_id, tick(m.LAST), last, Decimal(100)))
+            session.send(m.tick_size(req_id, tick(m.LAST_SIZE), Decimal(100)))
         if full:
-            session.send(m.tick_price(req_id, m.CLOSE, instrument.price, None))
-        session.send(m.tick_size(req_id, m.VOLUME, self._volume[symbol]))
+            session.send(m.tick_price(req_id, tick(m.CLOSE), instrument.price, None))
+        if instrument.sec_type != "CASH":
+            session.send(m.tick_size(req_id, tick(m.VOLUME), self._volume[symbol]))
 
     def _cancel_mkt_data(self, session: _Session, f: list[str]) -> None:
         session.market_data.pop(int(f[2]), None)
+        session.frozen.discard(int(f[2]))
 
     def _req_market_data_type(self, session: _Session, f: list[str]) -> None:
-        session.market_data_type = int(f[2] or 1)
+        data_type = int(f[2] or 1)
+        if data_type not in (1, 2, 3, 4):
+            session.error(-1, 321, f"Error validating request.-'a4' : cause - Invalid market data type {data_type}")
+            return
+        changed = data_type != session.market_data_type
+        session.market_data_type = data_type
+        if changed:  # TWS tells every running subscription which kind of data follows
+            for req_id in session.market_data:
+                session.send(m.market_data_type(req_id, data_type))
 
     def _req_current_time(self, session: _Session, f: list[str]) -> None:
         session.send(m.current_time(int(utcnow().timestamp())))
@@ -670,6 +720,7 @@ class IBGatewaySimulator:
         session.account_multi.pop(int(f[2]), None)
 
     def _push_account(self, symbol: str) -> None:
+        self._schedule_pnl()
         pos = self._positions.get(symbol)
         for session in list(self._sessions.values()):
             if session.positions_subscribed and pos is not None:
@@ -684,6 +735,24 @@ class IBGatewaySimulator:
                 if account == self.config.account:
                     for tag, value, currency in self.account_values():
                         session.send(m.account_update_multi(req_id, account, "", tag, value, currency))
+
+    # ----------------------------------------------------------------- requests: P&L (services/ibsim/pnl.py)
+
+    def _schedule_pnl(self) -> None:
+        """Coalesce the P&L updates of one turn of the loop (a fill or a walk step moves many values)."""
+        if self._pnl_scheduled or not any(s.pnl.active for s in self._sessions.values()):
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        self._pnl_scheduled = True
+        loop.call_soon(self._flush_pnl)
+
+    def _flush_pnl(self) -> None:
+        self._pnl_scheduled = False
+        for session in list(self._sessions.values()):
+            if not session.closed:
+                pnl.send_updates(self, session)
 
     # ----------------------------------------------------------------- requests: orders
 
@@ -704,7 +773,7 @@ class IBGatewaySimulator:
             if order.is_done or not (all_clients or self._visible(session, order.client_id)):
                 continue
             session.send(m.open_order(order, self.universe[order.symbol], session.server_version))
-            session.send(m.order_status(order))
+            session.send(m.order_status(order, session.server_version))
         session.send(m.open_order_end())
 
     def _req_completed_orders(self, session: _Session, f: list[str]) -> None:
@@ -742,6 +811,9 @@ class IBGatewaySimulator:
         req = parse_place_order(f, session.server_version)
         client_id = session.client_id
         assert client_id is not None
+        if not req.contract.exchange:
+            session.error(req.order_id, 321, "Error validating request.-'bN' : cause - Missing order exchange")
+            return
         if req.what_if:
             self._what_if(session, req)
             return
@@ -750,9 +822,14 @@ class IBGatewaySimulator:
         if perm_id is not None:
             self._modify(session, self._orders[perm_id], req)
             return
-        instrument = self._resolve(req.contract.con_id, req.contract.symbol, req.contract.sec_type, req.contract.currency)
+        instrument = self._resolve_ref(req.contract)
         if instrument is None:
             session.error(req.order_id, 200, "No security definition has been found for the request")
+            return
+        if instrument.sec_type == "CASH":
+            # forex positions would need a multi-currency book: the simulator answers what-if only
+            session.error(req.order_id, 201, f"Order rejected - reason:the simulator executes no forex orders "
+                                              f"({instrument.symbol}); send them with whatIf=True for margin and commission")
             return
         order = SimOrder(
             order_id=req.order_id,
@@ -833,7 +910,7 @@ class IBGatewaySimulator:
         for session in self._recipients(order.client_id):
             if session.client_id == order.client_id:
                 session.error(order.order_id, 201, f"Order rejected - reason:{reason}")
-            session.send(m.order_status(order))
+            session.send(m.order_status(order, session.server_version))
         self._schedule_save()
 
     def _acknowledge(self, order: SimOrder, faults: OrderFaults) -> None:
@@ -856,7 +933,7 @@ class IBGatewaySimulator:
         for session in self._recipients(order.client_id):
             if with_open_order:
                 session.send(m.open_order(order, instrument, session.server_version))
-            status = m.order_status(order)
+            status = m.order_status(order, session.server_version)
             session.send(status)
             if duplicate:
                 session.send(status)
@@ -907,7 +984,7 @@ class IBGatewaySimulator:
         log.info("order %d of client %d cancelled", order.order_id, order.client_id)
         self._finish(order, "Cancelled", "Cancelled by Trader")
         for session in self._recipients(order.client_id):
-            session.send(m.order_status(order))
+            session.send(m.order_status(order, session.server_version))
             if session.client_id == order.client_id:
                 session.error(order.order_id, 202, "Order Canceled - reason:")
         self._schedule_save()
@@ -924,18 +1001,23 @@ class IBGatewaySimulator:
         self._filling.discard(order.perm_id)
 
     def _what_if(self, session: _Session, req) -> None:
-        instrument = self._resolve(req.contract.con_id, req.contract.symbol, req.contract.sec_type, req.contract.currency)
+        instrument = self._resolve_ref(req.contract)
         if instrument is None:
             session.error(req.order_id, 200, "No security definition has been found for the request")
             return
         bid, ask = self.quote(instrument.symbol)
         price = req.limit_price if req.order_type == "LMT" and req.limit_price else (ask if req.action == "BUY" else bid)
         signed = req.quantity if req.action == "BUY" else -req.quantity
-        pos = self._positions.get(instrument.symbol)
-        held = pos.quantity if pos else ZERO
         snap = self.account_snapshot()
-        margin_change = (abs(held + signed) - abs(held)) * price * self.config.margin_ratio
-        commission = self._commission.commission(req.quantity, price)
+        if instrument.sec_type == "CASH":
+            value = forex.usd_value(instrument.symbol, req.quantity, self._prices)
+            margin_change = value * forex.FOREX_MARGIN_RATIO
+            commission = forex.commission_usd(value)
+        else:
+            pos = self._positions.get(instrument.symbol)
+            held = pos.quantity if pos else ZERO
+            margin_change = (abs(held + signed) - abs(held)) * price * self.config.margin_ratio
+            commission = self._commission.commission(req.quantity, price)
         state = m.WhatIfState(
             init_before=snap.init_margin.quantize(CENT),
             maint_before=snap.maint_margin.quantize(CENT),
@@ -944,6 +1026,7 @@ class IBGatewaySimulator:
             maint_change=margin_change.quantize(CENT),
             equity_change=(-commission).quantize(CENT),
             commission=commission,
+            currency="USD",
         )
         preview = SimOrder(
             order_id=req.order_id, client_id=session.client_id or 0, perm_id=0, account=req.account or self.config.account,
@@ -1002,10 +1085,11 @@ class IBGatewaySimulator:
 
     def _on_price_change(self, symbol: str) -> None:
         instrument = self.universe[symbol]
+        self._schedule_pnl()
         for session in list(self._sessions.values()):
             for req_id, subscribed in list(session.market_data.items()):
-                if subscribed == symbol:
-                    self._send_ticks(session, req_id, instrument, full=False)
+                if subscribed == symbol and req_id not in session.frozen:
+                    self._send_ticks(session, req_id, instrument, full=False, data_type=session.market_data_type)
         for order in list(self._orders.values()):
             if order.symbol == symbol and not order.is_done:
                 self._try_match(order)
@@ -1042,6 +1126,7 @@ class IBGatewaySimulator:
         signed = quantity if order.action == "BUY" else -quantity
         realized = self._apply_position(order.symbol, instrument.con_id, signed, price, commission)
         self._cash -= signed * price + commission
+        self._day.record_flow(order.symbol, signed * price + commission)
         self._volume[order.symbol] += quantity
         execution = SimExecution(
             exec_id=exec_id,
@@ -1075,7 +1160,7 @@ class IBGatewaySimulator:
         report = m.commission_report(exec_id, commission, instrument.currency, realized)
         for session in recipients:
             session.send(m.exec_details(-1, execution, instrument, session.server_version))
-            status = m.order_status(order)
+            status = m.order_status(order, session.server_version)
             session.send(status)
             if faults.duplicate_status:
                 session.send(status)
@@ -1103,6 +1188,7 @@ class IBGatewaySimulator:
         order.last_fill_price = corrected.price
         corrected.avg_price = order.avg_fill_price
         self._cash -= signed * delta
+        self._day.record_flow(order.symbol, signed * delta)
         pos = self._positions[order.symbol]
         if execution.realized_pnl is None and pos.quantity:
             pos.avg_cost += signed * delta / pos.quantity
@@ -1264,5 +1350,10 @@ IBGatewaySimulator._handlers = {
     64: IBGatewaySimulator._cancel_positions,
     76: IBGatewaySimulator._req_account_updates_multi,
     77: IBGatewaySimulator._cancel_account_updates_multi,
+    92: pnl.req_pnl,
+    93: pnl.cancel_pnl,
+    94: pnl.req_pnl_single,
+    95: pnl.cancel_pnl,
     99: IBGatewaySimulator._req_completed_orders,
+    **other_requests.HANDLERS,  # the rest of the API: data, an empty end, or TWS's error with the id
 }

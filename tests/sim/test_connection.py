@@ -61,7 +61,7 @@ async def test_place_and_fill_market_order(simulator, library):
         ib.disconnect()
 
 
-async def raw_handshake(port: int, announcement: str, expect_close: bool = False) -> tuple[list[list[str]], bool]:
+async def raw_handshake(port: int, announcement: str, expect_close: bool = False, count: int = 1) -> tuple[list[list[str]], bool]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"API\0" + frame_raw(announcement))
     await writer.drain()
@@ -69,7 +69,7 @@ async def raw_handshake(port: int, announcement: str, expect_close: bool = False
     messages: list[list[str]] = []
     closed = False
     try:
-        while not messages:
+        while len(messages) < count:
             data = await asyncio.wait_for(reader.read(4096), 5)
             if not data:
                 closed = True
@@ -84,17 +84,26 @@ async def raw_handshake(port: int, announcement: str, expect_close: bool = False
     return messages, closed
 
 
-@pytest.mark.parametrize("announcement,expected", [("v157..178", "178"), ("v100..177", "177"), ("v157..176", "176"), ("v176..200", "178")])
+@pytest.mark.parametrize("announcement,expected", [
+    ("v157..178", "178"), ("v100..177", "177"), ("v157..176", "176"), ("v176..200", "178"),
+    ("v100..157", "157"),  # IB's official client 9.81 (pip install ibapi)
+    ("v100..151", "151"), ("v100", "100"),
+    ("v100..226", "178"),  # IB's official client 10.4x/10.5x: capped below the protobuf versions
+])
 async def test_version_negotiation(simulator, announcement, expected):
     messages, _ = await raw_handshake(simulator.port, announcement)
     assert messages[0][0] == expected and len(messages[0]) == 2
 
 
-async def test_old_client_refused_with_clear_message(simulator):
-    messages, closed = await raw_handshake(simulator.port, "v100..175", expect_close=True)
+@pytest.mark.parametrize("announcement,handshake_version", [("v70..99", "99"), ("v201..226", "178")])
+async def test_client_outside_the_range_gets_a_handshake_then_a_decodable_error(simulator, announcement, handshake_version):
+    messages, closed = await raw_handshake(simulator.port, announcement, expect_close=True, count=2)
     assert closed
-    assert messages[0][:4] == ["4", "2", "-1", "506"]
-    assert "176..178" in messages[0][4]
+    assert messages[0][0] == handshake_version and len(messages[0]) == 2
+    code_fields = messages[1][:4]
+    assert code_fields == ["4", "2", "-1", "506"]
+    assert "100..178" in messages[1][4]
+    assert len(messages[1]) == (5 if int(handshake_version) < 166 else 6)  # the layout of the announced version
 
 
 async def test_duplicate_client_id_refused_with_326(simulator, ib_client, ib_log_guard):
@@ -188,14 +197,24 @@ async def test_several_clients_visibility(simulator, ib_client):
     assert fills_seen == {0: ["from-1"], 1: ["from-1"], 2: []}
 
 
-async def test_unsupported_request_answered_with_error(simulator, ib_client, ib_log_guard):
+async def test_historical_data_with_an_invalid_bar_size_ends_with_error_162(simulator, ib_client, ib_log_guard):
     from ib_async import Stock
 
-    ib_log_guard.allow(r"^Error 322")
+    ib_log_guard.allow(r"^Error 162, ")
     ib = await ib_client()
     bars = await asyncio.wait_for(
-        ib.reqHistoricalDataAsync(Stock("AAPL", "SMART", "USD"), "", "1 D", "1 hour", "TRADES", True), 5)
+        ib.reqHistoricalDataAsync(Stock("AAPL", "SMART", "USD"), "", "1 D", "7 fortnights", "TRADES", True), 5)
     assert len(bars) == 0
+
+
+async def test_unknown_message_answered_with_322(simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 322, ")
+    ib = await ib_client()
+    errors = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code))
+    ib.client.send(999, 77)  # no such request: the reply names the id it carried
+    await wait_for(lambda: errors, message="error 322")
+    assert errors == [(77, 322)]
 
 
 async def test_current_time_and_ids(simulator, ib_client):
