@@ -22,8 +22,9 @@ quantity is the larger of the two (capped at the order quantity).
 
 SENDING sits between NEW and SUBMITTED: one sender claims a NEW order (one conditional update in
 the database, never through this machine) right before ``placeOrder``; the broker's events move a
-SENDING order on exactly as they move a SUBMITTED one, and ``NOT_SENT`` (reconciliation proved
-that the broker never saw it, its sender being gone) takes it back to NEW so a resume sends it.
+SENDING order on exactly as they move a SUBMITTED one. Back to NEW is again one conditional update
+(services.execution.lease), when reconciliation proved that the broker never saw the order and
+its sender is gone.
 
 IB specifics (docs/ib-notes.md): an error code never decides a final state; informational
 codes (10349 and the 2100-2199 / 399 / 10167 warnings) change nothing; error 201 records the
@@ -47,7 +48,6 @@ S = OrderState
 
 class EventKind(StrEnum):
     SUBMITTED = "submitted"  # placeOrder called
-    NOT_SENT = "not_sent"  # a SENDING order the broker provably never saw: back to NEW
     STATUS = "status"  # an IB orderStatus (status string, cumulative filled)
     FILL = "fill"  # one execution
     ERROR = "error"  # an IB error with this order's id
@@ -204,11 +204,6 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         if state in (S.NEW, S.SENDING):
             return replace(st, state=S.SUBMITTED), A, "sent"
         return st, I, f"submitted again while {state}"
-
-    if kind is EventKind.NOT_SENT:
-        if state is S.SENDING and st.filled == 0:
-            return replace(st, state=S.NEW), A, ev.message or "never reached the broker: back to NEW"
-        return st, I, f"not sent while {state}: ignored"
 
     if kind is EventKind.RISK_BLOCKED:
         if state is S.NEW:

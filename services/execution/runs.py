@@ -4,6 +4,10 @@ The broker never holds an order the database does not know: every order is store
 ``client_order_id`` before ``placeOrder``, and ``orderRef`` carries that id. Executing a run
 that was interrupted reconciles first and sends only the orders the broker has never seen.
 The live token is checked here, at the service layer, whatever the UI does.
+
+One sender per run, across processes: a run is executed under its lease (services.execution.lease),
+and each order is claimed (NEW -> SENDING, one conditional update) right before ``placeOrder``,
+so no two processes ever send the same order.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
-from .errors import BadInput, BrokerError, LiveConfirmRequired, Refused, RiskBlocked, TradingHalted
+from .errors import BadInput, BrokerError, ExecutionError, LiveConfirmRequired, NotConnected, Refused, RiskBlocked, TradingHalted
+from .lease import Claim, Lease, LeaseManager
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -94,6 +99,8 @@ class ExecuteResult:
     already_known: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
     status: RunStatus = RunStatus.RUNNING
+    unsent: tuple[str, ...] = ()  # still NEW after this execute: failed, or never tried (see stopped)
+    stopped: str | None = None  # why sending stopped before the end (halt, connection lost, lease lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,12 @@ def _info(run: TradeRun, created: bool = False) -> RunInfo:
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def _listing(ids, limit: int = 20) -> str:
+    ids = list(ids)
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
 
 
 def _draft_from_dict(d: dict) -> OrderDraft:
@@ -133,8 +146,10 @@ class TradeService:
         *,
         actor: str | None = None,
         ack_timeout: float = 10.0,
+        leases: LeaseManager | None = None,
     ) -> None:
         self.db = db
+        self.leases = leases or LeaseManager(db, client_id=getattr(provider, "client_id", None))
         self.provider = provider
         self.writer = writer
         self.reconciler = reconciler
@@ -272,7 +287,14 @@ class TradeService:
         return evaluate_risk(drafts, ctx, rules)
 
     # ------------------------------------------------------------------ execute
-    async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None) -> ExecuteResult:
+    def hold_run(self, run_id: int, *, wait: float = 0.0):
+        """``async with service.hold_run(run_id):`` this process is the run's one sender for the
+        block (sending and waiting); another holder makes it wait up to ``wait`` seconds, then
+        refuses naming the holder (``RunBusy``). ``execute`` takes it by itself when not held."""
+        return self.leases.hold(run_id, wait=wait)
+
+    async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None,
+                      lease_wait: float = 0.0) -> ExecuteResult:
         run = await self.get_run(run_id)
         self._check_live(run.mode, live_token)
         self._check_provider_mode(run.mode)
@@ -280,24 +302,32 @@ class TradeService:
             raise BadInput(f"run {run_id} is already executing")
         self._executing.add(run_id)
         try:
-            state = await self._db(self._trading_state)
-            if state is TradingState.HALTED:
-                raise TradingHalted("trading is HALTED: resume before executing")
-            existing = await self._db(self._order_count, run_id)
-            if existing:
-                return await self._resume(run_id)
-            preview = await self.preview(run_id, portfolio_value)
-            if preview.blocked:
-                reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in preview.report.all_blocks()[:10])
-                await self._db(self._mark_blocked, run_id, reasons)
-                raise RiskBlocked(f"run {run_id} blocked by risk: {reasons}")
-            if not preview.drafts:
-                await self._db(self._finish_empty, run_id)
-                return ExecuteResult(run_id, status=RunStatus.DONE)
-            requests = await self._db(self._insert_orders, run_id, preview.drafts)
-            return await self._send(run_id, requests, ())
+            async with self.hold_run(run_id, wait=lease_wait) as lease:
+                if lease.taken_over_from is not None:
+                    await self._db(self._audit_sync, "run.lease_takeover", run_id,
+                                   {"from": lease.taken_over_from.describe(), "token": lease.taken_over_from.token})
+                return await self._execute_held(run_id, portfolio_value)
         finally:
             self._executing.discard(run_id)
+
+    async def _execute_held(self, run_id: int, portfolio_value: Decimal | None) -> ExecuteResult:
+        """Under the run's lease: the resume-or-new decision included."""
+        state = await self._db(self._trading_state)
+        if state is TradingState.HALTED:
+            raise TradingHalted("trading is HALTED: resume before executing")
+        existing = await self._db(self._order_count, run_id)
+        if existing:
+            return await self._resume(run_id)
+        preview = await self.preview(run_id, portfolio_value)
+        if preview.blocked:
+            reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in preview.report.all_blocks()[:10])
+            await self._db(self._mark_blocked, run_id, reasons)
+            raise RiskBlocked(f"run {run_id} blocked by risk: {reasons}")
+        if not preview.drafts:
+            await self._db(self._finish_empty, run_id)
+            return ExecuteResult(run_id, status=RunStatus.DONE)
+        requests = await self._db(self._insert_orders, run_id, preview.drafts)
+        return await self._send(run_id, requests, ())
 
     def _trading_state(self) -> TradingState:
         with self.db.session() as session:
@@ -340,7 +370,8 @@ class TradeService:
         """An interrupted run: reconcile first, then send only what the broker never saw."""
         if self.reconciler is not None:
             # Always: another process (a killed command, a second client id) may have sent some of
-            # these orders since this connection's last pass.
+            # these orders since this connection's last pass; and a lease taken over from a dead
+            # holder leaves its SENDING orders to this pass (back to NEW only if IB never saw them).
             await self.reconciler.reconcile()
         await self.writer.flush()
         requests, known = await self._db(self._unsent, run_id)
@@ -383,54 +414,105 @@ class TradeService:
     async def _send(self, run_id: int, requests: list[OrderRequest], known: tuple[str, ...]) -> ExecuteResult:
         if not requests:
             return ExecuteResult(run_id, (), known, (), (await self.get_run(run_id)).status)
-        if hasattr(self.provider, "qualify"):
-            await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+        lease = self.leases.held.get(run_id)
+        if lease is None:  # a caller that bypassed execute(): never send without the run's lease
+            raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
+        stopped: str | None = None
+        if hasattr(self.provider, "qualify"):
+            try:
+                await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+            except NotConnected as exc:
+                stopped = f"connection lost: {exc}"
 
-        async def send_one(request: OrderRequest) -> None:
+        async def send_one(request: OrderRequest, lease: Lease) -> bool:
+            """Claimed, then sent. False: stop sending (the connection is gone)."""
             try:
                 ib_order_id = await self.provider.place_order(request)
-            except Exception as exc:  # not sent (not connected, unknown contract): stays NEW
+            except ExecutionError as exc:
+                # raised before placeOrder left (not connected, unknown contract): never reached
+                # the broker, so the claim is given back
                 failed.append((request.client_order_id, str(exc)))
                 log.error("order %s not sent: %s", request.client_order_id, exc)
-                return
+                await self._db(self.leases.unclaim, lease.token, request.client_order_id, f"not sent: {exc}")
+                return not isinstance(exc, NotConnected)
+            except Exception as exc:  # unknown whether it left: stays SENDING for reconciliation
+                failed.append((request.client_order_id, str(exc) or type(exc).__name__))
+                log.exception("order %s: placeOrder failed; left SENDING for reconciliation", request.client_order_id)
+                return True
             # queued synchronously right after placeOrder: ahead of any broker reply
             self.writer.submit(LocalOrderEvent(request.client_order_id, EventKind.SUBMITTED, EventSource.SYSTEM, ib_order_id=ib_order_id,
                                                payload={"orderRef": request.client_order_id, "orderId": ib_order_id}))
             sent.append(request.client_order_id)
+            return True
 
         # One sender in a loop rather than one task per order: placeOrder never blocks, so the
         # pacing limiter is the only bound. Before each chunk (about one second of sending) the
         # database is read again, so that a halt or a cancel that lands while the run is sending,
         # from this process or another, stops what was not sent yet; a halt in this process
-        # stops it before the very next order.
+        # stops it before the very next order. Each order is claimed (NEW -> SENDING, one
+        # conditional update under the run's lease) right before placeOrder: an order someone
+        # else claimed, sent or canceled is never sent from here.
         self._halt_requested = False
         for start in range(0, len(requests), SEND_CHECK_CHUNK):
+            if stopped:
+                break
             chunk = requests[start:start + SEND_CHECK_CHUNK]
             halted, sendable = await self._db(self._sendable, [r.client_order_id for r in chunk])
             if halted or self._halt_requested:
-                log.warning("run %s: trading HALTED; %d order(s) left unsent", run_id, len(requests) - start)
+                stopped = "trading HALTED"
                 break
             for request in chunk:
                 if self._halt_requested:
+                    stopped = "trading HALTED"
                     break
-                if request.client_order_id in sendable:  # else canceled before sending
-                    await send_one(request)
+                if lease.lost:
+                    stopped = "the run's lease was lost (taken by another process after it expired)"
+                    break
+                if not self.provider.is_connected:
+                    stopped = "connection lost"
+                    break
+                if request.client_order_id not in sendable:
+                    continue  # canceled (or sent) before its turn
+                claim = await self._db(self.leases.claim, lease, request.client_order_id)
+                if claim is Claim.NO_LEASE:
+                    stopped = "the run's lease expired or was taken (heartbeat not renewed in time)"
+                    break
+                if claim is Claim.NOT_NEW:
+                    continue
+                if not await send_one(request, lease):
+                    stopped = f"connection lost: {failed[-1][1]}"
+                    break
+        unsent = await self._db(self._still_new, [r.client_order_id for r in requests])
+        if stopped:
+            log.warning("run %s: sending stopped (%s); %d order(s) left unsent", run_id, stopped, len(unsent))
         if failed and not sent:
-            raise BrokerError(f"no order could be sent: {failed[0][1]}")
-        return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING)
+            why = stopped or (failed[0][1] if failed else "nothing sent")
+            raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(unsent or [f[0] for f in failed])}")
+        return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING, tuple(unsent), stopped)
+
+    def _still_new(self, client_order_ids: list[str]) -> list[str]:
+        """Of these, the orders still waiting to be sent (in the given order)."""
+        with self.db.session() as session:
+            new = set()
+            for start in range(0, len(client_order_ids), 500):
+                new.update(session.scalars(select(TradeOrder.client_order_id).where(
+                    TradeOrder.client_order_id.in_(client_order_ids[start:start + 500]), TradeOrder.status == OrderState.NEW)))
+        return [c for c in client_order_ids if c in new]
 
     async def wait_acknowledged(self, run_id: int, timeout: float | None = None) -> list[str]:
         """Wait up to the ack timeout; orders still unacknowledged stay SUBMITTED (recovery's job).
         Returns their client order ids."""
         return await self._wait(run_id, timeout if timeout is not None else self.ack_timeout,
-                                lambda o: o.status not in (OrderState.NEW, OrderState.SUBMITTED), "acknowledged")
+                                lambda o: o.status not in (OrderState.NEW, OrderState.SENDING, OrderState.SUBMITTED), "acknowledged")
 
     async def recover_unacknowledged(self, run_id: int, *, older_than: float | None = None) -> list[str]:
         """Orders still SUBMITTED (no acknowledgement) after ``older_than`` seconds: cancel at IB,
         then reconcile (open orders, completed orders, executions) before calling any of them
-        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled."""
+        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled.
+        SENDING orders are not this method's: their sender is alive (its own writer moves them on)
+        or gone, and then reconciliation decides (services.execution.lease)."""
         from datetime import timedelta
 
         limit = older_than if older_than is not None else self.ack_timeout
@@ -460,16 +542,18 @@ class TradeService:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_run", run_id, payload, session=session)
 
-    async def wait_done(self, run_id: int, timeout: float) -> list[str]:
+    async def wait_done(self, run_id: int, timeout: float, *, while_connected: bool = False) -> list[str]:
         """Wait until every order of the run is final or ``timeout`` passed; returns the ones
-        still working."""
-        return await self._wait(run_id, timeout, lambda o: OrderState(o.status).is_terminal, "done")
+        still working. ``while_connected``: stop waiting as soon as the broker connection is
+        gone (nothing more can arrive; a headless command does not reconnect)."""
+        return await self._wait(run_id, timeout, lambda o: OrderState(o.status).is_terminal, "done", while_connected)
 
-    async def _wait(self, run_id: int, timeout: float, ready, what: str) -> list[str]:
+    async def _wait(self, run_id: int, timeout: float, ready, what: str, while_connected: bool = False) -> list[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         changed = asyncio.Event()
         unsubscribe = self.writer.subscribe(lambda cs: changed.set() if run_id in cs.runs or cs.orders else None)
+        unsubscribe_connection = (self.provider.subscribe(lambda _ev: changed.set()) if while_connected else None) or (lambda: None)
         try:
             while True:
                 changed.clear()
@@ -478,12 +562,16 @@ class TradeService:
                 remaining = deadline - loop.time()
                 if not waiting or remaining <= 0:
                     return waiting
+                if while_connected and not self.provider.is_connected:
+                    log.warning("run %s: connection gone; stopped waiting for %d order(s) to be %s", run_id, len(waiting), what)
+                    return waiting
                 try:
                     await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
                 except (asyncio.TimeoutError, TimeoutError):
                     pass
         finally:
             unsubscribe()
+            unsubscribe_connection()
 
     # ------------------------------------------------------------------ reads
     def _orders_of(self, run_id: int) -> list[OrderRecord]:
