@@ -143,11 +143,12 @@ class OrderActions:
 
     def _working(self) -> list[OrderRecord]:
         """Working orders of the connected account (another account's orders are not ours to
-        touch from this session)."""
+        touch from this session). SENDING orders are left to their sender: claimed, not known
+        to be at the broker; a stopped sender gives them back (NEW), a sent one shows as working."""
         account = self.provider.account
         with self.db.session() as session:
             return [to_order_record(o) for o in OrderRepository(session).list_working()
-                    if not account or o.account in (None, account)]
+                    if (not account or o.account in (None, account)) and o.status is not OrderState.SENDING]
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:

@@ -13,9 +13,9 @@ command, two commands). The lease is one row per run:
   holder from a reused pid).
 
 The lease is the first lock. The second one does not trust it: every order is claimed for
-sending with one conditional UPDATE (``NEW`` -> ``SENDING`` while the claimer's lease is valid
-for at least ``claim_margin`` more seconds), so no two senders can send the same order even if
-the lease logic failed. A taker of a stale lease reconciles before it sends: a SENDING order of a
+sending, a few at a time right before their placeOrder, with one conditional UPDATE (``NEW`` ->
+``SENDING`` while the claimer's lease is valid for at least ``claim_margin`` more seconds), so no
+two senders can send the same order even if the lease logic failed. A taker of a stale lease reconciles before it sends: a SENDING order of a
 dead holder that the broker never saw goes back to NEW (``release_stale_claims``), one the broker
 knows takes the broker's state.
 """
@@ -296,36 +296,56 @@ class LeaseManager:
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
 
     # ------------------------------------------------------------------ the order claim
-    def claim(self, lease: Lease, client_order_id: str) -> Claim:
+    def claim_many(self, lease: Lease, client_order_ids: list[str]) -> tuple[str, set[str]] | None:
         """NEW -> SENDING in one conditional update, only while our lease is valid for at least
-        ``claim_margin`` more seconds (rowcount 1: ours to send)."""
+        ``claim_margin`` more seconds. Returns (this claim's id, the orders it got), or None when
+        the lease is gone or about to expire. Two claimers never get the same order: the update
+        is atomic per row and the second finds it no longer NEW."""
         now = _now()
+        claim_id = f"{lease.token}/{uuid.uuid4().hex[:12]}"  # each claim its own id, even under one lease
         lease_valid = exists().where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
                                      RunLease.expires_at > now + timedelta(seconds=self.claim_margin))
         with self.db.unit_of_work() as session:
-            claimed = session.execute(
+            session.execute(
                 update(TradeOrder)
-                .where(TradeOrder.client_order_id == client_order_id, TradeOrder.run_id == lease.run_id,
+                .where(TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.run_id == lease.run_id,
                        TradeOrder.status == OrderState.NEW, TradeOrder.ib_order_id.is_(None), lease_valid)
-                .values(status=OrderState.SENDING, claimed_by=lease.token, claimed_at=now)
-                .execution_options(synchronize_session=False)).rowcount == 1
-            if claimed:
-                order_id = session.scalar(select(TradeOrder.id).where(TradeOrder.client_order_id == client_order_id))
+                .values(status=OrderState.SENDING, claimed_by=claim_id, claimed_at=now)
+                .execution_options(synchronize_session=False))
+            mine = session.execute(select(TradeOrder.id, TradeOrder.client_order_id).where(
+                TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.SENDING,
+                TradeOrder.claimed_by == claim_id)).all()
+            for order_id, _coid in mine:
                 session.add(OrderEventRow(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed",
                                           from_state=OrderState.NEW, to_state=OrderState.SENDING,
-                                          message="claimed for sending", payload={"lease": lease.token}, time=now))
-                return Claim.CLAIMED
-            valid = session.scalar(select(RunLease.token).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
-                                                                RunLease.expires_at > now + timedelta(seconds=self.claim_margin)))
-        return Claim.NOT_NEW if valid else Claim.NO_LEASE
+                                          message="claimed for sending", payload={"claim": claim_id}, time=now))
+            if not mine:
+                valid = session.scalar(select(RunLease.token).where(
+                    RunLease.run_id == lease.run_id, RunLease.token == lease.token,
+                    RunLease.expires_at > now + timedelta(seconds=self.claim_margin)))
+                if not valid:
+                    return None
+        return claim_id, {coid for _id, coid in mine}
 
-    def unclaim(self, token: str, client_order_id: str, reason: str, source: EventSource = EventSource.SYSTEM) -> bool:
-        """SENDING -> NEW for an order claimed under ``token`` that never reached the broker."""
-        return bool(release_claims(self.db, [(client_order_id, token)], reason, source))
+    def claim(self, lease: Lease, client_order_id: str) -> Claim:
+        got = self.claim_many(lease, [client_order_id])
+        if got is None:
+            return Claim.NO_LEASE
+        return Claim.CLAIMED if got[1] else Claim.NOT_NEW
+
+    def unclaim(self, claim_id: str, client_order_ids: list[str] | str, reason: str) -> list[str]:
+        """SENDING -> NEW for orders of this claim that never reached the broker."""
+        ids = [client_order_ids] if isinstance(client_order_ids, str) else list(client_order_ids)
+        return release_claims(self.db, [(c, claim_id) for c in ids], reason, EventSource.SYSTEM)
 
 
-def release_claims(db, claims: list[tuple[str, str]], reason: str, source: EventSource = EventSource.RECONCILE) -> list[str]:
-    """Each (client_order_id, claim token): back to NEW if it is still SENDING under that very
+def lease_token(claimed_by: str | None) -> str | None:
+    """The run lease a claim was made under (``claimed_by`` is ``<lease token>/<claim id>``)."""
+    return claimed_by.split("/", 1)[0] if claimed_by else None
+
+
+def release_claims(db, claims: list[tuple[str, str | None]], reason: str, source: EventSource = EventSource.RECONCILE) -> list[str]:
+    """Each (client_order_id, claim id): back to NEW if it is still SENDING under that very
     claim and has no broker id (a conditional update: a newer claim or a broker event wins)."""
     done: list[str] = []
     now = _now()
@@ -341,6 +361,6 @@ def release_claims(db, claims: list[tuple[str, str]], reason: str, source: Event
                 order_id = session.scalar(select(TradeOrder.id).where(TradeOrder.client_order_id == client_order_id))
                 session.add(OrderEventRow(order_id=order_id, source=EventSource(source), event_type="not_sent",
                                           from_state=OrderState.SENDING, to_state=OrderState.NEW, message=reason,
-                                          payload={"lease": token}, time=now))
+                                          payload={"claim": token}, time=now))
                 done.append(client_order_id)
     return done

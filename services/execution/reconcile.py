@@ -34,7 +34,7 @@ from services.db.models import Position, TradeFill, TradeOrder
 from services.domain import WORKING_ORDER_STATES, OrderState
 
 from .audit import audit
-from .lease import LeaseManager, release_claims
+from .lease import LeaseManager, lease_token, release_claims
 from .errors import BrokerError, NotConnected, QueryFailed
 from .events import ConnectionState, ExecutionEvent, OpenOrderEvent
 from .provider import ExecutionProvider
@@ -164,12 +164,12 @@ class Reconciler:
         # In flight for us, unknown to IB: a targeted query after a grace period, never a resend.
         suspects = await asyncio.to_thread(self._in_flight, seen_refs, seen_perms)
         suspects = [s for s in suspects if s[0] not in exec_refs and (s[2] or 0) not in exec_refs]
-        live = await asyncio.to_thread(self.leases.live_tokens, {s[3] for s in suspects if s[3]})
+        live = await asyncio.to_thread(self.leases.live_tokens, {lease_token(s[3]) for s in suspects if s[3]})
         mine = self.leases.own_tokens()
         # sent (or being sent) by another live process: its own connection follows them
-        suspects = [s for s in suspects if not s[3] or s[3] in mine or s[3] not in live]
+        suspects = [s for s in suspects if not s[3] or lease_token(s[3]) in mine or lease_token(s[3]) not in live]
         # a SENDING order of ours is being sent right now: not a suspect
-        suspects = [s for s in suspects if not (s[4] is OrderState.SENDING and s[3] in mine)]
+        suspects = [s for s in suspects if not (s[4] is OrderState.SENDING and lease_token(s[3]) in mine)]
         if suspects:
             # an order sent a moment ago may not have reached IB yet: let the newest one age
             newest = max(s[1] for s in suspects)
@@ -240,7 +240,7 @@ class Reconciler:
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId,
-        claim token, state)."""
+        claim id, state)."""
         query = (select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id, TradeOrder.claimed_by,
                         TradeOrder.status)
                  .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False)))

@@ -77,9 +77,11 @@ def test_claim_needs_a_valid_lease_and_a_new_unsent_order(database):
         session.execute(update(RunLease).where(RunLease.run_id == run_id).values(expires_at=datetime.now(UTC) + timedelta(seconds=5)))
     assert manager.claim(lease, coids[0]) is Claim.NO_LEASE
     assert manager.renew(lease)
-    assert manager.claim(lease, coids[0]) is Claim.CLAIMED
-    assert manager.unclaim(lease.token, coids[0], "not sent: test")
-    assert _statuses(database, coids)[coids[0]] is OrderState.NEW
+    claim_id, mine = manager.claim_many(lease, coids)
+    assert mine == {coids[0], coids[2]} and claim_id.startswith(lease.token + "/")
+    assert manager.unclaim(claim_id, [coids[0]], "not sent: test") == [coids[0]]
+    assert manager.unclaim("another-claim", [coids[2]], "not ours") == []  # only the claim's own orders
+    assert _statuses(database, coids) == {coids[0]: OrderState.NEW, coids[1]: OrderState.NEW, coids[2]: OrderState.SENDING}
     other = LeaseManager(database)
     assert isinstance(other.try_acquire(run_id), type(other.holder(run_id)))  # held: the holder comes back
     manager.release(lease)
