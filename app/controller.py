@@ -322,7 +322,7 @@ class ConsoleController(QObject):
         self.window.preview_view.set_execute_enabled(False, f"Run {run_id} sent; preview again for the next run")
         self.window.statusBar().showMessage(
             f"Run {run_id}: {len(result.sent)} sent, {len(result.already_known)} already at the broker, "
-            f"{len(result.failed)} failed", 10_000)
+            f"{len(result.failed)} failed, {len(result.unsent)} not sent" + (f" ({result.stopped})" if result.stopped else ""), 10_000)
         await self._refresh_audit()
         return result
 

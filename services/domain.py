@@ -38,6 +38,7 @@ class TimeInForce(StrEnum):
 
 class OrderState(StrEnum):
     NEW = "NEW"  # stored, not sent
+    SENDING = "SENDING"  # claimed by one sender (atomically, NEW -> SENDING) right before placeOrder
     SUBMITTED = "SUBMITTED"  # sent, not acknowledged
     ACCEPTED = "ACCEPTED"  # working at the broker
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
@@ -64,6 +65,7 @@ TERMINAL_ORDER_STATES = frozenset(
 )
 WORKING_ORDER_STATES = frozenset(
     {
+        OrderState.SENDING,
         OrderState.SUBMITTED,
         OrderState.ACCEPTED,
         OrderState.PARTIALLY_FILLED,

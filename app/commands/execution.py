@@ -7,8 +7,10 @@
     trading-console cancel ORDER_ID | replace ORDER_ID [--quantity Q] [--limit P] | cancel-all
     trading-console halt [--cancel-all] | resume | reconcile
 
-Exit codes: 0 done, 2 bad input, 3 blocked by risk (HALTED included), 4 refused (live token or
-account guard), 5 broker or connection error. Every connection reconciles first.
+Exit codes: 0 done, 2 bad input, 3 blocked by risk (HALTED included), 4 refused (live token,
+account guard, or the run is being executed by another process: the message names it), 5 broker
+or connection error (for ``execute`` also: any order of the run left unsent, or the connection
+died during the run; the unsent orders are listed). Every connection reconciles first.
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ def register(subparsers) -> None:
                     help="wait until every order is done or S seconds passed (default 60)")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
     add_builder_options(ex, defaults=False)
+    ex.add_argument("--lease-wait", dest="lease_wait", type=_seconds(positive=False), default=0.0, metavar="S",
+                    help="if another process is executing this run, wait up to S seconds for it to finish "
+                         "(default: refuse at once, naming it)")
     ex.add_argument("--json", action="store_true")
     _connection_options(ex)
     ex.set_defaults(handler=lambda a, s: _run(cmd_execute, a, s))
@@ -284,9 +289,13 @@ async def cmd_execute(args, settings) -> int:
 
     from app.commands.preview import builder_values
 
+    from services.domain import OrderState
+    from services.execution.events import ConnectionState
+
     mode = TradeMode(settings.mode)
     if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before any connection or import
         raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
+
     snapshot_id = None
     if args.snapshot is not None:
         if not args.snapshot.strip().isdigit() and not args.project:
@@ -297,35 +306,58 @@ async def cmd_execute(args, settings) -> int:
             _error(args, "bad_snapshot", problem)
             return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
+        dropped: list[str] = []  # why the connection went away, if it did
+        s.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")
+                             if ev.state is ConnectionState.DISCONNECTED and not dropped else None)
         if args.plan is not None:
-            result = await s.service.execute_plan(args.plan, args.live_token)
-            created = False
+            run_id, created = (await s.service.plan(args.plan)).run_id, False
         else:
-            result, created = await s.service.execute_snapshot(
-                args.project, snapshot_id, mode, builder=builder_values(args), risk_overrides=args.risk,
-                portfolio_value=args.portfolio_value, live_token=args.live_token, new_run=args.new_run)
-        run_id = result.run_id
-        still = await s.service.wait_done(run_id, args.wait_seconds) if args.wait_seconds > 0 else []
+            run = await s.service.prepare_run(args.project, snapshot_id, mode, builder=builder_values(args),
+                                              risk_overrides=args.risk, live_token=args.live_token, new_run=args.new_run)
+            run_id, created = run.id, run.created
+        # this process is the run's one sender while it sends and waits (others refuse or wait)
+        async with s.service.hold_run(run_id, wait=args.lease_wait):
+            if args.plan is not None:
+                result = await s.service.execute_plan(args.plan, args.live_token)
+            else:
+                result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value)
+            still = await s.service.wait_done(run_id, args.wait_seconds, while_connected=True) if args.wait_seconds > 0 else []
         await s.writer.flush()
         view = await s.service.view(run_id)
+        connection_lost = None if s.provider.is_connected else (dropped[0] if dropped else "not connected")
+    # not sent: still NEW, or claimed and never confirmed sent
+    not_sent = [o.client_order_id for o in view.orders if o.status in (OrderState.NEW, OrderState.SENDING)]
     if args.json:
         print(json.dumps({
             "run": {"id": view.run.id, "project_id": view.run.project_id, "snapshot_id": view.run.snapshot_id,
                     "mode": str(view.run.mode), "status": str(view.run.status), "created": created,
                     "plan_id": result.plan_id or view.run.params.get("plan_id"),
                     "sent": list(result.sent), "already_known": list(result.already_known),
-                    "failed": [list(f) for f in result.failed], "still_working": still},
+                    "failed": [list(f) for f in result.failed], "still_working": still,
+                    "not_sent": not_sent, "stopped": result.stopped, "connection_lost": connection_lost},
             "orders": [order_dict(o) for o in view.orders],
             "fills": [fill_dict(f) for f in view.fills],
         }, indent=2))
     else:
         print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}, "
               f"plan {result.plan_id or view.run.params.get('plan_id')}): {view.run.status}; "
-              f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, still working {len(still)}")
+              f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, still working {len(still)}, "
+              f"not sent {len(not_sent)}")
         _print_orders(view.orders)
         if view.fills:
             print()
             _print_fills(view.fills)
+    if not_sent or connection_lost:
+        problems = []
+        if connection_lost:
+            problems.append(f"the broker connection died during the run ({connection_lost})")
+        if result.stopped and result.stopped != connection_lost:
+            problems.append(f"sending stopped: {result.stopped}")
+        if not_sent:
+            listing = ", ".join(not_sent[:50]) + (f" and {len(not_sent) - 50} more" if len(not_sent) > 50 else "")
+            problems.append(f"{len(not_sent)} order(s) not sent: {listing}")
+        print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_BROKER
     return EXIT_OK
 
 

@@ -20,6 +20,12 @@ the cumulative ``filled`` of IB's orderStatus. They overlap, so they are never a
 machine keeps the sum of executions and the highest cumulative status value, and the filled
 quantity is the larger of the two (capped at the order quantity).
 
+SENDING sits between NEW and SUBMITTED: one sender claims a NEW order (one conditional update in
+the database, never through this machine) right before ``placeOrder``; the broker's events move a
+SENDING order on exactly as they move a SUBMITTED one. Back to NEW is again one conditional update
+(services.execution.lease), when reconciliation proved that the broker never saw the order and
+its sender is gone.
+
 IB specifics (docs/ib-notes.md): an error code never decides a final state; informational
 codes (10349 and the 2100-2199 / 399 / 10167 warnings) change nothing; error 201 records the
 reject reason so that the "Cancelled" that follows becomes REJECTED; ``Inactive`` is REJECTED
@@ -136,12 +142,14 @@ class Transition:
         return self.before != self.after
 
 
-_RANK = {S.NEW: 0, S.SUBMITTED: 1, S.ACCEPTED: 2, S.PARTIALLY_FILLED: 3}
+# SENDING: claimed for sending, placeOrder may or may not have left; the broker's events move it
+# on exactly as they move a SUBMITTED order.
+_RANK = {S.NEW: 0, S.SENDING: 1, S.SUBMITTED: 1, S.ACCEPTED: 2, S.PARTIALLY_FILLED: 3}
 
 
 def _progress(status: OrderStatus, working: OrderState) -> OrderState:
     """The working state that matches the fill progress (never FILLED from here)."""
-    if status.filled > 0 and working in (S.SUBMITTED, S.ACCEPTED):
+    if status.filled > 0 and working in (S.SENDING, S.SUBMITTED, S.ACCEPTED):
         return S.PARTIALLY_FILLED
     return working
 
@@ -193,7 +201,7 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return st, I, f"{kind} after terminal {state}: absorbed"
 
     if kind is EventKind.SUBMITTED:
-        if state is S.NEW:
+        if state in (S.NEW, S.SENDING):
             return replace(st, state=S.SUBMITTED), A, "sent"
         return st, I, f"submitted again while {state}"
 
@@ -218,7 +226,7 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return replace(st, state=S.EXPIRED, before_replace=None, pending_quantity=None), A, ev.message or "expired"
 
     if kind is EventKind.REPLACE_REQUESTED:
-        if state in (S.ACCEPTED, S.PARTIALLY_FILLED, S.SUBMITTED):
+        if state in (S.ACCEPTED, S.PARTIALLY_FILLED, S.SUBMITTED):  # never while SENDING: not at the broker yet
             new_qty = ev.quantity
             if new_qty is not None and new_qty < st.filled:
                 return st, I, f"replace to {new_qty} below the filled {st.filled}"
@@ -278,7 +286,7 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return nxt, F, f"fill before the order was marked sent{note}"
     if nxt.remaining <= 0:
         return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), (F if note else A), f"filled{note}"
-    if state in (S.SUBMITTED, S.ACCEPTED):
+    if state in (S.SENDING, S.SUBMITTED, S.ACCEPTED):
         nxt = replace(nxt, state=S.PARTIALLY_FILLED)
     return nxt, (F if note else A), f"partial fill {nxt.filled}/{nxt.quantity}{note}"
 
@@ -311,12 +319,12 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
     prefix = ("; ".join(notes) + "; ") if notes else ""
 
     if name in ("PendingSubmit", "ApiPending"):
-        if state is S.NEW:
+        if state in (S.NEW, S.SENDING):
             return replace(nxt, state=S.SUBMITTED), outcome, prefix + f"{name}: sent"
         return _keep(st, nxt, filled_changed, f"{name} while {state}: out of order", prefix)
 
     if name in ("PreSubmitted", "Submitted"):
-        if state in (S.NEW, S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED):
+        if state in (S.NEW, S.SENDING, S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED):
             target = S.PARTIALLY_FILLED if nxt.filled > 0 else S.ACCEPTED
             if _RANK[target] < _RANK[state]:
                 return _keep(st, nxt, filled_changed, f"{name} while {state}: out of order", prefix)
@@ -352,7 +360,7 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
 
 def _keep(st: OrderStatus, nxt: OrderStatus, filled_changed: bool, reason: str, prefix: str) -> tuple[OrderStatus, Outcome, str]:
     if filled_changed:
-        state = _progress(nxt, nxt.state) if nxt.state in (S.SUBMITTED, S.ACCEPTED) else nxt.state
+        state = _progress(nxt, nxt.state) if nxt.state in (S.SENDING, S.SUBMITTED, S.ACCEPTED) else nxt.state
         return replace(nxt, state=state), Outcome.APPLIED, prefix + reason + "; filled quantity updated"
     return st, Outcome.IGNORED, prefix + reason
 

@@ -220,7 +220,31 @@ class TradeOrder(TimestampMixin, Base):
     retry_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     is_external: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     params: Mapped[dict | None] = mapped_column(JSONDoc())
+    # the sender that claimed the order (NEW -> SENDING, one conditional update) and when: the
+    # token of its run lease, so that reconciliation can tell a live sender from a dead one
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False, index=True)
+
+
+class RunLease(Base):
+    """Who sends a run: one row per run, taken atomically (INSERT, or a conditional UPDATE of a
+    stale row), kept alive by a heartbeat, deleted at the end (services.execution.lease)."""
+
+    __tablename__ = "run_leases"
+    __table_args__ = _table_args()
+
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("trade_runs.id"), primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(64), nullable=False)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    client_id: Mapped[int | None] = mapped_column(Integer)
+    # boot id, pid namespace and start time of the holder's process: lets a process on the same
+    # machine tell that the holder died (a SIGKILL) without waiting for the expiry
+    process_key: Mapped[str | None] = mapped_column(String(255))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class TradeFill(TimestampMixin, Base):

@@ -97,7 +97,16 @@ class OrderActions:
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER, message="canceled before sending"))
         else:
             confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
-            await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
+            try:
+                await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
+            except BrokerError as exc:
+                if confirmed is not None:
+                    confirmed.cancel()
+                if order.status is OrderState.SENDING:
+                    # claimed by a sender in another process (or this one, a moment before placeOrder)
+                    raise BrokerError(f"order {order_id} is being sent (SENDING) by the run's sender: cancel it once it "
+                                      f"reaches the broker, or halt trading to stop the run", code="not_cancelable") from exc
+                raise
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
             if confirmed is not None:
                 try:
@@ -134,11 +143,12 @@ class OrderActions:
 
     def _working(self) -> list[OrderRecord]:
         """Working orders of the connected account (another account's orders are not ours to
-        touch from this session)."""
+        touch from this session). SENDING orders are left to their sender: claimed, not known
+        to be at the broker; a stopped sender gives them back (NEW), a sent one shows as working."""
         account = self.provider.account
         with self.db.session() as session:
             return [to_order_record(o) for o in OrderRepository(session).list_working()
-                    if not account or o.account in (None, account)]
+                    if (not account or o.account in (None, account)) and o.status is not OrderState.SENDING]
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:
@@ -236,7 +246,7 @@ class OrderActions:
         order = await self._db(self._order, order_id)
         if order.status.is_terminal or order.status not in WORKING_ORDER_STATES:
             raise BadInput(f"order {order_id} is {order.status}: nothing to replace")
-        if order.status in (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED):
+        if order.status in (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING):
             raise BadInput(f"order {order_id} has a request pending ({order.status})")
         new_quantity = Decimal(quantity) if quantity is not None else order.quantity
         if new_quantity <= order.filled_quantity:

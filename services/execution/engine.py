@@ -20,6 +20,7 @@ from services.domain import ChangeSet, TradeMode
 
 from .actions import OrderActions
 from .events import ConnectionEvent
+from .lease import LeaseManager
 from .provider import ExecutionProvider
 from .reconcile import Reconciler
 from .runs import TradeService
@@ -36,9 +37,12 @@ class ExecutionEngine:
 
             provider.contract_store = DbContractStore(db)
         self.writer = EventWriter(db, provider.events)
-        self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace)
+        # one lease manager: reconciliation must know which run leases this process holds
+        self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None))
+        self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace, leases=self.leases)
         self.reconciler.install()
-        self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout)
+        self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout,
+                                    leases=self.leases)
         self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor)
 
     @classmethod

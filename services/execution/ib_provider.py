@@ -73,6 +73,100 @@ def _aware(value: Any) -> datetime:
     return _now()
 
 
+# IB errors that end a connection attempt (client id in use, TWS not connected / out of date).
+CONNECT_FATAL_CODES = frozenset({326, 502, 503, 504})
+
+
+class _ConnectAttempt:
+    """Watches one ``connectAsync``: every failure comes back with its reason, and an attempt the
+    server ends early (client id in use, closed socket) fails at once rather than at the timeout."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.data = False
+        self.closed: str | None = None
+        self.fatal: tuple[int, str] | None = None
+        self._early: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._watching = False
+        self._task: asyncio.Future | None = None
+
+    def _on_data(self, _data) -> None:
+        self.data = True
+
+    def _on_closed(self, message: str) -> None:
+        if self._task is None or self._task.done():
+            return  # ib_async closing the socket itself after a failure (a timeout): not the server
+        self.closed = message or "closed"
+        if not self._early.done():
+            self._early.set_result(None)
+
+    def on_error(self, code: int, message: str) -> None:
+        if code in CONNECT_FATAL_CODES and self.fatal is None:
+            self.fatal = (code, message)
+            if not self._early.done():
+                self._early.set_result(None)
+
+    async def run(self, connect) -> None:
+        if self.conn.transport is not None:
+            # a previous socket still closing: its close must not count as this attempt's
+            self.conn.disconnect()
+            try:
+                await asyncio.wait_for(self.conn.disconnected, 5)
+            except (asyncio.TimeoutError, TimeoutError):
+                pass
+        self.conn.hasData += self._on_data
+        self.conn.disconnected += self._on_closed
+        self._watching = True
+        task = self._task = asyncio.ensure_future(connect())
+        try:
+            done, _ = await asyncio.wait({task, self._early}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        if task in done:
+            task.result()
+            return
+        task.cancel()  # ib_async disconnects on the way out
+        try:
+            await task
+        except BaseException:
+            pass
+        raise ConnectionError("connection ended by the server during the handshake")
+
+    def close(self) -> None:
+        if self._watching:
+            self.conn.hasData -= self._on_data
+            self.conn.disconnected -= self._on_closed
+        if not self._early.done():
+            self._early.cancel()
+
+    def reason(self, exc: BaseException, timeout: float, client_id: int) -> str:
+        """Why the attempt failed, never empty."""
+        if self.fatal is not None:
+            code, message = self.fatal
+            if code == 326:
+                return f"client id {client_id} already in use (IB error 326)"
+            return f"IB error {code}: {message}"
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused (nothing listens on that port: is TWS / IB Gateway running with the API enabled?)"
+        tcp_open = self.conn.numBytesSent > 0  # the API handshake went out (the count restarts per socket)
+        if self.closed is not None and tcp_open:
+            return "the server closed the connection during the handshake" + ("" if self.data else " (before answering)")
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            if not tcp_open:
+                return f"timed out after {timeout:g} s opening the TCP connection (host unreachable or the port filtered?)"
+            if self.data:
+                return (f"timed out after {timeout:g} s: the server answered, but not with the IB API handshake "
+                        f"(is this a TWS / IB Gateway API port?)")
+            return f"timed out after {timeout:g} s: the server accepted the connection but never answered the API handshake"
+        if isinstance(exc, OSError) and exc.strerror:
+            return exc.strerror[:1].lower() + exc.strerror[1:]
+        text = str(exc)
+        if isinstance(exc, ConnectionError) and "broken" in text.lower():
+            return "the server closed the connection during the handshake"
+        return text or type(exc).__name__
+
+
 class IbExecutionProvider(ExecutionProvider):
     def __init__(
         self,
@@ -131,6 +225,7 @@ class IbExecutionProvider(ExecutionProvider):
         self.connected_at: datetime | None = None
         self.pacing_violations = 0
         self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
+        self._connect_attempt: _ConnectAttempt | None = None
         self._install_hooks()
         self._install_send_counter()
         self.ib.disconnectedEvent += self._on_disconnected
@@ -173,8 +268,10 @@ class IbExecutionProvider(ExecutionProvider):
         self._ref_by_order_id.clear()
         self._trades.clear()
         self._send_credit = 0
+        attempt = _ConnectAttempt(self.ib.client.conn)
+        self._connect_attempt = attempt
         try:
-            await self.ib.connectAsync(
+            await attempt.run(lambda: self.ib.connectAsync(
                 self.host,
                 self.port,
                 clientId=self.client_id,
@@ -182,10 +279,14 @@ class IbExecutionProvider(ExecutionProvider):
                 account=self.requested_account,
                 # open orders so that ib_async can modify our own orders; the rest is reconciled
                 fetchFields=StartupFetch.POSITIONS | StartupFetch.ORDERS_OPEN,
-            )
+            ))
         except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError) as exc:
-            self._set_state(ConnectionState.DISCONNECTED, str(exc) or type(exc).__name__)
-            raise NotConnected(f"cannot connect to IB at {self.host}:{self.port}: {exc or type(exc).__name__}") from exc
+            reason = attempt.reason(exc, self.connect_timeout, self.client_id)
+            self._set_state(ConnectionState.DISCONNECTED, reason)
+            raise NotConnected(f"cannot connect to IB at {self.host}:{self.port}: {reason}") from exc
+        finally:
+            attempt.close()
+            self._connect_attempt = None
         accounts = [a.strip() for a in self.ib.managedAccounts() if a.strip()]
         try:
             if self.requested_account:
@@ -433,6 +534,8 @@ class IbExecutionProvider(ExecutionProvider):
     def _on_error(self, reqId, errorCode, errorString, advancedOrderRejectJson="", *, before=None):
         if before:  # the error answers a request (contract details, executions...), not an order
             return None
+        if self._connect_attempt is not None and (reqId is None or reqId < 0):
+            self._connect_attempt.on_error(errorCode, errorString)
         if errorCode in INFORMATIONAL_ORDER_CODES and reqId and reqId > 0:
             self._undo_local_cancel(reqId, errorCode)
         if errorCode == 100:

@@ -12,6 +12,11 @@ run sends anything. Rules (ib-notes pitfalls 3, 4, 8):
 * orders the database thinks are in flight but IB does not know are looked up once more after a
   grace period (a targeted query); if IB still does not know them and they have no execution,
   they are closed as never received. They are NEVER resent automatically;
+* orders in flight that another live process sent (their claim belongs to a live run lease) are
+  that process's business: left alone;
+* a SENDING order (claimed, placeOrder perhaps never left) whose sender is gone (its run lease
+  expired or its process died) and that IB does not know after the same targeted query goes back
+  to NEW, so that the run's next holder sends it; one IB knows takes IB's state;
 * what changed goes to the audit log.
 """
 
@@ -29,6 +34,7 @@ from services.db.models import Position, TradeFill, TradeOrder
 from services.domain import WORKING_ORDER_STATES, OrderState
 
 from .audit import audit
+from .lease import LeaseManager, lease_token, release_claims
 from .errors import BrokerError, NotConnected, QueryFailed
 from .events import ConnectionState, ExecutionEvent, OpenOrderEvent
 from .provider import ExecutionProvider
@@ -52,24 +58,28 @@ class ReconcileReport:
     external: list[str] = field(default_factory=list)
     resolved_unknown: list[str] = field(default_factory=list)
     positions_corrected: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # SENDING, never at IB, sender gone: back to NEW
 
     @property
     def changed(self) -> bool:
-        return bool(self.missing_fills or self.corrected or self.external or self.resolved_unknown or self.positions_corrected)
+        return bool(self.missing_fills or self.corrected or self.external or self.resolved_unknown or self.positions_corrected
+                    or self.released)
 
     def to_dict(self) -> dict:
         return {
             "time": self.time.isoformat(), "open_orders": self.open_orders, "completed_orders": self.completed_orders,
             "executions": self.executions, "missing_fills": self.missing_fills, "corrected": self.corrected,
             "external": self.external, "resolved_unknown": self.resolved_unknown,
-            "positions_corrected": self.positions_corrected,
+            "positions_corrected": self.positions_corrected, "released": self.released,
         }
 
 
 class Reconciler:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, *, actor: str = "reconcile",
-                 grace_seconds: float = 2.0, retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 60)) -> None:
+                 grace_seconds: float = 2.0, retry_delays: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 60),
+                 leases: LeaseManager | None = None) -> None:
         self.db = db
+        self.leases = leases or LeaseManager(db)
         self.provider = provider
         self.writer = writer
         self.actor = actor
@@ -154,6 +164,12 @@ class Reconciler:
         # In flight for us, unknown to IB: a targeted query after a grace period, never a resend.
         suspects = await asyncio.to_thread(self._in_flight, seen_refs, seen_perms)
         suspects = [s for s in suspects if s[0] not in exec_refs and (s[2] or 0) not in exec_refs]
+        live = await asyncio.to_thread(self.leases.live_tokens, {lease_token(s[3]) for s in suspects if s[3]})
+        mine = self.leases.own_tokens()
+        # sent (or being sent) by another live process: its own connection follows them
+        suspects = [s for s in suspects if not s[3] or lease_token(s[3]) in mine or lease_token(s[3]) not in live]
+        # a SENDING order of ours is being sent right now: not a suspect
+        suspects = [s for s in suspects if not (s[4] is OrderState.SENDING and lease_token(s[3]) in mine)]
         if suspects:
             # an order sent a moment ago may not have reached IB yet: let the newest one age
             newest = max(s[1] for s in suspects)
@@ -164,17 +180,25 @@ class Reconciler:
             again_done = await self.provider.completed_orders()
             again = {o.order_ref: o for o in (*again_open, *again_done) if o.order_ref}
             again_perm = {o.perm_id: o for o in (*again_open, *again_done) if o.perm_id}
-            for coid, _updated, perm_id in suspects:
+            never_sent: list[tuple[str, str]] = []
+            for coid, _updated, perm_id, token, status in suspects:
                 found = again.get(coid) or (again_perm.get(perm_id) if perm_id else None)
                 if found is not None:
                     report.corrected.append(coid)
                     self.writer.submit(ReconciledStatus(coid, found.status, None, found.perm_id or None, None,
                                                         message="found by the targeted query"))
+                elif status is OrderState.SENDING:
+                    never_sent.append((coid, token))
                 else:
                     report.resolved_unknown.append(coid)
                     self.writer.submit(ReconciledStatus(coid, "Cancelled", None, None, None,
                                                         message="IB does not know this order after a targeted query: "
                                                                 "closed as never received, not resent"))
+            if never_sent:
+                await self.writer.flush()  # a broker event queued meanwhile wins over the release
+                report.released += await asyncio.to_thread(
+                    release_claims, self.db, never_sent,
+                    "claimed by a sender that is gone; IB does not know it after a targeted query: back to NEW for the run's next holder")
 
         # Positions: IB is the truth for the account-level rows.
         broker_pos = {p.symbol: p for p in positions}
@@ -214,9 +238,11 @@ class Reconciler:
                 select(Position).where(Position.project_key == 0, Position.account == account))}
             return by_ref, by_perm, known, positions
 
-    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None]]:
-        """Orders working for us that IB did not list: (client_order_id, last change, permId)."""
-        query = (select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id)
+    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
+        """Orders working for us that IB did not list: (client_order_id, last change, permId,
+        claim id, state)."""
+        query = (select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id, TradeOrder.claimed_by,
+                        TradeOrder.status)
                  .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False)))
         if self.provider.account:
             # Only this account's orders: a paper session must never close a live account's orders
@@ -224,7 +250,7 @@ class Reconciler:
             query = query.where(TradeOrder.account == self.provider.account)
         with self.db.session() as session:
             rows = session.execute(query).all()
-        return [(coid, updated or datetime.now(UTC), perm) for coid, updated, perm in rows
+        return [(coid, updated or datetime.now(UTC), perm, token, OrderState(status)) for coid, updated, perm, token, status in rows
                 if coid not in seen_refs and (not perm or perm not in seen_perms)]
 
 
@@ -239,4 +265,4 @@ def _differs(db_status: OrderState, ib_status: str) -> bool:
     if final is not None:
         return db_status is not final
     # a working status at IB: differs when we think it is final, or have not seen it working yet
-    return db_status in (OrderState.NEW, OrderState.SUBMITTED)
+    return db_status in (OrderState.NEW, OrderState.SENDING, OrderState.SUBMITTED)

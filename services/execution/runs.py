@@ -4,6 +4,10 @@ The broker never holds an order the database does not know: every order is store
 ``client_order_id`` before ``placeOrder``, and ``orderRef`` carries that id. Executing a run
 that was interrupted reconciles first and sends only the orders the broker has never seen.
 The live token is checked here, at the service layer, whatever the UI does.
+
+One sender per run, across processes: a run is executed under its lease (services.execution.lease),
+and each order is claimed (NEW -> SENDING, one conditional update) right before ``placeOrder``,
+so no two processes ever send the same order.
 """
 
 from __future__ import annotations
@@ -49,13 +53,15 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
-from .errors import BadInput, BrokerError, LiveConfirmRequired, PlanRefused, Refused, RiskBlocked, TradingHalted
+from .errors import BadInput, BrokerError, ExecutionError, LiveConfirmRequired, NotConnected, PlanRefused, Refused, RiskBlocked, TradingHalted
+from .lease import Lease, LeaseManager
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
 log = logging.getLogger(__name__)
 MARKET_TZ = ZoneInfo("America/New_York")
 SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
+CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third of a second
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
@@ -104,6 +110,8 @@ class ExecuteResult:
     failed: tuple[tuple[str, str], ...] = ()
     status: RunStatus = RunStatus.RUNNING
     plan_id: int | None = None
+    unsent: tuple[str, ...] = ()  # still NEW after this execute: failed, or never tried (see stopped)
+    stopped: str | None = None  # why sending stopped before the end (halt, connection lost, lease lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,12 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _listing(ids, limit: int = 20) -> str:
+    ids = list(ids)
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
 class TradeService:
     def __init__(
         self,
@@ -140,8 +154,10 @@ class TradeService:
         *,
         actor: str | None = None,
         ack_timeout: float = 10.0,
+        leases: LeaseManager | None = None,
     ) -> None:
         self.db = db
+        self.leases = leases or LeaseManager(db, client_id=getattr(provider, "client_id", None))
         self.provider = provider
         self.writer = writer
         self.reconciler = reconciler
@@ -149,6 +165,7 @@ class TradeService:
         self.ack_timeout = ack_timeout
         self._executing: set[int] = set()
         self._halt_requested = False
+        self._last_failure = ""
 
     # ------------------------------------------------------------------ helpers
     async def _db(self, fn, *args, **kwargs):
@@ -307,14 +324,21 @@ class TradeService:
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan)
 
     # ------------------------------------------------------------------ execute
-    async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None) -> ExecuteResult:
+    def hold_run(self, run_id: int, *, wait: float = 0.0):
+        """``async with service.hold_run(run_id):`` this process is the run's one sender for the
+        block (sending and waiting); another holder makes it wait up to ``wait`` seconds, then
+        refuses naming the holder (``RunBusy``). ``execute`` takes it by itself when not held."""
+        return self.leases.hold(run_id, wait=wait)
+
+    async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None,
+                      lease_wait: float = 0.0) -> ExecuteResult:
         """One step: preview the run, store the plan and send exactly its orders. A run that
         already has orders is resumed instead (reconciled first; only the orders the broker
-        never saw are sent)."""
+        never saw are sent). Under the run's lease: one sender per run across processes."""
         run = await self.get_run(run_id)
         self._check_live(run.mode, live_token)
         self._check_provider_mode(run.mode)
-        async with self._executing_guard(run_id):
+        async with self._executing_guard(run_id, lease_wait):
             await self._refuse_if_halted()
             if await self._db(self._order_count, run_id):
                 return await self._resume(run_id)
@@ -322,21 +346,20 @@ class TradeService:
             # Just built from the prices fetched a moment ago: no age or drift to check.
             return await self._send_plan(preview.plan, check_drift=False)
 
-    async def execute_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
-                               builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
-                               portfolio_value: Decimal | None = None, live_token: str | None = None,
-                               new_run: bool = False) -> tuple[ExecuteResult, bool]:
-        """``execute --snapshot`` in one step: the day's run of the snapshot is resumed when it
-        has orders; otherwise previewed, stored as a plan and exactly that plan sent. Returns the
-        result and whether the run was created now."""
+    async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
+                          builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
+                          live_token: str | None = None, new_run: bool = False) -> RunInfo:
+        """The day's run of a snapshot, created once, with these builder parameters and risk
+        overrides while it has sent nothing (``execute`` then previews and sends it)."""
         self._check_live(TradeMode(mode), live_token)
         run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
-        if await self._db(self._order_count, run.id):
-            return await self.execute(run.id, live_token), run.created
         await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
-        return await self.execute(run.id, live_token, portfolio_value=portfolio_value), run.created
+        return run
 
-    async def execute_plan(self, plan_id: int, live_token: str | None = None) -> ExecuteResult:
+    async def plan(self, plan_id: int) -> Plan:
+        return await self._db(self._load_plan, plan_id)
+
+    async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0) -> ExecuteResult:
         """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
         3) when the plan is older than ``plan_max_age_seconds`` or a reference price moved more
         than ``plan_max_price_move_pct``; the trader previews again."""
@@ -346,7 +369,7 @@ class TradeService:
         if plan.account and self.provider.account and plan.account != self.provider.account:
             raise Refused(f"plan {plan_id} was built for account {plan.account}; connected to {self.provider.account}",
                           code="plan_account")
-        async with self._executing_guard(plan.run_id):
+        async with self._executing_guard(plan.run_id, lease_wait):
             await self._refuse_if_halted()
             executed = await self._db(self._executed_plan_of, plan.run_id)
             if executed is not None:
@@ -409,12 +432,16 @@ class TradeService:
         return replace(result, plan_id=plan.id)
 
     @asynccontextmanager
-    async def _executing_guard(self, run_id: int):
+    async def _executing_guard(self, run_id: int, lease_wait: float = 0.0):
         if run_id in self._executing:
             raise BadInput(f"run {run_id} is already executing")
         self._executing.add(run_id)
         try:
-            yield
+            async with self.hold_run(run_id, wait=lease_wait) as lease:
+                if lease.taken_over_from is not None:
+                    await self._db(self._audit_sync, "run.lease_takeover", run_id,
+                                   {"from": lease.taken_over_from.describe(), "token": lease.taken_over_from.token})
+                yield
         finally:
             self._executing.discard(run_id)
 
@@ -469,7 +496,8 @@ class TradeService:
         """An interrupted run: reconcile first, then send only what the broker never saw."""
         if self.reconciler is not None:
             # Always: another process (a killed command, a second client id) may have sent some of
-            # these orders since this connection's last pass.
+            # these orders since this connection's last pass; and a lease taken over from a dead
+            # holder leaves its SENDING orders to this pass (back to NEW only if IB never saw them).
             await self.reconciler.reconcile()
         await self.writer.flush()
         requests, known = await self._db(self._unsent, run_id)
@@ -512,54 +540,142 @@ class TradeService:
     async def _send(self, run_id: int, requests: list[OrderRequest], known: tuple[str, ...]) -> ExecuteResult:
         if not requests:
             return ExecuteResult(run_id, (), known, (), (await self.get_run(run_id)).status)
-        if hasattr(self.provider, "qualify"):
-            await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+        lease = self.leases.held.get(run_id)
+        if lease is None:  # a caller that bypassed execute(): never send without the run's lease
+            raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
+        stopped: str | None = None
+        if hasattr(self.provider, "qualify"):
+            try:
+                await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+            except NotConnected as exc:
+                stopped = f"connection lost: {exc}"
 
-        async def send_one(request: OrderRequest) -> None:
+        async def send_one(request: OrderRequest, claim_id: str) -> bool:
+            """Send one claimed order. False: stop sending (the connection is gone)."""
             try:
                 ib_order_id = await self.provider.place_order(request)
-            except Exception as exc:  # not sent (not connected, unknown contract): stays NEW
+            except ExecutionError as exc:
+                # raised before placeOrder left (not connected, unknown contract): never reached
+                # the broker, so the claim is given back
                 failed.append((request.client_order_id, str(exc)))
+                self._last_failure = str(exc)
                 log.error("order %s not sent: %s", request.client_order_id, exc)
-                return
+                await self._db(self.leases.unclaim, claim_id, request.client_order_id, f"not sent: {exc}")
+                return not isinstance(exc, NotConnected)
+            except Exception as exc:  # unknown whether it left: stays SENDING for reconciliation
+                failed.append((request.client_order_id, str(exc) or type(exc).__name__))
+                log.exception("order %s: placeOrder failed; left SENDING for reconciliation", request.client_order_id)
+                return True
             # queued synchronously right after placeOrder: ahead of any broker reply
             self.writer.submit(LocalOrderEvent(request.client_order_id, EventKind.SUBMITTED, EventSource.SYSTEM, ib_order_id=ib_order_id,
                                                payload={"orderRef": request.client_order_id, "orderId": ib_order_id}))
             sent.append(request.client_order_id)
+            return True
+
+        def why_stop() -> str | None:
+            if self._halt_requested:
+                return "trading HALTED"
+            if lease.lost:
+                return "the run's lease was lost (taken by another process after it expired)"
+            if not self.provider.is_connected:
+                return "connection lost"
+            return None
 
         # One sender in a loop rather than one task per order: placeOrder never blocks, so the
         # pacing limiter is the only bound. Before each chunk (about one second of sending) the
         # database is read again, so that a halt or a cancel that lands while the run is sending,
         # from this process or another, stops what was not sent yet; a halt in this process
-        # stops it before the very next order.
+        # stops it before the very next order. Orders are claimed (NEW -> SENDING, one
+        # conditional update under the run's lease) a few at a time right before their
+        # placeOrder: an order someone else claimed, sent or canceled is never sent from here,
+        # and claimed orders left unsent when sending stops are given back.
         self._halt_requested = False
         for start in range(0, len(requests), SEND_CHECK_CHUNK):
+            if stopped:
+                break
             chunk = requests[start:start + SEND_CHECK_CHUNK]
             halted, sendable = await self._db(self._sendable, [r.client_order_id for r in chunk])
-            if halted or self._halt_requested:
-                log.warning("run %s: trading HALTED; %d order(s) left unsent", run_id, len(requests) - start)
+            if halted:
+                stopped = "trading HALTED"
                 break
-            for request in chunk:
-                if self._halt_requested:
-                    break
-                if request.client_order_id in sendable:  # else canceled before sending
-                    await send_one(request)
+            todo = [r for r in chunk if r.client_order_id in sendable]  # else canceled (or sent) before its turn
+            stopped = await self._send_claimed(lease, todo, send_one, why_stop)
+        unsent = await self._db(self._still_new, [r.client_order_id for r in requests])
+        if stopped:
+            log.warning("run %s: sending stopped (%s); %d order(s) left unsent", run_id, stopped, len(unsent))
         if failed and not sent:
-            raise BrokerError(f"no order could be sent: {failed[0][1]}")
-        return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING)
+            why = stopped or (failed[0][1] if failed else "nothing sent")
+            raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(unsent or [f[0] for f in failed])}")
+        return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING, tuple(unsent), stopped)
+
+    async def _send_claimed(self, lease: Lease, todo: list[OrderRequest], send_one, why_stop) -> str | None:
+        """Claim ``todo`` in batches and send what each claim got; returns why sending stopped.
+        The next batch is claimed while this one is sent (a claim waits for the database's write
+        lock, which the writer holds a good part of the time on SQLite): claims never slow the
+        sending down, and a claim is at most one batch (a third of a second) ahead of its orders.
+        Whatever was claimed and not sent when sending stops is given back (NEW)."""
+        batches = [todo[i:i + CLAIM_BATCH] for i in range(0, len(todo), CLAIM_BATCH)]
+
+        def claim(batch):
+            return asyncio.ensure_future(self._db(self.leases.claim_many, lease, [r.client_order_id for r in batch]))
+
+        stopped: str | None = why_stop()
+        next_claim = claim(batches[0]) if batches and not stopped else None
+        try:
+            for k, batch in enumerate(batches):
+                if next_claim is None:  # not claimed: sending was stopping
+                    return why_stop() or "sending stopped"
+                got = await next_claim
+                next_claim = None
+                if got is None:
+                    return "the run's lease expired or was taken (heartbeat not renewed in time)"
+                claim_id, mine = got
+                pending = [r for r in batch if r.client_order_id in mine]
+                if k + 1 < len(batches) and why_stop() is None:
+                    next_claim = claim(batches[k + 1])
+                for n, request in enumerate(pending):
+                    stopped = why_stop()
+                    if stopped is None and not await send_one(request, claim_id):
+                        stopped = f"connection lost: {self._last_failure}"
+                        n += 1  # that one was given back already
+                    if stopped:
+                        rest = [r.client_order_id for r in pending[n:]]
+                        if rest:
+                            await self._db(self.leases.unclaim, claim_id, rest, f"not sent: {stopped}")
+                        return stopped
+            return None
+        finally:
+            if next_claim is not None:  # claimed ahead, never sent: give it back
+                try:
+                    got = await next_claim
+                except Exception:
+                    got = None
+                if got is not None and got[1]:
+                    await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")
+
+    def _still_new(self, client_order_ids: list[str]) -> list[str]:
+        """Of these, the orders still waiting to be sent (in the given order)."""
+        with self.db.session() as session:
+            new = set()
+            for start in range(0, len(client_order_ids), 500):
+                new.update(session.scalars(select(TradeOrder.client_order_id).where(
+                    TradeOrder.client_order_id.in_(client_order_ids[start:start + 500]), TradeOrder.status == OrderState.NEW)))
+        return [c for c in client_order_ids if c in new]
 
     async def wait_acknowledged(self, run_id: int, timeout: float | None = None) -> list[str]:
         """Wait up to the ack timeout; orders still unacknowledged stay SUBMITTED (recovery's job).
         Returns their client order ids."""
         return await self._wait(run_id, timeout if timeout is not None else self.ack_timeout,
-                                lambda o: o.status not in (OrderState.NEW, OrderState.SUBMITTED), "acknowledged")
+                                lambda o: o.status not in (OrderState.NEW, OrderState.SENDING, OrderState.SUBMITTED), "acknowledged")
 
     async def recover_unacknowledged(self, run_id: int, *, older_than: float | None = None) -> list[str]:
         """Orders still SUBMITTED (no acknowledgement) after ``older_than`` seconds: cancel at IB,
         then reconcile (open orders, completed orders, executions) before calling any of them
-        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled."""
+        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled.
+        SENDING orders are not this method's: their sender is alive (its own writer moves them on)
+        or gone, and then reconciliation decides (services.execution.lease)."""
         from datetime import timedelta
 
         limit = older_than if older_than is not None else self.ack_timeout
@@ -589,16 +705,18 @@ class TradeService:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_run", run_id, payload, session=session)
 
-    async def wait_done(self, run_id: int, timeout: float) -> list[str]:
+    async def wait_done(self, run_id: int, timeout: float, *, while_connected: bool = False) -> list[str]:
         """Wait until every order of the run is final or ``timeout`` passed; returns the ones
-        still working."""
-        return await self._wait(run_id, timeout, lambda o: OrderState(o.status).is_terminal, "done")
+        still working. ``while_connected``: stop waiting as soon as the broker connection is
+        gone (nothing more can arrive; a headless command does not reconnect)."""
+        return await self._wait(run_id, timeout, lambda o: OrderState(o.status).is_terminal, "done", while_connected)
 
-    async def _wait(self, run_id: int, timeout: float, ready, what: str) -> list[str]:
+    async def _wait(self, run_id: int, timeout: float, ready, what: str, while_connected: bool = False) -> list[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         changed = asyncio.Event()
         unsubscribe = self.writer.subscribe(lambda cs: changed.set() if run_id in cs.runs or cs.orders else None)
+        unsubscribe_connection = (self.provider.subscribe(lambda _ev: changed.set()) if while_connected else None) or (lambda: None)
         try:
             while True:
                 changed.clear()
@@ -607,12 +725,16 @@ class TradeService:
                 remaining = deadline - loop.time()
                 if not waiting or remaining <= 0:
                     return waiting
+                if while_connected and not self.provider.is_connected:
+                    log.warning("run %s: connection gone; stopped waiting for %d order(s) to be %s", run_id, len(waiting), what)
+                    return waiting
                 try:
                     await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
                 except (asyncio.TimeoutError, TimeoutError):
                     pass
         finally:
             unsubscribe()
+            unsubscribe_connection()
 
     # ------------------------------------------------------------------ reads
     def _orders_of(self, run_id: int) -> list[OrderRecord]:

@@ -21,6 +21,7 @@ from .base import (
 # Colours chosen to read on both the dark and the light theme.
 STATUS_COLOURS: dict[OrderState, QColor] = {
     OrderState.NEW: QColor("#8a8f98"),
+    OrderState.SENDING: QColor("#6f9fd8"),
     OrderState.SUBMITTED: QColor("#4f8fd6"),
     OrderState.ACCEPTED: QColor("#2f7fd1"),
     OrderState.PARTIALLY_FILLED: QColor("#d08a1c"),

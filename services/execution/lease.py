@@ -1,0 +1,366 @@
+"""One sender per run, across processes: a lease row in ``run_leases``.
+
+A run is sent, resumed or recovered by one holder at a time (two windows, a window and a
+command, two commands). The lease is one row per run:
+
+* taken atomically, the same way on SQLite and MariaDB: an INSERT that fails on the primary key
+  when the run is held, or, for a stale row, a conditional UPDATE ``WHERE token = <the stale
+  token>`` (rowcount 1: ours; 0: someone else took it first);
+* kept alive by a heartbeat (``expires_at`` moved forward every third of the time to live) while
+  the holder sends and waits; deleted at the end;
+* stale when it expired, or when its holder ran on this machine and that process is gone (a
+  SIGKILL needs no expiry: the boot id, the pid namespace and the process start time tell a dead
+  holder from a reused pid).
+
+The lease is the first lock. The second one does not trust it: every order is claimed for
+sending, a few at a time right before their placeOrder, with one conditional UPDATE (``NEW`` ->
+``SENDING`` while the claimer's lease is valid for at least ``claim_margin`` more seconds), so no
+two senders can send the same order even if the lease logic failed. A taker of a stale lease reconciles before it sends: a SENDING order of a
+dead holder that the broker never saw goes back to NEW (``release_stale_claims``), one the broker
+knows takes the broker's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services.db.models import OrderEvent as OrderEventRow
+from services.db.models import RunLease, TradeOrder
+from services.domain import EventSource, OrderState
+
+from .errors import BadInput, Refused
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = 30.0  # seconds a lease lives without a heartbeat
+WAIT_POLL = 0.25  # seconds between two looks at a busy lease while waiting for it
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Process identity
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _machine_key() -> str | None:
+    """This boot of this machine and this pid namespace (Linux); None elsewhere."""
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = None
+    return f"{boot}/{namespace}" if boot and namespace else None
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    when there is no such process or it is a zombie (killed, not yet reaped)."""
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the command name may contain spaces
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_key(pid: int | None = None) -> str | None:
+    pid = os.getpid() if pid is None else pid
+    machine, started = _machine_key(), _start_time(pid)
+    return f"{machine}/{pid}/{started}" if machine and started else None
+
+
+def holder_alive(key: str | None) -> bool | None:
+    """True / False for a holder on this machine (same boot, same pid namespace); None when that
+    cannot be told here (another machine or container): then only the expiry decides."""
+    machine = _machine_key()
+    if not key or not machine or not key.startswith(machine + "/"):
+        return None
+    try:
+        pid_text, started = key[len(machine) + 1:].split("/", 1)
+        pid = int(pid_text)
+    except ValueError:
+        return None
+    return _start_time(pid) == started
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds (or held) a run's lease."""
+
+    run_id: int
+    token: str
+    host: str
+    pid: int
+    client_id: int | None
+    process_key: str | None
+    acquired_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+
+    def stale(self, now: datetime | None = None) -> bool:
+        """Expired, or its process on this machine is gone."""
+        if self.expires_at <= (now or _now()):
+            return True
+        return holder_alive(self.process_key) is False
+
+    def describe(self) -> str:
+        client = f"client id {self.client_id}" if self.client_id is not None else "no broker client id"
+        return (f"host {self.host}, process {self.pid}, {client}, since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"(last heartbeat {self.heartbeat_at:%H:%M:%S} UTC)")
+
+
+def _holder(row: RunLease) -> Holder:
+    return Holder(row.run_id, row.token, row.host, row.pid, row.client_id, row.process_key, row.acquired_at,
+                  row.heartbeat_at, row.expires_at)
+
+
+class RunBusy(Refused):
+    """Another live process holds the run's lease."""
+
+    code = "run_busy"
+
+    def __init__(self, message: str, holder: Holder) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+@dataclass(eq=False)
+class Lease:
+    """A lease this process holds."""
+
+    run_id: int
+    token: str
+    ttl: float
+    expires_at: datetime
+    taken_over_from: Holder | None = None  # the stale holder this lease replaced
+    lost: bool = False  # the heartbeat found the row gone or taken: stop sending
+    _task: asyncio.Task | None = field(default=None, repr=False)
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"
+    NOT_NEW = "not_new"  # canceled, or claimed or sent by someone else: never send it
+    NO_LEASE = "no_lease"  # our lease is gone or about to expire: stop sending
+
+
+class LeaseManager:
+    def __init__(self, db, *, client_id: int | None = None, ttl: float = LEASE_TTL, claim_margin: float | None = None) -> None:
+        self.db = db
+        self.client_id = client_id
+        self.ttl = ttl
+        # a claim needs this much lease left: the placeOrder that follows it (a pacing wait at
+        # most) lands long before a taker could call the holder dead
+        self.claim_margin = ttl / 3 if claim_margin is None else claim_margin
+        self.host = socket.gethostname()
+        self.held: dict[int, Lease] = {}
+
+    # ------------------------------------------------------------------ reads
+    def holder(self, run_id: int) -> Holder | None:
+        with self.db.session() as session:
+            row = session.get(RunLease, run_id)
+            return _holder(row) if row is not None else None
+
+    def live_tokens(self, tokens: set[str]) -> set[str]:
+        """Of these claim tokens, those of leases still held by a live holder."""
+        if not tokens:
+            return set()
+        with self.db.session() as session:
+            rows = session.scalars(select(RunLease).where(RunLease.token.in_(sorted(tokens)))).all()
+            now = _now()
+            return {row.token for row in rows if not _holder(row).stale(now)}
+
+    def own_tokens(self) -> set[str]:
+        return {lease.token for lease in self.held.values() if not lease.lost}
+
+    # ------------------------------------------------------------------ acquire / renew / release
+    def try_acquire(self, run_id: int) -> Lease | Holder:
+        """Our new lease, or the live holder that has it."""
+        token = uuid.uuid4().hex
+        for _attempt in range(3):
+            now = _now()
+            values = {"token": token, "host": self.host[:255], "pid": os.getpid(), "client_id": self.client_id,
+                      "process_key": process_key(), "acquired_at": now, "heartbeat_at": now,
+                      "expires_at": now + timedelta(seconds=self.ttl)}
+            try:
+                with self.db.unit_of_work() as session:
+                    session.execute(insert(RunLease).values(run_id=run_id, **values))
+                return Lease(run_id, token, self.ttl, values["expires_at"])
+            except IntegrityError:
+                pass  # held (or the run does not exist: told below)
+            with self.db.unit_of_work() as session:
+                row = session.get(RunLease, run_id)
+                if row is None:
+                    from services.db.models import TradeRun
+
+                    if session.get(TradeRun, run_id) is None:
+                        raise BadInput(f"run {run_id} does not exist")
+                    continue  # released in between: insert again
+                current = _holder(row)
+                if not current.stale(now):
+                    return current
+                taken = session.execute(update(RunLease).where(RunLease.run_id == run_id, RunLease.token == current.token)
+                                        .values(**values)).rowcount
+            if taken == 1:
+                log.warning("run %s: took over the stale lease of %s", run_id, current.describe())
+                return Lease(run_id, token, self.ttl, values["expires_at"], taken_over_from=current)
+        raise Refused(f"run {run_id}: its lease changed hands three times while taking it; try again", code="run_busy")
+
+    async def acquire(self, run_id: int, *, wait: float = 0.0) -> Lease:
+        """The run's lease; waits up to ``wait`` seconds for a live holder to finish, then
+        refuses naming it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, wait)
+        while True:
+            got = await asyncio.to_thread(self.try_acquire, run_id)
+            if isinstance(got, Lease):
+                self.held[run_id] = got
+                return got
+            if loop.time() + WAIT_POLL > deadline:
+                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                raise RunBusy(f"run {run_id} is being executed by another process: {got.describe()}{waited}; "
+                              f"nothing was sent from here", got)
+            await asyncio.sleep(WAIT_POLL)
+
+    def renew(self, lease: Lease) -> bool:
+        now = _now()
+        expires = now + timedelta(seconds=lease.ttl)
+        with self.db.unit_of_work() as session:
+            renewed = session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
+                                      .values(heartbeat_at=now, expires_at=expires)).rowcount == 1
+        if renewed:
+            lease.expires_at = expires
+        return renewed
+
+    def release(self, lease: Lease) -> None:
+        if self.held.get(lease.run_id) is lease:
+            del self.held[lease.run_id]
+        with self.db.unit_of_work() as session:
+            session.execute(delete(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token))
+
+    async def _heartbeat(self, lease: Lease) -> None:
+        while not lease.lost:
+            await asyncio.sleep(lease.ttl / 3)
+            try:
+                if not await asyncio.to_thread(self.renew, lease):
+                    lease.lost = True
+                    log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
+            except Exception as exc:  # the database away: claims stop by themselves as the lease runs low
+                log.warning("run %s: lease heartbeat failed: %s", lease.run_id, exc)
+
+    @asynccontextmanager
+    async def hold(self, run_id: int, *, wait: float = 0.0) -> AsyncIterator[Lease]:
+        """Hold the run's lease (with its heartbeat) for the block; re-entrant in one process."""
+        existing = self.held.get(run_id)
+        if existing is not None and not existing.lost:
+            yield existing
+            return
+        lease = await self.acquire(run_id, wait=wait)
+        lease._task = asyncio.get_running_loop().create_task(self._heartbeat(lease), name=f"lease-{run_id}")
+        try:
+            yield lease
+        finally:
+            lease._task.cancel()
+            try:
+                await lease._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            try:
+                await asyncio.to_thread(self.release, lease)
+            except Exception as exc:  # it expires by itself
+                log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
+
+    # ------------------------------------------------------------------ the order claim
+    def claim_many(self, lease: Lease, client_order_ids: list[str]) -> tuple[str, set[str]] | None:
+        """NEW -> SENDING in one conditional update, only while our lease is valid for at least
+        ``claim_margin`` more seconds. Returns (this claim's id, the orders it got), or None when
+        the lease is gone or about to expire. Two claimers never get the same order: the update
+        is atomic per row and the second finds it no longer NEW."""
+        now = _now()
+        claim_id = f"{lease.token}/{uuid.uuid4().hex[:12]}"  # each claim its own id, even under one lease
+        lease_valid = exists().where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
+                                     RunLease.expires_at > now + timedelta(seconds=self.claim_margin))
+        with self.db.unit_of_work() as session:
+            session.execute(
+                update(TradeOrder)
+                .where(TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.run_id == lease.run_id,
+                       TradeOrder.status == OrderState.NEW, TradeOrder.ib_order_id.is_(None), lease_valid)
+                .values(status=OrderState.SENDING, claimed_by=claim_id, claimed_at=now)
+                .execution_options(synchronize_session=False))
+            mine = session.execute(select(TradeOrder.id, TradeOrder.client_order_id).where(
+                TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.SENDING,
+                TradeOrder.claimed_by == claim_id)).all()
+            for order_id, _coid in mine:
+                session.add(OrderEventRow(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed",
+                                          from_state=OrderState.NEW, to_state=OrderState.SENDING,
+                                          message="claimed for sending", payload={"claim": claim_id}, time=now))
+            if not mine:
+                valid = session.scalar(select(RunLease.token).where(
+                    RunLease.run_id == lease.run_id, RunLease.token == lease.token,
+                    RunLease.expires_at > now + timedelta(seconds=self.claim_margin)))
+                if not valid:
+                    return None
+        return claim_id, {coid for _id, coid in mine}
+
+    def claim(self, lease: Lease, client_order_id: str) -> Claim:
+        got = self.claim_many(lease, [client_order_id])
+        if got is None:
+            return Claim.NO_LEASE
+        return Claim.CLAIMED if got[1] else Claim.NOT_NEW
+
+    def unclaim(self, claim_id: str, client_order_ids: list[str] | str, reason: str) -> list[str]:
+        """SENDING -> NEW for orders of this claim that never reached the broker."""
+        ids = [client_order_ids] if isinstance(client_order_ids, str) else list(client_order_ids)
+        return release_claims(self.db, [(c, claim_id) for c in ids], reason, EventSource.SYSTEM)
+
+
+def lease_token(claimed_by: str | None) -> str | None:
+    """The run lease a claim was made under (``claimed_by`` is ``<lease token>/<claim id>``)."""
+    return claimed_by.split("/", 1)[0] if claimed_by else None
+
+
+def release_claims(db, claims: list[tuple[str, str | None]], reason: str, source: EventSource = EventSource.RECONCILE) -> list[str]:
+    """Each (client_order_id, claim id): back to NEW if it is still SENDING under that very
+    claim and has no broker id (a conditional update: a newer claim or a broker event wins)."""
+    done: list[str] = []
+    now = _now()
+    with db.unit_of_work() as session:
+        for client_order_id, token in claims:
+            changed = session.execute(
+                update(TradeOrder)
+                .where(TradeOrder.client_order_id == client_order_id, TradeOrder.status == OrderState.SENDING,
+                       TradeOrder.claimed_by == token, TradeOrder.ib_order_id.is_(None), TradeOrder.ib_perm_id.is_(None))
+                .values(status=OrderState.NEW, claimed_by=None, claimed_at=None)
+                .execution_options(synchronize_session=False)).rowcount == 1
+            if changed:
+                order_id = session.scalar(select(TradeOrder.id).where(TradeOrder.client_order_id == client_order_id))
+                session.add(OrderEventRow(order_id=order_id, source=EventSource(source), event_type="not_sent",
+                                          from_state=OrderState.SENDING, to_state=OrderState.NEW, message=reason,
+                                          payload={"claim": token}, time=now))
+                done.append(client_order_id)
+    return done

@@ -1,0 +1,209 @@
+"""One sender per run: the run lease and the order claim, on SQLite and MariaDB (in process; the
+multi-process races are in test_one_sender.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+
+from services.db.models import AuditLog, OrderEvent, RunLease, TradeOrder
+from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
+from services.domain import OrderState, TradeMode
+from services.execution.lease import Claim, LeaseManager, RunBusy, holder_alive, process_key
+
+from .conftest import make_snapshot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _run_with_orders(db, n: int) -> tuple[int, list[str]]:
+    with db.unit_of_work() as session:
+        project = ProjectRepository(session).get_or_create("lease")
+        run = RunRepository(session).create(project.id, mode=TradeMode.PAPER)
+        coids = [f"lease-{run.id}-{i}" for i in range(n)]
+        for coid in coids:
+            OrderRepository(session).insert_once(coid, "AAPL", "BUY", Decimal(1), run_id=run.id, project_id=project.id)
+        return run.id, coids
+
+
+def _statuses(db, coids) -> dict[str, OrderState]:
+    with db.session() as session:
+        return {c: OrderState(s) for c, s in session.execute(
+            select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.client_order_id.in_(coids)))}
+
+
+def test_atomic_claim_two_claimers_one_wins(database):
+    """Even if the lease logic failed (two senders with the same lease), the conditional update
+    lets exactly one of two simultaneous claimers have each order."""
+    run_id, coids = _run_with_orders(database, 30)
+    manager = LeaseManager(database)
+    lease = manager.try_acquire(run_id)
+    outcomes: dict[str, list[Claim]] = {c: [] for c in coids}
+    barrier = threading.Barrier(2)
+
+    def claimer():
+        for coid in coids:
+            barrier.wait(timeout=10)
+            outcomes[coid].append(manager.claim(lease, coid))
+
+    threads = [threading.Thread(target=claimer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(sorted(o) == [Claim.CLAIMED, Claim.NOT_NEW] for o in outcomes.values()), outcomes
+    assert set(_statuses(database, coids).values()) == {OrderState.SENDING}
+    with database.session() as session:
+        claims = Counter(session.scalars(select(OrderEvent.order_id).where(OrderEvent.event_type == "claimed")))
+    assert len(claims) == 30 and set(claims.values()) == {1}
+
+
+def test_claim_needs_a_valid_lease_and_a_new_unsent_order(database):
+    run_id, coids = _run_with_orders(database, 3)
+    manager = LeaseManager(database, ttl=30)
+    lease = manager.try_acquire(run_id)
+    with database.unit_of_work() as session:
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id == coids[1]).values(ib_order_id=77))
+    assert manager.claim(lease, coids[1]) is Claim.NOT_NEW  # already at the broker
+    with database.unit_of_work() as session:  # the lease runs low (heartbeat missed): no claim
+        session.execute(update(RunLease).where(RunLease.run_id == run_id).values(expires_at=datetime.now(UTC) + timedelta(seconds=5)))
+    assert manager.claim(lease, coids[0]) is Claim.NO_LEASE
+    assert manager.renew(lease)
+    claim_id, mine = manager.claim_many(lease, coids)
+    assert mine == {coids[0], coids[2]} and claim_id.startswith(lease.token + "/")
+    assert manager.unclaim(claim_id, [coids[0]], "not sent: test") == [coids[0]]
+    assert manager.unclaim("another-claim", [coids[2]], "not ours") == []  # only the claim's own orders
+    assert _statuses(database, coids) == {coids[0]: OrderState.NEW, coids[1]: OrderState.NEW, coids[2]: OrderState.SENDING}
+    other = LeaseManager(database)
+    assert isinstance(other.try_acquire(run_id), type(other.holder(run_id)))  # held: the holder comes back
+    manager.release(lease)
+    assert manager.holder(run_id) is None
+
+
+async def test_second_holder_is_refused_naming_the_holder_or_waits(database):
+    run_id, _ = _run_with_orders(database, 1)
+    first = LeaseManager(database, client_id=11)
+    second = LeaseManager(database, client_id=12)
+    async with first.hold(run_id) as lease:
+        with pytest.raises(RunBusy) as refused:
+            await second.acquire(run_id)
+        text = str(refused.value)
+        assert f"host {first.host}" in text and f"process {__import__('os').getpid()}" in text
+        assert "client id 11" in text and "since " in text and refused.value.exit_code == 4
+        assert refused.value.holder.token == lease.token
+        # a bounded wait: it gets the lease once the holder lets go
+        waiter = asyncio.create_task(second.acquire(run_id, wait=20))
+        await asyncio.sleep(0)  # the waiter's first look (it finds the run busy and polls)
+    got = await waiter
+    assert got.taken_over_from is None and second.holder(run_id).client_id == 12
+    second.release(got)
+
+
+def test_expired_lease_is_taken_over_and_the_old_holder_cannot_renew(database):
+    run_id, _ = _run_with_orders(database, 1)
+    old = LeaseManager(database, ttl=30)
+    old_lease = old.try_acquire(run_id)
+    with database.unit_of_work() as session:
+        session.execute(update(RunLease).where(RunLease.run_id == run_id).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    new = LeaseManager(database)
+    new_lease = new.try_acquire(run_id)
+    assert new_lease.taken_over_from is not None and new_lease.taken_over_from.token == old_lease.token
+    assert not old.renew(old_lease)  # the old holder learns it lost the lease
+    assert old.claim(old_lease, "anything") is Claim.NO_LEASE
+    old.release(old_lease)  # releasing a lost lease leaves the new holder's row alone
+    assert new.holder(run_id).token == new_lease.token
+
+
+def test_a_dead_holder_on_this_machine_is_stale_at_once(database):
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        key = process_key(child.pid)
+        if key is None:
+            pytest.skip("no /proc here: only the expiry tells a dead holder")
+        assert holder_alive(key) is True
+    finally:
+        child.kill()
+        child.wait(10)
+    assert holder_alive(key) is False
+    run_id, _ = _run_with_orders(database, 1)
+    now = datetime.now(UTC)
+    with database.unit_of_work() as session:
+        session.add(RunLease(run_id=run_id, token="killed", host="here", pid=child.pid, client_id=1, process_key=key,
+                             acquired_at=now, heartbeat_at=now, expires_at=now + timedelta(minutes=5)))
+    lease = LeaseManager(database).try_acquire(run_id)
+    assert lease.taken_over_from is not None and lease.taken_over_from.token == "killed"
+
+
+async def _setup_run(stack, symbols: dict[str, str]) -> tuple[int, list]:
+    _, snapshot_id = make_snapshot(stack.db, "takeover", symbols)
+    run = await stack.service.create_run("takeover", snapshot_id, TradeMode.PAPER)
+    preview = await stack.service.preview(run.id, Decimal("100000"))
+    await asyncio.to_thread(stack.service._insert_orders, run.id, preview.plan)
+    return run.id, list(preview.drafts)
+
+
+def _dead_holder(db, run_id: int, coids: list[str], *, expired: bool = True, token: str = "dead-holder") -> None:
+    now = datetime.now(UTC)
+    with db.unit_of_work() as session:
+        session.add(RunLease(run_id=run_id, token=token, host="elsewhere", pid=4242, client_id=3, process_key=None,
+                             acquired_at=now - timedelta(minutes=2), heartbeat_at=now - timedelta(minutes=1),
+                             expires_at=now - timedelta(seconds=1) if expired else now + timedelta(minutes=5)))
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id.in_(coids))
+                        .values(status=OrderState.SENDING, claimed_by=token, claimed_at=now - timedelta(minutes=1)))
+
+
+async def test_lease_of_a_dead_holder_is_taken_over_only_after_reconciliation(stack, simulator, ib_client):
+    """The dead holder had claimed two orders: one reached IB (another client id sent it), one
+    never did. The taker reconciles first: the first takes IB's state and is not sent again, the
+    second goes back to NEW and is sent once, and so is the never-claimed third."""
+    from ib_async import MarketOrder, Stock
+
+    run_id, drafts = await _setup_run(stack, {"AAPL": "0.01", "MSFT": "0.01", "AMZN": "0.01"})
+    at_ib, lost, fresh = drafts
+    _dead_holder(stack.db, run_id, [at_ib.client_order_id, lost.client_order_id])
+    ib = await ib_client(client_id=9)
+    order = MarketOrder("BUY", float(at_ib.quantity))
+    order.orderRef = at_ib.client_order_id
+    ib.placeOrder(Stock(at_ib.symbol, "SMART", "USD"), order)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not simulator.executions():
+        assert loop.time() < deadline, "the simulator never filled the dead holder's order"
+        await asyncio.sleep(0.01)
+
+    result = await stack.service.execute(run_id)
+
+    assert sorted(result.sent) == sorted([lost.client_order_id, fresh.client_order_id])
+    assert Counter(o.order_ref for o in simulator.orders()) == {d.client_order_id: 1 for d in drafts}
+    await stack.service.wait_done(run_id, 5)
+    statuses = _statuses(stack.db, [d.client_order_id for d in drafts])
+    assert set(statuses.values()) == {OrderState.FILLED}
+    with stack.db.session() as session:
+        lost_id = session.scalar(select(TradeOrder.id).where(TradeOrder.client_order_id == lost.client_order_id))
+        events = [(e.event_type, e.from_state, e.to_state) for e in session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == lost_id).order_by(OrderEvent.id))]
+        actions = [a.action for a in session.scalars(select(AuditLog).order_by(AuditLog.id))]
+    # released by reconciliation before this holder claimed and sent it
+    assert events[:2] == [("not_sent", OrderState.SENDING, OrderState.NEW), ("claimed", OrderState.NEW, OrderState.SENDING)]
+    assert "run.lease_takeover" in actions
+    assert stack.service.leases.holder(run_id) is None  # released at the end
+
+
+async def test_a_live_holder_is_refused_and_its_sending_orders_left_alone(stack, simulator):
+    run_id, drafts = await _setup_run(stack, {"AAPL": "0.01", "MSFT": "0.01"})
+    _dead_holder(stack.db, run_id, [drafts[0].client_order_id], expired=False, token="alive-elsewhere")
+    with pytest.raises(RunBusy, match=r"host elsewhere, process 4242, client id 3, since "):
+        await stack.service.execute(run_id)
+    report = await stack.reconciler.reconcile()
+    assert report.released == [] and drafts[0].client_order_id not in report.resolved_unknown
+    assert _statuses(stack.db, [d.client_order_id for d in drafts]) == {
+        drafts[0].client_order_id: OrderState.SENDING, drafts[1].client_order_id: OrderState.NEW}
+    assert simulator.orders() == []
