@@ -17,7 +17,7 @@ import platformdirs
 import tomli_w
 
 from services.domain import TradeMode
-from services.urls import redact_url
+from services.urls import redact_url, remember_url_secrets
 
 APP_NAME = "ib-trading-console"
 APP_AUTHOR = "ib-trading-console"
@@ -231,7 +231,26 @@ def load_settings(args: Any = None, env: dict[str, str] | None = None) -> Settin
     settings = _apply_file(settings, _read_file(config_file))
     settings = _apply_env(settings, env)
     settings = _apply_args(settings, args)
+    _check_db_url(settings.db_url)
+    # Whatever source gave the URL, its password is hidden in every message from now on, even
+    # where a driver quotes a piece of a URL it could not parse.
+    remember_url_secrets(settings.db_url)
     return settings
+
+
+def _check_db_url(url: str) -> None:
+    """A database URL that does not parse is bad input, reported without any part of it that
+    could be a password."""
+    if not url:
+        return
+    remember_url_secrets(url)
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url).port  # noqa: B018 - a non-numeric port fails here, not at connect time
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, ValueError: both are a bad URL
+        reason = "the port is not a number" if isinstance(exc, ValueError) else "expected dialect+driver://user:password@host:port/database"
+        raise SettingsError(f"invalid database URL {redact_url(url)}: {reason}") from None
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:

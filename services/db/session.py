@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from services.urls import redact_url
+from services.urls import redact_url, remember_url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.url = str(url)
+        remember_url_secrets(self.url)
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()  # "sqlite" | "mysql" | "mariadb"
         if self.backend == "sqlite":
