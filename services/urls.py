@@ -84,6 +84,14 @@ def redact_url(url: str | None) -> str:
     return redact_text(_QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, shown))
 
 
+def has_password(url: str | None) -> bool:
+    """Whether ``url`` carries a password (in its user information or its query string)."""
+    if not url:
+        return False
+    text = str(url).strip()
+    return bool(_split_userinfo(text)[2]) or bool(_QUERY_PASSWORD.search(text))
+
+
 def url_secrets(url: str | None) -> set[str]:
     """The strings of ``url`` that must never be shown: the password (raw and percent-decoded),
     its pieces between ``@`` signs, and a query-string password."""
