@@ -37,6 +37,8 @@ def _open(settings):
     from services.db import Database, migrate
 
     url = settings.effective_db_url
+    if migrate.is_mysql_url(url):
+        migrate.check_schema(url)  # behind or empty: SchemaNotCurrent, "run db upgrade" (exit 5)
     if migrate.current(url) is None:
         return None, None
     database = Database(url)

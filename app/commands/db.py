@@ -52,8 +52,13 @@ def run_guarded(url: str, action: Callable[[], int]) -> int:
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+    from services.db.migrate import SchemaNotCurrent
+
     try:
         return action()
+    except SchemaNotCurrent as exc:
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BROKER
     except CommandError as exc:
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT

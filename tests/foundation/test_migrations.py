@@ -50,7 +50,7 @@ def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.downgrade(empty_db_url, "base") is None
     assert migrate.current(empty_db_url) is None
     assert _tables(empty_db_url) == {"alembic_version"}
-    assert migrate.ensure_schema(empty_db_url) == "0001_initial"
+    assert migrate.upgrade(empty_db_url) == "0001_initial"
     assert migrate.current(empty_db_url) == "0001_initial"
     assert _diff(empty_db_url) == []
     # Upgrading a database already at head is a no-op, not an error.
