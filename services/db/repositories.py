@@ -20,6 +20,7 @@ Repositories never commit: the unit of work does. They return ORM rows, which st
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -788,6 +789,15 @@ class ContractRepository:
         return row
 
 
+INSTALLATION_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
+
+
+def new_installation_id() -> str:
+    """6 random characters (30 bits): the part of a client order id that differs between
+    databases."""
+    return "".join(secrets.choice(INSTALLATION_ID_ALPHABET) for _ in range(6))
+
+
 class SettingsRepository:
     """The single ``trade_settings`` row, created with the defaults on first use."""
 
@@ -807,10 +817,22 @@ class SettingsRepository:
                 "execution_data_source": "ib",
                 "auto_recovery": dict(AUTO_RECOVERY_DEFAULTS),
                 "trading_state": TradingState.ACTIVE,
+                "installation_id": new_installation_id(),
             },
             ("id",),
         )
         return row
+
+    def installation_id(self) -> str:
+        """This database's installation id (generated once, then never changed)."""
+        row = self.get()
+        if row.installation_id:
+            return row.installation_id
+        row = self.get_for_update()
+        if not row.installation_id:
+            row.installation_id = new_installation_id()
+            self.session.flush()
+        return row.installation_id
 
     def get_for_update(self) -> TradeSettings:
         """The row locked until the transaction ends (MySQL ``FOR UPDATE``; SQLite's unit of
