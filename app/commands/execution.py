@@ -197,36 +197,39 @@ async def connected(args, settings, *, connect: bool = True):
             db.dispose()
 
 
-def _resolve_snapshot(args, settings) -> tuple[int | None, str | None]:
-    """(snapshot id, error) from FILE_OR_ID; a file is validated and imported (same content:
-    the stored snapshot)."""
+def _parse_snapshot_arg(args):
+    """``(stored snapshot id, parsed file, error)`` from FILE_OR_ID, without touching the
+    database: a file is validated here and stored only once the run may go ahead."""
     text = args.snapshot.strip()
     path = Path(text)
     if text.isdigit() and not path.exists():
-        return int(text), None
-    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
-    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+        return int(text), None, None
+    from services.console_queries import parse_for_storage
+    from services.core.snapshots import SnapshotFormatError
 
     try:
-        parsed = parse_snapshot_file(path)
+        parsed = parse_for_storage(path, project=args.project)
     except SnapshotFormatError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
     except OSError as exc:
-        return None, f"cannot read {text}: {exc.strerror or exc}"
+        return None, None, f"cannot read {text}: {exc.strerror or exc}"
     if not parsed.ok:
-        return None, "; ".join(str(p) for p in parsed.errors[:5])
-    db = _open_db(settings)
-    try:
-        with db.unit_of_work() as session:
-            project = ProjectRepository(session).get_or_create(args.project)
-            snapshots = SnapshotRepository(session)
-            existing = snapshots.find_by_hash(project.id, parsed.content_hash)
-            if existing is not None:
-                return existing.id, None
-            items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency) for i in parsed.items]
-            return snapshots.create_with_items(project.id, parsed.source_name, parsed.content_hash, items).id, None
-    finally:
-        db.dispose()
+        return None, None, "; ".join(str(p) for p in parsed.errors[:5])
+    return None, parsed, None
+
+
+def _store_parsed(db, parsed, project: str) -> int:
+    """The file's snapshot in the project (the stored one when the content is known)."""
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+
+    with db.unit_of_work() as session:
+        project_row = ProjectRepository(session).get_or_create(project)
+        snapshots = SnapshotRepository(session)
+        existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
+        if existing is not None:
+            return existing.id
+        items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency) for i in parsed.items]
+        return snapshots.create_with_items(project_row.id, parsed.source_name, parsed.content_hash, items).id
 
 
 def _s(value) -> str | None:
@@ -275,14 +278,18 @@ async def cmd_execute(args, settings) -> int:
     from services.domain import TradeMode, is_live_token
     from services.execution.errors import LiveConfirmRequired
 
-    snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
+    snapshot_id, parsed, problem = _parse_snapshot_arg(args)
     if problem:
         _error(args, "bad_snapshot", problem)
         return EXIT_BAD_INPUT
     mode = TradeMode(settings.mode)
-    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before any connection
+    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before anything is written
         raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
     async with connected(args, settings) as s:
+        # Stored only now: a run refused at the connection (account guard, live checks) leaves
+        # neither a project nor a snapshot behind.
+        if parsed is not None:
+            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project)
         run = await s.service.create_run(args.project, snapshot_id, mode, {}, args.live_token, new_run=args.new_run)
         result = await s.service.execute(run.id, args.live_token, portfolio_value=args.portfolio_value)
         still = await s.service.wait_done(run.id, args.wait_seconds) if args.wait_seconds > 0 else []

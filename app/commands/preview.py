@@ -81,9 +81,10 @@ def _error(message: str, source: str | None = None) -> list[dict]:
 
 def _load_snapshot_file(path: Path, allow_short: bool):
     from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
+    from services.db.limits import snapshot_limits
 
-    try:
-        parsed = parse_snapshot_file(path, allow_short=allow_short)
+    try:  # the same checks as an import: what could not be stored is not previewed either
+        parsed = parse_snapshot_file(path, allow_short=allow_short, limits=snapshot_limits())
     except (SnapshotFormatError, OSError) as exc:
         raise _BadInput(_error(str(exc), path.name)) from None
     if not parsed.ok:

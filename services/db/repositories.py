@@ -174,6 +174,12 @@ class ProjectRepository:
         return self.session.scalars(select(Project).where(Project.name == name)).one_or_none()
 
     def get_or_create(self, name: str, description: str | None = None) -> Project:
+        # The same limit on both databases (SQLite would store a name MariaDB refuses).
+        limit = Project.__table__.c.name.type.length
+        if not name or not name.strip():
+            raise RepositoryError("the project name is empty")
+        if len(name) > limit:
+            raise RepositoryError(f"the project name has {len(name)} characters; at most {limit} can be stored")
         project, _ = insert_once(self.session, Project, {"name": name, "description": description}, ("name",))
         return project
 
