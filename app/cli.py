@@ -99,6 +99,11 @@ def report_failure(exc: BaseException, settings) -> int:
         return EXIT_BAD_INPUT
     from services.db.migrate import SchemaNotCurrent
 
+    from services.db.errors import DatabaseLocationError
+
+    if isinstance(exc, DatabaseLocationError):
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if isinstance(exc, SchemaNotCurrent):  # the operator's decision: one line, nothing changed
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BROKER

@@ -41,10 +41,9 @@ def register(subparsers) -> None:
 
 def error_line(exc: BaseException, url: str | None = None) -> str:
     """One line about a database failure, with every password hidden."""
-    detail = getattr(exc, "orig", None) or exc
-    text = " ".join(str(detail).split()) or type(detail).__name__
-    where = f" at {redact_url(url)}" if url else ""
-    return redact_text(f"database error{where}: {text}")
+    from services.db.errors import describe_db_error
+
+    return describe_db_error(exc, url)
 
 
 def run_guarded(url: str, action: Callable[[], int]) -> int:
@@ -52,6 +51,7 @@ def run_guarded(url: str, action: Callable[[], int]) -> int:
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+    from services.db.errors import DatabaseLocationError
     from services.db.migrate import SchemaNotCurrent
 
     try:
@@ -59,6 +59,9 @@ def run_guarded(url: str, action: Callable[[], int]) -> int:
     except SchemaNotCurrent as exc:
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BROKER
+    except DatabaseLocationError as exc:
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except CommandError as exc:
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -153,7 +153,9 @@ def _run(command, args, settings) -> int:
         if isinstance(exc, OperationalError):
             from services.urls import redact_text
 
-            _error(args, "database_unreachable", redact_text(str(exc).splitlines()[0]))
+            from services.db.errors import describe_db_error
+
+            _error(args, "database_unreachable", redact_text(describe_db_error(exc, settings.effective_db_url)))
             return EXIT_BROKER
         raise
 

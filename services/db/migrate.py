@@ -49,10 +49,11 @@ def head() -> str:
 
 
 def _prepare_sqlite_file(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        if not parsed.database.startswith("file:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """An SQLite file's folder must exist: refused with a clear line, never created silently
+    (the console creates its own default data folder itself, explicitly)."""
+    from services.db.errors import check_sqlite_folder
+
+    check_sqlite_folder(url)
 
 
 @contextmanager

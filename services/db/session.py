@@ -92,10 +92,9 @@ class Database:
         if in_memory:
             kwargs["poolclass"] = StaticPool
         else:
-            from pathlib import Path
+            from services.db.errors import check_sqlite_folder
 
-            if not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_folder(self.url)  # never create folders silently: a typo would start an empty database
         engine = create_engine(self.url, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -67,8 +67,8 @@ def test_unreachable_database_is_one_line_exit_5_and_no_password(tmp_path):
         assert result.stdout == ""
         lines = result.stderr.splitlines()
         assert len(lines) == 1, result.stderr
-        assert lines[0].startswith("trading-console: database error at mysql+pymysql://trader:***@127.0.0.1:1/console: ")
-        assert "Can't connect" in lines[0]
+        assert lines[0].startswith("trading-console: database server unreachable at 127.0.0.1:1 (Connection refused)")
+        assert "sqlalche.me" not in lines[0]
         assert "hunter2" not in result.stderr
     log_file = Path(os.environ["TC_LOG_DIR"]) / "console.log"
     assert "hunter2" not in log_file.read_text(encoding="utf-8")

@@ -90,7 +90,11 @@ def test_migrations_are_found_from_the_package_not_the_working_directory(tmp_pat
     assert migrate.migrations_dir() == ROOT / "migrations"
     assert migrate.head() == ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     url = f"sqlite:///{(tmp_path / 'nested' / 'dir' / 'db.sqlite3').as_posix()}"
-    assert migrate.ensure_schema(url) == migrate.head()  # creates the missing folders too
+    with pytest.raises(ValueError, match="does not exist"):  # a missing folder is never created silently
+        migrate.ensure_schema(url)
+    assert not (tmp_path / "nested").exists()
+    (tmp_path / "nested" / "dir").mkdir(parents=True)
+    assert migrate.ensure_schema(url) == migrate.head()
 
 
 def test_connection_settings(database):
