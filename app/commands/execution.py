@@ -69,67 +69,74 @@ def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -
     if mode:
         group.add_argument("--mode", choices=("paper", "live"), default=None, help="paper (default) or live")
     group.add_argument("--live-token", dest="live_token", default=None, metavar="WORD", help="the word LIVE, required in live mode")
-    group.add_argument("--connect-timeout", dest="connect_timeout", type=_seconds(positive=True), default=None, metavar="S")
+    group.add_argument("--connect-timeout", dest="connect_timeout", type=_seconds(positive=True), default=None, metavar="S",
+                       help="seconds to wait for the connection (default from settings, 10)")
 
 
 def register(subparsers) -> None:
     ex = subparsers.add_parser("execute", help="create (or resume) the run of a snapshot and send its orders")
     ex.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported)")
-    ex.add_argument("--project", required=True, metavar="NAME")
+    ex.add_argument("--project", required=True, metavar="NAME", help="the project the run belongs to (created if new)")
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=_decimal, default=None, metavar="V",
                     help="default: the account's NetLiquidation")
     ex.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60)")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
-    ex.add_argument("--json", action="store_true")
+    ex.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(ex)
     ex.set_defaults(handler=lambda a, s: _run(cmd_execute, a, s))
 
-    orders = subparsers.add_parser("orders", help="list orders")
-    orders.add_argument("--run", type=int, default=None, metavar="ID")
+    orders = subparsers.add_parser("orders", help="list orders", description=(
+        "List the orders stored in the database, newest first. Reads the database only; the "
+        "connection options are accepted like every order-management command's, and ignored."))
+    orders.add_argument("--run", type=int, default=None, metavar="ID", help="only the orders of run ID")
     orders.add_argument("--status", default=None, metavar="S", help="e.g. FILLED, REJECTED (comma separated)")
-    orders.add_argument("--json", action="store_true")
+    orders.add_argument("--json", action="store_true", help="print JSON")
+    _connection_options(orders)
     orders.set_defaults(handler=lambda a, s: _run(cmd_orders, a, s))
 
-    fills = subparsers.add_parser("fills", help="list fills")
-    fills.add_argument("--run", type=int, default=None, metavar="ID")
+    fills = subparsers.add_parser("fills", help="list fills", description=(
+        "List the fills stored in the database. Reads the database only; the connection options "
+        "are accepted like every order-management command's, and ignored."))
+    fills.add_argument("--run", type=int, default=None, metavar="ID", help="only the fills of run ID's orders")
     fills.add_argument("--all-revisions", dest="all_revisions", action="store_true", help="include superseded corrections")
-    fills.add_argument("--json", action="store_true")
+    fills.add_argument("--json", action="store_true", help="print JSON")
+    _connection_options(fills)
     fills.set_defaults(handler=lambda a, s: _run(cmd_fills, a, s))
 
     cancel = subparsers.add_parser("cancel", help="cancel one order")
-    cancel.add_argument("order_id", type=int, metavar="ORDER_ID")
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
+    cancel.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(cancel)
     cancel.set_defaults(handler=lambda a, s: _run(cmd_cancel, a, s))
 
     replace = subparsers.add_parser("replace", help="change an order's quantity and/or limit")
-    replace.add_argument("order_id", type=int, metavar="ORDER_ID")
-    replace.add_argument("--quantity", type=_decimal, default=None, metavar="Q")
-    replace.add_argument("--limit", type=_decimal, default=None, metavar="P")
-    replace.add_argument("--json", action="store_true")
+    replace.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
+    replace.add_argument("--quantity", type=_decimal, default=None, metavar="Q", help="the new total quantity")
+    replace.add_argument("--limit", type=_decimal, default=None, metavar="P", help="the new limit price (LMT orders)")
+    replace.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(replace)
     replace.set_defaults(handler=lambda a, s: _run(cmd_replace, a, s))
 
     cancel_all = subparsers.add_parser("cancel-all", help="cancel every working order")
     cancel_all.add_argument("--one-by-one", dest="one_by_one", action="store_true", help="one cancel per order instead of reqGlobalCancel")
-    cancel_all.add_argument("--json", action="store_true")
+    cancel_all.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(cancel_all)
     cancel_all.set_defaults(handler=lambda a, s: _run(cmd_cancel_all, a, s))
 
     halt = subparsers.add_parser("halt", help="HALTED: block new orders and modifications (persisted)")
     halt.add_argument("--cancel-all", dest="cancel_all", action="store_true", help="also cancel every working order")
-    halt.add_argument("--json", action="store_true")
+    halt.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(halt)
     halt.set_defaults(handler=lambda a, s: _run(cmd_halt, a, s))
 
     resume = subparsers.add_parser("resume", help="back to ACTIVE")
-    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(resume)
     resume.set_defaults(handler=lambda a, s: _run(cmd_resume, a, s))
 
     rec = subparsers.add_parser("reconcile", help="orders, executions and positions at IB against the database")
-    rec.add_argument("--json", action="store_true")
+    rec.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(rec)
     rec.set_defaults(handler=lambda a, s: _run(cmd_reconcile, a, s))
 

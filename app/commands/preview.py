@@ -48,15 +48,19 @@ def _decimal(minimum: Decimal, *, strict: bool = False, below: Decimal | None = 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("preview", help="build the orders of a snapshot and check them against risk (sends nothing)")
     parser.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="snapshot file (CSV/JSON) or stored snapshot id")
-    parser.add_argument("--portfolio-value", required=True, type=_decimal(Decimal(0), strict=True), metavar="V")
+    parser.add_argument("--portfolio-value", required=True, type=_decimal(Decimal(0), strict=True), metavar="V",
+                        help="the account value the weights apply to, > 0")
     parser.add_argument("--prices", metavar="FILE", help="CSV symbol,price (wins over the snapshot's prices)")
     parser.add_argument("--positions", metavar="FILE", help="CSV symbol,quantity (current positions)")
     parser.add_argument("--cash-buffer", type=_decimal(Decimal(0), below=Decimal(1)), default=Decimal(0), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
     parser.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True, whole=True), default=Decimal(1), metavar="N", help="shares per lot, a whole number (default 1)")
-    parser.add_argument("--rounding", choices=("nearest", "floor"), default="nearest")
-    parser.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default="MKT")
+    parser.add_argument("--rounding", choices=("nearest", "floor"), default="nearest",
+                        help="lots per target: nearest (default) or floor (never above the weight)")
+    parser.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default="MKT",
+                        help="MKT (default) or LMT at the reference price +/- --limit-bps")
     parser.add_argument("--limit-bps", type=_decimal(Decimal(0)), default=Decimal(0), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
-    parser.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=Decimal(0), metavar="V")
+    parser.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=Decimal(0), metavar="V",
+                        help="skip orders worth less than V (default 0)")
     parser.add_argument("--liquidate-unlisted", action="store_true", help="sell held symbols that are not in the snapshot")
     parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
     parser.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")

@@ -49,8 +49,8 @@ def register(subparsers) -> None:
     imp.set_defaults(handler=import_snapshot)
 
     lst = sub.add_parser("list", help="list stored snapshots, newest first")
-    lst.add_argument("--project", metavar="NAME", default=None)
-    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--project", metavar="NAME", default=None, help="only this project's snapshots")
+    lst.add_argument("--limit", type=int, default=None, help="only the newest N snapshots")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(handler=list_snapshots)
 
