@@ -20,6 +20,14 @@ def register(subparsers) -> None:
 
 
 def run_gui(args: argparse.Namespace, settings) -> int:
+    from app import qt_deps
     from app.main import run_console
+
+    if qt_deps.uses_xcb():  # said before Qt aborts with its own, less helpful message
+        missing = qt_deps.packages_for(qt_deps.missing_libraries())
+        if missing:
+            import sys
+
+            print(f"trading-console: {qt_deps.message(missing)}", file=sys.stderr)
 
     return run_console(args, settings)
