@@ -84,3 +84,14 @@ def test_password_from_the_environment_is_hidden_too(tmp_path):
     result = subprocess.run([sys.executable, "-m", "app", "db", "current"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 5
     assert _hidden(result.stderr), result.stderr
+
+
+def test_the_window_error_text_hides_registered_pieces(qtbot):
+    from widgets.dialogs.errors import error_box
+
+    url = "mysql+pymysql://trader:Win@dowPw-77@127.0.0.1:1/x"
+    remember_url_secrets(url)
+    box = error_box(None, "Start-up failed", "Can't connect to MySQL server on 'dowPw-77@127.0.0.1'",
+                    details=f"url {url}")
+    qtbot.addWidget(box)
+    assert "dowPw-77" not in box.text() + box.detailedText() and "Win@" not in box.detailedText()
