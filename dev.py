@@ -3,7 +3,8 @@
 
     python3 dev.py console [ARGS...]   open the console (demo mode by default)
     python3 dev.py test [PYTEST ARGS]  run the whole test suite
-    python3 dev.py bench [NAME ...]    run the benchmarks (see README)
+    python3 dev.py bench [NAME ...]    run the benchmarks (see README; `bench --help` lists them
+                                       with their options)
     python3 dev.py run ARGS...         any `trading-console` command inside the environment
 
 Each command creates `.venv` beside this file and installs the project with its test extra
@@ -108,6 +109,9 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     ensure_environment()
     if command == "console":
+        # Qt aborts without a usable message when the xcb plugin's system libraries are missing:
+        # name the packages first (printed by app.qt_deps; the console still starts).
+        subprocess.call([str(PYTHON), "-m", "app.qt_deps"], cwd=ROOT)
         return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)
     if command == "run":
         return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)

@@ -98,6 +98,16 @@ def report_failure(exc: BaseException, settings) -> int:
     ):
         print(f"trading-console: invalid database URL {url}: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from services.db.migrate import SchemaNotCurrent
+
+    from services.db.errors import DatabaseLocationError
+
+    if isinstance(exc, DatabaseLocationError):
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if isinstance(exc, SchemaNotCurrent):  # the operator's decision: one line, nothing changed
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BROKER
     if isinstance(exc, SQLAlchemyError):
         from app.commands.db import error_line
 

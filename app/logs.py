@@ -61,7 +61,22 @@ class _CurrentStderrHandler(logging.StreamHandler):
 _TRACEBACK_FORMATTER = logging.Formatter()
 # Chatty at INFO without telling the user anything (plugins, "Context impl"); DEBUG shows them.
 # The db commands print the outcome themselves.
-QUIET_LOGGERS = {"alembic.runtime.plugins": logging.WARNING, "alembic.runtime.migration": logging.WARNING}
+# The IB client library logs every broker message at INFO with the whole Trade object (openOrder,
+# orderStatus, execDetails, commissionReport, position, updatePortfolio: kilobytes per order
+# update; the log grew 690 KB in 12 minutes of ordinary use). The console logs the events
+# itself, one line each; the library's lines stay available at DEBUG. Its warnings and errors
+# still come through.
+QUIET_LOGGERS = {
+    "alembic.runtime.plugins": logging.WARNING,
+    "alembic.runtime.migration": logging.WARNING,
+    "ib_async.wrapper": logging.WARNING,
+    "ib_async.ib": logging.WARNING,
+    "ib_insync.wrapper": logging.WARNING,
+    "ib_insync.ib": logging.WARNING,
+}
+# Rotation by size: at most LOG_FILE_BYTES per file, LOG_BACKUPS older files kept.
+LOG_FILE_BYTES = 5_000_000
+LOG_BACKUPS = 5
 
 
 def configure_logging(settings, *, stderr_level: str | None = None) -> None:
@@ -85,7 +100,7 @@ def configure_logging(settings, *, stderr_level: str | None = None) -> None:
     try:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         file_handler = logging.handlers.RotatingFileHandler(
-            settings.log_dir / "console.log", maxBytes=5_000_000, backupCount=5, encoding="utf-8"
+            settings.log_dir / "console.log", maxBytes=LOG_FILE_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
         )
     except OSError as exc:  # a read-only home must not stop the console
         stderr.handle(logging.makeLogRecord({"msg": f"file logging disabled: {exc}", "levelno": logging.WARNING, "levelname": "WARNING"}))

@@ -91,9 +91,9 @@ class Console:
         except Exception as exc:
             log.exception("start-up failed")
             if self.screenshot:
-                print(f"trading-console: start-up failed: {exc}", file=sys.stderr)
+                print(f"trading-console: start-up failed: {_startup_message(exc, self.settings)}", file=sys.stderr)
                 return 5
-            box = error_box(window, "Start-up failed", str(exc))
+            box = error_box(window, "Start-up failed", _startup_message(exc, self.settings))
             box.open()  # not exec(): we are inside the loop's main task
             window.connection_status.set_connection_state("disconnected")
             await self._closed.wait()
@@ -214,3 +214,20 @@ class Console:
             return 5
         print(str(path))
         return 0
+
+
+def _startup_message(exc: BaseException, settings) -> str:
+    """One clear line for a failed start: a database problem says what to do (create the
+    database, start the server, run db upgrade), never SQLAlchemy's documentation link."""
+    from services.db.errors import DatabaseLocationError, describe_db_error
+    from services.db.migrate import SchemaNotCurrent
+
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        SQLAlchemyError = ()  # type: ignore[assignment]
+    if isinstance(exc, (SQLAlchemyError, SchemaNotCurrent, DatabaseLocationError)):
+        return describe_db_error(exc, settings.effective_db_url)
+    from services.urls import redact_text
+
+    return redact_text(str(exc))

@@ -17,7 +17,7 @@ import platformdirs
 import tomli_w
 
 from services.domain import TradeMode
-from services.urls import redact_url
+from services.urls import redact_url, has_password, remember_url_secrets
 
 APP_NAME = "ib-trading-console"
 APP_AUTHOR = "ib-trading-console"
@@ -72,6 +72,10 @@ class Settings:
     config_file: Path = field(default_factory=default_config_file)
     data_dir: Path = field(default_factory=default_data_dir)
     log_dir: Path = field(default_factory=default_log_dir)
+    # The settings as loaded (file < environment < command line): saving writes back only what
+    # differs from it, i.e. what the user changed in this session, never what came from the
+    # environment or the command line.
+    loaded: Settings | None = field(default=None, repr=False, compare=False)
 
     @property
     def effective_db_url(self) -> str:
@@ -231,23 +235,68 @@ def load_settings(args: Any = None, env: dict[str, str] | None = None) -> Settin
     settings = _apply_file(settings, _read_file(config_file))
     settings = _apply_env(settings, env)
     settings = _apply_args(settings, args)
-    return settings
+    _check_db_url(settings.db_url)
+    # Whatever source gave the URL, its password is hidden in every message from now on, even
+    # where a driver quotes a piece of a URL it could not parse.
+    remember_url_secrets(settings.db_url)
+    return replace(settings, loaded=settings)
+
+
+def _check_db_url(url: str) -> None:
+    """A database URL that does not parse is bad input, reported without any part of it that
+    could be a password."""
+    if not url:
+        return
+    remember_url_secrets(url)
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url).port  # noqa: B018 - a non-numeric port fails here, not at connect time
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, ValueError: both are a bad URL
+        reason = "the port is not a number" if isinstance(exc, ValueError) else "expected dialect+driver://user:password@host:port/database"
+        raise SettingsError(f"invalid database URL {redact_url(url)}: {reason}") from None
+
+
+def _changed_keys(settings: Settings) -> dict[str, dict[str, Any]]:
+    """``{section: {key: value}}`` of what differs from the settings as loaded."""
+    baseline = settings.loaded or Settings(config_file=settings.config_file, data_dir=settings.data_dir,
+                                           log_dir=settings.log_dir)
+    now, before = settings.to_toml_dict(), baseline.to_toml_dict()
+    changed: dict[str, dict[str, Any]] = {}
+    for section, values in now.items():
+        for key, value in values.items():
+            if before.get(section, {}).get(key) != value:
+                changed.setdefault(section, {})[key] = value
+    return changed
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
-    """Write the user-editable part of the settings as TOML (atomically).
+    """Write back what the user changed in this session, into the file's own layer (atomically).
 
-    The ``[trading]`` section (mode, profile) is kept as the file has it: a session started with
-    ``--profile live`` must never make live the default of the next start."""
+    Only keys whose value differs from the settings as loaded are written; every other key of
+    the file stays as the file has it. So a value that came from the environment (``TC_DB_URL``,
+    ``TC_IB_PORT`` ...) or the command line never reaches the file. The ``[trading]`` section
+    (mode, profile) is never written: a session started with ``--profile live`` must never make
+    live the default of the next start. A database password is never written: a changed URL
+    that carries one is refused (SettingsError) and nothing is written."""
     target = path or settings.config_file
-    target.parent.mkdir(parents=True, exist_ok=True)
+    changed = {section: values for section, values in _changed_keys(settings).items() if section != "trading"}
+    new_url = changed.get("database", {}).get("url")
+    if new_url and has_password(new_url):
+        raise SettingsError(
+            "a database password is never written to the settings file: give the URL with its "
+            "password in the environment (TC_DB_URL) or with --db-url instead; nothing was saved"
+        )
     try:
         existing = _read_file(target)
     except SettingsError:
         existing = {}
-    data = {key: value for key, value in settings.to_toml_dict().items() if key != "trading"}
-    if "trading" in existing:
-        data["trading"] = existing["trading"]
+    if not changed and target.exists():
+        return target
+    data = {section: dict(values) if isinstance(values, dict) else values for section, values in existing.items()}
+    for section, values in changed.items():
+        data.setdefault(section, {}).update(values)
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
     tmp.write_bytes(tomli_w.dumps(data).encode("utf-8"))
     os.replace(tmp, target)

@@ -53,7 +53,7 @@ class TaskRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # surfaced, never swallowed
-                message = redact_text(str(exc)) or exc.__class__.__name__
+                message = _user_message(exc)
                 if isinstance(exc, UserFacingError):
                     log.warning("%s refused: %s", what, message)
                 else:
@@ -106,3 +106,17 @@ async def dialog_result(dialog) -> int:
     dialog.finished.connect(finished)
     dialog.open()
     return await future
+
+
+def _user_message(exc: BaseException) -> str:
+    """What the window shows: a database failure as its one clear line (no SQLAlchemy link),
+    anything else as its text; never a password."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        SQLAlchemyError = ()  # type: ignore[assignment]
+    if isinstance(exc, SQLAlchemyError):
+        from services.db.errors import describe_db_error
+
+        return describe_db_error(exc)
+    return redact_text(str(exc)) or exc.__class__.__name__

@@ -432,15 +432,20 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench blotter_stream")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench blotter_stream", description=" ".join((__doc__ or "").strip().split("\n\n")[0].split()))
     parser.add_argument("--quick", action="store_true", help="1,000 orders and a 20 s baseline budget")
-    parser.add_argument("--orders", type=int, default=None)
+    parser.add_argument("--orders", type=int, default=None, help="orders streamed (default 10,000; 1,000 with --quick)")
     parser.add_argument("--baseline-budget", type=float, default=None,
                         help="seconds (default 120; 20 with --quick; 0: no limit, about half an hour)")
-    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true", help="skip the QTableWidget baseline")
     parser.add_argument("--skip-proxy-sort", action="store_true",
                         help="skip the variant whose proxies sort by time (the design not taken)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     n_orders = args.orders or (1000 if args.quick else 10_000)
     budget = args.baseline_budget if args.baseline_budget is not None else (20.0 if args.quick else 120.0)

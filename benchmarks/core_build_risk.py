@@ -11,6 +11,8 @@ The numbers are printed, not asserted.
 
 from __future__ import annotations
 
+import argparse
+
 import random
 import statistics
 import time
@@ -87,11 +89,17 @@ def timed(fn, args, runs):
     return statistics.median(samples), samples, out
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench core_build_risk", description=" ".join((__doc__ or "").strip().split("\n\n")[0].split()))
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of the real path; the median is printed (default 7)")
+    parser.add_argument("--symbols", type=int, default=5000, help="symbols in the snapshot (default 5000)")
+    parser.add_argument("--positions", type=int, default=2000, help="current positions (default 2000)")
+    return parser
+
+
 def main(argv: list[str]) -> int:
-    opts = dict(a.lstrip("-").split("=", 1) for a in argv if "=" in a)
-    runs = int(opts.get("runs", 7))
-    symbols = int(opts.get("symbols", 5000))
-    positions = int(opts.get("positions", 2000))
+    args = build_parser().parse_args(argv)
+    runs, symbols, positions = args.runs, args.symbols, args.positions
     case = make_case(symbols, positions)
     fast(*case)  # warm-up
     fast_ms, fast_samples, (result, report) = timed(fast, case, runs)

@@ -82,11 +82,16 @@ def _check(db, expected: int) -> int:
         return session.scalar(select(func.count(TradeFill.id)).where(TradeFill.commission.is_not(None))) or 0
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench event_writer")
-    parser.add_argument("--fills", type=int, default=5000)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench event_writer", description=" ".join((__doc__ or "").strip().split("\n\n")[0].split()))
+    parser.add_argument("--fills", type=int, default=5000, help="fills written in batches (default 5000)")
     parser.add_argument("--baseline-fills", type=int, default=1000, help="fills for the one-commit-per-event baseline")
-    parser.add_argument("--db-url", default=None)
+    parser.add_argument("--db-url", default=None, help="default: TC_TEST_MYSQL_URL's server (a private database)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     import logging

@@ -33,8 +33,10 @@ async def _run(n_orders: int, db_url: str, workdir: Path) -> dict:
     from services.execution.writer import EventWriter
     from services.ibsim import IBGatewaySimulator, SimConfig
 
+    from services.db.migrate import upgrade
+
+    upgrade(db_url)  # the benchmark's own database: it creates its schema itself (also on MySQL)
     db = Database(db_url)
-    db.ensure_schema()
     sim = IBGatewaySimulator(SimConfig(state_file=workdir / "state.json", ledger_file=workdir / "ledger.json"))
     await sim.start(host="127.0.0.1", port=0)
     provider = IbExecutionProvider(port=sim.port, client_id=1, connect_timeout=10, auto_reconnect=False)
@@ -79,10 +81,15 @@ async def _run(n_orders: int, db_url: str, workdir: Path) -> dict:
         db.dispose()
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench execution_pacing")
-    parser.add_argument("--orders", type=int, default=500)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench execution_pacing", description=" ".join((__doc__ or "").strip().split("\n\n")[0].split()))
+    parser.add_argument("--orders", type=int, default=500, help="orders sent through the pacing limiter (default 500)")
     parser.add_argument("--db-url", default=None, help="default: a temporary SQLite file")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     import logging
 

@@ -211,11 +211,16 @@ async def measure_sync(open_orders: int, executions: int) -> tuple[int, float, l
         await sim.stop()
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench sim_throughput", description=" ".join((__doc__ or "").strip().split("\n\n")[0].split()))
+    parser.add_argument("--orders", type=int, default=2000, help="orders placed for the message-rate part (default 2000)")
+    parser.add_argument("--open-orders", type=int, default=1000, help="open orders at connect-and-sync (default 1000)")
+    parser.add_argument("--executions", type=int, default=5000, help="executions at connect-and-sync (default 5000)")
+    return parser
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench sim_throughput")
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--open-orders", type=int, default=1000)
-    parser.add_argument("--executions", type=int, default=5000)
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.getLogger("ib_async").setLevel(logging.WARNING)
     logging.getLogger("services.ibsim").setLevel(logging.WARNING)

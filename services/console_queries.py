@@ -5,14 +5,15 @@ thread; each returns frozen values, never ORM rows, so nothing lazy-loads on the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 
-from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file
+from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file, project_name_problem
+from services.db.limits import snapshot_limits
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.models import (
     DecisionSnapshot,
@@ -74,16 +75,34 @@ class ImportOutcome:
         return self.snapshot_id is not None
 
 
+def parse_for_storage(path: str | Path, *, project: str | None = None, max_gross_weight: Decimal = Decimal("1.0"),
+                      allow_short: bool = False) -> ParsedSnapshot:
+    """Parse and validate a snapshot file against everything the database can keep (column
+    types, lengths, the project name): every problem with its line, before anything is stored,
+    identically on SQLite and MariaDB."""
+    parsed = parse_snapshot_file(path, max_gross_weight=max_gross_weight, allow_short=allow_short,
+                                 limits=snapshot_limits())
+    return with_project_check(parsed, project)
+
+
+def with_project_check(parsed: ParsedSnapshot, project: str | None) -> ParsedSnapshot:
+    problem = project_name_problem(project, snapshot_limits()) if project is not None else None
+    if problem is None or problem in parsed.errors:
+        return parsed
+    return replace(parsed, errors=(problem, *parsed.errors))
+
+
 def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Decimal = Decimal("1.0"),
                     allow_short: bool = False, note: str | None = None) -> ImportOutcome:
     """Validate the whole file; store it only when it has no problem (see store_snapshot)."""
-    parsed = parse_snapshot_file(path, max_gross_weight=max_gross_weight, allow_short=allow_short)
+    parsed = parse_for_storage(path, project=project, max_gross_weight=max_gross_weight, allow_short=allow_short)
     return store_snapshot(db, parsed, project, note=note)
 
 
 def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None = None) -> ImportOutcome:
     """All items in one unit of work, or nothing when the parse found any problem. The same file
     with the same content in the same project returns the stored snapshot instead of a copy."""
+    parsed = with_project_check(parsed, project)
     if not parsed.ok:
         return ImportOutcome(parsed)
     with db.unit_of_work() as session:

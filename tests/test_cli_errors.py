@@ -22,7 +22,7 @@ def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("args", "code", "says"),
     [
-        (("--db-url", "mysql+pymysql://trader:S3cretPw@127.0.0.1:1/console", "snapshot", "list"), 5, "database error"),
+        (("--db-url", "mysql+pymysql://trader:S3cretPw@127.0.0.1:1/console", "snapshot", "list"), 5, "database server unreachable at 127.0.0.1:1"),
         (("--db-url", "notaurl", "orders"), 2, "invalid database URL"),
         (("--db-url", "postgresql://trader:S3cretPw@h/db", "orders"), 2, "invalid database URL"),
         (("--config", "/nonexistent/settings.toml", "orders"), 2, "does not exist"),

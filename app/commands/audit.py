@@ -25,8 +25,8 @@ def register(subparsers) -> None:
 
     listing = actions.add_parser("list", help="print audit entries, oldest first")
     listing.add_argument("--action", default=None, help="only entries with this action")
-    listing.add_argument("--entity-type", default=None)
-    listing.add_argument("--entity-id", default=None)
+    listing.add_argument("--entity-type", default=None, help="only entries about this kind of entity (e.g. trade_order)")
+    listing.add_argument("--entity-id", default=None, help="only entries about this entity id")
     listing.add_argument("--limit", type=int, default=None, help="only the newest N entries")
     listing.add_argument("--json", action="store_true", help="one JSON array instead of text")
     listing.set_defaults(handler=_list)
@@ -37,6 +37,8 @@ def _open(settings):
     from services.db import Database, migrate
 
     url = settings.effective_db_url
+    if migrate.is_mysql_url(url):
+        migrate.check_schema(url)  # behind or empty: SchemaNotCurrent, "run db upgrade" (exit 5)
     if migrate.current(url) is None:
         return None, None
     database = Database(url)

@@ -22,29 +22,28 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
 
     upgrade = actions.add_parser("upgrade", help="upgrade the database to REV (default: head, the newest)")
-    upgrade.add_argument("rev", nargs="?", default="head")
+    upgrade.add_argument("rev", nargs="?", default="head", help="target revision (default: head, the newest)")
     upgrade.set_defaults(handler=_upgrade)
 
     downgrade = actions.add_parser("downgrade", help="downgrade the database to REV ('base' removes every table)")
-    downgrade.add_argument("rev")
+    downgrade.add_argument("rev", help="target revision, or base (removes every table)")
     downgrade.set_defaults(handler=_downgrade)
 
     current = actions.add_parser("current", help="print the database's revision")
     current.set_defaults(handler=_current)
 
     sql = actions.add_parser("sql", help="print the DDL that creates the schema (MySQL by default), for a DBA")
-    sql.add_argument("--dialect", choices=("mysql", "sqlite"), default="mysql")
+    sql.add_argument("--dialect", choices=("mysql", "sqlite"), default="mysql", help="SQL dialect of the DDL (default mysql)")
     sql.add_argument("--from", dest="from_rev", default=None, help="print only the changes after this revision")
-    sql.add_argument("rev", nargs="?", default="head")
+    sql.add_argument("rev", nargs="?", default="head", help="last revision to include (default head)")
     sql.set_defaults(handler=_sql)
 
 
 def error_line(exc: BaseException, url: str | None = None) -> str:
     """One line about a database failure, with every password hidden."""
-    detail = getattr(exc, "orig", None) or exc
-    text = " ".join(str(detail).split()) or type(detail).__name__
-    where = f" at {redact_url(url)}" if url else ""
-    return redact_text(f"database error{where}: {text}")
+    from services.db.errors import describe_db_error
+
+    return describe_db_error(exc, url)
 
 
 def run_guarded(url: str, action: Callable[[], int]) -> int:
@@ -52,8 +51,17 @@ def run_guarded(url: str, action: Callable[[], int]) -> int:
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+    from services.db.errors import DatabaseLocationError
+    from services.db.migrate import SchemaNotCurrent
+
     try:
         return action()
+    except SchemaNotCurrent as exc:
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BROKER
+    except DatabaseLocationError as exc:
+        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except CommandError as exc:
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -71,7 +71,8 @@ def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -
     if mode:
         group.add_argument("--mode", choices=("paper", "live"), default=None, help="paper (default) or live")
     group.add_argument("--live-token", dest="live_token", default=None, metavar="WORD", help="the word LIVE, required in live mode")
-    group.add_argument("--connect-timeout", dest="connect_timeout", type=_seconds(positive=True), default=None, metavar="S")
+    group.add_argument("--connect-timeout", dest="connect_timeout", type=_seconds(positive=True), default=None, metavar="S",
+                       help="seconds to wait for the connection (default from settings, 10)")
 
 
 def register(subparsers) -> None:
@@ -93,55 +94,61 @@ def register(subparsers) -> None:
     ex.add_argument("--lease-wait", dest="lease_wait", type=_seconds(positive=False), default=0.0, metavar="S",
                     help="if another process is executing this run, wait up to S seconds for it to finish "
                          "(default: refuse at once, naming it)")
-    ex.add_argument("--json", action="store_true")
+    ex.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(ex)
     ex.set_defaults(handler=lambda a, s: _run(cmd_execute, a, s))
 
-    orders = subparsers.add_parser("orders", help="list orders")
-    orders.add_argument("--run", type=int, default=None, metavar="ID")
+    orders = subparsers.add_parser("orders", help="list orders", description=(
+        "List the orders stored in the database, newest first. Reads the database only; the "
+        "connection options are accepted like every order-management command's, and ignored."))
+    orders.add_argument("--run", type=int, default=None, metavar="ID", help="only the orders of run ID")
     orders.add_argument("--status", default=None, metavar="S", help="e.g. FILLED, REJECTED (comma separated)")
-    orders.add_argument("--json", action="store_true")
+    orders.add_argument("--json", action="store_true", help="print JSON")
+    _connection_options(orders)
     orders.set_defaults(handler=lambda a, s: _run(cmd_orders, a, s))
 
-    fills = subparsers.add_parser("fills", help="list fills")
-    fills.add_argument("--run", type=int, default=None, metavar="ID")
+    fills = subparsers.add_parser("fills", help="list fills", description=(
+        "List the fills stored in the database. Reads the database only; the connection options "
+        "are accepted like every order-management command's, and ignored."))
+    fills.add_argument("--run", type=int, default=None, metavar="ID", help="only the fills of run ID's orders")
     fills.add_argument("--all-revisions", dest="all_revisions", action="store_true", help="include superseded corrections")
-    fills.add_argument("--json", action="store_true")
+    fills.add_argument("--json", action="store_true", help="print JSON")
+    _connection_options(fills)
     fills.set_defaults(handler=lambda a, s: _run(cmd_fills, a, s))
 
     cancel = subparsers.add_parser("cancel", help="cancel one order")
-    cancel.add_argument("order_id", type=int, metavar="ORDER_ID")
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
+    cancel.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(cancel)
     cancel.set_defaults(handler=lambda a, s: _run(cmd_cancel, a, s))
 
     replace = subparsers.add_parser("replace", help="change an order's quantity and/or limit")
-    replace.add_argument("order_id", type=int, metavar="ORDER_ID")
-    replace.add_argument("--quantity", type=_decimal, default=None, metavar="Q")
-    replace.add_argument("--limit", type=_decimal, default=None, metavar="P")
-    replace.add_argument("--json", action="store_true")
+    replace.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
+    replace.add_argument("--quantity", type=_decimal, default=None, metavar="Q", help="the new total quantity")
+    replace.add_argument("--limit", type=_decimal, default=None, metavar="P", help="the new limit price (LMT orders)")
+    replace.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(replace)
     replace.set_defaults(handler=lambda a, s: _run(cmd_replace, a, s))
 
     cancel_all = subparsers.add_parser("cancel-all", help="cancel every working order")
     cancel_all.add_argument("--one-by-one", dest="one_by_one", action="store_true", help="one cancel per order instead of reqGlobalCancel")
-    cancel_all.add_argument("--json", action="store_true")
+    cancel_all.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(cancel_all)
     cancel_all.set_defaults(handler=lambda a, s: _run(cmd_cancel_all, a, s))
 
     halt = subparsers.add_parser("halt", help="HALTED: block new orders and modifications (persisted)")
     halt.add_argument("--cancel-all", dest="cancel_all", action="store_true", help="also cancel every working order")
-    halt.add_argument("--json", action="store_true")
+    halt.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(halt)
     halt.set_defaults(handler=lambda a, s: _run(cmd_halt, a, s))
 
     resume = subparsers.add_parser("resume", help="back to ACTIVE")
-    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(resume)
     resume.set_defaults(handler=lambda a, s: _run(cmd_resume, a, s))
 
     rec = subparsers.add_parser("reconcile", help="orders, executions and positions at IB against the database")
-    rec.add_argument("--json", action="store_true")
+    rec.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(rec)
     rec.set_defaults(handler=lambda a, s: _run(cmd_reconcile, a, s))
 
@@ -165,7 +172,9 @@ def _run(command, args, settings) -> int:
         if isinstance(exc, OperationalError):
             from services.urls import redact_text
 
-            _error(args, "database_unreachable", redact_text(str(exc).splitlines()[0]))
+            from services.db.errors import describe_db_error
+
+            _error(args, "database_unreachable", redact_text(describe_db_error(exc, settings.effective_db_url)))
             return EXIT_BROKER
         raise
 
@@ -209,36 +218,39 @@ async def connected(args, settings, *, connect: bool = True):
             db.dispose()
 
 
-def _resolve_snapshot(args, settings) -> tuple[int | None, str | None]:
-    """(snapshot id, error) from FILE_OR_ID; a file is validated and imported (same content:
-    the stored snapshot)."""
+def _parse_snapshot_arg(args):
+    """``(stored snapshot id, parsed file, error)`` from FILE_OR_ID, without touching the
+    database: a file is validated here and stored only once the run may go ahead."""
     text = args.snapshot.strip()
     path = Path(text)
     if text.isdigit() and not path.exists():
-        return int(text), None
-    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
-    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+        return int(text), None, None
+    from services.console_queries import parse_for_storage
+    from services.core.snapshots import SnapshotFormatError
 
     try:
-        parsed = parse_snapshot_file(path)
+        parsed = parse_for_storage(path, project=args.project)
     except SnapshotFormatError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
     except OSError as exc:
-        return None, f"cannot read {text}: {exc.strerror or exc}"
+        return None, None, f"cannot read {text}: {exc.strerror or exc}"
     if not parsed.ok:
-        return None, "; ".join(str(p) for p in parsed.errors[:5])
-    db = _open_db(settings)
-    try:
-        with db.unit_of_work() as session:
-            project = ProjectRepository(session).get_or_create(args.project)
-            snapshots = SnapshotRepository(session)
-            existing = snapshots.find_by_hash(project.id, parsed.content_hash)
-            if existing is not None:
-                return existing.id, None
-            items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency) for i in parsed.items]
-            return snapshots.create_with_items(project.id, parsed.source_name, parsed.content_hash, items).id, None
-    finally:
-        db.dispose()
+        return None, None, "; ".join(str(p) for p in parsed.errors[:5])
+    return None, parsed, None
+
+
+def _store_parsed(db, parsed, project: str) -> int:
+    """The file's snapshot in the project (the stored one when the content is known)."""
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+
+    with db.unit_of_work() as session:
+        project_row = ProjectRepository(session).get_or_create(project)
+        snapshots = SnapshotRepository(session)
+        existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
+        if existing is not None:
+            return existing.id
+        items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency) for i in parsed.items]
+        return snapshots.create_with_items(project_row.id, parsed.source_name, parsed.content_hash, items).id
 
 
 def _s(value) -> str | None:
@@ -284,31 +296,32 @@ def _print_fills(fills) -> None:
 
 
 async def cmd_execute(args, settings) -> int:
-    from services.domain import TradeMode, is_live_token
+    from services.domain import OrderState, TradeMode, is_live_token
     from services.execution.errors import LiveConfirmRequired
+    from services.execution.events import ConnectionState
 
     from app.commands.preview import builder_values
 
-    from services.domain import OrderState
-    from services.execution.events import ConnectionState
-
-    mode = TradeMode(settings.mode)
-    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before any connection or import
-        raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
-
-    snapshot_id = None
+    snapshot_id, parsed = None, None
     if args.snapshot is not None:
         if not args.snapshot.strip().isdigit() and not args.project:
             _error(args, "bad_input", "--project NAME is needed with a snapshot FILE")
             return EXIT_BAD_INPUT
-        snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
+        snapshot_id, parsed, problem = _parse_snapshot_arg(args)  # validated, not stored yet
         if problem:
             _error(args, "bad_snapshot", problem)
             return EXIT_BAD_INPUT
+    mode = TradeMode(settings.mode)
+    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before anything is written
+        raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
     async with connected(args, settings) as s:
         dropped: list[str] = []  # why the connection went away, if it did
         s.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")
                              if ev.state is ConnectionState.DISCONNECTED and not dropped else None)
+        # A snapshot file is stored only now: a run refused at the connection (account guard,
+        # live checks) leaves neither a project nor a snapshot behind.
+        if parsed is not None:
+            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project)
         if args.plan is not None:
             run_id, created = (await s.service.plan(args.plan)).run_id, False
         else:

@@ -61,10 +61,13 @@ def add_builder_options(parser, *, defaults: bool) -> None:
     group = parser.add_argument_group("order builder")
     group.add_argument("--cash-buffer", type=_decimal(Decimal(0), below=Decimal(1)), default=default(Decimal(0)), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
     group.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True, whole=True), default=default(Decimal(1)), metavar="N", help="shares per lot, a whole number (default 1)")
-    group.add_argument("--rounding", choices=("nearest", "floor"), default=default("nearest"), help="to the nearest lot (default) or down")
-    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("MKT"))
+    group.add_argument("--rounding", choices=("nearest", "floor"), default=default("nearest"),
+                       help="lots per target: nearest (default) or floor (never above the weight)")
+    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("MKT"),
+                       help="MKT (default) or LMT at the reference price +/- --limit-bps")
     group.add_argument("--limit-bps", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
-    group.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="V")
+    group.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="V",
+                       help="skip orders worth less than V (default 0)")
     group.add_argument("--liquidate-unlisted", action="store_true", default=default(False) if defaults else None,
                        help="sell held symbols that are not in the snapshot")
     group.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
@@ -118,9 +121,10 @@ def _error(message: str, source: str | None = None) -> list[dict]:
 
 def _load_snapshot_file(path: Path, allow_short: bool):
     from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
+    from services.db.limits import snapshot_limits
 
-    try:
-        parsed = parse_snapshot_file(path, allow_short=allow_short)
+    try:  # the same checks as an import: what could not be stored is not previewed either
+        parsed = parse_snapshot_file(path, allow_short=allow_short, limits=snapshot_limits())
     except (SnapshotFormatError, OSError) as exc:
         raise _BadInput(_error(str(exc), path.name)) from None
     if not parsed.ok:
@@ -292,16 +296,18 @@ async def preview_with_broker(args, settings) -> int:
     stored risk limits and facts; the preview is stored as a plan."""
     from services.domain import TradeMode
 
-    from app.commands.execution import _error, _resolve_snapshot, connected
+    from app.commands.execution import _error, _parse_snapshot_arg, _store_parsed, connected
 
     if not args.snapshot.strip().isdigit() and not args.project:
         _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")
         return EXIT_BAD_INPUT
-    snapshot_id, problem = await asyncio.to_thread(_resolve_snapshot, args, settings)
+    snapshot_id, parsed, problem = _parse_snapshot_arg(args)
     if problem:
         _error(args, "bad_snapshot", problem)
         return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
+        if parsed is not None:  # stored once connected and guarded
+            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project)
         result = await s.service.preview_snapshot(
             args.project, snapshot_id, TradeMode(settings.mode), builder=builder_values(args), risk_overrides=args.risk,
             portfolio_value=args.portfolio_value, live_token=args.live_token)

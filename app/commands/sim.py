@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     parser.add_argument("--ledger-json", metavar="FILE", default=None, help="JSON list of every execution")
     parser.add_argument("--account", action="append", default=None, help="managed account id (repeatable; default DU1234567)")
     parser.add_argument("--cash", type=_decimal, default=Decimal("1000000"), help="starting cash in USD")
-    parser.add_argument("--fill-mode", choices=("instant", "partial"), default="instant")
+    parser.add_argument("--fill-mode", choices=("instant", "partial"), default="instant",
+                        help="instant: one fill per order (default); partial: --partial-fills fills")
     parser.add_argument("--partial-fills", type=int, default=3, help="fills per order in partial mode")
     parser.add_argument("--fill-interval", type=float, default=0.5, help="seconds between partial fills")
     parser.add_argument("--slippage", type=_decimal, default=Decimal("0.01"), help="MKT slippage per share in USD")

@@ -49,8 +49,8 @@ def register(subparsers) -> None:
     imp.set_defaults(handler=import_snapshot)
 
     lst = sub.add_parser("list", help="list stored snapshots, newest first")
-    lst.add_argument("--project", metavar="NAME", default=None)
-    lst.add_argument("--limit", type=int, default=None)
+    lst.add_argument("--project", metavar="NAME", default=None, help="only this project's snapshots")
+    lst.add_argument("--limit", type=int, default=None, help="only the newest N snapshots")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.set_defaults(handler=list_snapshots)
 
@@ -70,11 +70,12 @@ def print_problems(problems, source: str, stream=None) -> None:
 
 
 def import_snapshot(args: argparse.Namespace, settings) -> int:
-    from services.console_queries import store_snapshot
-    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
+    from services.console_queries import parse_for_storage, store_snapshot
+    from services.core.snapshots import SnapshotFormatError
 
     try:  # the whole file is checked before the database is even opened
-        parsed = parse_snapshot_file(args.file, max_gross_weight=args.max_gross_weight, allow_short=args.allow_short)
+        parsed = parse_for_storage(args.file, project=args.project, max_gross_weight=args.max_gross_weight,
+                                   allow_short=args.allow_short)
     except SnapshotFormatError as exc:
         return _fail(args, [{"line": None, "column": None, "code": "format", "message": str(exc)}], str(exc))
     except OSError as exc:

@@ -124,6 +124,7 @@ class BuildParams:
     limit_offset_bps: Decimal = ZERO  # LMT: BUY at ref * (1 + bps), SELL at ref * (1 - bps)
     liquidate_unlisted: bool = False
     run_id: str | int = "P"  # "P": a preview, no run yet
+    installation: str = ""  # the database's installation id: client order ids differ between databases
 
     def __post_init__(self) -> None:
         if not (self.portfolio_value >= 0):
@@ -160,20 +161,29 @@ class BuildResult:
 _UNSAFE = re.compile(r"[^A-Z0-9.]")
 
 
-def client_order_id(run_id: str | int, symbol: str, side: Side, sequence: int) -> str:
-    """Short ASCII id, unique per (run, symbol, side, sequence), usable as IB ``orderRef``.
+def client_order_id(run_id: str | int, symbol: str, side: Side, sequence: int, installation: str = "") -> str:
+    """Short ASCII id, unique per (database, run, symbol, side, sequence), usable as IB ``orderRef``.
 
-    ``TC<run>-<seq>-<B|S>-<SYMBOL>-<hash6>``; the hash covers the raw inputs so that symbols
-    that sanitise alike ("BRK B", "BRK/B") still differ. At most 40 characters.
+    ``TC<installation>.<run>-<seq>-<B|S>-<SYMBOL>-<hash6>`` (without an installation id, the
+    format of the first versions: ``TC<run>-...``); the hash covers the raw inputs so that
+    symbols that sanitise alike ("BRK B", "BRK/B") still differ. At most 40 characters.
+    Run 1 of one database and run 1 of another (same account) differ by the installation id.
     """
     run = _UNSAFE.sub("", str(run_id).upper())[:10] or "X"
-    return _client_order_id(run, str(run_id), symbol, side, sequence)
+    return _client_order_id(run, str(run_id), symbol, side, sequence, installation)
 
 
-def _client_order_id(run: str, raw_run: str, symbol: str, side: Side, sequence: int) -> str:
+def _client_order_id(run: str, raw_run: str, symbol: str, side: Side, sequence: int, installation: str = "") -> str:
     sym = symbol if symbol.isalnum() and symbol.isupper() and len(symbol) <= 12 else (_UNSAFE.sub("", symbol.upper())[:12] or "X")
-    digest = hashlib.sha1(f"{raw_run}|{symbol}|{side}|{sequence}".encode()).hexdigest()[:6].upper()
-    text = f"TC{run}-{sequence}-{'B' if side is Side.BUY else 'S'}-{sym}-{digest}"
+    seed = f"{raw_run}|{symbol}|{side}|{sequence}" + (f"|{installation}" if installation else "")
+    digest = hashlib.sha1(seed.encode()).hexdigest()[:6].upper()
+    side_letter = "B" if side is Side.BUY else "S"
+    if installation:
+        # The digest (which covers everything) is kept whole; the readable head is cut instead.
+        prefix = _UNSAFE.sub("", installation.upper())[:8]
+        head = f"TC{prefix}.{run}-{sequence}-{side_letter}-{sym[:8]}"
+        return f"{head[:MAX_CLIENT_ORDER_ID - len(digest) - 1]}-{digest}"
+    text = f"TC{run}-{sequence}-{side_letter}-{sym}-{digest}"
     return text[:MAX_CLIENT_ORDER_ID]
 
 
@@ -302,7 +312,7 @@ def build_orders(
                 seq, symbol, side, qty, order_type,
                 limit_price_for(side, price, bps) if lmt else None,
                 price, qty * price, current, target_qty, weight,
-                _client_order_id(run, raw_run, symbol, side, seq),
+                _client_order_id(run, raw_run, symbol, side, seq, params.installation),
                 t.sec_type if t else "STK", t.exchange if t else "SMART", t.currency if t else "USD",
             )
         )

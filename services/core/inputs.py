@@ -43,8 +43,13 @@ def parse_symbol_values(text: str, column: str, *, source_name: str = "", positi
                     break
                 continue
             cells = dict(zip(header, raw))
-            symbol = (cells.get("symbol") or "").strip().upper()
+            raw_symbol = (cells.get("symbol") or "").strip()
             text_value = (cells.get(column) or "").strip()
+            if not raw_symbol.isascii():  # 'ıbm'.upper() == 'IBM': another ticker
+                problems.append(SnapshotProblem(line, "symbol", "non_ascii_symbol",
+                                                f"symbol {raw_symbol!r} has non-ASCII characters (only A-Z, 0-9 and separators)"))
+                continue
+            symbol = raw_symbol.upper()
             if not symbol or len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol):
                 problems.append(SnapshotProblem(line, "symbol", "malformed_symbol", f"malformed symbol {symbol!r}"))
                 continue
@@ -54,7 +59,7 @@ def parse_symbol_values(text: str, column: str, *, source_name: str = "", positi
             first[symbol] = line
             try:
                 value = Decimal(text_value)
-            except (InvalidOperation, ValueError):
+            except (InvalidOperation, ValueError, ArithmeticError):
                 value = None
             if value is None or not value.is_finite():
                 problems.append(SnapshotProblem(line, column, f"{column}_not_number", f"{column} {text_value!r} is not a finite number"))

@@ -45,6 +45,39 @@ CODE_RE = re.compile(r"^[A-Z0-9.]{1,16}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
+# Deeper JSON than this is not a snapshot (a list of flat row objects needs 3); checked before
+# decoding, so that a file nested 100,000 deep is a problem with a line, not a RecursionError.
+MAX_JSON_DEPTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class NumericLimit:
+    """What a numeric column keeps: ``|value| < 10**whole_digits`` with ``scale`` decimals."""
+
+    whole_digits: int
+    scale: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotLimits:
+    """The storage limits a snapshot is checked against at import (the database layer derives
+    them from its column types: ``services.db.limits.snapshot_limits``). ``None``: unchecked."""
+
+    weight: NumericLimit | None = None
+    score: NumericLimit | None = None
+    price: NumericLimit | None = None
+    rank: tuple[int, int] | None = None
+    symbol_length: int | None = None
+    sec_type_length: int | None = None
+    exchange_length: int | None = None
+    currency_length: int | None = None
+    source_name_length: int | None = None
+    project_name_length: int | None = None
+
+
+NO_LIMITS = SnapshotLimits()
+
+
 class SnapshotFormatError(ValueError):
     """The file's format cannot be told (neither .csv nor .json)."""
 
@@ -115,13 +148,15 @@ def parse_snapshot_file(
     *,
     max_gross_weight: Decimal = DEFAULT_MAX_GROSS_WEIGHT,
     allow_short: bool = False,
+    limits: SnapshotLimits = NO_LIMITS,
 ) -> ParsedSnapshot:
     """Read and validate a snapshot file; the format comes from the suffix (.csv / .json)."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("csv", "json"):
         raise SnapshotFormatError(f"{path.name}: unknown snapshot format {path.suffix!r} (use .csv or .json)")
-    return parse_snapshot_bytes(path.read_bytes(), fmt, source_name=path.name, max_gross_weight=max_gross_weight, allow_short=allow_short)
+    return parse_snapshot_bytes(path.read_bytes(), fmt, source_name=path.name, max_gross_weight=max_gross_weight,
+                                allow_short=allow_short, limits=limits)
 
 
 def parse_snapshot_bytes(
@@ -131,13 +166,15 @@ def parse_snapshot_bytes(
     source_name: str = "",
     max_gross_weight: Decimal = DEFAULT_MAX_GROSS_WEIGHT,
     allow_short: bool = False,
+    limits: SnapshotLimits = NO_LIMITS,
 ) -> ParsedSnapshot:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         problem = SnapshotProblem(None, None, "encoding", f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")
         return ParsedSnapshot(source_name, fmt, (), (problem,), _hash(()))
-    return parse_snapshot_text(text, fmt, source_name=source_name, max_gross_weight=max_gross_weight, allow_short=allow_short)
+    return parse_snapshot_text(text, fmt, source_name=source_name, max_gross_weight=max_gross_weight,
+                               allow_short=allow_short, limits=limits)
 
 
 def parse_snapshot_text(
@@ -147,9 +184,13 @@ def parse_snapshot_text(
     source_name: str = "",
     max_gross_weight: Decimal = DEFAULT_MAX_GROSS_WEIGHT,
     allow_short: bool = False,
+    limits: SnapshotLimits = NO_LIMITS,
 ) -> ParsedSnapshot:
     fmt = fmt.lower()
     problems: list[SnapshotProblem] = []
+    if limits.source_name_length is not None and len(source_name) > limits.source_name_length:
+        problems.append(SnapshotProblem(None, None, "source_name_too_long",
+                                        f"the file name has {len(source_name)} characters; at most {limits.source_name_length} can be stored"))
     if not text.strip():
         problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
         return ParsedSnapshot(source_name, fmt, (), tuple(problems), _hash(()))
@@ -159,7 +200,7 @@ def parse_snapshot_text(
         rows = _json_rows(text, problems)
     else:
         raise SnapshotFormatError(f"unknown snapshot format {fmt!r} (use csv or json)")
-    items = _validate_rows(rows, problems, max_gross_weight=max_gross_weight, allow_short=allow_short)
+    items = _validate_rows(rows, problems, max_gross_weight=max_gross_weight, allow_short=allow_short, limits=limits)
     if rows is not None and not rows and not problems:
         problems.append(SnapshotProblem(1, None, "no_rows", "the snapshot has no rows"))
     problems.sort(key=lambda p: (p.line if p.line is not None else 0))
@@ -222,20 +263,52 @@ class _LineDict(dict):
     __slots__ = ("line",)
 
 
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _json_too_deep(text: str, max_depth: int) -> int | None:
+    """Offset of the first bracket deeper than ``max_depth`` (strings skipped), or None."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group(0)
+        if token in ("[", "{"):
+            depth += 1
+            if depth > max_depth:
+                return match.start()
+        elif token in ("]", "}"):
+            depth -= 1
+    return None
+
+
 def _json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
 
     def line_of(offset: int) -> int:
         return bisect.bisect_right(newlines, offset - 1) + 1
 
-    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str)
+    too_deep = _json_too_deep(text, MAX_JSON_DEPTH)
+    if too_deep is not None:
+        problems.append(SnapshotProblem(line_of(too_deep), None, "json_too_deep",
+                                        f"JSON nested deeper than {MAX_JSON_DEPTH} levels; a snapshot is a list of flat rows"))
+        return None
+    # Pairs, not dicts: a key given twice would otherwise silently keep its last value.
+    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str, object_pairs_hook=list)
     plain_parse_object = decoder.parse_object
+    duplicates: list[SnapshotProblem] = []
 
     def parse_object(s_and_end, *args):
         start = s_and_end[1] - 1  # index of the opening brace
-        obj, end = plain_parse_object(s_and_end, *args)
-        tagged = _LineDict(obj)
-        tagged.line = line_of(start)
+        pairs, end = plain_parse_object(s_and_end, *args)
+        line = line_of(start)
+        seen: dict[str, str] = {}
+        for key, _value in pairs:
+            folded = str(key).strip().lower()
+            if folded in seen:
+                duplicates.append(SnapshotProblem(line, folded, "duplicate_key",
+                                                  f"key {key!r} appears twice in one object (also as {seen[folded]!r})"))
+            seen.setdefault(folded, key)
+        tagged = _LineDict(pairs)
+        tagged.line = line
         return tagged, end
 
     decoder.parse_object = parse_object
@@ -245,6 +318,12 @@ def _json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
         document = decoder.decode(text)
     except json.JSONDecodeError as exc:
         problems.append(SnapshotProblem(exc.lineno, None, "json_syntax", f"not valid JSON: {exc.msg} (column {exc.colno})"))
+        return None
+    except RecursionError:  # the depth check above should make this unreachable
+        problems.append(SnapshotProblem(1, None, "json_too_deep", "JSON nested too deep"))
+        return None
+    if duplicates:
+        problems.extend(duplicates)
         return None
     if isinstance(document, dict):
         if "items" not in document:
@@ -284,8 +363,59 @@ def _cell(value: Any) -> str:
 def _decimal(text: str) -> Decimal | None:
     try:
         return Decimal(text)
-    except (InvalidOperation, ValueError):
+    except (InvalidOperation, ValueError, ArithmeticError):
         return None
+
+
+def _decimal_places(value: Decimal) -> int:
+    """Decimals after trailing zeros are dropped, computed without a decimal context (no
+    rounding, no Overflow for 1e999999999999999999)."""
+    _sign, digits, exponent = value.as_tuple()
+    count = 0
+    for digit in reversed(digits):
+        if digit != 0 or count == len(digits) - 1:
+            break
+        count += 1
+    return max(0, -(exponent + count))
+
+
+def _fits(line: int, column: str, text: str, value: Decimal, limit: NumericLimit | None,
+          problems: list[SnapshotProblem]) -> bool:
+    """Whether the database keeps ``value`` exactly; a problem with the line if not."""
+    if limit is None or value.is_zero():
+        return True
+    if value.adjusted() >= limit.whole_digits:
+        problems.append(SnapshotProblem(line, column, f"{column}_too_large",
+                                        f"{column} {text} is too large: the database keeps values below 1e{limit.whole_digits}"))
+        return False
+    if _decimal_places(value) > limit.scale:
+        if value.adjusted() < -limit.scale:
+            message = (f"{column} {text} is below 1e-{limit.scale}, the smallest the database keeps "
+                       "(it would be stored as 0)")
+        else:
+            message = f"{column} {text} has more than {limit.scale} decimal places (it would be stored rounded)"
+        problems.append(SnapshotProblem(line, column, f"{column}_precision", message))
+        return False
+    return True
+
+
+def _text_field(line: int, column: str, values: dict, problems: list[SnapshotProblem]) -> str | None:
+    """The cell upper-cased, or None (with a problem) when it holds non-ASCII letters: Unicode
+    case folding turns 'ıbm' into 'IBM' and 'maß' into 'MASS' -- another ticker."""
+    raw = _cell(values.get(column))
+    if not raw.isascii():
+        problems.append(SnapshotProblem(line, column, f"non_ascii_{column}",
+                                        f"{column} {raw!r} has non-ASCII characters (only A-Z, 0-9 and separators)"))
+        return None
+    return raw.upper()
+
+
+def _too_long(line: int, column: str, value: str, length: int | None, problems: list[SnapshotProblem]) -> bool:
+    if length is not None and len(value) > length:
+        problems.append(SnapshotProblem(line, column, f"{column}_too_long",
+                                        f"{column} has {len(value)} characters; at most {length} can be stored"))
+        return True
+    return False
 
 
 def _validate_rows(
@@ -294,6 +424,7 @@ def _validate_rows(
     *,
     max_gross_weight: Decimal,
     allow_short: bool,
+    limits: SnapshotLimits = NO_LIMITS,
 ) -> list[SnapshotItem]:
     if not rows:
         return []
@@ -304,12 +435,16 @@ def _validate_rows(
     for line, values in rows:
         bad = False
 
-        symbol = _cell(values.get("symbol")).upper()
-        if not symbol:
+        symbol = _text_field(line, "symbol", values, problems)
+        if symbol is None:
+            bad = True
+        elif not symbol:
             problems.append(SnapshotProblem(line, "symbol", "malformed_symbol", "symbol is empty"))
             bad = True
         elif len(symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(symbol):
             problems.append(SnapshotProblem(line, "symbol", "malformed_symbol", f"malformed symbol {symbol!r}"))
+            bad = True
+        elif _too_long(line, "symbol", symbol, limits.symbol_length, problems):
             bad = True
         elif symbol in first_line:
             problems.append(
@@ -325,6 +460,9 @@ def _validate_rows(
             problems.append(SnapshotProblem(line, "weight", "weight_not_number", f"weight {weight_text!r} is not a finite number"))
             bad = True
             weight = None
+        elif not _fits(line, "weight", weight_text, weight, limits.weight, problems):
+            bad = True
+            weight = None
         elif weight < 0 and not allow_short:
             problems.append(SnapshotProblem(line, "weight", "negative_weight", f"negative weight {weight_text} but shorting is not allowed"))
             bad = True
@@ -336,16 +474,27 @@ def _validate_rows(
             if score is None or not score.is_finite():
                 problems.append(SnapshotProblem(line, "score", "score_not_number", f"score {score_text!r} is not a finite number"))
                 bad = True
+            elif not _fits(line, "score", score_text, score, limits.score, problems):
+                bad = True
 
         rank = None
         rank_text = _cell(values.get("rank"))
         if rank_text:
             rank_value = _decimal(rank_text)
-            if rank_value is None or not rank_value.is_finite() or rank_value != rank_value.to_integral_value():
-                problems.append(SnapshotProblem(line, "rank", "rank_not_integer", f"rank {rank_text!r} is not a whole number"))
+            if (rank_value is None or not rank_value.is_finite()
+                    or (not rank_value.is_zero() and rank_value.adjusted() > 18)
+                    or _decimal_places(rank_value) > 0):
+                if rank_value is not None and rank_value.is_finite() and _decimal_places(rank_value) == 0:
+                    problems.append(SnapshotProblem(line, "rank", "rank_out_of_range", f"rank {rank_text} is out of range"))
+                else:
+                    problems.append(SnapshotProblem(line, "rank", "rank_not_integer", f"rank {rank_text!r} is not a whole number"))
                 bad = True
             else:
                 rank = int(rank_value)
+                if limits.rank is not None and not (limits.rank[0] <= rank <= limits.rank[1]):
+                    problems.append(SnapshotProblem(line, "rank", "rank_out_of_range",
+                                                    f"rank {rank_text} is out of range ({limits.rank[0]} to {limits.rank[1]})"))
+                    bad = True
 
         price = None
         price_text = _cell(values.get("price"))
@@ -357,30 +506,45 @@ def _validate_rows(
             elif price <= 0:
                 problems.append(SnapshotProblem(line, "price", "price_not_positive", f"price {price_text} is zero or negative"))
                 bad = True
+            elif not _fits(line, "price", price_text, price, limits.price, problems):
+                bad = True
 
-        sec_type = _cell(values.get("sec_type")).upper() or DEFAULT_SEC_TYPE
-        exchange = _cell(values.get("exchange")).upper() or DEFAULT_EXCHANGE
-        currency = _cell(values.get("currency")).upper() or DEFAULT_CURRENCY
-        for column, value in (("sec_type", sec_type), ("exchange", exchange)):
-            if not CODE_RE.match(value):
+        codes = {}
+        for column, default, length in (("sec_type", DEFAULT_SEC_TYPE, limits.sec_type_length),
+                                        ("exchange", DEFAULT_EXCHANGE, limits.exchange_length),
+                                        ("currency", DEFAULT_CURRENCY, limits.currency_length)):
+            value = _text_field(line, column, values, problems)
+            if value is None:
+                bad = True
+                continue
+            value = value or default
+            if column == "currency":
+                if not CURRENCY_RE.match(value):
+                    problems.append(SnapshotProblem(line, "currency", "malformed_currency", f"malformed currency {value!r}"))
+                    bad = True
+            elif not CODE_RE.match(value):
                 problems.append(SnapshotProblem(line, column, f"malformed_{column}", f"malformed {column} {value!r}"))
                 bad = True
-        if not CURRENCY_RE.match(currency):
-            problems.append(SnapshotProblem(line, "currency", "malformed_currency", f"malformed currency {currency!r}"))
-            bad = True
+            if _too_long(line, column, value, length, problems):
+                bad = True
+            codes[column] = value
 
         if weight is not None:
-            gross += abs(weight)
+            try:
+                gross += weight.copy_abs()
+            except ArithmeticError:  # only without storage limits: a weight beyond any context
+                gross = Decimal("Infinity")
             if gross > max_gross_weight and not gross_reported:
                 gross_reported = True
                 problems.append(
                     SnapshotProblem(
                         line, "weight", "gross_weight_above_max",
-                        f"gross weight reaches {_plain(gross)} on this row, above the maximum {_plain(max_gross_weight)}",
+                        f"gross weight reaches {_plain(gross) if gross.is_finite() else 'beyond any limit'} on this row, "
+                        f"above the maximum {_plain(max_gross_weight)}",
                     )
                 )
         if not bad:
-            items.append(SnapshotItem(symbol, weight, line, score, rank, price, sec_type, exchange, currency))
+            items.append(SnapshotItem(symbol, weight, line, score, rank, price, codes["sec_type"], codes["exchange"], codes["currency"]))
     return items
 
 
@@ -388,10 +552,23 @@ def _validate_rows(
 # Content hash
 
 
+def project_name_problem(name: str, limits: SnapshotLimits = NO_LIMITS) -> SnapshotProblem | None:
+    """A project name that cannot be stored the same way on every database, or None."""
+    if not name or not name.strip():
+        return SnapshotProblem(None, "project", "project_name_empty", "the project name is empty")
+    if limits.project_name_length is not None and len(name) > limits.project_name_length:
+        return SnapshotProblem(None, "project", "project_name_too_long",
+                               f"the project name has {len(name)} characters; at most {limits.project_name_length} can be stored")
+    return None
+
+
 def _plain(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    text = format(value.normalize(), "f")
+    try:
+        text = format(value.normalize(), "f")
+    except ArithmeticError:  # beyond the decimal context (only unchecked input gets here)
+        return str(value)
     return "0" if text in ("-0", "0") else text
 
 

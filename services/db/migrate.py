@@ -49,10 +49,11 @@ def head() -> str:
 
 
 def _prepare_sqlite_file(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        if not parsed.database.startswith("file:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """An SQLite file's folder must exist: refused with a clear line, never created silently
+    (the console creates its own default data folder itself, explicitly)."""
+    from services.db.errors import check_sqlite_folder
+
+    check_sqlite_folder(url)
 
 
 @contextmanager
@@ -125,6 +126,51 @@ def offline_sql(dialect: str = "mysql", rev: str = "head", *, from_rev: str | No
     return output.getvalue()
 
 
+class SchemaNotCurrent(RuntimeError):
+    """A MySQL/MariaDB database whose schema is not the one this code needs. Changing a shared
+    server's schema is the operator's decision: the console never does it on its own."""
+
+    def __init__(self, redacted_url: str, revision: str | None, needed: str, *, known: bool) -> None:
+        self.revision, self.needed = revision, needed
+        if revision is None:
+            state = "has no schema yet"
+        elif known:
+            state = f"is at schema revision {revision}, behind {needed}"
+        else:
+            state = f"is at schema revision {revision}, which this console does not know (a newer version migrated it)"
+        action = ("run `trading-console db upgrade` (the operator's decision: back up first)" if known or revision is None
+                  else "use the newer console, or downgrade the database with it")
+        super().__init__(f"the database at {redacted_url} {state}: {action}")
+
+
+def is_mysql_url(url: str) -> bool:
+    return make_url(url).get_backend_name() in ("mysql", "mariadb")
+
+
+def check_schema(url: str) -> str:
+    """The revision of a MySQL/MariaDB database, if it is the head this code ships; otherwise
+    :class:`SchemaNotCurrent`. Nothing is changed."""
+    from services.urls import redact_url
+
+    needed = head()
+    revision = current(url)
+    if revision == needed:
+        return revision
+    known = False
+    if revision is not None:
+        try:
+            known = ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+        except Exception:  # noqa: BLE001 - an unknown revision id raises in some Alembic versions
+            known = False
+    raise SchemaNotCurrent(redact_url(url), revision, needed, known=known)
+
+
 def ensure_schema(url: str) -> str | None:
-    """Bring the database to the newest revision (the console calls this when it starts)."""
+    """What the console and every command (except ``db ...``) call when they open a database.
+
+    SQLite (a private file) upgrades itself to the newest revision. A MySQL/MariaDB database is
+    left untouched: at the head revision it is used, otherwise -- behind, empty, or ahead --
+    :class:`SchemaNotCurrent` says to run ``trading-console db upgrade``."""
+    if is_mysql_url(url):
+        return check_schema(url)
     return upgrade(url, "head")

@@ -361,6 +361,9 @@ class TradeSettings(Base):
     auto_recovery: Mapped[dict | None] = mapped_column(JSONDoc())
     execution: Mapped[dict | None] = mapped_column(JSONDoc())
     trading_state: Mapped[TradingState] = mapped_column(EnumText(TradingState, 16), nullable=False, default=TradingState.ACTIVE)
+    # Generated once per database and part of every new client order id: a fresh database
+    # trading the same account must not reuse an earlier database's ids (IB refuses them).
+    installation_id: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 
 

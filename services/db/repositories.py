@@ -20,6 +20,7 @@ Repositories never commit: the unit of work does. They return ORM rows, which st
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -174,6 +175,12 @@ class ProjectRepository:
         return self.session.scalars(select(Project).where(Project.name == name)).one_or_none()
 
     def get_or_create(self, name: str, description: str | None = None) -> Project:
+        # The same limit on both databases (SQLite would store a name MariaDB refuses).
+        limit = Project.__table__.c.name.type.length
+        if not name or not name.strip():
+            raise RepositoryError("the project name is empty")
+        if len(name) > limit:
+            raise RepositoryError(f"the project name has {len(name)} characters; at most {limit} can be stored")
         project, _ = insert_once(self.session, Project, {"name": name, "description": description}, ("name",))
         return project
 
@@ -789,6 +796,15 @@ class ContractRepository:
         return row
 
 
+INSTALLATION_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
+
+
+def new_installation_id() -> str:
+    """6 random characters (30 bits): the part of a client order id that differs between
+    databases."""
+    return "".join(secrets.choice(INSTALLATION_ID_ALPHABET) for _ in range(6))
+
+
 class SettingsRepository:
     """The single ``trade_settings`` row, created with the defaults on first use."""
 
@@ -809,10 +825,22 @@ class SettingsRepository:
                 "auto_recovery": dict(AUTO_RECOVERY_DEFAULTS),
                 "execution": dict(EXECUTION_DEFAULTS),
                 "trading_state": TradingState.ACTIVE,
+                "installation_id": new_installation_id(),
             },
             ("id",),
         )
         return row
+
+    def installation_id(self) -> str:
+        """This database's installation id (generated once, then never changed)."""
+        row = self.get()
+        if row.installation_id:
+            return row.installation_id
+        row = self.get_for_update()
+        if not row.installation_id:
+            row.installation_id = new_installation_id()
+            self.session.flush()
+        return row.installation_id
 
     def get_for_update(self) -> TradeSettings:
         """The row locked until the transaction ends (MySQL ``FOR UPDATE``; SQLite's unit of

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from services.urls import redact_url
+from services.urls import redact_url, remember_url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.url = str(url)
+        remember_url_secrets(self.url)
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()  # "sqlite" | "mysql" | "mariadb"
         if self.backend == "sqlite":
@@ -91,10 +92,9 @@ class Database:
         if in_memory:
             kwargs["poolclass"] = StaticPool
         else:
-            from pathlib import Path
+            from services.db.errors import check_sqlite_folder
 
-            if not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            check_sqlite_folder(self.url)  # never create folders silently: a typo would start an empty database
         engine = create_engine(self.url, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -215,7 +215,9 @@ class Reconciler:
         self.last_report = report
         if report.changed:
             await asyncio.to_thread(audit, self.db, self.actor, "reconcile", "account", account, report.to_dict())
-        log.info("reconciliation: %s", report.to_dict())
+        # A reconciliation that found nothing to correct is routine (it runs on every connect and
+        # on a timer): DEBUG. One that corrected something is an event: INFO.
+        log.log(logging.INFO if report.changed else logging.DEBUG, "reconciliation: %s", report.to_dict())
         return report
 
     def _db_state(self, exec_ids: list[str], refs: set[str], perms: set[int]):

@@ -269,7 +269,7 @@ class TradeService:
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
             return _info(run), items
 
-    def _build_params(self, run: TradeRun, portfolio_value: Decimal) -> BuildParams:
+    def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "") -> BuildParams:
         given = dict((run.params or {}).get("builder", {}))
         for key in BUILDER_KEYS:
             if key in (run.params or {}):
@@ -284,13 +284,13 @@ class TradeService:
                 kwargs[key] = OrderType(value)
             elif key == "liquidate_unlisted":
                 kwargs[key] = bool(value)
-        return BuildParams(portfolio_value=portfolio_value, run_id=run.id, **kwargs)
+        return BuildParams(portfolio_value=portfolio_value, run_id=run.id, installation=installation, **kwargs)
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
-            params = self._build_params(run, portfolio_value)
+            params = self._build_params(run, portfolio_value, SettingsRepository(session).installation_id())
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"]) for i in items]
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,

@@ -850,7 +850,7 @@ class IBGatewaySimulator:
         self._next_order_id = max(self._next_order_id, req.order_id + 1)
         self._orders[order.perm_id] = order
         self._order_keys[key] = order.perm_id
-        log.info(
+        log.debug(
             "order %d from client %d: %s %s %s %s%s tif=%s ref=%r permId=%d",
             order.order_id, client_id, order.action, m.fmt(order.quantity), order.symbol, order.order_type,
             f" @ {m.fmt(order.limit_price)}" if order.limit_price is not None else "", order.tif, order.order_ref, order.perm_id,
@@ -905,7 +905,7 @@ class IBGatewaySimulator:
         return None
 
     def _reject(self, order: SimOrder, reason: str) -> None:
-        log.info("order %d of client %d rejected: %s", order.order_id, order.client_id, reason)
+        log.debug("order %d of client %d rejected: %s", order.order_id, order.client_id, reason)
         self._finish(order, "Inactive", "Rejected")
         for session in self._recipients(order.client_id):
             if session.client_id == order.client_id:
@@ -957,7 +957,7 @@ class IBGatewaySimulator:
         order.tif = req.tif
         order.order_ref = req.order_ref
         order.outside_rth = req.outside_rth
-        log.info("order %d of client %d modified: %s %s %s%s", order.order_id, order.client_id, m.fmt(order.quantity),
+        log.debug("order %d of client %d modified: %s %s %s%s", order.order_id, order.client_id, m.fmt(order.quantity),
                  order.symbol, order.order_type, f" @ {m.fmt(order.limit_price)}" if order.limit_price is not None else "")
         if order.status == "PendingSubmit":  # still inside an acknowledgement delay
             self._schedule_save()
@@ -981,7 +981,7 @@ class IBGatewaySimulator:
         self._cancel(order)
 
     def _cancel(self, order: SimOrder) -> None:
-        log.info("order %d of client %d cancelled", order.order_id, order.client_id)
+        log.debug("order %d of client %d cancelled", order.order_id, order.client_id)
         self._finish(order, "Cancelled", "Cancelled by Trader")
         for session in self._recipients(order.client_id):
             session.send(m.order_status(order, session.server_version))
@@ -1034,7 +1034,7 @@ class IBGatewaySimulator:
             order_type=req.order_type, limit_price=req.limit_price, tif=req.tif, order_ref=req.order_ref,
             outside_rth=req.outside_rth, status="PreSubmitted",
         )
-        log.info("what-if %s %s %s from client %s: margin %s, commission %s", req.action, m.fmt(req.quantity),
+        log.debug("what-if %s %s %s from client %s: margin %s, commission %s", req.action, m.fmt(req.quantity),
                  instrument.symbol, session.client_id, m.fmt(state.init_change), m.fmt(commission))
         session.send(m.open_order(preview, instrument, session.server_version, what_if=state))
 
@@ -1153,7 +1153,7 @@ class IBGatewaySimulator:
             self._finish(order, "Filled", "Filled")
         else:
             order.status = "Submitted"
-        log.info("fill %s: order %d client %d %s %s %s @ %s (commission %s)", exec_id, order.order_id, order.client_id,
+        log.debug("fill %s: order %d client %d %s %s %s @ %s (commission %s)", exec_id, order.order_id, order.client_id,
                  execution.side, m.fmt(quantity), order.symbol, m.fmt(price), m.fmt(commission))
         self._emit("fill", execution.to_json())
         recipients = self._recipients(order.client_id)
@@ -1198,7 +1198,7 @@ class IBGatewaySimulator:
             corrected.realized_pnl = (execution.realized_pnl or ZERO) + change
         self._executions[corrected.base_id] = corrected
         self._ledger.append(corrected.to_json())
-        log.info("fault: execution %s corrected to %s @ %s", execution.exec_id, corrected.exec_id, m.fmt(corrected.price))
+        log.debug("fault: execution %s corrected to %s @ %s", execution.exec_id, corrected.exec_id, m.fmt(corrected.price))
         report = m.commission_report(corrected.exec_id, corrected.commission, instrument.currency, corrected.realized_pnl)
         for session in recipients:
             session.send(m.exec_details(-1, corrected, instrument, session.server_version))

@@ -76,6 +76,23 @@ async def test_exit_codes(db_url, simulator, snapshot_file, tmp_path):
     assert simulator.orders() == []
 
 
+async def test_a_refused_live_run_stores_neither_project_nor_snapshot(database, db_url, simulator, snapshot_file):
+    from sqlalchemy import func, select
+
+    from services.db.models import DecisionSnapshot, Project
+
+    port = simulator.port
+    base = ["--snapshot", str(snapshot_file), "--project", "refused", "--portfolio-value", "100000", "--wait-seconds", "0"]
+    no_word = await run(cli_args(db_url, port, "execute", *base, "--mode", "live"))
+    assert no_word.code == 4, no_word.err
+    on_paper = await run(cli_args(db_url, port, "execute", *base, "--mode", "live", "--live-token", "LIVE"))
+    assert on_paper.code == 4 and "paper account" in on_paper.err
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Project)) == 0
+        assert session.scalar(select(func.count()).select_from(DecisionSnapshot)) == 0
+    assert simulator.orders() == []
+
+
 async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     stack = await build_stack(database, simulator)
     a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from services.db.repositories import FillRepository, OrderRepository, PositionRepository, RunRepository
+from services.db.repositories import FillRepository, OrderRepository, PositionRepository, RunRepository, SettingsRepository
 from services.core.builder import client_order_id
 from services.domain import OrderState, RunStatus, Side, TradeMode
 from services.execution.errors import LiveConfirmRequired
 
-from .conftest import make_snapshot
+from .conftest import build_stack, make_snapshot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,7 +22,10 @@ async def test_paper_run_from_snapshot_to_fills_and_again_places_nothing(stack):
     assert run.created and run.status is RunStatus.QUEUED
     result = await stack.service.execute(run.id, portfolio_value=Decimal("100000"))
     # 1% of 100k at 228.50 -> 4 AAPL (nearest lot); 0.5% at 415.20 -> 1 MSFT
-    assert sorted(result.sent) == sorted(client_order_id(run.id, s, Side.BUY, n) for s, n in (("AAPL", 1), ("MSFT", 2)))
+    with stack.db.session() as session:
+        installation = SettingsRepository(session).installation_id()
+    assert sorted(result.sent) == sorted(client_order_id(run.id, s, Side.BUY, n, installation)
+                                         for s, n in (("AAPL", 1), ("MSFT", 2)))
     assert await stack.service.wait_done(run.id, 10) == []
     await stack.writer.flush()
     view = await stack.service.view(run.id)
@@ -106,3 +109,32 @@ async def test_new_run_option_overrides_idempotency(stack):
     other = await stack.service.create_run("eps", snapshot_id, TradeMode.PAPER, {}, new_run=True)
     paper_vs_live = await stack.service.create_run("eps", snapshot_id, TradeMode.LIVE, {}, live_token="LIVE")
     assert same.id == first.id and other.id != first.id and paper_vs_live.id not in (first.id, other.id)
+
+
+async def test_two_fresh_databases_give_different_client_order_ids(stack, simulator, tmp_path):
+    """A fresh database trading the same account must not reuse an earlier database's ids (IB
+    blocks every order as 'already used'); within one database the ids stay deterministic."""
+    from services.db import Database
+    from services.db.migrate import upgrade
+
+    other_url = f"sqlite:///{(tmp_path / 'other.sqlite3').as_posix()}"
+    upgrade(other_url)
+    other = Database(other_url)
+    second = await build_stack(other, simulator, client_id=2)
+    try:
+        drafts = []
+        for db, service in ((stack.db, stack.service), (other, second.service)):
+            _, snapshot_id = make_snapshot(db, "same", {"AAPL": "0.01", "MSFT": "0.005"})
+            run = await service.create_run("same", snapshot_id, TradeMode.PAPER, {})
+            assert run.id == 1
+            preview = await service.preview(run.id, portfolio_value=Decimal("100000"))
+            again = await service.preview(run.id, portfolio_value=Decimal("100000"))
+            assert [d.client_order_id for d in preview.drafts] == [d.client_order_id for d in again.drafts]
+            drafts.append([d.client_order_id for d in preview.drafts])
+        assert len(drafts[0]) == len(drafts[1]) == 2
+        assert not set(drafts[0]) & set(drafts[1])
+        with stack.db.session() as a, other.session() as b:
+            assert SettingsRepository(a).installation_id() != SettingsRepository(b).installation_id()
+    finally:
+        await second.close()
+        other.dispose()

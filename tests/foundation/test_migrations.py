@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from services.db import Database
 from services.db import migrate
@@ -50,7 +51,7 @@ def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.downgrade(empty_db_url, "base") is None
     assert migrate.current(empty_db_url) is None
     assert _tables(empty_db_url) == {"alembic_version"}
-    assert migrate.ensure_schema(empty_db_url) == migrate.head()
+    assert migrate.upgrade(empty_db_url) == migrate.head()
     assert migrate.current(empty_db_url) == migrate.head()
     assert _diff(empty_db_url) == []
     # Upgrading a database already at head is a no-op, not an error.
@@ -78,7 +79,8 @@ def test_offline_mysql_ddl_creates_every_table():
     assert "fill_time DATETIME(6) NOT NULL" in ddl
     assert "quantity NUMERIC(20, 6) NOT NULL" in ddl
     assert "CREATE INDEX ix_audit_logs_time ON audit_logs (time);" in ddl
-    assert f"version_num='{migrate.head()}'" in ddl or f"VALUES ('{migrate.head()}');" in ddl
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001_initial');" in ddl
+    assert f"'{migrate.head()}'" in ddl
     with pytest.raises(ValueError, match="unknown dialect"):
         migrate.offline_sql("oracle")
 
@@ -86,9 +88,13 @@ def test_offline_mysql_ddl_creates_every_table():
 def test_migrations_are_found_from_the_package_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert migrate.migrations_dir() == ROOT / "migrations"
-    assert migrate.head() == _newest_revision_file()
+    assert migrate.head() == ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     url = f"sqlite:///{(tmp_path / 'nested' / 'dir' / 'db.sqlite3').as_posix()}"
-    assert migrate.ensure_schema(url) == migrate.head()  # creates the missing folders too
+    with pytest.raises(ValueError, match="does not exist"):  # a missing folder is never created silently
+        migrate.ensure_schema(url)
+    assert not (tmp_path / "nested").exists()
+    (tmp_path / "nested" / "dir").mkdir(parents=True)
+    assert migrate.ensure_schema(url) == migrate.head()
 
 
 def test_connection_settings(database):
@@ -163,23 +169,3 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [str(build / "migrations"), migrate.head()]
-
-
-def _newest_revision_file() -> str:
-    """The head as the migration files name it: the one revision no other revises."""
-    import ast
-
-    revisions, parents = set(), set()
-    for path in (ROOT / "migrations" / "versions").glob("*.py"):
-        values = {}
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.AnnAssign | ast.Assign):
-                target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
-                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision") and node.value is not None:
-                    values[target.id] = ast.literal_eval(node.value)
-        if "revision" in values:
-            revisions.add(values["revision"])
-            if values.get("down_revision"):
-                parents.add(values["down_revision"])
-    (head,) = revisions - parents
-    return head

@@ -105,11 +105,45 @@ def test_bad_toml_is_a_clear_error(tmp_path):
 
 
 def test_save_then_load_round_trips(tmp_path):
+    from dataclasses import replace
+
     config = tmp_path / "cfg" / "settings.toml"
-    original = load_settings(None, env={"TC_CONFIG_FILE": str(config), "TC_DB_URL": "sqlite:////x.sqlite3", "TC_IB_PORT": "4002"})
-    assert save_settings(original) == config
+    original = load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    changed = replace(original, db_url="sqlite:////x.sqlite3", ib=replace(original.ib, port=4002))
+    assert save_settings(changed) == config
     again = load_settings(None, env={"TC_CONFIG_FILE": str(config)})
     assert (again.db_url, again.ib.port, again.mode) == ("sqlite:////x.sqlite3", 4002, TradeMode.PAPER)
+
+
+def test_saving_a_theme_change_never_writes_the_environment(tmp_path):
+    """One theme switch with a password in TC_DB_URL and the live gateway port in TC_IB_PORT
+    wrote both into settings.toml: now the file gets the theme and nothing else new."""
+    import tomllib
+    from dataclasses import replace
+
+    config = tmp_path / "settings.toml"
+    config.write_text('[ib]\nhost = "gw.example"\n\n[custom]\nkept = 1\n', encoding="utf-8")
+    env = {"TC_CONFIG_FILE": str(config), "TC_DB_URL": "mysql+pymysql://trader:s3cret-pw@db.example/console",
+           "TC_IB_PORT": "4001", "TC_IB_ACCOUNT": "U999", "TC_LOG_LEVEL": "DEBUG"}
+    session = load_settings(None, env=env)
+    assert session.ib.port == 4001
+    save_settings(replace(session, ui=replace(session.ui, theme="light")))
+    text = config.read_text(encoding="utf-8")
+    assert "s3cret" not in text and "4001" not in text and "U999" not in text
+    assert tomllib.loads(text) == {"ib": {"host": "gw.example"}, "custom": {"kept": 1}, "ui": {"theme": "light"}}
+
+
+def test_a_database_password_is_never_written_to_the_file(tmp_path):
+    from dataclasses import replace
+
+    config = tmp_path / "settings.toml"
+    session = load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    for url in ("mysql+pymysql://trader:pw@db/console", "mysql+pymysql://trader@db/console?password=pw"):
+        with pytest.raises(SettingsError, match="never written"):
+            save_settings(replace(session, db_url=url, ui=replace(session.ui, theme="light")))
+        assert not config.exists()
+    save_settings(replace(session, db_url="mysql+pymysql://trader@db/console"))
+    assert load_settings(None, env={"TC_CONFIG_FILE": str(config)}).db_url == "mysql+pymysql://trader@db/console"
 
 
 def test_password_is_hidden_in_redacted_url_and_repr():

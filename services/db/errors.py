@@ -1,0 +1,108 @@
+"""One clear line per database problem, for the console, the commands and the log: what went
+wrong and what to do, never SQLAlchemy's documentation link and never a password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.urls import redact_text
+
+# MySQL/MariaDB client (2xxx) and server (1xxx) error numbers.
+_CANNOT_CONNECT = {2002, 2003, 2006, 2013}
+_UNKNOWN_HOST = {2005}
+_ACCESS_DENIED = {1045, 1698}
+_DB_ACCESS_DENIED = {1044}
+_UNKNOWN_DATABASE = {1049}
+
+
+class DatabaseLocationError(ValueError):
+    """An SQLite URL whose folder does not exist (never created silently: a typo in the path
+    would otherwise start an empty database somewhere unexpected)."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (``None``: in memory, a ``file:`` URI, or not SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:") or "mode=memory" in database:
+        return None
+    return Path(database).expanduser()
+
+
+def check_sqlite_folder(url: str) -> None:
+    """Refuse an SQLite URL whose folder is missing, with one clear line."""
+    path = sqlite_path(url)
+    if path is not None and not path.parent.is_dir():
+        raise DatabaseLocationError(
+            f"the folder of the SQLite database {path} does not exist: create it (mkdir -p {path.parent}) "
+            "or correct the database URL"
+        )
+
+
+def _url_parts(url: str | None) -> tuple[str, str, str, str]:
+    """(host:port, user, database, backend) of ``url``; blanks when it does not parse."""
+    if not url:
+        return "", "", "", ""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        socket = parsed.query.get("unix_socket")
+        where = f"socket {socket}" if socket else f"{parsed.host or 'localhost'}:{parsed.port or 3306}"
+        return where, parsed.username or "", parsed.database or "", backend
+    except Exception:  # noqa: BLE001 - a URL that does not parse has no parts to show
+        return "", "", "", ""
+
+
+def _mysql_code(exc: BaseException) -> tuple[int | None, str]:
+    original = getattr(exc, "orig", None) or exc
+    args = getattr(original, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return args[0], str(args[1])
+    return None, " ".join(str(original).split())
+
+
+def describe_db_error(exc: BaseException, url: str | None = None) -> str:
+    """One line about ``exc`` (a SQLAlchemy/driver error) for the database at ``url``."""
+    from services.db.migrate import SchemaNotCurrent
+
+    if isinstance(exc, (SchemaNotCurrent, DatabaseLocationError)):
+        return redact_text(str(exc))
+    where, user, database, backend = _url_parts(url)
+    code, text = _mysql_code(exc)
+    if code in _CANNOT_CONNECT:
+        line = f"database server unreachable at {where or 'the configured address'} ({_reason(text)}): is MariaDB/MySQL running there?"
+    elif code in _UNKNOWN_HOST:
+        line = f"database server unreachable: unknown host in {where or 'the URL'}"
+    elif code in _ACCESS_DENIED:
+        line = f"access denied for user {user!r} at {where}: check the user name and password (or the user's grants)"
+    elif code in _DB_ACCESS_DENIED:
+        line = f"access denied for user {user!r} to database {database!r}: GRANT ALL ON `{database}`.* TO '{user}'@'...'"
+    elif code in _UNKNOWN_DATABASE:
+        line = (f"unknown database {database!r} at {where}: create it with "
+                f"`CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;` "
+                "and then run `trading-console db upgrade`")
+    elif backend == "sqlite" and "unable to open database file" in text:
+        path = sqlite_path(url) if url else None
+        line = f"cannot open the SQLite database {path or ''}: check that the folder exists and is writable"
+    else:
+        line = f"database error: {_strip_link(text) or type(exc).__name__}"
+    return redact_text(line)
+
+
+def _reason(text: str) -> str:
+    # pymysql: "Can't connect to MySQL server on 'h' ([Errno 111] Connection refused)"
+    if "(" in text and text.endswith(")"):
+        inner = text[text.rfind("(") + 1:-1]
+        return inner.split("] ", 1)[-1] if inner.startswith("[Errno") else inner
+    return text
+
+
+def _strip_link(text: str) -> str:
+    marker = "(Background on this error at:"
+    return text.split(marker, 1)[0].strip() if marker in text else text

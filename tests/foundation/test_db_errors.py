@@ -1,0 +1,71 @@
+"""First start and database errors: one clear line per problem (server unreachable at
+host:port, access denied for user, unknown database NAME with the CREATE DATABASE to run, an
+SQLite folder that does not exist), never SQLAlchemy's documentation link, never a password."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _console(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
+    env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
+               TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
+    return subprocess.run([sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _one_clear_line(result: subprocess.CompletedProcess, *, code: int, says: str, secret: str = "") -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert says in lines[0], lines[0]
+    assert "sqlalche.me" not in result.stderr and "Traceback" not in result.stderr
+    if secret:
+        assert secret not in result.stderr + result.stdout
+    return lines[0]
+
+
+def test_unreachable_server_names_host_and_port(tmp_path):
+    url = "mysql+pymysql://trader:Pw-unreachable-1@127.0.0.1:1/console"
+    for command in (("snapshot", "list"), ("db", "upgrade"), ("orders",)):
+        _one_clear_line(_console("--db-url", url, *command, tmp_path=tmp_path), code=5,
+                        says="database server unreachable at 127.0.0.1:1", secret="Pw-unreachable-1")
+
+
+def test_access_denied_names_the_user(mysql_url, tmp_path):
+    server = make_url(mysql_url)
+    url = server.set(username="tc_nobody_" + uuid.uuid4().hex[:6], password="Pw-denied-22").render_as_string(hide_password=False)
+    line = _one_clear_line(_console("--db-url", url, "db", "current", tmp_path=tmp_path), code=5,
+                           says="access denied for user 'tc_nobody_", secret="Pw-denied-22")
+    assert f"{server.host}:{server.port or 3306}" in line
+
+
+def test_unknown_database_says_how_to_create_it(mysql_url, tmp_path):
+    name = "tc_missing_" + uuid.uuid4().hex[:8]
+    url = make_url(mysql_url).set(database=name).render_as_string(hide_password=False)
+    for command in (("db", "upgrade"), ("snapshot", "list")):
+        line = _one_clear_line(_console("--db-url", url, *command, tmp_path=tmp_path), code=5, says=f"unknown database '{name}'")
+        assert f"CREATE DATABASE `{name}`" in line and "trading-console db upgrade" in line
+
+
+def test_sqlite_folder_that_does_not_exist_is_refused_not_created(tmp_path):
+    missing = tmp_path / "no" / "such" / "folder"
+    url = f"sqlite:///{(missing / 'console.sqlite3').as_posix()}"
+    for command in (("snapshot", "list"), ("db", "upgrade")):
+        _one_clear_line(_console("--db-url", url, *command, tmp_path=tmp_path), code=2, says="does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+def test_the_default_data_folder_is_still_created(tmp_path):
+    result = _console("snapshot", "list", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "data" / "console.sqlite3").is_file()

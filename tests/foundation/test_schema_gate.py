@@ -1,0 +1,103 @@
+"""Schema changes are the operator's decision on MySQL/MariaDB: a database behind the head
+revision (or empty) is left untouched and every command except ``db ...`` stops with one line
+saying to run ``trading-console db upgrade`` (exit 5). SQLite upgrades itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.db import migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _older_than_head() -> str | None:
+    """The revision just before head, whatever head is when the test runs (None: base)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(migrate.head())
+    down = script.down_revision
+    return down[0] if isinstance(down, tuple) else down
+
+
+def _schema(url: str) -> tuple[str | None, frozenset[str], tuple]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        inspector = sa.inspect(engine)
+        tables = frozenset(inspector.get_table_names())
+        columns = tuple(sorted((t, c["name"]) for t in tables for c in inspector.get_columns(t)))
+    finally:
+        engine.dispose()
+    return migrate.current(url), tables, columns
+
+
+def _console(url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
+    env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
+               TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
+    return subprocess.run([sys.executable, "-m", "app", "--db-url", url, *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+COMMANDS = [
+    ("snapshot", "list"),
+    ("audit", "verify"),
+    ("orders",),
+    ("preview", "--snapshot", "1", "--portfolio-value", "1000"),
+    ("execute", "--snapshot", "1", "--project", "P", "--ib-port", "1", "--connect-timeout", "1"),
+]
+
+
+@pytest.mark.parametrize("state", ["older", pytest.param("empty", marks=pytest.mark.slow)])
+def test_mysql_behind_head_is_refused_and_left_untouched(state, db_backend, empty_db_url, tmp_path):
+    if db_backend != "mysql":
+        pytest.skip("MariaDB only (SQLite upgrades itself: see the next test)")
+    older = _older_than_head()
+    if state == "older":
+        if older is None:
+            pytest.skip("head has no earlier revision")
+        migrate.upgrade(empty_db_url, older)
+    before = _schema(empty_db_url)
+    for command in COMMANDS:
+        result = _console(empty_db_url, *command, tmp_path=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 5, (command, result.stderr)
+        assert len(lines) == 1 and "run `trading-console db upgrade`" in lines[0], (command, result.stderr)
+        assert _schema(empty_db_url) == before, command
+    # The operator upgrades; then the commands work.
+    upgraded = _console(empty_db_url, "db", "upgrade", tmp_path=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert migrate.current(empty_db_url) == migrate.head()
+    listed = _console(empty_db_url, "snapshot", "list", tmp_path=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_ensure_schema_refuses_behind_mysql_and_upgrades_sqlite(db_backend, empty_db_url):
+    if db_backend == "mysql":
+        with pytest.raises(migrate.SchemaNotCurrent, match=r"trading-console db upgrade"):
+            migrate.ensure_schema(empty_db_url)
+        assert migrate.current(empty_db_url) is None
+        with sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool).connect() as connection:
+            assert sa.inspect(connection).get_table_names() == []
+    else:
+        assert migrate.ensure_schema(empty_db_url) == migrate.head()
+
+
+def test_a_revision_this_console_does_not_know_is_refused(db_backend, empty_db_url):
+    if db_backend != "mysql":
+        pytest.skip("MariaDB only")
+    migrate.upgrade(empty_db_url)
+    engine = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
+    finally:
+        engine.dispose()
+    with pytest.raises(migrate.SchemaNotCurrent, match="does not know"):
+        migrate.ensure_schema(empty_db_url)

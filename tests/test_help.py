@@ -1,0 +1,81 @@
+"""Every command accepts what the README says it does, and every option has a help text."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from app.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+CONNECTION_OPTIONS = ("--ib-host", "--ib-port", "--client-id", "--account", "--live-token", "--connect-timeout")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _all_parsers():
+    found = []
+
+    def walk(name, parser):
+        found.append((name, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    walk(f"{name} {sub_name}".strip(), sub)
+
+    walk("", build_parser())
+    return found
+
+
+def _readme_commands_with_connection_options() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if "each with the connection options" in line)
+    return re.findall(r"`([a-z-]+)(?: ID)?`", row.split("|")[1])
+
+
+def test_readme_lists_the_order_management_commands():
+    assert set(_readme_commands_with_connection_options()) >= {"orders", "fills", "cancel", "replace", "cancel-all",
+                                                              "halt", "resume", "reconcile"}
+
+
+@pytest.mark.parametrize("command", _readme_commands_with_connection_options())
+def test_commands_the_readme_lists_with_connection_options_accept_them(command):
+    parser = _subparsers(build_parser())[command]
+    options = {s for a in parser._actions for s in a.option_strings}
+    assert set(CONNECTION_OPTIONS) <= options, f"{command} lacks {set(CONNECTION_OPTIONS) - options}"
+    positional = ["7"] if command in ("cancel", "replace") else []
+    args = build_parser().parse_args([command, *positional, "--ib-port", "4002", "--client-id", "3"])
+    assert (args.ib_port, args.client_id) == (4002, 3)
+
+
+@pytest.mark.parametrize("name,parser", _all_parsers(), ids=[n or "top" for n, _ in _all_parsers()])
+def test_every_option_has_a_help_text(name, parser):
+    missing = [a.option_strings or [a.dest] for a in parser._actions
+               if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
+    assert missing == [], f"`{name}`: options without help: {missing}"
+
+
+def test_gui_takes_the_window_options_after_the_command_too():
+    args = build_parser().parse_args(["--profile", "paper", "gui"])
+    assert args.profile == "paper" and args.demo is False
+    args = build_parser().parse_args(["gui", "--demo", "--screenshot", "x.png"])
+    assert args.demo is True and args.screenshot == "x.png"
+
+
+def test_bench_help_lists_every_benchmark_with_its_options(capsys):
+    from benchmarks.__main__ import available, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in available():
+        assert f"== {name}" in out
+    assert "--symbols" in out and "--orders" in out and "--fills" in out and "--skip-baseline" in out
+    assert main(["core_build_risk", "--help"]) == 0
+    only = capsys.readouterr().out
+    assert "== core_build_risk" in only and "== event_writer" not in only
