@@ -37,6 +37,7 @@ from services.ibsim.model import (
     SimOrder,
     SimPosition,
     load_universe,
+    synthetic_universe,
     utcnow,
 )
 from services.ibsim.requests import (
@@ -173,6 +174,7 @@ class IBGatewaySimulator:
             raise ValueError(f"fill_mode must be instant or partial, not {self.config.fill_mode!r}")
         self.faults: Faults = self.config.faults
         self.universe: dict[str, Instrument] = load_universe(self.config.universe_file)
+        self.universe.update(synthetic_universe(self.config.synthetic_symbols))
         self._by_con_id = {i.con_id: i for i in self.universe.values()}
         self._rng = random.Random(self.config.seed)
         self._commission = _CommissionModel()
