@@ -201,7 +201,7 @@ class IbExecutionProvider(ExecutionProvider):
             self._set_state(ConnectionState.DISCONNECTED, str(exc))
             raise
         self.account = account
-        self.ib.reqMarketDataType(MARKET_DATA_TYPES[self.market_data_type])
+        await self._send(self.ib.reqMarketDataType, MARKET_DATA_TYPES[self.market_data_type])
         for trade in self.ib.openTrades():
             if trade.order.orderRef and trade.order.clientId == self.client_id:
                 self._remember(trade.order.orderId, trade.order.permId, trade.order.orderRef, trade)

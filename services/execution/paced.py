@@ -234,6 +234,7 @@ class InFlightOrders:
         return [e for e in self._entries.values() if e.sent_at <= cutoff]
 
     async def _recover(self) -> None:
+        failed_lookups = 0
         while True:
             await self.sender.quiet()
             suspects = self._suspects()
@@ -243,10 +244,16 @@ class InFlightOrders:
             if any(e.kind == "place" for e in suspects):
                 try:
                     at_broker = await self.lookup()
-                except Exception as exc:  # unknown is not "absent": try again after the next quiet time
+                except Exception as exc:  # unknown is not "absent": nothing is sent again
+                    failed_lookups += 1
+                    if failed_lookups >= self.sender.attempts:
+                        for entry in suspects:
+                            self._entries.pop(entry.order_id, None)
+                            self.on_report(entry, f"unanswered after IB's pacing error 100 and the broker's orders "
+                                                  f"cannot be read ({exc}): not sent again (reconciliation decides)", True)
+                        return
                     log.warning("after a pacing error: cannot look the unanswered orders up (%s); will retry", exc)
-                    if self.sender.last_violation_at is not None:
-                        self.sender.last_violation_at = asyncio.get_running_loop().time()
+                    await asyncio.sleep(self.sender.settle)
                     continue
             for entry in suspects:
                 if self._entries.get(entry.order_id) is not entry:

@@ -53,6 +53,8 @@ class PacingLimiter:
         self._lock = asyncio.Lock()
         self.waits = 0  # how often a caller had to wait (for benchmarks and tests)
         self.pauses = 0
+        self.granted = 0  # tokens handed out by acquire / try_acquire, ever
+        self.recorded = 0  # messages counted after they were sent (``record``), ever
         self.min_rate = max(1, min(min_rate, capacity))
         self.recover_after = recover_after
         self._rate = capacity  # the current budget per interval (lower after a violation)
@@ -82,8 +84,10 @@ class PacingLimiter:
             self._spent.popleft()
 
     def available(self) -> int:
-        self._expire(self._clock())
-        return self.capacity - len(self._spent)
+        now = self._clock()
+        self._expire(now)
+        self._restore(now)
+        return max(0, self._rate - len(self._spent))
 
     def _wait_time(self, now: float) -> float:
         self._expire(now)
@@ -98,6 +102,7 @@ class PacingLimiter:
 
     def _take(self, now: float) -> None:
         self._spent.append(now)
+        self.granted += 1
         spacing = self._spacing()
         if spacing <= 0:
             self._next_slot = None
@@ -137,6 +142,7 @@ class PacingLimiter:
         now = self._clock()
         self._expire(now)
         self._spent.append(now)
+        self.recorded += 1
 
     def try_acquire(self) -> bool:
         now = self._clock()
