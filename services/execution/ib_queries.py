@@ -61,12 +61,16 @@ class IbQueries:
             missing = [s for s in missing if s not in self._contracts]
         if missing:
             # one reqContractDetails per symbol, paced (not qualifyContractsAsync: all at once)
-            answers = await self.sender.ask_each(
-                missing, lambda s: self.ib.reqContractDetailsAsync(Stock(s, "SMART", "USD")), "contract details",
-                check=self._require_connected)
+            failure = None
+            try:
+                answers = await self.sender.ask_each(
+                    missing, lambda s: self.ib.reqContractDetailsAsync(Stock(s, "SMART", "USD")), "contract details",
+                    check=self._require_connected)
+            except QueryFailed as exc:  # keep what did get an answer: the next try asks for less
+                failure, answers = exc, getattr(exc, "answered", {})
             fresh = {}
-            for symbol in missing:
-                contract = _unique_stock(answers[symbol], Stock(symbol, "SMART", "USD"))
+            for symbol, answer in answers.items():
+                contract = _unique_stock(answer, Stock(symbol, "SMART", "USD"))
                 if contract is not None:
                     self._contracts[symbol] = contract
                     fresh[symbol] = (contract.conId, contract.primaryExchange)
@@ -75,6 +79,8 @@ class IbQueries:
                     await asyncio.to_thread(self.contract_store.save, fresh)
                 except Exception:
                     log.exception("contract cache not written")
+            if failure is not None:
+                raise failure
         unknown = [s for s in symbols if s not in self._contracts]
         if unknown:
             raise BrokerError(f"unknown contract(s): {', '.join(sorted(set(unknown)))}", code="unknown_contract")

@@ -105,14 +105,16 @@ class PacedSender:
 
     async def _answers(self, futures: Iterable[asyncio.Future], violations_before: int) -> None:
         """Wait until every future is done, or ``request_timeout`` passed, or (after an error 100)
-        the line has been quiet for ``settle`` seconds: what is still unanswered then was dropped."""
+        ``settle`` seconds passed since both the last violation and the last request: what is
+        still unanswered then was dropped."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.request_timeout
+        sent_at = loop.time()  # the last request just left: its answer gets ``settle`` at least
+        deadline = sent_at + self.request_timeout
         pending = {f for f in futures if not f.done()}
         while pending:
             limit = deadline
             if self.violations > violations_before and self.last_violation_at is not None:
-                limit = min(deadline, self.last_violation_at + self.settle)
+                limit = min(deadline, max(self.last_violation_at, sent_at) + self.settle)
             left = limit - loop.time()
             if left <= 0:
                 return
@@ -149,8 +151,10 @@ class PacedSender:
                 log.warning("%s: %d request(s) without an answer%s (%s); asking again (attempt %d of %d)", what, len(pending),
                             " after IB's pacing error 100" if dropped else f" within {self.request_timeout:g} s",
                             _names(pending), attempt + 1, self.attempts)
-        raise QueryFailed(f"{what}: no answer for {len(pending)} request(s) after {self.attempts} attempt(s)"
-                          f"{' (IB reported pacing errors 100)' if self.violations else ''}: {_names(pending)}")
+        failure = QueryFailed(f"{what}: no answer for {len(pending)} request(s) after {self.attempts} attempt(s)"
+                              f"{' (IB reported pacing errors 100)' if self.violations else ''}: {_names(pending)}")
+        failure.answered = answered  # what did get an answer (e.g. contracts worth keeping)
+        raise failure
 
     async def ask(self, start: Callable[[], Awaitable | asyncio.Future], what: str,
                   check: Callable[[], None] | None = None) -> Any:

@@ -52,18 +52,26 @@ async def test_contract_details_and_snapshots_dropped_by_error_100_are_asked_aga
 
 
 async def test_a_query_that_never_gets_an_answer_fails_naming_the_symbols(make_simulator, ib_log_guard):
+    import re
+
+    from services.execution.errors import QueryFailed
+
     ib_log_guard.allow(r"Error 100, reqId")
-    sim = await make_simulator(synthetic_symbols=3, state_file=None, ledger_file=None)
+    sim = await make_simulator(synthetic_symbols=12, state_file=None, ledger_file=None)
     provider = await _provider(sim, 22, request_attempts=2)
     try:
-        sim.faults.pacing_limit = 1  # from now on nearly everything is dropped
+        sim.faults.pacing_limit = 1  # from now on about one message a second gets through
         await asyncio.sleep(1.0)  # the connection's own messages leave the simulator's window
-        from services.execution.errors import QueryFailed
-
         with pytest.raises(QueryFailed) as info:
-            await provider.qualify(synthetic_symbols(3))
+            await provider.qualify(synthetic_symbols(12))
         message = str(info.value)
-        assert "after 2 attempt(s)" in message and "SYN0002" in message and "SYN0003" in message
+        match = re.match(r"contract details: no answer for (\d+) request\(s\) after 2 attempt\(s\) "
+                         r"\(IB reported pacing errors 100\): (.*)$", message)
+        assert match, message
+        named = match.group(2).split(", ")
+        assert int(match.group(1)) == len(named) >= 1
+        # exactly the symbols that got no answer, and no answer is taken for "unknown contract"
+        assert set(named) == set(synthetic_symbols(12)) - set(provider._contracts)
     finally:
         await provider.disconnect()
 

@@ -76,6 +76,19 @@ def test_cli_flags_build_the_config():
     assert args.host == "127.0.0.1" and args.port == 7497
 
 
+def test_synthetic_symbols_extend_the_universe():
+    from services.core.snapshots import SYMBOL_RE
+    from services.ibsim import IBGatewaySimulator
+
+    config = build_config(build_parser().parse_args(["sim", "--synthetic-symbols", "1200"]))
+    sim = IBGatewaySimulator(config)
+    synthetic = [s for s in sim.universe if s.startswith("SYN")]
+    assert len(synthetic) == 1200 and "AAPL" in sim.universe  # added to the usual universe
+    assert synthetic[0] == "SYN0001" and all(SYMBOL_RE.match(s) for s in synthetic)
+    assert len({i.con_id for i in sim.universe.values()}) == len(sim.universe)  # conIds stay unique
+    assert all(sim.universe[s].price > 0 for s in synthetic)
+
+
 def test_cli_bad_universe_is_bad_input(tmp_path, capsys):
     from app.cli import EXIT_BAD_INPUT, main
 
