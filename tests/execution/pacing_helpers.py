@@ -28,13 +28,15 @@ def allow_large_runs(db) -> None:
 
 
 def record_socket_sends(ib) -> list[float]:
-    """Loop times at which ib_async wrote a message to the socket (after any throttling)."""
+    """Loop times at which ib_async wrote an API message to the socket (after any throttling).
+    The connection handshake (``API\0`` and the version range) is not a message IB counts."""
     times: list[float] = []
     conn = ib.client.conn
     original = conn.sendMsg
 
     def sending(msg):
-        times.append(asyncio.get_running_loop().time())
+        if not msg.startswith(b"API\0"):
+            times.append(asyncio.get_running_loop().time())
         return original(msg)
 
     conn.sendMsg = sending
