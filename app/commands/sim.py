@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=7497, help="port (default 7497, TWS paper; 0 picks a free one)")
     parser.add_argument("--universe", metavar="FILE", default=None, help="CSV symbol,conId,primaryExchange,price,longName")
+    parser.add_argument("--synthetic-symbols", dest="synthetic_symbols", type=int, default=0, metavar="N",
+                        help="add N made-up stocks SYN0001... to the universe (large-run tests)")
     parser.add_argument("--seed", type=int, default=1, help="random-walk seed")
     parser.add_argument("--state", metavar="FILE", default=None, help="keep orders, executions, positions and cash here")
     parser.add_argument("--ledger-json", metavar="FILE", default=None, help="JSON list of every execution")
@@ -85,6 +87,7 @@ def build_config(args):
     return SimConfig(
         accounts=tuple(args.account or (DEFAULT_ACCOUNT,)),
         universe_file=args.universe,
+        synthetic_symbols=args.synthetic_symbols,
         seed=args.seed,
         initial_cash=args.cash,
         spread=args.spread,

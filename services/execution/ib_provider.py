@@ -10,6 +10,10 @@ stream carries only what IB said.
 
 Orders are keyed by ``orderRef`` (= our ``client_order_id``) and ``permId``; the session map
 from IB order id to orderRef is rebuilt per connection because order ids can roll back.
+
+Every message to IB leaves one at a time through the shared pacing limiter (``self.sender``,
+see ``paced.py`` and docs/ib-pacing.md); the queries (contracts, prices, reconciliation) are in
+``ib_queries.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 from services.domain import OrderType, TradeMode
 
-from .errors import AccountGuardError, BrokerError, NotConnected, QueryFailed, Refused
+from .errors import AccountGuardError, BrokerError, NotConnected, Refused
 from .events import (
     BrokerErrorEvent,
     CommissionEvent,
@@ -35,8 +39,10 @@ from .events import (
     dec,
     side_from_ib,
 )
+from .ib_queries import IbQueries
+from .paced import DEFAULT_ATTEMPTS, DEFAULT_SETTLE, InFlight, InFlightOrders, PacedSender
 from .pacing import PacingLimiter
-from .provider import BrokerPosition, ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook, check_account
+from .provider import ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook, check_account
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +59,6 @@ def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
     while True:
         yield delay
         delay = min(delay * 2, maximum)
-
-
-def price_kind(market_data_type: int | None, from_close: bool) -> str:
-    """How a price was obtained: IB's market data types 1 live, 2 frozen, 3 delayed, 4 delayed
-    frozen; a price taken from the previous close is a close, whatever the type."""
-    if from_close:
-        return "close"
-    return {2: "frozen", 3: "delayed", 4: "delayed_frozen"}.get(int(market_data_type or 1), "live")
 
 
 def _now() -> datetime:
@@ -167,7 +165,7 @@ class _ConnectAttempt:
         return text or type(exc).__name__
 
 
-class IbExecutionProvider(ExecutionProvider):
+class IbExecutionProvider(IbQueries, ExecutionProvider):
     def __init__(
         self,
         *,
@@ -185,6 +183,8 @@ class IbExecutionProvider(ExecutionProvider):
         sleep: Callable[[float], Any] = asyncio.sleep,
         ib: Any = None,
         contract_store: Any = None,
+        request_attempts: int = DEFAULT_ATTEMPTS,
+        pacing_settle: float = DEFAULT_SETTLE,
     ) -> None:
         from ib_async import IB
 
@@ -223,11 +223,16 @@ class IbExecutionProvider(ExecutionProvider):
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
         self.connected_at: datetime | None = None
-        self.pacing_violations = 0
         self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
         self._connect_attempt: _ConnectAttempt | None = None
+        self._query_locks: dict[str, asyncio.Lock] = {}
         self._install_hooks()
-        self._install_send_counter()
+        # every message to IB goes through ``self.sender`` (one at a time, paced); error 100 is
+        # answered by asking again (queries) or by the in-flight order check (orders)
+        self.sender = PacedSender(self.ib.client, self.pacing, request_timeout=request_timeout,
+                                  attempts=request_attempts, settle=pacing_settle)
+        self.inflight = InFlightOrders(self.sender, self._orders_at_broker, self._report_in_flight,
+                                       check=self._require_connected)
         self.ib.disconnectedEvent += self._on_disconnected
 
     # ------------------------------------------------------------------ connection state
@@ -267,7 +272,7 @@ class IbExecutionProvider(ExecutionProvider):
         self._set_state(ConnectionState.CONNECTING, f"{self.host}:{self.port} client {self.client_id}")
         self._ref_by_order_id.clear()
         self._trades.clear()
-        self._send_credit = 0
+        self.inflight.clear()
         attempt = _ConnectAttempt(self.ib.client.conn)
         self._connect_attempt = attempt
         try:
@@ -304,7 +309,7 @@ class IbExecutionProvider(ExecutionProvider):
             self._set_state(ConnectionState.DISCONNECTED, str(exc))
             raise
         self.account = account
-        self.ib.reqMarketDataType(MARKET_DATA_TYPES[self.market_data_type])
+        await self._send(self.ib.reqMarketDataType, MARKET_DATA_TYPES[self.market_data_type])
         for trade in self.ib.openTrades():
             if trade.order.orderRef and trade.order.clientId == self.client_id:
                 self._remember(trade.order.orderId, trade.order.permId, trade.order.orderRef, trade)
@@ -318,6 +323,7 @@ class IbExecutionProvider(ExecutionProvider):
             self._reconnect_task = None
         for task in list(self._hook_tasks):
             task.cancel()
+        self.inflight.clear()
         if self.ib.isConnected():
             self.ib.disconnect()
         if self.state is not ConnectionState.DISCONNECTED:
@@ -362,30 +368,20 @@ class IbExecutionProvider(ExecutionProvider):
         self._hook_tasks.add(task)
         task.add_done_callback(self._hook_tasks.discard)
 
-    def _install_send_counter(self) -> None:
-        """Every message ib_async sends counts against the shared budget: those we paced were
-        counted by ``acquire`` (a credit), the others (connect-time requests, market data type,
-        ...) are recorded here. So our limiter is always at least as strict as ib_async's
-        throttle, which then never queues an order we have already recorded as sent."""
-        client = self.ib.client
-        original = client.sendMsg
-        self._send_credit = 0
+    @property
+    def pacing_violations(self) -> int:
+        """Errors 100 IB sent on this provider's connections."""
+        return self.sender.violations
 
-        def counted(msg):
-            if msg:
-                if self._send_credit > 0:
-                    self._send_credit -= 1
-                else:
-                    self.pacing.record()
-            return original(msg)
+    async def _send(self, fn, *args):
+        """One message to IB through the shared limiter (``fn`` writes it synchronously)."""
+        return await self.sender.send(fn, *args, check=self._require_connected)
 
-        client.sendMsg = counted
-
-    async def _paced(self, messages: int = 1) -> None:
-        """Wait for ``messages`` tokens of the shared budget before sending that many."""
-        for _ in range(messages):
-            await self.pacing.acquire()
-            self._send_credit += 1
+    def _report_in_flight(self, entry: InFlight, message: str, gave_up: bool) -> None:
+        (log.error if gave_up else log.warning)("order %s (IB id %s, %s): %s", entry.order_ref, entry.order_id, entry.kind, message)
+        self._emit(BrokerErrorEvent(req_id=entry.order_id, code=100, message=message, order_ref=entry.order_ref or None,
+                                    time=_now(), raw={"reqId": entry.order_id, "errorCode": 100, "errorString": message,
+                                                      "local": True, "kind": entry.kind}))
 
     # ------------------------------------------------------------------ tiny handlers
     def _install_hooks(self) -> None:
@@ -460,6 +456,8 @@ class IbExecutionProvider(ExecutionProvider):
         raw = {"orderId": orderId, "status": status, "filled": filled, "remaining": remaining,
                "avgFillPrice": avgFillPrice, "permId": permId, "lastFillPrice": lastFillPrice,
                "clientId": clientId, "whyHeld": whyHeld}
+        if clientId == self.client_id:
+            self.inflight.answered(orderId)
         ref = self._ref_by_perm_id.get(permId) or (self._ref_by_order_id.get(orderId) if clientId == self.client_id else None)
         if ref and permId:
             self._ref_by_perm_id.setdefault(permId, ref)
@@ -490,11 +488,19 @@ class IbExecutionProvider(ExecutionProvider):
         return reqId in self.ib.wrapper._futures  # a reply to reqExecutions
 
     def _before_error(self, reqId, errorCode, errorString, advancedOrderRejectJson=""):
-        return reqId in self.ib.wrapper._futures  # an error answering a request, not an order
+        futures = self.ib.wrapper._futures
+        if errorCode == 100 and reqId in futures:
+            # IB dropped this request: ib_async would end it with an empty answer ("unknown
+            # contract", "no price"); taken away, it stays unanswered and is asked again
+            futures.pop(reqId)
+            return False
+        return reqId in futures  # an error answering a request, not an order
 
     def _on_openOrder(self, orderId, contract, order, orderState, *, before=None):
         if order.whatIf:
             return None
+        if order.clientId == self.client_id:
+            self.inflight.answered(orderId)
         self._remember(orderId if order.clientId == self.client_id else 0, order.permId, order.orderRef)
         if before:  # reconciliation reads the reply itself
             return None
@@ -518,6 +524,8 @@ class IbExecutionProvider(ExecutionProvider):
         )
 
     def _on_execDetails(self, reqId, contract, execution, *, before=None):
+        if execution.clientId == self.client_id:
+            self.inflight.answered(execution.orderId)
         if before:  # a reply to reqExecutions: reconciliation reads it
             return None
         return self._execution_event(contract, execution)
@@ -539,11 +547,22 @@ class IbExecutionProvider(ExecutionProvider):
         if errorCode in INFORMATIONAL_ORDER_CODES and reqId and reqId > 0:
             self._undo_local_cancel(reqId, errorCode)
         if errorCode == 100:
-            # IB (by its own clock) saw more than its limit: the message was dropped. Back off;
-            # an order lost this way stays SUBMITTED and reconciliation resolves it, never resends.
-            self.pacing_violations += 1
-            self.pacing.pause(1.0)
-            log.warning("pacing violation reported by IB (error 100): sending paused for 1 s")
+            # IB (by its own clock) saw more than its limit and dropped a message. Slow down;
+            # what went unanswered is asked again (queries) or checked and resent (orders).
+            lowered = self.pacing.slow_down(1.0)
+            self.sender.on_violation()
+            self.inflight.on_violation()
+            if reqId and reqId > 0:
+                self._undo_local_cancel(reqId, errorCode)  # ib_async marked the order Cancelled
+            log.warning("pacing violation reported by IB (error 100): paused 1 s%s",
+                        f", then {self.pacing.rate} messages/s for {self.pacing.recover_after:g} s" if lowered else "")
+        elif reqId and reqId > 0:
+            if reqId in self.inflight.resent_ids and errorCode in (103, 104):
+                # the answer to a message sent again: IB had the order after all (same orderId)
+                log.warning("order id %s sent again after error 100 was already at IB (%s): ignored", reqId, errorCode)
+                self.inflight.answered(reqId)
+                return None
+            self.inflight.answered(reqId)
         if errorCode == 1100:
             self._set_state(ConnectionState.LOST, errorString)
         elif errorCode in (1101, 1102):
@@ -565,82 +584,6 @@ class IbExecutionProvider(ExecutionProvider):
         trade.orderStatus.status = previous
         log.info("informational %s on order %s: kept it %s (ib_async had marked it Cancelled)", code, order_id, previous)
 
-    # ------------------------------------------------------------------ contracts and prices
-    async def _query(self, awaitable, what: str):
-        try:
-            return await asyncio.wait_for(awaitable, self.request_timeout)
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise QueryFailed(f"{what}: no answer within {self.request_timeout:g} s") from exc
-        except (ConnectionError, OSError) as exc:
-            raise QueryFailed(f"{what}: {exc}") from exc
-        except Exception as exc:  # RequestError and friends
-            raise QueryFailed(f"{what}: {exc}") from exc
-
-    async def qualify(self, symbols: list[str]) -> dict[str, Any]:
-        from ib_async import Stock
-
-        self._require_connected()
-        missing = [s for s in dict.fromkeys(symbols) if s not in self._contracts]
-        if missing and self.contract_store is not None:
-            try:
-                known = await asyncio.to_thread(self.contract_store.load, missing)
-            except Exception:  # the cache is an optimisation: on any trouble, ask IB
-                log.exception("contract cache unreadable")
-                known = {}
-            for symbol, (con_id, primary) in known.items():
-                self._contracts[symbol] = Stock(symbol, "SMART", "USD", conId=con_id, primaryExchange=primary or "")
-            missing = [s for s in missing if s not in self._contracts]
-        if missing:
-            contracts = [Stock(s, "SMART", "USD") for s in missing]
-            for _ in contracts:
-                await self._paced()
-            result = await self._query(self.ib.qualifyContractsAsync(*contracts), "contract qualification")
-            fresh = {}
-            for symbol, contract in zip(missing, result):
-                if contract is not None and not isinstance(contract, list):
-                    self._contracts[symbol] = contract
-                    fresh[symbol] = (contract.conId, contract.primaryExchange)
-            if fresh and self.contract_store is not None:
-                try:
-                    await asyncio.to_thread(self.contract_store.save, fresh)
-                except Exception:
-                    log.exception("contract cache not written")
-        unknown = [s for s in symbols if s not in self._contracts]
-        if unknown:
-            raise BrokerError(f"unknown contract(s): {', '.join(sorted(set(unknown)))}", code="unknown_contract")
-        return {s: self._contracts[s] for s in symbols}
-
-    async def market_prices(self, symbols: list[str]) -> dict[str, Decimal | None]:
-        contracts = await self.qualify(symbols)
-        unique = list(dict.fromkeys(symbols))
-        for _ in unique:
-            await self._paced()
-        tickers = await self._query(self.ib.reqTickersAsync(*[contracts[s] for s in unique]), "market data snapshot")
-        prices: dict[str, Decimal | None] = {}
-        for symbol, ticker in zip(unique, tickers):
-            value = None
-            kind = "close"
-            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):
-                value = dec(candidate)
-                if value is not None and value > 0:
-                    break
-                value = None
-            prices[symbol] = value
-            if value is not None:
-                self.quote_info[symbol] = (_aware(ticker.time) if ticker.time else _now(),
-                                           price_kind(getattr(ticker, "marketDataType", 1), kind == "close"))
-        return prices
-
-    async def net_liquidation(self) -> Decimal | None:
-        self._require_connected()
-        if not self.ib.wrapper.acctSummary:  # ib_async asks once per connection, then keeps it
-            await self._paced()
-        values = await self._query(self.ib.accountSummaryAsync(self.account), "account summary")
-        for value in values:
-            if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE", ""):
-                return dec(value.value)
-        return None
-
     # ------------------------------------------------------------------ orders
     def _build_order(self, request: OrderRequest):
         from ib_async import LimitOrder, MarketOrder
@@ -660,10 +603,11 @@ class IbExecutionProvider(ExecutionProvider):
     async def place_order(self, request: OrderRequest) -> int:
         contract = (await self.qualify([request.symbol]))[request.symbol]
         order = self._build_order(request)
-        await self._paced()
-        self._require_connected()
-        trade = self.ib.placeOrder(contract, order)
+        trade = await self._send(self.ib.placeOrder, contract, order)
         self._remember(trade.order.orderId, 0, request.client_order_id, trade)
+        # the same Trade, the same orderId: sent again only if IB provably dropped it
+        self.inflight.track(trade.order.orderId, request.client_order_id, "place",
+                            lambda: self.ib.placeOrder(trade.contract, trade.order))
         return trade.order.orderId
 
     def _trade_for(self, client_order_id: str):
@@ -686,13 +630,12 @@ class IbExecutionProvider(ExecutionProvider):
             trade.order.totalQuantity = float(quantity)
         if limit_price is not None:
             trade.order.lmtPrice = float(limit_price)
-        await self._paced()
-        self.ib.placeOrder(trade.contract, trade.order)
+        await self._send(self.ib.placeOrder, trade.contract, trade.order)
+        self.inflight.track(trade.order.orderId, client_order_id, "modify",
+                            lambda: self.ib.placeOrder(trade.contract, trade.order))
         return trade.order.orderId
 
     async def cancel_order(self, client_order_id: str, ib_order_id: int | None = None) -> None:
-        from ib_async import Order
-
         self._require_connected()
         trade = self._trade_for(client_order_id)
         if trade is None:
@@ -700,45 +643,11 @@ class IbExecutionProvider(ExecutionProvider):
             # after a Gateway restart, so the id could now name another order (ib-notes, ids).
             raise BrokerError(f"order {client_order_id} is not open in this session (IB order id "
                               f"{ib_order_id or 'unknown'}); reconcile, then cancel it", code="not_cancelable")
-        await self._paced()
-        self.ib.cancelOrder(trade.order)
+        await self._send(self.ib.cancelOrder, trade.order)
+        self.inflight.track(trade.order.orderId, client_order_id, "cancel", lambda: self.ib.cancelOrder(trade.order))
 
     async def cancel_all(self) -> None:
         self._require_connected()
-        await self._paced()
-        self.ib.reqGlobalCancel()
+        await self._send(self.ib.reqGlobalCancel)
 
-    # ------------------------------------------------------------------ reconciliation queries
-    async def open_orders(self) -> list[OpenOrderEvent]:
-        self._require_connected()
-        await self._paced()
-        trades = await self._query(self.ib.reqAllOpenOrdersAsync(), "open orders")
-        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, False) for t in trades]
-
-    async def completed_orders(self) -> list[OpenOrderEvent]:
-        self._require_connected()
-        await self._paced()
-        trades = await self._query(self.ib.reqCompletedOrdersAsync(False), "completed orders")
-        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
-
-    async def executions(self) -> list[ExecutionEvent]:
-        self._require_connected()
-        await self._paced()
-        fills = await self._query(self.ib.reqExecutionsAsync(), "executions")
-        out = []
-        for fill in fills:
-            report = fill.commissionReport
-            commission = dec(report.commission) if report.currency else None
-            out.append(self._execution_event(fill.contract, fill.execution, commission, source="reconcile"))
-        return out
-
-    async def positions(self) -> list[BrokerPosition]:
-        self._require_connected()
-        await self._paced()
-        items = await self._query(self.ib.reqPositionsAsync(), "positions")
-        return [
-            BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0))
-            for p in items
-            if not self.account or p.account == self.account
-        ]
 

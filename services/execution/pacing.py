@@ -9,6 +9,11 @@ burst of 45 that the receiver reads late must not meet the next burst inside its
 window (the simulator, like TWS, counts by its own receive time and answers error 100). Spacing
 costs nothing in throughput: N messages still take (N - 1) / 45 seconds.
 
+When the receiver still says we were too fast (IB's error 100: the message was dropped), the
+limiter pauses and then runs at a lower rate for a while (``slow_down``): half the budget per
+violation, never below ``min_rate``, back to the full budget after ``recover_after`` seconds
+without a new violation. A burst of errors 100 (one per dropped message) counts as one violation.
+
 Clock and sleep are injectable so the unit tests run on a fake clock.
 """
 
@@ -32,6 +37,8 @@ class PacingLimiter:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         min_spacing: float | None = None,
         margin: float = 0.0,
+        min_rate: int = 5,
+        recover_after: float = 30.0,
     ) -> None:
         if capacity < 1 or interval <= 0:
             raise ValueError("capacity must be >= 1 and interval > 0")
@@ -46,6 +53,30 @@ class PacingLimiter:
         self._lock = asyncio.Lock()
         self.waits = 0  # how often a caller had to wait (for benchmarks and tests)
         self.pauses = 0
+        self.granted = 0  # tokens handed out by acquire / try_acquire, ever
+        self.recorded = 0  # messages counted after they were sent (``record``), ever
+        self.min_rate = max(1, min(min_rate, capacity))
+        self.recover_after = recover_after
+        self._rate = capacity  # the current budget per interval (lower after a violation)
+        self._slow_until: float | None = None
+        self._last_slow_down: float | None = None
+        self.slow_downs = 0
+
+    @property
+    def rate(self) -> int:
+        """Messages per interval allowed now (``capacity`` unless slowed down)."""
+        self._restore(self._clock())
+        return self._rate
+
+    def _restore(self, now: float) -> None:
+        if self._slow_until is not None and now >= self._slow_until:
+            self._rate = self.capacity
+            self._slow_until = None
+
+    def _spacing(self) -> float:
+        if self._rate == self.capacity:
+            return self.min_spacing
+        return max(self.min_spacing, self.interval / self._rate)
 
     def _expire(self, now: float) -> None:
         # the epsilon absorbs float rounding of ``now + wait`` after a sleep
@@ -53,27 +84,33 @@ class PacingLimiter:
             self._spent.popleft()
 
     def available(self) -> int:
-        self._expire(self._clock())
-        return self.capacity - len(self._spent)
+        now = self._clock()
+        self._expire(now)
+        self._restore(now)
+        return max(0, self._rate - len(self._spent))
 
     def _wait_time(self, now: float) -> float:
         self._expire(now)
+        self._restore(now)
         wait = 0.0
-        if len(self._spent) >= self.capacity:
-            wait = self._spent[0] + self.interval + self.margin - now
+        if len(self._spent) >= self._rate:
+            # the token that must come back first: the rate-th most recent one
+            wait = self._spent[len(self._spent) - self._rate] + self.interval + self.margin - now
         if self._next_slot is not None:
             wait = max(wait, self._next_slot - now)
         return wait if wait > 1e-9 else 0.0
 
     def _take(self, now: float) -> None:
         self._spent.append(now)
-        if self.min_spacing <= 0:
+        self.granted += 1
+        spacing = self._spacing()
+        if spacing <= 0:
             self._next_slot = None
         else:
             # Slots follow a schedule, so a late wake-up (a busy loop) is caught up instead of
             # adding up over hundreds of messages; after an idle time at most two slots are early.
-            base = now if self._next_slot is None else max(self._next_slot, now - 2 * self.min_spacing)
-            self._next_slot = base + self.min_spacing
+            base = now if self._next_slot is None else max(self._next_slot, now - 2 * spacing)
+            self._next_slot = base + spacing
 
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (the receiver said we were too fast: error 100)."""
@@ -81,12 +118,31 @@ class PacingLimiter:
         self._next_slot = until if self._next_slot is None else max(self._next_slot, until)
         self.pauses += 1
 
+    def slow_down(self, pause: float = 1.0) -> bool:
+        """The receiver dropped a message (error 100): send nothing for ``pause`` seconds, then
+        at half the current rate (not below ``min_rate``) until ``recover_after`` seconds pass
+        without another violation. Violations within ``pause`` of the last slow-down are the
+        same burst: they extend the pause but do not halve the rate again. Returns whether the
+        rate was lowered."""
+        now = self._clock()
+        self._restore(now)
+        self.pause(pause)
+        lowered = False
+        if self._last_slow_down is None or now - self._last_slow_down >= pause:
+            self._rate = max(self.min_rate, self._rate // 2)
+            self._last_slow_down = now
+            self.slow_downs += 1
+            lowered = True
+        self._slow_until = now + pause + self.recover_after
+        return lowered
+
     def record(self) -> None:
         """Count a message sent without asking (a library's own request): it uses the budget
         of the window too, so that the next ``acquire`` waits for it."""
         now = self._clock()
         self._expire(now)
         self._spent.append(now)
+        self.recorded += 1
 
     def try_acquire(self) -> bool:
         now = self._clock()

@@ -143,6 +143,7 @@ def parse_fault_rule(text: str) -> tuple[dict, dict]:
 class SimConfig:
     accounts: tuple[str, ...] = (DEFAULT_ACCOUNT,)
     universe_file: str | Path | None = None  # None: resources/universe.csv
+    synthetic_symbols: int = 0  # added to the universe: SYN0001 ... (model.synthetic_universe)
     seed: int = 1
     initial_cash: Decimal = Decimal("1000000")
     spread: Decimal = Decimal("0.02")  # ask - bid around the mid price

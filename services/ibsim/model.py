@@ -57,6 +57,29 @@ def load_universe(path: str | Path | None = None) -> dict[str, Instrument]:
     return instruments
 
 
+SYNTHETIC_PREFIX = "SYN"
+SYNTHETIC_FIRST_CON_ID = 900_000_001
+
+
+def synthetic_universe(count: int) -> dict[str, Instrument]:
+    """``count`` made-up stocks ``SYN0001``, ``SYN0002``, ... (conIds from 900000001, prices
+    between 10 and 109.99), so that runs of hundreds or thousands of symbols can be tested."""
+    if count < 0:
+        raise ValueError("the number of synthetic symbols must be >= 0")
+    width = max(4, len(str(count)))
+    instruments = {}
+    for i in range(1, count + 1):
+        symbol = f"{SYNTHETIC_PREFIX}{i:0{width}d}"
+        instruments[symbol] = Instrument(
+            symbol=symbol,
+            con_id=SYNTHETIC_FIRST_CON_ID + i - 1,
+            primary_exchange="NASDAQ" if i % 2 else "NYSE",
+            price=Decimal(10 + (i * 37) % 100) + Decimal(i % 100) / 100,
+            long_name=f"SYNTHETIC STOCK {i}",
+        )
+    return instruments
+
+
 @dataclass(slots=True)
 class SimOrder:
     order_id: int

@@ -40,6 +40,7 @@ from services.ibsim.model import (
     SimOrder,
     SimPosition,
     load_universe,
+    synthetic_universe,
     utcnow,
 )
 from services.ibsim.pnl import DayBook, PnLSubscriptions
@@ -182,6 +183,7 @@ class IBGatewaySimulator:
         self.universe: dict[str, Instrument] = load_universe(self.config.universe_file)
         for key, pair in forex_instruments().items():
             self.universe.setdefault(key, pair)
+        self.universe.update(synthetic_universe(self.config.synthetic_symbols))
         self._by_con_id = {i.con_id: i for i in self.universe.values()}
         self._rng = random.Random(self.config.seed)
         self._commission = _CommissionModel()

@@ -36,21 +36,33 @@ async def test_without_spacing_45_pass_at_once_then_one_second_later():
     assert limiter.waits == 2
 
 
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most messages in any ``window`` seconds (half-open, as the receiver counts)."""
+    return max(sum(1 for t in times[i:] if t < start + window - 1e-6) for i, start in enumerate(times))
+
+
 @pytest.mark.parametrize("spacing", [0, None])
 async def test_no_window_of_one_second_holds_more_than_capacity(spacing):
     clock = FakeClock()
     limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep, min_spacing=spacing)
-    times = []
+    gap = 1 / 45 if spacing is None else 0.0
+    times, arrivals = [], []
     for i in range(300):
         if i % 7 == 0:
             clock.now += 0.13  # callers arrive irregularly
+        arrivals.append(clock.now)
         await limiter.acquire()
         times.append(clock.now)
-    for i, start in enumerate(times):
-        in_window = sum(1 for t in times[i:] if t < start + 1.0 - 1e-6)
-        assert in_window <= 45
-    # and the limiter never made anyone wait while a token was free
-    assert len(times) == 300
+    assert max_in_window(times) <= 45
+    # and the limiter never made anyone wait longer than needed: no message left later than its
+    # arrival, the spacing after the previous one and one second after the 45th before it require
+    for i, (arrived, sent) in enumerate(zip(arrivals, times)):
+        needed = arrived
+        if i >= 1:
+            needed = max(needed, times[i - 1] + gap)
+        if i >= 45:
+            needed = max(needed, times[i - 45] + 1.0)
+        assert arrived - 1e-9 <= sent <= needed + 1e-6, f"message {i} waited {sent - needed:.3f} s too long"
 
 
 async def test_try_acquire_and_available():
@@ -117,6 +129,32 @@ async def test_pause_after_a_pacing_violation():
     assert clock.now == 1.0 and limiter.pauses == 1
     await limiter.acquire()
     assert clock.now == 1.0  # after the pause the normal budget applies
+
+
+async def test_error_100_halves_the_rate_for_a_while_then_restores_it():
+    clock = FakeClock()
+    limiter = PacingLimiter(40, 1.0, clock=clock, sleep=clock.sleep, recover_after=10.0, min_rate=5)
+    await limiter.acquire()
+    assert limiter.slow_down(pause=1.0) is True
+    assert limiter.slow_down(pause=1.0) is False  # the same burst of errors: halved once
+    assert limiter.rate == 20 and limiter.slow_downs == 1
+    times = []
+    for _ in range(41):
+        await limiter.acquire()
+        times.append(clock.now)
+    assert times[0] == pytest.approx(1.0)  # nothing during the pause
+    assert max_in_window(times) <= 20 and times[-1] - times[0] == pytest.approx(40 / 20)
+    clock.now += 1.5  # a later violation halves again, never below min_rate
+    assert limiter.slow_down(pause=1.0) and limiter.rate == 10
+    limiter.slow_down(pause=0.0)
+    limiter.slow_down(pause=0.0)
+    assert limiter.rate == 5
+    clock.now += 10.0 + 1.0  # recover_after without a violation: the full budget again
+    assert limiter.rate == 40
+    start = clock.now
+    for _ in range(40):
+        await limiter.acquire()
+    assert clock.now - start < 1.0  # 40 in a second (at the slowed 5/s: 8 s)
 
 
 async def test_recorded_messages_use_the_budget():

@@ -39,10 +39,10 @@ async def test_qualification_is_cached_and_unknown_symbols_fail(simulator, ib_lo
     await provider.connect()
     try:
         first = await provider.qualify(["AAPL"])
-        spent = len(provider.pacing._spent)
+        spent = provider.pacing.granted + provider.pacing.recorded
         again = await provider.qualify(["AAPL"])
         assert again["AAPL"] is first["AAPL"] and first["AAPL"].conId == 265598
-        assert len(provider.pacing._spent) == spent  # no second request
+        assert provider.pacing.granted + provider.pacing.recorded == spent  # no second request
         with pytest.raises(BrokerError) as info:
             await provider.qualify(["NOPE"])
         assert info.value.code == "unknown_contract"
@@ -74,9 +74,9 @@ async def test_qualified_contracts_are_kept_in_the_database(database, simulator)
     second = IbExecutionProvider(port=simulator.port, client_id=7, connect_timeout=5, contract_store=DbContractStore(database))
     await second.connect()
     try:
-        spent = len(second.pacing._spent)
+        spent = second.pacing.granted + second.pacing.recorded
         contracts = await second.qualify(["AAPL", "MSFT"])
-        assert len(second.pacing._spent) == spent  # nothing asked from IB
+        assert second.pacing.granted + second.pacing.recorded == spent  # nothing asked from IB
         assert contracts["AAPL"].conId == 265598
         assert await second.market_prices(["AAPL"]) == {"AAPL": Decimal("228.5")}  # usable as they are
     finally:

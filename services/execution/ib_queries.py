@@ -1,0 +1,195 @@
+"""The broker queries of the ib_async adapter (a part of ``IbExecutionProvider``): contract
+details, market data snapshots, the account summary and the reconciliation queries (open and
+completed orders, executions, positions).
+
+Each request is one message sent through the shared pacing limiter (``self.sender``), never a
+batch handed to ib_async at once; a request IB dropped (error 100) is asked again, see
+``services.execution.paced`` and docs/ib-pacing.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from .errors import BrokerError, NotConnected, QueryFailed
+from .events import ExecutionEvent, OpenOrderEvent, dec
+from .provider import BrokerPosition
+
+log = logging.getLogger(__name__)
+
+
+
+def price_kind(market_data_type: int | None, from_close: bool) -> str:
+    """How a price was obtained: IB's market data types 1 live, 2 frozen, 3 delayed, 4 delayed
+    frozen; a price taken from the previous close is a close, whatever the type."""
+    if from_close:
+        return "close"
+    return {2: "frozen", 3: "delayed", 4: "delayed_frozen"}.get(int(market_data_type or 1), "live")
+
+
+class IbQueries:
+    """Needs from the provider: ``ib``, ``sender``, ``account``, ``contract_store``,
+    ``_contracts``, ``_query_locks``, ``_require_connected``, ``_order_event``,
+    ``_execution_event``."""
+
+    async def _ask(self, start, what: str):
+        """One query, paced, asked again if IB dropped it; the same query never runs twice at
+        once (ib_async keys some replies by name, e.g. "openOrders")."""
+        lock = self._query_locks.setdefault(what, asyncio.Lock())
+        async with lock:
+            try:
+                return await self.sender.ask(start, what, check=self._require_connected)
+            except (QueryFailed, NotConnected):
+                raise
+            except Exception as exc:  # ConnectionError, RequestError and friends
+                raise QueryFailed(f"{what}: {exc}") from exc
+
+    async def _orders_at_broker(self) -> set[str]:
+        """The orderRefs IB has (open or completed), for the in-flight order check."""
+        refs = {o.order_ref for o in await self.open_orders()}
+        refs |= {o.order_ref for o in await self.completed_orders()}
+        return refs
+
+    # ------------------------------------------------------------------ contracts and prices
+    async def qualify(self, symbols: list[str]) -> dict[str, Any]:
+        from ib_async import Stock
+
+        self._require_connected()
+        missing = [s for s in dict.fromkeys(symbols) if s not in self._contracts]
+        if missing and self.contract_store is not None:
+            try:
+                known = await asyncio.to_thread(self.contract_store.load, missing)
+            except Exception:  # the cache is an optimisation: on any trouble, ask IB
+                log.exception("contract cache unreadable")
+                known = {}
+            for symbol, (con_id, primary) in known.items():
+                self._contracts[symbol] = Stock(symbol, "SMART", "USD", conId=con_id, primaryExchange=primary or "")
+            missing = [s for s in missing if s not in self._contracts]
+        if missing:
+            # one reqContractDetails per symbol, paced (not qualifyContractsAsync: all at once)
+            failure = None
+            try:
+                answers = await self.sender.ask_each(
+                    missing, lambda s: self.ib.reqContractDetailsAsync(Stock(s, "SMART", "USD")), "contract details",
+                    check=self._require_connected)
+            except QueryFailed as exc:  # keep what did get an answer: the next try asks for less
+                failure, answers = exc, getattr(exc, "answered", {})
+            fresh = {}
+            for symbol, answer in answers.items():
+                contract = _unique_stock(answer, Stock(symbol, "SMART", "USD"))
+                if contract is not None:
+                    self._contracts[symbol] = contract
+                    fresh[symbol] = (contract.conId, contract.primaryExchange)
+            if fresh and self.contract_store is not None:
+                try:
+                    await asyncio.to_thread(self.contract_store.save, fresh)
+                except Exception:
+                    log.exception("contract cache not written")
+            if failure is not None:
+                raise failure
+        unknown = [s for s in symbols if s not in self._contracts]
+        if unknown:
+            raise BrokerError(f"unknown contract(s): {', '.join(sorted(set(unknown)))}", code="unknown_contract")
+        return {s: self._contracts[s] for s in symbols}
+
+    def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any]:
+        """One market data snapshot (what ``reqTickersAsync`` does per contract), sent now."""
+        wrapper = self.ib.wrapper
+        req_id = self.ib.client.getReqId()
+        future = wrapper.startReq(req_id, contract)
+        ticker = wrapper.startTicker(req_id, contract, "snapshot")
+        self.ib.client.reqMktData(req_id, contract, "", True, False, [])
+        return future, ticker
+
+    async def market_prices(self, symbols: list[str]) -> dict[str, Decimal | None]:
+        contracts = await self.qualify(symbols)
+        unique = list(dict.fromkeys(symbols))
+        tickers: dict[str, Any] = {}
+
+        def start(symbol: str) -> asyncio.Future:
+            future, tickers[symbol] = self._request_snapshot(contracts[symbol])
+            return future
+
+        try:
+            await self.sender.ask_each(unique, start, "market data snapshot", check=self._require_connected)
+        finally:
+            for ticker in tickers.values():
+                self.ib.wrapper.endTicker(ticker, "snapshot")
+        prices: dict[str, Decimal | None] = {}
+        for symbol in unique:
+            ticker = tickers[symbol]
+            value = None
+            kind = "close"
+            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):
+                value = dec(candidate)
+                if value is not None and value > 0:
+                    break
+                value = None
+            prices[symbol] = value
+            if value is not None:  # a plan stores when and how each price was seen
+                self.quote_info[symbol] = (ticker.time if isinstance(ticker.time, datetime) and ticker.time.tzinfo
+                                           else datetime.now(UTC),
+                                           price_kind(getattr(ticker, "marketDataType", 1), kind == "close"))
+        return prices
+
+    async def net_liquidation(self) -> Decimal | None:
+        self._require_connected()
+        if not self.ib.wrapper.acctSummary:  # ib_async asks once per connection, then keeps it
+            await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
+        values = [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
+        for value in values:
+            if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE", ""):
+                return dec(value.value)
+        return None
+
+    # ------------------------------------------------------------------ reconciliation queries
+    async def open_orders(self) -> list[OpenOrderEvent]:
+        self._require_connected()
+        trades = await self._ask(self.ib.reqAllOpenOrdersAsync, "open orders")
+        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, False) for t in trades]
+
+    async def completed_orders(self) -> list[OpenOrderEvent]:
+        self._require_connected()
+        trades = await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders")
+        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
+
+    async def executions(self) -> list[ExecutionEvent]:
+        self._require_connected()
+        fills = await self._ask(self.ib.reqExecutionsAsync, "executions")
+        out = []
+        for fill in fills:
+            report = fill.commissionReport
+            commission = dec(report.commission) if report.currency else None
+            out.append(self._execution_event(fill.contract, fill.execution, commission, source="reconcile"))
+        return out
+
+    async def positions(self) -> list[BrokerPosition]:
+        self._require_connected()
+        items = await self._ask(self.ib.reqPositionsAsync, "positions")
+        return [
+            BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0))
+            for p in items
+            if not self.account or p.account == self.account
+        ]
+
+
+def _unique_stock(answer: asyncio.Future, requested):
+    """``requested`` filled in from a contract-details answer that names exactly one stock (what
+    ``qualifyContractsAsync`` does), else None (unknown or ambiguous)."""
+    from ib_async import util
+
+    if answer.cancelled() or answer.exception() is not None:
+        return None
+    details = [d for d in (answer.result() or []) if d.contract is not None and d.contract.secType in ("STK", "")]
+    if len(details) != 1:
+        if len(details) > 1:
+            log.warning("ambiguous contract %s: %d matches", details[0].contract.symbol, len(details))
+        return None
+    found = details[0].contract
+    found.exchange = requested.exchange  # keep SMART: IB routes, the listing stays in primaryExchange
+    util.dataclassUpdate(requested, found)
+    return requested
