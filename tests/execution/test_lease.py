@@ -4,6 +4,7 @@ multi-process races are in test_one_sender.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -96,7 +97,7 @@ async def test_second_holder_is_refused_naming_the_holder_or_waits(database):
         with pytest.raises(RunBusy) as refused:
             await second.acquire(run_id)
         text = str(refused.value)
-        assert f"host {first.host}" in text and f"process {__import__('os').getpid()}" in text
+        assert f"host {first.host}" in text and f"process {os.getpid()}" in text
         assert "client id 11" in text and "since " in text and refused.value.exit_code == 4
         assert refused.value.holder.token == lease.token
         # a bounded wait: it gets the lease once the holder lets go
@@ -145,7 +146,7 @@ def test_a_dead_holder_on_this_machine_is_stale_at_once(database):
 async def _setup_run(stack, symbols: dict[str, str]) -> tuple[int, list]:
     _, snapshot_id = make_snapshot(stack.db, "takeover", symbols)
     run = await stack.service.create_run("takeover", snapshot_id, TradeMode.PAPER)
-    preview = await stack.service.preview(run.id, Decimal("100000"))
+    preview = await stack.service.preview(run.id, Decimal(100000))
     await asyncio.to_thread(stack.service._insert_orders, run.id, preview.drafts)
     return run.id, list(preview.drafts)
 
