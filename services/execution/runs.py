@@ -6,8 +6,8 @@ that was interrupted reconciles first and sends only the orders the broker has n
 The live token is checked here, at the service layer, whatever the UI does.
 
 One sender per run, across processes: a run is executed under its lease (services.execution.lease),
-and each order is claimed (NEW -> SENDING, one conditional update) right before ``placeOrder``,
-so no two processes ever send the same order.
+and its orders are claimed (NEW -> SENDING, one conditional update) a few at a time right before
+their ``placeOrder`` (services.execution.sending), so no two processes ever send the same order.
 """
 
 from __future__ import annotations
@@ -53,15 +53,14 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
-from .errors import BadInput, BrokerError, ExecutionError, LiveConfirmRequired, NotConnected, PlanRefused, Refused, RiskBlocked, TradingHalted
-from .lease import Lease, LeaseManager
+from .errors import BadInput, BrokerError, LiveConfirmRequired, PlanRefused, Refused, RiskBlocked, TradingHalted
+from .lease import LeaseManager
 from .provider import ExecutionProvider, OrderRequest
+from .sending import OrderSender
 from .writer import EventWriter, LocalOrderEvent
 
 log = logging.getLogger(__name__)
 MARKET_TZ = ZoneInfo("America/New_York")
-SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
-CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third of a second
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
@@ -165,7 +164,6 @@ class TradeService:
         self.ack_timeout = ack_timeout
         self._executing: set[int] = set()
         self._halt_requested = False
-        self._last_failure = ""
 
     # ------------------------------------------------------------------ helpers
     async def _db(self, fn, *args, **kwargs):
@@ -521,16 +519,6 @@ class TradeService:
         is seen at the next chunk, from the database)."""
         self._halt_requested = True
 
-    def _sendable(self, client_order_ids: list[str]) -> tuple[bool, set[str]]:
-        """(trading halted, the orders of these that are still NEW and unsent)."""
-        with self.db.session() as session:
-            if SettingsRepository(session).trading_state() is TradingState.HALTED:
-                return True, set()
-            return False, set(session.scalars(
-                select(TradeOrder.client_order_id).where(
-                    TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.NEW,
-                    TradeOrder.ib_order_id.is_(None))))
-
     def _mark_running(self, run_id: int) -> None:
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
@@ -543,126 +531,15 @@ class TradeService:
         lease = self.leases.held.get(run_id)
         if lease is None:  # a caller that bypassed execute(): never send without the run's lease
             raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
-        sent: list[str] = []
-        failed: list[tuple[str, str]] = []
-        stopped: str | None = None
-        if hasattr(self.provider, "qualify"):
-            try:
-                await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
-            except NotConnected as exc:
-                stopped = f"connection lost: {exc}"
-
-        async def send_one(request: OrderRequest, claim_id: str) -> bool:
-            """Send one claimed order. False: stop sending (the connection is gone)."""
-            try:
-                ib_order_id = await self.provider.place_order(request)
-            except ExecutionError as exc:
-                # raised before placeOrder left (not connected, unknown contract): never reached
-                # the broker, so the claim is given back
-                failed.append((request.client_order_id, str(exc)))
-                self._last_failure = str(exc)
-                log.error("order %s not sent: %s", request.client_order_id, exc)
-                await self._db(self.leases.unclaim, claim_id, request.client_order_id, f"not sent: {exc}")
-                return not isinstance(exc, NotConnected)
-            except Exception as exc:  # unknown whether it left: stays SENDING for reconciliation
-                failed.append((request.client_order_id, str(exc) or type(exc).__name__))
-                log.exception("order %s: placeOrder failed; left SENDING for reconciliation", request.client_order_id)
-                return True
-            # queued synchronously right after placeOrder: ahead of any broker reply
-            self.writer.submit(LocalOrderEvent(request.client_order_id, EventKind.SUBMITTED, EventSource.SYSTEM, ib_order_id=ib_order_id,
-                                               payload={"orderRef": request.client_order_id, "orderId": ib_order_id}))
-            sent.append(request.client_order_id)
-            return True
-
-        def why_stop() -> str | None:
-            if self._halt_requested:
-                return "trading HALTED"
-            if lease.lost:
-                return "the run's lease was lost (taken by another process after it expired)"
-            if not self.provider.is_connected:
-                return "connection lost"
-            return None
-
-        # One sender in a loop rather than one task per order: placeOrder never blocks, so the
-        # pacing limiter is the only bound. Before each chunk (about one second of sending) the
-        # database is read again, so that a halt or a cancel that lands while the run is sending,
-        # from this process or another, stops what was not sent yet; a halt in this process
-        # stops it before the very next order. Orders are claimed (NEW -> SENDING, one
-        # conditional update under the run's lease) a few at a time right before their
-        # placeOrder: an order someone else claimed, sent or canceled is never sent from here,
-        # and claimed orders left unsent when sending stops are given back.
         self._halt_requested = False
-        for start in range(0, len(requests), SEND_CHECK_CHUNK):
-            if stopped:
-                break
-            chunk = requests[start:start + SEND_CHECK_CHUNK]
-            halted, sendable = await self._db(self._sendable, [r.client_order_id for r in chunk])
-            if halted:
-                stopped = "trading HALTED"
-                break
-            todo = [r for r in chunk if r.client_order_id in sendable]  # else canceled (or sent) before its turn
-            stopped = await self._send_claimed(lease, todo, send_one, why_stop)
-        unsent = await self._db(self._still_new, [r.client_order_id for r in requests])
-        if stopped:
-            log.warning("run %s: sending stopped (%s); %d order(s) left unsent", run_id, stopped, len(unsent))
-        if failed and not sent:
-            why = stopped or (failed[0][1] if failed else "nothing sent")
-            raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(unsent or [f[0] for f in failed])}")
-        return ExecuteResult(run_id, tuple(sent), known, tuple(failed), RunStatus.RUNNING, tuple(unsent), stopped)
-
-    async def _send_claimed(self, lease: Lease, todo: list[OrderRequest], send_one, why_stop) -> str | None:
-        """Claim ``todo`` in batches and send what each claim got; returns why sending stopped.
-        The next batch is claimed while this one is sent (a claim waits for the database's write
-        lock, which the writer holds a good part of the time on SQLite): claims never slow the
-        sending down, and a claim is at most one batch (a third of a second) ahead of its orders.
-        Whatever was claimed and not sent when sending stops is given back (NEW)."""
-        batches = [todo[i:i + CLAIM_BATCH] for i in range(0, len(todo), CLAIM_BATCH)]
-
-        def claim(batch):
-            return asyncio.ensure_future(self._db(self.leases.claim_many, lease, [r.client_order_id for r in batch]))
-
-        stopped: str | None = why_stop()
-        next_claim = claim(batches[0]) if batches and not stopped else None
-        try:
-            for k, batch in enumerate(batches):
-                if next_claim is None:  # not claimed: sending was stopping
-                    return why_stop() or "sending stopped"
-                got = await next_claim
-                next_claim = None
-                if got is None:
-                    return "the run's lease expired or was taken (heartbeat not renewed in time)"
-                claim_id, mine = got
-                pending = [r for r in batch if r.client_order_id in mine]
-                if k + 1 < len(batches) and why_stop() is None:
-                    next_claim = claim(batches[k + 1])
-                for n, request in enumerate(pending):
-                    stopped = why_stop()
-                    if stopped is None and not await send_one(request, claim_id):
-                        stopped = f"connection lost: {self._last_failure}"
-                        n += 1  # that one was given back already
-                    if stopped:
-                        rest = [r.client_order_id for r in pending[n:]]
-                        if rest:
-                            await self._db(self.leases.unclaim, claim_id, rest, f"not sent: {stopped}")
-                        return stopped
-            return None
-        finally:
-            if next_claim is not None:  # claimed ahead, never sent: give it back
-                try:
-                    got = await next_claim
-                except Exception:
-                    got = None
-                if got is not None and got[1]:
-                    await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")
-
-    def _still_new(self, client_order_ids: list[str]) -> list[str]:
-        """Of these, the orders still waiting to be sent (in the given order)."""
-        with self.db.session() as session:
-            new = set()
-            for start in range(0, len(client_order_ids), 500):
-                new.update(session.scalars(select(TradeOrder.client_order_id).where(
-                    TradeOrder.client_order_id.in_(client_order_ids[start:start + 500]), TradeOrder.status == OrderState.NEW)))
-        return [c for c in client_order_ids if c in new]
+        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._halt_requested)
+        out = await sender.send(lease, requests)
+        if out.stopped:
+            log.warning("run %s: sending stopped (%s); %d order(s) left unsent", run_id, out.stopped, len(out.unsent))
+        if out.failed and not out.sent:
+            why = out.stopped or out.failed[0][1]
+            raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")
+        return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING, tuple(out.unsent), out.stopped)
 
     async def wait_acknowledged(self, run_id: int, timeout: float | None = None) -> list[str]:
         """Wait up to the ack timeout; orders still unacknowledged stay SUBMITTED (recovery's job).

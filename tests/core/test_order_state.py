@@ -150,6 +150,19 @@ def test_own_events():
     assert apply_event(OrderStatus(S.BLOCKED, D(10)), E.fill(D(1))).outcome is Outcome.FLAGGED
 
 
+def test_a_sending_order_moves_on_as_a_submitted_one():
+    sending = OrderStatus(S.SENDING, D(10))
+    assert apply_event(sending, E(EventKind.SUBMITTED)).state is S.SUBMITTED  # our own "sent" lands first
+    assert apply_event(sending, E.fill(D(4))).state is S.PARTIALLY_FILLED  # a fill may overtake it
+    assert apply_event(sending, E.fill(D(10))).state is S.FILLED
+    assert apply_event(sending, E(EventKind.CANCEL_REQUESTED)).state is S.CANCEL_REQUESTED
+    for kind in (EventKind.RISK_BLOCKED, EventKind.ACK_TIMEOUT):  # not at the broker yet / not our timeout
+        assert apply_event(sending, E(kind)).outcome is Outcome.IGNORED
+    assert apply_event(sending, E(EventKind.REPLACE_REQUESTED, quantity=D(5))).outcome is Outcome.IGNORED
+    assert run_status([S.SENDING, S.NEW]) is RunStatus.RUNNING
+    assert S.SENDING.is_working and not S.SENDING.is_terminal
+
+
 def test_out_of_order_events_are_ignored_never_raised():
     st0 = OrderStatus(S.PARTIALLY_FILLED, D(10), exec_filled=D(3))
     for ev in (status("PendingSubmit"), status("PreSubmitted"), E(EventKind.SUBMITTED), status("Bogus"),
@@ -211,6 +224,8 @@ def test_random_sequences_keep_the_invariants(events, quantity):
 # The whole IB status table, from every non-terminal state (a = applied, i = ignored).
 STATUS_TABLE = {
     S.NEW: "SUBMITTED/a SUBMITTED/a ACCEPTED/a ACCEPTED/a CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
+    # SENDING (claimed, placeOrder on its way) moves on exactly as NEW and SUBMITTED do
+    S.SENDING: "SUBMITTED/a SUBMITTED/a ACCEPTED/a ACCEPTED/a CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
     S.SUBMITTED: "SUBMITTED/i SUBMITTED/i ACCEPTED/a ACCEPTED/a CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
     S.ACCEPTED: "ACCEPTED/i ACCEPTED/i ACCEPTED/i ACCEPTED/i CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",
     S.PARTIALLY_FILLED: "PARTIALLY_FILLED/i PARTIALLY_FILLED/i PARTIALLY_FILLED/i PARTIALLY_FILLED/i CANCEL_REQUESTED/a CANCELED/a CANCELED/a FILLED/a REJECTED/a",

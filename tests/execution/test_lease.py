@@ -4,6 +4,7 @@ multi-process races are in test_one_sender.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -96,12 +97,24 @@ async def test_second_holder_is_refused_naming_the_holder_or_waits(database):
         with pytest.raises(RunBusy) as refused:
             await second.acquire(run_id)
         text = str(refused.value)
-        assert f"host {first.host}" in text and f"process {__import__('os').getpid()}" in text
+        assert f"host {first.host}" in text and f"process {os.getpid()}" in text
         assert "client id 11" in text and "since " in text and refused.value.exit_code == 4
         assert refused.value.holder.token == lease.token
         # a bounded wait: it gets the lease once the holder lets go
+        looks: list[object] = []
+        found_busy = asyncio.Event()
+        try_acquire = second.try_acquire
+        loop = asyncio.get_running_loop()
+
+        def looking(run):
+            looks.append(got := try_acquire(run))
+            loop.call_soon_threadsafe(found_busy.set)
+            return got
+
+        second.try_acquire = looking
         waiter = asyncio.create_task(second.acquire(run_id, wait=20))
-        await asyncio.sleep(0)  # the waiter's first look (it finds the run busy and polls)
+        await asyncio.wait_for(found_busy.wait(), 10)  # its first look found the run busy
+        assert not waiter.done() and looks[0].token == lease.token
     got = await waiter
     assert got.taken_over_from is None and second.holder(run_id).client_id == 12
     second.release(got)

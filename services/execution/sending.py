@@ -1,0 +1,168 @@
+"""Sending a run's orders under its lease: claimed a few at a time (NEW -> SENDING, one
+conditional update) right before their placeOrder, paced, stopped by a halt, a lost connection or
+a lost lease; whatever was claimed and not sent is given back (NEW).
+
+One sender in a loop rather than one task per order: placeOrder never blocks, so the pacing
+limiter is the only bound. Before each chunk (about one second of sending) the database is read
+again, so that a halt or a cancel that lands while the run is sending, from this process or
+another, stops what was not sent yet; a halt in this process stops it before the very next order.
+An order someone else claimed, sent or canceled is never sent from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from services.core.order_state import EventKind
+from services.db.models import TradeOrder
+from services.db.repositories import SettingsRepository
+from services.domain import EventSource, OrderState, TradingState
+
+from .errors import ExecutionError, NotConnected
+from .lease import Lease, LeaseManager
+from .provider import ExecutionProvider, OrderRequest
+from .writer import EventWriter, LocalOrderEvent
+
+log = logging.getLogger(__name__)
+
+SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
+CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third of a second
+
+
+@dataclass
+class SendOutcome:
+    sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    unsent: list[str] = field(default_factory=list)  # still NEW at the end
+    stopped: str | None = None  # why sending stopped before the end
+
+
+class OrderSender:
+    def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, leases: LeaseManager,
+                 halt_requested: Callable[[], bool]) -> None:
+        self.db = db
+        self.provider = provider
+        self.writer = writer
+        self.leases = leases
+        self.halt_requested = halt_requested
+
+    async def _db(self, fn, *args):
+        return await asyncio.to_thread(fn, *args)
+
+    async def send(self, lease: Lease, requests: list[OrderRequest]) -> SendOutcome:
+        out = SendOutcome()
+        if hasattr(self.provider, "qualify"):
+            try:
+                await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+            except NotConnected as exc:
+                out.stopped = f"connection lost: {exc}"
+        for start in range(0, len(requests), SEND_CHECK_CHUNK):
+            if out.stopped:
+                break
+            chunk = requests[start:start + SEND_CHECK_CHUNK]
+            halted, sendable = await self._db(self._sendable, [r.client_order_id for r in chunk])
+            if halted:
+                out.stopped = "trading HALTED"
+                break
+            todo = [r for r in chunk if r.client_order_id in sendable]  # else canceled (or sent) before its turn
+            out.stopped = await self._send_claimed(lease, todo, out)
+        out.unsent = await self._db(self._still_new, [r.client_order_id for r in requests])
+        return out
+
+    def _why_stop(self, lease: Lease) -> str | None:
+        if self.halt_requested():
+            return "trading HALTED"
+        if lease.lost:
+            return "the run's lease was lost (taken by another process after it expired)"
+        if not self.provider.is_connected:
+            return "connection lost"
+        return None
+
+    async def _send_claimed(self, lease: Lease, todo: list[OrderRequest], out: SendOutcome) -> str | None:
+        """Claim ``todo`` in batches and send what each claim got; returns why sending stopped.
+        The next batch is claimed while this one is sent (a claim waits for the database's write
+        lock, which the writer holds a good part of the time on SQLite): claims never slow the
+        sending down, and a claim is at most one batch (a third of a second) ahead of its orders."""
+        batches = [todo[i:i + CLAIM_BATCH] for i in range(0, len(todo), CLAIM_BATCH)]
+
+        def claim(batch):
+            return asyncio.ensure_future(self._db(self.leases.claim_many, lease, [r.client_order_id for r in batch]))
+
+        stopped = self._why_stop(lease)
+        next_claim = claim(batches[0]) if batches and not stopped else None
+        try:
+            for k, batch in enumerate(batches):
+                if next_claim is None:  # not claimed: sending was stopping
+                    return self._why_stop(lease) or "sending stopped"
+                got = await next_claim
+                next_claim = None
+                if got is None:
+                    return "the run's lease expired or was taken (heartbeat not renewed in time)"
+                claim_id, mine = got
+                pending = [r for r in batch if r.client_order_id in mine]
+                if k + 1 < len(batches) and self._why_stop(lease) is None:
+                    next_claim = claim(batches[k + 1])
+                for n, request in enumerate(pending):
+                    stopped = self._why_stop(lease)
+                    if stopped is None and not await self._send_one(request, claim_id, out):
+                        stopped = f"connection lost: {out.failed[-1][1]}"
+                        n += 1  # that one was given back already
+                    if stopped:
+                        rest = [r.client_order_id for r in pending[n:]]
+                        if rest:
+                            await self._db(self.leases.unclaim, claim_id, rest, f"not sent: {stopped}")
+                        return stopped
+            return None
+        finally:
+            if next_claim is not None:  # claimed ahead, never sent: give it back
+                try:
+                    got = await next_claim
+                except Exception:
+                    got = None
+                if got is not None and got[1]:
+                    await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")
+
+    async def _send_one(self, request: OrderRequest, claim_id: str, out: SendOutcome) -> bool:
+        """Send one claimed order. False: stop sending (the connection is gone)."""
+        try:
+            ib_order_id = await self.provider.place_order(request)
+        except ExecutionError as exc:
+            # raised before placeOrder left (not connected, unknown contract): never reached the
+            # broker, so the claim is given back
+            out.failed.append((request.client_order_id, str(exc)))
+            log.error("order %s not sent: %s", request.client_order_id, exc)
+            await self._db(self.leases.unclaim, claim_id, request.client_order_id, f"not sent: {exc}")
+            return not isinstance(exc, NotConnected)
+        except Exception as exc:  # unknown whether it left: stays SENDING for reconciliation
+            out.failed.append((request.client_order_id, str(exc) or type(exc).__name__))
+            log.exception("order %s: placeOrder failed; left SENDING for reconciliation", request.client_order_id)
+            return True
+        # queued synchronously right after placeOrder: ahead of any broker reply
+        self.writer.submit(LocalOrderEvent(request.client_order_id, EventKind.SUBMITTED, EventSource.SYSTEM, ib_order_id=ib_order_id,
+                                           payload={"orderRef": request.client_order_id, "orderId": ib_order_id}))
+        out.sent.append(request.client_order_id)
+        return True
+
+    def _sendable(self, client_order_ids: list[str]) -> tuple[bool, set[str]]:
+        """(trading halted, the orders of these that are still NEW and unsent)."""
+        with self.db.session() as session:
+            if SettingsRepository(session).trading_state() is TradingState.HALTED:
+                return True, set()
+            return False, set(session.scalars(
+                select(TradeOrder.client_order_id).where(
+                    TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.NEW,
+                    TradeOrder.ib_order_id.is_(None))))
+
+    def _still_new(self, client_order_ids: list[str]) -> list[str]:
+        """Of these, the orders still waiting to be sent (in the given order)."""
+        new: set[str] = set()
+        with self.db.session() as session:
+            for start in range(0, len(client_order_ids), 500):
+                new.update(session.scalars(select(TradeOrder.client_order_id).where(
+                    TradeOrder.client_order_id.in_(client_order_ids[start:start + 500]), TradeOrder.status == OrderState.NEW)))
+        return [c for c in client_order_ids if c in new]
