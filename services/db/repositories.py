@@ -19,7 +19,6 @@ Repositories never commit: the unit of work does. They return ORM rows, which st
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +31,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.core.positions_book import split_exec_id  # the one definition, re-exported
 from services.db.models import (
     AUTO_RECOVERY_DEFAULTS,
     SETTINGS_ROW_ID,
@@ -480,19 +480,6 @@ class OrderRepository:
             )
         self.session.flush()
         return order
-
-
-_EXEC_REVISION = re.compile(r"^(?P<base>.+)\.(?P<rev>[0-9A-Fa-f]{1,8})$")
-
-
-def split_exec_id(exec_id: str) -> tuple[str, int]:
-    """IB execution corrections differ after the last dot: ``0001f4e8.6538e7b4.01.01`` ->
-    (``0001f4e8.6538e7b4.01``, 1); ``.01.02`` is revision 2. Ids without that shape are their
-    own base at revision 1."""
-    match = _EXEC_REVISION.match(exec_id)
-    if match and match["base"].count(".") >= 1:
-        return match["base"], int(match["rev"], 16)
-    return exec_id, 1
 
 
 class FillRepository:

@@ -28,7 +28,7 @@ CONNECTIVITY_CODES = frozenset({1100, 1101, 1102, 2103, 2104, 2105, 2106, 2107, 
 # Errors that end a new order at IB (IB then also sends orderStatus Cancelled/Inactive).
 REJECT_CODES = frozenset({103, 104, 110, 135, 200, 201, 203, 382, 383, 387, 388, 10147, 10148})
 CANCEL_CONFIRMED_CODE = 202
-# Execution ids and their revisions: services.db.repositories.split_exec_id (one definition).
+# Execution ids and their revisions: services.core.positions_book.split_exec_id (one definition).
 
 
 def is_warning_code(code: int) -> bool:
