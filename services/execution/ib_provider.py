@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.core.ib_codes import CodeClass, classify, is_informational
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, QueryFailed, Refused
@@ -40,8 +41,6 @@ from .provider import BrokerPosition, ConnectionListener, ExecutionProvider, Ord
 
 log = logging.getLogger(__name__)
 
-# Informational order codes ib_async wrongly treats as a reject (ib-notes pitfall 5).
-INFORMATIONAL_ORDER_CODES = frozenset({10349, 10167, 399})
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
@@ -423,17 +422,19 @@ class IbExecutionProvider(ExecutionProvider):
     def _on_error(self, reqId, errorCode, errorString, advancedOrderRejectJson="", *, before=None):
         if before:  # the error answers a request (contract details, executions...), not an order
             return None
-        if errorCode in INFORMATIONAL_ORDER_CODES and reqId and reqId > 0:
+        kind = classify(errorCode)  # the one table of IB codes (services.core.ib_codes)
+        # informational codes ib_async wrongly treats as a reject (ib-notes pitfall 5)
+        if is_informational(errorCode) and reqId and reqId > 0:
             self._undo_local_cancel(reqId, errorCode)
-        if errorCode == 100:
+        if kind is CodeClass.PACING:
             # IB (by its own clock) saw more than its limit: the message was dropped. Back off;
             # an order lost this way stays SUBMITTED and reconciliation resolves it, never resends.
             self.pacing_violations += 1
             self.pacing.pause(1.0)
             log.warning("pacing violation reported by IB (error 100): sending paused for 1 s")
-        if errorCode == 1100:
+        if kind is CodeClass.CONNECTIVITY_LOST:
             self._set_state(ConnectionState.LOST, errorString)
-        elif errorCode in (1101, 1102):
+        elif kind is CodeClass.CONNECTIVITY_RESTORED:
             self._set_state(ConnectionState.RESTORED, errorString)
             self._schedule_resync(ConnectionState.RESTORED)
         ref = self._ref_by_order_id.get(reqId) if reqId and reqId > 0 else None

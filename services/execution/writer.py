@@ -44,14 +44,14 @@ from services.db.repositories import OrderRepository, PositionRepository, split_
 PositionKey = tuple[int | None, str, str]  # (project_id, account, symbol); project None = the account row
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
+from services.core.ib_codes import is_warning, rejects_order
+
 from .events import (
-    REJECT_CODES,
     BrokerErrorEvent,
     CommissionEvent,
     ExecutionEvent,
     OpenOrderEvent,
     OrderStatusEvent,
-    is_warning_code,
 )
 
 log = logging.getLogger(__name__)
@@ -767,12 +767,12 @@ class EventWriter:
         if order is None:
             return
         payload = ev.raw
-        if is_warning_code(ev.code):
+        if is_warning(ev.code):
             # 10349 and warnings never cancel: recorded, no state change
             add_order_event(session, order.id, source=EventSource.BROKER, event_type="warning",
                             message=f"{ev.code}: {ev.message}", payload=payload)
             return
-        if ev.code in REJECT_CODES and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
+        if rejects_order(ev.code) and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
             order.rejected_reason = f"{ev.code}: {ev.message}".strip()
             st = sm_status(order)
             if st.reject_reason is None:
