@@ -696,6 +696,20 @@ class PositionRepository:
         return list(self.session.scalars(query.order_by(Position.account, Position.symbol, Position.project_key)))
 
 
+    def mark(self, account: str, prices: Mapping[str, Decimal], when: datetime | None = None) -> int:
+        """Store the last market price of each symbol on every row of the account (project rows
+        included). Returns how many rows were marked."""
+        when = when or utcnow()
+        marked = 0
+        for symbol, price in sorted(prices.items()):
+            result = self.session.execute(
+                update(Position).where(Position.account == account, Position.symbol == symbol)
+                .values(market_price=as_decimal(price), marked_at=when)
+                .execution_options(synchronize_session=False))
+            marked += result.rowcount or 0
+        return marked
+
+
 class EquityRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
