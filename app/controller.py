@@ -181,6 +181,7 @@ class ConsoleController(QObject):
         await self._load_recovery_timeout()
         for fill in sorted(fills, key=lambda f: f.fill_time):
             self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
+        await self._sample_equity_async()  # the stored equity history (it survives restarts)
         self._refresh_charts()
         if snapshots:
             demo = next((p.id for p in projects if p.name == DEMO_PROJECT), None)
