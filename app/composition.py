@@ -31,9 +31,9 @@ class ServiceStack:
     audit: object
     engine: object  # services.execution.engine.ExecutionEngine
     simulator: object | None = None
-    equity: object | None = None  # services.execution.equity.EquityRecorder, started with the engine
     mode: TradeMode = TradeMode.PAPER
     profile: str = "demo"
+    equity: object | None = None  # services.execution.equity.EquityRecorder, started with the engine
     _closed: bool = field(default=False, repr=False)
 
     @property
