@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core.order_state import EventKind, Outcome
@@ -698,8 +698,10 @@ class EventWriter:
         last of its symbol, else the position is rebuilt from its fills."""
         order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
         keys = _position_keys(order, fill.account, fill.symbol)
-        last = session.scalar(select(func.max(TradeFill.id)).where(TradeFill.symbol == fill.symbol, TradeFill.superseded.is_(False)))
-        if last != fill.id or any(k in batch.position_ops or k in batch.replay_keys for k in keys):
+        # a range scan of the primary key from this fill on: a few rows when the report follows its fill
+        later = session.scalar(select(TradeFill.id).where(TradeFill.id > fill.id, TradeFill.symbol == fill.symbol,
+                                                          TradeFill.superseded.is_(False)).limit(1))
+        if later is not None or any(k in batch.position_ops or k in batch.replay_keys for k in keys):
             batch.replay_keys.update(keys)
             return
         for key in keys:
