@@ -31,14 +31,16 @@ def _shown(url: str) -> str:
 
 
 def test_db_upgrade_downgrade_base_upgrade(empty_db_url, tmp_path):
-    shown = _shown(empty_db_url)
+    from services.db.migrate import head
+
+    shown, head = _shown(empty_db_url), head()
     steps = [
         (("db", "current"), f"{shown}: no schema (run `trading-console db upgrade`)\n"),
-        (("db", "upgrade"), f"{shown}: at revision 0001_initial\n"),
-        (("db", "current"), f"{shown}: 0001_initial (head)\n"),
+        (("db", "upgrade"), f"{shown}: at revision {head}\n"),
+        (("db", "current"), f"{shown}: {head} (head)\n"),
         (("db", "downgrade", "base"), f"{shown}: at revision base (no tables)\n"),
         (("db", "current"), f"{shown}: no schema (run `trading-console db upgrade`)\n"),
-        (("db", "upgrade"), f"{shown}: at revision 0001_initial\n"),
+        (("db", "upgrade"), f"{shown}: at revision {head}\n"),
     ]
     for args, expected in steps:
         result = console("--db-url", empty_db_url, *args, cwd=tmp_path)
@@ -50,7 +52,11 @@ def test_db_sql_prints_the_mysql_ddl(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "CREATE TABLE trade_orders (" in result.stdout
     assert ")CHARSET=utf8mb4 ENGINE=InnoDB COLLATE utf8mb4_bin;" in result.stdout
-    assert result.stdout.rstrip().endswith("INSERT INTO alembic_version (version_num) VALUES ('0001_initial');")
+    from services.db.migrate import head
+
+    # the script ends by recording the newest revision (an INSERT for the first one, an UPDATE after)
+    last = result.stdout.rstrip().splitlines()[-1]
+    assert last.startswith(("INSERT INTO alembic_version", "UPDATE alembic_version")) and f"'{head()}'" in last
 
 
 def test_unreachable_database_is_one_line_exit_5_and_no_password(tmp_path):
