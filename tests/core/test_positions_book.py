@@ -87,7 +87,7 @@ commissions = st.integers(0, 500).map(lambda c: D(c) / 100)
 fills = st.lists(st.tuples(quantities, prices, commissions), min_size=1, max_size=15)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(fills)
 def test_a_flat_book_has_realized_exactly_its_cash_flow(sequence):
     state = PositionState()
@@ -108,7 +108,7 @@ def closing_needed(sequence) -> bool:
     return sum((s for s, *_ in sequence), D(0)) != 0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(fills)
 def test_a_commission_for_the_last_fill_booked_late_equals_booked_at_once(sequence):
     *before, (signed, price, commission) = sequence
@@ -122,7 +122,7 @@ def test_a_commission_for_the_last_fill_booked_late_equals_booked_at_once(sequen
     assert late.commissions == at_once.commissions
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(fills, st.data())
 def test_corrections_and_late_commissions_in_any_order_equal_the_final_fills_booked_once(sequence, data):
     """Whatever arrives late or corrected, the book ends where booking the final executions
