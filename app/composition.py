@@ -16,6 +16,7 @@ from services.domain import TradeMode
 log = logging.getLogger(__name__)
 
 DEMO_PROJECT = "Demo momentum"
+EQUITY_SAMPLE_SECONDS = 30.0  # account value and position marks; market data shares IB's ~45 msg/s
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "samples"
 DEMO_SNAPSHOTS = ("momentum_2026-11-20.csv", "momentum_2026-11-21.json")
 
@@ -32,6 +33,7 @@ class ServiceStack:
     simulator: object | None = None
     mode: TradeMode = TradeMode.PAPER
     profile: str = "demo"
+    equity: object | None = None  # services.execution.equity.EquityRecorder, started with the engine
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -68,6 +70,8 @@ class ServiceStack:
         if self._closed:
             return
         self._closed = True
+        if self.equity is not None:
+            await self.equity.stop()
         try:
             await self.engine.stop(timeout=10)
         except Exception:
@@ -140,7 +144,7 @@ async def start_demo_simulator(settings, **overrides):
 
 
 async def build_stack(settings, *, demo: bool, live_token: str | None = None, connect: bool = True,
-                      simulator_options: dict | None = None) -> ServiceStack:
+                      simulator_options: dict | None = None, record_equity: bool = True) -> ServiceStack:
     """Construct and wire everything; connect to the broker (or the demo simulator)."""
     from services.audit import AuditLog
     from services.execution.engine import ExecutionEngine
@@ -170,6 +174,11 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
     except BaseException:
         await stack.close()
         raise
+    if record_equity:  # equity snapshots and position marks are stored while connected
+        from services.execution.equity import EquityRecorder
+
+        stack.equity = EquityRecorder(db, engine.provider, interval=EQUITY_SAMPLE_SECONDS)
+        stack.equity.start()
     return stack
 
 

@@ -52,8 +52,7 @@ class ConsoleController(QObject):
         self._progress_points: list[tuple[datetime, Decimal]] = []
         self._fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
         self._references: dict[str, Decimal] = {}
-        self._equity_points: list[tuple[datetime, Decimal, Decimal]] = []
-        self._equity_start: Decimal | None = None
+        self._equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
         self._marks: dict[str, Decimal] = {}  # last market price per held symbol (unrealized P&L)
         self._samples = 0
         self._live_token: str | None = None  # armed once the trader typed LIVE this session
@@ -182,6 +181,7 @@ class ConsoleController(QObject):
         await self._load_recovery_timeout()
         for fill in sorted(fills, key=lambda f: f.fill_time):
             self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
+        await self._sample_equity_async()  # the stored equity history (it survives restarts)
         self._refresh_charts()
         if snapshots:
             demo = next((p.id for p in projects if p.name == DEMO_PROJECT), None)
@@ -546,9 +546,11 @@ class ConsoleController(QObject):
         charts.set_equity(self._equity_points)
 
     def _sample_equity(self) -> None:
+        # the equity recorder (services, started by the composition root) stores the samples;
+        # the chart shows what is stored, so it survives a restart
+        self.runner.run(self._sample_equity_async(), what="Account value")
         if not self.stack.provider.is_connected:
             return
-        self.runner.run(self._sample_equity_async(), what="Account value")
         self._samples += 1
         if self._samples % self.MARKS_EVERY_N_SAMPLES == 0:
             self.runner.run(self.mark_positions(), what="Position marks")
@@ -567,12 +569,10 @@ class ConsoleController(QObject):
         self.window.positions_model.upsert(self._with_marks(held))
 
     async def _sample_equity_async(self) -> None:
-        value = await self.stack.provider.net_liquidation()
-        if value is None:
-            return
-        if self._equity_start is None:
-            self._equity_start = value
-        self._equity_points.append((datetime.now(UTC), value, value - self._equity_start))
+        """The stored equity snapshots of the account (P&L against the first one shown)."""
+        history = await self._db(queries.equity_history, self.stack.db, self.stack.provider.account or None)
+        start = history[0][1] if history else Decimal(0)
+        self._equity_points = [(time, value, value - start) for time, value in history]
         self.window.charts_view.set_equity(self._equity_points)
 
     def _on_connection_event(self, event) -> None:

@@ -10,14 +10,16 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from services.core.positions_book import PositionState
 from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file, project_name_problem
 from services.db.limits import snapshot_limits
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.models import (
     DecisionSnapshot,
     DecisionSnapshotItem,
+    EquitySnapshot,
     OrderEvent,
     Position,
     Project,
@@ -155,6 +157,77 @@ def recent_fills(db, limit: int = 50_000) -> tuple[FillRecord, ...]:
 def positions(db) -> tuple[PositionRecord, ...]:
     with db.session() as session:
         return tuple(to_position_record(p) for p in session.scalars(select(Position).order_by(Position.symbol)))
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLine:
+    """One position with its valuation (the positions command and the portfolio view)."""
+
+    project: str | None  # None: the account's own row (every project together)
+    account: str
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal
+    market_price: Decimal | None  # the last stored mark; None: never marked
+    marked_at: datetime | None
+    realized_pnl: Decimal
+    commissions: Decimal
+
+    @property
+    def market_value(self) -> Decimal | None:
+        return None if self.market_price is None else self.quantity * self.market_price
+
+    @property
+    def unrealized_pnl(self) -> Decimal | None:
+        if self.market_price is None:
+            return None
+        return PositionState(self.quantity, self.average_cost, self.realized_pnl).unrealized_pnl(self.market_price)
+
+
+def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
+    """Every stored position (or one project's), sorted by project, account, symbol, with the
+    commissions of its current (non-superseded) fills. Raises LookupError for an unknown project."""
+    with db.session() as session:
+        names = {p.id: p.name for p in session.scalars(select(Project))}
+        query = select(Position)
+        if project is not None:
+            ids = [i for i, name in names.items() if name == project]
+            if not ids:
+                raise LookupError(f"project {project!r} does not exist")
+            query = query.where(Position.project_id == ids[0])
+        rows = list(session.scalars(query))
+        fill_account = func.coalesce(TradeFill.account, TradeOrder.account, "")
+        paid = (select(TradeOrder.project_id, fill_account, TradeFill.symbol, func.sum(TradeFill.commission))
+                .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+                .where(TradeFill.superseded.is_(False), TradeFill.commission.is_not(None))
+                .group_by(TradeOrder.project_id, fill_account, TradeFill.symbol))
+        by_project: dict[tuple, Decimal] = {}
+        by_account: dict[tuple, Decimal] = {}
+        for project_id, account, symbol, total in session.execute(paid):
+            total = Decimal(total or 0)
+            by_project[(project_id, account, symbol)] = total
+            by_account[(account, symbol)] = by_account.get((account, symbol), Decimal(0)) + total
+        lines = [
+            PositionLine(
+                names.get(r.project_id) if r.project_id is not None else None, r.account, r.symbol, r.quantity,
+                r.average_cost, r.market_price, r.marked_at, r.realized_pnl,
+                (by_project.get((r.project_id, r.account, r.symbol)) if r.project_id is not None
+                 else by_account.get((r.account, r.symbol))) or Decimal(0),
+            )
+            for r in rows
+        ]
+    return tuple(sorted(lines, key=lambda x: (x.project is not None, x.project or "", x.account, x.symbol)))
+
+
+def equity_history(db, account: str | None = None, limit: int = 5000) -> tuple[tuple[datetime, Decimal], ...]:
+    """The stored equity snapshots (oldest first, the newest ``limit``): what the chart shows,
+    also after a restart. ``account`` None: every account's rows."""
+    with db.session() as session:
+        query = select(EquitySnapshot.time, EquitySnapshot.equity).where(EquitySnapshot.project_id.is_(None))
+        if account:
+            query = query.where(EquitySnapshot.account == account)
+        rows = session.execute(query.order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(limit)).all()
+    return tuple((t, e) for t, e in reversed(rows))
 
 
 def project_names(db) -> dict[int, str]:

@@ -26,11 +26,13 @@ SENDING order on exactly as they move a SUBMITTED one. Back to NEW is again one 
 (services.execution.lease), when reconciliation proved that the broker never saw the order and
 its sender is gone.
 
-IB specifics (docs/ib-notes.md): an error code never decides a final state; informational
-codes (10349 and the 2100-2199 / 399 / 10167 warnings) change nothing; error 201 records the
-reject reason so that the "Cancelled" that follows becomes REJECTED; ``Inactive`` is REJECTED
-(treated as final, to reconcile). Errors while a replace is pending (201, 103, 104, 105, 10147)
-mean the modification was refused: the replace rolls back.
+
+IB specifics (docs/ib-message-codes.md; codes are classified in ``services.core.ib_codes``, the
+one table): an error code never decides a final state; information, warnings, connectivity and
+data-farm notices (10349, 2104, ...) change nothing; a rejecting code (201, 110, 103, ...)
+records the reject reason so that the "Cancelled" that follows becomes REJECTED; ``Inactive`` is
+REJECTED (treated as final, to reconcile). A code that refuses a modification (105, 104, 201,
+...) while a replace is pending rolls the replace back.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
+from services.core.ib_codes import is_warning, refuses_modify, rejects_order
 from services.domain import OrderState, RunStatus
 
 ZERO = Decimal(0)
@@ -70,9 +73,6 @@ IB_STATUSES = (
     "PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "PendingCancel",
     "ApiCancelled", "Cancelled", "Filled", "Inactive",
 )
-INFORMATIONAL_CODES = frozenset({399, 10167, 10349}) | frozenset(range(2100, 2200))
-REJECT_CODE = 201
-REPLACE_REFUSED_CODES = frozenset({103, 104, 105, 201, 10147})
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,13 +187,13 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
 
     if kind is EventKind.ERROR:
         code = ev.code
-        if code in INFORMATIONAL_CODES or (code is not None and 2100 <= code < 2200):
+        if is_warning(code):
             return st, I, f"informational code {code}: no state change"
-        if state is S.REPLACE_REQUESTED and code in REPLACE_REFUSED_CODES:
+        if state is S.REPLACE_REQUESTED and refuses_modify(code):
             return _rollback(st), A, f"replace refused by the broker ({code}: {ev.message})"
         if state.is_terminal:
             return st, I, f"error {code} after {state}: absorbed"
-        if code == REJECT_CODE:
+        if rejects_order(code):
             return replace(st, reject_reason=f"{code}: {ev.message}".strip()), A, "reject reason recorded; the final state comes from IB's status"
         return st, I, f"error {code}: no state change (reconcile decides)"
 

@@ -66,7 +66,7 @@ def to_position_record(position: Position, market_price: Decimal | None = None) 
         average_cost=position.average_cost,
         realized_pnl=position.realized_pnl,
         updated_at=position.updated_at,
-        market_price=market_price,
+        market_price=market_price if market_price is not None else position.market_price,  # else the stored mark
     )
 
 

@@ -310,6 +310,9 @@ class Position(Base):
     average_cost: Mapped[Decimal] = mapped_column(Price(), nullable=False, default=Decimal(0))
     realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+    # the last market price the equity recorder saw (None: never marked); fills do not touch it
+    market_price: Mapped[Decimal | None] = mapped_column(Price())
+    marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EquitySnapshot(Base):

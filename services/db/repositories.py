@@ -19,7 +19,6 @@ Repositories never commit: the unit of work does. They return ORM rows, which st
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.core.positions_book import split_exec_id  # the one definition, re-exported
 from services.db.models import (
     AUTO_RECOVERY_DEFAULTS,
     EXECUTION_DEFAULTS,
@@ -490,19 +490,6 @@ class OrderRepository:
         return order
 
 
-_EXEC_REVISION = re.compile(r"^(?P<base>.+)\.(?P<rev>[0-9A-Fa-f]{1,8})$")
-
-
-def split_exec_id(exec_id: str) -> tuple[str, int]:
-    """IB execution corrections differ after the last dot: ``0001f4e8.6538e7b4.01.01`` ->
-    (``0001f4e8.6538e7b4.01``, 1); ``.01.02`` is revision 2. Ids without that shape are their
-    own base at revision 1."""
-    match = _EXEC_REVISION.match(exec_id)
-    if match and match["base"].count(".") >= 1:
-        return match["base"], int(match["rev"], 16)
-    return exec_id, 1
-
-
 class FillRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -715,6 +702,20 @@ class PositionRepository:
         if nonzero_only:
             query = query.where(Position.quantity != 0)
         return list(self.session.scalars(query.order_by(Position.account, Position.symbol, Position.project_key)))
+
+
+    def mark(self, account: str, prices: Mapping[str, Decimal], when: datetime | None = None) -> int:
+        """Store the last market price of each symbol on every row of the account (project rows
+        included). Returns how many rows were marked."""
+        when = when or utcnow()
+        marked = 0
+        for symbol, price in sorted(prices.items()):
+            result = self.session.execute(
+                update(Position).where(Position.account == account, Position.symbol == symbol)
+                .values(market_price=as_decimal(price), marked_at=when)
+                .execution_options(synchronize_session=False))
+            marked += result.rowcount or 0
+        return marked
 
 
 class EquityRepository:

@@ -36,7 +36,9 @@ from services.domain import (
 
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, LiveConfirmRequired, RiskBlocked, TradingHalted
-from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent, is_warning_code
+from services.core.ib_codes import refuses_modify
+
+from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -261,8 +263,9 @@ class OrderActions:
             coid = order.client_order_id
             confirmed = self.provider.expect(lambda ev: isinstance(ev, OpenOrderEvent) and ev.order_ref == coid
                                              and ev.quantity == new_quantity and (new_limit is None or ev.limit_price == new_limit))
-            refused = self.provider.expect(lambda ev: isinstance(ev, BrokerErrorEvent) and ev.order_ref == coid and not is_warning_code(ev.code)
-                                           and ev.code not in (202,))
+            # a refusal (105, 104, 201, ...: services.core.ib_codes) answers at once, no timeout
+            refused = self.provider.expect(lambda ev: isinstance(ev, BrokerErrorEvent) and ev.order_ref == coid
+                                           and refuses_modify(ev.code))
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REQUESTED, EventSource.USER, quantity=new_quantity,
                                                limit_price=new_limit, payload=payload))
             try:
@@ -279,7 +282,11 @@ class OrderActions:
                 await self._db(self._audit, "order.replace", order_id, {**payload, "method": "modify"})
                 await self.writer.flush()
                 return ReplaceResult(order_id, "modify")
-            why = refused.result().message if refused in done and not refused.cancelled() else "no confirmation"
+            if refused in done and not refused.cancelled():
+                answer = refused.result()
+                why = f"{answer.code}: {answer.message}"
+            else:
+                why = "no confirmation"
             log.warning("modify of %s refused (%s): cancel and send a new order", coid, why)
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
             await self.writer.flush()

@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from services.core.ib_codes import is_warning
+
 
 class ConnectionState(StrEnum):
     CONNECTING = "connecting"
@@ -22,17 +24,9 @@ class ConnectionState(StrEnum):
     DISCONNECTED = "disconnected"
 
 
-# Codes that are informational or warnings: they never end an order (ib-notes pitfall 5).
-WARNING_CODES = frozenset({105, 110, 165, 321, 329, 399, 404, 434, 492, 10167, 10349})
-CONNECTIVITY_CODES = frozenset({1100, 1101, 1102, 2103, 2104, 2105, 2106, 2107, 2108, 2110, 2157, 2158})
-# Errors that end a new order at IB (IB then also sends orderStatus Cancelled/Inactive).
-REJECT_CODES = frozenset({103, 104, 110, 135, 200, 201, 203, 382, 383, 387, 388, 10147, 10148})
-CANCEL_CONFIRMED_CODE = 202
-# Execution ids and their revisions: services.db.repositories.split_exec_id (one definition).
-
-
-def is_warning_code(code: int) -> bool:
-    return code in WARNING_CODES or 2100 <= code < 2200 or code in CONNECTIVITY_CODES
+# IB message codes: one table, services.core.ib_codes (information and warnings never end an
+# order, ib-notes pitfall 5).
+# Execution ids and their revisions: services.core.positions_book.split_exec_id (one definition).
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +105,7 @@ class BrokerErrorEvent:
 
     @property
     def is_warning(self) -> bool:
-        return is_warning_code(self.code)
+        return is_warning(self.code)
 
 
 @dataclass(frozen=True, slots=True)

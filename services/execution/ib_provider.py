@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.core.ib_codes import CodeClass, classify, is_informational
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, Refused
@@ -46,8 +47,6 @@ from .provider import ConnectionListener, ExecutionProvider, OrderRequest, Recon
 
 log = logging.getLogger(__name__)
 
-# Informational order codes ib_async wrongly treats as a reject (ib-notes pitfall 5).
-INFORMATIONAL_ORDER_CODES = frozenset({10349, 10167, 399})
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
@@ -542,11 +541,13 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
     def _on_error(self, reqId, errorCode, errorString, advancedOrderRejectJson="", *, before=None):
         if before:  # the error answers a request (contract details, executions...), not an order
             return None
+        kind = classify(errorCode)  # the one table of IB codes (services.core.ib_codes)
         if self._connect_attempt is not None and (reqId is None or reqId < 0):
             self._connect_attempt.on_error(errorCode, errorString)
-        if errorCode in INFORMATIONAL_ORDER_CODES and reqId and reqId > 0:
+        # informational codes ib_async wrongly treats as a reject (ib-notes pitfall 5)
+        if is_informational(errorCode) and reqId and reqId > 0:
             self._undo_local_cancel(reqId, errorCode)
-        if errorCode == 100:
+        if kind is CodeClass.PACING:
             # IB (by its own clock) saw more than its limit and dropped a message. Slow down;
             # what went unanswered is asked again (queries) or checked and resent (orders).
             lowered = self.pacing.slow_down(1.0)
@@ -563,9 +564,9 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 self.inflight.answered(reqId)
                 return None
             self.inflight.answered(reqId)
-        if errorCode == 1100:
+        if kind is CodeClass.CONNECTIVITY_LOST:
             self._set_state(ConnectionState.LOST, errorString)
-        elif errorCode in (1101, 1102):
+        elif kind is CodeClass.CONNECTIVITY_RESTORED:
             self._set_state(ConnectionState.RESTORED, errorString)
             self._schedule_resync(ConnectionState.RESTORED)
         ref = self._ref_by_order_id.get(reqId) if reqId and reqId > 0 else None

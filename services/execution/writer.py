@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,20 +35,23 @@ from services.core.order_state import EventKind, Outcome
 from services.core.order_state import OrderEvent as SmEvent
 from services.core.order_state import OrderStatus as SmStatus
 from services.core.order_state import apply_event, run_status
+from services.core.positions_book import BookedFill, PositionBook, PositionState, apply_fill, apply_late_commission
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import Position, TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, PositionRepository, split_exec_id
+
+PositionKey = tuple[int | None, str, str]  # (project_id, account, symbol); project None = the account row
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
+from services.core.ib_codes import is_warning, rejects_order
+
 from .events import (
-    REJECT_CODES,
     BrokerErrorEvent,
     CommissionEvent,
     ExecutionEvent,
     OpenOrderEvent,
     OrderStatusEvent,
-    is_warning_code,
 )
 
 log = logging.getLogger(__name__)
@@ -186,24 +189,6 @@ def add_order_event(session, order_id: int, *, source: EventSource, event_type: 
                               payload=payload, time=time or _now()))
 
 
-def _move_position(quantity: Decimal, cost: Decimal, realized: Decimal, delta: Decimal, price: Decimal) -> tuple[Decimal, Decimal, Decimal]:
-    """Average-cost bookkeeping of one signed quantity change."""
-    if delta == 0:
-        return quantity, cost, realized
-    if quantity == 0 or (quantity > 0) == (delta > 0):
-        total = quantity + delta
-        cost = (abs(quantity) * cost + abs(delta) * price) / abs(total)
-        return total, cost.quantize(Decimal("0.00000001")), realized
-    closing = min(abs(delta), abs(quantity))
-    realized += closing * (price - cost) * (1 if quantity > 0 else -1)
-    total = quantity + delta
-    if total == 0:
-        return ZERO, ZERO, realized
-    if (total > 0) != (quantity > 0):  # crossed through flat: the rest opens at this price
-        return total, price, realized
-    return total, cost, realized
-
-
 _NEW_FILL_COLUMNS = ("exec_id", "exec_base_id", "exec_revision", "superseded", "order_id", "symbol", "side", "quantity", "price",
                      "commission", "currency", "exchange", "account", "perm_id", "order_ref", "fill_time", "raw_payload")
 
@@ -252,8 +237,21 @@ class _Batch:
         self.by_perm: dict[int, TradeOrder] = {}
         self.fills_by_base: dict[str, list[TradeFill]] = {}
         self.fills_by_exec: dict[str, TradeFill] = {}
-        self.position_state: dict[tuple[int | None, str, str], list] = {}  # key -> [qty, cost, realized]
-        self.dirty_positions: set[tuple[int | None, str, str]] = set()
+        self.position_state: dict[PositionKey, PositionState] = {}
+        self.dirty_positions: set[PositionKey] = set()
+        # what this batch does to each position, in event order, booked once the batch's
+        # commissions are known (_settle_positions); keys to rebuild from their stored fills
+        self.position_ops: dict[PositionKey, list] = {}
+        self.replay_keys: set[PositionKey] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class _LateCommission:
+    """A commission (or a change of it) for a fill booked by an earlier batch, which was the
+    last fill of its position: booked incrementally (positions_book.apply_late_commission)."""
+
+    signed_quantity: Decimal
+    amount: Decimal
 
 
 def _refs_and_perms(events: list[object]) -> tuple[set[str], set[int], set[str]]:
@@ -442,6 +440,7 @@ class EventWriter:
             self._prefetch(session, batch, events)
             for event in events:
                 self._apply(session, batch, event)
+            self._settle_positions(session, batch)
             self._write_positions(session, batch)
             session.flush()
             self._insert_fills(session, batch)
@@ -568,6 +567,8 @@ class EventWriter:
                 existing.commission = ev.commission
                 if existing.id is not None:
                     batch.fills[existing.id] = existing
+                    if not existing.superseded:
+                        self._late_commission(session, batch, existing, ev.commission)
             return  # exactly once: a duplicate execDetails changes nothing
         order = self._find(session, batch, ev.order_ref, ev.perm_id)
         if order is None:
@@ -622,32 +623,89 @@ class EventWriter:
         total = counted + delta
         if total > 0:
             order.avg_fill_price = (value / total).quantize(Decimal("0.00000001"))
-        # positions: reverse the superseded revision, book the new one
-        signed = Side(ev.side).sign
-        if old is not None:
-            self._position(session, batch, order, ev.account, ev.symbol, -signed * old.quantity, old.price)
-        self._position(session, batch, order, ev.account, ev.symbol, signed * fill.quantity, fill.price)
+        # positions (services.core.positions_book): a new execution is booked at the end of the
+        # batch, with its commission if the batch brought it; a correction rebuilds the position
+        for key in _position_keys(order, ev.account, ev.symbol):
+            if old is not None:
+                batch.replay_keys.add(key)
+            else:
+                batch.position_ops.setdefault(key, []).append(fill)
 
-    def _position(self, session, batch: _Batch, order: TradeOrder, account: str, symbol: str, delta: Decimal, price: Decimal) -> None:
-        """Move the project row and the account row (project None) in memory; written once per batch."""
-        account = account or order.account or ""
-        for project_id in {order.project_id, None}:
-            key = (project_id, account, symbol)
-            state = batch.position_state.get(key)
-            if state is None:
-                row = PositionRepository(session).get(account, symbol, project_id=project_id)
-                state = [row.quantity, row.average_cost, row.realized_pnl] if row is not None else [ZERO, ZERO, ZERO]
-                batch.position_state[key] = state
-            state[0], state[1], state[2] = _move_position(state[0], state[1], state[2], delta, price)
+    # ------------------------------------------------------------------ positions
+    def _settle_positions(self, session, batch: _Batch) -> None:
+        """Book this batch's fills, late commissions and IB's truths into the positions (one book:
+        services.core.positions_book, IB's average-cost method, docs/ib-average-cost.md)."""
+        for key in sorted(batch.replay_keys, key=_key_order):
+            batch.position_state[key] = self._replay(session, batch, key)
             batch.dirty_positions.add(key)
+        for key, ops in batch.position_ops.items():
+            if key in batch.replay_keys:
+                continue
+            state = self._stored_state(session, key)
+            for op in ops:
+                if isinstance(op, _NewFill):
+                    if not op.superseded:
+                        state, _ = apply_fill(state, Side(op.side).sign * op.quantity, op.price, op.commission)
+                elif isinstance(op, _LateCommission):
+                    state = apply_late_commission(state, op.signed_quantity, op.amount)
+                elif isinstance(op, PositionTruth) and state.quantity != op.quantity:
+                    state = replace(state, quantity=op.quantity, average_cost=op.average_cost)
+            batch.position_state[key] = state
+            batch.dirty_positions.add(key)
+
+    @staticmethod
+    def _stored_state(session, key: PositionKey) -> PositionState:
+        project_id, account, symbol = key
+        row = PositionRepository(session).get(account, symbol, project_id=project_id)
+        return PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
+
+    def _replay(self, session, batch: _Batch, key: PositionKey) -> PositionState:
+        """The position rebuilt from its stored fills (and this batch's), in arrival order: each
+        execution at its first revision's place, with its current revision and commission."""
+        project_id, account, symbol = key
+        query = (select(TradeFill, TradeOrder.project_id, TradeOrder.account)
+                 .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+                 .where(TradeFill.symbol == symbol).order_by(TradeFill.id))
+        if project_id is not None:
+            query = query.where(TradeOrder.project_id == project_id)
+        candidates = [(f, (f.account or order_account or "")) for f, _, order_account in session.execute(query)]
+        for fill in batch.new_fills:
+            order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
+            if fill.symbol == symbol and (project_id is None or order.project_id == project_id):
+                candidates.append((fill, fill.account or order.account or ""))
+        first_seen: dict[str, int] = {}
+        current: dict[str, object] = {}
+        for fill, fill_account in candidates:
+            if fill_account != account:
+                continue
+            first_seen.setdefault(fill.exec_base_id, len(first_seen))
+            if not fill.superseded:
+                current[fill.exec_base_id] = fill
+        booked = [current[base] for base in sorted(first_seen, key=first_seen.get) if base in current]
+        book = PositionBook.replay(BookedFill(f.exec_id, Side(f.side).sign * f.quantity, f.price, f.commission) for f in booked)
+        return book.state
 
     def _write_positions(self, session, batch: _Batch) -> None:
         repo = PositionRepository(session)
-        for key in sorted(batch.dirty_positions, key=lambda k: (k[0] or 0, k[1], k[2])):
+        for key in sorted(batch.dirty_positions, key=_key_order):
             project_id, account, symbol = key
-            quantity, cost, realized = batch.position_state[key]
-            batch.positions[(project_id or 0, account, symbol)] = repo.upsert(account, symbol, quantity, cost, realized_pnl=realized,
-                                                                               project_id=project_id)
+            state = batch.position_state[key]
+            batch.positions[(project_id or 0, account, symbol)] = repo.upsert(
+                account, symbol, state.quantity, state.average_cost, realized_pnl=state.realized_pnl, project_id=project_id)
+
+    def _late_commission(self, session, batch: _Batch, fill: TradeFill, amount: Decimal) -> None:
+        """A commission for a fill an earlier batch booked: incremental when that fill is still the
+        last of its symbol, else the position is rebuilt from its fills."""
+        order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
+        keys = _position_keys(order, fill.account, fill.symbol)
+        # a range scan of the primary key from this fill on: a few rows when the report follows its fill
+        later = session.scalar(select(TradeFill.id).where(TradeFill.id > fill.id, TradeFill.symbol == fill.symbol,
+                                                          TradeFill.superseded.is_(False)).limit(1))
+        if later is not None or any(k in batch.position_ops or k in batch.replay_keys for k in keys):
+            batch.replay_keys.update(keys)
+            return
+        for key in keys:
+            batch.position_ops.setdefault(key, []).append(_LateCommission(Side(fill.side).sign * fill.quantity, amount))
 
     def _on_commission(self, session, batch: _Batch, ev: CommissionEvent) -> None:
         fill = batch.fills_by_exec.get(ev.exec_id)
@@ -655,7 +713,10 @@ class EventWriter:
             batch.orphan_commissions[ev.exec_id] = ev  # the execution comes later
             return
         if fill.commission != ev.commission:
+            booked = fill.commission or ZERO
             fill.commission = ev.commission
+            if fill.id is not None and not fill.superseded:  # its position was booked by an earlier batch
+                self._late_commission(session, batch, fill, ev.commission - booked)
             if ev.currency:
                 fill.currency = ev.currency
             if fill.id is not None:
@@ -708,12 +769,12 @@ class EventWriter:
         if order is None:
             return
         payload = ev.raw
-        if is_warning_code(ev.code):
+        if is_warning(ev.code):
             # 10349 and warnings never cancel: recorded, no state change
             add_order_event(session, order.id, source=EventSource.BROKER, event_type="warning",
                             message=f"{ev.code}: {ev.message}", payload=payload)
             return
-        if ev.code in REJECT_CODES and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
+        if rejects_order(ev.code) and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
             order.rejected_reason = f"{ev.code}: {ev.message}".strip()
             st = sm_status(order)
             if st.reject_reason is None:
@@ -755,16 +816,9 @@ class EventWriter:
         self._touch(batch, order)
 
     def _on_position_truth(self, session, batch: _Batch, ev: PositionTruth) -> None:
-        key = (None, ev.account, ev.symbol)
-        state = batch.position_state.get(key)
-        if state is None:
-            row = PositionRepository(session).get(ev.account, ev.symbol, project_id=None)
-            state = [row.quantity, row.average_cost, row.realized_pnl] if row is not None else [ZERO, ZERO, ZERO]
-            batch.position_state[key] = state
-        if state[0] == ev.quantity:
-            return
-        state[0], state[1] = ev.quantity, ev.average_cost
-        batch.dirty_positions.add(key)
+        """IB's account position wins over ours when the quantities differ (booked in order with
+        the batch's fills; a position rebuilt from its fills in this batch keeps the fills' view)."""
+        batch.position_ops.setdefault((None, ev.account, ev.symbol), []).append(ev)
 
     # ------------------------------------------------------------------ runs
     def _roll_up_runs(self, session, batch: _Batch) -> None:
@@ -780,6 +834,16 @@ class EventWriter:
                 run.status = status
                 if status in (RunStatus.DONE, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELED):
                     run.ended_at = _now()
+
+
+def _position_keys(order: TradeOrder, account: str | None, symbol: str) -> list[PositionKey]:
+    """A fill moves its project's row and the account's row (project None)."""
+    account = account or order.account or ""
+    return [(project_id, account, symbol) for project_id in dict.fromkeys((order.project_id, None))]
+
+
+def _key_order(key: PositionKey) -> tuple:
+    return (key[0] or 0, key[1], key[2])
 
 
 def _chunks(items: list, size: int = 500):

@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from services.ibsim import forex, other_requests, pnl, versions
+from services.core.positions_book import PositionBook, PositionState  # pure: the one positions book
 from services.ibsim import messages as m
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
 from services.ibsim.config import Faults, OrderFaults, SimConfig
@@ -196,7 +197,8 @@ class IBGatewaySimulator:
         self._order_keys: dict[tuple[int, int], int] = {}  # (clientId, orderId) -> permId
         self._executions: dict[str, SimExecution] = {}  # base execId -> latest revision
         self._ledger: list[dict] = []
-        self._positions: dict[str, SimPosition] = {}
+        self._positions: dict[str, SimPosition] = {}  # what IB reports, from the books below
+        self._books: dict[str, PositionBook] = {}
         self._cash = self.config.initial_cash
         self._next_order_id = self.config.first_order_id
         self._next_perm_id = self.config.first_perm_id
@@ -1126,7 +1128,7 @@ class IBGatewaySimulator:
         commission = total_commission - order.commission_paid
         order.commission_paid = total_commission
         signed = quantity if order.action == "BUY" else -quantity
-        realized = self._apply_position(order.symbol, instrument.con_id, signed, price, commission)
+        realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission)
         self._cash -= signed * price + commission
         self._day.record_flow(order.symbol, signed * price + commission)
         self._volume[order.symbol] += quantity
@@ -1191,13 +1193,8 @@ class IBGatewaySimulator:
         corrected.avg_price = order.avg_fill_price
         self._cash -= signed * delta
         self._day.record_flow(order.symbol, signed * delta)
-        pos = self._positions[order.symbol]
-        if execution.realized_pnl is None and pos.quantity:
-            pos.avg_cost += signed * delta / pos.quantity
-        else:
-            change = -signed * delta
-            pos.realized_pnl += change
-            corrected.realized_pnl = (execution.realized_pnl or ZERO) + change
+        corrected.realized_pnl = self._apply_position(order.symbol, instrument.con_id, corrected.exec_id, signed,
+                                                      corrected.price, corrected.commission)
         self._executions[corrected.base_id] = corrected
         self._ledger.append(corrected.to_json())
         log.debug("fault: execution %s corrected to %s @ %s", execution.exec_id, corrected.exec_id, m.fmt(corrected.price))
@@ -1206,29 +1203,24 @@ class IBGatewaySimulator:
             session.send(m.exec_details(-1, corrected, instrument, session.server_version))
             session.send(report)
 
-    def _apply_position(self, symbol: str, con_id: int, signed: Decimal, price: Decimal, commission: Decimal) -> Decimal | None:
-        """Update the position; returns the realized P&L of a closing fill, None for an opening one."""
-        pos = self._positions.get(symbol)
-        if pos is None:
-            pos = self._positions[symbol] = SimPosition(symbol=symbol, con_id=con_id)
-        held = pos.quantity
-        if held == 0 or (held > 0) == (signed > 0):
-            # IB's average cost carries the commission: paid on top for a long, off the proceeds for a short
-            cost = pos.avg_cost * abs(held) + price * abs(signed) + (commission if signed > 0 else -commission)
-            pos.quantity = held + signed
-            pos.avg_cost = cost / abs(pos.quantity)
-            return None
-        closing = min(abs(signed), abs(held))
-        direction = 1 if held > 0 else -1
-        closing_commission = commission * closing / abs(signed)
-        realized = (price - pos.avg_cost) * closing * direction - closing_commission
-        pos.realized_pnl += realized
-        pos.quantity = held + signed
-        if pos.quantity == 0:
-            pos.avg_cost = ZERO
-        elif (pos.quantity > 0) != (held > 0):  # crossed through zero: the rest opens a new position
-            opening_commission = commission - closing_commission
-            pos.avg_cost = price + (opening_commission if signed > 0 else -opening_commission) / abs(pos.quantity)
+    def _book(self, symbol: str, con_id: int) -> PositionBook:
+        book = self._books.get(symbol)
+        if book is None:
+            pos = self._positions.get(symbol)
+            opening = PositionState(pos.quantity, pos.avg_cost, pos.realized_pnl) if pos is not None else None
+            book = self._books[symbol] = PositionBook(opening)  # a loaded state file starts from its position
+        if symbol not in self._positions:
+            self._positions[symbol] = SimPosition(symbol=symbol, con_id=con_id)
+        return book
+
+    def _apply_position(self, symbol: str, con_id: int, exec_id: str, signed: Decimal, price: Decimal,
+                        commission: Decimal) -> Decimal | None:
+        """Book an execution (or a correction of one) in the one positions book (IB's average-cost
+        method, docs/ib-average-cost.md); returns the P&L it realised, None for an opening fill."""
+        book = self._book(symbol, con_id)
+        realized = book.execution(exec_id, signed, price, commission)
+        pos, state = self._positions[symbol], book.state
+        pos.quantity, pos.avg_cost, pos.realized_pnl = state.quantity, state.average_cost, state.realized_pnl
         return realized
 
     # ----------------------------------------------------------------- persistence

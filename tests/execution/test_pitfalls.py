@@ -54,7 +54,13 @@ async def test_execution_corrections_supersede_and_never_double_count(stack):
     assert order.filled_quantity == Decimal(10) and order.avg_fill_price == second.price
     with stack.db.session() as session:
         pos = PositionRepository(session).get(stack.provider.account, "AAPL")
-    assert (pos.quantity, pos.average_cost) == (Decimal(10), second.price)
+    # IB's average cost carries the buy's commission (1.00 on 10 shares), booked once, on the
+    # corrected price (docs/ib-average-cost.md); the simulator's book says the same
+    await asyncio.wait_for(_until(lambda: db_fills(stack.db)[1].commission is not None, stack), 5)
+    with stack.db.session() as session:
+        pos = PositionRepository(session).get(stack.provider.account, "AAPL")
+    assert (pos.quantity, pos.average_cost) == (Decimal(10), second.price + Decimal("1.00") / 10)
+    assert pos.average_cost == stack.sim._positions["AAPL"].avg_cost.quantize(Decimal("0.00000001"))
     assert_db_matches_ledger(stack.db, stack.sim)
 
 

@@ -103,3 +103,43 @@ async def test_reject_reason_from_the_error_then_inactive(writer, database):
     await writer.flush()
     order, _, _ = _state(database)
     assert (order.status, order.rejected_reason) == (OrderState.REJECTED, "201: Order rejected - reason:no margin")
+
+
+def _trade(exec_id, side, qty, price, ref="W-1"):
+    return ExecutionEvent(exec_id=exec_id, ib_order_id=7, perm_id=5001, client_id=1, order_ref=ref, account="DU1",
+                          symbol="AAPL", side=side, shares=Decimal(qty), price=Decimal(price), time=T0, raw={"execId": exec_id})
+
+
+def _position(db):
+    with db.session() as session:
+        pos = PositionRepository(session).get("DU1", "AAPL")
+        return pos.quantity, pos.average_cost, pos.realized_pnl
+
+
+async def test_realized_pnl_is_net_of_both_commissions(writer, database):
+    # the example: buy 100 at 50, sell 100 at 51, 1.00 commission each way -> 98.00
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-2", "AAPL", Side.SELL, Decimal(100), status=OrderState.ACCEPTED, account="DU1")
+    writer.submit(_trade("0005.ee.01.01", "BUY", 100, "50"))
+    writer.submit(CommissionEvent("0005.ee.01.01", Decimal("1.00")))
+    await writer.flush()
+    assert _position(database) == (Decimal(100), Decimal("50.01"), Decimal(0))  # the buy's commission is in the cost
+    writer.submit(_trade("0005.ee.02.01", "SELL", 100, "51", ref="W-2"))
+    await writer.flush()
+    writer.submit(CommissionEvent("0005.ee.02.01", Decimal("1.00")))  # late, in a batch of its own
+    await writer.flush()
+    assert _position(database) == (Decimal(0), Decimal(0), Decimal("98.00"))
+
+
+async def test_late_commission_of_an_earlier_fill_rebuilds_the_position(writer, database):
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-3", "AAPL", Side.SELL, Decimal(4), status=OrderState.ACCEPTED, account="DU1")
+    writer.submit(_trade("0006.ff.01.01", "BUY", 10, "100"))
+    await writer.flush()
+    writer.submit(_trade("0006.ff.02.01", "SELL", 4, "110", ref="W-3"))
+    writer.submit(CommissionEvent("0006.ff.02.01", Decimal("1.00")))
+    await writer.flush()
+    writer.submit(CommissionEvent("0006.ff.01.01", Decimal("2.00")))  # the first fill's, after the second fill
+    await writer.flush()
+    # as if known at once: cost 100.20; 4 sold realise (110 - 100.20) * 4 - 1.00
+    assert _position(database) == (Decimal(6), Decimal("100.2"), Decimal("38.2"))

@@ -1,0 +1,102 @@
+"""`trading-console positions [--project NAME] [--json]`: the stored positions, read-only.
+
+Per project, account and symbol: quantity, average cost (IB's, commissions included), the last
+stored market price (the equity recorder's mark; "no mark" when none was ever stored), market
+value, unrealized and realized P&L (net of commissions) and the commissions paid. Rows with
+project "(account)" are the account's own totals over every project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.commands.db import run_guarded
+from services.urls import redact_url
+
+NO_MARK = "no mark"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("positions", help="positions per project, account and symbol, with P&L and commissions")
+    parser.add_argument("--project", default=None, help="only this project's positions")
+    parser.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    parser.set_defaults(handler=_positions)
+
+
+def _money(value) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _as_dict(line) -> dict:
+    return {
+        "project": line.project,
+        "account": line.account,
+        "symbol": line.symbol,
+        "quantity": str(line.quantity.normalize()),
+        "average_cost": str(line.average_cost),
+        "market_price": _text(line.market_price),
+        "marked_at": None if line.marked_at is None else line.marked_at.isoformat(),
+        "market_value": _text(line.market_value),
+        "unrealized_pnl": _text(line.unrealized_pnl),
+        "realized_pnl": str(line.realized_pnl),
+        "commissions": str(line.commissions),
+    }
+
+
+def _table(lines) -> str:
+    header = ("PROJECT", "ACCOUNT", "SYMBOL", "QUANTITY", "AVG COST", "MARKET PRICE", "MARKET VALUE", "UNREALIZED",
+              "REALIZED", "COMMISSIONS")
+    rows = [header]
+    for line in lines:
+        rows.append((
+            line.project or "(account)", line.account, line.symbol, f"{line.quantity.normalize():f}",
+            f"{line.average_cost:,.4f}",
+            NO_MARK if line.market_price is None else f"{line.market_price:,.4f}",
+            _money(line.market_value) if line.market_price is not None else NO_MARK,
+            _money(line.unrealized_pnl) if line.market_price is not None else NO_MARK,
+            _money(line.realized_pnl), _money(line.commissions),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    out = []
+    for row in rows:
+        out.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    return "\n".join(out)
+
+
+def _positions(args: argparse.Namespace, settings) -> int:
+    from services import console_queries as queries
+    from services.db import Database, migrate
+
+    url = settings.effective_db_url
+
+    def action() -> int:
+        if migrate.current(url) is None:
+            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        database = Database(url)
+        try:
+            lines = queries.position_lines(database, args.project)
+        except LookupError as exc:
+            print(f"trading-console: {exc.args[0]}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        finally:
+            database.dispose()
+        if args.json:
+            print(json.dumps([_as_dict(line) for line in lines], indent=2))
+        elif not lines:
+            print("no positions" + (f" in project {args.project}" if args.project else ""))
+        else:
+            print(_table(lines))
+            if any(line.market_price is None for line in lines):
+                print(f"\n{NO_MARK}: no market price stored yet (marks are stored while the console is connected)")
+        return EXIT_OK
+
+    return run_guarded(url, action)

@@ -1,0 +1,108 @@
+"""`trading-console positions` (a real subprocess, read-only) and the equity recorder that stores
+the marks and equity snapshots it and the window read, on SQLite and MariaDB."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from services import console_queries as queries
+from services.db import Database
+from services.db.models import EquitySnapshot, TradeFill
+from services.domain import OrderState, Side
+from services.execution.equity import EquityRecorder
+
+from .cli_helpers import cli_args, run
+from .test_actions import _settle
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _positions_cli(db_url, *rest):
+    return run(cli_args(db_url, 0, "positions", *rest, connection=False))
+
+
+async def _commissions_in(stack) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while True:
+        await stack.writer.flush()
+        with stack.db.session() as session:
+            if session.scalar(select(func.count()).select_from(TradeFill).where(TradeFill.commission.is_(None))) == 0:
+                return
+        assert loop.time() < end, "commission reports never arrived"
+        await asyncio.sleep(0.01)
+
+
+async def test_positions_command_and_stored_marks(stack, db_url):
+    for ref, project, side, quantity in (("P-1", "alpha", Side.BUY, 10), ("P-2", "beta", Side.BUY, 5), ("P-3", "alpha", Side.SELL, 4)):
+        record = await stack.actions.manual_order("AAPL", side, Decimal(quantity), project=project, client_order_id=ref)
+        await _settle(stack, record.id, {OrderState.FILLED})
+    await _commissions_in(stack)
+
+    before = queries.position_lines(stack.db)  # what the command prints, read in-process
+    assert {(r.project, r.quantity) for r in before} == {(None, Decimal(11)), ("alpha", Decimal(6)), ("beta", Decimal(5))}
+    assert all(r.market_price is None and r.unrealized_pnl is None for r in before)
+    text = await _positions_cli(db_url)
+    assert text.code == 0, text.err
+    assert "no mark" in text.out and "(account)" in text.out and "alpha" in text.out
+
+    sample = await EquityRecorder(stack.db, stack.provider).sample()
+    assert sample is not None and set(sample.marks) == {"AAPL"}
+    mark = sample.marks["AAPL"]
+
+    after = await _positions_cli(db_url, "--json")
+    assert after.code == 0, after.err
+    rows = {r["project"]: r for r in after.json}
+    with stack.db.session() as session:
+        fills = {f.order_ref: f for f in session.scalars(select(TradeFill))}
+    alpha, account = rows["alpha"], rows[None]
+    assert Decimal(alpha["market_price"]) == mark and alpha["marked_at"] is not None
+    assert Decimal(alpha["market_value"]) == 6 * mark
+    assert Decimal(alpha["unrealized_pnl"]) == (mark - Decimal(alpha["average_cost"])) * 6
+    assert Decimal(alpha["commissions"]) == fills["P-1"].commission + fills["P-3"].commission
+    assert Decimal(account["commissions"]) == sum(f.commission for f in fills.values())
+    # realized on the 4 sold: net of the sell's commission and of the buy's commission share
+    buy, sell = fills["P-1"], fills["P-3"]
+    expected = (sell.price - (buy.price + buy.commission / 10)) * 4 - sell.commission
+    assert Decimal(alpha["realized_pnl"]).quantize(Decimal("0.01")) == expected.quantize(Decimal("0.01"))
+
+    assert [(r.project, r.quantity) for r in queries.position_lines(stack.db, "beta")] == [("beta", Decimal(5))]
+    with pytest.raises(LookupError, match="nope"):
+        queries.position_lines(stack.db, "nope")
+
+
+async def test_equity_snapshots_are_stored_and_read_after_a_restart(stack, db_url):
+    recorder = EquityRecorder(stack.db, stack.provider)
+    first = await recorder.sample()
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(3), project="alpha")
+    await _settle(stack, record.id, {OrderState.FILLED})
+    await _commissions_in(stack)
+    second = await recorder.sample()
+    assert first is not None and second is not None
+    # a fresh connection to the database, as after a restart of the console
+    restarted = Database(db_url)
+    try:
+        history = queries.equity_history(restarted, stack.provider.account)
+        with restarted.session() as session:
+            [row] = session.scalars(select(EquitySnapshot).order_by(EquitySnapshot.id.desc()).limit(1)).all()
+    finally:
+        restarted.dispose()
+    assert [equity for _, equity in history] == [first.equity, second.equity]
+    assert (row.account, row.equity, row.cash) == (stack.provider.account, second.equity, second.cash)
+    # equity = cash + market value of the marked position
+    assert row.cash + 3 * second.marks["MSFT"] == row.equity
+
+
+async def test_no_sample_while_disconnected(stack):
+    await stack.provider.disconnect()
+    assert await EquityRecorder(stack.db, stack.provider).sample() is None
+    assert queries.equity_history(stack.db) == ()
+
+
+async def test_unknown_project_is_bad_input(database, db_url):
+    result = await _positions_cli(db_url, "--project", "nope")
+    assert result.code == 2 and "project 'nope' does not exist" in result.err
