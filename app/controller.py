@@ -96,7 +96,7 @@ class ConsoleController(QObject):
         self._equity_timer.setInterval(self.EQUITY_SAMPLE_MS)
         self._equity_timer.timeout.connect(self._sample_equity)
         self._equity_timer.start()
-        # Auto-recovery (seed plan 003): orders still unacknowledged after the configured timeout
+        # Auto-recovery (docs/plans.md, plan 003): orders still unacknowledged after the configured timeout
         # are canceled and looked up at the broker; never resent.
         self.recovery_timeout = 45.0  # trade_settings.auto_recovery.new_timeout_seconds, loaded at start
         self._recovery_timer = QTimer(self)

@@ -126,7 +126,7 @@ class DecisionSnapshotItem(Base):
 class TradeRun(TimestampMixin, Base):
     """One execution of a snapshot (or a batch of manual orders).
 
-    Idempotency (seed 000): the same project + snapshot + mode on the same trading day is the
+    Idempotency (docs/plans.md, plan 000): the same project + snapshot + mode on the same trading day is the
     same run. ``idempotency_key`` is UNIQUE so that two racing creators get one row; callers that
     deliberately want a second run pass ``None``.
     """

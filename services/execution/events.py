@@ -22,7 +22,7 @@ class ConnectionState(StrEnum):
     DISCONNECTED = "disconnected"
 
 
-# Codes that are informational or warnings: they never end an order (ib-notes pitfall 5).
+# Codes that are informational or warnings: they never end an order (docs/ib-notes.md, pitfall 5).
 WARNING_CODES = frozenset({105, 110, 165, 321, 329, 399, 404, 434, 492, 10167, 10349})
 CONNECTIVITY_CODES = frozenset({1100, 1101, 1102, 2103, 2104, 2105, 2106, 2107, 2108, 2110, 2157, 2158})
 # Errors that end a new order at IB (IB then also sends orderStatus Cancelled/Inactive).

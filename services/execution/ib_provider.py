@@ -4,7 +4,7 @@ Only ``*Async`` and non-blocking calls are used. The handlers are tiny: they hoo
 raw callbacks (orderStatus, openOrder, execDetails, commissionReport, error) *after* ib_async has
 processed them and put a frozen domain event on ``self.events``. We hook the raw callbacks
 rather than ``IB.orderStatusEvent`` because ib_async emits that event for its own local
-statuses too (a "Cancelled" after any error, ``ValidationError`` after warnings: ib-notes
+statuses too (a "Cancelled" after any error, ``ValidationError`` after warnings: docs/ib-notes.md,
 pitfall 5), and drops execDetails/commissionReport of orders it has no Trade for; the raw
 stream carries only what IB said.
 
@@ -40,7 +40,7 @@ from .provider import BrokerPosition, ConnectionListener, ExecutionProvider, Ord
 
 log = logging.getLogger(__name__)
 
-# Informational order codes ib_async wrongly treats as a reject (ib-notes pitfall 5).
+# Informational order codes ib_async wrongly treats as a reject (docs/ib-notes.md, pitfall 5).
 INFORMATIONAL_ORDER_CODES = frozenset({10349, 10167, 399})
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 BACKOFF_START = 1.0
@@ -558,7 +558,7 @@ class IbExecutionProvider(ExecutionProvider):
         return trade
 
     async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int:
-        """Same orderId, same Order object, placeOrder again (ib-notes pitfall 7)."""
+        """Same orderId, same Order object, placeOrder again (docs/ib-notes.md, pitfall 7)."""
         self._require_connected()
         trade = self._trade_for(client_order_id)
         if trade is None:
@@ -580,7 +580,7 @@ class IbExecutionProvider(ExecutionProvider):
         trade = self._trade_for(client_order_id)
         if trade is None:
             # Never cancel by a bare orderId: ids are per client and restart from a lower value
-            # after a Gateway restart, so the id could now name another order (ib-notes, ids).
+            # after a Gateway restart, so the id could now name another order (docs/ib-notes.md, ids).
             raise BrokerError(f"order {client_order_id} is not open in this session (IB order id "
                               f"{ib_order_id or 'unknown'}); reconcile, then cancel it", code="not_cancelable")
         await self._paced()

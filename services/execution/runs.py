@@ -430,7 +430,7 @@ class TradeService:
     async def recover_unacknowledged(self, run_id: int, *, older_than: float | None = None) -> list[str]:
         """Orders still SUBMITTED (no acknowledgement) after ``older_than`` seconds: cancel at IB,
         then reconcile (open orders, completed orders, executions) before calling any of them
-        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled."""
+        dead. Never resends (docs/ib-notes.md, pitfall 4). Returns the client order ids handled."""
         from datetime import timedelta
 
         limit = older_than if older_than is not None else self.ack_timeout
