@@ -51,3 +51,13 @@ def test_a_broken_contract_fails_the_check(tmp_path):
     assert result.returncode != 0
     assert "the pure core imports neither the database nor the broker BROKEN" in result.stdout
     assert "services.core.rules -> services.db" in result.stdout
+
+
+def test_no_import_fallbacks():
+    """A broken module must fail loudly at import, not turn into a log line or a stand-in."""
+    found = [f"{path.relative_to(ROOT)}:{number}"
+             for package in ("app", "widgets", "services", "benchmarks")
+             for path in sorted((ROOT / package).rglob("*.py"))
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if "except ImportError" in line or "except ModuleNotFoundError" in line]
+    assert found == []
