@@ -156,6 +156,14 @@ def apply_to_order(
     Returns whether the order changed."""
     before = sm_status(order)
     transition = apply_event(before, event)
+    if transition.outcome is Outcome.INTERNAL_ERROR:
+        # a bug, not a broker fact: recorded on the order (flagged) and logged with its context
+        log.error("order state machine failed on order %s (%s, %s) for %s event %r: %s\n%s", order.id,
+                  order.client_order_id, before.state, event_type, event, transition.reason, transition.traceback)
+        add_order_event(session, order.id, source=source, event_type="internal_error", from_state=before.state,
+                        to_state=before.state, flagged=True, message=f"{event_type} event {event!r}: {transition.reason}",
+                        payload=payload, time=when or _now())
+        return False
     after = transition.after
     changed = transition.changed
     when = when or _now()
