@@ -45,16 +45,16 @@ def test_migrated_schema_equals_the_models(empty_db_url):
 
 def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.current(empty_db_url) is None
-    assert migrate.upgrade(empty_db_url) == "0001_initial"
+    assert migrate.upgrade(empty_db_url) == migrate.head()
     assert _tables(empty_db_url) == MODEL_TABLES | {"alembic_version"}
     assert migrate.downgrade(empty_db_url, "base") is None
     assert migrate.current(empty_db_url) is None
     assert _tables(empty_db_url) == {"alembic_version"}
-    assert migrate.ensure_schema(empty_db_url) == "0001_initial"
-    assert migrate.current(empty_db_url) == "0001_initial"
+    assert migrate.ensure_schema(empty_db_url) == migrate.head()
+    assert migrate.current(empty_db_url) == migrate.head()
     assert _diff(empty_db_url) == []
     # Upgrading a database already at head is a no-op, not an error.
-    assert migrate.upgrade(empty_db_url) == "0001_initial"
+    assert migrate.upgrade(empty_db_url) == migrate.head()
 
 
 def test_the_test_fixture_database_is_at_head_and_empty(db_url):
@@ -86,9 +86,9 @@ def test_offline_mysql_ddl_creates_every_table():
 def test_migrations_are_found_from_the_package_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert migrate.migrations_dir() == ROOT / "migrations"
-    assert migrate.head() == "0001_initial"
+    assert migrate.head() == "0002_audit"
     url = f"sqlite:///{(tmp_path / 'nested' / 'dir' / 'db.sqlite3').as_posix()}"
-    assert migrate.ensure_schema(url) == "0001_initial"  # creates the missing folders too
+    assert migrate.ensure_schema(url) == migrate.head()  # creates the missing folders too
 
 
 def test_connection_settings(database):
@@ -162,4 +162,4 @@ def test_a_built_package_finds_its_migrations(tmp_path):
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == [str(build / "migrations"), "0001_initial"]
+    assert run.stdout.splitlines() == [str(build / "migrations"), "0002_audit"]
