@@ -76,18 +76,24 @@ def _render_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_text = json.JSONEncoder(ensure_ascii=False).encode  # a JSON string or null, as canonical_json writes it
+
+
 def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: str,  # noqa: A002
                entity_type: str | None, entity_id: str | None, payload: dict) -> str:
-    entry = {
-        "id": id,
-        "time": _render_time(time),
-        "actor": actor,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "payload": payload,
-    }
-    return hashlib.sha256((prev_hash + canonical_json(entry)).encode("utf-8")).hexdigest()
+    """sha256 of ``prev_hash + canonical_json({id, time, actor, action, entity_type, entity_id,
+    payload})``. The entry's own keys are written in their sorted order directly (only the
+    payload goes through the general encoder): the same text, at half the cost of a full walk."""
+    return _hash_text(prev_hash, id, _render_time(time), actor, action, entity_type, entity_id, canonical_json(payload))
+
+
+def _hash_text(prev_hash: str, id: int, time_text: str, actor: str, action: str,  # noqa: A002
+               entity_type: str | None, entity_id: str | None, payload_json: str) -> str:
+    entry = (
+        f'{{"action":{_text(action)},"actor":{_text(actor)},"entity_id":{_text(entity_id)},'
+        f'"entity_type":{_text(entity_type)},"id":{int(id)},"payload":{payload_json},"time":"{time_text}"}}'
+    )
+    return hashlib.sha256((prev_hash + entry).encode("utf-8")).hexdigest()
 
 
 def _row_hash(row: AuditLogRow) -> str:
@@ -240,11 +246,12 @@ class AuditLog:
             for entry in entries:
                 if not entry.actor or not entry.action:
                     raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
-                payload = json.loads(canonical_json(entry.payload or {}))
+                payload_json = canonical_json(entry.payload or {})
+                payload = json.loads(payload_json)  # stored exactly as it will be read back
                 when = (entry.time or utcnow()).astimezone(UTC)
                 entity = str(entry.entity_id) if entry.entity_id is not None else None
-                digest = entry_hash(prev_hash, id=next_id, time=when, actor=entry.actor, action=entry.action,
-                                    entity_type=entry.entity_type, entity_id=entity, payload=payload)
+                digest = _hash_text(prev_hash, next_id, _render_time(when), entry.actor, entry.action, entry.entity_type,
+                                    entity, payload_json)
                 rows.append({"id": next_id, "time": when, "actor": entry.actor, "action": entry.action,
                              "entity_type": entry.entity_type, "entity_id": entity, "payload": payload,
                              "prev_hash": prev_hash, "hash": digest})
