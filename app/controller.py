@@ -620,10 +620,9 @@ class ConsoleController(QObject):
             self.window.connection_status.set_last_event_time(datetime.now(UTC))
 
     def _on_writer_health(self, health) -> None:
-        if health.degraded:
-            self.window.statusBar().showMessage(
-                f"Database unavailable: {health.backlog} event(s) waiting in memory; they will be written when it "
-                f"returns. {health.message}", 0)
+        """Shown in the status bar for as long as it is true (database away, events in the
+        journal, events the database refused)."""
+        if health.problem:
+            self.window.statusBar().showMessage(f"Event writer: {health.describe()}", 0)
         else:
-            self.window.statusBar().clearMessage()
-
+            self.window.statusBar().showMessage("Database reachable again: every event written", 10_000)

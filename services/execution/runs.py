@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.builder import BuildParams, OrderDraft, Rounding, build_orders
 from services.core.order_state import EventKind
@@ -473,10 +474,19 @@ class TradeService:
         try:
             while True:
                 changed.clear()
-                orders = await self._db(self._orders_of, run_id)
-                waiting = [o.client_order_id for o in orders if not ready(o)]
+                try:
+                    orders = await self._db(self._orders_of, run_id)
+                except (OperationalError, InterfaceError) as exc:
+                    # the database is away for a moment (the writer reports it and keeps the events):
+                    # an error only if it is still away when the wait ends
+                    if loop.time() >= deadline:
+                        raise
+                    log.warning("waiting for run %s: database unreachable (%s); still waiting", run_id,
+                                str(exc).splitlines()[0][:200])
+                    orders = None
+                waiting = None if orders is None else [o.client_order_id for o in orders if not ready(o)]
                 remaining = deadline - loop.time()
-                if not waiting or remaining <= 0:
+                if waiting is not None and (not waiting or remaining <= 0):
                     return waiting
                 try:
                     await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
