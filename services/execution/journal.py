@@ -164,7 +164,6 @@ class EventJournal:
                 return
             with handle:
                 handle.seek(offset)
-                number = None
                 while len(events) < limit:
                     line = handle.readline()
                     if not line:
@@ -178,8 +177,7 @@ class EventJournal:
                     try:
                         events.append(self.codec.decode(json.loads(line)))
                     except (ValueError, KeyError, TypeError) as exc:
-                        number = number or self._line_number(offset, end)
-                        raise JournalError(f"{self.path}: line {number} cannot be read back: {exc}") from exc
+                        raise JournalError(f"{self.path}: line {self._line_number(end)} cannot be read back: {exc}") from exc
             yield events
             if end >= self._size():
                 self.path.unlink(missing_ok=True)
@@ -195,6 +193,14 @@ class EventJournal:
             os.fsync(handle.fileno())
         os.replace(tmp, self.offset_path)
 
-    def _line_number(self, start: int, end: int) -> int:
+    def _line_number(self, end: int) -> int:
         with open(self.path, "rb") as handle:
             return handle.read(end).count(b"\n")
+
+    def set_aside(self) -> Path:
+        """Move an unreadable journal out of the way (kept for a human, never replayed)."""
+        with self.locked():
+            target = self.path.with_name(f"{self.path.name}.unreadable-{os.getpid()}-{int(datetime.now().timestamp())}")
+            os.replace(self.path, target)
+            self.offset_path.unlink(missing_ok=True)
+            return target

@@ -48,7 +48,7 @@ from services.db.models import Position, TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, PositionRepository, split_exec_id
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
-from .journal import EventCodec, EventJournal
+from .journal import EventCodec, EventJournal, JournalError
 from .events import (
     REJECT_CODES,
     BrokerErrorEvent,
@@ -479,9 +479,14 @@ class EventWriter:
             if self._replay_due:  # the journal holds the oldest events: they go first
                 try:
                     changes = await asyncio.to_thread(self._replay_batch)
+                except JournalError:
+                    kept = await asyncio.to_thread(self.journal.set_aside)
+                    log.exception("event writer: the journal cannot be read back; moved to %s for a human to look at", kept)
+                    self._replay_due, self._journaled = False, 0
+                    continue
                 except Exception as exc:
-                    if not _is_connection_error(exc):
-                        raise
+                    if not _is_connection_error(exc):  # the journal file itself (disk, permissions)
+                        log.exception("event writer: replaying the journal %s failed; retried", self.journal.path)
                     if await self._database_down(exc, delay):
                         return
                     delay = min(delay * 2, self.retry_max)

@@ -160,3 +160,41 @@ async def test_a_refused_event_is_a_health_problem_until_written(database, simul
         assert [h.parked for h in health][-1] == 0 and any(h.parked for h in health)
     finally:
         await stack.close()
+
+
+def test_journal_codec_round_trips_every_event_kind(tmp_path):
+    from datetime import UTC, datetime
+
+    from services.core.order_state import EventKind
+    from services.domain import EventSource
+    from services.execution.events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OrderStatusEvent
+    from services.execution.journal import EventJournal
+    from services.execution.writer import JOURNAL_CODEC, LocalOrderEvent, PositionTruth, ReconciledStatus
+
+    when = datetime(2026, 11, 20, 15, 0, 0, 123456, tzinfo=UTC)
+    events = [
+        ExecutionEvent(exec_id="e.01.01", ib_order_id=7, perm_id=5, client_id=1, order_ref="R-1", account="DU1", symbol="AAPL",
+                       side="BUY", shares=Decimal("1.5"), price=Decimal("225.010"), time=when,
+                       raw={"execId": "e.01.01", "nested": {"px": Decimal("1.10")}, "list": [1, "a"]}),
+        CommissionEvent(exec_id="e.01.01", commission=Decimal("0.35"), raw={}),
+        OrderStatusEvent(7, 5, 1, "Submitted", Decimal(0), Decimal(10), None, None, order_ref="R-1", time=when),
+        BrokerErrorEvent(7, 201, "rejected", order_ref="R-1"),
+        LocalOrderEvent("R-1", EventKind.REPLACE_REQUESTED, EventSource.USER, quantity=Decimal(5), payload={"why": "x"}),
+        ReconciledStatus("R-1", "Filled", Decimal(10), 5, 7, "done", {"k": "v"}),
+        PositionTruth("DU1", "AAPL", Decimal("-3"), Decimal("224.5")),
+    ]
+    journal = EventJournal(tmp_path / "j.jsonl", JOURNAL_CODEC)
+    journal.append(events[:3])
+    journal.append(events[3:])
+    assert journal.pending() == len(events)
+    with journal.replay(4) as first:
+        assert first == events[:4]
+        assert first[0].raw == events[0].raw and first[0].time == when  # raw is not part of equality
+    assert journal.pending() == 3
+    with pytest.raises(RuntimeError), journal.replay(10) as rest:  # not committed: replayed again later
+        assert rest == events[4:]
+        raise RuntimeError("the batch failed")
+    with journal.replay(10) as rest:
+        assert rest == events[4:]
+        assert [type(e) for e in rest] == [type(e) for e in events[4:]]
+    assert not journal.path.exists() and not journal.has_events()
