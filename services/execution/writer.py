@@ -515,7 +515,16 @@ class EventWriter:
                     delay = min(delay * 2, self.retry_max)
                     continue
                 log.exception("event batch failed; writing its events one by one")
-                changes = await asyncio.to_thread(self._write_one_by_one, batch)
+                changes, done, outage = await asyncio.to_thread(self._write_one_by_one_until_outage, batch)
+                if outage is not None:  # the database went away half-way: the rest waits
+                    del self._pending[:done]
+                    self.events_written += done
+                    if changes:
+                        self._publish(changes)
+                    if await self._database_down(outage, delay):
+                        return
+                    delay = min(delay * 2, self.retry_max)
+                    continue
             delay = self.retry_initial
             del self._pending[: len(batch)]
             self.batches += 1
@@ -601,15 +610,10 @@ class EventWriter:
         """Try the parked events again (one by one); returns how many are still parked."""
         if not self.poisoned:
             return 0
-        parked = [event for event, _why in self.poisoned]
-        self.poisoned = []
-        try:
-            changes = await asyncio.to_thread(self._write_one_by_one, parked)
-        except Exception as exc:
-            if not _is_connection_error(exc):
-                raise
-            self.poisoned = [(event, f"database unreachable: {str(exc).splitlines()[0][:200]}") for event in parked]
-            changes = None
+        parked, self.poisoned = self.poisoned, []
+        changes, done, outage = await asyncio.to_thread(self._write_one_by_one_until_outage, [e for e, _why in parked])
+        if outage is not None:  # not tried yet: parked as they were
+            self.poisoned.extend(parked[done:])
         loop = asyncio.get_running_loop()
         if self.poisoned:
             self._parked_delay = min(self._parked_delay * 2, self.parked_retry_max)
@@ -620,6 +624,21 @@ class EventWriter:
         if changes:
             self._publish(changes)
         return len(self.poisoned)
+
+    def _write_one_by_one_until_outage(self, batch: list[object]) -> tuple[ChangeSet, int, BaseException | None]:
+        """``_write_one_by_one`` that stops at a database outage: (changes, events handled, the
+        outage or None); the events after ``handled`` were not tried."""
+        merged = ChangeSet()
+        for done, event in enumerate(batch):
+            try:
+                changes = self._write_one_by_one([event])
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                return merged, done, exc
+            merged = ChangeSet(merged.orders + changes.orders, merged.fills + changes.fills,
+                               merged.positions + changes.positions, merged.runs + changes.runs)
+        return merged, len(batch), None
 
     def _write_one_by_one(self, batch: list[object]) -> ChangeSet:
         merged = ChangeSet()
