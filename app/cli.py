@@ -90,10 +90,8 @@ def report_failure(exc: BaseException, settings) -> int:
 
     logging.getLogger("app").error("command failed", exc_info=exc, extra={"tc_file_only": True})
     url = getattr(settings, "redacted_db_url", "")
-    try:
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        ArgumentError = NoSuchModuleError = SQLAlchemyError = ()  # type: ignore[assignment]
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
     if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
         isinstance(exc, ModuleNotFoundError) and "sqlalchemy" not in str(exc)
     ):

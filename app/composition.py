@@ -149,7 +149,8 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
     from services.audit import AuditLog
     from services.execution.engine import ExecutionEngine
 
-    db = await asyncio.to_thread(open_database, settings, demo_db_url(settings) if demo else None)
+    db_url = demo_db_url(settings) if demo else None
+    db = await asyncio.to_thread(open_database, settings, db_url)
     simulator = None
     mode = TradeMode.PAPER if demo else TradeMode(settings.mode)
     host, port, account = settings.ib.host, settings.ib.port, settings.ib.account
@@ -167,6 +168,7 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
         live_token=live_token,
         connect_timeout=settings.ib.connect_timeout,
         market_data_type="live" if demo else settings.ib.market_data_type,
+        journal_path=settings.writer_journal_for(db_url),
     )
     stack = ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile)
     try:

@@ -37,6 +37,7 @@ class ConsoleController(QObject):
     MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 45 msg/s budget
     MAX_MARKED_SYMBOLS = 40
     RECOVERY_CHECK_MS = 10_000
+    AUDIT_ROWS = 5_000  # the newest entries loaded into the audit panel at start
 
     def __init__(self, window, stack: ServiceStack, *, settings, save_settings=None, parent: QObject | None = None) -> None:
         super().__init__(parent or window)
@@ -57,6 +58,7 @@ class ConsoleController(QObject):
         self._samples = 0
         self._live_token: str | None = None  # armed once the trader typed LIVE this session
         self._project_names: dict[int, str] = {}
+        self._audit_last_id = 0  # the newest audit entry the panel shows: refreshes load only newer ones
         self._unsubscribe: list = []
         self.last_error: tuple[str, str] | None = None
         self.quiet_errors = False  # True: errors go to the status bar only (screenshot runs, tests)
@@ -75,7 +77,7 @@ class ConsoleController(QObject):
         w.blotter_view.halt_requested.connect(self._on_halt_requested)
         w.blotter_view.resume_requested.connect(self._on_resume_requested)
         w.blotter_view.details_requested.connect(self._on_details_requested)
-        w.audit_view.verify_requested.connect(self._on_verify_requested)
+        w.audit_view.full_verify_requested.connect(self._on_full_verify_requested)
         w.settings_requested.connect(self._on_settings_requested)
         w.reconcile_requested.connect(self._on_reconcile_requested)
         w.theme_requested.connect(self._on_theme_requested)
@@ -95,7 +97,7 @@ class ConsoleController(QObject):
         self._equity_timer.setInterval(self.EQUITY_SAMPLE_MS)
         self._equity_timer.timeout.connect(self._sample_equity)
         self._equity_timer.start()
-        # Auto-recovery (seed plan 003): orders still unacknowledged after the configured timeout
+        # Auto-recovery (docs/plans.md, plan 003): orders still unacknowledged after the configured timeout
         # are canceled and looked up at the broker; never resent.
         self.recovery_timeout = 45.0  # trade_settings.auto_recovery.new_timeout_seconds, loaded at start
         self._recovery_timer = QTimer(self)
@@ -169,7 +171,7 @@ class ConsoleController(QObject):
             self._db(queries.recent_fills, db),
             self._db(queries.positions, db),
             self._db(queries.project_names, db),
-            self._db(self.stack.audit.list, limit=5_000, newest_first=True),
+            self._db(self.stack.audit.list, limit=self.AUDIT_ROWS, newest_first=True),
             self._db(self._trading_state),
         )
         self.window.orders_model.reset(orders)
@@ -177,6 +179,7 @@ class ConsoleController(QObject):
         self.window.positions_model.set_project_names(names)
         self.window.positions_model.reset(self._with_marks(positions))
         self.window.audit_model.reset(audit_records)
+        self._audit_last_id = max((r.id for r in audit_records), default=0)
         self.window.blotter_view.set_trading_state(state)
         await self._load_recovery_timeout()
         for fill in sorted(fills, key=lambda f: f.fill_time):
@@ -188,7 +191,7 @@ class ConsoleController(QObject):
             first = next((s for s in snapshots if s.project_id == demo), snapshots[0])
             self.window.snapshots_view.select_snapshot(first.id)
             await self.show_snapshot(first.id)
-        self._on_verify_requested()
+        self.runner.run(self._verify_audit(), what="Verify audit chain")
 
     def _trading_state(self) -> TradingState:
         return TradingState(self.stack.trade_settings.read()["trading_state"])
@@ -417,20 +420,30 @@ class ConsoleController(QObject):
         return handled
 
     # ------------------------------------------------------------------ audit
-    def _on_verify_requested(self) -> None:
-        self.runner.run(self._verify_audit(), what="Verify audit chain")
+    def _on_full_verify_requested(self) -> None:
+        view = self.window.audit_view
+        self.runner.run(self._verify_audit(full=True), what="Verify the full audit chain", disable=[view.full_verify_button])
 
-    async def _verify_audit(self):
-        result = await self._db(self.stack.audit.verify)
-        self.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked)
+    async def verify_full_chain(self):
+        """What "Verify full chain" does: walk every entry from the first one."""
+        return await self._verify_audit(full=True)
+
+    async def _verify_audit(self, *, full: bool = False):
+        result = await self._db(self.stack.audit.verify, full=full)
+        self.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked, full=result.full,
+                                               reason=result.reason, since_id=result.since_id)
         return result
 
     def _schedule_audit_refresh(self) -> None:
         self.runner.run(self._refresh_audit(), what="Refresh audit log")
 
     async def _refresh_audit(self) -> None:
-        records = await self._db(self.stack.audit.list, limit=5_000, newest_first=True)
-        self.window.audit_model.upsert(records)
+        """After an action: the entries newer than the panel's newest, and a verification from
+        the stored checkpoint; neither reads the whole chain."""
+        records = await self._db(self.stack.audit.entries_after, self._audit_last_id, limit=self.AUDIT_ROWS)
+        if records:
+            self.window.audit_model.upsert(records)
+            self._audit_last_id = max(self._audit_last_id, records[-1].id)
         await self._verify_audit()
 
     # ------------------------------------------------------------------ reconcile, settings, theme
@@ -585,10 +598,9 @@ class ConsoleController(QObject):
             self.window.connection_status.set_last_event_time(datetime.now(UTC))
 
     def _on_writer_health(self, health) -> None:
-        if health.degraded:
-            self.window.statusBar().showMessage(
-                f"Database unavailable: {health.backlog} event(s) waiting in memory; they will be written when it "
-                f"returns. {health.message}", 0)
+        """Shown in the status bar for as long as it is true (database away, events in the
+        journal, events the database refused)."""
+        if health.problem:
+            self.window.statusBar().showMessage(f"Event writer: {health.describe()}", 0)
         else:
-            self.window.statusBar().clearMessage()
-
+            self.window.statusBar().showMessage("Database reachable again: every event written", 10_000)

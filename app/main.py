@@ -222,10 +222,8 @@ def _startup_message(exc: BaseException, settings) -> str:
     from services.db.errors import DatabaseLocationError, describe_db_error
     from services.db.migrate import SchemaNotCurrent
 
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        SQLAlchemyError = ()  # type: ignore[assignment]
+    from sqlalchemy.exc import SQLAlchemyError
+
     if isinstance(exc, (SQLAlchemyError, SchemaNotCurrent, DatabaseLocationError)):
         return describe_db_error(exc, settings.effective_db_url)
     from services.urls import redact_text

@@ -76,6 +76,21 @@ class Settings:
     # differs from it, i.e. what the user changed in this session, never what came from the
     # environment or the command line.
     loaded: Settings | None = field(default=None, repr=False, compare=False)
+    writer_journal: str = ""  # [database] writer_journal / TC_WRITER_JOURNAL; empty: see writer_journal_for
+
+    def writer_journal_for(self, db_url: str | None = None) -> Path:
+        """Where the event writer keeps what the database cannot take (an outage, a stop): the
+        configured path, else beside the SQLite file, else in the data folder."""
+        if self.writer_journal:
+            return Path(self.writer_journal).expanduser()
+        from sqlalchemy.engine import make_url
+
+        url = make_url(db_url or self.effective_db_url)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database).expanduser()
+            return path.with_name(path.name + ".writer-journal.jsonl")
+        return self.data_dir / "writer-journal.jsonl"
 
     @property
     def effective_db_url(self) -> str:
@@ -89,7 +104,7 @@ class Settings:
 
     def to_toml_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "database": {"url": self.db_url},
+            "database": {"url": self.db_url, **({"writer_journal": self.writer_journal} if self.writer_journal else {})},
             "trading": {"mode": str(self.mode), "profile": self.profile},
             "ib": asdict(self.ib),
             "ui": asdict(self.ui),
@@ -148,6 +163,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
     changes: dict[str, Any] = {"ib": replace(settings.ib, **ib_values)}
     if "url" in db:
         changes["db_url"] = str(db["url"])
+    if db.get("writer_journal"):
+        changes["writer_journal"] = str(db["writer_journal"])
     if "mode" in trading:
         changes["mode"] = _mode("trading.mode", trading["mode"])
     if "profile" in trading:
@@ -171,6 +188,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> Settings:
     changes: dict[str, Any] = {}
     if env.get("TC_DB_URL"):
         changes["db_url"] = env["TC_DB_URL"]
+    if env.get("TC_WRITER_JOURNAL"):
+        changes["writer_journal"] = env["TC_WRITER_JOURNAL"]
     if env.get("TC_IB_HOST"):
         ib = replace(ib, host=env["TC_IB_HOST"])
     if env.get("TC_IB_PORT"):

@@ -111,10 +111,8 @@ async def dialog_result(dialog) -> int:
 def _user_message(exc: BaseException) -> str:
     """What the window shows: a database failure as its one clear line (no SQLAlchemy link),
     anything else as its text; never a password."""
-    try:
-        from sqlalchemy.exc import SQLAlchemyError
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        SQLAlchemyError = ()  # type: ignore[assignment]
+    from sqlalchemy.exc import SQLAlchemyError
+
     if isinstance(exc, SQLAlchemyError):
         from services.db.errors import describe_db_error
 

@@ -5,6 +5,13 @@ Each entry stores ``hash = sha256(prev_hash + canonical_json(entry))`` where the
 is 64 zeros. Changing any stored field, deleting or reordering entries breaks the chain, and
 ``verify()`` names the first entry where it breaks.
 
+Verification walks from a stored checkpoint (``audit_checkpoint``: the newest entry a walk
+found intact, its id and hash): after an action only the new entries are read, so its cost does
+not grow with the chain. The checkpoint is itself checked against the row it names (a mismatch
+means tampering or a broken chain and is reported). A checkpoint cannot vouch for the entries
+before it: ``verify(full=True)`` walks the whole chain from the first entry; a walk that finds a
+break drops the checkpoint, so every later verification walks in full and keeps reporting it.
+
 Appends are serialized so that concurrent writers (threads or processes) extend one chain:
 every append first locks the one-row ``audit_chain_head`` table (``SELECT ... FOR UPDATE`` on
 MySQL; on SQLite the unit of work already holds the database write lock, ``BEGIN IMMEDIATE``),
@@ -17,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
@@ -29,7 +37,7 @@ from sqlalchemy.orm import Session
 from services.db import Database
 from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.convert import to_audit_record
-from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead
+from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
 from services.db.types import utcnow
@@ -37,6 +45,8 @@ from services.domain import AuditRecord
 
 UTC = timezone.utc
 VERIFY_BATCH = 2000
+BULK_CHUNK = 5000
+CHECKPOINT_ROW_ID = 1
 
 
 def _canonical_default(value: Any) -> Any:
@@ -66,18 +76,24 @@ def _render_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_text = json.JSONEncoder(ensure_ascii=False).encode  # a JSON string or null, as canonical_json writes it
+
+
 def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: str,  # noqa: A002
                entity_type: str | None, entity_id: str | None, payload: dict) -> str:
-    entry = {
-        "id": id,
-        "time": _render_time(time),
-        "actor": actor,
-        "action": action,
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "payload": payload,
-    }
-    return hashlib.sha256((prev_hash + canonical_json(entry)).encode("utf-8")).hexdigest()
+    """sha256 of ``prev_hash + canonical_json({id, time, actor, action, entity_type, entity_id,
+    payload})``. The entry's own keys are written in their sorted order directly (only the
+    payload goes through the general encoder): the same text, at half the cost of a full walk."""
+    return _hash_text(prev_hash, id, _render_time(time), actor, action, entity_type, entity_id, canonical_json(payload))
+
+
+def _hash_text(prev_hash: str, id: int, time_text: str, actor: str, action: str,  # noqa: A002
+               entity_type: str | None, entity_id: str | None, payload_json: str) -> str:
+    entry = (
+        f'{{"action":{_text(action)},"actor":{_text(actor)},"entity_id":{_text(entity_id)},'
+        f'"entity_type":{_text(entity_type)},"id":{int(id)},"payload":{payload_json},"time":"{time_text}"}}'
+    )
+    return hashlib.sha256((prev_hash + entry).encode("utf-8")).hexdigest()
 
 
 def _row_hash(row: AuditLogRow) -> str:
@@ -103,10 +119,32 @@ def _require_write_lock(session: Session) -> None:
 
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
+    """``checked``: entries known intact (up to the checkpoint plus the ones walked now, or up to
+    the break); ``walked``: entries read by this verification; ``since_id``: the checkpoint it
+    started from (None: a walk from the first entry)."""
+
     ok: bool
     checked: int
     first_broken_id: int | None = None
     reason: str | None = None
+    walked: int = field(default=0, compare=False)
+    since_id: int | None = field(default=None, compare=False)
+
+    @property
+    def full(self) -> bool:
+        return self.since_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry for ``AuditLog.append_many`` (bulk import, benchmarks)."""
+
+    actor: str
+    action: str
+    entity_type: str | None = None
+    entity_id: str | int | None = None
+    payload: dict | None = None
+    time: datetime | None = None
 
 
 class AuditLog:
@@ -194,6 +232,42 @@ class AuditLog:
     def _max_id(session: Session) -> int:
         return session.scalar(select(func.coalesce(func.max(AuditLogRow.id), 0))) or 0
 
+    def append_many(self, entries: Iterable[AuditEntry]) -> int:
+        """Append many entries in one transaction: the hashes are computed here and the rows go
+        in with multi-row INSERTs (one ``append`` per entry would cost a transaction each).
+        Returns the number of entries appended."""
+        appended = 0
+        with self.database.unit_of_work() as session:
+            head = self._lock_head(session)
+            next_id = max(head.last_id or 0, self._max_id(session)) + 1
+            prev_hash = head.last_hash
+            rows: list[dict] = []
+            table = AuditLogRow.__table__
+            for entry in entries:
+                if not entry.actor or not entry.action:
+                    raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
+                payload_json = canonical_json(entry.payload or {})
+                payload = json.loads(payload_json)  # stored exactly as it will be read back
+                when = (entry.time or utcnow()).astimezone(UTC)
+                entity = str(entry.entity_id) if entry.entity_id is not None else None
+                digest = _hash_text(prev_hash, next_id, _render_time(when), entry.actor, entry.action, entry.entity_type,
+                                    entity, payload_json)
+                rows.append({"id": next_id, "time": when, "actor": entry.actor, "action": entry.action,
+                             "entity_type": entry.entity_type, "entity_id": entity, "payload": payload,
+                             "prev_hash": prev_hash, "hash": digest})
+                prev_hash = digest
+                next_id += 1
+                appended += 1
+                if len(rows) >= BULK_CHUNK:
+                    session.execute(table.insert(), rows)
+                    rows = []
+            if rows:
+                session.execute(table.insert(), rows)
+            if appended:
+                head.last_id = next_id - 1
+                head.last_hash = prev_hash
+        return appended
+
     # -- reading ---------------------------------------------------------------------------------
 
     def list(
@@ -221,36 +295,101 @@ class AuditLog:
         with self.database.session() as session:
             return [to_audit_record(row) for row in session.scalars(query)]
 
+    def entries_after(self, after_id: int, *, limit: int | None = None) -> list[AuditRecord]:
+        """Entries newer than ``after_id``, oldest first (the newest ``limit`` of them): what a
+        view that already shows everything up to ``after_id`` still needs."""
+        query = select(AuditLogRow).where(AuditLogRow.id > after_id).order_by(AuditLogRow.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.database.session() as session:
+            return [to_audit_record(row) for row in reversed(list(session.scalars(query)))]
+
     def count(self) -> int:
         with self.database.session() as session:
             return session.scalar(select(func.count()).select_from(AuditLogRow)) or 0
 
-    def verify(self) -> AuditVerification:
-        """Walk the whole chain in id order; the first entry whose ``prev_hash`` does not match
-        its predecessor or whose ``hash`` does not match its content is reported."""
-        checked = 0
-        expected_prev = GENESIS_HASH
-        last_id = 0
+    def verify(self, *, full: bool = False) -> AuditVerification:
+        """Walk the chain in id order from the checkpoint (``full``: from the first entry); the
+        first entry whose ``prev_hash`` does not match its predecessor or whose ``hash`` does not
+        match its content is reported. An intact walk moves the checkpoint to its last entry."""
         with self.database.session() as session:
-            while True:
-                query = select(AuditLogRow).where(AuditLogRow.id > last_id).order_by(AuditLogRow.id).limit(VERIFY_BATCH)
-                rows = list(session.scalars(query))
-                if not rows:
-                    break
-                for row in rows:
-                    if row.prev_hash != expected_prev:
-                        return AuditVerification(
-                            False, checked, row.id, "prev_hash does not match the previous entry (an entry was removed, inserted or altered)"
-                        )
-                    if _row_hash(row) != row.hash:
-                        return AuditVerification(False, checked, row.id, "hash does not match the entry's content (the entry was altered)")
-                    expected_prev = row.hash
-                    last_id = row.id
-                    checked += 1
-                session.expunge_all()
+            # the head first: entries appended while we walk are left to the next verification
             head = session.get(AuditChainHead, CHAIN_HEAD_ROW_ID)
-            if head is not None and head.last_hash != expected_prev:
-                return AuditVerification(
-                    False, checked, head.last_id, f"the chain head expects entry {head.last_id}, newest entries are missing or altered"
-                )
-        return AuditVerification(True, checked)
+            checkpoint = None if full else session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
+            if checkpoint is not None:
+                since_id, expected_prev, checked = checkpoint.last_id, checkpoint.last_hash, checkpoint.entries
+                problem = self._checkpoint_problem(session, checkpoint)
+            else:
+                since_id, expected_prev, checked, problem = None, GENESIS_HASH, 0, None
+            if problem is not None:
+                result, last_id, last_hash = AuditVerification(False, 0, since_id, problem, 0, since_id), 0, GENESIS_HASH
+            else:
+                result, last_id, last_hash = self._walk(session, head, since_id, expected_prev, checked)
+        if not result.ok:
+            self._drop_checkpoint()
+        elif result.walked:
+            self._save_checkpoint(last_id, last_hash, result.checked)
+        return result
+
+    def _walk(self, session: Session, head: AuditChainHead | None, since_id: int | None, expected_prev: str,
+              checked: int) -> tuple[AuditVerification, int, str]:
+        """(result, id and hash of the last intact entry walked)."""
+        last_id = since_id or 0
+        walked = 0
+        upto = head.last_id if head is not None else None
+        while True:
+            query = select(AuditLogRow).where(AuditLogRow.id > last_id)
+            if upto is not None:
+                query = query.where(AuditLogRow.id <= upto)
+            rows = list(session.scalars(query.order_by(AuditLogRow.id).limit(VERIFY_BATCH)))
+            if not rows:
+                break
+            for row in rows:
+                walked += 1
+                if row.prev_hash != expected_prev:
+                    reason = "prev_hash does not match the previous entry (an entry was removed, inserted or altered)"
+                    return AuditVerification(False, checked, row.id, reason, walked, since_id), last_id, expected_prev
+                if _row_hash(row) != row.hash:
+                    reason = "hash does not match the entry's content (the entry was altered)"
+                    return AuditVerification(False, checked, row.id, reason, walked, since_id), last_id, expected_prev
+                expected_prev = row.hash
+                last_id = row.id
+                checked += 1
+            session.expunge_all()
+        if head is not None and head.last_hash != expected_prev:
+            reason = f"the chain head expects entry {head.last_id}, newest entries are missing or altered"
+            return AuditVerification(False, checked, head.last_id, reason, walked, since_id), last_id, expected_prev
+        return AuditVerification(True, checked, walked=walked, since_id=since_id), last_id, expected_prev
+
+    @staticmethod
+    def _checkpoint_problem(session: Session, checkpoint: AuditCheckpoint) -> str | None:
+        """Why the checkpoint cannot be trusted (None: it matches the entry it names)."""
+        row = session.get(AuditLogRow, checkpoint.last_id)
+        if row is None:
+            return (f"the verified checkpoint names entry {checkpoint.last_id}, which no longer exists "
+                    "(entries were removed: tampering or a broken chain)")
+        if row.hash != checkpoint.last_hash or _row_hash(row) != row.hash:
+            return (f"entry {checkpoint.last_id} no longer matches the verified checkpoint "
+                    "(the entry was altered: tampering or a broken chain)")
+        return None
+
+    def _save_checkpoint(self, last_id: int, last_hash: str, entries: int) -> None:
+        with self.database.unit_of_work() as session:
+            checkpoint = session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
+            if checkpoint is None:
+                insert_once(session, AuditCheckpoint, {"id": CHECKPOINT_ROW_ID, "last_id": last_id, "last_hash": last_hash,
+                                                       "entries": entries, "verified_at": utcnow()}, ("id",))
+            elif checkpoint.last_id <= last_id:  # a slower concurrent walk never moves it back
+                checkpoint.last_id, checkpoint.last_hash, checkpoint.entries = last_id, last_hash, entries
+
+    def _drop_checkpoint(self) -> None:
+        with self.database.unit_of_work() as session:
+            checkpoint = session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
+            if checkpoint is not None:
+                session.delete(checkpoint)
+
+    def checkpoint(self) -> tuple[int, str] | None:
+        """(last verified id, its hash), or None before the first intact walk."""
+        with self.database.session() as session:
+            row = session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
+            return None if row is None else (row.last_id, row.last_hash)

@@ -109,7 +109,7 @@ LIVE_CONFIRM_WORD = "LIVE"
 
 
 def is_live_token(token: str | None) -> bool:
-    """The LIVE confirmation word, trimmed and case-insensitive (seed plan 000)."""
+    """The LIVE confirmation word, trimmed and case-insensitive (docs/plans.md, plan 000)."""
     return (token or "").strip().upper() == LIVE_CONFIRM_WORD
 
 

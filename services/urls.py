@@ -53,10 +53,8 @@ def _split_userinfo(url: str) -> tuple[str, str | None, str | None, str]:
 
 
 def _parses(url: str) -> bool:
-    try:
-        from sqlalchemy.engine import make_url
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        return bool(_SCHEME.match(url))
+    from sqlalchemy.engine import make_url
+
     try:
         parsed = make_url(url)
         parsed.port  # noqa: B018 - a non-numeric port fails here

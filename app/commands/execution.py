@@ -166,6 +166,9 @@ def _run(command, args, settings) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except UnwrittenEvents as exc:
+        _error(args, "database_unreachable", redact(str(exc)))
+        return EXIT_BROKER
     except Exception as exc:  # database unreachable and the like: one line, exit 5
         from sqlalchemy.exc import OperationalError
 
@@ -207,7 +210,9 @@ async def connected(args, settings, *, connect: bool = True):
         live_token=getattr(args, "live_token", None),
         connect_timeout=getattr(args, "connect_timeout", None) or ib.connect_timeout,
         market_data_type=ib.market_data_type, auto_reconnect=False,
+        journal_path=settings.writer_journal_for(),
     )
+    unsubscribe = engine.subscribe_health(_print_health)
     try:
         await engine.start(connect=connect)
         yield engine
@@ -215,7 +220,38 @@ async def connected(args, settings, *, connect: bool = True):
         try:
             await engine.stop()
         finally:
+            unsubscribe()
             db.dispose()
+    unwritten = engine.writer.health
+    if unwritten.problem:  # the database never came back (or refused events): the command did not finish its job
+        raise UnwrittenEvents(unwritten.describe())
+
+
+async def _written(engine, timeout: float = 30.0) -> None:
+    """Wait for the writer; a database still away after ``timeout`` is reported by its health
+    (and the events go to the journal when the command stops), not by a timeout here."""
+    try:
+        await engine.writer.flush(timeout)
+    except TimeoutError:
+        pass
+
+
+class UnwrittenEvents(Exception):
+    """Events the database did not take before the command ended (kept in the journal)."""
+
+
+def _print_health(health) -> None:
+    """The writer's health, as it changes, on stderr: reported while it is true, and its end."""
+    if health.problem:
+        print(f"trading-console: {redact(health.describe())}", file=sys.stderr, flush=True)
+    else:
+        print("trading-console: database reachable again; every event written", file=sys.stderr, flush=True)
+
+
+def redact(text: str) -> str:
+    from services.urls import redact_text
+
+    return redact_text(text)
 
 
 def _parse_snapshot_arg(args):
@@ -335,7 +371,7 @@ async def cmd_execute(args, settings) -> int:
             else:
                 result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value)
             still = await s.service.wait_done(run_id, args.wait_seconds, while_connected=True) if args.wait_seconds > 0 else []
-        await s.writer.flush()
+        await _written(s)
         view = await s.service.view(run_id)
         connection_lost = None if s.provider.is_connected else (dropped[0] if dropped else "not connected")
     # not sent: still NEW, or claimed and never confirmed sent
@@ -443,7 +479,7 @@ async def cmd_replace(args, settings) -> int:
         return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
         result = await s.actions.replace(args.order_id, args.quantity, args.limit, args.live_token)
-        await s.writer.flush()
+        await _written(s)
         order = await asyncio.to_thread(s.actions._order, args.order_id)
         new = await asyncio.to_thread(s.actions._order, result.new_order_id) if result.new_order_id else None
     _print_result(args, {"method": result.method, "order": order_dict(order), "new_order": order_dict(new) if new else None,

@@ -9,7 +9,7 @@ For every symbol of the snapshot::
 
 Rounding is exact: ``divmod`` of Decimals gives the exact integer part and remainder, so no
 binary floating point and no 28-digit quotient ever decides a lot. ``nearest`` (the default,
-seed plan 000) rounds half up; ``floor`` (seed plan 002) rounds towards zero. Nearest rounding
+docs/plans.md, plan 000) rounds half up; ``floor`` (docs/plans.md, plan 002) rounds towards zero. Nearest rounding
 never spends more than the budget: the gross value of the targets, sum(|target qty| * price),
 stays <= budget whenever the gross weight is <= 1 (it always is for a validated snapshot);
 when rounding up overshoots, one lot at a time is taken back from the targets that rounded up

@@ -37,6 +37,7 @@ REJECTED (treated as final, to reconcile). A code that refuses a modification (1
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -67,6 +68,7 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     IGNORED = "ignored"
     FLAGGED = "flagged"  # recorded but needs a human or reconciliation
+    INTERNAL_ERROR = "internal_error"  # a bug in this module: the order is unchanged, the caller records and logs it
 
 
 IB_STATUSES = (
@@ -128,6 +130,7 @@ class Transition:
     event: OrderEvent
     outcome: Outcome
     reason: str
+    traceback: str | None = None  # INTERNAL_ERROR only: where the state machine failed
 
     @property
     def state(self) -> OrderState:
@@ -155,13 +158,16 @@ def _progress(status: OrderStatus, working: OrderState) -> OrderState:
 
 
 def apply_event(status: OrderStatus, event: OrderEvent) -> Transition:
-    """The next status of an order; never raises (an internal error comes back ignored)."""
+    """The next status of an order; never raises: one bad event must not stop the stream of the
+    others. A bug here comes back as ``Outcome.INTERNAL_ERROR`` (order unchanged) with the message
+    and traceback, which the caller records as an order event and logs with the order's id."""
     try:
         after, outcome, reason = _apply(status, event)
         if outcome is Outcome.APPLIED and after == status:
             outcome, reason = Outcome.IGNORED, f"{reason} (no change)"
-    except Exception as exc:  # the event stream must never break; the reason is recorded
-        return Transition(status, status, event, Outcome.IGNORED, f"internal error: {type(exc).__name__}: {exc}")
+    except Exception as exc:
+        return Transition(status, status, event, Outcome.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}",
+                          traceback="".join(traceback.format_exception(exc)))
     return Transition(status, after, event, outcome, reason)
 
 

@@ -132,7 +132,7 @@ class DecisionSnapshotItem(Base):
 class TradeRun(TimestampMixin, Base):
     """One execution of a snapshot (or a batch of manual orders).
 
-    Idempotency (seed 000): the same project + snapshot + mode on the same trading day is the
+    Idempotency (docs/plans.md, plan 000): the same project + snapshot + mode on the same trading day is the
     same run. ``idempotency_key`` is UNIQUE so that two racing creators get one row; callers that
     deliberately want a second run pass ``None``.
     """
@@ -399,3 +399,20 @@ class AuditChainHead(Base):
     last_id: Mapped[int | None] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False, default=GENESIS_HASH)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class AuditCheckpoint(Base):
+    """One row (id 1): the newest audit entry a verification walked up to and found intact, so
+    the next verification walks only the entries after it. ``broken_id`` keeps the last full
+    walk's finding (a checkpoint cannot vouch for entries before it)."""
+
+    __tablename__ = "audit_checkpoint"
+    __table_args__ = _table_args()
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    entries: Mapped[int] = mapped_column(BigInteger, nullable=False)  # entries verified up to last_id
+    broken_id: Mapped[int | None] = mapped_column(BigInteger)
+    broken_reason: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)

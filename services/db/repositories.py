@@ -869,7 +869,7 @@ class SettingsRepository:
         return dict(row.risk_defaults)
 
     def auto_recovery(self) -> dict:
-        """Stored values over the seed-003 defaults (a partial dict keeps the other defaults)."""
+        """Stored values over the defaults of docs/plans.md, plan 003 (a partial dict keeps the other defaults)."""
         return {**AUTO_RECOVERY_DEFAULTS, **(self.get().auto_recovery or {})}
 
     def set_auto_recovery(self, values: Mapping[str, Any]) -> dict:

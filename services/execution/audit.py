@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 from typing import Any
 
-log = logging.getLogger(__name__)
+from services.audit import AuditLog
 
 
 def os_user() -> str:
@@ -20,9 +19,4 @@ def os_user() -> str:
 
 def audit(db, actor: str, action: str, entity_type: str | None, entity_id: Any, payload: dict | None = None, *, session=None) -> None:
     """Append one audit entry (in ``session``'s transaction when given)."""
-    try:
-        from services.audit import AuditLog
-    except ImportError:  # the foundation's audit module not there yet: log only
-        log.info("audit %s %s %s/%s %s", actor, action, entity_type, entity_id, payload)
-        return
     AuditLog(db).append(actor, action, entity_type, None if entity_id is None else str(entity_id), payload or {}, session=session)

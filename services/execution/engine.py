@@ -5,7 +5,7 @@ together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
     engine = ExecutionEngine.for_ib(db, host=..., port=..., client_id=..., mode=TradeMode.PAPER)
     engine.subscribe_changes(on_change_set)        # ChangeSet after every commit
     engine.subscribe_connection(on_connection)     # ConnectionEvent (connecting ... disconnected)
-    engine.subscribe_health(on_writer_health)      # WriterHealth (database unreachable, backlog)
+    engine.subscribe_health(on_writer_health)      # WriterHealth (database unreachable, backlog, journal, parked)
     await engine.start()                           # connect + reconcile
     run = await engine.service.create_run(...); await engine.service.execute(run.id, token)
     await engine.actions.cancel(order_id)
@@ -29,14 +29,15 @@ from .writer import EventWriter, WriterHealth
 
 class ExecutionEngine:
     def __init__(self, db, provider: ExecutionProvider, *, actor: str | None = None, ack_timeout: float = 10.0,
-                 reconcile_grace: float = 2.0) -> None:
+                 reconcile_grace: float = 2.0, journal_path=None) -> None:
         self.db = db
         self.provider = provider
         if getattr(provider, "contract_store", False) is None:
             from .contracts import DbContractStore
 
             provider.contract_store = DbContractStore(db)
-        self.writer = EventWriter(db, provider.events)
+        # journal_path: where the writer keeps events the database cannot take (outage, stop)
+        self.writer = EventWriter(db, provider.events, journal_path=journal_path)
         # one lease manager: reconciliation must know which run leases this process holds
         self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None))
         self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace, leases=self.leases)
@@ -49,13 +50,13 @@ class ExecutionEngine:
     def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",
                mode: TradeMode = TradeMode.PAPER, live_token: str | None = None, connect_timeout: float = 10.0,
                market_data_type: str = "delayed", auto_reconnect: bool = True, actor: str | None = None,
-               ack_timeout: float = 10.0) -> "ExecutionEngine":
+               ack_timeout: float = 10.0, journal_path=None) -> "ExecutionEngine":
         from .ib_provider import IbExecutionProvider
 
         provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,
                                        live_token=live_token, connect_timeout=connect_timeout,
                                        market_data_type=market_data_type, auto_reconnect=auto_reconnect)
-        return cls(db, provider, actor=actor, ack_timeout=ack_timeout)
+        return cls(db, provider, actor=actor, ack_timeout=ack_timeout, journal_path=journal_path)
 
     def subscribe_changes(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
         return self.writer.subscribe(callback)

@@ -25,7 +25,7 @@ class ConnectionState(StrEnum):
 
 
 # IB message codes: one table, services.core.ib_codes (information and warnings never end an
-# order, ib-notes pitfall 5).
+# order, docs/ib-notes.md, pitfall 5).
 # Execution ids and their revisions: services.core.positions_book.split_exec_id (one definition).
 
 

@@ -4,7 +4,7 @@ Only ``*Async`` and non-blocking calls are used. The handlers are tiny: they hoo
 raw callbacks (orderStatus, openOrder, execDetails, commissionReport, error) *after* ib_async has
 processed them and put a frozen domain event on ``self.events``. We hook the raw callbacks
 rather than ``IB.orderStatusEvent`` because ib_async emits that event for its own local
-statuses too (a "Cancelled" after any error, ``ValidationError`` after warnings: ib-notes
+statuses too (a "Cancelled" after any error, ``ValidationError`` after warnings: docs/ib-notes.md,
 pitfall 5), and drops execDetails/commissionReport of orders it has no Trade for; the raw
 stream carries only what IB said.
 
@@ -544,7 +544,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         kind = classify(errorCode)  # the one table of IB codes (services.core.ib_codes)
         if self._connect_attempt is not None and (reqId is None or reqId < 0):
             self._connect_attempt.on_error(errorCode, errorString)
-        # informational codes ib_async wrongly treats as a reject (ib-notes pitfall 5)
+        # informational codes ib_async wrongly treats as a reject (docs/ib-notes.md, pitfall 5)
         if is_informational(errorCode) and reqId and reqId > 0:
             self._undo_local_cancel(reqId, errorCode)
         if kind is CodeClass.PACING:
@@ -620,7 +620,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         return trade
 
     async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int:
-        """Same orderId, same Order object, placeOrder again (ib-notes pitfall 7)."""
+        """Same orderId, same Order object, placeOrder again (docs/ib-notes.md, pitfall 7)."""
         self._require_connected()
         trade = self._trade_for(client_order_id)
         if trade is None:
@@ -641,7 +641,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         trade = self._trade_for(client_order_id)
         if trade is None:
             # Never cancel by a bare orderId: ids are per client and restart from a lower value
-            # after a Gateway restart, so the id could now name another order (ib-notes, ids).
+            # after a Gateway restart, so the id could now name another order (docs/ib-notes.md, ids).
             raise BrokerError(f"order {client_order_id} is not open in this session (IB order id "
                               f"{ib_order_id or 'unknown'}); reconcile, then cancel it", code="not_cancelable")
         await self._send(self.ib.cancelOrder, trade.order)

@@ -1,4 +1,4 @@
-"""The execution-provider interface: the seeds' switch point between brokers.
+"""The execution-provider interface: the switch point between brokers (docs/plans.md, plan 002).
 
 A provider connects to one account, places / modifies / cancels orders keyed by our own
 ``client_order_id`` and answers reconciliation queries. Everything the broker reports arrives

@@ -2,7 +2,7 @@
 the database, matched by ``orderRef`` (= client_order_id) and ``permId``.
 
 Runs on every connect and on 1101/1102 (a resync hook of the provider), and before a resumed
-run sends anything. Rules (ib-notes pitfalls 3, 4, 8):
+run sends anything. Rules (docs/ib-notes.md, pitfalls 3, 4, 8):
 
 * every query must answer; a failed one aborts the pass (nothing written) and the pass is
   retried: a failed query means "unknown", never "empty";

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.builder import BuildParams, OrderDraft, Rounding, Target
 from services.core.order_state import EventKind
@@ -550,7 +551,7 @@ class TradeService:
     async def recover_unacknowledged(self, run_id: int, *, older_than: float | None = None) -> list[str]:
         """Orders still SUBMITTED (no acknowledgement) after ``older_than`` seconds: cancel at IB,
         then reconcile (open orders, completed orders, executions) before calling any of them
-        dead. Never resends (ib-notes pitfall 4). Returns the client order ids handled.
+        dead. Never resends (docs/ib-notes.md, pitfall 4). Returns the client order ids handled.
         SENDING orders are not this method's: their sender is alive (its own writer moves them on)
         or gone, and then reconciliation decides (services.execution.lease)."""
         from datetime import timedelta
@@ -597,10 +598,19 @@ class TradeService:
         try:
             while True:
                 changed.clear()
-                orders = await self._db(self._orders_of, run_id)
-                waiting = [o.client_order_id for o in orders if not ready(o)]
+                try:
+                    orders = await self._db(self._orders_of, run_id)
+                except (OperationalError, InterfaceError) as exc:
+                    # the database is away for a moment (the writer reports it and keeps the events):
+                    # an error only if it is still away when the wait ends
+                    if loop.time() >= deadline:
+                        raise
+                    log.warning("waiting for run %s: database unreachable (%s); still waiting", run_id,
+                                str(exc).splitlines()[0][:200])
+                    orders = None
+                waiting = None if orders is None else [o.client_order_id for o in orders if not ready(o)]
                 remaining = deadline - loop.time()
-                if not waiting or remaining <= 0:
+                if waiting is not None and (not waiting or remaining <= 0):
                     return waiting
                 if while_connected and not self.provider.is_connected:
                     log.warning("run %s: connection gone; stopped waiting for %d order(s) to be %s", run_id, len(waiting), what)

@@ -12,8 +12,15 @@
 
 If the database goes away (OperationalError and friends) the batch waits in memory and is
 retried with a backoff; subscribers see ``WriterHealth(degraded=True, ...)`` until it is
-written. Nothing is dropped: the in-memory backlog is bounded by ``buffer_limit``; beyond it the
-writer stops draining the provider's queue (the events wait there) and says so.
+written. Nothing is dropped: the in-memory backlog is bounded by ``buffer_limit``; beyond it, and
+when the writer stops before the database came back, the events go to the local journal
+(``services.execution.journal``: one JSON line per event, fsync'd), which is replayed first when
+the database returns (also by the next process). Without a journal the writer stops draining the
+provider's queue at the limit (the events wait there) and says so.
+
+An event the database refuses (not an outage: a bug or bad data) is parked after its batch was
+retried event by event; parked events are a health problem (``WriterHealth.parked``) and are
+retried with a backoff until they are written.
 
 All database work runs in a worker thread (``asyncio.to_thread``): the GUI loop never blocks.
 """
@@ -46,6 +53,7 @@ from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
 from services.core.ib_codes import is_warning, rejects_order
 
+from .journal import EventCodec, EventJournal, JournalError
 from .events import (
     BrokerErrorEvent,
     CommissionEvent,
@@ -97,10 +105,35 @@ class PositionTruth:
 
 @dataclass(frozen=True, slots=True)
 class WriterHealth:
+    """What the writer owes the database. ``degraded``: the database is unreachable (``backlog``
+    events wait in memory, ``journaled`` more in the journal, ``overflow``: the memory limit was
+    reached); ``parked``: events the database refused, retried until written."""
+
     degraded: bool
     backlog: int
     message: str = ""
     overflow: bool = False
+    parked: int = 0
+    parked_reason: str = ""
+    journaled: int = 0
+    journal_path: str = ""
+
+    @property
+    def problem(self) -> bool:
+        return self.degraded or self.parked > 0 or self.journaled > 0
+
+    def describe(self) -> str:
+        """One line for a status bar or a command's output ("" when all is well)."""
+        parts = []
+        if self.degraded:
+            parts.append(f"{self.message or 'database unreachable'}; {self.backlog} event(s) waiting in memory"
+                         + (" (memory limit reached)" if self.overflow else ""))
+        if self.journaled:
+            parts.append(f"{self.journaled} event(s) kept in the journal {self.journal_path}, written when the "
+                         "database is reachable")
+        if self.parked:
+            parts.append(f"{self.parked} event(s) the database refused, retried until written ({self.parked_reason})")
+        return "; ".join(parts)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -159,6 +192,14 @@ def apply_to_order(
     Returns whether the order changed."""
     before = sm_status(order)
     transition = apply_event(before, event)
+    if transition.outcome is Outcome.INTERNAL_ERROR:
+        # a bug, not a broker fact: recorded on the order (flagged) and logged with its context
+        log.error("order state machine failed on order %s (%s, %s) for %s event %r: %s\n%s", order.id,
+                  order.client_order_id, before.state, event_type, event, transition.reason, transition.traceback)
+        add_order_event(session, order.id, source=source, event_type="internal_error", from_state=before.state,
+                        to_state=before.state, flagged=True, message=f"{event_type} event {event!r}: {transition.reason}",
+                        payload=payload, time=when or _now())
+        return False
     after = transition.after
     changed = transition.changed
     when = when or _now()
@@ -282,6 +323,9 @@ class EventWriter:
         retry_initial: float = 0.2,
         retry_max: float = 5.0,
         account: str | None = None,
+        journal_path=None,
+        parked_retry_initial: float = 5.0,
+        parked_retry_max: float = 300.0,
     ) -> None:
         self.db = db
         self.queue: asyncio.Queue = queue if queue is not None else asyncio.Queue()
@@ -300,7 +344,16 @@ class EventWriter:
         self.health = WriterHealth(False, 0)
         self.batches = 0
         self.events_written = 0
-        self.poisoned: list[tuple[object, str]] = []
+        self.poisoned: list[tuple[object, str]] = []  # parked: (event, why), retried until written
+        self.parked_retry_initial = parked_retry_initial
+        self.parked_retry_max = parked_retry_max
+        self._parked_delay = parked_retry_initial
+        self._parked_due = 0.0
+        self.journal = EventJournal(journal_path, JOURNAL_CODEC) if journal_path else None
+        self._journaled = 0  # journal lines not replayed yet (as far as this writer knows)
+        self._replay_due = False
+        self._stop_requested = False
+        self._wake = asyncio.Event()
         self._current: _Batch | None = None
 
     # ------------------------------------------------------------------ subscriptions
@@ -322,17 +375,23 @@ class EventWriter:
     def _set_health(self, health: WriterHealth) -> None:
         previous = self.health
         self.health = health
-        if (health.degraded, health.overflow) == (previous.degraded, previous.overflow):
+        key = lambda h: (h.degraded, h.overflow, h.parked, h.journaled)  # noqa: E731
+        if key(health) == key(previous):
             return  # only changes of the warning are published, not every backlog count
-        if health.degraded:
-            log.warning("event writer: %s (%d events waiting)", health.message, health.backlog)
+        if health.problem:
+            log.warning("event writer: %s", health.describe())
         else:
-            log.info("event writer: database reachable again; backlog written")
+            log.info("event writer: every event written")
         for callback in list(self._health_subscribers):
             try:
                 callback(health)
             except Exception:
                 log.exception("writer health subscriber failed")
+
+    def _health(self, degraded: bool, message: str = "", overflow: bool = False) -> WriterHealth:
+        reason = self.poisoned[0][1] if self.poisoned else ""
+        return WriterHealth(degraded, self.backlog, message if degraded else "", overflow and degraded, len(self.poisoned),
+                            reason[:200], self._journaled, str(self.journal.path) if self.journal else "")
 
     # ------------------------------------------------------------------ lifecycle
     def submit(self, event: object) -> None:
@@ -342,15 +401,24 @@ class EventWriter:
 
     def start(self) -> asyncio.Task:
         if self._task is None or self._task.done():
+            self._replay_due = self.journal is not None and self.journal.has_events()
+            if self._replay_due:
+                self._idle.clear()  # a flush waits for the journal's events too
             self._task = asyncio.get_running_loop().create_task(self.run(), name="event-writer")
         return self._task
 
     async def stop(self, *, drain: bool = True, timeout: float = 30.0) -> None:
+        """Write what is queued (``drain``); what the database could not take within ``timeout``
+        goes to the journal (with none configured it is lost, and logged as an error)."""
         if drain:
             try:
                 await self.flush(timeout)
             except TimeoutError:
-                log.error("event writer stopped with %d events unwritten", self.backlog)
+                await self._stop_into_journal(timeout)
+        if self.journal is not None and self.poisoned:
+            self._spill([event for event, _why in self.poisoned])  # parked events outlive the process too
+            self.poisoned.clear()
+            self._set_health(self._health(self.health.degraded, self.health.message))
         if self._task is not None:
             self._task.cancel()
             try:
@@ -358,6 +426,18 @@ class EventWriter:
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
+
+    async def _stop_into_journal(self, timeout: float) -> None:
+        if self.journal is None or self._task is None or self._task.done():
+            log.error("event writer stopped with %d events unwritten (no journal configured)", self.backlog)
+            return
+        # the loop owns the backlog: it spills everything at its next failed attempt and ends
+        self._stop_requested = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.error("event writer stopped with %d events unwritten: the last attempt did not end", self.backlog)
 
     @property
     def backlog(self) -> int:
@@ -367,19 +447,20 @@ class EventWriter:
         """Wait until everything queued so far is committed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.queue.qsize() or self._pending or not self._idle.is_set():
+        while self.queue.qsize() or self._pending or self._replay_due or not self._idle.is_set():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"event writer still has {self.backlog} events after {timeout} s")
-            if self.queue.qsize() or self._pending:
+            if self.queue.qsize() or self._pending or self._replay_due:
                 self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
             except (asyncio.TimeoutError, TimeoutError):
                 pass
 
-    def _drain_queue(self) -> None:
-        while len(self._pending) < self.buffer_limit:
+    def _drain_queue(self, limit: int | None = -1) -> None:
+        limit = self.buffer_limit if limit == -1 else limit
+        while limit is None or len(self._pending) < limit:
             try:
                 self._pending.append(self.queue.get_nowait())
             except asyncio.QueueEmpty:
@@ -387,11 +468,38 @@ class EventWriter:
 
     async def run(self) -> None:
         delay = self.retry_initial
+        self._replay_due = self.journal is not None and self.journal.has_events()
+        if self._replay_due:
+            self._idle.clear()
+            self._journaled = await asyncio.to_thread(self.journal.pending)
+            self._set_health(self._health(False))
         while True:
+            if self._replay_due:  # the journal holds the oldest events: they go first
+                try:
+                    changes = await asyncio.to_thread(self._replay_batch)
+                except JournalError:
+                    kept = await asyncio.to_thread(self.journal.set_aside)
+                    log.exception("event writer: the journal cannot be read back; moved to %s for a human to look at", kept)
+                    self._replay_due, self._journaled = False, 0
+                    continue
+                except Exception as exc:
+                    if not _is_connection_error(exc):  # the journal file itself (disk, permissions)
+                        log.exception("event writer: replaying the journal %s failed; retried", self.journal.path)
+                    if await self._database_down(exc, delay):
+                        return
+                    delay = min(delay * 2, self.retry_max)
+                    continue
+                delay = self.retry_initial
+                self._after_write(changes)
+                continue
             if not self._pending:
+                if self._stop_requested and self.queue.empty():
+                    return
                 if self.queue.empty():
                     self._idle.set()
-                first = await self.queue.get()
+                first = await self._next_event()
+                if first is None:
+                    continue  # parked events were retried meanwhile
                 self._idle.clear()
                 self._pending.append(first)
             self._drain_queue()
@@ -400,21 +508,135 @@ class EventWriter:
                 changes = await asyncio.to_thread(self._write_batch, batch)
             except Exception as exc:
                 if _is_connection_error(exc):
-                    overflow = len(self._pending) >= self.buffer_limit
-                    self._set_health(WriterHealth(True, self.backlog, f"database unreachable: {str(exc).splitlines()[0][:200]}", overflow))
-                    await asyncio.sleep(delay)
+                    if await self._database_down(exc, delay):
+                        return
                     delay = min(delay * 2, self.retry_max)
                     continue
                 log.exception("event batch failed; writing its events one by one")
-                changes = await asyncio.to_thread(self._write_one_by_one, batch)
+                changes, done, outage = await asyncio.to_thread(self._write_one_by_one_until_outage, batch)
+                if outage is not None:  # the database went away half-way: the rest waits
+                    del self._pending[:done]
+                    self.events_written += done
+                    if changes:
+                        self._publish(changes)
+                    if await self._database_down(outage, delay):
+                        return
+                    delay = min(delay * 2, self.retry_max)
+                    continue
             delay = self.retry_initial
             del self._pending[: len(batch)]
             self.batches += 1
             self.events_written += len(batch)
-            if self.health.degraded and not self._pending:
-                self._set_health(WriterHealth(False, self.backlog))
-            if changes:
-                self._publish(changes)
+            self._after_write(changes)
+
+    def _after_write(self, changes: ChangeSet | None) -> None:
+        if self.poisoned and self._parked_due <= asyncio.get_running_loop().time():
+            self._parked_due = asyncio.get_running_loop().time() + self._parked_delay
+        # the outage warning stays until the backlog it announced is written
+        degraded = self.health.degraded and bool(self._pending or self._replay_due)
+        self._set_health(self._health(degraded, self.health.message, self.health.overflow))
+        if changes:
+            self._publish(changes)
+
+    async def _database_down(self, exc: BaseException, delay: float) -> bool:
+        """After a failed attempt: spill to the journal if memory is full (or the writer is
+        stopping), say so, wait ``delay`` (a stop request cuts it short). True: stop now."""
+        message = f"database unreachable: {str(exc).splitlines()[0][:200]}"
+        if self.journal is not None and (self._stop_requested or self.backlog >= self.buffer_limit):
+            self._drain_queue(limit=None)
+            events, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._spill, events)
+            except OSError:
+                log.exception("event writer: the journal %s cannot be written; %d events stay in memory",
+                              self.journal.path, len(events))
+                self._pending[:0] = events
+        overflow = self.backlog >= self.buffer_limit or self._journaled > 0
+        self._set_health(self._health(True, message, overflow))
+        if self._stop_requested:
+            return True
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), delay)
+        except TimeoutError:
+            pass
+        return False
+
+    def _spill(self, events: list[object]) -> None:
+        if not events:
+            return
+        self.journal.append(list(events))
+        self._journaled += len(events)
+        self._replay_due = True
+        log.warning("event writer: %d event(s) written to the journal %s", len(events), self.journal.path)
+
+    def _replay_batch(self) -> ChangeSet | None:
+        """One batch from the journal, in a worker thread; the journal's offset moves only once
+        the batch is committed (an outage leaves it for the next attempt)."""
+        with self.journal.replay(self.batch_max) as events:
+            if not events:
+                self._replay_due = False
+                self._journaled = 0
+                return None
+            try:
+                changes = self._write_batch(events)
+            except Exception as exc:
+                if _is_connection_error(exc):
+                    raise
+                log.exception("journal batch failed; writing its events one by one")
+                changes = self._write_one_by_one(events)
+        self._journaled = max(0, self._journaled - len(events))
+        self.batches += 1
+        self.events_written += len(events)
+        return changes
+
+    async def _next_event(self):
+        """The next queued event; meanwhile parked events are retried when due (None then)."""
+        if not self.poisoned:
+            return await self.queue.get()
+        loop = asyncio.get_running_loop()
+        wait = self._parked_due - loop.time()
+        if wait > 0:
+            try:
+                return await asyncio.wait_for(self.queue.get(), wait)
+            except TimeoutError:
+                pass
+        await self.retry_parked()
+        return None
+
+    async def retry_parked(self) -> int:
+        """Try the parked events again (one by one); returns how many are still parked."""
+        if not self.poisoned:
+            return 0
+        parked, self.poisoned = self.poisoned, []
+        changes, done, outage = await asyncio.to_thread(self._write_one_by_one_until_outage, [e for e, _why in parked])
+        if outage is not None:  # not tried yet: parked as they were
+            self.poisoned.extend(parked[done:])
+        loop = asyncio.get_running_loop()
+        if self.poisoned:
+            self._parked_delay = min(self._parked_delay * 2, self.parked_retry_max)
+        else:
+            self._parked_delay = self.parked_retry_initial
+        self._parked_due = loop.time() + self._parked_delay
+        self._set_health(self._health(self.health.degraded, self.health.message, self.health.overflow))
+        if changes:
+            self._publish(changes)
+        return len(self.poisoned)
+
+    def _write_one_by_one_until_outage(self, batch: list[object]) -> tuple[ChangeSet, int, BaseException | None]:
+        """``_write_one_by_one`` that stops at a database outage: (changes, events handled, the
+        outage or None); the events after ``handled`` were not tried."""
+        merged = ChangeSet()
+        for done, event in enumerate(batch):
+            try:
+                changes = self._write_one_by_one([event])
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                return merged, done, exc
+            merged = ChangeSet(merged.orders + changes.orders, merged.fills + changes.fills,
+                               merged.positions + changes.positions, merged.runs + changes.runs)
+        return merged, len(batch), None
 
     def _write_one_by_one(self, batch: list[object]) -> ChangeSet:
         merged = ChangeSet()
@@ -424,7 +646,7 @@ class EventWriter:
             except Exception as exc:
                 if _is_connection_error(exc):
                     raise
-                log.exception("event could not be written and is set aside: %r", event)
+                log.exception("event could not be written and is parked (retried until written): %r", event)
                 self.poisoned.append((event, f"{type(exc).__name__}: {exc}"))
                 continue
             merged = ChangeSet(merged.orders + changes.orders, merged.fills + changes.fills,
@@ -849,3 +1071,10 @@ def _key_order(key: PositionKey) -> tuple:
 def _chunks(items: list, size: int = 500):
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+JOURNAL_CODEC = EventCodec(
+    (ExecutionEvent, CommissionEvent, OrderStatusEvent, OpenOrderEvent, BrokerErrorEvent, LocalOrderEvent, ReconciledStatus,
+     PositionTruth),
+    (EventKind, EventSource),
+)

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from services.ibsim import forex, other_requests, pnl, versions
 from services.core.positions_book import PositionBook, PositionState  # pure: the one positions book
+from services.core.commissions import FixedCommission as _CommissionModel  # the core's IB commission model
 from services.ibsim import messages as m
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
 from services.ibsim.config import Faults, OrderFaults, SimConfig
@@ -58,18 +59,6 @@ log = logging.getLogger("services.ibsim")
 
 NEW_YORK = ZoneInfo("America/New_York")
 CENT = Decimal("0.01")
-
-try:  # the trading core's IB commission model
-    from services.core.commissions import FixedCommission as _CommissionModel
-except ImportError:  # pragma: no cover - only before the trading core landed
-
-    class _CommissionModel:  # type: ignore[no-redef]
-        def commission(self, quantity: Decimal, price: Decimal, **_: object) -> Decimal:
-            shares = abs(Decimal(quantity))
-            if not shares:
-                return ZERO
-            return min(max(shares * Decimal("0.005"), Decimal("1")), shares * Decimal(price) * Decimal("0.01"))
-
 
 ACCOUNT_TAGS = (
     "AccountType",

@@ -163,14 +163,15 @@ def test_a_sending_order_moves_on_as_a_submitted_one():
     assert S.SENDING.is_working and not S.SENDING.is_terminal
 
 
-def test_out_of_order_events_are_ignored_never_raised():
+def test_out_of_order_events_are_ignored_never_raised_and_a_bug_is_an_internal_error():
     st0 = OrderStatus(S.PARTIALLY_FILLED, D(10), exec_filled=D(3))
     for ev in (status("PendingSubmit"), status("PreSubmitted"), E(EventKind.SUBMITTED), status("Bogus"),
                E.fill(D(-1)), E(EventKind.REPLACE_CONFIRMED), E(EventKind.REPLACE_REJECTED)):
         t = apply_event(st0, ev)
         assert (t.after, t.outcome) == (st0, Outcome.IGNORED), ev
     broken = apply_event(st0, E(EventKind.STATUS, status="Submitted", filled="not a number"))
-    assert broken.outcome is Outcome.IGNORED and broken.reason.startswith("internal error")
+    assert broken.outcome is Outcome.INTERNAL_ERROR and broken.reason.startswith("internal error")
+    assert broken.after == st0 and "Traceback" in broken.traceback
 
 
 def test_run_status_roll_up():

@@ -12,6 +12,7 @@ with a visible warning) and are written when it returns. Nothing is lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 from decimal import Decimal
@@ -210,3 +211,51 @@ async def test_writer_buffers_while_the_database_is_down_bounded_and_visible(dat
         assert flaky.failures >= 2
     finally:
         await stack.close()
+
+
+@mariadb_only
+async def test_execute_command_exits_0_when_the_database_came_back_and_everything_was_written(
+        database, mysql_db_url, simulator, tmp_path, monkeypatch):
+    """The headless command through a proxy the test cuts while the run's acknowledgement and
+    fill are on their way: the outage is printed while it lasts, and the exit code is 0 because
+    everything got written once the database returned."""
+    from .cli_helpers import cli_args, start
+
+    url = make_url(mysql_db_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 3306)
+    await proxy.start()
+    proxied_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    snapshot = tmp_path / "snap.csv"
+    snapshot.write_text("symbol,weight\nAAPL,0.01\n")
+    # the broker answers 2 s after the order arrives: long after the cut below (same loop, next step)
+    simulator.faults.add_rule(symbols={"AAPL"}, ack_delay=2.0)
+    args = cli_args(proxied_url, simulator.port, "execute", "--snapshot", str(snapshot), "--project", "outage",
+                    "--mode", "paper", "--portfolio-value", "100000", "--wait-seconds", "60", "--json")
+    env_journal = tmp_path / "journal.jsonl"
+    monkeypatch.setenv("TC_WRITER_JOURNAL", str(env_journal))  # the child inherits it (cli_helpers.child_env)
+    try:
+        process = await start(args)
+        await _wait(lambda: len(simulator.orders()) == 1, timeout=60, what="the order at the simulator")
+        await proxy.cut()
+        seen: list[str] = []
+
+        async def until_reported() -> None:
+            # the writer's health line (not the wait's log warning): it has events it cannot store
+            while not any(line.startswith("trading-console: database unreachable") for line in seen):
+                line = await process.stderr.readline()
+                if not line:
+                    raise AssertionError(f"the command ended without reporting the outage: {seen}")
+                seen.append(line.decode())
+
+        await asyncio.wait_for(until_reported(), 30)
+        await proxy.restore()
+        out, err = await asyncio.wait_for(process.communicate(), 90)
+        stderr = "".join(seen) + err.decode()
+        assert process.returncode == 0, stderr
+        assert "database reachable again; every event written" in stderr
+        data = json.loads(out)
+        assert [o["status"] for o in data["orders"]] == ["FILLED"]
+        assert_db_matches_ledger(database, simulator)
+        assert not env_journal.exists()
+    finally:
+        await proxy.cut()

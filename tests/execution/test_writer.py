@@ -143,3 +143,24 @@ async def test_late_commission_of_an_earlier_fill_rebuilds_the_position(writer, 
     await writer.flush()
     # as if known at once: cost 100.20; 4 sold realise (110 - 100.20) * 4 - 1.00
     assert _position(database) == (Decimal(6), Decimal("100.2"), Decimal("38.2"))
+
+
+async def test_a_state_machine_bug_is_recorded_on_the_order_and_logged(writer, database, caplog):
+    from services.db.models import OrderEvent as OrderEventRow
+
+    broken = OrderStatusEvent(7, 5001, 1, "Submitted", "not a number", Decimal(10), None, None, order_ref="W-1")
+    with caplog.at_level("ERROR", logger="services.execution.writer"):
+        writer.submit(broken)
+        writer.submit(OrderStatusEvent(7, 5001, 1, "Cancelled", Decimal(0), Decimal(10), None, None, order_ref="W-1"))
+        await writer.flush()
+    order, _, _ = _state(database)
+    assert order.status is OrderState.CANCELED  # the next event still went through
+    with database.session() as session:
+        rows = list(session.scalars(select(OrderEventRow).where(OrderEventRow.order_id == order.id,
+                                                                 OrderEventRow.event_type == "internal_error")))
+    assert len(rows) == 1
+    assert rows[0].flagged and rows[0].from_state is rows[0].to_state is OrderState.ACCEPTED
+    assert "internal error: TypeError" in rows[0].message and "not a number" in rows[0].message
+    logged = [r for r in caplog.records if "order state machine failed" in r.getMessage()]
+    assert len(logged) == 1 and f"order {order.id} (W-1" in logged[0].getMessage()
+    assert "Traceback" in logged[0].getMessage()

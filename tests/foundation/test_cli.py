@@ -85,15 +85,21 @@ def test_audit_verify_names_the_tampered_row(database, db_url, tmp_path):
         log.append("alice", "order.submit", "order", n, {"qty": "10"})
     intact = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
     assert (intact.returncode, intact.stdout) == (0, "audit chain intact: 5 entries verified\n")
+    log.append("alice", "order.cancel", "order", 5)
+    since = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
+    assert (since.returncode, since.stdout) == (
+        0, "audit chain intact: 6 entries verified (1 new since the verified checkpoint at entry 5; "
+           "--full walks the whole chain)\n")
     with database.engine.begin() as c:
         c.execute(text("UPDATE audit_logs SET action = 'order.cancel' WHERE id = 4"))
-    broken = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
-    assert broken.returncode == 1
-    assert broken.stdout == ""
-    assert broken.stderr == (
-        "audit chain BROKEN at entry 4: hash does not match the entry's content (the entry was altered) "
-        "(3 earlier entries verified)\n"
-    )
+    # the old entry lies before the checkpoint: the whole walk finds it
+    broken = console("--db-url", db_url, "audit", "verify", "--full", cwd=tmp_path)
+    expected = ("audit chain BROKEN at entry 4: hash does not match the entry's content (the entry was altered) "
+                "(3 earlier entries verified)\n")
+    assert (broken.returncode, broken.stdout, broken.stderr) == (1, "", expected)
+    # and from then on every verification reports it (the checkpoint is gone)
+    again = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
+    assert (again.returncode, again.stderr) == (1, expected)
 
 
 def test_audit_list_filters_and_prints_json(database, db_url, tmp_path):

@@ -235,3 +235,17 @@ def test_demo_mode_has_its_own_database_file(tmp_path):
     assert settings.effective_db_url.endswith("/d/console.sqlite3")
     explicit = load_settings(None, env={**env, "TC_DB_URL": "sqlite:////tmp/x.sqlite3"})
     assert demo_db_url(explicit) == "sqlite:////tmp/x.sqlite3"
+
+
+def test_writer_journal_path_is_configurable_and_defaults_beside_the_database(tmp_path):
+    from app.settings import load_settings
+
+    env = {"TC_DATA_DIR": str(tmp_path / "data"), "TC_CONFIG_FILE": str(tmp_path / "none.toml")}
+    settings = load_settings(env=env)
+    assert settings.writer_journal_for() == tmp_path / "data" / "console.sqlite3.writer-journal.jsonl"
+    assert settings.writer_journal_for("mysql+pymysql://u@h/db") == tmp_path / "data" / "writer-journal.jsonl"
+    custom = load_settings(env={**env, "TC_WRITER_JOURNAL": str(tmp_path / "j.jsonl")})
+    assert custom.writer_journal_for() == tmp_path / "j.jsonl"
+    (tmp_path / "s.toml").write_text(f'[database]\nwriter_journal = "{(tmp_path / "f.jsonl").as_posix()}"\n')
+    from_file = load_settings(env={**env, "TC_CONFIG_FILE": str(tmp_path / "s.toml")})
+    assert from_file.writer_journal_for() == tmp_path / "f.jsonl"

@@ -1,4 +1,8 @@
-"""The audit log: entries, a filter by action, and the hash chain's state."""
+"""The audit log: entries, a filter by action, and the hash chain's state.
+
+After every action the controller verifies only the entries since the stored checkpoint (cheap
+at any chain length); "Verify full chain" asks for a walk from the first entry, the only way
+to find an altered entry older than the checkpoint."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ ALL_ACTIONS = "All actions"
 
 
 class AuditView(QWidget):
-    verify_requested = Signal()
+    full_verify_requested = Signal()
 
     def __init__(self, model: AuditModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -25,20 +29,22 @@ class AuditView(QWidget):
         self.action_combo.addItem(ALL_ACTIONS)
         self.chain_label = QLabel("Chain not verified yet")
         self.chain_label.setObjectName("chainLabel")
-        self.verify_button = QPushButton("Verify chain")
+        self.full_verify_button = QPushButton("Verify full chain")
+        self.full_verify_button.setToolTip("Walk the whole hash chain from the first entry (after an action only the "
+                                           "entries since the last verified one are checked)")
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         self.table.sortByColumn(AuditModel.ID, Qt.SortOrder.DescendingOrder)
         bar = QHBoxLayout()
         bar.addWidget(self.action_combo)
         bar.addStretch(1)
         bar.addWidget(self.chain_label)
-        bar.addWidget(self.verify_button)
+        bar.addWidget(self.full_verify_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addWidget(self.table)
         self.action_combo.currentTextChanged.connect(self._on_action_changed)
-        self.verify_button.clicked.connect(self.verify_requested)
+        self.full_verify_button.clicked.connect(self.full_verify_requested)
         model.flushed.connect(self._refresh_actions)
         model.modelReset.connect(self._refresh_actions)
 
@@ -49,14 +55,19 @@ class AuditView(QWidget):
             self.action_combo.addItem(text)
         self.action_combo.setCurrentText(text)
 
-    def set_chain_state(self, verified: bool, broken_at: int | None = None, checked: int | None = None) -> None:
-        """verified=True: every hash links; otherwise the first entry whose hash breaks."""
+    def set_chain_state(self, verified: bool, broken_at: int | None = None, checked: int | None = None, *,
+                        full: bool = False, reason: str | None = None, since_id: int | None = None) -> None:
+        """verified=True: every hash links (``full``: walked from the first entry, otherwise from
+        the checkpoint ``since_id``); otherwise the first entry whose hash breaks and why."""
         if verified:
             suffix = f" ({checked} entries)" if checked is not None else ""
-            self.chain_label.setText(f"Chain verified{suffix}")
+            self.chain_label.setText(f"Chain verified{' in full' if full else ''}{suffix}")
+            self.chain_label.setToolTip("" if full or since_id is None else
+                                        f"New entries checked from the verified checkpoint at entry {since_id}")
             state = "ok"
         else:
             self.chain_label.setText(f"Chain broken at entry {broken_at}")
+            self.chain_label.setToolTip(reason or "")
             state = "broken"
         self.chain_label.setProperty("state", state)
         self.chain_label.style().unpolish(self.chain_label)

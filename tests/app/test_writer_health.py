@@ -1,0 +1,26 @@
+"""The writer's health in the window: shown in the status bar for as long as it is true."""
+
+from __future__ import annotations
+
+from services.execution.writer import WriterHealth
+from tests.app.conftest import run
+
+
+def test_status_bar_shows_the_writers_problems_until_they_are_gone(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        bar = console.window.statusBar()
+        writer = console.stack.writer
+        try:
+            writer._set_health(WriterHealth(True, 3, "database unreachable: refused", parked=1,
+                                            parked_reason="ValueError: bad row", journaled=5, journal_path="/tmp/j.jsonl"))
+            text = bar.currentMessage()
+            assert "database unreachable: refused; 3 event(s) waiting in memory" in text
+            assert "5 event(s) kept in the journal /tmp/j.jsonl" in text
+            assert "1 event(s) the database refused, retried until written (ValueError: bad row)" in text
+            writer._set_health(WriterHealth(False, 0))
+            assert bar.currentMessage() == "Database reachable again: every event written"
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

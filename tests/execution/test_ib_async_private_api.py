@@ -1,0 +1,64 @@
+"""The private parts of ib_async the adapter (services/execution/ib_provider.py) relies on still
+exist and still behave as the adapter assumes. ib_async is pinned to the tested minor version in
+pyproject.toml; a new version must pass this test before the pin moves."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from ib_async import IB
+
+from services.execution.ib_provider import IbExecutionProvider
+from services.execution.pacing import IB_MAX_MESSAGES_PER_SECOND
+
+HOOKED = ("orderStatus", "openOrder", "execDetails", "commissionReport", "error")
+
+
+def test_the_installed_version_is_the_pinned_minor():
+    assert version("ib_async").split(".")[:2] == ["2", "1"]
+
+
+def test_wrapper_keeps_the_request_bookkeeping_the_adapter_reads():
+    wrapper = IB().wrapper
+    # _results / _futures: is a callback the reply to our own request (reqOpenOrders, reqExecutions)?
+    assert isinstance(wrapper._results, dict)
+    assert isinstance(wrapper._futures, dict)
+    # trades keyed by (clientId, orderId): modify the same Order object; acctSummary: asked once
+    assert isinstance(wrapper.trades, dict)
+    assert isinstance(wrapper.acctSummary, dict)
+    for name in HOOKED:
+        assert callable(getattr(wrapper, name)), name
+
+
+def test_the_decoder_looks_wrapper_methods_up_at_call_time():
+    """The adapter replaces wrapper methods on the instance; the decoder must call the
+    replacement, not a method it bound when it was built."""
+    ib = IB()
+    seen = []
+    ib.wrapper.orderStatus = lambda *args: seen.append(args)
+    decoder = ib.client.decoder
+    assert decoder.wrapper is ib.wrapper
+    decoder.interpret(["3", "7", "Submitted", "0", "10", "0", "123", "0", "0", "1", "", "0"])
+    assert seen and seen[0][:2] == (7, "Submitted")
+
+
+def test_the_client_sends_through_a_patchable_send_msg():
+    """The pacing counter wraps ``client.sendMsg``; every request must go through it."""
+    ib = IB()
+    sent = []
+    ib.client.sendMsg = sent.append
+    ib.client.isConnected = lambda: True  # no socket: only the path through sendMsg matters
+    try:
+        ib.client.send(71, 2, 1, "")
+    finally:
+        del ib.client.isConnected  # IB.__del__ disconnects: it must see the truth
+    assert len(sent) == 1
+    assert ib.client.MaxRequests == IB_MAX_MESSAGES_PER_SECOND
+
+
+def test_the_adapter_installs_its_hooks_on_the_wrapper_instance():
+    provider = IbExecutionProvider(ib=IB())
+    for name in HOOKED:
+        assert getattr(provider.ib.wrapper, name).__name__ == "hooked", name
+    assert provider.ib.client.sendMsg.__name__ == "counted"
+    assert provider.ib.RequestTimeout == provider.request_timeout
