@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select, text
 
 from services.db.models import TradeFill, TradeOrder
@@ -67,6 +68,7 @@ def _collect(results, count: int) -> list:
     return collected
 
 
+@pytest.mark.slow  # spawns three interpreters
 def test_processes_racing_on_the_same_exec_ids_store_each_once(database, db_url):
     order_id = _order(database)
     exec_ids = [f"0001f4e8.race{n:04d}.01.01" for n in range(15)]
@@ -94,6 +96,7 @@ def test_processes_racing_on_the_same_exec_ids_store_each_once(database, db_url)
         assert s.scalar(select(func.count()).select_from(TradeFill)) == len(exec_ids)
 
 
+@pytest.mark.slow  # spawns an interpreter
 def test_insert_waiting_on_an_uncommitted_duplicate_gets_the_row_without_error(database, db_url, db_backend):
     """The hardest interleaving: another process inserts the exec_id while ours holds it
     uncommitted. The other must wait, then see a duplicate: one row, no error, created=False."""
