@@ -89,10 +89,12 @@ class SimulatorProcess:
 
     async def start(self, timeout: float = 30.0) -> int:
         parent, child = _SPAWN.Pipe()
-        self._process = _SPAWN.Process(target=_child, args=(child, self.config, self.faults), name="ib-simulator", daemon=True)
-        self._process.start()
-        child.close()
-        self._conn = parent
+        process = _SPAWN.Process(target=_child, args=(child, self.config, self.faults), name="ib-simulator", daemon=True)
+        try:
+            process.start()
+        finally:
+            child.close()
+        self._process, self._conn = process, parent
         status, value = await asyncio.wait_for(asyncio.to_thread(self._recv_checked), timeout)
         self.port = value
         return value

@@ -228,7 +228,7 @@ class Soak:
             digest = hashlib.sha256(f"soak:{self.options.seed}:{cycle}:{weight}".encode()).hexdigest()
             return SnapshotRepository(session).create_with_items(project.id, f"soak-{cycle}.csv", digest, items).id
 
-    async def one_run(self, cycle: int) -> None:
+    async def one_run(self, cycle: int, end: float | None = None) -> None:
         from services.domain import TradeMode
 
         weight = "0.01" if cycle % 2 == 0 else "0"  # buy, then sell back to zero
@@ -249,12 +249,14 @@ class Soak:
             self.unexpected.append(f"run {run.id} could not be executed in 6 attempts")
             return
         self.report.runs += 1
-        await self.guarded("wait for run", lambda: self.stack.trade.wait_done(run.id, 30))
+        # Bounded by the end of the soak: what still works then is cancelled by the settle phase.
+        patience = 30.0 if end is None else min(30.0, max(5.0, end - time.monotonic()))
+        await self.guarded("wait for run", lambda: self.stack.trade.wait_done(run.id, patience))
 
     async def runs_worker(self, end: float) -> None:
         cycle = 0
         while self.running(end):
-            await self.one_run(cycle)
+            await self.one_run(cycle, end)
             cycle += 1
 
     async def _price(self, symbol: str) -> Decimal:
