@@ -2,8 +2,8 @@
 """Self-contained developer entry point: needs only Python 3.11+ and git.
 
     python3 dev.py console [ARGS...]   open the console (demo mode by default)
-    python3 dev.py test [PYTEST ARGS]  run the whole test suite (~10 min on 2 cores)
-    python3 dev.py test --quick [...]  everything not marked slow (under 3 min)
+    python3 dev.py test [PYTEST ARGS]  run the whole test suite
+    python3 dev.py test --quick [...]  everything not marked slow (-m "not slow")
     python3 dev.py soak [--minutes N] [--mysql]   the soak test (see devtools/soak.py)
     python3 dev.py bench [NAME ...]    run the benchmarks (see README)
     python3 dev.py run ARGS...         any `trading-console` command inside the environment
