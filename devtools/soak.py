@@ -533,12 +533,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-every", dest="drop_every", type=float, default=60.0, metavar="S",
                         help="seconds between dropped connections (default 60)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the database and logs here (default: a temporary folder)")
+    parser.add_argument("--workdir", type=Path, default=None, help="a new or empty folder to keep the database in (default: a temporary folder, removed)")
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else 60.0 * (args.minutes if args.minutes is not None else 1.0)
     if not 0 < seconds <= 24 * 3600 or args.drop_every <= 0:
         parser.error("the duration must be between 0 and 24 hours and --drop-every positive")
+    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error(f"--workdir {args.workdir} is not empty: the comparison needs a fresh database")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A dropped connection is the point of the exercise: the client library's complaint is noise.
     logging.getLogger("ib_async").setLevel(logging.CRITICAL)
