@@ -3,6 +3,8 @@
 
     python3 dev.py console [ARGS...]   open the console (demo mode by default)
     python3 dev.py test [PYTEST ARGS]  run the whole test suite
+    python3 dev.py test --quick [...]  everything not marked slow (-m "not slow")
+    python3 dev.py soak [--minutes N] [--mysql]   the soak test (see devtools/soak.py)
     python3 dev.py bench [NAME ...]    run the benchmarks (see README; `bench --help` lists them
                                        with their options)
     python3 dev.py run ARGS...         any `trading-console` command inside the environment
@@ -97,6 +99,9 @@ def run_tests(extra: list[str]) -> int:
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     ensure_mysql(env)
+    if "--quick" in extra:
+        # The slow tests (crash, soak, multi-process, benchmark smoke) are left out.
+        extra = [a for a in extra if a != "--quick"] + ["-m", "not slow"]
     command = [str(PYTHON), "-m", "pytest", *extra]
     say("running: " + " ".join(command[2:]))
     return subprocess.call(command, cwd=ROOT, env=env)
@@ -117,6 +122,8 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)
     if command == "test":
         return run_tests(rest)
+    if command == "soak":
+        return subprocess.call([str(PYTHON), "-m", "devtools.soak", *rest], cwd=ROOT)
     if command == "bench":
         env = dict(os.environ)
         env.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -15,6 +15,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.ib",
+    "tests.fixtures.mariadb",
 ]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # each case a `python -m app` subprocess
+
 
 def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {"TC_CONFIG_FILE": str(home / "s.toml"), "TC_DATA_DIR": str(home / "d"), "TC_LOG_DIR": str(home / "l"),

@@ -9,9 +9,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 CALLS = 100_000
 
 
+@pytest.mark.slow  # 100,000 Qt calls in a fresh interpreter
 def test_many_void_qt_calls_exit_cleanly():
     script = textwrap.dedent(
         f"""

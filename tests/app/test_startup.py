@@ -7,8 +7,12 @@ import asyncio
 import socket
 from dataclasses import replace
 
+import pytest
+
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+
+pytestmark = pytest.mark.slow  # whole console start-ups, one waiting for a gateway's reconnect backoff
 
 
 def _free_port() -> int:

@@ -1,4 +1,8 @@
+import pytest
+
 from benchmarks import core_build_risk
+
+pytestmark = pytest.mark.slow  # a benchmark, even at tiny sizes
 
 
 def test_benchmark_command_runs_small(capsys):

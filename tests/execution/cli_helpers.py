@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -50,9 +52,5 @@ async def run(args: list[str], timeout: float = 60) -> Result:
 
 
 async def until_client_gone(sim, client_id: int, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while client_id in sim.connected_client_ids():
-        if loop.time() > deadline:
-            raise AssertionError(f"client {client_id} still connected to the simulator after {timeout} s")
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: client_id not in sim.connected_client_ids(), timeout,
+                     f"client {client_id} to leave the simulator")

@@ -14,6 +14,8 @@ from services.db.repositories import FillRepository, OrderRepository, SettingsRe
 from services.domain import OrderState, OrderType, Side, TradeMode, TradingState
 from services.execution.errors import BadInput, TradingHalted
 
+from tests.fixtures.waiting import wait_until
+
 from .conftest import build_stack, make_snapshot
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,21 +32,14 @@ def _order(db, order_id):
 
 
 async def _settle(stack, order_id, states, timeout=5.0):
-    from tests.fixtures.ib import wait_for
+    """Wait until the stored order is in one of ``states`` (the writer flushed before each look)."""
 
-    async def check():
+    async def settled():
         await stack.writer.flush()
         return _order(stack.db, order_id).status in states
 
-    loop_deadline = timeout
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    end = loop.time() + loop_deadline
-    while not await check():
-        if loop.time() > end:
-            raise AssertionError(f"order {order_id} is {_order(stack.db, order_id).status}, wanted {states}")
-        await asyncio.sleep(0.01)
+    await wait_until(settled, timeout, lambda: f"order {order_id} to be {sorted(map(str, states))}; "
+                                               f"it is {_order(stack.db, order_id).status}", interval=0.01)
 
 
 async def test_partial_fills_become_one_filled_order(stack):
@@ -93,7 +88,9 @@ async def test_cancel_one_order(stack):
     record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"))
     await _settle(stack, record.id, {OrderState.ACCEPTED})
     after = await stack.actions.cancel(record.id, wait=True)
-    await _settle(stack, record.id, {OrderState.CANCELED})
+    # wait=True returns once the broker confirmed: the record it returns is already final
+    assert (after.id, after.client_order_id, after.status) == (record.id, record.client_order_id, OrderState.CANCELED)
+    assert after.filled_quantity == 0
     assert stack.sim.open_orders() == []
     with pytest.raises(BadInput):
         await stack.actions.cancel(record.id)
@@ -154,7 +151,7 @@ async def test_cancel_all_one_by_one(stack):
     ids = [(await stack.actions.manual_order(s, Side.BUY, Decimal(1), OrderType.LMT, Decimal(p))).id for s, p in (("MSFT", "405"), ("AAPL", "222"))]
     for i in ids:
         await _settle(stack, i, {OrderState.ACCEPTED})
-    await stack.actions.cancel_all(one_by_one=True)
+    assert sorted(await stack.actions.cancel_all(one_by_one=True)) == sorted(ids)
     for i in ids:
         await _settle(stack, i, {OrderState.CANCELED})
 
@@ -164,7 +161,7 @@ async def test_halt_blocks_execute_and_modifications_and_survives_restart(databa
     try:
         working = await first.actions.manual_order("MSFT", Side.BUY, Decimal(2), OrderType.LMT, Decimal("405.00"))
         await _settle(first, working.id, {OrderState.ACCEPTED})
-        await first.actions.halt()
+        assert await first.actions.halt() is TradingState.HALTED
     finally:
         await first.close()
     # a new process: the state comes from the database
@@ -183,7 +180,7 @@ async def test_halt_blocks_execute_and_modifications_and_survives_restart(databa
         with pytest.raises(TradingHalted):
             await second.actions.replace(working.id, quantity=Decimal(3))
         assert len(simulator.orders()) == orders_before
-        await second.actions.resume()
+        assert await second.actions.resume() is TradingState.ACTIVE
         result = await second.service.execute(run.id, portfolio_value=Decimal(100000))
         assert len(result.sent) == 1
     finally:
@@ -193,7 +190,7 @@ async def test_halt_blocks_execute_and_modifications_and_survives_restart(databa
 async def test_halt_with_cancel_all(stack):
     rec = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(2), OrderType.LMT, Decimal("405.00"))
     await _settle(stack, rec.id, {OrderState.ACCEPTED})
-    await stack.actions.halt(cancel_all=True)
+    assert await stack.actions.halt(cancel_all=True) is TradingState.HALTED
     await _settle(stack, rec.id, {OrderState.CANCELED})
 
 

@@ -11,7 +11,7 @@ from services.domain import OrderType, Side
 from .cli_helpers import cli_args, run, until_client_gone
 from .conftest import build_stack, make_snapshot
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # every step a `python -m app` subprocess
 
 
 @pytest.fixture

@@ -19,6 +19,10 @@ from services.domain import OrderState, OrderType, Side, TradeMode
 from services.execution.errors import AccountGuardError, BrokerError, LiveConfirmRequired, QueryFailed
 from services.execution.events import ConnectionState, ExecutionEvent, OrderStatusEvent
 from services.execution.writer import LocalOrderEvent
+from services.ibsim.messages import COMMISSION_REPORT
+
+from tests.fixtures.proxy import TwsHoldProxy
+from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack, make_snapshot
 from .test_actions import _order, _settle
@@ -45,7 +49,7 @@ async def test_execution_corrections_supersede_and_never_double_count(stack):
     stack.sim.faults.exec_correction = True
     record = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10))
     await _settle(stack, record.id, {OrderState.FILLED})
-    await asyncio.wait_for(_until(lambda: len(db_fills(stack.db)) == 2, stack), 5)
+    await _until(lambda: len(db_fills(stack.db)) == 2, stack, "the original fill and its correction stored")
     first, second = db_fills(stack.db)
     assert first.exec_id.endswith(".01") and second.exec_id == first.exec_base_id + ".02"
     assert (first.superseded, second.superseded) == (True, False)
@@ -64,23 +68,38 @@ async def test_execution_corrections_supersede_and_never_double_count(stack):
     assert_db_matches_ledger(stack.db, stack.sim)
 
 
-async def _until(predicate, stack):
-    while True:
+async def _until(predicate, stack, message, timeout=5.0):
+    """Wait until ``predicate()`` holds, flushing the writer before each look."""
+
+    async def holds():
         await stack.writer.flush()
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
+        return predicate()
+
+    await wait_until(holds, timeout, message, interval=0.01)
 
 
-async def test_late_commission_fills_in(stack):
-    stack.sim.faults.late_commission = True
-    stack.sim.faults.late_commission_delay = 0.3
-    record = await stack.actions.manual_order("NVDA", Side.BUY, Decimal(50))
-    await _settle(stack, record.id, {OrderState.FILLED})
-    [fill] = db_fills(stack.db)
-    assert fill.commission is None  # stored at once, commission unknown yet
-    await asyncio.wait_for(_until(lambda: db_fills(stack.db)[0].commission is not None, stack), 5)
-    assert db_fills(stack.db)[0].commission == Decimal("1.00")  # 50 x 0.005 below the USD 1 minimum
+async def test_late_commission_fills_in(database, simulator):
+    # The commission report is held by a proxy on the line until the fill is stored, then
+    # released: the order of events is fixed by the test, not by a timer.
+    proxy = TwsHoldProxy("127.0.0.1", simulator.port, hold={COMMISSION_REPORT})
+    await proxy.start()
+    simulator.faults.late_commission = True
+    simulator.faults.late_commission_delay = 0
+    stack = await build_stack(database, simulator, port=proxy.port)
+    try:
+        record = await stack.actions.manual_order("NVDA", Side.BUY, Decimal(50))
+        await _settle(stack, record.id, {OrderState.FILLED})
+        await wait_until(lambda: proxy.held, 5, "the commission report to reach the proxy")
+        [fill] = db_fills(stack.db)
+        assert fill.commission is None  # stored at once, commission unknown yet
+        assert proxy.release() == 1
+        await _until(lambda: db_fills(stack.db)[0].commission is not None, stack, "the late commission stored")
+        [fill] = db_fills(stack.db)
+        assert fill.commission == Decimal("1.00")  # 50 x 0.005 below the USD 1 minimum
+        assert_db_matches_ledger(stack.db, stack.sim)
+    finally:
+        await stack.close()
+        await proxy.cut()
 
 
 async def test_duplicate_execdetails_and_statuses_leave_one_fill(stack):
@@ -112,7 +131,7 @@ async def test_connection_dropped_mid_run_fills_in_gap_are_recovered(stack, ib_l
     reconnected = asyncio.Event()
     stack.provider.add_resync_hook(lambda state: _set(reconnected))
     stack.sim.drop_connections()
-    await asyncio.wait_for(_wait_state(stack.provider, ConnectionState.DISCONNECTED), 5)
+    await wait_until(lambda: stack.provider.state is ConnectionState.DISCONNECTED, 5, "the provider to see the drop")
     # fills while we are away: prices cross the resting orders
     stack.sim.set_price("AAPL", "224")
     stack.sim.set_price("MSFT", "409")
@@ -138,11 +157,6 @@ def _set(event):
     return asyncio.sleep(0)
 
 
-async def _wait_state(provider, state):
-    while provider.state is not state:
-        await asyncio.sleep(0.01)
-
-
 async def test_1100_lost_and_1102_restored_reconciles(stack, ib_log_guard):
     ib_log_guard.allow(r"Error 110[02], reqId -1")
     states = []
@@ -152,7 +166,7 @@ async def test_1100_lost_and_1102_restored_reconciles(stack, ib_log_guard):
     assert stack.provider.state is ConnectionState.LOST
     stack.provider.ib.wrapper.error(-1, 1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.", "")
     assert states == [ConnectionState.LOST, ConnectionState.RESTORED]
-    await asyncio.wait_for(_until(lambda: stack.reconciler.last_report is not passes_before, stack), 5)
+    await _until(lambda: stack.reconciler.last_report is not passes_before, stack, "a reconciliation pass after 1102")
 
 
 async def test_unacknowledged_order_stays_submitted_and_is_never_resent(stack):
@@ -163,6 +177,7 @@ async def test_unacknowledged_order_stays_submitted_and_is_never_resent(stack):
     stack.service.ack_timeout = 0.3
     waiting = await stack.service.wait_acknowledged(run.id)
     assert waiting == list(result.sent)
+    await stack.writer.flush()  # the SUBMITTED event may still be queued on a busy machine
     view = await stack.service.view(run.id)
     assert [o.status for o in view.orders] == [OrderState.SUBMITTED]
     # executing the run again: the broker holds it (PendingSubmit) so nothing is resent
@@ -212,8 +227,7 @@ async def test_external_orders_are_recorded_not_dropped(stack, ib_client):
 
     [contract] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
     trade = other.placeOrder(contract, LimitOrder("BUY", 3, 220.0, orderRef="by-hand"))
-    while trade.orderStatus.status != "Submitted":
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: trade.orderStatus.status == "Submitted", 5, "the external order acknowledged")
     report = await stack.reconciler.reconcile()
     assert report.external == ["by-hand"]
     with stack.db.session() as session:
@@ -287,7 +301,26 @@ async def test_account_guard_paper_mode_refuses_a_live_account(database, sim_con
 async def test_orders_cancels_and_market_data_share_one_pacing_budget(database, simulator):
     from services.execution.pacing import PacingLimiter
 
-    limiter = PacingLimiter(45, 1.0)
+    class CountingLimiter(PacingLimiter):
+        """Counts every message charged to the budget (the window itself forgets them after a
+        second, which a loaded machine easily exceeds)."""
+
+        charged = 0
+
+        async def acquire(self) -> None:
+            self.charged += 1
+            await super().acquire()
+
+        def try_acquire(self) -> bool:
+            taken = super().try_acquire()
+            self.charged += taken
+            return taken
+
+        def record(self) -> None:
+            self.charged += 1
+            super().record()
+
+    limiter = CountingLimiter(45, 1.0)
     stack = await build_stack(database, simulator, pacing=limiter)
     try:
         await stack.provider.qualify(["AAPL"])

@@ -147,6 +147,7 @@ def test_threads_appending_concurrently_keep_one_chain(database):
     assert log.verify() == AuditVerification(ok=True, checked=threads * per_thread)
 
 
+@pytest.mark.slow  # spawns writer processes
 def test_processes_appending_concurrently_keep_one_chain(database, db_url):
     log = AuditLog(database)
     log.append("parent", "start")

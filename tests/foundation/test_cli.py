@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from services.audit import AuditLog
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow  # every step a `python -m app` subprocess
 
 
 def console(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -4,15 +4,15 @@ row, in one process and across processes racing on the same keys (SQLite and Mar
 from __future__ import annotations
 
 import multiprocessing
-import threading
-import time
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select, text
 
 from services.db.models import TradeFill, TradeOrder
 from services.db.repositories import Repositories
 from services.domain import OrderState, Side
+from tests.fixtures.waiting import wait_until_blocking
 from tests.foundation import _workers
 from tests.foundation._workers import T0
 
@@ -68,6 +68,7 @@ def _collect(results, count: int) -> list:
     return collected
 
 
+@pytest.mark.slow  # spawns three interpreters
 def test_processes_racing_on_the_same_exec_ids_store_each_once(database, db_url):
     order_id = _order(database)
     exec_ids = [f"0001f4e8.race{n:04d}.01.01" for n in range(15)]
@@ -95,15 +96,7 @@ def test_processes_racing_on_the_same_exec_ids_store_each_once(database, db_url)
         assert s.scalar(select(func.count()).select_from(TradeFill)) == len(exec_ids)
 
 
-def _wait_until(predicate, what: str) -> None:
-    done = threading.Event()
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        done.wait(0.02)  # poll interval while waiting on the condition, not a synchronisation sleep
-
-
+@pytest.mark.slow  # spawns an interpreter
 def test_insert_waiting_on_an_uncommitted_duplicate_gets_the_row_without_error(database, db_url, db_backend):
     """The hardest interleaving: another process inserts the exec_id while ours holds it
     uncommitted. The other must wait, then see a duplicate: one row, no error, created=False."""
@@ -126,7 +119,7 @@ def test_insert_waiting_on_an_uncommitted_duplicate_gets_the_row_without_error(d
                     )
                     return bool(c.execute(query).scalar())
 
-            _wait_until(child_is_waiting, "the child's INSERT to wait on our lock")
+            wait_until_blocking(child_is_waiting, DEADLINE, "the child's INSERT to wait on our lock")
         # On SQLite the child cannot even begin while we hold the write lock (BEGIN IMMEDIATE):
         # it waits on busy_timeout and runs after our commit.
         mine_id = mine.id

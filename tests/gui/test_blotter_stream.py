@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from benchmarks.blotter_stream import (
@@ -29,6 +30,7 @@ def test_stream_shape():
     assert sum(1 for o in final.values() if o.status is OrderState.FILLED) == 90
 
 
+@pytest.mark.slow  # the benchmark's stream (1,200 orders) through the real widgets
 def test_visible_rows_match_the_model_after_a_stream(qtbot):
     events = make_stream(1200)
     console = OurConsole()

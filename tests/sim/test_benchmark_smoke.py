@@ -1,6 +1,10 @@
 """The simulator benchmark still runs (tiny sizes; the numbers are not asserted)."""
 
+import pytest
+
 from benchmarks import sim_throughput
+
+pytestmark = pytest.mark.slow  # a benchmark, even at tiny sizes
 
 
 def test_sim_throughput_benchmark_runs(capsys):
