@@ -17,7 +17,9 @@ from services.execution.writer import EventWriter, WriterHealth
 
 from .conftest import build_stack
 from .test_actions import _settle
-from .test_db_outage import FlakyDatabase, _wait
+from tests.fixtures.waiting import wait_until
+
+from .test_db_outage import FlakyDatabase
 from .test_pitfalls import assert_db_matches_ledger, db_fills
 
 pytestmark = pytest.mark.timeout(120)
@@ -47,7 +49,7 @@ async def _fills_while_down(stack, simulator, flaky, symbol="AAPL"):
     flaky.down = True
     simulator.faults.add_rule(symbols={symbol}, fill_mode="partial")
     simulator.set_price(symbol, "224")
-    await _wait(lambda: len(simulator.ledger()) == 3, what="three fills at the simulator")
+    await wait_until(lambda: len(simulator.ledger()) == 3, 20, "three fills at the simulator")
     return order
 
 
@@ -64,7 +66,7 @@ async def test_backlog_beyond_the_limit_goes_to_the_journal_and_is_replayed_once
     writer.start()
     try:
         order = await _fills_while_down(stack, simulator, flaky)
-        await _wait(lambda: writer.health.journaled >= 4, what="the backlog spilled to the journal")
+        await wait_until(lambda: writer.health.journaled >= 4, 20, "the backlog spilled to the journal")
         assert len(writer._pending) < 4  # memory stays bounded
         lines = _journal_lines(journal)
         assert len(lines) == writer.health.journaled
@@ -72,7 +74,7 @@ async def test_backlog_beyond_the_limit_goes_to_the_journal_and_is_replayed_once
         assert writer.health.degraded and "kept in the journal" in writer.health.describe()
         assert db_fills(database) == []
         flaky.down = False
-        await _wait(lambda: not writer.health.problem, what="the journal replayed")
+        await wait_until(lambda: not writer.health.problem, 20, "the journal replayed")
         await writer.flush()
         assert not journal.exists() and not journal.with_name(journal.name + ".offset").exists()
         assert_db_matches_ledger(database, simulator)
@@ -97,7 +99,7 @@ async def test_a_writer_stopped_during_an_outage_leaves_all_in_the_journal_for_t
     writer.start()
     try:
         order = await _fills_while_down(stack, simulator, flaky)
-        await _wait(lambda: writer.health.degraded, what="the outage noticed")
+        await wait_until(lambda: writer.health.degraded, 20, "the outage noticed")
         await writer.stop(drain=True, timeout=0.3)  # the command ends, the database is still away
         spilled = _journal_lines(journal)
         assert spilled and writer.health.journaled == len(spilled) and writer.backlog == 0
@@ -148,13 +150,13 @@ async def test_a_refused_event_is_a_health_problem_until_written(database, simul
     writer.start()
     try:
         order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10))
-        await _wait(lambda: writer.health.parked >= 1, what="the refused execution published")
+        await wait_until(lambda: writer.health.parked >= 1, 20, "the refused execution published")
         parked = writer.health
         assert parked.problem and not parked.degraded
         assert "refused" in parked.describe() and "cannot store" in parked.describe()
         assert db_fills(database) == []
         broken["on"] = False  # fixed (a new release, a repaired row): the retry writes it
-        await _wait(lambda: not writer.health.problem, what="the parked events written")
+        await wait_until(lambda: not writer.health.problem, 20, "the parked events written")
         assert len(db_fills(database)) == 1
         await _settle(stack, order.id, {OrderState.FILLED})
         assert [h.parked for h in health][-1] == 0 and any(h.parked for h in health)
