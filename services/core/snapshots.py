@@ -1,7 +1,11 @@
 """Snapshot import: parse a CSV or JSON target-weight file and report every problem it has.
 
 A snapshot is a list of rows ``symbol, weight`` plus the optional ``score, rank, price,
-sec_type, exchange, currency`` (defaults STK / SMART / USD). Parsing never stops at the first
+sec_type, exchange, currency, primary_exchange`` (defaults STK / SMART / USD / none). The
+contract columns name the listing traded (``SAP,0.1,STK,IBIS,EUR`` is the Xetra listing in
+euros); a row the console cannot trade (another security type, an exchange it does not know or
+one that does not trade in the row's currency) is an error of that row, never swapped for
+another listing (``services.core.contracts``). Parsing never stops at the first
 problem: every problem is reported with its line number (1-based, as an editor shows it) and
 column, so that the user can fix the file in one pass. A snapshot with any error must not be
 stored at all; :attr:`ParsedSnapshot.ok` says whether it may be.
@@ -29,8 +33,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from services.core.contracts import ContractSpec, contract_problem
+
 REQUIRED_COLUMNS = ("symbol", "weight")
-OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency")
+OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency", "primary_exchange")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_SEC_TYPE = "STK"
 DEFAULT_EXCHANGE = "SMART"
@@ -60,6 +66,11 @@ class SnapshotItem:
     sec_type: str = DEFAULT_SEC_TYPE
     exchange: str = DEFAULT_EXCHANGE
     currency: str = DEFAULT_CURRENCY
+    primary_exchange: str = ""
+
+    @property
+    def spec(self) -> ContractSpec:
+        return ContractSpec(self.symbol, self.sec_type, self.exchange, self.primary_exchange, self.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,13 +372,23 @@ def _validate_rows(
         sec_type = _cell(values.get("sec_type")).upper() or DEFAULT_SEC_TYPE
         exchange = _cell(values.get("exchange")).upper() or DEFAULT_EXCHANGE
         currency = _cell(values.get("currency")).upper() or DEFAULT_CURRENCY
-        for column, value in (("sec_type", sec_type), ("exchange", exchange)):
-            if not CODE_RE.match(value):
+        primary = _cell(values.get("primary_exchange")).upper()
+        contract_ok = True
+        for column, value in (("sec_type", sec_type), ("exchange", exchange), ("primary_exchange", primary)):
+            if value and not CODE_RE.match(value):
                 problems.append(SnapshotProblem(line, column, f"malformed_{column}", f"malformed {column} {value!r}"))
-                bad = True
+                contract_ok = False
         if not CURRENCY_RE.match(currency):
             problems.append(SnapshotProblem(line, "currency", "malformed_currency", f"malformed currency {currency!r}"))
-            bad = True
+            contract_ok = False
+        if contract_ok and symbol:
+            refused = contract_problem(ContractSpec(symbol, sec_type, exchange, primary, currency))
+            if refused is not None:
+                column, message = refused
+                code = "unsupported_sec_type" if column == "sec_type" else "unsupported_exchange"
+                problems.append(SnapshotProblem(line, column, code, f"{symbol}: {message}; this row cannot be traded"))
+                contract_ok = False
+        bad = bad or not contract_ok
 
         if weight is not None:
             gross += abs(weight)
@@ -380,7 +401,7 @@ def _validate_rows(
                     )
                 )
         if not bad:
-            items.append(SnapshotItem(symbol, weight, line, score, rank, price, sec_type, exchange, currency))
+            items.append(SnapshotItem(symbol, weight, line, score, rank, price, sec_type, exchange, currency, primary))
     return items
 
 
@@ -396,8 +417,10 @@ def _plain(value: Decimal | None) -> str | None:
 
 
 def normalised_content(items) -> str:
+    # the primary exchange joins a row only when given: hashes of older snapshots stay the same
     rows = [
         [i.symbol, _plain(i.weight), _plain(i.score), i.rank, _plain(i.price), i.sec_type, i.exchange, i.currency]
+        + ([i.primary_exchange] if getattr(i, "primary_exchange", "") else [])
         for i in sorted(items, key=lambda i: i.symbol)
     ]
     return json.dumps(rows, separators=(",", ":"), ensure_ascii=True)

@@ -17,6 +17,7 @@ from services.db.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_TABLES = {t.name for t in Base.metadata.sorted_tables}
+LAST_REVISION = "0002_contracts"  # the newest file in migrations/versions
 
 
 def _diff(url: str) -> list:
@@ -45,16 +46,16 @@ def test_migrated_schema_equals_the_models(empty_db_url):
 
 def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.current(empty_db_url) is None
-    assert migrate.upgrade(empty_db_url) == "0001_initial"
+    assert migrate.upgrade(empty_db_url) == migrate.head()
     assert _tables(empty_db_url) == MODEL_TABLES | {"alembic_version"}
     assert migrate.downgrade(empty_db_url, "base") is None
     assert migrate.current(empty_db_url) is None
     assert _tables(empty_db_url) == {"alembic_version"}
-    assert migrate.ensure_schema(empty_db_url) == "0001_initial"
-    assert migrate.current(empty_db_url) == "0001_initial"
+    assert migrate.ensure_schema(empty_db_url) == migrate.head()
+    assert migrate.current(empty_db_url) == migrate.head()
     assert _diff(empty_db_url) == []
     # Upgrading a database already at head is a no-op, not an error.
-    assert migrate.upgrade(empty_db_url) == "0001_initial"
+    assert migrate.upgrade(empty_db_url) == migrate.head()
 
 
 def test_the_test_fixture_database_is_at_head_and_empty(db_url):
@@ -78,7 +79,7 @@ def test_offline_mysql_ddl_creates_every_table():
     assert "fill_time DATETIME(6) NOT NULL" in ddl
     assert "quantity NUMERIC(20, 6) NOT NULL" in ddl
     assert "CREATE INDEX ix_audit_logs_time ON audit_logs (time);" in ddl
-    assert "INSERT INTO alembic_version (version_num) VALUES ('0001_initial');" in ddl
+    assert f"'{migrate.head()}'" in ddl.rstrip().splitlines()[-1]  # the last statement stamps the head
     with pytest.raises(ValueError, match="unknown dialect"):
         migrate.offline_sql("oracle")
 
@@ -86,9 +87,9 @@ def test_offline_mysql_ddl_creates_every_table():
 def test_migrations_are_found_from_the_package_not_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert migrate.migrations_dir() == ROOT / "migrations"
-    assert migrate.head() == "0001_initial"
+    assert migrate.head() == LAST_REVISION
     url = f"sqlite:///{(tmp_path / 'nested' / 'dir' / 'db.sqlite3').as_posix()}"
-    assert migrate.ensure_schema(url) == "0001_initial"  # creates the missing folders too
+    assert migrate.ensure_schema(url) == LAST_REVISION  # creates the missing folders too
 
 
 def test_connection_settings(database):
@@ -162,4 +163,4 @@ def test_a_built_package_finds_its_migrations(tmp_path):
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == [str(build / "migrations"), "0001_initial"]
+    assert run.stdout.splitlines() == [str(build / "migrations"), LAST_REVISION]
