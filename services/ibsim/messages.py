@@ -90,7 +90,8 @@ def current_time(epoch_seconds: int) -> list[str]:
 # --- contracts and market data -----------------------------------------------------------
 
 
-def contract_details(req_id: int, instrument: Instrument, server_version: int = MAX_SERVER_VERSION) -> list[str]:
+def contract_details(req_id: int, instrument: Instrument, server_version: int = MAX_SERVER_VERSION,
+                     exchange: str = "SMART") -> list[str]:
     if server_version < 164:
         raise ValueError("contractDetails layouts below server version 164 are not implemented")
     stock_type = "ETF" if "ETF" in instrument.long_name.upper() or "TRUST" in instrument.long_name.upper() else "COMMON"
@@ -102,7 +103,7 @@ def contract_details(req_id: int, instrument: Instrument, server_version: int = 
         "",  # lastTradeDate
         "0",  # strike
         "",  # right
-        "SMART",
+        exchange,
         instrument.currency,
         instrument.symbol,  # localSymbol
         trading_class(instrument),  # marketName
@@ -120,7 +121,7 @@ def contract_details(req_id: int, instrument: Instrument, server_version: int = 
         "",  # industry
         "",  # category
         "",  # subcategory
-        "US/Eastern",
+        "US/Eastern" if instrument.currency == "USD" else "MET" if instrument.currency == "EUR" else "GB",
         "",  # tradingHours
         "",  # liquidHours
         "",  # evRule
@@ -219,7 +220,7 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
                what_if: WhatIfState | None = None) -> list[str]:
     """openOrder (5): 127 fields at server version 178 for a plain STK MKT/LMT order."""
     sv = server_version
-    fields = [OPEN_ORDER, str(order.order_id), *_contract11(instrument)]
+    fields = [OPEN_ORDER, str(order.order_id), *_contract11(instrument, exchange=order.exchange)]
     fields += [
         order.action,
         fmt(order.quantity),
@@ -349,7 +350,7 @@ def open_order_end() -> list[str]:
 def completed_order(order: SimOrder, instrument: Instrument, server_version: int = MAX_SERVER_VERSION) -> list[str]:
     """completedOrder (101): no orderId on the wire; the client keys it by permId."""
     sv = server_version
-    fields = [COMPLETED_ORDER, *_contract11(instrument)]
+    fields = [COMPLETED_ORDER, *_contract11(instrument, exchange=order.exchange)]
     fields += [
         order.action,
         fmt(order.quantity),

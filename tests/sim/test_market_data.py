@@ -80,7 +80,9 @@ def test_sample_universe():
     assert len(universe) >= 50
     assert {"AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM"} <= set(universe)
     assert len({i.con_id for i in universe.values()}) == len(universe)
-    assert all(i.price > 0 and i.currency == "USD" and i.long_name for i in universe.values())
+    assert all(i.price > 0 and i.currency in ("USD", "EUR", "GBP") and i.long_name for i in universe.values())
+    # same-named listings in other currencies beside the US one, keyed apart
+    assert (universe["SAP"].currency, universe["SAP@IBIS:EUR"].currency, universe["SHEL@LSE:GBP"].currency) == ("USD", "EUR", "GBP")
     assert (universe["AAPL"].con_id, universe["SPY"].primary_exchange) == (265598, "ARCA")
 
 
