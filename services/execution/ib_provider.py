@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.core.contracts import ContractSpec, spec_of
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, QueryFailed, Refused
@@ -35,6 +36,7 @@ from .events import (
     dec,
     side_from_ib,
 )
+from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .pacing import PacingLimiter
 from .provider import BrokerPosition, ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook, check_account
 
@@ -110,7 +112,7 @@ class IbExecutionProvider(ExecutionProvider):
         self._listeners: list[ConnectionListener] = []
         self._resync_hooks: list[ReconnectHook] = []
         self._waiters: list[tuple[Callable[[object], bool], asyncio.Future]] = []
-        self._contracts: dict[str, Any] = {}
+        self._contracts: dict[ContractSpec, Any] = {}  # by the listing asked for, never by bare symbol
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
@@ -463,43 +465,54 @@ class IbExecutionProvider(ExecutionProvider):
         except Exception as exc:  # RequestError and friends
             raise QueryFailed(f"{what}: {exc}") from exc
 
-    async def qualify(self, symbols: list[str]) -> dict[str, Any]:
-        from ib_async import Stock
-
+    async def qualify(self, symbols: list[str | ContractSpec]) -> dict[str, Any]:
+        """Qualified contracts by listing key (a bare symbol is the US stock). A listing IB does
+        not know, or answers with another listing, is refused: never swapped."""
         self._require_connected()
-        missing = [s for s in dict.fromkeys(symbols) if s not in self._contracts]
+        specs = list(dict.fromkeys(spec_of(s) for s in symbols))
+        missing = [s for s in specs if s not in self._contracts]
+        for spec in missing:
+            ib_contract(spec)  # refuses what the console cannot trade before asking anyone
         if missing and self.contract_store is not None:
             try:
                 known = await asyncio.to_thread(self.contract_store.load, missing)
             except Exception:  # the cache is an optimisation: on any trouble, ask IB
                 log.exception("contract cache unreadable")
                 known = {}
-            for symbol, (con_id, primary) in known.items():
-                self._contracts[symbol] = Stock(symbol, "SMART", "USD", conId=con_id, primaryExchange=primary or "")
+            for spec in missing:
+                if spec.key in known:
+                    con_id, primary = known[spec.key]
+                    self._contracts[spec] = ib_contract(spec, con_id=con_id, primary_exchange=primary or spec.primary_exchange)
             missing = [s for s in missing if s not in self._contracts]
         if missing:
-            contracts = [Stock(s, "SMART", "USD") for s in missing]
+            contracts = [ib_contract(s) for s in missing]
             for _ in contracts:
                 await self._paced()
             result = await self._query(self.ib.qualifyContractsAsync(*contracts), "contract qualification")
             fresh = {}
-            for symbol, contract in zip(missing, result):
-                if contract is not None and not isinstance(contract, list):
-                    self._contracts[symbol] = contract
-                    fresh[symbol] = (contract.conId, contract.primaryExchange)
+            for spec, contract in zip(missing, result):
+                if contract is None or isinstance(contract, list):
+                    continue
+                if not is_listing(spec, contract):
+                    log.error("%s: IB answered with %s %s %s/%s: refused", spec.key, contract.symbol, contract.currency,
+                              contract.exchange, contract.primaryExchange)
+                    continue
+                self._contracts[spec] = contract
+                fresh[spec] = (contract.conId, contract.primaryExchange)
             if fresh and self.contract_store is not None:
                 try:
                     await asyncio.to_thread(self.contract_store.save, fresh)
                 except Exception:
                     log.exception("contract cache not written")
-        unknown = [s for s in symbols if s not in self._contracts]
+        unknown = [s for s in specs if s not in self._contracts]
         if unknown:
-            raise BrokerError(f"unknown contract(s): {', '.join(sorted(set(unknown)))}", code="unknown_contract")
-        return {s: self._contracts[s] for s in symbols}
+            raise BrokerError(f"unknown contract(s): {', '.join(sorted({s.key for s in unknown}))}", code="unknown_contract")
+        return {s.key: self._contracts[s] for s in specs}
 
-    async def market_prices(self, symbols: list[str]) -> dict[str, Decimal | None]:
+    async def market_prices(self, symbols: list[str | ContractSpec]) -> dict[str, Decimal | None]:
+        """Prices in each listing's own currency, by listing key."""
         contracts = await self.qualify(symbols)
-        unique = list(dict.fromkeys(symbols))
+        unique = list(contracts)
         for _ in unique:
             await self._paced()
         tickers = await self._query(self.ib.reqTickersAsync(*[contracts[s] for s in unique]), "market data snapshot")
@@ -520,9 +533,18 @@ class IbExecutionProvider(ExecutionProvider):
             await self._paced()
         values = await self._query(self.ib.accountSummaryAsync(self.account), "account summary")
         for value in values:
-            if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE", ""):
+            if value.tag == "NetLiquidation" and value.currency != "BASE":  # in the base currency
                 return dec(value.value)
         return None
+
+    async def exchange_rates(self) -> FxRates:
+        """From the account summary kept for the NetLiquidation (its $LEDGER:ALL ExchangeRate
+        values): no extra request once it is there."""
+        self._require_connected()
+        if not self.ib.wrapper.acctSummary:
+            await self._paced()
+        values = await self._query(self.ib.accountSummaryAsync(self.account), "account summary")
+        return fx_from_account_values(values)
 
     # ------------------------------------------------------------------ orders
     def _build_order(self, request: OrderRequest):
@@ -541,7 +563,8 @@ class IbExecutionProvider(ExecutionProvider):
         return order
 
     async def place_order(self, request: OrderRequest) -> int:
-        contract = (await self.qualify([request.symbol]))[request.symbol]
+        spec = request.spec
+        contract = (await self.qualify([spec]))[spec.key]
         order = self._build_order(request)
         await self._paced()
         self._require_connected()
@@ -619,9 +642,11 @@ class IbExecutionProvider(ExecutionProvider):
         self._require_connected()
         await self._paced()
         items = await self._query(self.ib.reqPositionsAsync(), "positions")
-        return [
-            BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0))
-            for p in items
-            if not self.account or p.account == self.account
-        ]
+        return [self._broker_position(p) for p in items if not self.account or p.account == self.account]
+
+    def _broker_position(self, p) -> BrokerPosition:
+        # a listing qualified in this session is named as it was asked for; else as IB reports it
+        spec = next((s for s, c in self._contracts.items() if c.conId and c.conId == p.contract.conId), None) or spec_of_ib(p.contract)
+        return BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0),
+                              currency=spec.currency, exchange=spec.venue, con_id=p.contract.conId or 0)
 
