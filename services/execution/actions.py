@@ -166,7 +166,7 @@ class OrderActions:
                           client_order_id: str) -> None:
         prices = await self.provider.market_prices([symbol])
         reference = prices.get(symbol)
-        positions = {p.symbol: p.quantity for p in await self.provider.positions()}
+        positions = {p.key: p.quantity for p in await self.provider.positions()}  # manual orders: the US listing
         current = positions.get(symbol, Decimal(0))
         draft = OrderDraft(
             sequence=1, symbol=symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit,

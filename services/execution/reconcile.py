@@ -176,8 +176,8 @@ class Reconciler:
                                                         message="IB does not know this order after a targeted query: "
                                                                 "closed as never received, not resent"))
 
-        # Positions: IB is the truth for the account-level rows.
-        broker_pos = {p.symbol: p for p in positions}
+        # Positions: IB is the truth for the account-level rows (by listing key: SAP and SAP@IBIS:EUR apart).
+        broker_pos = {p.key: p for p in positions}
         for symbol, p in broker_pos.items():
             if db_positions.get(symbol) != p.quantity:
                 report.positions_corrected.append(symbol)

@@ -45,6 +45,7 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
+from .listings import request_for_draft, request_for_order, snapshot_specs
 from .errors import BadInput, BrokerError, LiveConfirmRequired, Refused, RiskBlocked, TradingHalted
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
@@ -120,6 +121,7 @@ def _draft_from_dict(d: dict) -> OrderDraft:
         current_quantity=_dec(d.get("current_quantity")) or Decimal(0), target_quantity=_dec(d.get("target_quantity")) or Decimal(0),
         target_weight=_dec(d.get("target_weight")), client_order_id=d["client_order_id"],
         sec_type=d.get("sec_type", "STK"), exchange=d.get("exchange", "SMART"), currency=d.get("currency", "USD"),
+        primary_exchange=d.get("primary_exchange") or "", fx_rate=_dec(d.get("fx_rate")) or Decimal(1),
     )
 
 
@@ -189,11 +191,13 @@ class TradeService:
     # ------------------------------------------------------------------ preview
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
         run, items = await self._db(self._load_for_preview, run_id)
-        symbols = [i["symbol"] for i in items]
-        positions = {p.symbol: p.quantity for p in await self.provider.positions() if p.quantity}
-        symbols_all = list(dict.fromkeys(symbols + list(positions)))
-        prices_raw = await self.provider.market_prices(symbols_all) if symbols_all else {}
+        specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
+        held = [p for p in await self.provider.positions() if p.quantity]
+        positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
+        listings = list(dict.fromkeys([*specs, *(p.spec for p in held)]))
+        prices_raw = await self.provider.market_prices(listings) if listings else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
+        fx = await self.provider.exchange_rates()
         if portfolio_value is None:
             portfolio_value = _dec(run.params.get("portfolio_value")) if run.params.get("portfolio_value_given") else None
         given = portfolio_value is not None
@@ -201,7 +205,7 @@ class TradeService:
             portfolio_value = await self.provider.net_liquidation()
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation; give a portfolio value")
-        return await self._db(self._preview, run_id, items, positions, prices, Decimal(portfolio_value), given)
+        return await self._db(self._preview, run_id, items, positions, prices, Decimal(portfolio_value), given, fx)
 
     def _load_for_preview(self, run_id: int):
         with self.db.session() as session:
@@ -209,11 +213,11 @@ class TradeService:
             if run.snapshot_id is None:
                 raise BadInput(f"run {run_id} has no snapshot to build orders from")
             items = [{"symbol": i.symbol, "weight": i.weight, "price": i.price, "sec_type": i.sec_type,
-                      "exchange": i.exchange, "currency": i.currency}
+                      "exchange": i.exchange, "currency": i.currency, "primary_exchange": i.primary_exchange or ""}
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
             return _info(run), items
 
-    def _build_params(self, run: TradeRun, portfolio_value: Decimal) -> BuildParams:
+    def _build_params(self, run: TradeRun, portfolio_value: Decimal, fx=None) -> BuildParams:
         given = dict((run.params or {}).get("builder", {}))
         for key in BUILDER_KEYS:
             if key in (run.params or {}):
@@ -228,18 +232,22 @@ class TradeService:
                 kwargs[key] = OrderType(value)
             elif key == "liquidate_unlisted":
                 kwargs[key] = bool(value)
+        if fx is not None:
+            kwargs.update(base_currency=fx.base, fx_rates=dict(fx.rates))
         return BuildParams(portfolio_value=portfolio_value, run_id=run.id, **kwargs)
 
-    def _preview(self, run_id, items, positions, prices, portfolio_value, given) -> PreviewResult:
+    def _preview(self, run_id, items, positions, prices, portfolio_value, given, fx=None) -> PreviewResult:
         from services.core.builder import Target
 
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
-            params = self._build_params(run, portfolio_value)
-            targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"]) for i in items]
+            params = self._build_params(run, portfolio_value, fx)
+            targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
+                              i.get("primary_exchange") or "") for i in items]
             result = build_orders(targets, params, prices=prices, positions=positions)
             settings = SettingsRepository(session)
-            report = self._risk(session, run, result.orders, positions, prices, portfolio_value, result.unpriced_symbols, settings)
+            report = self._risk(session, run, result.orders, positions, prices, portfolio_value, result.unpriced_symbols, settings,
+                                params)
             stored = dict(run.params or {})
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},
@@ -249,6 +257,7 @@ class TradeService:
                             "liquidate_unlisted": params.liquidate_unlisted},
                 "portfolio_value": str(portfolio_value),
                 "portfolio_value_given": given,
+                "fx": {"base": params.base_currency, "rates": {c: str(r) for c, r in sorted(params.fx_rates.items())}},
                 "positions": {s: str(q) for s, q in positions.items()},
                 "drafts": [d.to_dict() for d in result.orders],
                 "skipped": [{"symbol": s.symbol, "reason": s.reason} for s in result.skipped],
@@ -258,7 +267,7 @@ class TradeService:
             run.params = stored
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped))
 
-    def _risk(self, session, run, drafts, positions, prices, portfolio_value, unpriced, settings):
+    def _risk(self, session, run, drafts, positions, prices, portfolio_value, unpriced, settings, params=None):
         overrides = (run.params or {}).get("risk_overrides", [])
         rules = rules_from_params(settings.risk_defaults(), overrides)
         start = datetime.now(UTC).astimezone(MARKET_TZ).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
@@ -268,7 +277,8 @@ class TradeService:
             TradeOrder.client_order_id.in_([d.client_order_id for d in drafts]))).all()) if drafts else frozenset()
         ctx = RiskContext(portfolio_value=portfolio_value, positions=positions, prices=prices,
                           trading_state=settings.trading_state(), orders_today=int(orders_today),
-                          unpriced_symbols=tuple(unpriced), sent_client_order_ids=sent)
+                          unpriced_symbols=tuple(unpriced), sent_client_order_ids=sent,
+                          base_currency=params.base_currency if params else "USD", fx_rates=params.fx_rates if params else {})
         return evaluate_risk(drafts, ctx, rules)
 
     # ------------------------------------------------------------------ execute
@@ -327,9 +337,10 @@ class TradeService:
                 orders.insert_once(
                     d.client_order_id, d.symbol, d.side, d.quantity, order_type=d.order_type, limit_price=d.limit_price,
                     run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
+                    primary_exchange=d.primary_exchange or None,
                     account=self.provider.account or None, params={"draft": d.to_dict()},
                 )
-                requests.append(OrderRequest(d.client_order_id, d.symbol, d.side, d.quantity, d.order_type, d.limit_price))
+                requests.append(request_for_draft(d))
             run.status = RunStatus.RUNNING
             run.started_at = run.started_at or datetime.now(UTC)
             audit(self.db, self.actor, "run.execute", "trade_run", run_id,
@@ -356,8 +367,7 @@ class TradeService:
             unsent = [o for o in orders if o.status is OrderState.NEW and not o.ib_perm_id and not o.ib_order_id
                       and o.replaces_order_id is None]
             known = tuple(o.client_order_id for o in orders if o not in unsent)
-            return [OrderRequest(o.client_order_id, o.symbol, Side(o.side), o.quantity, OrderType(o.order_type), o.limit_price, o.tif)
-                    for o in unsent], known
+            return [request_for_order(o) for o in unsent], known
 
     def stop_sending(self) -> None:
         """Halt: a run that is sending stops before its next order (a halt from another process
@@ -384,7 +394,7 @@ class TradeService:
         if not requests:
             return ExecuteResult(run_id, (), known, (), (await self.get_run(run_id)).status)
         if hasattr(self.provider, "qualify"):
-            await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+            await self.provider.qualify(list(dict.fromkeys(r.spec for r in requests)))
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
 

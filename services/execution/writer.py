@@ -41,6 +41,7 @@ from services.db.models import Position, TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, PositionRepository, split_exec_id
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
+from .listings import position_key
 from .events import (
     REJECT_CODES,
     BrokerErrorEvent,
@@ -622,11 +623,13 @@ class EventWriter:
         total = counted + delta
         if total > 0:
             order.avg_fill_price = (value / total).quantize(Decimal("0.00000001"))
-        # positions: reverse the superseded revision, book the new one
+        # positions (by listing: the order's contract, or the execution's for an external order):
+        # reverse the superseded revision, book the new one
         signed = Side(ev.side).sign
+        listing = position_key(order, ev)
         if old is not None:
-            self._position(session, batch, order, ev.account, ev.symbol, -signed * old.quantity, old.price)
-        self._position(session, batch, order, ev.account, ev.symbol, signed * fill.quantity, fill.price)
+            self._position(session, batch, order, ev.account, listing, -signed * old.quantity, old.price)
+        self._position(session, batch, order, ev.account, listing, signed * fill.quantity, fill.price)
 
     def _position(self, session, batch: _Batch, order: TradeOrder, account: str, symbol: str, delta: Decimal, price: Decimal) -> None:
         """Move the project row and the account row (project None) in memory; written once per batch."""
