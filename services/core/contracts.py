@@ -100,12 +100,13 @@ class ContractSpec:
 
 
 def spec_of(item) -> ContractSpec:
-    """The spec of anything with ``symbol`` and optional ``sec_type``, ``exchange``,
-    ``primary_exchange``, ``currency`` attributes (snapshot items, targets, drafts, order rows)."""
+    """The spec of a listing key (a bare symbol: the US stock) or of anything with ``symbol`` and
+    optional ``sec_type``, ``exchange``, ``primary_exchange``, ``currency`` attributes (snapshot
+    items, targets, drafts, order rows)."""
     if isinstance(item, ContractSpec):
         return item
     if isinstance(item, str):
-        return ContractSpec.of(item)
+        return ContractSpec.from_key(item.strip().upper())
     return ContractSpec.of(item.symbol, getattr(item, "sec_type", None), getattr(item, "exchange", None),
                            getattr(item, "primary_exchange", None), getattr(item, "currency", None))
 
