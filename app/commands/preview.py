@@ -3,12 +3,14 @@
     trading-console preview --snapshot FILE_OR_ID --portfolio-value V [--prices FILE]
         [--positions FILE] [--cash-buffer R] [--lot-size N] [--rounding nearest|floor]
         [--order-type MKT|LMT] [--limit-bps B] [--min-order-value V] [--liquidate-unlisted]
-        [--risk NAME=VALUE ...] [--commission fixed|tiered] [--json]
+        [--risk NAME=VALUE ...] [--fx CUR=RATE ...] [--commission fixed|tiered] [--json]
 
 With a FILE it needs no database at all (risk limits: the built-in defaults plus ``--risk``).
 With an id it reads the stored snapshot, the stored risk defaults (trade_settings), the
 trading state and the number of orders sent since New York midnight from the database. Prices come from ``--prices`` (CSV ``symbol,price``) over the
-snapshot's own price column; positions from ``--positions`` (CSV ``symbol,quantity``).
+snapshot's own price column; positions from ``--positions`` (CSV ``symbol,quantity``). Rows in
+another currency than USD need its rate, ``--fx EUR=1.10`` (USD per unit; see docs/currencies.md);
+without one they are unpriced and risk blocks the run.
 
 Exit code 0 when the run would be ready, 3 when risk blocks it, 2 for bad input (the problems
 and their lines on stderr, or in the JSON under ``errors``).
@@ -45,6 +47,14 @@ def _decimal(minimum: Decimal, *, strict: bool = False, below: Decimal | None = 
     return parse
 
 
+def _fx_rate(text: str) -> tuple[str, Decimal]:
+    currency, sep, value = text.partition("=")
+    currency = currency.strip().upper()
+    if not sep or len(currency) != 3 or not currency.isalpha():
+        raise argparse.ArgumentTypeError(f"not CUR=RATE: {text!r}")
+    return currency, _decimal(Decimal(0), strict=True)(value.strip())
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("preview", help="build the orders of a snapshot and check them against risk (sends nothing)")
     parser.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="snapshot file (CSV/JSON) or stored snapshot id")
@@ -60,6 +70,8 @@ def register(subparsers) -> None:
     parser.add_argument("--liquidate-unlisted", action="store_true", help="sell held symbols that are not in the snapshot")
     parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
     parser.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
+    parser.add_argument("--fx", action="extend", nargs="+", default=[], type=_fx_rate, metavar="CUR=RATE",
+                        help="exchange rate of a listing currency: USD per unit (e.g. EUR=1.10)")
     parser.add_argument("--commission", choices=("fixed", "tiered"), default="fixed", help="IB commission model of the estimate (default fixed)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run_preview)
@@ -192,6 +204,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         order_type=OrderType(args.order_type),
         limit_offset_bps=args.limit_bps,
         liquidate_unlisted=args.liquidate_unlisted,
+        fx_rates=dict(getattr(args, "fx", None) or ()),
     )
     result = build_orders(items, params, prices=prices, positions=positions)
     known_prices = {i.symbol: i.price for i in items if getattr(i, "price", None) is not None}
@@ -203,6 +216,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         trading_state=trading_state,
         orders_today=orders_today,
         unpriced_symbols=result.unpriced_symbols,
+        fx_rates=params.fx_rates,
     )
     report = evaluate_risk(result.orders, ctx, rules)
     model = TieredCommission() if args.commission == "tiered" else FixedCommission()
