@@ -185,3 +185,28 @@ async def test_qualification_cache_is_keyed_by_listing(database, simulator):
         await stack.close()
     assert DbContractStore(database).load(["SAP", eur]) == {
         "SAP": (simulator.universe["SAP"].con_id, "NYSE"), "SAP@IBIS:EUR": (simulator.universe["SAP@IBIS:EUR"].con_id, "IBIS")}
+
+
+async def test_a_manual_eur_order_and_its_cancel_and_new_replacement_stay_on_the_eur_listing(stack):
+    from services.core.contracts import ContractSpec
+    from services.domain import Side
+
+    from .test_actions import _order, _settle
+
+    sim = stack.sim
+    stack.sim.faults.add_rule(order_ref=r"^SLOWEUR-1$", ack_delay=30)
+    eur = ContractSpec("SAP", "STK", "IBIS", "", "EUR")
+    record = await stack.actions.manual_order("SAP", Side.BUY, Decimal(4), client_order_id="SLOWEUR-1", contract=eur)
+    result = await stack.actions.replace(record.id, quantity=Decimal(6))
+    assert result.method == "cancel_and_new"
+    await _settle(stack, result.new_order_id, {OrderState.FILLED})
+    new = _order(stack.db, result.new_order_id)
+    assert (new.symbol, new.exchange, new.currency, new.quantity) == ("SAP", "IBIS", "EUR", Decimal(6))
+    assert [sim.universe[o.symbol].currency for o in sim.orders()] == ["EUR", "EUR"]
+    assert sim.positions() == {"SAP@IBIS:EUR": Decimal(6)}
+    # a listing key names the listing too; an option is refused before anything is sent
+    await stack.actions.manual_order("SAP@IBIS:EUR", Side.SELL, Decimal(1))
+    assert sim.universe[sim.orders()[-1].symbol].currency == "EUR"
+    with pytest.raises(BadInput, match="OPT is not supported"):
+        await stack.actions.manual_order("SAP", Side.BUY, Decimal(1), contract=ContractSpec("SAP", "OPT"))
+    assert len(sim.orders()) == 3
