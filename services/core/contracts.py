@@ -61,7 +61,7 @@ class ContractSpec:
 
     @classmethod
     def of(cls, symbol: str, sec_type: str | None = None, exchange: str | None = None,
-           primary_exchange: str | None = None, currency: str | None = None) -> "ContractSpec":
+           primary_exchange: str | None = None, currency: str | None = None) -> ContractSpec:
         """Upper-cased, blanks replaced by the defaults."""
         return cls(
             symbol.strip().upper(),
@@ -72,7 +72,7 @@ class ContractSpec:
         )
 
     @classmethod
-    def from_key(cls, key: str) -> "ContractSpec":
+    def from_key(cls, key: str) -> ContractSpec:
         """The inverse of :attr:`key` (for a held listing known only by its key)."""
         text, _, sec_type = key.partition("~")
         symbol, at, rest = text.partition("@")

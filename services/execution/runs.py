@@ -45,8 +45,8 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
-from .listings import request_for_draft, request_for_order, snapshot_specs
 from .errors import BadInput, BrokerError, LiveConfirmRequired, Refused, RiskBlocked, TradingHalted
+from .listings import request_for_draft, request_for_order, snapshot_specs
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 

@@ -41,7 +41,6 @@ from services.db.models import Position, TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, PositionRepository, split_exec_id
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
-from .listings import position_key
 from .events import (
     REJECT_CODES,
     BrokerErrorEvent,
@@ -51,6 +50,7 @@ from .events import (
     OrderStatusEvent,
     is_warning_code,
 )
+from .listings import position_key
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)

@@ -9,7 +9,12 @@ import pytest
 
 from services.console_queries import import_snapshot
 from services.db.models import DecisionSnapshotItem
-from services.db.repositories import PositionRepository, ProjectRepository, SnapshotItemInput, SnapshotRepository
+from services.db.repositories import (
+    PositionRepository,
+    ProjectRepository,
+    SnapshotItemInput,
+    SnapshotRepository,
+)
 from services.domain import OrderState, TradeMode
 from services.execution.errors import BadInput, BrokerError
 
