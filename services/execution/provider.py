@@ -48,13 +48,14 @@ class BrokerPosition:
     con_id: int = 0
 
     @property
-    def spec(self) -> ContractSpec:
-        return ContractSpec.of(self.symbol, None, self.exchange, None, self.currency)
-
-    @property
     def key(self) -> str:
         """The listing key (``ContractSpec.key``): same-named listings never merge."""
-        return self.spec.key
+        return ContractSpec.of(self.symbol, None, self.exchange, None, self.currency).key
+
+    @property
+    def spec(self) -> ContractSpec:
+        """How to ask for this listing again: a US stock through SMART, another on its market."""
+        return ContractSpec.from_key(self.key)
 
 
 def check_account(mode: TradeMode, account: str, live_token: str | None) -> None:

@@ -194,7 +194,7 @@ class TradeService:
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
         positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
-        listings = list(dict.fromkeys([*specs, *(p.spec for p in held)]))
+        listings = list({**{p.key: p.spec for p in held}, **{s.key: s for s in specs}}.values())  # one request per listing
         prices_raw = await self.provider.market_prices(listings) if listings else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
         fx = await self.provider.exchange_rates()
