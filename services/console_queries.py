@@ -114,7 +114,8 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
         if existing is not None and existing.source_file == parsed.source_name:
             return ImportOutcome(parsed, existing.id, project_row.id, False)
         items = [
-            SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency)
+            SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
+                              i.primary_exchange or None)
             for i in parsed.items
         ]
         created = snapshots.create_with_items(project_row.id, parsed.source_name, parsed.content_hash, items, note=note)
@@ -137,7 +138,8 @@ def snapshot_items(db, snapshot_id: int) -> tuple[SnapshotItem, ...]:
             select(DecisionSnapshotItem).where(DecisionSnapshotItem.snapshot_id == snapshot_id).order_by(DecisionSnapshotItem.id)
         )
         return tuple(
-            SnapshotItem(r.symbol, r.weight, index + 1, r.score, r.rank, r.price, r.sec_type, r.exchange, r.currency)
+            SnapshotItem(r.symbol, r.weight, index + 1, r.score, r.rank, r.price, r.sec_type, r.exchange, r.currency,
+                         r.primary_exchange or "")
             for index, r in enumerate(rows)
         )
 

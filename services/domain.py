@@ -171,6 +171,8 @@ class PositionRecord:
     realized_pnl: Decimal
     updated_at: datetime
     market_price: Decimal | None = None
+    currency: str = "USD"  # the listing's (``symbol`` is its key: SAP@IBIS:EUR for Xetra)
+    exchange: str = "SMART"
 
     @property
     def unrealized_pnl(self) -> Decimal | None:

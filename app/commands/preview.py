@@ -15,6 +15,8 @@ never disagree:
   broker's prices and positions, the account's NetLiquidation unless ``--portfolio-value``; the
   preview is stored as a frozen plan and its id printed (``plan_id`` in the JSON), for
   ``trading-console execute --plan ID``.
+Rows in another currency than USD need its rate, ``--fx EUR=1.10`` (USD per unit; see
+docs/currencies.md); without one they are unpriced and risk blocks the run.
 
 Exit code 0 when the run would be ready, 3 when risk blocks it, 2 for bad input (the problems
 and their lines on stderr, or in the JSON under ``errors``), 4 refused, 5 broker error.
@@ -81,6 +83,14 @@ def builder_values(args) -> dict:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _fx_rate(text: str) -> tuple[str, Decimal]:
+    currency, sep, value = text.partition("=")
+    currency = currency.strip().upper()
+    if not sep or len(currency) != 3 or not currency.isalpha():
+        raise argparse.ArgumentTypeError(f"not CUR=RATE: {text!r}")
+    return currency, _decimal(Decimal(0), strict=True)(value.strip())
+
+
 def register(subparsers) -> None:
     from app.commands.execution import _connection_options
 
@@ -92,6 +102,8 @@ def register(subparsers) -> None:
     parser.add_argument("--positions", metavar="FILE", help="offline: CSV symbol,quantity (current positions)")
     add_builder_options(parser, defaults=True)
     parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
+    parser.add_argument("--fx", action="extend", nargs="+", default=[], type=_fx_rate, metavar="CUR=RATE",
+                        help="offline: exchange rate of a listing currency, USD per unit (e.g. EUR=1.10)")
     parser.add_argument("--commission", choices=("fixed", "tiered"), default="fixed", help="IB commission model of the estimate (default fixed)")
     parser.add_argument("--save", action="store_true", help="preview against the broker and store the plan (prints its id)")
     parser.add_argument("--project", metavar="NAME", default=None, help="with --save and a FILE: the project it is imported into")
@@ -257,6 +269,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
         order_type=OrderType(args.order_type),
         limit_offset_bps=args.limit_bps,
         liquidate_unlisted=args.liquidate_unlisted,
+        fx_rates=dict(getattr(args, "fx", None) or ()),
     )
     known_prices = {i.symbol: i.price for i in items if getattr(i, "price", None) is not None}
     known_prices.update(prices)

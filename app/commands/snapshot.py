@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="snapshot_command", metavar="ACTION", required=True)
 
     imp = sub.add_parser("import", help="validate a CSV/JSON snapshot and store it")
-    imp.add_argument("file", metavar="FILE", help="CSV or JSON file: symbol, weight [, score, rank, price, sec_type, exchange, currency]")
+    imp.add_argument("file", metavar="FILE", help="CSV or JSON file: symbol, weight [, score, rank, price, sec_type, exchange, currency, primary_exchange]")
     imp.add_argument("--project", required=True, type=_project_name, metavar="NAME", help="project the snapshot belongs to (created if new)")
     imp.add_argument("--max-gross-weight", type=_decimal, default=Decimal("1.0"), metavar="W", help="largest allowed sum of |weight| (default 1.0)")
     imp.add_argument("--allow-short", action="store_true", help="accept negative weights")

@@ -2,6 +2,8 @@
 
 * ``snapshots``: ``parse_snapshot_file / _bytes / _text`` -> ``ParsedSnapshot`` (items, every
   problem with its line, content hash); ``inputs``: the preview's prices/positions CSVs.
+* ``contracts``: ``ContractSpec`` (the listing a row names; ``.key``: ``AAPL``, ``SAP@IBIS:EUR``),
+  ``contract_problem`` (what the console cannot trade), ``rate_to_base`` (broker's FX rates).
 * ``builder``: ``build_orders(targets, BuildParams(...), prices=, positions=)`` ->
   ``BuildResult`` of frozen ``OrderDraft``s; ``client_order_id(run, symbol, side, seq)``.
 * ``risk``: ``DEFAULT_RISK_LIMITS``, ``rules_from_params(dict, ["NAME=VALUE"])``,

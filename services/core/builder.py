@@ -15,6 +15,16 @@ stays <= budget whenever the gross weight is <= 1 (it always is for a validated 
 when rounding up overshoots, one lot at a time is taken back from the targets that rounded up
 most (largest rounded-up value first, then symbol), which brings them back to their floor.
 
+Listings in another currency than the account's base currency: prices are in the listing's
+currency, the portfolio value and the budget in the base currency; a lot is worth
+``price * lot * rate`` (the broker's rate: base units per unit of the listing's currency, see
+``services.core.contracts``), so 10 % of 100,000 USD in SAP at 200 EUR with EURUSD 1.10 is
+45 shares, not 50. A listing without a rate is skipped like one without a price (``missing_rate``)
+and the risk engine blocks the run. Everything is keyed by the listing key
+(``ContractSpec.key``: the bare symbol of a US stock), so a same-named US and EUR listing stay
+apart; an :class:`OrderDraft`'s ``notional`` is in the base currency, its prices in the
+listing's.
+
 Symbols held but absent from the snapshot are sold (or bought back) to zero when
 ``liquidate_unlisted`` is on; they are left alone otherwise (the default). Orders below
 ``min_order_value`` are skipped and listed in :attr:`BuildResult.skipped`, as are symbols
@@ -33,6 +43,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
+from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.domain import OrderType, Side
 
 ZERO = Decimal(0)
@@ -58,6 +69,15 @@ class Target:
     sec_type: str = "STK"
     exchange: str = "SMART"
     currency: str = "USD"
+    primary_exchange: str = ""
+
+    @property
+    def spec(self) -> ContractSpec:
+        return ContractSpec(self.symbol, self.sec_type, self.exchange, self.primary_exchange, self.currency)
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +88,8 @@ class OrderDraft:
     quantity: Decimal  # > 0
     order_type: OrderType
     limit_price: Decimal | None
-    reference_price: Decimal | None
-    notional: Decimal | None  # quantity * reference price; market orders too
+    reference_price: Decimal | None  # in the listing's currency
+    notional: Decimal | None  # quantity * reference price * fx_rate, in the base currency; market orders too
     current_quantity: Decimal
     target_quantity: Decimal
     target_weight: Decimal | None  # None: held, not in the snapshot (liquidation)
@@ -77,6 +97,17 @@ class OrderDraft:
     sec_type: str = "STK"
     exchange: str = "SMART"
     currency: str = "USD"
+    primary_exchange: str = ""
+    fx_rate: Decimal = ONE  # base-currency units per unit of ``currency``
+
+    @property
+    def spec(self) -> ContractSpec:
+        return ContractSpec(self.symbol, self.sec_type, self.exchange, self.primary_exchange, self.currency)
+
+    @property
+    def key(self) -> str:
+        """The listing key: positions, prices and duplicates go by it."""
+        return self.spec.key
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -102,13 +133,15 @@ class OrderDraft:
             "sec_type": self.sec_type,
             "exchange": self.exchange,
             "currency": self.currency,
+            "primary_exchange": self.primary_exchange,
+            "fx_rate": s(self.fx_rate),
         }
 
 
 @dataclass(frozen=True, slots=True)
 class SkippedSymbol:
-    symbol: str
-    reason: str  # "missing_price" | "below_min_order_value"
+    symbol: str  # the listing key
+    reason: str  # "missing_price" | "missing_rate" | "below_min_order_value"
     message: str
 
 
@@ -125,6 +158,8 @@ class BuildParams:
     liquidate_unlisted: bool = False
     run_id: str | int = "P"  # "P": a preview, no run yet
     installation: str = ""  # the database's installation id: client order ids differ between databases
+    base_currency: str = "USD"  # of the portfolio value
+    fx_rates: Mapping[str, Decimal] = field(default_factory=dict)  # currency -> base units per unit
 
     def __post_init__(self) -> None:
         if not (self.portfolio_value >= 0):
@@ -145,14 +180,15 @@ class BuildParams:
 @dataclass(frozen=True, slots=True)
 class BuildResult:
     orders: tuple[OrderDraft, ...]
-    targets: Mapping[str, Decimal]  # symbol -> target quantity (after the budget fix)
+    targets: Mapping[str, Decimal]  # listing key -> target quantity (after the budget fix)
     skipped: tuple[SkippedSymbol, ...]
     budget: Decimal
-    target_value: Decimal  # sum(|target qty| * price), <= budget for gross weight <= 1
+    target_value: Decimal  # sum(|target qty| * price * rate), <= budget for gross weight <= 1
 
     @property
     def unpriced_symbols(self) -> tuple[str, ...]:
-        return tuple(s.symbol for s in self.skipped if s.reason == "missing_price")
+        """Listings that cannot be valued in the base currency (no price, or no rate)."""
+        return tuple(s.symbol for s in self.skipped if s.reason in ("missing_price", "missing_rate"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +245,7 @@ def _as_target(item) -> Target:
         sec_type=getattr(item, "sec_type", "STK"),
         exchange=getattr(item, "exchange", "SMART"),
         currency=getattr(item, "currency", "USD"),
+        primary_exchange=getattr(item, "primary_exchange", "") or "",
     )
 
 
@@ -219,11 +256,12 @@ def build_orders(
     prices: Mapping[str, Decimal] | None = None,
     positions: Mapping[str, Decimal] | None = None,
 ) -> BuildResult:
-    """Rebalance ``positions`` (symbol -> signed quantity) towards ``targets``.
+    """Rebalance ``positions`` (listing key -> signed quantity) towards ``targets``.
 
     ``targets`` are :class:`Target` or anything with ``symbol`` and ``weight`` (and optional
-    ``price``, ``sec_type``, ``exchange``, ``currency``), e.g. snapshot items. A price in
-    ``prices`` wins over the target's own price.
+    ``price``, ``sec_type``, ``exchange``, ``primary_exchange``, ``currency``), e.g. snapshot
+    items. A price in ``prices`` (listing key -> price in the listing's currency) wins over the
+    target's own price.
     """
     prices = prices or {}
     positions = positions or {}
@@ -233,30 +271,36 @@ def build_orders(
     nearest = params.rounding is Rounding.NEAREST or params.rounding == "nearest"
 
     skipped: list[SkippedSymbol] = []
-    # Per priced target: symbol, target, price, lot, signed lots, rounded-up value (or None)
+    # Per priced target: target, price, lot, signed lots, rounded-up value (or None), lot value, rate
     planned: list[list] = []
     spent = ZERO
     for item in targets:
         t = _as_target(item)
-        symbol = t.symbol
+        symbol = t.key
         price = prices.get(symbol) or t.price
         if not price or price <= 0:
             if t.weight or positions.get(symbol):
                 skipped.append(SkippedSymbol(symbol, "missing_price", f"{symbol}: no price"))
             continue
+        try:
+            rate = rate_to_base(t.currency, params.fx_rates, params.base_currency)
+        except MissingRate as exc:
+            if t.weight or positions.get(symbol):
+                skipped.append(SkippedSymbol(symbol, "missing_rate", f"{symbol}: {exc}"))
+            continue
         lot = lot_sizes.get(symbol, lot_default)
         weight = t.weight
-        lot_value = price * lot
+        lot_value = price * rate * lot
         lots, rest = divmod(abs(weight) * budget, lot_value)
         rounded_up = None
         if nearest and rest and rest + rest >= lot_value:
             lots += 1
             rounded_up = lot_value - rest
         spent += lots * lot_value
-        planned.append([t, price, lot, -lots if weight < 0 else lots, rounded_up, lot_value])
+        planned.append([t, price, lot, -lots if weight < 0 else lots, rounded_up, lot_value, rate])
 
     if nearest and spent > budget:
-        ups = sorted((p for p in planned if p[4] is not None), key=lambda p: (-p[4], p[0].symbol))
+        ups = sorted((p for p in planned if p[4] is not None), key=lambda p: (-p[4], p[0].key))
         for p in ups:
             if spent <= budget:
                 break
@@ -264,11 +308,11 @@ def build_orders(
             spent -= p[5]
 
     listed: set[str] = set()
-    orders: list[tuple] = []  # (side, symbol, qty, current, target, weight, price, t)
+    orders: list[tuple] = []  # (side, key, qty, current, target, weight, price, t, rate)
     min_value = params.min_order_value
     target_quantities: dict[str, Decimal] = {}
-    for t, price, lot, lots, _up, _lv in planned:
-        symbol = t.symbol
+    for t, price, lot, lots, _up, _lv, rate in planned:
+        symbol = t.key
         listed.add(symbol)
         target_qty = lots * lot
         target_quantities[symbol] = target_qty
@@ -277,10 +321,10 @@ def build_orders(
         if not delta:
             continue
         qty = abs(delta)
-        if min_value and qty * price < min_value:
+        if min_value and qty * price * rate < min_value:
             skipped.append(SkippedSymbol(symbol, "below_min_order_value", f"{symbol}: {qty} x {price} is below {min_value}"))
             continue
-        orders.append((Side.BUY if delta > 0 else Side.SELL, symbol, qty, current, target_qty, t.weight, price, t))
+        orders.append((Side.BUY if delta > 0 else Side.SELL, symbol, qty, current, target_qty, t.weight, price, t, rate))
     for item in skipped:
         listed.add(item.symbol)
 
@@ -293,11 +337,18 @@ def build_orders(
             if not price or price <= 0:
                 skipped.append(SkippedSymbol(symbol, "missing_price", f"{symbol}: no price to liquidate"))
                 continue
+            held = ContractSpec.from_key(symbol)
+            try:
+                rate = rate_to_base(held.currency, params.fx_rates, params.base_currency)
+            except MissingRate as exc:
+                skipped.append(SkippedSymbol(symbol, "missing_rate", f"{symbol}: {exc}"))
+                continue
             qty = abs(current)
-            if min_value and qty * price < min_value:
+            if min_value and qty * price * rate < min_value:
                 skipped.append(SkippedSymbol(symbol, "below_min_order_value", f"{symbol}: {qty} x {price} is below {min_value}"))
                 continue
-            orders.append((Side.SELL if current > 0 else Side.BUY, symbol, qty, current, ZERO, None, price, None))
+            target = Target(held.symbol, ZERO, None, held.sec_type, held.exchange, held.currency, held.primary_exchange)
+            orders.append((Side.SELL if current > 0 else Side.BUY, symbol, qty, current, ZERO, None, price, target, rate))
 
     orders.sort(key=lambda o: (o[0] is Side.BUY, o[1]))
     lmt = params.order_type == OrderType.LMT
@@ -306,14 +357,14 @@ def build_orders(
     raw_run = str(params.run_id)
     run = _UNSAFE.sub("", raw_run.upper())[:10] or "X"
     drafts = []
-    for seq, (side, symbol, qty, current, target_qty, weight, price, t) in enumerate(orders, start=1):
+    for seq, (side, _key, qty, current, target_qty, weight, price, t, rate) in enumerate(orders, start=1):
         drafts.append(
             OrderDraft(
-                seq, symbol, side, qty, order_type,
+                seq, t.symbol, side, qty, order_type,
                 limit_price_for(side, price, bps) if lmt else None,
-                price, qty * price, current, target_qty, weight,
-                _client_order_id(run, raw_run, symbol, side, seq, params.installation),
-                t.sec_type if t else "STK", t.exchange if t else "SMART", t.currency if t else "USD",
+                price, qty * price * rate, current, target_qty, weight,
+                _client_order_id(run, raw_run, t.symbol, side, seq, params.installation),
+                t.sec_type, t.exchange, t.currency, t.primary_exchange, rate,
             )
         )
     return BuildResult(tuple(drafts), target_quantities, tuple(skipped), budget, spent)

@@ -57,5 +57,7 @@ def build_and_check(
         orders_today=facts.orders_today,
         unpriced_symbols=tuple(result.unpriced_symbols),
         sent_client_order_ids=facts.sent_client_order_ids,
+        base_currency=params.base_currency,
+        fx_rates=params.fx_rates,
     )
     return result, evaluate_risk(result.orders, ctx, rules)

@@ -14,7 +14,11 @@ Limits are a plain dict, :data:`DEFAULT_RISK_LIMITS`, which the database keeps i
 trading state are always checked.
 
 Market orders are valued at their reference price (vn.py skips market orders; we do not), limit
-orders at their limit price.
+orders at their limit price. Values are in the account's base currency: an order's prices are
+in its listing's currency and convert at the draft's ``fx_rate``; a held position not traded
+converts at ``RiskContext.fx_rates`` (its currency comes from its listing key). Positions,
+prices and duplicates go by the listing key (``OrderDraft.key``), so a same-named US and EUR
+listing are two positions.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.domain import OrderType, Side, TradingState
 
 from .builder import OrderDraft
@@ -35,7 +40,7 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 DEFAULT_RISK_LIMITS: dict[str, Any] = {
-    "max_order_notional": 25000,  # USD per order, market orders at the reference price
+    "max_order_notional": 25000,  # base currency per order, market orders at the reference price
     "max_position_ratio": 0.2,  # |position after the trade| * price / portfolio value
     "max_gross_exposure": 1.0,  # sum |position after the run| * price / portfolio value
     "max_orders_per_run": 100,
@@ -85,14 +90,20 @@ PASS = RuleResult("", True)
 @dataclass(frozen=True, slots=True)
 class RiskContext:
     portfolio_value: Decimal
-    positions: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> signed quantity
-    prices: Mapping[str, Decimal] = field(default_factory=dict)  # to value positions not traded
+    positions: Mapping[str, Decimal] = field(default_factory=dict)  # listing key -> signed quantity
+    prices: Mapping[str, Decimal] = field(default_factory=dict)  # to value positions not traded (listing's currency)
     price_times: Mapping[str, datetime] = field(default_factory=dict)  # when each price was seen
     now: datetime | None = None  # default: the current UTC time
     trading_state: TradingState = TradingState.ACTIVE
     orders_today: int = 0  # orders already sent today
     unpriced_symbols: tuple[str, ...] = ()  # targets the builder could not price
     sent_client_order_ids: frozenset[str] = frozenset()  # already sent (a rerun must not resend)
+    base_currency: str = "USD"  # of the portfolio value
+    fx_rates: Mapping[str, Decimal] = field(default_factory=dict)  # currency -> base units per unit
+
+    def rate_of(self, key: str) -> Decimal:
+        """The rate of a listing known by its key; raises ``MissingRate``."""
+        return rate_to_base(ContractSpec.from_key(key).currency, self.fx_rates, self.base_currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +197,10 @@ class RiskRule:
 
 
 def order_value(order: OrderDraft) -> Decimal | None:
-    """What an order can cost: a limit order at its limit, a market order at its reference."""
+    """What an order can cost, in the base currency: a limit order at its limit, a market order
+    at its reference."""
     if order.order_type == OrderType.LMT and order.limit_price is not None:
-        return order.quantity * order.limit_price
+        return order.quantity * order.limit_price * order.fx_rate
     return order.notional
 
 
@@ -228,7 +240,7 @@ class MaxOrderQuantity(RiskRule):
 
 
 def _after(order: OrderDraft, positions: Mapping[str, Decimal]) -> tuple[Decimal, Decimal]:
-    before = positions.get(order.symbol, ZERO)
+    before = positions.get(order.key, ZERO)
     return before, before + order.quantity if order.side is Side.BUY else before - order.quantity
 
 
@@ -252,8 +264,9 @@ class MaxPositionRatio(RiskRule):
             if price is None:
                 continue
             _, after = _after(o, positions)
-            if abs(after) * price > cap:
-                ratio = abs(after) * price / pv
+            value = abs(after) * price * o.fx_rate
+            if value > cap:
+                ratio = value / pv
                 out.append((i, self.block(f"{o.symbol}: position after the trade {after} is {ratio:.4f} of the portfolio, above {self.limit}", o.symbol)))
         return out
 
@@ -272,17 +285,23 @@ class MaxGrossExposure(RiskRule):
             return [(None, self.block(f"portfolio value {pv} is not positive"))]
         after = dict(ctx.positions)
         price_of = dict(ctx.prices)
+        rate_of: dict[str, Decimal] = {}
         for o in orders:
-            q = after.get(o.symbol, ZERO)
-            after[o.symbol] = q + o.quantity if o.side is Side.BUY else q - o.quantity
+            q = after.get(o.key, ZERO)
+            after[o.key] = q + o.quantity if o.side is Side.BUY else q - o.quantity
+            rate_of[o.key] = o.fx_rate
             if o.reference_price is not None:
-                price_of[o.symbol] = o.reference_price
+                price_of[o.key] = o.reference_price
         gross = ZERO
-        for symbol, q in after.items():
+        for key, q in after.items():
             if q:
-                price = price_of.get(symbol)
+                price = price_of.get(key)
                 if price is not None:
-                    gross += abs(q) * price
+                    try:
+                        rate = rate_of[key] if key in rate_of else ctx.rate_of(key)
+                    except MissingRate as exc:
+                        return [(None, self.block(f"{key}: {exc}: the gross exposure cannot be valued", key, "missing_rate"))]
+                    gross += abs(q) * price * rate
         if gross > self.limit * pv:
             return [(None, self.block(f"gross exposure after the run {gross / pv:.4f} of the portfolio, above {self.limit}"))]
         return []
@@ -344,7 +363,7 @@ class PriceCheck(RiskRule):
             if o.reference_price is None or o.reference_price <= 0:
                 out.append((i, self.block(f"{o.symbol}: no price", o.symbol, "missing_price")))
             elif max_age is not None and times:
-                seen = times.get(o.symbol)
+                seen = times.get(o.key)
                 if seen is not None:
                     age = Decimal(str((now - seen).total_seconds()))
                     if age > max_age:
@@ -354,7 +373,7 @@ class PriceCheck(RiskRule):
 
 @dataclass(repr=False)
 class DuplicateOrder(RiskRule):
-    """The same symbol or client order id twice in a run, or an id already sent."""
+    """The same listing or client order id twice in a run, or an id already sent."""
 
     name: ClassVar[str] = "duplicate_order"
 
@@ -365,10 +384,10 @@ class DuplicateOrder(RiskRule):
         for i, o in enumerate(orders):
             if o.client_order_id in seen_ids:
                 out.append((i, self.block(f"{o.symbol}: client order id {o.client_order_id} already used", o.symbol)))
-            elif o.symbol in seen_symbols:
-                out.append((i, self.block(f"{o.symbol}: second order for the symbol in this run (first is #{seen_symbols[o.symbol]})", o.symbol)))
+            elif o.key in seen_symbols:
+                out.append((i, self.block(f"{o.key}: second order for the listing in this run (first is #{seen_symbols[o.key]})", o.symbol)))
             seen_ids.add(o.client_order_id)
-            seen_symbols.setdefault(o.symbol, o.sequence)
+            seen_symbols.setdefault(o.key, o.sequence)
         return out
 
 

@@ -1,7 +1,11 @@
 """Snapshot import: parse a CSV or JSON target-weight file and report every problem it has.
 
 A snapshot is a list of rows ``symbol, weight`` plus the optional ``score, rank, price,
-sec_type, exchange, currency`` (defaults STK / SMART / USD). Parsing never stops at the first
+sec_type, exchange, currency, primary_exchange`` (defaults STK / SMART / USD / none). The
+contract columns name the listing traded (``SAP,0.1,STK,IBIS,EUR`` is the Xetra listing in
+euros); a row the console cannot trade (another security type, an exchange it does not know or
+one that does not trade in the row's currency) is an error of that row, never swapped for
+another listing (``services.core.contracts``). Parsing never stops at the first
 problem: every problem is reported with its line number (1-based, as an editor shows it) and
 column, so that the user can fix the file in one pass. A snapshot with any error must not be
 stored at all; :attr:`ParsedSnapshot.ok` says whether it may be.
@@ -29,8 +33,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from services.core.contracts import ContractSpec, contract_problem
+
 REQUIRED_COLUMNS = ("symbol", "weight")
-OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency")
+OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency", "primary_exchange")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_SEC_TYPE = "STK"
 DEFAULT_EXCHANGE = "SMART"
@@ -93,6 +99,11 @@ class SnapshotItem:
     sec_type: str = DEFAULT_SEC_TYPE
     exchange: str = DEFAULT_EXCHANGE
     currency: str = DEFAULT_CURRENCY
+    primary_exchange: str = ""
+
+    @property
+    def spec(self) -> ContractSpec:
+        return ContractSpec(self.symbol, self.sec_type, self.exchange, self.primary_exchange, self.currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,6 +523,7 @@ def _validate_rows(
         codes = {}
         for column, default, length in (("sec_type", DEFAULT_SEC_TYPE, limits.sec_type_length),
                                         ("exchange", DEFAULT_EXCHANGE, limits.exchange_length),
+                                        ("primary_exchange", "", limits.exchange_length),
                                         ("currency", DEFAULT_CURRENCY, limits.currency_length)):
             value = _text_field(line, column, values, problems)
             if value is None:
@@ -522,12 +534,21 @@ def _validate_rows(
                 if not CURRENCY_RE.match(value):
                     problems.append(SnapshotProblem(line, "currency", "malformed_currency", f"malformed currency {value!r}"))
                     bad = True
-            elif not CODE_RE.match(value):
+            elif value and not CODE_RE.match(value):
                 problems.append(SnapshotProblem(line, column, f"malformed_{column}", f"malformed {column} {value!r}"))
                 bad = True
             if _too_long(line, column, value, length, problems):
                 bad = True
             codes[column] = value
+        if not bad and symbol and len(codes) == 4:
+            # what the console cannot trade is refused here, never swapped for another listing
+            refused = contract_problem(ContractSpec(symbol, codes["sec_type"], codes["exchange"], codes["primary_exchange"],
+                                                    codes["currency"]))
+            if refused is not None:
+                column, message = refused
+                code = "unsupported_sec_type" if column == "sec_type" else "unsupported_exchange"
+                problems.append(SnapshotProblem(line, column, code, f"{symbol}: {message}; this row cannot be traded"))
+                bad = True
 
         if weight is not None:
             try:
@@ -544,7 +565,8 @@ def _validate_rows(
                     )
                 )
         if not bad:
-            items.append(SnapshotItem(symbol, weight, line, score, rank, price, codes["sec_type"], codes["exchange"], codes["currency"]))
+            items.append(SnapshotItem(symbol, weight, line, score, rank, price, codes["sec_type"], codes["exchange"],
+                                      codes["currency"], codes["primary_exchange"]))
     return items
 
 
@@ -573,8 +595,10 @@ def _plain(value: Decimal | None) -> str | None:
 
 
 def normalised_content(items) -> str:
+    # the primary exchange joins a row only when given: hashes of older snapshots stay the same
     rows = [
         [i.symbol, _plain(i.weight), _plain(i.score), i.rank, _plain(i.price), i.sec_type, i.exchange, i.currency]
+        + ([i.primary_exchange] if getattr(i, "primary_exchange", "") else [])
         for i in sorted(items, key=lambda i: i.symbol)
     ]
     return json.dumps(rows, separators=(",", ":"), ensure_ascii=True)

@@ -67,6 +67,8 @@ def to_position_record(position: Position, market_price: Decimal | None = None) 
         realized_pnl=position.realized_pnl,
         updated_at=position.updated_at,
         market_price=market_price if market_price is not None else position.market_price,  # else the stored mark
+        currency=position.currency or "USD",
+        exchange=position.exchange or "SMART",
     )
 
 

@@ -127,6 +127,7 @@ class DecisionSnapshotItem(Base):
     sec_type: Mapped[str] = mapped_column(String(16), nullable=False, default="STK")
     exchange: Mapped[str] = mapped_column(String(32), nullable=False, default="SMART")
     currency: Mapped[str] = mapped_column(String(8), nullable=False, default="USD")
+    primary_exchange: Mapped[str | None] = mapped_column(String(32))
 
 
 class TradeRun(TimestampMixin, Base):
@@ -202,6 +203,7 @@ class TradeOrder(TimestampMixin, Base):
     sec_type: Mapped[str] = mapped_column(String(16), nullable=False, default="STK")
     exchange: Mapped[str] = mapped_column(String(32), nullable=False, default="SMART")
     currency: Mapped[str] = mapped_column(String(8), nullable=False, default="USD")
+    primary_exchange: Mapped[str | None] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(8), nullable=False)
     quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False)
     order_type: Mapped[str] = mapped_column(String(16), nullable=False, default="MKT")
@@ -296,7 +298,11 @@ class OrderEvent(Base):
 
 class Position(Base):
     """Net position per (project, account, symbol). ``project_key`` is ``project_id or 0``:
-    SQL treats NULLs as distinct, so the unique key (and the upsert) needs a non-null column."""
+    SQL treats NULLs as distinct, so the unique key (and the upsert) needs a non-null column.
+    ``symbol`` holds the listing key (``services.core.contracts.ContractSpec.key``): the bare
+    symbol of a US stock, ``SAP@IBIS:EUR`` for another listing, so that same-named listings
+    never merge; ``currency`` and ``exchange`` (the listing's venue) say which it is (NULL in
+    rows written before they existed: a US stock)."""
 
     __tablename__ = "positions"
     __table_args__ = _table_args(UniqueConstraint("project_key", "account", "symbol"))
@@ -306,6 +312,8 @@ class Position(Base):
     project_key: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     account: Mapped[str] = mapped_column(String(32), nullable=False)
     symbol: Mapped[str] = mapped_column(String(32), nullable=False)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    exchange: Mapped[str | None] = mapped_column(String(32))
     quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False, default=Decimal(0))
     average_cost: Mapped[Decimal] = mapped_column(Price(), nullable=False, default=Decimal(0))
     realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))

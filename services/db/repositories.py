@@ -198,6 +198,7 @@ class SnapshotItemInput:
     sec_type: str = "STK"
     exchange: str = "SMART"
     currency: str = "USD"
+    primary_exchange: str | None = None
 
 
 class SnapshotRepository:
@@ -653,7 +654,12 @@ class PositionRepository:
         updated_at: datetime | None = None,
     ) -> Position:
         """Set the position of (project, account, symbol), creating it if needed, in one
-        statement (safe against a concurrent writer). ``realized_pnl=None`` keeps the stored value."""
+        statement (safe against a concurrent writer). ``realized_pnl=None`` keeps the stored value.
+        ``symbol`` is the listing key (``ContractSpec.key``); its currency and venue are stored
+        beside it."""
+        from services.core.contracts import ContractSpec
+
+        listing = ContractSpec.from_key(symbol)
         now = updated_at or utcnow()
         values = _normalize(
             Position,
@@ -662,6 +668,8 @@ class PositionRepository:
                 "project_key": project_id or 0,
                 "account": account,
                 "symbol": symbol,
+                "currency": listing.currency,
+                "exchange": listing.venue,
                 "quantity": quantity,
                 "average_cost": average_cost,
                 "realized_pnl": realized_pnl if realized_pnl is not None else Decimal(0),

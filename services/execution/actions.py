@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services.core.builder import OrderDraft
+from services.core.contracts import ContractSpec, MissingRate, contract_problem, rate_to_base, spec_of
 from services.core.order_state import EventKind
 from services.core.risk import RiskContext, evaluate_risk, rules_from_params
 from services.db.convert import to_order_record
@@ -39,6 +40,7 @@ from .errors import BadInput, BrokerError, LiveConfirmRequired, RiskBlocked, Tra
 from services.core.ib_codes import refuses_modify
 
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
+from .listings import order_spec
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -174,37 +176,51 @@ class OrderActions:
         return state
 
     # ------------------------------------------------------------------ risk for one order
-    async def _risk_check(self, symbol: str, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
+    async def _risk_check(self, spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
                           client_order_id: str) -> None:
-        prices = await self.provider.market_prices([symbol])
-        reference = prices.get(symbol)
-        positions = {p.symbol: p.quantity for p in await self.provider.positions()}
-        current = positions.get(symbol, Decimal(0))
+        prices = await self.provider.market_prices([spec])
+        reference = prices.get(spec.key)
+        positions = {p.key: p.quantity for p in await self.provider.positions()}  # by listing
+        current = positions.get(spec.key, Decimal(0))
+        fx = await self.provider.exchange_rates()
+        try:
+            rate = rate_to_base(spec.currency, fx.rates, fx.base)
+        except MissingRate as exc:
+            raise RiskBlocked(f"blocked by risk: missing_rate: {spec.key}: {exc}") from None
         draft = OrderDraft(
-            sequence=1, symbol=symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit,
-            reference_price=reference, notional=None if reference is None else quantity * reference,
+            sequence=1, symbol=spec.symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit,
+            reference_price=reference, notional=None if reference is None else quantity * reference * rate,
             current_quantity=current, target_quantity=current + side.sign * quantity, target_weight=None,
-            client_order_id=client_order_id,
+            client_order_id=client_order_id, sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency,
+            primary_exchange=spec.primary_exchange, fx_rate=rate,
         )
         nlv = await self.provider.net_liquidation() or Decimal(0)
-        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv)
+        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv, fx)
         if report.blocked:
             reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
             raise RiskBlocked(f"blocked by risk: {reasons}")
 
-    def _evaluate(self, draft, positions, prices, nlv):
+    def _evaluate(self, draft, positions, prices, nlv, fx=None):
         with self.db.session() as session:
             settings = SettingsRepository(session)
             rules = [r for r in rules_from_params(settings.risk_defaults()) if r.name not in ("max_orders_per_run",)]
-            ctx = RiskContext(portfolio_value=nlv, positions=positions, prices=prices, trading_state=settings.trading_state())
+            ctx = RiskContext(portfolio_value=nlv, positions=positions, prices=prices, trading_state=settings.trading_state(),
+                              base_currency=fx.base if fx else "USD", fx_rates=fx.rates if fx else {})
             return evaluate_risk([draft], ctx, rules)
 
     # ------------------------------------------------------------------ manual order
     async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,
                            limit_price: Decimal | None = None, live_token: str | None = None, *, project: str | None = None,
-                           replaces_order_id: int | None = None, run_id: int | None = None, client_order_id: str | None = None) -> OrderRecord:
+                           replaces_order_id: int | None = None, run_id: int | None = None, client_order_id: str | None = None,
+                           contract: ContractSpec | None = None) -> OrderRecord:
+        """``symbol`` is a US stock or a listing key (SAP@IBIS:EUR); ``contract`` names the listing
+        exactly (a replacement keeps its original's)."""
         self._check_live(live_token)
-        symbol = symbol.strip().upper()
+        spec = contract or spec_of(symbol)
+        problem = contract_problem(spec)
+        if problem is not None:
+            raise BadInput(f"{spec.key}: {problem[1]}")
+        symbol = spec.symbol
         side, order_type = Side(str(side).upper()), OrderType(str(order_type).upper())
         quantity = Decimal(quantity)
         if not symbol or quantity <= 0:
@@ -215,9 +231,9 @@ class OrderActions:
             limit_price = None
         await self._ensure_not_halted()
         coid = client_order_id or f"M-{datetime.now(UTC):%y%m%d%H%M%S}-{symbol}-{side.value[0]}-{uuid.uuid4().hex[:6]}"
-        await self._risk_check(symbol, side, quantity, order_type, limit_price, coid)
-        order_id = await self._db(self._insert_manual, coid, symbol, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
-        ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price))
+        await self._risk_check(spec, side, quantity, order_type, limit_price, coid)
+        order_id = await self._db(self._insert_manual, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
+        ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec))
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id}))
         await self._db(self._audit, "order.manual" if replaces_order_id is None else "order.replace_new", order_id,
@@ -227,14 +243,15 @@ class OrderActions:
         await self.writer.flush()
         return await self._db(self._order, order_id)
 
-    def _insert_manual(self, coid, symbol, side, quantity, order_type, limit_price, project, replaces_order_id, run_id) -> int:
+    def _insert_manual(self, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id) -> int:
         with self.db.unit_of_work() as session:
             project_id = ProjectRepository(session).get_or_create(project).id if project else None
             if replaces_order_id is not None and project_id is None:
                 project_id = OrderRepository(session).get(replaces_order_id).project_id
             order = OrderRepository(session).create(
-                coid, symbol, side, quantity, order_type=order_type, limit_price=limit_price, project_id=project_id,
+                coid, spec.symbol, side, quantity, order_type=order_type, limit_price=limit_price, project_id=project_id,
                 run_id=run_id, replaces_order_id=replaces_order_id, account=self.provider.account or None,
+                sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency, primary_exchange=spec.primary_exchange or None,
             )
             return order.id
 
@@ -256,7 +273,7 @@ class OrderActions:
         if limit_price is not None and order.order_type is OrderType.MKT:
             raise BadInput("a market order has no limit price; cancel it and enter a LMT order")
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
-        await self._risk_check(order.symbol, order.side, new_quantity, order.order_type, new_limit, order.client_order_id + "-chk")
+        await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type, new_limit, order.client_order_id + "-chk")
         payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
                    "limit_price": None if new_limit is None else str(new_limit)}
         if order.order_type is OrderType.LMT:
@@ -313,9 +330,14 @@ class OrderActions:
             return ReplaceResult(order_id, "nothing", message="nothing left to send")
         seq = 1 + await self._db(self._replacement_count, order_id)
         new = await self.manual_order(order.symbol, order.side, remaining, order.order_type, new_limit, live_token,
-                                      replaces_order_id=order_id, run_id=order.run_id, client_order_id=f"{coid[:56]}-R{seq}")
+                                      replaces_order_id=order_id, run_id=order.run_id, client_order_id=f"{coid[:56]}-R{seq}",
+                                      contract=await self._db(self._order_spec, order_id))  # the same listing, never another
         await self._db(self._audit, "order.replace", order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
+
+    def _order_spec(self, order_id: int) -> ContractSpec:
+        with self.db.session() as session:
+            return order_spec(OrderRepository(session).get(order_id))
 
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:

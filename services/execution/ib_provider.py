@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.core.ib_codes import CodeClass, classify, is_informational
+from services.core.contracts import ContractSpec
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, Refused
@@ -211,8 +212,8 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._listeners: list[ConnectionListener] = []
         self._resync_hooks: list[ReconnectHook] = []
         self._waiters: list[tuple[Callable[[object], bool], asyncio.Future]] = []
-        self._contracts: dict[str, Any] = {}
-        # symbol -> (time, kind) of the last price market_prices returned: a plan stores them
+        self._contracts: dict[ContractSpec, Any] = {}  # by the listing asked for, never by bare symbol
+        # listing key -> (time, kind) of the last price market_prices returned: a plan stores them
         self.quote_info: dict[str, tuple[datetime, str]] = {}
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
@@ -602,7 +603,8 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         return order
 
     async def place_order(self, request: OrderRequest) -> int:
-        contract = (await self.qualify([request.symbol]))[request.symbol]
+        spec = request.spec
+        contract = (await self.qualify([spec]))[spec.key]
         order = self._build_order(request)
         trade = await self._send(self.ib.placeOrder, contract, order)
         self._remember(trade.order.orderId, 0, request.client_order_id, trade)

@@ -15,7 +15,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.core.contracts import ContractSpec, spec_of
+
 from .errors import BrokerError, NotConnected, QueryFailed
+from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .events import ExecutionEvent, OpenOrderEvent, dec
 from .provider import BrokerPosition
 
@@ -55,35 +58,45 @@ class IbQueries:
         return refs
 
     # ------------------------------------------------------------------ contracts and prices
-    async def qualify(self, symbols: list[str]) -> dict[str, Any]:
-        from ib_async import Stock
-
+    async def qualify(self, symbols: list[str | ContractSpec]) -> dict[str, Any]:
+        """Qualified contracts by listing key (a bare symbol is the US stock). A listing IB does
+        not know, or answers with another listing, is refused: never swapped."""
         self._require_connected()
-        missing = [s for s in dict.fromkeys(symbols) if s not in self._contracts]
+        specs = list(dict.fromkeys(spec_of(s) for s in symbols))
+        missing = [s for s in specs if s not in self._contracts]
+        for spec in missing:
+            ib_contract(spec)  # refuses what the console cannot trade before asking anyone
         if missing and self.contract_store is not None:
             try:
                 known = await asyncio.to_thread(self.contract_store.load, missing)
             except Exception:  # the cache is an optimisation: on any trouble, ask IB
                 log.exception("contract cache unreadable")
                 known = {}
-            for symbol, (con_id, primary) in known.items():
-                self._contracts[symbol] = Stock(symbol, "SMART", "USD", conId=con_id, primaryExchange=primary or "")
+            for spec in missing:
+                if spec.key in known:
+                    con_id, primary = known[spec.key]
+                    self._contracts[spec] = ib_contract(spec, con_id=con_id, primary_exchange=primary or spec.primary_exchange)
             missing = [s for s in missing if s not in self._contracts]
         if missing:
-            # one reqContractDetails per symbol, paced (not qualifyContractsAsync: all at once)
+            # one reqContractDetails per listing, paced (not qualifyContractsAsync: all at once)
             failure = None
             try:
                 answers = await self.sender.ask_each(
-                    missing, lambda s: self.ib.reqContractDetailsAsync(Stock(s, "SMART", "USD")), "contract details",
+                    missing, lambda spec: self.ib.reqContractDetailsAsync(ib_contract(spec)), "contract details",
                     check=self._require_connected)
             except QueryFailed as exc:  # keep what did get an answer: the next try asks for less
                 failure, answers = exc, getattr(exc, "answered", {})
             fresh = {}
-            for symbol, answer in answers.items():
-                contract = _unique_stock(answer, Stock(symbol, "SMART", "USD"))
-                if contract is not None:
-                    self._contracts[symbol] = contract
-                    fresh[symbol] = (contract.conId, contract.primaryExchange)
+            for spec, answer in answers.items():
+                contract = _unique_stock(answer, ib_contract(spec))
+                if contract is None:
+                    continue
+                if not is_listing(spec, contract):
+                    log.error("%s: IB answered with %s %s %s/%s: refused", spec.key, contract.symbol, contract.currency,
+                              contract.exchange, contract.primaryExchange)
+                    continue
+                self._contracts[spec] = contract
+                fresh[spec] = (contract.conId, contract.primaryExchange)
             if fresh and self.contract_store is not None:
                 try:
                     await asyncio.to_thread(self.contract_store.save, fresh)
@@ -91,10 +104,10 @@ class IbQueries:
                     log.exception("contract cache not written")
             if failure is not None:
                 raise failure
-        unknown = [s for s in symbols if s not in self._contracts]
+        unknown = [s for s in specs if s not in self._contracts]
         if unknown:
-            raise BrokerError(f"unknown contract(s): {', '.join(sorted(set(unknown)))}", code="unknown_contract")
-        return {s: self._contracts[s] for s in symbols}
+            raise BrokerError(f"unknown contract(s): {', '.join(sorted({s.key for s in unknown}))}", code="unknown_contract")
+        return {s.key: self._contracts[s] for s in specs}
 
     def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any]:
         """One market data snapshot (what ``reqTickersAsync`` does per contract), sent now."""
@@ -105,9 +118,10 @@ class IbQueries:
         self.ib.client.reqMktData(req_id, contract, "", True, False, [])
         return future, ticker
 
-    async def market_prices(self, symbols: list[str]) -> dict[str, Decimal | None]:
+    async def market_prices(self, symbols: list[str | ContractSpec]) -> dict[str, Decimal | None]:
+        """Prices in each listing's own currency, by listing key."""
         contracts = await self.qualify(symbols)
-        unique = list(dict.fromkeys(symbols))
+        unique = list(contracts)
         tickers: dict[str, Any] = {}
 
         def start(symbol: str) -> asyncio.Future:
@@ -142,9 +156,18 @@ class IbQueries:
             await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
         values = [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
         for value in values:
-            if value.tag == "NetLiquidation" and value.currency in ("USD", "BASE", ""):
+            if value.tag == "NetLiquidation" and value.currency != "BASE":  # in the base currency
                 return dec(value.value)
         return None
+
+    async def exchange_rates(self) -> FxRates:
+        """From the account summary kept for the NetLiquidation (its $LEDGER:ALL ExchangeRate
+        values): no extra request once it is there."""
+        self._require_connected()
+        if not self.ib.wrapper.acctSummary:
+            await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
+        values = [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
+        return fx_from_account_values(values)
 
     # ------------------------------------------------------------------ reconciliation queries
     async def open_orders(self) -> list[OpenOrderEvent]:
@@ -170,11 +193,13 @@ class IbQueries:
     async def positions(self) -> list[BrokerPosition]:
         self._require_connected()
         items = await self._ask(self.ib.reqPositionsAsync, "positions")
-        return [
-            BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0))
-            for p in items
-            if not self.account or p.account == self.account
-        ]
+        return [self._broker_position(p) for p in items if not self.account or p.account == self.account]
+
+    def _broker_position(self, p) -> BrokerPosition:
+        # a listing qualified in this session is named as it was asked for; else as IB reports it
+        spec = next((s for s, c in self._contracts.items() if c.conId and c.conId == p.contract.conId), None) or spec_of_ib(p.contract)
+        return BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0),
+                              currency=spec.currency, exchange=spec.venue, con_id=p.contract.conId or 0)
 
 
 def _unique_stock(answer: asyncio.Future, requested):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from services.core.contracts import ContractSpec
 from services.domain import OrderType, Side, TradeMode, is_live_token, is_paper_account
 
 from .errors import AccountGuardError, LiveConfirmRequired
@@ -29,6 +30,11 @@ class OrderRequest:
     order_type: OrderType = OrderType.MKT
     limit_price: Decimal | None = None
     tif: str = "DAY"
+    contract: ContractSpec | None = None  # None: the US stock ``symbol`` (SMART, USD)
+
+    @property
+    def spec(self) -> ContractSpec:
+        return self.contract if self.contract is not None else ContractSpec.of(self.symbol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,20 @@ class BrokerPosition:
     account: str
     symbol: str
     quantity: Decimal
-    average_cost: Decimal
+    average_cost: Decimal  # in the listing's currency
+    currency: str = "USD"
+    exchange: str = "SMART"  # the listing's market
+    con_id: int = 0
+
+    @property
+    def key(self) -> str:
+        """The listing key (``ContractSpec.key``): same-named listings never merge."""
+        return ContractSpec.of(self.symbol, None, self.exchange, None, self.currency).key
+
+    @property
+    def spec(self) -> ContractSpec:
+        """How to ask for this listing again: a US stock through SMART, another on its market."""
+        return ContractSpec.from_key(self.key)
 
 
 def check_account(mode: TradeMode, account: str, live_token: str | None) -> None:
@@ -89,6 +108,13 @@ class ExecutionProvider(ABC):
 
     @abstractmethod
     async def net_liquidation(self) -> Decimal | None: ...
+
+    async def exchange_rates(self):
+        """The account's base currency and the broker's rates (``ib_contracts.FxRates``); a
+        provider that cannot tell trades its base currency only."""
+        from .ib_contracts import FxRates
+
+        return FxRates()
 
     @abstractmethod
     async def place_order(self, request: OrderRequest) -> int:

@@ -200,8 +200,8 @@ class Reconciler:
                     release_claims, self.db, never_sent,
                     "claimed by a sender that is gone; IB does not know it after a targeted query: back to NEW for the run's next holder")
 
-        # Positions: IB is the truth for the account-level rows.
-        broker_pos = {p.symbol: p for p in positions}
+        # Positions: IB is the truth for the account-level rows (by listing key: SAP and SAP@IBIS:EUR apart).
+        broker_pos = {p.key: p for p in positions}
         for symbol, p in broker_pos.items():
             if db_positions.get(symbol) != p.quantity:
                 report.positions_corrected.append(symbol)

@@ -47,7 +47,6 @@ from services.domain import (
     OrderState,
     OrderType,
     RunStatus,
-    Side,
     TradeMode,
     TradingState,
     is_live_token,
@@ -56,6 +55,7 @@ from services.domain import (
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, LiveConfirmRequired, PlanRefused, Refused, RiskBlocked, TradingHalted
 from .lease import LeaseManager
+from .listings import request_for_draft, request_for_order, snapshot_specs
 from .provider import ExecutionProvider, OrderRequest
 from .sending import OrderSender
 from .writer import EventWriter, LocalOrderEvent
@@ -241,14 +241,16 @@ class TradeService:
 
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
         run, items = await self._db(self._load_for_preview, run_id)
-        symbols = [i["symbol"] for i in items]
-        positions = {p.symbol: p.quantity for p in await self.provider.positions() if p.quantity}
-        symbols_all = list(dict.fromkeys(symbols + list(positions)))
-        prices_raw = await self.provider.market_prices(symbols_all) if symbols_all else {}
+        specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
+        held = [p for p in await self.provider.positions() if p.quantity]
+        positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
+        listings = list({**{p.key: p.spec for p in held}, **{s.key: s for s in specs}}.values())  # one request per listing
+        prices_raw = await self.provider.market_prices(listings) if listings else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
         quote_info = getattr(self.provider, "quote_info", {})
         now = datetime.now(UTC)
         price_refs = {s: PriceRef(p, *quote_info.get(s, (now, "live"))) for s, p in prices.items()}
+        fx = await self.provider.exchange_rates()
         if portfolio_value is None:
             portfolio_value = _dec(run.params.get("portfolio_value")) if run.params.get("portfolio_value_given") else None
         given = portfolio_value is not None
@@ -256,7 +258,7 @@ class TradeService:
             portfolio_value = await self.provider.net_liquidation()
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation; give a portfolio value")
-        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given)
+        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx)
 
     def _load_for_preview(self, run_id: int):
         with self.db.session() as session:
@@ -264,11 +266,11 @@ class TradeService:
             if run.snapshot_id is None:
                 raise BadInput(f"run {run_id} has no snapshot to build orders from")
             items = [{"symbol": i.symbol, "weight": i.weight, "price": i.price, "sec_type": i.sec_type,
-                      "exchange": i.exchange, "currency": i.currency}
+                      "exchange": i.exchange, "currency": i.currency, "primary_exchange": i.primary_exchange or ""}
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
             return _info(run), items
 
-    def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "") -> BuildParams:
+    def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
         given = dict((run.params or {}).get("builder", {}))
         for key in BUILDER_KEYS:
             if key in (run.params or {}):
@@ -283,14 +285,17 @@ class TradeService:
                 kwargs[key] = OrderType(value)
             elif key == "liquidate_unlisted":
                 kwargs[key] = bool(value)
+        if fx is not None:
+            kwargs.update(base_currency=fx.base, fx_rates=dict(fx.rates))
         return BuildParams(portfolio_value=portfolio_value, run_id=run.id, installation=installation, **kwargs)
 
-    def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given) -> PreviewResult:
+    def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
-            params = self._build_params(run, portfolio_value, SettingsRepository(session).installation_id())
-            targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"]) for i in items]
+            params = self._build_params(run, portfolio_value, SettingsRepository(session).installation_id(), fx)
+            targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
+                              i.get("primary_exchange") or "") for i in items]
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
@@ -304,13 +309,14 @@ class TradeService:
                             "liquidate_unlisted": params.liquidate_unlisted},
                 "portfolio_value": str(portfolio_value),
                 "portfolio_value_given": given,
+                "fx": {"base": params.base_currency, "rates": {c: str(r) for c, r in sorted(params.fx_rates.items())}},
                 "positions": {s: str(q) for s, q in positions.items()},
                 "skipped": [{"symbol": s.symbol, "reason": s.reason} for s in result.skipped],
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),
             })
             run.params = stored
-            traded = {d.symbol for d in result.orders}
+            traded = {d.key for d in result.orders}
             plan = PlanRepository(session).add(
                 run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),
                 account=self.provider.account or None, portfolio_value=portfolio_value,
@@ -404,10 +410,12 @@ class TradeService:
         if age > max_age:
             raise PlanRefused(f"plan {plan.id} is {age:.0f} s old, older than the {max_age:g} s allowed: preview again",
                               code="plan_stale")
-        references = {o.symbol: plan.prices[o.symbol] for o in plan.orders if o.symbol in plan.prices}
+        # by listing key (a US and an EUR listing of one symbol are two prices)
+        references = {o.key: plan.prices[o.key] for o in plan.orders if o.key in plan.prices}
         if not references:
             return
-        current = await self.provider.market_prices(list(references))
+        specs = {o.key: o.spec for o in plan.orders}
+        current = await self.provider.market_prices([specs[key] for key in references])
         moves = price_moves(references, current, max_move)
         if moves:
             raise PlanRefused(f"plan {plan.id}: prices moved more than {max_move} % since the preview: "
@@ -479,9 +487,10 @@ class TradeService:
                 orders.insert_once(
                     d.client_order_id, d.symbol, d.side, d.quantity, order_type=d.order_type, limit_price=d.limit_price,
                     run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
+                    primary_exchange=d.primary_exchange or None,
                     account=self.provider.account or None, params={"draft": d.to_dict(), "plan_id": plan.id},
                 )
-                requests.append(OrderRequest(d.client_order_id, d.symbol, d.side, d.quantity, d.order_type, d.limit_price))
+                requests.append(request_for_draft(d))
             run.params = {**(run.params or {}), "plan_id": plan.id}
             run.status = RunStatus.RUNNING
             run.started_at = run.started_at or datetime.now(UTC)
@@ -512,8 +521,7 @@ class TradeService:
             unsent = [o for o in orders if o.status is OrderState.NEW and not o.ib_perm_id and not o.ib_order_id
                       and o.replaces_order_id is None]
             known = tuple(o.client_order_id for o in orders if o not in unsent)
-            return [OrderRequest(o.client_order_id, o.symbol, Side(o.side), o.quantity, OrderType(o.order_type), o.limit_price, o.tif)
-                    for o in unsent], known
+            return [request_for_order(o) for o in unsent], known
 
     def stop_sending(self) -> None:
         """Halt: a run that is sending stops before its next order (a halt from another process

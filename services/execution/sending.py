@@ -58,7 +58,7 @@ class OrderSender:
         out = SendOutcome()
         if hasattr(self.provider, "qualify"):
             try:
-                await self.provider.qualify(list(dict.fromkeys(r.symbol for r in requests)))
+                await self.provider.qualify(list(dict.fromkeys(r.spec for r in requests)))
             except NotConnected as exc:
                 out.stopped = f"connection lost: {exc}"
         for start in range(0, len(requests), SEND_CHECK_CHUNK):

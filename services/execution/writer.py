@@ -61,6 +61,7 @@ from .events import (
     OpenOrderEvent,
     OrderStatusEvent,
 )
+from .listings import position_key
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -847,7 +848,7 @@ class EventWriter:
             order.avg_fill_price = (value / total).quantize(Decimal("0.00000001"))
         # positions (services.core.positions_book): a new execution is booked at the end of the
         # batch, with its commission if the batch brought it; a correction rebuilds the position
-        for key in _position_keys(order, ev.account, ev.symbol):
+        for key in _position_keys(order, ev.account, position_key(order, ev)):
             if old is not None:
                 batch.replay_keys.add(key)
             else:
@@ -884,16 +885,18 @@ class EventWriter:
     def _replay(self, session, batch: _Batch, key: PositionKey) -> PositionState:
         """The position rebuilt from its stored fills (and this batch's), in arrival order: each
         execution at its first revision's place, with its current revision and commission."""
-        project_id, account, symbol = key
-        query = (select(TradeFill, TradeOrder.project_id, TradeOrder.account)
+        project_id, account, listing = key  # the listing key: a bare symbol is the US stock
+        bare = listing.partition("@")[0]
+        query = (select(TradeFill, TradeOrder)
                  .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
-                 .where(TradeFill.symbol == symbol).order_by(TradeFill.id))
+                 .where(TradeFill.symbol == bare).order_by(TradeFill.id))
         if project_id is not None:
             query = query.where(TradeOrder.project_id == project_id)
-        candidates = [(f, (f.account or order_account or "")) for f, _, order_account in session.execute(query)]
+        candidates = [(f, (f.account or order.account or "")) for f, order in session.execute(query)
+                      if position_key(order, f) == listing]
         for fill in batch.new_fills:
             order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
-            if fill.symbol == symbol and (project_id is None or order.project_id == project_id):
+            if fill.symbol == bare and position_key(order, fill) == listing and (project_id is None or order.project_id == project_id):
                 candidates.append((fill, fill.account or order.account or ""))
         first_seen: dict[str, int] = {}
         current: dict[str, object] = {}
@@ -919,7 +922,7 @@ class EventWriter:
         """A commission for a fill an earlier batch booked: incremental when that fill is still the
         last of its symbol, else the position is rebuilt from its fills."""
         order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
-        keys = _position_keys(order, fill.account, fill.symbol)
+        keys = _position_keys(order, fill.account, position_key(order, fill))
         # a range scan of the primary key from this fill on: a few rows when the report follows its fill
         later = session.scalar(select(TradeFill.id).where(TradeFill.id > fill.id, TradeFill.symbol == fill.symbol,
                                                           TradeFill.superseded.is_(False)).limit(1))

@@ -161,6 +161,10 @@ class SimConfig:
     margin_ratio: Decimal = Decimal("0.25")  # initial and maintenance margin of stocks
     buying_power_multiplier: Decimal = Decimal("4")
     margin_check: bool = False  # reject (201) orders whose initial margin would exceed the equity
+    # The account's base currency and the rates (units of base per unit) IB reports as the
+    # ExchangeRate account value; cash and values of listings in other currencies convert at them.
+    base_currency: str = "USD"
+    fx_rates: dict[str, Decimal] = field(default_factory=lambda: {"EUR": Decimal("1.10"), "GBP": Decimal("1.27")})
     faults: Faults = field(default_factory=Faults)
 
     @property

@@ -117,7 +117,8 @@ def current_time(epoch_seconds: int) -> list[str]:
 # --- contracts and market data -----------------------------------------------------------
 
 
-def contract_details(req_id: int, instrument: Instrument, server_version: int = MAX_SERVER_VERSION) -> list[str]:
+def contract_details(req_id: int, instrument: Instrument, server_version: int = MAX_SERVER_VERSION,
+                     exchange: str | None = None) -> list[str]:
     sv = server_version
     cash = instrument.sec_type == "CASH"
     if cash:
@@ -126,7 +127,7 @@ def contract_details(req_id: int, instrument: Instrument, server_version: int = 
         stock_type = "ETF"
     else:
         stock_type = "COMMON"
-    exchange = default_exchange(instrument)
+    exchange = exchange or default_exchange(instrument)
     fields = [CONTRACT_DATA]
     if sv < v.SIZE_RULES:
         fields.append("8")  # message version
@@ -159,7 +160,7 @@ def contract_details(req_id: int, instrument: Instrument, server_version: int = 
         "",  # industry
         "",  # category
         "",  # subcategory
-        "US/Eastern",
+        "US/Eastern" if instrument.currency == "USD" else "MET" if instrument.currency == "EUR" else "GB",
         "",  # tradingHours
         "",  # liquidHours
         "",  # evRule
@@ -236,6 +237,8 @@ def pnl_single(req_id: int, position: Decimal, daily: Decimal, unrealized: Decim
 
 
 def _contract11(instrument: Instrument, exchange: str | None = None) -> list[str]:
+    if instrument.sec_type == "CASH":
+        exchange = None  # a forex order's route is its market (IDEALPRO), whatever the default
     return [
         str(instrument.con_id),
         wire_symbol(instrument),
@@ -301,7 +304,7 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
     fields = [OPEN_ORDER]
     if sv < v.ORDER_CONTAINER:
         fields.append("34")  # message version (the decoders gate on 20..34)
-    fields += [str(order.order_id), *_contract11(instrument)]
+    fields += [str(order.order_id), *_contract11(instrument, exchange=order.exchange)]
     fields += [
         order.action,
         fmt(order.quantity),
@@ -437,7 +440,7 @@ def open_order_end() -> list[str]:
 def completed_order(order: SimOrder, instrument: Instrument, server_version: int = MAX_SERVER_VERSION) -> list[str]:
     """completedOrder (101): no orderId on the wire; the client keys it by permId."""
     sv = server_version
-    fields = [COMPLETED_ORDER, *_contract11(instrument)]
+    fields = [COMPLETED_ORDER, *_contract11(instrument, exchange=order.exchange)]
     fields += [
         order.action,
         fmt(order.quantity),

@@ -31,13 +31,23 @@ class Instrument:
     sec_type: str = "STK"
     min_tick: Decimal = Decimal("0.01")
 
+    @property
+    def key(self) -> str:
+        """How the simulator names the listing: the symbol of a US (USD) stock, else
+        ``SYMBOL@PRIMARY:CUR`` (SAP@IBIS:EUR beside the US SAP), as the console keys listings."""
+        if self.currency == "USD" or self.sec_type == "CASH":  # a forex pair is named by itself (EUR.USD)
+            return self.symbol
+        return f"{self.symbol}@{self.primary_exchange}:{self.currency}"
+
 
 def default_universe_path() -> Path:
     return Path(__file__).resolve().parents[2] / "resources" / "universe.csv"
 
 
 def load_universe(path: str | Path | None = None) -> dict[str, Instrument]:
-    """Read ``symbol,conId,primaryExchange,price,longName`` rows; symbols are upper-cased."""
+    """Read ``symbol,conId,primaryExchange,price,longName[,currency]`` rows (currency USD when
+    blank); symbols are upper-cased. Keyed by :attr:`Instrument.key`, so a symbol may have a
+    US listing and others in other currencies."""
     source = Path(path) if path else default_universe_path()
     instruments: dict[str, Instrument] = {}
     with source.open(newline="", encoding="utf-8") as handle:
@@ -45,13 +55,15 @@ def load_universe(path: str | Path | None = None) -> dict[str, Instrument]:
             symbol = row["symbol"].strip().upper()
             if not symbol:
                 continue
-            instruments[symbol] = Instrument(
+            instrument = Instrument(
                 symbol=symbol,
                 con_id=int(row["conId"]),
                 primary_exchange=row.get("primaryExchange", "NASDAQ").strip() or "NASDAQ",
                 price=Decimal(row["price"].strip()),
                 long_name=(row.get("longName") or symbol).strip(),
+                currency=(row.get("currency") or "").strip().upper() or "USD",
             )
+            instruments[instrument.key] = instrument
     if not instruments:
         raise ValueError(f"universe file {source} has no instruments")
     return instruments
@@ -95,6 +107,7 @@ class SimOrder:
     tif: str  # DAY / GTC
     order_ref: str = ""
     outside_rth: bool = False
+    exchange: str = "SMART"  # the route the client asked for (SMART or the listing's exchange)
     status: str = "PendingSubmit"
     filled: Decimal = ZERO
     avg_fill_price: Decimal = ZERO
@@ -127,6 +140,7 @@ class SimOrder:
             "tif": self.tif,
             "order_ref": self.order_ref,
             "outside_rth": self.outside_rth,
+            "exchange": self.exchange,
             "status": self.status,
             "filled": str(self.filled),
             "avg_fill_price": str(self.avg_fill_price),
@@ -153,6 +167,7 @@ class SimOrder:
             tif=data["tif"],
             order_ref=data.get("order_ref", ""),
             outside_rth=bool(data.get("outside_rth", False)),
+            exchange=data.get("exchange", "SMART"),
             status=data["status"],
             filled=Decimal(data["filled"]),
             avg_fill_price=Decimal(data["avg_fill_price"]),
@@ -183,6 +198,7 @@ class SimExecution:
     exchange: str
     commission: Decimal = ZERO
     realized_pnl: Decimal | None = None  # None: an opening fill (IB sends UNSET)
+    currency: str = "USD"  # of the price and the commission
 
     @property
     def base_id(self) -> str:
@@ -206,6 +222,7 @@ class SimExecution:
             "cumQty": str(self.cum_qty),
             "avgPrice": str(self.avg_price),
             "exchange": self.exchange,
+            "currency": self.currency,
             "time": self.time.isoformat(),
         }
 
@@ -229,6 +246,7 @@ class SimExecution:
             exchange=data.get("exchange", "SMART"),
             commission=Decimal(data.get("commission", "0")),
             realized_pnl=None if data.get("realizedPnl") is None else Decimal(data["realizedPnl"]),
+            currency=data.get("currency", "USD"),
         )
 
 

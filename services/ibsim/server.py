@@ -280,7 +280,7 @@ class IBGatewaySimulator:
     def quote(self, symbol: str) -> tuple[Decimal, Decimal]:
         """(bid, ask) around the mid price, spread from the config."""
         instrument = self.universe[symbol.upper()]
-        mid = self._prices[instrument.symbol]
+        mid = self._prices[instrument.key]
         half = instrument.min_tick if instrument.sec_type == "CASH" else self.config.spread / 2
         bid = (mid - half).quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
         ask = (mid + half).quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
@@ -326,17 +326,28 @@ class IBGatewaySimulator:
         """Every execution sent (corrections included), as written to ``--ledger-json``."""
         return [dict(entry) for entry in self._ledger]
 
+    def rate(self, currency: str) -> Decimal:
+        """Units of the base currency per unit of ``currency`` (what IB reports as ExchangeRate)."""
+        if currency in ("", self.config.base_currency):
+            return Decimal(1)
+        return self.config.fx_rates[currency]
+
+    def set_rate(self, currency: str, rate: Decimal | float | str) -> None:
+        self.config.fx_rates[currency.upper()] = Decimal(str(rate))
+
     def account_snapshot(self) -> AccountSnapshot:
+        """In the base currency: a listing in another currency converts at its rate."""
         gross = ZERO
         value = ZERO
         unrealized = ZERO
         realized = ZERO
         for symbol, pos in self._positions.items():
+            rate = self.rate(self.universe[symbol].currency)
             mark = self._prices[symbol]
-            gross += abs(pos.quantity) * mark
-            value += pos.quantity * mark
-            unrealized += (mark - pos.avg_cost) * pos.quantity
-            realized += pos.realized_pnl
+            gross += abs(pos.quantity) * mark * rate
+            value += pos.quantity * mark * rate
+            unrealized += (mark - pos.avg_cost) * pos.quantity * rate
+            realized += pos.realized_pnl * rate
         net = self._cash + value
         margin = gross * self.config.margin_ratio
         available = net - margin
@@ -358,7 +369,7 @@ class IBGatewaySimulator:
         snap = self.account_snapshot()
         cushion = (snap.excess_liquidity / snap.net_liquidation) if snap.net_liquidation else ZERO
         leverage = (snap.gross_position_value / snap.net_liquidation) if snap.net_liquidation else ZERO
-        usd = "USD"
+        usd = self.config.base_currency
         return [
             ("AccountType", "INDIVIDUAL", ""),
             ("NetLiquidation", _money(snap.net_liquidation), usd),
@@ -380,7 +391,17 @@ class IBGatewaySimulator:
             ("Leverage", m.fmt(leverage.quantize(Decimal("0.0001"))), ""),
             ("RealizedPnL", _money(snap.realized_pnl), usd),
             ("UnrealizedPnL", _money(snap.unrealized_pnl), usd),
+            *self.ledger_rates(),
         ]
+
+    def ledger_rates(self) -> list[tuple[str, str, str]]:
+        """ExchangeRate per currency (BASE and the base currency are 1), as TWS sends it in the
+        account updates and in the account summary's $LEDGER tags."""
+        rows = [("ExchangeRate", "1.00", "BASE"), ("ExchangeRate", "1.00", self.config.base_currency)]
+        for currency, rate in sorted(self.config.fx_rates.items()):
+            if currency != self.config.base_currency:
+                rows.append(("ExchangeRate", m.fmt(rate), currency))
+        return rows
 
     def expire_day_orders(self) -> int:
         """End of the trading day: DAY orders are cancelled, GTC orders keep working."""
@@ -526,26 +547,34 @@ class IBGatewaySimulator:
 
     # ----------------------------------------------------------------- requests: data
 
-    def _resolve(self, con_id: int, symbol: str, sec_type: str = "", currency: str = "", local_symbol: str = "") -> Instrument | None:
-        if con_id:
-            instrument = self._by_con_id.get(con_id)
-            if instrument is None or (symbol and symbol not in (instrument.symbol, m.wire_symbol(instrument))):
-                return None
-            if sec_type and sec_type != instrument.sec_type:
-                return None
-            return instrument
-        if sec_type == "CASH":
+    def _resolve(self, con_id: int, symbol: str, sec_type: str = "", currency: str = "", exchange: str = "",
+                 primary_exchange: str = "", local_symbol: str = "") -> Instrument | None:
+        """The one listing the request names, or None (unknown, or ambiguous as IB says then):
+        currency, a direct exchange and the primary exchange all have to match; SMART reaches any
+        stock listing. A forex pair is found by its pair (EUR + USD, or the local symbol EUR.USD)."""
+        if sec_type == "CASH" and not con_id:
             instrument = self.universe.get(pair_key(symbol, currency, local_symbol))
             return instrument if instrument is not None and instrument.sec_type == "CASH" else None
-        if sec_type not in ("", "STK"):
+        if sec_type not in ("", "STK", "CASH"):
             return None
-        if currency not in ("", "USD"):
-            return None
-        instrument = self.universe.get(symbol)
-        return instrument if instrument is not None and instrument.sec_type == "STK" else None
+        if con_id:
+            instrument = self._by_con_id.get(con_id)
+            candidates = [instrument] if instrument is not None and (
+                (not symbol or symbol in (instrument.symbol, m.wire_symbol(instrument)))
+                and (not sec_type or sec_type == instrument.sec_type)) else []
+        else:
+            candidates = [i for i in self.universe.values() if i.symbol == symbol and i.sec_type == "STK"]
+        candidates = [
+            i for i in candidates
+            if (not currency or currency == i.currency)
+            and exchange in ("", "SMART", i.primary_exchange)
+            and primary_exchange in ("", i.primary_exchange)
+        ]
+        return candidates[0] if len(candidates) == 1 else None
 
     def _resolve_ref(self, ref) -> Instrument | None:
-        return self._resolve(ref.con_id, ref.symbol, ref.sec_type, ref.currency, ref.local_symbol)
+        return self._resolve(ref.con_id, ref.symbol, ref.sec_type, ref.currency, ref.exchange, ref.primary_exchange,
+                             ref.local_symbol)
 
     def _req_contract_details(self, session: _Session, f: list[str]) -> None:
         req_id = int(f[2])
@@ -554,7 +583,8 @@ class IBGatewaySimulator:
         if instrument is None:
             session.error(req_id, 200, "No security definition has been found for the request")
             return
-        session.send(m.contract_details(req_id, instrument, session.server_version))
+        # a direct-routed request gets its exchange back, as TWS answers
+        session.send(m.contract_details(req_id, instrument, session.server_version, exchange=ref.exchange or "SMART"))
         session.send(m.contract_details_end(req_id))
 
     def _req_mkt_data(self, session: _Session, f: list[str]) -> None:
@@ -586,7 +616,7 @@ class IBGatewaySimulator:
             session.send(m.tick_snapshot_end(req_id))
         else:
             # frozen data (2, 4) is the last recorded value: sent once, not updated
-            session.market_data[req_id] = instrument.symbol
+            session.market_data[req_id] = instrument.key
             if data_type in (2, 4):
                 session.frozen.add(req_id)
 
@@ -598,7 +628,7 @@ class IBGatewaySimulator:
         def tick(kind: int) -> int:
             return m.DELAYED_TICK[kind] if delayed else kind
 
-        symbol = instrument.symbol
+        symbol = instrument.key
         bid, ask = self.quote(symbol)
         bid_size, ask_size = self._sizes[symbol]
         last = self._prices[symbol].quantize(instrument.min_tick, rounding=ROUND_HALF_UP)
@@ -660,10 +690,16 @@ class IBGatewaySimulator:
         req_id = int(f[2])
         tags = {t.strip() for t in f[4].split(",") if t.strip()} if len(f) > 4 else set()
         wanted = None if not tags or "All" in tags else tags
+        # $LEDGER: the ledger tags (here ExchangeRate) in BASE; $LEDGER:EUR in that currency; $LEDGER:ALL in all
+        ledger = {t.partition(":")[2] or "BASE" for t in tags if t.startswith("$LEDGER")}
         for account in self.config.accounts:
             for tag, value, currency in self._values_for(account):
-                if wanted is None or tag in wanted:
-                    session.send(m.account_summary(req_id, account, tag, value, currency))
+                if tag == "ExchangeRate":
+                    if "ALL" not in ledger and currency not in ledger:
+                        continue
+                elif wanted is not None and tag not in wanted:
+                    continue
+                session.send(m.account_summary(req_id, account, tag, value, currency))
         session.send(m.account_summary_end(req_id))
 
     def _values_for(self, account: str) -> list[tuple[str, str, str]]:
@@ -785,7 +821,7 @@ class IBGatewaySimulator:
                 continue
             if flt.account and execution.account != flt.account:
                 continue
-            if flt.symbol and execution.symbol != flt.symbol:
+            if flt.symbol and self.universe[execution.symbol].symbol != flt.symbol:
                 continue
             if flt.sec_type and flt.sec_type != "STK":
                 continue
@@ -829,7 +865,7 @@ class IBGatewaySimulator:
             client_id=client_id,
             perm_id=self._next_perm_id,
             account=req.account or self.config.account,
-            symbol=instrument.symbol,
+            symbol=instrument.key,
             con_id=instrument.con_id,
             action=req.action,
             quantity=req.quantity,
@@ -838,6 +874,7 @@ class IBGatewaySimulator:
             tif=req.tif,
             order_ref=req.order_ref,
             outside_rth=req.outside_rth,
+            exchange=req.contract.exchange or "SMART",
         )
         self._next_perm_id += 1
         self._next_order_id = max(self._next_order_id, req.order_id + 1)
@@ -890,7 +927,7 @@ class IBGatewaySimulator:
         held = self._positions[order.symbol].quantity if order.symbol in self._positions else ZERO
         signed = order.quantity if order.action == "BUY" else -order.quantity
         snap = self.account_snapshot()
-        extra = (abs(held + signed) - abs(held)) * price * self.config.margin_ratio
+        extra = (abs(held + signed) - abs(held)) * price * self.rate(self.universe[order.symbol].currency) * self.config.margin_ratio
         required = snap.init_margin + extra
         if extra > 0 and required > snap.net_liquidation:
             return (f"YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE "
@@ -998,7 +1035,7 @@ class IBGatewaySimulator:
         if instrument is None:
             session.error(req.order_id, 200, "No security definition has been found for the request")
             return
-        bid, ask = self.quote(instrument.symbol)
+        bid, ask = self.quote(instrument.key)
         price = req.limit_price if req.order_type == "LMT" and req.limit_price else (ask if req.action == "BUY" else bid)
         signed = req.quantity if req.action == "BUY" else -req.quantity
         snap = self.account_snapshot()
@@ -1007,7 +1044,7 @@ class IBGatewaySimulator:
             margin_change = value * forex.FOREX_MARGIN_RATIO
             commission = forex.commission_usd(value)
         else:
-            pos = self._positions.get(instrument.symbol)
+            pos = self._positions.get(instrument.key)
             held = pos.quantity if pos else ZERO
             margin_change = (abs(held + signed) - abs(held)) * price * self.config.margin_ratio
             commission = self._commission.commission(req.quantity, price)
@@ -1023,7 +1060,7 @@ class IBGatewaySimulator:
         )
         preview = SimOrder(
             order_id=req.order_id, client_id=session.client_id or 0, perm_id=0, account=req.account or self.config.account,
-            symbol=instrument.symbol, con_id=instrument.con_id, action=req.action, quantity=req.quantity,
+            symbol=instrument.key, con_id=instrument.con_id, action=req.action, quantity=req.quantity,
             order_type=req.order_type, limit_price=req.limit_price, tif=req.tif, order_ref=req.order_ref,
             outside_rth=req.outside_rth, status="PreSubmitted",
         )
@@ -1118,8 +1155,9 @@ class IBGatewaySimulator:
         order.commission_paid = total_commission
         signed = quantity if order.action == "BUY" else -quantity
         realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission)
-        self._cash -= signed * price + commission
-        self._day.record_flow(order.symbol, signed * price + commission)
+        flow = (signed * price + commission) * self.rate(instrument.currency)  # in the base currency
+        self._cash -= flow
+        self._day.record_flow(order.symbol, flow)
         self._volume[order.symbol] += quantity
         execution = SimExecution(
             exec_id=exec_id,
@@ -1139,6 +1177,7 @@ class IBGatewaySimulator:
             exchange=instrument.primary_exchange,
             commission=commission,
             realized_pnl=realized,
+            currency=instrument.currency,
         )
         self._executions[execution.base_id] = execution
         self._ledger.append(execution.to_json())
@@ -1180,8 +1219,9 @@ class IBGatewaySimulator:
         order.avg_fill_price = (order.avg_fill_price * order.filled + delta * execution.shares) / order.filled
         order.last_fill_price = corrected.price
         corrected.avg_price = order.avg_fill_price
-        self._cash -= signed * delta
-        self._day.record_flow(order.symbol, signed * delta)
+        flow = signed * delta * self.rate(instrument.currency)  # in the base currency
+        self._cash -= flow
+        self._day.record_flow(order.symbol, flow)
         corrected.realized_pnl = self._apply_position(order.symbol, instrument.con_id, corrected.exec_id, signed,
                                                       corrected.price, corrected.commission)
         self._executions[corrected.base_id] = corrected

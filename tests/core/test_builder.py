@@ -198,3 +198,38 @@ def test_params_are_validated():
             BuildParams(D(1000), **kwargs)
     with pytest.raises(ValueError):
         BuildParams(D(-1))
+
+
+def test_foreign_listings_are_sized_in_the_base_currency_and_kept_apart_by_listing():
+    from decimal import Decimal
+
+    from services.core.builder import BuildParams, Target, build_orders
+
+    params = BuildParams(portfolio_value=Decimal("100000"), fx_rates={"EUR": Decimal("1.10")})
+    eur = Target("SAP", Decimal("0.1"), None, "STK", "IBIS", "EUR")
+    result = build_orders([eur], params, prices={"SAP@IBIS:EUR": Decimal("200"), "SAP": Decimal("220")},
+                          positions={"SAP": Decimal("30")})  # the US SAP held: another listing
+    [order] = result.orders
+    assert (order.key, order.quantity, order.current_quantity, order.fx_rate, order.notional) == (
+        "SAP@IBIS:EUR", Decimal(45), Decimal(0), Decimal("1.10"), Decimal("9900.00"))
+    # without a rate nothing is guessed: the listing is skipped and counts as unpriced
+    bare = build_orders([eur], BuildParams(portfolio_value=Decimal("100000")), prices={"SAP@IBIS:EUR": Decimal("200")})
+    assert bare.orders == () and bare.unpriced_symbols == ("SAP@IBIS:EUR",)
+    # liquidating an unlisted foreign holding values it at its own rate and keeps its listing
+    out = build_orders([], BuildParams(portfolio_value=Decimal("100000"), fx_rates={"EUR": Decimal("1.10")}, liquidate_unlisted=True),
+                       prices={"SAP@IBIS:EUR": Decimal("200")}, positions={"SAP@IBIS:EUR": Decimal("10")})
+    [sell] = out.orders
+    assert (sell.symbol, sell.exchange, sell.currency, sell.notional) == ("SAP", "IBIS", "EUR", Decimal("2200.00"))
+
+
+def test_contract_keys_round_trip():
+    from services.core.contracts import ContractSpec, contract_problem
+
+    assert ContractSpec.of("aapl").key == "AAPL"
+    assert ContractSpec.of("SAP", exchange="SMART", primary_exchange="IBIS", currency="EUR").key == "SAP@IBIS:EUR"
+    assert ContractSpec.of("SAP", exchange="IBIS", currency="EUR").key == "SAP@IBIS:EUR"
+    assert ContractSpec.from_key("SAP@IBIS:EUR") == ContractSpec("SAP", "STK", "IBIS", "", "EUR")
+    assert ContractSpec.from_key("BRK B") == ContractSpec("BRK B")
+    assert contract_problem(ContractSpec.of("SPY", "OPT"))[0] == "sec_type"
+    assert contract_problem(ContractSpec.of("SAP", exchange="IBIS", currency="USD")) == ("exchange", "IBIS does not trade in USD")
+    assert contract_problem(ContractSpec.of("SAP", exchange="SMART", primary_exchange="IBIS", currency="EUR")) is None

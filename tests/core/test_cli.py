@@ -185,3 +185,25 @@ def test_snapshot_import_is_audited_and_needs_a_project_name(tmp_path, db_url):
         assert AuditLog(database).verify().ok
     finally:
         database.dispose()
+
+
+def test_preview_sizes_a_foreign_row_with_the_given_rate_and_blocks_without_one(capsys, tmp_path):
+    snapshot = tmp_path / "eur.csv"
+    snapshot.write_text("symbol,weight,price,exchange,currency\nSAP,0.1,200,IBIS,EUR\n")
+    code, out = run_json(capsys, ["preview", "--snapshot", str(snapshot), "--portfolio-value", "100000", "--fx", "EUR=1.10", "--json"])
+    assert code == EXIT_OK
+    [order] = out["orders"]
+    assert (order["symbol"], order["exchange"], order["currency"], order["quantity"], order["notional"], order["fx_rate"]) == (
+        "SAP", "IBIS", "EUR", "45", "9900.00", "1.10")
+    code, out = run_json(capsys, ["preview", "--snapshot", str(snapshot), "--portfolio-value", "100000", "--json"])
+    assert code == EXIT_BLOCKED and out["orders"] == []
+    assert [(s["symbol"], s["reason"]) for s in out["skipped"]] == [("SAP@IBIS:EUR", "missing_rate")]
+
+
+def test_snapshot_import_refuses_an_option_row_with_its_line(capsys, tmp_path, isolated_user_dirs):
+    snapshot = tmp_path / "opt.csv"
+    snapshot.write_text("symbol,weight,sec_type\nAAPL,0.1,STK\nSPY,0.1,OPT\n")
+    code = main(["preview", "--snapshot", str(snapshot), "--portfolio-value", "100000"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert "line 3, column sec_type: SPY: security type OPT is not supported" in err

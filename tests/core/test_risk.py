@@ -188,3 +188,27 @@ def test_check_order_for_a_single_manual_order():
     assert PriceCheck().check_order(draft("B", Side.BUY, 1, None), ctx).code == "missing_price"
     assert MaxGrossExposure(D(1)).check_order(order, ctx).code == "max_gross_exposure"  # 9500 + 1000 > 10000
     assert MaxOrderNotional(D(1000)).check_order(order, ctx).passed
+
+
+def test_foreign_orders_and_positions_are_valued_in_the_base_currency():
+    from decimal import Decimal
+
+    from services.core.builder import OrderDraft
+    from services.core.risk import MaxGrossExposure, MaxOrderNotional, MaxPositionRatio, RiskContext, evaluate_risk
+    from services.domain import OrderType, Side
+
+    draft = OrderDraft(1, "SAP", Side.BUY, Decimal(45), OrderType.LMT, Decimal("201"), Decimal("200"), Decimal("9900"),
+                       Decimal(0), Decimal(45), Decimal("0.1"), "C1", "STK", "IBIS", "EUR", "", Decimal("1.10"))
+    ctx = RiskContext(portfolio_value=Decimal("100000"), positions={"SAP": Decimal(400)}, prices={"SAP": Decimal("220")},
+                      fx_rates={"EUR": Decimal("1.10")})
+    # limit value 45 x 201 EUR = 9,045 EUR = 9,949.50 USD: above 9,900, below 9,950
+    assert [b.code for b in evaluate_risk([draft], ctx, [MaxOrderNotional(Decimal("9900"))]).all_blocks()] == ["max_order_notional"]
+    assert evaluate_risk([draft], ctx, [MaxOrderNotional(Decimal("9950"))]).all_blocks() == []
+    # the US SAP held (88,000 USD) is another listing: the EUR position after the trade is 9,900 USD
+    assert evaluate_risk([draft], ctx, [MaxPositionRatio(Decimal("0.1"))]).all_blocks() == []
+    # gross: 88,000 + 9,900 = 97,900 USD
+    assert evaluate_risk([draft], ctx, [MaxGrossExposure(Decimal("0.98"))]).all_blocks() == []
+    assert [b.code for b in evaluate_risk([draft], ctx, [MaxGrossExposure(Decimal("0.97"))]).all_blocks()] == ["max_gross_exposure"]
+    # a held foreign listing without a rate cannot be valued: blocked, not guessed at 1
+    held = RiskContext(portfolio_value=Decimal("100000"), positions={"SHEL@LSE:GBP": Decimal(10)}, prices={"SHEL@LSE:GBP": Decimal("26")})
+    assert [b.code for b in evaluate_risk([draft], held, [MaxGrossExposure(Decimal("1"))]).all_blocks()] == ["missing_rate"]

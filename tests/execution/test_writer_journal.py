@@ -5,7 +5,6 @@ refuses are a published health problem until they are written."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 

@@ -15,6 +15,9 @@ from sqlalchemy import text
 from services.audit import AuditLog
 
 ROOT = Path(__file__).resolve().parents[2]
+from services.db.migrate import head as _migrations_head
+
+HEAD = _migrations_head()  # the newest revision
 
 pytestmark = pytest.mark.slow  # every step a `python -m app` subprocess
 

@@ -24,7 +24,7 @@ FORMS = [
     pytest.param(f"mysql+pymysql://trader@127.0.0.1:1/x?charset=utf8mb4&passwd={SECRET}", id="query-passwd"),
     pytest.param(f"mysql+pymysql://trader:{SECRET}@/x?unix_socket=/tmp/tc-none.sock", id="unix-socket"),
     pytest.param(f"mysql+pymysql://trader:{SECRET}@localhost/x?unix_socket=/run/a@b.sock", id="unix-socket-at"),
-    pytest.param(f"mysql+pymysql://trader:Top Secret99@h.invalid:1/x", id="space-in-password"),
+    pytest.param("mysql+pymysql://trader:Top Secret99@h.invalid:1/x", id="space-in-password"),
     pytest.param(f"mysql+pymysql://trader:{SECRET}@h:port/x", id="bad-port"),
     pytest.param(f"mysql+pymysql://trader:{SECRET}@[::1/x", id="garbage-bracket"),
     pytest.param(f"trader:{SECRET}", id="garbage-no-at"),

@@ -80,7 +80,9 @@ def test_sample_universe():
     assert len(universe) >= 50
     assert {"AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM"} <= set(universe)
     assert len({i.con_id for i in universe.values()}) == len(universe)
-    assert all(i.price > 0 and i.currency == "USD" and i.long_name for i in universe.values())
+    assert all(i.price > 0 and i.currency in ("USD", "EUR", "GBP") and i.long_name for i in universe.values())
+    # same-named listings in other currencies beside the US one, keyed apart
+    assert (universe["SAP"].currency, universe["SAP@IBIS:EUR"].currency, universe["SHEL@LSE:GBP"].currency) == ("USD", "EUR", "GBP")
     assert (universe["AAPL"].con_id, universe["SPY"].primary_exchange) == (265598, "ARCA")
 
 
@@ -109,3 +111,29 @@ def test_log_guard_flags_decoding_errors(ib_log_guard):
     problems = ib_log_guard.problems()
     assert len(problems) == 1 and "Error handling fields" in problems[0]
     ib_log_guard.records.clear()
+
+
+async def test_same_named_listings_resolve_by_currency_and_exchange(simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 200, ")
+    ib = await ib_client()
+    us, eur, direct, paris = await ib.qualifyContractsAsync(
+        Stock("SAP", "SMART", "USD"), Stock("SAP", "SMART", "EUR", primaryExchange="IBIS"), Stock("SAP", "IBIS", "EUR"),
+        Stock("SAP", "SBF", "EUR"))
+    assert (us.conId, us.currency, us.primaryExchange) == (simulator.universe["SAP"].con_id, "USD", "NYSE")
+    assert (eur.conId, eur.currency, eur.exchange) == (simulator.universe["SAP@IBIS:EUR"].con_id, "EUR", "SMART")
+    assert (direct.conId, direct.exchange) == (eur.conId, "IBIS")  # a direct route comes back as asked
+    assert paris is None  # no such listing: never another one in its place
+    # a bare symbol without a currency names two listings: ambiguous, refused
+    details = await ib.reqContractDetailsAsync(Stock("SAP", "SMART", ""))
+    assert details == []
+    [ticker] = await ib.reqTickersAsync(direct)
+    assert (ticker.bid, ticker.ask) == (199.99, 200.01)
+
+
+async def test_exchange_rates_in_account_updates_and_ledger_summary(simulator, ib_client):
+    ib = await ib_client()
+    await wait_for(lambda: any(v.tag == "ExchangeRate" for v in ib.accountValues()), message="account values")
+    rates = {v.currency: v.value for v in ib.accountValues() if v.tag == "ExchangeRate"}
+    assert rates == {"BASE": "1.00", "USD": "1.00", "EUR": "1.1", "GBP": "1.27"}
+    summary = {(v.tag, v.currency): v.value for v in await ib.accountSummaryAsync()}  # ib_async asks $LEDGER:ALL
+    assert (summary[("ExchangeRate", "EUR")], summary[("NetLiquidation", "USD")]) == ("1.1", "1000000")
