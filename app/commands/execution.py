@@ -90,6 +90,8 @@ def register(subparsers) -> None:
     ex.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60)")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
+    ex.add_argument("--commission-wait", dest="commission_wait", type=_seconds(positive=False), default=10.0, metavar="S",
+                    help="then wait up to S seconds for IB's commission reports of the fills (default 10)")
     add_builder_options(ex, defaults=False)
     ex.add_argument("--lease-wait", dest="lease_wait", type=_seconds(positive=False), default=0.0, metavar="S",
                     help="if another process is executing this run, wait up to S seconds for it to finish "
@@ -371,6 +373,9 @@ async def cmd_execute(args, settings) -> int:
             else:
                 result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value)
             still = await s.service.wait_done(run_id, args.wait_seconds, while_connected=True) if args.wait_seconds > 0 else []
+        # IB's commission reports may follow the last fill by seconds: wait for them (bounded)
+        # rather than leave the fills without commissions until the next reconciliation
+        no_commission = await s.service.wait_commissions(run_id, args.commission_wait) if args.commission_wait > 0 else []
         await _written(s)
         view = await s.service.view(run_id)
         connection_lost = None if s.provider.is_connected else (dropped[0] if dropped else "not connected")
@@ -383,7 +388,7 @@ async def cmd_execute(args, settings) -> int:
                     "plan_id": result.plan_id or view.run.params.get("plan_id"),
                     "sent": list(result.sent), "already_known": list(result.already_known),
                     "failed": [list(f) for f in result.failed], "still_working": still,
-                    "not_sent": not_sent, "stopped": result.stopped, "connection_lost": connection_lost},
+                    "not_sent": not_sent, "commissions_missing": no_commission, "stopped": result.stopped, "connection_lost": connection_lost},
             "orders": [order_dict(o) for o in view.orders],
             "fills": [fill_dict(f) for f in view.fills],
         }, indent=2))
@@ -391,7 +396,7 @@ async def cmd_execute(args, settings) -> int:
         print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}, "
               f"plan {result.plan_id or view.run.params.get('plan_id')}): {view.run.status}; "
               f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, still working {len(still)}, "
-              f"not sent {len(not_sent)}")
+              f"not sent {len(not_sent)}" + (f", fills without a commission report {len(no_commission)}" if no_commission else ""))
         _print_orders(view.orders)
         if view.fills:
             print()

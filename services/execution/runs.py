@@ -29,7 +29,7 @@ from services.core.order_state import EventKind
 from services.core.plans import Plan, PriceRef, price_moves
 from services.core.pipeline import build_and_check
 from services.db.convert import to_fill_record, to_order_record
-from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
+from services.db.models import DecisionSnapshot, Project, TradeFill, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.risk_facts import load_risk_facts
 from services.db.repositories import (
@@ -596,6 +596,36 @@ class TradeService:
         still working. ``while_connected``: stop waiting as soon as the broker connection is
         gone (nothing more can arrive; a headless command does not reconnect)."""
         return await self._wait(run_id, timeout, lambda o: OrderState(o.status).is_terminal, "done", while_connected)
+
+    async def wait_commissions(self, run_id: int, timeout: float) -> list[str]:
+        """Wait (at most ``timeout`` seconds, and only while connected) until every current fill of
+        the run has IB's commission report, which may follow its execution by seconds: a command
+        that disconnected at once left them empty until the next reconciliation. Returns the exec
+        ids still without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        changed = asyncio.Event()
+        unsubscribe = self.writer.subscribe(lambda cs: changed.set() if cs.fills else None)
+        try:
+            while True:
+                changed.clear()
+                await self.writer.flush()
+                missing = await self._db(self._fills_without_commission, run_id)
+                remaining = deadline - loop.time()
+                if not missing or remaining <= 0 or not self.provider.is_connected:
+                    return missing
+                try:
+                    await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+                except (asyncio.TimeoutError, TimeoutError):
+                    pass
+        finally:
+            unsubscribe()
+
+    def _fills_without_commission(self, run_id: int) -> list[str]:
+        with self.db.session() as session:
+            return list(session.scalars(
+                select(TradeFill.exec_id).join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+                .where(TradeOrder.run_id == run_id, TradeFill.commission.is_(None), TradeFill.superseded.is_(False))))
 
     async def _wait(self, run_id: int, timeout: float, ready, what: str, while_connected: bool = False) -> list[str]:
         loop = asyncio.get_running_loop()

@@ -128,3 +128,16 @@ async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
 
     actions = [(e.actor, e.action) for e in AuditLog(database).list() if e.action.startswith("order.")]
     assert actions[-3:] == [(os_user(), "order.cancel"), (os_user(), "order.replace"), (os_user(), "order.cancel_all")]
+
+
+async def test_execute_waits_for_late_commission_reports_before_it_disconnects(db_url, simulator, snapshot_file):
+    """IB's commission report may follow the last fill by seconds: the command waits for it
+    (bounded) instead of leaving the fills without commissions until the next reconciliation."""
+    simulator.faults.late_commission = True
+    simulator.faults.late_commission_delay = 1.5  # after the fills: the run is done before the reports come
+    result = await run(cli_args(db_url, simulator.port, "execute", "--snapshot", str(snapshot_file), "--project", "late",
+                                "--mode", "paper", "--portfolio-value", "100000", "--wait-seconds", "10", "--json"))
+    assert result.code == 0, result.err
+    data = result.json
+    assert data["run"]["status"] == "done" and data["run"]["commissions_missing"] == []
+    assert data["fills"] and all(f["commission"] == "1" for f in data["fills"])
