@@ -19,6 +19,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QDialog
 
+from services.run_progress import PlannedOrder, RunProgress
+
 from app.composition import DEMO_PROJECT, ServiceStack, preview_params_to_run_params
 from app.tasks import TaskRunner, UserFacingError
 from services import console_queries as queries
@@ -49,10 +51,9 @@ class ConsoleController(QObject):
         self.current_run_id: int | None = None
         self.current_preview = None
         self._preview_snapshot: int | None = None  # the snapshot the current preview was built from
-        self._target_notional: Decimal | None = None
-        self._progress_points: list[tuple[datetime, Decimal]] = []
-        self._fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
-        self._references: dict[str, Decimal] = {}
+        # progress and slippage of the current preview's run (Qt-free, services.run_progress)
+        self.progress = RunProgress()
+        self._progress = self.progress.snapshot(datetime.now(UTC))
         self._equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
         self._marks: dict[str, Decimal] = {}  # last market price per held symbol (unrealized P&L)
         self._samples = 0
@@ -182,8 +183,6 @@ class ConsoleController(QObject):
         self._audit_last_id = max((r.id for r in audit_records), default=0)
         self.window.blotter_view.set_trading_state(state)
         await self._load_recovery_timeout()
-        for fill in sorted(fills, key=lambda f: f.fill_time):
-            self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
         await self._sample_equity_async()  # the stored equity history (it survives restarts)
         self._refresh_charts()
         if snapshots:
@@ -278,11 +277,9 @@ class ConsoleController(QObject):
             self.window.preview_view.set_execute_enabled(False, "Nothing to trade: the account is at the targets")
         else:
             self.window.preview_view.set_execute_enabled(True)
-        self._references = {d.symbol: d.reference_price for d in result.drafts if d.reference_price is not None}
-        self._target_notional = sum((abs(d.notional) for d in result.drafts if d.notional is not None), Decimal(0))
-        self._progress_points = []
-        self._update_progress()
-        self._refresh_charts()
+        self.progress.reset(result.run_id, {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate)
+                                            for d in result.drafts}, result.plan.gross_notional)
+        self._update_progress(self.window.orders_model.records(), self.window.fills_model.records())
         return result
 
     def _risk_defaults(self) -> dict:
@@ -315,7 +312,6 @@ class ConsoleController(QObject):
     async def execute(self, run_id: int, live_token: str | None = None):
         """Send the current preview's plan (refused, sending nothing, when it is too old or the
         prices moved: the trader previews again)."""
-        self._progress_points = []
         preview = self.current_preview
         if preview is not None and preview.plan is not None and preview.run_id == run_id:
             result = await self.stack.trade.execute_plan(preview.plan.id, live_token)
@@ -391,8 +387,7 @@ class ConsoleController(QObject):
         w = self.window
         for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):
             model.flush()
-        self._update_progress()
-        self._refresh_charts()
+        self._update_progress(w.orders_model.records(), w.fills_model.records())
 
     # ------------------------------------------------------------------ auto-recovery
     async def _load_recovery_timeout(self) -> None:
@@ -526,36 +521,24 @@ class ConsoleController(QObject):
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
         w.positions_model.upsert(self._with_marks(changes.positions))
-        for fill in changes.fills:
-            self._fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
         w.connection_status.set_last_event_time(datetime.now(UTC))
-        if self.current_run_id is not None and (changes.fills or self.current_run_id in changes.runs):
-            self._update_progress()
         if changes.fills or changes.orders:
-            self._refresh_charts()
+            self._update_progress(changes.orders, changes.fills)
 
-    def _run_filled_notional(self) -> Decimal:
-        total = Decimal(0)
-        for order in self.window.orders_model.records():
-            if order.run_id == self.current_run_id and order.avg_fill_price is not None:
-                total += order.filled_quantity * order.avg_fill_price
-        return total
-
-    def _update_progress(self) -> None:
-        target = self._target_notional or Decimal(0)
-        filled = self._run_filled_notional() if self.current_run_id is not None else Decimal(0)
-        now = datetime.now(UTC)
-        if not self._progress_points or self._progress_points[-1][1] != filled:
-            self._progress_points.append((now, filled))
-        working = sum(1 for o in self.window.orders_model.records()
-                      if o.run_id == self.current_run_id and o.status.is_working)
-        text = f"run {self.current_run_id}: {filled:,.0f} of {target:,.0f} filled" + (f" · {working} working" if working else "")
-        self.window.preview_view.set_progress(filled, target, text)
+    def _update_progress(self, orders=(), fills=()) -> None:
+        """The presenter computes; the panels only show what it says."""
+        self._progress = self.progress.apply(orders, fills, now=datetime.now(UTC))
+        if self._progress.run_id is not None:
+            self.window.preview_view.set_progress(self._progress.filled_notional, self._progress.target_notional,
+                                                  self._progress.text)
+        self._refresh_charts()
 
     def _refresh_charts(self) -> None:
         charts = self.window.charts_view
-        charts.set_run_progress(self._progress_points, self._target_notional)
-        charts.set_fill_prices(self._fill_points, self._references)
+        progress = self._progress
+        charts.set_run_progress(progress.points, progress.target_notional if progress.run_id is not None else None)
+        charts.set_fill_prices(progress.fill_points, progress.references,
+                               {s: x.describe() for s, x in progress.slippage.items()})
         charts.set_equity(self._equity_points)
 
     def _sample_equity(self) -> None:

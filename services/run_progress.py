@@ -1,0 +1,153 @@
+"""Run progress and slippage, computed once and Qt-free: the window's controller feeds it the
+writer's change sets and hands the immutable result to the panels.
+
+Every execution counts once, keyed by its base exec id: a correction (a later revision of the
+same execution) replaces the earlier revision instead of adding to it. Slippage is volume
+weighted against each order's reference price (the plan's), signed so that a positive number is a
+cost (bought above, or sold below, the reference). Notionals are in the base currency (the
+order's exchange rate from the plan), so progress compares with the plan's gross notional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from services.core.positions_book import split_exec_id
+from services.domain import FillRecord, OrderRecord, Side
+
+ZERO = Decimal(0)
+BPS = Decimal(10000)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOrder:
+    """What the plan said of one order: the reference price, the rate to the base currency."""
+
+    symbol: str
+    side: Side
+    reference_price: Decimal | None
+    fx_rate: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSlippage:
+    symbol: str
+    quantity: Decimal
+    average_price: Decimal
+    reference: Decimal | None
+    bps: Decimal | None  # volume-weighted, positive = a cost
+
+    def describe(self) -> str:
+        if self.bps is None:
+            return f"{self.quantity} filled at {self.average_price:.4f} (no reference price)"
+        return (f"{self.quantity} filled at {self.average_price:.4f} (volume-weighted), "
+                f"{self.bps:+.1f} bps vs reference {self.reference}")
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressSnapshot:
+    run_id: int | None
+    filled_notional: Decimal
+    target_notional: Decimal
+    working: int
+    points: tuple[tuple[datetime, Decimal], ...]  # cumulative filled notional over time
+    fill_points: Mapping[str, tuple[tuple[datetime, Decimal], ...]] = field(default_factory=dict)
+    references: Mapping[str, Decimal] = field(default_factory=dict)
+    slippage: Mapping[str, SymbolSlippage] = field(default_factory=dict)
+    slippage_bps: Decimal | None = None  # the whole run's, volume-weighted
+
+    @property
+    def text(self) -> str:
+        if self.run_id is None:
+            return ""
+        text = f"run {self.run_id}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
+        if self.working:
+            text += f" · {self.working} working"
+        if self.slippage_bps is not None:
+            text += f" · slippage {self.slippage_bps:+.1f} bps"
+        return text
+
+
+class RunProgress:
+    """The progress of one run (the current preview's), from change sets."""
+
+    def __init__(self) -> None:
+        self.reset(None, {}, ZERO)
+
+    def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal) -> None:
+        """A new run to follow; ``planned`` by client order id."""
+        self.run_id = run_id
+        self.planned = dict(planned)
+        self.target_notional = target_notional
+        self._orders: dict[int, OrderRecord] = {}  # this run's orders by id
+        self._fills: dict[str, tuple[int, FillRecord]] = {}  # base exec id -> (revision, fill)
+        self._pending: dict[int, list[FillRecord]] = {}  # fills whose order was not seen yet
+        self._points: list[tuple[datetime, Decimal]] = []
+
+    def apply(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = (), *,
+              now: datetime) -> ProgressSnapshot:
+        for order in orders:
+            if self.run_id is not None and order.run_id == self.run_id:
+                self._orders[order.id] = order
+                for fill in self._pending.pop(order.id, ()):
+                    self._take(fill)
+        for fill in fills:
+            if fill.order_id in self._orders:
+                self._take(fill)
+            elif self.run_id is not None:
+                self._pending.setdefault(fill.order_id, []).append(fill)
+        snapshot = self._snapshot(now)
+        if self.run_id is not None and (not self._points or self._points[-1][1] != snapshot.filled_notional):
+            self._points.append((now, snapshot.filled_notional))
+            snapshot = self._snapshot(now)
+        return snapshot
+
+    def _take(self, fill: FillRecord) -> None:
+        base, revision = split_exec_id(fill.exec_id)
+        known = self._fills.get(base)
+        if fill.superseded:
+            if known is not None and known[1].exec_id == fill.exec_id:
+                del self._fills[base]  # its correction follows (or came already)
+            return
+        if known is None or revision >= known[0]:
+            self._fills[base] = (revision, fill)
+
+    def snapshot(self, now: datetime) -> ProgressSnapshot:
+        return self._snapshot(now)
+
+    def _snapshot(self, now: datetime) -> ProgressSnapshot:
+        filled = ZERO
+        per_symbol: dict[str, list[Decimal]] = {}  # symbol -> [quantity, quantity*price, signed cost, reference notional]
+        fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
+        run_cost = run_reference = ZERO
+        for _revision, fill in sorted(self._fills.values(), key=lambda rf: (rf[1].fill_time, rf[1].exec_id)):
+            order = self._orders[fill.order_id]
+            plan = self.planned.get(order.client_order_id)
+            rate = plan.fx_rate if plan is not None else Decimal(1)
+            filled += fill.quantity * fill.price * rate
+            totals = per_symbol.setdefault(fill.symbol, [ZERO, ZERO, ZERO, ZERO])
+            totals[0] += fill.quantity
+            totals[1] += fill.quantity * fill.price
+            fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
+            reference = plan.reference_price if plan is not None else None
+            if reference:
+                sign = 1 if Side(fill.side) is Side.BUY else -1
+                cost = sign * (fill.price - reference) * fill.quantity
+                totals[2] += cost
+                totals[3] += reference * fill.quantity
+                run_cost += cost * rate
+                run_reference += reference * fill.quantity * rate
+        references = {p.symbol: p.reference_price for p in self.planned.values() if p.reference_price is not None}
+        slippage = {
+            symbol: SymbolSlippage(symbol, t[0], t[1] / t[0], references.get(symbol),
+                                   (t[2] / t[3] * BPS) if t[3] else None)
+            for symbol, t in per_symbol.items() if t[0]
+        }
+        working = sum(1 for o in self._orders.values() if o.status.is_working)
+        return ProgressSnapshot(
+            self.run_id, filled, self.target_notional, working, tuple(self._points),
+            {s: tuple(p) for s, p in fill_points.items()}, references, slippage,
+            (run_cost / run_reference * BPS) if run_reference else None)

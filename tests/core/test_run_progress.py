@@ -1,0 +1,72 @@
+"""Run progress and slippage (services.run_progress): each execution once, corrections replace
+their earlier revision, slippage volume-weighted and signed as a cost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side
+from services.run_progress import PlannedOrder, RunProgress
+
+T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def _order(oid, coid, symbol, side, qty, status=OrderState.ACCEPTED, run_id=7):
+    return OrderRecord(id=oid, client_order_id=coid, run_id=run_id, symbol=symbol, side=side, quantity=D(qty),
+                       order_type=OrderType.MKT, limit_price=None, status=status, filled_quantity=D(0),
+                       avg_fill_price=None, updated_at=T0, created_at=T0)
+
+
+def _fill(fid, oid, exec_id, symbol, side, qty, price, seconds=0, superseded=False):
+    return FillRecord(id=fid, order_id=oid, exec_id=exec_id, symbol=symbol, side=side, quantity=D(qty), price=D(price),
+                      commission=None, fill_time=T0 + timedelta(seconds=seconds), superseded=superseded)
+
+
+def _progress():
+    progress = RunProgress()
+    progress.reset(7, {"A": PlannedOrder("AAPL", Side.BUY, D("100")), "M": PlannedOrder("MSFT", Side.SELL, D("400")),
+                       "S": PlannedOrder("SAP", Side.BUY, D("200"), D("1.10"))}, D("10000"))
+    return progress
+
+
+def test_volume_weighted_slippage_signed_as_a_cost():
+    progress = _progress()
+    orders = [_order(1, "A", "AAPL", Side.BUY, 30), _order(2, "M", "MSFT", Side.SELL, 10)]
+    fills = [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101"), _fill(2, 1, "e2.01.01", "AAPL", Side.BUY, 20, "100.5"),
+             _fill(3, 2, "e3.01.01", "MSFT", Side.SELL, 10, "398")]
+    snap = progress.apply(orders, fills, now=T0)
+    aapl = snap.slippage["AAPL"]
+    # (10 x 1 + 20 x 0.5) / (30 x 100) = 66.7 bps, not the plain mean of 100 and 50
+    assert aapl.quantity == D(30) and round(aapl.bps, 1) == D("66.7")
+    assert snap.slippage["MSFT"].bps == D(50)  # sold 2 below the reference: a cost
+    assert snap.filled_notional == D(10 * 101 + 20 * D("100.5") + 10 * 398)
+    assert snap.working == 2 and "slippage +" in snap.text
+
+
+def test_a_correction_replaces_its_earlier_revision_and_a_fill_counts_once():
+    progress = _progress()
+    progress.apply([_order(1, "A", "AAPL", Side.BUY, 10)], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101")], now=T0)
+    again = progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101")], now=T0)  # the same fill twice
+    assert again.filled_notional == D(1010)
+    corrected = progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", superseded=True),
+                                    _fill(2, 1, "e1.01.02", "AAPL", Side.BUY, 10, "100.9")], now=T0 + timedelta(seconds=1))
+    assert corrected.filled_notional == D(1009) and corrected.slippage["AAPL"].bps == D(90)
+    assert [p for _, p in corrected.points] == [D(1010), D(1009)]
+    assert corrected.fill_points["AAPL"] == ((T0, D("100.9")),)
+
+
+def test_fills_before_their_order_and_other_runs():
+    progress = _progress()
+    early = progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 5, "100")], now=T0)
+    assert early.filled_notional == 0  # its order not seen yet
+    later = progress.apply([_order(1, "A", "AAPL", Side.BUY, 5, OrderState.FILLED),
+                            _order(9, "X", "IBM", Side.BUY, 5, run_id=8)],
+                           [_fill(2, 9, "e9.01.01", "IBM", Side.BUY, 5, "200")], now=T0)
+    assert later.filled_notional == D(500) and later.working == 0 and set(later.slippage) == {"AAPL"}
+
+
+def test_a_foreign_fill_counts_in_the_base_currency():
+    progress = _progress()
+    snap = progress.apply([_order(3, "S", "SAP", Side.BUY, 10)], [_fill(1, 3, "s1.01.01", "SAP", Side.BUY, 10, "202")], now=T0)
+    assert snap.filled_notional == D("2222.00") and snap.slippage["SAP"].bps == D(100)
