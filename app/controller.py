@@ -24,7 +24,7 @@ from services.run_progress import PlannedOrder, RunProgress
 from app.composition import DEMO_PROJECT, ServiceStack, preview_params_to_run_params
 from app.tasks import TaskRunner, UserFacingError
 from services import console_queries as queries
-from services.domain import ChangeSet, OrderState, TradeMode, TradingState, is_live_token
+from services.domain import ChangeSet, TradeMode, TradingState, is_live_token
 from widgets.common import confirm
 from widgets.dialogs.errors import error_box
 from widgets.dialogs.live_confirm import LiveConfirmDialog
@@ -395,19 +395,13 @@ class ConsoleController(QObject):
         self.recovery_timeout = float(values["auto_recovery"]["new_timeout_seconds"])
 
     def _on_recovery_tick(self) -> None:
-        if self.stack.provider.is_connected and self._stuck_runs():
+        if self.stack.provider.is_connected and "Auto-recovery" not in self.runner.running():
             self.runner.run(self.recover_stuck(), what="Auto-recovery")
 
-    def _stuck_runs(self) -> set[int]:
-        now = datetime.now(UTC)
-        return {o.run_id for o in self.window.orders_model.records()
-                if o.status is OrderState.SUBMITTED and o.run_id is not None
-                and (now - o.updated_at).total_seconds() >= self.recovery_timeout}
-
     async def recover_stuck(self) -> list[str]:
-        handled: list[str] = []
-        for run_id in sorted(self._stuck_runs()):
-            handled += await self.stack.trade.recover_unacknowledged(run_id, older_than=self.recovery_timeout)
+        """Which orders are stuck is the service's decision (from the database, not this window's
+        rows); the window shows what it did."""
+        handled = await self.stack.trade.recover_stuck(self.recovery_timeout)
         if handled:
             self.window.statusBar().showMessage(
                 f"Auto-recovery: {len(handled)} unacknowledged order(s) canceled and looked up at the broker", 15_000)

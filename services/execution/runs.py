@@ -556,6 +556,32 @@ class TradeService:
         return await self._wait(run_id, timeout if timeout is not None else self.ack_timeout,
                                 lambda o: o.status not in (OrderState.NEW, OrderState.SENDING, OrderState.SUBMITTED), "acknowledged")
 
+    async def recover_stuck(self, older_than: float | None = None) -> list[str]:
+        """Every run's orders still unacknowledged after ``older_than`` seconds (the trade
+        settings' ``auto_recovery.new_timeout_seconds`` by default), handled as
+        ``recover_unacknowledged`` does; the one entry point for the window's timer and the
+        commands. Returns the client order ids handled."""
+        if older_than is None:
+            older_than = float(await self._db(self._recovery_timeout))
+        runs = await self._db(self._runs_with_unacknowledged, older_than)
+        handled: list[str] = []
+        for run_id in runs:
+            handled += await self.recover_unacknowledged(run_id, older_than=older_than)
+        return handled
+
+    def _recovery_timeout(self) -> float:
+        with self.db.session() as session:
+            return float(SettingsRepository(session).auto_recovery()["new_timeout_seconds"])
+
+    def _runs_with_unacknowledged(self, older_than: float) -> list[int]:
+        from datetime import timedelta
+
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        with self.db.session() as session:
+            return sorted(set(session.scalars(select(TradeOrder.run_id).where(
+                TradeOrder.status == OrderState.SUBMITTED, TradeOrder.run_id.is_not(None),
+                TradeOrder.updated_at <= cutoff))))
+
     async def recover_unacknowledged(self, run_id: int, *, older_than: float | None = None) -> list[str]:
         """Orders still SUBMITTED (no acknowledgement) after ``older_than`` seconds: cancel at IB,
         then reconcile (open orders, completed orders, executions) before calling any of them
