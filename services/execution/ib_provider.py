@@ -354,7 +354,11 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 log.warning("reconnect failed: %s", exc)
                 continue
             await self._run_resync_hooks(ConnectionState.CONNECTED)
-            return
+            if self.is_connected or self._closing:
+                return
+            # lost again while resynchronising: _on_disconnected saw this loop still running and
+            # left the reconnecting to it, so it must go on
+            log.warning("connection lost again during the resync after reconnecting; reconnecting")
 
     async def _run_resync_hooks(self, state: ConnectionState) -> None:
         for hook in list(self._resync_hooks):
@@ -375,7 +379,10 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
 
     async def _send(self, fn, *args):
         """One message to IB through the shared limiter (``fn`` writes it synchronously)."""
-        return await self.sender.send(fn, *args, check=self._require_connected)
+        try:
+            return await self.sender.send(fn, *args, check=self._require_connected)
+        except ConnectionError as exc:  # the connection dropped between the check and the write
+            raise NotConnected(f"not connected to IB at {self.host}:{self.port} ({exc})") from exc
 
     def _report_in_flight(self, entry: InFlight, message: str, gave_up: bool) -> None:
         (log.error if gave_up else log.warning)("order %s (IB id %s, %s): %s", entry.order_ref, entry.order_id, entry.kind, message)
