@@ -64,12 +64,17 @@ def _refresh_times(log, actions: int) -> list[float]:
     return times
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench audit_refresh")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench audit_refresh",
+                                     description="An action's audit refresh on short and long chains, against the full walk.")
     parser.add_argument("--sizes", default="1000,100000", help="chain lengths, comma separated (first = baseline)")
     parser.add_argument("--actions", type=int, default=30, help="actions (refreshes) measured per chain")
     parser.add_argument("--db-url", default=None, help="default: a temporary SQLite file per chain")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
     from services.audit import AuditLog

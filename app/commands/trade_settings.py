@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="trade_settings_action", metavar="ACTION")
     setter = actions.add_parser("set", help="change settings: KEY=VALUE with dotted keys",
                                 description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`.")
-    setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="a dotted key and its value, e.g. execution.plan_max_age_seconds=60")
     setter.add_argument("--json", action="store_true", help="print JSON")
     setter.set_defaults(handler=_set)
 
