@@ -34,6 +34,7 @@ class ServiceStack:
     mode: TradeMode = TradeMode.PAPER
     profile: str = "demo"
     equity: object | None = None  # services.execution.equity.EquityRecorder, started with the engine
+    unsubscribe_health: object | None = field(default=None, repr=False)  # a command's health printer
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -50,6 +51,10 @@ class ServiceStack:
 
     @property
     def trade(self):
+        return self.engine.service
+
+    @property
+    def service(self):  # the commands' name for it
         return self.engine.service
 
     @property
@@ -76,6 +81,8 @@ class ServiceStack:
             await self.engine.stop(timeout=10)
         except Exception:
             log.exception("execution engine did not stop cleanly")
+        if self.unsubscribe_health is not None:
+            self.unsubscribe_health()
         if self.simulator is not None:
             await self.simulator.stop()
         await asyncio.to_thread(self.db.dispose)
@@ -144,8 +151,32 @@ async def start_demo_simulator(settings, **overrides):
 
 
 async def build_stack(settings, *, demo: bool, live_token: str | None = None, connect: bool = True,
-                      simulator_options: dict | None = None, record_equity: bool = True) -> ServiceStack:
-    """Construct and wire everything; connect to the broker (or the demo simulator)."""
+                      simulator_options: dict | None = None, record_equity: bool = True,
+                      connect_timeout: float | None = None, auto_reconnect: bool = True,
+                      on_health=None) -> ServiceStack:
+    """Construct and wire everything, then connect to the broker (or the demo simulator): the one
+    place the window and every command get their stack from. A command passes
+    ``auto_reconnect=False`` (it reports a lost connection instead of waiting it out) and
+    ``on_health`` (it prints the writer's health as it changes)."""
+    stack = await assemble_stack(settings, demo=demo, live_token=live_token, simulator_options=simulator_options,
+                                 connect_timeout=connect_timeout, auto_reconnect=auto_reconnect)
+    if on_health is not None:
+        stack.unsubscribe_health = stack.engine.subscribe_health(on_health)
+    try:
+        await stack.engine.start(connect=connect)
+    except BaseException:
+        await stack.close()
+        raise
+    if record_equity and connect:  # equity snapshots and position marks are stored while connected
+        from services.execution.equity import EquityRecorder
+
+        stack.equity = EquityRecorder(stack.db, stack.engine.provider, interval=EQUITY_SAMPLE_SECONDS)
+        stack.equity.start()
+    return stack
+
+
+async def assemble_stack(settings, *, demo: bool, live_token: str | None = None, simulator_options: dict | None = None,
+                         connect_timeout: float | None = None, auto_reconnect: bool = True) -> ServiceStack:
     from services.audit import AuditLog
     from services.execution.engine import ExecutionEngine
 
@@ -154,34 +185,30 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
     simulator = None
     mode = TradeMode.PAPER if demo else TradeMode(settings.mode)
     host, port, account = settings.ib.host, settings.ib.port, settings.ib.account
-    if demo:
-        await asyncio.to_thread(seed_demo_data, db)
-        simulator = await start_demo_simulator(settings, **(simulator_options or {}))
-        host, port, account = "127.0.0.1", simulator.port, simulator.config.account
-    engine = ExecutionEngine.for_ib(
-        db,
-        host=host,
-        port=port,
-        client_id=settings.ib.client_id,
-        account=account,
-        mode=mode,
-        live_token=live_token,
-        connect_timeout=settings.ib.connect_timeout,
-        market_data_type="live" if demo else settings.ib.market_data_type,
-        journal_path=settings.writer_journal_for(db_url),
-    )
-    stack = ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile)
     try:
-        await engine.start(connect=connect)
+        if demo:
+            await asyncio.to_thread(seed_demo_data, db)
+            simulator = await start_demo_simulator(settings, **(simulator_options or {}))
+            host, port, account = "127.0.0.1", simulator.port, simulator.config.account
+        engine = ExecutionEngine.for_ib(
+            db,
+            host=host,
+            port=port,
+            client_id=settings.ib.client_id,
+            account=account,
+            mode=mode,
+            live_token=live_token,
+            connect_timeout=connect_timeout or settings.ib.connect_timeout,
+            market_data_type="live" if demo else settings.ib.market_data_type,
+            journal_path=settings.writer_journal_for(db_url),
+            auto_reconnect=auto_reconnect,
+        )
     except BaseException:
-        await stack.close()
+        if simulator is not None:
+            await simulator.stop()
+        await asyncio.to_thread(db.dispose)
         raise
-    if record_equity:  # equity snapshots and position marks are stored while connected
-        from services.execution.equity import EquityRecorder
-
-        stack.equity = EquityRecorder(db, engine.provider, interval=EQUITY_SAMPLE_SECONDS)
-        stack.equity.start()
-    return stack
+    return ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile)
 
 
 def preview_params_to_run_params(params: dict) -> tuple[dict, Decimal | None]:

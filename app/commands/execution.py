@@ -191,40 +191,28 @@ def _error(args, code: str, message: str) -> None:
 
 
 def _open_db(settings):
-    from services.db import Database
+    """The settings' database at the current schema: app.composition.open_database, the one way."""
+    from app.composition import open_database
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    db = Database(settings.effective_db_url)
-    db.ensure_schema()
-    return db
+    return open_database(settings)
 
 
 @asynccontextmanager
 async def connected(args, settings, *, connect: bool = True):
-    """Database, broker connection (guarded and reconciled), the one writer, services; closed
-    in order (queued events written before the connection closes)."""
-    from services.execution.engine import ExecutionEngine
+    """The stack every command uses (app.composition.build_stack, as the window): database,
+    broker connection (guarded and reconciled), the one writer, the services; closed in order
+    (queued events written before the connection closes). A command does not wait out a lost
+    connection (no automatic reconnect) and prints the writer's health as it changes."""
+    from app.composition import build_stack
 
-    db = await asyncio.to_thread(_open_db, settings)
-    ib = settings.ib
-    engine = ExecutionEngine.for_ib(
-        db, host=ib.host, port=ib.port, client_id=ib.client_id, account=ib.account, mode=settings.mode,
-        live_token=getattr(args, "live_token", None),
-        connect_timeout=getattr(args, "connect_timeout", None) or ib.connect_timeout,
-        market_data_type=ib.market_data_type, auto_reconnect=False,
-        journal_path=settings.writer_journal_for(),
-    )
-    unsubscribe = engine.subscribe_health(_print_health)
+    stack = await build_stack(settings, demo=False, live_token=getattr(args, "live_token", None), connect=connect,
+                              connect_timeout=getattr(args, "connect_timeout", None), auto_reconnect=False,
+                              on_health=_print_health, record_equity=False)
     try:
-        await engine.start(connect=connect)
-        yield engine
+        yield stack
     finally:
-        try:
-            await engine.stop()
-        finally:
-            unsubscribe()
-            db.dispose()
-    unwritten = engine.writer.health
+        await stack.close()
+    unwritten = stack.writer.health
     if unwritten.problem:  # the database never came back (or refused events): the command did not finish its job
         raise UnwrittenEvents(unwritten.describe())
 

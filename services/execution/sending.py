@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.order_state import EventKind
 from services.db.models import TradeOrder
@@ -71,7 +72,16 @@ class OrderSender:
                 break
             todo = [r for r in chunk if r.client_order_id in sendable]  # else canceled (or sent) before its turn
             out.stopped = await self._send_claimed(lease, todo, out)
-        out.unsent = await self._db(self._still_new, [r.client_order_id for r in requests])
+        ids = [r.client_order_id for r in requests]
+        try:
+            out.unsent = await self._db(self._still_new, ids)
+        except (OperationalError, InterfaceError) as exc:
+            # The database is away for a moment (the writer keeps the events and reports it): what
+            # this process did not send is known here, and the run's outcome must not be lost to it.
+            log.warning("database unreachable after sending (%s); orders not sent by this process are reported as unsent",
+                        str(exc).splitlines()[0][:200])
+            sent = set(out.sent)
+            out.unsent = [c for c in ids if c not in sent]
         return out
 
     def _why_stop(self, lease: Lease) -> str | None:
