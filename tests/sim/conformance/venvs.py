@@ -88,7 +88,7 @@ def client_python(client: Client) -> Path:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         result = subprocess.run(
             [str(venv_python(venv)), "-m", "pip", "install", "-q", "--disable-pip-version-check", client.requirement],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env,
+            capture_output=True, text=True, timeout=INSTALL_TIMEOUT, env=env, check=False,
         )
         if result.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
