@@ -80,3 +80,26 @@ async def test_forex_limit_order_rests_then_fills_and_sells_the_base(simulator, 
     assert [(f.contract.secType, f.execution.side) for f in fills] == [("CASH", "SLD")]
     assert [f.commissionReport.currency for f in ib.fills()] == ["USD"]
 
+
+
+async def test_forex_balances_survive_a_restart(sim_config):
+    from ib_async import IB
+
+    from services.ibsim import IBGatewaySimulator
+
+    sim = IBGatewaySimulator(sim_config())
+    await sim.start(port=0)
+    ib = IB()
+    try:
+        await ib.connectAsync("127.0.0.1", sim.port, clientId=4, timeout=5)
+        [gbpusd] = await ib.qualifyContractsAsync(Forex("GBPUSD"))
+        trade = ib.placeOrder(gbpusd, MarketOrder("SELL", 50_000))
+        await wait_for(lambda: trade.isDone(), message="forex fill")
+        balances = sim.cash_balances()
+    finally:
+        ib.disconnect()
+        await sim.stop()
+    assert balances["GBP"] == -50_000
+    restarted = IBGatewaySimulator(sim_config())
+    assert restarted.cash_balances() == balances
+    assert restarted.account_snapshot().cash == sim.account_snapshot().cash

@@ -89,3 +89,24 @@ def test_cache_key_follows_the_pin():
     assert CLIENTS["ibapi"].cache_key == "ibapi-9.81.1.post1"
     assert CLIENTS["ib_insync"].cache_key == "ib_insync-0.9.86"
     assert CLIENTS["ib_async"].cache_key.startswith("ib_async-2.")
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_unreachable_index_fails_under_ci_and_skips_elsewhere(ci, tmp_path, monkeypatch):
+    """pip's failure (here a stand-in for ``python -m venv`` and ``pip install``) is reported with
+    pip's message; nothing half made stays in the cache."""
+    from tests.sim.conformance import venvs
+
+    def fake_run(command, **kwargs):
+        if command[1:3] == ["-m", "venv"]:
+            Path(command[3]).mkdir(parents=True)
+            return subprocess.CompletedProcess(command, 0, "", "")
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for ibapi")
+
+    monkeypatch.setattr(venvs.subprocess, "run", fake_run)
+    monkeypatch.setenv("TC_CONFORMANCE_CACHE", str(tmp_path))
+    monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    with pytest.raises(expected, match="No matching distribution"):
+        client_python(CLIENTS["ibapi"])
+    assert not (tmp_path / CLIENTS["ibapi"].cache_key).exists()
