@@ -361,16 +361,21 @@ class IBGatewaySimulator:
         value = ZERO
         unrealized = ZERO
         realized = ZERO
+        fx_margin = ZERO
         for symbol, pos in self._positions.items():
-            rate = self.rate(self.universe[symbol].currency)
+            instrument = self.universe[symbol]
+            rate = self.rate(instrument.currency)
             mark = self._prices[symbol]
-            gross += abs(pos.quantity) * mark * rate
-            value += pos.quantity * mark * rate
             unrealized += (mark - pos.avg_cost) * pos.quantity * rate
             realized += pos.realized_pnl * rate
+            if instrument.sec_type == "CASH":  # its value is in the cash balances below
+                fx_margin += forex.usd_value(symbol, pos.quantity, self._prices) * forex.FOREX_MARGIN_RATIO * self.rate("USD")
+                continue
+            gross += abs(pos.quantity) * mark * rate
+            value += pos.quantity * mark * rate
         cash = self._cash + sum((amount * self.rate(c) for c, amount in self._fx_cash.items()), ZERO)
         net = cash + value
-        margin = gross * self.config.margin_ratio
+        margin = gross * self.config.margin_ratio + fx_margin
         available = net - margin
         return AccountSnapshot(
             cash=cash,
@@ -1184,8 +1189,8 @@ class IBGatewaySimulator:
         order.last_fill_price = price
         signed = quantity if order.action == "BUY" else -quantity
         if instrument.sec_type == "CASH":
-            # a conversion: base currency in, quote currency out (or back); no position, the balances
-            # are the holding (services/ibsim/forex.py)
+            # a conversion: base currency in, quote currency out (or back), commission in USD; the
+            # pair's position (as IB reports it) is kept in the quote currency (services/ibsim/forex.py)
             total_commission = forex.commission_usd(forex.usd_value(order.symbol, order.filled, self._prices))
             commission = total_commission - order.commission_paid
             order.commission_paid = total_commission
@@ -1193,7 +1198,11 @@ class IBGatewaySimulator:
             self._credit(base, signed)
             self._credit(quote, -signed * price)
             self._credit(forex.COMMISSION_CURRENCY, -commission)
-            realized = None
+            commission_quote = commission * self.rate(forex.COMMISSION_CURRENCY) / self.rate(quote)
+            realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission_quote)
+            if realized is not None:
+                realized = realized * self.rate(quote) / self.rate(forex.COMMISSION_CURRENCY)  # reported in USD
+            self._day.record_flow(order.symbol, signed * price + commission_quote)  # in the quote currency, as the marks
         else:
             total_commission = self._commission.commission(order.filled, order.avg_fill_price)
             commission = total_commission - order.commission_paid

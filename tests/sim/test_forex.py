@@ -50,7 +50,7 @@ async def test_forex_market_order_converts_currencies(simulator, ib_client):
     assert (fill.commissionReport.commission, fill.commissionReport.currency) == (2.0, "USD")
     balances = simulator.cash_balances()
     assert balances == {"USD": Decimal("1000000") - Decimal("22001.00") - 2, "EUR": Decimal("20000")}
-    assert simulator.positions() == {}  # a conversion makes balances, not a position
+    assert simulator.positions() == {"EUR.USD": 20000}  # reported as IB does; its value is in the balances
 
     def cash(currency):
         return {float(v.value) for v in ib.accountValues() if v.tag == "CashBalance" and v.currency == currency}
@@ -75,6 +75,9 @@ async def test_forex_limit_order_rests_then_fills_and_sells_the_base(simulator, 
     balances = simulator.cash_balances()
     assert balances["USD"] == Decimal("1000000") - 10_000 - 2
     assert balances["JPY"] == Decimal("1509950.000")
+    assert simulator.positions() == {"USD.JPY": -10_000}
+    await wait_for(lambda: [(p.contract.localSymbol, p.position) for p in ib.portfolio()] == [("USD.JPY", -10_000)],
+                   message="the pair in the portfolio")
     assert simulator.rate("JPY") == Decimal("0.00662252")  # 1 / 151, from the pair: no rate configured
     fills = await asyncio.wait_for(ib.reqExecutionsAsync(), 5)
     assert [(f.contract.secType, f.execution.side) for f in fills] == [("CASH", "SLD")]

@@ -81,7 +81,8 @@ def test_client_scenario(client_name, sim_port):
     assert r["pnl"] == {"daily_is_number": True, "single_position": 100.0}
     assert r["forex"] == {"conId": 12087792, "spread_positive": True, "status": "Filled", "filled": 20000.0,
                           "commission": 2.0, "commissionCurrency": "USD", "EUR": 20000.0}
-    assert r["reconnect"] == {"server_version": ANNOUNCED[client_name], "positions": {"AAPL": 100.0}, "executions": 2}
+    assert r["reconnect"] == {"server_version": ANNOUNCED[client_name], "positions": {"AAPL": 100.0, "EUR": 20000.0},
+                            "executions": 2}
 
 
 def test_cache_key_follows_the_pin():
