@@ -48,10 +48,7 @@ def run(lib, port: int) -> dict:
 
     ib.pendingTickersEvent += on_tickers
     ib.reqMarketDataType(3)
-    ticker = ib.reqMktData(aapl, "", True, False)
-    wait(lambda: not math.isnan(ticker.bid) and not math.isnan(ticker.last) and 10167 in {c for _, c in errors},
-         "the delayed snapshot")
-    ib.sleep(0.1)  # let the rest of the snapshot's ticks (same burst) arrive
+    [ticker] = ib.reqTickers(aapl)  # a snapshot: returns at tickSnapshotEnd, after every tick
     results["delayed"] = {"tick_types": sorted(tick_types), "marketDataType": ticker.marketDataType,
                           "bid": ticker.bid, "ask": ticker.ask, "notice": 10167 in {c for _, c in errors}}
     ib.pendingTickersEvent -= on_tickers
