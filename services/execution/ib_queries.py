@@ -193,7 +193,9 @@ class IbQueries:
     async def positions(self) -> list[BrokerPosition]:
         self._require_connected()
         items = await self._ask(self.ib.reqPositionsAsync, "positions")
-        return [self._broker_position(p) for p in items if not self.account or p.account == self.account]
+        # a forex pair's position (CASH) is a currency balance, not a listing the console trades
+        return [self._broker_position(p) for p in items
+                if (not self.account or p.account == self.account) and p.contract.secType != "CASH"]
 
     def _broker_position(self, p) -> BrokerPosition:
         # a listing qualified in this session is named as it was asked for; else as IB reports it

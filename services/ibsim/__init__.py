@@ -18,10 +18,12 @@ Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``,
 ``exec_correction``, ``late_commission``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
 ``drop_after_messages``, ``pacing_limit``; per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
 min_quantity=..., <fault>=value, fill_mode="partial")``.
-Prices: bid/ask = mid -/+ spread/2 (0.02); MKT fills at the touch plus ``slippage`` (0.01); LMT fills at
-the touch once it crosses; commissions from ``services.core.commissions.FixedCommission`` per order.
-Protocol: server versions 100..178 (``versions.py``); delayed/frozen market data, reqPnL, forex what-if
-(``forex.py``) and an answer to every other request (``other_requests.py``): see docs/simulator.md.
+Prices: bid/ask = mid -/+ spread/2 (0.02); MKT fills at the touch plus ``slippage`` (0.01; none for
+forex); LMT fills at the touch once it crosses; commissions from
+``services.core.commissions.FixedCommission`` per order (forex: ``forex.commission_usd``).
+Protocol: server versions 100..178 (``versions.py``); delayed/frozen market data, reqPnL, forex
+quotes, what-if and orders in base-currency units with cash per currency (``forex.py``) and an
+answer to every other request (``other_requests.py``): see docs/simulator.md.
 """
 
 from services.ibsim.config import DEFAULT_ACCOUNT, Faults, FaultRule, OrderFaults, SimConfig, parse_fault_rule

@@ -1,9 +1,13 @@
-"""Forex pairs on IDEALPRO: contracts, quotes and what-if answers (no execution).
+"""Forex pairs on IDEALPRO: contracts, quotes, what-if answers and conversions.
 
 A pair is an ``Instrument`` with ``sec_type="CASH"``, keyed in the simulator's universe by its
 local symbol (``EUR.USD``); on the wire its ``symbol`` is the base currency (``EUR``), its
 ``currency`` the quote currency, its exchange ``IDEALPRO`` (as TWS describes it). Quantities
-are in the base currency. IB's forex commission is 0.2 basis points of the trade value,
+are in the base currency: a fill of BUY 20000 EUR.USD at 1.0851 credits EUR 20000 and debits
+USD 21702 (plus the commission, in USD). The balances per currency are the holding (IB's
+account values CashBalance per currency, valued in USD for NetLiquidation); the pair's position
+is reported as IB does (quantity in the base currency, average cost in the quote currency) and
+margined at FOREX_MARGIN_RATIO, but not counted again in the position value. IB's forex commission is 0.2 basis points of the trade value,
 at least USD 2 per order; forex margin is a few percent of the USD value.
 """
 
@@ -17,6 +21,7 @@ FOREX_EXCHANGE = "IDEALPRO"
 FOREX_MARGIN_RATIO = Decimal("0.03")
 COMMISSION_RATE = Decimal("0.00002")  # 0.2 basis points
 MIN_COMMISSION_USD = Decimal("2")
+COMMISSION_CURRENCY = "USD"
 
 # local symbol, conId (IB's), mid price, min tick, long name
 _PAIRS = (

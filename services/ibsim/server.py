@@ -188,7 +188,8 @@ class IBGatewaySimulator:
         self._ledger: list[dict] = []
         self._positions: dict[str, SimPosition] = {}  # what IB reports, from the books below
         self._books: dict[str, PositionBook] = {}
-        self._cash = self.config.initial_cash
+        self._cash = self.config.initial_cash  # in the base currency
+        self._fx_cash: dict[str, Decimal] = {}  # balances in other currencies, from forex trades
         self._next_order_id = self.config.first_order_id
         self._next_perm_id = self.config.first_perm_id
         self._exec_seq = 0
@@ -327,10 +328,29 @@ class IBGatewaySimulator:
         return [dict(entry) for entry in self._ledger]
 
     def rate(self, currency: str) -> Decimal:
-        """Units of the base currency per unit of ``currency`` (what IB reports as ExchangeRate)."""
+        """Units of the base currency per unit of ``currency`` (what IB reports as ExchangeRate):
+        the configured rate, else the mid of the IDEALPRO pair against the base currency."""
         if currency in ("", self.config.base_currency):
             return Decimal(1)
-        return self.config.fx_rates[currency]
+        configured = self.config.fx_rates.get(currency)
+        if configured is not None:
+            return configured
+        base = self.config.base_currency
+        if f"{currency}.{base}" in self._prices:
+            return self._prices[f"{currency}.{base}"]
+        if f"{base}.{currency}" in self._prices:
+            return (Decimal(1) / self._prices[f"{base}.{currency}"]).quantize(Decimal("0.00000001"))
+        raise KeyError(f"no exchange rate for {currency}")
+
+    def cash_balances(self) -> dict[str, Decimal]:
+        """Cash per currency: the base currency first, then every currency a forex trade touched."""
+        return {self.config.base_currency: self._cash, **dict(sorted(self._fx_cash.items()))}
+
+    def _credit(self, currency: str, amount: Decimal) -> None:
+        if currency == self.config.base_currency:
+            self._cash += amount
+        else:
+            self._fx_cash[currency] = self._fx_cash.get(currency, ZERO) + amount
 
     def set_rate(self, currency: str, rate: Decimal | float | str) -> None:
         self.config.fx_rates[currency.upper()] = Decimal(str(rate))
@@ -341,18 +361,24 @@ class IBGatewaySimulator:
         value = ZERO
         unrealized = ZERO
         realized = ZERO
+        fx_margin = ZERO
         for symbol, pos in self._positions.items():
-            rate = self.rate(self.universe[symbol].currency)
+            instrument = self.universe[symbol]
+            rate = self.rate(instrument.currency)
             mark = self._prices[symbol]
-            gross += abs(pos.quantity) * mark * rate
-            value += pos.quantity * mark * rate
             unrealized += (mark - pos.avg_cost) * pos.quantity * rate
             realized += pos.realized_pnl * rate
-        net = self._cash + value
-        margin = gross * self.config.margin_ratio
+            if instrument.sec_type == "CASH":  # its value is in the cash balances below
+                fx_margin += forex.usd_value(symbol, pos.quantity, self._prices) * forex.FOREX_MARGIN_RATIO * self.rate("USD")
+                continue
+            gross += abs(pos.quantity) * mark * rate
+            value += pos.quantity * mark * rate
+        cash = self._cash + sum((amount * self.rate(c) for c, amount in self._fx_cash.items()), ZERO)
+        net = cash + value
+        margin = gross * self.config.margin_ratio + fx_margin
         available = net - margin
         return AccountSnapshot(
-            cash=self._cash,
+            cash=cash,
             net_liquidation=net,
             gross_position_value=gross,
             init_margin=margin,
@@ -391,16 +417,26 @@ class IBGatewaySimulator:
             ("Leverage", m.fmt(leverage.quantize(Decimal("0.0001"))), ""),
             ("RealizedPnL", _money(snap.realized_pnl), usd),
             ("UnrealizedPnL", _money(snap.unrealized_pnl), usd),
+            *self.ledger_cash(snap.cash),
             *self.ledger_rates(),
         ]
+
+    def ledger_cash(self, total: Decimal) -> list[tuple[str, str, str]]:
+        """CashBalance and TotalCashBalance per currency held, and their sum in the base currency
+        (tagged BASE), as TWS sends them in the account updates."""
+        rows = [("CashBalance", _money(total), "BASE"), ("TotalCashBalance", _money(total), "BASE")]
+        for currency, amount in self.cash_balances().items():
+            rows.append(("CashBalance", _money(amount), currency))
+            rows.append(("TotalCashBalance", _money(amount), currency))
+        return rows
 
     def ledger_rates(self) -> list[tuple[str, str, str]]:
         """ExchangeRate per currency (BASE and the base currency are 1), as TWS sends it in the
         account updates and in the account summary's $LEDGER tags."""
         rows = [("ExchangeRate", "1.00", "BASE"), ("ExchangeRate", "1.00", self.config.base_currency)]
-        for currency, rate in sorted(self.config.fx_rates.items()):
+        for currency in sorted(set(self.config.fx_rates) | set(self._fx_cash)):
             if currency != self.config.base_currency:
-                rows.append(("ExchangeRate", m.fmt(rate), currency))
+                rows.append(("ExchangeRate", m.fmt(self.rate(currency)), currency))
         return rows
 
     def expire_day_orders(self) -> int:
@@ -833,7 +869,8 @@ class IBGatewaySimulator:
                 continue
             instrument = self.universe[execution.symbol]
             session.send(m.exec_details(flt.req_id, execution, instrument, session.server_version))
-            session.send(m.commission_report(execution.exec_id, execution.commission, instrument.currency, execution.realized_pnl))
+            session.send(m.commission_report(execution.exec_id, execution.commission, self._commission_currency(instrument),
+                                             execution.realized_pnl))
         session.send(m.exec_details_end(flt.req_id))
 
     def _place_order(self, session: _Session, f: list[str]) -> None:
@@ -854,11 +891,6 @@ class IBGatewaySimulator:
         instrument = self._resolve_ref(req.contract)
         if instrument is None:
             session.error(req.order_id, 200, "No security definition has been found for the request")
-            return
-        if instrument.sec_type == "CASH":
-            # forex positions would need a multi-currency book: the simulator answers what-if only
-            session.error(req.order_id, 201, f"Order rejected - reason:the simulator executes no forex orders "
-                                              f"({instrument.symbol}); send them with whatIf=True for margin and commission")
             return
         order = SimOrder(
             order_id=req.order_id,
@@ -1074,7 +1106,9 @@ class IBGatewaySimulator:
         """The price this order would fill at now, or None when it does not cross."""
         bid, ask = self.quote(order.symbol)
         if order.order_type == "MKT":
-            return ask + self.config.slippage if order.action == "BUY" else max(bid - self.config.slippage, self.universe[order.symbol].min_tick)
+            instrument = self.universe[order.symbol]
+            slippage = ZERO if instrument.sec_type == "CASH" else self.config.slippage  # a stock slippage in dollars
+            return ask + slippage if order.action == "BUY" else max(bid - slippage, instrument.min_tick)
         assert order.limit_price is not None
         if order.action == "BUY":
             return ask if ask <= order.limit_price else None
@@ -1141,6 +1175,9 @@ class IBGatewaySimulator:
 
     # ----------------------------------------------------------------- fills and books
 
+    def _commission_currency(self, instrument: Instrument) -> str:
+        return forex.COMMISSION_CURRENCY if instrument.sec_type == "CASH" else instrument.currency
+
     def _fill(self, order: SimOrder, quantity: Decimal, price: Decimal, faults: OrderFaults) -> None:
         now = utcnow()
         instrument = self.universe[order.symbol]
@@ -1150,14 +1187,30 @@ class IBGatewaySimulator:
         order.filled = previous + quantity
         order.avg_fill_price = (order.avg_fill_price * previous + price * quantity) / order.filled
         order.last_fill_price = price
-        total_commission = self._commission.commission(order.filled, order.avg_fill_price)
-        commission = total_commission - order.commission_paid
-        order.commission_paid = total_commission
         signed = quantity if order.action == "BUY" else -quantity
-        realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission)
-        flow = (signed * price + commission) * self.rate(instrument.currency)  # in the base currency
-        self._cash -= flow
-        self._day.record_flow(order.symbol, flow)
+        if instrument.sec_type == "CASH":
+            # a conversion: base currency in, quote currency out (or back), commission in USD; the
+            # pair's position (as IB reports it) is kept in the quote currency (services/ibsim/forex.py)
+            total_commission = forex.commission_usd(forex.usd_value(order.symbol, order.filled, self._prices))
+            commission = total_commission - order.commission_paid
+            order.commission_paid = total_commission
+            base, quote = order.symbol.split(".")
+            self._credit(base, signed)
+            self._credit(quote, -signed * price)
+            self._credit(forex.COMMISSION_CURRENCY, -commission)
+            commission_quote = commission * self.rate(forex.COMMISSION_CURRENCY) / self.rate(quote)
+            realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission_quote)
+            if realized is not None:
+                realized = realized * self.rate(quote) / self.rate(forex.COMMISSION_CURRENCY)  # reported in USD
+            self._day.record_flow(order.symbol, signed * price + commission_quote)  # in the quote currency, as the marks
+        else:
+            total_commission = self._commission.commission(order.filled, order.avg_fill_price)
+            commission = total_commission - order.commission_paid
+            order.commission_paid = total_commission
+            realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission)
+            flow = (signed * price + commission) * self.rate(instrument.currency)  # in the base currency
+            self._cash -= flow
+            self._day.record_flow(order.symbol, flow)
         self._volume[order.symbol] += quantity
         execution = SimExecution(
             exec_id=exec_id,
@@ -1189,7 +1242,7 @@ class IBGatewaySimulator:
                  execution.side, m.fmt(quantity), order.symbol, m.fmt(price), m.fmt(commission))
         self._emit("fill", execution.to_json())
         recipients = self._recipients(order.client_id)
-        report = m.commission_report(exec_id, commission, instrument.currency, realized)
+        report = m.commission_report(exec_id, commission, self._commission_currency(instrument), realized)
         for session in recipients:
             session.send(m.exec_details(-1, execution, instrument, session.server_version))
             status = m.order_status(order, session.server_version)
@@ -1281,6 +1334,7 @@ class IBGatewaySimulator:
             "next_perm_id": self._next_perm_id,
             "exec_seq": self._exec_seq,
             "cash": str(self._cash),
+            "fx_cash": {c: str(a) for c, a in self._fx_cash.items()},
             "prices": {s: str(p) for s, p in self._prices.items()},
             "orders": [o.to_json() for o in self._orders.values()],
             "executions": [e.to_json() for e in self._executions.values()],
@@ -1301,6 +1355,7 @@ class IBGatewaySimulator:
         self._next_perm_id = max(self._next_perm_id, int(data["next_perm_id"]))
         self._exec_seq = int(data["exec_seq"])
         self._cash = Decimal(data["cash"])
+        self._fx_cash = {c: Decimal(a) for c, a in data.get("fx_cash", {}).items()}
         for symbol, price in data.get("prices", {}).items():
             if symbol in self._prices:
                 self._prices[symbol] = Decimal(price)

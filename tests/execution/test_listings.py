@@ -215,3 +215,23 @@ async def test_a_manual_eur_order_and_its_cancel_and_new_replacement_stay_on_the
     with pytest.raises(BadInput, match="OPT is not supported"):
         await stack.actions.manual_order("SAP", Side.BUY, Decimal(1), contract=ContractSpec("SAP", "OPT"))
     assert len(sim.orders()) == 3
+
+
+async def test_a_forex_conversion_on_the_account_is_not_a_position_the_console_trades(stack, tmp_path, ib_client):
+    """IB reports a forex pair as a CASH position; the console (stocks only) leaves it out, and a
+    run beside it previews and trades as before."""
+    from ib_async import Forex, MarketOrder
+
+    from tests.fixtures.ib import wait_for
+
+    other = await ib_client(client_id=9)
+    [eurusd] = await other.qualifyContractsAsync(Forex("EURUSD"))
+    conversion = other.placeOrder(eurusd, MarketOrder("BUY", 20_000))
+    await wait_for(lambda: conversion.isDone(), message="the conversion")
+    assert stack.sim.positions() == {"EUR.USD": Decimal(20000)}
+    assert await stack.provider.positions() == []
+    snap = _import(stack.db, tmp_path, "us.csv", "symbol,weight\nAAPL,0.05\n")
+    run = await stack.service.create_run("fx", snap.snapshot_id, TradeMode.PAPER, {})
+    await stack.service.execute(run.id, portfolio_value=Decimal("100000"))
+    assert await stack.service.wait_done(run.id, 10) == []
+    assert stack.sim.positions()["AAPL"] > 0 and [p.symbol for p in await stack.provider.positions()] == ["AAPL"]
