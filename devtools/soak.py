@@ -491,6 +491,7 @@ async def soak(options: SoakOptions) -> SoakReport:
     from app.settings import IbSettings, Settings
     from devtools.mariadb import PrivateMariaDB
     from devtools.sim_process import SimulatorProcess
+    from services.db.migrate import upgrade
 
     report = SoakReport()
     with tempfile.TemporaryDirectory(prefix="tc-soak-") as temporary:
@@ -505,6 +506,9 @@ async def soak(options: SoakOptions) -> SoakReport:
                 server = PrivateMariaDB(folder / "mariadb")
                 await asyncio.to_thread(server.start)
                 url, report.database = server.url, f"a private MariaDB on port {server.port}"
+                # the console never migrates a MySQL database (the operator's decision): the soak
+                # is the operator of its own private server
+                await asyncio.to_thread(upgrade, url, "head")
             else:
                 url, report.database = f"sqlite:///{(folder / 'soak.sqlite3').as_posix()}", "SQLite"
             port = await sim.start()
