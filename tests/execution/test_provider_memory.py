@@ -1,4 +1,6 @@
-"""ib_async keeps every trade and fill of a connection, and reconciliation's queries add the
+"""What the broker adapter keeps must not grow with the orders and queries of a session.
+
+ib_async keeps every trade and fill of a connection, and reconciliation's queries add the
 day's finished orders and executions again at every reconnect: the provider drops the finished
 ones from those books (the soak's memory grew ~6 MB at every dropped connection)."""
 
@@ -32,6 +34,15 @@ async def test_reconciliation_queries_leave_no_finished_trade_in_the_client_libr
     # the working order stays known to ib_async (a modify or cancel needs its Trade)
     assert [t.order.orderRef for t in wrapper.trades.values()] == [_ref(stack, resting.id)]
     assert await stack.actions.cancel(resting.id, wait=True)
+
+
+async def test_answered_queries_leave_no_waiter_behind(stack):
+    # each wait for an answer also waits for IB's pacing error 100; without one, those waits
+    # stayed in the sender's list for good (the soak: hundreds of futures a minute)
+    for _ in range(3):
+        await stack.reconciler.reconcile()
+        await stack.provider.market_prices(["AAPL", "MSFT"])
+    assert stack.provider.sender._violation_waiters == []
 
 
 def _ref(stack, order_id):
