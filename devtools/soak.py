@@ -238,15 +238,24 @@ class Soak:
         run = await self.guarded("create run", lambda: self.stack.trade.create_run("soak", snapshot_id, TradeMode.PAPER, {}, new_run=True))
         if run is None:
             return
-        for attempt in range(6):
+        # A failed attempt is resumed after a pause that grows (0.5 s .. 5 s, within 60 s): a
+        # database restart leaves the run's lease behind (it expires in 30 s), so attempts in
+        # quick succession would all find the run busy.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + 60.0
+        for attempt in range(30):
             if self.broken:
                 return
             result = await self.guarded("execute run", lambda: self.stack.trade.execute(run.id, portfolio_value=PORTFOLIO_VALUE))
             if result is not None:
                 break
             self.report.runs_resumed += attempt == 0
+            if loop.time() > give_up:
+                self.unexpected.append(f"run {run.id} could not be executed in {attempt + 1} attempts within 60 s")
+                return
+            await asyncio.sleep(min(0.5 * 2**attempt, 5.0))  # the retry schedule, not a synchronisation
         else:
-            self.unexpected.append(f"run {run.id} could not be executed in 6 attempts")
+            self.unexpected.append(f"run {run.id} could not be executed in 30 attempts")
             return
         self.report.runs += 1
         # Bounded by the end of the soak: what still works then is cancelled by the settle phase.
@@ -491,6 +500,7 @@ async def soak(options: SoakOptions) -> SoakReport:
     from app.settings import IbSettings, Settings
     from devtools.mariadb import PrivateMariaDB
     from devtools.sim_process import SimulatorProcess
+    from services.db.migrate import upgrade
 
     report = SoakReport()
     with tempfile.TemporaryDirectory(prefix="tc-soak-") as temporary:
@@ -505,6 +515,9 @@ async def soak(options: SoakOptions) -> SoakReport:
                 server = PrivateMariaDB(folder / "mariadb")
                 await asyncio.to_thread(server.start)
                 url, report.database = server.url, f"a private MariaDB on port {server.port}"
+                # the console never migrates a MySQL database (the operator's decision): the soak
+                # is the operator of its own private server
+                await asyncio.to_thread(upgrade, url, "head")
             else:
                 url, report.database = f"sqlite:///{(folder / 'soak.sqlite3').as_posix()}", "SQLite"
             port = await sim.start()

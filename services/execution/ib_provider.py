@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,13 @@ log = logging.getLogger(__name__)
 MARKET_DATA_TYPES = {"live": 1, "frozen": 2, "delayed": 3, "delayed_frozen": 4}
 BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
+
+
+# ib_async keeps every trade and fill of a connection in its wrapper, and a reconnect's
+# reqCompletedOrders / reqExecutions adds the whole day's again: memory grew with the orders sent
+# (the soak: +6 MB at every reconnect). A finished trade quiet for this long (late commission
+# reports come within seconds) is dropped from those books; the database has it.
+FORGET_FINISHED_AFTER = 60.0
 
 
 def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
@@ -226,6 +233,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
         self._connect_attempt: _ConnectAttempt | None = None
         self._query_locks: dict[str, asyncio.Lock] = {}
+        self._forgotten_at = 0.0  # loop time of the last forget_finished
         self._install_hooks()
         # every message to IB goes through ``self.sender`` (one at a time, paced); error 100 is
         # answered by asking again (queries) or by the in-flight order check (orders)
@@ -613,12 +621,43 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         spec = request.spec
         contract = (await self.qualify([spec]))[spec.key]
         order = self._build_order(request)
+        self._forget_finished_now_and_then()
         trade = await self._send(self.ib.placeOrder, contract, order)
         self._remember(trade.order.orderId, 0, request.client_order_id, trade)
         # the same Trade, the same orderId: sent again only if IB provably dropped it
         self.inflight.track(trade.order.orderId, request.client_order_id, "place",
                             lambda: self.ib.placeOrder(trade.contract, trade.order))
         return trade.order.orderId
+
+    def forget_finished(self, older_than: float | None = None) -> int:
+        """Drop finished trades (and their fills, and fills of no live trade) quiet for
+        ``older_than`` seconds from ib_async's books and ours; returns how many trades."""
+        older_than = FORGET_FINISHED_AFTER if older_than is None else older_than
+        self._forgotten_at = asyncio.get_running_loop().time()
+        wrapper = self.ib.wrapper
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        quiet = lambda t: _aware(t) <= cutoff  # noqa: E731
+        live_perms, live_ids, forgotten = set(), set(), 0
+        for key, trade in list(wrapper.trades.items()):
+            if trade.isDone() and (not trade.log or quiet(trade.log[-1].time)):
+                del wrapper.trades[key]
+                if wrapper.permId2Trade.get(trade.order.permId) is trade:
+                    del wrapper.permId2Trade[trade.order.permId]
+                if self._trades.get(trade.order.orderRef) is trade:
+                    del self._trades[trade.order.orderRef]
+                forgotten += 1
+            else:
+                live_perms.add(trade.order.permId)
+                live_ids.add((trade.order.clientId, trade.order.orderId))
+        for exec_id, fill in list(wrapper.fills.items()):
+            execution = fill.execution
+            if quiet(fill.time) and execution.permId not in live_perms and (execution.clientId, execution.orderId) not in live_ids:
+                del wrapper.fills[exec_id]
+        return forgotten
+
+    def _forget_finished_now_and_then(self) -> None:
+        if asyncio.get_running_loop().time() - self._forgotten_at >= FORGET_FINISHED_AFTER / 2:
+            self.forget_finished()
 
     def _trade_for(self, client_order_id: str):
         trade = self._trades.get(client_order_id)

@@ -178,7 +178,9 @@ class IbQueries:
     async def completed_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
         trades = await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders")
-        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
+        out = [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
+        self.forget_finished()  # the answer added every finished order of the day to ib_async's books
+        return out
 
     async def executions(self) -> list[ExecutionEvent]:
         self._require_connected()
@@ -188,6 +190,7 @@ class IbQueries:
             report = fill.commissionReport
             commission = dec(report.commission) if report.currency else None
             out.append(self._execution_event(fill.contract, fill.execution, commission, source="reconcile"))
+        self.forget_finished()  # the answer added every execution of the day to ib_async's books
         return out
 
     async def positions(self) -> list[BrokerPosition]:

@@ -124,6 +124,9 @@ class PacedSender:
             finally:
                 if not waiter.done():
                     waiter.cancel()
+                # only a violation empties the list: without one, every wait would stay in it
+                if waiter in self._violation_waiters:
+                    self._violation_waiters.remove(waiter)
             pending -= done
 
     async def ask_each(self, keys: Iterable[Hashable], start: Callable[[Any], asyncio.Future], what: str,

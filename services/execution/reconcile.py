@@ -121,6 +121,9 @@ class Reconciler:
         open_orders = await self.provider.open_orders()
         completed = await self.provider.completed_orders()
         executions = await self.provider.executions()
+        # a live fill received from here on may be missing from IB's answer: the writer does not
+        # apply the answer to its symbol (it would overwrite the fill with a stale quantity)
+        positions_mark = self.writer.position_mark()
         positions = await self.provider.positions()
         report.open_orders, report.completed_orders, report.executions = len(open_orders), len(completed), len(executions)
         await self.writer.flush()  # the database reflects every event received so far
@@ -203,13 +206,13 @@ class Reconciler:
         # Positions: IB is the truth for the account-level rows (by listing key: SAP and SAP@IBIS:EUR apart).
         broker_pos = {p.key: p for p in positions}
         for symbol, p in broker_pos.items():
-            if db_positions.get(symbol) != p.quantity:
+            if db_positions.get(symbol) != p.quantity and not self.writer.live_fill_since(symbol, positions_mark):
                 report.positions_corrected.append(symbol)
-            self.writer.submit(PositionTruth(p.account or account, symbol, p.quantity, p.average_cost))
+            self.writer.submit(PositionTruth(p.account or account, symbol, p.quantity, p.average_cost, positions_mark))
         for symbol, quantity in db_positions.items():
-            if symbol not in broker_pos and quantity != 0:
+            if symbol not in broker_pos and quantity != 0 and not self.writer.live_fill_since(symbol, positions_mark):
                 report.positions_corrected.append(symbol)
-                self.writer.submit(PositionTruth(account, symbol, Decimal(0), Decimal(0)))
+                self.writer.submit(PositionTruth(account, symbol, Decimal(0), Decimal(0), positions_mark))
 
         await self.writer.flush()
         self.last_report = report

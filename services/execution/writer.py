@@ -96,12 +96,18 @@ class ReconciledStatus:
 
 @dataclass(frozen=True, slots=True)
 class PositionTruth:
-    """IB's account-level position (reconciliation overwrites the account row with it)."""
+    """IB's account-level position (reconciliation overwrites the account row with it).
+
+    ``as_of`` is the writer's :meth:`EventWriter.position_mark` taken just before the positions
+    were asked for: a live execution of the symbol received after it may or may not be in IB's
+    answer, so the truth is stale for that symbol and is not applied (the next pass corrects a
+    real difference). None (an old journal line): applied."""
 
     account: str
     symbol: str
     quantity: Decimal
     average_cost: Decimal
+    as_of: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +362,10 @@ class EventWriter:
         self._stop_requested = False
         self._wake = asyncio.Event()
         self._current: _Batch | None = None
+        # events taken from the queue so far, and for each symbol the number (in queue order) of
+        # its last live execution: IB's position answers are judged against them (PositionTruth)
+        self._received = 0
+        self._last_live_fill: dict[str, int] = {}
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
@@ -440,6 +450,26 @@ class EventWriter:
         except TimeoutError:
             log.error("event writer stopped with %d events unwritten: the last attempt did not end", self.backlog)
 
+    def position_mark(self) -> int:
+        """The queue number the next submitted or received event will have (see PositionTruth)."""
+        return self._received + self.queue.qsize()
+
+    def _taken(self, event: object) -> object:
+        """Every event leaves the queue through here, in queue order: numbered."""
+        if isinstance(event, ExecutionEvent) and event.source == "broker":
+            self._last_live_fill[event.symbol] = self._received
+        self._received += 1
+        return event
+
+    def live_fill_since(self, symbol: str, mark: int | None) -> bool:
+        """Whether a live execution of ``symbol`` (a listing key: its bare symbol) was received
+        at or after ``mark`` (taken or to be taken from the queue)."""
+        last = self._last_live_fill.get(symbol.partition("@")[0])
+        return mark is not None and last is not None and last >= mark
+
+    def _stale_truth(self, truth: PositionTruth) -> bool:
+        return self.live_fill_since(truth.symbol, truth.as_of)
+
     @property
     def backlog(self) -> int:
         return len(self._pending) + self.queue.qsize()
@@ -463,7 +493,7 @@ class EventWriter:
         limit = self.buffer_limit if limit == -1 else limit
         while limit is None or len(self._pending) < limit:
             try:
-                self._pending.append(self.queue.get_nowait())
+                self._pending.append(self._taken(self.queue.get_nowait()))
             except asyncio.QueueEmpty:
                 break
 
@@ -594,12 +624,12 @@ class EventWriter:
     async def _next_event(self):
         """The next queued event; meanwhile parked events are retried when due (None then)."""
         if not self.poisoned:
-            return await self.queue.get()
+            return self._taken(await self.queue.get())
         loop = asyncio.get_running_loop()
         wait = self._parked_due - loop.time()
         if wait > 0:
             try:
-                return await asyncio.wait_for(self.queue.get(), wait)
+                return self._taken(await asyncio.wait_for(self.queue.get(), wait))
             except TimeoutError:
                 pass
         await self.retry_parked()
@@ -871,7 +901,7 @@ class EventWriter:
                         state, _ = apply_fill(state, Side(op.side).sign * op.quantity, op.price, op.commission)
                 elif isinstance(op, _LateCommission):
                     state = apply_late_commission(state, op.signed_quantity, op.amount)
-                elif isinstance(op, PositionTruth) and state.quantity != op.quantity:
+                elif isinstance(op, PositionTruth) and state.quantity != op.quantity and not self._stale_truth(op):
                     state = replace(state, quantity=op.quantity, average_cost=op.average_cost)
             batch.position_state[key] = state
             batch.dirty_positions.add(key)

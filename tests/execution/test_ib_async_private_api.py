@@ -26,6 +26,9 @@ def test_wrapper_keeps_the_request_bookkeeping_the_adapter_reads():
     # trades keyed by (clientId, orderId): modify the same Order object; acctSummary: asked once
     assert isinstance(wrapper.trades, dict)
     assert isinstance(wrapper.acctSummary, dict)
+    # permId2Trade / fills (execId -> Fill): finished trades and their fills are forgotten from them
+    assert isinstance(wrapper.permId2Trade, dict)
+    assert isinstance(wrapper.fills, dict)
     for name in HOOKED:
         assert callable(getattr(wrapper, name)), name
 
