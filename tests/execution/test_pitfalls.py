@@ -60,7 +60,7 @@ async def test_execution_corrections_supersede_and_never_double_count(stack):
         pos = PositionRepository(session).get(stack.provider.account, "AAPL")
     # IB's average cost carries the buy's commission (1.00 on 10 shares), booked once, on the
     # corrected price (docs/ib-average-cost.md); the simulator's book says the same
-    await asyncio.wait_for(_until(lambda: db_fills(stack.db)[1].commission is not None, stack), 5)
+    await _until(lambda: db_fills(stack.db)[1].commission is not None, stack, "the correction's commission stored")
     with stack.db.session() as session:
         pos = PositionRepository(session).get(stack.provider.account, "AAPL")
     assert (pos.quantity, pos.average_cost) == (Decimal(10), second.price + Decimal("1.00") / 10)
