@@ -54,10 +54,9 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.parametrize("db_backend", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True)  # SQLite upgrades itself: see the next test
 @pytest.mark.parametrize("state", ["older", pytest.param("empty", marks=pytest.mark.slow)])
 def test_mysql_behind_head_is_refused_and_left_untouched(state, db_backend, empty_db_url, tmp_path):
-    if db_backend != "mysql":
-        pytest.skip("MariaDB only (SQLite upgrades itself: see the next test)")
     older = _older_than_head()
     if state == "older":
         if older is None:
@@ -89,9 +88,8 @@ def test_ensure_schema_refuses_behind_mysql_and_upgrades_sqlite(db_backend, empt
         assert migrate.ensure_schema(empty_db_url) == migrate.head()
 
 
+@pytest.mark.parametrize("db_backend", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True)
 def test_a_revision_this_console_does_not_know_is_refused(db_backend, empty_db_url):
-    if db_backend != "mysql":
-        pytest.skip("MariaDB only")
     migrate.upgrade(empty_db_url)
     engine = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
     try:
