@@ -548,7 +548,8 @@ class TradeService:
         if out.failed and not out.sent:
             why = out.stopped or out.failed[0][1]
             raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")
-        return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING, tuple(out.unsent), out.stopped)
+        return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING,
+                             unsent=tuple(out.unsent), stopped=out.stopped)
 
     async def wait_acknowledged(self, run_id: int, timeout: float | None = None) -> list[str]:
         """Wait up to the ack timeout; orders still unacknowledged stay SUBMITTED (recovery's job).
@@ -628,24 +629,12 @@ class TradeService:
         the run has IB's commission report, which may follow its execution by seconds: a command
         that disconnected at once left them empty until the next reconciliation. Returns the exec
         ids still without one."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        changed = asyncio.Event()
-        unsubscribe = self.writer.subscribe(lambda cs: changed.set() if cs.fills else None)
-        try:
-            while True:
-                changed.clear()
-                await self.writer.flush()
-                missing = await self._db(self._fills_without_commission, run_id)
-                remaining = deadline - loop.time()
-                if not missing or remaining <= 0 or not self.provider.is_connected:
-                    return missing
-                try:
-                    await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
-                except (asyncio.TimeoutError, TimeoutError):
-                    pass
-        finally:
-            unsubscribe()
+        async def missing() -> list[str]:
+            await self.writer.flush()
+            return await self._db(self._fills_without_commission, run_id)
+
+        return await self._wait_loop(missing, timeout, lambda cs: bool(cs.fills), f"run {run_id}", "commission reports",
+                                     while_connected=True)
 
     def _fills_without_commission(self, run_id: int) -> list[str]:
         with self.db.session() as session:
@@ -654,31 +643,38 @@ class TradeService:
                 .where(TradeOrder.run_id == run_id, TradeFill.commission.is_(None), TradeFill.superseded.is_(False))))
 
     async def _wait(self, run_id: int, timeout: float, ready, what: str, while_connected: bool = False) -> list[str]:
+        async def waiting() -> list[str]:
+            return [o.client_order_id for o in await self._db(self._orders_of, run_id) if not ready(o)]
+
+        return await self._wait_loop(waiting, timeout, lambda cs: run_id in cs.runs or bool(cs.orders), f"run {run_id}",
+                                     f"orders to be {what}", while_connected=while_connected)
+
+    async def _wait_loop(self, pending, timeout: float, wakes, whose: str, what: str, *, while_connected: bool) -> list[str]:
+        """Look at ``pending()`` again whenever the writer publishes a change that ``wakes`` (at
+        least every second) until it is empty or ``timeout`` passed; returns what is still
+        pending. A database away for a moment is waited out (an error only if still away at the
+        end); ``while_connected``: stop as soon as the broker connection is gone."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         changed = asyncio.Event()
-        unsubscribe = self.writer.subscribe(lambda cs: changed.set() if run_id in cs.runs or cs.orders else None)
+        unsubscribe = self.writer.subscribe(lambda cs: changed.set() if wakes(cs) else None)
         unsubscribe_connection = (self.provider.subscribe(lambda _ev: changed.set()) if while_connected else None) or (lambda: None)
         try:
             while True:
                 changed.clear()
                 try:
-                    orders = await self._db(self._orders_of, run_id)
+                    left = await pending()
                 except (OperationalError, InterfaceError) as exc:
-                    # the database is away for a moment (the writer reports it and keeps the events):
-                    # an error only if it is still away when the wait ends
                     if loop.time() >= deadline:
                         raise
-                    log.warning("waiting for run %s: database unreachable (%s); still waiting", run_id,
-                                str(exc).splitlines()[0][:200])
-                    orders = None
-                waiting = None if orders is None else [o.client_order_id for o in orders if not ready(o)]
+                    log.warning("waiting for %s: database unreachable (%s); still waiting", whose, str(exc).splitlines()[0][:200])
+                    left = None
                 remaining = deadline - loop.time()
-                if waiting is not None and (not waiting or remaining <= 0):
-                    return waiting
+                if left is not None and (not left or remaining <= 0):
+                    return left
                 if while_connected and not self.provider.is_connected:
-                    log.warning("run %s: connection gone; stopped waiting for %d order(s) to be %s", run_id, len(waiting), what)
-                    return waiting
+                    log.warning("%s: connection gone; stopped waiting for %s (%d left)", whose, what, len(left or ()))
+                    return left or []
                 try:
                     await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
                 except (asyncio.TimeoutError, TimeoutError):

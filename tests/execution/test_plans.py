@@ -54,6 +54,7 @@ async def test_an_unmoved_plan_sends_exactly_its_orders(stack):
     stack.sim.set_price("AAPL", Decimal("229.00"))  # +0.2 %: inside the default 1 %
     result = await stack.service.execute_plan(preview.plan_id)
     assert result.plan_id == preview.plan_id and not result.failed
+    assert result.unsent == () and result.stopped is None  # every order went out
     assert await stack.service.wait_acknowledged(result.run_id, 10) == []
     # what the broker received is the plan, order for order (quantities were not rebuilt at 229)
     assert _sent(stack.sim) == _planned(preview.plan)
