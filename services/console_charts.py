@@ -1,0 +1,37 @@
+"""What the console's charts show, computed from services' values (Qt-free): the chart widgets
+receive these and draw them, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from services.run_progress import ProgressSnapshot
+
+
+def equity_points(history: Iterable[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal, Decimal]]:
+    """(time, account value, P&L against the first stored value) for each stored snapshot."""
+    history = list(history)
+    start = history[0][1] if history else Decimal(0)
+    return [(time, value, value - start) for time, value in history]
+
+
+@dataclass(frozen=True, slots=True)
+class RunChart:
+    points: tuple[tuple[datetime, Decimal], ...]  # cumulative filled notional
+    target: Decimal | None  # None: no run followed
+    fill_points: Mapping[str, tuple[tuple[datetime, Decimal], ...]]
+    references: Mapping[str, Decimal]
+    notes: Mapping[str, str]  # per symbol: fills and slippage, in words
+
+
+def run_chart(progress: ProgressSnapshot) -> RunChart:
+    return RunChart(
+        progress.points,
+        progress.target_notional if progress.run_id is not None else None,
+        progress.fill_points,
+        progress.references,
+        {symbol: slippage.describe() for symbol, slippage in progress.slippage.items()},
+    )

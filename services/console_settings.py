@@ -1,0 +1,74 @@
+"""The settings dialog's values and what saving it changes (Qt-free).
+
+Connection, database and theme belong to the settings file (``app.settings.Settings``, used at
+the next start); risk defaults and auto-recovery to the database, where the services read them.
+The settings object is handled through ``dataclasses.replace`` only, so services need not import
+the application layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+THEMES = ("dark", "light")
+
+
+def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]:
+    """What the settings dialog shows; the database URL only with its password hidden.
+    ``trade_values`` is ``TradeSettingsService.read()``."""
+    ib = settings.ib
+    return {
+        "ib": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
+               "market_data_type": ib.market_data_type},
+        "risk_defaults": trade_values["risk"],
+        "recovery": trade_values["auto_recovery"],
+        "database_url": settings.redacted_db_url,
+        "theme": settings.ui.theme,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChange:
+    settings: Any  # the new settings, for the file
+    trade_changes: dict[str, Any]  # for TradeSettingsService.update
+    audit_payload: dict[str, Any]  # the "settings.update" audit entry (never the database URL)
+    theme: str | None  # a theme to apply now
+
+
+def with_theme(settings: Any, theme: str) -> Any:
+    return replace(settings, ui=replace(settings.ui, theme=theme))
+
+
+def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
+    """What the submitted dialog ``data`` changes; fields it leaves out keep their value."""
+    connection = data.get("ib") or {}
+    ib = settings.ib
+    ib = replace(
+        ib,
+        host=str(connection.get("host", ib.host)),
+        port=int(connection.get("port", ib.port)),
+        client_id=int(connection.get("client_id", ib.client_id)),
+        account=str(connection.get("account", ib.account) or ""),
+        market_data_type=str(connection.get("market_data_type", ib.market_data_type)),
+    )
+    changes: dict[str, Any] = {"ib": ib}
+    if data.get("database_url"):
+        changes["db_url"] = data["database_url"]
+    theme = data.get("theme") if data.get("theme") in THEMES else None
+    if theme is not None:
+        changes["ui"] = replace(settings.ui, theme=theme)
+    return SettingsChange(
+        replace(settings, **changes),
+        {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery")},
+        {"ib": connection, "database_changed": "database_url" in data},
+        theme,
+    )
+
+
+def store_in_database(trade_settings, audit, actor: str, change: SettingsChange) -> dict[str, Any]:
+    """The database half of a saved dialog (run off the GUI thread); returns the trade settings
+    now in force."""
+    values = trade_settings.update(change.trade_changes)
+    audit.append(actor, "settings.update", "settings", None, change.audit_payload)
+    return values

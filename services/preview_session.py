@@ -1,0 +1,91 @@
+"""The console's current preview and what may be done with it (Qt-free).
+
+The window previews one run at a time; this keeps that preview, says whether Execute is allowed
+and why not, and sends exactly the stored plan the trader saw. The trade service enforces every
+rule again (risk, halt, live word, plan age): this only spares the trader a pointless click.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from services.run_progress import PlannedOrder
+
+if TYPE_CHECKING:  # annotations only: no import of the execution layer at run time
+    from services.core.plans import Plan
+    from services.execution.runs import ExecuteResult, PreviewResult
+
+
+class ExecuteGate(NamedTuple):
+    enabled: bool
+    reason: str = ""  # shown on the disabled button
+
+
+NO_PREVIEW = ExecuteGate(False, "Preview first")
+
+
+class PreviewSession:
+    def __init__(self) -> None:
+        self.preview: PreviewResult | None = None
+        self.run_id: int | None = None
+        self.snapshot_id: int | None = None  # the snapshot the preview was built from
+
+    def start(self, preview: PreviewResult, snapshot_id: int) -> ExecuteGate:
+        self.preview = preview
+        self.run_id = preview.run_id
+        self.snapshot_id = snapshot_id
+        return self.gate()
+
+    def clear(self) -> None:
+        self.preview = None
+        self.run_id = None
+
+    @property
+    def plan(self) -> Plan | None:
+        return self.preview.plan if self.preview is not None else None
+
+    def stale_for(self, snapshot_id: int) -> bool:
+        """Another snapshot was selected: its preview no longer applies."""
+        return self.preview is not None and self.snapshot_id != snapshot_id
+
+    def gate(self) -> ExecuteGate:
+        preview = self.preview
+        if preview is None:
+            return NO_PREVIEW
+        if preview.blocked:
+            return ExecuteGate(False, "Blocked by risk: see Risk results")
+        if not preview.drafts:
+            return ExecuteGate(False, "Nothing to trade: the account is at the targets")
+        return ExecuteGate(True)
+
+    def refusal(self) -> str | None:
+        """Why Execute cannot even be asked for (None: ask the trader to confirm)."""
+        if self.preview is None or self.preview.plan is None or self.run_id is None:
+            return "Preview the run first."
+        if self.preview.blocked:
+            return "The run is BLOCKED by risk; nothing can be sent."
+        return None
+
+    def planned_orders(self) -> dict[str, PlannedOrder]:
+        """What the plan said of each order, by client order id (for run progress and slippage)."""
+        drafts = self.preview.drafts if self.preview is not None else ()
+        return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate) for d in drafts}
+
+    async def send(self, trade, run_id: int, live_token: str | None = None) -> ExecuteResult:
+        """The current preview's stored plan when ``run_id`` is its run (refused, sending nothing,
+        when the plan is too old or prices moved); any other run is previewed and sent anew."""
+        preview = self.preview
+        if preview is not None and preview.plan is not None and preview.run_id == run_id:
+            return await trade.execute_plan(preview.plan.id, live_token)
+        return await trade.execute(run_id, live_token)
+
+
+def sent_gate(run_id: int) -> ExecuteGate:
+    # Executing the same run again would only resume it; a new preview starts the next one.
+    return ExecuteGate(False, f"Run {run_id} sent; preview again for the next run")
+
+
+def describe_execute(run_id: int, result: ExecuteResult) -> str:
+    text = (f"Run {run_id}: {len(result.sent)} sent, {len(result.already_known)} already at the broker, "
+            f"{len(result.failed)} failed, {len(result.unsent)} not sent")
+    return text + (f" ({result.stopped})" if result.stopped else "")
