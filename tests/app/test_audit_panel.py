@@ -40,7 +40,7 @@ def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open
             total = await asyncio.to_thread(audit.count)
             assert total >= CHAIN
             await controller.verify_full_chain()  # once: from now on the checkpoint vouches for them
-            await controller._refresh_audit()  # the panel catches up with the bulk entries once
+            await controller.refresh_audit()  # the panel catches up with the bulk entries once
             assert w.audit_view.chain_label.text() == f"Chain verified ({total} entries)"
 
             with rows_read() as read:
@@ -81,7 +81,7 @@ def test_the_panels_full_verify_finds_an_altered_old_entry(qloop, open_console):
                            "the full verification's verdict")
             assert "altered" in w.audit_view.chain_label.toolTip()
             assert w.audit_view.chain_label.property("state") == "broken"
-            await controller._refresh_audit()  # and every later refresh keeps saying so
+            await controller.refresh_audit()  # and every later refresh keeps saying so
             assert w.audit_view.chain_label.text() == "Chain broken at entry 1000"
         finally:
             await console.close()

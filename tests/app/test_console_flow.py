@@ -18,7 +18,7 @@ BAD_CSV = "symbol,weight\nAAPL,0.5\nAAPL,abc\nMSFT,0.7\n"
 
 
 def _say_yes(monkeypatch):
-    monkeypatch.setattr("app.controller.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
     monkeypatch.setattr("widgets.views.blotter.confirm", lambda *a, **k: True)
 
 
@@ -75,7 +75,7 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
             totals = w.fills_model.totals()
             assert totals.count == len(executions)
             # The audit panel shows the run and its chain verifies.
-            await console.controller._refresh_audit()
+            await console.controller.refresh_audit()
             w.audit_model.flush()
             actions = {r.action for r in w.audit_model.records()}
             assert {"snapshot.import", "run.execute"} <= actions
@@ -102,7 +102,7 @@ def test_live_dialog_accepts_only_the_word_and_the_service_refuses_without_it(qt
     async def scenario():
         console = await open_console()
         try:
-            projects = console.controller._project_names
+            projects = console.controller.project_names
             project_id = next(iter(projects))
             with pytest.raises(LiveConfirmRequired):
                 await console.stack.trade.create_run(project_id, None, TradeMode.LIVE, {}, live_token=None)
@@ -201,7 +201,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
     async def scenario():
         console = await open_console()
         controller = console.controller
-        controller._save_settings = save_settings
+        controller.save_settings = save_settings
         try:
             dialog = await controller.open_settings()
             dialog.port_spin.setValue(4002)

@@ -22,7 +22,7 @@ def test_equity_chart_reads_stored_snapshots_after_a_restart(qloop, open_console
         again = await open_console()  # same database: a restart of the console
         console.window.close()
         try:
-            points = again.controller._equity_points
+            points = again.controller.equity_points
             assert [(t, v) for t, v, _ in points][: len(stored)] == list(stored)
             assert points[0][2] == 0  # P&L against the first stored value
         finally:

@@ -1,0 +1,44 @@
+"""The audit panel: its entries and the verification of the hash chain."""
+
+from __future__ import annotations
+
+from app.controllers.context import ConsoleContext
+
+AUDIT_ROWS = 5_000  # the newest entries loaded into the panel at start
+
+
+class AuditController:
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
+        self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
+        view = ctx.window.audit_view
+        view.full_verify_requested.connect(self._on_full_verify_requested)
+
+    async def load(self) -> None:
+        records = await self.ctx.db(self.ctx.stack.audit.list, limit=AUDIT_ROWS, newest_first=True)
+        self.ctx.window.audit_model.reset(records)
+        self._last_id = max((r.id for r in records), default=0)
+
+    def _on_full_verify_requested(self) -> None:
+        view = self.ctx.window.audit_view
+        self.ctx.runner.run(self.verify(full=True), what="Verify the full audit chain",
+                            disable=[view.full_verify_button])
+
+    async def verify(self, *, full: bool = False):
+        result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
+        self.ctx.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked, full=result.full,
+                                                   reason=result.reason, since_id=result.since_id)
+        return result
+
+    def schedule_refresh(self, _result=None) -> None:
+        """After an action (usable as a task's ``on_done``)."""
+        self.ctx.runner.run(self.refresh(), what="Refresh audit log")
+
+    async def refresh(self) -> None:
+        """The entries newer than the panel's newest, and a verification from the stored
+        checkpoint; neither reads the whole chain."""
+        records = await self.ctx.db(self.ctx.stack.audit.entries_after, self._last_id, limit=AUDIT_ROWS)
+        if records:
+            self.ctx.window.audit_model.upsert(records)
+            self._last_id = max(self._last_id, records[-1].id)
+        await self.verify()

@@ -1,0 +1,51 @@
+"""What every part of the controller shares: the window, the service stack, the task runner, the
+session's live word, and the few Qt helpers they all need (status messages, the LIVE dialog)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from PySide6.QtWidgets import QDialog
+
+from app.composition import ServiceStack
+from app.tasks import TaskRunner
+from services.live_word import LiveWord
+from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+
+class ConsoleContext:
+    def __init__(self, window, stack: ServiceStack, runner: TaskRunner) -> None:
+        self.window = window
+        # Any: ServiceStack types its parts as plain objects (the composition root builds them)
+        self.stack: Any = stack
+        self.runner = runner
+        self.live_word = LiveWord(stack.mode)
+
+    @staticmethod
+    async def db(fn, *args, **kwargs):
+        """Database work runs in a worker thread, never on the GUI thread."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def status(self, text: str, timeout_ms: int = 10_000) -> None:
+        self.window.statusBar().showMessage(text, timeout_ms)
+
+    def ask_live_token(self, title: str, order_count: int = 0, gross: Decimal = Decimal(0)) -> str | None:
+        """The modal LIVE dialog; returns the typed word or None. The service checks it again.
+        Called from a slot, never inside a task (its nested event loop)."""
+        dialog = LiveConfirmDialog(self.stack.provider.account or "?", order_count, gross, self.window)
+        dialog.setWindowTitle(title)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        token = dialog.token()
+        self.live_word.arm(token)
+        return token
+
+    def token_for_action(self, title: str, *, adds_risk: bool = False) -> tuple[bool, str | None]:
+        """(go ahead, token): asks for the word only when the live-word policy says so."""
+        must_ask, token = self.live_word.for_action(adds_risk=adds_risk)
+        if not must_ask:
+            return True, token
+        token = self.ask_live_token(title)
+        return token is not None, token

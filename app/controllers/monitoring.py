@@ -1,0 +1,121 @@
+"""What the window shows of the account and the connection: the blotter, fills and positions
+(from the writer's change sets), position marks, the equity chart, the connection status and the
+event writer's health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from PySide6.QtCore import QObject, QTimer
+
+from app.controllers.context import ConsoleContext
+from services import console_queries as queries
+from services.console_charts import equity_points
+from services.domain import ChangeSet, FillRecord, OrderRecord
+from services.position_marks import PositionMarks
+
+EQUITY_SAMPLE_MS = 5_000
+MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 45 msg/s budget
+
+RunChanges = Callable[[Iterable[OrderRecord], Iterable[FillRecord]], None]
+
+
+class MonitoringController:
+    def __init__(self, ctx: ConsoleContext, on_run_changes: RunChanges, parent: QObject) -> None:
+        self.ctx = ctx
+        self._on_run_changes = on_run_changes  # orders or fills changed: the run's progress
+        self.marks = PositionMarks()
+        self.equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
+        self._samples = 0
+        w, stack = ctx.window, ctx.stack
+        host, port = stack.endpoint
+        w.connection_status.set_endpoint(host, port)
+        w.connection_status.set_account(stack.provider.account or None)
+        w.connection_status.set_database(stack.db.redacted_url)
+        engine = stack.engine
+        self._unsubscribe = [
+            engine.subscribe_changes(self._on_changes),
+            engine.subscribe_connection(self._on_connection_event),
+            engine.subscribe_health(self._on_writer_health),
+        ]
+        self._on_connection_event(None)
+        self._equity_timer = QTimer(parent)
+        self._equity_timer.setInterval(EQUITY_SAMPLE_MS)
+        self._equity_timer.timeout.connect(self._sample_equity)
+        self._equity_timer.start()
+
+    def stop(self) -> list:
+        """Stop the timer; returns the unsubscribe callables (the coordinator calls them)."""
+        self._equity_timer.stop()
+        unsubscribe, self._unsubscribe = self._unsubscribe, []
+        return unsubscribe
+
+    async def load(self) -> None:
+        db, w = self.ctx.stack.db, self.ctx.window
+        orders, fills, positions, names = await asyncio.gather(
+            self.ctx.db(queries.recent_orders, db),
+            self.ctx.db(queries.recent_fills, db),
+            self.ctx.db(queries.positions, db),
+            self.ctx.db(queries.project_names, db),
+        )
+        w.orders_model.reset(orders)
+        w.fills_model.reset(fills)
+        w.positions_model.set_project_names(names)
+        w.positions_model.reset(self.marks.apply(positions))
+        await self.show_equity()  # the stored equity history (it survives restarts)
+
+    # ------------------------------------------------------------------ service events
+    def _on_changes(self, changes: ChangeSet) -> None:
+        w = self.ctx.window
+        w.orders_model.apply(changes)
+        w.fills_model.apply(changes)
+        w.positions_model.upsert(self.marks.apply(changes.positions))
+        w.connection_status.set_last_event_time(datetime.now(UTC))
+        if changes.fills or changes.orders:
+            self._on_run_changes(changes.orders, changes.fills)
+
+    def _on_connection_event(self, event) -> None:
+        provider, status = self.ctx.stack.provider, self.ctx.window.connection_status
+        state = str(event.state if event is not None else provider.state)
+        retry_in = event.retry_in if event is not None else None
+        status.set_connection_state(state, retry_in)
+        status.set_account(provider.account or None)
+        if state in ("connected", "restored"):
+            status.set_last_event_time(datetime.now(UTC))
+
+    def _on_writer_health(self, health) -> None:
+        """Shown in the status bar for as long as it is true (database away, events in the
+        journal, events the database refused)."""
+        if health.problem:
+            self.ctx.status(f"Event writer: {health.describe()}", 0)
+        else:
+            self.ctx.status("Database reachable again: every event written")
+
+    # ------------------------------------------------------------------ equity and marks
+    def _sample_equity(self) -> None:
+        # the equity recorder (services, started by the composition root) stores the samples;
+        # the chart shows what is stored, so it survives a restart
+        self.ctx.runner.run(self.show_equity(), what="Account value")
+        if not self.ctx.stack.provider.is_connected:
+            return
+        self._samples += 1
+        if self._samples % MARKS_EVERY_N_SAMPLES == 0:
+            self.ctx.runner.run(self.mark_positions(), what="Position marks")
+
+    async def show_equity(self) -> None:
+        """The stored equity snapshots of the account (P&L against the first one shown)."""
+        stack = self.ctx.stack
+        history = await self.ctx.db(queries.equity_history, stack.db, stack.provider.account or None)
+        self.equity_points = equity_points(history)
+        self.ctx.window.charts_view.set_equity(self.equity_points)
+
+    async def mark_positions(self) -> None:
+        """Market prices for the held symbols (as the database holds them), so the positions
+        panel shows unrealized P&L."""
+        positions = await self.ctx.db(queries.positions, self.ctx.stack.db)
+        marked = await self.marks.refresh(self.ctx.stack.provider, positions)
+        if marked:
+            self.ctx.window.positions_model.upsert(marked)

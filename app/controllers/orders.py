@@ -1,0 +1,129 @@
+"""The blotter's order actions (cancel, replace, cancel all, halt / resume, details), reconcile
+with the broker, and the auto-recovery of unacknowledged orders. Every rule is the services':
+services.execution.actions.OrderActions and the trade service decide, this shows what they did."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from PySide6.QtCore import QObject, Qt, QTimer
+
+from app.controllers.audit import AuditController
+from app.controllers.context import ConsoleContext
+from services import console_queries as queries
+from services.domain import TradingState
+from widgets.dialogs.order_details import OrderDetailsDialog
+
+RECOVERY_CHECK_MS = 10_000
+
+
+class OrdersController:
+    def __init__(self, ctx: ConsoleContext, audit: AuditController, parent: QObject) -> None:
+        self.ctx = ctx
+        self.audit = audit
+        self.details_dialog: OrderDetailsDialog | None = None
+        blotter = ctx.window.blotter_view
+        blotter.cancel_requested.connect(self._on_cancel_requested)
+        blotter.replace_requested.connect(self._on_replace_requested)
+        blotter.cancel_all_requested.connect(self._on_cancel_all_requested)
+        blotter.halt_requested.connect(self._on_halt_requested)
+        blotter.resume_requested.connect(self._on_resume_requested)
+        blotter.details_requested.connect(self._on_details_requested)
+        ctx.window.reconcile_requested.connect(self._on_reconcile_requested)
+        # Auto-recovery (docs/plans.md, plan 003): orders still unacknowledged after the configured
+        # timeout are canceled and looked up at the broker; never resent.
+        self.recovery_timeout = 45.0  # trade_settings.auto_recovery.new_timeout_seconds, loaded at start
+        self._recovery_timer = QTimer(parent)
+        self._recovery_timer.setInterval(RECOVERY_CHECK_MS)
+        self._recovery_timer.timeout.connect(self._on_recovery_tick)
+        self._recovery_timer.start()
+
+    def stop(self) -> None:
+        self._recovery_timer.stop()
+
+    async def load(self) -> None:
+        """The trading state and the auto-recovery timeout in force."""
+        values = await self.ctx.db(self.ctx.stack.trade_settings.read)
+        self.ctx.window.blotter_view.set_trading_state(TradingState(values["trading_state"]))
+        self.use_trade_settings(values)
+
+    def use_trade_settings(self, values: dict) -> None:
+        """``values`` as TradeSettingsService.read() returns them."""
+        self.recovery_timeout = float(values["auto_recovery"]["new_timeout_seconds"])
+
+    # ------------------------------------------------------------------ order actions
+    def _on_cancel_requested(self, order_id: int) -> None:
+        go, token = self.ctx.token_for_action("Cancel a LIVE order")
+        if go:
+            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel order {order_id}",
+                                on_done=self.audit.schedule_refresh)
+
+    def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
+        go, token = self.ctx.token_for_action("Replace a LIVE order", adds_risk=True)
+        if go:
+            self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token),
+                                what=f"Replace order {order_id}", on_done=self.audit.schedule_refresh)
+
+    def _on_cancel_all_requested(self) -> None:
+        go, token = self.ctx.token_for_action("Cancel all LIVE orders")
+        if go:
+            actions = self.ctx.stack.actions
+            self.ctx.runner.run(self._busy("cancel_all", lambda: actions.cancel_all(token)), what="Cancel all",
+                                on_done=self.audit.schedule_refresh)
+
+    def _on_halt_requested(self) -> None:
+        self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.halt), what="Halt trading",
+                            on_done=self._show_trading_state)
+
+    def _on_resume_requested(self) -> None:
+        self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.resume), what="Resume trading",
+                            on_done=self._show_trading_state)
+
+    async def _busy(self, operation: str, start):
+        """Run ``start()`` with the blotter's buttons for ``operation`` disabled meanwhile."""
+        blotter = self.ctx.window.blotter_view
+        blotter.set_busy(operation, True)
+        try:
+            return await start()
+        finally:
+            blotter.set_busy(operation, False)
+
+    def _show_trading_state(self, state) -> None:
+        if state is not None:
+            self.ctx.window.blotter_view.set_trading_state(TradingState(state))
+        self.audit.schedule_refresh()
+
+    def _on_details_requested(self, order_id: int) -> None:
+        self.ctx.runner.run(self._show_details(order_id), what=f"Order {order_id}")
+
+    async def _show_details(self, order_id: int) -> None:
+        details = await self.ctx.db(queries.order_details, self.ctx.stack.db, order_id)
+        dialog = OrderDetailsDialog(details.order, details.fills, [asdict(e) for e in details.events], self.ctx.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.open()  # window-modal without a nested event loop inside this task
+        self.details_dialog = dialog
+
+    # ------------------------------------------------------------------ reconcile
+    def _on_reconcile_requested(self) -> None:
+        self.ctx.runner.run(self.reconcile(), what="Reconcile")
+
+    async def reconcile(self):
+        report = await self.ctx.stack.reconciler.reconcile()
+        self.ctx.status(f"Reconciled: {report.to_dict()}")
+        await self.audit.refresh()
+        return report
+
+    # ------------------------------------------------------------------ auto-recovery
+    def _on_recovery_tick(self) -> None:
+        if self.ctx.stack.provider.is_connected and "Auto-recovery" not in self.ctx.runner.running():
+            self.ctx.runner.run(self.recover_stuck(), what="Auto-recovery")
+
+    async def recover_stuck(self) -> list[str]:
+        """Which orders are stuck is the service's decision (from the database, not this window's
+        rows); the window shows what it did."""
+        handled = await self.ctx.stack.trade.recover_stuck(self.recovery_timeout)
+        if handled:
+            self.ctx.status(f"Auto-recovery: {len(handled)} unacknowledged order(s) canceled and looked up at the broker",
+                            15_000)
+            await self.audit.refresh()
+        return handled

@@ -1,0 +1,71 @@
+"""The snapshots panel: projects and their snapshots, importing a file, showing a snapshot's
+items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.composition import DEMO_PROJECT
+from app.controllers.audit import AuditController
+from app.controllers.context import ConsoleContext
+from app.tasks import UserFacingError
+from services import console_queries as queries
+from services.console_actions import import_snapshot_audited
+
+
+class SnapshotsController:
+    def __init__(self, ctx: ConsoleContext, audit: AuditController, on_shown: Callable[[int], None]) -> None:
+        self.ctx = ctx
+        self.audit = audit
+        self._on_shown = on_shown  # a snapshot's items are shown (its preview may no longer apply)
+        self.project_names: dict[int, str] = {}
+        view = ctx.window.snapshots_view
+        view.import_requested.connect(self._on_import_requested)
+        view.snapshot_selected.connect(self._on_snapshot_selected)
+
+    async def load(self) -> None:
+        """Projects and snapshots; the demo project's first snapshot (or the first one) shown."""
+        projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, self.ctx.stack.db)
+        self._set_projects(projects, snapshots)
+        if snapshots:
+            demo = next((p.id for p in projects if p.name == DEMO_PROJECT), None)
+            first = next((s for s in snapshots if s.project_id == demo), snapshots[0])
+            self.ctx.window.snapshots_view.select_snapshot(first.id)
+            await self.show(first.id)
+
+    def _set_projects(self, projects, snapshots) -> None:
+        self.project_names = {p.id: p.name for p in projects}
+        self.ctx.window.snapshots_view.set_projects(projects, snapshots)
+
+    def _on_import_requested(self, path: str) -> None:
+        view = self.ctx.window.snapshots_view
+        # A snapshot goes into the project selected in the tree (the demo project otherwise).
+        project = self.project_names.get(view.current_project_id()) or DEMO_PROJECT
+        self.ctx.runner.run(self.import_file(path, project), what="Import snapshot", disable=[view.import_button])
+
+    async def import_file(self, path: str, project: str) -> queries.ImportOutcome:
+        view = self.ctx.window.snapshots_view
+        view.clear_import_errors()
+        stack = self.ctx.stack
+        try:
+            outcome = await self.ctx.db(import_snapshot_audited, stack.db, stack.audit, stack.trade.actor, path, project)
+        except (OSError, ValueError) as exc:
+            view.show_import_errors(path, [str(exc)])
+            raise UserFacingError(f"{path}: {exc}") from exc
+        if not outcome.ok:
+            view.show_import_errors(outcome.parsed.source_name, outcome.parsed.errors)
+            return outcome
+        projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, stack.db)
+        self._set_projects(projects, snapshots)
+        view.select_snapshot(outcome.snapshot_id)
+        await self.show(outcome.snapshot_id)
+        await self.audit.refresh()
+        return outcome
+
+    def _on_snapshot_selected(self, snapshot_id: int) -> None:
+        self.ctx.runner.run(self.show(snapshot_id), what="Load snapshot")
+
+    async def show(self, snapshot_id: int) -> None:
+        items = await self.ctx.db(queries.snapshot_items, self.ctx.stack.db, snapshot_id)
+        self.ctx.window.snapshot_items_model.reset(items)
+        self._on_shown(snapshot_id)

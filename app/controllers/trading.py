@@ -1,0 +1,124 @@
+"""Preview and execute: the preview panel, the risk panel, and the current run's progress and
+slippage (computed by services.run_progress, drawn by the charts panel)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from app.composition import preview_params_to_run_params
+from app.controllers.audit import AuditController
+from app.controllers.context import ConsoleContext
+from app.tasks import UserFacingError
+from services.console_charts import run_chart
+from services.domain import FillRecord, OrderRecord
+from services.preview_session import NO_PREVIEW, ExecuteGate, PreviewSession, describe_execute, sent_gate
+from services.run_progress import RunProgress
+from widgets.common import confirm
+
+
+class TradingController:
+    def __init__(self, ctx: ConsoleContext, audit: AuditController, show_error) -> None:
+        self.ctx = ctx
+        self.audit = audit
+        self._show_error = show_error
+        self.session = PreviewSession()
+        self.progress = RunProgress()  # the current preview's run
+        self._progress = self.progress.snapshot(datetime.now(UTC))
+        view = ctx.window.preview_view
+        view.preview_requested.connect(self._on_preview_requested)
+        view.execute_requested.connect(self._on_execute_requested)
+        self._show_gate(NO_PREVIEW)
+
+    def _show_gate(self, gate: ExecuteGate) -> None:
+        self.ctx.window.preview_view.set_execute_enabled(gate.enabled, gate.reason)
+
+    # ------------------------------------------------------------------ preview
+    def _on_preview_requested(self, params: dict) -> None:
+        # A live run can only be created with the word: the session's first live preview asks for
+        # it here, in the slot, before any task starts.
+        live_word = self.ctx.live_word
+        if live_word.must_ask_before_preview() and not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run")):
+            return
+        view = self.ctx.window.preview_view
+        self.ctx.runner.run(self.preview(params), what="Preview", disable=[view.preview_button])
+
+    async def preview(self, params: dict):
+        snapshots = self.ctx.window.snapshots_view
+        snapshot_id, project_id = snapshots.current_snapshot_id(), snapshots.current_project_id()
+        if snapshot_id is None or project_id is None:
+            raise UserFacingError("Select a snapshot first.")
+        stack = self.ctx.stack
+        builder, portfolio_value = preview_params_to_run_params(params)
+        result = await stack.trade.preview_snapshot(project_id, snapshot_id, stack.mode, builder=builder["builder"],
+                                                    portfolio_value=portfolio_value, live_token=self.ctx.live_word.token)
+        # the limits in force: the core's defaults overlaid with what the database stores
+        risk_params = (await self.ctx.db(stack.trade_settings.read))["risk"]
+        gate = self.session.start(result, snapshot_id)
+        w = self.ctx.window
+        w.preview_model.reset(result.drafts)
+        w.preview_view.set_skipped(result.skipped)
+        w.risk_view.set_report(result.report, risk_params)
+        self._show_gate(gate)
+        self.progress.reset(result.run_id, self.session.planned_orders(), result.plan.gross_notional)
+        await self.refresh_progress()
+        return result
+
+    def forget_preview_unless(self, snapshot_id: int) -> None:
+        """Another snapshot is shown: the preview of the previous one no longer applies."""
+        if self.session.stale_for(snapshot_id):
+            self.session.clear()
+            w = self.ctx.window
+            w.preview_model.clear()
+            w.risk_view.clear()
+            self._show_gate(NO_PREVIEW)
+
+    # ------------------------------------------------------------------ execute
+    def _on_execute_requested(self) -> None:
+        session, stack = self.session, self.ctx.stack
+        refusal, plan, run_id = session.refusal(), session.plan, session.run_id
+        if refusal is not None or plan is None or run_id is None:
+            self._show_error("Execute", refusal or "Preview the run first.")
+            return
+        # The dialogs certify the stored plan's own numbers: exactly what execute_plan sends.
+        token = None
+        if self.ctx.live_word.is_live:
+            token = self.ctx.ask_live_token("Send LIVE orders", plan.order_count, plan.gross_notional)
+            if token is None:
+                return
+        elif not confirm(self.ctx.window, "Execute paper run",
+                         f"Send plan {plan.id}: {plan.order_count} order(s), gross notional {plan.gross_notional:,.2f}, "
+                         f"to the {stack.profile} account {stack.provider.account}?"):
+            return
+        view = self.ctx.window.preview_view
+        self.ctx.runner.run(self.execute(run_id, token), what="Execute",
+                            disable=[view.execute_button, view.preview_button])
+
+    async def execute(self, run_id: int, live_token: str | None = None):
+        """Send the current preview's plan (refused, sending nothing, when it is too old or the
+        prices moved: the trader previews again)."""
+        result = await self.session.send(self.ctx.stack.trade, run_id, live_token)
+        self._show_gate(sent_gate(run_id))
+        self.ctx.status(describe_execute(run_id, result))
+        await self.audit.refresh()
+        return result
+
+    # ------------------------------------------------------------------ progress
+    async def refresh_progress(self) -> None:
+        """The followed run's orders and fills as the database holds them."""
+        run_id = self.progress.run_id
+        if run_id is None:
+            self.show_progress()
+            return
+        view = await self.ctx.stack.trade.view(run_id)
+        self.show_progress(view.orders, view.fills)
+
+    def show_progress(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = ()) -> None:
+        """The presenter computes; the panels only show what it says."""
+        self._progress = progress = self.progress.apply(orders, fills, now=datetime.now(UTC))
+        if progress.run_id is not None:
+            self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, progress.text)
+        chart = run_chart(progress)
+        charts = self.ctx.window.charts_view
+        charts.set_run_progress(chart.points, chart.target)
+        charts.set_fill_prices(chart.fill_points, chart.references, chart.notes)
