@@ -1,0 +1,184 @@
+"""What the window's controller used to decide itself, now Qt-free in services: the live-word
+policy, the preview session's Execute gate, position marks, chart state, settings changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from types import SimpleNamespace
+
+from services.console_charts import equity_points, run_chart
+from services.console_settings import change_from_dialog, dialog_values, with_theme
+from services.domain import PositionRecord, Side, TradeMode
+from services.live_word import LiveWord
+from services.position_marks import PositionMarks
+from services.preview_session import NO_PREVIEW, PreviewSession, describe_execute, sent_gate
+from services.run_progress import RunProgress
+
+T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def test_paper_never_asks_for_the_word():
+    word = LiveWord(TradeMode.PAPER)
+    assert not word.must_ask_before_preview()
+    assert word.for_action() == (False, None)
+    assert word.for_action(adds_risk=True) == (False, None)
+
+
+def test_live_reuses_the_word_only_for_actions_that_take_risk_off():
+    word = LiveWord(TradeMode.LIVE)
+    assert word.must_ask_before_preview()
+    assert word.for_action() == (True, None)
+    assert not word.arm("yes") and word.token is None
+    assert word.arm(" live ")
+    assert not word.must_ask_before_preview()
+    assert word.for_action() == (False, " live ")  # a cancel reuses it
+    assert word.for_action(adds_risk=True) == (True, None)  # a replace asks again
+
+
+def _draft(symbol, coid="C1"):
+    return SimpleNamespace(client_order_id=coid, symbol=symbol, side=Side.BUY, reference_price=D("100"), fx_rate=D(1))
+
+
+def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True):
+    return SimpleNamespace(run_id=run_id, blocked=blocked, drafts=tuple(_draft(s, f"C{i}") for i, s in enumerate(drafts)),
+                           plan=SimpleNamespace(id=9) if plan else None)
+
+
+def test_the_execute_gate_follows_the_preview():
+    session = PreviewSession()
+    assert session.gate() == NO_PREVIEW and session.refusal() == "Preview the run first."
+    assert session.start(_preview(), snapshot_id=3).enabled
+    assert session.refusal() is None and session.run_id == 5 and session.plan.id == 9
+    assert session.start(_preview(blocked=True), 3) == (False, "Blocked by risk: see Risk results")
+    assert "BLOCKED" in session.refusal()
+    assert session.start(_preview(drafts=()), 3) == (False, "Nothing to trade: the account is at the targets")
+    assert session.start(_preview(plan=False), 3).enabled and session.refusal() == "Preview the run first."
+    assert not sent_gate(5).enabled and "Run 5 sent" in sent_gate(5).reason
+
+
+def test_a_preview_goes_stale_when_another_snapshot_is_shown():
+    session = PreviewSession()
+    assert not session.stale_for(1)  # nothing previewed
+    session.start(_preview(), snapshot_id=1)
+    assert not session.stale_for(1) and session.stale_for(2)
+    session.clear()
+    assert session.preview is None and session.run_id is None and not session.stale_for(2)
+
+
+def test_planned_orders_by_client_order_id():
+    session = PreviewSession()
+    session.start(_preview(drafts=("AAPL", "MSFT")), 1)
+    planned = session.planned_orders()
+    assert set(planned) == {"C0", "C1"} and planned["C1"].symbol == "MSFT"
+    assert planned["C0"].reference_price == D("100")
+
+
+@dataclass
+class _Trade:
+    calls: list = field(default_factory=list)
+
+    async def execute_plan(self, plan_id, token):
+        self.calls.append(("plan", plan_id, token))
+        return "sent plan"
+
+    async def execute(self, run_id, token):
+        self.calls.append(("run", run_id, token))
+        return "sent run"
+
+
+async def test_send_uses_the_stored_plan_of_the_current_preview_only():
+    trade, session = _Trade(), PreviewSession()
+    session.start(_preview(run_id=5), 1)
+    assert await session.send(trade, 5, "LIVE") == "sent plan"
+    assert await session.send(trade, 6) == "sent run"
+    assert trade.calls == [("plan", 9, "LIVE"), ("run", 6, None)]
+
+
+def test_describe_execute():
+    result = SimpleNamespace(sent=("a", "b"), already_known=(), failed=(("c", "x"),), unsent=("c",), stopped="halted")
+    assert describe_execute(4, result) == "Run 4: 2 sent, 0 already at the broker, 1 failed, 1 not sent (halted)"
+
+
+def _position(symbol, quantity):
+    return PositionRecord(None, "DU1", symbol, D(quantity), D("10"), D(0), T0)
+
+
+class _Provider:
+    def __init__(self, prices):
+        self.prices, self.asked = prices, []
+
+    async def market_prices(self, symbols):
+        self.asked.append(list(symbols))
+        return {s: self.prices.get(s) for s in symbols}
+
+
+async def test_marks_only_held_symbols_capped_and_keeps_the_last_price():
+    marks = PositionMarks(max_symbols=2)
+    provider = _Provider({"AAPL": D("12"), "IBM": None})
+    positions = [_position("MSFT", 0), _position("IBM", 5), _position("AAPL", 3), _position("SPY", 1)]
+    marked = await marks.refresh(provider, positions)
+    assert provider.asked == [["AAPL", "IBM"]]  # flat MSFT skipped; sorted and capped
+    by_symbol = {p.symbol: p for p in marked}
+    assert set(by_symbol) == {"IBM", "AAPL", "SPY"}
+    assert by_symbol["AAPL"].market_price == D("12") and by_symbol["IBM"].market_price is None
+    assert marks.apply([_position("AAPL", 4)])[0].market_price == D("12")  # a later change set is marked too
+    assert await marks.refresh(provider, [_position("MSFT", 0)]) == []
+
+
+def test_equity_points_are_pnl_against_the_first_value():
+    history = [(T0, D("1000")), (T0 + timedelta(minutes=1), D("1010")), (T0 + timedelta(minutes=2), D("990"))]
+    assert [p[2] for p in equity_points(history)] == [D(0), D(10), D(-10)]
+    assert equity_points([]) == []
+
+
+def test_run_chart_has_no_target_without_a_run():
+    assert run_chart(RunProgress().snapshot(T0)).target is None
+    progress = RunProgress()
+    progress.reset(3, {}, D("5000"))
+    assert run_chart(progress.snapshot(T0)).target == D("5000")
+
+
+@dataclass(frozen=True)
+class _Ib:
+    host: str = "127.0.0.1"
+    port: int = 7497
+    client_id: int = 1
+    account: str = ""
+    market_data_type: str = "delayed"
+
+
+@dataclass(frozen=True)
+class _Ui:
+    theme: str = "dark"
+
+
+@dataclass(frozen=True)
+class _Settings:
+    db_url: str = "mysql://u:secret@h/db"
+    ib: _Ib = field(default_factory=_Ib)
+    ui: _Ui = field(default_factory=_Ui)
+
+    @property
+    def redacted_db_url(self) -> str:
+        return "mysql://u:***@h/db"
+
+
+def test_settings_dialog_values_hide_the_password():
+    values = dialog_values(_Settings(), {"risk": {"max_order_notional": 5}, "auto_recovery": {"new_timeout_seconds": 45}})
+    assert values["database_url"] == "mysql://u:***@h/db" and values["ib"]["port"] == 7497
+    assert values["risk_defaults"] == {"max_order_notional": 5} and values["theme"] == "dark"
+
+
+def test_a_submitted_dialog_changes_the_file_and_the_database_parts():
+    data = {"ib": {"port": "4002", "account": None}, "theme": "light", "risk_defaults": {"max_order_notional": 7},
+            "recovery": {"new_timeout_seconds": 30}}
+    change = change_from_dialog(_Settings(), data)
+    assert change.settings.ib.port == 4002 and change.settings.ib.host == "127.0.0.1"
+    assert change.settings.ui.theme == "light" and change.theme == "light"
+    assert change.settings.db_url == "mysql://u:secret@h/db"  # no URL submitted: kept
+    assert change.trade_changes == {"risk": {"max_order_notional": 7}, "auto_recovery": {"new_timeout_seconds": 30}}
+    assert change.audit_payload == {"ib": data["ib"], "database_changed": False}
+    assert change_from_dialog(_Settings(), {"theme": "neon"}).theme is None
+    assert with_theme(_Settings(), "light").ui.theme == "light"
