@@ -49,7 +49,7 @@ def _build(db, size: int) -> float:
 
 
 def _refresh_times(log, actions: int) -> list[float]:
-    """What the controller does after each action (app/controller.py, _refresh_audit)."""
+    """What the controller does after each action (app/controllers/audit.py, AuditController.refresh)."""
     shown = log.list(limit=1, newest_first=True)[0].id
     times = []
     for n in range(actions):
