@@ -66,8 +66,8 @@ class Console:
         from app.composition import demo_db_url
         from app.main_window import MainWindow
         from app.settings import save_settings
-        from services.urls import redact_url
         from services.domain import is_live_token
+        from services.urls import redact_url
         from widgets.dialogs.errors import error_box
         from widgets.theme import apply_theme
 
@@ -219,10 +219,10 @@ class Console:
 def _startup_message(exc: BaseException, settings) -> str:
     """One clear line for a failed start: a database problem says what to do (create the
     database, start the server, run db upgrade), never SQLAlchemy's documentation link."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from services.db.errors import DatabaseLocationError, describe_db_error
     from services.db.migrate import SchemaNotCurrent
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     if isinstance(exc, (SQLAlchemyError, SchemaNotCurrent, DatabaseLocationError)):
         return describe_db_error(exc, settings.effective_db_url)

@@ -35,22 +35,22 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer, qInstallMessageHandler  # noqa: E402
-from PySide6.QtWidgets import QApplication, QTableWidget, QTableWidgetItem  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication, QTableWidget, QTableWidgetItem
 
-from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side  # noqa: E402
-from widgets.models.fills import FillsModel  # noqa: E402
-from widgets.models.orders import OrderBlotterModel  # noqa: E402
-from widgets.models.proxy import StatusFilter  # noqa: E402
-from widgets.views.blotter import BlotterView  # noqa: E402
-from widgets.views.fills import FillsView  # noqa: E402
+from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side
+from widgets.models.fills import FillsModel
+from widgets.models.orders import OrderBlotterModel
+from widgets.models.proxy import StatusFilter
+from widgets.views.blotter import BlotterView
+from widgets.views.fills import FillsView
 
-T0 = datetime(2026, 11, 20, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM", "NVDA", "META", "JPM", "XOM", "JNJ", "V", "PG")
 ORDER, FILL = 0, 1
 CHUNK = 100

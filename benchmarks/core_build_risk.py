@@ -12,7 +12,6 @@ The numbers are printed, not asserted.
 from __future__ import annotations
 
 import argparse
-
 import random
 import statistics
 import time

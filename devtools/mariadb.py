@@ -193,7 +193,7 @@ class PrivateMariaDB:
         if self.socket.parent != self.folder:
             self.socket.unlink(missing_ok=True)
 
-    def __enter__(self) -> "PrivateMariaDB":
+    def __enter__(self) -> PrivateMariaDB:
         self.start()
         return self
 

@@ -121,7 +121,7 @@ class SimulatorProcess:
         try:
             if self._process.is_alive():
                 await self.call("stop", timeout=timeout)
-        except (SimulatorError, OSError, EOFError, TimeoutError, asyncio.TimeoutError):
+        except (SimulatorError, OSError, EOFError, TimeoutError):
             pass
         finally:
             await asyncio.to_thread(self._process.join, timeout)

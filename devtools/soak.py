@@ -194,7 +194,7 @@ class Soak:
             return await action()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
+        except Exception as exc:  # classified below, never swallowed silently
             if not self._expected(what, exc):
                 self.unexpected.append(f"{what}: {type(exc).__name__}: {exc}")
                 log.exception("unexpected error in %s", what)

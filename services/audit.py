@@ -26,7 +26,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -35,15 +35,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.db import Database
-from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.convert import to_audit_record
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
+from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.types import utcnow
 from services.domain import AuditRecord
 
-UTC = timezone.utc
 VERIFY_BATCH = 2000
 BULK_CHUNK = 5000
 CHECKPOINT_ROW_ID = 1
@@ -79,7 +78,7 @@ def _render_time(value: datetime) -> str:
 _text = json.JSONEncoder(ensure_ascii=False).encode  # a JSON string or null, as canonical_json writes it
 
 
-def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: str,  # noqa: A002
+def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: str,
                entity_type: str | None, entity_id: str | None, payload: dict) -> str:
     """sha256 of ``prev_hash + canonical_json({id, time, actor, action, entity_type, entity_id,
     payload})``. The entry's own keys are written in their sorted order directly (only the
@@ -87,7 +86,7 @@ def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: s
     return _hash_text(prev_hash, id, _render_time(time), actor, action, entity_type, entity_id, canonical_json(payload))
 
 
-def _hash_text(prev_hash: str, id: int, time_text: str, actor: str, action: str,  # noqa: A002
+def _hash_text(prev_hash: str, id: int, time_text: str, actor: str, action: str,
                entity_type: str | None, entity_id: str | None, payload_json: str) -> str:
     entry = (
         f'{{"action":{_text(action)},"actor":{_text(actor)},"entity_id":{_text(entity_id)},'

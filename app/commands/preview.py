@@ -33,7 +33,6 @@ from pathlib import Path
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 
-
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
 
@@ -151,10 +150,9 @@ def _trim(value) -> Decimal:
 
 
 def _load_stored(snapshot_id: int, settings):
+    from app.commands.snapshot import open_database
     from services.core.builder import Target
     from services.db.repositories import NotFound, SettingsRepository, SnapshotRepository
-
-    from app.commands.snapshot import open_database
 
     db = open_database(settings)
     try:  # disposed by the facts reader (or here, on an error)
@@ -178,7 +176,7 @@ def _load_stored(snapshot_id: int, settings):
         raise
 
 
-class _facts_reader:  # noqa: N801 - used as a function
+class _facts_reader:  # lower-case: used as a function
     """Risk facts read once the orders are built (which of them exist already is part of them);
     remembers what it read for the output."""
 
@@ -307,9 +305,8 @@ def _orders_with_commissions(drafts, commission_model: str) -> dict:
 async def preview_with_broker(args, settings) -> int:
     """Exactly what ``execute`` does up to sending: the broker's prices and positions, the
     stored risk limits and facts; the preview is stored as a plan."""
-    from services.domain import TradeMode
-
     from app.commands.execution import _error, _parse_snapshot_arg, _store_parsed, connected
+    from services.domain import TradeMode
 
     if not args.snapshot.strip().isdigit() and not args.project:
         _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")

@@ -88,15 +88,15 @@ class OrderEvent:
     why_held: str = ""
 
     @classmethod
-    def ib_status(cls, status: str, filled: Decimal | None = None, why_held: str = "") -> "OrderEvent":
+    def ib_status(cls, status: str, filled: Decimal | None = None, why_held: str = "") -> OrderEvent:
         return cls(EventKind.STATUS, status=status, filled=filled, why_held=why_held)
 
     @classmethod
-    def fill(cls, quantity: Decimal) -> "OrderEvent":
+    def fill(cls, quantity: Decimal) -> OrderEvent:
         return cls(EventKind.FILL, quantity=quantity)
 
     @classmethod
-    def error(cls, code: int, message: str = "") -> "OrderEvent":
+    def error(cls, code: int, message: str = "") -> OrderEvent:
         return cls(EventKind.ERROR, code=code, message=message)
 
 
@@ -119,7 +119,7 @@ class OrderStatus:
         return self.quantity - self.filled
 
     @classmethod
-    def new(cls, quantity: Decimal) -> "OrderStatus":
+    def new(cls, quantity: Decimal) -> OrderStatus:
         return cls(S.NEW, Decimal(quantity))
 
 
@@ -394,7 +394,7 @@ def run_status(orders: Iterable) -> RunStatus:
         elif isinstance(item, tuple):
             state, filled = item
         else:
-            state = getattr(item, "status", None) or getattr(item, "state")
+            state = getattr(item, "status", None) or item.state
             filled = getattr(item, "filled_quantity", None) or getattr(item, "filled", ZERO) or ZERO
         state = OrderState(state)
         states.append(state)

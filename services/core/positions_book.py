@@ -141,7 +141,7 @@ class PositionBook:
         self._revision: dict[str, int] = {}
 
     @classmethod
-    def replay(cls, fills: Iterable[BookedFill], opening: PositionState | None = None) -> "PositionBook":
+    def replay(cls, fills: Iterable[BookedFill], opening: PositionState | None = None) -> PositionBook:
         book = cls(opening)
         for fill in fills:
             book.execution(fill.exec_id, fill.signed_quantity, fill.price, fill.commission)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -58,9 +58,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 def trading_day_start(now: datetime | None = None) -> datetime:
     """Midnight of the US trading day (New York time) that ``now`` falls in, as UTC: where
     the daily order count starts."""
-    local = (now or datetime.now(timezone.utc)).astimezone(NEW_YORK)
+    local = (now or datetime.now(UTC)).astimezone(NEW_YORK)
     midnight = datetime(local.year, local.month, local.day, tzinfo=NEW_YORK)
-    return midnight.astimezone(timezone.utc)
+    return midnight.astimezone(UTC)
 
 
 class RiskParamError(ValueError):
@@ -358,7 +358,7 @@ class PriceCheck(RiskRule):
         ]
         times = ctx.price_times
         max_age = self.max_age_seconds
-        now = ctx.now or datetime.now(timezone.utc)
+        now = ctx.now or datetime.now(UTC)
         for i, o in enumerate(orders):
             if o.reference_price is None or o.reference_price <= 0:
                 out.append((i, self.block(f"{o.symbol}: no price", o.symbol, "missing_price")))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from services.core.builder import OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, contract_problem, rate_to_base, spec_of
+from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
 from services.core.risk import RiskContext, evaluate_risk, rules_from_params
 from services.db.convert import to_order_record
@@ -37,8 +38,6 @@ from services.domain import (
 
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, LiveConfirmRequired, RiskBlocked, TradingHalted
-from services.core.ib_codes import refuses_modify
-
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
 from .provider import ExecutionProvider, OrderRequest
@@ -115,7 +114,7 @@ class OrderActions:
             if confirmed is not None:
                 try:
                     await asyncio.wait_for(confirmed, self.confirm_timeout)
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
         await self._db(self._audit, "order.cancel", order_id, {"client_order_id": order.client_order_id})
         await self.writer.flush()
@@ -317,7 +316,7 @@ class OrderActions:
         self.writer.submit(LocalOrderEvent(coid, EventKind.CANCEL_REQUESTED, EventSource.USER, message="replace: cancel first"))
         try:
             event = await asyncio.wait_for(final, self.confirm_timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             await self.writer.flush()
             raise BrokerError(f"cancel of {coid} not confirmed within {self.confirm_timeout} s: no new order sent") from None
         await self.writer.flush()

@@ -50,7 +50,7 @@ class ExecutionEngine:
     def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",
                mode: TradeMode = TradeMode.PAPER, live_token: str | None = None, connect_timeout: float = 10.0,
                market_data_type: str = "delayed", auto_reconnect: bool = True, actor: str | None = None,
-               ack_timeout: float = 10.0, journal_path=None) -> "ExecutionEngine":
+               ack_timeout: float = 10.0, journal_path=None) -> ExecutionEngine:
         from .ib_provider import IbExecutionProvider
 
         provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from services.core.ib_codes import CodeClass, classify, is_informational
 from services.core.contracts import ContractSpec
+from services.core.ib_codes import CodeClass, classify, is_informational
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, Refused
@@ -117,7 +117,7 @@ class _ConnectAttempt:
             self.conn.disconnect()
             try:
                 await asyncio.wait_for(self.conn.disconnected, 5)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 pass
         self.conn.hasData += self._on_data
         self.conn.disconnected += self._on_closed
@@ -293,7 +293,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 # open orders so that ib_async can modify our own orders; the rest is reconciled
                 fetchFields=StartupFetch.POSITIONS | StartupFetch.ORDERS_OPEN,
             ))
-        except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (OSError, TimeoutError, ConnectionError) as exc:
             reason = attempt.reason(exc, self.connect_timeout, self.client_id)
             self._set_state(ConnectionState.DISCONNECTED, reason)
             raise NotConnected(f"cannot connect to IB at {self.host}:{self.port}: {reason}") from exc
@@ -445,7 +445,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         future = self.expect(predicate)
         try:
             return await asyncio.wait_for(future, timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return None
 
     def _remember(self, order_id: int, perm_id: int, order_ref: str, trade: Any = None) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 from services.core.contracts import ContractSpec, spec_of
 
 from .errors import BrokerError, NotConnected, QueryFailed
-from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .events import ExecutionEvent, OpenOrderEvent, dec
+from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .provider import BrokerPosition
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -34,9 +34,9 @@ from services.db.models import Position, TradeFill, TradeOrder
 from services.domain import WORKING_ORDER_STATES, OrderState
 
 from .audit import audit
+from .errors import NotConnected, QueryFailed
+from .events import ConnectionState, OpenOrderEvent
 from .lease import LeaseManager, lease_token, release_claims
-from .errors import BrokerError, NotConnected, QueryFailed
-from .events import ConnectionState, ExecutionEvent, OpenOrderEvent
 from .provider import ExecutionProvider
 from .writer import EventWriter, PositionTruth, ReconciledStatus
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -63,7 +63,7 @@ def parse_end(text: str, now: datetime) -> datetime:
         return now
     try:
         if "-" in text[:9]:
-            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=timezone.utc)
+            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
         day, clock, *zone = text.split()
         moment = datetime.strptime(day + clock, "%Y%m%d%H:%M:%S")
         return moment.replace(tzinfo=ZoneInfo(zone[0]) if zone else NEW_YORK)

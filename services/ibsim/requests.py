@@ -133,7 +133,7 @@ def _parse_place_order(f: list[str], sv: int) -> PlaceOrderRequest:
     # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInit, scaleSubs, scalePriceIncrement
     increment = to_decimal(f[i + 6])
     i += 7
-    if increment is not None and 0 < increment:
+    if increment is not None and increment > 0:
         i += 7
     # scaleTable, activeStartTime, activeStopTime, hedgeType
     hedge_type = f[i + 3]

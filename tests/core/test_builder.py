@@ -1,6 +1,7 @@
 from decimal import Decimal as D
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.core.builder import (
     BuildParams,

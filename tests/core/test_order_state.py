@@ -1,7 +1,8 @@
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.core.order_state import (
     IB_STATUSES,
@@ -13,7 +14,8 @@ from services.core.order_state import (
     apply_events,
     run_status,
 )
-from services.domain import OrderState as S, RunStatus
+from services.domain import OrderState as S
+from services.domain import RunStatus
 
 E = OrderEvent
 

@@ -5,7 +5,7 @@ tampered old entry, and after that every verification reports the break."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, text
@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 from services.audit import AuditEntry, AuditLog
 from services.db.models import AuditLog as AuditLogRow
 
-T0 = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
 @contextmanager

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from services.audit import AuditLog
+from services.db.migrate import head as _migrations_head
 
 ROOT = Path(__file__).resolve().parents[2]
-from services.db.migrate import head as _migrations_head
 
 HEAD = _migrations_head()  # the newest revision
 

@@ -4,6 +4,7 @@ upgrade -> downgrade base -> upgrade works."""
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from services.db import Database
-from services.db import migrate
+from services.db import Database, migrate
 from services.db.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,13 +113,12 @@ def test_connection_settings(database):
 
 
 def test_foreign_keys_are_enforced(database):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from services.db.repositories import Repositories
 
-    with pytest.raises(sa.exc.IntegrityError):
-        with database.unit_of_work() as s:
-            Repositories(s).fills.insert_once("x.1.01", 424242, "AAPL", "BUY", 1, 1, datetime.now(timezone.utc))
+    with pytest.raises(sa.exc.IntegrityError), database.unit_of_work() as s:
+        Repositories(s).fills.insert_once("x.1.01", 424242, "AAPL", "BUY", 1, 1, datetime.now(UTC))
 
 
 def test_database_repr_hides_the_password():

@@ -4,7 +4,7 @@ expected values. A dropped or extra field changes the golden text or breaks the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -13,7 +13,7 @@ from services.ibsim import messages as m
 from services.ibsim.codec import FrameBuffer, fmt, frame, parse_version_range
 from services.ibsim.model import Instrument, SimExecution, SimOrder
 
-T = datetime(2026, 1, 21, 14, 30, 5, tzinfo=timezone.utc)
+T = datetime(2026, 1, 21, 14, 30, 5, tzinfo=UTC)
 AAPL = Instrument("AAPL", 265598, "NASDAQ", D("228.50"), "APPLE INC")
 IBM = Instrument("IBM", 8314, "NYSE", D("211.60"), "INTL BUSINESS MACHINES CORP")
 order = SimOrder(order_id=7, client_id=3, perm_id=1000001, account="DU1234567", symbol="AAPL", con_id=265598, action="BUY", quantity=D("100"), order_type="LMT", limit_price=D("228.25"), tif="GTC", order_ref="run1-0001", status="Submitted", filled=D("40"), avg_fill_price=D("228.2"), last_fill_price=D("228.2"), created_at=T)
@@ -172,7 +172,7 @@ class Recorder:
 
     def __init__(self):
         self.calls = []
-        self.defaultTimezone = timezone.utc
+        self.defaultTimezone = UTC
 
         class _IB:
             TimezoneTWS = None

@@ -175,7 +175,7 @@ class Frames:
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -229,7 +229,7 @@ async def walk_the_table(ib, lib) -> None:
             continue
         key = str(26 if name == "reqMarketRule" else req_id)
         fields = await frames.wait(
-            lambda f: f[0] == expect.msg_id and (expect.index is None or f[expect.index] == key)
+            lambda f: (f[0] == expect.msg_id and (expect.index is None or f[expect.index] == key))
             or (is_error(f) and f[2] in (key, "-1")), since, name)
         assert not is_error(fields), f"{name} was answered with an error: {fields}"
     unsupported = [f for f in frames.frames if is_error(f) and f[3] in ("320", "321", "322")]

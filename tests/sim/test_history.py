@@ -4,7 +4,7 @@ regular session with useRTH)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -16,7 +16,7 @@ END = "20250103 16:00:00 US/Eastern"  # a Friday
 
 
 def test_bar_times_follow_the_session_and_the_weekdays():
-    end = history.parse_end(END, datetime.now(timezone.utc))
+    end = history.parse_end(END, datetime.now(UTC))
     hourly = history.bar_starts(end, history.parse_duration("1 D"), history.parse_bar_size("1 hour"), use_rth=True)
     assert [b.strftime("%a %H:%M") for b in hourly] == ["Fri 10:00", "Fri 11:00", "Fri 12:00", "Fri 13:00", "Fri 14:00", "Fri 15:00"]
     daily = history.bar_starts(end, history.parse_duration("1 W"), history.parse_bar_size("1 day"), use_rth=True)
@@ -33,7 +33,7 @@ def test_invalid_requests_are_refused(duration, bar_size):
 
 
 def test_bars_are_seeded_and_end_at_the_last_price():
-    starts = history.bar_starts(history.parse_end(END, datetime.now(timezone.utc)), 86400 * 30, 86400, True)
+    starts = history.bar_starts(history.parse_end(END, datetime.now(UTC)), 86400 * 30, 86400, True)
     first = history.synthetic_bars("1:AAPL", D("228.5"), D("0.01"), starts, 86400)
     again = history.synthetic_bars("1:AAPL", D("228.5"), D("0.01"), starts, 86400)
     other = history.synthetic_bars("2:AAPL", D("228.5"), D("0.01"), starts, 86400)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from PySide6.QtGui import QColor
 
@@ -11,8 +12,8 @@ from services.domain import OrderRecord, OrderState
 from .base import (
     CENTER,
     RIGHT,
-    Column,
     CoalescingTableModel,
+    Column,
     fmt_price,
     fmt_quantity,
     fmt_time,
