@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the last line of defence: one clear line, details in the log file
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, details in the log file
         return report_failure(exc, settings)
 
 

@@ -89,7 +89,7 @@ def missing_libraries() -> set[str]:
     ldd = shutil.which("ldd")
     if ldd:
         for path in qt_xcb_files():
-            result = subprocess.run([ldd, str(path)], capture_output=True, text=True, timeout=30)
+            result = subprocess.run([ldd, str(path)], check=False, capture_output=True, text=True, timeout=30)
             missing |= not_found_in_ldd(result.stdout)
     if ctypes.util.find_library("xcb-cursor") is None:  # opened at run time (Qt 6.5+), not linked
         missing.add("libxcb-cursor.so.0")

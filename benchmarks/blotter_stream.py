@@ -40,6 +40,8 @@ from decimal import Decimal
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import itertools
+
 from PySide6.QtCore import QEventLoop, Qt, QTimer, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QTableWidget, QTableWidgetItem
 
@@ -233,7 +235,7 @@ class VnpyMonitor(QTableWidget):
             if self.keyed:
                 self.cells[key] = row
         else:
-            for cell, text in zip(self.cells[key], texts):
+            for cell, text in zip(self.cells[key], texts, strict=True):
                 cell.setText(text)
         self.setSortingEnabled(True)
 
@@ -389,7 +391,7 @@ def run_stream(console, events, windows: dict[str, tuple[int, int]], *, budget: 
     gc.callbacks.remove(on_gc)
     result.events_done = position
     result.marks.append((position, result.total))
-    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(beats, beats[1:])]
+    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(beats)]
     result.max_gap, result.max_gap_cpu = max(gaps, default=(result.total, result.total))
     result.max_cpu_gap = max((cpu for _, cpu in gaps), default=result.total)
     result.max_flush = max(console.flush_times, default=0.0)

@@ -95,7 +95,7 @@ class SimulatorProcess:
         finally:
             child.close()
         self._process, self._conn = process, parent
-        status, value = await asyncio.wait_for(asyncio.to_thread(self._recv_checked), timeout)
+        _status, value = await asyncio.wait_for(asyncio.to_thread(self._recv_checked), timeout)
         self.port = value
         return value
 

@@ -165,7 +165,7 @@ def apply_event(status: OrderStatus, event: OrderEvent) -> Transition:
         after, outcome, reason = _apply(status, event)
         if outcome is Outcome.APPLIED and after == status:
             outcome, reason = Outcome.IGNORED, f"{reason} (no change)"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug in a rule becomes INTERNAL_ERROR, recorded by the caller
         return Transition(status, status, event, Outcome.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}",
                           traceback="".join(traceback.format_exception(exc)))
     return Transition(status, after, event, outcome, reason)
@@ -181,7 +181,7 @@ def apply_events(status: OrderStatus, events: Iterable[OrderEvent]) -> tuple[Ord
 
 
 def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
-    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED  # noqa: E741 - the rule table's short outcome names
     state = st.state
     kind = ev.kind
 
@@ -267,7 +267,7 @@ def _rollback(st: OrderStatus) -> OrderStatus:
 
 
 def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
-    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED  # noqa: E741 - the rule table's short outcome names
     size = ev.quantity
     if size is None or size <= 0:
         return st, I, f"fill of {size}: not a positive quantity"
@@ -298,7 +298,7 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
 
 
 def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
-    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED  # noqa: E741 - the rule table's short outcome names
     name = ev.status or ""
     state = st.state
     if name not in IB_STATUSES:

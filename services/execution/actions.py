@@ -287,13 +287,15 @@ class OrderActions:
             try:
                 await self.provider.modify_order(coid, new_quantity if quantity is not None else None, limit_price)
             except BrokerError as exc:
-                confirmed.cancel(); refused.cancel()
+                confirmed.cancel()
+                refused.cancel()
                 self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=str(exc)))
                 await self.writer.flush()
                 raise
             done, _ = await asyncio.wait({confirmed, refused}, timeout=self.confirm_timeout, return_when=asyncio.FIRST_COMPLETED)
             ok = confirmed in done
-            confirmed.cancel(); refused.cancel()
+            confirmed.cancel()
+            refused.cancel()
             if ok:
                 await self._db(self._audit, "order.replace", order_id, {**payload, "method": "modify"})
                 await self.writer.flush()

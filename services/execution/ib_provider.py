@@ -134,8 +134,10 @@ class _ConnectAttempt:
         task.cancel()  # ib_async disconnects on the way out
         try:
             await task
-        except BaseException:
+        except asyncio.CancelledError:
             pass
+        except Exception:  # the handshake's own failure: the ConnectionError below says what matters
+            log.debug("handshake task ended with an error", exc_info=True)
         raise ConnectionError("connection ended by the server during the handshake")
 
     def close(self) -> None:

@@ -138,7 +138,7 @@ class IbQueries:
             ticker = tickers[symbol]
             value = None
             kind = "close"
-            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):
+            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):  # noqa: B007 - kind is read after the loop
                 value = dec(candidate)
                 if value is not None and value > 0:
                     break

@@ -158,7 +158,7 @@ class EventJournal:
             events: list[object] = []
             end = offset
             try:
-                handle = open(self.path, "rb")
+                handle = open(self.path, "rb")  # noqa: SIM115 - closed by the `with handle` below; only the open may find no file
             except FileNotFoundError:
                 yield []
                 return

@@ -270,7 +270,7 @@ class LeaseManager:
                 if not await asyncio.to_thread(self.renew, lease):
                     lease.lost = True
                     log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
-            except Exception as exc:  # the database away: claims stop by themselves as the lease runs low
+            except Exception as exc:  # noqa: BLE001 - the database away: claims stop by themselves as the lease runs low
                 log.warning("run %s: lease heartbeat failed: %s", lease.run_id, exc)
 
     @asynccontextmanager
@@ -288,11 +288,13 @@ class LeaseManager:
             lease._task.cancel()
             try:
                 await lease._task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:  # the heartbeat logs its own failures
+                log.debug("run %s: lease heartbeat ended with an error", run_id, exc_info=True)
             try:
                 await asyncio.to_thread(self.release, lease)
-            except Exception as exc:  # it expires by itself
+            except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
 
     # ------------------------------------------------------------------ the order claim

@@ -111,7 +111,7 @@ def synthetic_bars(key: str, last_price: Decimal, min_tick: Decimal, starts: lis
 
     bars = []
     previous = closes[0]
-    for start, close in zip(starts, closes):
+    for start, close in zip(starts, closes, strict=True):
         wiggle = abs(close - previous) / 2 + min_tick * rng.randint(0, 5)
         high, low = max(previous, close) + wiggle, max(min(previous, close) - wiggle, min_tick)
         volume = 100 * rng.randint(1, 500)

@@ -407,7 +407,7 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
             fmt(what_if.init_change), fmt(what_if.maint_change), fmt(what_if.equity_change),
             fmt(what_if.init_after), fmt(what_if.maint_after), fmt(what_if.equity_after),
         ]
-        fields += margins[-margin_fields:] + [fmt(what_if.commission), "", "", what_if.currency, ""]
+        fields += [*margins[-margin_fields:], fmt(what_if.commission), "", "", what_if.currency, ""]
     fields += ["0", "0"]  # randomizeSize, randomizePrice
     if sv >= v.PEGGED_TO_BENCHMARK:
         fields += [

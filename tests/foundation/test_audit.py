@@ -96,7 +96,7 @@ def test_changing_one_field_of_one_row_names_that_row(database, column, value):
 
 def test_changing_the_time_by_one_microsecond_is_detected(database):
     log = AuditLog(database)
-    for n in range(3):
+    for _n in range(3):
         log.append("alice", "x", time=T0)
     with database.engine.begin() as c:
         c.execute(text("UPDATE audit_logs SET time = :t WHERE id = 2"), {"t": datetime(2026, 3, 2, 14, 30, 0, 6)})

@@ -145,7 +145,7 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     build = tmp_path / "build"
     result = subprocess.run(
         [sys.executable, "-c", "import sys; from setuptools import setup; sys.argv[1:] = ['-q', 'build_py', '--build-lib', sys.argv[1]]; setup()", str(build)],
-        cwd=source, capture_output=True, text=True, timeout=300,
+        check=False, cwd=source, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (build / "migrations").iterdir() if p.suffix in (".py", ".mako")) == [
@@ -163,7 +163,7 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     # The built tree goes first on sys.path, ahead of the checkout's editable install.
     run = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path[:0] = [sys.argv.pop(1)]\n" + probe, str(build), url],
-        cwd=elsewhere, capture_output=True, text=True, timeout=120,
+        check=False, cwd=elsewhere, capture_output=True, text=True, timeout=120,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     assert run.returncode == 0, run.stderr

@@ -182,7 +182,7 @@ def test_fills_commission_arrives_later_and_corrections_supersede(database):
         repos = Repositories(s)
         order = repos.orders.create("c-1", "AAPL", Side.BUY, 100)
         f1, c1 = repos.fills.insert_once("0001f4e8.6538e7b4.01.01", order.id, "AAPL", Side.BUY, 60, "187.10", T0)
-        f2, c2 = repos.fills.insert_once("0001f4e8.6538e7b5.01.01", order.id, "AAPL", "BUY", 40, "187.20", T0 + timedelta(seconds=1))
+        _f2, c2 = repos.fills.insert_once("0001f4e8.6538e7b5.01.01", order.id, "AAPL", "BUY", 40, "187.20", T0 + timedelta(seconds=1))
         assert (c1, c2) == (True, True)
         assert f1.commission is None
         assert repos.fills.set_commission("0001f4e8.6538e7b4.01.01", "0.30") .commission == Decimal("0.30000000")

@@ -53,9 +53,8 @@ def test_a_value_that_does_not_fit_is_refused_not_mangled(database):
     with pytest.raises(StatementError, match="does not fit NUMERIC"), database.unit_of_work() as s:
         Repositories(s).positions.upsert("DU1", "A", "100000000000000", "1")  # 15 integer digits > 14
     if database.is_sqlite:  # a scaled 64-bit integer holds money up to about 92 billion
-        with pytest.raises(StatementError, match="too large for exact storage on SQLite"):
-            with database.unit_of_work() as s:
-                Repositories(s).equity.append("DU1", cash="99999999999.99999999", equity="1")
+        with pytest.raises(StatementError, match="too large for exact storage on SQLite"), database.unit_of_work() as s:
+            Repositories(s).equity.append("DU1", cash="99999999999.99999999", equity="1")
     with pytest.raises(StatementError, match="not a finite number"), database.unit_of_work() as s:
         Repositories(s).positions.upsert("DU1", "A", Decimal("NaN"), "1")
 

@@ -4,6 +4,7 @@ regular session with useRTH)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -40,7 +41,7 @@ def test_bars_are_seeded_and_end_at_the_last_price():
     assert first == again and first != other
     assert first[-1].close == D("228.5")
     assert all(b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high for b in first)
-    assert all(later.open == earlier.close for earlier, later in zip(first, first[1:]))
+    assert all(later.open == earlier.close for earlier, later in itertools.pairwise(first))
 
 
 async def test_real_client_gets_the_bars(simulator, ib_client):
