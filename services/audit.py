@@ -22,6 +22,7 @@ session), so the audit entry commits or rolls back with the change it describes.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Iterable
@@ -29,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from services.db import Database
@@ -241,7 +242,7 @@ class AuditLog:
             next_id = max(head.last_id or 0, self._max_id(session)) + 1
             prev_hash = head.last_hash
             rows: list[dict] = []
-            table = AuditLogRow.__table__
+            table = cast(Table, AuditLogRow.__table__)  # a mapped class's table, typed as any FromClause
             for entry in entries:
                 if not entry.actor or not entry.action:
                     raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
@@ -294,7 +295,7 @@ class AuditLog:
         with self.database.session() as session:
             return [to_audit_record(row) for row in session.scalars(query)]
 
-    def entries_after(self, after_id: int, *, limit: int | None = None) -> list[AuditRecord]:
+    def entries_after(self, after_id: int, *, limit: int | None = None) -> builtins.list[AuditRecord]:  # `list` is a method here
         """Entries newer than ``after_id``, oldest first (the newest ``limit`` of them): what a
         view that already shows everything up to ``after_id`` still needs."""
         query = select(AuditLogRow).where(AuditLogRow.id > after_id).order_by(AuditLogRow.id.desc())

@@ -115,7 +115,7 @@ def is_live_token(token: str | None) -> bool:
 
 def is_paper_account(account: str | None) -> bool:
     """IB paper accounts start with DU (individual) or DF (advisor)."""
-    return bool(account) and account.strip().upper().startswith(("DU", "DF"))
+    return account is not None and account.strip().upper().startswith(("DU", "DF"))
 
 
 # ---------------------------------------------------------------------------------------------

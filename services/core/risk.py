@@ -23,7 +23,7 @@ listing are two positions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -547,7 +547,7 @@ def rules_from_params(params: Mapping[str, Any] | None = None, overrides: Iterab
     rules.append(PriceCheck(None if max_age is None else _decimal_param("max_price_age_seconds", max_age)))
     rules.append(DuplicateOrder())
     rules.append(ShortSale(_bool_param("allow_short", limits["allow_short"] if limits["allow_short"] is not None else False)))
-    for name, cls, conv in (
+    limit_rules: tuple[tuple[str, Callable[[Any], RiskRule], Callable[[str, Any], Decimal | int]], ...] = (
         ("max_order_notional", MaxOrderNotional, _decimal_param),
         ("max_order_quantity", MaxOrderQuantity, _decimal_param),
         ("max_position_ratio", MaxPositionRatio, _decimal_param),
@@ -555,7 +555,8 @@ def rules_from_params(params: Mapping[str, Any] | None = None, overrides: Iterab
         ("max_orders_per_run", MaxOrdersPerRun, _int_param),
         ("max_daily_orders", DailyOrderCount, _int_param),
         ("price_collar_pct", PriceCollar, _decimal_param),
-    ):
+    )
+    for name, cls, conv in limit_rules:
         value = limits[name]
         if value is not None:
             rules.append(cls(conv(name, value)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import JSON, BigInteger, DateTime, Numeric, String
 from sqlalchemy.dialects import mysql
@@ -158,6 +158,12 @@ def JSONDoc() -> JSON:
     return JSON(none_as_null=True)
 
 
+@overload
+def as_decimal(value: None) -> None: ...
+@overload
+def as_decimal(value: Decimal | int | str | float) -> Decimal: ...
+@overload
+def as_decimal(value: Any) -> Decimal | None: ...
 def as_decimal(value: Any) -> Decimal | None:
     """Exact Decimal from int/str/Decimal (floats go through ``str`` to avoid binary noise)."""
     if value is None:

@@ -605,9 +605,10 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
 
     # ------------------------------------------------------------------ orders
     def _build_order(self, request: OrderRequest):
-        from ib_async import LimitOrder, MarketOrder
+        from ib_async import LimitOrder, MarketOrder, Order
 
         quantity = float(request.quantity)
+        order: Order
         if request.order_type == OrderType.LMT:
             if request.limit_price is None:
                 raise BrokerError("a LMT order needs a limit price", code="bad_input")
@@ -645,8 +646,9 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 del wrapper.trades[key]
                 if wrapper.permId2Trade.get(trade.order.permId) is trade:
                     del wrapper.permId2Trade[trade.order.permId]
-                if self._trades.get(trade.order.orderRef) is trade:
-                    del self._trades[trade.order.orderRef]
+                ref = trade.order.orderRef
+                if self._trades.get(ref) is trade:
+                    del self._trades[ref]
                 forgotten += 1
             else:
                 live_perms.add(trade.order.permId)

@@ -58,7 +58,7 @@ class EventCodec:
 
     def encode(self, event: object) -> dict:
         name = type(event).__name__
-        if self.event_types.get(name) is not type(event):
+        if self.event_types.get(name) is not type(event) or not dataclasses.is_dataclass(event):
             raise TypeError(f"{name} cannot go into the writer's journal")
         return {"type": name, "fields": {f.name: self._value(getattr(event, f.name)) for f in dataclasses.fields(event)}}
 

@@ -204,13 +204,14 @@ class LeaseManager:
         token = uuid.uuid4().hex
         for _attempt in range(3):
             now = _now()
+            expires_at = now + timedelta(seconds=self.ttl)
             values = {"token": token, "host": self.host[:255], "pid": os.getpid(), "client_id": self.client_id,
                       "process_key": process_key(), "acquired_at": now, "heartbeat_at": now,
-                      "expires_at": now + timedelta(seconds=self.ttl)}
+                      "expires_at": expires_at}
             try:
                 with self.db.unit_of_work() as session:
                     session.execute(insert(RunLease).values(run_id=run_id, **values))
-                return Lease(run_id, token, self.ttl, values["expires_at"])
+                return Lease(run_id, token, self.ttl, expires_at)
             except IntegrityError:
                 pass  # held (or the run does not exist: told below)
             with self.db.unit_of_work() as session:
@@ -228,7 +229,7 @@ class LeaseManager:
                                         .values(**values)).rowcount
             if taken == 1:
                 log.warning("run %s: took over the stale lease of %s", run_id, current.describe())
-                return Lease(run_id, token, self.ttl, values["expires_at"], taken_over_from=current)
+                return Lease(run_id, token, self.ttl, expires_at, taken_over_from=current)
         raise Refused(f"run {run_id}: its lease changed hands three times while taking it; try again", code="run_busy")
 
     async def acquire(self, run_id: int, *, wait: float = 0.0) -> Lease:

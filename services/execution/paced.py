@@ -159,7 +159,7 @@ class PacedSender:
         failure.answered = answered  # what did get an answer (e.g. contracts worth keeping)
         raise failure
 
-    async def ask(self, start: Callable[[], Awaitable | asyncio.Future], what: str,
+    async def ask(self, start: Callable[[], asyncio.Future], what: str,
                   check: Callable[[], None] | None = None) -> Any:
         """One request (a query with no key), asked again if unanswered; its result."""
         done = await self.ask_each([what], lambda _key: start(), what, check=check)

@@ -86,8 +86,8 @@ def bar_starts(end: datetime, duration: int, bar_seconds: int, use_rth: bool) ->
     stamp = math.floor(end.timestamp() / bar_seconds) * bar_seconds
     if stamp + bar_seconds > end.timestamp():
         stamp -= bar_seconds  # only finished bars
-    first = end.timestamp() - duration
-    while stamp >= first and len(starts) < MAX_BARS:
+    earliest = end.timestamp() - duration
+    while stamp >= earliest and len(starts) < MAX_BARS:
         moment = datetime.fromtimestamp(stamp, NEW_YORK)
         in_session = time(9, 30) <= moment.time() < time(16, 0)
         if moment.weekday() < 5 and (in_session or not use_rth):

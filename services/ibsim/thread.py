@@ -30,7 +30,7 @@ class SimulatorThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
-        self._started = concurrent.futures.Future()
+        self._started: concurrent.futures.Future[int] = concurrent.futures.Future()
 
     @property
     def port(self) -> int:
