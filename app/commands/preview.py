@@ -28,10 +28,15 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
+
+if TYPE_CHECKING:
+    from services.core.pipeline import RiskFacts
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -181,17 +186,19 @@ class _facts_reader:  # lower-case: used as a function
     remembers what it read for the output."""
 
     def __init__(self, db) -> None:
-        self.db, self.read = db, None
+        self.db = db
+        self.read: RiskFacts | None = None
 
-    def __call__(self, client_order_ids):
+    def __call__(self, client_order_ids: list[str]) -> RiskFacts:
         from services.db.risk_facts import load_risk_facts
 
         try:
             with self.db.session() as session:
-                self.read = load_risk_facts(session, client_order_ids)
+                read = load_risk_facts(session, client_order_ids)
         finally:
             self.db.dispose()
-        return self.read
+        self.read = read
+        return read
 
 
 def facts_of(facts):
@@ -224,7 +231,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
 
     errors: list[dict] = []
     stored_limits: dict = {}
-    facts: object = RiskFacts()
+    facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts()
     items: list = []
     source = args.snapshot
     path = Path(args.snapshot)

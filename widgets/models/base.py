@@ -80,7 +80,8 @@ def fmt_price(value: Decimal | None) -> str:
     if value is None:
         return ""
     # Prices keep up to 4 places (sub-penny fills exist) but at least 2.
-    places = max(2, min(4, -value.normalize().as_tuple().exponent))
+    exponent = value.normalize().as_tuple().exponent  # 'n', 'N' or 'F' for NaN and infinity
+    places = max(2, min(4, -exponent)) if isinstance(exponent, int) else 2
     return fmt_decimal(value, places)
 
 
@@ -112,6 +113,15 @@ def sort_key(value: Any) -> Any:
     if isinstance(value, Enum):
         return str(value.value)
     return str(value)
+
+
+def _sorted_by(value: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A column's sort key from its value (a closure per column, not over the loop variable)."""
+    return lambda record: sort_key(value(record))
+
+
+def _always(result: Any) -> Callable[[Any], Any]:
+    return lambda _record: result
 
 
 def csv_value(value: Any) -> str:
@@ -186,14 +196,12 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         self._fmt = [c.fmt for c in self.columns]
         self._value = [c.value for c in self.columns]
         self._align = [int(c.align) for c in self.columns]
-        self._sort = [
-            c.sort if c.sort is not None else (lambda r, v=c.value: sort_key(v(r))) for c in self.columns
-        ]
+        self._sort = [c.sort if c.sort is not None else _sorted_by(c.value) for c in self.columns]
         self._role_getters: list[dict[int, Callable[[R], Any]]] = []
         for i, c in enumerate(self.columns):
             getters: dict[int, Callable[[R], Any]] = {
                 SortKeyRole: self._sort[i],
-                ALIGNMENT: (lambda r, a=self._align[i]: a),
+                ALIGNMENT: _always(self._align[i]),
                 RecordRole: (lambda r: r),
             }
             for role, fn in ((FOREGROUND, c.foreground), (BACKGROUND, c.background), (TOOLTIP, c.tooltip)):
@@ -304,6 +312,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def _insert_ordered(self, new: list[R]) -> None:
         order_key, key = self.order_key, self.key
+        assert order_key is not None  # only ordered models insert in order
         rows, order, row_of = self._rows, self._order, self._row_of
         new.sort(key=order_key)  # stable: equal keys keep their arrival order
         newest = order[-1] if order else None
@@ -350,11 +359,12 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         for record in records:
             latest[key(record)] = record
         ordered = list(latest.values())
-        if self._reversed:
-            ordered.sort(key=self.order_key)
+        order_key = self.order_key
+        if order_key is not None:
+            ordered.sort(key=order_key)
         self._rows = ordered
         self._row_of = {key(r): i for i, r in enumerate(ordered)}
-        self._order = [self.order_key(r) for r in ordered] if self._reversed else []
+        self._order = [order_key(r) for r in ordered] if order_key is not None else []
         for record in ordered:
             self._on_record_added(record)
         self.endResetModel()

@@ -51,8 +51,8 @@ class RiskView(QWidget):
         layout.addWidget(self.run_blocks_list)
         layout.addWidget(splitter)
 
-    def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> None:
-        """``report``: the core's RiskReport (verdict, orders, run_blocks, rules)."""
+    def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> bool:
+        """``report``: the core's RiskReport (verdict, orders, run_blocks, rules). Returns whether it blocks."""
         verdict = str(getattr(report.verdict, "value", report.verdict))
         blocked = self._set_verdict(verdict, report)
         self.run_blocks_list.clear()

@@ -104,7 +104,8 @@ class SnapshotsView(QWidget):
             by_project[project.id] = item
         for snapshot in sorted(snapshots, key=lambda s: (getattr(s, "created_at", None) is None,
                                                            getattr(s, "created_at", None)), reverse=True):
-            parent = by_project.get(getattr(snapshot, "project_id", None))
+            project_id = getattr(snapshot, "project_id", None)
+            parent = by_project.get(project_id) if project_id is not None else None
             if parent is None:
                 continue
             name = getattr(snapshot, "source_name", None) or f"snapshot {snapshot.id}"
@@ -130,9 +131,11 @@ class SnapshotsView(QWidget):
     def select_snapshot(self, snapshot_id: int) -> bool:
         for i in range(self.tree.topLevelItemCount()):
             project = self.tree.topLevelItem(i)
+            assert project is not None  # i < topLevelItemCount()
             for j in range(project.childCount()):
-                if project.child(j).data(0, SNAPSHOT_ROLE) == snapshot_id:
-                    self.tree.setCurrentItem(project.child(j))
+                snapshot = project.child(j)
+                if snapshot is not None and snapshot.data(0, SNAPSHOT_ROLE) == snapshot_id:
+                    self.tree.setCurrentItem(snapshot)
                     return True
         return False
 
