@@ -21,10 +21,6 @@ class Side(StrEnum):
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
 
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
-
 
 class OrderType(StrEnum):
     MKT = "MKT"

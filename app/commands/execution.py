@@ -296,7 +296,7 @@ def order_dict(o) -> dict:
             "updated_at": o.updated_at.isoformat() if o.updated_at else None}
 
 
-def fill_dict(f, symbol_side=None) -> dict:
+def fill_dict(f) -> dict:
     return {"id": f.id, "exec_id": f.exec_id, "order_id": f.order_id, "symbol": f.symbol, "side": str(f.side),
             "quantity": _s(f.quantity), "price": _s(f.price), "commission": _s(f.commission),
             "time": f.fill_time.isoformat(), "superseded": f.superseded}

@@ -188,10 +188,6 @@ class PositionBook:
             self._recompute(at)
         return True
 
-    def realized_of(self, exec_id: str) -> Decimal | None:
-        at = self._index.get(split_exec_id(exec_id)[0])
-        return None if at is None else self._realized[at]
-
     def _recompute(self, start: int) -> None:
         state = self._states[start - 1] if start else self._opening
         for i in range(start, len(self._fills)):

@@ -147,9 +147,6 @@ class RiskReport:
     def blocked(self) -> bool:
         return self.verdict is Verdict.BLOCKED
 
-    def blocks_for(self, index: int) -> tuple[RuleResult, ...]:
-        return self.order_blocks.get(index, ())
-
     def all_blocks(self) -> list[RuleResult]:
         out = list(self.run_blocks)
         for i in sorted(self.order_blocks):

@@ -12,8 +12,6 @@ from decimal import Decimal, InvalidOperation
 
 from services.ibsim import versions
 
-UNSET_DOUBLE = 1.7976931348623157e308
-
 
 class RequestError(ValueError):
     """A request the simulator cannot read; answered with an error, never silently dropped."""

@@ -13,7 +13,6 @@ Input and output shape::
 
 from __future__ import annotations
 
-import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,7 +76,6 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(560, 640)
-        self._initial = copy.deepcopy(values)
         ib = values.get("ib", {})
         self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
         self.port_spin = QSpinBox()

@@ -248,9 +248,6 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
     def _visible(self, storage_index: int) -> int:
         return len(self._rows) - 1 - storage_index if self._reversed else storage_index
 
-    def _storage(self, row: int) -> int:
-        return len(self._rows) - 1 - row if self._reversed else row
-
     def _on_flush_timer(self) -> None:
         self._timer.setInterval(self._interval)
         self.flush(self.max_batch)
@@ -395,9 +392,6 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._column_count
-
-    def value_at(self, row: int, column: int) -> Any:
-        return self._value[column](self.record_at(row))
 
     def display_text(self, row: int, column: int) -> str:
         return self._fmt[column](self._value[column](self.record_at(row)))

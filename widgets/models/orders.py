@@ -95,6 +95,3 @@ class OrderBlotterModel(CoalescingTableModel[OrderRecord]):
 
     def run_count(self) -> int:
         return len(self._run_ids)
-
-    def working_count(self) -> int:
-        return sum(1 for o in self._rows if o.status.is_working)

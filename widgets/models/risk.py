@@ -51,6 +51,3 @@ class RiskResultsModel(CoalescingTableModel[Any]):
     @staticmethod
     def key(record: Any) -> Hashable:
         return record.order.client_order_id
-
-    def blocked_count(self) -> int:
-        return sum(1 for r in self._rows if _blocks(r))

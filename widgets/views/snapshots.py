@@ -151,10 +151,6 @@ class SnapshotsView(QWidget):
         self.errors_label.setText("")
         self.errors_list.setVisible(False)
 
-    def set_import_busy(self, busy: bool) -> None:
-        self.import_button.setEnabled(not busy)
-        self.import_action.setEnabled(not busy)
-
     # -- intents ----------------------------------------------------------------------------
 
     def choose_import_file(self) -> None:
