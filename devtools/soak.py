@@ -101,20 +101,20 @@ class SoakReport:
         out = [
             f"soak: {self.seconds:.0f} s on {self.database}",
             (f"  load: {self.runs} runs ({self.runs_resumed} resumed after a failure), {self.manual_orders} manual orders, "
-            f"{self.cancels} cancels, {self.replaces} replaces"),
+             f"{self.cancels} cancels, {self.replaces} replaces"),
             f"  faults: {self.drops} dropped connections, {self.db_restarts} database restarts",
             (f"  throughput: {self.orders_at_broker} orders ({self.orders_at_broker / per:.2f}/s), "
-            f"{self.fills} fills ({self.fills / per:.2f}/s)"),
+             f"{self.fills} fills ({self.fills / per:.2f}/s)"),
             (f"  memory (RSS): {self.rss_before_load / 2**20:.1f} MiB at the start, {self.rss_start / 2**20:.1f} MiB after "
-            f"the warm-up under load, {self.rss_end / 2**20:.1f} MiB at the end ({self.memory_growth:+.1%} since the "
-            f"warm-up, goal < {MEMORY_GROWTH_LIMIT:.0%})"),
+             f"the warm-up under load, {self.rss_end / 2**20:.1f} MiB at the end ({self.memory_growth:+.1%} since the "
+             f"warm-up, goal < {MEMORY_GROWTH_LIMIT:.0%})"),
             "  RSS samples (s: MiB): " + ", ".join(f"{t:.0f}: {b / 2**20:.0f}" for t, b in self.rss_samples),
         ]
         if self.expected_errors:
             out.append("  refused while a fault was active (expected):")
             out += [f"    {k} x{n} (e.g. {self.error_examples.get(k, '')})" for k, n in sorted(self.expected_errors.items())]
         out += [f"  FAILED: {f}" for f in self.failures] or [("  all goals met: no fill lost or duplicated, "
-                                                               "no order sent twice, memory within bounds")]
+                                                                "no order sent twice, memory within bounds")]
         return out
 
     def to_json(self) -> dict:
