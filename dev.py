@@ -42,7 +42,7 @@ def install_fingerprint() -> str:
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python starts it, before the venv
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     fingerprint = install_fingerprint()
     if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == fingerprint:
@@ -63,7 +63,7 @@ def mysql_reachable(url: str) -> tuple[bool, str]:
         "e = sa.create_engine(sys.argv[1], pool_pre_ping=True, connect_args={'connect_timeout': 3})\n"
         "c = e.connect(); c.exec_driver_sql('select 1'); c.close()\n"
     )
-    result = subprocess.run([str(PYTHON), "-c", probe, url], capture_output=True, text=True)
+    result = subprocess.run([str(PYTHON), "-c", probe, url], check=False, capture_output=True, text=True)
     last_line = (result.stderr.strip().splitlines() or [""])[-1]
     return result.returncode == 0, last_line
 

@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from app.settings import SettingsError, load_settings
     from app.logs import configure_logging
+    from app.settings import SettingsError, load_settings
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the last line of defence: one clear line, details in the log file
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, details in the log file
         return report_failure(exc, settings)
 
 
@@ -97,9 +97,8 @@ def report_failure(exc: BaseException, settings) -> int:
     ):
         print(f"trading-console: invalid database URL {url}: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from services.db.migrate import SchemaNotCurrent
-
     from services.db.errors import DatabaseLocationError
+    from services.db.migrate import SchemaNotCurrent
 
     if isinstance(exc, DatabaseLocationError):
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)

@@ -7,11 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from services.domain import TradeMode
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from services.audit import AuditLog
+    from services.db import Database
+    from services.execution.actions import OrderActions
+    from services.execution.engine import ExecutionEngine
+    from services.execution.equity import EquityRecorder
+    from services.execution.ib_provider import IbExecutionProvider
+    from services.execution.reconcile import Reconciler
+    from services.execution.runs import TradeService
+    from services.execution.writer import EventWriter
+    from services.ibsim.server import IBGatewaySimulator
+    from services.trade_settings import TradeSettingsService
 
 log = logging.getLogger(__name__)
 
@@ -26,43 +42,44 @@ class ServiceStack:
     """The execution engine plus what the window needs beside it: the database, the audit log
     and, in demo mode, the simulator."""
 
-    settings: object
-    db: object
-    audit: object
-    engine: object  # services.execution.engine.ExecutionEngine
-    simulator: object | None = None
+    settings: Settings
+    db: Database
+    audit: AuditLog
+    engine: ExecutionEngine
+    simulator: IBGatewaySimulator | None = None
     mode: TradeMode = TradeMode.PAPER
     profile: str = "demo"
-    equity: object | None = None  # services.execution.equity.EquityRecorder, started with the engine
-    unsubscribe_health: object | None = field(default=None, repr=False)  # a command's health printer
+    equity: EquityRecorder | None = None  # started with the engine
+    unsubscribe_health: Callable[[], None] | None = field(default=None, repr=False)  # a command's health printer
     _closed: bool = field(default=False, repr=False)
 
     @property
-    def provider(self):
-        return self.engine.provider
+    def provider(self) -> IbExecutionProvider:
+        # assemble_stack builds the engine with ExecutionEngine.for_ib: its provider is the IB one
+        return cast("IbExecutionProvider", self.engine.provider)
 
     @property
-    def writer(self):
+    def writer(self) -> EventWriter:
         return self.engine.writer
 
     @property
-    def reconciler(self):
+    def reconciler(self) -> Reconciler:
         return self.engine.reconciler
 
     @property
-    def trade(self):
+    def trade(self) -> TradeService:
         return self.engine.service
 
     @property
-    def service(self):  # the commands' name for it
+    def service(self) -> TradeService:  # the commands' name for it
         return self.engine.service
 
     @property
-    def actions(self):
+    def actions(self) -> OrderActions:
         return self.engine.actions
 
     @property
-    def trade_settings(self):
+    def trade_settings(self) -> TradeSettingsService:
         from services.trade_settings import TradeSettingsService
 
         return TradeSettingsService(self.db, self.trade.actor)
@@ -88,13 +105,13 @@ class ServiceStack:
         await asyncio.to_thread(self.db.dispose)
 
 
-def demo_db_url(settings) -> str:
+def demo_db_url(settings: Settings) -> str:
     """Demo mode keeps its simulated orders out of the paper / live records: its own SQLite file,
     unless a database URL was given explicitly."""
     return settings.db_url or f"sqlite:///{(settings.data_dir / 'demo.sqlite3').as_posix()}"
 
 
-def open_database(settings, url: str | None = None):
+def open_database(settings: Settings, url: str | None = None) -> Database:
     """The settings' database (or ``url``), upgraded to the current schema (run it off the GUI
     thread)."""
     from services.db import Database
@@ -113,7 +130,7 @@ def open_database(settings, url: str | None = None):
     return db
 
 
-def seed_demo_data(db) -> int:
+def seed_demo_data(db: Database) -> int:
     """A sample project with two sample snapshots, once. Returns how many were imported."""
     from services.console_queries import import_snapshot, projects_and_snapshots
 
@@ -129,7 +146,7 @@ def seed_demo_data(db) -> int:
     return imported
 
 
-async def start_demo_simulator(settings, **overrides):
+async def start_demo_simulator(settings: Settings, **overrides: object) -> IBGatewaySimulator:
     from services.ibsim.config import SimConfig
     from services.ibsim.server import IBGatewaySimulator
 
@@ -150,10 +167,10 @@ async def start_demo_simulator(settings, **overrides):
     return simulator
 
 
-async def build_stack(settings, *, demo: bool, live_token: str | None = None, connect: bool = True,
+async def build_stack(settings: Settings, *, demo: bool, live_token: str | None = None, connect: bool = True,
                       simulator_options: dict | None = None, record_equity: bool = True,
                       connect_timeout: float | None = None, auto_reconnect: bool = True,
-                      on_health=None) -> ServiceStack:
+                      on_health: Callable[..., None] | None = None) -> ServiceStack:
     """Construct and wire everything, then connect to the broker (or the demo simulator): the one
     place the window and every command get their stack from. A command passes
     ``auto_reconnect=False`` (it reports a lost connection instead of waiting it out) and
@@ -175,7 +192,7 @@ async def build_stack(settings, *, demo: bool, live_token: str | None = None, co
     return stack
 
 
-async def assemble_stack(settings, *, demo: bool, live_token: str | None = None, simulator_options: dict | None = None,
+async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | None = None, simulator_options: dict | None = None,
                          connect_timeout: float | None = None, auto_reconnect: bool = True) -> ServiceStack:
     from services.audit import AuditLog
     from services.execution.engine import ExecutionEngine

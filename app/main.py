@@ -14,6 +14,13 @@ import logging
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.composition import ServiceStack
+    from app.controller import ConsoleController
+    from app.main_window import MainWindow
+    from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +28,7 @@ SCREENSHOT_SIZE = (1600, 1000)
 DEMO_PORTFOLIO_VALUE = Decimal("150000")  # every demo order stays under the default 25,000 notional limit
 
 
-def run_console(args: argparse.Namespace, settings) -> int:
+def run_console(args: argparse.Namespace, settings: Settings) -> int:
     import qasync
     from PySide6.QtWidgets import QApplication
 
@@ -42,7 +49,7 @@ def run_console(args: argparse.Namespace, settings) -> int:
         asyncio.set_event_loop(None)
 
 
-def is_demo(args: argparse.Namespace, settings) -> bool:
+def is_demo(args: argparse.Namespace, settings: Settings) -> bool:
     """Demo unless a paper or live profile was asked for; a screenshot is always the demo."""
     if getattr(args, "screenshot", None) or getattr(args, "demo", False):
         return True
@@ -50,13 +57,13 @@ def is_demo(args: argparse.Namespace, settings) -> bool:
 
 
 class Console:
-    def __init__(self, settings, *, demo: bool, screenshot: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, demo: bool, screenshot: str | None = None) -> None:
         self.settings = settings
         self.demo = demo
         self.screenshot = screenshot
-        self.window = None
-        self.stack = None
-        self.controller = None
+        self.window: MainWindow | None = None
+        self.stack: ServiceStack | None = None
+        self.controller: ConsoleController | None = None
         self._closed = asyncio.Event()
         self._live_word: str | None = None
 
@@ -66,12 +73,13 @@ class Console:
         from app.composition import demo_db_url
         from app.main_window import MainWindow
         from app.settings import save_settings
-        from services.urls import redact_url
         from services.domain import is_live_token
+        from services.urls import redact_url
         from widgets.dialogs.errors import error_box
         from widgets.theme import apply_theme
 
         app = QApplication.instance()
+        assert isinstance(app, QApplication)  # made by run_console (or the tests) before the loop
         # The loop ends when run() returns (after an orderly shutdown), not when Qt sees the last
         # window close: that would stop the asyncio loop under our feet.
         app.setQuitOnLastWindowClosed(False)
@@ -87,7 +95,7 @@ class Console:
             window.resize(*SCREENSHOT_SIZE)
         window.show()
         try:
-            self.stack = await self._build_stack()
+            self.stack = stack = await self._build_stack()
         except Exception as exc:
             log.exception("start-up failed")
             if self.screenshot:
@@ -100,15 +108,15 @@ class Console:
             return 5
         from app.controller import ConsoleController
 
-        self.controller = ConsoleController(window, self.stack, settings=self.settings,
-                                            save_settings=None if self.screenshot else save_settings)
+        self.controller = controller = ConsoleController(window, stack, settings=self.settings,
+                                                         save_settings=None if self.screenshot else save_settings)
         if self._is_live and not is_live_token(self._live_word):
             window.connection_status.set_connection_state("disconnected — LIVE not confirmed")
         elif not self.demo:
-            self.controller.arm_live_word(self._live_word)
-            self.controller.runner.run(self._connect_with_retry(), what="Connect to IB")
+            controller.arm_live_word(self._live_word)
+            controller.runner.run(self._connect_with_retry(), what="Connect to IB")
         try:
-            await self.controller.load_initial()
+            await controller.load_initial()
             # What start-up built lives as long as the window: keep it out of the collector's
             # full passes, which otherwise stall the GUI thread for tens of milliseconds.
             gc.freeze()
@@ -154,6 +162,7 @@ class Console:
         from services.execution.errors import NotConnected, Refused
         from services.execution.ib_provider import backoff_delays
 
+        assert self.stack is not None and self.window is not None  # built before connecting
         provider, status = self.stack.provider, self.window.connection_status
         delays = backoff_delays()
         while True:
@@ -182,7 +191,8 @@ class Console:
         """Import, preview, execute a paper run, wait for its fills, render the window."""
         from app.composition import SAMPLES_DIR
 
-        controller, window = self.controller, self.window
+        controller, window, stack = self.controller, self.window, self.stack
+        assert controller is not None and window is not None and stack is not None  # start-up built them
         controller.quiet_errors = True
         outcome = await controller.import_snapshot(str(SAMPLES_DIR / "momentum_2026-11-21.json"), "Demo momentum")
         if not outcome.ok:
@@ -192,19 +202,21 @@ class Console:
         params["portfolio_value"] = DEMO_PORTFOLIO_VALUE
         window.preview_view.set_params({"portfolio_value": DEMO_PORTFOLIO_VALUE})
         preview = await controller.preview(params)
-        if preview.blocked or not preview.drafts:
+        run_id = controller.current_run_id  # the run the preview made
+        if preview.blocked or not preview.drafts or run_id is None:
             print(f"trading-console: demo preview not executable (blocked={preview.blocked}, "
                   f"orders={len(preview.drafts)})", file=sys.stderr)
         else:
-            await controller.execute(controller.current_run_id)
-            await self.stack.trade.wait_done(controller.current_run_id, timeout=30)
-        await self.stack.writer.flush()
+            await controller.execute(run_id)
+            await stack.trade.wait_done(run_id, timeout=30)
+        await stack.writer.flush()
         await controller.refresh_now()
         return self._write_screenshot()
 
     def _write_screenshot(self) -> int:
         from PySide6.QtWidgets import QApplication
 
+        assert self.screenshot is not None and self.window is not None  # a screenshot run with its window
         QApplication.processEvents()
         path = Path(self.screenshot).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,10 +231,10 @@ class Console:
 def _startup_message(exc: BaseException, settings) -> str:
     """One clear line for a failed start: a database problem says what to do (create the
     database, start the server, run db upgrade), never SQLAlchemy's documentation link."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from services.db.errors import DatabaseLocationError, describe_db_error
     from services.db.migrate import SchemaNotCurrent
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     if isinstance(exc, (SQLAlchemyError, SchemaNotCurrent, DatabaseLocationError)):
         return describe_db_error(exc, settings.effective_db_url)

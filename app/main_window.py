@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
 
     def apply_theme(self, name: str) -> None:
         app = QApplication.instance()
-        if app is not None:
+        if isinstance(app, QApplication):
             apply_theme(app, name)
 
     # -- layout persistence (UI state, kept apart from the user's settings file) ---------------

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 # Shared library -> the Debian/Ubuntu package that ships it.
@@ -57,9 +58,10 @@ TYPICAL = ("libxcb-cursor0", "libxkbcommon-x11-0", "libxcb-icccm4", "libxcb-keys
 _NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found", re.MULTILINE)
 
 
-def uses_xcb(env: dict[str, str] | None = None) -> bool:
+def uses_xcb(env: Mapping[str, str] | None = None) -> bool:
     """Whether Qt would load the xcb platform plugin (Linux, no other platform chosen)."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     if not sys.platform.startswith("linux"):
         return False
     platform = env.get("QT_QPA_PLATFORM", "").split(":")[0].strip().lower()
@@ -89,7 +91,7 @@ def missing_libraries() -> set[str]:
     ldd = shutil.which("ldd")
     if ldd:
         for path in qt_xcb_files():
-            result = subprocess.run([ldd, str(path)], capture_output=True, text=True, timeout=30)
+            result = subprocess.run([ldd, str(path)], check=False, capture_output=True, text=True, timeout=30)
             missing |= not_found_in_ldd(result.stdout)
     if ctypes.util.find_library("xcb-cursor") is None:  # opened at run time (Qt 6.5+), not linked
         missing.add("libxcb-cursor.so.0")

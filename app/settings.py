@@ -17,7 +17,7 @@ import platformdirs
 import tomli_w
 
 from services.domain import TradeMode
-from services.urls import redact_url, has_password, remember_url_secrets
+from services.urls import has_password, redact_url, remember_url_secrets
 
 APP_NAME = "ib-trading-console"
 APP_AUTHOR = "ib-trading-console"

@@ -35,22 +35,24 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer, qInstallMessageHandler  # noqa: E402
-from PySide6.QtWidgets import QApplication, QTableWidget, QTableWidgetItem  # noqa: E402
+import itertools
 
-from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side  # noqa: E402
-from widgets.models.fills import FillsModel  # noqa: E402
-from widgets.models.orders import OrderBlotterModel  # noqa: E402
-from widgets.models.proxy import StatusFilter  # noqa: E402
-from widgets.views.blotter import BlotterView  # noqa: E402
-from widgets.views.fills import FillsView  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer, qInstallMessageHandler
+from PySide6.QtWidgets import QApplication, QTableWidget, QTableWidgetItem
 
-T0 = datetime(2026, 11, 20, 14, 30, tzinfo=timezone.utc)
+from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side
+from widgets.models.fills import FillsModel
+from widgets.models.orders import OrderBlotterModel
+from widgets.models.proxy import StatusFilter
+from widgets.views.blotter import BlotterView
+from widgets.views.fills import FillsView
+
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM", "NVDA", "META", "JPM", "XOM", "JNJ", "V", "PG")
 ORDER, FILL = 0, 1
 CHUNK = 100
@@ -233,7 +235,7 @@ class VnpyMonitor(QTableWidget):
             if self.keyed:
                 self.cells[key] = row
         else:
-            for cell, text in zip(self.cells[key], texts):
+            for cell, text in zip(self.cells[key], texts, strict=True):
                 cell.setText(text)
         self.setSortingEnabled(True)
 
@@ -389,7 +391,7 @@ def run_stream(console, events, windows: dict[str, tuple[int, int]], *, budget: 
     gc.callbacks.remove(on_gc)
     result.events_done = position
     result.marks.append((position, result.total))
-    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(beats, beats[1:])]
+    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(beats)]
     result.max_gap, result.max_gap_cpu = max(gaps, default=(result.total, result.total))
     result.max_cpu_gap = max((cpu for _, cpu in gaps), default=result.total)
     result.max_flush = max(console.flush_times, default=0.0)

@@ -12,7 +12,6 @@ The numbers are printed, not asserted.
 from __future__ import annotations
 
 import argparse
-
 import random
 import statistics
 import time
@@ -103,7 +102,7 @@ def main(argv: list[str]) -> int:
     case = make_case(symbols, positions)
     fast(*case)  # warm-up
     fast_ms, fast_samples, (result, report) = timed(fast, case, runs)
-    naive_ms, _, (naive_result, naive_blocks) = timed(naive, case, max(1, runs // 3))
+    naive_ms, _, (naive_result, _naive_blocks) = timed(naive, case, max(1, runs // 3))
     assert len(naive_result.orders) == len(result.orders)
     build_ms = statistics.median(timed(lambda *a: build_orders(a[0], a[3], prices=a[2], positions=a[1]), case, runs)[1])
     print(f"snapshot {symbols} symbols vs {positions} positions: {len(result.orders)} orders, "

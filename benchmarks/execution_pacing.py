@@ -24,6 +24,7 @@ SYMBOLS = ["AAPL", "MSFT", "AMZN", "NVDA", "META", "GOOGL", "TSLA", "AVGO"]
 
 async def _run(n_orders: int, db_url: str, workdir: Path) -> dict:
     from services.db import Database
+    from services.db.migrate import upgrade
     from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
     from services.domain import OrderType, Side
     from services.execution.ib_provider import IbExecutionProvider
@@ -32,8 +33,6 @@ async def _run(n_orders: int, db_url: str, workdir: Path) -> dict:
     from services.execution.runs import TradeService
     from services.execution.writer import EventWriter
     from services.ibsim import IBGatewaySimulator, SimConfig
-
-    from services.db.migrate import upgrade
 
     upgrade(db_url)  # the benchmark's own database: it creates its schema itself (also on MySQL)
     db = Database(db_url)

@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from services.ibsim import IBGatewaySimulator, SimConfig
@@ -81,7 +81,7 @@ def _order(sim: IBGatewaySimulator, order_id: int, status: str, symbol: str = "A
 
 def load_books(sim: IBGatewaySimulator, open_orders: int, executions: int) -> None:
     """Put resting orders and filled orders with their executions straight into the books."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     order_id = 1
     for _ in range(open_orders):
         order = _order(sim, order_id, "Submitted")
@@ -133,7 +133,7 @@ def fill_frames(sim: IBGatewaySimulator, orders: int) -> list[bytes]:
     instrument = sim.universe["AAPL"]
     account_values = sim.account_values()
     frames = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for order_id in range(1, orders + 1):
         order = _order(sim, order_id, "Submitted")
         frames.append(frame(m.open_order(order, instrument)))

@@ -107,7 +107,7 @@ class PrivateMariaDB:
                    "--skip-test-db", *SERVER_OPTIONS]
         if os.geteuid() == 0:
             command.append("--user=root")
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             raise MariaDBStartError(f"{install} failed (exit {result.returncode}) for {self.datadir}:\n{tail}")
@@ -193,7 +193,7 @@ class PrivateMariaDB:
         if self.socket.parent != self.folder:
             self.socket.unlink(missing_ok=True)
 
-    def __enter__(self) -> "PrivateMariaDB":
+    def __enter__(self) -> PrivateMariaDB:
         self.start()
         return self
 

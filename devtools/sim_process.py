@@ -95,7 +95,7 @@ class SimulatorProcess:
         finally:
             child.close()
         self._process, self._conn = process, parent
-        status, value = await asyncio.wait_for(asyncio.to_thread(self._recv_checked), timeout)
+        _status, value = await asyncio.wait_for(asyncio.to_thread(self._recv_checked), timeout)
         self.port = value
         return value
 
@@ -121,7 +121,7 @@ class SimulatorProcess:
         try:
             if self._process.is_alive():
                 await self.call("stop", timeout=timeout)
-        except (SimulatorError, OSError, EOFError, TimeoutError, asyncio.TimeoutError):
+        except (SimulatorError, OSError, EOFError, TimeoutError):
             pass
         finally:
             await asyncio.to_thread(self._process.join, timeout)

@@ -100,21 +100,21 @@ class SoakReport:
         per = max(self.seconds, 1e-9)
         out = [
             f"soak: {self.seconds:.0f} s on {self.database}",
-            f"  load: {self.runs} runs ({self.runs_resumed} resumed after a failure), {self.manual_orders} manual orders, "
-            f"{self.cancels} cancels, {self.replaces} replaces",
+            (f"  load: {self.runs} runs ({self.runs_resumed} resumed after a failure), {self.manual_orders} manual orders, "
+             f"{self.cancels} cancels, {self.replaces} replaces"),
             f"  faults: {self.drops} dropped connections, {self.db_restarts} database restarts",
-            f"  throughput: {self.orders_at_broker} orders ({self.orders_at_broker / per:.2f}/s), "
-            f"{self.fills} fills ({self.fills / per:.2f}/s)",
-            f"  memory (RSS): {self.rss_before_load / 2**20:.1f} MiB at the start, {self.rss_start / 2**20:.1f} MiB after "
-            f"the warm-up under load, {self.rss_end / 2**20:.1f} MiB at the end ({self.memory_growth:+.1%} since the "
-            f"warm-up, goal < {MEMORY_GROWTH_LIMIT:.0%})",
+            (f"  throughput: {self.orders_at_broker} orders ({self.orders_at_broker / per:.2f}/s), "
+             f"{self.fills} fills ({self.fills / per:.2f}/s)"),
+            (f"  memory (RSS): {self.rss_before_load / 2**20:.1f} MiB at the start, {self.rss_start / 2**20:.1f} MiB after "
+             f"the warm-up under load, {self.rss_end / 2**20:.1f} MiB at the end ({self.memory_growth:+.1%} since the "
+             f"warm-up, goal < {MEMORY_GROWTH_LIMIT:.0%})"),
             "  RSS samples (s: MiB): " + ", ".join(f"{t:.0f}: {b / 2**20:.0f}" for t, b in self.rss_samples),
         ]
         if self.expected_errors:
             out.append("  refused while a fault was active (expected):")
             out += [f"    {k} x{n} (e.g. {self.error_examples.get(k, '')})" for k, n in sorted(self.expected_errors.items())]
-        out += [f"  FAILED: {f}" for f in self.failures] or ["  all goals met: no fill lost or duplicated, "
-                                                               "no order sent twice, memory within bounds"]
+        out += [f"  FAILED: {f}" for f in self.failures] or [("  all goals met: no fill lost or duplicated, "
+                                                                "no order sent twice, memory within bounds")]
         return out
 
     def to_json(self) -> dict:
@@ -194,7 +194,7 @@ class Soak:
             return await action()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
+        except Exception as exc:  # classified below, never swallowed silently
             if not self._expected(what, exc):
                 self.unexpected.append(f"{what}: {type(exc).__name__}: {exc}")
                 log.exception("unexpected error in %s", what)
@@ -302,9 +302,9 @@ class Soak:
                 self.report.replaces += 1
             return  # it fills
         status = await self.guarded("read order", lambda: asyncio.to_thread(self._status, order.id))
-        if status is not None and not status.is_terminal:
-            if await self.guarded("cancel", lambda: actions.cancel(order.id, wait=True)):
-                self.report.cancels += 1
+        if (status is not None and not status.is_terminal
+                and await self.guarded("cancel", lambda: actions.cancel(order.id, wait=True))):
+            self.report.cancels += 1
 
     def _status(self, order_id: int):
         from services.db.repositories import OrderRepository

@@ -22,28 +22,28 @@ session), so the audit entry commits or rolls back with the change it describes.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from services.db import Database
-from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.convert import to_audit_record
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
+from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.types import utcnow
 from services.domain import AuditRecord
 
-UTC = timezone.utc
 VERIFY_BATCH = 2000
 BULK_CHUNK = 5000
 CHECKPOINT_ROW_ID = 1
@@ -79,7 +79,7 @@ def _render_time(value: datetime) -> str:
 _text = json.JSONEncoder(ensure_ascii=False).encode  # a JSON string or null, as canonical_json writes it
 
 
-def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: str,  # noqa: A002
+def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: str,
                entity_type: str | None, entity_id: str | None, payload: dict) -> str:
     """sha256 of ``prev_hash + canonical_json({id, time, actor, action, entity_type, entity_id,
     payload})``. The entry's own keys are written in their sorted order directly (only the
@@ -87,7 +87,7 @@ def entry_hash(prev_hash: str, *, id: int, time: datetime, actor: str, action: s
     return _hash_text(prev_hash, id, _render_time(time), actor, action, entity_type, entity_id, canonical_json(payload))
 
 
-def _hash_text(prev_hash: str, id: int, time_text: str, actor: str, action: str,  # noqa: A002
+def _hash_text(prev_hash: str, id: int, time_text: str, actor: str, action: str,
                entity_type: str | None, entity_id: str | None, payload_json: str) -> str:
     entry = (
         f'{{"action":{_text(action)},"actor":{_text(actor)},"entity_id":{_text(entity_id)},'
@@ -242,7 +242,7 @@ class AuditLog:
             next_id = max(head.last_id or 0, self._max_id(session)) + 1
             prev_hash = head.last_hash
             rows: list[dict] = []
-            table = AuditLogRow.__table__
+            table = cast(Table, AuditLogRow.__table__)  # a mapped class's table, typed as any FromClause
             for entry in entries:
                 if not entry.actor or not entry.action:
                     raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
@@ -295,7 +295,7 @@ class AuditLog:
         with self.database.session() as session:
             return [to_audit_record(row) for row in session.scalars(query)]
 
-    def entries_after(self, after_id: int, *, limit: int | None = None) -> list[AuditRecord]:
+    def entries_after(self, after_id: int, *, limit: int | None = None) -> builtins.list[AuditRecord]:  # `list` is a method here
         """Entries newer than ``after_id``, oldest first (the newest ``limit`` of them): what a
         view that already shows everything up to ``after_id`` still needs."""
         query = select(AuditLogRow).where(AuditLogRow.id > after_id).order_by(AuditLogRow.id.desc())

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from services.core.positions_book import PositionState
 from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file, project_name_problem
-from services.db.limits import snapshot_limits
 from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.limits import snapshot_limits
 from services.db.models import (
     DecisionSnapshot,
     DecisionSnapshotItem,

@@ -21,10 +21,6 @@ class Side(StrEnum):
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
 
-    @property
-    def opposite(self) -> "Side":
-        return Side.SELL if self is Side.BUY else Side.BUY
-
 
 class OrderType(StrEnum):
     MKT = "MKT"
@@ -115,7 +111,7 @@ def is_live_token(token: str | None) -> bool:
 
 def is_paper_account(account: str | None) -> bool:
     """IB paper accounts start with DU (individual) or DF (advisor)."""
-    return bool(account) and account.strip().upper().startswith(("DU", "DF"))
+    return account is not None and account.strip().upper().startswith(("DU", "DF"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,5 +25,5 @@ async def test_wait_until_fails_after_the_deadline_with_the_message():
 
 
 def test_wait_until_blocking_fails_with_the_message():
-    with pytest.raises(AssertionError, match="timed out after 0.05 s waiting for the child"):
+    with pytest.raises(AssertionError, match=r"timed out after 0\.05 s waiting for the child"):
         wait_until_blocking(lambda: False, 0.05, "the child")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
-from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtCore import QAbstractItemModel, QKeyCombination, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMessageBox, QTableView, QWidget
 
@@ -47,7 +47,8 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
     return view
 
 
-def add_action(widget: QWidget, text: str, slot: Callable[[], None], shortcut: str | QKeySequence | None = None,
+def add_action(widget: QWidget, text: str, slot: Callable[[], None],
+               shortcut: str | QKeySequence | QKeyCombination | Qt.Key | None = None,
                *, context: Qt.ShortcutContext = Qt.ShortcutContext.WindowShortcut, tip: str | None = None,
                install: bool = True) -> QAction:
     """An action owned by ``widget``. ``install`` adds it to the widget, which makes its

@@ -175,9 +175,8 @@ def _run(command, args, settings) -> int:
         from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, OperationalError):
-            from services.urls import redact_text
-
             from services.db.errors import describe_db_error
+            from services.urls import redact_text
 
             _error(args, "database_unreachable", redact_text(describe_db_error(exc, settings.effective_db_url)))
             return EXIT_BROKER
@@ -297,7 +296,7 @@ def order_dict(o) -> dict:
             "updated_at": o.updated_at.isoformat() if o.updated_at else None}
 
 
-def fill_dict(f, symbol_side=None) -> dict:
+def fill_dict(f) -> dict:
     return {"id": f.id, "exec_id": f.exec_id, "order_id": f.order_id, "symbol": f.symbol, "side": str(f.side),
             "quantity": _s(f.quantity), "price": _s(f.price), "commission": _s(f.commission),
             "time": f.fill_time.isoformat(), "superseded": f.superseded}
@@ -322,11 +321,10 @@ def _print_fills(fills) -> None:
 
 
 async def cmd_execute(args, settings) -> int:
+    from app.commands.preview import builder_values
     from services.domain import OrderState, TradeMode, is_live_token
     from services.execution.errors import LiveConfirmRequired
     from services.execution.events import ConnectionState
-
-    from app.commands.preview import builder_values
 
     snapshot_id, parsed = None, None
     if args.snapshot is not None:

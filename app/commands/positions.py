@@ -66,7 +66,7 @@ def _table(lines) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     out = []
     for row in rows:
-        out.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        out.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
     return "\n".join(out)
 
 

@@ -28,11 +28,15 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 
+if TYPE_CHECKING:
+    from services.core.pipeline import RiskFacts
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -151,10 +155,9 @@ def _trim(value) -> Decimal:
 
 
 def _load_stored(snapshot_id: int, settings):
+    from app.commands.snapshot import open_database
     from services.core.builder import Target
     from services.db.repositories import NotFound, SettingsRepository, SnapshotRepository
-
-    from app.commands.snapshot import open_database
 
     db = open_database(settings)
     try:  # disposed by the facts reader (or here, on an error)
@@ -178,22 +181,24 @@ def _load_stored(snapshot_id: int, settings):
         raise
 
 
-class _facts_reader:  # noqa: N801 - used as a function
+class _facts_reader:  # lower-case: used as a function
     """Risk facts read once the orders are built (which of them exist already is part of them);
     remembers what it read for the output."""
 
     def __init__(self, db) -> None:
-        self.db, self.read = db, None
+        self.db = db
+        self.read: RiskFacts | None = None
 
-    def __call__(self, client_order_ids):
+    def __call__(self, client_order_ids: list[str]) -> RiskFacts:
         from services.db.risk_facts import load_risk_facts
 
         try:
             with self.db.session() as session:
-                self.read = load_risk_facts(session, client_order_ids)
+                read = load_risk_facts(session, client_order_ids)
         finally:
             self.db.dispose()
-        return self.read
+        self.read = read
+        return read
 
 
 def facts_of(facts):
@@ -226,7 +231,7 @@ def build_preview(args: argparse.Namespace, settings) -> dict:
 
     errors: list[dict] = []
     stored_limits: dict = {}
-    facts: object = RiskFacts()
+    facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts()
     items: list = []
     source = args.snapshot
     path = Path(args.snapshot)
@@ -307,9 +312,8 @@ def _orders_with_commissions(drafts, commission_model: str) -> dict:
 async def preview_with_broker(args, settings) -> int:
     """Exactly what ``execute`` does up to sending: the broker's prices and positions, the
     stored risk limits and facts; the preview is stored as a plan."""
-    from services.domain import TradeMode
-
     from app.commands.execution import _error, _parse_snapshot_arg, _store_parsed, connected
+    from services.domain import TradeMode
 
     if not args.snapshot.strip().isdigit() and not args.project:
         _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 
@@ -138,7 +139,7 @@ def list_snapshots(args: argparse.Namespace, settings) -> int:
                 if project_id is None:
                     print(f"trading-console snapshot list: no project named {args.project!r}", file=sys.stderr)
                     return EXIT_BAD_INPUT
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "id": s.id,
                     "project": projects.get(s.project_id),

@@ -29,10 +29,9 @@ def register(subparsers) -> None:
 
 
 def _service(settings):
+    from app.commands.execution import _open_db
     from services.execution.audit import os_user
     from services.trade_settings import TradeSettingsService
-
-    from app.commands.execution import _open_db
 
     db = _open_db(settings)
     return db, TradeSettingsService(db, os_user())

@@ -42,7 +42,7 @@ def parse_symbol_values(text: str, column: str, *, source_name: str = "", positi
                 if missing:
                     break
                 continue
-            cells = dict(zip(header, raw))
+            cells = dict(zip(header, raw, strict=False))  # a short row reads its missing cells as empty
             raw_symbol = (cells.get("symbol") or "").strip()
             text_value = (cells.get(column) or "").strip()
             if not raw_symbol.isascii():  # 'ıbm'.upper() == 'IBM': another ticker

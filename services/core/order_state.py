@@ -88,15 +88,15 @@ class OrderEvent:
     why_held: str = ""
 
     @classmethod
-    def ib_status(cls, status: str, filled: Decimal | None = None, why_held: str = "") -> "OrderEvent":
+    def ib_status(cls, status: str, filled: Decimal | None = None, why_held: str = "") -> OrderEvent:
         return cls(EventKind.STATUS, status=status, filled=filled, why_held=why_held)
 
     @classmethod
-    def fill(cls, quantity: Decimal) -> "OrderEvent":
+    def fill(cls, quantity: Decimal) -> OrderEvent:
         return cls(EventKind.FILL, quantity=quantity)
 
     @classmethod
-    def error(cls, code: int, message: str = "") -> "OrderEvent":
+    def error(cls, code: int, message: str = "") -> OrderEvent:
         return cls(EventKind.ERROR, code=code, message=message)
 
 
@@ -119,7 +119,7 @@ class OrderStatus:
         return self.quantity - self.filled
 
     @classmethod
-    def new(cls, quantity: Decimal) -> "OrderStatus":
+    def new(cls, quantity: Decimal) -> OrderStatus:
         return cls(S.NEW, Decimal(quantity))
 
 
@@ -165,7 +165,7 @@ def apply_event(status: OrderStatus, event: OrderEvent) -> Transition:
         after, outcome, reason = _apply(status, event)
         if outcome is Outcome.APPLIED and after == status:
             outcome, reason = Outcome.IGNORED, f"{reason} (no change)"
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug in a rule becomes INTERNAL_ERROR, recorded by the caller
         return Transition(status, status, event, Outcome.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}",
                           traceback="".join(traceback.format_exception(exc)))
     return Transition(status, after, event, outcome, reason)
@@ -181,7 +181,7 @@ def apply_events(status: OrderStatus, events: Iterable[OrderEvent]) -> tuple[Ord
 
 
 def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
-    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED  # noqa: E741 - the rule table's short outcome names
     state = st.state
     kind = ev.kind
 
@@ -267,7 +267,7 @@ def _rollback(st: OrderStatus) -> OrderStatus:
 
 
 def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
-    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED  # noqa: E741 - the rule table's short outcome names
     size = ev.quantity
     if size is None or size <= 0:
         return st, I, f"fill of {size}: not a positive quantity"
@@ -298,7 +298,7 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
 
 
 def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
-    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED
+    A, I, F = Outcome.APPLIED, Outcome.IGNORED, Outcome.FLAGGED  # noqa: E741 - the rule table's short outcome names
     name = ev.status or ""
     state = st.state
     if name not in IB_STATUSES:
@@ -394,7 +394,7 @@ def run_status(orders: Iterable) -> RunStatus:
         elif isinstance(item, tuple):
             state, filled = item
         else:
-            state = getattr(item, "status", None) or getattr(item, "state")
+            state = getattr(item, "status", None) or item.state
             filled = getattr(item, "filled_quantity", None) or getattr(item, "filled", ZERO) or ZERO
         state = OrderState(state)
         states.append(state)

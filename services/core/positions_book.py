@@ -141,7 +141,7 @@ class PositionBook:
         self._revision: dict[str, int] = {}
 
     @classmethod
-    def replay(cls, fills: Iterable[BookedFill], opening: PositionState | None = None) -> "PositionBook":
+    def replay(cls, fills: Iterable[BookedFill], opening: PositionState | None = None) -> PositionBook:
         book = cls(opening)
         for fill in fills:
             book.execution(fill.exec_id, fill.signed_quantity, fill.price, fill.commission)
@@ -187,10 +187,6 @@ class PositionBook:
             self._fills[at] = replace(self._fills[at], commission=amount)
             self._recompute(at)
         return True
-
-    def realized_of(self, exec_id: str) -> Decimal | None:
-        at = self._index.get(split_exec_id(exec_id)[0])
-        return None if at is None else self._realized[at]
 
     def _recompute(self, start: int) -> None:
         state = self._states[start - 1] if start else self._opening

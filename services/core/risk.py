@@ -23,9 +23,9 @@ listing are two positions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -58,9 +58,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 def trading_day_start(now: datetime | None = None) -> datetime:
     """Midnight of the US trading day (New York time) that ``now`` falls in, as UTC: where
     the daily order count starts."""
-    local = (now or datetime.now(timezone.utc)).astimezone(NEW_YORK)
+    local = (now or datetime.now(UTC)).astimezone(NEW_YORK)
     midnight = datetime(local.year, local.month, local.day, tzinfo=NEW_YORK)
-    return midnight.astimezone(timezone.utc)
+    return midnight.astimezone(UTC)
 
 
 class RiskParamError(ValueError):
@@ -146,9 +146,6 @@ class RiskReport:
     @property
     def blocked(self) -> bool:
         return self.verdict is Verdict.BLOCKED
-
-    def blocks_for(self, index: int) -> tuple[RuleResult, ...]:
-        return self.order_blocks.get(index, ())
 
     def all_blocks(self) -> list[RuleResult]:
         out = list(self.run_blocks)
@@ -358,7 +355,7 @@ class PriceCheck(RiskRule):
         ]
         times = ctx.price_times
         max_age = self.max_age_seconds
-        now = ctx.now or datetime.now(timezone.utc)
+        now = ctx.now or datetime.now(UTC)
         for i, o in enumerate(orders):
             if o.reference_price is None or o.reference_price <= 0:
                 out.append((i, self.block(f"{o.symbol}: no price", o.symbol, "missing_price")))
@@ -547,7 +544,7 @@ def rules_from_params(params: Mapping[str, Any] | None = None, overrides: Iterab
     rules.append(PriceCheck(None if max_age is None else _decimal_param("max_price_age_seconds", max_age)))
     rules.append(DuplicateOrder())
     rules.append(ShortSale(_bool_param("allow_short", limits["allow_short"] if limits["allow_short"] is not None else False)))
-    for name, cls, conv in (
+    limit_rules: tuple[tuple[str, Callable[[Any], RiskRule], Callable[[str, Any], Decimal | int]], ...] = (
         ("max_order_notional", MaxOrderNotional, _decimal_param),
         ("max_order_quantity", MaxOrderQuantity, _decimal_param),
         ("max_position_ratio", MaxPositionRatio, _decimal_param),
@@ -555,7 +552,8 @@ def rules_from_params(params: Mapping[str, Any] | None = None, overrides: Iterab
         ("max_orders_per_run", MaxOrdersPerRun, _int_param),
         ("max_daily_orders", DailyOrderCount, _int_param),
         ("price_collar_pct", PriceCollar, _decimal_param),
-    ):
+    )
+    for name, cls, conv in limit_rules:
         value = limits[name]
         if value is not None:
             rules.append(cls(conv(name, value)))

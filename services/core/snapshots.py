@@ -272,6 +272,7 @@ class _LineDict(dict):
     """A JSON object that remembers the line it starts on."""
 
     __slots__ = ("line",)
+    line: int
 
 
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -304,7 +305,8 @@ def _json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
         return None
     # Pairs, not dicts: a key given twice would otherwise silently keep its last value.
     decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str, object_pairs_hook=list)
-    plain_parse_object = decoder.parse_object
+    # ignores: json's decoder internals (parse_object, scan_once, py_make_scanner) are not in its stubs
+    plain_parse_object = decoder.parse_object  # type: ignore[attr-defined]
     duplicates: list[SnapshotProblem] = []
 
     def parse_object(s_and_end, *args):
@@ -322,9 +324,9 @@ def _json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
         tagged.line = line
         return tagged, end
 
-    decoder.parse_object = parse_object
+    decoder.parse_object = parse_object  # type: ignore[attr-defined]
     # The C scanner does not call back into parse_object; the Python one does.
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     try:
         document = decoder.decode(text)
     except json.JSONDecodeError as exc:
@@ -382,6 +384,8 @@ def _decimal_places(value: Decimal) -> int:
     """Decimals after trailing zeros are dropped, computed without a decimal context (no
     rounding, no Overflow for 1e999999999999999999)."""
     _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # 'n', 'N', 'F': NaN or infinity
+        raise ValueError(f"{value} has no decimal places")
     count = 0
     for digit in reversed(digits):
         if digit != 0 or count == len(digits) - 1:
@@ -565,6 +569,7 @@ def _validate_rows(
                     )
                 )
         if not bad:
+            assert symbol is not None and weight is not None  # a missing one made the row bad
             items.append(SnapshotItem(symbol, weight, line, score, rank, price, codes["sec_type"], codes["exchange"],
                                       codes["currency"], codes["primary_exchange"]))
     return items

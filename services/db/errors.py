@@ -4,6 +4,7 @@ wrong and what to do, never SQLAlchemy's documentation link and never a password
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from services.urls import redact_text
 
@@ -61,7 +62,7 @@ def _url_parts(url: str | None) -> tuple[str, str, str, str]:
 
 def _mysql_code(exc: BaseException) -> tuple[int | None, str]:
     original = getattr(exc, "orig", None) or exc
-    args = getattr(original, "args", ())
+    args: tuple[Any, ...] = getattr(original, "args", ())
     if len(args) >= 2 and isinstance(args[0], int):
         return args[0], str(args[1])
     return None, " ".join(str(original).split())

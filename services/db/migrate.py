@@ -7,9 +7,9 @@ never relative to the working directory, so an installed console can upgrade its
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config

@@ -32,7 +32,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.domain import EventSource, OrderState, RunStatus, TradeMode, TradingState
 from services.db.types import (
     EnumText,
     JSONDoc,
@@ -43,6 +42,7 @@ from services.db.types import (
     Weight,
     utcnow,
 )
+from services.domain import EventSource, OrderState, RunStatus, TradeMode, TradingState
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.core.builder import OrderDraft
@@ -60,11 +59,6 @@ class PlanRepository:
         if row is None:
             raise PlanNotFound(f"plan {plan_id} does not exist")
         return to_plan(row)
-
-    def latest_for_run(self, run_id: int) -> Plan | None:
-        row = self.session.scalars(select(OrderPlan).where(OrderPlan.run_id == run_id)
-                                   .order_by(OrderPlan.id.desc()).limit(1)).first()
-        return None if row is None else to_plan(row)
 
     def verify(self, plan_id: int) -> bool:
         """Does the stored plan still hash to the value it was stored with?"""

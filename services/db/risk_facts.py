@@ -27,7 +27,3 @@ def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, n
         sent.update(session.scalars(select(TradeOrder.client_order_id).where(
             TradeOrder.client_order_id.in_(ids[start:start + 500]))).all())
     return RiskFacts(SettingsRepository(session).trading_state(), int(orders_today), frozenset(sent))
-
-
-def risk_limits_and_facts(session: Session, client_order_ids: Iterable[str] = ()) -> tuple[dict, RiskFacts]:
-    return SettingsRepository(session).risk_defaults(), load_risk_facts(session, client_order_ids)

@@ -12,16 +12,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import JSON, BigInteger, DateTime, Numeric, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
-
-UTC = timezone.utc
 
 
 def utcnow() -> datetime:
@@ -111,19 +109,19 @@ class ExactDecimal(TypeDecorator[Decimal]):
 _INT64_MAX = 2**63 - 1
 
 
-def Quantity() -> ExactDecimal:  # noqa: N802 - reads like a type
+def Quantity() -> ExactDecimal:  # capitalised: reads like a type
     return ExactDecimal(20, 6)
 
 
-def Price() -> ExactDecimal:  # noqa: N802
+def Price() -> ExactDecimal:
     return ExactDecimal(20, 8)
 
 
-def Money() -> ExactDecimal:  # noqa: N802
+def Money() -> ExactDecimal:
     return ExactDecimal(24, 8)
 
 
-def Weight() -> ExactDecimal:  # noqa: N802
+def Weight() -> ExactDecimal:
     return ExactDecimal(20, 10)
 
 
@@ -156,10 +154,16 @@ class EnumText(TypeDecorator[StrEnum]):
         return self.enum_cls
 
 
-def JSONDoc() -> JSON:  # noqa: N802
+def JSONDoc() -> JSON:
     return JSON(none_as_null=True)
 
 
+@overload
+def as_decimal(value: None) -> None: ...
+@overload
+def as_decimal(value: Decimal | int | str | float) -> Decimal: ...
+@overload
+def as_decimal(value: Any) -> Decimal | None: ...
 def as_decimal(value: Any) -> Decimal | None:
     """Exact Decimal from int/str/Decimal (floats go through ``str`` to avoid binary noise)."""
     if value is None:

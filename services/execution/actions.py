@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from services.core.builder import OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, contract_problem, rate_to_base, spec_of
+from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
 from services.core.risk import RiskContext, evaluate_risk, rules_from_params
 from services.db.convert import to_order_record
@@ -37,8 +38,6 @@ from services.domain import (
 
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, LiveConfirmRequired, RiskBlocked, TradingHalted
-from services.core.ib_codes import refuses_modify
-
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
 from .provider import ExecutionProvider, OrderRequest
@@ -115,7 +114,7 @@ class OrderActions:
             if confirmed is not None:
                 try:
                     await asyncio.wait_for(confirmed, self.confirm_timeout)
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
         await self._db(self._audit, "order.cancel", order_id, {"client_order_id": order.client_order_id})
         await self.writer.flush()
@@ -151,7 +150,8 @@ class OrderActions:
         to be at the broker; a stopped sender gives them back (NEW), a sent one shows as working."""
         account = self.provider.account
         with self.db.session() as session:
-            return [to_order_record(o) for o in OrderRepository(session).list_working()
+            # ignore: the repository's own `list` method shadows the builtin in its annotations (issue 9 split)
+            return [to_order_record(o) for o in OrderRepository(session).list_working()  # type: ignore[attr-defined]
                     if (not account or o.account in (None, account)) and o.status is not OrderState.SENDING]
 
     # ------------------------------------------------------------------ halt / resume
@@ -288,13 +288,15 @@ class OrderActions:
             try:
                 await self.provider.modify_order(coid, new_quantity if quantity is not None else None, limit_price)
             except BrokerError as exc:
-                confirmed.cancel(); refused.cancel()
+                confirmed.cancel()
+                refused.cancel()
                 self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=str(exc)))
                 await self.writer.flush()
                 raise
             done, _ = await asyncio.wait({confirmed, refused}, timeout=self.confirm_timeout, return_when=asyncio.FIRST_COMPLETED)
             ok = confirmed in done
-            confirmed.cancel(); refused.cancel()
+            confirmed.cancel()
+            refused.cancel()
             if ok:
                 await self._db(self._audit, "order.replace", order_id, {**payload, "method": "modify"})
                 await self.writer.flush()
@@ -317,7 +319,7 @@ class OrderActions:
         self.writer.submit(LocalOrderEvent(coid, EventKind.CANCEL_REQUESTED, EventSource.USER, message="replace: cancel first"))
         try:
             event = await asyncio.wait_for(final, self.confirm_timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             await self.writer.flush()
             raise BrokerError(f"cancel of {coid} not confirmed within {self.confirm_timeout} s: no new order sent") from None
         await self.writer.flush()

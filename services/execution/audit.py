@@ -13,7 +13,7 @@ from services.audit import AuditLog
 def os_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry (containers)
+    except (KeyError, OSError):  # no passwd entry (containers)
         return os.environ.get("USER") or os.environ.get("USERNAME") or f"uid:{os.getuid()}"
 
 

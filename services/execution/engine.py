@@ -15,6 +15,7 @@ together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 from services.domain import ChangeSet, TradeMode
 
@@ -35,7 +36,8 @@ class ExecutionEngine:
         if getattr(provider, "contract_store", False) is None:
             from .contracts import DbContractStore
 
-            provider.contract_store = DbContractStore(db)
+            # only a provider that keeps qualified contracts has the attribute (checked above)
+            cast(Any, provider).contract_store = DbContractStore(db)
         # journal_path: where the writer keeps events the database cannot take (outage, stop)
         self.writer = EventWriter(db, provider.events, journal_path=journal_path)
         # one lease manager: reconciliation must know which run leases this process holds
@@ -50,7 +52,7 @@ class ExecutionEngine:
     def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",
                mode: TradeMode = TradeMode.PAPER, live_token: str | None = None, connect_timeout: float = 10.0,
                market_data_type: str = "delayed", auto_reconnect: bool = True, actor: str | None = None,
-               ack_timeout: float = 10.0, journal_path=None) -> "ExecutionEngine":
+               ack_timeout: float = 10.0, journal_path=None) -> ExecutionEngine:
         from .ib_provider import IbExecutionProvider
 
         provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,

@@ -61,8 +61,10 @@ class EquityRecorder:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:  # the loop logs its own failures; stopping goes on regardless
+                log.debug("equity poller ended with an error", exc_info=True)
             self._task = None
 
     async def _run(self) -> None:

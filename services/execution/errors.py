@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExecutionError(Exception):
     code = "execution_error"
@@ -65,3 +67,4 @@ class QueryFailed(BrokerError):
     """A broker query failed or timed out: its answer is UNKNOWN, never empty."""
 
     code = "query_failed"
+    answered: dict[Any, Any]  # set by PacedSender.ask_each: what did get an answer (key -> future)

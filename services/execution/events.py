@@ -116,9 +116,6 @@ class ConnectionEvent:
     retry_in: float | None = None  # seconds until the next automatic reconnect attempt
 
 
-BrokerEvent = OrderStatusEvent | OpenOrderEvent | ExecutionEvent | CommissionEvent | BrokerErrorEvent
-
-
 def side_from_ib(value: str) -> str:
     value = (value or "").upper()
     if value in {"BOT", "BUY"}:

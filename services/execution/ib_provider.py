@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from services.core.ib_codes import CodeClass, classify, is_informational
 from services.core.contracts import ContractSpec
+from services.core.ib_codes import CodeClass, classify, is_informational
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, Refused
@@ -117,7 +117,7 @@ class _ConnectAttempt:
             self.conn.disconnect()
             try:
                 await asyncio.wait_for(self.conn.disconnected, 5)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 pass
         self.conn.hasData += self._on_data
         self.conn.disconnected += self._on_closed
@@ -134,8 +134,10 @@ class _ConnectAttempt:
         task.cancel()  # ib_async disconnects on the way out
         try:
             await task
-        except BaseException:
+        except asyncio.CancelledError:
             pass
+        except Exception:  # the handshake's own failure: the ConnectionError below says what matters
+            log.debug("handshake task ended with an error", exc_info=True)
         raise ConnectionError("connection ended by the server during the handshake")
 
     def close(self) -> None:
@@ -293,7 +295,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 # open orders so that ib_async can modify our own orders; the rest is reconciled
                 fetchFields=StartupFetch.POSITIONS | StartupFetch.ORDERS_OPEN,
             ))
-        except (OSError, TimeoutError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (OSError, TimeoutError, ConnectionError) as exc:
             reason = attempt.reason(exc, self.connect_timeout, self.client_id)
             self._set_state(ConnectionState.DISCONNECTED, reason)
             raise NotConnected(f"cannot connect to IB at {self.host}:{self.port}: {reason}") from exc
@@ -445,7 +447,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         future = self.expect(predicate)
         try:
             return await asyncio.wait_for(future, timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return None
 
     def _remember(self, order_id: int, perm_id: int, order_ref: str, trade: Any = None) -> None:
@@ -603,9 +605,10 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
 
     # ------------------------------------------------------------------ orders
     def _build_order(self, request: OrderRequest):
-        from ib_async import LimitOrder, MarketOrder
+        from ib_async import LimitOrder, MarketOrder, Order
 
         quantity = float(request.quantity)
+        order: Order
         if request.order_type == OrderType.LMT:
             if request.limit_price is None:
                 raise BrokerError("a LMT order needs a limit price", code="bad_input")
@@ -643,8 +646,9 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 del wrapper.trades[key]
                 if wrapper.permId2Trade.get(trade.order.permId) is trade:
                     del wrapper.permId2Trade[trade.order.permId]
-                if self._trades.get(trade.order.orderRef) is trade:
-                    del self._trades[trade.order.orderRef]
+                ref = trade.order.orderRef
+                if self._trades.get(ref) is trade:
+                    del self._trades[ref]
                 forgotten += 1
             else:
                 live_perms.add(trade.order.permId)

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.core.contracts import ContractSpec, spec_of
 
 from .errors import BrokerError, NotConnected, QueryFailed
-from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .events import ExecutionEvent, OpenOrderEvent, dec
+from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .provider import BrokerPosition
+
+if TYPE_CHECKING:
+    from .paced import PacedSender
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,23 @@ class IbQueries:
     """Needs from the provider: ``ib``, ``sender``, ``account``, ``contract_store``,
     ``_contracts``, ``_query_locks``, ``_require_connected``, ``_order_event``,
     ``_execution_event``."""
+
+    # What the provider supplies, declared for the type checker (ib_async's IB is untyped).
+    ib: Any
+    sender: PacedSender
+    account: str
+    contract_store: Any  # e.g. contracts.DbContractStore, or None: nothing kept between runs
+    quote_info: dict[str, tuple[datetime, str]]
+    _contracts: dict[ContractSpec, Any]
+    _query_locks: dict[str, asyncio.Lock]
+
+    if TYPE_CHECKING:
+        def _require_connected(self) -> None: ...
+        def _order_event(self, orderId: Any, contract: Any, order: Any, status: str,
+                         completed: bool) -> OpenOrderEvent: ...
+        def _execution_event(self, contract: Any, execution: Any, commission: Any = None,
+                             source: str = "broker") -> ExecutionEvent: ...
+        def forget_finished(self, older_than: float | None = None) -> int: ...
 
     async def _ask(self, start, what: str):
         """One query, paced, asked again if IB dropped it; the same query never runs twice at
@@ -58,7 +79,7 @@ class IbQueries:
         return refs
 
     # ------------------------------------------------------------------ contracts and prices
-    async def qualify(self, symbols: list[str | ContractSpec]) -> dict[str, Any]:
+    async def qualify(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Any]:
         """Qualified contracts by listing key (a bare symbol is the US stock). A listing IB does
         not know, or answers with another listing, is refused: never swapped."""
         self._require_connected()
@@ -118,7 +139,7 @@ class IbQueries:
         self.ib.client.reqMktData(req_id, contract, "", True, False, [])
         return future, ticker
 
-    async def market_prices(self, symbols: list[str | ContractSpec]) -> dict[str, Decimal | None]:
+    async def market_prices(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Decimal | None]:
         """Prices in each listing's own currency, by listing key."""
         contracts = await self.qualify(symbols)
         unique = list(contracts)
@@ -138,7 +159,7 @@ class IbQueries:
             ticker = tickers[symbol]
             value = None
             kind = "close"
-            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):
+            for kind, candidate in (("quote", ticker.marketPrice()), ("quote", ticker.last), ("close", ticker.close)):  # noqa: B007 - kind is read after the loop
                 value = dec(candidate)
                 if value is not None and value > 0:
                     break

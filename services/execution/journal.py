@@ -58,7 +58,7 @@ class EventCodec:
 
     def encode(self, event: object) -> dict:
         name = type(event).__name__
-        if self.event_types.get(name) is not type(event):
+        if self.event_types.get(name) is not type(event) or not dataclasses.is_dataclass(event):
             raise TypeError(f"{name} cannot go into the writer's journal")
         return {"type": name, "fields": {f.name: self._value(getattr(event, f.name)) for f in dataclasses.fields(event)}}
 
@@ -158,7 +158,7 @@ class EventJournal:
             events: list[object] = []
             end = offset
             try:
-                handle = open(self.path, "rb")
+                handle = open(self.path, "rb")  # noqa: SIM115 - closed by the `with handle` below; only the open may find no file
             except FileNotFoundError:
                 yield []
                 return

@@ -204,13 +204,14 @@ class LeaseManager:
         token = uuid.uuid4().hex
         for _attempt in range(3):
             now = _now()
+            expires_at = now + timedelta(seconds=self.ttl)
             values = {"token": token, "host": self.host[:255], "pid": os.getpid(), "client_id": self.client_id,
                       "process_key": process_key(), "acquired_at": now, "heartbeat_at": now,
-                      "expires_at": now + timedelta(seconds=self.ttl)}
+                      "expires_at": expires_at}
             try:
                 with self.db.unit_of_work() as session:
                     session.execute(insert(RunLease).values(run_id=run_id, **values))
-                return Lease(run_id, token, self.ttl, values["expires_at"])
+                return Lease(run_id, token, self.ttl, expires_at)
             except IntegrityError:
                 pass  # held (or the run does not exist: told below)
             with self.db.unit_of_work() as session:
@@ -228,7 +229,7 @@ class LeaseManager:
                                         .values(**values)).rowcount
             if taken == 1:
                 log.warning("run %s: took over the stale lease of %s", run_id, current.describe())
-                return Lease(run_id, token, self.ttl, values["expires_at"], taken_over_from=current)
+                return Lease(run_id, token, self.ttl, expires_at, taken_over_from=current)
         raise Refused(f"run {run_id}: its lease changed hands three times while taking it; try again", code="run_busy")
 
     async def acquire(self, run_id: int, *, wait: float = 0.0) -> Lease:
@@ -270,7 +271,7 @@ class LeaseManager:
                 if not await asyncio.to_thread(self.renew, lease):
                     lease.lost = True
                     log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
-            except Exception as exc:  # the database away: claims stop by themselves as the lease runs low
+            except Exception as exc:  # noqa: BLE001 - the database away: claims stop by themselves as the lease runs low
                 log.warning("run %s: lease heartbeat failed: %s", lease.run_id, exc)
 
     @asynccontextmanager
@@ -288,11 +289,13 @@ class LeaseManager:
             lease._task.cancel()
             try:
                 await lease._task
-            except (asyncio.CancelledError, Exception):
+            except asyncio.CancelledError:
                 pass
+            except Exception:  # the heartbeat logs its own failures
+                log.debug("run %s: lease heartbeat ended with an error", run_id, exc_info=True)
             try:
                 await asyncio.to_thread(self.release, lease)
-            except Exception as exc:  # it expires by itself
+            except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
 
     # ------------------------------------------------------------------ the order claim

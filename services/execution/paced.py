@@ -159,7 +159,7 @@ class PacedSender:
         failure.answered = answered  # what did get an answer (e.g. contracts worth keeping)
         raise failure
 
-    async def ask(self, start: Callable[[], Awaitable | asyncio.Future], what: str,
+    async def ask(self, start: Callable[[], asyncio.Future], what: str,
                   check: Callable[[], None] | None = None) -> Any:
         """One request (a query with no key), asked again if unanswered; its result."""
         done = await self.ask_each([what], lambda _key: start(), what, check=check)
@@ -251,7 +251,7 @@ class InFlightOrders:
             if any(e.kind == "place" for e in suspects):
                 try:
                     at_broker = await self.lookup()
-                except Exception as exc:  # unknown is not "absent": nothing is sent again
+                except Exception as exc:  # noqa: BLE001 - unknown is not "absent": nothing is sent again
                     failed_lookups += 1
                     if failed_lookups >= self.sender.attempts:
                         for entry in suspects:
@@ -281,7 +281,7 @@ class InFlightOrders:
                                       f"(send {entry.attempts} of {self.sender.attempts})", False)
                 try:
                     await self.sender.send(entry.resend, check=self.check)
-                except Exception as exc:  # disconnected, or ib_async refuses (the trade is done locally)
+                except Exception as exc:  # noqa: BLE001 - disconnected, or ib_async refuses (the trade is done locally)
                     self._entries.pop(entry.order_id, None)
                     log.warning("order %s (%s) not sent again: %s", entry.order_ref, entry.order_id, exc)
                     continue

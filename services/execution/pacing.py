@@ -163,7 +163,7 @@ class PacingLimiter:
                 self.waits += 1
                 await self._sleep(wait)
 
-    async def __aenter__(self) -> "PacingLimiter":
+    async def __aenter__(self) -> PacingLimiter:
         await self.acquire()
         return self
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -104,7 +104,7 @@ class ExecutionProvider(ABC):
     def is_connected(self) -> bool: ...
 
     @abstractmethod
-    async def market_prices(self, symbols: list[str]) -> dict[str, Decimal | None]: ...
+    async def market_prices(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Decimal | None]: ...
 
     @abstractmethod
     async def net_liquidation(self) -> Decimal | None: ...

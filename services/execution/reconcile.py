@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -34,9 +34,9 @@ from services.db.models import Position, TradeFill, TradeOrder
 from services.domain import WORKING_ORDER_STATES, OrderState
 
 from .audit import audit
+from .errors import NotConnected, QueryFailed
+from .events import ConnectionState, OpenOrderEvent
 from .lease import LeaseManager, lease_token, release_claims
-from .errors import BrokerError, NotConnected, QueryFailed
-from .events import ConnectionState, ExecutionEvent, OpenOrderEvent
 from .provider import ExecutionProvider
 from .writer import EventWriter, PositionTruth, ReconciledStatus
 
@@ -167,7 +167,7 @@ class Reconciler:
         # In flight for us, unknown to IB: a targeted query after a grace period, never a resend.
         suspects = await asyncio.to_thread(self._in_flight, seen_refs, seen_perms)
         suspects = [s for s in suspects if s[0] not in exec_refs and (s[2] or 0) not in exec_refs]
-        live = await asyncio.to_thread(self.leases.live_tokens, {lease_token(s[3]) for s in suspects if s[3]})
+        live = await asyncio.to_thread(self.leases.live_tokens, {t for s in suspects if (t := lease_token(s[3]))})
         mine = self.leases.own_tokens()
         # sent (or being sent) by another live process: its own connection follows them
         suspects = [s for s in suspects if not s[3] or lease_token(s[3]) in mine or lease_token(s[3]) not in live]
@@ -183,7 +183,7 @@ class Reconciler:
             again_done = await self.provider.completed_orders()
             again = {o.order_ref: o for o in (*again_open, *again_done) if o.order_ref}
             again_perm = {o.perm_id: o for o in (*again_open, *again_done) if o.perm_id}
-            never_sent: list[tuple[str, str]] = []
+            never_sent: list[tuple[str, str | None]] = []
             for coid, _updated, perm_id, token, status in suspects:
                 found = again.get(coid) or (again_perm.get(perm_id) if perm_id else None)
                 if found is not None:

@@ -132,7 +132,8 @@ class OrderSender:
             if next_claim is not None:  # claimed ahead, never sent: give it back
                 try:
                     got = await next_claim
-                except Exception:
+                except Exception:  # the claim itself failed: nothing was claimed to give back
+                    log.debug("claim ahead failed", exc_info=True)
                     got = None
                 if got is not None and got[1]:
                     await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")

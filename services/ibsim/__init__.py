@@ -26,7 +26,7 @@ quotes, what-if and orders in base-currency units with cash per currency (``fore
 answer to every other request (``other_requests.py``): see docs/simulator.md.
 """
 
-from services.ibsim.config import DEFAULT_ACCOUNT, Faults, FaultRule, OrderFaults, SimConfig, parse_fault_rule
+from services.ibsim.config import DEFAULT_ACCOUNT, FaultRule, Faults, OrderFaults, SimConfig, parse_fault_rule
 from services.ibsim.model import Instrument, SimExecution, SimOrder, SimPosition, load_universe
 from services.ibsim.server import AccountSnapshot, IBGatewaySimulator
 from services.ibsim.thread import SimulatorThread

@@ -46,9 +46,7 @@ class FaultRule:
             return False
         if self.order_ref is not None and not re.search(self.order_ref, order_ref or ""):
             return False
-        if self.min_quantity is not None and quantity < self.min_quantity:
-            return False
-        return True
+        return self.min_quantity is None or quantity >= self.min_quantity
 
 
 @dataclass(slots=True)

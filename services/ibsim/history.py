@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -63,7 +63,7 @@ def parse_end(text: str, now: datetime) -> datetime:
         return now
     try:
         if "-" in text[:9]:
-            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=timezone.utc)
+            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
         day, clock, *zone = text.split()
         moment = datetime.strptime(day + clock, "%Y%m%d%H:%M:%S")
         return moment.replace(tzinfo=ZoneInfo(zone[0]) if zone else NEW_YORK)
@@ -86,8 +86,8 @@ def bar_starts(end: datetime, duration: int, bar_seconds: int, use_rth: bool) ->
     stamp = math.floor(end.timestamp() / bar_seconds) * bar_seconds
     if stamp + bar_seconds > end.timestamp():
         stamp -= bar_seconds  # only finished bars
-    first = end.timestamp() - duration
-    while stamp >= first and len(starts) < MAX_BARS:
+    earliest = end.timestamp() - duration
+    while stamp >= earliest and len(starts) < MAX_BARS:
         moment = datetime.fromtimestamp(stamp, NEW_YORK)
         in_session = time(9, 30) <= moment.time() < time(16, 0)
         if moment.weekday() < 5 and (in_session or not use_rth):
@@ -111,7 +111,7 @@ def synthetic_bars(key: str, last_price: Decimal, min_tick: Decimal, starts: lis
 
     bars = []
     previous = closes[0]
-    for start, close in zip(starts, closes):
+    for start, close in zip(starts, closes, strict=True):
         wiggle = abs(close - previous) / 2 + min_tick * rng.randint(0, 5)
         high, low = max(previous, close) + wiggle, max(min(previous, close) - wiggle, min_tick)
         volume = 100 * rng.randint(1, 500)

@@ -11,7 +11,7 @@ the client decoders' ``serverVersion`` branches: ib_async's for 157 and up, IB's
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.ibsim import versions as v
@@ -70,7 +70,7 @@ DELAYED_TICK = {
 
 def ib_time(moment: datetime) -> str:
     """``YYYYmmdd HH:MM:SS UTC``: a form both ib_async and ib_insync parse with its zone."""
-    return moment.astimezone(timezone.utc).strftime("%Y%m%d %H:%M:%S") + " UTC"
+    return moment.astimezone(UTC).strftime("%Y%m%d %H:%M:%S") + " UTC"
 
 
 def trading_class(instrument: Instrument) -> str:
@@ -278,8 +278,19 @@ def order_status(order: SimOrder, server_version: int = MAX_SERVER_VERSION) -> l
 class WhatIfState:
     """Margin and commission figures of a what-if answer (strings as IB sends them)."""
 
-    __slots__ = ("init_before", "maint_before", "equity_before", "init_change", "maint_change",
-                 "equity_change", "init_after", "maint_after", "equity_after", "commission", "currency")
+    __slots__ = (
+        "commission",
+        "currency",
+        "equity_after",
+        "equity_before",
+        "equity_change",
+        "init_after",
+        "init_before",
+        "init_change",
+        "maint_after",
+        "maint_before",
+        "maint_change",
+    )
 
     def __init__(self, *, init_before: Decimal, maint_before: Decimal, equity_before: Decimal,
                  init_change: Decimal, maint_change: Decimal, equity_change: Decimal,
@@ -396,7 +407,7 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
             fmt(what_if.init_change), fmt(what_if.maint_change), fmt(what_if.equity_change),
             fmt(what_if.init_after), fmt(what_if.maint_after), fmt(what_if.equity_after),
         ]
-        fields += margins[-margin_fields:] + [fmt(what_if.commission), "", "", what_if.currency, ""]
+        fields += [*margins[-margin_fields:], fmt(what_if.commission), "", "", what_if.currency, ""]
     fields += ["0", "0"]  # randomizeSize, randomizePrice
     if sv >= v.PEGGED_TO_BENCHMARK:
         fields += [
@@ -642,7 +653,7 @@ def update_portfolio(instrument: Instrument, quantity: Decimal, market_price: De
 
 
 def update_account_time(moment: datetime) -> list[str]:
-    return [ACCT_UPDATE_TIME, "1", moment.astimezone(timezone.utc).strftime("%H:%M")]
+    return [ACCT_UPDATE_TIME, "1", moment.astimezone(UTC).strftime("%H:%M")]
 
 
 def account_download_end(account: str) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +17,7 @@ DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ class SimOrder:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "SimOrder":
+    def from_json(cls, data: dict) -> SimOrder:
         return cls(
             order_id=int(data["order_id"]),
             client_id=int(data["client_id"]),
@@ -227,7 +227,7 @@ class SimExecution:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "SimExecution":
+    def from_json(cls, data: dict) -> SimExecution:
         return cls(
             exec_id=data["execId"],
             order_id=int(data["orderId"]),
@@ -268,7 +268,7 @@ class SimPosition:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "SimPosition":
+    def from_json(cls, data: dict) -> SimPosition:
         return cls(
             symbol=data["symbol"],
             con_id=int(data["con_id"]),

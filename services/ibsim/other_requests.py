@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
@@ -55,7 +55,7 @@ Handler = Callable[["IBGatewaySimulator", "_Session", list[str]], None]
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _instrument(sim: "IBGatewaySimulator", session: "_Session", req_id: int, f: list[str], start: int) -> Instrument | None:
+def _instrument(sim: IBGatewaySimulator, session: _Session, req_id: int, f: list[str], start: int) -> Instrument | None:
     """The contract at ``f[start:start+12]``, or error 200 with the request's id."""
     instrument = sim._resolve_ref(parse_contract12(f, start))
     if instrument is None:
@@ -63,7 +63,7 @@ def _instrument(sim: "IBGatewaySimulator", session: "_Session", req_id: int, f: 
     return instrument
 
 
-def _mid(sim: "IBGatewaySimulator", instrument: Instrument) -> Decimal:
+def _mid(sim: IBGatewaySimulator, instrument: Instrument) -> Decimal:
     bid, ask = sim.quote(instrument.symbol)
     return ((bid + ask) / 2).quantize(instrument.min_tick / 2, rounding=ROUND_HALF_UP)
 
@@ -179,7 +179,7 @@ def req_historical_data(sim, session, f) -> None:
     end_text, bar_text, duration_text, rth, what, date_format = f[15 + o:21 + o]
     try:
         bar_seconds = history.parse_bar_size(bar_text)
-        end = history.parse_end(end_text, datetime.now(timezone.utc))
+        end = history.parse_end(end_text, datetime.now(UTC))
         starts = history.bar_starts(end, history.parse_duration(duration_text), bar_seconds, rth not in ("", "0"))
     except history.HistoryRequestError as exc:
         session.error(req_id, 162, f"Historical Market Data Service error message:{exc}")

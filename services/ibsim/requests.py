@@ -12,8 +12,6 @@ from decimal import Decimal, InvalidOperation
 
 from services.ibsim import versions
 
-UNSET_DOUBLE = 1.7976931348623157e308
-
 
 class RequestError(ValueError):
     """A request the simulator cannot read; answered with an error, never silently dropped."""
@@ -117,9 +115,12 @@ def _parse_place_order(f: list[str], sv: int) -> PlaceOrderRequest:
     i = 35 + o
     combo = contract.sec_type == "BAG"
     if combo:
-        legs = int(f[i]); i += 1 + 8 * legs
-        order_legs = int(f[i]); i += 1 + order_legs
-        params = int(f[i]); i += 1 + 2 * params
+        legs = int(f[i])
+        i += 1 + 8 * legs
+        order_legs = int(f[i])
+        i += 1 + order_legs
+        params = int(f[i])
+        i += 1 + 2 * params
     i += 7  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup, faMethod, faPercentage
     if sv < versions.FA_PROFILE_DESUPPORT:
         i += 1  # faProfile
@@ -133,7 +134,7 @@ def _parse_place_order(f: list[str], sv: int) -> PlaceOrderRequest:
     # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInit, scaleSubs, scalePriceIncrement
     increment = to_decimal(f[i + 6])
     i += 7
-    if increment is not None and 0 < increment:
+    if increment is not None and increment > 0:
         i += 7
     # scaleTable, activeStartTime, activeStopTime, hedgeType
     hedge_type = f[i + 3]
@@ -141,14 +142,18 @@ def _parse_place_order(f: list[str], sv: int) -> PlaceOrderRequest:
     if hedge_type:
         i += 1
     i += 4  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
-    dnc = _is_true(f[i]); i += 1
+    dnc = _is_true(f[i])
+    i += 1
     if dnc:
         i += 3
-    algo = f[i]; i += 1
+    algo = f[i]
+    i += 1
     if algo:
-        n = int(f[i] or 0); i += 1 + 2 * n
+        n = int(f[i] or 0)
+        i += 1 + 2 * n
     i += 1  # algoId
-    what_if = _is_true(f[i]); i += 1
+    what_if = _is_true(f[i])
+    i += 1
     i += 4  # orderMiscOptions, solicited, randomizeSize, randomizePrice
     if order_type in ("PEG BENCH", "PEGBENCH"):
         i += 5

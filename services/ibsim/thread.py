@@ -30,7 +30,7 @@ class SimulatorThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
-        self._started = concurrent.futures.Future()
+        self._started: concurrent.futures.Future[int] = concurrent.futures.Future()
 
     @property
     def port(self) -> int:
@@ -56,7 +56,7 @@ class SimulatorThread:
         self._stop = asyncio.Event()
         try:
             await self.simulator.start(self.host, self.requested_port)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits for the start
             self._started.set_exception(exc)
             return
         self._started.set_result(self.simulator.port)
@@ -74,7 +74,7 @@ class SimulatorThread:
         def run() -> None:
             try:
                 future.set_result(fn(self.simulator))
-            except BaseException as exc:  # handed to the caller
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 future.set_exception(exc)
 
         self._loop.call_soon_threadsafe(run)

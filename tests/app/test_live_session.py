@@ -7,8 +7,6 @@ import asyncio
 from dataclasses import replace
 from decimal import Decimal
 
-from PySide6.QtWidgets import QDialog
-
 from services.domain import TradeMode
 from tests.app.conftest import run
 from tests.app.test_startup import _free_port

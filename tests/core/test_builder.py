@@ -1,6 +1,7 @@
 from decimal import Decimal as D
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.core.builder import (
     BuildParams,
@@ -148,7 +149,7 @@ def portfolios(draw):
     signs = draw(st.lists(st.sampled_from([1, 1, -1]), min_size=n, max_size=n))
     targets = [
         Target(f"S{i}", sign * (D(w) / D(total) * scale).quantize(D("0.0001"), rounding="ROUND_DOWN"), draw(prices_st))
-        for i, (w, sign) in enumerate(zip(raw, signs))
+        for i, (w, sign) in enumerate(zip(raw, signs, strict=True))
     ]
     pv = draw(st.decimals(min_value=D(100), max_value=D(10_000_000), places=2))
     buffer = draw(st.sampled_from([D(0), D("0.02"), D("0.1")]))

@@ -2,7 +2,6 @@
 MariaDB (``db_url``)."""
 
 import json
-from decimal import Decimal as D
 from pathlib import Path
 
 import pytest

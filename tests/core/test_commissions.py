@@ -54,7 +54,8 @@ def test_models_satisfy_the_protocol():
     assert isinstance(TieredCommission(), CommissionModel)
 
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 quantities = st.integers(min_value=1, max_value=2_000_000).map(D)
 prices = st.decimals(min_value=D("0.0001"), max_value=D(5000), places=4)

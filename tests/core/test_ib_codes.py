@@ -9,7 +9,14 @@ import pytest
 
 from services.core import ib_codes
 from services.core.ib_codes import CodeClass as C
-from services.core.ib_codes import classify, confirms_cancel, is_informational, is_warning, refuses_modify, rejects_order
+from services.core.ib_codes import (
+    classify,
+    confirms_cancel,
+    is_informational,
+    is_warning,
+    refuses_modify,
+    rejects_order,
+)
 from services.core.order_state import EventKind, OrderEvent, OrderStatus, Outcome, apply_event
 from services.domain import OrderState as S
 

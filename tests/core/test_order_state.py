@@ -1,7 +1,8 @@
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.core.order_state import (
     IB_STATUSES,
@@ -13,7 +14,8 @@ from services.core.order_state import (
     apply_events,
     run_status,
 )
-from services.domain import OrderState as S, RunStatus
+from services.domain import OrderState as S
+from services.domain import RunStatus
 
 E = OrderEvent
 
@@ -84,7 +86,7 @@ def test_filled_never_decreases_and_overfills_are_capped_and_flagged():
 
 
 def test_late_fill_after_cancel_is_recorded_and_flagged():
-    final, ts = run([E(EventKind.SUBMITTED), status("Submitted"), E.fill(D(10)), E(EventKind.CANCEL_REQUESTED),
+    _final, ts = run([E(EventKind.SUBMITTED), status("Submitted"), E.fill(D(10)), E(EventKind.CANCEL_REQUESTED),
                      status("PendingCancel", 10), E.fill(D(5)), status("Cancelled", 15), E.fill(D(20)), status("Submitted", 40)])
     assert trail(ts)[3:] == [
         (S.CANCEL_REQUESTED, 10, Outcome.APPLIED),

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -21,7 +21,7 @@ from services.core.risk import (
 )
 from services.domain import OrderType, Side, TradingState
 
-NOW = datetime(2026, 11, 21, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 OFF = {name: None for name in DEFAULT_RISK_LIMITS if name != "allow_short"}
 
 
@@ -176,9 +176,9 @@ def test_builder_output_feeds_the_engine():
 
 
 def test_trading_day_starts_at_new_york_midnight():
-    assert trading_day_start(NOW) == datetime(2026, 11, 21, 5, 0, tzinfo=timezone.utc)  # EST
-    assert trading_day_start(datetime(2026, 11, 21, 4, 59, tzinfo=timezone.utc)) == datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc)
-    assert trading_day_start(datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)) == datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # EDT
+    assert trading_day_start(NOW) == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)  # EST
+    assert trading_day_start(datetime(2026, 11, 21, 4, 59, tzinfo=UTC)) == datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
+    assert trading_day_start(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # EDT
 
 
 def test_check_order_for_a_single_manual_order():
@@ -194,7 +194,13 @@ def test_foreign_orders_and_positions_are_valued_in_the_base_currency():
     from decimal import Decimal
 
     from services.core.builder import OrderDraft
-    from services.core.risk import MaxGrossExposure, MaxOrderNotional, MaxPositionRatio, RiskContext, evaluate_risk
+    from services.core.risk import (
+        MaxGrossExposure,
+        MaxOrderNotional,
+        MaxPositionRatio,
+        RiskContext,
+        evaluate_risk,
+    )
     from services.domain import OrderType, Side
 
     draft = OrderDraft(1, "SAP", Side.BUY, Decimal(45), OrderType.LMT, Decimal("201"), Decimal("200"), Decimal("9900"),

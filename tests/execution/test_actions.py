@@ -9,11 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from services.db.models import OrderEvent as OrderEventRow
-from services.db.models import TradeOrder
 from services.db.repositories import FillRepository, OrderRepository, SettingsRepository
 from services.domain import OrderState, OrderType, Side, TradeMode, TradingState
 from services.execution.errors import BadInput, TradingHalted
-
 from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack, make_snapshot

@@ -9,7 +9,7 @@ import pytest
 from services.domain import OrderType, Side
 
 from .cli_helpers import cli_args, run, until_client_gone
-from .conftest import build_stack, make_snapshot
+from .conftest import build_stack
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # every step a `python -m app` subprocess
 

@@ -65,11 +65,11 @@ async def test_sigkill_at_random_moments_then_reconcile_and_execute(database, db
         moments.append(f"{kind}>={target}")
 
         def progress() -> int:
-            return len(sim.orders()) - refs_before if kind == "orders" else len(sim.ledger()) - execs_before
+            return len(sim.orders()) - refs_before if kind == "orders" else len(sim.ledger()) - execs_before  # noqa: B023 - called only within this iteration
 
         # A fine poll interval: the kill should land right at the chosen moment.
-        await wait_until(lambda: proc.returncode is not None or progress() >= target, 30,
-                         lambda: f"cycle {cycle}: {kind} to reach {target} (at {progress()}) or the run to end",
+        await wait_until(lambda: proc.returncode is not None or progress() >= target, 30,  # noqa: B023
+                         lambda: f"cycle {cycle}: {kind} to reach {target} (at {progress()}) or the run to end",  # noqa: B023
                          interval=0.002)
         if proc.returncode is None:
             proc.send_signal(signal.SIGKILL)
@@ -87,7 +87,7 @@ async def test_sigkill_at_random_moments_then_reconcile_and_execute(database, db
         await until_client_gone(sim, 1)
 
     assert kills_landed == KILLS  # every kill landed mid-run
-    print("kills:", list(zip(moments, phases)))
+    print("kills:", list(zip(moments, phases, strict=True)))
     with database.session() as session:
         statuses = Counter(str(s) for s in session.scalars(select(TradeOrder.status)))
         print("final statuses:", statuses)

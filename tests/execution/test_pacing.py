@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -56,7 +57,7 @@ async def test_no_window_of_one_second_holds_more_than_capacity(spacing):
     assert max_in_window(times) <= 45
     # and the limiter never made anyone wait longer than needed: no message left later than its
     # arrival, the spacing after the previous one and one second after the 45th before it require
-    for i, (arrived, sent) in enumerate(zip(arrivals, times)):
+    for i, (arrived, sent) in enumerate(zip(arrivals, times, strict=True)):
         needed = arrived
         if i >= 1:
             needed = max(needed, times[i - 1] + gap)
@@ -96,7 +97,7 @@ async def test_default_spacing_smooths_bursts_without_losing_throughput():
     for _ in range(500):
         await limiter.acquire()
         times.append(clock.now)
-    gaps = {round(b - a, 6) for a, b in zip(times, times[1:])}
+    gaps = {round(b - a, 6) for a, b in itertools.pairwise(times)}
     assert gaps == {round(1 / 45, 6)}
     assert times[-1] == pytest.approx(499 / 45)  # 500 messages: 11.09 s, the bound is 500/45 = 11.1 s
     assert not limiter.try_acquire()  # the next one must wait for its spacing

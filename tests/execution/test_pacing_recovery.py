@@ -88,7 +88,7 @@ async def test_orders_dropped_by_error_100_are_sent_again_exactly_once(make_simu
         await asyncio.sleep(1.0)  # a fresh window at the simulator: the orders alone
         refs = [f"PACE-{i}" for i in range(30)]
         placed = {}
-        for ref, symbol in zip(refs, symbols):
+        for ref, symbol in zip(refs, symbols, strict=True):
             placed[ref] = await provider.place_order(OrderRequest(ref, symbol, Side.BUY, Decimal(1), OrderType.MKT))
         await wait_for(lambda: len(provider.inflight) == 0 and set(refs_at_simulator(sim)) == set(refs), 60,
                        "every order at the simulator and answered")

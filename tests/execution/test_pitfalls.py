@@ -13,14 +13,13 @@ from sqlalchemy import select
 
 from services.core.order_state import EventKind
 from services.db.models import OrderEvent as OrderEventRow
-from services.db.models import TradeFill, TradeOrder
-from services.db.repositories import FillRepository, OrderRepository, PositionRepository
+from services.db.models import TradeFill
+from services.db.repositories import OrderRepository, PositionRepository
 from services.domain import OrderState, OrderType, Side, TradeMode
 from services.execution.errors import AccountGuardError, BrokerError, LiveConfirmRequired, QueryFailed
-from services.execution.events import ConnectionState, ExecutionEvent, OrderStatusEvent
+from services.execution.events import ConnectionState, OrderStatusEvent
 from services.execution.writer import LocalOrderEvent
 from services.ibsim.messages import COMMISSION_REPORT
-
 from tests.fixtures.proxy import TwsHoldProxy
 from tests.fixtures.waiting import wait_until
 

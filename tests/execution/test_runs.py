@@ -6,8 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from services.db.repositories import FillRepository, OrderRepository, PositionRepository, RunRepository, SettingsRepository
 from services.core.builder import client_order_id
+from services.db.repositories import (
+    OrderRepository,
+    PositionRepository,
+    RunRepository,
+    SettingsRepository,
+)
 from services.domain import OrderState, RunStatus, Side, TradeMode
 from services.execution.errors import LiveConfirmRequired
 

@@ -13,11 +13,10 @@ import pytest
 from services.db.repositories import OrderRepository, PositionRepository
 from services.domain import OrderState, OrderType, Side
 from services.execution.writer import EventWriter, WriterHealth
+from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack
 from .test_actions import _settle
-from tests.fixtures.waiting import wait_until
-
 from .test_db_outage import FlakyDatabase
 from .test_pitfalls import assert_db_matches_ledger, db_fills
 

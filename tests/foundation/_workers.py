@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
-T0 = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
 def insert_fills(url: str, order_id: int, exec_ids: list[str], barrier, results) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,7 @@ from services.db.repositories import Repositories
 from services.domain import AuditRecord
 from tests.foundation import _workers
 
-T0 = datetime(2026, 3, 2, 14, 30, 0, 5, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 30, 0, 5, tzinfo=UTC)
 SPAWN = multiprocessing.get_context("spawn")
 DEADLINE = 60
 
@@ -57,11 +57,10 @@ def test_list_filters_and_orders(database):
 
 def test_append_inside_the_callers_transaction_rolls_back_with_it(database):
     log = AuditLog(database)
-    with pytest.raises(RuntimeError):
-        with database.unit_of_work() as s:
-            Repositories(s).settings.set_trading_state("HALTED")
-            log.append("alice", "trading.halt", session=s)
-            raise RuntimeError("the change failed")
+    with pytest.raises(RuntimeError), database.unit_of_work() as s:
+        Repositories(s).settings.set_trading_state("HALTED")
+        log.append("alice", "trading.halt", session=s)
+        raise RuntimeError("the change failed")
     assert log.count() == 0
     with database.unit_of_work() as s:
         Repositories(s).settings.set_trading_state("HALTED")
@@ -97,7 +96,7 @@ def test_changing_one_field_of_one_row_names_that_row(database, column, value):
 
 def test_changing_the_time_by_one_microsecond_is_detected(database):
     log = AuditLog(database)
-    for n in range(3):
+    for _n in range(3):
         log.append("alice", "x", time=T0)
     with database.engine.begin() as c:
         c.execute(text("UPDATE audit_logs SET time = :t WHERE id = 2"), {"t": datetime(2026, 3, 2, 14, 30, 0, 6)})
@@ -134,7 +133,7 @@ def test_threads_appending_concurrently_keep_one_chain(database):
                 record = log.append(name, "thread.append", payload={"n": n})
                 with lock:
                     ids.append(record.id)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:  # collected and asserted below
             errors.append(exc)
 
     workers = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(threads)]

@@ -4,8 +4,9 @@ tampered old entry, and after that every verification reports the break."""
 
 from __future__ import annotations
 
+import itertools
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, text
@@ -13,7 +14,7 @@ from sqlalchemy import event, text
 from services.audit import AuditEntry, AuditLog
 from services.db.models import AuditLog as AuditLogRow
 
-T0 = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
 @contextmanager
@@ -42,7 +43,7 @@ def test_bulk_append_builds_the_same_chain_as_single_appends(database):
     log.append("alice", "last", time=T0)
     records = log.list()
     assert [r.id for r in records] == [1, 2, 3, 4, 5]
-    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:]))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     assert log.verify(full=True).ok and log.verify(full=True).checked == 5
 
 

@@ -31,7 +31,7 @@ def test_threads_racing_on_one_client_order_id_store_one_order(database):
                     order, created = Repositories(s).orders.insert_once(f"race-{n}", "AAPL", "BUY", Decimal(1))
                     with lock:
                         outcomes.append((created, order.id))
-        except BaseException as exc:  # noqa: BLE001 - asserted below
+        except BaseException as exc:  # asserted below
             errors.append(exc)
 
     workers = [threading.Thread(target=work) for _ in range(threads)]

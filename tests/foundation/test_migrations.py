@@ -4,6 +4,7 @@ upgrade -> downgrade base -> upgrade works."""
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from services.db import Database
-from services.db import migrate
+from services.db import Database, migrate
 from services.db.models import Base
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,13 +113,12 @@ def test_connection_settings(database):
 
 
 def test_foreign_keys_are_enforced(database):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from services.db.repositories import Repositories
 
-    with pytest.raises(sa.exc.IntegrityError):
-        with database.unit_of_work() as s:
-            Repositories(s).fills.insert_once("x.1.01", 424242, "AAPL", "BUY", 1, 1, datetime.now(timezone.utc))
+    with pytest.raises(sa.exc.IntegrityError), database.unit_of_work() as s:
+        Repositories(s).fills.insert_once("x.1.01", 424242, "AAPL", "BUY", 1, 1, datetime.now(UTC))
 
 
 def test_database_repr_hides_the_password():
@@ -146,7 +145,7 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     build = tmp_path / "build"
     result = subprocess.run(
         [sys.executable, "-c", "import sys; from setuptools import setup; sys.argv[1:] = ['-q', 'build_py', '--build-lib', sys.argv[1]]; setup()", str(build)],
-        cwd=source, capture_output=True, text=True, timeout=300,
+        check=False, cwd=source, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (build / "migrations").iterdir() if p.suffix in (".py", ".mako")) == [
@@ -164,7 +163,7 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     # The built tree goes first on sys.path, ahead of the checkout's editable install.
     run = subprocess.run(
         [sys.executable, "-c", "import sys; sys.path[:0] = [sys.argv.pop(1)]\n" + probe, str(build), url],
-        cwd=elsewhere, capture_output=True, text=True, timeout=120,
+        check=False, cwd=elsewhere, capture_output=True, text=True, timeout=120,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
     assert run.returncode == 0, run.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -32,7 +32,7 @@ from services.domain import (
     TradingState,
 )
 
-T0 = datetime(2026, 3, 2, 14, 30, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 30, 0, 123456, tzinfo=UTC)
 
 
 def _project(database, name="alpha") -> int:
@@ -156,9 +156,8 @@ def test_orders_create_get_list_and_update_status(database):
 
 
 def test_order_status_must_be_a_known_state(database):
-    with database.unit_of_work() as s:
-        with pytest.raises(ValueError):
-            Repositories(s).orders.create("c-x", "AAPL", Side.BUY, 1, status="Submitted")
+    with database.unit_of_work() as s, pytest.raises(ValueError):
+        Repositories(s).orders.create("c-x", "AAPL", Side.BUY, 1, status="Submitted")
 
 
 def test_order_record_conversion(database):
@@ -183,7 +182,7 @@ def test_fills_commission_arrives_later_and_corrections_supersede(database):
         repos = Repositories(s)
         order = repos.orders.create("c-1", "AAPL", Side.BUY, 100)
         f1, c1 = repos.fills.insert_once("0001f4e8.6538e7b4.01.01", order.id, "AAPL", Side.BUY, 60, "187.10", T0)
-        f2, c2 = repos.fills.insert_once("0001f4e8.6538e7b5.01.01", order.id, "AAPL", "BUY", 40, "187.20", T0 + timedelta(seconds=1))
+        _f2, c2 = repos.fills.insert_once("0001f4e8.6538e7b5.01.01", order.id, "AAPL", "BUY", 40, "187.20", T0 + timedelta(seconds=1))
         assert (c1, c2) == (True, True)
         assert f1.commission is None
         assert repos.fills.set_commission("0001f4e8.6538e7b4.01.01", "0.30") .commission == Decimal("0.30000000")
@@ -327,17 +326,15 @@ def test_times_are_aware_utc_with_microseconds_and_naive_is_refused(database):
         order_id = order.id
     with database.session() as s:
         created = Repositories(s).orders.get(order_id).created_at
-    assert created == T0 and created.tzinfo == timezone.utc and created.microsecond == 123456
-    with pytest.raises(Exception, match="naive datetime"):
-        with database.unit_of_work() as s:
-            Repositories(s).orders.create("c-2", "AAPL", Side.BUY, 1, created_at=datetime(2026, 1, 1))
+    assert created == T0 and created.tzinfo == UTC and created.microsecond == 123456
+    with pytest.raises(Exception, match="naive datetime"), database.unit_of_work() as s:
+        Repositories(s).orders.create("c-2", "AAPL", Side.BUY, 1, created_at=datetime(2026, 1, 1))
 
 
 def test_unit_of_work_rolls_back_on_error(database):
-    with pytest.raises(RuntimeError):
-        with database.unit_of_work() as s:
-            Repositories(s).projects.create("doomed")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), database.unit_of_work() as s:
+        Repositories(s).projects.create("doomed")
+        raise RuntimeError("boom")
     with database.session() as s:
         assert Repositories(s).projects.list() == []
         assert s.scalar(select(func.count()).select_from(TradeOrder)) == 0

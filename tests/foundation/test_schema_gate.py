@@ -41,7 +41,7 @@ def _console(url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProces
     env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
     env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
                TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
-    return subprocess.run([sys.executable, "-m", "app", "--db-url", url, *args], env=env,
+    return subprocess.run([sys.executable, "-m", "app", "--db-url", url, *args], check=False, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

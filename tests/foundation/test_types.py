@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy.exc import StatementError
 from services.db.models import EquitySnapshot, Position
 from services.db.repositories import Repositories
 
-T0 = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
 def test_money_keeps_every_digit(database):
@@ -50,16 +50,13 @@ def test_sql_comparisons_and_ordering_use_the_decimal_value(database):
 
 
 def test_a_value_that_does_not_fit_is_refused_not_mangled(database):
-    with pytest.raises(StatementError, match="does not fit NUMERIC"):
-        with database.unit_of_work() as s:
-            Repositories(s).positions.upsert("DU1", "A", "100000000000000", "1")  # 15 integer digits > 14
+    with pytest.raises(StatementError, match="does not fit NUMERIC"), database.unit_of_work() as s:
+        Repositories(s).positions.upsert("DU1", "A", "100000000000000", "1")  # 15 integer digits > 14
     if database.is_sqlite:  # a scaled 64-bit integer holds money up to about 92 billion
-        with pytest.raises(StatementError, match="too large for exact storage on SQLite"):
-            with database.unit_of_work() as s:
-                Repositories(s).equity.append("DU1", cash="99999999999.99999999", equity="1")
-    with pytest.raises(StatementError, match="not a finite number"):
-        with database.unit_of_work() as s:
-            Repositories(s).positions.upsert("DU1", "A", Decimal("NaN"), "1")
+        with pytest.raises(StatementError, match="too large for exact storage on SQLite"), database.unit_of_work() as s:
+            Repositories(s).equity.append("DU1", cash="99999999999.99999999", equity="1")
+    with pytest.raises(StatementError, match="not a finite number"), database.unit_of_work() as s:
+        Repositories(s).positions.upsert("DU1", "A", Decimal("NaN"), "1")
 
 
 def test_floats_go_through_their_shortest_repr(database):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from services.domain import AuditRecord, FillRecord, OrderRecord, OrderState, OrderType, PositionRecord, Side
 
-T0 = datetime(2026, 11, 20, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM", "NVDA")
 
 
@@ -53,4 +53,4 @@ def audit(i: int, action: str = "order.submitted") -> AuditRecord:
                        f"{i:064x}")
 
 
-__all__ = ["T0", "order", "fill", "position", "audit", "replace"]
+__all__ = ["T0", "audit", "fill", "order", "position", "replace"]

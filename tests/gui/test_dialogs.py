@@ -160,7 +160,7 @@ def test_charts_take_plain_data(qtbot):
     qtbot.addWidget(charts)
     points = [(T0 + timedelta(seconds=i), Decimal(1000 * i)) for i in range(5)]
     charts.set_run_progress(points, Decimal(10000))
-    xs, ys = charts.filled_curve.getData()
+    _xs, ys = charts.filled_curve.getData()
     assert list(ys) == [0.0, 1000.0, 2000.0, 3000.0, 4000.0]
     assert charts.target_line.value() == 10000.0
     charts.set_fill_prices({"AAPL": [(T0, Decimal("100.10")), (T0, Decimal("100.30"))]}, {"AAPL": Decimal("100")})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from PySide6.QtCore import Qt
@@ -28,7 +28,7 @@ from widgets.views.snapshots import SnapshotsView
 
 from .factories import T0, audit, fill, position
 
-NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 CSV = "symbol,weight,price\nAAPL,0.30,190.50\nMSFT,0.25,410.00\nSPY,0.20,580.25\n"
 
 

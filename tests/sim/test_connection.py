@@ -77,7 +77,7 @@ async def raw_handshake(port: int, announcement: str, expect_close: bool = False
             messages += buffer.feed(data)
         if not closed and expect_close:
             closed = await asyncio.wait_for(reader.read(4096), 5) == b""
-    except asyncio.TimeoutError:
+    except TimeoutError:
         closed = False
     finally:
         writer.close()
@@ -224,7 +224,7 @@ async def test_current_time_and_ids(simulator, ib_client):
 
     ib = await ib_client()
     now = await asyncio.wait_for(ib.reqCurrentTimeAsync(), 5)
-    assert abs((now - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 5
+    assert abs((now - dt.datetime.now(dt.UTC)).total_seconds()) < 5
     other = await ib_client(client_id=2)
     [aapl] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
     order = LimitOrder("BUY", 1, 1, orderId=500)

@@ -4,7 +4,7 @@ expected values. A dropped or extra field changes the golden text or breaks the 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -13,7 +13,7 @@ from services.ibsim import messages as m
 from services.ibsim.codec import FrameBuffer, fmt, frame, parse_version_range
 from services.ibsim.model import Instrument, SimExecution, SimOrder
 
-T = datetime(2026, 1, 21, 14, 30, 5, tzinfo=timezone.utc)
+T = datetime(2026, 1, 21, 14, 30, 5, tzinfo=UTC)
 AAPL = Instrument("AAPL", 265598, "NASDAQ", D("228.50"), "APPLE INC")
 IBM = Instrument("IBM", 8314, "NYSE", D("211.60"), "INTL BUSINESS MACHINES CORP")
 order = SimOrder(order_id=7, client_id=3, perm_id=1000001, account="DU1234567", symbol="AAPL", con_id=265598, action="BUY", quantity=D("100"), order_type="LMT", limit_price=D("228.25"), tif="GTC", order_ref="run1-0001", status="Submitted", filled=D("40"), avg_fill_price=D("228.2"), last_fill_price=D("228.2"), created_at=T)
@@ -172,7 +172,7 @@ class Recorder:
 
     def __init__(self):
         self.calls = []
-        self.defaultTimezone = timezone.utc
+        self.defaultTimezone = UTC
 
         class _IB:
             TimezoneTWS = None
@@ -216,7 +216,7 @@ def test_decode_open_order(library, sv):
 
 @pytest.mark.parametrize("library,sv", LIBS)
 def test_decode_what_if(library, sv):
-    name, (_, _, order, state) = decode(m.open_order(build_order(), AAPL, sv, what_if=build_what_if()), sv, library)
+    _name, (_, _, order, state) = decode(m.open_order(build_order(), AAPL, sv, what_if=build_what_if()), sv, library)
     assert order.whatIf is True
     assert (state.initMarginChange, state.equityWithLoanAfter, state.commission, state.commissionCurrency) == ("5712.75", "999999", 1.0, "USD")
 
@@ -232,7 +232,7 @@ def test_decode_completed_order(library, sv):
 
 @pytest.mark.parametrize("library,sv", LIBS)
 def test_decode_exec_details(library, sv):
-    name, (req_id, contract, ex) = decode(m.exec_details(-1, build_execution(), AAPL, sv), sv, library)
+    name, (req_id, _contract, ex) = decode(m.exec_details(-1, build_execution(), AAPL, sv), sv, library)
     assert name == "execDetails"
     assert (req_id, ex.orderId, ex.execId, ex.permId, ex.clientId, ex.orderRef) == (-1, 7, "0000e0d5.00000001.01.01", 1000001, 3, "run1-0001")
     assert (ex.side, ex.shares, ex.price, ex.cumQty, ex.avgPrice, ex.acctNumber) == ("BOT", 40.0, 228.2, 40.0, 228.2, "DU1234567")
@@ -245,13 +245,13 @@ def test_decode_small_messages(library, sv):
         "orderStatus", (7, "Submitted", 40.0, 60.0, 228.2, 1000001, 0, 228.2, 3, "", 0.0))
     assert decode(m.error(7, 201, "Order rejected - reason:test", sv), sv, library) == (
         "error", (7, 201, "Order rejected - reason:test", ""))
-    name, (report,) = decode(m.commission_report("x.01", D("1.25"), "USD", D("-12.5")), sv, library)
+    _name, (report,) = decode(m.commission_report("x.01", D("1.25"), "USD", D("-12.5")), sv, library)
     assert (report.execId, report.commission, report.currency, report.realizedPNL) == ("x.01", 1.25, "USD", -12.5)
-    name, (account, contract, qty, cost) = decode(m.position("DU1234567", AAPL, D("100"), D("228.53")), sv, library)
+    _name, (account, contract, qty, cost) = decode(m.position("DU1234567", AAPL, D("100"), D("228.53")), sv, library)
     assert (account, contract.conId, qty, cost) == ("DU1234567", 265598, 100.0, 228.53)
-    name, args = decode(m.update_portfolio(AAPL, D("100"), D("228.5"), D("22850"), D("228.53"), D("-3"), D("0"), "DU1234567"), sv, library)
+    _name, args = decode(m.update_portfolio(AAPL, D("100"), D("228.5"), D("22850"), D("228.53"), D("-3"), D("0"), "DU1234567"), sv, library)
     assert args[1:] == (100.0, 228.5, 22850.0, 228.53, -3.0, 0.0, "DU1234567")
-    name, (req_id, details) = decode(m.contract_details(5, AAPL, sv), sv, library)
+    _name, (req_id, details) = decode(m.contract_details(5, AAPL, sv), sv, library)
     assert (req_id, details.contract.conId, details.contract.primaryExchange, details.longName, details.minTick) == (
         5, 265598, "NASDAQ", "APPLE INC", 0.01)
     assert decode(m.tick_price(9, m.BID, D("228.49"), D("300")), sv, library) == ("priceSizeTick", (9, 1, 228.49, 300.0))

@@ -175,7 +175,7 @@ class Frames:
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -224,13 +224,13 @@ async def walk_the_table(ib, lib) -> None:
             assert errors == [], f"{name} was answered with an error: {errors}"
             continue
         if expect.code is not None:
-            fields = await frames.wait(lambda f: is_error(f) and f[2] == str(req_id), since, name)
+            fields = await frames.wait(lambda f: is_error(f) and f[2] == str(req_id), since, name)  # noqa: B023 - awaited within this iteration
             assert int(fields[3]) == expect.code, f"{name}: {fields}"
             continue
         key = str(26 if name == "reqMarketRule" else req_id)
         fields = await frames.wait(
-            lambda f: f[0] == expect.msg_id and (expect.index is None or f[expect.index] == key)
-            or (is_error(f) and f[2] in (key, "-1")), since, name)
+            lambda f: (f[0] == expect.msg_id and (expect.index is None or f[expect.index] == key))  # noqa: B023
+            or (is_error(f) and f[2] in (key, "-1")), since, name)  # noqa: B023
         assert not is_error(fields), f"{name} was answered with an error: {fields}"
     unsupported = [f for f in frames.frames if is_error(f) and f[3] in ("320", "321", "322")]
     assert unsupported == []

@@ -4,7 +4,8 @@ regular session with useRTH)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+import itertools
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -16,7 +17,7 @@ END = "20250103 16:00:00 US/Eastern"  # a Friday
 
 
 def test_bar_times_follow_the_session_and_the_weekdays():
-    end = history.parse_end(END, datetime.now(timezone.utc))
+    end = history.parse_end(END, datetime.now(UTC))
     hourly = history.bar_starts(end, history.parse_duration("1 D"), history.parse_bar_size("1 hour"), use_rth=True)
     assert [b.strftime("%a %H:%M") for b in hourly] == ["Fri 10:00", "Fri 11:00", "Fri 12:00", "Fri 13:00", "Fri 14:00", "Fri 15:00"]
     daily = history.bar_starts(end, history.parse_duration("1 W"), history.parse_bar_size("1 day"), use_rth=True)
@@ -33,14 +34,14 @@ def test_invalid_requests_are_refused(duration, bar_size):
 
 
 def test_bars_are_seeded_and_end_at_the_last_price():
-    starts = history.bar_starts(history.parse_end(END, datetime.now(timezone.utc)), 86400 * 30, 86400, True)
+    starts = history.bar_starts(history.parse_end(END, datetime.now(UTC)), 86400 * 30, 86400, True)
     first = history.synthetic_bars("1:AAPL", D("228.5"), D("0.01"), starts, 86400)
     again = history.synthetic_bars("1:AAPL", D("228.5"), D("0.01"), starts, 86400)
     other = history.synthetic_bars("2:AAPL", D("228.5"), D("0.01"), starts, 86400)
     assert first == again and first != other
     assert first[-1].close == D("228.5")
     assert all(b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high for b in first)
-    assert all(later.open == earlier.close for earlier, later in zip(first, first[1:]))
+    assert all(later.open == earlier.close for earlier, later in itertools.pairwise(first))
 
 
 async def test_real_client_gets_the_bars(simulator, ib_client):

@@ -59,7 +59,7 @@ async def test_order_of_messages_and_tick_types(simulator, ib_client, data_type)
     simulator.set_price("MSFT", "401.50")
     await wait_for(lambda: (ticker.bid, ticker.ask, ticker.last) == (401.49, 401.51, 401.5), message="streamed update")
     streamed = {int(f[3]) for f in seen[len(mine):] if f[0] in ("1", "2") and f[2] == req_id}
-    assert streamed <= (DELAYED if data_type == 3 else set(range(0, 10)))
+    assert streamed <= (DELAYED if data_type == 3 else set(range(10)))
 
 
 @pytest.mark.parametrize("data_type", [2, 4])
@@ -70,7 +70,7 @@ async def test_frozen_data_is_sent_once(simulator, ib_client, data_type):
     _, ticker = await subscribe(ib, data_type)
     await wait_for(lambda: ticker.bid == 399.99 and ticker.marketDataType == data_type, message="frozen values")
     ticks = [f for f in seen if f[0] in ("1", "2")]
-    assert {int(f[3]) for f in ticks} <= (DELAYED if data_type == 4 else set(range(0, 10)))
+    assert {int(f[3]) for f in ticks} <= (DELAYED if data_type == 4 else set(range(10)))
     simulator.set_price("MSFT", "402")
     await ib.reqCurrentTimeAsync()  # a round trip: anything the price move caused has arrived
     assert ticker.bid == 399.99

@@ -33,7 +33,7 @@ class RawClient:
         self.frames: list[list[str]] = []
 
     @classmethod
-    async def connect(cls, port: int, announcement: str) -> "RawClient":
+    async def connect(cls, port: int, announcement: str) -> RawClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"API\0" + frame_raw(announcement))
         await writer.drain()
@@ -57,7 +57,7 @@ class RawClient:
                 raise AssertionError(f"no {what} within 5 s; got {self.frames}")
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if not data:
                 raise AssertionError(f"connection closed before {what}; got {self.frames}")

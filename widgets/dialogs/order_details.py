@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, is_dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -19,10 +20,10 @@ from PySide6.QtWidgets import (
 
 from services.domain import FillRecord, OrderRecord
 
+from ..common import make_table
 from ..models.base import csv_value, fmt_price, fmt_quantity, fmt_text, fmt_time
 from ..models.fills import FillsModel
 from ..models.orders import status_text
-from ..common import make_table
 
 EVENT_FIELDS = ("time", "event", "from_state", "to_state", "source", "detail")
 EVENT_TITLES = ("Time", "Event", "From", "To", "Source", "Detail")

@@ -13,7 +13,6 @@ Input and output shape::
 
 from __future__ import annotations
 
-import copy
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,7 +76,6 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(560, 640)
-        self._initial = copy.deepcopy(values)
         ib = values.get("ib", {})
         self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
         self.port_spin = QSpinBox()
@@ -143,7 +141,7 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def _read_table(table: QTableWidget) -> dict[str, Any]:
-        return {table.item(r, 0).text(): parse_value(table.item(r, 1).text()) for r in range(table.rowCount())}
+        return {_cell_text(table, r, 0): parse_value(_cell_text(table, r, 1)) for r in range(table.rowCount())}
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -178,3 +176,8 @@ class SettingsDialog(QDialog):
             return
         self.settings_submitted.emit(values)
         super().accept()
+
+
+def _cell_text(table: QTableWidget, row: int, column: int) -> str:
+    item = table.item(row, column)
+    return "" if item is None else item.text()

@@ -6,7 +6,7 @@ import json
 
 from services.domain import AuditRecord
 
-from .base import RIGHT, Column, CoalescingTableModel, fmt_time
+from .base import RIGHT, CoalescingTableModel, Column, fmt_time
 
 
 def payload_text(record: AuditRecord) -> str:

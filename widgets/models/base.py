@@ -10,12 +10,13 @@ an update does not grow with the table.
 from __future__ import annotations
 
 from bisect import bisect_right
-from itertools import islice
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable, Generic, Hashable, Iterable, Sequence, TypeVar
+from itertools import islice
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
@@ -79,7 +80,8 @@ def fmt_price(value: Decimal | None) -> str:
     if value is None:
         return ""
     # Prices keep up to 4 places (sub-penny fills exist) but at least 2.
-    places = max(2, min(4, -value.normalize().as_tuple().exponent))
+    exponent = value.normalize().as_tuple().exponent  # 'n', 'N' or 'F' for NaN and infinity
+    places = max(2, min(4, -exponent)) if isinstance(exponent, int) else 2
     return fmt_decimal(value, places)
 
 
@@ -94,7 +96,7 @@ def fmt_time(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
@@ -111,6 +113,15 @@ def sort_key(value: Any) -> Any:
     if isinstance(value, Enum):
         return str(value.value)
     return str(value)
+
+
+def _sorted_by(value: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A column's sort key from its value (a closure per column, not over the loop variable)."""
+    return lambda record: sort_key(value(record))
+
+
+def _always(result: Any) -> Callable[[Any], Any]:
+    return lambda _record: result
 
 
 def csv_value(value: Any) -> str:
@@ -185,14 +196,12 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         self._fmt = [c.fmt for c in self.columns]
         self._value = [c.value for c in self.columns]
         self._align = [int(c.align) for c in self.columns]
-        self._sort = [
-            c.sort if c.sort is not None else (lambda r, v=c.value: sort_key(v(r))) for c in self.columns
-        ]
+        self._sort = [c.sort if c.sort is not None else _sorted_by(c.value) for c in self.columns]
         self._role_getters: list[dict[int, Callable[[R], Any]]] = []
         for i, c in enumerate(self.columns):
             getters: dict[int, Callable[[R], Any]] = {
                 SortKeyRole: self._sort[i],
-                ALIGNMENT: (lambda r, a=self._align[i]: a),
+                ALIGNMENT: _always(self._align[i]),
                 RecordRole: (lambda r: r),
             }
             for role, fn in ((FOREGROUND, c.foreground), (BACKGROUND, c.background), (TOOLTIP, c.tooltip)):
@@ -238,9 +247,6 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def _visible(self, storage_index: int) -> int:
         return len(self._rows) - 1 - storage_index if self._reversed else storage_index
-
-    def _storage(self, row: int) -> int:
-        return len(self._rows) - 1 - row if self._reversed else row
 
     def _on_flush_timer(self) -> None:
         self._timer.setInterval(self._interval)
@@ -303,6 +309,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def _insert_ordered(self, new: list[R]) -> None:
         order_key, key = self.order_key, self.key
+        assert order_key is not None  # only ordered models insert in order
         rows, order, row_of = self._rows, self._order, self._row_of
         new.sort(key=order_key)  # stable: equal keys keep their arrival order
         newest = order[-1] if order else None
@@ -349,11 +356,12 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         for record in records:
             latest[key(record)] = record
         ordered = list(latest.values())
-        if self._reversed:
-            ordered.sort(key=self.order_key)
+        order_key = self.order_key
+        if order_key is not None:
+            ordered.sort(key=order_key)
         self._rows = ordered
         self._row_of = {key(r): i for i, r in enumerate(ordered)}
-        self._order = [self.order_key(r) for r in ordered] if self._reversed else []
+        self._order = [order_key(r) for r in ordered] if order_key is not None else []
         for record in ordered:
             self._on_record_added(record)
         self.endResetModel()
@@ -384,9 +392,6 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._column_count
-
-    def value_at(self, row: int, column: int) -> Any:
-        return self._value[column](self.record_at(row))
 
     def display_text(self, row: int, column: int) -> str:
         return self._fmt[column](self._value[column](self.record_at(row)))

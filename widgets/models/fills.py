@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from PySide6.QtGui import QColor
 
 from services.domain import FillRecord, Side
 
-from .base import CENTER, RIGHT, Column, CoalescingTableModel, fmt_money, fmt_price, fmt_quantity, fmt_time
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity, fmt_time
 from .orders import SIDE_COLOURS
 
 ZERO = Decimal(0)
@@ -79,7 +80,7 @@ class FillsModel(CoalescingTableModel[FillRecord]):
 
 
 class _Totals:
-    __slots__ = ("count", "bq", "bn", "sq", "sn", "commission")
+    __slots__ = ("bn", "bq", "commission", "count", "sn", "sq")
 
     def __init__(self) -> None:
         self.count = 0

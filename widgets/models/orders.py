@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from PySide6.QtGui import QColor
 
@@ -11,8 +12,8 @@ from services.domain import OrderRecord, OrderState
 from .base import (
     CENTER,
     RIGHT,
-    Column,
     CoalescingTableModel,
+    Column,
     fmt_price,
     fmt_quantity,
     fmt_time,
@@ -94,6 +95,3 @@ class OrderBlotterModel(CoalescingTableModel[OrderRecord]):
 
     def run_count(self) -> int:
         return len(self._run_ids)
-
-    def working_count(self) -> int:
-        return sum(1 for o in self._rows if o.status.is_working)

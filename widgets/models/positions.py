@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from decimal import Decimal
-from typing import Any, Hashable, Iterable
+from typing import Any
 
 from PySide6.QtGui import QColor
 
 from services.domain import PositionRecord
 
-from .base import RIGHT, Column, CoalescingTableModel, fmt_money, fmt_price, fmt_quantity
+from .base import RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
 
 GAIN = QColor("#2e9d55")
 LOSS = QColor("#d64545")

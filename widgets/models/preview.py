@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Hashable
+from typing import Any
 
 from services.domain import Side
 
-from .base import CENTER, RIGHT, Column, CoalescingTableModel, fmt_money, fmt_percent, fmt_price, fmt_quantity
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_percent, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
 
 ZERO = Decimal(0)

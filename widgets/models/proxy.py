@@ -67,18 +67,6 @@ class BlotterFilterProxyModel(NativeOrderProxyModel):
 
     # -- filters ----------------------------------------------------------------------------
 
-    @property
-    def status_filter(self) -> StatusFilter:
-        return self._status
-
-    @property
-    def run_filter(self) -> int | None:
-        return self._run_id
-
-    @property
-    def text_filter(self) -> str:
-        return self._needle
-
     def set_status_filter(self, value: StatusFilter | str) -> None:
         value = StatusFilter(value)
         if value != self._status:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from PySide6.QtGui import QColor
 
-from .base import CENTER, RIGHT, Column, CoalescingTableModel, fmt_money, fmt_quantity
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_quantity
 from .orders import SIDE_COLOURS
 
 PASS_COLOUR = QColor("#2e9d55")
@@ -50,6 +51,3 @@ class RiskResultsModel(CoalescingTableModel[Any]):
     @staticmethod
     def key(record: Any) -> Hashable:
         return record.order.client_order_id
-
-    def blocked_count(self) -> int:
-        return sum(1 for r in self._rows if _blocks(r))

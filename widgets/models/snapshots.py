@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
-from .base import RIGHT, Column, CoalescingTableModel, fmt_decimal, fmt_percent, fmt_price
+from .base import RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_percent, fmt_price
 
 
 def _get(name: str):

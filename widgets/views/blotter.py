@@ -107,10 +107,6 @@ class BlotterView(QWidget):
         """Make Ctrl+Shift+X / Ctrl+H live on this panel (when no main-window menu has them)."""
         self.addActions([self.cancel_all_action, self.halt_action])
 
-    def request_halt_or_resume(self) -> None:
-        """Halt, or Resume when halted, after a confirmation."""
-        self._on_halt_clicked()
-
     # -- public state setters (called by the controller) ------------------------------------
 
     def set_trading_state(self, state: TradingState) -> None:

@@ -3,9 +3,9 @@ and P&L over time. Fed by plain data methods; the controller samples high-rate d
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Mapping, Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt

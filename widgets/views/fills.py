@@ -7,8 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBox
 
 from ..common import choose_and_export, export_visible_rows, make_table
 from ..models.base import fmt_money, fmt_quantity
-from ..models.proxy import NativeOrderProxyModel
 from ..models.fills import FillsModel
+from ..models.proxy import NativeOrderProxyModel
 
 
 class FillsView(QWidget):

@@ -3,7 +3,8 @@ run-level blocks, and the rule parameters in force."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -50,8 +51,8 @@ class RiskView(QWidget):
         layout.addWidget(self.run_blocks_list)
         layout.addWidget(splitter)
 
-    def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> None:
-        """``report``: the core's RiskReport (verdict, orders, run_blocks, rules)."""
+    def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> bool:
+        """``report``: the core's RiskReport (verdict, orders, run_blocks, rules). Returns whether it blocks."""
         verdict = str(getattr(report.verdict, "value", report.verdict))
         blocked = self._set_verdict(verdict, report)
         self.run_blocks_list.clear()

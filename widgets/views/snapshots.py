@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
@@ -103,7 +104,8 @@ class SnapshotsView(QWidget):
             by_project[project.id] = item
         for snapshot in sorted(snapshots, key=lambda s: (getattr(s, "created_at", None) is None,
                                                            getattr(s, "created_at", None)), reverse=True):
-            parent = by_project.get(getattr(snapshot, "project_id", None))
+            project_id = getattr(snapshot, "project_id", None)
+            parent = by_project.get(project_id) if project_id is not None else None
             if parent is None:
                 continue
             name = getattr(snapshot, "source_name", None) or f"snapshot {snapshot.id}"
@@ -129,9 +131,11 @@ class SnapshotsView(QWidget):
     def select_snapshot(self, snapshot_id: int) -> bool:
         for i in range(self.tree.topLevelItemCount()):
             project = self.tree.topLevelItem(i)
+            assert project is not None  # i < topLevelItemCount()
             for j in range(project.childCount()):
-                if project.child(j).data(0, SNAPSHOT_ROLE) == snapshot_id:
-                    self.tree.setCurrentItem(project.child(j))
+                snapshot = project.child(j)
+                if snapshot is not None and snapshot.data(0, SNAPSHOT_ROLE) == snapshot_id:
+                    self.tree.setCurrentItem(snapshot)
                     return True
         return False
 
@@ -146,10 +150,6 @@ class SnapshotsView(QWidget):
         self.errors_list.clear()
         self.errors_label.setText("")
         self.errors_list.setVisible(False)
-
-    def set_import_busy(self, busy: bool) -> None:
-        self.import_button.setEnabled(not busy)
-        self.import_action.setEnabled(not busy)
 
     # -- intents ----------------------------------------------------------------------------
 

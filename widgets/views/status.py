@@ -86,7 +86,7 @@ class ConnectionStatusBar(QWidget):
     def seconds_to_reconnect(self) -> int | None:
         if self._reconnect_at is None:
             return None
-        return max(0, int(round(self._reconnect_at - self._clock())))
+        return max(0, round(self._reconnect_at - self._clock()))
 
     def _render_state(self) -> None:
         remaining = self.seconds_to_reconnect()

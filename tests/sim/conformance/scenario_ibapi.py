@@ -271,7 +271,7 @@ def run(port: int) -> dict:
     pair.symbol, pair.secType, pair.exchange, pair.currency = "EUR", "CASH", "IDEALPRO", "USD"
     app.reqContractDetails(601, pair)
     app.wait(lambda: any(a[0] == 601 for a in app.of("contractDetailsEnd")), "the pair's details")
-    eurusd = [a[1] for a in app.of("contractDetails") if a[0] == 601][0].contract
+    eurusd = next(a[1] for a in app.of("contractDetails") if a[0] == 601).contract
     app.reqMktData(602, eurusd, "", True, False, [])
     app.wait(lambda: any(a[0] == 602 for a in app.of("tickSnapshotEnd")), "the pair's quote")
     quote = {a[1]: a[2] for a in app.of("tickPrice") if a[0] == 602}
