@@ -8,9 +8,9 @@ back (see the package docstring for why two racing processes get one row and no 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, select
+from sqlalchemy import CursorResult, Table, and_, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
@@ -80,17 +80,17 @@ def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key
     missing = [k for k in key if values.get(k) is None]
     if missing:
         raise RepositoryError(f"{model.__tablename__}: {', '.join(missing)} required")
-    table = model.__table__
+    table = cast(Table, model.__table__)
     dialect = session.get_bind().dialect.name
     created: bool
     if dialect == "sqlite":
-        stmt = sqlite_dialect.insert(table).values(values).on_conflict_do_nothing(index_elements=list(key))
-        created = session.execute(stmt).rowcount == 1
+        sqlite_insert = sqlite_dialect.insert(table).values(values).on_conflict_do_nothing(index_elements=list(key))
+        created = cursor_result(session.execute(sqlite_insert)).rowcount == 1
     elif dialect in ("mysql", "mariadb"):
         # rowcount cannot tell (the dialect sets CLIENT_FOUND_ROWS); the insert id can: it is
         # the new id for an insert and 0 when the duplicate branch ran.
-        stmt = mysql_dialect.insert(table).values(values).on_duplicate_key_update(id=table.c.id)
-        created = bool(session.execute(stmt).lastrowid)
+        mysql_insert = mysql_dialect.insert(table).values(values).on_duplicate_key_update(id=table.c.id)
+        created = bool(cursor_result(session.execute(mysql_insert)).lastrowid)
     else:  # pragma: no cover - other databases: savepoint and catch the duplicate
         try:
             with session.begin_nested():
@@ -101,6 +101,11 @@ def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key
     condition = and_(*(getattr(model, k) == values[k] for k in key))
     row = session.scalars(select(model).where(condition).execution_options(populate_existing=True)).one()
     return row, created
+
+
+def cursor_result(result: Any) -> CursorResult[Any]:
+    """An INSERT/UPDATE's result: ``Session.execute`` is typed for SELECTs and hides ``rowcount``."""
+    return cast("CursorResult[Any]", result)
 
 
 def get_row(session: Session, model: type[M], row_id: int) -> M:

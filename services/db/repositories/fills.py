@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # the repositories' own list() method shadows the type in their bodies
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -105,7 +106,7 @@ class FillRepository:
             query = query.limit(limit)
         return list(self.session.scalars(query))
 
-    def list_by_order(self, order_id: int, *, include_superseded: bool = True) -> list[TradeFill]:
+    def list_by_order(self, order_id: int, *, include_superseded: bool = True) -> builtins.list[TradeFill]:
         return self.list(order_id=order_id, include_superseded=include_superseded)
 
     def filled_quantity(self, order_id: int) -> Decimal:

@@ -5,6 +5,7 @@ Exactly-once: ``OrderRepository.insert_once`` is keyed on ``client_order_id``.
 
 from __future__ import annotations
 
+import builtins  # the repositories' own list() method shadows the type in their bodies
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -94,17 +95,17 @@ class OrderRepository:
             query = query.limit(limit)
         return list(self.session.scalars(query))
 
-    def list_by_run(self, run_id: int) -> list[TradeOrder]:
+    def list_by_run(self, run_id: int) -> builtins.list[TradeOrder]:
         return self.list(run_id=run_id)
 
-    def list_by_status(self, *statuses: OrderState | str) -> list[TradeOrder]:
+    def list_by_status(self, *statuses: OrderState | str) -> builtins.list[TradeOrder]:
         return self.list(status=statuses)
 
-    def list_working(self) -> list[TradeOrder]:
+    def list_working(self) -> builtins.list[TradeOrder]:
         """At the broker or on its way there (``OrderState.is_working``)."""
         return self.list(status=WORKING_ORDER_STATES)
 
-    def list_open(self) -> list[TradeOrder]:
+    def list_open(self) -> builtins.list[TradeOrder]:
         """Every order that is not final (NEW included)."""
         return self.list(status=[s for s in OrderState if s not in TERMINAL_ORDER_STATES])
 

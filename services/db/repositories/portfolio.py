@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from services.db.models import EquitySnapshot, Position
-from services.db.repositories.base import RepositoryError, normalize_values
+from services.db.repositories.base import RepositoryError, cursor_result, normalize_values
 from services.db.types import as_decimal, utcnow
 
 
@@ -55,20 +56,21 @@ class PositionRepository:
             },
         )
         changing = ["quantity", "average_cost", "updated_at"] + (["realized_pnl"] if realized_pnl is not None else [])
-        table = Position.__table__
+        table = cast(Table, Position.__table__)
         dialect = self.session.get_bind().dialect.name
         if dialect == "sqlite":
-            stmt = sqlite_dialect.insert(table).values(values)
-            stmt = stmt.on_conflict_do_update(
+            sqlite_insert = sqlite_dialect.insert(table).values(values)
+            sqlite_upsert = sqlite_insert.on_conflict_do_update(
                 index_elements=["project_key", "account", "symbol"],
-                set_={name: stmt.excluded[name] for name in changing},
+                set_={name: sqlite_insert.excluded[name] for name in changing},
             )
+            self.session.execute(sqlite_upsert)
         elif dialect in ("mysql", "mariadb"):
-            stmt = mysql_dialect.insert(table).values(values)
-            stmt = stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in changing})
+            mysql_insert = mysql_dialect.insert(table).values(values)
+            mysql_upsert = mysql_insert.on_duplicate_key_update({name: mysql_insert.inserted[name] for name in changing})
+            self.session.execute(mysql_upsert)
         else:  # pragma: no cover
             raise RepositoryError(f"upsert not implemented for {dialect}")
-        self.session.execute(stmt)
         position = self.get(account, symbol, project_id=project_id)
         assert position is not None
         return position
@@ -95,10 +97,10 @@ class PositionRepository:
         when = when or utcnow()
         marked = 0
         for symbol, price in sorted(prices.items()):
-            result = self.session.execute(
+            result = cursor_result(self.session.execute(
                 update(Position).where(Position.account == account, Position.symbol == symbol)
                 .values(market_price=as_decimal(price), marked_at=when)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)))
             marked += result.rowcount or 0
         return marked
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
 from services.db.models import Project
@@ -27,7 +29,8 @@ class ProjectRepository:
 
     def get_or_create(self, name: str, description: str | None = None) -> Project:
         # The same limit on both databases (SQLite would store a name MariaDB refuses).
-        limit = Project.__table__.c.name.type.length
+        limit = cast(String, Project.__table__.c.name.type).length
+        assert limit is not None  # String(n) in models.py
         if not name or not name.strip():
             raise RepositoryError("the project name is empty")
         if len(name) > limit:
