@@ -48,6 +48,7 @@ class NotFound(RepositoryError):
 
 
 def normalize_values(model: type[Base], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` checked against the model's columns: amounts as exact Decimals, enums as their text."""
     columns = model.__table__.columns
     out: dict[str, Any] = {}
     for key, value in values.items():
@@ -109,6 +110,7 @@ def cursor_result(result: Any) -> CursorResult[Any]:
 
 
 def get_row(session: Session, model: type[M], row_id: int) -> M:
+    """The row with this primary key, or ``NotFound``."""
     row = session.get(model, row_id)
     if row is None:
         raise NotFound(f"{model.__tablename__} {row_id} does not exist")
