@@ -123,7 +123,7 @@ def open_database(settings: Settings, url: str | None = None) -> Database:
     # The settings row is created on first read; create it here, in a write transaction, so that
     # the concurrent reads of start-up never have to upgrade to a write (SQLite refuses such an
     # upgrade at once while another connection writes).
-    from services.db.repositories import SettingsRepository
+    from services.db.repositories.settings import SettingsRepository
 
     with db.unit_of_work() as session:
         SettingsRepository(session).get()

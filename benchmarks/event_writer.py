@@ -39,7 +39,7 @@ def _events(run_tag: str, orders: list[tuple[str, str]], fills: int):
 
 
 def _prepare(db, tag: str, n_orders: int, quantity: int) -> list[tuple[str, str]]:
-    from services.db.repositories import OrderRepository
+    from services.db.repositories.orders import OrderRepository
     from services.domain import OrderState, Side
 
     symbols = ["AAPL", "MSFT", "AMZN", "NVDA", "META", "GOOGL", "TSLA", "AVGO"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params
 from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS
-from services.db.repositories import SettingsRepository
+from services.db.repositories.settings import SettingsRepository
 
 SECTIONS: dict[str, Mapping[str, Any]] = {
     "risk": DEFAULT_RISK_LIMITS,

@@ -403,7 +403,7 @@ async def cmd_execute(args, settings) -> int:
 
 async def cmd_orders(args, settings) -> int:
     from services.db.convert import to_order_record
-    from services.db.repositories import OrderRepository
+    from services.db.repositories.orders import OrderRepository
     from services.domain import OrderState
 
     statuses = None

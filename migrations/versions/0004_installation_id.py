@@ -17,7 +17,7 @@ down_revision: str | Sequence[str] | None = "0003_lease"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Self-contained on purpose (see 0001): the same alphabet as services.db.repositories.
+# Self-contained on purpose (see 0001): the same alphabet as services.db.repositories.settings.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from services.core.pipeline import RiskFacts
 from services.core.risk import trading_day_start
 from services.db.models import TradeOrder
-from services.db.repositories import SettingsRepository
+from services.db.repositories.settings import SettingsRepository
 from services.domain import OrderState
 
 

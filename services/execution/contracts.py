@@ -6,7 +6,7 @@ the one asked for is not that listing and is ignored."""
 from __future__ import annotations
 
 from services.core.contracts import ContractSpec, spec_of
-from services.db.repositories import ContractRepository
+from services.db.repositories.contracts import ContractRepository
 
 
 class DbContractStore:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from services.core.positions_book import PositionState
 from services.db.models import Position
-from services.db.repositories import EquityRepository, PositionRepository
+from services.db.repositories.portfolio import EquityRepository, PositionRepository
 
 from .errors import BrokerError, NotConnected, QueryFailed
 from .provider import ExecutionProvider

@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.order_state import EventKind
 from services.db.models import TradeOrder
-from services.db.repositories import SettingsRepository
+from services.db.repositories.settings import SettingsRepository
 from services.domain import EventSource, OrderState, TradingState
 
 from .errors import ExecutionError, NotConnected

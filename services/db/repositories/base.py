@@ -1,0 +1,117 @@
+"""What every repository shares: the errors, column normalisation, and the exactly-once insert.
+
+``insert_once`` runs one statement that cannot fail on a duplicate -- ``INSERT ... ON CONFLICT DO
+NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL -- then reads the row
+back (see the package docstring for why two racing processes get one row and no error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, Table, and_, select
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.db.models import Base
+from services.db.types import as_decimal, utcnow
+
+M = TypeVar("M", bound=Base)
+
+_DECIMAL_COLUMNS = {
+    "quantity",
+    "limit_price",
+    "filled_quantity",
+    "avg_fill_price",
+    "price",
+    "commission",
+    "average_cost",
+    "realized_pnl",
+    "unrealized_pnl",
+    "cash",
+    "equity",
+    "weight",
+    "score",
+    "min_tick",
+}
+
+
+class RepositoryError(ValueError):
+    """A request the data cannot satisfy (unknown id, invalid field)."""
+
+
+class NotFound(RepositoryError):
+    pass
+
+
+def normalize_values(model: type[Base], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` checked against the model's columns: amounts as exact Decimals, enums as their text."""
+    columns = model.__table__.columns
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in columns:
+            raise RepositoryError(f"{model.__tablename__} has no column {key!r}")
+        if key in _DECIMAL_COLUMNS and value is not None:
+            value = as_decimal(value)
+        elif key in ("side", "order_type", "tif") and value is not None:
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def _with_insert_defaults(model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
+    """Core INSERTs apply scalar and callable column defaults themselves; nothing to add except
+    ``updated_at``/``created_at`` equal to one instant (nicer to read than two clock calls)."""
+    now = utcnow()
+    columns = model.__table__.columns
+    for name in ("created_at", "updated_at"):
+        if name in columns and values.get(name) is None:
+            values[name] = now
+    return values
+
+
+def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key: Sequence[str]) -> tuple[M, bool]:
+    """Insert ``values`` unless a row with the same unique ``key`` exists; return the row and
+    whether this call created it. Never raises on a duplicate. (On MySQL the flag relies on the
+    AUTO_INCREMENT id: for a table whose id the caller supplies it is always False.)"""
+    values = _with_insert_defaults(model, normalize_values(model, values))
+    missing = [k for k in key if values.get(k) is None]
+    if missing:
+        raise RepositoryError(f"{model.__tablename__}: {', '.join(missing)} required")
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    created: bool
+    if dialect == "sqlite":
+        sqlite_insert = sqlite_dialect.insert(table).values(values).on_conflict_do_nothing(index_elements=list(key))
+        created = cursor_result(session.execute(sqlite_insert)).rowcount == 1
+    elif dialect in ("mysql", "mariadb"):
+        # rowcount cannot tell (the dialect sets CLIENT_FOUND_ROWS); the insert id can: it is
+        # the new id for an insert and 0 when the duplicate branch ran.
+        mysql_insert = mysql_dialect.insert(table).values(values).on_duplicate_key_update(id=table.c.id)
+        created = bool(cursor_result(session.execute(mysql_insert)).lastrowid)
+    else:  # pragma: no cover - other databases: savepoint and catch the duplicate
+        try:
+            with session.begin_nested():
+                session.execute(table.insert().values(values))
+            created = True
+        except IntegrityError:
+            created = False
+    condition = and_(*(getattr(model, k) == values[k] for k in key))
+    row = session.scalars(select(model).where(condition).execution_options(populate_existing=True)).one()
+    return row, created
+
+
+def cursor_result(result: Any) -> CursorResult[Any]:
+    """An INSERT/UPDATE's result: ``Session.execute`` is typed for SELECTs and hides ``rowcount``."""
+    return cast("CursorResult[Any]", result)
+
+
+def get_row(session: Session, model: type[M], row_id: int) -> M:
+    """The row with this primary key, or ``NotFound``."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{model.__tablename__} {row_id} does not exist")
+    return row

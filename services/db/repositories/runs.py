@@ -1,0 +1,119 @@
+"""Trade runs: one per project + snapshot + mode + trading day when created with ``create_once``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.db.models import TradeRun
+from services.db.repositories.base import get_row, insert_once
+from services.db.types import utcnow
+from services.domain import RunStatus, TradeMode
+
+
+def run_idempotency_key(project_id: int, snapshot_id: int | None, mode: TradeMode | str, trade_date: date) -> str:
+    """Seed 000: one run per project + snapshot + mode + trading day."""
+    return f"{project_id}:{snapshot_id if snapshot_id is not None else '-'}:{TradeMode(mode)}:{trade_date.isoformat()}"
+
+
+class RunRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        project_id: int,
+        *,
+        mode: TradeMode | str = TradeMode.PAPER,
+        snapshot_id: int | None = None,
+        trade_date: date | None = None,
+        params: dict | None = None,
+        status: RunStatus | str = RunStatus.QUEUED,
+        message: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> TradeRun:
+        """A new run, always (no idempotency key unless given)."""
+        run = TradeRun(
+            project_id=project_id,
+            snapshot_id=snapshot_id,
+            mode=TradeMode(mode),
+            status=RunStatus(status),
+            trade_date=trade_date or utcnow().date(),
+            params=params,
+            message=message,
+            idempotency_key=idempotency_key,
+        )
+        self.session.add(run)
+        self.session.flush()
+        return run
+
+    def create_once(
+        self,
+        project_id: int,
+        *,
+        mode: TradeMode | str,
+        trade_date: date,
+        snapshot_id: int | None = None,
+        params: dict | None = None,
+        message: str | None = None,
+    ) -> tuple[TradeRun, bool]:
+        """The run of this project + snapshot + mode + trading day: created on the first call,
+        returned as it is on every later one (even from another process)."""
+        key = run_idempotency_key(project_id, snapshot_id, mode, trade_date)
+        values = {
+            "project_id": project_id,
+            "snapshot_id": snapshot_id,
+            "mode": TradeMode(mode),
+            "status": RunStatus.QUEUED,
+            "trade_date": trade_date,
+            "params": params,
+            "message": message,
+            "idempotency_key": key,
+        }
+        return insert_once(self.session, TradeRun, values, ("idempotency_key",))
+
+    def get(self, run_id: int) -> TradeRun:
+        return get_row(self.session, TradeRun, run_id)
+
+    def list(
+        self,
+        *,
+        project_id: int | None = None,
+        status: RunStatus | Iterable[RunStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[TradeRun]:
+        query = select(TradeRun).order_by(TradeRun.id.desc())
+        if project_id is not None:
+            query = query.where(TradeRun.project_id == project_id)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            query = query.where(TradeRun.status.in_([RunStatus(s) for s in statuses]))
+        if limit is not None:
+            query = query.limit(limit)
+        return list(self.session.scalars(query))
+
+    def update_status(
+        self,
+        run_id: int,
+        status: RunStatus | str,
+        *,
+        message: str | None = None,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        params: dict | None = None,
+    ) -> TradeRun:
+        run = self.get(run_id)
+        run.status = RunStatus(status)
+        if message is not None:
+            run.message = message
+        if started_at is not None:
+            run.started_at = started_at
+        if ended_at is not None:
+            run.ended_at = ended_at
+        if params is not None:
+            run.params = params
+        self.session.flush()
+        return run

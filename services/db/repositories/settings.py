@@ -1,0 +1,120 @@
+"""The single ``trade_settings`` row and the installation id it carries."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS, SETTINGS_ROW_ID, TradeSettings
+from services.db.repositories.base import RepositoryError, insert_once
+from services.domain import TradingState
+
+INSTALLATION_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
+
+
+def new_installation_id() -> str:
+    """6 random characters (30 bits): the part of a client order id that differs between
+    databases."""
+    return "".join(secrets.choice(INSTALLATION_ID_ALPHABET) for _ in range(6))
+
+
+class SettingsRepository:
+    """The single ``trade_settings`` row, created with the defaults on first use."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self) -> TradeSettings:
+        row = self.session.get(TradeSettings, SETTINGS_ROW_ID)
+        if row is not None:
+            return row
+        row, _ = insert_once(
+            self.session,
+            TradeSettings,
+            {
+                "id": SETTINGS_ROW_ID,
+                "risk_defaults": {},
+                "execution_data_source": "ib",
+                "auto_recovery": dict(AUTO_RECOVERY_DEFAULTS),
+                "execution": dict(EXECUTION_DEFAULTS),
+                "trading_state": TradingState.ACTIVE,
+                "installation_id": new_installation_id(),
+            },
+            ("id",),
+        )
+        return row
+
+    def installation_id(self) -> str:
+        """This database's installation id (generated once, then never changed)."""
+        row = self.get()
+        if row.installation_id:
+            return row.installation_id
+        row = self.get_for_update()
+        if not row.installation_id:
+            row.installation_id = new_installation_id()
+            self.session.flush()
+        return row.installation_id
+
+    def get_for_update(self) -> TradeSettings:
+        """The row locked until the transaction ends (MySQL ``FOR UPDATE``; SQLite's unit of
+        work already holds the write lock)."""
+        self.get()
+        query = select(TradeSettings).where(TradeSettings.id == SETTINGS_ROW_ID).with_for_update()
+        return self.session.scalars(query.execution_options(populate_existing=True)).one()
+
+    def trading_state(self) -> TradingState:
+        return self.get().trading_state
+
+    def set_trading_state(self, state: TradingState | str) -> TradingState:
+        row = self.get_for_update()
+        row.trading_state = TradingState(state)
+        self.session.flush()
+        return row.trading_state
+
+    def risk_defaults(self) -> dict:
+        return dict(self.get().risk_defaults or {})
+
+    def set_risk_defaults(self, values: Mapping[str, Any]) -> dict:
+        row = self.get_for_update()
+        row.risk_defaults = dict(values)
+        self.session.flush()
+        return dict(row.risk_defaults)
+
+    def auto_recovery(self) -> dict:
+        """Stored values over the defaults of docs/plans.md, plan 003 (a partial dict keeps the other defaults)."""
+        return {**AUTO_RECOVERY_DEFAULTS, **(self.get().auto_recovery or {})}
+
+    def set_auto_recovery(self, values: Mapping[str, Any]) -> dict:
+        unknown = set(values) - set(AUTO_RECOVERY_DEFAULTS)
+        if unknown:
+            raise RepositoryError(f"unknown auto-recovery settings: {', '.join(sorted(unknown))}")
+        row = self.get_for_update()
+        row.auto_recovery = {**AUTO_RECOVERY_DEFAULTS, **(row.auto_recovery or {}), **values}
+        self.session.flush()
+        return dict(row.auto_recovery)
+
+    def execution(self) -> dict:
+        """Plan limits (``plan_max_age_seconds``, ``plan_max_price_move_pct``) over the defaults."""
+        return {**EXECUTION_DEFAULTS, **(self.get().execution or {})}
+
+    def set_execution(self, values: Mapping[str, Any]) -> dict:
+        unknown = set(values) - set(EXECUTION_DEFAULTS)
+        if unknown:
+            raise RepositoryError(f"unknown execution settings: {', '.join(sorted(unknown))}")
+        row = self.get_for_update()
+        row.execution = {**EXECUTION_DEFAULTS, **(row.execution or {}), **values}
+        self.session.flush()
+        return dict(row.execution)
+
+    def execution_data_source(self) -> str:
+        return self.get().execution_data_source
+
+    def set_execution_data_source(self, source: str) -> str:
+        row = self.get_for_update()
+        row.execution_data_source = source
+        self.session.flush()
+        return row.execution_data_source
