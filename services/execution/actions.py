@@ -150,8 +150,7 @@ class OrderActions:
         to be at the broker; a stopped sender gives them back (NEW), a sent one shows as working."""
         account = self.provider.account
         with self.db.session() as session:
-            # ignore: the repository's own `list` method shadows the builtin in its annotations (issue 9 split)
-            return [to_order_record(o) for o in OrderRepository(session).list_working()  # type: ignore[attr-defined]
+            return [to_order_record(o) for o in OrderRepository(session).list_working()
                     if (not account or o.account in (None, account)) and o.status is not OrderState.SENDING]
 
     # ------------------------------------------------------------------ halt / resume
