@@ -16,17 +16,49 @@ from decimal import Decimal
 
 from services.ibsim import versions as v
 from services.ibsim.codec import UNSET_DOUBLE_TEXT, fmt
-from services.ibsim.model import Instrument, SimExecution, SimOrder
+from services.ibsim.contract_fields import contract11, default_exchange, ib_time, trading_class, wire_symbol
+from services.ibsim.model import Instrument, SimExecution
+from services.ibsim.order_messages import (
+    COMPLETED_ORDER,
+    COMPLETED_ORDERS_END,
+    OPEN_ORDER,
+    OPEN_ORDER_END,
+    ORDER_STATUS,
+    WhatIfState,
+    completed_order,
+    completed_orders_end,
+    open_order,
+    open_order_end,
+    order_status,
+)
 from services.ibsim.versions import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 
-__all__ = ["MAX_SERVER_VERSION", "MIN_SERVER_VERSION"]
+# re-exported: callers write m.open_order(...), m.wire_symbol(...) for every message alike
+__all__ = [
+    "COMPLETED_ORDER",
+    "COMPLETED_ORDERS_END",
+    "MAX_SERVER_VERSION",
+    "MIN_SERVER_VERSION",
+    "OPEN_ORDER",
+    "OPEN_ORDER_END",
+    "ORDER_STATUS",
+    "WhatIfState",
+    "completed_order",
+    "completed_orders_end",
+    "contract11",
+    "default_exchange",
+    "ib_time",
+    "open_order",
+    "open_order_end",
+    "order_status",
+    "trading_class",
+    "wire_symbol",
+]
 
-# message ids (server -> client)
+# message ids (server -> client); the order messages' ids are in order_messages.py
 TICK_PRICE = "1"
 TICK_SIZE = "2"
-ORDER_STATUS = "3"
 ERR_MSG = "4"
-OPEN_ORDER = "5"
 ACCT_VALUE = "6"
 PORTFOLIO_VALUE = "7"
 ACCT_UPDATE_TIME = "8"
@@ -36,7 +68,6 @@ EXECUTION_DATA = "11"
 MANAGED_ACCTS = "15"
 CURRENT_TIME = "49"
 CONTRACT_DATA_END = "52"
-OPEN_ORDER_END = "53"
 ACCT_DOWNLOAD_END = "54"
 EXECUTION_DATA_END = "55"
 TICK_SNAPSHOT_END = "57"
@@ -51,8 +82,6 @@ ACCOUNT_UPDATE_MULTI_END = "74"
 TICK_REQ_PARAMS = "81"
 PNL = "94"
 PNL_SINGLE = "95"
-COMPLETED_ORDER = "101"
-COMPLETED_ORDERS_END = "102"
 
 # tick types
 BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, HIGH, LOW, VOLUME, CLOSE = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
@@ -66,26 +95,6 @@ DELAYED_TICK = {
     LAST_SIZE: DELAYED_LAST_SIZE, HIGH: DELAYED_HIGH, LOW: DELAYED_LOW, VOLUME: DELAYED_VOLUME, CLOSE: DELAYED_CLOSE,
     OPEN: DELAYED_OPEN,
 }
-
-
-def ib_time(moment: datetime) -> str:
-    """``YYYYmmdd HH:MM:SS UTC``: a form both ib_async and ib_insync parse with its zone."""
-    return moment.astimezone(UTC).strftime("%Y%m%d %H:%M:%S") + " UTC"
-
-
-def trading_class(instrument: Instrument) -> str:
-    if instrument.sec_type == "CASH":
-        return instrument.symbol  # EUR.USD
-    return "NMS" if instrument.primary_exchange == "NASDAQ" else instrument.symbol
-
-
-def wire_symbol(instrument: Instrument) -> str:
-    """The contract's ``symbol`` on the wire: the base currency of a forex pair (EUR of EUR.USD)."""
-    return instrument.symbol.split(".")[0] if instrument.sec_type == "CASH" else instrument.symbol
-
-
-def default_exchange(instrument: Instrument) -> str:
-    return "IDEALPRO" if instrument.sec_type == "CASH" else "SMART"
 
 
 # --- connection ------------------------------------------------------------------------
@@ -233,317 +242,9 @@ def pnl_single(req_id: int, position: Decimal, daily: Decimal, unrealized: Decim
     return fields
 
 
-# --- orders --------------------------------------------------------------------------------
 
 
-def _contract11(instrument: Instrument, exchange: str | None = None) -> list[str]:
-    if instrument.sec_type == "CASH":
-        exchange = None  # a forex order's route is its market (IDEALPRO), whatever the default
-    return [
-        str(instrument.con_id),
-        wire_symbol(instrument),
-        instrument.sec_type,
-        "",  # lastTradeDateOrContractMonth
-        "0",  # strike
-        "",  # right
-        "",  # multiplier
-        exchange or default_exchange(instrument),
-        instrument.currency,
-        instrument.symbol,  # localSymbol
-        trading_class(instrument),
-    ]
-
-
-def order_status(order: SimOrder, server_version: int = MAX_SERVER_VERSION) -> list[str]:
-    fields = [ORDER_STATUS]
-    if server_version < v.MARKET_CAP_PRICE:
-        fields.append("6")  # message version
-    fields += [
-        str(order.order_id),
-        order.status,
-        fmt(order.filled),
-        fmt(order.remaining),
-        fmt(order.avg_fill_price),
-        str(order.perm_id),
-        "0",  # parentId
-        fmt(order.last_fill_price),
-        str(order.client_id),
-        "",  # whyHeld
-    ]
-    if server_version >= v.MARKET_CAP_PRICE:
-        fields.append("0")  # mktCapPrice
-    return fields
-
-
-class WhatIfState:
-    """Margin and commission figures of a what-if answer (strings as IB sends them)."""
-
-    __slots__ = (
-        "commission",
-        "currency",
-        "equity_after",
-        "equity_before",
-        "equity_change",
-        "init_after",
-        "init_before",
-        "init_change",
-        "maint_after",
-        "maint_before",
-        "maint_change",
-    )
-
-    def __init__(self, *, init_before: Decimal, maint_before: Decimal, equity_before: Decimal,
-                 init_change: Decimal, maint_change: Decimal, equity_change: Decimal,
-                 commission: Decimal, currency: str = "USD") -> None:
-        self.init_before = init_before
-        self.maint_before = maint_before
-        self.equity_before = equity_before
-        self.init_change = init_change
-        self.maint_change = maint_change
-        self.equity_change = equity_change
-        self.init_after = init_before + init_change
-        self.maint_after = maint_before + maint_change
-        self.equity_after = equity_before + equity_change
-        self.commission = commission
-        self.currency = currency
-
-
-def open_order(order: SimOrder, instrument: Instrument, server_version: int = MAX_SERVER_VERSION,
-               what_if: WhatIfState | None = None) -> list[str]:
-    """openOrder (5): 127 fields at server version 178 for a plain STK MKT/LMT order."""
-    sv = server_version
-    fields = [OPEN_ORDER]
-    if sv < v.ORDER_CONTAINER:
-        fields.append("34")  # message version (the decoders gate on 20..34)
-    fields += [str(order.order_id), *_contract11(instrument, exchange=order.exchange)]
-    fields += [
-        order.action,
-        fmt(order.quantity),
-        order.order_type,
-        fmt(order.limit_price),
-        "",  # auxPrice
-        order.tif,
-        "",  # ocaGroup
-        order.account,
-        "O",  # openClose
-        "0",  # origin (customer)
-        order.order_ref,
-        str(order.client_id),
-        str(order.perm_id),
-        fmt(order.outside_rth),
-        "0",  # hidden
-        "",  # discretionaryAmt
-        "",  # goodAfterTime
-        "",  # sharesAllocation (deprecated)
-        "",  # faGroup
-        "",  # faMethod
-        "",  # faPercentage
-    ]
-    if sv < v.FA_PROFILE_DESUPPORT:
-        fields.append("")  # faProfile
-    if sv >= v.MODELS_SUPPORT:
-        fields.append("")  # modelCode
-    fields += [
-        "",  # goodTillDate
-        "",  # rule80A
-        "",  # percentOffset
-        "",  # settlingFirm
-        "0",  # shortSaleSlot
-        "",  # designatedLocation
-        "-1",  # exemptCode
-        "0",  # auctionStrategy
-        "",  # startingPrice
-        "",  # stockRefPrice
-        "",  # delta
-        "",  # stockRangeLower
-        "",  # stockRangeUpper
-        "",  # displaySize
-        "0",  # blockOrder
-        "0",  # sweepToFill
-        "0",  # allOrNone
-        "",  # minQty
-        "3",  # ocaType
-        "0",  # eTradeOnly
-        "0",  # firmQuoteOnly
-        "",  # nbboPriceCap
-        "0",  # parentId
-        "0",  # triggerMethod
-        "",  # volatility
-        "0",  # volatilityType
-        "",  # deltaNeutralOrderType (empty: no delta-neutral block follows)
-        "",  # deltaNeutralAuxPrice
-    ]
-    fields += [
-        "0",  # continuousUpdate
-        "0",  # referencePriceType
-        "",  # trailStopPrice
-        "",  # trailingPercent
-        "",  # basisPoints
-        "",  # basisPointsType
-        "",  # comboLegsDescrip
-        "0",  # combo legs
-        "0",  # order combo legs
-        "0",  # smart combo routing params
-        "",  # scaleInitLevelSize
-        "",  # scaleSubsLevelSize
-        "",  # scalePriceIncrement (empty: no scale block)
-        "",  # hedgeType (empty: no hedgeParam)
-        "0",  # optOutSmartRouting
-        "",  # clearingAccount
-        "",  # clearingIntent
-        "0",  # notHeld
-        "0",  # deltaNeutralContract present
-        "",  # algoStrategy (empty: no algo params)
-        "0",  # solicited
-        fmt(what_if is not None),
-        order.status if what_if is None else "PreSubmitted",
-    ]
-    margin_fields = 9 if sv >= v.WHAT_IF_EXT_FIELDS else 3  # before, change, after / after only
-    if what_if is None:
-        fields += [""] * margin_fields + ["", "", "", "", ""]
-    else:
-        margins = [
-            fmt(what_if.init_before), fmt(what_if.maint_before), fmt(what_if.equity_before),
-            fmt(what_if.init_change), fmt(what_if.maint_change), fmt(what_if.equity_change),
-            fmt(what_if.init_after), fmt(what_if.maint_after), fmt(what_if.equity_after),
-        ]
-        fields += [*margins[-margin_fields:], fmt(what_if.commission), "", "", what_if.currency, ""]
-    fields += ["0", "0"]  # randomizeSize, randomizePrice
-    if sv >= v.PEGGED_TO_BENCHMARK:
-        fields += [
-            "0",  # conditions
-            "",  # adjustedOrderType
-            "",  # triggerPrice
-            "",  # trailStopPrice
-            "",  # lmtPriceOffset
-            "",  # adjustedStopPrice
-            "",  # adjustedStopLimitPrice
-            "",  # adjustedTrailingAmount
-            "0",  # adjustableTrailingUnit
-        ]
-    if sv >= v.SOFT_DOLLAR_TIER:
-        fields += ["", "", ""]  # softDollarTier name, value, displayName
-    if sv >= v.CASH_QTY:
-        fields.append("")  # cashQty
-    if sv >= v.AUTO_PRICE_FOR_HEDGE:
-        fields.append("0")  # dontUseAutoPriceForHedge
-    if sv >= v.ORDER_CONTAINER:
-        fields.append("0")  # isOmsContainer
-    if sv >= v.D_PEG_ORDERS:
-        fields.append("0")  # discretionaryUpToLimitPrice
-    if sv >= v.PRICE_MGMT_ALGO:
-        fields.append("0")  # usePriceMgmtAlgo
-    if sv >= v.DURATION:
-        fields.append("")  # duration
-    if sv >= v.POST_TO_ATS:
-        fields.append("0")  # postToAts
-    if sv >= v.AUTO_CANCEL_PARENT:
-        fields.append("0")  # autoCancelParent
-    if sv >= v.PEGBEST_PEGMID_OFFSETS:
-        fields += ["", "", "", "", ""]  # minTradeQty, minCompeteSize, competeAgainstBestOffset, midOffsets
-    return fields
-
-
-def open_order_end() -> list[str]:
-    return [OPEN_ORDER_END, "1"]
-
-
-def completed_order(order: SimOrder, instrument: Instrument, server_version: int = MAX_SERVER_VERSION) -> list[str]:
-    """completedOrder (101): no orderId on the wire; the client keys it by permId."""
-    sv = server_version
-    fields = [COMPLETED_ORDER, *_contract11(instrument, exchange=order.exchange)]
-    fields += [
-        order.action,
-        fmt(order.quantity),
-        order.order_type,
-        fmt(order.limit_price),
-        "",  # auxPrice
-        order.tif,
-        "",  # ocaGroup
-        order.account,
-        "O",  # openClose
-        "0",  # origin
-        order.order_ref,
-        str(order.perm_id),
-        fmt(order.outside_rth),
-        "0",  # hidden
-        "",  # discretionaryAmt
-        "",  # goodAfterTime
-        "",  # faGroup
-        "",  # faMethod
-        "",  # faPercentage
-    ]
-    if sv < v.FA_PROFILE_DESUPPORT:
-        fields.append("")  # faProfile
-    fields += [
-        "",  # modelCode
-        "",  # goodTillDate
-        "",  # rule80A
-        "",  # percentOffset
-        "",  # settlingFirm
-        "0",  # shortSaleSlot
-        "",  # designatedLocation
-        "-1",  # exemptCode
-        "",  # startingPrice
-        "",  # stockRefPrice
-        "",  # delta
-        "",  # stockRangeLower
-        "",  # stockRangeUpper
-        "",  # displaySize
-        "0",  # sweepToFill
-        "0",  # allOrNone
-        "",  # minQty
-        "3",  # ocaType
-        "0",  # triggerMethod
-        "",  # volatility
-        "0",  # volatilityType
-        "",  # deltaNeutralOrderType
-        "",  # deltaNeutralAuxPrice
-        "0",  # continuousUpdate
-        "0",  # referencePriceType
-        "",  # trailStopPrice
-        "",  # trailingPercent
-        "",  # comboLegsDescrip
-        "0",  # combo legs
-        "0",  # order combo legs
-        "0",  # smart combo routing params
-        "",  # scaleInitLevelSize
-        "",  # scaleSubsLevelSize
-        "",  # scalePriceIncrement
-        "",  # hedgeType
-        "",  # clearingAccount
-        "",  # clearingIntent
-        "0",  # notHeld
-        "0",  # deltaNeutralContract present
-        "",  # algoStrategy
-        "0",  # solicited
-        order.status,
-        "0",  # randomizeSize
-        "0",  # randomizePrice
-        "0",  # conditions
-        "",  # trailStopPrice
-        "",  # lmtPriceOffset
-        "",  # cashQty
-        "0",  # dontUseAutoPriceForHedge
-        "0",  # isOmsContainer
-        "",  # autoCancelDate
-        fmt(order.filled),  # filledQuantity
-        "0",  # refFuturesConId
-        "0",  # autoCancelParent
-        "",  # shareholder
-        "0",  # imbalanceOnly
-        "0",  # routeMarketableToBbo
-        "0",  # parentPermId
-        ib_time(order.completed_at) if order.completed_at else "",
-        order.completed_status,
-    ]
-    if sv >= v.PEGBEST_PEGMID_OFFSETS:
-        fields += ["", "", "", "", ""]
-    return fields
-
-
-def completed_orders_end() -> list[str]:
-    return [COMPLETED_ORDERS_END]
+# --- orders: order_messages.py ---------------------------------------------------------------
 
 
 # --- executions ------------------------------------------------------------------------------
@@ -558,7 +259,7 @@ def exec_details(req_id: int, execution: SimExecution, instrument: Instrument,
     fields += [
         str(req_id),
         str(execution.order_id),
-        *_contract11(instrument, exchange=execution.exchange),
+        *contract11(instrument, exchange=execution.exchange),
         execution.exec_id,
         ib_time(execution.time),
         execution.account,
@@ -606,7 +307,7 @@ def commission_report(exec_id: str, commission: Decimal, currency: str, realized
 
 def position(account: str, instrument: Instrument, quantity: Decimal, avg_cost: Decimal) -> list[str]:
     exchange = instrument.primary_exchange if instrument.sec_type == "STK" else default_exchange(instrument)
-    return [POSITION_DATA, "3", account, *_contract11(instrument, exchange=exchange),
+    return [POSITION_DATA, "3", account, *contract11(instrument, exchange=exchange),
             fmt(quantity), fmt(avg_cost)]
 
 

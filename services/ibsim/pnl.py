@@ -24,7 +24,8 @@ from services.ibsim import messages as m
 from services.ibsim.model import ZERO, SimPosition
 
 if TYPE_CHECKING:  # pragma: no cover
-    from services.ibsim.server import IBGatewaySimulator, _Session
+    from services.ibsim.base import SimulatorBase
+    from services.ibsim.transport import Session
 
 CENT = Decimal("0.01")
 
@@ -118,7 +119,7 @@ class PnLSubscriptions:
 # --- request handlers (registered in the simulator's dispatch table) ------------------------------
 
 
-def req_pnl(sim: IBGatewaySimulator, session: _Session, f: list[str]) -> None:
+def req_pnl(sim: SimulatorBase, session: Session, f: list[str]) -> None:
     """reqPnL ``92|reqId|account|modelCode``: pnl (94) now and whenever it changes."""
     req_id, account = int(f[1]), f[2] if len(f) > 2 else ""
     if _account_ok(sim, session, req_id, account):
@@ -126,7 +127,7 @@ def req_pnl(sim: IBGatewaySimulator, session: _Session, f: list[str]) -> None:
         send_updates(sim, session)
 
 
-def req_pnl_single(sim: IBGatewaySimulator, session: _Session, f: list[str]) -> None:
+def req_pnl_single(sim: SimulatorBase, session: Session, f: list[str]) -> None:
     """reqPnLSingle ``94|reqId|account|modelCode|conId``: pnlSingle (95) now and whenever it changes."""
     req_id, account, con_id = int(f[1]), f[2], int(f[4] or 0)
     if not _account_ok(sim, session, req_id, account):
@@ -138,18 +139,18 @@ def req_pnl_single(sim: IBGatewaySimulator, session: _Session, f: list[str]) -> 
     send_updates(sim, session)
 
 
-def cancel_pnl(sim: IBGatewaySimulator, session: _Session, f: list[str]) -> None:
+def cancel_pnl(sim: SimulatorBase, session: Session, f: list[str]) -> None:
     session.pnl.cancel(int(f[1]))
 
 
-def _account_ok(sim: IBGatewaySimulator, session: _Session, req_id: int, account: str) -> bool:
+def _account_ok(sim: SimulatorBase, session: Session, req_id: int, account: str) -> bool:
     if account and account not in sim.config.accounts:
         session.error(req_id, 321, f"Error validating request.-'cd' : cause - Account {account} is not managed")
         return False
     return True
 
 
-def send_updates(sim: IBGatewaySimulator, session: _Session) -> None:
+def send_updates(sim: SimulatorBase, session: Session) -> None:
     """The current figures of each of the session's subscriptions that changed. The book is the
     first managed account's; the other managed accounts hold nothing (zeros)."""
     closes = {symbol: instrument.price for symbol, instrument in sim.universe.items()}

@@ -1,0 +1,114 @@
+"""The state every part of the simulator shares, built from the config.
+
+``IBGatewaySimulator`` (server.py) is assembled from one class per responsibility, each a
+subclass of ``SimulatorBase``: transport.py (listener, handshake, framing, sessions), market.py
+(prices, quotes, contract lookup, market data), account.py (positions, cash, account values,
+their pushes and P&L), orders.py (placing, modifying, cancelling, what-if), matching.py (fills,
+executions, commissions) and persistence.py (the state and ledger files). They read and write the
+attributes set here; the methods one part calls on another are declared below for the type
+checker only, the parts define them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from services.core.commissions import FixedCommission as _CommissionModel  # the core's IB commission model
+from services.core.positions_book import PositionBook  # pure: the one positions book
+from services.ibsim.config import Faults, SimConfig
+from services.ibsim.forex import forex_instruments
+from services.ibsim.model import (
+    ZERO,
+    Instrument,
+    SimExecution,
+    SimOrder,
+    SimPosition,
+    load_universe,
+    synthetic_universe,
+)
+from services.ibsim.pnl import DayBook
+
+if TYPE_CHECKING:  # pragma: no cover
+    from services.ibsim.account import AccountSnapshot
+    from services.ibsim.requests import ContractRef
+    from services.ibsim.transport import Session
+
+
+class SimulatorBase:
+    """One book (orders, executions, positions, cash) for the first managed account; the
+    sessions are the client connections."""
+
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        if self.config.fill_mode not in ("instant", "partial"):
+            raise ValueError(f"fill_mode must be instant or partial, not {self.config.fill_mode!r}")
+        self.faults: Faults = self.config.faults
+        self.universe: dict[str, Instrument] = load_universe(self.config.universe_file)
+        for key, pair in forex_instruments().items():
+            self.universe.setdefault(key, pair)
+        self.universe.update(synthetic_universe(self.config.synthetic_symbols))
+        self._by_con_id = {i.con_id: i for i in self.universe.values()}
+        self._rng = random.Random(self.config.seed)
+        self._commission = _CommissionModel()
+        self._prices: dict[str, Decimal] = {s: i.price for s, i in self.universe.items()}
+        self._sizes: dict[str, tuple[int, int]] = {
+            s: (100 * self._rng.randint(1, 20), 100 * self._rng.randint(1, 20)) for s in sorted(self.universe)
+        }
+        self._volume: dict[str, Decimal] = {s: ZERO for s in self.universe}
+        self._orders: dict[int, SimOrder] = {}  # permId -> order, in placement order
+        self._order_keys: dict[tuple[int, int], int] = {}  # (clientId, orderId) -> permId
+        self._executions: dict[str, SimExecution] = {}  # base execId -> latest revision
+        self._ledger: list[dict] = []
+        self._positions: dict[str, SimPosition] = {}  # what IB reports, from the books below
+        self._books: dict[str, PositionBook] = {}
+        self._cash = self.config.initial_cash  # in the base currency
+        self._fx_cash: dict[str, Decimal] = {}  # balances in other currencies, from forex trades
+        self._next_order_id = self.config.first_order_id
+        self._next_perm_id = self.config.first_perm_id
+        self._exec_seq = 0
+        self._exec_prefix = f"{(self.config.seed * 2654435761 + 0xE0D5) & 0xFFFFFFFF:08x}"
+        self._sessions: dict[int, Session] = {}  # clientId -> session (after startApi)
+        self._all_sessions: set[Session] = set()
+        self._session_tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._filling: set[int] = set()  # permIds with a fill task running
+        self._server: asyncio.base_events.Server | None = None
+        self._save_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.host = ""
+        self.port = 0
+        self.listeners: list[Callable[[str, dict], None]] = []  # (event, details) for the CLI log
+        if self.config.state_file:
+            self._load_state()
+        self._day = DayBook.starting_from(self._positions)
+        self._pnl_scheduled = False
+
+    if TYPE_CHECKING:  # pragma: no cover - defined by the parts named in the module docstring
+
+        def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task: ...  # transport
+        def _later(self, delay: float, callback: Callable[[], None]) -> None: ...  # transport
+        def _emit(self, event: str, details: dict) -> None: ...  # transport
+        def _dispatch(self, session: Session, fields: list[str], now: float) -> None: ...  # server
+        async def _random_walk(self, interval: float) -> None: ...  # market
+        def quote(self, symbol: str) -> tuple[Decimal, Decimal]: ...  # market
+        def _resolve_ref(self, ref: ContractRef) -> Instrument | None: ...  # market
+        def rate(self, currency: str) -> Decimal: ...  # account
+        def _credit(self, currency: str, amount: Decimal) -> None: ...  # account
+        def account_snapshot(self) -> AccountSnapshot: ...  # account
+        def _push_account(self, symbol: str) -> None: ...  # account
+        def _schedule_pnl(self) -> None: ...  # account
+        def _apply_position(self, symbol: str, con_id: int, exec_id: str, signed: Decimal, price: Decimal,
+                            commission: Decimal) -> Decimal | None: ...  # account
+        def open_orders(self) -> list[SimOrder]: ...  # orders
+        def _recipients(self, order_client_id: int) -> list[Session]: ...  # orders
+        def _visible(self, session: Session, order_client_id: int) -> bool: ...  # orders
+        def _finish(self, order: SimOrder, status: str, completed_status: str) -> None: ...  # orders
+        def _try_match(self, order: SimOrder) -> None: ...  # matching
+        def _schedule_save(self) -> None: ...  # persistence
+        def save(self) -> None: ...  # persistence
+        def _load_state(self) -> None: ...  # persistence

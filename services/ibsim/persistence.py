@@ -1,0 +1,95 @@
+"""Persistence: the state file (orders, executions, positions, cash, prices, the id counters)
+and the ledger file (every execution sent, corrections included), both written atomically.
+
+Saves are coalesced to one per turn of the loop. On loading, DAY orders of an earlier New York
+day expire, as they would have at the close.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from services.ibsim.base import SimulatorBase
+from services.ibsim.model import NEW_YORK, SimExecution, SimOrder, SimPosition, utcnow
+from services.ibsim.state import STATE_FORMAT, read_json, write_json_atomic
+
+log = logging.getLogger("services.ibsim")
+
+
+class PersistenceMixin(SimulatorBase):
+    """Saving the state and ledger files, loading the state file at construction."""
+
+    def _schedule_save(self) -> None:
+        if not (self.config.state_file or self.config.ledger_file) or self._save_scheduled:
+            return
+        self._save_scheduled = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self.save()
+            return
+        loop.call_soon(self.save)
+
+    def save(self) -> None:
+        """Write the state and ledger files now (atomic); a no-op without files configured."""
+        self._save_scheduled = False
+        if self.config.state_file:
+            write_json_atomic(self.config.state_file, self._state_json())
+        if self.config.ledger_file:
+            write_json_atomic(self.config.ledger_file, self._ledger)
+
+    def _state_json(self) -> dict:
+        return {
+            "format": STATE_FORMAT,
+            "saved_at": utcnow().isoformat(),
+            "accounts": list(self.config.accounts),
+            "next_order_id": self._next_order_id,
+            "next_perm_id": self._next_perm_id,
+            "exec_seq": self._exec_seq,
+            "cash": str(self._cash),
+            "fx_cash": {c: str(a) for c, a in self._fx_cash.items()},
+            "prices": {s: str(p) for s, p in self._prices.items()},
+            "orders": [o.to_json() for o in self._orders.values()],
+            "executions": [e.to_json() for e in self._executions.values()],
+            "positions": [p.to_json() for p in self._positions.values()],
+            "ledger": self._ledger,
+        }
+
+    def _load_state(self) -> None:
+        path = self.config.state_file
+        assert path is not None
+        try:
+            data = read_json(path)
+        except FileNotFoundError:
+            return
+        if data.get("format") != STATE_FORMAT:
+            raise ValueError(f"state file {path} has format {data.get('format')!r}, expected {STATE_FORMAT}")
+        self._next_order_id = max(self._next_order_id, int(data["next_order_id"]))
+        self._next_perm_id = max(self._next_perm_id, int(data["next_perm_id"]))
+        self._exec_seq = int(data["exec_seq"])
+        self._cash = Decimal(data["cash"])
+        self._fx_cash = {c: Decimal(a) for c, a in data.get("fx_cash", {}).items()}
+        for symbol, price in data.get("prices", {}).items():
+            if symbol in self._prices:
+                self._prices[symbol] = Decimal(price)
+        unknown = sorted({raw["symbol"] for raw in (*data["orders"], *data["positions"]) if raw["symbol"] not in self.universe})
+        if unknown:
+            raise ValueError(f"state file {path} refers to symbols missing from the universe: {', '.join(unknown)}")
+        for raw in data["orders"]:
+            order = SimOrder.from_json(raw)
+            self._orders[order.perm_id] = order
+            self._order_keys[(order.client_id, order.order_id)] = order.perm_id
+        for raw in data["executions"]:
+            execution = SimExecution.from_json(raw)
+            self._executions[execution.base_id] = execution
+        for raw in data["positions"]:
+            pos = SimPosition.from_json(raw)
+            self._positions[pos.symbol] = pos
+        self._ledger = list(data.get("ledger", []))
+        today = datetime.now(NEW_YORK).date()
+        for order in self._orders.values():
+            if not order.is_done and order.tif == "DAY" and order.created_at.astimezone(NEW_YORK).date() < today:
+                self._finish(order, "Cancelled", "Expired")
+        log.info("state loaded from %s: %d orders (%d open), %d executions", path, len(self._orders),
+                 len(self.open_orders()), len(self._executions))
