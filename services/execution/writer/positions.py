@@ -69,10 +69,10 @@ def _replay(session, batch: Batch, key: PositionKey) -> PositionState:
         query = query.where(TradeOrder.project_id == project_id)
     candidates: list[tuple[StoredFill, str]] = [
         (f, (f.account or order.account or "")) for f, order in session.execute(query) if position_key(order, f) == listing]
-    for fill in batch.new_fills:
-        order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
-        if fill.symbol == bare and position_key(order, fill) == listing and (project_id is None or order.project_id == project_id):
-            candidates.append((fill, fill.account or order.account or ""))
+    for new in batch.new_fills:
+        order = batch.orders.get(new.order_id) or session.get(TradeOrder, new.order_id)
+        if new.symbol == bare and position_key(order, new) == listing and (project_id is None or order.project_id == project_id):
+            candidates.append((new, new.account or order.account or ""))
     first_seen: dict[str, int] = {}
     current: dict[str, StoredFill] = {}
     for fill, fill_account in candidates:

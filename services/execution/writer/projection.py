@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from services.core.ib_codes import is_warning, rejects_order
 from services.core.order_state import EventKind, run_status
@@ -71,13 +72,11 @@ class EventProjection:
         self._stale_truth = stale_truth
         # commissions whose execution has not come yet, carried from batch to batch
         self._orphan_commissions: dict[str, CommissionEvent] = {}
-        self._current: Batch | None = None
 
     # ------------------------------------------------------------------ one transaction
     def write(self, events: list[object]) -> ChangeSet:
         """Project ``events`` in one transaction; the change set of what it touched."""
         batch = Batch()
-        self._current = batch
         batch.orphan_commissions = dict(self._orphan_commissions)
         with self.db.unit_of_work() as session, session.no_autoflush:
             self._prefetch(session, batch, events)
@@ -91,7 +90,7 @@ class EventProjection:
             session.flush()
             changes = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),
-                fills=tuple(to_fill_record(f) for f in batch.fills.values()),
+                fills=tuple(to_fill_record(f) for f in batch.fills.values()),  # type: ignore[arg-type]  # a NewFill reads alike
                 positions=tuple(to_position_record(p) for p in batch.positions.values()),
                 runs=tuple(sorted(batch.runs)),
             )
@@ -117,7 +116,8 @@ class EventProjection:
             return
         now = now_utc()
         rows = [{**f.row(), "created_at": now, "updated_at": now} for f in batch.new_fills]
-        session.execute(TradeFill.__table__.insert(), rows)  # one executemany: a multi-row INSERT
+        table = cast(Table, TradeFill.__table__)
+        session.execute(table.insert(), rows)  # one executemany: a multi-row INSERT
         by_exec = {f.exec_id: f for f in batch.new_fills}
         for chunk in _chunks(list(by_exec)):
             for fill_id, exec_id in session.execute(select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))):
@@ -125,6 +125,7 @@ class EventProjection:
         for fill in batch.new_fills:
             fill_time = fill.fill_time
             fill.fill_time = fill_time if fill_time.tzinfo else fill_time.replace(tzinfo=UTC)
+            assert fill.id is not None  # just read back
             batch.fills[fill.id] = fill
 
     @staticmethod
@@ -167,11 +168,11 @@ class EventProjection:
         if order.run_id is not None:
             batch.runs.add(order.run_id)
 
-    def _bind_ids(self, order: TradeOrder, *, ib_order_id: int | None = None, perm_id: int | None = None,
+    def _bind_ids(self, batch: Batch, order: TradeOrder, *, ib_order_id: int | None = None, perm_id: int | None = None,
                   client_id: int | None = None, account: str | None = None) -> None:
         if perm_id and order.ib_perm_id != perm_id:
             order.ib_perm_id = perm_id
-            self._cache_order(self._current, order)
+            self._cache_order(batch, order)
         if ib_order_id and order.ib_order_id != ib_order_id:
             order.ib_order_id = ib_order_id
         if client_id is not None and client_id >= 0 and ib_order_id and order.ib_client_id != client_id:
@@ -218,7 +219,7 @@ class EventProjection:
             order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
                                    client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
                                    quantity=ev.cum_qty or ev.shares, raw=ev.raw)
-        self._bind_ids(order, perm_id=ev.perm_id, account=ev.account)
+        self._bind_ids(batch, order, perm_id=ev.perm_id, account=ev.account)
         commission = ev.commission
         orphan = batch.orphan_commissions.pop(ev.exec_id, None)
         if commission is None and orphan is not None:
@@ -294,7 +295,7 @@ class EventProjection:
         if order is None:
             log.debug("orderStatus for an order we cannot match (orderId %s permId %s): left to reconciliation", ev.ib_order_id, ev.perm_id)
             return
-        self._bind_ids(order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id, client_id=ev.client_id)
+        self._bind_ids(batch, order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id, client_id=ev.client_id)
         changed = apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled, ev.why_held),
                                  source=EventSource.BROKER, event_type="status", payload=ev.raw, when=ev.time)
         if ev.avg_fill_price and ev.filled and order.avg_fill_price is None:
@@ -311,7 +312,7 @@ class EventProjection:
             order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
                                    client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
                                    quantity=ev.quantity, order_type=ev.order_type, limit_price=ev.limit_price, raw=ev.raw)
-        self._bind_ids(order, ib_order_id=ev.ib_order_id if not ev.completed else None, perm_id=ev.perm_id,
+        self._bind_ids(batch, order, ib_order_id=ev.ib_order_id if not ev.completed else None, perm_id=ev.perm_id,
                        client_id=ev.client_id, account=ev.account)
         st = sm_status(order)
         if st.state is OrderState.REPLACE_REQUESTED:
@@ -356,7 +357,7 @@ class EventProjection:
             log.error("local event for unknown order %s", ev.client_order_id)
             return
         if ev.ib_order_id:
-            self._bind_ids(order, ib_order_id=ev.ib_order_id)
+            self._bind_ids(batch, order, ib_order_id=ev.ib_order_id)
         if ev.kind is EventKind.REPLACE_REQUESTED:
             params = dict(order.params or {})
             params["pending_replace"] = {"quantity": decimal_text(ev.quantity), "limit_price": decimal_text(ev.limit_price)}
@@ -375,7 +376,7 @@ class EventProjection:
         order = batch.by_ref.get(ev.client_order_id)
         if order is None:
             return
-        self._bind_ids(order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id)
+        self._bind_ids(batch, order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id)
         apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled), source=EventSource.RECONCILE,
                        event_type="reconcile", payload={"status": ev.status, "filled": decimal_text(ev.filled), "note": ev.message, **ev.payload})
         self._touch(batch, order)

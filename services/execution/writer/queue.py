@@ -223,11 +223,13 @@ class EventWriter:
         delay = self.retry_initial
         self._replay_due = self.journal is not None and self.journal.has_events()
         if self._replay_due:
+            assert self.journal is not None  # only a journal has events to replay
             self._idle.clear()
             self._journaled = await asyncio.to_thread(self.journal.pending)
             self._set_health(self._health(False))
         while True:
             if self._replay_due:  # the journal holds the oldest events: they go first
+                assert self.journal is not None
                 try:
                     changes = await asyncio.to_thread(self._replay_batch)
                 except JournalError:
@@ -318,6 +320,7 @@ class EventWriter:
     def _spill(self, events: list[object]) -> None:
         if not events:
             return
+        assert self.journal is not None  # spilled only with a journal configured
         self.journal.append(list(events))
         self._journaled += len(events)
         self._replay_due = True
@@ -326,6 +329,7 @@ class EventWriter:
     def _replay_batch(self) -> ChangeSet | None:
         """One batch from the journal, in a worker thread; the journal's offset moves only once
         the batch is committed (an outage leaves it for the next attempt)."""
+        assert self.journal is not None
         with self.journal.replay(self.batch_max) as events:
             if not events:
                 self._replay_due = False
