@@ -1,5 +1,5 @@
 """Waiting on a run: for its orders to be acknowledged or done, for its fills' commission reports;
-woken by the writer's change sets, never by polling alone."""
+looked at again whenever the writer publishes a change that concerns it (and at least every second)."""
 
 from __future__ import annotations
 
