@@ -42,7 +42,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 class EventWriter:
     """Takes events from ``queue`` (the provider's, or its own) and writes them in batches of up
     to ``batch_max``; what the database cannot take yet waits in memory up to ``buffer_limit``
-    events, then in the journal at ``journal_path`` (see the package's docstring)."""
+    events, then in the journal at ``journal_path`` (see this module's docstring)."""
 
     def __init__(
         self,
