@@ -273,8 +273,6 @@ class EventProjection:
             else:
                 batch.position_ops.setdefault(key, []).append(fill)
 
-
-
     def _on_commission(self, session, batch: Batch, ev: CommissionEvent) -> None:
         fill = batch.fills_by_exec.get(ev.exec_id)
         if fill is None:
