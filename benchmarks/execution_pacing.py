@@ -61,12 +61,13 @@ async def _run(n_orders: int, db_url: str, workdir: Path) -> dict:
                 orders.create(r.client_order_id, r.symbol, r.side, r.quantity, order_type=r.order_type, run_id=run_id,
                               project_id=project.id, account=provider.account)
         stored = time.perf_counter()
-        result = await service._send(run_id, requests, ())
-        sent = time.perf_counter()
-        waiting = await service.wait_acknowledged(run_id, timeout=60)
-        acked = time.perf_counter()
-        still = await service.wait_done(run_id, 60)
-        done = time.perf_counter()
+        async with service.hold_run(run_id):  # _send refuses to send without the run's lease
+            result = await service._send(run_id, requests, ())
+            sent = time.perf_counter()
+            waiting = await service.wait_acknowledged(run_id, timeout=60)
+            acked = time.perf_counter()
+            still = await service.wait_done(run_id, 60)
+            done = time.perf_counter()
         return {
             "orders": n_orders, "sent": len(result.sent), "failed": len(result.failed), "unacknowledged": len(waiting),
             "not_done": len(still), "store_s": stored - started, "send_s": sent - started, "ack_s": acked - started,

@@ -137,14 +137,14 @@ async def test_a_refused_event_is_a_health_problem_until_written(database, simul
     health: list[WriterHealth] = []
     writer.subscribe_health(health.append)
     broken = {"on": True}
-    original = writer._on_execution
+    original = writer.projection._on_execution
 
     def refusing(session, batch, ev):
         if broken["on"]:
             raise ValueError(f"cannot store {ev.exec_id} (test)")
         return original(session, batch, ev)
 
-    monkeypatch.setattr(writer, "_on_execution", refusing)
+    monkeypatch.setattr(writer.projection, "_on_execution", refusing)
     writer.start()
     try:
         order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10))

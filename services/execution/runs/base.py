@@ -1,0 +1,83 @@
+"""What every run use case shares: the database, the broker, the writer and the run leases,
+the checks made before anything is sent, and the reads of a run."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.db.convert import to_fill_record, to_order_record
+from services.db.repositories import FillRepository, NotFound, OrderRepository, RunRepository
+from services.domain import FillRecord, OrderRecord, TradeMode, is_live_token
+
+from ..audit import audit, os_user
+from ..errors import BadInput, LiveConfirmRequired, Refused
+from ..lease import LeaseManager
+from ..provider import ExecutionProvider
+from ..writer import EventWriter
+from .records import RunInfo, RunView, run_info
+
+
+class RunServiceBase:
+    """The state of a ``TradeService``; its use cases are the mixins built on this class."""
+
+    def __init__(
+        self,
+        db,
+        provider: ExecutionProvider,
+        writer: EventWriter,
+        reconciler=None,
+        *,
+        actor: str | None = None,
+        ack_timeout: float = 10.0,
+        leases: LeaseManager | None = None,
+    ) -> None:
+        self.db = db
+        self.leases = leases or LeaseManager(db, client_id=getattr(provider, "client_id", None))
+        self.provider = provider
+        self.writer = writer
+        self.reconciler = reconciler
+        self.actor = actor or os_user()
+        self.ack_timeout = ack_timeout
+        self._executing: set[int] = set()
+        self._halt_requested = False
+
+    async def _db(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _check_live(self, mode: TradeMode, live_token: str | None) -> None:
+        if TradeMode(mode) is TradeMode.LIVE and not is_live_token(live_token):
+            raise LiveConfirmRequired("live_confirm_required: type LIVE to trade a live account")
+
+    def _check_provider_mode(self, mode: TradeMode) -> None:
+        if TradeMode(self.provider.mode) is not TradeMode(mode):
+            raise Refused(f"the broker connection is in {self.provider.mode} mode; this run is {mode}", code="mode_mismatch")
+
+    def _audit_sync(self, action: str, run_id: int, payload: dict) -> None:
+        with self.db.unit_of_work() as session:
+            audit(self.db, self.actor, action, "trade_run", run_id, payload, session=session)
+
+    def _orders_of(self, run_id: int) -> list[OrderRecord]:
+        with self.db.session() as session:
+            return [to_order_record(o) for o in OrderRepository(session).list_by_run(run_id)]
+
+    async def get_run(self, run_id: int) -> RunInfo:
+        return await self._db(self._get_run, run_id)
+
+    def _get_run(self, run_id: int) -> RunInfo:
+        with self.db.session() as session:
+            try:
+                return run_info(RunRepository(session).get(run_id))
+            except NotFound:
+                raise BadInput(f"run {run_id} does not exist") from None
+
+    async def view(self, run_id: int) -> RunView:
+        return await self._db(self.view_sync, run_id)
+
+    def view_sync(self, run_id: int) -> RunView:
+        with self.db.session() as session:
+            run = run_info(RunRepository(session).get(run_id))
+            orders = OrderRepository(session).list_by_run(run_id)
+            fills: list[FillRecord] = []
+            for o in orders:
+                fills.extend(to_fill_record(f) for f in FillRepository(session).list_by_order(o.id))
+            return RunView(run, tuple(to_order_record(o) for o in orders), tuple(fills))

@@ -1,0 +1,250 @@
+"""Executing a run: its plan's orders stored NEW, then sent under the run's lease (one sender per
+run across processes); an interrupted run is reconciled first and only what the broker never saw
+is sent. A stored plan is sent only while its age and prices allow it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from services.core.plans import Plan, price_moves
+from services.db.models import TradeOrder
+from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
+from services.domain import OrderState, RunStatus, TradingState
+
+from ..audit import audit
+from ..errors import BadInput, BrokerError, PlanRefused, Refused, RiskBlocked, TradingHalted
+from ..listings import request_for_draft, request_for_order
+from ..provider import OrderRequest
+from ..sending import OrderSender
+from .planning import RunPlanning
+from .records import ExecuteResult
+
+log = logging.getLogger(__name__)
+
+
+def _risk_reasons(risk: Mapping[str, Any]) -> str:
+    """A stored risk report's blocking reasons, as one line (at most ten)."""
+    blocks = [b for b in risk.get("run", []) if not b.get("passed", False)]
+    for result in risk.get("results", []):
+        blocks.extend(result.get("blocks", []))
+    return "; ".join(f"{b.get('code') or b.get('rule')}: {b.get('message')}" for b in blocks[:10]) or "blocked"
+
+
+def _listing(ids, limit: int = 20) -> str:
+    ids = list(ids)
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+class RunExecution(RunPlanning):
+    """Execute a run or a stored plan (previewing first when needed), resume, halt."""
+
+    def hold_run(self, run_id: int, *, wait: float = 0.0):
+        """``async with service.hold_run(run_id):`` this process is the run's one sender for the
+        block (sending and waiting); another holder makes it wait up to ``wait`` seconds, then
+        refuses naming the holder (``RunBusy``). ``execute`` takes it by itself when not held."""
+        return self.leases.hold(run_id, wait=wait)
+
+    async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None,
+                      lease_wait: float = 0.0) -> ExecuteResult:
+        """One step: preview the run, store the plan and send exactly its orders. A run that
+        already has orders is resumed instead (reconciled first; only the orders the broker
+        never saw are sent). Under the run's lease: one sender per run across processes."""
+        run = await self.get_run(run_id)
+        self._check_live(run.mode, live_token)
+        self._check_provider_mode(run.mode)
+        async with self._executing_guard(run_id, lease_wait):
+            await self._refuse_if_halted()
+            if await self._db(self._order_count, run_id):
+                return await self._resume(run_id)
+            preview = await self.preview(run_id, portfolio_value)
+            # Just built from the prices fetched a moment ago: no age or drift to check.
+            return await self._send_plan(preview.plan, check_drift=False)
+
+    async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0) -> ExecuteResult:
+        """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
+        3) when the plan is older than ``plan_max_age_seconds`` or a reference price moved more
+        than ``plan_max_price_move_pct``; the trader previews again."""
+        plan = await self._db(self._load_plan, plan_id)
+        self._check_live(plan.mode, live_token)
+        self._check_provider_mode(plan.mode)
+        if plan.account and self.provider.account and plan.account != self.provider.account:
+            raise Refused(f"plan {plan_id} was built for account {plan.account}; connected to {self.provider.account}",
+                          code="plan_account")
+        async with self._executing_guard(plan.run_id, lease_wait):
+            await self._refuse_if_halted()
+            executed = await self._db(self._executed_plan_of, plan.run_id)
+            if executed is not None:
+                if executed != plan.id:
+                    raise PlanRefused(f"run {plan.run_id} already executed plan {executed}; plan {plan.id} is not sent "
+                                      "(start a new run to trade this snapshot again)", code="plan_superseded")
+                return await self._resume(plan.run_id)
+            if await self._db(self._order_count, plan.run_id):
+                return await self._resume(plan.run_id)
+            return await self._send_plan(plan, check_drift=True)
+
+    def _executed_plan_of(self, run_id: int) -> int | None:
+        with self.db.session() as session:
+            value = (RunRepository(session).get(run_id).params or {}).get("plan_id")
+            return None if value is None else int(value)
+
+    def _plan_limits(self) -> tuple[float, Decimal]:
+        with self.db.session() as session:
+            limits = SettingsRepository(session).execution()
+        return float(limits["plan_max_age_seconds"]), Decimal(str(limits["plan_max_price_move_pct"]))
+
+    async def check_plan(self, plan: Plan) -> None:
+        """Raise ``PlanRefused`` naming what is wrong when the plan may no longer be sent."""
+        max_age, max_move = await self._db(self._plan_limits)
+        age = plan.age_seconds(datetime.now(UTC))
+        if age > max_age:
+            raise PlanRefused(f"plan {plan.id} is {age:.0f} s old, older than the {max_age:g} s allowed: preview again",
+                              code="plan_stale")
+        # by listing key (a US and an EUR listing of one symbol are two prices)
+        references = {o.key: plan.prices[o.key] for o in plan.orders if o.key in plan.prices}
+        if not references:
+            return
+        specs = {o.key: o.spec for o in plan.orders}
+        current = await self.provider.market_prices([specs[key] for key in references])
+        moves = price_moves(references, current, max_move)
+        if moves:
+            raise PlanRefused(f"plan {plan.id}: prices moved more than {max_move} % since the preview: "
+                              + "; ".join(m.describe() for m in moves) + ". Preview again.", code="plan_price_moved")
+
+    async def _send_plan(self, plan: Plan | None, *, check_drift: bool) -> ExecuteResult:
+        if plan is None:
+            raise BadInput("no plan to send")
+        run_id = plan.run_id
+        if plan.blocked:
+            reasons = _risk_reasons(plan.risk)
+            await self._db(self._mark_blocked, run_id, reasons)
+            raise RiskBlocked(f"run {run_id} blocked by risk: {reasons}")
+        if not plan.orders:
+            await self._db(self._finish_empty, run_id, plan.id)
+            return ExecuteResult(run_id, status=RunStatus.DONE, plan_id=plan.id)
+        if check_drift:
+            await self.check_plan(plan)
+        requests = await self._db(self._insert_orders, run_id, plan)
+        result = await self._send(run_id, requests, ())
+        return replace(result, plan_id=plan.id)
+
+    @asynccontextmanager
+    async def _executing_guard(self, run_id: int, lease_wait: float = 0.0):
+        if run_id in self._executing:
+            raise BadInput(f"run {run_id} is already executing")
+        self._executing.add(run_id)
+        try:
+            async with self.hold_run(run_id, wait=lease_wait) as lease:
+                if lease.taken_over_from is not None:
+                    await self._db(self._audit_sync, "run.lease_takeover", run_id,
+                                   {"from": lease.taken_over_from.describe(), "token": lease.taken_over_from.token})
+                yield
+        finally:
+            self._executing.discard(run_id)
+
+    async def _refuse_if_halted(self) -> None:
+        if await self._db(self._trading_state) is TradingState.HALTED:
+            raise TradingHalted("trading is HALTED: resume before executing")
+
+    def _trading_state(self) -> TradingState:
+        with self.db.session() as session:
+            return SettingsRepository(session).trading_state()
+
+    def _order_count(self, run_id: int) -> int:
+        with self.db.session() as session:
+            return session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)) or 0
+
+    def _mark_blocked(self, run_id: int, reasons: str) -> None:
+        with self.db.unit_of_work() as session:
+            RunRepository(session).update_status(run_id, RunStatus.BLOCKED, message=reasons[:2000])
+            audit(self.db, self.actor, "run.blocked", "trade_run", run_id, {"reasons": reasons}, session=session)
+
+    def _finish_empty(self, run_id: int, plan_id: int | None = None) -> None:
+        with self.db.unit_of_work() as session:
+            now = datetime.now(UTC)
+            run = RunRepository(session).update_status(run_id, RunStatus.DONE, message="nothing to trade", started_at=now, ended_at=now)
+            if plan_id is not None:
+                run.params = {**(run.params or {}), "plan_id": plan_id}
+
+    def _insert_orders(self, run_id: int, plan: Plan) -> list[OrderRequest]:
+        """Every order of the plan stored NEW (one transaction) before the first placeOrder; the
+        run records which plan it executes."""
+        requests = []
+        with self.db.unit_of_work() as session:
+            run = RunRepository(session).get(run_id)
+            orders = OrderRepository(session)
+            for d in plan.orders:
+                orders.insert_once(
+                    d.client_order_id, d.symbol, d.side, d.quantity, order_type=d.order_type, limit_price=d.limit_price,
+                    run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
+                    primary_exchange=d.primary_exchange or None,
+                    account=self.provider.account or None, params={"draft": d.to_dict(), "plan_id": plan.id},
+                )
+                requests.append(request_for_draft(d))
+            run.params = {**(run.params or {}), "plan_id": plan.id}
+            run.status = RunStatus.RUNNING
+            run.started_at = run.started_at or datetime.now(UTC)
+            audit(self.db, self.actor, "run.execute", "trade_run", run_id,
+                  {"orders": len(plan.orders), "mode": str(run.mode), "account": self.provider.account,
+                   "plan_id": plan.id, "plan_hash": plan.content_hash,
+                   "gross_notional": str(plan.gross_notional)}, session=session)
+        return requests
+
+    async def _resume(self, run_id: int) -> ExecuteResult:
+        """An interrupted run: reconcile first, then send only what the broker never saw."""
+        if self.reconciler is not None:
+            # Always: another process (a killed command, a second client id) may have sent some of
+            # these orders since this connection's last pass; and a lease taken over from a dead
+            # holder leaves its SENDING orders to this pass (back to NEW only if IB never saw them).
+            await self.reconciler.reconcile()
+        await self.writer.flush()
+        requests, known = await self._db(self._unsent, run_id)
+        if requests:
+            await self._db(self._mark_running, run_id)
+        return await self._send(run_id, requests, known)
+
+    def _unsent(self, run_id: int) -> tuple[list[OrderRequest], tuple[str, ...]]:
+        with self.db.session() as session:
+            orders = OrderRepository(session).list_by_run(run_id)
+            # A replacement (cancel-and-new) belongs to the replace action that made it, never to a
+            # resumed run: if its sending failed, the trader decides again.
+            unsent = [o for o in orders if o.status is OrderState.NEW and not o.ib_perm_id and not o.ib_order_id
+                      and o.replaces_order_id is None]
+            known = tuple(o.client_order_id for o in orders if o not in unsent)
+            return [request_for_order(o) for o in unsent], known
+
+    def stop_sending(self) -> None:
+        """Halt: a run that is sending stops before its next order (a halt from another process
+        is seen at the next chunk, from the database)."""
+        self._halt_requested = True
+
+    def _mark_running(self, run_id: int) -> None:
+        with self.db.unit_of_work() as session:
+            run = RunRepository(session).get(run_id)
+            run.status = RunStatus.RUNNING
+            audit(self.db, self.actor, "run.resume", "trade_run", run_id, {}, session=session)
+
+    async def _send(self, run_id: int, requests: list[OrderRequest], known: tuple[str, ...]) -> ExecuteResult:
+        if not requests:
+            return ExecuteResult(run_id, (), known, (), (await self.get_run(run_id)).status)
+        lease = self.leases.held.get(run_id)
+        if lease is None:  # a caller that bypassed execute(): never send without the run's lease
+            raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
+        self._halt_requested = False
+        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._halt_requested)
+        out = await sender.send(lease, requests)
+        if out.stopped:
+            log.warning("run %s: sending stopped (%s); %d order(s) left unsent", run_id, out.stopped, len(out.unsent))
+        if out.failed and not out.sent:
+            why = out.stopped or out.failed[0][1]
+            raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")
+        return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING,
+                             unsent=tuple(out.unsent), stopped=out.stopped)

@@ -1,0 +1,211 @@
+"""Planning a run: the day's run of a snapshot (created once), its builder parameters and risk
+overrides, and its preview (builder + risk) stored as a frozen plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from services.core.builder import BuildParams, Rounding, Target
+from services.core.pipeline import build_and_check
+from services.core.plans import Plan, PriceRef
+from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
+from services.db.plan_repository import PlanNotFound, PlanRepository
+from services.db.repositories import ProjectRepository, RunRepository, SettingsRepository, SnapshotRepository
+from services.db.risk_facts import load_risk_facts
+from services.domain import OrderType, TradeMode
+
+from ..audit import audit
+from ..errors import BadInput, BrokerError
+from ..listings import snapshot_specs
+from .base import RunServiceBase
+from .records import PreviewResult, RunInfo, run_info
+
+MARKET_TZ = ZoneInfo("America/New_York")
+BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
+
+
+def trading_day(now: datetime | None = None) -> date:
+    """The US equity trading day a run belongs to (New York calendar date)."""
+    return (now or datetime.now(UTC)).astimezone(MARKET_TZ).date()
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+class RunPlanning(RunServiceBase):
+    """Creating and previewing runs; loading stored plans."""
+
+    async def create_run(self, project: str | int | None, snapshot: int | None, mode: TradeMode | str, params: dict | None = None,
+                         live_token: str | None = None, new_run: bool = False) -> RunInfo:
+        mode = TradeMode(mode)
+        self._check_live(mode, live_token)
+        return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run)
+
+    def _create_run(self, project, snapshot, mode, params, new_run) -> RunInfo:
+        with self.db.unit_of_work() as session:
+            projects = ProjectRepository(session)
+            if project is None:  # the snapshot's own project
+                snap = session.get(DecisionSnapshot, snapshot) if snapshot is not None else None
+                if snap is None:
+                    raise BadInput(f"snapshot {snapshot} does not exist" if snapshot is not None else "a run needs a project")
+                project_id = snap.project_id
+            elif isinstance(project, int):
+                if session.get(Project, project) is None:
+                    raise BadInput(f"project {project} does not exist")
+                project_id = project
+            else:
+                project_id = projects.get_or_create(str(project)).id
+            if snapshot is not None:
+                snap = session.get(DecisionSnapshot, snapshot)
+                if snap is None or snap.project_id != project_id:
+                    raise BadInput(f"snapshot {snapshot} does not exist in this project")
+            runs = RunRepository(session)
+            day = trading_day()
+            if new_run:
+                run, created = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params), True
+            else:
+                run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
+            if created:
+                audit(self.db, self.actor, "run.create", "trade_run", run.id,
+                      {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+            return run_info(run, created)
+
+    async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
+                               builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
+                               portfolio_value: Decimal | None = None, live_token: str | None = None,
+                               new_run: bool = False) -> PreviewResult:
+        """The use case behind the window's Preview, ``preview --save`` and ``execute``: the
+        day's run of the snapshot (created once), its builder parameters and risk overrides
+        stored while it has sent nothing, then a preview stored as a frozen plan."""
+        run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
+        await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
+        return await self.preview(run.id, portfolio_value)
+
+    def _set_run_inputs(self, run_id: int, builder: dict | None, risk_overrides: list[str]) -> None:
+        """Builder parameters and risk overrides of a run that has sent nothing yet (afterwards
+        they are history and stay as they were)."""
+        with self.db.unit_of_work() as session:
+            run = RunRepository(session).get(run_id)
+            if session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)):
+                return
+            params = dict(run.params or {})
+            if builder is not None:
+                params["builder"] = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
+            params["risk_overrides"] = risk_overrides
+            run.params = params
+
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
+        run, items = await self._db(self._load_for_preview, run_id)
+        specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
+        held = [p for p in await self.provider.positions() if p.quantity]
+        positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
+        listings = list({**{p.key: p.spec for p in held}, **{s.key: s for s in specs}}.values())  # one request per listing
+        prices_raw = await self.provider.market_prices(listings) if listings else {}
+        prices = {s: p for s, p in prices_raw.items() if p is not None}
+        quote_info = getattr(self.provider, "quote_info", {})
+        now = datetime.now(UTC)
+        price_refs = {s: PriceRef(p, *quote_info.get(s, (now, "live"))) for s, p in prices.items()}
+        fx = await self.provider.exchange_rates()
+        if portfolio_value is None:
+            portfolio_value = _dec(run.params.get("portfolio_value")) if run.params.get("portfolio_value_given") else None
+        given = portfolio_value is not None
+        if portfolio_value is None:
+            portfolio_value = await self.provider.net_liquidation()
+            if portfolio_value is None:
+                raise BrokerError("the account reports no NetLiquidation; give a portfolio value")
+        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx)
+
+    def _load_for_preview(self, run_id: int):
+        with self.db.session() as session:
+            run = RunRepository(session).get(run_id)
+            if run.snapshot_id is None:
+                raise BadInput(f"run {run_id} has no snapshot to build orders from")
+            items = [{"symbol": i.symbol, "weight": i.weight, "price": i.price, "sec_type": i.sec_type,
+                      "exchange": i.exchange, "currency": i.currency, "primary_exchange": i.primary_exchange or ""}
+                     for i in SnapshotRepository(session).items(run.snapshot_id)]
+            return run_info(run), items
+
+    def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
+        stored = run.params or {}
+        given = dict(stored.get("builder", {}))
+        for key in BUILDER_KEYS:
+            if key in stored:
+                given.setdefault(key, stored[key])
+        kwargs: dict[str, Any] = {}
+        for key, value in given.items():
+            if key in ("cash_buffer", "lot_size", "min_order_value", "limit_offset_bps"):
+                kwargs[key] = Decimal(str(value))
+            elif key == "rounding":
+                kwargs[key] = Rounding(value)
+            elif key == "order_type":
+                kwargs[key] = OrderType(value)
+            elif key == "liquidate_unlisted":
+                kwargs[key] = bool(value)
+        if fx is not None:
+            kwargs.update(base_currency=fx.base, fx_rates=dict(fx.rates))
+        return BuildParams(portfolio_value=portfolio_value, run_id=run.id, installation=installation, **kwargs)
+
+    def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None) -> PreviewResult:
+        prices = {s: ref.price for s, ref in price_refs.items()}
+        with self.db.unit_of_work() as session:
+            run = RunRepository(session).get(run_id)
+            params = self._build_params(run, portfolio_value, SettingsRepository(session).installation_id(), fx)
+            targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
+                              i.get("primary_exchange") or "") for i in items]
+            result, report = build_and_check(
+                targets, params, prices=prices, positions=positions,
+                limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
+                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()})
+            stored = dict(run.params or {})
+            stored.update({
+                "prices": {s: str(p) for s, p in prices.items()},
+                "builder": {"cash_buffer": str(params.cash_buffer), "lot_size": str(params.lot_size),
+                            "rounding": str(params.rounding), "min_order_value": str(params.min_order_value),
+                            "order_type": str(params.order_type), "limit_offset_bps": str(params.limit_offset_bps),
+                            "liquidate_unlisted": params.liquidate_unlisted},
+                "portfolio_value": str(portfolio_value),
+                "portfolio_value_given": given,
+                "fx": {"base": params.base_currency, "rates": {c: str(r) for c, r in sorted(params.fx_rates.items())}},
+                "positions": {s: str(q) for s, q in positions.items()},
+                "skipped": [{"symbol": s.symbol, "reason": s.reason} for s in result.skipped],
+                "risk": report.to_dict(),
+                "previewed_at": datetime.now(UTC).isoformat(),
+            })
+            run.params = stored
+            traded = {d.key for d in result.orders}
+            plan = PlanRepository(session).add(
+                run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),
+                account=self.provider.account or None, portfolio_value=portfolio_value,
+                verdict=str(report.verdict), orders=list(result.orders),
+                prices={s: ref for s, ref in price_refs.items() if s in traded}, positions=dict(positions),
+                params=stored["builder"], skipped=stored["skipped"], risk=stored["risk"])
+            audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
+                  {"run_id": run.id, "hash": plan.content_hash, "orders": plan.order_count,
+                   "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
+            return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan)
+
+    async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
+                          builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
+                          live_token: str | None = None, new_run: bool = False) -> RunInfo:
+        """The day's run of a snapshot, created once, with these builder parameters and risk
+        overrides while it has sent nothing (``execute`` then previews and sends it)."""
+        self._check_live(TradeMode(mode), live_token)
+        run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
+        await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
+        return run
+
+    async def plan(self, plan_id: int) -> Plan:
+        return await self._db(self._load_plan, plan_id)
+
+    def _load_plan(self, plan_id: int) -> Plan:
+        with self.db.session() as session:
+            try:
+                return PlanRepository(session).get(plan_id)
+            except PlanNotFound as exc:
+                raise BadInput(str(exc)) from None

@@ -1,0 +1,69 @@
+"""What the run use cases return: a run, a preview, the outcome of an execute, a run's view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from services.core.builder import OrderDraft
+from services.core.plans import Plan
+from services.db.models import TradeRun
+from services.domain import FillRecord, OrderRecord, RunStatus, TradeMode
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    id: int
+    project_id: int
+    snapshot_id: int | None
+    mode: TradeMode
+    status: RunStatus
+    trade_date: date
+    params: dict
+    message: str | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    run_id: int
+    drafts: tuple[OrderDraft, ...]
+    report: Any  # services.core.risk.RiskReport
+    prices: dict[str, Decimal]
+    portfolio_value: Decimal
+    skipped: tuple = ()
+    plan: Plan | None = None  # the frozen plan this preview was stored as
+
+    @property
+    def blocked(self) -> bool:
+        return self.report.blocked
+
+    @property
+    def plan_id(self) -> int | None:
+        return None if self.plan is None else self.plan.id
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteResult:
+    run_id: int
+    sent: tuple[str, ...] = ()
+    already_known: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+    status: RunStatus = RunStatus.RUNNING
+    plan_id: int | None = None
+    unsent: tuple[str, ...] = ()  # still NEW after this execute: failed, or never tried (see stopped)
+    stopped: str | None = None  # why sending stopped before the end (halt, connection lost, lease lost)
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    run: RunInfo
+    orders: tuple[OrderRecord, ...] = ()
+    fills: tuple[FillRecord, ...] = ()
+
+
+def run_info(run: TradeRun, created: bool = False) -> RunInfo:
+    return RunInfo(run.id, run.project_id, run.snapshot_id, TradeMode(run.mode), RunStatus(run.status), run.trade_date,
+                   dict(run.params or {}), run.message, created)

@@ -1,0 +1,71 @@
+"""What the writer owes the database, and who is told when that changes (the window's status
+bar, the commands): only changes of the warning are published, not every backlog count."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriterHealth:
+    """What the writer owes the database. ``degraded``: the database is unreachable (``backlog``
+    events wait in memory, ``journaled`` more in the journal, ``overflow``: the memory limit was
+    reached); ``parked``: events the database refused, retried until written."""
+
+    degraded: bool
+    backlog: int
+    message: str = ""
+    overflow: bool = False
+    parked: int = 0
+    parked_reason: str = ""
+    journaled: int = 0
+    journal_path: str = ""
+
+    @property
+    def problem(self) -> bool:
+        return self.degraded or self.parked > 0 or self.journaled > 0
+
+    def describe(self) -> str:
+        """One line for a status bar or a command's output ("" when all is well)."""
+        parts = []
+        if self.degraded:
+            parts.append(f"{self.message or 'database unreachable'}; {self.backlog} event(s) waiting in memory"
+                         + (" (memory limit reached)" if self.overflow else ""))
+        if self.journaled:
+            parts.append(f"{self.journaled} event(s) kept in the journal {self.journal_path}, written when the "
+                         "database is reachable")
+        if self.parked:
+            parts.append(f"{self.parked} event(s) the database refused, retried until written ({self.parked_reason})")
+        return "; ".join(parts)
+
+
+class HealthBoard:
+    """The writer's current health and its subscribers."""
+
+    def __init__(self) -> None:
+        self.current = WriterHealth(False, 0)
+        self._subscribers: list[Callable[[WriterHealth], None]] = []
+
+    def subscribe(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def publish(self, health: WriterHealth) -> None:
+        previous = self.current
+        self.current = health
+        key = lambda h: (h.degraded, h.overflow, h.parked, h.journaled)  # noqa: E731
+        if key(health) == key(previous):
+            return  # only changes of the warning are published, not every backlog count
+        if health.problem:
+            log.warning("event writer: %s", health.describe())
+        else:
+            log.info("event writer: every event written")
+        for callback in list(self._subscribers):
+            try:
+                callback(health)
+            except Exception:
+                log.exception("writer health subscriber failed")

@@ -1,0 +1,107 @@
+"""An order's state as the writer moves it: every event goes through the state machine
+(``services.core.order_state``) and is recorded in ``order_events`` with the broker's raw payload.
+The machine's hidden fields (what executions and statuses each said was filled, the state before
+a replace...) are kept in the order's ``params["sm"]``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from services.core.order_state import OrderEvent as SmEvent
+from services.core.order_state import OrderStatus as SmStatus
+from services.core.order_state import Outcome, apply_event
+from services.db.models import OrderEvent as OrderEventRow
+from services.db.models import TradeOrder
+from services.domain import EventSource, OrderState
+
+log = logging.getLogger(__name__)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def sm_status(order: TradeOrder) -> SmStatus:
+    """Rebuild the state machine's view of a stored order (its hidden fields live in params)."""
+    sm = (order.params or {}).get("sm", {})
+    before = sm.get("before_replace")
+    pending = sm.get("pending_quantity")
+    return SmStatus(
+        state=OrderState(order.status),
+        quantity=Decimal(order.quantity),
+        exec_filled=Decimal(sm.get("exec_filled", "0")),
+        status_filled=Decimal(sm.get("status_filled", "0")),
+        before_replace=OrderState(before) if before else None,
+        pending_quantity=Decimal(pending) if pending is not None else None,
+        reject_reason=sm.get("reject_reason"),
+    )
+
+
+def store_sm(order: TradeOrder, st: SmStatus) -> None:
+    params = dict(order.params or {})
+    params["sm"] = {
+        "exec_filled": str(st.exec_filled),
+        "status_filled": str(st.status_filled),
+        "before_replace": st.before_replace.value if st.before_replace else None,
+        "pending_quantity": decimal_text(st.pending_quantity),
+        "reject_reason": st.reject_reason,
+    }
+    order.params = params
+
+
+def apply_to_order(
+    session,
+    order: TradeOrder,
+    event: SmEvent,
+    *,
+    source: EventSource,
+    event_type: str,
+    payload: dict | None,
+    when: datetime | None = None,
+) -> bool:
+    """Run one event through the state machine and record it in ``order_events``.
+    Returns whether the order changed."""
+    before = sm_status(order)
+    transition = apply_event(before, event)
+    if transition.outcome is Outcome.INTERNAL_ERROR:
+        # a bug, not a broker fact: recorded on the order (flagged) and logged with its context
+        log.error("order state machine failed on order %s (%s, %s) for %s event %r: %s\n%s", order.id,
+                  order.client_order_id, before.state, event_type, event, transition.reason, transition.traceback)
+        add_order_event(session, order.id, source=source, event_type="internal_error", from_state=before.state,
+                        to_state=before.state, flagged=True, message=f"{event_type} event {event!r}: {transition.reason}",
+                        payload=payload, time=when or now_utc())
+        return False
+    after = transition.after
+    changed = transition.changed
+    when = when or now_utc()
+    if changed:
+        order.status = after.state
+        order.quantity = after.quantity
+        order.filled_quantity = after.filled
+        if after.reject_reason and after.state is OrderState.REJECTED and not order.rejected_reason:
+            order.rejected_reason = after.reject_reason
+        order.last_status_time = when
+        store_sm(order, after)
+    # every state change, every flagged event and every error; a fill that only moves the filled
+    # quantity is recorded in trade_fills (with its raw payload), not a second time here
+    state_changed = before.state is not after.state
+    if state_changed or transition.outcome is Outcome.FLAGGED or event_type == "error" or (
+            event_type != "fill" and (changed or transition.outcome is not Outcome.IGNORED)):
+        add_order_event(session, order.id, source=source, event_type=event_type, from_state=before.state,
+                        to_state=after.state, flagged=transition.outcome is Outcome.FLAGGED,
+                        message=transition.reason, payload=payload, time=when)
+    return changed
+
+
+def add_order_event(session, order_id: int, *, source: EventSource, event_type: str, from_state=None, to_state=None,
+                    flagged: bool = False, message: str | None = None, payload: dict | None = None, time: datetime | None = None) -> None:
+    """Append to ``order_events`` (flushed with the batch, not one statement per event)."""
+    session.add(OrderEventRow(order_id=order_id, source=EventSource(source), event_type=event_type,
+                              from_state=from_state, to_state=to_state, flagged=flagged, message=message,
+                              payload=payload, time=time or now_utc()))

@@ -1,0 +1,120 @@
+"""Positions booked from a batch's fills, late commissions and IB's account positions (one book:
+``services.core.positions_book``, IB's average-cost method, docs/ib-average-cost.md).
+
+A new execution is booked at the end of its batch, with its commission if the batch brought it;
+a late commission for the last fill of its position is booked incrementally; anything else (a
+correction, a commission for an older fill) rebuilds the position from its stored fills."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from services.core.positions_book import (
+    BookedFill,
+    PositionBook,
+    PositionState,
+    apply_fill,
+    apply_late_commission,
+)
+from services.db.models import TradeFill, TradeOrder
+from services.db.repositories import PositionRepository
+from services.domain import Side
+
+from ..listings import position_key
+from .batch import Batch, LateCommission, NewFill, PositionKey, StoredFill
+from .events import PositionTruth
+
+
+def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth], bool]) -> None:
+    """Book this batch's fills, late commissions and IB's truths into the positions (a truth
+    that ``stale_truth`` says may predate a live execution is not applied)."""
+    for key in sorted(batch.replay_keys, key=key_order):
+        batch.position_state[key] = _replay(session, batch, key)
+        batch.dirty_positions.add(key)
+    for key, ops in batch.position_ops.items():
+        if key in batch.replay_keys:
+            continue
+        state = _stored_state(session, key)
+        for op in ops:
+            if isinstance(op, NewFill):
+                if not op.superseded:
+                    state, _ = apply_fill(state, Side(op.side).sign * op.quantity, op.price, op.commission)
+            elif isinstance(op, LateCommission):
+                state = apply_late_commission(state, op.signed_quantity, op.amount)
+            elif isinstance(op, PositionTruth) and state.quantity != op.quantity and not stale_truth(op):
+                state = replace(state, quantity=op.quantity, average_cost=op.average_cost)
+        batch.position_state[key] = state
+        batch.dirty_positions.add(key)
+
+
+def _stored_state(session, key: PositionKey) -> PositionState:
+    project_id, account, symbol = key
+    row = PositionRepository(session).get(account, symbol, project_id=project_id)
+    return PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
+
+
+def _replay(session, batch: Batch, key: PositionKey) -> PositionState:
+    """The position rebuilt from its stored fills (and this batch's), in arrival order: each
+    execution at its first revision's place, with its current revision and commission."""
+    project_id, account, listing = key  # the listing key: a bare symbol is the US stock
+    bare = listing.partition("@")[0]
+    query = (select(TradeFill, TradeOrder)
+             .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+             .where(TradeFill.symbol == bare).order_by(TradeFill.id))
+    if project_id is not None:
+        query = query.where(TradeOrder.project_id == project_id)
+    candidates: list[tuple[StoredFill, str]] = [
+        (f, (f.account or order.account or "")) for f, order in session.execute(query) if position_key(order, f) == listing]
+    for new in batch.new_fills:
+        order = batch.orders.get(new.order_id) or session.get(TradeOrder, new.order_id)
+        if new.symbol == bare and position_key(order, new) == listing and (project_id is None or order.project_id == project_id):
+            candidates.append((new, new.account or order.account or ""))
+    first_seen: dict[str, int] = {}
+    current: dict[str, StoredFill] = {}
+    for fill, fill_account in candidates:
+        if fill_account != account:
+            continue
+        first_seen.setdefault(fill.exec_base_id, len(first_seen))
+        if not fill.superseded:
+            current[fill.exec_base_id] = fill
+    booked = [current[base] for base in sorted(first_seen, key=first_seen.__getitem__) if base in current]
+    book = PositionBook.replay(BookedFill(f.exec_id, Side(f.side).sign * f.quantity, f.price, f.commission) for f in booked)
+    return book.state
+
+
+def write_positions(session, batch: Batch) -> None:
+    repo = PositionRepository(session)
+    for key in sorted(batch.dirty_positions, key=key_order):
+        project_id, account, symbol = key
+        state = batch.position_state[key]
+        batch.positions[(project_id or 0, account, symbol)] = repo.upsert(
+            account, symbol, state.quantity, state.average_cost, realized_pnl=state.realized_pnl, project_id=project_id)
+
+
+def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) -> None:
+    """A commission for a fill an earlier batch booked: incremental when that fill is still the
+    last of its symbol, else the position is rebuilt from its fills."""
+    order = batch.orders.get(fill.order_id) or session.get(TradeOrder, fill.order_id)
+    keys = position_keys(order, fill.account, position_key(order, fill))
+    # a range scan of the primary key from this fill on: a few rows when the report follows its fill
+    later = session.scalar(select(TradeFill.id).where(TradeFill.id > fill.id, TradeFill.symbol == fill.symbol,
+                                                      TradeFill.superseded.is_(False)).limit(1))
+    if later is not None or any(k in batch.position_ops or k in batch.replay_keys for k in keys):
+        batch.replay_keys.update(keys)
+        return
+    for key in keys:
+        batch.position_ops.setdefault(key, []).append(LateCommission(Side(fill.side).sign * fill.quantity, amount))
+
+
+def position_keys(order: TradeOrder, account: str | None, symbol: str) -> list[PositionKey]:
+    """A fill moves its project's row and the account's row (project None)."""
+    account = account or order.account or ""
+    return [(project_id, account, symbol) for project_id in dict.fromkeys((order.project_id, None))]
+
+
+def key_order(key: PositionKey) -> tuple:
+    return (key[0] or 0, key[1], key[2])

@@ -1,0 +1,406 @@
+"""The writer's projection: one batch of events, one transaction, into orders, fills,
+positions and run statuses; the change set of what it touched goes to the subscribers.
+
+* exactly-once by ``exec_id`` (the fills table's unique key): duplicates are no-ops;
+* corrections (same base id, higher revision) supersede the earlier revision, and only the
+  difference reaches the order's filled quantity and the position (never double counted);
+* commissions fill in whenever they arrive (also before their execution: kept until it comes);
+* an order is found by orderRef (= client_order_id), then permId; one IB knows and we do not is
+  recorded as external, never dropped.
+
+The batch's orders and fills are loaded with a few queries up front, changed in memory and
+flushed together; its new fills go in with one multi-row INSERT (one commit per batch is what
+makes the writer fast). Runs in the writer's worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC
+from decimal import Decimal
+from typing import cast
+
+from sqlalchemy import Table, select
+
+from services.core.ib_codes import is_warning, rejects_order
+from services.core.order_state import EventKind, run_status
+from services.core.order_state import OrderEvent as SmEvent
+from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.models import TradeFill, TradeOrder, TradeRun
+from services.db.repositories import OrderRepository, split_exec_id
+from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
+
+from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
+from ..listings import position_key
+from .batch import Batch, NewFill
+from .events import LocalOrderEvent, PositionTruth, ReconciledStatus
+from .orders import add_order_event, apply_to_order, decimal_text, now_utc, sm_status, store_sm
+from .positions import late_commission, position_keys, settle_positions, write_positions
+
+log = logging.getLogger(__name__)
+ZERO = Decimal(0)
+
+
+def _refs_and_perms(events: list[object]) -> tuple[set[str], set[int], set[str]]:
+    refs: set[str] = set()
+    perms: set[int] = set()
+    bases: set[str] = set()
+    for ev in events:
+        ref = getattr(ev, "order_ref", None) or getattr(ev, "client_order_id", None)
+        if ref:
+            refs.add(ref)
+        perm = getattr(ev, "perm_id", None)
+        if perm:
+            perms.add(perm)
+        exec_id = getattr(ev, "exec_id", None)
+        if exec_id:
+            bases.add(split_exec_id(exec_id)[0])
+    return refs, perms, bases
+
+
+class EventProjection:
+    """Writes batches of events into the database. ``account``: executions and open orders of
+    another account are ignored; ``stale_truth``: whether an IB position answer may predate a live
+    execution the writer received (then it is not applied: see ``PositionTruth``)."""
+
+    def __init__(self, db, *, account: str | None = None,
+                 stale_truth: Callable[[PositionTruth], bool] = lambda _truth: False) -> None:
+        self.db = db
+        self.account = account
+        self._stale_truth = stale_truth
+        # commissions whose execution has not come yet, carried from batch to batch
+        self._orphan_commissions: dict[str, CommissionEvent] = {}
+
+    # ------------------------------------------------------------------ one transaction
+    def write(self, events: list[object]) -> ChangeSet:
+        """Project ``events`` in one transaction; the change set of what it touched."""
+        batch = Batch()
+        batch.orphan_commissions = dict(self._orphan_commissions)
+        with self.db.unit_of_work() as session, session.no_autoflush:
+            self._prefetch(session, batch, events)
+            for event in events:
+                self._apply(session, batch, event)
+            settle_positions(session, batch, self._stale_truth)
+            write_positions(session, batch)
+            session.flush()
+            self._insert_fills(session, batch)
+            self._roll_up_runs(session, batch)
+            session.flush()
+            changes = ChangeSet(
+                orders=tuple(to_order_record(o) for o in batch.orders.values()),
+                fills=tuple(to_fill_record(f) for f in batch.fills.values()),  # type: ignore[arg-type]  # a NewFill reads alike
+                positions=tuple(to_position_record(p) for p in batch.positions.values()),
+                runs=tuple(sorted(batch.runs)),
+            )
+        self._orphan_commissions = batch.orphan_commissions  # only once committed
+        return changes
+
+    def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
+        refs, perms, bases = _refs_and_perms(events)
+        for chunk in _chunks(sorted(refs)):
+            for order in session.scalars(select(TradeOrder).where(TradeOrder.client_order_id.in_(chunk))):
+                self._cache_order(batch, order)
+        for chunk in _chunks(sorted(perms)):
+            for order in session.scalars(select(TradeOrder).where(TradeOrder.ib_perm_id.in_(chunk)).order_by(TradeOrder.id)):
+                self._cache_order(batch, order)
+        for chunk in _chunks(sorted(bases)):
+            for fill in session.scalars(select(TradeFill).where(TradeFill.exec_base_id.in_(chunk))):
+                batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
+                batch.fills_by_exec[fill.exec_id] = fill
+
+    @staticmethod
+    def _insert_fills(session, batch: Batch) -> None:
+        if not batch.new_fills:
+            return
+        now = now_utc()
+        rows = [{**f.row(), "created_at": now, "updated_at": now} for f in batch.new_fills]
+        table = cast(Table, TradeFill.__table__)
+        session.execute(table.insert(), rows)  # one executemany: a multi-row INSERT
+        by_exec = {f.exec_id: f for f in batch.new_fills}
+        for chunk in _chunks(list(by_exec)):
+            for fill_id, exec_id in session.execute(select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))):
+                by_exec[exec_id].id = fill_id
+        for fill in batch.new_fills:
+            fill_time = fill.fill_time
+            fill.fill_time = fill_time if fill_time.tzinfo else fill_time.replace(tzinfo=UTC)
+            assert fill.id is not None  # just read back
+            batch.fills[fill.id] = fill
+
+    @staticmethod
+    def _cache_order(batch: Batch, order: TradeOrder) -> None:
+        batch.by_ref[order.client_order_id] = order
+        if order.ib_perm_id:
+            batch.by_perm[order.ib_perm_id] = order
+
+    def _apply(self, session, batch: Batch, event: object) -> None:
+        if isinstance(event, ExecutionEvent):
+            self._on_execution(session, batch, event)
+        elif isinstance(event, CommissionEvent):
+            self._on_commission(session, batch, event)
+        elif isinstance(event, OrderStatusEvent):
+            self._on_status(session, batch, event)
+        elif isinstance(event, OpenOrderEvent):
+            self._on_open_order(session, batch, event)
+        elif isinstance(event, BrokerErrorEvent):
+            self._on_error(session, batch, event)
+        elif isinstance(event, LocalOrderEvent):
+            self._on_local(session, batch, event)
+        elif isinstance(event, ReconciledStatus):
+            self._on_reconciled(session, batch, event)
+        elif isinstance(event, PositionTruth):
+            self._on_position_truth(session, batch, event)
+        else:
+            log.debug("writer ignores %r", event)
+
+    # ------------------------------------------------------------------ matching
+    def _find(self, session, batch: Batch, order_ref: str | None, perm_id: int | None) -> TradeOrder | None:
+        """By orderRef (= client_order_id), then permId; never by IB's orderId alone."""
+        if order_ref and order_ref in batch.by_ref:
+            return batch.by_ref[order_ref]
+        if perm_id and perm_id in batch.by_perm:
+            return batch.by_perm[perm_id]
+        return None
+
+    def _touch(self, batch: Batch, order: TradeOrder) -> None:
+        batch.orders[order.id] = order
+        if order.run_id is not None:
+            batch.runs.add(order.run_id)
+
+    def _bind_ids(self, batch: Batch, order: TradeOrder, *, ib_order_id: int | None = None, perm_id: int | None = None,
+                  client_id: int | None = None, account: str | None = None) -> None:
+        if perm_id and order.ib_perm_id != perm_id:
+            order.ib_perm_id = perm_id
+            self._cache_order(batch, order)
+        if ib_order_id and order.ib_order_id != ib_order_id:
+            order.ib_order_id = ib_order_id
+        if client_id is not None and client_id >= 0 and ib_order_id and order.ib_client_id != client_id:
+            order.ib_client_id = client_id
+        if account and not order.account:
+            order.account = account
+
+    def _external(self, session, batch: Batch, *, order_ref: str, perm_id: int, ib_order_id: int, client_id: int,
+                  account: str, symbol: str, side: str, quantity: Decimal, order_type: str = "MKT",
+                  limit_price: Decimal | None = None, raw: dict | None = None) -> TradeOrder:
+        """An order IB knows and we do not (TWS by hand, another client): recorded, never dropped."""
+        client_order_id = order_ref or f"EXT-{perm_id or ib_order_id}"
+        order, created = OrderRepository(session).insert_once(
+            client_order_id, symbol, Side(side), quantity,
+            order_type=order_type if order_type in ("MKT", "LMT") else "MKT",
+            limit_price=limit_price, status=OrderState.SUBMITTED, is_external=True,
+            ib_order_id=ib_order_id or None, ib_perm_id=perm_id or None,
+            ib_client_id=client_id if client_id is not None and client_id >= 0 else None,
+            account=account or None,
+        )
+        if created:
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="external",
+                            to_state=OrderState.SUBMITTED, flagged=True,
+                            message="order unknown to the database: recorded as external", payload=raw)
+        self._cache_order(batch, order)
+        self._touch(batch, order)
+        return order
+
+    # ------------------------------------------------------------------ handlers
+    def _on_execution(self, session, batch: Batch, ev: ExecutionEvent) -> None:
+        if self.account and ev.account and ev.account != self.account:
+            return
+        existing = batch.fills_by_exec.get(ev.exec_id)
+        if existing is not None:
+            if ev.commission is not None and existing.commission is None:
+                existing.commission = ev.commission
+                if existing.id is not None:
+                    batch.fills[existing.id] = existing
+                    if not existing.superseded:
+                        late_commission(session, batch, existing, ev.commission)
+            return  # exactly once: a duplicate execDetails changes nothing
+        order = self._find(session, batch, ev.order_ref, ev.perm_id)
+        if order is None:
+            order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
+                                   client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
+                                   quantity=ev.cum_qty or ev.shares, raw=ev.raw)
+        self._bind_ids(batch, order, perm_id=ev.perm_id, account=ev.account)
+        commission = ev.commission
+        orphan = batch.orphan_commissions.pop(ev.exec_id, None)
+        if commission is None and orphan is not None:
+            commission = orphan.commission
+        base, revision = split_exec_id(ev.exec_id)
+        revisions = batch.fills_by_base.setdefault(base, [])
+        newest = max(revisions, key=lambda r: r.exec_revision, default=None)
+        fill = NewFill(
+            exec_id=ev.exec_id, exec_base_id=base, exec_revision=revision, superseded=False, order_id=order.id,
+            symbol=ev.symbol, side=str(Side(ev.side)), quantity=ev.shares, price=ev.price, commission=commission,
+            currency=ev.currency or "USD", exchange=ev.exchange or None, account=ev.account or None,
+            perm_id=ev.perm_id or None, order_ref=ev.order_ref or None, fill_time=ev.time, raw_payload=ev.raw,
+        )
+        revisions.append(fill)
+        batch.fills_by_exec[ev.exec_id] = fill
+        batch.new_fills.append(fill)
+        self._touch(batch, order)
+        if newest is not None and newest.exec_revision > revision:
+            # an older revision arriving late: stored superseded, nothing to count
+            fill.superseded = True
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="fill_correction",
+                            message=f"late older revision {ev.exec_id}: stored superseded", payload=ev.raw)
+            return
+        old = newest  # the revision counted so far (None for a first execution)
+        if old is not None:
+            old.superseded = True
+            if old.id is not None:
+                batch.fills[old.id] = old
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="fill_correction",
+                            message=f"execution {old.exec_id} corrected by {ev.exec_id}", payload=ev.raw)
+        before = sm_status(order)
+        counted = before.exec_filled
+        value = (order.avg_fill_price or ZERO) * counted if order.avg_fill_price is not None else ZERO
+        delta = fill.quantity - (old.quantity if old is not None else ZERO)
+        value += fill.quantity * fill.price - (old.quantity * old.price if old is not None else ZERO)
+        if delta > 0:
+            apply_to_order(session, order, SmEvent.fill(delta), source=EventSource.BROKER if ev.source == "broker" else EventSource.RECONCILE,
+                           event_type="fill", payload=ev.raw, when=ev.time)
+        elif delta < 0:
+            st = replace(before, exec_filled=max(ZERO, before.exec_filled + delta))
+            store_sm(order, st)
+            order.filled_quantity = st.filled
+        total = counted + delta
+        if total > 0:
+            order.avg_fill_price = (value / total).quantize(Decimal("0.00000001"))
+        # positions (services.core.positions_book): a new execution is booked at the end of the
+        # batch, with its commission if the batch brought it; a correction rebuilds the position
+        for key in position_keys(order, ev.account, position_key(order, ev)):
+            if old is not None:
+                batch.replay_keys.add(key)
+            else:
+                batch.position_ops.setdefault(key, []).append(fill)
+
+    def _on_commission(self, session, batch: Batch, ev: CommissionEvent) -> None:
+        fill = batch.fills_by_exec.get(ev.exec_id)
+        if fill is None:
+            batch.orphan_commissions[ev.exec_id] = ev  # the execution comes later
+            return
+        if fill.commission != ev.commission:
+            booked = fill.commission or ZERO
+            fill.commission = ev.commission
+            if fill.id is not None and not fill.superseded:  # its position was booked by an earlier batch
+                late_commission(session, batch, fill, ev.commission - booked)
+            if ev.currency:
+                fill.currency = ev.currency
+            if fill.id is not None:
+                batch.fills[fill.id] = fill
+
+    def _on_status(self, session, batch: Batch, ev: OrderStatusEvent) -> None:
+        order = self._find(session, batch, ev.order_ref, ev.perm_id)
+        if order is None:
+            log.debug("orderStatus for an order we cannot match (orderId %s permId %s): left to reconciliation", ev.ib_order_id, ev.perm_id)
+            return
+        self._bind_ids(batch, order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id, client_id=ev.client_id)
+        changed = apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled, ev.why_held),
+                                 source=EventSource.BROKER, event_type="status", payload=ev.raw, when=ev.time)
+        if ev.avg_fill_price and ev.filled and order.avg_fill_price is None:
+            order.avg_fill_price = ev.avg_fill_price
+            changed = True
+        if changed or order.id not in batch.orders:
+            self._touch(batch, order)
+
+    def _on_open_order(self, session, batch: Batch, ev: OpenOrderEvent) -> None:
+        if self.account and ev.account and ev.account != self.account:
+            return
+        order = self._find(session, batch, ev.order_ref, ev.perm_id)
+        if order is None:
+            order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
+                                   client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
+                                   quantity=ev.quantity, order_type=ev.order_type, limit_price=ev.limit_price, raw=ev.raw)
+        self._bind_ids(batch, order, ib_order_id=ev.ib_order_id if not ev.completed else None, perm_id=ev.perm_id,
+                       client_id=ev.client_id, account=ev.account)
+        st = sm_status(order)
+        if st.state is OrderState.REPLACE_REQUESTED:
+            pending = (order.params or {}).get("pending_replace") or {}
+            want_qty = Decimal(pending["quantity"]) if pending.get("quantity") else order.quantity
+            want_lmt = Decimal(pending["limit_price"]) if pending.get("limit_price") else order.limit_price
+            if ev.quantity == want_qty and (ev.limit_price is None or want_lmt is None or ev.limit_price == want_lmt):
+                apply_to_order(session, order, SmEvent(EventKind.REPLACE_CONFIRMED), source=EventSource.BROKER,
+                               event_type="replace_confirmed", payload=ev.raw, when=ev.time)
+                order.limit_price = want_lmt
+                params = dict(order.params or {})
+                params.pop("pending_replace", None)
+                order.params = params
+        apply_to_order(session, order, SmEvent.ib_status(ev.status, None), source=EventSource.BROKER,
+                       event_type="open_order", payload=ev.raw, when=ev.time)
+        self._touch(batch, order)
+
+    def _on_error(self, session, batch: Batch, ev: BrokerErrorEvent) -> None:
+        if not ev.order_ref:
+            return
+        order = batch.by_ref.get(ev.order_ref)
+        if order is None:
+            return
+        payload = ev.raw
+        if is_warning(ev.code):
+            # 10349 and warnings never cancel: recorded, no state change
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="warning",
+                            message=f"{ev.code}: {ev.message}", payload=payload)
+            return
+        if rejects_order(ev.code) and not OrderState(order.status).is_terminal and order.status is not OrderState.REPLACE_REQUESTED:
+            order.rejected_reason = f"{ev.code}: {ev.message}".strip()
+            st = sm_status(order)
+            if st.reject_reason is None:
+                    store_sm(order, replace(st, reject_reason=order.rejected_reason))
+        apply_to_order(session, order, SmEvent.error(ev.code, ev.message), source=EventSource.BROKER,
+                       event_type="error", payload=payload, when=ev.time)
+        self._touch(batch, order)
+
+    def _on_local(self, session, batch: Batch, ev: LocalOrderEvent) -> None:
+        order = batch.by_ref.get(ev.client_order_id)
+        if order is None:
+            log.error("local event for unknown order %s", ev.client_order_id)
+            return
+        if ev.ib_order_id:
+            self._bind_ids(batch, order, ib_order_id=ev.ib_order_id)
+        if ev.kind is EventKind.REPLACE_REQUESTED:
+            params = dict(order.params or {})
+            params["pending_replace"] = {"quantity": decimal_text(ev.quantity), "limit_price": decimal_text(ev.limit_price)}
+            order.params = params
+        if ev.kind is EventKind.REPLACE_REJECTED:
+            params = dict(order.params or {})
+            params.pop("pending_replace", None)
+            order.params = params
+        event = SmEvent(ev.kind, quantity=ev.quantity, message=ev.message)
+        apply_to_order(session, order, event, source=ev.source, event_type=str(ev.kind), payload=ev.payload or None)
+        if ev.kind is EventKind.RISK_BLOCKED and order.status is OrderState.BLOCKED:
+            order.rejected_reason = ev.message or order.rejected_reason
+        self._touch(batch, order)
+
+    def _on_reconciled(self, session, batch: Batch, ev: ReconciledStatus) -> None:
+        order = batch.by_ref.get(ev.client_order_id)
+        if order is None:
+            return
+        self._bind_ids(batch, order, ib_order_id=ev.ib_order_id, perm_id=ev.perm_id)
+        apply_to_order(session, order, SmEvent.ib_status(ev.status, ev.filled), source=EventSource.RECONCILE,
+                       event_type="reconcile", payload={"status": ev.status, "filled": decimal_text(ev.filled), "note": ev.message, **ev.payload})
+        self._touch(batch, order)
+
+    def _on_position_truth(self, session, batch: Batch, ev: PositionTruth) -> None:
+        """IB's account position wins over ours when the quantities differ (booked in order with
+        the batch's fills; a position rebuilt from its fills in this batch keeps the fills' view)."""
+        batch.position_ops.setdefault((None, ev.account, ev.symbol), []).append(ev)
+
+    # ------------------------------------------------------------------ runs
+    def _roll_up_runs(self, session, batch: Batch) -> None:
+        for run_id in sorted(batch.runs):
+            run = session.get(TradeRun, run_id)
+            if run is None:
+                continue
+            rows = session.execute(select(TradeOrder.status, TradeOrder.filled_quantity).where(TradeOrder.run_id == run_id)).all()
+            status = run_status([(OrderState(s), q) for s, q in rows])
+            if status is RunStatus.QUEUED and run.status is not RunStatus.QUEUED:
+                continue  # never move a started run back to queued
+            if status is not run.status:
+                run.status = status
+                if status in (RunStatus.DONE, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELED):
+                    run.ended_at = now_utc()
+
+
+def _chunks(items: list, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
