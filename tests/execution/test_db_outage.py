@@ -142,8 +142,11 @@ async def test_writer_buffers_while_the_database_is_down_bounded_and_visible(dat
         simulator.faults.add_rule(symbols={"AAPL"}, fill_mode="partial")
         simulator.set_price("AAPL", "224")
         await wait_until(lambda: len(simulator.ledger()) == 3, 15, "three fills")
-        await wait_until(lambda: writer.health.overflow, 15, "the buffer limit reached")
-        assert len(writer._pending) == 4 and writer.backlog > 4  # the rest waits in the provider's queue
+        # The warning comes when the backlog (memory + the provider's queue) reaches the limit; the
+        # memory fills up to the limit at the next retry. Both are waited for, never assumed at once.
+        await wait_until(lambda: writer.health.overflow and len(writer._pending) == 4 and writer.backlog > 4, 15,
+                         lambda: f"the buffer limit reached (memory {len(writer._pending)}, backlog {writer.backlog})")
+        assert len(writer._pending) == 4  # bounded: the rest waits in the provider's queue
         assert health[-1].degraded and health[-1].overflow
         assert db_fills(database) == []
         flaky.down = False
