@@ -21,10 +21,7 @@ they come as CSV or JSON, reordered or reformatted.
 
 from __future__ import annotations
 
-import bisect
-import csv
 import hashlib
-import io
 import json
 import json.scanner
 import re
@@ -34,10 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from services.core.contracts import ContractSpec, contract_problem
+from services.core.snapshot_rows import (
+    Row,
+    SnapshotProblem,
+    csv_rows,
+    json_rows,
+)
 
-REQUIRED_COLUMNS = ("symbol", "weight")
-OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency", "primary_exchange")
-KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_SEC_TYPE = "STK"
 DEFAULT_EXCHANGE = "SMART"
 DEFAULT_CURRENCY = "USD"
@@ -51,9 +51,7 @@ CODE_RE = re.compile(r"^[A-Z0-9.]{1,16}$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
-# Deeper JSON than this is not a snapshot (a list of flat row objects needs 3); checked before
-# decoding, so that a file nested 100,000 deep is a problem with a line, not a RecursionError.
-MAX_JSON_DEPTH = 16
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +102,6 @@ class SnapshotItem:
     @property
     def spec(self) -> ContractSpec:
         return ContractSpec(self.symbol, self.sec_type, self.exchange, self.primary_exchange, self.currency)
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotProblem:
-    line: int | None  # None: the file as a whole (e.g. not UTF-8)
-    column: str | None
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "file"
-        if self.column:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +187,9 @@ def parse_snapshot_text(
         problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
         return ParsedSnapshot(source_name, fmt, (), tuple(problems), _hash(()))
     if fmt == "csv":
-        rows = _csv_rows(text, problems)
+        rows = csv_rows(text, problems)
     elif fmt == "json":
-        rows = _json_rows(text, problems)
+        rows = json_rows(text, problems)
     else:
         raise SnapshotFormatError(f"unknown snapshot format {fmt!r} (use csv or json)")
     items = _validate_rows(rows, problems, max_gross_weight=max_gross_weight, allow_short=allow_short, limits=limits)
@@ -216,149 +197,6 @@ def parse_snapshot_text(
         problems.append(SnapshotProblem(1, None, "no_rows", "the snapshot has no rows"))
     problems.sort(key=lambda p: (p.line if p.line is not None else 0))
     return ParsedSnapshot(source_name, fmt, tuple(items), tuple(problems), _hash(items))
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading rows: each row is (line, {column: raw value})
-
-Row = tuple[int, dict[str, Any]]
-
-
-def _csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    header_line = 1
-    rows: list[Row] = []
-    try:
-        for raw in reader:
-            line = reader.line_num
-            if not raw or all(not cell.strip() for cell in raw):
-                continue
-            if header is None:
-                header_line = line
-                header = [cell.strip().lower() for cell in raw]
-                if not any(name in KNOWN_COLUMNS for name in header):
-                    problems.append(
-                        SnapshotProblem(line, None, "missing_header", "missing header: the first row must name the columns (symbol, weight, ...)")
-                    )
-                    return None
-                seen: set[str] = set()
-                for name in header:
-                    if name in seen:
-                        problems.append(SnapshotProblem(line, name, "duplicate_column", f"column {name!r} appears twice"))
-                    seen.add(name)
-                for name in REQUIRED_COLUMNS:
-                    if name not in header:
-                        problems.append(SnapshotProblem(line, name, "missing_column", f"missing required column {name!r}"))
-                if any(p.code in ("missing_column", "duplicate_column") for p in problems):
-                    return None
-                continue
-            if len(raw) > len(header) and any(cell.strip() for cell in raw[len(header):]):
-                problems.append(
-                    SnapshotProblem(line, None, "extra_cells", f"{len(raw)} cells but the header has {len(header)} columns")
-                )
-            values = {name: (raw[i] if i < len(raw) else "") for i, name in enumerate(header)}
-            rows.append((line, values))
-    except csv.Error as exc:
-        problems.append(SnapshotProblem(reader.line_num or header_line, None, "csv_syntax", f"not valid CSV: {exc}"))
-        return None
-    if header is None:
-        problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
-        return None
-    return rows
-
-
-class _LineDict(dict):
-    """A JSON object that remembers the line it starts on."""
-
-    __slots__ = ("line",)
-    line: int
-
-
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _json_too_deep(text: str, max_depth: int) -> int | None:
-    """Offset of the first bracket deeper than ``max_depth`` (strings skipped), or None."""
-    depth = 0
-    for match in _JSON_TOKENS.finditer(text):
-        token = match.group(0)
-        if token in ("[", "{"):
-            depth += 1
-            if depth > max_depth:
-                return match.start()
-        elif token in ("]", "}"):
-            depth -= 1
-    return None
-
-
-def _json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
-    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
-
-    def line_of(offset: int) -> int:
-        return bisect.bisect_right(newlines, offset - 1) + 1
-
-    too_deep = _json_too_deep(text, MAX_JSON_DEPTH)
-    if too_deep is not None:
-        problems.append(SnapshotProblem(line_of(too_deep), None, "json_too_deep",
-                                        f"JSON nested deeper than {MAX_JSON_DEPTH} levels; a snapshot is a list of flat rows"))
-        return None
-    # Pairs, not dicts: a key given twice would otherwise silently keep its last value.
-    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=str, object_pairs_hook=list)
-    # ignores: json's decoder internals (parse_object, scan_once, py_make_scanner) are not in its stubs
-    plain_parse_object = decoder.parse_object  # type: ignore[attr-defined]
-    duplicates: list[SnapshotProblem] = []
-
-    def parse_object(s_and_end, *args):
-        start = s_and_end[1] - 1  # index of the opening brace
-        pairs, end = plain_parse_object(s_and_end, *args)
-        line = line_of(start)
-        seen: dict[str, str] = {}
-        for key, _value in pairs:
-            folded = str(key).strip().lower()
-            if folded in seen:
-                duplicates.append(SnapshotProblem(line, folded, "duplicate_key",
-                                                  f"key {key!r} appears twice in one object (also as {seen[folded]!r})"))
-            seen.setdefault(folded, key)
-        tagged = _LineDict(pairs)
-        tagged.line = line
-        return tagged, end
-
-    decoder.parse_object = parse_object  # type: ignore[attr-defined]
-    # The C scanner does not call back into parse_object; the Python one does.
-    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
-    try:
-        document = decoder.decode(text)
-    except json.JSONDecodeError as exc:
-        problems.append(SnapshotProblem(exc.lineno, None, "json_syntax", f"not valid JSON: {exc.msg} (column {exc.colno})"))
-        return None
-    except RecursionError:  # the depth check above should make this unreachable
-        problems.append(SnapshotProblem(1, None, "json_too_deep", "JSON nested too deep"))
-        return None
-    if duplicates:
-        problems.extend(duplicates)
-        return None
-    if isinstance(document, dict):
-        if "items" not in document:
-            problems.append(SnapshotProblem(getattr(document, "line", 1), None, "missing_column", "missing 'items' list"))
-            return None
-        document = document["items"]
-    if not isinstance(document, list):
-        problems.append(SnapshotProblem(1, None, "json_shape", "expected a list of rows or an object with an 'items' list"))
-        return None
-    rows: list[Row] = []
-    for index, entry in enumerate(document):
-        line = getattr(entry, "line", None) or 1
-        if not isinstance(entry, dict):
-            problems.append(SnapshotProblem(line, None, "json_shape", f"row {index + 1} is not an object"))
-            continue
-        values = {str(k).strip().lower(): v for k, v in entry.items()}
-        for name in REQUIRED_COLUMNS:
-            if name not in values:
-                problems.append(SnapshotProblem(line, name, "missing_column", f"row {index + 1} has no {name!r}"))
-        if all(name in values for name in REQUIRED_COLUMNS):
-            rows.append((line, values))
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
