@@ -27,31 +27,57 @@ def allow_large_runs(db) -> None:
         repo.set_risk_defaults({**repo.risk_defaults(), "max_orders_per_run": 5000, "max_daily_orders": 100000})
 
 
-def record_socket_sends(ib) -> list[float]:
+class SocketSends(list):
+    """Loop times at which messages left the socket, with each message's id (``ids``, same
+    order) so that a failing window can say what was in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+
+
+def record_socket_sends(ib) -> SocketSends:
     """Loop times at which ib_async wrote an API message to the socket (after any throttling).
     The connection handshake (``API\0`` and the version range) is not a message IB counts."""
-    times: list[float] = []
+    sends = SocketSends()
     conn = ib.client.conn
     original = conn.sendMsg
 
     def sending(msg):
         if not msg.startswith(b"API\0"):
-            times.append(asyncio.get_running_loop().time())
+            sends.append(asyncio.get_running_loop().time())
+            sends.ids.append(msg[4:].split(b"\0", 1)[0].decode(errors="replace"))  # after the length prefix
         return original(msg)
 
     conn.sendMsg = sending
-    return times
+    return sends
 
 
-def busiest_second(times: list[float], window: float = 1.0) -> int:
-    """The most messages in any half-open window of ``window`` seconds."""
-    best, j = 0, 0
+def busiest_window(times: list[float], window: float = 1.0) -> tuple[int, int]:
+    """The most messages in any half-open window of ``window`` seconds, and the index (in
+    time order) of the window's first message."""
+    best, best_start, j = 0, 0, 0
     ordered = sorted(times)
     for i, start in enumerate(ordered):
         while j < len(ordered) and ordered[j] < start + window - 1e-9:
             j += 1
-        best = max(best, j - i)
-    return best
+        if j - i > best:
+            best, best_start = j - i, i
+    return best, best_start
+
+
+def busiest_second(times: list[float], window: float = 1.0) -> int:
+    return busiest_window(times, window)[0]
+
+
+def describe_busiest_second(sends: SocketSends) -> str:
+    """What a failing pacing assertion prints: the busiest window's messages by id and time."""
+    count, start = busiest_window(sends)
+    order = sorted(range(len(sends)), key=sends.__getitem__)[start:start + count]
+    t0 = sends[order[0]] if order else 0.0
+    ids = Counter(sends.ids[k] for k in order)
+    steps = ", ".join(f"{sends.ids[k]}@{sends[k] - t0:.3f}" for k in order)
+    return f"{count} messages in one second (message ids {dict(ids)}): {steps}"
 
 
 def refs_at_simulator(sim) -> Counter:

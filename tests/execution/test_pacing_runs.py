@@ -18,6 +18,7 @@ from .conftest import build_stack, make_snapshot
 from .pacing_helpers import (
     allow_large_runs,
     busiest_second,
+    describe_busiest_second,
     equal_weights,
     record_socket_sends,
     refs_at_simulator,
@@ -73,7 +74,7 @@ async def _large_run(db, sim, n: int, *, client_id: int) -> None:
         assert refs_at_simulator(sim) == {ref: 1 for ref in result.sent}  # each order exactly once
         assert len(stack.provider.inflight) == 0
         # the messages as they left the socket: never more than our budget in any second
-        assert busiest_second(sends) <= IB_MAX_MESSAGES_PER_SECOND
+        assert busiest_second(sends) <= IB_MAX_MESSAGES_PER_SECOND, describe_busiest_second(sends)
         log.info("%d symbols: %d messages, %d pacing errors answered", n, len(sends), stack.provider.pacing_violations)
     finally:
         await stack.close()
