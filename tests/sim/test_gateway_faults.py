@@ -163,6 +163,15 @@ async def test_nightly_reset_drops_clients_refuses_connections_then_listens_agai
     assert fill.execution.orderRef == "gap-1" and fill.execution.shares == 10
 
 
+async def test_stopping_during_a_nightly_reset_ends_it(make_simulator):
+    sim = await make_simulator()
+    reset = sim.nightly_reset(600)
+    with pytest.raises(RuntimeError, match="already under way"):
+        sim.nightly_reset(1)
+    await asyncio.wait_for(sim.stop(), 10)  # the reset does not hold the stop up, nor listen again
+    assert reset.cancelled() and not sim.is_running
+
+
 async def test_scheduled_faults_repeat_on_their_timetable(make_simulator, ib_client, ib_log_guard):
     ib_log_guard.allow(r"Error 110[02], reqId -1")
     faults = Faults(schedule=[ScheduledFault("connectivity_lost", at=0, duration=0.1, every=0.3),
