@@ -2,7 +2,9 @@
 
 Binds to loopback by default; logs each connection, order and fill; saves the state file (if
 any) on every change and on stop. Faults can be switched on globally or per order
-(``--fault 'ref=^slow-:ack_delay=2'``, ``--fault 'symbol=TSLA:presubmitted,duplicate_status'``).
+(``--fault 'ref=^slow-:ack_delay=2'``, ``--fault 'symbol=TSLA:presubmitted,duplicate_status'``),
+and the gateway's own faults put on a timetable (``--fault 'at=30:connectivity_lost=10,data_lost'``,
+``--fault 'at=5:farm_broken=3'``, ``--fault 'at=60:nightly_reset=30'``: services/ibsim/fault_schedule.py).
 """
 
 from __future__ import annotations
@@ -62,12 +64,15 @@ def register(subparsers) -> None:
     parser.add_argument("--drop-after", type=int, default=None, help="drop each connection after N messages")
     parser.add_argument("--pacing", type=int, default=50, help="messages per second before error 100 (0: off)")
     parser.add_argument("--fault", action="append", default=[], metavar="RULE",
-                        help="per-order faults: 'symbol=A,B;ref=REGEX;min_qty=N:fault[=value],...'")
+                        help="per-order faults: 'symbol=A,B;ref=REGEX;min_qty=N:fault[=value],...'; gateway faults "
+                             "at a time (seconds after the start): 'at=S[;every=S]:connectivity_lost=S[,data_lost]', "
+                             "'at=S:farm_broken=S[,farm=ushmds]', 'at=S:nightly_reset=S'")
     parser.set_defaults(handler=handle)
 
 
 def build_config(args):
     from services.ibsim import DEFAULT_ACCOUNT, Faults, SimConfig, parse_fault_rule
+    from services.ibsim.fault_schedule import is_scheduled_fault, parse_scheduled_fault
 
     faults = Faults(
         ack_delay=args.ack_delay,
@@ -82,6 +87,9 @@ def build_config(args):
         pacing_limit=args.pacing,
     )
     for rule in args.fault:
+        if is_scheduled_fault(rule):
+            faults.schedule.append(parse_scheduled_fault(rule))
+            continue
         criteria, overrides = parse_fault_rule(rule)
         faults.add_rule(**criteria, **overrides)
     return SimConfig(

@@ -18,6 +18,9 @@ Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``,
 ``exec_correction``, ``late_commission``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
 ``drop_after_messages``, ``pacing_limit``; per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
 min_quantity=..., <fault>=value, fill_mode="partial")``.
+Gateway faults (gateway_faults.py): ``connectivity_lost()`` (1100), ``connectivity_restored(data_lost=)``
+(1101 / 1102), ``farm_broken(farm)`` / ``farm_restored(farm)`` (2103/2104, HMDS 2105/2106),
+``nightly_reset(seconds)``; on a timetable: ``sim.faults.schedule`` (``ScheduledFault``).
 Prices: bid/ask = mid -/+ spread/2 (0.02); MKT fills at the touch plus ``slippage`` (0.01; none for
 forex); LMT fills at the touch once it crosses; commissions from
 ``services.core.commissions.FixedCommission`` per order (forex: ``forex.commission_usd``).
@@ -27,6 +30,7 @@ answer to every other request (``other_requests.py``): see docs/simulator.md.
 """
 
 from services.ibsim.config import DEFAULT_ACCOUNT, FaultRule, Faults, OrderFaults, SimConfig, parse_fault_rule
+from services.ibsim.fault_schedule import ScheduledFault, parse_scheduled_fault
 from services.ibsim.model import Instrument, SimExecution, SimOrder, SimPosition, load_universe
 from services.ibsim.server import AccountSnapshot, IBGatewaySimulator
 from services.ibsim.thread import SimulatorThread
@@ -39,6 +43,7 @@ __all__ = [
     "IBGatewaySimulator",
     "Instrument",
     "OrderFaults",
+    "ScheduledFault",
     "SimConfig",
     "SimExecution",
     "SimOrder",
@@ -46,4 +51,5 @@ __all__ = [
     "SimulatorThread",
     "load_universe",
     "parse_fault_rule",
+    "parse_scheduled_fault",
 ]

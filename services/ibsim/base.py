@@ -4,7 +4,8 @@
 subclass of ``SimulatorBase``: transport.py (listener, handshake, framing, sessions), market.py
 (prices, quotes, contract lookup, market data), account.py (positions, cash, account values,
 their pushes and P&L), orders.py (placing, modifying, cancelling, what-if), matching.py (fills,
-executions, commissions) and persistence.py (the state and ledger files). They read and write the
+executions, commissions), persistence.py (the state and ledger files) and gateway_faults.py
+(connectivity lost and restored, data farms, the nightly reset). They read and write the
 attributes set here; the methods one part calls on another are declared below for the type
 checker only, the parts define them.
 """
@@ -80,6 +81,11 @@ class SimulatorBase:
         self._server: asyncio.base_events.Server | None = None
         self._save_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # gateway faults (gateway_faults.py): IB's servers out of reach, broken farms, a reset
+        self._connectivity_lost = False
+        self._broken_farms: set[str] = set()
+        self._reset_task: asyncio.Task | None = None
+        self._answering: Session | None = None  # whose request is being answered (not held)
         self.host = ""
         self.port = 0
         self.listeners: list[Callable[[str, dict], None]] = []  # (event, details) for the CLI log
@@ -91,6 +97,10 @@ class SimulatorBase:
     if TYPE_CHECKING:  # pragma: no cover - defined by the parts named in the module docstring
 
         def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task: ...  # transport
+        async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...  # transport
+        def drop_connections(self) -> None: ...  # transport
+        def _start_fault_schedule(self) -> None: ...  # gateway_faults
+        def _market_data_farm_broken(self) -> bool: ...  # gateway_faults
         def _later(self, delay: float, callback: Callable[[], None]) -> None: ...  # transport
         def _emit(self, event: str, details: dict) -> None: ...  # transport
         def _dispatch(self, session: Session, fields: list[str], now: float) -> None: ...  # server

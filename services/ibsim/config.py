@@ -2,7 +2,9 @@
 
 Every fault can be switched on for the whole simulator (the ``Faults`` fields) or for some
 orders only (``FaultRule``: by symbol, by an ``orderRef`` regular expression, or by a minimum
-quantity). ``Faults.for_order`` resolves what applies to one order: later rules win.
+quantity). ``Faults.for_order`` resolves what applies to one order: later rules win. Faults of
+the gateway itself (connectivity, data farms, the nightly reset) are methods of the simulator
+(gateway_faults.py) and can be put on a timetable here (``Faults.schedule``, fault_schedule.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
+
+from services.ibsim.fault_schedule import ScheduledFault
 
 DEFAULT_ACCOUNT = "DU1234567"
 
@@ -66,6 +70,8 @@ class Faults:
     drop_after_messages: int | None = None  # close each connection after it was sent N messages
     pacing_limit: int = 50  # incoming messages per second before error 100; 0 disables
     rules: list[FaultRule] = field(default_factory=list)
+    # gateway faults at given times (fault_schedule.py); at any time: sim.connectivity_lost() ...
+    schedule: list[ScheduledFault] = field(default_factory=list)
 
     def add_rule(self, *, symbols: set[str] | frozenset[str] | list[str] | None = None, order_ref: str | None = None,
                  min_quantity: Decimal | int | str | None = None, **overrides) -> FaultRule:

@@ -164,7 +164,9 @@ class MarketMixin(SimulatorBase):
     def _on_price_change(self, symbol: str) -> None:
         instrument = self.universe[symbol]
         self._schedule_pnl()
-        for session in list(self._sessions.values()):
+        # a broken market data farm streams no ticks (gateway_faults.py)
+        sessions = [] if self._market_data_farm_broken() else list(self._sessions.values())
+        for session in sessions:
             for req_id, subscribed in list(session.market_data.items()):
                 if subscribed == symbol and req_id not in session.frozen:
                     self._send_ticks(session, req_id, instrument, full=False, data_type=session.market_data_type)

@@ -22,6 +22,7 @@ from typing import ClassVar
 from services.ibsim import messages as m
 from services.ibsim import other_requests, pnl
 from services.ibsim.account import AccountMixin, AccountSnapshot
+from services.ibsim.gateway_faults import GatewayFaultsMixin
 from services.ibsim.market import MarketMixin
 from services.ibsim.matching import MatchingMixin
 from services.ibsim.model import utcnow
@@ -35,9 +36,11 @@ __all__ = ["AccountSnapshot", "IBGatewaySimulator", "Session"]
 log = logging.getLogger("services.ibsim")
 
 _Session = Session  # the name other_requests.py annotates its handlers with
+_ORDER_MESSAGES = frozenset({3, 4, 58})  # placeOrder, cancelOrder, reqGlobalCancel
 
 
-class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin, MatchingMixin, PersistenceMixin):
+class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin, MatchingMixin, PersistenceMixin,
+                         GatewayFaultsMixin):
     """An IB Gateway stand-in for a real ib_async / ib_insync client over a real socket.
 
     ``IBGatewaySimulator(config)``: the state is built by ``SimulatorBase.__init__`` (base.py)."""
@@ -45,6 +48,15 @@ class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin,
     # ----------------------------------------------------------------- dispatch
 
     def _dispatch(self, session: Session, fields: list[str], now: float) -> None:
+        # What a request produces answers it: sent even while connectivity is lost. What an order
+        # message produces is the broker's work, pushed like a fill: held then (gateway_faults.py).
+        self._answering = session
+        try:
+            self._dispatch_request(session, fields, now)
+        finally:
+            self._answering = None
+
+    def _dispatch_request(self, session: Session, fields: list[str], now: float) -> None:
         if not fields:
             return
         try:
@@ -65,6 +77,8 @@ class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin,
         if handler is None:
             self._unsupported(session, msg_id, fields)
             return
+        if msg_id in _ORDER_MESSAGES:
+            self._answering = None
         try:
             handler(self, session, fields)
         except RequestError as exc:
@@ -101,6 +115,7 @@ class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin,
         self._emit("connected", {"client_id": client_id, "peer": session.peer})
         session.send(m.managed_accounts(self.config.accounts))
         session.send(m.next_valid_id(self._next_order_id))
+        self._hold_if_lost(session)
 
     # ----------------------------------------------------------------- requests: the session itself
 

@@ -45,11 +45,16 @@ class Session:
         self.account_updates: str | None = None
         self.account_multi: dict[int, str] = {}
         self._received: deque[float] = deque()
+        # while the gateway has lost IB's servers (gateway_faults.py): what IB would push, held
+        self.held: list[list[str]] | None = None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
     def send(self, fields: list[str]) -> None:
         if self.closed:
+            return
+        if self.held is not None and self.sim._answering is not self:
+            self.held.append(fields)  # a push during lost connectivity; answers still go out
             return
         try:
             self.writer.write(frame(fields))
@@ -98,6 +103,7 @@ class TransportMixin(SimulatorBase):
         self.host, self.port = sock.getsockname()[:2]
         if self.config.walk_interval:
             self._spawn(self._random_walk(self.config.walk_interval))
+        self._start_fault_schedule()
         log.info("IB Gateway simulator listening on %s:%d (accounts %s)", self.host, self.port, ",".join(self.config.accounts))
 
     async def stop(self) -> None:
