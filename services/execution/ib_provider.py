@@ -27,6 +27,7 @@ from typing import Any
 
 from services.core.contracts import ContractSpec
 from services.core.ib_codes import CodeClass, classify, is_informational
+from services.core.trading_hours import TradingHours
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, Refused
@@ -58,6 +59,7 @@ BACKOFF_MAX = 60.0
 # (the soak: +6 MB at every reconnect). A finished trade quiet for this long (late commission
 # reports come within seconds) is dropped from those books; the database has it.
 FORGET_FINISHED_AFTER = 60.0
+HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after this (IB sends a week)
 
 
 def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
@@ -224,6 +226,9 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._contracts: dict[ContractSpec, Any] = {}  # by the listing asked for, never by bare symbol
         # listing key -> (time, kind) of the last price market_prices returned: a plan stores them
         self.quote_info: dict[str, tuple[datetime, str]] = {}
+        # listing key -> (loop time asked, hours): the contract details' tradingHours / liquidHours
+        self._hours: dict[str, tuple[float, TradingHours | None]] = {}
+        self._notice_listeners: list[Callable[[int, str], None]] = []
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
@@ -249,6 +254,12 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
     def subscribe(self, listener: ConnectionListener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def subscribe_notices(self, listener: Callable[[int, str], None]) -> Callable[[], None]:
+        """``listener(code, message)`` for every connectivity and data-farm notice (1100-1102,
+        2103-2108, 2157/2158): the market-health gate follows them."""
+        self._notice_listeners.append(listener)
+        return lambda: self._notice_listeners.remove(listener) if listener in self._notice_listeners else None
 
     def add_resync_hook(self, hook: ReconnectHook) -> None:
         self._resync_hooks.append(hook)
@@ -582,6 +593,12 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 self.inflight.answered(reqId)
                 return None
             self.inflight.answered(reqId)
+        if kind in (CodeClass.CONNECTIVITY_LOST, CodeClass.CONNECTIVITY_RESTORED, CodeClass.DATA_FARM):
+            for listener in list(self._notice_listeners):
+                try:
+                    listener(errorCode, errorString)
+                except Exception:  # a failing subscriber must not stop the decoder
+                    log.exception("notice listener failed")
         if kind is CodeClass.CONNECTIVITY_LOST:
             self._set_state(ConnectionState.LOST, errorString)
         elif kind is CodeClass.CONNECTIVITY_RESTORED:
@@ -618,7 +635,23 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         order.orderRef = request.client_order_id
         order.account = self.account
         order.tif = request.tif
+        order.outsideRth = request.outside_rth
         return order
+
+    async def trading_hours(self, spec: ContractSpec) -> TradingHours | None:
+        """The listing's hours from its contract details (asked again after ``HOURS_MAX_AGE``
+        seconds: IB sends about a week); None when IB gives none."""
+        loop_now = asyncio.get_running_loop().time()
+        cached = self._hours.get(spec.key)
+        if cached is not None and loop_now - cached[0] < HOURS_MAX_AGE:
+            return cached[1]
+        contract = (await self.qualify([spec]))[spec.key]
+        answers = await self.sender.ask_each([spec.key], lambda _key: self.ib.reqContractDetailsAsync(contract),
+                                             "contract details (hours)", check=self._require_connected)
+        details = answers[spec.key].result()
+        hours = TradingHours.from_details(details[0]) if details else None
+        self._hours[spec.key] = (loop_now, hours)
+        return hours
 
     async def place_order(self, request: OrderRequest) -> int:
         spec = request.spec
