@@ -22,6 +22,7 @@ from typing import ClassVar
 from services.ibsim import messages as m
 from services.ibsim import other_requests, pnl
 from services.ibsim.account import AccountMixin, AccountSnapshot
+from services.ibsim.hours import HoursMixin
 from services.ibsim.market import MarketMixin
 from services.ibsim.matching import MatchingMixin
 from services.ibsim.model import utcnow
@@ -37,7 +38,7 @@ log = logging.getLogger("services.ibsim")
 _Session = Session  # the name other_requests.py annotates its handlers with
 
 
-class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin, MatchingMixin, PersistenceMixin):
+class IBGatewaySimulator(TransportMixin, MarketMixin, HoursMixin, AccountMixin, OrdersMixin, MatchingMixin, PersistenceMixin):
     """An IB Gateway stand-in for a real ib_async / ib_insync client over a real socket.
 
     ``IBGatewaySimulator(config)``: the state is built by ``SimulatorBase.__init__`` (base.py)."""
@@ -101,6 +102,7 @@ class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin,
         self._emit("connected", {"client_id": client_id, "peer": session.peer})
         session.send(m.managed_accounts(self.config.accounts))
         session.send(m.next_valid_id(self._next_order_id))
+        self.send_farm_notices(session)  # as a gateway does: 2104, 2106, 2158
 
     # ----------------------------------------------------------------- requests: the session itself
 
