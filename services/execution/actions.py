@@ -196,17 +196,24 @@ class OrderActions:
             primary_exchange=spec.primary_exchange, fx_rate=rate,
         )
         nlv = await self.provider.net_liquidation() or Decimal(0)
-        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv, fx)
+        seen = {k: v for k, v in getattr(self.provider, "quote_info", {}).items() if k in prices}
+        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv, fx, seen)
         if report.blocked:
             reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
             raise RiskBlocked(f"blocked by risk: {reasons}")
 
-    def _evaluate(self, draft, positions, prices, nlv, fx=None):
+    def _evaluate(self, draft, positions, prices, nlv, fx=None, seen=None):
+        """``seen``: listing key -> (time, kind) of each price (the stale-price rule)."""
+        seen = seen or {}
         with self.db.session() as session:
             settings = SettingsRepository(session)
             rules = [r for r in rules_from_params(settings.risk_defaults()) if r.name not in ("max_orders_per_run",)]
+            allow_delayed = (TradeMode(self.provider.mode) is TradeMode.PAPER
+                             or bool(settings.execution().get("allow_delayed_prices_live")))
             ctx = RiskContext(portfolio_value=nlv, positions=positions, prices=prices, trading_state=settings.trading_state(),
-                              base_currency=fx.base if fx else "USD", fx_rates=fx.rates if fx else {})
+                              base_currency=fx.base if fx else "USD", fx_rates=fx.rates if fx else {},
+                              price_times={k: t for k, (t, _) in seen.items()}, price_kinds={k: kind for k, (_, kind) in seen.items()},
+                              allow_delayed=allow_delayed)
             return evaluate_risk([draft], ctx, rules)
 
     # ------------------------------------------------------------------ manual order

@@ -110,7 +110,10 @@ class HoursMixin(SimulatorBase):
         hours = self._listing_hours(self.universe[order.symbol])
         opens = hours.next_open(self.now(), regular=not (order.order_type == "LMT" and order.outside_rth))
         if opens is not None:
-            self._later(max(0.0, (opens - self.now()).total_seconds()) + 0.01, lambda: None if self.release_held_orders() else None)
+            self._later(max(0.0, (opens - self.now()).total_seconds()) + 0.01, self._release_at_open)
+
+    def _release_at_open(self) -> None:
+        self.release_held_orders()
 
     def release_held_orders(self) -> int:
         """Orders held PreSubmitted whose market is open now go Submitted and may fill."""

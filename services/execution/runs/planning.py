@@ -162,7 +162,10 @@ class RunPlanning(RunServiceBase):
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
-                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()})
+                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()},
+                price_kinds={s: r.kind for s, r in price_refs.items()},
+                allow_delayed=TradeMode(run.mode) is TradeMode.PAPER
+                or bool(SettingsRepository(session).execution().get("allow_delayed_prices_live")))
             stored = dict(run.params or {})
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},
