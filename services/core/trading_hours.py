@@ -15,7 +15,9 @@ closes. Pure: no database, no broker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -155,11 +157,20 @@ def calendar_name(primary_exchange: str = "", currency: str = "USD") -> str:
         (currency or "USD").upper(), DEFAULT_CALENDAR)
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """exchange_calendars 4.x calls pandas APIs that pandas 3 deprecates (a warning per call)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*drops timezone information.*")
+        yield
+
+
 @lru_cache(maxsize=16)
 def _calendar(name: str):
     import exchange_calendars  # about a second to import and build: only when first asked
 
-    return exchange_calendars.get_calendar(name)
+    with _quiet():
+        return exchange_calendars.get_calendar(name)
 
 
 def _timestamp(moment: datetime):
@@ -172,7 +183,8 @@ def _timestamp(moment: datetime):
 
 def _in_bounds(cal, moment: datetime) -> bool:
     ts = _timestamp(moment)
-    return bool(cal.first_minute <= ts <= cal.last_minute)
+    with _quiet():
+        return bool(cal.first_minute <= ts <= cal.last_minute)
 
 
 def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -> date:
@@ -183,7 +195,8 @@ def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) 
     cal = _calendar(calendar)
     if not _in_bounds(cal, now):
         return now.astimezone(NEW_YORK).date()
-    return cal.minute_to_session(_timestamp(now), direction="next").date()
+    with _quiet():
+        return cal.minute_to_session(_timestamp(now), direction="next").date()
 
 
 def is_session_day(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
@@ -194,7 +207,8 @@ def is_session_day(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
     ts = pd.Timestamp(day)
     if not (cal.first_session <= ts <= cal.last_session):
         return day.weekday() < 5
-    return bool(cal.is_session(ts))
+    with _quiet():
+        return bool(cal.is_session(ts))
 
 
 def regular_session(day: date, calendar: str = DEFAULT_CALENDAR) -> Session | None:
@@ -208,7 +222,8 @@ def regular_session(day: date, calendar: str = DEFAULT_CALENDAR) -> Session | No
     if not (cal.first_session <= ts <= cal.last_session):
         zone = ZoneInfo(str(cal.tz))
         return Session(datetime.combine(day, time(9, 30), zone), datetime.combine(day, time(16, 0), zone))
-    start, end = cal.session_open_close(ts)
+    with _quiet():
+        start, end = cal.session_open_close(ts)
     return Session(start.to_pydatetime(), end.to_pydatetime())
 
 
@@ -216,7 +231,8 @@ def is_early_close(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
     import pandas as pd
 
     cal = _calendar(calendar)
-    return bool(pd.Timestamp(day) in cal.early_closes)
+    with _quiet():
+        return bool(pd.Timestamp(day) in cal.early_closes)
 
 
 def market_open(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -> bool:
