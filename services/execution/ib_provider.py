@@ -648,10 +648,17 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         contract = (await self.qualify([spec]))[spec.key]
         answers = await self.sender.ask_each([spec.key], lambda _key: self.ib.reqContractDetailsAsync(contract),
                                              "contract details (hours)", check=self._require_connected)
-        details = answers[spec.key].result()
-        hours = TradingHours.from_details(details[0]) if details else None
-        self._hours[spec.key] = (loop_now, hours)
-        return hours
+        self._keep_hours(spec, answers[spec.key].result())
+        return self._hours[spec.key][1]
+
+    def _keep_hours(self, spec: ContractSpec, details: Any) -> None:
+        """The hours of a contract-details answer (qualifying a listing asks for them anyway)."""
+        try:
+            hours = TradingHours.from_details(details[0]) if details else None
+        except ValueError as exc:  # HoursFormatError: no hours rather than wrong ones
+            log.warning("%s: trading hours unreadable (%s): the exchange calendar decides", spec.key, exc)
+            hours = None
+        self._hours[spec.key] = (asyncio.get_running_loop().time(), hours)
 
     async def place_order(self, request: OrderRequest) -> int:
         spec = request.spec

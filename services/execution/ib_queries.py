@@ -53,6 +53,7 @@ class IbQueries:
     _query_locks: dict[str, asyncio.Lock]
 
     if TYPE_CHECKING:
+        def _keep_hours(self, spec: ContractSpec, details: Any) -> None: ...
         def _require_connected(self) -> None: ...
         def _order_event(self, orderId: Any, contract: Any, order: Any, status: str,
                          completed: bool) -> OpenOrderEvent: ...
@@ -118,6 +119,7 @@ class IbQueries:
                     continue
                 self._contracts[spec] = contract
                 fresh[spec] = (contract.conId, contract.primaryExchange)
+                self._keep_hours(spec, answer.result())  # the market-health gate reads them
             if fresh and self.contract_store is not None:
                 try:
                     await asyncio.to_thread(self.contract_store.save, fresh)
