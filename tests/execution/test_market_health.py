@@ -159,3 +159,23 @@ async def test_execute_no_market_health_is_audited(db_url, simulator, tmp_path):
                                connection=False))
     assert audit.code == 0, audit.err
     assert "run.market_health_skipped" in audit.out
+
+
+async def test_delayed_prices_block_a_live_run_unless_configured(database, make_simulator):
+    from services.db.repositories import SettingsRepository
+    from services.execution.errors import RiskBlocked
+
+    sim = await make_simulator(accounts=("U7654321",))
+    stack = await build_stack(database, sim, mode=TradeMode.LIVE, live_token="LIVE")  # the default: delayed data
+    try:
+        _, snapshot = make_snapshot(database, "delayed", {"AAPL": "0.01"})
+        run = await stack.service.create_run("delayed", snapshot, TradeMode.LIVE, {}, live_token="LIVE")
+        preview = await stack.service.preview(run.id, Decimal(100000))
+        assert [b.code for b in preview.report.all_blocks()] == ["delayed_price"]
+        with pytest.raises(RiskBlocked, match="delayed_price"):
+            await stack.service.execute(run.id, live_token="LIVE", portfolio_value=Decimal(100000))
+        with database.unit_of_work() as session:
+            SettingsRepository(session).set_execution({"allow_delayed_prices_live": True})
+        assert not (await stack.service.preview(run.id, Decimal(100000))).report.blocked
+    finally:
+        await stack.close()
