@@ -651,6 +651,11 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._keep_hours(spec, answers[spec.key].result())
         return self._hours[spec.key][1]
 
+    def known_hours(self, spec: ContractSpec) -> TradingHours | None:
+        """The listing's hours as last asked (None when never asked, or IB gave none)."""
+        kept = self._hours.get(spec.key)
+        return None if kept is None else kept[1]
+
     def _keep_hours(self, spec: ContractSpec, details: Any) -> None:
         """The hours of a contract-details answer (qualifying a listing asks for them anyway)."""
         try:

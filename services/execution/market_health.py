@@ -137,6 +137,17 @@ class MarketHealth:
             log.warning("%s: trading hours not known (%s): the exchange calendar decides", spec.key, exc)
             return None
 
+    def session_open(self, spec: ContractSpec) -> bool:
+        """The listing's market in its regular session now, without asking the broker: the
+        hours its contract details gave (kept by the provider), else the exchange calendar. The
+        callable auto-recovery takes for "the market in its regular session"."""
+        now = self.clock()
+        known = getattr(self.provider, "known_hours", None)
+        hours = known(spec) if known is not None else None
+        if hours is not None and hours.covers(now):
+            return hours.in_regular_session(now)
+        return market_open(now, calendar_name(spec.primary_exchange, spec.currency))
+
     async def session_problems(self, intents: Iterable[TradeIntent], *, outside_rth: bool = False) -> list[str]:
         """Why some of these orders may not go now (their market closed, or outside its regular
         session), one line per listing."""

@@ -179,3 +179,19 @@ async def test_delayed_prices_block_a_live_run_unless_configured(database, make_
         assert not (await stack.service.preview(run.id, Decimal(100000))).report.blocked
     finally:
         await stack.close()
+
+
+async def test_session_open_for_auto_recovery(database, make_simulator):
+    """``MarketHealth.session_open(spec)``: the broker's hours once known, else the calendar."""
+    from services.core.contracts import ContractSpec
+
+    sim = await make_simulator(clock=lambda: CHRISTMAS)  # always open, by the simulator's hours
+    stack = await build_stack(database, sim, clock=lambda: CHRISTMAS)
+    try:
+        health = stack.service.health
+        aapl = ContractSpec.of("AAPL")
+        assert not health.session_open(aapl)  # hours not asked yet: the calendar says Christmas
+        await stack.provider.trading_hours(aapl)
+        assert health.session_open(aapl)
+    finally:
+        await stack.close()

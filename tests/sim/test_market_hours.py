@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from ib_async import IB, LimitOrder, MarketOrder, Stock
 
 from services.core.trading_hours import TradingHours
@@ -104,3 +105,13 @@ async def test_closed_market_holds_a_limit_order_too(make_simulator):
         assert sim.release_held_orders() == 0 and not sim.executions()
     finally:
         ib.disconnect()
+
+
+def test_cli_market_hours_flag():
+    from app.cli import build_parser
+    from app.commands.sim import build_config
+
+    assert build_config(build_parser().parse_args(["sim"])).market_hours == "always"
+    assert build_config(build_parser().parse_args(["sim", "--market-hours", "regular"])).market_hours == "regular"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["sim", "--market-hours", "sometimes"])
