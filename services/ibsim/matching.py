@@ -83,7 +83,7 @@ class MatchingMixin(SimulatorBase):
     def _try_match(self, order: SimOrder) -> None:
         if order.is_done or order.status == "PendingSubmit" or order.perm_id in self._filling:
             return
-        if order.status == "PreSubmitted" and not self.may_fill_now(order):  # held until the open (hours.py)
+        if not self.may_fill_now(order):  # outside its session (--market-hours, hours.py): nothing fills
             return
         if self._fill_price(order) is None:
             return

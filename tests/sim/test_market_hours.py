@@ -115,3 +115,22 @@ def test_cli_market_hours_flag():
     assert build_config(build_parser().parse_args(["sim", "--market-hours", "regular"])).market_hours == "regular"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["sim", "--market-hours", "sometimes"])
+
+
+async def test_a_resting_limit_order_does_not_fill_after_the_close(make_simulator):
+    clock = Clock(MONDAY_MIDDAY)
+    sim = await make_simulator(market_hours="regular", clock=clock)
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        sim.set_price("AAPL", "100")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 5, 99, orderRef="hours-rest"))
+        await wait_for(lambda: trade.orderStatus.status == "Submitted")
+        clock.now = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)  # 17:00 in New York: after the close
+        sim.set_price("AAPL", "98")
+        assert not sim.executions()
+        clock.now = datetime(2026, 12, 8, 15, 0, tzinfo=UTC)  # Tuesday 10:00: the next session
+        sim.set_price("AAPL", "97.5")
+        await wait_for(lambda: trade.orderStatus.status == "Filled")
+    finally:
+        ib.disconnect()
