@@ -27,7 +27,6 @@ from typing import Any
 
 from services.core.contracts import ContractSpec
 from services.core.ib_codes import CodeClass, classify, is_informational
-from services.core.trading_hours import TradingHours
 from services.domain import OrderType, TradeMode
 
 from .errors import AccountGuardError, BrokerError, NotConnected, Refused
@@ -59,7 +58,6 @@ BACKOFF_MAX = 60.0
 # (the soak: +6 MB at every reconnect). A finished trade quiet for this long (late commission
 # reports come within seconds) is dropped from those books; the database has it.
 FORGET_FINISHED_AFTER = 60.0
-HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after this (IB sends a week)
 
 
 def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
@@ -227,7 +225,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         # listing key -> (time, kind) of the last price market_prices returned: a plan stores them
         self.quote_info: dict[str, tuple[datetime, str]] = {}
         # listing key -> (loop time asked, hours): the contract details' tradingHours / liquidHours
-        self._hours: dict[str, tuple[float, TradingHours | None]] = {}
+        self._hours: dict[str, tuple[float, Any]] = {}  # TradingHours | None
         self._notice_listeners: list[Callable[[int, str], None]] = []
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
@@ -637,33 +635,6 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         order.tif = request.tif
         order.outsideRth = request.outside_rth
         return order
-
-    async def trading_hours(self, spec: ContractSpec) -> TradingHours | None:
-        """The listing's hours from its contract details (asked again after ``HOURS_MAX_AGE``
-        seconds: IB sends about a week); None when IB gives none."""
-        loop_now = asyncio.get_running_loop().time()
-        cached = self._hours.get(spec.key)
-        if cached is not None and loop_now - cached[0] < HOURS_MAX_AGE:
-            return cached[1]
-        contract = (await self.qualify([spec]))[spec.key]
-        answers = await self.sender.ask_each([spec.key], lambda _key: self.ib.reqContractDetailsAsync(contract),
-                                             "contract details (hours)", check=self._require_connected)
-        self._keep_hours(spec, answers[spec.key].result())
-        return self._hours[spec.key][1]
-
-    def known_hours(self, spec: ContractSpec) -> TradingHours | None:
-        """The listing's hours as last asked (None when never asked, or IB gave none)."""
-        kept = self._hours.get(spec.key)
-        return None if kept is None else kept[1]
-
-    def _keep_hours(self, spec: ContractSpec, details: Any) -> None:
-        """The hours of a contract-details answer (qualifying a listing asks for them anyway)."""
-        try:
-            hours = TradingHours.from_details(details[0]) if details else None
-        except ValueError as exc:  # HoursFormatError: no hours rather than wrong ones
-            log.warning("%s: trading hours unreadable (%s): the exchange calendar decides", spec.key, exc)
-            hours = None
-        self._hours[spec.key] = (asyncio.get_running_loop().time(), hours)
 
     async def place_order(self, request: OrderRequest) -> int:
         spec = request.spec
