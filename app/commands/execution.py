@@ -96,6 +96,10 @@ def register(subparsers) -> None:
     ex.add_argument("--lease-wait", dest="lease_wait", type=_seconds(positive=False), default=0.0, metavar="S",
                     help="if another process is executing this run, wait up to S seconds for it to finish "
                          "(default: refuse at once, naming it)")
+    ex.add_argument("--no-market-health", dest="market_health", action="store_false",
+                    help="send without the market-health gate (connection, 1100, data farms, market open); audited")
+    ex.add_argument("--outside-rth", dest="outside_rth", action="store_true",
+                    help="limit orders may go and fill outside the regular session (market orders never do)")
     ex.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(ex)
     ex.set_defaults(handler=lambda a, s: _run(cmd_execute, a, s))
@@ -355,9 +359,11 @@ async def cmd_execute(args, settings) -> int:
         # this process is the run's one sender while it sends and waits (others refuse or wait)
         async with s.service.hold_run(run_id, wait=args.lease_wait):
             if args.plan is not None:
-                result = await s.service.execute_plan(args.plan, args.live_token)
+                result = await s.service.execute_plan(args.plan, args.live_token, require_market_health=args.market_health,
+                                                      outside_rth=args.outside_rth)
             else:
-                result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value)
+                result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value,
+                                                 require_market_health=args.market_health, outside_rth=args.outside_rth)
             still = await s.service.wait_done(run_id, args.wait_seconds, while_connected=True) if args.wait_seconds > 0 else []
         # IB's commission reports may follow the last fill by seconds: wait for them (bounded)
         # rather than leave the fills without commissions until the next reconciliation

@@ -53,6 +53,9 @@ def register(subparsers) -> None:
     parser.add_argument("--spread", type=_decimal, default=Decimal("0.02"), help="bid/ask spread in USD")
     parser.add_argument("--walk-interval", type=float, default=1.0, help="seconds between price steps (0: prices stay)")
     parser.add_argument("--margin-check", action="store_true", help="reject orders beyond the account's initial margin (201)")
+    parser.add_argument("--market-hours", dest="market_hours", choices=("always", "regular", "closed"), default="always",
+                        help="always: open around the clock (default); regular: the exchange calendar's sessions, "
+                             "orders outside them held PreSubmitted until the open; closed: never open")
     parser.add_argument("--ack-delay", type=float, default=0.0, help="seconds every order stays PendingSubmit")
     parser.add_argument("--presubmitted", action="store_true", help="send PreSubmitted before Submitted")
     parser.add_argument("--duplicate-status", action="store_true", help="send every orderStatus twice")
@@ -108,6 +111,7 @@ def build_config(args):
         state_file=args.state,
         ledger_file=args.ledger_json,
         faults=faults,
+        market_hours=args.market_hours,
     )
 
 

@@ -1,6 +1,6 @@
 """What the window shows of the account and the connection: the blotter, fills and positions
 (from the writer's change sets), position marks, the equity chart, the connection status and the
-event writer's health."""
+event writer's health, the market's health."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ class MonitoringController:
             engine.subscribe_changes(self._on_changes),
             engine.subscribe_connection(self._on_connection_event),
             engine.subscribe_health(self._on_writer_health),
+            engine.subscribe_market_health(self._on_market_health),
         ]
+        self._market_unhealthy = False
         self._on_connection_event(None)
         self._equity_timer = QTimer(parent)
         self._equity_timer.setInterval(EQUITY_SAMPLE_MS)
@@ -93,6 +95,16 @@ class MonitoringController:
             self.ctx.status(f"Event writer: {health.describe()}", 0)
         else:
             self.ctx.status("Database reachable again: every event written")
+
+    def _on_market_health(self, report) -> None:
+        """The market-health gate (services.execution.market_health): its reason stays in the
+        status bar while runs and manual orders would be refused; its end is said once."""
+        if not report.healthy:
+            self._market_unhealthy = True
+            self.ctx.status(f"Market not healthy: {report.describe()}", 0)
+        elif self._market_unhealthy:
+            self._market_unhealthy = False
+            self.ctx.status("Market healthy again")
 
     # ------------------------------------------------------------------ equity and marks
     def _sample_equity(self) -> None:

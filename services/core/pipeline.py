@@ -40,9 +40,13 @@ def build_and_check(
     facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts(),
     price_times: Mapping[str, datetime] | None = None,
     valuation_prices: Mapping[str, Decimal] | None = None,
+    price_kinds: Mapping[str, str] | None = None,
+    allow_delayed: bool = True,
 ) -> tuple[BuildResult, RiskReport]:
     """``facts`` may be a function of the orders' client order ids (which of them exist already
-    is known only once they are built). ``valuation_prices``: prices known for valuing positions
+    is known only once they are built). ``price_times`` / ``price_kinds``: when and how each
+    price was seen (the stale-price rule; delayed data blocks unless ``allow_delayed``).
+    ``valuation_prices``: prices known for valuing positions
     that are not traded (defaults to ``prices``)."""
     result = build_orders(list(targets), params, prices=prices, positions=positions)
     if callable(facts):
@@ -53,6 +57,8 @@ def build_and_check(
         positions=positions,
         prices=valuation_prices if valuation_prices is not None else prices,
         price_times=price_times or {},
+        price_kinds=price_kinds or {},
+        allow_delayed=allow_delayed,
         trading_state=facts.trading_state,
         orders_today=facts.orders_today,
         unpriced_symbols=tuple(result.unpriced_symbols),

@@ -53,6 +53,7 @@ DEFAULT_RISK_LIMITS: dict[str, Any] = {
 
 
 NEW_YORK = ZoneInfo("America/New_York")
+DELAYED_KINDS = frozenset({"delayed", "delayed_frozen"})  # plans.PRICE_KINDS that lag the market
 
 
 def trading_day_start(now: datetime | None = None) -> datetime:
@@ -93,6 +94,8 @@ class RiskContext:
     positions: Mapping[str, Decimal] = field(default_factory=dict)  # listing key -> signed quantity
     prices: Mapping[str, Decimal] = field(default_factory=dict)  # to value positions not traded (listing's currency)
     price_times: Mapping[str, datetime] = field(default_factory=dict)  # when each price was seen
+    price_kinds: Mapping[str, str] = field(default_factory=dict)  # how (plans.PRICE_KINDS): live, delayed, close...
+    allow_delayed: bool = True  # delayed prices may price an order (paper mode, or configured for live)
     now: datetime | None = None  # default: the current UTC time
     trading_state: TradingState = TradingState.ACTIVE
     orders_today: int = 0  # orders already sent today
@@ -337,7 +340,9 @@ class DailyOrderCount(RiskRule):
 
 @dataclass(repr=False)
 class PriceCheck(RiskRule):
-    """Missing or stale reference price; symbols the builder could not price block the run."""
+    """Missing or stale reference price (older than ``max_price_age_seconds`` by the time it was
+    seen), or a delayed one where delayed data is not allowed (live mode unless configured);
+    symbols the builder could not price block the run."""
 
     max_age_seconds: Decimal | None = None
     name: ClassVar[str] = "price"
@@ -354,11 +359,15 @@ class PriceCheck(RiskRule):
             (None, self.block(f"{symbol}: no price", symbol, "missing_price")) for symbol in ctx.unpriced_symbols
         ]
         times = ctx.price_times
+        kinds = ctx.price_kinds
         max_age = self.max_age_seconds
         now = ctx.now or datetime.now(UTC)
         for i, o in enumerate(orders):
             if o.reference_price is None or o.reference_price <= 0:
                 out.append((i, self.block(f"{o.symbol}: no price", o.symbol, "missing_price")))
+            elif not ctx.allow_delayed and kinds.get(o.key) in DELAYED_KINDS:
+                out.append((i, self.block(f"{o.symbol}: the price is {kinds[o.key]} data, not allowed in this mode "
+                                          "(trade settings: execution.allow_delayed_prices_live)", o.symbol, "delayed_price")))
             elif max_age is not None and times:
                 seen = times.get(o.key)
                 if seen is not None:

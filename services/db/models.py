@@ -68,6 +68,8 @@ AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
 EXECUTION_DEFAULTS: dict[str, Any] = {
     "plan_max_age_seconds": 120,
     "plan_max_price_move_pct": 1.0,
+    # delayed market data may price a live run or order (it always may in paper mode)
+    "allow_delayed_prices_live": False,
 }
 GENESIS_HASH = "0" * 64
 SETTINGS_ROW_ID = 1

@@ -37,9 +37,10 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
-from .errors import BadInput, BrokerError, LiveConfirmRequired, RiskBlocked, TradingHalted
+from .errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy, RiskBlocked, TradingHalted
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
+from .market_health import MarketHealth, TradeIntent
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -56,13 +57,14 @@ class ReplaceResult:
 
 class OrderActions:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, service=None, *, actor: str | None = None,
-                 confirm_timeout: float = 10.0) -> None:
+                 confirm_timeout: float = 10.0, health: MarketHealth | None = None) -> None:
         self.db = db
         self.provider = provider
         self.writer = writer
         self.service = service
         self.actor = actor or os_user()
         self.confirm_timeout = confirm_timeout
+        self.health = health  # the market-health gate before a manual order (None: not checked)
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -194,26 +196,36 @@ class OrderActions:
             primary_exchange=spec.primary_exchange, fx_rate=rate,
         )
         nlv = await self.provider.net_liquidation() or Decimal(0)
-        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv, fx)
+        seen = {k: v for k, v in getattr(self.provider, "quote_info", {}).items() if k in prices}
+        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv, fx, seen)
         if report.blocked:
             reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
             raise RiskBlocked(f"blocked by risk: {reasons}")
 
-    def _evaluate(self, draft, positions, prices, nlv, fx=None):
+    def _evaluate(self, draft, positions, prices, nlv, fx=None, seen=None):
+        """``seen``: listing key -> (time, kind) of each price (the stale-price rule)."""
+        seen = seen or {}
         with self.db.session() as session:
             settings = SettingsRepository(session)
             rules = [r for r in rules_from_params(settings.risk_defaults()) if r.name not in ("max_orders_per_run",)]
+            allow_delayed = (TradeMode(self.provider.mode) is TradeMode.PAPER
+                             or bool(settings.execution().get("allow_delayed_prices_live")))
             ctx = RiskContext(portfolio_value=nlv, positions=positions, prices=prices, trading_state=settings.trading_state(),
-                              base_currency=fx.base if fx else "USD", fx_rates=fx.rates if fx else {})
+                              base_currency=fx.base if fx else "USD", fx_rates=fx.rates if fx else {},
+                              price_times={k: t for k, (t, _) in seen.items()}, price_kinds={k: kind for k, (_, kind) in seen.items()},
+                              allow_delayed=allow_delayed)
             return evaluate_risk([draft], ctx, rules)
 
     # ------------------------------------------------------------------ manual order
     async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,
                            limit_price: Decimal | None = None, live_token: str | None = None, *, project: str | None = None,
                            replaces_order_id: int | None = None, run_id: int | None = None, client_order_id: str | None = None,
-                           contract: ContractSpec | None = None) -> OrderRecord:
+                           contract: ContractSpec | None = None, require_market_health: bool = True,
+                           outside_rth: bool = False) -> OrderRecord:
         """``symbol`` is a US stock or a listing key (SAP@IBIS:EUR); ``contract`` names the listing
-        exactly (a replacement keeps its original's)."""
+        exactly (a replacement keeps its original's). The market-health gate must pass
+        (``MarketUnhealthy`` with the reasons); a market order for a closed market is refused, a
+        limit order outside the regular session goes only with ``outside_rth``."""
         self._check_live(live_token)
         spec = contract or spec_of(symbol)
         problem = contract_problem(spec)
@@ -229,10 +241,12 @@ class OrderActions:
         if order_type is OrderType.MKT:
             limit_price = None
         await self._ensure_not_halted()
+        await self._check_market_health(spec, order_type, require_market_health, outside_rth)
         coid = client_order_id or f"M-{datetime.now(UTC):%y%m%d%H%M%S}-{symbol}-{side.value[0]}-{uuid.uuid4().hex[:6]}"
         await self._risk_check(spec, side, quantity, order_type, limit_price, coid)
         order_id = await self._db(self._insert_manual, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
-        ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec))
+        ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec,
+                                                                   outside_rth=outside_rth))
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id}))
         await self._db(self._audit, "order.manual" if replaces_order_id is None else "order.replace_new", order_id,
@@ -241,6 +255,18 @@ class OrderActions:
                         "replaces_order_id": replaces_order_id})
         await self.writer.flush()
         return await self._db(self._order, order_id)
+
+    async def _check_market_health(self, spec: ContractSpec, order_type: OrderType, required: bool, outside_rth: bool) -> None:
+        if self.health is None:
+            return
+        if not required:
+            await self._db(self._audit, "order.market_health_skipped", None,
+                           {"symbol": spec.key, "status": self.health.status().describe()})
+            return
+        report = await self.health.check([TradeIntent(spec, order_type)], outside_rth=outside_rth)
+        if not report.healthy:
+            await self._db(self._audit, "order.market_health_refused", None, {"symbol": spec.key, "reasons": list(report.reasons)})
+            raise MarketUnhealthy(f"{spec.key}: order refused, the market is not healthy: {report.describe()}")
 
     def _insert_manual(self, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id) -> int:
         with self.db.unit_of_work() as session:

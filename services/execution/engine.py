@@ -6,6 +6,7 @@ together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
     engine.subscribe_changes(on_change_set)        # ChangeSet after every commit
     engine.subscribe_connection(on_connection)     # ConnectionEvent (connecting ... disconnected)
     engine.subscribe_health(on_writer_health)      # WriterHealth (database unreachable, backlog, journal, parked)
+    engine.subscribe_market_health(on_market)      # HealthReport (connected, 1100, data farms)
     await engine.start()                           # connect + reconcile
     run = await engine.service.create_run(...); await engine.service.execute(run.id, token)
     await engine.actions.cancel(order_id)
@@ -15,6 +16,7 @@ together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, cast
 
 from services.domain import ChangeSet, TradeMode
@@ -22,6 +24,7 @@ from services.domain import ChangeSet, TradeMode
 from .actions import OrderActions
 from .events import ConnectionEvent
 from .lease import LeaseManager
+from .market_health import HealthReport, MarketHealth
 from .provider import ExecutionProvider
 from .reconcile import Reconciler
 from .runs import TradeService
@@ -30,7 +33,7 @@ from .writer import EventWriter, WriterHealth
 
 class ExecutionEngine:
     def __init__(self, db, provider: ExecutionProvider, *, actor: str | None = None, ack_timeout: float = 10.0,
-                 reconcile_grace: float = 2.0, journal_path=None) -> None:
+                 reconcile_grace: float = 2.0, journal_path=None, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
         self.provider = provider
         if getattr(provider, "contract_store", False) is None:
@@ -44,9 +47,12 @@ class ExecutionEngine:
         self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None))
         self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace, leases=self.leases)
         self.reconciler.install()
+        # the market-health gate needs the broker's data-farm notices: a provider without them (a
+        # test double) is not gated
+        self.health = MarketHealth(provider, clock=clock) if hasattr(provider, "subscribe_notices") else None
         self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout,
-                                    leases=self.leases)
-        self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor)
+                                    leases=self.leases, clock=clock, health=self.health)
+        self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor, health=self.health)
 
     @classmethod
     def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",
@@ -68,6 +74,12 @@ class ExecutionEngine:
 
     def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
         return self.writer.subscribe_health(callback)
+
+    def subscribe_market_health(self, callback: Callable[[HealthReport], None]) -> Callable[[], None]:
+        """The market-health gate's state (connection, 1100, data farms) after every change."""
+        if self.health is None:
+            return lambda: None
+        return self.health.subscribe(callback)
 
     async def start(self, *, connect: bool = True) -> None:
         """Start the writer; connect (the account guard runs) and reconcile."""

@@ -54,6 +54,13 @@ class TradingHalted(RiskBlocked):
     code = "trading_halted"
 
 
+class MarketUnhealthy(RiskBlocked):
+    """The market-health gate refused: not connected, connectivity lost (1100), a data farm
+    broken, or the market of a listing closed (services.execution.market_health)."""
+
+    code = "market_unhealthy"
+
+
 class BrokerError(ExecutionError):
     code = "broker_error"
     exit_code = 5

@@ -224,6 +224,9 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._contracts: dict[ContractSpec, Any] = {}  # by the listing asked for, never by bare symbol
         # listing key -> (time, kind) of the last price market_prices returned: a plan stores them
         self.quote_info: dict[str, tuple[datetime, str]] = {}
+        # listing key -> (loop time asked, hours): the contract details' tradingHours / liquidHours
+        self._hours: dict[str, tuple[float, Any]] = {}  # TradingHours | None
+        self._notice_listeners: list[Callable[[int, str], None]] = []
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
@@ -249,6 +252,12 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
     def subscribe(self, listener: ConnectionListener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def subscribe_notices(self, listener: Callable[[int, str], None]) -> Callable[[], None]:
+        """``listener(code, message)`` for every connectivity and data-farm notice (1100-1102,
+        2103-2108, 2157/2158): the market-health gate follows them."""
+        self._notice_listeners.append(listener)
+        return lambda: self._notice_listeners.remove(listener) if listener in self._notice_listeners else None
 
     def add_resync_hook(self, hook: ReconnectHook) -> None:
         self._resync_hooks.append(hook)
@@ -582,6 +591,12 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 self.inflight.answered(reqId)
                 return None
             self.inflight.answered(reqId)
+        if kind in (CodeClass.CONNECTIVITY_LOST, CodeClass.CONNECTIVITY_RESTORED, CodeClass.DATA_FARM):
+            for listener in list(self._notice_listeners):
+                try:
+                    listener(errorCode, errorString)
+                except Exception:  # a failing subscriber must not stop the decoder
+                    log.exception("notice listener failed")
         if kind is CodeClass.CONNECTIVITY_LOST:
             self._set_state(ConnectionState.LOST, errorString)
         elif kind is CodeClass.CONNECTIVITY_RESTORED:
@@ -618,6 +633,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         order.orderRef = request.client_order_id
         order.account = self.account
         order.tif = request.tif
+        order.outsideRth = request.outside_rth
         return order
 
     async def place_order(self, request: OrderRequest) -> int:

@@ -1,6 +1,6 @@
 """The broker queries of the ib_async adapter (a part of ``IbExecutionProvider``): contract
-details, market data snapshots, the account summary and the reconciliation queries (open and
-completed orders, executions, positions).
+details and trading hours, market data snapshots, the account summary and the reconciliation
+queries (open and completed orders, executions, positions).
 
 Each request is one message sent through the shared pacing limiter (``self.sender``), never a
 batch handed to ib_async at once; a request IB dropped (error 100) is asked again, see
@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.core.contracts import ContractSpec, spec_of
+from services.core.trading_hours import TradingHours
 
 from .errors import BrokerError, NotConnected, QueryFailed
 from .events import ExecutionEvent, OpenOrderEvent, dec
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .paced import PacedSender
 
 log = logging.getLogger(__name__)
+HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after this (IB sends a week)
 
 
 
@@ -49,6 +51,7 @@ class IbQueries:
     account: str
     contract_store: Any  # e.g. contracts.DbContractStore, or None: nothing kept between runs
     quote_info: dict[str, tuple[datetime, str]]
+    _hours: dict[str, tuple[float, TradingHours | None]]  # listing key -> (loop time asked, hours)
     _contracts: dict[ContractSpec, Any]
     _query_locks: dict[str, asyncio.Lock]
 
@@ -118,6 +121,7 @@ class IbQueries:
                     continue
                 self._contracts[spec] = contract
                 fresh[spec] = (contract.conId, contract.primaryExchange)
+                self._keep_hours(spec, answer.result())  # the market-health gate reads them
             if fresh and self.contract_store is not None:
                 try:
                     await asyncio.to_thread(self.contract_store.save, fresh)
@@ -170,6 +174,33 @@ class IbQueries:
                                            else datetime.now(UTC),
                                            price_kind(getattr(ticker, "marketDataType", 1), kind == "close"))
         return prices
+
+    async def trading_hours(self, spec: ContractSpec) -> TradingHours | None:
+        """The listing's hours from its contract details (asked again after ``HOURS_MAX_AGE``
+        seconds: IB sends about a week); None when IB gives none."""
+        loop_now = asyncio.get_running_loop().time()
+        cached = self._hours.get(spec.key)
+        if cached is not None and loop_now - cached[0] < HOURS_MAX_AGE:
+            return cached[1]
+        contract = (await self.qualify([spec]))[spec.key]
+        answers = await self.sender.ask_each([spec.key], lambda _key: self.ib.reqContractDetailsAsync(contract),
+                                             "contract details (hours)", check=self._require_connected)
+        self._keep_hours(spec, answers[spec.key].result())
+        return self._hours[spec.key][1]
+
+    def known_hours(self, spec: ContractSpec) -> TradingHours | None:
+        """The listing's hours as last asked (None when never asked, or IB gave none)."""
+        kept = self._hours.get(spec.key)
+        return None if kept is None else kept[1]
+
+    def _keep_hours(self, spec: ContractSpec, details: Any) -> None:
+        """The hours of a contract-details answer (qualifying a listing asks for them anyway)."""
+        try:
+            hours = TradingHours.from_details(details[0]) if details else None
+        except ValueError as exc:  # HoursFormatError: no hours rather than wrong ones
+            log.warning("%s: trading hours unreadable (%s): the exchange calendar decides", spec.key, exc)
+            hours = None
+        self._hours[spec.key] = (asyncio.get_running_loop().time(), hours)
 
     async def net_liquidation(self) -> Decimal | None:
         self._require_connected()

@@ -31,6 +31,7 @@ class OrderRequest:
     limit_price: Decimal | None = None
     tif: str = "DAY"
     contract: ContractSpec | None = None  # None: the US stock ``symbol`` (SMART, USD)
+    outside_rth: bool = False  # may fill outside the regular session (IB's outsideRth)
 
     @property
     def spec(self) -> ContractSpec:

@@ -119,6 +119,11 @@ class SimulatorBase:
         def _visible(self, session: Session, order_client_id: int) -> bool: ...  # orders
         def _finish(self, order: SimOrder, status: str, completed_status: str) -> None: ...  # orders
         def _try_match(self, order: SimOrder) -> None: ...  # matching
+        def _send_order_update(self, order: SimOrder, with_open_order: bool = False,
+                               duplicate: bool = False) -> None: ...  # orders
+        def may_fill_now(self, order: SimOrder) -> bool: ...  # hours
+        def _hold_until_open(self, order: SimOrder) -> None: ...  # hours
+        def send_farm_notices(self, session: Session) -> None: ...  # hours
         def _schedule_save(self) -> None: ...  # persistence
         def save(self) -> None: ...  # persistence
         def _load_state(self) -> None: ...  # persistence

@@ -10,7 +10,9 @@ the gateway itself (connectivity, data farms, the nightly reset) are methods of 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -170,6 +172,10 @@ class SimConfig:
     base_currency: str = "USD"
     fx_rates: dict[str, Decimal] = field(default_factory=lambda: {"EUR": Decimal("1.10"), "GBP": Decimal("1.27")})
     faults: Faults = field(default_factory=Faults)
+    # always: open around the clock (demos, tests at any hour); regular: the exchange calendar's
+    # sessions (orders outside them held PreSubmitted until the open); closed: never open
+    market_hours: str = "always"
+    clock: Callable[[], datetime] | None = None  # the simulator's "now" for market hours (tests)
 
     @property
     def account(self) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from services.ibsim import messages as m
 from services.ibsim import versions
 from services.ibsim.base import SimulatorBase
 from services.ibsim.forex import pair_key
+from services.ibsim.hours import HoursText
 from services.ibsim.model import Instrument
 from services.ibsim.requests import ContractRef, parse_contract12
 from services.ibsim.transport import Session
@@ -21,6 +23,9 @@ from services.ibsim.transport import Session
 
 class MarketMixin(SimulatorBase):
     """Prices and quotes (public controls), contract details and market data requests."""
+
+    if TYPE_CHECKING:  # pragma: no cover - hours.py
+        def hours_of(self, instrument: Instrument) -> HoursText: ...
 
     def price(self, symbol: str) -> Decimal:
         return self._prices[symbol.upper()]
@@ -84,7 +89,9 @@ class MarketMixin(SimulatorBase):
             session.error(req_id, 200, "No security definition has been found for the request")
             return
         # a direct-routed request gets its exchange back, as TWS answers
-        session.send(m.contract_details(req_id, instrument, session.server_version, exchange=ref.exchange or "SMART"))
+        hours = self.hours_of(instrument)  # hours.py, by --market-hours
+        session.send(m.contract_details(req_id, instrument, session.server_version, exchange=ref.exchange or "SMART",
+                                        trading_hours=hours.trading, liquid_hours=hours.liquid, time_zone=hours.time_zone))
         session.send(m.contract_details_end(req_id))
 
     def _req_mkt_data(self, session: Session, f: list[str]) -> None:

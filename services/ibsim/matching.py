@@ -83,6 +83,8 @@ class MatchingMixin(SimulatorBase):
     def _try_match(self, order: SimOrder) -> None:
         if order.is_done or order.status == "PendingSubmit" or order.perm_id in self._filling:
             return
+        if not self.may_fill_now(order):  # outside its session (--market-hours, hours.py): nothing fills
+            return
         if self._fill_price(order) is None:
             return
         faults = self.faults.for_order(order.symbol, order.order_ref, order.quantity)

@@ -127,7 +127,8 @@ def current_time(epoch_seconds: int) -> list[str]:
 
 
 def contract_details(req_id: int, instrument: Instrument, server_version: int = MAX_SERVER_VERSION,
-                     exchange: str | None = None) -> list[str]:
+                     exchange: str | None = None, trading_hours: str = "", liquid_hours: str = "",
+                     time_zone: str | None = None) -> list[str]:
     sv = server_version
     cash = instrument.sec_type == "CASH"
     if cash:
@@ -169,9 +170,9 @@ def contract_details(req_id: int, instrument: Instrument, server_version: int = 
         "",  # industry
         "",  # category
         "",  # subcategory
-        "US/Eastern" if instrument.currency == "USD" else "MET" if instrument.currency == "EUR" else "GB",
-        "",  # tradingHours
-        "",  # liquidHours
+        time_zone or ("US/Eastern" if instrument.currency == "USD" else "MET" if instrument.currency == "EUR" else "GB"),
+        trading_hours,
+        liquid_hours,
         "",  # evRule
         "",  # evMultiplier
         "0",  # numSecIds

@@ -176,9 +176,13 @@ class OrdersMixin(SimulatorBase):
     def _acknowledge(self, order: SimOrder, faults: OrderFaults) -> None:
         if order.is_done:
             return
-        if faults.presubmitted:
+        if faults.presubmitted or not self.may_fill_now(order):
             order.status = "PreSubmitted"
             self._send_order_update(order, with_open_order=True, duplicate=faults.duplicate_status)
+        if not self.may_fill_now(order):  # outside its session (--market-hours): held until the open
+            self._hold_until_open(order)
+            self._schedule_save()
+            return
         order.status = "Submitted"
         self._send_order_update(order, with_open_order=True, duplicate=faults.duplicate_status)
         if faults.info_10349:

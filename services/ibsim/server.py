@@ -23,6 +23,7 @@ from services.ibsim import messages as m
 from services.ibsim import other_requests, pnl
 from services.ibsim.account import AccountMixin, AccountSnapshot
 from services.ibsim.gateway_faults import GatewayFaultsMixin
+from services.ibsim.hours import HoursMixin
 from services.ibsim.market import MarketMixin
 from services.ibsim.matching import MatchingMixin
 from services.ibsim.model import utcnow
@@ -39,8 +40,8 @@ _Session = Session  # the name other_requests.py annotates its handlers with
 _ORDER_MESSAGES = frozenset({3, 4, 58})  # placeOrder, cancelOrder, reqGlobalCancel
 
 
-class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin, MatchingMixin, PersistenceMixin,
-                         GatewayFaultsMixin):
+class IBGatewaySimulator(TransportMixin, MarketMixin, HoursMixin, AccountMixin, OrdersMixin, MatchingMixin,
+                         PersistenceMixin, GatewayFaultsMixin):
     """An IB Gateway stand-in for a real ib_async / ib_insync client over a real socket.
 
     ``IBGatewaySimulator(config)``: the state is built by ``SimulatorBase.__init__`` (base.py)."""
@@ -115,7 +116,8 @@ class IBGatewaySimulator(TransportMixin, MarketMixin, AccountMixin, OrdersMixin,
         self._emit("connected", {"client_id": client_id, "peer": session.peer})
         session.send(m.managed_accounts(self.config.accounts))
         session.send(m.next_valid_id(self._next_order_id))
-        self._hold_if_lost(session)
+        self.send_farm_notices(session)  # as a gateway does: 2104, 2106, 2158 (not for a broken farm)
+        self._hold_if_lost(session)  # during a connectivity gap or a broken farm: says so
 
     # ----------------------------------------------------------------- requests: the session itself
 

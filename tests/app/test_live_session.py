@@ -16,8 +16,9 @@ LIVE_ACCOUNT = "U7654321"
 
 
 def _live_settings(console_settings, port):
+    # live market data: a live run refuses delayed prices (the stale-price rule, issue 12)
     return replace(console_settings, profile="live", mode=TradeMode.LIVE,
-                   ib=replace(console_settings.ib, port=port, account=""))
+                   ib=replace(console_settings.ib, port=port, account="", market_data_type="live"))
 
 
 def _answer_live_dialog(monkeypatch, typed: str, seen: list):

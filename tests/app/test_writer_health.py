@@ -24,3 +24,23 @@ def test_status_bar_shows_the_writers_problems_until_they_are_gone(qloop, open_c
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_status_bar_shows_the_market_health_with_its_reason(qloop, open_console):
+    """The market-health gate's reason (a data farm broken) stays in the status bar until the
+    farm is back (the gateway's 2103, then 2104)."""
+
+    async def scenario():
+        console = await open_console()
+        bar = console.window.statusBar()
+        health = console.stack.engine.health
+        try:
+            assert health is not None and health.status().healthy  # demo: the simulator's farms are OK
+            health.on_notice(2103, "Market data farm connection is broken:usfarm")
+            assert bar.currentMessage() == "Market not healthy: data farm broken: 2103 Market data farm connection is broken:usfarm"
+            health.on_notice(2104, "Market data farm connection is OK:usfarm")
+            assert bar.currentMessage() == "Market healthy again"
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -40,7 +40,7 @@ def make_snapshot(db, project: str, weights: dict[str, str]) -> tuple[int, int]:
 
 async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMode.PAPER, live_token=None,
                       account: str = "", connect: bool = True, grace: float = 0.3, port: int | None = None,
-                      **provider_kwargs) -> Stack:
+                      clock=None, **provider_kwargs) -> Stack:
     """The composition the console uses (``ExecutionEngine``) on the simulator's port (or on
     ``port``: a proxy in front of it)."""
     from services.execution.engine import ExecutionEngine
@@ -48,7 +48,7 @@ async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMod
 
     provider = IbExecutionProvider(host="127.0.0.1", port=port or sim.port, client_id=client_id, mode=mode, live_token=live_token,
                                    account=account, connect_timeout=5, request_timeout=5, **provider_kwargs)
-    engine = ExecutionEngine(db, provider, actor="tester", ack_timeout=3, reconcile_grace=grace)
+    engine = ExecutionEngine(db, provider, actor="tester", ack_timeout=3, reconcile_grace=grace, clock=clock)
     stack = Stack(db, sim, provider, engine.writer, engine.reconciler, engine.service, engine.actions)
     try:
         await engine.start(connect=connect)

@@ -277,7 +277,8 @@ async def test_account_guard_paper_mode_refuses_a_live_account(database, sim_con
         assert info.value.exit_code == 4
         with pytest.raises(LiveConfirmRequired):
             await build_stack(database, sim, mode=TradeMode.LIVE, live_token=None)
-        live = await build_stack(database, sim, mode=TradeMode.LIVE, live_token=" Live ")
+        # live market data: a live run refuses delayed prices (execution.allow_delayed_prices_live)
+        live = await build_stack(database, sim, mode=TradeMode.LIVE, live_token=" Live ", market_data_type="live")
         try:
             assert live.provider.account == "U7654321"
             with pytest.raises(LiveConfirmRequired):

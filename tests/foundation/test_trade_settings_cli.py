@@ -16,7 +16,7 @@ def test_show_set_validate_and_audit(db_url, tmp_path):
     assert shown.returncode == 0, shown.stderr
     values = json.loads(shown.stdout)
     assert values["auto_recovery"]["new_timeout_seconds"] == 45
-    assert values["execution"] == {"plan_max_age_seconds": 120, "plan_max_price_move_pct": 1.0}
+    assert values["execution"] == {"plan_max_age_seconds": 120, "plan_max_price_move_pct": 1.0, "allow_delayed_prices_live": False}
 
     changed = console("--db-url", db_url, "trade-settings", "set", "auto_recovery.new_timeout_seconds=5",
                       "execution.plan_max_price_move_pct=2.5", "risk.max_order_notional=off", "--json", cwd=tmp_path)

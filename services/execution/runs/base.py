@@ -4,6 +4,8 @@ the checks made before anything is sent, and the reads of a run."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from services.db.convert import to_fill_record, to_order_record
 from services.db.repositories import FillRepository, NotFound, OrderRepository, RunRepository
@@ -12,6 +14,7 @@ from services.domain import FillRecord, OrderRecord, TradeMode, is_live_token
 from ..audit import audit, os_user
 from ..errors import BadInput, LiveConfirmRequired, Refused
 from ..lease import LeaseManager
+from ..market_health import MarketHealth
 from ..provider import ExecutionProvider
 from ..writer import EventWriter
 from .records import RunInfo, RunView, run_info
@@ -30,6 +33,8 @@ class RunServiceBase:
         actor: str | None = None,
         ack_timeout: float = 10.0,
         leases: LeaseManager | None = None,
+        clock: Callable[[], datetime] | None = None,
+        health: MarketHealth | None = None,
     ) -> None:
         self.db = db
         self.leases = leases or LeaseManager(db, client_id=getattr(provider, "client_id", None))
@@ -40,6 +45,8 @@ class RunServiceBase:
         self.ack_timeout = ack_timeout
         self._executing: set[int] = set()
         self._halt_requested = False
+        self.clock = clock or (lambda: datetime.now(UTC))  # the trading date, the market-health gate
+        self.health = health  # the market-health gate before a run sends (None: not checked)
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)

@@ -20,8 +20,9 @@ from services.db.repositories import OrderRepository, RunRepository, SettingsRep
 from services.domain import OrderState, RunStatus, TradingState
 
 from ..audit import audit
-from ..errors import BadInput, BrokerError, PlanRefused, Refused, RiskBlocked, TradingHalted
+from ..errors import BadInput, BrokerError, MarketUnhealthy, PlanRefused, Refused, RiskBlocked, TradingHalted
 from ..listings import request_for_draft, request_for_order
+from ..market_health import TradeIntent
 from ..provider import OrderRequest
 from ..sending import OrderSender
 from .planning import RunPlanning
@@ -54,25 +55,46 @@ class RunExecution(RunPlanning):
         return self.leases.hold(run_id, wait=wait)
 
     async def execute(self, run_id: int, live_token: str | None = None, *, portfolio_value: Decimal | None = None,
-                      lease_wait: float = 0.0) -> ExecuteResult:
+                      lease_wait: float = 0.0, require_market_health: bool = True, outside_rth: bool = False) -> ExecuteResult:
         """One step: preview the run, store the plan and send exactly its orders. A run that
         already has orders is resumed instead (reconciled first; only the orders the broker
-        never saw are sent). Under the run's lease: one sender per run across processes."""
+        never saw are sent). Under the run's lease: one sender per run across processes.
+        ``require_market_health``: the market-health gate must pass before anything is sent
+        (``MarketUnhealthy`` otherwise); switching it off is audited. ``outside_rth``: limit
+        orders may go (and fill) outside the regular session."""
         run = await self.get_run(run_id)
         self._check_live(run.mode, live_token)
         self._check_provider_mode(run.mode)
         async with self._executing_guard(run_id, lease_wait):
             await self._refuse_if_halted()
+            await self._check_market_health(run_id, (), require_market_health, outside_rth)
             if await self._db(self._order_count, run_id):
-                return await self._resume(run_id)
+                return await self._resume(run_id, require_market_health, outside_rth)
             preview = await self.preview(run_id, portfolio_value)
             # Just built from the prices fetched a moment ago: no age or drift to check.
-            return await self._send_plan(preview.plan, check_drift=False)
+            return await self._send_plan(preview.plan, check_drift=False, require_market_health=require_market_health,
+                                         outside_rth=outside_rth)
 
-    async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0) -> ExecuteResult:
+    async def _check_market_health(self, run_id: int, intents, required: bool, outside_rth: bool) -> None:
+        """The market-health gate (services.execution.market_health); with no orders given, the
+        connection and the data farms only. Skipping it is audited."""
+        if self.health is None:
+            return
+        if not required:
+            if not intents:  # once per execute, not once per check
+                await self._db(self._audit_sync, "run.market_health_skipped", run_id, {"status": self.health.status().describe()})
+            return
+        report = await self.health.check(list(intents), outside_rth=outside_rth)
+        if not report.healthy:
+            await self._db(self._audit_sync, "run.market_health_refused", run_id, {"reasons": list(report.reasons)})
+            raise MarketUnhealthy(f"run {run_id}: nothing sent, the market is not healthy: {report.describe()}")
+
+    async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0,
+                           require_market_health: bool = True, outside_rth: bool = False) -> ExecuteResult:
         """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
         3) when the plan is older than ``plan_max_age_seconds`` or a reference price moved more
-        than ``plan_max_price_move_pct``; the trader previews again."""
+        than ``plan_max_price_move_pct``; the trader previews again. The market-health gate as
+        in ``execute``."""
         plan = await self._db(self._load_plan, plan_id)
         self._check_live(plan.mode, live_token)
         self._check_provider_mode(plan.mode)
@@ -81,15 +103,17 @@ class RunExecution(RunPlanning):
                           code="plan_account")
         async with self._executing_guard(plan.run_id, lease_wait):
             await self._refuse_if_halted()
+            await self._check_market_health(plan.run_id, (), require_market_health, outside_rth)
             executed = await self._db(self._executed_plan_of, plan.run_id)
             if executed is not None:
                 if executed != plan.id:
                     raise PlanRefused(f"run {plan.run_id} already executed plan {executed}; plan {plan.id} is not sent "
                                       "(start a new run to trade this snapshot again)", code="plan_superseded")
-                return await self._resume(plan.run_id)
+                return await self._resume(plan.run_id, require_market_health, outside_rth)
             if await self._db(self._order_count, plan.run_id):
-                return await self._resume(plan.run_id)
-            return await self._send_plan(plan, check_drift=True)
+                return await self._resume(plan.run_id, require_market_health, outside_rth)
+            return await self._send_plan(plan, check_drift=True, require_market_health=require_market_health,
+                                         outside_rth=outside_rth)
 
     def _executed_plan_of(self, run_id: int) -> int | None:
         with self.db.session() as session:
@@ -119,7 +143,8 @@ class RunExecution(RunPlanning):
             raise PlanRefused(f"plan {plan.id}: prices moved more than {max_move} % since the preview: "
                               + "; ".join(m.describe() for m in moves) + ". Preview again.", code="plan_price_moved")
 
-    async def _send_plan(self, plan: Plan | None, *, check_drift: bool) -> ExecuteResult:
+    async def _send_plan(self, plan: Plan | None, *, check_drift: bool, require_market_health: bool = True,
+                         outside_rth: bool = False) -> ExecuteResult:
         if plan is None:
             raise BadInput("no plan to send")
         run_id = plan.run_id
@@ -130,9 +155,13 @@ class RunExecution(RunPlanning):
         if not plan.orders:
             await self._db(self._finish_empty, run_id, plan.id)
             return ExecuteResult(run_id, status=RunStatus.DONE, plan_id=plan.id)
+        await self._check_market_health(run_id, [TradeIntent(o.spec, o.order_type) for o in plan.orders],
+                                        require_market_health, outside_rth)
         if check_drift:
             await self.check_plan(plan)
         requests = await self._db(self._insert_orders, run_id, plan)
+        if outside_rth:
+            requests = [replace(r, outside_rth=True) for r in requests]
         result = await self._send(run_id, requests, ())
         return replace(result, plan_id=plan.id)
 
@@ -198,7 +227,7 @@ class RunExecution(RunPlanning):
                    "gross_notional": str(plan.gross_notional)}, session=session)
         return requests
 
-    async def _resume(self, run_id: int) -> ExecuteResult:
+    async def _resume(self, run_id: int, require_market_health: bool = True, outside_rth: bool = False) -> ExecuteResult:
         """An interrupted run: reconcile first, then send only what the broker never saw."""
         if self.reconciler is not None:
             # Always: another process (a killed command, a second client id) may have sent some of
@@ -208,6 +237,10 @@ class RunExecution(RunPlanning):
         await self.writer.flush()
         requests, known = await self._db(self._unsent, run_id)
         if requests:
+            await self._check_market_health(run_id, [TradeIntent(r.spec, r.order_type) for r in requests],
+                                            require_market_health, outside_rth)
+            if outside_rth:
+                requests = [replace(r, outside_rth=True) for r in requests]
             await self._db(self._mark_running, run_id)
         return await self._send(run_id, requests, known)
 

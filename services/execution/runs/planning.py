@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from services.core.builder import BuildParams, Rounding, Target
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
+from services.core.trading_hours import NEW_YORK, trading_date
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import ProjectRepository, RunRepository, SettingsRepository, SnapshotRepository
@@ -25,13 +25,14 @@ from ..listings import snapshot_specs
 from .base import RunServiceBase
 from .records import PreviewResult, RunInfo, run_info
 
-MARKET_TZ = ZoneInfo("America/New_York")
+MARKET_TZ = NEW_YORK
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
 def trading_day(now: datetime | None = None) -> date:
-    """The US equity trading day a run belongs to (New York calendar date)."""
-    return (now or datetime.now(UTC)).astimezone(MARKET_TZ).date()
+    """The US equity session a run belongs to (the exchange calendar's, not the New York
+    calendar date): a Saturday, a holiday or an evening after the close gives the next session."""
+    return trading_date(now or datetime.now(UTC))
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -66,7 +67,7 @@ class RunPlanning(RunServiceBase):
                 if snap is None or snap.project_id != project_id:
                     raise BadInput(f"snapshot {snapshot} does not exist in this project")
             runs = RunRepository(session)
-            day = trading_day()
+            day = trading_day(self.clock())
             if new_run:
                 run, created = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params), True
             else:
@@ -161,7 +162,10 @@ class RunPlanning(RunServiceBase):
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
-                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()})
+                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()},
+                price_kinds={s: r.kind for s, r in price_refs.items()},
+                allow_delayed=TradeMode(run.mode) is TradeMode.PAPER
+                or bool(SettingsRepository(session).execution().get("allow_delayed_prices_live")))
             stored = dict(run.params or {})
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},

@@ -1,0 +1,246 @@
+"""Trading hours: IB's ``tradingHours`` / ``liquidHours`` strings, and the exchange calendar.
+
+Whether a contract trades now comes from the broker, as in TWS: the contract details carry
+``tradingHours`` (the whole session, extended hours included), ``liquidHours`` (the regular
+session) and ``timeZoneId`` (the zone the times are written in). The format is in
+docs/ib-notes.md ("Trading hours"): days separated by ``;``, each ``YYYYMMDD:CLOSED`` or
+``YYYYMMDD:HHMM-YYYYMMDD:HHMM`` (several ranges of one day separated by ``,``); old gateways
+write ``YYYYMMDD:HHMM-HHMM``.
+
+Where no broker is asked (the trading date of a run, the backtest, a market-health check before
+the contract details are known) the exchange calendar of ``exchange_calendars`` answers: the
+session a moment belongs to (a weekend evening belongs to Monday's session), holidays and early
+closes. Pure: no database, no broker.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+Clock = Callable[[], datetime]
+
+NEW_YORK = ZoneInfo("America/New_York")
+DEFAULT_CALENDAR = "XNYS"
+
+# IB's timeZoneId values are not all IANA names (older gateways write "EST (Eastern Standard Time)").
+_IB_ZONES = {"EST": "America/New_York", "EDT": "America/New_York", "US/EASTERN": "America/New_York",
+             "CST": "America/Chicago", "US/CENTRAL": "America/Chicago", "MET": "Europe/Berlin",
+             "CET": "Europe/Berlin", "GB": "Europe/London", "GMT": "Europe/London", "JST": "Asia/Tokyo"}
+
+# The exchange calendar of a listing: by its primary exchange, else by its currency.
+_CALENDAR_BY_EXCHANGE = {"NYSE": "XNYS", "NASDAQ": "XNAS", "ISLAND": "XNAS", "ARCA": "XNYS", "AMEX": "XNYS",
+                         "BATS": "XNYS", "IEX": "XNYS", "IBIS": "XETR", "FWB": "XFRA", "LSE": "XLON",
+                         "SBF": "XPAR", "AEB": "XAMS", "SWX": "XSWX", "EBS": "XSWX", "TSE": "XTKS", "TSEJ": "XTKS"}
+_CALENDAR_BY_CURRENCY = {"USD": "XNYS", "EUR": "XETR", "GBP": "XLON", "CHF": "XSWX", "JPY": "XTKS"}
+
+
+class HoursFormatError(ValueError):
+    """A tradingHours / liquidHours string that does not read as IB writes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One open period, as aware datetimes; open includes ``start``, excludes ``end``."""
+
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+def ib_zone(time_zone_id: str) -> ZoneInfo:
+    """The zone of an IB ``timeZoneId`` ("US/Eastern", "MET", "EST (Eastern Standard Time)")."""
+    name = (time_zone_id or "").split(" (")[0].strip()
+    if not name:
+        raise HoursFormatError("no time zone")
+    name = _IB_ZONES.get(name.upper(), name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HoursFormatError(f"unknown time zone {time_zone_id!r}") from None
+
+
+def _moment(day: str, hhmm: str, zone: ZoneInfo) -> datetime:
+    try:
+        return datetime.strptime(f"{day}{hhmm}", "%Y%m%d%H%M").replace(tzinfo=zone)
+    except ValueError:
+        raise HoursFormatError(f"{day}:{hhmm} is not YYYYMMDD:HHMM") from None
+
+
+def parse_ib_hours(text: str, time_zone_id: str) -> tuple[Session, ...]:
+    """The sessions of a ``tradingHours`` or ``liquidHours`` string, in time order."""
+    zone = ib_zone(time_zone_id)
+    sessions: list[Session] = []
+    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
+        day, sep, ranges = part.partition(":")
+        if not sep or len(day) != 8 or not day.isdigit():
+            raise HoursFormatError(f"{part!r}: a day is YYYYMMDD:... ")
+        if ranges.upper() == "CLOSED":
+            continue
+        for span in filter(None, ranges.split(",")):
+            begin, dash, finish = span.partition("-")
+            if not dash:
+                raise HoursFormatError(f"{part!r}: a range is START-END")
+            start = _moment(day, begin, zone)
+            if ":" in finish:  # the current format: 20261201:0930-20261201:1600
+                end_day, _, end_time = finish.partition(":")
+                end = _moment(end_day, end_time, zone)
+            else:  # the old one: 20261201:0930-1600 (an end before the start is the next day)
+                end = _moment(day, finish, zone)
+                if end <= start:
+                    end += timedelta(days=1)
+            if end <= start:
+                raise HoursFormatError(f"{span!r}: ends before it starts")
+            sessions.append(Session(start, end))
+    return tuple(sorted(sessions, key=lambda s: s.start))
+
+
+def _session_at(sessions: tuple[Session, ...], moment: datetime) -> Session | None:
+    return next((s for s in sessions if s.contains(moment)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class TradingHours:
+    """A contract's hours as the broker gave them."""
+
+    time_zone: str
+    trading: tuple[Session, ...]  # the whole session, extended hours included
+    liquid: tuple[Session, ...]  # the regular session
+
+    @classmethod
+    def from_ib(cls, trading_hours: str, liquid_hours: str, time_zone_id: str) -> TradingHours:
+        trading = parse_ib_hours(trading_hours, time_zone_id)
+        liquid = parse_ib_hours(liquid_hours, time_zone_id) if liquid_hours else trading
+        return cls(time_zone_id, trading, liquid)
+
+    @classmethod
+    def from_details(cls, details: Any) -> TradingHours | None:
+        """From an ib_async ``ContractDetails`` (None when it carries no hours)."""
+        trading = getattr(details, "tradingHours", "") or ""
+        zone = getattr(details, "timeZoneId", "") or ""
+        if not trading or not zone:
+            return None
+        return cls.from_ib(trading, getattr(details, "liquidHours", "") or "", zone)
+
+    def is_open(self, moment: datetime) -> bool:
+        """Trading now (extended hours included)."""
+        return _session_at(self.trading, moment) is not None
+
+    def in_regular_session(self, moment: datetime) -> bool:
+        return _session_at(self.liquid, moment) is not None
+
+    def next_open(self, moment: datetime, *, regular: bool = True) -> datetime | None:
+        """The start of the next (regular) session after ``moment``; None when the hours given
+        end before it (IB sends about a week)."""
+        return next((s.start for s in (self.liquid if regular else self.trading) if s.start > moment), None)
+
+    def covers(self, moment: datetime) -> bool:
+        """Whether the hours given reach ``moment`` (IB sends a week; an old answer runs out)."""
+        days = [s for s in self.trading] or [*self.liquid]
+        return bool(days) and days[0].start - timedelta(days=1) <= moment <= days[-1].end + timedelta(days=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The exchange calendar
+
+
+def calendar_name(primary_exchange: str = "", currency: str = "USD") -> str:
+    return _CALENDAR_BY_EXCHANGE.get((primary_exchange or "").upper()) or _CALENDAR_BY_CURRENCY.get(
+        (currency or "USD").upper(), DEFAULT_CALENDAR)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """exchange_calendars 4.x calls pandas APIs that pandas 3 deprecates (a warning per call)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*drops timezone information.*")
+        yield
+
+
+@lru_cache(maxsize=16)
+def _calendar(name: str):
+    import exchange_calendars  # about a second to import and build: only when first asked
+
+    with _quiet():
+        return exchange_calendars.get_calendar(name)
+
+
+def _timestamp(moment: datetime):
+    import pandas as pd
+
+    if moment.tzinfo is None:
+        raise ValueError("an aware datetime is needed")
+    return pd.Timestamp(moment.astimezone(UTC)).floor("min")
+
+
+def _in_bounds(cal, moment: datetime) -> bool:
+    ts = _timestamp(moment)
+    with _quiet():
+        return bool(cal.first_minute <= ts <= cal.last_minute)
+
+
+def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -> date:
+    """The date of the session ``now`` belongs to: the current session, or the next one when
+    the market is closed (a Saturday, a holiday, an evening after the close). Outside the
+    calendar's years, the calendar date in New York."""
+    now = now or datetime.now(UTC)
+    cal = _calendar(calendar)
+    if not _in_bounds(cal, now):
+        return now.astimezone(NEW_YORK).date()
+    with _quiet():
+        return cal.minute_to_session(_timestamp(now), direction="next").date()
+
+
+def is_session_day(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
+    """False on weekends and holidays."""
+    import pandas as pd
+
+    cal = _calendar(calendar)
+    ts = pd.Timestamp(day)
+    if not (cal.first_session <= ts <= cal.last_session):
+        return day.weekday() < 5
+    with _quiet():
+        return bool(cal.is_session(ts))
+
+
+def regular_session(day: date, calendar: str = DEFAULT_CALENDAR) -> Session | None:
+    """The regular session of ``day`` (an early close ends early), or None on a closed day."""
+    import pandas as pd
+
+    if not is_session_day(day, calendar):
+        return None
+    cal = _calendar(calendar)
+    ts = pd.Timestamp(day)
+    if not (cal.first_session <= ts <= cal.last_session):
+        zone = ZoneInfo(str(cal.tz))
+        return Session(datetime.combine(day, time(9, 30), zone), datetime.combine(day, time(16, 0), zone))
+    with _quiet():
+        start, end = cal.session_open_close(ts)
+    return Session(start.to_pydatetime(), end.to_pydatetime())
+
+
+def is_early_close(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
+    import pandas as pd
+
+    cal = _calendar(calendar)
+    with _quiet():
+        return bool(pd.Timestamp(day) in cal.early_closes)
+
+
+def market_open(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -> bool:
+    """The calendar's regular session is open at ``now``."""
+    now = now or datetime.now(UTC)
+    session = regular_session(now.astimezone(ZoneInfo(str(_calendar(calendar).tz))).date(), calendar)
+    return session is not None and session.contains(now)
+
+
+def calendar_zone(calendar: str = DEFAULT_CALENDAR) -> ZoneInfo:
+    return ZoneInfo(str(_calendar(calendar).tz))

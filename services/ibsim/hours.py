@@ -1,0 +1,133 @@
+"""Market hours of the simulator (``--market-hours always|regular|closed``) and the data-farm
+notices a gateway sends at connect.
+
+``always`` (the default): every listing trades around the clock, so demos and tests run at any
+hour. ``regular``: the exchange's regular session from the exchange calendar (holidays, early
+closes), extended hours 04:00-20:00 for US listings as IB reports them. ``closed``: never open.
+The contract details carry ``tradingHours``, ``liquidHours`` and ``timeZoneId`` accordingly (the
+format is in docs/ib-notes.md, "Trading hours"). Outside the regular session an order is held
+PreSubmitted, as IB holds it, and released at the open: a timer set for the next open, or
+``release_held_orders()`` (tests with an injected clock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.core.trading_hours import TradingHours, calendar_name, calendar_zone, ib_zone, regular_session
+from services.ibsim.base import SimulatorBase
+from services.ibsim.model import Instrument, SimOrder
+
+MARKET_HOURS = ("always", "regular", "closed")
+DAYS_SENT = 7  # IB's contract details cover about a week
+
+# (code, text) as a gateway sends them after the start of the API, request id -1
+FARM_NOTICES = (
+    (2104, "Market data farm connection is OK:usfarm"),
+    (2106, "HMDS data farm connection is OK:ushmds"),
+    (2158, "Sec-def data farm connection is OK:secdefnyc"),
+)
+
+
+def ib_time_zone(instrument: Instrument) -> str:
+    """The timeZoneId IB gives a listing (its market's zone)."""
+    return "US/Eastern" if instrument.currency == "USD" else "MET" if instrument.currency == "EUR" else "GB"
+
+
+@dataclass(frozen=True, slots=True)
+class HoursText:
+    trading: str
+    liquid: str
+    time_zone: str
+
+
+def _stamp(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%Y%m%d:%H%M")
+
+
+def hours_text(instrument: Instrument, mode: str, now: datetime) -> HoursText:
+    """The tradingHours / liquidHours of a listing for the week starting yesterday."""
+    tz_id = ib_time_zone(instrument)
+    zone = ib_zone(tz_id)
+    first = now.astimezone(zone).date() - timedelta(days=1)
+    days = [first + timedelta(days=n) for n in range(DAYS_SENT)]
+    if mode == "always" or (instrument.sec_type == "CASH" and mode != "closed"):
+        spans = [f"{d:%Y%m%d}:0000-{d + timedelta(days=1):%Y%m%d}:0000" for d in days]
+        text = ";".join(spans)
+        return HoursText(text, text, tz_id)
+    if mode == "closed":
+        text = ";".join(f"{d:%Y%m%d}:CLOSED" for d in days)
+        return HoursText(text, text, tz_id)
+    calendar = calendar_name(instrument.primary_exchange, instrument.currency)
+    trading, liquid = [], []
+    for day in days:
+        session = regular_session(day, calendar)
+        if session is None:
+            trading.append(f"{day:%Y%m%d}:CLOSED")
+            liquid.append(f"{day:%Y%m%d}:CLOSED")
+            continue
+        liquid.append(f"{_stamp(session.start, zone)}-{_stamp(session.end, zone)}")
+        if instrument.currency == "USD":  # IB's US extended hours: 04:00 to 20:00 (16:00 on an early close + 4 h)
+            local = calendar_zone(calendar)
+            start = datetime.combine(day, time(4, 0), local)
+            end = session.end.astimezone(local) + timedelta(hours=4)
+            trading.append(f"{_stamp(start, zone)}-{_stamp(end, zone)}")
+        else:
+            trading.append(liquid[-1])
+    return HoursText(";".join(trading), ";".join(liquid), tz_id)
+
+
+class HoursMixin(SimulatorBase):
+    """Which listing trades now, orders held until the open, the farm notices at connect."""
+
+    def now(self) -> datetime:
+        clock: Callable[[], datetime] | None = self.config.clock
+        return clock() if clock is not None else datetime.now(UTC)
+
+    def hours_of(self, instrument: Instrument) -> HoursText:
+        return hours_text(instrument, self.config.market_hours, self.now())
+
+    def _listing_hours(self, instrument: Instrument) -> TradingHours:
+        text = self.hours_of(instrument)
+        return TradingHours.from_ib(text.trading, text.liquid, text.time_zone)
+
+    def may_fill_now(self, order: SimOrder) -> bool:
+        """A market order, or a limit order without outsideRth, fills in the regular session only;
+        a limit order with outsideRth in the extended hours too."""
+        if self.config.market_hours == "always":
+            return True
+        hours = self._listing_hours(self.universe[order.symbol])
+        now = self.now()
+        if order.order_type == "LMT" and order.outside_rth:
+            return hours.is_open(now)
+        return hours.in_regular_session(now)
+
+    def _hold_until_open(self, order: SimOrder) -> None:
+        """IB's answer to an order outside its session: PreSubmitted, worked at the open."""
+        hours = self._listing_hours(self.universe[order.symbol])
+        opens = hours.next_open(self.now(), regular=not (order.order_type == "LMT" and order.outside_rth))
+        if opens is not None:
+            self._later(max(0.0, (opens - self.now()).total_seconds()) + 0.01, self._release_at_open)
+
+    def _release_at_open(self) -> None:
+        self.release_held_orders()
+
+    def release_held_orders(self) -> int:
+        """Orders held PreSubmitted whose market is open now go Submitted and may fill."""
+        released = 0
+        for order in list(self._orders.values()):
+            if not order.is_done and order.status == "PreSubmitted" and self.may_fill_now(order):
+                order.status = "Submitted"
+                self._send_order_update(order)
+                self._try_match(order)
+                released += 1
+        return released
+
+    def send_farm_notices(self, session) -> None:
+        broken = self._broken_farms  # farms a fault broke say so instead (gateway_faults.py)
+        for code, text in FARM_NOTICES:
+            if text.rsplit(":", 1)[1] not in broken:
+                session.error(-1, code, text)

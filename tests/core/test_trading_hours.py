@@ -1,0 +1,124 @@
+"""IB's tradingHours / liquidHours strings and the exchange calendar (services.core.trading_hours)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.core.builder import BuildParams, Target
+from services.core.pipeline import build_and_check
+from services.core.trading_hours import (
+    HoursFormatError,
+    TradingHours,
+    calendar_name,
+    is_early_close,
+    is_session_day,
+    market_open,
+    parse_ib_hours,
+    regular_session,
+    trading_date,
+)
+
+NY = ZoneInfo("America/New_York")
+TRADING = "20261130:0400-20261130:2000;20261201:0400-20261201:2000;20261205:CLOSED;20261206:CLOSED"
+LIQUID = "20261130:0930-20261130:1600;20261201:0930-20261201:1600;20261205:CLOSED;20261206:CLOSED"
+
+
+def test_current_format_reads_sessions_in_the_contracts_time_zone():
+    sessions = parse_ib_hours(LIQUID, "US/Eastern")
+    assert [(s.start, s.end) for s in sessions] == [
+        (datetime(2026, 11, 30, 9, 30, tzinfo=NY), datetime(2026, 11, 30, 16, 0, tzinfo=NY)),
+        (datetime(2026, 12, 1, 9, 30, tzinfo=NY), datetime(2026, 12, 1, 16, 0, tzinfo=NY)),
+    ]
+
+
+def test_old_format_with_several_ranges_and_a_named_zone():
+    sessions = parse_ib_hours("20090507:0700-1830,1830-2330;20090508:CLOSED", "EST (Eastern Standard Time)")
+    assert [(s.start.hour, s.end.hour) for s in sessions] == [(7, 18), (18, 23)]
+    assert sessions[0].start.tzinfo == NY
+
+
+def test_a_session_across_midnight_ends_the_next_day():
+    (session,) = parse_ib_hours("20261201:1715-20261202:1700", "US/Eastern")
+    assert session.end == datetime(2026, 12, 2, 17, 0, tzinfo=NY)
+    (old,) = parse_ib_hours("20261201:1715-1700", "US/Eastern")
+    assert old.end == session.end
+
+
+@pytest.mark.parametrize("text", ["2026120:0930-1600", "20261201:0930", "20261201:0930-20261201:0900", "20261201:9x30-1600"])
+def test_malformed_hours_are_refused(text):
+    with pytest.raises(HoursFormatError):
+        parse_ib_hours(text, "US/Eastern")
+
+
+def test_unknown_time_zone_is_refused():
+    with pytest.raises(HoursFormatError):
+        parse_ib_hours(LIQUID, "Mars/Olympus")
+
+
+def test_open_extended_and_regular_session():
+    hours = TradingHours.from_ib(TRADING, LIQUID, "US/Eastern")
+    pre_market = datetime(2026, 12, 1, 8, 0, tzinfo=NY)
+    assert hours.is_open(pre_market) and not hours.in_regular_session(pre_market)
+    assert hours.in_regular_session(datetime(2026, 12, 1, 9, 30, tzinfo=NY))
+    assert not hours.in_regular_session(datetime(2026, 12, 1, 16, 0, tzinfo=NY))  # the close is excluded
+    assert not hours.is_open(datetime(2026, 12, 5, 12, 0, tzinfo=NY))  # CLOSED day
+    assert hours.next_open(pre_market) == datetime(2026, 12, 1, 9, 30, tzinfo=NY)
+    assert hours.covers(pre_market) and not hours.covers(datetime(2027, 1, 5, tzinfo=UTC))
+
+
+def test_from_details_without_hours_is_none():
+    class Details:
+        tradingHours = ""
+        liquidHours = ""
+        timeZoneId = ""
+
+    assert TradingHours.from_details(Details()) is None
+
+
+def test_trading_date_of_a_weekend_evening_is_the_next_session():
+    assert trading_date(datetime(2026, 12, 5, 23, 0, tzinfo=UTC)) == date(2026, 12, 7)  # Saturday evening -> Monday
+    assert trading_date(datetime(2026, 12, 4, 22, 0, tzinfo=UTC)) == date(2026, 12, 7)  # Friday after the close
+    assert trading_date(datetime(2026, 12, 1, 15, 0, tzinfo=UTC)) == date(2026, 12, 1)  # in the session
+    assert trading_date(datetime(2026, 12, 1, 12, 0, tzinfo=UTC)) == date(2026, 12, 1)  # before the open
+
+
+def test_holidays_and_early_closes():
+    assert not is_session_day(date(2026, 12, 25))  # Christmas
+    assert trading_date(datetime(2026, 12, 25, 15, 0, tzinfo=UTC)) == date(2026, 12, 28)
+    assert not market_open(datetime(2026, 12, 25, 15, 0, tzinfo=UTC))
+    assert is_early_close(date(2026, 11, 27))  # the day after Thanksgiving closes at 13:00
+    session = regular_session(date(2026, 11, 27))
+    assert session is not None and session.end == datetime(2026, 11, 27, 13, 0, tzinfo=NY)
+    assert not market_open(datetime(2026, 11, 27, 18, 30, tzinfo=UTC))
+    assert market_open(datetime(2026, 11, 27, 17, 30, tzinfo=UTC))
+
+
+def test_calendar_of_a_listing():
+    assert calendar_name("NASDAQ", "USD") == "XNAS"
+    assert calendar_name("", "EUR") == "XETR"
+    assert calendar_name("", "USD") == "XNYS"
+
+
+def test_a_stale_reference_price_fires_the_stale_price_rule():
+    now = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    params = BuildParams(portfolio_value=Decimal(100000), run_id=1)
+    _, fresh = build_and_check([Target("AAPL", Decimal("0.1"))], params, prices={"AAPL": Decimal(100)}, positions={},
+                               price_times={"AAPL": datetime.now(UTC)})
+    assert not fresh.blocked
+    _, stale = build_and_check([Target("AAPL", Decimal("0.1"))], params, prices={"AAPL": Decimal(100)}, positions={},
+                               price_times={"AAPL": now.replace(year=2025)})
+    assert [b.code for b in stale.all_blocks()] == ["stale_price"]
+
+
+def test_delayed_prices_block_only_where_not_allowed():
+    params = BuildParams(portfolio_value=Decimal(100000), run_id=1)
+    args = dict(prices={"AAPL": Decimal(100)}, positions={}, price_times={"AAPL": datetime.now(UTC)},
+                price_kinds={"AAPL": "delayed"})
+    _, paper = build_and_check([Target("AAPL", Decimal("0.1"))], params, **args)
+    assert not paper.blocked
+    _, live = build_and_check([Target("AAPL", Decimal("0.1"))], params, allow_delayed=False, **args)
+    assert [b.code for b in live.all_blocks()] == ["delayed_price"]

@@ -1,0 +1,136 @@
+"""The simulator's market hours (``--market-hours``) and the data-farm notices at connect, with the
+real ib_async client over a real socket. The simulator's clock is injected: these tests do not
+depend on the hour they run at."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from ib_async import IB, LimitOrder, MarketOrder, Stock
+
+from services.core.trading_hours import TradingHours
+from tests.fixtures.ib import wait_for
+
+SATURDAY_EVENING = datetime(2026, 12, 5, 23, 0, tzinfo=UTC)
+MONDAY_MIDDAY = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)  # 12:00 in New York
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _connect(sim, client_id: int = 1) -> tuple[IB, list[tuple[int, int, str]]]:
+    ib = IB()
+    notices: list[tuple[int, int, str]] = []
+    ib.errorEvent += lambda req_id, code, text, contract: notices.append((req_id, code, text))
+    await ib.connectAsync("127.0.0.1", sim.port, clientId=client_id, timeout=5)
+    return ib, notices
+
+
+async def test_data_farm_notices_at_connect(make_simulator):
+    sim = await make_simulator()
+    ib, notices = await _connect(sim)
+    try:
+        await wait_for(lambda: len(notices) >= 3)
+        assert notices == [(-1, 2104, "Market data farm connection is OK:usfarm"),
+                           (-1, 2106, "HMDS data farm connection is OK:ushmds"),
+                           (-1, 2158, "Sec-def data farm connection is OK:secdefnyc")]
+    finally:
+        ib.disconnect()
+
+
+async def test_contract_details_carry_the_hours_of_each_mode(make_simulator):
+    clock = Clock(SATURDAY_EVENING)
+    for mode, open_monday in (("always", True), ("regular", True), ("closed", False)):
+        sim = await make_simulator(market_hours=mode, clock=clock)
+        ib, _ = await _connect(sim)
+        try:
+            [details] = await ib.reqContractDetailsAsync(Stock("AAPL", "SMART", "USD"))
+            assert details.timeZoneId == "US/Eastern"
+            hours = TradingHours.from_details(details)
+            assert hours is not None
+            assert hours.is_open(SATURDAY_EVENING) is (mode == "always")
+            assert hours.in_regular_session(MONDAY_MIDDAY) is open_monday
+            if mode == "regular":
+                assert "20261205:CLOSED" in details.liquidHours
+                assert "20261207:0930-20261207:1600" in details.liquidHours
+                assert "20261207:0400-20261207:2000" in details.tradingHours
+        finally:
+            ib.disconnect()
+
+
+async def test_regular_hours_keep_a_market_order_presubmitted_until_the_open(make_simulator):
+    clock = Clock(SATURDAY_EVENING)
+    sim = await make_simulator(market_hours="regular", clock=clock)
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="hours-mkt"))
+        await wait_for(lambda: trade.orderStatus.status == "PreSubmitted")
+        sim.set_price("AAPL", "101")  # a price move does not fill a held order
+        assert sim.release_held_orders() == 0
+        assert not trade.fills and not sim.executions()
+        clock.now = MONDAY_MIDDAY  # the open
+        assert sim.release_held_orders() == 1
+        await wait_for(lambda: trade.orderStatus.status == "Filled")
+        assert [f.execution.shares for f in trade.fills] == [10.0]
+    finally:
+        ib.disconnect()
+
+
+async def test_always_hours_fill_at_any_hour(make_simulator):
+    sim = await make_simulator(clock=Clock(SATURDAY_EVENING))  # the default: always
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 5, orderRef="hours-always"))
+        await wait_for(lambda: trade.orderStatus.status == "Filled")
+    finally:
+        ib.disconnect()
+
+
+async def test_closed_market_holds_a_limit_order_too(make_simulator):
+    sim = await make_simulator(market_hours="closed", clock=Clock(MONDAY_MIDDAY))
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        sim.set_price("AAPL", "100")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 5, 105, orderRef="hours-closed"))
+        await wait_for(lambda: trade.orderStatus.status == "PreSubmitted")
+        assert sim.release_held_orders() == 0 and not sim.executions()
+    finally:
+        ib.disconnect()
+
+
+def test_cli_market_hours_flag():
+    from app.cli import build_parser
+    from app.commands.sim import build_config
+
+    assert build_config(build_parser().parse_args(["sim"])).market_hours == "always"
+    assert build_config(build_parser().parse_args(["sim", "--market-hours", "regular"])).market_hours == "regular"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["sim", "--market-hours", "sometimes"])
+
+
+async def test_a_resting_limit_order_does_not_fill_after_the_close(make_simulator):
+    clock = Clock(MONDAY_MIDDAY)
+    sim = await make_simulator(market_hours="regular", clock=clock)
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        sim.set_price("AAPL", "100")
+        trade = ib.placeOrder(aapl, LimitOrder("BUY", 5, 99, orderRef="hours-rest"))
+        await wait_for(lambda: trade.orderStatus.status == "Submitted")
+        clock.now = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)  # 17:00 in New York: after the close
+        sim.set_price("AAPL", "98")
+        assert not sim.executions()
+        clock.now = datetime(2026, 12, 8, 15, 0, tzinfo=UTC)  # Tuesday 10:00: the next session
+        sim.set_price("AAPL", "97.5")
+        await wait_for(lambda: trade.orderStatus.status == "Filled")
+    finally:
+        ib.disconnect()
