@@ -38,13 +38,18 @@ def _service(settings):
 
 
 def _print(args: argparse.Namespace, values: dict) -> None:
+    from services.trade_settings import DATA_SOURCES
+
     if args.json:
         print(json.dumps(values, indent=2, default=str))
         return
     for section in ("risk", "auto_recovery", "execution"):
         for key, value in values[section].items():
             print(f"{section}.{key} = {'off' if value is None else value}")
-    print(f"execution_data_source = {values['execution_data_source']}")
+    source = values["execution_data_source"]
+    known = source in DATA_SOURCES
+    print(f"execution_data_source = {source}" + ("" if known else f"  (unknown: not one of {', '.join(DATA_SOURCES)}; "
+                                                                 "every start refuses it)"))
     print(f"trading_state = {values['trading_state']}  (halt / resume to change)")
 
 
