@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_RECOVERY_INTERVAL = 30.0
-RECOVERY_STOP_GRACE = 20.0  # seconds a recovery pass under way may take to finish at shutdown
+STOP_GRACE = 20.0  # seconds a recovery pass (or a connect and its reconciliation) under way may take at shutdown
 WRITER_STOP_TIMEOUT = 30.0  # then what the database has not taken goes to the writer's journal
 
 
@@ -188,8 +188,15 @@ class HeadlessService:
 
         delays = backoff_delays()
         while not self.stop.is_set():
+            connecting = asyncio.ensure_future(self.stack.provider.connect())
+            stopping = asyncio.ensure_future(self.stop.event.wait())
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not connecting.done():  # stopped while connecting or reconciling: let it end, bounded
+                await _finish_or_cancel(connecting, STOP_GRACE, "connecting")
+                return False
             try:
-                await self.stack.provider.connect()
+                connecting.result()
             except NotConnected as exc:
                 delay = next(delays)
                 say(f"{exc}; retrying in {delay:g} s")
@@ -233,14 +240,7 @@ class HeadlessService:
         stack = self.stack
         self.stop.event.set()  # also when leaving on an error: no new recovery pass
         if self._recovery_task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._recovery_task), RECOVERY_STOP_GRACE)
-            except TimeoutError:
-                say(f"recovery pass still running after {RECOVERY_STOP_GRACE:g} s; canceled")
-                self._recovery_task.cancel()
-                await asyncio.gather(self._recovery_task, return_exceptions=True)
-            except Exception:  # its failure was reported by the pass itself
-                log.debug("recovery task ended with an error", exc_info=True)
+            await _finish_or_cancel(self._recovery_task, STOP_GRACE, "recovery pass")
         if stack.equity is not None:
             await stack.equity.stop()
         await self._release_leases()
@@ -261,6 +261,19 @@ class HeadlessService:
                 await asyncio.to_thread(leases.release, lease)
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 say(f"run {lease.run_id}: lease not released ({exc}); it expires in at most {lease.ttl:g} s")
+
+
+async def _finish_or_cancel(task: asyncio.Future, grace: float, what: str) -> None:
+    """Let work under way end by itself (a pass half done is worse than a late stop); cancel it
+    after ``grace`` seconds. Its errors were reported where they happened."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        say(f"{what} still running after {grace:g} s; canceled")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    except Exception:  # reported where it happened; stopping goes on
+        log.debug("%s ended with an error", what, exc_info=True)
 
 
 def _connection_line(event) -> None:

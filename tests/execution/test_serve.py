@@ -182,3 +182,17 @@ async def test_the_simulator_source_runs_the_built_in_simulator_for_a_command(da
         assert SettingsRepository(session).execution_data_source() == "simulator"
     audit = await run(cli_args(db_url, 0, "audit", "list", "--action", "settings.trade", "--json", connection=False))
     assert [e["payload"] for e in json.loads(audit.out)] == [{"execution_data_source": "simulator"}]
+
+
+async def test_serve_waits_for_the_gateway_and_a_sigint_stops_it_during_the_wait(database, db_url):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: the gateway is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = await ServeProcess.start(db_url, port)
+    await serve.wait_line("retrying in 1 s")
+    result = await serve.stop(signal.SIGINT, timeout=15)
+    assert result.code == 0, result.err
+    assert "SIGINT received; stopping" in result.out and result.out.rstrip().endswith("serve: stopped")
+    assert "serve: running" not in result.out
