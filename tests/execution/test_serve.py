@@ -73,7 +73,7 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     streams them into the database and is stopped mid-stream: exit 0, every execution it
     received written. Restarted after the order filled, it reconciles the rest: the database
     equals the simulator's ledger."""
-    sim = await make_simulator(fill_mode="partial", partial_fills=5, fill_interval=0.4)
+    sim = await make_simulator(fill_mode="partial", partial_fills=5, fill_interval=0.8)
     sent_while_connected: list[str] = []  # exec ids the simulator sent while serve was connected
     serve_gone: list[bool] = []
 
