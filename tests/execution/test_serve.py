@@ -12,8 +12,11 @@ import signal
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
+from app.commands import serve as serve_command
 from app.composition import SAMPLES_DIR
+from services.db.models import EquitySnapshot
 from services.db.repositories.settings import SettingsRepository
 from tests.fixtures.proxy import TcpProxy
 from tests.fixtures.waiting import wait_until
@@ -96,6 +99,9 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     assert stopped.code == 0, stopped.err
     assert "SIGTERM received; stopping" in stopped.out and stopped.out.rstrip().endswith("serve: stopped")
 
+    with database.session() as session:  # the equity recorder sampled the account at the start
+        accounts = set(session.scalars(select(EquitySnapshot.account)))
+    assert accounts == {sim.config.account}
     written = {f.exec_id: f for f in db_fills(database)}
     assert before_stop <= set(written) <= set(sent_while_connected)  # everything received is written, nothing else
     ledger = {e.exec_id: e for e in sim.executions()}
@@ -196,3 +202,27 @@ async def test_serve_waits_for_the_gateway_and_a_sigint_stops_it_during_the_wait
     assert result.code == 0, result.err
     assert "SIGINT received; stopping" in result.out and result.out.rstrip().endswith("serve: stopped")
     assert "serve: running" not in result.out
+
+
+async def test_recovery_runs_at_once_then_every_interval_while_connected_and_ends_with_the_stop(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    passes: list[bool] = []
+    provider = SimpleNamespace(is_connected=True)
+
+    async def one_pass(stack) -> str:
+        passes.append(stack.provider.is_connected)
+        return "recovery: 1 stuck order(s) handled: X-1" if len(passes) == 1 else ""
+
+    monkeypatch.setattr(serve_command, "_run_recovery", one_pass)
+    stop = serve_command._StopSignal()
+    service = serve_command.HeadlessService(SimpleNamespace(provider=provider), stop, recovery_interval=0.05)
+    task = asyncio.ensure_future(service._recover_periodically())
+    await wait_until(lambda: len(passes) >= 2, 5, "two recovery passes")
+    provider.is_connected = False  # no pass while disconnected
+    count = len(passes)
+    stop.event.set()
+    await asyncio.wait_for(task, 5)
+    assert passes[:2] == [True, True] and len(passes) == count
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(" ", 1)[1] for line in printed] == ["serve: recovery: 1 stuck order(s) handled: X-1"]
