@@ -114,7 +114,6 @@ class _StopSignal:
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
-        self.reason = ""
 
     def install(self) -> None:
         loop = asyncio.get_running_loop()
@@ -130,7 +129,6 @@ class _StopSignal:
         if self.event.is_set():
             say(f"{sig.name} received; already stopping")
             return
-        self.reason = sig.name
         say(f"{sig.name} received; stopping")
         self.event.set()
 

@@ -15,14 +15,15 @@ from app.cli import EXIT_BAD_INPUT, EXIT_OK
 
 
 def register(subparsers) -> None:
-    from services.trade_settings import known_keys
+    from services.trade_settings import DATA_SOURCES, known_keys
 
     parser = subparsers.add_parser("trade-settings", help="show or change the trade settings (risk, auto-recovery, execution)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_show)
     actions = parser.add_subparsers(dest="trade_settings_action", metavar="ACTION")
     setter = actions.add_parser("set", help="change settings: KEY=VALUE with dotted keys",
-                                description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`.")
+                                description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`; "
+                                "execution_data_source takes " + " or ".join(DATA_SOURCES) + " (read at the next start).")
     setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="a dotted key and its value, e.g. execution.plan_max_age_seconds=60")
     setter.add_argument("--json", action="store_true", help="print JSON")
     setter.set_defaults(handler=_set)
