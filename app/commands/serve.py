@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RECOVERY_INTERVAL = 30.0
 STOP_GRACE = 20.0  # seconds a recovery pass (or a connect and its reconciliation) under way may take at shutdown
-WRITER_STOP_TIMEOUT = 30.0  # then what the database has not taken goes to the writer's journal
 
 
 def register(subparsers) -> None:
@@ -242,12 +241,9 @@ class HeadlessService:
         if stack.equity is not None:
             await stack.equity.stop()
         await self._release_leases()
-        # the broker's input stops first: whatever arrived is queued and written below
+        # the broker's input stops first: whatever arrived is queued, and written by close()
+        # (what the database does not take within its timeout goes to the writer's journal)
         await stack.provider.disconnect()
-        try:
-            await stack.writer.flush(WRITER_STOP_TIMEOUT)
-        except TimeoutError:
-            pass  # stack.close() puts the rest into the journal
         await stack.close()
         health = stack.writer.health
         return health.describe() if health.problem else ""

@@ -226,3 +226,46 @@ async def test_recovery_runs_at_once_then_every_interval_while_connected_and_end
     assert passes[:2] == [True, True] and len(passes) == count
     printed = capsys.readouterr().out.splitlines()
     assert [line.split(" ", 1)[1] for line in printed] == ["serve: recovery: 1 stuck order(s) handled: X-1"]
+
+
+@pytest.mark.slow  # the stop waits out the writer's timeout while the database is away
+async def test_serve_stopped_during_a_database_outage_keeps_every_event_in_the_journal(
+        private_mariadb_url, simulator, ib_client, tmp_path, monkeypatch):
+    """The database (a private MariaDB behind a proxy) goes away while a trader's order fills:
+    serve says so, keeps the events, and under SIGTERM puts them in the writer's journal (exit 5,
+    naming it); the next start writes them: the database equals the ledger."""
+    from sqlalchemy.engine import make_url
+
+    from services.db import Database
+
+    url = make_url(private_mariadb_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 3306)
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    journal = tmp_path / "journal.jsonl"
+    monkeypatch.setenv("TC_WRITER_JOURNAL", str(journal))  # the child inherits it
+    database = Database(private_mariadb_url)
+    try:
+        serve = await ServeProcess.start(proxied, simulator.port)
+        await serve.wait_line("running")
+        await proxy.cut()
+        trader = await ib_client(client_id=2)
+        trade = _stock_order(trader, "IBM", 4, "during-outage")
+        await wait_until(lambda: trade.orderStatus.status == "Filled", 10, "the order filled during the outage")
+        await serve.wait_line("database writer: database unreachable")
+        stopped = await serve.stop()
+        assert stopped.code == 5, stopped.err
+        assert "journal" in stopped.err and str(journal) in stopped.err
+        assert journal.exists() and db_fills(database) == []
+
+        await proxy.restore()
+        again = await ServeProcess.start(proxied, simulator.port)
+        await again.wait_line("running")
+        await wait_until(lambda: len(db_fills(database)) == 1, 20, "the journal's fill written at the next start")
+        result = await again.stop()
+        assert result.code == 0, result.err
+        assert_db_matches_ledger(database, simulator)
+        assert not journal.exists()  # replayed and emptied
+    finally:
+        await proxy.cut()
+        database.dispose()
