@@ -167,6 +167,9 @@ async def test_an_unknown_execution_data_source_is_refused_at_start_up_and_by_tr
         assert result.code == 2, (command, result.err)
         assert len(lines) == 1 and "execution_data_source: 'bloomberg' is not one of ib, simulator" in lines[0], result.err
     assert simulator.connected_client_ids() == [] and simulator.orders() == []
+    shown = await run(cli_args(db_url, simulator.port, "trade-settings", connection=False))
+    assert shown.code == 0 and ("execution_data_source = bloomberg  (unknown: not one of ib, simulator; every start "
+                                "refuses it)") in shown.out
 
 
 async def test_the_simulator_source_runs_the_built_in_simulator_for_a_command(database, db_url):
