@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.execution",
     "app.commands.trade_settings",
     "app.commands.positions",
+    "app.commands.serve",
 )
 
 

@@ -1,7 +1,8 @@
 """Builds the service stack from the settings: database, audit log, broker adapter, event
-writer, reconciler, trade service, order actions, and in demo mode the built-in IB Gateway
-simulator on a free loopback port. Used by the window and by the headless commands; the one
-place where these parts are constructed and wired, and torn down in reverse order."""
+writer, reconciler, trade service, order actions, and, in demo mode or when the trade settings'
+``execution_data_source`` is ``simulator``, the built-in IB Gateway simulator on a free loopback
+port. Used by the window and by the headless commands; the one place where these parts are
+constructed and wired, and torn down in reverse order."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ DEMO_SNAPSHOTS = ("momentum_2026-11-20.csv", "momentum_2026-11-21.json")
 @dataclass
 class ServiceStack:
     """The execution engine plus what the window needs beside it: the database, the audit log
-    and, in demo mode, the simulator."""
+    and, in demo mode or with the ``simulator`` data source, the simulator."""
 
     settings: Settings
     db: Database
@@ -49,6 +50,7 @@ class ServiceStack:
     simulator: IBGatewaySimulator | None = None
     mode: TradeMode = TradeMode.PAPER
     profile: str = "demo"
+    data_source: str = "ib"  # the execution data source the provider was chosen by
     equity: EquityRecorder | None = None  # started with the engine
     unsubscribe_health: Callable[[], None] | None = field(default=None, repr=False)  # a command's health printer
     _closed: bool = field(default=False, repr=False)
@@ -146,22 +148,41 @@ def seed_demo_data(db: Database) -> int:
     return imported
 
 
-async def start_demo_simulator(settings: Settings, **overrides: object) -> IBGatewaySimulator:
+def configured_data_source(db: Database) -> str:
+    """The trade settings' ``execution_data_source``, checked: a value stored before it was
+    validated (or written around the service) stops the start with one line naming it."""
+    from services.db.repositories.settings import SettingsRepository
+    from services.execution.errors import BadInput
+    from services.trade_settings import TradeSettingsError, check_data_source
+
+    with db.session() as session:
+        stored = SettingsRepository(session).execution_data_source()
+    try:
+        return check_data_source(stored)
+    except TradeSettingsError as exc:
+        raise BadInput(f"{exc} (stored in the database's trade settings); change it in Settings or with "
+                       f"`trading-console trade-settings set execution_data_source=ib`", code="bad_data_source") from None
+
+
+async def start_builtin_simulator(settings: Settings, name: str, **overrides: object) -> IBGatewaySimulator:
+    """The simulator in this process on a free loopback port; its state and ledger files are
+    ``<name>-state.json`` / ``<name>-ledger.json`` in the data folder, so that its account
+    survives a restart like a real one (demo mode keeps its own)."""
     from services.ibsim.config import SimConfig
     from services.ibsim.server import IBGatewaySimulator
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = SimConfig(
         seed=7,
-        state_file=settings.data_dir / "demo-simulator-state.json",
-        ledger_file=settings.data_dir / "demo-simulator-ledger.json",
+        state_file=settings.data_dir / f"{name}-state.json",
+        ledger_file=settings.data_dir / f"{name}-ledger.json",
         fill_mode="partial",
         partial_fills=3,
         fill_interval=0.15,
         walk_interval=1.0,
     )
-    for name, value in overrides.items():
-        setattr(config, name, value)
+    for option, value in overrides.items():
+        setattr(config, option, value)
     simulator = IBGatewaySimulator(config)
     await simulator.start("127.0.0.1", 0)
     return simulator
@@ -171,10 +192,11 @@ async def build_stack(settings: Settings, *, demo: bool, live_token: str | None 
                       simulator_options: dict | None = None, record_equity: bool = True,
                       connect_timeout: float | None = None, auto_reconnect: bool = True,
                       on_health: Callable[..., None] | None = None) -> ServiceStack:
-    """Construct and wire everything, then connect to the broker (or the demo simulator): the one
-    place the window and every command get their stack from. A command passes
-    ``auto_reconnect=False`` (it reports a lost connection instead of waiting it out) and
-    ``on_health`` (it prints the writer's health as it changes)."""
+    """Construct and wire everything, then connect to the broker (or the built-in simulator: demo
+    mode, or the ``simulator`` execution data source): the one place the window and every
+    command get their stack from. A command passes ``auto_reconnect=False`` (it reports a lost
+    connection instead of waiting it out) and ``on_health`` (it prints the writer's health as it
+    changes)."""
     stack = await assemble_stack(settings, demo=demo, live_token=live_token, simulator_options=simulator_options,
                                  connect_timeout=connect_timeout, auto_reconnect=auto_reconnect)
     if on_health is not None:
@@ -184,12 +206,19 @@ async def build_stack(settings: Settings, *, demo: bool, live_token: str | None 
     except BaseException:
         await stack.close()
         raise
-    if record_equity and connect:  # equity snapshots and position marks are stored while connected
-        from services.execution.equity import EquityRecorder
+    if record_equity and connect:
+        start_equity_recorder(stack)
+    return stack
 
+
+def start_equity_recorder(stack: ServiceStack) -> None:
+    """Equity snapshots and position marks, stored every EQUITY_SAMPLE_SECONDS while connected
+    (stopped by ``stack.close``)."""
+    from services.execution.equity import EquityRecorder
+
+    if stack.equity is None:
         stack.equity = EquityRecorder(stack.db, stack.engine.provider, interval=EQUITY_SAMPLE_SECONDS)
         stack.equity.start()
-    return stack
 
 
 async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | None = None, simulator_options: dict | None = None,
@@ -203,10 +232,15 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
     mode = TradeMode.PAPER if demo else TradeMode(settings.mode)
     host, port, account = settings.ib.host, settings.ib.port, settings.ib.account
     try:
+        # the provider switch: demo mode always runs the simulator; otherwise the trade settings say
+        source = "simulator" if demo else await asyncio.to_thread(configured_data_source, db)
         if demo:
             await asyncio.to_thread(seed_demo_data, db)
-            simulator = await start_demo_simulator(settings, **(simulator_options or {}))
+        if source == "simulator":
+            name = "demo-simulator" if demo else "simulator"
+            simulator = await start_builtin_simulator(settings, name, **(simulator_options or {}))
             host, port, account = "127.0.0.1", simulator.port, simulator.config.account
+            log.info("execution data source: built-in simulator on port %d", simulator.port)
         engine = ExecutionEngine.for_ib(
             db,
             host=host,
@@ -216,7 +250,7 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
             mode=mode,
             live_token=live_token,
             connect_timeout=connect_timeout or settings.ib.connect_timeout,
-            market_data_type="live" if demo else settings.ib.market_data_type,
+            market_data_type="live" if simulator is not None else settings.ib.market_data_type,
             journal_path=settings.writer_journal_for(db_url),
             auto_reconnect=auto_reconnect,
         )
@@ -225,7 +259,8 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
             await simulator.stop()
         await asyncio.to_thread(db.dispose)
         raise
-    return ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile)
+    return ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile,
+                        data_source=source)
 
 
 def preview_params_to_run_params(params: dict) -> tuple[dict, Decimal | None]:

@@ -1,7 +1,8 @@
 """The settings dialog's values and what saving it changes (Qt-free).
 
 Connection, database and theme belong to the settings file (``app.settings.Settings``, used at
-the next start); risk defaults and auto-recovery to the database, where the services read them.
+the next start); risk defaults, auto-recovery and the execution data source to the database,
+where the services read them (the data source at the next start).
 The settings object is handled through ``dataclasses.replace`` only, so services need not import
 the application layer.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+
+from services.trade_settings import DATA_SOURCES
 
 THEMES = ("dark", "light")
 
@@ -23,6 +26,9 @@ def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]
                "market_data_type": ib.market_data_type},
         "risk_defaults": trade_values["risk"],
         "recovery": trade_values["auto_recovery"],
+        # the stored value as it is (it may predate validation: the dialog shows it as an error)
+        "execution_data_source": trade_values["execution_data_source"],
+        "data_sources": list(DATA_SOURCES),
         "database_url": settings.redacted_db_url,
         "theme": settings.ui.theme,
     }
@@ -60,7 +66,8 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
         changes["ui"] = replace(settings.ui, theme=theme)
     return SettingsChange(
         replace(settings, **changes),
-        {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery")},
+        {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery"),
+         "execution_data_source": data.get("execution_data_source")},
         {"ib": connection, "database_changed": "database_url" in data},
         theme,
     )

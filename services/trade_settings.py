@@ -22,12 +22,24 @@ SECTIONS: dict[str, Mapping[str, Any]] = {
     "auto_recovery": AUTO_RECOVERY_DEFAULTS,
     "execution": EXECUTION_DEFAULTS,
 }
+# Where orders and market data come from, chosen at start-up (app.composition): TWS / IB Gateway
+# at the configured host and port, or the built-in simulator run in-process. "backtest" joins
+# this list when the backtest exists.
 DATA_SOURCES = ("ib", "simulator")
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
 class TradeSettingsError(ValueError):
     """A key or value the user can fix; the message names it."""
+
+
+def check_data_source(value: object) -> str:
+    """``value`` if it names a known execution data source; TradeSettingsError naming it otherwise
+    (a value stored before this check existed may be anything)."""
+    text = str(value).strip() if value is not None else ""
+    if text not in DATA_SOURCES:
+        raise TradeSettingsError(f"execution_data_source: {value!r} is not one of {', '.join(DATA_SOURCES)}")
+    return text
 
 
 def known_keys() -> list[str]:
@@ -65,9 +77,7 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or not key:
             raise TradeSettingsError(f"{pair!r} is not KEY=VALUE")
         if key == "execution_data_source":
-            if value.strip() not in DATA_SOURCES:
-                raise TradeSettingsError(f"execution_data_source: {value!r} is not one of {', '.join(DATA_SOURCES)}")
-            changes[key] = value.strip()
+            changes[key] = check_data_source(value)
             continue
         section, _, name = key.partition(".")
         defaults = SECTIONS.get(section)
@@ -120,6 +130,9 @@ class TradeSettingsService:
             for name in (changes.get(section) or {}):
                 if name not in SECTIONS[section]:
                     raise TradeSettingsError(f"unknown setting '{section}.{name}'")
+        source = changes.get("execution_data_source")
+        if source is not None:
+            source = check_data_source(source)
         with self.db.unit_of_work() as session:
             repo = SettingsRepository(session)
             if changes.get("risk") is not None:
@@ -128,8 +141,8 @@ class TradeSettingsService:
                 repo.set_auto_recovery(dict(changes["auto_recovery"]))
             if changes.get("execution") is not None:
                 repo.set_execution(dict(changes["execution"]))
-            if changes.get("execution_data_source") is not None:
-                repo.set_execution_data_source(str(changes["execution_data_source"]))
+            if source is not None:
+                repo.set_execution_data_source(source)
             audit(self.db, self.actor, "settings.trade", "trade_settings", None,
                   {k: v for k, v in changes.items() if v is not None}, session=session)
         return self.read()

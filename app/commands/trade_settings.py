@@ -15,14 +15,15 @@ from app.cli import EXIT_BAD_INPUT, EXIT_OK
 
 
 def register(subparsers) -> None:
-    from services.trade_settings import known_keys
+    from services.trade_settings import DATA_SOURCES, known_keys
 
     parser = subparsers.add_parser("trade-settings", help="show or change the trade settings (risk, auto-recovery, execution)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_show)
     actions = parser.add_subparsers(dest="trade_settings_action", metavar="ACTION")
     setter = actions.add_parser("set", help="change settings: KEY=VALUE with dotted keys",
-                                description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`.")
+                                description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`; "
+                                "execution_data_source takes " + " or ".join(DATA_SOURCES) + " (read at the next start).")
     setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="a dotted key and its value, e.g. execution.plan_max_age_seconds=60")
     setter.add_argument("--json", action="store_true", help="print JSON")
     setter.set_defaults(handler=_set)
@@ -38,13 +39,18 @@ def _service(settings):
 
 
 def _print(args: argparse.Namespace, values: dict) -> None:
+    from services.trade_settings import DATA_SOURCES
+
     if args.json:
         print(json.dumps(values, indent=2, default=str))
         return
     for section in ("risk", "auto_recovery", "execution"):
         for key, value in values[section].items():
             print(f"{section}.{key} = {'off' if value is None else value}")
-    print(f"execution_data_source = {values['execution_data_source']}")
+    source = values["execution_data_source"]
+    known = source in DATA_SOURCES
+    print(f"execution_data_source = {source}" + ("" if known else f"  (unknown: not one of {', '.join(DATA_SOURCES)}; "
+                                                                 "every start refuses it)"))
     print(f"trading_state = {values['trading_state']}  (halt / resume to change)")
 
 

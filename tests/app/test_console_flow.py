@@ -207,6 +207,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             dialog.port_spin.setValue(4002)
             rows = {dialog.risk_table.item(r, 0).text(): r for r in range(dialog.risk_table.rowCount())}
             dialog.risk_table.item(rows["max_order_notional"], 1).setText("12345")
+            dialog.data_source_combo.setCurrentText("simulator")  # read at the next start
             dialog.accept()
             await wait_for(lambda: any(r.action == "settings.update" for r in console.window.audit_model.records()),
                            10, "settings audited")
@@ -214,6 +215,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             assert saved["ib"]["port"] == 4002
             with console.stack.db.session() as session:
                 assert SettingsRepository(session).risk_defaults()["max_order_notional"] == 12345
+                assert SettingsRepository(session).execution_data_source() == "simulator"
             # The new limit is in force at the next preview: exactly the orders above it are blocked.
             preview = await controller.preview(console.window.preview_view.params())
             over = {d.symbol for d in preview.drafts if d.notional > 12345}

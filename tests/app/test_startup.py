@@ -76,3 +76,67 @@ def test_demo_profile_opens_with_sample_data_and_a_connected_simulator(qloop, co
         assert not console.stack.simulator.is_running
 
     run(qloop, scenario(), timeout=60)
+
+
+def _store_data_source(settings, source: str) -> None:
+    """Written around the service, as a value stored before validation existed could be."""
+    from app.composition import open_database
+    from services.db.repositories.settings import SettingsRepository
+
+    db = open_database(settings)
+    try:
+        with db.unit_of_work() as session:
+            SettingsRepository(session).set_execution_data_source(source)
+    finally:
+        db.dispose()
+
+
+def test_paper_profile_with_the_simulator_source_runs_the_built_in_simulator(qloop, console_settings):
+    from app.main import Console
+
+    settings = replace(console_settings, profile="paper", ib=replace(console_settings.ib, port=_free_port(), account=""))
+    _store_data_source(settings, "simulator")
+
+    async def scenario():
+        console = Console(settings, demo=False)
+        running = asyncio.ensure_future(console.run())
+        try:
+            await wait_for(lambda: console.stack is not None and console.stack.provider.is_connected, 20,
+                           "connected to the built-in simulator")
+            stack = console.stack
+            assert stack.data_source == "simulator" and stack.simulator is not None
+            assert stack.endpoint == ("127.0.0.1", stack.simulator.port) and stack.profile == "paper"
+        finally:
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 0
+
+    run(qloop, scenario(), timeout=60)
+
+
+def test_an_unknown_data_source_is_the_start_up_error_of_the_window(qloop, console_settings):
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app.main import Console
+
+    settings = replace(console_settings, profile="paper")
+    _store_data_source(settings, "bloomberg")
+
+    def error_text() -> str:
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+        return boxes[0].text() if boxes else ""
+
+    async def scenario():
+        console = Console(settings, demo=False)
+        running = asyncio.ensure_future(console.run())
+        try:
+            await wait_for(lambda: "bloomberg" in error_text(), 20, "the start-up error naming the stored value")
+            assert "execution_data_source: 'bloomberg' is not one of ib, simulator" in error_text()
+            assert console.stack is None
+        finally:
+            for widget in QApplication.topLevelWidgets():
+                if isinstance(widget, QMessageBox):
+                    widget.close()
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 5
+
+    run(qloop, scenario(), timeout=60)

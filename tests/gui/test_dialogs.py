@@ -115,6 +115,29 @@ def test_settings_dialog_refuses_a_masked_url_and_an_empty_host(qtbot):
     assert sig.args[0]["database_url"] == "sqlite:///x.db"
 
 
+def test_settings_dialog_names_an_unknown_data_source_and_refuses_it_until_one_is_chosen(qtbot):
+    dialog = SettingsDialog({**SETTINGS, "execution_data_source": "bloomberg", "data_sources": ["ib", "simulator"]})
+    qtbot.addWidget(dialog)
+    assert dialog.error_label.text() == "Execution data source 'bloomberg' is not one of ib, simulator: choose one."
+    with qtbot.assertNotEmitted(dialog.settings_submitted):
+        dialog.accept()
+    assert "'bloomberg'" in dialog.error_label.text()
+    dialog.data_source_combo.setCurrentText("simulator")
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert sig.args[0]["execution_data_source"] == "simulator"
+
+
+def test_settings_dialog_shows_and_returns_a_known_data_source(qtbot):
+    dialog = SettingsDialog({**SETTINGS, "execution_data_source": "ib", "data_sources": ["ib", "simulator"]})
+    qtbot.addWidget(dialog)
+    assert (dialog.data_source_combo.currentText(), dialog.error_label.text()) == ("ib", "")
+    assert [dialog.data_source_combo.itemText(i) for i in range(dialog.data_source_combo.count())] == ["ib", "simulator"]
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert sig.args[0]["execution_data_source"] == "ib"
+
+
 def test_error_box_redacts_passwords(qtbot):
     box = error_box(None, "Database", "cannot connect to mysql://u:pw@h/db", details="url mysql://u:pw@h/db")
     qtbot.addWidget(box)

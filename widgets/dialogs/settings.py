@@ -4,6 +4,8 @@ the settings object (this dialog saves nothing itself).
 Input and output shape::
 
     {"ib": {"host": str, "port": int, "client_id": int, "account": str, "market_data_type": str},
+     "execution_data_source": "ib" | "simulator",   # input: the stored value, which may be unknown
+     "data_sources": ["ib", "simulator"],            # input only: the known sources
      "risk_defaults": {name: value, ...},
      "recovery": {"timeout_seconds": ..., "max_retries": ..., "max_price_deviation": ...,
                   "replace_outside_rth": bool, ...},
@@ -88,8 +90,18 @@ class SettingsDialog(QDialog):
         self.market_data_combo = QComboBox()
         self.market_data_combo.addItems(MARKET_DATA_TYPES)
         self.market_data_combo.setCurrentText(str(ib.get("market_data_type", "delayed")))
+        self.data_sources = tuple(values.get("data_sources") or ("ib", "simulator"))
+        stored_source = str(values.get("execution_data_source") or self.data_sources[0])
+        self.data_source_combo = QComboBox()
+        self.data_source_combo.addItems(self.data_sources)
+        if stored_source not in self.data_sources:  # stored before it was validated: shown, never kept
+            self.data_source_combo.insertItem(0, stored_source)
+        self.data_source_combo.setCurrentText(stored_source)
+        self.data_source_combo.setToolTip("ib: TWS / IB Gateway at the host and port below; simulator: the built-in "
+                                          "simulator, run inside the console. Used at the next start.")
         connection = QGroupBox("Connection")
         form = QFormLayout(connection)
+        form.addRow("Data source", self.data_source_combo)
         form.addRow("Host", self.host_edit)
         form.addRow("Port", self.port_spin)
         form.addRow("Client id", self.client_id_spin)
@@ -124,6 +136,7 @@ class SettingsDialog(QDialog):
             layout.addWidget(box)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
+        self.error_label.setText(self._source_error(stored_source))
 
     @staticmethod
     def _dict_table(values: dict[str, Any]) -> QTableWidget:
@@ -152,6 +165,7 @@ class SettingsDialog(QDialog):
                 "account": self.account_edit.text().strip(),
                 "market_data_type": self.market_data_combo.currentText(),
             },
+            "execution_data_source": self.data_source_combo.currentText(),
             "risk_defaults": self._read_table(self.risk_table),
             "recovery": self._read_table(self.recovery_table),
             "theme": self.theme_combo.currentText(),
@@ -161,7 +175,15 @@ class SettingsDialog(QDialog):
             out["database_url"] = url
         return out
 
+    def _source_error(self, source: str) -> str:
+        if source in self.data_sources:
+            return ""
+        return f"Execution data source {source!r} is not one of {', '.join(self.data_sources)}: choose one."
+
     def _error(self, values: dict[str, Any]) -> str:
+        source_error = self._source_error(values["execution_data_source"])
+        if source_error:
+            return source_error
         if not values["ib"]["host"]:
             return "The host cannot be empty."
         if "database_url" in values and "***" in values["database_url"]:
