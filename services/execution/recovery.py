@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -51,6 +51,7 @@ from .writer import EventWriter, LocalOrderEvent
 log = logging.getLogger(__name__)
 
 HUNDRED = Decimal(100)
+WAIT_STEP_SECONDS = 5.0  # how often a command waiting on a run gives recovery a pass
 # decisions recovery never revisits: the order was re-placed, or re-placing it was refused for a
 # reason that stays (retries used, price moved, market closed, halted...). A skip for a passing
 # reason (not connected, the lookup failed, the run busy elsewhere) is tried again next pass.
@@ -181,6 +182,24 @@ class AutoRecovery:
                 except BrokerError as exc:
                     await self._skip(out, order, f"broker error: {exc}")
             return self._result(now, out)
+
+    async def wait_recovering(self, wait: Callable[[float], Awaitable[list[str]]], timeout: float, *,
+                              step: float = WAIT_STEP_SECONDS, connected: Callable[[], bool] | None = None) -> list[str]:
+        """``wait(seconds)`` (for example ``TradeService.wait_done``: returns what is still
+        working) in steps of ``step`` seconds, up to ``timeout``, with a recovery pass after every
+        step that left something working: a headless ``execute --wait-seconds`` recovers what
+        its run lost on the way, once it is older than the timeout. Returns what is still working."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        connected = connected or (lambda: self.provider.is_connected)
+        while True:
+            left = deadline - loop.time()
+            still = await wait(max(0.0, min(step, left)))
+            if not still or deadline - loop.time() <= 0 or not connected():
+                return still
+            result = await self.run_once()
+            if result.acted:
+                log.info("auto-recovery while waiting: %s", result.describe())
 
     def _result(self, now: datetime, out: _Pass) -> RecoveryResult:
         result = RecoveryResult(now, tuple(out.considered), tuple(out.canceled), tuple(out.sent), tuple(out.replaced),

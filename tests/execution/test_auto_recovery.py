@@ -198,3 +198,19 @@ async def test_halted_nothing_sent_and_the_refusal_audited(stack):
     assert result.sent == () and "HALTED" in skip.reason
     assert stack.sim.orders() == []
     assert [p["reason"] for p in _audit(stack.db, "order.recovery_refused")] == [skip.reason]
+
+
+async def test_waiting_on_a_run_recovers_its_lost_order(stack, ib_log_guard):
+    """What ``execute --wait-seconds`` does: wait in steps, a recovery pass after each step that
+    left something working; the real clock here, with a one-second timeout."""
+    _settings(stack.db, new_timeout_seconds=1)
+    run_id, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "waiting")
+    recovery = _recovery(stack)
+    async with stack.service.hold_run(run_id):  # as the command: the run's lease held while waiting
+        still = await recovery.wait_recovering(lambda seconds: stack.service.wait_done(run_id, seconds), 15, step=0.3)
+    assert still == []
+    await stack.writer.flush()
+    dead, new = _orders(stack.db, "IBM")
+    assert (dead.client_order_id, dead.status) == (ibm.client_order_id, OrderState.CANCELED)
+    assert (new.replaces_order_id, new.retry_count, new.status) == (dead.id, 1, OrderState.FILLED)
+    assert {e.order_ref for e in stack.sim.executions() if e.symbol == "IBM"} == {new.client_order_id}
