@@ -214,3 +214,36 @@ async def test_waiting_on_a_run_recovers_its_lost_order(stack, ib_log_guard):
     assert (dead.client_order_id, dead.status) == (ibm.client_order_id, OrderState.CANCELED)
     assert (new.replaces_order_id, new.retry_count, new.status) == (dead.id, 1, OrderState.FILLED)
     assert {e.order_ref for e in stack.sim.executions() if e.symbol == "IBM"} == {new.client_order_id}
+
+
+@pytest.mark.slow  # a `python -m app` subprocess
+async def test_recover_command_replaces_an_order_lost_before_a_reconnect(database, db_url, simulator, ib_log_guard):
+    """``trading-console recover --json``: the command's connection reconciles first and closes the
+    lost order as never received; recovery then decides on it (proven dead) and re-places it."""
+    from .cli_helpers import cli_args, run, until_client_gone
+    from .conftest import build_stack
+
+    stack = await build_stack(database, simulator)
+    try:
+        _settings(database, new_timeout_seconds=0)
+        _, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "cli")
+    finally:
+        await stack.close()
+    await until_client_gone(simulator, 1)
+
+    out = await run(cli_args(db_url, simulator.port, "recover", "--json"))
+    assert out.code == 0, out.err
+    data = out.json
+    assert data["considered"] == [ibm.client_order_id] and data["canceled"] == [] and data["skipped"] == []
+    [replaced] = data["replaced"]
+    assert (replaced["client_order_id"], replaced["retry"]) == (ibm.client_order_id, 1)
+    await wait_until(lambda: any(e.symbol == "IBM" for e in simulator.executions()), 10, "the replacement to fill")
+    assert {e.order_ref for e in simulator.executions() if e.symbol == "IBM"} == {replaced["replacement"]}
+    dead, new = _orders(database, "IBM")
+    assert (dead.status, new.replaces_order_id, new.retry_count) == (OrderState.CANCELED, dead.id, 1)
+    await until_client_gone(simulator, 1)
+
+    again = await run(cli_args(db_url, simulator.port, "recover"))
+    assert again.code == 0, again.err
+    assert again.out.startswith("auto-recovery: considered 0,")
+    assert len([o for o in simulator.orders() if o.symbol == "IBM"]) == 1
