@@ -26,7 +26,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -51,6 +51,7 @@ from .writer import EventWriter, LocalOrderEvent
 log = logging.getLogger(__name__)
 
 HUNDRED = Decimal(100)
+MANUAL_LOOKBACK = timedelta(days=1)  # manual orders (no run, no trading day) considered this long
 WAIT_STEP_SECONDS = 5.0  # how often a command waiting on a run gives recovery a pass
 # decisions recovery never revisits: the order was re-placed, or re-placing it was refused for a
 # reason that stays (retries used, price moved, market closed, halted...). A skip for a passing
@@ -162,7 +163,7 @@ class AutoRecovery:
             out = _Pass()
             settings = await self._db(self._settings)
             cutoff = now - timedelta(seconds=float(settings["new_timeout_seconds"]))
-            stuck = await self._db(self._stuck, cutoff, trading_day(now))
+            stuck = await self._db(self._stuck, now, cutoff)
             busy = self.busy_runs()
             for order in stuck:
                 out.considered.append(order.client_order_id)
@@ -220,9 +221,10 @@ class AutoRecovery:
             repo = SettingsRepository(session)
             return {**repo.auto_recovery(), "trading_state": repo.trading_state()}
 
-    def _stuck(self, cutoff: datetime, today: date) -> list[_Stuck]:
-        """This account's orders stuck since before ``cutoff``, of runs of the trading day
-        ``today`` (a DAY order of another day is never sent or re-placed automatically):
+    def _stuck(self, now: datetime, cutoff: datetime) -> list[_Stuck]:
+        """This account's orders stuck since before ``cutoff``: of runs of today's trading day,
+        or manual orders of the last day (a DAY order of another day is never sent or re-placed
+        automatically):
 
         * NEW, never handed to the broker; a NEW replacement the trader's manual replace made is
           the trader's (services.execution.actions), not recovery's;
@@ -232,27 +234,32 @@ class AutoRecovery:
           the trader: proven dead, to be decided on.
 
         An order recovery has decided on for good (re-placed or refused) is not considered again."""
-        account = self.provider.account
-        decided = select(OrderEventRow.order_id).where(OrderEventRow.source == EventSource.RECOVERY,
-                                                       OrderEventRow.event_type.in_(FINAL_DECISIONS))
-        user_canceled = select(OrderEventRow.order_id).where(OrderEventRow.source == EventSource.USER,
-                                                             OrderEventRow.event_type == str(EventKind.CANCEL_REQUESTED))
         never_sent = ((TradeOrder.status == OrderState.NEW) & TradeOrder.ib_order_id.is_(None) & TradeOrder.ib_perm_id.is_(None)
-                      & (TradeOrder.created_at <= cutoff)
                       & (TradeOrder.replaces_order_id.is_(None) | (TradeOrder.retry_count > 0)))
         unacknowledged = (TradeOrder.status == OrderState.SUBMITTED) & (TradeOrder.updated_at <= cutoff)
         closed_unacknowledged = ((TradeOrder.status == OrderState.CANCELED) & TradeOrder.ib_order_id.is_not(None)
-                                 & TradeOrder.ib_perm_id.is_(None) & (TradeOrder.filled_quantity == 0)
-                                 & (TradeOrder.created_at <= cutoff) & TradeOrder.id.not_in(user_canceled))
+                                 & TradeOrder.ib_perm_id.is_(None) & (TradeOrder.filled_quantity == 0))
+        recent = or_(TradeRun.trade_date == trading_day(now),
+                     TradeOrder.run_id.is_(None) & (TradeOrder.created_at >= now - MANUAL_LOOKBACK))
         query = (select(TradeOrder).join(TradeRun, TradeOrder.run_id == TradeRun.id, isouter=True)
-                 .where(TradeOrder.is_external.is_(False), or_(never_sent, unacknowledged, closed_unacknowledged),
-                        TradeOrder.id.not_in(decided), or_(TradeRun.id.is_(None), TradeRun.trade_date == today))
+                 .where(TradeOrder.is_external.is_(False), TradeOrder.created_at <= cutoff, recent,
+                        or_(never_sent, unacknowledged, closed_unacknowledged))
                  .order_by(TradeOrder.id))
-        if account:
-            query = query.where(or_(TradeOrder.account == account, TradeOrder.account.is_(None)))
+        if self.provider.account:
+            query = query.where(or_(TradeOrder.account == self.provider.account, TradeOrder.account.is_(None)))
         with self.db.session() as session:
-            return [_Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0)
+            rows = [_Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0)
                     for o in session.scalars(query)]
+            # decided for good, or canceled by the trader: by the events of these few orders only
+            # (the (order_id, time) index), never a scan of every order's events
+            excluded: set[int] = set()
+            for start in range(0, len(rows), 500):
+                excluded.update(session.scalars(select(OrderEventRow.order_id).where(
+                    OrderEventRow.order_id.in_([r.id for r in rows[start:start + 500]]),
+                    or_((OrderEventRow.source == EventSource.RECOVERY) & OrderEventRow.event_type.in_(FINAL_DECISIONS),
+                        (OrderEventRow.source == EventSource.USER)
+                        & (OrderEventRow.event_type == str(EventKind.CANCEL_REQUESTED))))))
+        return [r for r in rows if r.id not in excluded]
 
     async def _cancel_unacknowledged(self, orders: list[_Stuck], out: _Pass) -> None:
         """The broker may hold them: cancel first, so that nothing can fill once it is called dead."""
@@ -383,45 +390,51 @@ class AutoRecovery:
 
     # ------------------------------------------------------------------ sending
     async def _send_new(self, stuck: _Stuck, out: _Pass) -> None:
-        assert stuck.run_id is not None
-        request = await self._db(self._request, stuck.id)
-        sent = await self._send_under_lease(stuck, request, out)
-        if sent:
+        async def request(_lease):
+            return stuck.client_order_id, await self._db(self._request, stuck.id)
+
+        if await self._under_lease(stuck, request, out):
             out.sent.append(stuck.client_order_id)
             await self._note(stuck, "send", "stored NEW, never at the broker (looked up by its order ref): sent")
 
     async def _replace(self, stuck: _Stuck, out: _Pass) -> None:
-        assert stuck.run_id is not None
         retry = stuck.retry_count + 1
-        new_coid, created = await self._db(self._insert_replacement, stuck.id, retry)
-        if not created:
-            await self._skip(out, stuck, f"replacement {new_coid} exists already: not re-placed twice", final=True)
-            return
-        new = _Stuck(0, new_coid, stuck.run_id, OrderState.NEW, retry)
-        request = await self._db(self._request_by_ref, new_coid)
-        if await self._send_under_lease(new, request, out, original=stuck):
+
+        async def request(_lease):
+            # stored only once the run's lease is ours: no replacement waits for another sender
+            new_coid, created = await self._db(self._insert_replacement, stuck.id, retry)
+            if not created:
+                await self._skip(out, stuck, f"replacement {new_coid} exists already: not re-placed twice", final=True)
+                return new_coid, None
+            return new_coid, await self._db(self._request_by_ref, new_coid)
+
+        new_coid = await self._under_lease(stuck, request, out)
+        if new_coid:
             out.replaced.append(Replaced(stuck.client_order_id, new_coid, retry))
             await self._note(stuck, "replace", f"proven dead with nothing filled: re-placed as {new_coid} (retry {retry})",
                              {"replacement": new_coid, "retry": retry})
 
-    async def _send_under_lease(self, order: _Stuck, request, out: _Pass, *, original: _Stuck | None = None) -> bool:
-        """Send one order of a run under the run's lease; a refusal is recorded on ``original``
-        (the order being recovered) when given."""
-        subject = original or order
-        assert order.run_id is not None
+    async def _under_lease(self, stuck: _Stuck, make_request, out: _Pass) -> str | None:
+        """Under the lease of ``stuck``'s run: ``make_request(lease)`` -> (client order id, the
+        request or None: nothing to send), sent. Returns the client order id sent; a refusal is
+        recorded on ``stuck``."""
+        assert stuck.run_id is not None
         try:
-            async with self.leases.hold(order.run_id) as lease:
+            async with self.leases.hold(stuck.run_id) as lease:
+                coid, request = await make_request(lease)
+                if request is None:
+                    return None
                 sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: False)
                 result = await sender.send(lease, [request])
         except RunBusy as exc:
-            await self._skip(out, subject, f"its run is being sent by another process ({exc.holder.describe()})")
-            return False
+            await self._skip(out, stuck, f"its run is being sent by another process ({exc.holder.describe()})")
+            return None
         await self.writer.flush()
-        if order.client_order_id in result.sent:
-            return True
+        if coid in result.sent:
+            return coid
         why = result.stopped or (result.failed[0][1] if result.failed else "not sent")
-        await self._skip(out, subject, f"{order.client_order_id} not sent: {why}")
-        return False
+        await self._skip(out, stuck, f"{coid} not sent: {why}")
+        return None
 
     def _request(self, order_id: int):
         with self.db.session() as session:

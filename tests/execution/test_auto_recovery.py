@@ -162,6 +162,35 @@ async def test_market_closed_not_replaced_unless_allowed_outside_rth(stack, ib_l
     assert [p["client_order_id"] for p in _audit(stack.db, "order.recovery_refused")] == [ibm.client_order_id]
 
 
+async def test_a_lost_order_the_trader_canceled_is_not_replaced(stack, ib_log_guard):
+    _settings(stack.db)
+    _, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "trader")
+    await stack.actions.cancel(ibm.id)
+    await stack.reconciler.reconcile()  # IB does not know it: closed as never received
+    [closed] = _orders(stack.db, "IBM")
+    assert closed.status is OrderState.CANCELED and closed.ib_perm_id is None
+    result = await _recovery(stack).run_once(now=_later())
+    assert result.considered == () and len(_orders(stack.db, "IBM")) == 1
+
+
+async def test_a_run_another_process_sends_is_left_to_it_then_recovered(stack, ib_log_guard):
+    from services.execution.lease import LeaseManager
+
+    _settings(stack.db)
+    run_id, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "busy")
+    other = LeaseManager(stack.db, client_id=99)  # another process's sender holds the run
+    async with other.hold(run_id):
+        first = await _recovery(stack).run_once(now=_later())
+    assert first.canceled == (ibm.client_order_id,) and first.replaced == ()
+    [skip] = first.skipped
+    assert "being sent by another process" in skip.reason
+    assert len(_orders(stack.db, "IBM")) == 1  # nothing stored for a sender it does not hold
+    # a passing reason: the next pass decides again (the order is closed by then: proven dead)
+    second = await _recovery(stack).run_once(now=_later())
+    assert second.considered == (ibm.client_order_id,) and [r.client_order_id for r in second.replaced] == [ibm.client_order_id]
+    assert await stack.service.wait_done(run_id, 10) == []
+
+
 async def test_a_new_order_never_sent_is_sent_by_recovery(stack):
     _settings(stack.db)
     _, snapshot_id = make_snapshot(stack.db, "crashed", {"MSFT": "0.01"})
