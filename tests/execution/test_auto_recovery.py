@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from services.db.models import AuditLog, OrderEvent, TradeOrder
 from services.db.repositories import SettingsRepository
-from services.domain import EventSource, OrderState, TradeMode
+from services.domain import EventSource, OrderState, RunStatus, TradeMode
 from services.execution.recovery import AutoRecovery, RecoveryResult
 from tests.fixtures.waiting import wait_until
 
@@ -99,6 +99,7 @@ async def test_a_lost_order_is_canceled_looked_up_and_replaced_once(stack, ib_lo
     assert dead.status is OrderState.CANCELED and dead.filled_quantity == 0
     assert (new.client_order_id, new.replaces_order_id, new.retry_count, new.run_id) == (replaced.replacement, dead.id, 1, run_id)
     assert new.status is OrderState.FILLED and new.quantity == dead.quantity == new.filled_quantity
+    assert (await stack.service.get_run(run_id)).status is RunStatus.DONE  # the replacement stands for the dead order
     # the ledger: exactly one execution set for IBM, the replacement's
     ibm_executions = [e for e in stack.sim.executions() if e.symbol == "IBM"]
     assert {e.order_ref for e in ibm_executions} == {new.client_order_id}
