@@ -41,6 +41,7 @@ from services.domain import EventSource, OrderState, TradeMode, TradingState, is
 
 from .audit import audit, os_user
 from .errors import BrokerError
+from .events import BrokerErrorEvent, OrderStatusEvent
 from .lease import LeaseManager, RunBusy
 from .listings import order_spec, request_for_order
 from .provider import ExecutionProvider
@@ -53,10 +54,11 @@ log = logging.getLogger(__name__)
 HUNDRED = Decimal(100)
 MANUAL_LOOKBACK = timedelta(days=1)  # manual orders (no run, no trading day) considered this long
 WAIT_STEP_SECONDS = 5.0  # how often a command waiting on a run gives recovery a pass
+CANCEL_ANSWER_SECONDS = 5.0  # the longest a pass waits for the broker's answers to its cancels
+NOT_CONNECTED = "not connected"
 # decisions recovery never revisits: the order was re-placed, or re-placing it was refused for a
 # reason that stays (retries used, price moved, market closed, halted...). A skip for a passing
 # reason (not connected, the lookup failed, the run busy elsewhere) is tried again next pass.
-NOT_CONNECTED = "not connected"
 FINAL_DECISIONS = ("recovery_replace", "recovery_refused")
 
 
@@ -229,52 +231,72 @@ class AutoRecovery:
         * NEW, never handed to the broker; a NEW replacement the trader's manual replace made is
           the trader's (services.execution.actions), not recovery's;
         * SUBMITTED, unacknowledged: the broker may hold it;
-        * sent, never acknowledged (no permId) and closed since as never received (reconciliation
-          on a (re)connect does that before recovery sees it), nothing filled, not canceled by
-          the trader: proven dead, to be decided on.
+        * sent, closed with nothing filled, either never acknowledged (no permId: closed as never
+          received, which reconciliation on a (re)connect does before recovery sees it) or
+          closed by recovery's own cancel whose answer came after the pass: proven dead, to be
+          decided on. Never one the trader canceled.
 
         An order recovery has decided on for good (re-placed or refused) is not considered again."""
         never_sent = ((TradeOrder.status == OrderState.NEW) & TradeOrder.ib_order_id.is_(None) & TradeOrder.ib_perm_id.is_(None)
                       & (TradeOrder.replaces_order_id.is_(None) | (TradeOrder.retry_count > 0)))
         unacknowledged = (TradeOrder.status == OrderState.SUBMITTED) & (TradeOrder.updated_at <= cutoff)
-        closed_unacknowledged = ((TradeOrder.status == OrderState.CANCELED) & TradeOrder.ib_order_id.is_not(None)
-                                 & TradeOrder.ib_perm_id.is_(None) & (TradeOrder.filled_quantity == 0))
+        closed = ((TradeOrder.status == OrderState.CANCELED) & TradeOrder.ib_order_id.is_not(None)
+                  & (TradeOrder.filled_quantity == 0))
         recent = or_(TradeRun.trade_date == trading_day(now),
                      TradeOrder.run_id.is_(None) & (TradeOrder.created_at >= now - MANUAL_LOOKBACK))
         query = (select(TradeOrder).join(TradeRun, TradeOrder.run_id == TradeRun.id, isouter=True)
                  .where(TradeOrder.is_external.is_(False), TradeOrder.created_at <= cutoff, recent,
-                        or_(never_sent, unacknowledged, closed_unacknowledged))
+                        or_(never_sent, unacknowledged, closed))
                  .order_by(TradeOrder.id))
         if self.provider.account:
             query = query.where(or_(TradeOrder.account == self.provider.account, TradeOrder.account.is_(None)))
         with self.db.session() as session:
-            rows = [_Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0)
-                    for o in session.scalars(query)]
-            # decided for good, or canceled by the trader: by the events of these few orders only
-            # (the (order_id, time) index), never a scan of every order's events
+            found = list(session.scalars(query))
+            rows = [_Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0) for o in found]
+            unacknowledged_ids = {o.id for o in found if o.ib_perm_id is None}
+            # by the events of these few orders only (the (order_id, time) index), never a scan of
+            # every order's events: decided for good, canceled by the trader, canceled by recovery
             excluded: set[int] = set()
+            canceled_here: set[int] = set()
             for start in range(0, len(rows), 500):
-                excluded.update(session.scalars(select(OrderEventRow.order_id).where(
-                    OrderEventRow.order_id.in_([r.id for r in rows[start:start + 500]]),
-                    or_((OrderEventRow.source == EventSource.RECOVERY) & OrderEventRow.event_type.in_(FINAL_DECISIONS),
-                        (OrderEventRow.source == EventSource.USER)
-                        & (OrderEventRow.event_type == str(EventKind.CANCEL_REQUESTED))))))
-        return [r for r in rows if r.id not in excluded]
+                for order_id, source, event_type in session.execute(
+                        select(OrderEventRow.order_id, OrderEventRow.source, OrderEventRow.event_type).where(
+                            OrderEventRow.order_id.in_([r.id for r in rows[start:start + 500]]),
+                            OrderEventRow.source.in_([EventSource.RECOVERY, EventSource.USER]))):
+                    if source == EventSource.RECOVERY and event_type == "recovery_cancel":
+                        canceled_here.add(order_id)
+                    elif (source == EventSource.RECOVERY and event_type in FINAL_DECISIONS) or (
+                            source == EventSource.USER and event_type == str(EventKind.CANCEL_REQUESTED)):
+                        excluded.add(order_id)
+        # closed: dead only if the broker never acknowledged it (closed as never received) or
+        # recovery's own cancel closed it; otherwise closed by the broker or the trader: not ours
+        return [r for r in rows if r.id not in excluded and (
+            r.status is not OrderState.CANCELED or r.id in unacknowledged_ids or r.id in canceled_here)]
 
     async def _cancel_unacknowledged(self, orders: list[_Stuck], out: _Pass) -> None:
-        """The broker may hold them: cancel first, so that nothing can fill once it is called dead."""
+        """The broker may hold them: cancel first, so that nothing can fill once it is called
+        dead; the broker's answers (a final status, or an error such as 10147 "not found") are
+        awaited together, a few seconds at most, so that the lookup sees them settled."""
+        answers: list[asyncio.Future] = []
         for order in orders:
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.ACK_TIMEOUT, EventSource.RECOVERY,
                                                message="auto-recovery: no acknowledgement in time; cancel requested"))
             ib_order_id = await self._db(self._ib_order_id, order.id)
+            answer = self.provider.expect(_cancel_answer(order.client_order_id))
             try:
                 await self.provider.cancel_order(order.client_order_id, ib_order_id)
             except BrokerError as exc:
+                answer.cancel()
                 log.warning("auto-recovery: cancel of %s failed: %s", order.client_order_id, exc)
                 await self._note(order, "cancel_failed", f"cancel failed: {exc}")
                 continue
+            answers.append(answer)
             out.canceled.append(order.client_order_id)
             await self._note(order, "cancel", "no acknowledgement in time: cancel sent, looking it up before deciding")
+        if answers:
+            await asyncio.wait(answers, timeout=CANCEL_ANSWER_SECONDS)
+            for answer in answers:
+                answer.cancel()
         await self.writer.flush()
 
     def _ib_order_id(self, order_id: int) -> int | None:
@@ -485,3 +507,13 @@ class AutoRecovery:
                                       from_state=row.status, to_state=row.status, message=reason[:2000], payload=payload,
                                       time=datetime.now(UTC)))
             audit(self.db, self.actor, f"order.recovery_{decision}", "trade_order", row.id, payload, session=session)
+
+
+def _cancel_answer(client_order_id: str) -> Callable[[object], bool]:
+    """The broker's answer to a cancel of this order: a final status, or an error naming it."""
+    def predicate(ev: object) -> bool:
+        if isinstance(ev, OrderStatusEvent):
+            return ev.order_ref == client_order_id and ev.status in ("Cancelled", "ApiCancelled", "Filled", "Inactive")
+        return isinstance(ev, BrokerErrorEvent) and ev.order_ref == client_order_id and not ev.is_warning
+
+    return predicate
