@@ -329,7 +329,7 @@ class AutoRecovery:
             if status is not OrderState.NEW or order["ib_order_id"] or order["ib_perm_id"]:
                 await self._skip(out, stuck, f"found at the broker by its order ref: now {status}; nothing to send")
                 return
-            refusal = self._gate(settings, trading=True)
+            refusal = self._gate(settings)
             if refusal is None and stuck.run_id is None:
                 refusal = "not an order of a run: a manual order never sent is the trader's to send again"
             if refusal is not None:
@@ -353,10 +353,13 @@ class AutoRecovery:
             return
         await self._replace(stuck, out)
 
-    def _gate(self, settings: dict, *, trading: bool) -> str | None:
-        """What forbids sending anything now (halted, disconnected, no LIVE word), if anything."""
-        if trading and settings["trading_state"] is TradingState.HALTED:
-            return "trading is HALTED"
+    def _gate(self, settings: dict) -> str | None:
+        """What forbids sending anything now (halted, disconnected, no LIVE word), if anything.
+        REDUCING too: recovery does not tell which orders grow the exposure (the risk engine
+        does, for runs and manual orders), so it leaves them to the trader."""
+        state = TradingState(settings["trading_state"])
+        if state is not TradingState.ACTIVE:
+            return f"trading is {state}"
         if not self.provider.is_connected:
             return NOT_CONNECTED
         if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(self.live_token):
@@ -386,7 +389,7 @@ class AutoRecovery:
                     f"max_price_deviation_pct {limit}: not re-placed")
         if not settings["allow_replace_outside_rth"] and not self.session_open(spec):
             return f"{spec.key}: market outside its regular session and allow_replace_outside_rth is off: not re-placed"
-        return self._gate(settings, trading=True)
+        return self._gate(settings)
 
     def _row(self, order_id: int) -> dict:
         with self.db.session() as session:

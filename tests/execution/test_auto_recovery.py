@@ -277,3 +277,21 @@ async def test_recover_command_replaces_an_order_lost_before_a_reconnect(databas
     assert again.code == 0, again.err
     assert again.out.startswith("auto-recovery: considered 0,")
     assert len([o for o in simulator.orders() if o.symbol == "IBM"]) == 1
+
+
+@pytest.mark.parametrize("mode,connected,state,token,refusal", [
+    ("paper", True, "ACTIVE", None, None),
+    ("live", True, "ACTIVE", None, "live mode and this session was not given the LIVE word"),
+    ("live", True, "ACTIVE", "LIVE", None),
+    ("paper", False, "ACTIVE", None, "not connected"),
+    ("paper", True, "HALTED", None, "trading is HALTED"),
+    ("paper", True, "REDUCING", None, "trading is REDUCING"),
+])
+def test_nothing_is_sent_halted_disconnected_or_live_without_the_word(mode, connected, state, token, refusal):
+    from types import SimpleNamespace
+
+    from services.domain import TradingState
+
+    provider = SimpleNamespace(mode=mode, is_connected=connected, account="")
+    recovery = AutoRecovery(None, provider, None, None, None, actor="tester", live_token=token)  # type: ignore[arg-type]
+    assert recovery._gate({"trading_state": TradingState(state)}) == refusal
