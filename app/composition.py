@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from services.execution.equity import EquityRecorder
     from services.execution.ib_provider import IbExecutionProvider
     from services.execution.reconcile import Reconciler
+    from services.execution.recovery import AutoRecovery
     from services.execution.runs import TradeService
     from services.execution.writer import EventWriter
     from services.ibsim.server import IBGatewaySimulator
@@ -79,6 +80,10 @@ class ServiceStack:
     @property
     def actions(self) -> OrderActions:
         return self.engine.actions
+
+    @property
+    def recovery(self) -> AutoRecovery:
+        return self.engine.recovery
 
     @property
     def trade_settings(self) -> TradeSettingsService:

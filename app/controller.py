@@ -124,14 +124,6 @@ class ConsoleController(QObject):
     def save_settings(self, save) -> None:
         self.settings_part.save_settings = save
 
-    @property
-    def recovery_timeout(self) -> float:
-        return self.orders.recovery_timeout
-
-    @recovery_timeout.setter
-    def recovery_timeout(self, seconds: float) -> None:
-        self.orders.recovery_timeout = seconds
-
     async def import_snapshot(self, path: str, project: str):
         return await self.snapshots.import_file(path, project)
 
@@ -144,8 +136,9 @@ class ConsoleController(QObject):
     async def execute(self, run_id: int, live_token: str | None = None):
         return await self.trading.execute(run_id, live_token)
 
-    async def recover_stuck(self) -> list[str]:
-        return await self.orders.recover_stuck()
+    async def recover(self, now=None, *, manual: bool = False):
+        """One auto-recovery pass (Trading -> Recover now); ``now`` for tests."""
+        return await self.orders.recover(now, manual=manual)
 
     async def mark_positions(self) -> None:
         await self.monitoring.mark_positions()

@@ -34,6 +34,7 @@ LAYOUT_VERSION = 1
 class MainWindow(QMainWindow):
     settings_requested = Signal()
     reconcile_requested = Signal()
+    recover_requested = Signal()  # Trading -> Recover now: one auto-recovery pass
     theme_requested = Signal(str)
     closing = Signal()
 
@@ -140,6 +141,8 @@ class MainWindow(QMainWindow):
         self._action(trading, "&Cancel all working orders…", self.blotter_view.request_cancel_all, "Ctrl+Shift+X")
         self._action(trading, "&Halt / resume trading…", self._toggle_halt, "Ctrl+H")
         self._action(trading, "&Reconcile with the broker", self.reconcile_requested.emit, "Ctrl+R")
+        self._action(trading, "Reco&ver now", self.recover_requested.emit,
+                     tip="auto-recovery now: send, cancel or re-place orders stuck past the timeout (every decision audited)")
 
         view = bar.addMenu("&View")
         for dock in self.docks.values():

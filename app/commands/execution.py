@@ -88,7 +88,7 @@ def register(subparsers) -> None:
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=_decimal, default=None, metavar="V",
                     help="default: the account's NetLiquidation")
     ex.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=60.0, metavar="S",
-                    help="wait until every order is done or S seconds passed (default 60)")
+                    help="wait until every order is done or S seconds passed (default 60); auto-recovery runs meanwhile")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
     ex.add_argument("--commission-wait", dest="commission_wait", type=_seconds(positive=False), default=10.0, metavar="S",
                     help="then wait up to S seconds for IB's commission reports of the fills (default 10)")
@@ -364,7 +364,11 @@ async def cmd_execute(args, settings) -> int:
             else:
                 result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value,
                                                  require_market_health=args.market_health, outside_rth=args.outside_rth)
-            still = await s.service.wait_done(run_id, args.wait_seconds, while_connected=True) if args.wait_seconds > 0 else []
+            # auto-recovery gets a pass every few seconds: an order lost on the way is recovered
+            # once older than auto_recovery.new_timeout_seconds (services.execution.recovery)
+            still = await s.engine.recovery.wait_recovering(
+                lambda seconds: s.service.wait_done(run_id, seconds, while_connected=True),
+                args.wait_seconds) if args.wait_seconds > 0 else []
         # IB's commission reports may follow the last fill by seconds: wait for them (bounded)
         # rather than leave the fills without commissions until the next reconciliation
         no_commission = await s.service.wait_commissions(run_id, args.commission_wait) if args.commission_wait > 0 else []

@@ -84,8 +84,10 @@ def say(text: str) -> None:
 
 async def _run_recovery(stack: ServiceStack) -> str:
     """One auto-recovery pass; what it did, in one line ("" when there was nothing to do)."""
-    handled = await stack.trade.recover_stuck()
-    return f"recovery: {len(handled)} stuck order(s) handled: {', '.join(handled)}" if handled else ""
+    result = await stack.recovery.run_once()
+    if not (result.canceled or result.sent or result.replaced or result.skipped):
+        return ""
+    return f"recovery: {result.describe()}"
 
 
 async def serve(args: argparse.Namespace, settings) -> int:

@@ -1,10 +1,12 @@
 """The blotter's order actions (cancel, replace, cancel all, halt / resume, details), reconcile
-with the broker, and the auto-recovery of unacknowledged orders. Every rule is the services':
-services.execution.actions.OrderActions and the trade service decide, this shows what they did."""
+with the broker, and auto-recovery (its timer and Trading -> Recover now). Every rule is the
+services': services.execution.actions.OrderActions, the trade service and
+services.execution.recovery.AutoRecovery decide, this shows what they did."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
 from PySide6.QtCore import QObject, Qt, QTimer
 
@@ -12,6 +14,7 @@ from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.domain import TradingState
+from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
 
 RECOVERY_CHECK_MS = 10_000
@@ -30,9 +33,9 @@ class OrdersController:
         blotter.resume_requested.connect(self._on_resume_requested)
         blotter.details_requested.connect(self._on_details_requested)
         ctx.window.reconcile_requested.connect(self._on_reconcile_requested)
-        # Auto-recovery (docs/plans.md, plan 003): orders still unacknowledged after the configured
-        # timeout are canceled and looked up at the broker; never resent.
-        self.recovery_timeout = 45.0  # trade_settings.auto_recovery.new_timeout_seconds, loaded at start
+        ctx.window.recover_requested.connect(self._on_recover_requested)
+        # Auto-recovery (docs/plans.md, plan 003): a pass every RECOVERY_CHECK_MS; the service reads
+        # its settings (timeout, retries, price deviation, hours) at every pass.
         self._recovery_timer = QTimer(parent)
         self._recovery_timer.setInterval(RECOVERY_CHECK_MS)
         self._recovery_timer.timeout.connect(self._on_recovery_tick)
@@ -42,14 +45,13 @@ class OrdersController:
         self._recovery_timer.stop()
 
     async def load(self) -> None:
-        """The trading state and the auto-recovery timeout in force."""
+        """The trading state in force."""
         values = await self.ctx.db(self.ctx.stack.trade_settings.read)
         self.ctx.window.blotter_view.set_trading_state(TradingState(values["trading_state"]))
-        self.use_trade_settings(values)
 
     def use_trade_settings(self, values: dict) -> None:
-        """``values`` as TradeSettingsService.read() returns them."""
-        self.recovery_timeout = float(values["auto_recovery"]["new_timeout_seconds"])
+        """``values`` as TradeSettingsService.read() returns them. Nothing to keep: auto-recovery
+        reads its settings at every pass."""
 
     # ------------------------------------------------------------------ order actions
     def _on_cancel_requested(self, order_id: int) -> None:
@@ -115,15 +117,19 @@ class OrdersController:
 
     # ------------------------------------------------------------------ auto-recovery
     def _on_recovery_tick(self) -> None:
-        if self.ctx.stack.provider.is_connected and "Auto-recovery" not in self.ctx.runner.running():
-            self.ctx.runner.run(self.recover_stuck(), what="Auto-recovery")
+        if self.ctx.stack.provider.is_connected and not {"Auto-recovery", "Recover now"} & set(self.ctx.runner.running()):
+            self.ctx.runner.run(self.recover(), what="Auto-recovery")
 
-    async def recover_stuck(self) -> list[str]:
-        """Which orders are stuck is the service's decision (from the database, not this window's
-        rows); the window shows what it did."""
-        handled = await self.ctx.stack.trade.recover_stuck(self.recovery_timeout)
-        if handled:
-            self.ctx.status(f"Auto-recovery: {len(handled)} unacknowledged order(s) canceled and looked up at the broker",
-                            15_000)
+    def _on_recover_requested(self) -> None:
+        self.ctx.runner.run(self.recover(manual=True), what="Recover now")
+
+    async def recover(self, now: datetime | None = None, *, manual: bool = False) -> RecoveryResult:
+        """One pass (``now``: the service's clock, for tests). Which orders are stuck and what to
+        do is the service's decision (from the database, not this window's rows); the window
+        shows what it did: always when asked, otherwise when it did something."""
+        result = await self.ctx.stack.recovery.run_once(now)
+        if result.acted or manual:
+            self.ctx.status(f"Auto-recovery: {result.describe()}", 15_000)
+        if result.considered:
             await self.audit.refresh()
-        return handled
+        return result

@@ -195,6 +195,8 @@ class TradeOrder(TimestampMixin, Base):
     __table_args__ = _table_args(
         Index("ix_trade_orders_run_status", "run_id", "status"),
         Index("ix_trade_orders_perm_id", "ib_perm_id"),
+        # auto-recovery: was this order re-placed, how many retries has its chain used (0008)
+        Index("ix_trade_orders_replaces", "replaces_order_id", "retry_count"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -10,6 +10,7 @@ together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
     await engine.start()                           # connect + reconcile
     run = await engine.service.create_run(...); await engine.service.execute(run.id, token)
     await engine.actions.cancel(order_id)
+    await engine.recovery.run_once()               # auto-recovery of stuck orders (plan 003)
     await engine.stop()
 """
 
@@ -27,6 +28,7 @@ from .lease import LeaseManager
 from .market_health import HealthReport, MarketHealth
 from .provider import ExecutionProvider
 from .reconcile import Reconciler
+from .recovery import AutoRecovery
 from .runs import TradeService
 from .writer import EventWriter, WriterHealth
 
@@ -53,6 +55,11 @@ class ExecutionEngine:
         self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout,
                                     leases=self.leases, clock=clock, health=self.health)
         self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor, health=self.health)
+        # the session's LIVE word (given at connect) is what lets recovery send in live mode; the
+        # market's regular session comes from the health gate (the broker's hours, else the calendar)
+        self.recovery = AutoRecovery(db, provider, self.writer, self.reconciler, self.leases, actor=actor,
+                                     live_token=getattr(provider, "_live_token", None), busy_runs=self.service.executing_runs,
+                                     **({"session_open": self.health.session_open} if self.health is not None else {}))
 
     @classmethod
     def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",

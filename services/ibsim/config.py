@@ -5,6 +5,10 @@ orders only (``FaultRule``: by symbol, by an ``orderRef`` regular expression, or
 quantity). ``Faults.for_order`` resolves what applies to one order: later rules win. Faults of
 the gateway itself (connectivity, data farms, the nightly reset) are methods of the simulator
 (gateway_faults.py) and can be put on a timetable here (``Faults.schedule``, fault_schedule.py).
+
+One rule fault is not a property of the order but of the message: ``lost=N`` discards the first
+N matching ``placeOrder`` messages silently, as if lost on the way to the gateway (no status, no
+error, no order id used); ``Faults.take_lost`` counts them down.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class FaultRule:
     symbols: frozenset[str] = frozenset()
     order_ref: str | None = None  # regular expression, searched
     min_quantity: Decimal | None = None
+    lost: int = 0  # matching placeOrder messages still to discard
 
     def matches(self, symbol: str, order_ref: str, quantity: Decimal) -> bool:
         if self.symbols and symbol.upper() not in self.symbols:
@@ -76,7 +81,7 @@ class Faults:
     schedule: list[ScheduledFault] = field(default_factory=list)
 
     def add_rule(self, *, symbols: set[str] | frozenset[str] | list[str] | None = None, order_ref: str | None = None,
-                 min_quantity: Decimal | int | str | None = None, **overrides) -> FaultRule:
+                 min_quantity: Decimal | int | str | None = None, lost: int = 0, **overrides) -> FaultRule:
         unknown = set(overrides) - set(ORDER_FAULT_NAMES)
         if unknown:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(ORDER_FAULT_NAMES)}")
@@ -85,9 +90,18 @@ class Faults:
             symbols=frozenset(s.upper() for s in (symbols or ())),
             order_ref=order_ref,
             min_quantity=None if min_quantity is None else Decimal(str(min_quantity)),
+            lost=int(lost),
         )
         self.rules.append(rule)
         return rule
+
+    def take_lost(self, symbol: str, order_ref: str, quantity: Decimal) -> bool:
+        """Whether this new order's placeOrder is to be discarded (``lost=N``); counts it."""
+        for rule in self.rules:
+            if rule.lost > 0 and rule.matches(symbol, order_ref, quantity):
+                rule.lost -= 1
+                return True
+        return False
 
     def for_order(self, symbol: str, order_ref: str, quantity: Decimal) -> OrderFaults:
         reject = symbol.upper() in self.reject_symbols or (
@@ -109,7 +123,8 @@ class Faults:
 
 
 def parse_fault_rule(text: str) -> tuple[dict, dict]:
-    """CLI form ``symbol=AAPL,MSFT;ref=^slow-;min_qty=500:ack_delay=1.5,presubmitted``.
+    """CLI form ``symbol=AAPL,MSFT;ref=^slow-;min_qty=500:ack_delay=1.5,presubmitted``
+(``symbol=IBM:lost=1``: the first matching placeOrder is lost).
 
     Returns (criteria, overrides) for ``Faults.add_rule(**criteria, **overrides)``.
     """
@@ -132,8 +147,14 @@ def parse_fault_rule(text: str) -> tuple[dict, dict]:
     for switch in filter(None, switches.split(",")):
         name, eq, value = switch.partition("=")
         name = name.strip()
+        if name == "lost":
+            count = int(value) if eq else 1
+            if count < 0:
+                raise ValueError("lost must be a count of placeOrder messages, 0 or more")
+            overrides[name] = count
+            continue
         if name not in ORDER_FAULT_NAMES:
-            raise ValueError(f"unknown fault {name!r}; known: {', '.join(ORDER_FAULT_NAMES)}")
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join((*ORDER_FAULT_NAMES, 'lost'))}")
         if name == "ack_delay":
             overrides[name] = float(value) if eq else 1.0
         elif name == "fill_mode":

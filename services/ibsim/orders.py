@@ -90,6 +90,13 @@ class OrdersMixin(SimulatorBase):
         if instrument is None:
             session.error(req.order_id, 200, "No security definition has been found for the request")
             return
+        if self.config.faults.take_lost(instrument.key, req.order_ref, req.quantity):
+            # the ``lost=N`` fault: as if the message never reached the gateway (nothing answers)
+            log.info("placeOrder %d from client %d (%s, ref=%r) discarded: lost=N fault", req.order_id, client_id,
+                     instrument.key, req.order_ref)
+            self._emit("order_lost", {"order_id": req.order_id, "client_id": client_id, "symbol": instrument.key,
+                                      "order_ref": req.order_ref})
+            return
         order = SimOrder(
             order_id=req.order_id,
             client_id=client_id,

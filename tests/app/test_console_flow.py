@@ -4,10 +4,11 @@ cancel-all from the blotter reach the simulator; halt blocks execute."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QMenu
 
 from services.domain import OrderState, OrderType, Side, TradeMode, TradingState
 from tests.app.conftest import run
@@ -271,7 +272,7 @@ def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloo
     run(qloop, scenario())
 
 
-def test_auto_recovery_cancels_an_unacknowledged_order_and_never_resends(qloop, open_console, monkeypatch, tmp_path):
+def test_recover_now_cancels_an_unacknowledged_order_and_replaces_it_once(qloop, open_console, monkeypatch, tmp_path):
     _say_yes(monkeypatch)
     targets = tmp_path / "recovery.csv"
     targets.write_text("symbol,weight\nIBM,0.05\nAAPL,0.05\n")
@@ -288,14 +289,27 @@ def test_auto_recovery_cancels_an_unacknowledged_order_and_never_resends(qloop, 
             await wait_for(lambda: any(o.symbol == "IBM" and o.status is OrderState.SUBMITTED for o in w.orders_model.records())
                            and any(o.symbol == "AAPL" and o.status is OrderState.FILLED for o in w.orders_model.records()),
                            15, "IBM stuck, AAPL filled")
-            controller.recovery_timeout = 0.0  # the configured timeout has passed
-            handled = await controller.recover_stuck()
-            assert [coid for coid in handled if "IBM" in coid] == handled and len(handled) == 1
-            await wait_for(lambda: next(o for o in w.orders_model.records() if o.symbol == "IBM").status is OrderState.CANCELED,
-                           10, "IBM canceled")
-            assert [o.symbol for o in sim.orders()].count("IBM") == 1  # looked up, never resent
+            [stuck] = [o for o in w.orders_model.records() if o.symbol == "IBM"]
+            # Trading -> Recover now, the configured timeout (45 s) passed on the service's clock
+            result = await controller.recover(datetime.now(UTC) + timedelta(seconds=60), manual=True)
+            assert result.considered == result.canceled == (stuck.client_order_id,)
+            [replaced] = result.replaced
+            assert replaced.client_order_id == stuck.client_order_id and replaced.retry == 1
+            assert "re-placed 1" in w.statusBar().currentMessage()
+            await wait_for(lambda: {(o.client_order_id, o.status) for o in w.orders_model.records() if o.symbol == "IBM"}
+                           == {(stuck.client_order_id, OrderState.CANCELED), (replaced.replacement, OrderState.SUBMITTED)},
+                           10, "IBM canceled and re-placed")
+            # the first one was canceled at the gateway before the second went out
+            assert [(o.order_ref, o.status) for o in sim.orders() if o.symbol == "IBM"] == [
+                (stuck.client_order_id, "Cancelled"), (replaced.replacement, "PendingSubmit")]
             w.audit_model.flush()
-            assert any(r.action == "order.ack_timeout" for r in w.audit_model.records())
+            actions = {r.action for r in w.audit_model.records()}
+            assert {"order.recovery_cancel", "order.recovery_replace"} <= actions
+            # the menu runs a pass on the real clock: the replacement is not stuck yet
+            [recover_now] = [a for m in w.menuBar().findChildren(QMenu) for a in m.actions() if a.text() == "Reco&ver now"]
+            recover_now.trigger()
+            await wait_for(lambda: w.statusBar().currentMessage().startswith("Auto-recovery: considered 0"), 10,
+                           lambda: f"the menu's pass reported (status: {w.statusBar().currentMessage()!r})")
         finally:
             await console.close()
 

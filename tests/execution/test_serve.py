@@ -272,3 +272,41 @@ async def test_serve_stopped_during_a_database_outage_keeps_every_event_in_the_j
     finally:
         await proxy.cut()
         database.dispose()
+
+
+async def test_serve_sends_an_order_a_crash_left_stored_but_unsent(database, db_url, simulator):
+    """Issue 12: a run's order stored NEW when its process died before sending it is sent by the
+    headless service's auto-recovery, once, and fills."""
+    from services.db.models import TradeOrder
+    from services.domain import OrderState, TradeMode
+
+    from .conftest import build_stack, make_snapshot
+
+    stack = await build_stack(database, simulator, client_id=5)
+    try:
+        _, snapshot_id = make_snapshot(database, "crashed", {"MSFT": "0.01"})
+        run_ = await stack.service.create_run("crashed", snapshot_id, TradeMode.PAPER, {})
+        preview = await stack.service.preview(run_.id, Decimal("100000"))
+        await stack.service._db(stack.service._insert_orders, run_.id, preview.plan)  # ... and died here
+    finally:
+        await stack.close()
+    with database.unit_of_work() as session:
+        [order] = session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_.id))
+        order.created_at = order.created_at.replace(year=order.created_at.year - 1)  # long past the timeout
+        ref = order.client_order_id
+    assert simulator.orders() == []
+
+    serve = await ServeProcess.start(db_url, simulator.port)
+    try:
+        await serve.wait_line("recovery: considered 1, canceled 0, sent 1", timeout=60)
+
+        def status() -> str:
+            with database.session() as session:
+                return str(session.scalar(select(TradeOrder.status).where(TradeOrder.client_order_id == ref)))
+
+        await wait_until(lambda: status() == OrderState.FILLED.value, 30, lambda: f"the order filled (now {status()})")
+        assert [o.order_ref for o in simulator.orders()] == [ref]  # sent once
+    finally:
+        result = await serve.stop()
+    assert result.code == 0, result.err
+    assert_db_matches_ledger(database, simulator)

@@ -204,3 +204,34 @@ def test_fault_rule_parsing_and_resolution():
         parse_fault_rule("symbol=AAPL:no_such_fault")
     with pytest.raises(ValueError):
         faults.add_rule(symbols={"AAPL"}, bogus=True)
+
+
+def test_lost_rule_parsing_counts_down():
+    criteria, overrides = parse_fault_rule("symbol=IBM:lost=2")
+    assert (criteria, overrides) == ({"symbols": {"IBM"}}, {"lost": 2})
+    faults = Faults()
+    faults.add_rule(**criteria, **overrides)
+    assert faults.take_lost("AAPL", "", Decimal(1)) is False  # another symbol: never lost
+    assert [faults.take_lost("IBM", "", Decimal(1)) for _ in range(3)] == [True, True, False]
+    assert parse_fault_rule("ref=^R-:lost")[1] == {"lost": 1}
+    with pytest.raises(ValueError):
+        parse_fault_rule("symbol=IBM:lost=-1")
+
+
+async def test_lost_place_order_is_silently_discarded(simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 10147, ")  # the cancel of the lost order: the gateway does not know it
+    simulator.faults.add_rule(symbols={"IBM"}, lost=1)
+    ib = await ib_client()
+    [ibm] = await ib.qualifyContractsAsync(Stock("IBM", "SMART", "USD"))
+    lost = ib.placeOrder(ibm, MarketOrder("BUY", 3, orderRef="lost-1"))
+    kept = ib.placeOrder(ibm, MarketOrder("BUY", 2, orderRef="kept-1"))
+    # one socket, in order: once the second order filled, the first was handled (and discarded)
+    await wait_for(lambda: kept.orderStatus.status == "Filled", message="the second IBM order to fill")
+    assert lost.orderStatus.status == "PendingSubmit" and lost.log[-1].status == "PendingSubmit"
+    assert [o.order_ref for o in simulator.orders()] == ["kept-1"]
+    assert [e.order_ref for e in simulator.executions()] == ["kept-1"]
+    errors = []
+    ib.errorEvent += lambda req_id, code, *rest: errors.append((req_id, code))
+    ib.cancelOrder(lost.order)
+    await wait_for(lambda: errors, message="the answer to the cancel of the lost order")
+    assert errors == [(lost.order.orderId, 10147)]

@@ -51,6 +51,11 @@ class RunServiceBase:
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    def executing_runs(self) -> set[int]:
+        """The runs this process is executing right now (auto-recovery leaves their NEW orders
+        to their sender)."""
+        return set(self._executing)
+
     def _check_live(self, mode: TradeMode, live_token: str | None) -> None:
         if TradeMode(mode) is TradeMode.LIVE and not is_live_token(live_token):
             raise LiveConfirmRequired("live_confirm_required: type LIVE to trade a live account")

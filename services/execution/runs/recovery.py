@@ -1,5 +1,9 @@
 """Recovery of orders IB never acknowledged: cancelled at IB, then reconciled before any is called
-dead; never resent (docs/ib-notes.md, pitfall 4)."""
+dead; never resent (docs/ib-notes.md, pitfall 4).
+
+The window, ``recover`` and ``execute --wait-seconds`` use the full auto-recovery service
+(services.execution.recovery.AutoRecovery: also NEW orders never sent, and re-placing under the
+trade settings' conditions); these two methods stay for their remaining callers."""
 
 from __future__ import annotations
 

@@ -390,7 +390,11 @@ class EventProjection:
             run = session.get(TradeRun, run_id)
             if run is None:
                 continue
-            rows = session.execute(select(TradeOrder.status, TradeOrder.filled_quantity).where(TradeOrder.run_id == run_id)).all()
+            # an order replaced by another of the run (auto-recovery's re-placement, a cancel-and-new
+            # replace) is accounted for by its replacement
+            replaced = select(TradeOrder.replaces_order_id).where(TradeOrder.run_id == run_id, TradeOrder.replaces_order_id.is_not(None))
+            rows = session.execute(select(TradeOrder.status, TradeOrder.filled_quantity).where(
+                TradeOrder.run_id == run_id, TradeOrder.id.not_in(replaced))).all()
             status = run_status([(OrderState(s), q) for s, q in rows])
             if status is RunStatus.QUEUED and run.status is not RunStatus.QUEUED:
                 continue  # never move a started run back to queued
