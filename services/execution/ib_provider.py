@@ -230,7 +230,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
         self.connected_at: datetime | None = None
-        self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
+        self.reconnect_attempts: list[float] = []  # the last delays actually waited (tests, GUI)
         self._connect_attempt: _ConnectAttempt | None = None
         self._query_locks: dict[str, asyncio.Lock] = {}
         self._forgotten_at = 0.0  # loop time of the last forget_finished
@@ -349,6 +349,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             if self._closing:
                 return
             self.reconnect_attempts.append(delay)
+            del self.reconnect_attempts[:-100]  # the recent ones: a long session must not grow it
             self._set_state(ConnectionState.DISCONNECTED, f"reconnecting in {delay:g} s", retry_in=delay)
             await self._sleep(delay)
             if self._closing:
@@ -406,6 +407,20 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             translate = getattr(self, f"_on_{name}")
             probe = getattr(self, f"_before_{name}", None)
             setattr(wrapper, name, self._hooked(original, translate, probe))
+        wrapper.completedOrder = self._on_completedOrder  # replaced, not hooked: see there
+
+    def _on_completedOrder(self, contract, order, orderState) -> None:
+        """One finished order of the day answering reqCompletedOrders, kept as our compact event
+        only. ib_async would build a Trade per finished order (with its 21 eventkit Events,
+        ~12 KB) and add it to its books: every reconnect's reconciliation materialised the whole
+        day's orders at once, and the process kept that peak (the soak's steps at each drop)."""
+        answer = self.ib.wrapper._results.get("completedOrders")
+        if answer is None:  # not asked for: no request open
+            return
+        try:
+            answer.append(self._order_event(order.orderId, contract, order, orderState.status, True))
+        except Exception:  # never let a translation error stop the decoder
+            log.exception("cannot translate completed order %s", getattr(order, "orderRef", "?"))
 
     def _hooked(self, original, translate, probe):
         def hooked(*args):

@@ -177,10 +177,8 @@ class IbQueries:
 
     async def completed_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
-        trades = await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders")
-        out = [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
-        self.forget_finished()  # the answer added every finished order of the day to ib_async's books
-        return out
+        # the adapter's completedOrder handler answers with events, not ib_async Trades
+        return list(await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders"))
 
     async def executions(self) -> list[ExecutionEvent]:
         self._require_connected()
