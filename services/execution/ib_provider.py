@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -53,11 +54,12 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
 
 
-# ib_async keeps every trade and fill of a connection in its wrapper, and a reconnect's
-# reqCompletedOrders / reqExecutions adds the whole day's again: memory grew with the orders sent
-# (the soak: +6 MB at every reconnect). A finished trade quiet for this long (late commission
-# reports come within seconds) is dropped from those books; the database has it.
-FORGET_FINISHED_AFTER = 60.0
+# ib_async keeps every trade and fill of a connection in its wrapper (a Trade with its 21
+# eventkit Events is ~12 KB): memory grew with the orders sent. A finished trade quiet for this
+# long (late commission reports come within seconds; the adapter's hooks read the raw messages,
+# not these books) is dropped from them; the database has it. The answers to reconciliation's
+# reqCompletedOrders / reqExecutions never enter them (see _on_completedOrder, _answer_execDetails).
+FORGET_FINISHED_AFTER = 10.0
 
 
 def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
@@ -226,6 +228,8 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
         self._trades: dict[str, Any] = {}
+        # execId -> (reqId, position) of an execution in the reqExecutions answer being collected
+        self._answered_executions: dict[str, tuple[int, int]] = {}
         self._closing = False
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
@@ -406,7 +410,8 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             original = getattr(wrapper, name)
             translate = getattr(self, f"_on_{name}")
             probe = getattr(self, f"_before_{name}", None)
-            setattr(wrapper, name, self._hooked(original, translate, probe))
+            answer = getattr(self, f"_answer_{name}", None)
+            setattr(wrapper, name, self._hooked(original, translate, probe, answer))
         wrapper.completedOrder = self._on_completedOrder  # replaced, not hooked: see there
 
     def _on_completedOrder(self, contract, order, orderState) -> None:
@@ -422,8 +427,10 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         except Exception:  # never let a translation error stop the decoder
             log.exception("cannot translate completed order %s", getattr(order, "orderRef", "?"))
 
-    def _hooked(self, original, translate, probe):
+    def _hooked(self, original, translate, probe, answer=None):
         def hooked(*args):
+            if answer is not None and answer(*args):
+                return  # a reply the adapter collected itself: ib_async builds nothing for it
             # state ib_async is about to change (e.g. a request future it will pop)
             before = probe(*args) if probe is not None else None
             original(*args)
@@ -553,6 +560,31 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             source=source, raw=raw,
         )
 
+    def _answer_execDetails(self, reqId, contract, execution) -> bool:
+        """An execution answering reqExecutions goes straight into the answer as our event. ib_async
+        would build a Fill (with its Execution, Contract and CommissionReport, ~5 KB) per execution
+        of the day and keep it in its books: every reconnect's reconciliation materialised the
+        whole day's executions at once (the soak's steps at each drop). Live executions are
+        ib_async's as before (its Trade keeps them)."""
+        from ib_async.util import UNSET_INTEGER
+
+        wrapper = self.ib.wrapper
+        answer = wrapper._results.get(reqId) if reqId in wrapper._futures else None
+        if answer is None:
+            return False
+        if execution.orderId == UNSET_INTEGER:
+            execution.orderId = 0  # as ib_async does: TWS leaves it unset for manual orders
+        if execution.clientId == self.client_id:
+            self.inflight.answered(execution.orderId)
+        try:
+            event = self._execution_event(contract, execution, source="reconcile")
+        except Exception:  # never let a translation error stop the decoder
+            log.exception("cannot translate execution %s answering reqExecutions", getattr(execution, "execId", "?"))
+            return True
+        self._answered_executions[execution.execId] = (reqId, len(answer))
+        answer.append(event)
+        return True
+
     def _on_execDetails(self, reqId, contract, execution, *, before=None):
         if execution.clientId == self.client_id:
             self.inflight.answered(execution.orderId)
@@ -566,6 +598,12 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         commission = dec(report.commission)
         if commission is None:
             return None
+        answered = self._answered_executions.get(report.execId)
+        if answered is not None and report.currency:  # its execution is in a reqExecutions answer being collected
+            req_id, index = answered
+            answer = self.ib.wrapper._results.get(req_id)
+            if answer is not None and index < len(answer) and answer[index].exec_id == report.execId:
+                answer[index] = replace(answer[index], commission=commission)
         return CommissionEvent(exec_id=report.execId, commission=commission, currency=report.currency or "USD",
                                realized_pnl=dec(report.realizedPNL), raw=raw)
 

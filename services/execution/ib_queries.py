@@ -37,7 +37,7 @@ def price_kind(market_data_type: int | None, from_close: bool) -> str:
 class IbQueries:
     """Needs from the provider: ``ib``, ``sender``, ``account``, ``contract_store``,
     ``_contracts``, ``_query_locks``, ``_require_connected``, ``_order_event``,
-    ``_execution_event``."""
+    ``_answered_executions``."""
 
     async def _ask(self, start, what: str):
         """One query, paced, asked again if IB dropped it; the same query never runs twice at
@@ -182,14 +182,15 @@ class IbQueries:
 
     async def executions(self) -> list[ExecutionEvent]:
         self._require_connected()
-        fills = await self._ask(self.ib.reqExecutionsAsync, "executions")
-        out = []
-        for fill in fills:
-            report = fill.commissionReport
-            commission = dec(report.commission) if report.currency else None
-            out.append(self._execution_event(fill.contract, fill.execution, commission, source="reconcile"))
-        self.forget_finished()  # the answer added every execution of the day to ib_async's books
-        return out
+        # the adapter's execDetails hook answers with events (their commission filled in as the
+        # reports come), not ib_async Fills; one executions query at a time (``_ask``)
+        self._answered_executions.clear()
+        try:
+            answer = list(await self._ask(self.ib.reqExecutionsAsync, "executions"))
+        finally:
+            self._answered_executions.clear()
+        self.forget_finished()  # a reconciliation also prunes the books (no order may be placed for a while)
+        return answer
 
     async def positions(self) -> list[BrokerPosition]:
         self._require_connected()

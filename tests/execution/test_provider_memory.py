@@ -127,3 +127,20 @@ async def test_twenty_reconnects_leave_no_handler_waiter_or_task_behind(database
         assert len(built.provider.reconnect_attempts) == 22  # one per drop, and bounded (last 100)
     finally:
         await built.close()
+
+
+async def test_the_executions_answer_builds_no_client_library_fill_and_keeps_the_commissions(stack):
+    # the same for reqExecutions: a Fill (~5 KB) per execution of the day at every reconciliation
+    refs = set()
+    for symbol in ("AAPL", "MSFT"):
+        record = await stack.actions.manual_order(symbol, Side.BUY, Decimal(2))
+        await _settle(stack, record.id, {OrderState.FILLED})
+        refs.add(_ref(stack, record.id))
+    wrapper = stack.provider.ib.wrapper
+    stack.provider.forget_finished(older_than=0.0)
+    assert wrapper.fills == {}
+    answer = [event for event in await stack.provider.executions() if event.order_ref in refs]
+    assert {event.order_ref for event in answer} == refs
+    assert all(event.source == "reconcile" and event.commission is not None for event in answer)
+    assert wrapper.fills == {} and wrapper.trades == {}  # nothing added to ib_async's books
+    assert stack.provider._answered_executions == {}
