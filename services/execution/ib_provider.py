@@ -698,6 +698,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                     del wrapper.permId2Trade[trade.order.permId]
                 if self._trades.get(trade.order.orderRef) is trade:
                     del self._trades[trade.order.orderRef]
+                self._forget_ids(trade.order)
                 forgotten += 1
             else:
                 live_perms.add(trade.order.permId)
@@ -707,6 +708,15 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             if quiet(fill.time) and execution.permId not in live_perms and (execution.clientId, execution.orderId) not in live_ids:
                 del wrapper.fills[exec_id]
         return forgotten
+
+    def _forget_ids(self, order) -> None:
+        """Our maps to a finished order's orderRef (one entry per order: a session's worth grew
+        for good). A late message about it still finds the order by its permId in the database."""
+        ref = order.orderRef
+        if ref and self._ref_by_perm_id.get(order.permId) == ref:
+            del self._ref_by_perm_id[order.permId]
+        if ref and order.clientId == self.client_id and self._ref_by_order_id.get(order.orderId) == ref:
+            del self._ref_by_order_id[order.orderId]
 
     def _forget_finished_now_and_then(self) -> None:
         if asyncio.get_running_loop().time() - self._forgotten_at >= FORGET_FINISHED_AFTER / 2:

@@ -31,6 +31,10 @@ async def test_reconciliation_queries_leave_no_finished_trade_in_the_client_libr
     assert report.executions >= 3 and report.completed_orders >= 3  # the answers were used
     done = [t for t in wrapper.trades.values() if t.isDone()]
     assert done == [] and wrapper.fills == {}
+    # and the adapter's own maps to orderRef keep the working order alone (they grew by one
+    # entry per order for the whole session)
+    assert set(stack.provider._ref_by_perm_id.values()) == {_ref(stack, resting.id)}
+    assert set(stack.provider._ref_by_order_id.values()) <= {_ref(stack, resting.id)}
     # the working order stays known to ib_async (a modify or cancel needs its Trade)
     assert [t.order.orderRef for t in wrapper.trades.values()] == [_ref(stack, resting.id)]
     assert await stack.actions.cancel(resting.id, wait=True)
