@@ -148,3 +148,31 @@ async def test_the_executions_answer_builds_no_client_library_fill_and_keeps_the
     assert all(event.source == "reconcile" and event.commission is not None for event in answer)
     assert wrapper.fills == {} and wrapper.trades == {}  # nothing added to ib_async's books
     assert stack.provider._answered_executions == {}
+
+
+async def test_reconciliation_does_not_resubmit_executions_stored_with_their_commission(stack, monkeypatch):
+    # every execution of the day went to the writer again at every reconnect, for nothing (the
+    # writer changes nothing for a fill it has with its commission) but a peak the process kept
+    from services.execution.events import ExecutionEvent
+    from tests.fixtures.waiting import wait_until
+
+    record = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(2))
+    await _settle(stack, record.id, {OrderState.FILLED})
+    ref = _ref(stack, record.id)
+    await wait_until(lambda: _fills_with_commission(stack.db, record.id), 10, "the fills stored with their commission")
+    submitted = []
+    submit = stack.writer.submit
+    monkeypatch.setattr(stack.writer, "submit", lambda event: (submitted.append(event), submit(event))[1])
+    report = await stack.reconciler.reconcile()
+    assert report.executions >= 1 and report.missing_fills == []
+    assert [e for e in submitted if isinstance(e, ExecutionEvent) and e.order_ref == ref] == []
+
+
+def _fills_with_commission(db, order_id) -> bool:
+    from sqlalchemy import select
+
+    from services.db.models import TradeFill
+
+    with db.session() as session:
+        commissions = session.scalars(select(TradeFill.commission).where(TradeFill.order_id == order_id)).all()
+    return bool(commissions) and all(c is not None for c in commissions)
