@@ -43,12 +43,37 @@ def _malloc_figures() -> tuple[int, int, int]:
         return 0, 0, 0
 
 
+def pymalloc_arenas() -> tuple[int, int]:
+    """(arenas allocated now, bytes in used blocks) of Python's small-object allocator, read from
+    sys._debugmallocstats (it prints to the C stderr)."""
+    import os
+    import re
+    import tempfile
+
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(capture.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode(errors="replace")
+    arenas = re.search(r"# arenas allocated current\s*=\s*([\d,]+)", text)
+    used = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    return (int(arenas.group(1).replace(",", "")) if arenas else 0, int(used.group(1).replace(",", "")) if used else 0)
+
+
 def sample_line(t: float, drops: int) -> str:
     in_use, free, mapped = _malloc_figures()
     traced, peak = tracemalloc.get_traced_memory() if tracemalloc.is_tracing() else (0, 0)
     if tracemalloc.is_tracing():
         tracemalloc.reset_peak()  # the next sample's peak is the peak since this one
-    return (f"{t:6.1f}s drops={drops:3d} rss={soak_module.rss_bytes() / 2**20:6.1f} malloc_in_use={in_use / 2**20:6.1f} "
+    arenas, used = pymalloc_arenas()
+    return (f"{t:6.1f}s drops={drops:3d} rss={soak_module.rss_bytes() / 2**20:6.1f} pymalloc_arenas={arenas:4d} "
+            f"pymalloc_used={used / 2**20:6.1f} malloc_in_use={in_use / 2**20:6.1f} "
             f"malloc_free={free / 2**20:6.1f} malloc_mmapped={mapped / 2**20:5.1f} py_blocks={sys.getallocatedblocks():8d} "
             f"traced={traced / 2**20:6.1f} peak={peak / 2**20:6.1f} threads={threading.active_count()}")
 
