@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup = min(max(soak_module.WARMUP_SECONDS, soak_module.WARMUP_FRACTION * (end - start)), (end - start) / 2)
             await asyncio.sleep(warmup)  # the soak's own warm-up period
             probe.mark(self.report.drops)
+            self.report.rss_start_raw = soak_module.rss_bytes(trim=False)
             self.report.rss_start = soak_module.rss_bytes()
             while time.monotonic() < end and not self.broken:
                 probe.samples.append(sample_line(time.monotonic() - start, self.report.drops))
