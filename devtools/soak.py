@@ -22,13 +22,15 @@ Load, concurrently until the time is up:
 Goals (exit 1 if one fails): zero lost or duplicated fills (current fills == the simulator's
 executions, superseded revisions == the rest of its ledger), zero orders sent twice (the
 simulator saw each orderRef once), every order's filled quantity equal to the simulator's, no
-unexpected error, memory (RSS after warm-up vs at the end) growing less than 10 %.
+unexpected error, memory (RSS after warm-up vs at the end of the load, each read once the C
+allocator gave its free memory back; the figures as read are shown too) growing less than 10 %.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import hashlib
 import json
@@ -83,6 +85,9 @@ class SoakReport:
     rss_start: int = 0
     rss_end: int = 0
     rss_before_load: int = 0
+    rss_start_raw: int = 0  # the same two figures read without giving free memory back (shown, not judged)
+    rss_end_raw: int = 0
+    rss_after_checks: int = 0  # after the settle and the comparison (they load the whole day: shown, not judged)
     rss_samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds into the load, bytes)
     expected_errors: Counter = field(default_factory=Counter)
     error_examples: dict[str, str] = field(default_factory=dict)
@@ -106,8 +111,11 @@ class SoakReport:
             (f"  throughput: {self.orders_at_broker} orders ({self.orders_at_broker / per:.2f}/s), "
              f"{self.fills} fills ({self.fills / per:.2f}/s)"),
             (f"  memory (RSS): {self.rss_before_load / 2**20:.1f} MiB at the start, {self.rss_start / 2**20:.1f} MiB after "
-             f"the warm-up under load, {self.rss_end / 2**20:.1f} MiB at the end ({self.memory_growth:+.1%} since the "
-             f"warm-up, goal < {MEMORY_GROWTH_LIMIT:.0%})"),
+            f"the warm-up under load, {self.rss_end / 2**20:.1f} MiB at the end ({self.memory_growth:+.1%} since the "
+            f"warm-up, goal < {MEMORY_GROWTH_LIMIT:.0%}); as read before the allocator gave its free memory back: "
+            f"{self.rss_start_raw / 2**20:.1f} -> {self.rss_end_raw / 2**20:.1f} MiB "
+            f"({(self.rss_end_raw - self.rss_start_raw) / max(self.rss_start_raw, 1):+.1%}); "
+            f"{self.rss_after_checks / 2**20:.1f} MiB after the final checks"),
             "  RSS samples (s: MiB): " + ", ".join(f"{t:.0f}: {b / 2**20:.0f}" for t, b in self.rss_samples),
         ]
         if self.expected_errors:
@@ -124,13 +132,28 @@ class SoakReport:
                 "orders_per_second": round(self.orders_at_broker / max(self.seconds, 1e-9), 3),
                 "fills_per_second": round(self.fills / max(self.seconds, 1e-9), 3),
                 "rss_before_load": self.rss_before_load, "rss_start": self.rss_start, "rss_end": self.rss_end,
+                "rss_start_raw": self.rss_start_raw, "rss_end_raw": self.rss_end_raw, "rss_after_checks": self.rss_after_checks,
                 "rss_samples": self.rss_samples, "memory_growth": round(self.memory_growth, 4),
                 "expected_errors": dict(self.expected_errors), "error_examples": self.error_examples, "failures": self.failures, "ok": self.ok}
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process now (Linux: /proc; elsewhere the peak from getrusage)."""
+def release_free_memory() -> bool:
+    """Give the C allocator's free memory back to the system (glibc's malloc_trim), so that RSS
+    counts what the process holds. glibc keeps what a peak freed (here each reconnect's
+    reconciliation of the day's orders, in the loop's and the worker threads' arenas) for reuse,
+    and the RSS read as is rose with every peak though nothing stayed allocated."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
+def rss_bytes(*, trim: bool = True) -> int:
+    """Resident set size of this process now (Linux: /proc; elsewhere the peak from getrusage),
+    after a garbage collection and, with ``trim``, once the allocator gave back its free memory."""
     gc.collect()
+    if trim:
+        release_free_memory()
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
@@ -341,10 +364,11 @@ class Soak:
         warmup = min(max(WARMUP_SECONDS, WARMUP_FRACTION * seconds), seconds / 2)
         interval = max(1.0, seconds / 30)
         while (now := time.monotonic()) < end and not self.broken:
+            raw = rss_bytes(trim=False)
             rss = rss_bytes()
             self.report.rss_samples.append((round(now - start, 1), rss))
             if not self.report.rss_start and now - start >= warmup:
-                self.report.rss_start = rss
+                self.report.rss_start, self.report.rss_start_raw = rss, raw
             await asyncio.sleep(min(interval, max(end - time.monotonic(), 0)))  # the sampling period
 
     async def restart_database(self) -> None:
@@ -374,6 +398,10 @@ class Soak:
         end = start + self.options.seconds
         await asyncio.gather(self.runs_worker(end), self.manual_worker(end), self.faults_worker(start, end),
                              self.memory_worker(start, end))
+        # the end of the load is the figure: what follows (the simulator's books, the database
+        # read back for the comparison) is the soak's own work, in the same process
+        report.rss_end_raw = rss_bytes(trim=False)
+        report.rss_end = rss_bytes()
         report.seconds = time.monotonic() - start
         report.orders_at_broker = len(await self.sim.call("orders")) - orders_before
         report.fills = len(await self.sim.call("ledger")) - fills_before
@@ -382,7 +410,7 @@ class Soak:
         else:
             await self.settle()
             await self.compare()
-        report.rss_end = rss_bytes()
+        report.rss_after_checks = rss_bytes()
         if report.memory_growth >= MEMORY_GROWTH_LIMIT:
             report.failures.append(f"memory grew {report.memory_growth:.1%} (goal < {MEMORY_GROWTH_LIMIT:.0%})")
         report.failures[:0] = [f"unexpected error: {u}" for u in self.unexpected]

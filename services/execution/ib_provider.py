@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -53,11 +54,12 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 60.0
 
 
-# ib_async keeps every trade and fill of a connection in its wrapper, and a reconnect's
-# reqCompletedOrders / reqExecutions adds the whole day's again: memory grew with the orders sent
-# (the soak: +6 MB at every reconnect). A finished trade quiet for this long (late commission
-# reports come within seconds) is dropped from those books; the database has it.
-FORGET_FINISHED_AFTER = 60.0
+# ib_async keeps every trade and fill of a connection in its wrapper (a Trade with its 21
+# eventkit Events is ~12 KB): memory grew with the orders sent. A finished trade quiet for this
+# long (late commission reports come within seconds; the adapter's hooks read the raw messages,
+# not these books) is dropped from them; the database has it. The answers to reconciliation's
+# reqCompletedOrders / reqExecutions never enter them (see _on_completedOrder, _answer_execDetails).
+FORGET_FINISHED_AFTER = 10.0
 
 
 def backoff_delays(start: float = BACKOFF_START, maximum: float = BACKOFF_MAX):
@@ -231,11 +233,13 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
         self._trades: dict[str, Any] = {}
+        # execId -> (reqId, position) of an execution in the reqExecutions answer being collected
+        self._answered_executions: dict[str, tuple[int, int]] = {}
         self._closing = False
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
         self.connected_at: datetime | None = None
-        self.reconnect_attempts: list[float] = []  # the delays actually waited (tests, GUI)
+        self.reconnect_attempts: list[float] = []  # the last delays actually waited (tests, GUI)
         self._connect_attempt: _ConnectAttempt | None = None
         self._query_locks: dict[str, asyncio.Lock] = {}
         self._forgotten_at = 0.0  # loop time of the last forget_finished
@@ -360,6 +364,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             if self._closing:
                 return
             self.reconnect_attempts.append(delay)
+            del self.reconnect_attempts[:-100]  # the recent ones: a long session must not grow it
             self._set_state(ConnectionState.DISCONNECTED, f"reconnecting in {delay:g} s", retry_in=delay)
             await self._sleep(delay)
             if self._closing:
@@ -416,10 +421,27 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             original = getattr(wrapper, name)
             translate = getattr(self, f"_on_{name}")
             probe = getattr(self, f"_before_{name}", None)
-            setattr(wrapper, name, self._hooked(original, translate, probe))
+            answer = getattr(self, f"_answer_{name}", None)
+            setattr(wrapper, name, self._hooked(original, translate, probe, answer))
+        wrapper.completedOrder = self._on_completedOrder  # replaced, not hooked: see there
 
-    def _hooked(self, original, translate, probe):
+    def _on_completedOrder(self, contract, order, orderState) -> None:
+        """One finished order of the day answering reqCompletedOrders, kept as our compact event
+        only. ib_async would build a Trade per finished order (with its 21 eventkit Events,
+        ~12 KB) and add it to its books: every reconnect's reconciliation materialised the whole
+        day's orders at once, and the process kept that peak (the soak's steps at each drop)."""
+        answer = self.ib.wrapper._results.get("completedOrders")
+        if answer is None:  # not asked for: no request open
+            return
+        try:
+            answer.append(self._order_event(order.orderId, contract, order, orderState.status, True))
+        except Exception:  # never let a translation error stop the decoder
+            log.exception("cannot translate completed order %s", getattr(order, "orderRef", "?"))
+
+    def _hooked(self, original, translate, probe, answer=None):
         def hooked(*args):
+            if answer is not None and answer(*args):
+                return  # a reply the adapter collected itself: ib_async builds nothing for it
             # state ib_async is about to change (e.g. a request future it will pop)
             before = probe(*args) if probe is not None else None
             original(*args)
@@ -549,6 +571,31 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             source=source, raw=raw,
         )
 
+    def _answer_execDetails(self, reqId, contract, execution) -> bool:
+        """An execution answering reqExecutions goes straight into the answer as our event. ib_async
+        would build a Fill (with its Execution, Contract and CommissionReport, ~5 KB) per execution
+        of the day and keep it in its books: every reconnect's reconciliation materialised the
+        whole day's executions at once (the soak's steps at each drop). Live executions are
+        ib_async's as before (its Trade keeps them)."""
+        from ib_async.util import UNSET_INTEGER
+
+        wrapper = self.ib.wrapper
+        answer = wrapper._results.get(reqId) if reqId in wrapper._futures else None
+        if answer is None:
+            return False
+        if execution.orderId == UNSET_INTEGER:
+            execution.orderId = 0  # as ib_async does: TWS leaves it unset for manual orders
+        if execution.clientId == self.client_id:
+            self.inflight.answered(execution.orderId)
+        try:
+            event = self._execution_event(contract, execution, source="reconcile")
+        except Exception:  # never let a translation error stop the decoder
+            log.exception("cannot translate execution %s answering reqExecutions", getattr(execution, "execId", "?"))
+            return True
+        self._answered_executions[execution.execId] = (reqId, len(answer))
+        answer.append(event)
+        return True
+
     def _on_execDetails(self, reqId, contract, execution, *, before=None):
         if execution.clientId == self.client_id:
             self.inflight.answered(execution.orderId)
@@ -562,6 +609,12 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
         commission = dec(report.commission)
         if commission is None:
             return None
+        answered = self._answered_executions.get(report.execId)
+        if answered is not None and report.currency:  # its execution is in a reqExecutions answer being collected
+            req_id, index = answered
+            answer = self.ib.wrapper._results.get(req_id)
+            if answer is not None and index < len(answer) and answer[index].exec_id == report.execId:
+                answer[index] = replace(answer[index], commission=commission)
         return CommissionEvent(exec_id=report.execId, commission=commission, currency=report.currency or "USD",
                                realized_pnl=dec(report.realizedPNL), raw=raw)
 
@@ -665,6 +718,7 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
                 ref = trade.order.orderRef
                 if self._trades.get(ref) is trade:
                     del self._trades[ref]
+                self._forget_ids(trade.order)
                 forgotten += 1
             else:
                 live_perms.add(trade.order.permId)
@@ -674,6 +728,15 @@ class IbExecutionProvider(IbQueries, ExecutionProvider):
             if quiet(fill.time) and execution.permId not in live_perms and (execution.clientId, execution.orderId) not in live_ids:
                 del wrapper.fills[exec_id]
         return forgotten
+
+    def _forget_ids(self, order) -> None:
+        """Our maps to a finished order's orderRef (one entry per order: a session's worth grew
+        for good). A late message about it still finds the order by its permId in the database."""
+        ref = order.orderRef
+        if ref and self._ref_by_perm_id.get(order.permId) == ref:
+            del self._ref_by_perm_id[order.permId]
+        if ref and order.clientId == self.client_id and self._ref_by_order_id.get(order.orderId) == ref:
+            del self._ref_by_order_id[order.orderId]
 
     def _forget_finished_now_and_then(self) -> None:
         if asyncio.get_running_loop().time() - self._forgotten_at >= FORGET_FINISHED_AFTER / 2:

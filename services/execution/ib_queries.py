@@ -43,7 +43,7 @@ def price_kind(market_data_type: int | None, from_close: bool) -> str:
 class IbQueries:
     """Needs from the provider: ``ib``, ``sender``, ``account``, ``contract_store``,
     ``_contracts``, ``_query_locks``, ``_require_connected``, ``_order_event``,
-    ``_execution_event``."""
+    ``_answered_executions``."""
 
     # What the provider supplies, declared for the type checker (ib_async's IB is untyped).
     ib: Any
@@ -54,6 +54,7 @@ class IbQueries:
     _hours: dict[str, tuple[float, TradingHours | None]]  # listing key -> (loop time asked, hours)
     _contracts: dict[ContractSpec, Any]
     _query_locks: dict[str, asyncio.Lock]
+    _answered_executions: dict[str, tuple[int, int]]  # execId -> (reqId, position in the answer)
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
@@ -229,21 +230,20 @@ class IbQueries:
 
     async def completed_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
-        trades = await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders")
-        out = [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, True) for t in trades]
-        self.forget_finished()  # the answer added every finished order of the day to ib_async's books
-        return out
+        # the adapter's completedOrder handler answers with events, not ib_async Trades
+        return list(await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders"))
 
     async def executions(self) -> list[ExecutionEvent]:
         self._require_connected()
-        fills = await self._ask(self.ib.reqExecutionsAsync, "executions")
-        out = []
-        for fill in fills:
-            report = fill.commissionReport
-            commission = dec(report.commission) if report.currency else None
-            out.append(self._execution_event(fill.contract, fill.execution, commission, source="reconcile"))
-        self.forget_finished()  # the answer added every execution of the day to ib_async's books
-        return out
+        # the adapter's execDetails hook answers with events (their commission filled in as the
+        # reports come), not ib_async Fills; one executions query at a time (``_ask``)
+        self._answered_executions.clear()
+        try:
+            answer = list(await self._ask(self.ib.reqExecutionsAsync, "executions"))
+        finally:
+            self._answered_executions.clear()
+        self.forget_finished()  # a reconciliation also prunes the books (no order may be placed for a while)
+        return answer
 
     async def positions(self) -> list[BrokerPosition]:
         self._require_connected()

@@ -133,13 +133,17 @@ class Reconciler:
         db_state = await asyncio.to_thread(self._db_state, [e.exec_id for e in executions],
                                            {o.order_ref for o in broker_orders if o.order_ref},
                                            {o.perm_id for o in broker_orders if o.perm_id})
-        orders_by_ref, orders_by_perm, known_execs, db_positions = db_state
+        orders_by_ref, orders_by_perm, known_execs, settled_execs, db_positions = db_state
 
         for ev in executions:
             if account and ev.account and ev.account != account:
                 continue
             if ev.exec_id not in known_execs:
                 report.missing_fills.append(ev.exec_id)
+            elif ev.exec_id in settled_execs:
+                # stored with its commission: the writer would change nothing, but would load it
+                # (every execution of the day at every reconnect: the process kept that peak)
+                continue
             self.writer.submit(ev)  # exactly once by exec_id; commissions fill in
 
         seen_refs: set[str] = set()
@@ -236,12 +240,17 @@ class Reconciler:
             by_ref = {r[0]: (r[0], OrderState(r[2])) for r in rows}
             by_perm = {r[1]: (r[0], OrderState(r[2])) for r in rows if r[1]}
             known: set[str] = set()
+            settled: set[str] = set()  # stored with their commission
             for chunk in _chunks(exec_ids):
-                known.update(session.scalars(select(TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))).all())
+                for exec_id, commission in session.execute(
+                        select(TradeFill.exec_id, TradeFill.commission).where(TradeFill.exec_id.in_(chunk))):
+                    known.add(exec_id)
+                    if commission is not None:
+                        settled.add(exec_id)
             account = self.provider.account
             positions = {p.symbol: p.quantity for p in session.scalars(
                 select(Position).where(Position.project_key == 0, Position.account == account))}
-            return by_ref, by_perm, known, positions
+            return by_ref, by_perm, known, settled, positions
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId,
