@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ib_async import ExecutionFilter
+
 from services.core.contracts import ContractSpec, spec_of
 from services.core.trading_hours import TradingHours
 
@@ -233,13 +235,16 @@ class IbQueries:
         # the adapter's completedOrder handler answers with events, not ib_async Trades
         return list(await self._ask(lambda: self.ib.reqCompletedOrdersAsync(False), "completed orders"))
 
-    async def executions(self) -> list[ExecutionEvent]:
+    async def executions(self, since: datetime | None = None) -> list[ExecutionEvent]:
+        """The day's executions, or those from ``since`` on (IB's ExecutionFilter time, sent in
+        its UTC form ``yyyymmdd-hh:mm:ss``: docs/ib-notes.md)."""
         self._require_connected()
+        execution_filter = ExecutionFilter(time=since.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S")) if since else None
         # the adapter's execDetails hook answers with events (their commission filled in as the
         # reports come), not ib_async Fills; one executions query at a time (``_ask``)
         self._answered_executions.clear()
         try:
-            answer = list(await self._ask(self.ib.reqExecutionsAsync, "executions"))
+            answer = list(await self._ask(lambda: self.ib.reqExecutionsAsync(execution_filter), "executions"))
         finally:
             self._answered_executions.clear()
         self.forget_finished()  # a reconciliation also prunes the books (no order may be placed for a while)

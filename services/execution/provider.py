@@ -12,6 +12,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from services.core.contracts import ContractSpec
@@ -137,7 +138,7 @@ class ExecutionProvider(ABC):
     async def completed_orders(self) -> list[OpenOrderEvent]: ...
 
     @abstractmethod
-    async def executions(self) -> list[ExecutionEvent]: ...
+    async def executions(self, since: datetime | None = None) -> list[ExecutionEvent]: ...
 
     @abstractmethod
     async def positions(self) -> list[BrokerPosition]: ...

@@ -25,22 +25,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.core.ib_codes import CodeClass, classify
 from services.db.models import Position, TradeFill, TradeOrder
 from services.domain import WORKING_ORDER_STATES, OrderState
 
 from .audit import audit
 from .errors import NotConnected, QueryFailed
-from .events import ConnectionState, OpenOrderEvent
+from .events import ConnectionEvent, ConnectionState, OpenOrderEvent
 from .lease import LeaseManager, lease_token, release_claims
 from .provider import ExecutionProvider
 from .writer import EventWriter, PositionTruth, ReconciledStatus
 
 log = logging.getLogger(__name__)
+
+# How far before a loss of the line the next reconciliation asks IB for executions: the clocks of
+# IB and this machine, and the messages in flight when the line dropped.
+LOSS_MARGIN = timedelta(minutes=10)
 
 # IB statuses mapped onto what the database should show; used to tell whether to correct.
 _IB_FINAL = {"Filled": OrderState.FILLED, "Cancelled": OrderState.CANCELED, "ApiCancelled": OrderState.CANCELED,
@@ -58,7 +63,8 @@ class ReconcileReport:
     external: list[str] = field(default_factory=list)
     resolved_unknown: list[str] = field(default_factory=list)
     positions_corrected: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)  # SENDING, never at IB, sender gone: back to NEW
+    released: list[str] = field(default_factory=list)
+    executions_since: datetime | None = None  # the executions asked for (None: the whole day)  # SENDING, never at IB, sender gone: back to NEW
 
     @property
     def changed(self) -> bool:
@@ -71,6 +77,7 @@ class ReconcileReport:
             "executions": self.executions, "missing_fills": self.missing_fills, "corrected": self.corrected,
             "external": self.external, "resolved_unknown": self.resolved_unknown,
             "positions_corrected": self.positions_corrected, "released": self.released,
+            "executions_since": self.executions_since.isoformat() if self.executions_since else None,
         }
 
 
@@ -88,10 +95,42 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self.last_report: ReconcileReport | None = None
         self.failures = 0
+        self._complete = False  # a reconciliation of the whole day succeeded in this process
+        self._lost_since: datetime | None = None  # the line was lost at (since the last success)
+        self._losses = 0
 
     def install(self) -> None:
-        """Reconcile after every (re)connect and on 1101/1102."""
+        """Reconcile after every (re)connect and on 1101/1102; note when the line was lost."""
         self.provider.add_resync_hook(self._on_resync)
+        self.provider.subscribe(self._on_connection)
+        subscribe_notices = getattr(self.provider, "subscribe_notices", None)
+        if subscribe_notices is not None:
+            subscribe_notices(self._on_notice)
+
+    # The executions asked for after a drop. A full reconciliation asks for the whole day's; after
+    # one, events only go missing while the line is down (a dropped connection, or IB's 1100 until
+    # 1101/1102), so the next reconciliation asks only for executions since the loss, less a
+    # margin for the clocks of IB and this machine and for messages in flight at the drop. Each
+    # reconnect then costs what the outage cost, not the whole day again (the soak found every
+    # reconnect loading the day's executions, a peak the process kept).
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.DISCONNECTED:
+            self._mark_lost(event.time or datetime.now(UTC))
+
+    def _on_notice(self, code: int, _message: str) -> None:
+        if classify(code) is CodeClass.CONNECTIVITY_LOST:
+            self._mark_lost(datetime.now(UTC))
+
+    def _mark_lost(self, moment: datetime) -> None:
+        self._losses += 1
+        if self._lost_since is None or moment < self._lost_since:
+            self._lost_since = moment
+
+    def executions_since(self) -> datetime | None:
+        """Where the next reconciliation's executions query starts (None: the whole day)."""
+        if not self._complete or self._lost_since is None:
+            return None
+        return self._lost_since - LOSS_MARGIN
 
     async def _on_resync(self, state: ConnectionState) -> None:
         await self.reconcile_with_retry()
@@ -117,10 +156,12 @@ class Reconciler:
 
     async def _reconcile(self) -> ReconcileReport:
         report = ReconcileReport(datetime.now(UTC))
+        since, losses = self.executions_since(), self._losses
         # Every query first: any failure aborts before anything is written.
         open_orders = await self.provider.open_orders()
         completed = await self.provider.completed_orders()
-        executions = await self.provider.executions()
+        executions = await self.provider.executions(since) if since is not None else await self.provider.executions()
+        report.executions_since = since
         # a live fill received from here on may be missing from IB's answer: the writer does not
         # apply the answer to its symbol (it would overwrite the fill with a stale quantity)
         positions_mark = self.writer.position_mark()
@@ -220,6 +261,9 @@ class Reconciler:
 
         await self.writer.flush()
         self.last_report = report
+        self._complete = True
+        if self._losses == losses:  # no new loss while this ran: everything until now is covered
+            self._lost_since = None
         if report.changed:
             await asyncio.to_thread(audit, self.db, self.actor, "reconcile", "account", account, report.to_dict())
         # A reconciliation that found nothing to correct is routine (it runs on every connect and

@@ -6,6 +6,7 @@ After each the console reconciles and the database equals the simulator's ledger
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from services.db.repositories import PositionRepository
 from services.domain import OrderState, OrderType, Side
 from services.execution.events import ConnectionState
+from services.execution.reconcile import LOSS_MARGIN
 from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack
@@ -69,6 +71,32 @@ async def test_fills_in_a_connectivity_gap_reach_the_database_after_it(stack, ib
     await _settle(stack, ids[2], {OrderState.FILLED})
     await _until(lambda: all(f.commission is not None for f in db_fills(stack.db)), stack, "every commission stored")
     assert_db_matches_ledger(stack.db, stack.sim)
+
+
+async def test_after_a_gap_only_the_executions_since_the_loss_are_asked_for(stack, ib_log_guard):
+    """Issue 14's soak: every reconnect asked for the whole day's executions (a peak the process
+    kept). After one complete reconciliation, the next asks only from the loss of the line, less
+    a margin; a reconciliation with no loss before it asks for the whole day again."""
+    ib_log_guard.allow(r"Error 110[012], reqId -1")
+    await _until(lambda: stack.reconciler.last_report is not None, stack, "the connect's reconciliation")
+    assert stack.reconciler.last_report.executions_since is None  # the first: the whole day
+    ids = await three_resting_buys(stack)
+    lost_at = datetime.now(UTC)
+    stack.sim.connectivity_lost()
+    await wait_until(lambda: stack.provider.state is ConnectionState.LOST, 5, "the provider to hear 1100")
+    stack.sim.set_price("AAPL", "224")  # filled in the gap, never pushed (1101 below)
+    passes_before = stack.reconciler.last_report
+    stack.sim.connectivity_restored(data_lost=True)
+    await _until(lambda: stack.reconciler.last_report is not passes_before, stack, "a reconciliation pass after restoring",
+                 timeout=10)
+    report = stack.reconciler.last_report
+    assert report.executions_since is not None
+    assert abs(report.executions_since - (lost_at - LOSS_MARGIN)) < timedelta(seconds=5), report.executions_since
+    assert report.missing_fills == [e.exec_id for e in stack.sim.executions()]  # the gap's fill, found
+    assert_db_matches_ledger(stack.db, stack.sim)
+    assert _order(stack.db, ids[0]).status is OrderState.FILLED
+    again = await stack.reconciler.reconcile()  # on demand, nothing lost since: the whole day
+    assert again.executions_since is None and again.missing_fills == []
 
 
 async def test_the_console_reconnects_after_a_nightly_reset_and_finds_the_fills(database, simulator, ib_log_guard):
