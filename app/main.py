@@ -160,7 +160,7 @@ class Console:
         """Connect, retrying with the adapter's backoff (1 s doubling to 60 s) while the trader
         sees the countdown; the account guard's refusal is final and shown."""
         from services.execution.errors import NotConnected, Refused
-        from services.execution.ib_provider import backoff_delays
+        from services.execution.ib_connection import backoff_delays
 
         assert self.stack is not None and self.window is not None  # built before connecting
         provider, status = self.stack.provider, self.window.connection_status

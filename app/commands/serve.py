@@ -183,7 +183,7 @@ class HeadlessService:
         """Connect (the account guard, then reconciliation), retrying with the window's backoff
         until connected or stopped; a refusal (account guard) is final. False when stopped."""
         from services.execution.errors import NotConnected
-        from services.execution.ib_provider import backoff_delays
+        from services.execution.ib_connection import backoff_delays
 
         delays = backoff_delays()
         while not self.stop.is_set():

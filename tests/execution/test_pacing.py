@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from services.execution.ib_provider import backoff_delays
+from services.execution.ib_connection import backoff_delays
 from services.execution.pacing import PacingLimiter
 
 
