@@ -166,8 +166,10 @@ class _Settings:
 
 
 def test_settings_dialog_values_hide_the_password():
-    values = dialog_values(_Settings(), {"risk": {"max_order_notional": 5}, "auto_recovery": {"new_timeout_seconds": 45}})
+    values = dialog_values(_Settings(), {"risk": {"max_order_notional": 5}, "auto_recovery": {"new_timeout_seconds": 45},
+                                         "execution_data_source": "ib"})
     assert values["database_url"] == "mysql://u:***@h/db" and values["ib"]["port"] == 7497
+    assert values["execution_data_source"] == "ib" and values["data_sources"] == ["ib", "simulator"]
     assert values["risk_defaults"] == {"max_order_notional": 5} and values["theme"] == "dark"
 
 
@@ -178,7 +180,9 @@ def test_a_submitted_dialog_changes_the_file_and_the_database_parts():
     assert change.settings.ib.port == 4002 and change.settings.ib.host == "127.0.0.1"
     assert change.settings.ui.theme == "light" and change.theme == "light"
     assert change.settings.db_url == "mysql://u:secret@h/db"  # no URL submitted: kept
-    assert change.trade_changes == {"risk": {"max_order_notional": 7}, "auto_recovery": {"new_timeout_seconds": 30}}
+    # no data source submitted: None, which the trade settings service reads as "unchanged"
+    assert change.trade_changes == {"risk": {"max_order_notional": 7}, "auto_recovery": {"new_timeout_seconds": 30},
+                                    "execution_data_source": None}
     assert change.audit_payload == {"ib": data["ib"], "database_changed": False}
     assert change_from_dialog(_Settings(), {"theme": "neon"}).theme is None
     assert with_theme(_Settings(), "light").ui.theme == "light"
