@@ -60,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from app.logs import configure_logging
+    from app.malloc_arenas import limit_malloc_arenas
     from app.settings import SettingsError, load_settings
 
+    limit_malloc_arenas()  # before any thread starts: the window, serve and every command
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

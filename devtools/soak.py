@@ -566,6 +566,9 @@ async def soak(options: SoakOptions) -> SoakReport:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.malloc_arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as the console's own processes do (app.cli)
     parser = argparse.ArgumentParser(prog="dev.py soak", description=__doc__.split("\n\n")[0])
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--minutes", type=float, default=None, help="how long to load the console (default 1)")
