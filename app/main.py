@@ -157,28 +157,22 @@ class Console:
         return dialog.token()
 
     async def _connect_with_retry(self) -> None:
-        """Connect, retrying with the adapter's backoff (1 s doubling to 60 s) while the trader
-        sees the countdown; the account guard's refusal is final and shown."""
-        from services.execution.errors import NotConnected, Refused
-        from services.execution.ib_connection import backoff_delays
+        """Connect, retrying with the adapter's backoff while the trader sees the countdown
+        (``ExecutionEngine.connect_with_backoff``); the account guard's refusal is final and shown."""
+        from services.execution.errors import Refused
 
         assert self.stack is not None and self.window is not None  # built before connecting
-        provider, status = self.stack.provider, self.window.connection_status
-        delays = backoff_delays()
-        while True:
-            try:
-                await provider.connect()
-            except Refused as exc:
-                raise Refused(f"connection refused: {exc}") from exc
-            except NotConnected as exc:
-                delay = next(delays)
-                log.warning("%s; retrying in %s s", exc, delay)
-                status.set_connection_state("disconnected", reconnect_in=delay)
-                await asyncio.sleep(delay)  # backoff, not synchronisation
-                continue
-            self.stack.writer.account = provider.account or None
-            status.set_account(provider.account or None)
-            return
+        status = self.window.connection_status
+
+        def retrying(exc: Exception, delay: float) -> None:
+            log.warning("%s; retrying in %s s", exc, delay)
+            status.set_connection_state("disconnected", reconnect_in=delay)
+
+        try:
+            await self.stack.engine.connect_with_backoff(retrying)
+        except Refused as exc:
+            raise Refused(f"connection refused: {exc}") from exc
+        status.set_account(self.stack.provider.account or None)
 
     async def _shutdown(self) -> None:
         if self.controller is not None:

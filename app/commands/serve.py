@@ -182,29 +182,18 @@ class HeadlessService:
     async def _connect(self) -> bool:
         """Connect (the account guard, then reconciliation), retrying with the window's backoff
         until connected or stopped; a refusal (account guard) is final. False when stopped."""
-        from services.execution.errors import NotConnected
-        from services.execution.ib_connection import backoff_delays
 
-        delays = backoff_delays()
-        while not self.stop.is_set():
-            connecting = asyncio.ensure_future(self.stack.provider.connect())
-            stopping = asyncio.ensure_future(self.stop.event.wait())
-            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not connecting.done():  # stopped while connecting or reconciling: let it end, bounded
-                await _finish_or_cancel(connecting, STOP_GRACE, "connecting")
-                return False
-            try:
-                connecting.result()
-            except NotConnected as exc:
-                delay = next(delays)
-                say(f"{exc}; retrying in {delay:g} s")
-                if await self.stop.wait(delay):  # the backoff, cut short by a stop
-                    return False
-                continue
-            self.stack.writer.account = self.stack.provider.account or None
-            return True
-        return False
+        def retrying(exc: Exception, delay: float) -> None:
+            say(f"{exc}; retrying in {delay:g} s")
+
+        connecting = asyncio.ensure_future(self.stack.engine.connect_with_backoff(retrying, self.stop.wait))
+        stopping = asyncio.ensure_future(self.stop.event.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():  # stopped while connecting or reconciling: let it end, bounded
+            await _finish_or_cancel(connecting, STOP_GRACE, "connecting")
+            return False
+        return connecting.result()
 
     async def _reconciled(self, _state) -> None:
         report = self.stack.reconciler.last_report

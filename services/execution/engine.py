@@ -16,14 +16,17 @@ together. Subscriptions are plain callbacks (the GUI adapts them to Qt signals):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
 from services.domain import ChangeSet, TradeMode
 
 from .actions import OrderActions
+from .errors import NotConnected
 from .events import ConnectionEvent
+from .ib_connection import backoff_delays
 from .lease import LeaseManager
 from .market_health import HealthReport, MarketHealth
 from .provider import ExecutionProvider
@@ -31,6 +34,11 @@ from .reconcile import Reconciler
 from .recovery import AutoRecovery
 from .runs import TradeService
 from .writer import EventWriter, WriterHealth
+
+
+async def _sleep_then_go_on(delay: float) -> bool:
+    await asyncio.sleep(delay)  # the backoff between attempts, not synchronisation
+    return False
 
 
 class ExecutionEngine:
@@ -58,7 +66,7 @@ class ExecutionEngine:
         # the session's LIVE word (given at connect) is what lets recovery send in live mode; the
         # market's regular session comes from the health gate (the broker's hours, else the calendar)
         self.recovery = AutoRecovery(db, provider, self.writer, self.reconciler, self.leases, actor=actor,
-                                     live_token=getattr(provider, "_live_token", None), busy_runs=self.service.executing_runs,
+                                     live_token=getattr(provider, "live_token", None), busy_runs=self.service.executing_runs,
                                      **({"session_open": self.health.session_open} if self.health is not None else {}))
 
     @classmethod
@@ -94,6 +102,26 @@ class ExecutionEngine:
         if connect:
             await self.provider.connect()
             self.writer.account = self.provider.account or None
+
+    async def connect_with_backoff(self, on_retry: Callable[[NotConnected, float], None],
+                                   wait: Callable[[float], Awaitable[bool]] = _sleep_then_go_on) -> bool:
+        """Connect (the account guard, then reconciliation), retrying after each failure with the
+        adapter's backoff (1 s doubling to 60 s) until connected: True. ``on_retry(error,
+        delay)`` tells the user; ``wait(delay)`` waits and returns True to give up (a stop
+        request): False. The account guard's refusal (``Refused``) is final and raised. The window
+        and ``serve`` connect through this."""
+        delays = backoff_delays()
+        while True:
+            try:
+                await self.provider.connect()
+            except NotConnected as exc:
+                delay = next(delays)
+                on_retry(exc, delay)
+                if await wait(delay):
+                    return False
+                continue
+            self.writer.account = self.provider.account or None
+            return True
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Write what is queued, then disconnect."""

@@ -130,6 +130,11 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
 
 
     @property
+    def live_token(self) -> str | None:
+        """The LIVE word this session was opened with (the account guard checks it at connect)."""
+        return self._live_token
+
+    @property
     def pacing_violations(self) -> int:
         """Errors 100 IB sent on this provider's connections."""
         return self.sender.violations
