@@ -337,14 +337,28 @@ async def test_orders_cancels_and_market_data_share_one_pacing_budget(database, 
 
 
 async def test_stuck_pending_submit_is_canceled_then_looked_up_never_resent(stack, ib_log_guard):
+    """The one recovery (services.execution.recovery.AutoRecovery): an order IB never
+    acknowledged is canceled, then looked up; with no retries allowed it is never sent again."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.db.repositories import SettingsRepository
+    from services.execution.recovery import AutoRecovery
+
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_auto_recovery({"new_timeout_seconds": 60, "max_auto_retries": 0})
+    recovery = AutoRecovery(stack.db, stack.provider, stack.writer, stack.reconciler, stack.service.leases, actor="tester",
+                            busy_runs=stack.service.executing_runs)
     stack.sim.faults.add_rule(symbols={"GOOGL"}, ack_delay=60)
     _, snapshot_id = make_snapshot(stack.db, "stuck", {"GOOGL": "0.01"})
     run = await stack.service.create_run("stuck", snapshot_id, TradeMode.PAPER, {})
     [coid] = (await stack.service.execute(run.id, portfolio_value=Decimal(100000))).sent
     await stack.writer.flush()
-    assert await stack.service.recover_unacknowledged(run.id, older_than=60) == []  # not old enough yet
-    handled = await stack.service.recover_unacknowledged(run.id, older_than=0)
-    assert handled == [coid]
+    assert (await recovery.run_once()).canceled == ()  # not old enough yet
+    result = await recovery.run_once(datetime.now(UTC) + timedelta(seconds=120))
+    assert coid in result.canceled and result.sent == () and result.replaced == ()
+    await wait_until(lambda: stack.sim.orders() and stack.sim.orders()[0].status == "Cancelled", 10,
+                     "the simulator never canceled the unacknowledged order")
+    await stack.writer.flush()
     view = await stack.service.view(run.id)
     [order] = view.orders
     assert order.status is OrderState.CANCELED

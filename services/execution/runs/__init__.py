@@ -11,21 +11,20 @@ their ``placeOrder`` (services.execution.sending), so no two processes ever send
 
 ``TradeService`` is composed of its use cases, one module each: ``planning`` (create and preview
 runs), ``executing`` (send a run or a plan, resume, halt), ``waiting`` (for acknowledgements,
-final states, commission reports) and ``recovery`` (orders IB never acknowledged); ``base`` holds
-their shared state and reads, ``records`` what they return.
+final states, commission reports); ``base`` holds their shared state and reads, ``records`` what
+they return. Stuck orders are recovered by the one auto-recovery (services.execution.recovery).
 """
 
 from .executing import RunExecution
 from .planning import MARKET_TZ, trading_day
 from .records import ExecuteResult, PreviewResult, RunInfo, RunView
-from .recovery import RunRecovery
 from .waiting import RunWaiting
 
 
-class TradeService(RunExecution, RunWaiting, RunRecovery):
+class TradeService(RunExecution, RunWaiting):
     """Runs from snapshot to orders at IB: ``preview_snapshot``, ``prepare_run``, ``execute``,
-    ``execute_plan``, ``check_plan``, ``hold_run``, ``wait_done``, ``wait_commissions``,
-    ``recover_stuck``, ``recover_unacknowledged`` and the reads of a run."""
+    ``execute_plan``, ``check_plan``, ``hold_run``, ``wait_done``, ``wait_commissions``
+    and the reads of a run."""
 
 
 __all__ = ["MARKET_TZ", "ExecuteResult", "PreviewResult", "RunInfo", "RunView", "TradeService", "trading_day"]
