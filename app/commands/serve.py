@@ -2,7 +2,8 @@
 
     trading-console serve [--recovery-interval S] [connection options]
 
-What a workstation runs when no one watches the window (and what the window's monitor mode
+The command builds the stack, installs the signal handlers and prints; the loop itself is the
+engine's (``services.execution.headless.HeadlessService``). What a workstation runs when no one watches the window (and what the window's monitor mode
 reads from): the stack the window builds (``app.composition.build_stack``: the execution data
 source of the trade settings chooses TWS / IB Gateway or the built-in simulator), connected
 with the window's retries and automatic reconnects. While it runs:
@@ -29,18 +30,13 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from app.cli import EXIT_BROKER, EXIT_OK
-
-if TYPE_CHECKING:
-    from app.composition import ServiceStack
-    from services.execution.reconcile import ReconcileReport
+from services.execution.headless import HeadlessService
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RECOVERY_INTERVAL = 30.0
-STOP_GRACE = 20.0  # seconds a recovery pass (or a connect and its reconciliation) under way may take at shutdown
 
 
 def register(subparsers) -> None:
@@ -82,16 +78,8 @@ def say(text: str) -> None:
     log.info("serve: %s", line, extra={"tc_file_only": True})
 
 
-async def _run_recovery(stack: ServiceStack) -> str:
-    """One auto-recovery pass; what it did, in one line ("" when there was nothing to do)."""
-    result = await stack.recovery.run_once()
-    if not (result.canceled or result.sent or result.replaced or result.skipped):
-        return ""
-    return f"recovery: {result.describe()}"
-
-
 async def serve(args: argparse.Namespace, settings) -> int:
-    from app.composition import build_stack
+    from app.composition import build_stack, start_equity_recorder
     from services.domain import TradeMode, is_live_token
     from services.execution.errors import LiveConfirmRequired
 
@@ -102,10 +90,16 @@ async def serve(args: argparse.Namespace, settings) -> int:
     try:
         stack = await build_stack(settings, demo=False, live_token=args.live_token, connect=False, record_equity=True,
                                   connect_timeout=args.connect_timeout, auto_reconnect=True, on_health=_writer_health)
-        service = HeadlessService(stack, stop, recovery_interval=args.recovery_interval)
-        return await service.run()
+        service = HeadlessService(stack, stop, recovery_interval=args.recovery_interval, say=say,
+                                  start_recording=start_equity_recorder)
+        unwritten = await service.run()
     finally:
         stop.uninstall()
+    if unwritten:
+        print(f"trading-console: {unwritten}", file=sys.stderr)
+        return EXIT_BROKER
+    say("stopped")
+    return EXIT_OK
 
 
 class _StopSignal:
@@ -143,127 +137,6 @@ class _StopSignal:
         except TimeoutError:
             return False
         return True
-
-
-class HeadlessService:
-    def __init__(self, stack: ServiceStack, stop: _StopSignal, *, recovery_interval: float) -> None:
-        self.stack = stack
-        self.stop = stop
-        self.recovery_interval = recovery_interval
-        self._recovery_task: asyncio.Task | None = None
-        self._reported: ReconcileReport | None = None  # the last reconciliation report printed
-
-    async def run(self) -> int:
-        stack = self.stack
-        unsubscribe = stack.engine.subscribe_connection(_connection_line)
-        stack.provider.add_resync_hook(self._reconciled)  # after the reconciler's own hook
-        source = f"built-in simulator (port {stack.simulator.port})" if stack.simulator else \
-            f"IB at {stack.provider.host}:{stack.provider.port}"
-        say(f"starting: {stack.mode} mode, {source}, client id {stack.provider.client_id}, "
-            f"database {stack.settings.redacted_db_url}")
-        try:
-            if await self._connect():
-                from app.composition import start_equity_recorder
-
-                start_equity_recorder(stack)
-                self._recovery_task = asyncio.get_running_loop().create_task(self._recover_periodically(),
-                                                                             name="serve-recovery")
-                say("running")
-                await self.stop.wait()
-        finally:
-            unwritten = await self._shutdown()
-            unsubscribe()
-        if unwritten:
-            print(f"trading-console: {unwritten}", file=sys.stderr)
-            return EXIT_BROKER
-        say("stopped")
-        return EXIT_OK
-
-    async def _connect(self) -> bool:
-        """Connect (the account guard, then reconciliation), retrying with the window's backoff
-        until connected or stopped; a refusal (account guard) is final. False when stopped."""
-
-        def retrying(exc: Exception, delay: float) -> None:
-            say(f"{exc}; retrying in {delay:g} s")
-
-        connecting = asyncio.ensure_future(self.stack.engine.connect_with_backoff(retrying, self.stop.wait))
-        stopping = asyncio.ensure_future(self.stop.event.wait())
-        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not connecting.done():  # stopped while connecting or reconciling: let it end, bounded
-            await _finish_or_cancel(connecting, STOP_GRACE, "connecting")
-            return False
-        return connecting.result()
-
-    async def _reconciled(self, _state) -> None:
-        report = self.stack.reconciler.last_report
-        if report is None or report is self._reported:
-            say("reconciliation did not complete (retried at the next connect)")
-            return
-        self._reported = report
-        say(f"reconciled: {report.open_orders} open, {report.completed_orders} completed, {report.executions} "
-            f"executions; missing fills {len(report.missing_fills)}, corrected {len(report.corrected)}, "
-            f"external {len(report.external)}, unknown resolved {len(report.resolved_unknown)}, "
-            f"positions {len(report.positions_corrected)}")
-
-    async def _recover_periodically(self) -> None:
-        while not self.stop.is_set():
-            if self.stack.provider.is_connected:
-                try:
-                    outcome = await _run_recovery(self.stack)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a failed pass is reported; the next one runs
-                    log.exception("auto-recovery failed")
-                    say(f"recovery failed: {exc}")
-                else:
-                    if outcome:
-                        say(outcome)
-            if await self.stop.wait(self.recovery_interval):
-                return
-
-    async def _shutdown(self) -> str:
-        """No new work, no more input, everything received written; returns what was left
-        unwritten ("" when nothing)."""
-        stack = self.stack
-        self.stop.event.set()  # also when leaving on an error: no new recovery pass
-        if self._recovery_task is not None:
-            await _finish_or_cancel(self._recovery_task, STOP_GRACE, "recovery pass")
-        if stack.equity is not None:
-            await stack.equity.stop()
-        await self._release_leases()
-        # the broker's input stops first: whatever arrived is queued, and written by close()
-        # (what the database does not take within its timeout goes to the writer's journal)
-        await stack.provider.disconnect()
-        await stack.close()
-        health = stack.writer.health
-        return health.describe() if health.problem else ""
-
-    async def _release_leases(self) -> None:
-        leases = self.stack.engine.leases
-        for lease in list(leases.held.values()):
-            try:
-                await asyncio.to_thread(leases.release, lease)
-            except Exception as exc:  # noqa: BLE001 - it expires by itself
-                say(f"run {lease.run_id}: lease not released ({exc}); it expires in at most {lease.ttl:g} s")
-
-
-async def _finish_or_cancel(task: asyncio.Future, grace: float, what: str) -> None:
-    """Let work under way end by itself (a pass half done is worse than a late stop); cancel it
-    after ``grace`` seconds. Its errors were reported where they happened."""
-    try:
-        await asyncio.wait_for(asyncio.shield(task), grace)
-    except TimeoutError:
-        say(f"{what} still running after {grace:g} s; canceled")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    except Exception:  # reported where it happened; stopping goes on
-        log.debug("%s ended with an error", what, exc_info=True)
-
-
-def _connection_line(event) -> None:
-    retry = f" (retry in {event.retry_in:g} s)" if event.retry_in else ""
-    say(f"connection {event.state}" + (f": {event.detail}" if event.detail else "") + retry)
 
 
 def _writer_health(health) -> None:

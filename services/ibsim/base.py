@@ -78,6 +78,10 @@ class SimulatorBase:
         self._tasks: set[asyncio.Task] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._filling: set[int] = set()  # permIds with a fill task running
+        # set: partial fills go on; cleared (hold_partial_fills): each next partial fill waits,
+        # so that a test decides when the rest of an order fills instead of racing a timer
+        self._fills_flowing = asyncio.Event()
+        self._fills_flowing.set()
         self._server: asyncio.base_events.Server | None = None
         self._save_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -34,6 +34,14 @@ class MatchingMixin(SimulatorBase):
     def executions(self) -> list[SimExecution]:
         return list(self._executions.values())
 
+    def hold_partial_fills(self) -> None:
+        """Orders being filled in parts stop after the part under way until
+        :meth:`release_partial_fills` (a test's control, never a wall-clock race)."""
+        self._fills_flowing.clear()
+
+    def release_partial_fills(self) -> None:
+        self._fills_flowing.set()
+
     def ledger(self) -> list[dict]:
         """Every execution sent (corrections included), as written to ``--ledger-json``."""
         return [dict(entry) for entry in self._ledger]
@@ -104,6 +112,7 @@ class MatchingMixin(SimulatorBase):
             while not order.is_done and order.remaining > 0:
                 if not first:
                     await asyncio.sleep(self.config.fill_interval)  # fills spread over time, not a sync wait
+                    await self._fills_flowing.wait()
                     if order.is_done or order.perm_id not in self._filling:
                         return
                 first = False

@@ -76,7 +76,7 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     streams them into the database and is stopped mid-stream: exit 0, every execution it
     received written. Restarted after the order filled, it reconciles the rest: the database
     equals the simulator's ledger."""
-    sim = await make_simulator(fill_mode="partial", partial_fills=5, fill_interval=0.8)
+    sim = await make_simulator(fill_mode="partial", partial_fills=5, fill_interval=0.05)
     sent_while_connected: list[str] = []  # exec ids the simulator sent while serve was connected
     serve_gone: list[bool] = []
 
@@ -90,6 +90,7 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     serve = await ServeProcess.start(db_url, sim.port)
     await serve.wait_line("running")
     trader = await ib_client(client_id=2, sim=sim)
+    sim.hold_partial_fills()  # the first part fills, the rest waits until serve is stopped
     trade = _stock_order(trader, "AAPL", 50, "by-hand-1")
     # serve is streaming: a first fill is in the database, the last one has not happened yet
     await wait_until(lambda: db_fills(database), 15, "a first fill written by serve")
@@ -109,6 +110,7 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
         assert (fill.order_ref, fill.symbol, fill.quantity, fill.price) == (
             "by-hand-1", "AAPL", ledger[exec_id].shares, ledger[exec_id].price)
 
+    sim.release_partial_fills()
     await wait_until(lambda: trade.orderStatus.status == "Filled", 15, "the trader's order filled at the broker")
     assert len(sim.executions()) == 5 and len(written) < 5  # fills happened while serve was down
     again = await ServeProcess.start(db_url, sim.port)
@@ -217,9 +219,10 @@ async def test_recovery_runs_at_once_then_every_interval_while_connected_and_end
         passes.append(stack.provider.is_connected)
         return "recovery: 1 stuck order(s) handled: X-1" if len(passes) == 1 else ""
 
-    monkeypatch.setattr(serve_command, "_run_recovery", one_pass)
     stop = serve_command._StopSignal()
-    service = serve_command.HeadlessService(SimpleNamespace(provider=provider), stop, recovery_interval=0.05)
+    service = serve_command.HeadlessService(SimpleNamespace(provider=provider), stop, recovery_interval=0.05,  # type: ignore[arg-type]
+                                            say=serve_command.say)
+    service.one_pass = one_pass  # type: ignore[assignment]
     task = asyncio.ensure_future(service._recover_periodically())
     await wait_until(lambda: len(passes) >= 2, 5, "two recovery passes")
     provider.is_connected = False  # no pass while disconnected
