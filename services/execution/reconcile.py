@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from services.core.ib_codes import CodeClass, classify
 from services.db.models import Position, TradeFill, TradeOrder
@@ -63,8 +63,9 @@ class ReconcileReport:
     external: list[str] = field(default_factory=list)
     resolved_unknown: list[str] = field(default_factory=list)
     positions_corrected: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-    executions_since: datetime | None = None  # the executions asked for (None: the whole day)  # SENDING, never at IB, sender gone: back to NEW
+    released: list[str] = field(default_factory=list)  # SENDING, never at IB, sender gone: back to NEW
+    executions_since: datetime | None = None  # the executions asked for (None: the whole day)
+    completed_asked: bool = True  # False: no order of ours could have finished unseen, IB's list was not asked for
 
     @property
     def changed(self) -> bool:
@@ -78,6 +79,7 @@ class ReconcileReport:
             "external": self.external, "resolved_unknown": self.resolved_unknown,
             "positions_corrected": self.positions_corrected, "released": self.released,
             "executions_since": self.executions_since.isoformat() if self.executions_since else None,
+            "completed_asked": self.completed_asked,
         }
 
 
@@ -133,9 +135,9 @@ class Reconciler:
         return self._lost_since - LOSS_MARGIN
 
     async def _on_resync(self, state: ConnectionState) -> None:
-        await self.reconcile_with_retry()
+        await self.reconcile_with_retry(after_reconnect=True)
 
-    async def reconcile_with_retry(self) -> ReconcileReport | None:
+    async def reconcile_with_retry(self, *, after_reconnect: bool = False) -> ReconcileReport | None:
         for attempt, delay in enumerate((0.0, *self.retry_delays)):
             if delay:
                 await asyncio.sleep(delay)
@@ -143,23 +145,33 @@ class Reconciler:
                 log.warning("reconciliation postponed: not connected")
                 return None
             try:
-                return await self.reconcile()
+                return await self.reconcile(after_reconnect=after_reconnect)
             except (QueryFailed, NotConnected) as exc:
                 self.failures += 1
                 log.warning("reconciliation aborted (attempt %d): %s; retrying", attempt + 1, exc)
         log.error("reconciliation failed %d times; giving up until the next connect", len(self.retry_delays) + 1)
         return None
 
-    async def reconcile(self) -> ReconcileReport:
+    async def reconcile(self, *, after_reconnect: bool = False) -> ReconcileReport:
+        """Everything IB knows against the database. ``after_reconnect`` (the resync hook): once
+        a whole reconciliation succeeded, IB's completed orders are asked for only when an order
+        the database has working is missing from IB's open orders (it finished unseen); an
+        explicit reconciliation always asks."""
         async with self._lock:
-            return await self._reconcile()
+            return await self._reconcile(after_reconnect)
 
-    async def _reconcile(self) -> ReconcileReport:
+    async def _reconcile(self, after_reconnect: bool = False) -> ReconcileReport:
         report = ReconcileReport(datetime.now(UTC))
         since, losses = self.executions_since(), self._losses
         # Every query first: any failure aborts before anything is written.
         open_orders = await self.provider.open_orders()
-        completed = await self.provider.completed_orders()
+        # The day's completed orders grow all day: at a reconnect late in the day they were the
+        # biggest answer, asked for again at every drop (the soak's memory stepped up at each).
+        # Only an order we think is working and IB no longer lists as open can have finished
+        # unseen; fills of any order come with the executions query.
+        report.completed_asked = not (after_reconnect and self._complete) or await asyncio.to_thread(
+            self._working_unlisted, {o.order_ref for o in open_orders if o.order_ref}, {o.perm_id for o in open_orders if o.perm_id})
+        completed = await self.provider.completed_orders() if report.completed_asked else []
         executions = await self.provider.executions(since) if since is not None else await self.provider.executions()
         report.executions_since = since
         # a live fill received from here on may be missing from IB's answer: the writer does not
@@ -295,6 +307,16 @@ class Reconciler:
             positions = {p.symbol: p.quantity for p in session.scalars(
                 select(Position).where(Position.project_key == 0, Position.account == account))}
             return by_ref, by_perm, known, settled, positions
+
+    def _working_unlisted(self, refs: set[str], perms: set[int]) -> bool:
+        """Whether an order the database has working (this account's, external ones included)
+        is missing from IB's open orders."""
+        query = select(TradeOrder.client_order_id, TradeOrder.ib_perm_id).where(
+            TradeOrder.status.in_(list(WORKING_ORDER_STATES)))
+        if self.provider.account:
+            query = query.where(or_(TradeOrder.account == self.provider.account, TradeOrder.account.is_(None)))
+        with self.db.session() as session:
+            return any(coid not in refs and not (perm and perm in perms) for coid, perm in session.execute(query))
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId,
