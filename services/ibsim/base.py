@@ -89,6 +89,7 @@ class SimulatorBase:
         self.host = ""
         self.port = 0
         self.listeners: list[Callable[[str, dict], None]] = []  # (event, details) for the CLI log
+        self.history_requests: list = []  # other_requests.HistoryRequest, as received (tests count them)
         if self.config.state_file:
             self._load_state()
         self._day = DayBook.starting_from(self._positions)
