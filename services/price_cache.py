@@ -1,0 +1,172 @@
+"""The historical-price cache (table ``price_bars``): daily bars downloaded from the broker,
+imported from CSV / Parquet files, and read back (the backtest's prices).
+
+Download is incremental: for each listing, the trading days of its exchange calendar from the
+first to the last day asked (up to the last session that has closed: a session still trading has
+no final bar) that the cache lacks are asked for, in one request from the first missing day to
+the last; days the cache has are never asked again, so a second download of the same range
+sends nothing. The broker's answer is filtered to the missing days and stored in one unit of
+work per listing. Requests go through the provider, which keeps IB's historical-data pacing
+(services/execution/history_pacing.py, docs/ib-pacing.md "Historical data").
+
+Import reads the whole file first (services/core/bar_files.py): any problem and nothing is
+stored; a valid file is stored in one unit of work (a day already cached is overwritten).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from services.core.bar_files import read_bar_file
+from services.core.bars import Bar
+from services.core.contracts import ContractSpec, spec_of
+from services.core.trading_hours import calendar_name, calendar_zone, regular_session, session_days
+from services.db import Database
+from services.db.limits import bar_limits
+from services.db.repositories.price_bars import DEFAULT_WHAT_TO_SHOW, BarCoverage, PriceBarRepository
+from services.execution.errors import BrokerError, NotConnected
+from services.execution.provider import ExecutionProvider
+
+WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT")
+
+
+@dataclass(frozen=True, slots=True)
+class ListingDownload:
+    """What one listing's download did."""
+
+    symbol: str
+    missing: int  # trading days the cache lacked before
+    requested: bool  # a request went to the broker
+    stored: int  # bars stored
+    still_missing: tuple[date, ...] = ()  # trading days the broker had no bar for
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport:
+    first: date
+    last: date  # the last day that could be asked for (the last closed session at most)
+    what_to_show: str
+    listings: tuple[ListingDownload, ...]
+
+    @property
+    def requests(self) -> int:
+        return sum(1 for item in self.listings if item.requested)
+
+    @property
+    def stored(self) -> int:
+        return sum(item.stored for item in self.listings)
+
+    @property
+    def failed(self) -> tuple[ListingDownload, ...]:
+        return tuple(item for item in self.listings if item.error)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    source: str
+    bars: int
+    inserted: int
+    replaced: int
+    symbols: int
+    first: date
+    last: date
+
+
+def listing_calendar(spec: ContractSpec) -> str:
+    return calendar_name(spec.primary_exchange or spec.venue, spec.currency)
+
+
+def last_closed_session(calendar: str, now: datetime) -> date:
+    """The last session whose regular close is at or before ``now``."""
+    today = now.astimezone(calendar_zone(calendar)).date()
+    for day in reversed(session_days(today - timedelta(days=14), today, calendar)):
+        session = regular_session(day, calendar)
+        if session is not None and session.end <= now:
+            return day
+    return today - timedelta(days=15)
+
+
+def expected_days(spec: ContractSpec, first: date, last: date, now: datetime) -> list[date]:
+    """The trading days from ``first`` to ``last`` that have a final daily bar by ``now``."""
+    calendar = listing_calendar(spec)
+    return session_days(first, min(last, last_closed_session(calendar, now)), calendar)
+
+
+def missing_days(db: Database, spec: ContractSpec, first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
+                 now: datetime | None = None) -> list[date]:
+    expected = expected_days(spec, first, last, now or datetime.now(UTC))
+    if not expected:
+        return []
+    with db.session() as session:
+        stored = PriceBarRepository(session).stored_days(spec.key, expected[0], expected[-1], what_to_show)
+    return [day for day in expected if day not in stored]
+
+
+def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> tuple[int, int]:
+    with db.unit_of_work() as session:
+        return PriceBarRepository(session).save(bars, source=source, what_to_show=what_to_show)
+
+
+async def download_daily_bars(db: Database, provider: ExecutionProvider, listings: Sequence[str | ContractSpec],
+                              first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
+                              now: datetime | None = None,
+                              on_listing: Callable[[ListingDownload], None] | None = None) -> DownloadReport:
+    """Fetch and store the daily bars the cache lacks (see the module docstring). A listing the
+    broker refuses is reported and the others go on; a lost connection ends the download."""
+    if last < first:
+        raise ValueError(f"the range ends ({last}) before it starts ({first})")
+    if what_to_show not in WHAT_TO_SHOW:
+        raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
+    now = now or datetime.now(UTC)
+    specs = list(dict.fromkeys(spec_of(item) for item in listings))
+    results = []
+    for spec in specs:
+        missing = await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
+        if not missing:
+            result = ListingDownload(spec.key, 0, False, 0)
+        else:
+            try:
+                bars = await provider.daily_bars(spec, missing[0], missing[-1], what_to_show)
+            except NotConnected:
+                raise
+            except BrokerError as exc:
+                result = ListingDownload(spec.key, len(missing), True, 0, tuple(missing), str(exc))
+            else:
+                wanted = set(missing)
+                keep = [bar for bar in bars if bar.day in wanted and bar.symbol == spec.key]
+                inserted, _ = await asyncio.to_thread(_store, db, keep, what_to_show, "broker") if keep else (0, 0)
+                got = {bar.day for bar in keep}
+                result = ListingDownload(spec.key, len(missing), True, inserted, tuple(d for d in missing if d not in got))
+        results.append(result)
+        if on_listing is not None:
+            on_listing(result)
+    calendar_last = max((min(last, last_closed_session(listing_calendar(s), now)) for s in specs), default=last)
+    return DownloadReport(first, calendar_last, what_to_show, tuple(results))
+
+
+def import_bar_file(db: Database, path: str | Path, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> ImportReport:
+    """Read and check the whole file (``BarFileError`` lists every problem; nothing stored), then
+    store its bars in one unit of work."""
+    if what_to_show not in WHAT_TO_SHOW:
+        raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
+    bars = read_bar_file(path, bar_limits())
+    inserted, replaced = _store(db, bars, what_to_show, "file")
+    return ImportReport(Path(path).name, len(bars), inserted, replaced, len({b.symbol for b in bars}),
+                        bars[0].day, bars[-1].day)
+
+
+def load_bars(db: Database, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
+              *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> list[Bar]:
+    """The cached bars (by day, then listing): the backtest's prices from the cache."""
+    with db.session() as session:
+        return PriceBarRepository(session).load(symbols, first, last, what_to_show)
+
+
+def coverage(db: Database, symbols: Sequence[str] | None = None) -> list[BarCoverage]:
+    with db.session() as session:
+        return PriceBarRepository(session).coverage(symbols)
