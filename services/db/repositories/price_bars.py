@@ -52,9 +52,9 @@ class PriceBarRepository:
         now = utcnow()
         for symbol, group in by_symbol.items():
             days = sorted({b.day for b in group})
-            stored = dict(self.session.execute(
-                select(PriceBar.day, PriceBar.id).where(PriceBar.symbol == symbol, PriceBar.what_to_show == what_to_show,
-                                                        PriceBar.day >= days[0], PriceBar.day <= days[-1])).tuples())
+            query = select(PriceBar.day, PriceBar.id).where(PriceBar.symbol == symbol, PriceBar.what_to_show == what_to_show,
+                                                            PriceBar.day >= days[0], PriceBar.day <= days[-1])
+            stored = {day: row_id for day, row_id in self.session.execute(query)}
             new_rows, changed_rows = [], []
             for bar in group:
                 values = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close,
@@ -98,4 +98,4 @@ class PriceBarRepository:
         if symbols is not None:
             query = query.where(PriceBar.symbol.in_(sorted(set(symbols))))
         return [BarCoverage(symbol, what, int(count), first, last)
-                for symbol, what, count, first, last in self.session.execute(query).tuples()]
+                for symbol, what, count, first, last in self.session.execute(query)]

@@ -1,0 +1,119 @@
+"""Daily bars from the broker into the price cache: only missing days are asked for (a second
+download of the same range sends nothing), within IB's historical-data pacing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services import price_cache
+from services.core.contracts import ContractSpec
+from services.core.trading_hours import session_days
+from services.execution.history_pacing import HistoricalPacing
+from services.execution.ib_provider import IbExecutionProvider
+from services.execution.ib_queries import history_span
+
+pytestmark = pytest.mark.timeout(60)
+
+NOW = datetime(2025, 1, 6, 22, 0, tzinfo=UTC)  # Monday, an hour after the close in New York
+
+
+async def test_a_second_download_fetches_nothing(make_simulator, database):
+    sim = await make_simulator(clock=lambda: NOW)
+    sim.set_price("AAPL", "250")
+    provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+    await provider.connect()
+    try:
+        days = session_days(date(2024, 12, 2), date(2025, 1, 6))
+        first = await price_cache.download_daily_bars(database, provider, ["AAPL", "MSFT"], date(2024, 12, 1),
+                                                      date(2025, 1, 10), now=NOW)
+        assert (first.requests, first.stored, first.failed, first.last) == (2, 2 * len(days), (), date(2025, 1, 6))
+        assert [r.listing for r in sim.history_requests] == ["AAPL", "MSFT"]
+        aapl = price_cache.load_bars(database, ["AAPL"])
+        assert [b.day for b in aapl] == days and date(2024, 12, 25) not in {b.day for b in aapl}
+        assert aapl[-1].close == Decimal("250")  # the simulator's current price closes its history
+        assert all(b.low <= min(b.open, b.close) and b.high >= max(b.open, b.close) for b in aapl)
+
+        second = await price_cache.download_daily_bars(database, provider, ["AAPL", "MSFT"], date(2024, 12, 1),
+                                                       date(2025, 1, 10), now=NOW)
+        assert second.requests == 0 and second.stored == 0
+        assert len(sim.history_requests) == 2 and provider.history_pacing.requests == 2  # nothing new was asked
+        assert price_cache.load_bars(database, ["AAPL"]) == aapl
+
+        # a longer range asks for the days before the cached ones only, from the first to the last missing
+        wider = await price_cache.download_daily_bars(database, provider, ["AAPL"], date(2024, 11, 1),
+                                                      date(2025, 1, 6), now=NOW)
+        new_days = session_days(date(2024, 11, 1), date(2024, 11, 29))
+        assert [(item.missing, item.stored) for item in wider.listings] == [(len(new_days), len(new_days))]
+        request = sim.history_requests[-1]
+        assert (request.end, request.duration, request.bar_size, request.what_to_show) == (
+            "20241130-04:59:59", "29 D", "1 day", "TRADES")
+        assert price_cache.load_bars(database, ["AAPL"], last=date(2024, 11, 29))[-1].day == date(2024, 11, 29)
+        assert price_cache.load_bars(database, ["AAPL"])[len(new_days):] == aapl  # the cached days untouched
+    finally:
+        await provider.disconnect()
+
+
+async def test_an_unknown_listing_is_reported_and_the_others_go_on(make_simulator, database, ib_log_guard):
+    ib_log_guard.allow(r"Error 200")
+    sim = await make_simulator(clock=lambda: NOW)
+    provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+    await provider.connect()
+    try:
+        report = await price_cache.download_daily_bars(database, provider, ["NOPE", "AAPL"], date(2025, 1, 2),
+                                                       date(2025, 1, 6), now=NOW)
+    finally:
+        await provider.disconnect()
+    [nope] = report.failed
+    assert nope.symbol == "NOPE" and "unknown contract" in (nope.error or "") and len(nope.still_missing) == 3
+    assert [b.symbol for b in price_cache.load_bars(database)] == ["AAPL"] * 3
+
+
+def test_only_closed_sessions_are_expected():
+    spec = ContractSpec("AAPL")
+    during = datetime(2025, 1, 6, 18, 0, tzinfo=UTC)  # Monday 13:00 in New York: no final bar yet
+    assert price_cache.expected_days(spec, date(2025, 1, 2), date(2025, 1, 6), during) == [date(2025, 1, 2), date(2025, 1, 3)]
+    assert price_cache.expected_days(spec, date(2025, 1, 2), date(2025, 1, 6), NOW)[-1] == date(2025, 1, 6)
+    xetra = ContractSpec.from_key("SAP@IBIS:EUR")
+    assert price_cache.listing_calendar(xetra) == "XETR"
+
+
+def test_the_request_span_covers_the_days_in_days_or_years():
+    assert history_span(date(2024, 12, 2), date(2025, 1, 6), "XNYS") == ("20250107-04:59:59", "36 D")
+    assert history_span(date(2015, 1, 6), date(2025, 1, 6), "XNYS")[1] == "11 Y"
+    assert history_span(date(2024, 1, 8), date(2025, 1, 6), "XNYS")[1] == "365 D"
+    assert history_span(date(2024, 1, 7), date(2025, 1, 6), "XNYS")[1] == "2 Y"  # IB takes no more than 365 D
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_pacing_keeps_ibs_three_rules():
+    clock = FakeClock()
+    pacing = HistoricalPacing(clock=clock, sleep=clock.sleep)
+    await pacing.acquire("AAPL", ("AAPL", "1 Y"))
+    await pacing.acquire("AAPL", ("AAPL", "1 Y"))  # identical: 15 s later (plus the margin)
+    assert clock.now == pytest.approx(1015.5)
+    for n in range(4):
+        await pacing.acquire("AAPL", ("AAPL", n))
+    assert clock.now == pytest.approx(1015.5)  # five for one contract within 2 s are allowed
+    await pacing.acquire("AAPL", ("AAPL", "sixth"))  # the sixth waits for the window
+    assert clock.now == pytest.approx(1015.5 + 2.5)
+    start = clock.now
+    for n in range(60 - 7):
+        await pacing.acquire(f"S{n}", n)
+    assert clock.now == start and pacing.requests == 60
+    await pacing.acquire("LAST", "61st")  # waits until the first of the 60 is 10 minutes old
+    assert clock.now == pytest.approx(1000 + 600.5) and pacing.requests == 61
