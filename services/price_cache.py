@@ -152,12 +152,21 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
 def import_bar_file(db: Database, path: str | Path, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> ImportReport:
     """Read and check the whole file (``BarFileError`` lists every problem; nothing stored), then
     store its bars in one unit of work."""
+    return store_imported(db, Path(path).name, read_file_for_storage(path), what_to_show=what_to_show)
+
+
+def read_file_for_storage(path: str | Path) -> list[Bar]:
+    """The file's bars, checked against what the cache's columns keep (``BarFileError``)."""
+    return read_bar_file(path, bar_limits())
+
+
+def store_imported(db: Database, source: str, bars: list[Bar], *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> ImportReport:
+    """Store checked bars (``read_file_for_storage``) in one unit of work."""
     if what_to_show not in WHAT_TO_SHOW:
         raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
-    bars = read_bar_file(path, bar_limits())
     inserted, replaced = _store(db, bars, what_to_show, "file")
-    return ImportReport(Path(path).name, len(bars), inserted, replaced, len({b.symbol for b in bars}),
-                        bars[0].day, bars[-1].day)
+    return ImportReport(source, len(bars), inserted, replaced, len({b.symbol for b in bars}),
+                        min(b.day for b in bars), max(b.day for b in bars))
 
 
 def load_bars(db: Database, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
