@@ -150,15 +150,14 @@ def _header_ok(header: list[str], line: int, problems: list[BarProblem]) -> bool
 
 def _parquet_columns(path: Path) -> dict[str, list[Any]]:
     try:
-        import pyarrow.parquet as pq  # the ``parquet`` extra
+        import pyarrow as pa  # the ``parquet`` extra
+        import pyarrow.parquet as pq
     except ImportError:
         raise BarFileError(path.name, [BarProblem(None, None, "no_parquet",
                                                   "reading Parquet needs pyarrow: pip install 'ib-trading-console[parquet]'")]) from None
     try:
         table = pq.read_table(path)
-    except OSError as exc:
-        raise BarFileError(path.name, [BarProblem(None, None, "unreadable", f"not a readable Parquet file: {exc}")]) from None
-    except Exception as exc:  # pyarrow raises its own ArrowInvalid & co for a damaged file
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ArrowInvalid & co for a damaged file
         raise BarFileError(path.name, [BarProblem(None, None, "unreadable", f"not a readable Parquet file: {exc}")]) from None
     return table.to_pydict()
 

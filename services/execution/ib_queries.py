@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +235,10 @@ class IbQueries:
             day = bar.date if isinstance(bar.date, date) and not isinstance(bar.date, datetime) else None
             if day is None or not first <= day <= last:
                 continue
-            out.append(Bar(day, spec.key, dec(bar.open), dec(bar.high), dec(bar.low), dec(bar.close),
-                           max(dec(bar.volume) or Decimal(0), Decimal(0))))
+            o, h, lo, c = (dec(bar.open), dec(bar.high), dec(bar.low), dec(bar.close))
+            if o is None or h is None or lo is None or c is None or min(o, h, lo, c) <= 0:
+                continue  # a bar without prices is no bar (the day stays missing)
+            out.append(Bar(day, spec.key, o, h, lo, c, max(dec(bar.volume) or Decimal(0), Decimal(0))))
         return out
 
     def known_hours(self, spec: ContractSpec) -> TradingHours | None:

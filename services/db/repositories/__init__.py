@@ -51,8 +51,8 @@ from services.db.repositories.settings import (
 from services.db.repositories.snapshots import SnapshotItemInput, SnapshotRepository
 
 __all__ = [
-    "BarCoverage",
     "INSTALLATION_ID_ALPHABET",
+    "BarCoverage",
     "ContractRepository",
     "EquityRepository",
     "FillRepository",
