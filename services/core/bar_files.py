@@ -20,6 +20,7 @@ that message. Floating-point columns are read through their shortest decimal for
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import re
 from collections.abc import Iterable
@@ -149,12 +150,12 @@ def _header_ok(header: list[str], line: int, problems: list[BarProblem]) -> bool
 
 
 def _parquet_columns(path: Path) -> dict[str, list[Any]]:
-    try:
-        import pyarrow as pa  # the ``parquet`` extra
-        import pyarrow.parquet as pq
-    except ImportError:
+    if importlib.util.find_spec("pyarrow") is None:  # the ``parquet`` extra is an optional install
         raise BarFileError(path.name, [BarProblem(None, None, "no_parquet",
-                                                  "reading Parquet needs pyarrow: pip install 'ib-trading-console[parquet]'")]) from None
+                                                  "reading Parquet needs pyarrow: pip install 'ib-trading-console[parquet]'")])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(path)
     except (OSError, ValueError, pa.ArrowException) as exc:  # ArrowInvalid & co for a damaged file

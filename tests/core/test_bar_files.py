@@ -104,3 +104,13 @@ def test_parquet_files_read_like_csv(tmp_path):
     with pytest.raises(BarFileError) as info:
         read_bar_file(tmp_path / "bars.parquet")
     assert [(p.line, p.code) for p in info.value.problems] == [(3, "duplicate_bar")]
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    (tmp_path / "bars.parquet").write_bytes(b"PAR1")
+    with pytest.raises(BarFileError, match=r"pip install 'ib-trading-console\[parquet\]'"):
+        read_bar_file(tmp_path / "bars.parquet")
