@@ -78,7 +78,7 @@ class ImportReport:
 
 
 def listing_calendar(spec: ContractSpec) -> str:
-    return calendar_name(spec.primary_exchange or spec.venue, spec.currency)
+    return calendar_name(spec.venue, spec.currency)  # venue: the primary exchange, else the exchange
 
 
 def last_closed_session(calendar: str, now: datetime) -> date:

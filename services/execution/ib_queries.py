@@ -200,8 +200,8 @@ class IbQueries:
         """The listing's daily bars from ``first`` to ``last`` (one reqHistoricalData, within IB's
         historical-data pacing: history_pacing.py); [] when IB has none for the span."""
         contract = (await self.qualify([spec]))[spec.key]
-        end, duration = history_span(first, last, calendar_name(spec.primary_exchange or getattr(contract, "primaryExchange", ""),
-                                                               spec.currency))
+        # the listing's exchange calendar, as services.price_cache.listing_calendar names it
+        end, duration = history_span(first, last, calendar_name(spec.venue, spec.currency))
         await self.history_pacing.acquire((contract.conId, what_to_show), (contract.conId, end, duration, what_to_show))
         errors: list[tuple[int, str]] = []
         holder: dict[str, int] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,8 @@ class SimulatorBase:
         self.host = ""
         self.port = 0
         self.listeners: list[Callable[[str, dict], None]] = []  # (event, details) for the CLI log
-        self.history_requests: list = []  # other_requests.HistoryRequest, as received (tests count them)
+        # other_requests.HistoryRequest, as received (tests count them); the last 1000 only
+        self.history_requests: deque = deque(maxlen=1000)
         if self.config.state_file:
             self._load_state()
         self._day = DayBook.starting_from(self._positions)
