@@ -289,6 +289,30 @@ def _zone_name(moment: datetime) -> str:
     return "US/Eastern" if name == "America/New_York" else name
 
 
+class HistoryPacingWatch:
+    """IB's historical-data pacing as the receiver sees it (docs/ib-pacing.md, "Historical
+    data"): a request breaking a rule is a violation (error 162) and does not count."""
+
+    IDENTICAL_SECONDS = 15.0
+    SAME_CONTRACT = 6  # six or more within 2 s break the rule
+    SAME_CONTRACT_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._sent: list[tuple[float, object, object]] = []  # (time, contract, request)
+
+    def violation(self, contract: object, request: object, now: float, limit: int, window: float) -> str | None:
+        horizon = max(window, self.IDENTICAL_SECONDS, self.SAME_CONTRACT_SECONDS)
+        self._sent = [entry for entry in self._sent if entry[0] > now - horizon]
+        if any(r == request and t > now - self.IDENTICAL_SECONDS for t, _c, r in self._sent):
+            return "an identical request within 15 seconds"
+        if sum(1 for t, c, _r in self._sent if c == contract and t > now - self.SAME_CONTRACT_SECONDS) >= self.SAME_CONTRACT - 1:
+            return "six requests for one contract within 2 seconds"
+        if sum(1 for t, _c, _r in self._sent if t > now - window) >= limit:
+            return f"more than {limit} requests within {window:g} seconds"
+        self._sent.append((now, contract, request))
+        return None
+
+
 def format_bar_time(moment: datetime, bar_seconds: int, format_date: str) -> str:
     """formatDate 2: epoch seconds; 1: ``yyyymmdd`` for daily bars, ``yyyymmdd hh:mm:ss US/Eastern``
     (the exchange's zone) otherwise."""

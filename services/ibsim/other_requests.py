@@ -201,6 +201,13 @@ def req_historical_data(sim, session, f) -> None:
         return
     end_text, bar_text, duration_text, rth, what_text, date_format = f[15 + o:21 + o]
     sim.history_requests.append(HistoryRequest(instrument.key, end_text, duration_text, bar_text, what_text))
+    if sim.faults.history_pacing > 0:
+        broken = sim.history_pacing.violation((instrument.key, what_text), (instrument.key, end_text, duration_text, bar_text,
+                                                                            what_text, rth), time.monotonic(),
+                                              sim.faults.history_pacing, sim.faults.history_window)
+        if broken is not None:
+            session.error(req_id, 162, f"Historical Market Data Service error message:Historical data request pacing violation ({broken})")
+            return
     now = sim.now()
     try:
         bar_seconds = history.parse_bar_size(bar_text)

@@ -3,6 +3,7 @@ download of the same range sends nothing), within IB's historical-data pacing.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -117,3 +118,35 @@ async def test_pacing_keeps_ibs_three_rules():
     assert clock.now == start and pacing.requests == 60
     await pacing.acquire("LAST", "61st")  # waits until the first of the 60 is 10 minutes old
     assert clock.now == pytest.approx(1000 + 600.5) and pacing.requests == 61
+
+
+SIX = ["AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA"]
+
+
+async def _download_six(make_simulator, database, pacing: HistoricalPacing):
+    sim = await make_simulator(clock=lambda: NOW)
+    sim.faults.history_pacing, sim.faults.history_window = 4, 3.0  # IB's 60 in 600 s, shrunk
+    provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+    provider.history_pacing = pacing
+    await provider.connect()
+    try:
+        await provider.qualify(SIX)  # the contracts first: the timing below is the bars'
+        started = asyncio.get_running_loop().time()
+        report = await price_cache.download_daily_bars(database, provider, SIX, date(2025, 1, 2), date(2025, 1, 6), now=NOW)
+        return report, asyncio.get_running_loop().time() - started
+    finally:
+        await provider.disconnect()
+
+
+async def test_the_console_keeps_the_simulators_historical_pacing(make_simulator, database):
+    report, elapsed = await _download_six(make_simulator, database, HistoricalPacing(max_requests=4, window=3.0, margin=0.2))
+    assert report.failed == () and report.requests == 6 and report.stored == 6 * 3
+    assert elapsed >= 3.0  # the fifth request waited for the window
+
+
+async def test_without_pacing_the_simulator_answers_pacing_violations(make_simulator, database, ib_log_guard):
+    ib_log_guard.allow(r"Error 162")
+    report, _ = await _download_six(make_simulator, database, HistoricalPacing(max_requests=1000, window=3.0))
+    assert [item.symbol for item in report.failed] == ["META", "NVDA"]
+    assert all("pacing violation" in (item.error or "") for item in report.failed)
+    assert report.stored == 4 * 3  # the others are stored; the failed ones are asked again next time
