@@ -175,91 +175,115 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _day(value: Any, line: int, problems: list[BarProblem]) -> date | None:
+Outcome = tuple[str, str]  # (code, message) of a problem; the line is added by the caller
+
+
+def _day_of(value: Any) -> date | Outcome:
     if isinstance(value, datetime):
         if value.time() != datetime.min.time():
-            problems.append(BarProblem(line, "date", "date_has_time", f"date {value.isoformat()} has a time of day"))
-            return None
+            return "date_has_time", f"date {value.isoformat()} has a time of day"
         return value.date()
     if isinstance(value, date):
         return value
     text = _text(value)
     if not _DATE_RE.match(text):
-        problems.append(BarProblem(line, "date", "bad_date", f"date {text!r} is not YYYY-MM-DD"))
-        return None
+        return "bad_date", f"date {text!r} is not YYYY-MM-DD"
     try:
         return date.fromisoformat(text)
     except ValueError:
-        problems.append(BarProblem(line, "date", "bad_date", f"date {text} does not exist"))
-        return None
+        return "bad_date", f"date {text} does not exist"
 
 
-def _symbol(value: Any, line: int, limits: BarLimits, problems: list[BarProblem]) -> str | None:
+def _symbol_of(value: Any, limits: BarLimits) -> str | Outcome:
     raw = _text(value)
     if not raw.isascii():
-        problems.append(BarProblem(line, "symbol", "non_ascii_symbol",
-                                   f"symbol {raw!r} has non-ASCII characters (only A-Z, 0-9 and separators)"))
-        return None
+        return "non_ascii_symbol", f"symbol {raw!r} has non-ASCII characters (only A-Z, 0-9 and separators)"
     if not raw:
-        problems.append(BarProblem(line, "symbol", "malformed_symbol", "symbol is empty"))
-        return None
+        return "malformed_symbol", "symbol is empty"
     spec = ContractSpec.from_key(raw.upper())
     if len(spec.symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(spec.symbol):
-        problems.append(BarProblem(line, "symbol", "malformed_symbol", f"malformed symbol {raw!r}"))
-        return None
+        return "malformed_symbol", f"malformed symbol {raw!r}"
     trouble = contract_problem(spec)
     if trouble is not None:
-        problems.append(BarProblem(line, "symbol", "untradable_listing", f"{raw}: {trouble[1]}"))
-        return None
+        return "untradable_listing", f"{raw}: {trouble[1]}"
     if limits.symbol_length is not None and len(spec.key) > limits.symbol_length:
-        problems.append(BarProblem(line, "symbol", "symbol_too_long",
-                                   f"symbol has {len(spec.key)} characters; at most {limits.symbol_length} can be stored"))
-        return None
+        return "symbol_too_long", f"symbol has {len(spec.key)} characters; at most {limits.symbol_length} can be stored"
     return spec.key
 
 
-def _number(value: Any, line: int, column: str, limit: NumericLimit | None, problems: list[BarProblem]) -> Decimal | None:
-    text = _text(value)
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(text)
-    except (InvalidOperation, ValueError, ArithmeticError):
-        number = None
-    if number is None or not number.is_finite():
-        problems.append(BarProblem(line, column, f"{column}_not_number", f"{column} {text!r} is not a finite number"))
-        return None
-    if limit is not None and not number.is_zero():
-        if number.adjusted() >= limit.whole_digits:
+class _Cached:
+    """Dates and symbols repeat on every row of a long file: each distinct value is checked once."""
+
+    def __init__(self, check) -> None:
+        self.check = check
+        self.seen: dict[Any, Any] = {}
+
+    def __call__(self, value: Any, line: int, column: str, problems: list[BarProblem]):
+        key = (type(value), value) if isinstance(value, (str, date)) else (type(value), repr(value))
+        outcome = self.seen.get(key)
+        if outcome is None:
+            outcome = self.seen[key] = self.check(value)
+        if isinstance(outcome, tuple):
+            problems.append(BarProblem(line, column, *outcome))
+            return None
+        return outcome
+
+
+class _NumberCheck:
+    def __init__(self, limit: NumericLimit | None) -> None:
+        self.limit = limit
+        self.bound = Decimal(10) ** limit.whole_digits if limit is not None else Decimal(0)
+
+    def __call__(self, value: Any, line: int, column: str, problems: list[BarProblem]) -> Decimal | None:
+        text = value.strip() if isinstance(value, str) else _text(value)
+        try:
+            number = value if isinstance(value, Decimal) else Decimal(text)
+        except (InvalidOperation, ValueError, ArithmeticError):
+            number = None
+        if number is None or not number.is_finite():
+            problems.append(BarProblem(line, column, f"{column}_not_number", f"{column} {text!r} is not a finite number"))
+            return None
+        limit = self.limit
+        if limit is None or number.is_zero():
+            return number
+        if abs(number) >= self.bound:
             problems.append(BarProblem(line, column, f"{column}_too_large",
                                        f"{column} {text} is too large: the database keeps values below 1e{limit.whole_digits}"))
             return None
-        if number != number.quantize(Decimal(1).scaleb(-limit.scale), rounding=ROUND_DOWN):
+        dot = text.find(".")
+        # only a text with more decimals than the column keeps (or an exponent) can lose digits
+        if ((dot >= 0 and len(text) - dot - 1 > limit.scale) or "e" in text or "E" in text) and \
+                number != number.quantize(Decimal(1).scaleb(-limit.scale), rounding=ROUND_DOWN):
             problems.append(BarProblem(line, column, f"{column}_precision",
                                        f"{column} {text} has more than {limit.scale} decimal places (it would be stored rounded)"))
             return None
-    return number
+        return number
 
 
 def _checked(rows: list[tuple[int, dict[str, Any]]], problems: list[BarProblem], source: str, limits: BarLimits) -> list[Bar]:
     bars: list[Bar] = []
     first_line: dict[tuple[date, str], int] = {}
+    day_of, symbol_of = _Cached(_day_of), _Cached(lambda value: _symbol_of(value, limits))
+    price_of, volume_of = _NumberCheck(limits.price), _NumberCheck(limits.volume)
     for line, values in rows:
         before = len(problems)
-        day = _day(values.get("date"), line, problems)
-        symbol = _symbol(values.get("symbol"), line, limits, problems)
-        prices: dict[str, Decimal | None] = {}
+        day = day_of(values.get("date"), line, "date", problems)
+        symbol = symbol_of(values.get("symbol"), line, "symbol", problems)
+        prices: list[Decimal | None] = []
         for column in PRICE_COLUMNS:
-            price = _number(values.get(column), line, column, limits.price, problems)
+            price = price_of(values.get(column), line, column, problems)
             if price is not None and price <= 0:
                 problems.append(BarProblem(line, column, f"{column}_not_positive", f"{column} {_text(values.get(column))} is not positive"))
                 price = None
-            prices[column] = price
+            prices.append(price)
         volume: Decimal | None = Decimal(0)
-        if _text(values.get("volume")):
-            volume = _number(values.get("volume"), line, "volume", limits.volume, problems)
+        raw_volume = values.get("volume")
+        if raw_volume is not None and (not isinstance(raw_volume, str) or raw_volume.strip()):
+            volume = volume_of(raw_volume, line, "volume", problems)
             if volume is not None and volume < 0:
-                problems.append(BarProblem(line, "volume", "negative_volume", f"volume {_text(values.get('volume'))} is negative"))
+                problems.append(BarProblem(line, "volume", "negative_volume", f"volume {_text(raw_volume)} is negative"))
                 volume = None
-        o, h, lo, c = (prices[k] for k in PRICE_COLUMNS)
+        o, h, lo, c = prices
         if o is not None and h is not None and lo is not None and c is not None:
             if h < max(o, c):
                 problems.append(BarProblem(line, "high", "high_below_open_close",
@@ -267,14 +291,20 @@ def _checked(rows: list[tuple[int, dict[str, Any]]], problems: list[BarProblem],
             if lo > min(o, c):
                 problems.append(BarProblem(line, "low", "low_above_open_close",
                                            f"low {lo} is above the {'open' if o < c else 'close'} {min(o, c)}"))
+            if len(problems) == before and day is not None and symbol is not None and volume is not None:
+                if (day, symbol) in first_line:
+                    problems.append(BarProblem(line, None, "duplicate_bar",
+                                               f"a second bar for {symbol} on {day} (first on line {first_line[day, symbol]})"))
+                else:
+                    first_line[day, symbol] = line
+                    bars.append(Bar(day, symbol, o, h, lo, c, volume))
+                continue
         if day is not None and symbol is not None:
             if (day, symbol) in first_line:
                 problems.append(BarProblem(line, None, "duplicate_bar",
                                            f"a second bar for {symbol} on {day} (first on line {first_line[day, symbol]})"))
             else:
                 first_line[day, symbol] = line
-        if len(problems) == before and day is not None and symbol is not None and None not in (o, h, lo, c, volume):
-            bars.append(Bar(day, symbol, o, h, lo, c, volume))  # type: ignore[arg-type]  # None excluded above
     if not rows and not problems:
         problems.append(BarProblem(1, None, "no_rows", "the file has no bars"))
     if problems:
