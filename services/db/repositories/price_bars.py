@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.core.bars import Bar
@@ -63,10 +64,13 @@ class PriceBarRepository:
                     changed_rows.append({"id": stored[bar.day], **values})
                 else:
                     new_rows.append({"symbol": symbol, "what_to_show": what_to_show, "day": bar.day, **values})
+            # Core statements, executemany: the ORM's per-row bookkeeping costs more than the insert
+            table = cast(Table, PriceBar.__table__)
             for start in range(0, len(new_rows), _CHUNK):
-                self.session.execute(insert(PriceBar), new_rows[start:start + _CHUNK])
+                self.session.execute(insert(table), new_rows[start:start + _CHUNK])
             for start in range(0, len(changed_rows), _CHUNK):
-                self.session.execute(update(PriceBar), changed_rows[start:start + _CHUNK])
+                self.session.execute(update(table).where(table.c.id == bindparam("row_id")),
+                                     [{**values, "row_id": values.pop("id")} for values in changed_rows[start:start + _CHUNK]])
             inserted += len(new_rows)
             replaced += len(changed_rows)
         self.session.flush()
@@ -75,19 +79,20 @@ class PriceBarRepository:
     def load(self, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
              what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> list[Bar]:
         """The stored bars, by day then listing."""
-        query = select(PriceBar).where(PriceBar.what_to_show == what_to_show)
+        query = select(PriceBar.day, PriceBar.symbol, PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
+                       PriceBar.volume).where(PriceBar.what_to_show == what_to_show)
         if first is not None:
             query = query.where(PriceBar.day >= first)
         if last is not None:
             query = query.where(PriceBar.day <= last)
-        rows: list[PriceBar] = []
+        rows: list = []
         if symbols is None:
-            rows = list(self.session.scalars(query))
+            rows = list(self.session.execute(query))
         else:
             wanted = sorted(set(symbols))
             for start in range(0, len(wanted), _CHUNK):
-                rows += self.session.scalars(query.where(PriceBar.symbol.in_(wanted[start:start + _CHUNK])))
-        bars = [Bar(r.day, r.symbol, r.open, r.high, r.low, r.close, r.volume) for r in rows]
+                rows += self.session.execute(query.where(PriceBar.symbol.in_(wanted[start:start + _CHUNK])))
+        bars = [Bar(*row) for row in rows]
         bars.sort(key=lambda b: (b.day, b.symbol))
         return bars
 
