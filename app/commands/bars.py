@@ -29,10 +29,15 @@ def _day(text: str) -> date:
 
 
 def _symbols(text: str) -> list[str]:
-    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    from services.core.bar_files import listing_key
+
+    try:
+        symbols = [listing_key(s) for s in text.split(",") if s.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not symbols:
         raise argparse.ArgumentTypeError("name at least one symbol")
-    return symbols
+    return list(dict.fromkeys(symbols))
 
 
 def register(subparsers) -> None:

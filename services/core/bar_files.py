@@ -211,6 +211,15 @@ def _symbol_of(value: Any, limits: BarLimits) -> str | Outcome:
     return spec.key
 
 
+def listing_key(text: str, limits: BarLimits = STORAGE_LIMITS) -> str:
+    """The listing key a bar file or a command line names (``aapl`` -> ``AAPL``), checked as
+    a file's symbol column is; ``ValueError`` says what is wrong."""
+    outcome = _symbol_of(text, limits)
+    if isinstance(outcome, tuple):
+        raise ValueError(outcome[1])
+    return outcome
+
+
 class _Cached:
     """Dates and symbols repeat on every row of a long file: each distinct value is checked once."""
 

@@ -114,3 +114,12 @@ def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     (tmp_path / "bars.parquet").write_bytes(b"PAR1")
     with pytest.raises(BarFileError, match=r"pip install 'ib-trading-console\[parquet\]'"):
         read_bar_file(tmp_path / "bars.parquet")
+
+
+def test_listing_keys_are_checked_like_the_symbol_column():
+    from services.core.bar_files import listing_key
+
+    assert listing_key(" aapl ") == "AAPL" and listing_key("sap@ibis:eur") == "SAP@IBIS:EUR"
+    for bad, why in (("ÄPPL", "non-ASCII"), ("SAP@NOWHERE:EUR", "unknown exchange"), ("", "empty")):
+        with pytest.raises(ValueError, match=why):
+            listing_key(bad)

@@ -24,6 +24,12 @@ async def test_import_refuses_a_corrupt_file_and_stores_a_good_one(db_url, tmp_p
     assert "line 3, column date" in refused.err and "line 4, column high" in refused.err and "line 5: a second bar" in refused.err
     as_json = await run(cli_args(db_url, 0, "bars", "import", str(bad), "--json", connection=False))
     assert as_json.code == 2 and [p["line"] for p in as_json.json["problems"]] == [3, 4, 5]
+    backwards = await run(cli_args(db_url, 0, "bars", "download", "--symbols", "AAPL", "--from", "2025-01-03",
+                                   "--to", "2025-01-02", connection=False))
+    assert backwards.code == 2 and "before --from" in backwards.err
+    unknown = await run(cli_args(db_url, 0, "bars", "download", "--symbols", "AAPL,ÄX", "--from", "2025-01-02",
+                                 "--to", "2025-01-03", connection=False))
+    assert unknown.code == 2 and "non-ASCII" in unknown.err
     empty = await run(cli_args(db_url, 0, "bars", "show", connection=False))
     assert empty.code == 0 and "no bars cached" in empty.out
 
