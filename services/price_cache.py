@@ -3,10 +3,10 @@ imported from CSV / Parquet files, and read back (the backtest's prices).
 
 Download is incremental: for each listing, the trading days of its exchange calendar from the
 first to the last day asked (up to the last session that has closed: a session still trading has
-no final bar) that the cache lacks are asked for, in one request from the first missing day to
-the last; days the cache has are never asked again, so a second download of the same range
-sends nothing. The broker's answer is filtered to the missing days and stored in one unit of
-work per listing. Requests go through the provider, which keeps IB's historical-data pacing
+no final bar) that the cache lacks are asked for, one request per run of consecutive missing
+days (one request over all of them when there are more than ``MAX_SPANS`` runs); days the cache
+has are never asked again, so a second download of the same range sends nothing. The broker's
+answer is filtered to the missing days and stored in one unit of work per request. Requests go through the provider, which keeps IB's historical-data pacing
 (services/execution/history_pacing.py, docs/ib-pacing.md "Historical data").
 
 Import reads the whole file first (services/core/bar_files.py): any problem and nothing is
@@ -32,6 +32,7 @@ from services.execution.errors import BrokerError, NotConnected
 from services.execution.provider import ExecutionProvider
 
 WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT")
+MAX_SPANS = 3  # more gaps than this in one listing's cache: one request over all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,14 @@ class ListingDownload:
 
     symbol: str
     missing: int  # trading days the cache lacked before
-    requested: bool  # a request went to the broker
+    requests: int  # requests sent to the broker
     stored: int  # bars stored
     still_missing: tuple[date, ...] = ()  # trading days the broker had no bar for
     error: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.requests > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,7 @@ class DownloadReport:
 
     @property
     def requests(self) -> int:
-        return sum(1 for item in self.listings if item.requested)
+        return sum(item.requests for item in self.listings)
 
     @property
     def stored(self) -> int:
@@ -97,6 +102,24 @@ def expected_days(spec: ContractSpec, first: date, last: date, now: datetime) ->
     return session_days(first, min(last, last_closed_session(calendar, now)), calendar)
 
 
+def request_spans(missing: list[date], expected: list[date], max_spans: int = MAX_SPANS) -> list[tuple[date, date]]:
+    """The (first, last) day spans to ask for: each run of consecutive missing trading days on
+    its own (a one-day gap in 2016 must not mean ten years of bars on every download), or one
+    span over all of them when there are more than ``max_spans`` runs (fewer requests)."""
+    if not missing:
+        return []
+    position = {day: i for i, day in enumerate(expected)}
+    spans = [[missing[0], missing[0]]]
+    for day in missing[1:]:
+        if position[day] == position[spans[-1][1]] + 1:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    if len(spans) > max_spans:
+        return [(missing[0], missing[-1])]
+    return [(first, last) for first, last in spans]
+
+
 def missing_days(db: Database, spec: ContractSpec, first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
                  now: datetime | None = None) -> list[date]:
     expected = expected_days(spec, first, last, now or datetime.now(UTC))
@@ -128,20 +151,24 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
     for spec in specs:
         missing = await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
         if not missing:
-            result = ListingDownload(spec.key, 0, False, 0)
+            result = ListingDownload(spec.key, 0, 0, 0)
         else:
+            expected = expected_days(spec, first, last, now)
+            wanted = set(missing)
+            inserted, got, error, sent = 0, set(), None, 0
             try:
-                bars = await provider.daily_bars(spec, missing[0], missing[-1], what_to_show)
+                for span_first, span_last in request_spans(missing, expected):
+                    sent += 1
+                    bars = await provider.daily_bars(spec, span_first, span_last, what_to_show)
+                    keep = [bar for bar in bars if bar.day in wanted and bar.symbol == spec.key and bar.day not in got]
+                    if keep:  # stored span by span: what arrived is kept if a later span fails
+                        inserted += (await asyncio.to_thread(_store, db, keep, what_to_show, "broker"))[0]
+                        got |= {bar.day for bar in keep}
             except NotConnected:
                 raise
             except BrokerError as exc:
-                result = ListingDownload(spec.key, len(missing), True, 0, tuple(missing), str(exc))
-            else:
-                wanted = set(missing)
-                keep = [bar for bar in bars if bar.day in wanted and bar.symbol == spec.key]
-                inserted, _ = await asyncio.to_thread(_store, db, keep, what_to_show, "broker") if keep else (0, 0)
-                got = {bar.day for bar in keep}
-                result = ListingDownload(spec.key, len(missing), True, inserted, tuple(d for d in missing if d not in got))
+                error = str(exc)
+            result = ListingDownload(spec.key, len(missing), sent, inserted, tuple(d for d in missing if d not in got), error)
         results.append(result)
         if on_listing is not None:
             on_listing(result)

@@ -56,7 +56,7 @@ def register(subparsers) -> None:
 
     down = sub.add_parser("download", help="fetch the daily bars the cache lacks from the broker", description=(
         "Fetch daily bars from TWS / IB Gateway (or the built-in simulator) for the trading days "
-        "from --from to --to that the cache lacks; one request per listing, within IB's "
+        "from --from to --to that the cache lacks; one request per run of missing days, within IB's "
         "historical-data pacing (at most 60 requests in 10 minutes)."))
     down.add_argument("--symbols", required=True, type=_symbols, metavar="LIST",
                       help="comma-separated listing keys (AAPL,MSFT,SAP@IBIS:EUR)")

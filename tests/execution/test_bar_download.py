@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import delete
 
 from services import price_cache
 from services.core.contracts import ContractSpec
 from services.core.trading_hours import session_days
+from services.db.models import PriceBar
 from services.execution.history_pacing import HistoricalPacing
 from services.execution.ib_provider import IbExecutionProvider
 from services.execution.ib_queries import history_span
@@ -53,6 +55,16 @@ async def test_a_second_download_fetches_nothing(make_simulator, database):
             "20241130-04:59:59", "29 D", "1 day", "TRADES")
         assert price_cache.load_bars(database, ["AAPL"], last=date(2024, 11, 29))[-1].day == date(2024, 11, 29)
         assert price_cache.load_bars(database, ["AAPL"])[len(new_days):] == aapl  # the cached days untouched
+
+        # gaps are asked for one by one: a missing day in the middle costs one day, not the range
+        with database.unit_of_work() as session:
+            session.execute(delete(PriceBar).where(PriceBar.symbol == "AAPL", PriceBar.day.in_(
+                [date(2024, 12, 11), date(2025, 1, 3), date(2025, 1, 6)])))
+        gaps = await price_cache.download_daily_bars(database, provider, ["AAPL"], date(2024, 11, 1), date(2025, 1, 6), now=NOW)
+        assert (gaps.requests, gaps.stored, gaps.listings[0].still_missing) == (2, 3, ())
+        assert [(r.end, r.duration) for r in list(sim.history_requests)[-2:]] == [
+            ("20241212-04:59:59", "1 D"), ("20250107-04:59:59", "4 D")]
+        assert price_cache.load_bars(database, ["AAPL"])[len(new_days):] == aapl
     finally:
         await provider.disconnect()
 
@@ -70,6 +82,16 @@ async def test_an_unknown_listing_is_reported_and_the_others_go_on(make_simulato
     [nope] = report.failed
     assert nope.symbol == "NOPE" and "unknown contract" in (nope.error or "") and len(nope.still_missing) == 3
     assert [b.symbol for b in price_cache.load_bars(database)] == ["AAPL"] * 3
+
+
+def test_request_spans_follow_the_runs_of_missing_days():
+    days = session_days(date(2024, 12, 2), date(2024, 12, 31))
+    assert price_cache.request_spans([], days) == []
+    assert price_cache.request_spans(days[3:6], days) == [(days[3], days[5])]
+    # a weekend or a holiday between two trading days does not break a run
+    assert price_cache.request_spans([date(2024, 12, 24), date(2024, 12, 26)], days) == [(date(2024, 12, 24), date(2024, 12, 26))]
+    assert price_cache.request_spans([days[0], days[5], days[9]], days) == [(days[0], days[0]), (days[5], days[5]), (days[9], days[9])]
+    assert price_cache.request_spans([days[0], days[5], days[9], days[12]], days) == [(days[0], days[12])]  # many gaps: one request
 
 
 def test_only_closed_sessions_are_expected():
