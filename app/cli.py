@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.db",
     "app.commands.audit",
     "app.commands.snapshot",
+    "app.commands.bars",
     "app.commands.preview",
     "app.commands.sim",
     "app.commands.execution",

@@ -66,6 +66,9 @@ def register(subparsers) -> None:
     parser.add_argument("--reject-min-qty", type=_decimal, default=None, help="reject orders of at least this size")
     parser.add_argument("--drop-after", type=int, default=None, help="drop each connection after N messages")
     parser.add_argument("--pacing", type=int, default=50, help="messages per second before error 100 (0: off)")
+    parser.add_argument("--history-pacing", dest="history_pacing", type=int, default=0, metavar="N",
+                        help="historical requests per 10 minutes before error 162 pacing violation, with IB's "
+                             "15 s identical and 6-per-contract-in-2-s rules (0: off, the default; IB's figure is 60)")
     parser.add_argument("--fault", action="append", default=[], metavar="RULE",
                         help="per-order faults: 'symbol=A,B;ref=REGEX;min_qty=N:fault[=value],...'; gateway faults "
                              "at a time (seconds after the start): 'at=S[;every=S]:connectivity_lost=S[,data_lost]', "
@@ -88,6 +91,7 @@ def build_config(args):
         reject_min_quantity=args.reject_min_qty,
         drop_after_messages=args.drop_after,
         pacing_limit=args.pacing,
+        history_pacing=args.history_pacing,
     )
     for rule in args.fault:
         if is_scheduled_fault(rule):

@@ -244,3 +244,31 @@ def market_open(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -
 
 def calendar_zone(calendar: str = DEFAULT_CALENDAR) -> ZoneInfo:
     return ZoneInfo(str(_calendar(calendar).tz))
+
+
+def session_days(first: date, last: date, calendar: str = DEFAULT_CALENDAR) -> list[date]:
+    """The calendar's trading days from ``first`` to ``last`` (both included), oldest first;
+    weekdays where the calendar's years end (exchange_calendars covers about 20 years back and
+    one ahead)."""
+    import pandas as pd
+
+    if last < first:
+        return []
+    cal = _calendar(calendar)
+    lo, hi = cal.first_session.date(), cal.last_session.date()
+    inside_first, inside_last = max(first, lo), min(last, hi)
+    days: list[date] = []
+    day = first
+    while day < min(inside_first, last + timedelta(days=1)):  # before the calendar: weekdays
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    if inside_first <= inside_last:
+        with _quiet():
+            days += [ts.date() for ts in cal.sessions_in_range(pd.Timestamp(inside_first), pd.Timestamp(inside_last))]
+    day = max(first, hi + timedelta(days=1))
+    while day <= last:  # after the calendar: weekdays
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days

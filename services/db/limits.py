@@ -8,8 +8,9 @@ from functools import lru_cache
 
 from sqlalchemy import Integer, String
 
+from services.core.bar_files import BarLimits
 from services.core.snapshots import NumericLimit, SnapshotLimits
-from services.db.models import DecisionSnapshot, DecisionSnapshotItem, Project
+from services.db.models import DecisionSnapshot, DecisionSnapshotItem, PriceBar, Project
 from services.db.types import ExactDecimal
 
 # ExactDecimal keeps value * 10**scale in a signed 64-bit integer on SQLite: at most 18 digits
@@ -54,3 +55,11 @@ def snapshot_limits() -> SnapshotLimits:
         source_name_length=string_length(DecisionSnapshot.__table__.c.source_file),
         project_name_length=string_length(Project.__table__.c.name),
     )
+
+
+@lru_cache(maxsize=1)
+def bar_limits() -> BarLimits:
+    """What the price cache keeps (services.core.bar_files.STORAGE_LIMITS must equal it)."""
+    bars = PriceBar.__table__.c
+    return BarLimits(price=numeric_limit(bars.close), volume=numeric_limit(bars.volume),
+                     symbol_length=string_length(bars.symbol))

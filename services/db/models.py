@@ -428,3 +428,24 @@ class AuditCheckpoint(Base):
     broken_id: Mapped[int | None] = mapped_column(BigInteger)
     broken_reason: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class PriceBar(Base):
+    """One daily bar of one listing: the historical-price cache (bars downloaded from the broker)
+    and imported bar files. ``symbol`` is the listing key (``ContractSpec.key``); one bar per
+    listing, data type (IB's whatToShow: TRADES, ADJUSTED_LAST, MIDPOINT) and day."""
+
+    __tablename__ = "price_bars"
+    __table_args__ = _table_args(UniqueConstraint("symbol", "what_to_show", "day"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(64), nullable=False)
+    what_to_show: Mapped[str] = mapped_column(String(16), nullable=False, default="TRADES")
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    open: Mapped[Decimal] = mapped_column(Price(), nullable=False)
+    high: Mapped[Decimal] = mapped_column(Price(), nullable=False)
+    low: Mapped[Decimal] = mapped_column(Price(), nullable=False)
+    close: Mapped[Decimal] = mapped_column(Price(), nullable=False)
+    volume: Mapped[Decimal] = mapped_column(Quantity(), nullable=False, default=Decimal(0))
+    source: Mapped[str] = mapped_column(String(16), nullable=False)  # "broker" or "file"
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -33,6 +33,7 @@ from .events import (
     BrokerErrorEvent,
     ConnectionState,
 )
+from .history_pacing import HistoricalPacing
 from .ib_callbacks import IbCallbacks
 from .ib_connection import MARKET_DATA_TYPES, ConnectAttempt, IbConnection, as_aware, utc_now
 from .ib_queries import IbQueries
@@ -90,6 +91,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
         # 5 ms margin: ib_async's own throttle (45 per second by its loop clock) must never have
         # to hold back a message we already counted as sent
         self.pacing = pacing or PacingLimiter(margin=0.005)
+        self.history_pacing = HistoricalPacing()  # IB's historical-data rules, on top (history_pacing.py)
         self.auto_reconnect = auto_reconnect
         self._sleep = sleep
         self.ib = ib or IB()

@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ib_async import ExecutionFilter
+from ib_async import BarDataList, ExecutionFilter
 
+from services.core.bars import Bar
 from services.core.contracts import ContractSpec, spec_of
-from services.core.trading_hours import TradingHours
+from services.core.trading_hours import TradingHours, calendar_name, calendar_zone
 
 from .errors import BrokerError, NotConnected, QueryFailed
 from .events import ExecutionEvent, OpenOrderEvent, dec
@@ -27,10 +28,13 @@ from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listi
 from .provider import BrokerPosition
 
 if TYPE_CHECKING:
+    from .history_pacing import HistoricalPacing
     from .paced import PacedSender
 
 log = logging.getLogger(__name__)
 HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after this (IB sends a week)
+HISTORY_TIMEOUT = 120.0  # IB can take a minute for ten years of daily bars
+NO_DATA = "HMDS query returned no data"
 
 
 
@@ -50,6 +54,7 @@ class IbQueries:
     # What the provider supplies, declared for the type checker (ib_async's IB is untyped).
     ib: Any
     sender: PacedSender
+    history_pacing: HistoricalPacing
     account: str
     contract_store: Any  # e.g. contracts.DbContractStore, or None: nothing kept between runs
     quote_info: dict[str, tuple[datetime, str]]
@@ -191,6 +196,51 @@ class IbQueries:
         self._keep_hours(spec, answers[spec.key].result())
         return self._hours[spec.key][1]
 
+    async def daily_bars(self, spec: ContractSpec, first: date, last: date, what_to_show: str = "TRADES") -> list[Bar]:
+        """The listing's daily bars from ``first`` to ``last`` (one reqHistoricalData, within IB's
+        historical-data pacing: history_pacing.py); [] when IB has none for the span."""
+        contract = (await self.qualify([spec]))[spec.key]
+        # the listing's exchange calendar, as services.price_cache.listing_calendar names it
+        end, duration = history_span(first, last, calendar_name(spec.venue, spec.currency))
+        await self.history_pacing.acquire((contract.conId, what_to_show), (contract.conId, end, duration, what_to_show))
+        errors: list[tuple[int, str]] = []
+        holder: dict[str, int] = {}
+
+        def on_error(req_id, code, message, _contract=None) -> None:
+            if req_id == holder.get("id"):
+                errors.append((code, message))
+
+        def start() -> asyncio.Future:
+            req_id = holder["id"] = self.ib.client.getReqId()
+            bars = BarDataList()
+            future = self.ib.wrapper.startReq(req_id, contract, container=bars)
+            self.ib.client.reqHistoricalData(req_id, contract, end, duration, "1 day", what_to_show, True, 1, False, [])
+            return future
+
+        self.ib.errorEvent += on_error
+        try:
+            future = await self.sender.send(start, check=self._require_connected)
+            try:
+                answer = await asyncio.wait_for(future, HISTORY_TIMEOUT)
+            except TimeoutError:
+                self.ib.client.cancelHistoricalData(holder["id"])
+                raise QueryFailed(f"historical data {spec.key}: no answer within {HISTORY_TIMEOUT:g} s") from None
+        finally:
+            self.ib.errorEvent -= on_error
+        if errors and not any(NO_DATA in message for _code, message in errors):
+            code, message = errors[0]
+            raise QueryFailed(f"historical data {spec.key}: IB error {code}: {message}")
+        out = []
+        for bar in answer or []:
+            day = bar.date if isinstance(bar.date, date) and not isinstance(bar.date, datetime) else None
+            if day is None or not first <= day <= last:
+                continue
+            o, h, lo, c = (dec(bar.open), dec(bar.high), dec(bar.low), dec(bar.close))
+            if o is None or h is None or lo is None or c is None or min(o, h, lo, c) <= 0:
+                continue  # a bar without prices is no bar (the day stays missing)
+            out.append(Bar(day, spec.key, o, h, lo, c, max(dec(bar.volume) or Decimal(0), Decimal(0))))
+        return out
+
     def known_hours(self, spec: ContractSpec) -> TradingHours | None:
         """The listing's hours as last asked (None when never asked, or IB gave none)."""
         kept = self._hours.get(spec.key)
@@ -262,6 +312,16 @@ class IbQueries:
         spec = next((s for s, c in self._contracts.items() if c.conId and c.conId == p.contract.conId), None) or spec_of_ib(p.contract)
         return BrokerPosition(p.account, p.contract.symbol, dec(p.position) or Decimal(0), dec(p.avgCost) or Decimal(0),
                               currency=spec.currency, exchange=spec.venue, con_id=p.contract.conId or 0)
+
+
+def history_span(first: date, last: date, calendar: str) -> tuple[str, str]:
+    """reqHistoricalData's endDateTime and durationStr covering the days ``first`` to ``last``:
+    the end of ``last`` in the exchange's zone, written in UTC (``yyyymmdd-hh:mm:ss``, a form IB
+    documents), and a duration in days up to 365, in years beyond (IB refuses more than 365 D)."""
+    end = datetime.combine(last, time(23, 59, 59), calendar_zone(calendar)).astimezone(UTC)
+    days = (last - first).days + 1
+    duration = f"{days} D" if days <= 365 else f"{-(-days // 365)} Y"
+    return end.strftime("%Y%m%d-%H:%M:%S"), duration
 
 
 def _unique_stock(answer: asyncio.Future, requested):

@@ -12,9 +12,10 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
+from services.core.bars import Bar
 from services.core.contracts import ContractSpec
 from services.domain import OrderType, Side, TradeMode, is_live_token, is_paper_account
 
@@ -117,6 +118,13 @@ class ExecutionProvider(ABC):
         from .ib_contracts import FxRates
 
         return FxRates()
+
+    async def daily_bars(self, spec: ContractSpec, first: date, last: date, what_to_show: str = "TRADES") -> list[Bar]:
+        """The broker's daily bars of a listing from ``first`` to ``last`` (both included); a
+        provider without historical data refuses."""
+        from .errors import BrokerError
+
+        raise BrokerError(f"{type(self).__name__} has no historical data", code="no_history")
 
     @abstractmethod
     async def place_order(self, request: OrderRequest) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from services.core.commissions import FixedCommission as _CommissionModel  # the
 from services.core.positions_book import PositionBook  # pure: the one positions book
 from services.ibsim.config import Faults, SimConfig
 from services.ibsim.forex import forex_instruments
+from services.ibsim.history import HistoryPacingWatch
 from services.ibsim.model import (
     ZERO,
     Instrument,
@@ -93,6 +95,9 @@ class SimulatorBase:
         self.host = ""
         self.port = 0
         self.listeners: list[Callable[[str, dict], None]] = []  # (event, details) for the CLI log
+        # other_requests.HistoryRequest, as received (tests count them); the last 1000 only
+        self.history_requests: deque = deque(maxlen=1000)
+        self.history_pacing = HistoryPacingWatch()  # error 162 pacing violations (Faults.history_pacing)
         if self.config.state_file:
             self._load_state()
         self._day = DayBook.starting_from(self._positions)

@@ -76,6 +76,11 @@ class Faults:
     reject_min_quantity: Decimal | None = None
     drop_after_messages: int | None = None  # close each connection after it was sent N messages
     pacing_limit: int = 50  # incoming messages per second before error 100; 0 disables
+    # historical requests per ``history_window`` seconds before error 162 "pacing violation" (with
+    # IB's other two rules: no identical request within 15 s, at most 5 per contract in 2 s);
+    # 0 disables (the default: IB enforces these for bars of 30 s or less, softly for daily bars)
+    history_pacing: int = 0
+    history_window: float = 600.0
     rules: list[FaultRule] = field(default_factory=list)
     # gateway faults at given times (fault_schedule.py); at any time: sim.connectivity_lost() ...
     schedule: list[ScheduledFault] = field(default_factory=list)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from services.core.trading_hours import calendar_name
 from services.ibsim import history
 from services.ibsim import messages as m
 from services.ibsim import versions as v
@@ -49,6 +51,17 @@ MARKET_RULES = {26: ((Decimal(0), Decimal("0.01")),), 239: ((Decimal(0), Decimal
 TICK_BY_TICK_TYPES = {"LAST": 1, "ALLLAST": 2, "BIDASK": 3, "MIDPOINT": 4}
 HISTORICAL_TICKS_MESSAGE = {"MIDPOINT": "96", "BID_ASK": "97", "TRADES": "98"}
 
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """A reqHistoricalData as received (tests count them: a cached download asks for nothing)."""
+
+    listing: str
+    end: str
+    duration: str
+    bar_size: str
+    what_to_show: str
+
+
 Handler = Callable[["IBGatewaySimulator", "_Session", list[str]], None]
 
 
@@ -64,7 +77,7 @@ def _instrument(sim: IBGatewaySimulator, session: _Session, req_id: int, f: list
 
 
 def _mid(sim: IBGatewaySimulator, instrument: Instrument) -> Decimal:
-    bid, ask = sim.quote(instrument.symbol)
+    bid, ask = sim.quote(instrument.key)  # the listing (SAP@IBIS:EUR), not the US symbol
     return ((bid + ask) / 2).quantize(instrument.min_tick / 2, rounding=ROUND_HALF_UP)
 
 
@@ -90,7 +103,7 @@ def req_mkt_depth(sim, session, f) -> None:
     instrument = _instrument(sim, session, req_id, f, 3)
     if instrument is None:
         return
-    bid, ask = sim.quote(instrument.symbol)
+    bid, ask = sim.quote(instrument.key)  # the listing (SAP@IBIS:EUR), not the US symbol
     bid_size, ask_size = sim._sizes[instrument.symbol]
     for side, price, size in ((1, bid, bid_size), (0, ask, ask_size)):
         if smart or ref.exchange == "SMART":
@@ -123,7 +136,7 @@ def req_tick_by_tick(sim, session, f) -> None:
     if kind is None:
         session.error(req_id, 10187, f"Failed to request tick-by-tick data: unknown tick type {f[14] if len(f) > 14 else ''!r}")
         return
-    bid, ask = sim.quote(instrument.symbol)
+    bid, ask = sim.quote(instrument.key)  # the listing (SAP@IBIS:EUR), not the US symbol
     bid_size, ask_size = sim._sizes[instrument.symbol]
     fields = ["99", str(req_id), str(kind), str(_now())]
     if kind in (1, 2):
@@ -166,52 +179,74 @@ def req_market_rule(sim, session, f) -> None:
 # --- historical data ----------------------------------------------------------------------------------
 
 
+def _history(sim: IBGatewaySimulator, instrument: Instrument, what: str, now: datetime) -> history.DailyHistory:
+    """The listing's made-up daily series for ``what`` (history.py), anchored at its price now."""
+    calendar = calendar_name(instrument.primary_exchange, instrument.currency)
+    quote = what in history.QUOTE_KINDS
+    last = _mid(sim, instrument) if quote else sim.price(instrument.key)
+    quantum = instrument.min_tick / 2 if quote else instrument.min_tick
+    return history.DailyHistory(f"{sim.config.seed}:{instrument.key}", calendar, history.anchor_day(now, calendar),
+                                last, quantum)
+
+
 def req_historical_data(sim, session, f) -> None:
     """``20|reqId|<12 contract>|includeExpired|end|barSize|duration|useRTH|whatToShow|formatDate|...``
-    (a version field after the id below 124): synthetic bars ending at the current price
-    (history.py), then nothing more (keepUpToDate gets no updates)."""
+    (a version field after the id below 124): the listing's synthetic bars (history.py), then
+    nothing more (keepUpToDate gets no updates). Each request is kept in ``history_requests``."""
     old = session.server_version < v.SYNT_REALTIME_BARS
     o = 1 if old else 0
     req_id = int(f[1 + o])
     instrument = _instrument(sim, session, req_id, f, 2 + o)
     if instrument is None:
         return
-    end_text, bar_text, duration_text, rth, what, date_format = f[15 + o:21 + o]
+    end_text, bar_text, duration_text, rth, what_text, date_format = f[15 + o:21 + o]
+    sim.history_requests.append(HistoryRequest(instrument.key, end_text, duration_text, bar_text, what_text))
+    if sim.faults.history_pacing > 0:
+        broken = sim.history_pacing.violation((instrument.key, what_text), (instrument.key, end_text, duration_text, bar_text,
+                                                                            what_text, rth), time.monotonic(),
+                                              sim.faults.history_pacing, sim.faults.history_window)
+        if broken is not None:
+            session.error(req_id, 162, f"Historical Market Data Service error message:Historical data request pacing violation ({broken})")
+            return
+    now = sim.now()
     try:
         bar_seconds = history.parse_bar_size(bar_text)
-        end = history.parse_end(end_text, datetime.now(UTC))
-        starts = history.bar_starts(end, history.parse_duration(duration_text), bar_seconds, rth not in ("", "0"))
+        what = history.parse_what_to_show(what_text)
+        end = history.parse_end(end_text, now)
+        bars = history.history_bars(_history(sim, instrument, what, now), end, duration_text, bar_seconds,
+                                    rth not in ("", "0"), now)
     except history.HistoryRequestError as exc:
         session.error(req_id, 162, f"Historical Market Data Service error message:{exc}")
         return
-    if not starts:
+    if not bars:
         session.error(req_id, 162, "Historical Market Data Service error message:HMDS query returned no data")
         return
-    last = _mid(sim, instrument) if what.upper() in ("MIDPOINT", "BID_ASK") else sim.price(instrument.symbol)
-    key = f"{sim.config.seed}:{instrument.symbol}:{bar_seconds}:{int(starts[-1].timestamp())}"
-    bars = history.synthetic_bars(key, last, instrument.min_tick, starts, bar_seconds)
+    quote = what in history.QUOTE_KINDS
     fields = ["17"] + (["3"] if old else []) + [
         str(req_id),
-        history.format_bar_time(starts[0], bar_seconds, date_format),
-        history.format_bar_time(end, bar_seconds, date_format),
+        history.format_bar_time(bars[0].start, bar_seconds, date_format),
+        history.format_bar_time(min(end, now), 0, date_format),
         str(len(bars)),
     ]
     for bar in bars:
         fields += [history.format_bar_time(bar.start, bar_seconds, date_format), fmt(bar.open), fmt(bar.high),
-                   fmt(bar.low), fmt(bar.close), str(bar.volume), fmt(bar.wap)]
+                   fmt(bar.low), fmt(bar.close), "-1" if quote else str(bar.volume), "-1" if quote else fmt(bar.wap)]
         if old:
             fields.append("false")  # hasGaps
-        fields.append(str(bar.count))
+        fields.append("-1" if quote else str(bar.count))
     session.send(fields)
 
 
 def req_head_timestamp(sim, session, f) -> None:
-    """``87|reqId|<12 contract>|includeExpired|useRTH|whatToShow|formatDate``."""
+    """``87|reqId|<12 contract>|includeExpired|useRTH|whatToShow|formatDate``: the first day of
+    the listing's synthetic history (history.HISTORY_YEARS back), at its open."""
     req_id = int(f[1])
-    if _instrument(sim, session, req_id, f, 2) is None:
+    instrument = _instrument(sim, session, req_id, f, 2)
+    if instrument is None:
         return
-    epoch_format = len(f) > 17 and f[17] == "2"
-    session.send(["88", str(req_id), "1072967400" if epoch_format else "20040101-14:30:00"])
+    calendar = calendar_name(instrument.primary_exchange, instrument.currency)
+    head = history.head_day(history.anchor_day(sim.now(), calendar), calendar)
+    session.send(["88", str(req_id), history.format_head_time(head, calendar, f[17] if len(f) > 17 else "1")])
 
 
 def req_histogram_data(sim, session, f) -> None:

@@ -27,6 +27,7 @@ import OrderRepository`` keeps working:
     fills       FillRepository, split_exec_id
     portfolio   PositionRepository, EquityRepository
     contracts   ContractRepository
+    price_bars  PriceBarRepository, BarCoverage (the daily historical-price cache)
     settings    SettingsRepository, new_installation_id, INSTALLATION_ID_ALPHABET
 """
 
@@ -39,6 +40,7 @@ from services.db.repositories.contracts import ContractRepository
 from services.db.repositories.fills import FillRepository, split_exec_id
 from services.db.repositories.orders import OrderEventRepository, OrderRepository
 from services.db.repositories.portfolio import EquityRepository, PositionRepository
+from services.db.repositories.price_bars import BarCoverage, PriceBarRepository
 from services.db.repositories.projects import ProjectRepository
 from services.db.repositories.runs import RunRepository, run_idempotency_key
 from services.db.repositories.settings import (
@@ -50,6 +52,7 @@ from services.db.repositories.snapshots import SnapshotItemInput, SnapshotReposi
 
 __all__ = [
     "INSTALLATION_ID_ALPHABET",
+    "BarCoverage",
     "ContractRepository",
     "EquityRepository",
     "FillRepository",
@@ -57,6 +60,7 @@ __all__ = [
     "OrderEventRepository",
     "OrderRepository",
     "PositionRepository",
+    "PriceBarRepository",
     "ProjectRepository",
     "Repositories",
     "RepositoryError",
@@ -86,3 +90,4 @@ class Repositories:
         self.equity = EquityRepository(session)
         self.contracts = ContractRepository(session)
         self.settings = SettingsRepository(session)
+        self.price_bars = PriceBarRepository(session)

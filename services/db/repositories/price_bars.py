@@ -1,0 +1,106 @@
+"""The historical-price cache: daily bars by listing, data type (IB's whatToShow) and day.
+
+``save`` stores a batch of ``services.core.bars.Bar`` values: a day not yet stored is inserted,
+a stored day is overwritten (an imported file is the user's word; a download only asks for days
+that are missing). The caller's unit of work makes a batch all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import cast
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.core.bars import Bar
+from services.db.models import PriceBar
+from services.db.types import utcnow
+
+DEFAULT_WHAT_TO_SHOW = "TRADES"
+_CHUNK = 500  # keys per IN (...) list
+
+
+@dataclass(frozen=True, slots=True)
+class BarCoverage:
+    """What the cache holds for one listing and data type."""
+
+    symbol: str
+    what_to_show: str
+    bars: int
+    first: date
+    last: date
+
+
+class PriceBarRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def stored_days(self, symbol: str, first: date, last: date, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> set[date]:
+        query = select(PriceBar.day).where(PriceBar.symbol == symbol, PriceBar.what_to_show == what_to_show,
+                                           PriceBar.day >= first, PriceBar.day <= last)
+        return set(self.session.scalars(query))
+
+    def save(self, bars: Iterable[Bar], *, source: str, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> tuple[int, int]:
+        """Insert the new days, overwrite the stored ones; returns (inserted, replaced)."""
+        by_symbol: dict[str, list[Bar]] = defaultdict(list)
+        for bar in bars:
+            by_symbol[bar.symbol].append(bar)
+        inserted = replaced = 0
+        now = utcnow()
+        for symbol, group in by_symbol.items():
+            days = sorted({b.day for b in group})
+            query = select(PriceBar.day, PriceBar.id).where(PriceBar.symbol == symbol, PriceBar.what_to_show == what_to_show,
+                                                            PriceBar.day >= days[0], PriceBar.day <= days[-1])
+            stored = {day: row_id for day, row_id in self.session.execute(query)}
+            new_rows, changed_rows = [], []
+            for bar in group:
+                values = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close,
+                          "volume": bar.volume, "source": source, "stored_at": now}
+                if bar.day in stored:
+                    changed_rows.append({"id": stored[bar.day], **values})
+                else:
+                    new_rows.append({"symbol": symbol, "what_to_show": what_to_show, "day": bar.day, **values})
+            # Core statements, executemany: the ORM's per-row bookkeeping costs more than the insert
+            table = cast(Table, PriceBar.__table__)
+            for start in range(0, len(new_rows), _CHUNK):
+                self.session.execute(insert(table), new_rows[start:start + _CHUNK])
+            for start in range(0, len(changed_rows), _CHUNK):
+                self.session.execute(update(table).where(table.c.id == bindparam("row_id")),
+                                     [{**values, "row_id": values.pop("id")} for values in changed_rows[start:start + _CHUNK]])
+            inserted += len(new_rows)
+            replaced += len(changed_rows)
+        self.session.flush()
+        return inserted, replaced
+
+    def load(self, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
+             what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> list[Bar]:
+        """The stored bars, by day then listing."""
+        query = select(PriceBar.day, PriceBar.symbol, PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
+                       PriceBar.volume).where(PriceBar.what_to_show == what_to_show)
+        if first is not None:
+            query = query.where(PriceBar.day >= first)
+        if last is not None:
+            query = query.where(PriceBar.day <= last)
+        rows: list = []
+        if symbols is None:
+            rows = list(self.session.execute(query))
+        else:
+            wanted = sorted(set(symbols))
+            for start in range(0, len(wanted), _CHUNK):
+                rows += self.session.execute(query.where(PriceBar.symbol.in_(wanted[start:start + _CHUNK])))
+        bars = [Bar(*row) for row in rows]
+        bars.sort(key=lambda b: (b.day, b.symbol))
+        return bars
+
+    def coverage(self, symbols: Sequence[str] | None = None) -> list[BarCoverage]:
+        """Per listing and data type: how many bars, the first and the last day."""
+        query = (select(PriceBar.symbol, PriceBar.what_to_show, func.count(), func.min(PriceBar.day), func.max(PriceBar.day))
+                 .group_by(PriceBar.symbol, PriceBar.what_to_show).order_by(PriceBar.symbol, PriceBar.what_to_show))
+        if symbols is not None:
+            query = query.where(PriceBar.symbol.in_(sorted(set(symbols))))
+        return [BarCoverage(symbol, what, int(count), first, last)
+                for symbol, what, count, first, last in self.session.execute(query)]

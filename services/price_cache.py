@@ -1,0 +1,208 @@
+"""The historical-price cache (table ``price_bars``): daily bars downloaded from the broker,
+imported from CSV / Parquet files, and read back (the backtest's prices).
+
+Download is incremental: for each listing, the trading days of its exchange calendar from the
+first to the last day asked (up to the last session that has closed: a session still trading has
+no final bar) that the cache lacks are asked for, one request per run of consecutive missing
+days (one request over all of them when there are more than ``MAX_SPANS`` runs); days the cache
+has are never asked again, so a second download of the same range sends nothing. The broker's
+answer is filtered to the missing days and stored in one unit of work per request. Requests go through the provider, which keeps IB's historical-data pacing
+(services/execution/history_pacing.py, docs/ib-pacing.md "Historical data").
+
+Import reads the whole file first (services/core/bar_files.py): any problem and nothing is
+stored; a valid file is stored in one unit of work (a day already cached is overwritten).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from services.core.bar_files import read_bar_file
+from services.core.bars import Bar
+from services.core.contracts import ContractSpec, spec_of
+from services.core.trading_hours import calendar_name, calendar_zone, regular_session, session_days
+from services.db import Database
+from services.db.limits import bar_limits
+from services.db.repositories.price_bars import DEFAULT_WHAT_TO_SHOW, BarCoverage, PriceBarRepository
+from services.execution.errors import BrokerError, NotConnected
+from services.execution.provider import ExecutionProvider
+
+WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT")
+MAX_SPANS = 3  # more gaps than this in one listing's cache: one request over all of them
+
+
+@dataclass(frozen=True, slots=True)
+class ListingDownload:
+    """What one listing's download did."""
+
+    symbol: str
+    missing: int  # trading days the cache lacked before
+    requests: int  # requests sent to the broker
+    stored: int  # bars stored
+    still_missing: tuple[date, ...] = ()  # trading days the broker had no bar for
+    error: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.requests > 0
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport:
+    first: date
+    last: date  # the last day that could be asked for (the last closed session at most)
+    what_to_show: str
+    listings: tuple[ListingDownload, ...]
+
+    @property
+    def requests(self) -> int:
+        return sum(item.requests for item in self.listings)
+
+    @property
+    def stored(self) -> int:
+        return sum(item.stored for item in self.listings)
+
+    @property
+    def failed(self) -> tuple[ListingDownload, ...]:
+        return tuple(item for item in self.listings if item.error)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    source: str
+    bars: int
+    inserted: int
+    replaced: int
+    symbols: int
+    first: date
+    last: date
+
+
+def listing_calendar(spec: ContractSpec) -> str:
+    return calendar_name(spec.venue, spec.currency)  # venue: the primary exchange, else the exchange
+
+
+def last_closed_session(calendar: str, now: datetime) -> date:
+    """The last session whose regular close is at or before ``now``."""
+    today = now.astimezone(calendar_zone(calendar)).date()
+    for day in reversed(session_days(today - timedelta(days=14), today, calendar)):
+        session = regular_session(day, calendar)
+        if session is not None and session.end <= now:
+            return day
+    return today - timedelta(days=15)
+
+
+def expected_days(spec: ContractSpec, first: date, last: date, now: datetime) -> list[date]:
+    """The trading days from ``first`` to ``last`` that have a final daily bar by ``now``."""
+    calendar = listing_calendar(spec)
+    return session_days(first, min(last, last_closed_session(calendar, now)), calendar)
+
+
+def request_spans(missing: list[date], expected: list[date], max_spans: int = MAX_SPANS) -> list[tuple[date, date]]:
+    """The (first, last) day spans to ask for: each run of consecutive missing trading days on
+    its own (a one-day gap in 2016 must not mean ten years of bars on every download), or one
+    span over all of them when there are more than ``max_spans`` runs (fewer requests)."""
+    if not missing:
+        return []
+    position = {day: i for i, day in enumerate(expected)}
+    spans = [[missing[0], missing[0]]]
+    for day in missing[1:]:
+        if position[day] == position[spans[-1][1]] + 1:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    if len(spans) > max_spans:
+        return [(missing[0], missing[-1])]
+    return [(first, last) for first, last in spans]
+
+
+def missing_days(db: Database, spec: ContractSpec, first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
+                 now: datetime | None = None) -> list[date]:
+    expected = expected_days(spec, first, last, now or datetime.now(UTC))
+    if not expected:
+        return []
+    with db.session() as session:
+        stored = PriceBarRepository(session).stored_days(spec.key, expected[0], expected[-1], what_to_show)
+    return [day for day in expected if day not in stored]
+
+
+def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> tuple[int, int]:
+    with db.unit_of_work() as session:
+        return PriceBarRepository(session).save(bars, source=source, what_to_show=what_to_show)
+
+
+async def download_daily_bars(db: Database, provider: ExecutionProvider, listings: Sequence[str | ContractSpec],
+                              first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
+                              now: datetime | None = None,
+                              on_listing: Callable[[ListingDownload], None] | None = None) -> DownloadReport:
+    """Fetch and store the daily bars the cache lacks (see the module docstring). A listing the
+    broker refuses is reported and the others go on; a lost connection ends the download."""
+    if last < first:
+        raise ValueError(f"the range ends ({last}) before it starts ({first})")
+    if what_to_show not in WHAT_TO_SHOW:
+        raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
+    now = now or datetime.now(UTC)
+    specs = list(dict.fromkeys(spec_of(item) for item in listings))
+    results = []
+    for spec in specs:
+        missing = await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
+        if not missing:
+            result = ListingDownload(spec.key, 0, 0, 0)
+        else:
+            expected = expected_days(spec, first, last, now)
+            wanted = set(missing)
+            inserted, got, error, sent = 0, set(), None, 0
+            try:
+                for span_first, span_last in request_spans(missing, expected):
+                    sent += 1
+                    bars = await provider.daily_bars(spec, span_first, span_last, what_to_show)
+                    keep = [bar for bar in bars if bar.day in wanted and bar.symbol == spec.key and bar.day not in got]
+                    if keep:  # stored span by span: what arrived is kept if a later span fails
+                        inserted += (await asyncio.to_thread(_store, db, keep, what_to_show, "broker"))[0]
+                        got |= {bar.day for bar in keep}
+            except NotConnected:
+                raise
+            except BrokerError as exc:
+                error = str(exc)
+            result = ListingDownload(spec.key, len(missing), sent, inserted, tuple(d for d in missing if d not in got), error)
+        results.append(result)
+        if on_listing is not None:
+            on_listing(result)
+    calendar_last = max((min(last, last_closed_session(listing_calendar(s), now)) for s in specs), default=last)
+    return DownloadReport(first, calendar_last, what_to_show, tuple(results))
+
+
+def import_bar_file(db: Database, path: str | Path, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> ImportReport:
+    """Read and check the whole file (``BarFileError`` lists every problem; nothing stored), then
+    store its bars in one unit of work."""
+    return store_imported(db, Path(path).name, read_file_for_storage(path), what_to_show=what_to_show)
+
+
+def read_file_for_storage(path: str | Path) -> list[Bar]:
+    """The file's bars, checked against what the cache's columns keep (``BarFileError``)."""
+    return read_bar_file(path, bar_limits())
+
+
+def store_imported(db: Database, source: str, bars: list[Bar], *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> ImportReport:
+    """Store checked bars (``read_file_for_storage``) in one unit of work."""
+    if what_to_show not in WHAT_TO_SHOW:
+        raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
+    inserted, replaced = _store(db, bars, what_to_show, "file")
+    return ImportReport(source, len(bars), inserted, replaced, len({b.symbol for b in bars}),
+                        min(b.day for b in bars), max(b.day for b in bars))
+
+
+def load_bars(db: Database, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
+              *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> list[Bar]:
+    """The cached bars (by day, then listing): the backtest's prices from the cache."""
+    with db.session() as session:
+        return PriceBarRepository(session).load(symbols, first, last, what_to_show)
+
+
+def coverage(db: Database, symbols: Sequence[str] | None = None) -> list[BarCoverage]:
+    with db.session() as session:
+        return PriceBarRepository(session).coverage(symbols)

@@ -1,0 +1,62 @@
+"""`trading-console bars` as real subprocesses: a corrupt file is refused with every line named
+and nothing stored; a second download from the simulator asks for nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from .cli_helpers import cli_args, run, until_client_gone
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # every step a `python -m app` subprocess
+
+NOW = datetime(2025, 1, 6, 22, 0, tzinfo=UTC)
+
+
+async def test_import_refuses_a_corrupt_file_and_stores_a_good_one(db_url, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,symbol,open,high,low,close,volume\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n"
+                   "2025-01-32,AAPL,1,1,1,1,0\n2025-01-03,AAPL,10,9,8,9.5,0\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n")
+    refused = await run(cli_args(db_url, 0, "bars", "import", str(bad), connection=False))
+    assert refused.code == 2
+    assert "bad.csv: 3 problem(s); nothing was stored" in refused.err
+    assert "line 3, column date" in refused.err and "line 4, column high" in refused.err and "line 5: a second bar" in refused.err
+    as_json = await run(cli_args(db_url, 0, "bars", "import", str(bad), "--json", connection=False))
+    assert as_json.code == 2 and [p["line"] for p in as_json.json["problems"]] == [3, 4, 5]
+    backwards = await run(cli_args(db_url, 0, "bars", "download", "--symbols", "AAPL", "--from", "2025-01-03",
+                                   "--to", "2025-01-02", connection=False))
+    assert backwards.code == 2 and "before --from" in backwards.err
+    unknown = await run(cli_args(db_url, 0, "bars", "download", "--symbols", "AAPL,ÄX", "--from", "2025-01-02",
+                                 "--to", "2025-01-03", connection=False))
+    assert unknown.code == 2 and "non-ASCII" in unknown.err
+    empty = await run(cli_args(db_url, 0, "bars", "show", connection=False))
+    assert empty.code == 0 and "no bars cached" in empty.out
+
+    good = tmp_path / "good.csv"
+    good.write_text("date,symbol,open,high,low,close,volume\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n"
+                    "2025-01-03,aapl,243.85,245,243.5,244.0,\n")
+    stored = await run(cli_args(db_url, 0, "bars", "import", str(good), "--json", connection=False))
+    assert stored.code == 0, stored.err
+    assert {k: stored.json[k] for k in ("bars", "inserted", "replaced", "first", "last")} == {
+        "bars": 2, "inserted": 2, "replaced": 0, "first": "2025-01-02", "last": "2025-01-03"}
+    shown = await run(cli_args(db_url, 0, "bars", "show", "--json", connection=False))
+    assert shown.json == [{"symbol": "AAPL", "what_to_show": "TRADES", "bars": 2, "first": "2025-01-02", "last": "2025-01-03"}]
+
+
+async def test_download_twice_fetches_nothing_the_second_time(db_url, make_simulator):
+    sim = await make_simulator(clock=lambda: NOW)
+    args = ("bars", "download", "--symbols", "AAPL,MSFT", "--from", "2024-12-01", "--to", "2024-12-31", "--json")
+    first = await run(cli_args(db_url, sim.port, *args))
+    assert first.code == 0, first.err
+    assert first.json["requests"] == 2 and first.json["stored"] == 2 * 21  # December 2024: 21 trading days
+    assert [r.listing for r in sim.history_requests] == ["AAPL", "MSFT"]
+    await until_client_gone(sim, 1)
+    second = await run(cli_args(db_url, sim.port, *args))
+    assert second.code == 0, second.err
+    assert second.json["requests"] == 0 and second.json["stored"] == 0
+    assert len(sim.history_requests) == 2
+    await until_client_gone(sim, 1)
+    text = await run(cli_args(db_url, sim.port, "bars", "download", "--symbols", "AAPL,NOPE", "--from", "2024-12-01",
+                              "--to", "2024-12-31"))
+    assert text.code == 5 and "AAPL: cached" in text.out and "NOPE" in text.err and "unknown contract" in text.err
