@@ -72,7 +72,7 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral_value() else format(value, "f")
+        return format(value.normalize(), "f") if value else "0"  # exact, without trailing zeros
     return str(value)
 
 

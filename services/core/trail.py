@@ -21,7 +21,7 @@ already, or held but not in the snapshot while liquidate_unlisted is off).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
@@ -107,19 +107,20 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
         target_qty = result.targets.get(key)
         rounding = None if raw is None or target_qty is None else target_qty - raw
         delta = None if target_qty is None else target_qty - current
-        common = dict(target_weight=weight, raw_quantity=raw, target_quantity=target_qty, current_quantity=current,
-                      delta=delta, rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
+        base = OrderDecision(key, "hold", "at_target", f"{key}: {current} held is the target", target_weight=weight,
+                             raw_quantity=raw, target_quantity=target_qty, current_quantity=current, delta=delta,
+                             rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
         order = orders.get(key)
         if order is not None:
-            decided.append(OrderDecision(key, str(order.side).lower(), "order" if target is not None else "liquidate",
-                                         f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}",
-                                         sequence=order.sequence, client_order_id=order.client_order_id, **common))
+            decided.append(replace(base, action=str(order.side).lower(), reason="order" if target is not None else "liquidate",
+                                   message=f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}",
+                                   sequence=order.sequence, client_order_id=order.client_order_id))
         elif key in skipped:
-            decided.append(OrderDecision(key, "skip", skipped[key].reason, skipped[key].message, **common))
+            decided.append(replace(base, action="skip", reason=skipped[key].reason, message=skipped[key].message))
         elif target is None:
-            decided.append(OrderDecision(key, "hold", "not_in_snapshot",
-                                         f"{key}: held, not in the snapshot (liquidate_unlisted is off)", **common))
+            decided.append(replace(base, reason="not_in_snapshot",
+                                   message=f"{key}: held, not in the snapshot (liquidate_unlisted is off)"))
         else:
-            decided.append(OrderDecision(key, "hold", "at_target", f"{key}: {current} held is the target", **common))
+            decided.append(base)
     decided.sort(key=lambda d: (d.sequence is None, d.sequence or 0, d.symbol))
     return decided
