@@ -1,7 +1,7 @@
 """The decision trail of a plan or a run, as the ``trail`` command and the window's Decisions view
 read it: the signals the preview saw, why each order exists (or why a symbol got none), every
 risk rule's verdict, the orders' state changes (``order_events``) and the projects' portfolio
-snapshots during the run.
+snapshots during the run (docs/decision-trail.md).
 
 Synchronous, off the GUI thread; returns frozen values of JSON-ready dicts (decimals as exact
 text without trailing zeros, times as ISO 8601 UTC), never ORM rows.

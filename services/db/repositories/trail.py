@@ -1,4 +1,4 @@
-"""The decision trail's records: written once, never updated (services.core.trail).
+"""The decision trail's records: written once, never updated (services.core.trail; docs/decision-trail.md).
 
 Tamper evidence: each decision row (signal, order decision, risk decision) stores ``row_hash``,
 the sha256 of its content as the database gives it back (decimals at their column's scale), with
