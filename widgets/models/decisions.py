@@ -27,10 +27,10 @@ class OrderDecisionsModel(CoalescingTableModel[dict]):
     SEQUENCE, SYMBOL, ACTION, REASON = range(4)
 
     columns = (
-        Column("#", lambda d: d.get("sequence"), align=RIGHT),
+        Column("#", lambda d: d.get("sequence"), align=RIGHT, width=40),
         Column("Symbol", lambda d: d.get("symbol")),
-        Column("Action", lambda d: (d.get("action") or "").upper(), align=CENTER, foreground=_action_colour),
-        Column("Reason", lambda d: d.get("reason"), tooltip=lambda d: d.get("message")),
+        Column("Action", lambda d: (d.get("action") or "").upper(), align=CENTER, foreground=_action_colour, width=70),
+        Column("Reason", lambda d: d.get("reason"), tooltip=lambda d: d.get("message"), width=170),
         Column("Weight", lambda d: d.get("target_weight"), align=RIGHT),
         Column("Unrounded", lambda d: d.get("raw_quantity"), align=RIGHT,
                tooltip=lambda _d: "weight × budget / (price × rate), before rounding to lots"),
@@ -53,10 +53,10 @@ class RuleVerdictsModel(CoalescingTableModel[dict]):
     SCOPE, SEQUENCE, SYMBOL, RULE, MEASURED, LIMIT, VERDICT = range(7)
 
     columns = (
-        Column("Scope", lambda r: r.get("scope")),
-        Column("#", lambda r: r.get("sequence"), align=RIGHT),
+        Column("Scope", lambda r: r.get("scope"), width=70),
+        Column("#", lambda r: r.get("sequence"), align=RIGHT, width=40),
         Column("Symbol", lambda r: r.get("symbol")),
-        Column("Rule", lambda r: r.get("rule")),
+        Column("Rule", lambda r: r.get("rule"), width=160),
         Column("Measured", lambda r: r.get("measured"), align=RIGHT),
         Column("Limit", lambda r: r.get("limit_value"), align=RIGHT),
         Column("Verdict", lambda r: (r.get("verdict") or "").upper(), align=CENTER,

@@ -52,6 +52,8 @@ class DecisionsView(QWidget):
         self.run_spin = QSpinBox()
         self.run_spin.setRange(1, 2_000_000_000)
         self.run_spin.setPrefix("Run ")
+        self.run_spin.setMinimumWidth(110)
+        self.run_spin.setMaximumWidth(140)
         self.run_spin.setToolTip("a run's decisions: the plan it executed (or its newest)")
         self.show_button = QPushButton("Show run")
         self.orders_table = make_table(orders, self, widths=[c.width for c in orders.columns])
