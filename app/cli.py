@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.recover",
     "app.commands.trade_settings",
     "app.commands.positions",
+    "app.commands.trail",
     "app.commands.serve",
 )
 

@@ -8,7 +8,7 @@ models receive frozen records and coalesce them before they reach the views.
 
 The parts: snapshots (import, select), trading (preview, execute, run progress), orders (cancel,
 replace, cancel all, halt, details, reconcile, auto-recovery), monitoring (blotter, fills,
-positions, marks, equity, connection, writer health), audit, settings. This class keeps the one
+positions, marks, equity, connection, writer health), decisions (the decision trail), audit, settings. This class keeps the one
 API the window's start-up, the screenshot flow and the tests use.
 """
 
@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt
 from app.composition import ServiceStack
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
+from app.controllers.decisions import DecisionsController
 from app.controllers.monitoring import MonitoringController
 from app.controllers.orders import OrdersController
 from app.controllers.settings import SettingsController
@@ -43,6 +44,8 @@ class ConsoleController(QObject):
         ctx = self.ctx = ConsoleContext(window, stack, self.runner)
         self.audit = AuditController(ctx)
         self.trading = TradingController(ctx, self.audit, self._show_error)
+        self.decisions = DecisionsController(ctx)
+        self.trading.on_previewed = self.decisions.show_plan
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
         self.orders = OrdersController(ctx, self.audit, parent=self)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar, QWidget
 
 from widgets.models.audit import AuditModel
+from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.models.fills import FillsModel
 from widgets.models.orders import OrderBlotterModel
 from widgets.models.positions import PositionsModel
@@ -21,6 +22,7 @@ from widgets.theme import THEMES, apply_theme
 from widgets.views.audit import AuditView
 from widgets.views.blotter import BlotterView
 from widgets.views.charts import ChartsView
+from widgets.views.decisions import DecisionsView
 from widgets.views.fills import FillsView
 from widgets.views.positions import PositionsView
 from widgets.views.preview import PreviewView
@@ -52,6 +54,8 @@ class MainWindow(QMainWindow):
         self.snapshot_items_model = SnapshotItemsModel(self)
         self.preview_model = PreviewOrdersModel(self)
         self.risk_model = RiskResultsModel(self)
+        self.order_decisions_model = OrderDecisionsModel(self)
+        self.rule_verdicts_model = RuleVerdictsModel(self)
 
         self.snapshots_view = SnapshotsView(self.snapshot_items_model)
         self.preview_view = PreviewView(self.preview_model)
@@ -61,6 +65,7 @@ class MainWindow(QMainWindow):
         self.positions_view = PositionsView(self.positions_model)
         self.audit_view = AuditView(self.audit_model)
         self.charts_view = ChartsView()
+        self.decisions_view = DecisionsView(self.order_decisions_model, self.rule_verdicts_model)
 
         self.mode_badge = ModeBadge(mode)
         self.connection_status = ConnectionStatusBar()
@@ -75,7 +80,9 @@ class MainWindow(QMainWindow):
         self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("decisions", "Decisions", self.decisions_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])
+        self.tabifyDockWidget(self.docks["audit"], self.docks["decisions"])
         self.docks["charts"].raise_()
 
         self._build_toolbar()

@@ -12,6 +12,10 @@ means tampering or a broken chain and is reported). A checkpoint cannot vouch fo
 before it: ``verify(full=True)`` walks the whole chain from the first entry; a walk that finds a
 break drops the checkpoint, so every later verification walks in full and keeps reporting it.
 
+A ``plan.create`` entry holds its plan's *trail hash* (services.db.repositories.trail): a walk
+also checks the decision records of the plans it passes, and an altered, added or removed record
+fails the verification at that entry, naming the record (``AuditVerification.record``).
+
 Appends are serialized so that concurrent writers (threads or processes) extend one chain:
 every append first locks the one-row ``audit_chain_head`` table (``SELECT ... FOR UPDATE`` on
 MySQL; on SQLite the unit of work already holds the database write lock, ``BEGIN IMMEDIATE``),
@@ -40,6 +44,7 @@ from services.db.convert import to_audit_record
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
+from services.db.repositories.trail import TrailRepository
 from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.types import utcnow
 from services.domain import AuditRecord
@@ -47,6 +52,7 @@ from services.domain import AuditRecord
 VERIFY_BATCH = 2000
 BULK_CHUNK = 5000
 CHECKPOINT_ROW_ID = 1
+PLAN_CREATE = "plan.create"  # its payload's trail_hash covers the plan's decision records
 
 
 def _canonical_default(value: Any) -> Any:
@@ -129,6 +135,8 @@ class AuditVerification:
     reason: str | None = None
     walked: int = field(default=0, compare=False)
     since_id: int | None = field(default=None, compare=False)
+    # a decision record that no longer matches the hash its entry holds: "trail_risk_decisions 12"
+    record: str | None = field(default=None, compare=False)
 
     @property
     def full(self) -> bool:
@@ -321,10 +329,13 @@ class AuditLog:
                 problem = self._checkpoint_problem(session, checkpoint)
             else:
                 since_id, expected_prev, checked, problem = None, GENESIS_HASH, 0, None
+            trails: builtins.list[tuple[int, int, str]] = []
             if problem is not None:
                 result, last_id, last_hash = AuditVerification(False, 0, since_id, problem, 0, since_id), 0, GENESIS_HASH
             else:
-                result, last_id, last_hash = self._walk(session, head, since_id, expected_prev, checked)
+                result, last_id, last_hash = self._walk(session, head, since_id, expected_prev, checked, trails)
+            if result.ok:
+                result = self._check_trails(session, trails, result)
         if not result.ok:
             self._drop_checkpoint()
         elif result.walked:
@@ -332,8 +343,9 @@ class AuditLog:
         return result
 
     def _walk(self, session: Session, head: AuditChainHead | None, since_id: int | None, expected_prev: str,
-              checked: int) -> tuple[AuditVerification, int, str]:
-        """(result, id and hash of the last intact entry walked)."""
+              checked: int, trails: builtins.list[tuple[int, int, str]]) -> tuple[AuditVerification, int, str]:
+        """(result, id and hash of the last intact entry walked); ``trails`` gets (entry id, plan
+        id, trail hash) of every plan entry walked that covers a decision trail."""
         last_id = since_id or 0
         walked = 0
         upto = head.last_id if head is not None else None
@@ -355,11 +367,25 @@ class AuditLog:
                 expected_prev = row.hash
                 last_id = row.id
                 checked += 1
+                if row.action == PLAN_CREATE and row.entity_id and isinstance(row.payload, dict) and row.payload.get("trail_hash"):
+                    trails.append((row.id, int(row.entity_id), str(row.payload["trail_hash"])))
             session.expunge_all()
         if head is not None and head.last_hash != expected_prev:
             reason = f"the chain head expects entry {head.last_id}, newest entries are missing or altered"
             return AuditVerification(False, checked, head.last_id, reason, walked, since_id), last_id, expected_prev
         return AuditVerification(True, checked, walked=walked, since_id=since_id), last_id, expected_prev
+
+    @staticmethod
+    def _check_trails(session: Session, trails: builtins.list[tuple[int, int, str]], result: AuditVerification) -> AuditVerification:
+        """The decision records of the plans walked against the trail hashes their entries hold
+        (an intact entry vouches for the records only if they still hash to what it recorded)."""
+        repository = TrailRepository(session)
+        for entry_id, plan_id, expected in trails:
+            problem = repository.check(plan_id, expected)
+            if problem is not None:
+                record = f"{problem.table} {problem.record_id}" if problem.table else None
+                return AuditVerification(False, result.checked, entry_id, problem.describe(), result.walked, result.since_id, record)
+        return result
 
     @staticmethod
     def _checkpoint_problem(session: Session, checkpoint: AuditCheckpoint) -> str | None:

@@ -1,6 +1,8 @@
 """`trading-console audit verify [--full] | list [--action A] [--limit N] [--json]`.
 
-``verify`` exits 0 when the hash chain is intact and 1 naming the first broken entry otherwise.
+``verify`` exits 0 when the hash chain is intact and 1 naming the first broken entry otherwise;
+also 1 when a plan's decision records (the trail: signals, order and risk decisions) no longer
+match the trail hash its ``plan.create`` entry holds, naming the entry and the record.
 It walks the entries after the stored checkpoint (the last entry a walk found intact);
 ``--full`` walks the whole chain from the first entry (an altered old entry is found only so).
 """
@@ -22,7 +24,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("audit", help="the audit log: verify the hash chain, list entries")
     actions = parser.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
 
-    verify = actions.add_parser("verify", help="check the chain since the verified checkpoint; exit 1 naming the first broken entry")
+    verify = actions.add_parser("verify", help="check the chain (and the decision records of the plans in it) since the verified "
+                                    "checkpoint; exit 1 naming the first broken entry or altered record")
     verify.add_argument("--full", action="store_true", help="walk the whole chain from the first entry")
     verify.set_defaults(handler=_verify)
 
@@ -73,6 +76,11 @@ def _verify(args: argparse.Namespace, settings) -> int:
             print(f"audit chain intact: {result.checked} entries verified ({result.walked} new since the verified "
                   f"checkpoint at entry {result.since_id}; --full walks the whole chain)")
             return EXIT_OK
+        if result.reason and result.reason.startswith("decision trail"):
+            record = f" (record {result.record})" if result.record else ""
+            print(f"audit entry {result.first_broken_id} no longer vouches for its decision records{record}: {result.reason}",
+                  file=sys.stderr)
+            return EXIT_CHAIN_BROKEN
         print(
             f"audit chain BROKEN at entry {result.first_broken_id}: {result.reason} "
             f"({result.checked} earlier entries verified)",

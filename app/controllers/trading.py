@@ -3,7 +3,7 @@ slippage (computed by services.run_progress, drawn by the charts panel)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from app.composition import preview_params_to_run_params
@@ -25,6 +25,7 @@ class TradingController:
         self.session = PreviewSession()
         self.progress = RunProgress()  # the current preview's run
         self._progress = self.progress.snapshot(datetime.now(UTC))
+        self.on_previewed: Callable[[int], Awaitable[object]] | None = None  # a new plan's id: its decisions shown
         view = ctx.window.preview_view
         view.preview_requested.connect(self._on_preview_requested)
         view.execute_requested.connect(self._on_execute_requested)
@@ -62,6 +63,8 @@ class TradingController:
         self._show_gate(gate)
         self.progress.reset(result.run_id, self.session.planned_orders(), result.plan.gross_notional)
         await self.refresh_progress()
+        if self.on_previewed is not None:
+            await self.on_previewed(result.plan.id)
         return result
 
     def forget_preview_unless(self, snapshot_id: int) -> None:

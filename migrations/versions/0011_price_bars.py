@@ -2,7 +2,7 @@
 CSV / Parquet files), one bar per listing, data type and day.
 
 Revision ID: 0011_price_bars
-Revises: 0008_retries
+Revises: 0010_trail
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0011_price_bars"
-down_revision: str | Sequence[str] | None = "0008_retries"
+down_revision: str | Sequence[str] | None = "0010_trail"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -133,6 +133,9 @@ class RiskReport:
     order_blocks: Mapping[int, tuple[RuleResult, ...]]  # index in drafts -> its blocks (absent: passed)
     run_blocks: tuple[RuleResult, ...]
     rules: tuple[str, ...]  # names of the rules that were checked
+    # what the rules saw, for each rule's measured value and limit (services.core.risk_measures)
+    context: RiskContext | None = field(default=None, compare=False)
+    checked_rules: tuple[RiskRule, ...] = field(default=(), compare=False)
 
     @property
     def orders(self) -> tuple[OrderRisk, ...]:
@@ -586,4 +589,4 @@ def evaluate_risk(orders: Sequence[OrderDraft], ctx: RiskContext, rules: Sequenc
             else:
                 per_order.setdefault(index, []).append(result)
     blocks = {i: tuple(per_order[i]) for i in sorted(per_order)}
-    return RiskReport(orders, blocks, tuple(run_blocks), tuple(r.name for r in rules))
+    return RiskReport(orders, blocks, tuple(run_blocks), tuple(r.name for r in rules), ctx, tuple(rules))

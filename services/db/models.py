@@ -449,3 +449,101 @@ class PriceBar(Base):
     volume: Mapped[Decimal] = mapped_column(Quantity(), nullable=False, default=Decimal(0))
     source: Mapped[str] = mapped_column(String(16), nullable=False)  # "broker" or "file"
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decision trail (services.core.trail, services.db.repositories.trail): append-only records of
+# every preview, each linked to its plan and run. ``row_hash`` is the sha256 of the row's content;
+# the plan's audit entry ("plan.create") carries the hash over its rows' hashes, so `audit verify`
+# names a record that was altered, added or removed afterwards.
+
+
+class TrailSignal(Base):
+    """A snapshot row as one preview saw it."""
+
+    __tablename__ = "trail_signals"
+    __table_args__ = _table_args(Index("ix_trail_signals_plan", "plan_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("order_plans.id"), nullable=False)
+    run_id: Mapped[int] = mapped_column(ForeignKey("trade_runs.id"), nullable=False)
+    symbol: Mapped[str] = mapped_column(String(64), nullable=False)  # the listing key
+    weight: Mapped[Decimal] = mapped_column(Weight(), nullable=False)
+    score: Mapped[Decimal | None] = mapped_column(Price())
+    rank: Mapped[int | None] = mapped_column(Integer)
+    snapshot_price: Mapped[Decimal | None] = mapped_column(Price())
+    price: Mapped[Decimal | None] = mapped_column(Price())  # the reference price the preview used
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class TrailOrderDecision(Base):
+    """Why a symbol got an order, or none: target, current, delta, the rounding applied."""
+
+    __tablename__ = "trail_order_decisions"
+    __table_args__ = _table_args(Index("ix_trail_order_decisions_plan", "plan_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("order_plans.id"), nullable=False)
+    run_id: Mapped[int] = mapped_column(ForeignKey("trade_runs.id"), nullable=False)
+    symbol: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)  # buy | sell | skip | hold
+    reason: Mapped[str] = mapped_column(String(64), nullable=False)
+    message: Mapped[str | None] = mapped_column(Text)
+    target_weight: Mapped[Decimal | None] = mapped_column(Weight())
+    raw_quantity: Mapped[Decimal | None] = mapped_column(Quantity())
+    target_quantity: Mapped[Decimal | None] = mapped_column(Quantity())
+    current_quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False)
+    delta: Mapped[Decimal | None] = mapped_column(Quantity())
+    rounding: Mapped[Decimal | None] = mapped_column(Quantity())
+    rounding_mode: Mapped[str | None] = mapped_column(String(16))
+    price: Mapped[Decimal | None] = mapped_column(Price())
+    fx_rate: Mapped[Decimal | None] = mapped_column(Price())
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    client_order_id: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class TrailRiskDecision(Base):
+    """One risk rule's answer for one order (scope ``order``) or the account: measured, limit,
+    verdict. Measured values and limits are exact decimal text (ratios, counts, money, ages)."""
+
+    __tablename__ = "trail_risk_decisions"
+    __table_args__ = _table_args(Index("ix_trail_risk_decisions_plan", "plan_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("order_plans.id"), nullable=False)
+    run_id: Mapped[int] = mapped_column(ForeignKey("trade_runs.id"), nullable=False)
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)  # order | account
+    rule: Mapped[str] = mapped_column(String(64), nullable=False)
+    verdict: Mapped[str] = mapped_column(String(16), nullable=False)  # pass | block
+    measured: Mapped[str | None] = mapped_column(String(64))
+    limit_value: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    client_order_id: Mapped[str | None] = mapped_column(String(64))
+    symbol: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class TrailPortfolioSnapshot(Base):
+    """A project's positions at a fill batch of a run, or at the run's end (one row per run,
+    project and account per writer batch). ``cash`` is the net cash the project's fills in the
+    account moved (buys negative, commissions included); ``equity`` is cash plus the positions'
+    value at their last mark (their average cost when never marked)."""
+
+    __tablename__ = "trail_portfolio_snapshots"
+    __table_args__ = _table_args(Index("ix_trail_portfolio_snapshots_run", "run_id", "time"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("trade_runs.id"), nullable=False)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("order_plans.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    account: Mapped[str] = mapped_column(String(32), nullable=False)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)  # fills | run_end
+    positions: Mapped[list | None] = mapped_column(JSONDoc())
+    market_value: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    cash: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    equity: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False)

@@ -16,6 +16,7 @@ from services.core.trading_hours import NEW_YORK, trading_date
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import ProjectRepository, RunRepository, SettingsRepository, SnapshotRepository
+from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_risk_facts
 from services.domain import OrderType, TradeMode
 
@@ -127,7 +128,7 @@ class RunPlanning(RunServiceBase):
             run = RunRepository(session).get(run_id)
             if run.snapshot_id is None:
                 raise BadInput(f"run {run_id} has no snapshot to build orders from")
-            items = [{"symbol": i.symbol, "weight": i.weight, "price": i.price, "sec_type": i.sec_type,
+            items = [{"symbol": i.symbol, "weight": i.weight, "score": i.score, "rank": i.rank, "price": i.price, "sec_type": i.sec_type,
                       "exchange": i.exchange, "currency": i.currency, "primary_exchange": i.primary_exchange or ""}
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
             return run_info(run), items
@@ -189,8 +190,11 @@ class RunPlanning(RunServiceBase):
                 verdict=str(report.verdict), orders=list(result.orders),
                 prices={s: ref for s, ref in price_refs.items() if s in traded}, positions=dict(positions),
                 params=stored["builder"], skipped=stored["skipped"], risk=stored["risk"])
+            trail_hash = TrailRepository(session).record_build(
+                plan_id=plan.id, run_id=run.id, items=items, targets=targets, params=params, prices=prices,
+                positions=positions, result=result, report=report)
             audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
-                  {"run_id": run.id, "hash": plan.content_hash, "orders": plan.order_count,
+                  {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": plan.order_count,
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan)
 

@@ -59,6 +59,7 @@ class Batch:
         self.new_fills: list[NewFill] = []
         self.positions: dict[tuple[int, str, str], Position] = {}
         self.runs: set[int] = set()
+        self.ended_runs: set[int] = set()  # runs this batch moved to a final status
         self.orphan_commissions: dict[str, CommissionEvent] = {}
         self.by_ref: dict[str, TradeOrder] = {}
         self.by_perm: dict[int, TradeOrder] = {}

@@ -30,6 +30,7 @@ from services.core.order_state import OrderEvent as SmEvent
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
+from services.db.repositories.trail import record_portfolio_snapshots
 from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
@@ -87,6 +88,7 @@ class EventProjection:
             session.flush()
             self._insert_fills(session, batch)
             self._roll_up_runs(session, batch)
+            record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs)
             session.flush()
             changes = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),
@@ -402,6 +404,20 @@ class EventProjection:
                 run.status = status
                 if status in (RunStatus.DONE, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELED):
                     run.ended_at = now_utc()
+                    batch.ended_runs.add(run_id)
+
+    def _snapshot_keys(self, batch: Batch) -> set[tuple[int, int | None, str]]:
+        """(run, project, account) of the batch's fills of run orders and of the runs it ended: one
+        portfolio snapshot each for the decision trail, however many fills the batch held."""
+        keys = set()
+        for fill in batch.new_fills:
+            order = batch.orders.get(fill.order_id)
+            if order is not None and order.run_id is not None:
+                keys.add((order.run_id, order.project_id, fill.account or order.account or self.account or ""))
+        for order in batch.orders.values():
+            if order.run_id in batch.ended_runs:
+                keys.add((order.run_id, order.project_id, order.account or self.account or ""))
+        return keys
 
 
 def _chunks(items: list, size: int = 500):

@@ -1,0 +1,108 @@
+"""`trading-console trail --run ID | --plan ID [--json]`: the decision trail, read-only.
+
+What the preview saw and decided (signals with score and rank; per symbol the target, current
+and delta with the rounding applied, or why it got no order; every risk rule's measured value,
+limit and verdict per order and for the account), then what happened (the orders' state changes
+and the projects' portfolio snapshots at each fill batch and at the run's end). A run shows the
+plan it executed (or its newest plan). ``--json``: one object with the lists ``signals``,
+``order_decisions``, ``risk_decisions``, ``state_changes`` and ``portfolio_snapshots``.
+Exit 2 for an unknown run or plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.commands.db import run_guarded
+from services.urls import redact_url
+
+SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("signals", "Signals", (("symbol", "SYMBOL"), ("weight", "WEIGHT"), ("score", "SCORE"), ("rank", "RANK"),
+                            ("price", "PRICE"))),
+    ("order_decisions", "Order decisions", (
+        ("sequence", "#"), ("symbol", "SYMBOL"), ("action", "ACTION"), ("reason", "REASON"), ("target_weight", "WEIGHT"),
+        ("raw_quantity", "RAW QTY"), ("target_quantity", "TARGET"), ("current_quantity", "CURRENT"), ("delta", "DELTA"),
+        ("rounding", "ROUNDING"), ("price", "PRICE"))),
+    ("risk_decisions", "Risk decisions", (
+        ("scope", "SCOPE"), ("sequence", "#"), ("symbol", "SYMBOL"), ("rule", "RULE"), ("measured", "MEASURED"),
+        ("limit_value", "LIMIT"), ("verdict", "VERDICT"), ("message", "MESSAGE"))),
+    ("state_changes", "State changes", (
+        ("time", "TIME"), ("client_order_id", "ORDER"), ("symbol", "SYMBOL"), ("event_type", "EVENT"),
+        ("from_state", "FROM"), ("to_state", "TO"), ("source", "SOURCE"))),
+    ("portfolio_snapshots", "Portfolio snapshots", (
+        ("time", "TIME"), ("reason", "REASON"), ("project_id", "PROJECT"), ("account", "ACCOUNT"), ("positions", "POSITIONS"),
+        ("market_value", "MARKET VALUE"), ("cash", "CASH"), ("equity", "EQUITY"))),
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "trail", help="the decision trail of a run or plan: signals, order and risk decisions, state changes, snapshots",
+        description="Print every decision behind a run or a plan: the signals its preview saw, why each order exists "
+                    "(or why a symbol got none), every risk rule's measured value, limit and verdict, the orders' "
+                    "state changes and the portfolio snapshots during the run. Exit 2 for an unknown id.")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", type=int, default=None, metavar="ID", help="the run (its executed plan, or its newest)")
+    which.add_argument("--plan", type=int, default=None, metavar="ID", help="the plan (a stored preview)")
+    parser.add_argument("--json", action="store_true", help="one JSON object with the five lists instead of tables")
+    parser.set_defaults(handler=_trail)
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return ""
+    if key == "positions":
+        return ", ".join(f"{p['symbol']} {p['quantity']}" for p in value) or "(none)"
+    return str(value)
+
+
+def table(rows: Sequence[dict], columns: tuple[tuple[str, str], ...]) -> str:
+    lines = [tuple(title for _, title in columns)]
+    lines.extend(tuple(_cell(key, row.get(key)) for key, _ in columns) for row in rows)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+
+
+def render(trail) -> str:
+    plan = f"plan {trail.plan_id}" if trail.plan_id is not None else "no plan yet"
+    executed = " (executed)" if trail.executed else ""
+    out = [f"run {trail.run_id}, {plan}{executed}"]
+    for name, title, columns in SECTIONS:
+        rows = getattr(trail, name)
+        out.append(f"\n{title} ({len(rows)})")
+        out.append(table(rows, columns) if rows else "  (none)")
+    return "\n".join(out)
+
+
+def _trail(args: argparse.Namespace, settings) -> int:
+    from services.db import Database, migrate
+    from services.trail_queries import TrailNotFound, decision_trail
+
+    url = settings.effective_db_url
+    if (args.run is not None and args.run < 1) or (args.plan is not None and args.plan < 1):
+        print("trading-console: an id is a positive number", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def action() -> int:
+        if migrate.is_mysql_url(url):
+            migrate.check_schema(url)  # behind or empty: SchemaNotCurrent, "run db upgrade"
+        if migrate.current(url) is None:
+            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        database = Database(url)
+        try:
+            trail = decision_trail(database, run_id=args.run, plan_id=args.plan)
+        except TrailNotFound as exc:
+            print(f"trading-console: {exc.args[0]}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        finally:
+            database.dispose()
+        print(json.dumps(trail.to_dict(), indent=2, ensure_ascii=False) if args.json else render(trail))
+        return EXIT_OK
+
+    return run_guarded(url, action)

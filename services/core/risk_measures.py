@@ -1,0 +1,187 @@
+"""Every rule's verdict with what it measured: the risk half of the decision trail.
+
+``evaluate_risk`` only keeps the blocks (a run's verdict needs nothing more, and the preview
+stays cheap). The trail wants every rule's answer for every order, passes included, with the
+value the rule measured and the limit it compared it with, so that "why was this order allowed"
+has an answer too. :func:`risk_decisions` computes them from the report (which carries the
+context and the rule objects it was evaluated with) after the fact; the verdicts are the
+report's own (a rule's block is the only thing that makes a row ``block``), the measured values
+are for reading.
+
+Rules that look at one order at a time give one row per order (scope ``order``); the run-wide
+ones (gross exposure, orders per run) give one account-level row (scope ``account``), as does
+any rule that blocked the run as a whole (unpriced symbols, a portfolio value that is not
+positive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from services.core.contracts import MissingRate
+from services.domain import OrderType
+
+from .builder import OrderDraft
+from .risk import (
+    DELAYED_KINDS,
+    DailyOrderCount,
+    MaxGrossExposure,
+    MaxOrderNotional,
+    MaxOrderQuantity,
+    MaxOrdersPerRun,
+    MaxPositionRatio,
+    PriceCheck,
+    PriceCollar,
+    RiskContext,
+    RiskReport,
+    RiskRule,
+    RuleResult,
+    ShortSale,
+    TradingStateRule,
+    order_value,
+)
+
+ZERO = Decimal(0)
+RATIO_PLACES = Decimal("0.00000001")  # a measured ratio is shown to 8 places (the verdict used the exact one)
+
+ORDER_SCOPE = "order"
+ACCOUNT_SCOPE = "account"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """One rule's answer: for one order (``scope`` order, with its sequence) or the account."""
+
+    scope: str
+    rule: str
+    verdict: str  # "pass" | "block"
+    measured: str | None  # the value the rule compared (exact text), None when it compares nothing
+    limit: str | None
+    code: str = ""
+    message: str = ""
+    sequence: int | None = None
+    client_order_id: str | None = None
+    symbol: str | None = None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value else "0"  # exact, without trailing zeros
+    return str(value)
+
+
+def _ratio(value: Decimal, whole: Decimal) -> Decimal | None:
+    return (value / whole).quantize(RATIO_PLACES) if whole > 0 else None
+
+
+def _after(order: OrderDraft, ctx: RiskContext) -> Decimal:
+    return ctx.positions.get(order.key, ZERO) + order.signed_quantity
+
+
+def _per_order(rule: RiskRule, order: OrderDraft, ctx: RiskContext, index: int) -> tuple[Any, Any]:
+    """(measured, limit) of a per-order rule for one order."""
+    if isinstance(rule, MaxOrderNotional):
+        return order_value(order), rule.limit
+    if isinstance(rule, MaxOrderQuantity):
+        return order.quantity, rule.limit
+    if isinstance(rule, MaxPositionRatio):
+        if order.reference_price is None:
+            return None, rule.limit
+        return _ratio(abs(_after(order, ctx)) * order.reference_price * order.fx_rate, ctx.portfolio_value), rule.limit
+    if isinstance(rule, DailyOrderCount):
+        return ctx.orders_today + index + 1, rule.limit
+    if isinstance(rule, PriceCheck):
+        kind = ctx.price_kinds.get(order.key)
+        if kind in DELAYED_KINDS and not ctx.allow_delayed:
+            return kind, "live"
+        seen = ctx.price_times.get(order.key)
+        if seen is None or rule.max_age_seconds is None:
+            return order.reference_price, rule.max_age_seconds
+        age = Decimal(str(((ctx.now or datetime.now(UTC)) - seen).total_seconds()))
+        return age, rule.max_age_seconds
+    if isinstance(rule, ShortSale):
+        return _after(order, ctx), "allowed" if rule.allow else ZERO
+    if isinstance(rule, PriceCollar):
+        if order.order_type != OrderType.LMT or order.reference_price is None or order.limit_price is None:
+            return None, rule.pct
+        ref = order.reference_price
+        return (abs(order.limit_price - ref) * 100 / ref).quantize(RATIO_PLACES), rule.pct
+    if isinstance(rule, TradingStateRule):
+        return str(ctx.trading_state), None
+    return None, None  # duplicate_order and any rule without a number: its verdict says it all
+
+
+RUN_WIDE_RULES = (MaxGrossExposure, MaxOrdersPerRun)
+
+
+def _account_level(rule: RiskRule, orders: Sequence[OrderDraft], ctx: RiskContext) -> tuple[Any, Any] | None:
+    """(measured, limit) of a run-wide rule, None for a rule that looks at orders one by one."""
+    if isinstance(rule, MaxGrossExposure):
+        return _gross_ratio(orders, ctx), rule.limit
+    if isinstance(rule, MaxOrdersPerRun):
+        return len(orders), rule.limit
+    return None
+
+
+def _gross_ratio(orders: Sequence[OrderDraft], ctx: RiskContext) -> Decimal | None:
+    """The gross exposure after the run as a ratio of the portfolio value (as the rule values it)."""
+    after = dict(ctx.positions)
+    price_of = dict(ctx.prices)
+    rate_of: dict[str, Decimal] = {}
+    for o in orders:
+        after[o.key] = after.get(o.key, ZERO) + o.signed_quantity
+        rate_of[o.key] = o.fx_rate
+        if o.reference_price is not None:
+            price_of[o.key] = o.reference_price
+    gross = ZERO
+    for key, quantity in after.items():
+        price = price_of.get(key)
+        if quantity and price is not None:
+            try:
+                rate = rate_of[key] if key in rate_of else ctx.rate_of(key)
+            except MissingRate:
+                return None
+            gross += abs(quantity) * price * rate
+    return _ratio(gross, ctx.portfolio_value)
+
+
+def _first(results: Sequence[RuleResult], rule: str) -> RuleResult | None:
+    return next((r for r in results if r.rule == rule), None)
+
+
+def risk_decisions(report: RiskReport) -> list[RiskDecision]:
+    """Every rule's verdict: account-level rows first (rule order), then per order (sequence
+    order, rule order). A report built without its context (none today) gives the blocks only."""
+    ctx = report.context
+    rules = report.checked_rules
+    orders = report.drafts
+    out: list[RiskDecision] = []
+    if ctx is None or not rules:
+        return [RiskDecision(ACCOUNT_SCOPE if b.symbol is None else ORDER_SCOPE, b.rule, "block", None, None, b.code, b.message,
+                             symbol=b.symbol) for b in report.all_blocks()]
+    run_blocks = report.run_blocks
+    for rule in rules:
+        measured = _account_level(rule, orders, ctx)
+        block = _first(run_blocks, rule.name)
+        if measured is None and block is None:
+            continue
+        value, limit = measured if measured is not None else (None, None)
+        out.append(RiskDecision(ACCOUNT_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
+                                block.code if block else "", block.message if block else "", symbol=block.symbol if block else None))
+    for index, order in enumerate(orders):
+        blocks = report.order_blocks.get(index, ())
+        for rule in rules:
+            if isinstance(rule, RUN_WIDE_RULES):
+                continue  # answered once for the account above
+            value, limit = _per_order(rule, order, ctx, index)
+            block = _first(blocks, rule.name)
+            out.append(RiskDecision(ORDER_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
+                                    block.code if block else "", block.message if block else "",
+                                    order.sequence, order.client_order_id, order.symbol))
+    return out

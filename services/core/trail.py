@@ -1,0 +1,126 @@
+"""The decision trail of one preview, as plain values: what the signals were, why each order
+exists (or why a symbol got none), and every risk rule's answer.
+
+Pure functions of what the builder and the risk engine were given and produced, so live
+previews and a backtest record the same trail (``services.db.repositories.trail`` stores it;
+the plan's audit entry carries its hash). Quantities and prices stay Decimal.
+
+An order decision per symbol: the snapshot's targets, the listings held, and what the builder
+made of them::
+
+    raw quantity = weight * budget / (price * rate)     (unrounded, signed)
+    target       = raw quantity rounded to lots         (the builder's; after the budget fix)
+    rounding     = target - raw quantity                (what rounding added or took away)
+    delta        = target - current
+
+``action`` is ``buy`` / ``sell`` (an order, with its sequence and client order id), ``skip``
+(the builder's reason: missing_price, missing_rate, below_min_order_value), ``hold`` (at target
+already, or held but not in the snapshot while liquidate_unlisted is off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from services.core.contracts import ContractSpec, MissingRate, rate_to_base
+
+from .builder import BuildParams, BuildResult, Target
+
+ZERO = Decimal(0)
+QUANTITY_PLACES = Decimal("0.000001")  # the quantity columns' scale
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRecord:
+    """A snapshot row as the preview saw it: its weight, score and rank, and the price used."""
+
+    symbol: str  # the listing key
+    weight: Decimal
+    score: Decimal | None = None
+    rank: int | None = None
+    snapshot_price: Decimal | None = None
+    price: Decimal | None = None  # the reference price the builder used (None: none)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDecision:
+    symbol: str  # the listing key
+    action: str  # buy | sell | skip | hold
+    reason: str  # order | at_target | not_in_snapshot | liquidate | the builder's skip reason
+    message: str = ""
+    target_weight: Decimal | None = None
+    raw_quantity: Decimal | None = None
+    target_quantity: Decimal | None = None
+    current_quantity: Decimal = ZERO
+    delta: Decimal | None = None
+    rounding: Decimal | None = None
+    rounding_mode: str = ""
+    price: Decimal | None = None
+    fx_rate: Decimal | None = None
+    sequence: int | None = None
+    client_order_id: str | None = None
+
+
+def signal_records(items: Iterable[Mapping], prices: Mapping[str, Decimal]) -> list[SignalRecord]:
+    """``items``: the snapshot rows as dicts (symbol, weight, score, rank, price, listing fields)."""
+    out = []
+    for item in items:
+        key = ContractSpec(item["symbol"], item.get("sec_type") or "STK", item.get("exchange") or "SMART",
+                           item.get("primary_exchange") or "", item.get("currency") or "USD").key
+        score = item.get("score")
+        out.append(SignalRecord(key, Decimal(str(item["weight"])), None if score is None else Decimal(str(score)),
+                                item.get("rank"), None if item.get("price") is None else Decimal(str(item["price"])),
+                                prices.get(key)))
+    return out
+
+
+def _rate(currency: str, params: BuildParams) -> Decimal | None:
+    try:
+        return rate_to_base(currency, params.fx_rates, params.base_currency)
+    except MissingRate:
+        return None
+
+
+def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: Mapping[str, Decimal],
+                    positions: Mapping[str, Decimal], result: BuildResult) -> list[OrderDecision]:
+    """One decision per symbol of the snapshot or held, in the builder's order (orders by
+    sequence first, then the others by symbol)."""
+    orders = {o.key: o for o in result.orders}
+    skipped = {s.symbol: s for s in result.skipped}
+    listed: dict[str, Target] = {}
+    for t in targets:
+        listed.setdefault(t.key, t)
+    keys = list(dict.fromkeys([*listed, *(k for k, q in positions.items() if q), *result.targets, *skipped]))
+    mode = str(params.rounding)
+    decided: list[OrderDecision] = []
+    for key in keys:
+        target = listed.get(key)
+        current = positions.get(key, ZERO)
+        weight = target.weight if target is not None else None
+        price = prices.get(key) or (target.price if target is not None else None)
+        rate = _rate(target.currency if target is not None else ContractSpec.from_key(key).currency, params)
+        raw = None
+        if weight is not None and price and rate:
+            raw = (weight * result.budget / (price * rate)).quantize(QUANTITY_PLACES)
+        target_qty = result.targets.get(key)
+        rounding = None if raw is None or target_qty is None else target_qty - raw
+        delta = None if target_qty is None else target_qty - current
+        base = OrderDecision(key, "hold", "at_target", f"{key}: {current} held is the target", target_weight=weight,
+                             raw_quantity=raw, target_quantity=target_qty, current_quantity=current, delta=delta,
+                             rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
+        order = orders.get(key)
+        if order is not None:
+            decided.append(replace(base, action=str(order.side).lower(), reason="order" if target is not None else "liquidate",
+                                   message=f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}",
+                                   sequence=order.sequence, client_order_id=order.client_order_id))
+        elif key in skipped:
+            decided.append(replace(base, action="skip", reason=skipped[key].reason, message=skipped[key].message))
+        elif target is None:
+            decided.append(replace(base, reason="not_in_snapshot",
+                                   message=f"{key}: held, not in the snapshot (liquidate_unlisted is off)"))
+        else:
+            decided.append(base)
+    decided.sort(key=lambda d: (d.sequence is None, d.sequence or 0, d.symbol))
+    return decided

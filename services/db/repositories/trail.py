@@ -1,0 +1,198 @@
+"""The decision trail's records: written once, never updated (services.core.trail; docs/decision-trail.md).
+
+Tamper evidence: each decision row (signal, order decision, risk decision) stores ``row_hash``,
+the sha256 of its content as the database gives it back (decimals at their column's scale), with
+its table, plan and run. :meth:`TrailRepository.record_preview` returns the plan's *trail hash*,
+the sha256 over ``table:id:row_hash`` of all its rows; the caller writes it into the plan's
+hash-chained audit entry. :meth:`TrailRepository.check` recomputes both: a row whose content no
+longer matches its ``row_hash`` is named; a row added, removed or re-hashed changes the trail
+hash, which the audit entry still holds.
+
+Portfolio snapshots (a project's positions at a fill batch and at a run's end) are written by
+the event writer (:func:`record_portfolio_snapshots`); they are history, not decisions, and not
+covered by a plan's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.core.builder import BuildParams, BuildResult, Target
+from services.core.risk import RiskReport
+from services.core.risk_measures import RiskDecision, risk_decisions
+from services.core.trail import OrderDecision, SignalRecord, order_decisions, signal_records
+from services.db.models import (
+    Position,
+    TradeFill,
+    TradeOrder,
+    TradeRun,
+    TrailOrderDecision,
+    TrailPortfolioSnapshot,
+    TrailRiskDecision,
+    TrailSignal,
+)
+from services.db.types import ExactDecimal, utcnow
+from services.domain import Side
+
+ZERO = Decimal(0)
+DECISION_MODELS: tuple[type[TrailSignal] | type[TrailOrderDecision] | type[TrailRiskDecision], ...] = (
+    TrailSignal, TrailOrderDecision, TrailRiskDecision)
+_NOT_HASHED = ("id", "row_hash")
+
+
+@dataclass(frozen=True, slots=True)
+class TrailProblem:
+    """Why a plan's trail no longer matches what its audit entry recorded."""
+
+    plan_id: int
+    table: str | None  # None: the set of records changed (added, removed, re-hashed)
+    record_id: int | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"{self.table} record {self.record_id}" if self.table else "its records"
+        return f"decision trail of plan {self.plan_id}: {where} {self.reason}"
+
+
+def _canonical(model, values: Mapping[str, Any]) -> str:
+    """The row's content as hashed: decimals at their column's scale (as read back), sorted keys."""
+    out: dict[str, Any] = {}
+    for column in model.__table__.columns:
+        name = column.name
+        if name in _NOT_HASHED:
+            continue
+        value = values.get(name)
+        if value is not None and isinstance(column.type, ExactDecimal):
+            value = format(Decimal(value).quantize(Decimal(1).scaleb(-column.type.scale), rounding=ROUND_HALF_UP), "f")
+        out[name] = value
+    return json.dumps({"table": model.__tablename__, **out}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(model, values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_canonical(model, values).encode("utf-8")).hexdigest()
+
+
+def _values(row) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in type(row).__table__.columns}
+
+
+def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
+    text = "\n".join(f"{table}:{row_id}:{digest}" for table, row_id, digest in entries)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class TrailRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def record_preview(self, *, plan_id: int, run_id: int, signals: Iterable[SignalRecord],
+                       order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
+        """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
+        link = {"plan_id": plan_id, "run_id": run_id}
+        rows: list = []
+        for s in signals:
+            rows.append(self._row(TrailSignal, {**link, **asdict(s)}))
+        for d in order_decisions:
+            rows.append(self._row(TrailOrderDecision, {**link, **asdict(d)}))
+        for r in risk_decisions:
+            values = asdict(r)
+            values["limit_value"] = values.pop("limit")
+            rows.append(self._row(TrailRiskDecision, {**link, **values}))
+        self.session.add_all(rows)
+        self.session.flush()
+        return self.trail_hash(plan_id)
+
+    def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],
+                     params: BuildParams, prices: Mapping[str, Decimal], positions: Mapping[str, Decimal],
+                     result: BuildResult, report: RiskReport) -> str:
+        """The trail of one ``build_and_check``: its snapshot rows (``items``, with score and
+        rank), what the builder made of them and every risk rule's answer. Returns the trail hash."""
+        return self.record_preview(
+            plan_id=plan_id, run_id=run_id, signals=signal_records(items, prices),
+            order_decisions=order_decisions(targets, params, prices=prices, positions=positions, result=result),
+            risk_decisions=risk_decisions(report))
+
+    @staticmethod
+    def _row(model, values: dict[str, Any]):
+        values = {k: v for k, v in values.items() if k in model.__table__.columns}
+        return model(**values, row_hash=row_hash(model, values))
+
+    # -- checking ------------------------------------------------------------------------------
+
+    def _rows(self, model, plan_id: int) -> list:
+        return list(self.session.scalars(select(model).where(model.plan_id == plan_id).order_by(model.id)))
+
+    def trail_hash(self, plan_id: int) -> str:
+        """The hash over the plan's stored rows' hashes (as stored: this does not re-hash content)."""
+        return _combined((m.__tablename__, row.id, row.row_hash) for m in DECISION_MODELS for row in self._rows(m, plan_id))
+
+    def check(self, plan_id: int, expected: str) -> TrailProblem | None:
+        """None when every record of the plan matches its hash and the set matches ``expected``
+        (the trail hash its audit entry recorded); else the first problem."""
+        entries = []
+        for model in DECISION_MODELS:
+            for row in self._rows(model, plan_id):
+                if row_hash(model, _values(row)) != row.row_hash:
+                    return TrailProblem(plan_id, model.__tablename__, row.id, "was altered (its content no longer matches its hash)")
+                entries.append((model.__tablename__, row.id, row.row_hash))
+        if _combined(entries) != expected:
+            return TrailProblem(plan_id, None, None, "were added, removed or re-hashed since the plan's audit entry")
+        return None
+
+
+def _exact(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def _cash_of(session: Session, project_id: int | None, account: str) -> Decimal:
+    """Net cash the project's fills in the account moved: sells in, buys out, commissions out."""
+    query = (select(TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
+             .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+             .where(TradeFill.superseded.is_(False), TradeFill.account == account))
+    query = query.where(TradeOrder.project_id == project_id) if project_id is not None else query.where(TradeOrder.project_id.is_(None))
+    cash = ZERO
+    for side, quantity, price, commission in session.execute(query):
+        cash -= Side(side).sign * quantity * price + (commission or ZERO)
+    return cash
+
+
+def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int | None, str]], ended_runs: set[int],
+                               when: datetime | None = None) -> int:
+    """One snapshot per (run, project, account) of a writer batch: the project's positions in
+    the account, its cash and equity; ``reason`` is ``run_end`` when the batch ended the run.
+    Returns the number written."""
+    now = when or utcnow()
+    written = 0
+    for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
+        positions = list(session.scalars(select(Position).where(
+            Position.project_key == (project_id or 0), Position.account == account).order_by(Position.symbol)))
+        held = []
+        market_value = realized = ZERO
+        for p in positions:
+            mark = p.market_price if p.market_price is not None else p.average_cost
+            market_value += p.quantity * mark
+            realized += p.realized_pnl
+            if p.quantity:
+                held.append({"symbol": p.symbol, "quantity": _exact(p.quantity), "average_cost": _exact(p.average_cost),
+                             "market_price": None if p.market_price is None else _exact(p.market_price),
+                             "realized_pnl": _exact(p.realized_pnl)})
+        cash = _cash_of(session, project_id, account)
+        run = session.get(TradeRun, run_id)
+        plan_id = (run.params or {}).get("plan_id") if run is not None else None
+        session.add(TrailPortfolioSnapshot(
+            run_id=run_id, plan_id=None if plan_id is None else int(plan_id), project_id=project_id, account=account,
+            time=now, reason="run_end" if run_id in ended_runs else "fills", positions=held, market_value=market_value,
+            cash=cash, equity=cash + market_value, realized_pnl=realized))
+        written += 1
+    return written

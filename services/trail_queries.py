@@ -1,0 +1,112 @@
+"""The decision trail of a plan or a run, as the ``trail`` command and the window's Decisions view
+read it: the signals the preview saw, why each order exists (or why a symbol got none), every
+risk rule's verdict, the orders' state changes (``order_events``) and the projects' portfolio
+snapshots during the run (docs/decision-trail.md).
+
+Synchronous, off the GUI thread; returns frozen values of JSON-ready dicts (decimals as exact
+text without trailing zeros, times as ISO 8601 UTC), never ORM rows.
+
+A run's trail is the trail of the plan it executed (``trade_runs.params.plan_id``), or of its
+newest plan when it executed none. A plan's trail holds the state changes and snapshots of its
+run only when the run executed that plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import func, select
+
+from services.db.models import (
+    OrderEvent,
+    OrderPlan,
+    TradeOrder,
+    TradeRun,
+    TrailOrderDecision,
+    TrailPortfolioSnapshot,
+    TrailRiskDecision,
+    TrailSignal,
+)
+
+TRAIL_LISTS = ("signals", "order_decisions", "risk_decisions", "state_changes", "portfolio_snapshots")
+
+
+class TrailNotFound(LookupError):
+    """No such run or plan (the command's exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionTrail:
+    run_id: int
+    plan_id: int | None  # None: the run has no plan yet
+    executed: bool  # the run executed this plan (state changes and snapshots belong to it)
+    signals: tuple[dict, ...] = ()
+    order_decisions: tuple[dict, ...] = ()
+    risk_decisions: tuple[dict, ...] = ()
+    state_changes: tuple[dict, ...] = ()
+    portfolio_snapshots: tuple[dict, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "plan_id": self.plan_id, "executed": self.executed,
+                **{name: list(getattr(self, name)) for name in TRAIL_LISTS}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value else "0"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _row(row, skip: tuple[str, ...] = ("row_hash",)) -> dict[str, Any]:
+    return {c.name: _plain(getattr(row, c.name)) for c in type(row).__table__.columns if c.name not in skip}
+
+
+def _by_plan(session, model, plan_id: int) -> tuple[dict, ...]:
+    return tuple(_row(r) for r in session.scalars(select(model).where(model.plan_id == plan_id).order_by(model.id)))
+
+
+def decision_trail(db, *, run_id: int | None = None, plan_id: int | None = None) -> DecisionTrail:
+    """The trail of a plan (``plan_id``) or of a run (``run_id``); exactly one of them."""
+    if (run_id is None) == (plan_id is None):
+        raise ValueError("give a run or a plan")
+    with db.session() as session:
+        if plan_id is not None:
+            plan = session.get(OrderPlan, plan_id)
+            if plan is None:
+                raise TrailNotFound(f"plan {plan_id} does not exist")
+            run = session.get(TradeRun, plan.run_id)
+        else:
+            run = session.get(TradeRun, run_id)
+            if run is None:
+                raise TrailNotFound(f"run {run_id} does not exist")
+            executed_plan = (run.params or {}).get("plan_id")
+            plan_id = int(executed_plan) if executed_plan is not None else session.scalar(
+                select(func.max(OrderPlan.id)).where(OrderPlan.run_id == run.id))
+        assert run is not None  # a plan's run is a foreign key
+        executed = plan_id is not None and str((run.params or {}).get("plan_id")) == str(plan_id)
+        decisions: dict[str, tuple[dict, ...]] = {}
+        if plan_id is not None:
+            decisions = {"signals": _by_plan(session, TrailSignal, plan_id),
+                         "order_decisions": _by_plan(session, TrailOrderDecision, plan_id),
+                         "risk_decisions": _by_plan(session, TrailRiskDecision, plan_id)}
+        history: dict[str, tuple[dict, ...]] = {}
+        if executed or plan_id is None:
+            changes = session.execute(
+                select(OrderEvent, TradeOrder.client_order_id, TradeOrder.symbol)
+                .join(TradeOrder, OrderEvent.order_id == TradeOrder.id)
+                .where(TradeOrder.run_id == run.id).order_by(OrderEvent.id))
+            history["state_changes"] = tuple(
+                {"id": e.id, "time": _plain(e.time), "order_id": e.order_id, "client_order_id": ref, "symbol": symbol,
+                 "from_state": _plain(e.from_state), "to_state": _plain(e.to_state), "event_type": e.event_type,
+                 "source": _plain(e.source), "message": e.message} for e, ref, symbol in changes)
+            history["portfolio_snapshots"] = tuple(_row(s, ()) for s in session.scalars(
+                select(TrailPortfolioSnapshot).where(TrailPortfolioSnapshot.run_id == run.id).order_by(TrailPortfolioSnapshot.id)))
+        return DecisionTrail(run.id, plan_id, executed, **decisions, **history)

@@ -1,0 +1,84 @@
+"""The Decisions panel in the real window (offscreen, demo simulator, SQLite and MariaDB): after a
+preview it shows why each order exists and every rule's verdict; choosing a decision narrows the
+verdicts to that order and the account; after the run it shows the run's trail (executed, with
+state changes and snapshots); an unknown run is a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+
+def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, monkeypatch):
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.decisions_view
+        try:
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "the demo snapshot")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "preview")
+            preview = controller.current_preview
+            await wait_for(lambda: w.order_decisions_model.rowCount() > 0, 10, "decisions shown")
+            decisions = w.order_decisions_model.records()
+            ordered = [d for d in decisions if d["action"] in ("buy", "sell")]
+            assert [d["symbol"] for d in ordered] == [o.symbol for o in preview.drafts]
+            assert all(d["target_quantity"] is not None and d["current_quantity"] is not None for d in ordered)
+            assert view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id}"
+            verdicts = w.rule_verdicts_model.records()
+            per_order = {d["sequence"] for d in verdicts if d["scope"] == "order"}
+            assert per_order == {o.sequence for o in preview.drafts}
+            account = [d for d in verdicts if d["scope"] == "account"]
+            assert {d["rule"] for d in account} >= {"max_gross_exposure", "max_orders_per_run"}
+            assert all(d["verdict"] == "pass" for d in verdicts) and not preview.blocked
+
+            # one order's decision: its own verdicts and the account's
+            first = ordered[0]
+            view.select_symbol(first["symbol"])
+            shown = view.rules_proxy.rowCount()
+            own = sum(1 for d in verdicts if d["sequence"] == first["sequence"])
+            assert shown == own + len(account) and shown < len(verdicts)
+
+            # executed: the blotter's run filter shows the run's trail, with what followed
+            w.preview_view.execute_button.click()
+            sim = console.sim
+            await wait_for(lambda: len(sim.orders()) == len(preview.drafts)
+                           and all(o.status == "Filled" for o in sim.orders()), 20, "simulator fills")
+            await console.stack.writer.flush()
+            await controller.decisions.show_run(preview.run_id)
+            assert view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id} (executed)"
+            summary = view.summary_label.text()
+            assert "0 state changes" not in summary and "0 snapshots" not in summary, summary
+
+            # an unknown run: a message, the panel unchanged
+            view.run_spin.setValue(987654)
+            view.show_button.click()
+            await wait_for(lambda: controller.last_error is not None, 10, "the error")
+            assert controller.last_error == ("Show decisions", "run 987654 does not exist")
+            assert view.title_label.text().startswith(f"Run {preview.run_id}")
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=120)
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_blotters_run_filter_shows_that_runs_decisions(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "the demo snapshot")
+            preview = await controller.preview({})
+            w.decisions_view.clear()
+            w.blotter_view.set_run_filter(preview.run_id)
+            await wait_for(lambda: w.order_decisions_model.rowCount() > 0, 10, "the run's decisions")
+            assert w.decisions_view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id}"
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=60)

@@ -1,0 +1,100 @@
+"""The decision trail's pure records (services.core.trail, services.core.risk_measures): what the
+builder decided per symbol with the rounding it applied, and every rule's verdict with its
+measured value and limit, blocks included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+from services.core.builder import BuildParams, Rounding, Target
+from services.core.pipeline import RiskFacts, build_and_check
+from services.core.risk_measures import risk_decisions
+from services.core.trail import order_decisions, signal_records
+from services.domain import OrderType, TradingState
+
+PRICES = {"AAPL": D("228.5"), "MSFT": D("415.2"), "IBM": D("225")}
+
+
+NO_FACTS = RiskFacts()
+
+
+def preview(targets, positions, *, limits=None, facts=NO_FACTS, **params):
+    build = BuildParams(portfolio_value=D(100000), run_id=7, **params)
+    result, report = build_and_check(targets, build, prices=PRICES, positions=positions, limits=limits or {}, facts=facts,
+                                     price_times={s: datetime.now(UTC) - timedelta(seconds=30) for s in PRICES})
+    return build, result, report
+
+
+def test_each_symbol_gets_its_decision_with_the_rounding_applied():
+    targets = [Target("AAPL", D("0.01")), Target("MSFT", D("0.004")), Target("NVDA", D("0.01"))]  # NVDA: no price
+    positions = {"MSFT": D(1), "IBM": D(3)}  # IBM held, not in the snapshot
+    build, result, _ = preview(targets, positions)
+    decided = {d.symbol: d for d in order_decisions(targets, build, prices=PRICES, positions=positions, result=result)}
+    assert set(decided) == {"AAPL", "MSFT", "NVDA", "IBM"}
+    aapl = decided["AAPL"]
+    assert (aapl.action, aapl.reason, aapl.sequence) == ("buy", "order", 1)
+    # 1,000 / 228.50 = 4.376368..., nearest lot 4: rounding took 0.376368 away
+    assert (aapl.raw_quantity, aapl.target_quantity, aapl.delta, aapl.rounding, aapl.rounding_mode) == (
+        D("4.376368"), D(4), D(4), D("-0.376368"), "nearest")
+    assert aapl.client_order_id == result.orders[0].client_order_id
+    msft = decided["MSFT"]  # 400 / 415.20 = 0.963..., rounds to the 1 held: no order
+    assert (msft.action, msft.reason, msft.current_quantity, msft.delta) == ("hold", "at_target", D(1), D(0))
+    assert (decided["NVDA"].action, decided["NVDA"].reason, decided["NVDA"].target_quantity) == ("skip", "missing_price", None)
+    assert (decided["IBM"].action, decided["IBM"].reason, decided["IBM"].target_weight) == ("hold", "not_in_snapshot", None)
+
+
+def test_liquidation_and_floor_rounding_are_recorded_as_such():
+    targets = [Target("AAPL", D("0.01"))]
+    positions = {"IBM": D(3)}
+    build, result, _ = preview(targets, positions, liquidate_unlisted=True, rounding=Rounding.FLOOR)
+    decided = {d.symbol: d for d in order_decisions(targets, build, prices=PRICES, positions=positions, result=result)}
+    assert (decided["IBM"].action, decided["IBM"].reason, decided["IBM"].target_quantity, decided["IBM"].delta) == (
+        "sell", "liquidate", D(0), D(-3))
+    assert decided["IBM"].sequence == 1  # sells first
+    assert (decided["AAPL"].rounding_mode, decided["AAPL"].target_quantity) == ("floor", D(4))
+
+
+def test_signal_records_keep_score_rank_and_the_price_used():
+    items = [{"symbol": "AAPL", "weight": D("0.01"), "score": D("0.9"), "rank": 1, "price": D(230)},
+             {"symbol": "SAP", "weight": D("0.02"), "score": None, "rank": None, "price": None, "exchange": "IBIS",
+              "currency": "EUR"}]
+    records = signal_records(items, PRICES)
+    assert [(r.symbol, r.weight, r.score, r.rank, r.snapshot_price, r.price) for r in records] == [
+        ("AAPL", D("0.01"), D("0.9"), 1, D(230), D("228.5")), ("SAP@IBIS:EUR", D("0.02"), None, None, None, None)]
+
+
+def test_every_rule_answers_for_every_order_with_measured_value_and_limit():
+    targets = [Target("AAPL", D("0.2")), Target("MSFT", D("0.01"))]
+    _, _, report = preview(targets, {}, limits={"max_order_notional": 10000, "max_gross_exposure": "0.15"},
+                                order_type=OrderType.LMT, limit_offset_bps=D(10))
+    assert report.blocked
+    rows = risk_decisions(report)
+    by = {(r.scope, r.symbol, r.rule): r for r in rows}
+    # AAPL: 20,000 / 228.50 = 88 shares; a limit order at 228.72 -> 20,127.36 > 10,000
+    notional = by[("order", "AAPL", "max_order_notional")]
+    assert (notional.verdict, notional.measured, notional.limit, notional.code) == ("block", "20127.36", "10000", "max_order_notional")
+    assert by[("order", "MSFT", "max_order_notional")].verdict == "pass"
+    collar = by[("order", "AAPL", "price_collar")]
+    assert (collar.verdict, collar.measured, collar.limit) == ("pass", "0.09628009", "3")
+    age = by[("order", "AAPL", "price")]
+    assert (age.verdict, age.limit) == ("pass", "300") and D(age.measured) > 0
+    ratio = by[("order", "AAPL", "max_position_ratio")]
+    assert (ratio.measured, ratio.limit) == ("0.20108", "0.2") and ratio.verdict == "block"
+    gross = by[("account", None, "max_gross_exposure")]
+    assert (gross.verdict, gross.measured, gross.limit) == ("block", "0.209384", "0.15")  # (88 x 228.50 + 2 x 415.20) / 100,000
+    orders = by[("account", None, "max_orders_per_run")]
+    assert (orders.verdict, orders.measured, orders.limit) == ("pass", "2", "100")
+    # the verdicts are the report's own: every block appears, nothing else blocks
+    assert sorted((r.rule, r.symbol) for r in rows if r.verdict == "block") == sorted(
+        (b.rule, None if b in report.run_blocks else b.symbol) for b in report.all_blocks())
+
+
+def test_run_wide_blocks_and_the_trading_state_are_on_record():
+    targets = [Target("AAPL", D("0.01")), Target("NVDA", D("0.01"))]  # NVDA unpriced: the run is blocked
+    _, _, report = preview(targets, {}, facts=RiskFacts(trading_state=TradingState.HALTED))
+    rows = risk_decisions(report)
+    unpriced = [r for r in rows if r.scope == "account" and r.rule == "price"]
+    assert [(r.verdict, r.code, r.symbol) for r in unpriced] == [("block", "missing_price", "NVDA")]
+    state = next(r for r in rows if r.rule == "trading_state" and r.symbol == "AAPL")
+    assert (state.verdict, state.measured, state.code) == ("block", "HALTED", "trading_halted")

@@ -1,0 +1,167 @@
+"""The decision trail of a filled paper run against the simulator, on SQLite and MariaDB: the
+signals, order decisions, risk decisions per rule, state changes and portfolio snapshots; an
+altered decision record makes `audit verify` name the plan's entry and the record; the `trail`
+command prints it (JSON shape, unknown ids)."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from services.audit import AuditLog
+from services.db.models import AuditLog as AuditRow
+from services.db.models import TrailRiskDecision
+from services.domain import TradeMode
+from services.trail_queries import TRAIL_LISTS, TrailNotFound, decision_trail
+
+from .cli_helpers import cli_args, run
+
+pytestmark = pytest.mark.timeout(90)
+
+RULES_PER_ORDER = {"trading_state", "price", "duplicate_order", "short_sale", "max_order_notional", "max_order_quantity",
+                   "max_position_ratio", "max_daily_orders", "price_collar"}
+
+
+def scored_snapshot(db, project: str) -> int:
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+
+    rows = [SnapshotItemInput("AAPL", Decimal("0.01"), Decimal("0.91"), 1),
+            SnapshotItemInput("MSFT", Decimal("0.005"), Decimal("0.55"), 2),
+            SnapshotItemInput("NVDA", Decimal("0.001"), Decimal("0.12"), 3)]  # 1 share, below the minimum order value
+    with db.unit_of_work() as session:
+        project_id = ProjectRepository(session).get_or_create(project).id
+        digest = hashlib.sha256(project.encode()).hexdigest()
+        return SnapshotRepository(session).create_with_items(project_id, "signals.csv", digest, rows).id
+
+
+async def filled_run(stack) -> int:
+    snapshot_id = scored_snapshot(stack.db, "alpha")
+    run = await stack.service.prepare_run("alpha", snapshot_id, TradeMode.PAPER, builder={"min_order_value": "200"})
+    await stack.service.execute(run.id, portfolio_value=Decimal("100000"))
+    assert await stack.service.wait_done(run.id, 10) == []
+    await stack.writer.flush()
+    return run.id
+
+
+async def test_the_trail_of_a_filled_run_holds_every_decision_and_what_followed(stack):
+    run_id = await filled_run(stack)
+    trail = decision_trail(stack.db, run_id=run_id)
+    assert trail.executed and trail.plan_id is not None
+
+    # the signals as the preview saw them: weight, score, rank and the price it used
+    assert [(s["symbol"], s["weight"], s["score"], s["rank"], s["price"]) for s in trail.signals] == [
+        ("AAPL", "0.01", "0.91", 1, "228.5"), ("MSFT", "0.005", "0.55", 2, "415.2"), ("NVDA", "0.001", "0.12", 3, "138.1")]
+    assert {s["plan_id"] for s in trail.signals} == {trail.plan_id} and {s["run_id"] for s in trail.signals} == {run_id}
+
+    # why each order exists: 1 % of 100k at 228.50 is 4.376368 shares, rounded to 4
+    decisions = {d["symbol"]: d for d in trail.order_decisions}
+    aapl = decisions["AAPL"]
+    assert (aapl["action"], aapl["reason"], aapl["sequence"]) == ("buy", "order", 1)
+    assert (aapl["target_weight"], aapl["raw_quantity"], aapl["target_quantity"], aapl["current_quantity"], aapl["delta"],
+            aapl["rounding"], aapl["rounding_mode"], aapl["price"]) == (
+        "0.01", "4.376368", "4", "0", "4", "-0.376368", "nearest", "228.5")
+    assert (decisions["MSFT"]["action"], decisions["MSFT"]["target_quantity"]) == ("buy", "1")
+    # and why NVDA got none
+    nvda = decisions["NVDA"]
+    assert (nvda["action"], nvda["reason"], nvda["sequence"]) == ("skip", "below_min_order_value", None)
+    assert "below 200" in nvda["message"]
+
+    # every rule's verdict per order, with what it measured and its limit, plus the account's rules
+    per_order = [r for r in trail.risk_decisions if r["scope"] == "order"]
+    assert {(r["symbol"], r["rule"]) for r in per_order} == {(s, rule) for s in ("AAPL", "MSFT") for rule in RULES_PER_ORDER}
+    assert all(r["verdict"] == "pass" for r in trail.risk_decisions)
+    notional = next(r for r in per_order if r["symbol"] == "AAPL" and r["rule"] == "max_order_notional")
+    assert (notional["measured"], notional["limit_value"]) == ("914", "25000")
+    account = {r["rule"]: r for r in trail.risk_decisions if r["scope"] == "account"}
+    assert set(account) == {"max_gross_exposure", "max_orders_per_run"}
+    assert (account["max_orders_per_run"]["measured"], account["max_orders_per_run"]["limit_value"]) == ("2", "100")
+    # (4 x 228.50 + 415.20) / 100,000
+    assert (account["max_gross_exposure"]["measured"], account["max_gross_exposure"]["limit_value"]) == ("0.013292", "1")
+
+    # the order state log: each order from NEW to FILLED
+    reached = {(c["symbol"], c["to_state"]) for c in trail.state_changes}
+    assert {("AAPL", "FILLED"), ("MSFT", "FILLED"), ("AAPL", "SUBMITTED")} <= reached
+
+    # the project's portfolio at its fill batches and at the run's end
+    snapshots = trail.portfolio_snapshots
+    assert snapshots and snapshots[-1]["reason"] == "run_end"
+    final = snapshots[-1]
+    assert {p["symbol"]: p["quantity"] for p in final["positions"]} == {"AAPL": "4", "MSFT": "1"}
+    assert final["plan_id"] == trail.plan_id and final["project_id"] is not None
+    fills = (await stack.service.view(run_id)).fills
+    spent = sum(f.quantity * f.price + f.commission for f in fills)
+    assert Decimal(final["cash"]) == -spent
+    assert Decimal(final["equity"]) == Decimal(final["cash"]) + Decimal(final["market_value"])
+
+    # the plan's trail is the run's (it executed it); an unknown id is refused
+    assert decision_trail(stack.db, plan_id=trail.plan_id) == trail
+    with pytest.raises(TrailNotFound, match="run 999 does not exist"):
+        decision_trail(stack.db, run_id=999)
+
+
+async def test_an_altered_risk_decision_makes_audit_verify_name_the_entry_and_record(stack, db_url):
+    run_id = await filled_run(stack)
+    trail = decision_trail(stack.db, run_id=run_id)
+    with stack.db.session() as session:
+        entry = session.scalars(select(AuditRow).where(AuditRow.action == "plan.create",
+                                                       AuditRow.entity_id == str(trail.plan_id))).one()
+        notional = session.scalars(select(TrailRiskDecision).where(
+            TrailRiskDecision.plan_id == trail.plan_id, TrailRiskDecision.rule == "max_order_notional")).first()
+        assert entry.payload["trail_hash"] and notional is not None and notional.verdict == "pass"
+    # someone turns a rule's verdict around after the fact
+    with stack.db.engine.begin() as connection:
+        connection.execute(text("UPDATE trail_risk_decisions SET verdict = 'block' WHERE id = :id"), {"id": notional.id})
+
+    verified = await run(cli_args(db_url, 0, "audit", "verify", connection=False))
+    assert verified.code == 1, verified
+    assert f"audit entry {entry.id} " in verified.err and f"(record trail_risk_decisions {notional.id})" in verified.err
+    assert f"decision trail of plan {trail.plan_id}" in verified.err and "was altered" in verified.err
+    result = AuditLog(stack.db).verify()
+    assert not result.ok and result.first_broken_id == entry.id and result.record == f"trail_risk_decisions {notional.id}"
+
+
+async def test_after_an_intact_verification_the_full_walk_finds_an_altered_record(stack):
+    """As for the audit entries themselves: a verification walks from its checkpoint, and the
+    checkpoint cannot vouch for what was changed behind it; --full does."""
+    run_id = await filled_run(stack)
+    trail = decision_trail(stack.db, run_id=run_id)
+    log = AuditLog(stack.db)
+    assert log.verify().ok
+    with stack.db.engine.begin() as connection:
+        connection.execute(text("UPDATE trail_risk_decisions SET measured = '1' WHERE plan_id = :p AND scope = 'account'"),
+                           {"p": trail.plan_id})
+    assert log.verify().ok  # nothing new since the checkpoint
+    result = log.verify(full=True)
+    assert not result.ok and (result.record or "").startswith("trail_risk_decisions ")
+
+
+async def test_a_removed_decision_record_breaks_the_trail_hash(stack):
+    run_id = await filled_run(stack)
+    trail = decision_trail(stack.db, run_id=run_id)
+    with stack.db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM trail_order_decisions WHERE plan_id = :p AND symbol = 'NVDA'"), {"p": trail.plan_id})
+    result = AuditLog(stack.db).verify()
+    assert not result.ok and result.record is None
+    assert "were added, removed or re-hashed" in (result.reason or "")
+
+
+async def test_trail_command_prints_the_five_lists_and_refuses_unknown_ids(stack, db_url):
+    run_id = await filled_run(stack)
+    printed = await run(cli_args(db_url, 0, "trail", "--run", str(run_id), "--json", connection=False))
+    assert printed.code == 0, printed
+    body = printed.json
+    assert set(TRAIL_LISTS) <= set(body) and all(isinstance(body[name], list) and body[name] for name in TRAIL_LISTS)
+    assert body["run_id"] == run_id and body["executed"] is True
+    assert body == decision_trail(stack.db, run_id=run_id).to_dict()
+
+    as_text = await run(cli_args(db_url, 0, "trail", "--plan", str(body["plan_id"]), connection=False))
+    assert as_text.code == 0, as_text
+    for title in ("Signals (3)", "Order decisions (3)", "Risk decisions", "State changes", "Portfolio snapshots"):
+        assert title in as_text.out
+    assert "below_min_order_value" in as_text.out and "max_gross_exposure" in as_text.out
+
+    unknown = await run(cli_args(db_url, 0, "trail", "--plan", "9999", connection=False))
+    assert (unknown.code, unknown.out, unknown.err) == (2, "", "trading-console: plan 9999 does not exist\n")

@@ -1,0 +1,69 @@
+"""The trail's records on SQLite and MariaDB: each row's hash is taken over what the database gives
+back (decimals at their column's scale), so an untouched trail always checks; an altered row is
+named; a row removed, added or re-hashed breaks the plan's trail hash."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+from sqlalchemy import text
+
+from services.core.risk_measures import RiskDecision
+from services.core.trail import OrderDecision, SignalRecord
+from services.db.plan_repository import PlanRepository
+from services.db.repositories import ProjectRepository, RunRepository
+from services.db.repositories.trail import TrailRepository
+from services.domain import TradeMode
+
+
+def _plan(session) -> tuple[int, int]:
+    project = ProjectRepository(session).get_or_create("trail")
+    run = RunRepository(session).create(project.id, mode=TradeMode.PAPER, trade_date=date(2026, 11, 23), params={})
+    plan = PlanRepository(session).add(run_id=run.id, project_id=project.id, snapshot_id=None, mode=TradeMode.PAPER,
+                                       account="DU1", portfolio_value=D(100000), verdict="ready", orders=[], prices={},
+                                       positions={}, params={}, skipped=[], risk={})
+    return plan.id, run.id
+
+
+def _record(database) -> tuple[int, str]:
+    with database.unit_of_work() as session:
+        plan_id, run_id = _plan(session)
+        digest = TrailRepository(session).record_preview(
+            plan_id=plan_id, run_id=run_id,
+            # more places than the columns keep: rounded on the way in, hashed as read back
+            signals=[SignalRecord("AAPL", D("0.012345678901234"), D("0.123456789"), 1, None, D("228.5"))],
+            order_decisions=[OrderDecision("AAPL", "buy", "order", "BUY 4", D("0.01"), D("4.3763676"), D(4), D(0), D(4),
+                                           D("-0.3763676"), "nearest", D("228.5"), D(1), 1, "TC7-1-B-AAPL")],
+            risk_decisions=[RiskDecision("order", "max_order_notional", "pass", "914", "25000", sequence=1, symbol="AAPL"),
+                            RiskDecision("account", "max_gross_exposure", "pass", "0.009140", "1")])
+        return plan_id, digest
+
+
+def test_an_untouched_trail_checks_and_its_hash_is_stable(database):
+    plan_id, digest = _record(database)
+    with database.session() as session:
+        trail = TrailRepository(session)
+        assert trail.trail_hash(plan_id) == digest
+        assert trail.check(plan_id, digest) is None
+
+
+def test_an_altered_record_is_named(database):
+    plan_id, digest = _record(database)
+    with database.engine.begin() as connection:
+        row_id = connection.execute(text("SELECT id FROM trail_risk_decisions WHERE rule = 'max_order_notional'")).scalar_one()
+        connection.execute(text("UPDATE trail_risk_decisions SET limit_value = '250000' WHERE id = :id"), {"id": row_id})
+    with database.session() as session:
+        problem = TrailRepository(session).check(plan_id, digest)
+    assert problem is not None and (problem.table, problem.record_id) == ("trail_risk_decisions", row_id)
+    assert problem.describe() == (f"decision trail of plan {plan_id}: trail_risk_decisions record {row_id} was altered "
+                                  "(its content no longer matches its hash)")
+
+
+def test_a_removed_or_rehashed_record_breaks_the_trail_hash(database):
+    plan_id, digest = _record(database)
+    with database.engine.begin() as connection:
+        connection.execute(text("DELETE FROM trail_signals WHERE plan_id = :p"), {"p": plan_id})
+    with database.session() as session:
+        problem = TrailRepository(session).check(plan_id, digest)
+    assert problem is not None and problem.table is None and "added, removed or re-hashed" in problem.reason

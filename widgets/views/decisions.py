@@ -1,0 +1,106 @@
+"""Decisions: why each order of a run (or of the current preview) exists, and every risk rule's
+verdict with what it measured and its limit (the decision trail, services.trail_queries).
+
+Selecting a symbol's decision narrows the rule verdicts to that order and the account-level
+rules; "Show run" asks for another run's trail. The view only shows what the controller gives it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget
+
+from ..common import make_table
+from ..models.decisions import OrderDecisionsModel, RuleVerdictsModel
+
+
+class _OrderVerdicts(QSortFilterProxyModel):
+    """The verdicts of one order (by sequence) plus the account's; everything when none is chosen."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.sequence: int | None = None
+
+    def set_sequence(self, sequence: int | None) -> None:
+        if sequence != self.sequence:
+            self.beginFilterChange()
+            self.sequence = sequence
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        if self.sequence is None:
+            return True
+        model = self.sourceModel()
+        record = model.record_at(source_row) if isinstance(model, RuleVerdictsModel) else None
+        return record is None or record.get("scope") == "account" or record.get("sequence") == self.sequence
+
+
+class DecisionsView(QWidget):
+    run_requested = Signal(int)
+
+    def __init__(self, orders: OrderDecisionsModel, rules: RuleVerdictsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.orders_model = orders
+        self.rules_model = rules
+        self.rules_proxy = _OrderVerdicts(self)
+        self.rules_proxy.setSourceModel(rules)
+        self.title_label = QLabel("No run or preview selected")
+        self.title_label.setObjectName("decisionsTitle")
+        self.summary_label = QLabel("")
+        self.run_spin = QSpinBox()
+        self.run_spin.setRange(1, 2_000_000_000)
+        self.run_spin.setPrefix("Run ")
+        self.run_spin.setMinimumWidth(110)
+        self.run_spin.setMaximumWidth(140)
+        self.run_spin.setToolTip("a run's decisions: the plan it executed (or its newest)")
+        self.show_button = QPushButton("Show run")
+        self.orders_table = make_table(orders, self, widths=[c.width for c in orders.columns])
+        self.orders_table.setSelectionMode(self.orders_table.SelectionMode.SingleSelection)
+        self.rules_table = make_table(self.rules_proxy, self, widths=[c.width for c in rules.columns])
+        bar = QHBoxLayout()
+        bar.addWidget(self.title_label)
+        bar.addStretch(1)
+        bar.addWidget(self.summary_label)
+        bar.addWidget(self.run_spin)
+        bar.addWidget(self.show_button)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.orders_table)
+        splitter.addWidget(self.rules_table)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(splitter)
+        self.show_button.clicked.connect(lambda: self.run_requested.emit(self.run_spin.value()))
+        self.orders_table.selectionModel().currentRowChanged.connect(self._on_decision_selected)
+
+    def set_trail(self, trail: Any) -> None:
+        """``trail``: a ``services.trail_queries.DecisionTrail``."""
+        plan = f"plan {trail.plan_id}" if trail.plan_id is not None else "no plan yet"
+        self.title_label.setText(f"Run {trail.run_id}, {plan}{' (executed)' if trail.executed else ''}")
+        blocked = sum(1 for r in trail.risk_decisions if r.get("verdict") == "block")
+        self.summary_label.setText(
+            f"{len(trail.signals)} signals · {len(trail.order_decisions)} decisions · {len(trail.risk_decisions)} verdicts"
+            f" ({blocked} block) · {len(trail.state_changes)} state changes · {len(trail.portfolio_snapshots)} snapshots")
+        self.rules_proxy.set_sequence(None)
+        self.orders_model.reset(trail.order_decisions)
+        self.rules_model.reset(trail.risk_decisions)
+        self.run_spin.setValue(trail.run_id)
+
+    def select_symbol(self, symbol: str) -> None:
+        records = self.orders_model.records()
+        for row, record in enumerate(records):
+            if record.get("symbol") == symbol:
+                self.orders_table.selectRow(row)
+                return
+
+    def clear(self) -> None:
+        self.title_label.setText("No run or preview selected")
+        self.summary_label.setText("")
+        self.orders_model.clear()
+        self.rules_model.clear()
+
+    def _on_decision_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        record = self.orders_model.record_at(current.row()) if current.isValid() else None
+        self.rules_proxy.set_sequence(record.get("sequence") if record else None)
