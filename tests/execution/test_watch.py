@@ -1,0 +1,134 @@
+"""`trading-console watch --json` as a real subprocess while another process (`execute`) runs a
+paper run against the simulator, on SQLite and MariaDB: it prints every order's final status as
+stored, each within a second of it landing (the feed's own timestamps), its fills and positions,
+and exits 0 on SIGTERM; it never writes. Also its bad input and a database without schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.db.models import TradeFill, TradeOrder
+
+from .cli_helpers import ROOT, child_env, cli_args, run
+from .conftest import make_snapshot
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA")
+REJECTED = "NVDA"  # the simulator rejects it: a final status other than FILLED
+LATENCY = timedelta(seconds=1)
+
+
+class Watcher:
+    """A running ``watch --json`` and the objects it printed so far."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict] = []
+        self.stderr: list[str] = []
+        self._readers = [asyncio.ensure_future(self._read_out()), asyncio.ensure_future(self._read_err())]
+
+    @classmethod
+    async def start(cls, db_url: str, *extra: str) -> Watcher:
+        args = [sys.executable, "-m", "app", "--db-url", db_url, "--log-level", "WARNING", "watch", "--json", *extra]
+        proc = await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=child_env(), stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        watcher = cls(proc)
+        from tests.fixtures.waiting import wait_until
+
+        await wait_until(lambda: any("watching" in line for line in watcher.stderr) or proc.returncode is not None, 60,
+                         lambda: f"watch to start: {watcher.stderr}")
+        assert proc.returncode is None, watcher.stderr
+        return watcher
+
+    async def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.lines.append(json.loads(raw))
+
+    async def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.stderr.append(raw.decode())
+
+    def last_status(self) -> dict[int, str]:
+        return {line["id"]: line["status"] for line in self.lines if line["kind"] == "order"}
+
+    async def stop(self) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        await asyncio.gather(*self._readers)
+        return code
+
+
+def stored_orders(database) -> dict[int, TradeOrder]:
+    with database.session() as session:
+        return {o.id: o for o in session.scalars(select(TradeOrder))}
+
+
+def table_fingerprint(database) -> dict[str, list]:
+    """Every row of every table: what "never writes" is checked against."""
+    from services.db.models import Base
+
+    with database.session() as session:
+        return {table.name: [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key.columns))]
+                for table in Base.metadata.sorted_tables}
+
+
+def paper_run_args(db_url: str, port: int, snapshot_id: int, project: str, client_id: int = 1) -> list[str]:
+    return cli_args(db_url, port, "execute", "--snapshot", str(snapshot_id), "--project", project, "--mode", "paper",
+                    "--portfolio-value", "200000", "--wait-seconds", "20", "--json", client_id=client_id)
+
+
+def prepare_run(database, simulator, project: str) -> int:
+    simulator.faults.reject_symbols.add(REJECTED)
+    _, snapshot_id = make_snapshot(database, project, {symbol: "0.02" for symbol in SYMBOLS})
+    return snapshot_id
+
+
+async def test_watch_json_prints_every_orders_final_status_of_a_run_executed_by_another_process(
+        database, db_url, simulator):
+    snapshot_id = prepare_run(database, simulator, "watched")
+    watcher = await Watcher.start(db_url)
+    result = await run(paper_run_args(db_url, simulator.port, snapshot_id, "watched"), timeout=120)
+    assert result.code in (0, 5), result.err  # 5: the rejected order was not sent
+    final = stored_orders(database)
+    assert len(final) == len(SYMBOLS)
+    assert {o.symbol for o in final.values() if str(o.status) == "REJECTED"} == {REJECTED}
+
+    from tests.fixtures.waiting import wait_until
+
+    await wait_until(lambda: watcher.last_status() == {i: str(o.status) for i, o in final.items()}, 10,
+                     lambda: f"watch to print every final status: {watcher.last_status()} vs "
+                             f"{ {i: str(o.status) for i, o in final.items()} }")
+    # each final status printed within a second of landing, by the feed's clock
+    for order in final.values():
+        line = next(line for line in watcher.lines if line["kind"] == "order" and line["id"] == order.id
+                    and line["status"] == str(order.status))
+        landed, seen = datetime.fromisoformat(line["updated_at"]), datetime.fromisoformat(line["observed_at"])
+        assert timedelta(0) <= seen - landed < LATENCY, (order.symbol, landed, seen)
+    with database.session() as session:
+        exec_ids = set(session.scalars(select(TradeFill.exec_id)))
+    await wait_until(lambda: {line["exec_id"] for line in watcher.lines if line["kind"] == "fill"} == exec_ids, 10,
+                     "every fill printed")
+    assert {line["symbol"] for line in watcher.lines if line["kind"] == "position"} == set(SYMBOLS) - {REJECTED}
+    before = table_fingerprint(database)
+    assert await watcher.stop() == 0, watcher.stderr
+    assert table_fingerprint(database) == before
+    assert not [line for line in watcher.stderr if "Traceback" in line], watcher.stderr
+
+
+async def test_watch_refuses_bad_input_and_a_database_without_schema(db_url, tmp_path):
+    bad = await run([sys.executable, "-m", "app", "--db-url", db_url, "watch", "--interval", "0"])
+    assert bad.code == 2 and "--interval" in bad.err
+    missing = await run([sys.executable, "-m", "app", "--db-url", f"sqlite:///{tmp_path / 'none.db'}", "watch"])
+    assert missing.code == 2 and "no database" in missing.err
+    assert not (tmp_path / "none.db").exists()
