@@ -14,15 +14,13 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.db.models import TradeFill, TradeOrder
+from services.db.models import TradeFill
 
-from .cli_helpers import ROOT, child_env, cli_args, run
-from .conftest import make_snapshot
+from .cli_helpers import ROOT, child_env, run
+from .monitor_helpers import REJECTED, SYMBOLS, paper_run_args, prepare_run, stored_orders, table_fingerprint
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
-SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA")
-REJECTED = "NVDA"  # the simulator rejects it: a final status other than FILLED
 LATENCY = timedelta(seconds=1)
 
 
@@ -67,31 +65,6 @@ class Watcher:
         code = await asyncio.wait_for(self.proc.wait(), 30)
         await asyncio.gather(*self._readers)
         return code
-
-
-def stored_orders(database) -> dict[int, TradeOrder]:
-    with database.session() as session:
-        return {o.id: o for o in session.scalars(select(TradeOrder))}
-
-
-def table_fingerprint(database) -> dict[str, list]:
-    """Every row of every table: what "never writes" is checked against."""
-    from services.db.models import Base
-
-    with database.session() as session:
-        return {table.name: [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key.columns))]
-                for table in Base.metadata.sorted_tables}
-
-
-def paper_run_args(db_url: str, port: int, snapshot_id: int, project: str, client_id: int = 1) -> list[str]:
-    return cli_args(db_url, port, "execute", "--snapshot", str(snapshot_id), "--project", project, "--mode", "paper",
-                    "--portfolio-value", "200000", "--wait-seconds", "20", "--json", client_id=client_id)
-
-
-def prepare_run(database, simulator, project: str) -> int:
-    simulator.faults.reject_symbols.add(REJECTED)
-    _, snapshot_id = make_snapshot(database, project, {symbol: "0.02" for symbol in SYMBOLS})
-    return snapshot_id
 
 
 async def test_watch_json_prints_every_orders_final_status_of_a_run_executed_by_another_process(
