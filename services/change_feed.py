@@ -5,8 +5,9 @@ writes. Read-only, incremental, no Qt; docs/change-feed.md explains the design.
 Two kinds of watermark, one per kind of table:
 
 * tables whose rows change (``trade_orders``, ``trade_fills``, ``positions``): the newest
-  ``updated_at`` seen. Each poll re-reads the rows updated since ``watermark - overlap`` (an
-  indexed range: 0013) and passes on the ones whose content differs from what it passed on last.
+  ``updated_at`` seen. Each poll re-reads the (id, updated_at) of the rows updated since
+  ``watermark - overlap`` (an indexed range: 0013) and loads and passes on the rows whose version
+  differs from the one it passed on last.
   The overlap catches a row whose ``updated_at`` was set (at flush, by the writer's clock) before
   a row already seen but which committed after it, and rows of the same microsecond.
 * append-only tables (``order_events``, ``audit_logs``, ``equity_snapshots``): the highest id
@@ -33,6 +34,7 @@ from services.domain import AuditRecord, ChangeSet, FillRecord, OrderRecord, Pos
 
 DEFAULT_OVERLAP = timedelta(seconds=5)  # longest flush-to-commit delay (plus writers' clock skew) covered
 DEFAULT_GAP_PATIENCE = 10.0  # seconds an id gap is read again before it counts as a rolled-back insert
+LOAD_CHUNK = 500  # ids per IN (...) when loading changed rows
 BACKFILL_IDS = 1_000  # at start, the id gaps among the newest this many ids are watched too
 
 
@@ -77,12 +79,13 @@ class FeedBatch:
 @dataclass
 class _UpdatedScan:
     """A table whose rows change: the newest ``updated_at`` seen and, for the rows inside the
-    overlap window, what was passed on last (to pass on only real changes)."""
+    overlap window, the version (``updated_at``, microseconds on both databases) passed on last.
+    The overlap is re-read as (id, updated_at) pairs only; whole rows are loaded for new versions."""
 
     model: Any
     convert: Callable[[Any], Any]
     watermark: datetime | None = None
-    passed: dict[int, tuple[datetime, Any]] = field(default_factory=dict)
+    passed: dict[int, datetime] = field(default_factory=dict)
 
     def prime(self, session, overlap: timedelta) -> None:
         """Start from now: remember the rows inside the overlap window without passing them on."""
@@ -90,22 +93,26 @@ class _UpdatedScan:
         self.poll(session, overlap)
 
     def poll(self, session, overlap: timedelta) -> list:
-        column = self.model.updated_at
-        query = select(self.model)
+        model = self.model
+        query = select(model.id, model.updated_at)
         if self.watermark is not None:
-            query = query.where(column >= self.watermark - overlap)
+            query = query.where(model.updated_at >= self.watermark - overlap)
+        versions = {row_id: updated for row_id, updated in session.execute(query)}
+        fresh = [row_id for row_id, updated in versions.items() if self.passed.get(row_id) != updated]
+        rows = []
+        for start in range(0, len(fresh), LOAD_CHUNK):
+            rows.extend(session.scalars(select(model).where(model.id.in_(fresh[start:start + LOAD_CHUNK]))))
+        rows.sort(key=lambda row: (row.updated_at, row.id))
         changed = []
-        for row in session.scalars(query.order_by(column, self.model.id)):
-            record = self.convert(row)
-            seen = self.passed.get(row.id)
-            if seen is None or seen[1] != record:
-                changed.append(record)
-            self.passed[row.id] = (row.updated_at, record)
-            if self.watermark is None or row.updated_at > self.watermark:
-                self.watermark = row.updated_at
+        for row in rows:
+            changed.append(self.convert(row))
+            self.passed[row.id] = row.updated_at  # the version loaded (it may be newer than listed)
+        newest = max([*versions.values(), *(row.updated_at for row in rows)], default=None)
+        if newest is not None and (self.watermark is None or newest > self.watermark):
+            self.watermark = newest
         if self.watermark is not None:
             horizon = self.watermark - overlap
-            self.passed = {key: seen for key, seen in self.passed.items() if seen[0] >= horizon}
+            self.passed = {key: updated for key, updated in self.passed.items() if updated >= horizon}
         return changed
 
 
