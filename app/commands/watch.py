@@ -47,7 +47,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.composition import open_read_only_database
-    from services.change_feed import ChangeFeed, batch_lines, line_text
+    from services.change_feed import ChangeFeed, FeedBatch, batch_lines, line_text
     from services.urls import redact_text, redact_url
 
     stop = threading.Event()
@@ -59,10 +59,12 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
         feed.prime()
         print(f"watching {redact_url(url)} read-only (orders, fills, positions); Ctrl+C stops", file=sys.stderr, flush=True)
         unreachable = False
-        while not stop.wait(interval):
+        batch: FeedBatch | None = None
+        while not stop.wait(0 if batch else interval):  # after a change, look again at once
             try:
                 batch = feed.poll()
             except SQLAlchemyError as exc:  # a database restart: say so once, keep looking
+                batch = None
                 if not unreachable:
                     print(f"trading-console: database unreachable, still watching: {redact_text(str(exc).splitlines()[0])}",
                           file=sys.stderr, flush=True)
