@@ -20,6 +20,7 @@ from tests.execution.cli_helpers import ROOT, child_env
 from tests.execution.monitor_helpers import (
     REJECTED,
     SYMBOLS,
+    LandingRecorder,
     paper_run_args,
     prepare_run,
     stored_orders,
@@ -33,34 +34,6 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 LATENCY = timedelta(seconds=1)
 DISPLAY_BUDGET = timedelta(seconds=3)
-
-
-class LandingRecorder:
-    """When each order status first became visible in the database (it "landed": committed),
-    seen by a reader of its own that looks every 50 ms, in a thread."""
-
-    def __init__(self, database) -> None:
-        import threading
-
-        self.database = database
-        self.first_seen: dict[tuple[int, str], datetime] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._record, name="landings", daemon=True)
-        self._thread.start()
-
-    def _record(self) -> None:
-        from services.db.models import TradeOrder
-
-        while not self._stop.wait(0.05):  # the recorder's sampling period
-            with self.database.session() as session:
-                rows = session.execute(select(TradeOrder.id, TradeOrder.status)).all()
-            now = datetime.now(UTC)
-            for order_id, status in rows:
-                self.first_seen.setdefault((order_id, str(status)), now)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 class Monitor:

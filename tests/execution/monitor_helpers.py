@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from services.db.models import TradeOrder
@@ -37,3 +40,27 @@ def prepare_run(database, simulator, project: str) -> int:
     simulator.faults.reject_symbols.add(REJECTED)
     _, snapshot_id = make_snapshot(database, project, {symbol: "0.02" for symbol in SYMBOLS})
     return snapshot_id
+
+
+class LandingRecorder:
+    """When each order status first became visible in the database (it "landed": committed),
+    seen by a reader of its own that looks every 50 ms, in a thread."""
+
+    def __init__(self, database) -> None:
+        self.database = database
+        self.first_seen: dict[tuple[int, str], datetime] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._record, name="landings", daemon=True)
+        self._thread.start()
+
+    def _record(self) -> None:
+        while not self._stop.wait(0.05):  # the recorder's sampling period
+            with self.database.session() as session:
+                rows = session.execute(select(TradeOrder.id, TradeOrder.status)).all()
+            now = datetime.now(UTC)
+            for order_id, status in rows:
+                self.first_seen.setdefault((order_id, str(status)), now)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
