@@ -63,7 +63,6 @@ class MonitorController(QObject):
         w = window
         status = w.connection_status
         status.set_connection_state("monitor — no broker connection")
-        status.set_endpoint("read-only", 0)
         status.endpoint_label.setText("read-only")
         status.set_account(None)
         status.set_database(stack.db.redacted_url)

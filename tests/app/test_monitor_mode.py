@@ -244,9 +244,13 @@ def test_open_as_monitor_starts_a_monitor_process_with_the_url_in_its_environmen
     assert "secret" not in " ".join(args) and kwargs["env"]["TC_DB_URL"] == "mysql+pymysql://u:secret@db/x"
 
 
-def test_gui_monitor_opens_a_read_only_window_without_a_broker(qloop, database, db_url, console_settings):
+def test_gui_monitor_opens_a_read_only_window_without_a_broker(qloop, database, db_url, console_settings, monkeypatch):
+    import app.controllers.monitor as monitor_module
     from app.cli import build_parser
     from app.main import Console
+
+    spawned = []
+    monkeypatch.setattr(monitor_module, "open_monitor_process", lambda url, **kw: spawned.append((url, kw)))
 
     assert build_parser().parse_args(["gui", "--monitor"]).monitor is True
     assert build_parser().parse_args(["--monitor"]).monitor is True
@@ -263,6 +267,8 @@ def test_gui_monitor_opens_a_read_only_window_without_a_broker(qloop, database, 
             assert w.trading_actions_enabled() == []
             assert "no broker" in w.connection_status.state_label.text()
             assert not any(w.docks[name].isVisible() for name in ("snapshots", "preview", "risk"))
+            w.open_monitor_action.trigger()  # File -> Open as monitor: another monitor process on this database
+            assert spawned == [(db_url, {"profile": "paper"})]
         finally:
             console.window.close()
             assert await asyncio.wait_for(running, 20) == 0
