@@ -114,7 +114,7 @@ class Database:
             # could never say IMMEDIATE).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            if not in_memory:
+            if not in_memory and not self.read_only:  # a reader leaves the file's journal mode alone
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
