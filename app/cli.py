@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.positions",
     "app.commands.trail",
     "app.commands.serve",
+    "app.commands.watch",
 )
 
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Window options on the top-level parser so that plain `trading-console --demo --screenshot F` works.
     parser.add_argument("--demo", action="store_true", help="open the console in demo mode (the default without --profile)")
     parser.add_argument("--profile", choices=("demo", "paper", "live"), default=None, help="demo (built-in simulator), paper or live (TWS / IB Gateway)")
+    parser.add_argument("--monitor", action="store_true", help="open a read-only monitor window on the shared database (no broker)")
     parser.add_argument("--screenshot", metavar="FILE", default=None, help="run the demo flow, write a PNG of the window and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:

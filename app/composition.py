@@ -2,7 +2,10 @@
 writer, reconciler, trade service, order actions, and, in demo mode or when the trade settings'
 ``execution_data_source`` is ``simulator``, the built-in IB Gateway simulator on a free loopback
 port. Used by the window and by the headless commands; the one place where these parts are
-constructed and wired, and torn down in reverse order."""
+constructed and wired, and torn down in reverse order.
+
+Its monitor variant (``build_monitor_stack``: ``gui --monitor``, ``watch``) is the database
+opened read-only, the audit log and the change feed: no broker, no engine, nothing that writes."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from services.domain import TradeMode
 if TYPE_CHECKING:
     from app.settings import Settings
     from services.audit import AuditLog
+    from services.change_feed import ChangeFeed
     from services.db import Database
     from services.execution.actions import OrderActions
     from services.execution.engine import ExecutionEngine
@@ -110,6 +114,61 @@ class ServiceStack:
         if self.simulator is not None:
             await self.simulator.stop()
         await asyncio.to_thread(self.db.dispose)
+
+
+@dataclass
+class MonitorStack:
+    """A monitor's stack: the shared database opened read-only (the server refuses writes), the
+    audit log for reading and the change feed. No broker connection, no engine: nothing here can
+    trade, and ``read_only`` says so to every caller."""
+
+    settings: Settings
+    db: Database
+    audit: AuditLog
+    feed: ChangeFeed
+    read_only: bool = True
+    _closed: bool = field(default=False, repr=False)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self.db.dispose)
+
+
+def open_read_only_database(url: str) -> Database:
+    """``url`` opened read-only, at the schema this code ships, or SchemaNotCurrent: a monitor
+    never migrates (the trading side does) and never creates an SQLite file (run it off the GUI
+    thread)."""
+    from services.db import Database, migrate
+    from services.db.errors import DatabaseLocationError, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise DatabaseLocationError(f"there is no database at {path}: a monitor follows an existing database")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    migrate.check_schema(url)
+    return Database(url, read_only=True)
+
+
+def monitor_db_url(settings: Settings, demo: bool = False) -> str:
+    return demo_db_url(settings) if demo else settings.effective_db_url
+
+
+async def build_monitor_stack(settings: Settings, *, demo: bool = False) -> MonitorStack:
+    """The monitor variant of ``build_stack``: the settings' database (the demo one with ``demo``)
+    read-only, the audit log and a change feed primed at now."""
+    from services.audit import AuditLog
+    from services.change_feed import ChangeFeed
+
+    db = await asyncio.to_thread(open_read_only_database, monitor_db_url(settings, demo))
+    feed = ChangeFeed(db)
+    try:
+        await asyncio.to_thread(feed.prime)
+    except BaseException:
+        await asyncio.to_thread(db.dispose)
+        raise
+    return MonitorStack(settings, db, AuditLog(db), feed)
 
 
 def demo_db_url(settings: Settings) -> str:

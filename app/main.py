@@ -1,6 +1,9 @@
 """Composition root of the window: one QApplication, one qasync loop, the service stack, the
 main window and its controller; shut down in reverse order when the window closes.
 
+``--monitor`` opens a read-only monitor window instead: the composition root's monitor stack (the
+shared database read-only, the change feed, no broker) and its controller (app/controllers/monitor.py).
+
 ``--screenshot FILE`` runs the demo flow (import a sample snapshot, preview, execute a paper
 run against the built-in simulator, wait for the fills), renders the window and exits.
 """
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.composition import ServiceStack
     from app.controller import ConsoleController
+    from app.controllers.monitor import MonitorController
     from app.main_window import MainWindow
     from app.settings import Settings
 
@@ -40,7 +44,8 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
     from app.gc_guard import MainThreadGarbageCollector
 
     collector = MainThreadGarbageCollector(app)  # Qt objects are finalized on the GUI thread only
-    console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None))
+    console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None),
+                      monitor=bool(getattr(args, "monitor", False)))
     try:
         with loop:
             return loop.run_until_complete(console.run())
@@ -57,15 +62,17 @@ def is_demo(args: argparse.Namespace, settings: Settings) -> bool:
 
 
 class Console:
-    def __init__(self, settings: Settings, *, demo: bool, screenshot: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, demo: bool, screenshot: str | None = None, monitor: bool = False) -> None:
         self.settings = settings
         self.demo = demo
         self.screenshot = screenshot
+        self.monitor = monitor and not screenshot
         self.window: MainWindow | None = None
         self.stack: ServiceStack | None = None
         self.controller: ConsoleController | None = None
         self._closed = asyncio.Event()
         self._live_word: str | None = None
+        self.monitor_controller: MonitorController | None = None
 
     async def run(self) -> int:
         from PySide6.QtWidgets import QApplication
@@ -84,10 +91,13 @@ class Console:
         # window close: that would stop the asyncio loop under our feet.
         app.setQuitOnLastWindowClosed(False)
         apply_theme(app, self.settings.ui.theme if self.settings.ui.theme in ("dark", "light") else "dark")
+        if self.monitor:
+            return await self._run_monitor()
         mode = "demo" if self.demo else str(self.settings.mode)
         ui_state = None if self.screenshot else self.settings.data_dir / "ui-state.ini"
         self.window = window = MainWindow(mode=mode, ui_state_file=ui_state)
         window.closing.connect(self._closed.set)
+        window.open_monitor_requested.connect(self._open_monitor)
         window.connection_status.set_database(redact_url(demo_db_url(self.settings)) if self.demo
                                               else self.settings.redacted_db_url)
         window.connection_status.set_connection_state("connecting")
@@ -126,6 +136,48 @@ class Console:
             return 0
         finally:
             await self._shutdown()
+
+    async def _run_monitor(self) -> int:
+        """A read-only window on the shared database: no broker, no engine, no writes."""
+        from app.composition import build_monitor_stack
+        from app.controllers.monitor import MonitorController
+        from app.main_window import MainWindow
+        from widgets.dialogs.errors import error_box
+
+        mode = "demo" if self.demo else str(self.settings.mode)
+        self.window = window = MainWindow(mode=mode, monitor=True,
+                                          ui_state_file=self.settings.data_dir / "ui-state-monitor.ini")
+        window.closing.connect(self._closed.set)
+        window.open_monitor_requested.connect(self._open_monitor)
+        window.show()
+        try:
+            stack = await build_monitor_stack(self.settings, demo=self.demo)
+        except Exception as exc:
+            log.exception("monitor start-up failed")
+            box = error_box(window, "Monitor start-up failed", _startup_message(exc, self.settings))
+            box.open()
+            await self._closed.wait()
+            return 5
+        self.monitor_controller = controller = MonitorController(window, stack)
+        try:
+            await controller.load_initial()
+            controller.start()
+            gc.freeze()
+            await self._closed.wait()
+            return 0
+        finally:
+            controller.close()
+            await controller.runner.drain(timeout=5)
+            await stack.close()
+
+    def _open_monitor(self) -> None:
+        """File -> Open as monitor: a monitor window in its own process on this database."""
+        from app.composition import monitor_db_url
+        from app.controllers.monitor import open_monitor_process
+
+        open_monitor_process(monitor_db_url(self.settings, self.demo), profile="demo" if self.demo else self.settings.profile)
+        if self.window is not None:
+            self.window.statusBar().showMessage("Opening a read-only monitor window on this database…", 10_000)
 
     async def _build_stack(self):
         from app.composition import build_stack

@@ -38,13 +38,17 @@ class MainWindow(QMainWindow):
     reconcile_requested = Signal()
     recover_requested = Signal()  # Trading -> Recover now: one auto-recovery pass
     theme_requested = Signal(str)
+    open_monitor_requested = Signal()  # File -> Open as monitor: a read-only window on this database
     closing = Signal()
 
-    def __init__(self, *, mode: str, ui_state_file: Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, *, mode: str, ui_state_file: Path | None = None, monitor: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.mode = mode
-        self.setWindowTitle(f"IB Trading Console — {mode.upper()}")
+        self.monitor = monitor  # read-only on the shared database: no trading action at all
+        self.setWindowTitle(f"IB Trading Console — MONITOR ({mode.upper()} database, read-only)" if monitor
+                            else f"IB Trading Console — {mode.upper()}")
         self._ui_state_file = ui_state_file
 
         self.orders_model = OrderBlotterModel(self)
@@ -93,8 +97,13 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["charts"]], [230], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [420, 470], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["preview"]], [300], Qt.Orientation.Vertical)
+        if monitor:
+            self._make_read_only()
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.restore_layout()
+        if monitor:  # a saved layout may show them
+            for name in ("snapshots", "preview", "risk"):
+                self.docks[name].hide()
 
     # -- construction -----------------------------------------------------------------------
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -133,15 +142,18 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.import_action = self._action(file_menu, "&Import snapshot…", self.snapshots_view.choose_import_file, "Ctrl+I")
+        self.open_monitor_action = self._action(
+            file_menu, "Open as &monitor", self.open_monitor_requested.emit,
+            tip="a read-only window on this database, without a broker connection (trading-console gui --monitor)")
         file_menu.addSeparator()
         self._action(file_menu, "Export &blotter as CSV…", self.blotter_view.choose_export_file)
         self._action(file_menu, "Export &fills as CSV…", self.fills_view.choose_export_file)
         file_menu.addSeparator()
-        self._action(file_menu, "&Settings…", self.settings_requested.emit, "Ctrl+,")
+        self.settings_action = self._action(file_menu, "&Settings…", self.settings_requested.emit, "Ctrl+,")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
-        trading = bar.addMenu("&Trading")
+        trading = self.trading_menu = bar.addMenu("&Trading")
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()
@@ -159,6 +171,42 @@ class MainWindow(QMainWindow):
         for name in THEMES:
             self._action(theme_menu, name.capitalize(), lambda n=name: self.theme_requested.emit(n))
         self._action(view, "&Reset layout", self.reset_layout)
+
+    def _make_read_only(self) -> None:
+        """A monitor: every trading action (execute, cancel, replace, halt, import, settings) is
+        removed or disabled, the panels that only serve trading are hidden. The monitor's
+        database refuses writes as well (services.db.Database(read_only=True))."""
+        self.mode_badge.setText("MONITOR")
+        self.mode_badge.setToolTip(f"read-only monitor of the {self.mode} database: no broker connection")
+        self.trading_menu.menuAction().setVisible(False)
+        for action in self.trading_menu.actions():
+            action.setEnabled(False)
+        for action in (self.import_action, self.settings_action, self.preview_view.preview_action,
+                       self.preview_view.execute_action, self.snapshots_view.import_action,
+                       self.blotter_view.cancel_all_action, self.blotter_view.halt_action,
+                       self.blotter_view.cancel_selected_action):
+            action.setEnabled(False)
+            action.setVisible(False)
+        for button in (self.blotter_view.cancel_all_button, self.blotter_view.halt_button,
+                       self.preview_view.preview_button, self.preview_view.execute_button,
+                       self.snapshots_view.import_button):
+            button.setEnabled(False)
+            button.hide()
+        self.blotter_view.read_only = True  # its context menu offers no Cancel / Replace
+        for name in ("snapshots", "preview", "risk"):
+            self.docks[name].hide()
+            self.docks[name].toggleViewAction().setVisible(False)
+
+    def trading_actions_enabled(self) -> list[str]:
+        """The trading actions a user can still trigger (a monitor: none)."""
+        actions = [*self.trading_menu.actions(), self.import_action, self.settings_action,
+                   self.preview_view.preview_action, self.preview_view.execute_action, self.snapshots_view.import_action,
+                   self.blotter_view.cancel_all_action, self.blotter_view.halt_action,
+                   self.blotter_view.cancel_selected_action]
+        buttons = [self.blotter_view.cancel_all_button, self.blotter_view.halt_button, self.preview_view.preview_button,
+                   self.preview_view.execute_button, self.snapshots_view.import_button]
+        return ([a.text() for a in actions if a.isEnabled() and not a.isSeparator()]
+                + [b.text() for b in buttons if b.isEnabled() and b.isVisibleTo(self)])
 
     # -- actions that stay inside the window ----------------------------------------------------
     def _toggle_halt(self) -> None:

@@ -14,6 +14,8 @@ def register(subparsers) -> None:
                         help="demo mode: built-in simulator and sample data (the default without --profile)")
     parser.add_argument("--profile", choices=("demo", "paper", "live"), default=argparse.SUPPRESS,
                         help="demo, paper or live (TWS / IB Gateway from the settings)")
+    parser.add_argument("--monitor", action="store_true", default=argparse.SUPPRESS,
+                        help="a read-only monitor window on the shared database: no broker connection, no trading")
     parser.add_argument("--screenshot", metavar="FILE", default=argparse.SUPPRESS,
                         help="run the demo flow, write a PNG of the window and exit")
     parser.set_defaults(handler=run_gui)

@@ -8,6 +8,6 @@
 Only ``services`` and ``app`` import this package; widgets receive ``services.domain`` records.
 """
 
-from services.db.session import Database, json_dumps
+from services.db.session import Database, ReadOnlyDatabase, json_dumps
 
-__all__ = ["Database", "json_dumps"]
+__all__ = ["Database", "ReadOnlyDatabase", "json_dumps"]

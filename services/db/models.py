@@ -197,6 +197,8 @@ class TradeOrder(TimestampMixin, Base):
         Index("ix_trade_orders_perm_id", "ib_perm_id"),
         # auto-recovery: was this order re-placed, how many retries has its chain used (0008)
         Index("ix_trade_orders_replaces", "replaces_order_id", "retry_count"),
+        # the change feed's watermark (services.change_feed, 0013)
+        Index("ix_trade_orders_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -260,6 +262,7 @@ class TradeFill(TimestampMixin, Base):
     __tablename__ = "trade_fills"
     __table_args__ = _table_args(
         Index("ix_trade_fills_base", "exec_base_id", "exec_revision"),
+        Index("ix_trade_fills_updated_at", "updated_at"),  # the change feed's watermark (0013)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -309,7 +312,10 @@ class Position(Base):
     rows written before they existed: a US stock)."""
 
     __tablename__ = "positions"
-    __table_args__ = _table_args(UniqueConstraint("project_key", "account", "symbol"))
+    __table_args__ = _table_args(
+        UniqueConstraint("project_key", "account", "symbol"),
+        Index("ix_positions_updated_at", "updated_at"),  # the change feed's watermark (0013)
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))

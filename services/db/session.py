@@ -7,6 +7,10 @@ deferred ``BEGIN``.
 MySQL/MariaDB: READ COMMITTED, pre-ping (a restarted server costs one reconnect, not an error),
 utf8mb4, a short connect timeout so that an unreachable server is reported quickly.
 
+Read-only (``Database(url, read_only=True)``: monitor windows and ``watch``): every connection is
+refused writes by the database itself (SQLite ``PRAGMA query_only``, MariaDB ``SET SESSION
+TRANSACTION READ ONLY``) and ``unit_of_work`` raises :class:`ReadOnlyDatabase` before it starts.
+
 The repositories are synchronous; GUI/async callers run them in a worker thread.
 """
 
@@ -53,11 +57,16 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
+class ReadOnlyDatabase(RuntimeError):
+    """A write was asked of a database opened read-only (a monitor)."""
+
+
 class Database:
     """``Database(url)``; ``with db.unit_of_work() as s:`` commits on success, rolls back on error."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5, read_only: bool = False) -> None:
         self.url = str(url)
+        self.read_only = read_only
         remember_url_secrets(self.url)
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()  # "sqlite" | "mysql" | "mariadb"
@@ -77,6 +86,8 @@ class Database:
             )
         else:
             self.engine = create_engine(self.url, echo=echo, json_serializer=json_dumps)
+        if read_only:
+            self._refuse_writes_on_connect()
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, autoflush=True)
 
     # -- engines ---------------------------------------------------------------------------------
@@ -103,7 +114,7 @@ class Database:
             # could never say IMMEDIATE).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            if not in_memory:
+            if not in_memory and not self.read_only:  # a reader leaves the file's journal mode alone
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -115,6 +126,17 @@ class Database:
             connection.exec_driver_sql(connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "BEGIN"))
 
         return engine
+
+    def _refuse_writes_on_connect(self) -> None:
+        """Every new connection is read-only at the server: a write anywhere fails there, whatever
+        code path asks for it."""
+        statement = "PRAGMA query_only=ON" if self.is_sqlite else "SET SESSION TRANSACTION READ ONLY"
+
+        @event.listens_for(self.engine, "connect")
+        def _read_only(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
 
     # -- properties ------------------------------------------------------------------------------
 
@@ -152,6 +174,8 @@ class Database:
     def unit_of_work(self) -> AbstractContextManager[Session]:
         """A transaction for writes: commits when the block ends, rolls back if it raises.
         On SQLite it holds the write lock from the start (``BEGIN IMMEDIATE``)."""
+        if self.read_only:
+            raise ReadOnlyDatabase(f"{self.redacted_url} is open read-only (a monitor): nothing is written")
         return self._scope("BEGIN IMMEDIATE")
 
     def session(self) -> AbstractContextManager[Session]:

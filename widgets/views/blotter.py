@@ -38,6 +38,7 @@ class BlotterView(QWidget):
         self.proxy = BlotterFilterProxyModel(model, self)
         self._trading_state = TradingState.ACTIVE
         self._busy: set[str] = set()
+        self.read_only = False  # a monitor window: no Cancel / Replace in the context menu
 
         self.status_combo = QComboBox()
         self.status_combo.addItem("Working", StatusFilter.WORKING.value)
@@ -152,10 +153,10 @@ class BlotterView(QWidget):
         """The right-click menu for one order (tests trigger its actions directly)."""
         menu = QMenu(self)
         cancel = menu.addAction("Cancel")
-        cancel.setEnabled(order.status.is_working)
+        cancel.setEnabled(order.status.is_working and not self.read_only)
         cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
         replace = menu.addAction("Replace…")
-        replace.setEnabled(order.status.is_working)
+        replace.setEnabled(order.status.is_working and not self.read_only)
         replace.triggered.connect(lambda: self.request_replace(order))
         menu.addSeparator()
         copy = menu.addAction("Copy id")

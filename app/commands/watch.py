@@ -1,0 +1,85 @@
+"""`trading-console watch [--json] [--interval S]`: follow the shared database as another process
+(a trading window, ``execute``, ``serve``) writes it, read-only.
+
+One line per order, fill or position change as it lands, from the moment it starts, until
+stopped (Ctrl+C or SIGTERM: exit 0). ``--json`` prints newline-delimited JSON, one object per
+line with ``kind`` (order, fill, position), the row's fields (Decimals as strings) and
+``observed_at`` (when the feed saw it). The database is opened read-only; nothing is written.
+docs/change-feed.md describes the feed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from app.cli import EXIT_OK
+from app.commands.db import run_guarded
+
+DEFAULT_INTERVAL = 0.25  # seconds between looks: a change is printed well within one second
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "watch", help="print orders, fills and positions as they land in the database (read-only)",
+        description=("Follow the shared database read-only: one line per order, fill or position change as "
+                     "another process writes it, until Ctrl+C or SIGTERM (exit 0). Give the database with "
+                     "--db-url before the command (or TC_DB_URL)."))
+    parser.add_argument("--json", action="store_true",
+                        help="newline-delimited JSON: one object per line (kind, fields, observed_at)")
+    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
+                        help=f"seconds between looks at the database (default {DEFAULT_INTERVAL}; 0.05 to 5)")
+    parser.set_defaults(handler=_watch)
+
+
+def _watch(args: argparse.Namespace, settings) -> int:
+    if not 0.05 <= args.interval <= 5:
+        print("trading-console: --interval must be between 0.05 and 5 seconds", file=sys.stderr)
+        return 2
+    url = settings.effective_db_url
+    return run_guarded(url, lambda: _follow(url, args.json, args.interval))
+
+
+def _follow(url: str, as_json: bool, interval: float) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.composition import open_read_only_database
+    from services.change_feed import ChangeFeed, FeedBatch, batch_lines, line_text
+    from services.urls import redact_text, redact_url
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    db = open_read_only_database(url)
+    try:
+        feed = ChangeFeed(db)
+        feed.prime()
+        print(f"watching {redact_url(url)} read-only (orders, fills, positions); Ctrl+C stops", file=sys.stderr, flush=True)
+        unreachable = False
+        batch: FeedBatch | None = None
+        while not stop.wait(0 if batch else interval):  # after a change, look again at once
+            try:
+                batch = feed.poll()
+            except SQLAlchemyError as exc:  # a database restart: say so once, keep looking
+                batch = None
+                if not unreachable:
+                    print(f"trading-console: database unreachable, still watching: {redact_text(str(exc).splitlines()[0])}",
+                          file=sys.stderr, flush=True)
+                unreachable = True
+                continue
+            if unreachable:
+                print("trading-console: database reachable again", file=sys.stderr, flush=True)
+                unreachable = False
+            lines = [json.dumps(line, sort_keys=True) if as_json else line_text(line) for line in batch_lines(batch)]
+            if lines:
+                try:
+                    sys.stdout.write("\n".join(lines) + "\n")
+                    sys.stdout.flush()
+                except BrokenPipeError:  # `watch | head`: the reader has gone
+                    return EXIT_OK
+        return EXIT_OK
+    finally:
+        db.dispose()

@@ -1,0 +1,245 @@
+"""The controller of a monitor window (``trading-console gui --monitor``, File -> Open as monitor):
+the blotter, fills, positions, audit and charts follow the shared database through the change
+feed (services.change_feed), read-only, with no broker connection. Every trading intent the
+window could still emit is answered with a status message; the stack has no engine to send it
+to, and its database refuses writes anyway."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QObject, Qt, QTimer
+
+from app.composition import MonitorStack
+from app.tasks import TaskRunner
+from services import console_queries as queries
+from services.change_feed import FeedBatch
+from services.console_charts import equity_points, run_chart
+from services.monitor_queries import run_plan
+from services.run_progress import ProgressSnapshot, RunProgress
+from widgets.dialogs.order_details import OrderDetailsDialog
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2  # a change reaches the panels well within a second
+CHART_MS = 1_000
+AUDIT_ROWS = 5_000
+READ_ONLY = "Monitor (read-only): {what} is done at the trading workstation"
+
+
+class MonitorController(QObject):
+    def __init__(self, window, stack: MonitorStack, *, interval: float = POLL_SECONDS,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent or window)
+        self.window = window
+        self.stack = stack
+        self.interval = interval
+        self.runner = TaskRunner(on_error=self._show_error)
+        self.last_error: tuple[str, str] | None = None
+        self.progress = RunProgress()
+        self.batches = 0
+        self.slowest_apply = 0.0  # seconds, awaits included (what the tests report)
+        self.refused: list[str] = []  # the trading intents answered with "read-only"
+        # order id -> (status, when the feed saw it, when it was handed to the blotter): what
+        # "the blotter follows within a second" is measured by
+        self.shown: dict[int, tuple[str, datetime, datetime]] = {}
+        self._follow: asyncio.Task | None = None
+        self._unreachable = False
+        self._project_names: dict[int, str] = {}
+        # the charts are redrawn at most once per CHART_MS: painting them costs the GUI thread
+        # more than the blotter, which is shown at once
+        self._progress: ProgressSnapshot | None = None
+        self._chart_timer = QTimer(self)
+        self._chart_timer.setSingleShot(True)
+        self._chart_timer.setInterval(CHART_MS)
+        self._chart_timer.timeout.connect(self._draw_progress)
+        w = window
+        status = w.connection_status
+        status.set_connection_state("monitor — no broker connection")
+        status.endpoint_label.setText("read-only")
+        status.set_account(None)
+        status.set_database(stack.db.redacted_url)
+        blotter, preview = w.blotter_view, w.preview_view
+        for signal, what in ((blotter.cancel_requested, "cancel"), (blotter.replace_requested, "replace"),
+                             (blotter.cancel_all_requested, "cancel all"), (blotter.halt_requested, "halt"),
+                             (blotter.resume_requested, "resume"), (preview.preview_requested, "preview"),
+                             (preview.execute_requested, "execute"), (w.snapshots_view.import_requested, "import"),
+                             (w.settings_requested, "settings"), (w.reconcile_requested, "reconcile"),
+                             (w.recover_requested, "recover")):
+            signal.connect(lambda *_args, what=what: self._refuse(what))
+        blotter.details_requested.connect(self._on_details_requested)
+        w.audit_view.full_verify_requested.connect(
+            lambda: self.runner.run(self.verify_audit(full=True), what="Verify the full audit chain",
+                                    disable=[w.audit_view.full_verify_button]))
+        self._verifying = False
+        w.theme_requested.connect(w.apply_theme)  # this window only; the monitor saves no settings
+
+    # ------------------------------------------------------------------ start and stop
+    async def load_initial(self) -> None:
+        """What is stored now (the feed was primed before: nothing lands between the two)."""
+        db, w = self.stack.db, self.window
+        orders, fills, positions, names, audit = await asyncio.gather(
+            asyncio.to_thread(queries.recent_orders, db),
+            asyncio.to_thread(queries.recent_fills, db),
+            asyncio.to_thread(queries.positions, db),
+            asyncio.to_thread(queries.project_names, db),
+            asyncio.to_thread(self.stack.audit.list, limit=AUDIT_ROWS, newest_first=True),
+        )
+        w.orders_model.reset(orders)
+        w.fills_model.reset(fills)
+        self._project_names = names
+        w.positions_model.set_project_names(names)
+        w.positions_model.reset(positions)
+        w.audit_model.reset(audit)
+        newest_run = max((o.run_id for o in orders if o.run_id is not None), default=None)
+        if newest_run is not None:
+            await self._follow_run(newest_run)
+            run_orders = [o for o in orders if o.run_id == newest_run]
+            ids = {o.id for o in run_orders}
+            self._show_progress(run_orders, [f for f in fills if f.order_id in ids])
+        await self.show_equity()
+        await self.verify_audit()
+
+    async def verify_audit(self, *, full: bool = False):
+        """The hash chain, read-only (a monitor never moves the verified checkpoint)."""
+        self._verifying = True
+        try:
+            result = await asyncio.to_thread(self.stack.audit.verify, full=full)
+        finally:
+            self._verifying = False
+        self.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked, full=result.full,
+                                               reason=result.reason, since_id=result.since_id)
+        return result
+
+    def start(self) -> None:
+        """Follow the feed until ``close``."""
+        if self._follow is None:
+            self._follow = self.runner.run(self._follow_feed(), what="Follow the database")
+
+    def close(self) -> None:
+        self._chart_timer.stop()
+        self.runner.cancel_all()
+
+    async def _follow_feed(self) -> None:
+        while True:
+            batch = await self.poll_once()
+            if not batch:  # after a change, look again at once: a run lands in bursts
+                await asyncio.sleep(self.interval)  # the feed's poll interval
+
+    async def poll_once(self) -> FeedBatch | None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            batch = await asyncio.to_thread(self.stack.feed.poll)
+        except SQLAlchemyError as exc:  # the server restarting: said once, followed again after
+            if not self._unreachable:
+                log.warning("monitor: database unreachable: %s", exc)
+                self.window.statusBar().showMessage("Database unreachable; the monitor keeps trying", 0)
+            self._unreachable = True
+            return None
+        if self._unreachable:
+            self._unreachable = False
+            self.window.statusBar().showMessage("Database reachable again", 10_000)
+        if batch:
+            await self.apply(batch)
+        return batch
+
+    # ------------------------------------------------------------------ a batch
+    async def apply(self, batch: FeedBatch) -> None:
+        started = time.perf_counter()
+        try:
+            await self._apply(batch)
+        finally:
+            self.slowest_apply = max(self.slowest_apply, time.perf_counter() - started)
+
+    async def _apply(self, batch: FeedBatch) -> None:
+        w = self.window
+        changes = batch.changes
+        w.orders_model.apply(changes)
+        w.fills_model.apply(changes)
+        if changes.positions:
+            if any(p.project_id not in self._project_names for p in changes.positions if p.project_id):
+                self._project_names = await asyncio.to_thread(queries.project_names, self.stack.db)
+                w.positions_model.set_project_names(self._project_names)
+            w.positions_model.upsert(changes.positions)
+        if batch.audit:
+            w.audit_model.upsert(batch.audit)
+            if not self._verifying:
+                self.runner.run(self.verify_audit(), what="Verify audit chain")
+        now = datetime.now(UTC)
+        for order in batch.orders:
+            self.shown[order.id] = (str(order.status), batch.observed_at, now)
+        # a batch comes at most every interval: shown now, not at the models' next coalescing tick
+        # (a slice at most, as their timer would)
+        for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):
+            model.flush(model.max_batch)
+        w.connection_status.set_last_event_time(batch.observed_at)
+        self.batches += 1
+        newest_run = max((o.run_id for o in batch.orders if o.run_id is not None), default=None)
+        if newest_run is not None and (self.progress.run_id is None or newest_run > self.progress.run_id):
+            await self._follow_run(newest_run)
+        if batch.orders or batch.fills:
+            self._show_progress(batch.orders, batch.fills)
+        if batch.equity_snapshots:
+            await self.show_equity()
+
+    async def _follow_run(self, run_id: int) -> None:
+        planned, target = await asyncio.to_thread(run_plan, self.stack.db, run_id)
+        self.progress.reset(run_id, planned, target)
+
+    def _show_progress(self, orders, fills) -> None:
+        self._progress = self.progress.apply(orders, fills, now=datetime.now(UTC))
+        if not self._chart_timer.isActive():  # drawn at most every CHART_MS, the latest state
+            self._chart_timer.start()
+
+    def _draw_progress(self) -> None:
+        if self._progress is None:
+            return
+        chart = run_chart(self._progress)
+        charts = self.window.charts_view
+        charts.set_run_progress(chart.points, chart.target)
+        charts.set_fill_prices(chart.fill_points, chart.references, chart.notes)
+
+    async def show_equity(self) -> None:
+        history = await asyncio.to_thread(queries.equity_history, self.stack.db, None)
+        self.window.charts_view.set_equity(equity_points(history))
+
+    # ------------------------------------------------------------------ intents
+    def _refuse(self, what: str) -> None:
+        self.refused.append(what)
+        self.window.statusBar().showMessage(READ_ONLY.format(what=what), 10_000)
+
+    def _on_details_requested(self, order_id: int) -> None:
+        self.runner.run(self._show_details(order_id), what=f"Order {order_id}")
+
+    async def _show_details(self, order_id: int) -> None:
+        from dataclasses import asdict
+
+        details = await asyncio.to_thread(queries.order_details, self.stack.db, order_id)
+        dialog = OrderDetailsDialog(details.order, details.fills, [asdict(e) for e in details.events], self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.open()
+
+    def _show_error(self, what: str, message: str) -> None:
+        self.last_error = (what, message)
+        self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
+
+
+def monitor_command(args: list[str] | None = None) -> list[str]:
+    """The command line of a monitor process (File -> Open as monitor)."""
+    return [sys.executable, "-m", "app", *(args or []), "gui", "--monitor"]
+
+
+def open_monitor_process(db_url: str, *, profile: str = "demo", spawn: Callable[..., object] = subprocess.Popen) -> object:
+    """Start a monitor window in its own process on ``db_url``; the URL (which may hold a
+    password) goes through the environment, not the command line that ``ps`` shows."""
+    env = dict(os.environ, TC_DB_URL=db_url)
+    return spawn(monitor_command(["--profile", profile]), env=env, start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

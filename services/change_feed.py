@@ -1,0 +1,244 @@
+"""What changed in the database since the last look: the change feed that monitor windows and
+``trading-console watch`` follow while another process (a trading window, ``execute``, ``serve``)
+writes. Read-only, incremental, no Qt; docs/change-feed.md explains the design.
+
+Two kinds of watermark, one per kind of table:
+
+* tables whose rows change (``trade_orders``, ``trade_fills``, ``positions``): the newest
+  ``updated_at`` seen. Each poll re-reads the (id, updated_at) of the rows updated since
+  ``watermark - overlap`` (an indexed range: 0013) and loads and passes on the rows whose version
+  differs from the one it passed on last.
+  The overlap catches a row whose ``updated_at`` was set (at flush, by the writer's clock) before
+  a row already seen but which committed after it, and rows of the same microsecond.
+* append-only tables (``order_events``, ``audit_logs``, ``equity_snapshots``): the highest id
+  seen, plus the gaps below it. MariaDB hands out AUTO_INCREMENT ids at insert and the rows
+  become visible at commit, so id 11 can be seen before id 10; a missing id stays a gap (read
+  again each poll) until it appears or ``gap_patience`` passes (a rolled-back insert never will).
+
+Every poll is a few indexed range reads of recent rows; nothing grows with the history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
+from services.db.models import AuditLog, EquitySnapshot, OrderEvent, Position, TradeFill, TradeOrder
+from services.domain import AuditRecord, ChangeSet, FillRecord, OrderRecord, PositionRecord
+
+DEFAULT_OVERLAP = timedelta(seconds=5)  # longest flush-to-commit delay (plus writers' clock skew) covered
+DEFAULT_GAP_PATIENCE = 10.0  # seconds an id gap is read again before it counts as a rolled-back insert
+LOAD_CHUNK = 500  # ids per IN (...) when loading changed rows
+BACKFILL_IDS = 1_000  # at start, the id gaps among the newest this many ids are watched too
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEventLine:
+    """One row of ``order_events`` (an order's state change or a broker message about it)."""
+
+    id: int
+    order_id: int
+    time: datetime
+    source: str
+    event_type: str
+    from_state: str | None
+    to_state: str | None
+    flagged: bool
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedBatch:
+    """What one poll found new or changed. ``observed_at``: the feed's UTC clock when the poll's
+    reads ended (a record's latency is ``observed_at - record.updated_at``)."""
+
+    observed_at: datetime
+    orders: tuple[OrderRecord, ...] = ()
+    fills: tuple[FillRecord, ...] = ()
+    positions: tuple[PositionRecord, ...] = ()
+    events: tuple[OrderEventLine, ...] = ()
+    audit: tuple[AuditRecord, ...] = ()
+    equity_snapshots: int = 0  # new equity samples (the chart reads its history again)
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.fills or self.positions or self.events or self.audit or self.equity_snapshots)
+
+    @property
+    def changes(self) -> ChangeSet:
+        """The orders, fills and positions as the window's models take them from the writer."""
+        runs = tuple(sorted({o.run_id for o in self.orders if o.run_id is not None}))
+        return ChangeSet(self.orders, self.fills, self.positions, runs)
+
+
+@dataclass
+class _UpdatedScan:
+    """A table whose rows change: the newest ``updated_at`` seen and, for the rows inside the
+    overlap window, the version (``updated_at``, microseconds on both databases) passed on last.
+    The overlap is re-read as (id, updated_at) pairs only; whole rows are loaded for new versions."""
+
+    model: Any
+    convert: Callable[[Any], Any]
+    watermark: datetime | None = None
+    passed: dict[int, datetime] = field(default_factory=dict)
+
+    def prime(self, session, overlap: timedelta) -> None:
+        """Start from now: remember the rows inside the overlap window without passing them on."""
+        self.watermark = session.scalar(select(func.max(self.model.updated_at)))
+        self.poll(session, overlap)
+
+    def poll(self, session, overlap: timedelta) -> list:
+        model = self.model
+        query = select(model.id, model.updated_at)
+        if self.watermark is not None:
+            query = query.where(model.updated_at >= self.watermark - overlap)
+        versions = {row_id: updated for row_id, updated in session.execute(query)}
+        fresh = [row_id for row_id, updated in versions.items() if self.passed.get(row_id) != updated]
+        rows = []
+        for start in range(0, len(fresh), LOAD_CHUNK):
+            rows.extend(session.scalars(select(model).where(model.id.in_(fresh[start:start + LOAD_CHUNK]))))
+        rows.sort(key=lambda row: (row.updated_at, row.id))
+        changed = []
+        for row in rows:
+            changed.append(self.convert(row))
+            self.passed[row.id] = row.updated_at  # the version loaded (it may be newer than listed)
+        newest = max([*versions.values(), *(row.updated_at for row in rows)], default=None)
+        if newest is not None and (self.watermark is None or newest > self.watermark):
+            self.watermark = newest
+        if self.watermark is not None:
+            horizon = self.watermark - overlap
+            self.passed = {key: updated for key, updated in self.passed.items() if updated >= horizon}
+        return changed
+
+
+@dataclass
+class _AppendScan:
+    """An append-only table: the highest id seen and the ids below it not seen yet (gaps, with
+    the monotonic time each was noticed)."""
+
+    model: Any
+    high: int = 0
+    gaps: dict[int, float] = field(default_factory=dict)
+
+    def prime(self, session, now: float) -> None:
+        self.high = session.scalar(select(func.max(self.model.id))) or 0
+        low = max(0, self.high - BACKFILL_IDS)
+        present = set(session.scalars(select(self.model.id).where(self.model.id > low)))
+        self.gaps = {i: now for i in range(low + 1, self.high + 1) if i not in present}
+
+    def poll(self, session, now: float, patience: float) -> list:
+        self.gaps = {i: since for i, since in self.gaps.items() if now - since < patience}
+        low = min(self.gaps, default=self.high + 1) - 1
+        rows = [row for row in session.scalars(select(self.model).where(self.model.id > low).order_by(self.model.id))
+                if row.id > self.high or row.id in self.gaps]
+        for row in rows:
+            self.gaps.pop(row.id, None)
+            if row.id > self.high:
+                self.gaps.update((i, now) for i in range(self.high + 1, row.id))
+                self.high = row.id
+        return rows
+
+
+def _event_line(row: OrderEvent) -> OrderEventLine:
+    return OrderEventLine(row.id, row.order_id, row.time, str(row.source), row.event_type,
+                          None if row.from_state is None else str(row.from_state),
+                          None if row.to_state is None else str(row.to_state), bool(row.flagged), row.message)
+
+
+class ChangeFeed:
+    """``feed.prime()`` once (start from now), then ``feed.poll()`` as often as wanted: each
+    returns a :class:`FeedBatch` of what landed since. Synchronous (run it off the GUI thread);
+    one feed per follower; it never writes."""
+
+    def __init__(self, db, *, overlap: timedelta = DEFAULT_OVERLAP, gap_patience: float = DEFAULT_GAP_PATIENCE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.overlap = overlap
+        self.gap_patience = gap_patience
+        self._clock = clock
+        self._orders = _UpdatedScan(TradeOrder, to_order_record)
+        self._fills = _UpdatedScan(TradeFill, to_fill_record)
+        self._positions = _UpdatedScan(Position, to_position_record)
+        self._events = _AppendScan(OrderEvent)
+        self._audit = _AppendScan(AuditLog)
+        self._equity = _AppendScan(EquitySnapshot)
+        self.primed = False
+        self.polls = 0
+
+    def prime(self) -> None:
+        """Take the watermarks of now: what is already stored is not passed on (a window loads it
+        itself, ``watch`` starts from now)."""
+        now = self._clock()
+        with self.db.session() as session:
+            for scan in (self._orders, self._fills, self._positions):
+                scan.prime(session, self.overlap)
+            for append in (self._events, self._audit, self._equity):
+                append.prime(session, now)
+        self.primed = True
+
+    def poll(self) -> FeedBatch:
+        if not self.primed:
+            self.prime()
+        now = self._clock()
+        with self.db.session() as session:
+            orders = self._orders.poll(session, self.overlap)
+            fills = self._fills.poll(session, self.overlap)
+            positions = self._positions.poll(session, self.overlap)
+            events = self._events.poll(session, now, self.gap_patience)
+            audit = self._audit.poll(session, now, self.gap_patience)
+            equity = self._equity.poll(session, now, self.gap_patience)
+            batch = FeedBatch(
+                observed_at=datetime.now(UTC),
+                orders=tuple(orders), fills=tuple(fills), positions=tuple(positions),
+                events=tuple(_event_line(e) for e in events),
+                audit=tuple(to_audit_record(a) for a in audit),
+                equity_snapshots=len(equity),
+            )
+        self.polls += 1
+        return batch
+
+
+def batch_lines(batch: FeedBatch) -> Iterable[dict]:
+    """One plain dict per order, fill or position change (what ``watch`` prints), oldest first
+    within each kind; every value JSON-ready (Decimals as strings, times ISO 8601)."""
+    seen = batch.observed_at.isoformat()
+    for o in batch.orders:
+        yield {"kind": "order", "id": o.id, "client_order_id": o.client_order_id, "run_id": o.run_id,
+               "symbol": o.symbol, "side": str(o.side), "quantity": str(o.quantity), "order_type": str(o.order_type),
+               "limit_price": _text(o.limit_price), "status": str(o.status), "filled_quantity": str(o.filled_quantity),
+               "avg_fill_price": _text(o.avg_fill_price), "rejected_reason": o.rejected_reason,
+               "updated_at": o.updated_at.isoformat(), "observed_at": seen}
+    for f in batch.fills:
+        yield {"kind": "fill", "id": f.id, "order_id": f.order_id, "exec_id": f.exec_id, "symbol": f.symbol,
+               "side": str(f.side), "quantity": str(f.quantity), "price": str(f.price),
+               "commission": _text(f.commission), "currency": f.currency, "superseded": f.superseded,
+               "fill_time": f.fill_time.isoformat(), "observed_at": seen}
+    for p in batch.positions:
+        yield {"kind": "position", "project_id": p.project_id, "account": p.account, "symbol": p.symbol,
+               "quantity": str(p.quantity), "average_cost": str(p.average_cost), "realized_pnl": str(p.realized_pnl),
+               "currency": p.currency, "updated_at": p.updated_at.isoformat(), "observed_at": seen}
+
+
+def line_text(line: dict) -> str:
+    """The human form of one :func:`batch_lines` entry."""
+    kind = line["kind"]
+    if kind == "order":
+        price = f" @ {line['avg_fill_price']}" if line["avg_fill_price"] else ""
+        reason = f" ({line['rejected_reason']})" if line["rejected_reason"] else ""
+        return (f"{line['updated_at']}  order    #{line['id']:<6} run {line['run_id'] or '-':<5} {line['side']:<4} "
+                f"{line['symbol']:<10} {line['status']:<16} {line['filled_quantity']}/{line['quantity']}{price}{reason}")
+    if kind == "fill":
+        fix = "  (superseded)" if line["superseded"] else ""
+        return (f"{line['fill_time']}  fill     #{line['id']:<6} order {line['order_id']:<6} {line['side']:<4} "
+                f"{line['symbol']:<10} {line['quantity']} @ {line['price']} {line['currency']}{fix}")
+    return (f"{line['updated_at']}  position {line['account']:<10} project {line['project_id'] or '-':<5} "
+            f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
