@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.trade_settings",
     "app.commands.positions",
     "app.commands.serve",
+    "app.commands.backtest",
 )
 
 

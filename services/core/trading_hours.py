@@ -244,3 +244,21 @@ def market_open(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -
 
 def calendar_zone(calendar: str = DEFAULT_CALENDAR) -> ZoneInfo:
     return ZoneInfo(str(_calendar(calendar).tz))
+
+
+def sessions_between(start: date, end: date, calendar: str = DEFAULT_CALENDAR) -> list[date]:
+    """The calendar's session days from ``start`` to ``end`` inclusive (a backtest's walk);
+    outside the calendar's years, the weekdays."""
+    import pandas as pd
+
+    if end < start:
+        return []
+    cal = _calendar(calendar)
+    first, last = max(pd.Timestamp(start), cal.first_session), min(pd.Timestamp(end), cal.last_session)
+    inside: list[date] = []
+    if first <= last:
+        with _quiet():
+            inside = [ts.date() for ts in cal.sessions_in_range(first, last)]
+    outside = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    outside = [d for d in outside if d.weekday() < 5 and not (first.date() <= d <= last.date())]
+    return sorted(inside + outside)

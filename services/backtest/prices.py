@@ -1,0 +1,131 @@
+"""The backtest's prices: daily bars held by day and symbol, asked for by the simulated broker.
+
+``PriceBook`` is built from ``services.core.bars.Bar`` values (whatever read them: a bar file, the
+price cache). A symbol without a bar on a day keeps its last close for valuation (``last_close``)
+and has no price to trade at that day (``bar``)."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from services.core.bars import Bar
+
+
+class PriceFileError(ValueError):
+    """A price file that cannot be used: every problem, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class PriceBook:
+    """Bars by symbol and day; lookups are by day (the backtest walks the days in order)."""
+
+    def __init__(self, bars: Iterable[Bar]) -> None:
+        by_symbol: dict[str, dict[date, Bar]] = {}
+        for bar in bars:
+            by_symbol.setdefault(bar.symbol, {})[bar.day] = bar
+        self._bars = by_symbol
+        self._days = {s: sorted(days) for s, days in by_symbol.items()}
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._bars)
+
+    @property
+    def days(self) -> list[date]:
+        return sorted({d for days in self._days.values() for d in days})
+
+    def first_day(self) -> date | None:
+        firsts = [days[0] for days in self._days.values() if days]
+        return min(firsts) if firsts else None
+
+    def last_day(self) -> date | None:
+        lasts = [days[-1] for days in self._days.values() if days]
+        return max(lasts) if lasts else None
+
+    def bar(self, symbol: str, day: date) -> Bar | None:
+        """The symbol's bar of exactly that day (None: it did not trade that day)."""
+        return self._bars.get(symbol, {}).get(day)
+
+    def last_bar(self, symbol: str, day: date) -> Bar | None:
+        """The symbol's newest bar on or before ``day``."""
+        days = self._days.get(symbol)
+        if not days:
+            return None
+        i = bisect.bisect_right(days, day)
+        return self._bars[symbol][days[i - 1]] if i else None
+
+    def last_close(self, symbol: str, day: date) -> Decimal | None:
+        bar = self.last_bar(symbol, day)
+        return None if bar is None else bar.close
+
+
+def read_prices(path: str | Path) -> list[Bar]:
+    """Bars from a CSV or Parquet file through the shared bar reader
+    (``services.core.bar_files.read_bar_file``, with its validation); until that reader exists,
+    a minimal CSV reader of ``date,symbol,open,high,low,close[,volume]``."""
+    try:
+        from services.core.bar_files import read_bar_file  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return _read_csv(Path(path))
+    return list(read_bar_file(path))
+
+
+REQUIRED = ("date", "symbol", "open", "high", "low", "close")
+
+
+def _read_csv(path: Path) -> list[Bar]:
+    """Every problem with its line; nothing returned when there is any."""
+    if not path.is_file():
+        raise PriceFileError([f"{path}: no such file"])
+    problems: list[str] = []
+    bars: list[Bar] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise PriceFileError([f"{path}: missing column(s) {', '.join(missing)} (need {','.join(REQUIRED)}[,volume])"])
+        seen: set[tuple[str, date]] = set()
+        for line, raw in enumerate(reader, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+            try:
+                day = date.fromisoformat(row["date"])
+            except ValueError:
+                problems.append(f"{path}:{line}: date {row['date']!r} is not an ISO date (YYYY-MM-DD)")
+                continue
+            symbol = row["symbol"].upper()
+            if not symbol:
+                problems.append(f"{path}:{line}: empty symbol")
+                continue
+            values: dict[str, Decimal] = {}
+            for column in ("open", "high", "low", "close", "volume"):
+                text = row.get(column) or ("0" if column == "volume" else "")
+                try:
+                    value = Decimal(text)
+                except InvalidOperation:
+                    problems.append(f"{path}:{line}: {column} {text!r} is not a number")
+                    continue
+                if not value.is_finite() or value < 0 or (value == 0 and column != "volume"):
+                    problems.append(f"{path}:{line}: {column} {text!r} must be a positive number")
+                    continue
+                values[column] = value
+            if len(values) < 5:
+                continue
+            if (symbol, day) in seen:
+                problems.append(f"{path}:{line}: a second bar for {symbol} on {day}")
+                continue
+            seen.add((symbol, day))
+            bars.append(Bar(day, symbol, values["open"], values["high"], values["low"], values["close"], values["volume"]))
+    if problems:
+        raise PriceFileError(problems)
+    if not bars:
+        raise PriceFileError([f"{path}: no bars"])
+    return bars
