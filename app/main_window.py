@@ -19,6 +19,7 @@ from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
 from widgets.theme import THEMES, apply_theme
 from widgets.views.audit import AuditView
+from widgets.views.backtest import BacktestView
 from widgets.views.blotter import BlotterView
 from widgets.views.charts import ChartsView
 from widgets.views.fills import FillsView
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.positions_view = PositionsView(self.positions_model)
         self.audit_view = AuditView(self.audit_model)
         self.charts_view = ChartsView()
+        self.backtest_view = BacktestView()
 
         self.mode_badge = ModeBadge(mode)
         self.connection_status = ConnectionStatusBar()
@@ -75,7 +77,9 @@ class MainWindow(QMainWindow):
         self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("backtest", "Backtest", self.backtest_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])
+        self.tabifyDockWidget(self.docks["audit"], self.docks["backtest"])
         self.docks["charts"].raise_()
 
         self._build_toolbar()
