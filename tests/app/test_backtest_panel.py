@@ -74,7 +74,7 @@ def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop,
 
 
 def test_the_panel_cancels_after_the_current_day_and_keeps_the_results_so_far(qloop, panel, tmp_path):
-    view, controller, runner, errors = panel
+    view, controller, _runner, errors = panel
     prices, snapshots = _files(tmp_path, date(2024, 12, 31))
     _fill(view, prices, snapshots)
 
@@ -93,7 +93,7 @@ def test_the_panel_cancels_after_the_current_day_and_keeps_the_results_so_far(ql
 
 
 def test_bad_input_lists_every_problem_in_the_panel(qloop, panel, tmp_path):
-    view, controller, runner, errors = panel
+    view, controller, runner, _errors = panel
     view.prices_edit.setText(str(tmp_path / "missing.csv"))
     view.snapshots_edit.setText(str(tmp_path / "missing-snaps.csv"))
     view.cash_edit.setText("-1")
