@@ -24,7 +24,7 @@ from decimal import Decimal
 from services.core.commissions import ZERO, CommissionModel
 from services.core.contracts import ContractSpec
 from services.core.positions_book import PositionState, apply_fill
-from services.core.trading_hours import NEW_YORK, regular_session
+from services.core.trading_hours import NEW_YORK, Session, regular_session, regular_sessions
 from services.domain import Side, TradeMode
 from services.execution.events import (
     CommissionEvent,
@@ -60,9 +60,17 @@ class SimClock:
         return self.moment.astimezone(NEW_YORK).date()
 
 
+_SESSIONS: dict[date, Session] = {}  # the calendar's regular sessions, looked up once (prime_sessions)
+
+
+def prime_sessions(start: date, end: date) -> None:
+    """Look the calendar's sessions of a backtest's window up at once."""
+    _SESSIONS.update(regular_sessions(start, end))
+
+
 def session_moments(day: date) -> tuple[datetime, datetime]:
     """(the open, the decision moment a minute before the close) of ``day``'s regular session."""
-    session = regular_session(day)
+    session = _SESSIONS.get(day) or regular_session(day)
     if session is None:  # not a session day: the calendar's walk never gives one; stay sensible
         return (datetime.combine(day, time(9, 30), NEW_YORK), datetime.combine(day, time(15, 59), NEW_YORK))
     return session.start, session.end.replace(second=0, microsecond=0) - _MINUTE
@@ -137,12 +145,12 @@ class BacktestBroker(ExecutionProvider):
         now = self.clock()
         for symbol in symbols:
             key = symbol.key if isinstance(symbol, ContractSpec) else str(symbol)
-            bar = self.prices.last_bar(key, self.clock.day)
-            if bar is None:
+            quote = self.prices.last_quote(key, self.clock.day)
+            if quote is None:
                 out[key] = None
                 continue
-            out[key] = bar.close
-            seen = now if bar.day == self.clock.day else session_moments(bar.day)[1]
+            day, out[key] = quote
+            seen = now if day == self.clock.day else session_moments(day)[1]
             self.quote_info[key] = (seen, "close")
         return out
 
@@ -170,9 +178,9 @@ class BacktestBroker(ExecutionProvider):
         self._next_id += 1
         pending = _Pending(request, order_id, perm_id)
         if self.fill_at is FillAt.CLOSE:
-            bar = self.prices.bar(request.spec.key, self.clock.day)
+            close = self.prices.close_on(request.spec.key, self.clock.day)
             moment = self.clock()
-            events: list[object] = (self._fill(pending, bar.close, moment) if bar is not None
+            events: list[object] = (self._fill(pending, close, moment) if close is not None
                       else [self._status(pending, "Cancelled", ZERO, None, moment)])
         else:
             self._pending.append(pending)
@@ -188,8 +196,8 @@ class BacktestBroker(ExecutionProvider):
         waiting, self._pending = self._pending, []
         opened = session_moments(day)[0]
         for pending in waiting:
-            bar = self.prices.bar(pending.request.spec.key, day)
-            self._emit_all(self._fill(pending, bar.open, opened) if bar is not None
+            price = self.prices.open_on(pending.request.spec.key, day)
+            self._emit_all(self._fill(pending, price, opened) if price is not None
                            else [self._status(pending, "Cancelled", ZERO, None, opened)])
         return len(waiting)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,47 +24,82 @@ class PriceFileError(ValueError):
         self.problems = problems
 
 
-class PriceBook:
-    """Bars by symbol and day; lookups are by day (the backtest walks the days in order)."""
+class _Series:
+    """One symbol's days (sorted) and its opens and closes: Decimals from ``Bar`` values, or the
+    floats of a columnar reader (a price file's two-decimal texts), turned exact on lookup."""
 
-    def __init__(self, bars: Iterable[Bar]) -> None:
+    __slots__ = ("closes", "days", "index", "opens")
+
+    def __init__(self, days: list[date], opens: Sequence, closes: Sequence) -> None:
+        self.days = days
+        self.index = {d: i for i, d in enumerate(days)}
+        self.opens = opens
+        self.closes = closes
+
+
+def _exact(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+class PriceBook:
+    """Daily opens and closes by symbol and day; lookups are by day (the backtest walks the days
+    in order). Built from ``Bar`` values, or from columns (``from_columns``) without a Python
+    object per bar (a benchmark's million bars)."""
+
+    def __init__(self, bars: Iterable[Bar] = ()) -> None:
         by_symbol: dict[str, dict[date, Bar]] = {}
         for bar in bars:
             by_symbol.setdefault(bar.symbol, {})[bar.day] = bar
-        self._bars = by_symbol
-        self._days = {s: sorted(days) for s, days in by_symbol.items()}
+        self._series: dict[str, _Series] = {}
+        for symbol, rows in by_symbol.items():
+            days = sorted(rows)
+            self._series[symbol] = _Series(days, [rows[d].open for d in days], [rows[d].close for d in days])
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, tuple[list[date], Sequence, Sequence]]) -> PriceBook:
+        """``symbol -> (days ascending, opens, closes)``."""
+        book = cls()
+        book._series = {s: _Series(list(days), opens, closes) for s, (days, opens, closes) in columns.items()}
+        return book
 
     @property
     def symbols(self) -> list[str]:
-        return sorted(self._bars)
-
-    @property
-    def days(self) -> list[date]:
-        return sorted({d for days in self._days.values() for d in days})
+        return sorted(self._series)
 
     def first_day(self) -> date | None:
-        firsts = [days[0] for days in self._days.values() if days]
+        firsts = [s.days[0] for s in self._series.values() if s.days]
         return min(firsts) if firsts else None
 
     def last_day(self) -> date | None:
-        lasts = [days[-1] for days in self._days.values() if days]
+        lasts = [s.days[-1] for s in self._series.values() if s.days]
         return max(lasts) if lasts else None
 
-    def bar(self, symbol: str, day: date) -> Bar | None:
-        """The symbol's bar of exactly that day (None: it did not trade that day)."""
-        return self._bars.get(symbol, {}).get(day)
+    def open_on(self, symbol: str, day: date) -> Decimal | None:
+        """The symbol's open of exactly that day (None: it did not trade that day)."""
+        series = self._series.get(symbol)
+        i = None if series is None else series.index.get(day)
+        return None if i is None else _exact(series.opens[i])  # type: ignore[union-attr]
 
-    def last_bar(self, symbol: str, day: date) -> Bar | None:
-        """The symbol's newest bar on or before ``day``."""
-        days = self._days.get(symbol)
-        if not days:
+    def close_on(self, symbol: str, day: date) -> Decimal | None:
+        series = self._series.get(symbol)
+        i = None if series is None else series.index.get(day)
+        return None if i is None else _exact(series.closes[i])  # type: ignore[union-attr]
+
+    def last_quote(self, symbol: str, day: date) -> tuple[date, Decimal] | None:
+        """The symbol's newest close on or before ``day``, with its day."""
+        series = self._series.get(symbol)
+        if series is None:
             return None
-        i = bisect.bisect_right(days, day)
-        return self._bars[symbol][days[i - 1]] if i else None
+        i = series.index.get(day)
+        if i is None:
+            i = bisect.bisect_right(series.days, day) - 1
+            if i < 0:
+                return None
+        return series.days[i], _exact(series.closes[i])
 
     def last_close(self, symbol: str, day: date) -> Decimal | None:
-        bar = self.last_bar(symbol, day)
-        return None if bar is None else bar.close
+        quote = self.last_quote(symbol, day)
+        return None if quote is None else quote[1]
 
 
 def read_prices(path: str | Path) -> list[Bar]:

@@ -26,7 +26,7 @@ from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
 
-from .broker import BacktestBroker, SimClock, session_moments
+from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
 from .costs import FillAt, parse_commission
 from .inputs import DatedSnapshot
 from .metrics import compute_metrics, drawdowns
@@ -78,7 +78,7 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
     if snapshots and not inside:
         problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
     for snap in inside:
-        unknown = sorted(i.symbol for i in snap.items if prices.last_bar(i.spec.key, end) is None)
+        unknown = sorted(i.symbol for i in snap.items if prices.last_quote(i.spec.key, end) is None)
         if unknown:
             problems.append(f"{snap.source_name} ({snap.project}, {snap.day}): no prices for {', '.join(unknown[:20])}"
                             + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
@@ -156,6 +156,7 @@ class Backtester:
             raise ValueError("\n".join(problems))
         start, end = window(self.spec, self.prices, self.snapshots)
         days = sessions_between(start, end)
+        prime_sessions(start, end)
         snapshots = [s for s in self.snapshots if start <= s.day <= end]
         self.backtest_id, ids = self._begin(snapshots)
         clock = SimClock(datetime.combine(days[0], datetime.min.time(), UTC))

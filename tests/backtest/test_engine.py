@@ -96,7 +96,7 @@ async def test_next_open_fills_at_the_next_sessions_open_with_slippage(database,
     next_day = date(2024, 1, 3)  # the snapshot is 2 January's
     assert fills and {f.fill_time.date() for f in fills} == {next_day}
     for fill in fills:
-        assert fill.price == prices.bar(fill.symbol, next_day).open * Decimal("1.001")  # buys pay 10 bps more
+        assert fill.price == prices.open_on(fill.symbol, next_day) * Decimal("1.001")  # buys pay 10 bps more
     equity = outcome.projects["alpha"]["equity"]
     assert equity[0] == ["2024-01-02", "100000"]  # nothing filled on the snapshot's own day
 
