@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 import csv
+import importlib
+import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -106,11 +108,10 @@ def read_prices(path: str | Path) -> list[Bar]:
     """Bars from a CSV or Parquet file through the shared bar reader
     (``services.core.bar_files.read_bar_file``, with its validation); until that reader exists,
     a minimal CSV reader of ``date,symbol,open,high,low,close[,volume]``."""
-    try:
-        from services.core.bar_files import read_bar_file  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+    if importlib.util.find_spec("services.core.bar_files") is None:  # not merged yet: the private reader
         return _read_csv(Path(path))
-    return list(read_bar_file(path))
+    bar_files = importlib.import_module("services.core.bar_files")
+    return list(bar_files.read_bar_file(path))
 
 
 REQUIRED = ("date", "symbol", "open", "high", "low", "close")
