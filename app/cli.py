@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.positions",
     "app.commands.serve",
     "app.commands.backtest",
+    "app.commands.tca",
 )
 
 
