@@ -6,8 +6,9 @@ report, order status) the IB adapter puts on ``events``.
 
 One provider is one project's simulated account (``BACKTEST-<backtest>-<project>``): its cash,
 its holdings (IB's average cost), its commissions. A market order fills at the session's close
-(``FillAt.CLOSE``) or at the next session's open (``FillAt.NEXT_OPEN``, acknowledged now and
-filled when the backtest opens that day), after slippage; a listing with no bar that day is
+(``FillAt.CLOSE``: in one closing auction when the backtest closes the day, ``close_day``) or at
+the next session's open (``FillAt.NEXT_OPEN``: acknowledged now, filled when the backtest opens
+that day, ``open_day``), after slippage; a listing with no bar that day is
 canceled at the end of the day like an unfilled DAY order. Prices for a preview are the close
 of the simulated day, seen at the simulated moment; an older close is reported with its own
 time, so the stale-price rule judges it as it would a live quote.
@@ -113,7 +114,8 @@ class BacktestBroker(ExecutionProvider):
         self.holdings: dict[str, PositionState] = {}
         self.totals = AccountTotals()
         self.quote_info: dict[str, tuple[datetime, str]] = {}
-        self._pending: list[_Pending] = []
+        self._pending: list[_Pending] = []  # next-open orders waiting for the next session
+        self._at_close: list[_Pending] = []  # close orders waiting for the closing auction
         self._next_id = order_id_base
         self._monthly_volume: dict[tuple[int, int], Decimal] = {}
         self._listeners: list[ConnectionListener] = []
@@ -178,17 +180,28 @@ class BacktestBroker(ExecutionProvider):
         self._next_id += 1
         pending = _Pending(request, order_id, perm_id)
         if self.fill_at is FillAt.CLOSE:
-            close = self.prices.close_on(request.spec.key, self.clock.day)
-            moment = self.clock()
-            events: list[object] = (self._fill(pending, close, moment) if close is not None
-                      else [self._status(pending, "Cancelled", ZERO, None, moment)])
+            self._at_close.append(pending)  # the closing auction fills it (close_day)
         else:
             self._pending.append(pending)
-            events = [self._status(pending, "Submitted", ZERO, None, self.clock())]
-        # after the sender recorded the order as sent (it does so right after this returns): a
-        # broker's answers always come after its placeOrder
-        asyncio.get_running_loop().call_soon(self._emit_all, events)
+            # after the sender recorded the order as sent (it does so right after this returns):
+            # a broker's answers always come after its placeOrder
+            acknowledged: list[object] = [self._status(pending, "Submitted", ZERO, None, self.clock())]
+            asyncio.get_running_loop().call_soon(self._emit_all, acknowledged)
         return order_id
+
+    def close_day(self) -> int:
+        """The session closes: market orders placed for the close fill at the day's close (one
+        batch of answers, as a closing auction reports), or are canceled when their listing has
+        no bar that day. Returns how many orders were waiting."""
+        waiting, self._at_close = self._at_close, []
+        moment = self.clock()
+        events: list[object] = []
+        for pending in waiting:
+            close = self.prices.close_on(pending.request.spec.key, self.clock.day)
+            events.extend(self._fill(pending, close, moment) if close is not None
+                          else [self._status(pending, "Cancelled", ZERO, None, moment)])
+        self._emit_all(events)
+        return len(waiting)
 
     def open_day(self, day: date) -> int:
         """The session ``day`` opens: orders waiting for it fill at its open (or are canceled when

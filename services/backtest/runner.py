@@ -260,6 +260,8 @@ class Backtester:
             project.result.blocked.extend(self._blocks(run.id, day))
             return
         except ExecutionError as exc:
+            if self.spec.fill is FillAt.CLOSE and project.broker.close_day():  # what did go out fills
+                await self._settle(project, run.id)
             project.result.rebalances.append((day, run.id, f"failed: {exc}"))
             log.warning("backtest %s: %s rebalance of %s failed: %s", self.backtest_id, project.result.project, day, exc)
             return
@@ -268,6 +270,7 @@ class Backtester:
         if not executed.sent:
             return
         if self.spec.fill is FillAt.CLOSE:
+            project.broker.close_day()
             await self._settle(project, run.id)
         else:
             project.waiting_run = run.id
