@@ -38,6 +38,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.trail",
     "app.commands.serve",
     "app.commands.watch",
+    "app.commands.backtest",
+    "app.commands.tca",
 )
 
 

@@ -8,7 +8,7 @@ models receive frozen records and coalesce them before they reach the views.
 
 The parts: snapshots (import, select), trading (preview, execute, run progress), orders (cancel,
 replace, cancel all, halt, details, reconcile, auto-recovery), monitoring (blotter, fills,
-positions, marks, equity, connection, writer health), decisions (the decision trail), audit, settings. This class keeps the one
+positions, marks, equity, connection, writer health), decisions (the decision trail), audit, backtest, settings. This class keeps the one
 API the window's start-up, the screenshot flow and the tests use.
 """
 
@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt
 
 from app.composition import ServiceStack
 from app.controllers.audit import AuditController
+from app.controllers.backtest import BacktestController
 from app.controllers.context import ConsoleContext
 from app.controllers.decisions import DecisionsController
 from app.controllers.monitoring import MonitoringController
@@ -49,6 +50,8 @@ class ConsoleController(QObject):
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
         self.orders = OrdersController(ctx, self.audit, parent=self)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
+        self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, actor=stack.trade.actor,
+                                           status=lambda text: window.statusBar().showMessage(text, 10_000))
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self.orders.use_trade_settings)
 
@@ -77,6 +80,7 @@ class ConsoleController(QObject):
         await self.audit.load()
         await self.monitoring.load()
         await self.orders.load()
+        await self.backtest.load()
         self.trading.show_progress()
         self.runner.run(self.audit.verify(), what="Verify audit chain")
 

@@ -20,6 +20,7 @@ from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
 from widgets.theme import THEMES, apply_theme
 from widgets.views.audit import AuditView
+from widgets.views.backtest import BacktestView
 from widgets.views.blotter import BlotterView
 from widgets.views.charts import ChartsView
 from widgets.views.decisions import DecisionsView
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
         self.audit_view = AuditView(self.audit_model)
         self.charts_view = ChartsView()
         self.decisions_view = DecisionsView(self.order_decisions_model, self.rule_verdicts_model)
+        self.backtest_view = BacktestView()
 
         self.mode_badge = ModeBadge(mode)
         self.connection_status = ConnectionStatusBar()
@@ -85,8 +87,10 @@ class MainWindow(QMainWindow):
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("decisions", "Decisions", self.decisions_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("backtest", "Backtest", self.backtest_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])
         self.tabifyDockWidget(self.docks["audit"], self.docks["decisions"])
+        self.tabifyDockWidget(self.docks["decisions"], self.docks["backtest"])
         self.docks["charts"].raise_()
 
         self._build_toolbar()

@@ -129,7 +129,10 @@ def _float(name: str, value: Any) -> float:
 
 def _mode(name: str, value: Any) -> TradeMode:
     try:
-        return TradeMode(str(value).strip().lower())
+        mode = TradeMode(str(value).strip().lower())
+        if mode.simulated:  # a backtest is a command of its own, never the console's trading mode
+            raise ValueError(mode)
+        return mode
     except ValueError:
         raise SettingsError(f"{name} must be 'paper' or 'live', got {value!r}") from None
 

@@ -27,6 +27,7 @@ from services.db.models import (
     TradeOrder,
 )
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+from services.db.scope import not_backtest
 from services.domain import FillRecord, OrderRecord, PositionRecord
 
 
@@ -146,19 +147,21 @@ def snapshot_items(db, snapshot_id: int) -> tuple[SnapshotItem, ...]:
 
 def recent_orders(db, limit: int = 20_000) -> tuple[OrderRecord, ...]:
     with db.session() as session:
-        rows = session.scalars(select(TradeOrder).order_by(TradeOrder.id.desc()).limit(limit))
+        rows = session.scalars(select(TradeOrder).where(not_backtest(TradeOrder.account))
+                               .order_by(TradeOrder.id.desc()).limit(limit))
         return tuple(to_order_record(r) for r in rows)
 
 
 def recent_fills(db, limit: int = 50_000) -> tuple[FillRecord, ...]:
     with db.session() as session:
-        rows = session.scalars(select(TradeFill).order_by(TradeFill.id.desc()).limit(limit))
+        rows = session.scalars(select(TradeFill).where(not_backtest(TradeFill.account)).order_by(TradeFill.id.desc()).limit(limit))
         return tuple(to_fill_record(r) for r in rows)
 
 
 def positions(db) -> tuple[PositionRecord, ...]:
     with db.session() as session:
-        return tuple(to_position_record(p) for p in session.scalars(select(Position).order_by(Position.symbol)))
+        return tuple(to_position_record(p) for p in session.scalars(
+            select(Position).where(not_backtest(Position.account)).order_by(Position.symbol)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,7 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
     commissions of its current (non-superseded) fills. Raises LookupError for an unknown project."""
     with db.session() as session:
         names = {p.id: p.name for p in session.scalars(select(Project))}
-        query = select(Position)
+        query = select(Position).where(not_backtest(Position.account))  # a backtest's books are its own
         if project is not None:
             ids = [i for i, name in names.items() if name == project]
             if not ids:
@@ -201,7 +204,7 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
         fill_account = func.coalesce(TradeFill.account, TradeOrder.account, "")
         paid = (select(TradeOrder.project_id, fill_account, TradeFill.symbol, func.sum(TradeFill.commission))
                 .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
-                .where(TradeFill.superseded.is_(False), TradeFill.commission.is_not(None))
+                .where(TradeFill.superseded.is_(False), TradeFill.commission.is_not(None), not_backtest(TradeOrder.account))
                 .group_by(TradeOrder.project_id, fill_account, TradeFill.symbol))
         by_project: dict[tuple, Decimal] = {}
         by_account: dict[tuple, Decimal] = {}

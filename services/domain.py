@@ -84,6 +84,24 @@ class RunStatus(StrEnum):
 class TradeMode(StrEnum):
     PAPER = "paper"
     LIVE = "live"
+    # a replay of dated snapshots against historical bars (services.backtest): its runs, plans and
+    # orders go through the same engine but never reach a broker, and never appear in paper or
+    # live views, queries or risk counts (their orders and positions carry a BACKTEST- account)
+    BACKTEST = "backtest"
+
+    @property
+    def simulated(self) -> bool:
+        """No broker, no market: prices and the clock are the simulation's."""
+        return self is TradeMode.BACKTEST
+
+
+# The account of a backtest's simulated books: "BACKTEST-<backtest id>-<project id>". No IB
+# account starts with it, so one prefix test keeps backtests out of every paper or live view.
+BACKTEST_ACCOUNT_PREFIX = "BACKTEST-"
+
+
+def is_backtest_account(account: str | None) -> bool:
+    return bool(account) and str(account).startswith(BACKTEST_ACCOUNT_PREFIX)
 
 
 class TradingState(StrEnum):

@@ -6,7 +6,7 @@ short overlap): with these indexes that is a range read of the newest rows, not 
 The append-only tables are followed by their primary key and need nothing.
 
 Revision ID: 0013_change_feed
-Revises: 0011_price_bars
+Revises: 0012_backtests
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_change_feed"
-down_revision: str | Sequence[str] | None = "0011_price_bars"
+down_revision: str | Sequence[str] | None = "0012_backtests"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

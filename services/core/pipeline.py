@@ -42,12 +42,14 @@ def build_and_check(
     valuation_prices: Mapping[str, Decimal] | None = None,
     price_kinds: Mapping[str, str] | None = None,
     allow_delayed: bool = True,
+    now: datetime | None = None,
 ) -> tuple[BuildResult, RiskReport]:
     """``facts`` may be a function of the orders' client order ids (which of them exist already
     is known only once they are built). ``price_times`` / ``price_kinds``: when and how each
     price was seen (the stale-price rule; delayed data blocks unless ``allow_delayed``).
     ``valuation_prices``: prices known for valuing positions
-    that are not traded (defaults to ``prices``)."""
+    that are not traded (defaults to ``prices``). ``now``: the moment prices' ages are measured
+    at (default the current time; a backtest's simulated moment)."""
     result = build_orders(list(targets), params, prices=prices, positions=positions)
     if callable(facts):
         facts = facts([o.client_order_id for o in result.orders])
@@ -65,5 +67,6 @@ def build_and_check(
         sent_client_order_ids=facts.sent_client_order_ids,
         base_currency=params.base_currency,
         fx_rates=params.fx_rates,
+        now=now,
     )
     return result, evaluate_risk(result.orders, ctx, rules)

@@ -272,3 +272,23 @@ def session_days(first: date, last: date, calendar: str = DEFAULT_CALENDAR) -> l
             days.append(day)
         day += timedelta(days=1)
     return days
+def sessions_between(start: date, end: date, calendar: str = DEFAULT_CALENDAR) -> list[date]:
+    """The calendar's session days from ``start`` to ``end`` inclusive (a backtest's walk): the
+    same days as :func:`session_days`."""
+    return session_days(start, end, calendar)
+
+
+def regular_sessions(start: date, end: date, calendar: str = DEFAULT_CALENDAR) -> dict[date, Session]:
+    """Every regular session from ``start`` to ``end`` at once (one vectorised look at the
+    calendar's schedule: a backtest asks for thousands); days outside the calendar's years are
+    left out (``regular_session`` answers them)."""
+    import pandas as pd
+
+    cal = _calendar(calendar)
+    first, last = max(pd.Timestamp(start), cal.first_session), min(pd.Timestamp(end), cal.last_session)
+    if first > last:
+        return {}
+    with _quiet():
+        schedule = cal.schedule.loc[first:last]
+    return {day.date(): Session(opened.to_pydatetime(), closed.to_pydatetime())
+            for day, opened, closed in zip(schedule.index, schedule["open"], schedule["close"], strict=True)}

@@ -553,3 +553,22 @@ class TrailPortfolioSnapshot(Base):
     cash: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     equity: Mapped[Decimal] = mapped_column(Money(), nullable=False)
     realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+
+
+class Backtest(Base):
+    """One backtest (services.backtest): its inputs (``params``: prices source, snapshots, fill,
+    costs, builder), its state, and its results per project and in total (``results``: metrics,
+    the daily equity, the rebalances with their run ids, the orders risk blocked). The rebalances
+    themselves are ordinary runs of mode ``backtest`` whose orders and positions carry the account
+    ``BACKTEST-<id>-<project id>``; their plans and events are the decision trail."""
+
+    __tablename__ = "backtests"
+    __table_args__ = _table_args()
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")  # running, done, canceled, failed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    params: Mapped[dict | None] = mapped_column(JSONDoc())
+    results: Mapped[dict | None] = mapped_column(JSONDoc())
+    message: Mapped[str | None] = mapped_column(Text)

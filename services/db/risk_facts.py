@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from services.core.pipeline import RiskFacts
 from services.core.risk import trading_day_start
-from services.db.models import TradeOrder
+from services.db.models import TradeOrder, TradeRun
 from services.db.repositories.settings import SettingsRepository
-from services.domain import OrderState
+from services.db.scope import not_backtest
+from services.domain import OrderState, TradingState
 
 
 def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, now: datetime | None = None) -> RiskFacts:
@@ -20,10 +21,27 @@ def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, n
     they never went out), and which of ``client_order_ids`` exist already (a rerun must not
     resend them)."""
     orders_today = session.scalar(select(func.count(TradeOrder.id)).where(
-        TradeOrder.created_at >= trading_day_start(now), TradeOrder.status != OrderState.BLOCKED)) or 0
+        TradeOrder.created_at >= trading_day_start(now), TradeOrder.status != OrderState.BLOCKED,
+        not_backtest(TradeOrder.account))) or 0  # a backtest's orders never count against the account
+    return RiskFacts(SettingsRepository(session).trading_state(), int(orders_today), _existing(session, client_order_ids))
+
+
+def load_backtest_risk_facts(session: Session, run: TradeRun, account: str, client_order_ids: Iterable[str] = ()) -> RiskFacts:
+    """The facts of a backtest's run: its simulated books trade whatever the live trading state
+    is (a HALT stops the broker, not a simulation), and its day's orders are the orders of the
+    same simulated account on the run's simulated trade date (the real clock means nothing here)."""
+    orders_today = session.scalar(
+        select(func.count(TradeOrder.id)).join(TradeRun, TradeOrder.run_id == TradeRun.id).where(
+            TradeOrder.account == account, TradeRun.trade_date == run.trade_date,
+            TradeOrder.status != OrderState.BLOCKED)) or 0
+    return RiskFacts(TradingState.ACTIVE, int(orders_today), _existing(session, client_order_ids))
+
+
+def _existing(session: Session, client_order_ids: Iterable[str]) -> frozenset[str]:
+    """Which of these client order ids exist already (a rerun must not resend them)."""
     ids = list(dict.fromkeys(client_order_ids))
     sent: set[str] = set()
     for start in range(0, len(ids), 500):  # keep IN lists short on both databases
         sent.update(session.scalars(select(TradeOrder.client_order_id).where(
             TradeOrder.client_order_id.in_(ids[start:start + 500]))).all())
-    return RiskFacts(SettingsRepository(session).trading_state(), int(orders_today), frozenset(sent))
+    return frozenset(sent)

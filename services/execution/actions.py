@@ -33,6 +33,7 @@ from services.domain import (
     Side,
     TradeMode,
     TradingState,
+    is_backtest_account,
     is_live_token,
 )
 
@@ -153,7 +154,8 @@ class OrderActions:
         account = self.provider.account
         with self.db.session() as session:
             return [to_order_record(o) for o in OrderRepository(session).list_working()
-                    if (not account or o.account in (None, account)) and o.status is not OrderState.SENDING]
+                    if (o.account in (None, account) if account else not is_backtest_account(o.account))
+                    and o.status is not OrderState.SENDING]
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:

@@ -32,6 +32,7 @@ from sqlalchemy import or_, select
 
 from services.core.ib_codes import CodeClass, classify
 from services.db.models import Position, TradeFill, TradeOrder
+from services.db.scope import not_backtest
 from services.domain import WORKING_ORDER_STATES, OrderState
 
 from .audit import audit
@@ -288,7 +289,7 @@ class Reconciler:
         columns = (TradeOrder.client_order_id, TradeOrder.ib_perm_id, TradeOrder.status)
         with self.db.session() as session:
             rows = list(session.execute(select(*columns).where(TradeOrder.status.in_(
-                [s for s in OrderState if not s.is_terminal]))).all())
+                [s for s in OrderState if not s.is_terminal]), not_backtest(TradeOrder.account))).all())
             for chunk in _chunks(sorted(refs)):
                 rows += session.execute(select(*columns).where(TradeOrder.client_order_id.in_(chunk))).all()
             for chunk in _chunks(sorted(perms)):
@@ -324,6 +325,7 @@ class Reconciler:
         query = (select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id, TradeOrder.claimed_by,
                         TradeOrder.status)
                  .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False)))
+        query = query.where(not_backtest(TradeOrder.account))  # a backtest's orders were never at any broker
         if self.provider.account:
             # Only this account's orders: a paper session must never close a live account's orders
             # because the paper login does not list them.

@@ -37,6 +37,7 @@ from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import OrderRepository, SettingsRepository
+from services.db.scope import not_backtest
 from services.domain import EventSource, OrderState, TradeMode, TradingState, is_live_token
 
 from .audit import audit, os_user
@@ -244,7 +245,7 @@ class AutoRecovery:
         recent = or_(TradeRun.trade_date == trading_day(now),
                      TradeOrder.run_id.is_(None) & (TradeOrder.created_at >= now - MANUAL_LOOKBACK))
         query = (select(TradeOrder).join(TradeRun, TradeOrder.run_id == TradeRun.id, isouter=True)
-                 .where(TradeOrder.is_external.is_(False), TradeOrder.created_at <= cutoff, recent,
+                 .where(TradeOrder.is_external.is_(False), TradeOrder.created_at <= cutoff, recent, not_backtest(TradeOrder.account),
                         or_(never_sent, unacknowledged, closed))
                  .order_by(TradeOrder.id))
         if self.provider.account:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from services.core.order_state import EventKind
 from services.db.models import TradeOrder
 from services.db.repositories.settings import SettingsRepository
-from services.domain import EventSource, OrderState, TradingState
+from services.domain import EventSource, OrderState, TradeMode, TradingState
 
 from .errors import ExecutionError, NotConnected
 from .lease import Lease, LeaseManager
@@ -162,7 +162,8 @@ class OrderSender:
     def _sendable(self, client_order_ids: list[str]) -> tuple[bool, set[str]]:
         """(trading halted, the orders of these that are still NEW and unsent)."""
         with self.db.session() as session:
-            if SettingsRepository(session).trading_state() is TradingState.HALTED:
+            # a HALT stops what goes to the broker; a backtest's simulated broker is not one
+            if SettingsRepository(session).trading_state() is TradingState.HALTED and not TradeMode(self.provider.mode).simulated:
                 return True, set()
             return False, set(session.scalars(
                 select(TradeOrder.client_order_id).where(

@@ -46,7 +46,9 @@ class RunServiceBase:
         self._executing: set[int] = set()
         self._halt_requested = False
         self.clock = clock or (lambda: datetime.now(UTC))  # the trading date, the market-health gate
-        self.health = health  # the market-health gate before a run sends (None: not checked)
+        # the market-health gate before a run sends (None: not checked); a backtest has no market
+        # to be healthy (its provider's mode is BACKTEST, and only backtest runs go through it)
+        self.health = None if TradeMode(provider.mode).simulated else health
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)

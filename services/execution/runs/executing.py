@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from services.core.plans import Plan, price_moves
 from services.db.models import TradeOrder
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
-from services.domain import OrderState, RunStatus, TradingState
+from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
 from ..errors import BadInput, BrokerError, MarketUnhealthy, PlanRefused, Refused, RiskBlocked, TradingHalted
@@ -127,6 +127,10 @@ class RunExecution(RunPlanning):
 
     async def check_plan(self, plan: Plan) -> None:
         """Raise ``PlanRefused`` naming what is wrong when the plan may no longer be sent."""
+        if TradeMode(plan.mode).simulated:
+            # a backtest's plan is sent at the simulated moment it was built, on the bars' prices:
+            # there is no real-time age and no market that moved since
+            return
         max_age, max_move = await self._db(self._plan_limits)
         age = plan.age_seconds(datetime.now(UTC))
         if age > max_age:
@@ -180,6 +184,8 @@ class RunExecution(RunPlanning):
             self._executing.discard(run_id)
 
     async def _refuse_if_halted(self) -> None:
+        if TradeMode(self.provider.mode).simulated:
+            return  # a HALT stops the broker; a backtest replays history with no broker
         if await self._db(self._trading_state) is TradingState.HALTED:
             raise TradingHalted("trading is HALTED: resume before executing")
 

@@ -17,7 +17,7 @@ from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import ProjectRepository, RunRepository, SettingsRepository, SnapshotRepository
 from services.db.repositories.trail import TrailRepository
-from services.db.risk_facts import load_risk_facts
+from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.domain import OrderType, TradeMode
 
 from ..audit import audit
@@ -111,7 +111,7 @@ class RunPlanning(RunServiceBase):
         prices_raw = await self.provider.market_prices(listings) if listings else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
         quote_info = getattr(self.provider, "quote_info", {})
-        now = datetime.now(UTC)
+        now = self.clock()  # a backtest's prices are seen at its simulated moment
         price_refs = {s: PriceRef(p, *quote_info.get(s, (now, "live"))) for s, p in prices.items()}
         fx = await self.provider.exchange_rates()
         if portfolio_value is None:
@@ -160,12 +160,21 @@ class RunPlanning(RunServiceBase):
             params = self._build_params(run, portfolio_value, SettingsRepository(session).installation_id(), fx)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
                               i.get("primary_exchange") or "") for i in items]
+            mode = TradeMode(run.mode)
+            if mode.simulated:
+                account = self.provider.account
+
+                def facts(ids):
+                    return load_backtest_risk_facts(session, run, account, ids)
+            else:
+                def facts(ids):
+                    return load_risk_facts(session, ids)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
-                facts=lambda ids: load_risk_facts(session, ids), price_times={s: r.time for s, r in price_refs.items()},
+                facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
                 price_kinds={s: r.kind for s, r in price_refs.items()},
-                allow_delayed=TradeMode(run.mode) is TradeMode.PAPER
+                allow_delayed=mode is not TradeMode.LIVE
                 or bool(SettingsRepository(session).execution().get("allow_delayed_prices_live")))
             stored = dict(run.params or {})
             stored.update({

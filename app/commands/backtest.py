@@ -1,0 +1,116 @@
+"""`trading-console backtest`: dated snapshots replayed through the one engine against daily bars.
+
+    trading-console backtest --prices FILE | --from-broker [--ib-port P ...] --snapshots PATH
+        [--project NAME]... --initial-cash C --fill close|next-open --slippage-bps N
+        --commission SPEC --rounding floor|nearest --lot-size N --cash-buffer PCT
+        [--from DATE] [--to DATE] [--json]
+
+Every rebalance is an ordinary run of mode ``backtest`` (builder, risk rules, frozen plan, order
+state machine, writer, positions book) on a simulated account per project; nothing reaches a
+broker and nothing shows in paper or live views. Exit 0 when it ran, 2 for bad input (every
+problem on stderr), 5 for a database failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.commands.db import run_guarded
+from services.urls import redact_url
+
+
+def register(subparsers) -> None:
+    from app.commands.execution import _connection_options
+
+    parser = subparsers.add_parser("backtest", help="replay dated snapshots through the engine against daily bars")
+    source = parser.add_argument_group("inputs")
+    source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] or Parquet")
+    source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")
+    source.add_argument("--snapshots", default=None, metavar="PATH",
+                        help="a folder of snapshot files with an ISO date in their names, or one CSV date,symbol,weight[,project]; "
+                             "without it the projects' stored snapshots")
+    source.add_argument("--project", action="append", default=[], metavar="NAME",
+                        help="backtest this project (repeatable; default every project in the snapshots)")
+    sim = parser.add_argument_group("simulated broker")
+    sim.add_argument("--initial-cash", default="100000", metavar="C", help="each project's starting cash (default 100000)")
+    sim.add_argument("--fill", default="close", metavar="close|next-open",
+                     help="fill at the snapshot day's close (default) or the next session's open")
+    sim.add_argument("--slippage-bps", default="0", metavar="N", help="fill price worse by N basis points (default 0)")
+    sim.add_argument("--commission", default="none", metavar="SPEC",
+                     help="none (default), per-share=R[,min=M][,max-pct=P], ib-fixed or ib-tiered")
+    builder = parser.add_argument_group("order builder")
+    builder.add_argument("--rounding", default="floor", metavar="floor|nearest", help="shares per target (default floor)")
+    builder.add_argument("--lot-size", default="1", metavar="N", help="shares per lot (default 1)")
+    builder.add_argument("--cash-buffer", default="0", metavar="PCT", help="percent of the equity kept as cash (default 0)")
+    builder.add_argument("--keep-unlisted", action="store_true",
+                         help="keep holdings absent from a snapshot (default: a snapshot is the whole portfolio)")
+    builder.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE",
+                         help="override a risk limit (NAME=off switches it off)")
+    parser.add_argument("--from", dest="start", default=None, metavar="DATE", help="first day (default the first snapshot's)")
+    parser.add_argument("--to", dest="end", default=None, metavar="DATE", help="last day (default the last day with prices)")
+    parser.add_argument("--json", action="store_true", help="one JSON object: run_id and, per project, the results")
+    _connection_options(parser, mode=False)
+    parser.set_defaults(handler=_backtest)
+
+
+def _backtest(args: argparse.Namespace, settings) -> int:
+    from services.backtest.requests import BacktestRequest, BadBacktest, as_json, prepare, run_backtest
+    from services.db import Database, migrate
+
+    url = settings.effective_db_url
+    problems: list[str] = []
+    if args.from_broker and args.prices:
+        problems.append("give either --prices FILE or --from-broker, not both")
+    if args.from_broker and not args.prices:
+        problems.append("--from-broker: the broker's price history is not wired to backtests yet; give --prices FILE")
+    request = BacktestRequest(
+        prices=args.prices, snapshots=args.snapshots, projects=tuple(args.project), initial_cash=args.initial_cash,
+        fill=args.fill, slippage_bps=args.slippage_bps, commission=args.commission, rounding=args.rounding,
+        lot_size=args.lot_size, cash_buffer_pct=args.cash_buffer, liquidate_unlisted=not args.keep_unlisted,
+        start=args.start, end=args.end, risk_overrides=tuple(args.risk))
+
+    def action() -> int:
+        if migrate.current(url) is None:
+            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        database = Database(url)
+        try:
+            try:
+                prepared = prepare(database, request)
+            except BadBacktest as exc:
+                problems.extend(exc.problems)
+            if problems:
+                for problem in problems:
+                    print(f"trading-console: {problem}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            outcome = asyncio.run(run_backtest(database, prepared))
+        finally:
+            database.dispose()
+        if args.json:
+            print(json.dumps(as_json(outcome), indent=2))
+        else:
+            _print_table(outcome)
+        return EXIT_OK
+
+    return run_guarded(url, action)
+
+
+def _print_table(outcome) -> None:
+    rows = [("PROJECT", "FINAL EQUITY", "RETURN", "CAGR", "VOL", "SHARPE", "MAX DD", "TURNOVER", "COMMISSIONS",
+             "ORDERS", "FILLS", "BLOCKED")]
+    for name, p in [*outcome.projects.items(), ("(total)", outcome.total)]:
+        rows.append((name, f"{float(p['final_equity']):,.2f}", f"{p['total_return']:.2%}", f"{p['cagr']:.2%}",
+                     f"{p['volatility']:.2%}", f"{p['sharpe']:.2f}", f"{p['max_drawdown']:.2%}", f"{p['turnover']:.2f}",
+                     f"{float(p['commissions']):,.2f}", str(p["orders"]), str(p["fills"]), str(len(p["risk_blocked"]))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    print(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days")
+    for row in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    for name, p in outcome.projects.items():
+        for block in p["risk_blocked"][:20]:
+            print(f"blocked {name} {block['day']} run {block['run_id']}: {block['code']}: {block['message']}")

@@ -1,0 +1,86 @@
+"""The Backtest panel's controller: the form's values checked by the service (every problem
+shown), the backtest run on a worker thread with its own event loop (the window stays
+responsive; the engine's database work never touches the GUI thread), progress marshalled back
+to the panel, Cancel honoured after the current day, results drawn."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import date
+
+from app.tasks import TaskRunner
+from services.backtest.requests import (
+    BacktestRequest,
+    BadBacktest,
+    prepare,
+    project_names,
+    rebalance_trail,
+    run_backtest,
+)
+from services.backtest.runner import BacktestOutcome
+
+
+class BacktestController:
+    def __init__(self, view, db, runner: TaskRunner, *, actor: str = "backtest",
+                 status: Callable[[str], None] | None = None) -> None:
+        self.view = view
+        self.db = db
+        self.runner = runner
+        self.actor = actor
+        self.status = status or (lambda _text: None)
+        self._cancel = threading.Event()
+        self.last_outcome: BacktestOutcome | None = None
+        self.last_trail: list[str] = []
+        self.days_seen = 0  # progress reports received (tests)
+        view.run_requested.connect(self._on_run)
+        view.cancel_requested.connect(self.cancel)
+        view.rebalance_activated.connect(self._on_rebalance)
+
+    async def load(self) -> None:
+        self.view.set_projects(await asyncio.to_thread(project_names, self.db))
+
+    def _on_run(self, values: dict) -> None:
+        self.runner.run(self.run(values), what="Backtest")
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.view.show_status("canceling after the current day…")
+
+    async def run(self, values: dict):
+        view = self.view
+        self._cancel.clear()
+        view.set_running(True)
+        try:
+            try:
+                prepared = await asyncio.to_thread(prepare, self.db, BacktestRequest(**values))
+            except BadBacktest as exc:
+                view.show_problems(exc.problems)
+                return None
+            loop = asyncio.get_running_loop()
+
+            def progress(done: int, total: int, day: date) -> None:  # on the backtest's thread
+                loop.call_soon_threadsafe(self._progress, done, total, day.isoformat())
+
+            outcome = await asyncio.to_thread(asyncio.run, run_backtest(self.db, prepared, progress=progress,
+                                                                        cancel=self._cancel.is_set, actor=self.actor))
+            self.last_outcome = outcome
+            view.show_results(outcome.projects, outcome.total)
+            view.show_status(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days")
+            self.status(f"Backtest {outcome.backtest_id} {outcome.status}")
+            return outcome
+        finally:
+            view.set_running(False)
+
+    def _progress(self, done: int, total: int, day: str) -> None:
+        self.days_seen = done
+        self.view.set_progress(done, total, day)
+
+    def _on_rebalance(self, run_id: int) -> None:
+        self.runner.run(self.show_trail(run_id), what="Decision trail")
+
+    async def show_trail(self, run_id: int) -> list[str]:
+        self.last_trail = await asyncio.to_thread(rebalance_trail, self.db, run_id)
+        self.view.show_trail(f"Rebalance run {run_id}", self.last_trail)
+        return self.last_trail

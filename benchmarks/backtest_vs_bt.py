@@ -1,0 +1,193 @@
+"""Backtest on the one engine against ``bt`` on the same data and rules, in the same run.
+
+    python3 dev.py bench backtest_vs_bt [--symbols=500] [--years=10] [--double] [--db=PATH]
+
+Generated daily bars (a random walk per symbol, two-decimal prices) for ``--symbols`` symbols
+over ``--years`` years, written to a CSV file; monthly rebalancing of 8-15 names at equal
+weights; fills at the close, whole shares rounded down, IB fixed commissions; our decision trail
+(runs, frozen plans, orders, order events, fills, positions) stored in a fresh SQLite file.
+Timed separately for both: loading the price file (a columnar reader: pyarrow when installed,
+else pandas' C reader) into what each backtester needs, and the backtest itself (ours: from
+prices in memory to the results stored). ``--double`` runs again with twice the symbols to show
+how the time grows. The numbers are printed, not asserted; the final equities are printed side
+by side (they agree within a fraction of a percent: bt reserves commissions when sizing a buy,
+our builder does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import tempfile
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+INITIAL_CASH = Decimal(1_000_000)
+# the engine's default risk limits are a live account's (25,000 per order); a ten-year backtest of
+# a growing 1,000,000 account lifts the per-order ones, everything else is checked as live
+RISK = ("max_order_notional=100000000", "max_order_quantity=10000000")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench backtest_vs_bt", description=" ".join((__doc__ or "").strip().split("\n\n")[0].split()))
+    parser.add_argument("--symbols", type=int, default=500, help="symbols with daily bars (default 500)")
+    parser.add_argument("--years", type=int, default=10, help="years of daily bars (default 10)")
+    parser.add_argument("--double", action="store_true", help="run again with twice the symbols (the scaling)")
+    parser.add_argument("--db", default=None, help="SQLite file for our trail (default a temporary file)")
+    return parser
+
+
+def generate(path: Path, symbols: int, years: int, seed: int = 7):
+    """The bar file and the monthly snapshots (not timed)."""
+    import numpy as np
+    import pandas as pd
+
+    from services.backtest.inputs import DatedSnapshot
+    from services.core.snapshots import SnapshotItem
+    from services.core.trading_hours import sessions_between
+
+    end = date(2024, 12, 31)
+    days = sessions_between(date(end.year - years + 1, 1, 1), end)
+    rng = np.random.default_rng(seed)
+    names = [f"S{i:04d}" for i in range(symbols)]
+    start = rng.uniform(20, 200, symbols)
+    steps = rng.normal(rng.uniform(-0.0002, 0.0006, symbols), rng.uniform(0.008, 0.02, symbols), (len(days), symbols))
+    closes = np.maximum(np.round(start * np.exp(np.cumsum(steps, axis=0)), 2), 1.0)
+    opens = np.maximum(np.round(closes * np.exp(rng.normal(0, 0.004, closes.shape)), 2), 1.0)
+    frame = pd.DataFrame({
+        "date": np.repeat(np.array([d.isoformat() for d in days]), symbols),
+        "symbol": np.tile(np.array(names), len(days)),
+        "open": opens.ravel(), "high": np.maximum(opens, closes).ravel(), "low": np.minimum(opens, closes).ravel(),
+        "close": closes.ravel(), "volume": 1_000_000,
+    })
+    frame.to_csv(path, index=False, float_format="%.2f")
+    picker = np.random.default_rng(seed + 1)
+    snapshots, month = [], None
+    for day in days:
+        if (day.year, day.month) == month:
+            continue
+        month = (day.year, day.month)
+        count = int(picker.integers(8, 16))
+        chosen = sorted(picker.choice(names, count, replace=False).tolist())
+        weight = (Decimal(1) / count).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
+        items = tuple(SnapshotItem(s, weight, n + 2) for n, s in enumerate(chosen))
+        snapshots.append(DatedSnapshot(day, "bench", f"bench-{day.isoformat()}.csv", f"bench-{day.isoformat()}", items))
+    return snapshots, len(days)
+
+
+def read_columns(path: Path):
+    """The price file through a columnar reader: (dates, symbols, opens, closes) as arrays."""
+    import pandas as pd
+
+    if importlib.util.find_spec("pyarrow") is not None:
+        frame = pd.read_csv(path, usecols=["date", "symbol", "open", "close"], engine="pyarrow")
+        return frame, "pyarrow"
+    return pd.read_csv(path, usecols=["date", "symbol", "open", "close"], engine="c"), "pandas (C engine)"
+
+
+def load_ours(path: Path):
+    import pandas as pd
+
+    from services.backtest.prices import PriceBook
+
+    frame, reader = read_columns(path)
+    frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    columns = {}
+    for symbol, group in frame.groupby("symbol", sort=False):
+        group = group.sort_values("date")
+        columns[str(symbol)] = (group["date"].tolist(), group["open"].to_numpy(), group["close"].to_numpy())
+    return PriceBook.from_columns(columns), reader
+
+
+def load_bt(path: Path):
+    import pandas as pd
+
+    frame, _ = read_columns(path)
+    data = frame.pivot(index="date", columns="symbol", values="close")
+    data.index = pd.DatetimeIndex(data.index)
+    return data
+
+
+def ib_fixed(quantity: float, price: float) -> float:
+    """services.core.commissions.FixedCommission in floats, for bt."""
+    shares = abs(quantity)
+    return 0.0 if shares == 0 else min(max(shares * 0.005, 1.0), shares * price * 0.01)
+
+
+def run_bt(data, snapshots) -> tuple[float, float]:
+    import bt
+    import pandas as pd
+
+    weights = pd.DataFrame(0.0, index=pd.DatetimeIndex([s.day for s in snapshots]), columns=data.columns)
+    for snap in snapshots:
+        for item in snap.items:
+            weights.loc[pd.Timestamp(snap.day), item.symbol] = float(item.weight)
+    t0 = time.perf_counter()
+    strategy = bt.Strategy("bench", [bt.algos.WeighTarget(weights), bt.algos.Rebalance()])
+    test = bt.Backtest(strategy, data, initial_capital=float(INITIAL_CASH), integer_positions=True, commissions=ib_fixed,
+                       progress_bar=False)
+    bt.run(test)
+    return time.perf_counter() - t0, float(test.strategy.values.iloc[-1])
+
+
+def run_ours(prices, snapshots, db_path: Path) -> tuple[float, dict]:
+    from services.backtest.costs import FillAt
+    from services.backtest.runner import Backtester, BacktestSpec
+    from services.db import Database, migrate
+
+    url = f"sqlite:///{db_path}"
+    migrate.upgrade(url)
+    database = Database(url)
+    spec = BacktestSpec(INITIAL_CASH, FillAt.CLOSE, Decimal(0), "ib-fixed",
+                        {"rounding": "floor", "lot_size": Decimal(1), "liquidate_unlisted": True}, RISK)
+    try:
+        t0 = time.perf_counter()
+        outcome = asyncio.run(Backtester(database, prices, snapshots, spec).run())
+        elapsed = time.perf_counter() - t0
+    finally:
+        database.dispose()
+    return elapsed, outcome.projects["bench"]
+
+
+def one_size(symbols: int, years: int, workdir: Path, db: str | None) -> dict:
+    path = workdir / f"bars-{symbols}.csv"
+    t0 = time.perf_counter()
+    snapshots, sessions = generate(path, symbols, years)
+    print(f"-- {symbols} symbols x {sessions} sessions ({symbols * sessions:,} bars, {path.stat().st_size / 1e6:.0f} MB CSV), "
+          f"{len(snapshots)} monthly rebalances of 8-15 names (generated in {time.perf_counter() - t0:.1f} s)", flush=True)
+    t0 = time.perf_counter()
+    prices, reader = load_ours(path)
+    ours_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    data = load_bt(path)
+    bt_load = time.perf_counter() - t0
+    db_path = Path(db) if db else workdir / f"trail-{symbols}.db"
+    if db_path.exists():
+        db_path.unlink()
+    ours_run, project = run_ours(prices, snapshots, db_path)
+    bt_run, bt_equity = run_bt(data, snapshots)
+    ours_equity = float(project["final_equity"])
+    print(f"loading the price file ({reader}): ours {ours_load:6.2f} s   bt {bt_load:6.2f} s")
+    print(f"backtest (prices in memory -> results): ours {ours_run:6.2f} s (trail in SQLite, {db_path.stat().st_size / 1e6:.1f} MB)"
+          f"   bt {bt_run:6.2f} s   ratio ours/bt {ours_run / bt_run:.2f} (goal <= 1.0)")
+    print(f"final equity: ours {ours_equity:,.2f}   bt {bt_equity:,.2f}   difference {100 * (ours_equity / bt_equity - 1):+.3f} %; "
+          f"ours: {project['orders']} orders, {project['fills']} fills, commissions {float(project['commissions']):,.2f}, "
+          f"{len(project['risk_blocked'])} risk blocks", flush=True)
+    return {"ours": ours_run, "bt": bt_run}
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    wall = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
+        first = one_size(args.symbols, args.years, Path(tmp), args.db)
+        if args.double:
+            second = one_size(2 * args.symbols, args.years, Path(tmp), None)
+            print(f"doubling the symbols: ours x{second['ours'] / first['ours']:.2f} (goal <= 2), bt x{second['bt'] / first['bt']:.2f}")
+    print(f"whole command wall time: {time.perf_counter() - wall:.1f} s")
+    return 0

@@ -1,0 +1,290 @@
+"""The backtest's execution provider: the same interface the IB adapter implements
+(``services.execution.provider.ExecutionProvider``), over a simulated account that fills from
+daily bars. Trade runs, the sender, the one writer and the positions book cannot tell it from a
+broker: orders are acknowledged and filled by the same domain events (execution, commission
+report, order status) the IB adapter puts on ``events``.
+
+One provider is one project's simulated account (``BACKTEST-<backtest>-<project>``): its cash,
+its holdings (IB's average cost), its commissions. A market order fills at the session's close
+(``FillAt.CLOSE``: in one closing auction when the backtest closes the day, ``close_day``) or at
+the next session's open (``FillAt.NEXT_OPEN``: acknowledged now, filled when the backtest opens
+that day, ``open_day``), after slippage; a listing with no bar that day is
+canceled at the end of the day like an unfilled DAY order. Prices for a preview are the close
+of the simulated day, seen at the simulated moment; an older close is reported with its own
+time, so the stale-price rule judges it as it would a live quote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from services.core.commissions import ZERO, CommissionModel
+from services.core.contracts import ContractSpec
+from services.core.positions_book import PositionState, apply_fill
+from services.core.trading_hours import NEW_YORK, Session, regular_session, regular_sessions
+from services.domain import Side, TradeMode
+from services.execution.events import (
+    CommissionEvent,
+    ConnectionEvent,
+    ConnectionState,
+    ExecutionEvent,
+    OpenOrderEvent,
+    OrderStatusEvent,
+)
+from services.execution.provider import (
+    BrokerPosition,
+    ConnectionListener,
+    ExecutionProvider,
+    OrderRequest,
+    ReconnectHook,
+)
+
+from .costs import FillAt, slipped
+from .prices import PriceBook
+
+
+class SimClock:
+    """The simulated moment every part of the engine reads (``RunServiceBase.clock``)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    @property
+    def day(self) -> date:
+        return self.moment.astimezone(NEW_YORK).date()
+
+
+_SESSIONS: dict[date, Session] = {}  # the calendar's regular sessions, looked up once (prime_sessions)
+
+
+def prime_sessions(start: date, end: date) -> None:
+    """Look the calendar's sessions of a backtest's window up at once."""
+    _SESSIONS.update(regular_sessions(start, end))
+
+
+def session_moments(day: date) -> tuple[datetime, datetime]:
+    """(the open, the decision moment a minute before the close) of ``day``'s regular session."""
+    session = _SESSIONS.get(day) or regular_session(day)
+    if session is None:  # not a session day: the calendar's walk never gives one; stay sensible
+        return (datetime.combine(day, time(9, 30), NEW_YORK), datetime.combine(day, time(15, 59), NEW_YORK))
+    return session.start, session.end.replace(second=0, microsecond=0) - _MINUTE
+
+
+_MINUTE = datetime(2000, 1, 1, 0, 1) - datetime(2000, 1, 1)
+
+
+@dataclass
+class _Pending:
+    request: OrderRequest
+    order_id: int
+    perm_id: int
+
+
+@dataclass
+class AccountTotals:
+    """What the simulated account did: the results' commissions, turnover and fill count."""
+
+    commissions: Decimal = ZERO
+    traded_value: Decimal = ZERO
+    fills: int = 0
+
+
+class BacktestBroker(ExecutionProvider):
+    """A simulated account filling from bars (see the module's docstring)."""
+
+    def __init__(self, account: str, prices: PriceBook, clock: SimClock, *, cash: Decimal, fill: FillAt,
+                 slippage_bps: Decimal, commission: CommissionModel, order_id_base: int = 1) -> None:
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.account = account
+        self.mode = TradeMode.BACKTEST
+        self.state = ConnectionState.DISCONNECTED
+        self.prices = prices
+        self.clock = clock
+        self.cash = Decimal(cash)
+        self.fill_at = FillAt(fill)
+        self.slippage_bps = Decimal(slippage_bps)
+        self.commission_model = commission
+        self.holdings: dict[str, PositionState] = {}
+        self.totals = AccountTotals()
+        self.quote_info: dict[str, tuple[datetime, str]] = {}
+        self._pending: list[_Pending] = []  # next-open orders waiting for the next session
+        self._at_close: list[_Pending] = []  # close orders waiting for the closing auction
+        self._next_id = order_id_base
+        self._monthly_volume: dict[tuple[int, int], Decimal] = {}
+        self._listeners: list[ConnectionListener] = []
+        self._waiters: list[tuple[Callable[[object], bool], asyncio.Future]] = []
+
+    # ------------------------------------------------------------------ connection
+    def subscribe(self, listener: ConnectionListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def add_resync_hook(self, hook: ReconnectHook) -> None:
+        """Nothing to reconcile: the simulated account is this object, and it never drops."""
+
+    async def connect(self) -> None:
+        self.state = ConnectionState.CONNECTED
+        for listener in list(self._listeners):
+            listener(ConnectionEvent(ConnectionState.CONNECTED, "backtest", self.clock()))
+
+    async def disconnect(self) -> None:
+        self.state = ConnectionState.DISCONNECTED
+
+    @property
+    def is_connected(self) -> bool:
+        return self.state is ConnectionState.CONNECTED
+
+    # ------------------------------------------------------------------ prices and the account
+    async def market_prices(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Decimal | None]:
+        out: dict[str, Decimal | None] = {}
+        now = self.clock()
+        for symbol in symbols:
+            key = symbol.key if isinstance(symbol, ContractSpec) else str(symbol)
+            quote = self.prices.last_quote(key, self.clock.day)
+            if quote is None:
+                out[key] = None
+                continue
+            day, out[key] = quote
+            seen = now if day == self.clock.day else session_moments(day)[1]
+            self.quote_info[key] = (seen, "close")
+        return out
+
+    def equity(self) -> Decimal:
+        """Cash plus the holdings at their last close (the account's NetLiquidation)."""
+        day = self.clock.day
+        value = self.cash
+        for key, state in self.holdings.items():
+            if state.quantity:
+                price = self.prices.last_close(key, day)
+                if price is not None:
+                    value += state.quantity * price
+        return value
+
+    async def net_liquidation(self) -> Decimal | None:
+        return self.equity()
+
+    async def positions(self) -> list[BrokerPosition]:
+        return [BrokerPosition(self.account, key, s.quantity, s.average_cost) for key, s in sorted(self.holdings.items())
+                if s.quantity]
+
+    # ------------------------------------------------------------------ orders
+    async def place_order(self, request: OrderRequest) -> int:
+        order_id, perm_id = self._next_id, 1_000_000_000 + self._next_id
+        self._next_id += 1
+        pending = _Pending(request, order_id, perm_id)
+        if self.fill_at is FillAt.CLOSE:
+            self._at_close.append(pending)  # the closing auction fills it (close_day)
+        else:
+            self._pending.append(pending)
+            # after the sender recorded the order as sent (it does so right after this returns):
+            # a broker's answers always come after its placeOrder
+            acknowledged: list[object] = [self._status(pending, "Submitted", ZERO, None, self.clock())]
+            asyncio.get_running_loop().call_soon(self._emit_all, acknowledged)
+        return order_id
+
+    def close_day(self) -> int:
+        """The session closes: market orders placed for the close fill at the day's close (one
+        batch of answers, as a closing auction reports), or are canceled when their listing has
+        no bar that day. Returns how many orders were waiting."""
+        waiting, self._at_close = self._at_close, []
+        moment = self.clock()
+        events: list[object] = []
+        for pending in waiting:
+            close = self.prices.close_on(pending.request.spec.key, self.clock.day)
+            events.extend(self._fill(pending, close, moment) if close is not None
+                          else [self._status(pending, "Cancelled", ZERO, None, moment)])
+        self._emit_all(events)
+        return len(waiting)
+
+    def open_day(self, day: date) -> int:
+        """The session ``day`` opens: orders waiting for it fill at its open (or are canceled when
+        their listing has no bar that day). Returns how many orders were waiting."""
+        waiting, self._pending = self._pending, []
+        opened = session_moments(day)[0]
+        for pending in waiting:
+            price = self.prices.open_on(pending.request.spec.key, day)
+            self._emit_all(self._fill(pending, price, opened) if price is not None
+                           else [self._status(pending, "Cancelled", ZERO, None, opened)])
+        return len(waiting)
+
+    def _fill(self, pending: _Pending, price: Decimal, moment: datetime) -> list[object]:
+        request = pending.request
+        side = Side(request.side)
+        quantity = Decimal(request.quantity)
+        price = slipped(price, side, self.slippage_bps)
+        month = (moment.year, moment.month)
+        commission = Decimal(self.commission_model.commission(
+            quantity, price, monthly_volume=self._monthly_volume.get(month, ZERO), side=side))
+        self._monthly_volume[month] = self._monthly_volume.get(month, ZERO) + quantity
+        key = request.spec.key
+        self.holdings[key], _ = apply_fill(self.holdings.get(key, PositionState()), side.sign * quantity, price, commission)
+        self.cash -= side.sign * quantity * price + commission
+        self.totals.commissions += commission
+        self.totals.traded_value += quantity * price
+        self.totals.fills += 1
+        exec_id = f"BT{self.account[len('BACKTEST-'):]}.{pending.order_id:08d}.01"
+        execution = ExecutionEvent(
+            exec_id=exec_id, ib_order_id=pending.order_id, perm_id=pending.perm_id, client_id=0,
+            order_ref=request.client_order_id, account=self.account, symbol=request.symbol, side=str(side),
+            shares=quantity, price=price, time=moment, exchange="BACKTEST", currency=request.spec.currency,
+            cum_qty=quantity, avg_price=price)
+        return [execution, CommissionEvent(exec_id, commission, request.spec.currency),
+                self._status(pending, "Filled", quantity, price, moment)]
+
+    def _status(self, pending: _Pending, status: str, filled: Decimal, price: Decimal | None, moment: datetime) -> OrderStatusEvent:
+        quantity = Decimal(pending.request.quantity)
+        return OrderStatusEvent(ib_order_id=pending.order_id, perm_id=pending.perm_id, client_id=0, status=status,
+                                filled=filled, remaining=quantity - filled, avg_fill_price=price, last_fill_price=price,
+                                order_ref=pending.request.client_order_id, time=moment)
+
+    def _emit_all(self, events: list[object]) -> None:
+        for event in events:
+            self.events.put_nowait(event)
+            for predicate, future in list(self._waiters):
+                if not future.done() and predicate(event):
+                    future.set_result(event)
+            self._waiters = [(p, f) for p, f in self._waiters if not f.done()]
+
+    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int:
+        from services.execution.errors import BrokerError
+
+        raise BrokerError(f"order {client_order_id}: a backtest's orders cannot be modified", code="not_modifiable")
+
+    async def cancel_order(self, client_order_id: str, ib_order_id: int | None = None) -> None:
+        for pending in [p for p in self._pending if p.request.client_order_id == client_order_id]:
+            self._pending.remove(pending)
+            self._emit_all([self._status(pending, "Cancelled", ZERO, None, self.clock())])
+
+    async def cancel_all(self) -> None:
+        for pending in list(self._pending):
+            await self.cancel_order(pending.request.client_order_id)
+
+    # ------------------------------------------------------------------ reconciliation queries
+    async def open_orders(self) -> list[OpenOrderEvent]:
+        return [OpenOrderEvent(p.order_id, p.perm_id, 0, p.request.client_order_id, self.account, p.request.symbol,
+                               str(p.request.side), Decimal(p.request.quantity), str(p.request.order_type),
+                               p.request.limit_price, "Submitted") for p in self._pending]
+
+    async def completed_orders(self) -> list[OpenOrderEvent]:
+        return []
+
+    async def executions(self, since: datetime | None = None) -> list[ExecutionEvent]:
+        return []
+
+    def expect(self, predicate: Callable[[object], bool]) -> asyncio.Future:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        return future
+
+    async def wait_for(self, predicate: Callable[[object], bool], timeout: float) -> object | None:
+        try:
+            return await asyncio.wait_for(self.expect(predicate), timeout)
+        except TimeoutError:
+            return None

@@ -1,0 +1,63 @@
+"""Fill prices and commissions of the simulated broker: ``--fill close|next-open``,
+``--slippage-bps N`` and ``--commission none | per-share=R,min=M,max-pct=P | ib-fixed | ib-tiered``
+(the IB models of ``services.core.commissions``; ``per-share`` is the fixed model with its own
+numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from services.core.commissions import ZERO, CommissionModel, FixedCommission, TieredCommission
+from services.domain import Side
+
+BPS = Decimal(10_000)
+HUNDRED = Decimal(100)
+
+
+class FillAt(StrEnum):
+    CLOSE = "close"  # the snapshot day's close
+    NEXT_OPEN = "next-open"  # the next trading day's open
+
+
+@dataclass(frozen=True, slots=True)
+class NoCommission:
+    def commission(self, quantity: Decimal, price: Decimal, *, monthly_volume: Decimal = ZERO,
+                   side: Side | None = None) -> Decimal:
+        return ZERO
+
+
+def parse_commission(spec: str) -> CommissionModel:
+    """The model a ``--commission`` text names; ``ValueError`` with the reason otherwise."""
+    text = (spec or "").strip().lower()
+    if text == "none":
+        return NoCommission()
+    if text == "ib-fixed":
+        return FixedCommission()
+    if text == "ib-tiered":
+        return TieredCommission()
+    if text.startswith("per-share="):
+        parts: dict[str, str] = {}
+        for item in text.split(","):
+            name, sep, value = item.partition("=")
+            if not sep or name.strip() not in ("per-share", "min", "max-pct"):
+                raise ValueError(f"commission {spec!r}: {item!r} is not per-share=R, min=M or max-pct=P")
+            parts[name.strip()] = value.strip()
+        try:
+            numbers = {k: Decimal(v) for k, v in parts.items()}
+        except InvalidOperation:
+            raise ValueError(f"commission {spec!r}: the rates must be numbers") from None
+        if any(not v.is_finite() or v < 0 for v in numbers.values()):
+            raise ValueError(f"commission {spec!r}: the rates must be zero or positive")
+        return FixedCommission(per_share=numbers["per-share"], minimum=numbers.get("min", ZERO),
+                               max_ratio=numbers.get("max-pct", HUNDRED) / HUNDRED)
+    raise ValueError(f"commission {spec!r}: use none, per-share=R[,min=M][,max-pct=P], ib-fixed or ib-tiered")
+
+
+def slipped(price: Decimal, side: Side, slippage_bps: Decimal) -> Decimal:
+    """The fill price after slippage: buys pay more, sales get less."""
+    if not slippage_bps:
+        return price
+    factor = slippage_bps / BPS
+    return price * (1 + factor) if side is Side.BUY else price * (1 - factor)

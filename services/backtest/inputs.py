@@ -1,0 +1,154 @@
+"""The backtest's dated snapshots: a folder of snapshot files whose names contain an ISO date,
+one CSV ``date,symbol,weight[,project]`` (other snapshot columns allowed), or the snapshots
+already stored for a project (dated by the ISO date in their file name, else the day they were
+stored). Files are validated exactly as a snapshot import is (``services.core.snapshots``): every
+problem with its file and line, nothing used when there is any."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from services.core.snapshots import SnapshotItem, parse_snapshot_file, parse_snapshot_text
+from services.core.trading_hours import NEW_YORK
+from services.db.limits import snapshot_limits
+
+ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+DEFAULT_PROJECT = "backtest"
+
+
+@dataclass(frozen=True, slots=True)
+class DatedSnapshot:
+    day: date
+    project: str
+    source_name: str
+    content_hash: str
+    items: tuple[SnapshotItem, ...]
+    snapshot_id: int | None = None  # already stored (the project's own snapshots)
+
+
+class SnapshotInputError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def date_in_name(name: str) -> date | None:
+    for match in ISO_DATE.finditer(name):
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            continue
+    return None
+
+
+def read_snapshots(path: str | Path, projects: list[str] | None = None) -> list[DatedSnapshot]:
+    """The dated snapshots at ``path`` (a folder or one dated CSV), for ``projects`` (a file
+    without a project column belongs to the only project named, else to ``backtest``). Raises
+    ``SnapshotInputError`` listing every problem."""
+    path = Path(path)
+    projects = list(projects or [])
+    if path.is_dir():
+        found = _read_folder(path, projects)
+    elif path.is_file():
+        found = _read_dated_csv(path, projects)
+    else:
+        raise SnapshotInputError([f"{path}: no such file or folder"])
+    if projects:
+        found = [s for s in found if s.project in projects]
+        absent = [p for p in projects if not any(s.project == p for s in found)]
+        if absent and any(s.project for s in found):
+            raise SnapshotInputError([f"{path}: no snapshot of project {p!r}" for p in absent])
+    if not found:
+        raise SnapshotInputError([f"{path}: no dated snapshot"])
+    return sorted(found, key=lambda s: (s.day, s.project))
+
+
+def _default_project(projects: list[str]) -> str:
+    return projects[0] if len(projects) == 1 else DEFAULT_PROJECT
+
+
+def _read_folder(folder: Path, projects: list[str]) -> list[DatedSnapshot]:
+    problems: list[str] = []
+    found: list[DatedSnapshot] = []
+    project = _default_project(projects)
+    seen: dict[date, str] = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".json")):
+        day = date_in_name(file.name)
+        if day is None:
+            problems.append(f"{file.name}: no ISO date (YYYY-MM-DD) in the file name")
+            continue
+        if day in seen:
+            problems.append(f"{file.name}: a second snapshot for {day} (also {seen[day]})")
+            continue
+        seen[day] = file.name
+        parsed = parse_snapshot_file(file, limits=snapshot_limits())
+        problems.extend(f"{file.name}: {p}" for p in parsed.errors)
+        if parsed.ok:
+            found.append(DatedSnapshot(day, project, file.name, parsed.content_hash, parsed.items))
+    if problems:
+        raise SnapshotInputError(problems)
+    return found
+
+
+def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
+    """One CSV of many snapshots: grouped by (project, date); each group is validated as a
+    snapshot file of its own, its problems named by the line of the whole file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SnapshotInputError([f"{path.name}: cannot be read ({exc})"]) from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    problems: list[str] = []
+    if "date" not in header:
+        raise SnapshotInputError([f"{path.name}: line 1: a dated snapshot CSV needs a date column (date,symbol,weight[,project])"])
+    date_col = header.index("date")
+    project_col = header.index("project") if "project" in header else None
+    kept = [i for i, h in enumerate(header) if i not in (date_col, project_col)]
+    groups: dict[tuple[str, date], list[tuple[int, list[str]]]] = {}
+    default = _default_project(projects)
+    for line, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        cell = row[date_col].strip() if date_col < len(row) else ""
+        try:
+            day = date.fromisoformat(cell)
+        except ValueError:
+            problems.append(f"{path.name}: line {line}, column date: {cell!r} is not an ISO date (YYYY-MM-DD)")
+            continue
+        project = (row[project_col].strip() if project_col is not None and project_col < len(row) else "") or default
+        groups.setdefault((project, day), []).append((line, row))
+    found: list[DatedSnapshot] = []
+    for (project, day), rows in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([header[i] for i in kept])
+        for _line, row in rows:
+            writer.writerow([row[i] if i < len(row) else "" for i in kept])
+        name = f"{path.stem}-{project}-{day.isoformat()}.csv"
+        parsed = parse_snapshot_text(out.getvalue(), "csv", source_name=name, limits=snapshot_limits())
+        for problem in parsed.errors:
+            where = rows[problem.line - 2][0] if problem.line is not None and 2 <= problem.line < len(rows) + 2 else None
+            column = f", column {problem.column}" if problem.column else ""
+            problems.append(f"{path.name}: line {where}{column}: {problem.message}" if where is not None
+                            else f"{path.name}: {project} {day}: {problem.message}")
+        if parsed.ok:
+            found.append(DatedSnapshot(day, project, name, parsed.content_hash, parsed.items))
+    if problems:
+        raise SnapshotInputError(problems)
+    return found
+
+
+def stored_day(source_file: str, created_at) -> date:
+    """A stored snapshot's date: the ISO date in its file name, else the New York day it was stored."""
+    return date_in_name(source_file) or created_at.astimezone(NEW_YORK).date()
+
+
+def gross(items: tuple[SnapshotItem, ...]) -> Decimal:
+    return sum((abs(i.weight) for i in items), Decimal(0))

@@ -1,0 +1,62 @@
+"""A backtest's results from its daily equity: total return, CAGR, annualised volatility, Sharpe
+ratio (no risk-free rate, 252 sessions a year), maximum drawdown (a negative fraction), turnover
+(traded value over the mean equity). Statistics are floats; money stays Decimal."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from itertools import pairwise
+
+SESSIONS_PER_YEAR = 252
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    initial_equity: Decimal
+    final_equity: Decimal
+    total_return: float
+    cagr: float
+    volatility: float
+    sharpe: float
+    max_drawdown: float
+    turnover: float
+
+    def to_dict(self) -> dict:
+        return {"initial_equity": str(self.initial_equity), "final_equity": str(self.final_equity),
+                "total_return": self.total_return, "cagr": self.cagr, "volatility": self.volatility,
+                "sharpe": self.sharpe, "max_drawdown": self.max_drawdown, "turnover": self.turnover}
+
+
+def drawdowns(values: Sequence[Decimal]) -> list[float]:
+    """Each day's distance below the running peak (0 at a new high, negative below it)."""
+    out: list[float] = []
+    peak = None
+    for value in values:
+        v = float(value)
+        peak = v if peak is None or v > peak else peak
+        out.append(v / peak - 1 if peak > 0 else 0.0)
+    return out
+
+
+def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], traded_value: Decimal = Decimal(0)) -> Metrics:
+    values = [initial, *(v for _, v in equity)]
+    final = values[-1]
+    total = float(final / initial - 1) if initial else 0.0
+    returns = [float(b / a - 1) for a, b in pairwise(values) if a]
+    volatility = sharpe = 0.0
+    if len(returns) > 1:
+        mean = sum(returns) / len(returns)
+        std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+        volatility = std * math.sqrt(SESSIONS_PER_YEAR)
+        sharpe = mean / std * math.sqrt(SESSIONS_PER_YEAR) if std > 0 else 0.0
+    cagr = 0.0
+    if len(equity) > 1 and initial > 0 and final > 0:
+        years = max((equity[-1][0] - equity[0][0]).days, 1) / 365.25
+        cagr = float(final / initial) ** (1 / years) - 1
+    mean_equity = sum(values, Decimal(0)) / len(values)
+    turnover = float(traded_value / mean_equity) if mean_equity else 0.0
+    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdowns(values), default=0.0), turnover)

@@ -1,0 +1,167 @@
+"""The backtest's prices: daily bars held by day and symbol, asked for by the simulated broker.
+
+``PriceBook`` is built from ``services.core.bars.Bar`` values (whatever read them: a bar file, the
+price cache). A symbol without a bar on a day keeps its last close for valuation (``last_close``)
+and has no price to trade at that day (``bar``)."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import importlib
+import importlib.util
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from services.core.bars import Bar
+
+
+class PriceFileError(ValueError):
+    """A price file that cannot be used: every problem, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Series:
+    """One symbol's days (sorted) and its opens and closes: Decimals from ``Bar`` values, or the
+    floats of a columnar reader (a price file's two-decimal texts), turned exact on lookup."""
+
+    __slots__ = ("closes", "days", "index", "opens")
+
+    def __init__(self, days: list[date], opens: Sequence, closes: Sequence) -> None:
+        self.days = days
+        self.index = {d: i for i, d in enumerate(days)}
+        self.opens = opens
+        self.closes = closes
+
+
+def _exact(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+class PriceBook:
+    """Daily opens and closes by symbol and day; lookups are by day (the backtest walks the days
+    in order). Built from ``Bar`` values, or from columns (``from_columns``) without a Python
+    object per bar (a benchmark's million bars)."""
+
+    def __init__(self, bars: Iterable[Bar] = ()) -> None:
+        by_symbol: dict[str, dict[date, Bar]] = {}
+        for bar in bars:
+            by_symbol.setdefault(bar.symbol, {})[bar.day] = bar
+        self._series: dict[str, _Series] = {}
+        for symbol, rows in by_symbol.items():
+            days = sorted(rows)
+            self._series[symbol] = _Series(days, [rows[d].open for d in days], [rows[d].close for d in days])
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, tuple[list[date], Sequence, Sequence]]) -> PriceBook:
+        """``symbol -> (days ascending, opens, closes)``."""
+        book = cls()
+        book._series = {s: _Series(list(days), opens, closes) for s, (days, opens, closes) in columns.items()}
+        return book
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._series)
+
+    def first_day(self) -> date | None:
+        firsts = [s.days[0] for s in self._series.values() if s.days]
+        return min(firsts) if firsts else None
+
+    def last_day(self) -> date | None:
+        lasts = [s.days[-1] for s in self._series.values() if s.days]
+        return max(lasts) if lasts else None
+
+    def open_on(self, symbol: str, day: date) -> Decimal | None:
+        """The symbol's open of exactly that day (None: it did not trade that day)."""
+        series = self._series.get(symbol)
+        i = None if series is None else series.index.get(day)
+        return None if i is None else _exact(series.opens[i])  # type: ignore[union-attr]
+
+    def close_on(self, symbol: str, day: date) -> Decimal | None:
+        series = self._series.get(symbol)
+        i = None if series is None else series.index.get(day)
+        return None if i is None else _exact(series.closes[i])  # type: ignore[union-attr]
+
+    def last_quote(self, symbol: str, day: date) -> tuple[date, Decimal] | None:
+        """The symbol's newest close on or before ``day``, with its day."""
+        series = self._series.get(symbol)
+        if series is None:
+            return None
+        i = series.index.get(day)
+        if i is None:
+            i = bisect.bisect_right(series.days, day) - 1
+            if i < 0:
+                return None
+        return series.days[i], _exact(series.closes[i])
+
+    def last_close(self, symbol: str, day: date) -> Decimal | None:
+        quote = self.last_quote(symbol, day)
+        return None if quote is None else quote[1]
+
+
+def read_prices(path: str | Path) -> list[Bar]:
+    """Bars from a CSV or Parquet file through the shared bar reader
+    (``services.core.bar_files.read_bar_file``, with its validation); until that reader exists,
+    a minimal CSV reader of ``date,symbol,open,high,low,close[,volume]``."""
+    if importlib.util.find_spec("services.core.bar_files") is None:  # not merged yet: the private reader
+        return _read_csv(Path(path))
+    bar_files = importlib.import_module("services.core.bar_files")
+    return list(bar_files.read_bar_file(path))
+
+
+REQUIRED = ("date", "symbol", "open", "high", "low", "close")
+
+
+def _read_csv(path: Path) -> list[Bar]:
+    """Every problem with its line; nothing returned when there is any."""
+    if not path.is_file():
+        raise PriceFileError([f"{path}: no such file"])
+    problems: list[str] = []
+    bars: list[Bar] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise PriceFileError([f"{path}: missing column(s) {', '.join(missing)} (need {','.join(REQUIRED)}[,volume])"])
+        seen: set[tuple[str, date]] = set()
+        for line, raw in enumerate(reader, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+            try:
+                day = date.fromisoformat(row["date"])
+            except ValueError:
+                problems.append(f"{path}:{line}: date {row['date']!r} is not an ISO date (YYYY-MM-DD)")
+                continue
+            symbol = row["symbol"].upper()
+            if not symbol:
+                problems.append(f"{path}:{line}: empty symbol")
+                continue
+            values: dict[str, Decimal] = {}
+            for column in ("open", "high", "low", "close", "volume"):
+                text = row.get(column) or ("0" if column == "volume" else "")
+                try:
+                    value = Decimal(text)
+                except InvalidOperation:
+                    problems.append(f"{path}:{line}: {column} {text!r} is not a number")
+                    continue
+                if not value.is_finite() or value < 0 or (value == 0 and column != "volume"):
+                    problems.append(f"{path}:{line}: {column} {text!r} must be a positive number")
+                    continue
+                values[column] = value
+            if len(values) < 5:
+                continue
+            if (symbol, day) in seen:
+                problems.append(f"{path}:{line}: a second bar for {symbol} on {day}")
+                continue
+            seen.add((symbol, day))
+            bars.append(Bar(day, symbol, values["open"], values["high"], values["low"], values["close"], values["volume"]))
+    if problems:
+        raise PriceFileError(problems)
+    if not bars:
+        raise PriceFileError([f"{path}: no bars"])
+    return bars

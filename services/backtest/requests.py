@@ -1,0 +1,234 @@
+"""A backtest asked for by a front end (the command, the window's panel): the raw values checked
+together, every problem listed (nothing runs, nothing is stored when there is one), then the
+backtest run and its results read back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from services.db.models import Backtest, DecisionSnapshot, Project
+from services.db.repositories import SnapshotRepository
+
+from .costs import FillAt, parse_commission
+from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
+from .prices import PriceBook, PriceFileError, read_prices
+from .runner import Backtester, BacktestOutcome, BacktestSpec, check_spec
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    """Everything as typed (text): ``prices`` a bar file; ``snapshots`` a folder or a dated CSV,
+    or None for the snapshots stored for ``projects``."""
+
+    prices: str | None
+    snapshots: str | None
+    projects: tuple[str, ...] = ()
+    initial_cash: str = "100000"
+    fill: str = "close"
+    slippage_bps: str = "0"
+    commission: str = "none"
+    rounding: str = "floor"
+    lot_size: str = "1"
+    cash_buffer_pct: str = "0"
+    liquidate_unlisted: bool = True  # a snapshot is the whole target portfolio
+    start: str | None = None
+    end: str | None = None
+    risk_overrides: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class PreparedBacktest:
+    spec: BacktestSpec
+    prices: PriceBook
+    snapshots: list[DatedSnapshot]
+
+
+class BadBacktest(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _number(name: str, text: str, problems: list[str], *, minimum: Decimal = Decimal(0), strict: bool = False,
+            below: Decimal | None = None, whole: bool = False) -> Decimal:
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        problems.append(f"{name} {text!r} is not a number")
+        return Decimal(0)
+    if not value.is_finite() or value < minimum or (strict and value == minimum) or (below is not None and value >= below):
+        bound = f"{'>' if strict else '>='} {minimum}" + (f" and < {below}" if below is not None else "")
+        problems.append(f"{name} {text!r} must be {bound}")
+    elif whole and value != value.to_integral_value():
+        problems.append(f"{name} {text!r} must be a whole number")
+    return value
+
+
+def _day(name: str, text: str | None, problems: list[str]) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        problems.append(f"{name} {text!r} is not an ISO date (YYYY-MM-DD)")
+        return None
+
+
+def prepare(db, request: BacktestRequest) -> PreparedBacktest:
+    """The spec, the prices and the dated snapshots; ``BadBacktest`` lists every problem."""
+    problems: list[str] = []
+    cash = _number("--initial-cash", request.initial_cash, problems, strict=True)
+    slippage = _number("--slippage-bps", request.slippage_bps, problems, below=Decimal(10_000))
+    lot = _number("--lot-size", request.lot_size, problems, strict=True, whole=True)
+    buffer = _number("--cash-buffer", request.cash_buffer_pct, problems, below=Decimal(100))
+    try:
+        fill = FillAt(request.fill)
+    except ValueError:
+        problems.append(f"--fill {request.fill!r}: use close or next-open")
+        fill = FillAt.CLOSE
+    if request.rounding not in ("floor", "nearest"):
+        problems.append(f"--rounding {request.rounding!r}: use floor or nearest")
+    try:
+        parse_commission(request.commission)
+    except ValueError as exc:
+        problems.append(f"--commission: {exc}")
+    start, end = _day("--from", request.start, problems), _day("--to", request.end, problems)
+    prices: PriceBook | None = None
+    if not request.prices:
+        problems.append("no prices: give --prices FILE")
+    else:
+        try:
+            prices = PriceBook(read_prices(request.prices))
+        except PriceFileError as exc:
+            problems.extend(f"--prices: {p}" for p in exc.problems)
+        except (OSError, ValueError) as exc:
+            problems.append(f"--prices {request.prices}: {exc}")
+    snapshots: list[DatedSnapshot] = []
+    try:
+        if request.snapshots:
+            snapshots = read_snapshots(request.snapshots, list(request.projects))
+        elif request.projects:
+            snapshots = stored_snapshots(db, list(request.projects))
+        else:
+            problems.append("no snapshots: give --snapshots PATH or --project NAME (its stored snapshots)")
+    except SnapshotInputError as exc:
+        problems.extend(f"--snapshots: {p}" for p in exc.problems)
+    builder = {"rounding": request.rounding, "lot_size": lot, "cash_buffer": buffer / 100,
+               "liquidate_unlisted": request.liquidate_unlisted}
+    spec = BacktestSpec(cash, fill, slippage, request.commission, builder, tuple(request.risk_overrides), start, end)
+    if prices is not None and not problems:
+        problems.extend(check_spec(spec, prices, snapshots))
+    if problems:
+        raise BadBacktest(problems)
+    assert prices is not None
+    return PreparedBacktest(spec, prices, snapshots)
+
+
+def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
+    """The snapshots stored for these projects, each dated (``inputs.stored_day``)."""
+    from services.core.snapshots import SnapshotItem
+
+    problems: list[str] = []
+    found: list[DatedSnapshot] = []
+    with db.session() as session:
+        for name in projects:
+            project = session.scalars(select(Project).where(Project.name == name)).one_or_none()
+            if project is None:
+                problems.append(f"project {name!r} does not exist")
+                continue
+            rows = list(session.scalars(select(DecisionSnapshot).where(DecisionSnapshot.project_id == project.id)
+                                        .order_by(DecisionSnapshot.created_at, DecisionSnapshot.id)))
+            if not rows:
+                problems.append(f"project {name!r} has no stored snapshot")
+            by_day: dict[date, DecisionSnapshot] = {}
+            for row in rows:  # the newest of a day is that day's decision
+                by_day[stored_day(row.source_file, row.created_at)] = row
+            for day, row in sorted(by_day.items()):
+                items = tuple(SnapshotItem(i.symbol, i.weight, n + 2, i.score, i.rank, i.price, i.sec_type, i.exchange,
+                                           i.currency, i.primary_exchange or "")
+                              for n, i in enumerate(SnapshotRepository(session).items(row.id)))
+                found.append(DatedSnapshot(day, name, row.source_file, row.content_hash, items, snapshot_id=row.id))
+    if problems:
+        raise SnapshotInputError(problems)
+    return found
+
+
+async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,
+                       cancel: Callable[[], bool] | None = None, actor: str = "backtest") -> BacktestOutcome:
+    return await Backtester(db, prepared.prices, prepared.snapshots, prepared.spec, actor=actor,
+                            progress=progress, cancel=cancel).run()
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestInfo:
+    id: int
+    status: str
+    params: dict
+    results: dict
+    message: str | None
+
+
+def load_backtest(db, backtest_id: int) -> BacktestInfo | None:
+    with db.session() as session:
+        row = session.get(Backtest, backtest_id)
+        if row is None:
+            return None
+        return BacktestInfo(row.id, row.status, dict(row.params or {}), dict(row.results or {}), row.message)
+
+
+def as_json(outcome: BacktestOutcome) -> dict:
+    """The command's ``--json`` object: ``run_id`` (the backtest's id) and, per project, the
+    headline numbers and the daily equity."""
+    keys = ("final_equity", "total_return", "cagr", "volatility", "max_drawdown", "sharpe", "turnover", "commissions",
+            "orders", "fills", "risk_blocked", "equity")
+    return {"run_id": outcome.backtest_id, "status": outcome.status, "days": outcome.days,
+            "projects": {name: {k: p[k] for k in keys} for name, p in outcome.projects.items()},
+            "total": {k: outcome.total[k] for k in keys if k in outcome.total}}
+
+
+
+
+def project_names(db) -> list[str]:
+    with db.session() as session:
+        return sorted(session.scalars(select(Project.name)))
+
+
+def rebalance_trail(db, run_id: int) -> list[str]:
+    """A rebalance's decision trail as lines: the plan (portfolio value, positions, each order
+    with its reference price and risk verdict), then each order's fate and fills."""
+    from services.db.convert import to_fill_record, to_order_record
+    from services.db.models import OrderPlan, TradeRun
+    from services.db.plan_repository import PlanRepository
+    from services.db.repositories import FillRepository, OrderRepository
+
+    with db.session() as session:
+        run = session.get(TradeRun, run_id)
+        if run is None:
+            return [f"run {run_id} does not exist"]
+        lines = [f"run {run.id} ({run.mode}) of {run.trade_date}: {run.status}" + (f", {run.message}" if run.message else "")]
+        plan_ids = list(session.scalars(select(OrderPlan.id).where(OrderPlan.run_id == run_id).order_by(OrderPlan.id)))
+        for plan_id in plan_ids:
+            plan = PlanRepository(session).get(plan_id)
+            lines.append(f"plan {plan.id}: portfolio value {plan.portfolio_value}, verdict {plan.verdict}, "
+                         f"{len(plan.positions)} position(s) held")
+            for order in plan.orders:
+                lines.append(f"  {order.side} {order.quantity} {order.symbol} at ~{order.reference_price} "
+                             f"(held {order.current_quantity}, target {order.target_quantity})")
+            for block in [b for b in (plan.risk or {}).get("run", []) if not b.get("passed", False)]:
+                lines.append(f"  blocked: {block.get('code') or block.get('rule')}: {block.get('message')}")
+            for result in (plan.risk or {}).get("results", []):
+                for block in result.get("blocks", []):
+                    lines.append(f"  blocked {result.get('symbol')}: {block.get('code') or block.get('rule')}: "
+                                 f"{block.get('message')}")
+        for row in OrderRepository(session).list_by_run(run_id):
+            record_ = to_order_record(row)
+            lines.append(f"order {record_.client_order_id}: {record_.side} {record_.quantity} {record_.symbol} {record_.status}")
+            for fill in FillRepository(session).list_by_order(record_.id):
+                record = to_fill_record(fill)
+                lines.append(f"  fill {record.quantity} at {record.price}, commission {record.commission}, {record.fill_time:%Y-%m-%d %H:%M}")
+        return lines

@@ -1,0 +1,337 @@
+"""A backtest on the one engine: dated snapshots replayed day by day through the trade service
+(``services.execution.runs``: builder, risk rules, plan, order state machine, sender), the one
+writer (orders, fills, positions book) and a simulated broker per project filling from bars
+(``services.backtest.broker``). Nothing here builds orders, checks risk or books positions: it
+walks the exchange calendar, sets the simulated clock, asks the engine to execute each day's
+snapshot with the project's equity as its portfolio value, and reads the results.
+
+Projects are isolated: each has its own simulated account (``BACKTEST-<backtest>-<project>``),
+its own engine and books; whether it runs alone or with others changes nothing in its numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from services.core.trading_hours import sessions_between
+from services.db.models import Backtest, TradeRun
+from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
+from services.execution.engine import ExecutionEngine
+from services.execution.errors import ExecutionError, RiskBlocked
+
+from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
+from .costs import FillAt, parse_commission
+from .inputs import DatedSnapshot
+from .metrics import compute_metrics, drawdowns
+from .prices import PriceBook
+
+log = logging.getLogger(__name__)
+ORDER_WAIT_SECONDS = 60.0  # the writer books a day's fills in milliseconds; this only bounds a fault
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestSpec:
+    initial_cash: Decimal
+    fill: FillAt = FillAt.CLOSE
+    slippage_bps: Decimal = Decimal(0)
+    commission: str = "none"
+    builder: dict[str, Any] = field(default_factory=dict)  # rounding, lot_size, cash_buffer, ...
+    risk_overrides: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+
+    def to_dict(self) -> dict:
+        return {"initial_cash": str(self.initial_cash), "fill": str(self.fill), "slippage_bps": str(self.slippage_bps),
+                "commission": self.commission, "builder": {k: str(v) for k, v in self.builder.items()},
+                "risk_overrides": list(self.risk_overrides),
+                "from": self.start.isoformat() if self.start else None, "to": self.end.isoformat() if self.end else None}
+
+
+def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnapshot]) -> list[str]:
+    """Every problem with these inputs (empty: the backtest can run)."""
+    problems: list[str] = []
+    if not spec.initial_cash.is_finite() or spec.initial_cash <= 0:
+        problems.append(f"initial cash {spec.initial_cash} must be positive")
+    if not spec.slippage_bps.is_finite() or spec.slippage_bps < 0:
+        problems.append(f"slippage {spec.slippage_bps} bps must be zero or positive")
+    try:
+        parse_commission(spec.commission)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if spec.start and spec.end and spec.end < spec.start:
+        problems.append(f"--to {spec.end} is before --from {spec.start}")
+    first, last = prices.first_day(), prices.last_day()
+    if first is None or last is None:
+        problems.append("no prices")
+        return problems
+    if not snapshots:
+        problems.append("no snapshots")
+    start, end = window(spec, prices, snapshots)
+    inside = [s for s in snapshots if start <= s.day <= end]
+    if snapshots and not inside:
+        problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
+    for snap in inside:
+        unknown = sorted(i.symbol for i in snap.items if prices.last_quote(i.spec.key, end) is None)
+        if unknown:
+            problems.append(f"{snap.source_name} ({snap.project}, {snap.day}): no prices for {', '.join(unknown[:20])}"
+                            + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
+    return problems
+
+
+def window(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnapshot]) -> tuple[date, date]:
+    first_snapshot = min((s.day for s in snapshots), default=None)
+    start = spec.start or first_snapshot or prices.first_day() or date.today()
+    end = spec.end or prices.last_day() or start
+    return start, end
+
+
+@dataclass
+class ProjectResult:
+    project: str
+    project_id: int
+    account: str
+    equity: list[tuple[date, Decimal]] = field(default_factory=list)
+    rebalances: list[tuple[date, int, str]] = field(default_factory=list)  # (day, run id, outcome)
+    blocked: list[dict] = field(default_factory=list)  # {day, run_id, symbol, rule, code, message}
+    orders: int = 0
+    fills: int = 0
+    commissions: Decimal = Decimal(0)
+    traded_value: Decimal = Decimal(0)
+
+    def summary(self, initial: Decimal) -> dict:
+        metrics = compute_metrics(initial, self.equity, self.traded_value)
+        return {
+            "project": self.project, "project_id": self.project_id, "account": self.account,
+            **metrics.to_dict(), "commissions": str(self.commissions), "orders": self.orders, "fills": self.fills,
+            "risk_blocked": self.blocked,
+            "equity": [[d.isoformat(), str(v)] for d, v in self.equity],
+            "drawdown": [[d.isoformat(), x] for (d, _), x in zip(self.equity, drawdowns([v for _, v in self.equity]), strict=True)],
+            "rebalances": [[d.isoformat(), run_id, outcome] for d, run_id, outcome in self.rebalances],
+        }
+
+
+@dataclass
+class BacktestOutcome:
+    backtest_id: int
+    status: str  # done, canceled
+    projects: dict[str, dict]
+    total: dict
+    days: int
+
+
+class _Project:
+    def __init__(self, result: ProjectResult, broker: BacktestBroker, engine: ExecutionEngine) -> None:
+        self.result = result
+        self.broker = broker
+        self.engine = engine
+        self.waiting_run: int | None = None  # next-open: the run whose orders fill at the next open
+
+
+class Backtester:
+    """``await Backtester(db, prices, snapshots, spec).run()``; ``progress(done, total, day)``
+    after every day, ``cancel()`` asked after every day (True: stop, results so far kept)."""
+
+    def __init__(self, db, prices: PriceBook, snapshots: list[DatedSnapshot], spec: BacktestSpec, *,
+                 actor: str = "backtest", progress: Callable[[int, int, date], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> None:
+        self.db = db
+        self.prices = prices
+        self.snapshots = snapshots
+        self.spec = spec
+        self.actor = actor
+        self.progress = progress or (lambda _done, _total, _day: None)
+        self.cancel = cancel or (lambda: False)
+        self.backtest_id: int | None = None
+
+    async def run(self) -> BacktestOutcome:
+        problems = check_spec(self.spec, self.prices, self.snapshots)
+        if problems:
+            raise ValueError("\n".join(problems))
+        start, end = window(self.spec, self.prices, self.snapshots)
+        days = sessions_between(start, end)
+        prime_sessions(start, end)
+        snapshots = [s for s in self.snapshots if start <= s.day <= end]
+        self.backtest_id, ids = self._begin(snapshots)
+        clock = SimClock(datetime.combine(days[0], datetime.min.time(), UTC))
+        projects = await self._open_projects(ids, clock)
+        by_day = self._schedule(days, snapshots)
+        status = "done"
+        try:
+            for index, day in enumerate(days):
+                await self._day(day, clock, projects, by_day.get(day, []), ids)
+                self.progress(index + 1, len(days), day)
+                if self.cancel() and index + 1 < len(days):
+                    status = "canceled"
+                    break
+            await self._finish_pending(clock, projects)
+        except BaseException as exc:
+            await self._close(projects)
+            self._end("failed", {}, f"{type(exc).__name__}: {exc}")
+            raise
+        await self._close(projects)
+        initial = self.spec.initial_cash
+        per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
+        total = _total(projects, initial)
+        self._end(status, {"projects": per_project, "total": total, "days": len(days)}, None)
+        return BacktestOutcome(self.backtest_id, status, per_project, total, len(days))
+
+    # ------------------------------------------------------------------ setup
+    def _begin(self, snapshots: list[DatedSnapshot]) -> tuple[int, dict[tuple[str, date], tuple[int, int]]]:
+        """The backtest's row and every input snapshot stored in its project (an identical stored
+        one is reused): (backtest id, (project, day) -> (project id, snapshot id))."""
+        ids: dict[tuple[str, date], tuple[int, int]] = {}
+        with self.db.unit_of_work() as session:
+            row = Backtest(status="running", params={**self.spec.to_dict(),
+                                                     "projects": sorted({s.project for s in snapshots})})
+            session.add(row)
+            session.flush()
+            projects, stored = ProjectRepository(session), SnapshotRepository(session)
+            for snap in snapshots:
+                project_id = projects.get_or_create(snap.project).id
+                snapshot_id = snap.snapshot_id
+                if snapshot_id is None:
+                    existing = stored.find_by_hash(project_id, snap.content_hash)
+                    if existing is not None and existing.source_file == snap.source_name:
+                        snapshot_id = existing.id
+                    else:
+                        items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange,
+                                                   i.currency, i.primary_exchange or None) for i in snap.items]
+                        snapshot_id = stored.create_with_items(project_id, snap.source_name, snap.content_hash, items,
+                                                               note="backtest input").id
+                ids[(snap.project, snap.day)] = (project_id, snapshot_id)
+            return row.id, ids
+
+    async def _open_projects(self, ids, clock: SimClock) -> dict[str, _Project]:
+        projects: dict[str, _Project] = {}
+        for (name, _day), (project_id, _snapshot) in sorted(ids.items()):
+            if name in projects:
+                continue
+            account = f"{BACKTEST_ACCOUNT_PREFIX}{self.backtest_id}-{project_id}"
+            broker = BacktestBroker(account, self.prices, clock, cash=self.spec.initial_cash, fill=self.spec.fill,
+                                    slippage_bps=self.spec.slippage_bps, commission=parse_commission(self.spec.commission))
+            engine = ExecutionEngine(self.db, broker, actor=self.actor, ack_timeout=ORDER_WAIT_SECONDS, clock=clock)
+            await engine.start()
+            projects[name] = _Project(ProjectResult(name, project_id, account), broker, engine)
+        return projects
+
+    @staticmethod
+    def _schedule(days: list[date], snapshots: list[DatedSnapshot]) -> dict[date, list[DatedSnapshot]]:
+        """Each snapshot on its day's session, or the next session when its date is a holiday."""
+        out: dict[date, list[DatedSnapshot]] = {}
+        for snap in snapshots:
+            i = bisect.bisect_left(days, snap.day)
+            if i < len(days):
+                out.setdefault(days[i], []).append(snap)
+        return out
+
+    # ------------------------------------------------------------------ one day
+    async def _day(self, day: date, clock: SimClock, projects: dict[str, _Project], todays: list[DatedSnapshot],
+                   ids) -> None:
+        opened, decision = session_moments(day)
+        clock.moment = opened
+        for project in projects.values():
+            if project.broker.open_day(day) and project.waiting_run is not None:
+                await self._settle(project, project.waiting_run)
+            project.waiting_run = None
+        clock.moment = decision
+        for snap in todays:
+            project = projects[snap.project]
+            project_id, snapshot_id = ids[(snap.project, snap.day)]
+            await self._rebalance(project, day, project_id, snapshot_id)
+        for project in projects.values():
+            project.result.equity.append((day, project.broker.equity()))
+
+    async def _rebalance(self, project: _Project, day: date, project_id: int, snapshot_id: int) -> None:
+        service = project.engine.service
+        run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
+                                        risk_overrides=list(self.spec.risk_overrides), new_run=True)
+        equity = project.broker.equity()
+        try:
+            executed = await service.execute(run.id, portfolio_value=equity)
+        except RiskBlocked:
+            project.result.rebalances.append((day, run.id, "blocked"))
+            project.result.blocked.extend(self._blocks(run.id, day))
+            return
+        except ExecutionError as exc:
+            if self.spec.fill is FillAt.CLOSE and project.broker.close_day():  # what did go out fills
+                await self._settle(project, run.id)
+            project.result.rebalances.append((day, run.id, f"failed: {exc}"))
+            log.warning("backtest %s: %s rebalance of %s failed: %s", self.backtest_id, project.result.project, day, exc)
+            return
+        project.result.orders += len(executed.sent)
+        project.result.rebalances.append((day, run.id, "sent" if executed.sent else "nothing to trade"))
+        if not executed.sent:
+            return
+        if self.spec.fill is FillAt.CLOSE:
+            project.broker.close_day()
+            await self._settle(project, run.id)
+        else:
+            project.waiting_run = run.id
+
+    async def _settle(self, project: _Project, run_id: int) -> None:
+        """Wait until the writer has booked every order of the run (the broker answered at once)."""
+        left = await project.engine.service.wait_done(run_id, ORDER_WAIT_SECONDS)
+        if left:
+            raise RuntimeError(f"run {run_id}: {len(left)} order(s) not final after {ORDER_WAIT_SECONDS:g} s")
+
+    def _blocks(self, run_id: int, day: date) -> list[dict]:
+        with self.db.session() as session:
+            risk = (session.get(TradeRun, run_id).params or {}).get("risk", {})
+        blocks = [dict(b, symbol=b.get("symbol")) for b in risk.get("run", []) if not b.get("passed", False)]
+        for result in risk.get("results", []):
+            blocks.extend(dict(b, symbol=b.get("symbol") or result.get("symbol")) for b in result.get("blocks", []))
+        return [{"day": day.isoformat(), "run_id": run_id, "symbol": b.get("symbol"), "rule": b.get("rule"),
+                 "code": b.get("code") or b.get("rule"), "message": b.get("message")} for b in blocks]
+
+    async def _finish_pending(self, clock: SimClock, projects: dict[str, _Project]) -> None:
+        """Orders still waiting for an open after the last day expire like DAY orders."""
+        for project in projects.values():
+            if project.waiting_run is not None:
+                await project.broker.cancel_all()
+                await self._settle(project, project.waiting_run)
+                project.waiting_run = None
+        for project in projects.values():
+            totals = project.broker.totals
+            project.result.fills, project.result.commissions, project.result.traded_value = (
+                totals.fills, totals.commissions, totals.traded_value)
+
+    async def _close(self, projects: dict[str, _Project]) -> None:
+        for project in projects.values():
+            try:
+                await project.engine.stop()
+            except Exception:
+                log.exception("backtest %s: stopping %s's engine failed", self.backtest_id, project.result.project)
+
+    def _end(self, status: str, results: dict, message: str | None) -> None:
+        with self.db.unit_of_work() as session:
+            row = session.get(Backtest, self.backtest_id)
+            row.status = status
+            row.results = results
+            row.message = message
+            row.finished_at = datetime.now(UTC)
+
+
+def _total(projects: dict[str, _Project], initial: Decimal) -> dict:
+    """Every project's account together: their equities summed day by day."""
+    if not projects:
+        return {}
+    first = next(iter(projects.values())).result
+    combined = ProjectResult("(total)", 0, "")
+    for i, (day, _) in enumerate(first.equity):
+        combined.equity.append((day, sum((p.result.equity[i][1] for p in projects.values()), Decimal(0))))
+    for p in projects.values():
+        combined.orders += p.result.orders
+        combined.fills += p.result.fills
+        combined.commissions += p.result.commissions
+        combined.traded_value += p.result.traded_value
+        combined.blocked.extend(dict(b, project=p.result.project) for b in p.result.blocked)
+    summary = combined.summary(initial * len(projects))
+    summary.pop("rebalances")
+    return summary

@@ -1,0 +1,111 @@
+"""Transaction cost analysis of a paper or live run: per order, the plan's reference price, the
+average fill price and the implementation shortfall (in basis points of the reference and in
+the listing's currency, positive = a cost), and beside it what the same day's backtest of the
+same plan would have filled at (the bars' close or next open, after the backtest's slippage:
+``services.backtest.broker``'s rules); totals per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from services.core.trading_hours import sessions_between
+from services.db.models import TradeOrder, TradeRun
+from services.domain import Side
+
+from .costs import FillAt, slipped
+from .prices import PriceBook
+
+BPS = Decimal(10_000)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class TcaLine:
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    filled: Decimal
+    reference_price: Decimal | None
+    fill_price: Decimal | None
+    shortfall_bps: Decimal | None
+    shortfall: Decimal | None  # in the listing's currency, for the filled quantity
+    backtest_price: Decimal | None = None
+    backtest_shortfall_bps: Decimal | None = None
+
+    def to_dict(self) -> dict:
+        def s(v):
+            return None if v is None else str(v)
+
+        return {"client_order_id": self.client_order_id, "symbol": self.symbol, "side": str(self.side),
+                "quantity": s(self.quantity), "filled": s(self.filled), "reference_price": s(self.reference_price),
+                "fill_price": s(self.fill_price), "shortfall_bps": s(self.shortfall_bps), "shortfall": s(self.shortfall),
+                "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps)}
+
+
+@dataclass(frozen=True, slots=True)
+class TcaReport:
+    run_id: int
+    mode: str
+    trade_date: str
+    lines: tuple[TcaLine, ...]
+
+    @property
+    def shortfall(self) -> Decimal:
+        return sum((line.shortfall for line in self.lines if line.shortfall is not None), ZERO)
+
+    @property
+    def shortfall_bps(self) -> Decimal | None:
+        """Shortfall over the filled reference notional."""
+        notional = sum((line.filled * line.reference_price for line in self.lines
+                        if line.reference_price and line.shortfall is not None), ZERO)
+        return None if not notional else (self.shortfall / notional * BPS).quantize(Decimal("0.01"))
+
+    def to_dict(self) -> dict:
+        bps = self.shortfall_bps
+        return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date,
+                "orders": [line.to_dict() for line in self.lines],
+                "totals": {"shortfall": str(self.shortfall), "shortfall_bps": None if bps is None else str(bps)}}
+
+
+def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
+    return (side.sign * (price - reference) / reference * BPS).quantize(Decimal("0.01"))
+
+
+def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = FillAt.CLOSE,
+            slippage_bps: Decimal = ZERO) -> TcaReport:
+    """Raises LookupError for an unknown run."""
+    with db.session() as session:
+        run = session.get(TradeRun, run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} does not exist")
+        orders = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
+        day = run.trade_date
+        mode = str(run.mode)
+    fill_day = day
+    if fill is FillAt.NEXT_OPEN:
+        later = [d for d in sessions_between(day, day.replace(year=day.year + 1)) if d > day]
+        fill_day = later[0] if later else day
+    lines = []
+    for order in orders:
+        side = Side(order.side)
+        draft = (order.params or {}).get("draft") or {}
+        reference = Decimal(draft["reference_price"]) if draft.get("reference_price") else None
+        price = order.avg_fill_price if order.filled_quantity else None
+        shortfall_bps = shortfall = None
+        if reference and price is not None:
+            shortfall_bps = _bps(side, price, reference)
+            shortfall = side.sign * (price - reference) * order.filled_quantity
+        backtest = backtest_bps = None
+        if prices is not None:
+            bar_price = (prices.close_on(order.symbol, fill_day) if fill is FillAt.CLOSE
+                         else prices.open_on(order.symbol, fill_day))
+            if bar_price is not None:
+                backtest = slipped(bar_price, side, slippage_bps)
+                backtest_bps = _bps(side, backtest, reference) if reference else None
+        lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, order.filled_quantity, reference,
+                             price, shortfall_bps, shortfall, backtest, backtest_bps))
+    return TcaReport(run_id, mode, day.isoformat(), tuple(lines))

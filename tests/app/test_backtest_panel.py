@@ -1,0 +1,111 @@
+"""The window's Backtest panel (real widgets offscreen, the real controller and engine, SQLite):
+it runs in the background with progress, can be canceled, draws its charts and metrics, shows
+every problem of bad input, and a rebalance's decision trail on double-click."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from app.controllers.backtest import BacktestController
+from app.tasks import TaskRunner
+from tests.app.conftest import run
+from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
+from tests.fixtures.waiting import wait_until
+from widgets.views.backtest import BacktestView
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"])]
+
+SYMBOLS = [f"G{i:02d}" for i in range(12)]
+
+
+@pytest.fixture
+def panel(qtbot, database):
+    view = BacktestView()
+    qtbot.addWidget(view)
+    view.show()
+    errors: list[tuple[str, str]] = []
+    runner = TaskRunner(on_error=lambda what, message: errors.append((what, message)))
+    controller = BacktestController(view, database, runner)
+    return view, controller, runner, errors
+
+
+def _files(tmp_path, end: date):
+    bars = generated_bars(SYMBOLS, date(2024, 1, 25), end, seed=4)
+    snaps = monthly_snapshots(SYMBOLS, date(2024, 2, 1), end, "north", seed=8) + \
+        monthly_snapshots(SYMBOLS, date(2024, 2, 1), end, "south", seed=9)
+    return write_prices_csv(tmp_path / "bars.csv", bars), write_snapshots_csv(tmp_path / "snaps.csv", snaps)
+
+
+def _fill(view, prices, snapshots) -> None:
+    view.prices_edit.setText(str(prices))
+    view.snapshots_edit.setText(str(snapshots))
+    view.commission_combo.setCurrentText("ib-fixed")
+
+
+def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop, panel, tmp_path):
+    view, controller, runner, errors = panel
+    prices, snapshots = _files(tmp_path, date(2024, 4, 30))
+    _fill(view, prices, snapshots)
+
+    async def scenario():
+        seen: list[int] = []
+        view.progress.valueChanged.connect(seen.append)
+        view.run_button.click()
+        await wait_until(lambda: not view.run_button.isEnabled() and view.cancel_button.isEnabled(), 5, "the run to start")
+        await wait_until(lambda: controller.last_outcome is not None, 180, lambda: f"the backtest to end ({errors})")
+        await runner.drain(timeout=5)
+        assert errors == []
+        assert len(set(seen)) > 10 and view.progress.value() == view.progress.maximum() == controller.last_outcome.days
+        assert view.run_button.isEnabled() and not view.cancel_button.isEnabled()
+        assert view.curve_count() == 2 and len(view.drawdown_plot.plotItem.listDataItems()) == 2
+        assert view.metrics_table.rowCount() == 3  # two projects and their total
+        assert {view.metrics_table.item(r, 0).text() for r in range(3)} == {"north", "south", "(total)"}
+        assert view.rebalances_table.rowCount() == 6
+        run_id = int(view.rebalances_table.item(0, 2).text())
+        view.rebalances_table.cellDoubleClicked.emit(0, 0)
+        await wait_until(lambda: bool(controller.last_trail), 10, "the decision trail")
+        assert controller.last_trail[0].startswith(f"run {run_id} (backtest)")
+        assert any(line.startswith("plan ") for line in controller.last_trail)
+        assert view.trail_dialog.isVisible()
+
+    run(qloop, scenario(), timeout=200)
+
+
+def test_the_panel_cancels_after_the_current_day_and_keeps_the_results_so_far(qloop, panel, tmp_path):
+    view, controller, _runner, errors = panel
+    prices, snapshots = _files(tmp_path, date(2024, 12, 31))
+    _fill(view, prices, snapshots)
+
+    async def scenario():
+        view.run_button.click()
+        await wait_until(lambda: controller.days_seen >= 3, 120, "a few days done")
+        view.cancel_button.click()
+        await wait_until(lambda: controller.last_outcome is not None, 60, lambda: f"the canceled backtest to end ({errors})")
+        outcome = controller.last_outcome
+        assert outcome.status == "canceled" and view.run_button.isEnabled()
+        days = len(outcome.projects["north"]["equity"])
+        assert 3 <= days < outcome.days
+        assert "canceled" in view.status_label.text()
+
+    run(qloop, scenario(), timeout=200)
+
+
+def test_bad_input_lists_every_problem_in_the_panel(qloop, panel, tmp_path):
+    view, controller, runner, _errors = panel
+    view.prices_edit.setText(str(tmp_path / "missing.csv"))
+    view.snapshots_edit.setText(str(tmp_path / "missing-snaps.csv"))
+    view.cash_edit.setText("-1")
+    view.fill_combo.addItem("noon")
+    view.fill_combo.setCurrentText("noon")
+
+    async def scenario():
+        view.run_button.click()
+        await wait_until(lambda: "--initial-cash" in view.status_label.text(), 30, "the problems shown")
+        await runner.drain(timeout=5)
+        text = view.status_label.text()
+        assert "--fill 'noon'" in text and "missing.csv" in text and "missing-snaps.csv" in text
+        assert controller.last_outcome is None and view.run_button.isEnabled()
+
+    run(qloop, scenario())

@@ -1,0 +1,75 @@
+"""`trading-console backtest` as a real subprocess: the JSON shape, the stored results, and bad
+input refused with exit 2 listing every problem (nothing stored)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from services.backtest.requests import load_backtest
+from services.db.models import Backtest, TradeRun
+from tests.execution.cli_helpers import cli_args, run
+
+from .data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.parametrize("db_backend", ["sqlite"])]
+
+SYMBOLS = [f"C{i:02d}" for i in range(12)]
+START, END = date(2024, 2, 1), date(2024, 4, 30)
+
+
+@pytest.fixture
+def files(tmp_path):
+    bars = generated_bars(SYMBOLS, date(2024, 1, 25), END, seed=9)
+    snapshots = monthly_snapshots(SYMBOLS, START, END, "one", seed=1) + monthly_snapshots(SYMBOLS, START, END, "two", seed=2)
+    return write_prices_csv(tmp_path / "bars.csv", bars), write_snapshots_csv(tmp_path / "weights.csv", snapshots)
+
+
+async def test_backtest_json_has_the_run_and_each_projects_results(database, db_url, files):
+    prices, weights = files
+    result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                "--initial-cash", "50000", "--fill", "close", "--slippage-bps", "5",
+                                "--commission", "ib-tiered", "--rounding", "floor", "--lot-size", "1",
+                                "--cash-buffer", "1", "--json", connection=False), timeout=150)
+    assert result.code == 0, result.err
+    body = result.json
+    assert set(body["projects"]) == {"one", "two"}
+    for project in body["projects"].values():
+        assert {"final_equity", "total_return", "max_drawdown", "sharpe", "commissions", "orders", "fills",
+                "equity"} <= set(project)
+        assert project["equity"][0][0] == "2024-02-01" and project["equity"][-1][0] == "2024-04-30"
+        assert Decimal(project["final_equity"]) == Decimal(project["equity"][-1][1])
+        assert project["orders"] == project["fills"] > 0 and Decimal(project["commissions"]) > 0
+    stored = load_backtest(database, body["run_id"])
+    assert stored is not None and stored.status == "done"
+    assert stored.results["projects"]["one"]["final_equity"] == body["projects"]["one"]["final_equity"]
+    assert stored.params["commission"] == "ib-tiered" and stored.params["builder"]["cash_buffer"] == "0.01"
+
+
+async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(database, db_url, tmp_path, files):
+    prices, _ = files
+    weights = tmp_path / "bad.csv"
+    weights.write_text("date,symbol,weight\n2024-02-30,C01,0.5\n2024-03-01,C02,abc\n2024-03-01,C03,0.2\n", encoding="utf-8")
+    result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                "--initial-cash", "-5", "--fill", "tomorrow", "--commission", "cheap",
+                                "--slippage-bps", "x", connection=False))
+    assert result.code == 2, result.err
+    for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "--commission", "--slippage-bps 'x'",
+                     "line 2, column date", "line 3"):
+        assert expected in result.err, (expected, result.err)
+    with database.session() as session:
+        assert session.scalar(select(func.count(Backtest.id))) == 0
+        assert session.scalar(select(func.count(TradeRun.id))) == 0
+
+
+async def test_prices_file_problems_are_listed_with_their_lines(db_url, tmp_path, files):
+    _, weights = files
+    prices = tmp_path / "broken.csv"
+    prices.write_text("date,symbol,open,high,low,close\n2024-02-01,C01,1,1,1,x\n2024-02-31,C02,1,1,1,1\n", encoding="utf-8")
+    result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                connection=False))
+    assert result.code == 2
+    assert "broken.csv:2" in result.err and "broken.csv:3" in result.err

@@ -1,0 +1,111 @@
+"""The backtest runs through the one engine: its rebalances are runs of mode ``backtest`` with
+frozen plans, orders through the state machine, fills and positions booked by the writer; the
+projects are isolated; nothing of it shows in the paper/live views or risk counts."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from services import console_queries
+from services.backtest.costs import FillAt
+from services.backtest.prices import PriceBook
+from services.backtest.runner import Backtester, BacktestSpec
+from services.db.models import OrderPlan, Position, TradeFill, TradeOrder, TradeRun
+from services.db.risk_facts import load_risk_facts
+from services.domain import OrderState, TradeMode
+
+from .data import generated_bars, monthly_snapshots
+
+pytestmark = pytest.mark.timeout(300)
+
+SYMBOLS = [f"T{i:02d}" for i in range(15)]
+START, END = date(2024, 1, 1), date(2024, 4, 30)
+BUILDER = {"rounding": "floor", "lot_size": Decimal(1), "liquidate_unlisted": True}
+
+
+def _spec(**overrides) -> BacktestSpec:
+    values = {"initial_cash": Decimal(100_000), "fill": FillAt.CLOSE, "slippage_bps": Decimal(0), "commission": "ib-fixed",
+              "builder": BUILDER, "start": START, "end": END, **overrides}
+    return BacktestSpec(**values)
+
+
+@pytest.fixture(scope="module")
+def market():
+    bars = generated_bars(SYMBOLS, date(2023, 12, 20), END, seed=3)
+    alpha = monthly_snapshots(SYMBOLS, START, END, "alpha", seed=5)
+    beta = monthly_snapshots(SYMBOLS, START, END, "beta", names=(8, 9), seed=6)
+    return PriceBook(bars), alpha, beta
+
+
+async def test_each_project_has_the_same_results_alone_as_together_to_the_cent(database, market):
+    prices, alpha, beta = market
+    together = await Backtester(database, prices, alpha + beta, _spec()).run()
+    alone_alpha = await Backtester(database, prices, alpha, _spec()).run()
+    alone_beta = await Backtester(database, prices, beta, _spec()).run()
+    for name, alone in (("alpha", alone_alpha), ("beta", alone_beta)):
+        mixed, single = together.projects[name], alone.projects[name]
+        assert mixed["equity"] == single["equity"]  # every day, every cent
+        assert (mixed["final_equity"], mixed["commissions"], mixed["orders"], mixed["fills"]) == \
+               (single["final_equity"], single["commissions"], single["orders"], single["fills"])
+        assert single["orders"] > 10 and Decimal(single["commissions"]) > 0
+    assert together.projects["alpha"]["equity"] != together.projects["beta"]["equity"]
+    total = Decimal(together.total["final_equity"])
+    assert total == Decimal(together.projects["alpha"]["final_equity"]) + Decimal(together.projects["beta"]["final_equity"])
+
+
+async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_of_live_views(database, market):
+    prices, alpha, _ = market
+    outcome = await Backtester(database, prices, alpha, _spec()).run()
+    project = outcome.projects["alpha"]
+    run_ids = [run_id for _day, run_id, outcome_ in project["rebalances"] if outcome_ == "sent"]
+    assert len(run_ids) == len(alpha) == 4
+    with database.session() as session:
+        runs = list(session.scalars(select(TradeRun).where(TradeRun.id.in_(run_ids))))
+        assert {r.mode for r in runs} == {TradeMode.BACKTEST}
+        assert sorted(r.trade_date for r in runs) == [s.day for s in alpha]  # the simulated days, not today
+        assert session.scalar(select(func.count(OrderPlan.id)).where(OrderPlan.run_id.in_(run_ids))) == 4
+        orders = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id.in_(run_ids))))
+        assert {o.status for o in orders} == {OrderState.FILLED} and {o.account for o in orders} == {project["account"]}
+        fills = session.scalar(select(func.count(TradeFill.id)).join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+                               .where(TradeOrder.run_id.in_(run_ids)))
+        assert fills == project["fills"] == len(orders)
+        booked = {p.symbol: p.quantity for p in session.scalars(select(Position).where(
+            Position.account == project["account"], Position.project_id.is_not(None))) if p.quantity}
+        # the writer's positions book holds what the last snapshot asked for
+        assert set(booked) == {i.symbol for i in alpha[-1].items}
+        # never counted against the real account's daily orders, never in its views
+        assert load_risk_facts(session).orders_today == 0
+    assert console_queries.recent_orders(database) == ()
+    assert console_queries.recent_fills(database) == ()
+    assert console_queries.positions(database) == () and console_queries.position_lines(database) == ()
+
+
+async def test_next_open_fills_at_the_next_sessions_open_with_slippage(database, market):
+    prices, alpha, _ = market
+    first = alpha[:1]
+    outcome = await Backtester(database, prices, first, _spec(fill=FillAt.NEXT_OPEN, slippage_bps=Decimal(10),
+                                                              commission="none", end=date(2024, 1, 10))).run()
+    run_id = outcome.projects["alpha"]["rebalances"][0][1]
+    with database.session() as session:
+        fills = list(session.scalars(select(TradeFill).join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+                                     .where(TradeOrder.run_id == run_id)))
+    next_day = date(2024, 1, 3)  # the snapshot is 2 January's
+    assert fills and {f.fill_time.date() for f in fills} == {next_day}
+    for fill in fills:
+        assert fill.price == prices.open_on(fill.symbol, next_day) * Decimal("1.001")  # buys pay 10 bps more
+    equity = outcome.projects["alpha"]["equity"]
+    assert equity[0] == ["2024-01-02", "100000"]  # nothing filled on the snapshot's own day
+
+
+async def test_a_risk_block_is_reported_with_its_rule_and_sends_nothing(database, market):
+    prices, alpha, _ = market
+    outcome = await Backtester(database, prices, alpha[:1], _spec(risk_overrides=("max_order_notional=1000",),
+                                                                  end=date(2024, 1, 5))).run()
+    project = outcome.projects["alpha"]
+    assert project["orders"] == project["fills"] == 0 and project["rebalances"][0][2] == "blocked"
+    assert project["risk_blocked"] and {b["rule"] for b in project["risk_blocked"]} == {"max_order_notional"}
+    assert Decimal(project["final_equity"]) == Decimal(100_000)

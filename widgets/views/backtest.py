@@ -1,0 +1,259 @@
+"""The Backtest panel: choose the projects, the dates, the fill and the costs; a progress bar
+with Cancel; per project the equity and drawdown charts (pyqtgraph) and the metrics table; the
+rebalances, whose double-click asks for that run's decision trail. Plain Qt: every intent leaves
+through a signal, every result comes in through a method (the controller does the work)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+COLOURS = ("#4f8fd6", "#2e9d55", "#d08a1c", "#b05cc7", "#d6504f", "#3bb3b3", "#8c8c8c")
+METRIC_COLUMNS = ("Project", "Final equity", "Return", "CAGR", "Volatility", "Sharpe", "Max drawdown", "Turnover",
+                  "Commissions", "Orders", "Fills", "Risk blocked")
+
+
+def _x(day: str) -> float:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()
+
+
+def _plot(title: str, left: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
+    plot.setTitle(title)
+    plot.setLabel("left", left)
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.addLegend(offset=(10, 10))
+    return plot
+
+
+class BacktestView(QWidget):
+    run_requested = Signal(dict)  # the form's values, as typed
+    cancel_requested = Signal()
+    rebalance_activated = Signal(int)  # a rebalance's run id: show its decision trail
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.prices_edit = QLineEdit()
+        self.prices_edit.setPlaceholderText("bars: CSV or Parquet")
+        prices_browse = QPushButton("…")
+        prices_browse.clicked.connect(lambda: self._browse(self.prices_edit, "Price bars", "Bars (*.csv *.parquet)"))
+        self.snapshots_edit = QLineEdit()
+        self.snapshots_edit.setPlaceholderText("folder or dated CSV; empty: the projects' stored snapshots")
+        snapshots_browse = QPushButton("…")
+        snapshots_browse.clicked.connect(lambda: self._browse(self.snapshots_edit, "Dated snapshots", "CSV (*.csv)"))
+        self.projects_list = QListWidget()
+        self.projects_list.setMaximumHeight(90)
+        self.from_edit = QLineEdit()
+        self.from_edit.setPlaceholderText("YYYY-MM-DD (first snapshot)")
+        self.to_edit = QLineEdit()
+        self.to_edit.setPlaceholderText("YYYY-MM-DD (last bar)")
+        self.cash_edit = QLineEdit("100000")
+        self.fill_combo = QComboBox()
+        self.fill_combo.addItems(["close", "next-open"])
+        self.slippage_edit = QLineEdit("0")
+        self.commission_combo = QComboBox()
+        self.commission_combo.setEditable(True)
+        self.commission_combo.addItems(["ib-fixed", "ib-tiered", "none", "per-share=0.005,min=1,max-pct=1"])
+        self.rounding_combo = QComboBox()
+        self.rounding_combo.addItems(["floor", "nearest"])
+        self.lot_edit = QLineEdit("1")
+        self.buffer_edit = QLineEdit("0")
+        self.keep_unlisted = QCheckBox("keep holdings absent from a snapshot")
+
+        form = QFormLayout()
+        form.addRow("Prices", _row(self.prices_edit, prices_browse))
+        form.addRow("Snapshots", _row(self.snapshots_edit, snapshots_browse))
+        form.addRow("Projects", self.projects_list)
+        form.addRow("From / to", _row(self.from_edit, self.to_edit))
+        form.addRow("Initial cash", self.cash_edit)
+        form.addRow("Fill", _row(self.fill_combo, QLabel("slippage bps"), self.slippage_edit))
+        form.addRow("Commission", self.commission_combo)
+        form.addRow("Rounding", _row(self.rounding_combo, QLabel("lot"), self.lot_edit, QLabel("cash buffer %"), self.buffer_edit))
+        form.addRow("", self.keep_unlisted)
+
+        self.run_button = QPushButton("Run backtest")
+        self.run_button.clicked.connect(self._emit_run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.equity_plot = _plot("Equity", "USD")
+        self.drawdown_plot = _plot("Drawdown", "%")
+        self.metrics_table = QTableWidget(0, len(METRIC_COLUMNS))
+        self.metrics_table.setHorizontalHeaderLabels(METRIC_COLUMNS)
+        self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.rebalances_table = QTableWidget(0, 4)
+        self.rebalances_table.setHorizontalHeaderLabels(("Day", "Project", "Run", "Outcome"))
+        self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.rebalances_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.rebalances_table.cellDoubleClicked.connect(self._on_rebalance)
+        self.results_tabs = QTabWidget()
+        self.results_tabs.addTab(self.equity_plot, "Equity")
+        self.results_tabs.addTab(self.drawdown_plot, "Drawdown")
+        self.results_tabs.addTab(self.rebalances_table, "Rebalances")
+
+        inputs = QWidget()
+        inputs_layout = QVBoxLayout(inputs)
+        inputs_layout.setContentsMargins(0, 0, 0, 0)
+        inputs_layout.addLayout(form)
+        inputs_layout.addLayout(_row_layout(self.run_button, self.cancel_button, self.progress))
+        inputs_layout.addWidget(self.status_label)
+        inputs_layout.addWidget(self.metrics_table, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(inputs)
+        splitter.addWidget(self.results_tabs)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    # -- intents ----------------------------------------------------------------------------
+    def _browse(self, edit: QLineEdit, title: str, filters: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, edit.text(), filters)
+        if path:
+            edit.setText(path)
+
+    def values(self) -> dict:
+        return {
+            "prices": self.prices_edit.text().strip() or None,
+            "snapshots": self.snapshots_edit.text().strip() or None,
+            "projects": tuple(self.checked_projects()),
+            "initial_cash": self.cash_edit.text().strip(),
+            "fill": self.fill_combo.currentText(),
+            "slippage_bps": self.slippage_edit.text().strip(),
+            "commission": self.commission_combo.currentText().strip(),
+            "rounding": self.rounding_combo.currentText(),
+            "lot_size": self.lot_edit.text().strip(),
+            "cash_buffer_pct": self.buffer_edit.text().strip(),
+            "liquidate_unlisted": not self.keep_unlisted.isChecked(),
+            "start": self.from_edit.text().strip() or None,
+            "end": self.to_edit.text().strip() or None,
+        }
+
+    def _emit_run(self) -> None:
+        self.run_requested.emit(self.values())
+
+    def _on_rebalance(self, row: int, _column: int) -> None:
+        item = self.rebalances_table.item(row, 2)
+        if item is not None and item.text().isdigit():
+            self.rebalance_activated.emit(int(item.text()))
+
+    # -- state from the controller ----------------------------------------------------------
+    def set_projects(self, names: Sequence[str]) -> None:
+        checked = set(self.checked_projects())
+        self.projects_list.clear()
+        for name in names:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
+            self.projects_list.addItem(item)
+
+    def checked_projects(self) -> list[str]:
+        return [self.projects_list.item(i).text() for i in range(self.projects_list.count())
+                if self.projects_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.progress.setRange(0, 0)  # busy until the first day is done
+            self.status_label.setText("preparing…")
+
+    def set_progress(self, done: int, total: int, day: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.status_label.setText(f"{day}: day {done} of {total}")
+
+    def show_problems(self, problems: Sequence[str]) -> None:
+        self.status_label.setText("\n".join(problems))
+
+    def show_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def show_results(self, projects: Mapping[str, Mapping], total: Mapping | None) -> None:
+        """Per project (the service's summaries): curves, the metrics row, the rebalances."""
+        for plot in (self.equity_plot, self.drawdown_plot):
+            plot.clear()
+        rows = [*projects.items(), *((("(total)", total),) if total and len(projects) > 1 else ())]
+        self.metrics_table.setRowCount(len(rows))
+        for r, (name, p) in enumerate(rows):
+            cells = (name, f"{float(p['final_equity']):,.2f}", f"{p['total_return']:.2%}", f"{p['cagr']:.2%}",
+                     f"{p['volatility']:.2%}", f"{p['sharpe']:.2f}", f"{p['max_drawdown']:.2%}", f"{p['turnover']:.2f}",
+                     f"{float(p['commissions']):,.2f}", str(p["orders"]), str(p["fills"]), str(len(p["risk_blocked"])))
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.metrics_table.setItem(r, c, item)
+        for i, (name, p) in enumerate(projects.items()):
+            pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
+            xs = [_x(d) for d, _ in p["equity"]]
+            self.equity_plot.plot(xs, [float(v) for _, v in p["equity"]], name=name, pen=pen)
+            self.drawdown_plot.plot(xs, [100 * x for _, x in p["drawdown"]], name=name, pen=pen)
+        rebalances = sorted((day, name, run_id, outcome) for name, p in projects.items()
+                            for day, run_id, outcome in p.get("rebalances", []))
+        self.rebalances_table.setRowCount(len(rebalances))
+        for r, (day, name, run_id, outcome) in enumerate(rebalances):
+            for c, text in enumerate((day, name, str(run_id), outcome)):
+                self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
+
+    def show_trail(self, title: str, lines: Sequence[str]) -> None:
+        """A rebalance's decision trail in a window of its own (non-modal)."""
+        dialog = QDialog(self)
+        dialog.setWindowTitle(title)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        text = QPlainTextEdit("\n".join(lines))
+        text.setReadOnly(True)
+        QVBoxLayout(dialog).addWidget(text)
+        dialog.resize(760, 480)
+        dialog.show()
+        self.trail_dialog = dialog
+
+    def curve_count(self) -> int:
+        """Curves drawn on the equity chart (tests, screenshots)."""
+        return len(self.equity_plot.plotItem.listDataItems())
+
+
+def _row_layout(*widgets: QWidget) -> QHBoxLayout:
+    layout = QHBoxLayout()
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return layout
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    holder = QWidget()
+    holder.setLayout(_row_layout(*widgets))
+    return holder
