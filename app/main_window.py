@@ -19,7 +19,6 @@ from app.window_layout import (
     is_compact_screen,
 )
 from services.activity_log import ActivityEntry, ActivityLog, Level
-
 from widgets.models.audit import AuditModel
 from widgets.models.fills import FillsModel
 from widgets.models.orders import OrderBlotterModel

@@ -97,10 +97,15 @@ def column_menu(view: QTableView) -> QMenu:
         action.toggled.connect(lambda shown, column=logical: header.setSectionHidden(column, not shown))
     menu.addSeparator()
     show_all = menu.addAction("Show all columns")
-    show_all.triggered.connect(lambda: [header.showSection(i) for i in range(header.count())])
+    show_all.triggered.connect(lambda: _show_all_sections(header))
     fit = menu.addAction("Size columns to content")
     fit.triggered.connect(lambda: size_columns_to_content(view))
     return menu
+
+
+def _show_all_sections(header: QHeaderView) -> None:
+    for column in range(header.count()):
+        header.showSection(column)
 
 
 def size_columns_to_content(view: QTableView) -> None:

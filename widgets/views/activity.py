@@ -162,7 +162,7 @@ class Toast(QFrame):
         bottom = parent.height() - margin - 24  # above the status bar
         self.move(max(0, parent.width() - self.width() - margin), max(0, bottom - self.height()))
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def mousePressEvent(self, event) -> None:
         self._timer.stop()
         self.hide()
 

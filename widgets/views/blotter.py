@@ -22,7 +22,6 @@ from ..dialogs.replace import ReplaceDialog
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
 
-
 M = OrderBlotterModel
 DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED, M.AVG_PRICE, M.LIMIT, M.TYPE,
                         M.RUN, M.CLIENT_ID)
