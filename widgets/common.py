@@ -112,10 +112,17 @@ def size_columns_to_content(view: QTableView) -> None:
     """Each column as wide as its header and its first rows need, capped."""
     header = view.horizontalHeader()
     header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
-    view.resizeColumnsToContents()
+    model = view.model()
+    metrics = header.fontMetrics()
     for column in range(header.count()):
-        if header.sectionSize(column) > MAX_AUTO_COLUMN_WIDTH:
-            header.resizeSection(column, MAX_AUTO_COLUMN_WIDTH)
+        if header.isSectionHidden(column):
+            continue
+        # The header's own size hint reserves room for a sort arrow in every column; only the
+        # sorted column shows one.
+        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+        arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
+        title_width = metrics.horizontalAdvance(title) + 18 + arrow
+        header.resizeSection(column, min(MAX_AUTO_COLUMN_WIDTH, max(view.sizeHintForColumn(column), title_width)))
     view.setProperty(COLUMNS_SIZED, True)
 
 

@@ -106,7 +106,8 @@ def test_status_bar_panel_and_toast_show_the_same_log(qtbot, monkeypatch, tmp_pa
     assert window.statusBar().currentMessage() == "Market not healthy: SPY halted"
     assert window.toast.isVisible() and "SPY halted" in window.toast.label.text()
     assert QApplication.activeModalWidget() is None  # a notification, not a dialog
-    assert window.toast.geometry().bottom() <= window.height()
+    assert window.geometry().contains(window.toast.geometry())  # in the window's corner
+    assert not window.toast.isActiveWindow()
     qtbot.waitUntil(lambda: not window.toast.isVisible(), timeout=5000)  # it goes away by itself
     assert [e.text for e in window.activity_view.visible_entries()] == [e.text for e in reversed(log.entries())]
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from services.activity_log import ActivityEntry, Category, Level
 
-from ..common import make_table
+from ..common import COLUMNS_SIZED, make_table
 from ..models.base import CoalescingTableModel, Column, fmt_time
 
 LEVEL_COLOURS = {Level.INFO: None, Level.WARNING: QColor("#d08a1c"), Level.ERROR: QColor("#d64545")}
@@ -42,7 +42,7 @@ class ActivityModel(CoalescingTableModel[ActivityEntry]):
 
     columns = (
         Column("Time", lambda e: e.time, fmt=lambda t: fmt_time(t)[11:], mutable=False, width=95),
-        Column("Level", lambda e: e.level, mutable=False, width=65, foreground=lambda e: LEVEL_COLOURS[e.level]),
+        Column("Level", lambda e: e.level, mutable=False, width=75, foreground=lambda e: LEVEL_COLOURS[e.level]),
         Column("Kind", lambda e: e.category, mutable=False, width=55),
         Column("Message", lambda e: e.text, mutable=False, tooltip=lambda e: e.text),
     )
@@ -93,6 +93,9 @@ class ActivityView(QWidget):
         self.search_edit.setPlaceholderText("Filter messages…")
         self.search_edit.setClearButtonEnabled(True)
         self.table = make_table(self.proxy, self, widths=[c.width for c in self.model.columns])
+        # The declared widths already fit every level; sizing to the first (info) rows would cut
+        # the word "warning" later.
+        self.table.setProperty(COLUMNS_SIZED, True)
         bar = QHBoxLayout()
         bar.addWidget(self.level_combo)
         bar.addWidget(self.search_edit, 1)
@@ -122,15 +125,17 @@ class Toast(QFrame):
     the focus or blocks, disappears by itself, and a click dismisses it."""
 
     SHOWN_MS = 6_000
+    WIDTH = 440
 
     def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
+        # A window of its own (tool-tip kind: on top, never activated), so no dock raised later
+        # covers it; owned by the main window, deleted with it.
+        super().__init__(parent, Qt.WindowType.ToolTip | Qt.WindowType.FramelessWindowHint)
         self.setObjectName("toast")
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
-        self.label.setMaximumWidth(420)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addWidget(self.label)
@@ -148,7 +153,12 @@ class Toast(QFrame):
                            f" border-radius: 6px; }} QFrame#toast QLabel {{ color: #f0f0f0; }}")
         more = f"  (+{self._stacked - 1} more in the activity log)" if self._stacked > 1 else ""
         self.label.setText(f"{entry.level.value.upper()}: {entry.text}{more}")
-        self.adjustSize()
+        width = min(self.WIDTH, max(160, (self.parentWidget() or self).width() - 32))
+        self.setFixedWidth(width)
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        text_height = self.label.heightForWidth(width - margins.left() - margins.right() - 4)
+        self.setFixedHeight(max(text_height, self.label.sizeHint().height()) + margins.top() + margins.bottom() + 4)
         self._place()
         self.show()
         self.raise_()
@@ -160,7 +170,8 @@ class Toast(QFrame):
             return
         margin = 16
         bottom = parent.height() - margin - 24  # above the status bar
-        self.move(max(0, parent.width() - self.width() - margin), max(0, bottom - self.height()))
+        corner = QPoint(max(0, parent.width() - self.width() - margin), max(0, bottom - self.height()))
+        self.move(parent.mapToGlobal(corner))
 
     def mousePressEvent(self, event) -> None:
         self._timer.stop()
