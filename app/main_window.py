@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("fills", "Fills", self.fills_view, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("positions", "Positions and P&&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("activity", "Activity log", self.activity_view, Qt.DockWidgetArea.BottomDockWidgetArea)
