@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleData,
     QModelRoleDataSpan,
     QPersistentModelIndex,
     Qt,
@@ -426,7 +427,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
             return None
         return getter(self._rows[n - 1 - row if self._reversed else row])
 
-    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan) -> None:
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:
         """Every role a delegate asks for one cell, in ONE call from Qt (a painted cell asks 7
         roles; through ``data()`` each is a separate C++ -> Python call)."""
         row = index.row()
@@ -434,7 +435,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         if 0 <= row < n:
             self.fill_roles(self._rows[n - 1 - row if self._reversed else row], index.column(), span)
 
-    def fill_roles(self, record: R, column: int, span: QModelRoleDataSpan) -> None:
+    def fill_roles(self, record: R, column: int, span: Any) -> None:
         """The roles of ``span`` for ``record``'s cell in ``column`` (proxies call this with the
         record they already hold); roles the column does not serve stay empty."""
         if not 0 <= column < self._column_count:

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from PySide6.QtCore import QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 
 from services.domain import OrderRecord
 
@@ -55,7 +62,7 @@ class NativeOrderProxyModel(QSortFilterProxyModel):
     def is_native_order(self) -> bool:
         return self.sortColumn() == -1
 
-    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan) -> None:
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:
         # One Python call per painted cell instead of one per role (QSortFilterProxyModel would
         # map and ask the source once for each of the 7 roles a delegate wants).
         source = self.sourceModel()
