@@ -4,6 +4,7 @@ the blotter's proxy and on the model itself; indexes outside the table are inval
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 from services.domain import OrderState
@@ -25,6 +26,8 @@ def test_a_delegate_gets_every_role_in_one_call_through_the_proxy(qtbot):
     original = model.data
     model.data = lambda index, role=0: calls.append(role) or original(index, role)  # type: ignore[method-assign]
     delegate = QStyledItemDelegate()
+    blank = QStyleOptionViewItem()
+    default_text = QColor(blank.palette.text().color())
     for row in range(proxy.rowCount()):
         for column in range(proxy.columnCount()):
             index = proxy.index(row, column)
@@ -32,9 +35,10 @@ def test_a_delegate_gets_every_role_in_one_call_through_the_proxy(qtbot):
             delegate.initStyleOption(option, index)
             source = proxy.mapToSource(index)
             assert option.text == original(source, Qt.ItemDataRole.DisplayRole)
-            foreground = original(source, Qt.ItemDataRole.ForegroundRole)
-            if foreground is not None:
-                assert option.palette.text().color() == foreground
+            # The delegate reuses its role buffer from cell to cell: a cell without a colour
+            # must not show the previous cell's.
+            foreground = original(source, Qt.ItemDataRole.ForegroundRole) or default_text
+            assert option.palette.text().color() == foreground, (row, column)
             assert int(option.displayAlignment) == original(source, Qt.ItemDataRole.TextAlignmentRole)
     assert calls == []  # painting never goes role by role through data()
 

@@ -437,8 +437,11 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def fill_roles(self, record: R, column: int, span: Any) -> None:
         """The roles of ``span`` for ``record``'s cell in ``column`` (proxies call this with the
-        record they already hold); roles the column does not serve stay empty."""
+        record they already hold). Every role is written: Qt's delegate reuses one span for all
+        cells, so a role left alone would keep the previous cell's value (its colour)."""
         if not 0 <= column < self._column_count:
+            for item in span:
+                item.clearData()
             return
         getters = self._role_getters[column]
         for item in span:
@@ -447,8 +450,14 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
                 item.setData(self._fmt[column](self._value[column](record)))
             else:
                 getter = getters.get(role)
-                if getter is not None:
-                    item.setData(getter(record))
+                if getter is None:
+                    item.clearData()
+                else:
+                    value = getter(record)
+                    if value is None:
+                        item.clearData()
+                    else:
+                        item.setData(value)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
