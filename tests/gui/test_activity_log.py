@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from services.activity_log import ActivityLog, Category, Level
@@ -102,10 +103,12 @@ def test_status_bar_panel_and_toast_show_the_same_log(qtbot, monkeypatch, tmp_pa
     assert window.statusBar().currentMessage() == "Run 3 sent: 12 orders"  # fills stay in the panel
     assert window.activity_view.visible_entries()[0].category is Category.FILL
 
+    modal_before = QApplication.activeModalWidget()  # another test's dialog may still be open
     log.warning("Market not healthy: SPY halted", timeout_ms=0)
     assert window.statusBar().currentMessage() == "Market not healthy: SPY halted"
     assert window.toast.isVisible() and "SPY halted" in window.toast.label.text()
-    assert QApplication.activeModalWidget() is None  # a notification, not a dialog
+    assert QApplication.activeModalWidget() is modal_before  # a notification, not a dialog
+    assert window.toast.windowModality() == Qt.WindowModality.NonModal
     assert window.geometry().contains(window.toast.geometry())  # in the window's corner
     assert not window.toast.isActiveWindow()
     qtbot.waitUntil(lambda: not window.toast.isVisible(), timeout=5000)  # it goes away by itself
