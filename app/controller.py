@@ -29,6 +29,7 @@ from app.controllers.settings import SettingsController
 from app.controllers.snapshots import SnapshotsController
 from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
+from services.activity_log import Level
 from widgets.dialogs.errors import error_box
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class ConsoleController(QObject):
 
     def _show_error(self, what: str, message: str) -> None:
         self.last_error = (what, message)
-        self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
+        self.ctx.status(f"{what}: {message}", 15_000, Level.ERROR)
         if self.quiet_errors:
             return
         # open(), not exec(): this runs inside a task, where a nested event loop must not run.

@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QInputDialog, QMainWindow, QMenu, QToolBar, QWidget
 
+from app.window_layout import (
+    LAYOUT_VERSION,
+    LayoutError,
+    LayoutStore,
+    default_window_size,
+    freeze_minimum,
+    is_compact_screen,
+)
+from services.activity_log import ActivityEntry, ActivityLog, Level
 from widgets.models.audit import AuditModel
 from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.models.fills import FillsModel
@@ -19,6 +28,7 @@ from widgets.models.preview import PreviewOrdersModel
 from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
 from widgets.theme import THEMES, apply_theme
+from widgets.views.activity import ActivitySound, ActivityView, Toast
 from widgets.views.audit import AuditView
 from widgets.views.backtest import BacktestView
 from widgets.views.blotter import BlotterView
@@ -31,7 +41,7 @@ from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
 from widgets.views.status import ConnectionStatusBar, ModeBadge
 
-LAYOUT_VERSION = 1
+__all__ = ["LAYOUT_VERSION", "MainWindow"]
 
 
 class MainWindow(QMainWindow):
@@ -42,7 +52,7 @@ class MainWindow(QMainWindow):
     open_monitor_requested = Signal()  # File -> Open as monitor: a read-only window on this database
     closing = Signal()
 
-    def __init__(self, *, mode: str, ui_state_file: Path | None = None, monitor: bool = False,
+    def __init__(self, *, mode: str, ui_state_file: Path | None = None, monitor: bool = False, compact: bool | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
@@ -51,6 +61,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"IB Trading Console — MONITOR ({mode.upper()} database, read-only)" if monitor
                             else f"IB Trading Console — {mode.upper()}")
         self._ui_state_file = ui_state_file
+        self.layouts = LayoutStore(ui_state_file)
 
         self.orders_model = OrderBlotterModel(self)
         self.fills_model = FillsModel(self)
@@ -72,35 +83,62 @@ class MainWindow(QMainWindow):
         self.charts_view = ChartsView()
         self.decisions_view = DecisionsView(self.order_decisions_model, self.rule_verdicts_model)
         self.backtest_view = BacktestView()
+        self.activity_view = ActivityView()
+        self.toast = Toast(self)
+        self.activity_sound = ActivitySound()
+        self.activity_sound.enabled = bool(self.layouts.preference("sound_on_fills", False))
+        # The one list of the console's messages: the controllers append, the status bar and the
+        # activity panel both show it (show_activity), so they never disagree.
+        self.activity_log = ActivityLog()
+        self.activity_log.subscribe(self.show_activity)
 
         self.mode_badge = ModeBadge(mode)
         self.connection_status = ConnectionStatusBar()
 
         self.setDockNestingEnabled(True)
         self.setCentralWidget(self.blotter_view)
+        freeze_minimum(self.blotter_view, QSize(520, 140))
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("snapshots", "Snapshots", self.snapshots_view, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("fills", "Fills", self.fills_view, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("positions", "Positions and P&&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("decisions", "Decisions", self.decisions_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("backtest", "Backtest", self.backtest_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("activity", "Activity log", self.activity_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])
-        self.tabifyDockWidget(self.docks["audit"], self.docks["decisions"])
+        self.tabifyDockWidget(self.docks["audit"], self.docks["activity"])
+        self.tabifyDockWidget(self.docks["activity"], self.docks["decisions"])
         self.tabifyDockWidget(self.docks["decisions"], self.docks["backtest"])
+        self.compact = is_compact_screen(self) if compact is None else compact
+        if self.compact:
+            # A laptop screen: the panels that share an area are tabs, and the snapshots join the
+            # preview's tabs, so the blotter keeps its width and every panel its height.
+            self.removeDockWidget(self.docks["snapshots"])
+            self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.docks["snapshots"])
+            self.docks["snapshots"].show()
+            self.tabifyDockWidget(self.docks["preview"], self.docks["snapshots"])
+            self.tabifyDockWidget(self.docks["snapshots"], self.docks["risk"])
+            self.tabifyDockWidget(self.docks["fills"], self.docks["positions"])
+            self.docks["preview"].raise_()
+            self.docks["fills"].raise_()
         self.docks["charts"].raise_()
 
         self._build_toolbar()
         self._build_menus()
         self.statusBar().addPermanentWidget(self.connection_status, 1)
-        self.resize(1600, 1000)
+        self.resize(default_window_size(self, QSize(1600, 1000)))
         # The blotter (central) gets the room; charts and audit share a short strip below.
-        self.resizeDocks([self.docks["charts"]], [230], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [420, 470], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["preview"]], [300], Qt.Orientation.Vertical)
+        small = self.compact
+        self.resizeDocks([self.docks["charts"]], [150 if small else 230], Qt.Orientation.Vertical)
+        if small:
+            self.resizeDocks([self.docks["fills"]], [440], Qt.Orientation.Horizontal)
+        else:
+            self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 480], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["preview"]], [275 if small else 300], Qt.Orientation.Vertical)
         if monitor:
             self._make_read_only()
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -114,6 +152,7 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{name}")  # saveState needs stable object names
         dock.setWidget(widget)
+        freeze_minimum(widget)
         dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -175,6 +214,14 @@ class MainWindow(QMainWindow):
         for name in THEMES:
             self._action(theme_menu, name.capitalize(), lambda n=name: self.theme_requested.emit(n))
         self._action(view, "&Reset layout", self.reset_layout)
+        self._action(view, "Save layout &as…", self.ask_layout_name)
+        self.layouts_menu = view.addMenu("&Layouts")
+        self.layouts_menu.aboutToShow.connect(self._fill_layouts_menu)
+        view.addSeparator()
+        self.sound_action = QAction("Sound on fills and rejects", self, checkable=True)
+        self.sound_action.setChecked(self.activity_sound.enabled)
+        self.sound_action.toggled.connect(self.set_sound_on_fills)
+        view.addAction(self.sound_action)
 
     def _make_read_only(self) -> None:
         """A monitor: every trading action (execute, cancel, replace, halt, import, settings) is
@@ -217,38 +264,69 @@ class MainWindow(QMainWindow):
         # The blotter's one Halt/Resume button asks for confirmation and emits the intent.
         self.blotter_view.halt_button.click()
 
+    def show_activity(self, entry: ActivityEntry) -> None:
+        """One entry of the activity log: the status bar (unless it is a fill), the activity
+        panel, a transient notification for warnings and errors, the optional sound."""
+        if entry.in_status_bar:
+            self.statusBar().showMessage(entry.text, entry.timeout_ms)
+        self.activity_view.add(entry)
+        if entry.level.notifies:
+            self.toast.show_entry(entry)
+        self.activity_sound.on_entry(entry)
+
+    def set_sound_on_fills(self, enabled: bool) -> None:
+        self.activity_sound.enabled = enabled
+        self.sound_action.setChecked(enabled)
+        self.layouts.set_preference("sound_on_fills", enabled)
+
     def apply_theme(self, name: str) -> None:
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, name)
 
     # -- layout persistence (UI state, kept apart from the user's settings file) ---------------
-    def _qsettings(self) -> QSettings | None:
-        if self._ui_state_file is None:
-            return None
-        self._ui_state_file.parent.mkdir(parents=True, exist_ok=True)
-        return QSettings(str(self._ui_state_file), QSettings.Format.IniFormat)
-
     def save_layout(self) -> None:
-        store = self._qsettings()
-        if store is None:
-            return
-        store.setValue("window/geometry", self.saveGeometry())
-        store.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        store.sync()
+        self.layouts.save_current(self)
 
     def restore_layout(self) -> bool:
-        store = self._qsettings()
-        if store is None:
-            return False
-        geometry = store.value("window/geometry")
-        state = store.value("window/state")
-        restored = False
-        if isinstance(geometry, QByteArray):
-            restored = self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            restored = self.restoreState(state, LAYOUT_VERSION) or restored
-        return restored
+        return self.layouts.restore_current(self)
+
+    def save_layout_as(self, name: str) -> str:
+        """Save the docks and columns under a name (View -> Layouts switches back to it)."""
+        return self.layouts.save_named(self, name)
+
+    def switch_layout(self, name: str) -> bool:
+        return self.layouts.load_named(self, name)
+
+    def ask_layout_name(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save layout as", "Layout name:", text=self.layouts.current_name() or "")
+        if not ok:
+            return
+        try:
+            saved = self.save_layout_as(name)
+        except LayoutError as exc:
+            self.activity_log.append(f"Layout not saved: {exc}", Level.WARNING)
+            return
+        self.activity_log.info(f"Layout saved as {saved!r}", 5_000)
+
+    def _fill_layouts_menu(self, menu: QMenu | None = None) -> QMenu:
+        menu = menu or self.layouts_menu
+        menu.clear()
+        current = self.layouts.current_name()
+        names = self.layouts.names()
+        for name in names:
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name == current)
+            action.triggered.connect(lambda _checked=False, n=name: self.switch_layout(n))
+        if names:
+            menu.addSeparator()
+            delete = menu.addMenu("Delete")
+            for name in names:
+                delete.addAction(name).triggered.connect(lambda _checked=False, n=name: self.layouts.delete_named(n))
+        else:
+            menu.addAction("(no saved layouts)").setEnabled(False)
+        return menu
 
     def reset_layout(self) -> None:
         for dock in self.docks.values():

@@ -6,9 +6,24 @@ import csv
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractItemModel, QKeyCombination, Qt
+from PySide6.QtCore import QAbstractItemModel, QKeyCombination, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QMessageBox, QTableView, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHeaderView,
+    QMenu,
+    QMessageBox,
+    QTableView,
+    QWidget,
+)
+
+#: Sized to content, a column never takes more than this (a payload column would take the panel).
+MAX_AUTO_COLUMN_WIDTH = 320
+#: Rows measured when sizing columns to content: enough to see typical values, cheap at any size.
+SIZE_SAMPLE_ROWS = 200
+#: A table whose columns were sized (or restored from a saved layout) has this property set.
+COLUMNS_SIZED = "columnsSized"
 
 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
@@ -44,7 +59,87 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
         if width:
             view.setColumnWidth(column, width)
     view.setSortingEnabled(sortable)
+    install_column_chooser(view)
+    _size_columns_when_rows_arrive(view)
     return view
+
+
+def install_column_chooser(view: QTableView) -> None:
+    """Columns can be dragged to another place, and the header's context menu shows or hides
+    them; the main window saves both with the layout (QHeaderView.saveState)."""
+    header = view.horizontalHeader()
+    header.setSectionsMovable(True)
+    header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def open_menu(pos: QPoint) -> None:
+        menu = column_menu(view)
+        menu.exec(header.mapToGlobal(pos))
+        menu.deleteLater()
+
+    header.customContextMenuRequested.connect(open_menu)
+
+
+def column_menu(view: QTableView) -> QMenu:
+    """One checkable entry per column (in the order shown); the last visible column cannot be
+    hidden. Tests trigger its actions directly."""
+    header = view.horizontalHeader()
+    model = view.model()
+    menu = QMenu(view)
+    menu.setObjectName("columnMenu")
+    visible = [i for i in range(header.count()) if not header.isSectionHidden(i)]
+    for visual in range(header.count()):
+        logical = header.logicalIndex(visual)
+        title = str(model.headerData(logical, Qt.Orientation.Horizontal) or f"Column {logical + 1}")
+        action = menu.addAction(title)
+        action.setCheckable(True)
+        action.setChecked(not header.isSectionHidden(logical))
+        action.setEnabled(not (len(visible) == 1 and logical in visible))
+        action.toggled.connect(lambda shown, column=logical: header.setSectionHidden(column, not shown))
+    menu.addSeparator()
+    show_all = menu.addAction("Show all columns")
+    show_all.triggered.connect(lambda: _show_all_sections(header))
+    fit = menu.addAction("Size columns to content")
+    fit.triggered.connect(lambda: size_columns_to_content(view))
+    return menu
+
+
+def _show_all_sections(header: QHeaderView) -> None:
+    for column in range(header.count()):
+        header.showSection(column)
+
+
+def size_columns_to_content(view: QTableView) -> None:
+    """Each column as wide as its header and its first rows need, capped."""
+    header = view.horizontalHeader()
+    header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
+    model = view.model()
+    metrics = header.fontMetrics()
+    for column in range(header.count()):
+        if header.isSectionHidden(column):
+            continue
+        # The header's own size hint reserves room for a sort arrow in every column; only the
+        # sorted column shows one.
+        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+        arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
+        title_width = metrics.horizontalAdvance(title) + 18 + arrow
+        header.resizeSection(column, min(MAX_AUTO_COLUMN_WIDTH, max(view.sizeHintForColumn(column), title_width)))
+    view.setProperty(COLUMNS_SIZED, True)
+
+
+def _size_columns_when_rows_arrive(view: QTableView) -> None:
+    """Size the columns to their content once, when the first rows arrive (an empty table keeps
+    the declared widths); never again, so columns do not jump while data streams in, and never
+    over widths restored from a saved layout."""
+    model = view.model()
+
+    def maybe_size(*_args) -> None:
+        if view.property(COLUMNS_SIZED) or model.rowCount() == 0:
+            return
+        view.setProperty(COLUMNS_SIZED, True)
+        QTimer.singleShot(0, view, lambda: size_columns_to_content(view))
+
+    model.rowsInserted.connect(maybe_size)
+    model.modelReset.connect(maybe_size)
 
 
 def add_action(widget: QWidget, text: str, slot: Callable[[], None],

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialog
 
 from app.composition import ServiceStack
 from app.tasks import TaskRunner
+from services.activity_log import Level
 from services.live_word import LiveWord
 from widgets.dialogs.live_confirm import LiveConfirmDialog
 
@@ -28,8 +29,10 @@ class ConsoleContext:
         """Database work runs in a worker thread, never on the GUI thread."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 
-    def status(self, text: str, timeout_ms: int = 10_000) -> None:
-        self.window.statusBar().showMessage(text, timeout_ms)
+    def status(self, text: str, timeout_ms: int = 10_000, level: Level = Level.INFO) -> None:
+        """A message for the trader: into the window's activity log, which the status bar and
+        the activity panel both show (``timeout_ms`` 0: until the next message)."""
+        self.window.activity_log.append(text, level, timeout_ms=timeout_ms)
 
     def ask_live_token(self, title: str, order_count: int = 0, gross: Decimal = Decimal(0)) -> str | None:
         """The modal LIVE dialog; returns the typed word or None. The service checks it again.

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
+from services.activity_log import Level
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.position_marks import PositionMarks
@@ -76,6 +77,7 @@ class MonitoringController:
         w.fills_model.apply(changes)
         w.positions_model.upsert(self.marks.apply(changes.positions))
         w.connection_status.set_last_event_time(datetime.now(UTC))
+        w.activity_log.note_changes(changes)  # fills and rejections in the activity log
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
 
@@ -92,7 +94,7 @@ class MonitoringController:
         """Shown in the status bar for as long as it is true (database away, events in the
         journal, events the database refused)."""
         if health.problem:
-            self.ctx.status(f"Event writer: {health.describe()}", 0)
+            self.ctx.status(f"Event writer: {health.describe()}", 0, Level.WARNING)
         else:
             self.ctx.status("Database reachable again: every event written")
 
@@ -101,7 +103,7 @@ class MonitoringController:
         status bar while runs and manual orders would be refused; its end is said once."""
         if not report.healthy:
             self._market_unhealthy = True
-            self.ctx.status(f"Market not healthy: {report.describe()}", 0)
+            self.ctx.status(f"Market not healthy: {report.describe()}", 0, Level.WARNING)
         elif self._market_unhealthy:
             self._market_unhealthy = False
             self.ctx.status("Market healthy again")

@@ -18,7 +18,16 @@ from enum import Enum
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor
 
 R = TypeVar("R")
@@ -387,6 +396,13 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         index = self._row_of.get(key)
         return None if index is None else self._rows[index]
 
+    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:
+        # Qt's own index() asks rowCount() and columnCount() (two Python calls) for every index
+        # a proxy maps, several per painted cell; one call is enough.
+        if 0 <= row < len(self._rows) and 0 <= column < self._column_count and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
@@ -410,6 +426,38 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         if getter is None:
             return None
         return getter(self._rows[n - 1 - row if self._reversed else row])
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:
+        """Every role a delegate asks for one cell, in ONE call from Qt (a painted cell asks 7
+        roles; through ``data()`` each is a separate C++ -> Python call)."""
+        row = index.row()
+        n = len(self._rows)
+        if 0 <= row < n:
+            self.fill_roles(self._rows[n - 1 - row if self._reversed else row], index.column(), span)
+
+    def fill_roles(self, record: R, column: int, span: Any) -> None:
+        """The roles of ``span`` for ``record``'s cell in ``column`` (proxies call this with the
+        record they already hold). Every role is written: Qt's delegate reuses one span for all
+        cells, so a role left alone would keep the previous cell's value (its colour)."""
+        if not 0 <= column < self._column_count:
+            for item in span:
+                item.clearData()
+            return
+        getters = self._role_getters[column]
+        for item in span:
+            role = item.role()
+            if role == DISPLAY:
+                item.setData(self._fmt[column](self._value[column](record)))
+            else:
+                getter = getters.get(role)
+                if getter is None:
+                    item.clearData()
+                else:
+                    value = getter(record)
+                    if value is None:
+                        item.clearData()
+                    else:
+                        item.setData(value)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = DISPLAY) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):

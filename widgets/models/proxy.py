@@ -22,11 +22,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 
 from services.domain import OrderRecord
 
-from .base import SortKeyRole
+from .base import CoalescingTableModel, SortKeyRole
 from .orders import OrderBlotterModel
 
 
@@ -54,6 +61,15 @@ class NativeOrderProxyModel(QSortFilterProxyModel):
 
     def is_native_order(self) -> bool:
         return self.sortColumn() == -1
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:
+        # One Python call per painted cell instead of one per role (QSortFilterProxyModel would
+        # map and ask the source once for each of the 7 roles a delegate wants).
+        source = self.sourceModel()
+        if isinstance(source, CoalescingTableModel) and index.isValid():
+            source.fill_roles(source.record_at(self.mapToSource(index).row()), index.column(), span)
+        else:
+            super().multiData(index, span)
 
 
 class BlotterFilterProxyModel(NativeOrderProxyModel):

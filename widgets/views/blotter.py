@@ -22,6 +22,10 @@ from ..dialogs.replace import ReplaceDialog
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
 
+M = OrderBlotterModel
+DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED, M.AVG_PRICE, M.LIMIT, M.TYPE,
+                        M.RUN, M.CLIENT_ID)
+
 
 class BlotterView(QWidget):
     cancel_requested = Signal(int)
@@ -69,6 +73,11 @@ class BlotterView(QWidget):
 
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         self.table.sortByColumn(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)
+        # What a trader scans first comes first and the long client order id last, so Status and
+        # Limit stay in view on a laptop; columns can be dragged (the layout remembers the order).
+        header = self.table.horizontalHeader()
+        for visual, logical in enumerate(DEFAULT_COLUMN_ORDER):
+            header.moveSection(header.visualIndex(logical), visual)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
         layout = QVBoxLayout(self)
@@ -142,6 +151,23 @@ class BlotterView(QWidget):
 
     def set_search_text(self, text: str) -> None:
         self.search_edit.setText(text)
+
+    def filter_state(self) -> dict:
+        """The filters as plain values, for the window to remember between sessions."""
+        return {"status": self.status_combo.currentData(), "run": self.run_combo.currentData(),
+                "search": self.search_edit.text()}
+
+    def restore_filter_state(self, state: dict) -> None:
+        """Filters saved by ``filter_state``; a value that no longer makes sense is skipped."""
+        status = state.get("status")
+        if status in {f.value for f in StatusFilter}:
+            self.set_status_filter(status)
+        run = state.get("run")
+        if isinstance(run, int) and not isinstance(run, bool):
+            self.set_run_filter(run)
+        search = state.get("search")
+        if isinstance(search, str):
+            self.set_search_text(search)
 
     # -- intents ----------------------------------------------------------------------------
 

@@ -1,0 +1,131 @@
+"""The console's activity log: every message the window shows the trader, in one bounded list.
+
+The status bar and the activity panel both show what this log holds (each subscribes), so the
+two can never disagree: a controller never writes to the status bar itself, it appends here.
+Fills and rejections are noted from the writer's change sets (``note_changes``) with their own
+categories, so the window can sound them and the status bar can leave the fill stream to the
+panel. No Qt here: the window's adapters live in app/ and widgets/.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from services.domain import ChangeSet, FillRecord, OrderRecord, OrderState
+
+DEFAULT_CAPACITY = 2_000
+#: Rejections already reported, remembered so a later revision of the same order is not
+#: reported again (bounded like the log itself).
+_SEEN_REJECTIONS = 10_000
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def notifies(self) -> bool:
+        """Warnings and errors are also shown as a transient notification."""
+        return self is not Level.INFO
+
+
+class Category(StrEnum):
+    STATUS = "status"  # what the console says about its own actions and health
+    FILL = "fill"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    seq: int  # strictly increasing: the entry's identity and order
+    time: datetime
+    level: Level
+    text: str
+    category: Category = Category.STATUS
+    #: How long the status bar keeps it (ms); 0: until the next message (a lasting condition).
+    timeout_ms: int = 10_000
+
+    @property
+    def in_status_bar(self) -> bool:
+        # A run's fills arrive by the hundred: the panel lists them, the status bar keeps the
+        # console's own messages readable.
+        return self.category is not Category.FILL
+
+
+Listener = Callable[[ActivityEntry], None]
+
+
+class ActivityLog:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, *, clock: Callable[[], datetime] | None = None) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._entries: deque[ActivityEntry] = deque(maxlen=capacity)
+        self._listeners: list[Listener] = []
+        self._seq = 0
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._rejected: dict[int, None] = {}  # insertion-ordered set of order ids
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def append(self, text: str, level: Level | str = Level.INFO, *, category: Category | str = Category.STATUS,
+               timeout_ms: int = 10_000) -> ActivityEntry:
+        self._seq += 1
+        entry = ActivityEntry(self._seq, self._clock(), Level(level), str(text), Category(category), timeout_ms)
+        self._entries.append(entry)
+        for listener in list(self._listeners):
+            listener(entry)
+        return entry
+
+    def info(self, text: str, timeout_ms: int = 10_000) -> ActivityEntry:
+        return self.append(text, Level.INFO, timeout_ms=timeout_ms)
+
+    def warning(self, text: str, timeout_ms: int = 10_000) -> ActivityEntry:
+        return self.append(text, Level.WARNING, timeout_ms=timeout_ms)
+
+    def error(self, text: str, timeout_ms: int = 15_000) -> ActivityEntry:
+        return self.append(text, Level.ERROR, timeout_ms=timeout_ms)
+
+    def entries(self) -> list[ActivityEntry]:
+        """Oldest first (at most ``capacity``: the oldest are dropped)."""
+        return list(self._entries)
+
+    @property
+    def last(self) -> ActivityEntry | None:
+        return self._entries[-1] if self._entries else None
+
+    # -- broker events ----------------------------------------------------------------------
+
+    def note_changes(self, changes: ChangeSet) -> list[ActivityEntry]:
+        """One entry for the fills of a change set, one per newly rejected order."""
+        added: list[ActivityEntry] = []
+        fills = [f for f in changes.fills if not f.superseded]
+        if fills:
+            added.append(self.append(describe_fills(fills), category=Category.FILL))
+        for order in changes.orders:
+            if order.status is OrderState.REJECTED and order.id not in self._rejected:
+                self._rejected[order.id] = None
+                if len(self._rejected) > _SEEN_REJECTIONS:
+                    del self._rejected[next(iter(self._rejected))]
+                added.append(self.append(describe_rejection(order), Level.WARNING, category=Category.REJECT,
+                                         timeout_ms=15_000))
+        return added
+
+
+def describe_fills(fills: Iterable[FillRecord], shown: int = 3) -> str:
+    fills = list(fills)
+    parts = [f"{f.side.value} {f.quantity:,f} {f.symbol} @ {f.price:,f}" for f in fills[:shown]]
+    more = f" and {len(fills) - shown} more" if len(fills) > shown else ""
+    noun = "Fill" if len(fills) == 1 else f"{len(fills)} fills"
+    return f"{noun}: {', '.join(parts)}{more}"
+
+
+def describe_rejection(order: OrderRecord) -> str:
+    reason = f": {order.rejected_reason}" if order.rejected_reason else ""
+    return f"Rejected {order.side.value} {order.quantity:,f} {order.symbol} ({order.client_order_id}){reason}"

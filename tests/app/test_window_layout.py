@@ -1,0 +1,165 @@
+"""Tables and layouts: columns shown, hidden and reordered from the header and kept with the
+layout; named layouts to switch between; the blotter's filters remembered; a window whose
+minimum fits a 1366x768 laptop and whose panels do not widen as data arrives."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSize, Qt
+
+from tests.gui.factories import fill, order, position
+from widgets.common import column_menu
+from widgets.models.orders import OrderBlotterModel
+
+
+def _window(qtbot, state=None, **kwargs):
+    from app.main_window import MainWindow
+
+    window = MainWindow(mode="demo", ui_state_file=state, **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def _hide_by_menu(view, title: str) -> None:
+    menu = column_menu(view)
+    action = next(a for a in menu.actions() if a.text() == title)
+    action.trigger()
+
+
+def test_the_header_menu_hides_and_shows_columns_and_keeps_one(qtbot):
+    window = _window(qtbot)
+    table = window.fills_view.table
+    header = table.horizontalHeader()
+    assert header.sectionsMovable()
+    assert header.contextMenuPolicy() == Qt.ContextMenuPolicy.CustomContextMenu
+    _hide_by_menu(table, "Commission")
+    assert header.isSectionHidden(5)
+    menu = column_menu(table)
+    assert not next(a for a in menu.actions() if a.text() == "Commission").isChecked()
+    next(a for a in menu.actions() if a.text() == "Show all columns").trigger()
+    assert not any(header.isSectionHidden(i) for i in range(header.count()))
+    for i in range(1, header.count()):
+        header.hideSection(i)
+    last = next(a for a in column_menu(table).actions() if a.text() == "Time")
+    assert last.isChecked() and not last.isEnabled()  # the last visible column stays
+
+
+def test_columns_and_filters_are_saved_with_the_layout(qtbot, tmp_path):
+    state = tmp_path / "ui-state.ini"
+    first = _window(qtbot, state)
+    blotter = first.blotter_view
+    header = blotter.table.horizontalHeader()
+    _hide_by_menu(blotter.table, "Run")
+    header.moveSection(header.visualIndex(OrderBlotterModel.SYMBOL), 0)
+    header.resizeSection(OrderBlotterModel.STATUS, 222)
+    first.orders_model.reset([order(1, run_id=4), order(2, run_id=5)])
+    blotter.set_status_filter("working")
+    blotter.set_run_filter(5)
+    blotter.set_search_text("AMZN")
+    first.close()
+
+    second = _window(qtbot, state)
+    header = second.blotter_view.table.horizontalHeader()
+    assert header.isSectionHidden(OrderBlotterModel.RUN)
+    assert header.logicalIndex(0) == OrderBlotterModel.SYMBOL
+    assert header.sectionSize(OrderBlotterModel.STATUS) == 222
+    assert second.blotter_view.filter_state() == {"status": "working", "run": 5, "search": "AMZN"}
+    assert second.blotter_view.proxy.accepts(order(3, run_id=5, symbol="AMZN"))
+    assert not second.blotter_view.proxy.accepts(order(4, run_id=4, symbol="AMZN"))
+
+
+def test_named_layouts_save_switch_and_delete(qtbot, tmp_path):
+    from app.window_layout import LayoutError
+
+    window = _window(qtbot, tmp_path / "ui-state.ini")
+    fills_header = window.fills_view.table.horizontalHeader()
+    window.docks["audit"].hide()
+    _hide_by_menu(window.fills_view.table, "Exec id")
+    assert window.save_layout_as("  Trading day ") == "Trading day"
+
+    window.docks["audit"].show()
+    fills_header.showSection(6)
+    window.removeDockWidget(window.docks["fills"])
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, window.docks["fills"])
+    window.docks["fills"].show()
+    window.save_layout_as("Review/evening")  # a slash in a name is fine
+
+    assert window.layouts.names() == ["Trading day", "Review/evening"]
+    assert window.switch_layout("Trading day")
+    assert window.docks["audit"].isHidden()
+    assert fills_header.isSectionHidden(6)
+    assert window.dockWidgetArea(window.docks["fills"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert window.layouts.current_name() == "Trading day"
+    menu = window._fill_layouts_menu()
+    checked = [a.text() for a in menu.actions() if a.isCheckable() and a.isChecked()]
+    assert checked == ["Trading day"]
+
+    assert window.switch_layout("Review/evening")
+    assert window.dockWidgetArea(window.docks["fills"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert not fills_header.isSectionHidden(6)
+
+    window.layouts.delete_named("Trading day")
+    assert window.layouts.names() == ["Review/evening"]
+    assert not window.switch_layout("Trading day")
+    with pytest.raises(LayoutError, match="name"):
+        window.save_layout_as("   ")
+
+
+def test_save_layout_as_asks_for_a_name_and_says_so(qtbot, tmp_path, monkeypatch):
+    window = _window(qtbot, tmp_path / "ui-state.ini")
+    monkeypatch.setattr("app.main_window.QInputDialog.getText", lambda *a, **k: ("Morning", True))
+    window.ask_layout_name()
+    assert window.layouts.names() == ["Morning"]
+    assert window.activity_log.last is not None and window.activity_log.last.text == "Layout saved as 'Morning'"
+    monkeypatch.setattr("app.main_window.QInputDialog.getText", lambda *a, **k: ("", True))
+    window.ask_layout_name()
+    assert window.activity_log.last.text == "Layout not saved: a layout needs a name"
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_the_minimum_size_fits_a_1366x768_laptop(qtbot, compact):
+    window = _window(qtbot, compact=compact)
+    laptop = QSize(1366, 768 - 40)  # a taskbar and the title bar take their share
+    assert window.minimumSizeHint().boundedTo(laptop) == window.minimumSizeHint(), window.minimumSizeHint()
+    assert not window.docks["fills"].isHidden() and not window.docks["positions"].isHidden()
+
+
+def test_a_small_screen_tabs_the_docks_that_share_an_area(qtbot):
+    compact = _window(qtbot, compact=True)
+    assert compact.docks["positions"] in compact.tabifiedDockWidgets(compact.docks["fills"])
+    assert compact.docks["risk"] in compact.tabifiedDockWidgets(compact.docks["preview"])
+    wide = _window(qtbot, compact=False)
+    assert wide.docks["positions"] not in wide.tabifiedDockWidgets(wide.docks["fills"])
+
+
+def test_panels_keep_their_width_and_the_minimum_as_data_arrives(qtbot, qapp):
+    window = _window(qtbot, compact=False)
+    window.resize(1600, 1000)
+    qapp.processEvents()
+    minimum = window.minimumSizeHint()
+    widths = {name: dock.width() for name, dock in window.docks.items() if dock.isVisible()}
+    central = window.centralWidget().width()
+    window.orders_model.reset([order(i, filled="12345678", avg="123456.7891") for i in range(200)])
+    window.fills_model.reset([fill(i, quantity="123456789", price="987654.4321", commission="12345.67")
+                              for i in range(200)])
+    window.positions_model.reset([position(f"SYM{i}", quantity="1234567", cost="100", market="123456")
+                                  for i in range(50)])
+    for _ in range(3):
+        qapp.processEvents()
+    assert window.minimumSizeHint() == minimum
+    assert {name: dock.width() for name, dock in window.docks.items() if dock.isVisible()} == widths
+    assert window.centralWidget().width() == central
+
+
+def test_at_1600x1000_the_blotter_shows_status_and_limit(qtbot, qapp, monkeypatch):
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, size: size)
+    window = _window(qtbot, compact=False)
+    window.orders_model.reset([order(i) for i in range(30)])
+    for _ in range(3):
+        qapp.processEvents()
+    table = window.blotter_view.table
+    assert table.property("columnsSized")  # sized to content when the first rows came
+    right_edge = table.viewport().width()
+    for column in (OrderBlotterModel.STATUS, OrderBlotterModel.LIMIT, OrderBlotterModel.QUANTITY):
+        assert table.columnViewportPosition(column) + table.columnWidth(column) <= right_edge, column

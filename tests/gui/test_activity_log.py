@@ -1,0 +1,129 @@
+"""The activity log: one bounded list of the console's messages that the status bar and the
+activity panel both show; fills and rejections noted from change sets; warnings and errors as a
+transient notification that never blocks; an optional, rate-limited sound."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from services.activity_log import ActivityLog, Category, Level
+from services.domain import ChangeSet, OrderState
+from tests.gui.factories import fill, order, replace
+
+
+def test_the_log_is_bounded_ordered_and_tells_its_listeners():
+    log = ActivityLog(capacity=3, clock=lambda: datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
+    heard = []
+    unsubscribe = log.subscribe(heard.append)
+    for i in range(5):
+        log.info(f"message {i}")
+    assert [e.text for e in log.entries()] == ["message 2", "message 3", "message 4"]
+    assert [e.seq for e in heard] == [1, 2, 3, 4, 5]
+    unsubscribe()
+    log.warning("not heard")
+    assert len(heard) == 5
+    assert log.last is not None and log.last.level is Level.WARNING
+    with pytest.raises(ValueError, match="capacity"):
+        ActivityLog(capacity=0)
+
+
+def test_fills_and_rejections_are_noted_once():
+    log = ActivityLog()
+    rejected = order(7, status=OrderState.REJECTED)
+    rejected = replace(rejected, rejected_reason="price outside the band")
+    entries = log.note_changes(ChangeSet(orders=(rejected, order(8)), fills=(fill(1), fill(2), fill(3, superseded=True))))
+    assert [(e.category, e.level) for e in entries] == [(Category.FILL, Level.INFO), (Category.REJECT, Level.WARNING)]
+    assert entries[0].text == "2 fills: BUY 10 AAPL @ 100.5, BUY 10 AAPL @ 100.5"
+    assert "price outside the band" in entries[1].text and rejected.client_order_id in entries[1].text
+    assert not entries[0].in_status_bar and entries[1].in_status_bar
+    # A later revision of the same rejected order is not a second rejection.
+    assert log.note_changes(ChangeSet(orders=(rejected,))) == []
+
+
+def test_the_panel_filters_by_level_and_text(qtbot):
+    from widgets.views.activity import ActivityView
+
+    view = ActivityView()
+    qtbot.addWidget(view)
+    log = ActivityLog()
+    log.subscribe(view.add)
+    log.info("Run 1 sent")
+    log.warning("Market not healthy: AAPL halted")
+    log.error("Connect to IB: refused")
+    assert [e.text for e in view.visible_entries()] == [
+        "Connect to IB: refused", "Market not healthy: AAPL halted", "Run 1 sent"]  # newest first
+    view.set_level_filter(1)
+    assert [e.level for e in view.visible_entries()] == [Level.ERROR, Level.WARNING]
+    view.set_level_filter(2)
+    assert [e.text for e in view.visible_entries()] == ["Connect to IB: refused"]
+    view.set_level_filter(0)
+    view.set_text_filter("aapl")
+    assert [e.text for e in view.visible_entries()] == ["Market not healthy: AAPL halted"]
+
+
+def test_the_sound_is_off_by_default_and_one_per_burst():
+    from widgets.views.activity import ActivitySound
+
+    beeps = []
+    now = [100.0]
+    sound = ActivitySound(beep=lambda: beeps.append(now[0]), gap_s=0.5, clock=lambda: now[0])
+    log = ActivityLog()
+    log.subscribe(sound.on_entry)
+    log.note_changes(ChangeSet(fills=(fill(1),)))
+    assert beeps == []  # off unless switched on
+    sound.enabled = True
+    log.info("Settings saved")
+    assert beeps == []  # only fills and rejects sound
+    log.note_changes(ChangeSet(fills=(fill(2),)))
+    log.note_changes(ChangeSet(fills=(fill(3),)))
+    now[0] += 1
+    log.note_changes(ChangeSet(orders=(order(9, status=OrderState.REJECTED),)))
+    assert beeps == [100.0, 101.0]
+
+
+def test_status_bar_panel_and_toast_show_the_same_log(qtbot, monkeypatch, tmp_path):
+    from app.main_window import MainWindow
+    from widgets.views.activity import Toast
+
+    monkeypatch.setattr(Toast, "SHOWN_MS", 200)
+    window = MainWindow(mode="demo", ui_state_file=tmp_path / "ui.ini")
+    qtbot.addWidget(window)
+    window.show()
+    log = window.activity_log
+    log.info("Run 3 sent: 12 orders")
+    assert window.statusBar().currentMessage() == "Run 3 sent: 12 orders"
+    assert window.activity_view.visible_entries()[0].text == "Run 3 sent: 12 orders"
+    assert not window.toast.isVisible()  # info is not a notification
+
+    log.note_changes(ChangeSet(fills=(fill(1),)))
+    assert window.statusBar().currentMessage() == "Run 3 sent: 12 orders"  # fills stay in the panel
+    assert window.activity_view.visible_entries()[0].category is Category.FILL
+
+    modal_before = QApplication.activeModalWidget()  # another test's dialog may still be open
+    log.warning("Market not healthy: SPY halted", timeout_ms=0)
+    assert window.statusBar().currentMessage() == "Market not healthy: SPY halted"
+    assert window.toast.isVisible() and "SPY halted" in window.toast.label.text()
+    assert QApplication.activeModalWidget() is modal_before  # a notification, not a dialog
+    assert window.toast.windowModality() == Qt.WindowModality.NonModal
+    assert window.geometry().contains(window.toast.geometry())  # in the window's corner
+    assert not window.toast.isActiveWindow()
+    qtbot.waitUntil(lambda: not window.toast.isVisible(), timeout=5000)  # it goes away by itself
+    assert [e.text for e in window.activity_view.visible_entries()] == [e.text for e in reversed(log.entries())]
+
+
+def test_the_sound_setting_is_remembered(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    state = tmp_path / "ui.ini"
+    first = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(first)
+    assert not first.activity_sound.enabled and not first.sound_action.isChecked()
+    first.sound_action.trigger()
+    assert first.activity_sound.enabled
+    second = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(second)
+    assert second.activity_sound.enabled and second.sound_action.isChecked()
