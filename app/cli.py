@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.recover",
     "app.commands.trade_settings",
     "app.commands.positions",
+    "app.commands.books",
     "app.commands.serve",
 )
 

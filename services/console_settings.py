@@ -26,6 +26,7 @@ def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]
                "market_data_type": ib.market_data_type},
         "risk_defaults": trade_values["risk"],
         "recovery": trade_values["auto_recovery"],
+        "project_capital": dict(trade_values.get("project_capital") or {}),
         # the stored value as it is (it may predate validation: the dialog shows it as an error)
         "execution_data_source": trade_values["execution_data_source"],
         "data_sources": list(DATA_SOURCES),
@@ -67,7 +68,9 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
     return SettingsChange(
         replace(settings, **changes),
         {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery"),
-         "execution_data_source": data.get("execution_data_source")},
+         "execution_data_source": data.get("execution_data_source"),
+         "project_capital": {name: None if value is None else str(value)
+                             for name, value in (data.get("project_capital") or {}).items()} or None},
         {"ib": connection, "database_changed": "database_url" in data},
         theme,
     )

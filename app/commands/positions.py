@@ -3,7 +3,9 @@
 Per project, account and symbol: quantity, average cost (IB's, commissions included), the last
 stored market price (the equity recorder's mark; "no mark" when none was ever stored), market
 value, unrealized and realized P&L (net of commissions) and the commissions paid. Rows with
-project "(account)" are the account's own totals over every project.
+project "(account)" are the account's own totals over every project; rows with project
+"unassigned" what the account holds that no project owns (the account's row less every project's:
+manual and external trades; `assign` moves them into a book; docs/project-books.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ NO_MARK = "no mark"
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("positions", help="positions per project, account and symbol, with P&L and commissions")
-    parser.add_argument("--project", default=None, help="only this project's positions")
+    parser.add_argument("--project", default=None, help="only this project's positions (`unassigned`: what no project owns)")
     parser.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     parser.set_defaults(handler=_positions)
 

@@ -75,9 +75,17 @@ class MonitoringController:
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
         w.positions_model.upsert(self.marks.apply(changes.positions))
+        known = w.positions_model.project_names()
+        if any(p.project_id is not None and p.project_id not in known for p in changes.positions):
+            # a project created since the names were loaded: the tree shows projects by name
+            self.ctx.runner.run(self._reload_project_names(), what="Project names")
         w.connection_status.set_last_event_time(datetime.now(UTC))
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
+
+    async def _reload_project_names(self) -> None:
+        names = await self.ctx.db(queries.project_names, self.ctx.stack.db)
+        self.ctx.window.positions_model.set_project_names(names)
 
     def _on_connection_event(self, event) -> None:
         provider, status = self.ctx.stack.provider, self.ctx.window.connection_status
