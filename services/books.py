@@ -53,7 +53,8 @@ def book_lines(session, account: str | None = None) -> tuple[list[BookLine], lis
     query = select(Position)
     if account:
         query = query.where(Position.account == account)
-    accounts, projects = [], []
+    accounts: list[BookLine] = []
+    projects: list[BookLine] = []
     for row in session.scalars(query.order_by(Position.account, Position.symbol)):
         line = BookLine(names.get(row.project_id) if row.project_id is not None else None, row.account, row.symbol,
                         row.quantity, row.average_cost, row.realized_pnl)

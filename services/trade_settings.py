@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.books import BooksError, BooksService, parse_capital
+from services.core.books import plain
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params
 from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS
 from services.db.repositories.settings import SettingsRepository
@@ -124,7 +125,7 @@ class TradeSettingsService:
                 "execution": repo.execution(),
                 "execution_data_source": repo.execution_data_source(),
                 "trading_state": str(repo.trading_state()),
-                "project_capital": {name: None if capital is None else str(capital)
+                "project_capital": {name: None if capital is None else plain(capital)
                                     for name, capital in BooksService(self.db, self.actor).capitals().items()},
             }
 

@@ -45,6 +45,11 @@ class BookLine:
         return self.quantity * self.average_cost
 
 
+def plain(value: Decimal) -> str:
+    """A quantity as text without trailing zeros or an exponent ("4", not "4.000000")."""
+    return f"{value.normalize():f}"
+
+
 def unassigned_lines(account_lines: Iterable[BookLine], project_lines: Iterable[BookLine]) -> list[BookLine]:
     """Per account and listing, the account's row less every project's: the lines with a
     quantity (a flat rest is not shown: its realized P&L stays in the account's total)."""
@@ -91,7 +96,7 @@ class BookMismatch:
     books: Decimal
 
     def to_dict(self) -> dict:
-        return {"account": self.account, "symbol": self.symbol, "broker": str(self.broker), "books": str(self.books)}
+        return {"account": self.account, "symbol": self.symbol, "broker": plain(self.broker), "books": plain(self.books)}
 
 
 def book_mismatches(broker: Mapping[tuple[str, str], Decimal], books: Mapping[tuple[str, str], Decimal]) -> list[BookMismatch]:

@@ -33,7 +33,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from services.core.books import book_mismatches
+from services.core.books import book_mismatches, plain
 from services.core.ib_codes import CodeClass, classify
 from services.db.models import Position, TradeFill, TradeOrder
 from services.domain import WORKING_ORDER_STATES, OrderState
@@ -271,7 +271,7 @@ class Reconciler:
         await self.writer.flush()
         books = await asyncio.to_thread(self._project_books, account)
         broker_by_key = {(account, k): p.quantity for k, p in broker_pos.items()}
-        report.unassigned = {symbol: str(rest) for (_, symbol), held in sorted(broker_by_key.items())
+        report.unassigned = {symbol: plain(rest) for (_, symbol), held in sorted(broker_by_key.items())
                              if (rest := held - books.get((account, symbol), Decimal(0)))}
         report.book_mismatches = [m.to_dict() for m in book_mismatches(broker_by_key, books)]
         if report.book_mismatches:

@@ -15,9 +15,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services.core.positions_book import (
+    ZERO,
     BookedFill,
     PositionBook,
-    ZERO,
     PositionState,
     apply_fill,
     apply_late_commission,
