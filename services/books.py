@@ -6,6 +6,7 @@ and the preview all go through here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -89,7 +90,7 @@ class BooksService:
         from services.execution.audit import audit
 
         parsed = {name: parse_capital(value) for name, value in changes.items()}
-        with self.db.unit_of_work() if session is None else _same(session) as s:
+        with self.db.unit_of_work() if session is None else nullcontext(session) as s:
             projects = {p.name: p for p in s.scalars(select(Project).where(Project.name.in_(list(parsed))))} if parsed else {}
             missing = sorted(set(parsed) - set(projects))
             if missing:
@@ -151,15 +152,3 @@ class BooksService:
                    "unassigned_before": str(free)}, session=session)
             return Assignment(record.id, project, where, symbol, quantity, cost, state.quantity, free - quantity)
 
-
-class _same:
-    """A context manager yielding an open session (the caller's transaction)."""
-
-    def __init__(self, session) -> None:
-        self.session = session
-
-    def __enter__(self):
-        return self.session
-
-    def __exit__(self, *exc) -> None:
-        return None

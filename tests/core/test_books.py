@@ -47,9 +47,9 @@ def test_book_mismatches_are_books_holding_what_the_broker_does_not():
         ("MSFT", D(2), D(3)), ("NVDA", D(0), D(1))]
 
 
-def _check(targets, capital, positions, account=None, facts=RiskFacts()):
+def _check(targets, capital, positions, account=None, facts=None):
     return build_and_check([Target(s, D(w)) for s, w in targets.items()], BuildParams(portfolio_value=D(capital)),
-                           prices=PRICES, positions=positions, limits=RELAXED, facts=facts, account=account)
+                           prices=PRICES, positions=positions, limits=RELAXED, facts=facts or RiskFacts(), account=account)
 
 
 def test_two_projects_each_passing_alone_are_blocked_together_by_the_account_gross_exposure():
