@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 
-from services.core.books import UNASSIGNED, BookLine, unassigned_lines
+from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
 from services.core.positions_book import PositionState, apply_fill
 from services.db.models import Position, PositionAssignment, Project
 from services.db.repositories import PositionRepository
@@ -73,6 +73,30 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     for symbol, quantity in session.execute(query):
         out[symbol] = out.get(symbol, Decimal(0)) + quantity
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectBook:
+    """One project's money: its capital (None: not set), cash (capital - net cost of holdings +
+    realized P&L; None without a capital) and realized P&L."""
+
+    project: str
+    capital: Decimal | None
+    cash: Decimal | None
+    realized_pnl: Decimal
+
+
+def project_books(db) -> tuple[ProjectBook, ...]:
+    """Every project's capital, cash and realized P&L, by name."""
+    with db.session() as session:
+        capitals = {p.name: p.capital for p in session.scalars(select(Project))}
+        _, lines = book_lines(session)
+    out = []
+    for name in sorted(capitals):
+        own = [line for line in lines if line.project == name]
+        out.append(ProjectBook(name, capitals[name], project_cash(capitals[name], own),
+                               sum((line.realized_pnl for line in own), Decimal(0))))
+    return tuple(out)
 
 
 class BooksService:

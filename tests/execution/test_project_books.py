@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from services import console_queries as queries
-from services.books import BooksError, BooksService
+from services.books import BooksError, BooksService, project_books
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import PositionRepository, SettingsRepository
 from services.domain import OrderState, Side, TradeMode
@@ -20,6 +20,16 @@ from tests.fixtures.waiting import wait_until
 from .conftest import make_snapshot
 
 pytestmark = pytest.mark.timeout(90)
+CENT = Decimal("0.01")
+
+
+def _commissions_in(db) -> bool:
+    from sqlalchemy import select
+
+    from services.db.models import TradeFill
+
+    with db.session() as session:
+        return all(c is not None for c in session.scalars(select(TradeFill.commission)))
 
 
 def _books(db) -> dict[tuple[int | None, str], Decimal]:
@@ -57,6 +67,12 @@ async def test_two_projects_with_the_same_targets_keep_their_own_books(stack):
                                 (None, "AAPL"): Decimal(8), (None, "MSFT"): Decimal(2)}  # account = sum
     assert stack.sim.positions() == {"AAPL": Decimal(8), "MSFT": Decimal(2)}
     assert (await stack.reconciler.reconcile()).book_mismatches == []
+    # A's cash: its capital less what its fills cost, commissions included
+    await wait_until(lambda: _commissions_in(stack.db), 5, "commission reports")
+    fills = (await stack.service.view(run_a.id)).fills
+    [book_a] = [b for b in project_books(stack.db) if b.project == "A"]
+    spent = sum((f.quantity * f.price + f.commission for f in fills), Decimal(0))
+    assert (book_a.capital, book_a.cash.quantize(CENT)) == (Decimal(100000), (Decimal(100000) - spent).quantize(CENT))
 
     # B drops AAPL (liquidate-unlisted): it sells its own 4, A's book stays as it was
     _, b_drop = make_snapshot(stack.db, "B", {"MSFT": "0.005"})

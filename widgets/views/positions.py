@@ -142,6 +142,7 @@ class PositionsView(QWidget):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             item.setExpanded((group.kind, group.name) not in self._collapsed)
+        self.tree.resizeColumnToContents(0)
 
     @staticmethod
     def _colour(item: QTreeWidgetItem, unrealized: Decimal | None, realized: Decimal | None) -> None:
