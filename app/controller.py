@@ -47,7 +47,13 @@ class ConsoleController(QObject):
         self.orders = OrdersController(ctx, self.audit, parent=self)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
-                                                on_trade_settings=self.orders.use_trade_settings)
+                                                on_trade_settings=self._use_trade_settings)
+
+    def _use_trade_settings(self, values: dict) -> None:
+        """The trade settings now in force (after the Settings dialog): project capital shows in
+        the positions tree."""
+        self.orders.use_trade_settings(values)
+        self.runner.run(self.monitoring.show_capitals(), what="Project capital")
 
     def close(self) -> None:
         self.orders.stop()

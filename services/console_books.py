@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from services.core.books import UNASSIGNED, BookLine, unassigned_lines
+from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
 from services.domain import PositionRecord
 
 ZERO = Decimal(0)
@@ -20,6 +20,15 @@ class BookGroup:
     kind: str  # "account" (every project together, per account), "project" or "unassigned"
     name: str  # the account id, the project's name, or "unassigned"
     lines: tuple[PositionRecord, ...]
+    capital: Decimal | None = None  # a project's (None: not set, or not a project)
+
+    @property
+    def cash(self) -> Decimal | None:
+        """A project's capital - net cost of its holdings + realized P&L (None without capital)."""
+        if self.kind != "project":
+            return None
+        return project_cash(self.capital, [BookLine(self.name, p.account, p.symbol, p.quantity, p.average_cost, p.realized_pnl)
+                                           for p in self.lines])
 
     @property
     def unrealized_pnl(self) -> Decimal:
@@ -36,7 +45,8 @@ class BookGroup:
         return sum((p.quantity * (p.market_price or ZERO) for p in self.lines), ZERO)
 
 
-def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str]) -> tuple[BookGroup, ...]:
+def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],
+                  capitals: Mapping[str, Decimal | None] | None = None) -> tuple[BookGroup, ...]:
     """Account groups (by account), project groups (by name), then the unassigned group (when
     anything is unassigned). Lines within a group by account and symbol; flat rows with no
     realized P&L are left out."""
@@ -63,7 +73,8 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
         return tuple(sorted(lines, key=lambda p: (p.account, p.symbol)))
 
     groups = [BookGroup("account", account, ordered(lines)) for account, lines in sorted(accounts.items())]
-    groups += [BookGroup("project", name, ordered(lines)) for name, lines in sorted(projects.items())]
+    capitals = capitals or {}
+    groups += [BookGroup("project", name, ordered(lines), capitals.get(name)) for name, lines in sorted(projects.items())]
     if unassigned:
         groups.append(BookGroup("unassigned", UNASSIGNED, ordered(unassigned)))
     return tuple(groups)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
+from services.books import project_books
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.position_marks import PositionMarks
@@ -67,6 +68,7 @@ class MonitoringController:
         w.fills_model.reset(fills)
         w.positions_model.set_project_names(names)
         w.positions_model.reset(self.marks.apply(positions))
+        await self.show_capitals()
         await self.show_equity()  # the stored equity history (it survives restarts)
 
     # ------------------------------------------------------------------ service events
@@ -82,6 +84,11 @@ class MonitoringController:
         w.connection_status.set_last_event_time(datetime.now(UTC))
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
+
+    async def show_capitals(self) -> None:
+        """Each project's capital, for the positions tree's capital and cash."""
+        books = await self.ctx.db(project_books, self.ctx.stack.db)
+        self.ctx.window.positions_view.set_capitals({b.project: b.capital for b in books})
 
     async def _reload_project_names(self) -> None:
         names = await self.ctx.db(queries.project_names, self.ctx.stack.db)

@@ -79,3 +79,12 @@ def test_a_project_without_a_loaded_name_is_never_shown_by_its_id(qtbot):
     assert "7" not in labels and "(project name not loaded)" in labels
     model.set_project_names({7: "gamma"})
     assert [row[0] for row in _tree(view)] == ["Account DU1 (all projects)", "gamma"]
+
+
+def test_a_project_with_a_capital_shows_its_cash(qtbot):
+    view = _view(qtbot, RECORDS)
+    view.set_capitals({"alpha": Decimal(5000), "beta": None})
+    rows = {view.tree.topLevelItem(i).text(0): view.tree.topLevelItem(i).text(1) for i in range(view.tree.topLevelItemCount())}
+    # alpha: 5,000 - 10 x 100 + 2 realized
+    assert rows["alpha"] == "capital 5,000.00 · cash 4,002.00"
+    assert rows["beta"] == "" and rows["unassigned"] == ""

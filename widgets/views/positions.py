@@ -55,6 +55,7 @@ class PositionsView(QWidget):
         self.tree.setHeaderLabels(list(TREE_COLUMNS))
         self.tree.setUniformRowHeights(True)
         self.groups: tuple[BookGroup, ...] = ()
+        self._capitals: dict[str, Decimal | None] = {}
         self._collapsed: set[tuple[str, str]] = set()
         self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(0, Qt.ItemDataRole.UserRole)))
         self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(0, Qt.ItemDataRole.UserRole)))
@@ -71,6 +72,11 @@ class PositionsView(QWidget):
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
         model.dataChanged.connect(self._update_totals)
+        self._update_totals()
+
+    def set_capitals(self, capitals: dict[str, Decimal | None]) -> None:
+        """Each project's capital (by name): its group shows the capital and the cash."""
+        self._capitals = dict(capitals)
         self._update_totals()
 
     def set_project_filter(self, name: str | None) -> None:
@@ -97,7 +103,7 @@ class PositionsView(QWidget):
                 self.project_combo.addItem(name)
 
     def _update_totals(self, *_args) -> None:
-        self.groups = position_tree(self.model.records(), self.model.project_names())
+        self.groups = position_tree(self.model.records(), self.model.project_names(), self._capitals)
         self._refresh_projects()
         self._fill_tree()
         selected = self._selected()
@@ -125,7 +131,8 @@ class PositionsView(QWidget):
         for group in self.groups:
             if selected is not None and group.name != selected and not (selected == ACCOUNT_TOTAL and group.kind == "account"):
                 continue
-            item = QTreeWidgetItem([group_label(group), "", "", "", fmt_money(group.market_value), fmt_money(group.unrealized_pnl),
+            money = "" if group.capital is None else f"capital {fmt_money(group.capital)} · cash {fmt_money(group.cash)}"
+            item = QTreeWidgetItem([group_label(group), money, "", "", fmt_money(group.market_value), fmt_money(group.unrealized_pnl),
                                     fmt_money(group.realized_pnl)])
             item.setData(0, Qt.ItemDataRole.UserRole, (group.kind, group.name))
             for column in range(len(TREE_COLUMNS)):
