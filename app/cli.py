@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.trade_settings",
     "app.commands.positions",
     "app.commands.trail",
+    "app.commands.books",
     "app.commands.serve",
     "app.commands.watch",
     "app.commands.backtest",

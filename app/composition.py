@@ -196,8 +196,12 @@ def open_database(settings: Settings, url: str | None = None) -> Database:
     return db
 
 
+DEMO_CAPITAL = "100000"
+
+
 def seed_demo_data(db: Database) -> int:
-    """A sample project with two sample snapshots, once. Returns how many were imported."""
+    """A sample project (capital 100,000) with two sample snapshots, once. Returns how many were
+    imported."""
     from services.console_queries import import_snapshot, projects_and_snapshots
 
     projects, snapshots = projects_and_snapshots(db)
@@ -209,6 +213,13 @@ def seed_demo_data(db: Database) -> int:
         if not outcome.ok:  # shipped data must be valid: a bug, not a user error
             raise RuntimeError(f"sample snapshot {name} is invalid: {outcome.parsed.errors[:3]}")
         imported += int(outcome.created)
+    if imported:
+        # the demo project trades 100,000 of the simulator's 1,000,000 (docs/project-books.md):
+        # its previews' default portfolio value, changeable in Settings
+        from services.books import BooksService
+
+        if BooksService(db, "demo").capitals().get(DEMO_PROJECT) is None:
+            BooksService(db, "demo").set_capitals({DEMO_PROJECT: DEMO_CAPITAL})
     return imported
 
 

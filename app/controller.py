@@ -54,7 +54,13 @@ class ConsoleController(QObject):
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, actor=stack.trade.actor,
                                            status=lambda text: window.statusBar().showMessage(text, 10_000))
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
-                                                on_trade_settings=self.orders.use_trade_settings)
+                                                on_trade_settings=self._use_trade_settings)
+
+    def _use_trade_settings(self, values: dict) -> None:
+        """The trade settings now in force (after the Settings dialog): project capital shows in
+        the positions tree."""
+        self.orders.use_trade_settings(values)
+        self.runner.run(self.monitoring.show_capitals(), what="Project capital")
 
     def close(self) -> None:
         self.orders.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
 from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file, project_name_problem
 from services.db.convert import to_fill_record, to_order_record, to_position_record
@@ -191,16 +192,12 @@ class PositionLine:
 
 def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
     """Every stored position (or one project's), sorted by project, account, symbol, with the
-    commissions of its current (non-superseded) fills. Raises LookupError for an unknown project."""
+    commissions of its current (non-superseded) fills, and the account's unassigned rest
+    (docs/project-books.md) under the project ``unassigned`` (``project="unassigned"``: only
+    those). Raises LookupError for an unknown project."""
     with db.session() as session:
         names = {p.id: p.name for p in session.scalars(select(Project))}
-        query = select(Position).where(not_backtest(Position.account))  # a backtest's books are its own
-        if project is not None:
-            ids = [i for i, name in names.items() if name == project]
-            if not ids:
-                raise LookupError(f"project {project!r} does not exist")
-            query = query.where(Position.project_id == ids[0])
-        rows = list(session.scalars(query))
+        rows = list(session.scalars(select(Position).where(not_backtest(Position.account))))  # a backtest's books are its own
         fill_account = func.coalesce(TradeFill.account, TradeOrder.account, "")
         paid = (select(TradeOrder.project_id, fill_account, TradeFill.symbol, func.sum(TradeFill.commission))
                 .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
@@ -212,16 +209,28 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
             total = Decimal(total or 0)
             by_project[(project_id, account, symbol)] = total
             by_account[(account, symbol)] = by_account.get((account, symbol), Decimal(0)) + total
-        lines = [
-            PositionLine(
-                names.get(r.project_id) if r.project_id is not None else None, r.account, r.symbol, r.quantity,
-                r.average_cost, r.market_price, r.marked_at, r.realized_pnl,
-                (by_project.get((r.project_id, r.account, r.symbol)) if r.project_id is not None
-                 else by_account.get((r.account, r.symbol))) or Decimal(0),
-            )
-            for r in rows
-        ]
-    return tuple(sorted(lines, key=lambda x: (x.project is not None, x.project or "", x.account, x.symbol)))
+    lines = [
+        PositionLine(
+            names.get(r.project_id) if r.project_id is not None else None, r.account, r.symbol, r.quantity,
+            r.average_cost, r.market_price, r.marked_at, r.realized_pnl,
+            (by_project.get((r.project_id, r.account, r.symbol)) if r.project_id is not None
+             else by_account.get((r.account, r.symbol))) or Decimal(0),
+        )
+        for r in rows
+    ]
+    marks = {(r.account, r.symbol): (r.market_price, r.marked_at) for r in rows if r.project_id is None}
+    book = [BookLine(line.project, line.account, line.symbol, line.quantity, line.average_cost, line.realized_pnl)
+            for line in lines]
+    for rest in unassigned_lines([b for b in book if b.project is None], [b for b in book if b.project is not None]):
+        price, when = marks.get((rest.account, rest.symbol), (None, None))
+        # the commissions of orders no project placed (manual, external)
+        lines.append(PositionLine(UNASSIGNED, rest.account, rest.symbol, rest.quantity, rest.average_cost, price, when,
+                                  rest.realized_pnl, by_project.get((None, rest.account, rest.symbol)) or Decimal(0)))
+    if project is not None:
+        if project != UNASSIGNED and project not in names.values():
+            raise LookupError(f"project {project!r} does not exist")
+        lines = [line for line in lines if line.project == project]
+    return tuple(sorted(lines, key=lambda x: (x.project is not None, x.project == UNASSIGNED, x.project or "", x.account, x.symbol)))
 
 
 def equity_history(db, account: str | None = None, limit: int = 5000) -> tuple[tuple[datetime, Decimal], ...]:

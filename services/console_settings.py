@@ -26,6 +26,7 @@ def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]
                "market_data_type": ib.market_data_type},
         "risk_defaults": trade_values["risk"],
         "recovery": trade_values["auto_recovery"],
+        "project_capital": dict(trade_values.get("project_capital") or {}),
         # the stored value as it is (it may predate validation: the dialog shows it as an error)
         "execution_data_source": trade_values["execution_data_source"],
         "data_sources": list(DATA_SOURCES),
@@ -64,10 +65,14 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
     theme = data.get("theme") if data.get("theme") in THEMES else None
     if theme is not None:
         changes["ui"] = replace(settings.ui, theme=theme)
+    trade_changes = {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery"),
+                     "execution_data_source": data.get("execution_data_source")}
+    if data.get("project_capital"):  # each project's capital (docs/project-books.md)
+        trade_changes["project_capital"] = {name: None if value is None else str(value)
+                                            for name, value in data["project_capital"].items()}
     return SettingsChange(
         replace(settings, **changes),
-        {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery"),
-         "execution_data_source": data.get("execution_data_source")},
+        trade_changes,
         {"ib": connection, "database_changed": "database_url" in data},
         theme,
     )

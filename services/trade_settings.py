@@ -2,7 +2,8 @@
 audited in one place, for the window's Settings dialog and ``trading-console trade-settings``.
 
 Keys are dotted: ``risk.max_order_notional``, ``auto_recovery.new_timeout_seconds``,
-``execution.plan_max_age_seconds``, and the top-level ``execution_data_source``. A value is
+``execution.plan_max_age_seconds``, and the top-level ``execution_data_source``;
+``project_capital.NAME`` sets a project's capital (``off``: none; docs/project-books.md). A value is
 checked against the type of its default; risk limits also by the risk engine itself (``off``
 switches a risk rule off).
 """
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services.books import BooksError, BooksService, parse_capital
+from services.core.books import plain
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params
 from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS
 from services.db.repositories.settings import SettingsRepository
@@ -42,8 +45,12 @@ def check_data_source(value: object) -> str:
     return text
 
 
+CAPITAL_PREFIX = "project_capital."
+
+
 def known_keys() -> list[str]:
-    return [f"{section}.{key}" for section, defaults in SECTIONS.items() for key in defaults] + ["execution_data_source"]
+    return ([f"{section}.{key}" for section, defaults in SECTIONS.items() for key in defaults]
+            + ["execution_data_source", CAPITAL_PREFIX + "NAME"])
 
 
 def _convert(key: str, default: Any, text: str) -> Any:
@@ -78,6 +85,10 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
             raise TradeSettingsError(f"{pair!r} is not KEY=VALUE")
         if key == "execution_data_source":
             changes[key] = check_data_source(value)
+            continue
+        if key.startswith(CAPITAL_PREFIX) and len(key) > len(CAPITAL_PREFIX):
+            # project_capital.NAME=AMOUNT|off: the project's capital (docs/project-books.md)
+            changes.setdefault("project_capital", {})[key[len(CAPITAL_PREFIX):]] = value.strip()
             continue
         section, _, name = key.partition(".")
         defaults = SECTIONS.get(section)
@@ -114,6 +125,8 @@ class TradeSettingsService:
                 "execution": repo.execution(),
                 "execution_data_source": repo.execution_data_source(),
                 "trading_state": str(repo.trading_state()),
+                "project_capital": {name: None if capital is None else plain(capital)
+                                    for name, capital in BooksService(self.db, self.actor).capitals().items()},
             }
 
     def set(self, pairs: Iterable[str]) -> dict[str, Any]:
@@ -123,7 +136,7 @@ class TradeSettingsService:
         """Validate everything first, then store and audit in one transaction (all or nothing)."""
         from services.execution.audit import audit
 
-        unknown = set(changes) - {*SECTIONS, "execution_data_source"}
+        unknown = set(changes) - {*SECTIONS, "execution_data_source", "project_capital"}
         if unknown:
             raise TradeSettingsError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
         for section in ("auto_recovery", "execution"):
@@ -133,6 +146,12 @@ class TradeSettingsService:
         source = changes.get("execution_data_source")
         if source is not None:
             source = check_data_source(source)
+        capitals = dict(changes.get("project_capital") or {})
+        try:
+            for value in capitals.values():
+                parse_capital(value)
+        except BooksError as exc:
+            raise TradeSettingsError(f"project_capital: {exc}") from None
         with self.db.unit_of_work() as session:
             repo = SettingsRepository(session)
             if changes.get("risk") is not None:
@@ -143,6 +162,11 @@ class TradeSettingsService:
                 repo.set_execution(dict(changes["execution"]))
             if source is not None:
                 repo.set_execution_data_source(source)
+            if capitals:
+                try:
+                    BooksService(self.db, self.actor).set_capitals(capitals, session=session)
+                except BooksError as exc:
+                    raise TradeSettingsError(f"project_capital: {exc}") from None
             audit(self.db, self.actor, "settings.trade", "trade_settings", None,
-                  {k: v for k, v in changes.items() if v is not None}, session=session)
+                  {k: v for k, v in changes.items() if v is not None and k != "project_capital"}, session=session)
         return self.read()

@@ -3,7 +3,10 @@
 Per project, account and symbol: quantity, average cost (IB's, commissions included), the last
 stored market price (the equity recorder's mark; "no mark" when none was ever stored), market
 value, unrealized and realized P&L (net of commissions) and the commissions paid. Rows with
-project "(account)" are the account's own totals over every project.
+project "(account)" are the account's own totals over every project; rows with project
+"unassigned" what the account holds that no project owns (the account's row less every project's:
+manual and external trades; `assign` moves them into a book; docs/project-books.md). Below the
+table, each project's capital and cash (capital - net cost of its holdings + realized P&L).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ NO_MARK = "no mark"
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("positions", help="positions per project, account and symbol, with P&L and commissions")
-    parser.add_argument("--project", default=None, help="only this project's positions")
+    parser.add_argument("--project", default=None, help="only this project's positions (`unassigned`: what no project owns)")
     parser.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     parser.set_defaults(handler=_positions)
 
@@ -70,8 +73,19 @@ def _table(lines) -> str:
     return "\n".join(out)
 
 
+def _books_table(books) -> str:
+    """Each project's capital and cash (capital - net cost of its holdings + realized P&L)."""
+    rows = [("PROJECT", "CAPITAL", "CASH", "REALIZED")]
+    rows += [(b.project, "not set" if b.capital is None else _money(b.capital), "" if b.cash is None else _money(b.cash),
+              _money(b.realized_pnl)) for b in books]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+                     for r in rows)
+
+
 def _positions(args: argparse.Namespace, settings) -> int:
     from services import console_queries as queries
+    from services.books import project_books
     from services.db import Database, migrate
 
     url = settings.effective_db_url
@@ -84,6 +98,7 @@ def _positions(args: argparse.Namespace, settings) -> int:
         database = Database(url)
         try:
             lines = queries.position_lines(database, args.project)
+            books = [b for b in project_books(database) if args.project in (None, b.project)]
         except LookupError as exc:
             print(f"trading-console: {exc.args[0]}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -97,6 +112,8 @@ def _positions(args: argparse.Namespace, settings) -> int:
             print(_table(lines))
             if any(line.market_price is None for line in lines):
                 print(f"\n{NO_MARK}: no market price stored yet (marks are stored while the console is connected)")
+        if not args.json and any(b.capital is not None or b.realized_pnl for b in books):
+            print("\n" + _books_table(books))
         return EXIT_OK
 
     return run_guarded(url, action)

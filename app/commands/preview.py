@@ -12,7 +12,8 @@ never disagree:
   ``--portfolio-value`` required. With a stored snapshot id the risk limits, the trading state and
   the day's order count come from the database; with a FILE no database is needed.
 * Against the broker (``--save`` or any connection option): exactly what ``execute`` does, the
-  broker's prices and positions, the account's NetLiquidation unless ``--portfolio-value``; the
+  broker's prices, the project's own positions (docs/project-books.md) and its capital (else the
+  account's NetLiquidation) unless ``--portfolio-value``; the
   preview is stored as a frozen plan and its id printed (``plan_id`` in the JSON), for
   ``trading-console execute --plan ID``.
 Rows in another currency than USD need its rate, ``--fx EUR=1.10`` (USD per unit; see
@@ -101,7 +102,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("preview", help="build the orders of a snapshot and check them against risk (sends nothing)")
     parser.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="snapshot file (CSV/JSON) or stored snapshot id")
     parser.add_argument("--portfolio-value", type=_decimal(Decimal(0), strict=True), default=None, metavar="V",
-                        help="offline: required; against the broker: default the account's NetLiquidation")
+                        help="offline: required; against the broker: default the project's capital, else the account's NetLiquidation")
     parser.add_argument("--prices", metavar="FILE", help="offline: CSV symbol,price (wins over the snapshot's prices)")
     parser.add_argument("--positions", metavar="FILE", help="offline: CSV symbol,quantity (current positions)")
     add_builder_options(parser, defaults=True)

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     actions = parser.add_subparsers(dest="trade_settings_action", metavar="ACTION")
     setter = actions.add_parser("set", help="change settings: KEY=VALUE with dotted keys",
                                 description="Keys: " + ", ".join(known_keys()) + ". Risk limits take `off`; "
-                                "execution_data_source takes " + " or ".join(DATA_SOURCES) + " (read at the next start).")
+                                "execution_data_source takes " + " or ".join(DATA_SOURCES) + " (read at the next start); "
+                                "project_capital.NAME=AMOUNT sets a project's capital (off: none), its previews' default portfolio value.")
     setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="a dotted key and its value, e.g. execution.plan_max_age_seconds=60")
     setter.add_argument("--json", action="store_true", help="print JSON")
     setter.set_defaults(handler=_set)
@@ -52,6 +53,8 @@ def _print(args: argparse.Namespace, values: dict) -> None:
     print(f"execution_data_source = {source}" + ("" if known else f"  (unknown: not one of {', '.join(DATA_SOURCES)}; "
                                                                  "every start refuses it)"))
     print(f"trading_state = {values['trading_state']}  (halt / resume to change)")
+    for name, capital in values.get("project_capital", {}).items():
+        print(f"project_capital.{name} = {'off' if capital is None else capital}")
 
 
 def _show(args: argparse.Namespace, settings) -> int:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.activity_log import Level
+from services.books import project_books
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.position_marks import PositionMarks
@@ -68,6 +69,7 @@ class MonitoringController:
         w.fills_model.reset(fills)
         w.positions_model.set_project_names(names)
         w.positions_model.reset(self.marks.apply(positions))
+        await self.show_capitals()
         await self.show_equity()  # the stored equity history (it survives restarts)
 
     # ------------------------------------------------------------------ service events
@@ -76,10 +78,23 @@ class MonitoringController:
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
         w.positions_model.upsert(self.marks.apply(changes.positions))
+        known = w.positions_model.project_names()
+        if any(p.project_id is not None and p.project_id not in known for p in changes.positions):
+            # a project created since the names were loaded: the tree shows projects by name
+            self.ctx.runner.run(self._reload_project_names(), what="Project names")
         w.connection_status.set_last_event_time(datetime.now(UTC))
         w.activity_log.note_changes(changes)  # fills and rejections in the activity log
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
+
+    async def show_capitals(self) -> None:
+        """Each project's capital, for the positions tree's capital and cash."""
+        books = await self.ctx.db(project_books, self.ctx.stack.db)
+        self.ctx.window.positions_view.set_capitals({b.project: b.capital for b in books})
+
+    async def _reload_project_names(self) -> None:
+        names = await self.ctx.db(queries.project_names, self.ctx.stack.db)
+        self.ctx.window.positions_model.set_project_names(names)
 
     def _on_connection_event(self, event) -> None:
         provider, status = self.ctx.stack.provider, self.ctx.window.connection_status

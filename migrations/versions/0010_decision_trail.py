@@ -2,7 +2,7 @@
 projects' portfolio snapshots during a run (services.core.trail, services.db.repositories.trail).
 
 Revision ID: 0010_trail
-Revises: 0008_retries
+Revises: 0009_books
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0010_trail"
-down_revision: str | Sequence[str] | None = "0008_retries"
+down_revision: str | Sequence[str] | None = "0009_books"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -8,13 +8,14 @@ prices, positions and facts come from, so the two can never disagree on a verdic
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from services.domain import TradingState
 
+from .account_risk import AccountView, with_account_checks
 from .builder import BuildParams, BuildResult, Target, build_orders
 from .risk import RiskContext, RiskReport, evaluate_risk, rules_from_params
 
@@ -27,6 +28,7 @@ class RiskFacts:
     trading_state: TradingState = TradingState.ACTIVE
     orders_today: int = 0  # orders created since the trading day's start, blocked ones excepted
     sent_client_order_ids: frozenset[str] = frozenset()
+    account_orders_today: int | None = None  # every project's (None: the same as orders_today)
 
 
 def build_and_check(
@@ -43,13 +45,17 @@ def build_and_check(
     price_kinds: Mapping[str, str] | None = None,
     allow_delayed: bool = True,
     now: datetime | None = None,
+    account: AccountView | None = None,
 ) -> tuple[BuildResult, RiskReport]:
     """``facts`` may be a function of the orders' client order ids (which of them exist already
     is known only once they are built). ``price_times`` / ``price_kinds``: when and how each
     price was seen (the stale-price rule; delayed data blocks unless ``allow_delayed``).
     ``valuation_prices``: prices known for valuing positions
     that are not traded (defaults to ``prices``). ``now``: the moment prices' ages are measured
-    at (default the current time; a backtest's simulated moment)."""
+    at (default the current time; a backtest's simulated moment). ``account``: the whole account,
+    for the account-level rules on top of the project's own (services.core.account_risk); None
+    offline."""
+    overrides = list(overrides)
     result = build_orders(list(targets), params, prices=prices, positions=positions)
     if callable(facts):
         facts = facts([o.client_order_id for o in result.orders])
@@ -69,4 +75,9 @@ def build_and_check(
         fx_rates=params.fx_rates,
         now=now,
     )
-    return result, evaluate_risk(result.orders, ctx, rules)
+    report = evaluate_risk(result.orders, ctx, rules)
+    if account is not None:
+        if facts.account_orders_today is not None:
+            account = replace(account, orders_today=facts.account_orders_today)
+        report = with_account_checks(report, result.orders, account, ctx, limits, overrides)
+    return result, report

@@ -98,6 +98,9 @@ class Project(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
+    # the money the project trades with (its book's cash starts here; docs/project-books.md);
+    # None: its previews default to the account's NetLiquidation
+    capital: Mapped[Decimal | None] = mapped_column(Money())
 
 
 class DecisionSnapshot(Base):
@@ -331,6 +334,25 @@ class Position(Base):
     # the last market price the equity recorder saw (None: never marked); fills do not touch it
     market_price: Mapped[Decimal | None] = mapped_column(Price())
     marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PositionAssignment(Base):
+    """Shares the account held that no project owned (unassigned), moved into a project's book
+    at a stated cost by ``trading-console assign`` (docs/project-books.md). Append-only: the
+    project's position replays each as an opening fill at its cost, in time order with its
+    fills; the account's row is not touched (the shares were in it already)."""
+
+    __tablename__ = "position_assignments"
+    __table_args__ = _table_args(Index("ix_position_assignments_book", "project_id", "account", "symbol"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
+    account: Mapped[str] = mapped_column(String(32), nullable=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)  # the listing key, as in positions
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False)  # signed: < 0 assigns a short
+    cost: Mapped[Decimal] = mapped_column(Price(), nullable=False)  # per share, the opening price
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
 class EquitySnapshot(Base):

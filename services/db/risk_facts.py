@@ -16,14 +16,21 @@ from services.db.scope import not_backtest
 from services.domain import OrderState, TradingState
 
 
-def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, now: datetime | None = None) -> RiskFacts:
+def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, now: datetime | None = None,
+                    project_id: int | None = None) -> RiskFacts:
     """Trading state, orders created since the trading day's start (blocked ones do not count:
     they never went out), and which of ``client_order_ids`` exist already (a rerun must not
-    resend them)."""
-    orders_today = session.scalar(select(func.count(TradeOrder.id)).where(
-        TradeOrder.created_at >= trading_day_start(now), TradeOrder.status != OrderState.BLOCKED,
-        not_backtest(TradeOrder.account))) or 0  # a backtest's orders never count against the account
-    return RiskFacts(SettingsRepository(session).trading_state(), int(orders_today), _existing(session, client_order_ids))
+    resend them). With ``project_id``: the daily count is the project's own, and the account's
+    (every project's) comes beside it for the account-level rule. A backtest's orders never count
+    against the account."""
+    today = (TradeOrder.created_at >= trading_day_start(now), TradeOrder.status != OrderState.BLOCKED,
+             not_backtest(TradeOrder.account))
+    account_today = int(session.scalar(select(func.count(TradeOrder.id)).where(*today)) or 0)
+    orders_today = account_today
+    if project_id is not None:
+        orders_today = int(session.scalar(select(func.count(TradeOrder.id)).where(*today, TradeOrder.project_id == project_id)) or 0)
+    return RiskFacts(SettingsRepository(session).trading_state(), orders_today, _existing(session, client_order_ids),
+                     account_orders_today=account_today if project_id is not None else None)
 
 
 def load_backtest_risk_facts(session: Session, run: TradeRun, account: str, client_order_ids: Iterable[str] = ()) -> RiskFacts:

@@ -265,6 +265,15 @@ class IbQueries:
                 return dec(value.value)
         return None
 
+    async def buying_power(self) -> Decimal | None:
+        self._require_connected()
+        if not self.ib.wrapper.acctSummary:
+            await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
+        for value in self.ib.wrapper.acctSummary.values():
+            if (not self.account or value.account == self.account) and value.tag == "BuyingPower" and value.currency != "BASE":
+                return dec(value.value)
+        return None
+
     async def exchange_rates(self) -> FxRates:
         """From the account summary kept for the NetLiquidation (its $LEDGER:ALL ExchangeRate
         values): no extra request once it is there."""

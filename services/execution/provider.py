@@ -112,6 +112,11 @@ class ExecutionProvider(ABC):
     @abstractmethod
     async def net_liquidation(self) -> Decimal | None: ...
 
+    async def buying_power(self) -> Decimal | None:
+        """The account's BuyingPower in the base currency (None: not reported; the account-level
+        buying-power rule is then not checked)."""
+        return None
+
     async def exchange_rates(self):
         """The account's base currency and the broker's rates (``ib_contracts.FxRates``); a
         provider that cannot tell trades its base currency only."""

@@ -17,6 +17,9 @@ run sends anything. Rules (docs/ib-notes.md, pitfalls 3, 4, 8):
 * a SENDING order (claimed, placeOrder perhaps never left) whose sender is gone (its run lease
   expired or its process died) and that IB does not know after the same targeted query goes back
   to NEW, so that the run's next holder sends it; one IB knows takes IB's state;
+* the books: per account and listing, the broker's quantity less every project's book is the
+  unassigned rest (``report.unassigned``); books that together hold more than the broker (or the
+  other side of it) are a mismatch (``report.book_mismatches``), logged and audited;
 * what changed goes to the audit log.
 """
 
@@ -28,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
+from services.core.books import book_mismatches, plain
 from services.core.ib_codes import CodeClass, classify
 from services.db.models import Position, TradeFill, TradeOrder
 from services.db.scope import not_backtest
@@ -65,13 +69,17 @@ class ReconcileReport:
     resolved_unknown: list[str] = field(default_factory=list)
     positions_corrected: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)  # SENDING, never at IB, sender gone: back to NEW
+    # the books against the broker (docs/project-books.md): listing -> broker - every project's
+    # book (shown as unassigned), and where the books hold what the broker does not
+    unassigned: dict[str, str] = field(default_factory=dict)
+    book_mismatches: list[dict] = field(default_factory=list)
     executions_since: datetime | None = None  # the executions asked for (None: the whole day)
     completed_asked: bool = True  # False: no order of ours could have finished unseen, IB's list was not asked for
 
     @property
     def changed(self) -> bool:
         return bool(self.missing_fills or self.corrected or self.external or self.resolved_unknown or self.positions_corrected
-                    or self.released)
+                    or self.released or self.book_mismatches)
 
     def to_dict(self) -> dict:
         return {
@@ -79,6 +87,7 @@ class ReconcileReport:
             "executions": self.executions, "missing_fills": self.missing_fills, "corrected": self.corrected,
             "external": self.external, "resolved_unknown": self.resolved_unknown,
             "positions_corrected": self.positions_corrected, "released": self.released,
+            "unassigned": self.unassigned, "book_mismatches": self.book_mismatches,
             "executions_since": self.executions_since.isoformat() if self.executions_since else None,
             "completed_asked": self.completed_asked,
         }
@@ -273,6 +282,13 @@ class Reconciler:
                 self.writer.submit(PositionTruth(account, symbol, Decimal(0), Decimal(0), positions_mark))
 
         await self.writer.flush()
+        books = await asyncio.to_thread(self._project_books, account)
+        broker_by_key = {(account, k): p.quantity for k, p in broker_pos.items()}
+        report.unassigned = {symbol: plain(rest) for (_, symbol), held in sorted(broker_by_key.items())
+                             if (rest := held - books.get((account, symbol), Decimal(0)))}
+        report.book_mismatches = [m.to_dict() for m in book_mismatches(broker_by_key, books)]
+        if report.book_mismatches:
+            log.warning("the projects' books hold what the broker does not: %s", report.book_mismatches)
         self.last_report = report
         self._complete = True
         if self._losses == losses:  # no new loss while this ran: everything until now is covered
@@ -318,6 +334,13 @@ class Reconciler:
             query = query.where(or_(TradeOrder.account == self.provider.account, TradeOrder.account.is_(None)))
         with self.db.session() as session:
             return any(coid not in refs and not (perm and perm in perms) for coid, perm in session.execute(query))
+
+    def _project_books(self, account: str) -> dict[tuple[str, str], Decimal]:
+        """Every project's book summed per (account, listing) on this account."""
+        query = (select(Position.symbol, func.sum(Position.quantity)).where(Position.project_key != 0, Position.account == account)
+                 .group_by(Position.symbol))
+        with self.db.session() as session:
+            return {(account, symbol): Decimal(total or 0) for symbol, total in session.execute(query) if total}
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId,

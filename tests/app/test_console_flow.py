@@ -53,6 +53,7 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
                            10, "imported items")
             assert w.snapshots_view.tree.topLevelItem(0).childCount() == before + 1
 
+            w.preview_view.portfolio_edit.setText("100000")  # empty would be the project's capital
             w.preview_view.preview_button.click()
             await wait_for(lambda: console.controller.current_preview is not None, 15, "preview")
             preview = console.controller.current_preview
@@ -283,6 +284,7 @@ def test_recover_now_cancels_an_unacknowledged_order_and_replaces_it_once(qloop,
         try:
             sim.faults.add_rule(symbols={"IBM"}, ack_delay=60)  # the gateway sits on IBM orders
             await controller.import_snapshot(str(targets), "recovery")
+            w.preview_view.portfolio_edit.setText("100000")  # the new project has no capital
             w.preview_view.preview_button.click()
             await wait_for(lambda: controller.current_preview is not None, 15, "preview")
             w.preview_view.execute_button.click()

@@ -9,6 +9,8 @@ Input and output shape::
      "risk_defaults": {name: value, ...},
      "recovery": {"timeout_seconds": ..., "max_retries": ..., "max_price_deviation": ...,
                   "replace_outside_rth": bool, ...},
+     "project_capital": {project name: amount or None},  # a project's capital (None: off),
+                                 # its previews' default portfolio value (docs/project-books.md)
      "database_url": str,        # only in the output when the user typed a new URL
      "theme": "dark" | "light"}
 """
@@ -115,6 +117,14 @@ class SettingsDialog(QDialog):
         recovery = QGroupBox("Auto-recovery")
         QVBoxLayout(recovery).addWidget(self.recovery_table)
 
+        self.capital_table = self._dict_table(values.get("project_capital", {}))
+        self.capital_table.setHorizontalHeaderLabels(["Project", "Capital"])
+        self.capital_table.setToolTip("Each project's capital: the default portfolio value of its previews "
+                                      "(off: the account's NetLiquidation)")
+        capital = QGroupBox("Project capital")
+        QVBoxLayout(capital).addWidget(self.capital_table)
+        capital.setVisible(bool(values.get("project_capital")))
+
         self._masked_url = redact_url(values.get("database_url", ""))
         self.database_edit = QLineEdit(self._masked_url)
         self.database_edit.setToolTip("The password is never shown; type a full URL to change it.")
@@ -132,7 +142,7 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for box in (connection, risk, recovery, other):
+        for box in (connection, risk, recovery, capital, other):
             layout.addWidget(box)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
@@ -168,6 +178,7 @@ class SettingsDialog(QDialog):
             "execution_data_source": self.data_source_combo.currentText(),
             "risk_defaults": self._read_table(self.risk_table),
             "recovery": self._read_table(self.recovery_table),
+            "project_capital": self._read_table(self.capital_table),
             "theme": self.theme_combo.currentText(),
         }
         url = self.database_edit.text().strip()
@@ -186,6 +197,9 @@ class SettingsDialog(QDialog):
             return source_error
         if not values["ib"]["host"]:
             return "The host cannot be empty."
+        for name, capital in values["project_capital"].items():
+            if capital is not None and (isinstance(capital, (bool, str)) or capital <= 0):
+                return f"The capital of project {name} must be a positive amount, or off."
         if "database_url" in values and "***" in values["database_url"]:
             return "Type the full database URL including its password, or leave it unchanged."
         return ""

@@ -8,6 +8,7 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
+from services.console_books import UNNAMED
 from services.domain import PositionRecord
 
 from .base import RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
@@ -33,7 +34,8 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
         names = self._project_names
         self.columns = (
             # A row without a project is the whole account (every project and manual orders).
-            Column("Project", lambda p: names.get(p.project_id, ACCOUNT_TOTAL if p.project_id is None else str(p.project_id)),
+            # never a bare id: a project whose name is not loaded yet says so
+            Column("Project", lambda p: names.get(p.project_id, ACCOUNT_TOTAL if p.project_id is None else UNNAMED),
                    mutable=False),
             Column("Account", lambda p: p.account, mutable=False),
             Column("Symbol", lambda p: p.symbol, mutable=False),
@@ -59,6 +61,9 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
         self._project_names.update(names)
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), [])
+
+    def project_names(self) -> dict[int, str]:
+        return dict(self._project_names)
 
     def totals(self) -> tuple[Decimal, Decimal]:
         """(unrealized, realized) over the positions that have a mark / all positions."""

@@ -1,23 +1,46 @@
-"""Positions and P&L per project and account."""
+"""Positions and P&L as a tree: the account's totals, then each project's book (by name), then
+what no project owns (unassigned), each group with its P&L (docs/project-books.md). The tree is
+drawn from the frozen records of the positions model through the Qt-free presenter
+``services.console_books.position_tree``; the project filter picks one group."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..common import make_table
-from ..models.base import SortKeyRole, fmt_money
-from ..models.positions import PositionsModel
+from services.console_books import BookGroup, position_tree
+from services.core.books import UNASSIGNED
+
+from ..models.base import SortKeyRole, fmt_money, fmt_price, fmt_quantity
+from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 
 ALL_PROJECTS = "All projects"
+TREE_COLUMNS = ("Book / symbol", "Account", "Quantity", "Avg cost", "Market", "Unrealized", "Realized")
+_UNREALIZED, _REALIZED = 5, 6
+
+
+def group_label(group: BookGroup) -> str:
+    if group.kind == "account":
+        return f"Account {group.name} (all projects)"
+    return group.name
 
 
 class PositionsView(QWidget):
     def __init__(self, model: PositionsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        # the flat records filtered by project: what the totals count
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSortRole(SortKeyRole)
         self.proxy.setDynamicSortFilter(True)
@@ -26,8 +49,16 @@ class PositionsView(QWidget):
         self.project_combo = QComboBox()
         self.project_combo.addItem(ALL_PROJECTS)
         self.project_combo.currentTextChanged.connect(self._on_project_changed)
-        self.table = make_table(self.proxy, self, sortable=True)
-        self.table.sortByColumn(PositionsModel.SYMBOL, Qt.SortOrder.AscendingOrder)
+        self.tree = QTreeWidget(self)
+        self.tree.setObjectName("positionsTree")
+        self.tree.setColumnCount(len(TREE_COLUMNS))
+        self.tree.setHeaderLabels(list(TREE_COLUMNS))
+        self.tree.setUniformRowHeights(True)
+        self.groups: tuple[BookGroup, ...] = ()
+        self._capitals: dict[str, Decimal | None] = {}
+        self._collapsed: set[tuple[str, str]] = set()
+        self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(0, Qt.ItemDataRole.UserRole)))
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         layout = QVBoxLayout(self)
@@ -36,16 +67,25 @@ class PositionsView(QWidget):
         bar.addWidget(self.project_combo)
         bar.addStretch(1)
         layout.addLayout(bar)
-        layout.addWidget(self.table)
+        layout.addWidget(self.tree)
         layout.addWidget(self.totals_label)
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
         model.dataChanged.connect(self._update_totals)
         self._update_totals()
 
+    def set_capitals(self, capitals: dict[str, Decimal | None]) -> None:
+        """Each project's capital (by name): its group shows the capital and the cash."""
+        self._capitals = dict(capitals)
+        self._update_totals()
+
     def set_project_filter(self, name: str | None) -> None:
         self._refresh_projects()
         self.project_combo.setCurrentText(name or ALL_PROJECTS)
+
+    def _selected(self) -> str | None:
+        text = self.project_combo.currentText()
+        return None if text in (ALL_PROJECTS, "") else text
 
     def _on_project_changed(self, text: str) -> None:
         if text == ALL_PROJECTS or not text:
@@ -57,20 +97,63 @@ class PositionsView(QWidget):
     def _refresh_projects(self) -> None:
         known = {self.project_combo.itemText(i) for i in range(self.project_combo.count())}
         names = {self.model.display_text(r, PositionsModel.PROJECT) for r in range(self.model.rowCount())}
+        names |= {g.name for g in self.groups if g.kind == "unassigned"}
         for name in sorted(names - known):
             if name:
                 self.project_combo.addItem(name)
 
     def _update_totals(self, *_args) -> None:
+        self.groups = position_tree(self.model.records(), self.model.project_names(), self._capitals)
         self._refresh_projects()
-        shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
-                 for r in range(self.proxy.rowCount())]
-        # Account-level rows (no project) already include every project's positions: when they
-        # are shown, they alone are the total, or the project rows would be counted twice.
-        account_rows = [p for p in shown if p.project_id is None]
-        counted = account_rows or shown
+        self._fill_tree()
+        selected = self._selected()
+        if selected == UNASSIGNED:
+            shown = [line for g in self.groups if g.kind == "unassigned" for line in g.lines]
+            counted = shown
+        else:
+            shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+                     for r in range(self.proxy.rowCount())]
+            # Account-level rows (no project) already include every project's positions: when they
+            # are shown, they alone are the total, or the project rows would be counted twice.
+            account_rows = [p for p in shown if p.project_id is None]
+            counted = account_rows or shown
         unrealized = sum((p.unrealized_pnl for p in counted if p.unrealized_pnl is not None), Decimal(0))
         realized = sum((p.realized_pnl for p in counted), Decimal(0))
         self.totals_label.setText(
             f"{len(shown)} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
         )
+
+    def _fill_tree(self) -> None:
+        selected = self._selected()
+        self.tree.clear()
+        bold = QFont()
+        bold.setBold(True)
+        for group in self.groups:
+            if selected is not None and group.name != selected and not (selected == ACCOUNT_TOTAL and group.kind == "account"):
+                continue
+            money = "" if group.capital is None else f"capital {fmt_money(group.capital)} · cash {fmt_money(group.cash)}"
+            item = QTreeWidgetItem([group_label(group), money, "", "", fmt_money(group.market_value), fmt_money(group.unrealized_pnl),
+                                    fmt_money(group.realized_pnl)])
+            item.setData(0, Qt.ItemDataRole.UserRole, (group.kind, group.name))
+            for column in range(len(TREE_COLUMNS)):
+                item.setFont(column, bold)
+            self._colour(item, group.unrealized_pnl, group.realized_pnl)
+            for line in group.lines:
+                child = QTreeWidgetItem([line.symbol, line.account, fmt_quantity(line.quantity), fmt_price(line.average_cost),
+                                         fmt_price(line.market_price), fmt_money(line.unrealized_pnl), fmt_money(line.realized_pnl)])
+                for column in range(2, len(TREE_COLUMNS)):
+                    child.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self._colour(child, line.unrealized_pnl, line.realized_pnl)
+                item.addChild(child)
+            for column in range(2, len(TREE_COLUMNS)):
+                item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+            item.setExpanded((group.kind, group.name) not in self._collapsed)
+        self.tree.resizeColumnToContents(0)
+
+    @staticmethod
+    def _colour(item: QTreeWidgetItem, unrealized: Decimal | None, realized: Decimal | None) -> None:
+        for column, value in ((_UNREALIZED, unrealized), (_REALIZED, realized)):
+            colour = pnl_colour(value)
+            if colour is not None:
+                item.setForeground(column, colour)

@@ -46,7 +46,10 @@ class PreviewView(QWidget):
         super().__init__(parent)
         self.model = model
         validator = QRegularExpressionValidator(QRegularExpression(_DECIMAL), self)
-        self.portfolio_edit = QLineEdit("100000")
+        # empty: the project's capital, else the account's NetLiquidation (docs/project-books.md)
+        self.portfolio_edit = QLineEdit("")
+        self.portfolio_edit.setPlaceholderText("project capital")
+        self.portfolio_edit.setToolTip("Empty: the project's capital (Settings), else the account's NetLiquidation")
         self.cash_buffer_edit = QLineEdit("2")
         self.lot_size_edit = QLineEdit("1")
         self.bps_edit = QLineEdit("0")
@@ -121,9 +124,12 @@ class PreviewView(QWidget):
 
     def params(self) -> dict[str, Any]:
         """The build parameters, or raises ValueError with a message for the user."""
+        # empty: the service's default, the project's capital, else the account's NetLiquidation
+        portfolio = _decimal(self.portfolio_edit.text()) if self.portfolio_edit.text().strip() else None
+        if self.portfolio_edit.text().strip() and (portfolio is None or portfolio <= 0):
+            raise ValueError("Portfolio value must be positive.")
         values = {}
         for name, edit, label in (
-            ("portfolio_value", self.portfolio_edit, "Portfolio value"),
             ("cash_buffer_pct", self.cash_buffer_edit, "Cash buffer"),
             ("lot_size", self.lot_size_edit, "Lot size"),
             ("limit_offset_bps", self.bps_edit, "Limit offset"),
@@ -133,14 +139,12 @@ class PreviewView(QWidget):
             if value is None or value < 0:
                 raise ValueError(f"{label} must be a non-negative number.")
             values[name] = value
-        if values["portfolio_value"] <= 0:
-            raise ValueError("Portfolio value must be positive.")
         if values["cash_buffer_pct"] >= 100:
             raise ValueError("Cash buffer must be below 100 %.")
         if values["lot_size"] <= 0:
             raise ValueError("Lot size must be positive.")
         return {
-            "portfolio_value": values["portfolio_value"],
+            "portfolio_value": portfolio,
             "cash_buffer": values.pop("cash_buffer_pct") / 100,
             "lot_size": values["lot_size"],
             "rounding": self.rounding_combo.currentText(),

@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.books import project_positions
+from services.core.account_risk import AccountView
 from services.core.builder import BuildParams, Rounding, Target
+from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
 from services.core.trading_hours import NEW_YORK, trading_date
@@ -103,11 +106,15 @@ class RunPlanning(RunServiceBase):
             run.params = params
 
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
-        run, items = await self._db(self._load_for_preview, run_id)
+        """Build from the run's project's own book (docs/project-books.md): its positions, and as
+        the portfolio value the one given, else the project's capital, else the account's
+        NetLiquidation; then the project's rules and the account-level rules (every project)."""
+        run, items, positions, capital = await self._db(self._load_for_preview, run_id)
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
-        positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
-        listings = list({**{p.key: p.spec for p in held}, **{s.key: s for s in specs}}.values())  # one request per listing
+        account_positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
+        listings = list({**{k: ContractSpec.from_key(k) for k in positions}, **{p.key: p.spec for p in held},
+                         **{s.key: s for s in specs}}.values())  # one request per listing
         prices_raw = await self.provider.market_prices(listings) if listings else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
         quote_info = getattr(self.provider, "quote_info", {})
@@ -117,11 +124,13 @@ class RunPlanning(RunServiceBase):
         if portfolio_value is None:
             portfolio_value = _dec(run.params.get("portfolio_value")) if run.params.get("portfolio_value_given") else None
         given = portfolio_value is not None
+        net_liquidation = await self.provider.net_liquidation()
         if portfolio_value is None:
-            portfolio_value = await self.provider.net_liquidation()
+            portfolio_value = capital if capital is not None else net_liquidation
             if portfolio_value is None:
-                raise BrokerError("the account reports no NetLiquidation; give a portfolio value")
-        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx)
+                raise BrokerError("the account reports no NetLiquidation and the project has no capital; give a portfolio value")
+        account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
+        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account)
 
     def _load_for_preview(self, run_id: int):
         with self.db.session() as session:
@@ -131,7 +140,10 @@ class RunPlanning(RunServiceBase):
             items = [{"symbol": i.symbol, "weight": i.weight, "score": i.score, "rank": i.rank, "price": i.price, "sec_type": i.sec_type,
                       "exchange": i.exchange, "currency": i.currency, "primary_exchange": i.primary_exchange or ""}
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
-            return run_info(run), items
+            # the project's own book: never the account's positions (another project's, or unassigned)
+            positions = project_positions(session, run.project_id, self.provider.account or None)
+            capital = session.get(Project, run.project_id).capital
+            return run_info(run), items, positions, capital
 
     def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
         stored = run.params or {}
@@ -153,7 +165,8 @@ class RunPlanning(RunServiceBase):
             kwargs.update(base_currency=fx.base, fx_rates=dict(fx.rates))
         return BuildParams(portfolio_value=portfolio_value, run_id=run.id, installation=installation, **kwargs)
 
-    def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None) -> PreviewResult:
+    def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
+                 account: AccountView | None = None) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
@@ -162,20 +175,21 @@ class RunPlanning(RunServiceBase):
                               i.get("primary_exchange") or "") for i in items]
             mode = TradeMode(run.mode)
             if mode.simulated:
-                account = self.provider.account
+                sim_account = self.provider.account
 
                 def facts(ids):
-                    return load_backtest_risk_facts(session, run, account, ids)
+                    return load_backtest_risk_facts(session, run, sim_account, ids)
             else:
                 def facts(ids):
-                    return load_risk_facts(session, ids)
+                    return load_risk_facts(session, ids, project_id=run.project_id)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
                 facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
                 price_kinds={s: r.kind for s, r in price_refs.items()},
                 allow_delayed=mode is not TradeMode.LIVE
-                or bool(SettingsRepository(session).execution().get("allow_delayed_prices_live")))
+                or bool(SettingsRepository(session).execution().get("allow_delayed_prices_live")),
+                account=account)
             stored = dict(run.params or {})
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},

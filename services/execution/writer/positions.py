@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from services.core.positions_book import (
+    ZERO,
     BookedFill,
     PositionBook,
     PositionState,
     apply_fill,
     apply_late_commission,
 )
-from services.db.models import TradeFill, TradeOrder
+from services.db.models import PositionAssignment, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository
 from services.domain import Side
 
@@ -82,8 +84,29 @@ def _replay(session, batch: Batch, key: PositionKey) -> PositionState:
         if not fill.superseded:
             current[fill.exec_base_id] = fill
     booked = [current[base] for base in sorted(first_seen, key=first_seen.__getitem__) if base in current]
-    book = PositionBook.replay(BookedFill(f.exec_id, Side(f.side).sign * f.quantity, f.price, f.commission) for f in booked)
+    fills = [(f.fill_time, BookedFill(f.exec_id, Side(f.side).sign * f.quantity, f.price, f.commission)) for f in booked]
+    if project_id is not None:
+        fills = _with_assignments(session, project_id, account, listing, fills)
+    book = PositionBook.replay(fill for _, fill in fills)
     return book.state
+
+
+def _with_assignments(session, project_id: int, account: str, listing: str,
+                      fills: list[tuple[datetime, BookedFill]]) -> list[tuple[datetime, BookedFill]]:
+    """A project's fills with its assignments (docs/project-books.md) as opening fills at their
+    cost, each before the first fill executed after it was made."""
+    assignments = list(session.scalars(select(PositionAssignment).where(
+        PositionAssignment.project_id == project_id, PositionAssignment.account == account,
+        PositionAssignment.symbol == listing).order_by(PositionAssignment.created_at, PositionAssignment.id)))
+    if not assignments:
+        return fills
+    out: list[tuple[datetime, BookedFill]] = []
+    pending = [(a.created_at, BookedFill(f"assign:{a.id}", a.quantity, a.cost, ZERO)) for a in assignments]
+    for when, fill in fills:
+        while pending and when is not None and pending[0][0] <= when:
+            out.append(pending.pop(0))
+        out.append((when, fill))
+    return out + pending
 
 
 def write_positions(session, batch: Batch) -> None:

@@ -1,0 +1,66 @@
+"""`trading-console assign --symbol S --quantity Q --project NAME --cost C [--account A] [--json]`.
+
+Moves shares the account holds that no project owns (unassigned: manual TWS trades, external
+orders, what reconciliation found) into a project's book at a stated cost per share, audited.
+Refused (exit 2) when fewer shares are unassigned. docs/project-books.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+
+from app.cli import EXIT_BAD_INPUT, EXIT_OK
+
+
+def _number(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("assign", help="move unassigned shares into a project's book at a stated cost (audited)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbol", required=True, help="the listing key as `positions` shows it (AAPL, SAP@IBIS:EUR)")
+    parser.add_argument("--quantity", required=True, type=_number, help="shares to assign (negative: part of a short)")
+    parser.add_argument("--project", required=True, help="the project whose book takes them")
+    parser.add_argument("--cost", required=True, type=_number, help="cost per share the project books them at")
+    parser.add_argument("--account", default=None, help="the account (needed when several hold the symbol unassigned)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_assign)
+
+
+def _assign(args: argparse.Namespace, settings) -> int:
+    from app.commands.execution import _open_db
+    from services.books import BooksError, BooksService
+    from services.execution.audit import os_user
+
+    db = _open_db(settings)
+    try:
+        done = BooksService(db, os_user()).assign(args.symbol, args.quantity, args.project, args.cost, args.account)
+    except BooksError as exc:
+        if args.json:
+            print(json.dumps({"error": "bad_input", "message": str(exc)}))
+        print(f"trading-console: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        db.dispose()
+    if args.json:
+        print(json.dumps({"assignment": done.id, "project": done.project, "account": done.account, "symbol": done.symbol,
+                          "quantity": _plain(done.quantity), "cost": _plain(done.cost), "position": _plain(done.position),
+                          "unassigned_left": _plain(done.unassigned_left)}))
+    else:
+        print(f"assigned {done.quantity.normalize():f} {done.symbol} on {done.account} to {done.project} at {done.cost}: "
+              f"the project holds {done.position.normalize():f}, {done.unassigned_left.normalize():f} left unassigned")
+    return EXIT_OK

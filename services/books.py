@@ -1,0 +1,178 @@
+"""Project books as a use case: each project's capital, the account's unassigned shares, and
+assigning them into a project's book at a stated cost, audited (docs/project-books.md). The
+window's settings, ``trade-settings set project_capital.NAME=...``, ``trading-console assign``
+and the preview all go through here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
+from services.core.positions_book import PositionState, apply_fill
+from services.db.models import Position, PositionAssignment, Project
+from services.db.repositories import PositionRepository
+
+
+class BooksError(ValueError):
+    """Input the user can fix; the message says what and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    id: int
+    project: str
+    account: str
+    symbol: str
+    quantity: Decimal
+    cost: Decimal
+    position: Decimal  # the project's quantity afterwards
+    unassigned_left: Decimal
+
+
+def parse_capital(text: object) -> Decimal | None:
+    """A capital as typed: a positive amount, or ``off`` / empty for none."""
+    raw = "" if text is None else str(text).strip()
+    if raw.lower() in ("", "off", "none"):
+        return None
+    try:
+        value = Decimal(raw.replace(",", ""))
+    except InvalidOperation:
+        raise BooksError(f"capital {raw!r} is not a number") from None
+    if not value.is_finite() or value <= 0 or value >= Decimal("1e15"):
+        raise BooksError(f"capital {raw!r} must be a positive amount below 1e15 (or off)")
+    return value
+
+
+def book_lines(session, account: str | None = None) -> tuple[list[BookLine], list[BookLine]]:
+    """(the account's rows, every project's rows by project name), non-zero or with realized P&L."""
+    names = {p.id: p.name for p in session.scalars(select(Project))}
+    query = select(Position)
+    if account:
+        query = query.where(Position.account == account)
+    accounts: list[BookLine] = []
+    projects: list[BookLine] = []
+    for row in session.scalars(query.order_by(Position.account, Position.symbol)):
+        line = BookLine(names.get(row.project_id) if row.project_id is not None else None, row.account, row.symbol,
+                        row.quantity, row.average_cost, row.realized_pnl)
+        (accounts if row.project_id is None else projects).append(line)
+    return accounts, projects
+
+
+def project_positions(session, project_id: int, account: str | None) -> dict[str, Decimal]:
+    """A project's own positions (listing key -> quantity) on ``account`` (every account when
+    the session's account is not known)."""
+    query = select(Position.symbol, Position.quantity).where(Position.project_key == project_id, Position.quantity != 0)
+    if account:
+        query = query.where(Position.account == account)
+    out: dict[str, Decimal] = {}
+    for symbol, quantity in session.execute(query):
+        out[symbol] = out.get(symbol, Decimal(0)) + quantity
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectBook:
+    """One project's money: its capital (None: not set), cash (capital - net cost of holdings +
+    realized P&L; None without a capital) and realized P&L."""
+
+    project: str
+    capital: Decimal | None
+    cash: Decimal | None
+    realized_pnl: Decimal
+
+
+def project_books(db) -> tuple[ProjectBook, ...]:
+    """Every project's capital, cash and realized P&L, by name."""
+    with db.session() as session:
+        capitals = {p.name: p.capital for p in session.scalars(select(Project))}
+        _, lines = book_lines(session)
+    out = []
+    for name in sorted(capitals):
+        own = [line for line in lines if line.project == name]
+        out.append(ProjectBook(name, capitals[name], project_cash(capitals[name], own),
+                               sum((line.realized_pnl for line in own), Decimal(0))))
+    return tuple(out)
+
+
+class BooksService:
+    def __init__(self, db, actor: str) -> None:
+        self.db = db
+        self.actor = actor
+
+    def capitals(self) -> dict[str, Decimal | None]:
+        with self.db.session() as session:
+            return {p.name: p.capital for p in session.scalars(select(Project).order_by(Project.name))}
+
+    def set_capitals(self, changes: Mapping[str, object], *, session=None) -> dict[str, Decimal | None]:
+        """Set (or clear, with None / ``off``) the capital of existing projects, all or nothing,
+        audited. Returns every project's capital."""
+        from services.execution.audit import audit
+
+        parsed = {name: parse_capital(value) for name, value in changes.items()}
+        with self.db.unit_of_work() if session is None else nullcontext(session) as s:
+            projects = {p.name: p for p in s.scalars(select(Project).where(Project.name.in_(list(parsed))))} if parsed else {}
+            missing = sorted(set(parsed) - set(projects))
+            if missing:
+                raise BooksError(f"no project named {', '.join(map(repr, missing))}")
+            changed = {}
+            for name, capital in parsed.items():
+                if projects[name].capital != capital:
+                    projects[name].capital = capital
+                    changed[name] = None if capital is None else str(capital)
+            if changed:
+                audit(self.db, self.actor, "project.capital", "project", None, {"capital": changed}, session=s)
+        return self.capitals()
+
+    def unassigned(self, account: str | None = None) -> list[BookLine]:
+        with self.db.session() as session:
+            return unassigned_lines(*book_lines(session, account))
+
+    def assign(self, symbol: str, quantity: Decimal, project: str, cost: Decimal, account: str | None = None) -> Assignment:
+        """Move ``quantity`` unassigned shares of ``symbol`` (a listing key; negative: a short)
+        into ``project``'s book at ``cost`` per share. The project's position books them as an
+        opening fill; the account's row is unchanged (it held them already)."""
+        from services.execution.audit import audit
+
+        if not quantity or not quantity.is_finite():
+            raise BooksError("the quantity to assign must be a non-zero number")
+        if not cost.is_finite() or cost <= 0:
+            raise BooksError(f"the cost must be a positive price per share, got {cost}")
+        if project == UNASSIGNED:
+            raise BooksError(f"{UNASSIGNED!r} is not a project: name the project that takes the shares")
+        with self.db.unit_of_work() as session:
+            target = session.scalars(select(Project).where(Project.name == project)).one_or_none()
+            if target is None:
+                raise BooksError(f"no project named {project!r}")
+            rows = list(session.scalars(select(Position).where(Position.symbol == symbol, *(
+                [Position.account == account] if account else [])).with_for_update()))
+            held = {r.account: r.quantity for r in rows if r.project_id is None}
+            rest = {a: q - sum((r.quantity for r in rows if r.project_id is not None and r.account == a), Decimal(0))
+                    for a, q in held.items()}
+            candidates = {a: q for a, q in rest.items() if q}
+            if account is None and len(candidates) > 1:
+                raise BooksError(f"{symbol} is unassigned on several accounts ({', '.join(sorted(candidates))}): name one with --account")
+            where = account or (next(iter(candidates)) if candidates else "")
+            free = rest.get(where, Decimal(0))
+            if not free or (free > 0) != (quantity > 0) or abs(quantity) > abs(free):
+                place = f" on account {where}" if where else ""
+                raise BooksError(f"not enough unassigned {symbol}{place}: {free.normalize():f} unassigned, "
+                                 f"{quantity.normalize():f} asked (see `trading-console positions --project {UNASSIGNED}`)")
+            repo = PositionRepository(session)
+            row = repo.get(where, symbol, project_id=target.id)
+            state = PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
+            state, _ = apply_fill(state, quantity, cost, Decimal(0))
+            record = PositionAssignment(project_id=target.id, account=where, symbol=symbol, quantity=quantity, cost=cost,
+                                        actor=self.actor[:64])
+            session.add(record)
+            session.flush()
+            repo.upsert(where, symbol, state.quantity, state.average_cost, realized_pnl=state.realized_pnl, project_id=target.id)
+            audit(self.db, self.actor, "position.assign", "position_assignment", record.id,
+                  {"project": project, "account": where, "symbol": symbol, "quantity": str(quantity), "cost": str(cost),
+                   "unassigned_before": str(free)}, session=session)
+            return Assignment(record.id, project, where, symbol, quantity, cost, state.quantity, free - quantity)
+

@@ -1,0 +1,80 @@
+"""The positions panel's tree (Qt-free): the account's totals, each project's book by name, then
+what no project owns (docs/project-books.md), each with its P&L. Built from the frozen position
+records the window already holds, so the tree and the flat records can never disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
+from services.domain import PositionRecord
+
+ZERO = Decimal(0)
+UNNAMED = "(project name not loaded)"
+
+
+@dataclass(frozen=True, slots=True)
+class BookGroup:
+    kind: str  # "account" (every project together, per account), "project" or "unassigned"
+    name: str  # the account id, the project's name, or "unassigned"
+    lines: tuple[PositionRecord, ...]
+    capital: Decimal | None = None  # a project's (None: not set, or not a project)
+
+    @property
+    def cash(self) -> Decimal | None:
+        """A project's capital - net cost of its holdings + realized P&L (None without capital)."""
+        if self.kind != "project":
+            return None
+        return project_cash(self.capital, [BookLine(self.name, p.account, p.symbol, p.quantity, p.average_cost, p.realized_pnl)
+                                           for p in self.lines])
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((p.unrealized_pnl for p in self.lines if p.unrealized_pnl is not None), ZERO)
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self.lines), ZERO)
+
+    @property
+    def market_value(self) -> Decimal | None:
+        if any(p.market_price is None and p.quantity for p in self.lines):
+            return None
+        return sum((p.quantity * (p.market_price or ZERO) for p in self.lines), ZERO)
+
+
+def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],
+                  capitals: Mapping[str, Decimal | None] | None = None) -> tuple[BookGroup, ...]:
+    """Account groups (by account), project groups (by name), then the unassigned group (when
+    anything is unassigned). Lines within a group by account and symbol; flat rows with no
+    realized P&L are left out."""
+    rows = [r for r in records if r.quantity or r.realized_pnl]
+    accounts: dict[str, list[PositionRecord]] = {}
+    projects: dict[str, list[PositionRecord]] = {}
+    for r in rows:
+        if r.project_id is None:
+            accounts.setdefault(r.account, []).append(r)
+        else:
+            projects.setdefault(project_names.get(r.project_id, UNNAMED), []).append(r)
+    by_key = {(r.account, r.symbol): r for r in rows if r.project_id is None}
+    rests = unassigned_lines(
+        [BookLine(None, r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in rows if r.project_id is None],
+        [BookLine("", r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in rows if r.project_id is not None])
+    unassigned = []
+    for rest in rests:
+        like = by_key.get((rest.account, rest.symbol))
+        base = like or next(r for r in rows if (r.account, r.symbol) == (rest.account, rest.symbol))
+        unassigned.append(replace(base, project_id=None, quantity=rest.quantity, average_cost=rest.average_cost,
+                                  realized_pnl=rest.realized_pnl, market_price=like.market_price if like else None))
+
+    def ordered(lines: list[PositionRecord]) -> tuple[PositionRecord, ...]:
+        return tuple(sorted(lines, key=lambda p: (p.account, p.symbol)))
+
+    groups = [BookGroup("account", account, ordered(lines)) for account, lines in sorted(accounts.items())]
+    capitals = capitals or {}
+    groups += [BookGroup("project", name, ordered(lines), capitals.get(name)) for name, lines in sorted(projects.items())]
+    if unassigned:
+        groups.append(BookGroup("unassigned", UNASSIGNED, ordered(unassigned)))
+    return tuple(groups)

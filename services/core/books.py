@@ -1,0 +1,114 @@
+"""A book per project: what a project holds, its cash, and what the account holds that no project
+owns (unassigned). Pure: no database, no broker (docs/project-books.md).
+
+The positions table keeps one row per (project, account, listing), booked from the fills of the
+project's orders (and from assignments), plus the account's own row, which every fill also moves
+and which reconciliation sets to the broker's truth. From these:
+
+* **unassigned** = the account's row - the sum of the projects' rows, per account and listing:
+  manual TWS trades, external orders, differences reconciliation found. Its average cost is
+  what is left of the account's cost basis once the projects' are taken out; its realized P&L
+  what is left of the account's. It belongs to no project and is in no project's preview until
+  ``trading-console assign`` moves it into a book;
+* a project's **cash** = its capital - the net cost of what it holds + its realized P&L, where
+  the net cost of a position is ``quantity * average cost`` (IB's average cost carries the
+  commissions, so a long costs what was paid, a short brings what it was sold for, both net of
+  commissions; realized P&L is net of every commission). For a project without capital the
+  cash is unknown (None). Amounts in another currency than the base count at face value (a
+  known limitation: the books keep no FX history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+ZERO = Decimal(0)
+UNASSIGNED = "unassigned"  # the name unassigned rows show under; never a project's name
+
+
+@dataclass(frozen=True, slots=True)
+class BookLine:
+    """One position of a book: a project's (``project`` its name), the account's own (None) or
+    the unassigned rest (:data:`UNASSIGNED`)."""
+
+    project: str | None
+    account: str
+    symbol: str  # the listing key
+    quantity: Decimal
+    average_cost: Decimal
+    realized_pnl: Decimal = ZERO
+
+    @property
+    def net_cost(self) -> Decimal:
+        return self.quantity * self.average_cost
+
+
+def plain(value: Decimal) -> str:
+    """A quantity as text without trailing zeros or an exponent ("4", not "4.000000")."""
+    return f"{value.normalize():f}"
+
+
+def unassigned_lines(account_lines: Iterable[BookLine], project_lines: Iterable[BookLine]) -> list[BookLine]:
+    """Per account and listing, the account's row less every project's: the lines with a
+    quantity (a flat rest is not shown: its realized P&L stays in the account's total)."""
+    projects: dict[tuple[str, str], list[BookLine]] = {}
+    for line in project_lines:
+        projects.setdefault((line.account, line.symbol), []).append(line)
+    out = []
+    for total in account_lines:
+        owned = projects.pop((total.account, total.symbol), [])
+        quantity = total.quantity - sum((p.quantity for p in owned), ZERO)
+        if not quantity:
+            continue
+        cost = total.net_cost - sum((p.net_cost for p in owned), ZERO)
+        realized = total.realized_pnl - sum((p.realized_pnl for p in owned), ZERO)
+        out.append(BookLine(UNASSIGNED, total.account, total.symbol, quantity, cost / quantity, realized))
+    # projects holding a listing the account has no row for: a negative rest (a mismatch)
+    for (account, symbol), owned in projects.items():
+        quantity = -sum((p.quantity for p in owned), ZERO)
+        if quantity:
+            out.append(BookLine(UNASSIGNED, account, symbol, quantity, ZERO, ZERO))
+    return sorted(out, key=lambda line: (line.account, line.symbol))
+
+
+def unassigned_quantity(account_quantity: Decimal, project_quantities: Iterable[Decimal]) -> Decimal:
+    return account_quantity - sum(project_quantities, ZERO)
+
+
+def project_cash(capital: Decimal | None, lines: Iterable[BookLine]) -> Decimal | None:
+    """Capital - net cost of the holdings + realized P&L (None without a capital)."""
+    if capital is None:
+        return None
+    lines = list(lines)
+    return capital - sum((line.net_cost for line in lines), ZERO) + sum((line.realized_pnl for line in lines), ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class BookMismatch:
+    """Where the books cannot add up to the broker: the projects together hold more than the
+    broker (or the other side of it), so no unassigned rest can make up the difference."""
+
+    account: str
+    symbol: str
+    broker: Decimal
+    books: Decimal
+
+    def to_dict(self) -> dict:
+        return {"account": self.account, "symbol": self.symbol, "broker": plain(self.broker), "books": plain(self.books)}
+
+
+def book_mismatches(broker: Mapping[tuple[str, str], Decimal], books: Mapping[tuple[str, str], Decimal]) -> list[BookMismatch]:
+    """Per (account, listing): the broker's quantity against the sum of the projects' books. The
+    rest is unassigned when it lies on the broker's side of zero and within it; otherwise the
+    books claim shares the broker does not have."""
+    out = []
+    for key in sorted(set(broker) | set(books)):
+        held, owned = broker.get(key, ZERO), books.get(key, ZERO)
+        if not owned:
+            continue
+        if (held > 0 and 0 < owned <= held) or (held < 0 and held <= owned < 0):
+            continue
+        out.append(BookMismatch(key[0], key[1], held, owned))
+    return out

@@ -1,0 +1,78 @@
+"""A book per project, pure (docs/project-books.md): unassigned rests, project cash, book
+mismatches, and the account-level rules on top of a project's own through the one pipeline."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from services.core.account_risk import AccountView
+from services.core.books import UNASSIGNED, BookLine, book_mismatches, project_cash, unassigned_lines
+from services.core.builder import BuildParams, Target
+from services.core.pipeline import RiskFacts, build_and_check
+from services.core.positions_book import PositionState, apply_fill
+from services.core.risk import DEFAULT_RISK_LIMITS
+
+RELAXED = {**DEFAULT_RISK_LIMITS, "max_position_ratio": None, "max_order_notional": None}
+PRICES = {"AAPL": D(100), "MSFT": D(200)}
+
+
+def test_unassigned_is_the_account_less_every_project_with_the_rest_of_cost_and_pnl():
+    account = [BookLine(None, "DU1", "AAPL", D(33), D(100), D(9)), BookLine(None, "DU1", "MSFT", D(5), D(200))]
+    projects = [BookLine("alpha", "DU1", "AAPL", D(10), D(90), D(2)), BookLine("beta", "DU1", "AAPL", D(20), D(105), D(5)),
+                BookLine("beta", "DU1", "MSFT", D(5), D(200))]
+    [rest] = unassigned_lines(account, projects)
+    assert (rest.project, rest.symbol, rest.quantity) == (UNASSIGNED, "AAPL", D(3))
+    assert rest.quantity * rest.average_cost == 3300 - 900 - 2100  # the rest of the cost basis
+    assert rest.realized_pnl == D(2)
+    # a project holding what the account has no row for is a negative rest: shown, never hidden
+    [odd] = unassigned_lines([], [BookLine("alpha", "DU1", "IBM", D(4), D(50))])
+    assert (odd.symbol, odd.quantity) == ("IBM", D(-4))
+
+
+def test_project_cash_is_capital_less_net_cost_plus_realized():
+    state, _ = apply_fill(PositionState(), D(10), D(100), D(1))  # pays 1001
+    assert project_cash(D(5000), [BookLine("a", "DU1", "AAPL", state.quantity, state.average_cost)]) == D(3999)
+    state, _ = apply_fill(state, D(-10), D(110), D(1))  # receives 1099: flat, realized 98
+    assert state.realized_pnl == D(98)
+    assert project_cash(D(5000), [BookLine("a", "DU1", "AAPL", state.quantity, state.average_cost, state.realized_pnl)]) == D(5098)
+    short, _ = apply_fill(PositionState(), D(-10), D(100), D(1))  # receives 999
+    assert project_cash(D(5000), [BookLine("a", "DU1", "AAPL", short.quantity, short.average_cost)]) == D(5999)
+    assert project_cash(None, []) is None
+
+
+def test_book_mismatches_are_books_holding_what_the_broker_does_not():
+    broker = {("DU1", "AAPL"): D(8), ("DU1", "MSFT"): D(2), ("DU1", "IBM"): D(-5)}
+    books = {("DU1", "AAPL"): D(8), ("DU1", "MSFT"): D(3), ("DU1", "IBM"): D(-2), ("DU1", "NVDA"): D(1)}
+    assert [(m.symbol, m.broker, m.books) for m in book_mismatches(broker, books)] == [
+        ("MSFT", D(2), D(3)), ("NVDA", D(0), D(1))]
+
+
+def _check(targets, capital, positions, account=None, facts=None):
+    return build_and_check([Target(s, D(w)) for s, w in targets.items()], BuildParams(portfolio_value=D(capital)),
+                           prices=PRICES, positions=positions, limits=RELAXED, facts=facts or RiskFacts(), account=account)
+
+
+def test_two_projects_each_passing_alone_are_blocked_together_by_the_account_gross_exposure():
+    # A holds 5,400 (0.9 of its 6,000); B builds the same from its empty book
+    a_alone = _check({"AAPL": "0.9"}, 6000, {})
+    b_alone = _check({"AAPL": "0.9"}, 6000, {}, AccountView(D(10000), {}))
+    assert not a_alone[1].blocked and not b_alone[1].blocked
+    together = AccountView(D(10000), {"AAPL": D(54)})  # the broker's: A's shares
+    result, report = _check({"AAPL": "0.9"}, 6000, {}, together)
+    assert [d.quantity for d in result.orders] == [D(54)]  # B's own book, not the account's
+    assert report.blocked and [b.rule for b in report.all_blocks()] == ["account_gross_exposure"]
+    assert "1.0800 of the account's NetLiquidation (every project together)" in report.run_blocks[0].message
+    assert {"max_gross_exposure", "account_gross_exposure", "account_daily_orders"} <= set(report.rules)
+
+
+def test_account_daily_orders_and_buying_power():
+    facts = RiskFacts(orders_today=0, account_orders_today=500)  # the project sent nothing, the account 500
+    _, report = _check({"AAPL": "0.5"}, 6000, {}, AccountView(D(10000), {}), facts)
+    assert [b.code for b in report.all_blocks()] == ["account_daily_orders"]
+    _, report = _check({"AAPL": "0.5", "MSFT": "0.4"}, 6000, {}, AccountView(D(10000), {}, buying_power=D(5000)))
+    [block] = report.all_blocks()
+    assert block.rule == "account_buying_power" and "5400.00" in block.message
+    _, report = _check({"AAPL": "0.5"}, 6000, {}, AccountView(None, {}))
+    assert [b.rule for b in report.run_blocks] == ["account_gross_exposure"]  # unknown NetLiquidation: no guess
+    _, report = _check({"AAPL": "0.5"}, 6000, {})  # offline (no account): the project's rules alone
+    assert not report.blocked and "account_gross_exposure" not in report.rules

@@ -1,0 +1,202 @@
+"""A book per project (docs/project-books.md) against the simulator over a real socket, on
+SQLite and MariaDB: two projects with the same targets on one account each build, send and fill
+their own orders; one dropping a symbol sells only its own shares; a manual order placed at the
+broker by another client is unassigned and in nobody's preview until assigned; the account-level
+gross exposure blocks what each project alone would pass."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services import console_queries as queries
+from services.books import BooksError, BooksService, project_books
+from services.db.models import AuditLog as AuditLogRow
+from services.db.repositories import PositionRepository, SettingsRepository
+from services.domain import OrderState, Side, TradeMode
+from tests.fixtures.waiting import wait_until
+
+from .conftest import make_snapshot
+
+pytestmark = pytest.mark.timeout(90)
+CENT = Decimal("0.01")
+
+
+def _commissions_in(db) -> bool:
+    from sqlalchemy import select
+
+    from services.db.models import TradeFill
+
+    with db.session() as session:
+        return all(c is not None for c in session.scalars(select(TradeFill.commission)))
+
+
+def _books(db) -> dict[tuple[int | None, str], Decimal]:
+    with db.session() as session:
+        return {(p.project_id, p.symbol): p.quantity for p in PositionRepository(session).list() if p.quantity}
+
+
+async def _run(stack, project: str, snapshot_id: int, *, builder: dict | None = None, portfolio_value=None):
+    run = await stack.service.prepare_run(project, snapshot_id, TradeMode.PAPER, builder=builder)
+    result = await stack.service.execute(run.id, portfolio_value=portfolio_value)
+    assert await stack.service.wait_done(run.id, 10) == []
+    await stack.writer.flush()
+    return run, result
+
+
+def _relax_risk(db) -> None:
+    with db.unit_of_work() as session:
+        settings = SettingsRepository(session)
+        settings.set_risk_defaults({**settings.risk_defaults(), "max_position_ratio": None, "max_order_notional": None})
+
+
+async def test_two_projects_with_the_same_targets_keep_their_own_books(stack):
+    a_id, a_snap = make_snapshot(stack.db, "A", {"AAPL": "0.01", "MSFT": "0.005"})
+    b_id, b_snap = make_snapshot(stack.db, "B", {"AAPL": "0.01", "MSFT": "0.005"})
+    BooksService(stack.db, "tester").set_capitals({"A": "100000", "B": "100000"})
+    # 1 % of 100k at 228.50 -> 4 AAPL; 0.5 % at 415.20 -> 1 MSFT: each project from its own capital
+    run_a, _ = await _run(stack, "A", a_snap)
+    run_b, _ = await _run(stack, "B", b_snap)  # A's shares do not make B's orders smaller
+    for run in (run_a, run_b):
+        view = await stack.service.view(run.id)
+        assert {o.symbol: o.quantity for o in view.orders} == {"AAPL": Decimal(4), "MSFT": Decimal(1)}
+        assert all(o.status is OrderState.FILLED for o in view.orders)
+    assert _books(stack.db) == {(a_id, "AAPL"): Decimal(4), (a_id, "MSFT"): Decimal(1),
+                                (b_id, "AAPL"): Decimal(4), (b_id, "MSFT"): Decimal(1),
+                                (None, "AAPL"): Decimal(8), (None, "MSFT"): Decimal(2)}  # account = sum
+    assert stack.sim.positions() == {"AAPL": Decimal(8), "MSFT": Decimal(2)}
+    assert (await stack.reconciler.reconcile()).book_mismatches == []
+    # A's cash: its capital less what its fills cost, commissions included
+    await wait_until(lambda: _commissions_in(stack.db), 5, "commission reports")
+    fills = (await stack.service.view(run_a.id)).fills
+    [book_a] = [b for b in project_books(stack.db) if b.project == "A"]
+    spent = sum((f.quantity * f.price + f.commission for f in fills), Decimal(0))
+    assert (book_a.capital, book_a.cash.quantize(CENT)) == (Decimal(100000), (Decimal(100000) - spent).quantize(CENT))
+
+    # B drops AAPL (liquidate-unlisted): it sells its own 4, A's book stays as it was
+    _, b_drop = make_snapshot(stack.db, "B", {"MSFT": "0.005"})
+    run, _ = await _run(stack, "B", b_drop, builder={"liquidate_unlisted": True})
+    view = await stack.service.view(run.id)
+    assert [(o.symbol, o.side, o.quantity) for o in view.orders] == [("AAPL", Side.SELL, Decimal(4))]
+    books = _books(stack.db)
+    assert books[(a_id, "AAPL")] == Decimal(4) and (b_id, "AAPL") not in books
+    assert books[(None, "AAPL")] == Decimal(4) and stack.sim.positions()["AAPL"] == Decimal(4)
+    lines = queries.position_lines(stack.db)
+    assert not [line for line in lines if line.project == "unassigned"]  # every share has its book
+
+
+async def test_a_manual_order_at_the_broker_is_unassigned_until_assigned(stack, ib_client):
+    a_id, a_snap = make_snapshot(stack.db, "A", {"AAPL": "0.01"})
+    other = await ib_client(client_id=9)
+    from ib_async import MarketOrder, Stock
+
+    [contract] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    trade = other.placeOrder(contract, MarketOrder("BUY", 3, orderRef="by-hand"))
+    await wait_until(lambda: trade.orderStatus.status == "Filled", 5, "the manual order filled")
+    report = await stack.reconciler.reconcile()
+    assert report.unassigned == {"AAPL": "3"} and report.book_mismatches == []
+    [line] = queries.position_lines(stack.db, "unassigned")
+    assert (line.symbol, line.quantity) == ("AAPL", Decimal(3))
+
+    # A's preview does not see the 3 shares: it builds its full 4 from its empty book
+    preview = await stack.service.preview_snapshot("A", a_snap, TradeMode.PAPER, portfolio_value=Decimal(100000))
+    assert [(d.symbol, d.current_quantity, d.quantity) for d in preview.drafts] == [("AAPL", Decimal(0), Decimal(4))]
+
+    service = BooksService(stack.db, "tester")
+    with pytest.raises(BooksError, match=r"not enough unassigned AAPL.*3 unassigned, 5 asked"):
+        service.assign("AAPL", Decimal(5), "A", Decimal("228.50"))
+    done = service.assign("AAPL", Decimal(3), "A", Decimal("228.50"))
+    assert (done.position, done.unassigned_left) == (Decimal(3), Decimal(0))
+    assert _books(stack.db) == {(a_id, "AAPL"): Decimal(3), (None, "AAPL"): Decimal(3)}  # the account row as it was
+    with stack.db.session() as session:
+        [entry] = [e for e in session.query(AuditLogRow).all() if e.action == "position.assign"]
+        assert entry.payload["quantity"] == "3" and entry.payload["project"] == "A"
+    # now A's book holds them: its preview buys only the 1 missing share
+    preview = await stack.service.preview_snapshot("A", a_snap, TradeMode.PAPER, portfolio_value=Decimal(100000), new_run=True)
+    assert [(d.symbol, d.current_quantity, d.quantity) for d in preview.drafts] == [("AAPL", Decimal(3), Decimal(1))]
+    run = preview.run_id
+    await stack.service.execute(run)
+    assert await stack.service.wait_done(run, 10) == []
+    await stack.writer.flush()
+    # the project's fill after the assignment replays on top of it (the book rebuilt from its
+    # fills and assignments equals the one booked incrementally)
+    with stack.db.session() as session:
+        row = PositionRepository(session).get(stack.provider.account, "AAPL", project_id=a_id)
+        assert row.quantity == Decimal(4)
+        from types import SimpleNamespace
+
+        from services.execution.writer.positions import _replay
+
+        nothing_new = SimpleNamespace(new_fills=[], orders={})
+        replayed = _replay(session, nothing_new, (a_id, stack.provider.account, "AAPL"))
+    assert (replayed.quantity, replayed.average_cost) == (row.quantity, row.average_cost)
+    assert (await stack.reconciler.reconcile()).unassigned == {}
+
+    # a book claiming shares the broker does not have is a mismatch, reported and audited
+    b_id, _ = make_snapshot(stack.db, "B", {"AAPL": "0.01"})
+    with stack.db.unit_of_work() as session:
+        PositionRepository(session).upsert(stack.provider.account, "AAPL", Decimal(2), Decimal(200), project_id=b_id)
+    report = await stack.reconciler.reconcile()
+    assert report.book_mismatches == [{"account": stack.provider.account, "symbol": "AAPL", "broker": "4", "books": "6"}]
+    with stack.db.session() as session:
+        audited = [e.payload for e in session.query(AuditLogRow).all() if e.action == "reconcile"]
+    assert audited[-1]["book_mismatches"] == report.book_mismatches
+
+
+async def test_account_gross_exposure_blocks_what_each_project_alone_would_pass(stack):
+    _relax_risk(stack.db)
+    _, a_snap = make_snapshot(stack.db, "A", {"AAPL": "0.9"})
+    _, b_snap = make_snapshot(stack.db, "B", {"AAPL": "0.9"})
+    BooksService(stack.db, "tester").set_capitals({"A": "600000", "B": "600000"})
+    _run_a, result = await _run(stack, "A", a_snap)
+    assert result.sent  # A alone passes
+    preview = await stack.service.preview_snapshot("B", b_snap, TradeMode.PAPER)
+    assert preview.portfolio_value == Decimal(600000)  # the project's capital
+    assert preview.blocked
+    # B's own rules pass: its book is empty and 0.9 of its capital is within 1.0
+    assert {b.rule for b in preview.report.all_blocks()} == {"account_gross_exposure"}
+    [block] = preview.report.run_blocks
+    assert "every project together" in block.message
+    assert "account_gross_exposure" in preview.report.rules and "account_buying_power" in preview.report.rules
+
+
+@pytest.mark.timeout(300)  # six real subprocesses, each a Python start
+async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
+    from .cli_helpers import cli_args, run
+
+    def cli(*rest):
+        return run(cli_args(db_url, 0, *rest, connection=False))
+
+    make_snapshot(stack.db, "A", {"AAPL": "0.01"})
+    other = await ib_client(client_id=9)
+    from ib_async import MarketOrder, Stock
+
+    [contract] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    trade = other.placeOrder(contract, MarketOrder("BUY", 3, orderRef="by-hand"))
+    await wait_until(lambda: trade.orderStatus.status == "Filled", 5, "the manual order filled")
+    await stack.reconciler.reconcile()
+
+    shown = await cli("positions", "--project", "unassigned", "--json")
+    assert shown.code == 0, shown.err
+    assert [(r["project"], r["symbol"], r["quantity"]) for r in shown.json] == [("unassigned", "AAPL", "3")]
+
+    refused = await cli("assign", "--symbol", "AAPL", "--quantity", "5", "--project", "A", "--cost", "228.5")
+    assert refused.code == 2 and "not enough unassigned AAPL" in refused.err and "3 unassigned, 5 asked" in refused.err
+    with pytest.raises(BooksError, match="no project named 'nope'"):
+        BooksService(stack.db, "tester").assign("AAPL", Decimal(1), "nope", Decimal("228.5"))
+    done = await cli("assign", "--symbol", "AAPL", "--quantity", "2", "--project", "A", "--cost", "228.5", "--json")
+    assert done.code == 0, done.err
+    assert (done.json["position"], done.json["unassigned_left"]) == ("2", "1")
+    mine = await cli("positions", "--project", "A", "--json")
+    assert [(r["project"], r["quantity"], r["average_cost"]) for r in mine.json] == [("A", "2", "228.50000000")]
+
+    capital = await cli("trade-settings", "set", "project_capital.A=50000")
+    assert capital.code == 0, capital.err
+    assert "project_capital.A = 50000" in capital.out
+    assert BooksService(stack.db, "tester").capitals()["A"] == Decimal(50000)
+    bad = await cli("trade-settings", "set", "project_capital.nope=1")
+    assert bad.code == 2 and "no project named 'nope'" in bad.err
+    from services.trade_settings import TradeSettingsService
+
+    assert TradeSettingsService(stack.db, "tester").set(["project_capital.A=off"])["project_capital"] == {"A": None}

@@ -1,0 +1,90 @@
+"""The positions panel as a tree (offscreen, real widgets): the account's totals, each project by
+name, then the unassigned rest, with P&L per group; the same records give the same tree and the
+same realized total whatever order they arrive in (a restart reads them back in another order)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from services.domain import PositionRecord
+from widgets.models.positions import PositionsModel
+from widgets.views.positions import PositionsView
+
+NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+
+
+def _position(project_id, symbol, qty, cost, mark, realized="0"):
+    return PositionRecord(project_id, "DU1", symbol, Decimal(qty), Decimal(cost), Decimal(realized), NOW,
+                          market_price=Decimal(mark))
+
+
+RECORDS = [
+    _position(None, "AAPL", 33, 100, 110, realized="9"),  # alpha 10 + beta 20 + 3 nobody owns
+    _position(1, "AAPL", 10, 100, 110, realized="2"),
+    _position(2, "AAPL", 20, 100, 110, realized="5"),
+    _position(None, "MSFT", 5, 200, 190),
+    _position(2, "MSFT", 5, 200, 190),
+]
+
+
+def _tree(view: PositionsView) -> list[tuple]:
+    out = []
+    for i in range(view.tree.topLevelItemCount()):
+        item = view.tree.topLevelItem(i)
+        children = [tuple(item.child(c).text(k) for k in (0, 2, 5, 6)) for c in range(item.childCount())]
+        out.append((item.text(0), item.text(5), item.text(6), children))
+    return out
+
+
+def _view(qtbot, records) -> PositionsView:
+    model = PositionsModel(project_names={1: "alpha", 2: "beta"})
+    view = PositionsView(model)
+    qtbot.addWidget(view)
+    model.reset(records)
+    return view
+
+
+def test_tree_shows_account_totals_then_projects_by_name_then_unassigned(qtbot):
+    view = _view(qtbot, RECORDS)
+    assert _tree(view) == [
+        ("Account DU1 (all projects)", "280.00", "9.00", [("AAPL", "33", "330.00", "9.00"), ("MSFT", "5", "-50.00", "0.00")]),
+        ("alpha", "100.00", "2.00", [("AAPL", "10", "100.00", "2.00")]),
+        ("beta", "150.00", "5.00", [("AAPL", "20", "200.00", "5.00"), ("MSFT", "5", "-50.00", "0.00")]),
+        ("unassigned", "30.00", "2.00", [("AAPL", "3", "30.00", "2.00")]),
+    ]
+    assert "realized 9.00" in view.totals_label.text()
+
+    view.set_project_filter("unassigned")
+    assert [row[0] for row in _tree(view)] == ["unassigned"]
+    assert view.totals_label.text() == "1 positions · unrealized 30.00 · realized 2.00"
+    view.set_project_filter("beta")
+    assert [row[0] for row in _tree(view)] == ["beta"]
+    assert "realized 5.00" in view.totals_label.text()
+
+
+def test_same_records_in_another_order_give_the_same_tree_and_totals(qtbot):
+    first = _view(qtbot, RECORDS)
+    again = _view(qtbot, list(reversed(RECORDS)))  # what a restart reads back
+    assert _tree(first) == _tree(again)
+    assert first.totals_label.text() == again.totals_label.text()
+
+
+def test_a_project_without_a_loaded_name_is_never_shown_by_its_id(qtbot):
+    model = PositionsModel()
+    view = PositionsView(model)
+    qtbot.addWidget(view)
+    model.reset([_position(None, "AAPL", 4, 100, 110), _position(7, "AAPL", 4, 100, 110)])
+    labels = [row[0] for row in _tree(view)]
+    assert "7" not in labels and "(project name not loaded)" in labels
+    model.set_project_names({7: "gamma"})
+    assert [row[0] for row in _tree(view)] == ["Account DU1 (all projects)", "gamma"]
+
+
+def test_a_project_with_a_capital_shows_its_cash(qtbot):
+    view = _view(qtbot, RECORDS)
+    view.set_capitals({"alpha": Decimal(5000), "beta": None})
+    rows = {view.tree.topLevelItem(i).text(0): view.tree.topLevelItem(i).text(1) for i in range(view.tree.topLevelItemCount())}
+    # alpha: 5,000 - 10 x 100 + 2 realized
+    assert rows["alpha"] == "capital 5,000.00 · cash 4,002.00"
+    assert rows["beta"] == "" and rows["unassigned"] == ""
