@@ -25,11 +25,22 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MKT = "MKT"
     LMT = "LMT"
+    STP = "STP"  # a market order once the stop price is touched (IB's auxPrice)
+    STP_LMT = "STP LMT"  # a limit order once the stop price is touched
+
+    @property
+    def has_limit(self) -> bool:
+        return self in (OrderType.LMT, OrderType.STP_LMT)
+
+    @property
+    def has_stop(self) -> bool:
+        return self in (OrderType.STP, OrderType.STP_LMT)
 
 
 class TimeInForce(StrEnum):
     DAY = "DAY"
     GTC = "GTC"
+    IOC = "IOC"  # immediate or cancel: what does not fill at once is canceled
 
 
 class OrderState(StrEnum):
@@ -139,6 +150,8 @@ class OrderRecord:
     rejected_reason: str | None = None
     replaces_order_id: int | None = None
     external: bool = False
+    stop_price: Decimal | None = None  # STP / STP LMT
+    tif: str = "DAY"
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,14 +154,22 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
 
     # ------------------------------------------------------------------ orders
     def _build_order(self, request: OrderRequest):
-        from ib_async import LimitOrder, MarketOrder, Order
+        from ib_async import LimitOrder, MarketOrder, Order, StopLimitOrder, StopOrder
 
         quantity = float(request.quantity)
+        order_type = OrderType(request.order_type)
+        if order_type.has_limit and request.limit_price is None:
+            raise BrokerError(f"a {order_type} order needs a limit price", code="bad_input")
+        if order_type.has_stop and request.stop_price is None:
+            raise BrokerError(f"a {order_type} order needs a stop price", code="bad_input")
         order: Order
-        if request.order_type == OrderType.LMT:
-            if request.limit_price is None:
-                raise BrokerError("a LMT order needs a limit price", code="bad_input")
-            order = LimitOrder(str(request.side), quantity, float(request.limit_price))
+        limit, stop = float(request.limit_price or 0), float(request.stop_price or 0)  # present when needed (checked above)
+        if order_type is OrderType.LMT:
+            order = LimitOrder(str(request.side), quantity, limit)
+        elif order_type is OrderType.STP:
+            order = StopOrder(str(request.side), quantity, stop)
+        elif order_type is OrderType.STP_LMT:
+            order = StopLimitOrder(str(request.side), quantity, limit, stop)
         else:
             order = MarketOrder(str(request.side), quantity)
         order.orderRef = request.client_order_id
