@@ -36,6 +36,7 @@ from .events import (
 from .ib_callbacks import IbCallbacks
 from .ib_connection import MARKET_DATA_TYPES, ConnectAttempt, IbConnection, as_aware, utc_now
 from .ib_queries import IbQueries
+from .ib_quotes import IbQuotes
 from .paced import DEFAULT_ATTEMPTS, DEFAULT_SETTLE, InFlight, InFlightOrders, PacedSender
 from .pacing import PacingLimiter
 from .provider import ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 FORGET_FINISHED_AFTER = 10.0
 
 
-class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvider):
+class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, ExecutionProvider):
     def __init__(
         self,
         *,
@@ -104,6 +105,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
         self.quote_info: dict[str, tuple[datetime, str]] = {}
         # listing key -> (loop time asked, hours): the contract details' tradingHours / liquidHours
         self._hours: dict[str, tuple[float, Any]] = {}  # TradingHours | None
+        self._min_ticks: dict[str, Decimal] = {}  # listing key -> minTick of its contract details
         self._notice_listeners: list[Callable[[int, str], None]] = []
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
@@ -119,6 +121,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
         self._connect_attempt: ConnectAttempt | None = None
         self._query_locks: dict[str, asyncio.Lock] = {}
         self._forgotten_at = 0.0  # loop time of the last forget_finished
+        self._init_quotes()  # streaming quotes and the P&L subscription (ib_quotes.py)
         self._install_hooks()
         # every message to IB goes through ``self.sender`` (one at a time, paced); error 100 is
         # answered by asking again (queries) or by the in-flight order check (orders)
