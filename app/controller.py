@@ -8,7 +8,8 @@ models receive frozen records and coalesce them before they reach the views.
 
 The parts: snapshots (import, select), trading (preview, execute, run progress), orders (cancel,
 replace, cancel all, halt, details, reconcile, auto-recovery), monitoring (blotter, fills,
-positions, marks, equity, connection, writer health), audit, settings. This class keeps the one
+positions, marks, equity, connection, writer health), desk (order ticket, watchlist, account),
+audit, settings. This class keeps the one
 API the window's start-up, the screenshot flow and the tests use.
 """
 
@@ -21,6 +22,7 @@ from PySide6.QtCore import QObject, Qt
 from app.composition import ServiceStack
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
+from app.controllers.desk import DeskController
 from app.controllers.monitoring import MonitoringController
 from app.controllers.orders import OrdersController
 from app.controllers.settings import SettingsController
@@ -48,10 +50,12 @@ class ConsoleController(QObject):
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self.orders.use_trade_settings)
+        self.desk = DeskController(ctx, self.audit, self.settings_part, parent=self,
+                                   project_names=lambda: self.snapshots.project_names)
 
     def close(self) -> None:
         self.orders.stop()
-        for unsubscribe in self.monitoring.stop():
+        for unsubscribe in [*self.monitoring.stop(), *self.desk.stop()]:
             try:
                 unsubscribe()
             except Exception:
@@ -74,6 +78,7 @@ class ConsoleController(QObject):
         await self.audit.load()
         await self.monitoring.load()
         await self.orders.load()
+        await self.desk.load()
         self.trading.show_progress()
         self.runner.run(self.audit.verify(), what="Verify audit chain")
 

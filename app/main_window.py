@@ -8,16 +8,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar, QToolButton, QWidget
 
 from widgets.models.audit import AuditModel
 from widgets.models.fills import FillsModel
 from widgets.models.orders import OrderBlotterModel
 from widgets.models.positions import PositionsModel
 from widgets.models.preview import PreviewOrdersModel
+from widgets.models.quotes import QuotesModel
 from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
 from widgets.theme import THEMES, apply_theme
+from widgets.views.account import AccountView
 from widgets.views.audit import AuditView
 from widgets.views.blotter import BlotterView
 from widgets.views.charts import ChartsView
@@ -27,11 +29,13 @@ from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
 from widgets.views.status import ConnectionStatusBar, ModeBadge
+from widgets.views.watchlist import WatchlistView
 
 LAYOUT_VERSION = 1
 
 
 class MainWindow(QMainWindow):
+    ticket_requested = Signal(dict)  # F2 / the toolbar: the order ticket (empty dict: nothing prefilled)
     settings_requested = Signal()
     reconcile_requested = Signal()
     recover_requested = Signal()  # Trading -> Recover now: one auto-recovery pass
@@ -52,6 +56,7 @@ class MainWindow(QMainWindow):
         self.snapshot_items_model = SnapshotItemsModel(self)
         self.preview_model = PreviewOrdersModel(self)
         self.risk_model = RiskResultsModel(self)
+        self.quotes_model = QuotesModel(self)
 
         self.snapshots_view = SnapshotsView(self.snapshot_items_model)
         self.preview_view = PreviewView(self.preview_model)
@@ -61,6 +66,8 @@ class MainWindow(QMainWindow):
         self.positions_view = PositionsView(self.positions_model)
         self.audit_view = AuditView(self.audit_model)
         self.charts_view = ChartsView()
+        self.watchlist_view = WatchlistView(self.quotes_model)
+        self.account_view = AccountView()
 
         self.mode_badge = ModeBadge(mode)
         self.connection_status = ConnectionStatusBar()
@@ -73,6 +80,10 @@ class MainWindow(QMainWindow):
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("fills", "Fills", self.fills_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("watchlist", "Watchlist", self.watchlist_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("account", "Account", self.account_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["watchlist"], self.docks["account"])
+        self.docks["watchlist"].raise_()
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])
@@ -108,6 +119,13 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("toolbar_mode")
         toolbar.setMovable(False)
         toolbar.addWidget(self.mode_badge)
+        toolbar.addSeparator()
+        self.ticket_button = QToolButton(toolbar)
+        self.ticket_button.setObjectName("newOrderButton")
+        self.ticket_button.setText("New order (F2)")
+        self.ticket_button.setToolTip("the order ticket: one order through risk, market health and (live) the LIVE word")
+        self.ticket_button.clicked.connect(lambda: self.ticket_requested.emit({}))
+        toolbar.addWidget(self.ticket_button)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.mode_toolbar = toolbar
 
@@ -135,6 +153,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         trading = bar.addMenu("&Trading")
+        self.ticket_action = self._action(trading, "&New order…", lambda: self.ticket_requested.emit({}), "F2",
+                                          tip="the order ticket (risk verdict before sending)")
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()

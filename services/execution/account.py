@@ -66,7 +66,7 @@ class AccountService:
         """The account's figures now (``NotConnected`` while not connected)."""
         if not self.provider.is_connected:
             raise NotConnected("not connected: no account figures")
-        values = self.provider.account_values()
+        values = await self.provider.account_values()
         base = next((cur for (tag, cur) in values if tag == "NetLiquidation" and cur not in ("", "BASE")), "USD")
         amounts: dict[str, Decimal] = {}
         for tag, _label in SUMMARY_TAGS:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.core.contracts import ContractSpec
+from services.domain import Quote
 
 from .events import dec
 
@@ -32,39 +32,6 @@ log = logging.getLogger(__name__)
 # ticking, a lost farm): older, ``market_prices`` asks for a snapshot as before.
 STREAM_PRICE_MAX_AGE = 60.0
 DATA_TYPE_KINDS = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed_frozen"}
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """One listing's latest market data, prices in the listing's currency."""
-
-    key: str
-    bid: Decimal | None = None
-    ask: Decimal | None = None
-    last: Decimal | None = None
-    close: Decimal | None = None  # the previous session's close: the change is against it
-    volume: Decimal | None = None
-    kind: str = "live"  # live | frozen | delayed | delayed_frozen (IB's market data type)
-    time: datetime | None = None
-
-    @property
-    def price(self) -> Decimal | None:
-        """What a trade would be valued at: the last price inside the spread, else the mid, else
-        the last, else the close (ib_async's ``marketPrice`` rule, plus the close)."""
-        mid = (self.bid + self.ask) / 2 if self.bid and self.ask and self.bid > 0 and self.ask > 0 else None
-        if self.last and mid is not None and self.bid is not None and self.ask is not None and self.bid <= self.last <= self.ask:
-            return self.last
-        return mid or self.last or self.close
-
-    @property
-    def change(self) -> Decimal | None:
-        now = self.last or self.price
-        return None if now is None or not self.close else now - self.close
-
-    @property
-    def change_pct(self) -> Decimal | None:
-        change = self.change
-        return None if change is None or not self.close else change * 100 / self.close
 
 
 def _price(value: Any) -> Decimal | None:
@@ -84,6 +51,7 @@ class IbQuotes:
     if TYPE_CHECKING:
         async def qualify(self, symbols: Any) -> dict[str, Any]: ...
         async def _send(self, fn: Any, *args: Any) -> Any: ...
+        async def _ask(self, start: Any, what: str) -> Any: ...
         def _require_connected(self) -> None: ...
 
     # listing key -> (the connection's connected_at, its ib_async Ticker); the listeners; the
@@ -91,11 +59,13 @@ class IbQuotes:
     _quote_streams: dict[str, tuple[datetime | None, Any]]
     _quote_listeners: list[Callable[[Quote], None]]
     _pnl_subscription: tuple[datetime | None, Any] | None
+    _account_updates_at: datetime | None  # the connection the account updates were asked on
 
     def _init_quotes(self) -> None:
         self._quote_streams = {}
         self._quote_listeners = []
         self._pnl_subscription = None
+        self._account_updates_at = None
 
     def subscribe_quotes(self, listener: Callable[[Quote], None]) -> Callable[[], None]:
         """Every streamed tick as a ``Quote`` (plain callback; the GUI coalesces)."""
@@ -155,9 +125,13 @@ class IbQuotes:
                 log.exception("quote listener failed")
 
     # ------------------------------------------------------------------ account
-    def account_values(self) -> dict[tuple[str, str], str]:
-        """The account's values as IB last pushed them: (tag, currency) -> value."""
+    async def account_values(self) -> dict[tuple[str, str], str]:
+        """The account's values as IB last pushed them: (tag, currency) -> value. The account
+        updates are subscribed once per connection (IB then pushes every change)."""
         self._require_connected()
+        if self._account_updates_at != self.connected_at:
+            await self._ask(lambda: self.ib.reqAccountUpdatesAsync(self.account), "account updates")
+            self._account_updates_at = self.connected_at
         return {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account or "")}
 
     async def daily_pnl(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:

@@ -30,7 +30,7 @@ from services.core.risk import RiskReport
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import RunRepository, SettingsRepository
 from services.db.risk_facts import load_risk_facts
-from services.domain import OrderType, RunStatus, Side, TimeInForce, TradeMode
+from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
 
 from .audit import audit
 from .errors import BadInput, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
@@ -154,6 +154,26 @@ class MarketInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketQuote:
+    key: str
+    price: Decimal | None  # what the check values the order at
+    kind: str  # live | delayed | frozen | delayed_frozen | close
+    quote: Quote | None  # the streamed quote when the listing is on the watchlist
+    tick: Decimal
+
+    def describe(self) -> str:
+        q = self.quote
+        if q is not None and (q.bid or q.ask or q.last):
+            parts = [f"Bid {q.bid or '—'} × Ask {q.ask or '—'}", f"Last {q.last or '—'}"]
+            if q.change is not None:
+                parts.append(f"{q.change:+.2f}")
+            return f"{self.key}: " + " · ".join(parts) + f" · {self.kind.replace('_', ' ')} data · tick {self.tick}"
+        if self.price is None:
+            return f"{self.key}: no price from the broker"
+        return f"{self.key}: {self.price} ({self.kind.replace('_', ' ')}) · tick {self.tick}"
+
+
+@dataclass(frozen=True, slots=True)
 class TicketCheck:
     """The verdict shown before sending: the order as it would go, risk and market health."""
 
@@ -170,6 +190,14 @@ class TicketCheck:
     @property
     def may_send(self) -> bool:
         return not self.report.blocked and self.health.healthy
+
+    def summary(self) -> str:
+        """The order as it would go, in one line: quantity, symbol, type, prices, value."""
+        d = self.draft
+        prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
+        value = "" if d.notional is None else f" · about {d.notional:,.2f} {self.inputs.base_currency}"
+        after = f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
+        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}{value}{after}"
 
     def reasons(self) -> list[str]:
         """Why it may not go: risk's blocks, then the market's problems."""
@@ -207,6 +235,23 @@ class ManualOrders:
                 log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
         return MarketInputs(None if price is None else PriceRef(price, *seen), positions, rate, fx.base, dict(fx.rates),
                             Decimal(portfolio_value), tick or us_tick(price))
+
+    async def quote_for(self, symbol: str) -> TicketQuote:
+        """What the ticket shows beside the symbol: the streamed quote when the listing is
+        watched, the price the check will use, and the tick grid (``BadInput`` for a symbol the
+        console cannot trade, ``BrokerError`` for one the broker does not know)."""
+        spec = Ticket(symbol.strip().upper(), Side.BUY).spec
+        price = (await self.provider.market_prices([spec])).get(spec.key)
+        kind = getattr(self.provider, "quote_info", {}).get(spec.key, (None, "live"))[1]
+        quote = self.quotes.latest(spec.key) if self.quotes is not None else None
+        tick = None
+        lookup = getattr(self.provider, "min_tick", None)
+        if lookup is not None:
+            try:
+                tick = await lookup(spec)
+            except ExecutionError as exc:
+                log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+        return TicketQuote(spec.key, price, kind, quote, tick or us_tick(price))
 
     async def health(self, ticket: Ticket, spec: ContractSpec) -> HealthReport:
         gate = self.service.health

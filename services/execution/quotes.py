@@ -9,10 +9,10 @@ import logging
 from collections.abc import Callable, Iterable
 
 from services.core.contracts import ContractSpec, contract_problem, spec_of
+from services.domain import Quote
 
 from .errors import BadInput, ExecutionError
 from .events import ConnectionState
-from .ib_quotes import Quote
 
 log = logging.getLogger(__name__)
 
