@@ -32,6 +32,7 @@ class DeskController:
         self.settings_part = settings_part  # holds the settings the watchlist is saved in
         self.ticket: OrderTicketDialog | None = None
         self._last_check = None  # the TicketCheck shown in the ticket
+        self._ticket_quote = None  # the TicketQuote shown in the ticket (follows the stream)
         engine = ctx.stack.engine
         self.manual, self.quotes, self.account = engine.manual, engine.quotes, engine.account
         w = ctx.window
@@ -93,6 +94,7 @@ class DeskController:
         except ExecutionError as exc:
             self.ticket.show_quote(str(exc))
             return
+        self._ticket_quote = quote
         self.ticket.show_quote(quote.describe(), quote.tick)
         self.ticket.suggest_prices(quote.price)
 
@@ -177,6 +179,10 @@ class DeskController:
 
     def _on_quote(self, quote: Quote) -> None:
         self.ctx.window.quotes_model.upsert([quote])  # coalesced: one repaint per flush, not per tick
+        shown = self._ticket_quote
+        if shown is not None and shown.key == quote.key and self.ticket is not None and self.ticket.isVisible():
+            self._ticket_quote = shown.with_quote(quote)
+            self.ticket.show_quote(self._ticket_quote.describe())
 
     # ------------------------------------------------------------------ the account
     def _on_account_tick(self) -> None:

@@ -161,16 +161,26 @@ class TicketQuote:
     quote: Quote | None  # the streamed quote when the listing is on the watchlist
     tick: Decimal
 
+    def with_quote(self, quote: Quote) -> TicketQuote:
+        """The same listing after a new tick (the ticket follows the stream)."""
+        return TicketQuote(self.key, quote.price if quote.price is not None else self.price, quote.kind, quote, self.tick)
+
     def describe(self) -> str:
+        """Two lines: the prices, then how they were obtained and the tick grid."""
         q = self.quote
+        source = f"{self.kind.replace('_', ' ')} data · tick {self.tick}"
+
+        def price(value: Decimal | None) -> str:  # on the tick's places: 415.50, not 415.5
+            return "—" if value is None else str(value.quantize(self.tick) if value % self.tick == 0 else value)
+
         if q is not None and (q.bid or q.ask or q.last):
-            parts = [f"Bid {q.bid or '—'} × Ask {q.ask or '—'}", f"Last {q.last or '—'}"]
+            parts = [f"Bid {price(q.bid)} × Ask {price(q.ask)}", f"Last {price(q.last)}"]
             if q.change is not None:
                 parts.append(f"{q.change:+.2f}")
-            return f"{self.key}: " + " · ".join(parts) + f" · {self.kind.replace('_', ' ')} data · tick {self.tick}"
+            return f"{self.key}: " + " · ".join(parts) + f"\n{source}"
         if self.price is None:
             return f"{self.key}: no price from the broker"
-        return f"{self.key}: {self.price} ({self.kind.replace('_', ' ')}) · tick {self.tick}"
+        return f"{self.key}: {price(self.price)}\n{source}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +207,16 @@ class TicketCheck:
         prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
         value = "" if d.notional is None else f" · about {d.notional:,.2f} {self.inputs.base_currency}"
         after = f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
-        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}{value}{after}"
+        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}{value}{after}{self._stop_note()}"
+
+    def _stop_note(self) -> str:
+        """A stop the market is already past triggers the moment it arrives: said, not refused
+        (a trader may mean it), so that it is never a surprise."""
+        d = self.draft
+        if d.stop_price is None or d.reference_price is None:
+            return ""
+        past = d.reference_price >= d.stop_price if d.side is Side.BUY else d.reference_price <= d.stop_price
+        return f"\nNote: the market ({d.reference_price}) is past the stop {d.stop_price}: it triggers at once" if past else ""
 
     def reasons(self) -> list[str]:
         """Why it may not go: risk's blocks, then the market's problems."""

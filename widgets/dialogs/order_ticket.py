@@ -106,6 +106,8 @@ class OrderTicketDialog(QDialog):
         self.quote_label = QLabel("No quote")
         self.quote_label.setObjectName("ticketQuote")
         self.quote_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.quote_label.setWordWrap(True)
+        self.quote_label.setMinimumHeight(self.quote_label.fontMetrics().lineSpacing() * 2 + 4)  # two lines
         self.verdict_label = QLabel("Type an order: the risk verdict shows here before anything is sent.")
         self.verdict_label.setObjectName("ticketVerdict")
         self.verdict_label.setWordWrap(True)
@@ -127,7 +129,7 @@ class OrderTicketDialog(QDialog):
         amount = QHBoxLayout()
         amount.addWidget(self.amount_kind)
         amount.addWidget(self.amount_edit, 1)
-        form = QFormLayout()
+        form = self.form = QFormLayout()
         form.addRow("Symbol", self.symbol_edit)
         form.addRow("", self.quote_label)
         form.addRow("Side", self.side_combo)
@@ -211,9 +213,14 @@ class OrderTicketDialog(QDialog):
 
     def _show_price_fields(self, order_type: str) -> None:
         has_limit, has_stop = order_type in ("LMT", "STP LMT"), order_type in ("STP", "STP LMT")
+        # hidden, not greyed: a price the order does not carry must not look like one it does
+        self.form.setRowVisible(self.limit_box, has_limit)
+        self.form.setRowVisible(self.stop_box, has_stop)
         self.limit_box.setEnabled(has_limit)
         self.stop_box.setEnabled(has_stop)
         self.outside_rth_check.setEnabled(has_limit)
+        self.form.setRowVisible(self.outside_rth_check, has_limit)
+        self.adjustSize()
 
     def _on_edited(self, *_args) -> None:
         self._checked_fields = None
@@ -254,7 +261,8 @@ class OrderTicketDialog(QDialog):
         if may_send:
             self._checked_fields = fields
             self._show_verdict(f"Risk: passed.\n{summary}", True)
-            self.send_button.setText(f"Send {fields['side']} {summary.split(' · ')[0]}")
+            quantity, symbol = [*summary.split(), "", ""][:2]  # the summary starts "<quantity> <symbol> ..."
+            self.send_button.setText(f"Send {fields['side']} {quantity} {symbol}")
             self.send_button.setEnabled(True)
             colour = BUY_COLOUR if fields["side"] == "BUY" else SELL_COLOUR
             self.send_button.setStyleSheet(f"QPushButton {{ background: {colour}; color: white; font-weight: bold; }}")
@@ -284,6 +292,7 @@ class OrderTicketDialog(QDialog):
         colour = "" if ok is None else (PASS_COLOUR if ok else BLOCK_COLOUR)
         self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
         self.verdict_label.setText(text)
+        self.adjustSize()  # a long verdict grows the dialog instead of squeezing the fields
 
     def _on_send(self) -> None:
         if self._checked_fields is None or self._checked_fields != self.fields():

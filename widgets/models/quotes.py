@@ -31,15 +31,15 @@ class QuotesModel(CoalescingTableModel[Quote]):
     SYMBOL, BID, ASK, LAST, CHANGE, CHANGE_PCT, VOLUME, DATA = range(8)
 
     columns = (
-        Column("Symbol", lambda q: q.key, mutable=False, width=90),
-        Column("Bid", lambda q: q.bid, align=RIGHT, fmt=fmt_price, width=80),
-        Column("Ask", lambda q: q.ask, align=RIGHT, fmt=fmt_price, width=80),
-        Column("Last", lambda q: q.last, align=RIGHT, fmt=fmt_price, width=80),
-        Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=70),
-        Column("%", lambda q: q.change_pct, align=RIGHT, fmt=fmt_change_pct, foreground=lambda q: pnl_colour(q.change), width=70),
-        Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=90),
+        Column("Symbol", lambda q: q.key, mutable=False, width=64),
+        Column("Bid", lambda q: q.bid, align=RIGHT, fmt=fmt_price, width=62),
+        Column("Ask", lambda q: q.ask, align=RIGHT, fmt=fmt_price, width=62),
+        Column("Last", lambda q: q.last, align=RIGHT, fmt=fmt_price, width=62),
+        Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=56),
+        Column("%", lambda q: q.change_pct, align=RIGHT, fmt=fmt_change_pct, foreground=lambda q: pnl_colour(q.change), width=62),
+        Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=64),
         Column("Data", lambda q: q.kind if q.time is not None or q.bid or q.last else "", align=CENTER,
-               fmt=lambda kind: KIND_LABELS.get(kind, kind), foreground=lambda q: KIND_COLOURS.get(q.kind), width=80),
+               fmt=lambda kind: KIND_LABELS.get(kind, kind), foreground=lambda q: KIND_COLOURS.get(q.kind), width=56),
     )
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from ..models.base import fmt_money
@@ -33,7 +34,10 @@ class AccountView(QWidget):
             if value is None:
                 value = self.values[label] = QLabel()
                 value.setObjectName(f"account_{label}")
-                self.form.addRow(label, value)
+                value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                value.setMinimumWidth(120)
+                # a QLabel of its own: the form's label would read the "&" of "P&L" as a mnemonic
+                self.form.addRow(QLabel(label), value)
             value.setText("—" if amount is None else fmt_money(amount))
             colour = pnl_colour(amount) if label in PNL_LABELS else None
             value.setStyleSheet(f"QLabel {{ color: {colour.name()}; }}" if colour is not None else "")
