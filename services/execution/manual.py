@@ -174,10 +174,8 @@ class TicketQuote:
             return "—" if value is None else str(value.quantize(self.tick) if value % self.tick == 0 else value)
 
         if q is not None and (q.bid or q.ask or q.last):
-            parts = [f"Bid {price(q.bid)} × Ask {price(q.ask)}", f"Last {price(q.last)}"]
-            if q.change is not None:
-                parts.append(f"{q.change:+.2f}")
-            return f"{self.key}: " + " · ".join(parts) + f"\n{source}"
+            change = "" if q.change is None else f"change {q.change:+.2f} · "
+            return f"{self.key}: Bid {price(q.bid)} × Ask {price(q.ask)} · Last {price(q.last)}\n{change}{source}"
         if self.price is None:
             return f"{self.key}: no price from the broker"
         return f"{self.key}: {price(self.price)}\n{source}"

@@ -43,7 +43,8 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             assert dialog.send_button.text() == "Send BUY 7 AAPL"
             assert sim.orders() == []  # the verdict came first: nothing sent yet
             dialog.send_button.click()
-            await wait_for(lambda: any(o.status == "Filled" for o in sim.orders()), 15, "the simulator's fill")
+            await wait_for(lambda: any(o.status == "Filled" for o in sim.orders()), 30,
+                           lambda: f"the simulator's fill: {_ticket_verdict(dialog)} / {w.statusBar().currentMessage()} / {sim.orders()}")
             await wait_for(lambda: any(o.symbol == "AAPL" and o.status is OrderState.FILLED for o in w.orders_model.records()),
                            10, "the blotter shows it FILLED")
             assert _ticket_verdict(dialog).startswith("Sent BUY AAPL")
