@@ -174,6 +174,8 @@ class BuildParams:
     fx_rates: Mapping[str, Decimal] = field(default_factory=dict)  # currency -> base units per unit
 
     def __post_init__(self) -> None:
+        if OrderType(self.order_type) not in (OrderType.MKT, OrderType.LMT):
+            raise ValueError(f"a run's orders are MKT or LMT, got {self.order_type} (stop orders go through the order ticket)")
         if not (self.portfolio_value >= 0):
             raise ValueError(f"portfolio value must be >= 0, got {self.portfolio_value}")
         if not (0 <= self.cash_buffer < 1):
