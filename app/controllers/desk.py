@@ -49,6 +49,8 @@ class DeskController:
 
     def stop(self) -> list:
         self._account_timer.stop()
+        if self.ticket is not None:
+            self.ticket.close()
         unsubscribe, self._unsubscribe = self._unsubscribe, []
         return unsubscribe
 

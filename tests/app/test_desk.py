@@ -138,6 +138,9 @@ def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows
             # the ticket prices a watched listing from the same stream
             quote_text = (await desk.manual.quote_for("MSFT")).describe()
             assert "Bid 409.99 × Ask 410.01" in quote_text and "live data" in quote_text
+            # ... and the preview's prices come from the same place (provider.market_prices)
+            prices = await console.stack.provider.market_prices(["MSFT"])
+            assert prices["MSFT"] == w.quotes_model.get("MSFT").price == Decimal(410)
 
             w.watchlist_view.symbol_edit.setText("NOPE")
             w.watchlist_view.symbol_edit.returnPressed.emit()

@@ -152,3 +152,14 @@ async def test_prices_off_the_tick_grid_and_incomplete_tickets_are_refused_with_
             Ticket.of("AAPL", "BUY", **kwargs)
     with pytest.raises(BadInput, match="not a symbol"):
         Ticket.of("AA PL", "BUY", quantity="1")
+
+
+async def test_a_resting_stop_is_never_replaced_by_cancel_and_new(stack):
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+    result = await manual.send(Ticket.of("AAPL", "BUY", quantity="5", order_type="STP LMT", stop_price="105", limit_price="106"))
+    [stop] = [o for o in await _until_order(stack, OrderState.ACCEPTED) if o.client_order_id in result.sent]
+    with pytest.raises(BadInput, match="cancel it and enter a new one"):
+        await stack.actions.replace(stop.id, quantity=Decimal(6))
+    [resting] = stack.sim.open_orders()  # untouched: still working with its stop
+    assert (resting.order_type, resting.stop_price, resting.limit_price, resting.quantity) == ("STP LMT", Decimal(105), Decimal(106), Decimal(5))

@@ -86,7 +86,9 @@ class OrderTicketDialog(QDialog):
 
         self.symbol_edit = QLineEdit()
         self.symbol_edit.setPlaceholderText("AAPL, or SAP@IBIS:EUR")
-        self.symbol_edit.editingFinished.connect(lambda: self.symbol_changed.emit(self.symbol()))
+        # a bound method, not a lambda: Qt drops it with the dialog (editingFinished also fires
+        # when the field loses its focus, as the window closes)
+        self.symbol_edit.editingFinished.connect(self._on_symbol_edited)
         self.side_combo = QComboBox()
         self.side_combo.addItems(["BUY", "SELL"])
         self.amount_kind = QComboBox()
@@ -165,6 +167,9 @@ class OrderTicketDialog(QDialog):
         self._show_price_fields(self.type_combo.currentText())
 
     # ------------------------------------------------------------------ the fields
+    def _on_symbol_edited(self) -> None:
+        self.symbol_changed.emit(self.symbol())
+
     def symbol(self) -> str:
         return self.symbol_edit.text().strip().upper()
 
