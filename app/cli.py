@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.preview",
     "app.commands.sim",
     "app.commands.execution",
+    "app.commands.order",
     "app.commands.recover",
     "app.commands.trade_settings",
     "app.commands.positions",

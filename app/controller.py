@@ -8,7 +8,8 @@ models receive frozen records and coalesce them before they reach the views.
 
 The parts: snapshots (import, select), trading (preview, execute, run progress), orders (cancel,
 replace, cancel all, halt, details, reconcile, auto-recovery), monitoring (blotter, fills,
-positions, marks, equity, connection, writer health), decisions (the decision trail), audit, backtest, settings. This class keeps the one
+positions, marks, equity, connection, writer health), decisions (the decision trail), desk (order
+ticket, watchlist, account), audit, backtest, settings. This class keeps the one
 API the window's start-up, the screenshot flow and the tests use.
 """
 
@@ -23,6 +24,7 @@ from app.controllers.audit import AuditController
 from app.controllers.backtest import BacktestController
 from app.controllers.context import ConsoleContext
 from app.controllers.decisions import DecisionsController
+from app.controllers.desk import DeskController
 from app.controllers.monitoring import MonitoringController
 from app.controllers.orders import OrdersController
 from app.controllers.settings import SettingsController
@@ -55,6 +57,8 @@ class ConsoleController(QObject):
                                            status=lambda text: window.statusBar().showMessage(text, 10_000))
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self._use_trade_settings)
+        self.desk = DeskController(ctx, self.audit, self.settings_part, parent=self,
+                                   project_names=lambda: self.snapshots.project_names)
 
     def _use_trade_settings(self, values: dict) -> None:
         """The trade settings now in force (after the Settings dialog): project capital shows in
@@ -64,7 +68,7 @@ class ConsoleController(QObject):
 
     def close(self) -> None:
         self.orders.stop()
-        for unsubscribe in self.monitoring.stop():
+        for unsubscribe in [*self.monitoring.stop(), *self.desk.stop()]:
             try:
                 unsubscribe()
             except Exception:
@@ -88,6 +92,7 @@ class ConsoleController(QObject):
         await self.monitoring.load()
         await self.orders.load()
         await self.backtest.load()
+        await self.desk.load()
         self.trading.show_progress()
         self.runner.run(self.audit.verify(), what="Verify audit chain")
 

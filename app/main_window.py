@@ -8,7 +8,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QInputDialog, QMainWindow, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QInputDialog,
+    QMainWindow,
+    QMenu,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
 
 from app.window_layout import (
     LAYOUT_VERSION,
@@ -25,9 +34,11 @@ from widgets.models.fills import FillsModel
 from widgets.models.orders import OrderBlotterModel
 from widgets.models.positions import PositionsModel
 from widgets.models.preview import PreviewOrdersModel
+from widgets.models.quotes import QuotesModel
 from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
 from widgets.theme import THEMES, apply_theme
+from widgets.views.account import AccountView
 from widgets.views.activity import ActivitySound, ActivityView, Toast
 from widgets.views.audit import AuditView
 from widgets.views.backtest import BacktestView
@@ -40,11 +51,13 @@ from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
 from widgets.views.status import ConnectionStatusBar, ModeBadge
+from widgets.views.watchlist import WatchlistView
 
 __all__ = ["LAYOUT_VERSION", "MainWindow"]
 
 
 class MainWindow(QMainWindow):
+    ticket_requested = Signal(dict)  # F2 / the toolbar: the order ticket (empty dict: nothing prefilled)
     settings_requested = Signal()
     reconcile_requested = Signal()
     recover_requested = Signal()  # Trading -> Recover now: one auto-recovery pass
@@ -72,6 +85,7 @@ class MainWindow(QMainWindow):
         self.risk_model = RiskResultsModel(self)
         self.order_decisions_model = OrderDecisionsModel(self)
         self.rule_verdicts_model = RuleVerdictsModel(self)
+        self.quotes_model = QuotesModel(self)
 
         self.snapshots_view = SnapshotsView(self.snapshot_items_model)
         self.preview_view = PreviewView(self.preview_model)
@@ -83,6 +97,8 @@ class MainWindow(QMainWindow):
         self.charts_view = ChartsView()
         self.decisions_view = DecisionsView(self.order_decisions_model, self.rule_verdicts_model)
         self.backtest_view = BacktestView()
+        self.watchlist_view = WatchlistView(self.quotes_model)
+        self.account_view = AccountView()
         self.activity_view = ActivityView()
         self.toast = Toast(self)
         self.activity_sound = ActivitySound()
@@ -104,6 +120,10 @@ class MainWindow(QMainWindow):
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("fills", "Fills", self.fills_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("positions", "Positions and P&&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("watchlist", "Watchlist", self.watchlist_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("account", "Account", self.account_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["watchlist"], self.docks["account"])
+        self.docks["watchlist"].raise_()
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("decisions", "Decisions", self.decisions_view, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -167,6 +187,13 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("toolbar_mode")
         toolbar.setMovable(False)
         toolbar.addWidget(self.mode_badge)
+        toolbar.addSeparator()
+        self.ticket_button = QToolButton(toolbar)
+        self.ticket_button.setObjectName("newOrderButton")
+        self.ticket_button.setText("New order (F2)")
+        self.ticket_button.setToolTip("the order ticket: one order through risk, market health and (live) the LIVE word")
+        self.ticket_button.clicked.connect(lambda: self.ticket_requested.emit({}))
+        toolbar.addWidget(self.ticket_button)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.mode_toolbar = toolbar
 
@@ -197,6 +224,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         trading = self.trading_menu = bar.addMenu("&Trading")
+        self.ticket_action = self._action(trading, "&New order…", lambda: self.ticket_requested.emit({}), "F2",
+                                          tip="the order ticket (risk verdict before sending)")
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()

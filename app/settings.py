@@ -59,6 +59,7 @@ class IbSettings:
 @dataclass(frozen=True)
 class UiSettings:
     theme: str = "dark"  # dark | light
+    watchlist: tuple[str, ...] = ()  # listing keys on the watchlist, in the order shown
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Settings:
             "database": {"url": self.db_url, **({"writer_journal": self.writer_journal} if self.writer_journal else {})},
             "trading": {"mode": str(self.mode), "profile": self.profile},
             "ib": asdict(self.ib),
-            "ui": asdict(self.ui),
+            "ui": {**asdict(self.ui), "watchlist": list(self.ui.watchlist)},
             "logging": {"level": self.log_level},
         }
         return out
@@ -174,6 +175,11 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
         changes["profile"] = _profile("trading.profile", trading["profile"])
     if "theme" in ui:
         changes["ui"] = replace(settings.ui, theme=str(ui["theme"]))
+    if "watchlist" in ui:
+        watchlist = ui["watchlist"]
+        if not isinstance(watchlist, list) or not all(isinstance(s, str) for s in watchlist):
+            raise SettingsError(f"ui.watchlist must be a list of symbols, got {watchlist!r}")
+        changes["ui"] = replace(changes.get("ui", settings.ui), watchlist=tuple(s.strip().upper() for s in watchlist if s.strip()))
     if "level" in logging_:
         changes["log_level"] = str(logging_["level"]).upper()
     return replace(settings, **changes)

@@ -47,6 +47,11 @@ def with_theme(settings: Any, theme: str) -> Any:
     return replace(settings, ui=replace(settings.ui, theme=theme))
 
 
+def with_watchlist(settings: Any, keys: list[str]) -> Any:
+    """The watched listings, in the order shown (saved to the settings file's [ui] section)."""
+    return replace(settings, ui=replace(settings.ui, watchlist=tuple(keys)))
+
+
 def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
     """What the submitted dialog ``data`` changes; fields it leaves out keep their value."""
     connection = data.get("ib") or {}

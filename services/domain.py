@@ -25,11 +25,22 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MKT = "MKT"
     LMT = "LMT"
+    STP = "STP"  # a market order once the stop price is touched (IB's auxPrice)
+    STP_LMT = "STP LMT"  # a limit order once the stop price is touched
+
+    @property
+    def has_limit(self) -> bool:
+        return self in (OrderType.LMT, OrderType.STP_LMT)
+
+    @property
+    def has_stop(self) -> bool:
+        return self in (OrderType.STP, OrderType.STP_LMT)
 
 
 class TimeInForce(StrEnum):
     DAY = "DAY"
     GTC = "GTC"
+    IOC = "IOC"  # immediate or cancel: what does not fill at once is canceled
 
 
 class OrderState(StrEnum):
@@ -157,6 +168,8 @@ class OrderRecord:
     rejected_reason: str | None = None
     replaces_order_id: int | None = None
     external: bool = False
+    stop_price: Decimal | None = None  # STP / STP LMT
+    tif: str = "DAY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +219,40 @@ class AuditRecord:
     payload: dict
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One listing's latest market data (streamed: services.execution.ib_quotes), prices in the
+    listing's currency."""
+
+    key: str
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+    close: Decimal | None = None  # the previous session's close: the change is against it
+    volume: Decimal | None = None
+    kind: str = "live"  # live | frozen | delayed | delayed_frozen (IB's market data type)
+    time: datetime | None = None
+
+    @property
+    def price(self) -> Decimal | None:
+        """What a trade would be valued at: the last price inside the spread, else the mid, else
+        the last, else the close (ib_async's ``marketPrice`` rule, plus the close)."""
+        mid = (self.bid + self.ask) / 2 if self.bid and self.ask and self.bid > 0 and self.ask > 0 else None
+        if self.last and mid is not None and self.bid is not None and self.ask is not None and self.bid <= self.last <= self.ask:
+            return self.last
+        return mid or self.last or self.close
+
+    @property
+    def change(self) -> Decimal | None:
+        now = self.last or self.price
+        return None if now is None or not self.close else now - self.close
+
+    @property
+    def change_pct(self) -> Decimal | None:
+        change = self.change
+        return None if change is None or not self.close else change * 100 / self.close
 
 
 @dataclass(frozen=True, slots=True)

@@ -294,6 +294,7 @@ def _s(value) -> str | None:
 def order_dict(o) -> dict:
     return {"id": o.id, "client_order_id": o.client_order_id, "run_id": o.run_id, "symbol": o.symbol, "side": str(o.side),
             "quantity": _s(o.quantity), "order_type": str(o.order_type), "limit_price": _s(o.limit_price),
+            "stop_price": _s(o.stop_price), "tif": o.tif,
             "status": str(o.status), "filled_quantity": _s(o.filled_quantity), "avg_fill_price": _s(o.avg_fill_price),
             "ib_order_id": o.ib_order_id, "ib_perm_id": o.ib_perm_id, "account": o.account,
             "rejected_reason": o.rejected_reason, "replaces_order_id": o.replaces_order_id, "external": o.external,

@@ -99,6 +99,10 @@ class OrderDraft:
     currency: str = "USD"
     primary_exchange: str = ""
     fx_rate: Decimal = ONE  # base-currency units per unit of ``currency``
+    # a ticket's order (services.execution.manual) may carry these; a run's are MKT / LMT, DAY
+    stop_price: Decimal | None = None  # STP / STP LMT
+    tif: str = "DAY"
+    outside_rth: bool = False
 
     @property
     def spec(self) -> ContractSpec:
@@ -117,7 +121,15 @@ class OrderDraft:
         def s(v):
             return None if v is None else str(v)
 
+        extra = {}  # only when set: the plans stored before these existed keep their hashes
+        if self.stop_price is not None:
+            extra["stop_price"] = s(self.stop_price)
+        if self.tif != "DAY":
+            extra["tif"] = self.tif
+        if self.outside_rth:
+            extra["outside_rth"] = True
         return {
+            **extra,
             "sequence": self.sequence,
             "symbol": self.symbol,
             "side": str(self.side),
@@ -162,6 +174,8 @@ class BuildParams:
     fx_rates: Mapping[str, Decimal] = field(default_factory=dict)  # currency -> base units per unit
 
     def __post_init__(self) -> None:
+        if OrderType(self.order_type) not in (OrderType.MKT, OrderType.LMT):
+            raise ValueError(f"a run's orders are MKT or LMT, got {self.order_type} (stop orders go through the order ticket)")
         if not (self.portfolio_value >= 0):
             raise ValueError(f"portfolio value must be >= 0, got {self.portfolio_value}")
         if not (0 <= self.cash_buffer < 1):

@@ -7,7 +7,7 @@ prices, positions and facts come from, so the two can never disagree on a verdic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,7 @@ from typing import Any
 from services.domain import TradingState
 
 from .account_risk import AccountView, with_account_checks
-from .builder import BuildParams, BuildResult, Target, build_orders
+from .builder import BuildParams, BuildResult, OrderDraft, Target, build_orders
 from .risk import RiskContext, RiskReport, evaluate_risk, rules_from_params
 
 
@@ -57,27 +57,57 @@ def build_and_check(
     offline."""
     overrides = list(overrides)
     result = build_orders(list(targets), params, prices=prices, positions=positions)
+    report = check_orders(
+        result.orders, portfolio_value=params.portfolio_value, positions=positions,
+        prices=valuation_prices if valuation_prices is not None else prices, limits=limits, overrides=overrides,
+        facts=facts, price_times=price_times, price_kinds=price_kinds, allow_delayed=allow_delayed,
+        unpriced_symbols=result.unpriced_symbols, base_currency=params.base_currency, fx_rates=params.fx_rates,
+        now=now, account=account)
+    return result, report
+
+
+def check_orders(
+    orders: Sequence[OrderDraft],
+    *,
+    portfolio_value: Decimal,
+    positions: Mapping[str, Decimal],
+    prices: Mapping[str, Decimal],
+    limits: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+    facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts(),
+    price_times: Mapping[str, datetime] | None = None,
+    price_kinds: Mapping[str, str] | None = None,
+    allow_delayed: bool = True,
+    unpriced_symbols: Sequence[str] = (),
+    base_currency: str = "USD",
+    fx_rates: Mapping[str, Decimal] | None = None,
+    now: datetime | None = None,
+    account: AccountView | None = None,
+) -> RiskReport:
+    """The risk half of the pipeline for orders built elsewhere: a run's (``build_and_check``)
+    and a ticket's one order (services.execution.manual) meet the same rules, limits and facts,
+    the account-level rules (``account``) included."""
     if callable(facts):
-        facts = facts([o.client_order_id for o in result.orders])
+        facts = facts([o.client_order_id for o in orders])
     rules = rules_from_params(limits or {}, overrides)
     ctx = RiskContext(
-        portfolio_value=params.portfolio_value,
+        portfolio_value=portfolio_value,
         positions=positions,
-        prices=valuation_prices if valuation_prices is not None else prices,
+        prices=prices,
         price_times=price_times or {},
         price_kinds=price_kinds or {},
         allow_delayed=allow_delayed,
         trading_state=facts.trading_state,
         orders_today=facts.orders_today,
-        unpriced_symbols=tuple(result.unpriced_symbols),
+        unpriced_symbols=tuple(unpriced_symbols),
         sent_client_order_ids=facts.sent_client_order_ids,
-        base_currency=params.base_currency,
-        fx_rates=params.fx_rates,
+        base_currency=base_currency,
+        fx_rates=fx_rates or {},
         now=now,
     )
-    report = evaluate_risk(result.orders, ctx, rules)
+    report = evaluate_risk(orders, ctx, rules)
     if account is not None:
         if facts.account_orders_today is not None:
             account = replace(account, orders_today=facts.account_orders_today)
-        report = with_account_checks(report, result.orders, account, ctx, limits, overrides)
-    return result, report
+        report = with_account_checks(report, list(orders), account, ctx, limits, list(overrides))
+    return report

@@ -200,10 +200,14 @@ class RiskRule:
 
 
 def order_value(order: OrderDraft) -> Decimal | None:
-    """What an order can cost, in the base currency: a limit order at its limit, a market order
-    at its reference."""
-    if order.order_type == OrderType.LMT and order.limit_price is not None:
+    """What an order can cost, in the base currency: a limit order (STP LMT too) at its limit, a
+    stop order at its stop price (or the reference when that is further away), a market order at
+    its reference."""
+    if order.order_type.has_limit and order.limit_price is not None:
         return order.quantity * order.limit_price * order.fx_rate
+    if order.order_type is OrderType.STP and order.stop_price is not None:
+        stop_value = order.quantity * order.stop_price * order.fx_rate
+        return stop_value if order.notional is None else max(stop_value, order.notional)
     return order.notional
 
 
@@ -433,15 +437,17 @@ class PriceCollar(RiskRule):
         pct = self.pct
         out = []
         for i, o in enumerate(orders):
-            if o.order_type != OrderType.LMT or o.reference_price is None:
+            if not o.order_type.has_limit or o.reference_price is None:
                 continue
             if o.limit_price is None:
                 out.append((i, self.block(f"{o.symbol}: limit order without a limit price", o.symbol)))
                 continue
-            ref = o.reference_price
+            # a stop limit works from its stop price on: the limit is collared against the stop
+            ref = o.stop_price if o.order_type is OrderType.STP_LMT and o.stop_price else o.reference_price
             if abs(o.limit_price - ref) * HUNDRED > pct * ref:
                 away = abs(o.limit_price - ref) * HUNDRED / ref
-                out.append((i, self.block(f"{o.symbol}: limit {o.limit_price} is {away:.2f} % from the reference {ref}, beyond {pct} %", o.symbol)))
+                what = "stop" if ref is not o.reference_price else "reference"
+                out.append((i, self.block(f"{o.symbol}: limit {o.limit_price} is {away:.2f} % from the {what} {ref}, beyond {pct} %", o.symbol)))
         return out
 
 

@@ -37,7 +37,15 @@ def to_order_record(order: TradeOrder) -> OrderRecord:
         rejected_reason=order.rejected_reason,
         replaces_order_id=order.replaces_order_id,
         external=bool(order.is_external),
+        stop_price=_stop_price(order),
+        tif=str(order.tif or "DAY"),
     )
+
+
+def _stop_price(order: TradeOrder) -> Decimal | None:
+    """A stop order's stop price: kept with the order's draft (``params``), no column of its own."""
+    value = ((order.params or {}).get("draft") or {}).get("stop_price")
+    return None if value is None else Decimal(str(value))
 
 
 def to_fill_record(fill: TradeFill) -> FillRecord:

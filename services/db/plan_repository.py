@@ -31,6 +31,7 @@ def draft_from_dict(d: dict) -> OrderDraft:
         target_weight=_dec(d.get("target_weight")), client_order_id=d["client_order_id"],
         sec_type=d.get("sec_type", "STK"), exchange=d.get("exchange", "SMART"), currency=d.get("currency", "USD"),
         primary_exchange=d.get("primary_exchange") or "", fx_rate=_dec(d.get("fx_rate")) or Decimal(1),
+        stop_price=_dec(d.get("stop_price")), tif=d.get("tif", "DAY"), outside_rth=bool(d.get("outside_rth", False)),
     )
 
 

@@ -299,6 +299,10 @@ class OrderActions:
             raise BadInput(f"new quantity {new_quantity} is not above the filled {order.filled_quantity}")
         if limit_price is not None and order.order_type is OrderType.MKT:
             raise BadInput("a market order has no limit price; cancel it and enter a LMT order")
+        if order.order_type.has_stop:
+            # its stop price is not something replace changes, and a cancel-and-new must never
+            # leave the position without its stop: refused before anything is sent
+            raise BadInput(f"order {order_id} is a {order.order_type} order: cancel it and enter a new one in the order ticket")
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
         await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type, new_limit, order.client_order_id + "-chk")
         payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),

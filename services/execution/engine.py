@@ -23,13 +23,16 @@ from typing import Any, cast
 
 from services.domain import ChangeSet, TradeMode
 
+from .account import AccountService
 from .actions import OrderActions
 from .errors import NotConnected
 from .events import ConnectionEvent
 from .ib_connection import backoff_delays
 from .lease import LeaseManager
+from .manual import ManualOrders
 from .market_health import HealthReport, MarketHealth
 from .provider import ExecutionProvider
+from .quotes import QuoteBook
 from .reconcile import Reconciler
 from .recovery import AutoRecovery
 from .runs import TradeService
@@ -63,6 +66,10 @@ class ExecutionEngine:
         self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout,
                                     leases=self.leases, clock=clock, health=self.health)
         self.actions = OrderActions(db, provider, self.writer, self.service, actor=actor, health=self.health)
+        # the desk: watched quotes, the account's figures and the order ticket (services.execution.manual)
+        self.quotes = QuoteBook(provider)
+        self.account = AccountService(provider)
+        self.manual = ManualOrders(self.service, self.quotes)
         # the session's LIVE word (given at connect) is what lets recovery send in live mode; the
         # market's regular session comes from the health gate (the broker's hours, else the calendar)
         self.recovery = AutoRecovery(db, provider, self.writer, self.reconciler, self.leases, actor=actor,

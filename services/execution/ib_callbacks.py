@@ -136,7 +136,7 @@ class IbCallbacks(ProviderState):
         )
 
     def _order_event(self, orderId, contract, order, status: str, completed: bool) -> OpenOrderEvent:
-        lmt = dec(order.lmtPrice) if order.orderType == "LMT" else None
+        lmt = dec(order.lmtPrice) if order.orderType in ("LMT", "STP LMT") else None
         raw = {"orderId": orderId, "permId": order.permId, "clientId": order.clientId, "orderRef": order.orderRef,
                "account": order.account, "symbol": contract.symbol, "action": order.action,
                "totalQuantity": order.totalQuantity, "orderType": order.orderType,

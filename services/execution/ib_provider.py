@@ -37,6 +37,7 @@ from .history_pacing import HistoricalPacing
 from .ib_callbacks import IbCallbacks
 from .ib_connection import MARKET_DATA_TYPES, ConnectAttempt, IbConnection, as_aware, utc_now
 from .ib_queries import IbQueries
+from .ib_quotes import IbQuotes
 from .paced import DEFAULT_ATTEMPTS, DEFAULT_SETTLE, InFlight, InFlightOrders, PacedSender
 from .pacing import PacingLimiter
 from .provider import ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 FORGET_FINISHED_AFTER = 10.0
 
 
-class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvider):
+class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, ExecutionProvider):
     def __init__(
         self,
         *,
@@ -106,6 +107,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
         self.quote_info: dict[str, tuple[datetime, str]] = {}
         # listing key -> (loop time asked, hours): the contract details' tradingHours / liquidHours
         self._hours: dict[str, tuple[float, Any]] = {}  # TradingHours | None
+        self._min_ticks: dict[str, Decimal] = {}  # listing key -> minTick of its contract details
         self._notice_listeners: list[Callable[[int, str], None]] = []
         self.contract_store = contract_store  # e.g. contracts.DbContractStore: qualified once, kept
         self._ref_by_order_id: dict[int, str] = {}
@@ -121,6 +123,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
         self._connect_attempt: ConnectAttempt | None = None
         self._query_locks: dict[str, asyncio.Lock] = {}
         self._forgotten_at = 0.0  # loop time of the last forget_finished
+        self._init_quotes()  # streaming quotes and the P&L subscription (ib_quotes.py)
         self._install_hooks()
         # every message to IB goes through ``self.sender`` (one at a time, paced); error 100 is
         # answered by asking again (queries) or by the in-flight order check (orders)
@@ -156,14 +159,22 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, ExecutionProvide
 
     # ------------------------------------------------------------------ orders
     def _build_order(self, request: OrderRequest):
-        from ib_async import LimitOrder, MarketOrder, Order
+        from ib_async import LimitOrder, MarketOrder, Order, StopLimitOrder, StopOrder
 
         quantity = float(request.quantity)
+        order_type = OrderType(request.order_type)
+        if order_type.has_limit and request.limit_price is None:
+            raise BrokerError(f"a {order_type} order needs a limit price", code="bad_input")
+        if order_type.has_stop and request.stop_price is None:
+            raise BrokerError(f"a {order_type} order needs a stop price", code="bad_input")
         order: Order
-        if request.order_type == OrderType.LMT:
-            if request.limit_price is None:
-                raise BrokerError("a LMT order needs a limit price", code="bad_input")
-            order = LimitOrder(str(request.side), quantity, float(request.limit_price))
+        limit, stop = float(request.limit_price or 0), float(request.stop_price or 0)  # present when needed (checked above)
+        if order_type is OrderType.LMT:
+            order = LimitOrder(str(request.side), quantity, limit)
+        elif order_type is OrderType.STP:
+            order = StopOrder(str(request.side), quantity, stop)
+        elif order_type is OrderType.STP_LMT:
+            order = StopLimitOrder(str(request.side), quantity, limit, stop)
         else:
             order = MarketOrder(str(request.side), quantity)
         order.orderRef = request.client_order_id

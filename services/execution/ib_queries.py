@@ -59,12 +59,14 @@ class IbQueries:
     contract_store: Any  # e.g. contracts.DbContractStore, or None: nothing kept between runs
     quote_info: dict[str, tuple[datetime, str]]
     _hours: dict[str, tuple[float, TradingHours | None]]  # listing key -> (loop time asked, hours)
+    _min_ticks: dict[str, Decimal]  # listing key -> the contract details' minTick
     _contracts: dict[ContractSpec, Any]
     _query_locks: dict[str, asyncio.Lock]
     _answered_executions: dict[str, tuple[int, int]]  # execId -> (reqId, position in the answer)
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
+        def streamed_price(self, key: str) -> tuple[Decimal, datetime, str] | None: ...
         def _order_event(self, orderId: Any, contract: Any, order: Any, status: str,
                          completed: bool) -> OpenOrderEvent: ...
         def _execution_event(self, contract: Any, execution: Any, commission: Any = None,
@@ -152,9 +154,18 @@ class IbQueries:
         return future, ticker
 
     async def market_prices(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Decimal | None]:
-        """Prices in each listing's own currency, by listing key."""
+        """Prices in each listing's own currency, by listing key. A listing streaming on this
+        connection (the watchlist: ib_quotes.py) is priced from its stream, the others from one
+        snapshot each: the watchlist, the ticket and the preview see the same price."""
         contracts = await self.qualify(symbols)
-        unique = list(contracts)
+        prices: dict[str, Decimal | None] = {}
+        for key in list(contracts):
+            streamed = self.streamed_price(key)
+            if streamed is not None:
+                price, seen_at, kind = streamed
+                prices[key] = price
+                self.quote_info[key] = (seen_at, kind)
+        unique = [key for key in contracts if key not in prices]
         tickers: dict[str, Any] = {}
 
         def start(symbol: str) -> asyncio.Future:
@@ -166,7 +177,6 @@ class IbQueries:
         finally:
             for ticker in tickers.values():
                 self.ib.wrapper.endTicker(ticker, "snapshot")
-        prices: dict[str, Decimal | None] = {}
         for symbol in unique:
             ticker = tickers[symbol]
             value = None
@@ -246,8 +256,19 @@ class IbQueries:
         kept = self._hours.get(spec.key)
         return None if kept is None else kept[1]
 
+    async def min_tick(self, spec: ContractSpec) -> Decimal | None:
+        """The listing's price increment from its contract details (asked when not known yet);
+        None when IB gives none."""
+        if spec.key not in self._min_ticks and spec.key not in self._hours:
+            await self.trading_hours(spec)  # one contract-details request brings hours and tick
+        return self._min_ticks.get(spec.key)
+
     def _keep_hours(self, spec: ContractSpec, details: Any) -> None:
-        """The hours of a contract-details answer (qualifying a listing asks for them anyway)."""
+        """The hours and the minimum tick of a contract-details answer (qualifying a listing
+        asks for them anyway)."""
+        tick = dec(getattr(details[0], "minTick", None)) if details else None
+        if tick is not None and tick > 0:
+            self._min_ticks[spec.key] = tick
         try:
             hours = TradingHours.from_details(details[0]) if details else None
         except ValueError as exc:  # HoursFormatError: no hours rather than wrong ones

@@ -9,6 +9,7 @@ sent now or resumed after a crash.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from services.core.contracts import ContractSpec, contract_problem
@@ -42,12 +43,17 @@ def order_spec(order: Any) -> ContractSpec:
 
 def request_for_draft(draft) -> OrderRequest:
     return OrderRequest(draft.client_order_id, draft.symbol, draft.side, draft.quantity, draft.order_type, draft.limit_price,
-                        contract=draft.spec)
+                        draft.tif, contract=draft.spec, outside_rth=draft.outside_rth, stop_price=draft.stop_price)
 
 
 def request_for_order(order) -> OrderRequest:
+    """A stored order as it goes (again) to the broker; a stop price and outside-RTH travel in the
+    order's draft (``params``), the columns hold the rest."""
+    draft = (order.params or {}).get("draft") or {}
+    stop = draft.get("stop_price")
     return OrderRequest(order.client_order_id, order.symbol, Side(order.side), order.quantity, OrderType(order.order_type),
-                        order.limit_price, order.tif, contract=order_spec(order))
+                        order.limit_price, order.tif, contract=order_spec(order), outside_rth=bool(draft.get("outside_rth", False)),
+                        stop_price=None if stop is None else Decimal(str(stop)))
 
 
 def position_key(order: Any, execution: Any = None) -> str:

@@ -167,7 +167,8 @@ class MarketHealth:
                 source = f"the {calendar_name(spec.primary_exchange, spec.currency)} calendar"
             if regular:
                 continue
-            if any(i.order_type is OrderType.MKT for i in group):
+            # a stop order becomes a market order when it triggers
+            if any(i.order_type in (OrderType.MKT, OrderType.STP) for i in group):
                 closed = "closed" if not trading else "outside its regular session"
                 problems.append(f"{key}: market {closed} at {now:%Y-%m-%d %H:%M} UTC ({source}): a market order is refused")
             elif not outside_rth:

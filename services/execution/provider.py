@@ -34,6 +34,7 @@ class OrderRequest:
     tif: str = "DAY"
     contract: ContractSpec | None = None  # None: the US stock ``symbol`` (SMART, USD)
     outside_rth: bool = False  # may fill outside the regular session (IB's outsideRth)
+    stop_price: Decimal | None = None  # STP / STP LMT: IB's auxPrice
 
     @property
     def spec(self) -> ContractSpec:

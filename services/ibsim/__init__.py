@@ -22,7 +22,8 @@ Gateway faults (gateway_faults.py): ``connectivity_lost()`` (1100), ``connectivi
 (1101 / 1102), ``farm_broken(farm)`` / ``farm_restored(farm)`` (2103/2104, HMDS 2105/2106),
 ``nightly_reset(seconds)``; on a timetable: ``sim.faults.schedule`` (``ScheduledFault``).
 Prices: bid/ask = mid -/+ spread/2 (0.02); MKT fills at the touch plus ``slippage`` (0.01; none for
-forex); LMT fills at the touch once it crosses; commissions from
+forex); LMT fills at the touch once it crosses; STP / STP LMT rest until the touch reaches the
+stop (``auxPrice``), then work as MKT / LMT; IOC cancels what did not fill at once; commissions from
 ``services.core.commissions.FixedCommission`` per order (forex: ``forex.commission_usd``).
 Protocol: server versions 100..178 (``versions.py``); delayed/frozen market data, reqPnL, forex
 quotes, what-if and orders in base-currency units with cash per currency (``forex.py``) and an

@@ -101,14 +101,14 @@ class HoursMixin(SimulatorBase):
             return True
         hours = self._listing_hours(self.universe[order.symbol])
         now = self.now()
-        if order.order_type == "LMT" and order.outside_rth:
+        if order.order_type in ("LMT", "STP LMT") and order.outside_rth:
             return hours.is_open(now)
         return hours.in_regular_session(now)
 
     def _hold_until_open(self, order: SimOrder) -> None:
         """IB's answer to an order outside its session: PreSubmitted, worked at the open."""
         hours = self._listing_hours(self.universe[order.symbol])
-        opens = hours.next_open(self.now(), regular=not (order.order_type == "LMT" and order.outside_rth))
+        opens = hours.next_open(self.now(), regular=not (order.order_type in ("LMT", "STP LMT") and order.outside_rth))
         if opens is not None:
             self._later(max(0.0, (opens - self.now()).total_seconds()) + 0.01, self._release_at_open)
 

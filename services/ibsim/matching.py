@@ -1,7 +1,9 @@
 """Matching: when an order crosses, its fills, the executions and their commissions.
 
 MKT fills at the touch plus the slippage (none for forex); LMT fills at the touch once it
-crosses; in partial mode the fills are spread over time. Messages per fill, in this order:
+crosses. A stop order (STP, STP LMT) rests until its stop price is touched (a BUY stop when the
+ask reaches it, a SELL stop when the bid falls to it); from then on it is a MKT (STP) or LMT
+(STP LMT) order, as at IB. In partial mode the fills are spread over time. Messages per fill, in this order:
 execDetails (reqId -1), orderStatus, openOrder when the order is filled, commissionReport; then
 position and account pushes (account.py). Commissions come from the core's IB commission model
 per order (forex: ``forex.commission_usd``).
@@ -79,7 +81,14 @@ class MatchingMixin(SimulatorBase):
     def _fill_price(self, order: SimOrder) -> Decimal | None:
         """The price this order would fill at now, or None when it does not cross."""
         bid, ask = self.quote(order.symbol)
-        if order.order_type == "MKT":
+        if order.stop_price is not None and not order.triggered:
+            touched = ask >= order.stop_price if order.action == "BUY" else bid <= order.stop_price
+            if not touched:
+                return None
+            order.triggered = True  # once touched, a stop stays triggered (IB: it is now a market or limit order)
+            log.debug("stop order %d of client %d triggered at %s / %s (stop %s)", order.order_id, order.client_id,
+                      m.fmt(bid), m.fmt(ask), m.fmt(order.stop_price))
+        if order.order_type in ("MKT", "STP"):
             instrument = self.universe[order.symbol]
             slippage = ZERO if instrument.sec_type == "CASH" else self.config.slippage  # a stock slippage in dollars
             return ask + slippage if order.action == "BUY" else max(bid - slippage, instrument.min_tick)

@@ -104,9 +104,9 @@ class SimOrder:
     con_id: int
     action: str  # BUY / SELL
     quantity: Decimal
-    order_type: str  # MKT / LMT
+    order_type: str  # MKT / LMT / STP / STP LMT
     limit_price: Decimal | None
-    tif: str  # DAY / GTC
+    tif: str  # DAY / GTC / IOC
     order_ref: str = ""
     outside_rth: bool = False
     exchange: str = "SMART"  # the route the client asked for (SMART or the listing's exchange)
@@ -118,6 +118,8 @@ class SimOrder:
     created_at: datetime = field(default_factory=utcnow)
     completed_at: datetime | None = None
     completed_status: str = ""
+    stop_price: Decimal | None = None  # STP / STP LMT: IB's auxPrice
+    triggered: bool = False  # a stop order whose stop price was touched: it now works as MKT / LMT
 
     @property
     def remaining(self) -> Decimal:
@@ -151,6 +153,8 @@ class SimOrder:
             "created_at": self.created_at.isoformat(),
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,
             "completed_status": self.completed_status,
+            "stop_price": None if self.stop_price is None else str(self.stop_price),
+            "triggered": self.triggered,
         }
 
     @classmethod
@@ -170,6 +174,8 @@ class SimOrder:
             order_ref=data.get("order_ref", ""),
             outside_rth=bool(data.get("outside_rth", False)),
             exchange=data.get("exchange", "SMART"),
+            stop_price=None if data.get("stop_price") is None else Decimal(data["stop_price"]),
+            triggered=bool(data.get("triggered", False)),
             status=data["status"],
             filled=Decimal(data["filled"]),
             avg_fill_price=Decimal(data["avg_fill_price"]),

@@ -87,7 +87,7 @@ def open_order(order: SimOrder, instrument: Instrument, server_version: int = MA
         fmt(order.quantity),
         order.order_type,
         fmt(order.limit_price),
-        "",  # auxPrice
+        fmt(order.stop_price),  # auxPrice
         order.tif,
         "",  # ocaGroup
         order.account,
@@ -223,7 +223,7 @@ def completed_order(order: SimOrder, instrument: Instrument, server_version: int
         fmt(order.quantity),
         order.order_type,
         fmt(order.limit_price),
-        "",  # auxPrice
+        fmt(order.stop_price),  # auxPrice
         order.tif,
         "",  # ocaGroup
         order.account,

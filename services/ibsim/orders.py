@@ -1,7 +1,8 @@
 """Orders: placing, validating, modifying and cancelling orders, what-if previews.
 
 An order is keyed by (clientId, orderId) and known by its permId. A client sees its own orders;
-the master client id sees every client's. Only MKT and LMT, DAY and GTC are accepted; the faults
+the master client id sees every client's. MKT, LMT, STP and STP LMT (the stop price in IB's
+auxPrice), DAY, GTC and IOC are accepted (an IOC order cancels what did not fill at once); the faults
 (config.py) can delay the acknowledgement, add PreSubmitted or a duplicate status, or reject.
 Once acknowledged, an order goes to matching.py.
 """
@@ -20,6 +21,10 @@ from services.ibsim.requests import PlaceOrderRequest, parse_place_order
 from services.ibsim.transport import Session
 
 log = logging.getLogger("services.ibsim")
+
+ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
+LIMIT_TYPES = ("LMT", "STP LMT")  # with a limit price
+STOP_TYPES = ("STP", "STP LMT")  # with a stop price (auxPrice)
 
 
 class OrdersMixin(SimulatorBase):
@@ -107,7 +112,8 @@ class OrdersMixin(SimulatorBase):
             action=req.action,
             quantity=req.quantity,
             order_type=req.order_type,
-            limit_price=req.limit_price if req.order_type == "LMT" else None,
+            limit_price=req.limit_price if req.order_type in LIMIT_TYPES else None,
+            stop_price=req.aux_price if req.order_type in STOP_TYPES else None,
             tif=req.tif,
             order_ref=req.order_ref,
             outside_rth=req.outside_rth,
@@ -145,14 +151,16 @@ class OrdersMixin(SimulatorBase):
             return "combo, delta-neutral, algo and conditional orders are not supported by the simulator"
         if order.action not in ("BUY", "SELL"):
             return f"invalid action {order.action!r}"
-        if order.order_type not in ("MKT", "LMT"):
-            return f"order type {order.order_type} is not supported by the simulator (MKT and LMT only)"
-        if order.order_type == "LMT" and (order.limit_price is None or order.limit_price <= 0):
+        if order.order_type not in ORDER_TYPES:
+            return f"order type {order.order_type} is not supported by the simulator ({', '.join(ORDER_TYPES)} only)"
+        if order.order_type in LIMIT_TYPES and (order.limit_price is None or order.limit_price <= 0):
             return "a limit order needs a positive limit price"
+        if order.order_type in STOP_TYPES and (order.stop_price is None or order.stop_price <= 0):
+            return "a stop order needs a positive stop price (auxPrice)"
         if order.quantity <= 0:
             return "the order size must be positive"
-        if order.tif not in ("DAY", "GTC"):
-            return f"time in force {order.tif} is not supported by the simulator (DAY and GTC only)"
+        if order.tif not in ("DAY", "GTC", "IOC"):
+            return f"time in force {order.tif} is not supported by the simulator (DAY, GTC and IOC only)"
         if order.account not in self.config.accounts:
             return f"account {order.account} is not managed by this gateway"
         return None
@@ -197,6 +205,8 @@ class OrdersMixin(SimulatorBase):
             if owner is not None:
                 owner.error(order.order_id, 10349, "Order TIF was set to DAY based on order preset.")
         self._try_match(order)
+        if order.tif == "IOC" and not order.is_done and order.perm_id not in self._filling:
+            self._cancel(order)  # immediate or cancel: what did not fill at once is canceled
         self._schedule_save()
 
     def _send_order_update(self, order: SimOrder, with_open_order: bool = False, duplicate: bool = False) -> None:
@@ -216,7 +226,8 @@ class OrdersMixin(SimulatorBase):
             else:
                 session.error(order.order_id, 103, "Duplicate order id")
             return
-        if req.order_type not in ("MKT", "LMT") or (req.order_type == "LMT" and (req.limit_price is None or req.limit_price <= 0)):
+        if (req.order_type not in ORDER_TYPES or (req.order_type in LIMIT_TYPES and (req.limit_price is None or req.limit_price <= 0))
+                or (req.order_type in STOP_TYPES and (req.aux_price is None or req.aux_price <= 0))):
             session.error(order.order_id, 201, "Order rejected - reason:the modification is not supported by the simulator")
             return
         if req.quantity < order.filled or req.quantity <= 0:
@@ -224,7 +235,8 @@ class OrdersMixin(SimulatorBase):
             return
         order.quantity = req.quantity
         order.order_type = req.order_type
-        order.limit_price = req.limit_price if req.order_type == "LMT" else None
+        order.limit_price = req.limit_price if req.order_type in LIMIT_TYPES else None
+        order.stop_price = req.aux_price if req.order_type in STOP_TYPES else None
         order.tif = req.tif
         order.order_ref = req.order_ref
         order.outside_rth = req.outside_rth

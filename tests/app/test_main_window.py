@@ -25,8 +25,8 @@ def test_layout_is_saved_on_close_restored_and_reset(qtbot, tmp_path):
     first = MainWindow(mode="demo", ui_state_file=state_file)
     qtbot.addWidget(first)
     first.show()
-    assert set(first.docks) == {"snapshots", "preview", "risk", "fills", "positions", "charts", "audit", "decisions", "backtest",
-                                "activity"}
+    assert set(first.docks) == {"snapshots", "preview", "risk", "fills", "positions", "watchlist", "account", "charts", "audit",
+                                "decisions", "backtest", "activity"}
     first.docks["audit"].hide()
     first.removeDockWidget(first.docks["fills"])
     first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, first.docks["fills"])

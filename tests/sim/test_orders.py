@@ -189,11 +189,11 @@ async def test_unknown_and_unsupported_orders_are_rejected(simulator, ib_client,
     ib_log_guard.allow(r"^Error 201,")
     ib = await ib_client()
     aapl = await qualified(ib, "AAPL")
-    from ib_async import StopOrder
+    from ib_async import Order
 
-    stop = ib.placeOrder(aapl, StopOrder("SELL", 10, 90))
-    await wait_for(lambda: stop.orderStatus.status == "Inactive")
-    assert "MKT and LMT only" in stop.log[1].message
+    trail = ib.placeOrder(aapl, Order(action="SELL", totalQuantity=10, orderType="TRAIL", auxPrice=1))
+    await wait_for(lambda: trail.orderStatus.status == "Inactive")
+    assert "order type TRAIL is not supported" in trail.log[1].message
 
 
 async def test_global_cancel(simulator, ib_client):

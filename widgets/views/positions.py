@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QPoint, QRegularExpression, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from services.console_books import BookGroup, position_tree
 from services.core.books import UNASSIGNED
+from services.domain import PositionRecord
 
 from ..models.base import SortKeyRole, fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
@@ -37,6 +39,10 @@ def group_label(group: BookGroup) -> str:
 
 
 class PositionsView(QWidget):
+    # Buy more / Sell more / Flatten from a position's context menu: the order ticket prefilled
+    # (symbol, side, quantity, project); nothing is sent from here
+    ticket_requested = Signal(dict)
+
     def __init__(self, model: PositionsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -59,6 +65,8 @@ class PositionsView(QWidget):
         self._collapsed: set[tuple[str, str]] = set()
         self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(0, Qt.ItemDataRole.UserRole)))
         self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._on_context_menu)
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         layout = QVBoxLayout(self)
@@ -144,6 +152,8 @@ class PositionsView(QWidget):
                 for column in range(2, len(TREE_COLUMNS)):
                     child.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._colour(child, line.unrealized_pnl, line.realized_pnl)
+                # a project's own shares (Flatten sells only those); account and unassigned rows: no project
+                child.setData(0, Qt.ItemDataRole.UserRole + 1, (group.name if group.kind == "project" else None, line))
                 item.addChild(child)
             for column in range(2, len(TREE_COLUMNS)):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -157,3 +167,37 @@ class PositionsView(QWidget):
             colour = pnl_colour(value)
             if colour is not None:
                 item.setForeground(column, colour)
+
+    def context_menu_for(self, position: PositionRecord, project: str | None = None) -> QMenu:
+        """Buy more, Sell more and Flatten open the order ticket prefilled; nothing is sent from
+        here. Flatten takes this project's shares only, so it is offered on a project's row."""
+        if project is None and position.project_id is not None:
+            project = self.model.project_names().get(position.project_id, str(position.project_id))
+        menu = QMenu(self)
+        symbol = position.symbol
+        buy = menu.addAction(f"Buy more {symbol}…")
+        buy.triggered.connect(lambda: self.ticket_requested.emit({"symbol": symbol, "side": "BUY", "project": project}))
+        sell = menu.addAction(f"Sell more {symbol}…" if position.quantity > 0 else f"Sell {symbol}…")
+        sell.triggered.connect(lambda: self.ticket_requested.emit({"symbol": symbol, "side": "SELL", "project": project}))
+        menu.addSeparator()
+        if project is None:
+            flatten = menu.addAction("Flatten… (on a project's row: only its shares)")
+            flatten.setEnabled(False)
+        else:
+            quantity = abs(position.quantity)
+            side = "SELL" if position.quantity > 0 else "BUY"
+            flatten = menu.addAction(f"Flatten: {side} {quantity.normalize():f} {symbol} of {project}…")
+            flatten.setEnabled(bool(position.quantity))
+            flatten.triggered.connect(lambda: self.ticket_requested.emit(
+                {"symbol": symbol, "side": side, "quantity": quantity, "project": project}))
+        return menu
+
+    def _on_context_menu(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        data = item.data(0, Qt.ItemDataRole.UserRole + 1) if item is not None else None
+        if not data:
+            return  # a group's row: nothing to trade
+        project, record = data
+        menu = self.context_menu_for(record, project)
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        menu.deleteLater()

@@ -219,7 +219,7 @@ class RunExecution(RunPlanning):
             for d in plan.orders:
                 orders.insert_once(
                     d.client_order_id, d.symbol, d.side, d.quantity, order_type=d.order_type, limit_price=d.limit_price,
-                    run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
+                    tif=d.tif, run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
                     primary_exchange=d.primary_exchange or None,
                     account=self.provider.account or None, params={"draft": d.to_dict(), "plan_id": plan.id},
                 )

@@ -31,7 +31,7 @@ from services.db.convert import to_fill_record, to_order_record, to_position_rec
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
 from services.db.repositories.trail import record_portfolio_snapshots
-from services.domain import ChangeSet, EventSource, OrderState, RunStatus, Side
+from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunStatus, Side
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
 from ..listings import position_key
@@ -189,7 +189,7 @@ class EventProjection:
         client_order_id = order_ref or f"EXT-{perm_id or ib_order_id}"
         order, created = OrderRepository(session).insert_once(
             client_order_id, symbol, Side(side), quantity,
-            order_type=order_type if order_type in ("MKT", "LMT") else "MKT",
+            order_type=order_type if order_type in set(OrderType) else "MKT",
             limit_price=limit_price, status=OrderState.SUBMITTED, is_external=True,
             ib_order_id=ib_order_id or None, ib_perm_id=perm_id or None,
             ib_client_id=client_id if client_id is not None and client_id >= 0 else None,

@@ -113,8 +113,8 @@ def run(lib, port: int) -> dict:
     state = ib.whatIfOrder(aapl, lib.MarketOrder("BUY", 100))
     results["what_if"] = {"initMarginChange": float(state.initMarginChange), "commission": state.commission}
 
-    # a reject: a stop order is not supported by the simulator (error 201)
-    stop = lib.Order(action="BUY", totalQuantity=1, orderType="STP", auxPrice=300)
+    # a reject: a trailing stop is not supported by the simulator (error 201)
+    stop = lib.Order(action="BUY", totalQuantity=1, orderType="TRAIL", auxPrice=3)
     rejected = ib.placeOrder(aapl, stop)
     # (ib_insync counts Inactive, the status after a reject, as not done: wait for the error)
     wait(lambda: (stop.orderId, 201) in errors and rejected.orderStatus.status in ("Inactive", "Cancelled"), "the reject")

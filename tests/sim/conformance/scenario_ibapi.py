@@ -241,10 +241,10 @@ def run(port: int) -> dict:
     state = [a for a in app.of("openOrder") if a[0] == what_if_id][-1][3]
     results["what_if"] = {"initMarginChange": float(state.initMarginChange), "commission": state.commission}
 
-    # a reject: a stop order is not supported by the simulator (error 201)
+    # a reject: a trailing stop is not supported by the simulator (error 201)
     stop_id = app.take_id()
-    stop = order("BUY", 1, "STP")
-    stop.auxPrice = 300
+    stop = order("BUY", 1, "TRAIL")
+    stop.auxPrice = 3
     app.placeOrder(stop_id, aapl, stop)
     app.wait(lambda: 201 in app.errors(req_id=stop_id) and status_of(stop_id), "the reject")
     results["reject"] = {"status": status_of(stop_id)[-1][1], "codes": sorted(set(app.errors(req_id=stop_id)))}

@@ -1,0 +1,67 @@
+"""`trading-console order`: one order from the command line, the window's order ticket
+(services.execution.manual) without the window.
+
+The order is checked (risk, market health) and, unless ``--check``, sent as a run of its own with
+a one-order frozen plan, through the same rules as ``execute``: the LIVE word in live mode
+(``--live-token LIVE``), the trading state, risk (exit 3 when it blocks), the market-health gate.
+Then it waits until the order is done or ``--wait-seconds`` passed and prints it.
+"""
+
+from __future__ import annotations
+
+from app.cli import EXIT_BLOCKED, EXIT_OK
+
+
+def register(subparsers) -> None:
+    from app.commands.execution import _connection_options, _decimal, _run, _seconds
+
+    parser = subparsers.add_parser("order", help="one order (MKT, LMT, STP, STP LMT) through risk, market health and the LIVE word",
+                                   description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    parser.add_argument("--symbol", required=True, metavar="SYM", help="a US stock (AAPL) or a listing key (SAP@IBIS:EUR)")
+    parser.add_argument("--side", required=True, type=str.upper, choices=("BUY", "SELL"), help="BUY or SELL")
+    amount = parser.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--quantity", metavar="N", help="whole shares")
+    amount.add_argument("--notional", metavar="V", help="an amount in the base currency, bought as whole shares at the price of the moment")
+    parser.add_argument("--type", dest="order_type", default="MKT", type=str.upper, choices=("MKT", "LMT", "STP", "STP LMT"),
+                        help="order type (default MKT)")
+    parser.add_argument("--limit", dest="limit_price", type=_decimal, default=None, metavar="P", help="limit price (LMT, STP LMT), on the tick grid")
+    parser.add_argument("--stop", dest="stop_price", type=_decimal, default=None, metavar="P", help="stop price (STP, STP LMT), on the tick grid")
+    parser.add_argument("--tif", default="DAY", type=str.upper, choices=("DAY", "GTC", "IOC"), help="time in force (default DAY)")
+    parser.add_argument("--outside-rth", dest="outside_rth", action="store_true", help="a limit order may fill outside the regular session")
+    parser.add_argument("--project", metavar="NAME", default=None, help="the project the order belongs to (default: manual)")
+    parser.add_argument("--check", action="store_true", help="only show the verdict: nothing is stored or sent (exit 3 when it may not go)")
+    parser.add_argument("--no-market-health", dest="market_health", action="store_false",
+                        help="send without the market-health gate (audited)")
+    parser.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=30.0, metavar="S",
+                        help="wait until the order is done or S seconds passed (default 30)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    _connection_options(parser)
+    parser.set_defaults(handler=lambda a, s: _run(cmd_order, a, s))
+
+
+async def cmd_order(args, settings) -> int:
+    from app.commands.execution import _print_result, _written, connected, order_dict
+    from services.execution.manual import Ticket
+
+    ticket = Ticket.of(args.symbol, args.side, quantity=args.quantity, notional=args.notional, order_type=args.order_type,
+                       limit_price=args.limit_price, stop_price=args.stop_price, tif=args.tif, outside_rth=args.outside_rth,
+                       project=args.project)
+    async with connected(args, settings) as s:
+        manual = s.engine.manual
+        if args.check:
+            check = await manual.check(ticket)
+            data = {"may_send": check.may_send, "summary": check.summary(), "reasons": check.reasons()}
+            _print_result(args, data, ("may send: " if check.may_send else "may NOT send: ") + check.summary()
+                          + "".join(f"\n  {r}" for r in check.reasons()))
+            return EXIT_OK if check.may_send else EXIT_BLOCKED
+        result = await manual.send(ticket, args.live_token, require_market_health=args.market_health)
+        await s.service.wait_done(result.run_id, args.wait_seconds, while_connected=True)
+        await _written(s)
+        orders = (await s.service.view(result.run_id)).orders
+    _print_result(args, {"run_id": result.run_id, "plan_id": result.plan_id, "orders": [order_dict(o) for o in orders]},
+                  "\n".join(f"run {result.run_id}: order {o.id} {o.client_order_id} {o.side} {o.quantity} {o.symbol} "
+                            f"{o.order_type}: {o.status}, filled {o.filled_quantity}" for o in orders))
+    return EXIT_OK
+
+
+

@@ -1,0 +1,205 @@
+"""The trader's desk: the order ticket, the watchlist and the account panel. The rules are the
+services': services.execution.manual (a ticket's check and send), services.execution.quotes (the
+watched listings and their streams), services.execution.account (the figures); this shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from PySide6.QtCore import QObject, QTimer
+
+from app.controllers.audit import AuditController
+from app.controllers.context import ConsoleContext
+from services import console_settings
+from services.domain import Quote
+from services.execution.errors import ExecutionError
+from services.execution.manual import Ticket
+from widgets.dialogs.order_ticket import OrderTicketDialog
+
+ACCOUNT_REFRESH_MS = 5_000  # the figures come from values IB pushes: reading them costs no request
+
+
+class DeskController:
+    def __init__(self, ctx: ConsoleContext, audit: AuditController, settings_part, parent: QObject, *,
+                 project_names: Callable[[], dict[int, str]]) -> None:
+        self.ctx = ctx
+        self.project_names = project_names  # id -> name of the known projects
+        self.audit = audit
+        self.settings_part = settings_part  # holds the settings the watchlist is saved in
+        self.ticket: OrderTicketDialog | None = None
+        self._last_check = None  # the TicketCheck shown in the ticket
+        self._ticket_quote = None  # the TicketQuote shown in the ticket (follows the stream)
+        engine = ctx.stack.engine
+        self.manual, self.quotes, self.account = engine.manual, engine.quotes, engine.account
+        w = ctx.window
+        w.ticket_requested.connect(self.open_ticket)
+        w.positions_view.ticket_requested.connect(self.open_ticket)
+        w.watchlist_view.ticket_requested.connect(self.open_ticket)
+        w.watchlist_view.add_requested.connect(self._on_add_requested)
+        w.watchlist_view.remove_requested.connect(self._on_remove_requested)
+        self._unsubscribe = [self.quotes.subscribe(self._on_quote)]
+        self._account_timer = QTimer(parent)
+        self._account_timer.setInterval(ACCOUNT_REFRESH_MS)
+        self._account_timer.timeout.connect(self._on_account_tick)
+        self._account_timer.start()
+
+    def stop(self) -> list:
+        self._account_timer.stop()
+        if self.ticket is not None:
+            self.ticket.close()
+        unsubscribe, self._unsubscribe = self._unsubscribe, []
+        return unsubscribe
+
+    async def load(self) -> None:
+        """The watchlist remembered in the settings (streams start now when connected, else at
+        the connect), and the account's figures."""
+        saved = list(self.settings_part.settings.ui.watchlist)
+        bad = self.quotes.watch_later(saved)
+        self.ctx.window.quotes_model.reset([Quote(key) for key in self.quotes.keys])
+        if bad:
+            self.ctx.window.watchlist_view.show_message(f"Not watched (not a symbol): {', '.join(bad)}")
+        if self.ctx.stack.provider.is_connected:
+            refused = await self.quotes.start()
+            if refused:
+                self.ctx.window.watchlist_view.show_message("No quotes: " + "; ".join(refused))
+            await self.refresh_account()
+
+    # ------------------------------------------------------------------ the ticket
+    def open_ticket(self, prefill: dict | None = None) -> OrderTicketDialog:
+        if self.ticket is None:
+            dialog = self.ticket = OrderTicketDialog(self.ctx.window)
+            dialog.check_requested.connect(lambda fields: self.ctx.runner.run(self.check(fields), what="Check order"))
+            dialog.send_requested.connect(self._on_send_requested)
+            dialog.symbol_changed.connect(lambda symbol: self.ctx.runner.run(self.show_quote(symbol), what="Quote"))
+        dialog = self.ticket
+        names = self.project_names()
+        # a prefilled project (a position's), else the one selected in the snapshots panel
+        current = (prefill or {}).get("project") or names.get(self.ctx.window.snapshots_view.current_project_id() or -1)
+        dialog.set_projects(sorted(set(names.values())), current)
+        if prefill:
+            dialog.prefill(symbol=prefill.get("symbol", ""), side=prefill.get("side", "BUY"),
+                           quantity=prefill.get("quantity"), project=prefill.get("project"))
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    async def show_quote(self, symbol: str) -> None:
+        if not symbol or self.ticket is None:
+            return
+        try:
+            quote = await self.manual.quote_for(symbol)
+        except ExecutionError as exc:
+            self.ticket.show_quote(str(exc))
+            return
+        self._ticket_quote = quote
+        self.ticket.show_quote(quote.describe(), quote.tick)
+        self.ticket.suggest_prices(quote.price)
+
+    async def check(self, fields: dict):
+        """The ticket's verdict (nothing stored, nothing sent)."""
+        dialog = self.ticket
+        try:
+            check = await self.manual.check(Ticket.of(**fields))
+        except ExecutionError as exc:
+            if dialog is not None:
+                dialog.show_problem(fields, str(exc))
+            return None
+        self._last_check = check
+        if dialog is not None:
+            dialog.show_check(fields, check.may_send, check.summary(), check.reasons())
+        return check
+
+    def _on_send_requested(self, fields: dict) -> None:
+        token = None
+        if self.ctx.live_word.is_live:
+            # a ticket adds risk: the word is asked again, for what is about to go (in the slot,
+            # never inside a task: the dialog's nested event loop)
+            check = self._last_check
+            gross = check.draft.notional if check is not None and check.draft.notional is not None else Decimal(0)
+            token = self.ctx.ask_live_token("Send a LIVE order", 1, gross)
+            if token is None:
+                if self.ticket is not None:
+                    self.ticket.show_problem(fields, "Not sent: LIVE was not typed.")
+                return
+        self.ctx.runner.run(self.send(fields, token), what="Send order")
+
+    async def send(self, fields: dict, live_token: str | None = None):
+        """Check again and send through the run executor (services.execution.manual)."""
+        dialog = self.ticket
+        try:
+            result = await self.manual.send(Ticket.of(**fields), live_token)
+        except ExecutionError as exc:
+            if dialog is not None:
+                dialog.show_problem(fields, f"Not sent: {exc}")
+            self.ctx.status(f"Order not sent: {exc}", 15_000)
+            self.audit.schedule_refresh()
+            return None
+        text = f"Sent {fields['side']} {fields['symbol']}: run {result.run_id}, order {', '.join(result.sent)}"
+        if dialog is not None:
+            dialog.show_sent(text)
+        self.ctx.status(text)
+        self.audit.schedule_refresh()
+        return result
+
+    # ------------------------------------------------------------------ the watchlist
+    def _on_add_requested(self, text: str) -> None:
+        self.ctx.runner.run(self.add(text), what="Watch")
+
+    async def add(self, text: str) -> str | None:
+        view = self.ctx.window.watchlist_view
+        try:
+            spec = await self.quotes.watch(text)
+        except ExecutionError as exc:
+            view.show_message(str(exc))
+            return None
+        model = self.ctx.window.quotes_model
+        if model.get(spec.key) is None:
+            model.upsert([self.quotes.latest(spec.key) or Quote(spec.key)])
+            model.flush()
+        view.added(spec.key)
+        await self._save_watchlist()
+        return spec.key
+
+    def _on_remove_requested(self, key: str) -> None:
+        self.ctx.runner.run(self.remove(key), what="Unwatch")
+
+    async def remove(self, key: str) -> None:
+        await self.quotes.unwatch(key)
+        self.ctx.window.quotes_model.remove(key)
+        await self._save_watchlist()
+
+    async def _save_watchlist(self) -> None:
+        part = self.settings_part
+        part.settings = console_settings.with_watchlist(part.settings, self.quotes.keys)
+        if part.save_settings is not None:
+            await asyncio.to_thread(part.save_settings, part.settings)
+
+    def _on_quote(self, quote: Quote) -> None:
+        self.ctx.window.quotes_model.upsert([quote])  # coalesced: one repaint per flush, not per tick
+        shown = self._ticket_quote
+        if shown is not None and shown.key == quote.key and self.ticket is not None and self.ticket.isVisible():
+            self._ticket_quote = shown.with_quote(quote)
+            self.ticket.show_quote(self._ticket_quote.describe())
+
+    # ------------------------------------------------------------------ the account
+    def _on_account_tick(self) -> None:
+        if "Account" not in self.ctx.runner.running():
+            self.ctx.runner.run(self.refresh_account(), what="Account")
+
+    async def refresh_account(self) -> None:
+        view = self.ctx.window.account_view
+        if not self.ctx.stack.provider.is_connected:
+            view.show_offline("Not connected: the figures come back with the connection")
+            return
+        try:
+            summary = await self.account.summary()
+        except ExecutionError as exc:
+            view.show_offline(f"No account figures: {exc}")
+            return
+        as_of = (summary.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
+        view.show_summary(summary.account, summary.currency, summary.rows(), as_of)

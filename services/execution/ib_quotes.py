@@ -1,0 +1,146 @@
+"""Streaming quotes, the account's values and its daily P&L from the ib_async adapter (a part of
+``IbExecutionProvider``).
+
+A watched listing gets one streaming ``reqMktData`` (not a snapshot); every tick becomes a
+frozen :class:`Quote` handed to the listeners (the quote book, services.execution.quotes). While
+a listing streams, ``market_prices`` takes its price from the stream instead of asking for a
+snapshot: the watchlist, the order ticket and the preview show and use the same price.
+
+Account values come from the account updates ib_async subscribes to at connect (TWS pushes them
+as they change); the day's P&L from one ``reqPnL`` per connection, kept updated by IB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from services.core.contracts import ContractSpec
+from services.domain import Quote
+
+from .events import dec
+
+if TYPE_CHECKING:
+    from .paced import PacedSender
+
+log = logging.getLogger(__name__)
+
+# How old a streamed price may be and still stand in for a snapshot (a stream that stopped
+# ticking, a lost farm): older, ``market_prices`` asks for a snapshot as before.
+STREAM_PRICE_MAX_AGE = 60.0
+DATA_TYPE_KINDS = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed_frozen"}
+
+
+def _price(value: Any) -> Decimal | None:
+    number = dec(value)
+    return number if number is not None and number > 0 else None
+
+
+class IbQuotes:
+    """Needs from the provider: ``ib``, ``sender``, ``account``, ``connected_at``, ``qualify``,
+    ``_send``, ``_require_connected``."""
+
+    ib: Any
+    sender: PacedSender
+    account: str
+    connected_at: datetime | None
+
+    if TYPE_CHECKING:
+        async def qualify(self, symbols: Any) -> dict[str, Any]: ...
+        async def _send(self, fn: Any, *args: Any) -> Any: ...
+        async def _ask(self, start: Any, what: str) -> Any: ...
+        def _require_connected(self) -> None: ...
+
+    # listing key -> (the connection's connected_at, its ib_async Ticker); the listeners; the
+    # reqPnL subscription of a connection (connected_at, PnL)
+    _quote_streams: dict[str, tuple[datetime | None, Any]]
+    _quote_listeners: list[Callable[[Quote], None]]
+    _pnl_subscription: tuple[datetime | None, Any] | None
+    _account_updates_at: datetime | None  # the connection the account updates were asked on
+
+    def _init_quotes(self) -> None:
+        self._quote_streams = {}
+        self._quote_listeners = []
+        self._pnl_subscription = None
+        self._account_updates_at = None
+
+    def subscribe_quotes(self, listener: Callable[[Quote], None]) -> Callable[[], None]:
+        """Every streamed tick as a ``Quote`` (plain callback; the GUI coalesces)."""
+        listeners = self._quote_listeners
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
+
+    async def stream_quote(self, spec: ContractSpec) -> None:
+        """Start streaming the listing (again after a reconnect: the old subscription died with
+        its connection). Raises ``BrokerError`` for a listing IB does not know."""
+        contract = (await self.qualify([spec]))[spec.key]
+        streams = self._quote_streams
+        old = streams.pop(spec.key, None)
+        if old is not None and old[0] == self.connected_at:
+            try:
+                await self._send(self.ib.cancelMktData, old[1].contract)
+            except Exception:  # the old stream is gone either way
+                log.debug("cancelMktData of %s failed", spec.key, exc_info=True)
+        ticker = await self._send(self.ib.reqMktData, contract, "", False, False)
+        streams[spec.key] = (self.connected_at, ticker)
+        ticker.updateEvent += lambda t, key=spec.key: self._on_ticker(key, t)
+        self._on_ticker(spec.key, ticker)
+
+    async def stop_quote(self, key: str) -> None:
+        entry = self._quote_streams.pop(key, None)
+        if entry is None or entry[0] != self.connected_at or not self.ib.isConnected():
+            return
+        await self._send(self.ib.cancelMktData, entry[1].contract)
+
+    def streamed_quote(self, key: str) -> Quote | None:
+        entry = self._quote_streams.get(key)
+        if entry is None or entry[0] != self.connected_at:
+            return None
+        return self._quote_of(key, entry[1])
+
+    def streamed_price(self, key: str) -> tuple[Decimal, datetime, str] | None:
+        """(price, time, kind) of a listing streaming on this connection with a recent tick."""
+        quote = self.streamed_quote(key)
+        if quote is None or quote.price is None or quote.time is None:
+            return None
+        if (datetime.now(UTC) - quote.time).total_seconds() > STREAM_PRICE_MAX_AGE:
+            return None
+        return quote.price, quote.time, ("close" if quote.price == quote.close and not quote.last else quote.kind)
+
+    def _quote_of(self, key: str, ticker: Any) -> Quote:
+        when = ticker.time if isinstance(ticker.time, datetime) and ticker.time.tzinfo else None
+        return Quote(key, _price(ticker.bid), _price(ticker.ask), _price(ticker.last), _price(ticker.close),
+                     dec(ticker.volume),
+                     DATA_TYPE_KINDS.get(int(getattr(ticker, "marketDataType", 1) or 1), "live"), when)
+
+    def _on_ticker(self, key: str, ticker: Any) -> None:
+        quote = self._quote_of(key, ticker)
+        for listener in list(self._quote_listeners):
+            try:
+                listener(quote)
+            except Exception:  # one failing listener must not starve the others
+                log.exception("quote listener failed")
+
+    # ------------------------------------------------------------------ account
+    async def account_values(self) -> dict[tuple[str, str], str]:
+        """The account's values as IB last pushed them: (tag, currency) -> value. The account
+        updates are subscribed once per connection (IB then pushes every change)."""
+        self._require_connected()
+        if self._account_updates_at != self.connected_at:
+            await self._ask(lambda: self.ib.reqAccountUpdatesAsync(self.account), "account updates")
+            self._account_updates_at = self.connected_at
+        return {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account or "")}
+
+    async def daily_pnl(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        """(daily, unrealized, realized) P&L of the account from ``reqPnL`` (one subscription per
+        connection, kept updated by IB); None where IB has not said yet."""
+        self._require_connected()
+        kept = self._pnl_subscription
+        if kept is None or kept[0] != self.connected_at:
+            pnl = await self._send(self.ib.reqPnL, self.account, "")
+            self._pnl_subscription = kept = (self.connected_at, pnl)
+        pnl = kept[1]
+        return dec(pnl.dailyPnL), dec(pnl.unrealizedPnL), dec(pnl.realizedPnL)  # None (NaN) until IB answers

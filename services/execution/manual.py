@@ -1,0 +1,382 @@
+"""The order ticket: one order typed by the trader, through the same rules as a run.
+
+A ticket becomes a run of its own with a one-order frozen plan (services.core.plans): its draft
+is checked by the pipeline's risk half (``services.core.pipeline.check_orders``, the limits and
+facts a run meets), the plan is stored and audited, and it is sent by the run executor
+(``TradeService._send_plan``) under the run's lease, after the LIVE word, the trading state and
+the market-health gate. ``check`` shows the verdict before sending (nothing stored);
+``send`` checks again with the prices of that moment: the verdict the plan records is the one
+that decided.
+
+Prices: a listing on the watchlist is priced from its stream (services.execution.quotes), the
+others from a snapshot: the ticket, the watchlist and the preview see the same price. Limit and
+stop prices must lie on the listing's tick grid (its contract details' minTick; without one the
+US grid: 0.01 from 1 USD, 0.0001 below).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+
+from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft, client_order_id
+from services.core.contracts import ContractSpec, MissingRate, contract_problem, rate_to_base, spec_of
+from services.core.pipeline import check_orders
+from services.core.plans import Plan, PriceRef
+from services.core.risk import RiskReport
+from services.db.plan_repository import PlanRepository
+from services.db.repositories import RunRepository, SettingsRepository
+from services.db.risk_facts import load_risk_facts
+from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
+
+from .audit import audit
+from .errors import BadInput, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
+from .market_health import HealthReport, TradeIntent
+from .runs import ExecuteResult, TradeService
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROJECT = "manual"  # the project of a ticket that names none
+
+
+def _decimal(name: str, value: Any) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise BadInput(f"{name} must be a number, got {value!r}") from None
+    if not number.is_finite() or number <= 0:
+        raise BadInput(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def us_tick(price: Decimal | None) -> Decimal:
+    """The US tick grid when the broker gives no minTick: 0.01 from 1 USD, 0.0001 below."""
+    return SUB_PENNY if price is not None and price < ONE else CENT
+
+
+def on_grid(value: Decimal, tick: Decimal) -> bool:
+    return value % tick == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What the trader typed. Exactly one of ``quantity`` (shares) and ``notional`` (base currency,
+    turned into whole shares at the price of the moment)."""
+
+    symbol: str
+    side: Side
+    quantity: Decimal | None = None
+    notional: Decimal | None = None
+    order_type: OrderType = OrderType.MKT
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    outside_rth: bool = False
+    project: str | None = None
+
+    @classmethod
+    def of(cls, symbol: str, side: str | Side, *, quantity: Any = None, notional: Any = None, order_type: str | OrderType = "MKT",
+           limit_price: Any = None, stop_price: Any = None, tif: str | TimeInForce = "DAY", outside_rth: bool = False,
+           project: str | None = None) -> Ticket:
+        """From typed text, or ``BadInput`` naming the field that is wrong."""
+        try:
+            side = Side(str(side).strip().upper())
+        except ValueError:
+            raise BadInput(f"side must be BUY or SELL, got {side!r}") from None
+        kind = str(order_type).strip().upper().replace("_", " ")
+        try:
+            order_type = OrderType(kind)
+        except ValueError:
+            raise BadInput(f"order type must be one of {', '.join(t.value for t in OrderType)}, got {order_type!r}") from None
+        try:
+            tif = TimeInForce(str(tif).strip().upper())
+        except ValueError:
+            raise BadInput(f"time in force must be one of {', '.join(t.value for t in TimeInForce)}, got {tif!r}") from None
+        ticket = cls(str(symbol or "").strip().upper(), side, _decimal("quantity", quantity), _decimal("notional", notional),
+                     order_type, _decimal("limit price", limit_price), _decimal("stop price", stop_price), tif,
+                     bool(outside_rth), (project or "").strip() or None)
+        ticket.spec  # noqa: B018 - refuses a symbol the console cannot trade, now
+        ticket.check_fields()
+        return ticket
+
+    @property
+    def spec(self) -> ContractSpec:
+        if not self.symbol or any(c.isspace() for c in self.symbol):
+            raise BadInput(f"{self.symbol!r} is not a symbol: type a ticker such as AAPL, or SAP@IBIS:EUR")
+        spec = spec_of(self.symbol)
+        problem = contract_problem(spec)
+        if problem is not None:
+            raise BadInput(f"{spec.key}: {problem[1]}")
+        return spec
+
+    def check_fields(self) -> None:
+        if (self.quantity is None) == (self.notional is None):
+            raise BadInput("give a quantity (shares) or a notional amount, not both")
+        if self.quantity is not None and self.quantity != self.quantity.to_integral_value():
+            raise BadInput(f"quantity must be whole shares, got {self.quantity}")
+        if self.order_type.has_limit and self.limit_price is None:
+            raise BadInput(f"a {self.order_type} order needs a limit price")
+        if self.order_type.has_stop and self.stop_price is None:
+            raise BadInput(f"a {self.order_type} order needs a stop price")
+        if self.outside_rth and not self.order_type.has_limit:
+            raise BadInput("outside regular trading hours takes a limit order (LMT or STP LMT): IB holds a market order until the open")
+
+    def sent_fields(self) -> Ticket:
+        """Without the prices its order type does not use (a MKT order carries no limit)."""
+        return replace(self, limit_price=self.limit_price if self.order_type.has_limit else None,
+                       stop_price=self.stop_price if self.order_type.has_stop else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {"symbol": self.symbol, "side": str(self.side), "quantity": text(self.quantity), "notional": text(self.notional),
+                "order_type": str(self.order_type), "limit_price": text(self.limit_price), "stop_price": text(self.stop_price),
+                "tif": str(self.tif), "outside_rth": self.outside_rth, "project": self.project}
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInputs:
+    """What the ticket's check reads from the broker, at one moment."""
+
+    price: PriceRef | None
+    positions: dict[str, Decimal]
+    rate: Decimal | None  # base units per unit of the listing's currency (None: unknown)
+    base_currency: str
+    fx_rates: dict[str, Decimal]
+    portfolio_value: Decimal
+    tick: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class TicketQuote:
+    key: str
+    price: Decimal | None  # what the check values the order at
+    kind: str  # live | delayed | frozen | delayed_frozen | close
+    quote: Quote | None  # the streamed quote when the listing is on the watchlist
+    tick: Decimal
+
+    def with_quote(self, quote: Quote) -> TicketQuote:
+        """The same listing after a new tick (the ticket follows the stream)."""
+        return TicketQuote(self.key, quote.price if quote.price is not None else self.price, quote.kind, quote, self.tick)
+
+    def describe(self) -> str:
+        """Two lines: the prices, then how they were obtained and the tick grid."""
+        q = self.quote
+        source = f"{self.kind.replace('_', ' ')} data · tick {self.tick}"
+
+        def price(value: Decimal | None) -> str:  # on the tick's places: 415.50, not 415.5
+            return "—" if value is None else str(value.quantize(self.tick) if value % self.tick == 0 else value)
+
+        if q is not None and (q.bid or q.ask or q.last):
+            change = "" if q.change is None else f"change {q.change:+.2f} · "
+            return f"{self.key}: Bid {price(q.bid)} × Ask {price(q.ask)} · Last {price(q.last)}\n{change}{source}"
+        if self.price is None:
+            return f"{self.key}: no price from the broker"
+        return f"{self.key}: {price(self.price)}\n{source}"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCheck:
+    """The verdict shown before sending: the order as it would go, risk and market health."""
+
+    ticket: Ticket
+    draft: OrderDraft
+    report: RiskReport
+    health: HealthReport
+    inputs: MarketInputs
+
+    @property
+    def blocked(self) -> bool:
+        return self.report.blocked
+
+    @property
+    def may_send(self) -> bool:
+        return not self.report.blocked and self.health.healthy
+
+    def summary(self) -> str:
+        """The order as it would go, in one line: quantity, symbol, type, prices, value."""
+        d = self.draft
+        prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
+        value = "" if d.notional is None else f" · about {d.notional:,.2f} {self.inputs.base_currency}"
+        after = f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
+        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}{value}{after}{self._stop_note()}"
+
+    def _stop_note(self) -> str:
+        """A stop the market is already past triggers the moment it arrives: said, not refused
+        (a trader may mean it), so that it is never a surprise."""
+        d = self.draft
+        if d.stop_price is None or d.reference_price is None:
+            return ""
+        past = d.reference_price >= d.stop_price if d.side is Side.BUY else d.reference_price <= d.stop_price
+        return f"\nNote: the market ({d.reference_price}) is past the stop {d.stop_price}: it triggers at once" if past else ""
+
+    def reasons(self) -> list[str]:
+        """Why it may not go: risk's blocks, then the market's problems."""
+        lines = [f"{b.code or b.rule}: {b.message}" for b in self.report.all_blocks()]
+        return lines + [f"market: {r}" for r in self.health.reasons]
+
+
+class ManualOrders:
+    """``check(ticket)`` and ``send(ticket, live_token)``; the quote book prices watched listings."""
+
+    def __init__(self, service: TradeService, quotes=None) -> None:
+        self.service = service
+        self.provider = service.provider
+        self.db = service.db
+        self.quotes = quotes
+
+    # ------------------------------------------------------------------ the broker's side
+    async def market_inputs(self, spec: ContractSpec) -> MarketInputs:
+        provider = self.provider
+        price = (await provider.market_prices([spec])).get(spec.key)
+        seen = getattr(provider, "quote_info", {}).get(spec.key, (datetime.now(UTC), "live"))
+        positions = {p.key: p.quantity for p in await provider.positions() if p.quantity}
+        fx = await provider.exchange_rates()
+        try:
+            rate: Decimal | None = rate_to_base(spec.currency, fx.rates, fx.base)
+        except MissingRate:
+            rate = None  # the risk engine blocks an order it cannot value
+        portfolio_value = await provider.net_liquidation() or Decimal(0)
+        tick = None
+        lookup = getattr(provider, "min_tick", None)
+        if lookup is not None:
+            try:
+                tick = await lookup(spec)
+            except ExecutionError as exc:  # no contract details: the US grid
+                log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+        return MarketInputs(None if price is None else PriceRef(price, *seen), positions, rate, fx.base, dict(fx.rates),
+                            Decimal(portfolio_value), tick or us_tick(price))
+
+    async def quote_for(self, symbol: str) -> TicketQuote:
+        """What the ticket shows beside the symbol: the streamed quote when the listing is
+        watched, the price the check will use, and the tick grid (``BadInput`` for a symbol the
+        console cannot trade, ``BrokerError`` for one the broker does not know)."""
+        spec = Ticket(symbol.strip().upper(), Side.BUY).spec
+        price = (await self.provider.market_prices([spec])).get(spec.key)
+        kind = getattr(self.provider, "quote_info", {}).get(spec.key, (None, "live"))[1]
+        quote = self.quotes.latest(spec.key) if self.quotes is not None else None
+        tick = None
+        lookup = getattr(self.provider, "min_tick", None)
+        if lookup is not None:
+            try:
+                tick = await lookup(spec)
+            except ExecutionError as exc:
+                log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+        return TicketQuote(spec.key, price, kind, quote, tick or us_tick(price))
+
+    async def health(self, ticket: Ticket, spec: ContractSpec) -> HealthReport:
+        gate = self.service.health
+        if gate is None:
+            return HealthReport()
+        return await gate.check([TradeIntent(spec, ticket.order_type)], outside_rth=ticket.outside_rth)
+
+    # ------------------------------------------------------------------ the order
+    def draft(self, ticket: Ticket, spec: ContractSpec, inputs: MarketInputs, coid: str) -> OrderDraft:
+        """The ticket as the one order of a plan (``BadInput`` for prices off the tick grid, or
+        a notional that buys no share)."""
+        ticket = ticket.sent_fields()
+        for name, value in (("limit", ticket.limit_price), ("stop", ticket.stop_price)):
+            if value is not None and not on_grid(value, inputs.tick):
+                below = (value / inputs.tick).to_integral_value(ROUND_FLOOR) * inputs.tick
+                raise BadInput(f"{spec.key}: {name} price {value} is not on the {inputs.tick} tick grid "
+                               f"(nearest: {below} or {below + inputs.tick})")
+        reference = None if inputs.price is None else inputs.price.price
+        rate = inputs.rate if inputs.rate is not None else ONE
+        quantity = ticket.quantity
+        if quantity is None:
+            assert ticket.notional is not None  # check_fields: one of the two
+            if reference is None or inputs.rate is None:
+                raise BadInput(f"{spec.key}: no price (or exchange rate) to turn {ticket.notional} {inputs.base_currency} into shares")
+            quantity = (ticket.notional / (reference * rate)).to_integral_value(ROUND_FLOOR)
+            if quantity <= 0:
+                raise BadInput(f"{spec.key}: {ticket.notional} {inputs.base_currency} buys no whole share at {reference}")
+        current = inputs.positions.get(spec.key, Decimal(0))
+        return OrderDraft(
+            sequence=1, symbol=spec.symbol, side=ticket.side, quantity=quantity, order_type=ticket.order_type,
+            limit_price=ticket.limit_price, reference_price=reference,
+            notional=None if reference is None else quantity * reference * rate,
+            current_quantity=current, target_quantity=current + ticket.side.sign * quantity, target_weight=None,
+            client_order_id=coid, sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency,
+            primary_exchange=spec.primary_exchange, fx_rate=rate, stop_price=ticket.stop_price, tif=str(ticket.tif),
+            outside_rth=ticket.outside_rth)
+
+    def _risk(self, session, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
+        settings = SettingsRepository(session)
+        allow_delayed = (TradeMode(self.provider.mode) is TradeMode.PAPER
+                         or bool(settings.execution().get("allow_delayed_prices_live")))
+        prices = {draft.key: inputs.price.price} if inputs.price is not None else {}
+        unpriced = (draft.key,) if inputs.rate is None else ()  # a listing it cannot value in the base currency
+        return check_orders(
+            [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, prices=prices,
+            limits=settings.risk_defaults(), facts=lambda ids: load_risk_facts(session, ids),
+            price_times={draft.key: inputs.price.time} if inputs.price is not None else {},
+            price_kinds={draft.key: inputs.price.kind} if inputs.price is not None else {},
+            allow_delayed=allow_delayed, unpriced_symbols=unpriced, base_currency=inputs.base_currency,
+            fx_rates=inputs.fx_rates)
+
+    def _check_sync(self, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
+        with self.db.session() as session:
+            return self._risk(session, draft, inputs)
+
+    async def check(self, ticket: Ticket) -> TicketCheck:
+        """The verdict before sending: nothing is stored, nothing sent."""
+        ticket.check_fields()
+        spec = ticket.spec
+        inputs = await self.market_inputs(spec)
+        draft = self.draft(ticket, spec, inputs, "TICKET-CHECK")
+        report = await self.service._db(self._check_sync, draft, inputs)
+        return TicketCheck(ticket, draft, report, await self.health(ticket, spec), inputs)
+
+    # ------------------------------------------------------------------ sending
+    async def send(self, ticket: Ticket, live_token: str | None = None, *, require_market_health: bool = True) -> ExecuteResult:
+        """Check again and send: a run of its own, a one-order plan, the run executor. Refused
+        like a run: ``LiveConfirmRequired`` (live mode without the word), ``TradingHalted``,
+        ``RiskBlocked`` (the run is BLOCKED), ``MarketUnhealthy`` (the run is CANCELED)."""
+        service = self.service
+        mode = TradeMode(self.provider.mode)
+        service._check_live(mode, live_token)  # first: nothing is stored for a live ticket without the word
+        ticket.check_fields()
+        spec = ticket.spec
+        run = await service.create_run(ticket.project or DEFAULT_PROJECT, None, mode, {"ticket": ticket.to_dict()},
+                                       live_token=live_token, new_run=True)
+        try:
+            inputs = await self.market_inputs(spec)
+            plan = await service._db(self._store_plan, run.id, ticket, spec, inputs)
+            async with service._executing_guard(run.id):
+                await service._refuse_if_halted()
+                return await service._send_plan(plan, check_drift=False, require_market_health=require_market_health,
+                                                outside_rth=ticket.outside_rth)
+        except (BadInput, MarketUnhealthy, TradingHalted, PlanRefused) as exc:
+            await service._db(self._cancel_run, run.id, str(exc))  # nothing was sent: the run ends here
+            raise
+
+    def _store_plan(self, run_id: int, ticket: Ticket, spec: ContractSpec, inputs: MarketInputs) -> Plan:
+        with self.db.unit_of_work() as session:
+            run = RunRepository(session).get(run_id)
+            coid = client_order_id(run.id, spec.symbol, ticket.side, 1, SettingsRepository(session).installation_id())
+            draft = self.draft(ticket, spec, inputs, coid)
+            report = self._risk(session, draft, inputs)
+            prices = {draft.key: inputs.price} if inputs.price is not None else {}
+            plan = PlanRepository(session).add(
+                run_id=run.id, project_id=run.project_id, snapshot_id=None, mode=TradeMode(run.mode),
+                account=self.provider.account or None, portfolio_value=inputs.portfolio_value, verdict=str(report.verdict),
+                orders=[draft], prices=prices, positions=dict(inputs.positions), params={"ticket": ticket.to_dict()},
+                skipped=[], risk=report.to_dict())
+            run.params = {**(run.params or {}), "risk": report.to_dict(), "portfolio_value": str(inputs.portfolio_value),
+                          "previewed_at": datetime.now(UTC).isoformat()}
+            audit(self.db, self.service.actor, "plan.create", "order_plan", plan.id,
+                  {"run_id": run.id, "hash": plan.content_hash, "orders": 1, "gross_notional": str(plan.gross_notional),
+                   "verdict": plan.verdict, "ticket": ticket.to_dict()}, session=session)
+            return plan
+
+    def _cancel_run(self, run_id: int, reason: str) -> None:
+        with self.db.unit_of_work() as session:
+            runs = RunRepository(session)
+            if runs.get(run_id).status in (RunStatus.QUEUED,):
+                runs.update_status(run_id, RunStatus.CANCELED, message=reason[:2000])

@@ -1,0 +1,111 @@
+"""The quote book: the listings the trader watches and their latest quotes, streamed from the
+broker (services.execution.ib_quotes). Qt-free: the window's watchlist adapts ``subscribe`` to a
+coalescing model; the order ticket reads ``latest``. One stream per listing, started again after
+every reconnect (a subscription dies with its connection)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from services.core.contracts import ContractSpec, contract_problem, spec_of
+from services.domain import Quote
+
+from .errors import BadInput, ExecutionError
+from .events import ConnectionState
+
+log = logging.getLogger(__name__)
+
+
+class QuoteBook:
+    def __init__(self, provider) -> None:
+        self.provider = provider
+        self._watched: dict[str, ContractSpec] = {}  # listing key -> spec, in the order added
+        self._latest: dict[str, Quote] = {}
+        self._listeners: list[Callable[[Quote], None]] = []
+        self.streaming = hasattr(provider, "stream_quote")
+        if self.streaming:
+            provider.subscribe_quotes(self._on_quote)
+            provider.add_resync_hook(self._restart)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._watched)
+
+    def subscribe(self, callback: Callable[[Quote], None]) -> Callable[[], None]:
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def latest(self, key: str) -> Quote | None:
+        return self._latest.get(key)
+
+    @staticmethod
+    def parse(symbol: str) -> ContractSpec:
+        """A typed symbol (a US stock, or a listing key such as SAP@IBIS:EUR) or BadInput."""
+        text = (symbol or "").strip().upper()
+        if not text or any(c.isspace() for c in text):
+            raise BadInput(f"{symbol!r} is not a symbol: type a ticker such as AAPL, or SAP@IBIS:EUR")
+        spec = spec_of(text)
+        problem = contract_problem(spec)
+        if problem is not None:
+            raise BadInput(f"{spec.key}: {problem[1]}")
+        return spec
+
+    async def watch(self, symbol: str) -> ContractSpec:
+        """Add a listing and start its stream (not connected: it starts at the next connect).
+        An unknown symbol is refused (``BrokerError`` from qualification) and not added."""
+        spec = self.parse(symbol)
+        if spec.key in self._watched:
+            return spec
+        if self.streaming and self.provider.is_connected:
+            await self.provider.stream_quote(spec)
+        self._watched[spec.key] = spec
+        return spec
+
+    def watch_later(self, symbols: Iterable[str]) -> list[str]:
+        """Listings remembered from an earlier session: added without asking the broker (they
+        stream from the next connect). Returns what could not be read."""
+        bad = []
+        for symbol in symbols:
+            try:
+                spec = self.parse(symbol)
+            except BadInput:
+                bad.append(symbol)
+                continue
+            self._watched.setdefault(spec.key, spec)
+        return bad
+
+    async def unwatch(self, key: str) -> None:
+        if self._watched.pop(key, None) is None:
+            return
+        self._latest.pop(key, None)
+        if self.streaming and self.provider.is_connected:
+            try:
+                await self.provider.stop_quote(key)
+            except ExecutionError as exc:
+                log.warning("%s: stopping its quotes failed (%s)", key, exc)
+
+    async def start(self) -> list[str]:
+        """Stream every watched listing on the current connection; returns the ones refused."""
+        refused = []
+        for spec in list(self._watched.values()):
+            try:
+                await self.provider.stream_quote(spec)
+            except ExecutionError as exc:
+                log.warning("%s: no quotes (%s)", spec.key, exc)
+                refused.append(f"{spec.key}: {exc}")
+        return refused
+
+    async def _restart(self, state: ConnectionState) -> None:
+        if self._watched:
+            await self.start()
+
+    def _on_quote(self, quote: Quote) -> None:
+        if quote.key not in self._watched:
+            return
+        self._latest[quote.key] = quote
+        for listener in list(self._listeners):
+            try:
+                listener(quote)
+            except Exception:  # a failing subscriber must not stop the others
+                log.exception("quote listener failed")

@@ -1,0 +1,168 @@
+"""The trader's desk in the real window against the simulator: the order ticket (F2) shows the
+risk verdict and sends a paper order that fills; a ticket refused by risk or by market health
+sends nothing; Flatten on a project's position opens the ticket prefilled with that project's
+shares; the watchlist streams quotes with their data type and is remembered in the settings;
+the account panel shows NetLiquidation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from services.domain import OrderState, PositionRecord
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+
+def _ticket_verdict(dialog) -> str:
+    return dialog.verdict_label.text()
+
+
+def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            assert dialog is not None and dialog.isVisible()
+            QTest.keyClicks(dialog.symbol_edit, "aapl")
+            dialog.symbol_edit.editingFinished.emit()
+            dialog.amount_edit.setText("7")
+            dialog.amount_edit.textEdited.emit("7")
+            dialog.type_combo.setCurrentText("LMT")
+            await wait_for(lambda: "tick 0.01" in dialog.quote_label.text(), 10, "the quote and tick")
+            dialog.limit_box.setValue(100.25)
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            assert _ticket_verdict(dialog).startswith("Risk: passed.")
+            assert "7 AAPL LMT limit 100.25 DAY" in _ticket_verdict(dialog)
+            assert dialog.send_button.text() == "Send BUY 7 AAPL"
+            assert sim.orders() == []  # the verdict came first: nothing sent yet
+            dialog.send_button.click()
+            await wait_for(lambda: any(o.status == "Filled" for o in sim.orders()), 30,
+                           lambda: f"the simulator's fill: {_ticket_verdict(dialog)} / {w.statusBar().currentMessage()} / {sim.orders()}")
+            await wait_for(lambda: any(o.symbol == "AAPL" and o.status is OrderState.FILLED for o in w.orders_model.records()),
+                           10, "the blotter shows it FILLED")
+            assert _ticket_verdict(dialog).startswith("Sent BUY AAPL")
+            [order] = sim.orders()
+            assert (order.action, order.quantity, order.order_type, order.limit_price) == ("BUY", Decimal(7), "LMT", Decimal("100.25"))
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_ticket_refused_by_risk_and_by_market_health_sends_nothing(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            dialog = console.controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(20000)})
+            await wait_for(lambda: "Not sendable" in _ticket_verdict(dialog), 10, lambda: f"a refusal: {_ticket_verdict(dialog)}")
+            assert "max_order_quantity" in _ticket_verdict(dialog) and not dialog.send_button.isEnabled()
+            # Ctrl+Enter sends only a passed verdict
+            QTest.keyClick(dialog, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+            # the service refuses it too, whatever the window shows
+            fields = dict(dialog.fields())
+            assert await console.controller.desk.send(fields) is None
+            assert "Not sent: blocked by risk" in _ticket_verdict(dialog) or "max_order_quantity" in _ticket_verdict(dialog)
+
+            health = console.stack.engine.health
+            await wait_for(lambda: health.status().healthy, 10, "the farms' OK")
+            sim._sessions[console.stack.provider.client_id].error(-1, 2103, "Market data farm connection is broken:usfarm")
+            await wait_for(lambda: not health.status().healthy, 10, "the 2103 notice")
+            dialog.prefill(symbol="AAPL", side="BUY", quantity=Decimal(5))
+            await wait_for(lambda: "market:" in _ticket_verdict(dialog), 10, lambda: f"the market's reason: {_ticket_verdict(dialog)}")
+            assert "2103" in _ticket_verdict(dialog) and not dialog.send_button.isEnabled()
+            assert await console.controller.desk.send(dialog.fields()) is None
+            assert "market is not healthy" in _ticket_verdict(dialog)
+            assert sim.orders() == []
+            assert w.statusBar().currentMessage().startswith("Order not sent")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_flatten_opens_the_ticket_with_the_projects_shares_only(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            names = console.controller.snapshots.project_names
+            project_id, name = next(iter(names.items()))
+            now = datetime.now(UTC)
+            project_row = PositionRecord(project_id, "DU1234567", "MSFT", Decimal(30), Decimal(400), Decimal(0), now)
+            account_row = PositionRecord(None, "DU1234567", "MSFT", Decimal(80), Decimal(400), Decimal(0), now)
+            menu = w.positions_view.context_menu_for(project_row)
+            flatten = next(a for a in menu.actions() if a.text().startswith("Flatten"))
+            assert flatten.isEnabled() and flatten.text() == f"Flatten: SELL 30 MSFT of {name}…"
+            flatten.trigger()
+            dialog = console.controller.desk.ticket
+            fields = dialog.fields()
+            assert (fields["symbol"], fields["side"], fields["quantity"], fields["project"]) == ("MSFT", "SELL", "30", name)
+            assert console.sim.orders() == []  # a prefilled ticket: nothing is sent by itself
+            menu = w.positions_view.context_menu_for(account_row)
+            assert not next(a for a in menu.actions() if a.text().startswith("Flatten")).isEnabled()
+            [buy] = [a for a in menu.actions() if a.text().startswith("Buy more")]
+            buy.trigger()
+            assert dialog.fields()["side"] == "BUY"
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows_net_liquidation(qloop, open_console, ib_log_guard):
+    ib_log_guard.allow(r"Error 200, .*NOPE")  # the unknown symbol, refused by the broker
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        desk = console.controller.desk
+        try:
+            sim.set_price("MSFT", "400")
+            w.watchlist_view.symbol_edit.setText("msft")
+            w.watchlist_view.symbol_edit.returnPressed.emit()
+            await wait_for(lambda: (q := w.quotes_model.get("MSFT")) is not None and q.bid is not None, 10, "MSFT quotes")
+            quote = w.quotes_model.get("MSFT")
+            assert (quote.bid, quote.ask, quote.kind) == (Decimal("399.99"), Decimal("400.01"), "live")
+            assert w.watchlist_view.data_label.text() == "Market data: live"
+            assert w.quotes_model.display_text(0, w.quotes_model.DATA) == "live"
+            sim.set_price("MSFT", "410")
+            await wait_for(lambda: w.quotes_model.get("MSFT").bid == Decimal("409.99"), 10, "the next tick")
+            assert desk.settings_part.settings.ui.watchlist == ("MSFT",)
+            # the ticket prices a watched listing from the same stream
+            quote_text = (await desk.manual.quote_for("MSFT")).describe()
+            assert "Bid 409.99 × Ask 410.01" in quote_text and "live data" in quote_text
+            # ... and the preview's prices come from the same place (provider.market_prices)
+            prices = await console.stack.provider.market_prices(["MSFT"])
+            assert prices["MSFT"] == w.quotes_model.get("MSFT").price == Decimal(410)
+
+            w.watchlist_view.symbol_edit.setText("NOPE")
+            w.watchlist_view.symbol_edit.returnPressed.emit()
+            await wait_for(lambda: "NOPE" in w.watchlist_view.message_label.text(), 10, "the refusal")
+            assert w.quotes_model.get("NOPE") is None
+
+            await desk.remove("MSFT")
+            assert w.quotes_model.rowCount() == 0 and desk.settings_part.settings.ui.watchlist == ()
+
+            await desk.refresh_account()
+            await wait_for(lambda: w.account_view.value("Net liquidation") not in ("", "—"), 10,
+                           lambda: f"NetLiquidation: {w.account_view.header_label.text()} {w.account_view.values.keys()}")
+            assert w.account_view.value("Net liquidation").replace(",", "").startswith("1")
+            assert "DU1234567" in w.account_view.header_label.text()
+            assert w.account_view.value("Buying power") not in ("", "—")
+
+            async def daily_pnl_shown():
+                await desk.refresh_account()  # what the panel's timer does every few seconds
+                return w.account_view.value("Daily P&L") not in ("", "—")
+
+            await wait_for(daily_pnl_shown, 10, "the day's P&L (reqPnL)")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

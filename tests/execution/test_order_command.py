@@ -1,0 +1,50 @@
+"""`trading-console order` as a real subprocess against the simulator (SQLite and MariaDB): the
+ticket's use case from the command line, refused like the window's."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from .cli_helpers import cli_args, run, until_client_gone
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # every step a `python -m app` subprocess
+
+
+async def test_order_command_checks_sends_and_refuses(db_url, simulator):
+    port = simulator.port
+    simulator.set_price("AAPL", "100")
+    check = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "buy", "--quantity", "20000", "--check"))
+    assert check.code == 3, check.err
+    assert "may NOT send" in check.out and "max_order_quantity" in check.out and simulator.orders() == []
+    await until_client_gone(simulator, 1)
+
+    sent = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "SELL", "--quantity", "3", "--type", "STP",
+                              "--stop", "90", "--tif", "GTC", "--project", "desk", "--allow-short-not-an-option", "--json"))
+    assert sent.code == 2 and "unrecognized arguments" in sent.err  # argparse: a typo sends nothing
+
+    bought = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "3", "--project", "desk",
+                                "--json", "--wait-seconds", "10"))
+    assert bought.code == 0, bought.err
+    [order] = bought.json["orders"]
+    assert (order["symbol"], order["side"], order["quantity"], order["status"]) == ("AAPL", "BUY", "3", "FILLED")
+    await until_client_gone(simulator, 1)
+
+    stop = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "SELL", "--quantity", "3", "--type", "STP",
+                              "--stop", "90", "--tif", "GTC", "--json", "--wait-seconds", "1"))
+    assert stop.code == 0, stop.err
+    [order] = stop.json["orders"]
+    assert (order["order_type"], order["stop_price"], order["tif"], order["status"]) == ("STP", "90", "GTC", "ACCEPTED")
+    [resting] = simulator.open_orders()
+    assert (resting.order_type, resting.stop_price) == ("STP", Decimal(90))
+    await until_client_gone(simulator, 1)
+
+    off_grid = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
+                                  "--limit", "99.999"))
+    assert off_grid.code == 2 and "not on the 0.01 tick grid" in off_grid.err
+    await until_client_gone(simulator, 1)
+
+    live = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--mode", "live"))
+    assert live.code == 4 and "LIVE" in live.err  # refused before anything: the account guard wants the word
+    assert len(simulator.orders()) == 2

@@ -1,0 +1,165 @@
+"""The order ticket's service (services.execution.manual) against the simulator over a real
+socket (SQLite and MariaDB): a ticket is a one-order frozen plan sent through the same rules as
+a run: the risk verdict shown before sending, then risk, the market-health gate and the LIVE
+word at the service layer; stop orders rest in the simulator until triggered."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from services.db.convert import to_order_record
+from services.db.models import AuditLog, OrderPlan, TradeRun
+from services.db.repositories import OrderRepository, SettingsRepository
+from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
+from services.execution.errors import BadInput, LiveConfirmRequired, MarketUnhealthy, RiskBlocked
+from services.execution.manual import ManualOrders, Ticket
+from tests.fixtures.waiting import wait_until
+
+from .conftest import build_stack
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _orders(db):
+    with db.session() as session:
+        return [to_order_record(o) for o in OrderRepository(session).list()]
+
+
+def _runs(db):
+    with db.session() as session:
+        return [(r.id, RunStatus(r.status), r.message) for r in session.scalars(select(TradeRun).order_by(TradeRun.id))]
+
+
+async def _until_order(stack, status: OrderState, timeout: float = 5.0, client_order_id: str | None = None):
+    """The stored orders in ``status`` once there is one (``client_order_id``: that one)."""
+    async def reached():
+        await stack.writer.flush()
+        return [o for o in _orders(stack.db) if o.status is status and client_order_id in (None, o.client_order_id)]
+
+    await wait_until(reached, timeout, lambda: f"an order {status}: {[(o.symbol, o.status) for o in _orders(stack.db)]}")
+    return [o for o in _orders(stack.db) if o.status is status]
+
+
+def _manual(stack) -> ManualOrders:
+    return ManualOrders(stack.service)
+
+
+async def test_a_ticket_shows_its_verdict_then_fills_as_a_one_order_plan(stack):
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+    ticket = Ticket.of("aapl", "buy", quantity="10", order_type="LMT", limit_price="100.50", project="desk")
+    check = await manual.check(ticket)
+    assert check.may_send and not check.reasons()
+    assert (check.draft.quantity, check.draft.limit_price, check.inputs.tick) == (Decimal(10), Decimal("100.50"), Decimal("0.01"))
+    assert _orders(stack.db) == [] and stack.sim.orders() == []  # checking sends nothing, stores nothing
+
+    result = await manual.send(ticket)
+    assert len(result.sent) == 1 and result.plan_id is not None
+    [order] = await _until_order(stack, OrderState.FILLED)
+    assert (order.symbol, order.side, order.quantity, order.order_type, order.filled_quantity) == (
+        "AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal(10))
+    with stack.db.session() as session:
+        plan = session.get(OrderPlan, result.plan_id)
+        assert plan.verdict == "ready" and [o["client_order_id"] for o in plan.orders] == [order.client_order_id]
+        actions = list(session.scalars(select(AuditLog.action)))
+    assert "plan.create" in actions and "run.execute" in actions
+    [sim_order] = stack.sim.orders()
+    assert sim_order.order_ref == order.client_order_id
+
+
+async def test_a_ticket_by_notional_buys_whole_shares_at_the_price_of_the_moment(stack):
+    stack.sim.set_price("MSFT", "300")
+    check = await _manual(stack).check(Ticket.of("MSFT", "BUY", notional="1000"))
+    assert check.draft.quantity == Decimal(3) and check.draft.reference_price == Decimal(300)
+
+
+async def test_a_ticket_refused_by_risk_sends_nothing_and_blocks_its_run(stack):
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_quantity": 50})
+    manual = _manual(stack)
+    ticket = Ticket.of("AAPL", "BUY", quantity="60")
+    check = await manual.check(ticket)
+    assert check.blocked and any(r.startswith("max_order_quantity:") for r in check.reasons())
+    with pytest.raises(RiskBlocked, match="max_order_quantity"):
+        await manual.send(ticket)
+    assert stack.sim.orders() == [] and _orders(stack.db) == []
+    [(_, status, message)] = _runs(stack.db)
+    assert status is RunStatus.BLOCKED and "max_order_quantity" in message
+
+
+async def test_a_ticket_refused_by_market_health_sends_nothing(stack):
+    await wait_until(lambda: stack.service.health.status().healthy, 5, "the farms' OK at connect")
+    stack.sim._sessions[1].error(-1, 2103, "Market data farm connection is broken:usfarm")
+    await wait_until(lambda: not stack.service.health.status().healthy, 5, "the 2103 notice")
+    manual = _manual(stack)
+    ticket = Ticket.of("AAPL", "BUY", quantity="5")
+    check = await manual.check(ticket)
+    assert not check.may_send and any("2103" in r for r in check.reasons())
+    with pytest.raises(MarketUnhealthy, match="2103"):
+        await manual.send(ticket)
+    assert stack.sim.orders() == [] and _orders(stack.db) == []
+    [(_, status, message)] = _runs(stack.db)
+    assert status is RunStatus.CANCELED and "2103" in message
+
+
+async def test_a_live_ticket_without_the_live_word_is_refused_at_the_service(database, make_simulator):
+    sim = await make_simulator(accounts=("U7654321",))
+    stack = await build_stack(database, sim, mode=TradeMode.LIVE, live_token="LIVE", market_data_type="live")
+    try:
+        manual = _manual(stack)
+        ticket = Ticket.of("AAPL", "BUY", quantity="1")
+        for word in (None, "", "yes"):
+            with pytest.raises(LiveConfirmRequired):
+                await manual.send(ticket, word)
+        assert sim.orders() == [] and _runs(database) == []  # refused before anything was stored
+        await manual.send(ticket, "live")
+        await _until_order(stack, OrderState.FILLED)
+    finally:
+        await stack.close()
+
+
+async def test_a_stop_ticket_rests_until_the_simulator_triggers_it(stack):
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+    await manual.send(Ticket.of("AAPL", "BUY", quantity="10"))
+    await _until_order(stack, OrderState.FILLED)
+    await wait_until(lambda: any(p.quantity == 10 for p in stack.sim._positions.values()), 5, "the position")
+    result = await manual.send(Ticket.of("AAPL", "SELL", quantity="10", order_type="STP", stop_price="95", tif="GTC"))
+    [stop] = [o for o in await _until_order(stack, OrderState.ACCEPTED) if o.client_order_id in result.sent]
+    assert (stop.order_type, stop.stop_price, stop.tif) == (OrderType.STP, Decimal(95), "GTC")
+    [resting] = stack.sim.open_orders()
+    assert (resting.order_type, resting.stop_price, resting.tif) == ("STP", Decimal(95), "GTC")
+    stack.sim.set_price("AAPL", "94")
+    [filled] = [o for o in await _until_order(stack, OrderState.FILLED, client_order_id=stop.client_order_id)
+                if o.client_order_id == stop.client_order_id]
+    assert filled.avg_fill_price == Decimal("93.98")  # the bid 93.99 less the slippage: a market order once triggered
+
+
+async def test_prices_off_the_tick_grid_and_incomplete_tickets_are_refused_with_the_field(stack):
+    manual = _manual(stack)
+    with pytest.raises(BadInput, match=r"limit price 100.005 is not on the 0.01 tick grid \(nearest: 100.00 or 100.01\)"):
+        await manual.check(Ticket.of("AAPL", "BUY", quantity="1", order_type="LMT", limit_price="100.005"))
+    for kwargs, message in (({"quantity": "1", "order_type": "STP"}, "needs a stop price"),
+                            ({"quantity": "1", "notional": "100"}, "not both"),
+                            ({"quantity": "1.5"}, "whole shares"),
+                            ({"quantity": "-3"}, "positive"),
+                            ({"quantity": "1", "order_type": "TRAIL"}, "order type must be one of"),
+                            ({"quantity": "1", "outside_rth": True}, "limit order")):
+        with pytest.raises(BadInput, match=message):
+            Ticket.of("AAPL", "BUY", **kwargs)
+    with pytest.raises(BadInput, match="not a symbol"):
+        Ticket.of("AA PL", "BUY", quantity="1")
+
+
+async def test_a_resting_stop_is_never_replaced_by_cancel_and_new(stack):
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+    result = await manual.send(Ticket.of("AAPL", "BUY", quantity="5", order_type="STP LMT", stop_price="105", limit_price="106"))
+    [stop] = [o for o in await _until_order(stack, OrderState.ACCEPTED) if o.client_order_id in result.sent]
+    with pytest.raises(BadInput, match="cancel it and enter a new one"):
+        await stack.actions.replace(stop.id, quantity=Decimal(6))
+    [resting] = stack.sim.open_orders()  # untouched: still working with its stop
+    assert (resting.order_type, resting.stop_price, resting.limit_price, resting.quantity) == ("STP LMT", Decimal(105), Decimal(106), Decimal(5))

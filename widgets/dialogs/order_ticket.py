@@ -1,0 +1,306 @@
+"""The order ticket: one order typed by the trader (F2, the toolbar, a position's or a watched
+symbol's context menu). Intent signals only: the controller checks the ticket with the services
+(risk, market health) and shows the verdict here; Send is enabled only while the verdict shown is
+the one of the fields as they are, and says what it sends.
+
+The dialog is modeless and stays open between orders (a trader enters several); every edit
+schedules a new check a moment later, so the verdict follows the fields.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
+TIFS = ("DAY", "GTC", "IOC")
+SHARES, NOTIONAL = "Shares", "Notional"
+CHECK_DELAY_MS = 350  # after the last keystroke: one check per pause, not per character
+BUY_COLOUR, SELL_COLOUR = "#2e9d55", "#d64545"
+PASS_COLOUR, BLOCK_COLOUR = "#2e9d55", "#d64545"
+
+
+def _places(tick: Decimal) -> int:
+    exponent = tick.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 2
+
+
+class PriceBox(QDoubleSpinBox):
+    """A price on the listing's tick grid: the arrows step one tick, the text shows the tick's
+    places; ``price()`` is the Decimal shown (never the float behind it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(0, 10_000_000)
+        self.setGroupSeparatorShown(False)
+        self.setKeyboardTracking(True)
+        self.setAccelerated(True)
+        self.set_tick(Decimal("0.01"))
+
+    def set_tick(self, tick: Decimal) -> None:
+        self.setDecimals(_places(tick))
+        self.setSingleStep(float(tick))
+
+    def price(self) -> Decimal | None:
+        text = self.cleanText().strip().replace(",", "")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return None
+        return value if value > 0 else None
+
+    def set_price(self, value: Decimal | None) -> None:
+        self.setValue(float(value) if value is not None else 0.0)
+
+
+class OrderTicketDialog(QDialog):
+    check_requested = Signal(dict)  # the fields: the controller answers with show_check / show_problem
+    send_requested = Signal(dict)  # the fields of the verdict shown
+    symbol_changed = Signal(str)  # the controller shows the symbol's quote and tick
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("orderTicket")
+        self.setWindowTitle("Order ticket")
+        self.setModal(False)
+        self._checked_fields: dict | None = None  # the fields the verdict shown belongs to
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(CHECK_DELAY_MS)
+        self._check_timer.timeout.connect(self.request_check)
+
+        self.symbol_edit = QLineEdit()
+        self.symbol_edit.setPlaceholderText("AAPL, or SAP@IBIS:EUR")
+        # a bound method, not a lambda: Qt drops it with the dialog (editingFinished also fires
+        # when the field loses its focus, as the window closes)
+        self.symbol_edit.editingFinished.connect(self._on_symbol_edited)
+        self.side_combo = QComboBox()
+        self.side_combo.addItems(["BUY", "SELL"])
+        self.amount_kind = QComboBox()
+        self.amount_kind.addItems([SHARES, NOTIONAL])
+        self.amount_edit = QLineEdit()
+        self.amount_edit.setPlaceholderText("shares")
+        self.type_combo = QComboBox()
+        self.type_combo.addItems(list(ORDER_TYPES))
+        self.limit_box = PriceBox()
+        self.stop_box = PriceBox()
+        self.tif_combo = QComboBox()
+        self.tif_combo.addItems(list(TIFS))
+        self.outside_rth_check = QCheckBox("Fill outside regular trading hours (limit orders)")
+        self.project_combo = QComboBox()
+        self.project_combo.setEditable(True)
+        self.project_combo.setToolTip("the project the order belongs to (its positions and P&L)")
+        self.quote_label = QLabel("No quote")
+        self.quote_label.setObjectName("ticketQuote")
+        self.quote_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.quote_label.setWordWrap(True)
+        self.quote_label.setMinimumHeight(self.quote_label.fontMetrics().lineSpacing() * 2 + 4)  # two lines
+        self.verdict_label = QLabel("Type an order: the risk verdict shows here before anything is sent.")
+        self.verdict_label.setObjectName("ticketVerdict")
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.verdict_label.setMinimumHeight(64)
+        self.check_button = QPushButton("Check")
+        self.check_button.clicked.connect(self.request_check)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("ticketSend")
+        self.send_button.setEnabled(False)
+        self.send_button.clicked.connect(self._on_send)
+        close_button = QPushButton("Close")
+        close_button.clicked.connect(self.close)
+        # Enter checks (it never sends: sending is a click, or Ctrl+Enter once the verdict is shown)
+        self.check_button.setDefault(True)
+        send_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
+        send_shortcut.activated.connect(self._on_send)
+
+        amount = QHBoxLayout()
+        amount.addWidget(self.amount_kind)
+        amount.addWidget(self.amount_edit, 1)
+        form = self.form = QFormLayout()
+        form.addRow("Symbol", self.symbol_edit)
+        form.addRow("", self.quote_label)
+        form.addRow("Side", self.side_combo)
+        form.addRow("Amount", amount)
+        form.addRow("Order type", self.type_combo)
+        form.addRow("Limit price", self.limit_box)
+        form.addRow("Stop price", self.stop_box)
+        form.addRow("Time in force", self.tif_combo)
+        form.addRow("", self.outside_rth_check)
+        form.addRow("Project", self.project_combo)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.check_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.verdict_label)
+        layout.addLayout(buttons)
+        self.setMinimumWidth(420)
+
+        for signal in (self.symbol_edit.textEdited, self.amount_edit.textEdited, self.side_combo.currentTextChanged,
+                       self.amount_kind.currentTextChanged, self.type_combo.currentTextChanged,
+                       self.limit_box.textChanged, self.stop_box.textChanged, self.tif_combo.currentTextChanged,
+                       self.project_combo.currentTextChanged):
+            signal.connect(self._on_edited)
+        self.outside_rth_check.toggled.connect(self._on_edited)
+        self.side_combo.currentTextChanged.connect(self._show_side)
+        self.type_combo.currentTextChanged.connect(self._show_price_fields)
+        self.amount_kind.currentTextChanged.connect(
+            lambda kind: self.amount_edit.setPlaceholderText("shares" if kind == SHARES else "amount in the base currency"))
+        self._show_side(self.side_combo.currentText())
+        self._show_price_fields(self.type_combo.currentText())
+
+    # ------------------------------------------------------------------ the fields
+    def _on_symbol_edited(self) -> None:
+        self.symbol_changed.emit(self.symbol())
+
+    def symbol(self) -> str:
+        return self.symbol_edit.text().strip().upper()
+
+    def fields(self) -> dict:
+        """What the ticket says, as typed (the service parses and refuses with the field named)."""
+        order_type = self.type_combo.currentText()
+        amount = self.amount_edit.text().strip()
+        return {
+            "symbol": self.symbol(),
+            "side": self.side_combo.currentText(),
+            "quantity": amount if self.amount_kind.currentText() == SHARES else None,
+            "notional": amount if self.amount_kind.currentText() == NOTIONAL else None,
+            "order_type": order_type,
+            "limit_price": self.limit_box.price() if order_type in ("LMT", "STP LMT") else None,
+            "stop_price": self.stop_box.price() if order_type in ("STP", "STP LMT") else None,
+            "tif": self.tif_combo.currentText(),
+            "outside_rth": self.outside_rth_check.isChecked() and self.outside_rth_check.isEnabled(),
+            "project": self.project_combo.currentText().strip() or None,
+        }
+
+    def prefill(self, *, symbol: str = "", side: str = "BUY", quantity: Decimal | None = None, project: str | None = None,
+                order_type: str = "MKT") -> None:
+        """Open on an order (Buy more, Sell more, Flatten, a watched symbol): the trader checks
+        and sends; nothing goes by itself."""
+        self.symbol_edit.setText(symbol)
+        self.side_combo.setCurrentText(side)
+        self.amount_kind.setCurrentText(SHARES)
+        self.amount_edit.setText("" if quantity is None else format(quantity.normalize(), "f"))
+        self.type_combo.setCurrentText(order_type)
+        if project:
+            self.project_combo.setCurrentText(project)
+        self.symbol_changed.emit(self.symbol())
+        self._on_edited()
+
+    def set_projects(self, names: list[str], current: str | None = None) -> None:
+        text = current or self.project_combo.currentText()
+        self.project_combo.blockSignals(True)
+        self.project_combo.clear()
+        self.project_combo.addItems(names)
+        self.project_combo.setCurrentText(text)
+        self.project_combo.blockSignals(False)
+
+    def _show_side(self, side: str) -> None:
+        colour = BUY_COLOUR if side == "BUY" else SELL_COLOUR
+        self.side_combo.setStyleSheet(f"QComboBox {{ color: {colour}; font-weight: bold; }}")
+
+    def _show_price_fields(self, order_type: str) -> None:
+        has_limit, has_stop = order_type in ("LMT", "STP LMT"), order_type in ("STP", "STP LMT")
+        # hidden, not greyed: a price the order does not carry must not look like one it does
+        self.form.setRowVisible(self.limit_box, has_limit)
+        self.form.setRowVisible(self.stop_box, has_stop)
+        self.limit_box.setEnabled(has_limit)
+        self.stop_box.setEnabled(has_stop)
+        self.outside_rth_check.setEnabled(has_limit)
+        self.form.setRowVisible(self.outside_rth_check, has_limit)
+        self.adjustSize()
+
+    def _on_edited(self, *_args) -> None:
+        self._checked_fields = None
+        self.send_button.setEnabled(False)
+        self.send_button.setText("Send")
+        self._check_timer.start()
+
+    def request_check(self) -> None:
+        self._check_timer.stop()
+        fields = self.fields()
+        if not fields["symbol"] or not (fields["quantity"] or fields["notional"]):
+            self._show_verdict("Type a symbol and an amount: the risk verdict shows here before anything is sent.", None)
+            return
+        self.check_requested.emit(fields)
+
+    # ------------------------------------------------------------------ what the controller shows
+    def show_quote(self, text: str, tick: Decimal | None = None) -> None:
+        self.quote_label.setText(text)
+        if tick is not None:
+            self.limit_box.set_tick(tick)
+            self.stop_box.set_tick(tick)
+
+    def suggest_prices(self, price: Decimal | None) -> None:
+        """Start empty price fields at the market price (the trader moves them by ticks)."""
+        if price is None:
+            return
+        for box in (self.limit_box, self.stop_box):
+            if box.price() is None:
+                box.blockSignals(True)
+                box.set_price(price)
+                box.blockSignals(False)
+
+    def show_check(self, fields: dict, may_send: bool, summary: str, reasons: list[str]) -> None:
+        """The verdict for ``fields``; ignored when the fields changed meanwhile (a newer check
+        is on its way)."""
+        if fields != self.fields():
+            return
+        if may_send:
+            self._checked_fields = fields
+            self._show_verdict(f"Risk: passed.\n{summary}", True)
+            quantity, symbol = [*summary.split(), "", ""][:2]  # the summary starts "<quantity> <symbol> ..."
+            self.send_button.setText(f"Send {fields['side']} {quantity} {symbol}")
+            self.send_button.setEnabled(True)
+            colour = BUY_COLOUR if fields["side"] == "BUY" else SELL_COLOUR
+            self.send_button.setStyleSheet(f"QPushButton {{ background: {colour}; color: white; font-weight: bold; }}")
+        else:
+            self._checked_fields = None
+            self.send_button.setEnabled(False)
+            self.send_button.setStyleSheet("")
+            self._show_verdict("Not sendable:\n" + "\n".join(f"• {r}" for r in reasons) + (f"\n{summary}" if summary else ""), False)
+
+    def show_problem(self, fields: dict, text: str) -> None:
+        if fields != self.fields():
+            return
+        self._checked_fields = None
+        self.send_button.setEnabled(False)
+        self.send_button.setStyleSheet("")
+        self._show_verdict(text, False)
+
+    def show_sent(self, text: str) -> None:
+        """After a send: the outcome; the fields stay for the next order, Send waits for a new check."""
+        self._checked_fields = None
+        self.send_button.setEnabled(False)
+        self.send_button.setStyleSheet("")
+        self.send_button.setText("Send")
+        self._show_verdict(text, True)
+
+    def _show_verdict(self, text: str, ok: bool | None) -> None:
+        colour = "" if ok is None else (PASS_COLOUR if ok else BLOCK_COLOUR)
+        self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
+        self.verdict_label.setText(text)
+        self.adjustSize()  # a long verdict grows the dialog instead of squeezing the fields
+
+    def _on_send(self) -> None:
+        if self._checked_fields is None or self._checked_fields != self.fields():
+            return
+        self.send_button.setEnabled(False)
+        self.send_requested.emit(dict(self._checked_fields))

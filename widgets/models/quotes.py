@@ -1,0 +1,52 @@
+"""The watchlist's quotes: one row per watched listing, every tick coalesced (the base model's
+buffer keeps only the newest quote per listing until the next flush)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from decimal import Decimal
+
+from PySide6.QtGui import QColor
+
+from services.domain import Quote
+
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_price, fmt_quantity
+from .positions import pnl_colour
+
+# How the data arrives: live is plain, anything else is marked (a trader must see delayed data)
+KIND_LABELS = {"live": "live", "frozen": "frozen", "delayed": "delayed", "delayed_frozen": "delayed frozen", "": "no data"}
+KIND_COLOURS = {"frozen": QColor("#4a90d9"), "delayed": QColor("#d4a017"), "delayed_frozen": QColor("#d4a017"),
+                "": QColor("#8a8f98")}
+
+
+def fmt_change(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:+,.2f}"
+
+
+def fmt_change_pct(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:+.2f} %"
+
+
+class QuotesModel(CoalescingTableModel[Quote]):
+    SYMBOL, BID, ASK, LAST, CHANGE, CHANGE_PCT, VOLUME, DATA = range(8)
+
+    columns = (
+        Column("Symbol", lambda q: q.key, mutable=False, width=64),
+        Column("Bid", lambda q: q.bid, align=RIGHT, fmt=fmt_price, width=62),
+        Column("Ask", lambda q: q.ask, align=RIGHT, fmt=fmt_price, width=62),
+        Column("Last", lambda q: q.last, align=RIGHT, fmt=fmt_price, width=62),
+        Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=56),
+        Column("%", lambda q: q.change_pct, align=RIGHT, fmt=fmt_change_pct, foreground=lambda q: pnl_colour(q.change), width=62),
+        Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=64),
+        Column("Data", lambda q: q.kind if q.time is not None or q.bid or q.last else "", align=CENTER,
+               fmt=lambda kind: KIND_LABELS.get(kind, kind), foreground=lambda q: KIND_COLOURS.get(q.kind), width=56),
+    )
+
+    @staticmethod
+    def key(record: Quote) -> Hashable:
+        return record.key
+
+    def remove(self, key: str) -> None:
+        """Drop a listing (and anything still buffered for it)."""
+        self.flush()
+        self.reset([q for q in self.records() if q.key != key])

@@ -1,0 +1,50 @@
+"""The account panel: net liquidation, cash, buying power, margin and the day's P&L, refreshed by
+the controller while connected (the figures come from services.execution.account)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+
+from ..models.base import fmt_money
+from ..models.positions import pnl_colour
+
+PNL_LABELS = ("Daily P&L", "Unrealized P&L", "Realized P&L")
+
+
+class AccountView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header_label = QLabel("Not connected")
+        self.header_label.setObjectName("accountHeader")
+        self.form = QFormLayout()
+        self.values: dict[str, QLabel] = {}  # label -> its value label (tests read them)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.header_label)
+        layout.addLayout(self.form)
+        layout.addStretch(1)
+
+    def show_summary(self, account: str, currency: str, rows: list[tuple[str, Decimal | None]], as_of: str) -> None:
+        self.header_label.setText(f"{account} · {currency} · as of {as_of}")
+        for label, amount in rows:
+            value = self.values.get(label)
+            if value is None:
+                value = self.values[label] = QLabel()
+                value.setObjectName(f"account_{label}")
+                value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                value.setMinimumWidth(120)
+                # a QLabel of its own: the form's label would read the "&" of "P&L" as a mnemonic
+                self.form.addRow(QLabel(label), value)
+            value.setText("—" if amount is None else fmt_money(amount))
+            colour = pnl_colour(amount) if label in PNL_LABELS else None
+            value.setStyleSheet(f"QLabel {{ color: {colour.name()}; }}" if colour is not None else "")
+
+    def show_offline(self, text: str) -> None:
+        self.header_label.setText(text)
+
+    def value(self, label: str) -> str:
+        widget = self.values.get(label)
+        return "" if widget is None else widget.text()
