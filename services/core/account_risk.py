@@ -118,5 +118,6 @@ def with_account_checks(report: RiskReport, orders: Sequence[OrderDraft], view: 
                 run_blocks.append(result)
             else:
                 per_order.setdefault(index, []).append(result)
+    # the project's context and rules stay with the report: the decision trail measures them
     return RiskReport(report.drafts, {i: tuple(per_order[i]) for i in sorted(per_order)}, tuple(run_blocks),
-                      (*report.rules, *(r.name for r in rules)))
+                      (*report.rules, *(r.name for r in rules)), context=report.context, checked_rules=report.checked_rules)

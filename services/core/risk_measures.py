@@ -174,6 +174,11 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
         value, limit = measured if measured is not None else (None, None)
         out.append(RiskDecision(ACCOUNT_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
                                 block.code if block else "", block.message if block else "", symbol=block.symbol if block else None))
+    # the account-level rules (services.core.account_risk: every project together) by their verdict
+    measured_names = {rule.name for rule in rules}
+    for block in run_blocks:
+        if block.rule not in measured_names:
+            out.append(RiskDecision(ACCOUNT_SCOPE, block.rule, "block", None, None, block.code, block.message, symbol=block.symbol))
     for index, order in enumerate(orders):
         blocks = report.order_blocks.get(index, ())
         for rule in rules:
@@ -184,4 +189,8 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
             out.append(RiskDecision(ORDER_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
                                     block.code if block else "", block.message if block else "",
                                     order.sequence, order.client_order_id, order.symbol))
+        for block in blocks:  # an account-level rule's block of this order
+            if block.rule not in measured_names:
+                out.append(RiskDecision(ORDER_SCOPE, block.rule, "block", None, None, block.code, block.message,
+                                        order.sequence, order.client_order_id, order.symbol))
     return out
