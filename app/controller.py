@@ -51,9 +51,18 @@ class ConsoleController(QObject):
         self.orders = OrdersController(ctx, self.audit, parent=self)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, actor=stack.trade.actor,
-                                           status=lambda text: window.statusBar().showMessage(text, 10_000))
+                                           status=lambda text: window.statusBar().showMessage(text, 10_000),
+                                           show_trail=self._show_rebalance)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self.orders.use_trade_settings)
+
+    async def _show_rebalance(self, run_id: int):
+        """A backtest rebalance's decision trail in the Decisions view, brought to the front."""
+        trail = await self.decisions.show_run(run_id)
+        dock = self.window.docks["decisions"]
+        dock.show()
+        dock.raise_()
+        return trail
 
     def close(self) -> None:
         self.orders.stop()

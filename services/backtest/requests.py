@@ -243,44 +243,6 @@ def as_json(outcome: BacktestOutcome) -> dict:
             "total": {k: outcome.total[k] for k in keys if k in outcome.total}}
 
 
-
-
 def project_names(db) -> list[str]:
     with db.session() as session:
         return sorted(session.scalars(select(Project.name)))
-
-
-def rebalance_trail(db, run_id: int) -> list[str]:
-    """A rebalance's decision trail as lines: the plan (portfolio value, positions, each order
-    with its reference price and risk verdict), then each order's fate and fills."""
-    from services.db.convert import to_fill_record, to_order_record
-    from services.db.models import OrderPlan, TradeRun
-    from services.db.plan_repository import PlanRepository
-    from services.db.repositories import FillRepository, OrderRepository
-
-    with db.session() as session:
-        run = session.get(TradeRun, run_id)
-        if run is None:
-            return [f"run {run_id} does not exist"]
-        lines = [f"run {run.id} ({run.mode}) of {run.trade_date}: {run.status}" + (f", {run.message}" if run.message else "")]
-        plan_ids = list(session.scalars(select(OrderPlan.id).where(OrderPlan.run_id == run_id).order_by(OrderPlan.id)))
-        for plan_id in plan_ids:
-            plan = PlanRepository(session).get(plan_id)
-            lines.append(f"plan {plan.id}: portfolio value {plan.portfolio_value}, verdict {plan.verdict}, "
-                         f"{len(plan.positions)} position(s) held")
-            for order in plan.orders:
-                lines.append(f"  {order.side} {order.quantity} {order.symbol} at ~{order.reference_price} "
-                             f"(held {order.current_quantity}, target {order.target_quantity})")
-            for block in [b for b in (plan.risk or {}).get("run", []) if not b.get("passed", False)]:
-                lines.append(f"  blocked: {block.get('code') or block.get('rule')}: {block.get('message')}")
-            for result in (plan.risk or {}).get("results", []):
-                for block in result.get("blocks", []):
-                    lines.append(f"  blocked {result.get('symbol')}: {block.get('code') or block.get('rule')}: "
-                                 f"{block.get('message')}")
-        for row in OrderRepository(session).list_by_run(run_id):
-            record_ = to_order_record(row)
-            lines.append(f"order {record_.client_order_id}: {record_.side} {record_.quantity} {record_.symbol} {record_.status}")
-            for fill in FillRepository(session).list_by_order(record_.id):
-                record = to_fill_record(fill)
-                lines.append(f"  fill {record.quantity} at {record.price}, commission {record.commission}, {record.fill_time:%Y-%m-%d %H:%M}")
-        return lines
