@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QTabWidget, QToolBar, QWidget
 
 from widgets.models.audit import AuditModel
 from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
@@ -18,6 +18,7 @@ from widgets.models.positions import PositionsModel
 from widgets.models.preview import PreviewOrdersModel
 from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
+from widgets.models.tca import TcaModel
 from widgets.theme import THEMES, apply_theme
 from widgets.views.audit import AuditView
 from widgets.views.backtest import BacktestView
@@ -30,6 +31,7 @@ from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
 from widgets.views.status import ConnectionStatusBar, ModeBadge
+from widgets.views.tca import TcaView
 
 LAYOUT_VERSION = 1
 
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self.risk_model = RiskResultsModel(self)
         self.order_decisions_model = OrderDecisionsModel(self)
         self.rule_verdicts_model = RuleVerdictsModel(self)
+        self.tca_model = TcaModel(self)
 
         self.snapshots_view = SnapshotsView(self.snapshot_items_model)
         self.preview_view = PreviewView(self.preview_model)
@@ -71,6 +74,10 @@ class MainWindow(QMainWindow):
         self.audit_view = AuditView(self.audit_model)
         self.charts_view = ChartsView()
         self.decisions_view = DecisionsView(self.order_decisions_model, self.rule_verdicts_model)
+        self.tca_view = TcaView(self.tca_model)
+        self.decisions_tabs = QTabWidget()  # a run's decisions, and its costs against the backtest
+        self.decisions_tabs.addTab(self.decisions_view, "Decisions")
+        self.decisions_tabs.addTab(self.tca_view, "TCA")
         self.backtest_view = BacktestView()
 
         self.mode_badge = ModeBadge(mode)
@@ -86,7 +93,7 @@ class MainWindow(QMainWindow):
         self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._add_dock("decisions", "Decisions", self.decisions_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("decisions", "Decisions", self.decisions_tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("backtest", "Backtest", self.backtest_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])
         self.tabifyDockWidget(self.docks["audit"], self.docks["decisions"])
