@@ -25,11 +25,20 @@ from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
 from services.urls import redact_url
 
+USAGE = ("%(prog)s --prices FILE | --from-broker [--ib-port P ...] --snapshots PATH [--project NAME]... "
+         "--initial-cash C --fill close|next-open --slippage-bps N --commission SPEC --rounding floor|nearest "
+         "--lot-size N --cash-buffer PCT [--from DATE] [--to DATE] [--json]")
+
 
 def register(subparsers) -> None:
     from app.commands.execution import _connection_options
 
-    parser = subparsers.add_parser("backtest", help="replay dated snapshots through the engine against daily bars")
+    parser = subparsers.add_parser(
+        "backtest", help="replay dated snapshots through the engine against daily bars", usage=USAGE,
+        description="Replay dated snapshots through the one engine (builder, risk rules, plans, order state machine, "
+                    "writer, positions book) against daily bars from a file or, with --from-broker, from the price "
+                    "cache after downloading the days it lacks. Also: --keep-unlisted, --risk NAME=VALUE and the "
+                    "connection options below.")
     source = parser.add_argument_group("inputs")
     source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] or Parquet")
     source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")

@@ -74,3 +74,4 @@ async def test_prices_file_problems_are_listed_with_their_lines(db_url, tmp_path
     assert result.code == 2
     assert "--prices: broken.csv: line 2, column close" in result.err, result.err
     assert "--prices: broken.csv: line 3, column date" in result.err, result.err
+
