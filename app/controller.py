@@ -59,6 +59,7 @@ class ConsoleController(QObject):
     async def _show_rebalance(self, run_id: int):
         """A backtest rebalance's decision trail in the Decisions view, brought to the front."""
         trail = await self.decisions.show_run(run_id)
+        self.window.decisions_tabs.setCurrentWidget(self.window.decisions_view)
         dock = self.window.docks["decisions"]
         dock.show()
         dock.raise_()

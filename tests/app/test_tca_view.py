@@ -78,12 +78,14 @@ def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop,
             assert outcome is not None and outcome.status == "done"
             assert w.backtest_view.rebalances_table.rowCount() == 2
             w.docks["charts"].raise_()
+            w.decisions_tabs.setCurrentWidget(w.tca_view)
             run_id = int(w.backtest_view.rebalances_table.item(1, 2).text())
             w.backtest_view.rebalances_table.cellDoubleClicked.emit(1, 0)
             await wait_for(lambda: controller.backtest.trails_shown == [run_id], 10, "the rebalance's trail")
             assert w.decisions_view.title_label.text().startswith(f"Run {run_id}, plan ")
             assert w.order_decisions_model.rowCount() > 0 and w.rule_verdicts_model.rowCount() > 0
             assert not w.docks["decisions"].visibleRegion().isEmpty()  # brought to the front
+            assert w.decisions_tabs.currentWidget() is w.decisions_view
 
             report = await controller.decisions.show_tca(run_id)  # a backtest run is the comparison, not compared
             assert report is not None and not report.compared
