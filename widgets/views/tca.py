@@ -11,7 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..common import make_table
-from ..models.tca import TcaModel
+from ..models.tca import TcaModel, money
 
 
 class TcaView(QWidget):
@@ -51,11 +51,11 @@ class TcaView(QWidget):
             return
         self.title_label.setText(run)
         totals = report["totals"]
-        text = f"shortfall {totals['shortfall']}"
+        text = f"shortfall {money(totals['shortfall'])}"
         if totals.get("shortfall_bps") is not None:
             text += f" ({totals['shortfall_bps']} bps)"
         backtest = totals.get("backtest_shortfall")
-        text += f" · backtest {backtest}" if backtest is not None else " · no cached bars for the backtest"
+        text += f" · backtest {money(backtest)}" if backtest is not None else " · no cached bars for the backtest"
         self.totals_label.setText(text)
         self.model.reset(report["orders"])
 
