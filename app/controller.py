@@ -54,7 +54,8 @@ class ConsoleController(QObject):
         self.orders = OrdersController(ctx, self.audit, parent=self)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, actor=stack.trade.actor,
-                                           status=lambda text: window.statusBar().showMessage(text, 10_000))
+                                           status=lambda text: window.statusBar().showMessage(text, 10_000),
+                                           show_trail=self._show_rebalance)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self._use_trade_settings)
         self.desk = DeskController(ctx, self.audit, self.settings_part, parent=self,
@@ -65,6 +66,15 @@ class ConsoleController(QObject):
         the positions tree."""
         self.orders.use_trade_settings(values)
         self.runner.run(self.monitoring.show_capitals(), what="Project capital")
+
+    async def _show_rebalance(self, run_id: int):
+        """A backtest rebalance's decision trail in the Decisions view, brought to the front."""
+        trail = await self.decisions.show_run(run_id)
+        self.window.decisions_tabs.setCurrentWidget(self.window.decisions_view)
+        dock = self.window.docks["decisions"]
+        dock.show()
+        dock.raise_()
+        return trail
 
     def close(self) -> None:
         self.orders.stop()

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QMainWindow,
     QMenu,
+    QTabWidget,
     QToolBar,
     QToolButton,
     QWidget,
@@ -37,6 +38,7 @@ from widgets.models.preview import PreviewOrdersModel
 from widgets.models.quotes import QuotesModel
 from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
+from widgets.models.tca import TcaModel
 from widgets.theme import THEMES, apply_theme
 from widgets.views.account import AccountView
 from widgets.views.activity import ActivitySound, ActivityView, Toast
@@ -51,6 +53,7 @@ from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
 from widgets.views.status import ConnectionStatusBar, ModeBadge
+from widgets.views.tca import TcaView
 from widgets.views.watchlist import WatchlistView
 
 __all__ = ["LAYOUT_VERSION", "MainWindow"]
@@ -86,6 +89,7 @@ class MainWindow(QMainWindow):
         self.order_decisions_model = OrderDecisionsModel(self)
         self.rule_verdicts_model = RuleVerdictsModel(self)
         self.quotes_model = QuotesModel(self)
+        self.tca_model = TcaModel(self)
 
         self.snapshots_view = SnapshotsView(self.snapshot_items_model)
         self.preview_view = PreviewView(self.preview_model)
@@ -96,6 +100,10 @@ class MainWindow(QMainWindow):
         self.audit_view = AuditView(self.audit_model)
         self.charts_view = ChartsView()
         self.decisions_view = DecisionsView(self.order_decisions_model, self.rule_verdicts_model)
+        self.tca_view = TcaView(self.tca_model)
+        self.decisions_tabs = QTabWidget()  # a run's decisions, and its costs against the backtest
+        self.decisions_tabs.addTab(self.decisions_view, "Decisions")
+        self.decisions_tabs.addTab(self.tca_view, "TCA")
         self.backtest_view = BacktestView()
         self.watchlist_view = WatchlistView(self.quotes_model)
         self.account_view = AccountView()
@@ -126,7 +134,7 @@ class MainWindow(QMainWindow):
         self.docks["watchlist"].raise_()
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._add_dock("decisions", "Decisions", self.decisions_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("decisions", "Decisions", self.decisions_tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("backtest", "Backtest", self.backtest_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("activity", "Activity log", self.activity_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["charts"], self.docks["audit"])

@@ -7,8 +7,11 @@
 
 Every rebalance is an ordinary run of mode ``backtest`` (builder, risk rules, frozen plan, order
 state machine, writer, positions book) on a simulated account per project; nothing reaches a
-broker and nothing shows in paper or live views. Exit 0 when it ran, 2 for bad input (every
-problem on stderr), 5 for a database failure.
+broker and nothing shows in paper or live views. With ``--from-broker`` the other inputs are
+checked first, then the daily bars the price cache lacks for the snapshots' listings and dates
+are downloaded (connected like every broker command; only missing days are asked for) and the
+backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every problem on stderr),
+5 for a database failure or a listing the broker refused.
 """
 
 from __future__ import annotations
@@ -18,15 +21,24 @@ import asyncio
 import json
 import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
 from services.urls import redact_url
+
+USAGE = ("%(prog)s --prices FILE | --from-broker [--ib-port P ...] --snapshots PATH [--project NAME]... "
+         "--initial-cash C --fill close|next-open --slippage-bps N --commission SPEC --rounding floor|nearest "
+         "--lot-size N --cash-buffer PCT [--from DATE] [--to DATE] [--json]")
 
 
 def register(subparsers) -> None:
     from app.commands.execution import _connection_options
 
-    parser = subparsers.add_parser("backtest", help="replay dated snapshots through the engine against daily bars")
+    parser = subparsers.add_parser(
+        "backtest", help="replay dated snapshots through the engine against daily bars", usage=USAGE,
+        description="Replay dated snapshots through the one engine (builder, risk rules, plans, order state machine, "
+                    "writer, positions book) against daily bars from a file or, with --from-broker, from the price "
+                    "cache after downloading the days it lacks. Also: --keep-unlisted, --risk NAME=VALUE and the "
+                    "connection options below.")
     source = parser.add_argument_group("inputs")
     source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] or Parquet")
     source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")
@@ -58,20 +70,27 @@ def register(subparsers) -> None:
 
 
 def _backtest(args: argparse.Namespace, settings) -> int:
-    from services.backtest.requests import BacktestRequest, BadBacktest, as_json, prepare, run_backtest
+    from services.backtest.requests import (
+        BacktestRequest,
+        BadBacktest,
+        as_json,
+        bars_wanted,
+        prepare,
+        run_backtest,
+    )
     from services.db import Database, migrate
 
     url = settings.effective_db_url
-    problems: list[str] = []
-    if args.from_broker and args.prices:
-        problems.append("give either --prices FILE or --from-broker, not both")
-    if args.from_broker and not args.prices:
-        problems.append("--from-broker: the broker's price history is not wired to backtests yet; give --prices FILE")
     request = BacktestRequest(
         prices=args.prices, snapshots=args.snapshots, projects=tuple(args.project), initial_cash=args.initial_cash,
         fill=args.fill, slippage_bps=args.slippage_bps, commission=args.commission, rounding=args.rounding,
         lot_size=args.lot_size, cash_buffer_pct=args.cash_buffer, liquidate_unlisted=not args.keep_unlisted,
         start=args.start, end=args.end, risk_overrides=tuple(args.risk))
+
+    def refused(problems: list[str]) -> int:
+        for problem in problems:
+            print(f"trading-console: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     def action() -> int:
         if migrate.current(url) is None:
@@ -80,14 +99,20 @@ def _backtest(args: argparse.Namespace, settings) -> int:
             return EXIT_BAD_INPUT
         database = Database(url)
         try:
+            prices = None
+            if args.from_broker:  # every other input checked before connecting, then the missing bars fetched
+                try:
+                    wanted = bars_wanted(database, request)
+                except BadBacktest as exc:
+                    return refused(exc.problems)
+                fetched = _broker_prices(args, settings, wanted)
+                if isinstance(fetched, int):
+                    return fetched
+                prices = fetched
             try:
-                prepared = prepare(database, request)
+                prepared = prepare(database, request, prices=prices)
             except BadBacktest as exc:
-                problems.extend(exc.problems)
-            if problems:
-                for problem in problems:
-                    print(f"trading-console: {problem}", file=sys.stderr)
-                return EXIT_BAD_INPUT
+                return refused(exc.problems)
             outcome = asyncio.run(run_backtest(database, prepared))
         finally:
             database.dispose()
@@ -98,6 +123,34 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         return EXIT_OK
 
     return run_guarded(url, action)
+
+
+def _broker_prices(args: argparse.Namespace, settings, wanted):
+    """The price cache filled from the broker (connected like every broker command), then its
+    bars: a ``PriceBook``, or an exit code (a listing the broker refused: exit 5)."""
+    from app.commands.execution import _run, connected
+    from services.backtest.requests import broker_prices
+
+    fetched: dict = {}
+
+    def progress(item) -> None:
+        if not args.json and item.requested:
+            state = f"error: {item.error}" if item.error else f"{item.stored} new bar(s)"
+            print(f"bars {item.symbol}: {state}", file=sys.stderr, flush=True)
+
+    async def download(args, settings) -> int:
+        async with connected(args, settings) as stack:
+            fetched["prices"], report = await broker_prices(stack.db, stack.provider, wanted, on_listing=progress)
+        print(f"trading-console: price cache: {report.requests} request(s), {report.stored} bar(s) stored "
+              f"({wanted.first} to {report.last})", file=sys.stderr)
+        if report.failed:
+            print(f"trading-console: {len(report.failed)} listing(s) failed: "
+                  + "; ".join(f"{i.symbol}: {i.error}" for i in report.failed), file=sys.stderr)
+            return EXIT_BROKER
+        return EXIT_OK
+
+    code = _run(download, args, settings)
+    return fetched["prices"] if code == EXIT_OK else code
 
 
 def _print_table(outcome) -> None:

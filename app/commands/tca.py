@@ -1,7 +1,7 @@
 """`trading-console tca --run ID [--prices FILE] [--fill close|next-open] [--slippage-bps N] [--json]`:
-the run's implementation shortfall per order and in total, and with ``--prices`` the same day's
-backtest fill of each order beside it (services.backtest.tca). Read-only; exit 2 for an unknown
-run or a bad price file."""
+the run's implementation shortfall per order and in total, and beside it the same day's backtest
+fill of each order from ``--prices`` or, without it, from the price cache (services.backtest.tca,
+as the window's TCA view). Read-only; exit 2 for an unknown run or a bad price file."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from app.commands.db import run_guarded
 def register(subparsers) -> None:
     parser = subparsers.add_parser("tca", help="a run's fills against its plan's reference prices and the same day's backtest")
     parser.add_argument("--run", type=int, required=True, metavar="ID", help="the paper or live run")
-    parser.add_argument("--prices", default=None, metavar="FILE", help="daily bars for the backtest column")
+    parser.add_argument("--prices", default=None, metavar="FILE", help="daily bars for the backtest column (default: the price cache)")
     parser.add_argument("--fill", choices=("close", "next-open"), default="close", help="the backtest's fill (default close)")
     parser.add_argument("--slippage-bps", default="0", metavar="N", help="the backtest's slippage (default 0)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 def _tca(args: argparse.Namespace, settings) -> int:
     from services.backtest.costs import FillAt
     from services.backtest.prices import PriceBook, PriceFileError, read_prices
-    from services.backtest.tca import run_tca
+    from services.backtest.tca import cached_tca, run_tca
     from services.db import Database
 
     url = settings.effective_db_url
@@ -48,7 +48,10 @@ def _tca(args: argparse.Namespace, settings) -> int:
     def action() -> int:
         database = Database(url)
         try:
-            report = run_tca(database, args.run, prices, FillAt(args.fill), slippage)
+            if prices is None:
+                report = cached_tca(database, args.run, FillAt(args.fill), slippage)
+            else:
+                report = run_tca(database, args.run, prices, FillAt(args.fill), slippage)
         except LookupError as exc:
             print(f"trading-console: {exc.args[0]}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -61,8 +64,10 @@ def _tca(args: argparse.Namespace, settings) -> int:
         for line in report.lines:
             print(f"{line.side:4} {line.filled}/{line.quantity} {line.symbol}: reference {line.reference_price}, "
                   f"fill {line.fill_price}, shortfall {line.shortfall_bps} bps ({line.shortfall})"
-                  + (f", backtest {line.backtest_price} ({line.backtest_shortfall_bps} bps)" if prices is not None else ""))
-        print(f"total shortfall {report.shortfall} ({report.shortfall_bps} bps)")
+                  + (f", backtest {line.backtest_price} ({line.backtest_shortfall_bps} bps)"
+                     if line.backtest_price is not None else ""))
+        print(f"total shortfall {report.shortfall} ({report.shortfall_bps} bps)"
+              + (f", backtest {report.backtest_shortfall}" if report.backtest_shortfall is not None else ""))
         return EXIT_OK
 
     return run_guarded(url, action)

@@ -1,13 +1,14 @@
 """The Backtest panel's controller: the form's values checked by the service (every problem
 shown), the backtest run on a worker thread with its own event loop (the window stays
 responsive; the engine's database work never touches the GUI thread), progress marshalled back
-to the panel, Cancel honoured after the current day, results drawn."""
+to the panel, Cancel honoured after the current day, results drawn. A double-clicked rebalance
+is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 from app.tasks import TaskRunner
@@ -16,7 +17,6 @@ from services.backtest.requests import (
     BadBacktest,
     prepare,
     project_names,
-    rebalance_trail,
     run_backtest,
 )
 from services.backtest.runner import BacktestOutcome
@@ -24,7 +24,8 @@ from services.backtest.runner import BacktestOutcome
 
 class BacktestController:
     def __init__(self, view, db, runner: TaskRunner, *, actor: str = "backtest",
-                 status: Callable[[str], None] | None = None) -> None:
+                 status: Callable[[str], None] | None = None,
+                 show_trail: Callable[[int], Awaitable[object]] | None = None) -> None:
         self.view = view
         self.db = db
         self.runner = runner
@@ -32,7 +33,8 @@ class BacktestController:
         self.status = status or (lambda _text: None)
         self._cancel = threading.Event()
         self.last_outcome: BacktestOutcome | None = None
-        self.last_trail: list[str] = []
+        self.show_trail = show_trail
+        self.trails_shown: list[int] = []  # the rebalances' run ids handed to show_trail (tests)
         self.days_seen = 0  # progress reports received (tests)
         view.run_requested.connect(self._on_run)
         view.cancel_requested.connect(self.cancel)
@@ -78,9 +80,10 @@ class BacktestController:
         self.view.set_progress(done, total, day)
 
     def _on_rebalance(self, run_id: int) -> None:
-        self.runner.run(self.show_trail(run_id), what="Decision trail")
+        if self.show_trail is not None:
+            self.runner.run(self._trail(run_id), what="Decision trail")
 
-    async def show_trail(self, run_id: int) -> list[str]:
-        self.last_trail = await asyncio.to_thread(rebalance_trail, self.db, run_id)
-        self.view.show_trail(f"Rebalance run {run_id}", self.last_trail)
-        return self.last_trail
+    async def _trail(self, run_id: int) -> None:
+        assert self.show_trail is not None
+        await self.show_trail(run_id)
+        self.trails_shown.append(run_id)

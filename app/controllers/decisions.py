@@ -1,28 +1,41 @@
 """The Decisions panel: the decision trail of the current preview's plan, of the run chosen in
 the blotter's run filter, or of a run asked for by number (services.trail_queries, read in a
-worker thread)."""
+worker thread); beside it, in its TCA tab, that run's fills against its plan and the same day's
+backtest (services.backtest.tca with the price cache's bars, as ``trading-console tca``)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
+from services.backtest.costs import FillAt
+from services.backtest.tca import TcaReport, cached_tca
 from services.trail_queries import DecisionTrail, TrailNotFound, decision_trail
 
 
 class DecisionsController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
+        self.tca_run_id: int | None = None
         view = ctx.window.decisions_view
         view.run_requested.connect(self._on_run_requested)
         combo = ctx.window.blotter_view.run_combo
         combo.currentIndexChanged.connect(lambda _index: self._on_run_selected(combo.currentData()))
+        ctx.window.tca_view.fill_changed.connect(self._on_fill_changed)
 
     def _on_run_requested(self, run_id: int) -> None:
         self.ctx.runner.run(self.show_run(run_id), what="Show decisions", disable=[self.ctx.window.decisions_view.show_button])
+        self.ctx.runner.run(self.show_tca(run_id), what="Show TCA")
 
     def _on_run_selected(self, run_id: int | None) -> None:
         if run_id is not None:
             self.ctx.runner.run(self.show_run(int(run_id)), what="Show decisions")
+            self.ctx.runner.run(self.show_tca(int(run_id)), what="Show TCA")
+
+    def _on_fill_changed(self, _fill: str) -> None:
+        if self.tca_run_id is not None:
+            self.ctx.runner.run(self.show_tca(self.tca_run_id), what="Show TCA")
 
     async def show_run(self, run_id: int) -> DecisionTrail:
         return await self._show(run_id=run_id)
@@ -30,6 +43,20 @@ class DecisionsController:
     async def show_plan(self, plan_id: int) -> DecisionTrail:
         """The current preview's decisions (its stored plan)."""
         return await self._show(plan_id=plan_id)
+
+    async def show_tca(self, run_id: int) -> TcaReport | None:
+        """The run's TCA against the same day's backtest fill (the TCA tab's fill rule); an
+        unknown run empties the tab (the decision trail's request names the error)."""
+        view = self.ctx.window.tca_view
+        try:
+            report = await self.ctx.db(cached_tca, self.ctx.stack.db, run_id, FillAt(view.fill()), Decimal(0))
+        except LookupError:
+            self.tca_run_id = None
+            view.clear()
+            return None
+        self.tca_run_id = run_id
+        view.set_report(report.to_dict())
+        return report
 
     async def _show(self, **which: int) -> DecisionTrail:
         try:

@@ -7,12 +7,9 @@ and has no price to trade at that day (``bar``)."""
 from __future__ import annotations
 
 import bisect
-import csv
-import importlib
-import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from services.core.bars import Bar
@@ -105,63 +102,12 @@ class PriceBook:
 
 
 def read_prices(path: str | Path) -> list[Bar]:
-    """Bars from a CSV or Parquet file through the shared bar reader
-    (``services.core.bar_files.read_bar_file``, with its validation); until that reader exists,
-    a minimal CSV reader of ``date,symbol,open,high,low,close[,volume]``."""
-    if importlib.util.find_spec("services.core.bar_files") is None:  # not merged yet: the private reader
-        return _read_csv(Path(path))
-    bar_files = importlib.import_module("services.core.bar_files")
-    return list(bar_files.read_bar_file(path))
+    """Bars from a CSV or Parquet file through the one bar reader
+    (``services.core.bar_files.read_bar_file``: the price cache's import checks); its problems
+    become ``PriceFileError`` lines naming the file and each line."""
+    from services.core.bar_files import BarFileError, read_bar_file
 
-
-REQUIRED = ("date", "symbol", "open", "high", "low", "close")
-
-
-def _read_csv(path: Path) -> list[Bar]:
-    """Every problem with its line; nothing returned when there is any."""
-    if not path.is_file():
-        raise PriceFileError([f"{path}: no such file"])
-    problems: list[str] = []
-    bars: list[Bar] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip().lower() for c in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED if c not in columns]
-        if missing:
-            raise PriceFileError([f"{path}: missing column(s) {', '.join(missing)} (need {','.join(REQUIRED)}[,volume])"])
-        seen: set[tuple[str, date]] = set()
-        for line, raw in enumerate(reader, start=2):
-            row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-            try:
-                day = date.fromisoformat(row["date"])
-            except ValueError:
-                problems.append(f"{path}:{line}: date {row['date']!r} is not an ISO date (YYYY-MM-DD)")
-                continue
-            symbol = row["symbol"].upper()
-            if not symbol:
-                problems.append(f"{path}:{line}: empty symbol")
-                continue
-            values: dict[str, Decimal] = {}
-            for column in ("open", "high", "low", "close", "volume"):
-                text = row.get(column) or ("0" if column == "volume" else "")
-                try:
-                    value = Decimal(text)
-                except InvalidOperation:
-                    problems.append(f"{path}:{line}: {column} {text!r} is not a number")
-                    continue
-                if not value.is_finite() or value < 0 or (value == 0 and column != "volume"):
-                    problems.append(f"{path}:{line}: {column} {text!r} must be a positive number")
-                    continue
-                values[column] = value
-            if len(values) < 5:
-                continue
-            if (symbol, day) in seen:
-                problems.append(f"{path}:{line}: a second bar for {symbol} on {day}")
-                continue
-            seen.add((symbol, day))
-            bars.append(Bar(day, symbol, values["open"], values["high"], values["low"], values["close"], values["volume"]))
-    if problems:
-        raise PriceFileError(problems)
-    if not bars:
-        raise PriceFileError([f"{path}: no bars"])
-    return bars
+    try:
+        return read_bar_file(path)
+    except BarFileError as exc:
+        raise PriceFileError([f"{exc.source}: {problem}" for problem in exc.problems]) from None

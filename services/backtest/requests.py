@@ -4,15 +4,19 @@ backtest run and its results read back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
 
+from services import price_cache
+from services.core.contracts import ContractSpec
 from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import SnapshotRepository
+from services.price_cache import DownloadReport
 
 from .costs import FillAt, parse_commission
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
@@ -79,9 +83,72 @@ def _day(name: str, text: str | None, problems: list[str]) -> date | None:
         return None
 
 
-def prepare(db, request: BacktestRequest) -> PreparedBacktest:
-    """The spec, the prices and the dated snapshots; ``BadBacktest`` lists every problem."""
+def prepare(db, request: BacktestRequest, *, prices: PriceBook | None = None) -> PreparedBacktest:
+    """The spec, the prices (``prices``, e.g. the price cache's, else ``request.prices``'s file)
+    and the dated snapshots; ``BadBacktest`` lists every problem."""
     problems: list[str] = []
+    spec, snapshots = _spec_and_snapshots(db, request, problems)
+    if prices is None:
+        if not request.prices:
+            problems.append("no prices: give --prices FILE or --from-broker")
+        else:
+            try:
+                prices = PriceBook(read_prices(request.prices))
+            except PriceFileError as exc:
+                problems.extend(f"--prices: {p}" for p in exc.problems)
+            except (OSError, ValueError) as exc:
+                problems.append(f"--prices {request.prices}: {exc}")
+    if prices is not None and not problems:
+        problems.extend(check_spec(spec, prices, snapshots))
+    if problems:
+        raise BadBacktest(problems)
+    assert prices is not None
+    return PreparedBacktest(spec, prices, snapshots)
+
+
+@dataclass(frozen=True, slots=True)
+class BarsWanted:
+    """The daily bars a backtest from the broker needs: its snapshots' listings over its dates."""
+
+    listings: tuple[ContractSpec, ...]
+    first: date
+    last: date
+
+
+LOOKBACK = timedelta(days=7)  # a snapshot dated on a holiday is valued at the session before
+
+
+def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> BarsWanted:
+    """Every other input checked (``BadBacktest`` lists every problem, before any connection),
+    then what to download: the snapshots' listings from a week before the first day (``--from``,
+    else the first snapshot's) to ``--to`` (else today: the price cache stops at the last closed
+    session)."""
+    problems: list[str] = []
+    if request.prices:
+        problems.append("give either --prices FILE or --from-broker, not both")
+    spec, snapshots = _spec_and_snapshots(db, request, problems)
+    if not problems and not snapshots:
+        problems.append("no snapshots")
+    if problems:
+        raise BadBacktest(problems)
+    first = spec.start or min(s.day for s in snapshots)
+    last = spec.end or today or date.today()
+    if last < first:
+        raise BadBacktest([f"--to {last} is before --from {first}"])
+    listings = tuple(dict.fromkeys(item.spec for snap in snapshots if first <= snap.day <= last for item in snap.items))
+    return BarsWanted(listings, first - LOOKBACK, last)
+
+
+async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) -> tuple[PriceBook, DownloadReport]:
+    """The bars the price cache lacks downloaded (``services.price_cache``: only missing days,
+    within IB's pacing), then the cached bars of the wanted listings as the backtest's prices."""
+    report = await price_cache.download_daily_bars(db, provider, wanted.listings, wanted.first, wanted.last,
+                                                   on_listing=on_listing)
+    bars = await asyncio.to_thread(price_cache.load_bars, db, [s.key for s in wanted.listings], wanted.first, wanted.last)
+    return PriceBook(bars), report
+
+
+def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tuple[BacktestSpec, list[DatedSnapshot]]:
     cash = _number("--initial-cash", request.initial_cash, problems, strict=True)
     slippage = _number("--slippage-bps", request.slippage_bps, problems, below=Decimal(10_000))
     lot = _number("--lot-size", request.lot_size, problems, strict=True, whole=True)
@@ -98,16 +165,6 @@ def prepare(db, request: BacktestRequest) -> PreparedBacktest:
     except ValueError as exc:
         problems.append(f"--commission: {exc}")
     start, end = _day("--from", request.start, problems), _day("--to", request.end, problems)
-    prices: PriceBook | None = None
-    if not request.prices:
-        problems.append("no prices: give --prices FILE")
-    else:
-        try:
-            prices = PriceBook(read_prices(request.prices))
-        except PriceFileError as exc:
-            problems.extend(f"--prices: {p}" for p in exc.problems)
-        except (OSError, ValueError) as exc:
-            problems.append(f"--prices {request.prices}: {exc}")
     snapshots: list[DatedSnapshot] = []
     try:
         if request.snapshots:
@@ -121,12 +178,7 @@ def prepare(db, request: BacktestRequest) -> PreparedBacktest:
     builder = {"rounding": request.rounding, "lot_size": lot, "cash_buffer": buffer / 100,
                "liquidate_unlisted": request.liquidate_unlisted}
     spec = BacktestSpec(cash, fill, slippage, request.commission, builder, tuple(request.risk_overrides), start, end)
-    if prices is not None and not problems:
-        problems.extend(check_spec(spec, prices, snapshots))
-    if problems:
-        raise BadBacktest(problems)
-    assert prices is not None
-    return PreparedBacktest(spec, prices, snapshots)
+    return spec, snapshots
 
 
 def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
@@ -191,44 +243,6 @@ def as_json(outcome: BacktestOutcome) -> dict:
             "total": {k: outcome.total[k] for k in keys if k in outcome.total}}
 
 
-
-
 def project_names(db) -> list[str]:
     with db.session() as session:
         return sorted(session.scalars(select(Project.name)))
-
-
-def rebalance_trail(db, run_id: int) -> list[str]:
-    """A rebalance's decision trail as lines: the plan (portfolio value, positions, each order
-    with its reference price and risk verdict), then each order's fate and fills."""
-    from services.db.convert import to_fill_record, to_order_record
-    from services.db.models import OrderPlan, TradeRun
-    from services.db.plan_repository import PlanRepository
-    from services.db.repositories import FillRepository, OrderRepository
-
-    with db.session() as session:
-        run = session.get(TradeRun, run_id)
-        if run is None:
-            return [f"run {run_id} does not exist"]
-        lines = [f"run {run.id} ({run.mode}) of {run.trade_date}: {run.status}" + (f", {run.message}" if run.message else "")]
-        plan_ids = list(session.scalars(select(OrderPlan.id).where(OrderPlan.run_id == run_id).order_by(OrderPlan.id)))
-        for plan_id in plan_ids:
-            plan = PlanRepository(session).get(plan_id)
-            lines.append(f"plan {plan.id}: portfolio value {plan.portfolio_value}, verdict {plan.verdict}, "
-                         f"{len(plan.positions)} position(s) held")
-            for order in plan.orders:
-                lines.append(f"  {order.side} {order.quantity} {order.symbol} at ~{order.reference_price} "
-                             f"(held {order.current_quantity}, target {order.target_quantity})")
-            for block in [b for b in (plan.risk or {}).get("run", []) if not b.get("passed", False)]:
-                lines.append(f"  blocked: {block.get('code') or block.get('rule')}: {block.get('message')}")
-            for result in (plan.risk or {}).get("results", []):
-                for block in result.get("blocks", []):
-                    lines.append(f"  blocked {result.get('symbol')}: {block.get('code') or block.get('rule')}: "
-                                 f"{block.get('message')}")
-        for row in OrderRepository(session).list_by_run(run_id):
-            record_ = to_order_record(row)
-            lines.append(f"order {record_.client_order_id}: {record_.side} {record_.quantity} {record_.symbol} {record_.status}")
-            for fill in FillRepository(session).list_by_order(record_.id):
-                record = to_fill_record(fill)
-                lines.append(f"  fill {record.quantity} at {record.price}, commission {record.commission}, {record.fill_time:%Y-%m-%d %H:%M}")
-        return lines

@@ -2,11 +2,14 @@
 average fill price and the implementation shortfall (in basis points of the reference and in
 the listing's currency, positive = a cost), and beside it what the same day's backtest of the
 same plan would have filled at (the bars' close or next open, after the backtest's slippage:
-``services.backtest.broker``'s rules); totals per run."""
+``services.backtest.broker``'s rules); totals per run. The bars come from a file (``tca
+--prices``) or from the price cache (``cached_tca``: the window's TCA view and ``tca`` without a
+file)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -18,6 +21,7 @@ from services.domain import Side
 from .costs import FillAt, slipped
 from .prices import PriceBook
 
+COMPARED_MODES = ("paper", "live")  # a backtest run has nothing to be compared with
 BPS = Decimal(10_000)
 ZERO = Decimal(0)
 
@@ -35,6 +39,7 @@ class TcaLine:
     shortfall: Decimal | None  # in the listing's currency, for the filled quantity
     backtest_price: Decimal | None = None
     backtest_shortfall_bps: Decimal | None = None
+    backtest_shortfall: Decimal | None = None  # the backtest's fill for the same filled quantity
 
     def to_dict(self) -> dict:
         def s(v):
@@ -43,7 +48,8 @@ class TcaLine:
         return {"client_order_id": self.client_order_id, "symbol": self.symbol, "side": str(self.side),
                 "quantity": s(self.quantity), "filled": s(self.filled), "reference_price": s(self.reference_price),
                 "fill_price": s(self.fill_price), "shortfall_bps": s(self.shortfall_bps), "shortfall": s(self.shortfall),
-                "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps)}
+                "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps),
+                "backtest_shortfall": s(self.backtest_shortfall)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +70,23 @@ class TcaReport:
                         if line.reference_price and line.shortfall is not None), ZERO)
         return None if not notional else (self.shortfall / notional * BPS).quantize(Decimal("0.01"))
 
+    @property
+    def compared(self) -> bool:
+        """A paper or live run (a backtest run is the comparison, not its subject)."""
+        return self.mode in COMPARED_MODES
+
+    @property
+    def backtest_shortfall(self) -> Decimal | None:
+        """The backtest's shortfall over the orders both have a price for (None: no bars)."""
+        values = [line.backtest_shortfall for line in self.lines if line.backtest_shortfall is not None]
+        return sum(values, ZERO) if values else None
+
     def to_dict(self) -> dict:
-        bps = self.shortfall_bps
-        return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date,
+        bps, backtest = self.shortfall_bps, self.backtest_shortfall
+        return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date, "compared": self.compared,
                 "orders": [line.to_dict() for line in self.lines],
-                "totals": {"shortfall": str(self.shortfall), "shortfall_bps": None if bps is None else str(bps)}}
+                "totals": {"shortfall": str(self.shortfall), "shortfall_bps": None if bps is None else str(bps),
+                           "backtest_shortfall": None if backtest is None else str(backtest)}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
@@ -99,13 +117,30 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         if reference and price is not None:
             shortfall_bps = _bps(side, price, reference)
             shortfall = side.sign * (price - reference) * order.filled_quantity
-        backtest = backtest_bps = None
+        backtest = backtest_bps = backtest_shortfall = None
         if prices is not None:
             bar_price = (prices.close_on(order.symbol, fill_day) if fill is FillAt.CLOSE
                          else prices.open_on(order.symbol, fill_day))
             if bar_price is not None:
                 backtest = slipped(bar_price, side, slippage_bps)
-                backtest_bps = _bps(side, backtest, reference) if reference else None
+                if reference:
+                    backtest_bps = _bps(side, backtest, reference)
+                    backtest_shortfall = side.sign * (backtest - reference) * order.filled_quantity
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, order.filled_quantity, reference,
-                             price, shortfall_bps, shortfall, backtest, backtest_bps))
+                             price, shortfall_bps, shortfall, backtest, backtest_bps, backtest_shortfall))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines))
+
+
+def cached_tca(db, run_id: int, fill: FillAt = FillAt.CLOSE, slippage_bps: Decimal = ZERO) -> TcaReport:
+    """``run_tca`` with the price cache's daily bars of the run's symbols (the backtest column is
+    empty where the cache has no bar for the fill day). Raises LookupError for an unknown run."""
+    from services import price_cache
+
+    with db.session() as session:
+        run = session.get(TradeRun, run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} does not exist")
+        day = run.trade_date
+        symbols = sorted(set(session.scalars(select(TradeOrder.symbol).where(TradeOrder.run_id == run_id))))
+    bars = price_cache.load_bars(db, symbols, day, day + timedelta(days=14)) if symbols else []
+    return run_tca(db, run_id, PriceBook(bars), fill, slippage_bps)

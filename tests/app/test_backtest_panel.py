@@ -1,19 +1,24 @@
 """The window's Backtest panel (real widgets offscreen, the real controller and engine, SQLite):
 it runs in the background with progress, can be canceled, draws its charts and metrics, shows
-every problem of bad input, and a rebalance's decision trail on double-click."""
+every problem of bad input, and a rebalance's decision trail on double-click in the Decisions
+view (its real view and models, fed from services.trail_queries as the window's controller does)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
 
 from app.controllers.backtest import BacktestController
 from app.tasks import TaskRunner
+from services.trail_queries import decision_trail
 from tests.app.conftest import run
 from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
 from tests.fixtures.waiting import wait_until
+from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.views.backtest import BacktestView
+from widgets.views.decisions import DecisionsView
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"])]
 
@@ -21,13 +26,26 @@ SYMBOLS = [f"G{i:02d}" for i in range(12)]
 
 
 @pytest.fixture
-def panel(qtbot, database):
+def decisions(qtbot):
+    view = DecisionsView(OrderDecisionsModel(), RuleVerdictsModel())
+    qtbot.addWidget(view)
+    return view
+
+
+@pytest.fixture
+def panel(qtbot, database, decisions):
     view = BacktestView()
     qtbot.addWidget(view)
     view.show()
     errors: list[tuple[str, str]] = []
     runner = TaskRunner(on_error=lambda what, message: errors.append((what, message)))
-    controller = BacktestController(view, database, runner)
+
+    async def show_trail(run_id: int):
+        trail = await asyncio.to_thread(decision_trail, database, run_id=run_id)
+        decisions.set_trail(trail)
+        return trail
+
+    controller = BacktestController(view, database, runner, show_trail=show_trail)
     return view, controller, runner, errors
 
 
@@ -44,7 +62,7 @@ def _fill(view, prices, snapshots) -> None:
     view.commission_combo.setCurrentText("ib-fixed")
 
 
-def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop, panel, tmp_path):
+def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop, panel, decisions, tmp_path):
     view, controller, runner, errors = panel
     prices, snapshots = _files(tmp_path, date(2024, 4, 30))
     _fill(view, prices, snapshots)
@@ -65,10 +83,12 @@ def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop,
         assert view.rebalances_table.rowCount() == 6
         run_id = int(view.rebalances_table.item(0, 2).text())
         view.rebalances_table.cellDoubleClicked.emit(0, 0)
-        await wait_until(lambda: bool(controller.last_trail), 10, "the decision trail")
-        assert controller.last_trail[0].startswith(f"run {run_id} (backtest)")
-        assert any(line.startswith("plan ") for line in controller.last_trail)
-        assert view.trail_dialog.isVisible()
+        await wait_until(lambda: controller.trails_shown == [run_id], 10, "the decision trail")
+        assert decisions.title_label.text().startswith(f"Run {run_id}, plan ")
+        assert decisions.title_label.text().endswith("(executed)")
+        shown = decisions.orders_model.records()
+        assert shown and {d["action"] for d in shown} & {"buy", "sell"}
+        assert decisions.rules_model.rowCount() > 0 and "0 state changes" not in decisions.summary_label.text()
 
     run(qloop, scenario(), timeout=200)
 

@@ -72,4 +72,6 @@ async def test_prices_file_problems_are_listed_with_their_lines(db_url, tmp_path
     result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
                                 connection=False))
     assert result.code == 2
-    assert "line 2," in result.err and "line 3," in result.err
+    assert "--prices: broken.csv: line 2, column close" in result.err, result.err
+    assert "--prices: broken.csv: line 3, column date" in result.err, result.err
+

@@ -1,6 +1,6 @@
 """The Backtest panel: choose the projects, the dates, the fill and the costs; a progress bar
 with Cancel; per project the equity and drawdown charts (pyqtgraph) and the metrics table; the
-rebalances, whose double-click asks for that run's decision trail. Plain Qt: every intent leaves
+rebalances, whose double-click asks for that run's decision trail (shown in the Decisions view). Plain Qt: every intent leaves
 through a signal, every result comes in through a method (the controller does the work)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -227,18 +225,6 @@ class BacktestView(QWidget):
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
             for c, text in enumerate((day, name, str(run_id), outcome)):
                 self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
-
-    def show_trail(self, title: str, lines: Sequence[str]) -> None:
-        """A rebalance's decision trail in a window of its own (non-modal)."""
-        dialog = QDialog(self)
-        dialog.setWindowTitle(title)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        text = QPlainTextEdit("\n".join(lines))
-        text.setReadOnly(True)
-        QVBoxLayout(dialog).addWidget(text)
-        dialog.resize(760, 480)
-        dialog.show()
-        self.trail_dialog = dialog
 
     def curve_count(self) -> int:
         """Curves drawn on the equity chart (tests, screenshots)."""

@@ -1,0 +1,109 @@
+"""The window's TCA tab and the Backtest panel's rebalances in the real window (offscreen, demo
+simulator): a paper run chosen in the blotter's run filter shows, per order, the plan's reference
+price, the fill and the shortfall beside the same day's backtest fill from the price cache, with
+the run's totals; a backtest run is not compared; a double-clicked rebalance opens its decision
+trail in the Decisions view."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services import price_cache
+from services.core.bars import Bar
+from tests.app.conftest import run
+from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
+from tests.fixtures.ib import wait_for
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)]
+
+
+def test_tca_tab_shows_a_paper_run_beside_its_backtest(qloop, open_console, monkeypatch):
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+
+    async def scenario():
+        console = await open_console()
+        w, controller, stack = console.window, console.controller, console.stack
+        try:
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "the demo snapshot")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "preview")
+            preview = controller.current_preview
+            w.preview_view.execute_button.click()
+            sim = console.sim
+            await wait_for(lambda: len(sim.orders()) == len(preview.drafts)
+                           and all(o.status == "Filled" for o in sim.orders()), 20, "simulator fills")
+            await stack.writer.flush()
+            day = (await stack.service.view(preview.run_id)).run.trade_date
+            closes = {d.symbol: d.reference_price * Decimal("1.002") for d in preview.drafts}
+            price_cache.store_imported(stack.db, "test", [Bar(day, s, c, c, c, c) for s, c in closes.items()])
+
+            w.blotter_view.set_run_filter(preview.run_id)
+            await wait_for(lambda: w.tca_model.rowCount() == len(preview.drafts), 10, "the run's TCA")
+            assert w.tca_view.title_label.text() == f"Run {preview.run_id} (paper) of {day}"
+            for record in w.tca_model.records():
+                draft = next(d for d in preview.drafts if d.symbol == record["symbol"])
+                assert Decimal(record["reference_price"]) == draft.reference_price
+                assert record["fill_price"] is not None and record["shortfall_bps"] is not None
+                assert record["shortfall"] is not None
+                assert Decimal(record["backtest_price"]) == closes[record["symbol"]]
+                assert record["backtest_shortfall_bps"] == ("20.00" if str(draft.side) == "BUY" else "-20.00")
+            report = controller.decisions.tca_run_id, w.tca_view.totals_label.text()
+            assert report[0] == preview.run_id and report[1].startswith("shortfall ") and " · backtest " in report[1]
+
+            w.tca_view.fill_combo.setCurrentText("next-open")  # no cached bar after the run's day
+            await wait_for(lambda: "no cached bars" in w.tca_view.totals_label.text(), 10, "the next-open TCA")
+            assert all(r["backtest_price"] is None for r in w.tca_model.records())
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=200)
+
+
+def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop, open_console, tmp_path):
+    symbols = [f"W{i:02d}" for i in range(12)]
+    end = date(2024, 3, 28)
+    prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(symbols, date(2024, 1, 25), end, seed=3))
+    snapshots = write_snapshots_csv(tmp_path / "snaps.csv", monthly_snapshots(symbols, date(2024, 2, 1), end, "west", seed=5))
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.backtest_view.prices_edit.setText(str(prices))
+            w.backtest_view.snapshots_edit.setText(str(snapshots))
+            outcome = await controller.backtest.run(w.backtest_view.values())
+            assert outcome is not None and outcome.status == "done"
+            assert w.backtest_view.rebalances_table.rowCount() == 2
+            w.docks["charts"].raise_()
+            w.decisions_tabs.setCurrentWidget(w.tca_view)
+            run_id = int(w.backtest_view.rebalances_table.item(1, 2).text())
+            w.backtest_view.rebalances_table.cellDoubleClicked.emit(1, 0)
+            await wait_for(lambda: controller.backtest.trails_shown == [run_id], 10, "the rebalance's trail")
+            assert w.decisions_view.title_label.text().startswith(f"Run {run_id}, plan ")
+            assert w.order_decisions_model.rowCount() > 0 and w.rule_verdicts_model.rowCount() > 0
+            assert not w.docks["decisions"].visibleRegion().isEmpty()  # brought to the front
+            assert w.decisions_tabs.currentWidget() is w.decisions_view
+
+            report = await controller.decisions.show_tca(run_id)  # a backtest run is the comparison, not compared
+            assert report is not None and not report.compared
+            assert "TCA compares paper and live runs" in w.tca_view.title_label.text() and w.tca_model.rowCount() == 0
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=200)
+
+
+def test_an_unknown_run_empties_the_tca_tab(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        try:
+            assert await console.controller.decisions.show_tca(987654) is None
+            assert console.window.tca_view.title_label.text() == "No run selected"
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=60)
+

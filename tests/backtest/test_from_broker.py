@@ -1,0 +1,57 @@
+"""`trading-console backtest --from-broker` as a real process against the simulator: the daily
+bars the price cache lacks are downloaded (the simulator answers reqHistoricalData), the backtest
+runs on them, and a second run asks the broker for nothing and gives the same result."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services import price_cache
+from tests.execution.cli_helpers import cli_args, run, until_client_gone
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+
+NOW = datetime(2025, 1, 6, 22, 0, tzinfo=UTC)
+SYMBOLS = ["AAPL", "AMZN", "GOOGL", "META", "MSFT"]
+WEIGHTS = "date,symbol,weight\n" + "".join(  # within the default risk limits (20 % a position)
+    f"{day},{symbol},{weight}\n" for day, weights in (("2024-12-02", (0.18, 0.18, 0.15, 0.15, 0.18)),
+                                                      ("2024-12-16", (0.12, 0.19, 0.19, 0.19, 0.19)))
+    for symbol, weight in zip(SYMBOLS, weights, strict=True))
+
+
+async def test_backtest_from_broker_bars_downloads_once(database, db_url, make_simulator, tmp_path):
+    sim = await make_simulator(clock=lambda: NOW)
+    weights = tmp_path / "weights.csv"
+    weights.write_text(WEIGHTS, encoding="utf-8")
+    args = ("backtest", "--from-broker", "--snapshots", str(weights), "--project", "demo", "--initial-cash", "100000",
+            "--fill", "close", "--commission", "ib-fixed", "--from", "2024-12-02", "--to", "2024-12-31", "--json")
+    first = await run(cli_args(db_url, sim.port, *args), timeout=180)
+    assert first.code == 0, first.err
+    assert sorted(r.listing for r in sim.history_requests) == SYMBOLS
+    cached = price_cache.load_bars(database, SYMBOLS)
+    assert cached and min(b.day for b in cached) == date(2024, 11, 25) and max(b.day for b in cached) == date(2024, 12, 31)
+    project = first.json["projects"]["demo"]
+    assert project["equity"][0][0] == "2024-12-02" and project["equity"][-1][0] == "2024-12-31"
+    assert project["orders"] == project["fills"] >= len(SYMBOLS) and not project["risk_blocked"]
+    assert Decimal(project["commissions"]) > 0 and Decimal(project["final_equity"]) != Decimal(100000)
+
+    await until_client_gone(sim, 1)
+    second = await run(cli_args(db_url, sim.port, *args), timeout=180)
+    assert second.code == 0, second.err
+    assert len(sim.history_requests) == len(SYMBOLS), "the second run asked the broker for bars again"
+    assert "0 request(s), 0 bar(s) stored" in second.err
+    assert second.json["run_id"] != first.json["run_id"]
+    assert second.json["projects"]["demo"]["final_equity"] == project["final_equity"]
+
+
+async def test_from_broker_checks_the_other_inputs_before_connecting(db_url, tmp_path):
+    weights = tmp_path / "weights.csv"
+    weights.write_text("date,symbol,weight\n2024-12-32,AAPL,0.5\n", encoding="utf-8")
+    both = await run(cli_args(db_url, 1, "backtest", "--from-broker", "--prices", str(weights), "--snapshots",
+                              str(weights), "--fill", "later"))  # port 1: nothing listens, nothing is asked
+    assert both.code == 2, both.err
+    for expected in ("not both", "--fill 'later'", "line 2"):
+        assert expected in both.err, (expected, both.err)

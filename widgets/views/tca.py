@@ -1,0 +1,65 @@
+"""TCA: a paper or live run beside the same day's backtest of its plan (per order the reference
+price, the fill, the implementation shortfall in bps and currency; the run's totals). The run is
+the one chosen in the blotter's run filter or in the Decisions view; the fill rule can be
+changed. The view only shows what the controller gives it (``TcaReport.to_dict()``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ..common import make_table
+from ..models.tca import TcaModel, money
+
+
+class TcaView(QWidget):
+    fill_changed = Signal(str)  # close | next-open: the backtest column again
+
+    def __init__(self, model: TcaModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.title_label = QLabel("No run selected")
+        self.totals_label = QLabel("")
+        self.fill_combo = QComboBox()
+        self.fill_combo.addItems(["close", "next-open"])
+        self.fill_combo.setToolTip("the backtest's fill: the day's close or the next session's open")
+        self.table = make_table(model, self, widths=[c.width for c in model.columns])
+        bar = QHBoxLayout()
+        bar.addWidget(self.title_label)
+        bar.addStretch(1)
+        bar.addWidget(self.totals_label)
+        bar.addWidget(QLabel("Backtest fill"))
+        bar.addWidget(self.fill_combo)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.table)
+        self.fill_combo.currentTextChanged.connect(self.fill_changed.emit)
+
+    def fill(self) -> str:
+        return self.fill_combo.currentText()
+
+    def set_report(self, report: Mapping) -> None:
+        """``report``: ``TcaReport.to_dict()``, with ``compared`` (a paper or live run)."""
+        run = f"Run {report['run_id']} ({report['mode']}) of {report['trade_date']}"
+        if not report.get("compared", True):
+            self.title_label.setText(f"{run}: TCA compares paper and live runs with the backtest")
+            self.totals_label.setText("")
+            self.model.clear()
+            return
+        self.title_label.setText(run)
+        totals = report["totals"]
+        text = f"shortfall {money(totals['shortfall'])}"
+        if totals.get("shortfall_bps") is not None:
+            text += f" ({totals['shortfall_bps']} bps)"
+        backtest = totals.get("backtest_shortfall")
+        text += f" · backtest {money(backtest)}" if backtest is not None else " · no cached bars for the backtest"
+        self.totals_label.setText(text)
+        self.model.reset(report["orders"])
+
+    def clear(self) -> None:
+        self.title_label.setText("No run selected")
+        self.totals_label.setText("")
+        self.model.clear()
