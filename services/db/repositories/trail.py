@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from services.core.builder import BuildParams, BuildResult, Target
@@ -81,6 +81,11 @@ def row_hash(model, values: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(model, values).encode("utf-8")).hexdigest()
 
 
+def _fields(record) -> dict[str, Any]:
+    """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 def _values(row) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in type(row).__table__.columns}
 
@@ -100,17 +105,21 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows: list = []
+        rows: dict[type, list[dict[str, Any]]] = {model: [] for model in DECISION_MODELS}
         for s in signals:
-            rows.append(self._row(TrailSignal, {**link, **asdict(s)}))
+            rows[TrailSignal].append(self._row(TrailSignal, {**link, **_fields(s)}))
         for d in order_decisions:
-            rows.append(self._row(TrailOrderDecision, {**link, **asdict(d)}))
+            rows[TrailOrderDecision].append(self._row(TrailOrderDecision, {**link, **_fields(d)}))
         for r in risk_decisions:
-            values = asdict(r)
+            values = _fields(r)
             values["limit_value"] = values.pop("limit")
-            rows.append(self._row(TrailRiskDecision, {**link, **values}))
-        self.session.add_all(rows)
+            rows[TrailRiskDecision].append(self._row(TrailRiskDecision, {**link, **values}))
+        # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
+        # of a backtest's preview); ids follow the rows' order, which the trail hash reads back
         self.session.flush()
+        for model, values_list in rows.items():
+            if values_list:
+                self.session.execute(insert(cast(Table, model.__table__)), values_list)
         return self.trail_hash(plan_id)
 
     def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],
@@ -124,9 +133,10 @@ class TrailRepository:
             risk_decisions=risk_decisions(report))
 
     @staticmethod
-    def _row(model, values: dict[str, Any]):
-        values = {k: v for k, v in values.items() if k in model.__table__.columns}
-        return model(**values, row_hash=row_hash(model, values))
+    def _row(model, values: dict[str, Any]) -> dict[str, Any]:
+        columns = model.__table__.columns
+        values = {k: v for k, v in values.items() if k in columns}
+        return {**values, "row_hash": row_hash(model, values)}
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -135,7 +145,8 @@ class TrailRepository:
 
     def trail_hash(self, plan_id: int) -> str:
         """The hash over the plan's stored rows' hashes (as stored: this does not re-hash content)."""
-        return _combined((m.__tablename__, row.id, row.row_hash) for m in DECISION_MODELS for row in self._rows(m, plan_id))
+        return _combined((m.__tablename__, row_id, digest) for m in DECISION_MODELS
+                         for row_id, digest in self.session.execute(select(m.id, m.row_hash).where(m.plan_id == plan_id).order_by(m.id)))
 
     def check(self, plan_id: int, expected: str) -> TrailProblem | None:
         """None when every record of the plan matches its hash and the set matches ``expected``
