@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
+from services.db.repositories.trail import CashBook
 from services.domain import ChangeSet, TradeMode
 
 from .actions import OrderActions
@@ -58,6 +59,8 @@ class ExecutionEngine:
         self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None))
         # a backtest's engine calls the database inline, not in worker threads (services.execution.dbcall)
         self.writer.inline_db = self.leases.inline_db = runs_inline(provider)
+        if runs_inline(provider):  # a backtest's account is its own: its snapshots' cash is carried (CashBook)
+            self.writer.projection.cash_book = CashBook()
         self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace, leases=self.leases)
         self.reconciler.install()
         # the market-health gate needs the broker's data-farm notices: a provider without them (a
