@@ -105,7 +105,7 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows: dict[type, list[dict[str, Any]]] = {model: [] for model in DECISION_MODELS}
+        rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in DECISION_MODELS}
         for s in signals:
             rows[TrailSignal].append(self._row(TrailSignal, {**link, **_fields(s)}))
         for d in order_decisions:
