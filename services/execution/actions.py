@@ -38,6 +38,7 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
+from .dbcall import db_call, runs_inline
 from .errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy, RiskBlocked, TradingHalted
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
@@ -68,7 +69,7 @@ class OrderActions:
         self.health = health  # the market-health gate before a manual order (None: not checked)
 
     async def _db(self, fn, *args, **kwargs):
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await db_call(runs_inline(self.provider), fn, *args, **kwargs)
 
     def _check_live(self, live_token: str | None) -> None:
         if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(live_token):

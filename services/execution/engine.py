@@ -21,10 +21,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
+from services.db.repositories.trail import CashBook
 from services.domain import ChangeSet, TradeMode
 
 from .account import AccountService
 from .actions import OrderActions
+from .dbcall import runs_inline
 from .errors import NotConnected
 from .events import ConnectionEvent
 from .ib_connection import backoff_delays
@@ -58,6 +60,10 @@ class ExecutionEngine:
         self.writer = EventWriter(db, provider.events, journal_path=journal_path)
         # one lease manager: reconciliation must know which run leases this process holds
         self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None))
+        # a backtest's engine calls the database inline, not in worker threads (services.execution.dbcall)
+        self.writer.inline_db = self.leases.inline_db = runs_inline(provider)
+        if runs_inline(provider):  # a backtest's account is its own: its snapshots' cash is carried (CashBook)
+            self.writer.projection.cash_book = CashBook()
         self.reconciler = Reconciler(db, provider, self.writer, grace_seconds=reconcile_grace, leases=self.leases)
         self.reconciler.install()
         # the market-health gate needs the broker's data-farm notices: a provider without them (a

@@ -40,6 +40,7 @@ from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
 from services.domain import EventSource, OrderState
 
+from .dbcall import db_call
 from .errors import BadInput, Refused
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ class LeaseManager:
         # most) lands long before a taker could call the holder dead
         self.claim_margin = ttl / 3 if claim_margin is None else claim_margin
         self.host = socket.gethostname()
+        self.inline_db = False  # a backtest's leases are taken inline (services.execution.dbcall)
         self.held: dict[int, Lease] = {}
 
     # ------------------------------------------------------------------ reads
@@ -238,7 +240,7 @@ class LeaseManager:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, wait)
         while True:
-            got = await asyncio.to_thread(self.try_acquire, run_id)
+            got = await db_call(self.inline_db, self.try_acquire, run_id)
             if isinstance(got, Lease):
                 self.held[run_id] = got
                 return got
@@ -268,7 +270,7 @@ class LeaseManager:
         while not lease.lost:
             await asyncio.sleep(lease.ttl / 3)
             try:
-                if not await asyncio.to_thread(self.renew, lease):
+                if not await db_call(self.inline_db, self.renew, lease):
                     lease.lost = True
                     log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
             except Exception as exc:  # noqa: BLE001 - the database away: claims stop by themselves as the lease runs low
@@ -294,7 +296,7 @@ class LeaseManager:
             except Exception:  # the heartbeat logs its own failures
                 log.debug("run %s: lease heartbeat ended with an error", run_id, exc_info=True)
             try:
-                await asyncio.to_thread(self.release, lease)
+                await db_call(self.inline_db, self.release, lease)
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
 

@@ -24,6 +24,7 @@ from services.db.models import TradeOrder
 from services.db.repositories.settings import SettingsRepository
 from services.domain import EventSource, OrderState, TradeMode, TradingState
 
+from .dbcall import db_call, runs_inline
 from .errors import ExecutionError, NotConnected
 from .lease import Lease, LeaseManager
 from .provider import ExecutionProvider, OrderRequest
@@ -53,7 +54,7 @@ class OrderSender:
         self.halt_requested = halt_requested
 
     async def _db(self, fn, *args):
-        return await asyncio.to_thread(fn, *args)
+        return await db_call(runs_inline(self.provider), fn, *args)
 
     async def send(self, lease: Lease, requests: list[OrderRequest]) -> SendOutcome:
         out = SendOutcome()

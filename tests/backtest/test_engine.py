@@ -14,9 +14,9 @@ from services import console_queries
 from services.backtest.costs import FillAt
 from services.backtest.prices import PriceBook
 from services.backtest.runner import Backtester, BacktestSpec
-from services.db.models import OrderPlan, Position, TradeFill, TradeOrder, TradeRun
+from services.db.models import OrderPlan, Position, TradeFill, TradeOrder, TradeRun, TrailPortfolioSnapshot
 from services.db.risk_facts import load_risk_facts
-from services.domain import OrderState, TradeMode
+from services.domain import OrderState, Side, TradeMode
 
 from .data import generated_bars, monthly_snapshots
 
@@ -82,6 +82,26 @@ async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_
     assert console_queries.recent_orders(database) == ()
     assert console_queries.recent_fills(database) == ()
     assert console_queries.positions(database) == () and console_queries.position_lines(database) == ()
+
+
+async def test_the_trails_portfolio_snapshots_carry_the_cash_of_every_fill_so_far(database, market):
+    # the writer carries a backtest's cash from batch to batch (CashBook) instead of re-reading
+    # all fills: every run's closing snapshot must still hold the net cash of all fills up to it
+    prices, alpha, _ = market
+    outcome = await Backtester(database, prices, alpha, _spec()).run()
+    project = outcome.projects["alpha"]
+    with database.session() as session:
+        rows = session.execute(select(TradeOrder.run_id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
+                               .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+                               .where(TradeOrder.account == project["account"], TradeFill.superseded.is_(False))).all()
+        closing = list(session.scalars(select(TrailPortfolioSnapshot).where(
+            TrailPortfolioSnapshot.account == project["account"], TrailPortfolioSnapshot.reason == "run_end")
+            .order_by(TrailPortfolioSnapshot.id)))
+    assert len(closing) == 4
+    for snap in closing:
+        expected = sum((-(Side(side).sign * q * p) - (c or 0) for run_id, side, q, p, c in rows if run_id <= snap.run_id), Decimal(0))
+        assert snap.cash == expected
+        assert snap.equity == snap.cash + snap.market_value
 
 
 async def test_next_open_fills_at_the_next_sessions_open_with_slippage(database, market):

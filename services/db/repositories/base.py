@@ -104,6 +104,27 @@ def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key
     return row, created
 
 
+def insert_many_once(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]], key: str) -> None:
+    """``insert_once`` for many rows of one shape (the same columns) at once: one executemany
+    skipping the rows whose unique ``key`` exists; read them back with one SELECT if needed."""
+    if not rows:
+        return
+    values = [_with_insert_defaults(model, normalize_values(model, r)) for r in rows]
+    shape = set(values[0])
+    if any(set(v) != shape for v in values) or any(v.get(key) is None for v in values):
+        raise RepositoryError(f"{model.__tablename__}: rows of one shape, each with its {key}, required")
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        session.execute(sqlite_dialect.insert(table).on_conflict_do_nothing(index_elements=[key]), values)
+    elif dialect in ("mysql", "mariadb"):
+        mysql_insert = mysql_dialect.insert(table)
+        session.execute(mysql_insert.on_duplicate_key_update(id=table.c.id), values)
+    else:  # pragma: no cover - other databases: one by one
+        for v in values:
+            insert_once(session, model, v, (key,))
+
+
 def cursor_result(result: Any) -> CursorResult[Any]:
     """An INSERT/UPDATE's result: ``Session.execute`` is typed for SELECTs and hides ``rowcount``."""
     return cast("CursorResult[Any]", result)

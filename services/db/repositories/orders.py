@@ -15,7 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.db.models import OrderEvent, TradeOrder
-from services.db.repositories.base import RepositoryError, get_row, insert_once, normalize_values
+from services.db.repositories.base import (
+    RepositoryError,
+    get_row,
+    insert_many_once,
+    insert_once,
+    normalize_values,
+)
 from services.db.types import utcnow
 from services.domain import (
     TERMINAL_ORDER_STATES,
@@ -52,6 +58,18 @@ class OrderRepository:
             **fields,
         }
         return insert_once(self.session, TradeOrder, values, ("client_order_id",))
+
+    def insert_many_once(self, orders: list[dict[str, Any]]) -> None:
+        """``insert_once`` for many orders of one shape (one executemany; existing ones are left
+        as they are). Each dict holds ``insert_once``'s arguments by name."""
+        rows = []
+        for o in orders:
+            fields = dict(o)
+            rows.append({**fields, "side": Side(fields["side"]),
+                         "order_type": OrderType(fields.pop("order_type", OrderType.MKT)),
+                         "tif": TimeInForce(fields.pop("tif", TimeInForce.DAY)),
+                         "status": OrderState(fields.pop("status", OrderState.NEW))})
+        insert_many_once(self.session, TradeOrder, rows, "client_order_id")
 
     def create(self, client_order_id: str, symbol: str, side: Side | str, quantity: Any, **fields: Any) -> TradeOrder:
         """Store a new order; a duplicate ``client_order_id`` raises ``RepositoryError``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -15,6 +16,18 @@ from sqlalchemy.orm import Session
 from services.db.models import EquitySnapshot, Position
 from services.db.repositories.base import RepositoryError, cursor_result, normalize_values
 from services.db.types import as_decimal, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class PositionWrite:
+    """One position to set (``PositionRepository.upsert_many``); ``realized_pnl=None`` keeps the stored value."""
+
+    project_id: int | None
+    account: str
+    symbol: str
+    quantity: Decimal | int | str
+    average_cost: Decimal | int | str
+    realized_pnl: Decimal | int | str | None = None
 
 
 class PositionRepository:
@@ -36,50 +49,68 @@ class PositionRepository:
         statement (safe against a concurrent writer). ``realized_pnl=None`` keeps the stored value.
         ``symbol`` is the listing key (``ContractSpec.key``); its currency and venue are stored
         beside it."""
+        stored = self.upsert_many([PositionWrite(project_id, account, symbol, quantity, average_cost, realized_pnl)],
+                                  updated_at=updated_at)
+        return stored[(project_id or 0, account, symbol)]
+
+    def upsert_many(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Position]:
+        """``upsert`` for many positions: one executemany per kind of write (with or without a
+        realized P&L) and one SELECT reading them back; keyed by (project key, account, symbol)."""
         from services.core.contracts import ContractSpec
 
-        listing = ContractSpec.from_key(symbol)
         now = updated_at or utcnow()
-        values = normalize_values(
-            Position,
-            {
-                "project_id": project_id,
-                "project_key": project_id or 0,
-                "account": account,
-                "symbol": symbol,
-                "currency": listing.currency,
-                "exchange": listing.venue,
-                "quantity": quantity,
-                "average_cost": average_cost,
-                "realized_pnl": realized_pnl if realized_pnl is not None else Decimal(0),
-                "updated_at": now,
-            },
-        )
-        changing = ["quantity", "average_cost", "updated_at"] + (["realized_pnl"] if realized_pnl is not None else [])
+        for keep_realized in (False, True):
+            rows = []
+            for w in writes:
+                if (w.realized_pnl is None) is not keep_realized:
+                    continue
+                listing = ContractSpec.from_key(w.symbol)
+                rows.append(normalize_values(Position, {
+                    "project_id": w.project_id, "project_key": w.project_id or 0, "account": w.account, "symbol": w.symbol,
+                    "currency": listing.currency, "exchange": listing.venue, "quantity": w.quantity,
+                    "average_cost": w.average_cost,
+                    "realized_pnl": w.realized_pnl if w.realized_pnl is not None else Decimal(0), "updated_at": now}))
+            if rows:
+                self.session.execute(self._upsert_statement(keep_realized), rows)
+        found = self.get_many([(w.project_id, w.account, w.symbol) for w in writes])
+        return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}  # in the writes' order
+
+    def _upsert_statement(self, keep_realized: bool):
+        changing = ["quantity", "average_cost", "updated_at"] + ([] if keep_realized else ["realized_pnl"])
         table = cast(Table, Position.__table__)
         dialect = self.session.get_bind().dialect.name
         if dialect == "sqlite":
-            sqlite_insert = sqlite_dialect.insert(table).values(values)
-            sqlite_upsert = sqlite_insert.on_conflict_do_update(
+            sqlite_insert = sqlite_dialect.insert(table)
+            return sqlite_insert.on_conflict_do_update(
                 index_elements=["project_key", "account", "symbol"],
                 set_={name: sqlite_insert.excluded[name] for name in changing},
             )
-            self.session.execute(sqlite_upsert)
-        elif dialect in ("mysql", "mariadb"):
-            mysql_insert = mysql_dialect.insert(table).values(values)
-            mysql_upsert = mysql_insert.on_duplicate_key_update({name: mysql_insert.inserted[name] for name in changing})
-            self.session.execute(mysql_upsert)
-        else:  # pragma: no cover
-            raise RepositoryError(f"upsert not implemented for {dialect}")
-        position = self.get(account, symbol, project_id=project_id)
-        assert position is not None
-        return position
+        if dialect in ("mysql", "mariadb"):
+            mysql_insert = mysql_dialect.insert(table)
+            return mysql_insert.on_duplicate_key_update({name: mysql_insert.inserted[name] for name in changing})
+        raise RepositoryError(f"upsert not implemented for {dialect}")  # pragma: no cover
 
     def get(self, account: str, symbol: str, *, project_id: int | None = None) -> Position | None:
         query = select(Position).where(
             Position.project_key == (project_id or 0), Position.account == account, Position.symbol == symbol
         )
         return self.session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+
+    def get_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Position]:
+        """The stored rows of these (project id or None, account, symbol) keys, keyed by (project
+        key, account, symbol); a key without a row is absent. One SELECT per account and project."""
+        wanted: dict[tuple[int, str], set[str]] = {}
+        for project_id, account, symbol in keys:
+            wanted.setdefault((project_id or 0, account), set()).add(symbol)
+        out: dict[tuple[int, str, str], Position] = {}
+        for (project_key, account), symbols in sorted(wanted.items()):
+            ordered = sorted(symbols)
+            for i in range(0, len(ordered), 500):
+                query = select(Position).where(Position.project_key == project_key, Position.account == account,
+                                               Position.symbol.in_(ordered[i:i + 500]))
+                for row in self.session.scalars(query.execution_options(populate_existing=True)):
+                    out[(project_key, account, row.symbol)] = row
+        return out
 
     def list(self, *, account: str | None = None, project_id: int | None = None, nonzero_only: bool = False) -> list[Position]:
         query = select(Position).execution_options(populate_existing=True)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from services.core.builder import BuildParams, BuildResult, Target
@@ -81,6 +81,11 @@ def row_hash(model, values: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(model, values).encode("utf-8")).hexdigest()
 
 
+def _fields(record) -> dict[str, Any]:
+    """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 def _values(row) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in type(row).__table__.columns}
 
@@ -100,17 +105,21 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows: list = []
+        rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in DECISION_MODELS}
         for s in signals:
-            rows.append(self._row(TrailSignal, {**link, **asdict(s)}))
+            rows[TrailSignal].append(self._row(TrailSignal, {**link, **_fields(s)}))
         for d in order_decisions:
-            rows.append(self._row(TrailOrderDecision, {**link, **asdict(d)}))
+            rows[TrailOrderDecision].append(self._row(TrailOrderDecision, {**link, **_fields(d)}))
         for r in risk_decisions:
-            values = asdict(r)
+            values = _fields(r)
             values["limit_value"] = values.pop("limit")
-            rows.append(self._row(TrailRiskDecision, {**link, **values}))
-        self.session.add_all(rows)
+            rows[TrailRiskDecision].append(self._row(TrailRiskDecision, {**link, **values}))
+        # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
+        # of a backtest's preview); ids follow the rows' order, which the trail hash reads back
         self.session.flush()
+        for model, values_list in rows.items():
+            if values_list:
+                self.session.execute(insert(cast(Table, model.__table__)), values_list)
         return self.trail_hash(plan_id)
 
     def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],
@@ -124,9 +133,10 @@ class TrailRepository:
             risk_decisions=risk_decisions(report))
 
     @staticmethod
-    def _row(model, values: dict[str, Any]):
-        values = {k: v for k, v in values.items() if k in model.__table__.columns}
-        return model(**values, row_hash=row_hash(model, values))
+    def _row(model, values: dict[str, Any]) -> dict[str, Any]:
+        columns = model.__table__.columns
+        values = {k: v for k, v in values.items() if k in columns}
+        return {**values, "row_hash": row_hash(model, values)}
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -135,7 +145,8 @@ class TrailRepository:
 
     def trail_hash(self, plan_id: int) -> str:
         """The hash over the plan's stored rows' hashes (as stored: this does not re-hash content)."""
-        return _combined((m.__tablename__, row.id, row.row_hash) for m in DECISION_MODELS for row in self._rows(m, plan_id))
+        return _combined((m.__tablename__, row_id, digest) for m in DECISION_MODELS
+                         for row_id, digest in self.session.execute(select(m.id, m.row_hash).where(m.plan_id == plan_id).order_by(m.id)))
 
     def check(self, plan_id: int, expected: str) -> TrailProblem | None:
         """None when every record of the plan matches its hash and the set matches ``expected``
@@ -155,20 +166,56 @@ def _exact(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def _cash_of(session: Session, project_id: int | None, account: str) -> Decimal:
-    """Net cash the project's fills in the account moved: sells in, buys out, commissions out."""
-    query = (select(TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
+def _cash_of(session: Session, project_id: int | None, account: str, after: int = 0,
+             book: CashBook | None = None) -> Decimal:
+    """Net cash the project's fills in the account moved: sells in, buys out, commissions out
+    (only the fills after id ``after`` when a ``book`` carries the sum of the earlier ones)."""
+    query = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
              .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
-             .where(TradeFill.superseded.is_(False), TradeFill.account == account))
+             .where(TradeFill.superseded.is_(False), TradeFill.account == account, TradeFill.id > after))
     query = query.where(TradeOrder.project_id == project_id) if project_id is not None else query.where(TradeOrder.project_id.is_(None))
-    cash = ZERO
-    for side, quantity, price, commission in session.execute(query):
+    cash, last = book.carried(project_id, account) if book is not None else (ZERO, 0)
+    for fill_id, side, quantity, price, commission in session.execute(query):
         cash -= Side(side).sign * quantity * price + (commission or ZERO)
+        last = max(last, fill_id)
+    if book is not None:
+        book.pending[(project_id, account)] = (cash, last)
     return cash
 
 
+class CashBook:
+    """The net cash of (project, account) up to a fill id, carried from one writer batch to the
+    next so that a portfolio snapshot reads only the fills since the last one instead of all of
+    the account's history (quadratic over a ten-year backtest). Only for books no other process
+    writes to (a backtest's private account): ``forget`` whenever a batch changed a stored fill
+    (a correction, a late commission), after which the next snapshot sums all fills again. What a
+    batch summed is ``pending`` until its transaction committed (``commit``; ``rollback`` else)."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[int | None, str], tuple[Decimal, int]] = {}
+        self.pending: dict[tuple[int | None, str], tuple[Decimal, int]] = {}
+
+    def carried(self, project_id: int | None, account: str) -> tuple[Decimal, int]:
+        key = (project_id, account)
+        return self.pending.get(key) or self.known.get(key) or (ZERO, 0)
+
+    def forget(self) -> None:
+        self.known.clear()
+        self.pending.clear()
+
+    def commit(self) -> None:
+        self.known.update(self.pending)
+        self.pending.clear()
+
+    def rollback(self) -> None:
+        self.pending.clear()
+
+    def cash(self, session: Session, project_id: int | None, account: str) -> Decimal:
+        return _cash_of(session, project_id, account, self.carried(project_id, account)[1], self)
+
+
 def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int | None, str]], ended_runs: set[int],
-                               when: datetime | None = None) -> int:
+                               when: datetime | None = None, cash_book: CashBook | None = None) -> int:
     """One snapshot per (run, project, account) of a writer batch: the project's positions in
     the account, its cash and equity; ``reason`` is ``run_end`` when the batch ended the run.
     Returns the number written."""
@@ -187,7 +234,7 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
                 held.append({"symbol": p.symbol, "quantity": _exact(p.quantity), "average_cost": _exact(p.average_cost),
                              "market_price": None if p.market_price is None else _exact(p.market_price),
                              "realized_pnl": _exact(p.realized_pnl)})
-        cash = _cash_of(session, project_id, account)
+        cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
         run = session.get(TradeRun, run_id)
         plan_id = (run.params or {}).get("plan_id") if run is not None else None
         session.add(TrailPortfolioSnapshot(

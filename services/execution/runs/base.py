@@ -3,7 +3,6 @@ the checks made before anything is sent, and the reads of a run."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -12,6 +11,7 @@ from services.db.repositories import FillRepository, NotFound, OrderRepository, 
 from services.domain import FillRecord, OrderRecord, TradeMode, is_live_token
 
 from ..audit import audit, os_user
+from ..dbcall import db_call, runs_inline
 from ..errors import BadInput, LiveConfirmRequired, Refused
 from ..lease import LeaseManager
 from ..market_health import MarketHealth
@@ -51,7 +51,7 @@ class RunServiceBase:
         self.health = None if TradeMode(provider.mode).simulated else health
 
     async def _db(self, fn, *args, **kwargs):
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await db_call(runs_inline(self.provider), fn, *args, **kwargs)
 
     def executing_runs(self) -> set[int]:
         """The runs this process is executing right now (auto-recovery leaves their NEW orders

@@ -215,15 +215,16 @@ class RunExecution(RunPlanning):
         requests = []
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
-            orders = OrderRepository(session)
+            rows = []
             for d in plan.orders:
-                orders.insert_once(
-                    d.client_order_id, d.symbol, d.side, d.quantity, order_type=d.order_type, limit_price=d.limit_price,
-                    tif=d.tif, run_id=run_id, project_id=run.project_id, sec_type=d.sec_type, exchange=d.exchange, currency=d.currency,
-                    primary_exchange=d.primary_exchange or None,
+                rows.append(dict(
+                    client_order_id=d.client_order_id, symbol=d.symbol, side=d.side, quantity=d.quantity, order_type=d.order_type,
+                    limit_price=d.limit_price, tif=d.tif, run_id=run_id, project_id=run.project_id, sec_type=d.sec_type,
+                    exchange=d.exchange, currency=d.currency, primary_exchange=d.primary_exchange or None,
                     account=self.provider.account or None, params={"draft": d.to_dict(), "plan_id": plan.id},
-                )
+                ))
                 requests.append(request_for_draft(d))
+            OrderRepository(session).insert_many_once(rows)  # one statement for the plan (an existing order is kept)
             run.params = {**(run.params or {}), "plan_id": plan.id}
             run.status = RunStatus.RUNNING
             run.started_at = run.started_at or datetime.now(UTC)

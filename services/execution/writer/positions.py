@@ -24,6 +24,7 @@ from services.core.positions_book import (
 )
 from services.db.models import PositionAssignment, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository
+from services.db.repositories.portfolio import PositionWrite
 from services.domain import Side
 
 from ..listings import position_key
@@ -37,10 +38,12 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
     for key in sorted(batch.replay_keys, key=key_order):
         batch.position_state[key] = _replay(session, batch, key)
         batch.dirty_positions.add(key)
+    stored = PositionRepository(session).get_many([k for k in batch.position_ops if k not in batch.replay_keys])
     for key, ops in batch.position_ops.items():
         if key in batch.replay_keys:
             continue
-        state = _stored_state(session, key)
+        row = stored.get(key_order(key))
+        state = PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
         for op in ops:
             if isinstance(op, NewFill):
                 if not op.superseded:
@@ -51,12 +54,6 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
                 state = replace(state, quantity=op.quantity, average_cost=op.average_cost)
         batch.position_state[key] = state
         batch.dirty_positions.add(key)
-
-
-def _stored_state(session, key: PositionKey) -> PositionState:
-    project_id, account, symbol = key
-    row = PositionRepository(session).get(account, symbol, project_id=project_id)
-    return PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
 
 
 def _replay(session, batch: Batch, key: PositionKey) -> PositionState:
@@ -110,12 +107,14 @@ def _with_assignments(session, project_id: int, account: str, listing: str,
 
 
 def write_positions(session, batch: Batch) -> None:
-    repo = PositionRepository(session)
+    """Every position the batch changed, in one bulk upsert read back with one SELECT per account."""
+    writes = []
     for key in sorted(batch.dirty_positions, key=key_order):
         project_id, account, symbol = key
         state = batch.position_state[key]
-        batch.positions[(project_id or 0, account, symbol)] = repo.upsert(
-            account, symbol, state.quantity, state.average_cost, realized_pnl=state.realized_pnl, project_id=project_id)
+        writes.append(PositionWrite(project_id, account, symbol, state.quantity, state.average_cost, state.realized_pnl))
+    if writes:
+        batch.positions.update(PositionRepository(session).upsert_many(writes))
 
 
 def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) -> None:

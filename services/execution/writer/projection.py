@@ -30,7 +30,7 @@ from services.core.order_state import OrderEvent as SmEvent
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
-from services.db.repositories.trail import record_portfolio_snapshots
+from services.db.repositories.trail import CashBook, record_portfolio_snapshots
 from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunStatus, Side
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
@@ -73,12 +73,17 @@ class EventProjection:
         self._stale_truth = stale_truth
         # commissions whose execution has not come yet, carried from batch to batch
         self._orphan_commissions: dict[str, CommissionEvent] = {}
+        # the snapshots' cash carried between batches: only for a backtest's private books (the
+        # engine sets it; see CashBook), else every snapshot sums the account's fills
+        self.cash_book: CashBook | None = None
 
     # ------------------------------------------------------------------ one transaction
     def write(self, events: list[object]) -> ChangeSet:
         """Project ``events`` in one transaction; the change set of what it touched."""
         batch = Batch()
         batch.orphan_commissions = dict(self._orphan_commissions)
+        if self.cash_book is not None:
+            self.cash_book.rollback()  # what a failed batch summed is not carried
         with self.db.unit_of_work() as session, session.no_autoflush:
             self._prefetch(session, batch, events)
             for event in events:
@@ -88,7 +93,9 @@ class EventProjection:
             session.flush()
             self._insert_fills(session, batch)
             self._roll_up_runs(session, batch)
-            record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs)
+            if self.cash_book is not None and any(not isinstance(f, NewFill) for f in batch.fills.values()):
+                self.cash_book.forget()  # a stored fill changed: the next snapshots sum every fill again
+            record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs, cash_book=self.cash_book)
             session.flush()
             changes = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),
@@ -97,6 +104,8 @@ class EventProjection:
                 runs=tuple(sorted(batch.runs)),
             )
         self._orphan_commissions = batch.orphan_commissions  # only once committed
+        if self.cash_book is not None:
+            self.cash_book.commit()
         return changes
 
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.domain import ChangeSet
 
+from ..dbcall import db_call
 from ..events import ExecutionEvent
 from ..journal import EventJournal, JournalError
 from .events import JOURNAL_CODEC, PositionTruth
@@ -83,6 +84,7 @@ class EventWriter:
         self._replay_due = False
         self._stop_requested = False
         self._wake = asyncio.Event()
+        self.inline_db = False  # a backtest's writer writes inline (services.execution.dbcall)
         # events taken from the queue so far, and for each symbol the number (in queue order) of
         # its last live execution: IB's position answers are judged against them (PositionTruth)
         self._received = 0
@@ -260,7 +262,7 @@ class EventWriter:
             self._drain_queue()
             batch = self._pending[: self.batch_max]
             try:
-                changes = await asyncio.to_thread(self.projection.write, batch)
+                changes = await db_call(self.inline_db, self.projection.write, batch)
             except Exception as exc:
                 if _is_connection_error(exc):
                     if await self._database_down(exc, delay):
