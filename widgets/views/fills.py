@@ -13,6 +13,8 @@ from ..models.proxy import NativeOrderProxyModel
 
 class FillsView(QWidget):
     exported = Signal(str, int)
+    #: The symbol filter changed (the proxy already applied it to the loaded rows).
+    filters_changed = Signal()
 
     def __init__(self, model: FillsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -26,6 +28,7 @@ class FillsView(QWidget):
         self.search_edit.setPlaceholderText("Symbol…")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search_edit.textChanged.connect(lambda _text: self.filters_changed.emit())
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         self.export_button = QPushButton("Export CSV…")
