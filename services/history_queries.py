@@ -21,7 +21,7 @@ from services.db.scope import not_backtest
 from services.domain import FillRecord, OrderRecord, OrderState
 
 #: Rows per page: a few screens of the table, read and converted in a few milliseconds.
-PAGE_SIZE = 500
+PAGE_SIZE = 250
 
 R = TypeVar("R")
 
