@@ -41,12 +41,13 @@ FULL = (100_000, 1_000_000)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dev.py bench history_scroll", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--fills", type=int, default=50_000)
+    parser.add_argument("--orders", type=int, default=10_000, help="orders to generate (default 10,000)")
+    parser.add_argument("--fills", type=int, default=50_000, help="fills to generate (default 50,000)")
     parser.add_argument("--full", action="store_true", help="100,000 orders and 1,000,000 fills")
     parser.add_argument("--db-url", help="a database with the history (or empty: it is generated)")
-    parser.add_argument("--page-size", type=int, default=250)
-    parser.add_argument("--scroll-frames", type=int, default=120)
+    parser.add_argument("--page-size", type=int, default=250, help="rows per page of the paged variant")
+    parser.add_argument("--scroll-frames", type=int, default=120,
+                        help="frames scrolled (one screen of one table per 16 ms frame)")
     parser.add_argument("--variants", default="paged,all", help="comma-separated: paged, all")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one variant, in this process
     return parser

@@ -38,10 +38,10 @@ FINAL_STATES = (OrderState.FILLED,) * 8 + (OrderState.CANCELED, OrderState.REJEC
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devtools.history_db", description=__doc__.split("\n\n")[0])
     parser.add_argument("--db-url", required=True, help="SQLAlchemy URL (a new SQLite file or an empty schema)")
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--fills", type=int, default=1_000_000)
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--orders", type=int, default=100_000, help="orders to write (default 100,000)")
+    parser.add_argument("--fills", type=int, default=1_000_000, help="fills to write, spread over the orders")
+    parser.add_argument("--days", type=int, default=365, help="the history's length, ending now")
+    parser.add_argument("--seed", type=int, default=15, help="the random seed (the same history each time)")
     return parser
 
 
