@@ -69,6 +69,7 @@ def test_the_blotter_and_fills_page_in_older_rows_when_scrolled_to_the_bottom(hi
 
     blotter, fills = history.blotter_view, history.fills_view
     assert blotter.model.rowCount() == PAGE and fills.model.rowCount() == PAGE
+    assert fills.totals_label.text().startswith(f"{PAGE} fills loaded (older on scrolling) · ")
     assert blotter.model.canFetchMore()
 
     async def scroll_to_the_end(view, total):
@@ -84,6 +85,7 @@ def test_the_blotter_and_fills_page_in_older_rows_when_scrolled_to_the_bottom(hi
     assert shown == _ids(history.db, TradeOrder)  # every order once, newest first
     assert [fills.model.record_at(r).id for r in range(fills.model.rowCount())] == _ids(history.db, TradeFill)
     assert not blotter.model.canFetchMore() and not fills.model.canFetchMore()
+    assert fills.totals_label.text().startswith(f"{FILLS} fills · ")  # all of them: the totals are the history's
 
 
 def test_a_filter_reads_its_rows_from_the_whole_history_in_sql(history, qloop):

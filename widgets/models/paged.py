@@ -75,13 +75,14 @@ class PagedTableModel(CoalescingTableModel[R]):
         """The newest page (a start, or a new filter): replaces the rows. Records still in the
         live buffer stay there and land on the next flush, so nothing streamed in while the
         page was being read is lost."""
+        # the state first: the reset's signals already see it (the fills' totals label)
+        self._before_id, self._exhausted, self._loading = page.next_before_id, page.exhausted, False
+        self.enable_paging()
         pending = self._pending
         self.reset(page.records)
         if pending:
             self._pending = pending
             self._timer.start()
-        self._before_id, self._exhausted, self._loading = page.next_before_id, page.exhausted, False
-        self.enable_paging()
 
     def append_page(self, page: PageLike) -> None:
         """An older page: its rows go below the ones shown, in one insert."""

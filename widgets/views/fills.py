@@ -45,12 +45,15 @@ class FillsView(QWidget):
         layout.addWidget(self.table)
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
+        model.rowsInserted.connect(self._update_totals)  # an older page
         self._update_totals()
 
     def _update_totals(self, *_args) -> None:
         t = self.model.totals()
+        # a paged history: the totals are of the fills loaded so far, and say so
+        loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
         self.totals_label.setText(
-            f"{t.count} fills · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
+            f"{t.count} fills{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
             f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
             f" · commission {fmt_money(t.commission)}"
         )
