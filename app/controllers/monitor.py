@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, Qt, QTimer
 
 from app.composition import MonitorStack
+from app.controllers.history import HistoryPager
 from app.tasks import TaskRunner
 from services import console_queries as queries
 from services.change_feed import FeedBatch
 from services.console_charts import equity_points, run_chart
+from services.history_queries import run_history
 from services.monitor_queries import run_plan
 from services.run_progress import ProgressSnapshot, RunProgress
 from widgets.dialogs.order_details import OrderDetailsDialog
@@ -79,31 +81,29 @@ class MonitorController(QObject):
             lambda: self.runner.run(self.verify_audit(full=True), what="Verify the full audit chain",
                                     disable=[w.audit_view.full_verify_button]))
         self._verifying = False
+        # the blotter and fills hold a page of the history at a time, not all of it
+        self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, parent=self)
         w.theme_requested.connect(w.apply_theme)  # this window only; the monitor saves no settings
 
     # ------------------------------------------------------------------ start and stop
     async def load_initial(self) -> None:
         """What is stored now (the feed was primed before: nothing lands between the two)."""
         db, w = self.stack.db, self.window
-        orders, fills, positions, names, audit = await asyncio.gather(
-            asyncio.to_thread(queries.recent_orders, db),
-            asyncio.to_thread(queries.recent_fills, db),
+        _, positions, names, audit = await asyncio.gather(
+            self.history.load(),  # the newest page of the blotter and fills, more on scrolling
             asyncio.to_thread(queries.positions, db),
             asyncio.to_thread(queries.project_names, db),
             asyncio.to_thread(self.stack.audit.list, limit=AUDIT_ROWS, newest_first=True),
         )
-        w.orders_model.reset(orders)
-        w.fills_model.reset(fills)
         self._project_names = names
         w.positions_model.set_project_names(names)
         w.positions_model.reset(positions)
         w.audit_model.reset(audit)
-        newest_run = max((o.run_id for o in orders if o.run_id is not None), default=None)
+        newest_run = max((o.run_id for o in w.orders_model.records() if o.run_id is not None), default=None)
         if newest_run is not None:
             await self._follow_run(newest_run)
-            run_orders = [o for o in orders if o.run_id == newest_run]
-            ids = {o.id for o in run_orders}
-            self._show_progress(run_orders, [f for f in fills if f.order_id in ids])
+            run_orders, run_fills = await asyncio.to_thread(run_history, db, newest_run)
+            self._show_progress(run_orders, run_fills)
         await self.show_equity()
         await self.verify_audit()
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.context import ConsoleContext
+from app.controllers.history import HistoryPager
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books
@@ -33,6 +34,8 @@ class MonitoringController:
         self.equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
         self._samples = 0
         w, stack = ctx.window, ctx.stack
+        # the blotter and fills hold a page of the history at a time, not all of it
+        self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, parent=parent)
         host, port = stack.endpoint
         w.connection_status.set_endpoint(host, port)
         w.connection_status.set_account(stack.provider.account or None)
@@ -59,14 +62,11 @@ class MonitoringController:
 
     async def load(self) -> None:
         db, w = self.ctx.stack.db, self.ctx.window
-        orders, fills, positions, names = await asyncio.gather(
-            self.ctx.db(queries.recent_orders, db),
-            self.ctx.db(queries.recent_fills, db),
+        _, positions, names = await asyncio.gather(
+            self.history.load(),
             self.ctx.db(queries.positions, db),
             self.ctx.db(queries.project_names, db),
         )
-        w.orders_model.reset(orders)
-        w.fills_model.reset(fills)
         w.positions_model.set_project_names(names)
         w.positions_model.reset(self.marks.apply(positions))
         await self.show_capitals()

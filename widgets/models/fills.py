@@ -11,8 +11,9 @@ from PySide6.QtGui import QColor
 
 from services.domain import FillRecord, Side
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity, fmt_time
+from .base import CENTER, RIGHT, Column, fmt_money, fmt_price, fmt_quantity, fmt_time
 from .orders import SIDE_COLOURS
+from .paged import PagedTableModel
 
 ZERO = Decimal(0)
 SUPERSEDED = QColor("#8a8f98")
@@ -41,7 +42,7 @@ def _superseded_colour(fill: FillRecord) -> QColor | None:
     return SUPERSEDED if fill.superseded else None
 
 
-class FillsModel(CoalescingTableModel[FillRecord]):
+class FillsModel(PagedTableModel[FillRecord]):
     TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID = range(7)
 
     columns = (

@@ -12,12 +12,12 @@ from services.domain import OrderRecord, OrderState
 from .base import (
     CENTER,
     RIGHT,
-    CoalescingTableModel,
     Column,
     fmt_price,
     fmt_quantity,
     fmt_time,
 )
+from .paged import PagedTableModel
 
 # Colours chosen to read on both the dark and the light theme.
 STATUS_COLOURS: dict[OrderState, QColor] = {
@@ -52,7 +52,7 @@ def status_tooltip(order: OrderRecord) -> str | None:
     return None
 
 
-class OrderBlotterModel(CoalescingTableModel[OrderRecord]):
+class OrderBlotterModel(PagedTableModel[OrderRecord]):
     TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN = range(11)
 
     columns = (

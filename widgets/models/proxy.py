@@ -103,6 +103,11 @@ class BlotterFilterProxyModel(NativeOrderProxyModel):
             self._needle = needle
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def filter_state(self) -> tuple[bool, int | None, str]:
+        """(working only, run id, lower-case search text): what the history query applies in
+        SQL over the rows not loaded (services/history_queries.py OrderFilter)."""
+        return self._status is StatusFilter.WORKING, self._run_id, self._needle
+
     def accepts(self, order: OrderRecord) -> bool:
         """The filter as a plain function of a record (tests compare the view against it)."""
         if self._status is StatusFilter.WORKING and not order.status.is_working:

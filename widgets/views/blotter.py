@@ -35,6 +35,9 @@ class BlotterView(QWidget):
     resume_requested = Signal()
     details_requested = Signal(int)
     exported = Signal(str, int)  # path, rows written
+    #: A filter changed (after the proxy applied it to the loaded rows): the history pager
+    #: reads the first page matching it from the whole history.
+    filters_changed = Signal()
 
     def __init__(self, model: OrderBlotterModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,6 +91,9 @@ class BlotterView(QWidget):
         self.status_combo.currentIndexChanged.connect(self._on_status_filter_changed)
         self.run_combo.currentIndexChanged.connect(self._on_run_filter_changed)
         self.search_edit.textChanged.connect(self.proxy.set_text_filter)
+        for changed in (self.status_combo.currentIndexChanged, self.run_combo.currentIndexChanged,
+                        self.search_edit.textChanged):
+            changed.connect(self._emit_filters_changed)
         self.table.customContextMenuRequested.connect(self._on_context_menu)
         self.table.doubleClicked.connect(self._on_double_clicked)
         self.cancel_all_button.clicked.connect(self.request_cancel_all)
@@ -112,6 +118,9 @@ class BlotterView(QWidget):
             self, "Copy client order id", self.copy_selected_ids, "Ctrl+C",
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self._update_count()
+
+    def _emit_filters_changed(self, *_args) -> None:
+        self.filters_changed.emit()
 
     def install_shortcuts(self) -> None:
         """Make Ctrl+Shift+X / Ctrl+H live on this panel (when no main-window menu has them)."""

@@ -13,6 +13,8 @@ from ..models.proxy import NativeOrderProxyModel
 
 class FillsView(QWidget):
     exported = Signal(str, int)
+    #: The symbol filter changed (the proxy already applied it to the loaded rows).
+    filters_changed = Signal()
 
     def __init__(self, model: FillsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -26,6 +28,7 @@ class FillsView(QWidget):
         self.search_edit.setPlaceholderText("Symbol…")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search_edit.textChanged.connect(lambda _text: self.filters_changed.emit())
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         self.export_button = QPushButton("Export CSV…")
@@ -42,12 +45,15 @@ class FillsView(QWidget):
         layout.addWidget(self.table)
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
+        model.rowsInserted.connect(self._update_totals)  # an older page
         self._update_totals()
 
     def _update_totals(self, *_args) -> None:
         t = self.model.totals()
+        # a paged history: the totals are of the fills loaded so far, and say so
+        loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
         self.totals_label.setText(
-            f"{t.count} fills · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
+            f"{t.count} fills{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
             f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
             f" · commission {fmt_money(t.commission)}"
         )

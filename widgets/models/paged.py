@@ -1,0 +1,123 @@
+"""A coalescing table model that holds a window of a long history and pages in older rows
+(docs/history-paging.md).
+
+The view asks through Qt's own protocol: when the table is scrolled to its bottom it calls
+``canFetchMore``/``fetchMore``; the model then emits ``more_wanted`` and a controller reads the
+next page in a worker thread (services/history_queries.py) and hands it to ``append_page``.
+Nothing here touches the database. Live records keep arriving through ``apply``/``upsert``
+(newest on top) exactly as without paging. Paging is off until ``enable_paging``: a model
+fed only by a stream (tests, benchmarks) behaves as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Signal
+
+from .base import CoalescingTableModel
+
+R = TypeVar("R")
+
+
+class PageLike(Protocol):
+    """services.history_queries.Page, structurally (widgets do not import the database layer)."""
+
+    records: tuple[Any, ...]
+    next_before_id: int | None
+    exhausted: bool
+
+
+class PagedTableModel(CoalescingTableModel[R]):
+    #: The view reached the bottom: read the page before ``next_before_id``.
+    more_wanted = Signal()
+
+    def __init__(self, parent=None, **kwargs) -> None:
+        self._paging = False
+        self._exhausted = True
+        self._loading = False
+        self._before_id: int | None = None
+        super().__init__(parent, **kwargs)
+
+    # -- the paging state ----------------------------------------------------------------
+
+    def enable_paging(self) -> None:
+        self._paging = True
+
+    @property
+    def next_before_id(self) -> int | None:
+        return self._before_id
+
+    @property
+    def exhausted(self) -> bool:
+        return self._exhausted
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:
+        return not parent.isValid() and self._paging and not self._exhausted and not self._loading
+
+    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> None:
+        if self.canFetchMore(parent):
+            self._loading = True  # one page in flight; the view asks again when it lands
+            self.more_wanted.emit()
+
+    def page_failed(self) -> None:
+        """The read failed: let the view ask again."""
+        self._loading = False
+
+    # -- pages in -----------------------------------------------------------------------------
+
+    def show_first_page(self, page: PageLike) -> None:
+        """The newest page (a start, or a new filter): replaces the rows. Records still in the
+        live buffer stay there and land on the next flush, so nothing streamed in while the
+        page was being read is lost."""
+        # the state first: the reset's signals already see it (the fills' totals label)
+        self._before_id, self._exhausted, self._loading = page.next_before_id, page.exhausted, False
+        self.enable_paging()
+        pending = self._pending
+        self.reset(page.records)
+        if pending:
+            self._pending = pending
+            self._timer.start()
+
+    def append_page(self, page: PageLike) -> None:
+        """An older page: its rows go below the ones shown, in one insert."""
+        self._loading = False
+        if page.next_before_id is not None:
+            self._before_id = page.next_before_id
+        self._exhausted = page.exhausted
+        self._append_older(page.records)
+
+    def _append_older(self, records: Iterable[R]) -> None:
+        key, order_key = self.key, self.order_key
+        row_of = self._row_of
+        fresh = [r for r in records if key(r) not in row_of]
+        if not fresh:
+            return
+        if order_key is None:  # unordered models append at the end
+            self.upsert(fresh)
+            self.flush()
+            return
+        fresh.sort(key=order_key)
+        if self._order and order_key(fresh[-1]) > self._order[0]:
+            # Ids and times disagree (a clock step): the ordinary ordered insert places them.
+            for record in fresh:
+                self._pending.setdefault(key(record), record)
+            self.flush()
+            return
+        rows, count = self._rows, len(fresh)
+        # Storage is oldest first and shown reversed: older rows go to the storage's front,
+        # which is the view's bottom.
+        self.beginInsertRows(QModelIndex(), len(rows), len(rows) + count - 1)
+        rows[:0] = fresh
+        self._order[:0] = [order_key(r) for r in fresh]
+        for stored_key in row_of:
+            row_of[stored_key] += count
+        for index, record in enumerate(fresh):
+            row_of[key(record)] = index
+            self._on_record_added(record)
+        self.endInsertRows()
