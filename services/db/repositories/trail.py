@@ -32,6 +32,7 @@ from services.core.risk_measures import RiskDecision, risk_decisions
 from services.core.trail import OrderDecision, SignalRecord, order_decisions, signal_records
 from services.db.models import (
     Position,
+    Project,
     TradeFill,
     TradeOrder,
     TradeRun,
@@ -41,7 +42,7 @@ from services.db.models import (
     TrailSignal,
 )
 from services.db.types import ExactDecimal, utcnow
-from services.domain import Side
+from services.domain import Side, is_backtest_account
 
 ZERO = Decimal(0)
 DECISION_MODELS: tuple[type[TrailSignal] | type[TrailOrderDecision] | type[TrailRiskDecision], ...] = (
@@ -235,6 +236,12 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
                              "market_price": None if p.market_price is None else _exact(p.market_price),
                              "realized_pnl": _exact(p.realized_pnl)})
         cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
+        if project_id is not None and not is_backtest_account(account):
+            # a project's book starts from its capital (docs/project-books.md); a backtest's
+            # simulated account starts from its own initial cash, already in its fills' account
+            project = session.get(Project, project_id)
+            if project is not None and project.capital is not None:
+                cash += project.capital
         run = session.get(TradeRun, run_id)
         plan_id = (run.params or {}).get("plan_id") if run is not None else None
         session.add(TrailPortfolioSnapshot(
