@@ -44,7 +44,7 @@ class ConsoleController(QObject):
         self.audit = AuditController(ctx)
         self.trading = TradingController(ctx, self.audit, self._show_error)
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
-        self.orders = OrdersController(ctx, self.audit, parent=self)
+        self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self.orders.use_trade_settings)

@@ -26,7 +26,7 @@ from widgets.views.positions import PositionsView
 from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
-from widgets.views.status import ConnectionStatusBar, ModeBadge
+from widgets.views.status import ConnectionStatusBar, ModeBadge, TradingStateBadge
 
 LAYOUT_VERSION = 1
 
@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.charts_view = ChartsView()
 
         self.mode_badge = ModeBadge(mode)
+        self.trading_state_badge = TradingStateBadge()
         self.connection_status = ConnectionStatusBar()
 
         self.setDockNestingEnabled(True)
@@ -80,7 +81,8 @@ class MainWindow(QMainWindow):
 
         self._build_toolbar()
         self._build_menus()
-        self.statusBar().addPermanentWidget(self.connection_status, 1)
+        # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled").
+        self.statusBar().addPermanentWidget(self.connection_status)
         self.resize(1600, 1000)
         # The blotter (central) gets the room; charts and audit share a short strip below.
         self.resizeDocks([self.docks["charts"]], [230], Qt.Orientation.Vertical)
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("toolbar_mode")
         toolbar.setMovable(False)
         toolbar.addWidget(self.mode_badge)
+        self.trading_state_action = toolbar.addWidget(self.trading_state_badge)
+        self.trading_state_action.setVisible(False)  # shown only when trading is not ACTIVE
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.mode_toolbar = toolbar
 
@@ -138,7 +142,7 @@ class MainWindow(QMainWindow):
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()
-        self._action(trading, "&Cancel all working orders…", self.blotter_view.request_cancel_all, "Ctrl+Shift+X")
+        self._action(trading, "&Cancel all orders…", self.blotter_view.request_cancel_all, "Ctrl+Shift+X")
         self._action(trading, "&Halt / resume trading…", self._toggle_halt, "Ctrl+H")
         self._action(trading, "&Reconcile with the broker", self.reconcile_requested.emit, "Ctrl+R")
         self._action(trading, "Reco&ver now", self.recover_requested.emit,
@@ -154,6 +158,11 @@ class MainWindow(QMainWindow):
         self._action(view, "&Reset layout", self.reset_layout)
 
     # -- actions that stay inside the window ----------------------------------------------------
+    def set_trading_state(self, state) -> None:
+        """The badge beside the mode (a toolbar widget is shown through its action)."""
+        self.trading_state_badge.set_state(state)
+        self.trading_state_action.setVisible(self.trading_state_badge.state != "ACTIVE")
+
     def _toggle_halt(self) -> None:
         # The blotter's one Halt/Resume button asks for confirmation and emits the intent.
         self.blotter_view.halt_button.click()

@@ -21,6 +21,7 @@ BAD_CSV = "symbol,weight\nAAPL,0.5\nAAPL,abc\nMSFT,0.7\n"
 def _say_yes(monkeypatch):
     monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
     monkeypatch.setattr("widgets.views.blotter.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.ask_cancel_all_scope", lambda *a, **k: "broker")
 
 
 def _working_at_sim(sim):

@@ -1,0 +1,164 @@
+"""What trying the window as a trader found (issue 15), each through the real window against the
+simulator: status-bar messages visible and said for silent actions, Execute after a run, a second
+preview's progress, the working count after Cancel All, HALTED beyond the button."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.domain import OrderState, OrderType, Side, TradingState
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+SNAPSHOT_CSV = "symbol,weight,price\nAAPL,0.10,230\nMSFT,0.10,418\nSPY,0.15,590\nIBM,0.05,225\n"
+
+
+def _say_yes(monkeypatch, scope="console"):
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.ask_cancel_all_scope", lambda *a, **k: scope, raising=False)
+
+
+def _message(window) -> str:
+    return window.statusBar().currentMessage()
+
+
+def test_status_messages_have_room_and_silent_actions_say_what_happened(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            w.resize(1600, 1000)
+            bar = w.statusBar()
+            # the permanent connection widget keeps to the right: most of the bar is free for messages
+            assert w.connection_status.geometry().left() > bar.width() // 3, w.connection_status.geometry()
+
+            # Cancel All with nothing working
+            w.blotter_view.cancel_all_button.click()
+            await wait_for(lambda: _message(w).startswith("Nothing to cancel"), 10, lambda: _message(w))
+
+            # Del on a filled order
+            order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.MKT)
+            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.FILLED,
+                           10, "the filled order in the blotter")
+            w.blotter_view.table.selectRow(0)
+            w.blotter_view.cancel_selected_action.trigger()
+            assert _message(w) == "Nothing to cancel: the selected order(s) are FILLED"
+
+            # CSV export
+            path = tmp_path / "orders.csv"
+            w.blotter_view.export_csv(str(path))
+            assert _message(w) == f"Exported 1 order(s) to {path}"
+            w.fills_view.export_csv(str(tmp_path / "fills.csv"))
+            assert _message(w).startswith("Exported ") and "fill(s) to" in _message(w)
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_execute_stays_off_after_a_run_and_a_second_preview_follows_its_own_plan(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "targets.csv"
+    targets.write_text(SNAPSHOT_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            await controller.import_snapshot(str(targets), "desk")
+            view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None and view.execute_button.isEnabled(), 15, "preview")
+            first = controller.current_preview
+            view.execute_button.click()
+            await wait_for(lambda: "Run" in _message(w) and "sent" in _message(w), 20, lambda: _message(w))
+            await console.stack.trade.wait_done(first.run_id, timeout=20)
+            await controller.runner.drain(timeout=5)
+            # the task that sent it has ended: Execute stays off (not green), with the reason
+            assert not view.execute_button.isEnabled() and not view.execute_action.isEnabled()
+            assert "preview again" in view.execute_button.toolTip()
+            await console.stack.writer.flush()
+            await controller.refresh_now()
+            filled = controller.trading._progress
+            assert filled.filled_notional > 0 and filled.points
+
+            # a second preview of the same snapshot: the same day's run, a new (small) plan
+            view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None and controller.current_preview.plan is not None
+                           and controller.current_preview.plan.id != first.plan.id, 15, "second preview")
+            await controller.runner.drain(timeout=5)
+            second = controller.current_preview
+            assert second.run_id == first.run_id
+            text = view.progress.format()
+            assert text.startswith(f"run {second.run_id}: 0 of "), text  # not the first plan's fills
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+@pytest.mark.parametrize("scope", ["console", "broker"])
+def test_working_count_follows_cancel_all(qloop, open_console, monkeypatch, tmp_path, scope):
+    _say_yes(monkeypatch, scope=scope)
+    targets = tmp_path / "resting.csv"
+    targets.write_text("symbol,weight\nIBM,0.05\nAAPL,0.05\n")
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller = console.window, console.sim, console.controller
+        view = w.preview_view
+        try:
+            sim.faults.add_rule(symbols={"IBM", "AAPL"}, ack_delay=60)  # the gateway sits on them: working
+            await controller.import_snapshot(str(targets), "resting")
+            view.preview_button.click()
+            await wait_for(lambda: view.execute_button.isEnabled(), 15, "preview")
+            view.execute_button.click()
+            await wait_for(lambda: "2 working" in view.progress.format(), 20, lambda: view.progress.format())
+            blotter = w.blotter_view
+            blotter.set_status_filter("working")
+            await wait_for(lambda: blotter.count_label.text().startswith("2 / "), 10, lambda: blotter.count_label.text())
+            w.blotter_view.cancel_all_button.click()
+            said = "Cancel requested for this console's 2" if scope == "console" else "Global cancel sent to the broker"
+            await wait_for(lambda: _message(w).startswith(said), 10, lambda: _message(w))
+            await wait_for(lambda: "working" not in view.progress.format(), 15,
+                           lambda: f"progress still says {view.progress.format()!r}")
+            # the blotter's Working filter and its count follow too, without waiting for a fill
+            await wait_for(lambda: blotter.proxy.rowCount() == 0 and blotter.count_label.text().startswith("0 / "), 10,
+                           lambda: f"blotter count {blotter.count_label.text()!r}")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "targets.csv"
+    targets.write_text(SNAPSHOT_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            await controller.import_snapshot(str(targets), "desk")
+            view.preview_button.click()
+            await wait_for(lambda: view.execute_button.isEnabled(), 15, "a ready preview")
+            assert not w.trading_state_action.isVisible()
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.HALTED, 10, "halted")
+            assert w.trading_state_action.isVisible() and "HALTED" in w.trading_state_badge.text()
+            assert not view.execute_button.isEnabled() and "HALTED" in view.execute_button.toolTip()
+            w.blotter_view.halt_button.click()  # Resume
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
+            assert not w.trading_state_action.isVisible()
+            assert view.execute_button.isEnabled()  # the preview, not yet sent, may go again
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
