@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from PySide6.QtCore import QRegularExpression, Qt, Signal
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -36,6 +36,22 @@ def _decimal(text: str) -> Decimal | None:
     except InvalidOperation:
         return None
     return value if value.is_finite() else None
+
+
+class LetShortcutsThrough(QObject):
+    """Event filter for line edits: the window's Ctrl+E / Ctrl+P win over the edit's own key
+    bindings (on X11 a QLineEdit takes Ctrl+E as "end of line" and the shortcut never fires)."""
+
+    def __init__(self, sequences: Iterable[str], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sequences = {QKeySequence(s) for s in sequences}
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            if QKeySequence(event.keyCombination()) in self.sequences:
+                event.ignore()  # not the edit's: the shortcut map tries the window's action
+                return True
+        return super().eventFilter(watched, event)
 
 
 class PreviewView(QWidget):
@@ -110,6 +126,9 @@ class PreviewView(QWidget):
         # Window-wide: the main window's menu binds these keys (see add_action).
         self.preview_action = add_action(self, "Preview orders", self.request_preview, "Ctrl+P", install=False)
         self.execute_action = add_action(self, "Execute run…", self.request_execute, "Ctrl+E", install=False)
+        self._shortcuts_through = LetShortcutsThrough(("Ctrl+E", "Ctrl+P"), self)
+        for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
+            edit.installEventFilter(self._shortcuts_through)
         self._on_order_type_changed(self.order_type_combo.currentText())
         self._update_totals()
 
