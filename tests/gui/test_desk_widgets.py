@@ -3,8 +3,6 @@ fields, disabled menu items that look disabled, the LIVE dialog's subject and En
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -111,7 +109,7 @@ def test_ctrl_e_is_not_taken_by_the_line_edit_on_x11(tmp_path):
         env = {**os.environ, "DISPLAY": f":{display}", "QT_QPA_PLATFORM": "xcb",
                "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
         result = subprocess.run([sys.executable, "-c", XCB_PROBE], env=env, capture_output=True, text=True, timeout=60)
-        if "could not connect to display" in result.stderr or "xcb" in result.stderr and result.returncode:
+        if "could not connect to display" in result.stderr or ("xcb" in result.stderr and result.returncode):
             pytest.skip(f"the xcb platform did not start: {result.stderr[-300:]}")
         assert result.stdout.strip().splitlines()[-1:] == ["fired"], result.stdout + result.stderr
     finally:
