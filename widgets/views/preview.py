@@ -47,10 +47,10 @@ class LetShortcutsThrough(QObject):
         self.sequences = {QKeySequence(s) for s in sequences}
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            if QKeySequence(event.keyCombination()) in self.sequences:
-                event.ignore()  # not the edit's: the shortcut map tries the window's action
-                return True
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and QKeySequence(event.keyCombination()) in self.sequences):
+            event.ignore()  # not the edit's: the shortcut map tries the window's action
+            return True
         return super().eventFilter(watched, event)
 
 
