@@ -35,6 +35,7 @@ class MainWindow(QMainWindow):
     settings_requested = Signal()
     reconcile_requested = Signal()
     recover_requested = Signal()  # Trading -> Recover now: one auto-recovery pass
+    connect_requested = Signal()  # Trading -> Connect to IB (after declining LIVE at start)
     theme_requested = Signal(str)
     closing = Signal()
 
@@ -139,6 +140,9 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         trading = bar.addMenu("&Trading")
+        self.connect_action = self._action(trading, "C&onnect to IB…", self.connect_requested.emit,
+                                           tip="connect now (a LIVE session asks for the word first)")
+        trading.addSeparator()
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()

@@ -17,9 +17,18 @@ from services import console_queries as queries
 from services.domain import TradingState
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
+from widgets.models.base import fmt_price, fmt_quantity
 from widgets.views.blotter import CANCEL_BROKER, CANCEL_CONSOLE
 
 RECOVERY_CHECK_MS = 10_000
+
+
+def describe_order(order) -> str:
+    """``BUY 10 AAPL LMT 229.50 (3 filled) · M-2611...``: what a dialog or message names."""
+    limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
+    filled = f" ({fmt_quantity(order.filled_quantity)} filled)" if order.filled_quantity else ""
+    return (f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} {order.order_type.value}{limit}{filled}"
+            f" · {order.client_order_id}")
 
 
 class OrdersController:
@@ -69,22 +78,42 @@ class OrdersController:
         reads its settings at every pass."""
 
     # ------------------------------------------------------------------ order actions
+    def _order_name(self, order_id: int) -> str:
+        order = self.ctx.window.orders_model.get(order_id)
+        return order.client_order_id if order is not None else f"order {order_id}"
+
     def _on_cancel_requested(self, order_id: int) -> None:
-        go, token = self.ctx.token_for_action("Cancel a LIVE order")
+        order = self.ctx.window.orders_model.get(order_id)
+        go, token = self.ctx.token_for_action(
+            "Cancel the LIVE order", subject=[("Order", describe_order(order))] if order is not None else ())
         if go:
-            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel order {order_id}",
+            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel {self._order_name(order_id)}",
                                 on_done=self.audit.schedule_refresh)
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
-        go, token = self.ctx.token_for_action("Replace a LIVE order", adds_risk=True)
+        order = self.ctx.window.orders_model.get(order_id)
+        subject = []
+        if order is not None:
+            new_limit = f" @ {fmt_price(limit)}" if limit is not None else ""
+            subject = [("Order", describe_order(order)), ("Becomes", f"{fmt_quantity(quantity)}{new_limit}")]
+        go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:
             self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token),
-                                what=f"Replace order {order_id}", on_done=self.audit.schedule_refresh)
+                                what=f"Replace {self._order_name(order_id)}", on_done=self._replace_done)
+
+    def _replace_done(self, result) -> None:
+        if result is not None:
+            self.ctx.status(f"Replace {self._order_name(result.order_id)}: "
+                            + {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew",
+                               "nothing": result.message or "nothing to do"}.get(result.method, result.method))
+        self.audit.schedule_refresh()
 
     def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
         everything = scope == CANCEL_BROKER
-        go, token = self.ctx.token_for_action("Cancel every LIVE order at the broker" if everything
-                                              else "Cancel this console's LIVE orders")
+        title = "Cancel every LIVE order at the broker" if everything else "Cancel this console's LIVE orders"
+        what = ("IB's global cancel: every open order of the account, TWS's included" if everything
+                else "one cancel for each working order this console knows")
+        go, token = self.ctx.token_for_action(title, subject=[("Cancel all", what)])
         if go:
             actions = self.ctx.stack.actions
             self.ctx.runner.run(self._busy("cancel_all", lambda: actions.cancel_all(token, one_by_one=not everything)),

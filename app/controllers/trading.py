@@ -53,8 +53,13 @@ class TradingController:
         # A live run can only be created with the word: the session's first live preview asks for
         # it here, in the slot, before any task starts.
         live_word = self.ctx.live_word
-        if live_word.must_ask_before_preview() and not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run")):
-            return
+        if live_word.must_ask_before_preview():
+            snapshots = self.ctx.window.snapshots_view
+            item = snapshots.tree.currentItem()
+            subject = [("Snapshot", item.text(0) if item is not None else "(none selected)"),
+                       ("Preview", "builds and stores a LIVE plan; nothing is sent (Execute asks for the word again)")]
+            if not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run", subject=subject)):
+                return
         self.ctx.runner.run(self._busy("preview", self.preview(params)), what="Preview")
 
     async def preview(self, params: dict):

@@ -3,11 +3,13 @@ fields, disabled menu items that look disabled, the LIVE dialog's subject and En
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMenu
+from PySide6.QtWidgets import QApplication, QLabel, QMenu
 
 from widgets.theme import apply_theme
 
@@ -115,3 +117,26 @@ def test_ctrl_e_is_not_taken_by_the_line_edit_on_x11(tmp_path):
     finally:
         xvfb.terminate()
         xvfb.wait(10)
+
+
+def test_the_live_dialog_says_what_it_confirms_and_enter_accepts_nothing(qtbot):
+    from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+    dialog = LiveConfirmDialog("U1234567", 0, Decimal(0), subject=[("Order", "BUY 10 AAPL LMT 229.50 · M-1"),
+                                                                   ("Becomes", "15 @ 229.00")],
+                               action="Replace the LIVE order")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.ok_button.text() == "Replace the LIVE order" and dialog.windowTitle() == "Replace the LIVE order"
+    assert dialog.subject_text() == "BUY 10 AAPL LMT 229.50 · M-1 · 15 @ 229.00"
+    shown = " ".join(label.text() for label in dialog.findChildren(QLabel) if label.isVisible())
+    assert "0.00 USD" not in shown and "Send LIVE orders" not in shown
+    dialog.token_edit.setFocus()
+    QTest.keyClicks(dialog.token_edit, "LIVE")
+    assert dialog.ok_button.isEnabled()
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        QTest.keyClick(dialog.token_edit, key)
+        assert dialog.isVisible() and dialog.result() == 0, "Enter closed the dialog"
+    QTest.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == LiveConfirmDialog.DialogCode.Accepted
