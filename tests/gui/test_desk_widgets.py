@@ -140,3 +140,44 @@ def test_the_live_dialog_says_what_it_confirms_and_enter_accepts_nothing(qtbot):
         assert dialog.isVisible() and dialog.result() == 0, "Enter closed the dialog"
     QTest.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == LiveConfirmDialog.DialogCode.Accepted
+
+
+def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    t0 = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
+    charts.set_run_progress([(t0 + timedelta(seconds=s), Decimal(1000 * s)) for s in range(4)], Decimal(5000))
+    for plot in charts.plots():
+        axis = plot.getAxis("bottom")
+        # a run of a few seconds: every tick a time of day, never bare seconds ("31.500")
+        for spacing in (0.5, 1, 10, 60, 600):
+            strings = axis.tickStrings([t0.timestamp(), t0.timestamp() + spacing], 1, spacing)
+            assert all(":" in s for s in strings), (spacing, strings)
+        assert axis.tickStrings([t0.timestamp()], 1, 1) == ["14:30:05"]
+    # equity near 100,000 and P&L of a few hundred: separate plots, each with its own scale
+    charts.set_equity([(t0, Decimal(100000), Decimal(0)), (t0 + timedelta(minutes=5), Decimal(100400), Decimal(400))])
+    assert charts.pnl_curve.getViewBox() is not charts.equity_curve.getViewBox()
+    low, high = charts.pnl_plot.getViewBox().viewRange()[1]
+    assert high - low < 2000  # the P&L's range, not the equity's
+
+
+def test_chart_legends_are_readable_in_the_light_theme(qtbot):
+    from widgets.views.charts import ChartsView
+
+    app = QApplication.instance()
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    try:
+        apply_theme(app, "light")
+        for plot in charts.plots():
+            legend = plot.plotItem.legend
+            for _sample, label in legend.items:
+                colour = label.item.defaultTextColor()
+                assert colour.lightness() < 100, (plot.plotItem.titleLabel.text, colour.name())  # dark text on white
+            assert legend.brush().color().lightness() > 200
+    finally:
+        apply_theme(app, "dark")

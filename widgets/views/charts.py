@@ -4,7 +4,7 @@ and P&L over time. Fed by plain data methods; the controller samples high-rate d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyqtgraph as pg
@@ -22,12 +22,39 @@ def _ys(points: Sequence[tuple], i: int = 1) -> list[float]:
     return [float(p[i]) for p in points]
 
 
+MIN_TIME_SPAN_S = 120  # a run of a few seconds still shows clock times, not a zoom into fractions
+
+DAY_S = 86_400
+
+
+class ClockAxis(pg.DateAxisItem):
+    """Times of day in UTC on every tick (pyqtgraph's own axis labels a short span with bare
+    seconds, "31.500"); whole days and more keep pyqtgraph's dates."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom", utcOffset=0)
+        self.setLabel("UTC")
+
+    def tickStrings(self, values, scale, spacing):
+        if spacing >= DAY_S:
+            return super().tickStrings(values, scale, spacing)
+        fmt = "%H:%M:%S" if spacing < 60 else "%H:%M"
+        strings = []
+        for value in values:
+            try:
+                strings.append(datetime.fromtimestamp(value, UTC).strftime(fmt))
+            except (OverflowError, OSError, ValueError):
+                strings.append("")
+        return strings
+
+
 def _plot(title: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
+    plot = pg.PlotWidget(axisItems={"bottom": ClockAxis()})
     plot.setTitle(title)
     plot.setLabel("left", left)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.addLegend(offset=(10, 10))
+    plot.getViewBox().setLimits(minXRange=MIN_TIME_SPAN_S)
     return plot
 
 
@@ -64,13 +91,25 @@ class ChartsView(QWidget):
         prices_layout.addLayout(bar)
         prices_layout.addWidget(self.prices_plot)
 
-        self.equity_plot = _plot("Equity and P&L", "USD")
+        # P&L on its own plot below the equity (same time axis): on the equity's scale a few
+        # hundred of P&L on a hundred thousand of equity is a flat line.
+        self.equity_plot = _plot("Equity", "USD")
         self.equity_curve = self.equity_plot.plot([], [], name="equity", pen=pg.mkPen("#4f8fd6", width=2))
-        self.pnl_curve = self.equity_plot.plot([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2))
+        self.pnl_plot = _plot("P&L since the first sample", "USD")
+        self.pnl_plot.setXLink(self.equity_plot)
+        self.pnl_curve = self.pnl_plot.plot([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2),
+                                            fillLevel=0, brush=pg.mkBrush(46, 157, 85, 50))
+        self.pnl_plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", width=1)))
+        equity_page = QWidget()
+        equity_layout = QVBoxLayout(equity_page)
+        equity_layout.setContentsMargins(0, 0, 0, 0)
+        equity_layout.setSpacing(0)
+        equity_layout.addWidget(self.equity_plot, 3)
+        equity_layout.addWidget(self.pnl_plot, 2)
 
         self.tabs.addTab(self.progress_plot, "Run progress")
         self.tabs.addTab(prices_page, "Fill prices")
-        self.tabs.addTab(self.equity_plot, "Equity && P&&L")
+        self.tabs.addTab(equity_page, "Equity && P&&L")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -83,13 +122,25 @@ class ChartsView(QWidget):
     def apply_theme_colours(self, name: str) -> None:
         """Plot background and axes for the ``dark`` or ``light`` theme (widgets.theme calls it)."""
         background, foreground = ("#1a1d22", "#d7dae0") if name == "dark" else ("#ffffff", "#1f2329")
-        for plot in (self.progress_plot, self.prices_plot, self.equity_plot):
+        legend_fill = (30, 33, 39, 200) if name == "dark" else (255, 255, 255, 220)
+        for plot in self.plots():
             plot.setBackground(background)
             for axis in ("left", "bottom"):
                 item = plot.getAxis(axis)
                 item.setPen(foreground)
                 item.setTextPen(foreground)
             plot.setTitle(plot.plotItem.titleLabel.text, color=foreground)
+            legend = plot.plotItem.legend
+            if legend is not None:
+                # the legend's label colour is fixed when an item is added: set it on every label
+                legend.setLabelTextColor(foreground)
+                legend.setBrush(pg.mkBrush(*legend_fill))
+                legend.setPen(pg.mkPen(foreground, width=0.5))
+                for _sample, label in legend.items:
+                    label.setText(label.text, color=foreground)
+
+    def plots(self) -> tuple[pg.PlotWidget, ...]:
+        return (self.progress_plot, self.prices_plot, self.equity_plot, self.pnl_plot)
 
     # -- run progress -----------------------------------------------------------------------
 
