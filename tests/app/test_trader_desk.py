@@ -162,3 +162,44 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audited(qloop, open_console, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller = console.window, console.sim, console.controller
+        try:
+            limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
+            order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(100), OrderType.LMT, limit)
+            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.ACCEPTED,
+                           10, "the resting order in the blotter")
+            shown = {}
+
+            def exec_(dialog):
+                shown.update(title=dialog.windowTitle(), quantity=dialog.quantity_edit.text(),
+                             limit=dialog.limit_edit.text(), order=dialog.order_label.text(),
+                             client_id=dialog.client_id_label.text())
+                dialog.quantity_edit.setText("20,000")  # above max_order_quantity (10,000 shares)
+                return QDialog.DialogCode.Accepted
+
+            monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_)
+            menu = w.blotter_view.context_menu_for(w.orders_model.get(order.id))
+            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            assert shown["quantity"] == "100" and shown["limit"] == f"{limit:,.2f}"
+            assert shown["client_id"] == order.client_order_id and order.client_order_id in shown["title"]
+            assert "Decimal" not in shown["order"] and "BUY 100 AAPL LMT" in shown["order"]
+            await wait_for(lambda: controller.last_error is not None, 10, "the refusal")
+            what, message = controller.last_error
+            assert what == f"Replace {order.client_order_id}" and "risk" in message
+            await controller.refresh_audit()
+            w.audit_model.flush()
+            refused = [r for r in w.audit_model.records() if r.action == "order.replace_refused"]
+            assert refused and str(refused[0].entity_id) == str(order.id) and "20000" in str(refused[0].payload)
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -181,3 +181,21 @@ def test_chart_legends_are_readable_in_the_light_theme(qtbot):
             assert legend.brush().color().lightness() > 200
     finally:
         apply_theme(app, "dark")
+
+
+def test_settings_show_labels_with_units_and_save_the_stored_keys(qtbot):
+    from services.console_settings import setting_label
+    from services.core.risk import DEFAULT_RISK_LIMITS
+    from services.db.models import AUTO_RECOVERY_DEFAULTS
+    from widgets.dialogs.settings import SettingsDialog
+
+    keys = (*DEFAULT_RISK_LIMITS, *AUTO_RECOVERY_DEFAULTS)
+    dialog = SettingsDialog({"risk_defaults": dict(DEFAULT_RISK_LIMITS), "recovery": dict(AUTO_RECOVERY_DEFAULTS),
+                             "labels": {k: setting_label(k) for k in keys}})
+    qtbot.addWidget(dialog)
+    shown = [table.item(r, 0).text() for table in (dialog.risk_table, dialog.recovery_table)
+             for r in range(table.rowCount())]
+    assert len(shown) == len(keys) and not any("_" in label for label in shown), shown
+    assert all("(" in label for label in shown), shown  # each says its unit
+    assert dialog.risk_table.item(dialog.row_of(dialog.risk_table, "price_collar_pct"), 0).text().endswith("(%)")
+    assert set(dialog.values()["risk_defaults"]) == set(DEFAULT_RISK_LIMITS)  # saved under the stored keys
