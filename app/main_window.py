@@ -4,6 +4,7 @@ out through the panels' signals (or the few window-level signals below) to the c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -189,6 +190,8 @@ class MainWindow(QMainWindow):
             return
         store.setValue("window/geometry", self.saveGeometry())
         store.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        # the preview's build parameters, as typed: the next session starts from them
+        store.setValue("preview/fields", json.dumps(self.preview_view.field_texts()))
         store.sync()
 
     def restore_layout(self) -> bool:
@@ -202,6 +205,14 @@ class MainWindow(QMainWindow):
             restored = self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             restored = self.restoreState(state, LAYOUT_VERSION) or restored
+        fields = store.value("preview/fields")
+        if isinstance(fields, str):
+            try:
+                texts = json.loads(fields)
+            except ValueError:
+                texts = None  # a damaged entry: the defaults
+            if isinstance(texts, dict):
+                self.preview_view.set_field_texts(texts)
         return restored
 
     def reset_layout(self) -> None:

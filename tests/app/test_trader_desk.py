@@ -203,3 +203,64 @@ def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audit
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_import_names_its_project_and_liquidate_unlisted_is_a_preview_parameter(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "growth.csv"
+    targets.write_text("symbol,weight\nAAPL,0.05\nMSFT,0.05\n")
+    asked = []
+
+    def name_it(parent, names, current):
+        asked.append((list(names), current))
+        return "Growth book"
+
+    monkeypatch.setattr("widgets.views.snapshots.QFileDialog.getOpenFileName", lambda *a, **k: (str(targets), ""))
+    monkeypatch.setattr("widgets.views.snapshots.ask_project_name", name_it)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            w.import_action.trigger()  # File -> Import snapshot…
+            await wait_for(lambda: "Growth book" in controller.project_names.values()
+                           and w.snapshots_view.current_project_name() == "Growth book", 10, "imported into Growth book")
+            assert asked and asked[0][1] is not None  # offered the selected project first
+            await wait_for(lambda: "into project Growth book" in _message(w), 10, lambda: _message(w))
+
+            # IBM is held but not in the snapshot: sold only with the box ticked
+            await console.stack.actions.manual_order("IBM", Side.BUY, Decimal(7), OrderType.MKT)
+            await wait_for(lambda: any(p.symbol == "IBM" and p.quantity for p in w.positions_model.records()), 10, "IBM held")
+            for ticked in (False, True):
+                view.liquidate_check.setChecked(ticked)
+                assert view.params()["liquidate_unlisted"] is ticked
+                preview = await controller.preview(view.params())
+                sells = [d for d in preview.drafts if d.symbol == "IBM" and d.side is Side.SELL]
+                assert bool(sells) is ticked, preview.drafts
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_preview_parameters_are_remembered_between_sessions(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    state = tmp_path / "ui-state.ini"
+    first = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(first)
+    view = first.preview_view
+    view.set_params({"portfolio_value": "250000", "cash_buffer": Decimal("0.05"), "lot_size": "10",
+                     "rounding": "floor", "order_type": "LMT", "limit_offset_bps": "7", "min_order_value": "500"})
+    view.liquidate_check.setChecked(True)
+    expected = view.params()
+    first.close()
+
+    second = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(second)
+    assert second.preview_view.params() == expected
+    assert expected["liquidate_unlisted"] is True and expected["portfolio_value"] == Decimal("250000")
+    fresh = MainWindow(mode="demo", ui_state_file=tmp_path / "other.ini")
+    qtbot.addWidget(fresh)
+    assert fresh.preview_view.params()["portfolio_value"] == Decimal("100000")  # nothing stored: the defaults
