@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
 
         self._build_toolbar()
         self._build_menus()
+        self.preview_view.preview_requested.connect(lambda _params: self.save_preview_fields())
         # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled").
         self.statusBar().addPermanentWidget(self.connection_status)
         self.resize(1600, 1000)
@@ -190,7 +191,15 @@ class MainWindow(QMainWindow):
             return
         store.setValue("window/geometry", self.saveGeometry())
         store.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        # the preview's build parameters, as typed: the next session starts from them
+        store.sync()
+        self.save_preview_fields()
+
+    def save_preview_fields(self) -> None:
+        """The preview's build parameters as typed: the next session starts from them (saved at
+        every preview too, so a session that does not close cleanly keeps them)."""
+        store = self._qsettings()
+        if store is None:
+            return
         store.setValue("preview/fields", json.dumps(self.preview_view.field_texts()))
         store.sync()
 

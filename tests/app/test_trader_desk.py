@@ -261,6 +261,12 @@ def test_preview_parameters_are_remembered_between_sessions(qtbot, tmp_path):
     qtbot.addWidget(second)
     assert second.preview_view.params() == expected
     assert expected["liquidate_unlisted"] is True and expected["portfolio_value"] == Decimal("250000")
+    # a preview saves them too: a session killed before closing keeps what it previewed with
+    second.preview_view.portfolio_edit.setText("300000")
+    second.preview_view.request_preview()
+    third = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(third)
+    assert third.preview_view.params()["portfolio_value"] == Decimal("300000")
     fresh = MainWindow(mode="demo", ui_state_file=tmp_path / "other.ini")
     qtbot.addWidget(fresh)
     assert fresh.preview_view.params()["portfolio_value"] == Decimal("100000")  # nothing stored: the defaults

@@ -158,10 +158,12 @@ def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
             strings = axis.tickStrings([t0.timestamp(), t0.timestamp() + spacing], 1, spacing)
             assert all(":" in s for s in strings), (spacing, strings)
         assert axis.tickStrings([t0.timestamp()], 1, 1) == ["14:30:05"]
-    # equity near 100,000 and P&L of a few hundred: separate plots, each with its own scale
+    # equity near 100,000 and P&L of a few hundred: separate view boxes and axes, each with its own scale
     charts.set_equity([(t0, Decimal(100000), Decimal(0)), (t0 + timedelta(minutes=5), Decimal(100400), Decimal(400))])
     assert charts.pnl_curve.getViewBox() is not charts.equity_curve.getViewBox()
-    low, high = charts.pnl_plot.getViewBox().viewRange()[1]
+    assert charts.pnl_curve.getViewBox() is charts.pnl_view
+    assert charts.equity_plot.getAxis("right").linkedView() is charts.pnl_view
+    low, high = charts.pnl_view.viewRange()[1]
     assert high - low < 2000  # the P&L's range, not the equity's
 
 

@@ -33,7 +33,9 @@ def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Cancel all orders")
-    box.setText(f"{working} order(s) sent by this console are working.")
+    box.setText(f"{working} order(s) sent by this console are working." if working else
+                "No order sent by this console is working. Orders entered elsewhere (TWS, other programs) "
+                "may still be open at the broker.")
     box.setInformativeText(
         "This console's orders: one cancel request for each working order this console's database "
         "knows for the connected account. Orders entered in TWS or by other programs stay.\n\n"

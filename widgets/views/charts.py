@@ -33,7 +33,6 @@ class ClockAxis(pg.DateAxisItem):
 
     def __init__(self) -> None:
         super().__init__(orientation="bottom", utcOffset=0)
-        self.setLabel("UTC")
 
     def tickStrings(self, values, scale, spacing):
         if spacing >= DAY_S:
@@ -50,8 +49,9 @@ class ClockAxis(pg.DateAxisItem):
 
 def _plot(title: str, left: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(axisItems={"bottom": ClockAxis()})
-    plot.setTitle(title)
+    plot.setTitle(f"{title} · times UTC")
     plot.setLabel("left", left)
+    plot.getAxis("left").enableAutoSIPrefix(False)  # 150000, not "1.5 (x1e+05)"
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.addLegend(offset=(10, 10))
     plot.getViewBox().setLimits(minXRange=MIN_TIME_SPAN_S)
@@ -91,25 +91,29 @@ class ChartsView(QWidget):
         prices_layout.addLayout(bar)
         prices_layout.addWidget(self.prices_plot)
 
-        # P&L on its own plot below the equity (same time axis): on the equity's scale a few
-        # hundred of P&L on a hundred thousand of equity is a flat line.
-        self.equity_plot = _plot("Equity", "USD")
+        # P&L on its own axis (right) and view box, sharing the time axis: on the equity's scale a
+        # few hundred of P&L on a hundred thousand of equity is a flat line.
+        self.equity_plot = _plot("Equity (left) and P&L since the first sample (right)", "equity USD")
         self.equity_curve = self.equity_plot.plot([], [], name="equity", pen=pg.mkPen("#4f8fd6", width=2))
-        self.pnl_plot = _plot("P&L since the first sample", "USD")
-        self.pnl_plot.setXLink(self.equity_plot)
-        self.pnl_curve = self.pnl_plot.plot([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2),
-                                            fillLevel=0, brush=pg.mkBrush(46, 157, 85, 50))
-        self.pnl_plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", width=1)))
-        equity_page = QWidget()
-        equity_layout = QVBoxLayout(equity_page)
-        equity_layout.setContentsMargins(0, 0, 0, 0)
-        equity_layout.setSpacing(0)
-        equity_layout.addWidget(self.equity_plot, 3)
-        equity_layout.addWidget(self.pnl_plot, 2)
-
+        item = self.equity_plot.plotItem
+        item.showAxis("right")
+        item.getAxis("right").setLabel("P&L USD")
+        item.getAxis("right").enableAutoSIPrefix(False)
+        self.pnl_view = pg.ViewBox()
+        item.scene().addItem(self.pnl_view)
+        item.getAxis("right").linkToView(self.pnl_view)
+        self.pnl_view.setXLink(item)
+        self.pnl_curve = pg.PlotDataItem([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2))
+        self.pnl_view.addItem(self.pnl_curve)
+        self.pnl_view.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", width=1,
+                                                                            style=Qt.PenStyle.DotLine)))
+        legend = item.legend
+        if legend is not None:
+            legend.addItem(self.pnl_curve, "P&L")
+        item.vb.sigResized.connect(self._sync_pnl_view)
         self.tabs.addTab(self.progress_plot, "Run progress")
         self.tabs.addTab(prices_page, "Fill prices")
-        self.tabs.addTab(equity_page, "Equity && P&&L")
+        self.tabs.addTab(self.equity_plot, "Equity && P&&L")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -125,7 +129,7 @@ class ChartsView(QWidget):
         legend_fill = (30, 33, 39, 200) if name == "dark" else (255, 255, 255, 220)
         for plot in self.plots():
             plot.setBackground(background)
-            for axis in ("left", "bottom"):
+            for axis in ("left", "bottom", "right"):
                 item = plot.getAxis(axis)
                 item.setPen(foreground)
                 item.setTextPen(foreground)
@@ -140,7 +144,12 @@ class ChartsView(QWidget):
                     label.setText(label.text, color=foreground)
 
     def plots(self) -> tuple[pg.PlotWidget, ...]:
-        return (self.progress_plot, self.prices_plot, self.equity_plot, self.pnl_plot)
+        return (self.progress_plot, self.prices_plot, self.equity_plot)
+
+    def _sync_pnl_view(self) -> None:
+        """The P&L view box covers the equity's plot area (pyqtgraph's two-axis recipe)."""
+        self.pnl_view.setGeometry(self.equity_plot.plotItem.vb.sceneBoundingRect())
+        self.pnl_view.linkedViewChanged(self.equity_plot.plotItem.vb, self.pnl_view.XAxis)
 
     # -- run progress -----------------------------------------------------------------------
 
