@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
 
     # -- construction -----------------------------------------------------------------------
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
+        dock = QDockWidget(title.replace("&", "&&"), self)  # "P&L": an ampersand, not a mnemonic
         dock.setObjectName(f"dock_{name}")  # saveState needs stable object names
         dock.setWidget(widget)
         dock.setFeatures(

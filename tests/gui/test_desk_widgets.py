@@ -201,3 +201,16 @@ def test_settings_show_labels_with_units_and_save_the_stored_keys(qtbot):
     assert all("(" in label for label in shown), shown  # each says its unit
     assert dialog.risk_table.item(dialog.row_of(dialog.risk_table, "price_collar_pct"), 0).text().endswith("(%)")
     assert set(dialog.values()["risk_defaults"]) == set(DEFAULT_RISK_LIMITS)  # saved under the stored keys
+
+
+def test_chart_amounts_are_plain_numbers_and_an_empty_chart_shows_the_last_minutes(qtbot):
+    from datetime import UTC, datetime
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    assert charts.equity_plot.getAxis("left").tickStrings([1000150.0, 1000200.0], 1, 50) == ["1,000,150", "1,000,200"]
+    low, high = charts.progress_plot.getViewBox().viewRange()[0]
+    now = datetime.now(UTC).timestamp()
+    assert now - 3600 < low < high <= now + 60  # not 1970

@@ -47,8 +47,25 @@ class ClockAxis(pg.DateAxisItem):
         return strings
 
 
+class AmountAxis(pg.AxisItem):
+    """Plain grouped numbers (1,000,150), never pyqtgraph's scientific "1.00015e+06"."""
+
+    def tickStrings(self, values, scale, spacing):
+        places = 0 if spacing * scale >= 1 else 2
+        return [f"{value * scale:,.{places}f}" for value in values]
+
+
+def _show_times(plot: pg.PlotWidget, xs: Sequence[float]) -> None:
+    """Data: fit it; none yet: the last minutes, not the epoch's first seconds (00:00:05...)."""
+    if xs:
+        plot.enableAutoRange(axis="x")
+    else:
+        now = datetime.now(UTC).timestamp()
+        plot.setXRange(now - 600, now, padding=0)
+
+
 def _plot(title: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(axisItems={"bottom": ClockAxis()})
+    plot = pg.PlotWidget(axisItems={"bottom": ClockAxis(), "left": AmountAxis("left"), "right": AmountAxis("right")})
     plot.setTitle(f"{title} · times UTC")
     plot.setLabel("left", left)
     plot.getAxis("left").enableAutoSIPrefix(False)  # 150000, not "1.5 (x1e+05)"
@@ -103,7 +120,9 @@ class ChartsView(QWidget):
         item.scene().addItem(self.pnl_view)
         item.getAxis("right").linkToView(self.pnl_view)
         self.pnl_view.setXLink(item)
-        self.pnl_curve = pg.PlotDataItem([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2))
+        # filled down to zero: the P&L is the equity's own shape, so a bare line would hide under it
+        self.pnl_curve = pg.PlotDataItem([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2),
+                                         fillLevel=0, brush=pg.mkBrush(46, 157, 85, 60))
         self.pnl_view.addItem(self.pnl_curve)
         self.pnl_view.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", width=1,
                                                                             style=Qt.PenStyle.DotLine)))
@@ -120,6 +139,8 @@ class ChartsView(QWidget):
         self._fills: dict[str, list[Point]] = {}
         self._references: dict[str, Decimal] = {}
         self._summaries: dict[str, str] | None = None  # slippage lines as the caller computed them
+        for plot in self.plots():
+            _show_times(plot, [])
         app = QApplication.instance()
         self.apply_theme_colours(str(app.property("tc_theme") or "dark") if app is not None else "dark")
 
@@ -156,6 +177,7 @@ class ChartsView(QWidget):
     def set_run_progress(self, points: Sequence[Point], target: Decimal | None) -> None:
         """Cumulative filled notional over time, and the run's target notional."""
         self.filled_curve.setData(_xs(points), _ys(points))
+        _show_times(self.progress_plot, _xs(points))
         self.target_line.setVisible(target is not None)
         if target is not None:
             self.target_line.setValue(float(target))
@@ -183,6 +205,7 @@ class ChartsView(QWidget):
     def _render_prices(self, symbol: str) -> None:
         points = self._fills.get(symbol, [])
         self.fill_scatter.setData(_xs(points), _ys(points))
+        _show_times(self.prices_plot, _xs(points))
         reference = self._references.get(symbol)
         self.reference_line.setVisible(reference is not None)
         if reference is not None:
@@ -204,3 +227,4 @@ class ChartsView(QWidget):
         points = list(points)
         self.equity_curve.setData(_xs(points), _ys(points, 1))
         self.pnl_curve.setData(_xs(points), _ys(points, 2))
+        _show_times(self.equity_plot, _xs(points))
