@@ -214,3 +214,4 @@ def test_chart_amounts_are_plain_numbers_and_an_empty_chart_shows_the_last_minut
     low, high = charts.progress_plot.getViewBox().viewRange()[0]
     now = datetime.now(UTC).timestamp()
     assert now - 3600 < low < high <= now + 60  # not 1970
+    assert charts.equity_plot.getAxis("right").isVisible() and not charts.progress_plot.getAxis("right").isVisible()

@@ -69,6 +69,7 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     plot.setTitle(f"{title} · times UTC")
     plot.setLabel("left", left)
     plot.getAxis("left").enableAutoSIPrefix(False)  # 150000, not "1.5 (x1e+05)"
+    plot.hideAxis("right")  # only the equity chart shows one (its P&L)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.addLegend(offset=(10, 10))
     plot.getViewBox().setLimits(minXRange=MIN_TIME_SPAN_S)
