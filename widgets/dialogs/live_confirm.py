@@ -29,6 +29,7 @@ class LiveConfirmDialog(QDialog):
         self.setWindowTitle(action)
         self.setModal(True)
         self.setObjectName("LiveConfirmDialog")
+        self.setMinimumWidth(500)  # what is confirmed reads on one or two lines, not a narrow column
         warning = QLabel(
             ("These orders go to" if subject is None else "This acts on")
             + " a <b>LIVE</b> account with real money.<br>"

@@ -78,7 +78,7 @@ class SettingsDialog(QDialog):
     def __init__(self, values: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(560, 640)
+        self.resize(680, 720)  # the risk table shows most rows without scrolling; fits a 768-pixel screen
         ib = values.get("ib", {})
         self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
         self.port_spin = QSpinBox()
@@ -111,9 +111,11 @@ class SettingsDialog(QDialog):
 
         labels = values.get("labels") or {}
         self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels)
+        self.risk_table.setMinimumHeight(200)
         risk = QGroupBox("Risk defaults")
         QVBoxLayout(risk).addWidget(self.risk_table)
         self.recovery_table = self._dict_table(values.get("recovery", {}), labels)
+        self.recovery_table.setMinimumHeight(120)
         recovery = QGroupBox("Auto-recovery")
         QVBoxLayout(recovery).addWidget(self.recovery_table)
 
