@@ -168,6 +168,8 @@ def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
 
 
 def test_chart_legends_are_readable_in_the_light_theme(qtbot):
+    import pyqtgraph as pg
+
     from widgets.views.charts import ChartsView
 
     app = QApplication.instance()
@@ -178,7 +180,7 @@ def test_chart_legends_are_readable_in_the_light_theme(qtbot):
         for plot in charts.plots():
             legend = plot.plotItem.legend
             for _sample, label in legend.items:
-                colour = label.item.defaultTextColor()
+                colour = pg.mkColor(label.opts["color"])  # what the label's HTML is drawn in
                 assert colour.lightness() < 100, (plot.plotItem.titleLabel.text, colour.name())  # dark text on white
             assert legend.brush().color().lightness() > 200
     finally:
