@@ -51,7 +51,7 @@ class ConsoleController(QObject):
         self.decisions = DecisionsController(ctx)
         self.trading.on_previewed = self.decisions.show_plan
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
-        self.orders = OrdersController(ctx, self.audit, parent=self)
+        self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, actor=stack.trade.actor,
                                            status=lambda text: window.statusBar().showMessage(text, 10_000),

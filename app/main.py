@@ -120,8 +120,11 @@ class Console:
 
         self.controller = controller = ConsoleController(window, stack, settings=self.settings,
                                                          save_settings=None if self.screenshot else save_settings)
+        if not self.screenshot:
+            window.connect_requested.connect(self._on_connect_requested)
         if self._is_live and not is_live_token(self._live_word):
             window.connection_status.set_connection_state("disconnected — LIVE not confirmed")
+            controller.ctx.status("Offline: LIVE was not confirmed. Trading -> Connect to IB… connects later.", 0)
         elif not self.demo:
             controller.arm_live_word(self._live_word)
             controller.runner.run(self._connect_with_retry(), what="Connect to IB")
@@ -199,14 +202,47 @@ class Console:
         from PySide6.QtWidgets import QDialog
 
         from app.tasks import dialog_result
-        from widgets.dialogs.live_confirm import LiveConfirmDialog
 
-        account = self.settings.ib.account or "(the account TWS reports)"
-        dialog = LiveConfirmDialog(account, 0, Decimal(0), self.window)
-        dialog.setWindowTitle("Start a LIVE session")
+        dialog = self._live_session_dialog()
         if await dialog_result(dialog) != QDialog.DialogCode.Accepted:
             return None
         return dialog.token()
+
+    def _live_session_dialog(self):
+        from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+        account = self.settings.ib.account or "(the account TWS reports)"
+        ib = self.settings.ib
+        return LiveConfirmDialog(account, 0, Decimal(0), self.window, action="Start LIVE session", subject=[
+            ("Connect to", f"TWS / IB Gateway at {ib.host}:{ib.port} (client id {ib.client_id})"),
+            ("This session", "previews and cancels reuse the word; sending a run or a replace asks again"),
+        ])
+
+    def _on_connect_requested(self) -> None:
+        """Trading -> Connect: after declining the word at start (or a refused connection), connect
+        without a restart. A slot: the LIVE dialog's nested loop runs outside any task."""
+        from PySide6.QtWidgets import QDialog
+
+        from services.domain import is_live_token
+
+        controller, stack, window = self.controller, self.stack, self.window
+        if controller is None or stack is None or window is None:
+            return
+        if stack.provider.is_connected or "Connect to IB" in controller.runner.running():
+            controller.ctx.status("Already connected" if stack.provider.is_connected else "Connecting…")
+            return
+        if self._is_live and not is_live_token(self._live_word):
+            dialog = self._live_session_dialog()
+            accepted = dialog.exec() == QDialog.DialogCode.Accepted
+            token = dialog.token() if accepted else None
+            dialog.deleteLater()
+            if not is_live_token(token):
+                return
+            self._live_word = token
+            stack.provider.arm_live_token(token)
+            controller.arm_live_word(token)
+        window.connection_status.set_connection_state("connecting")
+        controller.runner.run(self._connect_with_retry(), what="Connect to IB")
 
     async def _connect_with_retry(self) -> None:
         """Connect, retrying with the adapter's backoff while the trader sees the countdown

@@ -52,7 +52,7 @@ from widgets.views.positions import PositionsView
 from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
-from widgets.views.status import ConnectionStatusBar, ModeBadge
+from widgets.views.status import ConnectionStatusBar, ModeBadge, TradingStateBadge
 from widgets.views.tca import TcaView
 from widgets.views.watchlist import WatchlistView
 
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
     settings_requested = Signal()
     reconcile_requested = Signal()
     recover_requested = Signal()  # Trading -> Recover now: one auto-recovery pass
+    connect_requested = Signal()  # Trading -> Connect to IB (after declining LIVE at start)
     theme_requested = Signal(str)
     open_monitor_requested = Signal()  # File -> Open as monitor: a read-only window on this database
     closing = Signal()
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         self.activity_log.subscribe(self.show_activity)
 
         self.mode_badge = ModeBadge(mode)
+        self.trading_state_badge = TradingStateBadge()
         self.connection_status = ConnectionStatusBar()
 
         self.setDockNestingEnabled(True)
@@ -157,7 +159,9 @@ class MainWindow(QMainWindow):
 
         self._build_toolbar()
         self._build_menus()
-        self.statusBar().addPermanentWidget(self.connection_status, 1)
+        self.preview_view.preview_requested.connect(lambda _params: self.save_preview_fields())
+        # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled").
+        self.statusBar().addPermanentWidget(self.connection_status)
         self.resize(default_window_size(self, QSize(1600, 1000)))
         # The blotter (central) gets the room; charts and audit share a short strip below.
         small = self.compact
@@ -177,7 +181,7 @@ class MainWindow(QMainWindow):
 
     # -- construction -----------------------------------------------------------------------
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
+        dock = QDockWidget(title.replace("&", "&&"), self)  # "P&L": an ampersand, not a mnemonic
         dock.setObjectName(f"dock_{name}")  # saveState needs stable object names
         dock.setWidget(widget)
         freeze_minimum(widget)
@@ -202,6 +206,8 @@ class MainWindow(QMainWindow):
         self.ticket_button.setToolTip("the order ticket: one order through risk, market health and (live) the LIVE word")
         self.ticket_button.clicked.connect(lambda: self.ticket_requested.emit({}))
         toolbar.addWidget(self.ticket_button)
+        self.trading_state_action = toolbar.addWidget(self.trading_state_badge)
+        self.trading_state_action.setVisible(False)  # shown only when trading is not ACTIVE
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.mode_toolbar = toolbar
 
@@ -232,12 +238,15 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         trading = self.trading_menu = bar.addMenu("&Trading")
+        self.connect_action = self._action(trading, "C&onnect to IB…", self.connect_requested.emit,
+                                           tip="connect now (a LIVE session asks for the word first)")
+        trading.addSeparator()
         self.ticket_action = self._action(trading, "&New order…", lambda: self.ticket_requested.emit({}), "F2",
                                           tip="the order ticket (risk verdict before sending)")
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()
-        self._action(trading, "&Cancel all working orders…", self.blotter_view.request_cancel_all, "Ctrl+Shift+X")
+        self._action(trading, "&Cancel all orders…", self.blotter_view.request_cancel_all, "Ctrl+Shift+X")
         self._action(trading, "&Halt / resume trading…", self._toggle_halt, "Ctrl+H")
         self._action(trading, "&Reconcile with the broker", self.reconcile_requested.emit, "Ctrl+R")
         self._action(trading, "Reco&ver now", self.recover_requested.emit,
@@ -297,6 +306,11 @@ class MainWindow(QMainWindow):
                 + [b.text() for b in buttons if b.isEnabled() and b.isVisibleTo(self)])
 
     # -- actions that stay inside the window ----------------------------------------------------
+    def set_trading_state(self, state) -> None:
+        """The badge beside the mode (a toolbar widget is shown through its action)."""
+        self.trading_state_badge.set_state(state)
+        self.trading_state_action.setVisible(self.trading_state_badge.state != "ACTIVE")
+
     def _toggle_halt(self) -> None:
         # The blotter's one Halt/Resume button asks for confirmation and emits the intent.
         self.blotter_view.halt_button.click()
@@ -324,9 +338,19 @@ class MainWindow(QMainWindow):
     # -- layout persistence (UI state, kept apart from the user's settings file) ---------------
     def save_layout(self) -> None:
         self.layouts.save_current(self)
+        self.save_preview_fields()
+
+    def save_preview_fields(self) -> None:
+        """The preview's build parameters as typed: the next session starts from them (saved at
+        every preview too, so a session that does not close cleanly keeps them)."""
+        self.layouts.set_preference("preview_fields", self.preview_view.field_texts())
 
     def restore_layout(self) -> bool:
-        return self.layouts.restore_current(self)
+        restored = self.layouts.restore_current(self)
+        texts = self.layouts.preference("preview_fields")
+        if isinstance(texts, dict):  # anything else (a damaged entry): the defaults
+            self.preview_view.set_field_texts(texts)
+        return restored
 
     def save_layout_as(self, name: str) -> str:
         """Save the docks and columns under a name (View -> Layouts switches back to it)."""

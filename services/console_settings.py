@@ -16,6 +16,28 @@ from services.trade_settings import DATA_SOURCES
 
 THEMES = ("dark", "light")
 
+# What the settings dialog shows for each stored key: a label a trader reads, with the unit.
+SETTING_LABELS: dict[str, str] = {
+    "max_order_notional": "Max order notional (base currency)",
+    "max_position_ratio": "Max position (fraction of portfolio value; 0.2 = 20 %)",
+    "max_gross_exposure": "Max gross exposure (fraction of portfolio value; 1.0 = 100 %)",
+    "max_orders_per_run": "Max orders per run (count)",
+    "max_order_quantity": "Max order quantity (shares)",
+    "max_price_age_seconds": "Max price age (seconds)",
+    "allow_short": "Allow short positions (true / false)",
+    "price_collar_pct": "Price collar around the reference (%)",
+    "max_daily_orders": "Max orders per trading day (count)",
+    "new_timeout_seconds": "Stuck after (seconds without an acknowledgement)",
+    "max_auto_retries": "Automatic re-placements per order (count)",
+    "max_price_deviation_pct": "Max price move before re-placing (%)",
+    "allow_replace_outside_rth": "Re-place outside regular trading hours (true / false)",
+}
+
+
+def setting_label(key: str) -> str:
+    """A stored key's label; an unknown key reads as words (never snake_case)."""
+    return SETTING_LABELS.get(key) or key.replace("_", " ").capitalize()
+
 
 def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]:
     """What the settings dialog shows; the database URL only with its password hidden.
@@ -30,6 +52,7 @@ def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]
         # the stored value as it is (it may predate validation: the dialog shows it as an error)
         "execution_data_source": trade_values["execution_data_source"],
         "data_sources": list(DATA_SOURCES),
+        "labels": {key: setting_label(key) for key in (*trade_values["risk"], *trade_values["auto_recovery"])},
         "database_url": settings.redacted_db_url,
         "theme": settings.ui.theme,
     }

@@ -22,6 +22,7 @@ class ExecuteGate(NamedTuple):
 
 
 NO_PREVIEW = ExecuteGate(False, "Preview first")
+HALTED_GATE = ExecuteGate(False, "Trading is HALTED: resume trading to send orders")
 
 
 class PreviewSession:
@@ -29,16 +30,30 @@ class PreviewSession:
         self.preview: PreviewResult | None = None
         self.run_id: int | None = None
         self.snapshot_id: int | None = None  # the snapshot the preview was built from
+        self.sent_run_id: int | None = None  # the preview's plan went out: Execute stays off
+        self.halted = False  # trading HALTED: nothing can be sent, whatever the preview says
 
     def start(self, preview: PreviewResult, snapshot_id: int) -> ExecuteGate:
         self.preview = preview
         self.run_id = preview.run_id
         self.snapshot_id = snapshot_id
+        self.sent_run_id = None
         return self.gate()
 
     def clear(self) -> None:
         self.preview = None
         self.run_id = None
+        self.sent_run_id = None
+
+    def mark_sent(self, run_id: int) -> ExecuteGate:
+        """The plan was sent: executing it again would only re-send (or reconcile) the same
+        orders; the next run starts with a new preview."""
+        self.sent_run_id = run_id
+        return self.gate()
+
+    def set_halted(self, halted: bool) -> ExecuteGate:
+        self.halted = halted
+        return self.gate()
 
     @property
     def plan(self) -> Plan | None:
@@ -50,8 +65,12 @@ class PreviewSession:
 
     def gate(self) -> ExecuteGate:
         preview = self.preview
+        if self.halted:
+            return HALTED_GATE
         if preview is None:
             return NO_PREVIEW
+        if self.sent_run_id is not None:
+            return sent_gate(self.sent_run_id)
         if preview.blocked:
             return ExecuteGate(False, "Blocked by risk: see Risk results")
         if not preview.drafts:
@@ -60,8 +79,12 @@ class PreviewSession:
 
     def refusal(self) -> str | None:
         """Why Execute cannot even be asked for (None: ask the trader to confirm)."""
+        if self.halted:
+            return "Trading is HALTED: resume trading first."
         if self.preview is None or self.preview.plan is None or self.run_id is None:
             return "Preview the run first."
+        if self.sent_run_id is not None:
+            return f"Run {self.sent_run_id}'s plan was sent; preview again for the next orders."
         if self.preview.blocked:
             return "The run is BLOCKED by risk; nothing can be sent."
         return None

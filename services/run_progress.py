@@ -6,6 +6,10 @@ same execution) replaces the earlier revision instead of adding to it. Slippage 
 weighted against each order's reference price (the plan's), signed so that a positive number is a
 cost (bought above, or sold below, the reference). Notionals are in the base currency (the
 order's exchange rate from the plan), so progress compares with the plan's gross notional.
+
+Only the plan's own orders count (and the replacements that descend from them): the day's run of
+a snapshot is reused, so a second preview of the same snapshot is a new plan of the same run, and
+the first plan's fills must not be compared with the second plan's (small) gross notional.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class RunProgress:
         self.run_id = run_id
         self.planned = dict(planned)
         self.target_notional = target_notional
-        self._orders: dict[int, OrderRecord] = {}  # this run's orders by id
+        self._orders: dict[int, OrderRecord] = {}  # this run's orders by id (every plan's)
         self._fills: dict[str, tuple[int, FillRecord]] = {}  # base exec id -> (revision, fill)
         self._pending: dict[int, list[FillRecord]] = {}  # fills whose order was not seen yet
         self._points: list[tuple[datetime, Decimal]] = []
@@ -118,12 +122,25 @@ class RunProgress:
     def snapshot(self, now: datetime) -> ProgressSnapshot:
         return self._snapshot(now)
 
+    def _counted_orders(self) -> set[int]:
+        """The ids of the followed plan's orders and of the replacements descending from them."""
+        counted = {o.id for o in self._orders.values() if o.client_order_id in self.planned}
+        grew = True
+        while grew:  # a replacement chain is short: a few passes at most
+            more = {o.id for o in self._orders.values() if o.replaces_order_id in counted} - counted
+            counted |= more
+            grew = bool(more)
+        return counted
+
     def _snapshot(self, now: datetime) -> ProgressSnapshot:
+        counted = self._counted_orders()
         filled = ZERO
         per_symbol: dict[str, list[Decimal]] = {}  # symbol -> [quantity, quantity*price, signed cost, reference notional]
         fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
         run_cost = run_reference = ZERO
         for _revision, fill in sorted(self._fills.values(), key=lambda rf: (rf[1].fill_time, rf[1].exec_id)):
+            if fill.order_id not in counted:
+                continue  # another plan's order of the same run
             order = self._orders[fill.order_id]
             plan = self.planned.get(order.client_order_id)
             rate = plan.fx_rate if plan is not None else Decimal(1)
@@ -146,7 +163,7 @@ class RunProgress:
                                    (t[2] / t[3] * BPS) if t[3] else None)
             for symbol, t in per_symbol.items() if t[0]
         }
-        working = sum(1 for o in self._orders.values() if o.status.is_working)
+        working = sum(1 for o in self._orders.values() if o.id in counted and o.status.is_working)
         return ProgressSnapshot(
             self.run_id, filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in fill_points.items()}, references, slippage,

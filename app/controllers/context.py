@@ -4,6 +4,7 @@ session's live word, and the few Qt helpers they all need (status messages, the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -34,21 +35,25 @@ class ConsoleContext:
         the activity panel both show (``timeout_ms`` 0: until the next message)."""
         self.window.activity_log.append(text, level, timeout_ms=timeout_ms)
 
-    def ask_live_token(self, title: str, order_count: int = 0, gross: Decimal = Decimal(0)) -> str | None:
+    def ask_live_token(self, title: str, order_count: int = 0, gross: Decimal = Decimal(0), *,
+                       subject: Sequence[tuple[str, str]] | None = None) -> str | None:
         """The modal LIVE dialog; returns the typed word or None. The service checks it again.
-        Called from a slot, never inside a task (its nested event loop)."""
-        dialog = LiveConfirmDialog(self.stack.provider.account or "?", order_count, gross, self.window)
-        dialog.setWindowTitle(title)
+        ``subject``: what is confirmed when it is not a run's orders ((label, text) rows); the
+        title is also the button's text. Called from a slot, never inside a task (its nested
+        event loop)."""
+        dialog = LiveConfirmDialog(self.stack.provider.account or "?", order_count, gross, self.window,
+                                   subject=subject, action=title)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         token = dialog.token()
         self.live_word.arm(token)
         return token
 
-    def token_for_action(self, title: str, *, adds_risk: bool = False) -> tuple[bool, str | None]:
+    def token_for_action(self, title: str, *, adds_risk: bool = False,
+                         subject: Sequence[tuple[str, str]] = ()) -> tuple[bool, str | None]:
         """(go ahead, token): asks for the word only when the live-word policy says so."""
         must_ask, token = self.live_word.for_action(adds_risk=adds_risk)
         if not must_ask:
             return True, token
-        token = self.ask_live_token(title)
+        token = self.ask_live_token(title, subject=list(subject) or [("Action", title)])
         return token is not None, token

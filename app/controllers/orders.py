@@ -5,6 +5,7 @@ services.execution.recovery.AutoRecovery decide, this shows what they did."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 
@@ -16,14 +17,26 @@ from services import console_queries as queries
 from services.domain import TradingState
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
+from widgets.models.base import fmt_price, fmt_quantity
+from widgets.views.blotter import CANCEL_BROKER, CANCEL_CONSOLE
 
 RECOVERY_CHECK_MS = 10_000
 
 
+def describe_order(order) -> str:
+    """``BUY 10 AAPL LMT 229.50 (3 filled) · M-2611...``: what a dialog or message names."""
+    limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
+    filled = f" ({fmt_quantity(order.filled_quantity)} filled)" if order.filled_quantity else ""
+    return (f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} {order.order_type.value}{limit}{filled}"
+            f" · {order.client_order_id}")
+
+
 class OrdersController:
-    def __init__(self, ctx: ConsoleContext, audit: AuditController, parent: QObject) -> None:
+    def __init__(self, ctx: ConsoleContext, audit: AuditController, parent: QObject,
+                 on_trading_state: Callable[[TradingState], None] | None = None) -> None:
         self.ctx = ctx
         self.audit = audit
+        self._on_trading_state = on_trading_state  # HALTED / ACTIVE now in force (Execute follows it)
         self.details_dialog: OrderDetailsDialog | None = None
         blotter = ctx.window.blotter_view
         blotter.cancel_requested.connect(self._on_cancel_requested)
@@ -32,6 +45,10 @@ class OrdersController:
         blotter.halt_requested.connect(self._on_halt_requested)
         blotter.resume_requested.connect(self._on_resume_requested)
         blotter.details_requested.connect(self._on_details_requested)
+        # feedback that would otherwise be silence: nothing to cancel, rows written
+        blotter.notice.connect(lambda text: ctx.status(text))
+        blotter.exported.connect(lambda path, n: ctx.status(f"Exported {n} order(s) to {path}"))
+        ctx.window.fills_view.exported.connect(lambda path, n: ctx.status(f"Exported {n} fill(s) to {path}"))
         ctx.window.reconcile_requested.connect(self._on_reconcile_requested)
         ctx.window.recover_requested.connect(self._on_recover_requested)
         # Auto-recovery (docs/plans.md, plan 003): a pass every RECOVERY_CHECK_MS; the service reads
@@ -47,31 +64,71 @@ class OrdersController:
     async def load(self) -> None:
         """The trading state in force."""
         values = await self.ctx.db(self.ctx.stack.trade_settings.read)
-        self.ctx.window.blotter_view.set_trading_state(TradingState(values["trading_state"]))
+        self._set_trading_state(TradingState(values["trading_state"]))
+
+    def _set_trading_state(self, state: TradingState) -> None:
+        """Shown beyond the Halt button: the window's banner, and Execute follows it."""
+        self.ctx.window.blotter_view.set_trading_state(state)
+        self.ctx.window.set_trading_state(state)
+        if self._on_trading_state is not None:
+            self._on_trading_state(state)
 
     def use_trade_settings(self, values: dict) -> None:
         """``values`` as TradeSettingsService.read() returns them. Nothing to keep: auto-recovery
         reads its settings at every pass."""
 
     # ------------------------------------------------------------------ order actions
+    def _order_name(self, order_id: int) -> str:
+        order = self.ctx.window.orders_model.get(order_id)
+        return order.client_order_id if order is not None else f"order {order_id}"
+
     def _on_cancel_requested(self, order_id: int) -> None:
-        go, token = self.ctx.token_for_action("Cancel a LIVE order")
+        order = self.ctx.window.orders_model.get(order_id)
+        go, token = self.ctx.token_for_action(
+            "Cancel the LIVE order", subject=[("Order", describe_order(order))] if order is not None else ())
         if go:
-            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel order {order_id}",
+            self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel {self._order_name(order_id)}",
                                 on_done=self.audit.schedule_refresh)
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
-        go, token = self.ctx.token_for_action("Replace a LIVE order", adds_risk=True)
+        order = self.ctx.window.orders_model.get(order_id)
+        subject = []
+        if order is not None:
+            new_limit = f" @ {fmt_price(limit)}" if limit is not None else ""
+            subject = [("Order", describe_order(order)), ("Becomes", f"{fmt_quantity(quantity)}{new_limit}")]
+        go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:
             self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token),
-                                what=f"Replace order {order_id}", on_done=self.audit.schedule_refresh)
+                                what=f"Replace {self._order_name(order_id)}", on_done=self._replace_done)
 
-    def _on_cancel_all_requested(self) -> None:
-        go, token = self.ctx.token_for_action("Cancel all LIVE orders")
+    def _replace_done(self, result) -> None:
+        if result is not None:
+            self.ctx.status(f"Replace {self._order_name(result.order_id)}: "
+                            + {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew",
+                               "nothing": result.message or "nothing to do"}.get(result.method, result.method))
+        self.audit.schedule_refresh()
+
+    def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
+        everything = scope == CANCEL_BROKER
+        title = "Cancel every LIVE order at the broker" if everything else "Cancel this console's LIVE orders"
+        what = ("IB's global cancel: every open order of the account, TWS's included" if everything
+                else "one cancel for each working order this console knows")
+        go, token = self.ctx.token_for_action(title, subject=[("Cancel all", what)])
         if go:
             actions = self.ctx.stack.actions
-            self.ctx.runner.run(self._busy("cancel_all", lambda: actions.cancel_all(token)), what="Cancel all",
-                                on_done=self.audit.schedule_refresh)
+            self.ctx.runner.run(self._busy("cancel_all", lambda: actions.cancel_all(token, one_by_one=not everything)),
+                                what="Cancel all", on_done=lambda ids: self._cancel_all_done(ids, everything))
+
+    def _cancel_all_done(self, order_ids, everything: bool) -> None:
+        count = len(order_ids or ())
+        if everything:
+            self.ctx.status(f"Global cancel sent to the broker: every open order of the account "
+                            f"({count} of this console's among them)")
+        elif count:
+            self.ctx.status(f"Cancel requested for this console's {count} working order(s)")
+        else:
+            self.ctx.status("Nothing to cancel: this console has no working orders")
+        self.audit.schedule_refresh()
 
     def _on_halt_requested(self) -> None:
         self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.halt), what="Halt trading",
@@ -92,7 +149,8 @@ class OrdersController:
 
     def _show_trading_state(self, state) -> None:
         if state is not None:
-            self.ctx.window.blotter_view.set_trading_state(TradingState(state))
+            self._set_trading_state(TradingState(state))
+            self.ctx.status(f"Trading {TradingState(state).value}")
         self.audit.schedule_refresh()
 
     def _on_details_requested(self, order_id: int) -> None:

@@ -21,6 +21,7 @@ class SnapshotsController:
         self.project_names: dict[int, str] = {}
         view = ctx.window.snapshots_view
         view.import_requested.connect(self._on_import_requested)
+        view.import_into_requested.connect(self._on_import_requested)
         view.snapshot_selected.connect(self._on_snapshot_selected)
 
     async def load(self) -> None:
@@ -37,10 +38,10 @@ class SnapshotsController:
         self.project_names = {p.id: p.name for p in projects}
         self.ctx.window.snapshots_view.set_projects(projects, snapshots)
 
-    def _on_import_requested(self, path: str) -> None:
+    def _on_import_requested(self, path: str, project: str = "") -> None:
         view = self.ctx.window.snapshots_view
-        # A snapshot goes into the project selected in the tree (the demo project otherwise).
-        project = self.project_names.get(view.current_project_id()) or DEMO_PROJECT
+        # Into the project the trader named; else the one selected in the tree (the demo project otherwise).
+        project = project.strip() or self.project_names.get(view.current_project_id()) or DEMO_PROJECT
         self.ctx.runner.run(self.import_file(path, project), what="Import snapshot", disable=[view.import_button])
 
     async def import_file(self, path: str, project: str) -> queries.ImportOutcome:
@@ -59,6 +60,8 @@ class SnapshotsController:
         self._set_projects(projects, snapshots)
         view.select_snapshot(outcome.snapshot_id)
         await self.show(outcome.snapshot_id)
+        self.ctx.status(f"Imported {len(outcome.parsed.items)} item(s) from {outcome.parsed.source_name} "
+                        f"into project {project}")
         await self.audit.refresh()
         return outcome
 

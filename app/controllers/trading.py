@@ -11,8 +11,8 @@ from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
 from services.console_charts import run_chart
-from services.domain import FillRecord, OrderRecord
-from services.preview_session import NO_PREVIEW, ExecuteGate, PreviewSession, describe_execute, sent_gate
+from services.domain import FillRecord, OrderRecord, TradingState
+from services.preview_session import ExecuteGate, PreviewSession, describe_execute
 from services.run_progress import RunProgress
 from widgets.common import confirm
 
@@ -29,7 +29,22 @@ class TradingController:
         view = ctx.window.preview_view
         view.preview_requested.connect(self._on_preview_requested)
         view.execute_requested.connect(self._on_execute_requested)
-        self._show_gate(NO_PREVIEW)
+        self._show_gate(self.session.gate())
+
+    def set_trading_state(self, state: TradingState) -> None:
+        """HALTED: Execute is off (and not green) until trading resumes."""
+        self._show_gate(self.session.set_halted(TradingState(state) is TradingState.HALTED))
+
+    async def _busy(self, operation: str, work):
+        """``work`` with the preview panel's ``operation`` buttons off meanwhile; afterwards they
+        follow the gate again (the task runner would re-enable them blindly: a sent run's
+        Execute turned green again)."""
+        view = self.ctx.window.preview_view
+        view.set_busy(operation, True)
+        try:
+            return await work
+        finally:
+            view.set_busy(operation, False)
 
     def _show_gate(self, gate: ExecuteGate) -> None:
         self.ctx.window.preview_view.set_execute_enabled(gate.enabled, gate.reason)
@@ -39,10 +54,14 @@ class TradingController:
         # A live run can only be created with the word: the session's first live preview asks for
         # it here, in the slot, before any task starts.
         live_word = self.ctx.live_word
-        if live_word.must_ask_before_preview() and not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run")):
-            return
-        view = self.ctx.window.preview_view
-        self.ctx.runner.run(self.preview(params), what="Preview", disable=[view.preview_button])
+        if live_word.must_ask_before_preview():
+            snapshots = self.ctx.window.snapshots_view
+            item = snapshots.tree.currentItem()
+            subject = [("Snapshot", item.text(0) if item is not None else "(none selected)"),
+                       ("Preview", "builds and stores a LIVE plan; nothing is sent (Execute asks for the word again)")]
+            if not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run", subject=subject)):
+                return
+        self.ctx.runner.run(self._busy("preview", self.preview(params)), what="Preview")
 
     async def preview(self, params: dict):
         snapshots = self.ctx.window.snapshots_view
@@ -74,7 +93,7 @@ class TradingController:
             w = self.ctx.window
             w.preview_model.clear()
             w.risk_view.clear()
-            self._show_gate(NO_PREVIEW)
+            self._show_gate(self.session.gate())
 
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:
@@ -93,15 +112,13 @@ class TradingController:
                          f"Send plan {plan.id}: {plan.order_count} order(s), gross notional {plan.gross_notional:,.2f}, "
                          f"to the {stack.profile} account {stack.provider.account}?"):
             return
-        view = self.ctx.window.preview_view
-        self.ctx.runner.run(self.execute(run_id, token), what="Execute",
-                            disable=[view.execute_button, view.preview_button])
+        self.ctx.runner.run(self._busy("all", self.execute(run_id, token)), what="Execute")
 
     async def execute(self, run_id: int, live_token: str | None = None):
         """Send the current preview's plan (refused, sending nothing, when it is too old or the
         prices moved: the trader previews again)."""
         result = await self.session.send(self.ctx.stack.trade, run_id, live_token)
-        self._show_gate(sent_gate(run_id))
+        self._show_gate(self.session.mark_sent(run_id))
         self.ctx.status(describe_execute(run_id, result))
         await self.audit.refresh()
         return result

@@ -305,7 +305,15 @@ class OrderActions:
             # leave the position without its stop: refused before anything is sent
             raise BadInput(f"order {order_id} is a {order.order_type} order: cancel it and enter a new one in the order ticket")
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
-        await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type, new_limit, order.client_order_id + "-chk")
+        try:
+            await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type,
+                                   new_limit, order.client_order_id + "-chk")
+        except RiskBlocked as exc:
+            # a refused replace is a decision too: the audit log says who asked for what and why not
+            await self._db(self._audit, "order.replace_refused", order_id,
+                           {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
+                            "limit_price": None if new_limit is None else str(new_limit), "reason": str(exc)})
+            raise
         payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
                    "limit_price": None if new_limit is None else str(new_limit)}
         if order.order_type is OrderType.LMT:

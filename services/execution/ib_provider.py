@@ -139,6 +139,11 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         """The LIVE word this session was opened with (the account guard checks it at connect)."""
         return self._live_token
 
+    def arm_live_token(self, token: str | None) -> None:
+        """The word typed after the session started (the trader declined it at start, then chose
+        Connect): checked again by the account guard at the next connect."""
+        self._live_token = token
+
     @property
     def pacing_violations(self) -> int:
         """Errors 100 IB sent on this provider's connections."""

@@ -21,6 +21,7 @@ BAD_CSV = "symbol,weight\nAAPL,0.5\nAAPL,abc\nMSFT,0.7\n"
 def _say_yes(monkeypatch):
     monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
     monkeypatch.setattr("widgets.views.blotter.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.ask_cancel_all_scope", lambda *a, **k: "broker")
 
 
 def _working_at_sim(sim):
@@ -207,8 +208,9 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
         try:
             dialog = await controller.open_settings()
             dialog.port_spin.setValue(4002)
-            rows = {dialog.risk_table.item(r, 0).text(): r for r in range(dialog.risk_table.rowCount())}
-            dialog.risk_table.item(rows["max_order_notional"], 1).setText("12345")
+            row = dialog.row_of(dialog.risk_table, "max_order_notional")
+            assert dialog.risk_table.item(row, 0).text() == "Max order notional (base currency)"  # a label, with its unit
+            dialog.risk_table.item(row, 1).setText("12345")
             dialog.data_source_combo.setCurrentText("simulator")  # read at the next start
             dialog.accept()
             await wait_for(lambda: any(r.action == "settings.update" for r in console.window.audit_model.records()),

@@ -110,6 +110,25 @@ def test_a_live_session_without_the_word_stays_offline(qloop, console_settings, 
                            "the window, offline")
             assert not console.stack.provider.is_connected
             assert simulator.connected_client_ids() == []
+            assert "Connect to IB" in console.window.statusBar().currentMessage()
+
+            # Trading -> Connect to IB… asks for the word, saying what it confirms, then connects
+            from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+            asked = []
+
+            def exec_(dialog):
+                asked.append((dialog.ok_button.text(), dialog.subject_text()))
+                dialog.token_edit.setText("LIVE")
+                dialog.accept()
+                return dialog.result()
+
+            monkeypatch.setattr(LiveConfirmDialog, "exec", exec_)
+            console.window.connect_action.trigger()
+            await wait_for(lambda: console.stack.provider.is_connected, 20, "connected after the word")
+            [(button, subject)] = asked
+            assert button == "Start LIVE session" and f"127.0.0.1:{port}" in subject
+            assert console.stack.provider.account == LIVE_ACCOUNT
         finally:
             console.window.close()
             await asyncio.wait_for(running, 20)

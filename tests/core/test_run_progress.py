@@ -3,6 +3,7 @@ their earlier revision, slippage volume-weighted and signed as a cost."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -70,3 +71,19 @@ def test_a_foreign_fill_counts_in_the_base_currency():
     progress = _progress()
     snap = progress.apply([_order(3, "S", "SAP", Side.BUY, 10)], [_fill(1, 3, "s1.01.01", "SAP", Side.BUY, 10, "202")], now=T0)
     assert snap.filled_notional == D("2222.00") and snap.slippage["SAP"].bps == D(100)
+
+
+def test_a_second_plan_of_the_same_run_counts_only_its_own_orders_and_their_replacements():
+    """The day's run of a snapshot is reused: the second preview's plan (a small remainder) must
+    not be compared with the first plan's fills ("run 1: 141,800 of 415 filled")."""
+    progress = RunProgress()
+    progress.reset(7, {"B2": PlannedOrder("AAPL", Side.BUY, D("100"))}, D("415"))
+    first_plan = [_order(1, "A", "AAPL", Side.BUY, 1000, OrderState.FILLED)]
+    first_fills = [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 1000, "100")]
+    snap = progress.apply(first_plan, first_fills, now=T0)
+    assert snap.filled_notional == 0 and snap.working == 0
+    assert snap.text == "run 7: 0 of 415 filled"
+    ours = _order(2, "B2", "AAPL", Side.BUY, 4, OrderState.CANCELED)
+    replacement = replace(_order(3, "B2-R1", "AAPL", Side.BUY, 4), replaces_order_id=2)
+    snap = progress.apply([ours, replacement], [_fill(2, 3, "e2.01.01", "AAPL", Side.BUY, 4, "100")], now=T0)
+    assert snap.filled_notional == D(400) and snap.working == 1  # the replacement counts as the plan's

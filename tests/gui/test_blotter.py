@@ -110,14 +110,26 @@ def test_double_click_asks_for_details_and_never_cancels(blotter, qtbot, monkeyp
     assert asked == []  # not even a question about cancelling
 
 
-@pytest.mark.parametrize("button, emitted", [(QMessageBox.StandardButton.Yes, True), (QMessageBox.StandardButton.No, False)])
-def test_cancel_all_needs_confirmation(blotter, qtbot, monkeypatch, button, emitted):
-    asked = answer(monkeypatch, button)
+@pytest.mark.parametrize("choice, emitted", [("Cancel this console", "console"), ("Cancel everything at the broker", "broker"),
+                                             ("Keep the orders", None)])
+def test_cancel_all_offers_this_consoles_orders_or_everything_at_the_broker(blotter, monkeypatch, choice, emitted):
+    shown = []
+
+    def click(box):
+        shown.append((box.text() + " " + box.informativeText(), [b.text() for b in box.buttons()], box.defaultButton().text()))
+        next(b for b in box.buttons() if b.text().startswith(choice)).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", click)
     received = []
-    blotter.cancel_all_requested.connect(lambda: received.append(True))
+    blotter.cancel_all_requested.connect(received.append)
     blotter.cancel_all_button.click()
-    assert len(asked) == 1
-    assert received == ([True] if emitted else [])
+    [(text, buttons, default)] = shown
+    working = sum(1 for o in blotter.model.records() if o.status.is_working)
+    assert f"Cancel this console's orders ({working})" in buttons
+    assert "TWS" in text and "global cancel" in text  # each worded for what it really does
+    assert default == "Keep the orders"  # Enter cancels nothing
+    assert received == ([emitted] if emitted else [])
 
 
 @pytest.mark.parametrize("button, emitted", [(QMessageBox.StandardButton.Yes, True), (QMessageBox.StandardButton.No, False)])

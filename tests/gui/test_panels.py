@@ -78,7 +78,7 @@ def test_preview_view_emits_typed_params_and_validates(qtbot):
     assert sig.args[0] == {
         "portfolio_value": Decimal(250000), "cash_buffer": Decimal("0.05"), "lot_size": Decimal(10),
         "rounding": "floor", "order_type": OrderType.LMT, "limit_offset_bps": Decimal(15),
-        "min_order_value": Decimal(0),
+        "min_order_value": Decimal(0), "liquidate_unlisted": False,
     }
     view.portfolio_edit.setText("0")
     with qtbot.assertNotEmitted(view.preview_requested):

@@ -1,10 +1,17 @@
-"""The LIVE confirmation: the only way a live run starts from the console."""
+"""The LIVE confirmation: the only way a live run starts from the console.
+
+It says what is being confirmed: a run's order count and gross notional, or (``subject``) the
+lines of whatever else asks for the word (starting a live session, a replace, a cancel). Only
+typing the word and clicking the button accepts: Enter does nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from services.domain import LIVE_CONFIRM_WORD, is_live_token
@@ -14,13 +21,18 @@ from ..models.base import fmt_money
 
 class LiveConfirmDialog(QDialog):
     def __init__(self, account: str, order_count: int, gross_notional: Decimal, parent: QWidget | None = None,
-                 *, currency: str = "USD") -> None:
+                 *, currency: str = "USD", subject: Sequence[tuple[str, str]] | None = None,
+                 action: str = "Send LIVE orders") -> None:
+        """``subject``: (label, text) rows shown instead of the order count and gross notional,
+        for what is not a run; ``action``: the accept button's text (what it does)."""
         super().__init__(parent)
-        self.setWindowTitle("Send LIVE orders")
+        self.setWindowTitle(action)
         self.setModal(True)
         self.setObjectName("LiveConfirmDialog")
+        self.setMinimumWidth(500)  # what is confirmed reads on one or two lines, not a narrow column
         warning = QLabel(
-            f"These orders go to a <b>LIVE</b> account with real money.<br>"
+            ("These orders go to" if subject is None else "This acts on")
+            + " a <b>LIVE</b> account with real money.<br>"
             f"Type <b>{LIVE_CONFIRM_WORD}</b> to confirm."
         )
         warning.setObjectName("liveWarning")
@@ -33,12 +45,21 @@ class LiveConfirmDialog(QDialog):
         self.token_edit.setPlaceholderText(LIVE_CONFIRM_WORD)
         form = QFormLayout()
         form.addRow("Account", self.account_label)
-        form.addRow("Orders", self.count_label)
-        form.addRow("Gross notional", self.notional_label)
+        self.subject_labels: list[QLabel] = []
+        if subject is None:
+            form.addRow("Orders", self.count_label)
+            form.addRow("Gross notional", self.notional_label)
+        else:
+            for label, text in subject:
+                value = QLabel(text)
+                value.setWordWrap(True)
+                value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                form.addRow(label, value)
+                self.subject_labels.append(value)
         form.addRow("Confirmation", self.token_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Send LIVE orders")
+        self.ok_button.setText(action)
         self.ok_button.setEnabled(False)
         # Enter must not accept by default: the user has to reach the button deliberately.
         self.ok_button.setAutoDefault(False)
@@ -50,6 +71,19 @@ class LiveConfirmDialog(QDialog):
         layout.addWidget(warning)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
+
+    def subject_text(self) -> str:
+        """What the dialog confirms, as the trader reads it."""
+        if not self.subject_labels:
+            return f"{self.count_label.text()} order(s), gross {self.notional_label.text()}"
+        return " · ".join(label.text() for label in self.subject_labels)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Enter (in the word's field or anywhere) accepts nothing: the trader clicks the button.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _on_token_changed(self, text: str) -> None:
         self.ok_button.setEnabled(is_live_token(text))

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from services.domain import OrderRecord, OrderType
 
-from ..models.base import fmt_quantity
+from ..models.base import fmt_price, fmt_quantity
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -48,15 +48,20 @@ class ReplaceDialog(QDialog):
     def __init__(self, order: OrderRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.order = order
-        self.setWindowTitle(f"Replace {order.client_order_id}")
-        self.quantity_edit = QLineEdit(str(order.quantity))
-        self.limit_edit = QLineEdit("" if order.limit_price is None else str(order.limit_price))
+        self.setWindowTitle(f"Replace {order.symbol} order {order.client_order_id}")
+        # formatted as the blotter shows them (grouped, no trailing zeros); parse_decimal reads them back
+        self.quantity_edit = QLineEdit(fmt_quantity(order.quantity))
+        self.limit_edit = QLineEdit(fmt_price(order.limit_price))
         self.limit_edit.setEnabled(order.order_type is OrderType.LMT)
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
         form = QFormLayout()
-        form.addRow("Order", QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
-                                    f"({fmt_quantity(order.filled_quantity)} filled)"))
+        limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
+        self.order_label = QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
+                                  f"{order.order_type.value}{limit} ({fmt_quantity(order.filled_quantity)} filled)")
+        self.client_id_label = QLabel(order.client_order_id)
+        form.addRow("Order", self.order_label)
+        form.addRow("Client order id", self.client_id_label)
         form.addRow("Quantity", self.quantity_edit)
         form.addRow("Limit", self.limit_edit)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)

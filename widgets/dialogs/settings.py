@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 from services.urls import redact_url
 
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the stored key behind a row's label
 THEMES = ("dark", "light")
 
 
@@ -79,7 +80,7 @@ class SettingsDialog(QDialog):
     def __init__(self, values: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(560, 640)
+        self.resize(680, 720)  # the risk table shows most rows without scrolling; fits a 768-pixel screen
         ib = values.get("ib", {})
         self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
         self.port_spin = QSpinBox()
@@ -110,14 +111,18 @@ class SettingsDialog(QDialog):
         form.addRow("Account", self.account_edit)
         form.addRow("Market data", self.market_data_combo)
 
-        self.risk_table = self._dict_table(values.get("risk_defaults", {}))
+        labels = values.get("labels") or {}
+        self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels)
+        self.risk_table.setMinimumHeight(200)
         risk = QGroupBox("Risk defaults")
         QVBoxLayout(risk).addWidget(self.risk_table)
-        self.recovery_table = self._dict_table(values.get("recovery", {}))
+        self.recovery_table = self._dict_table(values.get("recovery", {}), labels)
+        self.recovery_table.setMinimumHeight(120)
         recovery = QGroupBox("Auto-recovery")
         QVBoxLayout(recovery).addWidget(self.recovery_table)
 
-        self.capital_table = self._dict_table(values.get("project_capital", {}))
+        capitals = values.get("project_capital", {})
+        self.capital_table = self._dict_table(capitals, {str(name): str(name) for name in capitals})  # names as they are
         self.capital_table.setHorizontalHeaderLabels(["Project", "Capital"])
         self.capital_table.setToolTip("Each project's capital: the default portfolio value of its previews "
                                       "(off: the account's NetLiquidation)")
@@ -149,14 +154,17 @@ class SettingsDialog(QDialog):
         self.error_label.setText(self._source_error(stored_source))
 
     @staticmethod
-    def _dict_table(values: dict[str, Any]) -> QTableWidget:
+    def _dict_table(values: dict[str, Any], labels: dict[str, str]) -> QTableWidget:
+        """One row per stored key: its label (the key itself in KEY_ROLE and the tooltip), its value."""
         table = QTableWidget(len(values), 2)
-        table.setHorizontalHeaderLabels(["Parameter", "Value"])
+        table.setHorizontalHeaderLabels(["Setting", "Value"])
         table.verticalHeader().setVisible(False)
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
         for row, (name, value) in enumerate(values.items()):
-            key = QTableWidgetItem(str(name))
+            key = QTableWidgetItem(labels.get(str(name)) or str(name).replace("_", " ").capitalize())
+            key.setData(KEY_ROLE, str(name))
+            key.setToolTip(f"{name} (\"off\" or empty switches a limit off)")
             key.setFlags(key.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(row, 0, key)
             table.setItem(row, 1, QTableWidgetItem(_value_text(value)))
@@ -164,7 +172,12 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def _read_table(table: QTableWidget) -> dict[str, Any]:
-        return {_cell_text(table, r, 0): parse_value(_cell_text(table, r, 1)) for r in range(table.rowCount())}
+        return {_cell_key(table, r): parse_value(_cell_text(table, r, 1)) for r in range(table.rowCount())}
+
+    @staticmethod
+    def row_of(table: QTableWidget, key: str) -> int:
+        """The row of a stored key (``max_order_notional``), whatever its label says."""
+        return next(r for r in range(table.rowCount()) if _cell_key(table, r) == key)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -212,6 +225,11 @@ class SettingsDialog(QDialog):
             return
         self.settings_submitted.emit(values)
         super().accept()
+
+
+def _cell_key(table: QTableWidget, row: int) -> str:
+    item = table.item(row, 0)
+    return "" if item is None else str(item.data(KEY_ROLE) or item.text())
 
 
 def _cell_text(table: QTableWidget, row: int, column: int) -> str:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -27,10 +28,43 @@ DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED
                         M.RUN, M.CLIENT_ID)
 
 
+CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
+CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
+
+
+def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
+    """Which Cancel All the trader means, each worded for what it really does; None: neither.
+    "Keep the orders" is the default button, so Enter cancels nothing."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Cancel all orders")
+    box.setText(f"{working} order(s) sent by this console are working." if working else
+                "No order sent by this console is working. Orders entered elsewhere (TWS, other programs) "
+                "may still be open at the broker.")
+    box.setInformativeText(
+        "This console's orders: one cancel request for each working order this console's database "
+        "knows for the connected account. Orders entered in TWS or by other programs stay.\n\n"
+        "Everything at the broker: IB's global cancel. Every open order of the account is canceled, "
+        "including orders entered by hand in TWS and by other API programs.")
+    console = box.addButton(f"Cancel this console's orders ({working})", QMessageBox.ButtonRole.AcceptRole)
+    console.setEnabled(working > 0)
+    broker = box.addButton("Cancel everything at the broker", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep the orders", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    clicked = box.clickedButton()
+    box.deleteLater()
+    if clicked is console:
+        return CANCEL_CONSOLE
+    return CANCEL_BROKER if clicked is broker else None
+
+
 class BlotterView(QWidget):
     cancel_requested = Signal(int)
     replace_requested = Signal(int, object, object)  # order id, quantity, limit (Decimal | None)
-    cancel_all_requested = Signal()
+    cancel_all_requested = Signal(str)  # CANCEL_CONSOLE | CANCEL_BROKER
+    notice = Signal(str)  # feedback for the status bar (nothing to cancel)
     halt_requested = Signal()
     resume_requested = Signal()
     details_requested = Signal(int)
@@ -212,8 +246,14 @@ class BlotterView(QWidget):
             dialog.deleteLater()
 
     def request_cancel_selected(self) -> None:
-        orders = [o for o in self.selected_orders() if o.status.is_working]
+        selected = self.selected_orders()
+        orders = [o for o in selected if o.status.is_working]
         if not orders:
+            if selected:
+                states = ", ".join(sorted({o.status.value for o in selected}))
+                self.notice.emit(f"Nothing to cancel: the selected order(s) are {states}")
+            else:
+                self.notice.emit("Nothing to cancel: select a working order first")
             return
         names = ", ".join(o.client_order_id for o in orders[:5]) + (" …" if len(orders) > 5 else "")
         if confirm(self, "Cancel orders", f"Cancel {len(orders)} selected order(s)?\n{names}"):
@@ -223,8 +263,10 @@ class BlotterView(QWidget):
     def request_cancel_all(self) -> None:
         if not self.cancel_all_button.isEnabled():
             return
-        if confirm(self, "Cancel all orders", "Cancel ALL working orders of this console?"):
-            self.cancel_all_requested.emit()
+        working = sum(1 for o in self.model.records() if o.status.is_working)
+        scope = ask_cancel_all_scope(self, working)
+        if scope is not None:
+            self.cancel_all_requested.emit(scope)
 
     def _on_halt_clicked(self) -> None:
         if not self.halt_button.isEnabled():

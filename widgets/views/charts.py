@@ -4,7 +4,7 @@ and P&L over time. Fed by plain data methods; the controller samples high-rate d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyqtgraph as pg
@@ -22,12 +22,57 @@ def _ys(points: Sequence[tuple], i: int = 1) -> list[float]:
     return [float(p[i]) for p in points]
 
 
+MIN_TIME_SPAN_S = 120  # a run of a few seconds still shows clock times, not a zoom into fractions
+
+DAY_S = 86_400
+
+
+class ClockAxis(pg.DateAxisItem):
+    """Times of day in UTC on every tick (pyqtgraph's own axis labels a short span with bare
+    seconds, "31.500"); whole days and more keep pyqtgraph's dates."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom", utcOffset=0)
+
+    def tickStrings(self, values, scale, spacing):
+        if spacing >= DAY_S:
+            return super().tickStrings(values, scale, spacing)
+        fmt = "%H:%M:%S" if spacing < 60 else "%H:%M"
+        strings = []
+        for value in values:
+            try:
+                strings.append(datetime.fromtimestamp(value, UTC).strftime(fmt))
+            except (OverflowError, OSError, ValueError):
+                strings.append("")
+        return strings
+
+
+class AmountAxis(pg.AxisItem):
+    """Plain grouped numbers (1,000,150), never pyqtgraph's scientific "1.00015e+06"."""
+
+    def tickStrings(self, values, scale, spacing):
+        places = 0 if spacing * scale >= 1 else 2
+        return [f"{value * scale:,.{places}f}" for value in values]
+
+
+def _show_times(plot: pg.PlotWidget, xs: Sequence[float]) -> None:
+    """Data: fit it; none yet: the last minutes, not the epoch's first seconds (00:00:05...)."""
+    if xs:
+        plot.enableAutoRange(axis="x")
+    else:
+        now = datetime.now(UTC).timestamp()
+        plot.setXRange(now - 600, now, padding=0)
+
+
 def _plot(title: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
-    plot.setTitle(title)
+    plot = pg.PlotWidget(axisItems={"bottom": ClockAxis(), "left": AmountAxis("left"), "right": AmountAxis("right")})
+    plot.setTitle(f"{title} · times UTC")
     plot.setLabel("left", left)
+    plot.getAxis("left").enableAutoSIPrefix(False)  # 150000, not "1.5 (x1e+05)"
+    plot.hideAxis("right")  # only the equity chart shows one (its P&L)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.addLegend(offset=(10, 10))
+    plot.getViewBox().setLimits(minXRange=MIN_TIME_SPAN_S)
     return plot
 
 
@@ -64,10 +109,28 @@ class ChartsView(QWidget):
         prices_layout.addLayout(bar)
         prices_layout.addWidget(self.prices_plot)
 
-        self.equity_plot = _plot("Equity and P&L", "USD")
+        # P&L on its own axis (right) and view box, sharing the time axis: on the equity's scale a
+        # few hundred of P&L on a hundred thousand of equity is a flat line.
+        self.equity_plot = _plot("Equity (left) and P&L since the first sample (right)", "equity USD")
         self.equity_curve = self.equity_plot.plot([], [], name="equity", pen=pg.mkPen("#4f8fd6", width=2))
-        self.pnl_curve = self.equity_plot.plot([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2))
-
+        item = self.equity_plot.plotItem
+        item.showAxis("right")
+        item.getAxis("right").setLabel("P&L USD")
+        item.getAxis("right").enableAutoSIPrefix(False)
+        self.pnl_view = pg.ViewBox()
+        item.scene().addItem(self.pnl_view)
+        item.getAxis("right").linkToView(self.pnl_view)
+        self.pnl_view.setXLink(item)
+        # filled down to zero: the P&L is the equity's own shape, so a bare line would hide under it
+        self.pnl_curve = pg.PlotDataItem([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2),
+                                         fillLevel=0, brush=pg.mkBrush(46, 157, 85, 60))
+        self.pnl_view.addItem(self.pnl_curve)
+        self.pnl_view.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", width=1,
+                                                                            style=Qt.PenStyle.DotLine)))
+        legend = item.legend
+        if legend is not None:
+            legend.addItem(self.pnl_curve, "P&L")
+        item.vb.sigResized.connect(self._sync_pnl_view)
         self.tabs.addTab(self.progress_plot, "Run progress")
         self.tabs.addTab(prices_page, "Fill prices")
         self.tabs.addTab(self.equity_plot, "Equity && P&&L")
@@ -77,25 +140,45 @@ class ChartsView(QWidget):
         self._fills: dict[str, list[Point]] = {}
         self._references: dict[str, Decimal] = {}
         self._summaries: dict[str, str] | None = None  # slippage lines as the caller computed them
+        for plot in self.plots():
+            _show_times(plot, [])
         app = QApplication.instance()
         self.apply_theme_colours(str(app.property("tc_theme") or "dark") if app is not None else "dark")
 
     def apply_theme_colours(self, name: str) -> None:
         """Plot background and axes for the ``dark`` or ``light`` theme (widgets.theme calls it)."""
         background, foreground = ("#1a1d22", "#d7dae0") if name == "dark" else ("#ffffff", "#1f2329")
-        for plot in (self.progress_plot, self.prices_plot, self.equity_plot):
+        legend_fill = (30, 33, 39, 200) if name == "dark" else (255, 255, 255, 220)
+        for plot in self.plots():
             plot.setBackground(background)
-            for axis in ("left", "bottom"):
+            for axis in ("left", "bottom", "right"):
                 item = plot.getAxis(axis)
                 item.setPen(foreground)
                 item.setTextPen(foreground)
             plot.setTitle(plot.plotItem.titleLabel.text, color=foreground)
+            legend = plot.plotItem.legend
+            if legend is not None:
+                # the legend's label colour is fixed when an item is added: set it on every label
+                legend.setLabelTextColor(foreground)
+                legend.setBrush(pg.mkBrush(*legend_fill))
+                legend.setPen(pg.mkPen(foreground, width=0.5))
+                for _sample, label in legend.items:
+                    label.setText(label.text, color=foreground)
+
+    def plots(self) -> tuple[pg.PlotWidget, ...]:
+        return (self.progress_plot, self.prices_plot, self.equity_plot)
+
+    def _sync_pnl_view(self) -> None:
+        """The P&L view box covers the equity's plot area (pyqtgraph's two-axis recipe)."""
+        self.pnl_view.setGeometry(self.equity_plot.plotItem.vb.sceneBoundingRect())
+        self.pnl_view.linkedViewChanged(self.equity_plot.plotItem.vb, self.pnl_view.XAxis)
 
     # -- run progress -----------------------------------------------------------------------
 
     def set_run_progress(self, points: Sequence[Point], target: Decimal | None) -> None:
         """Cumulative filled notional over time, and the run's target notional."""
         self.filled_curve.setData(_xs(points), _ys(points))
+        _show_times(self.progress_plot, _xs(points))
         self.target_line.setVisible(target is not None)
         if target is not None:
             self.target_line.setValue(float(target))
@@ -123,6 +206,7 @@ class ChartsView(QWidget):
     def _render_prices(self, symbol: str) -> None:
         points = self._fills.get(symbol, [])
         self.fill_scatter.setData(_xs(points), _ys(points))
+        _show_times(self.prices_plot, _xs(points))
         reference = self._references.get(symbol)
         self.reference_line.setVisible(reference is not None)
         if reference is not None:
@@ -144,3 +228,4 @@ class ChartsView(QWidget):
         points = list(points)
         self.equity_curve.setData(_xs(points), _ys(points, 1))
         self.pnl_curve.setData(_xs(points), _ys(points, 2))
+        _show_times(self.equity_plot, _xs(points))

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from PySide6.QtCore import QRegularExpression, Qt, Signal
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QRegularExpressionValidator
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -38,6 +39,22 @@ def _decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+class LetShortcutsThrough(QObject):
+    """Event filter for line edits: the window's Ctrl+E / Ctrl+P win over the edit's own key
+    bindings (on X11 a QLineEdit takes Ctrl+E as "end of line" and the shortcut never fires)."""
+
+    def __init__(self, sequences: Iterable[str], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sequences = {QKeySequence(s) for s in sequences}
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and QKeySequence(event.keyCombination()) in self.sequences):
+            event.ignore()  # not the edit's: the shortcut map tries the window's action
+            return True
+        return super().eventFilter(watched, event)
+
+
 class PreviewView(QWidget):
     preview_requested = Signal(object)  # dict of build parameters (Decimal values)
     execute_requested = Signal()
@@ -63,6 +80,9 @@ class PreviewView(QWidget):
         # a run's orders are market or limit orders (stop orders go through the order ticket)
         self.order_type_combo.addItems([OrderType.MKT.value, OrderType.LMT.value])
         self.order_type_combo.currentTextChanged.connect(self._on_order_type_changed)
+        self.liquidate_check = QCheckBox("Sell holdings not in the snapshot")
+        self.liquidate_check.setToolTip("liquidate-unlisted: positions of symbols the snapshot does not list "
+                                        "are sold down to zero (otherwise they are left alone)")
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
         self.preview_button = QPushButton("Preview")
@@ -89,6 +109,7 @@ class PreviewView(QWidget):
         form.addRow("Order type", self.order_type_combo)
         form.addRow("Limit offset bps", self.bps_edit)
         form.addRow("Min order value", self.min_order_edit)
+        form.addRow("", self.liquidate_check)
         buttons = QHBoxLayout()
         buttons.addWidget(self.preview_button)
         buttons.addWidget(self.execute_button)
@@ -114,6 +135,9 @@ class PreviewView(QWidget):
         # Window-wide: the main window's menu binds these keys (see add_action).
         self.preview_action = add_action(self, "Preview orders", self.request_preview, "Ctrl+P", install=False)
         self.execute_action = add_action(self, "Execute run…", self.request_execute, "Ctrl+E", install=False)
+        self._shortcuts_through = LetShortcutsThrough(("Ctrl+E", "Ctrl+P"), self)
+        for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
+            edit.installEventFilter(self._shortcuts_through)
         self._on_order_type_changed(self.order_type_combo.currentText())
         self._update_totals()
 
@@ -152,6 +176,7 @@ class PreviewView(QWidget):
             "order_type": OrderType(self.order_type_combo.currentText()),
             "limit_offset_bps": values["limit_offset_bps"],
             "min_order_value": values["min_order_value"],
+            "liquidate_unlisted": self.liquidate_check.isChecked(),
         }
 
     def set_params(self, params: dict[str, Any]) -> None:
@@ -169,6 +194,29 @@ class PreviewView(QWidget):
             self.bps_edit.setText(str(params["limit_offset_bps"]))
         if "min_order_value" in params:
             self.min_order_edit.setText(str(params["min_order_value"]))
+        if "liquidate_unlisted" in params:
+            self.liquidate_check.setChecked(str(params["liquidate_unlisted"]).lower() in ("true", "1"))
+
+    def field_texts(self) -> dict[str, str]:
+        """The fields as typed (kept between sessions, even when not valid yet)."""
+        return {"portfolio_value": self.portfolio_edit.text(), "cash_buffer_pct": self.cash_buffer_edit.text(),
+                "lot_size": self.lot_size_edit.text(), "rounding": self.rounding_combo.currentText(),
+                "order_type": self.order_type_combo.currentText(), "limit_offset_bps": self.bps_edit.text(),
+                "min_order_value": self.min_order_edit.text(),
+                "liquidate_unlisted": "true" if self.liquidate_check.isChecked() else "false"}
+
+    def set_field_texts(self, texts: dict[str, str]) -> None:
+        """What field_texts() returned (an unknown or missing field keeps its value)."""
+        edits = {"portfolio_value": self.portfolio_edit, "cash_buffer_pct": self.cash_buffer_edit,
+                 "lot_size": self.lot_size_edit, "limit_offset_bps": self.bps_edit, "min_order_value": self.min_order_edit}
+        for name, edit in edits.items():
+            if isinstance(texts.get(name), str):
+                edit.setText(texts[name])
+        for name, combo in (("rounding", self.rounding_combo), ("order_type", self.order_type_combo)):
+            if isinstance(texts.get(name), str) and combo.findText(texts[name]) >= 0:
+                combo.setCurrentText(texts[name])
+        if isinstance(texts.get("liquidate_unlisted"), str):
+            self.liquidate_check.setChecked(texts["liquidate_unlisted"] == "true")
 
     # -- state from the controller ----------------------------------------------------------
 

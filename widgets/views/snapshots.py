@@ -9,6 +9,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QPushButton,
@@ -39,8 +40,20 @@ def problem_text(problem: Any) -> str:
     return f"{where}: {message}"
 
 
+def ask_project_name(parent: QWidget, names: list[str], current: str | None) -> str | None:
+    """The project a file is imported into: an existing one or a new name typed in; None: the
+    trader cancelled."""
+    choices = list(names) or ["Demo"]
+    start = choices.index(current) if current in choices else 0
+    name, ok = QInputDialog.getItem(parent, "Import snapshot", "Into project (choose one or type a new name):",
+                                    choices, start, True)
+    name = name.strip()
+    return name if ok and name else None
+
+
 class SnapshotsView(QWidget):
-    import_requested = Signal(str)
+    import_requested = Signal(str)  # a file, into the selected project
+    import_into_requested = Signal(str, str)  # a file, into the named project (created when new)
     project_selected = Signal(int)
     snapshot_selected = Signal(int)
 
@@ -157,8 +170,20 @@ class SnapshotsView(QWidget):
         if not self.import_button.isEnabled():
             return
         path, _ = QFileDialog.getOpenFileName(self, "Import snapshot", "", SNAPSHOT_FILTER)
-        if path:
-            self.import_requested.emit(path)
+        if not path:
+            return
+        project = ask_project_name(self, self.project_names(), self.current_project_name())
+        if project is not None:
+            self.import_into_requested.emit(path, project)
+
+    def project_names(self) -> list[str]:
+        return [item.text(0) for i in range(self.tree.topLevelItemCount()) if (item := self.tree.topLevelItem(i))]
+
+    def current_project_name(self) -> str | None:
+        item = self.tree.currentItem()
+        while item is not None and item.parent() is not None:
+            item = item.parent()
+        return None if item is None else item.text(0)
 
     def _on_current_item_changed(self, current: QTreeWidgetItem | None, _previous) -> None:
         if current is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import ClassVar
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
@@ -43,6 +44,30 @@ class ModeBadge(QLabel):
 
     def colour(self) -> str:
         return {"demo": "#4f8fd6", "paper": "#d08a1c", "live": "#d62828"}[self.mode]
+
+
+class TradingStateBadge(QLabel):
+    """TRADING HALTED (red) or REDUCING ONLY (amber) beside the mode badge; its toolbar hides it while
+    ACTIVE (MainWindow.set_trading_state), so a halt is seen wherever the trader looks, not only on the blotter's Resume button."""
+
+    COLOURS: ClassVar[dict[str, str]] = {"HALTED": "#b3261e", "REDUCING": "#b26a00"}
+    TEXTS: ClassVar[dict[str, str]] = {"HALTED": "TRADING HALTED: only cancels go out", "REDUCING": "REDUCING ONLY: orders that add exposure are blocked"}
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("tradingStateBadge")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.state = "ACTIVE"
+        self.set_state("ACTIVE")
+
+    def set_state(self, state) -> None:
+        self.state = str(getattr(state, "value", state)).upper()
+        colour = self.COLOURS.get(self.state)
+        self.setText(self.TEXTS.get(self.state, ""))
+        self.setToolTip("Trading -> Halt / resume (Ctrl+H)" if colour is not None else "")
+        if colour is not None:
+            self.setStyleSheet(f"QLabel#tradingStateBadge {{ background: {colour}; color: white; font-weight: bold;"
+                               f" font-size: 14px; padding: 4px 14px; border-radius: 4px; margin-left: 8px; }}")
 
 
 class ConnectionStatusBar(QWidget):

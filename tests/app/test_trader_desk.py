@@ -1,0 +1,272 @@
+"""What trying the window as a trader found (issue 15), each through the real window against the
+simulator: status-bar messages visible and said for silent actions, Execute after a run, a second
+preview's progress, the working count after Cancel All, HALTED beyond the button."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.domain import OrderState, OrderType, Side, TradingState
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+SNAPSHOT_CSV = "symbol,weight,price\nAAPL,0.10,230\nMSFT,0.10,418\nSPY,0.15,590\nIBM,0.05,225\n"
+
+
+def _say_yes(monkeypatch, scope="console"):
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.confirm", lambda *a, **k: True)
+    monkeypatch.setattr("widgets.views.blotter.ask_cancel_all_scope", lambda *a, **k: scope, raising=False)
+
+
+def _message(window) -> str:
+    return window.statusBar().currentMessage()
+
+
+def test_status_messages_have_room_and_silent_actions_say_what_happened(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            w.resize(1600, 1000)
+            bar = w.statusBar()
+            # the permanent connection widget keeps to the right: most of the bar is free for messages
+            assert w.connection_status.geometry().left() > bar.width() // 3, w.connection_status.geometry()
+
+            # Cancel All with nothing working
+            w.blotter_view.cancel_all_button.click()
+            await wait_for(lambda: _message(w).startswith("Nothing to cancel"), 10, lambda: _message(w))
+
+            # Del on a filled order
+            order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.MKT)
+            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.FILLED,
+                           10, "the filled order in the blotter")
+            w.blotter_view.table.selectRow(0)
+            w.blotter_view.cancel_selected_action.trigger()
+            assert _message(w) == "Nothing to cancel: the selected order(s) are FILLED"
+
+            # CSV export
+            path = tmp_path / "orders.csv"
+            w.blotter_view.export_csv(str(path))
+            assert _message(w) == f"Exported 1 order(s) to {path}"
+            w.fills_view.export_csv(str(tmp_path / "fills.csv"))
+            assert _message(w).startswith("Exported ") and "fill(s) to" in _message(w)
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_execute_stays_off_after_a_run_and_a_second_preview_follows_its_own_plan(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "targets.csv"
+    targets.write_text(SNAPSHOT_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            await controller.import_snapshot(str(targets), "desk")
+            view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None and view.execute_button.isEnabled(), 15, "preview")
+            first = controller.current_preview
+            view.execute_button.click()
+            await wait_for(lambda: "Run" in _message(w) and "sent" in _message(w), 20, lambda: _message(w))
+            await console.stack.trade.wait_done(first.run_id, timeout=20)
+            await controller.runner.drain(timeout=5)
+            # the task that sent it has ended: Execute stays off (not green), with the reason
+            assert not view.execute_button.isEnabled() and not view.execute_action.isEnabled()
+            assert "preview again" in view.execute_button.toolTip()
+            await console.stack.writer.flush()
+            await controller.refresh_now()
+            filled = controller.trading._progress
+            assert filled.filled_notional > 0 and filled.points
+
+            # a second preview of the same snapshot: the same day's run, a new (small) plan
+            view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None and controller.current_preview.plan is not None
+                           and controller.current_preview.plan.id != first.plan.id, 15, "second preview")
+            await controller.runner.drain(timeout=5)
+            second = controller.current_preview
+            assert second.run_id == first.run_id
+            text = view.progress.format()
+            assert text.startswith(f"run {second.run_id}: 0 of "), text  # not the first plan's fills
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+@pytest.mark.parametrize("scope", ["console", "broker"])
+def test_working_count_follows_cancel_all(qloop, open_console, monkeypatch, tmp_path, scope):
+    _say_yes(monkeypatch, scope=scope)
+    targets = tmp_path / "resting.csv"
+    targets.write_text("symbol,weight\nIBM,0.05\nAAPL,0.05\n")
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller = console.window, console.sim, console.controller
+        view = w.preview_view
+        try:
+            sim.faults.add_rule(symbols={"IBM", "AAPL"}, ack_delay=60)  # the gateway sits on them: working
+            await controller.import_snapshot(str(targets), "resting")
+            view.preview_button.click()
+            await wait_for(lambda: view.execute_button.isEnabled(), 15, "preview")
+            view.execute_button.click()
+            await wait_for(lambda: "2 working" in view.progress.format(), 20, lambda: view.progress.format())
+            blotter = w.blotter_view
+            blotter.set_status_filter("working")
+            await wait_for(lambda: blotter.count_label.text().startswith("2 / "), 10, lambda: blotter.count_label.text())
+            w.blotter_view.cancel_all_button.click()
+            said = "Cancel requested for this console's 2" if scope == "console" else "Global cancel sent to the broker"
+            await wait_for(lambda: _message(w).startswith(said), 10, lambda: _message(w))
+            await wait_for(lambda: "working" not in view.progress.format(), 15,
+                           lambda: f"progress still says {view.progress.format()!r}")
+            # the blotter's Working filter and its count follow too, without waiting for a fill
+            await wait_for(lambda: blotter.proxy.rowCount() == 0 and blotter.count_label.text().startswith("0 / "), 10,
+                           lambda: f"blotter count {blotter.count_label.text()!r}")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "targets.csv"
+    targets.write_text(SNAPSHOT_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            await controller.import_snapshot(str(targets), "desk")
+            view.preview_button.click()
+            await wait_for(lambda: view.execute_button.isEnabled(), 15, "a ready preview")
+            assert not w.trading_state_action.isVisible()
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.HALTED, 10, "halted")
+            assert w.trading_state_action.isVisible() and "HALTED" in w.trading_state_badge.text()
+            assert not view.execute_button.isEnabled() and "HALTED" in view.execute_button.toolTip()
+            w.blotter_view.halt_button.click()  # Resume
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
+            assert not w.trading_state_action.isVisible()
+            assert view.execute_button.isEnabled()  # the preview, not yet sent, may go again
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audited(qloop, open_console, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller = console.window, console.sim, console.controller
+        try:
+            limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
+            order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(100), OrderType.LMT, limit)
+            await wait_for(lambda: (r := w.orders_model.get(order.id)) is not None and r.status is OrderState.ACCEPTED,
+                           10, "the resting order in the blotter")
+            shown = {}
+
+            def exec_(dialog):
+                shown.update(title=dialog.windowTitle(), quantity=dialog.quantity_edit.text(),
+                             limit=dialog.limit_edit.text(), order=dialog.order_label.text(),
+                             client_id=dialog.client_id_label.text())
+                dialog.quantity_edit.setText("20,000")  # above max_order_quantity (10,000 shares)
+                return QDialog.DialogCode.Accepted
+
+            monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_)
+            menu = w.blotter_view.context_menu_for(w.orders_model.get(order.id))
+            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            assert shown["quantity"] == "100" and shown["limit"] == f"{limit:,.2f}"
+            assert shown["client_id"] == order.client_order_id and order.client_order_id in shown["title"]
+            assert "Decimal" not in shown["order"] and "BUY 100 AAPL LMT" in shown["order"]
+            await wait_for(lambda: controller.last_error is not None, 10, "the refusal")
+            what, message = controller.last_error
+            assert what == f"Replace {order.client_order_id}" and "risk" in message
+            await controller.refresh_audit()
+            w.audit_model.flush()
+            refused = [r for r in w.audit_model.records() if r.action == "order.replace_refused"]
+            assert refused and str(refused[0].entity_id) == str(order.id) and "20000" in str(refused[0].payload)
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_import_names_its_project_and_liquidate_unlisted_is_a_preview_parameter(qloop, open_console, monkeypatch, tmp_path):
+    _say_yes(monkeypatch)
+    targets = tmp_path / "growth.csv"
+    targets.write_text("symbol,weight\nAAPL,0.05\nMSFT,0.05\n")
+    asked = []
+
+    def name_it(parent, names, current):
+        asked.append((list(names), current))
+        return "Growth book"
+
+    monkeypatch.setattr("widgets.views.snapshots.QFileDialog.getOpenFileName", lambda *a, **k: (str(targets), ""))
+    monkeypatch.setattr("widgets.views.snapshots.ask_project_name", name_it)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            w.import_action.trigger()  # File -> Import snapshot…
+            await wait_for(lambda: "Growth book" in controller.project_names.values()
+                           and w.snapshots_view.current_project_name() == "Growth book", 10, "imported into Growth book")
+            assert asked and asked[0][1] is not None  # offered the selected project first
+            await wait_for(lambda: "into project Growth book" in _message(w), 10, lambda: _message(w))
+
+            # IBM is held but not in the snapshot: sold only with the box ticked
+            await console.stack.actions.manual_order("IBM", Side.BUY, Decimal(7), OrderType.MKT)
+            await wait_for(lambda: any(p.symbol == "IBM" and p.quantity for p in w.positions_model.records()), 10, "IBM held")
+            for ticked in (False, True):
+                view.liquidate_check.setChecked(ticked)
+                assert view.params()["liquidate_unlisted"] is ticked
+                preview = await controller.preview(view.params())
+                sells = [d for d in preview.drafts if d.symbol == "IBM" and d.side is Side.SELL]
+                assert bool(sells) is ticked, preview.drafts
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_preview_parameters_are_remembered_between_sessions(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    state = tmp_path / "ui-state.ini"
+    first = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(first)
+    view = first.preview_view
+    view.set_params({"portfolio_value": "250000", "cash_buffer": Decimal("0.05"), "lot_size": "10",
+                     "rounding": "floor", "order_type": "LMT", "limit_offset_bps": "7", "min_order_value": "500"})
+    view.liquidate_check.setChecked(True)
+    expected = view.params()
+    first.close()
+
+    second = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(second)
+    assert second.preview_view.params() == expected
+    assert expected["liquidate_unlisted"] is True and expected["portfolio_value"] == Decimal("250000")
+    # a preview saves them too: a session killed before closing keeps what it previewed with
+    second.preview_view.portfolio_edit.setText("300000")
+    second.preview_view.request_preview()
+    third = MainWindow(mode="demo", ui_state_file=state)
+    qtbot.addWidget(third)
+    assert third.preview_view.params()["portfolio_value"] == Decimal("300000")
+    fresh = MainWindow(mode="demo", ui_state_file=tmp_path / "other.ini")
+    qtbot.addWidget(fresh)
+    assert fresh.preview_view.params()["portfolio_value"] == Decimal("100000")  # nothing stored: the defaults

@@ -1,0 +1,219 @@
+"""Widget-level fixes from trying the window as a trader (issue 15): shortcuts inside the preview
+fields, disabled menu items that look disabled, the LIVE dialog's subject and Enter, charts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel, QMenu
+
+from widgets.theme import apply_theme
+
+
+@pytest.fixture
+def window(qtbot):
+    from app.main_window import MainWindow
+
+    w = MainWindow(mode="demo")
+    qtbot.addWidget(w)
+    w.show()
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.mark.parametrize("key, signal", [(Qt.Key.Key_E, "execute_requested"), (Qt.Key.Key_P, "preview_requested")])
+def test_ctrl_e_and_ctrl_p_work_while_typing_in_a_preview_field(window, qtbot, key, signal):
+    view = window.preview_view
+    view.set_execute_enabled(True)
+    for edit in (view.portfolio_edit, view.cash_buffer_edit):
+        edit.setFocus()
+        qtbot.waitUntil(edit.hasFocus)
+        with qtbot.waitSignal(getattr(view, signal), timeout=2000):
+            QTest.keyClick(edit, key, Qt.KeyboardModifier.ControlModifier)
+
+
+def _item_image(menu: QMenu, action):
+    rect = menu.actionGeometry(action)
+    return menu.grab(rect).toImage()
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_disabled_menu_items_look_disabled(qtbot, theme):
+    app = QApplication.instance()
+    apply_theme(app, theme)
+    try:
+        menu = QMenu()
+        qtbot.addWidget(menu)
+        enabled = menu.addAction("Cancel")
+        disabled = menu.addAction("Cancel")
+        disabled.setEnabled(False)
+        menu.popup(menu.pos())
+        qtbot.waitExposed(menu)
+
+        def text_colours(action) -> set[str]:
+            image = _item_image(menu, action)
+            background = image.pixelColor(1, 1)
+            return {QColor(image.pixel(x, y)).name() for x in range(image.width()) for y in range(image.height())
+                    if QColor(image.pixel(x, y)) != background}
+
+        on, off = text_colours(enabled), text_colours(disabled)
+        assert on and off and on != off  # the disabled one is drawn in other colours
+        menu.close()
+    finally:
+        apply_theme(app, "dark")
+
+
+XCB_PROBE = """
+import sys
+from PySide6.QtCore import QTimer, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.main_window import MainWindow
+w = MainWindow(mode="demo")
+w.show(); w.activateWindow()
+got = []
+w.preview_view.execute_requested.connect(lambda: got.append("E"))
+w.preview_view.set_execute_enabled(True)
+def press():
+    w.preview_view.portfolio_edit.setFocus()
+    QTest.keyClick(w.preview_view.portfolio_edit, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    print("fired" if got else "swallowed")
+    app.quit()
+QTimer.singleShot(500, press)
+app.exec()
+"""
+
+
+def test_ctrl_e_is_not_taken_by_the_line_edit_on_x11(tmp_path):
+    """On X11 a QLineEdit binds Ctrl+E to "end of line" (the offscreen platform does not): the
+    real xcb platform on a private Xvfb display."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not (sys.platform.startswith("linux") and shutil.which("Xvfb")):
+        pytest.skip("needs Xvfb")
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as pipe:
+            display = pipe.readline().strip()
+        env = {**os.environ, "DISPLAY": f":{display}", "QT_QPA_PLATFORM": "xcb",
+               "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        result = subprocess.run([sys.executable, "-c", XCB_PROBE], env=env, check=False, capture_output=True, text=True, timeout=60)
+        if "could not connect to display" in result.stderr or ("xcb" in result.stderr and result.returncode):
+            pytest.skip(f"the xcb platform did not start: {result.stderr[-300:]}")
+        assert result.stdout.strip().splitlines()[-1:] == ["fired"], result.stdout + result.stderr
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+
+
+def test_the_live_dialog_says_what_it_confirms_and_enter_accepts_nothing(qtbot):
+    from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+    dialog = LiveConfirmDialog("U1234567", 0, Decimal(0), subject=[("Order", "BUY 10 AAPL LMT 229.50 · M-1"),
+                                                                   ("Becomes", "15 @ 229.00")],
+                               action="Replace the LIVE order")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.ok_button.text() == "Replace the LIVE order" and dialog.windowTitle() == "Replace the LIVE order"
+    assert dialog.subject_text() == "BUY 10 AAPL LMT 229.50 · M-1 · 15 @ 229.00"
+    shown = " ".join(label.text() for label in dialog.findChildren(QLabel) if label.isVisible())
+    assert "0.00 USD" not in shown and "Send LIVE orders" not in shown
+    dialog.token_edit.setFocus()
+    QTest.keyClicks(dialog.token_edit, "LIVE")
+    assert dialog.ok_button.isEnabled()
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        QTest.keyClick(dialog.token_edit, key)
+        assert dialog.isVisible() and dialog.result() == 0, "Enter closed the dialog"
+    QTest.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == LiveConfirmDialog.DialogCode.Accepted
+
+
+def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    t0 = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
+    charts.set_run_progress([(t0 + timedelta(seconds=s), Decimal(1000 * s)) for s in range(4)], Decimal(5000))
+    for plot in charts.plots():
+        axis = plot.getAxis("bottom")
+        # a run of a few seconds: every tick a time of day, never bare seconds ("31.500")
+        for spacing in (0.5, 1, 10, 60, 600):
+            strings = axis.tickStrings([t0.timestamp(), t0.timestamp() + spacing], 1, spacing)
+            assert all(":" in s for s in strings), (spacing, strings)
+        assert axis.tickStrings([t0.timestamp()], 1, 1) == ["14:30:05"]
+    # equity near 100,000 and P&L of a few hundred: separate view boxes and axes, each with its own scale
+    charts.set_equity([(t0, Decimal(100000), Decimal(0)), (t0 + timedelta(minutes=5), Decimal(100400), Decimal(400))])
+    assert charts.pnl_curve.getViewBox() is not charts.equity_curve.getViewBox()
+    assert charts.pnl_curve.getViewBox() is charts.pnl_view
+    assert charts.equity_plot.getAxis("right").linkedView() is charts.pnl_view
+    low, high = charts.pnl_view.viewRange()[1]
+    assert high - low < 2000  # the P&L's range, not the equity's
+
+
+def test_chart_legends_are_readable_in_the_light_theme(qtbot):
+    import pyqtgraph as pg
+
+    from widgets.views.charts import ChartsView
+
+    app = QApplication.instance()
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    try:
+        apply_theme(app, "light")
+        for plot in charts.plots():
+            legend = plot.plotItem.legend
+            for _sample, label in legend.items:
+                colour = pg.mkColor(label.opts["color"])  # what the label's HTML is drawn in
+                assert colour.lightness() < 100, (plot.plotItem.titleLabel.text, colour.name())  # dark text on white
+            assert legend.brush().color().lightness() > 200
+    finally:
+        apply_theme(app, "dark")
+
+
+def test_settings_show_labels_with_units_and_save_the_stored_keys(qtbot):
+    from services.console_settings import setting_label
+    from services.core.risk import DEFAULT_RISK_LIMITS
+    from services.db.models import AUTO_RECOVERY_DEFAULTS
+    from widgets.dialogs.settings import SettingsDialog
+
+    keys = (*DEFAULT_RISK_LIMITS, *AUTO_RECOVERY_DEFAULTS)
+    dialog = SettingsDialog({"risk_defaults": dict(DEFAULT_RISK_LIMITS), "recovery": dict(AUTO_RECOVERY_DEFAULTS),
+                             "labels": {k: setting_label(k) for k in keys}})
+    qtbot.addWidget(dialog)
+    shown = [table.item(r, 0).text() for table in (dialog.risk_table, dialog.recovery_table)
+             for r in range(table.rowCount())]
+    assert len(shown) == len(keys) and not any("_" in label for label in shown), shown
+    assert all("(" in label for label in shown), shown  # each says its unit
+    assert dialog.risk_table.item(dialog.row_of(dialog.risk_table, "price_collar_pct"), 0).text().endswith("(%)")
+    assert set(dialog.values()["risk_defaults"]) == set(DEFAULT_RISK_LIMITS)  # saved under the stored keys
+
+
+def test_chart_amounts_are_plain_numbers_and_an_empty_chart_shows_the_last_minutes(qtbot):
+    from datetime import UTC, datetime
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    assert charts.equity_plot.getAxis("left").tickStrings([1000150.0, 1000200.0], 1, 50) == ["1,000,150", "1,000,200"]
+    low, high = charts.progress_plot.getViewBox().viewRange()[0]
+    now = datetime.now(UTC).timestamp()
+    assert now - 3600 < low < high <= now + 60  # not 1970
+    assert charts.equity_plot.getAxis("right").isVisible() and not charts.progress_plot.getAxis("right").isVisible()
