@@ -283,7 +283,12 @@ class Reconciler:
 
         await self.writer.flush()
         books = await asyncio.to_thread(self._project_books, account)
-        broker_by_key = {(account, k): p.quantity for k, p in broker_pos.items()}
+        # a symbol filled since IB's answer: the books already hold the fill, the answer not yet
+        # (a mismatch of timing, not of books); the next reconciliation compares it
+        moving = {key for key in {*broker_pos, *(symbol for _, symbol in books)}
+                  if self.writer.live_fill_since(key, positions_mark)}
+        books = {key: held for key, held in books.items() if key[1] not in moving}
+        broker_by_key = {(account, k): p.quantity for k, p in broker_pos.items() if k not in moving}
         report.unassigned = {symbol: plain(rest) for (_, symbol), held in sorted(broker_by_key.items())
                              if (rest := held - books.get((account, symbol), Decimal(0)))}
         report.book_mismatches = [m.to_dict() for m in book_mismatches(broker_by_key, books)]
