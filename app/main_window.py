@@ -129,7 +129,7 @@ class MainWindow(QMainWindow):
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("fills", "Fills", self.fills_view, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("positions", "Positions and P&&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("watchlist", "Watchlist", self.watchlist_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("account", "Account", self.account_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.docks["watchlist"], self.docks["account"])
