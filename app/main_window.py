@@ -132,8 +132,11 @@ class MainWindow(QMainWindow):
         self._add_dock("positions", "Positions and P&L", self.positions_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("watchlist", "Watchlist", self.watchlist_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("account", "Account", self.account_view, Qt.DockWidgetArea.RightDockWidgetArea)
+        # the quotes and the account share the positions' place: three stacked panels of the right
+        # column left each about four rows at 1600x1000
+        self.tabifyDockWidget(self.docks["positions"], self.docks["watchlist"])
         self.tabifyDockWidget(self.docks["watchlist"], self.docks["account"])
-        self.docks["watchlist"].raise_()
+        self.docks["positions"].raise_()
         self._add_dock("charts", "Charts", self.charts_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("audit", "Audit log", self.audit_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("decisions", "Decisions", self.decisions_tabs, Qt.DockWidgetArea.BottomDockWidgetArea)
