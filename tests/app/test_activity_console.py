@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from services.activity_log import Category, Level
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
@@ -48,3 +50,7 @@ def test_a_run_its_fills_and_an_error_reach_the_activity_log(qloop, open_console
             await console.close()
 
     run(qloop, scenario())
+
+
+# end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
+pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.views.backtest import BacktestView
 from widgets.views.decisions import DecisionsView
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"])]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"]), pytest.mark.slow]
 
 SYMBOLS = [f"G{i:02d}" for i in range(12)]
 

@@ -82,3 +82,7 @@ def test_the_blotters_run_filter_shows_that_runs_decisions(qloop, open_console):
             await console.close()
 
     run(qloop, scenario(), timeout=60)
+
+
+# end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
+pytestmark = pytest.mark.slow

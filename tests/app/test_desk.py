@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -166,3 +167,7 @@ def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows
             await console.close()
 
     run(qloop, scenario())
+
+
+# end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
+pytestmark = pytest.mark.slow

@@ -149,3 +149,7 @@ def test_a_live_row_buffered_while_a_filter_page_is_read_is_kept(history, qloop)
     _run(qloop, history.reload_orders())  # a new first page that does not hold it
     _run(qloop, wait_until(lambda: blotter.model.get(live.id) is not None, 5, "the buffered live order"))
     assert blotter.proxy.record_at(0).id == live.id
+
+
+# end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
+pytestmark = pytest.mark.slow

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from services import console_queries as queries
 from services.books import BooksService
 from tests.app.conftest import run
@@ -30,3 +32,7 @@ def test_project_capital_from_settings_is_the_previews_default_portfolio_value(q
             await console.close()
 
     run(qloop, scenario())
+
+
+# end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
+pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from tests.app.conftest import run
 from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
 from tests.fixtures.ib import wait_for
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True), pytest.mark.slow]
 
 
 def test_tca_tab_shows_a_paper_run_beside_its_backtest(qloop, open_console, monkeypatch):

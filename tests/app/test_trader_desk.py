@@ -270,3 +270,7 @@ def test_preview_parameters_are_remembered_between_sessions(qtbot, tmp_path):
     fresh = MainWindow(mode="demo", ui_state_file=tmp_path / "other.ini")
     qtbot.addWidget(fresh)
     assert fresh.preview_view.params()["portfolio_value"] == Decimal("100000")  # nothing stored: the defaults
+
+
+# end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
+pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from services.backtest.runner import Backtester, BacktestSpec
 from .data import generated_bars, monthly_snapshots
 
 bt = pytest.importorskip("bt")
-pytestmark = [pytest.mark.timeout(300), pytest.mark.parametrize("db_backend", ["sqlite"])]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.parametrize("db_backend", ["sqlite"]), pytest.mark.slow]
 
 SYMBOLS = [f"S{i:02d}" for i in range(25)]
 PRICES_FROM, START, END = date(2021, 12, 20), date(2022, 1, 1), date(2022, 12, 31)
