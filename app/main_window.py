@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self.docks["preview"], self.docks["snapshots"])
             self.tabifyDockWidget(self.docks["snapshots"], self.docks["risk"])
             self.tabifyDockWidget(self.docks["fills"], self.docks["positions"])
+            self.tabifyDockWidget(self.docks["positions"], self.docks["watchlist"])
+            self.tabifyDockWidget(self.docks["watchlist"], self.docks["account"])
             self.docks["preview"].raise_()
             self.docks["fills"].raise_()
         self.docks["charts"].raise_()

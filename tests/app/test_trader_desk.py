@@ -72,6 +72,7 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_follows_its_own_plan
         view = w.preview_view
         try:
             await controller.import_snapshot(str(targets), "desk")
+            view.portfolio_edit.setText("100000")  # the new project has no capital: NetLiquidation would be 1,000,000
             view.preview_button.click()
             await wait_for(lambda: controller.current_preview is not None and view.execute_button.isEnabled(), 15, "preview")
             first = controller.current_preview
@@ -88,6 +89,7 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_follows_its_own_plan
             assert filled.filled_notional > 0 and filled.points
 
             # a second preview of the same snapshot: the same day's run, a new (small) plan
+            view.portfolio_edit.setText("100000")  # the new project has no capital: NetLiquidation would be 1,000,000
             view.preview_button.click()
             await wait_for(lambda: controller.current_preview is not None and controller.current_preview.plan is not None
                            and controller.current_preview.plan.id != first.plan.id, 15, "second preview")
@@ -115,6 +117,7 @@ def test_working_count_follows_cancel_all(qloop, open_console, monkeypatch, tmp_
         try:
             sim.faults.add_rule(symbols={"IBM", "AAPL"}, ack_delay=60)  # the gateway sits on them: working
             await controller.import_snapshot(str(targets), "resting")
+            view.portfolio_edit.setText("100000")  # the new project has no capital: NetLiquidation would be 1,000,000
             view.preview_button.click()
             await wait_for(lambda: view.execute_button.isEnabled(), 15, "preview")
             view.execute_button.click()
@@ -147,6 +150,7 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
         view = w.preview_view
         try:
             await controller.import_snapshot(str(targets), "desk")
+            view.portfolio_edit.setText("100000")  # the new project has no capital: NetLiquidation would be 1,000,000
             view.preview_button.click()
             await wait_for(lambda: view.execute_button.isEnabled(), 15, "a ready preview")
             assert not w.trading_state_action.isVisible()
@@ -229,8 +233,9 @@ def test_import_names_its_project_and_liquidate_unlisted_is_a_preview_parameter(
             assert asked and asked[0][1] is not None  # offered the selected project first
             await wait_for(lambda: "into project Growth book" in _message(w), 10, lambda: _message(w))
 
-            # IBM is held but not in the snapshot: sold only with the box ticked
-            await console.stack.actions.manual_order("IBM", Side.BUY, Decimal(7), OrderType.MKT)
+            # IBM is in the project's book but not in the snapshot: sold only with the box ticked
+            # (only the project's own holdings are ever liquidated: docs/project-books.md)
+            await console.stack.actions.manual_order("IBM", Side.BUY, Decimal(7), OrderType.MKT, project="Growth book")
             await wait_for(lambda: any(p.symbol == "IBM" and p.quantity for p in w.positions_model.records()), 10, "IBM held")
             for ticked in (False, True):
                 view.liquidate_check.setChecked(ticked)
@@ -269,7 +274,8 @@ def test_preview_parameters_are_remembered_between_sessions(qtbot, tmp_path):
     assert third.preview_view.params()["portfolio_value"] == Decimal("300000")
     fresh = MainWindow(mode="demo", ui_state_file=tmp_path / "other.ini")
     qtbot.addWidget(fresh)
-    assert fresh.preview_view.params()["portfolio_value"] == Decimal("100000")  # nothing stored: the defaults
+    # nothing stored: the defaults (an empty portfolio value: the project's capital, else NetLiquidation)
+    assert fresh.preview_view.params()["portfolio_value"] is None
 
 
 # end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
