@@ -33,7 +33,6 @@ def test_status_messages_have_room_and_silent_actions_say_what_happened(qloop, o
         w = console.window
         try:
             w.resize(1600, 1000)
-            bar = w.statusBar()
             # the permanent connection widget keeps to the right: most of the bar is free for messages
             assert w.connection_status.geometry().left() >= 300, w.connection_status.geometry()  # room for a message
 
