@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.ib",
     "tests.fixtures.mariadb",
+    "tests.fixtures.modal_guard",
 ]
 
 

@@ -21,7 +21,6 @@ class SnapshotsController:
         self.project_names: dict[int, str] = {}
         view = ctx.window.snapshots_view
         view.import_requested.connect(self._on_import_requested)
-        view.import_into_requested.connect(self._on_import_requested)
         view.snapshot_selected.connect(self._on_snapshot_selected)
 
     async def load(self) -> None:
@@ -38,7 +37,7 @@ class SnapshotsController:
         self.project_names = {p.id: p.name for p in projects}
         self.ctx.window.snapshots_view.set_projects(projects, snapshots)
 
-    def _on_import_requested(self, path: str, project: str = "") -> None:
+    def _on_import_requested(self, path: str, project: str) -> None:
         view = self.ctx.window.snapshots_view
         # Into the project the trader named; else the one selected in the tree (the demo project otherwise).
         project = project.strip() or self.project_names.get(view.current_project_id()) or DEMO_PROJECT

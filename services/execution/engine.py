@@ -68,6 +68,8 @@ class ExecutionEngine:
         self.reconciler.install()
         # the market-health gate needs the broker's data-farm notices: a provider without them (a
         # test double) is not gated
+        if clock is not None and hasattr(provider, "clock"):
+            provider.clock = clock  # one clock for when a price was seen and for the price-age rule
         self.health = MarketHealth(provider, clock=clock) if hasattr(provider, "subscribe_notices") else None
         self.service = TradeService(db, provider, self.writer, self.reconciler, actor=actor, ack_timeout=ack_timeout,
                                     leases=self.leases, clock=clock, health=self.health)

@@ -105,6 +105,9 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         self._contracts: dict[ContractSpec, Any] = {}  # by the listing asked for, never by bare symbol
         # listing key -> (time, kind) of the last price market_prices returned: a plan stores them
         self.quote_info: dict[str, tuple[datetime, str]] = {}
+        # when a snapshot price is seen: the engine's clock, so that the price-age rule measures
+        # against the same clock as its "now" (an injected one in tests, the wall clock otherwise)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         # listing key -> (loop time asked, hours): the contract details' tradingHours / liquidHours
         self._hours: dict[str, tuple[float, Any]] = {}  # TradingHours | None
         self._min_ticks: dict[str, Decimal] = {}  # listing key -> minTick of its contract details

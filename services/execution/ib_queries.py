@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,7 @@ class IbQueries:
     account: str
     contract_store: Any  # e.g. contracts.DbContractStore, or None: nothing kept between runs
     quote_info: dict[str, tuple[datetime, str]]
+    clock: Callable[[], datetime]
     _hours: dict[str, tuple[float, TradingHours | None]]  # listing key -> (loop time asked, hours)
     _min_ticks: dict[str, Decimal]  # listing key -> the contract details' minTick
     _contracts: dict[ContractSpec, Any]
@@ -188,9 +189,8 @@ class IbQueries:
                 value = None
             prices[symbol] = value
             if value is not None:  # a plan stores when and how each price was seen
-                self.quote_info[symbol] = (ticker.time if isinstance(ticker.time, datetime) and ticker.time.tzinfo
-                                           else datetime.now(UTC),
-                                           price_kind(getattr(ticker, "marketDataType", 1), kind == "close"))
+                # a snapshot is seen now: asked for and answered within this call
+                self.quote_info[symbol] = (self.clock(), price_kind(getattr(ticker, "marketDataType", 1), kind == "close"))
         return prices
 
     async def trading_hours(self, spec: ContractSpec) -> TradingHours | None:

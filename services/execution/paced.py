@@ -55,16 +55,21 @@ class PacedSender:
     def _install_counter(self) -> None:
         """Messages ib_async sends on its own (connect-time requests, market data type...) use
         the budget too: they are recorded when they leave, so the next paced message waits for
-        them. Paced messages were counted by ``acquire`` (the credit)."""
+        them. Paced messages were counted by ``acquire`` (the credit), and their token is stamped
+        again when the message has left."""
         original = self.client.sendMsg
 
         def counted(msg):
+            result = original(msg)
+            # Stamped after the message left, not when its token was granted: a pause between
+            # the two (a garbage collection, a busy loop) must not shift the window early.
             if msg:
                 if self._credit > 0:
                     self._credit -= 1
+                    self.pacing.restamp_last()
                 else:
                     self.pacing.record()
-            return original(msg)
+            return result
 
         self.client.sendMsg = counted
 

@@ -144,6 +144,13 @@ class PacingLimiter:
         self._spent.append(now)
         self.recorded += 1
 
+    def restamp_last(self) -> None:
+        """The message of the last token granted has left now: its token comes back one
+        interval after now, not after the grant (the two differ when the sender was held up in
+        between, and the receiver counts what it receives)."""
+        if self._spent:
+            self._spent[-1] = max(self._spent[-1], self._clock())
+
     def try_acquire(self) -> bool:
         now = self._clock()
         if self._wait_time(now) > 0:

@@ -41,14 +41,14 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
         try:
             # A malformed file: its problems by line, nothing stored.
             before = w.snapshots_view.tree.topLevelItem(0).childCount()
-            w.snapshots_view.import_requested.emit(str(bad))
+            w.snapshots_view.import_requested.emit(str(bad), "")
             await wait_for(lambda: w.snapshots_view.errors_list.count() > 0, 10, "import errors")
             errors = [w.snapshots_view.errors_list.item(i).text() for i in range(w.snapshots_view.errors_list.count())]
             assert any("line 3" in e for e in errors), errors
             assert w.snapshots_view.tree.topLevelItem(0).childCount() == before
 
             # A good file: stored, selected, its items shown.
-            w.snapshots_view.import_requested.emit(str(good))
+            w.snapshots_view.import_requested.emit(str(good), "")
             await wait_for(lambda: w.snapshot_items_model.rowCount() == 4
                            and {r.symbol for r in w.snapshot_items_model.records()} == {"AAPL", "MSFT", "SPY", "IBM"},
                            10, "imported items")

@@ -102,7 +102,7 @@ def _exercise_every_trading_intent(monitor: Monitor, order_id: int) -> None:
     blotter.cancel_all_requested.emit("console")
     blotter.halt_requested.emit()
     preview.execute_requested.emit()
-    w.snapshots_view.import_requested.emit("/nonexistent.csv")
+    w.snapshots_view.import_requested.emit("/nonexistent.csv", "")
     w.settings_requested.emit()
     w.reconcile_requested.emit()
     assert monitor.controller.refused == ["cancel", "replace", "cancel all", "halt", "execute", "import", "settings",
@@ -183,8 +183,8 @@ def _scenario(qtbot, database, db_url, sim_config, console_settings, monitors: i
                 await wait_until(lambda w=w: all(w.audit_model.get(i) is not None for i in audit_ids), 10,
                                  "every audit entry shown")
                 assert {p.symbol for p in _positions(w)} == set(SYMBOLS) - {REJECTED}
-                xs, _ys = w.charts_view.filled_curve.getData()
-                assert xs is not None and len(xs) > 0  # the run-progress chart followed the fills
+                # the run-progress chart followed the fills (drawn at most once per CHART_MS)
+                await wait_until(lambda w=w: _chart_points(w) > 0, 10, "the run-progress chart to show the fills")
                 assert monitor.controller.progress.run_id == next(iter(final.values())).run_id
                 assert monitor.controller.last_error is None
             before = table_fingerprint(database)
@@ -204,6 +204,11 @@ def _scenario(qtbot, database, db_url, sim_config, console_settings, monitors: i
             await sim.stop()
 
     return scenario()
+
+
+def _chart_points(window) -> int:
+    xs, _ys = window.charts_view.filled_curve.getData()
+    return 0 if xs is None else len(xs)
 
 
 def _fills(database):

@@ -53,8 +53,10 @@ async def test_sigkill_at_random_moments_then_reconcile_and_execute(database, db
     moments: list[str] = []
     for cycle in range(KILLS):
         weight = "0.02" if cycle % 2 == 0 else "0"  # buy everything, then sell it all back
-        _, snapshot_id = make_snapshot(database, f"crash-{cycle}", {s: weight for s in SYMBOLS})
-        execute = cli_args(db_url, sim.port, "execute", "--snapshot", str(snapshot_id), "--project", f"crash-{cycle}",
+        # one project per buy-and-sell pair: a project sells only what its own book holds
+        project = f"crash-{cycle // 2}"
+        _, snapshot_id = make_snapshot(database, project, {s: weight for s in SYMBOLS})
+        execute = cli_args(db_url, sim.port, "execute", "--snapshot", str(snapshot_id), "--project", project,
                            "--mode", "paper", "--portfolio-value", "200000", "--wait-seconds", "20", "--json")
         proc = await start(execute)
         # a random moment of the run: after k orders reached the broker, or after k executions
@@ -75,7 +77,7 @@ async def test_sigkill_at_random_moments_then_reconcile_and_execute(database, db
             proc.send_signal(signal.SIGKILL)
             kills_landed += 1
         await asyncio.wait_for(proc.wait(), 30)
-        phases.append(_phase(database, f"crash-{cycle}", sim))
+        phases.append(_phase(database, project, sim))
         await until_client_gone(sim, 1)
         rec = await run(cli_args(db_url, sim.port, "reconcile", "--json"))
         assert rec.code == 0, rec.err

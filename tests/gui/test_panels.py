@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from services.core.builder import BuildParams, Rounding, build_orders
 from services.core.risk import RiskContext, evaluate_risk, risk_limits, rules_from_params
@@ -175,11 +175,24 @@ def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodelt
     view.clear_import_errors()
     assert view.errors_list.count() == 0
 
+    # Import: a file, then the project it goes into (an existing one or a new name typed in)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("/tmp/x.csv", "")))
+    asked = []
+
+    def choose_project(parent, title, label, choices, current, editable):
+        asked.append((choices, current, editable))
+        return "  Momentum  ", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(choose_project))
     with qtbot.waitSignal(view.import_requested) as sig:
         view.import_button.click()
-    assert sig.args == ["/tmp/x.csv"]
+    assert sig.args == ["/tmp/x.csv", "Momentum"]
+    assert asked and asked[0][2] is True  # a new name may be typed
     assert view.import_action.shortcut().toString() == "Ctrl+I"
+    # cancelling either question imports nothing
+    monkeypatch.setattr(QInputDialog, "getItem", staticmethod(lambda *a, **k: ("Momentum", False)))
+    with qtbot.assertNotEmitted(view.import_requested):
+        view.import_button.click()
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
     with qtbot.assertNotEmitted(view.import_requested):
         view.import_button.click()

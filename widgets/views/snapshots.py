@@ -52,8 +52,8 @@ def ask_project_name(parent: QWidget, names: list[str], current: str | None) -> 
 
 
 class SnapshotsView(QWidget):
-    import_requested = Signal(str)  # a file, into the selected project
-    import_into_requested = Signal(str, str)  # a file, into the named project (created when new)
+    # a file, into the named project (created when new; "" is the project selected in the tree)
+    import_requested = Signal(str, str)
     project_selected = Signal(int)
     snapshot_selected = Signal(int)
 
@@ -174,7 +174,7 @@ class SnapshotsView(QWidget):
             return
         project = ask_project_name(self, self.project_names(), self.current_project_name())
         if project is not None:
-            self.import_into_requested.emit(path, project)
+            self.import_requested.emit(path, project)
 
     def project_names(self) -> list[str]:
         return [item.text(0) for i in range(self.tree.topLevelItemCount()) if (item := self.tree.topLevelItem(i))]
