@@ -33,6 +33,7 @@ def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
         (("execute", "--snapshot", "1", "--project", "p", "--ib-port", "99999"), 2, "1-65535"),
     ],
 )
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_one_line_and_exit_code(tmp_path, args, code, says):
     result = _run(*args, home=tmp_path)
     assert result.returncode == code, result.stderr

@@ -61,14 +61,26 @@ class HistoryPager(QObject):
     async def reload_orders(self) -> None:
         self._orders_generation += 1
         generation = self._orders_generation
-        page = await asyncio.to_thread(order_page, self.db, self.order_filter(), None, self.page_size)
+        self.orders_model.begin_first_page()
+        try:
+            page = await asyncio.to_thread(order_page, self.db, self.order_filter(), None, self.page_size)
+        except BaseException:
+            if generation == self._orders_generation:  # a newer read still collects for itself
+                self.orders_model.first_page_failed()
+            raise
         if generation == self._orders_generation:
             self.orders_model.show_first_page(page)
 
     async def reload_fills(self) -> None:
         self._fills_generation += 1
         generation = self._fills_generation
-        page = await asyncio.to_thread(fill_page, self.db, self.fill_filter(), None, self.page_size)
+        self.fills_model.begin_first_page()
+        try:
+            page = await asyncio.to_thread(fill_page, self.db, self.fill_filter(), None, self.page_size)
+        except BaseException:
+            if generation == self._fills_generation:  # a newer read still collects for itself
+                self.fills_model.first_page_failed()
+            raise
         if generation == self._fills_generation:
             self.fills_model.show_first_page(page)
 

@@ -84,3 +84,17 @@ def open_console(qtbot, console_settings, monkeypatch):
 
 def run(loop, coro, timeout: float = 60.0):
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+async def until_console(running: asyncio.Future, predicate, timeout: float, message: str) -> None:
+    """Wait for ``predicate`` while ``Console.run()`` (the task ``running``) starts; if run()
+    ends first, fail at once with what it raised or returned instead of waiting out the
+    deadline (a start-up that died is not a slow start-up)."""
+    from tests.fixtures.waiting import wait_until
+
+    await wait_until(lambda: running.done() or predicate(), timeout, message)
+    if running.done() and not predicate():
+        error = None if running.cancelled() else running.exception()
+        if error is not None:
+            raise AssertionError(f"Console.run() failed before {message}: {error!r}") from error
+        raise AssertionError(f"Console.run() returned {running.result()!r} before {message}")

@@ -30,6 +30,7 @@ sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
 
 @sqlite_only
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open_console):
     async def scenario():
         console = await open_console()

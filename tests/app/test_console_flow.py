@@ -195,6 +195,7 @@ def test_halt_blocks_execute_until_resumed(qloop, open_console, monkeypatch):
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(qloop, open_console, console_settings):
     import tomllib
 
@@ -232,6 +233,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_positions_are_marked_to_market_for_unrealized_pnl(qloop, open_console, monkeypatch):
     _say_yes(monkeypatch)
 
@@ -278,6 +280,7 @@ def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloo
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_recover_now_cancels_an_unacknowledged_order_and_replaces_it_once(qloop, open_console, monkeypatch, tmp_path):
     _say_yes(monkeypatch)
     targets = tmp_path / "recovery.csv"

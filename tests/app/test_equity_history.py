@@ -3,11 +3,14 @@ snapshots while connected, and a console opened again shows them (real window, d
 
 from __future__ import annotations
 
+import pytest
+
 from services import console_queries as queries
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_equity_chart_reads_stored_snapshots_after_a_restart(qloop, open_console):
     async def scenario():
         console = await open_console()

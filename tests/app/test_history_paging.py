@@ -139,13 +139,17 @@ def test_live_orders_and_fills_appear_on_the_paged_tables(history, qloop):
     assert len(set(ids)) == len(ids) and ids[0] == live_order.id
 
 
-def test_a_live_row_buffered_while_a_filter_page_is_read_is_kept(history, qloop):
+@pytest.mark.parametrize("shown_before_the_page", [False, True], ids=["buffered", "flushed"])
+def test_a_live_row_buffered_while_a_filter_page_is_read_is_kept(history, qloop, shown_before_the_page):
     from services.domain import ChangeSet
 
     blotter = history.blotter_view
     later = datetime.now(UTC) + timedelta(days=1)
     live = replace(blotter.model.record_at(0), id=ORDERS + 7, client_order_id="live-7", created_at=later)
-    blotter.model.apply(ChangeSet(orders=(live,)))  # still in the coalescing buffer
+    blotter.model.apply(ChangeSet(orders=(live,)))  # in the coalescing buffer
+    blotter.model.begin_first_page()  # as reload_orders does before it reads
+    if shown_before_the_page:
+        blotter.model.flush()  # the coalescing timer fired while the page was read
     _run(qloop, history.reload_orders())  # a new first page that does not hold it
     _run(qloop, wait_until(lambda: blotter.model.get(live.id) is not None, 5, "the buffered live order"))
     assert blotter.proxy.record_at(0).id == live.id

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from services.domain import TradeMode
 from tests.app.conftest import run
 from tests.app.test_startup import _free_port
@@ -33,6 +35,7 @@ def _answer_live_dialog(monkeypatch, typed: str, seen: list):
     monkeypatch.setattr(LiveConfirmDialog, "exec", exec_)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, console_settings, monkeypatch):
     from app.composition import SAMPLES_DIR
     from app.main import Console
@@ -88,6 +91,7 @@ def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, c
     run(qloop, scenario(), timeout=90)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_a_live_session_without_the_word_stays_offline(qloop, console_settings, monkeypatch):
     from app.main import Console
     from services.ibsim import IBGatewaySimulator, SimConfig

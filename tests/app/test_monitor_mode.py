@@ -28,7 +28,7 @@ from tests.execution.monitor_helpers import (
 )
 from tests.fixtures.waiting import wait_until
 
-from .conftest import run
+from .conftest import run, until_console
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -267,8 +267,9 @@ def test_gui_monitor_opens_a_read_only_window_without_a_broker(qloop, database, 
         console = Console(replace(console_settings, db_url=db_url, profile="paper"), demo=False, monitor=True)
         running = asyncio.ensure_future(console.run())
         try:
-            await wait_until(lambda: console.monitor_controller is not None and console.monitor_controller.batches == 0
-                             and console.monitor_controller.stack.feed.polls > 0, 30, "the monitor following the feed")
+            await until_console(running, lambda: console.monitor_controller is not None
+                                and console.monitor_controller.batches == 0
+                                and console.monitor_controller.stack.feed.polls > 0, 60, "the monitor following the feed")
             w = console.window
             assert "MONITOR" in w.windowTitle() and w.mode_badge.text() == "MONITOR"
             assert console.stack is None and console.controller is None  # no engine, no broker

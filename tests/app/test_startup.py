@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.app.conftest import run
+from tests.app.conftest import run, until_console
 from tests.fixtures.ib import wait_for
 
 pytestmark = pytest.mark.slow  # whole console start-ups, one waiting for a gateway's reconnect backoff
@@ -36,7 +36,7 @@ def test_paper_profile_waits_for_the_gateway_then_connects(qloop, console_settin
         running = asyncio.ensure_future(console.run())
         simulator = None
         try:
-            await wait_for(lambda: console.window is not None and console.stack is not None, 20, "window and stack")
+            await until_console(running, lambda: console.window is not None and console.stack is not None, 60, "window and stack")
             status = console.window.connection_status
             await wait_for(lambda: status.seconds_to_reconnect() is not None, 10, "a reconnect countdown")
             assert not console.stack.provider.is_connected
@@ -64,7 +64,7 @@ def test_demo_profile_opens_with_sample_data_and_a_connected_simulator(qloop, co
         console = Console(console_settings, demo=True)
         running = asyncio.ensure_future(console.run())
         try:
-            await wait_for(lambda: console.controller is not None and console.stack.provider.is_connected, 20, "demo up")
+            await until_console(running, lambda: console.controller is not None and console.stack.provider.is_connected, 60, "demo up")
             w = console.window
             await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "a sample snapshot shown")
             assert w.mode_badge.text() == "DEMO"
@@ -101,7 +101,7 @@ def test_paper_profile_with_the_simulator_source_runs_the_built_in_simulator(qlo
         console = Console(settings, demo=False)
         running = asyncio.ensure_future(console.run())
         try:
-            await wait_for(lambda: console.stack is not None and console.stack.provider.is_connected, 20,
+            await until_console(running, lambda: console.stack is not None and console.stack.provider.is_connected, 60,
                            "connected to the built-in simulator")
             stack = console.stack
             assert stack.data_source == "simulator" and stack.simulator is not None
@@ -129,7 +129,7 @@ def test_an_unknown_data_source_is_the_start_up_error_of_the_window(qloop, conso
         console = Console(settings, demo=False)
         running = asyncio.ensure_future(console.run())
         try:
-            await wait_for(lambda: "bloomberg" in error_text(), 20, "the start-up error naming the stored value")
+            await wait_for(lambda: "bloomberg" in error_text() or running.done(), 60, "the start-up error naming the stored value")
             assert "execution_data_source: 'bloomberg' is not one of ib, simulator" in error_text()
             assert console.stack is None
         finally:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.execution.writer import WriterHealth
 from tests.app.conftest import run
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_status_bar_shows_the_writers_problems_until_they_are_gone(qloop, open_console):
     async def scenario():
         console = await open_console()

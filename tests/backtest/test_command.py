@@ -28,6 +28,7 @@ def files(tmp_path):
     return write_prices_csv(tmp_path / "bars.csv", bars), write_snapshots_csv(tmp_path / "weights.csv", snapshots)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_backtest_json_has_the_run_and_each_projects_results(database, db_url, files):
     prices, weights = files
     result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),

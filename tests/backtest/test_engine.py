@@ -41,6 +41,7 @@ def market():
     return PriceBook(bars), alpha, beta
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_each_project_has_the_same_results_alone_as_together_to_the_cent(database, market):
     prices, alpha, beta = market
     together = await Backtester(database, prices, alpha + beta, _spec()).run()

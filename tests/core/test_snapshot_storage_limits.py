@@ -50,6 +50,7 @@ def _counts(database) -> tuple[int, int, int]:
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_bad_input_is_refused_with_its_line_and_nothing_stored(case, database, tmp_path):
     _id, name, content, line, words = case
     path = tmp_path / name
@@ -107,6 +108,7 @@ def _console(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "app", *args], check=False, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_cli_import_reports_the_line_and_exit_2(db_url, database, tmp_path):
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")

@@ -110,6 +110,7 @@ async def test_server_answering_garbage():
         server.close()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_execute_command_says_why(db_url):
     result = await run(cli_args(db_url, _free_port(), "execute", "--snapshot", "1", "--project", "x", "--mode", "paper"))
     assert result.code == 5 and "connection refused" in result.err, result.err

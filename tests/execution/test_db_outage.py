@@ -159,6 +159,7 @@ async def test_writer_buffers_while_the_database_is_down_bounded_and_visible(dat
         await stack.close()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_execute_command_exits_0_when_the_database_came_back_and_everything_was_written(
         private_database, private_mariadb_url, simulator, tmp_path, monkeypatch):
     """The headless command through a proxy the test cuts while the run's acknowledgement and

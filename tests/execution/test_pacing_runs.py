@@ -36,6 +36,7 @@ async def _large_sim(make_simulator, n: int):
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_execute_command_with_100_symbols_at_ib_pacing(db_url, database, make_simulator, tmp_path, ib_log_guard):
     ib_log_guard.allow(r"Error 100, reqId")
     sim = await _large_sim(make_simulator, 100)
@@ -81,6 +82,7 @@ async def _large_run(db, sim, n: int, *, client_id: int) -> None:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_trade_run_with_500_symbols_at_ib_pacing(sqlite_database, make_simulator, ib_log_guard):
     ib_log_guard.allow(r"Error 100, reqId")
     sim = await _large_sim(make_simulator, 500)

@@ -106,6 +106,7 @@ async def test_a_changed_plan_no_longer_matches_its_hash(stack):
         assert not PlanRepository(session).verify(preview.plan_id)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_cli_preview_save_then_execute_plan(db_url, simulator, tmp_path):
     snapshot = tmp_path / "snap.csv"
     snapshot.write_text("symbol,weight\nAAPL,0.01\nMSFT,0.005\n")
@@ -132,6 +133,7 @@ async def test_cli_preview_save_then_execute_plan(db_url, simulator, tmp_path):
     assert sorted((o.symbol, o.quantity) for o in simulator.orders()) == [("AAPL", Decimal(44)), ("MSFT", Decimal(12))]
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_cli_preview_against_the_broker_equals_the_window_preview(db_url, stack):
     """The command and the window build the same plan from the same snapshot, account and prices."""
     simulator = stack.sim

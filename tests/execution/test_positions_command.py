@@ -37,6 +37,7 @@ async def _commissions_in(stack) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_positions_command_and_stored_marks(stack, db_url):
     for ref, project, side, quantity in (("P-1", "alpha", Side.BUY, 10), ("P-2", "beta", Side.BUY, 5), ("P-3", "alpha", Side.SELL, 4)):
         record = await stack.actions.manual_order("AAPL", side, Decimal(quantity), project=project, client_order_id=ref)
@@ -103,6 +104,7 @@ async def test_no_sample_while_disconnected(stack):
     assert queries.equity_history(stack.db) == ()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_unknown_project_is_bad_input(database, db_url):
     result = await _positions_cli(db_url, "--project", "nope")
     assert result.code == 2 and "project 'nope' does not exist" in result.err

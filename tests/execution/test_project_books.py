@@ -162,6 +162,7 @@ async def test_account_gross_exposure_blocks_what_each_project_alone_would_pass(
 
 
 @pytest.mark.timeout(300)  # six real subprocesses, each a Python start
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
     from .cli_helpers import cli_args, run
 

@@ -71,6 +71,7 @@ def _stock_order(ib, symbol: str, quantity: int, ref: str):
     return ib.placeOrder(Stock(symbol, "SMART", "USD"), MarketOrder("BUY", quantity, orderRef=ref))
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(database, db_url, make_simulator, ib_client):
     """A trader's order from another client fills in five parts; serve (the master client)
     streams them into the database and is stopped mid-stream: exit 0, every execution it
@@ -121,6 +122,7 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     assert_db_matches_ledger(database, sim)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_serve_reconciles_after_a_dropped_connection(database, db_url, simulator, ib_client, ib_log_guard):
     """The line to the gateway dropped and held down while a trader's order fills: serve
     reconnects by itself and reconciles the execution it never saw."""
@@ -148,6 +150,7 @@ async def test_serve_reconciles_after_a_dropped_connection(database, db_url, sim
     assert result.code == 0, result.err
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_an_unknown_execution_data_source_is_refused_at_start_up_and_by_trade_settings_set(database, db_url, simulator):
     from services.execution.audit import os_user
     from services.trade_settings import TradeSettingsError, TradeSettingsService
@@ -174,6 +177,7 @@ async def test_an_unknown_execution_data_source_is_refused_at_start_up_and_by_tr
                                 "refuses it)") in shown.out
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_the_simulator_source_runs_the_built_in_simulator_for_a_command(database, db_url):
     """``execution_data_source=simulator``: no gateway anywhere; the command starts the built-in
     simulator in its own process, connects to it and previews against its prices."""
@@ -277,6 +281,7 @@ async def test_serve_stopped_during_a_database_outage_keeps_every_event_in_the_j
         database.dispose()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_serve_sends_an_order_a_crash_left_stored_but_unsent(database, db_url, simulator):
     """Issue 12: a run's order stored NEW when its process died before sending it is sent by the
     headless service's auto-recovery, once, and fills."""

@@ -27,6 +27,7 @@ async def slow_stack(database, simulator):
 
 
 @pytest.mark.parametrize("stop", ["halt", "cancel_all"])
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_a_run_that_is_sending_stops_at_halt_or_cancel_all(slow_stack, stop):
     stack = slow_stack
     _, snapshot_id = make_snapshot(stack.db, "stop", {s: "0.01" for s in SYMBOLS})

@@ -19,6 +19,7 @@ from .conftest import make_snapshot
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_tca_shows_each_orders_shortfall_and_the_backtest_fill_beside_it(stack, db_url):
     _, snapshot_id = make_snapshot(stack.db, "tca", {"AAPL": "0.02", "MSFT": "0.01"})
     created = await stack.service.create_run("tca", snapshot_id, TradeMode.PAPER, {})

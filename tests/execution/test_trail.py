@@ -102,6 +102,7 @@ async def test_the_trail_of_a_filled_run_holds_every_decision_and_what_followed(
         decision_trail(stack.db, run_id=999)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_an_altered_risk_decision_makes_audit_verify_name_the_entry_and_record(stack, db_url):
     run_id = await filled_run(stack)
     trail = decision_trail(stack.db, run_id=run_id)
@@ -148,6 +149,7 @@ async def test_a_removed_decision_record_breaks_the_trail_hash(stack):
     assert "were added, removed or re-hashed" in (result.reason or "")
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_trail_command_prints_the_five_lists_and_refuses_unknown_ids(stack, db_url):
     run_id = await filled_run(stack)
     printed = await run(cli_args(db_url, 0, "trail", "--run", str(run_id), "--json", connection=False))

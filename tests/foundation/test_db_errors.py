@@ -10,6 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +34,7 @@ def _one_clear_line(result: subprocess.CompletedProcess, *, code: int, says: str
     return lines[0]
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_unreachable_server_names_host_and_port(tmp_path):
     url = "mysql+pymysql://trader:Pw-unreachable-1@127.0.0.1:1/console"
     for command in (("snapshot", "list"), ("db", "upgrade"), ("orders",)):

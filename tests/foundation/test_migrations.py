@@ -44,6 +44,7 @@ def test_migrated_schema_equals_the_models(empty_db_url):
     assert _diff(empty_db_url) == []
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.current(empty_db_url) is None
     assert migrate.upgrade(empty_db_url) == migrate.head()

@@ -66,6 +66,7 @@ def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("url", FORMS)
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_cli_errors_and_log_file_never_show_the_password(url, tmp_path):
     result = _run("--db-url", url, "--log-level", "DEBUG", "snapshot", "list", tmp_path=tmp_path)
     assert result.returncode in (2, 5), result.stderr

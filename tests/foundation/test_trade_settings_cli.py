@@ -11,6 +11,7 @@ from tests.foundation.test_cli import console
 pytestmark = pytest.mark.timeout(120)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_show_set_validate_and_audit(db_url, tmp_path):
     shown = console("--db-url", db_url, "trade-settings", "--json", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

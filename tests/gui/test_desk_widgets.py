@@ -43,6 +43,7 @@ def _item_image(menu: QMenu, action):
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_disabled_menu_items_look_disabled(qtbot, theme):
     app = QApplication.instance()
     apply_theme(app, theme)

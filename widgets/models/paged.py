@@ -38,6 +38,9 @@ class PagedTableModel(CoalescingTableModel[R]):
         self._exhausted = True
         self._loading = False
         self._before_id: int | None = None
+        # records streamed in while a first page is being read (None: no read under way): a
+        # coalescing flush may move them from the buffer into the rows before the page lands
+        self._live_during_read: dict[Any, R] | None = None
         super().__init__(parent, **kwargs)
 
     # -- the paging state ----------------------------------------------------------------
@@ -71,14 +74,34 @@ class PagedTableModel(CoalescingTableModel[R]):
 
     # -- pages in -----------------------------------------------------------------------------
 
+    def upsert(self, records: Iterable[R]) -> None:
+        if self._live_during_read is not None:
+            records = list(records)
+            key = self.key
+            for record in records:
+                self._live_during_read[key(record)] = record
+        super().upsert(records)
+
+    def begin_first_page(self) -> None:
+        """A first page is about to be read: what is buffered now and what streams in from
+        now on survives its reset (a read already under way keeps what it collected)."""
+        if self._live_during_read is None:
+            self._live_during_read = dict(self._pending)
+
+    def first_page_failed(self) -> None:
+        """The read failed: stop collecting (the rows shown stay as they are)."""
+        self._live_during_read = None
+
     def show_first_page(self, page: PageLike) -> None:
         """The newest page (a start, or a new filter): replaces the rows. Records still in the
-        live buffer stay there and land on the next flush, so nothing streamed in while the
-        page was being read is lost."""
+        live buffer, and those that streamed in since ``begin_first_page`` (whether or not a
+        flush already showed them), are laid over the page: nothing streamed in while the page
+        was being read is lost."""
         # the state first: the reset's signals already see it (the fills' totals label)
         self._before_id, self._exhausted, self._loading = page.next_before_id, page.exhausted, False
         self.enable_paging()
-        pending = self._pending
+        pending = {**(self._live_during_read or {}), **self._pending}
+        self._live_during_read = None
         self.reset(page.records)
         if pending:
             self._pending = pending
@@ -98,8 +121,8 @@ class PagedTableModel(CoalescingTableModel[R]):
         fresh = [r for r in records if key(r) not in row_of]
         if not fresh:
             return
-        if order_key is None:  # unordered models append at the end
-            self.upsert(fresh)
+        if order_key is None:  # unordered models append at the end (history, not live records)
+            super().upsert(fresh)
             self.flush()
             return
         fresh.sort(key=order_key)
