@@ -58,6 +58,7 @@ def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open
     run(qloop, scenario(), timeout=240)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_the_panels_full_verify_finds_an_altered_old_entry(qloop, open_console):
     async def scenario():
         console = await open_console()

@@ -168,6 +168,7 @@ def test_cancel_replace_and_cancel_all_from_the_blotter_reach_the_simulator(qloo
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_halt_blocks_execute_until_resumed(qloop, open_console, monkeypatch):
     _say_yes(monkeypatch)
 
@@ -258,6 +259,7 @@ def test_positions_are_marked_to_market_for_unrealized_pnl(qloop, open_console, 
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloop, open_console, ib_log_guard):
     ib_log_guard.allow(r"^Peer closed connection\.$")  # what ib_async logs when the gateway drops us
     # ... or this, when the gateway had account or P&L updates in flight (the account panel's

@@ -85,6 +85,7 @@ async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_
     assert console_queries.positions(database) == () and console_queries.position_lines(database) == ()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_the_trails_portfolio_snapshots_carry_the_cash_of_every_fill_so_far(database, market):
     # the writer carries a backtest's cash from batch to batch (CashBook) instead of re-reading
     # all fills: every run's closing snapshot must still hold the net cash of all fills up to it

@@ -87,6 +87,7 @@ def test_preview_bad_input_lists_every_problem(capsys, tmp_path):
     assert code == EXIT_BAD_INPUT and out["errors"][0]["message"].startswith("--snapshot 'no/such/file.csv' is neither")
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_snapshot_import_list_and_preview_by_id(capsys, db_url, tmp_path):
     code = main(["--db-url", db_url, "snapshot", "import", NOV20, "--project", "momentum"])
     captured = capsys.readouterr()

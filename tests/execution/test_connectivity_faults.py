@@ -41,6 +41,7 @@ def stored_positions(stack) -> dict[str, Decimal]:
         return {p.symbol: p.quantity for p in PositionRepository(session).list(project_id=0) if p.quantity}
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 @pytest.mark.parametrize("data_lost", [True, False], ids=["1101-data-lost", "1102-data-maintained"])
 async def test_fills_in_a_connectivity_gap_reach_the_database_after_it(stack, ib_log_guard, data_lost):
     ib_log_guard.allow(r"Error 110[012], reqId -1")

@@ -44,6 +44,7 @@ def _swap_writer(stack, writer) -> None:
     stack.writer = stack.service.writer = stack.actions.writer = stack.reconciler.writer = writer
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_mariadb_outage_mid_stream_loses_nothing(private_database, private_mariadb_url, simulator):
     url = make_url(private_mariadb_url)
     proxy = TcpProxy(url.host, url.port)

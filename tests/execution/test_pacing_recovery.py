@@ -51,6 +51,7 @@ async def test_contract_details_and_snapshots_dropped_by_error_100_are_asked_aga
         await provider.disconnect()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_a_query_that_never_gets_an_answer_fails_naming_the_symbols(make_simulator, ib_log_guard):
     import re
 

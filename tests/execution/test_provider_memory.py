@@ -89,6 +89,7 @@ def _bookkeeping(provider) -> dict[str, int]:
     return sizes
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_twenty_reconnects_leave_no_handler_waiter_or_task_behind(database, simulator, ib_log_guard):
     """Each reconnect re-runs the connect path (handlers, attempts, resync hooks): what it leaves
     behind must not pile up with the number of reconnects."""

@@ -116,6 +116,7 @@ async def test_new_run_option_overrides_idempotency(stack):
     assert same.id == first.id and other.id != first.id and paper_vs_live.id not in (first.id, other.id)
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_two_fresh_databases_give_different_client_order_ids(stack, simulator, tmp_path):
     """A fresh database trading the same account must not reuse an earlier database's ids (IB
     blocks every order as 'already used'); within one database the ids stay deterministic."""

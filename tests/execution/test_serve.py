@@ -199,6 +199,7 @@ async def test_the_simulator_source_runs_the_built_in_simulator_for_a_command(da
     assert [e["payload"] for e in json.loads(audit.out)] == [{"execution_data_source": "simulator"}]
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_serve_waits_for_the_gateway_and_a_sigint_stops_it_during_the_wait(database, db_url):
     import socket
 

@@ -42,6 +42,7 @@ def test_unreachable_server_names_host_and_port(tmp_path):
                         says="database server unreachable at 127.0.0.1:1", secret="Pw-unreachable-1")
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_access_denied_names_the_user(mysql_url, tmp_path):
     server = make_url(mysql_url)
     url = server.set(username="tc_nobody_" + uuid.uuid4().hex[:6], password="Pw-denied-22").render_as_string(hide_password=False)
@@ -50,6 +51,7 @@ def test_access_denied_names_the_user(mysql_url, tmp_path):
     assert f"{server.host}:{server.port or 3306}" in line
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_unknown_database_says_how_to_create_it(mysql_url, tmp_path):
     name = "tc_missing_" + uuid.uuid4().hex[:8]
     url = make_url(mysql_url).set(database=name).render_as_string(hide_password=False)

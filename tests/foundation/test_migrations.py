@@ -130,6 +130,7 @@ def test_database_repr_hides_the_password():
         db.dispose()
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_a_built_package_finds_its_migrations(tmp_path):
     """Build the distribution's files (setuptools, as pip would) and migrate with them from a
     folder that is not the checkout: the migrations ship with the package."""

@@ -54,6 +54,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 @pytest.mark.parametrize("db_backend", [pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True)  # SQLite upgrades itself: see the next test
 @pytest.mark.parametrize("state", ["older", pytest.param("empty", marks=pytest.mark.slow)])
 def test_mysql_behind_head_is_refused_and_left_untouched(state, db_backend, empty_db_url, tmp_path):

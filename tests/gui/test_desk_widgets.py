@@ -91,6 +91,7 @@ app.exec()
 """
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_ctrl_e_is_not_taken_by_the_line_edit_on_x11(tmp_path):
     """On X11 a QLineEdit binds Ctrl+E to "end of line" (the offscreen platform does not): the
     real xcb platform on a private Xvfb display."""
@@ -170,6 +171,7 @@ def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
     assert high - low < 2000  # the P&L's range, not the equity's
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_chart_legends_are_readable_in_the_light_theme(qtbot):
     import pyqtgraph as pg
 

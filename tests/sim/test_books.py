@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ def fill(sim: IBGatewaySimulator, order_id: int, action: str, quantity: int, cen
     sim._fill(order, Decimal(quantity), Decimal(cents) / 100, OrderFaults(exec_correction=corrected))
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 @settings(max_examples=150, deadline=None)
 @given(fills)
 def test_flat_book_turns_realized_pnl_into_cash(sequence):

@@ -30,6 +30,7 @@ async def start_cli(*args: str):
     return process, int(match.group(1))
 
 
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 async def test_cli_serves_and_saves_state_on_signal(tmp_path, stop_signal):
     state, ledger = tmp_path / "state.json", tmp_path / "ledger.json"
