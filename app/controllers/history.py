@@ -39,12 +39,20 @@ class HistoryPager(QObject):
             lambda: self.runner.run(self.more_fills(), what="Older fills"))
         blotter_view.filters_changed.connect(self._orders_timer.start)
         fills_view.filters_changed.connect(self._fills_timer.start)
+        self._stopped = False
+
+    def stop(self) -> None:
+        """The window is closing: no filter read starts after this (a pending debounce would
+        otherwise fire once the console's loop is gone)."""
+        self._stopped = True
+        self._orders_timer.stop()
+        self._fills_timer.stop()
 
     def _debounce(self, interval_ms: int, reload) -> QTimer:
         timer = QTimer(self)
         timer.setSingleShot(True)
         timer.setInterval(interval_ms)
-        timer.timeout.connect(lambda: self.runner.run(reload(), what="Filter the history"))
+        timer.timeout.connect(lambda: None if self._stopped else self.runner.run(reload(), what="Filter the history"))
         return timer
 
     def order_filter(self) -> OrderFilter:

@@ -125,6 +125,7 @@ class MonitorController(QObject):
 
     def close(self) -> None:
         self._chart_timer.stop()
+        self.history.stop()
         self.runner.cancel_all()
 
     async def _follow_feed(self) -> None:

@@ -57,6 +57,7 @@ class MonitoringController:
     def stop(self) -> list:
         """Stop the timer; returns the unsubscribe callables (the coordinator calls them)."""
         self._equity_timer.stop()
+        self.history.stop()
         unsubscribe, self._unsubscribe = self._unsubscribe, []
         return unsubscribe
 
