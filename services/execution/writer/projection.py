@@ -37,7 +37,15 @@ from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrde
 from ..listings import position_key
 from .batch import Batch, NewFill
 from .events import LocalOrderEvent, PositionTruth, ReconciledStatus
-from .orders import add_order_event, apply_to_order, decimal_text, now_utc, sm_status, store_sm
+from .orders import (
+    add_order_event,
+    apply_to_order,
+    decimal_text,
+    insert_order_events,
+    now_utc,
+    sm_status,
+    store_sm,
+)
 from .positions import late_commission, position_keys, settle_positions, write_positions
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,7 @@ class EventProjection:
                 self._apply(session, batch, event)
             settle_positions(session, batch, self._stale_truth)
             write_positions(session, batch)
+            insert_order_events(session)
             session.flush()
             self._insert_fills(session, batch)
             self._roll_up_runs(session, batch)
