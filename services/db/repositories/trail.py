@@ -15,6 +15,7 @@ covered by a plan's hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.core.builder import BuildParams, BuildResult, Target
@@ -64,27 +65,53 @@ class TrailProblem:
         return f"decision trail of plan {self.plan_id}: {where} {self.reason}"
 
 
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.cache
+def _hashed_columns(model) -> tuple[tuple[str, ...], tuple[tuple[str, Decimal], ...]]:
+    """(every hashed column's name, (name, quantum) of each decimal column): looked up once per
+    model instead of once per row (a backtest's previews write tens of thousands of rows)."""
+    names, decimals = [], []
+    for column in model.__table__.columns:
+        if column.name in _NOT_HASHED:
+            continue
+        names.append(column.name)
+        if isinstance(column.type, ExactDecimal):
+            decimals.append((column.name, Decimal(1).scaleb(-column.type.scale)))
+    return tuple(names), tuple(decimals)
+
+
 def _canonical(model, values: Mapping[str, Any]) -> str:
     """The row's content as hashed: decimals at their column's scale (as read back), sorted keys."""
-    out: dict[str, Any] = {}
-    for column in model.__table__.columns:
-        name = column.name
-        if name in _NOT_HASHED:
-            continue
-        value = values.get(name)
-        if value is not None and isinstance(column.type, ExactDecimal):
-            value = format(Decimal(value).quantize(Decimal(1).scaleb(-column.type.scale), rounding=ROUND_HALF_UP), "f")
-        out[name] = value
-    return json.dumps({"table": model.__tablename__, **out}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    names, decimals = _hashed_columns(model)
+    out: dict[str, Any] = {name: values.get(name) for name in names}
+    for name, quantum in decimals:
+        value = out[name]
+        if value is not None:
+            out[name] = format(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP), "f")
+    out["table"] = model.__tablename__
+    return _JSON.encode(out)
 
 
 def row_hash(model, values: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(model, values).encode("utf-8")).hexdigest()
 
 
+@functools.cache
+def _column_names(model) -> frozenset[str]:
+    return frozenset(column.name for column in model.__table__.columns)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _fields(record) -> dict[str, Any]:
     """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
 
 
 def _values(row) -> dict[str, Any]:
@@ -135,7 +162,7 @@ class TrailRepository:
 
     @staticmethod
     def _row(model, values: dict[str, Any]) -> dict[str, Any]:
-        columns = model.__table__.columns
+        columns = _column_names(model)
         values = {k: v for k, v in values.items() if k in columns}
         return {**values, "row_hash": row_hash(model, values)}
 
@@ -223,14 +250,17 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
     now = when or utcnow()
     written = 0
     for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
-        positions = list(session.scalars(select(Position).where(
-            Position.project_key == (project_id or 0), Position.account == account).order_by(Position.symbol)))
+        book = (Position.project_key == (project_id or 0), Position.account == account)
+        # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
+        # realized P&L): a book collects a closed row per symbol it ever traded, which read one
+        # by one made each snapshot grow with the book's history
+        positions = list(session.scalars(select(Position).where(*book, Position.quantity != 0).order_by(Position.symbol)))
+        realized = session.scalar(select(func.sum(Position.realized_pnl)).where(*book)) or ZERO
         held = []
-        market_value = realized = ZERO
+        market_value = ZERO
         for p in positions:
             mark = p.market_price if p.market_price is not None else p.average_cost
             market_value += p.quantity * mark
-            realized += p.realized_pnl
             if p.quantity:
                 held.append({"symbol": p.symbol, "quantity": _exact(p.quantity), "average_cost": _exact(p.average_cost),
                              "market_price": None if p.market_price is None else _exact(p.market_price),

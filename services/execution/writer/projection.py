@@ -52,21 +52,21 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
 
-def _refs_and_perms(events: list[object]) -> tuple[set[str], set[int], set[str]]:
+def _ref_of(event: object) -> str | None:
+    return getattr(event, "order_ref", None) or getattr(event, "client_order_id", None)
+
+
+def _refs_and_bases(events: list[object]) -> tuple[set[str], set[str]]:
     refs: set[str] = set()
-    perms: set[int] = set()
     bases: set[str] = set()
     for ev in events:
-        ref = getattr(ev, "order_ref", None) or getattr(ev, "client_order_id", None)
+        ref = _ref_of(ev)
         if ref:
             refs.add(ref)
-        perm = getattr(ev, "perm_id", None)
-        if perm:
-            perms.add(perm)
         exec_id = getattr(ev, "exec_id", None)
         if exec_id:
             bases.add(split_exec_id(exec_id)[0])
-    return refs, perms, bases
+    return refs, bases
 
 
 class EventProjection:
@@ -118,10 +118,13 @@ class EventProjection:
         return changes
 
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
-        refs, perms, bases = _refs_and_perms(events)
+        refs, bases = _refs_and_bases(events)
         for chunk in _chunks(sorted(refs)):
             for order in session.scalars(select(TradeOrder).where(TradeOrder.client_order_id.in_(chunk))):
                 self._cache_order(batch, order)
+        # by permId only the orders an event cannot be matched to by its orderRef (``_find``
+        # looks the ref up first): a broker's answers to our own orders carry both
+        perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
             for order in session.scalars(select(TradeOrder).where(TradeOrder.ib_perm_id.in_(chunk)).order_by(TradeOrder.id)):
                 self._cache_order(batch, order)
