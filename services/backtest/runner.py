@@ -193,8 +193,11 @@ class Backtester:
             session.add(row)
             session.flush()
             projects, stored = ProjectRepository(session), SnapshotRepository(session)
+            project_ids: dict[str, int] = {}  # a project's id looked up once, not once per snapshot
             for snap in snapshots:
-                project_id = projects.get_or_create(snap.project).id
+                project_id = project_ids.get(snap.project)
+                if project_id is None:
+                    project_id = project_ids[snap.project] = projects.get_or_create(snap.project).id
                 snapshot_id = snap.snapshot_id
                 if snapshot_id is None:
                     existing = stored.find_by_hash(project_id, snap.content_hash)

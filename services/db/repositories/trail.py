@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.core.builder import BuildParams, BuildResult, Target
@@ -123,6 +123,10 @@ def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# every preview reads its rows' hashes back: built once
+_ROW_HASHES = {m: select(m.id, m.row_hash).where(m.plan_id == bindparam("plan_id")).order_by(m.id) for m in DECISION_MODELS}
+
+
 class TrailRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -174,7 +178,7 @@ class TrailRepository:
     def trail_hash(self, plan_id: int) -> str:
         """The hash over the plan's stored rows' hashes (as stored: this does not re-hash content)."""
         return _combined((m.__tablename__, row_id, digest) for m in DECISION_MODELS
-                         for row_id, digest in self.session.execute(select(m.id, m.row_hash).where(m.plan_id == plan_id).order_by(m.id)))
+                         for row_id, digest in self.session.execute(_ROW_HASHES[m], {"plan_id": plan_id}))
 
     def check(self, plan_id: int, expected: str) -> TrailProblem | None:
         """None when every record of the plan matches its hash and the set matches ``expected``
@@ -194,16 +198,28 @@ def _exact(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
+# the writer's portfolio snapshots run these in every batch: built once (building a statement
+# costs more than running it on SQLite)
+_BOOK = (Position.project_key == bindparam("project_key"), Position.account == bindparam("account"))
+_HELD = select(Position).where(*_BOOK, Position.quantity != 0).order_by(Position.symbol)
+_REALIZED = select(func.sum(Position.realized_pnl)).where(*_BOOK)
+_FILL_CASH = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
+              .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+              .where(TradeFill.superseded.is_(False), TradeFill.account == bindparam("account"), TradeFill.id > bindparam("after")))
+_PROJECT_FILL_CASH = _FILL_CASH.where(TradeOrder.project_id == bindparam("project_id"))
+_UNASSIGNED_FILL_CASH = _FILL_CASH.where(TradeOrder.project_id.is_(None))
+
+
 def _cash_of(session: Session, project_id: int | None, account: str, after: int = 0,
              book: CashBook | None = None) -> Decimal:
     """Net cash the project's fills in the account moved: sells in, buys out, commissions out
     (only the fills after id ``after`` when a ``book`` carries the sum of the earlier ones)."""
-    query = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
-             .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
-             .where(TradeFill.superseded.is_(False), TradeFill.account == account, TradeFill.id > after))
-    query = query.where(TradeOrder.project_id == project_id) if project_id is not None else query.where(TradeOrder.project_id.is_(None))
+    if project_id is not None:
+        query, params = _PROJECT_FILL_CASH, {"account": account, "after": after, "project_id": project_id}
+    else:
+        query, params = _UNASSIGNED_FILL_CASH, {"account": account, "after": after}
     cash, last = book.carried(project_id, account) if book is not None else (ZERO, 0)
-    for fill_id, side, quantity, price, commission in session.execute(query):
+    for fill_id, side, quantity, price, commission in session.execute(query, params):
         cash -= Side(side).sign * quantity * price + (commission or ZERO)
         last = max(last, fill_id)
     if book is not None:
@@ -250,12 +266,12 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
     now = when or utcnow()
     written = 0
     for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
-        book = (Position.project_key == (project_id or 0), Position.account == account)
+        book = {"project_key": project_id or 0, "account": account}
         # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
         # realized P&L): a book collects a closed row per symbol it ever traded, which read one
         # by one made each snapshot grow with the book's history
-        positions = list(session.scalars(select(Position).where(*book, Position.quantity != 0).order_by(Position.symbol)))
-        realized = session.scalar(select(func.sum(Position.realized_pnl)).where(*book)) or ZERO
+        positions = list(session.scalars(_HELD, book))
+        realized = session.scalar(_REALIZED, book) or ZERO
         held = []
         market_value = ZERO
         for p in positions:
