@@ -155,6 +155,12 @@ class AuditEntry:
     time: datetime | None = None
 
 
+# every append runs these: built once (building a statement costs more than running it on SQLite)
+_LOCK_HEAD = (select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ROW_ID).with_for_update()
+              .execution_options(populate_existing=True))
+_MAX_ID = select(func.coalesce(func.max(AuditLogRow.id), 0))
+
+
 class AuditLog:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -179,8 +185,8 @@ class AuditLog:
             return self._append(own, actor, action, entity_type, entity_id, payload, time)
 
     def _lock_head(self, session: Session) -> AuditChainHead:
-        query = select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ROW_ID).with_for_update()
-        head = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+        query = _LOCK_HEAD
+        head = session.scalars(query).one_or_none()
         if head is not None:
             return head
         # First append ever (or the head row was lost): start from the newest stored entry so
@@ -196,7 +202,7 @@ class AuditLog:
             },
             ("id",),
         )
-        return session.scalars(query.execution_options(populate_existing=True)).one()
+        return session.scalars(query).one()
 
     def _append(self, session, actor, action, entity_type, entity_id, payload, time) -> AuditRecord:
         if not actor or not action:
@@ -238,7 +244,7 @@ class AuditLog:
 
     @staticmethod
     def _max_id(session: Session) -> int:
-        return session.scalar(select(func.coalesce(func.max(AuditLogRow.id), 0))) or 0
+        return session.scalar(_MAX_ID) or 0
 
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
         """Append many entries in one transaction: the hashes are computed here and the rows go

@@ -193,8 +193,11 @@ class Backtester:
             session.add(row)
             session.flush()
             projects, stored = ProjectRepository(session), SnapshotRepository(session)
+            project_ids: dict[str, int] = {}  # a project's id looked up once, not once per snapshot
             for snap in snapshots:
-                project_id = projects.get_or_create(snap.project).id
+                project_id = project_ids.get(snap.project)
+                if project_id is None:
+                    project_id = project_ids[snap.project] = projects.get_or_create(snap.project).id
                 snapshot_id = snap.snapshot_id
                 if snapshot_id is None:
                     existing = stored.find_by_hash(project_id, snap.content_hash)
@@ -253,14 +256,19 @@ class Backtester:
         run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
                                         risk_overrides=list(self.spec.risk_overrides), new_run=True)
         equity = project.broker.equity()
+        close = self.spec.fill is FillAt.CLOSE
         try:
-            executed = await service.execute(run.id, portfolio_value=equity)
+            # the run's acknowledgements and, at the close, its fills: one writer transaction
+            async with service.writer.held():
+                executed = await service.execute(run.id, portfolio_value=equity)
+                if close and executed.sent:
+                    project.broker.close_day()
         except RiskBlocked:
             project.result.rebalances.append((day, run.id, "blocked"))
             project.result.blocked.extend(self._blocks(run.id, day))
             return
         except ExecutionError as exc:
-            if self.spec.fill is FillAt.CLOSE and project.broker.close_day():  # what did go out fills
+            if close and project.broker.close_day():  # what did go out fills
                 await self._settle(project, run.id)
             project.result.rebalances.append((day, run.id, f"failed: {exc}"))
             log.warning("backtest %s: %s rebalance of %s failed: %s", self.backtest_id, project.result.project, day, exc)
@@ -269,15 +277,20 @@ class Backtester:
         project.result.rebalances.append((day, run.id, "sent" if executed.sent else "nothing to trade"))
         if not executed.sent:
             return
-        if self.spec.fill is FillAt.CLOSE:
-            project.broker.close_day()
+        if close:
             await self._settle(project, run.id)
         else:
             project.waiting_run = run.id
 
     async def _settle(self, project: _Project, run_id: int) -> None:
-        """Wait until the writer has booked every order of the run (the broker answered at once)."""
-        left = await project.engine.service.wait_done(run_id, ORDER_WAIT_SECONDS)
+        """Wait until the writer has booked every order of the run (the broker answered at once:
+        once the writer has written what is queued, the first look finds them final)."""
+        service = project.engine.service
+        try:
+            await service.writer.flush(ORDER_WAIT_SECONDS)
+        except TimeoutError:
+            pass  # said below, naming the orders
+        left = await service.wait_done(run_id, ORDER_WAIT_SECONDS)
         if left:
             raise RuntimeError(f"run {run_id}: {len(left)} order(s) not final after {ORDER_WAIT_SECONDS:g} s")
 

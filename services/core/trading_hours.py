@@ -192,6 +192,11 @@ def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) 
     the market is closed (a Saturday, a holiday, an evening after the close). Outside the
     calendar's years, the calendar date in New York."""
     now = now or datetime.now(UTC)
+    sessions = _KNOWN_SESSIONS.get(calendar)
+    if sessions:  # inside a regular session looked up before: that session (a backtest's runs)
+        session = sessions.get(now.astimezone(calendar_zone(calendar)).date())
+        if session is not None and session.contains(now):
+            return session.start.astimezone(calendar_zone(calendar)).date()
     cal = _calendar(calendar)
     if not _in_bounds(cal, now):
         return now.astimezone(NEW_YORK).date()
@@ -290,5 +295,12 @@ def regular_sessions(start: date, end: date, calendar: str = DEFAULT_CALENDAR) -
         return {}
     with _quiet():
         schedule = cal.schedule.loc[first:last]
-    return {day.date(): Session(opened.to_pydatetime(), closed.to_pydatetime())
-            for day, opened, closed in zip(schedule.index, schedule["open"], schedule["close"], strict=True)}
+    sessions = {day.date(): Session(opened.to_pydatetime(), closed.to_pydatetime())
+                for day, opened, closed in zip(schedule.index, schedule["open"], schedule["close"], strict=True)}
+    _KNOWN_SESSIONS.setdefault(calendar, {}).update(sessions)
+    return sessions
+
+
+# the regular sessions ``regular_sessions`` looked up, by calendar: ``trading_date`` answers a
+# moment inside one of them without asking the calendar (a few milliseconds each)
+_KNOWN_SESSIONS: dict[str, dict[date, Session]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from services.core.pipeline import RiskFacts
@@ -33,14 +33,18 @@ def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, n
                      account_orders_today=account_today if project_id is not None else None)
 
 
+# every backtest preview runs these: built once
+_BACKTEST_ORDERS_TODAY = select(func.count(TradeOrder.id)).join(TradeRun, TradeOrder.run_id == TradeRun.id).where(
+    TradeOrder.account == bindparam("account"), TradeRun.trade_date == bindparam("trade_date"),
+    TradeOrder.status != OrderState.BLOCKED)
+_EXISTING = select(TradeOrder.client_order_id).where(TradeOrder.client_order_id.in_(bindparam("ids", expanding=True)))
+
+
 def load_backtest_risk_facts(session: Session, run: TradeRun, account: str, client_order_ids: Iterable[str] = ()) -> RiskFacts:
     """The facts of a backtest's run: its simulated books trade whatever the live trading state
     is (a HALT stops the broker, not a simulation), and its day's orders are the orders of the
     same simulated account on the run's simulated trade date (the real clock means nothing here)."""
-    orders_today = session.scalar(
-        select(func.count(TradeOrder.id)).join(TradeRun, TradeOrder.run_id == TradeRun.id).where(
-            TradeOrder.account == account, TradeRun.trade_date == run.trade_date,
-            TradeOrder.status != OrderState.BLOCKED)) or 0
+    orders_today = session.scalar(_BACKTEST_ORDERS_TODAY, {"account": account, "trade_date": run.trade_date}) or 0
     return RiskFacts(TradingState.ACTIVE, int(orders_today), _existing(session, client_order_ids))
 
 
@@ -49,6 +53,5 @@ def _existing(session: Session, client_order_ids: Iterable[str]) -> frozenset[st
     ids = list(dict.fromkeys(client_order_ids))
     sent: set[str] = set()
     for start in range(0, len(ids), 500):  # keep IN lists short on both databases
-        sent.update(session.scalars(select(TradeOrder.client_order_id).where(
-            TradeOrder.client_order_id.in_(ids[start:start + 500]))).all())
+        sent.update(session.scalars(_EXISTING, {"ids": ids[start:start + 500]}).all())
     return frozenset(sent)

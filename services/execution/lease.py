@@ -320,10 +320,11 @@ class LeaseManager:
             mine = session.execute(select(TradeOrder.id, TradeOrder.client_order_id).where(
                 TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.SENDING,
                 TradeOrder.claimed_by == claim_id)).all()
-            for order_id, _coid in mine:
-                session.add(OrderEventRow(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed",
-                                          from_state=OrderState.NEW, to_state=OrderState.SENDING,
-                                          message="claimed for sending", payload={"claim": claim_id}, time=now))
+            if mine:  # one executemany (ORM objects would be one INSERT ... RETURNING each on SQLite)
+                session.execute(insert(OrderEventRow), [
+                    dict(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed", from_state=OrderState.NEW,
+                         to_state=OrderState.SENDING, flagged=False, message="claimed for sending",
+                         payload={"claim": claim_id}, time=now) for order_id, _coid in mine])
             if not mine:
                 valid = session.scalar(select(RunLease.token).where(
                     RunLease.run_id == lease.run_id, RunLease.token == lease.token,

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.db.models import OrderEvent, TradeOrder
@@ -32,6 +32,9 @@ from services.domain import (
     Side,
     TimeInForce,
 )
+
+# a run's orders are read each time a run is waited on: built once
+_BY_RUN = select(TradeOrder).where(TradeOrder.run_id == bindparam("run_id")).order_by(TradeOrder.id)
 
 
 class OrderRepository:
@@ -114,7 +117,7 @@ class OrderRepository:
         return list(self.session.scalars(query))
 
     def list_by_run(self, run_id: int) -> builtins.list[TradeOrder]:
-        return self.list(run_id=run_id)
+        return list(self.session.scalars(_BY_RUN, {"run_id": run_id}))
 
     def list_by_status(self, *statuses: OrderState | str) -> builtins.list[TradeOrder]:
         return self.list(status=statuses)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
@@ -28,6 +28,14 @@ class PositionWrite:
     quantity: Decimal | int | str
     average_cost: Decimal | int | str
     realized_pnl: Decimal | int | str | None = None
+
+
+# built once: building a statement costs more than running it on SQLite (the writer reads
+# positions in every batch)
+_POSITIONS_BY_SYMBOL = select(Position).where(
+    Position.project_key == bindparam("project_key"), Position.account == bindparam("account"),
+    Position.symbol.in_(bindparam("symbols", expanding=True))).execution_options(populate_existing=True)
+_UPSERTS: dict[tuple[str, bool], Any] = {}
 
 
 class PositionRepository:
@@ -76,9 +84,16 @@ class PositionRepository:
         return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}  # in the writes' order
 
     def _upsert_statement(self, keep_realized: bool):
+        dialect = self.session.get_bind().dialect.name
+        statement = _UPSERTS.get((dialect, keep_realized))
+        if statement is None:
+            statement = _UPSERTS[(dialect, keep_realized)] = self._build_upsert(dialect, keep_realized)
+        return statement
+
+    @staticmethod
+    def _build_upsert(dialect: str, keep_realized: bool):
         changing = ["quantity", "average_cost", "updated_at"] + ([] if keep_realized else ["realized_pnl"])
         table = cast(Table, Position.__table__)
-        dialect = self.session.get_bind().dialect.name
         if dialect == "sqlite":
             sqlite_insert = sqlite_dialect.insert(table)
             return sqlite_insert.on_conflict_do_update(
@@ -106,9 +121,8 @@ class PositionRepository:
         for (project_key, account), symbols in sorted(wanted.items()):
             ordered = sorted(symbols)
             for i in range(0, len(ordered), 500):
-                query = select(Position).where(Position.project_key == project_key, Position.account == account,
-                                               Position.symbol.in_(ordered[i:i + 500]))
-                for row in self.session.scalars(query.execution_options(populate_existing=True)):
+                chunk = {"project_key": project_key, "account": account, "symbols": ordered[i:i + 500]}
+                for row in self.session.scalars(_POSITIONS_BY_SYMBOL, chunk):
                     out[(project_key, account, row.symbol)] = row
         return out
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem
@@ -56,8 +56,8 @@ class SnapshotRepository:
             )
             self.session.add(snapshot)
             self.session.flush()
-            self.session.add_all(DecisionSnapshotItem(snapshot_id=snapshot.id, **row) for row in rows)
-            self.session.flush()
+            if rows:  # one executemany (ORM objects are one INSERT ... RETURNING each on SQLite)
+                self.session.execute(insert(DecisionSnapshotItem), [{"snapshot_id": snapshot.id, **row} for row in rows])
         return snapshot
 
     def get(self, snapshot_id: int) -> DecisionSnapshot:

@@ -15,6 +15,7 @@ covered by a plan's hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.core.builder import BuildParams, BuildResult, Target
@@ -64,27 +65,53 @@ class TrailProblem:
         return f"decision trail of plan {self.plan_id}: {where} {self.reason}"
 
 
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.cache
+def _hashed_columns(model) -> tuple[tuple[str, ...], tuple[tuple[str, Decimal], ...]]:
+    """(every hashed column's name, (name, quantum) of each decimal column): looked up once per
+    model instead of once per row (a backtest's previews write tens of thousands of rows)."""
+    names, decimals = [], []
+    for column in model.__table__.columns:
+        if column.name in _NOT_HASHED:
+            continue
+        names.append(column.name)
+        if isinstance(column.type, ExactDecimal):
+            decimals.append((column.name, Decimal(1).scaleb(-column.type.scale)))
+    return tuple(names), tuple(decimals)
+
+
 def _canonical(model, values: Mapping[str, Any]) -> str:
     """The row's content as hashed: decimals at their column's scale (as read back), sorted keys."""
-    out: dict[str, Any] = {}
-    for column in model.__table__.columns:
-        name = column.name
-        if name in _NOT_HASHED:
-            continue
-        value = values.get(name)
-        if value is not None and isinstance(column.type, ExactDecimal):
-            value = format(Decimal(value).quantize(Decimal(1).scaleb(-column.type.scale), rounding=ROUND_HALF_UP), "f")
-        out[name] = value
-    return json.dumps({"table": model.__tablename__, **out}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    names, decimals = _hashed_columns(model)
+    out: dict[str, Any] = {name: values.get(name) for name in names}
+    for name, quantum in decimals:
+        value = out[name]
+        if value is not None:
+            out[name] = format(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP), "f")
+    out["table"] = model.__tablename__
+    return _JSON.encode(out)
 
 
 def row_hash(model, values: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(model, values).encode("utf-8")).hexdigest()
 
 
+@functools.cache
+def _column_names(model) -> frozenset[str]:
+    return frozenset(column.name for column in model.__table__.columns)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _fields(record) -> dict[str, Any]:
     """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
 
 
 def _values(row) -> dict[str, Any]:
@@ -94,6 +121,10 @@ def _values(row) -> dict[str, Any]:
 def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
     text = "\n".join(f"{table}:{row_id}:{digest}" for table, row_id, digest in entries)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# every preview reads its rows' hashes back: built once
+_ROW_HASHES = {m: select(m.id, m.row_hash).where(m.plan_id == bindparam("plan_id")).order_by(m.id) for m in DECISION_MODELS}
 
 
 class TrailRepository:
@@ -135,7 +166,7 @@ class TrailRepository:
 
     @staticmethod
     def _row(model, values: dict[str, Any]) -> dict[str, Any]:
-        columns = model.__table__.columns
+        columns = _column_names(model)
         values = {k: v for k, v in values.items() if k in columns}
         return {**values, "row_hash": row_hash(model, values)}
 
@@ -147,7 +178,7 @@ class TrailRepository:
     def trail_hash(self, plan_id: int) -> str:
         """The hash over the plan's stored rows' hashes (as stored: this does not re-hash content)."""
         return _combined((m.__tablename__, row_id, digest) for m in DECISION_MODELS
-                         for row_id, digest in self.session.execute(select(m.id, m.row_hash).where(m.plan_id == plan_id).order_by(m.id)))
+                         for row_id, digest in self.session.execute(_ROW_HASHES[m], {"plan_id": plan_id}))
 
     def check(self, plan_id: int, expected: str) -> TrailProblem | None:
         """None when every record of the plan matches its hash and the set matches ``expected``
@@ -167,16 +198,28 @@ def _exact(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
+# the writer's portfolio snapshots run these in every batch: built once (building a statement
+# costs more than running it on SQLite)
+_BOOK = (Position.project_key == bindparam("project_key"), Position.account == bindparam("account"))
+_HELD = select(Position).where(*_BOOK, Position.quantity != 0).order_by(Position.symbol)
+_REALIZED = select(func.sum(Position.realized_pnl)).where(*_BOOK)
+_FILL_CASH = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
+              .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
+              .where(TradeFill.superseded.is_(False), TradeFill.account == bindparam("account"), TradeFill.id > bindparam("after")))
+_PROJECT_FILL_CASH = _FILL_CASH.where(TradeOrder.project_id == bindparam("project_id"))
+_UNASSIGNED_FILL_CASH = _FILL_CASH.where(TradeOrder.project_id.is_(None))
+
+
 def _cash_of(session: Session, project_id: int | None, account: str, after: int = 0,
              book: CashBook | None = None) -> Decimal:
     """Net cash the project's fills in the account moved: sells in, buys out, commissions out
     (only the fills after id ``after`` when a ``book`` carries the sum of the earlier ones)."""
-    query = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
-             .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
-             .where(TradeFill.superseded.is_(False), TradeFill.account == account, TradeFill.id > after))
-    query = query.where(TradeOrder.project_id == project_id) if project_id is not None else query.where(TradeOrder.project_id.is_(None))
+    if project_id is not None:
+        query, params = _PROJECT_FILL_CASH, {"account": account, "after": after, "project_id": project_id}
+    else:
+        query, params = _UNASSIGNED_FILL_CASH, {"account": account, "after": after}
     cash, last = book.carried(project_id, account) if book is not None else (ZERO, 0)
-    for fill_id, side, quantity, price, commission in session.execute(query):
+    for fill_id, side, quantity, price, commission in session.execute(query, params):
         cash -= Side(side).sign * quantity * price + (commission or ZERO)
         last = max(last, fill_id)
     if book is not None:
@@ -223,14 +266,17 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
     now = when or utcnow()
     written = 0
     for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
-        positions = list(session.scalars(select(Position).where(
-            Position.project_key == (project_id or 0), Position.account == account).order_by(Position.symbol)))
+        book = {"project_key": project_id or 0, "account": account}
+        # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
+        # realized P&L): a book collects a closed row per symbol it ever traded, which read one
+        # by one made each snapshot grow with the book's history
+        positions = list(session.scalars(_HELD, book))
+        realized = session.scalar(_REALIZED, book) or ZERO
         held = []
-        market_value = realized = ZERO
+        market_value = ZERO
         for p in positions:
             mark = p.market_price if p.market_price is not None else p.average_cost
             market_value += p.quantity * mark
-            realized += p.realized_pnl
             if p.quantity:
                 held.append({"symbol": p.symbol, "quantity": _exact(p.quantity), "average_cost": _exact(p.average_cost),
                              "market_price": None if p.market_price is None else _exact(p.market_price),

@@ -52,7 +52,9 @@ class RunPlanning(RunServiceBase):
         self._check_live(mode, live_token)
         return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run)
 
-    def _create_run(self, project, snapshot, mode, params, new_run) -> RunInfo:
+    def _create_run(self, project, snapshot, mode, params, new_run, inputs: tuple[dict | None, list[str]] | None = None) -> RunInfo:
+        """The run (see ``create_run``); ``inputs``: its (builder, risk overrides) set in the same
+        transaction (``_store_run_inputs``)."""
         with self.db.unit_of_work() as session:
             projects = ProjectRepository(session)
             if project is None:  # the snapshot's own project
@@ -79,6 +81,8 @@ class RunPlanning(RunServiceBase):
             if created:
                 audit(self.db, self.actor, "run.create", "trade_run", run.id,
                       {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+            if inputs is not None:
+                self._store_run_inputs(session, run, *inputs)
             return run_info(run, created)
 
     async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
@@ -88,22 +92,21 @@ class RunPlanning(RunServiceBase):
         """The use case behind the window's Preview, ``preview --save`` and ``execute``: the
         day's run of the snapshot (created once), its builder parameters and risk overrides
         stored while it has sent nothing, then a preview stored as a frozen plan."""
-        run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
-        await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
+        run = await self.prepare_run(project, snapshot, mode, builder=builder, risk_overrides=risk_overrides,
+                                     live_token=live_token, new_run=new_run)
         return await self.preview(run.id, portfolio_value)
 
-    def _set_run_inputs(self, run_id: int, builder: dict | None, risk_overrides: list[str]) -> None:
+    @staticmethod
+    def _store_run_inputs(session, run: TradeRun, builder: dict | None, risk_overrides: list[str]) -> None:
         """Builder parameters and risk overrides of a run that has sent nothing yet (afterwards
         they are history and stay as they were)."""
-        with self.db.unit_of_work() as session:
-            run = RunRepository(session).get(run_id)
-            if session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)):
-                return
-            params = dict(run.params or {})
-            if builder is not None:
-                params["builder"] = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
-            params["risk_overrides"] = risk_overrides
-            run.params = params
+        if session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run.id)):
+            return
+        params = dict(run.params or {})
+        if builder is not None:
+            params["builder"] = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
+        params["risk_overrides"] = risk_overrides
+        run.params = params
 
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
         """Build from the run's project's own book (docs/project-books.md): its positions, and as
@@ -226,10 +229,10 @@ class RunPlanning(RunServiceBase):
                           live_token: str | None = None, new_run: bool = False) -> RunInfo:
         """The day's run of a snapshot, created once, with these builder parameters and risk
         overrides while it has sent nothing (``execute`` then previews and sends it)."""
-        self._check_live(TradeMode(mode), live_token)
-        run = await self.create_run(project, snapshot, mode, {}, live_token=live_token, new_run=new_run)
-        await self._db(self._set_run_inputs, run.id, builder, list(risk_overrides))
-        return run
+        mode = TradeMode(mode)
+        self._check_live(mode, live_token)
+        # created and given its inputs in one transaction
+        return await self._db(self._create_run, project, snapshot, mode, {}, new_run, (builder, list(risk_overrides)))
 
     async def plan(self, plan_id: int) -> Plan:
         return await self._db(self._load_plan, plan_id)

@@ -22,7 +22,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 
 from services.core.ib_codes import is_warning, rejects_order
 from services.core.order_state import EventKind, run_status
@@ -37,28 +37,49 @@ from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrde
 from ..listings import position_key
 from .batch import Batch, NewFill
 from .events import LocalOrderEvent, PositionTruth, ReconciledStatus
-from .orders import add_order_event, apply_to_order, decimal_text, now_utc, sm_status, store_sm
+from .orders import (
+    add_order_event,
+    apply_to_order,
+    decimal_text,
+    insert_order_events,
+    now_utc,
+    sm_status,
+    store_sm,
+)
 from .positions import late_commission, position_keys, settle_positions, write_positions
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
+# every batch runs these: built once (building a statement costs more than running it on SQLite)
+_ORDERS_BY_REF = select(TradeOrder).where(TradeOrder.client_order_id.in_(bindparam("refs", expanding=True)))
+_ORDERS_BY_PERM = (select(TradeOrder).where(TradeOrder.ib_perm_id.in_(bindparam("perms", expanding=True)))
+                   .order_by(TradeOrder.id))
+_FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
+_FILL_IDS = select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(bindparam("exec_ids", expanding=True)))
+# a run's orders but those replaced by another of the run (auto-recovery's re-placement, a
+# cancel-and-new replace): the replacement accounts for them
+_RUN_ORDER_STATES = select(TradeOrder.status, TradeOrder.filled_quantity).where(
+    TradeOrder.run_id == bindparam("run_id"),
+    TradeOrder.id.not_in(select(TradeOrder.replaces_order_id).where(
+        TradeOrder.run_id == bindparam("run_id"), TradeOrder.replaces_order_id.is_not(None))))
 
-def _refs_and_perms(events: list[object]) -> tuple[set[str], set[int], set[str]]:
+
+def _ref_of(event: object) -> str | None:
+    return getattr(event, "order_ref", None) or getattr(event, "client_order_id", None)
+
+
+def _refs_and_bases(events: list[object]) -> tuple[set[str], set[str]]:
     refs: set[str] = set()
-    perms: set[int] = set()
     bases: set[str] = set()
     for ev in events:
-        ref = getattr(ev, "order_ref", None) or getattr(ev, "client_order_id", None)
+        ref = _ref_of(ev)
         if ref:
             refs.add(ref)
-        perm = getattr(ev, "perm_id", None)
-        if perm:
-            perms.add(perm)
         exec_id = getattr(ev, "exec_id", None)
         if exec_id:
             bases.add(split_exec_id(exec_id)[0])
-    return refs, perms, bases
+    return refs, bases
 
 
 class EventProjection:
@@ -90,6 +111,7 @@ class EventProjection:
                 self._apply(session, batch, event)
             settle_positions(session, batch, self._stale_truth)
             write_positions(session, batch)
+            insert_order_events(session)
             session.flush()
             self._insert_fills(session, batch)
             self._roll_up_runs(session, batch)
@@ -109,15 +131,18 @@ class EventProjection:
         return changes
 
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
-        refs, perms, bases = _refs_and_perms(events)
+        refs, bases = _refs_and_bases(events)
         for chunk in _chunks(sorted(refs)):
-            for order in session.scalars(select(TradeOrder).where(TradeOrder.client_order_id.in_(chunk))):
+            for order in session.scalars(_ORDERS_BY_REF, {"refs": chunk}):
                 self._cache_order(batch, order)
+        # by permId only the orders an event cannot be matched to by its orderRef (``_find``
+        # looks the ref up first): a broker's answers to our own orders carry both
+        perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
-            for order in session.scalars(select(TradeOrder).where(TradeOrder.ib_perm_id.in_(chunk)).order_by(TradeOrder.id)):
+            for order in session.scalars(_ORDERS_BY_PERM, {"perms": chunk}):
                 self._cache_order(batch, order)
         for chunk in _chunks(sorted(bases)):
-            for fill in session.scalars(select(TradeFill).where(TradeFill.exec_base_id.in_(chunk))):
+            for fill in session.scalars(_FILLS_BY_BASE, {"bases": chunk}):
                 batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
                 batch.fills_by_exec[fill.exec_id] = fill
 
@@ -131,7 +156,7 @@ class EventProjection:
         session.execute(table.insert(), rows)  # one executemany: a multi-row INSERT
         by_exec = {f.exec_id: f for f in batch.new_fills}
         for chunk in _chunks(list(by_exec)):
-            for fill_id, exec_id in session.execute(select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(chunk))):
+            for fill_id, exec_id in session.execute(_FILL_IDS, {"exec_ids": chunk}):
                 by_exec[exec_id].id = fill_id
         for fill in batch.new_fills:
             fill_time = fill.fill_time
@@ -401,11 +426,7 @@ class EventProjection:
             run = session.get(TradeRun, run_id)
             if run is None:
                 continue
-            # an order replaced by another of the run (auto-recovery's re-placement, a cancel-and-new
-            # replace) is accounted for by its replacement
-            replaced = select(TradeOrder.replaces_order_id).where(TradeOrder.run_id == run_id, TradeOrder.replaces_order_id.is_not(None))
-            rows = session.execute(select(TradeOrder.status, TradeOrder.filled_quantity).where(
-                TradeOrder.run_id == run_id, TradeOrder.id.not_in(replaced))).all()
+            rows = session.execute(_RUN_ORDER_STATES, {"run_id": run_id}).all()
             status = run_status([(OrderState(s), q) for s, q in rows])
             if status is RunStatus.QUEUED and run.status is not RunStatus.QUEUED:
                 continue  # never move a started run back to queued

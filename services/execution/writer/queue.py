@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -85,6 +86,9 @@ class EventWriter:
         self._stop_requested = False
         self._wake = asyncio.Event()
         self.inline_db = False  # a backtest's writer writes inline (services.execution.dbcall)
+        self._holders = 0  # callers inside ``held()``: what they queue waits for the block's end
+        self._released = asyncio.Event()
+        self._released.set()
         # events taken from the queue so far, and for each symbol the number (in queue order) of
         # its last live execution: IB's position answers are judged against them (PositionTruth)
         self._received = 0
@@ -174,6 +178,21 @@ class EventWriter:
         except TimeoutError:
             log.error("event writer stopped with %d events unwritten: the last attempt did not end", self.backlog)
 
+    @asynccontextmanager
+    async def held(self):
+        """``async with writer.held():`` the events queued inside the block are written together
+        when it ends (one transaction instead of one per burst: a backtest sends a run's orders
+        and has them filled at the close in one block). Nothing inside may wait for the writer
+        (``flush``, ``wait_done``): it would wait for the block's end."""
+        self._holders += 1
+        self._released.clear()
+        try:
+            yield self
+        finally:
+            self._holders -= 1
+            if not self._holders:
+                self._released.set()
+
     def position_mark(self) -> int:
         """The queue number the next submitted or received event will have (see PositionTruth)."""
         return self._received + self.queue.qsize()
@@ -259,6 +278,8 @@ class EventWriter:
                     continue  # parked events were retried meanwhile
                 self._idle.clear()
                 self._pending.append(first)
+            if self._holders:  # written together when the holder's block ends (``held``)
+                await self._released.wait()
             self._drain_queue()
             batch = self._pending[: self.batch_max]
             try:
