@@ -217,6 +217,8 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
                 if fn is not None:
                     getters[role] = fn
             self._role_getters.append(getters)
+        #: (format, value, alignment, foreground, background) per column, for RecordTableView.
+        self._paint_columns = tuple((c.fmt, c.value, int(c.align), c.foreground, c.background) for c in self.columns)
 
     # -- to override -----------------------------------------------------------------------
 
@@ -408,6 +410,13 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else self._column_count
+
+    def paint_columns(self) -> tuple[tuple[Callable[[Any], str], Callable[[R], Any], int,
+                                           Callable[[R], QColor | None] | None,
+                                           Callable[[R], QColor | None] | None], ...]:
+        """What a painter needs per column: (format, value, alignment flags, foreground,
+        background); ``format(value(record))`` is the display text, as in ``data()``."""
+        return self._paint_columns
 
     def display_text(self, row: int, column: int) -> str:
         return self._fmt[column](self._value[column](self.record_at(row)))

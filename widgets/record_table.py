@@ -1,0 +1,179 @@
+"""A QTableView that paints rows of a CoalescingTableModel itself, in one Python pass.
+
+Why (issue 15, measured by benchmarks/blotter_stream.py and history_scroll.py): Qt's own
+painting of a 1400 x 700 blotter (about 32 rows x 11 columns) cost 28-45 ms of GUI-thread CPU
+on the project's machine: per cell, QStyledItemDelegate calls the model once through the
+binding (7 roles), then the style lays the text out with QTextLayout and measures it for
+elision. Two such repaints in one event-loop turn (the blotter and the fills after a flush, or
+one screen of scrolling) were the whole of the longest GUI stall. Painting here asks the model
+for each visible row's record once, formats its cells in Python and draws each text with one
+QPainter.drawText: about a quarter of the cost (see the README's benchmark rows).
+
+What Qt's painting did that this keeps: alternating rows, the selected rows in the palette's
+highlight colours (inactive and disabled groups too), the models' foreground and background
+colours, left/centre/right alignment, right elision of a text wider than its cell (widths are
+cached per text), the grid, hidden and moved columns, partial repaints (only the rows and
+columns inside the repainted rectangle). What it leaves out: the focus rectangle around the
+current cell (rows are selected whole; the selection shows where the keyboard is), spans,
+word wrap and rows of different heights (make_table fixes the height). Any other model, or a
+table that uses those, is painted by QTableView as before.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import QHeaderView, QStyle, QStyleOptionViewItem, QTableView
+
+from .models.base import CoalescingTableModel
+
+#: Distinct texts whose width is remembered (times and ids are unique per row: bounded).
+WIDTH_CACHE_LIMIT = 20_000
+
+
+class RecordTableView(QTableView):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._widths: dict[str, int] = {}
+        self._metrics: QFontMetrics | None = None
+        self._margin = self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1
+
+    # -- what can be painted here -----------------------------------------------------------
+
+    def _record_source(self) -> tuple[CoalescingTableModel, QSortFilterProxyModel | None] | None:
+        """The coalescing model behind the view and the proxy in between (if any), or None when
+        Qt must paint (another model, rows of their own heights, hidden rows)."""
+        model = self.model()
+        proxy = None
+        if isinstance(model, QSortFilterProxyModel):
+            proxy, model = model, model.sourceModel()
+        if not isinstance(model, CoalescingTableModel) or self.wordWrap():
+            return None
+        rows = self.verticalHeader()
+        if rows.sectionResizeMode(0) != QHeaderView.ResizeMode.Fixed or rows.hiddenSectionCount():
+            return None
+        return model, proxy
+
+    # -- painting ---------------------------------------------------------------------------
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        self._metrics = None  # a font or style change: widths measured again
+        self._widths.clear()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        found = self._record_source()
+        if found is None:
+            super().paintEvent(event)
+            return
+        source, proxy = found
+        count = self.model().rowCount()
+        rect = event.rect()
+        rows = self.verticalHeader()
+        first = rows.visualIndexAt(rect.top())
+        if count == 0 or first < 0:
+            return
+        height = rows.defaultSectionSize()
+        top = rows.sectionViewportPosition(first)
+        last = min(count - 1, first + (rect.bottom() - top) // height)
+        columns = self._columns_in(rect.left(), rect.right())
+        if not columns:
+            return
+        if proxy is None:
+            records = [source.record_at(row) for row in range(first, last + 1)]
+        else:
+            map_to_source, index = proxy.mapToSource, proxy.index
+            records = [source.record_at(map_to_source(index(row, 0)).row()) for row in range(first, last + 1)]
+        painter = QPainter(self.viewport())
+        try:
+            self._paint_rows(painter, source, records, first, top, height, columns)
+        finally:
+            painter.end()
+
+    def _columns_in(self, left: int, right: int) -> list[tuple[int, int, int]]:
+        """(logical column, x, width) of the visible columns that meet [left, right], in the order
+        shown (columns can be moved and hidden)."""
+        header = self.horizontalHeader()
+        found = []
+        for visual in range(header.count()):
+            logical = header.logicalIndex(visual)
+            if header.isSectionHidden(logical):
+                continue
+            x, width = header.sectionViewportPosition(logical), header.sectionSize(logical)
+            if width > 0 and x + width > left and x <= right:
+                found.append((logical, x, width))
+        return found
+
+    def _paint_rows(self, painter: QPainter, source: CoalescingTableModel, records: list, first: int, top: int,
+                    height: int, columns: list[tuple[int, int, int]]) -> None:
+        palette = self.palette()
+        group = (QPalette.ColorGroup.Disabled if not self.isEnabled() else
+                 QPalette.ColorGroup.Active if self.isActiveWindow() else QPalette.ColorGroup.Inactive)
+        base, alternate = palette.brush(group, QPalette.ColorRole.Base), palette.brush(group, QPalette.ColorRole.AlternateBase)
+        highlight = palette.brush(group, QPalette.ColorRole.Highlight)
+        text_colour = palette.color(group, QPalette.ColorRole.Text)
+        highlighted_text = palette.color(group, QPalette.ColorRole.HighlightedText)
+        alternating = self.alternatingRowColors()
+        grid = self.showGrid()
+        inset = 1 if grid else 0  # the grid takes each cell's last pixel column and row
+        selection = self.selectionModel()
+        root = QModelIndex()
+        metrics = self._metrics or QFontMetrics(self.font())
+        self._metrics = metrics
+        widths, margin = self._widths, self._margin
+        if len(widths) > WIDTH_CACHE_LIMIT:
+            widths.clear()
+        cells = source.paint_columns()
+        left = columns[0][1]
+        right = max(x + width for _, x, width in columns)
+        y = top
+        for offset, record in enumerate(records):
+            row = first + offset
+            selected = selection is not None and selection.isRowSelected(row, root)
+            if selected:
+                painter.fillRect(left, y, right - left, height, highlight)
+            elif alternating and row & 1:
+                painter.fillRect(left, y, right - left, height, alternate)
+            else:
+                painter.fillRect(left, y, right - left, height, base)
+            default = highlighted_text if selected else text_colour
+            pen: QColor | None = None
+            for logical, x, width in columns:
+                fmt, value, align, foreground, background = cells[logical]
+                if background is not None and not selected:
+                    fill = background(record)
+                    if fill is not None:
+                        painter.fillRect(x, y, width - inset, height - inset, fill)
+                colour = (foreground(record) if foreground is not None and not selected else None) or default
+                if colour is not pen:
+                    painter.setPen(colour)
+                    pen = colour
+                text = fmt(value(record))
+                if not text:
+                    continue
+                room = width - inset - 2 * margin
+                advance = widths.get(text)
+                if advance is None:
+                    advance = widths[text] = metrics.horizontalAdvance(text)
+                if advance > room:
+                    text = self.fitted_text(text, room)
+                painter.drawText(x + margin, y, room, height - inset, align, text)
+            y += height
+        if grid:
+            self._paint_grid(painter, top, y, columns, height, left, right)
+
+    def fitted_text(self, text: str, room: int) -> str:
+        """``text`` elided on the right to fit ``room`` pixels, as Qt's delegate shows it."""
+        metrics = self._metrics or QFontMetrics(self.font())
+        return metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
+
+    def _paint_grid(self, painter: QPainter, top: int, bottom: int, columns: list[tuple[int, int, int]],
+                    height: int, left: int, right: int) -> None:
+        option = QStyleOptionViewItem()
+        option.initFrom(self)
+        colour = self.style().styleHint(QStyle.StyleHint.SH_Table_GridLineColor, option, self)
+        painter.setPen(QColor.fromRgba(colour & 0xFFFFFFFF))
+        for _logical, x, width in columns:
+            painter.drawLine(x + width - 1, top, x + width - 1, bottom - 1)
+        for y in range(top + height - 1, bottom, height):
+            painter.drawLine(left, y, right - 1, y)
