@@ -116,6 +116,7 @@ def size_columns_to_content(view: QTableView) -> None:
     header = view.horizontalHeader()
     header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
     model = view.model()
+    measured = view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None
     metrics = header.fontMetrics()
     for column in range(header.count()):
         if header.isSectionHidden(column):
@@ -125,7 +126,8 @@ def size_columns_to_content(view: QTableView) -> None:
         title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
         arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
         title_width = metrics.horizontalAdvance(title) + 18 + arrow
-        header.resizeSection(column, min(MAX_AUTO_COLUMN_WIDTH, max(view.sizeHintForColumn(column), title_width)))
+        content = measured[column] if measured is not None else view.sizeHintForColumn(column)
+        header.resizeSection(column, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width)))
     view.setProperty(COLUMNS_SIZED, True)
 
 

@@ -86,3 +86,16 @@ def test_another_model_is_painted_by_qt(qtbot):
     assert isinstance(view, RecordTableView) and view._record_source() is None
     image = view.viewport().grab().toImage()
     assert QColor(view.palette().text().color()).rgb() & 0xFFFFFF in _colours(image, 0, view.rowHeight(0))
+
+
+def test_columns_sized_to_content_as_qt_would_without_a_size_hint_per_cell(qtbot, monkeypatch):
+    _model, _proxy, view = _blotter(qtbot)
+    from widgets.common import size_columns_to_content
+
+    size_columns_to_content(view)
+    ours = [view.columnWidth(c) for c in range(OrderBlotterModel.RUN)]  # the last one stretches
+    monkeypatch.setattr(view, "content_widths", lambda _rows: None)  # Qt's sizeHintForColumn instead
+    size_columns_to_content(view)
+    qt = [view.columnWidth(c) for c in range(OrderBlotterModel.RUN)]
+    # within a pixel or two: Qt lays text out in fractional pixels and rounds the sum
+    assert all(abs(a - b) <= 2 for a, b in zip(ours, qt, strict=True)), (ours, qt)
