@@ -9,6 +9,7 @@ an update does not grow with the table.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -51,8 +52,18 @@ CENTER = Qt.AlignmentFlag.AlignCenter
 DEFAULT_FLUSH_MS = 100
 #: A timer flush applies at most this many buffered records and continues with the rest on the
 #: next event-loop turn, so one flush never holds the GUI thread for long however fast the
-#: feed (~3-5 µs per record: about 10-15 ms per slice).
+#: feed.
 DEFAULT_MAX_BATCH = 3000
+#: GUI-thread time a timer flush aims to take (issue 15: no stall over one 16 ms frame): the
+#: slice's size follows the measured cost per record of the previous slices (the proxies' work
+#: on inserted and changed rows is most of it), which leaves the rest of the frame for painting.
+FLUSH_SLICE_BUDGET_S = 0.004
+#: The smallest slice, so that a slow moment does not shrink the flush to a trickle.
+MIN_SLICE = 64
+#: Two models whose timers fire in the same event-loop turn (the blotter and the fills get the
+#: same stream) would flush, and then repaint, in that one turn: the later one waits for the
+#: next turn when another model flushed less than this long ago.
+SAME_TURN_S = 0.001
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,6 +190,8 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     #: Emitted after every flush that changed something: (updated rows, inserted rows).
     flushed = Signal(int, int)
+    #: When the last timer slice of any model on the GUI thread ended (perf_counter seconds).
+    _last_slice_end = 0.0
 
     columns: Sequence[Column] = ()
     #: None: rows in arrival order, appended at the bottom.
@@ -189,6 +202,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         super().__init__(parent)
         self._interval = flush_interval_ms
         self.max_batch = max_batch
+        self._seconds_per_record = 0.0  # measured over the timer's slices
         self._rows: list[R] = []  # storage order (ascending order key when ordered)
         self._row_of: dict[Hashable, int] = {}  # key -> storage index
         self._order: list[Any] = []  # order keys, parallel to _rows (ordered models only)
@@ -259,9 +273,30 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
     def _visible(self, storage_index: int) -> int:
         return len(self._rows) - 1 - storage_index if self._reversed else storage_index
 
+    def slice_size(self) -> int:
+        """How many buffered records a timer slice applies: what fits the time budget at the
+        cost measured so far, within [MIN_SLICE, max_batch]."""
+        if self._seconds_per_record <= 0:
+            return min(self.max_batch, max(MIN_SLICE, 500))
+        return max(min(MIN_SLICE, self.max_batch), min(self.max_batch, int(FLUSH_SLICE_BUDGET_S / self._seconds_per_record)))
+
     def _on_flush_timer(self) -> None:
+        started = time.perf_counter()
+        if started - CoalescingTableModel._last_slice_end < SAME_TURN_S:
+            self._timer.setInterval(0)  # another model's slice took this turn: the next one
+            self._timer.start()
+            return
         self._timer.setInterval(self._interval)
-        self.flush(self.max_batch)
+        limit = self.slice_size()
+        applied = min(limit, len(self._pending))
+        self.flush(limit)
+        ended = time.perf_counter()
+        CoalescingTableModel._last_slice_end = ended
+        if applied:
+            cost = (ended - started) / applied
+            # smoothed, but quick to follow a slower table (a filter that hides rows costs more)
+            previous = self._seconds_per_record
+            self._seconds_per_record = cost if previous <= 0 or cost > previous else 0.7 * previous + 0.3 * cost
         if self._pending:
             # The rest of a large buffer: the next slice right after pending events.
             self._timer.setInterval(0)
