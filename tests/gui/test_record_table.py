@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QImage, QStandardItem, QStandardItemModel
 
 from services.domain import OrderState, Side
-from tests.gui.factories import order
+from tests.gui.factories import order, replace
 from widgets.common import make_table
 from widgets.models.orders import SIDE_COLOURS, STATUS_COLOURS, OrderBlotterModel
 from widgets.models.proxy import BlotterFilterProxyModel
@@ -99,3 +99,15 @@ def test_columns_sized_to_content_as_qt_would_without_a_size_hint_per_cell(qtbot
     qt = [view.columnWidth(c) for c in range(OrderBlotterModel.RUN)]
     # within a pixel or two: Qt lays text out in fractional pixels and rounds the sum
     assert all(abs(a - b) <= 2 for a, b in zip(ours, qt, strict=True)), (ours, qt)
+
+
+def test_a_replaced_record_is_painted_anew(qtbot):
+    model, proxy, view = _blotter(qtbot)
+    newest = proxy.record_at(0)
+    assert newest.status is OrderState.ACCEPTED
+    height = view.rowHeight(0)
+    filled = STATUS_COLOURS[OrderState.FILLED].rgb() & 0xFFFFFF
+    assert filled not in _colours(view.viewport().grab().toImage(), 0, height - 1)
+    model.upsert([replace(newest, status=OrderState.FILLED)])
+    model.flush()
+    assert filled in _colours(view.viewport().grab().toImage(), 0, height - 1)

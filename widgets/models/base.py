@@ -194,6 +194,9 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
     _last_slice_end = 0.0
 
     columns: Sequence[Column] = ()
+    #: A row's texts are a function of its record alone (records are immutable, so a view may
+    #: keep them until the record is replaced); False when a column reads other state.
+    texts_follow_records = True
     #: None: rows in arrival order, appended at the bottom.
     order_key: Callable[[R], Any] | None = None
 
