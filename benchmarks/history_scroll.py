@@ -129,6 +129,9 @@ def run_variant(variant: str, url: str, page_size: int, scroll_frames: int) -> d
 
     result: dict = {"variant": variant}
     app = QApplication.instance() or QApplication([])
+    from app.gc_guard import MainThreadGarbageCollector
+
+    MainThreadGarbageCollector(app)  # the application's collector, as in app/main.py
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     db = Database(url)
