@@ -22,9 +22,10 @@ table that uses those, is painted by QTableView as before.
 from __future__ import annotations
 
 from collections import OrderedDict
+from math import ceil
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPalette, QStaticText
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPalette, QStaticText, QTransform
 from PySide6.QtWidgets import QHeaderView, QStyle, QStyleOptionViewItem, QTableView
 
 from .models.base import CoalescingTableModel
@@ -34,6 +35,7 @@ from .models.base import CoalescingTableModel
 PREPARED_TEXTS_LIMIT = 10_000
 #: Records whose cells' texts are kept between repaints (a few screens).
 TEXTS_KEPT_LIMIT = 2_000
+IDENTITY = QTransform()
 HORIZONTAL = int(Qt.AlignmentFlag.AlignHorizontal_Mask)
 RIGHT = int(Qt.AlignmentFlag.AlignRight)
 CENTRE = int(Qt.AlignmentFlag.AlignHCenter)
@@ -181,7 +183,7 @@ class RecordTableView(QTableView):
                 room = width - inset - 2 * margin
                 glyphs = prepared.get(text)
                 if glyphs is None:
-                    glyphs = prepared[text] = self._prepare(text, metrics)
+                    glyphs = prepared[text] = self._prepare(text)
                     if len(prepared) > PREPARED_TEXTS_LIMIT:
                         # the oldest one at a time: emptying 10,000 QStaticTexts at once took 40 ms
                         prepared.popitem(last=False)
@@ -224,11 +226,13 @@ class RecordTableView(QTableView):
             widths.append(max((metrics.horizontalAdvance(text) for text in texts), default=0) + extra)
         return widths
 
-    @staticmethod
-    def _prepare(text: str, metrics: QFontMetrics) -> tuple[QStaticText, int]:
+    def _prepare(self, text: str) -> tuple[QStaticText, int]:
+        # Laid out now for the view's font (drawing an unprepared one lays it out on the way,
+        # at twice the cost); its width comes with the layout, without shaping the text again.
         static = QStaticText(text)
         static.setTextFormat(Qt.TextFormat.PlainText)
-        return static, metrics.horizontalAdvance(text)
+        static.prepare(IDENTITY, self.font())
+        return static, ceil(static.size().width())
 
     def fitted_text(self, text: str, room: int) -> str:
         """``text`` elided on the right to fit ``room`` pixels, as Qt's delegate shows it."""
