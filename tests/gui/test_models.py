@@ -184,3 +184,16 @@ def test_a_timer_flush_applies_a_large_buffer_in_slices(qtbot):
     # An explicit flush applies everything at once.
     model.upsert(order(i) for i in range(9, 20))
     assert model.flush() == (0, 11)
+
+
+def test_remembered_formatters_give_the_texts_of_the_values():
+    from datetime import datetime, timedelta, timezone
+
+    from widgets.models.base import fmt_money, fmt_price, fmt_quantity, fmt_time
+
+    assert fmt_price(Decimal("1234.5")) == fmt_price(Decimal("1234.50")) == "1,234.50"
+    assert fmt_price(Decimal("0.12345")) == "0.1234" and fmt_quantity(Decimal("1E+3")) == "1,000"
+    assert fmt_money(Decimal("2")) == "2.00" and fmt_price(None) == ""
+    paris = timezone(timedelta(hours=1))
+    assert fmt_time(datetime(2026, 1, 2, 4, 4, 5, 999_999, tzinfo=paris)) == "2026-01-02 03:04:05.999"
+    assert fmt_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02 03:04:05.000"
