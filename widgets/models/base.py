@@ -277,6 +277,9 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
     def _on_record_replaced(self, old: R, new: R) -> None:
         """Hook for running totals."""
 
+    def _on_record_removed(self, record: R) -> None:
+        """Hook for running totals."""
+
     def _on_reset(self) -> None:
         """Hook for running totals."""
 
