@@ -25,7 +25,16 @@ from collections import OrderedDict
 from math import ceil
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QPalette, QStaticText, QTransform
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QStaticText,
+    QTransform,
+)
 from PySide6.QtWidgets import QHeaderView, QStyle, QStyleOptionViewItem, QTableView
 
 from .models.base import CoalescingTableModel
@@ -36,6 +45,7 @@ PREPARED_TEXTS_LIMIT = 10_000
 #: Records whose cells' texts are kept between repaints (a few screens).
 TEXTS_KEPT_LIMIT = 2_000
 IDENTITY = QTransform()
+PLACE_LEFT, PLACE_RIGHT, PLACE_CENTRE = "left", "right", "centre"
 HORIZONTAL = int(Qt.AlignmentFlag.AlignHorizontal_Mask)
 RIGHT = int(Qt.AlignmentFlag.AlignRight)
 CENTRE = int(Qt.AlignmentFlag.AlignHCenter)
@@ -145,6 +155,15 @@ class RecordTableView(QTableView):
         if not source.texts_follow_records:
             texts_of.clear()
         all_columns = range(len(cells))
+        font = self.font()
+        # what each painted column needs, worked out once per paint rather than per cell
+        plan = []
+        for logical, x, width in columns:
+            _fmt, _value, align, foreground, background = cells[logical]
+            horizontal = align & HORIZONTAL
+            placing = PLACE_RIGHT if horizontal == RIGHT else PLACE_CENTRE if horizontal == CENTRE else PLACE_LEFT
+            plan.append((logical, x, width, x + margin, width - inset - 2 * margin, placing, align, foreground,
+                         background))
         left = columns[0][1]
         right = max(x + width for _, x, width in columns)
         y = top
@@ -167,38 +186,34 @@ class RecordTableView(QTableView):
                 if len(texts_of) > TEXTS_KEPT_LIMIT:
                     texts_of.popitem(last=False)
             texts = kept[1]
-            for logical, x, width in columns:
-                _fmt, _value, align, foreground, background = cells[logical]
+            text_y = y + text_top
+            for logical, x, width, text_x, room, placing, align, foreground, background in plan:
                 if background is not None and not selected:
                     fill = background(record)
                     if fill is not None:
                         painter.fillRect(x, y, width - inset, height - inset, fill)
+                text = texts[logical]
+                if not text:
+                    continue
                 colour = (foreground(record) if foreground is not None and not selected else None) or default
                 if colour is not pen:
                     painter.setPen(colour)
                     pen = colour
-                text = texts[logical]
-                if not text:
-                    continue
-                room = width - inset - 2 * margin
                 glyphs = prepared.get(text)
                 if glyphs is None:
-                    glyphs = prepared[text] = self._prepare(text)
+                    glyphs = prepared[text] = self._prepare(text, font)
                     if len(prepared) > PREPARED_TEXTS_LIMIT:
                         # the oldest one at a time: emptying 10,000 QStaticTexts at once took 40 ms
                         prepared.popitem(last=False)
                 static, advance = glyphs
                 if advance > room:
-                    painter.drawText(x + margin, y, room, height - inset, align, self.fitted_text(text, room))
-                    continue
-                horizontal = align & HORIZONTAL
-                if horizontal == RIGHT:
-                    left_x = x + margin + room - advance
-                elif horizontal == CENTRE:
-                    left_x = x + margin + (room - advance) // 2
+                    painter.drawText(text_x, y, room, height - inset, align, self.fitted_text(text, room))
+                elif placing is PLACE_LEFT:
+                    painter.drawStaticText(text_x, text_y, static)
+                elif placing is PLACE_RIGHT:
+                    painter.drawStaticText(text_x + room - advance, text_y, static)
                 else:
-                    left_x = x + margin
-                painter.drawStaticText(left_x, y + text_top, static)
+                    painter.drawStaticText(text_x + (room - advance) // 2, text_y, static)
             y += height
         if grid:
             self._paint_grid(painter, top, y, columns, height, left, right)
@@ -226,12 +241,13 @@ class RecordTableView(QTableView):
             widths.append(max((metrics.horizontalAdvance(text) for text in texts), default=0) + extra)
         return widths
 
-    def _prepare(self, text: str) -> tuple[QStaticText, int]:
+    @staticmethod
+    def _prepare(text: str, font: QFont) -> tuple[QStaticText, int]:
         # Laid out now for the view's font (drawing an unprepared one lays it out on the way,
         # at twice the cost); its width comes with the layout, without shaping the text again.
         static = QStaticText(text)
         static.setTextFormat(Qt.TextFormat.PlainText)
-        static.prepare(IDENTITY, self.font())
+        static.prepare(IDENTITY, font)
         return static, ceil(static.size().width())
 
     def fitted_text(self, text: str, room: int) -> str:
