@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
 from itertools import islice
+from math import ceil
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import (
@@ -61,10 +62,11 @@ DEFAULT_MAX_BATCH = 3000
 FLUSH_SLICE_BUDGET_S = 0.004
 #: The smallest slice, so that a slow moment does not shrink the flush to a trickle.
 MIN_SLICE = 64
-#: Two models whose timers fire in the same event-loop turn (the blotter and the fills get the
-#: same stream) would flush, and then repaint, in that one turn: the later one waits for the
-#: next turn when another model flushed less than this long ago.
-SAME_TURN_S = 0.001
+#: Two models whose timers fire together (the blotter and the fills get the same stream) would
+#: flush and then repaint in one frame: the window paints every view that changed since its last
+#: paint, in one pass, at most one update interval (5 ms on Qt's platforms without vsync) after
+#: the first change. So a model's slice waits until this long after another model's slice.
+SLICE_SPACING_S = 0.008
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,8 +314,10 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def _on_flush_timer(self) -> None:
         started = time.perf_counter()
-        if started - CoalescingTableModel._last_slice_end < SAME_TURN_S:
-            self._timer.setInterval(0)  # another model's slice took this turn: the next one
+        wait = CoalescingTableModel._last_slice_end + SLICE_SPACING_S - started
+        if wait > 0:
+            # another model's slice is being painted in this frame: the next one
+            self._timer.setInterval(max(1, ceil(wait * 1000)))
             self._timer.start()
             return
         self._timer.setInterval(self._interval)
