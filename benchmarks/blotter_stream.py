@@ -285,6 +285,11 @@ class RunResult:
     max_gap_cpu: float = 0.0  # the GUI thread's own CPU time within that gap
     max_cpu_gap: float = 0.0  # the largest GUI-thread CPU time between two heartbeats
     max_chunk: float = 0.0
+    #: heartbeat gaps (wall) over one 60 Hz frame, gaps whose GUI-thread CPU was over one frame,
+    #: and all gaps: how often a stall happens, not only the longest
+    frames_over: int = 0
+    frames_over_cpu: int = 0
+    gaps: int = 0
     #: (events done, wall time since start) at every chunk start, for prefix comparisons.
     marks: list[tuple[int, float]] = field(default_factory=list)
     windows: dict[str, tuple[float, int, float]] = field(default_factory=dict)  # name -> (cost/event, events, mean rows)
@@ -396,6 +401,10 @@ def run_stream(console, events, windows: dict[str, tuple[int, int]], *, budget: 
     gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(beats)]
     result.max_gap, result.max_gap_cpu = max(gaps, default=(result.total, result.total))
     result.max_cpu_gap = max((cpu for _, cpu in gaps), default=result.total)
+    frame = GOAL_STALL_MS / 1000
+    result.frames_over = sum(1 for wall, _ in gaps if wall > frame)
+    result.frames_over_cpu = sum(1 for _, cpu in gaps if cpu > frame)
+    result.gaps = len(gaps)
     result.max_flush = max(console.flush_times, default=0.0)
     result.flushes = len(console.flush_times)
     return result
@@ -491,6 +500,8 @@ def _run(args: argparse.Namespace, app: QApplication, n_orders: int, budget: flo
         print(f"  per event at ~{rows:,.0f} order rows: {_us(cost)} (window of {count:,} events)")
     print(f"  longest GUI stall {_ms(ours.max_gap)} wall ({_ms(ours.max_gap_cpu)} of it GUI-thread CPU; "
           f"largest CPU between heartbeats {_ms(ours.max_cpu_gap)})")
+    print(f"  gaps over {GOAL_STALL_MS:.0f} ms: {ours.frames_over} of {ours.gaps:,} by the wall clock, "
+          f"{ours.frames_over_cpu} by GUI-thread CPU")
     print(f"  longest flush {_ms(ours.max_flush)} over {ours.flushes} flushes; "
           f"longest chunk {_ms(ours.max_chunk)}")
     print(f"  Python collector: {_gc_text(ours)}")
