@@ -9,7 +9,8 @@ one that already holds the history, or fills an empty one). ``--full`` is the is
 fills so that it runs in a couple of minutes.
 
 Each variant runs in its own process (so that its memory is its own), with the window's
-BlotterView and FillsView shown offscreen on a qasync loop as in the application:
+BlotterView and FillsView shown offscreen (or on the platform QT_QPA_PLATFORM names, e.g. xcb
+under Xvfb) on a qasync loop as in the application:
 - ``paged``: the HistoryPager (app/controllers/history.py) reads the newest page of each;
   scrolling pages in older rows, a filter reads its first page from the whole history in SQL;
 - ``all``: every order and fill read (services.console_queries with no limit) and the models
@@ -248,7 +249,7 @@ def _child(variant: str, url: str, args) -> dict:
     command = [sys.executable, "-m", "benchmarks.history_scroll", "--child", variant, "--db-url", url,
                "--page-size", str(args.page_size), "--scroll-frames", str(args.scroll_frames)]
     done = subprocess.run(command, check=False, capture_output=True, text=True,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+                          env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"the {variant} variant failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
