@@ -18,7 +18,9 @@ over the middle one (10,000-17,000 objects: the records that had just joined the
   one (the trader is elsewhere) once ``COMPLETE_PASS_S`` has passed, and at the latest every
   ``COMPLETE_PASS_MAX_S``: the one pass that takes longer than a frame, at most that often.
 Objects freed by their reference count (most of them: records replaced by newer revisions) are
-freed at once, frozen or not.
+freed at once, frozen or not. The price: a cycle that lived a frame or more and then became
+garbage waits for the complete pass, so a window or dialog that is closed must not rely on the
+collector to stop its timers (delete it, ``deleteLater``, or stop them when it closes).
 """
 
 from __future__ import annotations
@@ -65,8 +67,12 @@ class MainThreadGarbageCollector(QObject):
         self._last_complete = time.monotonic()
 
     def stop(self) -> None:
+        """Back to the automatic collector, after a complete pass here: the frozen objects go
+        back to its oldest generation, which it rarely walks, and cyclic garbage holding Qt
+        objects (a closed window's timers) must not outlive this collector's watch."""
         self.timer.stop()
         gc.unfreeze()
+        gc.collect()
         if self._was_enabled:
             gc.enable()
 
