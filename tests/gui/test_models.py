@@ -197,3 +197,22 @@ def test_remembered_formatters_give_the_texts_of_the_values():
     paris = timezone(timedelta(hours=1))
     assert fmt_time(datetime(2026, 1, 2, 4, 4, 5, 999_999, tzinfo=paris)) == "2026-01-02 03:04:05.999"
     assert fmt_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02 03:04:05.000"
+
+
+def test_a_timer_slice_fits_the_time_budget_and_waits_for_another_models_slice(qtbot):
+    from widgets.models import base
+
+    model = OrderBlotterModel()
+    model._seconds_per_record = base.FLUSH_SLICE_BUDGET_S / 800  # as if measured
+    assert model.slice_size() == 800
+    model._seconds_per_record = 1.0  # a very slow table: still at least the minimum slice
+    assert model.slice_size() == base.MIN_SLICE
+    model.upsert(order(i) for i in range(1, 4))
+    other_slice_ended = base.CoalescingTableModel._last_slice_end
+    try:
+        base.CoalescingTableModel._last_slice_end = 1e12  # another model's slice "just now"
+        model._on_flush_timer()
+        assert model.rowCount() == 0 and model.pending_count == 3  # it waits for a later frame
+    finally:
+        base.CoalescingTableModel._last_slice_end = other_slice_ended
+    qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=2000)

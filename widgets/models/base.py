@@ -314,7 +314,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
 
     def _on_flush_timer(self) -> None:
         started = time.perf_counter()
-        wait = CoalescingTableModel._last_slice_end + SLICE_SPACING_S - started
+        wait = min(SLICE_SPACING_S, CoalescingTableModel._last_slice_end + SLICE_SPACING_S - started)
         if wait > 0:
             # another model's slice is being painted in this frame: the next one
             self._timer.setInterval(max(1, ceil(wait * 1000)))
