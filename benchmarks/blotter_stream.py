@@ -2,6 +2,10 @@
 
     python3 dev.py bench blotter_stream [--quick] [--orders=N] [--baseline-budget=SECONDS]
 
+The longest stall and the count of gaps over a frame leave out the gaps around the four forced
+flushes at the measuring windows' edges (the harness applies the whole buffer at once there);
+they are printed apart.
+
 The stream (issue 6, Benchmark): 10,000 orders, each inserted as SUBMITTED and then given 3
 status updates (ACCEPTED, PARTIALLY_FILLED, FILLED; every tenth order stays working with a
 second PARTIALLY_FILLED instead), and 5 fills per order (50,000), interleaved as a broker would
@@ -24,7 +28,9 @@ the fills table is large): it stops after ``--baseline-budget`` seconds (default
 limit, about half an hour) and the comparison then uses the same prefix of the stream for both,
 plus a lower bound for the whole (the baseline's full time can only be larger).
 
-Python's collector pauses are reported too; they are part of the stall figures, not removed.
+Python's collector runs as in the application (app/gc_guard.py: on a GUI-thread timer, the
+oldest generation's survivors frozen after each of its passes); its pauses are reported too and
+are part of the stall figures, not removed.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ CHUNK = 100
 LAG = 20
 GOAL_SPEEDUP = 20.0
 GOAL_FLATNESS = 1.5
-GOAL_STALL_MS = 50.0
+GOAL_STALL_MS = 16.0  # issue 15: one 60 Hz frame (it was 50 ms, issue 6)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,6 +289,13 @@ class RunResult:
     max_gap_cpu: float = 0.0  # the GUI thread's own CPU time within that gap
     max_cpu_gap: float = 0.0  # the largest GUI-thread CPU time between two heartbeats
     max_chunk: float = 0.0
+    #: heartbeat gaps (wall) over one 60 Hz frame, gaps whose GUI-thread CPU was over one frame,
+    #: and all gaps: how often a stall happens, not only the longest
+    frames_over: int = 0
+    frames_over_cpu: int = 0
+    gaps: int = 0
+    #: the gaps around the harness's forced flushes at the measuring windows' edges (left out above)
+    forced_gaps: list[tuple[float, float]] = field(default_factory=list)
     #: (events done, wall time since start) at every chunk start, for prefix comparisons.
     marks: list[tuple[int, float]] = field(default_factory=list)
     windows: dict[str, tuple[float, int, float]] = field(default_factory=dict)  # name -> (cost/event, events, mean rows)
@@ -337,11 +350,15 @@ def run_stream(console, events, windows: dict[str, tuple[int, int]], *, budget: 
     process = console.process
     start = time.perf_counter()
 
+    forced: list[tuple[float, float]] = []  # when the harness flushed everything at an edge
+
     def at_edge(index: int) -> None:
         for name, which in edges.get(index, ()):
+            settling = time.perf_counter()
             console.settle()
             app.processEvents()
             now = time.perf_counter()
+            forced.append((settling, now))
             if which == "start":
                 window_start[name] = (now, console.row_counts())
             else:
@@ -391,9 +408,19 @@ def run_stream(console, events, windows: dict[str, tuple[int, int]], *, budget: 
     gc.callbacks.remove(on_gc)
     result.events_done = position
     result.marks.append((position, result.total))
-    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(beats)]
+    # The windows' edges flush the whole buffer at once (so that each window pays for its own
+    # work): the harness's doing, not the console's; the gaps around them are reported apart.
+    all_gaps = [(a[0], b[0], b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(beats)]
+    gaps = [(wall, cpu) for began, ended, wall, cpu in all_gaps
+            if not any(began < f_end and f_start < ended for f_start, f_end in forced)]
+    result.forced_gaps = [(wall, cpu) for began, ended, wall, cpu in all_gaps
+                          if any(began < f_end and f_start < ended for f_start, f_end in forced)]
     result.max_gap, result.max_gap_cpu = max(gaps, default=(result.total, result.total))
     result.max_cpu_gap = max((cpu for _, cpu in gaps), default=result.total)
+    frame = GOAL_STALL_MS / 1000
+    result.frames_over = sum(1 for wall, _ in gaps if wall > frame)
+    result.frames_over_cpu = sum(1 for _, cpu in gaps if cpu > frame)
+    result.gaps = len(gaps)
     result.max_flush = max(console.flush_times, default=0.0)
     result.flushes = len(console.flush_times)
     return result
@@ -461,6 +488,16 @@ def main(argv: list[str]) -> int:
     qInstallMessageHandler(quiet)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from app.gc_guard import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector(app)  # the application's collector, as in app/main.py
+    try:
+        return _run(args, app, n_orders, budget)
+    finally:
+        collector.stop()
+
+
+def _run(args: argparse.Namespace, app: QApplication, n_orders: int, budget: float | None) -> int:
     windows = windows_for(iter_stream(n_orders), n_orders)
     n_events = stream_length(n_orders)
     n_fills = 5 * n_orders
@@ -479,6 +516,12 @@ def main(argv: list[str]) -> int:
         print(f"  per event at ~{rows:,.0f} order rows: {_us(cost)} (window of {count:,} events)")
     print(f"  longest GUI stall {_ms(ours.max_gap)} wall ({_ms(ours.max_gap_cpu)} of it GUI-thread CPU; "
           f"largest CPU between heartbeats {_ms(ours.max_cpu_gap)})")
+    print(f"  gaps over {GOAL_STALL_MS:.0f} ms: {ours.frames_over} of {ours.gaps:,} by the wall clock, "
+          f"{ours.frames_over_cpu} by GUI-thread CPU")
+    if ours.forced_gaps:
+        print(f"  left out: {len(ours.forced_gaps)} gaps around the harness's {len(windows) * 2} forced flushes at the "
+              f"measuring windows' edges (longest {_ms(max(w for w, _ in ours.forced_gaps))} wall, "
+              f"{_ms(max(c for _, c in ours.forced_gaps))} CPU)")
     print(f"  longest flush {_ms(ours.max_flush)} over {ours.flushes} flushes; "
           f"longest chunk {_ms(ours.max_chunk)}")
     print(f"  Python collector: {_gc_text(ours)}")

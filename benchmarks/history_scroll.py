@@ -9,7 +9,8 @@ one that already holds the history, or fills an empty one). ``--full`` is the is
 fills so that it runs in a couple of minutes.
 
 Each variant runs in its own process (so that its memory is its own), with the window's
-BlotterView and FillsView shown offscreen on a qasync loop as in the application:
+BlotterView and FillsView shown offscreen (or on the platform QT_QPA_PLATFORM names, e.g. xcb
+under Xvfb) on a qasync loop as in the application:
 - ``paged``: the HistoryPager (app/controllers/history.py) reads the newest page of each;
   scrolling pages in older rows, a filter reads its first page from the whole history in SQL;
 - ``all``: every order and fill read (services.console_queries with no limit) and the models
@@ -76,16 +77,28 @@ class StallProbe:
         self.last = self.last_cpu = 0.0
         self.longest = 0.0
         self.longest_cpu = 0.0  # the GUI thread's own CPU time in the longest gap (the rest: waiting)
+        self.max_cpu = 0.0  # the most GUI-thread CPU between two ticks
+        self.over = self.over_cpu = self.gaps = 0  # gaps over a frame (wall, CPU), all gaps
 
     def _tick(self) -> None:
         now, cpu = time.perf_counter(), time.thread_time()
-        if self.last and now - self.last > self.longest:
-            self.longest, self.longest_cpu = now - self.last, cpu - self.last_cpu
+        if self.last:
+            wall, used = now - self.last, cpu - self.last_cpu
+            if wall > self.longest:
+                self.longest, self.longest_cpu = wall, used
+            self.max_cpu = max(self.max_cpu, used)
+            self.gaps += 1
+            self.over += wall * 1000 > GOAL_STALL_MS
+            self.over_cpu += used * 1000 > GOAL_STALL_MS
         self.last, self.last_cpu = now, cpu
 
     def start(self) -> None:
-        self.last, self.longest, self.longest_cpu = 0.0, 0.0, 0.0
+        self.last, self.longest, self.longest_cpu, self.max_cpu = 0.0, 0.0, 0.0, 0.0
+        self.over = self.over_cpu = self.gaps = 0
         self.timer.start()
+
+    def counts(self) -> str:
+        return f"{self.over}/{self.over_cpu} of {self.gaps}"
 
     def stop(self) -> float:
         self.timer.stop()
@@ -129,6 +142,9 @@ def run_variant(variant: str, url: str, page_size: int, scroll_frames: int) -> d
 
     result: dict = {"variant": variant}
     app = QApplication.instance() or QApplication([])
+    from app.gc_guard import MainThreadGarbageCollector
+
+    MainThreadGarbageCollector(app)  # the application's collector, as in app/main.py
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     db = Database(url)
@@ -189,6 +205,8 @@ def run_variant(variant: str, url: str, page_size: int, scroll_frames: int) -> d
         await wait(lambda: not runner.tasks, 120, "the pages in flight")
         result["scroll_stall_ms"] = probe.stop() * 1000
         result["scroll_stall_cpu_ms"] = probe.longest_cpu * 1000
+        result["scroll_max_cpu_ms"] = probe.max_cpu * 1000
+        result["scroll_over"] = probe.counts()
         result["orders_loaded_after_scroll"] = blotter.model.rowCount()
         result["fills_loaded_after_scroll"] = fills.model.rowCount()
         probe.start()
@@ -207,6 +225,8 @@ def run_variant(variant: str, url: str, page_size: int, scroll_frames: int) -> d
         await wait(lambda: not runner.tasks, 120, "the unfiltered pages")
         result["filter_stall_ms"] = probe.stop() * 1000
         result["filter_stall_cpu_ms"] = probe.longest_cpu * 1000
+        result["filter_max_cpu_ms"] = probe.max_cpu * 1000
+        result["filter_over"] = probe.counts()
         result["rss_mb"], result["peak_rss_mb"] = _rss_mb()
 
     with loop:
@@ -245,7 +265,7 @@ def _child(variant: str, url: str, args) -> dict:
     command = [sys.executable, "-m", "benchmarks.history_scroll", "--child", variant, "--db-url", url,
                "--page-size", str(args.page_size), "--scroll-frames", str(args.scroll_frames)]
     done = subprocess.run(command, check=False, capture_output=True, text=True,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+                          env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")})
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"the {variant} variant failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
@@ -269,7 +289,10 @@ def main(argv: list[str]) -> int:
     for variant, r in results.items():
         print(f"  {variant}: first paint {r['first_paint_s']:.2f} s (after {r['startup_s']:.2f} s of start-up); longest stall scrolling "
               f"{r['scroll_stall_ms']:.1f} ms ({r['scroll_stall_cpu_ms']:.1f} ms GUI-thread CPU), filtering "
-              f"{r['filter_stall_ms']:.1f} ms ({r['filter_stall_cpu_ms']:.1f} ms CPU); loaded after scrolling "
+              f"{r['filter_stall_ms']:.1f} ms ({r['filter_stall_cpu_ms']:.1f} ms CPU); the most GUI-thread CPU between "
+              f"two probe ticks {r['scroll_max_cpu_ms']:.1f} ms scrolling, {r['filter_max_cpu_ms']:.1f} ms filtering; "
+              f"gaps over {GOAL_STALL_MS:.0f} ms (wall/CPU) scrolling {r['scroll_over']}, filtering {r['filter_over']}; "
+              f"loaded after scrolling "
               f"{r['orders_loaded_after_scroll']} orders, {r['fills_loaded_after_scroll']} fills; filter 'msft' shows "
               f"{r['filtered_orders_shown']} orders, 'nvda' {r['filtered_fills_shown']} fills; "
               f"RSS {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f} MB)")

@@ -115,6 +115,32 @@ def test_a_filter_reads_its_rows_from_the_whole_history_in_sql(history, qloop):
                            and fills.proxy.rowCount() == len(nvda[:PAGE]), 10, "the newest NVDA fills of the whole history"))
 
 
+def test_a_filter_after_scrolling_filters_the_newest_page_at_once_and_then_reads_the_history(history, qloop):
+    """The pages scrolled in are dropped before the proxy filters (it filters one page on the GUI
+    thread, not every row scrolled in); the filter's first page then comes from the database."""
+    from services.db.models import TradeFill
+
+    fills = history.fills_view
+
+    async def two_more_pages():
+        for expected in (2 * PAGE, 3 * PAGE):
+            fills.table.scrollToBottom()
+            await wait_until(lambda expected=expected: fills.model.rowCount() >= expected, 10, "an older page")
+        await wait_until(lambda: not history.runner.tasks, 10, "the last read")
+
+    _run(qloop, two_more_pages())
+    newest_page = [fills.model.record_at(r) for r in range(PAGE)]
+    fills.search_edit.setText("nvd")
+    assert fills.model.rowCount() == PAGE  # at once, before the database is read
+    assert [f.id for f in (fills.proxy.sourceModel().record_at(fills.proxy.mapToSource(fills.proxy.index(r, 0)).row())
+                           for r in range(fills.proxy.rowCount()))] == [f.id for f in newest_page if f.symbol == "NVDA"]
+    assert fills.model.totals().count == PAGE  # the totals follow the rows kept
+    assert fills.model.canFetchMore()
+    nvda = _ids(history.db, TradeFill, TradeFill.symbol == "NVDA")
+    _run(qloop, wait_until(lambda: [fills.model.record_at(r).id for r in range(fills.model.rowCount())] == nvda[:PAGE],
+                           10, "the newest NVDA fills of the whole history"))
+
+
 def test_live_orders_and_fills_appear_on_the_paged_tables(history, qloop):
     from services.domain import ChangeSet, OrderState
 

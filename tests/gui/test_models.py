@@ -184,3 +184,35 @@ def test_a_timer_flush_applies_a_large_buffer_in_slices(qtbot):
     # An explicit flush applies everything at once.
     model.upsert(order(i) for i in range(9, 20))
     assert model.flush() == (0, 11)
+
+
+def test_remembered_formatters_give_the_texts_of_the_values():
+    from datetime import datetime, timedelta, timezone
+
+    from widgets.models.base import fmt_money, fmt_price, fmt_quantity, fmt_time
+
+    assert fmt_price(Decimal("1234.5")) == fmt_price(Decimal("1234.50")) == "1,234.50"
+    assert fmt_price(Decimal("0.12345")) == "0.1234" and fmt_quantity(Decimal("1E+3")) == "1,000"
+    assert fmt_money(Decimal("2")) == "2.00" and fmt_price(None) == ""
+    paris = timezone(timedelta(hours=1))
+    assert fmt_time(datetime(2026, 1, 2, 4, 4, 5, 999_999, tzinfo=paris)) == "2026-01-02 03:04:05.999"
+    assert fmt_time(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02 03:04:05.000"
+
+
+def test_a_timer_slice_fits_the_time_budget_and_waits_for_another_models_slice(qtbot):
+    from widgets.models import base
+
+    model = OrderBlotterModel()
+    model._seconds_per_record = base.FLUSH_SLICE_BUDGET_S / 800  # as if measured
+    assert model.slice_size() == 800
+    model._seconds_per_record = 1.0  # a very slow table: still at least the minimum slice
+    assert model.slice_size() == base.MIN_SLICE
+    model.upsert(order(i) for i in range(1, 4))
+    other_slice_ended = base.CoalescingTableModel._last_slice_end
+    try:
+        base.CoalescingTableModel._last_slice_end = 1e12  # another model's slice "just now"
+        model._on_flush_timer()
+        assert model.rowCount() == 0 and model.pending_count == 3  # it waits for a later frame
+    finally:
+        base.CoalescingTableModel._last_slice_end = other_slice_ended
+    qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=2000)

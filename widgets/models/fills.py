@@ -72,6 +72,9 @@ class FillsModel(PagedTableModel[FillRecord]):
     def _on_record_added(self, record: FillRecord) -> None:
         self._totals.add(record, 1)
 
+    def _on_record_removed(self, record: FillRecord) -> None:
+        self._totals.add(record, -1)
+
     def _on_record_replaced(self, old: FillRecord, new: FillRecord) -> None:
         self._totals.add(old, -1)
         self._totals.add(new, 1)

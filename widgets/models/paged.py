@@ -35,6 +35,7 @@ class PagedTableModel(CoalescingTableModel[R]):
 
     def __init__(self, parent=None, **kwargs) -> None:
         self._paging = False
+        self._first_page_rows = 0
         self._exhausted = True
         self._loading = False
         self._before_id: int | None = None
@@ -100,12 +101,36 @@ class PagedTableModel(CoalescingTableModel[R]):
         # the state first: the reset's signals already see it (the fills' totals label)
         self._before_id, self._exhausted, self._loading = page.next_before_id, page.exhausted, False
         self.enable_paging()
+        self._first_page_rows = len(page.records)
         pending = {**(self._live_during_read or {}), **self._pending}
         self._live_during_read = None
         self.reset(page.records)
         if pending:
             self._pending = pending
             self._timer.start()
+
+    def drop_older_pages(self) -> None:
+        """Keep the newest page's worth of rows only. A new filter is about to be read from the
+        whole history (its first page replaces the rows); meanwhile the proxies filter what is
+        loaded, on the GUI thread, in one pass: over every page scrolled in that took 20 ms and
+        more (issue 15), over one page it takes a couple."""
+        keep = self._first_page_rows
+        count = len(self._rows)
+        if not self._paging or not self._reversed or count <= keep or keep == 0:
+            return
+        drop = count - keep
+        # storage is oldest first and shown reversed: the oldest rows are the view's bottom
+        self.beginRemoveRows(QModelIndex(), keep, count - 1)
+        dropped = self._rows[:drop]
+        del self._rows[:drop]
+        del self._order[:drop]
+        key = self.key
+        self._row_of = {key(record): index for index, record in enumerate(self._rows)}
+        for record in dropped:
+            self._on_record_removed(record)
+        self._before_id = key(self._rows[0])  # type: ignore[assignment]  # ids are the keys of paged models
+        self._exhausted = False
+        self.endRemoveRows()
 
     def append_page(self, page: PageLike) -> None:
         """An older page: its rows go below the ones shown, in one insert."""

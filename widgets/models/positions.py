@@ -28,6 +28,7 @@ ACCOUNT_TOTAL = "(account total)"
 
 class PositionsModel(CoalescingTableModel[PositionRecord]):
     PROJECT, ACCOUNT, SYMBOL, QUANTITY, AVG_COST, MARKET, UNREALIZED, REALIZED = range(8)
+    texts_follow_records = False  # the project column reads the names set apart
 
     def __init__(self, parent=None, *, project_names: dict[int, str] | None = None, **kwargs) -> None:
         self._project_names: dict[int, str] = dict(project_names or {})

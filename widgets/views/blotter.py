@@ -124,7 +124,7 @@ class BlotterView(QWidget):
 
         self.status_combo.currentIndexChanged.connect(self._on_status_filter_changed)
         self.run_combo.currentIndexChanged.connect(self._on_run_filter_changed)
-        self.search_edit.textChanged.connect(self.proxy.set_text_filter)
+        self.search_edit.textChanged.connect(self._on_search_changed)
         for changed in (self.status_combo.currentIndexChanged, self.run_combo.currentIndexChanged,
                         self.search_edit.textChanged):
             changed.connect(self._emit_filters_changed)
@@ -308,13 +308,22 @@ class BlotterView(QWidget):
         if index.isValid():
             self.details_requested.emit(self.proxy.record_at(index.row()).id)
 
+    # A filter change on a paged history first drops the pages scrolled in (the history pager
+    # reads the filter's first page from the database): the proxy then filters one page.
+
     def _on_status_filter_changed(self, _index: int) -> None:
+        self.model.drop_older_pages()
         self.proxy.set_status_filter(self.status_combo.currentData())
         self._update_count()
 
     def _on_run_filter_changed(self, _index: int) -> None:
+        self.model.drop_older_pages()
         self.proxy.set_run_filter(self.run_combo.currentData())
         self._update_count()
+
+    def _on_search_changed(self, text: str) -> None:
+        self.model.drop_older_pages()
+        self.proxy.set_text_filter(text)
 
     def _ensure_run_items(self, run_ids) -> None:
         known = {self.run_combo.itemData(i) for i in range(1, self.run_combo.count())}

@@ -27,7 +27,7 @@ class FillsView(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Symbol…")
         self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search_edit.textChanged.connect(self._on_search_changed)
         self.search_edit.textChanged.connect(lambda _text: self.filters_changed.emit())
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
@@ -47,6 +47,12 @@ class FillsView(QWidget):
         model.modelReset.connect(self._update_totals)
         model.rowsInserted.connect(self._update_totals)  # an older page
         self._update_totals()
+
+    def _on_search_changed(self, text: str) -> None:
+        # a paged history: the pages scrolled in are dropped first (the pager reads the filter's
+        # first page from the database), so the proxy filters one page, not all of them
+        self.model.drop_older_pages()
+        self.proxy.setFilterFixedString(text)
 
     def _update_totals(self, *_args) -> None:
         t = self.model.totals()

@@ -1,0 +1,113 @@
+"""The blotter's rows are painted by RecordTableView from the records, without a data() call per
+cell; what it paints keeps Qt's colours (selection, the models' foregrounds, alternate rows); other
+models are painted by Qt as before."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QImage, QStandardItem, QStandardItemModel
+
+from services.domain import OrderState, Side
+from tests.gui.factories import order, replace
+from widgets.common import make_table
+from widgets.models.orders import SIDE_COLOURS, STATUS_COLOURS, OrderBlotterModel
+from widgets.models.proxy import BlotterFilterProxyModel
+from widgets.record_table import RecordTableView
+
+
+def _colours(image: QImage, top: int, bottom: int) -> set[int]:
+    return {image.pixel(x, y) & 0xFFFFFF for y in range(top, bottom) for x in range(0, image.width(), 1)}
+
+
+def _blotter(qtbot):
+    model = OrderBlotterModel()
+    model.reset([order(i, side=Side.SELL if i % 2 else Side.BUY,
+                       status=OrderState.FILLED if i == 3 else OrderState.ACCEPTED) for i in range(1, 40)])
+    proxy = BlotterFilterProxyModel(model)
+    proxy.sort_newest_first()
+    view = make_table(proxy)
+    qtbot.addWidget(view)
+    view.resize(900, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    return model, proxy, view
+
+
+def test_rows_are_painted_from_the_records_without_a_data_call_per_cell(qtbot, monkeypatch):
+    model, proxy, view = _blotter(qtbot)
+    assert isinstance(view, RecordTableView)
+    asked: list[int] = []
+    monkeypatch.setattr(model, "data", lambda index, role=0: asked.append(role))
+    monkeypatch.setattr(model, "multiData", lambda index, span: asked.append(-1))
+    monkeypatch.setattr(proxy, "multiData", lambda index, span: asked.append(-2))
+    image = view.viewport().grab().toImage()
+    assert asked == []
+    height = view.rowHeight(0)
+    row_colours = _colours(image, 0, height - 1)
+    newest = proxy.record_at(0)
+    assert SIDE_COLOURS[newest.side.value].rgb() & 0xFFFFFF in row_colours
+    assert STATUS_COLOURS[newest.status].rgb() & 0xFFFFFF in row_colours
+
+
+def test_the_selected_row_takes_the_highlight_and_rows_alternate(qtbot):
+    _model, _proxy, view = _blotter(qtbot)
+    view.setAlternatingRowColors(True)
+    view.selectRow(2)
+    image = view.viewport().grab().toImage()
+    palette = view.palette()
+    height = view.rowHeight(0)
+    highlight = palette.highlight().color().rgb() & 0xFFFFFF
+    assert highlight in _colours(image, 2 * height + 2, 2 * height + 4)
+    assert highlight not in _colours(image, 1 * height + 2, 1 * height + 4)
+    assert palette.alternateBase().color().rgb() & 0xFFFFFF in _colours(image, 1 * height + 2, 1 * height + 4)
+    assert palette.base().color().rgb() & 0xFFFFFF in _colours(image, 2, 4)
+
+
+def test_a_text_wider_than_its_column_is_elided_and_stays_in_its_cell(qtbot):
+    _model, _proxy, view = _blotter(qtbot)
+    view.setColumnWidth(OrderBlotterModel.CLIENT_ID, 40)
+    narrow = view.viewport().grab().toImage()
+    # nothing of the client id is painted beyond its cell (the next column starts with a grid line)
+    x = view.columnViewportPosition(OrderBlotterModel.CLIENT_ID) + 40
+    text = QColor(view.palette().text().color()).rgb() & 0xFFFFFF
+    assert text not in {narrow.pixel(x + dx, y) & 0xFFFFFF for y in range(view.rowHeight(0)) for dx in range(3)}
+    fitted = view.fitted_text("r1-AAPL-B-0001", 30)
+    assert fitted.endswith("…") and view.fontMetrics().horizontalAdvance(fitted) <= 30
+
+
+def test_another_model_is_painted_by_qt(qtbot):
+    model = QStandardItemModel(3, 2)
+    for row in range(3):
+        for column in range(2):
+            model.setItem(row, column, QStandardItem(f"{row},{column}"))
+    view = make_table(model)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    assert isinstance(view, RecordTableView) and view._record_source() is None
+    image = view.viewport().grab().toImage()
+    assert QColor(view.palette().text().color()).rgb() & 0xFFFFFF in _colours(image, 0, view.rowHeight(0))
+
+
+def test_columns_sized_to_content_as_qt_would_without_a_size_hint_per_cell(qtbot, monkeypatch):
+    _model, _proxy, view = _blotter(qtbot)
+    from widgets.common import size_columns_to_content
+
+    size_columns_to_content(view)
+    ours = [view.columnWidth(c) for c in range(OrderBlotterModel.RUN)]  # the last one stretches
+    monkeypatch.setattr(view, "content_widths", lambda _rows: None)  # Qt's sizeHintForColumn instead
+    size_columns_to_content(view)
+    qt = [view.columnWidth(c) for c in range(OrderBlotterModel.RUN)]
+    # within a pixel or two: Qt lays text out in fractional pixels and rounds the sum
+    assert all(abs(a - b) <= 2 for a, b in zip(ours, qt, strict=True)), (ours, qt)
+
+
+def test_a_replaced_record_is_painted_anew(qtbot):
+    model, proxy, view = _blotter(qtbot)
+    newest = proxy.record_at(0)
+    assert newest.status is OrderState.ACCEPTED
+    height = view.rowHeight(0)
+    filled = STATUS_COLOURS[OrderState.FILLED].rgb() & 0xFFFFFF
+    assert filled not in _colours(view.viewport().grab().toImage(), 0, height - 1)
+    model.upsert([replace(newest, status=OrderState.FILLED)])
+    model.flush()
+    assert filled in _colours(view.viewport().grab().toImage(), 0, height - 1)
