@@ -179,3 +179,31 @@ def test_bad_arguments():
 def test_reconnect_backoff_doubles_from_one_second_to_sixty():
     gen = backoff_delays()
     assert [next(gen) for _ in range(9)] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+
+
+async def test_a_message_held_up_after_its_token_counts_from_when_it_left():
+    """The receiver counts what it receives: a sender held up between the grant and the write
+    (a garbage collection, a busy loop) must not let the next window start early. The paced
+    sender stamps each token again once its message has left (PacedSender's counter)."""
+    from services.execution.paced import PacedSender
+
+    clock = FakeClock()
+    limiter = PacingLimiter(45, 1.0, clock=clock, sleep=clock.sleep, min_spacing=0)
+    left: list[float] = []
+
+    class Client:
+        def sendMsg(self, msg):  # ib_async's name
+            left.append(clock.now)
+
+    client = Client()
+    sender = PacedSender(client, limiter, request_timeout=1.0)
+
+    def send_after(delay: float):
+        clock.now += delay  # held up after the token was granted, before the write
+        client.sendMsg("1\0")
+
+    await sender.send(send_after, 0.05)  # the first message leaves 50 ms after its grant
+    for _ in range(60):
+        await sender.send(send_after, 0.0)
+    assert max_in_window(left) <= 45, sorted(left)
+    assert left[45] >= left[0] + 1.0  # the 46th waits a second from when the first left
