@@ -33,7 +33,9 @@ class TradingController:
 
     def set_trading_state(self, state: TradingState) -> None:
         """HALTED: Execute is off (and not green) until trading resumes."""
-        self._show_gate(self.session.set_halted(TradingState(state) is TradingState.HALTED))
+        halted = TradingState(state) is TradingState.HALTED
+        self._show_gate(self.session.set_halted(halted))
+        self.ctx.window.risk_view.set_trading_halted(halted)
 
     async def _busy(self, operation: str, work):
         """``work`` with the preview panel's ``operation`` buttons off meanwhile; afterwards they

@@ -157,10 +157,12 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
             await wait_for(lambda: w.blotter_view.trading_state is TradingState.HALTED, 10, "halted")
             assert w.trading_state_action.isVisible() and "HALTED" in w.trading_state_badge.text()
             assert not view.execute_button.isEnabled() and "HALTED" in view.execute_button.toolTip()
+            assert w.risk_view.verdict_label.text().startswith("HALTED")  # not READY while nothing is sent
             w.blotter_view.halt_button.click()  # Resume
             await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
             assert not w.trading_state_action.isVisible()
             assert view.execute_button.isEnabled()  # the preview, not yet sent, may go again
+            assert w.risk_view.verdict_label.text().startswith("READY")
         finally:
             await console.close()
 

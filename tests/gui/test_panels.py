@@ -133,6 +133,13 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     assert view.set_report(report(orders, max_order_notional=50000)) is False
     assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
     assert view.verdict_label.property("verdict") == "ready"
+    # a halt after the preview: never READY while nothing would be sent
+    view.set_trading_halted(True)
+    assert view.verdict_label.text().startswith("HALTED — 3 order(s) passed every rule at preview")
+    assert view.verdict_label.property("verdict") == "blocked"
+    view.set_trading_halted(False)
+    assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
+    assert view.verdict_label.property("verdict") == "ready"
     qtmodeltester.check(model, force_py=True)
 
 

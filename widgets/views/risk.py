@@ -28,6 +28,8 @@ class RiskView(QWidget):
         super().__init__(parent)
         self.model = model
         self.verdict_label = QLabel("No risk check yet")
+        self._report: Any = None  # the last verdict shown, for set_trading_halted
+        self._halted = False
         self.verdict_label.setObjectName("verdictLabel")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.run_blocks_list = QListWidget()
@@ -53,6 +55,7 @@ class RiskView(QWidget):
 
     def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> bool:
         """``report``: the core's RiskReport (verdict, orders, run_blocks, rules). Returns whether it blocks."""
+        self._report = report
         verdict = str(getattr(report.verdict, "value", report.verdict))
         blocked = self._set_verdict(verdict, report)
         self.run_blocks_list.clear()
@@ -72,12 +75,22 @@ class RiskView(QWidget):
         if blocked:
             detail = f"{n_blocked} order(s) blocked" + (f", {n_run} run-level block(s)" if n_run else "")
             self.verdict_label.setText(f"BLOCKED — {detail}")
+        elif self._halted:  # the preview passed, but the halt stops it at execute: never show READY
+            self.verdict_label.setText(f"HALTED — {len(report.orders)} order(s) passed every rule at preview; "
+                                       "nothing is sent until trading resumes")
         else:
             self.verdict_label.setText(f"READY — {len(report.orders)} order(s) pass every rule")
-        self.verdict_label.setProperty("verdict", "blocked" if blocked else "ready")
+        self.verdict_label.setProperty("verdict", "blocked" if blocked or self._halted else "ready")
         self.verdict_label.style().unpolish(self.verdict_label)
         self.verdict_label.style().polish(self.verdict_label)
         return blocked
+
+    def set_trading_halted(self, halted: bool) -> None:
+        """The account's trading state: a halt turns a READY verdict into HALTED until resumed."""
+        self._halted = halted
+        if self._report is not None:
+            verdict = str(getattr(self._report.verdict, "value", self._report.verdict))
+            self._set_verdict(verdict, self._report)
 
     def set_params(self, params: Mapping[str, Any]) -> None:
         self.params_table.setRowCount(len(params))
@@ -86,6 +99,7 @@ class RiskView(QWidget):
             self.params_table.setItem(row, 1, QTableWidgetItem("off" if value is None else str(value)))
 
     def clear(self) -> None:
+        self._report = None
         self.verdict_label.setText("No risk check yet")
         self.verdict_label.setProperty("verdict", "")
         self.run_blocks_list.clear()
