@@ -10,6 +10,7 @@ models' coalescing buffer, from the writer's change sets or the monitor's change
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -18,6 +19,43 @@ from services.history_queries import PAGE_SIZE, FillFilter, OrderFilter, fill_pa
 
 #: Typing in a search box reads the database once the typing pauses.
 FILTER_DEBOUNCE_MS = 150
+
+
+class _PagedTable:
+    """One table's reads: the first page (a start or a filter) and the next older page. A
+    generation per table: a page read for an older filter is dropped when it lands."""
+
+    def __init__(self, model, read: Callable[..., Any], current_filter: Callable[[], Any], db, page_size: int) -> None:
+        self.model, self._read, self._filter = model, read, current_filter
+        self._db, self._page_size = db, page_size
+        self.generation = 0
+
+    async def _page(self, before_id: int | None):
+        # the filter is read here, on the GUI thread; only the query runs in the worker thread
+        return await asyncio.to_thread(self._read, self._db, self._filter(), before_id, self._page_size)
+
+    async def reload(self) -> None:
+        self.generation += 1
+        generation = self.generation
+        self.model.begin_first_page()
+        try:
+            page = await self._page(None)
+        except BaseException:
+            if generation == self.generation:  # a newer read still collects for itself
+                self.model.first_page_failed()
+            raise
+        if generation == self.generation:
+            self.model.show_first_page(page)
+
+    async def more(self) -> None:
+        generation = self.generation
+        try:
+            page = await self._page(self.model.next_before_id)
+        except BaseException:
+            self.model.page_failed()
+            raise
+        if generation == self.generation:
+            self.model.append_page(page)
 
 
 class HistoryPager(QObject):
@@ -29,8 +67,8 @@ class HistoryPager(QObject):
         self.orders_model, self.fills_model = blotter_view.model, fills_view.model
         self.runner: Any = runner
         self.page_size = page_size
-        # a generation per table: a page read for an older filter is dropped when it lands
-        self._orders_generation = self._fills_generation = 0
+        self._orders = _PagedTable(self.orders_model, order_page, self.order_filter, db, page_size)
+        self._fills = _PagedTable(self.fills_model, fill_page, self.fill_filter, db, page_size)
         self._orders_timer = self._debounce(debounce_ms, self.reload_orders)
         self._fills_timer = self._debounce(debounce_ms, self.reload_fills)
         self.orders_model.more_wanted.connect(
@@ -67,49 +105,13 @@ class HistoryPager(QObject):
         await asyncio.gather(self.reload_orders(), self.reload_fills())
 
     async def reload_orders(self) -> None:
-        self._orders_generation += 1
-        generation = self._orders_generation
-        self.orders_model.begin_first_page()
-        try:
-            page = await asyncio.to_thread(order_page, self.db, self.order_filter(), None, self.page_size)
-        except BaseException:
-            if generation == self._orders_generation:  # a newer read still collects for itself
-                self.orders_model.first_page_failed()
-            raise
-        if generation == self._orders_generation:
-            self.orders_model.show_first_page(page)
+        await self._orders.reload()
 
     async def reload_fills(self) -> None:
-        self._fills_generation += 1
-        generation = self._fills_generation
-        self.fills_model.begin_first_page()
-        try:
-            page = await asyncio.to_thread(fill_page, self.db, self.fill_filter(), None, self.page_size)
-        except BaseException:
-            if generation == self._fills_generation:  # a newer read still collects for itself
-                self.fills_model.first_page_failed()
-            raise
-        if generation == self._fills_generation:
-            self.fills_model.show_first_page(page)
+        await self._fills.reload()
 
     async def more_orders(self) -> None:
-        model, generation = self.orders_model, self._orders_generation
-        try:
-            page = await asyncio.to_thread(order_page, self.db, self.order_filter(), model.next_before_id,
-                                           self.page_size)
-        except BaseException:
-            model.page_failed()
-            raise
-        if generation == self._orders_generation:
-            model.append_page(page)
+        await self._orders.more()
 
     async def more_fills(self) -> None:
-        model, generation = self.fills_model, self._fills_generation
-        try:
-            page = await asyncio.to_thread(fill_page, self.db, self.fill_filter(), model.next_before_id,
-                                           self.page_size)
-        except BaseException:
-            model.page_failed()
-            raise
-        if generation == self._fills_generation:
-            model.append_page(page)
+        await self._fills.more()
