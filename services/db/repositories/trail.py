@@ -103,15 +103,14 @@ def _column_names(model) -> frozenset[str]:
     return frozenset(column.name for column in model.__table__.columns)
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+@functools.cache
+def _field_names(kind: Any) -> tuple[str, ...]:  # a dataclass type
+    return tuple(f.name for f in fields(kind))
 
 
 def _fields(record) -> dict[str, Any]:
     """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
-    names = _FIELD_NAMES.get(type(record))
-    if names is None:
-        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
-    return {name: getattr(record, name) for name in names}
+    return {name: getattr(record, name) for name in _field_names(type(record))}
 
 
 def _values(row) -> dict[str, Any]:
