@@ -103,14 +103,15 @@ def _column_names(model) -> frozenset[str]:
     return frozenset(column.name for column in model.__table__.columns)
 
 
-@functools.cache
-def _field_names(kind: Any) -> tuple[str, ...]:  # a dataclass type
-    return tuple(f.name for f in fields(kind))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _fields(record) -> dict[str, Any]:
     """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
-    return {name: getattr(record, name) for name in _field_names(type(record))}
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
 
 
 def _values(row) -> dict[str, Any]:
