@@ -33,10 +33,12 @@ def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, n
                      account_orders_today=account_today if project_id is not None else None)
 
 
-# every backtest preview runs these: built once
+# every backtest preview runs these: built once. The project narrows nothing (a simulated account
+# belongs to one project) but lets the database start from the project's runs in their index
+# instead of scanning every order ever stored (a ten-year backtest's preview got slower each month).
 _BACKTEST_ORDERS_TODAY = select(func.count(TradeOrder.id)).join(TradeRun, TradeOrder.run_id == TradeRun.id).where(
-    TradeOrder.account == bindparam("account"), TradeRun.trade_date == bindparam("trade_date"),
-    TradeOrder.status != OrderState.BLOCKED)
+    TradeRun.project_id == bindparam("project_id"), TradeRun.trade_date == bindparam("trade_date"),
+    TradeOrder.account == bindparam("account"), TradeOrder.status != OrderState.BLOCKED)
 _EXISTING = select(TradeOrder.client_order_id).where(TradeOrder.client_order_id.in_(bindparam("ids", expanding=True)))
 
 
@@ -44,7 +46,8 @@ def load_backtest_risk_facts(session: Session, run: TradeRun, account: str, clie
     """The facts of a backtest's run: its simulated books trade whatever the live trading state
     is (a HALT stops the broker, not a simulation), and its day's orders are the orders of the
     same simulated account on the run's simulated trade date (the real clock means nothing here)."""
-    orders_today = session.scalar(_BACKTEST_ORDERS_TODAY, {"account": account, "trade_date": run.trade_date}) or 0
+    orders_today = session.scalar(_BACKTEST_ORDERS_TODAY, {"project_id": run.project_id, "account": account,
+                                                           "trade_date": run.trade_date}) or 0
     return RiskFacts(TradingState.ACTIVE, int(orders_today), _existing(session, client_order_ids))
 
 

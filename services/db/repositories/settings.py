@@ -27,10 +27,16 @@ class SettingsRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # held here: the session's identity map keeps rows only while something refers to them,
+        # so a second question to one repository would otherwise read the row again
+        self._row: TradeSettings | None = None
 
     def get(self) -> TradeSettings:
+        if self._row is not None:
+            return self._row
         row = self.session.get(TradeSettings, SETTINGS_ROW_ID)
         if row is not None:
+            self._row = row
             return row
         row, _ = insert_once(
             self.session,
@@ -46,6 +52,7 @@ class SettingsRepository:
             },
             ("id",),
         )
+        self._row = row
         return row
 
     def installation_id(self) -> str:

@@ -82,7 +82,7 @@ class RunPlanning(RunServiceBase):
                 audit(self.db, self.actor, "run.create", "trade_run", run.id,
                       {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
             if inputs is not None:
-                self._store_run_inputs(session, run, *inputs)
+                self._store_run_inputs(session, run, *inputs, has_orders=None if not created else False)
             return run_info(run, created)
 
     async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
@@ -97,10 +97,14 @@ class RunPlanning(RunServiceBase):
         return await self.preview(run.id, portfolio_value)
 
     @staticmethod
-    def _store_run_inputs(session, run: TradeRun, builder: dict | None, risk_overrides: list[str]) -> None:
+    def _store_run_inputs(session, run: TradeRun, builder: dict | None, risk_overrides: list[str],
+                          has_orders: bool | None = None) -> None:
         """Builder parameters and risk overrides of a run that has sent nothing yet (afterwards
-        they are history and stay as they were)."""
-        if session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run.id)):
+        they are history and stay as they were). ``has_orders`` False: the run was created in
+        this transaction, so there is nothing to count."""
+        if has_orders is None:
+            has_orders = bool(session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run.id)))
+        if has_orders:
             return
         params = dict(run.params or {})
         if builder is not None:
@@ -173,7 +177,8 @@ class RunPlanning(RunServiceBase):
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
-            params = self._build_params(run, portfolio_value, SettingsRepository(session).installation_id(), fx)
+            settings = SettingsRepository(session)  # one read of the settings row for the whole preview
+            params = self._build_params(run, portfolio_value, settings.installation_id(), fx)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
                               i.get("primary_exchange") or "") for i in items]
             mode = TradeMode(run.mode)
@@ -187,11 +192,11 @@ class RunPlanning(RunServiceBase):
                     return load_risk_facts(session, ids, project_id=run.project_id)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
-                limits=SettingsRepository(session).risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
+                limits=settings.risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
                 facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
                 price_kinds={s: r.kind for s, r in price_refs.items()},
                 allow_delayed=mode is not TradeMode.LIVE
-                or bool(SettingsRepository(session).execution().get("allow_delayed_prices_live")),
+                or bool(settings.execution().get("allow_delayed_prices_live")),
                 account=account)
             stored = dict(run.params or {})
             stored.update({
