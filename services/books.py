@@ -13,9 +13,12 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 
 from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
+from services.core.contracts import ContractSpec
 from services.core.positions_book import PositionState, apply_fill
-from services.db.models import Position, PositionAssignment, Project
+from services.db.models import Position, PositionAssignment, Project, TradeOrder
 from services.db.repositories import PositionRepository
+from services.db.scope import not_backtest
+from services.domain import WORKING_ORDER_STATES, Side
 
 
 class BooksError(ValueError):
@@ -72,6 +75,26 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     out: dict[str, Decimal] = {}
     for symbol, quantity in session.execute(query):
         out[symbol] = out.get(symbol, Decimal(0)) + quantity
+    return out
+
+
+def working_quantities(session, account: str | None, *, except_run: int | None = None) -> dict[str, Decimal]:
+    """Every project's orders still working on ``account`` (every real account when it is not
+    known) as the shares they would add if they filled: listing key -> signed quantity left.
+    The account-level exposure counts them (docs/project-books.md): two projects' orders in
+    flight at once must not each pass alone. ``except_run``: the run being previewed (its own
+    orders are the ones the preview is about)."""
+    query = select(TradeOrder).where(TradeOrder.status.in_(WORKING_ORDER_STATES), not_backtest(TradeOrder.account))
+    if account:
+        query = query.where(TradeOrder.account == account)
+    if except_run is not None:
+        query = query.where(TradeOrder.run_id != except_run)
+    out: dict[str, Decimal] = {}
+    for order in session.scalars(query):
+        left = order.quantity - (order.filled_quantity or Decimal(0))
+        if left > 0:
+            key = ContractSpec.of(order.symbol, order.sec_type, order.exchange, order.primary_exchange, order.currency).key
+            out[key] = out.get(key, Decimal(0)) + Side(order.side).sign * left
     return out
 
 

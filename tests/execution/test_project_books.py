@@ -15,6 +15,7 @@ from services.books import BooksError, BooksService, project_books
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import PositionRepository, SettingsRepository
 from services.domain import OrderState, Side, TradeMode
+from services.execution.manual import ManualOrders, Ticket
 from tests.fixtures.waiting import wait_until
 
 from .conftest import make_snapshot
@@ -159,6 +160,27 @@ async def test_account_gross_exposure_blocks_what_each_project_alone_would_pass(
     [block] = preview.report.run_blocks
     assert "every project together" in block.message
     assert "account_gross_exposure" in preview.report.rules and "account_buying_power" in preview.report.rules
+
+
+async def test_account_gross_exposure_counts_another_projects_working_orders(stack):
+    """A's limit order below the market (inside the price collar) works at the broker, unfilled: B's preview sees the
+    account as if it filled (together they would be over the NetLiquidation; B alone is not)."""
+    _relax_risk(stack.db)
+    _, b_snap = make_snapshot(stack.db, "B", {"AAPL": "0.5"})
+    BooksService(stack.db, "tester").set_capitals({"B": "600000"})
+    alone = await stack.service.preview_snapshot("B", b_snap, TradeMode.PAPER)
+    assert not alone.blocked  # 0.5 of 600,000 in AAPL: well inside the account's NetLiquidation
+
+    ticket = Ticket.of("AAPL", "BUY", quantity="3500", order_type="LMT", limit_price="222.00", project="A")
+    sent = await ManualOrders(stack.service).send(ticket)
+    [coid] = sent.sent
+    await wait_until(lambda: any(o.client_order_id == coid and o.status is OrderState.ACCEPTED for o in queries.recent_orders(stack.db)),
+                     10, lambda: f"A's limit order working: {[(o.symbol, o.status) for o in queries.recent_orders(stack.db)]}")
+    assert stack.sim.positions().get("AAPL", Decimal(0)) == 0  # nothing filled: only the order is in flight
+
+    together = await stack.service.preview_snapshot("B", b_snap, TradeMode.PAPER, new_run=True)
+    assert together.blocked
+    assert {b.rule for b in together.report.all_blocks()} == {"account_gross_exposure"}
 
 
 @pytest.mark.timeout(300)  # six real subprocesses, each a Python start

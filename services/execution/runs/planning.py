@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from services.books import project_positions
+from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
 from services.core.builder import BuildParams, Rounding, Target
 from services.core.contracts import ContractSpec
@@ -116,11 +116,13 @@ class RunPlanning(RunServiceBase):
         """Build from the run's project's own book (docs/project-books.md): its positions, and as
         the portfolio value the one given, else the project's capital, else the account's
         NetLiquidation; then the project's rules and the account-level rules (every project)."""
-        run, items, positions, capital = await self._db(self._load_for_preview, run_id)
+        run, items, positions, capital, working = await self._db(self._load_for_preview, run_id)
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
         account_positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
-        listings = list({**{k: ContractSpec.from_key(k) for k in positions}, **{p.key: p.spec for p in held},
+        for key, quantity in working.items():  # the account as if every project's working order filled
+            account_positions[key] = account_positions.get(key, Decimal(0)) + quantity
+        listings = list({**{k: ContractSpec.from_key(k) for k in (*positions, *working)}, **{p.key: p.spec for p in held},
                          **{s.key: s for s in specs}}.values())  # one request per listing
         prices_raw = await self.provider.market_prices(listings) if listings else {}
         prices = {s: p for s, p in prices_raw.items() if p is not None}
@@ -150,7 +152,10 @@ class RunPlanning(RunServiceBase):
             # the project's own book: never the account's positions (another project's, or unassigned)
             positions = project_positions(session, run.project_id, self.provider.account or None)
             capital = session.get(Project, run.project_id).capital
-            return run_info(run), items, positions, capital
+            # a backtest's simulated account is its project's alone, with nothing left working
+            working = {} if TradeMode(run.mode).simulated else working_quantities(
+                session, self.provider.account or None, except_run=run.id)
+            return run_info(run), items, positions, capital, working
 
     def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
         stored = run.params or {}
