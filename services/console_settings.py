@@ -10,6 +10,7 @@ the application layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from services.trade_settings import DATA_SOURCES
@@ -37,6 +38,38 @@ SETTING_LABELS: dict[str, str] = {
 def setting_label(key: str) -> str:
     """A stored key's label; an unknown key reads as words (never snake_case)."""
     return SETTING_LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+# the unit a risk limit's value is read in, beside the risk panel's short label
+_LIMIT_UNITS: dict[str, str] = {
+    "max_order_quantity": "shares", "max_orders_per_run": "orders", "max_daily_orders": "orders",
+    "max_price_age_seconds": "s", "price_collar_pct": "%",
+}
+_LIMIT_FRACTIONS = frozenset({"max_position_ratio", "max_gross_exposure"})
+
+
+def risk_limit_rows(limits: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The risk panel's limits in force as (label, value with its unit, tooltip): the label
+    without the dialog's explanation (the panel is narrow), the explanation and the stored key
+    in the tooltip; a limit switched off reads "off"."""
+    rows = []
+    for key in sorted(limits, key=setting_label):
+        label = setting_label(key)
+        short = label.split(" (", 1)[0]
+        value = limits[key]
+        if value is None:
+            text = "off"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif key in _LIMIT_FRACTIONS:
+            text = f"{value} ({format((Decimal(str(value)) * 100).normalize(), 'f')} %)"
+        elif key == "max_order_notional":
+            text = f"{Decimal(str(value)):,.2f} base currency"
+        else:
+            unit = _LIMIT_UNITS.get(key)
+            text = f"{value} {unit}" if unit else str(value)
+        rows.append((short, text, f"{label}\nstored as {key}"))
+    return rows
 
 
 def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
 from services.console_charts import run_chart
+from services.console_settings import risk_limit_rows
 from services.domain import FillRecord, OrderRecord, TradingState
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute
 from services.run_progress import RunProgress
@@ -80,7 +81,7 @@ class TradingController:
         w = self.ctx.window
         w.preview_model.reset(result.drafts)
         w.preview_view.set_skipped(result.skipped)
-        w.risk_view.set_report(result.report, risk_params)
+        w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
         self.progress.reset(result.run_id, self.session.planned_orders(), result.plan.gross_notional)
         await self.refresh_progress()

@@ -9,6 +9,7 @@ from decimal import Decimal
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
+from services.console_settings import risk_limit_rows
 from services.core.builder import BuildParams, Rounding, build_orders
 from services.core.risk import RiskContext, evaluate_risk, risk_limits, rules_from_params
 from services.core.snapshots import parse_snapshot_text
@@ -116,7 +117,7 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     qtbot.addWidget(view)
     orders = drafts()
     blocked = report(orders, max_order_notional=25000)
-    assert view.set_report(blocked, risk_limits({"max_order_notional": 25000})) is True
+    assert view.set_report(blocked, risk_limit_rows(risk_limits({"max_order_notional": 25000, "max_daily_orders": None}))) is True
     assert view.verdict_label.property("verdict") == "blocked"
     assert view.verdict_label.text().startswith("BLOCKED — 1 order(s) blocked")
     results = [model.data(model.index(r, RiskResultsModel.RESULT)) for r in range(model.rowCount())]
@@ -129,7 +130,14 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     assert model.data(model.index(0, RiskResultsModel.RESULT), Qt.ItemDataRole.ForegroundRole).name() == "#d64545"
     params = {view.params_table.item(r, 0).text(): view.params_table.item(r, 1).text()
               for r in range(view.params_table.rowCount())}
-    assert params["max_order_notional"] == "25000"
+    # readable names with units, never the stored snake_case keys (those are in the tooltip)
+    assert params["Max order notional"] == "25,000.00 base currency"
+    assert params["Max gross exposure"] == "1.0 (100 %)" and params["Max position"] == "0.2 (20 %)"
+    assert params["Max orders per trading day"] == "off" and params["Allow short positions"] == "no"
+    assert params["Price collar around the reference"] == "3 %" and params["Max price age"] == "300 s"
+    assert not any("_" in name for name in params)
+    tips = {view.params_table.item(r, 0).text(): view.params_table.item(r, 0).toolTip() for r in range(view.params_table.rowCount())}
+    assert tips["Max order notional"] == "Max order notional (base currency)\nstored as max_order_notional"
     assert view.set_report(report(orders, max_order_notional=50000)) is False
     assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
     assert view.verdict_label.property("verdict") == "ready"

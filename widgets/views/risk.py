@@ -3,7 +3,7 @@ run-level blocks, and the rule parameters in force."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -37,7 +37,7 @@ class RiskView(QWidget):
         self.run_blocks_list.setVisible(False)
         self.table = make_table(model, self, sortable=False, widths=[c.width for c in model.columns])
         self.params_table = QTableWidget(0, 2)
-        self.params_table.setHorizontalHeaderLabels(["Rule parameter", "Value"])
+        self.params_table.setHorizontalHeaderLabels(["Limit", "Value"])
         self.params_table.verticalHeader().setVisible(False)
         self.params_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.params_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
@@ -53,7 +53,7 @@ class RiskView(QWidget):
         layout.addWidget(self.run_blocks_list)
         layout.addWidget(splitter)
 
-    def set_report(self, report: Any, params: Mapping[str, Any] | None = None) -> bool:
+    def set_report(self, report: Any, params: Sequence[tuple[str, str, str]] = ()) -> bool:
         """``report``: the core's RiskReport (verdict, orders, run_blocks, rules). Returns whether it blocks."""
         self._report = report
         verdict = str(getattr(report.verdict, "value", report.verdict))
@@ -65,7 +65,7 @@ class RiskView(QWidget):
             self.run_blocks_list.addItem(item)
         self.run_blocks_list.setVisible(self.run_blocks_list.count() > 0)
         self.model.reset(report.orders)
-        self.set_params(params or {})
+        self.set_params(params)
         return blocked
 
     def _set_verdict(self, verdict: str, report: Any) -> bool:
@@ -92,11 +92,15 @@ class RiskView(QWidget):
             verdict = str(getattr(self._report.verdict, "value", self._report.verdict))
             self._set_verdict(verdict, self._report)
 
-    def set_params(self, params: Mapping[str, Any]) -> None:
-        self.params_table.setRowCount(len(params))
-        for row, (name, value) in enumerate(sorted(params.items())):
-            self.params_table.setItem(row, 0, QTableWidgetItem(str(name)))
-            self.params_table.setItem(row, 1, QTableWidgetItem("off" if value is None else str(value)))
+    def set_params(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """The limits in force as (name, value with its unit, tooltip) rows
+        (``services.console_settings.risk_limit_rows``)."""
+        self.params_table.setRowCount(len(rows))
+        for row, (label, text, tooltip) in enumerate(rows):
+            for column, cell in enumerate((label, text)):
+                item = QTableWidgetItem(cell)
+                item.setToolTip(tooltip)
+                self.params_table.setItem(row, column, item)
 
     def clear(self) -> None:
         self._report = None
