@@ -148,6 +148,10 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     view.set_trading_halted(False)
     assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
     assert view.verdict_label.property("verdict") == "ready"
+    # a preview with no order (the book already holds the targets): neither READY nor green
+    assert view.set_report(report([], max_order_notional=50000)) is False
+    assert view.verdict_label.text().startswith("NOTHING TO TRADE")
+    assert view.verdict_label.property("verdict") == ""
     qtmodeltester.check(model, force_py=True)
 
 

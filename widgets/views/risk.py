@@ -75,6 +75,12 @@ class RiskView(QWidget):
         if blocked:
             detail = f"{n_blocked} order(s) blocked" + (f", {n_run} run-level block(s)" if n_run else "")
             self.verdict_label.setText(f"BLOCKED — {detail}")
+        elif not report.orders:  # nothing to send is not a green light for anything
+            self.verdict_label.setText("NOTHING TO TRADE — the book already matches the targets (no order needed)")
+            self.verdict_label.setProperty("verdict", "")
+            self.verdict_label.style().unpolish(self.verdict_label)
+            self.verdict_label.style().polish(self.verdict_label)
+            return blocked
         elif self._halted:  # the preview passed, but the halt stops it at execute: never show READY
             self.verdict_label.setText(f"HALTED — {len(report.orders)} order(s) passed every rule at preview; "
                                        "nothing is sent until trading resumes")
