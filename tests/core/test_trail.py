@@ -98,3 +98,22 @@ def test_run_wide_blocks_and_the_trading_state_are_on_record():
     assert [(r.verdict, r.code, r.symbol) for r in unpriced] == [("block", "missing_price", "NVDA")]
     state = next(r for r in rows if r.rule == "trading_state" and r.symbol == "AAPL")
     assert (state.verdict, state.measured, state.code) == ("block", "HALTED", "trading_halted")
+
+
+def test_the_trails_compact_json_is_the_general_encoders_text_exactly():
+    """The row hashes of stored trails must not change: the direct writer gives the encoder's
+    text for every kind of value it handles, and hands anything else to the encoder."""
+    import random
+    import string
+
+    from services.db.repositories.trail import _JSON, _compact_json
+
+    rnd = random.Random(11)
+
+    def text() -> str:
+        return "".join(rnd.choice(string.printable + "éü€\u2028\x00\"\\") for _ in range(rnd.randint(0, 12)))
+
+    values = [None, True, False, 0, -5, 10**20, "", "a\"b\\c\n", "é€\u2028", 1.5]  # a float: the encoder's path
+    for _ in range(5_000):
+        row = {text(): rnd.choice([*values, text()]) for _ in range(rnd.randint(0, 8))}
+        assert _compact_json(row) == _JSON.encode(row)
