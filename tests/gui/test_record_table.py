@@ -128,3 +128,15 @@ def test_texts_formatted_elsewhere_are_painted_once_and_only_for_their_own_revis
     view.viewport().grab()
     assert model.take_texts(newest) is None  # the paint took them
     assert view._texts[id(newest)][1] is marked
+
+
+def test_texts_kept_for_rows_never_painted_are_bounded(qtbot, monkeypatch):
+    import widgets.models.base as base
+
+    monkeypatch.setattr(base, "KEPT_TEXTS_LIMIT", 10)
+    model = OrderBlotterModel()
+    records = [order(i) for i in range(1, 31)]
+    model.keep_texts(records, [model.format_row(r) for r in records])
+    assert len(model._kept_texts) == 10
+    assert model.take_texts(records[0]) is None  # the oldest went first
+    assert model.take_texts(records[-1]) == model.format_row(records[-1])

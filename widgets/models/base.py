@@ -62,6 +62,9 @@ DEFAULT_MAX_BATCH = 3000
 FLUSH_SLICE_BUDGET_S = 0.004
 #: The smallest slice, so that a slow moment does not shrink the flush to a trickle.
 MIN_SLICE = 64
+#: Rows whose texts, formatted off the GUI thread, wait for the view's first paint (a few
+#: pages; about 1 KB a row).
+KEPT_TEXTS_LIMIT = 5_000
 #: Two models whose timers fire together (the blotter and the fills get the same stream) would
 #: flush and then repaint in one frame: the window paints every view that changed since its last
 #: paint, in one pass, at most one update interval (5 ms on Qt's platforms without vsync) after
@@ -501,8 +504,11 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         takes them (``take_texts``) when it first paints the record instead of formatting on
         the GUI thread (issue 15: a screen of new rows formatted 400 cells in the frame)."""
         if self.texts_follow_records:
-            key = self.key
-            self._kept_texts.update((key(r), (r, t)) for r, t in zip(records, texts, strict=True))
+            key, kept = self.key, self._kept_texts
+            kept.update((key(r), (r, t)) for r, t in zip(records, texts, strict=True))
+            # rows never painted (scrolled past, filtered out) would keep theirs: the oldest go
+            for stale in list(islice(kept, max(0, len(kept) - KEPT_TEXTS_LIMIT))):
+                del kept[stale]
 
     def take_texts(self, record: R) -> list[str] | None:
         """The texts kept for this very record (None: none, or kept for another revision);
