@@ -44,6 +44,9 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
     from app.gc_guard import MainThreadGarbageCollector
 
     collector = MainThreadGarbageCollector(app)  # Qt objects are finalized on the GUI thread only
+    from app.gil_turns import prefer_gui_thread
+
+    restore_switch_interval = prefer_gui_thread()  # the GUI thread waits less for the database threads
     console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None),
                       monitor=bool(getattr(args, "monitor", False)))
     try:
@@ -51,6 +54,7 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
             return loop.run_until_complete(console.run())
     finally:
         collector.stop()
+        restore_switch_interval()
         asyncio.set_event_loop(None)
 
 

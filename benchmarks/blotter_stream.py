@@ -30,7 +30,8 @@ plus a lower bound for the whole (the baseline's full time can only be larger).
 
 Python's collector runs as in the application (app/gc_guard.py: on a GUI-thread timer, the
 oldest generation's survivors frozen after each of its passes); its pauses are reported too and
-are part of the stall figures, not removed.
+are part of the stall figures, not removed. The interpreter's switch interval is the
+application's too (app/gil_turns.py; this benchmark runs no worker thread, so it changes little).
 """
 
 from __future__ import annotations
@@ -491,9 +492,13 @@ def main(argv: list[str]) -> int:
     from app.gc_guard import MainThreadGarbageCollector
 
     collector = MainThreadGarbageCollector(app)  # the application's collector, as in app/main.py
+    from app.gil_turns import prefer_gui_thread
+
+    restore_switch_interval = prefer_gui_thread()  # the application's GIL switch interval, as in app/main.py
     try:
         return _run(args, app, n_orders, budget)
     finally:
+        restore_switch_interval()
         collector.stop()
 
 

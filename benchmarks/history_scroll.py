@@ -20,6 +20,9 @@ of both tables painted; the interpreter's start and the imports before it are re
 scrolled one screen per 16 ms frame (the two tables in turn) for ``--scroll-frames`` frames and while a search is
 typed and cleared in each, the rows loaded, and the resident memory (now and peak).
 Goal (issue 15): paged first paint under 2 s, no stall over 16 ms, resident memory under 600 MB.
+Python's collector and the interpreter's switch interval are set as in the application
+(app/gc_guard.py, app/gil_turns.py: the pages are read in a worker thread that competes with
+the GUI thread for the GIL).
 """
 
 from __future__ import annotations
@@ -145,6 +148,9 @@ def run_variant(variant: str, url: str, page_size: int, scroll_frames: int) -> d
     from app.gc_guard import MainThreadGarbageCollector
 
     MainThreadGarbageCollector(app)  # the application's collector, as in app/main.py
+    from app.gil_turns import prefer_gui_thread
+
+    prefer_gui_thread()  # the application's GIL switch interval, as in app/main.py
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     db = Database(url)

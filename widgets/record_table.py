@@ -154,6 +154,7 @@ class RecordTableView(QTableView):
         text_top = (height - (1 if self.showGrid() else 0) - metrics.height()) // 2
         cells = source.paint_columns()
         texts_of = self._texts
+        take_texts = source.take_texts
         if not source.texts_follow_records:
             texts_of.clear()
         all_columns = range(len(cells))
@@ -183,8 +184,10 @@ class RecordTableView(QTableView):
             kept = texts_of.get(id(record))
             if kept is None or kept[0] is not record:
                 # formatted once per record revision (the record is kept with them, so its id
-                # cannot be reused while they are)
-                kept = texts_of[id(record)] = (record, [cells[c][0](cells[c][1](record)) for c in all_columns])
+                # cannot be reused while they are), or already formatted off the GUI thread
+                texts = take_texts(record)
+                kept = texts_of[id(record)] = (record, texts if texts is not None else
+                                               [cells[c][0](cells[c][1](record)) for c in all_columns])
                 if len(texts_of) > TEXTS_KEPT_LIMIT:
                     texts_of.popitem(last=False)
             texts = kept[1]

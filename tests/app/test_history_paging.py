@@ -183,3 +183,25 @@ def test_a_live_row_buffered_while_a_filter_page_is_read_is_kept(history, qloop,
 
 # end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
 pytestmark = pytest.mark.slow
+
+
+def test_a_page_is_formatted_in_the_worker_thread_and_its_texts_handed_to_the_view(history, qloop, monkeypatch):
+    import threading
+
+    fills = history.fills_view
+    model = fills.model
+    threads: set[str] = set()
+    format_row = model.format_row
+
+    def recording(record):
+        threads.add(threading.current_thread().name)
+        return format_row(record)
+
+    monkeypatch.setattr(model, "format_row", recording)
+    before = model.rowCount()
+    _run(qloop, history.more_fills())
+    assert model.rowCount() == before + PAGE
+    assert threads and threading.main_thread().name not in threads
+    oldest = model.record_at(model.rowCount() - 1)  # below the screen: not painted yet
+    assert model.take_texts(oldest) == format_row(oldest)
+    assert model.take_texts(oldest) is None  # handed over once

@@ -243,6 +243,25 @@ def test_fills_view_totals_sort_and_export(qtbot, tmp_path, qtmodeltester):
                     ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01"]]
 
 
+def test_fills_totals_growing_with_the_stream_do_not_widen_the_panel(qtbot):
+    # a label's minimum width is its whole text: longer totals widened the panel and then the
+    # window, which resized its backing store and repainted every table (issue 15)
+    model = FillsModel()
+    view = FillsView(model)
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    model.upsert([fill(1)])
+    model.flush()
+    model.upsert([fill(2, quantity="123456789", price="98765.4321", commission="12345.67")])
+    model.flush()
+    assert len(view.totals_label.text()) > 80
+    assert view.totals_label.toolTip() == view.totals_label.text()  # the whole text, however narrow
+    view.layout().activate()  # what the layout request posted by the new text does
+    assert view.width() == 500
+
+
 def test_positions_view_totals(qtbot, qtmodeltester):
     model = PositionsModel(project_names={1: "momentum"})
     qtmodeltester.check(model, force_py=True)

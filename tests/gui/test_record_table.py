@@ -111,3 +111,32 @@ def test_a_replaced_record_is_painted_anew(qtbot):
     model.upsert([replace(newest, status=OrderState.FILLED)])
     model.flush()
     assert filled in _colours(view.viewport().grab().toImage(), 0, height - 1)
+
+
+def test_texts_formatted_elsewhere_are_painted_once_and_only_for_their_own_revision(qtbot):
+    # the history pager formats a page in its worker thread (model.format_row) and hands the
+    # texts over with the page; the view paints those instead of formatting again
+    model, proxy, view = _blotter(qtbot)
+    newest = proxy.record_at(0)
+    texts = model.format_row(newest)
+    assert texts == [model.display_text(0, column) for column in range(model.columnCount())]
+    marked = ["kept"] * len(texts)
+    model.keep_texts([newest], [marked])
+    assert model.take_texts(replace(newest, status=OrderState.FILLED)) is None  # another revision
+    model.keep_texts([newest], [marked])
+    view._texts.clear()  # the view formats on its next paint unless it is handed the texts
+    view.viewport().grab()
+    assert model.take_texts(newest) is None  # the paint took them
+    assert view._texts[id(newest)][1] is marked
+
+
+def test_texts_kept_for_rows_never_painted_are_bounded(qtbot, monkeypatch):
+    import widgets.models.base as base
+
+    monkeypatch.setattr(base, "KEPT_TEXTS_LIMIT", 10)
+    model = OrderBlotterModel()
+    records = [order(i) for i in range(1, 31)]
+    model.keep_texts(records, [model.format_row(r) for r in records])
+    assert len(model._kept_texts) == 10
+    assert model.take_texts(records[0]) is None  # the oldest went first
+    assert model.take_texts(records[-1]) == model.format_row(records[-1])

@@ -62,6 +62,9 @@ DEFAULT_MAX_BATCH = 3000
 FLUSH_SLICE_BUDGET_S = 0.004
 #: The smallest slice, so that a slow moment does not shrink the flush to a trickle.
 MIN_SLICE = 64
+#: Rows whose texts, formatted off the GUI thread, wait for the view's first paint (a few
+#: pages; about 1 KB a row).
+KEPT_TEXTS_LIMIT = 5_000
 #: Two models whose timers fire together (the blotter and the fills get the same stream) would
 #: flush and then repaint in one frame: the window paints every view that changed since its last
 #: paint, in one pass, at most one update interval (5 ms on Qt's platforms without vsync) after
@@ -237,6 +240,8 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         self._order: list[Any] = []  # order keys, parallel to _rows (ordered models only)
         self._reversed = self.order_key is not None
         self._pending: dict[Hashable, R] = {}
+        #: key -> (record, its texts) formatted off the GUI thread, until a view takes them
+        self._kept_texts: dict[Hashable, tuple[R, list[str]]] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(flush_interval_ms)
@@ -430,6 +435,7 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         self._timer.stop()
         self.beginResetModel()
         self._pending = {}
+        self._kept_texts = {}
         self._on_reset()
         latest: dict[Hashable, R] = {}
         key = self.key
@@ -486,6 +492,31 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         """What a painter needs per column: (format, value, alignment flags, foreground,
         background); ``format(value(record))`` is the display text, as in ``data()``."""
         return self._paint_columns
+
+    def format_row(self, record: R) -> list[str]:
+        """The display text of each column of ``record``. A function of the record and the
+        columns alone (no Qt, no model state), so a worker thread may call it: the history
+        pager formats a page where it reads it, off the GUI thread (``keep_texts``)."""
+        return [fmt(value(record)) for fmt, value, *_colours in self._paint_columns]
+
+    def keep_texts(self, records: Iterable[R], texts: Iterable[list[str]]) -> None:
+        """Texts formatted elsewhere (``format_row``) for records about to be shown: the view
+        takes them (``take_texts``) when it first paints the record instead of formatting on
+        the GUI thread (issue 15: a screen of new rows formatted 400 cells in the frame)."""
+        if self.texts_follow_records:
+            key, kept = self.key, self._kept_texts
+            kept.update((key(r), (r, t)) for r, t in zip(records, texts, strict=True))
+            # rows never painted (scrolled past, filtered out) would keep theirs: the oldest go
+            for stale in list(islice(kept, max(0, len(kept) - KEPT_TEXTS_LIMIT))):
+                del kept[stale]
+
+    def take_texts(self, record: R) -> list[str] | None:
+        """The texts kept for this very record (None: none, or kept for another revision);
+        handed over once (the view keeps them while the row is in sight)."""
+        if not self._kept_texts:
+            return None
+        kept = self._kept_texts.pop(self.key(record), None)
+        return kept[1] if kept is not None and kept[0] is record else None
 
     def display_text(self, row: int, column: int) -> str:
         return self._fmt[column](self._value[column](self.record_at(row)))

@@ -93,7 +93,7 @@ class PagedTableModel(CoalescingTableModel[R]):
         """The read failed: stop collecting (the rows shown stay as they are)."""
         self._live_during_read = None
 
-    def show_first_page(self, page: PageLike) -> None:
+    def show_first_page(self, page: PageLike, texts: list[list[str]] | None = None) -> None:
         """The newest page (a start, or a new filter): replaces the rows. Records still in the
         live buffer, and those that streamed in since ``begin_first_page`` (whether or not a
         flush already showed them), are laid over the page: nothing streamed in while the page
@@ -105,6 +105,8 @@ class PagedTableModel(CoalescingTableModel[R]):
         pending = {**(self._live_during_read or {}), **self._pending}
         self._live_during_read = None
         self.reset(page.records)
+        if texts is not None:
+            self.keep_texts(page.records, texts)
         if pending:
             self._pending = pending
             self._timer.start()
@@ -126,18 +128,26 @@ class PagedTableModel(CoalescingTableModel[R]):
         del self._order[:drop]
         key = self.key
         self._row_of = {key(record): index for index, record in enumerate(self._rows)}
+        kept = self._kept_texts
         for record in dropped:
             self._on_record_removed(record)
+            kept.pop(key(record), None)
         self._before_id = key(self._rows[0])  # type: ignore[assignment]  # ids are the keys of paged models
         self._exhausted = False
         self.endRemoveRows()
 
-    def append_page(self, page: PageLike) -> None:
-        """An older page: its rows go below the ones shown, in one insert."""
+    def append_page(self, page: PageLike, texts: list[list[str]] | None = None) -> None:
+        """An older page: its rows go below the ones shown, in one insert. ``texts``: the
+        page's rows formatted off the GUI thread (``format_row``), kept for the view."""
         self._loading = False
         if page.next_before_id is not None:
             self._before_id = page.next_before_id
         self._exhausted = page.exhausted
+        if texts is not None:
+            # only the records that become rows (a record already shown keeps its texts)
+            row_of, key = self._row_of, self.key
+            fresh = [(r, t) for r, t in zip(page.records, texts, strict=True) if key(r) not in row_of]
+            self.keep_texts([r for r, _ in fresh], [t for _, t in fresh])
         self._append_older(page.records)
 
     def _append_older(self, records: Iterable[R]) -> None:

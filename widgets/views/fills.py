@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..common import choose_and_export, export_visible_rows, make_table
+from ..common import choose_and_export, export_visible_rows, live_text_label, make_table
 from ..models.base import fmt_money, fmt_quantity
 from ..models.fills import FillsModel
 from ..models.proxy import NativeOrderProxyModel
@@ -29,7 +29,7 @@ class FillsView(QWidget):
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textChanged.connect(self._on_search_changed)
         self.search_edit.textChanged.connect(lambda _text: self.filters_changed.emit())
-        self.totals_label = QLabel()
+        self.totals_label = live_text_label()
         self.totals_label.setObjectName("totalsLabel")
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.choose_export_file)
@@ -58,11 +58,11 @@ class FillsView(QWidget):
         t = self.model.totals()
         # a paged history: the totals are of the fills loaded so far, and say so
         loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
-        self.totals_label.setText(
-            f"{t.count} fills{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
-            f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
-            f" · commission {fmt_money(t.commission)}"
-        )
+        text = (f"{t.count} fills{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
+                f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
+                f" · commission {fmt_money(t.commission)}")
+        self.totals_label.setText(text)
+        self.totals_label.setToolTip(text)
 
     def export_csv(self, path: str) -> int:
         """Write the visible rows, in the visible order, with exact values."""
