@@ -12,6 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
+from tests.fixtures import schedule
+
 pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.ib",
@@ -29,3 +31,17 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     for name in ("TC_DB_URL", "TC_IB_HOST", "TC_IB_PORT", "TC_IB_CLIENT_ID", "TC_IB_ACCOUNT", "TC_MODE"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+def pytest_configure(config):
+    schedule.register_recorder(config)
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection: the slices are cut from what runs
+def pytest_collection_modifyitems(config, items):
+    schedule.apply(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist there are no workers to order for
+def pytest_configure_node(node):
+    schedule.tell_worker(node)

@@ -1,26 +1,47 @@
-"""`trading-console trade-settings`: shown, changed with dotted keys, validated and audited."""
+"""`trading-console trade-settings`: shown, changed with dotted keys, validated and audited.
+
+The commands run through ``app.cli.main`` in this process (as tests/core/test_cli.py does): the
+test is about what they print, return and store, not about starting a process, which
+tests/foundation/test_cli.py covers; ten interpreter start-ups per database cost ~1 minute.
+"""
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
-from tests.foundation.test_cli import console
+from app.cli import main
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
-def test_show_set_validate_and_audit(db_url, tmp_path):
-    shown = console("--db-url", db_url, "trade-settings", "--json", cwd=tmp_path)
+@pytest.fixture
+def console(capsys):
+    """``console(*args)`` -> the exit code, stdout and stderr of ``trading-console ARGS``."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # whatever came before is not this command's output
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse refusing the arguments, as the process would exit
+            code = exc.code if isinstance(exc.code, int) else 2
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return run
+
+
+def test_show_set_validate_and_audit(db_url, console):
+    shown = console("--db-url", db_url, "trade-settings", "--json")
     assert shown.returncode == 0, shown.stderr
     values = json.loads(shown.stdout)
     assert values["auto_recovery"]["new_timeout_seconds"] == 45
     assert values["execution"] == {"plan_max_age_seconds": 120, "plan_max_price_move_pct": 1.0, "allow_delayed_prices_live": False}
 
     changed = console("--db-url", db_url, "trade-settings", "set", "auto_recovery.new_timeout_seconds=5",
-                      "execution.plan_max_price_move_pct=2.5", "risk.max_order_notional=off", "--json", cwd=tmp_path)
+                      "execution.plan_max_price_move_pct=2.5", "risk.max_order_notional=off", "--json")
     assert changed.returncode == 0, changed.stderr
     values = json.loads(changed.stdout)
     assert values["auto_recovery"]["new_timeout_seconds"] == 5
@@ -31,12 +52,12 @@ def test_show_set_validate_and_audit(db_url, tmp_path):
                        ("auto_recovery.allow_replace_outside_rth=maybe", "allow_replace_outside_rth"),
                        ("risk.max_order_notional=lots", "max_order_notional"), ("execution_data_source=bloomberg", "execution_data_source"),
                        ("plain", "KEY=VALUE")):
-        result = console("--db-url", db_url, "trade-settings", "set", bad, cwd=tmp_path)
+        result = console("--db-url", db_url, "trade-settings", "set", bad)
         assert result.returncode == 2 and named in result.stderr, (bad, result.stderr)
     # nothing of the refused changes was stored
-    after = json.loads(console("--db-url", db_url, "trade-settings", "--json", cwd=tmp_path).stdout)
+    after = json.loads(console("--db-url", db_url, "trade-settings", "--json").stdout)
     assert after == values
 
-    audit = console("--db-url", db_url, "audit", "list", "--action", "settings.trade", "--json", cwd=tmp_path)
+    audit = console("--db-url", db_url, "audit", "list", "--action", "settings.trade", "--json")
     entries = json.loads(audit.stdout)
     assert len(entries) == 1 and entries[0]["payload"]["auto_recovery"] == {"new_timeout_seconds": 5}
