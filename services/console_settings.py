@@ -64,7 +64,7 @@ def risk_limit_rows(limits: dict[str, Any]) -> list[tuple[str, str, str]]:
         elif key in _LIMIT_FRACTIONS:
             text = f"{value} ({format((Decimal(str(value)) * 100).normalize(), 'f')} %)"
         elif key == "max_order_notional":
-            text = f"{Decimal(str(value)):,.2f} base currency"
+            text = f"{Decimal(str(value)):,.2f}"  # in the base currency (the label says so)
         else:
             unit = _LIMIT_UNITS.get(key)
             text = f"{value} {unit}" if unit else str(value)

