@@ -13,8 +13,11 @@ compete for the GIL a few more hand-overs (microseconds each); a thread alone ne
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 GUI_SWITCH_INTERVAL_S = 0.0005
 
@@ -24,3 +27,27 @@ def prefer_gui_thread(interval_s: float = GUI_SWITCH_INTERVAL_S) -> Callable[[],
     previous = sys.getswitchinterval()
     sys.setswitchinterval(interval_s)
     return lambda: sys.setswitchinterval(previous)
+
+
+BACKGROUND_NICE = 5  # how much lower than the GUI thread the database threads run, in nice steps
+
+
+def _run_lower(step: int) -> None:
+    """A worker thread's initializer: this thread only (on Linux a thread id names one thread to
+    ``setpriority``) runs ``step`` nice levels below the process."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
+    except (AttributeError, OSError):  # not Linux, or not allowed: the thread keeps the process's priority
+        pass
+
+
+def background_executor(step: int = BACKGROUND_NICE) -> ThreadPoolExecutor:
+    """The executor behind ``asyncio.to_thread`` in the GUI process, its threads at a lower OS
+    priority than the GUI thread. With two cores, the GUI thread painting and a worker reading a
+    history page fill both; any third runnable task then took a core from whichever the scheduler
+    picked, and the GUI thread lost 10-15 ms with no CPU spent (benchmarks/history_scroll.py on a
+    quiet machine: gaps over 16 ms by the wall clock, none by the GUI thread's CPU). A lower
+    priority only matters when the cores are all busy; then the frame comes first and the
+    database work waits a little."""
+    return ThreadPoolExecutor(thread_name_prefix="console-db", initializer=_run_lower, initargs=(step,))

@@ -44,9 +44,10 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
     from app.gc_guard import MainThreadGarbageCollector
 
     collector = MainThreadGarbageCollector(app)  # Qt objects are finalized on the GUI thread only
-    from app.gil_turns import prefer_gui_thread
+    from app.gil_turns import background_executor, prefer_gui_thread
 
     restore_switch_interval = prefer_gui_thread()  # the GUI thread waits less for the database threads
+    loop.set_default_executor(background_executor())  # ... and the OS runs it first when the cores are busy
     console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None),
                       monitor=bool(getattr(args, "monitor", False)))
     try:

@@ -148,11 +148,12 @@ def run_variant(variant: str, url: str, page_size: int, scroll_frames: int) -> d
     from app.gc_guard import MainThreadGarbageCollector
 
     MainThreadGarbageCollector(app)  # the application's collector, as in app/main.py
-    from app.gil_turns import prefer_gui_thread
+    from app.gil_turns import background_executor, prefer_gui_thread
 
     prefer_gui_thread()  # the application's GIL switch interval, as in app/main.py
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    loop.set_default_executor(background_executor())  # the database threads below the GUI thread, as in app/main.py
     db = Database(url)
     blotter = BlotterView(OrderBlotterModel())
     fills = FillsView(FillsModel())
