@@ -13,12 +13,12 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 
 from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
-from services.core.contracts import ContractSpec
 from services.core.positions_book import PositionState, apply_fill
 from services.db.models import Position, PositionAssignment, Project, TradeOrder
 from services.db.repositories import PositionRepository
 from services.db.scope import not_backtest
 from services.domain import WORKING_ORDER_STATES, Side
+from services.execution.listings import order_spec
 
 
 class BooksError(ValueError):
@@ -93,7 +93,7 @@ def working_quantities(session, account: str | None, *, except_run: int | None =
     for order in session.scalars(query):
         left = order.quantity - (order.filled_quantity or Decimal(0))
         if left > 0:
-            key = ContractSpec.of(order.symbol, order.sec_type, order.exchange, order.primary_exchange, order.currency).key
+            key = order_spec(order).key
             out[key] = out.get(key, Decimal(0)) + Side(order.side).sign * left
     return out
 

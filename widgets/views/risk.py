@@ -79,19 +79,16 @@ class RiskView(QWidget):
         n_run = len(getattr(report, "run_blocks", ()) or ())
         if blocked:
             detail = f"{n_blocked} order(s) blocked" + (f", {n_run} run-level block(s)" if n_run else "")
-            self.verdict_label.setText(f"BLOCKED — {detail}")
+            text, look = f"BLOCKED — {detail}", "blocked"
         elif not report.orders:  # nothing to send is not a green light for anything
-            self.verdict_label.setText("NOTHING TO TRADE — the book already matches the targets (no order needed)")
-            self.verdict_label.setProperty("verdict", "")
-            self.verdict_label.style().unpolish(self.verdict_label)
-            self.verdict_label.style().polish(self.verdict_label)
-            return blocked
+            text, look = "NOTHING TO TRADE — the book already matches the targets (no order needed)", ""
         elif self._halted:  # the preview passed, but the halt stops it at execute: never show READY
-            self.verdict_label.setText(f"HALTED — {len(report.orders)} order(s) passed every rule at preview; "
-                                       "nothing is sent until trading resumes")
+            text, look = (f"HALTED — {len(report.orders)} order(s) passed every rule at preview; "
+                          "nothing is sent until trading resumes"), "blocked"
         else:
-            self.verdict_label.setText(f"READY — {len(report.orders)} order(s) pass every rule")
-        self.verdict_label.setProperty("verdict", "blocked" if blocked or self._halted else "ready")
+            text, look = f"READY — {len(report.orders)} order(s) pass every rule", "ready"
+        self.verdict_label.setText(text)
+        self.verdict_label.setProperty("verdict", look)
         self.verdict_label.style().unpolish(self.verdict_label)
         self.verdict_label.style().polish(self.verdict_label)
         return blocked

@@ -82,7 +82,7 @@ class RunPlanning(RunServiceBase):
                 audit(self.db, self.actor, "run.create", "trade_run", run.id,
                       {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
             if inputs is not None:
-                self._store_run_inputs(session, run, *inputs, has_orders=None if not created else False)
+                self._store_run_inputs(session, run, *inputs, has_orders=False if created else None)
             return run_info(run, created)
 
     async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
