@@ -32,6 +32,7 @@ class RiskView(QWidget):
         self._halted = False
         self.verdict_label.setObjectName("verdictLabel")
         self.verdict_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.verdict_label.setWordWrap(True)  # the HALTED sentence is wider than a laptop's panel
         self.run_blocks_list = QListWidget()
         self.run_blocks_list.setMaximumHeight(80)
         self.run_blocks_list.setVisible(False)
@@ -81,7 +82,7 @@ class RiskView(QWidget):
             detail = f"{n_blocked} order(s) blocked" + (f", {n_run} run-level block(s)" if n_run else "")
             text, look = f"BLOCKED — {detail}", "blocked"
         elif not report.orders:  # nothing to send is not a green light for anything
-            text, look = "NOTHING TO TRADE — the book already matches the targets (no order needed)", ""
+            text, look = "NOTHING TO TRADE — the book already holds the targets", ""
         elif self._halted:  # the preview passed, but the halt stops it at execute: never show READY
             text, look = (f"HALTED — {len(report.orders)} order(s) passed every rule at preview; "
                           "nothing is sent until trading resumes"), "blocked"
