@@ -1,8 +1,9 @@
 """What every repository shares: the errors, column normalisation, and the exactly-once insert.
 
 ``insert_once`` runs one statement that cannot fail on a duplicate -- ``INSERT ... ON CONFLICT DO
-NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL -- then reads the row
-back (see the package docstring for why two racing processes get one row and no error).
+NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL, where a lock-free read
+for the row comes first -- then reads the row back (see the package docstring for why two racing
+processes get one row and no error).
 """
 
 from __future__ import annotations
@@ -83,7 +84,16 @@ def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key
         raise RepositoryError(f"{model.__tablename__}: {', '.join(missing)} required")
     table = cast(Table, model.__table__)
     dialect = session.get_bind().dialect.name
+    condition = and_(*(getattr(model, k) == values[k] for k in key))
     created: bool
+    if dialect in ("mysql", "mariadb"):
+        # Look first: InnoDB's ON DUPLICATE KEY UPDATE locks the existing row exclusively, and a
+        # process taking it while another holds that row (a run's writer updating its run, a
+        # child row's foreign key holding its project) deadlocked (tests/foundation/
+        # test_lock_conflicts.py). A plain read takes no lock, and the row usually exists.
+        existing = session.scalars(select(model).where(condition).execution_options(populate_existing=True)).one_or_none()
+        if existing is not None:
+            return existing, False
     if dialect == "sqlite":
         sqlite_insert = sqlite_dialect.insert(table).values(values).on_conflict_do_nothing(index_elements=list(key))
         created = cursor_result(session.execute(sqlite_insert)).rowcount == 1
@@ -99,7 +109,6 @@ def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key
             created = True
         except IntegrityError:
             created = False
-    condition = and_(*(getattr(model, k) == values[k] for k in key))
     row = session.scalars(select(model).where(condition).execution_options(populate_existing=True)).one()
     return row, created
 
