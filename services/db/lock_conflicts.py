@@ -33,8 +33,8 @@ R = TypeVar("R")
 
 def is_deadlock(exc: BaseException) -> bool:
     """Whether ``exc`` is MariaDB/MySQL ending this transaction as a deadlock's victim."""
-    args = getattr(getattr(exc, "orig", None), "args", ())
-    return isinstance(exc, OperationalError) and bool(args) and args[0] == DEADLOCK
+    args: tuple = tuple(getattr(getattr(exc, "orig", None), "args", ()))
+    return isinstance(exc, OperationalError) and args[:1] == (DEADLOCK,)
 
 
 def retry_deadlocks(fn: Callable[P, R]) -> Callable[P, R]:
