@@ -3,12 +3,14 @@ and P&L over time. Fed by plain data methods; the controller samples high-rate d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 Point = tuple[datetime, Decimal]
@@ -47,8 +49,40 @@ class ClockAxis(pg.DateAxisItem):
         return strings
 
 
+#: Label pitch on a vertical axis, in text heights: pyqtgraph always labels its first tick level,
+#: at least two intervals, however short the plot (the charts dock on a 1366x768 screen is a few
+#: dozen pixels tall), so its labels were drawn over each other.
+LABEL_PITCH_LINES = 1.5
+
+
+def nice_spacing_at_least(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value`` (> 0)."""
+    base = 10.0 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if factor * base >= value * (1 - 1e-9):
+            return factor * base
+    return 10 * base
+
+
 class AmountAxis(pg.AxisItem):
-    """Plain grouped numbers (1,000,150), never pyqtgraph's scientific "1.00015e+06"."""
+    """Plain grouped numbers (1,000,150), never pyqtgraph's scientific "1.00015e+06"; on a short
+    vertical axis fewer ticks, each label at least LABEL_PITCH_LINES text heights apart."""
+
+    def label_pitch_px(self) -> float:
+        font = self.style.get("tickFont") or self.font()
+        return QFontMetricsF(font).height() * LABEL_PITCH_LINES
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = super().tickSpacing(minVal, maxVal, size)
+        explicit = self._tickSpacing is not None  # setTickSpacing() was called: as asked
+        if self.orientation not in ("left", "right") or not levels or size <= 0 or explicit:
+            return levels
+        least = abs(maxVal - minVal) * self.label_pitch_px() / size  # one label pitch in axis units
+        if levels[0][0] >= least:
+            return levels
+        major = nice_spacing_at_least(least)
+        # minor ticks halve it; pyqtgraph labels them only where its text-fill limits leave room
+        return [(major, 0), (major / 2, 0)]
 
     def tickStrings(self, values, scale, spacing):
         places = 0 if spacing * scale >= 1 else 2
