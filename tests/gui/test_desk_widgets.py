@@ -250,7 +250,7 @@ def test_amount_axis_spacing_is_a_round_step(value, spacing):
 
 
 @pytest.mark.parametrize("with_data", [False, True], ids=["empty", "data"])
-@pytest.mark.parametrize("height", [100, 130, 220, 700])
+@pytest.mark.parametrize("height", [120, 130, 220, 700])  # 120: a panel's least height (window_layout)
 def test_chart_amount_labels_never_overlap_however_short_the_plot(qtbot, height, with_data):
     """The charts dock on a 1366x768 screen leaves a plot of about 46 pixels: pyqtgraph labelled
     at least two intervals there, "0.80 0.60 0.40 0.20" drawn over each other."""

@@ -133,15 +133,15 @@ class ChartsView(QWidget):
         self.prices_plot.addItem(self.reference_line)
         self.reference_line.setVisible(False)
         self.slippage_label = QLabel()
-        prices_page = QWidget()
-        prices_layout = QVBoxLayout(prices_page)
-        prices_layout.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
+        # The symbol and slippage ride in the tab bar's corner (shown with the Fill prices tab):
+        # a row of their own above the plot left it no height in the short dock of a 1366x768
+        # screen.
+        self.prices_bar = QWidget()
+        bar = QHBoxLayout(self.prices_bar)
+        bar.setContentsMargins(0, 0, 4, 0)
+        bar.addWidget(self.slippage_label)
         bar.addWidget(QLabel("Symbol"))
         bar.addWidget(self.symbol_combo)
-        bar.addWidget(self.slippage_label, 1)
-        prices_layout.addLayout(bar)
-        prices_layout.addWidget(self.prices_plot)
 
         # P&L on its own axis (right) and view box, sharing the time axis: on the equity's scale a
         # few hundred of P&L on a hundred thousand of equity is a flat line.
@@ -166,8 +166,11 @@ class ChartsView(QWidget):
             legend.addItem(self.pnl_curve, "P&L")
         item.vb.sigResized.connect(self._sync_pnl_view)
         self.tabs.addTab(self.progress_plot, "Run progress")
-        self.tabs.addTab(prices_page, "Fill prices")
+        self.tabs.addTab(self.prices_plot, "Fill prices")
         self.tabs.addTab(self.equity_plot, "Equity && P&&L")
+        self.tabs.setCornerWidget(self.prices_bar, Qt.Corner.TopRightCorner)
+        self.tabs.currentChanged.connect(self._show_prices_bar)
+        self._show_prices_bar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -198,6 +201,9 @@ class ChartsView(QWidget):
                 legend.setPen(pg.mkPen(foreground, width=0.5))
                 for _sample, label in legend.items:
                     label.setText(label.text, color=foreground)
+
+    def _show_prices_bar(self, *_args) -> None:
+        self.prices_bar.setVisible(self.tabs.currentWidget() is self.prices_plot)
 
     def plots(self) -> tuple[pg.PlotWidget, ...]:
         return (self.progress_plot, self.prices_plot, self.equity_plot)
