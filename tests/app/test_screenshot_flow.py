@@ -23,13 +23,18 @@ def _run_status(db_url: str, run_id: int) -> str:
         db.dispose()
 
 
-def test_a_rerun_on_the_same_data_folder_trades_in_a_new_run(qloop, console_settings, tmp_path, monkeypatch):
+def test_a_rerun_on_the_same_data_folder_trades_in_a_new_run(qloop, qtbot, console_settings, tmp_path, monkeypatch):
     import app.main
     from app.main import Console
 
     def screenshot(name: str) -> int | None:
         console = Console(console_settings, demo=True, screenshot=str(tmp_path / name))
-        assert run(qloop, console.run(), timeout=60) == 0
+        try:
+            code = run(qloop, console.run(), timeout=60)
+        finally:
+            if console.window is not None:  # a screenshot leaves its window open (the process ends)
+                qtbot.addWidget(console.window)
+        assert code == 0
         assert (tmp_path / name).stat().st_size > 0
         return console.controller.current_run_id
 
