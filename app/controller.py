@@ -159,8 +159,8 @@ class ConsoleController(QObject):
     async def show_snapshot(self, snapshot_id: int) -> None:
         await self.snapshots.show(snapshot_id)
 
-    async def preview(self, params: dict):
-        return await self.trading.preview(params)
+    async def preview(self, params: dict, *, new_run: bool = False):
+        return await self.trading.preview(params, new_run=new_run)
 
     async def execute(self, run_id: int, live_token: str | None = None):
         return await self.trading.execute(run_id, live_token)

@@ -288,11 +288,15 @@ class Console:
         params = window.preview_view.params()
         params["portfolio_value"] = DEMO_PORTFOLIO_VALUE
         window.preview_view.set_params({"portfolio_value": DEMO_PORTFOLIO_VALUE})
-        preview = await controller.preview(params)
+        # A new run on every start: the day's run of the sample snapshot was sent by an earlier
+        # screenshot in this data folder, and a sent run refuses a second plan (PlanRefused).
+        preview = await controller.preview(params, new_run=True)
         run_id = controller.current_run_id  # the run the preview made
-        if preview.blocked or not preview.drafts or run_id is None:
+        if preview.blocked or run_id is None:
             print(f"trading-console: demo preview not executable (blocked={preview.blocked}, "
                   f"orders={len(preview.drafts)})", file=sys.stderr)
+        elif not preview.drafts:  # a rerun: the demo book already holds the snapshot
+            print(f"trading-console: run {run_id} has nothing to trade", file=sys.stderr)
         else:
             await controller.execute(run_id)
             await stack.trade.wait_done(run_id, timeout=30)

@@ -66,7 +66,10 @@ class TradingController:
                 return
         self.ctx.runner.run(self._busy("preview", self.preview(params)), what="Preview")
 
-    async def preview(self, params: dict):
+    async def preview(self, params: dict, *, new_run: bool = False):
+        """Preview the selected snapshot in its day's run (created once: a run that sent its
+        plan refuses another one); ``new_run``: in a new run instead (the demo's screenshot
+        flow, which trades the same sample snapshot on every start)."""
         snapshots = self.ctx.window.snapshots_view
         snapshot_id, project_id = snapshots.current_snapshot_id(), snapshots.current_project_id()
         if snapshot_id is None or project_id is None:
@@ -74,7 +77,8 @@ class TradingController:
         stack = self.ctx.stack
         builder, portfolio_value = preview_params_to_run_params(params)
         result = await stack.trade.preview_snapshot(project_id, snapshot_id, stack.mode, builder=builder["builder"],
-                                                    portfolio_value=portfolio_value, live_token=self.ctx.live_word.token)
+                                                    portfolio_value=portfolio_value, live_token=self.ctx.live_word.token,
+                                                    new_run=new_run)
         # the limits in force: the core's defaults overlaid with what the database stores
         risk_params = (await self.ctx.db(stack.trade_settings.read))["risk"]
         gate = self.session.start(result, snapshot_id)

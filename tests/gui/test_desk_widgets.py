@@ -225,3 +225,57 @@ def test_chart_amounts_are_plain_numbers_and_an_empty_chart_shows_the_last_minut
     now = datetime.now(UTC).timestamp()
     assert now - 3600 < low < high <= now + 60  # not 1970
     assert charts.equity_plot.getAxis("right").isVisible() and not charts.progress_plot.getAxis("right").isVisible()
+
+
+def _axis_label_rects(axis):
+    """The tick labels' rectangles as pyqtgraph draws them (its paint()'s own draw specs)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        if axis.style["tickFont"]:
+            painter.setFont(axis.style["tickFont"])
+        _axis_spec, _ticks, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [rect for rect, _flags, _text in texts]
+
+
+@pytest.mark.parametrize("value, spacing", [(0.37, 0.5), (0.5, 0.5), (1.2, 2), (3, 5), (6, 10), (1800, 2000)])
+def test_amount_axis_spacing_is_a_round_step(value, spacing):
+    from widgets.views.charts import nice_spacing_at_least
+
+    assert nice_spacing_at_least(value) == pytest.approx(spacing)
+
+
+@pytest.mark.parametrize("with_data", [False, True], ids=["empty", "data"])
+@pytest.mark.parametrize("height", [120, 130, 220, 700])  # 120: a panel's least height (window_layout)
+def test_chart_amount_labels_never_overlap_however_short_the_plot(qtbot, height, with_data):
+    """The charts dock on a 1366x768 screen leaves a plot of about 46 pixels: pyqtgraph labelled
+    at least two intervals there, "0.80 0.60 0.40 0.20" drawn over each other."""
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    charts.resize(1366, height)
+    charts.show()
+    qtbot.waitExposed(charts)
+    if with_data:
+        t0 = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
+        charts.set_run_progress([(t0 + timedelta(seconds=s), Decimal(1000 * s)) for s in range(4)], Decimal(5000))
+        charts.set_equity([(t0, Decimal(100000), Decimal(0)),
+                           (t0 + timedelta(minutes=5), Decimal(100400), Decimal(400))])
+    for index, plot in ((0, charts.progress_plot), (2, charts.equity_plot)):
+        charts.tabs.setCurrentIndex(index)
+        for _ in range(2):  # painted, then laid out again: an axis widens to its labels after a paint
+            charts.grab()
+            QApplication.processEvents()
+        for side in ("left", "right") if index == 2 else ("left",):
+            rects = _axis_label_rects(plot.getAxis(side))
+            assert rects, (side, "no amount label at all")
+            for i, a in enumerate(rects):
+                for b in rects[i + 1:]:
+                    assert not a.intersects(b), (side, a, b)

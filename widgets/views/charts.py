@@ -3,12 +3,14 @@ and P&L over time. Fed by plain data methods; the controller samples high-rate d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
 Point = tuple[datetime, Decimal]
@@ -47,8 +49,40 @@ class ClockAxis(pg.DateAxisItem):
         return strings
 
 
+#: Label pitch on a vertical axis, in text heights: pyqtgraph always labels its first tick level,
+#: at least two intervals, however short the plot (the charts dock on a 1366x768 screen is a few
+#: dozen pixels tall), so its labels were drawn over each other.
+LABEL_PITCH_LINES = 1.5
+
+
+def nice_spacing_at_least(value: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value`` (> 0)."""
+    base = 10.0 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if factor * base >= value * (1 - 1e-9):
+            return factor * base
+    return 10 * base
+
+
 class AmountAxis(pg.AxisItem):
-    """Plain grouped numbers (1,000,150), never pyqtgraph's scientific "1.00015e+06"."""
+    """Plain grouped numbers (1,000,150), never pyqtgraph's scientific "1.00015e+06"; on a short
+    vertical axis fewer ticks, each label at least LABEL_PITCH_LINES text heights apart."""
+
+    def label_pitch_px(self) -> float:
+        font = self.style.get("tickFont") or self.font()
+        return QFontMetricsF(font).height() * LABEL_PITCH_LINES
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = super().tickSpacing(minVal, maxVal, size)
+        explicit = self._tickSpacing is not None  # setTickSpacing() was called: as asked
+        if self.orientation not in ("left", "right") or not levels or size <= 0 or explicit:
+            return levels
+        least = abs(maxVal - minVal) * self.label_pitch_px() / size  # one label pitch in axis units
+        if levels[0][0] >= least:
+            return levels
+        major = nice_spacing_at_least(least)
+        # minor ticks halve it; pyqtgraph labels them only where its text-fill limits leave room
+        return [(major, 0), (major / 2, 0)]
 
     def tickStrings(self, values, scale, spacing):
         places = 0 if spacing * scale >= 1 else 2
@@ -99,15 +133,15 @@ class ChartsView(QWidget):
         self.prices_plot.addItem(self.reference_line)
         self.reference_line.setVisible(False)
         self.slippage_label = QLabel()
-        prices_page = QWidget()
-        prices_layout = QVBoxLayout(prices_page)
-        prices_layout.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
+        # The symbol and slippage ride in the tab bar's corner (shown with the Fill prices tab):
+        # a row of their own above the plot left it no height in the short dock of a 1366x768
+        # screen.
+        self.prices_bar = QWidget()
+        bar = QHBoxLayout(self.prices_bar)
+        bar.setContentsMargins(0, 0, 4, 0)
+        bar.addWidget(self.slippage_label)
         bar.addWidget(QLabel("Symbol"))
         bar.addWidget(self.symbol_combo)
-        bar.addWidget(self.slippage_label, 1)
-        prices_layout.addLayout(bar)
-        prices_layout.addWidget(self.prices_plot)
 
         # P&L on its own axis (right) and view box, sharing the time axis: on the equity's scale a
         # few hundred of P&L on a hundred thousand of equity is a flat line.
@@ -132,8 +166,11 @@ class ChartsView(QWidget):
             legend.addItem(self.pnl_curve, "P&L")
         item.vb.sigResized.connect(self._sync_pnl_view)
         self.tabs.addTab(self.progress_plot, "Run progress")
-        self.tabs.addTab(prices_page, "Fill prices")
+        self.tabs.addTab(self.prices_plot, "Fill prices")
         self.tabs.addTab(self.equity_plot, "Equity && P&&L")
+        self.tabs.setCornerWidget(self.prices_bar, Qt.Corner.TopRightCorner)
+        self.tabs.currentChanged.connect(self._show_prices_bar)
+        self._show_prices_bar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -164,6 +201,9 @@ class ChartsView(QWidget):
                 legend.setPen(pg.mkPen(foreground, width=0.5))
                 for _sample, label in legend.items:
                     label.setText(label.text, color=foreground)
+
+    def _show_prices_bar(self, *_args) -> None:
+        self.prices_bar.setVisible(self.tabs.currentWidget() is self.prices_plot)
 
     def plots(self) -> tuple[pg.PlotWidget, ...]:
         return (self.progress_plot, self.prices_plot, self.equity_plot)
