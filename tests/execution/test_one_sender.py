@@ -33,10 +33,8 @@ async def wide_simulator(sim_config, tmp_path):
     universe.write_text("symbol,conId,primaryExchange,price,longName\n"
                         + "".join(f"S{i:03d},{9_100_000 + i},NASDAQ,50.00,STOCK {i}\n" for i in range(ORDERS)))
     sim = IBGatewaySimulator(sim_config(universe_file=universe))
-    # The preview's contract qualification and market data for 120 symbols go out in one burst
-    # (the provider takes the pacing tokens first, then sends all requests at once): a known,
-    # separate defect that this file does not test. Orders are paced by the provider either way.
-    sim.faults.pacing_limit = 0
+    # IB's pacing limit stays on (50 messages a second, error 100 beyond): the preview's
+    # qualification and market data for 120 symbols are paced like the orders (docs/ib-pacing.md)
     await sim.start(host="127.0.0.1", port=0)
     try:
         yield sim
