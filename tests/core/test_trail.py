@@ -117,3 +117,32 @@ def test_the_trails_compact_json_is_the_general_encoders_text_exactly():
     for _ in range(5_000):
         row = {text(): rnd.choice([*values, text()]) for _ in range(rnd.randint(0, 8))}
         assert _compact_json(row) == _JSON.encode(row)
+
+
+def test_a_rows_text_written_in_its_models_key_order_is_the_general_text():
+    """``_canonical`` writes a row in its model's fixed key order; the text (so every stored row
+    hash) is the general writer's, decimals rounded to their column's scale, for every model."""
+    import random
+    from decimal import Decimal
+
+    from services.db.repositories.trail import (
+        DECISION_MODELS,
+        _canonical,
+        _canonical_general,
+        _hashed_columns,
+    )
+
+    rnd = random.Random(7)
+    for model in DECISION_MODELS:
+        names, decimals = _hashed_columns(model)
+        scaled = dict(decimals)
+        for _ in range(500):
+            row: dict = {}
+            for name in names:
+                if rnd.random() < 0.1:
+                    continue  # a column left out: null
+                if name in scaled:
+                    row[name] = rnd.choice([None, 0, 7, Decimal("-0.5"), Decimal(rnd.randint(-10**12, 10**12)).scaleb(-rnd.randint(0, 12))])
+                else:
+                    row[name] = rnd.choice([None, True, False, 0, -3, 10**20, "", "BUY 4 \"x\"\n", "é€\u2028", 1.5])
+            assert _canonical(model, row) == _canonical_general(model, row)
