@@ -179,13 +179,12 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
     for block in run_blocks:
         if block.rule not in measured_names:
             out.append(RiskDecision(ACCOUNT_SCOPE, block.rule, "block", None, None, block.code, block.message, symbol=block.symbol))
+    per_order = [rule for rule in rules if not isinstance(rule, RUN_WIDE_RULES)]  # those answered once for the account above
     for index, order in enumerate(orders):
         blocks = report.order_blocks.get(index, ())
-        for rule in rules:
-            if isinstance(rule, RUN_WIDE_RULES):
-                continue  # answered once for the account above
+        for rule in per_order:
             value, limit = _per_order(rule, order, ctx, index)
-            block = _first(blocks, rule.name)
+            block = _first(blocks, rule.name) if blocks else None  # most orders pass every rule
             out.append(RiskDecision(ORDER_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
                                     block.code if block else "", block.message if block else "",
                                     order.sequence, order.client_order_id, order.symbol))
