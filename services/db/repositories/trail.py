@@ -187,8 +187,10 @@ def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# every preview reads its rows' hashes back: built once
-_ROW_HASHES = {m: select(m.id, m.row_hash).where(m.plan_id == bindparam("plan_id")).order_by(m.id) for m in DECISION_MODELS}
+# every preview reads its rows' hashes back: built once, of the tables' columns (plain rows: the
+# ORM's statement handling was most of the read)
+_ROW_HASHES = {m: select(t.c.id, t.c.row_hash).where(t.c.plan_id == bindparam("plan_id")).order_by(t.c.id)
+               for m in DECISION_MODELS for t in [cast(Table, m.__table__)]}
 
 
 class TrailRepository:
