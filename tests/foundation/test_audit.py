@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from services.audit import AuditLog, AuditVerification, canonical_json, entry_hash
+from services.audit import AuditEntry, AuditLog, AuditVerification, canonical_json, entry_hash
 from services.db.models import GENESIS_HASH
 from services.db.repositories import Repositories
 from services.domain import AuditRecord
@@ -67,6 +67,23 @@ def test_append_inside_the_callers_transaction_rolls_back_with_it(database):
         log.append("alice", "trading.halt", "settings", 1, {"state": "HALTED"}, session=s)
     assert [r.action for r in log.list()] == ["trading.halt"]
     assert log.verify().ok
+
+
+def test_appends_in_one_session_and_a_bulk_append_after_them_keep_one_chain(database):
+    """The first append ever makes the chain's head (an object of its session); the next ones in
+    that session move the head by statements, and the object, kept in step, never goes stale."""
+    log = AuditLog(database)
+    with database.unit_of_work() as s:
+        first = log.append("alice", "a.one", session=s)
+        second = log.append("alice", "a.two", session=s)
+        third = log.append("alice", "a.three", session=s)
+    assert (second.prev_hash, third.prev_hash) == (first.hash, second.hash)
+    assert log.append_many([AuditEntry("bob", "b.one"), AuditEntry("bob", "b.two")]) == 2
+    assert log.append("alice", "a.four").prev_hash == log.list()[-2].hash
+    with database.session() as s:
+        head = s.execute(text("SELECT last_id, last_hash FROM audit_chain_head")).one()
+    assert tuple(head) == (log.list()[-1].id, log.list()[-1].hash)
+    assert log.verify(full=True).ok and log.count() == 6
 
 
 def test_append_needs_a_unit_of_work_session_on_sqlite(database):
