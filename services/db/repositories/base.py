@@ -1,9 +1,9 @@
 """What every repository shares: the errors, column normalisation, and the exactly-once insert.
 
 ``insert_once`` runs one statement that cannot fail on a duplicate -- ``INSERT ... ON CONFLICT DO
-NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL, where a lock-free read
-for the row comes first -- then reads the row back (see the package docstring for why two racing
-processes get one row and no error).
+NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL (after a lock-free read
+for the row when asked: ``read_first``) -- then reads the row back (see the package docstring for
+why two racing processes get one row and no error).
 """
 
 from __future__ import annotations
@@ -74,10 +74,17 @@ def _with_insert_defaults(model: type[Base], values: dict[str, Any]) -> dict[str
     return values
 
 
-def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key: Sequence[str]) -> tuple[M, bool]:
+def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key: Sequence[str], *,
+                read_first: bool = False) -> tuple[M, bool]:
     """Insert ``values`` unless a row with the same unique ``key`` exists; return the row and
     whether this call created it. Never raises on a duplicate. (On MySQL the flag relies on the
-    AUTO_INCREMENT id: for a table whose id the caller supplies it is always False.)"""
+    AUTO_INCREMENT id: for a table whose id the caller supplies it is always False.)
+
+    ``read_first``: on MySQL, look for the row with a plain read before the insert, for a parent
+    row (a project, a run) that its caller only reads. The insert's duplicate branch locks the
+    existing row until the transaction ends: that serializes callers that go on to change the row
+    (the writer's external orders), but it deadlocked a process finding its run while another
+    process's writer held that run (tests/execution/test_lock_conflicts.py)."""
     values = _with_insert_defaults(model, normalize_values(model, values))
     missing = [k for k in key if values.get(k) is None]
     if missing:
@@ -86,11 +93,7 @@ def insert_once(session: Session, model: type[M], values: Mapping[str, Any], key
     dialect = session.get_bind().dialect.name
     condition = and_(*(getattr(model, k) == values[k] for k in key))
     created: bool
-    if dialect in ("mysql", "mariadb"):
-        # Look first: InnoDB's ON DUPLICATE KEY UPDATE locks the existing row exclusively, and a
-        # process taking it while another holds that row (a run's writer updating its run, a
-        # child row's foreign key holding its project) deadlocked (tests/foundation/
-        # test_lock_conflicts.py). A plain read takes no lock, and the row usually exists.
+    if read_first and dialect in ("mysql", "mariadb"):
         existing = session.scalars(select(model).where(condition).execution_options(populate_existing=True)).one_or_none()
         if existing is not None:
             return existing, False

@@ -35,7 +35,7 @@ class ProjectRepository:
             raise RepositoryError("the project name is empty")
         if len(name) > limit:
             raise RepositoryError(f"the project name has {len(name)} characters; at most {limit} can be stored")
-        project, _ = insert_once(self.session, Project, {"name": name, "description": description}, ("name",))
+        project, _ = insert_once(self.session, Project, {"name": name, "description": description}, ("name",), read_first=True)
         return project
 
     def list(self) -> list[Project]:

@@ -73,7 +73,7 @@ class RunRepository:
             "message": message,
             "idempotency_key": key,
         }
-        return insert_once(self.session, TradeRun, values, ("idempotency_key",))
+        return insert_once(self.session, TradeRun, values, ("idempotency_key",), read_first=True)
 
     def get(self, run_id: int) -> TradeRun:
         return get_row(self.session, TradeRun, run_id)
