@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SCREENSHOT_SIZE = (1600, 1000)
 DEMO_PORTFOLIO_VALUE = Decimal("150000")  # every demo order stays under the default 25,000 notional limit
+DEMO_SAMPLES = ("momentum_2026-11-21.json", "momentum_2026-11-20.csv")  # the screenshot's snapshot, newest first
 
 
 def run_console(args: argparse.Namespace, settings: Settings) -> int:
@@ -281,21 +282,28 @@ class Console:
         controller, window, stack = self.controller, self.window, self.stack
         assert controller is not None and window is not None and stack is not None  # start-up built them
         controller.quiet_errors = True
-        outcome = await controller.import_snapshot(str(SAMPLES_DIR / "momentum_2026-11-21.json"), "Demo momentum")
-        if not outcome.ok:
-            print(f"trading-console: sample snapshot invalid: {outcome.parsed.errors}", file=sys.stderr)
-            return 2
-        params = window.preview_view.params()
-        params["portfolio_value"] = DEMO_PORTFOLIO_VALUE
-        window.preview_view.set_params({"portfolio_value": DEMO_PORTFOLIO_VALUE})
-        # A new run on every start: the day's run of the sample snapshot was sent by an earlier
-        # screenshot in this data folder, and a sent run refuses a second plan (PlanRefused).
-        preview = await controller.preview(params, new_run=True)
-        run_id = controller.current_run_id  # the run the preview made
+        # The book follows the sample it previews, the other sample's names sold (else a switch
+        # from one sample to the other holds both, over the gross-exposure limit)
+        demo_params = {"portfolio_value": DEMO_PORTFOLIO_VALUE, "liquidate_unlisted": True}
+        params = {**window.preview_view.params(), **demo_params}
+        window.preview_view.set_params(demo_params)
+        # Each start previews in a new run (the day's run of a sample was sent by an earlier
+        # screenshot in this data folder, and a sent run refuses a second plan: PlanRefused).
+        # A rerun finds the demo book already holding the newest sample: then the other sample,
+        # whose targets differ, so that every screenshot shows a run being filled.
+        for sample in DEMO_SAMPLES:
+            outcome = await controller.import_snapshot(str(SAMPLES_DIR / sample), "Demo momentum")
+            if not outcome.ok:
+                print(f"trading-console: sample snapshot {sample} invalid: {outcome.parsed.errors}", file=sys.stderr)
+                return 2
+            preview = await controller.preview(params, new_run=True)
+            if preview.blocked or preview.drafts:
+                break
+        run_id = controller.current_run_id  # the run the last preview made
         if preview.blocked or run_id is None:
             print(f"trading-console: demo preview not executable (blocked={preview.blocked}, "
                   f"orders={len(preview.drafts)})", file=sys.stderr)
-        elif not preview.drafts:  # a rerun: the demo book already holds the snapshot
+        elif not preview.drafts:
             print(f"trading-console: run {run_id} has nothing to trade", file=sys.stderr)
         else:
             await controller.execute(run_id)
