@@ -45,6 +45,7 @@ class ConsoleController(QObject):
         self.runner = TaskRunner(on_error=self._show_error)
         self.last_error: tuple[str, str] | None = None
         self.quiet_errors = False  # True: errors go to the status bar only (screenshot runs, tests)
+        self.loaded = False  # every panel has had its first load (load_initial)
         ctx = self.ctx = ConsoleContext(window, stack, self.runner)
         self.audit = AuditController(ctx)
         self.trading = TradingController(ctx, self.audit, self._show_error)
@@ -105,6 +106,7 @@ class ConsoleController(QObject):
         await self.desk.load()
         self.trading.show_progress()
         self.runner.run(self.audit.verify(), what="Verify audit chain")
+        self.loaded = True
 
     def arm_live_word(self, token: str | None) -> None:
         """The word typed when the live session started: reused for previews and cancels only."""

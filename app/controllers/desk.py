@@ -59,7 +59,9 @@ class DeskController:
         the connect), and the account's figures."""
         saved = list(self.settings_part.settings.ui.watchlist)
         bad = self.quotes.watch_later(saved)
-        self.ctx.window.quotes_model.reset([Quote(key) for key in self.quotes.keys])
+        # a symbol added while the start-up was loading keeps the quotes it already has
+        model = self.ctx.window.quotes_model
+        model.reset([model.get(key) or Quote(key) for key in self.quotes.keys])
         if bad:
             self.ctx.window.watchlist_view.show_message(f"Not watched (not a symbol): {', '.join(bad)}")
         if self.ctx.stack.provider.is_connected:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -33,8 +34,8 @@ def test_a_paper_session_shows_delayed_quotes_and_the_account_panel_follows_the_
         console = Console(settings, demo=False)
         running = asyncio.ensure_future(console.run())
         try:
-            await until_console(running, lambda: console.controller is not None and console.stack.provider.is_connected,
-                                20, "the paper session connected")
+            await until_console(running, lambda: console.controller is not None and console.controller.loaded
+                                and console.stack.provider.is_connected, 20, "the paper session loaded and connected")
             w = console.window
             console.controller.quiet_errors = True
 
@@ -45,6 +46,10 @@ def test_a_paper_session_shows_delayed_quotes_and_the_account_panel_follows_the_
             assert w.quotes_model.get("MSFT").kind == "delayed"
             assert w.watchlist_view.data_label.text() == "Market data: delayed"
             assert w.quotes_model.display_text(0, w.quotes_model.DATA) == "delayed"
+            # the watchlist's (re)load, as at start-up, keeps the quotes a symbol already has (a
+            # symbol added while the start-up loaded lost them until its next tick)
+            await console.controller.desk.load()
+            assert w.quotes_model.get("MSFT").bid == Decimal("399.99"), w.quotes_model.get("MSFT")
 
             def net_liquidation() -> str:
                 return w.account_view.value("Net liquidation")
