@@ -12,6 +12,7 @@ as they change); the day's P&L from one ``reqPnL`` per connection, kept updated 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,12 +61,22 @@ class IbQuotes:
     _quote_listeners: list[Callable[[Quote], None]]
     _pnl_subscription: tuple[datetime | None, Any] | None
     _account_updates_at: datetime | None  # the connection the account updates were asked on
+    # One subscriber at a time: two callers at once (the account panel's timer and a load)
+    # would both find no subscription while the pacing held them, and both ask; ib_async
+    # asserts on a second reqPnL for the same account.
+    _subscribing: asyncio.Lock | None
 
     def _init_quotes(self) -> None:
         self._quote_streams = {}
         self._quote_listeners = []
         self._pnl_subscription = None
         self._account_updates_at = None
+        self._subscribing = None
+
+    def _subscription_lock(self) -> asyncio.Lock:
+        if self._subscribing is None:
+            self._subscribing = asyncio.Lock()
+        return self._subscribing
 
     def subscribe_quotes(self, listener: Callable[[Quote], None]) -> Callable[[], None]:
         """Every streamed tick as a ``Quote`` (plain callback; the GUI coalesces)."""
@@ -129,18 +140,20 @@ class IbQuotes:
         """The account's values as IB last pushed them: (tag, currency) -> value. The account
         updates are subscribed once per connection (IB then pushes every change)."""
         self._require_connected()
-        if self._account_updates_at != self.connected_at:
-            await self._ask(lambda: self.ib.reqAccountUpdatesAsync(self.account), "account updates")
-            self._account_updates_at = self.connected_at
+        async with self._subscription_lock():
+            if self._account_updates_at != self.connected_at:
+                await self._ask(lambda: self.ib.reqAccountUpdatesAsync(self.account), "account updates")
+                self._account_updates_at = self.connected_at
         return {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account or "")}
 
     async def daily_pnl(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
         """(daily, unrealized, realized) P&L of the account from ``reqPnL`` (one subscription per
         connection, kept updated by IB); None where IB has not said yet."""
         self._require_connected()
-        kept = self._pnl_subscription
-        if kept is None or kept[0] != self.connected_at:
-            pnl = await self._send(self.ib.reqPnL, self.account, "")
-            self._pnl_subscription = kept = (self.connected_at, pnl)
+        async with self._subscription_lock():
+            kept = self._pnl_subscription
+            if kept is None or kept[0] != self.connected_at:
+                pnl = await self._send(self.ib.reqPnL, self.account, "")
+                self._pnl_subscription = kept = (self.connected_at, pnl)
         pnl = kept[1]
         return dec(pnl.dailyPnL), dec(pnl.unrealizedPnL), dec(pnl.realizedPnL)  # None (NaN) until IB answers

@@ -93,3 +93,20 @@ async def test_pacing_violation_pauses_sending(simulator, ib_log_guard):
         assert not provider.pacing.try_acquire()  # nothing goes out during the pause
     finally:
         await provider.disconnect()
+
+
+async def test_two_callers_at_once_share_one_pnl_subscription(simulator):
+    """The account panel's timer and a load asked for the account's figures at once while the
+    pacing held both: each found no subscription yet and each sent reqPnL, and ib_async
+    asserted on the second (a paper console's start-up failed on it in CI)."""
+    provider = IbExecutionProvider(port=simulator.port, client_id=7, connect_timeout=5)
+    await provider.connect()
+    try:
+        provider.pacing.pause(0.2)  # both callers wait for their token before asking
+        first, second = await asyncio.gather(provider.daily_pnl(), provider.daily_pnl())
+        assert first == second
+        values = await asyncio.gather(provider.account_values(), provider.account_values())
+        assert values[0] == values[1] and values[0]
+        assert len(provider.ib.wrapper.pnlKey2ReqId) == 1
+    finally:
+        await provider.disconnect()
