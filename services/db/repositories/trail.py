@@ -111,7 +111,9 @@ def _canonical(model, values: Mapping[str, Any]) -> str:
         if value is None:
             text = "null"
         elif quantum is not None:
-            text = _encode_text(format(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP), "f"))
+            # a decimal's fixed-point text is digits, sign and point: nothing JSON escapes
+            exact = value if kind is Decimal else Decimal(value)
+            text = '"' + format(exact.quantize(quantum, rounding=ROUND_HALF_UP), "f") + '"'
         elif kind is str:
             text = _encode_text(value)
         elif kind is bool:
@@ -167,15 +169,30 @@ def _column_names(model) -> frozenset[str]:
     return frozenset(column.name for column in model.__table__.columns)
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# a record's field stored under another column's name (``limit`` is a reserved word in SQL)
+_RENAMED = {"limit": "limit_value"}
 
 
-def _fields(record) -> dict[str, Any]:
-    """A flat dataclass's fields (``asdict`` without its deep copies: the fields are scalars)."""
-    names = _FIELD_NAMES.get(type(record))
-    if names is None:
-        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
-    return {name: getattr(record, name) for name in names}
+@functools.cache
+def _stored_fields(record_type: type, model) -> tuple[tuple[str, str], ...]:
+    """(field, column) of each of a record type's fields that ``model`` stores, looked up once
+    per type (a backtest writes tens of thousands of records)."""
+    columns = _column_names(model)
+    pairs = ((f.name, _RENAMED.get(f.name, f.name)) for f in fields(record_type))
+    return tuple((name, column) for name, column in pairs if column in columns)
+
+
+def _rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The insert rows of ``records`` (flat dataclasses): ``link``'s columns, the fields the model
+    stores, and the row's hash of them (a field of the same name as a ``link`` column wins)."""
+    out = []
+    for record in records:
+        values = dict(link)
+        for name, column in _stored_fields(type(record), model):
+            values[column] = getattr(record, name)
+        values["row_hash"] = row_hash(model, values)
+        out.append(values)
+    return out
 
 
 def _values(row) -> dict[str, Any]:
@@ -203,15 +220,9 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in DECISION_MODELS}
-        for s in signals:
-            rows[TrailSignal].append(self._row(TrailSignal, {**link, **_fields(s)}))
-        for d in order_decisions:
-            rows[TrailOrderDecision].append(self._row(TrailOrderDecision, {**link, **_fields(d)}))
-        for r in risk_decisions:
-            values = _fields(r)
-            values["limit_value"] = values.pop("limit")
-            rows[TrailRiskDecision].append(self._row(TrailRiskDecision, {**link, **values}))
+        rows = {TrailSignal: _rows(TrailSignal, signals, link),
+                TrailOrderDecision: _rows(TrailOrderDecision, order_decisions, link),
+                TrailRiskDecision: _rows(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
         # of a backtest's preview); ids follow the rows' order, which the trail hash reads back
         self.session.flush()
@@ -229,12 +240,6 @@ class TrailRepository:
             plan_id=plan_id, run_id=run_id, signals=signal_records(items, prices),
             order_decisions=order_decisions(targets, params, prices=prices, positions=positions, result=result),
             risk_decisions=risk_decisions(report))
-
-    @staticmethod
-    def _row(model, values: dict[str, Any]) -> dict[str, Any]:
-        columns = _column_names(model)
-        values = {k: v for k, v in values.items() if k in columns}
-        return {**values, "row_hash": row_hash(model, values)}
 
     # -- checking ------------------------------------------------------------------------------
 
