@@ -173,22 +173,32 @@ def _column_names(model) -> frozenset[str]:
 _RENAMED = {"limit": "limit_value"}
 
 
-@functools.cache
+_STORED_FIELDS: dict[tuple[type, Any], tuple[tuple[str, str], ...]] = {}
+
+
 def _stored_fields(record_type: type, model) -> tuple[tuple[str, str], ...]:
     """(field, column) of each of a record type's fields that ``model`` stores, looked up once
     per type (a backtest writes tens of thousands of records)."""
-    columns = _column_names(model)
-    pairs = ((f.name, _RENAMED.get(f.name, f.name)) for f in fields(record_type))
-    return tuple((name, column) for name, column in pairs if column in columns)
+    pairs = _STORED_FIELDS.get((record_type, model))
+    if pairs is None:
+        columns = _column_names(model)
+        named = ((f.name, _RENAMED.get(f.name, f.name)) for f in fields(record_type))
+        pairs = _STORED_FIELDS[(record_type, model)] = tuple((name, column) for name, column in named if column in columns)
+    return pairs
 
 
 def _rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The insert rows of ``records`` (flat dataclasses): ``link``'s columns, the fields the model
     stores, and the row's hash of them (a field of the same name as a ``link`` column wins)."""
     out = []
+    kind: type | None = None
+    pairs: tuple[tuple[str, str], ...] = ()
     for record in records:
+        if type(record) is not kind:  # one type per table in practice: looked up once
+            kind = type(record)
+            pairs = _stored_fields(kind, model)
         values = dict(link)
-        for name, column in _stored_fields(type(record), model):
+        for name, column in pairs:
             values[column] = getattr(record, name)
         values["row_hash"] = row_hash(model, values)
         out.append(values)
