@@ -52,13 +52,17 @@ class SimClock:
 
     def __init__(self, moment: datetime) -> None:
         self.moment = moment
+        self._day: tuple[datetime, date] | None = None  # (moment, its New York day): asked often per moment
 
     def __call__(self) -> datetime:
         return self.moment
 
     @property
     def day(self) -> date:
-        return self.moment.astimezone(NEW_YORK).date()
+        known = self._day
+        if known is None or known[0] is not self.moment:
+            known = self._day = (self.moment, self.moment.astimezone(NEW_YORK).date())
+        return known[1]
 
 
 _SESSIONS: dict[date, Session] = {}  # the calendar's regular sessions, looked up once (prime_sessions)

@@ -27,13 +27,22 @@ class _Series:
     """One symbol's days (sorted) and its opens and closes: Decimals from ``Bar`` values, or the
     floats of a columnar reader (a price file's two-decimal texts), turned exact on lookup."""
 
-    __slots__ = ("closes", "days", "index", "opens")
+    __slots__ = ("closes", "days", "exact_closes", "index", "opens")
 
     def __init__(self, days: list[date], opens: Sequence, closes: Sequence) -> None:
         self.days = days
         self.index = {d: i for i, d in enumerate(days)}
         self.opens = opens
         self.closes = closes
+        # a close turned exact, by its index: the broker values every holding at its last close
+        # every day, the same close for many days when a symbol stops trading
+        self.exact_closes: dict[int, Decimal] = {}
+
+    def close(self, i: int) -> Decimal:
+        value = self.exact_closes.get(i)
+        if value is None:
+            value = self.exact_closes[i] = _exact(self.closes[i])
+        return value
 
 
 def _exact(value) -> Decimal:
@@ -82,7 +91,7 @@ class PriceBook:
     def close_on(self, symbol: str, day: date) -> Decimal | None:
         series = self._series.get(symbol)
         i = None if series is None else series.index.get(day)
-        return None if i is None else _exact(series.closes[i])  # type: ignore[union-attr]
+        return None if i is None else series.close(i)  # type: ignore[union-attr]
 
     def last_quote(self, symbol: str, day: date) -> tuple[date, Decimal] | None:
         """The symbol's newest close on or before ``day``, with its day."""
@@ -94,7 +103,7 @@ class PriceBook:
             i = bisect.bisect_right(series.days, day) - 1
             if i < 0:
                 return None
-        return series.days[i], _exact(series.closes[i])
+        return series.days[i], series.close(i)
 
     def last_close(self, symbol: str, day: date) -> Decimal | None:
         quote = self.last_quote(symbol, day)
