@@ -216,7 +216,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             dialog.data_source_combo.setCurrentText("simulator")  # read at the next start
             dialog.accept()
             await wait_for(lambda: any(r.action == "settings.update" for r in console.window.audit_model.records()),
-                           10, "settings audited")
+                           30, "settings audited")
             saved = tomllib.loads(console_settings.config_file.read_text())
             assert saved["ib"]["port"] == 4002
             with console.stack.db.session() as session:

@@ -35,7 +35,7 @@ def test_a_paper_session_shows_delayed_quotes_and_the_account_panel_follows_the_
         running = asyncio.ensure_future(console.run())
         try:
             await until_console(running, lambda: console.controller is not None and console.controller.loaded
-                                and console.stack.provider.is_connected, 20, "the paper session loaded and connected")
+                                and console.stack.provider.is_connected, 45, "the paper session loaded and connected")
             w = console.window
             console.controller.quiet_errors = True
 
