@@ -31,10 +31,17 @@ class PositionWrite:
 
 
 # built once: building a statement costs more than running it on SQLite (the writer reads
-# positions in every batch)
-_POSITIONS_BY_SYMBOL = select(Position).where(
-    Position.project_key == bindparam("project_key"), Position.account == bindparam("account"),
+# positions in every batch). The rows of one account for several projects at once (a superset:
+# every project key with every symbol, filtered to the wanted keys in Python): the writer's
+# project and account rows in one statement, where a query per project was two.
+_POSITIONS_OF_ACCOUNT = select(Position).where(
+    Position.account == bindparam("account"), Position.project_key.in_(bindparam("project_keys", expanding=True)),
     Position.symbol.in_(bindparam("symbols", expanding=True))).execution_options(populate_existing=True)
+_POSITION_TABLE = cast(Table, Position.__table__)
+_ROWS_OF_ACCOUNT = select(_POSITION_TABLE).where(
+    _POSITION_TABLE.c.account == bindparam("account"),
+    _POSITION_TABLE.c.project_key.in_(bindparam("project_keys", expanding=True)),
+    _POSITION_TABLE.c.symbol.in_(bindparam("symbols", expanding=True)))
 _UPSERTS: dict[tuple[str, bool], Any] = {}
 
 
@@ -64,6 +71,19 @@ class PositionRepository:
     def upsert_many(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Position]:
         """``upsert`` for many positions: one executemany per kind of write (with or without a
         realized P&L) and one SELECT reading them back; keyed by (project key, account, symbol)."""
+        self._upsert(writes, updated_at)
+        found = self.get_many([(w.project_id, w.account, w.symbol) for w in writes])
+        return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}  # in the writes' order
+
+    def upsert_records(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Any]:
+        """``upsert_many`` read back as plain rows (the writer only turns them into records:
+        loading ORM objects cost more than the statements), keyed alike; each row has the
+        ``Position`` attributes by name."""
+        self._upsert(writes, updated_at)
+        found = self.rows_many([(w.project_id, w.account, w.symbol) for w in writes])
+        return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
+
+    def _upsert(self, writes: list[PositionWrite], updated_at: datetime | None) -> None:
         from services.core.contracts import ContractSpec
 
         now = updated_at or utcnow()
@@ -80,8 +100,6 @@ class PositionRepository:
                     "realized_pnl": w.realized_pnl if w.realized_pnl is not None else Decimal(0), "updated_at": now}))
             if rows:
                 self.session.execute(self._upsert_statement(keep_realized), rows)
-        found = self.get_many([(w.project_id, w.account, w.symbol) for w in writes])
-        return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}  # in the writes' order
 
     def _upsert_statement(self, keep_realized: bool):
         dialect = self.session.get_bind().dialect.name
@@ -113,17 +131,27 @@ class PositionRepository:
 
     def get_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Position]:
         """The stored rows of these (project id or None, account, symbol) keys, keyed by (project
-        key, account, symbol); a key without a row is absent. One SELECT per account and project."""
-        wanted: dict[tuple[int, str], set[str]] = {}
+        key, account, symbol); a key without a row is absent. One SELECT per account."""
+        return self._many(_POSITIONS_OF_ACCOUNT, keys, self.session.scalars)
+
+    def rows_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Any]:
+        """``get_many`` as plain rows (read-only: each has the ``Position`` attributes by name)."""
+        return self._many(_ROWS_OF_ACCOUNT, keys, self.session.execute)
+
+    @staticmethod
+    def _many(query, keys: list[tuple[int | None, str, str]], run) -> dict[tuple[int, str, str], Any]:
+        wanted: dict[str, set[tuple[int, str]]] = {}
         for project_id, account, symbol in keys:
-            wanted.setdefault((project_id or 0, account), set()).add(symbol)
-        out: dict[tuple[int, str, str], Position] = {}
-        for (project_key, account), symbols in sorted(wanted.items()):
-            ordered = sorted(symbols)
+            wanted.setdefault(account, set()).add((project_id or 0, symbol))
+        out: dict[tuple[int, str, str], Any] = {}
+        for account, pairs in sorted(wanted.items()):
+            project_keys = sorted({p for p, _ in pairs})
+            ordered = sorted({s for _, s in pairs})
             for i in range(0, len(ordered), 500):
-                chunk = {"project_key": project_key, "account": account, "symbols": ordered[i:i + 500]}
-                for row in self.session.scalars(_POSITIONS_BY_SYMBOL, chunk):
-                    out[(project_key, account, row.symbol)] = row
+                chunk = {"account": account, "project_keys": project_keys, "symbols": ordered[i:i + 500]}
+                for row in run(query, chunk):
+                    if (row.project_key, row.symbol) in pairs:
+                        out[(row.project_key, account, row.symbol)] = row
         return out
 
     def list(self, *, account: str | None = None, project_id: int | None = None, nonzero_only: bool = False) -> list[Position]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from services.core.positions_book import PositionState
-from services.db.models import Position, TradeFill, TradeOrder
+from services.db.models import TradeFill, TradeOrder
 
 from ..events import CommissionEvent
 from .events import PositionTruth
@@ -57,7 +58,7 @@ class Batch:
         self.orders: dict[int, TradeOrder] = {}
         self.fills: dict[int, StoredFill] = {}
         self.new_fills: list[NewFill] = []
-        self.positions: dict[tuple[int, str, str], Position] = {}
+        self.positions: dict[tuple[int, str, str], Any] = {}  # the written rows (plain rows with Position's attributes)
         self.runs: set[int] = set()
         self.ended_runs: set[int] = set()  # runs this batch moved to a final status
         self.orphan_commissions: dict[str, CommissionEvent] = {}

@@ -38,7 +38,8 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
     for key in sorted(batch.replay_keys, key=key_order):
         batch.position_state[key] = _replay(session, batch, key)
         batch.dirty_positions.add(key)
-    stored = PositionRepository(session).get_many([k for k in batch.position_ops if k not in batch.replay_keys])
+    # the three amounts are all the book needs: plain rows, no ORM objects
+    stored = PositionRepository(session).rows_many([k for k in batch.position_ops if k not in batch.replay_keys])
     for key, ops in batch.position_ops.items():
         if key in batch.replay_keys:
             continue
@@ -114,7 +115,7 @@ def write_positions(session, batch: Batch) -> None:
         state = batch.position_state[key]
         writes.append(PositionWrite(project_id, account, symbol, state.quantity, state.average_cost, state.realized_pnl))
     if writes:
-        batch.positions.update(PositionRepository(session).upsert_many(writes))
+        batch.positions.update(PositionRepository(session).upsert_records(writes))
 
 
 def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) -> None:
