@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy import bindparam, select
+
 from services.db.convert import to_fill_record, to_order_record
+from services.db.models import TradeOrder
 from services.db.repositories import FillRepository, NotFound, OrderRepository, RunRepository
-from services.domain import FillRecord, OrderRecord, TradeMode, is_live_token
+from services.domain import FillRecord, OrderState, TradeMode, is_live_token
 
 from ..audit import audit, os_user
 from ..dbcall import db_call, runs_inline
@@ -18,6 +21,9 @@ from ..market_health import MarketHealth
 from ..provider import ExecutionProvider
 from ..writer import EventWriter
 from .records import RunInfo, RunView, run_info
+
+_ORDER_STATES = (select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == bindparam("run_id"))
+                 .order_by(TradeOrder.id))
 
 
 class RunServiceBase:
@@ -70,9 +76,11 @@ class RunServiceBase:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_run", run_id, payload, session=session)
 
-    def _orders_of(self, run_id: int) -> list[OrderRecord]:
+    def _order_states(self, run_id: int) -> list[tuple[str, OrderState]]:
+        """(client order id, status) of the run's orders: what a wait looks at, read as two
+        columns (a whole order loaded and converted per look cost a backtest 2 %)."""
         with self.db.session() as session:
-            return [to_order_record(o) for o in OrderRepository(session).list_by_run(run_id)]
+            return [(c, OrderState(s)) for c, s in session.execute(_ORDER_STATES, {"run_id": run_id})]
 
     async def get_run(self, run_id: int) -> RunInfo:
         return await self._db(self._get_run, run_id)

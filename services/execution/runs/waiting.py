@@ -24,13 +24,13 @@ class RunWaiting(RunServiceBase):
         """Wait up to the ack timeout; orders still unacknowledged stay SUBMITTED (recovery's job).
         Returns their client order ids."""
         return await self._wait(run_id, timeout if timeout is not None else self.ack_timeout,
-                                lambda o: o.status not in (OrderState.NEW, OrderState.SENDING, OrderState.SUBMITTED), "acknowledged")
+                                lambda status: status not in (OrderState.NEW, OrderState.SENDING, OrderState.SUBMITTED), "acknowledged")
 
     async def wait_done(self, run_id: int, timeout: float, *, while_connected: bool = False) -> list[str]:
         """Wait until every order of the run is final or ``timeout`` passed; returns the ones
         still working. ``while_connected``: stop waiting as soon as the broker connection is
         gone (nothing more can arrive; a headless command does not reconnect)."""
-        return await self._wait(run_id, timeout, lambda o: OrderState(o.status).is_terminal, "done", while_connected)
+        return await self._wait(run_id, timeout, lambda status: status.is_terminal, "done", while_connected)
 
     async def wait_commissions(self, run_id: int, timeout: float) -> list[str]:
         """Wait (at most ``timeout`` seconds, and only while connected) until every current fill of
@@ -52,7 +52,7 @@ class RunWaiting(RunServiceBase):
 
     async def _wait(self, run_id: int, timeout: float, ready, what: str, while_connected: bool = False) -> list[str]:
         async def waiting() -> list[str]:
-            return [o.client_order_id for o in await self._db(self._orders_of, run_id) if not ready(o)]
+            return [coid for coid, status in await self._db(self._order_states, run_id) if not ready(status)]
 
         return await self._wait_loop(waiting, timeout, lambda cs: run_id in cs.runs or bool(cs.orders), f"run {run_id}",
                                      f"orders to be {what}", while_connected=while_connected)
