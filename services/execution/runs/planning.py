@@ -65,18 +65,23 @@ class RunPlanning(RunServiceBase):
                     raise BadInput(f"snapshot {snapshot} does not exist" if snapshot is not None else "a run needs a project")
                 project_id = snap.project_id
             elif isinstance(project, int):
-                if session.get(Project, project) is None:
+                snap = session.get(DecisionSnapshot, snapshot) if snapshot is not None else None
+                # a snapshot of this project proves the project exists (a foreign key): not read again
+                if (snap is None or snap.project_id != project) and session.get(Project, project) is None:
                     raise BadInput(f"project {project} does not exist")
                 project_id = project
             else:
                 project_id = projects.get_or_create(str(project)).id
             if snapshot is not None:
-                snap = session.get(DecisionSnapshot, snapshot)
+                snap = session.get(DecisionSnapshot, snapshot)  # from the session's identity map when read above
                 if snap is None or snap.project_id != project_id:
                     raise BadInput(f"snapshot {snapshot} does not exist in this project")
             runs = RunRepository(session)
             day = trading_day(self.clock())
             if new_run:
+                if inputs is not None:  # a new run has sent nothing: inserted with its inputs (no UPDATE after)
+                    params = self._params_with_inputs(params, *inputs)
+                    inputs = None
                 run, created = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params), True
             else:
                 run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
@@ -108,11 +113,15 @@ class RunPlanning(RunServiceBase):
             has_orders = bool(session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run.id)))
         if has_orders:
             return
-        params = dict(run.params or {})
+        run.params = RunPlanning._params_with_inputs(run.params, builder, risk_overrides)
+
+    @staticmethod
+    def _params_with_inputs(stored: dict | None, builder: dict | None, risk_overrides: list[str]) -> dict:
+        params = dict(stored or {})
         if builder is not None:
             params["builder"] = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
         params["risk_overrides"] = risk_overrides
-        run.params = params
+        return params
 
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
         """Build from the run's project's own book (docs/project-books.md): its positions, and as
