@@ -56,6 +56,10 @@ _ORDERS_BY_REF = select(TradeOrder).where(TradeOrder.client_order_id.in_(bindpar
 _ORDERS_BY_PERM = (select(TradeOrder).where(TradeOrder.ib_perm_id.in_(bindparam("perms", expanding=True)))
                    .order_by(TradeOrder.id))
 _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
+_FILLS = cast(Table, TradeFill.__table__)
+# each id comes back beside its exec_id: the rows' order does not matter (asking for it makes
+# SQLAlchemy insert one row per statement on SQLite)
+_INSERT_FILLS_RETURNING = _FILLS.insert().returning(_FILLS.c.id, _FILLS.c.exec_id)
 _FILL_IDS = select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(bindparam("exec_ids", expanding=True)))
 # a run's orders but those replaced by another of the run (auto-recovery's re-placement, a
 # cancel-and-new replace): the replacement accounts for them
@@ -152,12 +156,16 @@ class EventProjection:
             return
         now = now_utc()
         rows = [{**f.row(), "created_at": now, "updated_at": now} for f in batch.new_fills]
-        table = cast(Table, TradeFill.__table__)
-        session.execute(table.insert(), rows)  # one executemany: a multi-row INSERT
         by_exec = {f.exec_id: f for f in batch.new_fills}
-        for chunk in _chunks(list(by_exec)):
-            for fill_id, exec_id in session.execute(_FILL_IDS, {"exec_ids": chunk}):
+        if session.get_bind().dialect.insert_executemany_returning:
+            # the ids come back with the INSERT (SQLite, MariaDB: multi-row INSERT ... RETURNING)
+            for fill_id, exec_id in session.execute(_INSERT_FILLS_RETURNING, rows):
                 by_exec[exec_id].id = fill_id
+        else:  # MySQL: no RETURNING; the ids are read back
+            session.execute(_FILLS.insert(), rows)  # one executemany: a multi-row INSERT
+            for chunk in _chunks(list(by_exec)):
+                for fill_id, exec_id in session.execute(_FILL_IDS, {"exec_ids": chunk}):
+                    by_exec[exec_id].id = fill_id
         for fill in batch.new_fills:
             fill_time = fill.fill_time
             fill.fill_time = fill_time if fill_time.tzinfo else fill_time.replace(tzinfo=UTC)
