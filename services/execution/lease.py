@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.db.models import OrderEvent as OrderEventRow
@@ -51,6 +51,27 @@ WAIT_POLL = 0.25  # seconds between two looks at a busy lease while waiting for 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# built once: building a statement costs more than running it on SQLite (a backtest takes a lease,
+# claims its orders and releases the lease for every rebalance)
+_INSERT_LEASE = insert(RunLease)
+_RELEASE = delete(RunLease).where(RunLease.run_id == bindparam("lease_run"), RunLease.token == bindparam("lease_token"))
+# (an UPDATE's bind names must not be column names)
+_CLAIM_WHERE = (TradeOrder.client_order_id.in_(bindparam("ids", expanding=True)), TradeOrder.run_id == bindparam("lease_run"),
+                TradeOrder.status == OrderState.NEW, TradeOrder.ib_order_id.is_(None),
+                exists().where(RunLease.run_id == bindparam("lease_run"), RunLease.token == bindparam("lease_token"),
+                               RunLease.expires_at > bindparam("valid_until")))
+_CLAIM_VALUES = {"status": OrderState.SENDING, "claimed_by": bindparam("claim_id"), "claimed_at": bindparam("claim_time")}
+_CLAIM = update(TradeOrder).where(*_CLAIM_WHERE).values(_CLAIM_VALUES).execution_options(synchronize_session=False)
+# SQLite: the claimed orders come back from the UPDATE itself (MariaDB has no UPDATE ... RETURNING)
+_CLAIM_RETURNING = (update(TradeOrder).where(*_CLAIM_WHERE).values(_CLAIM_VALUES)
+                    .returning(TradeOrder.id, TradeOrder.client_order_id).execution_options(synchronize_session=False))
+_CLAIMED = select(TradeOrder.id, TradeOrder.client_order_id).where(
+    TradeOrder.client_order_id.in_(bindparam("ids", expanding=True)), TradeOrder.status == OrderState.SENDING,
+    TradeOrder.claimed_by == bindparam("claim_id"))
+_LEASE_VALID = select(RunLease.token).where(RunLease.run_id == bindparam("lease_run"), RunLease.token == bindparam("lease_token"),
+                                            RunLease.expires_at > bindparam("valid_until"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,9 +109,28 @@ def _start_time(pid: int) -> str | None:
 
 
 def process_key(pid: int | None = None) -> str | None:
-    pid = os.getpid() if pid is None else pid
+    if pid is None or pid == os.getpid():
+        return _own_key()
     machine, started = _machine_key(), _start_time(pid)
     return f"{machine}/{pid}/{started}" if machine and started else None
+
+
+_OWN_KEY: tuple[int, str | None] | None = None  # (pid, its key): read from /proc once per process
+
+
+def _own_key() -> str | None:
+    """This process's key: its boot, pid namespace and start time never change while it lives (a
+    forked child has another pid and reads its own); three /proc reads per lease taken were a
+    backtest's lease cost."""
+    global _OWN_KEY
+    pid = os.getpid()
+    if _OWN_KEY is None or _OWN_KEY[0] != pid:
+        machine, started = _machine_key(), _start_time(pid)
+        key = f"{machine}/{pid}/{started}" if machine and started else None
+        if key is None:
+            return None  # not cached: told again next time
+        _OWN_KEY = (pid, key)
+    return _OWN_KEY[1]
 
 
 def holder_alive(key: str | None) -> bool | None:
@@ -212,7 +252,7 @@ class LeaseManager:
                       "expires_at": expires_at}
             try:
                 with self.db.unit_of_work() as session:
-                    session.execute(insert(RunLease).values(run_id=run_id, **values))
+                    session.execute(_INSERT_LEASE, {"run_id": run_id, **values})
                 return Lease(run_id, token, self.ttl, expires_at)
             except IntegrityError:
                 pass  # held (or the run does not exist: told below)
@@ -264,7 +304,7 @@ class LeaseManager:
         if self.held.get(lease.run_id) is lease:
             del self.held[lease.run_id]
         with self.db.unit_of_work() as session:
-            session.execute(delete(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token))
+            session.execute(_RELEASE, {"lease_run": lease.run_id, "lease_token": lease.token})
 
     async def _heartbeat(self, lease: Lease) -> None:
         while not lease.lost:
@@ -308,27 +348,23 @@ class LeaseManager:
         is atomic per row and the second finds it no longer NEW."""
         now = _now()
         claim_id = f"{lease.token}/{uuid.uuid4().hex[:12]}"  # each claim its own id, even under one lease
-        lease_valid = exists().where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
-                                     RunLease.expires_at > now + timedelta(seconds=self.claim_margin))
+        params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
+                  "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now}
         with self.db.unit_of_work() as session:
-            session.execute(
-                update(TradeOrder)
-                .where(TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.run_id == lease.run_id,
-                       TradeOrder.status == OrderState.NEW, TradeOrder.ib_order_id.is_(None), lease_valid)
-                .values(status=OrderState.SENDING, claimed_by=claim_id, claimed_at=now)
-                .execution_options(synchronize_session=False))
-            mine = session.execute(select(TradeOrder.id, TradeOrder.client_order_id).where(
-                TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.SENDING,
-                TradeOrder.claimed_by == claim_id)).all()
+            if session.get_bind().dialect.update_returning:
+                # the rows this UPDATE changed are the ones its unique claim id marks: the same set
+                # the SELECT below reads back, in one statement
+                mine = session.execute(_CLAIM_RETURNING, params).all()
+            else:
+                session.execute(_CLAIM, params)
+                mine = session.execute(_CLAIMED, params).all()
             if mine:  # one executemany (ORM objects would be one INSERT ... RETURNING each on SQLite)
                 session.execute(insert(OrderEventRow), [
                     dict(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed", from_state=OrderState.NEW,
                          to_state=OrderState.SENDING, flagged=False, message="claimed for sending",
                          payload={"claim": claim_id}, time=now) for order_id, _coid in mine])
             if not mine:
-                valid = session.scalar(select(RunLease.token).where(
-                    RunLease.run_id == lease.run_id, RunLease.token == lease.token,
-                    RunLease.expires_at > now + timedelta(seconds=self.claim_margin)))
+                valid = session.scalar(_LEASE_VALID, params)
                 if not valid:
                     return None
         return claim_id, {coid for _id, coid in mine}
