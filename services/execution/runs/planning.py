@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
@@ -32,6 +32,9 @@ from .records import PreviewResult, RunInfo, run_info
 
 MARKET_TZ = NEW_YORK
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
+
+
+_CAPITAL = select(Project.capital).where(Project.id == bindparam("project_id"))
 
 
 def trading_day(now: datetime | None = None) -> date:
@@ -162,7 +165,7 @@ class RunPlanning(RunServiceBase):
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
             # the project's own book: never the account's positions (another project's, or unassigned)
             positions = project_positions(session, run.project_id, self.provider.account or None)
-            capital = session.get(Project, run.project_id).capital
+            capital = session.scalar(_CAPITAL, {"project_id": run.project_id})  # one column, not the project object
             # a backtest's simulated account is its project's alone, with nothing left working
             working = {} if TradeMode(run.mode).simulated else working_quantities(
                 session, self.provider.account or None, except_run=run.id)
