@@ -49,9 +49,9 @@ class MonitorController(QObject):
         self.batches = 0
         self.slowest_apply = 0.0  # seconds, awaits included (what the tests report)
         self.refused: list[str] = []  # the trading intents answered with "read-only"
-        # order id -> (status, when the feed saw it, when it was handed to the blotter): what
-        # "the blotter follows within a second" is measured by
-        self.shown: dict[int, tuple[str, datetime, datetime]] = {}
+        # order id -> (status, when the feed saw it, when it was handed to the blotter, the number
+        # of the batch that handed it): what "the blotter follows within a second" is measured by
+        self.shown: dict[int, tuple[str, datetime, datetime, int]] = {}
         self._follow: asyncio.Task | None = None
         self._unreachable = False
         self._project_names: dict[int, str] = {}
@@ -176,7 +176,7 @@ class MonitorController(QObject):
                 self.runner.run(self.verify_audit(), what="Verify audit chain")
         now = datetime.now(UTC)
         for order in batch.orders:
-            self.shown[order.id] = (str(order.status), batch.observed_at, now)
+            self.shown[order.id] = (str(order.status), batch.observed_at, now, self.batches)
         # a batch comes at most every interval: shown now, not at the models' next coalescing tick
         # (a slice at most, as their timer would)
         for model in (w.orders_model, w.fills_model, w.positions_model, w.audit_model):

@@ -41,7 +41,8 @@ class Monitor:
 
     def __init__(self, window, stack, controller) -> None:
         self.window, self.stack, self.controller = window, stack, controller
-        self.displayed: dict[int, list[tuple[str, datetime]]] = {}
+        # order id -> (status, when the blotter showed it, the controller's batch number then)
+        self.displayed: dict[int, list[tuple[str, datetime, int]]] = {}
         window.orders_model.flushed.connect(self._on_flushed)
 
     def _on_flushed(self, *_args) -> None:
@@ -53,7 +54,7 @@ class Monitor:
             record = model.data(model.index(row, 0), RecordRole)
             history = self.displayed.setdefault(record.id, [])
             if not history or history[-1][0] != str(record.status):
-                history.append((str(record.status), now))
+                history.append((str(record.status), now, self.controller.batches))
 
     def status_of(self, order_id: int) -> str | None:
         record = self.window.orders_model.get(order_id)
@@ -155,9 +156,9 @@ def _scenario(qtbot, database, db_url, sim_config, console_settings, monitors: i
                                  lambda m=monitor: f"the blotter to show the final statuses: "
                                                    f"{ {i: m.status_of(i) for i in final} }")
                 for order in final.values():
-                    status, observed, handed = monitor.controller.shown[order.id]
+                    status, observed, handed, handed_in = monitor.controller.shown[order.id]
                     assert status == str(order.status)
-                    shown_at = next(t for s, t in monitor.displayed[order.id] if s == str(order.status))
+                    shown_at, shown_in = next((t, n) for s, t, n in monitor.displayed[order.id] if s == str(order.status))
                     landed = landings.first_seen[(order.id, str(order.status))]
                     timing = (f"{order.symbol}: updated_at {order.updated_at:%H:%M:%S.%f}, landed {landed:%H:%M:%S.%f}, "
                               f"observed {observed:%H:%M:%S.%f}, handed {handed:%H:%M:%S.%f}, shown {shown_at:%H:%M:%S.%f}; "
@@ -166,8 +167,10 @@ def _scenario(qtbot, database, db_url, sim_config, console_settings, monitors: i
                     # the feed's timestamps: seen within a second of landing
                     if feed_budget is not None:
                         assert observed - landed < feed_budget, timing
-                    # handed to the blotter and shown in the same step (no coalescing tick, no reload)
-                    assert shown_at - handed < timedelta(milliseconds=100), timing
+                    # shown by the end of the batch that handed it to the blotter (no coalescing tick,
+                    # no reload; an earlier batch may have shown it first); told by the batch's
+                    # number, not by a clock (a starved process took 0.2 s between the two)
+                    assert shown_in <= handed_in, f"shown in batch {shown_in}, handed in batch {handed_in}; {timing}"
                     # end to end, with the GUI thread's turn after the poll's worker thread: with
                     # 8 test sessions on 2 cores, that turn alone took up to 1.3 s (two offscreen
                     # windows painting in one starved process); on its own machine it is a frame
