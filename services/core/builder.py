@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from services.core.contracts import ContractSpec, MissingRate, rate_to_base
+from services.core.contracts import DEFAULT_SEC_TYPE, US_CURRENCY, ContractSpec, MissingRate, rate_to_base
 from services.domain import OrderType, Side
 
 ZERO = Decimal(0)
@@ -110,8 +110,14 @@ class OrderDraft:
 
     @property
     def key(self) -> str:
-        """The listing key: positions, prices and duplicates go by it."""
-        return self.spec.key
+        """The listing key: positions, prices and duplicates go by it. ContractSpec.key's text,
+        written out here: a backtest asks it several times per order and building the spec each
+        time showed in its profile (tests/core/test_builder.py compares the two)."""
+        if self.currency == US_CURRENCY:
+            base = self.symbol
+        else:
+            base = f"{self.symbol}@{self.primary_exchange or self.exchange}:{self.currency}"
+        return base if self.sec_type == DEFAULT_SEC_TYPE else f"{base}~{self.sec_type}"
 
     @property
     def signed_quantity(self) -> Decimal:

@@ -68,6 +68,9 @@ class RiskDecision:
     symbol: str | None = None
 
 
+_MISSING: Any = object()
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -180,12 +183,17 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
         if block.rule not in measured_names:
             out.append(RiskDecision(ACCOUNT_SCOPE, block.rule, "block", None, None, block.code, block.message, symbol=block.symbol))
     per_order = [rule for rule in rules if not isinstance(rule, RUN_WIDE_RULES)]  # those answered once for the account above
+    limit_texts: dict[tuple[type, Any], str | None] = {}  # a rule's limit is the same for every order: written once
     for index, order in enumerate(orders):
         blocks = report.order_blocks.get(index, ())
         for rule in per_order:
             value, limit = _per_order(rule, order, ctx, index)
             block = _first(blocks, rule.name) if blocks else None  # most orders pass every rule
-            out.append(RiskDecision(ORDER_SCOPE, rule.name, "block" if block else "pass", _text(value), _text(limit),
+            limit_key = (type(limit), limit)  # by type too: True == 1, yet they read differently
+            limit_text = limit_texts.get(limit_key, _MISSING)
+            if limit_text is _MISSING:
+                limit_text = limit_texts[limit_key] = _text(limit)
+            out.append(RiskDecision(ORDER_SCOPE, rule.name, "block" if block else "pass", _text(value), limit_text,
                                     block.code if block else "", block.message if block else "",
                                     order.sequence, order.client_order_id, order.symbol))
         for block in blocks:  # an account-level rule's block of this order

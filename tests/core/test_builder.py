@@ -234,3 +234,21 @@ def test_contract_keys_round_trip():
     assert contract_problem(ContractSpec.of("SPY", "OPT"))[0] == "sec_type"
     assert contract_problem(ContractSpec.of("SAP", exchange="IBIS", currency="USD")) == ("exchange", "IBIS does not trade in USD")
     assert contract_problem(ContractSpec.of("SAP", exchange="SMART", primary_exchange="IBIS", currency="EUR")) is None
+
+
+def test_an_order_drafts_key_is_its_contract_specs_key():
+    """OrderDraft.key writes ContractSpec.key's text itself (no spec built per call)."""
+    import itertools
+
+    from services.core.builder import OrderDraft
+    from services.core.contracts import ContractSpec
+
+    for symbol, sec_type, exchange, primary, currency in itertools.product(
+            ["AAPL", "BRK B", "SAP"], ["STK", "ETF", "FUT", "CASH", "OPT", ""], ["SMART", "IBIS", "IDEALPRO", ""],
+            ["", "NASDAQ", "IBIS"], ["USD", "EUR", "GBP", "CHF", "JPY", ""]):
+        draft = OrderDraft(1, symbol, Side.BUY, D(1), OrderType.MKT, None, None, None, D(0), D(1),
+                           None, "c1", sec_type=sec_type, exchange=exchange, currency=currency, primary_exchange=primary)
+        spec = ContractSpec(symbol, sec_type, exchange, primary, currency)
+        assert draft.key == spec.key == draft.spec.key
+        assert draft.key == ContractSpec.of(symbol, sec_type, exchange, primary, currency).key or not (
+            sec_type and exchange and currency)  # .of fills the blanks: only the filled ones compare
