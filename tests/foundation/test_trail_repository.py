@@ -67,3 +67,21 @@ def test_a_removed_or_rehashed_record_breaks_the_trail_hash(database):
     with database.session() as session:
         problem = TrailRepository(session).check(plan_id, digest)
     assert problem is not None and problem.table is None and "added, removed or re-hashed" in problem.reason
+
+
+def test_the_returned_hash_covers_every_record_of_the_plan(database):
+    """The writer hashes the rows it just wrote without reading them back when they are the
+    plan's only ones, numbered in a run; a plan with records written before (or a table left
+    empty) gets the hash over all of its stored records all the same."""
+    with database.unit_of_work() as session:
+        plan_id, run_id = _plan(session)
+        trail = TrailRepository(session)
+        first = trail.record_preview(plan_id=plan_id, run_id=run_id, signals=[SignalRecord("AAPL", D("0.5"))],
+                                     order_decisions=[], risk_decisions=[])
+        assert first == trail.trail_hash(plan_id)
+        second = trail.record_preview(plan_id=plan_id, run_id=run_id,
+                                      signals=[SignalRecord("MSFT", D("0.25")), SignalRecord("NVDA", D("0.25"))],
+                                      order_decisions=[OrderDecision("MSFT", "hold", "at_target")],
+                                      risk_decisions=[RiskDecision("account", "max_gross_exposure", "pass", "0.5", "1")])
+        assert second == trail.trail_hash(plan_id) != first
+        assert trail.check(plan_id, second) is None

@@ -191,10 +191,17 @@ def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# every preview reads its rows' hashes back: built once, of the tables' columns (plain rows: the
-# ORM's statement handling was most of the read)
+# the statements every preview runs, built once (building a statement costs more than running
+# it on SQLite); a plan's row hashes read back of the tables' columns (plain rows: the ORM's
+# statement handling was most of the read)
+_INSERTS = {m: insert(cast(Table, m.__table__)) for m in DECISION_MODELS}
 _ROW_HASHES = {m: select(t.c.id, t.c.row_hash).where(t.c.plan_id == bindparam("plan_id")).order_by(t.c.id)
                for m in DECISION_MODELS for t in [cast(Table, m.__table__)]}
+# the lowest and highest id of a plan's rows in each table, in one statement (a preview's check
+# that the rows it wrote are the plan's only ones, numbered in a run: see _written_hash)
+_ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__table__)]
+                      for bound in (select(func.min(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery(),
+                                    select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
 class TrailRepository:
@@ -207,16 +214,37 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows = {TrailSignal: _rows(TrailSignal, signals, link),
-                TrailOrderDecision: _rows(TrailOrderDecision, order_decisions, link),
-                TrailRiskDecision: _rows(TrailRiskDecision, risk_decisions, link)}
+        rows: dict[Any, list[dict[str, Any]]] = {TrailSignal: _rows(TrailSignal, signals, link),
+                                                 TrailOrderDecision: _rows(TrailOrderDecision, order_decisions, link),
+                                                 TrailRiskDecision: _rows(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
-        # of a backtest's preview); ids follow the rows' order, which the trail hash reads back
+        # of a backtest's preview); ids follow the rows' order, which the trail hash relies on
         self.session.flush()
         for model, values_list in rows.items():
             if values_list:
-                self.session.execute(insert(cast(Table, model.__table__)), values_list)
-        return self.trail_hash(plan_id)
+                self.session.execute(_INSERTS[model], values_list)
+        return self._written_hash(plan_id, rows)
+
+    def _written_hash(self, plan_id: int, rows: Mapping[Any, list[dict[str, Any]]]) -> str:
+        """The trail hash of the rows just written, from the hashes in hand rather than read back:
+        when each table's ids of the plan span exactly as many numbers as rows were written, the
+        plan has no other rows there and ours hold those ids in the order written (an
+        autoincrement only grows); else (rows of the plan written before, ids not in a run) it
+        reads the stored hashes back (``trail_hash``). The same text is hashed either way."""
+        bounds = self.session.execute(_ID_RANGES, {"plan_id": plan_id}).one()
+        entries: list[tuple[str, int, str]] = []
+        for index, model in enumerate(DECISION_MODELS):
+            values_list = rows[model]
+            low, high = bounds[2 * index], bounds[2 * index + 1]
+            if not values_list:
+                if low is not None:
+                    return self.trail_hash(plan_id)
+                continue
+            if low is None or high - low + 1 != len(values_list):
+                return self.trail_hash(plan_id)
+            name = model.__tablename__
+            entries.extend((name, row_id, values["row_hash"]) for row_id, values in zip(range(low, high + 1), values_list, strict=True))
+        return _combined(entries)
 
     def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],
                      params: BuildParams, prices: Mapping[str, Decimal], positions: Mapping[str, Decimal],
