@@ -287,8 +287,12 @@ def _exact(value: Decimal) -> str:
 # the writer's portfolio snapshots run these in every batch: built once (building a statement
 # costs more than running it on SQLite)
 _BOOK = (Position.project_key == bindparam("project_key"), Position.account == bindparam("account"))
-_HELD = select(Position).where(*_BOOK, Position.quantity != 0).order_by(Position.symbol)
 _REALIZED = select(func.sum(Position.realized_pnl)).where(*_BOOK)
+# the rows held, each with the realized P&L of the whole book (one statement; a book holding
+# nothing reads _REALIZED alone); plain columns, not Position objects (a snapshot only reads them)
+_HELD = (select(Position.symbol, Position.quantity, Position.average_cost, Position.market_price, Position.realized_pnl,
+                _REALIZED.scalar_subquery())
+         .where(*_BOOK, Position.quantity != 0).order_by(Position.symbol))
 _FILL_CASH = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
               .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
               .where(TradeFill.superseded.is_(False), TradeFill.account == bindparam("account"), TradeFill.id > bindparam("after")))
@@ -356,17 +360,17 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
         # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
         # realized P&L): a book collects a closed row per symbol it ever traded, which read one
         # by one made each snapshot grow with the book's history
-        positions = list(session.scalars(_HELD, book))
-        realized = session.scalar(_REALIZED, book) or ZERO
+        positions = session.execute(_HELD, book).all()
+        realized = (positions[0][5] if positions else session.scalar(_REALIZED, book)) or ZERO
         held = []
         market_value = ZERO
-        for p in positions:
-            mark = p.market_price if p.market_price is not None else p.average_cost
-            market_value += p.quantity * mark
-            if p.quantity:
-                held.append({"symbol": p.symbol, "quantity": _exact(p.quantity), "average_cost": _exact(p.average_cost),
-                             "market_price": None if p.market_price is None else _exact(p.market_price),
-                             "realized_pnl": _exact(p.realized_pnl)})
+        for symbol, quantity, average_cost, market_price, realized_pnl, _ in positions:
+            mark = market_price if market_price is not None else average_cost
+            market_value += quantity * mark
+            if quantity:
+                held.append({"symbol": symbol, "quantity": _exact(quantity), "average_cost": _exact(average_cost),
+                             "market_price": None if market_price is None else _exact(market_price),
+                             "realized_pnl": _exact(realized_pnl)})
         cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
         if project_id is not None and not is_backtest_account(account):
             # a project's book starts from its capital (docs/project-books.md); a backtest's
