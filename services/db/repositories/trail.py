@@ -112,8 +112,9 @@ def _canonical(model, values: Mapping[str, Any]) -> str:
             text = "null"
         elif quantum is not None:
             # a decimal's fixed-point text is digits, sign and point: nothing JSON escapes
+            # (the rounding passed by position: as a keyword it cost as much again as the quantize)
             exact = value if kind is Decimal else Decimal(value)
-            text = '"' + format(exact.quantize(quantum, rounding=ROUND_HALF_UP), "f") + '"'
+            text = f'"{exact.quantize(quantum, ROUND_HALF_UP):f}"'
         elif kind is str:
             text = _encode_text(value)
         elif kind is bool:
