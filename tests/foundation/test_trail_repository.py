@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from services.core.risk_measures import RiskDecision
 from services.core.trail import OrderDecision, SignalRecord
+from services.db.models import Position, TradeRun, TrailPortfolioSnapshot
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import ProjectRepository, RunRepository
-from services.db.repositories.trail import TrailRepository
+from services.db.repositories.trail import TrailRepository, record_portfolio_snapshots
 from services.domain import TradeMode
 
 
@@ -67,3 +68,44 @@ def test_a_removed_or_rehashed_record_breaks_the_trail_hash(database):
     with database.session() as session:
         problem = TrailRepository(session).check(plan_id, digest)
     assert problem is not None and problem.table is None and "added, removed or re-hashed" in problem.reason
+
+
+def test_the_returned_hash_covers_every_record_of_the_plan(database):
+    """The writer hashes the rows it just wrote without reading them back when they are the
+    plan's only ones, numbered in a run; a plan with records written before (or a table left
+    empty) gets the hash over all of its stored records all the same."""
+    with database.unit_of_work() as session:
+        plan_id, run_id = _plan(session)
+        trail = TrailRepository(session)
+        first = trail.record_preview(plan_id=plan_id, run_id=run_id, signals=[SignalRecord("AAPL", D("0.5"))],
+                                     order_decisions=[], risk_decisions=[])
+        assert first == trail.trail_hash(plan_id)
+        second = trail.record_preview(plan_id=plan_id, run_id=run_id,
+                                      signals=[SignalRecord("MSFT", D("0.25")), SignalRecord("NVDA", D("0.25"))],
+                                      order_decisions=[OrderDecision("MSFT", "hold", "at_target")],
+                                      risk_decisions=[RiskDecision("account", "max_gross_exposure", "pass", "0.5", "1")])
+        assert second == trail.trail_hash(plan_id) != first
+        assert trail.check(plan_id, second) is None
+
+
+def test_a_portfolio_snapshot_holds_the_rows_held_and_the_realized_pnl_of_all(database):
+    """A closed row (quantity 0) is not listed but keeps its realized P&L in the book's total,
+    also in a book that holds nothing."""
+    with database.unit_of_work() as session:
+        _, run_id = _plan(session)
+        project_id = session.get(TradeRun, run_id).project_id
+        for account, symbol, quantity, cost, mark, realized in (
+                ("DU1", "MSFT", D(10), D("400.5"), D(410), D("12.25")), ("DU1", "AAPL", D(0), D(0), None, D("-3.5")),
+                ("DU1", "NVDA", D(-2), D(120), None, D(0)), ("DU2", "AAPL", D(0), D(0), D(200), D(7))):
+            session.add(Position(project_id=project_id, project_key=project_id, account=account, symbol=symbol, quantity=quantity,
+                                 average_cost=cost, market_price=mark, realized_pnl=realized))
+        session.flush()
+        assert record_portfolio_snapshots(session, [(run_id, project_id, "DU1"), (run_id, project_id, "DU2")], {run_id}) == 2
+    with database.session() as session:
+        snaps = {s.account: s for s in session.scalars(select(TrailPortfolioSnapshot).where(TrailPortfolioSnapshot.run_id == run_id))}
+    held = snaps["DU1"]
+    assert held.positions == [
+        {"symbol": "MSFT", "quantity": "10", "average_cost": "400.5", "market_price": "410", "realized_pnl": "12.25"},
+        {"symbol": "NVDA", "quantity": "-2", "average_cost": "120", "market_price": None, "realized_pnl": "0"}]
+    assert (held.market_value, held.realized_pnl, held.reason) == (D(4100 - 240), D("8.75"), "run_end")
+    assert (snaps["DU2"].positions, snaps["DU2"].market_value, snaps["DU2"].realized_pnl) == ([], D(0), D(7))

@@ -112,8 +112,9 @@ def _canonical(model, values: Mapping[str, Any]) -> str:
             text = "null"
         elif quantum is not None:
             # a decimal's fixed-point text is digits, sign and point: nothing JSON escapes
+            # (the rounding passed by position: as a keyword it cost as much again as the quantize)
             exact = value if kind is Decimal else Decimal(value)
-            text = '"' + format(exact.quantize(quantum, rounding=ROUND_HALF_UP), "f") + '"'
+            text = f'"{exact.quantize(quantum, ROUND_HALF_UP):f}"'
         elif kind is str:
             text = _encode_text(value)
         elif kind is bool:
@@ -134,30 +135,7 @@ def _canonical_general(model, values: Mapping[str, Any]) -> str:
         if value is not None:
             out[name] = format(Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP), "f")
     out["table"] = model.__tablename__
-    return _compact_json(out)
-
-
-def _compact_json(values: dict[str, Any]) -> str:
-    """``_JSON.encode(values)`` for a flat dict of text, whole numbers, booleans and nulls, written
-    out directly (a backtest hashes a quarter of a million trail rows; the general encoder was a
-    twentieth of its time). Any other value goes through the encoder itself, so the text, and the
-    hash, never differ (tests/core/test_trail.py compares them)."""
-    parts = []
-    for key in sorted(values):
-        value = values[key]
-        kind = type(value)
-        if kind is str:
-            text = _encode_text(value)
-        elif value is None:
-            text = "null"
-        elif kind is bool:
-            text = "true" if value else "false"
-        elif kind is int:
-            text = int.__repr__(value)
-        else:
-            return _JSON.encode(values)
-        parts.append(f"{_encode_text(key)}:{text}")
-    return "{" + ",".join(parts) + "}"
+    return _JSON.encode(out)
 
 
 def row_hash(model, values: Mapping[str, Any]) -> str:
@@ -214,10 +192,17 @@ def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# every preview reads its rows' hashes back: built once, of the tables' columns (plain rows: the
-# ORM's statement handling was most of the read)
+# the statements every preview runs, built once (building a statement costs more than running
+# it on SQLite); a plan's row hashes read back of the tables' columns (plain rows: the ORM's
+# statement handling was most of the read)
+_INSERTS = {m: insert(cast(Table, m.__table__)) for m in DECISION_MODELS}
 _ROW_HASHES = {m: select(t.c.id, t.c.row_hash).where(t.c.plan_id == bindparam("plan_id")).order_by(t.c.id)
                for m in DECISION_MODELS for t in [cast(Table, m.__table__)]}
+# the lowest and highest id of a plan's rows in each table, in one statement (a preview's check
+# that the rows it wrote are the plan's only ones, numbered in a run: see _written_hash)
+_ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__table__)]
+                      for bound in (select(func.min(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery(),
+                                    select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
 class TrailRepository:
@@ -230,16 +215,37 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows = {TrailSignal: _rows(TrailSignal, signals, link),
-                TrailOrderDecision: _rows(TrailOrderDecision, order_decisions, link),
-                TrailRiskDecision: _rows(TrailRiskDecision, risk_decisions, link)}
+        rows: dict[Any, list[dict[str, Any]]] = {TrailSignal: _rows(TrailSignal, signals, link),
+                                                 TrailOrderDecision: _rows(TrailOrderDecision, order_decisions, link),
+                                                 TrailRiskDecision: _rows(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
-        # of a backtest's preview); ids follow the rows' order, which the trail hash reads back
+        # of a backtest's preview); ids follow the rows' order, which the trail hash relies on
         self.session.flush()
         for model, values_list in rows.items():
             if values_list:
-                self.session.execute(insert(cast(Table, model.__table__)), values_list)
-        return self.trail_hash(plan_id)
+                self.session.execute(_INSERTS[model], values_list)
+        return self._written_hash(plan_id, rows)
+
+    def _written_hash(self, plan_id: int, rows: Mapping[Any, list[dict[str, Any]]]) -> str:
+        """The trail hash of the rows just written, from the hashes in hand rather than read back:
+        when each table's ids of the plan span exactly as many numbers as rows were written, the
+        plan has no other rows there and ours hold those ids in the order written (an
+        autoincrement only grows); else (rows of the plan written before, ids not in a run) it
+        reads the stored hashes back (``trail_hash``). The same text is hashed either way."""
+        bounds = self.session.execute(_ID_RANGES, {"plan_id": plan_id}).one()
+        entries: list[tuple[str, int, str]] = []
+        for index, model in enumerate(DECISION_MODELS):
+            values_list = rows[model]
+            low, high = bounds[2 * index], bounds[2 * index + 1]
+            if not values_list:
+                if low is not None:
+                    return self.trail_hash(plan_id)
+                continue
+            if low is None or high - low + 1 != len(values_list):
+                return self.trail_hash(plan_id)
+            name = model.__tablename__
+            entries.extend((name, row_id, values["row_hash"]) for row_id, values in zip(range(low, high + 1), values_list, strict=True))
+        return _combined(entries)
 
     def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],
                      params: BuildParams, prices: Mapping[str, Decimal], positions: Mapping[str, Decimal],
@@ -282,8 +288,12 @@ def _exact(value: Decimal) -> str:
 # the writer's portfolio snapshots run these in every batch: built once (building a statement
 # costs more than running it on SQLite)
 _BOOK = (Position.project_key == bindparam("project_key"), Position.account == bindparam("account"))
-_HELD = select(Position).where(*_BOOK, Position.quantity != 0).order_by(Position.symbol)
 _REALIZED = select(func.sum(Position.realized_pnl)).where(*_BOOK)
+# the rows held, each with the realized P&L of the whole book (one statement; a book holding
+# nothing reads _REALIZED alone); plain columns, not Position objects (a snapshot only reads them)
+_HELD = (select(Position.symbol, Position.quantity, Position.average_cost, Position.market_price, Position.realized_pnl,
+                _REALIZED.scalar_subquery())
+         .where(*_BOOK, Position.quantity != 0).order_by(Position.symbol))
 _FILL_CASH = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
               .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
               .where(TradeFill.superseded.is_(False), TradeFill.account == bindparam("account"), TradeFill.id > bindparam("after")))
@@ -351,17 +361,17 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
         # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
         # realized P&L): a book collects a closed row per symbol it ever traded, which read one
         # by one made each snapshot grow with the book's history
-        positions = list(session.scalars(_HELD, book))
-        realized = session.scalar(_REALIZED, book) or ZERO
+        positions = session.execute(_HELD, book).all()
+        realized = (positions[0][5] if positions else session.scalar(_REALIZED, book)) or ZERO
         held = []
         market_value = ZERO
-        for p in positions:
-            mark = p.market_price if p.market_price is not None else p.average_cost
-            market_value += p.quantity * mark
-            if p.quantity:
-                held.append({"symbol": p.symbol, "quantity": _exact(p.quantity), "average_cost": _exact(p.average_cost),
-                             "market_price": None if p.market_price is None else _exact(p.market_price),
-                             "realized_pnl": _exact(p.realized_pnl)})
+        for symbol, quantity, average_cost, market_price, realized_pnl, _ in positions:
+            mark = market_price if market_price is not None else average_cost
+            market_value += quantity * mark
+            if quantity:
+                held.append({"symbol": symbol, "quantity": _exact(quantity), "average_cost": _exact(average_cost),
+                             "market_price": None if market_price is None else _exact(market_price),
+                             "realized_pnl": _exact(realized_pnl)})
         cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
         if project_id is not None and not is_backtest_account(account):
             # a project's book starts from its capital (docs/project-books.md); a backtest's
