@@ -122,13 +122,14 @@ class PositionsView(QWidget):
             shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                      for r in range(self.proxy.rowCount())]
             # Account-level rows (no project) already include every project's positions: when they
-            # are shown, they alone are the total, or the project rows would be counted twice.
+            # are shown, they alone are the total and the count, or the project rows would be
+            # counted twice (12 holdings in one project read "24 positions").
             account_rows = [p for p in shown if p.project_id is None]
             counted = account_rows or shown
         unrealized = sum((p.unrealized_pnl for p in counted if p.unrealized_pnl is not None), Decimal(0))
         realized = sum((p.realized_pnl for p in counted), Decimal(0))
         self.totals_label.setText(
-            f"{len(shown)} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
+            f"{len(counted)} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
         )
 
     def _fill_tree(self) -> None:
