@@ -32,13 +32,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
+from services.db.repositories.orders import OrderEventRepository
 from services.domain import EventSource, OrderState
 
 from .dbcall import db_call
@@ -57,7 +57,6 @@ def _now() -> datetime:
 # built once: building a statement costs more than running it on SQLite (a backtest takes a lease,
 # claims its orders and releases the lease for every rebalance)
 _INSERT_LEASE = insert(RunLease)
-_INSERT_EVENTS = cast(Table, OrderEventRow.__table__).insert()  # a plain executemany, not the ORM's bulk insert
 _RELEASE = delete(RunLease).where(RunLease.run_id == bindparam("lease_run"), RunLease.token == bindparam("lease_token"))
 # (an UPDATE's bind names must not be column names)
 _CLAIM_WHERE = (TradeOrder.client_order_id.in_(bindparam("ids", expanding=True)), TradeOrder.run_id == bindparam("lease_run"),
@@ -360,8 +359,8 @@ class LeaseManager:
             else:
                 session.execute(_CLAIM, params)
                 mine = session.execute(_CLAIMED, params).all()
-            if mine:  # one executemany (ORM objects would be one INSERT ... RETURNING each on SQLite)
-                session.execute(_INSERT_EVENTS, [
+            if mine:  # one executemany
+                OrderEventRepository(session).insert_rows([
                     dict(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed", from_state=OrderState.NEW,
                          to_state=OrderState.SENDING, flagged=False, message="claimed for sending",
                          payload={"claim": claim_id}, time=now) for order_id, _coid in mine])

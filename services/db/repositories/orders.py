@@ -9,9 +9,9 @@ import builtins  # the repositories' own list() method shadows the type in their
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from services.db.models import OrderEvent, TradeOrder
@@ -177,11 +177,22 @@ class OrderRepository:
         return order
 
 
+# on the table: a plain executemany, not the ORM's bulk insert (as ORM objects SQLite inserted
+# them one statement with RETURNING each); built once
+_INSERT_EVENTS = cast(Table, OrderEvent.__table__).insert()
+
+
 class OrderEventRepository:
     """Append-only: there is no update or delete."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def insert_rows(self, rows: builtins.list[dict[str, Any]]) -> None:
+        """Many events in one executemany: each row has the table's columns (ids follow the rows'
+        order)."""
+        if rows:
+            self.session.execute(_INSERT_EVENTS, rows)
 
     def append(
         self,

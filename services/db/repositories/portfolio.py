@@ -72,15 +72,19 @@ class PositionRepository:
         """``upsert`` for many positions: one executemany per kind of write (with or without a
         realized P&L) and one SELECT reading them back; keyed by (project key, account, symbol)."""
         self._upsert(writes, updated_at)
-        found = self.get_many([(w.project_id, w.account, w.symbol) for w in writes])
-        return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}  # in the writes' order
+        return self._read_back(writes, self.get_many)
 
     def upsert_records(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Any]:
         """``upsert_many`` read back as plain rows (the writer only turns them into records:
         loading ORM objects cost more than the statements), keyed alike; each row has the
         ``Position`` attributes by name."""
         self._upsert(writes, updated_at)
-        found = self.rows_many([(w.project_id, w.account, w.symbol) for w in writes])
+        return self._read_back(writes, self.rows_many)
+
+    @staticmethod
+    def _read_back(writes: list[PositionWrite], read) -> dict[tuple[int, str, str], Any]:
+        """The written rows as ``read`` (get_many or rows_many) returns them, in the writes' order."""
+        found = read([(w.project_id, w.account, w.symbol) for w in writes])
         return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
 
     def _upsert(self, writes: list[PositionWrite], updated_at: datetime | None) -> None:

@@ -165,7 +165,7 @@ def _stored_fields(record_type: type, model) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
-def _rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The insert rows of ``records`` (flat dataclasses): ``link``'s columns, the fields the model
     stores, and the row's hash of them (a field of the same name as a ``link`` column wins)."""
     out = []
@@ -215,9 +215,9 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows: dict[Any, list[dict[str, Any]]] = {TrailSignal: _rows(TrailSignal, signals, link),
-                                                 TrailOrderDecision: _rows(TrailOrderDecision, order_decisions, link),
-                                                 TrailRiskDecision: _rows(TrailRiskDecision, risk_decisions, link)}
+        rows: dict[Any, list[dict[str, Any]]] = {TrailSignal: _insert_rows(TrailSignal, signals, link),
+                                                 TrailOrderDecision: _insert_rows(TrailOrderDecision, order_decisions, link),
+                                                 TrailRiskDecision: _insert_rows(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
         # of a backtest's preview); ids follow the rows' order, which the trail hash relies on
         self.session.flush()

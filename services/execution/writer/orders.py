@@ -8,15 +8,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import cast
-
-from sqlalchemy import Table
 
 from services.core.order_state import OrderEvent as SmEvent
 from services.core.order_state import OrderStatus as SmStatus
 from services.core.order_state import Outcome, apply_event
-from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder
+from services.db.repositories.orders import OrderEventRepository
 from services.domain import EventSource, OrderState
 
 log = logging.getLogger(__name__)
@@ -102,7 +99,6 @@ def apply_to_order(
     return changed
 
 
-_INSERT_EVENTS = cast(Table, OrderEventRow.__table__).insert()
 _PENDING_EVENTS = "tc_pending_order_events"  # session.info key: the order events not inserted yet
 
 
@@ -121,5 +117,5 @@ def insert_order_events(session) -> int:
     added (their ids follow it); returns how many."""
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
-        session.execute(_INSERT_EVENTS, rows)  # on the table: a plain executemany, not the ORM's bulk insert
+        OrderEventRepository(session).insert_rows(rows)
     return len(rows or ())
