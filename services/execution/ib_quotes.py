@@ -13,6 +13,7 @@ as they change); the day's P&L from one ``reqPnL`` per connection, kept updated 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -55,15 +56,18 @@ class IbQuotes:
         async def _ask(self, start: Any, what: str) -> Any: ...
         def _require_connected(self) -> None: ...
 
-    # listing key -> (the connection's connected_at, its ib_async Ticker); the listeners; the
-    # reqPnL subscription of a connection (connected_at, PnL)
-    _quote_streams: dict[str, tuple[datetime | None, Any]]
+    # listing key -> (the connection's connected_at, its ib_async Ticker, the handler this
+    # adapter put on the ticker's updateEvent); the listeners; the reqPnL subscription of a
+    # connection (connected_at, PnL)
+    _quote_streams: dict[str, tuple[datetime | None, Any, Callable[[Any], None]]]
     _quote_listeners: list[Callable[[Quote], None]]
     _pnl_subscription: tuple[datetime | None, Any] | None
     _account_updates_at: datetime | None  # the connection the account updates were asked on
     # One subscriber at a time: two callers at once (the account panel's timer and a load)
     # would both find no subscription while the pacing held them, and both ask; ib_async
-    # asserts on a second reqPnL for the same account.
+    # asserts on a second reqPnL for the same account. Quote streams likewise: two watches of
+    # one listing at once each found no stream and each put a handler on the same Ticker
+    # (ib_async keeps one per contract), so every tick was delivered twice.
     _subscribing: asyncio.Lock | None
 
     def _init_quotes(self) -> None:
@@ -88,23 +92,30 @@ class IbQuotes:
         """Start streaming the listing (again after a reconnect: the old subscription died with
         its connection). Raises ``BrokerError`` for a listing IB does not know."""
         contract = (await self.qualify([spec]))[spec.key]
-        streams = self._quote_streams
-        old = streams.pop(spec.key, None)
-        if old is not None and old[0] == self.connected_at:
-            try:
-                await self._send(self.ib.cancelMktData, old[1].contract)
-            except Exception:  # the old stream is gone either way
-                log.debug("cancelMktData of %s failed", spec.key, exc_info=True)
-        ticker = await self._send(self.ib.reqMktData, contract, "", False, False)
-        streams[spec.key] = (self.connected_at, ticker)
-        ticker.updateEvent += lambda t, key=spec.key: self._on_ticker(key, t)
+        async with self._subscription_lock():
+            old = self._quote_streams.pop(spec.key, None)
+            if old is not None:
+                old[1].updateEvent -= old[2]
+                if old[0] == self.connected_at:
+                    try:
+                        await self._send(self.ib.cancelMktData, old[1].contract)
+                    except Exception:  # the old stream is gone either way
+                        log.debug("cancelMktData of %s failed", spec.key, exc_info=True)
+            ticker = await self._send(self.ib.reqMktData, contract, "", False, False)
+            handler = functools.partial(self._on_ticker, spec.key)
+            ticker.updateEvent += handler
+            self._quote_streams[spec.key] = (self.connected_at, ticker, handler)
         self._on_ticker(spec.key, ticker)
 
     async def stop_quote(self, key: str) -> None:
-        entry = self._quote_streams.pop(key, None)
-        if entry is None or entry[0] != self.connected_at or not self.ib.isConnected():
-            return
-        await self._send(self.ib.cancelMktData, entry[1].contract)
+        async with self._subscription_lock():
+            entry = self._quote_streams.pop(key, None)
+            if entry is None:
+                return
+            entry[1].updateEvent -= entry[2]
+            if entry[0] != self.connected_at or not self.ib.isConnected():
+                return
+            await self._send(self.ib.cancelMktData, entry[1].contract)
 
     def streamed_quote(self, key: str) -> Quote | None:
         entry = self._quote_streams.get(key)

@@ -110,3 +110,29 @@ async def test_two_callers_at_once_share_one_pnl_subscription(simulator):
         assert len(provider.ib.wrapper.pnlKey2ReqId) == 1
     finally:
         await provider.disconnect()
+
+
+async def test_two_streams_of_one_listing_at_once_deliver_each_tick_once(simulator):
+    """Enter pressed twice in the watchlist: two watches of one listing at once each found no
+    stream while qualification was under way and each put a handler on the one Ticker that
+    ib_async keeps per contract, so every tick reached the quote book twice. Stopping the
+    stream takes the handler off too."""
+    from services.core.contracts import spec_of
+
+    provider = IbExecutionProvider(port=simulator.port, client_id=8, connect_timeout=5)
+    await provider.connect()
+    try:
+        spec = spec_of("AAPL")
+        await asyncio.gather(provider.stream_quote(spec), provider.stream_quote(spec))
+        ticker = provider._quote_streams[spec.key][1]
+        assert len(ticker.updateEvent) == 1
+        seen = []
+        provider.subscribe_quotes(seen.append)
+        ticker.updateEvent.emit(ticker)
+        assert [q.key for q in seen] == [spec.key]
+        await provider.stream_quote(spec)  # again (a reconnect's restart): still one handler
+        assert len(ticker.updateEvent) == 1
+        await provider.stop_quote(spec.key)
+        assert len(ticker.updateEvent) == 0
+    finally:
+        await provider.disconnect()
