@@ -278,8 +278,9 @@ class AuditLog:
             for entry in entries:
                 if not entry.actor or not entry.action:
                     raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
-                payload_json = canonical_json(entry.payload or {})
-                payload = json.loads(payload_json)  # stored exactly as it will be read back
+                # hashed as stored: JSON keys are text, so {9: .., 10: ..} reads back as "10", "9"
+                payload = json.loads(canonical_json(entry.payload or {}))
+                payload_json = canonical_json(payload)
                 when = (entry.time or utcnow()).astimezone(UTC)
                 entity = str(entry.entity_id) if entry.entity_id is not None else None
                 digest = _hash_text(prev_hash, next_id, _render_time(when), entry.actor, entry.action, entry.entity_type,

@@ -86,6 +86,19 @@ def test_appends_in_one_session_and_a_bulk_append_after_them_keep_one_chain(data
     assert log.verify(full=True).ok and log.count() == 6
 
 
+def test_payload_keys_that_sort_otherwise_as_text_verify_in_both_appends(database):
+    """A payload keyed by numbers (an order count per day, say) is stored as JSON, whose keys
+    are text: {9: .., 10: ..} sorts as 9, 10 but reads back as "10", "9". The hash must be of
+    the payload as stored, or ``verify`` flags an untouched entry; the bulk append hashed the
+    text as given."""
+    log = AuditLog(database)
+    payload = {9: "nine", 10: {2: 1, 11: 2}}
+    log.append("alice", "a.numbers", payload=payload)
+    log.append_many([AuditEntry("bob", "b.numbers", payload=payload)])
+    assert [r.payload for r in log.list()] == [{"9": "nine", "10": {"2": 1, "11": 2}}] * 2
+    assert log.verify(full=True).ok
+
+
 def test_append_needs_a_unit_of_work_session_on_sqlite(database):
     log = AuditLog(database)
     with database.session() as s:
