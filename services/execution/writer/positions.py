@@ -39,7 +39,7 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
         batch.position_state[key] = _replay(session, batch, key)
         batch.dirty_positions.add(key)
     # the three amounts are all the book needs: plain rows, no ORM objects
-    stored = PositionRepository(session).rows_many([k for k in batch.position_ops if k not in batch.replay_keys])
+    stored = PositionRepository(session).amounts_many([k for k in batch.position_ops if k not in batch.replay_keys])
     for key, ops in batch.position_ops.items():
         if key in batch.replay_keys:
             continue
