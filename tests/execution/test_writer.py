@@ -164,3 +164,28 @@ async def test_a_state_machine_bug_is_recorded_on_the_order_and_logged(writer, d
     logged = [r for r in caplog.records if "order state machine failed" in r.getMessage()]
     assert len(logged) == 1 and f"order {order.id} (W-1" in logged[0].getMessage()
     assert "Traceback" in logged[0].getMessage()
+
+
+def test_an_order_is_written_back_with_the_columns_the_batch_changed_only(database, monkeypatch):
+    """Another change of the order after the batch read it (a sender's claim, a human's edit) is
+    kept: the batch's UPDATE sets only what the batch changed (the ORM's flush did the same)."""
+    from sqlalchemy import update
+
+    from services.db.models import TradeOrder
+    from services.execution.writer.projection import EventProjection
+
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-1", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
+    read = EventProjection._prefetch
+
+    def read_then_changed_elsewhere(self, session, batch, events):
+        read(self, session, batch, events)
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id == "W-1").values(claimed_by="other", rejected_reason="kept"))
+
+    monkeypatch.setattr(EventProjection, "_prefetch", read_then_changed_elsewhere)
+    changes = EventProjection(database).write([_exec("0001.aa.01.01", 4, "100")])
+    order, _fills, _pos = _state(database)
+    assert (order.status, order.filled_quantity, order.claimed_by, order.rejected_reason) == (
+        OrderState.PARTIALLY_FILLED, Decimal(4), "other", "kept")
+    assert [(o.status, o.filled_quantity, o.updated_at) for o in changes.orders] == [
+        (OrderState.PARTIALLY_FILLED, Decimal(4), order.updated_at)]

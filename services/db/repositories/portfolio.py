@@ -38,11 +38,13 @@ _POSITIONS_OF_ACCOUNT = select(Position).where(
     Position.account == bindparam("account"), Position.project_key.in_(bindparam("project_keys", expanding=True)),
     Position.symbol.in_(bindparam("symbols", expanding=True))).execution_options(populate_existing=True)
 _POSITION_TABLE = cast(Table, Position.__table__)
-_ROWS_OF_ACCOUNT = select(_POSITION_TABLE).where(
-    _POSITION_TABLE.c.account == bindparam("account"),
-    _POSITION_TABLE.c.project_key.in_(bindparam("project_keys", expanding=True)),
-    _POSITION_TABLE.c.symbol.in_(bindparam("symbols", expanding=True)))
-_UPSERTS: dict[tuple[str, bool], Any] = {}
+_OF_ACCOUNT = (_POSITION_TABLE.c.account == bindparam("account"),
+               _POSITION_TABLE.c.project_key.in_(bindparam("project_keys", expanding=True)),
+               _POSITION_TABLE.c.symbol.in_(bindparam("symbols", expanding=True)))
+_ROWS_OF_ACCOUNT = select(_POSITION_TABLE).where(*_OF_ACCOUNT)
+_AMOUNTS_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.quantity,
+                             _POSITION_TABLE.c.average_cost, _POSITION_TABLE.c.realized_pnl).where(*_OF_ACCOUNT)
+_UPSERTS: dict[tuple[str, bool, bool], Any] = {}
 
 
 class PositionRepository:
@@ -75,11 +77,16 @@ class PositionRepository:
         return self._read_back(writes, self.get_many)
 
     def upsert_records(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Any]:
-        """``upsert_many`` read back as plain rows (the writer only turns them into records:
-        loading ORM objects cost more than the statements), keyed alike; each row has the
-        ``Position`` attributes by name."""
-        self._upsert(writes, updated_at)
-        return self._read_back(writes, self.rows_many)
+        """``upsert_many`` as plain rows (the writer only turns them into records: loading ORM
+        objects cost more than the statements), keyed alike; each row has the ``Position``
+        attributes by name. Where the dialect has INSERT ... RETURNING (SQLite, MariaDB) each row
+        comes back from its own upsert, as that statement left it (the stored mark and the
+        amounts at their column's scale, like a read-back, without another SELECT)."""
+        if not self.session.get_bind().dialect.insert_executemany_returning:  # MySQL
+            self._upsert(writes, updated_at)
+            return self._read_back(writes, self.rows_many)
+        written = {(row.project_key, row.account, row.symbol): row for row in self._upsert(writes, updated_at, returning=True)}
+        return {key: written[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
 
     @staticmethod
     def _read_back(writes: list[PositionWrite], read) -> dict[tuple[int, str, str], Any]:
@@ -87,10 +94,12 @@ class PositionRepository:
         found = read([(w.project_id, w.account, w.symbol) for w in writes])
         return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
 
-    def _upsert(self, writes: list[PositionWrite], updated_at: datetime | None) -> None:
+    def _upsert(self, writes: list[PositionWrite], updated_at: datetime | None, *, returning: bool = False) -> list[Any]:
+        """Run the upserts; with ``returning`` the rows they wrote, else nothing."""
         from services.core.contracts import ContractSpec
 
         now = updated_at or utcnow()
+        written: list[Any] = []
         for keep_realized in (False, True):
             rows = []
             for w in writes:
@@ -103,13 +112,18 @@ class PositionRepository:
                     "average_cost": w.average_cost,
                     "realized_pnl": w.realized_pnl if w.realized_pnl is not None else Decimal(0), "updated_at": now}))
             if rows:
-                self.session.execute(self._upsert_statement(keep_realized), rows)
+                result = self.session.execute(self._upsert_statement(keep_realized, returning), rows)
+                if returning:
+                    written.extend(result)
+        return written
 
-    def _upsert_statement(self, keep_realized: bool):
+    def _upsert_statement(self, keep_realized: bool, returning: bool):
         dialect = self.session.get_bind().dialect.name
-        statement = _UPSERTS.get((dialect, keep_realized))
+        statement = _UPSERTS.get((dialect, keep_realized, returning))
         if statement is None:
-            statement = _UPSERTS[(dialect, keep_realized)] = self._build_upsert(dialect, keep_realized)
+            statement = self._build_upsert(dialect, keep_realized)
+            # the rows come back in no particular order: they carry their key
+            statement = _UPSERTS[(dialect, keep_realized, returning)] = statement.returning(*_POSITION_TABLE.c) if returning else statement
         return statement
 
     @staticmethod
@@ -141,6 +155,11 @@ class PositionRepository:
     def rows_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Any]:
         """``get_many`` as plain rows (read-only: each has the ``Position`` attributes by name)."""
         return self._many(_ROWS_OF_ACCOUNT, keys, self.session.execute)
+
+    def amounts_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Any]:
+        """``rows_many`` with the amounts alone (``quantity``, ``average_cost``, ``realized_pnl``;
+        ``project_key`` and ``symbol``): what the writer books a batch's fills on."""
+        return self._many(_AMOUNTS_OF_ACCOUNT, keys, self.session.execute)
 
     @staticmethod
     def _many(query, keys: list[tuple[int | None, str, str]], run) -> dict[tuple[int, str, str], Any]:

@@ -287,18 +287,26 @@ def _exact(value: Decimal) -> str:
 
 # the writer's portfolio snapshots run these in every batch: built once (building a statement
 # costs more than running it on SQLite)
-_BOOK = (Position.project_key == bindparam("project_key"), Position.account == bindparam("account"))
-_REALIZED = select(func.sum(Position.realized_pnl)).where(*_BOOK)
+# Core columns (the tables', not the mapped classes'): an ORM-enabled select costs more than
+# the statement itself on SQLite
+_POSITIONS = cast(Table, Position.__table__)
+_FILLS = cast(Table, TradeFill.__table__)
+_ORDERS = cast(Table, TradeOrder.__table__)
+_BOOK = (_POSITIONS.c.project_key == bindparam("project_key"), _POSITIONS.c.account == bindparam("account"))
+_REALIZED = select(func.sum(_POSITIONS.c.realized_pnl)).where(*_BOOK)
 # the rows held, each with the realized P&L of the whole book (one statement; a book holding
 # nothing reads _REALIZED alone); plain columns, not Position objects (a snapshot only reads them)
-_HELD = (select(Position.symbol, Position.quantity, Position.average_cost, Position.market_price, Position.realized_pnl,
-                _REALIZED.scalar_subquery())
-         .where(*_BOOK, Position.quantity != 0).order_by(Position.symbol))
-_FILL_CASH = (select(TradeFill.id, TradeFill.side, TradeFill.quantity, TradeFill.price, TradeFill.commission)
-              .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
-              .where(TradeFill.superseded.is_(False), TradeFill.account == bindparam("account"), TradeFill.id > bindparam("after")))
-_PROJECT_FILL_CASH = _FILL_CASH.where(TradeOrder.project_id == bindparam("project_id"))
-_UNASSIGNED_FILL_CASH = _FILL_CASH.where(TradeOrder.project_id.is_(None))
+_HELD = (select(_POSITIONS.c.symbol, _POSITIONS.c.quantity, _POSITIONS.c.average_cost, _POSITIONS.c.market_price,
+                _POSITIONS.c.realized_pnl, _REALIZED.scalar_subquery())
+         .where(*_BOOK, _POSITIONS.c.quantity != 0).order_by(_POSITIONS.c.symbol))
+_FILL_CASH = (select(_FILLS.c.id, _FILLS.c.side, _FILLS.c.quantity, _FILLS.c.price, _FILLS.c.commission)
+              .join(_ORDERS, _FILLS.c.order_id == _ORDERS.c.id)
+              .where(_FILLS.c.superseded.is_(False), _FILLS.c.account == bindparam("account"), _FILLS.c.id > bindparam("after")))
+_PROJECT_FILL_CASH = _FILL_CASH.where(_ORDERS.c.project_id == bindparam("project_id"))
+_UNASSIGNED_FILL_CASH = _FILL_CASH.where(_ORDERS.c.project_id.is_(None))
+_RUNS = cast(Table, TradeRun.__table__)
+_RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id"))
+_INSERT_SNAPSHOT = insert(cast(Table, TrailPortfolioSnapshot.__table__))
 
 
 def _cash_of(session: Session, project_id: int | None, account: str, after: int = 0,
@@ -355,7 +363,7 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
     the account, its cash and equity; ``reason`` is ``run_end`` when the batch ended the run.
     Returns the number written."""
     now = when or utcnow()
-    written = 0
+    snapshots = []
     for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
         book = {"project_key": project_id or 0, "account": account}
         # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
@@ -379,11 +387,12 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
             project = session.get(Project, project_id)
             if project is not None and project.capital is not None:
                 cash += project.capital
-        run = session.get(TradeRun, run_id)
-        plan_id = (run.params or {}).get("plan_id") if run is not None else None
-        session.add(TrailPortfolioSnapshot(
+        run_params = session.scalar(_RUN_PARAMS, {"run_id": run_id})
+        plan_id = (run_params or {}).get("plan_id")
+        snapshots.append(dict(
             run_id=run_id, plan_id=None if plan_id is None else int(plan_id), project_id=project_id, account=account,
             time=now, reason="run_end" if run_id in ended_runs else "fills", positions=held, market_value=market_value,
             cash=cash, equity=cash + market_value, realized_pnl=realized))
-        written += 1
-    return written
+    if snapshots:
+        session.execute(_INSERT_SNAPSHOT, snapshots)  # Core: no ORM object (nor RETURNING of its id) per row
+    return len(snapshots)

@@ -3,13 +3,15 @@ loaded up front and changed in memory, and the fills it adds (inserted together 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from services.core.positions_book import PositionState
 from services.db.models import TradeFill, TradeOrder
+from services.domain import OrderState
 
 from ..events import CommissionEvent
 from .events import PositionTruth
@@ -49,21 +51,81 @@ class NewFill:
         return {name: getattr(self, name) for name in NEW_FILL_COLUMNS}
 
 
+@dataclass(eq=False, slots=True)
+class OrderRow:
+    """A ``trade_orders`` row as the writer reads and changes it (``TradeOrder``'s attributes),
+    loaded with Core and written back by ``orders.write_orders``: one executemany UPDATE of the
+    columns that changed (an ORM object per order and the unit of work's flush cost more than
+    the statements). ``stored``: the values as the database holds them."""
+
+    id: int
+    run_id: int | None
+    project_id: int | None
+    client_order_id: str
+    symbol: str
+    sec_type: str
+    exchange: str
+    currency: str
+    primary_exchange: str | None
+    side: str
+    quantity: Decimal
+    order_type: str
+    limit_price: Decimal | None
+    tif: str
+    status: OrderState
+    filled_quantity: Decimal
+    avg_fill_price: Decimal | None
+    ib_order_id: int | None
+    ib_perm_id: int | None
+    ib_client_id: int | None
+    account: str | None
+    last_status_time: datetime | None
+    rejected_reason: str | None
+    replaces_order_id: int | None
+    retry_count: int
+    is_external: bool
+    params: dict | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    stored: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def loaded(cls, values: Mapping[str, Any]) -> OrderRow:
+        """The row of ``values`` (a Core row's mapping: every column, by name) as stored."""
+        row = cls(**values)
+        row.stored = dict(values)
+        return row
+
+    @classmethod
+    def of(cls, order: TradeOrder) -> OrderRow:
+        """The row an ORM object holds (an external order ``insert_once`` just stored)."""
+        return cls.loaded({name: getattr(order, name) for name in ORDER_COLUMNS})
+
+    def changes(self) -> dict[str, Any]:
+        """The columns whose value differs from the stored one (compared by value, as the ORM does)."""
+        return {name: value for name, stored in self.stored.items() if (value := getattr(self, name)) != stored}
+
+
+ORDER_COLUMNS = tuple(f.name for f in fields(OrderRow) if f.name != "stored")
+
+
 class Batch:
     """What one transaction touched (for the change set), plus its caches: the orders, fills and
     positions of the whole batch are loaded with a few queries up front, changed in memory and
     flushed together (one commit per batch is what makes the writer fast)."""
 
     def __init__(self) -> None:
-        self.orders: dict[int, TradeOrder] = {}
+        self.orders: dict[int, OrderRow] = {}
         self.fills: dict[int, StoredFill] = {}
         self.new_fills: list[NewFill] = []
         self.positions: dict[tuple[int, str, str], Any] = {}  # the written rows (plain rows with Position's attributes)
         self.runs: set[int] = set()
         self.ended_runs: set[int] = set()  # runs this batch moved to a final status
         self.orphan_commissions: dict[str, CommissionEvent] = {}
-        self.by_ref: dict[str, TradeOrder] = {}
-        self.by_perm: dict[int, TradeOrder] = {}
+        self.by_ref: dict[str, OrderRow] = {}
+        self.by_perm: dict[int, OrderRow] = {}
         self.fills_by_base: dict[str, list[StoredFill]] = {}
         self.fills_by_exec: dict[str, StoredFill] = {}
         self.position_state: dict[PositionKey, PositionState] = {}

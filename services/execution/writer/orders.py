@@ -6,8 +6,12 @@ a replace...) are kept in the order's ``params["sm"]``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
+
+from sqlalchemy import Table, bindparam
 
 from services.core.order_state import OrderEvent as SmEvent
 from services.core.order_state import OrderStatus as SmStatus
@@ -15,6 +19,8 @@ from services.core.order_state import Outcome, apply_event
 from services.db.models import TradeOrder
 from services.db.repositories.orders import OrderEventRepository
 from services.domain import EventSource, OrderState
+
+from .batch import OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +33,7 @@ def decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def sm_status(order: TradeOrder) -> SmStatus:
+def sm_status(order: OrderRow) -> SmStatus:
     """Rebuild the state machine's view of a stored order (its hidden fields live in params)."""
     sm = (order.params or {}).get("sm", {})
     before = sm.get("before_replace")
@@ -43,7 +49,7 @@ def sm_status(order: TradeOrder) -> SmStatus:
     )
 
 
-def store_sm(order: TradeOrder, st: SmStatus) -> None:
+def store_sm(order: OrderRow, st: SmStatus) -> None:
     params = dict(order.params or {})
     params["sm"] = {
         "exec_filled": str(st.exec_filled),
@@ -57,7 +63,7 @@ def store_sm(order: TradeOrder, st: SmStatus) -> None:
 
 def apply_to_order(
     session,
-    order: TradeOrder,
+    order: OrderRow,
     event: SmEvent,
     *,
     source: EventSource,
@@ -97,6 +103,28 @@ def apply_to_order(
                         to_state=after.state, flagged=transition.outcome is Outcome.FLAGGED,
                         message=transition.reason, payload=payload, time=when)
     return changed
+
+
+_ORDERS = cast(Table, TradeOrder.__table__)
+# the SET clause is the parameters' columns (one statement per set of changed columns)
+_UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.id == bindparam("order_id"))
+
+
+def write_orders(session, orders: Iterable[OrderRow]) -> None:
+    """Store what changed in ``orders`` (with their ``updated_at``): one executemany UPDATE per
+    set of changed columns, only the changed columns (a concurrent change of another column
+    is kept, as with the ORM's flush)."""
+    now = now_utc()
+    updates: dict[tuple[str, ...], list[dict]] = {}
+    for order in sorted(orders, key=lambda o: o.id):
+        changes = order.changes()
+        if not changes:
+            continue
+        order.updated_at = changes["updated_at"] = now
+        order.stored.update(changes)
+        updates.setdefault(tuple(sorted(changes)), []).append({"order_id": order.id, **changes})
+    for rows in updates.values():
+        session.execute(_UPDATE_ORDER, rows)
 
 
 _PENDING_EVENTS = "tc_pending_order_events"  # session.info key: the order events not inserted yet

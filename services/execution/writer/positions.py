@@ -28,7 +28,7 @@ from services.db.repositories.portfolio import PositionWrite
 from services.domain import Side
 
 from ..listings import position_key
-from .batch import Batch, LateCommission, NewFill, PositionKey, StoredFill
+from .batch import Batch, LateCommission, NewFill, OrderRow, PositionKey, StoredFill
 from .events import PositionTruth
 
 
@@ -39,7 +39,7 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
         batch.position_state[key] = _replay(session, batch, key)
         batch.dirty_positions.add(key)
     # the three amounts are all the book needs: plain rows, no ORM objects
-    stored = PositionRepository(session).rows_many([k for k in batch.position_ops if k not in batch.replay_keys])
+    stored = PositionRepository(session).amounts_many([k for k in batch.position_ops if k not in batch.replay_keys])
     for key, ops in batch.position_ops.items():
         if key in batch.replay_keys:
             continue
@@ -67,8 +67,10 @@ def _replay(session, batch: Batch, key: PositionKey) -> PositionState:
              .where(TradeFill.symbol == bare).order_by(TradeFill.id))
     if project_id is not None:
         query = query.where(TradeOrder.project_id == project_id)
+    # an order of this batch as the batch changed it (its account may have been bound just now)
+    rows = [(f, batch.orders.get(order.id) or order) for f, order in session.execute(query)]
     candidates: list[tuple[StoredFill, str]] = [
-        (f, (f.account or order.account or "")) for f, order in session.execute(query) if position_key(order, f) == listing]
+        (f, (f.account or order.account or "")) for f, order in rows if position_key(order, f) == listing]
     for new in batch.new_fills:
         order = batch.orders.get(new.order_id) or session.get(TradeOrder, new.order_id)
         if new.symbol == bare and position_key(order, new) == listing and (project_id is None or order.project_id == project_id):
@@ -133,7 +135,7 @@ def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) ->
         batch.position_ops.setdefault(key, []).append(LateCommission(Side(fill.side).sign * fill.quantity, amount))
 
 
-def position_keys(order: TradeOrder, account: str | None, symbol: str) -> list[PositionKey]:
+def position_keys(order: OrderRow | TradeOrder, account: str | None, symbol: str) -> list[PositionKey]:
     """A fill moves its project's row and the account's row (project None)."""
     account = account or order.account or ""
     return [(project_id, account, symbol) for project_id in dict.fromkeys((order.project_id, None))]

@@ -9,8 +9,10 @@ positions and run statuses; the change set of what it touched goes to the subscr
   recorded as external, never dropped.
 
 The batch's orders and fills are loaded with a few queries up front, changed in memory and
-flushed together; its new fills go in with one multi-row INSERT (one commit per batch is what
-makes the writer fast). Runs in the writer's worker thread.
+written together: the orders as plain rows (``OrderRow``) with one executemany UPDATE of what
+changed, the stored fills a correction touched by the ORM's flush, its new fills with one
+multi-row INSERT (one commit per batch is what makes the writer fast). Runs in the writer's
+worker thread.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunSt
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
 from ..listings import position_key
-from .batch import Batch, NewFill
+from .batch import Batch, NewFill, OrderRow
 from .events import LocalOrderEvent, PositionTruth, ReconciledStatus
 from .orders import (
     add_order_event,
@@ -45,28 +47,34 @@ from .orders import (
     now_utc,
     sm_status,
     store_sm,
+    write_orders,
 )
 from .positions import late_commission, position_keys, settle_positions, write_positions
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
-# every batch runs these: built once (building a statement costs more than running it on SQLite)
-_ORDERS_BY_REF = select(TradeOrder).where(TradeOrder.client_order_id.in_(bindparam("refs", expanding=True)))
-_ORDERS_BY_PERM = (select(TradeOrder).where(TradeOrder.ib_perm_id.in_(bindparam("perms", expanding=True)))
-                   .order_by(TradeOrder.id))
+# every batch runs these: built once (building a statement costs more than running it on SQLite),
+# of the tables' Core columns but for the stored fills a batch may change (ORM objects)
+_ORDERS = cast(Table, TradeOrder.__table__)
+_ORDERS_BY_REF = select(_ORDERS).where(_ORDERS.c.client_order_id.in_(bindparam("refs", expanding=True)))
+_ORDERS_BY_PERM = select(_ORDERS).where(_ORDERS.c.ib_perm_id.in_(bindparam("perms", expanding=True))).order_by(_ORDERS.c.id)
 _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
 _FILLS = cast(Table, TradeFill.__table__)
 # each id comes back beside its exec_id: the rows' order does not matter (asking for it makes
 # SQLAlchemy insert one row per statement on SQLite)
 _INSERT_FILLS_RETURNING = _FILLS.insert().returning(_FILLS.c.id, _FILLS.c.exec_id)
-_FILL_IDS = select(TradeFill.id, TradeFill.exec_id).where(TradeFill.exec_id.in_(bindparam("exec_ids", expanding=True)))
+_RUNS = cast(Table, TradeRun.__table__)
+_RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
+_SET_RUN_STATUS = _RUNS.update().where(_RUNS.c.id == bindparam("run_id")).values(status=bindparam("status"))
+_END_RUN = _SET_RUN_STATUS.values(ended_at=bindparam("ended_at"))
+_FILL_IDS = select(_FILLS.c.id, _FILLS.c.exec_id).where(_FILLS.c.exec_id.in_(bindparam("exec_ids", expanding=True)))
 # a run's orders but those replaced by another of the run (auto-recovery's re-placement, a
 # cancel-and-new replace): the replacement accounts for them
-_RUN_ORDER_STATES = select(TradeOrder.status, TradeOrder.filled_quantity).where(
-    TradeOrder.run_id == bindparam("run_id"),
-    TradeOrder.id.not_in(select(TradeOrder.replaces_order_id).where(
-        TradeOrder.run_id == bindparam("run_id"), TradeOrder.replaces_order_id.is_not(None))))
+_RUN_ORDER_STATES = select(_ORDERS.c.status, _ORDERS.c.filled_quantity).where(
+    _ORDERS.c.run_id == bindparam("run_id"),
+    _ORDERS.c.id.not_in(select(_ORDERS.c.replaces_order_id).where(
+        _ORDERS.c.run_id == bindparam("run_id"), _ORDERS.c.replaces_order_id.is_not(None))))
 
 
 def _ref_of(event: object) -> str | None:
@@ -116,7 +124,8 @@ class EventProjection:
             settle_positions(session, batch, self._stale_truth)
             write_positions(session, batch)
             insert_order_events(session)
-            session.flush()
+            write_orders(session, batch.by_ref.values())
+            session.flush()  # the stored fills a correction or a late commission changed
             self._insert_fills(session, batch)
             self._roll_up_runs(session, batch)
             if self.cash_book is not None and any(not isinstance(f, NewFill) for f in batch.fills.values()):
@@ -124,7 +133,7 @@ class EventProjection:
             record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs, cash_book=self.cash_book)
             session.flush()
             changes = ChangeSet(
-                orders=tuple(to_order_record(o) for o in batch.orders.values()),
+                orders=tuple(to_order_record(o) for o in batch.orders.values()),  # type: ignore[arg-type]  # an OrderRow reads alike
                 fills=tuple(to_fill_record(f) for f in batch.fills.values()),  # type: ignore[arg-type]  # a NewFill reads alike
                 positions=tuple(to_position_record(p) for p in batch.positions.values()),
                 runs=tuple(sorted(batch.runs)),
@@ -137,14 +146,15 @@ class EventProjection:
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
         refs, bases = _refs_and_bases(events)
         for chunk in _chunks(sorted(refs)):
-            for order in session.scalars(_ORDERS_BY_REF, {"refs": chunk}):
-                self._cache_order(batch, order)
+            for row in session.execute(_ORDERS_BY_REF, {"refs": chunk}):
+                self._cache_order(batch, OrderRow.loaded(row._mapping))
         # by permId only the orders an event cannot be matched to by its orderRef (``_find``
         # looks the ref up first): a broker's answers to our own orders carry both
         perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
-            for order in session.scalars(_ORDERS_BY_PERM, {"perms": chunk}):
-                self._cache_order(batch, order)
+            for row in session.execute(_ORDERS_BY_PERM, {"perms": chunk}):
+                # one object per order (an order loaded by its ref already is that one)
+                self._cache_order(batch, batch.by_ref.get(row.client_order_id) or OrderRow.loaded(row._mapping))
         for chunk in _chunks(sorted(bases)):
             for fill in session.scalars(_FILLS_BY_BASE, {"bases": chunk}):
                 batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
@@ -173,7 +183,7 @@ class EventProjection:
             batch.fills[fill.id] = fill
 
     @staticmethod
-    def _cache_order(batch: Batch, order: TradeOrder) -> None:
+    def _cache_order(batch: Batch, order: OrderRow) -> None:
         batch.by_ref[order.client_order_id] = order
         if order.ib_perm_id:
             batch.by_perm[order.ib_perm_id] = order
@@ -199,7 +209,7 @@ class EventProjection:
             log.debug("writer ignores %r", event)
 
     # ------------------------------------------------------------------ matching
-    def _find(self, session, batch: Batch, order_ref: str | None, perm_id: int | None) -> TradeOrder | None:
+    def _find(self, session, batch: Batch, order_ref: str | None, perm_id: int | None) -> OrderRow | None:
         """By orderRef (= client_order_id), then permId; never by IB's orderId alone."""
         if order_ref and order_ref in batch.by_ref:
             return batch.by_ref[order_ref]
@@ -207,12 +217,12 @@ class EventProjection:
             return batch.by_perm[perm_id]
         return None
 
-    def _touch(self, batch: Batch, order: TradeOrder) -> None:
+    def _touch(self, batch: Batch, order: OrderRow) -> None:
         batch.orders[order.id] = order
         if order.run_id is not None:
             batch.runs.add(order.run_id)
 
-    def _bind_ids(self, batch: Batch, order: TradeOrder, *, ib_order_id: int | None = None, perm_id: int | None = None,
+    def _bind_ids(self, batch: Batch, order: OrderRow, *, ib_order_id: int | None = None, perm_id: int | None = None,
                   client_id: int | None = None, account: str | None = None) -> None:
         if perm_id and order.ib_perm_id != perm_id:
             order.ib_perm_id = perm_id
@@ -226,10 +236,10 @@ class EventProjection:
 
     def _external(self, session, batch: Batch, *, order_ref: str, perm_id: int, ib_order_id: int, client_id: int,
                   account: str, symbol: str, side: str, quantity: Decimal, order_type: str = "MKT",
-                  limit_price: Decimal | None = None, raw: dict | None = None) -> TradeOrder:
+                  limit_price: Decimal | None = None, raw: dict | None = None) -> OrderRow:
         """An order IB knows and we do not (TWS by hand, another client): recorded, never dropped."""
         client_order_id = order_ref or f"EXT-{perm_id or ib_order_id}"
-        order, created = OrderRepository(session).insert_once(
+        stored, created = OrderRepository(session).insert_once(
             client_order_id, symbol, Side(side), quantity,
             order_type=order_type if order_type in set(OrderType) else "MKT",
             limit_price=limit_price, status=OrderState.SUBMITTED, is_external=True,
@@ -237,6 +247,7 @@ class EventProjection:
             ib_client_id=client_id if client_id is not None and client_id >= 0 else None,
             account=account or None,
         )
+        order = OrderRow.of(stored)
         if created:
             add_order_event(session, order.id, source=EventSource.BROKER, event_type="external",
                             to_state=OrderState.SUBMITTED, flagged=True,
@@ -430,19 +441,21 @@ class EventProjection:
 
     # ------------------------------------------------------------------ runs
     def _roll_up_runs(self, session, batch: Batch) -> None:
-        for run_id in sorted(batch.runs):
-            run = session.get(TradeRun, run_id)
-            if run is None:
-                continue
+        if not batch.runs:
+            return
+        # plain rows and Core statements: an ORM get and flush of each run cost more than its queries
+        stored = dict(session.execute(_RUN_STATUSES, {"ids": sorted(batch.runs)}).all())
+        for run_id in sorted(stored):
             rows = session.execute(_RUN_ORDER_STATES, {"run_id": run_id}).all()
             status = run_status([(OrderState(s), q) for s, q in rows])
-            if status is RunStatus.QUEUED and run.status is not RunStatus.QUEUED:
+            if status is RunStatus.QUEUED and stored[run_id] is not RunStatus.QUEUED:
                 continue  # never move a started run back to queued
-            if status is not run.status:
-                run.status = status
+            if status is not stored[run_id]:
                 if status in (RunStatus.DONE, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELED):
-                    run.ended_at = now_utc()
+                    session.execute(_END_RUN, {"run_id": run_id, "status": status, "ended_at": now_utc()})
                     batch.ended_runs.add(run_id)
+                else:
+                    session.execute(_SET_RUN_STATUS, {"run_id": run_id, "status": status})
 
     def _snapshot_keys(self, batch: Batch) -> set[tuple[int, int | None, str]]:
         """(run, project, account) of the batch's fills of run orders and of the runs it ended: one
