@@ -158,11 +158,13 @@ class AuditEntry:
 # every append runs these: built once (building a statement costs more than running it on SQLite)
 _LOCK_HEAD = (select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ROW_ID).with_for_update()
               .execution_options(populate_existing=True))
-_MAX_ID = select(func.coalesce(func.max(AuditLogRow.id), 0))
 # one append: the head locked (FOR UPDATE on MySQL; SQLite's unit of work holds the write lock)
-# and the newest stored id read (in the same statement on SQLite), the entry inserted, the head moved
+# and the newest stored id read (in the same statement on SQLite), the entry inserted, the head
+# moved; on the tables (a statement naming a mapped class's attributes crosses the ORM's layer:
+# twice the cost of running it)
 _HEAD = cast(Table, AuditChainHead.__table__)
 _ENTRIES = cast(Table, AuditLogRow.__table__)
+_MAX_ID = select(func.coalesce(func.max(_ENTRIES.c.id), 0))
 _LOCK_HEAD_CORE = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == CHAIN_HEAD_ROW_ID).with_for_update()
 _LOCK_HEAD_AND_MAX = (select(_HEAD.c.last_id, _HEAD.c.last_hash, _MAX_ID.scalar_subquery())
                       .where(_HEAD.c.id == CHAIN_HEAD_ROW_ID).with_for_update())

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -182,6 +182,19 @@ class Database:
         """A transaction for reads (and small writes that cannot race): commits at the end,
         rolls back on error; on SQLite it does not take the write lock up front."""
         return self._scope(None)
+
+    @contextmanager
+    def core(self, *, write: bool = False) -> Iterator[Connection]:
+        """A transaction on a plain connection, for Core statements only (no ORM objects): the
+        same commit / rollback and, with ``write``, the same locking as ``unit_of_work``, at a
+        third of an ORM session's cost (a backtest opens a dozen transactions per rebalance)."""
+        if write and self.read_only:
+            raise ReadOnlyDatabase(f"{self.redacted_url} is open read-only (a monitor): nothing is written")
+        with self.engine.connect() as connection:
+            if write and self.is_sqlite:
+                connection.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+            with connection.begin():
+                yield connection
 
     def ensure_schema(self) -> str | None:
         from services.db.migrate import ensure_schema

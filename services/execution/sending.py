@@ -3,10 +3,10 @@ conditional update) right before their placeOrder, paced, stopped by a halt, a l
 a lost lease; whatever was claimed and not sent is given back (NEW).
 
 One sender in a loop rather than one task per order: placeOrder never blocks, so the pacing
-limiter is the only bound. Before each chunk (about one second of sending) the database is read
-again, so that a halt or a cancel that lands while the run is sending, from this process or
-another, stops what was not sent yet; a halt in this process stops it before the very next order.
-An order someone else claimed, sent or canceled is never sent from here.
+limiter is the only bound. Before each chunk (about one second of sending) the trading state is
+read again, so that a halt from another process stops what was not sent yet; a halt in this process
+stops it before the very next order. An order someone else claimed, sent or canceled is never sent
+from here: the claim right before its placeOrder takes only orders still NEW and never sent.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.order_state import EventKind
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
 CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third of a second
+
+_ORDERS = cast(Table, TradeOrder.__table__)  # Core statements on the table: no ORM layer to cross
+_STILL_NEW = select(_ORDERS.c.client_order_id).where(_ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)),
+                                                     _ORDERS.c.status == OrderState.NEW)
 
 
 @dataclass
@@ -63,17 +68,21 @@ class OrderSender:
                 await self.provider.qualify(list(dict.fromkeys(r.spec for r in requests)))
             except NotConnected as exc:
                 out.stopped = f"connection lost: {exc}"
+        # a HALT stops what goes to the broker; a backtest's simulated broker is not one
+        halts = not TradeMode(self.provider.mode).simulated
         for start in range(0, len(requests), SEND_CHECK_CHUNK):
             if out.stopped:
                 break
-            chunk = requests[start:start + SEND_CHECK_CHUNK]
-            halted, sendable = await self._db(self._sendable, [r.client_order_id for r in chunk])
-            if halted:
+            if halts and await self._db(self._halted):
                 out.stopped = "trading HALTED"
                 break
-            todo = [r for r in chunk if r.client_order_id in sendable]  # else canceled (or sent) before its turn
-            out.stopped = await self._send_claimed(lease, todo, out)
+            # an order canceled or sent before its turn is not claimed (the claim's conditions)
+            out.stopped = await self._send_claimed(lease, requests[start:start + SEND_CHECK_CHUNK], out)
         ids = [r.client_order_id for r in requests]
+        if len(out.sent) == len(ids) and not lease.lost:
+            # each one claimed by this lease (SENDING) and placed: none can be NEW again unless a
+            # taker of a lost lease gave it back
+            return out
         try:
             out.unsent = await self._db(self._still_new, ids)
         except (OperationalError, InterfaceError) as exc:
@@ -163,22 +172,14 @@ class OrderSender:
         out.sent.append(request.client_order_id)
         return True
 
-    def _sendable(self, client_order_ids: list[str]) -> tuple[bool, set[str]]:
-        """(trading halted, the orders of these that are still NEW and unsent)."""
+    def _halted(self) -> bool:
         with self.db.session() as session:
-            # a HALT stops what goes to the broker; a backtest's simulated broker is not one
-            if SettingsRepository(session).trading_state() is TradingState.HALTED and not TradeMode(self.provider.mode).simulated:
-                return True, set()
-            return False, set(session.scalars(
-                select(TradeOrder.client_order_id).where(
-                    TradeOrder.client_order_id.in_(client_order_ids), TradeOrder.status == OrderState.NEW,
-                    TradeOrder.ib_order_id.is_(None))))
+            return SettingsRepository(session).trading_state() is TradingState.HALTED
 
     def _still_new(self, client_order_ids: list[str]) -> list[str]:
         """Of these, the orders still waiting to be sent (in the given order)."""
         new: set[str] = set()
         with self.db.session() as session:
             for start in range(0, len(client_order_ids), 500):
-                new.update(session.scalars(select(TradeOrder.client_order_id).where(
-                    TradeOrder.client_order_id.in_(client_order_ids[start:start + 500]), TradeOrder.status == OrderState.NEW)))
+                new.update(session.scalars(_STILL_NEW, {"ids": client_order_ids[start:start + 500]}))
         return [c for c in client_order_ids if c in new]

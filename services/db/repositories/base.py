@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, and_, select
+from sqlalchemy import CursorResult, Insert, Table, and_, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
@@ -125,16 +125,30 @@ def insert_many_once(session: Session, model: type[Base], rows: Sequence[Mapping
     shape = set(values[0])
     if any(set(v) != shape for v in values) or any(v.get(key) is None for v in values):
         raise RepositoryError(f"{model.__tablename__}: rows of one shape, each with its {key}, required")
-    table = cast(Table, model.__table__)
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        session.execute(sqlite_dialect.insert(table).on_conflict_do_nothing(index_elements=[key]), values)
-    elif dialect in ("mysql", "mariadb"):
-        mysql_insert = mysql_dialect.insert(table)
-        session.execute(mysql_insert.on_duplicate_key_update(id=table.c.id), values)
+    if dialect in ("sqlite", "mysql", "mariadb"):
+        session.execute(_insert_skipping_duplicates(dialect, model, key), values)
     else:  # pragma: no cover - other databases: one by one
         for v in values:
             insert_once(session, model, v, (key,))
+
+
+_INSERTS_SKIPPING: dict[tuple[str, type[Base], str], Insert] = {}
+
+
+def _insert_skipping_duplicates(dialect: str, model: type[Base], key: str) -> Insert:
+    """The dialect's INSERT that skips a row whose unique ``key`` exists, built once per table
+    (building a statement costs more than running it on SQLite: a backtest inserts a plan's
+    orders this way every rebalance)."""
+    statement = _INSERTS_SKIPPING.get((dialect, model, key))
+    if statement is None:
+        table = cast(Table, model.__table__)
+        if dialect == "sqlite":
+            statement = sqlite_dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
+        else:
+            statement = mysql_dialect.insert(table).on_duplicate_key_update(id=table.c.id)
+        _INSERTS_SKIPPING[(dialect, model, key)] = statement
+    return statement
 
 
 def cursor_result(result: Any) -> CursorResult[Any]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 
 from services.db.convert import to_fill_record, to_order_record
-from services.db.models import TradeOrder
+from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import FillRepository, NotFound, OrderRepository, RunRepository
 from services.domain import FillRecord, OrderState, TradeMode, is_live_token
 
@@ -22,8 +23,12 @@ from ..provider import ExecutionProvider
 from ..writer import EventWriter
 from .records import RunInfo, RunView, run_info
 
-_ORDER_STATES = (select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == bindparam("run_id"))
-                 .order_by(TradeOrder.id))
+# Core statements on the tables, built once: reads that load no ORM object need no ORM session
+_ORDERS = cast(Table, TradeOrder.__table__)
+_RUNS = cast(Table, TradeRun.__table__)
+_ORDER_STATES = (select(_ORDERS.c.client_order_id, _ORDERS.c.status).where(_ORDERS.c.run_id == bindparam("run_id"))
+                 .order_by(_ORDERS.c.id))
+_RUN_MODE = select(_RUNS.c.mode).where(_RUNS.c.id == bindparam("run_id"))
 
 
 class RunServiceBase:
@@ -79,8 +84,17 @@ class RunServiceBase:
     def _order_states(self, run_id: int) -> list[tuple[str, OrderState]]:
         """(client order id, status) of the run's orders: what a wait looks at, read as two
         columns (a whole order loaded and converted per look cost a backtest 2 %)."""
-        with self.db.session() as session:
-            return [(c, OrderState(s)) for c, s in session.execute(_ORDER_STATES, {"run_id": run_id})]
+        with self.db.core() as connection:
+            return [(c, OrderState(s)) for c, s in connection.execute(_ORDER_STATES, {"run_id": run_id})]
+
+    def _run_mode(self, run_id: int) -> TradeMode:
+        """The run's mode alone (what is checked before its lease is taken): one column, not the
+        run and its parameters."""
+        with self.db.core() as connection:
+            mode = connection.scalar(_RUN_MODE, {"run_id": run_id})
+        if mode is None:
+            raise BadInput(f"run {run_id} does not exist")
+        return TradeMode(mode)
 
     async def get_run(self, run_id: int) -> RunInfo:
         return await self._db(self._get_run, run_id)
