@@ -248,6 +248,13 @@ def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
 # it on SQLite); a plan's row hashes read back of the tables' columns (plain rows: the ORM's
 # statement handling was most of the read)
 _INSERTS = {m: insert(cast(Table, m.__table__)) for m in DECISION_MODELS}
+_ROW_HASHES = {m: select(t.c.id, t.c.row_hash).where(t.c.plan_id == bindparam("plan_id")).order_by(t.c.id)
+               for m in DECISION_MODELS for t in [cast(Table, m.__table__)]}
+# the lowest and highest id of a plan's rows in each table, in one statement (a preview's check
+# that the rows it wrote are the plan's only ones, numbered in a run: see _written_hash)
+_ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__table__)]
+                      for bound in (select(func.min(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery(),
+                                    select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
 @functools.cache
@@ -286,15 +293,6 @@ def _execute_insert(session: Session, model, columns: tuple[str, ...], rows: lis
     if not connection.dialect.positional:
         params = [dict(zip(order, values, strict=True)) for values in params]
     connection.exec_driver_sql(sql, params)
-
-
-_ROW_HASHES = {m: select(t.c.id, t.c.row_hash).where(t.c.plan_id == bindparam("plan_id")).order_by(t.c.id)
-               for m in DECISION_MODELS for t in [cast(Table, m.__table__)]}
-# the lowest and highest id of a plan's rows in each table, in one statement (a preview's check
-# that the rows it wrote are the plan's only ones, numbered in a run: see _written_hash)
-_ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__table__)]
-                      for bound in (select(func.min(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery(),
-                                    select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
 class TrailRepository:
