@@ -257,7 +257,7 @@ _ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__t
                                     select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)  # per dialect: an engine's (bounded: tests open many)
 def _driver_insert(model, columns: tuple[str, ...], dialect) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable], ...]]:
     """The model's INSERT of ``columns`` as the database driver takes it: (its SQL for
     ``dialect``, the columns in its parameters' order, (position, converter) of each column
