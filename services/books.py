@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
 from services.core.positions_book import PositionState, apply_fill
@@ -66,14 +66,20 @@ def book_lines(session, account: str | None = None) -> tuple[list[BookLine], lis
     return accounts, projects
 
 
+# every preview reads its project's book: the statements built once (building one cost more
+# than SQLite took to run it)
+_PROJECT_POSITIONS = select(Position.symbol, Position.quantity).where(
+    Position.project_key == bindparam("project_id"), Position.quantity != 0)
+_PROJECT_POSITIONS_ON = _PROJECT_POSITIONS.where(Position.account == bindparam("account"))
+
+
 def project_positions(session, project_id: int, account: str | None) -> dict[str, Decimal]:
     """A project's own positions (listing key -> quantity) on ``account`` (every account when
     the session's account is not known)."""
-    query = select(Position.symbol, Position.quantity).where(Position.project_key == project_id, Position.quantity != 0)
-    if account:
-        query = query.where(Position.account == account)
+    query, params = ((_PROJECT_POSITIONS_ON, {"project_id": project_id, "account": account}) if account
+                     else (_PROJECT_POSITIONS, {"project_id": project_id}))
     out: dict[str, Decimal] = {}
-    for symbol, quantity in session.execute(query):
+    for symbol, quantity in session.execute(query, params):
         out[symbol] = out.get(symbol, Decimal(0)) + quantity
     return out
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from services.core.builder import OrderDraft
 from services.core.plans import Plan, PriceRef, content_hash, plan_content
 from services.db.models import OrderPlan
+from services.db.repositories.base import cursor_result
+from services.db.types import utcnow
 from services.domain import OrderType, Side, TradeMode
 
 
@@ -35,6 +39,11 @@ def draft_from_dict(d: dict) -> OrderDraft:
     )
 
 
+# a plan is written once and never changed: a Core INSERT (built once) instead of an ORM object
+# and its unit-of-work flush, which was most of storing a backtest's plan
+_INSERT = insert(cast(Table, OrderPlan.__table__))
+
+
 class PlanRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -46,14 +55,13 @@ class PlanRepository:
             run_id=run_id, project_id=project_id, snapshot_id=snapshot_id, mode=mode, account=account,
             portfolio_value=portfolio_value, verdict=verdict, orders=[o.to_dict() for o in orders], prices=prices,
             positions=positions, params=params, skipped=skipped, risk=risk)
-        row = OrderPlan(
+        values = dict(
             run_id=run_id, project_id=project_id, snapshot_id=snapshot_id, mode=TradeMode(mode), account=account,
-            portfolio_value=portfolio_value, verdict=verdict, content_hash=content_hash(content),
+            created_at=utcnow(), portfolio_value=portfolio_value, verdict=verdict, content_hash=content_hash(content),
             params=content["params"], prices=content["prices"], positions=content["positions"],
             orders=content["orders"], skipped=content["skipped"], risk=content["risk"])
-        self.session.add(row)
-        self.session.flush()
-        return to_plan(row)
+        plan_id = cursor_result(self.session.execute(_INSERT, values)).lastrowid  # the new id on SQLite and MySQL alike
+        return to_plan(SimpleNamespace(id=plan_id, **values))
 
     def get(self, plan_id: int) -> Plan:
         row = self.session.get(OrderPlan, plan_id)
@@ -77,7 +85,8 @@ def _content_of(row: OrderPlan, plan: Plan) -> dict:
         positions=plan.positions, params=dict(row.params or {}), skipped=list(row.skipped or []), risk=dict(row.risk or {}))
 
 
-def to_plan(row: OrderPlan) -> Plan:
+def to_plan(row: OrderPlan | SimpleNamespace) -> Plan:
+    """``row``: a stored plan, or the values of one just inserted (``PlanRepository.add``)."""
     return Plan(
         id=row.id, run_id=row.run_id, project_id=row.project_id, snapshot_id=row.snapshot_id, mode=TradeMode(row.mode),
         account=row.account, created_at=row.created_at, portfolio_value=Decimal(row.portfolio_value),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -42,12 +42,14 @@ _BACKTEST_ORDERS_TODAY = select(func.count(TradeOrder.id)).join(TradeRun, TradeO
 _EXISTING = select(TradeOrder.client_order_id).where(TradeOrder.client_order_id.in_(bindparam("ids", expanding=True)))
 
 
-def load_backtest_risk_facts(session: Session, run: TradeRun, account: str, client_order_ids: Iterable[str] = ()) -> RiskFacts:
-    """The facts of a backtest's run: its simulated books trade whatever the live trading state
-    is (a HALT stops the broker, not a simulation), and its day's orders are the orders of the
-    same simulated account on the run's simulated trade date (the real clock means nothing here)."""
-    orders_today = session.scalar(_BACKTEST_ORDERS_TODAY, {"project_id": run.project_id, "account": account,
-                                                           "trade_date": run.trade_date}) or 0
+def load_backtest_risk_facts(session: Session, project_id: int, trade_date: date, account: str,
+                             client_order_ids: Iterable[str] = ()) -> RiskFacts:
+    """The facts of a backtest's run (of ``project_id`` on ``trade_date``): its simulated books
+    trade whatever the live trading state is (a HALT stops the broker, not a simulation), and its
+    day's orders are the orders of the same simulated account on the run's simulated trade date
+    (the real clock means nothing here)."""
+    orders_today = session.scalar(_BACKTEST_ORDERS_TODAY, {"project_id": project_id, "account": account,
+                                                           "trade_date": trade_date}) or 0
     return RiskFacts(TradingState.ACTIVE, int(orders_today), _existing(session, client_order_ids))
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem
@@ -27,6 +27,10 @@ class SnapshotItemInput:
     exchange: str = "SMART"
     currency: str = "USD"
     primary_exchange: str | None = None
+
+
+_ITEMS = (select(*(DecisionSnapshotItem.__table__.c[f.name] for f in fields(SnapshotItemInput)))
+          .where(DecisionSnapshotItem.snapshot_id == bindparam("snapshot_id")).order_by(DecisionSnapshotItem.id))
 
 
 class SnapshotRepository:
@@ -63,9 +67,10 @@ class SnapshotRepository:
     def get(self, snapshot_id: int) -> DecisionSnapshot:
         return get_row(self.session, DecisionSnapshot, snapshot_id)
 
-    def items(self, snapshot_id: int) -> list[DecisionSnapshotItem]:
-        query = select(DecisionSnapshotItem).where(DecisionSnapshotItem.snapshot_id == snapshot_id)
-        return list(self.session.scalars(query.order_by(DecisionSnapshotItem.id)))
+    def items(self, snapshot_id: int) -> list[Row]:
+        """The snapshot's items in their order, as plain rows of their fields (``SnapshotItemInput``'s):
+        a preview reads them and changes nothing (ORM objects cost several times the query)."""
+        return list(self.session.execute(_ITEMS, {"snapshot_id": snapshot_id}))
 
     def find_by_hash(self, project_id: int, content_hash: str) -> DecisionSnapshot | None:
         query = select(DecisionSnapshot).where(

@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -101,12 +102,18 @@ def _canonical(model, values: Mapping[str, Any]) -> str:
     in compact JSON. Written out in the model's fixed key order (``_layout``: a backtest hashes a
     quarter of a million rows); any value it does not write itself goes the general way
     (``_canonical_general``), so the text never differs (tests/core/test_trail.py)."""
+    text = _written(model, [None if name is None else values.get(name) for name, _, _ in _layout(model)])
+    return _canonical_general(model, values) if text is None else text
+
+
+def _written(model, ordered: Iterable[Any]) -> str | None:
+    """``_canonical``'s text of the row's values in ``_layout`` order (None at the table's
+    entry); None when a value is of a kind it does not write itself."""
     parts = []
-    for name, key, quantum in _layout(model):
+    for (name, key, quantum), value in zip(_layout(model), ordered, strict=True):
         if name is None:
             parts.append(key)
             continue
-        value = values.get(name)
         kind = type(value)
         if value is None:
             text = "null"
@@ -122,7 +129,7 @@ def _canonical(model, values: Mapping[str, Any]) -> str:
         elif kind is int:
             text = int.__repr__(value)
         else:
-            return _canonical_general(model, values)
+            return None
         parts.append(key + text)
     return "{" + ",".join(parts) + "}"
 
@@ -165,22 +172,67 @@ def _stored_fields(record_type: type, model) -> tuple[tuple[str, str], ...]:
     return pairs
 
 
-def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The insert rows of ``records`` (flat dataclasses): ``link``'s columns, the fields the model
-    stores, and the row's hash of them (a field of the same name as a ``link`` column wins)."""
-    out = []
-    kind: type | None = None
-    pairs: tuple[tuple[str, str], ...] = ()
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How records of one type become rows of one model, worked out once (a backtest writes
+    tens of thousands): ``columns`` the insert's columns (``link`` columns, the stored fields',
+    then ``row_hash``), ``fields`` the getter of the stored fields' values as a tuple,
+    ``ordered`` the picker of a row's values (with a None appended) in ``_layout`` order."""
+
+    link: tuple[str, ...]
+    columns: tuple[str, ...]
+    fields: Callable[[Any], tuple[Any, ...]]
+    ordered: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _getter(names: list[str] | list[int], get: Callable[..., Callable[[Any], Any]]) -> Callable[[Any], tuple[Any, ...]]:
+    """``get(*names)`` (``operator.attrgetter`` / ``itemgetter``) always giving a tuple."""
+    if len(names) == 1:
+        one = get(names[0])
+        return lambda value: (one(value),)
+    return get(*names) if names else (lambda value: ())
+
+
+_SHAPES: dict[tuple[type, Any, tuple[str, ...]], _Shape] = {}
+
+
+def _shape(record_type: type, model, link_columns: tuple[str, ...]) -> _Shape:
+    shape = _SHAPES.get((record_type, model, link_columns))
+    if shape is None:
+        shape = _SHAPES[(record_type, model, link_columns)] = _new_shape(record_type, model, link_columns)
+    return shape
+
+
+def _new_shape(record_type: type, model, link_columns: tuple[str, ...]) -> _Shape:
+    pairs = _stored_fields(record_type, model)
+    stored = [column for _, column in pairs]
+    link = tuple(column for column in link_columns if column not in stored)  # a field of the link's name wins
+    columns = (*link, *stored)
+    # a hashed column neither the link nor the record gives, and the table's entry: the None appended
+    positions = [columns.index(name) if name in columns else len(columns) for name, _, _ in _layout(model)]
+    return _Shape(link, (*columns, "row_hash"), _getter([name for name, _ in pairs], operator.attrgetter),
+                  _getter(positions, operator.itemgetter))
+
+
+def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The insert rows of ``records`` (flat dataclasses of one type) as (their columns, a tuple
+    of values per row): ``link``'s columns, the fields the model stores, and the row's hash of
+    them, ``row_hash``'s (a field of the same name as a ``link`` column wins)."""
+    rows: list[tuple[Any, ...]] = []
+    shape: _Shape | None = None
+    linked: tuple[Any, ...] = ()
     for record in records:
-        if type(record) is not kind:  # one type per table in practice: looked up once
-            kind = type(record)
-            pairs = _stored_fields(kind, model)
-        values = dict(link)
-        for name, column in pairs:
-            values[column] = getattr(record, name)
-        values["row_hash"] = row_hash(model, values)
-        out.append(values)
-    return out
+        if shape is None:
+            shape = _shape(type(record), model, tuple(link))
+            linked = tuple(link[column] for column in shape.link)
+        elif _shape(type(record), model, tuple(link)) is not shape:
+            raise TypeError(f"{model.__tablename__}: records of one type at a time, not {type(record).__name__} too")
+        values = linked + shape.fields(record)
+        text = _written(model, shape.ordered((*values, None)))
+        if text is None:  # a value of a kind only the general writer writes
+            text = _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True)))
+        rows.append((*values, hashlib.sha256(text.encode("utf-8")).hexdigest()))
+    return (shape.columns if shape is not None else ()), rows
 
 
 def _values(row) -> dict[str, Any]:
@@ -205,6 +257,44 @@ _ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__t
                                     select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
+@functools.lru_cache(maxsize=32)  # per dialect: an engine's (bounded: tests open many)
+def _driver_insert(model, columns: tuple[str, ...], dialect) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable], ...]]:
+    """The model's INSERT of ``columns`` as the database driver takes it: (its SQL for
+    ``dialect``, the columns in its parameters' order, (position, converter) of each column
+    whose type converts a value for the driver: a decimal's exact integer on SQLite). Sent with
+    one tuple per row, the rows skip the statement's per-row parameter building, which took as
+    long as SQLite took to store them."""
+    table = cast(Table, model.__table__)
+    compiled = _INSERTS[model].compile(dialect=dialect, column_keys=list(columns))
+    order = tuple(compiled.positiontup or ()) if compiled.positional else columns
+    if sorted(order) != sorted(columns):
+        raise RuntimeError(f"{table.name}: the compiled INSERT's parameters {order} are not the columns {columns}")
+    converters = tuple((index, converter) for index, name in enumerate(order)
+                       for converter in [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)] if converter is not None)
+    return compiled.string, order, converters
+
+
+def _execute_insert(session: Session, model, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """One executemany of ``rows`` (tuples in ``columns``' order) through the driver."""
+    connection = session.connection()
+    sql, order, converters = _driver_insert(model, columns, connection.dialect)
+    params: list[Any] = rows
+    if order != columns:  # the dialect's parameter order (the columns' own on SQLite and MySQL)
+        pick = operator.itemgetter(*(columns.index(name) for name in order))
+        params = [pick(row) for row in rows]
+    if converters:
+        converted = []
+        for row in params:
+            values = list(row)
+            for index, converter in converters:
+                values[index] = converter(values[index])
+            converted.append(tuple(values))  # the driver's executemany takes tuples (or dicts) only
+        params = converted
+    if not connection.dialect.positional:
+        params = [dict(zip(order, values, strict=True)) for values in params]
+    connection.exec_driver_sql(sql, params)
+
+
 class TrailRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -215,36 +305,37 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows: dict[Any, list[dict[str, Any]]] = {TrailSignal: _insert_rows(TrailSignal, signals, link),
-                                                 TrailOrderDecision: _insert_rows(TrailOrderDecision, order_decisions, link),
-                                                 TrailRiskDecision: _insert_rows(TrailRiskDecision, risk_decisions, link)}
+        rows = {TrailSignal: _insert_rows(TrailSignal, signals, link),
+                TrailOrderDecision: _insert_rows(TrailOrderDecision, order_decisions, link),
+                TrailRiskDecision: _insert_rows(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
         # of a backtest's preview); ids follow the rows' order, which the trail hash relies on
         self.session.flush()
-        for model, values_list in rows.items():
+        for model, (columns, values_list) in rows.items():
             if values_list:
-                self.session.execute(_INSERTS[model], values_list)
-        return self._written_hash(plan_id, rows)
+                _execute_insert(self.session, model, columns, values_list)
+        return self._written_hash(plan_id, {model: [row[-1] for row in values_list] for model, (_, values_list) in rows.items()})
 
-    def _written_hash(self, plan_id: int, rows: Mapping[Any, list[dict[str, Any]]]) -> str:
-        """The trail hash of the rows just written, from the hashes in hand rather than read back:
-        when each table's ids of the plan span exactly as many numbers as rows were written, the
-        plan has no other rows there and ours hold those ids in the order written (an
-        autoincrement only grows); else (rows of the plan written before, ids not in a run) it
-        reads the stored hashes back (``trail_hash``). The same text is hashed either way."""
+    def _written_hash(self, plan_id: int, hashes: Mapping[Any, list[str]]) -> str:
+        """The trail hash of the rows just written (``hashes``: each table's row hashes in the
+        order written), from the hashes in hand rather than read back: when each table's ids of
+        the plan span exactly as many numbers as rows were written, the plan has no other rows
+        there and ours hold those ids in the order written (an autoincrement only grows); else
+        (rows of the plan written before, ids not in a run) it reads the stored hashes back
+        (``trail_hash``). The same text is hashed either way."""
         bounds = self.session.execute(_ID_RANGES, {"plan_id": plan_id}).one()
         entries: list[tuple[str, int, str]] = []
         for index, model in enumerate(DECISION_MODELS):
-            values_list = rows[model]
+            written = hashes[model]
             low, high = bounds[2 * index], bounds[2 * index + 1]
-            if not values_list:
+            if not written:
                 if low is not None:
                     return self.trail_hash(plan_id)
                 continue
-            if low is None or high - low + 1 != len(values_list):
+            if low is None or high - low + 1 != len(written):
                 return self.trail_hash(plan_id)
             name = model.__tablename__
-            entries.extend((name, row_id, values["row_hash"]) for row_id, values in zip(range(low, high + 1), values_list, strict=True))
+            entries.extend((name, row_id, digest) for row_id, digest in zip(range(low, high + 1), written, strict=True))
         return _combined(entries)
 
     def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
@@ -19,7 +19,13 @@ from services.core.trading_hours import NEW_YORK, trading_date
 from services.db.lock_conflicts import retry_deadlocks
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
-from services.db.repositories import ProjectRepository, RunRepository, SettingsRepository, SnapshotRepository
+from services.db.repositories import (
+    NotFound,
+    ProjectRepository,
+    RunRepository,
+    SettingsRepository,
+    SnapshotRepository,
+)
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.domain import OrderType, TradeMode
@@ -34,7 +40,19 @@ MARKET_TZ = NEW_YORK
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
-_CAPITAL = select(Project.capital).where(Project.id == bindparam("project_id"))
+# what a preview reads and writes of its run and project, as plain columns (built once: an ORM
+# object and its flush cost more than the statements themselves on SQLite)
+_SNAPSHOT_PROJECT = select(DecisionSnapshot.project_id).where(DecisionSnapshot.id == bindparam("snapshot_id"))
+_PROJECT_EXISTS = select(Project.id).where(Project.id == bindparam("project_id"))
+_RUN_COLUMNS = (TradeRun.id, TradeRun.project_id, TradeRun.snapshot_id, TradeRun.mode, TradeRun.status, TradeRun.trade_date,
+                TradeRun.params, TradeRun.message)
+_RUN = select(*_RUN_COLUMNS).where(TradeRun.id == bindparam("run_id"))
+# with its project's capital (the portfolio value when none is given)
+_RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, Project.capital).join(Project, Project.id == TradeRun.project_id)
+                    .where(TradeRun.id == bindparam("run_id")))
+_RUNS = cast(Table, TradeRun.__table__)
+_SET_RUN_PARAMS = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
+                   .values(params=bindparam("run_params", type_=_RUNS.c.params.type)))  # updated_at: its onupdate
 
 
 def trading_day(now: datetime | None = None) -> date:
@@ -45,6 +63,15 @@ def trading_day(now: datetime | None = None) -> date:
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def _run_row(session, query, run_id: int) -> Row:
+    """The run's columns (``query``: ``_RUN`` or ``_RUN_AND_CAPITAL``), or ``NotFound`` as
+    ``RunRepository.get`` says it."""
+    row = session.execute(query, {"run_id": run_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
+    return row
 
 
 class RunPlanning(RunServiceBase):
@@ -61,24 +88,21 @@ class RunPlanning(RunServiceBase):
         """The run (see ``create_run``); ``inputs``: its (builder, risk overrides) set in the same
         transaction (``_store_run_inputs``)."""
         with self.db.unit_of_work() as session:
-            projects = ProjectRepository(session)
+            # the snapshot's project, read once (None: no such snapshot)
+            snapshot_project = session.scalar(_SNAPSHOT_PROJECT, {"snapshot_id": snapshot}) if snapshot is not None else None
             if project is None:  # the snapshot's own project
-                snap = session.get(DecisionSnapshot, snapshot) if snapshot is not None else None
-                if snap is None:
+                if snapshot_project is None:
                     raise BadInput(f"snapshot {snapshot} does not exist" if snapshot is not None else "a run needs a project")
-                project_id = snap.project_id
+                project_id = snapshot_project
             elif isinstance(project, int):
-                snap = session.get(DecisionSnapshot, snapshot) if snapshot is not None else None
                 # a snapshot of this project proves the project exists (a foreign key): not read again
-                if (snap is None or snap.project_id != project) and session.get(Project, project) is None:
+                if snapshot_project != project and session.scalar(_PROJECT_EXISTS, {"project_id": project}) is None:
                     raise BadInput(f"project {project} does not exist")
                 project_id = project
             else:
-                project_id = projects.get_or_create(str(project)).id
-            if snapshot is not None:
-                snap = session.get(DecisionSnapshot, snapshot)  # from the session's identity map when read above
-                if snap is None or snap.project_id != project_id:
-                    raise BadInput(f"snapshot {snapshot} does not exist in this project")
+                project_id = ProjectRepository(session).get_or_create(str(project)).id
+            if snapshot is not None and snapshot_project != project_id:
+                raise BadInput(f"snapshot {snapshot} does not exist in this project")
             runs = RunRepository(session)
             day = trading_day(self.clock())
             if new_run:
@@ -157,22 +181,20 @@ class RunPlanning(RunServiceBase):
 
     def _load_for_preview(self, run_id: int):
         with self.db.session() as session:
-            run = RunRepository(session).get(run_id)
+            run = _run_row(session, _RUN_AND_CAPITAL, run_id)
             if run.snapshot_id is None:
                 raise BadInput(f"run {run_id} has no snapshot to build orders from")
-            items = [{"symbol": i.symbol, "weight": i.weight, "score": i.score, "rank": i.rank, "price": i.price, "sec_type": i.sec_type,
-                      "exchange": i.exchange, "currency": i.currency, "primary_exchange": i.primary_exchange or ""}
+            items = [{**i._asdict(), "primary_exchange": i.primary_exchange or ""}
                      for i in SnapshotRepository(session).items(run.snapshot_id)]
             # the project's own book: never the account's positions (another project's, or unassigned)
             positions = project_positions(session, run.project_id, self.provider.account or None)
-            capital = session.scalar(_CAPITAL, {"project_id": run.project_id})  # one column, not the project object
+            capital = run.capital
             # a backtest's simulated account is its project's alone, with nothing left working
             working = {} if TradeMode(run.mode).simulated else working_quantities(
                 session, self.provider.account or None, except_run=run.id)
             return run_info(run), items, positions, capital, working
 
-    def _build_params(self, run: TradeRun, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
-        stored = run.params or {}
+    def _build_params(self, run_id: int, stored: dict, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
         given = dict(stored.get("builder", {}))
         for key in BUILDER_KEYS:
             if key in stored:
@@ -189,15 +211,16 @@ class RunPlanning(RunServiceBase):
                 kwargs[key] = bool(value)
         if fx is not None:
             kwargs.update(base_currency=fx.base, fx_rates=dict(fx.rates))
-        return BuildParams(portfolio_value=portfolio_value, run_id=run.id, installation=installation, **kwargs)
+        return BuildParams(portfolio_value=portfolio_value, run_id=run_id, installation=installation, **kwargs)
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
                  account: AccountView | None = None) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
-            run = RunRepository(session).get(run_id)
+            run = _run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
+            run_params = run.params or {}
             settings = SettingsRepository(session)  # one read of the settings row for the whole preview
-            params = self._build_params(run, portfolio_value, settings.installation_id(), fx)
+            params = self._build_params(run.id, run_params, portfolio_value, settings.installation_id(), fx)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
                               i.get("primary_exchange") or "") for i in items]
             mode = TradeMode(run.mode)
@@ -205,19 +228,19 @@ class RunPlanning(RunServiceBase):
                 sim_account = self.provider.account
 
                 def facts(ids):
-                    return load_backtest_risk_facts(session, run, sim_account, ids)
+                    return load_backtest_risk_facts(session, run.project_id, run.trade_date, sim_account, ids)
             else:
                 def facts(ids):
                     return load_risk_facts(session, ids, project_id=run.project_id)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
-                limits=settings.risk_defaults(), overrides=(run.params or {}).get("risk_overrides", []),
+                limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),
                 facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
                 price_kinds={s: r.kind for s, r in price_refs.items()},
                 allow_delayed=mode is not TradeMode.LIVE
                 or bool(settings.execution().get("allow_delayed_prices_live")),
                 account=account)
-            stored = dict(run.params or {})
+            stored = dict(run_params)
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},
                 "builder": {"cash_buffer": str(params.cash_buffer), "lot_size": str(params.lot_size),
@@ -232,7 +255,7 @@ class RunPlanning(RunServiceBase):
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),
             })
-            run.params = stored
+            session.execute(_SET_RUN_PARAMS, {"run_id": run.id, "run_params": stored})
             traded = {d.key for d in result.orders}
             plan = PlanRepository(session).add(
                 run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),

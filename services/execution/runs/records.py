@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Row
+
 from services.core.builder import OrderDraft
 from services.core.plans import Plan
 from services.db.models import TradeRun
@@ -64,6 +66,7 @@ class RunView:
     fills: tuple[FillRecord, ...] = ()
 
 
-def run_info(run: TradeRun, created: bool = False) -> RunInfo:
+def run_info(run: TradeRun | Row, created: bool = False) -> RunInfo:
+    """``run``: the ORM object, or a plain row of its columns."""
     return RunInfo(run.id, run.project_id, run.snapshot_id, TradeMode(run.mode), RunStatus(run.status), run.trade_date,
                    dict(run.params or {}), run.message, created)
