@@ -28,6 +28,10 @@ MAX_AUTO_COLUMN_WIDTH = 320
 SIZE_SAMPLE_ROWS = 200
 #: A table whose columns were sized (or restored from a saved layout) has this property set.
 COLUMNS_SIZED = "columnsSized"
+# The widths a table was declared with: sizing to content never goes below them, so a column
+# sized while its cells are still empty (a watched symbol before its first quote) keeps room for
+# the values that stream in later
+DECLARED_WIDTHS = "declaredWidths"
 
 
 def live_text_label(parent: QWidget | None = None) -> QLabel:
@@ -75,6 +79,7 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
     for column, width in enumerate(widths):
         if width:
             view.setColumnWidth(column, width)
+    view.setProperty(DECLARED_WIDTHS, [int(w or 0) for w in widths])
     view.setSortingEnabled(sortable)
     install_column_chooser(view)
     _size_columns_when_rows_arrive(view)
@@ -126,8 +131,10 @@ def _show_all_sections(header: QHeaderView) -> None:
 
 
 def size_columns_to_content(view: QTableView) -> None:
-    """Each column as wide as its header and its first rows need, capped."""
+    """Each column as wide as its header and its first rows need, capped, and never narrower
+    than it was declared."""
     header = view.horizontalHeader()
+    declared = list(view.property(DECLARED_WIDTHS) or [])
     header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
     model = view.model()
     measured = view.content_widths(SIZE_SAMPLE_ROWS) if isinstance(view, RecordTableView) else None
@@ -141,7 +148,8 @@ def size_columns_to_content(view: QTableView) -> None:
         arrow = 16 if header.isSortIndicatorShown() and header.sortIndicatorSection() == column else 0
         title_width = metrics.horizontalAdvance(title) + 18 + arrow
         content = measured[column] if measured is not None else view.sizeHintForColumn(column)
-        header.resizeSection(column, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width)))
+        floor = declared[column] if column < len(declared) else 0
+        header.resizeSection(column, max(floor, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width))))
     view.setProperty(COLUMNS_SIZED, True)
 
 

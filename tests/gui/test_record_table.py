@@ -140,3 +140,33 @@ def test_texts_kept_for_rows_never_painted_are_bounded(qtbot, monkeypatch):
     assert len(model._kept_texts) == 10
     assert model.take_texts(records[0]) is None  # the oldest went first
     assert model.take_texts(records[-1]) == model.format_row(records[-1])
+
+
+def test_a_watched_symbol_sized_before_its_first_quote_keeps_room_for_its_prices(qtbot):
+    """The watchlist's columns are sized to content when its first row arrives, which is a symbol
+    with no quote yet: Bid, Ask and % were sized to their titles and cut every price ("22...")."""
+    from decimal import Decimal
+
+    from services.domain import Quote
+    from widgets.common import size_columns_to_content
+    from widgets.models.quotes import QuotesModel
+    from widgets.views.watchlist import WatchlistView
+
+    model = QuotesModel()
+    panel = WatchlistView(model)
+    qtbot.addWidget(panel)
+    panel.resize(450, 200)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model.upsert([Quote("AAPL")])
+    model.flush()
+    size_columns_to_content(panel.table)  # what the first rows trigger
+    model.upsert([Quote("AAPL", bid=Decimal("229.53"), ask=Decimal("229.55"), last=Decimal("229.54"),
+                        close=Decimal("227.71"), volume=Decimal(1_234_567))])
+    model.flush()
+    metrics = panel.table.fontMetrics()
+    record = model.record_at(0)
+    for column in range(QuotesModel.VOLUME + 1):
+        spec = model.columns[column]
+        text = spec.fmt(spec.value(record))
+        assert panel.table.columnWidth(column) >= metrics.horizontalAdvance(text) + 6, (spec.title, text)

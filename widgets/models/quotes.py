@@ -37,7 +37,7 @@ class QuotesModel(CoalescingTableModel[Quote]):
         Column("Last", lambda q: q.last, align=RIGHT, fmt=fmt_price, width=62),
         Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=56),
         Column("%", lambda q: q.change_pct, align=RIGHT, fmt=fmt_change_pct, foreground=lambda q: pnl_colour(q.change), width=62),
-        Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=64),
+        Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=84),
         Column("Data", lambda q: q.kind if q.time is not None or q.bid or q.last else "", align=CENTER,
                fmt=lambda kind: KIND_LABELS.get(kind, kind), foreground=lambda q: KIND_COLOURS.get(q.kind), width=56),
     )
