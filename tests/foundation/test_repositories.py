@@ -15,6 +15,7 @@ from services.db.repositories import (
     NotFound,
     Repositories,
     RepositoryError,
+    SettingsRepository,
     SnapshotItemInput,
     run_idempotency_key,
     split_exec_id,
@@ -352,6 +353,23 @@ def test_settings_single_row_with_seed_defaults(database):
         assert settings.auto_recovery()["new_timeout_seconds"] == 60
         assert settings.auto_recovery()["max_auto_retries"] == 1
         assert s.execute(text("SELECT COUNT(*) FROM trade_settings")).scalar() == 1
+
+
+def test_settings_readers_see_the_session_s_own_changes(database):
+    with database.unit_of_work() as s:
+        Repositories(s).settings.set_risk_defaults({"max_orders": 5})
+    with database.unit_of_work() as s:
+        reader, writer = Repositories(s).settings, SettingsRepository(s)
+        assert reader.risk_defaults() == {"max_orders": 5}  # read without loading the row
+        writer.get_for_update().risk_defaults = {"max_orders": 6}  # held by the session, not flushed
+        assert reader.risk_defaults() == {"max_orders": 6}
+        writer.set_trading_state("HALTED")
+        del writer  # flushed and no longer held: the next question reads it again
+        assert reader.trading_state() == TradingState.HALTED and reader.risk_defaults() == {"max_orders": 6}
+    with database.session() as s:
+        reader = Repositories(s).settings
+        assert reader.risk_defaults() == {"max_orders": 6} and reader.trading_state() == TradingState.HALTED
+        assert len(reader.installation_id()) == 6
 
 
 def test_times_are_aware_utc_with_microseconds_and_naive_is_refused(database):
