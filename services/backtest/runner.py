@@ -22,6 +22,7 @@ from typing import Any
 from services.core.trading_hours import sessions_between
 from services.db.models import Backtest, TradeRun
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+from services.db.repositories.snapshots import NewSnapshot
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
@@ -192,23 +193,18 @@ class Backtester:
                                                      "projects": sorted({s.project for s in snapshots})})
             session.add(row)
             session.flush()
-            projects, stored = ProjectRepository(session), SnapshotRepository(session)
-            project_ids: dict[str, int] = {}  # a project's id looked up once, not once per snapshot
+            projects = ProjectRepository(session)
+            # a project's id looked up once (in the order the snapshots name them), not once per snapshot
+            project_ids = {name: projects.get_or_create(name).id for name in dict.fromkeys(s.project for s in snapshots)}
+            new = [s for s in snapshots if s.snapshot_id is None]
+            stored = iter(SnapshotRepository(session).store_once([NewSnapshot(
+                project_ids[s.project], s.source_name, s.content_hash,
+                (SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
+                                   i.primary_exchange or None) for i in s.items))  # made only when stored
+                for s in new], note="backtest input"))
             for snap in snapshots:
-                project_id = project_ids.get(snap.project)
-                if project_id is None:
-                    project_id = project_ids[snap.project] = projects.get_or_create(snap.project).id
-                snapshot_id = snap.snapshot_id
-                if snapshot_id is None:
-                    existing = stored.find_by_hash(project_id, snap.content_hash)
-                    if existing is not None and existing.source_file == snap.source_name:
-                        snapshot_id = existing.id
-                    else:
-                        items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange,
-                                                   i.currency, i.primary_exchange or None) for i in snap.items]
-                        snapshot_id = stored.create_with_items(project_id, snap.source_name, snap.content_hash, items,
-                                                               note="backtest input").id
-                ids[(snap.project, snap.day)] = (project_id, snapshot_id)
+                snapshot_id = snap.snapshot_id if snap.snapshot_id is not None else next(stored)
+                ids[(snap.project, snap.day)] = (project_ids[snap.project], snapshot_id)
             return row.id, ids
 
     async def _open_projects(self, ids, clock: SimClock) -> dict[str, _Project]:

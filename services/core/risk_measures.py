@@ -52,7 +52,7 @@ ORDER_SCOPE = "order"
 ACCOUNT_SCOPE = "account"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see services.core.trail.SignalRecord (most trail records are these)
 class RiskDecision:
     """One rule's answer: for one order (``scope`` order, with its sequence) or the account."""
 

@@ -21,7 +21,7 @@ already, or held but not in the snapshot while liquidate_unlisted is off).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
@@ -32,7 +32,9 @@ ZERO = Decimal(0)
 QUANTITY_PLACES = Decimal("0.000001")  # the quantity columns' scale
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: a frozen dataclass's __init__ (object.__setattr__ per field) cost four times a plain
+# one, and a backtest builds a quarter of a million trail records; made once, then only stored
+@dataclass(slots=True)
 class SignalRecord:
     """A snapshot row as the preview saw it: its weight, score and rank, and the price used."""
 
@@ -44,7 +46,7 @@ class SignalRecord:
     price: Decimal | None = None  # the reference price the builder used (None: none)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see SignalRecord
 class OrderDecision:
     symbol: str  # the listing key
     action: str  # buy | sell | skip | hold
@@ -107,20 +109,19 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
         target_qty = result.targets.get(key)
         rounding = None if raw is None or target_qty is None else target_qty - raw
         delta = None if target_qty is None else target_qty - current
-        base = OrderDecision(key, "hold", "at_target", f"{key}: {current} held is the target", target_weight=weight,
-                             raw_quantity=raw, target_quantity=target_qty, current_quantity=current, delta=delta,
-                             rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
+        decision = OrderDecision(key, "hold", "at_target", f"{key}: {current} held is the target", target_weight=weight,
+                                 raw_quantity=raw, target_quantity=target_qty, current_quantity=current, delta=delta,
+                                 rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
         order = orders.get(key)
         if order is not None:
-            decided.append(replace(base, action=str(order.side).lower(), reason="order" if target is not None else "liquidate",
-                                   message=f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}",
-                                   sequence=order.sequence, client_order_id=order.client_order_id))
+            decision.action, decision.reason = str(order.side).lower(), "order" if target is not None else "liquidate"
+            decision.message = f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}"
+            decision.sequence, decision.client_order_id = order.sequence, order.client_order_id
         elif key in skipped:
-            decided.append(replace(base, action="skip", reason=skipped[key].reason, message=skipped[key].message))
+            decision.action, decision.reason, decision.message = "skip", skipped[key].reason, skipped[key].message
         elif target is None:
-            decided.append(replace(base, reason="not_in_snapshot",
-                                   message=f"{key}: held, not in the snapshot (liquidate_unlisted is off)"))
-        else:
-            decided.append(base)
+            decision.reason = "not_in_snapshot"
+            decision.message = f"{key}: held, not in the snapshot (liquidate_unlisted is off)"
+        decided.append(decision)
     decided.sort(key=lambda d: (d.sequence is None, d.sequence or 0, d.symbol))
     return decided

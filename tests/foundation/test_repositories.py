@@ -15,10 +15,12 @@ from services.db.repositories import (
     NotFound,
     Repositories,
     RepositoryError,
+    SettingsRepository,
     SnapshotItemInput,
     run_idempotency_key,
     split_exec_id,
 )
+from services.db.repositories.snapshots import NewSnapshot
 from services.domain import (
     EventSource,
     FillRecord,
@@ -92,6 +94,41 @@ def test_snapshot_is_all_or_nothing(database):
         assert s.scalar(select(func.count()).select_from(DecisionSnapshot)) == 0
         assert s.scalar(select(func.count()).select_from(DecisionSnapshotItem)) == 0
         assert Repositories(s).projects.get_by_name("still-works") is not None
+
+
+def test_store_once_reuses_the_newest_snapshot_of_the_same_content_and_source(database):
+    alpha, beta = _project(database), _project(database, "beta")
+    with database.unit_of_work() as s:
+        older = Repositories(s).snapshots.create_with_items(alpha, "a.csv", "aa" * 32, [SnapshotItemInput("X", Decimal("1"))]).id
+        newer = Repositories(s).snapshots.create_with_items(alpha, "renamed.csv", "aa" * 32, [SnapshotItemInput("X", Decimal("1"))]).id
+    items = [SnapshotItemInput("AAPL", Decimal("0.5"), rank=1), {"symbol": "MSFT", "weight": "0.5", "exchange": "NASDAQ"}]
+    with database.unit_of_work() as s:
+        ids = Repositories(s).snapshots.store_once([
+            NewSnapshot(alpha, "renamed.csv", "aa" * 32, []),  # the newest of its content: reused
+            NewSnapshot(alpha, "a.csv", "aa" * 32, items),  # an older one only: stored anew
+            NewSnapshot(alpha, "a.csv", "aa" * 32, []),  # the one just stored
+            NewSnapshot(beta, "a.csv", "aa" * 32, items),  # another project's
+        ], note="input")
+    assert ids[0] == newer and ids[1] not in (older, newer) and ids[2] == ids[1] and ids[3] > ids[1]
+    with database.session() as s:
+        repos = Repositories(s)
+        stored = repos.snapshots.get(ids[3])
+        assert (stored.project_id, stored.source_file, stored.item_count, stored.note) == (beta, "a.csv", 2, "input")
+        assert [(r.symbol, r.weight, r.rank, r.exchange, r.currency) for r in repos.snapshots.items(ids[1])] == [
+            ("AAPL", Decimal("0.5000000000"), 1, "SMART", "USD"), ("MSFT", Decimal("0.5000000000"), None, "NASDAQ", "USD")]
+        assert s.scalar(select(func.count()).select_from(DecisionSnapshot)) == 4
+
+
+def test_store_once_is_all_or_nothing(database):
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        with pytest.raises(IntegrityError):
+            repos.snapshots.store_once([NewSnapshot(project_id, "good.csv", "ab" * 32, [{"symbol": "A", "weight": "1"}]),
+                                        NewSnapshot(project_id, "bad.csv", "cd" * 32, [{"symbol": "A", "weight": "0.5"},
+                                                                                       {"symbol": "A", "weight": "0.5"}])])
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(DecisionSnapshot)) == 0
 
 
 def test_run_create_once_is_idempotent_per_project_snapshot_mode_and_day(database):
@@ -316,6 +353,23 @@ def test_settings_single_row_with_seed_defaults(database):
         assert settings.auto_recovery()["new_timeout_seconds"] == 60
         assert settings.auto_recovery()["max_auto_retries"] == 1
         assert s.execute(text("SELECT COUNT(*) FROM trade_settings")).scalar() == 1
+
+
+def test_settings_readers_see_the_session_s_own_changes(database):
+    with database.unit_of_work() as s:
+        Repositories(s).settings.set_risk_defaults({"max_orders": 5})
+    with database.unit_of_work() as s:
+        reader, writer = Repositories(s).settings, SettingsRepository(s)
+        assert reader.risk_defaults() == {"max_orders": 5}  # read without loading the row
+        writer.get_for_update().risk_defaults = {"max_orders": 6}  # held by the session, not flushed
+        assert reader.risk_defaults() == {"max_orders": 6}
+        writer.set_trading_state("HALTED")
+        del writer  # flushed and no longer held: the next question reads it again
+        assert reader.trading_state() == TradingState.HALTED and reader.risk_defaults() == {"max_orders": 6}
+    with database.session() as s:
+        reader = Repositories(s).settings
+        assert reader.risk_defaults() == {"max_orders": 6} and reader.trading_state() == TradingState.HALTED
+        assert len(reader.installation_id()) == 6
 
 
 def test_times_are_aware_utc_with_microseconds_and_naive_is_refused(database):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS, SETTINGS_ROW_ID, TradeSettings
 from services.db.repositories.base import RepositoryError, insert_once
@@ -20,6 +21,13 @@ def new_installation_id() -> str:
     """6 random characters (30 bits): the part of a client order id that differs between
     databases."""
     return "".join(secrets.choice(INSTALLATION_ID_ALPHABET) for _ in range(6))
+
+
+# the row's columns read with one Core statement (every preview reads the settings: loading the
+# ORM object cost several times the statement)
+_SETTINGS = cast(Table, TradeSettings.__table__)
+_READ = select(_SETTINGS).where(_SETTINGS.c.id == SETTINGS_ROW_ID)
+_IDENTITY = identity_key(TradeSettings, SETTINGS_ROW_ID)
 
 
 class SettingsRepository:
@@ -55,11 +63,26 @@ class SettingsRepository:
         self._row = row
         return row
 
+    def _current(self) -> TradeSettings | Row:
+        """What the readers read: the ORM row when this session holds it (its changes not yet
+        flushed included), else the row's columns read with Core, the same transaction's view
+        of the row, read again on every question (a row changed and flushed through another
+        repository of the session is not held once nothing refers to it); the row is created
+        when there is none."""
+        if self._row is not None:
+            return self._row
+        held = self.session.identity_map.get(_IDENTITY)
+        if held is not None:
+            self._row = held
+            return self._row
+        values = self.session.execute(_READ).one_or_none()
+        return values if values is not None else self.get()
+
     def installation_id(self) -> str:
         """This database's installation id (generated once, then never changed)."""
-        row = self.get()
-        if row.installation_id:
-            return row.installation_id
+        current = self._current()
+        if current.installation_id:
+            return current.installation_id
         row = self.get_for_update()
         if not row.installation_id:
             row.installation_id = new_installation_id()
@@ -74,7 +97,7 @@ class SettingsRepository:
         return self.session.scalars(query.execution_options(populate_existing=True)).one()
 
     def trading_state(self) -> TradingState:
-        return self.get().trading_state
+        return self._current().trading_state
 
     def set_trading_state(self, state: TradingState | str) -> TradingState:
         row = self.get_for_update()
@@ -83,7 +106,7 @@ class SettingsRepository:
         return row.trading_state
 
     def risk_defaults(self) -> dict:
-        return dict(self.get().risk_defaults or {})
+        return dict(self._current().risk_defaults or {})
 
     def set_risk_defaults(self, values: Mapping[str, Any]) -> dict:
         row = self.get_for_update()
@@ -93,7 +116,7 @@ class SettingsRepository:
 
     def auto_recovery(self) -> dict:
         """Stored values over the defaults of docs/plans.md, plan 003 (a partial dict keeps the other defaults)."""
-        return {**AUTO_RECOVERY_DEFAULTS, **(self.get().auto_recovery or {})}
+        return {**AUTO_RECOVERY_DEFAULTS, **(self._current().auto_recovery or {})}
 
     def set_auto_recovery(self, values: Mapping[str, Any]) -> dict:
         unknown = set(values) - set(AUTO_RECOVERY_DEFAULTS)
@@ -106,7 +129,7 @@ class SettingsRepository:
 
     def execution(self) -> dict:
         """Plan limits (``plan_max_age_seconds``, ``plan_max_price_move_pct``) over the defaults."""
-        return {**EXECUTION_DEFAULTS, **(self.get().execution or {})}
+        return {**EXECUTION_DEFAULTS, **(self._current().execution or {})}
 
     def set_execution(self, values: Mapping[str, Any]) -> dict:
         unknown = set(values) - set(EXECUTION_DEFAULTS)
@@ -118,7 +141,7 @@ class SettingsRepository:
         return dict(row.execution)
 
     def execution_data_source(self) -> str:
-        return self.get().execution_data_source
+        return self._current().execution_data_source
 
     def set_execution_data_source(self, source: str) -> str:
         row = self.get_for_update()

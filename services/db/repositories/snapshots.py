@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem
-from services.db.repositories.base import get_row, normalize_values
+from services.db.repositories.base import cursor_result, get_row, normalize_values
 from services.db.types import utcnow
 
 
@@ -29,8 +29,27 @@ class SnapshotItemInput:
     primary_exchange: str | None = None
 
 
+class NewSnapshot(NamedTuple):
+    """A snapshot to store (``SnapshotRepository.store_once``)."""
+
+    project_id: int
+    source_file: str
+    content_hash: str
+    items: Iterable[SnapshotItemInput | Mapping[str, Any]]
+
+
 _ITEMS = (select(*(DecisionSnapshotItem.__table__.c[f.name] for f in fields(SnapshotItemInput)))
           .where(DecisionSnapshotItem.snapshot_id == bindparam("snapshot_id")).order_by(DecisionSnapshotItem.id))
+# storing snapshots: Core statements on the tables, built once
+_SNAPSHOTS = cast(Table, DecisionSnapshot.__table__)
+_INSERT_SNAPSHOT = insert(_SNAPSHOTS)
+_INSERT_ITEMS = insert(cast(Table, DecisionSnapshotItem.__table__))
+# an item's columns it may leave out, at their defaults (the column defaults' values)
+_ITEM_DEFAULTS = {f.name: f.default for f in fields(SnapshotItemInput) if f.default is not MISSING}
+_NEWEST_BY_HASH = (select(_SNAPSHOTS.c.id, _SNAPSHOTS.c.content_hash, _SNAPSHOTS.c.source_file)
+                   .where(_SNAPSHOTS.c.project_id == bindparam("project_id"),
+                          _SNAPSHOTS.c.content_hash.in_(bindparam("hashes", expanding=True)))
+                   .order_by(_SNAPSHOTS.c.id))
 
 
 class SnapshotRepository:
@@ -48,21 +67,53 @@ class SnapshotRepository:
         created_at: datetime | None = None,
     ) -> DecisionSnapshot:
         """Store a snapshot and all its items, or nothing (a savepoint undoes a partial write)."""
-        rows = [normalize_values(DecisionSnapshotItem, i if isinstance(i, Mapping) else i.__dict__) for i in items]
         with self.session.begin_nested():
-            snapshot = DecisionSnapshot(
-                project_id=project_id,
-                source_file=source_file,
-                content_hash=content_hash,
-                item_count=len(rows),
-                note=note,
-                created_at=created_at or utcnow(),
-            )
-            self.session.add(snapshot)
-            self.session.flush()
-            if rows:  # one executemany (ORM objects are one INSERT ... RETURNING each on SQLite)
-                self.session.execute(insert(DecisionSnapshotItem), [{"snapshot_id": snapshot.id, **row} for row in rows])
-        return snapshot
+            snapshot_id, rows = self._insert(NewSnapshot(project_id, source_file, content_hash, items), note, created_at)
+            self._insert_items(rows)
+        return self.get(snapshot_id)
+
+    def store_once(self, snapshots: Sequence[NewSnapshot], *, note: str | None = None) -> list[int]:
+        """Each snapshot's id, in order: the newest stored one of its project with the same
+        content and source file (as ``find_by_hash`` finds it, a snapshot stored by an earlier
+        entry included), else a new one stored with its items. All new ones or none (a
+        savepoint). One lookup per project and one INSERT of every new item (a backtest stores
+        a snapshot per rebalance: an ORM lookup, object and flush each cost more than storing)."""
+        newest: dict[tuple[int, str], tuple[int, str]] = {}  # (project, hash) -> (id, source file)
+        for project_id in dict.fromkeys(s.project_id for s in snapshots):
+            hashes = list(dict.fromkeys(s.content_hash for s in snapshots if s.project_id == project_id))
+            for start in range(0, len(hashes), 500):  # keep IN lists short on both databases
+                for snapshot_id, content_hash, source_file in self.session.execute(
+                        _NEWEST_BY_HASH, {"project_id": project_id, "hashes": hashes[start:start + 500]}):
+                    newest[(project_id, content_hash)] = (snapshot_id, source_file)  # ascending ids: the newest wins
+        ids: list[int] = []
+        item_rows: list[dict[str, Any]] = []
+        with self.session.begin_nested():
+            for snapshot in snapshots:
+                known = newest.get((snapshot.project_id, snapshot.content_hash))
+                if known is not None and known[1] == snapshot.source_file:
+                    ids.append(known[0])
+                    continue
+                snapshot_id, rows = self._insert(snapshot, note, None)
+                newest[(snapshot.project_id, snapshot.content_hash)] = (snapshot_id, snapshot.source_file)
+                ids.append(snapshot_id)
+                item_rows.extend(rows)
+            self._insert_items(item_rows)
+        return ids
+
+    def _insert(self, snapshot: NewSnapshot, note: str | None, created_at: datetime | None) -> tuple[int, list[dict[str, Any]]]:
+        """The snapshot's row inserted (Core: its id from the cursor on SQLite and MySQL alike)
+        and its items' rows, every column given (one executemany takes rows of one shape)."""
+        self.session.flush()  # the project it belongs to, when the caller just added it
+        rows = [normalize_values(DecisionSnapshotItem, i if isinstance(i, Mapping) else i.__dict__) for i in snapshot.items]
+        values = {"project_id": snapshot.project_id, "source_file": snapshot.source_file,
+                  "content_hash": snapshot.content_hash, "item_count": len(rows), "note": note,
+                  "created_at": created_at or utcnow()}
+        snapshot_id = cursor_result(self.session.execute(_INSERT_SNAPSHOT, values)).lastrowid
+        return snapshot_id, [{**_ITEM_DEFAULTS, **row, "snapshot_id": snapshot_id} for row in rows]
+
+    def _insert_items(self, rows: list[dict[str, Any]]) -> None:
+        if rows:  # one executemany (ORM objects are one INSERT ... RETURNING each on SQLite)
+            self.session.execute(_INSERT_ITEMS, rows)
 
     def get(self, snapshot_id: int) -> DecisionSnapshot:
         return get_row(self.session, DecisionSnapshot, snapshot_id)

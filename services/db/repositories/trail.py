@@ -102,15 +102,17 @@ def _canonical(model, values: Mapping[str, Any]) -> str:
     in compact JSON. Written out in the model's fixed key order (``_layout``: a backtest hashes a
     quarter of a million rows); any value it does not write itself goes the general way
     (``_canonical_general``), so the text never differs (tests/core/test_trail.py)."""
-    text = _written(model, [None if name is None else values.get(name) for name, _, _ in _layout(model)])
+    layout = _layout(model)
+    text = _written(layout, [None if name is None else values.get(name) for name, _, _ in layout])
     return _canonical_general(model, values) if text is None else text
 
 
-def _written(model, ordered: Iterable[Any]) -> str | None:
-    """``_canonical``'s text of the row's values in ``_layout`` order (None at the table's
-    entry); None when a value is of a kind it does not write itself."""
+def _written(layout: tuple[tuple[str | None, str, Decimal | None], ...], ordered: Iterable[Any]) -> str | None:
+    """``_canonical``'s text of the row's values in the order of the model's ``layout`` (None at
+    the table's entry; the layout passed in: looked up once for a whole batch); None when a
+    value is of a kind it does not write itself."""
     parts = []
-    for (name, key, quantum), value in zip(_layout(model), ordered, strict=True):
+    for (name, key, quantum), value in zip(layout, ordered, strict=True):
         if name is None:
             parts.append(key)
             continue
@@ -220,15 +222,18 @@ def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> tupl
     them, ``row_hash``'s (a field of the same name as a ``link`` column wins)."""
     rows: list[tuple[Any, ...]] = []
     shape: _Shape | None = None
+    record_type: type | None = None
     linked: tuple[Any, ...] = ()
+    layout = _layout(model)
     for record in records:
         if shape is None:
-            shape = _shape(type(record), model, tuple(link))
+            record_type = type(record)
+            shape = _shape(record_type, model, tuple(link))
             linked = tuple(link[column] for column in shape.link)
-        elif _shape(type(record), model, tuple(link)) is not shape:
+        elif type(record) is not record_type:
             raise TypeError(f"{model.__tablename__}: records of one type at a time, not {type(record).__name__} too")
         values = linked + shape.fields(record)
-        text = _written(model, shape.ordered((*values, None)))
+        text = _written(layout, shape.ordered((*values, None)))
         if text is None:  # a value of a kind only the general writer writes
             text = _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True)))
         rows.append((*values, hashlib.sha256(text.encode("utf-8")).hexdigest()))

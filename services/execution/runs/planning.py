@@ -40,17 +40,20 @@ MARKET_TZ = NEW_YORK
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
-# what a preview reads and writes of its run and project, as plain columns (built once: an ORM
-# object and its flush cost more than the statements themselves on SQLite)
-_SNAPSHOT_PROJECT = select(DecisionSnapshot.project_id).where(DecisionSnapshot.id == bindparam("snapshot_id"))
-_PROJECT_EXISTS = select(Project.id).where(Project.id == bindparam("project_id"))
-_RUN_COLUMNS = (TradeRun.id, TradeRun.project_id, TradeRun.snapshot_id, TradeRun.mode, TradeRun.status, TradeRun.trade_date,
-                TradeRun.params, TradeRun.message)
-_RUN = select(*_RUN_COLUMNS).where(TradeRun.id == bindparam("run_id"))
-# with its project's capital (the portfolio value when none is given)
-_RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, Project.capital).join(Project, Project.id == TradeRun.project_id)
-                    .where(TradeRun.id == bindparam("run_id")))
+# what a preview reads and writes of its run and project, as plain columns of the tables (built
+# once: an ORM object and its flush, even an ORM-enabled select, cost more than the statements
+# themselves on SQLite)
 _RUNS = cast(Table, TradeRun.__table__)
+_PROJECTS = cast(Table, Project.__table__)
+_SNAPSHOTS = cast(Table, DecisionSnapshot.__table__)
+_SNAPSHOT_PROJECT = select(_SNAPSHOTS.c.project_id).where(_SNAPSHOTS.c.id == bindparam("snapshot_id"))
+_PROJECT_EXISTS = select(_PROJECTS.c.id).where(_PROJECTS.c.id == bindparam("project_id"))
+_RUN_COLUMNS = (_RUNS.c.id, _RUNS.c.project_id, _RUNS.c.snapshot_id, _RUNS.c.mode, _RUNS.c.status, _RUNS.c.trade_date,
+                _RUNS.c.params, _RUNS.c.message)
+_RUN = select(*_RUN_COLUMNS).where(_RUNS.c.id == bindparam("run_id"))
+# with its project's capital (the portfolio value when none is given)
+_RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital).join(_PROJECTS, _PROJECTS.c.id == _RUNS.c.project_id)
+                    .where(_RUNS.c.id == bindparam("run_id")))
 _SET_RUN_PARAMS = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
                    .values(params=bindparam("run_params", type_=_RUNS.c.params.type)))  # updated_at: its onupdate
 
