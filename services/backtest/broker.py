@@ -116,6 +116,10 @@ class BacktestBroker(ExecutionProvider):
         self.slippage_bps = Decimal(slippage_bps)
         self.commission_model = commission
         self.holdings: dict[str, PositionState] = {}
+        # (key, quantity) of the holdings not flat, in the holdings' order: what equity() values
+        # every day, kept until a fill changes the holdings (every symbol ever traded stays in
+        # ``holdings``, most of them flat after a few years of rebalancing)
+        self._open: list[tuple[str, Decimal]] | None = None
         self.totals = AccountTotals()
         self.quote_info: dict[str, tuple[datetime, str]] = {}
         self._pending: list[_Pending] = []  # next-open orders waiting for the next session
@@ -164,11 +168,13 @@ class BacktestBroker(ExecutionProvider):
         """Cash plus the holdings at their last close (the account's NetLiquidation)."""
         day = self.clock.day
         value = self.cash
-        for key, state in self.holdings.items():
-            if state.quantity:
-                price = self.prices.last_close(key, day)
-                if price is not None:
-                    value += state.quantity * price
+        if self._open is None:
+            self._open = [(key, state.quantity) for key, state in self.holdings.items() if state.quantity]
+        last_close = self.prices.last_close
+        for key, quantity in self._open:
+            price = last_close(key, day)
+            if price is not None:
+                value += quantity * price
         return value
 
     async def net_liquidation(self) -> Decimal | None:
@@ -229,6 +235,7 @@ class BacktestBroker(ExecutionProvider):
         self._monthly_volume[month] = self._monthly_volume.get(month, ZERO) + quantity
         key = request.spec.key
         self.holdings[key], _ = apply_fill(self.holdings.get(key, PositionState()), side.sign * quantity, price, commission)
+        self._open = None
         self.cash -= side.sign * quantity * price + commission
         self.totals.commissions += commission
         self.totals.traded_value += quantity * price

@@ -38,6 +38,11 @@ class _Series:
         # every day, the same close for many days when a symbol stops trading
         self.exact_closes: dict[int, Decimal] = {}
 
+    def at_or_before(self, day: date) -> int:
+        """The index of ``day``, else of the last day before it (-1: none)."""
+        i = self.index.get(day)
+        return bisect.bisect_right(self.days, day) - 1 if i is None else i
+
     def close(self, i: int) -> Decimal:
         value = self.exact_closes.get(i)
         if value is None:
@@ -96,18 +101,14 @@ class PriceBook:
     def last_quote(self, symbol: str, day: date) -> tuple[date, Decimal] | None:
         """The symbol's newest close on or before ``day``, with its day."""
         series = self._series.get(symbol)
-        if series is None:
-            return None
-        i = series.index.get(day)
-        if i is None:
-            i = bisect.bisect_right(series.days, day) - 1
-            if i < 0:
-                return None
-        return series.days[i], series.close(i)
+        i = -1 if series is None else series.at_or_before(day)
+        return None if i < 0 else (series.days[i], series.close(i))  # type: ignore[union-attr]
 
     def last_close(self, symbol: str, day: date) -> Decimal | None:
-        quote = self.last_quote(symbol, day)
-        return None if quote is None else quote[1]
+        """``last_quote``'s close alone (the broker values every holding with it every day)."""
+        series = self._series.get(symbol)
+        i = -1 if series is None else series.at_or_before(day)
+        return None if i < 0 else series.close(i)  # type: ignore[union-attr]
 
 
 def read_prices(path: str | Path) -> list[Bar]:

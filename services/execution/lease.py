@@ -39,7 +39,6 @@ from sqlalchemy.exc import IntegrityError
 
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
-from services.db.repositories.orders import OrderEventRepository
 from services.domain import EventSource, OrderState
 
 from .dbcall import db_call
@@ -74,6 +73,7 @@ _CLAIM_RETURNING = update(_ORDERS).where(*_CLAIM_WHERE).values(_CLAIM_VALUES).re
 _CLAIMED = select(_ORDERS.c.id, _ORDERS.c.client_order_id).where(
     _ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)), _ORDERS.c.status == OrderState.SENDING,
     _ORDERS.c.claimed_by == bindparam("claim_id"))
+_INSERT_EVENTS = insert(cast(Table, OrderEventRow.__table__))  # the claim's order events: one executemany
 _LEASE_VALID = select(_LEASES.c.token).where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"),
                                              _LEASES.c.expires_at > bindparam("valid_until"))
 
@@ -354,23 +354,23 @@ class LeaseManager:
         claim_id = f"{lease.token}/{uuid.uuid4().hex[:12]}"  # each claim its own id, even under one lease
         params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
                   "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now}
-        with self.db.unit_of_work() as session:
-            if session.get_bind().dialect.update_returning:
+        # Core statements on a plain connection (no ORM object is loaded): the same transaction,
+        # locking and statements as a unit of work, without the ORM session's own cost
+        with self.db.core(write=True) as connection:
+            if connection.dialect.update_returning:
                 # the rows this UPDATE changed are the ones its unique claim id marks: the same set
                 # the SELECT below reads back, in one statement
-                mine = session.execute(_CLAIM_RETURNING, params).all()
+                mine = connection.execute(_CLAIM_RETURNING, params).all()
             else:
-                session.execute(_CLAIM, params)
-                mine = session.execute(_CLAIMED, params).all()
+                connection.execute(_CLAIM, params)
+                mine = connection.execute(_CLAIMED, params).all()
             if mine:  # one executemany
-                OrderEventRepository(session).insert_rows([
+                connection.execute(_INSERT_EVENTS, [
                     dict(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed", from_state=OrderState.NEW,
                          to_state=OrderState.SENDING, flagged=False, message="claimed for sending",
                          payload={"claim": claim_id}, time=now) for order_id, _coid in mine])
-            if not mine:
-                valid = session.scalar(_LEASE_VALID, params)
-                if not valid:
-                    return None
+            elif not connection.scalar(_LEASE_VALID, params):
+                return None
         return claim_id, {coid for _id, coid in mine}
 
     def claim(self, lease: Lease, client_order_id: str) -> Claim:

@@ -8,6 +8,7 @@ why two racing processes get one row and no error).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -48,9 +49,22 @@ class NotFound(RepositoryError):
     pass
 
 
+@functools.cache
+def _column_names(model: type[Base]) -> frozenset[str]:
+    """The model's column names: asking its table's column collection, for every value of every
+    row inserted (a plan's orders, a batch's positions), cost more than the check itself."""
+    return frozenset(model.__table__.columns.keys())
+
+
+@functools.cache
+def _stamp_columns(model: type[Base]) -> tuple[str, ...]:
+    """Which of ``created_at`` and ``updated_at`` the model has."""
+    return tuple(name for name in ("created_at", "updated_at") if name in _column_names(model))
+
+
 def normalize_values(model: type[Base], values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` checked against the model's columns: amounts as exact Decimals, enums as their text."""
-    columns = model.__table__.columns
+    columns = _column_names(model)
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in columns:
@@ -67,9 +81,8 @@ def _with_insert_defaults(model: type[Base], values: dict[str, Any]) -> dict[str
     """Core INSERTs apply scalar and callable column defaults themselves; nothing to add except
     ``updated_at``/``created_at`` equal to one instant (nicer to read than two clock calls)."""
     now = utcnow()
-    columns = model.__table__.columns
-    for name in ("created_at", "updated_at"):
-        if name in columns and values.get(name) is None:
+    for name in _stamp_columns(model):
+        if values.get(name) is None:
             values[name] = now
     return values
 
