@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.docks["fills"]], [440], Qt.Orientation.Horizontal)
         else:
             self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 480], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["preview"]], [275 if small else 300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["preview"]], [285 if small else 300], Qt.Orientation.Vertical)
         if monitor:
             self._make_read_only()
         self._default_state = self.saveState(LAYOUT_VERSION)

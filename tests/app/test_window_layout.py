@@ -163,3 +163,25 @@ def test_at_1600x1000_the_blotter_shows_status_and_limit(qtbot, qapp, monkeypatc
     right_edge = table.viewport().width()
     for column in (OrderBlotterModel.STATUS, OrderBlotterModel.LIMIT, OrderBlotterModel.QUANTITY):
         assert table.columnViewportPosition(column) + table.columnWidth(column) <= right_edge, column
+
+
+@pytest.mark.parametrize(("compact", "size"), [(True, QSize(1366, 768 - 40)), (False, QSize(1600, 1000))])
+def test_no_field_is_squeezed_below_its_own_height(qtbot, qapp, compact, size):
+    """A short dock must scroll its form, not crush it: a layout given less than its minimum
+    shrinks line edits and combos below their own height (text clipped; the Backtest panel's
+    whole form was squeezed to nothing in the bottom strip)."""
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+    window = _window(qtbot, compact=compact)
+    window.resize(size)
+    squeezed = []
+    for name, dock in window.docks.items():
+        dock.raise_()
+        for _ in range(3):
+            qapp.processEvents()
+        fields = [w for kind in (QLineEdit, QComboBox, QAbstractButton, QAbstractSpinBox)
+                  for w in dock.widget().findChildren(kind)
+                  if not isinstance(w.parent(), (QComboBox, QAbstractSpinBox))]  # their own inner editors
+        squeezed += [f"{name}: {type(w).__name__} {w.height()} px < {w.minimumSizeHint().height()} px"
+                     for w in fields if w.isVisible() and w.height() < w.minimumSizeHint().height()]
+    assert not squeezed, squeezed

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -57,7 +59,7 @@ class BacktestView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.prices_edit = QLineEdit()
-        self.prices_edit.setPlaceholderText("bars: CSV or Parquet")
+        self.prices_edit.setPlaceholderText("CSV or Parquet; empty: the broker's daily bars (cached)")
         prices_browse = QPushButton("…")
         prices_browse.clicked.connect(lambda: self._browse(self.prices_edit, "Price bars", "Bars (*.csv *.parquet)"))
         self.snapshots_edit = QLineEdit()
@@ -117,17 +119,32 @@ class BacktestView(QWidget):
         self.rebalances_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.rebalances_table.cellDoubleClicked.connect(self._on_rebalance)
         self.results_tabs = QTabWidget()
+        self.results_tabs.addTab(self.metrics_table, "Metrics")
         self.results_tabs.addTab(self.equity_plot, "Equity")
         self.results_tabs.addTab(self.drawdown_plot, "Drawdown")
         self.results_tabs.addTab(self.rebalances_table, "Rebalances")
 
+        # The panel lives in the bottom strip (150-230 px high by default): Run, Cancel and the
+        # progress stay on top, and the form scrolls under them instead of being squeezed (a
+        # layout shrinks its fields below their own height, to nothing, when the strip is short).
+        form_holder = QWidget()
+        form_layout = QVBoxLayout(form_holder)
+        form_layout.setContentsMargins(0, 0, 4, 0)
+        form_layout.addWidget(self.status_label)
+        self.status_label.hide()  # until there is something to say
+        form_layout.addLayout(form)
+        form_layout.addStretch(1)
+        self.form_scroll = QScrollArea()
+        self.form_scroll.setWidget(form_holder)
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll.setMinimumWidth(form_holder.minimumSizeHint().width() + self.form_scroll.verticalScrollBar().sizeHint().width())
         inputs = QWidget()
         inputs_layout = QVBoxLayout(inputs)
         inputs_layout.setContentsMargins(0, 0, 0, 0)
-        inputs_layout.addLayout(form)
         inputs_layout.addLayout(_row_layout(self.run_button, self.cancel_button, self.progress))
-        inputs_layout.addWidget(self.status_label)
-        inputs_layout.addWidget(self.metrics_table, 1)
+        inputs_layout.addWidget(self.form_scroll, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(inputs)
         splitter.addWidget(self.results_tabs)
@@ -186,18 +203,26 @@ class BacktestView(QWidget):
         self.cancel_button.setEnabled(running)
         if running:
             self.progress.setRange(0, 0)  # busy until the first day is done
-            self.status_label.setText("preparing…")
+            self.progress.setFormat("%p%")
+            self.show_status("preparing…")
+        elif self.progress.maximum() == 0:  # refused before its first day: not busy any more
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
 
     def set_progress(self, done: int, total: int, day: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.status_label.setText(f"{day}: day {done} of {total}")
+        # on the bar too: the status line may be scrolled away with the form
+        self.progress.setFormat(f"{day}: day {done} of {total}")
+        self.status_label.setText(f"{day}: day {done} of {total}")  # not scrolled to: the bar says it
 
     def show_problems(self, problems: Sequence[str]) -> None:
-        self.status_label.setText("\n".join(problems))
+        self.show_status("\n".join(problems))
 
     def show_status(self, text: str) -> None:
         self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))  # an empty line would take a row of the short strip
+        self.form_scroll.verticalScrollBar().setValue(0)  # the message sits above the form
 
     def show_results(self, projects: Mapping[str, Mapping], total: Mapping | None) -> None:
         """Per project (the service's summaries): curves, the metrics row, the rebalances."""

@@ -12,11 +12,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -110,23 +112,38 @@ class PreviewView(QWidget):
         form.addRow("Limit offset bps", self.bps_edit)
         form.addRow("Min order value", self.min_order_edit)
         form.addRow("", self.liquidate_check)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.preview_button)
-        buttons.addWidget(self.execute_button)
-        left = QVBoxLayout()
-        left.addLayout(form)
-        left.addWidget(self.error_label)
-        left.addLayout(buttons)
-        left.addStretch(1)
+        # A laptop screen gives this panel about 230 px: the form scrolls rather than being
+        # squeezed (a layout shrinks line edits below their own height, clipping their text),
+        # and the buttons share the progress bar's row, always in view.
+        form_holder = QWidget()
+        form_holder.setLayout(form)
+        form.setContentsMargins(0, 0, 4, 0)
+        form.setVerticalSpacing(3)  # all eight rows in view on a 1366x768 screen
+        form_scroll = QScrollArea()
+        form_scroll.setWidget(form_holder)
+        form_scroll.setWidgetResizable(True)
+        form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        form_scroll.setMinimumWidth(form_holder.minimumSizeHint().width() + form_scroll.verticalScrollBar().sizeHint().width())
+        form_scroll.setMaximumWidth(form_scroll.minimumWidth())
         right = QVBoxLayout()
         right.addWidget(self.table)
         right.addWidget(self.totals_label)
+        right.addWidget(self.error_label)
         right.addWidget(self.skipped_label)
-        right.addWidget(self.progress)
-        layout = QHBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(form_scroll)
+        top.addLayout(right, 1)
+        for button in (self.preview_button, self.execute_button):
+            button.setMinimumWidth(form_scroll.minimumWidth() // 2 - 4)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.preview_button)
+        bottom.addWidget(self.execute_button)
+        bottom.addWidget(self.progress, 1)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(left)
-        layout.addLayout(right, 1)
+        layout.addLayout(top, 1)
+        layout.addLayout(bottom)
 
         self.preview_button.clicked.connect(self.request_preview)
         self.execute_button.clicked.connect(self.request_execute)
