@@ -54,7 +54,8 @@ class ConsoleController(QObject):
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
         self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
-        self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, actor=stack.trade.actor,
+        self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, provider=stack.provider,
+                                           actor=stack.trade.actor,
                                            status=lambda text: window.statusBar().showMessage(text, 10_000),
                                            show_trail=self._show_rebalance)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,

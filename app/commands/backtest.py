@@ -99,20 +99,20 @@ def _backtest(args: argparse.Namespace, settings) -> int:
             return EXIT_BAD_INPUT
         database = Database(url)
         try:
-            prices = None
             if args.from_broker:  # every other input checked before connecting, then the missing bars fetched
                 try:
                     wanted = bars_wanted(database, request)
                 except BadBacktest as exc:
                     return refused(exc.problems)
-                fetched = _broker_prices(args, settings, wanted)
+                fetched = _prepared_from_broker(args, settings, request, wanted, refused)
                 if isinstance(fetched, int):
                     return fetched
-                prices = fetched
-            try:
-                prepared = prepare(database, request, prices=prices)
-            except BadBacktest as exc:
-                return refused(exc.problems)
+                prepared = fetched
+            else:
+                try:
+                    prepared = prepare(database, request)
+                except BadBacktest as exc:
+                    return refused(exc.problems)
             outcome = asyncio.run(run_backtest(database, prepared))
         finally:
             database.dispose()
@@ -125,11 +125,12 @@ def _backtest(args: argparse.Namespace, settings) -> int:
     return run_guarded(url, action)
 
 
-def _broker_prices(args: argparse.Namespace, settings, wanted):
-    """The price cache filled from the broker (connected like every broker command), then its
-    bars: a ``PriceBook``, or an exit code (a listing the broker refused: exit 5)."""
+def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, refused):
+    """The backtest prepared on the broker's bars (``services.backtest.requests.prepare_from_broker``:
+    the price cache filled first; connected like every broker command): a ``PreparedBacktest``,
+    or an exit code (a listing the broker refused: exit 5; another problem: exit 2)."""
     from app.commands.execution import _run, connected
-    from services.backtest.requests import broker_prices
+    from services.backtest.requests import BadBacktest, BrokerBarsFailed, prepare_from_broker
 
     fetched: dict = {}
 
@@ -138,19 +139,27 @@ def _broker_prices(args: argparse.Namespace, settings, wanted):
             state = f"error: {item.error}" if item.error else f"{item.stored} new bar(s)"
             print(f"bars {item.symbol}: {state}", file=sys.stderr, flush=True)
 
-    async def download(args, settings) -> int:
-        async with connected(args, settings) as stack:
-            fetched["prices"], report = await broker_prices(stack.db, stack.provider, wanted, on_listing=progress)
+    def summary(report) -> None:
         print(f"trading-console: price cache: {report.requests} request(s), {report.stored} bar(s) stored "
               f"({wanted.first} to {report.last})", file=sys.stderr)
-        if report.failed:
-            print(f"trading-console: {len(report.failed)} listing(s) failed: "
-                  + "; ".join(f"{i.symbol}: {i.error}" for i in report.failed), file=sys.stderr)
-            return EXIT_BROKER
+
+    async def download(args, settings) -> int:
+        async with connected(args, settings) as stack:
+            try:
+                fetched["prepared"], report = await prepare_from_broker(stack.db, stack.provider, request, wanted,
+                                                                        on_listing=progress)
+            except BrokerBarsFailed as exc:
+                summary(exc.report)
+                print(f"trading-console: {len(exc.report.failed)} listing(s) failed: "
+                      + "; ".join(f"{i.symbol}: {i.error}" for i in exc.report.failed), file=sys.stderr)
+                return EXIT_BROKER
+            except BadBacktest as exc:
+                return refused(exc.problems)
+        summary(report)
         return EXIT_OK
 
     code = _run(download, args, settings)
-    return fetched["prices"] if code == EXIT_OK else code
+    return fetched["prepared"] if code == EXIT_OK else code
 
 
 def _print_table(outcome) -> None:

@@ -15,20 +15,24 @@ from app.tasks import TaskRunner
 from services.backtest.requests import (
     BacktestRequest,
     BadBacktest,
+    PreparedBacktest,
     prepare,
+    prepare_from_broker,
     project_names,
     run_backtest,
 )
 from services.backtest.runner import BacktestOutcome
+from services.execution.errors import NotConnected
 
 
 class BacktestController:
-    def __init__(self, view, db, runner: TaskRunner, *, actor: str = "backtest",
+    def __init__(self, view, db, runner: TaskRunner, *, provider=None, actor: str = "backtest",
                  status: Callable[[str], None] | None = None,
                  show_trail: Callable[[int], Awaitable[object]] | None = None) -> None:
         self.view = view
         self.db = db
         self.runner = runner
+        self.provider = provider  # the window's broker: daily bars when no bar file is given
         self.actor = actor
         self.status = status or (lambda _text: None)
         self._cancel = threading.Event()
@@ -56,9 +60,12 @@ class BacktestController:
         view.set_running(True)
         try:
             try:
-                prepared = await asyncio.to_thread(prepare, self.db, BacktestRequest(**values))
+                prepared = await self._prepare(BacktestRequest(**values))
             except BadBacktest as exc:
                 view.show_problems(exc.problems)
+                return None
+            except NotConnected as exc:
+                view.show_problems([f"no bar file, and the broker is not connected ({exc}): connect, or give a bar file"])
                 return None
             loop = asyncio.get_running_loop()
 
@@ -74,6 +81,20 @@ class BacktestController:
             return outcome
         finally:
             view.set_running(False)
+
+    async def _prepare(self, request: BacktestRequest) -> PreparedBacktest:
+        """A bar file's prices, else the broker's daily bars through the price cache (only the
+        days it lacks are asked for), as the command's ``--prices`` / ``--from-broker``."""
+        if request.prices or self.provider is None:
+            return await asyncio.to_thread(prepare, self.db, request)
+        self.view.show_status("daily bars from the broker: the days the price cache lacks…")
+        prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars)
+        self.view.show_status(f"price cache: {report.requests} request(s) to the broker, {report.stored} new bar(s)")
+        return prepared
+
+    def _bars(self, item) -> None:
+        if item.requested:
+            self.view.show_status(f"bars {item.symbol}: {item.error or f'{item.stored} new bar(s)'}")
 
     def _progress(self, done: int, total: int, day: str) -> None:
         self.days_seen = done

@@ -139,6 +139,29 @@ def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> B
     return BarsWanted(listings, first - LOOKBACK, last)
 
 
+class BrokerBarsFailed(BadBacktest):
+    """Listings whose daily bars the broker refused: nothing runs (their prices would be missing)."""
+
+    def __init__(self, report: DownloadReport) -> None:
+        super().__init__([f"bars {item.symbol}: {item.error}" for item in report.failed])
+        self.report = report
+
+
+async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: BarsWanted | None = None, *,
+                              on_listing=None) -> tuple[PreparedBacktest, DownloadReport]:
+    """A backtest on the broker's daily bars (the command's ``--from-broker``, the window's panel
+    with no bar file): what it needs (``wanted``, else ``bars_wanted``: every other input checked
+    first), the days the price cache lacks downloaded, then ``prepare`` on the cached bars.
+    ``BrokerBarsFailed`` when a listing's bars were refused, ``BadBacktest`` for any other problem;
+    a lost connection raises ``NotConnected``."""
+    if wanted is None:
+        wanted = await asyncio.to_thread(bars_wanted, db, request)
+    prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing)
+    if report.failed:
+        raise BrokerBarsFailed(report)
+    return await asyncio.to_thread(prepare, db, request, prices=prices), report
+
+
 async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) -> tuple[PriceBook, DownloadReport]:
     """The bars the price cache lacks downloaded (``services.price_cache``: only missing days,
     within IB's pacing), then the cached bars of the wanted listings as the backtest's prices."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -129,5 +129,80 @@ def test_bad_input_lists_every_problem_in_the_panel(qloop, panel, tmp_path):
         text = view.status_label.text()
         assert "--fill 'noon'" in text and "missing.csv" in text and "missing-snaps.csv" in text
         assert controller.last_outcome is None and view.run_button.isEnabled()
+
+    run(qloop, scenario())
+
+
+BROKER_NOW = datetime(2025, 1, 6, 22, 0, tzinfo=UTC)  # the simulator's clock: its history ends here
+BROKER_SYMBOLS = ["AAPL", "MSFT", "NVDA"]
+
+
+def _broker_panel(qtbot, database, provider):
+    view = BacktestView()
+    qtbot.addWidget(view)
+    errors: list[tuple[str, str]] = []
+    runner = TaskRunner(on_error=lambda what, message: errors.append((what, message)))
+    return view, BacktestController(view, database, runner, provider=provider), runner, errors
+
+
+def test_with_no_bar_file_the_panel_backtests_on_the_brokers_bars_asked_for_once(qloop, qtbot, database, sim_config,
+                                                                                  tmp_path):
+    """The window's way to --from-broker (services.backtest.requests.prepare_from_broker): the
+    simulator over a real socket, the real ib_async client; a second run asks for nothing."""
+    from services.execution.ib_provider import IbExecutionProvider
+    from services.ibsim import IBGatewaySimulator
+
+    weights = tmp_path / "weights.csv"
+    weights.write_text("date,symbol,weight\n" + "".join(f"{day},{s},0.18\n" for day in ("2024-12-02", "2024-12-16")
+                                                         for s in BROKER_SYMBOLS), encoding="utf-8")  # within the 20 % limit
+
+    async def scenario():
+        sim = IBGatewaySimulator(sim_config(clock=lambda: BROKER_NOW))
+        await sim.start(host="127.0.0.1", port=0)
+        provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+        try:
+            await provider.connect()
+            view, controller, runner, errors = _broker_panel(qtbot, database, provider)
+            view.snapshots_edit.setText(str(weights))
+            view.from_edit.setText("2024-12-02")
+            view.to_edit.setText("2024-12-31")
+            view.commission_combo.setCurrentText("ib-fixed")
+            finals = []
+            for attempt in (1, 2):
+                controller.last_outcome = None
+                view.run_button.click()
+                await wait_until(lambda: controller.last_outcome is not None, 120,
+                                 lambda n=attempt: f"backtest {n} to end ({errors}; {view.status_label.text()})")
+                await runner.drain(timeout=5)
+                assert errors == []
+                (project,) = controller.last_outcome.projects.values()
+                assert project["equity"][0][0] == "2024-12-02" and project["equity"][-1][0] == "2024-12-31"
+                assert project["orders"] == project["fills"] >= len(BROKER_SYMBOLS)
+                finals.append(project["final_equity"])
+                assert sorted(r.listing for r in sim.history_requests) == BROKER_SYMBOLS, f"run {attempt} asked again"
+            assert finals[0] == finals[1]
+        finally:
+            await provider.disconnect()
+            await sim.stop()
+
+    run(qloop, scenario(), timeout=200)
+
+
+def test_with_no_bar_file_and_no_broker_the_panel_says_so(qloop, qtbot, database, tmp_path):
+    from services.execution.ib_provider import IbExecutionProvider
+
+    weights = tmp_path / "weights.csv"
+    weights.write_text("date,symbol,weight\n2024-12-02,AAPL,0.5\n", encoding="utf-8")
+    provider = IbExecutionProvider(port=1, client_id=9, connect_timeout=1, auto_reconnect=False)  # never connected
+    view, controller, runner, errors = _broker_panel(qtbot, database, provider)
+    view.snapshots_edit.setText(str(weights))
+
+    async def scenario():
+        view.run_button.click()
+        await wait_until(lambda: "not connected" in view.status_label.text(), 30,
+                         lambda: f"the refusal shown ({errors}; {view.status_label.text()!r})")
+        await runner.drain(timeout=5)
+        assert errors == [] and controller.last_outcome is None
+        assert view.run_button.isEnabled() and view.progress.maximum() == 1  # not left busy
 
     run(qloop, scenario())
