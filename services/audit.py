@@ -76,6 +76,13 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_canonical_default)
 
 
+def as_stored(payload: dict | None) -> dict:
+    """The payload as it will be read back, which is what is hashed: its JSON form (Decimal ->
+    str, etc.), whose keys are text: {9: .., 10: ..} reads back as "10", "9", and a payload keyed
+    by both numbers and text ({1: .., "all": ..}) could not even be sorted before that."""
+    return json.loads(json.dumps(payload or {}, ensure_ascii=False, default=_canonical_default))
+
+
 def _render_time(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime in an audit entry")
@@ -221,8 +228,7 @@ class AuditLog:
             raise ValueError("an audit entry needs an actor and an action")
         if payload is not None and not isinstance(payload, dict):
             raise TypeError("the audit payload must be a dict")
-        # Store exactly what will be read back: the JSON form (Decimal -> str, etc.).
-        stored_payload = json.loads(canonical_json(payload or {}))
+        stored_payload = as_stored(payload)
         when = (time or utcnow()).astimezone(UTC)
         entity = str(entity_id) if entity_id is not None else None
         # the caller's pending changes first, as before the head was read through the ORM (its
@@ -280,8 +286,7 @@ class AuditLog:
             for entry in entries:
                 if not entry.actor or not entry.action:
                     raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
-                # hashed as stored: JSON keys are text, so {9: .., 10: ..} reads back as "10", "9"
-                payload = json.loads(canonical_json(entry.payload or {}))
+                payload = as_stored(entry.payload)
                 payload_json = canonical_json(payload)
                 when = (entry.time or utcnow()).astimezone(UTC)
                 entity = str(entry.entity_id) if entry.entity_id is not None else None

@@ -99,6 +99,17 @@ def test_payload_keys_that_sort_otherwise_as_text_verify_in_both_appends(databas
     assert log.verify(full=True).ok
 
 
+def test_a_payload_keyed_by_numbers_and_text_is_stored_and_verifies(database):
+    """Sorting {1: .., "all": ..} as given compares a number with text: the append raised
+    TypeError and the action it recorded went unrecorded."""
+    log = AuditLog(database)
+    payload = {1: "one", "all": 2, "nested": {3: "x", "y": 4}}
+    log.append("alice", "a.mixed", payload=payload)
+    log.append_many([AuditEntry("bob", "b.mixed", payload=payload)])
+    assert [r.payload for r in log.list()] == [{"1": "one", "all": 2, "nested": {"3": "x", "y": 4}}] * 2
+    assert log.verify(full=True).ok
+
+
 def test_append_needs_a_unit_of_work_session_on_sqlite(database):
     log = AuditLog(database)
     with database.session() as s:
