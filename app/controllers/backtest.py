@@ -7,6 +7,7 @@ is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisi
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -23,6 +24,27 @@ from services.backtest.requests import (
 )
 from services.backtest.runner import BacktestOutcome
 from services.execution.errors import NotConnected
+
+# The service words its problems for the command (its flags); the panel names its own fields.
+_PANEL_WORDS = (
+    (re.compile(r"give --prices FILE or --from-broker"), "give a Prices file, or leave it empty for the broker's bars"),
+    (re.compile(r"give --snapshots PATH or --project NAME \(its stored snapshots\)"),
+     "give a Snapshots file or folder, or tick a project (its stored snapshots)"),
+    (re.compile(r"--(prices|snapshots|initial-cash|fill|commission|rounding|from|to)\b"),
+     lambda m: {"prices": "Prices", "snapshots": "Snapshots", "initial-cash": "Initial cash", "fill": "Fill",
+                "commission": "Commission", "rounding": "Rounding", "from": "From", "to": "To"}[m[1]]),
+    (re.compile(r"--slippage-bps\b"), "Slippage bps"),
+    (re.compile(r"--lot-size\b"), "Lot size"),
+    (re.compile(r"--cash-buffer\b"), "Cash buffer %"),
+    (re.compile(r"--project\b"), "project"),
+)
+
+
+def in_panel_words(problem: str) -> str:
+    """A problem as the panel's fields name it: ``--initial-cash -1: ...`` reads ``Initial cash -1: ...``."""
+    for pattern, words in _PANEL_WORDS:
+        problem = pattern.sub(words, problem)
+    return problem
 
 
 class BacktestController:
@@ -62,7 +84,7 @@ class BacktestController:
             try:
                 prepared = await self._prepare(BacktestRequest(**values))
             except BadBacktest as exc:
-                view.show_problems(exc.problems)
+                view.show_problems([in_panel_words(problem) for problem in exc.problems])
                 return None
             except NotConnected as exc:
                 view.show_problems([f"no bar file, and the broker is not connected ({exc}): connect, or give a bar file"])

@@ -124,10 +124,11 @@ def test_bad_input_lists_every_problem_in_the_panel(qloop, panel, tmp_path):
 
     async def scenario():
         view.run_button.click()
-        await wait_until(lambda: "--initial-cash" in view.status_label.text(), 30, "the problems shown")
+        await wait_until(lambda: "Initial cash" in view.status_label.text(), 30, "the problems shown")
         await runner.drain(timeout=5)
         text = view.status_label.text()
-        assert "--fill 'noon'" in text and "missing.csv" in text and "missing-snaps.csv" in text
+        assert "Fill 'noon'" in text and "missing.csv" in text and "missing-snaps.csv" in text
+        assert "--" not in text  # the panel's own names, not the command's flags
         assert controller.last_outcome is None and view.run_button.isEnabled()
 
     run(qloop, scenario())
