@@ -279,3 +279,25 @@ def test_chart_amount_labels_never_overlap_however_short_the_plot(qtbot, height,
             for i, a in enumerate(rects):
                 for b in rects[i + 1:]:
                     assert not a.intersects(b), (side, a, b)
+
+
+def test_a_short_chart_gives_its_title_row_to_the_plot_and_a_tall_one_shows_it(qtbot):
+    """In the bottom strip of a 1366x768 screen the title row took 30 of the chart's 75 px."""
+    from widgets.plots import TITLE_MIN_HEIGHT
+    from widgets.views.backtest import BacktestView
+    from widgets.views.charts import ChartsView
+
+    charts, backtest = ChartsView(), BacktestView()
+    for view, tabs, plots in ((charts, charts.tabs, charts.plots()),
+                              (backtest, backtest.results_tabs, [backtest.equity_plot, backtest.drawdown_plot])):
+        qtbot.addWidget(view)
+        view.show()
+        for plot in plots:
+            tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.widget(i).isAncestorOf(plot) or tabs.widget(i) is plot))
+            title = plot.plotItem.titleLabel.text
+            for height, shown in ((TITLE_MIN_HEIGHT - 80, False), (TITLE_MIN_HEIGHT + 200, True), (TITLE_MIN_HEIGHT - 80, False)):
+                view.resize(900, height)
+                qtbot.waitUntil(lambda p=plot, h=height: p.isVisible() and abs(p.height() - h) < 90, timeout=5000)
+                qtbot.waitUntil(lambda p=plot, s=shown: p.plotItem.titleLabel.isVisible() == s, timeout=5000)
+                assert (plot.height() >= TITLE_MIN_HEIGHT) == shown, plot.height()
+            assert plot.plotItem.titleLabel.text == title  # the same title back

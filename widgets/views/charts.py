@@ -13,6 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
+from ..plots import title_when_tall
+
 Point = tuple[datetime, Decimal]
 
 
@@ -107,7 +109,7 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.addLegend(offset=(10, 10))
     plot.getViewBox().setLimits(minXRange=MIN_TIME_SPAN_S)
-    return plot
+    return title_when_tall(plot)
 
 
 class ChartsView(QWidget):
@@ -192,7 +194,7 @@ class ChartsView(QWidget):
                 item = plot.getAxis(axis)
                 item.setPen(foreground)
                 item.setTextPen(foreground)
-            plot.setTitle(plot.plotItem.titleLabel.text, color=foreground)
+            plot.plotItem.titleLabel.setText(plot.plotItem.titleLabel.text, color=foreground)  # shown or not
             legend = plot.plotItem.legend
             if legend is not None:
                 # the legend's label colour is fixed when an item is added: set it on every label
