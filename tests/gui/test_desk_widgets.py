@@ -301,3 +301,22 @@ def test_a_short_chart_gives_its_title_row_to_the_plot_and_a_tall_one_shows_it(q
                 qtbot.waitUntil(lambda p=plot, s=shown: p.plotItem.titleLabel.isVisible() == s, timeout=5000)
                 assert (plot.height() >= TITLE_MIN_HEIGHT) == shown, plot.height()
             assert plot.plotItem.titleLabel.text == title  # the same title back
+
+
+def test_decisions_and_verdicts_sit_side_by_side_when_the_panel_is_short(qtbot):
+    """Stacked in the bottom strip of a 1366x768 screen, both tables showed their headers and no row."""
+    from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
+    from widgets.views.decisions import STACK_MIN_HEIGHT, DecisionsView
+
+    view = DecisionsView(OrderDecisionsModel(), RuleVerdictsModel())
+    qtbot.addWidget(view)
+    view.show()
+    for height, orientation in ((130, Qt.Orientation.Horizontal), (STACK_MIN_HEIGHT + 200, Qt.Orientation.Vertical),
+                                (130, Qt.Orientation.Horizontal)):
+        view.resize(1300, height)
+        qtbot.waitUntil(lambda o=orientation: view.splitter.orientation() == o, timeout=5000)
+        assert view.minimumSizeHint().height() <= height  # it fits: stacked, it needed 181 px
+        for table in (view.orders_table, view.rules_table):
+            # room for at least one row under the header, and the whole width shared, not squeezed
+            assert table.viewport().height() >= table.verticalHeader().defaultSectionSize(), (height, table.viewport().height())
+            assert table.width() > (500 if orientation == Qt.Orientation.Horizontal else 1200)

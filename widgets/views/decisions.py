@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
 from ..common import make_table
@@ -35,6 +36,10 @@ class _OrderVerdicts(QSortFilterProxyModel):
         model = self.sourceModel()
         record = model.record_at(source_row) if isinstance(model, RuleVerdictsModel) else None
         return record is None or record.get("scope") == "account" or record.get("sequence") == self.sequence
+
+
+#: Below this height the decisions and the rule verdicts sit side by side instead of stacked.
+STACK_MIN_HEIGHT = 320
 
 
 class DecisionsView(QWidget):
@@ -65,15 +70,25 @@ class DecisionsView(QWidget):
         bar.addWidget(self.summary_label)
         bar.addWidget(self.run_spin)
         bar.addWidget(self.show_button)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.orders_table)
-        splitter.addWidget(self.rules_table)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.orders_table)
+        self.splitter.addWidget(self.rules_table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
-        layout.addWidget(splitter)
+        layout.addWidget(self.splitter, 1)
         self.show_button.clicked.connect(lambda: self.run_requested.emit(self.run_spin.value()))
         self.orders_table.selectionModel().currentRowChanged.connect(self._on_decision_selected)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # In the short bottom strip of a laptop screen two stacked tables showed their headers
+        # and nothing else: side by side, each gets the panel's whole height.
+        wanted = Qt.Orientation.Horizontal if event.size().height() < STACK_MIN_HEIGHT else Qt.Orientation.Vertical
+        if self.splitter.orientation() != wanted:
+            self.splitter.setOrientation(wanted)
+            self.splitter.setSizes([3, 2] if wanted == Qt.Orientation.Horizontal else [1, 1])  # in proportion
+        super().resizeEvent(event)
 
     def set_trail(self, trail: Any) -> None:
         """``trail``: a ``services.trail_queries.DecisionTrail``."""
