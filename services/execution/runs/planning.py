@@ -222,7 +222,7 @@ class RunPlanning(RunServiceBase):
         with self.db.unit_of_work() as session:
             run = _run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
             run_params = run.params or {}
-            settings = SettingsRepository(session)  # one read of the settings row for the whole preview
+            settings = SettingsRepository(session, read_once=True)  # one read of the settings row for the whole preview
             params = self._build_params(run.id, run_params, portfolio_value, settings.installation_id(), fx)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
                               i.get("primary_exchange") or "") for i in items]
@@ -234,7 +234,7 @@ class RunPlanning(RunServiceBase):
                     return load_backtest_risk_facts(session, run.project_id, run.trade_date, sim_account, ids)
             else:
                 def facts(ids):
-                    return load_risk_facts(session, ids, project_id=run.project_id)
+                    return load_risk_facts(session, ids, project_id=run.project_id, settings=settings)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),
