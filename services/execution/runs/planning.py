@@ -108,16 +108,20 @@ class RunPlanning(RunServiceBase):
                 raise BadInput(f"snapshot {snapshot} does not exist in this project")
             runs = RunRepository(session)
             day = trading_day(self.clock())
+
+            def audit_created(run_id: int) -> None:
+                audit(self.db, self.actor, "run.create", "trade_run", run_id,
+                      {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+
             if new_run:
                 if inputs is not None:  # a new run has sent nothing: inserted with its inputs (no UPDATE after)
                     params = self._params_with_inputs(params, *inputs)
-                    inputs = None
-                run, created = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params), True
-            else:
-                run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
+                new = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params)
+                audit_created(new.id)
+                return run_info(new, True)
+            run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
             if created:
-                audit(self.db, self.actor, "run.create", "trade_run", run.id,
-                      {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+                audit_created(run.id)
             if inputs is not None:
                 self._store_run_inputs(session, run, *inputs, has_orders=False if created else None)
             return run_info(run, created)
