@@ -166,16 +166,9 @@ class BacktestBroker(ExecutionProvider):
 
     def equity(self) -> Decimal:
         """Cash plus the holdings at their last close (the account's NetLiquidation)."""
-        day = self.clock.day
-        value = self.cash
         if self._open is None:
             self._open = [(key, state.quantity) for key, state in self.holdings.items() if state.quantity]
-        last_close = self.prices.last_close
-        for key, quantity in self._open:
-            price = last_close(key, day)
-            if price is not None:
-                value += quantity * price
-        return value
+        return self.prices.value_at_close(self._open, self.clock.day, self.cash)
 
     async def net_liquidation(self) -> Decimal | None:
         return self.equity()

@@ -104,6 +104,20 @@ class PriceBook:
         i = -1 if series is None else series.at_or_before(day)
         return None if i < 0 else (series.days[i], series.close(i))  # type: ignore[union-attr]
 
+    def value_at_close(self, holdings: Iterable[tuple[str, Decimal]], day: date, value: Decimal) -> Decimal:
+        """``value`` plus each (symbol, quantity) at its ``last_close`` of ``day``, in the order
+        given (a symbol with no close yet adds nothing): the broker's equity every day, in one
+        call rather than a lookup call per holding."""
+        series_of = self._series.get
+        for symbol, quantity in holdings:
+            series = series_of(symbol)
+            if series is None:
+                continue
+            i = series.at_or_before(day)
+            if i >= 0:
+                value += quantity * series.close(i)
+        return value
+
     def last_close(self, symbol: str, day: date) -> Decimal | None:
         """``last_quote``'s close alone (the broker values every holding with it every day)."""
         series = self._series.get(symbol)

@@ -16,7 +16,7 @@ positive).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,37 +87,48 @@ def _after(order: OrderDraft, ctx: RiskContext) -> Decimal:
     return ctx.positions.get(order.key, ZERO) + order.signed_quantity
 
 
-def _per_order(rule: RiskRule, order: OrderDraft, ctx: RiskContext, index: int) -> tuple[Any, Any]:
-    """(measured, limit) of a per-order rule for one order."""
+_Measure = Callable[[OrderDraft, RiskContext, int], tuple[Any, Any]]
+
+
+def _measure(rule: RiskRule) -> _Measure:
+    """The function giving (measured, limit) of a per-order rule for one order (its ``index`` in
+    the run): chosen once per rule of a report, not once per order (a backtest's previews
+    measure tens of thousands of orders)."""
     if isinstance(rule, MaxOrderNotional):
-        return order_value(order), rule.limit
+        return lambda order, ctx, index: (order_value(order), rule.limit)
     if isinstance(rule, MaxOrderQuantity):
-        return order.quantity, rule.limit
+        return lambda order, ctx, index: (order.quantity, rule.limit)
     if isinstance(rule, MaxPositionRatio):
-        if order.reference_price is None:
-            return None, rule.limit
-        return _ratio(abs(_after(order, ctx)) * order.reference_price * order.fx_rate, ctx.portfolio_value), rule.limit
+        def position_ratio(order: OrderDraft, ctx: RiskContext, index: int) -> tuple[Any, Any]:
+            if order.reference_price is None:
+                return None, rule.limit
+            return _ratio(abs(_after(order, ctx)) * order.reference_price * order.fx_rate, ctx.portfolio_value), rule.limit
+        return position_ratio
     if isinstance(rule, DailyOrderCount):
-        return ctx.orders_today + index + 1, rule.limit
+        return lambda order, ctx, index: (ctx.orders_today + index + 1, rule.limit)
     if isinstance(rule, PriceCheck):
-        kind = ctx.price_kinds.get(order.key)
-        if kind in DELAYED_KINDS and not ctx.allow_delayed:
-            return kind, "live"
-        seen = ctx.price_times.get(order.key)
-        if seen is None or rule.max_age_seconds is None:
-            return order.reference_price, rule.max_age_seconds
-        age = Decimal(str(((ctx.now or datetime.now(UTC)) - seen).total_seconds()))
-        return age, rule.max_age_seconds
+        def price_check(order: OrderDraft, ctx: RiskContext, index: int) -> tuple[Any, Any]:
+            kind = ctx.price_kinds.get(order.key)
+            if kind in DELAYED_KINDS and not ctx.allow_delayed:
+                return kind, "live"
+            seen = ctx.price_times.get(order.key)
+            if seen is None or rule.max_age_seconds is None:
+                return order.reference_price, rule.max_age_seconds
+            age = Decimal(str(((ctx.now or datetime.now(UTC)) - seen).total_seconds()))
+            return age, rule.max_age_seconds
+        return price_check
     if isinstance(rule, ShortSale):
-        return _after(order, ctx), "allowed" if rule.allow else ZERO
+        return lambda order, ctx, index: (_after(order, ctx), "allowed" if rule.allow else ZERO)
     if isinstance(rule, PriceCollar):
-        if order.order_type != OrderType.LMT or order.reference_price is None or order.limit_price is None:
-            return None, rule.pct
-        ref = order.reference_price
-        return (abs(order.limit_price - ref) * 100 / ref).quantize(RATIO_PLACES), rule.pct
+        def collar(order: OrderDraft, ctx: RiskContext, index: int) -> tuple[Any, Any]:
+            if order.order_type != OrderType.LMT or order.reference_price is None or order.limit_price is None:
+                return None, rule.pct
+            ref = order.reference_price
+            return (abs(order.limit_price - ref) * 100 / ref).quantize(RATIO_PLACES), rule.pct
+        return collar
     if isinstance(rule, TradingStateRule):
-        return str(ctx.trading_state), None
-    return None, None  # duplicate_order and any rule without a number: its verdict says it all
+        return lambda order, ctx, index: (str(ctx.trading_state), None)
+    return lambda order, ctx, index: (None, None)  # duplicate_order and any rule without a number: its verdict says it all
 
 
 RUN_WIDE_RULES = (MaxGrossExposure, MaxOrdersPerRun)
@@ -182,12 +193,13 @@ def risk_decisions(report: RiskReport) -> list[RiskDecision]:
     for block in run_blocks:
         if block.rule not in measured_names:
             out.append(RiskDecision(ACCOUNT_SCOPE, block.rule, "block", None, None, block.code, block.message, symbol=block.symbol))
-    per_order = [rule for rule in rules if not isinstance(rule, RUN_WIDE_RULES)]  # those answered once for the account above
+    # those answered once for the account above left out; each rule's measuring function chosen once
+    per_order = [(rule, _measure(rule)) for rule in rules if not isinstance(rule, RUN_WIDE_RULES)]
     limit_texts: dict[tuple[type, Any], str | None] = {}  # a rule's limit is the same for every order: written once
     for index, order in enumerate(orders):
         blocks = report.order_blocks.get(index, ())
-        for rule in per_order:
-            value, limit = _per_order(rule, order, ctx, index)
+        for rule, measure in per_order:
+            value, limit = measure(order, ctx, index)
             block = _first(blocks, rule.name) if blocks else None  # most orders pass every rule
             limit_key = (type(limit), limit)  # by type too: True == 1, yet they read differently
             limit_text = limit_texts.get(limit_key, _MISSING)

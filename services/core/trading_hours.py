@@ -170,6 +170,10 @@ def _calendar(name: str):
     import exchange_calendars  # about a second to import and build: only when first asked
 
     with _quiet():
+        if name == "XNYS":  # the default one (every backtest): built for its own years' holidays
+            from services.core.exchange_calendar import XNYSCalendar
+
+            return XNYSCalendar()
         return exchange_calendars.get_calendar(name)
 
 

@@ -18,19 +18,20 @@ from services.domain import OrderState, TradingState
 
 
 def load_risk_facts(session: Session, client_order_ids: Iterable[str] = (), *, now: datetime | None = None,
-                    project_id: int | None = None) -> RiskFacts:
+                    project_id: int | None = None, settings: SettingsRepository | None = None) -> RiskFacts:
     """Trading state, orders created since the trading day's start (blocked ones do not count:
     they never went out), and which of ``client_order_ids`` exist already (a rerun must not
     resend them). With ``project_id``: the daily count is the project's own, and the account's
     (every project's) comes beside it for the account-level rule. A backtest's orders never count
-    against the account."""
+    against the account. ``settings``: the caller's repository of the settings row (a preview
+    reads the row once)."""
     today = (TradeOrder.created_at >= trading_day_start(now), TradeOrder.status != OrderState.BLOCKED,
              not_backtest(TradeOrder.account))
     account_today = int(session.scalar(select(func.count(TradeOrder.id)).where(*today)) or 0)
     orders_today = account_today
     if project_id is not None:
         orders_today = int(session.scalar(select(func.count(TradeOrder.id)).where(*today, TradeOrder.project_id == project_id)) or 0)
-    return RiskFacts(SettingsRepository(session).trading_state(), orders_today, _existing(session, client_order_ids),
+    return RiskFacts((settings or SettingsRepository(session)).trading_state(), orders_today, _existing(session, client_order_ids),
                      account_orders_today=account_today if project_id is not None else None)
 
 

@@ -10,13 +10,17 @@ from typing import Any
 
 from services.domain import TradeMode
 
+# the modes whose engine calls the database inline: a set lookup (a TradeMode or its text hash
+# alike), asked on every database call of an engine rather than converting the mode each time
+_INLINE_MODES = frozenset(mode for mode in TradeMode if mode.simulated)
+
 
 def runs_inline(provider: Any) -> bool:
     """Whether the engine of this provider calls the database inline (a simulated one: a backtest)."""
     mode = getattr(provider, "mode", None)
     try:
-        return mode is not None and TradeMode(mode).simulated
-    except ValueError:
+        return mode in _INLINE_MODES
+    except TypeError:  # not hashable: no mode of ours
         return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from services.core.trading_hours import (
     HoursFormatError,
     TradingHours,
     calendar_name,
+    calendar_zone,
     is_early_close,
     is_session_day,
     market_open,
@@ -95,6 +97,24 @@ def test_holidays_and_early_closes():
     assert session is not None and session.end == datetime(2026, 11, 27, 13, 0, tzinfo=NY)
     assert not market_open(datetime(2026, 11, 27, 18, 30, tzinfo=UTC))
     assert market_open(datetime(2026, 11, 27, 17, 30, tzinfo=UTC))
+
+
+def test_the_xnys_calendar_built_for_its_years_is_the_librarys():
+    import exchange_calendars
+
+    from services.core.exchange_calendar import XNYSCalendar
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, theirs = XNYSCalendar(), exchange_calendars.get_calendar("XNYS")
+        # a range of the library's own (1990-2030) too: the rules' holidays at both ends
+        ours_long = XNYSCalendar(start="1990-01-01", end="2030-12-31")
+        theirs_long = exchange_calendars.get_calendar("XNYS", start="1990-01-01", end="2030-12-31")
+    for mine, library in ((ours, theirs), (ours_long, theirs_long)):
+        assert mine.schedule.equals(library.schedule)  # sessions, opens, closes
+        assert mine.early_closes.equals(library.early_closes) and mine.late_opens.equals(library.late_opens)
+    assert len(ours_long.sessions) > 10_000
+    assert calendar_zone() == ZoneInfo("America/New_York")
 
 
 def test_calendar_of_a_listing():

@@ -372,6 +372,29 @@ def test_settings_readers_see_the_session_s_own_changes(database):
         assert len(reader.installation_id()) == 6
 
 
+def test_settings_read_once_asks_the_database_once(database):
+    from sqlalchemy import event
+
+    with database.unit_of_work() as s:
+        Repositories(s).settings.set_risk_defaults({"max_orders": 5})
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        if "trade_settings" in statement:
+            statements.append(statement)
+
+    with database.session() as s:
+        event.listen(s.get_bind(), "before_cursor_execute", count)
+        try:
+            settings = SettingsRepository(s, read_once=True)  # a preview's: nothing changes the row meanwhile
+            assert settings.risk_defaults() == {"max_orders": 5} and len(settings.installation_id()) == 6
+            assert settings.trading_state() == TradingState.ACTIVE and "plan_max_age_seconds" in settings.execution()
+            assert len(statements) == 1
+            assert SettingsRepository(s).risk_defaults() == {"max_orders": 5} and len(statements) == 2  # the default: each asks
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", count)
+
+
 def test_times_are_aware_utc_with_microseconds_and_naive_is_refused(database):
     est = timezone(timedelta(hours=-5))
     with database.unit_of_work() as s:

@@ -33,11 +33,15 @@ _IDENTITY = identity_key(TradeSettings, SETTINGS_ROW_ID)
 class SettingsRepository:
     """The single ``trade_settings`` row, created with the defaults on first use."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, read_once: bool = False) -> None:
+        """``read_once``: the row's columns read with Core are kept for this repository's later
+        questions (a reader that changes no setting meanwhile: a preview asks three)."""
         self.session = session
         # held here: the session's identity map keeps rows only while something refers to them,
         # so a second question to one repository would otherwise read the row again
         self._row: TradeSettings | None = None
+        self._read_once = read_once
+        self._values: Row | None = None
 
     def get(self) -> TradeSettings:
         if self._row is not None:
@@ -75,8 +79,14 @@ class SettingsRepository:
         if held is not None:
             self._row = held
             return self._row
+        if self._values is not None:
+            return self._values
         values = self.session.execute(_READ).one_or_none()
-        return values if values is not None else self.get()
+        if values is None:
+            return self.get()
+        if self._read_once:
+            self._values = values
+        return values
 
     def installation_id(self) -> str:
         """This database's installation id (generated once, then never changed)."""

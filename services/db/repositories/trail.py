@@ -97,43 +97,56 @@ def _layout(model) -> tuple[tuple[str | None, str, Decimal | None], ...]:
     return tuple(out[key] for key in sorted(out))
 
 
+@functools.cache
+def _template(model) -> tuple[str, tuple[Decimal | None, ...]]:
+    """The model's row text with a ``%s`` for each hashed column's value (the keys and the
+    table's entry written in once, in ``_layout``'s order), and each of those columns' decimal
+    quantum or None: a row's text is then its values' texts put in one formatting."""
+    parts, quanta = [], []
+    for name, key, quantum in _layout(model):
+        if name is None:
+            parts.append(key.replace("%", "%%"))
+        else:
+            parts.append(key.replace("%", "%%") + "%s")
+            quanta.append(quantum)
+    return "{" + ",".join(parts) + "}", tuple(quanta)
+
+
 def _canonical(model, values: Mapping[str, Any]) -> str:
     """The row's content as hashed: decimals at their column's scale (as read back), sorted keys,
-    in compact JSON. Written out in the model's fixed key order (``_layout``: a backtest hashes a
-    quarter of a million rows); any value it does not write itself goes the general way
+    in compact JSON. Written out in the model's fixed key order (``_template``: a backtest hashes
+    a quarter of a million rows); any value it does not write itself goes the general way
     (``_canonical_general``), so the text never differs (tests/core/test_trail.py)."""
-    layout = _layout(model)
-    text = _written(layout, [None if name is None else values.get(name) for name, _, _ in layout])
+    text = _written(_template(model), [values.get(name) for name, _, _ in _layout(model) if name is not None])
     return _canonical_general(model, values) if text is None else text
 
 
-def _written(layout: tuple[tuple[str | None, str, Decimal | None], ...], ordered: Iterable[Any]) -> str | None:
-    """``_canonical``'s text of the row's values in the order of the model's ``layout`` (None at
-    the table's entry; the layout passed in: looked up once for a whole batch); None when a
-    value is of a kind it does not write itself."""
-    parts = []
-    for (name, key, quantum), value in zip(layout, ordered, strict=True):
-        if name is None:
-            parts.append(key)
-            continue
-        kind = type(value)
-        if value is None:
-            text = "null"
-        elif quantum is not None:
+# the text of a value of a column without a decimal quantum, by its exact type (a bool is not an int here)
+_TEXT_OF: dict[type, Callable[[Any], str]] = {
+    str: _encode_text, int: int.__repr__, bool: lambda value: "true" if value else "false", type(None): lambda _: "null"}
+
+
+def _written(template: tuple[str, tuple[Decimal | None, ...]], ordered: Iterable[Any]) -> str | None:
+    """``_canonical``'s text of the row's hashed values in the order of the model's ``_template``
+    (passed in: looked up once for a whole batch); None when a value is of a kind it does not
+    write itself."""
+    text, quanta = template
+    texts = []
+    text_of = _TEXT_OF.get
+    for quantum, value in zip(quanta, ordered, strict=True):
+        if quantum is None:
+            write = text_of(type(value))
+            if write is None:
+                return None
+            texts.append(write(value))
+        elif value is None:
+            texts.append("null")
+        else:
             # a decimal's fixed-point text is digits, sign and point: nothing JSON escapes
             # (the rounding passed by position: as a keyword it cost as much again as the quantize)
-            exact = value if kind is Decimal else Decimal(value)
-            text = f'"{exact.quantize(quantum, ROUND_HALF_UP):f}"'
-        elif kind is str:
-            text = _encode_text(value)
-        elif kind is bool:
-            text = "true" if value else "false"
-        elif kind is int:
-            text = int.__repr__(value)
-        else:
-            return None
-        parts.append(key + text)
-    return "{" + ",".join(parts) + "}"
+            exact = value if type(value) is Decimal else Decimal(value)
+            texts.append(f'"{exact.quantize(quantum, ROUND_HALF_UP):f}"')
+    return text % tuple(texts)
 
 
 def _canonical_general(model, values: Mapping[str, Any]) -> str:
@@ -179,12 +192,13 @@ class _Shape:
     """How records of one type become rows of one model, worked out once (a backtest writes
     tens of thousands): ``columns`` the insert's columns (``link`` columns, the stored fields',
     then ``row_hash``), ``fields`` the getter of the stored fields' values as a tuple,
-    ``ordered`` the picker of a row's values (with a None appended) in ``_layout`` order."""
+    ``ordered`` the picker of a row's values (with a None appended) in ``_template`` order."""
 
     link: tuple[str, ...]
     columns: tuple[str, ...]
     fields: Callable[[Any], tuple[Any, ...]]
     ordered: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    positions: tuple[int, ...]  # where ``ordered`` picks each value (the None appended: past the row's values)
 
 
 def _getter(names: list[str] | list[int], get: Callable[..., Callable[[Any], Any]]) -> Callable[[Any], tuple[Any, ...]]:
@@ -210,34 +224,62 @@ def _new_shape(record_type: type, model, link_columns: tuple[str, ...]) -> _Shap
     stored = [column for _, column in pairs]
     link = tuple(column for column in link_columns if column not in stored)  # a field of the link's name wins
     columns = (*link, *stored)
-    # a hashed column neither the link nor the record gives, and the table's entry: the None appended
-    positions = [columns.index(name) if name in columns else len(columns) for name, _, _ in _layout(model)]
+    # a hashed column neither the link nor the record gives: the None appended
+    positions = [columns.index(name) if name in columns else len(columns) for name, _, _ in _layout(model) if name is not None]
     return _Shape(link, (*columns, "row_hash"), _getter([name for name, _ in pairs], operator.attrgetter),
-                  _getter(positions, operator.itemgetter))
+                  _getter(positions, operator.itemgetter), tuple(positions))
 
 
 def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The insert rows of ``records`` (flat dataclasses of one type) as (their columns, a tuple
     of values per row): ``link``'s columns, the fields the model stores, and the row's hash of
     them, ``row_hash``'s (a field of the same name as a ``link`` column wins)."""
-    rows: list[tuple[Any, ...]] = []
-    shape: _Shape | None = None
-    record_type: type | None = None
-    linked: tuple[Any, ...] = ()
-    layout = _layout(model)
-    for record in records:
-        if shape is None:
-            record_type = type(record)
-            shape = _shape(record_type, model, tuple(link))
-            linked = tuple(link[column] for column in shape.link)
-        elif type(record) is not record_type:
-            raise TypeError(f"{model.__tablename__}: records of one type at a time, not {type(record).__name__} too")
-        values = linked + shape.fields(record)
-        text = _written(layout, shape.ordered((*values, None)))
-        if text is None:  # a value of a kind only the general writer writes
-            text = _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True)))
-        rows.append((*values, hashlib.sha256(text.encode("utf-8")).hexdigest()))
-    return (shape.columns if shape is not None else ()), rows
+    records = list(records)
+    if not records:
+        return (), []
+    record_type = type(records[0])
+    other = next((r for r in records if type(r) is not record_type), None)
+    if other is not None:
+        raise TypeError(f"{model.__tablename__}: records of one type at a time, not {type(other).__name__} too")
+    shape = _shape(record_type, model, tuple(link))
+    linked = tuple(link[column] for column in shape.link)
+    rows = [linked + values for values in map(shape.fields, records)]
+    texts = _texts(model, shape, rows)
+    return shape.columns, [(*values, hashlib.sha256(text.encode("utf-8")).hexdigest()) for values, text in zip(rows, texts, strict=True)]
+
+
+def _texts(model, shape: _Shape, rows: list[tuple[Any, ...]]) -> list[str]:
+    """``_canonical``'s text of each row (its values in ``shape.columns`` order), written column
+    by column: a column's values are mostly of one kind, written by one converter over the whole
+    batch, and the rows' texts come of one formatting each (a backtest's previews write a
+    quarter of a million rows). A column with a value of a kind ``_written`` does not write sends
+    the batch row by row (``_written``, else ``_canonical_general``): the same text."""
+    template, quanta = _template(model)
+    width = len(shape.columns) - 1
+    columns = []
+    for position, quantum in zip(shape.positions, quanta, strict=True):
+        values = [None] * len(rows) if position == width else list(map(operator.itemgetter(position), rows))
+        texts = _column_texts(values, quantum)
+        if texts is None:
+            return [_written((template, quanta), shape.ordered((*values, None)))
+                    or _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True))) for values in rows]
+        columns.append(texts)
+    return list(map(template.__mod__, zip(*columns, strict=True)))
+
+
+def _column_texts(values: list[Any], quantum: Decimal | None) -> list[str] | None:
+    """The texts ``_written`` gives a column's values (None: a value of a kind it does not write)."""
+    if quantum is not None:
+        return ["null" if value is None else
+                f'"{(value if type(value) is Decimal else Decimal(value)).quantize(quantum, ROUND_HALF_UP):f}"'
+                for value in values]
+    kinds = set(map(type, values))
+    if len(kinds) == 1:  # one converter over the column (strings, integers)
+        write = _TEXT_OF.get(kinds.pop())
+        return None if write is None else list(map(write, values))
+    if not kinds <= _TEXT_OF.keys():
+        return None
+    return [_TEXT_OF[type(value)](value) for value in values]
 
 
 def _values(row) -> dict[str, Any]:

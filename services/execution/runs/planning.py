@@ -108,16 +108,20 @@ class RunPlanning(RunServiceBase):
                 raise BadInput(f"snapshot {snapshot} does not exist in this project")
             runs = RunRepository(session)
             day = trading_day(self.clock())
+
+            def audit_created(run_id: int) -> None:
+                audit(self.db, self.actor, "run.create", "trade_run", run_id,
+                      {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+
             if new_run:
                 if inputs is not None:  # a new run has sent nothing: inserted with its inputs (no UPDATE after)
                     params = self._params_with_inputs(params, *inputs)
-                    inputs = None
-                run, created = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params), True
-            else:
-                run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
+                new = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params)
+                audit_created(new.id)
+                return run_info(new, True)
+            run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
             if created:
-                audit(self.db, self.actor, "run.create", "trade_run", run.id,
-                      {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
+                audit_created(run.id)
             if inputs is not None:
                 self._store_run_inputs(session, run, *inputs, has_orders=False if created else None)
             return run_info(run, created)
@@ -222,7 +226,7 @@ class RunPlanning(RunServiceBase):
         with self.db.unit_of_work() as session:
             run = _run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
             run_params = run.params or {}
-            settings = SettingsRepository(session)  # one read of the settings row for the whole preview
+            settings = SettingsRepository(session, read_once=True)  # one read of the settings row for the whole preview
             params = self._build_params(run.id, run_params, portfolio_value, settings.installation_id(), fx)
             targets = [Target(i["symbol"], Decimal(i["weight"]), _dec(i["price"]), i["sec_type"], i["exchange"], i["currency"],
                               i.get("primary_exchange") or "") for i in items]
@@ -234,7 +238,7 @@ class RunPlanning(RunServiceBase):
                     return load_backtest_risk_facts(session, run.project_id, run.trade_date, sim_account, ids)
             else:
                 def facts(ids):
-                    return load_risk_facts(session, ids, project_id=run.project_id)
+                    return load_risk_facts(session, ids, project_id=run.project_id, settings=settings)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions,
                 limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),

@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from services.core.builder import OrderDraft
 from services.core.plans import Plan
 from services.db.models import TradeRun
+from services.db.repositories.runs import NewRun
 from services.domain import FillRecord, OrderRecord, RunStatus, TradeMode
 
 
@@ -66,7 +67,7 @@ class RunView:
     fills: tuple[FillRecord, ...] = ()
 
 
-def run_info(run: TradeRun | Row, created: bool = False) -> RunInfo:
-    """``run``: the ORM object, or a plain row of its columns."""
+def run_info(run: TradeRun | Row | NewRun, created: bool = False) -> RunInfo:
+    """``run``: the ORM object, a plain row of its columns, or a run just created."""
     return RunInfo(run.id, run.project_id, run.snapshot_id, TradeMode(run.mode), RunStatus(run.status), run.trade_date,
                    dict(run.params or {}), run.message, created)
