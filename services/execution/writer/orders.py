@@ -17,6 +17,7 @@ from services.core.order_state import OrderEvent as SmEvent
 from services.core.order_state import OrderStatus as SmStatus
 from services.core.order_state import Outcome, apply_event
 from services.db.models import TradeOrder
+from services.db.repositories.base import execute_many
 from services.db.repositories.orders import OrderEventRepository
 from services.domain import EventSource, OrderState
 
@@ -113,18 +114,19 @@ _UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.id == bindparam("order_id"))
 def write_orders(session, orders: Iterable[OrderRow]) -> None:
     """Store what changed in ``orders`` (with their ``updated_at``): one executemany UPDATE per
     set of changed columns, only the changed columns (a concurrent change of another column
-    is kept, as with the ORM's flush)."""
+    is kept, as with the ORM's flush), through the driver (``execute_many``)."""
     now = now_utc()
-    updates: dict[tuple[str, ...], list[dict]] = {}
+    updates: dict[tuple[str, ...], list[tuple]] = {}
     for order in sorted(orders, key=lambda o: o.id):
         changes = order.changes()
         if not changes:
             continue
         order.updated_at = changes["updated_at"] = now
         order.stored.update(changes)
-        updates.setdefault(tuple(sorted(changes)), []).append({"order_id": order.id, **changes})
-    for rows in updates.values():
-        session.execute(_UPDATE_ORDER, rows)
+        names = tuple(sorted(changes))
+        updates.setdefault(names, []).append((order.id, *(changes[name] for name in names)))
+    for names, rows in updates.items():
+        execute_many(session.connection(), _UPDATE_ORDER, ("order_id", *names), rows)
 
 
 _PENDING_EVENTS = "tc_pending_order_events"  # session.info key: the order events not inserted yet
