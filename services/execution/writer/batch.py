@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from services.core.positions_book import PositionState
@@ -47,8 +48,9 @@ class NewFill:
     raw_payload: dict | None
     id: int | None = None
 
-    def row(self) -> dict:
-        return {name: getattr(self, name) for name in NEW_FILL_COLUMNS}
+    def values(self) -> tuple:
+        """The row's values in ``NEW_FILL_COLUMNS``' order."""
+        return _NEW_FILL_VALUES(self)
 
 
 @dataclass(eq=False, slots=True)
@@ -108,6 +110,7 @@ class OrderRow:
         return {name: value for name, stored in self.stored.items() if (value := getattr(self, name)) != stored}
 
 
+_NEW_FILL_VALUES = attrgetter(*NEW_FILL_COLUMNS)
 ORDER_COLUMNS = tuple(f.name for f in fields(OrderRow) if f.name != "stored")
 
 
