@@ -197,15 +197,23 @@ def _driver_statement(statement: Executable, columns: tuple[str, ...], dialect) 
     return compiled.string, tuple(columns.index(name) for name in order), converters, order
 
 
-def execute_many(connection: Connection, statement: Executable, columns: tuple[str, ...],
+def execute_many(executor: Session | Connection, statement: Executable, columns: tuple[str, ...],
                  rows: Sequence[Sequence[Any]]) -> None:
     """Run ``statement`` (built once) for ``rows`` (one tuple a row, in ``columns``' order) with
     one executemany of the driver. Each column's type converts its values (as SQLAlchemy binds
     them) once per column, not through the statement's per-row parameter building, which took
     as long as SQLite took to store the rows. Errors are SQLAlchemy's: a value the type refuses
-    raises ``StatementError``, the driver's errors ``DBAPIError`` (``IntegrityError`` ...)."""
+    raises ``StatementError``, the driver's errors ``DBAPIError`` (``IntegrityError`` ...). On a
+    session's connection, after the autoflush ``Session.execute`` would do (none within
+    ``no_autoflush``: the ORM's pending rows go in first, as with any statement)."""
     if not rows:
         return
+    if isinstance(executor, Session):
+        if executor.autoflush:
+            executor.flush()
+        connection = executor.connection()
+    else:
+        connection = executor
     dialect = connection.dialect
     sql, picks, converters, order = _driver_statement(statement, columns, dialect)
     values: list[Any] = list(zip(*rows, strict=True))  # by column

@@ -281,7 +281,7 @@ class TrailRepository:
         self.session.flush()
         for model, (columns, values_list) in rows.items():
             if values_list:
-                execute_many(self.session.connection(), _INSERTS[model], columns, values_list)
+                execute_many(self.session, _INSERTS[model], columns, values_list)
         return self._written_hash(plan_id, {model: [row[-1] for row in values_list] for model, (_, values_list) in rows.items()})
 
     def _written_hash(self, plan_id: int, hashes: Mapping[Any, list[str]]) -> str:

@@ -126,7 +126,7 @@ def write_orders(session, orders: Iterable[OrderRow]) -> None:
         names = tuple(sorted(changes))
         updates.setdefault(names, []).append((order.id, *(changes[name] for name in names)))
     for names, rows in updates.items():
-        execute_many(session.connection(), _UPDATE_ORDER, ("order_id", *names), rows)
+        execute_many(session, _UPDATE_ORDER, ("order_id", *names), rows)
 
 
 _PENDING_EVENTS = "tc_pending_order_events"  # session.info key: the order events not inserted yet

@@ -164,7 +164,7 @@ class EventProjection:
         if not batch.new_fills:
             return
         now = now_utc()
-        execute_many(session.connection(), _INSERT_FILLS, (*NEW_FILL_COLUMNS, "created_at", "updated_at"),
+        execute_many(session, _INSERT_FILLS, (*NEW_FILL_COLUMNS, "created_at", "updated_at"),
                      [(*f.values(), now, now) for f in batch.new_fills])
         # the ids read back by exec_id (the driver's executemany returns no rows: MariaDB and MySQL
         # have no RETURNING with it, SQLite's has none either)
