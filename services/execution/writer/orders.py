@@ -137,9 +137,9 @@ def add_order_event(session, order_id: int, *, source: EventSource, event_type: 
     """Append to ``order_events``: kept in the session until ``insert_order_events`` puts the
     batch's events in with one executemany (as ORM objects, SQLite inserted them one statement
     with RETURNING each: a third of a backtest's statements)."""
-    session.info.setdefault(_PENDING_EVENTS, []).append(dict(
-        order_id=order_id, source=EventSource(source), event_type=event_type, from_state=from_state, to_state=to_state,
-        flagged=flagged, message=message, payload=payload, time=time or now_utc()))
+    # a row of EVENT_COLUMNS
+    session.info.setdefault(_PENDING_EVENTS, []).append(
+        (order_id, EventSource(source), event_type, from_state, to_state, flagged, message, payload, time or now_utc()))
 
 
 def insert_order_events(session) -> int:
