@@ -146,14 +146,14 @@ class EventProjection:
         refs, bases = _refs_and_bases(events)
         for chunk in _chunks(sorted(refs)):
             for row in session.execute(_ORDERS_BY_REF, {"refs": chunk}):
-                self._cache_order(batch, OrderRow.loaded(row._mapping))
+                self._cache_order(batch, OrderRow.loaded(row))
         # by permId only the orders an event cannot be matched to by its orderRef (``_find``
         # looks the ref up first): a broker's answers to our own orders carry both
         perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
             for row in session.execute(_ORDERS_BY_PERM, {"perms": chunk}):
                 # one object per order (an order loaded by its ref already is that one)
-                self._cache_order(batch, batch.by_ref.get(row.client_order_id) or OrderRow.loaded(row._mapping))
+                self._cache_order(batch, batch.by_ref.get(row.client_order_id) or OrderRow.loaded(row))
         for chunk in _chunks(sorted(bases)):
             for fill in session.scalars(_FILLS_BY_BASE, {"bases": chunk}):
                 batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
