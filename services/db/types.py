@@ -38,6 +38,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
+        if value.__class__ is datetime and value.tzinfo is UTC:  # the common case (``utcnow``), same result
+            return value.replace(tzinfo=None)
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
@@ -72,6 +74,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
         self._limit = Decimal(10) ** (precision - scale)
+        self._scaled_limit = 10**precision  # the same limit on the value times 10**scale
 
     def load_dialect_impl(self, dialect):
         if dialect.name == "sqlite":
@@ -81,24 +84,27 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect) -> Decimal | int | None:
         if value is None:
             return None
-        number = as_decimal(value)
+        number = value if value.__class__ is Decimal else as_decimal(value)
         if not number.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
         number = number.quantize(self._quantum, rounding=ROUND_HALF_UP)
-        if abs(number) >= self._limit:
-            raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
         if dialect.name == "sqlite":
+            # the limits checked on the exact integer (one int comparison, not a Decimal's)
             scaled = int(number.scaleb(self.scale))
+            if abs(scaled) >= self._scaled_limit:
+                raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
             if abs(scaled) > _INT64_MAX:
                 raise ValueError(f"{value} is too large for exact storage on SQLite")
             return scaled
+        if abs(number) >= self._limit:
+            raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
         return number
 
     def process_result_value(self, value: Any, dialect) -> Decimal | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-self.scale)
+            return Decimal(value if value.__class__ is int else int(value)).scaleb(-self.scale)
         return value if isinstance(value, Decimal) else as_decimal(value).quantize(self._quantum)
 
     @property
@@ -135,10 +141,15 @@ class EnumText(TypeDecorator[StrEnum]):
     def __init__(self, enum_cls: type[StrEnum], length: int = 32):
         super().__init__(length)
         self.enum_cls = enum_cls
+        # the members by value: a dict lookup where calling the enum class went through its
+        # metaclass (every status read); anything else still goes to the class (its errors)
+        self._members = {member.value: member for member in enum_cls}
 
     def process_bind_param(self, value: Any, dialect) -> str | None:
         if value is None:
             return None
+        if value.__class__ is self.enum_cls:  # a member: its value, as str() gives it
+            return value._value_
         try:
             return str(self.enum_cls(value))
         except ValueError:
@@ -147,7 +158,8 @@ class EnumText(TypeDecorator[StrEnum]):
     def process_result_value(self, value: str | None, dialect) -> StrEnum | None:
         if value is None:
             return None
-        return self.enum_cls(value)
+        member = self._members.get(value)
+        return member if member is not None else self.enum_cls(value)
 
     @property
     def python_type(self) -> type:

@@ -415,3 +415,34 @@ def test_unit_of_work_rolls_back_on_error(database):
     with database.session() as s:
         assert Repositories(s).projects.list() == []
         assert s.scalar(select(func.count()).select_from(TradeOrder)) == 0
+
+
+def test_execute_many_stores_what_sqlalchemy_would_and_raises_its_errors(database):
+    from sqlalchemy import Table, bindparam
+    from sqlalchemy.exc import StatementError
+
+    from services.db.models import Position
+    from services.db.repositories.base import execute_many
+
+    table = Position.__table__
+    assert isinstance(table, Table)
+    columns = ("project_key", "account", "symbol", "currency", "exchange", "quantity", "average_cost", "realized_pnl",
+               "updated_at")
+    rows = [(0, "DU1", "A", "USD", "SMART", Decimal("1.0000005"), Decimal("2"), Decimal("-3.5"), T0),
+            (0, "DU1", "B", "USD", "SMART", Decimal("-7"), Decimal("0.1"), Decimal(0), T0)]
+    with database.unit_of_work() as s:
+        execute_many(s.connection(), table.insert(), columns, rows)
+        # an UPDATE whose WHERE parameter is not a column, in another order than the statement's
+        update = table.update().where(table.c.symbol == bindparam("key"))
+        execute_many(s.connection(), update, ("quantity", "key", "updated_at"), [(Decimal("2.5"), "B", T0)])
+    with database.session() as s:
+        stored = {p.symbol: (p.quantity, p.average_cost, p.realized_pnl, p.updated_at)
+                  for p in Repositories(s).positions.list()}
+    assert stored == {"A": (Decimal("1.000001"), Decimal(2), Decimal("-3.5"), T0),
+                      "B": (Decimal("2.5"), Decimal("0.1"), Decimal(0), T0)}
+    with pytest.raises(StatementError, match=r"\(builtins.ValueError\) .*does not fit NUMERIC"), database.unit_of_work() as s:
+        execute_many(s.connection(), table.insert(), columns, [(*rows[0][:5], Decimal("1e15"), *rows[0][6:])])
+    with pytest.raises(IntegrityError), database.unit_of_work() as s:
+        execute_many(s.connection(), table.insert(), columns, rows[:1])
+    with pytest.raises(RuntimeError, match="not the columns"), database.unit_of_work() as s:
+        execute_many(s.connection(), update, ("quantity", "key"), [(Decimal(1), "B")])  # updated_at's onupdate

@@ -1,4 +1,5 @@
-"""What every repository shares: the errors, column normalisation, and the exactly-once insert.
+"""What every repository shares: the errors, column normalisation, the exactly-once insert, and
+``execute_many`` (a prebuilt statement's executemany through the database driver).
 
 ``insert_once`` runs one statement that cannot fail on a duplicate -- ``INSERT ... ON CONFLICT DO
 NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL (after a lock-free read
@@ -9,13 +10,13 @@ why two racing processes get one row and no error).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Insert, Table, and_, select
+from sqlalchemy import Connection, CursorResult, Executable, Insert, Table, and_, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from services.db.models import Base
@@ -175,3 +176,57 @@ def get_row(session: Session, model: type[M], row_id: int) -> M:
     if row is None:
         raise NotFound(f"{model.__tablename__} {row_id} does not exist")
     return row
+
+
+@functools.lru_cache(maxsize=256)  # per dialect: an engine's (bounded: tests open many)
+def _driver_statement(statement: Executable, columns: tuple[str, ...], dialect) -> tuple[
+        str, tuple[int, ...], tuple[tuple[int, Callable], ...], tuple[str, ...]]:
+    """``statement`` as the database driver takes it with parameters ``columns``: its SQL for
+    ``dialect``, the index in ``columns`` of each parameter in the driver's order, the (index,
+    converter) of each of ``columns`` whose type converts a value for the driver (a decimal's
+    exact integer on SQLite), and the parameters' names in the driver's order."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    order = tuple(compiled.positiontup or ()) if compiled.positional else columns
+    names = set(order) if compiled.positional else set(compiled.bind_names.values())
+    if names != set(columns) or len(names) != len(columns) or compiled.escaped_bind_names or "__[POSTCOMPILE" in compiled.string:
+        # a parameter the rows do not hold (a column default SQLAlchemy would compute per row)
+        raise RuntimeError(f"the statement's parameters {order} are not the columns {columns}")
+    converters = tuple((index, converter) for index, name in enumerate(columns)
+                       for converter in [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)]
+                       if converter is not None)
+    return compiled.string, tuple(columns.index(name) for name in order), converters, order
+
+
+def execute_many(executor: Session | Connection, statement: Executable, columns: tuple[str, ...],
+                 rows: Sequence[Sequence[Any]]) -> None:
+    """Run ``statement`` (built once) for ``rows`` (one tuple a row, in ``columns``' order) with
+    one executemany of the driver. Each column's type converts its values (as SQLAlchemy binds
+    them) once per column, not through the statement's per-row parameter building, which took
+    as long as SQLite took to store the rows. Errors are SQLAlchemy's: a value the type refuses
+    raises ``StatementError``, the driver's errors ``DBAPIError`` (``IntegrityError`` ...). On a
+    session's connection, after the autoflush ``Session.execute`` would do (none within
+    ``no_autoflush``: the ORM's pending rows go in first, as with any statement)."""
+    if not rows:
+        return
+    if isinstance(executor, Session):
+        if executor.autoflush:
+            executor.flush()
+        connection = executor.connection()
+    else:
+        connection = executor
+    dialect = connection.dialect
+    sql, picks, converters, order = _driver_statement(statement, columns, dialect)
+    values: list[Any] = list(zip(*rows, strict=True))  # by column
+    if len(values) != len(columns):
+        raise ValueError(f"rows of {len(values)} values for the columns {columns}")
+    try:
+        for index, converter in converters:
+            values[index] = list(map(converter, values[index]))
+    except Exception as error:
+        # as SQLAlchemy wraps an error of binding a parameter (its "(builtins.ValueError) ..." text)
+        raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=True,
+                                  hide_parameters=connection.engine.hide_parameters) from error
+    params: list[Any] = list(zip(*(values[index] for index in picks), strict=True))
+    if not dialect.positional:
+        params = [dict(zip(order, row, strict=True)) for row in params]
+    connection.exec_driver_sql(sql, params)

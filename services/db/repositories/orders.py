@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.db.models import OrderEvent, TradeOrder
 from services.db.repositories.base import (
     RepositoryError,
+    execute_many,
     get_row,
     insert_many_once,
     insert_once,
@@ -180,6 +181,8 @@ class OrderRepository:
 # on the table: a plain executemany, not the ORM's bulk insert (as ORM objects SQLite inserted
 # them one statement with RETURNING each); built once
 _INSERT_EVENTS = cast(Table, OrderEvent.__table__).insert()
+# what ``insert_rows``' rows hold, in this order
+EVENT_COLUMNS = ("order_id", "source", "event_type", "from_state", "to_state", "flagged", "message", "payload", "time")
 
 
 class OrderEventRepository:
@@ -188,11 +191,10 @@ class OrderEventRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def insert_rows(self, rows: builtins.list[dict[str, Any]]) -> None:
-        """Many events in one executemany: each row has the table's columns (ids follow the rows'
-        order)."""
-        if rows:
-            self.session.execute(_INSERT_EVENTS, rows)
+    def insert_rows(self, rows: builtins.list[tuple[Any, ...]]) -> None:
+        """Many events in one executemany through the driver (``execute_many``): each row a tuple
+        of ``EVENT_COLUMNS`` (ids follow the rows' order)."""
+        execute_many(self.session, _INSERT_EVENTS, EVENT_COLUMNS, rows)
 
     def append(
         self,

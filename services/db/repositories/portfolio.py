@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from services.db.models import EquitySnapshot, Position
-from services.db.repositories.base import RepositoryError, cursor_result, normalize_values
+from services.db.repositories.base import RepositoryError, cursor_result, execute_many, normalize_values
 from services.db.types import as_decimal, utcnow
 
 
@@ -44,7 +44,11 @@ _OF_ACCOUNT = (_POSITION_TABLE.c.account == bindparam("account"),
 _ROWS_OF_ACCOUNT = select(_POSITION_TABLE).where(*_OF_ACCOUNT)
 _AMOUNTS_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.quantity,
                              _POSITION_TABLE.c.average_cost, _POSITION_TABLE.c.realized_pnl).where(*_OF_ACCOUNT)
-_UPSERTS: dict[tuple[str, bool, bool], Any] = {}
+_UPSERTS: dict[tuple[str, bool], Any] = {}
+# what an upsert's rows hold, in this order
+_UPSERT_COLUMNS = ("project_id", "project_key", "account", "symbol", "currency", "exchange", "quantity", "average_cost",
+                   "realized_pnl", "updated_at")
+ZERO = Decimal(0)
 
 
 class PositionRepository:
@@ -79,14 +83,10 @@ class PositionRepository:
     def upsert_records(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Any]:
         """``upsert_many`` as plain rows (the writer only turns them into records: loading ORM
         objects cost more than the statements), keyed alike; each row has the ``Position``
-        attributes by name. Where the dialect has INSERT ... RETURNING (SQLite, MariaDB) each row
-        comes back from its own upsert, as that statement left it (the stored mark and the
-        amounts at their column's scale, like a read-back, without another SELECT)."""
-        if not self.session.get_bind().dialect.insert_executemany_returning:  # MySQL
-            self._upsert(writes, updated_at)
-            return self._read_back(writes, self.rows_many)
-        written = {(row.project_key, row.account, row.symbol): row for row in self._upsert(writes, updated_at, returning=True)}
-        return {key: written[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
+        attributes by name, as the upserts left them (the stored mark, the amounts at their
+        column's scale)."""
+        self._upsert(writes, updated_at)
+        return self._read_back(writes, self.rows_many)
 
     @staticmethod
     def _read_back(writes: list[PositionWrite], read) -> dict[tuple[int, str, str], Any]:
@@ -94,36 +94,28 @@ class PositionRepository:
         found = read([(w.project_id, w.account, w.symbol) for w in writes])
         return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
 
-    def _upsert(self, writes: list[PositionWrite], updated_at: datetime | None, *, returning: bool = False) -> list[Any]:
-        """Run the upserts; with ``returning`` the rows they wrote, else nothing."""
+    def _upsert(self, writes: list[PositionWrite], updated_at: datetime | None) -> None:
+        """Run the upserts: one executemany through the driver (``execute_many``) per kind of
+        write; the column types check and convert the amounts (exact decimals at their scale)."""
         from services.core.contracts import ContractSpec
 
         now = updated_at or utcnow()
-        written: list[Any] = []
         for keep_realized in (False, True):
             rows = []
             for w in writes:
                 if (w.realized_pnl is None) is not keep_realized:
                     continue
                 listing = ContractSpec.from_key(w.symbol)
-                rows.append(normalize_values(Position, {
-                    "project_id": w.project_id, "project_key": w.project_id or 0, "account": w.account, "symbol": w.symbol,
-                    "currency": listing.currency, "exchange": listing.venue, "quantity": w.quantity,
-                    "average_cost": w.average_cost,
-                    "realized_pnl": w.realized_pnl if w.realized_pnl is not None else Decimal(0), "updated_at": now}))
+                rows.append((w.project_id, w.project_id or 0, w.account, w.symbol, listing.currency, listing.venue,
+                             w.quantity, w.average_cost, ZERO if w.realized_pnl is None else w.realized_pnl, now))
             if rows:
-                result = self.session.execute(self._upsert_statement(keep_realized, returning), rows)
-                if returning:
-                    written.extend(result)
-        return written
+                execute_many(self.session, self._upsert_statement(keep_realized), _UPSERT_COLUMNS, rows)
 
-    def _upsert_statement(self, keep_realized: bool, returning: bool):
+    def _upsert_statement(self, keep_realized: bool):
         dialect = self.session.get_bind().dialect.name
-        statement = _UPSERTS.get((dialect, keep_realized, returning))
+        statement = _UPSERTS.get((dialect, keep_realized))
         if statement is None:
-            statement = self._build_upsert(dialect, keep_realized)
-            # the rows come back in no particular order: they carry their key
-            statement = _UPSERTS[(dialect, keep_realized, returning)] = statement.returning(*_POSITION_TABLE.c) if returning else statement
+            statement = _UPSERTS[(dialect, keep_realized)] = self._build_upsert(dialect, keep_realized)
         return statement
 
     @staticmethod

@@ -43,6 +43,7 @@ from services.db.models import (
     TrailRiskDecision,
     TrailSignal,
 )
+from services.db.repositories.base import execute_many
 from services.db.types import ExactDecimal, utcnow
 from services.domain import Side, is_backtest_account
 
@@ -304,44 +305,6 @@ _ID_RANGES = select(*(bound for m in DECISION_MODELS for t in [cast(Table, m.__t
                                     select(func.max(t.c.id)).where(t.c.plan_id == bindparam("plan_id")).scalar_subquery())))
 
 
-@functools.lru_cache(maxsize=32)  # per dialect: an engine's (bounded: tests open many)
-def _driver_insert(model, columns: tuple[str, ...], dialect) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable], ...]]:
-    """The model's INSERT of ``columns`` as the database driver takes it: (its SQL for
-    ``dialect``, the columns in its parameters' order, (position, converter) of each column
-    whose type converts a value for the driver: a decimal's exact integer on SQLite). Sent with
-    one tuple per row, the rows skip the statement's per-row parameter building, which took as
-    long as SQLite took to store them."""
-    table = cast(Table, model.__table__)
-    compiled = _INSERTS[model].compile(dialect=dialect, column_keys=list(columns))
-    order = tuple(compiled.positiontup or ()) if compiled.positional else columns
-    if sorted(order) != sorted(columns):
-        raise RuntimeError(f"{table.name}: the compiled INSERT's parameters {order} are not the columns {columns}")
-    converters = tuple((index, converter) for index, name in enumerate(order)
-                       for converter in [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)] if converter is not None)
-    return compiled.string, order, converters
-
-
-def _execute_insert(session: Session, model, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """One executemany of ``rows`` (tuples in ``columns``' order) through the driver."""
-    connection = session.connection()
-    sql, order, converters = _driver_insert(model, columns, connection.dialect)
-    params: list[Any] = rows
-    if order != columns:  # the dialect's parameter order (the columns' own on SQLite and MySQL)
-        pick = operator.itemgetter(*(columns.index(name) for name in order))
-        params = [pick(row) for row in rows]
-    if converters:
-        converted = []
-        for row in params:
-            values = list(row)
-            for index, converter in converters:
-                values[index] = converter(values[index])
-            converted.append(tuple(values))  # the driver's executemany takes tuples (or dicts) only
-        params = converted
-    if not connection.dialect.positional:
-        params = [dict(zip(order, values, strict=True)) for values in params]
-    connection.exec_driver_sql(sql, params)
-
-
 class TrailRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -360,7 +323,7 @@ class TrailRepository:
         self.session.flush()
         for model, (columns, values_list) in rows.items():
             if values_list:
-                _execute_insert(self.session, model, columns, values_list)
+                execute_many(self.session, _INSERTS[model], columns, values_list)
         return self._written_hash(plan_id, {model: [row[-1] for row in values_list] for model, (_, values_list) in rows.items()})
 
     def _written_hash(self, plan_id: int, hashes: Mapping[Any, list[str]]) -> str:

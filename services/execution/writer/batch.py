@@ -3,10 +3,11 @@ loaded up front and changed in memory, and the fills it adds (inserted together 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from services.core.positions_book import PositionState
@@ -47,8 +48,9 @@ class NewFill:
     raw_payload: dict | None
     id: int | None = None
 
-    def row(self) -> dict:
-        return {name: getattr(self, name) for name in NEW_FILL_COLUMNS}
+    def values(self) -> tuple:
+        """The row's values in ``NEW_FILL_COLUMNS``' order."""
+        return _NEW_FILL_VALUES(self)
 
 
 @dataclass(eq=False, slots=True)
@@ -92,23 +94,29 @@ class OrderRow:
     stored: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def loaded(cls, values: Mapping[str, Any]) -> OrderRow:
-        """The row of ``values`` (a Core row's mapping: every column, by name) as stored."""
-        row = cls(**values)
-        row.stored = dict(values)
+    def loaded(cls, values: Sequence[Any]) -> OrderRow:
+        """The row of ``values`` (every column in ``ORDER_COLUMNS``' order, the table's: a Core
+        row of the table as it comes) as stored. By position: a row's mapping and keyword
+        arguments cost more than the rest of loading it."""
+        row = cls(*values)
+        row.stored = dict(zip(ORDER_COLUMNS, values, strict=True))
         return row
 
     @classmethod
     def of(cls, order: TradeOrder) -> OrderRow:
         """The row an ORM object holds (an external order ``insert_once`` just stored)."""
-        return cls.loaded({name: getattr(order, name) for name in ORDER_COLUMNS})
+        return cls.loaded(_ORDER_VALUES(order))
 
     def changes(self) -> dict[str, Any]:
         """The columns whose value differs from the stored one (compared by value, as the ORM does)."""
         return {name: value for name, stored in self.stored.items() if (value := getattr(self, name)) != stored}
 
 
+_NEW_FILL_VALUES = attrgetter(*NEW_FILL_COLUMNS)
 ORDER_COLUMNS = tuple(f.name for f in fields(OrderRow) if f.name != "stored")
+if tuple(TradeOrder.__table__.c.keys()) != ORDER_COLUMNS:  # OrderRow.loaded takes a row by position
+    raise RuntimeError("OrderRow's fields are not trade_orders' columns in their order")
+_ORDER_VALUES = attrgetter(*ORDER_COLUMNS)
 
 
 class Batch:

@@ -17,6 +17,7 @@ from services.core.order_state import OrderEvent as SmEvent
 from services.core.order_state import OrderStatus as SmStatus
 from services.core.order_state import Outcome, apply_event
 from services.db.models import TradeOrder
+from services.db.repositories.base import execute_many
 from services.db.repositories.orders import OrderEventRepository
 from services.domain import EventSource, OrderState
 
@@ -113,18 +114,19 @@ _UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.id == bindparam("order_id"))
 def write_orders(session, orders: Iterable[OrderRow]) -> None:
     """Store what changed in ``orders`` (with their ``updated_at``): one executemany UPDATE per
     set of changed columns, only the changed columns (a concurrent change of another column
-    is kept, as with the ORM's flush)."""
+    is kept, as with the ORM's flush), through the driver (``execute_many``)."""
     now = now_utc()
-    updates: dict[tuple[str, ...], list[dict]] = {}
+    updates: dict[tuple[str, ...], list[tuple]] = {}
     for order in sorted(orders, key=lambda o: o.id):
         changes = order.changes()
         if not changes:
             continue
         order.updated_at = changes["updated_at"] = now
         order.stored.update(changes)
-        updates.setdefault(tuple(sorted(changes)), []).append({"order_id": order.id, **changes})
-    for rows in updates.values():
-        session.execute(_UPDATE_ORDER, rows)
+        names = tuple(sorted(changes))
+        updates.setdefault(names, []).append((order.id, *(changes[name] for name in names)))
+    for names, rows in updates.items():
+        execute_many(session, _UPDATE_ORDER, ("order_id", *names), rows)
 
 
 _PENDING_EVENTS = "tc_pending_order_events"  # session.info key: the order events not inserted yet
@@ -135,9 +137,9 @@ def add_order_event(session, order_id: int, *, source: EventSource, event_type: 
     """Append to ``order_events``: kept in the session until ``insert_order_events`` puts the
     batch's events in with one executemany (as ORM objects, SQLite inserted them one statement
     with RETURNING each: a third of a backtest's statements)."""
-    session.info.setdefault(_PENDING_EVENTS, []).append(dict(
-        order_id=order_id, source=EventSource(source), event_type=event_type, from_state=from_state, to_state=to_state,
-        flagged=flagged, message=message, payload=payload, time=time or now_utc()))
+    # a row of EVENT_COLUMNS
+    session.info.setdefault(_PENDING_EVENTS, []).append(
+        (order_id, EventSource(source), event_type, from_state, to_state, flagged, message, payload, time or now_utc()))
 
 
 def insert_order_events(session) -> int:

@@ -11,8 +11,8 @@ positions and run statuses; the change set of what it touched goes to the subscr
 The batch's orders and fills are loaded with a few queries up front, changed in memory and
 written together: the orders as plain rows (``OrderRow``) with one executemany UPDATE of what
 changed, the stored fills a correction touched by the ORM's flush, its new fills with one
-multi-row INSERT (one commit per batch is what makes the writer fast). Runs in the writer's
-worker thread.
+executemany INSERT, their ids read back (both through the driver: ``execute_many``; one commit
+per batch is what makes the writer fast). Runs in the writer's worker thread.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from services.core.order_state import OrderEvent as SmEvent
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
+from services.db.repositories.base import execute_many
 from services.db.repositories.trail import CashBook, record_portfolio_snapshots
 from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunStatus, Side
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
 from ..listings import position_key
-from .batch import Batch, NewFill, OrderRow
+from .batch import NEW_FILL_COLUMNS, Batch, NewFill, OrderRow
 from .events import LocalOrderEvent, PositionTruth, ReconciledStatus
 from .orders import (
     add_order_event,
@@ -61,9 +62,7 @@ _ORDERS_BY_REF = select(_ORDERS).where(_ORDERS.c.client_order_id.in_(bindparam("
 _ORDERS_BY_PERM = select(_ORDERS).where(_ORDERS.c.ib_perm_id.in_(bindparam("perms", expanding=True))).order_by(_ORDERS.c.id)
 _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
 _FILLS = cast(Table, TradeFill.__table__)
-# each id comes back beside its exec_id: the rows' order does not matter (asking for it makes
-# SQLAlchemy insert one row per statement on SQLite)
-_INSERT_FILLS_RETURNING = _FILLS.insert().returning(_FILLS.c.id, _FILLS.c.exec_id)
+_INSERT_FILLS = _FILLS.insert()
 _RUNS = cast(Table, TradeRun.__table__)
 _RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
 _SET_RUN_STATUS = _RUNS.update().where(_RUNS.c.id == bindparam("run_id")).values(status=bindparam("status"))
@@ -147,14 +146,14 @@ class EventProjection:
         refs, bases = _refs_and_bases(events)
         for chunk in _chunks(sorted(refs)):
             for row in session.execute(_ORDERS_BY_REF, {"refs": chunk}):
-                self._cache_order(batch, OrderRow.loaded(row._mapping))
+                self._cache_order(batch, OrderRow.loaded(row))
         # by permId only the orders an event cannot be matched to by its orderRef (``_find``
         # looks the ref up first): a broker's answers to our own orders carry both
         perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
             for row in session.execute(_ORDERS_BY_PERM, {"perms": chunk}):
                 # one object per order (an order loaded by its ref already is that one)
-                self._cache_order(batch, batch.by_ref.get(row.client_order_id) or OrderRow.loaded(row._mapping))
+                self._cache_order(batch, batch.by_ref.get(row.client_order_id) or OrderRow.loaded(row))
         for chunk in _chunks(sorted(bases)):
             for fill in session.scalars(_FILLS_BY_BASE, {"bases": chunk}):
                 batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
@@ -165,17 +164,14 @@ class EventProjection:
         if not batch.new_fills:
             return
         now = now_utc()
-        rows = [{**f.row(), "created_at": now, "updated_at": now} for f in batch.new_fills]
+        execute_many(session, _INSERT_FILLS, (*NEW_FILL_COLUMNS, "created_at", "updated_at"),
+                     [(*f.values(), now, now) for f in batch.new_fills])
+        # the ids read back by exec_id (the driver's executemany returns no rows: MariaDB and MySQL
+        # have no RETURNING with it, SQLite's has none either)
         by_exec = {f.exec_id: f for f in batch.new_fills}
-        if session.get_bind().dialect.insert_executemany_returning:
-            # the ids come back with the INSERT (SQLite, MariaDB: multi-row INSERT ... RETURNING)
-            for fill_id, exec_id in session.execute(_INSERT_FILLS_RETURNING, rows):
+        for chunk in _chunks(list(by_exec)):
+            for fill_id, exec_id in session.execute(_FILL_IDS, {"exec_ids": chunk}):
                 by_exec[exec_id].id = fill_id
-        else:  # MySQL: no RETURNING; the ids are read back
-            session.execute(_FILLS.insert(), rows)  # one executemany: a multi-row INSERT
-            for chunk in _chunks(list(by_exec)):
-                for fill_id, exec_id in session.execute(_FILL_IDS, {"exec_ids": chunk}):
-                    by_exec[exec_id].id = fill_id
         for fill in batch.new_fills:
             fill_time = fill.fill_time
             fill.fill_time = fill_time if fill_time.tzinfo else fill_time.replace(tzinfo=UTC)
