@@ -13,11 +13,12 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, CursorResult, Executable, Insert, Table, and_, select
+from sqlalchemy import Connection, CursorResult, Insert, Table, and_, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 from services.db.models import Base
 from services.db.types import as_decimal, utcnow
@@ -179,7 +180,7 @@ def get_row(session: Session, model: type[M], row_id: int) -> M:
 
 
 @functools.lru_cache(maxsize=256)  # per dialect: an engine's (bounded: tests open many)
-def _driver_statement(statement: Executable, columns: tuple[str, ...], dialect) -> tuple[
+def _driver_statement(statement: UpdateBase, columns: tuple[str, ...], dialect) -> tuple[
         str, tuple[int, ...], tuple[tuple[int, Callable], ...], tuple[str, ...]]:
     """``statement`` as the database driver takes it with parameters ``columns``: its SQL for
     ``dialect``, the index in ``columns`` of each parameter in the driver's order, the (index,
@@ -197,7 +198,7 @@ def _driver_statement(statement: Executable, columns: tuple[str, ...], dialect) 
     return compiled.string, tuple(columns.index(name) for name in order), converters, order
 
 
-def execute_many(executor: Session | Connection, statement: Executable, columns: tuple[str, ...],
+def execute_many(executor: Session | Connection, statement: UpdateBase, columns: tuple[str, ...],
                  rows: Sequence[Sequence[Any]]) -> None:
     """Run ``statement`` (built once) for ``rows`` (one tuple a row, in ``columns``' order) with
     one executemany of the driver. Each column's type converts its values (as SQLAlchemy binds

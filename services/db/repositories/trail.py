@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.core.builder import BuildParams, BuildResult, Target
@@ -295,7 +295,7 @@ def _combined(entries: Iterable[tuple[str, int, str]]) -> str:
 # the statements every preview runs, built once (building a statement costs more than running
 # it on SQLite); a plan's row hashes read back of the tables' columns (plain rows: the ORM's
 # statement handling was most of the read)
-_INSERTS = {m: insert(cast(Table, m.__table__)) for m in DECISION_MODELS}
+_INSERTS: dict[Any, Insert] = {m: insert(cast(Table, m.__table__)) for m in DECISION_MODELS}
 _ROW_HASHES = {m: select(t.c.id, t.c.row_hash).where(t.c.plan_id == bindparam("plan_id")).order_by(t.c.id)
                for m in DECISION_MODELS for t in [cast(Table, m.__table__)]}
 # the lowest and highest id of a plan's rows in each table, in one statement (a preview's check
