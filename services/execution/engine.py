@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
 
-from services.db.repositories.trail import CashBook
+from services.db.repositories.portfolio_snapshots import CashBook
 from services.domain import ChangeSet, TradeMode
 
 from .account import AccountService

@@ -14,7 +14,8 @@ from services.core.trail import OrderDecision, SignalRecord
 from services.db.models import Position, TradeRun, TrailPortfolioSnapshot
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import ProjectRepository, RunRepository
-from services.db.repositories.trail import TrailRepository, record_portfolio_snapshots
+from services.db.repositories.portfolio_snapshots import record_portfolio_snapshots
+from services.db.repositories.trail import TrailRepository
 from services.domain import TradeMode
 
 

@@ -8,9 +8,8 @@ hash-chained audit entry. :meth:`TrailRepository.check` recomputes both: a row w
 longer matches its ``row_hash`` is named; a row added, removed or re-hashed changes the trail
 hash, which the audit entry still holds.
 
-Portfolio snapshots (a project's positions at a fill batch and at a run's end) are written by
-the event writer (:func:`record_portfolio_snapshots`); they are history, not decisions, and not
-covered by a plan's hash.
+Portfolio snapshots (a project's positions at a fill batch and at a run's end) are history, not
+decisions, and not covered by a plan's hash: services.db.repositories.portfolio_snapshots.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import json
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
@@ -33,19 +31,12 @@ from services.core.risk import RiskReport
 from services.core.risk_measures import RiskDecision, risk_decisions
 from services.core.trail import OrderDecision, SignalRecord, order_decisions, signal_records
 from services.db.models import (
-    Position,
-    Project,
-    TradeFill,
-    TradeOrder,
-    TradeRun,
     TrailOrderDecision,
-    TrailPortfolioSnapshot,
     TrailRiskDecision,
     TrailSignal,
 )
 from services.db.repositories.base import execute_many
-from services.db.types import ExactDecimal, utcnow
-from services.domain import Side, is_backtest_account
+from services.db.types import ExactDecimal
 
 ZERO = Decimal(0)
 DECISION_MODELS: tuple[type[TrailSignal] | type[TrailOrderDecision] | type[TrailRiskDecision], ...] = (
@@ -380,120 +371,3 @@ class TrailRepository:
         if _combined(entries) != expected:
             return TrailProblem(plan_id, None, None, "were added, removed or re-hashed since the plan's audit entry")
         return None
-
-
-def _exact(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
-# the writer's portfolio snapshots run these in every batch: built once (building a statement
-# costs more than running it on SQLite)
-# Core columns (the tables', not the mapped classes'): an ORM-enabled select costs more than
-# the statement itself on SQLite
-_POSITIONS = cast(Table, Position.__table__)
-_FILLS = cast(Table, TradeFill.__table__)
-_ORDERS = cast(Table, TradeOrder.__table__)
-_BOOK = (_POSITIONS.c.project_key == bindparam("project_key"), _POSITIONS.c.account == bindparam("account"))
-_REALIZED = select(func.sum(_POSITIONS.c.realized_pnl)).where(*_BOOK)
-# the rows held, each with the realized P&L of the whole book (one statement; a book holding
-# nothing reads _REALIZED alone); plain columns, not Position objects (a snapshot only reads them)
-_HELD = (select(_POSITIONS.c.symbol, _POSITIONS.c.quantity, _POSITIONS.c.average_cost, _POSITIONS.c.market_price,
-                _POSITIONS.c.realized_pnl, _REALIZED.scalar_subquery())
-         .where(*_BOOK, _POSITIONS.c.quantity != 0).order_by(_POSITIONS.c.symbol))
-_FILL_CASH = (select(_FILLS.c.id, _FILLS.c.side, _FILLS.c.quantity, _FILLS.c.price, _FILLS.c.commission)
-              .join(_ORDERS, _FILLS.c.order_id == _ORDERS.c.id)
-              .where(_FILLS.c.superseded.is_(False), _FILLS.c.account == bindparam("account"), _FILLS.c.id > bindparam("after")))
-_PROJECT_FILL_CASH = _FILL_CASH.where(_ORDERS.c.project_id == bindparam("project_id"))
-_UNASSIGNED_FILL_CASH = _FILL_CASH.where(_ORDERS.c.project_id.is_(None))
-_RUNS = cast(Table, TradeRun.__table__)
-_RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id"))
-_INSERT_SNAPSHOT = insert(cast(Table, TrailPortfolioSnapshot.__table__))
-
-
-def _cash_of(session: Session, project_id: int | None, account: str, after: int = 0,
-             book: CashBook | None = None) -> Decimal:
-    """Net cash the project's fills in the account moved: sells in, buys out, commissions out
-    (only the fills after id ``after`` when a ``book`` carries the sum of the earlier ones)."""
-    if project_id is not None:
-        query, params = _PROJECT_FILL_CASH, {"account": account, "after": after, "project_id": project_id}
-    else:
-        query, params = _UNASSIGNED_FILL_CASH, {"account": account, "after": after}
-    cash, last = book.carried(project_id, account) if book is not None else (ZERO, 0)
-    for fill_id, side, quantity, price, commission in session.execute(query, params):
-        cash -= Side(side).sign * quantity * price + (commission or ZERO)
-        last = max(last, fill_id)
-    if book is not None:
-        book.pending[(project_id, account)] = (cash, last)
-    return cash
-
-
-class CashBook:
-    """The net cash of (project, account) up to a fill id, carried from one writer batch to the
-    next so that a portfolio snapshot reads only the fills since the last one instead of all of
-    the account's history (quadratic over a ten-year backtest). Only for books no other process
-    writes to (a backtest's private account): ``forget`` whenever a batch changed a stored fill
-    (a correction, a late commission), after which the next snapshot sums all fills again. What a
-    batch summed is ``pending`` until its transaction committed (``commit``; ``rollback`` else)."""
-
-    def __init__(self) -> None:
-        self.known: dict[tuple[int | None, str], tuple[Decimal, int]] = {}
-        self.pending: dict[tuple[int | None, str], tuple[Decimal, int]] = {}
-
-    def carried(self, project_id: int | None, account: str) -> tuple[Decimal, int]:
-        key = (project_id, account)
-        return self.pending.get(key) or self.known.get(key) or (ZERO, 0)
-
-    def forget(self) -> None:
-        self.known.clear()
-        self.pending.clear()
-
-    def commit(self) -> None:
-        self.known.update(self.pending)
-        self.pending.clear()
-
-    def rollback(self) -> None:
-        self.pending.clear()
-
-    def cash(self, session: Session, project_id: int | None, account: str) -> Decimal:
-        return _cash_of(session, project_id, account, self.carried(project_id, account)[1], self)
-
-
-def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int | None, str]], ended_runs: set[int],
-                               when: datetime | None = None, cash_book: CashBook | None = None) -> int:
-    """One snapshot per (run, project, account) of a writer batch: the project's positions in
-    the account, its cash and equity; ``reason`` is ``run_end`` when the batch ended the run.
-    Returns the number written."""
-    now = when or utcnow()
-    snapshots = []
-    for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
-        book = {"project_key": project_id or 0, "account": account}
-        # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
-        # realized P&L): a book collects a closed row per symbol it ever traded, which read one
-        # by one made each snapshot grow with the book's history
-        positions = session.execute(_HELD, book).all()
-        realized = (positions[0][5] if positions else session.scalar(_REALIZED, book)) or ZERO
-        held = []
-        market_value = ZERO
-        for symbol, quantity, average_cost, market_price, realized_pnl, _ in positions:
-            mark = market_price if market_price is not None else average_cost
-            market_value += quantity * mark
-            if quantity:
-                held.append({"symbol": symbol, "quantity": _exact(quantity), "average_cost": _exact(average_cost),
-                             "market_price": None if market_price is None else _exact(market_price),
-                             "realized_pnl": _exact(realized_pnl)})
-        cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
-        if project_id is not None and not is_backtest_account(account):
-            # a project's book starts from its capital (docs/project-books.md); a backtest's
-            # simulated account starts from its own initial cash, already in its fills' account
-            project = session.get(Project, project_id)
-            if project is not None and project.capital is not None:
-                cash += project.capital
-        run_params = session.scalar(_RUN_PARAMS, {"run_id": run_id})
-        plan_id = (run_params or {}).get("plan_id")
-        snapshots.append(dict(
-            run_id=run_id, plan_id=None if plan_id is None else int(plan_id), project_id=project_id, account=account,
-            time=now, reason="run_end" if run_id in ended_runs else "fills", positions=held, market_value=market_value,
-            cash=cash, equity=cash + market_value, realized_pnl=realized))
-    if snapshots:
-        session.execute(_INSERT_SNAPSHOT, snapshots)  # Core: no ORM object (nor RETURNING of its id) per row
-    return len(snapshots)

@@ -33,7 +33,7 @@ from services.db.convert import to_fill_record, to_order_record, to_position_rec
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
 from services.db.repositories.base import execute_many
-from services.db.repositories.trail import CashBook, record_portfolio_snapshots
+from services.db.repositories.portfolio_snapshots import CashBook, record_portfolio_snapshots
 from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunStatus, Side
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
