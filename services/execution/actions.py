@@ -17,10 +17,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services.core.builder import OrderDraft
-from services.core.contracts import ContractSpec, MissingRate, contract_problem, rate_to_base, spec_of
+from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
-from services.core.risk import RiskContext, evaluate_risk, rules_from_params
 from services.db.convert import to_order_record
 from services.db.models import TradeOrder
 from services.db.repositories import NotFound, OrderRepository, ProjectRepository, SettingsRepository
@@ -43,6 +42,7 @@ from .errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy,
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
 from .market_health import MarketHealth, TradeIntent
+from .order_risk import MarketInputs, Replacing, block_reasons, check_order, market_inputs, order_draft
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -181,43 +181,17 @@ class OrderActions:
 
     # ------------------------------------------------------------------ risk for one order
     async def _risk_check(self, spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
-                          client_order_id: str) -> None:
-        prices = await self.provider.market_prices([spec])
-        reference = prices.get(spec.key)
-        positions = {p.key: p.quantity for p in await self.provider.positions()}  # by listing
-        current = positions.get(spec.key, Decimal(0))
-        fx = await self.provider.exchange_rates()
-        try:
-            rate = rate_to_base(spec.currency, fx.rates, fx.base)
-        except MissingRate as exc:
-            raise RiskBlocked(f"blocked by risk: missing_rate: {spec.key}: {exc}") from None
-        draft = OrderDraft(
-            sequence=1, symbol=spec.symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit,
-            reference_price=reference, notional=None if reference is None else quantity * reference * rate,
-            current_quantity=current, target_quantity=current + side.sign * quantity, target_weight=None,
-            client_order_id=client_order_id, sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency,
-            primary_exchange=spec.primary_exchange, fx_rate=rate,
-        )
-        nlv = await self.provider.net_liquidation() or Decimal(0)
-        seen = {k: v for k, v in getattr(self.provider, "quote_info", {}).items() if k in prices}
-        report = await self._db(self._evaluate, draft, positions, {k: v for k, v in prices.items() if v is not None}, nlv, fx, seen)
+                          client_order_id: str, *, replacing: Replacing | None = None) -> None:
+        """The ticket's check (services.execution.order_risk): ``RiskBlocked`` with the reasons."""
+        inputs = await market_inputs(self.provider, spec, ask_tick=False)
+        draft = order_draft(spec, side, quantity, order_type, inputs, client_order_id, limit_price=limit)
+        report = await self._db(self._evaluate, draft, inputs, replacing)
         if report.blocked:
-            reasons = "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
-            raise RiskBlocked(f"blocked by risk: {reasons}")
+            raise RiskBlocked(f"blocked by risk: {block_reasons(report)}")
 
-    def _evaluate(self, draft, positions, prices, nlv, fx=None, seen=None):
-        """``seen``: listing key -> (time, kind) of each price (the stale-price rule)."""
-        seen = seen or {}
+    def _evaluate(self, draft: OrderDraft, inputs: MarketInputs, replacing: Replacing | None):
         with self.db.session() as session:
-            settings = SettingsRepository(session)
-            rules = [r for r in rules_from_params(settings.risk_defaults()) if r.name not in ("max_orders_per_run",)]
-            allow_delayed = (TradeMode(self.provider.mode) is TradeMode.PAPER
-                             or bool(settings.execution().get("allow_delayed_prices_live")))
-            ctx = RiskContext(portfolio_value=nlv, positions=positions, prices=prices, trading_state=settings.trading_state(),
-                              base_currency=fx.base if fx else "USD", fx_rates=fx.rates if fx else {},
-                              price_times={k: t for k, (t, _) in seen.items()}, price_kinds={k: kind for k, (_, kind) in seen.items()},
-                              allow_delayed=allow_delayed)
-            return evaluate_risk([draft], ctx, rules)
+            return check_order(session, self.provider.mode, draft, inputs, replacing=replacing)
 
     # ------------------------------------------------------------------ manual order
     async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,
@@ -246,7 +220,8 @@ class OrderActions:
         await self._ensure_not_halted()
         await self._check_market_health(spec, order_type, require_market_health, outside_rth)
         coid = client_order_id or f"M-{datetime.now(UTC):%y%m%d%H%M%S}-{symbol}-{side.value[0]}-{uuid.uuid4().hex[:6]}"
-        await self._risk_check(spec, side, quantity, order_type, limit_price, coid)
+        replacing = None if replaces_order_id is None else await self._db(self._replacing, replaces_order_id)
+        await self._risk_check(spec, side, quantity, order_type, limit_price, coid, replacing=replacing)
         order_id = await self._db(self._insert_manual, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
         ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec,
                                                                    outside_rth=outside_rth))
@@ -307,7 +282,7 @@ class OrderActions:
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
         try:
             await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type,
-                                   new_limit, order.client_order_id + "-chk")
+                                   new_limit, order.client_order_id + "-chk", replacing=Replacing(order.created_at, order.status))
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
             await self._db(self._audit, "order.replace_refused", order_id,
@@ -380,6 +355,11 @@ class OrderActions:
     def _order_spec(self, order_id: int) -> ContractSpec:
         with self.db.session() as session:
             return order_spec(OrderRepository(session).get(order_id))
+
+    def _replacing(self, order_id: int) -> Replacing:
+        with self.db.session() as session:
+            order = OrderRepository(session).get(order_id)
+            return Replacing(order.created_at, order.status)
 
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:

@@ -22,19 +22,18 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft, client_order_id
-from services.core.contracts import ContractSpec, MissingRate, contract_problem, rate_to_base, spec_of
-from services.core.pipeline import check_orders
-from services.core.plans import Plan, PriceRef
+from services.core.builder import OrderDraft, client_order_id
+from services.core.contracts import ContractSpec, contract_problem, spec_of
+from services.core.plans import Plan
 from services.core.risk import RiskReport
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import RunRepository, SettingsRepository
-from services.db.risk_facts import load_risk_facts
 from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
 
 from .audit import audit
 from .errors import BadInput, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
 from .market_health import HealthReport, TradeIntent
+from .order_risk import MarketInputs, check_order, market_inputs, order_draft, us_tick
 from .runs import ExecuteResult, TradeService
 
 log = logging.getLogger(__name__)
@@ -52,11 +51,6 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     if not number.is_finite() or number <= 0:
         raise BadInput(f"{name} must be a positive number, got {value!r}")
     return number
-
-
-def us_tick(price: Decimal | None) -> Decimal:
-    """The US tick grid when the broker gives no minTick: 0.01 from 1 USD, 0.0001 below."""
-    return SUB_PENNY if price is not None and price < ONE else CENT
 
 
 def on_grid(value: Decimal, tick: Decimal) -> bool:
@@ -141,19 +135,6 @@ class Ticket:
 
 
 @dataclass(frozen=True, slots=True)
-class MarketInputs:
-    """What the ticket's check reads from the broker, at one moment."""
-
-    price: PriceRef | None
-    positions: dict[str, Decimal]
-    rate: Decimal | None  # base units per unit of the listing's currency (None: unknown)
-    base_currency: str
-    fx_rates: dict[str, Decimal]
-    portfolio_value: Decimal
-    tick: Decimal
-
-
-@dataclass(frozen=True, slots=True)
 class TicketQuote:
     key: str
     price: Decimal | None  # what the check values the order at
@@ -233,25 +214,7 @@ class ManualOrders:
 
     # ------------------------------------------------------------------ the broker's side
     async def market_inputs(self, spec: ContractSpec) -> MarketInputs:
-        provider = self.provider
-        price = (await provider.market_prices([spec])).get(spec.key)
-        seen = getattr(provider, "quote_info", {}).get(spec.key, (datetime.now(UTC), "live"))
-        positions = {p.key: p.quantity for p in await provider.positions() if p.quantity}
-        fx = await provider.exchange_rates()
-        try:
-            rate: Decimal | None = rate_to_base(spec.currency, fx.rates, fx.base)
-        except MissingRate:
-            rate = None  # the risk engine blocks an order it cannot value
-        portfolio_value = await provider.net_liquidation() or Decimal(0)
-        tick = None
-        lookup = getattr(provider, "min_tick", None)
-        if lookup is not None:
-            try:
-                tick = await lookup(spec)
-            except ExecutionError as exc:  # no contract details: the US grid
-                log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
-        return MarketInputs(None if price is None else PriceRef(price, *seen), positions, rate, fx.base, dict(fx.rates),
-                            Decimal(portfolio_value), tick or us_tick(price))
+        return await market_inputs(self.provider, spec)
 
     async def quote_for(self, symbol: str) -> TicketQuote:
         """What the ticket shows beside the symbol: the streamed quote when the listing is
@@ -287,38 +250,19 @@ class ManualOrders:
                 raise BadInput(f"{spec.key}: {name} price {value} is not on the {inputs.tick} tick grid "
                                f"(nearest: {below} or {below + inputs.tick})")
         reference = None if inputs.price is None else inputs.price.price
-        rate = inputs.rate if inputs.rate is not None else ONE
         quantity = ticket.quantity
         if quantity is None:
             assert ticket.notional is not None  # check_fields: one of the two
             if reference is None or inputs.rate is None:
                 raise BadInput(f"{spec.key}: no price (or exchange rate) to turn {ticket.notional} {inputs.base_currency} into shares")
-            quantity = (ticket.notional / (reference * rate)).to_integral_value(ROUND_FLOOR)
+            quantity = (ticket.notional / (reference * inputs.rate)).to_integral_value(ROUND_FLOOR)
             if quantity <= 0:
                 raise BadInput(f"{spec.key}: {ticket.notional} {inputs.base_currency} buys no whole share at {reference}")
-        current = inputs.positions.get(spec.key, Decimal(0))
-        return OrderDraft(
-            sequence=1, symbol=spec.symbol, side=ticket.side, quantity=quantity, order_type=ticket.order_type,
-            limit_price=ticket.limit_price, reference_price=reference,
-            notional=None if reference is None else quantity * reference * rate,
-            current_quantity=current, target_quantity=current + ticket.side.sign * quantity, target_weight=None,
-            client_order_id=coid, sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency,
-            primary_exchange=spec.primary_exchange, fx_rate=rate, stop_price=ticket.stop_price, tif=str(ticket.tif),
-            outside_rth=ticket.outside_rth)
+        return order_draft(spec, ticket.side, quantity, ticket.order_type, inputs, coid, limit_price=ticket.limit_price,
+                           stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
 
     def _risk(self, session, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
-        settings = SettingsRepository(session)
-        allow_delayed = (TradeMode(self.provider.mode) is TradeMode.PAPER
-                         or bool(settings.execution().get("allow_delayed_prices_live")))
-        prices = {draft.key: inputs.price.price} if inputs.price is not None else {}
-        unpriced = (draft.key,) if inputs.rate is None else ()  # a listing it cannot value in the base currency
-        return check_orders(
-            [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, prices=prices,
-            limits=settings.risk_defaults(), facts=lambda ids: load_risk_facts(session, ids),
-            price_times={draft.key: inputs.price.time} if inputs.price is not None else {},
-            price_kinds={draft.key: inputs.price.kind} if inputs.price is not None else {},
-            allow_delayed=allow_delayed, unpriced_symbols=unpriced, base_currency=inputs.base_currency,
-            fx_rates=inputs.fx_rates)
+        return check_order(session, self.provider.mode, draft, inputs)
 
     def _check_sync(self, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
         with self.db.session() as session:

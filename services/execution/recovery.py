@@ -13,7 +13,9 @@ One pass (``AutoRecovery.run_once``) considers the orders older than the trade s
   linked to it (``replaces_order_id``, ``retry_count``) when every condition holds: retries below
   ``max_auto_retries``; the current price within ``max_price_deviation_pct`` of the plan's
   reference price; the market in its regular session or ``allow_replace_outside_rth``; trading
-  not halted; connected; in live mode the session's LIVE word given.
+  not halted; connected; in live mode the session's LIVE word given; the risk engine passes the
+  replacement now, with today's limits, positions and prices, as it would a ticket
+  (services.execution.order_risk: it stands for the dead order in the day's order count).
 
 Every decision, each refusal with its reason included, goes to the audit log and to the order's
 events. Orders of a run are sent only under the run's lease (one sender per run across
@@ -38,13 +40,14 @@ from services.db.models import TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import OrderRepository, SettingsRepository
 from services.db.scope import not_backtest
-from services.domain import EventSource, OrderState, TradeMode, TradingState, is_live_token
+from services.domain import EventSource, OrderState, OrderType, Side, TradeMode, TradingState, is_live_token
 
 from .audit import audit, os_user
 from .errors import BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
 from .lease import LeaseManager, RunBusy
 from .listings import order_spec, request_for_order
+from .order_risk import Replacing, block_reasons, check_order, market_inputs, order_draft
 from .provider import ExecutionProvider
 from .runs import trading_day
 from .sending import OrderSender
@@ -61,6 +64,12 @@ NOT_CONNECTED = "not connected"
 # reason that stays (retries used, price moved, market closed, halted...). A skip for a passing
 # reason (not connected, the lookup failed, the run busy elsewhere) is tried again next pass.
 FINAL_DECISIONS = ("recovery_replace", "recovery_refused")
+
+
+def replacement_id(client_order_id: str, retry: int) -> str:
+    """The client order id of a dead order's replacement: derived from the dead one's, so that a
+    second process racing to re-place it finds it taken."""
+    return f"{client_order_id[:58]}-A{retry}"
 
 
 def always_in_session(spec: ContractSpec) -> bool:
@@ -391,7 +400,23 @@ class AutoRecovery:
             await self._ask_hours(spec)
             if not self.session_open(spec):
                 return f"{spec.key}: market outside its regular session and allow_replace_outside_rth is off: not re-placed"
-        return self._gate(settings)
+        return self._gate(settings) or await self._risk_refusal(stuck, order)
+
+    async def _risk_refusal(self, stuck: _Stuck, order: dict) -> str | None:
+        """The replacement is a new order at the broker: it meets today's risk limits, positions
+        and prices as a ticket would (services.execution.order_risk), standing for the dead
+        order in the day's count. The plan's verdict was given at another moment."""
+        spec = order["spec"]
+        inputs = await market_inputs(self.provider, spec, ask_tick=False)
+        draft = order_draft(spec, order["side"], order["quantity"], order["order_type"], inputs,
+                            replacement_id(stuck.client_order_id, stuck.retry_count + 1), limit_price=order["limit_price"],
+                            tif=order["tif"])
+        report = await self._db(self._check_risk, draft, inputs, order["replacing"])
+        return f"blocked by risk now ({block_reasons(report)}): not re-placed" if report.blocked else None
+
+    def _check_risk(self, draft, inputs, replacing: Replacing):
+        with self.db.session() as session:
+            return check_order(session, self.provider.mode, draft, inputs, replacing=replacing)
 
     async def _ask_hours(self, spec: ContractSpec) -> None:
         """Whether the market trades now comes from the broker, as in TWS: ask for the listing's
@@ -410,7 +435,9 @@ class AutoRecovery:
             o = OrderRepository(session).get(order_id)
             return {"status": o.status, "filled_quantity": o.filled_quantity, "ib_order_id": o.ib_order_id,
                     "ib_perm_id": o.ib_perm_id, "rejected_reason": o.rejected_reason, "spec": order_spec(o),
-                    "plan_id": (o.params or {}).get("plan_id")}
+                    "plan_id": (o.params or {}).get("plan_id"), "side": Side(o.side), "quantity": o.quantity,
+                    "order_type": OrderType(o.order_type), "limit_price": o.limit_price, "tif": o.tif,
+                    "replacing": Replacing(o.created_at, o.status)}
 
     def _replacement_of(self, order_id: int) -> int | None:
         with self.db.session() as session:
@@ -490,7 +517,7 @@ class AutoRecovery:
         from the dead one's, so that a second process racing for it finds it taken."""
         with self.db.unit_of_work() as session:
             dead = OrderRepository(session).get(order_id)
-            coid = f"{dead.client_order_id[:58]}-A{retry}"
+            coid = replacement_id(dead.client_order_id, retry)
             params = {k: v for k, v in (dead.params or {}).items() if k in ("draft", "plan_id")}
             params["auto_recovery"] = {"replaces": dead.client_order_id, "retry": retry}
             row, created = OrderRepository(session).insert_once(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from services.db.models import AuditLog, OrderEvent, TradeOrder
 from services.db.repositories import SettingsRepository
-from services.domain import EventSource, OrderState, RunStatus, TradeMode
+from services.domain import EventSource, OrderState, OrderType, RunStatus, Side, TradeMode
 from services.execution.recovery import AutoRecovery, RecoveryResult
 from tests.fixtures.waiting import wait_until
 
@@ -145,6 +145,51 @@ async def test_price_moved_beyond_the_deviation_not_replaced(stack, ib_log_guard
     assert "max_price_deviation_pct 1.5" in skip.reason and "price moved" in skip.reason
     assert [p["reason"] for p in _audit(stack.db, "order.recovery_refused")] == [skip.reason]
     assert len(_orders(stack.db, "IBM")) == 1
+
+
+def _risk_limits(db, **limits) -> None:
+    with db.unit_of_work() as session:
+        settings = SettingsRepository(session)
+        settings.set_risk_defaults({**settings.risk_defaults(), **limits})
+
+
+async def test_a_replacement_todays_risk_limits_block_is_not_placed(stack, ib_log_guard):
+    """The plan passed at 25,000 per order; the trader has since lowered the limit below the
+    order's value: the replacement is a new order at the broker and meets today's limits."""
+    _settings(stack.db)
+    _, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "limits")
+    _risk_limits(stack.db, max_order_notional=500)
+    recovery = _recovery(stack)
+    result = await recovery.run_once(now=_later())
+    assert result.canceled == (ibm.client_order_id,) and result.replaced == ()
+    [skip] = result.skipped
+    assert skip.client_order_id == ibm.client_order_id
+    assert "blocked by risk now" in skip.reason and "max_order_notional" in skip.reason and "above 500" in skip.reason
+    assert [p["reason"] for p in _audit(stack.db, "order.recovery_refused")] == [skip.reason]
+    assert ("recovery_refused", skip.reason) in _recovery_events(stack.db, ibm.id)
+    assert [o.client_order_id for o in _orders(stack.db, "IBM")] == [ibm.client_order_id]  # nothing stored
+    assert [e for e in stack.sim.executions() if e.symbol == "IBM"] == []
+    assert (await recovery.run_once(now=_later(3 * TIMEOUT))).considered == ()  # decided for good
+
+
+async def test_a_replacement_stands_for_the_dead_order_in_the_days_order_count(stack, ib_log_guard):
+    """Two orders today (IBM lost, AAPL filled) and max_daily_orders 2: the replacement takes
+    the dead order's place, it is not a third order."""
+    _settings(stack.db)
+    run_id, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "count")
+    _risk_limits(stack.db, max_daily_orders=2)
+    result = await _recovery(stack).run_once(now=_later())
+    assert [r.client_order_id for r in result.replaced] == [ibm.client_order_id] and result.skipped == ()
+    assert await stack.service.wait_done(run_id, 10) == []
+    _risk_limits(stack.db, max_daily_orders=1)  # below the day's count: a replacement would be refused
+    from services.execution.order_risk import Replacing, check_order, market_inputs, order_draft
+
+    spec = (await stack.service._db(_recovery(stack)._row, ibm.id))["spec"]
+    inputs = await market_inputs(stack.provider, spec, ask_tick=False)
+    draft = order_draft(spec, Side.BUY, ibm.quantity, OrderType.MKT, inputs, "CHECK-1")
+    with stack.db.session() as session:
+        report = check_order(session, TradeMode.PAPER, draft, inputs, replacing=Replacing(ibm.created_at, OrderState.CANCELED))
+    assert [b.rule for b in report.all_blocks()] == ["max_daily_orders"]
 
 
 async def test_market_closed_not_replaced_unless_allowed_outside_rth(stack, ib_log_guard):

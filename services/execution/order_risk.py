@@ -1,0 +1,132 @@
+"""One order's risk check, the same for every way one order goes out without a run's preview:
+the order ticket (services.execution.manual), a trader's replace of a working order
+(services.execution.actions) and recovery's re-placing of a dead one (services.execution.recovery).
+
+All three read the broker at one moment (``market_inputs``), make the order a draft
+(``order_draft``) and meet the rules, limits and facts a run meets (``check_order``: the
+pipeline's risk half, ``services.core.pipeline.check_orders``, with the facts from the database).
+Before, a replace had its own copy of the check: it never counted the day's orders and blocked a
+missing exchange rate its own way.
+
+A replacement stands for the order it replaces: that order is among the day's orders already
+(``replacing``), so the replacement is not counted twice against ``max_daily_orders``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
+from services.core.contracts import ContractSpec, MissingRate, rate_to_base
+from services.core.pipeline import check_orders
+from services.core.plans import PriceRef
+from services.core.risk import RiskReport, trading_day_start
+from services.db.repositories import SettingsRepository
+from services.db.risk_facts import load_risk_facts
+from services.domain import OrderState, OrderType, Side, TradeMode
+
+from .errors import ExecutionError
+
+log = logging.getLogger(__name__)
+
+
+def us_tick(price: Decimal | None) -> Decimal:
+    """The US tick grid when the broker gives no minTick: 0.01 from 1 USD, 0.0001 below."""
+    return SUB_PENNY if price is not None and price < ONE else CENT
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInputs:
+    """What one order's check reads from the broker, at one moment."""
+
+    price: PriceRef | None
+    positions: dict[str, Decimal]
+    rate: Decimal | None  # base units per unit of the listing's currency (None: unknown)
+    base_currency: str
+    fx_rates: dict[str, Decimal]
+    portfolio_value: Decimal
+    tick: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Replacing:
+    """The order a replacement stands for: when it was created and its state (the day's count
+    holds it unless it was created before the trading day or was BLOCKED)."""
+
+    created_at: datetime | None
+    status: OrderState
+
+    def counted_today(self, now: datetime | None = None) -> bool:
+        if self.created_at is None or self.status is OrderState.BLOCKED:
+            return False
+        created = self.created_at if self.created_at.tzinfo else self.created_at.replace(tzinfo=UTC)
+        return created >= trading_day_start(now)
+
+
+async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True) -> MarketInputs:
+    """The listing's price (with when and how it was seen), the account's positions, the
+    exchange rate, the net liquidation value and (``ask_tick``) the listing's minimum tick."""
+    price = (await provider.market_prices([spec])).get(spec.key)
+    seen = getattr(provider, "quote_info", {}).get(spec.key, (datetime.now(UTC), "live"))
+    positions = {p.key: p.quantity for p in await provider.positions() if p.quantity}
+    fx = await provider.exchange_rates()
+    try:
+        rate: Decimal | None = rate_to_base(spec.currency, fx.rates, fx.base)
+    except MissingRate:
+        rate = None  # the risk engine blocks an order it cannot value
+    portfolio_value = await provider.net_liquidation() or Decimal(0)
+    tick = None
+    lookup = getattr(provider, "min_tick", None) if ask_tick else None
+    if lookup is not None:
+        try:
+            tick = await lookup(spec)
+        except ExecutionError as exc:  # no contract details: the US grid
+            log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+    return MarketInputs(None if price is None else PriceRef(price, *seen), positions, rate, fx.base, dict(fx.rates),
+                        Decimal(portfolio_value), tick or us_tick(price))
+
+
+def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, inputs: MarketInputs,
+                client_order_id: str, *, limit_price: Decimal | None = None, stop_price: Decimal | None = None,
+                tif: str = "DAY", outside_rth: bool = False) -> OrderDraft:
+    """One order as the risk engine sees it: valued at the price of the moment, the position
+    before and after it."""
+    reference = None if inputs.price is None else inputs.price.price
+    rate = inputs.rate if inputs.rate is not None else ONE
+    current = inputs.positions.get(spec.key, Decimal(0))
+    return OrderDraft(
+        sequence=1, symbol=spec.symbol, side=side, quantity=quantity, order_type=order_type, limit_price=limit_price,
+        reference_price=reference, notional=None if reference is None else quantity * reference * rate,
+        current_quantity=current, target_quantity=current + side.sign * quantity, target_weight=None,
+        client_order_id=client_order_id, sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency,
+        primary_exchange=spec.primary_exchange, fx_rate=rate, stop_price=stop_price, tif=tif, outside_rth=outside_rth)
+
+
+def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inputs: MarketInputs, *,
+                replacing: Replacing | None = None) -> RiskReport:
+    """The verdict on one order: the risk limits of the settings, the trading state and the
+    day's order count from the database, the prices as ``inputs`` saw them (delayed prices block
+    in live mode unless ``allow_delayed_prices_live``)."""
+    settings = SettingsRepository(session)
+    allow_delayed = TradeMode(mode) is TradeMode.PAPER or bool(settings.execution().get("allow_delayed_prices_live"))
+    facts = load_risk_facts(session, [draft.client_order_id], settings=settings)
+    if replacing is not None and replacing.counted_today() and facts.orders_today:
+        facts = replace(facts, orders_today=facts.orders_today - 1)
+    price = inputs.price
+    return check_orders(
+        [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions,
+        prices={draft.key: price.price} if price is not None else {}, limits=settings.risk_defaults(), facts=facts,
+        price_times={draft.key: price.time} if price is not None else {},
+        price_kinds={draft.key: price.kind} if price is not None else {},
+        allow_delayed=allow_delayed, unpriced_symbols=(draft.key,) if inputs.rate is None else (),
+        base_currency=inputs.base_currency, fx_rates=inputs.fx_rates)
+
+
+def block_reasons(report: RiskReport) -> str:
+    """A blocked report's reasons in one line, as every refusal says them."""
+    return "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
