@@ -151,6 +151,29 @@ def open_read_only_database(url: str) -> Database:
     return Database(url, read_only=True)
 
 
+def open_existing_database(url: str) -> Database:
+    """The database of a command that works on what is stored (``positions``, ``tca``, ``trail``,
+    ``audit``, ``bars show``, ``backtest``): ``NoSchema`` for a missing SQLite file (a reader
+    never creates one) or a database never migrated; otherwise opened as every command opens
+    one (``ensure_schema``: an SQLite file upgrades itself, MySQL/MariaDB must be at the head
+    revision, else ``SchemaNotCurrent``)."""
+    from services.db import Database, migrate
+    from services.db.errors import NoSchema, sqlite_path
+    from services.urls import redact_url
+
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise NoSchema(redact_url(url))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if migrate.is_mysql_url(url):
+        migrate.check_schema(url)  # behind, ahead or empty: SchemaNotCurrent, said as the operator's decision
+    elif migrate.current(url) is None:
+        raise NoSchema(redact_url(url))
+    else:
+        migrate.ensure_schema(url)
+    return Database(url)
+
+
 def monitor_db_url(settings: Settings, demo: bool = False) -> str:
     return demo_db_url(settings) if demo else settings.effective_db_url
 

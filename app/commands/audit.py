@@ -15,7 +15,6 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
-from services.urls import redact_url
 
 EXIT_CHAIN_BROKEN = 1
 
@@ -39,32 +38,16 @@ def register(subparsers) -> None:
 
 
 def _open(settings):
+    from app.composition import open_existing_database
     from services.audit import AuditLog
-    from services.db import Database, migrate
 
-    url = settings.effective_db_url
-    if migrate.is_mysql_url(url):
-        migrate.check_schema(url)  # behind or empty: SchemaNotCurrent, "run db upgrade" (exit 5)
-    if migrate.current(url) is None:
-        return None, None
-    database = Database(url)
+    database = open_existing_database(settings.effective_db_url)
     return database, AuditLog(database)
-
-
-def _no_schema(settings) -> int:
-    print(
-        f"trading-console: the database at {redact_url(settings.effective_db_url)} has no schema; "
-        "run `trading-console db upgrade` first",
-        file=sys.stderr,
-    )
-    return EXIT_BAD_INPUT
 
 
 def _verify(args: argparse.Namespace, settings) -> int:
     def action() -> int:
         database, log = _open(settings)
-        if log is None:
-            return _no_schema(settings)
         try:
             result = log.verify(full=args.full)
         finally:
@@ -112,8 +95,6 @@ def _list(args: argparse.Namespace, settings) -> int:
 
     def action() -> int:
         database, log = _open(settings)
-        if log is None:
-            return _no_schema(settings)
         try:
             records = log.list(
                 action=args.action,

@@ -23,7 +23,6 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
-from services.urls import redact_url
 
 USAGE = ("%(prog)s --prices FILE | --from-broker [--ib-port P ...] --snapshots PATH [--project NAME]... "
          "--initial-cash C --fill close|next-open --slippage-bps N --commission SPEC --rounding floor|nearest "
@@ -70,6 +69,7 @@ def register(subparsers) -> None:
 
 
 def _backtest(args: argparse.Namespace, settings) -> int:
+    from app.composition import open_existing_database
     from services.backtest.requests import (
         BacktestRequest,
         BadBacktest,
@@ -78,7 +78,6 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         prepare,
         run_backtest,
     )
-    from services.db import Database, migrate
 
     url = settings.effective_db_url
     request = BacktestRequest(
@@ -93,11 +92,7 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         return EXIT_BAD_INPUT
 
     def action() -> int:
-        if migrate.current(url) is None:
-            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
-                  file=sys.stderr)
-            return EXIT_BAD_INPUT
-        database = Database(url)
+        database = open_existing_database(url)
         try:
             if args.from_broker:  # every other input checked before connecting, then the missing bars fetched
                 try:

@@ -153,18 +153,13 @@ async def _download(args, settings) -> int:
 
 def show_bars(args: argparse.Namespace, settings) -> int:
     from app.commands.db import run_guarded
+    from app.composition import open_existing_database
     from services import price_cache
-    from services.db import Database, migrate
-    from services.urls import redact_url
 
     url = settings.effective_db_url
 
     def action() -> int:
-        if migrate.current(url) is None:
-            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
-                  file=sys.stderr)
-            return EXIT_BAD_INPUT
-        database = Database(url)
+        database = open_existing_database(url)
         try:
             rows = price_cache.coverage(database, args.symbols)
         finally:

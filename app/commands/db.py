@@ -51,7 +51,7 @@ def run_guarded(url: str, action: Callable[[], int]) -> int:
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from services.db.errors import DatabaseLocationError
+    from services.db.errors import DatabaseLocationError, NoSchema
     from services.db.migrate import SchemaNotCurrent
 
     try:
@@ -59,7 +59,7 @@ def run_guarded(url: str, action: Callable[[], int]) -> int:
     except SchemaNotCurrent as exc:
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BROKER
-    except DatabaseLocationError as exc:
+    except (DatabaseLocationError, NoSchema) as exc:
         print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except CommandError as exc:

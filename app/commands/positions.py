@@ -17,7 +17,6 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
-from services.urls import redact_url
 
 NO_MARK = "no mark"
 
@@ -84,18 +83,14 @@ def _books_table(books) -> str:
 
 
 def _positions(args: argparse.Namespace, settings) -> int:
+    from app.composition import open_existing_database
     from services import console_queries as queries
     from services.books import project_books
-    from services.db import Database, migrate
 
     url = settings.effective_db_url
 
     def action() -> int:
-        if migrate.current(url) is None:
-            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
-                  file=sys.stderr)
-            return EXIT_BAD_INPUT
-        database = Database(url)
+        database = open_existing_database(url)
         try:
             lines = queries.position_lines(database, args.project)
             books = [b for b in project_books(database) if args.project in (None, b.project)]

@@ -25,10 +25,10 @@ def register(subparsers) -> None:
 
 
 def _tca(args: argparse.Namespace, settings) -> int:
+    from app.composition import open_existing_database
     from services.backtest.costs import FillAt
     from services.backtest.prices import PriceBook, PriceFileError, read_prices
     from services.backtest.tca import cached_tca, run_tca
-    from services.db import Database
 
     url = settings.effective_db_url
     try:
@@ -46,7 +46,7 @@ def _tca(args: argparse.Namespace, settings) -> int:
             return EXIT_BAD_INPUT
 
     def action() -> int:
-        database = Database(url)
+        database = open_existing_database(url)
         try:
             if prices is None:
                 report = cached_tca(database, args.run, FillAt(args.fill), slippage)

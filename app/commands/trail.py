@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
-from services.urls import redact_url
 
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("signals", "Signals", (("symbol", "SYMBOL"), ("weight", "WEIGHT"), ("score", "SCORE"), ("rank", "RANK"),
@@ -79,7 +78,7 @@ def render(trail) -> str:
 
 
 def _trail(args: argparse.Namespace, settings) -> int:
-    from services.db import Database, migrate
+    from app.composition import open_existing_database
     from services.trail_queries import TrailNotFound, decision_trail
 
     url = settings.effective_db_url
@@ -88,13 +87,7 @@ def _trail(args: argparse.Namespace, settings) -> int:
         return EXIT_BAD_INPUT
 
     def action() -> int:
-        if migrate.is_mysql_url(url):
-            migrate.check_schema(url)  # behind or empty: SchemaNotCurrent, "run db upgrade"
-        if migrate.current(url) is None:
-            print(f"trading-console: the database at {redact_url(url)} has no schema; run `trading-console db upgrade` first",
-                  file=sys.stderr)
-            return EXIT_BAD_INPUT
-        database = Database(url)
+        database = open_existing_database(url)
         try:
             trail = decision_trail(database, run_id=args.run, plan_id=args.plan)
         except TrailNotFound as exc:

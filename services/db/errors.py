@@ -21,6 +21,14 @@ class DatabaseLocationError(ValueError):
     would otherwise start an empty database somewhere unexpected)."""
 
 
+class NoSchema(LookupError):
+    """A command that reads what is stored was pointed at a database with nothing stored: no
+    SQLite file there (never created by a reader), or a database never migrated."""
+
+    def __init__(self, redacted_url: str) -> None:
+        super().__init__(f"the database at {redacted_url} has no schema; run `trading-console db upgrade` first")
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of an SQLite URL (``None``: in memory, a ``file:`` URI, or not SQLite)."""
     from sqlalchemy.engine import make_url

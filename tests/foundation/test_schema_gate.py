@@ -51,7 +51,14 @@ COMMANDS = [
     ("orders",),
     ("preview", "--snapshot", "1", "--portfolio-value", "1000"),
     ("execute", "--snapshot", "1", "--project", "P", "--ib-port", "1", "--connect-timeout", "1"),
+    # the commands that read what is stored open it the one way (app.composition.open_existing_database)
+    ("positions",),
+    ("tca", "--run", "1"),
+    ("trail", "--run", "1"),
+    ("bars", "show"),
 ]
+# the same commands, pointed at an SQLite file that is not there
+READERS = [("positions",), ("tca", "--run", "1"), ("trail", "--run", "1"), ("bars", "show"), ("audit", "verify")]
 
 
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
@@ -100,3 +107,17 @@ def test_a_revision_this_console_does_not_know_is_refused(db_backend, empty_db_u
         engine.dispose()
     with pytest.raises(migrate.SchemaNotCurrent, match="does not know"):
         migrate.ensure_schema(empty_db_url)
+
+
+@pytest.mark.slow  # a `python -m app` subprocess per command
+@pytest.mark.parametrize("command", READERS, ids=lambda c: " ".join(c))
+def test_a_reader_pointed_at_no_sqlite_file_says_so_and_creates_none(command, tmp_path):
+    """Before, ``tca`` created the file and failed with "no such table" (exit 5); ``positions``
+    and ``bars show`` said the right thing but left an empty file behind."""
+    path = tmp_path / "absent.sqlite3"
+    url = f"sqlite:///{path.as_posix()}"
+    result = _console(url, *command, tmp_path=tmp_path)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"trading-console: the database at {url} has no schema; run `trading-console db upgrade` first\n"
+    assert not path.exists()
+
