@@ -16,6 +16,10 @@ Two kinds of watermark, one per kind of table:
   again each poll) until it appears or ``gap_patience`` passes (a rolled-back insert never will).
 
 Every poll is a few indexed range reads of recent rows; nothing grows with the history.
+
+A backtest's orders, fills, positions and order events (its ``BACKTEST-`` accounts,
+services.db.scope) are never passed on: a monitor following the database while a backtest runs
+in another process shows the broker's records only, as the trading window does.
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from sqlalchemy import func, select
 
 from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
 from services.db.models import AuditLog, EquitySnapshot, OrderEvent, Position, TradeFill, TradeOrder
-from services.domain import AuditRecord, ChangeSet, FillRecord, OrderRecord, PositionRecord
+from services.db.scope import not_backtest
+from services.domain import (
+    AuditRecord,
+    ChangeSet,
+    FillRecord,
+    OrderRecord,
+    PositionRecord,
+    is_backtest_account,
+)
 
 DEFAULT_OVERLAP = timedelta(seconds=5)  # longest flush-to-commit delay (plus writers' clock skew) covered
 DEFAULT_GAP_PATIENCE = 10.0  # seconds an id gap is read again before it counts as a rolled-back insert
@@ -89,12 +101,12 @@ class _UpdatedScan:
 
     def prime(self, session, overlap: timedelta) -> None:
         """Start from now: remember the rows inside the overlap window without passing them on."""
-        self.watermark = session.scalar(select(func.max(self.model.updated_at)))
+        self.watermark = session.scalar(select(func.max(self.model.updated_at)).where(not_backtest(self.model.account)))
         self.poll(session, overlap)
 
     def poll(self, session, overlap: timedelta) -> list:
         model = self.model
-        query = select(model.id, model.updated_at)
+        query = select(model.id, model.updated_at).where(not_backtest(model.account))
         if self.watermark is not None:
             query = query.where(model.updated_at >= self.watermark - overlap)
         versions = {row_id: updated for row_id, updated in session.execute(query)}
@@ -124,6 +136,8 @@ class _AppendScan:
     model: Any
     high: int = 0
     gaps: dict[int, float] = field(default_factory=dict)
+    # order events: their order's account, joined; a backtest's are counted as seen, not passed on
+    order_of: Any = None
 
     def prime(self, session, now: float) -> None:
         self.high = session.scalar(select(func.max(self.model.id))) or 0
@@ -134,13 +148,22 @@ class _AppendScan:
     def poll(self, session, now: float, patience: float) -> list:
         self.gaps = {i: since for i, since in self.gaps.items() if now - since < patience}
         low = min(self.gaps, default=self.high + 1) - 1
-        rows = [row for row in session.scalars(select(self.model).where(self.model.id > low).order_by(self.model.id))
-                if row.id > self.high or row.id in self.gaps]
-        for row in rows:
+        query = select(self.model).where(self.model.id > low).order_by(self.model.id)
+        if self.order_of is None:
+            found = [(row, None) for row in session.scalars(query)]
+        else:
+            found = list(session.execute(query.add_columns(TradeOrder.account)
+                                         .outerjoin(TradeOrder, TradeOrder.id == self.order_of)))
+        rows = []
+        for row, account in found:
+            if row.id <= self.high and row.id not in self.gaps:
+                continue
             self.gaps.pop(row.id, None)
             if row.id > self.high:
                 self.gaps.update((i, now) for i in range(self.high + 1, row.id))
                 self.high = row.id
+            if not is_backtest_account(account):
+                rows.append(row)
         return rows
 
 
@@ -164,7 +187,7 @@ class ChangeFeed:
         self._orders = _UpdatedScan(TradeOrder, to_order_record)
         self._fills = _UpdatedScan(TradeFill, to_fill_record)
         self._positions = _UpdatedScan(Position, to_position_record)
-        self._events = _AppendScan(OrderEvent)
+        self._events = _AppendScan(OrderEvent, order_of=OrderEvent.order_id)
         self._audit = _AppendScan(AuditLog)
         self._equity = _AppendScan(EquitySnapshot)
         self.primed = False

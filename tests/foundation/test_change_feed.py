@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text, update
 
 from services.change_feed import ChangeFeed, batch_lines, line_text
 from services.db import Database, ReadOnlyDatabase
-from services.db.models import AuditLog, OrderEvent, TradeOrder
-from services.domain import EventSource, OrderState
+from services.db.models import AuditLog, OrderEvent, TradeFill, TradeOrder
+from services.domain import BACKTEST_ACCOUNT_PREFIX, EventSource, OrderState
 
 
 def _order(database, n: int, *, updated_at: datetime | None = None) -> int:
@@ -58,6 +58,45 @@ def test_each_change_once_and_nothing_from_before_the_start(database):
     lines = list(batch_lines(batch))
     assert {line["status"] for line in lines} == {"FILLED", "PARTIALLY_FILLED"}
     assert all(line_text(line) for line in lines)
+    feed.db.dispose()
+
+
+def _book(database, n: int, account: str) -> tuple[int, int]:
+    """An order of ``account`` with one event, one fill and its position: (order id, event id)."""
+    from services.db.repositories.portfolio import PositionRepository
+
+    with database.unit_of_work() as session:
+        order = TradeOrder(client_order_id=f"feed-{account}-{n}", symbol=f"S{n}", side="BUY", quantity=Decimal(10),
+                           account=account, status=OrderState.FILLED, filled_quantity=Decimal(10))
+        session.add(order)
+        session.flush()
+        event = OrderEvent(order_id=order.id, source=EventSource.BROKER, event_type="status", to_state=OrderState.FILLED)
+        session.add(event)
+        session.add(TradeFill(order_id=order.id, exec_id=f"X-{account}-{n}", exec_base_id=f"X-{account}-{n}", symbol=f"S{n}",
+                              side="BUY", quantity=Decimal(10), price=Decimal("12.5"), account=account,
+                              fill_time=datetime.now(UTC)))
+        PositionRepository(session).upsert(account, f"S{n}", Decimal(10), Decimal("12.5"), project_id=None)
+        session.flush()
+        return order.id, event.id
+
+
+def test_a_backtests_orders_fills_positions_and_events_are_never_passed_on(database):
+    """A backtest running in another process writes to the same database: a monitor (and
+    ``watch``) shows the broker's records only, as the window's own queries do."""
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    feed.prime()
+    _book(database, 1, f"{BACKTEST_ACCOUNT_PREFIX}7-1")
+    paper_order, paper_event = _book(database, 2, "DU123")
+    _book(database, 3, f"{BACKTEST_ACCOUNT_PREFIX}7-1")
+    batch = feed.poll()
+    assert [o.id for o in batch.orders] == [paper_order]
+    assert [(f.symbol, f.order_id) for f in batch.fills] == [("S2", paper_order)]
+    assert [(p.symbol, p.account) for p in batch.positions] == [("S2", "DU123")]
+    assert [e.id for e in batch.events] == [paper_event]
+    assert {line["symbol"] for line in batch_lines(batch) if "symbol" in line} == {"S2"}
+    _book(database, 4, f"{BACKTEST_ACCOUNT_PREFIX}7-1")
+    assert not feed.poll()  # the backtest's event ids are seen, not waited for as gaps
+    assert feed._events.gaps == {}
     feed.db.dispose()
 
 
