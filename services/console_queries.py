@@ -5,6 +5,7 @@ thread; each returns frozen values, never ORM rows, so nothing lazy-loads on the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +30,7 @@ from services.db.models import (
 )
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.scope import not_backtest
-from services.domain import FillRecord, OrderRecord, PositionRecord
+from services.domain import FillRecord, OrderRecord, OrderState, PositionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,34 @@ def recent_fills(db, limit: int = 50_000) -> tuple[FillRecord, ...]:
     with db.session() as session:
         rows = session.scalars(select(TradeFill).where(not_backtest(TradeFill.account)).order_by(TradeFill.id.desc()).limit(limit))
         return tuple(to_fill_record(r) for r in rows)
+
+
+def order_list(db, *, run_id: int | None = None, statuses: Iterable[OrderState] | None = None) -> tuple[OrderRecord, ...]:
+    """What ``trading-console orders`` lists, oldest first: the broker's orders (paper or live);
+    a backtest's only when its run is named (never mixed into the others)."""
+    query = select(TradeOrder).order_by(TradeOrder.id)
+    if run_id is not None:
+        query = query.where(TradeOrder.run_id == run_id)
+    else:
+        query = query.where(not_backtest(TradeOrder.account))
+    if statuses is not None:
+        query = query.where(TradeOrder.status.in_(list(statuses)))
+    with db.session() as session:
+        return tuple(to_order_record(r) for r in session.scalars(query))
+
+
+def fill_list(db, *, run_id: int | None = None, all_revisions: bool = False) -> tuple[FillRecord, ...]:
+    """What ``trading-console fills`` lists, by fill time: the broker's fills (a backtest's only
+    when its run is named); a corrected execution's superseded revisions with ``all_revisions``."""
+    query = select(TradeFill).order_by(TradeFill.fill_time, TradeFill.id)
+    if run_id is not None:
+        query = query.join(TradeOrder, TradeOrder.id == TradeFill.order_id).where(TradeOrder.run_id == run_id)
+    else:
+        query = query.where(not_backtest(TradeFill.account))
+    if not all_revisions:
+        query = query.where(TradeFill.superseded.is_(False))
+    with db.session() as session:
+        return tuple(to_fill_record(f) for f in session.scalars(query))
 
 
 def positions(db) -> tuple[PositionRecord, ...]:

@@ -413,8 +413,7 @@ async def cmd_execute(args, settings) -> int:
 
 
 async def cmd_orders(args, settings) -> int:
-    from services.db.convert import to_order_record
-    from services.db.repositories.orders import OrderRepository
+    from services.console_queries import order_list
     from services.domain import OrderState
 
     statuses = None
@@ -428,8 +427,7 @@ async def cmd_orders(args, settings) -> int:
     def load():
         db = _open_db(settings)
         try:
-            with db.session() as session:
-                return [to_order_record(o) for o in OrderRepository(session).list(run_id=args.run, status=statuses)]
+            return order_list(db, run_id=args.run, statuses=statuses)
         finally:
             db.dispose()
 
@@ -442,21 +440,12 @@ async def cmd_orders(args, settings) -> int:
 
 
 async def cmd_fills(args, settings) -> int:
-    from sqlalchemy import select
-
-    from services.db.convert import to_fill_record
-    from services.db.models import TradeFill, TradeOrder
+    from services.console_queries import fill_list
 
     def load():
         db = _open_db(settings)
         try:
-            with db.session() as session:
-                query = select(TradeFill).order_by(TradeFill.fill_time, TradeFill.id)
-                if args.run is not None:
-                    query = query.join(TradeOrder, TradeOrder.id == TradeFill.order_id).where(TradeOrder.run_id == args.run)
-                if not args.all_revisions:
-                    query = query.where(TradeFill.superseded.is_(False))
-                return [to_fill_record(f) for f in session.scalars(query)]
+            return fill_list(db, run_id=args.run, all_revisions=args.all_revisions)
         finally:
             db.dispose()
 

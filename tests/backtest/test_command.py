@@ -48,6 +48,10 @@ async def test_backtest_json_has_the_run_and_each_projects_results(database, db_
     assert stored is not None and stored.status == "done"
     assert stored.results["projects"]["one"]["final_equity"] == body["projects"]["one"]["final_equity"]
     assert stored.params["commission"] == "ib-tiered" and stored.params["builder"]["cash_buffer"] == "0.01"
+    # the `orders` and `fills` commands list the broker's records: none of the backtest's
+    for command in ("orders", "fills"):
+        listed = await run(cli_args(db_url, 0, command, "--json", connection=False))
+        assert (listed.code, listed.json) == (0, []), (command, listed.err)
 
 
 async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(database, db_url, tmp_path, files):

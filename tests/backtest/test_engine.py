@@ -82,6 +82,11 @@ async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_
         assert load_risk_facts(session).orders_today == 0
     assert console_queries.recent_orders(database) == ()
     assert console_queries.recent_fills(database) == ()
+    # the `orders` and `fills` commands: a backtest's records only when its run is named
+    assert console_queries.order_list(database) == () and console_queries.fill_list(database) == ()
+    named = console_queries.order_list(database, run_id=run_ids[0])
+    assert named and {o.run_id for o in named} == {run_ids[0]}
+    assert len(console_queries.fill_list(database, run_id=run_ids[0])) == len(named)
     assert console_queries.positions(database) == () and console_queries.position_lines(database) == ()
 
 
