@@ -52,11 +52,11 @@ def parse_capital(text: object) -> Decimal | None:
 
 
 def book_lines(session, account: str | None = None) -> tuple[list[BookLine], list[BookLine]]:
-    """(the account's rows, every project's rows by project name), non-zero or with realized P&L."""
+    """(the account's rows, every project's rows by project name), non-zero or with realized P&L;
+    every real account's when ``account`` is not given (a backtest's books are its own: a project
+    backtested keeps its real cash and P&L)."""
     names = {p.id: p.name for p in session.scalars(select(Project))}
-    query = select(Position)
-    if account:
-        query = query.where(Position.account == account)
+    query = select(Position).where(Position.account == account) if account else select(Position).where(not_backtest(Position.account))
     accounts: list[BookLine] = []
     projects: list[BookLine] = []
     for row in session.scalars(query.order_by(Position.account, Position.symbol)):

@@ -14,6 +14,7 @@ from services import console_queries
 from services.backtest.costs import FillAt
 from services.backtest.prices import PriceBook
 from services.backtest.runner import Backtester, BacktestSpec
+from services.books import BooksService, project_books
 from services.db.models import OrderPlan, Position, TradeFill, TradeOrder, TradeRun, TrailPortfolioSnapshot
 from services.db.risk_facts import load_risk_facts
 from services.domain import OrderState, Side, TradeMode
@@ -82,6 +83,10 @@ async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_
         assert load_risk_facts(session).orders_today == 0
     assert console_queries.recent_orders(database) == ()
     assert console_queries.recent_fills(database) == ()
+    # the project's money (the window's books, `positions`): its real cash, not the backtest's holdings
+    BooksService(database, "tester").set_capitals({"alpha": "10000"})
+    assert [(b.project, b.capital, b.cash, b.realized_pnl) for b in project_books(database)] == [
+        ("alpha", Decimal(10000), Decimal(10000), Decimal(0))]
     # the `orders` and `fills` commands: a backtest's records only when its run is named
     assert console_queries.order_list(database) == () and console_queries.fill_list(database) == ()
     named = console_queries.order_list(database, run_id=run_ids[0])
