@@ -17,7 +17,7 @@ from app.controllers.context import ConsoleContext
 from services import console_settings
 from services.domain import Quote
 from services.execution.errors import ExecutionError
-from services.execution.manual import Ticket
+from services.execution.manual import Ticket, TicketCheck
 from widgets.dialogs.order_ticket import OrderTicketDialog
 
 ACCOUNT_REFRESH_MS = 5_000  # the figures come from values IB pushes: reading them costs no request
@@ -113,28 +113,33 @@ class DeskController:
             return None
         self._last_check = check
         if dialog is not None:
-            dialog.show_check(fields, check.may_send, check.summary(), check.reasons())
+            dialog.show_check(fields, check.may_send, check.summary(), check.reasons(), check.action())
         return check
 
     def _on_send_requested(self, fields: dict) -> None:
+        check = self._last_check  # what the trader saw and confirmed: exactly that goes, or nothing
+        if check is None or not _is_ticket_of(check, fields):
+            if self.ticket is not None:
+                self.ticket.show_problem(fields, "Not sent: the ticket changed after its check; check it again.")
+            return
         token = None
         if self.ctx.live_word.is_live:
             # a ticket adds risk: the word is asked again, for what is about to go (in the slot,
             # never inside a task: the dialog's nested event loop)
-            check = self._last_check
-            gross = check.draft.notional if check is not None and check.draft.notional is not None else Decimal(0)
+            gross = check.draft.notional if check.draft.notional is not None else Decimal(0)
             token = self.ctx.ask_live_token("Send a LIVE order", 1, gross)
             if token is None:
                 if self.ticket is not None:
                     self.ticket.show_problem(fields, "Not sent: LIVE was not typed.")
                 return
-        self.ctx.runner.run(self.send(fields, token), what="Send order")
+        self.ctx.runner.run(self.send(fields, token, check), what="Send order")
 
-    async def send(self, fields: dict, live_token: str | None = None):
-        """Check again and send through the run executor (services.execution.manual)."""
+    async def send(self, fields: dict, live_token: str | None = None, confirmed=None):
+        """Check again and send through the run executor (services.execution.manual): with
+        ``confirmed`` (the check shown), exactly its shares."""
         dialog = self.ticket
         try:
-            result = await self.manual.send(Ticket.of(**fields), live_token)
+            result = await self.manual.send(Ticket.of(**fields), live_token, confirmed=confirmed)
         except ExecutionError as exc:
             if dialog is not None:
                 dialog.show_problem(fields, f"Not sent: {exc}")
@@ -205,3 +210,12 @@ class DeskController:
             return
         as_of = (summary.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
         view.show_summary(summary.account, summary.currency, summary.rows(), as_of)
+
+
+def _is_ticket_of(check: TicketCheck, fields: dict) -> bool:
+    """Whether ``check`` is the verdict on these fields (the ticket the trader confirmed)."""
+    try:
+        return check.ticket == Ticket.of(**fields)
+    except ExecutionError:
+        return False
+

@@ -180,6 +180,10 @@ class TicketCheck:
     def may_send(self) -> bool:
         return not self.report.blocked and self.health.healthy
 
+    def action(self) -> str:
+        """What sending does, in three words: ``BUY 45 AAPL`` (the Send button's label)."""
+        return f"{self.draft.side} {self.draft.quantity.normalize():f} {self.draft.key}"
+
     def summary(self) -> str:
         """The order as it would go, in one line: quantity, symbol, type, prices, value."""
         d = self.draft
@@ -278,10 +282,19 @@ class ManualOrders:
         return TicketCheck(ticket, draft, report, await self.health(ticket, spec), inputs)
 
     # ------------------------------------------------------------------ sending
-    async def send(self, ticket: Ticket, live_token: str | None = None, *, require_market_health: bool = True) -> ExecuteResult:
+    async def send(self, ticket: Ticket, live_token: str | None = None, *, require_market_health: bool = True,
+                   confirmed: TicketCheck | None = None) -> ExecuteResult:
         """Check again and send: a run of its own, a one-order plan, the run executor. Refused
         like a run: ``LiveConfirmRequired`` (live mode without the word), ``TradingHalted``,
-        ``RiskBlocked`` (the run is BLOCKED), ``MarketUnhealthy`` (the run is CANCELED)."""
+        ``RiskBlocked`` (the run is BLOCKED), ``MarketUnhealthy`` (the run is CANCELED).
+        ``confirmed``: the check the trader saw and confirmed (the window's ticket): exactly its
+        shares go, or nothing (a notional ticket is not turned into shares again at a price that
+        moved since; ``BadInput`` when the ticket is not the one checked). Without it (the
+        ``order`` command) a notional becomes shares at the price of the moment."""
+        if confirmed is not None:
+            if confirmed.ticket != ticket:
+                raise BadInput("the ticket changed after its check: check it again")
+            ticket = replace(ticket, quantity=confirmed.draft.quantity, notional=None)
         service = self.service
         mode = TradeMode(self.provider.mode)
         service._check_live(mode, live_token)  # first: nothing is stored for a live ticket without the word

@@ -57,6 +57,35 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
     run(qloop, scenario())
 
 
+def test_a_notional_ticket_sends_the_shares_the_trader_confirmed_though_the_price_moved(qloop, open_console):
+    """The Send button names the shares of the check ("Send BUY 3 MSFT"); the price moves before
+    the click: those 3 go, not the 4 the same notional would buy now."""
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("MSFT", "300")
+            w.ticket_action.trigger()
+            dialog = console.controller.desk.ticket
+            QTest.keyClicks(dialog.symbol_edit, "msft")
+            dialog.symbol_edit.editingFinished.emit()
+            dialog.amount_kind.setCurrentText("Notional")
+            dialog.amount_edit.setText("1000")
+            dialog.amount_edit.textEdited.emit("1000")
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            assert dialog.send_button.text() == "Send BUY 3 MSFT"
+            sim.set_price("MSFT", "240")
+            dialog.send_button.click()
+            await wait_for(lambda: any(o.status == "Filled" for o in sim.orders()), 30,
+                           lambda: f"the simulator's fill: {_ticket_verdict(dialog)} / {sim.orders()}")
+            [order] = sim.orders()
+            assert (order.action, order.symbol, order.quantity) == ("BUY", "MSFT", Decimal(3))
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_ticket_refused_by_risk_and_by_market_health_sends_nothing(qloop, open_console):
     async def scenario():
         console = await open_console()

@@ -76,6 +76,28 @@ async def test_a_ticket_by_notional_buys_whole_shares_at_the_price_of_the_moment
     assert check.draft.quantity == Decimal(3) and check.draft.reference_price == Decimal(300)
 
 
+async def test_a_confirmed_notional_ticket_sends_the_shares_its_check_showed_though_the_price_moved(stack):
+    """The window's ticket: the trader confirmed "BUY 3 MSFT" (1,000 at 300); at 240 the same
+    notional would be 4 shares. Exactly the 3 confirmed go (risk checked again at 240), or nothing."""
+    stack.sim.set_price("MSFT", "300")
+    manual = _manual(stack)
+    ticket = Ticket.of("MSFT", "BUY", notional="1000")
+    check = await manual.check(ticket)
+    assert (check.draft.quantity, check.action()) == (Decimal(3), "BUY 3 MSFT")
+    stack.sim.set_price("MSFT", "240")
+    other = await manual.check(Ticket.of("MSFT", "BUY", notional="2000"))
+    with pytest.raises(BadInput, match="changed after its check"):
+        await manual.send(ticket, confirmed=other)
+    assert _orders(stack.db) == [] and stack.sim.orders() == []
+    result = await manual.send(ticket, confirmed=check)
+    [order] = await _until_order(stack, OrderState.FILLED, client_order_id=result.sent[0])
+    assert order.quantity == Decimal(3)
+    # the `order` command confirms nothing beforehand: its notional becomes shares at the price of the moment
+    result = await manual.send(ticket)
+    [order] = [o for o in await _until_order(stack, OrderState.FILLED) if o.client_order_id == result.sent[0]]
+    assert order.quantity == Decimal(4)
+
+
 async def test_a_ticket_refused_by_risk_sends_nothing_and_blocks_its_run(stack):
     with stack.db.unit_of_work() as session:
         SettingsRepository(session).set_risk_defaults({"max_order_quantity": 50})

@@ -258,16 +258,15 @@ class OrderTicketDialog(QDialog):
                 box.set_price(price)
                 box.blockSignals(False)
 
-    def show_check(self, fields: dict, may_send: bool, summary: str, reasons: list[str]) -> None:
+    def show_check(self, fields: dict, may_send: bool, summary: str, reasons: list[str], action: str = "") -> None:
         """The verdict for ``fields``; ignored when the fields changed meanwhile (a newer check
-        is on its way)."""
+        is on its way). ``action``: what Send does (``BUY 45 AAPL``), the check's own words."""
         if fields != self.fields():
             return
         if may_send:
             self._checked_fields = fields
             self._show_verdict(f"Risk: passed.\n{summary}", True)
-            quantity, symbol = [*summary.split(), "", ""][:2]  # the summary starts "<quantity> <symbol> ..."
-            self.send_button.setText(f"Send {fields['side']} {quantity} {symbol}")
+            self.send_button.setText(f"Send {action}" if action else "Send")
             self.send_button.setEnabled(True)
             colour = BUY_COLOUR if fields["side"] == "BUY" else SELL_COLOUR
             self.send_button.setStyleSheet(f"QPushButton {{ background: {colour}; color: white; font-weight: bold; }}")
