@@ -5,12 +5,12 @@ and the preview all go through here."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
 from services.core.positions_book import PositionState, apply_fill
@@ -84,17 +84,22 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     return out
 
 
-def working_quantities(session, account: str | None, *, except_run: int | None = None) -> dict[str, Decimal]:
+def working_quantities(session, account: str | None, *, except_run: int | None = None,
+                       except_orders: Iterable[str] = ()) -> dict[str, Decimal]:
     """Every project's orders still working on ``account`` (every real account when it is not
     known) as the shares they would add if they filled: listing key -> signed quantity left.
     The account-level exposure counts them (docs/project-books.md): two projects' orders in
     flight at once must not each pass alone. ``except_run``: the run being previewed (its own
-    orders are the ones the preview is about)."""
+    orders are the ones the preview is about); ``except_orders``: client order ids left out (an
+    order being replaced: its replacement is the order checked)."""
     query = select(TradeOrder).where(TradeOrder.status.in_(WORKING_ORDER_STATES), not_backtest(TradeOrder.account))
     if account:
         query = query.where(TradeOrder.account == account)
-    if except_run is not None:
-        query = query.where(TradeOrder.run_id != except_run)
+    if except_run is not None:  # an order of no run (placed in TWS, entered by hand) is never the run's
+        query = query.where(or_(TradeOrder.run_id.is_(None), TradeOrder.run_id != except_run))
+    except_orders = list(except_orders)
+    if except_orders:
+        query = query.where(TradeOrder.client_order_id.not_in(except_orders))
     out: dict[str, Decimal] = {}
     for order in session.scalars(query):
         left = order.quantity - (order.filled_quantity or Decimal(0))

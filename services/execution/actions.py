@@ -191,7 +191,8 @@ class OrderActions:
 
     def _evaluate(self, draft: OrderDraft, inputs: MarketInputs, replacing: Replacing | None):
         with self.db.session() as session:
-            return check_order(session, self.provider.mode, draft, inputs, replacing=replacing)
+            return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None,
+                               replacing=replacing)
 
     # ------------------------------------------------------------------ manual order
     async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,
@@ -282,7 +283,7 @@ class OrderActions:
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
         try:
             await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type,
-                                   new_limit, order.client_order_id + "-chk", replacing=Replacing(order.created_at, order.status))
+                                   new_limit, order.client_order_id + "-chk", replacing=Replacing(order.created_at, order.status, order.client_order_id))
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
             await self._db(self._audit, "order.replace_refused", order_id,
@@ -359,7 +360,7 @@ class OrderActions:
     def _replacing(self, order_id: int) -> Replacing:
         with self.db.session() as session:
             order = OrderRepository(session).get(order_id)
-            return Replacing(order.created_at, order.status)
+            return Replacing(order.created_at, order.status, order.client_order_id)
 
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:

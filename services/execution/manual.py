@@ -266,7 +266,7 @@ class ManualOrders:
                            stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
 
     def _risk(self, session, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
-        return check_order(session, self.provider.mode, draft, inputs)
+        return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None)
 
     def _check_sync(self, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
         with self.db.session() as session:

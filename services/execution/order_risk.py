@@ -4,12 +4,15 @@ the order ticket (services.execution.manual), a trader's replace of a working or
 
 All three read the broker at one moment (``market_inputs``), make the order a draft
 (``order_draft``) and meet the rules, limits and facts a run meets (``check_order``: the
-pipeline's risk half, ``services.core.pipeline.check_orders``, with the facts from the database).
+pipeline's risk half, ``services.core.pipeline.check_orders``, with the facts from the database),
+the account-level rules included (every project's working orders, the account's daily order
+count, its buying power), as a run's preview meets them.
 Before, a replace had its own copy of the check: it never counted the day's orders and blocked a
 missing exchange rate its own way.
 
 A replacement stands for the order it replaces: that order is among the day's orders already
-(``replacing``), so the replacement is not counted twice against ``max_daily_orders``.
+(``replacing``), so the replacement is not counted twice against ``max_daily_orders``, and what
+is left of it working is not counted beside the replacement in the account's exposure.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from services.books import working_quantities
+from services.core.account_risk import AccountView
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
@@ -51,15 +56,18 @@ class MarketInputs:
     fx_rates: dict[str, Decimal]
     portfolio_value: Decimal
     tick: Decimal
+    buying_power: Decimal | None = None  # the account's, in the base currency (None: not reported)
 
 
 @dataclass(frozen=True, slots=True)
 class Replacing:
     """The order a replacement stands for: when it was created and its state (the day's count
-    holds it unless it was created before the trading day or was BLOCKED)."""
+    holds it unless it was created before the trading day or was BLOCKED), and its client order
+    id (what is left of it working is what the replacement replaces)."""
 
     created_at: datetime | None
     status: OrderState
+    client_order_id: str | None = None
 
     def counted_today(self, now: datetime | None = None) -> bool:
         if self.created_at is None or self.status is OrderState.BLOCKED:
@@ -80,6 +88,7 @@ async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True) 
     except MissingRate:
         rate = None  # the risk engine blocks an order it cannot value
     portfolio_value = await provider.net_liquidation() or Decimal(0)
+    buying_power = await provider.buying_power()
     tick = None
     lookup = getattr(provider, "min_tick", None) if ask_tick else None
     if lookup is not None:
@@ -88,7 +97,7 @@ async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True) 
         except ExecutionError as exc:  # no contract details: the US grid
             log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
     return MarketInputs(None if price is None else PriceRef(price, *seen), positions, rate, fx.base, dict(fx.rates),
-                        Decimal(portfolio_value), tick or us_tick(price))
+                        Decimal(portfolio_value), tick or us_tick(price), buying_power)
 
 
 def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, inputs: MarketInputs,
@@ -108,15 +117,21 @@ def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: O
 
 
 def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inputs: MarketInputs, *,
-                replacing: Replacing | None = None) -> RiskReport:
+                account: str | None = None, replacing: Replacing | None = None) -> RiskReport:
     """The verdict on one order: the risk limits of the settings, the trading state and the
     day's order count from the database, the prices as ``inputs`` saw them (delayed prices block
-    in live mode unless ``allow_delayed_prices_live``)."""
+    in live mode unless ``allow_delayed_prices_live``); then the account-level rules with every
+    project's orders working on ``account`` (the connected one) counted as if they filled."""
     settings = SettingsRepository(session)
     allow_delayed = TradeMode(mode) is TradeMode.PAPER or bool(settings.execution().get("allow_delayed_prices_live"))
     facts = load_risk_facts(session, [draft.client_order_id], settings=settings)
     if replacing is not None and replacing.counted_today() and facts.orders_today:
         facts = replace(facts, orders_today=facts.orders_today - 1)
+    exposure = dict(inputs.positions)
+    except_orders = (replacing.client_order_id,) if replacing is not None and replacing.client_order_id else ()
+    for key, quantity in working_quantities(session, account, except_orders=except_orders).items():
+        exposure[key] = exposure.get(key, Decimal(0)) + quantity
+    view = AccountView(inputs.portfolio_value, exposure, {}, facts.orders_today, inputs.buying_power)
     price = inputs.price
     return check_orders(
         [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions,
@@ -124,7 +139,7 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
         price_times={draft.key: price.time} if price is not None else {},
         price_kinds={draft.key: price.kind} if price is not None else {},
         allow_delayed=allow_delayed, unpriced_symbols=(draft.key,) if inputs.rate is None else (),
-        base_currency=inputs.base_currency, fx_rates=inputs.fx_rates)
+        base_currency=inputs.base_currency, fx_rates=inputs.fx_rates, account=view)
 
 
 def block_reasons(report: RiskReport) -> str:

@@ -416,7 +416,8 @@ class AutoRecovery:
 
     def _check_risk(self, draft, inputs, replacing: Replacing):
         with self.db.session() as session:
-            return check_order(session, self.provider.mode, draft, inputs, replacing=replacing)
+            return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None,
+                               replacing=replacing)
 
     async def _ask_hours(self, spec: ContractSpec) -> None:
         """Whether the market trades now comes from the broker, as in TWS: ask for the listing's
@@ -437,7 +438,7 @@ class AutoRecovery:
                     "ib_perm_id": o.ib_perm_id, "rejected_reason": o.rejected_reason, "spec": order_spec(o),
                     "plan_id": (o.params or {}).get("plan_id"), "side": Side(o.side), "quantity": o.quantity,
                     "order_type": OrderType(o.order_type), "limit_price": o.limit_price, "tif": o.tif,
-                    "replacing": Replacing(o.created_at, o.status)}
+                    "replacing": Replacing(o.created_at, o.status, o.client_order_id)}
 
     def _replacement_of(self, order_id: int) -> int | None:
         with self.db.session() as session:

@@ -183,6 +183,39 @@ async def test_account_gross_exposure_counts_another_projects_working_orders(sta
     assert {b.rule for b in together.report.all_blocks()} == {"account_gross_exposure"}
 
 
+def test_an_order_of_no_run_working_at_the_broker_counts_in_every_runs_account_exposure(database):
+    """An order placed in TWS (or by hand) has no run; a run's preview leaves out its own orders
+    only: ``run_id != N`` alone dropped every order whose run is NULL."""
+    from services.books import working_quantities
+    from services.db.models import TradeOrder
+
+    with database.unit_of_work() as session:
+        session.add(TradeOrder(client_order_id="TWS-1", symbol="AAPL", side="BUY", quantity=Decimal(10), account="DU1",
+                               status=OrderState.ACCEPTED, is_external=True))
+    with database.session() as session:
+        assert working_quantities(session, "DU1", except_run=12345) == {"AAPL": Decimal(10)}
+        assert working_quantities(session, "DU1", except_orders=["TWS-1"]) == {}
+
+
+async def test_a_ticket_meets_the_account_level_rules_with_every_projects_working_orders(stack):
+    """The ticket's check (services.execution.order_risk) meets the rules a run's preview meets:
+    A's limit order working at the broker counts in the account's exposure, as if it filled."""
+    _relax_risk(stack.db)
+    manual = ManualOrders(stack.service)
+    ticket = Ticket.of("AAPL", "BUY", quantity="2000", order_type="LMT", limit_price="222.00", project="B")
+    alone = await manual.check(ticket)
+    assert alone.may_send, alone.reasons()
+    assert {"account_gross_exposure", "account_daily_orders", "account_buying_power"} <= set(alone.report.rules)
+
+    sent = await manual.send(Ticket.of("AAPL", "BUY", quantity="3500", order_type="LMT", limit_price="222.00", project="A"))
+    [coid] = sent.sent
+    await wait_until(lambda: any(o.client_order_id == coid and o.status is OrderState.ACCEPTED for o in queries.recent_orders(stack.db)),
+                     10, lambda: f"A's limit order working: {[(o.symbol, o.status) for o in queries.recent_orders(stack.db)]}")
+    together = await manual.check(ticket)
+    assert {b.rule for b in together.report.all_blocks()} == {"account_gross_exposure"}
+    assert "every project together" in together.reasons()[0]
+
+
 @pytest.mark.timeout(300)  # six real subprocesses, each a Python start
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
