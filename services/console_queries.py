@@ -29,6 +29,7 @@ from services.db.models import (
     TradeOrder,
 )
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, decisions_only
 from services.db.scope import not_backtest
 from services.domain import FillRecord, OrderRecord, OrderState, PositionRecord
 
@@ -115,6 +116,8 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
         snapshots = SnapshotRepository(session)
         existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
         if existing is not None and existing.source_file == parsed.source_name:
+            if existing.note == BACKTEST_INPUT_NOTE:  # stored for a backtest only: now the trader's too
+                existing.note = note
             return ImportOutcome(parsed, existing.id, project_row.id, False)
         items = [
             SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
@@ -130,7 +133,8 @@ def projects_and_snapshots(db) -> tuple[tuple[ProjectInfo, ...], tuple[SnapshotI
         projects = tuple(ProjectInfo(p.id, p.name) for p in session.scalars(select(Project).order_by(Project.name)))
         snapshots = tuple(
             SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash)
-            for s in session.scalars(select(DecisionSnapshot).order_by(DecisionSnapshot.created_at.desc()))
+            for s in session.scalars(select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))
+                                     .order_by(DecisionSnapshot.created_at.desc()))
         )
     return projects, snapshots
 

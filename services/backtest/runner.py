@@ -22,7 +22,7 @@ from typing import Any
 from services.core.trading_hours import sessions_between
 from services.db.models import Backtest, TradeRun
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
-from services.db.repositories.snapshots import NewSnapshot
+from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
@@ -201,7 +201,7 @@ class Backtester:
                 project_ids[s.project], s.source_name, s.content_hash,
                 (SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
                                    i.primary_exchange or None) for i in s.items))  # made only when stored
-                for s in new], note="backtest input"))
+                for s in new], note=BACKTEST_INPUT_NOTE))
             for snap in snapshots:
                 snapshot_id = snap.snapshot_id if snap.snapshot_id is not None else next(stored)
                 ids[(snap.project, snap.day)] = (project_ids[snap.project], snapshot_id)

@@ -95,6 +95,34 @@ async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_
     assert console_queries.positions(database) == () and console_queries.position_lines(database) == ()
 
 
+async def test_a_backtests_input_snapshots_stay_out_of_the_traders_list_until_imported_for_trading(database, market, tmp_path):
+    """A folder of dated snapshot files backtested for the live project 'alpha': its inputs are
+    stored (the plans and the trail point at them) but are not the trader's decisions; importing
+    one of the files for trading makes that one a decision like any other."""
+    from services.backtest.inputs import read_snapshots
+    from services.db.repositories import SnapshotRepository
+
+    prices, _, _ = market
+    folder = tmp_path / "alpha"
+    folder.mkdir()
+    for day, symbols in ((date(2024, 2, 1), ("T01", "T02")), (date(2024, 3, 1), ("T03", "T04"))):
+        (folder / f"alpha-{day.isoformat()}.csv").write_text(
+            "symbol,weight\n" + "".join(f"{s},0.2\n" for s in symbols), encoding="utf-8")
+    live = tmp_path / "live.csv"
+    live.write_text("symbol,weight\nT05,0.1\n", encoding="utf-8")
+    assert console_queries.import_snapshot(database, live, "alpha").created
+    outcome = await Backtester(database, prices, read_snapshots(folder, ["alpha"]), _spec(start=date(2024, 2, 1))).run()
+    assert outcome.projects["alpha"]["orders"] > 0
+    _, listed = console_queries.projects_and_snapshots(database)
+    assert [s.source_name for s in listed] == ["live.csv"]
+    with database.session() as session:
+        assert [s.source_file for s in SnapshotRepository(session).list()] == ["live.csv"]  # `snapshot list`
+    again = console_queries.import_snapshot(database, folder / "alpha-2024-03-01.csv", "alpha")
+    assert again.snapshot_id is not None and not again.created  # the stored input, now a decision too
+    _, listed = console_queries.projects_and_snapshots(database)
+    assert sorted(s.source_name for s in listed) == ["alpha-2024-03-01.csv", "live.csv"]
+
+
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_the_trails_portfolio_snapshots_carry_the_cash_of_every_fill_so_far(database, market):
     # the writer carries a backtest's cash from batch to batch (CashBook) instead of re-reading

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select
+from sqlalchemy import Row, Table, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem
@@ -43,6 +43,16 @@ _ITEMS = (select(*(DecisionSnapshotItem.__table__.c[f.name] for f in fields(Snap
 # storing snapshots: Core statements on the tables, built once
 _SNAPSHOTS = cast(Table, DecisionSnapshot.__table__)
 _INSERT_SNAPSHOT = insert(_SNAPSHOTS)
+
+#: The note of a snapshot stored only as a backtest's input (services.backtest.runner): kept for
+#: the backtest's plans and trail, never listed among the trader's decisions; importing the same
+#: file for trading makes it one (``promote``).
+BACKTEST_INPUT_NOTE = "backtest input"
+
+
+def decisions_only(note_column):
+    """Snapshots the trader imported for trading: not a backtest's inputs alone."""
+    return or_(note_column.is_(None), note_column != BACKTEST_INPUT_NOTE)
 _INSERT_ITEMS = insert(cast(Table, DecisionSnapshotItem.__table__))
 # an item's columns it may leave out, at their defaults (the column defaults' values)
 _ITEM_DEFAULTS = {f.name: f.default for f in fields(SnapshotItemInput) if f.default is not MISSING}
@@ -134,7 +144,8 @@ class SnapshotRepository:
         return self.session.scalars(query.order_by(DecisionSnapshot.id.desc()).limit(1)).first()
 
     def list(self, project_id: int | None = None, *, limit: int | None = None) -> list[DecisionSnapshot]:
-        query = select(DecisionSnapshot).order_by(DecisionSnapshot.id.desc())
+        """The trader's snapshots, newest first (a backtest's inputs left out)."""
+        query = select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note)).order_by(DecisionSnapshot.id.desc())
         if project_id is not None:
             query = query.where(DecisionSnapshot.project_id == project_id)
         if limit is not None:
