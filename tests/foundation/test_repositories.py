@@ -446,3 +446,48 @@ def test_execute_many_stores_what_sqlalchemy_would_and_raises_its_errors(databas
         execute_many(s.connection(), table.insert(), columns, rows[:1])
     with pytest.raises(RuntimeError, match="not the columns"), database.unit_of_work() as s:
         execute_many(s.connection(), update, ("quantity", "key"), [(Decimal(1), "B")])  # updated_at's onupdate
+
+
+def test_upsert_records_are_what_reading_the_rows_back_gives(database):
+    """The writer's positions: written values taken as the column types store them (not read
+    back) must equal, digit for digit, what a read of the rows gives (SQLite and MariaDB)."""
+    from dataclasses import astuple
+
+    from services.db.models import Position
+    from services.db.repositories.portfolio import PositionWrite
+
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        positions = Repositories(s).positions
+        positions.upsert("DU1", "AAPL", 10, "187.5", realized_pnl="3.25", updated_at=T0)
+        positions.upsert("DU1", "MSFT", 5, "300", realized_pnl="-1", project_id=project_id, updated_at=T0)
+        s.add(Position(project_key=0, account="DU1", symbol="OLD", quantity=Decimal(7), average_cost=Decimal(2),
+                       realized_pnl=Decimal(9), updated_at=T0))  # a row from before currency and venue were stored
+        s.flush()
+        positions.mark("DU1", {"AAPL": Decimal("190.12345678")}, T0)
+    writes = [
+        PositionWrite(None, "DU1", "AAPL", Decimal("1.0000005"), Decimal("-0"), Decimal("-0.000000001")),
+        PositionWrite(project_id, "DU1", "MSFT", -3, "0.000000005", None),  # keeps the stored realized P&L
+        PositionWrite(None, "DU1", "OLD", Decimal("-0.0000004"), Decimal("12345678901.123456789"), Decimal("1E+3")),
+        PositionWrite(project_id, "DU1", "SAP@IBIS:EUR", Decimal("2.5"), Decimal("100.00000001"), None),
+        PositionWrite(None, "DU2", "AAPL", "0", 0, 0),
+    ]
+    when = datetime(2026, 3, 2, 16, 30, 0, 654321, tzinfo=timezone(timedelta(hours=2)))
+    with database.unit_of_work() as s:
+        positions = Repositories(s).positions
+        records = positions.upsert_records(writes, updated_at=when)
+        read = positions.get_many([(w.project_id, w.account, w.symbol) for w in writes])
+
+    def exact(record: PositionRecord) -> tuple:
+        return tuple(repr(value) for value in astuple(record))  # Decimal('-0E-6') != Decimal('0E-6') here
+
+    assert list(records) == [(w.project_id or 0, w.account, w.symbol) for w in writes]  # in the writes' order
+    assert {k: exact(r) for k, r in records.items()} == {k: exact(to_position_record(r)) for k, r in read.items()}
+    with database.session() as s:
+        stored = Repositories(s).positions.get_many([(w.project_id, w.account, w.symbol) for w in writes])
+        assert {k: exact(to_position_record(r)) for k, r in stored.items()} == {k: exact(r) for k, r in records.items()}
+    assert records[(0, "DU1", "AAPL")].market_price == Decimal("190.12345678")
+    assert records[(project_id, "DU1", "MSFT")].realized_pnl == Decimal(-1)
+    assert (records[(0, "DU1", "OLD")].currency, records[(project_id, "DU1", "SAP@IBIS:EUR")].currency) == ("USD", "EUR")
+    with pytest.raises(ValueError, match="two writes of one position"), database.unit_of_work() as s:
+        Repositories(s).positions.upsert_records([writes[0], writes[0]])

@@ -29,7 +29,7 @@ from sqlalchemy import Table, bindparam, select
 from services.core.ib_codes import is_warning, rejects_order
 from services.core.order_state import EventKind, run_status
 from services.core.order_state import OrderEvent as SmEvent
-from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.convert import to_fill_record, to_order_record
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
 from services.db.repositories.base import execute_many
@@ -134,7 +134,7 @@ class EventProjection:
             changes = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),  # type: ignore[arg-type]  # an OrderRow reads alike
                 fills=tuple(to_fill_record(f) for f in batch.fills.values()),  # type: ignore[arg-type]  # a NewFill reads alike
-                positions=tuple(to_position_record(p) for p in batch.positions.values()),
+                positions=tuple(batch.positions.values()),
                 runs=tuple(sorted(batch.runs)),
             )
         self._orphan_commissions = batch.orphan_commissions  # only once committed
