@@ -491,3 +491,64 @@ def test_upsert_records_are_what_reading_the_rows_back_gives(database):
     assert (records[(0, "DU1", "OLD")].currency, records[(project_id, "DU1", "SAP@IBIS:EUR")].currency) == ("USD", "EUR")
     with pytest.raises(ValueError, match="two writes of one position"), database.unit_of_work() as s:
         Repositories(s).positions.upsert_records([writes[0], writes[0]])
+
+
+def test_fetch_all_returns_what_session_execute_would(database):
+    """The writer's prebuilt SELECTs through the driver: the same rows, values and types as
+    ``Session.execute`` (SQLite and MariaDB), with expanding lists, a parameter used twice, a
+    literal's bound value, a JSON column, NULLs and a type's converted parameter."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.exc import StatementError
+
+    from services.db.repositories.base import fetch_all
+    from services.db.repositories.portfolio import _AMOUNTS_OF_ACCOUNT
+    from services.db.repositories.portfolio_snapshots import _HELD, _PROJECT_FILL_CASH, _REALIZED, _RUN_PARAMS
+    from services.execution.writer.projection import (
+        _ANY_FILL_OF_BASES,
+        _ORDERS,
+        _ORDERS_BY_REF,
+        _RUN_ORDER_STATES,
+    )
+
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        run_id = repos.runs.create(project_id, params={"plan_id": 7, "price": Decimal("1.25")}).id
+        refs = []
+        for i, symbol in enumerate(("AAPL", "MSFT", "SAP")):
+            order = repos.orders.create(f"C-{i}", symbol, Side.BUY, Decimal(10 + i), limit_price=Decimal("1.5") if i else None,
+                                        run_id=run_id, project_id=project_id, account="DU1", params={"sm": {"exec_filled": "1"}})
+            refs.append(order.client_order_id)
+            repos.fills.insert_once(f"E{i}.01", order.id, symbol, Side.BUY, 5, "187.10", T0, account="DU1")
+        s.flush()
+        repos.positions.upsert("DU1", "AAPL", 10, "187.5", realized_pnl="-3.25", updated_at=T0, project_id=project_id)
+        repos.positions.upsert("DU1", "MSFT", 0, "0", realized_pnl="1", updated_at=T0, project_id=project_id)
+        repos.positions.mark("DU1", {"AAPL": Decimal("190.1")}, T0)
+    by_status = select(_ORDERS.c.client_order_id, _ORDERS.c.params).where(
+        _ORDERS.c.status.in_(bindparam("states", expanding=True)), _ORDERS.c.quantity > bindparam("above"))
+    cases = [
+        (_ORDERS_BY_REF, {"refs": [*refs, "missing"]}),
+        (_ORDERS_BY_REF, {"refs": refs[:1]}),
+        (_RUN_ORDER_STATES, {"run_id": run_id}),
+        (_HELD, {"project_key": project_id, "account": "DU1"}),
+        (_AMOUNTS_OF_ACCOUNT, {"account": "DU1", "project_keys": [0, project_id], "symbols": ["AAPL", "MSFT", "X"]}),
+        (by_status, {"states": [OrderState.NEW, "SUBMITTED"], "above": Decimal("10.5")}),
+        (_ANY_FILL_OF_BASES, {"bases": ["E1", "E2"]}),
+        (_ANY_FILL_OF_BASES, {"bases": ["E9"]}),
+        (_REALIZED, {"project_key": project_id, "account": "DU1"}),
+        (_RUN_PARAMS, {"run_id": run_id}),
+        (_PROJECT_FILL_CASH, {"account": "DU1", "after": 0, "project_id": project_id}),
+    ]
+    with database.session() as s:
+        for statement, params in cases:
+            expected = [tuple(row) for row in s.execute(statement, params)]
+            got = fetch_all(s, statement, params)
+            assert expected or statement is _ANY_FILL_OF_BASES  # each case reads rows
+            assert [tuple(row) for row in got] == expected
+            assert [[repr(v) for v in row] for row in got] == [[repr(v) for v in row] for row in expected]  # same types, same digits
+            assert [row._fields[:2] for row in got[:1]] == [tuple(statement.selected_columns.keys())[:2] for _ in got[:1]]
+        assert fetch_all(s, _HELD, {"project_key": project_id, "account": "DU1"})[0].market_price == Decimal("190.1")
+        with pytest.raises(ValueError, match="empty"):
+            fetch_all(s, _ORDERS_BY_REF, {"refs": []})
+        with pytest.raises(StatementError, match="not a valid OrderState"):
+            fetch_all(s, by_status, {"states": ["NOPE"], "above": 1})

@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from services.db.convert import position_record
 from services.db.models import EquitySnapshot, Position
-from services.db.repositories.base import RepositoryError, cursor_result, execute_many, normalize_values
+from services.db.repositories.base import (
+    RepositoryError,
+    cursor_result,
+    execute_many,
+    fetch_all,
+    normalize_values,
+)
 from services.db.types import ExactDecimal, UTCDateTime, as_decimal, utcnow
 from services.domain import PositionRecord
 
@@ -98,7 +104,7 @@ class PositionRepository:
         self._upsert(writes, now)
         keep_realized = any(w.realized_pnl is None for w in writes)
         kept = self._many(_KEPT_WITH_REALIZED if keep_realized else _KEPT_OF_ACCOUNT,
-                          [(w.project_id, w.account, w.symbol) for w in writes], self.session.execute)
+                          [(w.project_id, w.account, w.symbol) for w in writes], self._fetch)
         columns = _POSITION_TABLE.c
         quantity, cost, money = (cast(ExactDecimal, c.type) for c in (columns.quantity, columns.average_cost, columns.realized_pnl))
         written_at = cast(UTCDateTime, columns.updated_at.type).stored(now)
@@ -173,7 +179,10 @@ class PositionRepository:
     def amounts_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Any]:
         """``get_many`` as plain rows with the amounts alone (``quantity``, ``average_cost``, ``realized_pnl``;
         ``project_key`` and ``symbol``): what the writer books a batch's fills on."""
-        return self._many(_AMOUNTS_OF_ACCOUNT, keys, self.session.execute)
+        return self._many(_AMOUNTS_OF_ACCOUNT, keys, self._fetch)
+
+    def _fetch(self, query, params):
+        return fetch_all(self.session, query, params)
 
     @staticmethod
     def _many(query, keys: list[tuple[int | None, str, str]], run) -> dict[tuple[int, str, str], Any]:
