@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from services.db.models import AuditLog, Position, TradeFill, TradeOrder
@@ -66,18 +67,21 @@ def to_fill_record(fill: TradeFill) -> FillRecord:
 
 
 def to_position_record(position: Position, market_price: Decimal | None = None) -> PositionRecord:
-    return PositionRecord(
-        project_id=position.project_id,
-        account=position.account,
-        symbol=position.symbol,
-        quantity=position.quantity,
-        average_cost=position.average_cost,
-        realized_pnl=position.realized_pnl,
-        updated_at=position.updated_at,
-        market_price=market_price if market_price is not None else position.market_price,  # else the stored mark
-        currency=position.currency or "USD",
-        exchange=position.exchange or "SMART",
+    return position_record(
+        position.project_id, position.account, position.symbol, position.quantity, position.average_cost,
+        position.realized_pnl, position.updated_at,
+        market_price if market_price is not None else position.market_price,  # else the stored mark
+        position.currency, position.exchange,
     )
+
+
+def position_record(project_id: int | None, account: str, symbol: str, quantity: Decimal, average_cost: Decimal,
+                    realized_pnl: Decimal, updated_at: datetime, market_price: Decimal | None, currency: str | None,
+                    exchange: str | None) -> PositionRecord:
+    """The record of a ``positions`` row's values (a row without currency and venue was written
+    before they were stored: a US stock)."""
+    return PositionRecord(project_id, account, symbol, quantity, average_cost, realized_pnl, updated_at, market_price,
+                          currency or "USD", exchange or "SMART")
 
 
 def to_audit_record(entry: AuditLog) -> AuditRecord:

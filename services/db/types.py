@@ -53,6 +53,15 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    @overload
+    def stored(self, value: None) -> None: ...
+    @overload
+    def stored(self, value: datetime) -> datetime: ...
+    def stored(self, value: datetime | None) -> datetime | None:
+        """What reading the column back gives for ``value`` once written to it (both databases
+        keep the microseconds): a record of a written row without reading it back."""
+        return self.process_result_value(self.process_bind_param(value, None), None)
+
 
 class ExactDecimal(TypeDecorator[Decimal]):
     """A fixed-point decimal, exact on both databases.
@@ -84,10 +93,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect) -> Decimal | int | None:
         if value is None:
             return None
-        number = value if value.__class__ is Decimal else as_decimal(value)
-        if not number.is_finite():
-            raise ValueError(f"{value!r} is not a finite number")
-        number = number.quantize(self._quantum, rounding=ROUND_HALF_UP)
+        number = self._rounded(value)
         if dialect.name == "sqlite":
             # the limits checked on the exact integer (one int comparison, not a Decimal's)
             scaled = int(number.scaleb(self.scale))
@@ -106,6 +112,27 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(value if value.__class__ is int else int(value)).scaleb(-self.scale)
         return value if isinstance(value, Decimal) else as_decimal(value).quantize(self._quantum)
+
+    @overload
+    def stored(self, value: None) -> None: ...
+    @overload
+    def stored(self, value: Decimal | int | str) -> Decimal: ...
+    def stored(self, value: Decimal | int | str | None) -> Decimal | None:
+        """What reading the column back gives for ``value`` once written to it (the write checked
+        that it fits): a record of a written row without reading it back. The same digits on both
+        databases: SQLite's scaled integer and MySQL's DECIMAL both come back at the column's
+        scale, and neither has a negative zero."""
+        if value is None:
+            return None
+        number = self._rounded(value)
+        return number if number else number.copy_abs()
+
+    def _rounded(self, value: Any) -> Decimal:
+        """``value`` rounded half-up to the scale (as MySQL rounds), refused if not finite."""
+        number = value if value.__class__ is Decimal else as_decimal(value)
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return number.quantize(self._quantum, rounding=ROUND_HALF_UP)
 
     @property
     def python_type(self) -> type:

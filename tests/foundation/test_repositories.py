@@ -446,3 +446,109 @@ def test_execute_many_stores_what_sqlalchemy_would_and_raises_its_errors(databas
         execute_many(s.connection(), table.insert(), columns, rows[:1])
     with pytest.raises(RuntimeError, match="not the columns"), database.unit_of_work() as s:
         execute_many(s.connection(), update, ("quantity", "key"), [(Decimal(1), "B")])  # updated_at's onupdate
+
+
+def test_upsert_records_are_what_reading_the_rows_back_gives(database):
+    """The writer's positions: written values taken as the column types store them (not read
+    back) must equal, digit for digit, what a read of the rows gives (SQLite and MariaDB)."""
+    from dataclasses import astuple
+
+    from services.db.models import Position
+    from services.db.repositories.portfolio import PositionWrite
+
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        positions = Repositories(s).positions
+        positions.upsert("DU1", "AAPL", 10, "187.5", realized_pnl="3.25", updated_at=T0)
+        positions.upsert("DU1", "MSFT", 5, "300", realized_pnl="-1", project_id=project_id, updated_at=T0)
+        s.add(Position(project_key=0, account="DU1", symbol="OLD", quantity=Decimal(7), average_cost=Decimal(2),
+                       realized_pnl=Decimal(9), updated_at=T0))  # a row from before currency and venue were stored
+        s.flush()
+        positions.mark("DU1", {"AAPL": Decimal("190.12345678")}, T0)
+    writes = [
+        PositionWrite(None, "DU1", "AAPL", Decimal("1.0000005"), Decimal("-0"), Decimal("-0.000000001")),
+        PositionWrite(project_id, "DU1", "MSFT", -3, "0.000000005", None),  # keeps the stored realized P&L
+        PositionWrite(None, "DU1", "OLD", Decimal("-0.0000004"), Decimal("12345678901.123456789"), Decimal("1E+3")),
+        PositionWrite(project_id, "DU1", "SAP@IBIS:EUR", Decimal("2.5"), Decimal("100.00000001"), None),
+        PositionWrite(None, "DU2", "AAPL", "0", 0, 0),
+    ]
+    when = datetime(2026, 3, 2, 16, 30, 0, 654321, tzinfo=timezone(timedelta(hours=2)))
+    with database.unit_of_work() as s:
+        positions = Repositories(s).positions
+        records = positions.upsert_records(writes, updated_at=when)
+        read = positions.get_many([(w.project_id, w.account, w.symbol) for w in writes])
+
+    def exact(record: PositionRecord) -> tuple:
+        return tuple(repr(value) for value in astuple(record))  # Decimal('-0E-6') != Decimal('0E-6') here
+
+    assert list(records) == [(w.project_id or 0, w.account, w.symbol) for w in writes]  # in the writes' order
+    assert {k: exact(r) for k, r in records.items()} == {k: exact(to_position_record(r)) for k, r in read.items()}
+    with database.session() as s:
+        stored = Repositories(s).positions.get_many([(w.project_id, w.account, w.symbol) for w in writes])
+        assert {k: exact(to_position_record(r)) for k, r in stored.items()} == {k: exact(r) for k, r in records.items()}
+    assert records[(0, "DU1", "AAPL")].market_price == Decimal("190.12345678")
+    assert records[(project_id, "DU1", "MSFT")].realized_pnl == Decimal(-1)
+    assert (records[(0, "DU1", "OLD")].currency, records[(project_id, "DU1", "SAP@IBIS:EUR")].currency) == ("USD", "EUR")
+    with pytest.raises(ValueError, match="two writes of one position"), database.unit_of_work() as s:
+        Repositories(s).positions.upsert_records([writes[0], writes[0]])
+
+
+def test_fetch_all_returns_what_session_execute_would(database):
+    """The writer's prebuilt SELECTs through the driver: the same rows, values and types as
+    ``Session.execute`` (SQLite and MariaDB), with expanding lists, a parameter used twice, a
+    literal's bound value, a JSON column, NULLs and a type's converted parameter."""
+    from sqlalchemy import bindparam
+    from sqlalchemy.exc import StatementError
+
+    from services.db.repositories.base import fetch_all
+    from services.db.repositories.portfolio import _AMOUNTS_OF_ACCOUNT
+    from services.db.repositories.portfolio_snapshots import _HELD, _PROJECT_FILL_CASH, _REALIZED, _RUN_PARAMS
+    from services.execution.writer.projection import (
+        _ANY_FILL_OF_BASES,
+        _ORDERS,
+        _ORDERS_BY_REF,
+        _RUN_ORDER_STATES,
+    )
+
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        run_id = repos.runs.create(project_id, params={"plan_id": 7, "price": Decimal("1.25")}).id
+        refs = []
+        for i, symbol in enumerate(("AAPL", "MSFT", "SAP")):
+            order = repos.orders.create(f"C-{i}", symbol, Side.BUY, Decimal(10 + i), limit_price=Decimal("1.5") if i else None,
+                                        run_id=run_id, project_id=project_id, account="DU1", params={"sm": {"exec_filled": "1"}})
+            refs.append(order.client_order_id)
+            repos.fills.insert_once(f"E{i}.01", order.id, symbol, Side.BUY, 5, "187.10", T0, account="DU1")
+        s.flush()
+        repos.positions.upsert("DU1", "AAPL", 10, "187.5", realized_pnl="-3.25", updated_at=T0, project_id=project_id)
+        repos.positions.upsert("DU1", "MSFT", 0, "0", realized_pnl="1", updated_at=T0, project_id=project_id)
+        repos.positions.mark("DU1", {"AAPL": Decimal("190.1")}, T0)
+    by_status = select(_ORDERS.c.client_order_id, _ORDERS.c.params).where(
+        _ORDERS.c.status.in_(bindparam("states", expanding=True)), _ORDERS.c.quantity > bindparam("above"))
+    cases = [
+        (_ORDERS_BY_REF, {"refs": [*refs, "missing"]}),
+        (_ORDERS_BY_REF, {"refs": refs[:1]}),
+        (_RUN_ORDER_STATES, {"run_id": run_id}),
+        (_HELD, {"project_key": project_id, "account": "DU1"}),
+        (_AMOUNTS_OF_ACCOUNT, {"account": "DU1", "project_keys": [0, project_id], "symbols": ["AAPL", "MSFT", "X"]}),
+        (by_status, {"states": [OrderState.NEW, "SUBMITTED"], "above": Decimal("10.5")}),
+        (_ANY_FILL_OF_BASES, {"bases": ["E1", "E2"]}),
+        (_ANY_FILL_OF_BASES, {"bases": ["E9"]}),
+        (_REALIZED, {"project_key": project_id, "account": "DU1"}),
+        (_RUN_PARAMS, {"run_id": run_id}),
+        (_PROJECT_FILL_CASH, {"account": "DU1", "after": 0, "project_id": project_id}),
+    ]
+    with database.session() as s:
+        for statement, params in cases:
+            expected = [tuple(row) for row in s.execute(statement, params)]
+            got = fetch_all(s, statement, params)
+            assert expected or statement is _ANY_FILL_OF_BASES  # each case reads rows
+            assert [tuple(row) for row in got] == expected
+            assert [[repr(v) for v in row] for row in got] == [[repr(v) for v in row] for row in expected]  # same types, same digits
+            assert [row._fields[:2] for row in got[:1]] == [tuple(statement.selected_columns.keys())[:2] for _ in got[:1]]
+        assert fetch_all(s, _HELD, {"project_key": project_id, "account": "DU1"})[0].market_price == Decimal("190.1")
+        with pytest.raises(ValueError, match="empty"):
+            fetch_all(s, _ORDERS_BY_REF, {"refs": []})
+        with pytest.raises(StatementError, match="not a valid OrderState"):
+            fetch_all(s, by_status, {"states": ["NOPE"], "above": 1})

@@ -1,5 +1,6 @@
 """What every repository shares: the errors, column normalisation, the exactly-once insert, and
-``execute_many`` (a prebuilt statement's executemany through the database driver).
+``execute_many`` (a prebuilt statement's executemany through the database driver) and
+``fetch_all`` (a prebuilt SELECT through the driver).
 
 ``insert_once`` runs one statement that cannot fail on a duplicate -- ``INSERT ... ON CONFLICT DO
 NOTHING`` on SQLite, ``INSERT ... ON DUPLICATE KEY UPDATE id=id`` on MySQL (after a lock-free read
@@ -10,10 +11,13 @@ why two racing processes get one row and no error).
 from __future__ import annotations
 
 import functools
+import re
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, CursorResult, Insert, Table, and_, select
+from sqlalchemy import Connection, CursorResult, Insert, Select, Table, and_, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -231,3 +235,103 @@ def execute_many(executor: Session | Connection, statement: UpdateBase, columns:
     if not dialect.positional:
         params = [dict(zip(order, row, strict=True)) for row in params]
     connection.exec_driver_sql(sql, params)
+
+
+_EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+
+
+@dataclass(frozen=True)
+class _DriverQuery:
+    """A SELECT as the driver takes it (``fetch_all``): its SQL with the expanding parameters'
+    markers, the bound parameters (name, converter, default) in the driver's order (qmark) or by
+    name (pyformat), the expanding parameters' names, and the row type."""
+
+    sql: str
+    params: tuple[tuple[str, Callable | None, Any], ...]
+    expanding: frozenset[str]
+    positional: bool
+    row: type
+
+
+@functools.lru_cache(maxsize=256)  # per dialect: an engine's (bounded: tests open many)
+def _driver_query(statement: Select, dialect) -> _DriverQuery:
+    compiled = statement.compile(dialect=dialect)
+    if dialect.paramstyle not in ("qmark", "pyformat") or compiled.escaped_bind_names or statement._propagate_attrs:
+        raise RuntimeError(f"fetch_all runs Core SELECTs on qmark or pyformat drivers, not {statement!r} on {dialect.name}")
+    expanding = frozenset(_EXPANDING.findall(compiled.string))
+    names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+    clash = {name for name in compiled.binds for base in expanding if re.fullmatch(rf"{re.escape(base)}_\d+", name)}
+    if clash:  # pyformat names an expanded list's values name_1, name_2, ...
+        raise RuntimeError(f"the statement's parameters {sorted(clash)} clash with an expanded list's")
+    params = []
+    for name in names:
+        bind = compiled.binds[name]
+        default = _REQUIRED if bind.required or name in expanding else bind.effective_value
+        params.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), default))
+    row = namedtuple("Row", list(statement.selected_columns.keys()), rename=True)  # type: ignore[misc]
+    return _DriverQuery(compiled.string, tuple(params), expanding, compiled.positional, row)
+
+
+@functools.lru_cache(maxsize=256)
+def _result_processors(statement: Select, dialect, coltypes: tuple) -> tuple[tuple[int, Callable], ...]:
+    """The (index, converter) of each column whose type converts the driver's value, as a
+    statement's result converts it (with the driver's type code of the column)."""
+    return tuple((index, processor) for index, (column, coltype) in enumerate(zip(statement.selected_columns, coltypes, strict=True))
+                 for processor in [column.type.dialect_impl(dialect).result_processor(dialect, coltype)] if processor is not None)
+
+
+_REQUIRED = object()
+
+
+def fetch_all(executor: Session | Connection, statement: Select, params: Mapping[str, Any]) -> list[Any]:
+    """The rows of a Core SELECT (built once) for ``params``, as ``Session.execute(statement,
+    params).all()`` returns them (each column converted by its type; attributes by column key),
+    run through the driver: the statement compiled once per dialect and its expanding IN lists
+    filled in here, without SQLAlchemy's per-statement work (which cost more than running a
+    writer batch's small SELECTs on SQLite). On a session's connection, without an autoflush (as
+    ``Session.execute`` runs a Core statement); errors are SQLAlchemy's (``exec_driver_sql``).
+    An expanding list must not be empty (SQLAlchemy renders an empty IN its own way)."""
+    connection = executor.connection() if isinstance(executor, Session) else executor
+    dialect = connection.dialect
+    query = _driver_query(statement, dialect)
+    sql = query.sql
+    if query.expanding:
+        for name in query.expanding:
+            if not params[name]:
+                raise ValueError(f"fetch_all: the list {name!r} is empty")
+        if query.positional:
+            sql = _EXPANDING.sub(lambda m: ", ".join("?" * len(params[m.group(1)])), sql)
+        else:
+            sql = _EXPANDING.sub(lambda m: ", ".join(f"%({m.group(1)}_{i})s" for i in range(1, len(params[m.group(1)]) + 1)), sql)
+    values: Any = [] if query.positional else {}
+    try:
+        for name, convert, default in query.params:
+            value = params.get(name, default)
+            if value is _REQUIRED:
+                raise ValueError(f"a value is required for the parameter {name!r}")
+            if name in query.expanding:
+                items = list(value) if convert is None else list(map(convert, value))
+                if query.positional:
+                    values.extend(items)
+                else:
+                    values.update((f"{name}_{i}", item) for i, item in enumerate(items, 1))
+            elif query.positional:
+                values.append(value if convert is None else convert(value))
+            else:
+                values[name] = value if convert is None else convert(value)
+    except Exception as error:
+        raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect,
+                                  hide_parameters=connection.engine.hide_parameters) from error
+    result = connection.exec_driver_sql(sql, tuple(values) if query.positional else values)
+    coltypes = tuple(column[1] for column in result.cursor.description)
+    rows: Sequence[Sequence[Any]] = result.all()
+    if not rows:
+        return []
+    processors = _result_processors(statement, dialect, coltypes)
+    if processors:
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for index, processor in processors:
+            columns[index] = map(processor, columns[index])
+        rows = list(zip(*columns, strict=True))
+    make = cast(Any, query.row)._make
+    return [make(row) for row in rows]

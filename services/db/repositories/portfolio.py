@@ -13,9 +13,17 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
+from services.db.convert import position_record
 from services.db.models import EquitySnapshot, Position
-from services.db.repositories.base import RepositoryError, cursor_result, execute_many, normalize_values
-from services.db.types import as_decimal, utcnow
+from services.db.repositories.base import (
+    RepositoryError,
+    cursor_result,
+    execute_many,
+    fetch_all,
+    normalize_values,
+)
+from services.db.types import ExactDecimal, UTCDateTime, as_decimal, utcnow
+from services.domain import PositionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +49,13 @@ _POSITION_TABLE = cast(Table, Position.__table__)
 _OF_ACCOUNT = (_POSITION_TABLE.c.account == bindparam("account"),
                _POSITION_TABLE.c.project_key.in_(bindparam("project_keys", expanding=True)),
                _POSITION_TABLE.c.symbol.in_(bindparam("symbols", expanding=True)))
-_ROWS_OF_ACCOUNT = select(_POSITION_TABLE).where(*_OF_ACCOUNT)
 _AMOUNTS_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.quantity,
                              _POSITION_TABLE.c.average_cost, _POSITION_TABLE.c.realized_pnl).where(*_OF_ACCOUNT)
+# after an upsert, what it did not write: the stored mark, the row's project, currency and venue
+# as first inserted, and the realized P&L for a write that keeps it
+_KEPT_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.project_id,
+                          _POSITION_TABLE.c.currency, _POSITION_TABLE.c.exchange, _POSITION_TABLE.c.market_price).where(*_OF_ACCOUNT)
+_KEPT_WITH_REALIZED = _KEPT_OF_ACCOUNT.add_columns(_POSITION_TABLE.c.realized_pnl)
 _UPSERTS: dict[tuple[str, bool], Any] = {}
 # what an upsert's rows hold, in this order
 _UPSERT_COLUMNS = ("project_id", "project_key", "account", "symbol", "currency", "exchange", "quantity", "average_cost",
@@ -80,17 +92,37 @@ class PositionRepository:
         self._upsert(writes, updated_at)
         return self._read_back(writes, self.get_many)
 
-    def upsert_records(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], Any]:
-        """``upsert_many`` as plain rows (the writer only turns them into records: loading ORM
-        objects cost more than the statements), keyed alike; each row has the ``Position``
-        attributes by name, as the upserts left them (the stored mark, the amounts at their
-        column's scale)."""
-        self._upsert(writes, updated_at)
-        return self._read_back(writes, self.rows_many)
+    def upsert_records(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> dict[tuple[int, str, str], PositionRecord]:
+        """``upsert_many`` as records (what the writer hands on: loading ORM objects cost more
+        than the statements), keyed alike, as the upserts left the rows (the stored mark, the
+        amounts at their column's scale). What the upserts wrote is not read back but taken as the
+        column types store it (``stored``: the same values, without converting every column of
+        every row again); what they did not write (the mark, the row's project, currency and venue
+        as first inserted, a realized P&L kept) is read back after them, as before (a mark stored
+        meanwhile by another transaction is seen)."""
+        now = updated_at or utcnow()
+        self._upsert(writes, now)
+        keep_realized = any(w.realized_pnl is None for w in writes)
+        kept = self._many(_KEPT_WITH_REALIZED if keep_realized else _KEPT_OF_ACCOUNT,
+                          [(w.project_id, w.account, w.symbol) for w in writes], self._fetch)
+        columns = _POSITION_TABLE.c
+        quantity, cost, money = (cast(ExactDecimal, c.type) for c in (columns.quantity, columns.average_cost, columns.realized_pnl))
+        written_at = cast(UTCDateTime, columns.updated_at.type).stored(now)
+        out: dict[tuple[int, str, str], PositionRecord] = {}
+        for w in writes:
+            key = (w.project_id or 0, w.account, w.symbol)
+            row = kept[key]
+            realized = row.realized_pnl if w.realized_pnl is None else money.stored(w.realized_pnl)
+            out[key] = position_record(row.project_id, w.account, w.symbol, quantity.stored(w.quantity),
+                                       cost.stored(w.average_cost), realized, written_at, row.market_price, row.currency,
+                                       row.exchange)
+        if len(out) != len(writes):  # which of two writes of one row won is the database's to say
+            raise ValueError("two writes of one position in one upsert_records")
+        return out
 
     @staticmethod
     def _read_back(writes: list[PositionWrite], read) -> dict[tuple[int, str, str], Any]:
-        """The written rows as ``read`` (get_many or rows_many) returns them, in the writes' order."""
+        """The written rows as ``read`` (``get_many``) returns them, in the writes' order."""
         found = read([(w.project_id, w.account, w.symbol) for w in writes])
         return {key: found[key] for key in ((w.project_id or 0, w.account, w.symbol) for w in writes)}
 
@@ -144,14 +176,13 @@ class PositionRepository:
         key, account, symbol); a key without a row is absent. One SELECT per account."""
         return self._many(_POSITIONS_OF_ACCOUNT, keys, self.session.scalars)
 
-    def rows_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Any]:
-        """``get_many`` as plain rows (read-only: each has the ``Position`` attributes by name)."""
-        return self._many(_ROWS_OF_ACCOUNT, keys, self.session.execute)
-
     def amounts_many(self, keys: list[tuple[int | None, str, str]]) -> dict[tuple[int, str, str], Any]:
-        """``rows_many`` with the amounts alone (``quantity``, ``average_cost``, ``realized_pnl``;
+        """``get_many`` as plain rows with the amounts alone (``quantity``, ``average_cost``, ``realized_pnl``;
         ``project_key`` and ``symbol``): what the writer books a batch's fills on."""
-        return self._many(_AMOUNTS_OF_ACCOUNT, keys, self.session.execute)
+        return self._many(_AMOUNTS_OF_ACCOUNT, keys, self._fetch)
+
+    def _fetch(self, query, params):
+        return fetch_all(self.session, query, params)
 
     @staticmethod
     def _many(query, keys: list[tuple[int | None, str, str]], run) -> dict[tuple[int, str, str], Any]:

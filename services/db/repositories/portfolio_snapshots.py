@@ -13,6 +13,7 @@ from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.db.models import Position, Project, TradeFill, TradeOrder, TradeRun, TrailPortfolioSnapshot
+from services.db.repositories.base import fetch_all
 from services.db.types import utcnow
 from services.domain import Side, is_backtest_account
 
@@ -24,7 +25,7 @@ def _exact(value: Decimal) -> str:
 
 
 # the writer's portfolio snapshots run these in every batch: built once (building a statement
-# costs more than running it on SQLite)
+# costs more than running it on SQLite), the SELECTs through the driver (``fetch_all``)
 # Core columns (the tables', not the mapped classes'): an ORM-enabled select costs more than
 # the statement itself on SQLite
 _POSITIONS = cast(Table, Position.__table__)
@@ -56,7 +57,7 @@ def _cash_of(session: Session, project_id: int | None, account: str, after: int 
     else:
         query, params = _UNASSIGNED_FILL_CASH, {"account": account, "after": after}
     cash, last = book.carried(project_id, account) if book is not None else (ZERO, 0)
-    for fill_id, side, quantity, price, commission in session.execute(query, params):
+    for fill_id, side, quantity, price, commission in fetch_all(session, query, params):
         cash -= Side(side).sign * quantity * price + (commission or ZERO)
         last = max(last, fill_id)
     if book is not None:
@@ -107,8 +108,8 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
         # the rows held, and the realized P&L of all (a closed row is worth nothing but keeps its
         # realized P&L): a book collects a closed row per symbol it ever traded, which read one
         # by one made each snapshot grow with the book's history
-        positions = session.execute(_HELD, book).all()
-        realized = (positions[0][5] if positions else session.scalar(_REALIZED, book)) or ZERO
+        positions = fetch_all(session, _HELD, book)
+        realized = (positions[0][5] if positions else fetch_all(session, _REALIZED, book)[0][0]) or ZERO
         held = []
         market_value = ZERO
         for symbol, quantity, average_cost, market_price, realized_pnl, _ in positions:
@@ -125,7 +126,7 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
             project = session.get(Project, project_id)
             if project is not None and project.capital is not None:
                 cash += project.capital
-        run_params = session.scalar(_RUN_PARAMS, {"run_id": run_id})
+        run_params = next((params for params, in fetch_all(session, _RUN_PARAMS, {"run_id": run_id})), None)
         plan_id = (run_params or {}).get("plan_id")
         snapshots.append(dict(
             run_id=run_id, plan_id=None if plan_id is None else int(plan_id), project_id=project_id, account=account,

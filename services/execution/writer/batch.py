@@ -12,7 +12,7 @@ from typing import Any
 
 from services.core.positions_book import PositionState
 from services.db.models import TradeFill, TradeOrder
-from services.domain import OrderState
+from services.domain import OrderState, PositionRecord
 
 from ..events import CommissionEvent
 from .events import PositionTruth
@@ -128,7 +128,7 @@ class Batch:
         self.orders: dict[int, OrderRow] = {}
         self.fills: dict[int, StoredFill] = {}
         self.new_fills: list[NewFill] = []
-        self.positions: dict[tuple[int, str, str], Any] = {}  # the written rows (plain rows with Position's attributes)
+        self.positions: dict[tuple[int, str, str], PositionRecord] = {}  # the written rows
         self.runs: set[int] = set()
         self.ended_runs: set[int] = set()  # runs this batch moved to a final status
         self.orphan_commissions: dict[str, CommissionEvent] = {}

@@ -110,7 +110,8 @@ def _with_assignments(session, project_id: int, account: str, listing: str,
 
 
 def write_positions(session, batch: Batch) -> None:
-    """Every position the batch changed, in one bulk upsert read back with one SELECT per account."""
+    """Every position the batch changed, in one bulk upsert (what it did not write read back with
+    one SELECT per account: ``upsert_records``)."""
     writes = []
     for key in sorted(batch.dirty_positions, key=key_order):
         project_id, account, symbol = key

@@ -29,10 +29,10 @@ from sqlalchemy import Table, bindparam, select
 from services.core.ib_codes import is_warning, rejects_order
 from services.core.order_state import EventKind, run_status
 from services.core.order_state import OrderEvent as SmEvent
-from services.db.convert import to_fill_record, to_order_record, to_position_record
+from services.db.convert import to_fill_record, to_order_record
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
-from services.db.repositories.base import execute_many
+from services.db.repositories.base import execute_many, fetch_all
 from services.db.repositories.portfolio_snapshots import CashBook, record_portfolio_snapshots
 from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunStatus, Side
 
@@ -56,12 +56,14 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
 # every batch runs these: built once (building a statement costs more than running it on SQLite),
-# of the tables' Core columns but for the stored fills a batch may change (ORM objects)
+# of the tables' Core columns but for the stored fills a batch may change (ORM objects); the Core
+# SELECTs run through the driver (``fetch_all``)
 _ORDERS = cast(Table, TradeOrder.__table__)
 _ORDERS_BY_REF = select(_ORDERS).where(_ORDERS.c.client_order_id.in_(bindparam("refs", expanding=True)))
 _ORDERS_BY_PERM = select(_ORDERS).where(_ORDERS.c.ib_perm_id.in_(bindparam("perms", expanding=True))).order_by(_ORDERS.c.id)
 _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
 _FILLS = cast(Table, TradeFill.__table__)
+_ANY_FILL_OF_BASES = select(_FILLS.c.id).where(_FILLS.c.exec_base_id.in_(bindparam("bases", expanding=True))).limit(1)
 _INSERT_FILLS = _FILLS.insert()
 _RUNS = cast(Table, TradeRun.__table__)
 _RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
@@ -134,7 +136,7 @@ class EventProjection:
             changes = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),  # type: ignore[arg-type]  # an OrderRow reads alike
                 fills=tuple(to_fill_record(f) for f in batch.fills.values()),  # type: ignore[arg-type]  # a NewFill reads alike
-                positions=tuple(to_position_record(p) for p in batch.positions.values()),
+                positions=tuple(batch.positions.values()),
                 runs=tuple(sorted(batch.runs)),
             )
         self._orphan_commissions = batch.orphan_commissions  # only once committed
@@ -145,16 +147,18 @@ class EventProjection:
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
         refs, bases = _refs_and_bases(events)
         for chunk in _chunks(sorted(refs)):
-            for row in session.execute(_ORDERS_BY_REF, {"refs": chunk}):
+            for row in fetch_all(session, _ORDERS_BY_REF, {"refs": chunk}):
                 self._cache_order(batch, OrderRow.loaded(row))
         # by permId only the orders an event cannot be matched to by its orderRef (``_find``
         # looks the ref up first): a broker's answers to our own orders carry both
         perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
-            for row in session.execute(_ORDERS_BY_PERM, {"perms": chunk}):
+            for row in fetch_all(session, _ORDERS_BY_PERM, {"perms": chunk}):
                 # one object per order (an order loaded by its ref already is that one)
                 self._cache_order(batch, batch.by_ref.get(row.client_order_id) or OrderRow.loaded(row))
         for chunk in _chunks(sorted(bases)):
+            if not fetch_all(session, _ANY_FILL_OF_BASES, {"bases": chunk}):
+                continue  # new executions (nearly always): no ORM query for nothing
             for fill in session.scalars(_FILLS_BY_BASE, {"bases": chunk}):
                 batch.fills_by_base.setdefault(fill.exec_base_id, []).append(fill)
                 batch.fills_by_exec[fill.exec_id] = fill
@@ -170,7 +174,7 @@ class EventProjection:
         # have no RETURNING with it, SQLite's has none either)
         by_exec = {f.exec_id: f for f in batch.new_fills}
         for chunk in _chunks(list(by_exec)):
-            for fill_id, exec_id in session.execute(_FILL_IDS, {"exec_ids": chunk}):
+            for fill_id, exec_id in fetch_all(session, _FILL_IDS, {"exec_ids": chunk}):
                 by_exec[exec_id].id = fill_id
         for fill in batch.new_fills:
             fill_time = fill.fill_time
@@ -440,9 +444,9 @@ class EventProjection:
         if not batch.runs:
             return
         # plain rows and Core statements: an ORM get and flush of each run cost more than its queries
-        stored = dict(session.execute(_RUN_STATUSES, {"ids": sorted(batch.runs)}).all())
+        stored = dict(fetch_all(session, _RUN_STATUSES, {"ids": sorted(batch.runs)}))
         for run_id in sorted(stored):
-            rows = session.execute(_RUN_ORDER_STATES, {"run_id": run_id}).all()
+            rows = fetch_all(session, _RUN_ORDER_STATES, {"run_id": run_id})
             status = run_status([(OrderState(s), q) for s, q in rows])
             if status is RunStatus.QUEUED and stored[run_id] is not RunStatus.QUEUED:
                 continue  # never move a started run back to queued
