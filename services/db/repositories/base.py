@@ -142,10 +142,36 @@ def insert_many_once(session: Session, model: type[Base], rows: Sequence[Mapping
         raise RepositoryError(f"{model.__tablename__}: rows of one shape, each with its {key}, required")
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "mysql", "mariadb"):
-        session.execute(_insert_skipping_duplicates(dialect, model, key), values)
+        statement = _insert_skipping_duplicates(dialect, model, key)
+        defaults = _scalar_defaults(model, frozenset(shape))
+        if defaults is None:  # a default SQLAlchemy computes per row: its own executemany
+            session.execute(statement, values)
+            return
+        # the driver's executemany (execute_many): the per-row parameter processing of
+        # Session.execute cost a backtest more than storing its plans' orders did. The columns
+        # the rows leave out that have a constant default get it, as SQLAlchemy would give it.
+        columns = (*values[0], *(name for name, _ in defaults))
+        constants = tuple(value for _, value in defaults)
+        execute_many(session, statement, columns, [(*(v[name] for name in values[0]), *constants) for v in values])
     else:  # pragma: no cover - other databases: one by one
         for v in values:
             insert_once(session, model, v, (key,))
+
+
+@functools.cache
+def _scalar_defaults(model: type[Base], given: frozenset[str]) -> tuple[tuple[str, Any], ...] | None:
+    """(column, value) of each column not ``given`` that has a constant Python-side default, which
+    an INSERT of the given columns writes; None when such a column's default is one SQLAlchemy
+    computes per row (a callable, an SQL expression)."""
+    out = []
+    for column in cast(Table, model.__table__).columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if not default.is_scalar:
+            return None
+        out.append((column.name, getattr(default, "arg")))
+    return tuple(out)
 
 
 _INSERTS_SKIPPING: dict[tuple[str, type[Base], str], Insert] = {}
