@@ -453,7 +453,11 @@ def test_insert_many_once_stores_what_the_general_insert_stores(database):
     same rows as SQLAlchemy's own executemany of the same dicts, and skips an existing order."""
     from sqlalchemy import Table
 
-    from services.db.repositories.base import _insert_skipping_duplicates, _with_insert_defaults, normalize_values
+    from services.db.repositories.base import (
+        _insert_skipping_duplicates,
+        _with_insert_defaults,
+        normalize_values,
+    )
 
     project_id = _project(database)
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from services.db.models import Base
 from services.db.types import as_decimal, utcnow
@@ -168,9 +169,9 @@ def _scalar_defaults(model: type[Base], given: frozenset[str]) -> tuple[tuple[st
         default = column.default
         if column.name in given or default is None:
             continue
-        if not default.is_scalar:
+        if not isinstance(default, ScalarElementColumnDefault):
             return None
-        out.append((column.name, getattr(default, "arg")))
+        out.append((column.name, default.arg))
     return tuple(out)
 
 
