@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from sqlalchemy import Row, Table, bindparam, func, select, update
 
@@ -162,16 +162,24 @@ class RunPlanning(RunServiceBase):
         params["risk_overrides"] = risk_overrides
         return params
 
-    async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
+    @overload
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult: ...
+
+    @overload
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
+                      unless_it_has_orders: bool) -> PreviewResult | None: ...
+
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
+                      unless_it_has_orders: bool = False) -> PreviewResult | None:
         """Build from the run's project's own book (docs/project-books.md): its positions, and as
         the portfolio value the one given, else the project's capital, else the account's
-        NetLiquidation; then the project's rules and the account-level rules (every project)."""
-        return await self._preview_loaded(await self._db(self._load_for_preview, run_id), portfolio_value)
-
-    async def _preview_loaded(self, loaded: tuple, portfolio_value: Decimal | None) -> PreviewResult:
-        """``preview`` of what ``_load_for_preview`` read."""
+        NetLiquidation; then the project's rules and the account-level rules (every project).
+        ``unless_it_has_orders``: None, nothing previewed, for a run that has orders (``execute``
+        resumes it; its count read with the run, in the preview's first transaction)."""
+        loaded = await self._db(self._load_for_preview, run_id, unless_it_has_orders)
+        if loaded is None:
+            return None
         run, items, positions, capital, working = loaded
-        run_id = run.id
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
         account_positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
