@@ -10,6 +10,7 @@ why two racing processes get one row and no error).
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -151,9 +152,10 @@ def insert_many_once(session: Session, model: type[Base], rows: Sequence[Mapping
         # the driver's executemany (execute_many): the per-row parameter processing of
         # Session.execute cost a backtest more than storing its plans' orders did. The columns
         # the rows leave out that have a constant default get it, as SQLAlchemy would give it.
-        columns = (*values[0], *(name for name, _ in defaults))
+        given = tuple(values[0])
+        pick = operator.itemgetter(*given) if len(given) > 1 else (lambda v: (v[given[0]],))
         constants = tuple(value for _, value in defaults)
-        execute_many(session, statement, columns, [(*(v[name] for name in values[0]), *constants) for v in values])
+        execute_many(session, statement, (*given, *(name for name, _ in defaults)), [pick(v) + constants for v in values])
     else:  # pragma: no cover - other databases: one by one
         for v in values:
             insert_once(session, model, v, (key,))
