@@ -234,15 +234,18 @@ class AuditLog:
         # the caller's pending changes first, as before the head was read through the ORM (its
         # query flushed them): the locks are taken in the same order as ever (no new deadlock)
         session.flush()
-        if session.get_bind().dialect.name == "sqlite":
+        # the session's connection (its transaction): Core statements need none of the ORM
+        # session's handling of a statement, which cost as much as running these three
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
             # the unit of work holds the write lock since its BEGIN IMMEDIATE: nothing can move
             # between the two reads, so they are one statement
-            locked = session.execute(_LOCK_HEAD_AND_MAX).one_or_none()
+            locked = connection.execute(_LOCK_HEAD_AND_MAX).one_or_none()
         else:
             # MySQL: the newest id is read only once the head is locked (a subquery of the locking
             # statement might be evaluated before its lock wait)
-            head_row = session.execute(_LOCK_HEAD_CORE).one_or_none()
-            locked = None if head_row is None else (*head_row, self._max_id(session))
+            head_row = connection.execute(_LOCK_HEAD_CORE).one_or_none()
+            locked = None if head_row is None else (*head_row, connection.scalar(_MAX_ID) or 0)
         if locked is None:  # first append ever, or the head row was lost: created as before
             head = self._lock_head(session)
             last_id, prev_hash, max_id = head.last_id, head.last_hash, self._max_id(session)
@@ -261,10 +264,10 @@ class AuditLog:
         )
         # Core statements on the tables: an ORM object per entry and a unit-of-work flush cost
         # more than the two statements themselves (issue 11: a backtest audits three times a run)
-        session.execute(_INSERT_ENTRY, {"id": next_id, "time": when, "actor": actor, "action": action,
-                                        "entity_type": entity_type, "entity_id": entity, "payload": stored_payload,
-                                        "prev_hash": prev_hash, "hash": digest})
-        session.execute(_MOVE_HEAD, {"last_id": next_id, "last_hash": digest, "updated_at": utcnow()})
+        connection.execute(_INSERT_ENTRY, {"id": next_id, "time": when, "actor": actor, "action": action,
+                                           "entity_type": entity_type, "entity_id": entity, "payload": stored_payload,
+                                           "prev_hash": prev_hash, "hash": digest})
+        connection.execute(_MOVE_HEAD, {"last_id": next_id, "last_hash": digest, "updated_at": utcnow()})
         return AuditRecord(id=next_id, time=when, actor=actor, action=action, entity_type=entity_type,
                            entity_id=entity, payload=dict(stored_payload), prev_hash=prev_hash, hash=digest)
 

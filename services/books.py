@@ -9,8 +9,9 @@ from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select
 
 from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
 from services.core.positions_book import PositionState, apply_fill
@@ -67,10 +68,12 @@ def book_lines(session, account: str | None = None) -> tuple[list[BookLine], lis
 
 
 # every preview reads its project's book: the statements built once (building one cost more
-# than SQLite took to run it)
-_PROJECT_POSITIONS = select(Position.symbol, Position.quantity).where(
-    Position.project_key == bindparam("project_id"), Position.quantity != 0)
-_PROJECT_POSITIONS_ON = _PROJECT_POSITIONS.where(Position.account == bindparam("account"))
+# than SQLite took to run it), on the table's columns (a mapped attribute made it an ORM statement,
+# loaded through the ORM's machinery)
+_POSITIONS = cast(Table, Position.__table__)
+_PROJECT_POSITIONS = select(_POSITIONS.c.symbol, _POSITIONS.c.quantity).where(
+    _POSITIONS.c.project_key == bindparam("project_id"), _POSITIONS.c.quantity != 0)
+_PROJECT_POSITIONS_ON = _PROJECT_POSITIONS.where(_POSITIONS.c.account == bindparam("account"))
 
 
 def project_positions(session, project_id: int, account: str | None) -> dict[str, Decimal]:

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
+from services.db.repositories.base import execute_many
 from services.domain import EventSource, OrderState
 
 from .dbcall import db_call
@@ -74,6 +75,7 @@ _CLAIMED = select(_ORDERS.c.id, _ORDERS.c.client_order_id).where(
     _ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)), _ORDERS.c.status == OrderState.SENDING,
     _ORDERS.c.claimed_by == bindparam("claim_id"))
 _INSERT_EVENTS = insert(cast(Table, OrderEventRow.__table__))  # the claim's order events: one executemany
+_CLAIM_EVENT_COLUMNS = ("order_id", "source", "event_type", "from_state", "to_state", "flagged", "message", "payload", "time")
 _LEASE_VALID = select(_LEASES.c.token).where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"),
                                              _LEASES.c.expires_at > bindparam("valid_until"))
 
@@ -364,11 +366,11 @@ class LeaseManager:
             else:
                 connection.execute(_CLAIM, params)
                 mine = connection.execute(_CLAIMED, params).all()
-            if mine:  # one executemany
-                connection.execute(_INSERT_EVENTS, [
-                    dict(order_id=order_id, source=EventSource.SYSTEM, event_type="claimed", from_state=OrderState.NEW,
-                         to_state=OrderState.SENDING, flagged=False, message="claimed for sending",
-                         payload={"claim": claim_id}, time=now) for order_id, _coid in mine])
+            if mine:  # one executemany of the driver (no per-row parameter processing)
+                payload = {"claim": claim_id}
+                execute_many(connection, _INSERT_EVENTS, _CLAIM_EVENT_COLUMNS, [
+                    (order_id, EventSource.SYSTEM, "claimed", OrderState.NEW, OrderState.SENDING, False, "claimed for sending",
+                     payload, now) for order_id, _coid in mine])
             elif not connection.scalar(_LEASE_VALID, params):
                 return None
         return claim_id, {coid for _id, coid in mine}

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from services.db.models import AuditLog, OrderEvent, RunLease, TradeOrder
 from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
-from services.domain import OrderState, TradeMode
+from services.domain import EventSource, OrderState, TradeMode
 from services.execution.lease import Claim, LeaseManager, RunBusy, holder_alive, process_key
 
 from .conftest import make_snapshot
@@ -80,6 +80,13 @@ def test_claim_needs_a_valid_lease_and_a_new_unsent_order(database):
     assert manager.renew(lease)
     claim_id, mine = manager.claim_many(lease, coids)
     assert mine == {coids[0], coids[2]} and claim_id.startswith(lease.token + "/")
+    with database.session() as session:  # one event per order claimed, every column as written
+        events = session.scalars(select(OrderEvent).where(OrderEvent.event_type == "claimed")).all()
+        ids = {coid: order_id for coid, order_id in session.execute(select(TradeOrder.client_order_id, TradeOrder.id))}
+        assert sorted(e.order_id for e in events) == sorted([ids[coids[0]], ids[coids[2]]])
+        assert {(e.source, e.from_state, e.to_state, e.flagged, e.message, repr(e.payload)) for e in events} == {
+            (EventSource.SYSTEM, OrderState.NEW, OrderState.SENDING, False, "claimed for sending", repr({"claim": claim_id}))}
+        assert len({e.time for e in events}) == 1 and events[0].time.tzinfo is UTC  # the claim's one moment
     assert manager.unclaim(claim_id, [coids[0]], "not sent: test") == [coids[0]]
     assert manager.unclaim("another-claim", [coids[2]], "not ours") == []  # only the claim's own orders
     assert _statuses(database, coids) == {coids[0]: OrderState.NEW, coids[1]: OrderState.NEW, coids[2]: OrderState.SENDING}

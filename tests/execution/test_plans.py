@@ -146,3 +146,21 @@ async def test_cli_preview_against_the_broker_equals_the_window_preview(db_url, 
         [(o.client_order_id, o.symbol, str(o.side), str(o.quantity), str(o.reference_price)) for o in window.plan.orders]
     assert cli.json["portfolio_value"] == format(window.plan.portfolio_value.normalize(), "f")
     assert cli.json["risk"]["verdict"] == window.plan.verdict
+
+
+async def test_a_preview_unless_the_run_has_orders_is_the_preview_until_it_has_some(stack):
+    """``execute``'s preview (its order count read with the run): the same plan as a plain
+    preview while the run has sent nothing; nothing once it has orders (it is resumed)."""
+    _, snapshot_id = make_snapshot(stack.db, "unless", {"AAPL": "0.01", "MSFT": "0.005"})
+    run = await stack.service.prepare_run("unless", snapshot_id, TradeMode.PAPER)
+    plain = await stack.service.preview(run.id, Decimal(1_000_000))
+    checked = await stack.service.preview(run.id, Decimal(1_000_000), unless_it_has_orders=True)
+    assert checked is not None and checked.plan is not None and plain.plan is not None
+    assert checked.plan.id != plain.plan.id  # each stored its own plan
+    assert [o.to_dict() for o in checked.plan.orders] == [o.to_dict() for o in plain.plan.orders]
+    assert checked.plan.verdict == plain.plan.verdict and checked.plan.portfolio_value == plain.plan.portfolio_value
+    assert {k: r.price for k, r in checked.plan.prices.items()} == {k: r.price for k, r in plain.plan.prices.items()}
+    result = await stack.service.execute_plan(checked.plan.id)
+    assert result.sent and await stack.service.wait_acknowledged(run.id, 10) == []
+    assert await stack.service.preview(run.id, Decimal(1_000_000), unless_it_has_orders=True) is None
+    assert (await stack.service.preview(run.id, Decimal(1_000_000))).plan is not None  # a plain preview still previews

@@ -552,3 +552,40 @@ def test_fetch_all_returns_what_session_execute_would(database):
             fetch_all(s, _ORDERS_BY_REF, {"refs": []})
         with pytest.raises(StatementError, match="not a valid OrderState"):
             fetch_all(s, by_status, {"states": ["NOPE"], "above": 1})
+
+
+def test_insert_many_once_stores_what_the_general_insert_stores(database):
+    """The orders' executemany through the driver (the constant defaults filled in) gives the
+    same rows as SQLAlchemy's own executemany of the same dicts, and skips an existing order."""
+    from sqlalchemy import Table
+
+    from services.db.repositories.base import (
+        _insert_skipping_duplicates,
+        _with_insert_defaults,
+        normalize_values,
+    )
+
+    project_id = _project(database)
+
+    def order(coid: str) -> dict:
+        return dict(client_order_id=coid, symbol="AAPL", side=Side.BUY, quantity=Decimal("12.5"), order_type=OrderType.LMT,
+                    limit_price=Decimal("101.25"), tif="DAY", status=OrderState.NEW, project_id=project_id,
+                    sec_type="STK", exchange="SMART", currency="USD", primary_exchange=None, account="DU1",
+                    params={"draft": {"a": "1"}, "plan_id": 3}, created_at=T0, updated_at=T0)
+
+    with database.unit_of_work() as s:
+        Repositories(s).orders.insert_many_once([order("fast-1"), order("fast-2")])
+        Repositories(s).orders.insert_many_once([order("fast-2"), order("fast-3")])  # fast-2 kept as it was
+        general = [_with_insert_defaults(TradeOrder, normalize_values(TradeOrder, order(c))) for c in ("slow-1", "slow-2", "slow-3")]
+        s.execute(_insert_skipping_duplicates(s.get_bind().dialect.name, TradeOrder, "client_order_id"), general)
+    table = TradeOrder.__table__
+    assert isinstance(table, Table)
+    with database.session() as s:
+        rows = {r.client_order_id: r._asdict() for r in s.execute(select(table))}
+    assert sorted(rows) == ["fast-1", "fast-2", "fast-3", "slow-1", "slow-2", "slow-3"]
+    for n in (1, 2, 3):
+        fast, slow = rows[f"fast-{n}"], rows[f"slow-{n}"]
+        assert {k: v for k, v in fast.items() if k not in ("id", "client_order_id")} == \
+               {k: v for k, v in slow.items() if k not in ("id", "client_order_id")}
+    assert rows["fast-1"]["filled_quantity"] == Decimal(0) and rows["fast-1"]["retry_count"] == 0
+    assert rows["fast-1"]["is_external"] is False and rows["fast-1"]["params"] == {"draft": {"a": "1"}, "plan_id": 3}

@@ -11,6 +11,7 @@ why two racing processes get one row and no error).
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from services.db.models import Base
 from services.db.types import as_decimal, utcnow
@@ -146,10 +148,37 @@ def insert_many_once(session: Session, model: type[Base], rows: Sequence[Mapping
         raise RepositoryError(f"{model.__tablename__}: rows of one shape, each with its {key}, required")
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "mysql", "mariadb"):
-        session.execute(_insert_skipping_duplicates(dialect, model, key), values)
+        statement = _insert_skipping_duplicates(dialect, model, key)
+        defaults = _scalar_defaults(model, frozenset(shape))
+        if defaults is None:  # a default SQLAlchemy computes per row: its own executemany
+            session.execute(statement, values)
+            return
+        # the driver's executemany (execute_many): the per-row parameter processing of
+        # Session.execute cost a backtest more than storing its plans' orders did. The columns
+        # the rows leave out that have a constant default get it, as SQLAlchemy would give it.
+        given = tuple(values[0])
+        pick = operator.itemgetter(*given) if len(given) > 1 else (lambda v: (v[given[0]],))
+        constants = tuple(value for _, value in defaults)
+        execute_many(session, statement, (*given, *(name for name, _ in defaults)), [pick(v) + constants for v in values])
     else:  # pragma: no cover - other databases: one by one
         for v in values:
             insert_once(session, model, v, (key,))
+
+
+@functools.cache
+def _scalar_defaults(model: type[Base], given: frozenset[str]) -> tuple[tuple[str, Any], ...] | None:
+    """(column, value) of each column not ``given`` that has a constant Python-side default, which
+    an INSERT of the given columns writes; None when such a column's default is one SQLAlchemy
+    computes per row (a callable, an SQL expression)."""
+    out = []
+    for column in cast(Table, model.__table__).columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if not isinstance(default, ScalarElementColumnDefault):
+            return None
+        out.append((column.name, default.arg))
+    return tuple(out)
 
 
 _INSERTS_SKIPPING: dict[tuple[str, type[Base], str], Insert] = {}

@@ -38,8 +38,11 @@ class NewSnapshot(NamedTuple):
     items: Iterable[SnapshotItemInput | Mapping[str, Any]]
 
 
-_ITEMS = (select(*(DecisionSnapshotItem.__table__.c[f.name] for f in fields(SnapshotItemInput)))
-          .where(DecisionSnapshotItem.snapshot_id == bindparam("snapshot_id")).order_by(DecisionSnapshotItem.id))
+# (on the table's columns alone: a mapped attribute anywhere in it made it an ORM statement, loaded
+# through the ORM's machinery, which cost more than the query)
+_ITEM_TABLE = cast(Table, DecisionSnapshotItem.__table__)
+_ITEMS = (select(*(_ITEM_TABLE.c[f.name] for f in fields(SnapshotItemInput)))
+          .where(_ITEM_TABLE.c.snapshot_id == bindparam("snapshot_id")).order_by(_ITEM_TABLE.c.id))
 # storing snapshots: Core statements on the tables, built once
 _SNAPSHOTS = cast(Table, DecisionSnapshot.__table__)
 _INSERT_SNAPSHOT = insert(_SNAPSHOTS)

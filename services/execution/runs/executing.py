@@ -79,9 +79,9 @@ class RunExecution(RunPlanning):
         async with self._executing_guard(run_id, lease_wait):
             await self._refuse_if_halted()
             await self._check_market_health(run_id, (), require_market_health, outside_rth)
-            if await self._db(self._order_count, run_id):
+            preview = await self.preview(run_id, portfolio_value, unless_it_has_orders=True)
+            if preview is None:  # it has orders
                 return await self._resume(run_id, require_market_health, outside_rth)
-            preview = await self.preview(run_id, portfolio_value)
             # Just built from the prices fetched a moment ago: no age or drift to check.
             return await self._send_plan(preview.plan, check_drift=False, require_market_health=require_market_health,
                                          outside_rth=outside_rth)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from sqlalchemy import Row, Table, bindparam, func, select, update
 
@@ -54,6 +54,11 @@ _RUN = select(*_RUN_COLUMNS).where(_RUNS.c.id == bindparam("run_id"))
 # with its project's capital (the portfolio value when none is given)
 _RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital).join(_PROJECTS, _PROJECTS.c.id == _RUNS.c.project_id)
                     .where(_RUNS.c.id == bindparam("run_id")))
+# and how many orders the run has (execute: a run with orders is resumed, not previewed), in the
+# same statement and transaction
+_ORDERS = cast(Table, TradeOrder.__table__)
+_RUN_CAPITAL_AND_ORDERS = _RUN_AND_CAPITAL.add_columns(
+    select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == _RUNS.c.id).scalar_subquery().label("order_count"))
 _SET_RUN_PARAMS = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
                    .values(params=bindparam("run_params", type_=_RUNS.c.params.type)))  # updated_at: its onupdate
 
@@ -157,11 +162,24 @@ class RunPlanning(RunServiceBase):
         params["risk_overrides"] = risk_overrides
         return params
 
-    async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult:
+    @overload
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult: ...
+
+    @overload
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
+                      unless_it_has_orders: bool) -> PreviewResult | None: ...
+
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
+                      unless_it_has_orders: bool = False) -> PreviewResult | None:
         """Build from the run's project's own book (docs/project-books.md): its positions, and as
         the portfolio value the one given, else the project's capital, else the account's
-        NetLiquidation; then the project's rules and the account-level rules (every project)."""
-        run, items, positions, capital, working = await self._db(self._load_for_preview, run_id)
+        NetLiquidation; then the project's rules and the account-level rules (every project).
+        ``unless_it_has_orders``: None, nothing previewed, for a run that has orders (``execute``
+        resumes it; its count read with the run, in the preview's first transaction)."""
+        loaded = await self._db(self._load_for_preview, run_id, unless_it_has_orders)
+        if loaded is None:
+            return None
+        run, items, positions, capital, working = loaded
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
         account_positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
@@ -186,9 +204,13 @@ class RunPlanning(RunServiceBase):
         account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
         return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account)
 
-    def _load_for_preview(self, run_id: int):
+    def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
+        """What a preview reads of the run, its snapshot and its project's book; with
+        ``unless_it_has_orders``, None for a run that has orders (``execute`` resumes it)."""
         with self.db.session() as session:
-            run = _run_row(session, _RUN_AND_CAPITAL, run_id)
+            run = _run_row(session, _RUN_CAPITAL_AND_ORDERS if unless_it_has_orders else _RUN_AND_CAPITAL, run_id)
+            if unless_it_has_orders and run.order_count:
+                return None
             if run.snapshot_id is None:
                 raise BadInput(f"run {run_id} has no snapshot to build orders from")
             items = [{**i._asdict(), "primary_exchange": i.primary_exchange or ""}
