@@ -36,7 +36,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from services.db import Database
@@ -245,7 +245,7 @@ class AuditLog:
             # MySQL: the newest id is read only once the head is locked (a subquery of the locking
             # statement might be evaluated before its lock wait)
             head_row = connection.execute(_LOCK_HEAD_CORE).one_or_none()
-            locked = None if head_row is None else (*head_row, connection.scalar(_MAX_ID) or 0)
+            locked = None if head_row is None else (*head_row, self._max_id(connection))
         if locked is None:  # first append ever, or the head row was lost: created as before
             head = self._lock_head(session)
             last_id, prev_hash, max_id = head.last_id, head.last_hash, self._max_id(session)
@@ -272,8 +272,8 @@ class AuditLog:
                            entity_id=entity, payload=dict(stored_payload), prev_hash=prev_hash, hash=digest)
 
     @staticmethod
-    def _max_id(session: Session) -> int:
-        return session.scalar(_MAX_ID) or 0
+    def _max_id(executor: Session | Connection) -> int:
+        return executor.scalar(_MAX_ID) or 0
 
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
         """Append many entries in one transaction: the hashes are computed here and the rows go

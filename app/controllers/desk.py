@@ -118,7 +118,11 @@ class DeskController:
 
     def _on_send_requested(self, fields: dict) -> None:
         check = self._last_check  # what the trader saw and confirmed: exactly that goes, or nothing
-        if check is None or not _is_ticket_of(check, fields):
+        try:
+            ticket = Ticket.of(**fields)
+        except ExecutionError:
+            ticket = None
+        if check is None or ticket is None or not check.is_for(ticket):
             if self.ticket is not None:
                 self.ticket.show_problem(fields, "Not sent: the ticket changed after its check; check it again.")
             return
@@ -134,7 +138,7 @@ class DeskController:
                 return
         self.ctx.runner.run(self.send(fields, token, check), what="Send order")
 
-    async def send(self, fields: dict, live_token: str | None = None, confirmed=None):
+    async def send(self, fields: dict, live_token: str | None = None, confirmed: TicketCheck | None = None):
         """Check again and send through the run executor (services.execution.manual): with
         ``confirmed`` (the check shown), exactly its shares."""
         dialog = self.ticket
@@ -210,12 +214,3 @@ class DeskController:
             return
         as_of = (summary.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
         view.show_summary(summary.account, summary.currency, summary.rows(), as_of)
-
-
-def _is_ticket_of(check: TicketCheck, fields: dict) -> bool:
-    """Whether ``check`` is the verdict on these fields (the ticket the trader confirmed)."""
-    try:
-        return check.ticket == Ticket.of(**fields)
-    except ExecutionError:
-        return False
-

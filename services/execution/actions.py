@@ -16,7 +16,6 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from services.core.builder import OrderDraft
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
@@ -42,7 +41,7 @@ from .errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy,
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
 from .market_health import MarketHealth, TradeIntent
-from .order_risk import MarketInputs, Replacing, block_reasons, check_order, market_inputs, order_draft
+from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, order_draft
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -185,14 +184,9 @@ class OrderActions:
         """The ticket's check (services.execution.order_risk): ``RiskBlocked`` with the reasons."""
         inputs = await market_inputs(self.provider, spec, ask_tick=False)
         draft = order_draft(spec, side, quantity, order_type, inputs, client_order_id, limit_price=limit)
-        report = await self._db(self._evaluate, draft, inputs, replacing)
+        report = await self._db(check_order_in, self.db, self.provider, draft, inputs, replacing=replacing)
         if report.blocked:
             raise RiskBlocked(f"blocked by risk: {block_reasons(report)}")
-
-    def _evaluate(self, draft: OrderDraft, inputs: MarketInputs, replacing: Replacing | None):
-        with self.db.session() as session:
-            return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None,
-                               replacing=replacing)
 
     # ------------------------------------------------------------------ manual order
     async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
 from services.db.repositories.base import execute_many
+from services.db.repositories.orders import EVENT_COLUMNS
 from services.domain import EventSource, OrderState
 
 from .dbcall import db_call
@@ -75,7 +76,6 @@ _CLAIMED = select(_ORDERS.c.id, _ORDERS.c.client_order_id).where(
     _ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)), _ORDERS.c.status == OrderState.SENDING,
     _ORDERS.c.claimed_by == bindparam("claim_id"))
 _INSERT_EVENTS = insert(cast(Table, OrderEventRow.__table__))  # the claim's order events: one executemany
-_CLAIM_EVENT_COLUMNS = ("order_id", "source", "event_type", "from_state", "to_state", "flagged", "message", "payload", "time")
 _LEASE_VALID = select(_LEASES.c.token).where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"),
                                              _LEASES.c.expires_at > bindparam("valid_until"))
 
@@ -368,7 +368,7 @@ class LeaseManager:
                 mine = connection.execute(_CLAIMED, params).all()
             if mine:  # one executemany of the driver (no per-row parameter processing)
                 payload = {"claim": claim_id}
-                execute_many(connection, _INSERT_EVENTS, _CLAIM_EVENT_COLUMNS, [
+                execute_many(connection, _INSERT_EVENTS, EVENT_COLUMNS, [
                     (order_id, EventSource.SYSTEM, "claimed", OrderState.NEW, OrderState.SENDING, False, "claimed for sending",
                      payload, now) for order_id, _coid in mine])
             elif not connection.scalar(_LEASE_VALID, params):

@@ -33,7 +33,7 @@ from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, Trad
 from .audit import audit
 from .errors import BadInput, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
 from .market_health import HealthReport, TradeIntent
-from .order_risk import MarketInputs, check_order, market_inputs, order_draft, us_tick
+from .order_risk import MarketInputs, check_order, check_order_in, market_inputs, order_draft, us_tick
 from .runs import ExecuteResult, TradeService
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,10 @@ class TicketCheck:
     def may_send(self) -> bool:
         return not self.report.blocked and self.health.healthy
 
+    def is_for(self, ticket: Ticket) -> bool:
+        """Whether this is the verdict on ``ticket`` (what the trader confirmed is what goes)."""
+        return self.ticket == ticket
+
     def action(self) -> str:
         """What sending does, in three words: ``BUY 45 AAPL`` (the Send button's label)."""
         return f"{self.draft.side} {self.draft.quantity.normalize():f} {self.draft.key}"
@@ -268,17 +272,13 @@ class ManualOrders:
     def _risk(self, session, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
         return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None)
 
-    def _check_sync(self, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
-        with self.db.session() as session:
-            return self._risk(session, draft, inputs)
-
     async def check(self, ticket: Ticket) -> TicketCheck:
         """The verdict before sending: nothing is stored, nothing sent."""
         ticket.check_fields()
         spec = ticket.spec
         inputs = await self.market_inputs(spec)
         draft = self.draft(ticket, spec, inputs, "TICKET-CHECK")
-        report = await self.service._db(self._check_sync, draft, inputs)
+        report = await self.service._db(check_order_in, self.db, self.provider, draft, inputs)
         return TicketCheck(ticket, draft, report, await self.health(ticket, spec), inputs)
 
     # ------------------------------------------------------------------ sending
@@ -292,7 +292,7 @@ class ManualOrders:
         moved since; ``BadInput`` when the ticket is not the one checked). Without it (the
         ``order`` command) a notional becomes shares at the price of the moment."""
         if confirmed is not None:
-            if confirmed.ticket != ticket:
+            if not confirmed.is_for(ticket):
                 raise BadInput("the ticket changed after its check: check it again")
             ticket = replace(ticket, quantity=confirmed.draft.quantity, notional=None)
         service = self.service

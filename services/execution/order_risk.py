@@ -142,6 +142,14 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
         base_currency=inputs.base_currency, fx_rates=inputs.fx_rates, account=view)
 
 
+def check_order_in(db, provider, draft: OrderDraft, inputs: MarketInputs,
+                   replacing: Replacing | None = None) -> RiskReport:
+    """``check_order`` in a read session of its own, for the connected ``provider``'s mode and
+    account (blocking: run it as the caller runs its database work)."""
+    with db.session() as session:
+        return check_order(session, provider.mode, draft, inputs, account=provider.account or None, replacing=replacing)
+
+
 def block_reasons(report: RiskReport) -> str:
     """A blocked report's reasons in one line, as every refusal says them."""
     return "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())

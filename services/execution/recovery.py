@@ -47,7 +47,7 @@ from .errors import BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
 from .lease import LeaseManager, RunBusy
 from .listings import order_spec, request_for_order
-from .order_risk import Replacing, block_reasons, check_order, market_inputs, order_draft
+from .order_risk import MarketInputs, Replacing, block_reasons, check_order_in, market_inputs, order_draft
 from .provider import ExecutionProvider
 from .runs import trading_day
 from .sending import OrderSender
@@ -388,7 +388,8 @@ class AutoRecovery:
         reference = await self._db(self._reference_price, order["plan_id"], spec.key)
         if reference is None:
             return f"no reference price for {spec.key} in the run's plan: not re-placed"
-        current = (await self.provider.market_prices([spec])).get(spec.key)
+        inputs = await market_inputs(self.provider, spec, ask_tick=False)  # the price, and what risk reads
+        current = None if inputs.price is None else inputs.price.price
         if current is None:
             return f"no current price for {spec.key}: not re-placed"
         limit = Decimal(str(settings["max_price_deviation_pct"]))
@@ -400,24 +401,17 @@ class AutoRecovery:
             await self._ask_hours(spec)
             if not self.session_open(spec):
                 return f"{spec.key}: market outside its regular session and allow_replace_outside_rth is off: not re-placed"
-        return self._gate(settings) or await self._risk_refusal(stuck, order)
+        return self._gate(settings) or await self._risk_refusal(stuck, order, inputs)
 
-    async def _risk_refusal(self, stuck: _Stuck, order: dict) -> str | None:
+    async def _risk_refusal(self, stuck: _Stuck, order: dict, inputs: MarketInputs) -> str | None:
         """The replacement is a new order at the broker: it meets today's risk limits, positions
         and prices as a ticket would (services.execution.order_risk), standing for the dead
         order in the day's count. The plan's verdict was given at another moment."""
-        spec = order["spec"]
-        inputs = await market_inputs(self.provider, spec, ask_tick=False)
-        draft = order_draft(spec, order["side"], order["quantity"], order["order_type"], inputs,
+        draft = order_draft(order["spec"], order["side"], order["quantity"], order["order_type"], inputs,
                             replacement_id(stuck.client_order_id, stuck.retry_count + 1), limit_price=order["limit_price"],
                             tif=order["tif"])
-        report = await self._db(self._check_risk, draft, inputs, order["replacing"])
+        report = await self._db(check_order_in, self.db, self.provider, draft, inputs, order["replacing"])
         return f"blocked by risk now ({block_reasons(report)}): not re-placed" if report.blocked else None
-
-    def _check_risk(self, draft, inputs, replacing: Replacing):
-        with self.db.session() as session:
-            return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None,
-                               replacing=replacing)
 
     async def _ask_hours(self, spec: ContractSpec) -> None:
         """Whether the market trades now comes from the broker, as in TWS: ask for the listing's

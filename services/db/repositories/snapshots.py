@@ -46,19 +46,19 @@ _ITEMS = (select(*(_ITEM_TABLE.c[f.name] for f in fields(SnapshotItemInput)))
 # storing snapshots: Core statements on the tables, built once
 _SNAPSHOTS = cast(Table, DecisionSnapshot.__table__)
 _INSERT_SNAPSHOT = insert(_SNAPSHOTS)
+_INSERT_ITEMS = insert(cast(Table, DecisionSnapshotItem.__table__))
+# an item's columns it may leave out, at their defaults (the column defaults' values)
+_ITEM_DEFAULTS = {f.name: f.default for f in fields(SnapshotItemInput) if f.default is not MISSING}
 
 #: The note of a snapshot stored only as a backtest's input (services.backtest.runner): kept for
 #: the backtest's plans and trail, never listed among the trader's decisions; importing the same
-#: file for trading makes it one (``promote``).
+#: file for trading makes it one (services.console_queries.store_snapshot clears the note).
 BACKTEST_INPUT_NOTE = "backtest input"
 
 
 def decisions_only(note_column):
     """Snapshots the trader imported for trading: not a backtest's inputs alone."""
     return or_(note_column.is_(None), note_column != BACKTEST_INPUT_NOTE)
-_INSERT_ITEMS = insert(cast(Table, DecisionSnapshotItem.__table__))
-# an item's columns it may leave out, at their defaults (the column defaults' values)
-_ITEM_DEFAULTS = {f.name: f.default for f in fields(SnapshotItemInput) if f.default is not MISSING}
 _NEWEST_BY_HASH = (select(_SNAPSHOTS.c.id, _SNAPSHOTS.c.content_hash, _SNAPSHOTS.c.source_file)
                    .where(_SNAPSHOTS.c.project_id == bindparam("project_id"),
                           _SNAPSHOTS.c.content_hash.in_(bindparam("hashes", expanding=True)))
