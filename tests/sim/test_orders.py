@@ -44,8 +44,10 @@ async def test_market_order_fills_at_touch_plus_slippage(simulator, ib_client):
     await wait_for(lambda: ib.positions() and ib.positions()[0].position == 100.0)
     assert ib.positions()[0].avgCost == 100.03
     values = lambda: {v.tag: v.value for v in ib.accountValues() if v.currency == "USD"}  # noqa: E731
-    # the account values arrive as one batch of messages that a read may split: wait for the last one needed
-    await wait_for(lambda: values()["TotalCashValue"] == "989997" and values().get("AvailableFunds") == "997497")
+    # the account values and then the portfolio line arrive as one batch of messages that a read may
+    # split: wait for the last one needed (the portfolio line follows the values)
+    await wait_for(lambda: values()["TotalCashValue"] == "989997" and values().get("AvailableFunds") == "997497"
+                   and len(ib.portfolio()) == 1)
     assert (values()["NetLiquidation"], values()["GrossPositionValue"], values()["AvailableFunds"], values()["BuyingPower"]) == (
         "999997", "10000", "997497", "3989988")
     [item] = ib.portfolio()
