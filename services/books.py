@@ -16,7 +16,7 @@ from sqlalchemy import Table, bindparam, or_, select
 from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
 from services.core.positions_book import PositionState, apply_fill
 from services.db.models import Position, PositionAssignment, Project, TradeOrder
-from services.db.repositories import PositionRepository
+from services.db.repositories import PositionRepository, ProjectRepository
 from services.db.scope import not_backtest
 from services.domain import WORKING_ORDER_STATES, Side
 from services.execution.listings import order_spec
@@ -126,7 +126,7 @@ class ProjectBook:
 def project_books(db) -> tuple[ProjectBook, ...]:
     """Every project's capital, cash and realized P&L, by name."""
     with db.session() as session:
-        capitals = {p.name: p.capital for p in session.scalars(select(Project))}
+        capitals = {p.name: p.capital for p in ProjectRepository(session).list(with_backtest_only=False)}
         _, lines = book_lines(session)
     out = []
     for name in sorted(capitals):
@@ -143,7 +143,7 @@ class BooksService:
 
     def capitals(self) -> dict[str, Decimal | None]:
         with self.db.session() as session:
-            return {p.name: p.capital for p in session.scalars(select(Project).order_by(Project.name))}
+            return {p.name: p.capital for p in ProjectRepository(session).list(with_backtest_only=False)}
 
     def set_capitals(self, changes: Mapping[str, object], *, session=None) -> dict[str, Decimal | None]:
         """Set (or clear, with None / ``off``) the capital of existing projects, all or nothing,

@@ -130,7 +130,7 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
 
 def projects_and_snapshots(db) -> tuple[tuple[ProjectInfo, ...], tuple[SnapshotInfo, ...]]:
     with db.session() as session:
-        projects = tuple(ProjectInfo(p.id, p.name) for p in session.scalars(select(Project).order_by(Project.name)))
+        projects = tuple(ProjectInfo(p.id, p.name) for p in ProjectRepository(session).list(with_backtest_only=False))
         snapshots = tuple(
             SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash)
             for s in session.scalars(select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))

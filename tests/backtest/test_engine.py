@@ -123,6 +123,25 @@ async def test_a_backtests_input_snapshots_stay_out_of_the_traders_list_until_im
     assert sorted(s.source_name for s in listed) == ["alpha-2024-03-01.csv", "live.csv"]
 
 
+async def test_a_project_only_a_backtest_made_is_in_none_of_the_traders_lists_until_imported(database, market, tmp_path):
+    """A snapshot file's project name ('alpha') makes a project row for the backtest; the
+    window's project list and books and the capital list leave it out until the trader imports
+    a snapshot of it (or sets its capital)."""
+    prices, alpha, _ = market
+    assert (await Backtester(database, prices, alpha, _spec()).run()).projects["alpha"]["orders"] > 0
+    projects, _ = console_queries.projects_and_snapshots(database)
+    assert projects == ()
+    assert project_books(database) == ()
+    assert BooksService(database, "tester").capitals() == {}
+    live = tmp_path / "live.csv"
+    live.write_text("symbol,weight\nT05,0.1\n", encoding="utf-8")
+    assert console_queries.import_snapshot(database, live, "alpha").created
+    projects, _ = console_queries.projects_and_snapshots(database)
+    assert [p.name for p in projects] == ["alpha"]
+    assert [b.project for b in project_books(database)] == ["alpha"]
+    assert BooksService(database, "tester").capitals() == {"alpha": None}
+
+
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 async def test_the_trails_portfolio_snapshots_carry_the_cash_of_every_fill_so_far(database, market):
     # the writer carries a backtest's cash from batch to batch (CashBook) instead of re-reading

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import String, select
+from sqlalchemy import String, exists, or_, select
 from sqlalchemy.orm import Session
 
-from services.db.models import Project
+from services.db.models import DecisionSnapshot, Position, Project, TradeRun
 from services.db.repositories.base import RepositoryError, get_row, insert_once
+from services.db.repositories.snapshots import decisions_only
+from services.db.scope import not_backtest
+from services.domain import TradeMode
+
+
+def traded_or_imported():
+    """A project the trader knows: it has an imported snapshot, a paper or live run, a position
+    in a real account, or a capital the trader set. A project a backtest made for its inputs
+    alone (a snapshot file's project name) is none of these, and stays out of the trader's lists
+    (a backtest's records are never mixed with paper or live ones) until a snapshot of it is
+    imported or it is traded."""
+    return or_(
+        Project.capital.is_not(None),
+        exists().where(DecisionSnapshot.project_id == Project.id, decisions_only(DecisionSnapshot.note)),
+        exists().where(TradeRun.project_id == Project.id, TradeRun.mode != TradeMode.BACKTEST),
+        exists().where(Position.project_id == Project.id, not_backtest(Position.account)),
+    )
 
 
 class ProjectRepository:
@@ -38,5 +55,9 @@ class ProjectRepository:
         project, _ = insert_once(self.session, Project, {"name": name, "description": description}, ("name",), read_first=True)
         return project
 
-    def list(self) -> list[Project]:
-        return list(self.session.scalars(select(Project).order_by(Project.name)))
+    def list(self, *, with_backtest_only: bool = True) -> list[Project]:
+        """Every project by name; ``with_backtest_only`` False: the trader's (``traded_or_imported``)."""
+        query = select(Project).order_by(Project.name)
+        if not with_backtest_only:
+            query = query.where(traded_or_imported())
+        return list(self.session.scalars(query))
