@@ -12,6 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+# the positions book's one rule for P&L (it imports nothing of the services: no cycle)
+from services.core.positions_book import PositionState
+
 
 class Side(StrEnum):
     BUY = "BUY"
@@ -205,7 +208,7 @@ class PositionRecord:
     def unrealized_pnl(self) -> Decimal | None:
         if self.market_price is None:
             return None
-        return (self.market_price - self.average_cost) * self.quantity
+        return PositionState(self.quantity, self.average_cost).unrealized_pnl(self.market_price)
 
 
 @dataclass(frozen=True, slots=True)
