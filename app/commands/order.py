@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--stop", dest="stop_price", type=_decimal, default=None, metavar="P", help="stop price (STP, STP LMT), on the tick grid")
     parser.add_argument("--tif", default="DAY", type=str.upper, choices=("DAY", "GTC", "IOC"), help="time in force (default DAY)")
     parser.add_argument("--outside-rth", dest="outside_rth", action="store_true", help="a limit order may fill outside the regular session")
-    parser.add_argument("--project", metavar="NAME", default=None, help="the project the order belongs to (default: manual)")
+    parser.add_argument("--project", metavar="NAME", default=None, help="the project the order belongs to, whose book and capital its risk check meets (default: manual)")
     parser.add_argument("--check", action="store_true", help="only show the verdict: nothing is stored or sent (exit 3 when it may not go)")
     parser.add_argument("--no-market-health", dest="market_health", action="store_false",
                         help="send without the market-health gate (audited)")

@@ -180,11 +180,14 @@ class OrderActions:
 
     # ------------------------------------------------------------------ risk for one order
     async def _risk_check(self, spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
-                          client_order_id: str, *, replacing: Replacing | None = None) -> None:
-        """The ticket's check (services.execution.order_risk): ``RiskBlocked`` with the reasons."""
+                          client_order_id: str, *, project: int | str | None, replacing: Replacing | None = None) -> None:
+        """The ticket's check (services.execution.order_risk) against ``project``'s book:
+        ``RiskBlocked`` with the reasons."""
         inputs = await market_inputs(self.provider, spec, ask_tick=False)
-        draft = order_draft(spec, side, quantity, order_type, inputs, client_order_id, limit_price=limit)
-        report = await self._db(check_order_in, self.db, self.provider, draft, inputs, replacing=replacing)
+        _, report, _ = await self._db(
+            check_order_in, self.db, self.provider,
+            lambda seen: order_draft(spec, side, quantity, order_type, seen, client_order_id, limit_price=limit),
+            inputs, project=project, replacing=replacing)
         if report.blocked:
             raise RiskBlocked(f"blocked by risk: {block_reasons(report)}")
 
@@ -216,7 +219,8 @@ class OrderActions:
         await self._check_market_health(spec, order_type, require_market_health, outside_rth)
         coid = client_order_id or f"M-{datetime.now(UTC):%y%m%d%H%M%S}-{symbol}-{side.value[0]}-{uuid.uuid4().hex[:6]}"
         replacing = None if replaces_order_id is None else await self._db(self._replacing, replaces_order_id)
-        await self._risk_check(spec, side, quantity, order_type, limit_price, coid, replacing=replacing)
+        await self._risk_check(spec, side, quantity, order_type, limit_price, coid,
+                               project=project or (replacing.project_id if replacing is not None else None), replacing=replacing)
         order_id = await self._db(self._insert_manual, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
         ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec,
                                                                    outside_rth=outside_rth))
@@ -275,9 +279,10 @@ class OrderActions:
             # leave the position without its stop: refused before anything is sent
             raise BadInput(f"order {order_id} is a {order.order_type} order: cancel it and enter a new one in the order ticket")
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
+        replacing = await self._db(self._replacing, order_id)
         try:
             await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type,
-                                   new_limit, order.client_order_id + "-chk", replacing=Replacing(order.created_at, order.status, order.client_order_id))
+                                   new_limit, order.client_order_id + "-chk", project=replacing.project_id, replacing=replacing)
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
             await self._db(self._audit, "order.replace_refused", order_id,
@@ -354,7 +359,7 @@ class OrderActions:
     def _replacing(self, order_id: int) -> Replacing:
         with self.db.session() as session:
             order = OrderRepository(session).get(order_id)
-            return Replacing(order.created_at, order.status, order.client_order_id)
+            return Replacing(order.created_at, order.status, order.client_order_id, order.project_id)
 
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:

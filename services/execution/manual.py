@@ -33,7 +33,15 @@ from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, Trad
 from .audit import audit
 from .errors import BadInput, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
 from .market_health import HealthReport, TradeIntent
-from .order_risk import MarketInputs, check_order, check_order_in, market_inputs, order_draft, us_tick
+from .order_risk import (
+    MarketInputs,
+    check_order,
+    check_order_in,
+    for_project,
+    market_inputs,
+    order_draft,
+    us_tick,
+)
 from .runs import ExecuteResult, TradeService
 
 log = logging.getLogger(__name__)
@@ -269,16 +277,14 @@ class ManualOrders:
         return order_draft(spec, ticket.side, quantity, ticket.order_type, inputs, coid, limit_price=ticket.limit_price,
                            stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
 
-    def _risk(self, session, draft: OrderDraft, inputs: MarketInputs) -> RiskReport:
-        return check_order(session, self.provider.mode, draft, inputs, account=self.provider.account or None)
-
     async def check(self, ticket: Ticket) -> TicketCheck:
-        """The verdict before sending: nothing is stored, nothing sent."""
+        """The verdict before sending, against the ticket's project's book as a run's preview
+        meets it (services.execution.order_risk.for_project): nothing is stored, nothing sent."""
         ticket.check_fields()
         spec = ticket.spec
-        inputs = await self.market_inputs(spec)
-        draft = self.draft(ticket, spec, inputs, "TICKET-CHECK")
-        report = await self.service._db(check_order_in, self.db, self.provider, draft, inputs)
+        draft, report, inputs = await self.service._db(
+            check_order_in, self.db, self.provider, lambda seen: self.draft(ticket, spec, seen, "TICKET-CHECK"),
+            await self.market_inputs(spec), project=ticket.project or DEFAULT_PROJECT)
         return TicketCheck(ticket, draft, report, await self.health(ticket, spec), inputs)
 
     # ------------------------------------------------------------------ sending
@@ -316,9 +322,11 @@ class ManualOrders:
     def _store_plan(self, run_id: int, ticket: Ticket, spec: ContractSpec, inputs: MarketInputs) -> Plan:
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
+            account = self.provider.account or None
+            inputs = for_project(session, inputs, run.project_id, account)  # the plan holds the project's book, as a run's
             coid = client_order_id(run.id, spec.symbol, ticket.side, 1, SettingsRepository(session).installation_id())
             draft = self.draft(ticket, spec, inputs, coid)
-            report = self._risk(session, draft, inputs)
+            report = check_order(session, self.provider.mode, draft, inputs, account=account)
             prices = {draft.key: inputs.price} if inputs.price is not None else {}
             plan = PlanRepository(session).add(
                 run_id=run.id, project_id=run.project_id, snapshot_id=None, mode=TradeMode(run.mode),

@@ -18,19 +18,23 @@ is left of it working is not counted beside the replacement in the account's exp
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.books import working_quantities
+from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
 from services.core.plans import PriceRef
 from services.core.risk import RiskReport, trading_day_start
+from services.db.models import Project
 from services.db.repositories import SettingsRepository
 from services.db.risk_facts import load_risk_facts
 from services.domain import OrderState, OrderType, Side, TradeMode
@@ -57,17 +61,29 @@ class MarketInputs:
     portfolio_value: Decimal
     tick: Decimal
     buying_power: Decimal | None = None  # the account's, in the base currency (None: not reported)
+    # after ``for_project``: ``positions`` and ``portfolio_value`` are the project's book and
+    # money; these keep the account's (what the account-level rules read)
+    account_positions: dict[str, Decimal] | None = None
+    net_liquidation: Decimal | None = None
+
+    @property
+    def account_view(self) -> tuple[dict[str, Decimal], Decimal]:
+        """(the account's positions, its net liquidation value)."""
+        if self.account_positions is None:
+            return self.positions, self.portfolio_value
+        return self.account_positions, self.net_liquidation if self.net_liquidation is not None else self.portfolio_value
 
 
 @dataclass(frozen=True, slots=True)
 class Replacing:
     """The order a replacement stands for: when it was created and its state (the day's count
-    holds it unless it was created before the trading day or was BLOCKED), and its client order
-    id (what is left of it working is what the replacement replaces)."""
+    holds it unless it was created before the trading day or was BLOCKED), its client order id
+    (what is left of it working is what the replacement replaces) and its project."""
 
     created_at: datetime | None
     status: OrderState
     client_order_id: str | None = None
+    project_id: int | None = None  # the replacement's project too
 
     def counted_today(self, now: datetime | None = None) -> bool:
         if self.created_at is None or self.status is OrderState.BLOCKED:
@@ -100,6 +116,22 @@ async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True) 
                         Decimal(portfolio_value), tick or us_tick(price), buying_power)
 
 
+def for_project(session: Session, inputs: MarketInputs, project: int | str | None, account: str | None) -> MarketInputs:
+    """``inputs`` as a run's preview of ``project`` reads them (docs/project-books.md): the
+    project's rules meet its own book (not another project's shares, nor the account's
+    unassigned ones) and its capital (the account's net liquidation when it has none); the
+    account-level rules keep the account's positions and value. ``project`` an id or a name (a
+    name not stored yet: an empty book); None: the account's view unchanged."""
+    if project is None or inputs.account_positions is not None:
+        return inputs
+    row = session.get(Project, project) if isinstance(project, int) else \
+        session.scalars(select(Project).where(Project.name == project)).one_or_none()
+    positions = {} if row is None else {k: q for k, q in project_positions(session, row.id, account).items() if q}
+    capital = None if row is None else row.capital
+    return replace(inputs, positions=positions, portfolio_value=capital if capital is not None else inputs.portfolio_value,
+                   account_positions=inputs.positions, net_liquidation=inputs.portfolio_value)
+
+
 def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, inputs: MarketInputs,
                 client_order_id: str, *, limit_price: Decimal | None = None, stop_price: Decimal | None = None,
                 tif: str = "DAY", outside_rth: bool = False) -> OrderDraft:
@@ -119,7 +151,8 @@ def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: O
 def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inputs: MarketInputs, *,
                 account: str | None = None, replacing: Replacing | None = None) -> RiskReport:
     """The verdict on one order: the risk limits of the settings, the trading state and the
-    day's order count from the database, the prices as ``inputs`` saw them (delayed prices block
+    day's order count from the database, the project's book and money as ``inputs`` hold them
+    (``for_project``), the prices as ``inputs`` saw them (delayed prices block
     in live mode unless ``allow_delayed_prices_live``); then the account-level rules with every
     project's orders working on ``account`` (the connected one) counted as if they filled."""
     settings = SettingsRepository(session)
@@ -127,11 +160,12 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     facts = load_risk_facts(session, [draft.client_order_id], settings=settings)
     if replacing is not None and replacing.counted_today() and facts.orders_today:
         facts = replace(facts, orders_today=facts.orders_today - 1)
-    exposure = dict(inputs.positions)
+    account_positions, net_liquidation = inputs.account_view
+    exposure = dict(account_positions)
     except_orders = (replacing.client_order_id,) if replacing is not None and replacing.client_order_id else ()
     for key, quantity in working_quantities(session, account, except_orders=except_orders).items():
         exposure[key] = exposure.get(key, Decimal(0)) + quantity
-    view = AccountView(inputs.portfolio_value, exposure, {}, facts.orders_today, inputs.buying_power)
+    view = AccountView(net_liquidation, exposure, {}, facts.orders_today, inputs.buying_power)
     price = inputs.price
     return check_orders(
         [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions,
@@ -142,12 +176,25 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
         base_currency=inputs.base_currency, fx_rates=inputs.fx_rates, account=view)
 
 
-def check_order_in(db, provider, draft: OrderDraft, inputs: MarketInputs,
-                   replacing: Replacing | None = None) -> RiskReport:
+class OrderCheck(NamedTuple):
+    """One order's check: the draft as the project's book sees it, the verdict, the inputs read."""
+
+    draft: OrderDraft
+    report: RiskReport
+    inputs: MarketInputs
+
+
+def check_order_in(db, provider, draft_of: Callable[[MarketInputs], OrderDraft], inputs: MarketInputs, *,
+                   project: int | str | None = None, replacing: Replacing | None = None) -> OrderCheck:
     """``check_order`` in a read session of its own, for the connected ``provider``'s mode and
-    account (blocking: run it as the caller runs its database work)."""
+    account, of the order ``draft_of`` makes of the inputs as ``project``'s book sees them
+    (``for_project``). Blocking: run it as the caller runs its database work."""
+    account = provider.account or None
     with db.session() as session:
-        return check_order(session, provider.mode, draft, inputs, account=provider.account or None, replacing=replacing)
+        inputs = for_project(session, inputs, project, account)
+        draft = draft_of(inputs)
+        return OrderCheck(draft, check_order(session, provider.mode, draft, inputs, account=account, replacing=replacing),
+                          inputs)
 
 
 def block_reasons(report: RiskReport) -> str:

@@ -163,8 +163,8 @@ class AutoRecovery:
         self.busy_runs = busy_runs
         self._lock = asyncio.Lock()
 
-    async def _db(self, fn, *args):
-        return await asyncio.to_thread(fn, *args)
+    async def _db(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     # ------------------------------------------------------------------ the pass
     async def run_once(self, now: datetime | None = None) -> RecoveryResult:
@@ -407,10 +407,13 @@ class AutoRecovery:
         """The replacement is a new order at the broker: it meets today's risk limits, positions
         and prices as a ticket would (services.execution.order_risk), standing for the dead
         order in the day's count. The plan's verdict was given at another moment."""
-        draft = order_draft(order["spec"], order["side"], order["quantity"], order["order_type"], inputs,
-                            replacement_id(stuck.client_order_id, stuck.retry_count + 1), limit_price=order["limit_price"],
-                            tif=order["tif"])
-        report = await self._db(check_order_in, self.db, self.provider, draft, inputs, order["replacing"])
+        replacing: Replacing = order["replacing"]
+        _, report, _ = await self._db(
+            check_order_in, self.db, self.provider,
+            lambda seen: order_draft(order["spec"], order["side"], order["quantity"], order["order_type"], seen,
+                                     replacement_id(stuck.client_order_id, stuck.retry_count + 1),
+                                     limit_price=order["limit_price"], tif=order["tif"]),
+            inputs, project=replacing.project_id, replacing=replacing)
         return f"blocked by risk now ({block_reasons(report)}): not re-placed" if report.blocked else None
 
     async def _ask_hours(self, spec: ContractSpec) -> None:
@@ -432,7 +435,7 @@ class AutoRecovery:
                     "ib_perm_id": o.ib_perm_id, "rejected_reason": o.rejected_reason, "spec": order_spec(o),
                     "plan_id": (o.params or {}).get("plan_id"), "side": Side(o.side), "quantity": o.quantity,
                     "order_type": OrderType(o.order_type), "limit_price": o.limit_price, "tif": o.tif,
-                    "replacing": Replacing(o.created_at, o.status, o.client_order_id)}
+                    "replacing": Replacing(o.created_at, o.status, o.client_order_id, o.project_id)}
 
     def _replacement_of(self, order_id: int) -> int | None:
         with self.db.session() as session:

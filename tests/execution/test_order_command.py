@@ -31,8 +31,14 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
     assert (order["symbol"], order["side"], order["quantity"], order["status"]) == ("AAPL", "BUY", "3", "FILLED")
     await until_client_gone(simulator, 1)
 
+    # a stop for desk's shares is desk's order: from the default project (`manual`, holding no
+    # AAPL) the same sale would go short in that book, and risk blocks it as a run's would
+    shorting = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "SELL", "--quantity", "3", "--type", "STP",
+                                  "--stop", "90", "--tif", "GTC", "--check"))
+    assert shorting.code == 3 and "short_sale" in shorting.out, (shorting.out, shorting.err)
+    await until_client_gone(simulator, 1)
     stop = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "SELL", "--quantity", "3", "--type", "STP",
-                              "--stop", "90", "--tif", "GTC", "--json", "--wait-seconds", "1"))
+                              "--stop", "90", "--tif", "GTC", "--project", "desk", "--json", "--wait-seconds", "1"))
     assert stop.code == 0, stop.err
     [order] = stop.json["orders"]
     assert (order["order_type"], order["stop_price"], order["tif"], order["status"]) == ("STP", "90", "GTC", "ACCEPTED")

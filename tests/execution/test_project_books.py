@@ -6,6 +6,7 @@ gross exposure blocks what each project alone would pass."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -214,6 +215,42 @@ async def test_a_ticket_meets_the_account_level_rules_with_every_projects_workin
     together = await manual.check(ticket)
     assert {b.rule for b in together.report.all_blocks()} == {"account_gross_exposure"}
     assert "every project together" in together.reasons()[0]
+
+
+async def test_a_tickets_project_rules_meet_its_projects_book_and_capital_as_a_runs_preview_does(stack):
+    """A ticket for project A is checked against A's book and A's capital, as a run of A is
+    (docs/project-books.md): not the account's net liquidation, not B's shares. Before, the
+    ticket read the account: a position far over A's capital passed, and selling B's shares
+    from A passed though A's book would go short."""
+    b_id, b_snap = make_snapshot(stack.db, "B", {"AAPL": "0.01"})
+    await _run(stack, "B", b_snap)  # 1 % of the account's 1,000,000: B holds some 44 AAPL
+    held = _books(stack.db)[(b_id, "AAPL")]
+    assert held > 2
+    make_snapshot(stack.db, "A", {"MSFT": "0.01"})
+    BooksService(stack.db, "tester").set_capitals({"A": "10000"})
+    manual = ManualOrders(stack.service)
+
+    big = Ticket.of("AAPL", "BUY", quantity="20", project="A")  # 4,570 of A's 10,000: over max_position_ratio 0.2
+    in_a = await manual.check(big)
+    assert {b.rule for b in in_a.report.all_blocks()} == {"max_position_ratio"}, in_a.reasons()
+    assert (in_a.draft.current_quantity, in_a.draft.target_quantity) == (Decimal(0), Decimal(20))
+    in_b = await manual.check(replace(big, project="B"))  # B has no capital: the account's 1,000,000
+    assert in_b.may_send, in_b.reasons()
+    assert (in_b.draft.current_quantity, in_b.draft.target_quantity) == (held, held + 20)
+
+    sell = Ticket.of("AAPL", "SELL", quantity="2", project="A")
+    from_a = await manual.check(sell)
+    assert {b.rule for b in from_a.report.all_blocks()} == {"short_sale"}, from_a.reasons()
+    assert (await manual.check(replace(sell, project="B"))).may_send
+
+    # what is sent for A stores A's book and money in its plan, as a run's plan does
+    sent = await manual.send(Ticket.of("AAPL", "BUY", quantity="5", project="A"))
+    assert len(sent.sent) == 1
+    with stack.db.session() as session:
+        from services.db.plan_repository import PlanRepository
+
+        plan = PlanRepository(session).get(sent.plan_id)
+        assert (plan.positions, plan.portfolio_value) == ({}, Decimal(10000))
 
 
 @pytest.mark.timeout(300)  # six real subprocesses, each a Python start
