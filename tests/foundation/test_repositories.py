@@ -552,6 +552,24 @@ def test_fetch_all_returns_what_session_execute_would(database):
             fetch_all(s, _ORDERS_BY_REF, {"refs": []})
         with pytest.raises(StatementError, match="not a valid OrderState"):
             fetch_all(s, by_status, {"states": ["NOPE"], "above": 1})
+    # a driver of another parameter style (mysqlclient's format, sqlite3's named): SQLAlchemy's
+    # statement handling, the same rows (before: RuntimeError, and the writer stopped)
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    other = create_engine(database.url, paramstyle="format" if database.engine.dialect.name != "sqlite" else "named")
+    try:
+        assert other.dialect.paramstyle not in ("qmark", "pyformat")
+        with Session(other) as s:
+            for statement, params in cases:
+                expected = [tuple(row) for row in s.execute(statement, params)]
+                got = fetch_all(s, statement, params)
+                assert [[repr(v) for v in row] for row in got] == [[repr(v) for v in row] for row in expected]
+            assert fetch_all(s, _HELD, {"project_key": project_id, "account": "DU1"})[0].market_price == Decimal("190.1")
+            with pytest.raises(ValueError, match="empty"):
+                fetch_all(s, _ORDERS_BY_REF, {"refs": []})
+    finally:
+        other.dispose()
 
 
 def test_insert_many_once_stores_what_the_general_insert_stores(database):
@@ -589,3 +607,17 @@ def test_insert_many_once_stores_what_the_general_insert_stores(database):
                {k: v for k, v in slow.items() if k not in ("id", "client_order_id")}
     assert rows["fast-1"]["filled_quantity"] == Decimal(0) and rows["fast-1"]["retry_count"] == 0
     assert rows["fast-1"]["is_external"] is False and rows["fast-1"]["params"] == {"draft": {"a": "1"}, "plan_id": 3}
+    # on a driver of another parameter style (mysqlclient's format, sqlite3's named): the same rows
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    other = create_engine(database.url, paramstyle="format" if database.engine.dialect.name != "sqlite" else "named")
+    try:
+        with Session(other) as s, s.begin():
+            Repositories(s).orders.insert_many_once([order("other-1")])
+    finally:
+        other.dispose()
+    with database.session() as s:
+        stored = {r.client_order_id: r._asdict() for r in s.execute(select(table).where(table.c.client_order_id == "other-1"))}
+    assert {k: v for k, v in stored["other-1"].items() if k not in ("id", "client_order_id", "created_at", "updated_at")} == \
+           {k: v for k, v in rows["fast-1"].items() if k not in ("id", "client_order_id", "created_at", "updated_at")}

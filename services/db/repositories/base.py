@@ -285,8 +285,8 @@ class _DriverQuery:
 @functools.lru_cache(maxsize=256)  # per dialect: an engine's (bounded: tests open many)
 def _driver_query(statement: Select, dialect) -> _DriverQuery:
     compiled = statement.compile(dialect=dialect)
-    if dialect.paramstyle not in ("qmark", "pyformat") or compiled.escaped_bind_names or statement._propagate_attrs:
-        raise RuntimeError(f"fetch_all runs Core SELECTs on qmark or pyformat drivers, not {statement!r} on {dialect.name}")
+    if compiled.escaped_bind_names or statement._propagate_attrs:
+        raise RuntimeError(f"fetch_all runs Core SELECTs, not {statement!r}")
     expanding = frozenset(_EXPANDING.findall(compiled.string))
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
     clash = {name for name in compiled.binds for base in expanding if re.fullmatch(rf"{re.escape(base)}_\d+", name)}
@@ -310,6 +310,9 @@ def _result_processors(statement: Select, dialect, coltypes: tuple) -> tuple[tup
 
 
 _REQUIRED = object()
+# the drivers' parameter styles fetch_all fills in itself (sqlite3's, PyMySQL's); any other goes
+# through SQLAlchemy's statement handling: slower, the same rows
+_DRIVER_STYLES = ("qmark", "pyformat")
 
 
 def fetch_all(executor: Session | Connection, statement: Select, params: Mapping[str, Any]) -> list[Any]:
@@ -323,11 +326,13 @@ def fetch_all(executor: Session | Connection, statement: Select, params: Mapping
     connection = executor.connection() if isinstance(executor, Session) else executor
     dialect = connection.dialect
     query = _driver_query(statement, dialect)
+    for name in query.expanding:
+        if not params[name]:
+            raise ValueError(f"fetch_all: the list {name!r} is empty")
+    if dialect.paramstyle not in _DRIVER_STYLES:  # a driver this does not fill in (mysqlclient's format, ...)
+        return list(connection.execute(statement, dict(params)).all())
     sql = query.sql
     if query.expanding:
-        for name in query.expanding:
-            if not params[name]:
-                raise ValueError(f"fetch_all: the list {name!r} is empty")
         if query.positional:
             sql = _EXPANDING.sub(lambda m: ", ".join("?" * len(params[m.group(1)])), sql)
         else:
