@@ -92,10 +92,16 @@ class Replacing:
         return created >= trading_day_start(now)
 
 
-async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True) -> MarketInputs:
-    """The listing's price (with when and how it was seen), the account's positions, the
-    exchange rate, the net liquidation value and (``ask_tick``) the listing's minimum tick."""
-    price = (await provider.market_prices([spec])).get(spec.key)
+async def market_price(provider, spec: ContractSpec) -> Decimal | None:
+    return (await provider.market_prices([spec])).get(spec.key)
+
+
+async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True, price: Decimal | None = None) -> MarketInputs:
+    """The listing's price (with when and how it was seen; ``price``: the one just asked with
+    ``market_price``, not asked again), the account's positions, the exchange rate, the net
+    liquidation value and (``ask_tick``) the listing's minimum tick."""
+    if price is None:
+        price = await market_price(provider, spec)
     seen = getattr(provider, "quote_info", {}).get(spec.key, (datetime.now(UTC), "live"))
     positions = {p.key: p.quantity for p in await provider.positions() if p.quantity}
     fx = await provider.exchange_rates()

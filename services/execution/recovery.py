@@ -47,7 +47,15 @@ from .errors import BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
 from .lease import LeaseManager, RunBusy
 from .listings import order_spec, request_for_order
-from .order_risk import MarketInputs, Replacing, block_reasons, check_order_in, market_inputs, order_draft
+from .order_risk import (
+    MarketInputs,
+    Replacing,
+    block_reasons,
+    check_order_in,
+    market_inputs,
+    market_price,
+    order_draft,
+)
 from .provider import ExecutionProvider
 from .runs import trading_day
 from .sending import OrderSender
@@ -388,8 +396,9 @@ class AutoRecovery:
         reference = await self._db(self._reference_price, order["plan_id"], spec.key)
         if reference is None:
             return f"no reference price for {spec.key} in the run's plan: not re-placed"
-        inputs = await market_inputs(self.provider, spec, ask_tick=False)  # the price, and what risk reads
-        current = None if inputs.price is None else inputs.price.price
+        # the price first: the account's positions and values are asked for only when the
+        # deviation, the hours and the gate leave the replacement to the risk check
+        current = await market_price(self.provider, spec)
         if current is None:
             return f"no current price for {spec.key}: not re-placed"
         limit = Decimal(str(settings["max_price_deviation_pct"]))
@@ -401,7 +410,11 @@ class AutoRecovery:
             await self._ask_hours(spec)
             if not self.session_open(spec):
                 return f"{spec.key}: market outside its regular session and allow_replace_outside_rth is off: not re-placed"
-        return self._gate(settings) or await self._risk_refusal(stuck, order, inputs)
+        refusal = self._gate(settings)
+        if refusal is not None:
+            return refusal
+        inputs = await market_inputs(self.provider, spec, ask_tick=False, price=current)
+        return await self._risk_refusal(stuck, order, inputs)
 
     async def _risk_refusal(self, stuck: _Stuck, order: dict, inputs: MarketInputs) -> str | None:
         """The replacement is a new order at the broker: it meets today's risk limits, positions

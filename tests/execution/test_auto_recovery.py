@@ -134,11 +134,20 @@ async def test_no_retry_allowed_nothing_replaced_and_the_reason_audited(stack, i
     assert again.considered == () and len(_audit(stack.db, "order.recovery_refused")) == 1
 
 
-async def test_price_moved_beyond_the_deviation_not_replaced(stack, ib_log_guard):
+async def test_price_moved_beyond_the_deviation_not_replaced(stack, ib_log_guard, monkeypatch):
     _settings(stack.db, max_price_deviation_pct=1.5)
     _, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "moved")
     stack.sim.set_price("IBM", Decimal("211.60") * Decimal("1.03"))  # +3 % from the plan's reference
+    asked = []  # the account's values are asked for only for a replacement's risk check
+    real_buying_power = stack.provider.buying_power
+
+    async def buying_power():
+        asked.append("buying power")
+        return await real_buying_power()
+
+    monkeypatch.setattr(stack.provider, "buying_power", buying_power)
     result = await _recovery(stack).run_once(now=_later())
+    assert asked == []
     assert result.replaced == ()
     [skip] = result.skipped
     assert skip.client_order_id == ibm.client_order_id
