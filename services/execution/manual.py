@@ -201,8 +201,16 @@ class TicketCheck:
         d = self.draft
         prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
         value = "" if d.notional is None else f" · about {d.notional:,.2f} {self.inputs.base_currency}"
-        after = f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
+        after = (f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
+                 f" in {self.ticket.project or DEFAULT_PROJECT}'s book{self._account_note()}")
         return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}{value}{after}{self._stop_note()}"
+
+    def _account_note(self) -> str:
+        """The account's position when the project's book holds another (the project's rules
+        read its book: a sale of shares another project holds goes short here)."""
+        held, _ = self.inputs.account_view
+        account = held.get(self.draft.key, Decimal(0))
+        return "" if account == self.draft.current_quantity else f" (the account holds {account.normalize():f})"
 
     def _stop_note(self) -> str:
         """A stop the market is already past triggers the moment it arrives: said, not refused

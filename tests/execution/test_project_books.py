@@ -241,6 +241,9 @@ async def test_a_tickets_project_rules_meet_its_projects_book_and_capital_as_a_r
     sell = Ticket.of("AAPL", "SELL", quantity="2", project="A")
     from_a = await manual.check(sell)
     assert {b.rule for b in from_a.report.all_blocks()} == {"short_sale"}, from_a.reasons()
+    # the ticket says whose book it reads, and what the account holds when that differs
+    assert f"position 0 → -2 in A's book (the account holds {held.normalize():f})" in from_a.summary()
+    assert "position 0 → 20 in A's book (the account" in in_a.summary()
     assert (await manual.check(replace(sell, project="B"))).may_send
 
     # what is sent for A stores A's book and money in its plan, as a run's plan does
