@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     source = parser.add_argument_group("inputs")
     source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] or Parquet")
     source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")
+    source.add_argument("--what-to-show", dest="what_to_show", default="TRADES", metavar="TRADES|ADJUSTED_LAST|MIDPOINT",
+                        help="with --from-broker: the broker's series (default TRADES; ADJUSTED_LAST: adjusted for "
+                             "splits and dividends)")
     source.add_argument("--snapshots", default=None, metavar="PATH",
                         help="a folder of snapshot files with an ISO date in their names, or one CSV date,symbol,weight[,project]; "
                              "without it the projects' stored snapshots")
@@ -84,7 +87,7 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         prices=args.prices, snapshots=args.snapshots, projects=tuple(args.project), initial_cash=args.initial_cash,
         fill=args.fill, slippage_bps=args.slippage_bps, commission=args.commission, rounding=args.rounding,
         lot_size=args.lot_size, cash_buffer_pct=args.cash_buffer, liquidate_unlisted=not args.keep_unlisted,
-        start=args.start, end=args.end, risk_overrides=tuple(args.risk))
+        start=args.start, end=args.end, risk_overrides=tuple(args.risk), what_to_show=args.what_to_show)
 
     def refused(problems: list[str]) -> int:
         for problem in problems:

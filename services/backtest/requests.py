@@ -43,6 +43,7 @@ class BacktestRequest:
     start: str | None = None
     end: str | None = None
     risk_overrides: tuple[str, ...] = field(default_factory=tuple)
+    what_to_show: str = price_cache.DEFAULT_WHAT_TO_SHOW  # the broker's series (``--from-broker`` only)
 
 
 @dataclass
@@ -89,6 +90,8 @@ def prepare(db, request: BacktestRequest, *, prices: PriceBook | None = None) ->
     problems: list[str] = []
     spec, snapshots = _spec_and_snapshots(db, request, problems)
     if prices is None:
+        if request.what_to_show != price_cache.DEFAULT_WHAT_TO_SHOW:
+            problems.append(f"--what-to-show {request.what_to_show} chooses the broker's bars: it goes with --from-broker")
         if not request.prices:
             problems.append("no prices: give --prices FILE or --from-broker")
         else:
@@ -113,6 +116,7 @@ class BarsWanted:
     listings: tuple[ContractSpec, ...]
     first: date
     last: date
+    what_to_show: str = price_cache.DEFAULT_WHAT_TO_SHOW  # IB's: TRADES, ADJUSTED_LAST or MIDPOINT
 
 
 LOOKBACK = timedelta(days=7)  # a snapshot dated on a holiday is valued at the session before
@@ -126,6 +130,8 @@ def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> B
     problems: list[str] = []
     if request.prices:
         problems.append("give either --prices FILE or --from-broker, not both")
+    if request.what_to_show not in price_cache.WHAT_TO_SHOW:
+        problems.append(f"--what-to-show {request.what_to_show!r}: use {', '.join(price_cache.WHAT_TO_SHOW)}")
     spec, snapshots = _spec_and_snapshots(db, request, problems)
     if not problems and not snapshots:
         problems.append("no snapshots")
@@ -136,7 +142,7 @@ def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> B
     if last < first:
         raise BadBacktest([f"--to {last} is before --from {first}"])
     listings = tuple(dict.fromkeys(item.spec for snap in snapshots if first <= snap.day <= last for item in snap.items))
-    return BarsWanted(listings, first - LOOKBACK, last)
+    return BarsWanted(listings, first - LOOKBACK, last, request.what_to_show)
 
 
 class BrokerBarsFailed(BadBacktest):
@@ -166,8 +172,9 @@ async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) ->
     """The bars the price cache lacks downloaded (``services.price_cache``: only missing days,
     within IB's pacing), then the cached bars of the wanted listings as the backtest's prices."""
     report = await price_cache.download_daily_bars(db, provider, wanted.listings, wanted.first, wanted.last,
-                                                   on_listing=on_listing)
-    bars = await asyncio.to_thread(price_cache.load_bars, db, [s.key for s in wanted.listings], wanted.first, wanted.last)
+                                                   what_to_show=wanted.what_to_show, on_listing=on_listing)
+    bars = await asyncio.to_thread(price_cache.load_bars, db, [s.key for s in wanted.listings], wanted.first, wanted.last,
+                                   what_to_show=wanted.what_to_show)
     return PriceBook(bars), report
 
 

@@ -46,12 +46,21 @@ async def test_backtest_from_broker_bars_downloads_once(database, db_url, make_s
     assert second.json["run_id"] != first.json["run_id"]
     assert second.json["projects"]["demo"]["final_equity"] == project["final_equity"]
 
+    # the split- and dividend-adjusted series is another series: its bars are asked for and cached apart
+    await until_client_gone(sim, 1)
+    adjusted = await run(cli_args(db_url, sim.port, *args, "--what-to-show", "ADJUSTED_LAST"), timeout=180)
+    assert adjusted.code == 0, adjusted.err
+    assert sorted((r.listing, r.what_to_show) for r in list(sim.history_requests)[len(SYMBOLS):]) == \
+        [(symbol, "ADJUSTED_LAST") for symbol in SYMBOLS]
+    assert len(price_cache.load_bars(database, SYMBOLS, what_to_show="ADJUSTED_LAST")) == len(cached)
+    assert adjusted.json["projects"]["demo"]["orders"] > 0
+
 
 async def test_from_broker_checks_the_other_inputs_before_connecting(db_url, tmp_path):
     weights = tmp_path / "weights.csv"
     weights.write_text("date,symbol,weight\n2024-12-32,AAPL,0.5\n", encoding="utf-8")
     both = await run(cli_args(db_url, 1, "backtest", "--from-broker", "--prices", str(weights), "--snapshots",
-                              str(weights), "--fill", "later"))  # port 1: nothing listens, nothing is asked
+                              str(weights), "--fill", "later", "--what-to-show", "LAST"))  # port 1: nothing listens, nothing is asked
     assert both.code == 2, both.err
-    for expected in ("not both", "--fill 'later'", "line 2"):
+    for expected in ("not both", "--fill 'later'", "line 2", "--what-to-show 'LAST'"):
         assert expected in both.err, (expected, both.err)
