@@ -117,14 +117,12 @@ class DeskController:
         return check
 
     def _on_send_requested(self, fields: dict) -> None:
-        check = self._last_check  # what the trader saw and confirmed: exactly that goes, or nothing
-        try:
-            ticket = Ticket.of(**fields)
-        except ExecutionError:
-            ticket = None
-        if check is None or ticket is None or not check.is_for(ticket):
+        # what the trader saw and confirmed: exactly that goes, or nothing (the service refuses a
+        # ticket that is not the one checked: ManualOrders.send)
+        check = self._last_check
+        if check is None:
             if self.ticket is not None:
-                self.ticket.show_problem(fields, "Not sent: the ticket changed after its check; check it again.")
+                self.ticket.show_problem(fields, "Not sent: check the ticket first.")
             return
         token = None
         if self.ctx.live_word.is_live:

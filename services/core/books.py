@@ -77,6 +77,12 @@ def unassigned_quantity(account_quantity: Decimal, project_quantities: Iterable[
     return account_quantity - sum(project_quantities, ZERO)
 
 
+def project_money(capital: Decimal | None, net_liquidation: Decimal | None) -> Decimal | None:
+    """What a project's rules and its preview measure against: its capital, else (none set) the
+    account's NetLiquidation."""
+    return capital if capital is not None else net_liquidation
+
+
 def project_cash(capital: Decimal | None, lines: Iterable[BookLine]) -> Decimal | None:
     """Capital - net cost of the holdings + realized P&L (None without a capital)."""
     if capital is None:

@@ -39,6 +39,7 @@ from .order_risk import (
     check_order_in,
     for_project,
     market_inputs,
+    market_price,
     order_draft,
     us_tick,
 )
@@ -245,7 +246,7 @@ class ManualOrders:
         watched, the price the check will use, and the tick grid (``BadInput`` for a symbol the
         console cannot trade, ``BrokerError`` for one the broker does not know)."""
         spec = Ticket(symbol.strip().upper(), Side.BUY).spec
-        price = (await self.provider.market_prices([spec])).get(spec.key)
+        price = await market_price(self.provider, spec)
         kind = getattr(self.provider, "quote_info", {}).get(spec.key, (None, "live"))[1]
         quote = self.quotes.latest(spec.key) if self.quotes is not None else None
         tick = None

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
+from services.core.books import project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
@@ -133,8 +134,9 @@ def for_project(session: Session, inputs: MarketInputs, project: int | str | Non
     row = session.get(Project, project) if isinstance(project, int) else \
         session.scalars(select(Project).where(Project.name == project)).one_or_none()
     positions = {} if row is None else {k: q for k, q in project_positions(session, row.id, account).items() if q}
-    capital = None if row is None else row.capital
-    return replace(inputs, positions=positions, portfolio_value=capital if capital is not None else inputs.portfolio_value,
+    money = project_money(None if row is None else row.capital, inputs.portfolio_value)
+    assert money is not None  # the account's value is always given
+    return replace(inputs, positions=positions, portfolio_value=money,
                    account_positions=inputs.positions, net_liquidation=inputs.portfolio_value)
 
 

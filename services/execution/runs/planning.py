@@ -11,6 +11,7 @@ from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
+from services.core.books import project_money
 from services.core.builder import BuildParams, Rounding, Target
 from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
@@ -198,7 +199,7 @@ class RunPlanning(RunServiceBase):
         given = portfolio_value is not None
         net_liquidation = await self.provider.net_liquidation()
         if portfolio_value is None:
-            portfolio_value = capital if capital is not None else net_liquidation
+            portfolio_value = project_money(capital, net_liquidation)
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation and the project has no capital; give a portfolio value")
         account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
