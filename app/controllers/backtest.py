@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 
 from app.tasks import TaskRunner
+from services import price_cache
 from services.backtest.requests import (
     BacktestRequest,
     BadBacktest,
@@ -34,6 +35,7 @@ _PANEL_WORDS = (
      lambda m: {"prices": "Prices", "snapshots": "Snapshots", "initial-cash": "Initial cash", "fill": "Fill",
                 "commission": "Commission", "rounding": "Rounding", "from": "From", "to": "To"}[m[1]]),
     (re.compile(r"--slippage-bps\b"), "Slippage bps"),
+    (re.compile(r"--what-to-show\b"), "Broker's bars"),
     (re.compile(r"--lot-size\b"), "Lot size"),
     (re.compile(r"--cash-buffer\b"), "Cash buffer %"),
     (re.compile(r"--project\b"), "project"),
@@ -65,6 +67,7 @@ class BacktestController:
         view.run_requested.connect(self._on_run)
         view.cancel_requested.connect(self.cancel)
         view.rebalance_activated.connect(self._on_rebalance)
+        view.set_bar_series(price_cache.WHAT_TO_SHOW, price_cache.DEFAULT_WHAT_TO_SHOW)
 
     async def load(self) -> None:
         self.view.set_projects(await asyncio.to_thread(project_names, self.db))
@@ -109,7 +112,7 @@ class BacktestController:
         days it lacks are asked for), as the command's ``--prices`` / ``--from-broker``."""
         if request.prices or self.provider is None:
             return await asyncio.to_thread(prepare, self.db, request)
-        self.view.show_status("daily bars from the broker: the days the price cache lacks…")
+        self.view.show_status(f"daily {request.what_to_show} bars from the broker: the days the price cache lacks…")
         prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars)
         self.view.show_status(f"price cache: {report.requests} request(s) to the broker, {report.stored} new bar(s)")
         return prepared

@@ -182,6 +182,19 @@ def test_with_no_bar_file_the_panel_backtests_on_the_brokers_bars_asked_for_once
                 finals.append(project["final_equity"])
                 assert sorted(r.listing for r in sim.history_requests) == BROKER_SYMBOLS, f"run {attempt} asked again"
             assert finals[0] == finals[1]
+            assert {r.what_to_show for r in sim.history_requests} == {"TRADES"}  # the panel's default series
+            # another series chosen in the panel is another series of bars: asked for and cached apart
+            view.bars_combo.setCurrentText("ADJUSTED_LAST")
+            controller.last_outcome = None
+            view.run_button.click()
+            await wait_until(lambda: controller.last_outcome is not None, 120,
+                             lambda: f"the ADJUSTED_LAST backtest to end ({errors}; {view.status_label.text()})")
+            await runner.drain(timeout=5)
+            assert errors == []
+            assert sorted((r.listing, r.what_to_show) for r in list(sim.history_requests)[len(BROKER_SYMBOLS):]) == \
+                [(symbol, "ADJUSTED_LAST") for symbol in BROKER_SYMBOLS]
+            (project,) = controller.last_outcome.projects.values()
+            assert project["orders"] == project["fills"] >= len(BROKER_SYMBOLS)
         finally:
             await provider.disconnect()
             await sim.stop()
@@ -207,3 +220,17 @@ def test_with_no_bar_file_and_no_broker_the_panel_says_so(qloop, qtbot, database
         assert view.run_button.isEnabled() and view.progress.maximum() == 1  # not left busy
 
     run(qloop, scenario())
+
+
+def test_the_broker_series_is_chosen_only_without_a_bar_file(qtbot, database):
+    """A bar file is one series already: with one typed, the broker's series is greyed out and
+    not part of the request; without, the chosen one is (the service's list, its default first)."""
+    view, _controller, _runner, _errors = _broker_panel(qtbot, database, None)
+    assert [view.bars_combo.itemText(i) for i in range(view.bars_combo.count())] == ["TRADES", "ADJUSTED_LAST", "MIDPOINT"]
+    assert view.bars_combo.currentText() == "TRADES" and view.values()["what_to_show"] == "TRADES"
+    view.bars_combo.setCurrentText("MIDPOINT")
+    assert view.values()["what_to_show"] == "MIDPOINT"
+    view.prices_edit.setText("bars.csv")
+    assert not view.bars_combo.isEnabled() and "what_to_show" not in view.values()
+    view.prices_edit.setText("  ")
+    assert view.bars_combo.isEnabled() and view.values()["what_to_show"] == "MIDPOINT"

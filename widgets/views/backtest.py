@@ -64,6 +64,12 @@ class BacktestView(QWidget):
         self.prices_edit.setPlaceholderText("CSV or Parquet; empty: the broker's daily bars (cached)")
         prices_browse = QPushButton("…")
         prices_browse.clicked.connect(lambda: self._browse(self.prices_edit, "Price bars", "Bars (*.csv *.parquet)"))
+        # the broker's series (IB's whatToShow) when no bar file is given; the choices come from
+        # the controller (the price cache's one list): ``set_bar_series``
+        self.bars_combo = QComboBox()
+        self.bars_combo.setToolTip("The broker's daily bars to backtest on when no bar file is given: "
+                                   "TRADES, ADJUSTED_LAST (split- and dividend-adjusted) or MIDPOINT")
+        self.prices_edit.textChanged.connect(lambda text: self.bars_combo.setEnabled(not text.strip()))
         self.snapshots_edit = QLineEdit()
         self.snapshots_edit.setPlaceholderText("folder or dated CSV; empty: the projects' stored snapshots")
         snapshots_browse = QPushButton("…")
@@ -89,6 +95,7 @@ class BacktestView(QWidget):
 
         form = QFormLayout()
         form.addRow("Prices", _row(self.prices_edit, prices_browse))
+        form.addRow("Broker's bars", self.bars_combo)
         form.addRow("Snapshots", _row(self.snapshots_edit, snapshots_browse))
         form.addRow("Projects", self.projects_list)
         form.addRow("From / to", _row(self.from_edit, self.to_edit))
@@ -162,8 +169,11 @@ class BacktestView(QWidget):
             edit.setText(path)
 
     def values(self) -> dict:
+        prices = self.prices_edit.text().strip() or None
         return {
-            "prices": self.prices_edit.text().strip() or None,
+            "prices": prices,
+            # the series goes with the broker's bars only (a bar file is one series already)
+            **({} if prices or self.bars_combo.count() == 0 else {"what_to_show": self.bars_combo.currentText()}),
             "snapshots": self.snapshots_edit.text().strip() or None,
             "projects": tuple(self.checked_projects()),
             "initial_cash": self.cash_edit.text().strip(),
@@ -195,6 +205,12 @@ class BacktestView(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
             self.projects_list.addItem(item)
+
+    def set_bar_series(self, series: Sequence[str], default: str) -> None:
+        """The broker's bar series to choose from (IB's whatToShow), ``default`` chosen."""
+        self.bars_combo.clear()
+        self.bars_combo.addItems(list(series))
+        self.bars_combo.setCurrentText(default)
 
     def checked_projects(self) -> list[str]:
         return [self.projects_list.item(i).text() for i in range(self.projects_list.count())
