@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.blotter_view)
         freeze_minimum(self.blotter_view, QSize(520, 140))
         self.docks: dict[str, QDockWidget] = {}
+        self._restoring = False
         self._add_dock("snapshots", "Snapshots", self.snapshots_view, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
@@ -197,7 +198,38 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(area, dock)
         self.docks[name] = dock
+        dock.topLevelChanged.connect(lambda floating, d=dock: self._give_room(d) if floating else None)
         return dock
+
+    # A panel of the short bottom strip (Backtest, Charts: 150-230 px high) floated out of the
+    # window keeps that height, too little to read; it gets at least three quarters of the
+    # window's width and two thirds of its height, from where it was (a drag keeps the title under
+    # the mouse), inside the screen. A floating panel a saved layout places keeps its place.
+    FLOATING_SHARE = (0.75, 0.65)
+
+    def _give_room(self, dock: QDockWidget) -> None:
+        if self._restoring:
+            return
+        screen = (dock.screen() or self.screen()).availableGeometry()
+        want = QSize(max(dock.width(), int(self.width() * self.FLOATING_SHARE[0])),
+                     max(dock.height(), int(self.height() * self.FLOATING_SHARE[1]))).boundedTo(screen.size())
+        if want == dock.size():
+            return
+        rect = QRect(dock.geometry().topLeft(), want)
+        if rect.right() > screen.right():
+            rect.moveRight(screen.right())
+        if rect.bottom() > screen.bottom():
+            rect.moveBottom(screen.bottom())
+        rect.moveLeft(max(rect.left(), screen.left()))
+        rect.moveTop(max(rect.top(), screen.top()))
+        dock.setGeometry(rect)
+
+    def restoreState(self, state: QByteArray | bytes, version: int = 0) -> bool:  # type: ignore[override]
+        self._restoring = True  # the docks it floats take the geometry it saved
+        try:
+            return super().restoreState(state, version)
+        finally:
+            self._restoring = False
 
     def _build_toolbar(self) -> None:
         toolbar = QToolBar("Mode", self)

@@ -53,3 +53,35 @@ def test_without_a_state_file_nothing_is_written(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(window)
     window.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_panel_floated_out_of_the_short_bottom_strip_gets_room_and_a_saved_one_keeps_its_place(qtbot, tmp_path):
+    """The Backtest panel docked in the bottom strip is a few rows high; floated out (its title's
+    float button, a double-click, a drag) it gets at least 3/4 of the window's width and 2/3 of
+    its height, inside the screen. Floating and placed by the trader, it comes back there."""
+    from app.main_window import MainWindow
+
+    state_file = tmp_path / "ui-state.ini"
+    window = MainWindow(mode="demo", ui_state_file=state_file, compact=True)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    available = window.screen().availableGeometry()
+    window.setGeometry(available.adjusted(0, 0, -available.width() // 10, -available.height() // 10))
+    dock = window.docks["backtest"]
+    dock.raise_()
+    assert dock.height() < window.height() * 0.4  # the strip: too short to read a backtest's charts
+    dock.setFloating(True)
+    assert dock.isFloating()
+    assert dock.width() >= int(window.width() * 0.75) and dock.height() >= int(window.height() * 0.65)
+    screen = dock.screen().availableGeometry()
+    assert screen.contains(dock.geometry()), (screen, dock.geometry())
+
+    placed = dock.geometry().adjusted(10, 10, -200, -100)  # the trader's own place and size
+    dock.setGeometry(placed)
+    window.close()
+    again = MainWindow(mode="demo", ui_state_file=state_file, compact=True)
+    qtbot.addWidget(again)
+    again.show()
+    restored = again.docks["backtest"]
+    assert restored.isFloating() and restored.size() == placed.size()
