@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from services.audit import AuditLog
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
 from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file, project_name_problem
@@ -99,33 +100,46 @@ def with_project_check(parsed: ParsedSnapshot, project: str | None) -> ParsedSna
 
 
 def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Decimal = Decimal("1.0"),
-                    allow_short: bool = False, note: str | None = None) -> ImportOutcome:
+                    allow_short: bool = False, note: str | None = None, actor: str | None = None) -> ImportOutcome:
     """Validate the whole file; store it only when it has no problem (see store_snapshot)."""
     parsed = parse_for_storage(path, project=project, max_gross_weight=max_gross_weight, allow_short=allow_short)
-    return store_snapshot(db, parsed, project, note=note)
+    return store_snapshot(db, parsed, project, note=note, actor=actor)
 
 
-def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None = None) -> ImportOutcome:
-    """All items in one unit of work, or nothing when the parse found any problem. The same file
-    with the same content in the same project returns the stored snapshot instead of a copy."""
+def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None = None,
+                   actor: str | None = None) -> ImportOutcome:
+    """The one way a snapshot file is stored (``snapshot import``, the window's import, ``preview
+    --save`` and ``execute`` of a FILE): all items in one unit of work, or nothing when the parse
+    found any problem. The same file with the same content in the same project returns the stored
+    snapshot instead of a copy (one a backtest stored becomes the trader's). ``actor``: the import
+    is on the audit record (``snapshot.import``), in the same transaction."""
     parsed = with_project_check(parsed, project)
     if not parsed.ok:
         return ImportOutcome(parsed)
     with db.unit_of_work() as session:
-        project_row = ProjectRepository(session).get_or_create(project)
-        snapshots = SnapshotRepository(session)
-        existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
-        if existing is not None and existing.source_file == parsed.source_name:
-            if existing.note == BACKTEST_INPUT_NOTE:  # stored for a backtest only: now the trader's too
-                existing.note = note
-            return ImportOutcome(parsed, existing.id, project_row.id, False)
-        items = [
-            SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
-                              i.primary_exchange or None)
-            for i in parsed.items
-        ]
-        created = snapshots.create_with_items(project_row.id, parsed.source_name, parsed.content_hash, items, note=note)
-        return ImportOutcome(parsed, created.id, project_row.id, True)
+        outcome = _store(session, parsed, project, note)
+        if actor is not None:
+            AuditLog(db).append(actor, "snapshot.import", "decision_snapshot", str(outcome.snapshot_id),
+                                {"source": parsed.source_name, "project": project, "items": len(parsed.items),
+                                 "created": outcome.created}, session=session)
+        return outcome
+
+
+def _store(session, parsed: ParsedSnapshot, project: str, note: str | None) -> ImportOutcome:
+    project_row = ProjectRepository(session).get_or_create(project)
+    snapshots = SnapshotRepository(session)
+    existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
+    if existing is not None and existing.source_file == parsed.source_name:
+        if existing.note == BACKTEST_INPUT_NOTE:  # stored for a backtest only: now the trader's too
+            existing.note = note
+        return ImportOutcome(parsed, existing.id, project_row.id, False)
+    items = [
+        SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency,
+                          i.primary_exchange or None)
+        for i in parsed.items
+    ]
+    created = snapshots.create_with_items(project_row.id, parsed.source_name, parsed.content_hash, items, note=note)
+    return ImportOutcome(parsed, created.id, project_row.id, True)
 
 
 def projects_and_snapshots(db) -> tuple[tuple[ProjectInfo, ...], tuple[SnapshotInfo, ...]]:

@@ -268,18 +268,16 @@ def _parse_snapshot_arg(args):
     return None, parsed, None
 
 
-def _store_parsed(db, parsed, project: str) -> int:
-    """The file's snapshot in the project (the stored one when the content is known)."""
-    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+def _store_parsed(db, parsed, project: str, actor: str) -> int:
+    """The file's snapshot in the project, stored as ``snapshot import`` stores it (the stored
+    one when the content is known; audited)."""
+    from services.console_queries import store_snapshot
+    from services.execution.errors import BadInput
 
-    with db.unit_of_work() as session:
-        project_row = ProjectRepository(session).get_or_create(project)
-        snapshots = SnapshotRepository(session)
-        existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
-        if existing is not None:
-            return existing.id
-        items = [SnapshotItemInput(i.symbol, i.weight, i.score, i.rank, i.price, i.sec_type, i.exchange, i.currency) for i in parsed.items]
-        return snapshots.create_with_items(project_row.id, parsed.source_name, parsed.content_hash, items).id
+    outcome = store_snapshot(db, parsed, project, actor=actor)
+    if outcome.snapshot_id is None:  # parsed without problems before; the project name is checked again
+        raise BadInput("; ".join(str(p) for p in outcome.parsed.errors[:5]))
+    return outcome.snapshot_id
 
 
 def _s(value) -> str | None:
@@ -350,7 +348,7 @@ async def cmd_execute(args, settings) -> int:
         # A snapshot file is stored only now: a run refused at the connection (account guard,
         # live checks) leaves neither a project nor a snapshot behind.
         if parsed is not None:
-            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project)
+            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project, s.service.actor)
         if args.plan is not None:
             run_id, created = (await s.service.plan(args.plan)).run_id, False
         else:

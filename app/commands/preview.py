@@ -325,7 +325,7 @@ async def preview_with_broker(args, settings) -> int:
         return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
         if parsed is not None:  # stored once connected and guarded
-            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project)
+            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project, s.service.actor)
         result = await s.service.preview_snapshot(
             args.project, snapshot_id, TradeMode(settings.mode), builder=builder_values(args), risk_overrides=args.risk,
             portfolio_value=args.portfolio_value, live_token=args.live_token)

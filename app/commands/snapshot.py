@@ -88,15 +88,11 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         else:
             print_problems(parsed.errors, parsed.source_name)
         return EXIT_BAD_INPUT
-    from services.audit import AuditLog
     from services.execution.audit import os_user
 
     db = open_database(settings)
     try:
-        outcome = store_snapshot(db, parsed, args.project, note=args.note)
-        AuditLog(db).append(os_user(), "snapshot.import", "decision_snapshot", outcome.snapshot_id,
-                            {"source": parsed.source_name, "project": args.project, "items": len(parsed.items),
-                             "created": outcome.created})
+        outcome = store_snapshot(db, parsed, args.project, note=args.note, actor=os_user())
     finally:
         db.dispose()
     if args.json:

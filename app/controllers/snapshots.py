@@ -48,7 +48,7 @@ class SnapshotsController:
         view.clear_import_errors()
         stack = self.ctx.stack
         try:
-            outcome = await self.ctx.db(import_snapshot_audited, stack.db, stack.audit, stack.trade.actor, path, project)
+            outcome = await self.ctx.db(import_snapshot_audited, stack.db, stack.trade.actor, path, project)
         except (OSError, ValueError) as exc:
             view.show_import_errors(path, [str(exc)])
             raise UserFacingError(f"{path}: {exc}") from exc

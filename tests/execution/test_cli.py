@@ -93,6 +93,47 @@ async def test_a_refused_live_run_stores_neither_project_nor_snapshot(database, 
     assert simulator.orders() == []
 
 
+async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_url, simulator, tmp_path):
+    """``execute --snapshot FILE`` stores the file as ``snapshot import`` and the window do
+    (services.console_queries.store_snapshot): every column kept (the primary exchange too), a
+    snapshot a backtest stored becomes the trader's, and the import is on the audit record."""
+    from sqlalchemy import select
+
+    from services.audit import AuditLog
+    from services.console_queries import parse_for_storage, projects_and_snapshots, store_snapshot
+    from services.db.models import DecisionSnapshotItem
+    from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
+
+    path = tmp_path / "listed.csv"
+    path.write_text("symbol,weight,primary_exchange\nAAPL,0.01,NASDAQ\nMSFT,0.005,NASDAQ\n")
+    backtest_only = store_snapshot(database, parse_for_storage(path), "listed", note=BACKTEST_INPUT_NOTE)
+    assert "listed" not in {p.name for p in projects_and_snapshots(database)[0]}  # a backtest's input only
+    done = await run(cli_args(db_url, simulator.port, "execute", "--snapshot", str(path), "--project", "listed", "--mode",
+                              "paper", "--portfolio-value", "100000", "--wait-seconds", "10", "--json"))
+    assert done.code == 0, done.err
+    assert {(o["symbol"], o["status"]) for o in done.json["orders"]} == {("AAPL", "FILLED"), ("MSFT", "FILLED")}
+    with database.session() as session:
+        items = session.scalars(select(DecisionSnapshotItem).where(DecisionSnapshotItem.snapshot_id == backtest_only.snapshot_id))
+        assert {(i.symbol, i.primary_exchange) for i in items} == {("AAPL", "NASDAQ"), ("MSFT", "NASDAQ")}
+    projects, snapshots = projects_and_snapshots(database)
+    assert "listed" in {p.name for p in projects} and backtest_only.snapshot_id in {s.id for s in snapshots}
+    [entry] = AuditLog(database).list(action="snapshot.import")
+    assert entry.entity_id == str(backtest_only.snapshot_id)
+    assert entry.payload["project"] == "listed" and entry.payload["created"] is False
+
+    fresh = tmp_path / "fresh.csv"  # a file stored by the execute itself
+    fresh.write_text("symbol,weight,primary_exchange\nAAPL,0.02,NASDAQ\n")
+    await until_client_gone(simulator, 1)
+    again = await run(cli_args(db_url, simulator.port, "execute", "--snapshot", str(fresh), "--project", "listed", "--mode",
+                               "paper", "--portfolio-value", "100000", "--wait-seconds", "10", "--json"))
+    assert again.code == 0, again.err
+    imports = AuditLog(database).list(action="snapshot.import")
+    assert len(imports) == 2 and imports[-1].payload["created"] is True and imports[-1].payload["source"] == "fresh.csv"
+    with database.session() as session:
+        items = session.scalars(select(DecisionSnapshotItem).where(DecisionSnapshotItem.snapshot_id == int(imports[-1].entity_id)))
+        assert [(i.symbol, i.primary_exchange) for i in items] == [("AAPL", "NASDAQ")]
+
+
 async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     stack = await build_stack(database, simulator)
     a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))
