@@ -45,6 +45,25 @@ class BookGroup:
         return sum((p.quantity * (p.market_price or ZERO) for p in self.lines), ZERO)
 
 
+@dataclass(frozen=True, slots=True)
+class BookTotals:
+    """The positions panel's totals line over the positions it shows."""
+
+    count: int
+    unrealized_pnl: Decimal  # over the positions with a mark
+    realized_pnl: Decimal
+
+
+def book_totals(shown: Iterable[PositionRecord]) -> BookTotals:
+    """Account-level rows (no project: every project's holdings together) are the total when
+    they are among those shown; the project rows beside them are their breakdown, counted again
+    they would read 12 holdings of one project as 24 positions and double the P&L."""
+    shown = list(shown)
+    counted = [p for p in shown if p.project_id is None] or shown
+    return BookTotals(len(counted), sum((p.unrealized_pnl for p in counted if p.unrealized_pnl is not None), ZERO),
+                      sum((p.realized_pnl for p in counted), ZERO))
+
+
 def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],
                   capitals: Mapping[str, Decimal | None] | None = None) -> tuple[BookGroup, ...]:
     """Account groups (by account), project groups (by name), then the unassigned group (when

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import Qt
 
+from services.console_books import book_totals
 from services.domain import ChangeSet, OrderState, Side
 from widgets.models.audit import AuditModel
 from widgets.models.base import RecordRole, SortKeyRole
@@ -151,7 +152,8 @@ def test_positions_are_keyed_by_project_account_symbol(qtbot):
     assert model.data(model.index(0, PositionsModel.QUANTITY)) == "20"
     assert model.data(model.index(0, PositionsModel.PROJECT)) == "momentum"
     assert model.data(model.index(0, PositionsModel.UNREALIZED)) == "200.00"
-    assert model.totals() == (Decimal(300), Decimal(0))
+    totals = book_totals(model.records())  # two projects' rows: no account row, each counts
+    assert (totals.count, totals.unrealized_pnl, totals.realized_pnl) == (2, Decimal(300), Decimal(0))
 
 
 @pytest.mark.parametrize("factory", [

@@ -33,3 +33,19 @@ def test_totals_do_not_count_a_project_breakdown_twice(qtbot):
     assert view.totals_label.text().startswith("1 positions · ")
     assert "unrealized 200.00" in view.totals_label.text()
     assert "realized 5.00" in view.totals_label.text()
+
+
+def test_the_totals_rule_is_the_services_and_needs_no_widget():
+    """services.console_books.book_totals: the account rows are the total when shown; a project's
+    rows alone (filtered to it) count each; a holding without a mark adds no unrealized P&L."""
+    from services.console_books import book_totals
+
+    account = _position(None, "AAPL", 30, 100, 110, realized="7")
+    alpha, beta = _position(1, "AAPL", 10, 100, 110, realized="2"), _position(2, "AAPL", 20, 100, 110, realized="5")
+    assert book_totals([account, alpha, beta]) == book_totals([account])
+    assert (book_totals([account]).count, book_totals([account]).unrealized_pnl) == (1, Decimal(300))
+    both = book_totals([alpha, beta])
+    assert (both.count, both.unrealized_pnl, both.realized_pnl) == (2, Decimal(300), Decimal(7))
+    unmarked = PositionRecord(1, "DU1", "MSFT", Decimal(5), Decimal(10), Decimal(1), NOW)
+    assert book_totals([alpha, unmarked]).unrealized_pnl == Decimal(100)
+    assert book_totals([]) == book_totals(())

@@ -65,9 +65,3 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
 
     def project_names(self) -> dict[int, str]:
         return dict(self._project_names)
-
-    def totals(self) -> tuple[Decimal, Decimal]:
-        """(unrealized, realized) over the positions that have a mark / all positions."""
-        unrealized = sum((p.unrealized_pnl for p in self._rows if p.unrealized_pnl is not None), Decimal(0))
-        realized = sum((p.realized_pnl for p in self._rows), Decimal(0))
-        return unrealized, realized

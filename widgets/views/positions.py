@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.console_books import BookGroup, position_tree
+from services.console_books import BookGroup, book_totals, position_tree
 from services.core.books import UNASSIGNED
 from services.domain import PositionRecord
 
@@ -117,20 +117,12 @@ class PositionsView(QWidget):
         selected = self._selected()
         if selected == UNASSIGNED:
             shown = [line for g in self.groups if g.kind == "unassigned" for line in g.lines]
-            counted = shown
         else:
             shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                      for r in range(self.proxy.rowCount())]
-            # Account-level rows (no project) already include every project's positions: when they
-            # are shown, they alone are the total and the count, or the project rows would be
-            # counted twice (12 holdings in one project read "24 positions").
-            account_rows = [p for p in shown if p.project_id is None]
-            counted = account_rows or shown
-        unrealized = sum((p.unrealized_pnl for p in counted if p.unrealized_pnl is not None), Decimal(0))
-        realized = sum((p.realized_pnl for p in counted), Decimal(0))
-        self.totals_label.setText(
-            f"{len(counted)} positions · unrealized {fmt_money(unrealized)} · realized {fmt_money(realized)}"
-        )
+        totals = book_totals(shown)  # which rows count: the service's rule
+        self.totals_label.setText(f"{totals.count} positions · unrealized {fmt_money(totals.unrealized_pnl)} · "
+                                  f"realized {fmt_money(totals.realized_pnl)}")
 
     def _fill_tree(self) -> None:
         selected = self._selected()
