@@ -20,10 +20,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from services.core.positions_book import split_exec_id
+from services.core.shortfall import shortfall, shortfall_bps
 from services.domain import FillRecord, OrderRecord, Side
 
 ZERO = Decimal(0)
-BPS = Decimal(10000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,20 +151,18 @@ class RunProgress:
             fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
             reference = plan.reference_price if plan is not None else None
             if reference:
-                sign = 1 if Side(fill.side) is Side.BUY else -1
-                cost = sign * (fill.price - reference) * fill.quantity
+                cost = shortfall(fill.side, fill.price, reference, fill.quantity)
                 totals[2] += cost
                 totals[3] += reference * fill.quantity
                 run_cost += cost * rate
                 run_reference += reference * fill.quantity * rate
         references = {p.symbol: p.reference_price for p in self.planned.values() if p.reference_price is not None}
         slippage = {
-            symbol: SymbolSlippage(symbol, t[0], t[1] / t[0], references.get(symbol),
-                                   (t[2] / t[3] * BPS) if t[3] else None)
+            symbol: SymbolSlippage(symbol, t[0], t[1] / t[0], references.get(symbol), shortfall_bps(t[2], t[3]))
             for symbol, t in per_symbol.items() if t[0]
         }
         working = sum(1 for o in self._orders.values() if o.id in counted and o.status.is_working)
         return ProgressSnapshot(
             self.run_id, filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in fill_points.items()}, references, slippage,
-            (run_cost / run_reference * BPS) if run_reference else None)
+            shortfall_bps(run_cost, run_reference))

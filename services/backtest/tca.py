@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.core.shortfall import shortfall, shortfall_bps
 from services.core.trading_hours import sessions_between
 from services.db.models import TradeOrder, TradeRun
 from services.domain import Side
@@ -22,8 +23,9 @@ from .costs import FillAt, slipped
 from .prices import PriceBook
 
 COMPARED_MODES = ("paper", "live")  # a backtest run has nothing to be compared with
-BPS = Decimal(10_000)
 ZERO = Decimal(0)
+ONE = Decimal(1)
+BPS_PLACES = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class TcaLine:
     backtest_price: Decimal | None = None
     backtest_shortfall_bps: Decimal | None = None
     backtest_shortfall: Decimal | None = None  # the backtest's fill for the same filled quantity
+    fx_rate: Decimal = ONE  # base-currency units per unit of the listing's currency (the plan's)
 
     def to_dict(self) -> dict:
         def s(v):
@@ -61,14 +64,17 @@ class TcaReport:
 
     @property
     def shortfall(self) -> Decimal:
-        return sum((line.shortfall for line in self.lines if line.shortfall is not None), ZERO)
+        """The run's shortfall in the base currency (each order's at its plan's exchange rate)."""
+        return sum((line.shortfall * line.fx_rate for line in self.lines if line.shortfall is not None), ZERO)
 
     @property
     def shortfall_bps(self) -> Decimal | None:
-        """Shortfall over the filled reference notional."""
-        notional = sum((line.filled * line.reference_price for line in self.lines
+        """Shortfall over the filled reference notional, both in the base currency (as the run's
+        progress measures its slippage: services.core.shortfall)."""
+        notional = sum((line.filled * line.reference_price * line.fx_rate for line in self.lines
                         if line.reference_price and line.shortfall is not None), ZERO)
-        return None if not notional else (self.shortfall / notional * BPS).quantize(Decimal("0.01"))
+        bps = shortfall_bps(self.shortfall, notional)
+        return None if bps is None else bps.quantize(BPS_PLACES)
 
     @property
     def compared(self) -> bool:
@@ -77,8 +83,9 @@ class TcaReport:
 
     @property
     def backtest_shortfall(self) -> Decimal | None:
-        """The backtest's shortfall over the orders both have a price for (None: no bars)."""
-        values = [line.backtest_shortfall for line in self.lines if line.backtest_shortfall is not None]
+        """The backtest's shortfall over the orders both have a price for, in the base currency
+        (None: no bars)."""
+        values = [line.backtest_shortfall * line.fx_rate for line in self.lines if line.backtest_shortfall is not None]
         return sum(values, ZERO) if values else None
 
     def to_dict(self) -> dict:
@@ -90,7 +97,8 @@ class TcaReport:
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
-    return (side.sign * (price - reference) / reference * BPS).quantize(Decimal("0.01"))
+    """One share's shortfall in bps of its reference, to the hundredth."""
+    return (shortfall_bps(shortfall(side, price, reference, ONE), reference) or ZERO).quantize(BPS_PLACES)
 
 
 def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = FillAt.CLOSE,
@@ -112,11 +120,12 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         side = Side(order.side)
         draft = (order.params or {}).get("draft") or {}
         reference = Decimal(draft["reference_price"]) if draft.get("reference_price") else None
+        rate = Decimal(draft["fx_rate"]) if draft.get("fx_rate") else ONE
         price = order.avg_fill_price if order.filled_quantity else None
-        shortfall_bps = shortfall = None
+        fill_bps = fill_shortfall = None
         if reference and price is not None:
-            shortfall_bps = _bps(side, price, reference)
-            shortfall = side.sign * (price - reference) * order.filled_quantity
+            fill_bps = _bps(side, price, reference)
+            fill_shortfall = shortfall(side, price, reference, order.filled_quantity)
         backtest = backtest_bps = backtest_shortfall = None
         if prices is not None:
             bar_price = (prices.close_on(order.symbol, fill_day) if fill is FillAt.CLOSE
@@ -125,9 +134,9 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
                 backtest = slipped(bar_price, side, slippage_bps)
                 if reference:
                     backtest_bps = _bps(side, backtest, reference)
-                    backtest_shortfall = side.sign * (backtest - reference) * order.filled_quantity
+                    backtest_shortfall = shortfall(side, backtest, reference, order.filled_quantity)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, order.filled_quantity, reference,
-                             price, shortfall_bps, shortfall, backtest, backtest_bps, backtest_shortfall))
+                             price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines))
 
 

@@ -87,3 +87,25 @@ def test_a_second_plan_of_the_same_run_counts_only_its_own_orders_and_their_repl
     replacement = replace(_order(3, "B2-R1", "AAPL", Side.BUY, 4), replaces_order_id=2)
     snap = progress.apply([ours, replacement], [_fill(2, 3, "e2.01.01", "AAPL", Side.BUY, 4, "100")], now=T0)
     assert snap.filled_notional == D(400) and snap.working == 1  # the replacement counts as the plan's
+
+
+def test_the_runs_slippage_and_its_tca_total_agree_in_the_base_currency():
+    """One rule (services.core.shortfall): the run's slippage on the fill-prices chart and the TCA
+    report's total shortfall in bps are the same number for the same fills, a EUR listing's cost
+    counted at its plan's rate in both."""
+    from services.backtest.tca import TcaLine, TcaReport
+
+    progress = _progress()
+    orders = [_order(1, "A", "AAPL", Side.BUY, 30), _order(2, "M", "MSFT", Side.SELL, 10), _order(3, "S", "SAP", Side.BUY, 5)]
+    fills = [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 30, "101"), _fill(2, 2, "e2.01.01", "MSFT", Side.SELL, 10, "398"),
+             _fill(3, 3, "e3.01.01", "SAP", Side.BUY, 5, "204")]
+    snap = progress.apply(orders, fills, now=T0)
+    lines = []
+    for order, fill, plan in zip(orders, fills, (progress.planned["A"], progress.planned["M"], progress.planned["S"]), strict=True):
+        cost = plan.side.sign * (fill.price - plan.reference_price) * fill.quantity
+        lines.append(TcaLine(order.client_order_id, order.symbol, order.side, order.quantity, fill.quantity,
+                             plan.reference_price, fill.price, None, cost, fx_rate=plan.fx_rate))
+    report = TcaReport(7, "paper", "2026-12-01", tuple(lines))
+    # 30 x 1 + 10 x 2 + 5 x 4 x 1.10 = 72 over 3,000 + 4,000 + 1,100 of reference notional
+    assert report.shortfall == D(72)
+    assert report.shortfall_bps == snap.slippage_bps.quantize(D("0.01")) == D("88.89")

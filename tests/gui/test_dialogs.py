@@ -186,9 +186,13 @@ def test_charts_take_plain_data(qtbot):
     _xs, ys = charts.filled_curve.getData()
     assert list(ys) == [0.0, 1000.0, 2000.0, 3000.0, 4000.0]
     assert charts.target_line.value() == 10000.0
-    charts.set_fill_prices({"AAPL": [(T0, Decimal("100.10")), (T0, Decimal("100.30"))]}, {"AAPL": Decimal("100")})
+    line = "20 filled at 100.2000 (volume-weighted), +20.0 bps vs reference 100"  # services.run_progress's, shown as given
+    charts.set_fill_prices({"AAPL": [(T0, Decimal("100.10")), (T0, Decimal("100.30"))], "MSFT": [(T0, Decimal("400"))]},
+                           {"AAPL": Decimal("100")}, {"AAPL": line})
     assert charts.symbol_combo.currentText() == "AAPL"
-    assert charts.slippage_label.text() == "2 fills, mean price 100.2000, +20.0 bps vs reference 100"
+    assert charts.slippage_label.text() == line
+    charts.symbol_combo.setCurrentText("MSFT")  # nothing computed of its own: the count of fills
+    assert charts.slippage_label.text() == "1 fills"
     charts.set_equity([(T0, Decimal(100000), Decimal(0)), (T0 + timedelta(days=1), Decimal(100500), Decimal(500))])
     assert list(charts.pnl_curve.getData()[1]) == [0.0, 500.0]
 

@@ -178,7 +178,7 @@ class ChartsView(QWidget):
         layout.addWidget(self.tabs)
         self._fills: dict[str, list[Point]] = {}
         self._references: dict[str, Decimal] = {}
-        self._summaries: dict[str, str] | None = None  # slippage lines as the caller computed them
+        self._summaries: dict[str, str] = {}  # slippage lines as the caller computed them
         for plot in self.plots():
             _show_times(plot, [])
         app = QApplication.instance()
@@ -228,13 +228,13 @@ class ChartsView(QWidget):
     # -- fill prices ------------------------------------------------------------------------
 
     def set_fill_prices(self, fills: Mapping[str, Sequence[Point]], references: Mapping[str, Decimal],
-                        summaries: Mapping[str, str] | None = None) -> None:
+                        summaries: Mapping[str, str]) -> None:
         """Per symbol: the fills' (time, price), the reference price the order was built at, and
-        the slippage as the caller computed it (services.run_progress: volume-weighted, each
-        execution once)."""
+        the slippage line as the caller computed it (services.run_progress: volume-weighted, by
+        side, each execution once; the chart computes none of its own)."""
         self._fills = {s: list(p) for s, p in fills.items()}
         self._references = dict(references)
-        self._summaries = dict(summaries) if summaries is not None else None
+        self._summaries = dict(summaries)
         current = self.symbol_combo.currentText()
         symbols = sorted(set(self._fills) | set(self._references))
         self.symbol_combo.blockSignals(True)
@@ -253,15 +253,7 @@ class ChartsView(QWidget):
         self.reference_line.setVisible(reference is not None)
         if reference is not None:
             self.reference_line.setValue(float(reference))
-        if self._summaries is not None:
-            self.slippage_label.setText(self._summaries.get(symbol, ""))
-        elif points and reference:
-            mean_price = sum((p[1] for p in points), Decimal(0)) / len(points)
-            bps = (mean_price - reference) / reference * 10000
-            self.slippage_label.setText(f"{len(points)} fills, mean price {mean_price:.4f}, "
-                                        f"{bps:+.1f} bps vs reference {reference}")
-        else:
-            self.slippage_label.setText(f"{len(points)} fills")
+        self.slippage_label.setText(self._summaries.get(symbol) or f"{len(points)} fills")
 
     # -- equity -----------------------------------------------------------------------------
 
