@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from services.db.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
 from services.urls import redact_url, remember_url_secrets
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5, read_only: bool = False) -> None:
         self.url = str(url)
         self.read_only = read_only
+        self.checkpointer: WalCheckpointer | None = None  # a writable SQLite file's (services.db.wal_checkpoints)
         remember_url_secrets(self.url)
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()  # "sqlite" | "mysql" | "mariadb"
@@ -127,6 +129,7 @@ class Database:
             if not in_memory and not self.read_only:  # a reader leaves the file's journal mode alone
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # the checkpointer's thread does it
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
@@ -140,6 +143,15 @@ class Database:
         # errors wrapped as any statement's): through exec_driver_sql, a statement's whole
         # machinery, it cost a sixth of a short transaction (a backtest opens a dozen per rebalance)
         engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
+        if not in_memory and not self.read_only:
+            # the log's checkpoints (and their fsyncs) in a thread of their own, not in a commit
+            def connect():
+                cargs, cparams = engine.dialect.create_connect_args(engine.url)
+                return engine.dialect.loaded_dbapi.connect(*cargs, **{**cparams, "check_same_thread": False,
+                                                                       "isolation_level": None, "timeout": 5})
+
+            checkpointer = self.checkpointer = WalCheckpointer(connect)
+            event.listen(engine, "commit", lambda _connection: checkpointer.committed())
         return engine
 
     def _refuse_writes_on_connect(self) -> None:
@@ -217,5 +229,7 @@ class Database:
         return ensure_schema(self.url)
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
