@@ -3,7 +3,8 @@
 SQLite: WAL journal, foreign keys on, a busy timeout, and every unit of work opens with
 ``BEGIN IMMEDIATE`` (it takes the write lock up front, so two writers queue on the busy timeout
 instead of one failing half-way with "database is locked"). Read-only sessions use a plain
-deferred ``BEGIN``.
+deferred ``BEGIN``. The log's checkpoints run in a thread of their own, not inside a writer's
+commit (``services.db.wal_checkpoints``).
 MySQL/MariaDB: READ COMMITTED, pre-ping (a restarted server costs one reconnect, not an error),
 utf8mb4, a short connect timeout so that an unreachable server is reported quickly.
 
