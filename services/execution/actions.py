@@ -264,7 +264,7 @@ class OrderActions:
         if quantity is None and limit_price is None:
             raise BadInput("replace needs a new quantity and/or limit price")
         await self._ensure_not_halted()
-        order = await self._db(self._order, order_id)
+        order, replacing, spec = await self._db(self._to_replace, order_id)  # one read of the order
         if order.status.is_terminal or order.status not in WORKING_ORDER_STATES:
             raise BadInput(f"order {order_id} is {order.status}: nothing to replace")
         if order.status in (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING):
@@ -279,9 +279,8 @@ class OrderActions:
             # leave the position without its stop: refused before anything is sent
             raise BadInput(f"order {order_id} is a {order.order_type} order: cancel it and enter a new one in the order ticket")
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
-        replacing = await self._db(self._replacing, order_id)
         try:
-            await self._risk_check(await self._db(self._order_spec, order_id), order.side, new_quantity, order.order_type,
+            await self._risk_check(spec, order.side, new_quantity, order.order_type,
                                    new_limit, order.client_order_id + "-chk", project=replacing.project_id, replacing=replacing)
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
@@ -324,9 +323,10 @@ class OrderActions:
             log.warning("modify of %s refused (%s): cancel and send a new order", coid, why)
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
             await self.writer.flush()
-        return await self._cancel_and_new(order_id, new_quantity, new_limit, live_token, payload)
+        return await self._cancel_and_new(order_id, spec, new_quantity, new_limit, live_token, payload)
 
-    async def _cancel_and_new(self, order_id: int, new_quantity: Decimal, new_limit: Decimal | None, live_token, payload) -> ReplaceResult:
+    async def _cancel_and_new(self, order_id: int, spec: ContractSpec, new_quantity: Decimal, new_limit: Decimal | None,
+                              live_token, payload) -> ReplaceResult:
         order = await self._db(self._order, order_id)
         coid = order.client_order_id
         final = self.provider.expect(_final_for(coid))
@@ -348,22 +348,31 @@ class OrderActions:
         seq = 1 + await self._db(self._replacement_count, order_id)
         new = await self.manual_order(order.symbol, order.side, remaining, order.order_type, new_limit, live_token,
                                       replaces_order_id=order_id, run_id=order.run_id, client_order_id=f"{coid[:56]}-R{seq}",
-                                      contract=await self._db(self._order_spec, order_id))  # the same listing, never another
+                                      contract=spec)  # the same listing, never another
         await self._db(self._audit, "order.replace", order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
 
-    def _order_spec(self, order_id: int) -> ContractSpec:
+    def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, ContractSpec]:
+        """The order as its record, as what its replacement replaces (the risk check's view) and
+        as its listing: one read."""
         with self.db.session() as session:
-            return order_spec(OrderRepository(session).get(order_id))
+            try:
+                order = OrderRepository(session).get(order_id)
+            except NotFound:
+                raise BadInput(f"order {order_id} does not exist") from None
+            return to_order_record(order), _replacing(order), order_spec(order)
 
     def _replacing(self, order_id: int) -> Replacing:
         with self.db.session() as session:
-            order = OrderRepository(session).get(order_id)
-            return Replacing(order.created_at, order.status, order.client_order_id, order.project_id)
+            return _replacing(OrderRepository(session).get(order_id))
 
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:
             return len(session.scalars(select(TradeOrder.id).where(TradeOrder.replaces_order_id == order_id)).all())
+
+
+def _replacing(order) -> Replacing:
+    return Replacing(order.created_at, order.status, order.client_order_id, order.project_id)
 
 
 def _final_for(coid: str):
