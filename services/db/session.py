@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
@@ -131,6 +132,7 @@ class Database:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # the checkpointer's thread does it
+                cursor.execute("PRAGMA journal_size_limit=0")  # the log's size: what waits for a checkpoint
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
@@ -151,7 +153,7 @@ class Database:
                 return engine.dialect.loaded_dbapi.connect(*cargs, **{**cparams, "check_same_thread": False,
                                                                        "isolation_level": None, "timeout": 5})
 
-            checkpointer = self.checkpointer = WalCheckpointer(connect)
+            checkpointer = self.checkpointer = WalCheckpointer(connect, os.path.abspath(f"{database}-wal"))
             event.listen(engine, "commit", lambda _connection: checkpointer.committed())
         return engine
 

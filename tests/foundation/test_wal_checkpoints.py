@@ -8,7 +8,7 @@ import sqlite3
 from sqlalchemy import text
 
 from services.db import Database
-from services.db.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
+from services.db.wal_checkpoints import BACKSTOP_PAGES, CHECKPOINT_PAGES, WalCheckpointer
 
 DEADLINE = 30
 
@@ -27,6 +27,7 @@ def test_commits_leave_the_checkpoints_to_their_own_thread_which_copies_the_log_
     db = Database(f"sqlite:///{path}")
     try:
         assert db.checkpointer is not None and not db.checkpointer.running  # no thread until one is due
+        db.checkpointer.pages = 1  # a checkpoint once the log holds a page (SQLite's own point: 1,000)
         with db.core(write=True) as connection:
             assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_PAGES
             connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
@@ -57,6 +58,24 @@ def test_commits_leave_the_checkpoints_to_their_own_thread_which_copies_the_log_
     assert not db.checkpointer.running  # stopped with the database
 
 
+def test_a_log_short_of_the_checkpoint_point_is_left_as_it_is(tmp_path):
+    """The thread checkpoints where SQLite would have (CHECKPOINT_PAGES), not more often: a few
+    small commits are looked at and left in the log; the disk sees no more fsyncs than before."""
+    path = tmp_path / "few.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        with db.core(write=True) as connection:
+            connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        for n in range(2 * db.checkpointer.every):
+            with db.core(write=True) as connection:
+                connection.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": str(n)})
+        assert db.checkpointer.wait_for(0, DEADLINE, looks=2), f"the log was not looked at ({db.checkpointer.failure})"
+        assert db.checkpointer.checkpoints == 0
+        assert (tmp_path / "few.db-wal").stat().st_size < CHECKPOINT_PAGES * 4096
+    finally:
+        db.dispose()
+
+
 def test_readers_in_memory_databases_and_mariadb_have_no_checkpointer(tmp_path, db_url):
     path = tmp_path / "r.db"
     Database(f"sqlite:///{path}").dispose()  # the file, in WAL mode
@@ -72,7 +91,7 @@ def test_a_checkpointer_that_cannot_connect_says_why_and_leaves_the_commits_thei
     def refuse():
         raise sqlite3.OperationalError("unable to open database file")
 
-    checkpointer = WalCheckpointer(refuse, every=1)
+    checkpointer = WalCheckpointer(refuse, "nowhere-wal", every=1)
     try:
         checkpointer.committed()
         assert not checkpointer.wait_for(1, DEADLINE)
