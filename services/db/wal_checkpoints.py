@@ -30,8 +30,9 @@ EVERY_COMMITS = 16  # how often the log's size is looked at
 
 
 class WalCheckpointer:
-    """``committed()`` after each commit (cheap: a counter); the thread starts at the first
-    checkpoint due and runs until ``stop()``. ``connect()`` opens the thread's own connection."""
+    """``committed()`` after each commit (cheap: a counter); the thread starts at the first look
+    due (``every`` commits) and runs until ``stop()``. ``connect()`` opens the thread's own
+    connection; ``log_path`` is the database's ``-wal`` file."""
 
     def __init__(self, connect: Callable[[], Any], log_path: str, *, every: int = EVERY_COMMITS,
                  pages: int = CHECKPOINT_PAGES) -> None:
