@@ -40,6 +40,12 @@ class DecisionsController:
     async def show_run(self, run_id: int) -> DecisionTrail:
         return await self._show(run_id=run_id)
 
+    async def show_run_and_tca(self, run_id: int) -> None:
+        """A run that has settled (its orders final, something filled): its trail with the
+        state changes and its TCA, where the preview's plan was shown."""
+        await self.show_run(run_id)
+        await self.show_tca(run_id)
+
     async def show_plan(self, plan_id: int) -> DecisionTrail:
         """The current preview's decisions (its stored plan)."""
         return await self._show(plan_id=plan_id)

@@ -27,6 +27,9 @@ class TradingController:
         self.progress = RunProgress()  # the current preview's run
         self._progress = self.progress.snapshot(datetime.now(UTC))
         self.on_previewed: Callable[[int], Awaitable[object]] | None = None  # a new plan's id: its decisions shown
+        # the followed run once nothing of it works any more and it filled: its trail and TCA shown
+        self.on_settled: Callable[[int], Awaitable[object]] | None = None
+        self._settled_run: int | None = None
         view = ctx.window.preview_view
         view.preview_requested.connect(self._on_preview_requested)
         view.execute_requested.connect(self._on_execute_requested)
@@ -149,3 +152,8 @@ class TradingController:
         charts = self.ctx.window.charts_view
         charts.set_run_progress(chart.points, chart.target)
         charts.set_fill_prices(chart.fill_points, chart.references, chart.notes)
+        run_id = progress.run_id
+        settled = progress.working == 0 and progress.filled_notional > 0
+        if run_id is not None and settled and run_id != self._settled_run and self.on_settled is not None:
+            self._settled_run = run_id  # once per run: a later correction is not a new settlement
+            self.ctx.runner.run(self.on_settled(run_id), what="Run settled")

@@ -77,6 +77,15 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
                 assert by_symbol[draft.symbol].filled_quantity == draft.quantity
             totals = w.fills_model.totals()
             assert totals.count == len(executions)
+            # Settled, the run's decisions (now with its state changes) and its TCA are shown
+            # where the preview's plan was: nothing to click.
+            run_id = by_symbol[preview.drafts[0].symbol].run_id
+            await wait_for(lambda: console.controller.decisions.tca_run_id == run_id and w.tca_model.rowCount() == 4,
+                           15, "the settled run's TCA")
+            assert w.tca_view.title_label.text().startswith(f"Run {run_id}")
+            assert "shortfall" in w.tca_view.totals_label.text()
+            assert w.decisions_view.title_label.text().endswith("(executed)")
+            assert " 0 state changes" not in w.decisions_view.summary_label.text()
             # The audit panel shows the run and its chain verifies.
             await console.controller.refresh_audit()
             w.audit_model.flush()
