@@ -30,7 +30,7 @@ class TcaModel(CoalescingTableModel[dict]):
         Column("Symbol", lambda d: d.get("symbol")),
         Column("Side", lambda d: d.get("side"), align=CENTER, foreground=lambda d: SIDE_COLOURS.get(d.get("side") or ""),
                width=50),
-        Column("Filled", lambda d: f"{plain(d.get('filled'))} / {plain(d.get('quantity'))}", align=RIGHT),
+        Column("Filled", lambda d: f"{plain(d.get('filled'))} / {plain(d.get('quantity'))}", align=RIGHT, width=90),
         Column("Reference", lambda d: plain(d.get("reference_price")), align=RIGHT,
                tooltip=lambda _d: "the plan's reference price"),
         Column("Fill", lambda d: plain(d.get("fill_price")), align=RIGHT, tooltip=lambda _d: "the run's average fill price"),
