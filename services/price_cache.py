@@ -22,16 +22,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from services.core.bar_files import read_bar_file
-from services.core.bars import Bar
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW, Bar
 from services.core.contracts import ContractSpec, spec_of
 from services.core.trading_hours import calendar_name, calendar_zone, regular_session, session_days
 from services.db import Database
 from services.db.limits import bar_limits
-from services.db.repositories.price_bars import DEFAULT_WHAT_TO_SHOW, BarCoverage, PriceBarRepository
+from services.db.repositories.price_bars import BarCoverage, PriceBarRepository
 from services.execution.errors import BrokerError, NotConnected
 from services.execution.provider import ExecutionProvider
 
-WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT")
 MAX_SPANS = 3  # more gaps than this in one listing's cache: one request over all of them
 
 

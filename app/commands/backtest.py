@@ -23,6 +23,7 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
 
 USAGE = ("%(prog)s --prices FILE | --from-broker [--ib-port P ...] --snapshots PATH [--project NAME]... "
          "--initial-cash C --fill close|next-open --slippage-bps N --commission SPEC --rounding floor|nearest "
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
     source = parser.add_argument_group("inputs")
     source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] or Parquet")
     source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")
-    source.add_argument("--what-to-show", dest="what_to_show", default="TRADES", metavar="TRADES|ADJUSTED_LAST|MIDPOINT",
+    source.add_argument("--what-to-show", dest="what_to_show", default=DEFAULT_WHAT_TO_SHOW, metavar="|".join(WHAT_TO_SHOW),
                         help="with --from-broker: the broker's series (default TRADES; ADJUSTED_LAST: adjusted for "
                              "splits and dividends)")
     source.add_argument("--snapshots", default=None, metavar="PATH",

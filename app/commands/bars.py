@@ -17,8 +17,7 @@ import sys
 from datetime import date
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
-
-WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT")
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
 
 
 def _day(text: str) -> date:
@@ -49,7 +48,7 @@ def register(subparsers) -> None:
     imp = sub.add_parser("import", help="check a CSV/Parquet bar file and store its bars")
     imp.add_argument("file", metavar="FILE", help="CSV or Parquet: date,symbol,open,high,low,close[,volume]; "
                      "date YYYY-MM-DD, symbol a listing key (AAPL, SAP@IBIS:EUR)")
-    imp.add_argument("--what-to-show", dest="what_to_show", choices=WHAT_TO_SHOW, default="TRADES",
+    imp.add_argument("--what-to-show", dest="what_to_show", choices=WHAT_TO_SHOW, default=DEFAULT_WHAT_TO_SHOW,
                      help="the series the bars belong to (default TRADES)")
     imp.add_argument("--json", action="store_true", help="print JSON")
     imp.set_defaults(handler=import_bars)
@@ -62,7 +61,7 @@ def register(subparsers) -> None:
                       help="comma-separated listing keys (AAPL,MSFT,SAP@IBIS:EUR)")
     down.add_argument("--from", dest="first", required=True, type=_day, metavar="DATE", help="first day, YYYY-MM-DD")
     down.add_argument("--to", dest="last", required=True, type=_day, metavar="DATE", help="last day, YYYY-MM-DD")
-    down.add_argument("--what-to-show", dest="what_to_show", choices=WHAT_TO_SHOW, default="TRADES",
+    down.add_argument("--what-to-show", dest="what_to_show", choices=WHAT_TO_SHOW, default=DEFAULT_WHAT_TO_SHOW,
                       help="IB's whatToShow (default TRADES; ADJUSTED_LAST: adjusted for splits and dividends)")
     down.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(down, mode=False)

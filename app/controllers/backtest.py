@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 
 from app.tasks import TaskRunner
-from services import price_cache
 from services.backtest.requests import (
     BacktestRequest,
     BadBacktest,
@@ -24,6 +23,7 @@ from services.backtest.requests import (
     run_backtest,
 )
 from services.backtest.runner import BacktestOutcome
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.execution.errors import NotConnected
 
 # The service words its problems for the command (its flags); the panel names its own fields.
@@ -67,7 +67,7 @@ class BacktestController:
         view.run_requested.connect(self._on_run)
         view.cancel_requested.connect(self.cancel)
         view.rebalance_activated.connect(self._on_rebalance)
-        view.set_bar_series(price_cache.WHAT_TO_SHOW, price_cache.DEFAULT_WHAT_TO_SHOW)
+        view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
 
     async def load(self) -> None:
         self.view.set_projects(await asyncio.to_thread(project_names, self.db))

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 
 from services import price_cache
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.core.contracts import ContractSpec
 from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import SnapshotRepository
@@ -43,7 +44,7 @@ class BacktestRequest:
     start: str | None = None
     end: str | None = None
     risk_overrides: tuple[str, ...] = field(default_factory=tuple)
-    what_to_show: str = price_cache.DEFAULT_WHAT_TO_SHOW  # the broker's series (``--from-broker`` only)
+    what_to_show: str = DEFAULT_WHAT_TO_SHOW  # the broker's series (``--from-broker`` only)
 
 
 @dataclass
@@ -90,7 +91,7 @@ def prepare(db, request: BacktestRequest, *, prices: PriceBook | None = None) ->
     problems: list[str] = []
     spec, snapshots = _spec_and_snapshots(db, request, problems)
     if prices is None:
-        if request.what_to_show != price_cache.DEFAULT_WHAT_TO_SHOW:
+        if request.what_to_show != DEFAULT_WHAT_TO_SHOW:
             problems.append(f"--what-to-show {request.what_to_show} chooses the broker's bars: it goes with --from-broker")
         if not request.prices:
             problems.append("no prices: give --prices FILE or --from-broker")
@@ -116,7 +117,7 @@ class BarsWanted:
     listings: tuple[ContractSpec, ...]
     first: date
     last: date
-    what_to_show: str = price_cache.DEFAULT_WHAT_TO_SHOW  # IB's: TRADES, ADJUSTED_LAST or MIDPOINT
+    what_to_show: str = DEFAULT_WHAT_TO_SHOW  # IB's: TRADES, ADJUSTED_LAST or MIDPOINT
 
 
 LOOKBACK = timedelta(days=7)  # a snapshot dated on a holiday is valued at the session before
@@ -130,8 +131,8 @@ def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> B
     problems: list[str] = []
     if request.prices:
         problems.append("give either --prices FILE or --from-broker, not both")
-    if request.what_to_show not in price_cache.WHAT_TO_SHOW:
-        problems.append(f"--what-to-show {request.what_to_show!r}: use {', '.join(price_cache.WHAT_TO_SHOW)}")
+    if request.what_to_show not in WHAT_TO_SHOW:
+        problems.append(f"--what-to-show {request.what_to_show!r}: use {', '.join(WHAT_TO_SHOW)}")
     spec, snapshots = _spec_and_snapshots(db, request, problems)
     if not problems and not snapshots:
         problems.append("no snapshots")

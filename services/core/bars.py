@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+# the broker's daily series the console caches and backtests on (IB's whatToShow), TRADES first:
+# one list for the price cache, the commands and the window
+WHAT_TO_SHOW = ("TRADES", "ADJUSTED_LAST", "MIDPOINT")
+DEFAULT_WHAT_TO_SHOW = WHAT_TO_SHOW[0]
+
 
 @dataclass(frozen=True, slots=True)
 class Bar:

@@ -16,11 +16,10 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.core.bars import Bar
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, Bar
 from services.db.models import PriceBar
 from services.db.types import utcnow
 
-DEFAULT_WHAT_TO_SHOW = "TRADES"
 _CHUNK = 500  # keys per IN (...) list
 
 
