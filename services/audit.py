@@ -44,6 +44,7 @@ from services.db.convert import to_audit_record
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
+from services.db.repositories.base import execute_many, fetch_all
 from services.db.repositories.trail import TrailRepository
 from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.types import utcnow
@@ -176,8 +177,10 @@ _LOCK_HEAD_CORE = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id ==
 _LOCK_HEAD_AND_MAX = (select(_HEAD.c.last_id, _HEAD.c.last_hash, _MAX_ID.scalar_subquery())
                       .where(_HEAD.c.id == CHAIN_HEAD_ROW_ID).with_for_update())
 _INSERT_ENTRY = _ENTRIES.insert()
-_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == CHAIN_HEAD_ROW_ID)
+_ENTRY_COLUMNS = ("id", "time", "actor", "action", "entity_type", "entity_id", "payload", "prev_hash", "hash")
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == bindparam("head_id"))
               .values(last_id=bindparam("last_id"), last_hash=bindparam("last_hash"), updated_at=bindparam("updated_at")))
+_HEAD_COLUMNS = ("head_id", "last_id", "last_hash", "updated_at")
 
 
 class AuditLog:
@@ -240,7 +243,8 @@ class AuditLog:
         if connection.dialect.name == "sqlite":
             # the unit of work holds the write lock since its BEGIN IMMEDIATE: nothing can move
             # between the two reads, so they are one statement
-            locked = connection.execute(_LOCK_HEAD_AND_MAX).one_or_none()
+            found = fetch_all(connection, _LOCK_HEAD_AND_MAX, {})
+            locked = found[0] if found else None
         else:
             # MySQL: the newest id is read only once the head is locked (a subquery of the locking
             # statement might be evaluated before its lock wait)
@@ -264,10 +268,10 @@ class AuditLog:
         )
         # Core statements on the tables: an ORM object per entry and a unit-of-work flush cost
         # more than the two statements themselves (issue 11: a backtest audits three times a run)
-        connection.execute(_INSERT_ENTRY, {"id": next_id, "time": when, "actor": actor, "action": action,
-                                           "entity_type": entity_type, "entity_id": entity, "payload": stored_payload,
-                                           "prev_hash": prev_hash, "hash": digest})
-        connection.execute(_MOVE_HEAD, {"last_id": next_id, "last_hash": digest, "updated_at": utcnow()})
+        # (run as the writer's batches run: on SQLite straight on the driver's cursor)
+        execute_many(connection, _INSERT_ENTRY, _ENTRY_COLUMNS,
+                     [(next_id, when, actor, action, entity_type, entity, stored_payload, prev_hash, digest)])
+        execute_many(connection, _MOVE_HEAD, _HEAD_COLUMNS, [(CHAIN_HEAD_ROW_ID, next_id, digest, utcnow())])
         return AuditRecord(id=next_id, time=when, actor=actor, action=action, entity_type=entity_type,
                            entity_id=entity, payload=dict(stored_payload), prev_hash=prev_hash, hash=digest)
 
