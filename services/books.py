@@ -17,6 +17,7 @@ from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_l
 from services.core.positions_book import PositionState, apply_fill
 from services.db.models import Position, PositionAssignment, Project, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
+from services.db.repositories.base import fetch_all
 from services.db.scope import not_backtest
 from services.domain import WORKING_ORDER_STATES, Side
 from services.execution.listings import order_spec
@@ -82,7 +83,7 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     query, params = ((_PROJECT_POSITIONS_ON, {"project_id": project_id, "account": account}) if account
                      else (_PROJECT_POSITIONS, {"project_id": project_id}))
     out: dict[str, Decimal] = {}
-    for symbol, quantity in session.execute(query, params):
+    for symbol, quantity in fetch_all(session, query, params):
         out[symbol] = out.get(symbol, Decimal(0)) + quantity
     return out
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.core.pipeline import RiskFacts
 from services.core.risk import trading_day_start
 from services.db.models import TradeOrder, TradeRun
+from services.db.repositories.base import fetch_all
 from services.db.repositories.settings import SettingsRepository
 from services.db.scope import not_backtest
 from services.domain import OrderState, TradingState
@@ -54,8 +55,8 @@ def load_backtest_risk_facts(session: Session, project_id: int, trade_date: date
     trade whatever the live trading state is (a HALT stops the broker, not a simulation), and its
     day's orders are the orders of the same simulated account on the run's simulated trade date
     (the real clock means nothing here)."""
-    orders_today = session.scalar(_BACKTEST_ORDERS_TODAY, {"project_id": project_id, "account": account,
-                                                           "trade_date": trade_date}) or 0
+    orders_today = fetch_all(session, _BACKTEST_ORDERS_TODAY, {"project_id": project_id, "account": account,
+                                                              "trade_date": trade_date})[0][0] or 0
     return RiskFacts(TradingState.ACTIVE, int(orders_today), _existing(session, client_order_ids))
 
 
@@ -64,5 +65,5 @@ def _existing(session: Session, client_order_ids: Iterable[str]) -> frozenset[st
     ids = list(dict.fromkeys(client_order_ids))
     sent: set[str] = set()
     for start in range(0, len(ids), 500):  # keep IN lists short on both databases
-        sent.update(session.scalars(_EXISTING, {"ids": ids[start:start + 500]}).all())
+        sent.update(client_order_id for client_order_id, in fetch_all(session, _EXISTING, {"ids": ids[start:start + 500]}))
     return frozenset(sent)

@@ -8,11 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, or_, select
+from sqlalchemy import Table, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem
-from services.db.repositories.base import cursor_result, get_row, normalize_values
+from services.db.repositories.base import cursor_result, fetch_all, get_row, normalize_values
 from services.db.types import utcnow
 
 
@@ -131,10 +131,11 @@ class SnapshotRepository:
     def get(self, snapshot_id: int) -> DecisionSnapshot:
         return get_row(self.session, DecisionSnapshot, snapshot_id)
 
-    def items(self, snapshot_id: int) -> list[Row]:
-        """The snapshot's items in their order, as plain rows of their fields (``SnapshotItemInput``'s):
-        a preview reads them and changes nothing (ORM objects cost several times the query)."""
-        return list(self.session.execute(_ITEMS, {"snapshot_id": snapshot_id}))
+    def items(self, snapshot_id: int) -> list[Any]:
+        """The snapshot's items in their order, as plain rows (named tuples) of their fields
+        (``SnapshotItemInput``'s): a preview reads them and changes nothing (ORM objects cost
+        several times the query)."""
+        return fetch_all(self.session, _ITEMS, {"snapshot_id": snapshot_id})
 
     def find_by_hash(self, project_id: int, content_hash: str) -> DecisionSnapshot | None:
         query = select(DecisionSnapshot).where(

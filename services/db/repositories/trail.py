@@ -35,7 +35,7 @@ from services.db.models import (
     TrailRiskDecision,
     TrailSignal,
 )
-from services.db.repositories.base import execute_many
+from services.db.repositories.base import execute_many, fetch_all
 from services.db.types import ExactDecimal
 
 ZERO = Decimal(0)
@@ -324,7 +324,7 @@ class TrailRepository:
         there and ours hold those ids in the order written (an autoincrement only grows); else
         (rows of the plan written before, ids not in a run) it reads the stored hashes back
         (``trail_hash``). The same text is hashed either way."""
-        bounds = self.session.execute(_ID_RANGES, {"plan_id": plan_id}).one()
+        bounds = fetch_all(self.session, _ID_RANGES, {"plan_id": plan_id})[0]
         entries: list[tuple[str, int, str]] = []
         for index, model in enumerate(DECISION_MODELS):
             written = hashes[model]

@@ -12,6 +12,7 @@ from sqlalchemy import Table, bindparam, select
 from services.db.convert import to_fill_record, to_order_record
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import FillRepository, NotFound, OrderRepository, RunRepository
+from services.db.repositories.base import fetch_all
 from services.domain import FillRecord, OrderState, TradeMode, is_live_token
 
 from ..audit import audit, os_user
@@ -85,13 +86,14 @@ class RunServiceBase:
         """(client order id, status) of the run's orders: what a wait looks at, read as two
         columns (a whole order loaded and converted per look cost a backtest 2 %)."""
         with self.db.core() as connection:
-            return [(c, OrderState(s)) for c, s in connection.execute(_ORDER_STATES, {"run_id": run_id})]
+            return [(c, OrderState(s)) for c, s in fetch_all(connection, _ORDER_STATES, {"run_id": run_id})]
 
     def _run_mode(self, run_id: int) -> TradeMode:
         """The run's mode alone (what is checked before its lease is taken): one column, not the
         run and its parameters."""
         with self.db.core() as connection:
-            mode = connection.scalar(_RUN_MODE, {"run_id": run_id})
+            found = fetch_all(connection, _RUN_MODE, {"run_id": run_id})
+        mode = found[0][0] if found else None
         if mode is None:
             raise BadInput(f"run {run_id} does not exist")
         return TradeMode(mode)

@@ -16,7 +16,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 
 from services.core.plans import Plan, price_moves
 from services.db.models import TradeOrder, TradeRun
-from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
+from services.db.repositories import NotFound, OrderRepository, RunRepository, SettingsRepository
+from services.db.repositories.base import fetch_all
 from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
@@ -206,7 +207,7 @@ class RunExecution(RunPlanning):
 
     def _order_count(self, run_id: int) -> int:
         with self.db.core() as connection:
-            return connection.scalar(_ORDER_COUNT, {"run_id": run_id}) or 0
+            return fetch_all(connection, _ORDER_COUNT, {"run_id": run_id})[0][0] or 0
 
     def _mark_blocked(self, run_id: int, reasons: str) -> None:
         with self.db.unit_of_work() as session:
@@ -227,7 +228,10 @@ class RunExecution(RunPlanning):
         with self.db.unit_of_work() as session:
             # the plan was built from this run: its project and mode are the run's (only the
             # parameters are read, to be written back with the plan's id)
-            params = session.execute(_RUN_PARAMS, {"run_id": run_id}).scalar_one()
+            found = fetch_all(session, _RUN_PARAMS, {"run_id": run_id})
+            if not found:
+                raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
+            params = found[0][0]
             rows = []
             for d in plan.orders:
                 rows.append(dict(

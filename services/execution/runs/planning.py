@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast, overload
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
@@ -27,6 +27,7 @@ from services.db.repositories import (
     SettingsRepository,
     SnapshotRepository,
 )
+from services.db.repositories.base import fetch_all
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.domain import OrderType, TradeMode
@@ -74,13 +75,13 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _run_row(session, query, run_id: int) -> Row:
-    """The run's columns (``query``: ``_RUN`` or ``_RUN_AND_CAPITAL``), or ``NotFound`` as
-    ``RunRepository.get`` says it."""
-    row = session.execute(query, {"run_id": run_id}).one_or_none()
-    if row is None:
+def _run_row(session, query, run_id: int) -> Any:
+    """The run's columns as a plain row (a named tuple; ``query``: ``_RUN`` or ``_RUN_AND_CAPITAL``),
+    or ``NotFound`` as ``RunRepository.get`` says it."""
+    found = fetch_all(session, query, {"run_id": run_id})
+    if not found:
         raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
-    return row
+    return found[0]
 
 
 class RunPlanning(RunServiceBase):
