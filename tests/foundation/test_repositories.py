@@ -448,6 +448,38 @@ def test_execute_many_stores_what_sqlalchemy_would_and_raises_its_errors(databas
         execute_many(s.connection(), update, ("quantity", "key"), [(Decimal(1), "B")])  # updated_at's onupdate
 
 
+def test_statements_run_on_the_driver_belong_to_the_transaction(database):
+    """On SQLite ``execute_many`` and ``fetch_all`` run straight on the driver's cursor: inside
+    the transaction (its rows seen before the commit, undone with its rollback, their errors
+    SQLAlchemy's); on a connection with no transaction begun, SQLAlchemy begins one. MariaDB
+    goes through SQLAlchemy throughout: the same behaviour."""
+    from sqlalchemy import Table
+
+    from services.db.models import Position
+    from services.db.repositories.base import execute_many, fetch_all
+
+    table = Position.__table__
+    assert isinstance(table, Table)
+    columns = ("project_key", "account", "symbol", "currency", "exchange", "quantity", "average_cost", "realized_pnl",
+               "updated_at")
+    row = (0, "DU1", "A", "USD", "SMART", Decimal("1.5"), Decimal("2"), Decimal(0), T0)
+    symbols = select(table.c.symbol, table.c.quantity).order_by(table.c.symbol)
+    with pytest.raises(RuntimeError, match="undo"), database.unit_of_work() as s:
+        execute_many(s, table.insert(), columns, [row])
+        assert [tuple(r) for r in fetch_all(s, symbols, {})] == [("A", Decimal("1.5"))]  # seen before the commit
+        raise RuntimeError("undo")
+    with database.session() as s:
+        assert fetch_all(s, symbols, {}) == []  # rolled back with the unit of work
+    with database.engine.connect() as connection:  # no transaction yet: SQLAlchemy begins one
+        assert not connection.in_transaction()
+        execute_many(connection, table.insert(), columns, [row])
+        connection.commit()
+    with pytest.raises(IntegrityError), database.unit_of_work() as s:
+        execute_many(s, table.insert(), columns, [row])  # the same position again
+    with database.session() as s:
+        assert [r.symbol for r in fetch_all(s, symbols, {})] == ["A"]
+
+
 def test_upsert_records_are_what_reading_the_rows_back_gives(database):
     """The writer's positions: written values taken as the column types store them (not read
     back) must equal, digit for digit, what a read of the rows gives (SQLite and MariaDB)."""

@@ -239,7 +239,8 @@ def execute_many(executor: Session | Connection, statement: UpdateBase, columns:
     as long as SQLite took to store the rows. Errors are SQLAlchemy's: a value the type refuses
     raises ``StatementError``, the driver's errors ``DBAPIError`` (``IntegrityError`` ...). On a
     session's connection, after the autoflush ``Session.execute`` would do (none within
-    ``no_autoflush``: the ORM's pending rows go in first, as with any statement)."""
+    ``no_autoflush``: the ORM's pending rows go in first, as with any statement). On SQLite
+    inside a transaction, straight on the driver's cursor (``_on_the_driver``)."""
     if not rows:
         return
     if isinstance(executor, Session):
@@ -351,8 +352,9 @@ def fetch_all(executor: Session | Connection, statement: Select, params: Mapping
     run through the driver: the statement compiled once per dialect and its expanding IN lists
     filled in here, without SQLAlchemy's per-statement work (which cost more than running a
     writer batch's small SELECTs on SQLite). On a session's connection, without an autoflush (as
-    ``Session.execute`` runs a Core statement); errors are SQLAlchemy's (``exec_driver_sql``).
-    An expanding list must not be empty (SQLAlchemy renders an empty IN its own way)."""
+    ``Session.execute`` runs a Core statement); on SQLite inside a transaction straight on the
+    driver's cursor (``_on_the_driver``). Errors are SQLAlchemy's either way. An expanding list
+    must not be empty (SQLAlchemy renders an empty IN its own way)."""
     connection = executor.connection() if isinstance(executor, Session) else executor
     dialect = connection.dialect
     query = _driver_query(statement, dialect)
