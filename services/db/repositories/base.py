@@ -265,7 +265,7 @@ def execute_many(executor: Session | Connection, statement: UpdateBase, columns:
     if not dialect.positional:
         params = [dict(zip(order, row, strict=True)) for row in params]
     if _on_the_driver(connection):
-        _driver_run(connection, sql, params, many=True)
+        _driver_run(connection, sql, params, many=True).close()
     else:
         connection.exec_driver_sql(sql, params)
 
