@@ -480,14 +480,14 @@ async def cmd_replace(args, settings) -> int:
 
 async def cmd_cancel_all(args, settings) -> int:
     async with connected(args, settings) as s:
-        ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one)
+        ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
     _print_result(args, {"canceled": ids}, f"cancel requested for {len(ids)} working order(s)")
     return EXIT_OK
 
 
 async def cmd_halt(args, settings) -> int:
     async with connected(args, settings, connect=bool(args.cancel_all)) as s:
-        state = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token)
+        state = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
     _print_result(args, {"trading_state": str(state)}, f"trading state: {state}")
     return EXIT_OK
 

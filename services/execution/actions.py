@@ -123,26 +123,47 @@ class OrderActions:
         await self.writer.flush()
         return await self._db(self._order, order_id)
 
-    async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False) -> list[int]:
+    async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> list[int]:
         """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
-        A run that is sending stops first: nothing more goes out after Cancel All."""
+        A run that is sending stops first: nothing more goes out after Cancel All. With ``wait``
+        (a command, which disconnects once it returns), the broker's final status of each order
+        it holds is waited for (``confirm_timeout`` in all) and written before returning, as
+        ``cancel`` does; the window's Cancel All sees them stream in."""
         self._check_live(live_token)
         if self.service is not None:
             self.service.stop_sending()
         working = await self._db(self._working)
+        at_broker = [o for o in working if o.ib_order_id or o.status is not OrderState.NEW]
+        confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
+                         for o in at_broker} if wait else {}
         if one_by_one:
             for order in working:
                 try:
                     await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
                 except BrokerError as exc:
                     log.warning("cancel of %s failed: %s", order.client_order_id, exc)
+                    refused = confirmations.pop(order.client_order_id, None)
+                    if refused is not None:
+                        refused.cancel()
                     continue
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
         else:
-            await self.provider.cancel_all()
+            try:
+                await self.provider.cancel_all()
+            except BaseException:
+                for future in confirmations.values():
+                    future.cancel()
+                raise
             for order in working:
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
                                                    message="global cancel"))
+        if confirmations:
+            _, unconfirmed = await asyncio.wait(confirmations.values(), timeout=self.confirm_timeout)
+            for future in unconfirmed:
+                future.cancel()
+            if unconfirmed:
+                log.warning("cancel all: %d of %d cancel(s) not confirmed within %s s", len(unconfirmed), len(confirmations),
+                            self.confirm_timeout)
         await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one})
         await self.writer.flush()
         return [o.id for o in working]
@@ -158,12 +179,13 @@ class OrderActions:
                     and o.status is not OrderState.SENDING]
 
     # ------------------------------------------------------------------ halt / resume
-    async def halt(self, *, cancel_all: bool = False, live_token: str | None = None) -> TradingState:
+    async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> TradingState:
+        """``wait``: as ``cancel_all``'s (a command)."""
         if self.service is not None:
             self.service.stop_sending()  # a run sending right now stops before its next order
         state = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
         if cancel_all:
-            await self.cancel_all(live_token)
+            await self.cancel_all(live_token, wait=wait)
         return state
 
     async def resume(self) -> TradingState:
@@ -375,8 +397,11 @@ def _replacing(order) -> Replacing:
     return Replacing(order.created_at, order.status, order.client_order_id, order.project_id)
 
 
-def _final_for(coid: str):
+def _final_for(coid: str, perm_id: int | None = None):
+    """A final status of the order: by its order ref, or by its permanent id (an order placed in
+    TWS carries no ref of ours)."""
     def predicate(ev) -> bool:
-        return isinstance(ev, OrderStatusEvent) and ev.order_ref == coid and ev.status in ("Cancelled", "ApiCancelled", "Filled", "Inactive")
+        return (isinstance(ev, OrderStatusEvent) and (ev.order_ref == coid or (bool(perm_id) and ev.perm_id == perm_id))
+                and ev.status in ("Cancelled", "ApiCancelled", "Filled", "Inactive"))
 
     return predicate

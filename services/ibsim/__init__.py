@@ -15,7 +15,7 @@ Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``
 ``drop_connections()``. Books: ``orders()``, ``open_orders()``, ``executions()``, ``positions()``,
 ``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.
 Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``, ``duplicate_status``,
-``exec_correction``, ``late_commission``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
+``exec_correction``, ``late_commission``, ``cancel_delay``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
 ``drop_after_messages``, ``pacing_limit``; per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
 min_quantity=..., <fault>=value, fill_mode="partial")``.
 Gateway faults (gateway_faults.py): ``connectivity_lost()`` (1100), ``connectivity_restored(data_lost=)``

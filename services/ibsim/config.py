@@ -71,6 +71,9 @@ class Faults:
     correction_price_delta: Decimal = Decimal("0.01")
     late_commission: bool = False
     late_commission_delay: float = 0.2
+    # seconds between a cancel's PendingCancel status and its Cancelled (IB confirms a cancel
+    # once the exchange has: a command that disconnects at once never sees it)
+    cancel_delay: float = 0.0
     info_10349: bool = False
     reject_symbols: set[str] = field(default_factory=set)
     reject_min_quantity: Decimal | None = None

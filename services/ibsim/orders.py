@@ -266,6 +266,18 @@ class OrdersMixin(SimulatorBase):
         self._cancel(order)
 
     def _cancel(self, order: SimOrder) -> None:
+        delay = self.faults.cancel_delay
+        if delay > 0:
+            if order.status == "PendingCancel":  # a cancel on its way already
+                return
+            order.status = "PendingCancel"
+            for session in self._recipients(order.client_id):
+                session.send(m.order_status(order, session.server_version))
+            self._later(delay, lambda: None if order.is_done else self._cancelled(order))
+            return
+        self._cancelled(order)
+
+    def _cancelled(self, order: SimOrder) -> None:
         log.debug("order %d of client %d cancelled", order.order_id, order.client_id)
         self._finish(order, "Cancelled", "Cancelled by Trader")
         for session in self._recipients(order.client_id):

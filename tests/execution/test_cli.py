@@ -171,6 +171,32 @@ async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     assert actions[-3:] == [(os_user(), "order.cancel"), (os_user(), "order.replace"), (os_user(), "order.cancel_all")]
 
 
+async def test_cancel_all_and_halt_wait_for_the_brokers_confirmations_before_they_disconnect(database, db_url, simulator):
+    """IB confirms a cancel once the exchange has (PendingCancel first, Cancelled later): the
+    commands wait for each order's final status and write it before they disconnect, as
+    ``cancel`` does; they used to leave the orders CANCEL_REQUESTED in the database."""
+    simulator.faults.cancel_delay = 1.0
+    stack = await build_stack(database, simulator)
+    a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))
+    b = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, Decimal("222"))
+    await stack.close()
+    await until_client_gone(simulator, 1)
+    all_ = await run(cli_args(db_url, simulator.port, "cancel-all", "--json"))
+    assert all_.code == 0, all_.err
+    assert sorted(all_.json["canceled"]) == sorted([a.id, b.id]) and simulator.open_orders() == []
+    orders = await run(cli_args(db_url, simulator.port, "orders", "--json", connection=False))
+    assert sorted(o["status"] for o in orders.json) == ["CANCELED"] * 2
+    await until_client_gone(simulator, 1)
+    stack = await build_stack(database, simulator)
+    c = await stack.actions.manual_order("META", Side.BUY, Decimal(5), OrderType.LMT, Decimal("555"))
+    await stack.close()
+    await until_client_gone(simulator, 1)
+    halted = await run(cli_args(db_url, simulator.port, "halt", "--cancel-all", "--json"))
+    assert halted.code == 0 and halted.json == {"trading_state": "HALTED"}, halted.err
+    orders = await run(cli_args(db_url, simulator.port, "orders", "--json", connection=False))
+    assert {o["id"]: o["status"] for o in orders.json}[c.id] == "CANCELED" and simulator.open_orders() == []
+
+
 async def test_execute_waits_for_late_commission_reports_before_it_disconnects(db_url, simulator, snapshot_file):
     """IB's commission report may follow the last fill by seconds: the command waits for it
     (bounded) instead of leaving the fills without commissions until the next reconciliation."""
