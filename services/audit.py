@@ -44,7 +44,7 @@ from services.db.convert import to_audit_record
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
-from services.db.repositories.base import execute_many, fetch_all
+from services.db.repositories.base import execute_many, fetch_first
 from services.db.repositories.trail import TrailRepository
 from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.types import utcnow
@@ -243,8 +243,7 @@ class AuditLog:
         if connection.dialect.name == "sqlite":
             # the unit of work holds the write lock since its BEGIN IMMEDIATE: nothing can move
             # between the two reads, so they are one statement
-            found = fetch_all(connection, _LOCK_HEAD_AND_MAX, {})
-            locked = found[0] if found else None
+            locked = fetch_first(connection, _LOCK_HEAD_AND_MAX, {})
         else:
             # MySQL: the newest id is read only once the head is locked (a subquery of the locking
             # statement might be evaluated before its lock wait)

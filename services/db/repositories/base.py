@@ -346,6 +346,12 @@ _REQUIRED = object()
 _DRIVER_STYLES = ("qmark", "pyformat")
 
 
+def fetch_first(executor: Session | Connection, statement: Select, params: Mapping[str, Any]) -> Any | None:
+    """``fetch_all``'s first row, None when there is none (a row looked up by its key)."""
+    rows = fetch_all(executor, statement, params)
+    return rows[0] if rows else None
+
+
 def fetch_all(executor: Session | Connection, statement: Select, params: Mapping[str, Any]) -> list[Any]:
     """The rows of a Core SELECT (built once) for ``params``, as ``Session.execute(statement,
     params).all()`` returns them (each column converted by its type; attributes by column key),

@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, select
 from services.db.convert import to_fill_record, to_order_record
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import FillRepository, NotFound, OrderRepository, RunRepository
-from services.db.repositories.base import fetch_all
+from services.db.repositories.base import fetch_all, fetch_first
 from services.domain import FillRecord, OrderState, TradeMode, is_live_token
 
 from ..audit import audit, os_user
@@ -92,11 +92,10 @@ class RunServiceBase:
         """The run's mode alone (what is checked before its lease is taken): one column, not the
         run and its parameters."""
         with self.db.core() as connection:
-            found = fetch_all(connection, _RUN_MODE, {"run_id": run_id})
-        mode = found[0][0] if found else None
-        if mode is None:
+            row = fetch_first(connection, _RUN_MODE, {"run_id": run_id})
+        if row is None or row.mode is None:
             raise BadInput(f"run {run_id} does not exist")
-        return TradeMode(mode)
+        return TradeMode(row.mode)
 
     async def get_run(self, run_id: int) -> RunInfo:
         return await self._db(self._get_run, run_id)

@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from services.core.plans import Plan, price_moves
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import NotFound, OrderRepository, RunRepository, SettingsRepository
-from services.db.repositories.base import fetch_all
+from services.db.repositories.base import fetch_all, fetch_first
 from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
@@ -228,10 +228,10 @@ class RunExecution(RunPlanning):
         with self.db.unit_of_work() as session:
             # the plan was built from this run: its project and mode are the run's (only the
             # parameters are read, to be written back with the plan's id)
-            found = fetch_all(session, _RUN_PARAMS, {"run_id": run_id})
-            if not found:
+            row = fetch_first(session, _RUN_PARAMS, {"run_id": run_id})
+            if row is None:
                 raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
-            params = found[0][0]
+            params = row.params
             rows = []
             for d in plan.orders:
                 rows.append(dict(

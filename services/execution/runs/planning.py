@@ -27,7 +27,7 @@ from services.db.repositories import (
     SettingsRepository,
     SnapshotRepository,
 )
-from services.db.repositories.base import fetch_all
+from services.db.repositories.base import fetch_first
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.domain import OrderType, TradeMode
@@ -78,10 +78,10 @@ def _dec(value: Any) -> Decimal | None:
 def _run_row(session, query, run_id: int) -> Any:
     """The run's columns as a plain row (a named tuple; ``query``: ``_RUN`` or ``_RUN_AND_CAPITAL``),
     or ``NotFound`` as ``RunRepository.get`` says it."""
-    found = fetch_all(session, query, {"run_id": run_id})
-    if not found:
+    row = fetch_first(session, query, {"run_id": run_id})
+    if row is None:
         raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
-    return found[0]
+    return row
 
 
 class RunPlanning(RunServiceBase):
