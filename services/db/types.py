@@ -46,6 +46,26 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError(f"naive datetime {value.isoformat()} refused: times are timezone-aware UTC")
         return value.astimezone(UTC).replace(tzinfo=None)
 
+    def bind_processor(self, dialect):
+        """On SQLite, ``process_bind_param`` and the dialect's DATETIME text in one step: the
+        text SQLite's DATETIME writes (``_SQLITE_DATETIME``, the same: tests/foundation/test_types.py)
+        of the naive UTC value, without a naive copy of every aware one and the dialect's
+        formatting through a dict (together nearly three times the cost; a backtest binds tens of
+        thousands). Elsewhere SQLAlchemy's two steps."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        naive = self.process_bind_param
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.__class__ is not datetime or value.tzinfo is not UTC:
+                value = naive(value, dialect)  # its checks, and other zones converted to UTC
+            return _SQLITE_DATETIME % (value.year, value.month, value.day, value.hour, value.minute, value.second,
+                                       value.microsecond)
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
@@ -61,6 +81,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         """What reading the column back gives for ``value`` once written to it (both databases
         keep the microseconds): a record of a written row without reading it back."""
         return self.process_result_value(self.process_bind_param(value, None), None)
+
+
+# SQLAlchemy's SQLite DATETIME storage format (sqlalchemy.dialects.sqlite.DATETIME), by position
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -105,6 +129,30 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if abs(number) >= self._limit:
             raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
         return number
+
+    def bind_processor(self, dialect):
+        """On SQLite, ``process_bind_param`` without SQLAlchemy's wrapper around it and its
+        question of the dialect per value (BIGINT, the stored type there, converts nothing): the
+        same scaled integer and the same errors. Elsewhere SQLAlchemy's."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        quantum, scale, limit = self._quantum, self.scale, self._scaled_limit
+        precision = self.precision
+
+        def process(value: Any) -> int | None:
+            if value is None:
+                return None
+            number = value if value.__class__ is Decimal else as_decimal(value)
+            if not number.is_finite():
+                raise ValueError(f"{value!r} is not a finite number")
+            scaled = int(number.quantize(quantum, ROUND_HALF_UP).scaleb(scale))
+            if abs(scaled) >= limit:
+                raise ValueError(f"{value} does not fit NUMERIC({precision},{scale})")
+            if abs(scaled) > _INT64_MAX:
+                raise ValueError(f"{value} is too large for exact storage on SQLite")
+            return scaled
+
+        return process
 
     def process_result_value(self, value: Any, dialect) -> Decimal | None:
         if value is None:

@@ -65,3 +65,39 @@ def test_floats_go_through_their_shortest_repr(database):
     with database.session() as s:
         position = Repositories(s).positions.get("DU1", "A")
     assert (position.quantity, position.average_cost) == (Decimal("0.100000"), Decimal("187.12000000"))
+
+
+def _two_steps(column_type, dialect):
+    """What SQLAlchemy's own TypeDecorator processing binds: process_bind_param, then the
+    stored type's processor (the one-step SQLite processors must give the same)."""
+    impl = column_type.dialect_impl(dialect)
+    inner = impl.impl_instance.bind_processor(dialect)
+    return lambda value: (lambda bound: bound if inner is None else inner(bound))(impl.process_bind_param(value, dialect))
+
+
+def test_the_sqlite_processors_bind_what_sqlalchemys_two_steps_bind():
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+
+    from services.db.types import Money, Quantity, UTCDateTime
+
+    dialect = sqlite.dialect()
+    times = [T0, T0.replace(microsecond=7), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+             datetime(2026, 3, 2, 9, 30, 0, 250, tzinfo=ZoneInfo("America/New_York")), None]
+    one_step = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    two_steps = _two_steps(UTCDateTime(), dialect)
+    assert [one_step(t) for t in times] == [two_steps(t) for t in times]
+    assert one_step(times[3]) == "2026-03-02 14:30:00.000250"  # New York's 09:30 in March is 14:30 UTC
+    with pytest.raises(ValueError, match="naive datetime"):
+        one_step(datetime(2026, 3, 2, 14, 30))
+    for column_type in (Money(), Quantity()):
+        one_step, two_steps = column_type.dialect_impl(dialect).bind_processor(dialect), _two_steps(column_type, dialect)
+        values = [Decimal("12345678901.12345678"), Decimal("-0.0000005"), Decimal("0.0000005"), Decimal("-0"), 7, "2.5",
+                  0.1, Decimal("1E+3"), None]
+        assert [one_step(v) for v in values] == [two_steps(v) for v in values]
+        for bad, message in ((Decimal("NaN"), "not a finite number"), (Decimal("1E+16"), "does not fit NUMERIC")):
+            with pytest.raises(ValueError, match=message):
+                one_step(bad)
+            with pytest.raises(ValueError, match=message):
+                two_steps(bad)
