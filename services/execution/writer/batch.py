@@ -92,6 +92,9 @@ class OrderRow:
     created_at: datetime
     updated_at: datetime
     stored: dict[str, Any] = field(default_factory=dict, repr=False)
+    # the state machine's view of the row (``orders.sm_status``) and what it was read from: the
+    # params object, status and quantity it stands for (any of them replaced: read again)
+    sm_memo: tuple[Any, ...] | None = field(default=None, repr=False)
 
     @classmethod
     def loaded(cls, values: Sequence[Any]) -> OrderRow:
@@ -113,7 +116,7 @@ class OrderRow:
 
 
 _NEW_FILL_VALUES = attrgetter(*NEW_FILL_COLUMNS)
-ORDER_COLUMNS = tuple(f.name for f in fields(OrderRow) if f.name != "stored")
+ORDER_COLUMNS = tuple(f.name for f in fields(OrderRow) if f.name not in ("stored", "sm_memo"))
 if tuple(TradeOrder.__table__.c.keys()) != ORDER_COLUMNS:  # OrderRow.loaded takes a row by position
     raise RuntimeError("OrderRow's fields are not trade_orders' columns in their order")
 _ORDER_VALUES = attrgetter(*ORDER_COLUMNS)

@@ -35,11 +35,16 @@ def decimal_text(value: Decimal | None) -> str | None:
 
 
 def sm_status(order: OrderRow) -> SmStatus:
-    """Rebuild the state machine's view of a stored order (its hidden fields live in params)."""
+    """Rebuild the state machine's view of a stored order (its hidden fields live in params).
+    Kept on the row (``sm_memo``) until its params, status or quantity is replaced: a batch
+    runs several events of one order through the machine (a fill, its status, ...)."""
+    memo = order.sm_memo
+    if memo is not None and memo[0] is order.params and memo[1] is order.status and memo[2] is order.quantity:
+        return memo[3]
     sm = (order.params or {}).get("sm", {})
     before = sm.get("before_replace")
     pending = sm.get("pending_quantity")
-    return SmStatus(
+    status = SmStatus(
         state=OrderState(order.status),
         quantity=Decimal(order.quantity),
         exec_filled=Decimal(sm.get("exec_filled", "0")),
@@ -48,6 +53,8 @@ def sm_status(order: OrderRow) -> SmStatus:
         pending_quantity=Decimal(pending) if pending is not None else None,
         reject_reason=sm.get("reject_reason"),
     )
+    order.sm_memo = (order.params, order.status, order.quantity, status)
+    return status
 
 
 def store_sm(order: OrderRow, st: SmStatus) -> None:
@@ -60,6 +67,9 @@ def store_sm(order: OrderRow, st: SmStatus) -> None:
         "reject_reason": st.reject_reason,
     }
     order.params = params
+    # what sm_status would read back from these params, when the row's status and quantity are st's
+    fits = st.state is order.status and st.quantity is order.quantity
+    order.sm_memo = (params, order.status, order.quantity, st) if fits else None
 
 
 def apply_to_order(
