@@ -11,7 +11,9 @@ else pandas' C reader) into what each backtester needs, and the backtest itself 
 prices in memory to the results stored). ``--double`` runs again with twice the symbols to show
 how the time grows. The numbers are printed, not asserted; the final equities are printed side
 by side (they agree within a fraction of a percent: bt reserves commissions when sizing a buy,
-our builder does not).
+our builder does not). ``--repeat N`` runs both backtests N times, alternating, and reports the
+medians (this machine's speed drifts by a fifth within minutes: one pair alone can mislead; the
+runs after the first of each are warm, about 0.1 s of ours).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import importlib.util
 import logging
+import statistics
 import tempfile
 import time
 from datetime import date
@@ -38,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--years", type=int, default=10, help="years of daily bars (default 10)")
     parser.add_argument("--double", action="store_true", help="run again with twice the symbols (the scaling)")
     parser.add_argument("--db", default=None, help="SQLite file for our trail (default a temporary file)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run both backtests this many times, alternating, and report the medians (default 1)")
     return parser
 
 
@@ -157,7 +162,7 @@ def run_ours(prices, snapshots, db_path: Path) -> tuple[float, dict]:
     return elapsed, outcome.projects["bench"]
 
 
-def one_size(symbols: int, years: int, workdir: Path, db: str | None) -> dict:
+def one_size(symbols: int, years: int, workdir: Path, db: str | None, repeat: int = 1) -> dict:
     path = workdir / f"bars-{symbols}.csv"
     t0 = time.perf_counter()
     snapshots, sessions = generate(path, symbols, years)
@@ -170,18 +175,30 @@ def one_size(symbols: int, years: int, workdir: Path, db: str | None) -> dict:
     data = load_bt(path)
     bt_load = time.perf_counter() - t0
     db_path = Path(db) if db else workdir / f"trail-{symbols}.db"
-    if db_path.exists():
-        db_path.unlink()
-    ours_run, project = run_ours(prices, snapshots, db_path)
-    bt_run, bt_equity = run_bt(data, snapshots)
+    ours_runs, bt_runs = [], []
+    for _ in range(max(1, repeat)):  # alternating: the machine's drift falls on both alike
+        if db_path.exists():
+            db_path.unlink()
+        ours_run, project = run_ours(prices, snapshots, db_path)
+        bt_run, bt_equity = run_bt(data, snapshots)
+        ours_runs.append(ours_run)
+        bt_runs.append(bt_run)
+    ours_run, bt_run = statistics.median(ours_runs), statistics.median(bt_runs)
     ours_equity = float(project["final_equity"])
     print(f"loading the price file ({reader}): ours {ours_load:6.2f} s   bt {bt_load:6.2f} s")
-    print(f"backtest (prices in memory -> results): ours {ours_run:6.2f} s (trail in SQLite, {db_path.stat().st_size / 1e6:.1f} MB)"
-          f"   bt {bt_run:6.2f} s   ratio ours/bt {ours_run / bt_run:.2f} (goal <= 1.0)")
+    if len(ours_runs) > 1:
+        print(f"backtest, {len(ours_runs)} runs each, alternating: ours {_listed(ours_runs)}   bt {_listed(bt_runs)}   "
+              f"ratios {_listed([o / b for o, b in zip(ours_runs, bt_runs, strict=True)], '')}")
+    print(f"backtest (prices in memory -> results){' medians' if len(ours_runs) > 1 else ''}: ours {ours_run:6.2f} s "
+          f"(trail in SQLite, {db_path.stat().st_size / 1e6:.1f} MB)   bt {bt_run:6.2f} s   ratio ours/bt {ours_run / bt_run:.2f} (goal <= 1.0)")
     print(f"final equity: ours {ours_equity:,.2f}   bt {bt_equity:,.2f}   difference {100 * (ours_equity / bt_equity - 1):+.3f} %; "
           f"ours: {project['orders']} orders, {project['fills']} fills, commissions {float(project['commissions']):,.2f}, "
           f"{len(project['risk_blocked'])} risk blocks", flush=True)
     return {"ours": ours_run, "bt": bt_run}
+
+
+def _listed(values: list[float], unit: str = " s") -> str:
+    return " ".join(f"{v:.2f}" for v in values) + unit
 
 
 def main(argv: list[str]) -> int:
@@ -189,9 +206,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
-        first = one_size(args.symbols, args.years, Path(tmp), args.db)
+        first = one_size(args.symbols, args.years, Path(tmp), args.db, args.repeat)
         if args.double:
-            second = one_size(2 * args.symbols, args.years, Path(tmp), None)
+            second = one_size(2 * args.symbols, args.years, Path(tmp), None, args.repeat)
             print(f"doubling the symbols: ours x{second['ours'] / first['ours']:.2f} (goal <= 2), bt x{second['bt'] / first['bt']:.2f}")
     print(f"whole command wall time: {time.perf_counter() - wall:.1f} s")
     return 0
