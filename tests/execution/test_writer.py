@@ -189,3 +189,32 @@ def test_an_order_is_written_back_with_the_columns_the_batch_changed_only(databa
         OrderState.PARTIALLY_FILLED, Decimal(4), "other", "kept")
     assert [(o.status, o.filled_quantity, o.updated_at) for o in changes.orders] == [
         (OrderState.PARTIALLY_FILLED, Decimal(4), order.updated_at)]
+
+
+async def test_an_inline_writer_makes_change_sets_only_while_someone_listens(database):
+    """A backtest's writer writes inline: with nobody subscribed it makes no change set (nor
+    reads the positions back for one), and stores the same rows; a subscriber gets them again."""
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-1", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
+    writer = EventWriter(database)
+    writer.inline_db = True
+    made: list[ChangeSet] = []
+    write = writer.projection.write
+    writer.projection.write = lambda events, **kw: made.append(write(events, **kw)) or made[-1]  # type: ignore[method-assign]
+    writer.start()
+    try:
+        writer.submit(_exec("0005.ee.01.01", 4, "100"))
+        await writer.flush()
+        assert made == [ChangeSet()]  # nobody listened: nothing made
+        order, fills, pos = _state(database)
+        assert (order.filled_quantity, [f.exec_id for f in fills], pos.quantity, pos.average_cost) == (
+            Decimal(4), ["0005.ee.01.01"], Decimal(4), Decimal(100))
+        heard: list[ChangeSet] = []
+        writer.subscribe(heard.append)
+        writer.submit(_exec("0005.ee.02.01", 6, "101"))
+        await writer.flush()
+        assert len(heard) == 1 and [f.exec_id for f in heard[0].fills] == ["0005.ee.02.01"]
+        assert [(p.symbol, p.quantity) for p in heard[0].positions] == [("AAPL", Decimal(10))]  # the account's row
+        assert heard[0].orders[0].status is OrderState.FILLED
+    finally:
+        await writer.stop()

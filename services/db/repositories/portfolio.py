@@ -120,6 +120,10 @@ class PositionRepository:
             raise ValueError("two writes of one position in one upsert_records")
         return out
 
+    def write_many(self, writes: list[PositionWrite], *, updated_at: datetime | None = None) -> None:
+        """``upsert_many`` without reading the rows back (nobody wants their records)."""
+        self._upsert(writes, updated_at)
+
     @staticmethod
     def _read_back(writes: list[PositionWrite], read) -> dict[tuple[int, str, str], Any]:
         """The written rows as ``read`` (``get_many``) returns them, in the writes' order."""

@@ -109,16 +109,19 @@ def _with_assignments(session, project_id: int, account: str, listing: str,
     return out + pending
 
 
-def write_positions(session, batch: Batch) -> None:
-    """Every position the batch changed, in one bulk upsert (what it did not write read back with
-    one SELECT per account: ``upsert_records``)."""
+def write_positions(session, batch: Batch, *, records: bool = True) -> None:
+    """Every position the batch changed, in one bulk upsert; with ``records``, their records for
+    the change set (what the upsert did not write read back with one SELECT per account:
+    ``upsert_records``)."""
     writes = []
     for key in sorted(batch.dirty_positions, key=key_order):
         project_id, account, symbol = key
         state = batch.position_state[key]
         writes.append(PositionWrite(project_id, account, symbol, state.quantity, state.average_cost, state.realized_pnl))
-    if writes:
+    if writes and records:
         batch.positions.update(PositionRepository(session).upsert_records(writes))
+    elif writes:
+        PositionRepository(session).write_many(writes)
 
 
 def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) -> None:

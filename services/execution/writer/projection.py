@@ -112,8 +112,10 @@ class EventProjection:
         self.cash_book: CashBook | None = None
 
     # ------------------------------------------------------------------ one transaction
-    def write(self, events: list[object]) -> ChangeSet:
-        """Project ``events`` in one transaction; the change set of what it touched."""
+    def write(self, events: list[object], *, changes: bool = True) -> ChangeSet:
+        """Project ``events`` in one transaction; the change set of what it touched (with
+        ``changes=False`` an empty one: nobody listens, and the records of the written rows,
+        the positions read back among them, are not made)."""
         batch = Batch()
         batch.orphan_commissions = dict(self._orphan_commissions)
         if self.cash_book is not None:
@@ -123,7 +125,7 @@ class EventProjection:
             for event in events:
                 self._apply(session, batch, event)
             settle_positions(session, batch, self._stale_truth)
-            write_positions(session, batch)
+            write_positions(session, batch, records=changes)
             insert_order_events(session)
             write_orders(session, batch.by_ref.values())
             session.flush()  # the stored fills a correction or a late commission changed
@@ -133,16 +135,16 @@ class EventProjection:
                 self.cash_book.forget()  # a stored fill changed: the next snapshots sum every fill again
             record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs, cash_book=self.cash_book)
             session.flush()
-            changes = ChangeSet(
+            touched = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),  # type: ignore[arg-type]  # an OrderRow reads alike
                 fills=tuple(to_fill_record(f) for f in batch.fills.values()),  # type: ignore[arg-type]  # a NewFill reads alike
                 positions=tuple(batch.positions.values()),
                 runs=tuple(sorted(batch.runs)),
-            )
+            ) if changes else ChangeSet()
         self._orphan_commissions = batch.orphan_commissions  # only once committed
         if self.cash_book is not None:
             self.cash_book.commit()
-        return changes
+        return touched
 
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
         refs, bases = _refs_and_bases(events)

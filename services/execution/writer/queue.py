@@ -115,6 +115,13 @@ class EventWriter:
     def subscribe_health(self, callback: Callable[[WriterHealth], None]) -> Callable[[], None]:
         return self._health_board.subscribe(callback)
 
+    def _wants_changes(self) -> bool:
+        """Whether a batch's change set is made: always when written in a worker thread (a
+        subscriber may come while it is written); inline (a backtest), only for a subscriber
+        there already, since none can come before it is published (a backtest's batches mostly
+        have none: the records and the positions read back for them cost about a tenth of a batch)."""
+        return not self.inline_db or bool(self._subscribers)
+
     def _publish(self, changes: ChangeSet) -> None:
         for callback in list(self._subscribers):
             try:
@@ -283,7 +290,7 @@ class EventWriter:
             self._drain_queue()
             batch = self._pending[: self.batch_max]
             try:
-                changes = await db_call(self.inline_db, self.projection.write, batch)
+                changes = await db_call(self.inline_db, self.projection.write, batch, changes=self._wants_changes())
             except Exception as exc:
                 if _is_connection_error(exc):
                     if await self._database_down(exc, delay):
