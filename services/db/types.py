@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from sqlalchemy import JSON, BigInteger, DateTime, Numeric, String
 from sqlalchemy.dialects import mysql
@@ -59,10 +59,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            moment = value
             if value.__class__ is not datetime or value.tzinfo is not UTC:
-                value = naive(value, dialect)  # its checks, and other zones converted to UTC
-            return _SQLITE_DATETIME % (value.year, value.month, value.day, value.hour, value.minute, value.second,
-                                       value.microsecond)
+                moment = cast(datetime, naive(value, dialect))  # its checks, and other zones converted to UTC
+            return _SQLITE_DATETIME % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+                                       moment.microsecond)
 
         return process
 
