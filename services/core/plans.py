@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from services.domain import TradeMode
+from services.domain import Side, TradeMode
 
 from .builder import OrderDraft
 
@@ -54,6 +54,37 @@ class PriceMove:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderTotals:
+    """What a set of orders adds up to: the one rule for a plan's gross notional, the preview
+    panel's totals line and the confirmation's figure (they can never disagree)."""
+
+    count: int = 0
+    buy_notional: Decimal = Decimal(0)
+    sell_notional: Decimal = Decimal(0)
+    target_weight: Decimal = Decimal(0)  # the orders' target weights summed (their symbols' share)
+
+    @property
+    def gross_notional(self) -> Decimal:
+        return self.buy_notional + self.sell_notional
+
+
+def order_totals(orders: Iterable[OrderDraft]) -> OrderTotals:
+    """Buys and sells by their notional's size (an order without a notional adds nothing), and
+    the target weights of the orders' symbols."""
+    count, buy, sell, weight = 0, Decimal(0), Decimal(0), Decimal(0)
+    for order in orders:
+        count += 1
+        if order.notional is not None:
+            if order.side == Side.BUY:
+                buy += abs(order.notional)
+            elif order.side == Side.SELL:
+                sell += abs(order.notional)
+        if order.target_weight is not None:
+            weight += order.target_weight
+    return OrderTotals(count, buy, sell, weight)
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """One stored plan. ``orders`` are exactly the orders that executing it sends."""
 
@@ -84,7 +115,7 @@ class Plan:
 
     @property
     def gross_notional(self) -> Decimal:
-        return sum((abs(o.notional) for o in self.orders if o.notional is not None), Decimal(0))
+        return order_totals(self.orders).gross_notional
 
     def age_seconds(self, now: datetime) -> float:
         return (now - self.created_at).total_seconds()

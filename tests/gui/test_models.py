@@ -218,3 +218,30 @@ def test_a_timer_slice_fits_the_time_budget_and_waits_for_another_models_slice(q
     finally:
         base.CoalescingTableModel._last_slice_end = other_slice_ended
     qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=2000)
+
+
+def test_the_preview_totals_are_the_plans_own(qtbot):
+    """The preview panel's totals line and a plan's gross notional (the confirmation's figure)
+    come of one rule: services.core.plans.order_totals."""
+    from datetime import UTC, datetime
+
+    from services.core.builder import OrderDraft
+    from services.core.plans import Plan, order_totals
+    from services.domain import OrderType, TradeMode
+    from widgets.models.preview import PreviewOrdersModel
+
+    def draft(seq, symbol, side, qty, price, weight):
+        notional = None if price is None else Decimal(qty) * Decimal(price)
+        return OrderDraft(seq, symbol, side, Decimal(qty), OrderType.MKT, None, None if price is None else Decimal(price),
+                          notional, Decimal(0), Decimal(qty), weight, f"C-{seq}")
+
+    orders = (draft(1, "A", Side.BUY, 10, "50", Decimal("0.25")), draft(2, "B", Side.SELL, 4, "25.5", None),
+              draft(3, "C", Side.BUY, 3, None, Decimal("0.1")))
+    model = PreviewOrdersModel()
+    model.reset(orders)
+    totals = model.totals()
+    assert totals == order_totals(orders)
+    assert (totals.count, totals.buy_notional, totals.sell_notional, totals.target_weight) == (
+        3, Decimal(500), Decimal(102), Decimal("0.35"))  # an order without a price adds no notional
+    plan = Plan(1, 1, 1, None, TradeMode.PAPER, "DU1", datetime(2026, 12, 3, tzinfo=UTC), Decimal(10000), "ok", "h", orders)
+    assert plan.gross_notional == totals.gross_notional == Decimal(602)

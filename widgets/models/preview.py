@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from services.domain import Side
+from services.core.plans import OrderTotals, order_totals
 
 from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_percent, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
-
-ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class PreviewTotals:
-    count: int = 0
-    buy_notional: Decimal = ZERO
-    sell_notional: Decimal = ZERO
-    target_weight: Decimal = ZERO
-
-    @property
-    def gross_notional(self) -> Decimal:
-        return self.buy_notional + self.sell_notional
 
 
 class PreviewOrdersModel(CoalescingTableModel[Any]):
@@ -47,8 +31,6 @@ class PreviewOrdersModel(CoalescingTableModel[Any]):
     def key(record: Any) -> Hashable:
         return record.client_order_id or record.symbol
 
-    def totals(self) -> PreviewTotals:
-        buy = sum((abs(d.notional) for d in self._rows if d.side == Side.BUY and d.notional is not None), ZERO)
-        sell = sum((abs(d.notional) for d in self._rows if d.side == Side.SELL and d.notional is not None), ZERO)
-        weight = sum((d.target_weight for d in self._rows if d.target_weight is not None), ZERO)
-        return PreviewTotals(len(self._rows), buy, sell, weight)
+    def totals(self) -> OrderTotals:
+        """The shown orders' totals, by the plans' one rule (``services.core.plans.order_totals``)."""
+        return order_totals(self._rows)
