@@ -1,0 +1,26 @@
+"""The fills' totals (services.core.fill_totals): kept as fills come, go and are corrected."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from services.core.fill_totals import FillTally, FillTotals
+from services.domain import Side
+from tests.gui.factories import fill
+
+
+def test_a_tally_adds_removes_and_replaces_fills_and_ignores_superseded_revisions():
+    tally = FillTally()
+    bought, sold = fill(1, quantity="10", price="100", commission="1.00"), fill(2, side=Side.SELL, quantity="4", price="110",
+                                                                                  commission=None)
+    for f in (bought, sold, fill(3, quantity="99", price="1", superseded=True)):
+        tally.add(f, 1)
+    assert tally.totals() == FillTotals(2, Decimal(10), Decimal(1000), Decimal(4), Decimal(440), Decimal("1.00"))
+    assert tally.totals().net_cash == Decimal("-561.00") and tally.totals().gross_notional == Decimal(1440)
+    tally.add(sold, -1)  # a commission report arrives: the fill is replaced
+    tally.add(replace(sold, commission=Decimal("0.75")), 1)
+    assert tally.totals().commission == Decimal("1.75") and tally.totals().count == 2
+    tally.add(bought, -1)
+    tally.add(replace(sold, commission=Decimal("0.75")), -1)
+    assert tally.totals() == FillTotals()
