@@ -306,3 +306,20 @@ def test_audit_view_filters_by_action_and_shows_chain_state(qtbot, qtmodeltester
     qtmodeltester.check(proxy, force_py=True)
     view.set_action_filter("run.created")
     assert proxy.rowCount() == 1
+
+
+def test_the_fills_totals_have_the_panels_whole_width(qtbot):
+    """At a docked panel's width the totals beside the filter and the button were cut off after
+    "bought"; on a line of their own the whole text fits."""
+    model = FillsModel()
+    view = FillsView(model)
+    qtbot.addWidget(view)
+    view.resize(440, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    model.upsert([fill(1, quantity="10", price="100", commission="1"),
+                  fill(2, side=Side.SELL, quantity="4", price="50.25", commission="1.5", symbol="MSFT")])
+    model.flush()
+    label = view.totals_label
+    assert label.width() >= view.width() - 12  # the panel's width, less its margins
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width(), label.text()

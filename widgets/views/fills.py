@@ -36,12 +36,14 @@ class FillsView(QWidget):
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         self.table.sortByColumn(FillsModel.TIME, Qt.SortOrder.DescendingOrder)
         bar = QHBoxLayout()
-        bar.addWidget(self.search_edit)
-        bar.addWidget(self.totals_label, 1)
+        bar.addWidget(self.search_edit, 1)
         bar.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        # the totals on a line of their own, the panel's whole width: beside the filter and the
+        # button a docked panel left them a third of it, and "sold ... commission" was cut off
+        layout.addWidget(self.totals_label)
         layout.addWidget(self.table)
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
