@@ -118,15 +118,9 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect) -> Decimal | int | None:
         if value is None:
             return None
-        number = self._rounded(value)
         if dialect.name == "sqlite":
-            # the limits checked on the exact integer (one int comparison, not a Decimal's)
-            scaled = int(number.scaleb(self.scale))
-            if abs(scaled) >= self._scaled_limit:
-                raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
-            if abs(scaled) > _INT64_MAX:
-                raise ValueError(f"{value} is too large for exact storage on SQLite")
-            return scaled
+            return self._scaled(value)
+        number = self._rounded(value)
         if abs(number) >= self._limit:
             raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
         return number
@@ -137,23 +131,22 @@ class ExactDecimal(TypeDecorator[Decimal]):
         same scaled integer and the same errors. Elsewhere SQLAlchemy's."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        quantum, scale, limit = self._quantum, self.scale, self._scaled_limit
-        precision = self.precision
+        scaled = self._scaled
 
         def process(value: Any) -> int | None:
-            if value is None:
-                return None
-            number = value if value.__class__ is Decimal else as_decimal(value)
-            if not number.is_finite():
-                raise ValueError(f"{value!r} is not a finite number")
-            scaled = int(number.quantize(quantum, ROUND_HALF_UP).scaleb(scale))
-            if abs(scaled) >= limit:
-                raise ValueError(f"{value} does not fit NUMERIC({precision},{scale})")
-            if abs(scaled) > _INT64_MAX:
-                raise ValueError(f"{value} is too large for exact storage on SQLite")
-            return scaled
+            return None if value is None else scaled(value)
 
         return process
+
+    def _scaled(self, value: Any) -> int:
+        """SQLite's stored integer of ``value``: rounded to the scale, times ``10**scale``; the
+        limits checked on the exact integer (one int comparison, not a Decimal's)."""
+        scaled = int(self._rounded(value).scaleb(self.scale))
+        if abs(scaled) >= self._scaled_limit:
+            raise ValueError(f"{value} does not fit NUMERIC({self.precision},{self.scale})")
+        if abs(scaled) > _INT64_MAX:
+            raise ValueError(f"{value} is too large for exact storage on SQLite")
+        return scaled
 
     def process_result_value(self, value: Any, dialect) -> Decimal | None:
         if value is None:
@@ -181,7 +174,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         number = value if value.__class__ is Decimal else as_decimal(value)
         if not number.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
-        return number.quantize(self._quantum, rounding=ROUND_HALF_UP)
+        return number.quantize(self._quantum, ROUND_HALF_UP)  # by position: cheaper than as a keyword
 
     @property
     def python_type(self) -> type:

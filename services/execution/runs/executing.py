@@ -16,8 +16,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 
 from services.core.plans import Plan, price_moves
 from services.db.models import TradeOrder, TradeRun
-from services.db.repositories import NotFound, OrderRepository, RunRepository, SettingsRepository
-from services.db.repositories.base import fetch_all, fetch_first
+from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
+from services.db.repositories.base import fetch_all
 from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
@@ -26,7 +26,7 @@ from ..listings import request_for_draft, request_for_order
 from ..market_health import TradeIntent
 from ..provider import OrderRequest
 from ..sending import OrderSender
-from .planning import RunPlanning
+from .planning import RunPlanning, _run_row
 from .records import ExecuteResult
 
 log = logging.getLogger(__name__)
@@ -228,10 +228,7 @@ class RunExecution(RunPlanning):
         with self.db.unit_of_work() as session:
             # the plan was built from this run: its project and mode are the run's (only the
             # parameters are read, to be written back with the plan's id)
-            row = fetch_first(session, _RUN_PARAMS, {"run_id": run_id})
-            if row is None:
-                raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
-            params = row.params
+            params = _run_row(session, _RUN_PARAMS, run_id).params
             rows = []
             for d in plan.orders:
                 rows.append(dict(

@@ -76,8 +76,8 @@ def _dec(value: Any) -> Decimal | None:
 
 
 def _run_row(session, query, run_id: int) -> Any:
-    """The run's columns as a plain row (a named tuple; ``query``: ``_RUN`` or ``_RUN_AND_CAPITAL``),
-    or ``NotFound`` as ``RunRepository.get`` says it."""
+    """The run's columns as a plain row (a named tuple; ``query``: ``_RUN``, ``_RUN_AND_CAPITAL``
+    or another select of the run by ``run_id``), or ``NotFound`` as ``RunRepository.get`` says it."""
     row = fetch_first(session, query, {"run_id": run_id})
     if row is None:
         raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
