@@ -4,7 +4,7 @@
     python3 dev.py console [ARGS...]   open the console (demo mode by default)
     python3 dev.py test [PYTEST ARGS]  run the whole test suite
     python3 dev.py test --quick [...]  everything not marked slow (-m "not slow")
-                                       (tests run in 4 workers; TC_TEST_WORKERS=N or -n 0 to change)
+                                       (tests run in 3 workers; TC_TEST_WORKERS=N or -n 0 to change)
     python3 dev.py soak [--minutes N] [--mysql]   the soak test (see devtools/soak.py)
     python3 dev.py bench [NAME ...]    run the benchmarks (see README; `bench --help` lists them
                                        with their options)
@@ -105,10 +105,9 @@ def run_tests(extra: list[str]) -> int:
         extra = [a for a in extra if a != "--quick"] + ["-m", "not slow"]
     if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra):
         # Most of the suite waits on sockets, subprocesses and IB's pacing rather than the CPU:
-        # three workers on a 2-core machine took the whole suite from ~18 to ~6 minutes; a fourth
-        # fills the pacing runs' and the crash test's waits (14 min 51 s to 13 min 18 s, 2026-12-03).
+        # three workers on a 2-core machine take the whole suite from ~18 to ~6 minutes.
         # `-n 0` runs everything in this one process (for a debugger or -s output).
-        extra = ["-n", os.environ.get("TC_TEST_WORKERS", "4"), "--dist", "worksteal", *extra]
+        extra = ["-n", os.environ.get("TC_TEST_WORKERS", "3"), "--dist", "worksteal", *extra]
     command = [str(PYTHON), "-m", "pytest", *extra]
     say("running: " + " ".join(command[2:]))
     return subprocess.call(command, cwd=ROOT, env=env)
