@@ -26,7 +26,7 @@ from ..listings import request_for_draft, request_for_order
 from ..market_health import TradeIntent
 from ..provider import OrderRequest
 from ..sending import OrderSender
-from .planning import RunPlanning, _run_row
+from .planning import RunPlanning, run_row
 from .records import ExecuteResult
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class RunExecution(RunPlanning):
         with self.db.unit_of_work() as session:
             # the plan was built from this run: its project and mode are the run's (only the
             # parameters are read, to be written back with the plan's id)
-            params = _run_row(session, _RUN_PARAMS, run_id).params
+            params = run_row(session, _RUN_PARAMS, run_id).params
             rows = []
             for d in plan.orders:
                 rows.append(dict(

@@ -75,7 +75,7 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _run_row(session, query, run_id: int) -> Any:
+def run_row(session, query, run_id: int) -> Any:
     """The run's columns as a plain row (a named tuple; ``query``: ``_RUN``, ``_RUN_AND_CAPITAL``
     or another select of the run by ``run_id``), or ``NotFound`` as ``RunRepository.get`` says it."""
     row = fetch_first(session, query, {"run_id": run_id})
@@ -210,7 +210,7 @@ class RunPlanning(RunServiceBase):
         """What a preview reads of the run, its snapshot and its project's book; with
         ``unless_it_has_orders``, None for a run that has orders (``execute`` resumes it)."""
         with self.db.session() as session:
-            run = _run_row(session, _RUN_CAPITAL_AND_ORDERS if unless_it_has_orders else _RUN_AND_CAPITAL, run_id)
+            run = run_row(session, _RUN_CAPITAL_AND_ORDERS if unless_it_has_orders else _RUN_AND_CAPITAL, run_id)
             if unless_it_has_orders and run.order_count:
                 return None
             if run.snapshot_id is None:
@@ -248,7 +248,7 @@ class RunPlanning(RunServiceBase):
                  account: AccountView | None = None) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         with self.db.unit_of_work() as session:
-            run = _run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
+            run = run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
             run_params = run.params or {}
             settings = SettingsRepository(session, read_once=True)  # one read of the settings row for the whole preview
             params = self._build_params(run.id, run_params, portfolio_value, settings.installation_id(), fx)

@@ -118,10 +118,13 @@ def write_positions(session, batch: Batch, *, records: bool = True) -> None:
         project_id, account, symbol = key
         state = batch.position_state[key]
         writes.append(PositionWrite(project_id, account, symbol, state.quantity, state.average_cost, state.realized_pnl))
-    if writes and records:
-        batch.positions.update(PositionRepository(session).upsert_records(writes))
-    elif writes:
-        PositionRepository(session).write_many(writes)
+    if not writes:
+        return
+    repository = PositionRepository(session)
+    if records:
+        batch.positions.update(repository.upsert_records(writes))
+    else:
+        repository.write_many(writes)
 
 
 def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) -> None:
