@@ -188,3 +188,32 @@ async def test_a_risk_block_is_reported_with_its_rule_and_sends_nothing(database
     assert project["orders"] == project["fills"] == 0 and project["rebalances"][0][2] == "blocked"
     assert project["risk_blocked"] and {b["rule"] for b in project["risk_blocked"]} == {"max_order_notional"}
     assert Decimal(project["final_equity"]) == Decimal(100_000)
+
+
+async def test_the_inputs_are_kept_out_of_full_collections_during_the_run_and_only_then(database, market):
+    """The price book and snapshots are frozen out of the collector's full passes while the days
+    run (each pass walked them all) and given back after, on success and on failure alike; a
+    process with its own collection regime (the window's: automatic collection off) is left alone."""
+    import gc
+
+    prices, alpha, _ = market
+    assert gc.isenabled() and gc.get_freeze_count() == 0, "the test needs the automatic collector with nothing frozen"
+    frozen_during: list[int] = []
+    await Backtester(database, prices, alpha, _spec(),
+                     progress=lambda *_: frozen_during.append(gc.get_freeze_count())).run()
+    assert min(frozen_during) > 0 and gc.get_freeze_count() == 0
+
+    def fail(*_):
+        raise RuntimeError("stopped by the test")
+    with pytest.raises(RuntimeError, match="stopped by the test"):
+        await Backtester(database, prices, alpha, _spec(), progress=fail).run()
+    assert gc.get_freeze_count() == 0
+
+    gc.disable()
+    try:
+        frozen_during.clear()
+        await Backtester(database, prices, alpha, _spec(),
+                         progress=lambda *_: frozen_during.append(gc.get_freeze_count())).run()
+        assert set(frozen_during) == {0}
+    finally:
+        gc.enable()
