@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.gui.showing import shown
+
 
 @pytest.mark.parametrize("mode", ["demo", "paper", "live"])
 def test_mode_badge_and_title(qtbot, mode):
@@ -62,10 +64,7 @@ def test_a_panel_floated_out_of_the_short_bottom_strip_gets_room_and_a_saved_one
     from app.main_window import MainWindow
 
     state_file = tmp_path / "ui-state.ini"
-    window = MainWindow(mode="demo", ui_state_file=state_file, compact=True)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown(qtbot, MainWindow(mode="demo", ui_state_file=state_file, compact=True))
     available = window.screen().availableGeometry()
     window.setGeometry(available.adjusted(0, 0, -available.width() // 10, -available.height() // 10))
     dock = window.docks["backtest"]

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 
+from tests.gui.showing import shown
 from widgets.theme import apply_theme
 
 
@@ -18,11 +19,8 @@ from widgets.theme import apply_theme
 def window(qtbot):
     from app.main_window import MainWindow
 
-    w = MainWindow(mode="demo")
-    qtbot.addWidget(w)
-    w.show()
+    w = shown(qtbot, MainWindow(mode="demo"))
     w.activateWindow()
-    qtbot.waitExposed(w)
     return w
 
 
@@ -53,8 +51,8 @@ def test_disabled_menu_items_look_disabled(qtbot, theme):
         enabled = menu.addAction("Cancel")
         disabled = menu.addAction("Cancel")
         disabled.setEnabled(False)
-        menu.popup(menu.pos())
-        qtbot.waitExposed(menu)
+        with qtbot.waitExposed(menu):
+            menu.popup(menu.pos())
 
         def text_colours(action) -> set[str]:
             image = _item_image(menu, action)
@@ -132,13 +130,11 @@ def test_the_live_dialog_says_what_it_confirms_and_enter_accepts_nothing(qtbot):
     dialog = LiveConfirmDialog("U1234567", 0, Decimal(0), subject=[("Order", "BUY 10 AAPL LMT 229.50 · M-1"),
                                                                    ("Becomes", "15 @ 229.00")],
                                action="Replace the LIVE order")
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.waitExposed(dialog)
+    shown(qtbot, dialog)
     assert dialog.ok_button.text() == "Replace the LIVE order" and dialog.windowTitle() == "Replace the LIVE order"
     assert dialog.subject_text() == "BUY 10 AAPL LMT 229.50 · M-1 · 15 @ 229.00"
-    shown = " ".join(label.text() for label in dialog.findChildren(QLabel) if label.isVisible())
-    assert "0.00 USD" not in shown and "Send LIVE orders" not in shown
+    visible_text = " ".join(label.text() for label in dialog.findChildren(QLabel) if label.isVisible())
+    assert "0.00 USD" not in visible_text and "Send LIVE orders" not in visible_text
     dialog.token_edit.setFocus()
     QTest.keyClicks(dialog.token_edit, "LIVE")
     assert dialog.ok_button.isEnabled()
@@ -205,10 +201,10 @@ def test_settings_show_labels_with_units_and_save_the_stored_keys(qtbot):
     dialog = SettingsDialog({"risk_defaults": dict(DEFAULT_RISK_LIMITS), "recovery": dict(AUTO_RECOVERY_DEFAULTS),
                              "labels": {k: setting_label(k) for k in keys}})
     qtbot.addWidget(dialog)
-    shown = [table.item(r, 0).text() for table in (dialog.risk_table, dialog.recovery_table)
+    labels = [table.item(r, 0).text() for table in (dialog.risk_table, dialog.recovery_table)
              for r in range(table.rowCount())]
-    assert len(shown) == len(keys) and not any("_" in label for label in shown), shown
-    assert all("(" in label for label in shown), shown  # each says its unit
+    assert len(labels) == len(keys) and not any("_" in label for label in labels), labels
+    assert all("(" in label for label in labels), labels  # each says its unit
     assert dialog.risk_table.item(dialog.row_of(dialog.risk_table, "price_collar_pct"), 0).text().endswith("(%)")
     assert set(dialog.values()["risk_defaults"]) == set(DEFAULT_RISK_LIMITS)  # saved under the stored keys
 
@@ -258,11 +254,7 @@ def test_chart_amount_labels_never_overlap_however_short_the_plot(qtbot, height,
 
     from widgets.views.charts import ChartsView
 
-    charts = ChartsView()
-    qtbot.addWidget(charts)
-    charts.resize(1366, height)
-    charts.show()
-    qtbot.waitExposed(charts)
+    charts = shown(qtbot, ChartsView(), (1366, height))
     if with_data:
         t0 = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
         charts.set_run_progress([(t0 + timedelta(seconds=s), Decimal(1000 * s)) for s in range(4)], Decimal(5000))
@@ -295,11 +287,11 @@ def test_a_short_chart_gives_its_title_row_to_the_plot_and_a_tall_one_shows_it(q
         for plot in plots:
             tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.widget(i).isAncestorOf(plot) or tabs.widget(i) is plot))
             title = plot.plotItem.titleLabel.text
-            for height, shown in ((TITLE_MIN_HEIGHT - 80, False), (TITLE_MIN_HEIGHT + 200, True), (TITLE_MIN_HEIGHT - 80, False)):
+            for height, titled in ((TITLE_MIN_HEIGHT - 80, False), (TITLE_MIN_HEIGHT + 200, True), (TITLE_MIN_HEIGHT - 80, False)):
                 view.resize(900, height)
                 qtbot.waitUntil(lambda p=plot, h=height: p.isVisible() and abs(p.height() - h) < 90, timeout=5000)
-                qtbot.waitUntil(lambda p=plot, s=shown: p.plotItem.titleLabel.isVisible() == s, timeout=5000)
-                assert (plot.height() >= TITLE_MIN_HEIGHT) == shown, plot.height()
+                qtbot.waitUntil(lambda p=plot, s=titled: p.plotItem.titleLabel.isVisible() == s, timeout=5000)
+                assert (plot.height() >= TITLE_MIN_HEIGHT) == titled, plot.height()
             assert plot.plotItem.titleLabel.text == title  # the same title back
 
 

@@ -28,6 +28,7 @@ from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
 
 from .factories import T0, audit, fill, position
+from .showing import shown
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 CSV = "symbol,weight,price\nAAPL,0.30,190.50\nMSFT,0.25,410.00\nSPY,0.20,580.25\n"
@@ -247,11 +248,7 @@ def test_fills_totals_growing_with_the_stream_do_not_widen_the_panel(qtbot):
     # a label's minimum width is its whole text: longer totals widened the panel and then the
     # window, which resized its backing store and repainted every table (issue 15)
     model = FillsModel()
-    view = FillsView(model)
-    qtbot.addWidget(view)
-    view.resize(500, 300)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown(qtbot, FillsView(model), (500, 300))
     model.upsert([fill(1)])
     model.flush()
     model.upsert([fill(2, quantity="123456789", price="98765.4321", commission="12345.67")])
@@ -312,11 +309,7 @@ def test_the_fills_totals_have_the_panels_whole_width(qtbot):
     """At a docked panel's width the totals beside the filter and the button were cut off after
     "bought"; on a line of their own the whole text fits."""
     model = FillsModel()
-    view = FillsView(model)
-    qtbot.addWidget(view)
-    view.resize(440, 300)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown(qtbot, FillsView(model), (440, 300))
     model.upsert([fill(1, quantity="10", price="100", commission="1"),
                   fill(2, side=Side.SELL, quantity="4", price="50.25", commission="1.5", symbol="MSFT")])
     model.flush()

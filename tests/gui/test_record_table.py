@@ -8,6 +8,7 @@ from PySide6.QtGui import QColor, QImage, QStandardItem, QStandardItemModel
 
 from services.domain import OrderState, Side
 from tests.gui.factories import order, replace
+from tests.gui.showing import shown
 from widgets.common import make_table
 from widgets.models.orders import SIDE_COLOURS, STATUS_COLOURS, OrderBlotterModel
 from widgets.models.proxy import BlotterFilterProxyModel
@@ -24,11 +25,7 @@ def _blotter(qtbot):
                        status=OrderState.FILLED if i == 3 else OrderState.ACCEPTED) for i in range(1, 40)])
     proxy = BlotterFilterProxyModel(model)
     proxy.sort_newest_first()
-    view = make_table(proxy)
-    qtbot.addWidget(view)
-    view.resize(900, 400)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown(qtbot, make_table(proxy), (900, 400))
     return model, proxy, view
 
 
@@ -79,10 +76,7 @@ def test_another_model_is_painted_by_qt(qtbot):
     for row in range(3):
         for column in range(2):
             model.setItem(row, column, QStandardItem(f"{row},{column}"))
-    view = make_table(model)
-    qtbot.addWidget(view)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown(qtbot, make_table(model))
     assert isinstance(view, RecordTableView) and view._record_source() is None
     image = view.viewport().grab().toImage()
     assert QColor(view.palette().text().color()).rgb() & 0xFFFFFF in _colours(image, 0, view.rowHeight(0))
@@ -153,11 +147,7 @@ def test_a_watched_symbol_sized_before_its_first_quote_keeps_room_for_its_prices
     from widgets.views.watchlist import WatchlistView
 
     model = QuotesModel()
-    panel = WatchlistView(model)
-    qtbot.addWidget(panel)
-    panel.resize(450, 200)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown(qtbot, WatchlistView(model), (450, 200))
     model.upsert([Quote("AAPL")])
     model.flush()
     size_columns_to_content(panel.table)  # what the first rows trigger
