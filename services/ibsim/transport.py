@@ -79,6 +79,9 @@ class Session:
         except RuntimeError:  # loop already closed
             pass
 
+    def restart_pacing_window(self) -> None:
+        self._received.clear()
+
     def over_pace(self, now: float, limit: int) -> bool:
         if limit <= 0:
             return False
@@ -133,6 +136,13 @@ class TransportMixin(SimulatorBase):
     @property
     def is_running(self) -> bool:
         return self._server is not None
+
+    def restart_pacing_windows(self) -> None:
+        """Every connection's one-second window of received messages emptied, as after a quiet
+        second: a test that changes ``faults.pacing_limit`` on a connected client counts from
+        here (what the handshake and sync sent no longer counts), without waiting that second."""
+        for session in self._all_sessions:
+            session.restart_pacing_window()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)

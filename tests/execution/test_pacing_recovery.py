@@ -4,7 +4,6 @@ order the broker has)."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
@@ -62,7 +61,7 @@ async def test_a_query_that_never_gets_an_answer_fails_naming_the_symbols(make_s
     provider = await _provider(sim, 22, request_attempts=2)
     try:
         sim.faults.pacing_limit = 1  # from now on about one message a second gets through
-        await asyncio.sleep(1.0)  # the connection's own messages leave the simulator's window
+        sim.restart_pacing_windows()  # the connection's own messages no longer count
         with pytest.raises(QueryFailed) as info:
             await provider.qualify(synthetic_symbols(12))
         message = str(info.value)
@@ -86,7 +85,7 @@ async def test_orders_dropped_by_error_100_are_sent_again_exactly_once(make_simu
         symbols = synthetic_symbols(30)
         await provider.qualify(symbols)
         sim.faults.pacing_limit = 10
-        await asyncio.sleep(1.0)  # a fresh window at the simulator: the orders alone
+        sim.restart_pacing_windows()  # a fresh window at the simulator: the orders alone
         refs = [f"PACE-{i}" for i in range(30)]
         placed = {}
         for ref, symbol in zip(refs, symbols, strict=True):
