@@ -185,10 +185,18 @@ def _timestamp(moment: datetime):
     return pd.Timestamp(moment.astimezone(UTC)).floor("min")
 
 
-def _in_bounds(cal, moment: datetime) -> bool:
-    ts = _timestamp(moment)
-    with _quiet():
-        return bool(cal.first_minute <= ts <= cal.last_minute)
+def _session_at_or_after(cal, moment: datetime) -> date | None:
+    """The session ``moment`` falls in, else the next one (None outside the calendar's years):
+    the first session whose close is after it. The library's ``minute_to_session`` answers the
+    same from an index of every trading minute of its twenty years, built on first use (0.1 s
+    of CPU: a first preview's stall, each command's start); the closes are already there."""
+    import numpy as np
+
+    minute = _timestamp(moment).value
+    opens, closes = cal.opens_nanos, cal.closes_nanos
+    if not len(closes) or minute < opens[0] or minute >= closes[-1]:
+        return None
+    return cal.sessions[int(np.searchsorted(closes, minute, side="right"))].date()
 
 
 def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -> date:
@@ -201,11 +209,8 @@ def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) 
         session = sessions.get(now.astimezone(calendar_zone(calendar)).date())
         if session is not None and session.contains(now):
             return session.start.astimezone(calendar_zone(calendar)).date()
-    cal = _calendar(calendar)
-    if not _in_bounds(cal, now):
-        return now.astimezone(NEW_YORK).date()
-    with _quiet():
-        return cal.minute_to_session(_timestamp(now), direction="next").date()
+    session = _session_at_or_after(_calendar(calendar), now)
+    return session if session is not None else now.astimezone(NEW_YORK).date()
 
 
 def is_session_day(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:

@@ -99,6 +99,39 @@ def test_holidays_and_early_closes():
     assert market_open(datetime(2026, 11, 27, 17, 30, tzinfo=UTC))
 
 
+@pytest.mark.parametrize("name", ["XNYS", "XTKS"])  # XTKS: a lunch break inside the session
+def test_the_trading_date_is_the_librarys_minute_to_session(name):
+    """``trading_date`` finds the session from the calendar's closes; the library's
+    ``minute_to_session(direction="next")`` from its index of every minute: the same date for
+    moments all over the calendar's years and at every edge (a minute before, at and after
+    each open and close), and the New York date outside the years."""
+    import random
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from services.core.trading_hours import _calendar
+
+    cal = _calendar(name)
+    pick = random.Random(7)
+    first, last = cal.opens.iloc[0].to_pydatetime(), cal.closes.iloc[-1].to_pydatetime()
+    span = int((last - first).total_seconds() // 60)
+    moments = [first + timedelta(minutes=pick.randrange(span)) for _ in range(3000)]
+    moments += [(edge + pd.Timedelta(minutes=step)).to_pydatetime() for i in range(0, len(cal.sessions), 23)
+                for edge in (cal.opens.iloc[i], cal.closes.iloc[i]) for step in (-1, 0, 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for moment in moments:
+            minute = pd.Timestamp(moment).floor("min")
+            if cal.first_minute <= minute <= cal.last_minute:
+                expected = cal.minute_to_session(minute, direction="next").date()
+            else:
+                expected = moment.astimezone(NY).date()
+            assert trading_date(moment, name) == expected, moment
+    assert trading_date(first - timedelta(days=3), name) == (first - timedelta(days=3)).astimezone(NY).date()
+    assert trading_date(last, name) == last.astimezone(NY).date()  # the last close: outside
+
+
 def test_the_xnys_calendar_built_for_its_years_is_the_librarys():
     import exchange_calendars
 
