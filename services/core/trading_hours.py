@@ -209,8 +209,8 @@ def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) 
         session = sessions.get(now.astimezone(calendar_zone(calendar)).date())
         if session is not None and session.contains(now):
             return session.start.astimezone(calendar_zone(calendar)).date()
-    session = _session_at_or_after(_calendar(calendar), now)
-    return session if session is not None else now.astimezone(NEW_YORK).date()
+    day = _session_at_or_after(_calendar(calendar), now)
+    return day if day is not None else now.astimezone(NEW_YORK).date()
 
 
 def is_session_day(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
