@@ -124,6 +124,42 @@ def test_ctrl_e_is_not_taken_by_the_line_edit_on_x11(tmp_path):
         xvfb.wait(10)
 
 
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_a_checkable_items_box_is_as_visible_as_a_check_boxs(qtbot, theme):
+    """The Backtest panel's projects are checkable list items: under the dark theme their
+    unticked box was drawn in the list's own colours (a box nobody sees), next to check boxes
+    with a clear border. Both boxes now stand out from what is behind them alike."""
+    from PySide6.QtWidgets import QCheckBox, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+    app = QApplication.instance()
+    apply_theme(app, theme)
+    try:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        box = QCheckBox("Sell holdings not in the snapshot")
+        items = QListWidget()
+        item = QListWidgetItem("Demo momentum")
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Unchecked)
+        items.addItem(item)
+        layout.addWidget(box)
+        layout.addWidget(items)
+        shown(qtbot, page, (400, 200))
+
+        def box_contrast(image, row) -> float:
+            """The largest difference in lightness between the first 18 pixels of a row (where
+            the box is drawn, left of its text) and the row's background (its far right end)."""
+            behind = image.pixelColor(row.right() - 2, row.center().y()).lightnessF()
+            return max(abs(image.pixelColor(x, y).lightnessF() - behind)
+                       for x in range(row.left(), row.left() + 18) for y in range(row.top(), row.bottom() + 1))
+
+        item_contrast = box_contrast(items.viewport().grab().toImage(), items.visualItemRect(item))
+        check_box_contrast = box_contrast(box.grab().toImage(), box.rect())
+        assert item_contrast >= 0.6 * check_box_contrast, (item_contrast, check_box_contrast)
+    finally:
+        apply_theme(app, "dark")
+
+
 def test_the_live_dialog_says_what_it_confirms_and_enter_accepts_nothing(qtbot):
     from widgets.dialogs.live_confirm import LiveConfirmDialog
 
