@@ -189,7 +189,8 @@ def _session_at_or_after(cal, moment: datetime) -> date | None:
     """The session ``moment`` falls in, else the next one (None outside the calendar's years):
     the first session whose close is after it. The library's ``minute_to_session`` answers the
     same from an index of every trading minute of its twenty years, built on first use (0.1 s
-    of CPU: a first preview's stall, each command's start); the closes are already there."""
+    of CPU at each command's start and at the window's first preview); the closes are already
+    there."""
     import numpy as np
 
     minute = _timestamp(moment).value

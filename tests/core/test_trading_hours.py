@@ -103,8 +103,8 @@ def test_holidays_and_early_closes():
 def test_the_trading_date_is_the_librarys_minute_to_session(name):
     """``trading_date`` finds the session from the calendar's closes; the library's
     ``minute_to_session(direction="next")`` from its index of every minute: the same date for
-    moments all over the calendar's years and at every edge (a minute before, at and after
-    each open and close), and the New York date outside the years."""
+    moments all over the calendar's years and at the edges of every 23rd session (a minute
+    before, at and after its open and its close), and the New York date outside the years."""
     import random
     from datetime import timedelta
 
