@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-W = TypeVar("W")
+from PySide6.QtWidgets import QWidget
+
+W = TypeVar("W", bound=QWidget)
 
 
 def shown(qtbot, widget: W, size: tuple[int, int] | None = None) -> W:
@@ -13,7 +15,7 @@ def shown(qtbot, widget: W, size: tuple[int, int] | None = None) -> W:
     called on its own after it, it waits for nothing."""
     qtbot.addWidget(widget)
     if size is not None:
-        widget.resize(*size)  # type: ignore[attr-defined]
+        widget.resize(*size)
     with qtbot.waitExposed(widget):
-        widget.show()  # type: ignore[attr-defined]
+        widget.show()
     return widget

@@ -238,7 +238,7 @@ def test_settings_show_labels_with_units_and_save_the_stored_keys(qtbot):
                              "labels": {k: setting_label(k) for k in keys}})
     qtbot.addWidget(dialog)
     labels = [table.item(r, 0).text() for table in (dialog.risk_table, dialog.recovery_table)
-             for r in range(table.rowCount())]
+              for r in range(table.rowCount())]
     assert len(labels) == len(keys) and not any("_" in label for label in labels), labels
     assert all("(" in label for label in labels), labels  # each says its unit
     assert dialog.risk_table.item(dialog.row_of(dialog.risk_table, "price_collar_pct"), 0).text().endswith("(%)")
