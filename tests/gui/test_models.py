@@ -245,3 +245,45 @@ def test_the_preview_totals_are_the_plans_own(qtbot):
         3, Decimal(500), Decimal(102), Decimal("0.35"))  # an order without a price adds no notional
     plan = Plan(1, 1, 1, None, TradeMode.PAPER, "DU1", datetime(2026, 12, 3, tzinfo=UTC), Decimal(10000), "ok", "h", orders)
     assert plan.gross_notional == totals.gross_notional == Decimal(602)
+
+
+def test_the_tca_table_shows_a_fill_as_the_blotter_does_sorts_numbers_as_numbers_and_exports_them_exactly(qtbot):
+    """One fill reads the same in the TCA tab and the blotter (fmt_price), the shortfalls sort by
+    value (not by their text: "-3" before "12" before "250"), and the CSV keeps the record's exact
+    decimals."""
+    from PySide6.QtCore import QSortFilterProxyModel
+
+    from widgets.models.base import SortKeyRole
+    from widgets.models.tca import TcaModel
+
+    def record(symbol, fill, bps, shortfall):
+        return {"client_order_id": f"r1-{symbol}", "symbol": symbol, "side": "BUY", "filled": "3.000000",
+                "quantity": "3.000000", "reference_price": "228.50000000", "fill_price": fill, "shortfall_bps": bps,
+                "shortfall": shortfall, "backtest_price": None, "backtest_shortfall_bps": None, "backtest_shortfall": None}
+
+    model = TcaModel()
+    model.reset([record("A", "228.523333333", "12.00", "1234.567"), record("B", "228.4", "-3.00", "-0.3"),
+                 record("C", "229.0", "250.00", "1.5")])
+    model.flush()
+    column = {c.title: i for i, c in enumerate(model.columns)}
+    shown = {model.data(model.index(r, column["Symbol"])): [model.data(model.index(r, column[t]))
+                                                            for t in ("Reference", "Fill", "Shortfall bps", "Shortfall",
+                                                                      "Backtest fill")]
+             for r in range(model.rowCount())}
+    blotter = OrderBlotterModel()
+    blotter.reset([order(1, avg="228.523333333")])
+    blotter.flush()
+    avg_column = next(i for i, c in enumerate(blotter.columns) if c.title == "Avg price")
+    assert shown["A"][1] == blotter.data(blotter.index(0, avg_column)) == "228.5233"
+    assert shown["A"] == ["228.50", "228.5233", "12.00", "1,234.57", ""]
+    assert shown["B"][1:4] == ["228.40", "-3.00", "-0.30"]
+
+    proxy = QSortFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.setSortRole(SortKeyRole)
+    proxy.sort(column["Shortfall bps"])
+    assert [proxy.data(proxy.index(r, column["Symbol"])) for r in range(3)] == ["B", "A", "C"]
+
+    row = next(r for r in range(3) if model.data(model.index(r, column["Symbol"])) == "A")
+    exported = dict(zip(model.csv_header(), model.csv_row(row), strict=True))
+    assert (exported["Fill"], exported["Shortfall"], exported["Backtest fill"]) == ("228.523333333", "1234.567", "")

@@ -1,13 +1,15 @@
 """Transaction cost analysis rows (``services.backtest.tca.TcaReport.to_dict()["orders"]``: exact
 decimal text): per order the plan's reference price, the fill, the implementation shortfall, and
-the same day's backtest fill beside it."""
+the same day's backtest fill beside it. Prices show as the blotter, fills and positions show
+them (``fmt_price``: two to four places), so one fill reads the same in every panel; the CSV
+export keeps the record's exact text."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from decimal import Decimal
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price
 from .orders import SIDE_COLOURS
 
 
@@ -24,6 +26,27 @@ def money(text: str | None) -> str | None:
     return None if text is None else f"{Decimal(text):,.2f}"
 
 
+def decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def number_column(title: str, field: str, fmt, **options) -> Column:
+    """A number of the record read as a Decimal (sorted as a number, not as its text), shown
+    with ``fmt``, exported exactly."""
+    return Column(title, lambda d: decimal(d.get(field)), align=RIGHT, fmt=fmt,
+                  export=lambda d: plain(d.get(field)) or "", **options)
+
+
+def price_column(title: str, field: str, **options) -> Column:
+    """A price as every other panel shows prices; at least as wide as four places need (the
+    columns are sized to the first rows, which may hold a partial fill's two-place price)."""
+    return number_column(title, field, fmt_price, width=85, **options)
+
+
+def bps(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 class TcaModel(CoalescingTableModel[dict]):
     columns = (
         Column("Order", lambda d: d.get("client_order_id"), width=150),
@@ -31,17 +54,16 @@ class TcaModel(CoalescingTableModel[dict]):
         Column("Side", lambda d: d.get("side"), align=CENTER, foreground=lambda d: SIDE_COLOURS.get(d.get("side") or ""),
                width=50),
         Column("Filled", lambda d: f"{plain(d.get('filled'))} / {plain(d.get('quantity'))}", align=RIGHT, width=90),
-        Column("Reference", lambda d: plain(d.get("reference_price")), align=RIGHT,
-               tooltip=lambda _d: "the plan's reference price"),
-        Column("Fill", lambda d: plain(d.get("fill_price")), align=RIGHT, tooltip=lambda _d: "the run's average fill price"),
-        Column("Shortfall bps", lambda d: d.get("shortfall_bps"), align=RIGHT,
-               tooltip=lambda _d: "(fill - reference) / reference, positive: a cost"),
-        Column("Shortfall", lambda d: money(d.get("shortfall")), align=RIGHT,
-               tooltip=lambda _d: "in the listing's currency, for the filled quantity"),
-        Column("Backtest fill", lambda d: plain(d.get("backtest_price")), align=RIGHT,
-               tooltip=lambda _d: "the same day's backtest fill (the price cache's bar, after slippage)"),
-        Column("Backtest bps", lambda d: d.get("backtest_shortfall_bps"), align=RIGHT),
-        Column("Backtest shortfall", lambda d: money(d.get("backtest_shortfall")), align=RIGHT),
+        price_column("Reference", "reference_price", tooltip=lambda _d: "the plan's reference price"),
+        price_column("Fill", "fill_price", tooltip=lambda _d: "the run's average fill price"),
+        number_column("Shortfall bps", "shortfall_bps", bps,
+                      tooltip=lambda _d: "(fill - reference) / reference, positive: a cost"),
+        number_column("Shortfall", "shortfall", fmt_money,
+                      tooltip=lambda _d: "in the listing's currency, for the filled quantity"),
+        price_column("Backtest fill", "backtest_price",
+                     tooltip=lambda _d: "the same day's backtest fill (the price cache's bar, after slippage)"),
+        number_column("Backtest bps", "backtest_shortfall_bps", bps),
+        number_column("Backtest shortfall", "backtest_shortfall", fmt_money),
     )
 
     @staticmethod
