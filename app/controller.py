@@ -74,9 +74,7 @@ class ConsoleController(QObject):
         """A backtest rebalance's decision trail in the Decisions view, brought to the front."""
         trail = await self.decisions.show_run(run_id)
         self.window.decisions_tabs.setCurrentWidget(self.window.decisions_view)
-        dock = self.window.docks["decisions"]
-        dock.show()
-        dock.raise_()
+        self.window.bring_forward("decisions")
         return trail
 
     def close(self) -> None:

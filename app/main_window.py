@@ -224,6 +224,25 @@ class MainWindow(QMainWindow):
         rect.moveTop(max(rect.top(), screen.top()))
         dock.setGeometry(rect)
 
+    # A panel the trader asked to see (a rebalance's decision trail) in the short bottom strip
+    # showed one row of each table; asked for, a strip shorter than readable is given this share
+    # of the window's height (Qt takes it from the preview above, never below its minimum: on a
+    # laptop about six rows, a second ask a few more). Raising a tab by hand resizes nothing.
+    READABLE_HEIGHT = 260
+    ASKED_FOR_SHARE = 0.45
+
+    def bring_forward(self, name: str) -> None:
+        """Show and raise a panel; docked in a strip too short to read, make the strip taller."""
+        dock = self.docks[name]
+        dock.show()
+        dock.raise_()
+        if dock.isFloating() or self.dockWidgetArea(dock) not in (Qt.DockWidgetArea.BottomDockWidgetArea,
+                                                                   Qt.DockWidgetArea.TopDockWidgetArea):
+            return
+        if dock.height() < self.READABLE_HEIGHT:
+            height = max(self.READABLE_HEIGHT, int(self.height() * self.ASKED_FOR_SHARE))
+            self.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+
     def restoreState(self, state: QByteArray | bytes, version: int = 0) -> bool:  # type: ignore[override]
         self._restoring = True  # the docks it floats take the geometry it saved
         try:

@@ -185,3 +185,38 @@ def test_no_field_is_squeezed_below_its_own_height(qtbot, qapp, compact, size):
         squeezed += [f"{name}: {type(w).__name__} {w.height()} px < {w.minimumSizeHint().height()} px"
                      for w in fields if w.isVisible() and w.height() < w.minimumSizeHint().height()]
     assert not squeezed, squeezed
+
+
+def test_a_panel_asked_for_gets_a_readable_height_and_one_raised_by_hand_keeps_its_size(qtbot, qapp):
+    """The bottom strip (Charts, Decisions, Backtest) is 150 px on a laptop: one row of each
+    decisions table. Raising its tab by hand resizes nothing; a rebalance's trail asked for
+    (bring_forward) makes the strip readable, once, and leaves a floating panel where it is."""
+    window = _window(qtbot, compact=True)
+    window.resize(1366, 728)
+    qapp.processEvents()
+    decisions, charts = window.docks["decisions"], window.docks["charts"]
+    strip = charts.height()
+    assert strip < window.READABLE_HEIGHT
+    decisions.raise_()
+    qapp.processEvents()
+    assert decisions.height() == strip  # by hand: as it was
+
+    window.bring_forward("decisions")
+    qapp.processEvents()
+    asked = decisions.height()
+    assert not decisions.visibleRegion().isEmpty()
+    assert asked >= strip + 60, (strip, asked)  # the room comes from the preview above, down to its minimum
+    window.bring_forward("decisions")  # still short of readable on a laptop: asked again, it grows again
+    qapp.processEvents()
+    readable = decisions.height()
+    assert readable >= window.READABLE_HEIGHT, (asked, readable)
+    window.bring_forward("decisions")  # readable: left as it is
+    qapp.processEvents()
+    assert decisions.height() == readable
+
+    decisions.setFloating(True)
+    qapp.processEvents()
+    floating = decisions.geometry()
+    window.bring_forward("decisions")
+    qapp.processEvents()
+    assert decisions.isFloating() and decisions.geometry() == floating
