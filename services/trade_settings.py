@@ -17,18 +17,9 @@ from typing import Any
 from services.books import BooksError, BooksService, parse_capital
 from services.core.books import plain
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params
-from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS
 from services.db.repositories.settings import SettingsRepository
+from services.trade_settings_keys import CAPITAL_PREFIX, DATA_SOURCES, SECTIONS, known_keys
 
-SECTIONS: dict[str, Mapping[str, Any]] = {
-    "risk": DEFAULT_RISK_LIMITS,
-    "auto_recovery": AUTO_RECOVERY_DEFAULTS,
-    "execution": EXECUTION_DEFAULTS,
-}
-# Where orders and market data come from, chosen at start-up (app.composition): TWS / IB Gateway
-# at the configured host and port, or the built-in simulator run in-process. "backtest" joins
-# this list when the backtest exists.
-DATA_SOURCES = ("ib", "simulator")
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
@@ -43,14 +34,6 @@ def check_data_source(value: object) -> str:
     if text not in DATA_SOURCES:
         raise TradeSettingsError(f"execution_data_source: {value!r} is not one of {', '.join(DATA_SOURCES)}")
     return text
-
-
-CAPITAL_PREFIX = "project_capital."
-
-
-def known_keys() -> list[str]:
-    return ([f"{section}.{key}" for section, defaults in SECTIONS.items() for key in defaults]
-            + ["execution_data_source", CAPITAL_PREFIX + "NAME"])
 
 
 def _convert(key: str, default: Any, text: str) -> Any:

@@ -79,3 +79,21 @@ def test_bench_help_lists_every_benchmark_with_its_options(capsys):
     assert main(["core_build_risk", "--help"]) == 0
     only = capsys.readouterr().out
     assert "== core_build_risk" in only and "== event_writer" not in only
+
+
+def test_help_loads_no_database_broker_or_gui_library():
+    """``trading-console --help`` (and the parser every command builds first) imports none of
+    SQLAlchemy, Alembic, ib_async, Qt or pandas: app.cli's promise that the heavy imports wait
+    for the handlers (the trade-settings keys the help lists once brought the whole database
+    layer, half a second of every command's start)."""
+    import subprocess
+    import sys
+
+    heavy = ("sqlalchemy", "alembic", "ib_async", "PySide6", "pandas", "numpy", "services.db")
+    probe = ("import sys, app.cli; app.cli.build_parser(); "
+             f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m.startswith('services.db'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == [], f"the parser loaded {', '.join(loaded[:10])}"
+    shown = subprocess.run([sys.executable, "-m", "app", "trade-settings", "set", "--help"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout
+    assert "risk.max_order_notional" in " ".join(shown.split()) and "auto_recovery.new_timeout_seconds" in " ".join(shown.split())

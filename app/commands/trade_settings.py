@@ -15,7 +15,7 @@ from app.cli import EXIT_BAD_INPUT, EXIT_OK
 
 
 def register(subparsers) -> None:
-    from services.trade_settings import DATA_SOURCES, known_keys
+    from services.trade_settings_keys import DATA_SOURCES, known_keys  # pure: no database for --help
 
     parser = subparsers.add_parser("trade-settings", help="show or change the trade settings (risk, auto-recovery, execution)")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -40,7 +40,7 @@ def _service(settings):
 
 
 def _print(args: argparse.Namespace, values: dict) -> None:
-    from services.trade_settings import DATA_SOURCES
+    from services.trade_settings_keys import DATA_SOURCES
 
     if args.json:
         print(json.dumps(values, indent=2, default=str))

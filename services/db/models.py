@@ -57,20 +57,6 @@ MYSQL_TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "my
 # BIGINT everywhere except SQLite, whose rowid alias must be exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
-    "new_timeout_seconds": 45,
-    "max_auto_retries": 1,
-    "max_price_deviation_pct": 1.5,
-    "allow_replace_outside_rth": False,
-}
-# How old a frozen plan may be, and how far a reference price may move, before executing it is
-# refused (the trader previews again). Stored in trade_settings.execution.
-EXECUTION_DEFAULTS: dict[str, Any] = {
-    "plan_max_age_seconds": 120,
-    "plan_max_price_move_pct": 1.0,
-    # delayed market data may price a live run or order (it always may in paper mode)
-    "allow_delayed_prices_live": False,
-}
 GENESIS_HASH = "0" * 64
 SETTINGS_ROW_ID = 1
 CHAIN_HEAD_ROW_ID = 1

@@ -230,7 +230,7 @@ def test_chart_legends_are_readable_in_the_light_theme(qtbot):
 def test_settings_show_labels_with_units_and_save_the_stored_keys(qtbot):
     from services.console_settings import setting_label
     from services.core.risk import DEFAULT_RISK_LIMITS
-    from services.db.models import AUTO_RECOVERY_DEFAULTS
+    from services.trade_settings_keys import AUTO_RECOVERY_DEFAULTS
     from widgets.dialogs.settings import SettingsDialog
 
     keys = (*DEFAULT_RISK_LIMITS, *AUTO_RECOVERY_DEFAULTS)

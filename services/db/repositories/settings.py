@@ -10,9 +10,10 @@ from sqlalchemy import Row, Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from services.db.models import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS, SETTINGS_ROW_ID, TradeSettings
+from services.db.models import SETTINGS_ROW_ID, TradeSettings
 from services.db.repositories.base import RepositoryError, insert_once
 from services.domain import TradingState
+from services.trade_settings_keys import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS
 
 INSTALLATION_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 
