@@ -42,15 +42,32 @@ class StatusFilter(StrEnum):
     ALL = "all"
 
 
-class NativeOrderProxyModel(QSortFilterProxyModel):
+class RecordProxyModel(QSortFilterProxyModel):
+    """A sorting proxy over a coalescing model: sorted by ``SortKeyRole`` (numbers by value,
+    compared in C++), kept sorted as rows change, and one Python call per painted cell."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SortKeyRole)
+        self.setDynamicSortFilter(True)
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:
+        # One Python call per painted cell instead of one per role (QSortFilterProxyModel would
+        # map and ask the source once for each of the 7 roles a delegate wants).
+        source = self.sourceModel()
+        if isinstance(source, CoalescingTableModel) and index.isValid():
+            source.fill_roles(source.record_at(self.mapToSource(index).row()), index.column(), span)
+        else:
+            super().multiData(index, span)
+
+
+class NativeOrderProxyModel(RecordProxyModel):
     """A proxy whose source is already in (``native_column``, descending) order: asking for
     that order restores the source order instead of sorting."""
 
     def __init__(self, native_column: int, parent=None) -> None:
         super().__init__(parent)
         self.native_column = native_column
-        self.setSortRole(SortKeyRole)
-        self.setDynamicSortFilter(True)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if column == self.native_column and order == Qt.SortOrder.DescendingOrder:
@@ -61,15 +78,6 @@ class NativeOrderProxyModel(QSortFilterProxyModel):
 
     def is_native_order(self) -> bool:
         return self.sortColumn() == -1
-
-    def multiData(self, index: QModelIndex | QPersistentModelIndex, span: QModelRoleDataSpan | QModelRoleData) -> None:
-        # One Python call per painted cell instead of one per role (QSortFilterProxyModel would
-        # map and ask the source once for each of the 7 roles a delegate wants).
-        source = self.sourceModel()
-        if isinstance(source, CoalescingTableModel) and index.isValid():
-            source.fill_roles(source.record_at(self.mapToSource(index).row()), index.column(), span)
-        else:
-            super().multiData(index, span)
 
 
 class BlotterFilterProxyModel(NativeOrderProxyModel):

@@ -21,13 +21,14 @@ def plain(text: str | None) -> str | None:
     return format(value, "f") if value else "0"
 
 
-def money(text: str | None) -> str | None:
-    """A currency amount to the cent for reading (the record keeps it exact)."""
-    return None if text is None else f"{Decimal(text):,.2f}"
-
-
 def decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
+
+
+def money(text: str | None) -> str | None:
+    """A currency amount to the cent for reading, as the other panels show money (the record
+    keeps it exact)."""
+    return None if text is None else fmt_money(Decimal(text))
 
 
 def number_column(title: str, field: str, fmt, **options) -> Column:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import QSortFilterProxyModel, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..common import make_table
-from ..models.base import SortKeyRole
+from ..models.proxy import RecordProxyModel
 from ..models.tca import TcaModel, money
 
 
@@ -27,9 +27,7 @@ class TcaView(QWidget):
         self.fill_combo.addItems(["close", "next-open"])
         self.fill_combo.setToolTip("the backtest's fill: the day's close or the next session's open")
         # sortable by any column, numbers by their value: which orders cost the most
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSortRole(SortKeyRole)
-        self.proxy.setDynamicSortFilter(True)
+        self.proxy = RecordProxyModel(self)
         self.proxy.setSourceModel(model)
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         bar = QHBoxLayout()
