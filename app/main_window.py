@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         freeze_minimum(self.blotter_view, QSize(520, 140))
         self.docks: dict[str, QDockWidget] = {}
         self._restoring = False
+        self._laid_out = False  # see showEvent
         self._add_dock("snapshots", "Snapshots", self.snapshots_view, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_menus()
         self.preview_view.preview_requested.connect(lambda _params: self.save_preview_fields())
+        self.preview_view.preview_requested.connect(lambda _params: self.bring_forward("preview"))
         # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled").
         self.statusBar().addPermanentWidget(self.connection_status)
         self.resize(default_window_size(self, QSize(1600, 1000)))
@@ -199,6 +201,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.docks[name] = dock
         dock.topLevelChanged.connect(lambda floating, d=dock: self._give_room(d) if floating else None)
+        dock.visibilityChanged.connect(lambda visible, n=name: self._on_dock_shown(n, visible))
         return dock
 
     # A panel of the short bottom strip (Backtest, Charts: 150-230 px high) floated out of the
@@ -224,24 +227,55 @@ class MainWindow(QMainWindow):
         rect.moveTop(max(rect.top(), screen.top()))
         dock.setGeometry(rect)
 
-    # A panel the trader asked to see (a rebalance's decision trail) in the short bottom strip
-    # showed one row of each table; asked for, a strip shorter than readable is given this share
-    # of the window's height (Qt takes it from the preview above, never below its minimum: on a
-    # laptop about six rows, a second ask a few more). Raising a tab by hand resizes nothing.
-    READABLE_HEIGHT = 260
-    ASKED_FOR_SHARE = 0.45
+    # On a laptop the panels of rows are short: the bottom strip (Decisions and TCA, Backtest, the
+    # logs) is 136 px, one row of each table, and a tall strip leaves the preview above it no row.
+    # A panel of rows shown (its tab raised, or asked for: a rebalance's trail, a new preview)
+    # shorter than this height gets it, from the panels across the central table, down to their
+    # minimum; on 1366x768 about eight rows. Charts read at any height and are left alone; nothing
+    # shrinks back by itself (the trader's drag does that). A floating panel keeps its size.
+    READABLE_HEIGHT = 250
+    RESIZE_STEPS, RESIZE_OVERSHOOT = 4, 50
+    ROW_PANELS = frozenset({"preview", "snapshots", "risk", "decisions", "backtest", "audit", "activity"})
 
     def bring_forward(self, name: str) -> None:
         """Show and raise a panel; docked in a strip too short to read, make the strip taller."""
         dock = self.docks[name]
         dock.show()
         dock.raise_()
-        if dock.isFloating() or self.dockWidgetArea(dock) not in (Qt.DockWidgetArea.BottomDockWidgetArea,
-                                                                   Qt.DockWidgetArea.TopDockWidgetArea):
+        self._make_readable(dock)
+
+    def _on_dock_shown(self, name: str, visible: bool) -> None:
+        # not while the window is first laid out or a saved layout is restored: their heights stand
+        if visible and self._laid_out and not self._restoring and name in self.ROW_PANELS:
+            self._make_readable(self.docks[name])
+
+    def _make_readable(self, dock: QDockWidget) -> None:
+        area = self.dockWidgetArea(dock)
+        if dock.isFloating() or area not in (Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.TopDockWidgetArea):
             return
-        if dock.height() < self.READABLE_HEIGHT:
-            height = max(self.READABLE_HEIGHT, int(self.height() * self.ASKED_FOR_SHARE))
-            self.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+        if dock.height() >= self.READABLE_HEIGHT:
+            return
+        # Qt moves a dock's edge half of the way asked for (the central table first gives what it
+        # has above its minimum, then the panels across it): asked for a little more, a few times
+        for _ in range(self.RESIZE_STEPS):
+            before = dock.height()
+            self.resizeDocks([dock], [self.READABLE_HEIGHT + self.RESIZE_OVERSHOOT], Qt.Orientation.Vertical)
+            self._settle_layout()
+            if dock.height() >= self.READABLE_HEIGHT or dock.height() == before:
+                return
+
+    def _settle_layout(self) -> None:
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()  # the docks' new heights, now: the next step measures from them
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._laid_out:  # the first layout is done once the loop has turned
+            QTimer.singleShot(0, self._mark_laid_out)
+
+    def _mark_laid_out(self) -> None:
+        self._laid_out = True
 
     def restoreState(self, state: QByteArray | bytes, version: int = 0) -> bool:  # type: ignore[override]
         self._restoring = True  # the docks it floats take the geometry it saved

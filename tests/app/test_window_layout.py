@@ -187,32 +187,35 @@ def test_no_field_is_squeezed_below_its_own_height(qtbot, qapp, compact, size):
     assert not squeezed, squeezed
 
 
-def test_a_panel_asked_for_gets_a_readable_height_and_one_raised_by_hand_keeps_its_size(qtbot, qapp):
-    """The bottom strip (Charts, Decisions, Backtest) is 150 px on a laptop: one row of each
-    decisions table. Raising its tab by hand resizes nothing; a rebalance's trail asked for
-    (bring_forward) makes the strip readable, once, and leaves a floating panel where it is."""
+def test_a_panel_of_rows_shown_gets_a_readable_height_and_the_preview_gets_it_back(qtbot, qapp):
+    """The bottom strip (Charts, Decisions, Backtest) is 136 px on a laptop: one row of each
+    decisions table. Its Decisions tab raised (or a rebalance's trail asked for) makes the strip
+    readable in one go, taken from the preview above; the charts keep what the strip has; a new
+    preview takes the room back; a floating panel stays where it is."""
     window = _window(qtbot, compact=True)
     window.resize(1366, 728)
     qapp.processEvents()
-    decisions, charts = window.docks["decisions"], window.docks["charts"]
-    strip = charts.height()
-    assert strip < window.READABLE_HEIGHT
-    decisions.raise_()
-    qapp.processEvents()
-    assert decisions.height() == strip  # by hand: as it was
+    decisions, charts, preview = window.docks["decisions"], window.docks["charts"], window.docks["preview"]
+    strip, top = charts.height(), preview.height()
+    assert strip < window.READABLE_HEIGHT <= top
 
-    window.bring_forward("decisions")
-    qapp.processEvents()
-    asked = decisions.height()
-    assert not decisions.visibleRegion().isEmpty()
-    assert asked >= strip + 60, (strip, asked)  # the room comes from the preview above, down to its minimum
-    window.bring_forward("decisions")  # still short of readable on a laptop: asked again, it grows again
+    decisions.raise_()  # its tab clicked
     qapp.processEvents()
     readable = decisions.height()
-    assert readable >= window.READABLE_HEIGHT, (asked, readable)
+    assert readable >= window.READABLE_HEIGHT, (strip, readable)
+    assert preview.height() < top and window.centralWidget().height() >= window.centralWidget().minimumHeight()
+    assert preview.height() >= preview.minimumHeight()
+    charts.raise_()
+    qapp.processEvents()
+    assert charts.height() == readable  # nothing shrinks back by itself
     window.bring_forward("decisions")  # readable: left as it is
     qapp.processEvents()
     assert decisions.height() == readable
+
+    window.preview_view.preview_requested.emit({})  # the Preview button: the preview's rows again
+    qapp.processEvents()
+    assert preview.height() >= window.READABLE_HEIGHT, (top, preview.height())
+    assert decisions.height() < readable
 
     decisions.setFloating(True)
     qapp.processEvents()
@@ -220,3 +223,18 @@ def test_a_panel_asked_for_gets_a_readable_height_and_one_raised_by_hand_keeps_i
     window.bring_forward("decisions")
     qapp.processEvents()
     assert decisions.isFloating() and decisions.geometry() == floating
+
+
+def test_a_panel_of_rows_current_when_the_window_opens_keeps_the_heights_it_opens_with(qtbot, qapp):
+    """Opening (a saved layout may have Decisions on top) resizes nothing: only a panel shown
+    once the window is up is made readable."""
+    from app.main_window import MainWindow
+
+    window = MainWindow(mode="demo", compact=True)
+    qtbot.addWidget(window)
+    window.docks["decisions"].raise_()
+    window.resize(1366, 728)
+    window.show()
+    qapp.processEvents()
+    assert window.docks["decisions"].height() < window.READABLE_HEIGHT
+    assert window.docks["preview"].height() >= window.READABLE_HEIGHT

@@ -287,3 +287,28 @@ def test_the_tca_table_shows_a_fill_as_the_blotter_does_sorts_numbers_as_numbers
     row = next(r for r in range(3) if model.data(model.index(r, column["Symbol"])) == "A")
     exported = dict(zip(model.csv_header(), model.csv_row(row), strict=True))
     assert (exported["Fill"], exported["Shortfall"], exported["Backtest fill"]) == ("228.523333333", "1234.567", "")
+
+
+def test_the_tca_tab_lists_a_run_in_its_plan_order_with_whole_order_ids(qtbot):
+    """The TCA tab opens in the plan's order, its tenth order after its second (the ids' numbers
+    compared as numbers, not as text), and its Order column fits a whole client order id."""
+    from PySide6.QtGui import QFontMetrics
+
+    from widgets.models.tca import TcaModel
+    from widgets.views.tca import TcaView
+
+    def record(sequence, symbol):
+        return {"client_order_id": f"TC6ETVQ4.1-{sequence}-B-{symbol}-9EAF5C", "symbol": symbol, "side": "BUY",
+                "filled": "1", "quantity": "1", "reference_price": "10", "fill_price": "10", "shortfall_bps": "0",
+                "shortfall": "0", "backtest_price": None, "backtest_shortfall_bps": None, "backtest_shortfall": "12345.5"}
+
+    view = TcaView(TcaModel())
+    qtbot.addWidget(view)
+    view.model.reset([record(n, s) for n, s in ((10, "JPM"), (2, "AMZN"), (1, "AAPL"), (12, "GOOGL"), (3, "IBM"))])
+    view.model.flush()
+    proxy = view.proxy
+    assert [proxy.data(proxy.index(r, 1)) for r in range(proxy.rowCount())] == ["AAPL", "AMZN", "IBM", "JPM", "GOOGL"]
+    longest = max(view.model.data(view.model.index(r, 0)) for r in range(view.model.rowCount()))
+    assert view.table.columnWidth(0) >= QFontMetrics(view.table.font()).horizontalAdvance(longest) + 8
+    column = {c.title: i for i, c in enumerate(view.model.columns)}
+    assert view.model.data(view.model.index(0, column["Backtest shortfall"])) == "12,345.50"

@@ -9,6 +9,7 @@ an update does not grow with the table.
 
 from __future__ import annotations
 
+import re
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -92,6 +93,17 @@ def fmt_decimal(value: Decimal | None, places: int | None = None) -> str:
         exponent = value.normalize().as_tuple().exponent
         places = max(0, -exponent) if isinstance(exponent, int) else 0
     return f"{value:,.{places}f}"
+
+
+_DIGITS = re.compile(r"\d+")
+_NATURAL_WIDTH = 20  # wider than any id's number
+
+
+def natural_key(text: str | None) -> str:
+    """A text's sort key with its runs of digits compared as numbers: an order id of a run's
+    tenth order after its second ("R1.7-2-B", "R1.7-10-B"), not between its first and second.
+    A string (digits zero-padded), so the proxy compares it in C++ like any other key."""
+    return _DIGITS.sub(lambda digits: digits.group().zfill(_NATURAL_WIDTH), text or "")
 
 
 def _remembered(fmt: Callable[[Any], str]) -> Callable[[Any], str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from decimal import Decimal
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_money, fmt_price, natural_key
 from .orders import SIDE_COLOURS
 
 
@@ -45,12 +45,15 @@ def price_column(title: str, field: str, **options) -> Column:
 
 
 def bps(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    """Basis points to the hundredth, grouped as the other panels' numbers."""
+    return fmt_decimal(value, 2)
 
 
 class TcaModel(CoalescingTableModel[dict]):
     columns = (
-        Column("Order", lambda d: d.get("client_order_id"), width=150),
+        # a whole client order id ("TC6ETVQ4.1-12-B-GOOGL-9EAF5C"); its order numbers sort as numbers
+        Column("Order", lambda d: d.get("client_order_id"), width=240,
+               sort=lambda d: natural_key(d.get("client_order_id"))),
         Column("Symbol", lambda d: d.get("symbol")),
         Column("Side", lambda d: d.get("side"), align=CENTER, foreground=lambda d: SIDE_COLOURS.get(d.get("side") or ""),
                width=50),

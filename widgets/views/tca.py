@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..common import make_table
@@ -30,6 +30,7 @@ class TcaView(QWidget):
         self.proxy = RecordProxyModel(self)
         self.proxy.setSourceModel(model)
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # the plan's order (Qt's default is descending)
         bar = QHBoxLayout()
         bar.addWidget(self.title_label)
         bar.addStretch(1)
