@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from PySide6.QtCore import QPoint, QRegularExpression, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QPoint, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -24,8 +24,9 @@ from services.console_books import BookGroup, book_totals, position_tree
 from services.core.books import UNASSIGNED
 from services.domain import PositionRecord
 
-from ..models.base import SortKeyRole, fmt_money, fmt_price, fmt_quantity
+from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
+from ..models.proxy import RecordProxyModel
 
 ALL_PROJECTS = "All projects"
 TREE_COLUMNS = ("Book / symbol", "Account", "Quantity", "Avg cost", "Market", "Unrealized", "Realized")
@@ -47,9 +48,7 @@ class PositionsView(QWidget):
         super().__init__(parent)
         self.model = model
         # the flat records filtered by project: what the totals count
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSortRole(SortKeyRole)
-        self.proxy.setDynamicSortFilter(True)
+        self.proxy = RecordProxyModel(self)
         self.proxy.setSourceModel(model)
         self.proxy.setFilterKeyColumn(PositionsModel.PROJECT)
         self.project_combo = QComboBox()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..common import add_action, make_table
-from ..models.base import SortKeyRole, fmt_time
+from ..models.base import fmt_time
+from ..models.proxy import RecordProxyModel
 from ..models.snapshots import SnapshotItemsModel
 
 PROJECT_ROLE = Qt.ItemDataRole.UserRole + 10
@@ -70,8 +71,7 @@ class SnapshotsView(QWidget):
         self.errors_list = QListWidget()
         self.errors_list.setObjectName("importErrors")
         self.errors_list.setVisible(False)
-        self.items_proxy = QSortFilterProxyModel(self)
-        self.items_proxy.setSortRole(SortKeyRole)
+        self.items_proxy = RecordProxyModel(self)
         self.items_proxy.setSourceModel(model)
         self.items_table = make_table(self.items_proxy, self, sortable=True)
         self.items_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header click
