@@ -97,3 +97,27 @@ def test_help_loads_no_database_broker_or_gui_library():
     shown = subprocess.run([sys.executable, "-m", "app", "trade-settings", "set", "--help"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout
     assert "risk.max_order_notional" in " ".join(shown.split()) and "auto_recovery.new_timeout_seconds" in " ".join(shown.split())
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["sim", "--spread", "-1"], "argument --spread: must be a number >= 0: '-1'"),
+    (["sim", "--port", "70000"], "argument --port: port must be 0-65535: '70000'"),
+    (["sim", "--cash", "nan"], "argument --cash: not a finite number: 'nan'"),
+    (["sim", "--fill-interval", "-0.5"], "argument --fill-interval: seconds must be >= 0: '-0.5'"),
+    (["sim", "--partial-fills", "0"], "argument --partial-fills: must be at least 1: '0'"),
+    (["execute", "--portfolio-value", "0", "--plan", "1"], "argument --portfolio-value: must be a number > 0: '0'"),
+    (["replace", "7", "--limit", "abc"], "argument --limit: not a number: 'abc'"),
+    (["snapshot", "import", "f.csv", "--project", "p", "--max-gross-weight", "-1"],
+     "argument --max-gross-weight: must be a number > 0: '-1'"),
+    (["bars", "download", "--symbols", "AAPL", "--from", "2024-13-01", "--to", "2024-12-31"],
+     "argument --from: not a date (YYYY-MM-DD): '2024-13-01'"),
+    (["preview", "x.csv", "--project", "p", "--lot-size", "1.5"], "argument --lot-size: must be a whole number: '1.5'"),
+    (["execute", "--plan", "1", "--ib-port", "0"], "argument --ib-port: port must be 1-65535: '0'"),
+])
+def test_a_bad_value_is_refused_by_the_parser_with_its_option_named_and_exit_2(argv, message, capsys):
+    """One set of value types for every command (app/commands/arguments.py): a number, port,
+    duration or date that cannot be right is refused before anything opens or connects."""
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(argv)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err

@@ -14,17 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.commands import arguments
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _symbols(text: str) -> list[str]:
@@ -59,8 +52,8 @@ def register(subparsers) -> None:
         "historical-data pacing (at most 60 requests in 10 minutes)."))
     down.add_argument("--symbols", required=True, type=_symbols, metavar="LIST",
                       help="comma-separated listing keys (AAPL,MSFT,SAP@IBIS:EUR)")
-    down.add_argument("--from", dest="first", required=True, type=_day, metavar="DATE", help="first day, YYYY-MM-DD")
-    down.add_argument("--to", dest="last", required=True, type=_day, metavar="DATE", help="last day, YYYY-MM-DD")
+    down.add_argument("--from", dest="first", required=True, type=arguments.day, metavar="DATE", help="first day, YYYY-MM-DD")
+    down.add_argument("--to", dest="last", required=True, type=arguments.day, metavar="DATE", help="last day, YYYY-MM-DD")
     down.add_argument("--what-to-show", dest="what_to_show", choices=WHAT_TO_SHOW, default=DEFAULT_WHAT_TO_SHOW,
                       help="IB's whatToShow (default TRADES; ADJUSTED_LAST: adjusted for splits and dividends)")
     down.add_argument("--json", action="store_true", help="print JSON")

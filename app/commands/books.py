@@ -10,19 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
-
-
-def _number(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
+from app.commands import arguments
 
 
 def _plain(value: Decimal) -> str:
@@ -33,9 +24,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("assign", help="move unassigned shares into a project's book at a stated cost (audited)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbol", required=True, help="the listing key as `positions` shows it (AAPL, SAP@IBIS:EUR)")
-    parser.add_argument("--quantity", required=True, type=_number, help="shares to assign (negative: part of a short)")
+    parser.add_argument("--quantity", required=True, type=arguments.number(), help="shares to assign (negative: part of a short)")
     parser.add_argument("--project", required=True, help="the project whose book takes them")
-    parser.add_argument("--cost", required=True, type=_number, help="cost per share the project books them at")
+    parser.add_argument("--cost", required=True, type=arguments.number(), help="cost per share the project books them at")
     parser.add_argument("--account", default=None, help="the account (needed when several hold the symbol unassigned)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_assign)

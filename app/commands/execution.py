@@ -21,57 +21,25 @@ import json
 import logging
 import sys
 from contextlib import asynccontextmanager
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.commands import arguments
 
 log = logging.getLogger(__name__)
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1-65535: {text!r}")
-    return port
-
-
-def _seconds(*, positive: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")) or value < 0 or (positive and value == 0):
-            raise argparse.ArgumentTypeError(f"seconds must be {'> 0' if positive else '>= 0'}: {text!r}")
-        return value
-
-    return parse
 
 
 def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument("--ib-host", dest="ib_host", default=None, metavar="H", help="TWS / IB Gateway host (default from settings)")
-    group.add_argument("--ib-port", dest="ib_port", type=_port, default=None, metavar="P", help="port (TWS paper 7497, Gateway paper 4002)")
+    group.add_argument("--ib-port", dest="ib_port", type=arguments.port(), default=None, metavar="P", help="port (TWS paper 7497, Gateway paper 4002)")
     group.add_argument("--client-id", dest="client_id", type=int, default=None, metavar="N", help="API client id")
     group.add_argument("--account", dest="account", default=None, metavar="ID", help="account (needed when the login manages several)")
     if mode:
         group.add_argument("--mode", choices=("paper", "live"), default=None, help="paper (default) or live")
     group.add_argument("--live-token", dest="live_token", default=None, metavar="WORD", help="the word LIVE, required in live mode")
-    group.add_argument("--connect-timeout", dest="connect_timeout", type=_seconds(positive=True), default=None, metavar="S",
+    group.add_argument("--connect-timeout", dest="connect_timeout", type=arguments.seconds(positive=True), default=None, metavar="S",
                        help="seconds to wait for the connection (default from settings, 10)")
 
 
@@ -85,15 +53,15 @@ def register(subparsers) -> None:
     what.add_argument("--snapshot", metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported): "
                       "previewed, stored as a plan and sent (or the day's run resumed)")
     ex.add_argument("--project", metavar="NAME", help="the project of a snapshot FILE (default for an id: the snapshot's own)")
-    ex.add_argument("--portfolio-value", dest="portfolio_value", type=_decimal, default=None, metavar="V",
+    ex.add_argument("--portfolio-value", dest="portfolio_value", type=arguments.positive, default=None, metavar="V",
                     help="default: the project's capital, else the account's NetLiquidation")
-    ex.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=60.0, metavar="S",
+    ex.add_argument("--wait-seconds", dest="wait_seconds", type=arguments.seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60); auto-recovery runs meanwhile")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
-    ex.add_argument("--commission-wait", dest="commission_wait", type=_seconds(positive=False), default=10.0, metavar="S",
+    ex.add_argument("--commission-wait", dest="commission_wait", type=arguments.seconds(positive=False), default=10.0, metavar="S",
                     help="then wait up to S seconds for IB's commission reports of the fills (default 10)")
     add_builder_options(ex, defaults=False)
-    ex.add_argument("--lease-wait", dest="lease_wait", type=_seconds(positive=False), default=0.0, metavar="S",
+    ex.add_argument("--lease-wait", dest="lease_wait", type=arguments.seconds(positive=False), default=0.0, metavar="S",
                     help="if another process is executing this run, wait up to S seconds for it to finish "
                          "(default: refuse at once, naming it)")
     ex.add_argument("--no-market-health", dest="market_health", action="store_false",
@@ -130,8 +98,8 @@ def register(subparsers) -> None:
 
     replace = subparsers.add_parser("replace", help="change an order's quantity and/or limit")
     replace.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
-    replace.add_argument("--quantity", type=_decimal, default=None, metavar="Q", help="the new total quantity")
-    replace.add_argument("--limit", type=_decimal, default=None, metavar="P", help="the new limit price (LMT orders)")
+    replace.add_argument("--quantity", type=arguments.positive, default=None, metavar="Q", help="the new total quantity")
+    replace.add_argument("--limit", type=arguments.positive, default=None, metavar="P", help="the new limit price (LMT orders)")
     replace.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(replace)
     replace.set_defaults(handler=lambda a, s: _run(cmd_replace, a, s))

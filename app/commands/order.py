@@ -13,7 +13,8 @@ from app.cli import EXIT_BLOCKED, EXIT_OK
 
 
 def register(subparsers) -> None:
-    from app.commands.execution import _connection_options, _decimal, _run, _seconds
+    from app.commands import arguments
+    from app.commands.execution import _connection_options, _run
 
     parser = subparsers.add_parser("order", help="one order (MKT, LMT, STP, STP LMT) through risk, market health and the LIVE word",
                                    description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
@@ -24,15 +25,15 @@ def register(subparsers) -> None:
     amount.add_argument("--notional", metavar="V", help="an amount in the base currency, bought as whole shares at the price of the moment")
     parser.add_argument("--type", dest="order_type", default="MKT", type=str.upper, choices=("MKT", "LMT", "STP", "STP LMT"),
                         help="order type (default MKT)")
-    parser.add_argument("--limit", dest="limit_price", type=_decimal, default=None, metavar="P", help="limit price (LMT, STP LMT), on the tick grid")
-    parser.add_argument("--stop", dest="stop_price", type=_decimal, default=None, metavar="P", help="stop price (STP, STP LMT), on the tick grid")
+    parser.add_argument("--limit", dest="limit_price", type=arguments.positive, default=None, metavar="P", help="limit price (LMT, STP LMT), on the tick grid")
+    parser.add_argument("--stop", dest="stop_price", type=arguments.positive, default=None, metavar="P", help="stop price (STP, STP LMT), on the tick grid")
     parser.add_argument("--tif", default="DAY", type=str.upper, choices=("DAY", "GTC", "IOC"), help="time in force (default DAY)")
     parser.add_argument("--outside-rth", dest="outside_rth", action="store_true", help="a limit order may fill outside the regular session")
     parser.add_argument("--project", metavar="NAME", default=None, help="the project the order belongs to, whose book and capital its risk check meets (default: manual)")
     parser.add_argument("--check", action="store_true", help="only show the verdict: nothing is stored or sent (exit 3 when it may not go)")
     parser.add_argument("--no-market-health", dest="market_health", action="store_false",
                         help="send without the market-health gate (audited)")
-    parser.add_argument("--wait-seconds", dest="wait_seconds", type=_seconds(positive=False), default=30.0, metavar="S",
+    parser.add_argument("--wait-seconds", dest="wait_seconds", type=arguments.seconds(positive=False), default=30.0, metavar="S",
                         help="wait until the order is done or S seconds passed (default 30)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(parser)
@@ -62,6 +63,5 @@ async def cmd_order(args, settings) -> int:
                   "\n".join(f"run {result.run_id}: order {o.id} {o.client_order_id} {o.side} {o.quantity} {o.symbol} "
                             f"{o.order_type}: {o.status}, filled {o.filled_quantity}" for o in orders))
     return EXIT_OK
-
 
 

@@ -30,33 +30,17 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
+from app.commands import arguments
 
 if TYPE_CHECKING:
     from services.core.pipeline import RiskFacts
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
-
-
-def _decimal(minimum: Decimal, *, strict: bool = False, below: Decimal | None = None, whole: bool = False):
-    def parse(text: str) -> Decimal:
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value.is_finite() or value < minimum or (strict and value == minimum) or abs(value) > MAX_AMOUNT:
-            raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '>='} {minimum}: {text!r}")
-        if below is not None and value >= below:
-            raise argparse.ArgumentTypeError(f"must be below {below}: {text!r}")
-        if whole and value != value.to_integral_value():
-            raise argparse.ArgumentTypeError(f"must be a whole number: {text!r}")
-        return value
-
-    return parse
 
 
 def add_builder_options(parser, *, defaults: bool) -> None:
@@ -66,14 +50,14 @@ def add_builder_options(parser, *, defaults: bool) -> None:
         return value if defaults else None
 
     group = parser.add_argument_group("order builder")
-    group.add_argument("--cash-buffer", type=_decimal(Decimal(0), below=Decimal(1)), default=default(Decimal(0)), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
-    group.add_argument("--lot-size", type=_decimal(Decimal(0), strict=True, whole=True), default=default(Decimal(1)), metavar="N", help="shares per lot, a whole number (default 1)")
+    group.add_argument("--cash-buffer", type=arguments.number(Decimal(0), below=Decimal(1)), default=default(Decimal(0)), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
+    group.add_argument("--lot-size", type=arguments.number(Decimal(0), strict=True, whole=True), default=default(Decimal(1)), metavar="N", help="shares per lot, a whole number (default 1)")
     group.add_argument("--rounding", choices=("nearest", "floor"), default=default("nearest"),
                        help="lots per target: nearest (default) or floor (never above the weight)")
     group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("MKT"),
                        help="MKT (default) or LMT at the reference price +/- --limit-bps")
-    group.add_argument("--limit-bps", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
-    group.add_argument("--min-order-value", type=_decimal(Decimal(0)), default=default(Decimal(0)), metavar="V",
+    group.add_argument("--limit-bps", type=arguments.number(Decimal(0)), default=default(Decimal(0)), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
+    group.add_argument("--min-order-value", type=arguments.number(Decimal(0)), default=default(Decimal(0)), metavar="V",
                        help="skip orders worth less than V (default 0)")
     group.add_argument("--liquidate-unlisted", action="store_true", default=default(False) if defaults else None,
                        help="sell held symbols that are not in the snapshot")
@@ -93,7 +77,7 @@ def _fx_rate(text: str) -> tuple[str, Decimal]:
     currency = currency.strip().upper()
     if not sep or len(currency) != 3 or not currency.isalpha():
         raise argparse.ArgumentTypeError(f"not CUR=RATE: {text!r}")
-    return currency, _decimal(Decimal(0), strict=True)(value.strip())
+    return currency, arguments.positive(value.strip())
 
 
 def register(subparsers) -> None:
@@ -101,7 +85,7 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("preview", help="build the orders of a snapshot and check them against risk (sends nothing)")
     parser.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="snapshot file (CSV/JSON) or stored snapshot id")
-    parser.add_argument("--portfolio-value", type=_decimal(Decimal(0), strict=True), default=None, metavar="V",
+    parser.add_argument("--portfolio-value", type=arguments.number(Decimal(0), strict=True), default=None, metavar="V",
                         help="offline: required; against the broker: default the project's capital, else the account's NetLiquidation")
     parser.add_argument("--prices", metavar="FILE", help="offline: CSV symbol,price (wins over the snapshot's prices)")
     parser.add_argument("--positions", metavar="FILE", help="offline: CSV symbol,quantity (current positions)")

@@ -40,7 +40,8 @@ DEFAULT_RECOVERY_INTERVAL = 30.0
 
 
 def register(subparsers) -> None:
-    from app.commands.execution import _connection_options, _seconds
+    from app.commands import arguments
+    from app.commands.execution import _connection_options
 
     parser = subparsers.add_parser(
         "serve", help="the headless trading service: stream IB into the database, reconcile, recover (until stopped)",
@@ -56,7 +57,7 @@ def register(subparsers) -> None:
         epilog="Exit codes: 0 stopped in order, 2 bad input (e.g. an unknown execution data source), "
                "4 refused (account guard, live without --live-token LIVE), 5 events left unwritten "
                "(kept in the writer's journal) or a database error.")
-    parser.add_argument("--recovery-interval", dest="recovery_interval", type=_seconds(positive=True),
+    parser.add_argument("--recovery-interval", dest="recovery_interval", type=arguments.seconds(positive=True),
                         default=DEFAULT_RECOVERY_INTERVAL, metavar="S",
                         help=f"seconds between two auto-recovery passes (default {DEFAULT_RECOVERY_INTERVAL:g})")
     _connection_options(parser)

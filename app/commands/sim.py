@@ -9,23 +9,16 @@ and the gateway's own faults put on a timetable (``--fault 'at=30:connectivity_l
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.commands import arguments
 
 log = logging.getLogger("app.commands.sim")
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
 
 
 def register(subparsers) -> None:
@@ -36,37 +29,37 @@ def register(subparsers) -> None:
         description="Run an IB Gateway simulator that ib_async / ib_insync clients can connect to.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    parser.add_argument("--port", type=int, default=7497, help="port (default 7497, TWS paper; 0 picks a free one)")
+    parser.add_argument("--port", type=arguments.port(free=True), default=7497, help="port (default 7497, TWS paper; 0 picks a free one)")
     parser.add_argument("--universe", metavar="FILE", default=None, help="CSV symbol,conId,primaryExchange,price,longName")
-    parser.add_argument("--synthetic-symbols", dest="synthetic_symbols", type=int, default=0, metavar="N",
+    parser.add_argument("--synthetic-symbols", dest="synthetic_symbols", type=arguments.count(), default=0, metavar="N",
                         help="add N made-up stocks SYN0001... to the universe (large-run tests)")
     parser.add_argument("--seed", type=int, default=1, help="random-walk seed")
     parser.add_argument("--state", metavar="FILE", default=None, help="keep orders, executions, positions and cash here")
     parser.add_argument("--ledger-json", metavar="FILE", default=None, help="JSON list of every execution")
     parser.add_argument("--account", action="append", default=None, help="managed account id (repeatable; default DU1234567)")
-    parser.add_argument("--cash", type=_decimal, default=Decimal("1000000"), help="starting cash in USD")
+    parser.add_argument("--cash", type=arguments.positive, default=Decimal("1000000"), help="starting cash in USD")
     parser.add_argument("--fill-mode", choices=("instant", "partial"), default="instant",
                         help="instant: one fill per order (default); partial: --partial-fills fills")
-    parser.add_argument("--partial-fills", type=int, default=3, help="fills per order in partial mode")
-    parser.add_argument("--fill-interval", type=float, default=0.5, help="seconds between partial fills")
-    parser.add_argument("--slippage", type=_decimal, default=Decimal("0.01"), help="MKT slippage per share in USD")
-    parser.add_argument("--spread", type=_decimal, default=Decimal("0.02"), help="bid/ask spread in USD")
-    parser.add_argument("--walk-interval", type=float, default=1.0, help="seconds between price steps (0: prices stay)")
+    parser.add_argument("--partial-fills", type=arguments.count(1), default=3, help="fills per order in partial mode")
+    parser.add_argument("--fill-interval", type=arguments.seconds(positive=False), default=0.5, help="seconds between partial fills")
+    parser.add_argument("--slippage", type=arguments.number(Decimal(0)), default=Decimal("0.01"), help="MKT slippage per share in USD")
+    parser.add_argument("--spread", type=arguments.number(Decimal(0)), default=Decimal("0.02"), help="bid/ask spread in USD")
+    parser.add_argument("--walk-interval", type=arguments.seconds(positive=False), default=1.0, help="seconds between price steps (0: prices stay)")
     parser.add_argument("--margin-check", action="store_true", help="reject orders beyond the account's initial margin (201)")
     parser.add_argument("--market-hours", dest="market_hours", choices=("always", "regular", "closed"), default="always",
                         help="always: open around the clock (default); regular: the exchange calendar's sessions, "
                              "orders outside them held PreSubmitted until the open; closed: never open")
-    parser.add_argument("--ack-delay", type=float, default=0.0, help="seconds every order stays PendingSubmit")
+    parser.add_argument("--ack-delay", type=arguments.seconds(positive=False), default=0.0, help="seconds every order stays PendingSubmit")
     parser.add_argument("--presubmitted", action="store_true", help="send PreSubmitted before Submitted")
     parser.add_argument("--duplicate-status", action="store_true", help="send every orderStatus twice")
     parser.add_argument("--exec-correction", action="store_true", help="follow each execution by a .02 revision")
     parser.add_argument("--late-commission", action="store_true", help="send commission reports late")
     parser.add_argument("--info-10349", action="store_true", help="send the informational 10349 on every order")
     parser.add_argument("--reject-symbols", default="", help="reject orders for these symbols with 201 (A,B)")
-    parser.add_argument("--reject-min-qty", type=_decimal, default=None, help="reject orders of at least this size")
-    parser.add_argument("--drop-after", type=int, default=None, help="drop each connection after N messages")
-    parser.add_argument("--pacing", type=int, default=50, help="messages per second before error 100 (0: off)")
-    parser.add_argument("--history-pacing", dest="history_pacing", type=int, default=0, metavar="N",
+    parser.add_argument("--reject-min-qty", type=arguments.positive, default=None, help="reject orders of at least this size")
+    parser.add_argument("--drop-after", type=arguments.count(1), default=None, help="drop each connection after N messages")
+    parser.add_argument("--pacing", type=arguments.count(), default=50, help="messages per second before error 100 (0: off)")
+    parser.add_argument("--history-pacing", dest="history_pacing", type=arguments.count(), default=0, metavar="N",
                         help="historical requests per 10 minutes before error 162 pacing violation, with IB's "
                              "15 s identical and 6-per-contract-in-2-s rules (0: off, the default; IB's figure is 60)")
     parser.add_argument("--fault", action="append", default=[], metavar="RULE",

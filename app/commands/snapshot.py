@@ -13,20 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
+from app.commands import arguments
 
 
 def _project_name(text: str) -> str:
@@ -43,7 +34,7 @@ def register(subparsers) -> None:
     imp = sub.add_parser("import", help="validate a CSV/JSON snapshot and store it")
     imp.add_argument("file", metavar="FILE", help="CSV or JSON file: symbol, weight [, score, rank, price, sec_type, exchange, currency, primary_exchange]")
     imp.add_argument("--project", required=True, type=_project_name, metavar="NAME", help="project the snapshot belongs to (created if new)")
-    imp.add_argument("--max-gross-weight", type=_decimal, default=Decimal("1.0"), metavar="W", help="largest allowed sum of |weight| (default 1.0)")
+    imp.add_argument("--max-gross-weight", type=arguments.positive, default=Decimal("1.0"), metavar="W", help="largest allowed sum of |weight| (default 1.0)")
     imp.add_argument("--allow-short", action="store_true", help="accept negative weights")
     imp.add_argument("--note", default=None, help="free text stored with the snapshot")
     imp.add_argument("--json", action="store_true", help="print JSON")

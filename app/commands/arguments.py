@@ -1,0 +1,90 @@
+"""The command line's value types, one of each: argparse calls them on the text given and shows
+their ``ArgumentTypeError`` as ``argument --x: <message>`` with exit 2 (bad input), so a wrong
+number, port, duration or date is refused before anything opens or connects. Pure and light:
+the parser is built at every start-up (``--help`` loads no database or broker library)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
+
+
+def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decimal | None = None,
+           whole: bool = False) -> Callable[[str], Decimal]:
+    """A finite Decimal within +-``MAX_AMOUNT``; at least ``minimum`` (above it with ``strict``),
+    under ``below``, a whole number with ``whole``."""
+    def parse(text: str) -> Decimal:
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value.is_finite() or abs(value) > MAX_AMOUNT:
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        if minimum is not None and (value < minimum or (strict and value == minimum)):
+            raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '>='} {minimum}: {text!r}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be below {below}: {text!r}")
+        if whole and value != value.to_integral_value():
+            raise argparse.ArgumentTypeError(f"must be a whole number: {text!r}")
+        return value
+
+    return parse
+
+
+positive = number(Decimal(0), strict=True)  # a price, a quantity, an amount of money
+
+
+def port(*, free: bool = False) -> Callable[[str], int]:
+    """A TCP port, 1-65535 (0 too with ``free``: the system picks a free one)."""
+    low = 0 if free else 1
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        if not low <= value <= 65535:
+            raise argparse.ArgumentTypeError(f"port must be {low}-65535: {text!r}")
+        return value
+
+    return parse
+
+
+def count(minimum: int = 0) -> Callable[[str], int]:
+    """A whole number of things, at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        return value
+
+    return parse
+
+
+def seconds(*, positive: bool) -> Callable[[str], float]:
+    """A finite duration in seconds, above zero with ``positive``, else zero or more."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(f"seconds must be {'> 0' if positive else '>= 0'}: {text!r}")
+        return value
+
+    return parse
+
+
+def day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
