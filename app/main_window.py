@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
     # logs) is 136 px, one row of each table, and a tall strip leaves the preview above it no row.
     # A panel of rows shown (its tab raised, or asked for: a rebalance's trail, a new preview)
     # shorter than this height gets it, from the panels across the central table, down to their
-    # minimum; on 1366x768 about eight rows. Charts read at any height and are left alone; nothing
+    # minimum; on 1366x768 six or seven rows. Charts read at any height and are left alone; nothing
     # shrinks back by itself (the trader's drag does that). A floating panel keeps its size.
     READABLE_HEIGHT = 250
     RESIZE_STEPS, RESIZE_OVERSHOOT = 4, 50
