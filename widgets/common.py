@@ -34,6 +34,11 @@ COLUMNS_SIZED = "columnsSized"
 DECLARED_WIDTHS = "declaredWidths"
 
 
+def counted(count: int, noun: str) -> str:
+    """"1 order", "3 orders": a totals line's count with its noun (nouns that take an s)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def live_text_label(parent: QWidget | None = None) -> QLabel:
     """A label for a text that changes with a stream (running totals, counts) whose width does
     not ask the layout for more room as the text grows: a QLabel's minimum width is its whole

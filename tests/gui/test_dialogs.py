@@ -192,7 +192,7 @@ def test_charts_take_plain_data(qtbot):
     assert charts.symbol_combo.currentText() == "AAPL"
     assert charts.slippage_label.text() == line
     charts.symbol_combo.setCurrentText("MSFT")  # nothing computed of its own: the count of fills
-    assert charts.slippage_label.text() == "1 fills"
+    assert charts.slippage_label.text() == "1 fill"
     charts.set_equity([(T0, Decimal(100000), Decimal(0)), (T0 + timedelta(days=1), Decimal(100500), Decimal(500))])
     assert list(charts.pnl_curve.getData()[1]) == [0.0, 500.0]
 

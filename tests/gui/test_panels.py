@@ -274,7 +274,7 @@ def test_positions_view_totals(qtbot, qtmodeltester):
     model.flush()
     assert view.totals_label.text() == "3 positions · unrealized 140.00 · realized 3.50"
     view.set_project_filter("value")
-    assert view.totals_label.text() == "1 positions · unrealized -10.00 · realized 1.00"
+    assert view.totals_label.text() == "1 position · unrealized -10.00 · realized 1.00"
     view.set_project_filter(None)
     assert view.proxy.rowCount() == 3
 

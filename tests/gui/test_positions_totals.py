@@ -27,10 +27,10 @@ def test_totals_do_not_count_a_project_breakdown_twice(qtbot):
         _position(2, "AAPL", 20, 100, 110, realized="5"),
     ])
     view._update_totals()
-    assert view.totals_label.text() == "1 positions · unrealized 300.00 · realized 7.00"  # one holding, not three
+    assert view.totals_label.text() == "1 position · unrealized 300.00 · realized 7.00"  # one holding, not three
 
     view.set_project_filter("beta")
-    assert view.totals_label.text().startswith("1 positions · ")
+    assert view.totals_label.text().startswith("1 position · ")
     assert "unrealized 200.00" in view.totals_label.text()
     assert "realized 5.00" in view.totals_label.text()
 

@@ -57,7 +57,7 @@ def test_tree_shows_account_totals_then_projects_by_name_then_unassigned(qtbot):
 
     view.set_project_filter("unassigned")
     assert [row[0] for row in _tree(view)] == ["unassigned"]
-    assert view.totals_label.text() == "1 positions · unrealized 30.00 · realized 2.00"
+    assert view.totals_label.text() == "1 position · unrealized 30.00 · realized 2.00"
     view.set_project_filter("beta")
     assert [row[0] for row in _tree(view)] == ["beta"]
     assert "realized 5.00" in view.totals_label.text()

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
+from ..common import counted
 from ..plots import title_when_tall
 
 Point = tuple[datetime, Decimal]
@@ -253,7 +254,7 @@ class ChartsView(QWidget):
         self.reference_line.setVisible(reference is not None)
         if reference is not None:
             self.reference_line.setValue(float(reference))
-        self.slippage_label.setText(self._summaries.get(symbol) or f"{len(points)} fills")
+        self.slippage_label.setText(self._summaries.get(symbol) or counted(len(points), "fill"))
 
     # -- equity -----------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..common import choose_and_export, export_visible_rows, live_text_label, make_table
+from ..common import choose_and_export, counted, export_visible_rows, live_text_label, make_table
 from ..models.base import fmt_money, fmt_quantity
 from ..models.fills import FillsModel
 from ..models.proxy import NativeOrderProxyModel
@@ -60,7 +60,7 @@ class FillsView(QWidget):
         t = self.model.totals()
         # a paged history: the totals are of the fills loaded so far, and say so
         loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
-        text = (f"{t.count} fills{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
+        text = (f"{counted(t.count, 'fill')}{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
                 f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
                 f" · commission {fmt_money(t.commission)}")
         self.totals_label.setText(text)

@@ -24,6 +24,7 @@ from services.console_books import BookGroup, book_totals, position_tree
 from services.core.books import UNASSIGNED
 from services.domain import PositionRecord
 
+from ..common import counted
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.proxy import RecordProxyModel
@@ -120,7 +121,7 @@ class PositionsView(QWidget):
             shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                      for r in range(self.proxy.rowCount())]
         totals = book_totals(shown)  # which rows count: the service's rule
-        self.totals_label.setText(f"{totals.count} positions · unrealized {fmt_money(totals.unrealized_pnl)} · "
+        self.totals_label.setText(f"{counted(totals.count, 'position')} · unrealized {fmt_money(totals.unrealized_pnl)} · "
                                   f"realized {fmt_money(totals.realized_pnl)}")
 
     def _fill_tree(self) -> None:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from services.domain import OrderType
 
-from ..common import add_action, make_table
+from ..common import add_action, counted, make_table
 from ..models.base import fmt_money, fmt_percent
 from ..models.preview import PreviewOrdersModel
 
@@ -288,6 +288,6 @@ class PreviewView(QWidget):
     def _update_totals(self, *_args) -> None:
         t = self.model.totals()
         self.totals_label.setText(
-            f"{t.count} orders · buy {fmt_money(t.buy_notional)} · sell {fmt_money(t.sell_notional)}"
+            f"{counted(t.count, 'order')} · buy {fmt_money(t.buy_notional)} · sell {fmt_money(t.sell_notional)}"
             f" · gross {fmt_money(t.gross_notional)} · target weight {fmt_percent(t.target_weight)}"
         )
