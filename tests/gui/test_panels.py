@@ -316,3 +316,26 @@ def test_the_fills_totals_have_the_panels_whole_width(qtbot):
     label = view.totals_label
     assert label.width() >= view.width() - 12  # the panel's width, less its margins
     assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width(), label.text()
+
+
+def test_the_account_panel_scrolls_its_figures_in_a_short_panel_instead_of_squeezing_them(qtbot):
+    """Eleven figures share the right column with the fills on a laptop (120-170 px): each keeps
+    its own height, one under the other, and the panel scrolls to the rest."""
+    from decimal import Decimal
+    from itertools import pairwise
+
+    from widgets.views.account import AccountView
+
+    view = AccountView()
+    qtbot.addWidget(view)
+    labels = ("Net liquidation", "Cash", "Buying power", "Available funds", "Initial margin", "Maintenance margin",
+              "Gross position value", "Daily P&L", "Unrealized P&L", "Realized P&L", "Excess liquidity")
+    view.show_summary("DU1", "USD", [(label, Decimal(1000)) for label in labels], "12:00:00 UTC")
+    view.setMinimumSize(80, 60)  # as its dock sets it (app.window_layout.freeze_minimum): the dock may be this short
+    view.resize(440, 120)
+    view.show()
+    qtbot.waitExposed(view)
+    values = [view.values[label] for label in labels]
+    assert all(v.height() >= v.sizeHint().height() for v in values)
+    assert all(a.geometry().bottom() < b.geometry().top() for a, b in pairwise(values))
+    assert view.scroll_area.verticalScrollBar().maximum() > 0

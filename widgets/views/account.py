@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ..models.base import fmt_money
 from ..models.positions import pnl_colour
@@ -21,11 +21,21 @@ class AccountView(QWidget):
         self.header_label.setObjectName("accountHeader")
         self.form = QFormLayout()
         self.values: dict[str, QLabel] = {}  # label -> its value label (tests read them)
+        # eleven figures in a panel that shares the right column on a laptop: they scroll there,
+        # never squeezed onto each other below their height
+        content = QWidget()
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(6, 6, 6, 6)
+        inner.addWidget(self.header_label)
+        inner.addLayout(self.form)
+        inner.addStretch(1)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidget(content)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.header_label)
-        layout.addLayout(self.form)
-        layout.addStretch(1)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll_area)
 
     def show_summary(self, account: str, currency: str, rows: list[tuple[str, Decimal | None]], as_of: str) -> None:
         self.header_label.setText(f"{account} · {currency} · as of {as_of}")
