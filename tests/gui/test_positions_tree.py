@@ -9,7 +9,16 @@ from decimal import Decimal
 
 from services.domain import PositionRecord
 from widgets.models.positions import PositionsModel
-from widgets.views.positions import PositionsView
+from widgets.views.positions import (
+    ACCOUNT,
+    BOOK,
+    BOOK_COLUMN_CAP,
+    QUANTITY,
+    REALIZED,
+    TREE_COLUMNS,
+    UNREALIZED,
+    PositionsView,
+)
 
 NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
 
@@ -32,8 +41,9 @@ def _tree(view: PositionsView) -> list[tuple]:
     out = []
     for i in range(view.tree.topLevelItemCount()):
         item = view.tree.topLevelItem(i)
-        children = [tuple(item.child(c).text(k) for k in (0, 2, 5, 6)) for c in range(item.childCount())]
-        out.append((item.text(0), item.text(5), item.text(6), children))
+        children = [tuple(item.child(c).text(k) for k in (BOOK, QUANTITY, UNREALIZED, REALIZED))
+                    for c in range(item.childCount())]
+        out.append((item.text(BOOK), item.text(UNREALIZED), item.text(REALIZED), children))
     return out
 
 
@@ -84,7 +94,27 @@ def test_a_project_without_a_loaded_name_is_never_shown_by_its_id(qtbot):
 def test_a_project_with_a_capital_shows_its_cash(qtbot):
     view = _view(qtbot, RECORDS)
     view.set_capitals({"alpha": Decimal(5000), "beta": None})
-    rows = {view.tree.topLevelItem(i).text(0): view.tree.topLevelItem(i).text(1) for i in range(view.tree.topLevelItemCount())}
+    rows = {view.tree.topLevelItem(i).text(BOOK): view.tree.topLevelItem(i).text(ACCOUNT)
+            for i in range(view.tree.topLevelItemCount())}
     # alpha: 5,000 - 10 x 100 + 2 realized
     assert rows["alpha"] == "capital 5,000.00 · cash 4,002.00"
     assert rows["beta"] == "" and rows["unassigned"] == ""
+
+
+def test_the_p_and_l_is_in_view_in_the_right_column_of_a_laptop_and_a_long_book_name_is_elided(qtbot):
+    """The panel shares the right column (440 px on a 1366x768 screen): what is held and its P&L
+    come first, and a long book name is cut to leave them room (its row's tooltip has it whole)."""
+    view = _view(qtbot, RECORDS)
+    view.set_capitals({"alpha": Decimal(5000)})
+    view.resize(440, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    header, viewport = view.tree.header(), view.tree.viewport().width()
+    for column in (BOOK, QUANTITY, UNREALIZED, REALIZED):
+        assert header.sectionViewportPosition(column) + header.sectionSize(column) <= viewport, TREE_COLUMNS[column]
+    account = view.tree.topLevelItem(0)
+    assert account.text(BOOK) == "Account DU1 (all projects)"
+    assert view.tree.columnWidth(BOOK) <= BOOK_COLUMN_CAP
+    alpha = next(view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())
+                 if view.tree.topLevelItem(i).text(BOOK) == "alpha")
+    assert alpha.toolTip(BOOK) == "alpha · capital 5,000.00 · cash 4,002.00"

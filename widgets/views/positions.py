@@ -12,6 +12,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMenu,
     QTreeWidget,
@@ -30,8 +31,12 @@ from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.proxy import RecordProxyModel
 
 ALL_PROJECTS = "All projects"
-TREE_COLUMNS = ("Book / symbol", "Account", "Quantity", "Avg cost", "Market", "Unrealized", "Realized")
-_UNREALIZED, _REALIZED = 5, 6
+# what is held and its P&L first, the account (one on most desks) last: the panel shares the
+# right column (440-480 px), where a book's long name and the account's column left the P&L out
+TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market", "Avg cost", "Account")
+BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
+FIGURES = range(QUANTITY, ACCOUNT)
+BOOK_COLUMN_CAP = 130  # px: a longer book name is elided (its row's tooltip has it whole)
 
 
 def group_label(group: BookGroup) -> str:
@@ -60,11 +65,13 @@ class PositionsView(QWidget):
         self.tree.setColumnCount(len(TREE_COLUMNS))
         self.tree.setHeaderLabels(list(TREE_COLUMNS))
         self.tree.setUniformRowHeights(True)
+        for column in FIGURES:  # as wide as their numbers, no wider
+            self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.groups: tuple[BookGroup, ...] = ()
         self._capitals: dict[str, Decimal | None] = {}
         self._collapsed: set[tuple[str, str]] = set()
-        self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(0, Qt.ItemDataRole.UserRole)))
-        self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(BOOK, Qt.ItemDataRole.UserRole)))
+        self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(BOOK, Qt.ItemDataRole.UserRole)))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
         self.totals_label = QLabel()
@@ -133,30 +140,40 @@ class PositionsView(QWidget):
             if selected is not None and group.name != selected and not (selected == ACCOUNT_TOTAL and group.kind == "account"):
                 continue
             money = "" if group.capital is None else f"capital {fmt_money(group.capital)} · cash {fmt_money(group.cash)}"
-            item = QTreeWidgetItem([group_label(group), money, "", "", fmt_money(group.market_value), fmt_money(group.unrealized_pnl),
-                                    fmt_money(group.realized_pnl)])
-            item.setData(0, Qt.ItemDataRole.UserRole, (group.kind, group.name))
+            item = QTreeWidgetItem(["" for _ in TREE_COLUMNS])
+            item.setText(BOOK, group_label(group))
+            item.setToolTip(BOOK, " · ".join(filter(None, (group_label(group), money))))
+            item.setText(MARKET, fmt_money(group.market_value))
+            item.setText(UNREALIZED, fmt_money(group.unrealized_pnl))
+            item.setText(REALIZED, fmt_money(group.realized_pnl))
+            item.setText(ACCOUNT, money)
+            item.setData(BOOK, Qt.ItemDataRole.UserRole, (group.kind, group.name))
             for column in range(len(TREE_COLUMNS)):
                 item.setFont(column, bold)
             self._colour(item, group.unrealized_pnl, group.realized_pnl)
             for line in group.lines:
-                child = QTreeWidgetItem([line.symbol, line.account, fmt_quantity(line.quantity), fmt_price(line.average_cost),
-                                         fmt_price(line.market_price), fmt_money(line.unrealized_pnl), fmt_money(line.realized_pnl)])
-                for column in range(2, len(TREE_COLUMNS)):
+                child = QTreeWidgetItem(["" for _ in TREE_COLUMNS])
+                for column, text in ((BOOK, line.symbol), (QUANTITY, fmt_quantity(line.quantity)),
+                                     (AVG_COST, fmt_price(line.average_cost)), (MARKET, fmt_price(line.market_price)),
+                                     (UNREALIZED, fmt_money(line.unrealized_pnl)), (REALIZED, fmt_money(line.realized_pnl)),
+                                     (ACCOUNT, line.account)):
+                    child.setText(column, text)
+                for column in FIGURES:
                     child.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._colour(child, line.unrealized_pnl, line.realized_pnl)
                 # a project's own shares (Flatten sells only those); account and unassigned rows: no project
-                child.setData(0, Qt.ItemDataRole.UserRole + 1, (group.name if group.kind == "project" else None, line))
+                child.setData(BOOK, Qt.ItemDataRole.UserRole + 1, (group.name if group.kind == "project" else None, line))
                 item.addChild(child)
-            for column in range(2, len(TREE_COLUMNS)):
+            for column in FIGURES:
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             item.setExpanded((group.kind, group.name) not in self._collapsed)
-        self.tree.resizeColumnToContents(0)
+        self.tree.resizeColumnToContents(BOOK)
+        self.tree.setColumnWidth(BOOK, min(self.tree.columnWidth(BOOK), BOOK_COLUMN_CAP))
 
     @staticmethod
     def _colour(item: QTreeWidgetItem, unrealized: Decimal | None, realized: Decimal | None) -> None:
-        for column, value in ((_UNREALIZED, unrealized), (_REALIZED, realized)):
+        for column, value in ((UNREALIZED, unrealized), (REALIZED, realized)):
             colour = pnl_colour(value)
             if colour is not None:
                 item.setForeground(column, colour)
@@ -187,7 +204,7 @@ class PositionsView(QWidget):
 
     def _on_context_menu(self, pos: QPoint) -> None:
         item = self.tree.itemAt(pos)
-        data = item.data(0, Qt.ItemDataRole.UserRole + 1) if item is not None else None
+        data = item.data(BOOK, Qt.ItemDataRole.UserRole + 1) if item is not None else None
         if not data:
             return  # a group's row: nothing to trade
         project, record = data
