@@ -5,7 +5,8 @@
         [--save [--project NAME]] [connection options] [--json]
 
 Two sources, one pipeline (``services.core.pipeline``), so that ``preview`` and ``execute`` can
-never disagree:
+never disagree; both use cases live in services (``services.offline_preview`` and the trade
+service's ``preview_snapshot``), this module parses and prints:
 
 * Offline (no ``--save``, no connection option): prices from ``--prices`` (CSV ``symbol,price``)
   over the snapshot's own price column, positions from ``--positions`` (CSV ``symbol,quantity``),
@@ -29,18 +30,10 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
-
-if TYPE_CHECKING:
-    from services.core.pipeline import RiskFacts
-
-MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
 
 def add_builder_options(parser, *, defaults: bool) -> None:
@@ -106,192 +99,14 @@ def wants_broker(args) -> bool:
                                   for name in ("ib_host", "ib_port", "client_id", "account", "mode", "live_token"))
 
 
-class _BadInput(Exception):
-    def __init__(self, errors: list[dict]):
-        super().__init__("; ".join(e["message"] for e in errors))
-        self.errors = errors
+def offline_request(args: argparse.Namespace):
+    """The command line's offline preview, as the service takes it."""
+    from services.offline_preview import OfflinePreviewRequest
 
-
-def _problems(source: str, problems) -> list[dict]:
-    return [{"source": source, **p.to_dict()} for p in problems]
-
-
-def _error(message: str, source: str | None = None) -> list[dict]:
-    return [{"source": source, "line": None, "column": None, "code": "bad_input", "message": message}]
-
-
-def _load_snapshot_file(path: Path, allow_short: bool):
-    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
-    from services.db.limits import snapshot_limits
-
-    try:  # the same checks as an import: what could not be stored is not previewed either
-        parsed = parse_snapshot_file(path, allow_short=allow_short, limits=snapshot_limits())
-    except (SnapshotFormatError, OSError) as exc:
-        raise _BadInput(_error(str(exc), path.name)) from None
-    if not parsed.ok:
-        raise _BadInput(_problems(parsed.source_name, parsed.errors))
-    return list(parsed.items), parsed.source_name
-
-
-def _trim(value) -> Decimal:
-    """A stored Numeric without the column's padding zeros (228.50000000 -> 228.5)."""
-    value = Decimal(value).normalize()
-    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
-
-
-def _load_stored(snapshot_id: int, settings):
-    from app.commands.snapshot import open_database
-    from services.core.builder import Target
-    from services.db.repositories import NotFound, SettingsRepository, SnapshotRepository
-
-    db = open_database(settings)
-    try:  # disposed by the facts reader (or here, on an error)
-        with db.session() as session:
-            repo = SnapshotRepository(session)
-            try:
-                snapshot = repo.get(snapshot_id)
-            except NotFound:
-                raise _BadInput(_error(f"no snapshot with id {snapshot_id}")) from None
-            items = [
-                Target(i.symbol, _trim(i.weight), None if i.price is None else _trim(i.price), i.sec_type, i.exchange, i.currency)
-                for i in repo.items(snapshot_id)
-            ]
-            limits = SettingsRepository(session).risk_defaults()
-            # the same facts the trade service reads: whether the built orders exist already is
-            # known once they are built
-            return (items, f"snapshot {snapshot.id} ({snapshot.source_file})", limits,
-                    _facts_reader(db))
-    except BaseException:
-        db.dispose()
-        raise
-
-
-class _facts_reader:  # lower-case: used as a function
-    """Risk facts read once the orders are built (which of them exist already is part of them);
-    remembers what it read for the output."""
-
-    def __init__(self, db) -> None:
-        self.db = db
-        self.read: RiskFacts | None = None
-
-    def __call__(self, client_order_ids: list[str]) -> RiskFacts:
-        from services.db.risk_facts import load_risk_facts
-
-        try:
-            with self.db.session() as session:
-                read = load_risk_facts(session, client_order_ids)
-        finally:
-            self.db.dispose()
-        self.read = read
-        return read
-
-
-def facts_of(facts):
-    from services.core.pipeline import RiskFacts
-
-    if isinstance(facts, RiskFacts):
-        return facts
-    return getattr(facts, "read", None) or RiskFacts()
-
-
-def _column_file(path: str | None, reader):
-    if path is None:
-        return {}
-    try:
-        parsed = reader(path)
-    except OSError as exc:
-        raise _BadInput(_error(f"cannot read {path}: {exc.strerror or exc}", Path(path).name)) from None
-    if not parsed.ok:
-        raise _BadInput(_problems(parsed.source_name, parsed.errors))
-    return parsed.values
-
-
-def build_preview(args: argparse.Namespace, settings) -> dict:
-    """The preview as a JSON-ready dict (raises _BadInput)."""
-    from services.core.builder import BuildParams, Rounding
-    from services.core.inputs import read_positions, read_prices
-    from services.core.pipeline import RiskFacts, build_and_check
-    from services.core.risk import RiskParamError, rules_from_params
-    from services.domain import OrderType
-
-    errors: list[dict] = []
-    stored_limits: dict = {}
-    facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts()
-    items: list = []
-    source = args.snapshot
-    path = Path(args.snapshot)
-    try:
-        if path.is_file():
-            items, source = _load_snapshot_file(path, args.allow_short)
-        elif args.snapshot.strip().isdigit():
-            items, source, stored_limits, facts = _load_stored(int(args.snapshot), settings)
-        else:
-            raise _BadInput(_error(f"--snapshot {args.snapshot!r} is neither a file nor a snapshot id"))
-    except _BadInput as exc:
-        errors.extend(exc.errors)
-    prices: dict = {}
-    positions: dict = {}
-    for option, reader, target in ((args.prices, read_prices, "prices"), (args.positions, read_positions, "positions")):
-        try:
-            values = _column_file(option, reader)
-        except _BadInput as exc:
-            errors.extend(exc.errors)
-            continue
-        if target == "prices":
-            prices = values
-        else:
-            positions = values
-    if args.portfolio_value is None:
-        errors.extend(_error("--portfolio-value is needed offline (or preview against the broker with --save)", "--portfolio-value"))
-    try:
-        rules_from_params(stored_limits, args.risk)
-    except RiskParamError as exc:
-        errors.extend(_error(str(exc), "--risk"))
-    if errors:
-        raise _BadInput(errors)
-
-    params = BuildParams(
-        portfolio_value=args.portfolio_value,
-        cash_buffer=args.cash_buffer,
-        lot_size=args.lot_size,
-        rounding=Rounding(args.rounding),
-        min_order_value=args.min_order_value,
-        order_type=OrderType(args.order_type),
-        limit_offset_bps=args.limit_bps,
-        liquidate_unlisted=args.liquidate_unlisted,
-        fx_rates=dict(getattr(args, "fx", None) or ()),
-    )
-    known_prices = {i.symbol: i.price for i in items if getattr(i, "price", None) is not None}
-    known_prices.update(prices)
-    result, report = build_and_check(items, params, prices=prices, positions=positions, limits=stored_limits,
-                                     overrides=args.risk, facts=facts, valuation_prices=known_prices)
-    return {
-        "snapshot": source,
-        "portfolio_value": str(params.portfolio_value),
-        "budget": str(result.budget),
-        "target_value": str(result.target_value),
-        **_orders_with_commissions(result.orders, args.commission),
-        "orders_sent_today": facts_of(facts).orders_today,
-        "prices_source": "offline: " + ("--prices over " if args.prices else "") + "the snapshot's price column",
-        "skipped": [{"symbol": s.symbol, "reason": s.reason, "message": s.message} for s in result.skipped],
-        "risk": report.to_dict(),
-    }
-
-
-def _orders_with_commissions(drafts, commission_model: str) -> dict:
-    from services.core.commissions import FixedCommission, TieredCommission
-
-    model = TieredCommission() if commission_model == "tiered" else FixedCommission()
-    orders = []
-    total_commission = Decimal(0)
-    for o in drafts:
-        row = o.to_dict()
-        price = o.limit_price or o.reference_price
-        commission = model.commission(o.quantity, price, side=o.side) if price is not None else None
-        row["commission"] = None if commission is None else str(commission)
-        total_commission += commission or 0
-        orders.append(row)
-    return {"orders": orders, "commission_model": commission_model, "commission_total": str(total_commission)}
+    return OfflinePreviewRequest(
+        snapshot=args.snapshot, portfolio_value=args.portfolio_value, builder=builder_values(args),
+        prices_file=args.prices, positions_file=args.positions, fx_rates=dict(getattr(args, "fx", None) or ()),
+        risk_overrides=tuple(args.risk), allow_short=args.allow_short, commission_model=args.commission)
 
 
 async def preview_with_broker(args, settings) -> int:
@@ -299,6 +114,7 @@ async def preview_with_broker(args, settings) -> int:
     stored risk limits and facts; the preview is stored as a plan."""
     from app.commands.execution import _error, _parse_snapshot_arg, _store_parsed, connected
     from services.domain import TradeMode
+    from services.offline_preview import estimated_commissions
 
     if not args.snapshot.strip().isdigit() and not args.project:
         _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")
@@ -318,7 +134,7 @@ async def preview_with_broker(args, settings) -> int:
     preview = {
         "plan_id": plan.id, "plan_hash": plan.content_hash, "run_id": plan.run_id, "account": plan.account,
         "snapshot": f"snapshot {snapshot_id}", "portfolio_value": str(plan.portfolio_value),
-        **_orders_with_commissions(plan.orders, args.commission),
+        **estimated_commissions(plan.orders, args.commission),
         "gross_notional": str(plan.gross_notional),
         "prices_source": "broker (" + (", ".join(kinds) or "no orders") + ")",
         "prices": {symbol: ref.to_dict() for symbol, ref in plan.prices.items()},
@@ -338,9 +154,12 @@ def run_preview(args: argparse.Namespace, settings) -> int:
         from app.commands.execution import _run
 
         return _run(preview_with_broker, args, settings)
+    from app.commands.snapshot import open_database
+    from services.offline_preview import PreviewInputError, offline_preview
+
     try:
-        preview = build_preview(args, settings)
-    except _BadInput as exc:
+        preview = offline_preview(offline_request(args), lambda: open_database(settings))
+    except PreviewInputError as exc:
         if args.json:
             print(json.dumps({"errors": exc.errors}, indent=2))
         else:

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
+from typing import Any
 
 from services.core.contracts import DEFAULT_SEC_TYPE, US_CURRENCY, ContractSpec, MissingRate, rate_to_base
 from services.domain import OrderType, Side
@@ -195,6 +196,34 @@ class BuildParams:
     @property
     def budget(self) -> Decimal:
         return self.portfolio_value * (ONE - self.cash_buffer)
+
+
+BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps",
+                "liquidate_unlisted")  # what a run's ``builder`` parameters may set
+
+
+def params_from(given: Mapping[str, Any], *, portfolio_value: Decimal, run_id: str | int = "P", installation: str = "",
+                base_currency: str | None = None, fx_rates: Mapping[str, Decimal] | None = None) -> BuildParams:
+    """The builder's parameters from a run's ``builder`` values (numbers as Decimal or their text,
+    the rounding and the order type by name; another key or a None is not a parameter): the one
+    reading of them, for the trade service and the offline preview alike."""
+    kwargs: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key in ("cash_buffer", "lot_size", "min_order_value", "limit_offset_bps"):
+            kwargs[key] = Decimal(str(value))
+        elif key == "rounding":
+            kwargs[key] = Rounding(value)
+        elif key == "order_type":
+            kwargs[key] = OrderType(value)
+        elif key == "liquidate_unlisted":
+            kwargs[key] = bool(value)
+    if base_currency is not None:
+        kwargs["base_currency"] = base_currency
+    if fx_rates:
+        kwargs["fx_rates"] = dict(fx_rates)
+    return BuildParams(portfolio_value=portfolio_value, run_id=run_id, installation=installation, **kwargs)
 
 
 @dataclass(frozen=True, slots=True)

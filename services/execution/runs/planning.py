@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from services.books import project_positions, working_quantities
 from services.core.account_risk import AccountView
 from services.core.books import project_money
-from services.core.builder import BuildParams, Rounding, Target
+from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
 from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
@@ -30,7 +30,7 @@ from services.db.repositories import (
 from services.db.repositories.base import fetch_first
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
-from services.domain import OrderType, TradeMode
+from services.domain import TradeMode
 
 from ..audit import audit
 from ..errors import BadInput, BrokerError
@@ -39,7 +39,6 @@ from .base import RunServiceBase
 from .records import PreviewResult, RunInfo, run_info
 
 MARKET_TZ = NEW_YORK
-BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted")
 
 
 # what a preview reads and writes of its run and project, as plain columns of the tables (built
@@ -230,19 +229,8 @@ class RunPlanning(RunServiceBase):
         for key in BUILDER_KEYS:
             if key in stored:
                 given.setdefault(key, stored[key])
-        kwargs: dict[str, Any] = {}
-        for key, value in given.items():
-            if key in ("cash_buffer", "lot_size", "min_order_value", "limit_offset_bps"):
-                kwargs[key] = Decimal(str(value))
-            elif key == "rounding":
-                kwargs[key] = Rounding(value)
-            elif key == "order_type":
-                kwargs[key] = OrderType(value)
-            elif key == "liquidate_unlisted":
-                kwargs[key] = bool(value)
-        if fx is not None:
-            kwargs.update(base_currency=fx.base, fx_rates=dict(fx.rates))
-        return BuildParams(portfolio_value=portfolio_value, run_id=run_id, installation=installation, **kwargs)
+        return params_from(given, portfolio_value=portfolio_value, run_id=run_id, installation=installation,
+                           base_currency=None if fx is None else fx.base, fx_rates=None if fx is None else fx.rates)
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
                  account: AccountView | None = None) -> PreviewResult:
