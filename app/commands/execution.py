@@ -236,18 +236,6 @@ def _parse_snapshot_arg(args):
     return None, parsed, None
 
 
-def _store_parsed(db, parsed, project: str, actor: str) -> int:
-    """The file's snapshot in the project, stored as ``snapshot import`` stores it (the stored
-    one when the content is known; audited)."""
-    from services.console_queries import store_snapshot
-    from services.execution.errors import BadInput
-
-    outcome = store_snapshot(db, parsed, project, actor=actor)
-    if outcome.snapshot_id is None:  # parsed without problems before; the project name is checked again
-        raise BadInput("; ".join(str(p) for p in outcome.parsed.errors[:5]))
-    return outcome.snapshot_id
-
-
 def _s(value) -> str | None:
     """Decimals without the database's trailing zeros (``4.000000`` -> ``4``)."""
     if value is None:
@@ -292,10 +280,10 @@ def _print_fills(fills) -> None:
 
 
 async def cmd_execute(args, settings) -> int:
+    """Parse, hand the run to ``services.execution.headless_run``, print what came of it."""
     from app.commands.preview import builder_values
-    from services.domain import OrderState, TradeMode, is_live_token
-    from services.execution.errors import LiveConfirmRequired
-    from services.execution.events import ConnectionState
+    from services.domain import TradeMode
+    from services.execution.headless_run import RunRequest, execute_to_end, refuse_live_without_word
 
     snapshot_id, parsed = None, None
     if args.snapshot is not None:
@@ -306,73 +294,40 @@ async def cmd_execute(args, settings) -> int:
         if problem:
             _error(args, "bad_snapshot", problem)
             return EXIT_BAD_INPUT
-    mode = TradeMode(settings.mode)
-    if mode is TradeMode.LIVE and not is_live_token(args.live_token):  # refused before anything is written
-        raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
+    request = RunRequest(
+        mode=TradeMode(settings.mode), live_token=args.live_token, plan_id=args.plan, project=args.project,
+        snapshot_id=snapshot_id, parsed_snapshot=parsed, builder=builder_values(args), risk_overrides=tuple(args.risk),
+        new_run=args.new_run, portfolio_value=args.portfolio_value, lease_wait=args.lease_wait,
+        require_market_health=args.market_health, outside_rth=args.outside_rth, wait_seconds=args.wait_seconds,
+        commission_wait=args.commission_wait)
+    refuse_live_without_word(request)  # before anything is written or connected
     async with connected(args, settings) as s:
-        dropped: list[str] = []  # why the connection went away, if it did
-        s.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")
-                             if ev.state is ConnectionState.DISCONNECTED and not dropped else None)
-        # A snapshot file is stored only now: a run refused at the connection (account guard,
-        # live checks) leaves neither a project nor a snapshot behind.
-        if parsed is not None:
-            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project, s.service.actor)
-        if args.plan is not None:
-            run_id, created = (await s.service.plan(args.plan)).run_id, False
-        else:
-            run = await s.service.prepare_run(args.project, snapshot_id, mode, builder=builder_values(args),
-                                              risk_overrides=args.risk, live_token=args.live_token, new_run=args.new_run)
-            run_id, created = run.id, run.created
-        # this process is the run's one sender while it sends and waits (others refuse or wait)
-        async with s.service.hold_run(run_id, wait=args.lease_wait):
-            if args.plan is not None:
-                result = await s.service.execute_plan(args.plan, args.live_token, require_market_health=args.market_health,
-                                                      outside_rth=args.outside_rth)
-            else:
-                result = await s.service.execute(run_id, args.live_token, portfolio_value=args.portfolio_value,
-                                                 require_market_health=args.market_health, outside_rth=args.outside_rth)
-            # auto-recovery gets a pass every few seconds: an order lost on the way is recovered
-            # once older than auto_recovery.new_timeout_seconds (services.execution.recovery)
-            still = await s.engine.recovery.wait_recovering(
-                lambda seconds: s.service.wait_done(run_id, seconds, while_connected=True),
-                args.wait_seconds) if args.wait_seconds > 0 else []
-        # IB's commission reports may follow the last fill by seconds: wait for them (bounded)
-        # rather than leave the fills without commissions until the next reconciliation
-        no_commission = await s.service.wait_commissions(run_id, args.commission_wait) if args.commission_wait > 0 else []
-        await _written(s)
-        view = await s.service.view(run_id)
-        connection_lost = None if s.provider.is_connected else (dropped[0] if dropped else "not connected")
-    # not sent: still NEW, or claimed and never confirmed sent
-    not_sent = [o.client_order_id for o in view.orders if o.status in (OrderState.NEW, OrderState.SENDING)]
+        outcome = await execute_to_end(s, request)
+    view, result = outcome.view, outcome.result
     if args.json:
         print(json.dumps({
             "run": {"id": view.run.id, "project_id": view.run.project_id, "snapshot_id": view.run.snapshot_id,
-                    "mode": str(view.run.mode), "status": str(view.run.status), "created": created,
-                    "plan_id": result.plan_id or view.run.params.get("plan_id"),
+                    "mode": str(view.run.mode), "status": str(view.run.status), "created": outcome.created,
+                    "plan_id": outcome.plan_id,
                     "sent": list(result.sent), "already_known": list(result.already_known),
-                    "failed": [list(f) for f in result.failed], "still_working": still,
-                    "not_sent": not_sent, "commissions_missing": no_commission, "stopped": result.stopped, "connection_lost": connection_lost},
+                    "failed": [list(f) for f in result.failed], "still_working": outcome.still_working,
+                    "not_sent": outcome.not_sent, "commissions_missing": outcome.commissions_missing,
+                    "stopped": result.stopped, "connection_lost": outcome.connection_lost},
             "orders": [order_dict(o) for o in view.orders],
             "fills": [fill_dict(f) for f in view.fills],
         }, indent=2))
     else:
-        print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}, "
-              f"plan {result.plan_id or view.run.params.get('plan_id')}): {view.run.status}; "
-              f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, still working {len(still)}, "
-              f"not sent {len(not_sent)}" + (f", fills without a commission report {len(no_commission)}" if no_commission else ""))
+        missing = outcome.commissions_missing
+        print(f"run {view.run.id} ({view.run.mode}, snapshot {view.run.snapshot_id}, plan {outcome.plan_id}): {view.run.status}; "
+              f"sent {len(result.sent)}, already at the broker {len(result.already_known)}, "
+              f"still working {len(outcome.still_working)}, not sent {len(outcome.not_sent)}"
+              + (f", fills without a commission report {len(missing)}" if missing else ""))
         _print_orders(view.orders)
         if view.fills:
             print()
             _print_fills(view.fills)
-    if not_sent or connection_lost:
-        problems = []
-        if connection_lost:
-            problems.append(f"the broker connection died during the run ({connection_lost})")
-        if result.stopped and result.stopped != connection_lost:
-            problems.append(f"sending stopped: {result.stopped}")
-        if not_sent:
-            listing = ", ".join(not_sent[:50]) + (f" and {len(not_sent) - 50} more" if len(not_sent) > 50 else "")
-            problems.append(f"{len(not_sent)} order(s) not sent: {listing}")
+    problems = outcome.problems()
+    if outcome.not_sent or outcome.connection_lost:
         print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
         return EXIT_BROKER
     return EXIT_OK

@@ -112,8 +112,9 @@ def offline_request(args: argparse.Namespace):
 async def preview_with_broker(args, settings) -> int:
     """Exactly what ``execute`` does up to sending: the broker's prices and positions, the
     stored risk limits and facts; the preview is stored as a plan."""
-    from app.commands.execution import _error, _parse_snapshot_arg, _store_parsed, connected
+    from app.commands.execution import _error, _parse_snapshot_arg, connected
     from services.domain import TradeMode
+    from services.execution.headless_run import store_parsed_snapshot
     from services.offline_preview import estimated_commissions
 
     if not args.snapshot.strip().isdigit() and not args.project:
@@ -125,7 +126,7 @@ async def preview_with_broker(args, settings) -> int:
         return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
         if parsed is not None:  # stored once connected and guarded
-            snapshot_id = await asyncio.to_thread(_store_parsed, s.db, parsed, args.project, s.service.actor)
+            snapshot_id = await asyncio.to_thread(store_parsed_snapshot, s.db, parsed, args.project, s.service.actor)
         result = await s.service.preview_snapshot(
             args.project, snapshot_id, TradeMode(settings.mode), builder=builder_values(args), risk_overrides=args.risk,
             portfolio_value=args.portfolio_value, live_token=args.live_token)

@@ -1,0 +1,134 @@
+"""One run executed to its end with nobody watching (``trading-console execute``): a stored plan,
+or a project's snapshot (a file stored only once the connection passed its guards), sent under
+the run's lease, then waited for: its orders final (auto-recovery taking a pass at any lost on
+the way), IB's commission reports (bounded), every event written. What is left is said in the
+outcome: orders still working, orders never sent, fills without a commission, a connection that
+died. Qt-free and free of the command line, which parses, prints and picks the exit code; the
+window sends through the same trade service and follows a run as it goes instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from services.domain import OrderState, TradeMode, is_live_token
+
+from .errors import BadInput, LiveConfirmRequired
+from .events import ConnectionState
+
+WRITTEN_WAIT = 30.0  # seconds for the writer at the end; a database still away is the writer health's to say
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    mode: TradeMode
+    live_token: str | None = None
+    plan_id: int | None = None  # a stored plan: sent as frozen
+    project: str | None = None  # else a project's snapshot, previewed now
+    snapshot_id: int | None = None
+    parsed_snapshot: Any = None  # a snapshot file parsed for storage (console_queries.parse_for_storage)
+    builder: Mapping[str, Any] = field(default_factory=dict)
+    risk_overrides: Sequence[str] = ()
+    new_run: bool = False
+    portfolio_value: Decimal | None = None
+    lease_wait: float = 0.0  # seconds to wait for another process's lease on the run
+    require_market_health: bool = True
+    outside_rth: bool = False
+    wait_seconds: float = 60.0  # for the orders to be final (0: do not wait)
+    commission_wait: float = 10.0  # for IB's commission reports after the last fill (0: do not wait)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    view: Any  # the run, its orders and fills as stored at the end (TradeService.view)
+    result: Any  # what sending did (ExecuteResult)
+    created: bool  # the run was made by this request
+    still_working: list[str]
+    commissions_missing: list[str]
+    not_sent: list[str]  # still NEW, or claimed and never confirmed sent
+    connection_lost: str | None
+
+    @property
+    def plan_id(self) -> int | None:
+        return self.result.plan_id or (self.view.run.params or {}).get("plan_id")
+
+    def problems(self) -> list[str]:
+        """What went wrong, for the trader (empty: every order went out on a live connection)."""
+        out = []
+        if self.connection_lost:
+            out.append(f"the broker connection died during the run ({self.connection_lost})")
+        if self.result.stopped and self.result.stopped != self.connection_lost:
+            out.append(f"sending stopped: {self.result.stopped}")
+        if self.not_sent:
+            listing = ", ".join(self.not_sent[:50]) + (f" and {len(self.not_sent) - 50} more" if len(self.not_sent) > 50 else "")
+            out.append(f"{len(self.not_sent)} order(s) not sent: {listing}")
+        return out
+
+
+def refuse_live_without_word(request: RunRequest) -> None:
+    """Live needs the word before anything is written or connected (checked again by the service)."""
+    if request.mode is TradeMode.LIVE and not is_live_token(request.live_token):
+        raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
+
+
+async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
+    """``stack``: the composition root's stack, connected (``service``, ``engine``, ``provider``,
+    ``db``, ``writer``)."""
+    refuse_live_without_word(request)
+    service = stack.service
+    dropped: list[str] = []  # why the connection went away, if it did
+    stack.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")
+                             if ev.state is ConnectionState.DISCONNECTED and not dropped else None)
+    snapshot_id = request.snapshot_id
+    if request.parsed_snapshot is not None:
+        # stored only now: a run refused at the connection (account guard, live checks) leaves
+        # neither a project nor a snapshot behind
+        snapshot_id = await asyncio.to_thread(store_parsed_snapshot, stack.db, request.parsed_snapshot, request.project, service.actor)
+    if request.plan_id is not None:
+        run_id, created = (await service.plan(request.plan_id)).run_id, False
+    else:
+        run = await service.prepare_run(request.project, snapshot_id, request.mode, builder=dict(request.builder),
+                                        risk_overrides=list(request.risk_overrides), live_token=request.live_token,
+                                        new_run=request.new_run)
+        run_id, created = run.id, run.created
+    # this process is the run's one sender while it sends and waits (others refuse or wait)
+    async with service.hold_run(run_id, wait=request.lease_wait):
+        if request.plan_id is not None:
+            result = await service.execute_plan(request.plan_id, request.live_token,
+                                                require_market_health=request.require_market_health,
+                                                outside_rth=request.outside_rth)
+        else:
+            result = await service.execute(run_id, request.live_token, portfolio_value=request.portfolio_value,
+                                           require_market_health=request.require_market_health,
+                                           outside_rth=request.outside_rth)
+        # auto-recovery gets a pass every few seconds: an order lost on the way is recovered
+        # once older than auto_recovery.new_timeout_seconds (services.execution.recovery)
+        still = await stack.engine.recovery.wait_recovering(
+            lambda seconds: service.wait_done(run_id, seconds, while_connected=True),
+            request.wait_seconds) if request.wait_seconds > 0 else []
+    # IB's commission reports may follow the last fill by seconds: wait for them (bounded)
+    # rather than leave the fills without commissions until the next reconciliation
+    no_commission = await service.wait_commissions(run_id, request.commission_wait) if request.commission_wait > 0 else []
+    try:
+        await stack.writer.flush(WRITTEN_WAIT)
+    except TimeoutError:
+        pass  # the writer's health says it; the events stay in its journal
+    view = await service.view(run_id)
+    connection_lost = None if stack.provider.is_connected else (dropped[0] if dropped else "not connected")
+    not_sent = [o.client_order_id for o in view.orders if o.status in (OrderState.NEW, OrderState.SENDING)]
+    return RunOutcome(view, result, created, still, no_commission, not_sent, connection_lost)
+
+
+def store_parsed_snapshot(db, parsed, project: str | None, actor: str) -> int:
+    """The file's snapshot in the project, stored as ``snapshot import`` stores it (the stored
+    one when the content is known; audited)."""
+    from services.console_queries import store_snapshot
+
+    outcome = store_snapshot(db, parsed, project or "", actor=actor)
+    if outcome.snapshot_id is None:  # parsed without problems before; the project name is checked again
+        raise BadInput("; ".join(str(p) for p in outcome.parsed.errors[:5]))
+    return outcome.snapshot_id
