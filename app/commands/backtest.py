@@ -162,12 +162,10 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
 
 
 def _print_table(outcome) -> None:
-    rows = [("PROJECT", "FINAL EQUITY", "RETURN", "CAGR", "VOL", "SHARPE", "MAX DD", "TURNOVER", "COMMISSIONS",
-             "ORDERS", "FILLS", "BLOCKED")]
-    for name, p in [*outcome.projects.items(), ("(total)", outcome.total)]:
-        rows.append((name, f"{float(p['final_equity']):,.2f}", f"{p['total_return']:.2%}", f"{p['cagr']:.2%}",
-                     f"{p['volatility']:.2%}", f"{p['sharpe']:.2f}", f"{p['max_drawdown']:.2%}", f"{p['turnover']:.2f}",
-                     f"{float(p['commissions']):,.2f}", str(p["orders"]), str(p["fills"]), str(len(p["risk_blocked"]))))
+    from services.backtest.metrics import METRIC_COLUMNS, metric_texts
+
+    rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
+    rows.extend(metric_texts(name, p) for name, p in [*outcome.projects.items(), ("(total)", outcome.total)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days")
     for row in rows:

@@ -60,3 +60,17 @@ def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], tr
     mean_equity = sum(values, Decimal(0)) / len(values)
     turnover = float(traded_value / mean_equity) if mean_equity else 0.0
     return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdowns(values), default=0.0), turnover)
+
+
+METRIC_COLUMNS = ("Project", "Final equity", "Return", "CAGR", "Volatility", "Sharpe", "Max drawdown", "Turnover",
+                  "Commissions", "Orders", "Fills", "Risk blocked")
+
+
+def metric_texts(name: str, summary) -> tuple[str, ...]:
+    """A project's summary (``ProjectResult.summary``, or the total) as the texts of one row of
+    the metrics table, in ``METRIC_COLUMNS`` order: the window's table and the command's agree.
+    Money from its exact text (never through a float)."""
+    return (name, f"{Decimal(str(summary['final_equity'])):,.2f}", f"{summary['total_return']:.2%}", f"{summary['cagr']:.2%}",
+            f"{summary['volatility']:.2%}", f"{summary['sharpe']:.2f}", f"{summary['max_drawdown']:.2%}",
+            f"{summary['turnover']:.2f}", f"{Decimal(str(summary['commissions'])):,.2f}", str(summary["orders"]),
+            str(summary["fills"]), str(len(summary["risk_blocked"])))

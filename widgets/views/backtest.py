@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.backtest.metrics import METRIC_COLUMNS, metric_texts
+
 from ..plots import title_when_tall
 
 COLOURS = ("#4f8fd6", "#2e9d55", "#d08a1c", "#b05cc7", "#d6504f", "#3bb3b3", "#8c8c8c")
-METRIC_COLUMNS = ("Project", "Final equity", "Return", "CAGR", "Volatility", "Sharpe", "Max drawdown", "Turnover",
-                  "Commissions", "Orders", "Fills", "Risk blocked")
 
 
 def _x(day: str) -> float:
@@ -249,10 +249,7 @@ class BacktestView(QWidget):
         rows = [*projects.items(), *((("(total)", total),) if total and len(projects) > 1 else ())]
         self.metrics_table.setRowCount(len(rows))
         for r, (name, p) in enumerate(rows):
-            cells = (name, f"{float(p['final_equity']):,.2f}", f"{p['total_return']:.2%}", f"{p['cagr']:.2%}",
-                     f"{p['volatility']:.2%}", f"{p['sharpe']:.2f}", f"{p['max_drawdown']:.2%}", f"{p['turnover']:.2f}",
-                     f"{float(p['commissions']):,.2f}", str(p["orders"]), str(p["fills"]), str(len(p["risk_blocked"])))
-            for c, text in enumerate(cells):
+            for c, text in enumerate(metric_texts(name, p)):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
