@@ -19,11 +19,11 @@ from sqlalchemy import select
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
+from services.core.replace_rules import replace_problem
 from services.db.convert import to_order_record
 from services.db.models import TradeOrder
 from services.db.repositories import NotFound, OrderRepository, ProjectRepository, SettingsRepository
 from services.domain import (
-    WORKING_ORDER_STATES,
     EventSource,
     OrderRecord,
     OrderState,
@@ -287,19 +287,11 @@ class OrderActions:
             raise BadInput("replace needs a new quantity and/or limit price")
         await self._ensure_not_halted()
         order, replacing, spec = await self._db(self._to_replace, order_id)  # one read of the order
-        if order.status.is_terminal or order.status not in WORKING_ORDER_STATES:
-            raise BadInput(f"order {order_id} is {order.status}: nothing to replace")
-        if order.status in (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING):
-            raise BadInput(f"order {order_id} has a request pending ({order.status})")
+        problem = replace_problem(order, None if quantity is None else Decimal(quantity),
+                                  None if limit_price is None else Decimal(limit_price))
+        if problem is not None:
+            raise BadInput(f"order {order_id}: {problem}")
         new_quantity = Decimal(quantity) if quantity is not None else order.quantity
-        if new_quantity <= order.filled_quantity:
-            raise BadInput(f"new quantity {new_quantity} is not above the filled {order.filled_quantity}")
-        if limit_price is not None and order.order_type is OrderType.MKT:
-            raise BadInput("a market order has no limit price; cancel it and enter a LMT order")
-        if order.order_type.has_stop:
-            # its stop price is not something replace changes, and a cancel-and-new must never
-            # leave the position without its stop: refused before anything is sent
-            raise BadInput(f"order {order_id} is a {order.order_type} order: cancel it and enter a new one in the order ticket")
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
         try:
             await self._risk_check(spec, order.side, new_quantity, order.order_type,

@@ -261,22 +261,30 @@ def test_proxy_matches_a_plain_filter_and_sort_after_a_random_stream(qtbot):
     assert len(expected) > 20
 
 
-def test_replace_validation():
+def test_replace_validation_is_the_order_actions_rule():
+    """The dialog reads its fields, then asks services.core.replace_rules, the rule the order
+    actions refuse by: a quantity at the filled is refused in both (the dialog once let it by)."""
+    from services.core.replace_rules import replace_problem
     from widgets.dialogs.replace import validate_replace
 
     lmt = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40", limit="10")
     assert validate_replace(lmt, "80", "10.5") == (Decimal(80), Decimal("10.5"), "")
-    assert validate_replace(lmt, "40", "10")[:2] == (Decimal(40), Decimal(10))
-    assert validate_replace(lmt, "39", "10")[2] == "Quantity cannot be below the filled 40."
-    assert validate_replace(lmt, "0", "10")[2] == "Quantity must be positive."
-    assert validate_replace(lmt, "-5", "10")[2] == "Quantity must be positive."
+    assert validate_replace(lmt, "41", "10")[:2] == (Decimal(41), Decimal(10))
+    assert validate_replace(lmt, "40", "10")[2] == "The new quantity 40 is not above the filled 40."
+    assert replace_problem(lmt, Decimal(40), None) == "the new quantity 40 is not above the filled 40"
+    assert validate_replace(lmt, "39", "10")[2] == "The new quantity 39 is not above the filled 40."
+    assert validate_replace(lmt, "0", "10")[2] == "The quantity must be positive."
+    assert validate_replace(lmt, "-5", "10")[2] == "The quantity must be positive."
     assert validate_replace(lmt, "abc", "10")[2] == "Quantity must be a number."
     assert validate_replace(lmt, "80", "")[2] == "A limit order needs a limit price."
     assert validate_replace(lmt, "80", "x")[2] == "Limit must be a number."
-    assert validate_replace(lmt, "80", "-1")[2] == "Limit must be positive."
+    assert validate_replace(lmt, "80", "-1")[2] == "The limit price must be positive."
     assert validate_replace(lmt, "100", "10")[2] == "Nothing changed."
     mkt = order(2, order_type=OrderType.MKT, limit=None)
     assert validate_replace(mkt, "50", "") == (Decimal(50), None, "")
+    assert validate_replace(mkt, "50", "12")[2] == "A market order has no limit price; cancel it and enter a LMT order."
+    done = order(3, status=OrderState.FILLED, quantity="10", filled="10", limit="10")
+    assert validate_replace(done, "20", "10")[2] == "The order is FILLED: nothing to replace."
 
 
 def test_replace_dialog_enables_ok_only_when_valid(qtbot):
@@ -285,7 +293,7 @@ def test_replace_dialog_enables_ok_only_when_valid(qtbot):
     assert not dialog.ok_button.isEnabled()  # nothing changed yet
     dialog.quantity_edit.setText("30")
     assert not dialog.ok_button.isEnabled()
-    assert dialog.error_label.text() == "Quantity cannot be below the filled 40."
+    assert dialog.error_label.text() == "The new quantity 30 is not above the filled 40."
     dialog.quantity_edit.setText("60")
     assert dialog.ok_button.isEnabled()
     assert dialog.values() == (Decimal(60), Decimal("100.25"))

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from services.core.replace_rules import replace_problem
 from services.domain import OrderRecord, OrderType
 
 from ..models.base import fmt_price, fmt_quantity
@@ -23,24 +24,20 @@ def parse_decimal(text: str) -> Decimal | None:
 
 
 def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str) -> tuple[Decimal | None, Decimal | None, str]:
-    """(quantity, limit, error message or ""). Quantity must be positive and not below what is
-    already filled; a limit order needs a positive limit."""
+    """(quantity, limit, error message or ""): the fields read as numbers, then the order actions'
+    own rule (``services.core.replace_rules``), so the dialog never accepts what the service
+    refuses. A limit order's limit field cleared is asked for, not read as "unchanged"."""
     quantity = parse_decimal(quantity_text)
     if quantity is None:
         return None, None, "Quantity must be a number."
-    if quantity <= 0:
-        return None, None, "Quantity must be positive."
-    if quantity < order.filled_quantity:
-        return None, None, f"Quantity cannot be below the filled {fmt_quantity(order.filled_quantity)}."
     limit = parse_decimal(limit_text)
     if limit_text.strip() and limit is None:
         return None, None, "Limit must be a number."
     if order.order_type is OrderType.LMT and limit is None:
         return None, None, "A limit order needs a limit price."
-    if limit is not None and limit <= 0:
-        return None, None, "Limit must be positive."
-    if quantity == order.quantity and limit == order.limit_price:
-        return None, None, "Nothing changed."
+    problem = replace_problem(order, quantity, limit)
+    if problem is not None:
+        return None, None, problem[0].upper() + problem[1:] + "."
     return quantity, limit, ""
 
 

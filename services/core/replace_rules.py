@@ -1,0 +1,43 @@
+"""Whether a working order may be replaced with a new quantity and/or limit price: one rule for
+the replace dialog (which says it as the trader types) and the order actions (which refuse it
+before the risk check and the broker), so that the two can never disagree. Pure."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
+
+PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)
+
+
+def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None) -> str | None:
+    """Why ``order`` cannot be replaced with ``quantity`` (its new total, None: unchanged) and
+    ``limit_price`` (None: unchanged); None when it can go to the risk check."""
+    if quantity is None and limit_price is None:
+        return "a replace needs a new quantity and/or limit price"
+    status = order.status
+    if status.is_terminal or status not in WORKING_ORDER_STATES:
+        return f"the order is {status}: nothing to replace"
+    if status in PENDING:
+        return f"the order has a request pending ({status})"
+    if order.order_type.has_stop:
+        # its stop price is not something replace changes, and a cancel-and-new must never
+        # leave the position without its stop: refused before anything is sent
+        return f"a {order.order_type} order cannot be replaced: cancel it and enter a new one in the order ticket"
+    if limit_price is not None and order.order_type is OrderType.MKT:
+        return "a market order has no limit price; cancel it and enter a LMT order"
+    new_quantity = order.quantity if quantity is None else quantity
+    if new_quantity <= 0:
+        return "the quantity must be positive"
+    if new_quantity <= order.filled_quantity:
+        return f"the new quantity {_plain(new_quantity)} is not above the filled {_plain(order.filled_quantity)}"
+    if limit_price is not None and limit_price <= 0:
+        return "the limit price must be positive"
+    if new_quantity == order.quantity and (limit_price is None or limit_price == order.limit_price):
+        return "nothing changed"
+    return None
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"

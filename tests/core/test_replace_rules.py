@@ -1,0 +1,30 @@
+"""The one replace rule (services.core.replace_rules), which the dialog and the order actions share."""
+
+from dataclasses import replace
+from decimal import Decimal as D
+
+import pytest
+
+from services.core.replace_rules import replace_problem
+from services.domain import OrderState, OrderType
+from tests.gui.factories import order
+
+WORKING = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40", limit="10")
+
+
+@pytest.mark.parametrize(("changed", "quantity", "limit", "problem"), [
+    ({}, D(60), None, None),
+    ({}, None, D("10.5"), None),
+    ({}, None, None, "a replace needs a new quantity and/or limit price"),
+    ({}, D(40), None, "the new quantity 40 is not above the filled 40"),
+    ({}, D(100), D(10), "nothing changed"),
+    ({}, D(60), D(0), "the limit price must be positive"),
+    ({"status": OrderState.CANCELED}, D(60), None, "the order is CANCELED: nothing to replace"),
+    ({"status": OrderState.REPLACE_REQUESTED}, D(60), None, "the order has a request pending (REPLACE_REQUESTED)"),
+    ({"order_type": OrderType.MKT, "limit_price": None}, None, D(10),
+     "a market order has no limit price; cancel it and enter a LMT order"),
+    ({"order_type": OrderType.STP}, D(60), None,
+     "a STP order cannot be replaced: cancel it and enter a new one in the order ticket"),
+])
+def test_what_may_be_replaced(changed, quantity, limit, problem):
+    assert replace_problem(replace(WORKING, **changed), quantity, limit) == problem
