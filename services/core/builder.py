@@ -188,8 +188,13 @@ class BuildParams:
         if not (0 <= self.cash_buffer < 1):
             raise ValueError(f"cash buffer must be a ratio in [0, 1), got {self.cash_buffer}")
         for symbol, lot in (("", self.lot_size), *self.lot_sizes.items()):
+            of = f" of {symbol}" if symbol else ""
             if not (lot > 0):
-                raise ValueError(f"lot size{' of ' + symbol if symbol else ''} must be > 0, got {lot}")
+                raise ValueError(f"lot size{of} must be > 0, got {lot}")
+            # orders are in whole shares (the API refuses fractional ones): the command line, the
+            # backtest and the window's preview all ask this of the builder
+            if lot != lot.to_integral_value():
+                raise ValueError(f"lot size{of} must be a whole number of shares, got {lot}")
         if self.limit_offset_bps < 0 or self.limit_offset_bps >= BPS:
             raise ValueError(f"limit offset must be in [0, 10000) bps, got {self.limit_offset_bps}")
 

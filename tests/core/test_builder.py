@@ -252,3 +252,15 @@ def test_an_order_drafts_key_is_its_contract_specs_key():
         assert draft.key == spec.key == draft.spec.key
         assert draft.key == ContractSpec.of(symbol, sec_type, exchange, primary, currency).key or not (
             sec_type and exchange and currency)  # .of fills the blanks: only the filled ones compare
+
+
+def test_a_lot_is_a_whole_number_of_shares():
+    """Orders are in whole shares: the builder refuses a fractional lot, whoever asks (the window's
+    preview, the command line, a backtest)."""
+    import pytest
+
+    with pytest.raises(ValueError, match=r"lot size must be a whole number of shares, got 2\.5"):
+        BuildParams(D(1000), lot_size=D("2.5"))
+    with pytest.raises(ValueError, match=r"lot size of B must be a whole number of shares, got 0\.5"):
+        BuildParams(D(1000), lot_sizes={"B": D("0.5")})
+    assert BuildParams(D(1000), lot_size=D("100.000")).lot_size == 100

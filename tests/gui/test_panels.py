@@ -86,6 +86,15 @@ def test_preview_view_emits_typed_params_and_validates(qtbot):
     with qtbot.assertNotEmitted(view.preview_requested):
         view.preview_action.trigger()
     assert view.error_label.text() == "Portfolio value must be positive."
+    # what the builder refuses (services.core.builder: the command line and the backtest say the same)
+    view.portfolio_edit.setText("250000")
+    for field, text, said in ((view.lot_size_edit, "2.5", "Lot size must be a whole number of shares, got 2.5."),
+                              (view.bps_edit, "10000", "Limit offset must be in [0, 10000) bps, got 10000.")):
+        field.setText(text)
+        with qtbot.assertNotEmitted(view.preview_requested):
+            view.preview_action.trigger()
+        assert view.error_label.text() == said
+        field.setText("10")
     assert view.preview_action.shortcut().toString() == "Ctrl+P"
     assert view.execute_action.shortcut().toString() == "Ctrl+E"
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.builder import params_from
 from services.domain import OrderType
 
 from ..common import add_action, counted, make_table
@@ -185,7 +186,7 @@ class PreviewView(QWidget):
             raise ValueError("Cash buffer must be below 100 %.")
         if values["lot_size"] <= 0:
             raise ValueError("Lot size must be positive.")
-        return {
+        params = {
             "portfolio_value": portfolio,
             "cash_buffer": values.pop("cash_buffer_pct") / 100,
             "lot_size": values["lot_size"],
@@ -195,6 +196,14 @@ class PreviewView(QWidget):
             "min_order_value": values["min_order_value"],
             "liquidate_unlisted": self.liquidate_check.isChecked(),
         }
+        # the builder's own rules (whole lots, the limit offset's range, ...): what it would refuse
+        # is said here, before a run is made
+        try:
+            params_from(params, portfolio_value=portfolio or Decimal(0))
+        except ValueError as exc:
+            text = str(exc)
+            raise ValueError(text[:1].upper() + text[1:] + ".") from None
+        return params
 
     def set_params(self, params: dict[str, Any]) -> None:
         if "portfolio_value" in params:
