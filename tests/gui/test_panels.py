@@ -348,3 +348,24 @@ def test_the_account_panel_scrolls_its_figures_in_a_short_panel_instead_of_squee
     assert all(v.height() >= v.sizeHint().height() for v in values)
     assert all(a.geometry().bottom() < b.geometry().top() for a, b in pairwise(values))
     assert view.scroll_area.verticalScrollBar().maximum() > 0
+
+
+def test_the_snapshots_panel_stacks_its_list_over_the_items_when_narrow(qtbot):
+    """A large screen's default layout gives the panel a narrow left column (about 240 px): the
+    snapshots above their items, each as wide as the panel; a laptop's tab (full width): side by side."""
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.models.snapshots import SnapshotItemsModel
+    from widgets.views.snapshots import SnapshotsView
+
+    view = SnapshotsView(SnapshotItemsModel())
+    qtbot.addWidget(view)
+    view.resize(240, 320)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.splitter.orientation() == Qt.Orientation.Vertical
+    assert view.items_table.width() >= 200 and min(view.splitter.sizes()) > 60
+    view.resize(1200, 320)
+    QApplication.processEvents()
+    assert view.splitter.orientation() == Qt.Orientation.Horizontal
+    assert min(view.splitter.sizes()) > 60

@@ -85,10 +85,11 @@ class SnapshotsView(QWidget):
         left_layout.addWidget(self.tree)
         left_layout.addWidget(self.errors_label)
         left_layout.addWidget(self.errors_list)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.items_table)
         splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)  # neither part is ever squeezed out of sight
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
@@ -96,6 +97,19 @@ class SnapshotsView(QWidget):
         self.tree.currentItemChanged.connect(self._on_current_item_changed)
         # Window-wide: the main window's menu binds the key (see add_action).
         self.import_action = add_action(self, "Import snapshot…", self.choose_import_file, "Ctrl+I", install=False)
+
+    # In the default layout of a large screen the panel is a narrow left column (about 240 px):
+    # side by side, the items table kept two columns of it. Narrower than this, the snapshots
+    # go above their items, each as wide as the panel; wider (a laptop's tab), side by side.
+    STACKED_BELOW = 520
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        want = Qt.Orientation.Vertical if self.width() < self.STACKED_BELOW else Qt.Orientation.Horizontal
+        if self.splitter.orientation() != want:
+            self.splitter.setOrientation(want)
+            total = self.splitter.height() if want == Qt.Orientation.Vertical else self.splitter.width()
+            self.splitter.setSizes([total * 2 // 5, total - total * 2 // 5])
 
     def install_shortcuts(self) -> None:
         """Make Ctrl+I live on this panel (when no main-window menu has it)."""
