@@ -56,7 +56,8 @@ def test_tca_tab_shows_a_paper_run_beside_its_backtest(qloop, open_console, monk
             assert report[0] == preview.run_id and report[1].startswith("shortfall ") and " · backtest " in report[1]
 
             w.tca_view.fill_combo.setCurrentText("next-open")  # no cached bar after the run's day
-            await wait_for(lambda: "no cached bars" in w.tca_view.totals_label.text(), 10, "the next-open TCA")
+            await wait_for(lambda: f"no bar for the session after {day} yet" in w.tca_view.totals_label.text(), 10,
+                           "the next-open TCA")
             assert all(r["backtest_price"] is None for r in w.tca_model.records())
         finally:
             await console.close()

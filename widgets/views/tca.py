@@ -60,7 +60,11 @@ class TcaView(QWidget):
         if totals.get("shortfall_bps") is not None:
             text += f" ({totals['shortfall_bps']} bps)"
         backtest = totals.get("backtest_shortfall")
-        text += f" · backtest {money(backtest)}" if backtest is not None else " · no cached bars for the backtest"
+        if backtest is not None:
+            text += f" · backtest {money(backtest)}"
+        else:  # said with what it waits for: a paper run's backtest is known once its day's bar is
+            wanted = f"{report['trade_date']}" if self.fill() == "close" else f"the session after {report['trade_date']}"
+            text += f" · backtest: the price cache has no bar for {wanted} yet (bars download, after the close)"
         self.totals_label.setText(text)
         self.model.reset(report["orders"])
 
