@@ -125,6 +125,18 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
         return outcome
 
 
+def store_parsed_snapshot(db, parsed: ParsedSnapshot, project: str | None, actor: str) -> int:
+    """``store_snapshot`` for a command that parsed the file before connecting (``execute`` and
+    ``preview --save`` of a FILE): the stored snapshot's id, or ``BadInput`` naming the problems
+    (the project name is checked again here)."""
+    from services.execution.errors import BadInput
+
+    outcome = store_snapshot(db, parsed, project or "", actor=actor)
+    if outcome.snapshot_id is None:
+        raise BadInput("; ".join(str(p) for p in outcome.parsed.errors[:5]))
+    return outcome.snapshot_id
+
+
 def _store(session, parsed: ParsedSnapshot, project: str, note: str | None) -> ImportOutcome:
     project_row = ProjectRepository(session).get_or_create(project)
     snapshots = SnapshotRepository(session)

@@ -39,6 +39,11 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def as_sentence(message: str) -> str:
+    """A service's message (lower case, no stop: "lot size must be ...") as a line of a panel."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
 def live_text_label(parent: QWidget | None = None) -> QLabel:
     """A label for a text that changes with a stream (running totals, counts) whose width does
     not ask the layout for more room as the text grows: a QLabel's minimum width is its whole

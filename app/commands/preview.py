@@ -78,7 +78,7 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("preview", help="build the orders of a snapshot and check them against risk (sends nothing)")
     parser.add_argument("--snapshot", required=True, metavar="FILE_OR_ID", help="snapshot file (CSV/JSON) or stored snapshot id")
-    parser.add_argument("--portfolio-value", type=arguments.number(Decimal(0), strict=True), default=None, metavar="V",
+    parser.add_argument("--portfolio-value", type=arguments.positive, default=None, metavar="V",
                         help="offline: required; against the broker: default the project's capital, else the account's NetLiquidation")
     parser.add_argument("--prices", metavar="FILE", help="offline: CSV symbol,price (wins over the snapshot's prices)")
     parser.add_argument("--positions", metavar="FILE", help="offline: CSV symbol,quantity (current positions)")
@@ -113,8 +113,8 @@ async def preview_with_broker(args, settings) -> int:
     """Exactly what ``execute`` does up to sending: the broker's prices and positions, the
     stored risk limits and facts; the preview is stored as a plan."""
     from app.commands.execution import _error, _parse_snapshot_arg, connected
+    from services.console_queries import store_parsed_snapshot
     from services.domain import TradeMode
-    from services.execution.headless_run import store_parsed_snapshot
     from services.offline_preview import estimated_commissions
 
     if not args.snapshot.strip().isdigit() and not args.project:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from services.console_queries import store_parsed_snapshot
 from services.domain import OrderState, TradeMode, is_live_token
 
-from .errors import BadInput, LiveConfirmRequired
+from .errors import LiveConfirmRequired
 from .events import ConnectionState
 
 WRITTEN_WAIT = 30.0  # seconds for the writer at the end; a database still away is the writer health's to say
@@ -122,13 +123,3 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     not_sent = [o.client_order_id for o in view.orders if o.status in (OrderState.NEW, OrderState.SENDING)]
     return RunOutcome(view, result, created, still, no_commission, not_sent, connection_lost)
 
-
-def store_parsed_snapshot(db, parsed, project: str | None, actor: str) -> int:
-    """The file's snapshot in the project, stored as ``snapshot import`` stores it (the stored
-    one when the content is known; audited)."""
-    from services.console_queries import store_snapshot
-
-    outcome = store_snapshot(db, parsed, project or "", actor=actor)
-    if outcome.snapshot_id is None:  # parsed without problems before; the project name is checked again
-        raise BadInput("; ".join(str(p) for p in outcome.parsed.errors[:5]))
-    return outcome.snapshot_id

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 from services.core.replace_rules import replace_problem
 from services.domain import OrderRecord, OrderType
 
+from ..common import as_sentence
 from ..models.base import fmt_price, fmt_quantity
 
 
@@ -37,7 +38,7 @@ def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str) ->
         return None, None, "A limit order needs a limit price."
     problem = replace_problem(order, quantity, limit)
     if problem is not None:
-        return None, None, problem[0].upper() + problem[1:] + "."
+        return None, None, as_sentence(problem)
     return quantity, limit, ""
 
 

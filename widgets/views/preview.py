@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from services.core.builder import params_from
 from services.domain import OrderType
 
-from ..common import add_action, counted, make_table
+from ..common import add_action, as_sentence, counted, make_table
 from ..models.base import fmt_money, fmt_percent
 from ..models.preview import PreviewOrdersModel
 
@@ -201,8 +201,7 @@ class PreviewView(QWidget):
         try:
             params_from(params, portfolio_value=portfolio or Decimal(0))
         except ValueError as exc:
-            text = str(exc)
-            raise ValueError(text[:1].upper() + text[1:] + ".") from None
+            raise ValueError(as_sentence(str(exc))) from None
         return params
 
     def set_params(self, params: dict[str, Any]) -> None:
