@@ -127,6 +127,8 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._restoring = False
         self._laid_out = False  # see showEvent
+        # (strip, the height it grew to, each docked panel's height before): see _make_readable
+        self._grown: tuple[Qt.DockWidgetArea, int, dict[QDockWidget, int]] | None = None
         self._add_dock("snapshots", "Snapshots", self.snapshots_view, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
@@ -231,10 +233,12 @@ class MainWindow(QMainWindow):
     # logs) is 136 px, one row of each table, and a tall strip leaves the preview above it no row.
     # A panel of rows shown (its tab raised, or asked for: a rebalance's trail, a new preview)
     # shorter than this height gets it, from the panels across the central table, down to their
-    # minimum; on 1366x768 six or seven rows. Charts read at any height and are left alone; nothing
-    # shrinks back by itself (the trader's drag does that). A floating panel keeps its size.
+    # minimum; on 1366x768 six or seven rows. Charts read at any height: going back to a panel
+    # that is not a panel of rows (Charts) gives the room back, every docked panel at the height
+    # it had before the strip grew, unless the trader has dragged an edge since (then theirs
+    # stands). A floating panel keeps its size.
     READABLE_HEIGHT = 250
-    RESIZE_STEPS, RESIZE_OVERSHOOT = 4, 50
+    RESIZE_STEPS = 4
     ROW_PANELS = frozenset({"preview", "snapshots", "risk", "decisions", "backtest", "audit", "activity"})
 
     def bring_forward(self, name: str) -> None:
@@ -246,8 +250,12 @@ class MainWindow(QMainWindow):
 
     def _on_dock_shown(self, name: str, visible: bool) -> None:
         # not while the window is first laid out or a saved layout is restored: their heights stand
-        if visible and self._laid_out and not self._restoring and name in self.ROW_PANELS:
+        if not visible or not self._laid_out or self._restoring:
+            return
+        if name in self.ROW_PANELS:
             self._make_readable(self.docks[name])
+        else:
+            self._give_room_back(self.docks[name])
 
     def _make_readable(self, dock: QDockWidget) -> None:
         area = self.dockWidgetArea(dock)
@@ -255,14 +263,51 @@ class MainWindow(QMainWindow):
             return
         if dock.height() >= self.READABLE_HEIGHT:
             return
-        # Qt moves a dock's edge half of the way asked for (the central table first gives what it
-        # has above its minimum, then the panels across it): asked for a little more, a few times
+        before = self._docked_heights()
+        self._resize_heights({dock: self.READABLE_HEIGHT}, done=lambda: dock.height() >= self.READABLE_HEIGHT)
+        # what to give back when the trader returns to a panel that is not of rows in this strip
+        self._grown = (area, dock.height(), before) if dock.height() != before.get(dock) else None
+
+    def _give_room_back(self, dock: QDockWidget) -> None:
+        """The heights the panels had before the strip ``dock`` shares grew, when nothing has
+        moved an edge since (the strip still at the height it grew to)."""
+        grown, self._grown = self._grown, None
+        if grown is None or dock.isFloating():
+            return
+        area, height, before = grown
+        if self.dockWidgetArea(dock) != area or dock.height() != height:
+            return
+        # a panel recorded in the group of tabs ``dock`` is raised in now: ``dock`` stands for it
+        # (a tab out of view keeps the height it last had)
+        group = {dock, *self.tabifiedDockWidgets(dock)}
+        wanted = {dock if d in group else d: h for d, h in before.items() if d.isVisible() and not d.isFloating()}
+        self._resize_heights(wanted, done=lambda: all(d.height() == h for d, h in wanted.items()))
+
+    def _docked_heights(self) -> dict[QDockWidget, int]:
+        """The height of each docked panel in view above and below the central table (of a
+        group of tabs, the raised one: the others keep the height they last had in view)."""
+        strips = (Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.TopDockWidgetArea)
+        return {d: d.height() for d in self.docks.values()
+                if not d.isFloating() and not d.visibleRegion().isEmpty() and self.dockWidgetArea(d) in strips}
+
+    def _resize_heights(self, heights: dict[QDockWidget, int], done) -> None:
+        """Ask Qt for these docks' heights until ``done`` or nothing moves, a few times: it moves
+        a dock's edge only part of the way asked for (the central table gives what it has above
+        its minimum, then the panels across it) and sizes a group of tabs with its tab bar, so
+        each time a dock is asked for what it still lacks on top of what was asked before. One
+        dock at a time, the ones to shrink first: asked together, the room a strip gave up went
+        to the central table, not to the strip across it."""
+        asked = dict(heights)
+        order = sorted(heights, key=lambda d: heights[d] - d.height())
         for _ in range(self.RESIZE_STEPS):
-            before = dock.height()
-            self.resizeDocks([dock], [self.READABLE_HEIGHT + self.RESIZE_OVERSHOOT], Qt.Orientation.Vertical)
-            self._settle_layout()
-            if dock.height() >= self.READABLE_HEIGHT or dock.height() == before:
+            before = [d.height() for d in order]
+            for dock in order:
+                self.resizeDocks([dock], [asked[dock]], Qt.Orientation.Vertical)
+                self._settle_layout()
+            if done() or [d.height() for d in order] == before:
                 return
+            for dock in order:
+                asked[dock] = max(1, asked[dock] + heights[dock] - dock.height())
 
     def _settle_layout(self) -> None:
         layout = self.layout()

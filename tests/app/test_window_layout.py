@@ -190,8 +190,8 @@ def test_no_field_is_squeezed_below_its_own_height(qtbot, qapp, compact, size):
 def test_a_panel_of_rows_shown_gets_a_readable_height_and_the_preview_gets_it_back(qtbot, qapp):
     """The bottom strip (Charts, Decisions, Backtest) is 136 px on a laptop: one row of each
     decisions table. Its Decisions tab raised (or a rebalance's trail asked for) makes the strip
-    readable in one go, taken from the preview above; the charts keep what the strip has; a new
-    preview takes the room back; a floating panel stays where it is."""
+    readable in one go, taken from the preview above; back to the charts, every panel has its
+    height again; a new preview takes the room back; a floating panel stays where it is."""
     window = _window(qtbot, compact=True)
     window.resize(1366, 728)
     qapp.processEvents()
@@ -205,17 +205,20 @@ def test_a_panel_of_rows_shown_gets_a_readable_height_and_the_preview_gets_it_ba
     assert readable >= window.READABLE_HEIGHT, (strip, readable)
     assert preview.height() < top and window.centralWidget().height() >= window.centralWidget().minimumHeight()
     assert preview.height() >= preview.minimumHeight()
-    charts.raise_()
+    charts.raise_()  # back to the charts: every panel at the height it had before
     qapp.processEvents()
-    assert charts.height() == readable  # nothing shrinks back by itself
-    window.bring_forward("decisions")  # readable: left as it is
+    assert (charts.height(), preview.height()) == (strip, top)
+    decisions.raise_()
     qapp.processEvents()
     assert decisions.height() == readable
+    window.bring_forward("backtest")  # readable: left as it is
+    qapp.processEvents()
+    assert window.docks["backtest"].height() == readable
 
     window.preview_view.preview_requested.emit({})  # the Preview button: the preview's rows again
     qapp.processEvents()
     assert preview.height() >= window.READABLE_HEIGHT, (top, preview.height())
-    assert decisions.height() < readable
+    assert window.docks["backtest"].height() < readable
 
     decisions.setFloating(True)
     qapp.processEvents()
@@ -223,6 +226,25 @@ def test_a_panel_of_rows_shown_gets_a_readable_height_and_the_preview_gets_it_ba
     window.bring_forward("decisions")
     qapp.processEvents()
     assert decisions.isFloating() and decisions.geometry() == floating
+
+
+def test_back_to_the_charts_after_a_drag_keeps_the_traders_heights(qtbot, qapp):
+    """The strip grown for Decisions and then dragged by the trader: going back to the charts
+    leaves the dragged heights as they are."""
+    window = _window(qtbot, compact=True)
+    window.resize(1366, 728)
+    qapp.processEvents()
+    decisions, charts, preview = window.docks["decisions"], window.docks["charts"], window.docks["preview"]
+    decisions.raise_()
+    qapp.processEvents()
+    readable = decisions.height()
+    window.resizeDocks([decisions], [readable + 20], Qt.Orientation.Vertical)  # the trader's drag
+    qapp.processEvents()
+    dragged, top = decisions.height(), preview.height()
+    assert dragged != readable
+    charts.raise_()
+    qapp.processEvents()
+    assert (charts.height(), preview.height()) == (dragged, top)
 
 
 def test_a_panel_of_rows_current_when_the_window_opens_keeps_the_heights_it_opens_with(qtbot, qapp):
