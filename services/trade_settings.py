@@ -121,7 +121,7 @@ class TradeSettingsService:
 
         unknown = set(changes) - {*SECTIONS, "execution_data_source", "project_capital"}
         if unknown:
-            raise TradeSettingsError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
+            raise TradeSettingsError(f"unknown settings section{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
         for section in ("auto_recovery", "execution"):
             for name in (changes.get(section) or {}):
                 if name not in SECTIONS[section]:

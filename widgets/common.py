@@ -34,11 +34,6 @@ COLUMNS_SIZED = "columnsSized"
 DECLARED_WIDTHS = "declaredWidths"
 
 
-def counted(count: int, noun: str) -> str:
-    """"1 order", "3 orders": a totals line's count with its noun (nouns that take an s)."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def as_sentence(message: str) -> str:
     """A service's message (lower case, no stop: "lot size must be ...") as a line of a panel."""
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -24,6 +24,7 @@ import sys
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
+from services.core.wording import counted
 
 USAGE = ("%(prog)s --prices FILE | --from-broker [--ib-port P ...] --snapshots PATH [--project NAME]... "
          "--initial-cash C --fill close|next-open --slippage-bps N --commission SPEC --rounding floor|nearest "
@@ -135,11 +136,11 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
 
     def progress(item) -> None:
         if not args.json and item.requested:
-            state = f"error: {item.error}" if item.error else f"{item.stored} new bar(s)"
+            state = f"error: {item.error}" if item.error else counted(item.stored, 'new bar')
             print(f"bars {item.symbol}: {state}", file=sys.stderr, flush=True)
 
     def summary(report) -> None:
-        print(f"trading-console: price cache: {report.requests} request(s), {report.stored} bar(s) stored "
+        print(f"trading-console: price cache: {counted(report.requests, 'request')}, {counted(report.stored, 'bar')} stored "
               f"({wanted.first} to {report.last})", file=sys.stderr)
 
     async def download(args, settings) -> int:
@@ -149,7 +150,7 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
                                                                         on_listing=progress)
             except BrokerBarsFailed as exc:
                 summary(exc.report)
-                print(f"trading-console: {len(exc.report.failed)} listing(s) failed: "
+                print(f"trading-console: {counted(len(exc.report.failed), 'listing')} failed: "
                       + "; ".join(f"{i.symbol}: {i.error}" for i in exc.report.failed), file=sys.stderr)
                 return EXIT_BROKER
             except BadBacktest as exc:

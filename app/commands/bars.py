@@ -18,6 +18,7 @@ import sys
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands import arguments
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
+from services.core.wording import counted
 
 
 def _symbols(text: str) -> list[str]:
@@ -88,7 +89,7 @@ def import_bars(args: argparse.Namespace, settings) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print(f"{report.source}: {report.bars} bars of {report.symbols} listing(s), {report.first} to {report.last}: "
+        print(f"{report.source}: {counted(report.bars, 'bar')} of {counted(report.symbols, 'listing')}, {report.first} to {report.last}: "
               f"{report.inserted} new, {report.replaced} replaced")
     return EXIT_OK
 
@@ -96,7 +97,7 @@ def import_bars(args: argparse.Namespace, settings) -> int:
 def _refused(args, exc) -> int:
     if args.json:
         print(json.dumps({"error": "bad_input", "file": exc.source, "problems": [p.to_dict() for p in exc.problems]}, indent=2))
-    print(f"{exc.source}: {len(exc.problems)} problem(s); nothing was stored", file=sys.stderr)
+    print(f"{exc.source}: {counted(len(exc.problems), 'problem')}; nothing was stored", file=sys.stderr)
     for line in str(exc).splitlines()[1:]:
         print(line, file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -117,7 +118,7 @@ async def _download(args, settings) -> int:
 
     def progress(item) -> None:
         if not args.json:
-            state = f"error: {item.error}" if item.error else (f"{item.stored} new bar(s)" if item.requested else "cached")
+            state = f"error: {item.error}" if item.error else (counted(item.stored, 'new bar') if item.requested else "cached")
             print(f"{item.symbol}: {state}", flush=True)
 
     async with connected(args, settings) as stack:
@@ -131,13 +132,13 @@ async def _download(args, settings) -> int:
                           "still_missing": [d.isoformat() for d in i.still_missing], "error": i.error}
                          for i in report.listings]}, indent=2))
     else:
-        print(f"{report.requests} request(s), {report.stored} bar(s) stored ({report.first} to {report.last})")
+        print(f"{counted(report.requests, 'request')}, {counted(report.stored, 'bar')} stored ({report.first} to {report.last})")
         for item in report.listings:
             if item.still_missing and not item.error:
-                print(f"{item.symbol}: the broker has no bar for {len(item.still_missing)} trading day(s), "
+                print(f"{item.symbol}: the broker has no bar for {counted(len(item.still_missing), 'trading day')}, "
                       f"first {item.still_missing[0]}")
     if report.failed:
-        print(f"trading-console: {len(report.failed)} listing(s) failed: "
+        print(f"trading-console: {counted(len(report.failed), 'listing')} failed: "
               + "; ".join(f"{i.symbol}: {i.error}" for i in report.failed), file=sys.stderr)
         return EXIT_BROKER
     return EXIT_OK

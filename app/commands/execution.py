@@ -26,6 +26,7 @@ from pathlib import Path
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands import arguments
+from services.core.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +405,7 @@ async def cmd_replace(args, settings) -> int:
 async def cmd_cancel_all(args, settings) -> int:
     async with connected(args, settings) as s:
         ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
-    _print_result(args, {"canceled": ids}, f"cancel requested for {len(ids)} working order(s)")
+    _print_result(args, {"canceled": ids}, f"cancel requested for {counted(len(ids), 'working order')}")
     return EXIT_OK
 
 

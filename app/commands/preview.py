@@ -34,6 +34,7 @@ from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
+from services.core.wording import counted
 
 
 def add_builder_options(parser, *, defaults: bool) -> None:
@@ -164,7 +165,7 @@ def run_preview(args: argparse.Namespace, settings) -> int:
         if args.json:
             print(json.dumps({"errors": exc.errors}, indent=2))
         else:
-            print(f"trading-console preview: {len(exc.errors)} problem(s) in the input", file=sys.stderr)
+            print(f"trading-console preview: {counted(len(exc.errors), 'problem')} in the input", file=sys.stderr)
             for e in exc.errors:
                 where = ", ".join(x for x in (e.get("source"), f"line {e['line']}" if e.get("line") else None,
                                              f"column {e['column']}" if e.get("column") else None) if x)
@@ -181,7 +182,7 @@ def run_preview(args: argparse.Namespace, settings) -> int:
 def _print_table(preview: dict) -> None:
     blocks = {r["client_order_id"]: r["blocks"] for r in preview["risk"]["results"]}
     budget = f", budget {preview['budget']}, target value {preview['target_value']}" if "budget" in preview else ""
-    print(f"{preview['snapshot']}: portfolio {preview['portfolio_value']}{budget}, {len(preview['orders'])} order(s), "
+    print(f"{preview['snapshot']}: portfolio {preview['portfolio_value']}{budget}, {counted(len(preview['orders']), 'order')}, "
           f"estimated commission {preview['commission_total']} ({preview['commission_model']})")
     if preview["orders"]:
         print(f"{'#':>3}  {'symbol':<8} {'side':<4} {'qty':>10} {'type':<3} {'limit':>10} {'ref':>10} {'notional':>14}  {'client_order_id':<28} risk")

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands import arguments
+from services.core.wording import counted
 
 
 def _project_name(text: str) -> str:
@@ -56,7 +57,7 @@ def open_database(settings):
 
 def print_problems(problems, source: str, stream=None) -> None:
     stream = stream or sys.stderr
-    print(f"{source}: {len(problems)} problem(s); nothing was stored", file=stream)
+    print(f"{source}: {counted(len(problems), 'problem')}; nothing was stored", file=stream)
     for problem in problems:
         print(f"  {problem}", file=stream)
 

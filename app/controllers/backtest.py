@@ -24,6 +24,7 @@ from services.backtest.requests import (
 )
 from services.backtest.runner import BacktestOutcome
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
+from services.core.wording import counted
 from services.execution.errors import NotConnected
 
 # The service words its problems for the command (its flags); the panel names its own fields.
@@ -114,12 +115,12 @@ class BacktestController:
             return await asyncio.to_thread(prepare, self.db, request)
         self.view.show_status(f"daily {request.what_to_show} bars from the broker: the days the price cache lacks…")
         prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars)
-        self.view.show_status(f"price cache: {report.requests} request(s) to the broker, {report.stored} new bar(s)")
+        self.view.show_status(f"price cache: {counted(report.requests, 'request')} to the broker, {counted(report.stored, 'new bar')}")
         return prepared
 
     def _bars(self, item) -> None:
         if item.requested:
-            self.view.show_status(f"bars {item.symbol}: {item.error or f'{item.stored} new bar(s)'}")
+            self.view.show_status(f"bars {item.symbol}: {item.error or counted(item.stored, 'new bar')}")
 
     def _progress(self, done: int, total: int, day: str) -> None:
         self.days_seen = done

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
+from services.core.wording import counted
 from services.domain import TradingState
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
@@ -47,8 +48,8 @@ class OrdersController:
         blotter.details_requested.connect(self._on_details_requested)
         # feedback that would otherwise be silence: nothing to cancel, rows written
         blotter.notice.connect(lambda text: ctx.status(text))
-        blotter.exported.connect(lambda path, n: ctx.status(f"Exported {n} order(s) to {path}"))
-        ctx.window.fills_view.exported.connect(lambda path, n: ctx.status(f"Exported {n} fill(s) to {path}"))
+        blotter.exported.connect(lambda path, n: ctx.status(f"Exported {counted(n, 'order')} to {path}"))
+        ctx.window.fills_view.exported.connect(lambda path, n: ctx.status(f"Exported {counted(n, 'fill')} to {path}"))
         ctx.window.reconcile_requested.connect(self._on_reconcile_requested)
         ctx.window.recover_requested.connect(self._on_recover_requested)
         # Auto-recovery (docs/plans.md, plan 003): a pass every RECOVERY_CHECK_MS; the service reads
@@ -125,7 +126,7 @@ class OrdersController:
             self.ctx.status(f"Global cancel sent to the broker: every open order of the account "
                             f"({count} of this console's among them)")
         elif count:
-            self.ctx.status(f"Cancel requested for this console's {count} working order(s)")
+            self.ctx.status(f"Cancel requested for this console's {counted(count, 'working order')}")
         else:
             self.ctx.status("Nothing to cancel: this console has no working orders")
         self.audit.schedule_refresh()

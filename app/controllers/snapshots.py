@@ -11,6 +11,7 @@ from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
 from services import console_queries as queries
 from services.console_actions import import_snapshot_audited
+from services.core.wording import counted
 
 
 class SnapshotsController:
@@ -59,7 +60,7 @@ class SnapshotsController:
         self._set_projects(projects, snapshots)
         view.select_snapshot(outcome.snapshot_id)
         await self.show(outcome.snapshot_id)
-        self.ctx.status(f"Imported {len(outcome.parsed.items)} item(s) from {outcome.parsed.source_name} "
+        self.ctx.status(f"Imported {counted(len(outcome.parsed.items), 'item')} from {outcome.parsed.source_name} "
                         f"into project {project}")
         await self.audit.refresh()
         return outcome

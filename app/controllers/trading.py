@@ -12,6 +12,7 @@ from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
+from services.core.wording import counted
 from services.domain import FillRecord, OrderRecord, TradingState
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute
 from services.run_progress import RunProgress
@@ -119,7 +120,7 @@ class TradingController:
             if token is None:
                 return
         elif not confirm(self.ctx.window, "Execute paper run",
-                         f"Send plan {plan.id}: {plan.order_count} order(s), gross notional {plan.gross_notional:,.2f}, "
+                         f"Send plan {plan.id}: {counted(plan.order_count, 'order')}, gross notional {plan.gross_notional:,.2f}, "
                          f"to the {stack.profile} account {stack.provider.account}?"):
             return
         self.ctx.runner.run(self._busy("all", self.execute(run_id, token)), what="Execute")

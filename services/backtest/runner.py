@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.core.trading_hours import sessions_between
+from services.core.wording import counted
 from services.db.models import Backtest, TradeRun
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
@@ -309,7 +310,7 @@ class Backtester:
             pass  # said below, naming the orders
         left = await service.wait_done(run_id, ORDER_WAIT_SECONDS)
         if left:
-            raise RuntimeError(f"run {run_id}: {len(left)} order(s) not final after {ORDER_WAIT_SECONDS:g} s")
+            raise RuntimeError(f"run {run_id}: {counted(len(left), 'order')} not final after {ORDER_WAIT_SECONDS:g} s")
 
     def _blocks(self, run_id: int, day: date) -> list[dict]:
         with self.db.session() as session:

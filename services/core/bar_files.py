@@ -35,6 +35,8 @@ from services.core.contracts import ContractSpec, contract_problem
 from services.core.snapshot_rows import SnapshotProblem
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE, NumericLimit
 
+from .wording import counted
+
 BarProblem = SnapshotProblem  # line, column, code, message: one shape for every import's problems
 
 REQUIRED_COLUMNS = ("date", "symbol", "open", "high", "low", "close")
@@ -69,7 +71,7 @@ class BarFileError(ValueError):
         shown = [f"  {p}" for p in self.problems[:MAX_PROBLEMS_SHOWN]]
         if len(self.problems) > MAX_PROBLEMS_SHOWN:
             shown.append(f"  ... and {len(self.problems) - MAX_PROBLEMS_SHOWN} more")
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n" + "\n".join(shown))
+        super().__init__(f"{source}: {counted(len(self.problems), 'problem')}\n" + "\n".join(shown))
 
 
 def read_bar_file(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> list[Bar]:

@@ -20,6 +20,7 @@ from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
+from services.core.wording import counted
 from services.db.convert import to_order_record
 from services.db.models import TradeOrder
 from services.db.repositories import NotFound, OrderRepository, ProjectRepository, SettingsRepository
@@ -162,7 +163,7 @@ class OrderActions:
             for future in unconfirmed:
                 future.cancel()
             if unconfirmed:
-                log.warning("cancel all: %d of %d cancel(s) not confirmed within %s s", len(unconfirmed), len(confirmations),
+                log.warning("cancel all: %d of %s not confirmed within %s s", len(unconfirmed), counted(len(confirmations), "cancel"),
                             self.confirm_timeout)
         await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one})
         await self.writer.flush()

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.console_queries import store_parsed_snapshot
+from services.core.wording import counted
 from services.domain import OrderState, TradeMode, is_live_token
 
 from .errors import LiveConfirmRequired
@@ -66,7 +67,7 @@ class RunOutcome:
             out.append(f"sending stopped: {self.result.stopped}")
         if self.not_sent:
             listing = ", ".join(self.not_sent[:50]) + (f" and {len(self.not_sent) - 50} more" if len(self.not_sent) > 50 else "")
-            out.append(f"{len(self.not_sent)} order(s) not sent: {listing}")
+            out.append(f"{counted(len(self.not_sent), 'order')} not sent: {listing}")
         return out
 
 

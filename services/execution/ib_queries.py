@@ -142,7 +142,7 @@ class IbQueries:
                 raise failure
         unknown = [s for s in specs if s not in self._contracts]
         if unknown:
-            raise BrokerError(f"unknown contract(s): {', '.join(sorted({s.key for s in unknown}))}", code="unknown_contract")
+            raise BrokerError(f"unknown contract{'s' if len(unknown) > 1 else ''}: {', '.join(sorted({s.key for s in unknown}))}", code="unknown_contract")
         return {s.key: self._contracts[s] for s in specs}
 
     def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any]:

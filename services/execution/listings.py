@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.core.contracts import ContractSpec, contract_problem
+from services.core.wording import counted
 from services.domain import OrderType, Side
 
 from .errors import BadInput
@@ -32,7 +33,7 @@ def snapshot_specs(snapshot_id: int | None, items: Iterable[Mapping[str, Any]]) 
             problems.append(f"row {row} ({spec.symbol}), column {column}: {message}")
         specs.append(spec)
     if problems:
-        raise BadInput(f"snapshot {snapshot_id}: {len(problems)} row(s) cannot be traded, nothing was sent: " + "; ".join(problems))
+        raise BadInput(f"snapshot {snapshot_id}: {counted(len(problems), 'row')} cannot be traded, nothing was sent: " + "; ".join(problems))
     return specs
 
 

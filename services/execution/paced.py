@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.core.wording import counted
+
 from .errors import QueryFailed
 from .pacing import PacingLimiter
 
@@ -156,10 +158,10 @@ class PacedSender:
             dropped = self.violations > before
             if attempt < self.attempts:
                 self.resent += len(pending)
-                log.warning("%s: %d request(s) without an answer%s (%s); asking again (attempt %d of %d)", what, len(pending),
+                log.warning("%s: %s without an answer%s (%s); asking again (attempt %d of %d)", what, counted(len(pending), "request"),
                             " after IB's pacing error 100" if dropped else f" within {self.request_timeout:g} s",
                             _names(pending), attempt + 1, self.attempts)
-        failure = QueryFailed(f"{what}: no answer for {len(pending)} request(s) after {self.attempts} attempt(s)"
+        failure = QueryFailed(f"{what}: no answer for {counted(len(pending), 'request')} after {counted(self.attempts, 'attempt')}"
                               f"{' (IB reported pacing errors 100)' if self.violations else ''}: {_names(pending)}")
         failure.answered = answered  # what did get an answer (e.g. contracts worth keeping)
         raise failure

@@ -92,7 +92,7 @@ class Faults:
                  min_quantity: Decimal | int | str | None = None, lost: int = 0, **overrides) -> FaultRule:
         unknown = set(overrides) - set(ORDER_FAULT_NAMES)
         if unknown:
-            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(ORDER_FAULT_NAMES)}")
+            raise ValueError(f"unknown fault{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}; known: {', '.join(ORDER_FAULT_NAMES)}")
         rule = FaultRule(
             overrides=dict(overrides),
             symbols=frozenset(s.upper() for s in (symbols or ())),

@@ -18,9 +18,9 @@ def test_status_bar_shows_the_writers_problems_until_they_are_gone(qloop, open_c
             writer._set_health(WriterHealth(True, 3, "database unreachable: refused", parked=1,
                                             parked_reason="ValueError: bad row", journaled=5, journal_path="/tmp/j.jsonl"))
             text = bar.currentMessage()
-            assert "database unreachable: refused; 3 event(s) waiting in memory" in text
-            assert "5 event(s) kept in the journal /tmp/j.jsonl" in text
-            assert "1 event(s) the database refused, retried until written (ValueError: bad row)" in text
+            assert "database unreachable: refused; 3 events waiting in memory" in text
+            assert "5 events kept in the journal /tmp/j.jsonl" in text
+            assert "1 event the database refused, retried until written (ValueError: bad row)" in text
             writer._set_health(WriterHealth(False, 0))
             assert bar.currentMessage() == "Database reachable again: every event written"
         finally:

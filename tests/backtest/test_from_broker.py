@@ -42,7 +42,7 @@ async def test_backtest_from_broker_bars_downloads_once(database, db_url, make_s
     second = await run(cli_args(db_url, sim.port, *args), timeout=180)
     assert second.code == 0, second.err
     assert len(sim.history_requests) == len(SYMBOLS), "the second run asked the broker for bars again"
-    assert "0 request(s), 0 bar(s) stored" in second.err
+    assert "0 requests, 0 bars stored" in second.err
     assert second.json["run_id"] != first.json["run_id"]
     assert second.json["projects"]["demo"]["final_equity"] == project["final_equity"]
 

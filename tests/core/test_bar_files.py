@@ -58,7 +58,7 @@ def test_a_corrupt_file_names_every_problem_with_its_line():
         (14, "untradable_listing"), (15, "open_not_positive"), (16, "column_count"),
     }
     message = str(info.value)
-    assert message.startswith("bad.csv: 18 problem(s)") and "line 9: a second bar for AAPL on 2025-01-02 (first on line 2)" in message
+    assert message.startswith("bad.csv: 18 problems") and "line 9: a second bar for AAPL on 2025-01-02 (first on line 2)" in message
     assert [p.line for p in info.value.problems] == sorted(p.line for p in info.value.problems)
 
 

@@ -20,7 +20,7 @@ async def test_import_refuses_a_corrupt_file_and_stores_a_good_one(db_url, tmp_p
                    "2025-01-32,AAPL,1,1,1,1,0\n2025-01-03,AAPL,10,9,8,9.5,0\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n")
     refused = await run(cli_args(db_url, 0, "bars", "import", str(bad), connection=False))
     assert refused.code == 2
-    assert "bad.csv: 3 problem(s); nothing was stored" in refused.err
+    assert "bad.csv: 3 problems; nothing was stored" in refused.err
     assert "line 3, column date" in refused.err and "line 4, column high" in refused.err and "line 5: a second bar" in refused.err
     as_json = await run(cli_args(db_url, 0, "bars", "import", str(bad), "--json", connection=False))
     assert as_json.code == 2 and [p["line"] for p in as_json.json["problems"]] == [3, 4, 5]

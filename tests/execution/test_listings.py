@@ -167,7 +167,7 @@ async def test_a_listing_the_broker_does_not_have_is_refused_not_swapped(stack, 
     outcome = _import(stack.db, tmp_path, "paris.csv", "symbol,weight,exchange,currency\nSAP,0.1,SBF,EUR\n")
     assert outcome.parsed.ok
     run = await stack.service.create_run("fx", outcome.snapshot_id, TradeMode.PAPER, {})
-    with pytest.raises(BrokerError, match=r"unknown contract\(s\): SAP@SBF:EUR"):
+    with pytest.raises(BrokerError, match=r"unknown contract: SAP@SBF:EUR"):
         await stack.service.execute(run.id, portfolio_value=Decimal("100000"))
     assert stack.sim.orders() == []
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from services.core.wording import counted
 from services.db.models import TradeOrder
 from services.db.repositories import SettingsRepository
 
@@ -151,7 +152,7 @@ async def test_connection_killed_mid_run_exits_5_listing_unsent_then_resume_send
     at_broker = {o.order_ref for o in sim.orders()}
     assert at_broker.isdisjoint(data["not_sent"]) and len(data["not_sent"]) + len(at_broker) <= ORDERS
     assert "the broker connection died during the run" in result.err
-    assert f"{len(data['not_sent'])} order(s) not sent: {data['not_sent'][0]}" in result.err
+    assert f"{counted(len(data['not_sent']), 'order')} not sent: {data['not_sent'][0]}" in result.err
 
     again = await run(command("30"), timeout=120)  # the same run, resumed
     assert again.code == 0, again.err

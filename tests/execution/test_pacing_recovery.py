@@ -65,7 +65,7 @@ async def test_a_query_that_never_gets_an_answer_fails_naming_the_symbols(make_s
         with pytest.raises(QueryFailed) as info:
             await provider.qualify(synthetic_symbols(12))
         message = str(info.value)
-        match = re.match(r"contract details: no answer for (\d+) request\(s\) after 2 attempt\(s\) "
+        match = re.match(r"contract details: no answer for (\d+) requests? after 2 attempts "
                          r"\(IB reported pacing errors 100\): (.*)$", message)
         assert match, message
         named = match.group(2).split(", ")

@@ -129,7 +129,7 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     blocked = report(orders, max_order_notional=25000)
     assert view.set_report(blocked, risk_limit_rows(risk_limits({"max_order_notional": 25000, "max_daily_orders": None}))) is True
     assert view.verdict_label.property("verdict") == "blocked"
-    assert view.verdict_label.text().startswith("BLOCKED — 1 order(s) blocked")
+    assert view.verdict_label.text().startswith("BLOCKED — 1 order blocked")
     results = [model.data(model.index(r, RiskResultsModel.RESULT)) for r in range(model.rowCount())]
     assert results == ["BLOCK", "PASS", "PASS"]  # AAPL 30 % of 98k > 25k
     reason = model.index(0, RiskResultsModel.REASONS)
@@ -149,14 +149,14 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     tips = {view.params_table.item(r, 0).text(): view.params_table.item(r, 0).toolTip() for r in range(view.params_table.rowCount())}
     assert tips["Max order notional"] == "Max order notional (base currency)\nstored as max_order_notional"
     assert view.set_report(report(orders, max_order_notional=50000)) is False
-    assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
+    assert view.verdict_label.text() == "READY — 3 orders pass every rule"
     assert view.verdict_label.property("verdict") == "ready"
     # a halt after the preview: never READY while nothing would be sent
     view.set_trading_halted(True)
-    assert view.verdict_label.text().startswith("HALTED — 3 order(s) passed every rule at preview")
+    assert view.verdict_label.text().startswith("HALTED — 3 orders passed every rule at preview")
     assert view.verdict_label.property("verdict") == "blocked"
     view.set_trading_halted(False)
-    assert view.verdict_label.text() == "READY — 3 order(s) pass every rule"
+    assert view.verdict_label.text() == "READY — 3 orders pass every rule"
     assert view.verdict_label.property("verdict") == "ready"
     # a preview with no order (the book already holds the targets): neither READY nor green
     assert view.set_report(report([], max_order_notional=50000)) is False
@@ -200,7 +200,7 @@ def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodelt
     assert texts == [f"line {e.line}, {e.column}: {e.message}" if e.column else f"line {e.line}: {e.message}"
                      for e in bad.errors]
     assert texts[0].startswith("line 2")
-    assert view.errors_label.text() == f"bad.csv: {len(bad.errors)} problem(s), nothing imported"
+    assert view.errors_label.text() == f"bad.csv: {len(bad.errors)} problems, nothing imported"
     view.clear_import_errors()
     assert view.errors_list.count() == 0
 

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from services.core.wording import counted
 from services.domain import LIVE_CONFIRM_WORD, is_live_token
 
 from ..models.base import fmt_money
@@ -39,6 +40,7 @@ class LiveConfirmDialog(QDialog):
         warning.setTextFormat(Qt.TextFormat.RichText)
         warning.setWordWrap(True)
         self.account_label = QLabel(account)
+        self.order_count = order_count
         self.count_label = QLabel(str(order_count))
         self.notional_label = QLabel(f"{fmt_money(gross_notional)} {currency}")
         self.token_edit = QLineEdit()
@@ -75,7 +77,7 @@ class LiveConfirmDialog(QDialog):
     def subject_text(self) -> str:
         """What the dialog confirms, as the trader reads it."""
         if not self.subject_labels:
-            return f"{self.count_label.text()} order(s), gross {self.notional_label.text()}"
+            return f"{counted(self.order_count, 'order')}, gross {self.notional_label.text()}"
         return " · ".join(label.text() for label in self.subject_labels)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.wording import counted
 from services.domain import OrderRecord, TradingState
 
 from ..common import add_action, choose_and_export, confirm, export_visible_rows, make_table
@@ -38,7 +39,7 @@ def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Cancel all orders")
-    box.setText(f"{working} order(s) sent by this console are working." if working else
+    box.setText(f"{counted(working, 'order')} sent by this console {'is' if working == 1 else 'are'} working." if working else
                 "No order sent by this console is working. Orders entered elsewhere (TWS, other programs) "
                 "may still be open at the broker.")
     box.setInformativeText(
@@ -251,12 +252,12 @@ class BlotterView(QWidget):
         if not orders:
             if selected:
                 states = ", ".join(sorted({o.status.value for o in selected}))
-                self.notice.emit(f"Nothing to cancel: the selected order(s) are {states}")
+                self.notice.emit(f"Nothing to cancel: the selected {'order is' if len(selected) == 1 else 'orders are'} {states}")
             else:
                 self.notice.emit("Nothing to cancel: select a working order first")
             return
         names = ", ".join(o.client_order_id for o in orders[:5]) + (" …" if len(orders) > 5 else "")
-        if confirm(self, "Cancel orders", f"Cancel {len(orders)} selected order(s)?\n{names}"):
+        if confirm(self, "Cancel orders", f"Cancel {counted(len(orders), 'selected order')}?\n{names}"):
             for order in orders:
                 self.cancel_requested.emit(order.id)
 

@@ -13,7 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from ..common import counted
+from services.core.wording import counted
+
 from ..plots import title_when_tall
 
 Point = tuple[datetime, Decimal]

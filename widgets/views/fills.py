@@ -5,7 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..common import choose_and_export, counted, export_visible_rows, live_text_label, make_table
+from services.core.wording import counted
+
+from ..common import choose_and_export, export_visible_rows, live_text_label, make_table
 from ..models.base import fmt_money, fmt_quantity
 from ..models.fills import FillsModel
 from ..models.proxy import NativeOrderProxyModel

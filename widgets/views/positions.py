@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 
 from services.console_books import BookGroup, book_totals, position_tree
 from services.core.books import UNASSIGNED
+from services.core.wording import counted
 from services.domain import PositionRecord
 
-from ..common import counted
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.proxy import RecordProxyModel

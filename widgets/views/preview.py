@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.builder import params_from
+from services.core.wording import counted
 from services.domain import OrderType
 
-from ..common import add_action, as_sentence, counted, make_table
+from ..common import add_action, as_sentence, make_table
 from ..models.base import fmt_money, fmt_percent
 from ..models.preview import PreviewOrdersModel
 

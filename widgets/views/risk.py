@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.wording import counted
+
 from ..common import make_table
 from ..models.risk import RiskResultsModel
 
@@ -79,15 +81,15 @@ class RiskView(QWidget):
         n_blocked = sum(1 for o in report.orders if getattr(o, "blocks", ()))
         n_run = len(getattr(report, "run_blocks", ()) or ())
         if blocked:
-            detail = f"{n_blocked} order(s) blocked" + (f", {n_run} run-level block(s)" if n_run else "")
+            detail = f"{counted(n_blocked, 'order')} blocked" + (f", {counted(n_run, 'run-level block')}" if n_run else "")
             text, look = f"BLOCKED — {detail}", "blocked"
         elif not report.orders:  # nothing to send is not a green light for anything
             text, look = "NOTHING TO TRADE — the book already holds the targets", ""
         elif self._halted:  # the preview passed, but the halt stops it at execute: never show READY
-            text, look = (f"HALTED — {len(report.orders)} order(s) passed every rule at preview; "
+            text, look = (f"HALTED — {counted(len(report.orders), 'order')} passed every rule at preview; "
                           "nothing is sent until trading resumes"), "blocked"
         else:
-            text, look = f"READY — {len(report.orders)} order(s) pass every rule", "ready"
+            text, look = f"READY — {counted(len(report.orders), 'order')} pass{'es' if len(report.orders) == 1 else ''} every rule", "ready"
         self.verdict_label.setText(text)
         self.verdict_label.setProperty("verdict", look)
         self.verdict_label.style().unpolish(self.verdict_label)

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.wording import counted
+
 from ..common import add_action, make_table
 from ..models.base import fmt_time
 from ..models.proxy import RecordProxyModel
@@ -170,7 +172,7 @@ class SnapshotsView(QWidget):
         problems = list(problems)
         self.errors_list.clear()
         self.errors_list.addItems([problem_text(p) for p in problems])
-        self.errors_label.setText(f"{source}: {len(problems)} problem(s), nothing imported")
+        self.errors_label.setText(f"{source}: {counted(len(problems), 'problem')}, nothing imported")
         self.errors_list.setVisible(bool(problems))
 
     def clear_import_errors(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 
 from services.core.plans import Plan, price_moves
+from services.core.wording import counted
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.db.repositories.base import fetch_all
@@ -295,7 +296,7 @@ class RunExecution(RunPlanning):
         sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._halt_requested)
         out = await sender.send(lease, requests)
         if out.stopped:
-            log.warning("run %s: sending stopped (%s); %d order(s) left unsent", run_id, out.stopped, len(out.unsent))
+            log.warning("run %s: sending stopped (%s); %s left unsent", run_id, out.stopped, counted(len(out.unsent), "order"))
         if out.failed and not out.sent:
             why = out.stopped or out.failed[0][1]
             raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.core.wording import counted
+
 log = logging.getLogger(__name__)
 
 
@@ -33,13 +35,13 @@ class WriterHealth:
         """One line for a status bar or a command's output ("" when all is well)."""
         parts = []
         if self.degraded:
-            parts.append(f"{self.message or 'database unreachable'}; {self.backlog} event(s) waiting in memory"
+            parts.append(f"{self.message or 'database unreachable'}; {counted(self.backlog, 'event')} waiting in memory"
                          + (" (memory limit reached)" if self.overflow else ""))
         if self.journaled:
-            parts.append(f"{self.journaled} event(s) kept in the journal {self.journal_path}, written when the "
+            parts.append(f"{counted(self.journaled, 'event')} kept in the journal {self.journal_path}, written when the "
                          "database is reachable")
         if self.parked:
-            parts.append(f"{self.parked} event(s) the database refused, retried until written ({self.parked_reason})")
+            parts.append(f"{counted(self.parked, 'event')} the database refused, retried until written ({self.parked_reason})")
         return "; ".join(parts)
 
 

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from services.core.wording import counted
 from services.domain import ChangeSet
 
 from ..dbcall import db_call
@@ -354,7 +355,7 @@ class EventWriter:
         self.journal.append(list(events))
         self._journaled += len(events)
         self._replay_due = True
-        log.warning("event writer: %d event(s) written to the journal %s", len(events), self.journal.path)
+        log.warning("event writer: %s written to the journal %s", counted(len(events), "event"), self.journal.path)
 
     def _replay_batch(self) -> ChangeSet | None:
         """One batch from the journal, in a worker thread; the journal's offset moves only once
