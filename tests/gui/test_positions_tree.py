@@ -118,3 +118,31 @@ def test_the_p_and_l_is_in_view_in_the_right_column_of_a_laptop_and_a_long_book_
     alpha = next(view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())
                  if view.tree.topLevelItem(i).text(BOOK) == "alpha")
     assert alpha.toolTip(BOOK) == "alpha · capital 5,000.00 · cash 4,002.00"
+
+
+def test_a_flush_of_scattered_changes_rebuilds_the_tree_once(qtbot, monkeypatch):
+    """A price tick across positions reaches the model as one flush whose changed rows are not
+    next to each other: one dataChanged per run of rows. The tree is built from whole books and
+    rebuilt once for the flush (it was rebuilt for each run, and once more: 20 ms each at 600
+    lines), and the rebuilt tree shows the new marks."""
+    records = [_position(1, f"S{i:03d}", 10, 100, 100) for i in range(40)]
+    view = _view(qtbot, records)
+    built = []
+    fill = view._fill_tree
+    monkeypatch.setattr(view, "_fill_tree", lambda: (built.append(1), fill())[1])
+    ranges = []
+    view.model.dataChanged.connect(lambda *_: ranges.append(1))
+    view.model.upsert([_position(1, f"S{i:03d}", 10, 100, 101) for i in range(0, 40, 2)])  # every other one
+    view.model.flush()
+    assert len(ranges) == 20 and len(built) == 1
+    alpha = next(row for row in _tree(view) if row[0] == "alpha")
+    assert alpha[1] == "200.00" and alpha[3][0] == ("S000", "10", "10.00", "0.00")
+
+
+def test_a_project_name_loaded_later_rebuilds_the_tree(qtbot):
+    model = PositionsModel()
+    view = PositionsView(model)
+    qtbot.addWidget(view)
+    model.reset([_position(3, "AAPL", 4, 100, 110)])
+    model.set_project_names({3: "gamma"})
+    assert "gamma" in [row[0] for row in _tree(view)]

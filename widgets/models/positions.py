@@ -6,6 +6,7 @@ from collections.abc import Hashable, Iterable
 from decimal import Decimal
 from typing import Any
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 
 from services.console_books import UNNAMED
@@ -29,6 +30,9 @@ ACCOUNT_TOTAL = "(account total)"
 class PositionsModel(CoalescingTableModel[PositionRecord]):
     PROJECT, ACCOUNT, SYMBOL, QUANTITY, AVG_COST, MARKET, UNREALIZED, REALIZED = range(8)
     texts_follow_records = False  # the project column reads the names set apart
+    # the project names changed (a view built from whole books, not rows, rebuilds on this, on
+    # ``flushed`` and on ``modelReset``: one rebuild per batch of changes)
+    names_changed = Signal()
 
     def __init__(self, parent=None, *, project_names: dict[int, str] | None = None, **kwargs) -> None:
         self._project_names: dict[int, str] = dict(project_names or {})
@@ -62,6 +66,7 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
         self._project_names.update(names)
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), [])
+        self.names_changed.emit()
 
     def project_names(self) -> dict[int, str]:
         return dict(self._project_names)

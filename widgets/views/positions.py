@@ -81,9 +81,11 @@ class PositionsView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.tree)
         layout.addWidget(self.totals_label)
+        # rebuilt once per batch of changes: a flush reports its changed rows as one dataChanged
+        # per run of rows (a price tick across scattered positions: dozens), then ``flushed``
         model.flushed.connect(self._update_totals)
         model.modelReset.connect(self._update_totals)
-        model.dataChanged.connect(self._update_totals)
+        model.names_changed.connect(self._update_totals)
         self._update_totals()
 
     def set_capitals(self, capitals: dict[str, Decimal | None]) -> None:
