@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from PySide6.QtCore import Qt
+
 from services.domain import PositionRecord
-from widgets.models.positions import PositionsModel
+from widgets.models.positions import PositionsModel, pnl_colour
 from widgets.views.positions import (
     ACCOUNT,
     BOOK,
     BOOK_COLUMN_CAP,
+    MARKET,
     QUANTITY,
     REALIZED,
     TREE_COLUMNS,
@@ -146,3 +149,27 @@ def test_a_project_name_loaded_later_rebuilds_the_tree(qtbot):
     model.reset([_position(3, "AAPL", 4, 100, 110)])
     model.set_project_names({3: "gamma"})
     assert "gamma" in [row[0] for row in _tree(view)]
+
+
+def test_new_marks_update_the_rows_in_place_and_a_new_line_rebuilds_the_tree(qtbot):
+    """Marks that change figures but not which lines there are: the same items show the new
+    texts and colours (a P&L back to zero loses its colour); a collapsed book stays collapsed.
+    A new position: the tree is built again with its line."""
+    view = _view(qtbot, RECORDS)
+    beta = next(view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())
+                if view.tree.topLevelItem(i).text(BOOK) == "beta")
+    beta.setExpanded(False)
+    aapl = beta.child(0)
+    assert aapl.foreground(UNREALIZED).color() == pnl_colour(Decimal(200))
+    view.model.upsert([_position(2, "AAPL", 20, 100, 100, realized="5"), _position(None, "AAPL", 33, 100, 100, realized="9"),
+                       _position(1, "AAPL", 10, 100, 100, realized="2")])
+    view.model.flush()
+    assert beta.child(0) is aapl and aapl.text(UNREALIZED) == "0.00" and aapl.text(MARKET) == "100.00"
+    assert aapl.data(UNREALIZED, Qt.ItemDataRole.ForegroundRole) is None
+    assert beta.text(UNREALIZED) == "-50.00" and not beta.isExpanded()
+    assert aapl.data(BOOK, Qt.ItemDataRole.UserRole + 1)[1].market_price == Decimal(100)  # what the menu trades
+
+    view.model.upsert([_position(2, "IBM", 3, 50, 55)])
+    view.model.flush()
+    beta = next(row for row in _tree(view) if row[0] == "beta")
+    assert [line[0] for line in beta[3]] == ["AAPL", "IBM", "MSFT"]
