@@ -32,7 +32,7 @@ class BookGroup:
 
     @property
     def unrealized_pnl(self) -> Decimal:
-        return sum((p.unrealized_pnl for p in self.lines if p.unrealized_pnl is not None), ZERO)
+        return _sum_known(p.unrealized_pnl for p in self.lines)
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -60,8 +60,13 @@ def book_totals(shown: Iterable[PositionRecord]) -> BookTotals:
     they would read 12 holdings of one project as 24 positions and double the P&L."""
     shown = list(shown)
     counted = [p for p in shown if p.project_id is None] or shown
-    return BookTotals(len(counted), sum((p.unrealized_pnl for p in counted if p.unrealized_pnl is not None), ZERO),
-                      sum((p.realized_pnl for p in counted), ZERO))
+    return BookTotals(len(counted), _sum_known(p.unrealized_pnl for p in counted), sum((p.realized_pnl for p in counted), ZERO))
+
+
+def _sum_known(values: Iterable[Decimal | None]) -> Decimal:
+    """The sum of the values known (a position's unrealized P&L is None without a mark; each is
+    worked out from the mark when asked: asked once here)."""
+    return sum((value for value in values if value is not None), ZERO)
 
 
 def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],

@@ -36,12 +36,10 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
 
     def __init__(self, parent=None, *, project_names: dict[int, str] | None = None, **kwargs) -> None:
         self._project_names: dict[int, str] = dict(project_names or {})
-        names = self._project_names
         self.columns = (
             # A row without a project is the whole account (every project and manual orders).
             # never a bare id: a project whose name is not loaded yet says so
-            Column("Project", lambda p: names.get(p.project_id, ACCOUNT_TOTAL if p.project_id is None else UNNAMED),
-                   mutable=False),
+            Column("Project", lambda p: self.project_label(p.project_id), mutable=False),
             Column("Account", lambda p: p.account, mutable=False),
             Column("Symbol", lambda p: p.symbol, mutable=False),
             Column("Quantity", lambda p: p.quantity, align=RIGHT, fmt=fmt_quantity),
@@ -67,6 +65,10 @@ class PositionsModel(CoalescingTableModel[PositionRecord]):
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), [])
         self.names_changed.emit()
+
+    def project_label(self, project_id: int | None) -> str:
+        """What the project column says for a project's id (None: the whole account)."""
+        return self._project_names.get(project_id, UNNAMED) if project_id is not None else ACCOUNT_TOTAL
 
     def project_names(self) -> dict[int, str]:
         return dict(self._project_names)

@@ -88,6 +88,7 @@ class PositionsView(QWidget):
         # what the tree's items show now: the groups' and lines' keys, and the rows themselves
         self._shape: tuple = ()
         self._shown: list[_Shown] = []
+        self._longest: dict[int, str] = {}  # the longest text of each column shown (see _fill_tree)
         self._line_rows: dict[tuple, tuple[PositionRecord, _Row]] = {}  # (owner, account, symbol) -> (record, row)
         self._bold = QFont()
         self._bold.setBold(True)
@@ -134,7 +135,7 @@ class PositionsView(QWidget):
 
     def _refresh_projects(self) -> None:
         known = {self.project_combo.itemText(i) for i in range(self.project_combo.count())}
-        names = {self.model.display_text(r, PositionsModel.PROJECT) for r in range(self.model.rowCount())}
+        names = {self.model.project_label(project_id) for project_id in {r.project_id for r in self.model.records()}}
         names |= {g.name for g in self.groups if g.kind == "unassigned"}
         for name in sorted(names - known):
             if name:
@@ -147,6 +148,8 @@ class PositionsView(QWidget):
         selected = self._selected()
         if selected == UNASSIGNED:
             shown = [line for g in self.groups if g.kind == "unassigned" for line in g.lines]
+        elif selected is None:
+            shown = self.model.records()
         else:
             shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                      for r in range(self.proxy.rowCount())]
@@ -162,16 +165,18 @@ class PositionsView(QWidget):
         rows = self._rows_of(self._selected())
         shape = tuple((group.key, tuple(line.key for line in lines)) for group, lines in rows)
         if shape == self._shape:
-            self._update_items(rows)
+            # the columns fit the texts that changed too (they narrow at the next new tree)
+            changed = self._update_items(rows)
         else:
             self._build_items(rows)
             self._shape = shape
-        longest: dict[int, str] = {}  # column -> its longest text (see _size_columns)
-        for group, lines in rows:
-            for row in (group, *lines):
-                for column, text in enumerate(row.texts):
-                    if len(text) > len(longest.get(column, "")):
-                        longest[column] = text
+            changed = [row for group, lines in rows for row in (group, *lines)]
+            self._longest = {}
+        longest = self._longest  # column -> its longest text (see _size_columns)
+        for row in changed:
+            for column, text in enumerate(row.texts):
+                if len(text) > len(longest.get(column, "")):
+                    longest[column] = text
         self._size_columns(longest, self._bold)
 
     def _rows_of(self, selected: str | None) -> list[tuple[_Row, list[_Row]]]:
@@ -236,20 +241,25 @@ class PositionsView(QWidget):
             shown.append((item, group, children))
         self._shown = shown
 
-    def _update_items(self, rows: list[tuple[_Row, list[_Row]]]) -> None:
+    def _update_items(self, rows: list[tuple[_Row, list[_Row]]]) -> list[_Row]:
+        """The items made to show ``rows`` (of the same shape); returns the rows that changed."""
         shown: list[_Shown] = []
+        changed: list[_Row] = []
         for (group, lines), (item, was, children) in zip(rows, self._shown, strict=True):
             self._set_changed(item, group, was)
+            changed.append(group)
             if group.tooltip != was.tooltip:
                 item.setToolTip(BOOK, group.tooltip or "")
             for (child, old), line in zip(children, lines, strict=True):
                 if line is old:  # the same position: the same row (_line_row)
                     continue
                 self._set_changed(child, line, old)
+                changed.append(line)
                 if line.data != old.data:
                     child.setData(BOOK, Qt.ItemDataRole.UserRole + 1, line.data)
             shown.append((item, group, [(child, line) for (child, _), line in zip(children, lines, strict=True)]))
         self._shown = shown
+        return changed
 
     def _set_changed(self, item: QTreeWidgetItem, row: _Row, old: _Row) -> None:
         for column, (text, before) in enumerate(zip(row.texts, old.texts, strict=True)):
