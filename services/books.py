@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import cast
 
 from sqlalchemy import Table, bindparam, or_, select
 
-from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
+from services.core.books import UNASSIGNED, BookLine, CapitalError, project_cash, unassigned_lines
+from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
 from services.db.models import Position, PositionAssignment, Project, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
@@ -40,17 +41,11 @@ class Assignment:
 
 
 def parse_capital(text: object) -> Decimal | None:
-    """A capital as typed: a positive amount, or ``off`` / empty for none."""
-    raw = "" if text is None else str(text).strip()
-    if raw.lower() in ("", "off", "none"):
-        return None
+    """``services.core.books.parse_capital``, its refusal as a BooksError."""
     try:
-        value = Decimal(raw.replace(",", ""))
-    except InvalidOperation:
-        raise BooksError(f"capital {raw!r} is not a number") from None
-    if not value.is_finite() or value <= 0 or value >= Decimal("1e15"):
-        raise BooksError(f"capital {raw!r} must be a positive amount below 1e15 (or off)")
-    return value
+        return parse_core_capital(text)
+    except CapitalError as exc:
+        raise BooksError(str(exc)) from None
 
 
 def book_lines(session, account: str | None = None) -> tuple[list[BookLine], list[BookLine]]:

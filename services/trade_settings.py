@@ -11,20 +11,21 @@ switches a risk rule off).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.books import BooksError, BooksService, parse_capital
 from services.core.books import plain
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params
 from services.db.repositories.settings import SettingsRepository
-from services.trade_settings_keys import CAPITAL_PREFIX, DATA_SOURCES, SECTIONS, known_keys
-
-_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
-
-
-class TradeSettingsError(ValueError):
-    """A key or value the user can fix; the message names it."""
+from services.trade_settings_keys import (
+    CAPITAL_PREFIX,
+    DATA_SOURCES,
+    SECTIONS,
+    TradeSettingsError,
+    checked_section,
+    checked_value,
+    known_keys,
+)
 
 
 def check_data_source(value: object) -> str:
@@ -34,27 +35,6 @@ def check_data_source(value: object) -> str:
     if text not in DATA_SOURCES:
         raise TradeSettingsError(f"execution_data_source: {value!r} is not one of {', '.join(DATA_SOURCES)}")
     return text
-
-
-def _convert(key: str, default: Any, text: str) -> Any:
-    raw = text.strip()
-    if isinstance(default, bool):
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise TradeSettingsError(f"{key}: {text!r} is not true or false")
-    try:
-        number = Decimal(raw)
-    except InvalidOperation:
-        raise TradeSettingsError(f"{key}: {text!r} is not a number") from None
-    if not number.is_finite() or number < 0 or number > Decimal("1e12"):
-        raise TradeSettingsError(f"{key}: {text!r} must be a number from 0 to 1e12")
-    if isinstance(default, int):
-        if number != number.to_integral_value():
-            raise TradeSettingsError(f"{key}: {text!r} must be a whole number")
-        return int(number)
-    return float(number) if isinstance(default, float) else str(number)
 
 
 def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
@@ -80,7 +60,7 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
         if section == "risk":
             converted: Any = None if value.strip().lower() in ("off", "none") and name != "allow_short" else value.strip()
         else:
-            converted = _convert(key, defaults[name], value)
+            converted = checked_value(key, defaults[name], value)
         changes.setdefault(section, {})[name] = converted
     return changes
 
@@ -122,10 +102,9 @@ class TradeSettingsService:
         unknown = set(changes) - {*SECTIONS, "execution_data_source", "project_capital"}
         if unknown:
             raise TradeSettingsError(f"unknown settings section{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
-        for section in ("auto_recovery", "execution"):
-            for name in (changes.get(section) or {}):
-                if name not in SECTIONS[section]:
-                    raise TradeSettingsError(f"unknown setting '{section}.{name}'")
+        # whoever typed them (the dialog, the command line): checked here, before anything is stored
+        checked = {section: checked_section(section, changes[section])
+                   for section in ("auto_recovery", "execution") if changes.get(section) is not None}
         source = changes.get("execution_data_source")
         if source is not None:
             source = check_data_source(source)
@@ -139,10 +118,10 @@ class TradeSettingsService:
             repo = SettingsRepository(session)
             if changes.get("risk") is not None:
                 repo.set_risk_defaults(_check_risk({**repo.risk_defaults(), **changes["risk"]}))
-            if changes.get("auto_recovery") is not None:
-                repo.set_auto_recovery(dict(changes["auto_recovery"]))
-            if changes.get("execution") is not None:
-                repo.set_execution(dict(changes["execution"]))
+            if "auto_recovery" in checked:
+                repo.set_auto_recovery(checked["auto_recovery"])
+            if "execution" in checked:
+                repo.set_execution(checked["execution"])
             if source is not None:
                 repo.set_execution_data_source(source)
             if capitals:

@@ -6,6 +6,7 @@ changes the settings is ``services.trade_settings``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.core.risk import DEFAULT_RISK_LIMITS
@@ -39,3 +40,53 @@ CAPITAL_PREFIX = "project_capital."
 def known_keys() -> list[str]:
     return ([f"{section}.{key}" for section, defaults in SECTIONS.items() for key in defaults]
             + ["execution_data_source", CAPITAL_PREFIX + "NAME"])
+
+
+class TradeSettingsError(ValueError):
+    """A key or value the user can fix; the message names it."""
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+MAX_SETTING = Decimal("1e12")
+
+
+def checked_value(key: str, default: Any, value: Any) -> Any:
+    """An auto-recovery or execution setting's value (as typed, or already a bool or a number)
+    checked against the type of its default: true/false for a flag, else a number from 0 to
+    1e12, whole where the default is; TradeSettingsError naming ``key`` otherwise. The one check
+    for the Settings dialog, ``trade-settings set`` and the service that stores them."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raw = "" if value is None else str(value).strip().lower()
+        if raw in _TRUE:
+            return True
+        if raw in _FALSE:
+            return False
+        raise TradeSettingsError(f"{key}: {value!r} is not true or false")
+    if value is None or isinstance(value, bool):  # None: "off" or nothing typed
+        raise TradeSettingsError(f"{key}: {'off' if value is None else repr(value)} is not a number")
+    text = str(value).strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise TradeSettingsError(f"{key}: {text!r} is not a number") from None
+    if not number.is_finite() or number < 0 or number > MAX_SETTING:
+        raise TradeSettingsError(f"{key}: {text!r} must be a number from 0 to 1e12")
+    if isinstance(default, int):
+        if number != number.to_integral_value():
+            raise TradeSettingsError(f"{key}: {text!r} must be a whole number")
+        return int(number)
+    return float(number) if isinstance(default, float) else str(number)
+
+
+def checked_section(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every value of an ``auto_recovery`` or ``execution`` change checked (``checked_value``),
+    an unknown name refused."""
+    defaults = SECTIONS[section]
+    out = {}
+    for name, value in values.items():
+        if name not in defaults:
+            raise TradeSettingsError(f"unknown setting '{section}.{name}'")
+        out[name] = checked_value(f"{section}.{name}", defaults[name], value)
+    return out

@@ -48,14 +48,16 @@ class SettingsController:
         """Connection, database and theme go to the settings file (used at the next start);
         risk defaults and auto-recovery to the database, where the services read them."""
         change = console_settings.change_from_dialog(self.settings, data)
+        stack = self.ctx.stack
+        # the database half first: the services check every value and store all or nothing, so a
+        # value they refuse leaves the settings file and the theme as they were too
+        values = await self.ctx.db(console_settings.store_in_database, stack.trade_settings, stack.audit,
+                                   stack.trade.actor, change)
+        self._on_trade_settings(values)
         if change.theme is not None:
             self.ctx.window.apply_theme(change.theme)
         self.settings = change.settings
         if self.save_settings is not None:
             await asyncio.to_thread(self.save_settings, self.settings)
-        stack = self.ctx.stack
-        values = await self.ctx.db(console_settings.store_in_database, stack.trade_settings, stack.audit,
-                                   stack.trade.actor, change)
-        self._on_trade_settings(values)
         self.ctx.status("Settings saved (connection and database changes apply at the next start)")
         await self.audit.refresh()

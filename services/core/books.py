@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 ZERO = Decimal(0)
 UNASSIGNED = "unassigned"  # the name unassigned rows show under; never a project's name
@@ -43,6 +43,29 @@ class BookLine:
     @property
     def net_cost(self) -> Decimal:
         return self.quantity * self.average_cost
+
+
+class CapitalError(ValueError):
+    """A project's capital as typed is not an amount (the message says why)."""
+
+
+MAX_CAPITAL = Decimal("1e15")
+
+
+def parse_capital(text: object) -> Decimal | None:
+    """A capital as typed: a positive amount below 1e15 (thousands may be grouped with commas),
+    or ``off`` / empty for none. The one rule for the Settings dialog, the command line and the
+    service that stores it."""
+    raw = "" if text is None else str(text).strip()
+    if raw.lower() in ("", "off", "none"):
+        return None
+    try:
+        value = Decimal(raw.replace(",", ""))
+    except InvalidOperation:
+        raise CapitalError(f"capital {raw!r} is not a number") from None
+    if not value.is_finite() or value <= 0 or value >= MAX_CAPITAL:
+        raise CapitalError(f"capital {raw!r} must be a positive amount below 1e15 (or off)")
+    return value
 
 
 def plain(value: Decimal) -> str:

@@ -243,6 +243,39 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
     run(qloop, scenario())
 
 
+def test_settings_the_services_refuse_leave_the_file_the_theme_and_the_database_as_they_were(qloop, open_console,
+                                                                                            console_settings, monkeypatch):
+    """The database half is checked and stored first: a value the trade settings service
+    refuses (a negative recovery timeout) saves nothing to the settings file, applies no theme
+    and stores no risk limit beside it."""
+    from app.settings import save_settings
+    from services.db.repositories import SettingsRepository
+    from services.trade_settings import TradeSettingsError
+
+    async def scenario():
+        console = await open_console()
+        controller = console.controller
+        controller.save_settings = save_settings
+        themes: list[str] = []
+        monkeypatch.setattr(console.window, "apply_theme", themes.append)
+        file_before = console_settings.config_file.read_text() if console_settings.config_file.exists() else None
+        try:
+            with console.stack.db.session() as session:
+                limits_before = SettingsRepository(session).risk_defaults()
+            with pytest.raises(TradeSettingsError, match="new_timeout_seconds"):
+                await controller.apply_settings({"ib": {"port": 4009}, "theme": "light",
+                                                 "risk_defaults": {"max_order_notional": 777},
+                                                 "recovery": {"new_timeout_seconds": -5}})
+            after = console_settings.config_file.read_text() if console_settings.config_file.exists() else None
+            assert after == file_before and themes == []
+            with console.stack.db.session() as session:
+                assert SettingsRepository(session).risk_defaults() == limits_before
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_positions_are_marked_to_market_for_unrealized_pnl(qloop, open_console, monkeypatch):
     _say_yes(monkeypatch)

@@ -61,3 +61,35 @@ def test_show_set_validate_and_audit(db_url, console):
     audit = console("--db-url", db_url, "audit", "list", "--action", "settings.trade", "--json")
     entries = json.loads(audit.stdout)
     assert len(entries) == 1 and entries[0]["payload"]["auto_recovery"] == {"new_timeout_seconds": 5}
+
+
+def test_values_from_the_window_are_checked_by_the_service_as_the_command_lines_are(db_url):
+    """The Settings dialog hands the service typed guesses (an int, a Decimal, None for "off",
+    the text itself): the service checks them with the command line's rule and stores all or
+    nothing; what it stores is the setting's own type."""
+    from decimal import Decimal
+
+    from services.db import Database
+    from services.trade_settings import TradeSettingsError, TradeSettingsService
+
+    db = Database(db_url)
+    try:
+        service = TradeSettingsService(db, "tester")
+        before = service.read()
+        for bad, said in (({"new_timeout_seconds": -5}, "'-5' must be a number from 0 to 1e12"),
+                          ({"new_timeout_seconds": None}, "off is not a number"),
+                          ({"max_auto_retries": "abc"}, "'abc' is not a number"),
+                          ({"max_auto_retries": Decimal("1.5")}, "must be a whole number"),
+                          ({"allow_replace_outside_rth": 7}, "is not true or false")):
+            with pytest.raises(TradeSettingsError, match=said):
+                service.update({"auto_recovery": bad, "risk": {"max_order_notional": 1}})
+        assert service.read() == before  # the risk change beside the bad value was not stored either
+        after = service.update({"auto_recovery": {"new_timeout_seconds": 30, "max_price_deviation_pct": Decimal("2.5"),
+                                                  "allow_replace_outside_rth": "yes"},
+                                "execution": {"plan_max_age_seconds": "60"}})
+        assert after["auto_recovery"]["new_timeout_seconds"] == 30
+        assert after["auto_recovery"]["max_price_deviation_pct"] == 2.5
+        assert after["auto_recovery"]["allow_replace_outside_rth"] is True
+        assert after["execution"]["plan_max_age_seconds"] == 60
+    finally:
+        db.dispose()

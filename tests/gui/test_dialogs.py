@@ -71,8 +71,8 @@ SETTINGS = {
     "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 7, "account": "DU111", "market_data_type": "delayed"},
     "risk_defaults": {"max_order_notional": 25000, "max_position_ratio": Decimal("0.2"), "allow_short": False,
                       "price_collar_pct": None},
-    "recovery": {"timeout_seconds": 45, "max_retries": 1, "max_price_deviation": Decimal("0.015"),
-                 "replace_outside_rth": False},
+    "recovery": {"new_timeout_seconds": 45, "max_auto_retries": 1, "max_price_deviation_pct": Decimal("1.5"),
+                 "allow_replace_outside_rth": False},
     "database_url": "mysql+pymysql://trader:s3cret@db.example/console",
     "theme": "dark",
 }
@@ -92,8 +92,8 @@ def test_settings_dialog_masks_the_password_and_emits_typed_values(qtbot):
     assert dialog.risk_table.item(3, 1).text() == "off"
     assert values["risk_defaults"] == {"max_order_notional": 30000, "max_position_ratio": Decimal("0.2"),
                                        "allow_short": False, "price_collar_pct": None}
-    assert values["recovery"]["replace_outside_rth"] is True
-    assert values["recovery"]["max_price_deviation"] == Decimal("0.015")
+    assert values["recovery"]["allow_replace_outside_rth"] is True
+    assert values["recovery"]["max_price_deviation_pct"] == Decimal("1.5")
     assert "database_url" not in values  # unchanged: the stored URL (and its password) stays
 
 

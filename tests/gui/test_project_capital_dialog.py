@@ -18,7 +18,10 @@ def test_settings_dialog_edits_project_capital_and_refuses_a_bad_one(qtbot):
         ("alpha", "50000"), ("beta", "off")]
     table.item(1, 1).setText("-5")
     dialog.accept()
-    assert dialog.error_label.text() == "The capital of project beta must be a positive amount, or off."
+    assert dialog.error_label.text() == "Project beta: capital '-5' must be a positive amount below 1e15 (or off)."
+    table.item(1, 1).setText("1e15")  # the service's bound: the dialog no longer lets it through
+    dialog.accept()
+    assert dialog.error_label.text() == "Project beta: capital '1E+15' must be a positive amount below 1e15 (or off)."
     table.item(1, 1).setText("20000.50")
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
@@ -38,3 +41,21 @@ def test_the_dialogs_capital_goes_to_the_trade_settings_service():
     change = change_from_dialog(AppSettings(), {"project_capital": {"alpha": Decimal(50000), "beta": None}})
     assert change.trade_changes["project_capital"] == {"alpha": "50000", "beta": None}
     assert "project_capital" not in change_from_dialog(AppSettings(), {}).trade_changes
+
+
+def test_the_dialog_checks_auto_recovery_with_the_services_rule(qtbot):
+    """A negative timeout made every unacknowledged order stuck at once; "abc" broke every
+    recovery pass: the dialog refuses them with the service's own rule, naming the setting."""
+    dialog = SettingsDialog({**SETTINGS, "recovery": {"new_timeout_seconds": 45, "allow_replace_outside_rth": False}})
+    qtbot.addWidget(dialog)
+    table = dialog.recovery_table
+    row = dialog.row_of(table, "new_timeout_seconds")
+    for typed, said in (("-5", "'-5' must be a number from 0 to 1e12"), ("abc", "'abc' is not a number"),
+                        ("2.5", "'2.5' must be a whole number"), ("off", "off is not a number")):
+        table.item(row, 1).setText(typed)
+        dialog.accept()
+        assert dialog.error_label.text() == f"auto_recovery.new_timeout_seconds: {said}.", typed
+    table.item(row, 1).setText("30")
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert sig.args[0]["recovery"]["new_timeout_seconds"] == 30

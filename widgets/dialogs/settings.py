@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.books import CapitalError, parse_capital
+from services.trade_settings_keys import TradeSettingsError, checked_section
 from services.urls import redact_url
 
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
@@ -210,9 +212,16 @@ class SettingsDialog(QDialog):
             return source_error
         if not values["ib"]["host"]:
             return "The host cannot be empty."
+        # the services' own rules for what they store (services.trade_settings checks them again)
+        try:
+            checked_section("auto_recovery", values["recovery"])
+        except TradeSettingsError as exc:
+            return f"{exc}."
         for name, capital in values["project_capital"].items():
-            if capital is not None and (isinstance(capital, (bool, str)) or capital <= 0):
-                return f"The capital of project {name} must be a positive amount, or off."
+            try:
+                parse_capital(capital)
+            except CapitalError as exc:
+                return f"Project {name}: {exc}."
         if "database_url" in values and "***" in values["database_url"]:
             return "Type the full database URL including its password, or leave it unchanged."
         return ""
