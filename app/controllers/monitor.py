@@ -70,7 +70,7 @@ class MonitorController(QObject):
         status.set_database(stack.db.redacted_url)
         blotter, preview = w.blotter_view, w.preview_view
         for signal, what in ((blotter.cancel_requested, "cancel"), (blotter.replace_requested, "replace"),
-                             (blotter.cancel_all_requested, "cancel all"), (blotter.halt_requested, "halt"),
+                             (blotter.cancel_all_clicked, "cancel all"), (blotter.halt_requested, "halt"),
                              (blotter.resume_requested, "resume"), (preview.preview_requested, "preview"),
                              (preview.execute_requested, "execute"), (w.snapshots_view.import_requested, "import"),
                              (w.settings_requested, "settings"), (w.reconcile_requested, "reconcile"),

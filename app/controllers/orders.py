@@ -42,6 +42,7 @@ class OrdersController:
         blotter = ctx.window.blotter_view
         blotter.cancel_requested.connect(self._on_cancel_requested)
         blotter.replace_requested.connect(self._on_replace_requested)
+        blotter.cancel_all_clicked.connect(self._on_cancel_all_clicked)
         blotter.cancel_all_requested.connect(self._on_cancel_all_requested)
         blotter.halt_requested.connect(self._on_halt_requested)
         blotter.resume_requested.connect(self._on_resume_requested)
@@ -108,6 +109,13 @@ class OrdersController:
                             + {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew",
                                "nothing": result.message or "nothing to do"}.get(result.method, result.method))
         self.audit.schedule_refresh()
+
+    def _on_cancel_all_clicked(self) -> None:
+        """The service counts this console's working orders; the question comes after, from the
+        loop rather than inside the task (a modal question runs an event loop of its own)."""
+        actions, blotter = self.ctx.stack.actions, self.ctx.window.blotter_view
+        self.ctx.runner.run(self.ctx.db(actions.working_count), what="Cancel all",
+                            on_done=lambda working: QTimer.singleShot(0, lambda: blotter.choose_cancel_all_scope(working)))
 
     def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
         everything = scope == CANCEL_BROKER

@@ -169,6 +169,10 @@ class OrderActions:
         await self.writer.flush()
         return [o.id for o in working]
 
+    def working_count(self) -> int:
+        """How many orders ``cancel_all`` would cancel one by one (blocking: a worker thread's)."""
+        return len(self._working())
+
     def _working(self) -> list[OrderRecord]:
         """Working orders of the connected account (another account's orders are not ours to
         touch from this session). SENDING orders are left to their sender: claimed, not known

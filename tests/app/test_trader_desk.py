@@ -281,3 +281,35 @@ def test_preview_parameters_are_remembered_between_sessions(qtbot, tmp_path):
 
 # end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
 pytestmark = pytest.mark.slow
+
+
+def test_cancel_all_asks_with_the_services_count_of_working_orders(qloop, open_console, monkeypatch):
+    """The question's count is the service's (the connected account's working orders in the
+    database), not the blotter's page: an order the blotter shows as working that the database
+    does not hold as this account's working order is not counted."""
+    from tests.gui.factories import order
+
+    asked: list[int] = []
+
+    def ask(_parent, working):
+        asked.append(working)
+        return "console"
+
+    monkeypatch.setattr("widgets.views.blotter.ask_cancel_all_scope", ask)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            w.orders_model.upsert([order(9001, status=OrderState.SUBMITTED), order(9002, status=OrderState.ACCEPTED)])
+            w.orders_model.flush()
+            assert sum(1 for o in w.orders_model.records() if o.status.is_working) >= 2
+            w.blotter_view.cancel_all_button.click()
+            await wait_for(lambda: asked, 10, "the Cancel All question")
+            assert asked == [0]
+            await wait_for(lambda: _message(w) == "Nothing to cancel: this console has no working orders", 10,
+                           lambda: _message(w))
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

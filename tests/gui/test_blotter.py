@@ -121,12 +121,14 @@ def test_cancel_all_offers_this_consoles_orders_or_everything_at_the_broker(blot
         return 0
 
     monkeypatch.setattr(QMessageBox, "exec", click)
-    received = []
+    received, clicked = [], []
     blotter.cancel_all_requested.connect(received.append)
+    blotter.cancel_all_clicked.connect(lambda: clicked.append(1))
     blotter.cancel_all_button.click()
+    assert clicked == [1] and shown == []  # the count comes first, from the service (the controller's)
+    blotter.choose_cancel_all_scope(7)
     [(text, buttons, default)] = shown
-    working = sum(1 for o in blotter.model.records() if o.status.is_working)
-    assert f"Cancel this console's orders ({working})" in buttons
+    assert "Cancel this console's orders (7)" in buttons
     assert "TWS" in text and "global cancel" in text  # each worded for what it really does
     assert default == "Keep the orders"  # Enter cancels nothing
     assert received == ([emitted] if emitted else [])

@@ -64,6 +64,7 @@ def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
 class BlotterView(QWidget):
     cancel_requested = Signal(int)
     replace_requested = Signal(int, object, object)  # order id, quantity, limit (Decimal | None)
+    cancel_all_clicked = Signal()  # the trader asked for Cancel All: which one comes next (choose_cancel_all_scope)
     cancel_all_requested = Signal(str)  # CANCEL_CONSOLE | CANCEL_BROKER
     notice = Signal(str)  # feedback for the status bar (nothing to cancel)
     halt_requested = Signal()
@@ -262,9 +263,14 @@ class BlotterView(QWidget):
                 self.cancel_requested.emit(order.id)
 
     def request_cancel_all(self) -> None:
-        if not self.cancel_all_button.isEnabled():
-            return
-        working = sum(1 for o in self.model.records() if o.status.is_working)
+        """The Cancel All button or its shortcut: the controller asks the service how many of
+        this console's orders are working (the blotter holds one page of the history, all
+        accounts', and a filter may hide some) and hands the count to choose_cancel_all_scope."""
+        if self.cancel_all_button.isEnabled():
+            self.cancel_all_clicked.emit()
+
+    def choose_cancel_all_scope(self, working: int) -> None:
+        """Ask which Cancel All the trader means, ``working`` being the service's count."""
         scope = ask_cancel_all_scope(self, working)
         if scope is not None:
             self.cancel_all_requested.emit(scope)
