@@ -23,6 +23,7 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
+from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
 from services.core.wording import counted
 
@@ -51,17 +52,22 @@ def register(subparsers) -> None:
                              "without it the projects' stored snapshots")
     source.add_argument("--project", action="append", default=[], metavar="NAME",
                         help="backtest this project (repeatable; default every project in the snapshots)")
+    given = BACKTEST_DEFAULTS  # the window's Backtest panel starts from the same
     sim = parser.add_argument_group("simulated broker")
-    sim.add_argument("--initial-cash", default="100000", metavar="C", help="each project's starting cash (default 100000)")
-    sim.add_argument("--fill", default="close", metavar="close|next-open",
-                     help="fill at the snapshot day's close (default) or the next session's open")
-    sim.add_argument("--slippage-bps", default="0", metavar="N", help="fill price worse by N basis points (default 0)")
-    sim.add_argument("--commission", default="none", metavar="SPEC",
-                     help="none (default), per-share=R[,min=M][,max-pct=P], ib-fixed or ib-tiered")
+    sim.add_argument("--initial-cash", default=given["initial_cash"], metavar="C",
+                     help=f"each project's starting cash (default {given['initial_cash']})")
+    sim.add_argument("--fill", default=given["fill"], metavar="close|next-open",
+                     help=f"fill at the snapshot day's close or the next session's open (default {given['fill']})")
+    sim.add_argument("--slippage-bps", default=given["slippage_bps"], metavar="N",
+                     help=f"fill price worse by N basis points (default {given['slippage_bps']})")
+    sim.add_argument("--commission", default=given["commission"], metavar="SPEC",
+                     help=f"none, per-share=R[,min=M][,max-pct=P], ib-fixed or ib-tiered (default {given['commission']})")
     builder = parser.add_argument_group("order builder")
-    builder.add_argument("--rounding", default="floor", metavar="floor|nearest", help="shares per target (default floor)")
-    builder.add_argument("--lot-size", default="1", metavar="N", help="shares per lot (default 1)")
-    builder.add_argument("--cash-buffer", default="0", metavar="PCT", help="percent of the equity kept as cash (default 0)")
+    builder.add_argument("--rounding", default=given["rounding"], metavar="floor|nearest",
+                         help=f"shares per target (default {given['rounding']})")
+    builder.add_argument("--lot-size", default=given["lot_size"], metavar="N", help=f"shares per lot (default {given['lot_size']})")
+    builder.add_argument("--cash-buffer", default=given["cash_buffer_pct"], metavar="PCT",
+                         help=f"percent of the equity kept as cash (default {given['cash_buffer_pct']})")
     builder.add_argument("--keep-unlisted", action="store_true",
                          help="keep holdings absent from a snapshot (default: a snapshot is the whole portfolio)")
     builder.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE",

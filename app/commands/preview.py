@@ -31,29 +31,37 @@ import asyncio
 import json
 import sys
 from decimal import Decimal
+from enum import Enum
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
+from services.core.builder import builder_defaults
 from services.core.wording import counted
 
 
 def add_builder_options(parser, *, defaults: bool) -> None:
     """The builder's options, shared by ``preview`` and ``execute``. Without defaults an option
     not given is left to the run's stored parameters (or the builder's own defaults)."""
-    def default(value):
-        return value if defaults else None
+    # the builder's own defaults (names for the rounding and the order type): the window's preview starts from them too
+    builder = {name: value.value if isinstance(value, Enum) else value for name, value in builder_defaults().items()}
+
+    def default(name: str):
+        return builder[name] if defaults else None
 
     group = parser.add_argument_group("order builder")
-    group.add_argument("--cash-buffer", type=arguments.number(Decimal(0), below=Decimal(1)), default=default(Decimal(0)), metavar="R", help="ratio kept as cash, 0 <= R < 1 (default 0)")
-    group.add_argument("--lot-size", type=arguments.number(Decimal(0), strict=True, whole=True), default=default(Decimal(1)), metavar="N", help="shares per lot, a whole number (default 1)")
-    group.add_argument("--rounding", choices=("nearest", "floor"), default=default("nearest"),
-                       help="lots per target: nearest (default) or floor (never above the weight)")
-    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("MKT"),
-                       help="MKT (default) or LMT at the reference price +/- --limit-bps")
-    group.add_argument("--limit-bps", type=arguments.number(Decimal(0)), default=default(Decimal(0)), metavar="B", help="LMT: reference price +/- B basis points (default 0)")
-    group.add_argument("--min-order-value", type=arguments.number(Decimal(0)), default=default(Decimal(0)), metavar="V",
-                       help="skip orders worth less than V (default 0)")
-    group.add_argument("--liquidate-unlisted", action="store_true", default=default(False) if defaults else None,
+    group.add_argument("--cash-buffer", type=arguments.number(Decimal(0), below=Decimal(1)), default=default("cash_buffer"), metavar="R",
+                       help=f"ratio kept as cash, 0 <= R < 1 (default {builder['cash_buffer']})")
+    group.add_argument("--lot-size", type=arguments.number(Decimal(0), strict=True, whole=True), default=default("lot_size"), metavar="N",
+                       help=f"shares per lot, a whole number (default {builder['lot_size']})")
+    group.add_argument("--rounding", choices=("nearest", "floor"), default=default("rounding"),
+                       help=f"lots per target: nearest or floor (never above the weight) (default {builder['rounding']})")
+    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("order_type"),
+                       help=f"MKT or LMT at the reference price +/- --limit-bps (default {builder['order_type']})")
+    group.add_argument("--limit-bps", type=arguments.number(Decimal(0)), default=default("limit_offset_bps"), metavar="B",
+                       help=f"LMT: reference price +/- B basis points (default {builder['limit_offset_bps']})")
+    group.add_argument("--min-order-value", type=arguments.number(Decimal(0)), default=default("min_order_value"), metavar="V",
+                       help=f"skip orders worth less than V (default {builder['min_order_value']})")
+    group.add_argument("--liquidate-unlisted", action="store_true", default=default("liquidate_unlisted") if defaults else None,
                        help="sell held symbols that are not in the snapshot")
     group.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
 

@@ -20,6 +20,7 @@ from services.db.repositories import SnapshotRepository
 from services.price_cache import DownloadReport
 
 from .costs import FillAt, parse_commission
+from .defaults import BACKTEST_DEFAULTS
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
 from .prices import PriceBook, PriceFileError, read_prices
 from .runner import Backtester, BacktestOutcome, BacktestSpec, check_spec
@@ -33,13 +34,13 @@ class BacktestRequest:
     prices: str | None
     snapshots: str | None
     projects: tuple[str, ...] = ()
-    initial_cash: str = "100000"
-    fill: str = "close"
-    slippage_bps: str = "0"
-    commission: str = "none"
-    rounding: str = "floor"
-    lot_size: str = "1"
-    cash_buffer_pct: str = "0"
+    initial_cash: str = BACKTEST_DEFAULTS["initial_cash"]
+    fill: str = BACKTEST_DEFAULTS["fill"]
+    slippage_bps: str = BACKTEST_DEFAULTS["slippage_bps"]
+    commission: str = BACKTEST_DEFAULTS["commission"]
+    rounding: str = BACKTEST_DEFAULTS["rounding"]
+    lot_size: str = BACKTEST_DEFAULTS["lot_size"]
+    cash_buffer_pct: str = BACKTEST_DEFAULTS["cash_buffer_pct"]
     liquidate_unlisted: bool = True  # a snapshot is the whole target portfolio
     start: str | None = None
     end: str | None = None

@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any
@@ -195,6 +195,8 @@ class BuildParams:
             # backtest and the window's preview all ask this of the builder
             if lot != lot.to_integral_value():
                 raise ValueError(f"lot size{of} must be a whole number of shares, got {lot}")
+        if not (self.min_order_value >= 0):
+            raise ValueError(f"min order value must be >= 0, got {self.min_order_value}")
         if self.limit_offset_bps < 0 or self.limit_offset_bps >= BPS:
             raise ValueError(f"limit offset must be in [0, 10000) bps, got {self.limit_offset_bps}")
 
@@ -205,6 +207,13 @@ class BuildParams:
 
 BUILDER_KEYS = ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps",
                 "liquidate_unlisted")  # what a run's ``builder`` parameters may set
+
+
+def builder_defaults() -> dict[str, Any]:
+    """The builder's own default for each parameter a run may set (``BUILDER_KEYS``): what the
+    window's preview fields and the commands' options start from, so that a preview left at its
+    defaults builds the same orders in both."""
+    return {f.name: f.default for f in fields(BuildParams) if f.name in BUILDER_KEYS}
 
 
 def params_from(given: Mapping[str, Any], *, portfolio_value: Decimal, run_id: str | int = "P", installation: str = "",

@@ -369,3 +369,42 @@ def test_the_snapshots_panel_stacks_its_list_over_the_items_when_narrow(qtbot):
     QApplication.processEvents()
     assert view.splitter.orientation() == Qt.Orientation.Horizontal
     assert min(view.splitter.sizes()) > 60
+
+
+def _command_defaults(name: str) -> dict:
+    import argparse
+
+    from app.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return {a.dest: a.default for a in sub._actions}
+
+
+def test_the_preview_and_backtest_panels_start_where_the_commands_do(qtbot):
+    """Left as they open, the window's preview fields and Backtest panel ask for what `preview`
+    and `backtest` given no option do (one table each: the builder's own defaults, the
+    backtest's BACKTEST_DEFAULTS); before, the window kept 2 % cash and the backtest panel IB's
+    commissions while the commands kept none of either."""
+    from widgets.models.preview import PreviewOrdersModel
+    from widgets.views.backtest import BacktestView
+    from widgets.views.preview import PreviewView
+
+    preview = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(preview)
+    given = preview.params()
+    command = _command_defaults("preview")
+    assert (given["cash_buffer"], given["lot_size"], given["rounding"], str(given["order_type"]), given["limit_offset_bps"],
+            given["min_order_value"], given["liquidate_unlisted"]) == (
+        command["cash_buffer"], command["lot_size"], command["rounding"], command["order_type"], command["limit_bps"],
+        command["min_order_value"], command["liquidate_unlisted"])
+
+    backtest = BacktestView()
+    qtbot.addWidget(backtest)
+    command = _command_defaults("backtest")
+    shown = (backtest.cash_edit.text(), backtest.fill_combo.currentText(), backtest.slippage_edit.text(),
+             backtest.commission_combo.currentText(), backtest.rounding_combo.currentText(), backtest.lot_edit.text(),
+             backtest.buffer_edit.text())
+    assert shown == (command["initial_cash"], command["fill"], command["slippage_bps"], command["commission"],
+                     command["rounding"], command["lot_size"], command["cash_buffer"])
+    assert command["commission"] == "ib-fixed"

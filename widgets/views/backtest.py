@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts
 
 from ..plots import title_when_tall
@@ -80,17 +81,21 @@ class BacktestView(QWidget):
         self.from_edit.setPlaceholderText("YYYY-MM-DD (first snapshot)")
         self.to_edit = QLineEdit()
         self.to_edit.setPlaceholderText("YYYY-MM-DD (last bar)")
-        self.cash_edit = QLineEdit("100000")
+        given = BACKTEST_DEFAULTS  # as the command's options
+        self.cash_edit = QLineEdit(given["initial_cash"])
         self.fill_combo = QComboBox()
         self.fill_combo.addItems(["close", "next-open"])
-        self.slippage_edit = QLineEdit("0")
+        self.fill_combo.setCurrentText(given["fill"])
+        self.slippage_edit = QLineEdit(given["slippage_bps"])
         self.commission_combo = QComboBox()
         self.commission_combo.setEditable(True)
         self.commission_combo.addItems(["ib-fixed", "ib-tiered", "none", "per-share=0.005,min=1,max-pct=1"])
+        self.commission_combo.setCurrentText(given["commission"])
         self.rounding_combo = QComboBox()
         self.rounding_combo.addItems(["floor", "nearest"])
-        self.lot_edit = QLineEdit("1")
-        self.buffer_edit = QLineEdit("0")
+        self.rounding_combo.setCurrentText(given["rounding"])
+        self.lot_edit = QLineEdit(given["lot_size"])
+        self.buffer_edit = QLineEdit(given["cash_buffer_pct"])
         self.keep_unlisted = QCheckBox("keep holdings absent from a snapshot")
 
         form = QFormLayout()

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.builder import params_from
+from services.core.builder import builder_defaults, params_from
 from services.core.wording import counted
 from services.domain import OrderType
 
@@ -33,6 +33,11 @@ from ..models.preview import PreviewOrdersModel
 
 ROUNDINGS = ("nearest", "floor")
 _DECIMAL = r"^\s*\d{0,15}(\.\d{0,8})?\s*$"
+
+
+def _plain(value: Decimal) -> str:
+    """A field's text for a number: ``2``, ``0.5``, never ``2.00`` or ``0E+2``."""
+    return f"{value.normalize():f}"
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -71,20 +76,26 @@ class PreviewView(QWidget):
         self.portfolio_edit = QLineEdit("")
         self.portfolio_edit.setPlaceholderText("project capital")
         self.portfolio_edit.setToolTip("Empty: the project's capital (Settings), else the account's NetLiquidation")
-        self.cash_buffer_edit = QLineEdit("2")
-        self.lot_size_edit = QLineEdit("1")
-        self.bps_edit = QLineEdit("0")
-        self.min_order_edit = QLineEdit("0")
+        # the builder's own defaults, as the commands' options (a preview left as it opens builds
+        # the same orders as `preview` given no option)
+        builder = builder_defaults()
+        self.cash_buffer_edit = QLineEdit(_plain(builder["cash_buffer"] * 100))
+        self.lot_size_edit = QLineEdit(_plain(builder["lot_size"]))
+        self.bps_edit = QLineEdit(_plain(builder["limit_offset_bps"]))
+        self.min_order_edit = QLineEdit(_plain(builder["min_order_value"]))
         for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
             edit.setValidator(validator)
             edit.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.rounding_combo = QComboBox()
         self.rounding_combo.addItems(ROUNDINGS)
+        self.rounding_combo.setCurrentText(builder["rounding"].value)
         self.order_type_combo = QComboBox()
         # a run's orders are market or limit orders (stop orders go through the order ticket)
         self.order_type_combo.addItems([OrderType.MKT.value, OrderType.LMT.value])
+        self.order_type_combo.setCurrentText(builder["order_type"].value)
         self.order_type_combo.currentTextChanged.connect(self._on_order_type_changed)
         self.liquidate_check = QCheckBox("Sell holdings not in the snapshot")
+        self.liquidate_check.setChecked(builder["liquidate_unlisted"])
         self.liquidate_check.setToolTip("liquidate-unlisted: positions of symbols the snapshot does not list "
                                         "are sold down to zero (otherwise they are left alone)")
         self.error_label = QLabel()
