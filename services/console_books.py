@@ -54,11 +54,17 @@ class BookTotals:
     realized_pnl: Decimal
 
 
+def in_books(position: PositionRecord) -> bool:
+    """Whether a position row is a line of the books (the tree) and counts in their totals: a
+    holding, or a closed one with realized P&L; a flat row with nothing realized is neither."""
+    return bool(position.quantity or position.realized_pnl)
+
+
 def book_totals(shown: Iterable[PositionRecord]) -> BookTotals:
     """Account-level rows (no project: every project's holdings together) are the total when
     they are among those shown; the project rows beside them are their breakdown, counted again
     they would read 12 holdings of one project as 24 positions and double the P&L."""
-    shown = list(shown)
+    shown = [p for p in shown if in_books(p)]  # what the tree lists: a flat row with nothing realized is not
     counted = [p for p in shown if p.project_id is None] or shown
     return BookTotals(len(counted), _sum_known(p.unrealized_pnl for p in counted), sum((p.realized_pnl for p in counted), ZERO))
 
@@ -74,7 +80,7 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
     """Account groups (by account), project groups (by name), then the unassigned group (when
     anything is unassigned). Lines within a group by account and symbol; flat rows with no
     realized P&L are left out."""
-    rows = [r for r in records if r.quantity or r.realized_pnl]
+    rows = [r for r in records if in_books(r)]
     accounts: dict[str, list[PositionRecord]] = {}
     projects: dict[str, list[PositionRecord]] = {}
     for r in rows:

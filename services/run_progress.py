@@ -64,6 +64,12 @@ class ProgressSnapshot:
     slippage_bps: Decimal | None = None  # the whole run's, volume-weighted
 
     @property
+    def settled(self) -> bool:
+        """Nothing of the run is working any more and something filled: its decision trail and
+        its TCA against the backtest are final enough to show."""
+        return self.run_id is not None and self.working == 0 and self.filled_notional > 0
+
+    @property
     def text(self) -> str:
         if self.run_id is None:
             return ""

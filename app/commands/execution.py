@@ -301,7 +301,7 @@ async def cmd_execute(args, settings) -> int:
         new_run=args.new_run, portfolio_value=args.portfolio_value, lease_wait=args.lease_wait,
         require_market_health=args.market_health, outside_rth=args.outside_rth, wait_seconds=args.wait_seconds,
         commission_wait=args.commission_wait)
-    refuse_live_without_word(request)  # before anything is written or connected
+    refuse_live_without_word(request.mode, request.live_token)  # before anything is written or connected
     async with connected(args, settings) as s:
         outcome = await execute_to_end(s, request)
     view, result = outcome.view, outcome.result

@@ -81,11 +81,9 @@ def say(text: str) -> None:
 
 async def serve(args: argparse.Namespace, settings) -> int:
     from app.composition import build_stack, start_equity_recorder
-    from services.domain import TradeMode, is_live_token
-    from services.execution.errors import LiveConfirmRequired
+    from services.execution.headless_run import refuse_live_without_word
 
-    if TradeMode(settings.mode) is TradeMode.LIVE and not is_live_token(args.live_token):
-        raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
+    refuse_live_without_word(settings.mode, args.live_token)
     stop = _StopSignal()
     stop.install()
     try:

@@ -154,7 +154,6 @@ class TradingController:
         charts.set_run_progress(chart.points, chart.target)
         charts.set_fill_prices(chart.fill_points, chart.references, chart.notes)
         run_id = progress.run_id
-        settled = progress.working == 0 and progress.filled_notional > 0
-        if run_id is not None and settled and run_id != self._settled_run and self.on_settled is not None:
+        if run_id is not None and progress.settled and run_id != self._settled_run and self.on_settled is not None:
             self._settled_run = run_id  # once per run: a later correction is not a new settlement
             self.ctx.runner.run(self.on_settled(run_id), what="Run settled")

@@ -68,6 +68,14 @@ def parse_capital(text: object) -> Decimal | None:
     return value
 
 
+def flatten_order(quantity: Decimal) -> tuple[str, Decimal] | None:
+    """The order that takes a holding of ``quantity`` (signed) to zero: (side, shares); None
+    when it is flat. What the positions' Flatten puts in the order ticket."""
+    if not quantity:
+        return None
+    return ("SELL" if quantity > 0 else "BUY"), abs(quantity)
+
+
 def plain(value: Decimal) -> str:
     """A quantity as text without trailing zeros or an exponent ("4", not "4.000000")."""
     return f"{value.normalize():f}"

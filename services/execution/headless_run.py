@@ -71,16 +71,17 @@ class RunOutcome:
         return out
 
 
-def refuse_live_without_word(request: RunRequest) -> None:
-    """Live needs the word before anything is written or connected (checked again by the service)."""
-    if request.mode is TradeMode.LIVE and not is_live_token(request.live_token):
+def refuse_live_without_word(mode: TradeMode | str, live_token: str | None) -> None:
+    """A command in live mode needs the word before anything is written or connected (``execute``,
+    ``serve``; the services check it again on every live call)."""
+    if TradeMode(mode) is TradeMode.LIVE and not is_live_token(live_token):
         raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
 
 
 async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     """``stack``: the composition root's stack, connected (``service``, ``engine``, ``provider``,
     ``db``, ``writer``)."""
-    refuse_live_without_word(request)
+    refuse_live_without_word(request.mode, request.live_token)
     service = stack.service
     dropped: list[str] = []  # why the connection went away, if it did
     stack.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")

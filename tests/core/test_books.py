@@ -6,7 +6,15 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from services.core.account_risk import AccountView
-from services.core.books import UNASSIGNED, BookLine, book_mismatches, project_cash, unassigned_lines
+from services.core.books import (
+    UNASSIGNED,
+    BookLine,
+    book_mismatches,
+    flatten_order,
+    parse_capital,
+    project_cash,
+    unassigned_lines,
+)
 from services.core.builder import BuildParams, Target
 from services.core.pipeline import RiskFacts, build_and_check
 from services.core.positions_book import PositionState, apply_fill
@@ -76,3 +84,20 @@ def test_account_daily_orders_and_buying_power():
     assert [b.rule for b in report.run_blocks] == ["account_gross_exposure"]  # unknown NetLiquidation: no guess
     _, report = _check({"AAPL": "0.5"}, 6000, {})  # offline (no account): the project's rules alone
     assert not report.blocked and "account_gross_exposure" not in report.rules
+
+
+def test_flatten_sells_a_long_holding_and_buys_back_a_short_one():
+    assert flatten_order(D(30)) == ("SELL", D(30))
+    assert flatten_order(D(-12)) == ("BUY", D(12))
+    assert flatten_order(D(0)) is None
+
+
+def test_a_capital_is_a_positive_amount_below_1e15_or_off():
+    assert parse_capital("1,000") == D(1000) and parse_capital("off") is None and parse_capital("") is None
+    for bad in ("-5", "0", "abc", "1e15", "NaN"):
+        try:
+            parse_capital(bad)
+        except ValueError as exc:
+            assert repr(bad) in str(exc) or "capital" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} accepted")

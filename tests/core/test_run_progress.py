@@ -109,3 +109,17 @@ def test_the_runs_slippage_and_its_tca_total_agree_in_the_base_currency():
     # 30 x 1 + 10 x 2 + 5 x 4 x 1.10 = 72 over 3,000 + 4,000 + 1,100 of reference notional
     assert report.shortfall == D(72)
     assert report.shortfall_bps == snap.slippage_bps.quantize(D("0.01")) == D("88.89")
+
+
+def test_a_run_is_settled_once_nothing_works_and_something_filled():
+    progress = _progress()
+    working = progress.apply([_order(1, "A", "AAPL", Side.BUY, 30)], [], now=T0)
+    assert not working.settled  # working, nothing filled
+    part = progress.apply([_order(1, "A", "AAPL", Side.BUY, 30)], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101")], now=T0)
+    assert not part.settled  # still working
+    done = progress.apply([_order(1, "A", "AAPL", Side.BUY, 30, status=OrderState.FILLED)],
+                          [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 30, "101")], now=T0)
+    assert done.working == 0 and done.settled
+    canceled = RunProgress()
+    canceled.reset(8, {"A": PlannedOrder("AAPL", Side.BUY, D("100"))}, D("1000"))
+    assert not canceled.apply([_order(1, "A", "AAPL", Side.BUY, 30, status=OrderState.CANCELED, run_id=8)], [], now=T0).settled

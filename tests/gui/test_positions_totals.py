@@ -49,3 +49,8 @@ def test_the_totals_rule_is_the_services_and_needs_no_widget():
     unmarked = PositionRecord(1, "DU1", "MSFT", Decimal(5), Decimal(10), Decimal(1), NOW)
     assert book_totals([alpha, unmarked]).unrealized_pnl == Decimal(100)
     assert book_totals([]) == book_totals(())
+    # a flat row with nothing realized is no line of the tree, and no position of the count
+    flat = PositionRecord(None, "DU1", "IBM", Decimal(0), Decimal(0), Decimal(0), NOW, market_price=Decimal(50))
+    closed = PositionRecord(None, "DU1", "KO", Decimal(0), Decimal(0), Decimal(3), NOW, market_price=Decimal(60))
+    assert (book_totals([account, flat]).count, book_totals([account, closed]).count) == (1, 2)
+    assert book_totals([account, closed]).realized_pnl == Decimal(10)

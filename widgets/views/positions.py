@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.console_books import BookGroup, book_totals, position_tree
-from services.core.books import UNASSIGNED
+from services.core.books import UNASSIGNED, flatten_order
 from services.core.wording import counted
 from services.domain import PositionRecord
 
@@ -310,11 +310,12 @@ class PositionsView(QWidget):
         if project is None:
             flatten = menu.addAction("Flatten… (on a project's row: only its shares)")
             flatten.setEnabled(False)
+        elif (order := flatten_order(position.quantity)) is None:
+            flatten = menu.addAction(f"Flatten: {symbol} of {project} is flat")
+            flatten.setEnabled(False)
         else:
-            quantity = abs(position.quantity)
-            side = "SELL" if position.quantity > 0 else "BUY"
+            side, quantity = order
             flatten = menu.addAction(f"Flatten: {side} {quantity.normalize():f} {symbol} of {project}…")
-            flatten.setEnabled(bool(position.quantity))
             flatten.triggered.connect(lambda: self.ticket_requested.emit(
                 {"symbol": symbol, "side": side, "quantity": quantity, "project": project}))
         return menu
