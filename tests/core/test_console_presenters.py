@@ -186,3 +186,28 @@ def test_a_submitted_dialog_changes_the_file_and_the_database_parts():
     assert change.audit_payload == {"ib": data["ib"], "database_changed": False}
     assert change_from_dialog(_Settings(), {"theme": "neon"}).theme is None
     assert with_theme(_Settings(), "light").ui.theme == "light"
+
+
+def test_the_risk_headline_and_the_execute_gate_read_a_preview_alike():
+    """The risk panel's headline (services.console_risk) is READY exactly when the Execute gate
+    lets the preview through; otherwise it names a reason that holds."""
+    from services.console_risk import risk_verdict
+
+    def report(blocked, orders):
+        return SimpleNamespace(verdict="blocked" if blocked else "ready", run_blocks=(),
+                               orders=tuple(SimpleNamespace(blocks=("x",) if blocked else ()) for _ in orders))
+
+    for blocked in (False, True):
+        for drafts in ((), ("AAPL",), ("AAPL", "MSFT")):
+            for halted in (False, True):
+                session = PreviewSession()
+                session.start(_preview(blocked=blocked, drafts=drafts), 1)
+                gate = session.set_halted(halted)
+                verdict = risk_verdict(report(blocked, drafts), halted)
+                assert (verdict.look == "ready") == gate.enabled, (blocked, drafts, halted, verdict, gate)
+                assert verdict.blocked == blocked
+                # the headline's reason holds of the preview (a blocked run says BLOCKED even while
+                # halted: the risk result first here; the gate names the halt first)
+                applies = {"BLOCKED": blocked, "NOTHING TO TRADE": not drafts, "HALTED": halted, "READY": gate.enabled}
+                assert applies[verdict.text.split(" — ")[0]], (verdict, gate)
+    assert risk_verdict(report(False, ("AAPL",)), False).text == "READY — 1 order passes every rule"

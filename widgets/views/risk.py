@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import counted
+from services.console_risk import risk_verdict
 
 from ..common import make_table
 from ..models.risk import RiskResultsModel
@@ -64,8 +64,7 @@ class RiskView(QWidget):
     def set_report(self, report: Any, params: Sequence[tuple[str, str, str]] = ()) -> bool:
         """``report``: the core's RiskReport (verdict, orders, run_blocks, rules). Returns whether it blocks."""
         self._report = report
-        verdict = str(getattr(report.verdict, "value", report.verdict))
-        blocked = self._set_verdict(verdict, report)
+        blocked = self._set_verdict(report)
         self.run_blocks_list.clear()
         for block in getattr(report, "run_blocks", ()) or ():
             item = QListWidgetItem(f"{block.code or block.rule}: {block.message}")
@@ -76,32 +75,19 @@ class RiskView(QWidget):
         self.set_params(params)
         return blocked
 
-    def _set_verdict(self, verdict: str, report: Any) -> bool:
-        blocked = verdict.lower() != "ready"
-        n_blocked = sum(1 for o in report.orders if getattr(o, "blocks", ()))
-        n_run = len(getattr(report, "run_blocks", ()) or ())
-        if blocked:
-            detail = f"{counted(n_blocked, 'order')} blocked" + (f", {counted(n_run, 'run-level block')}" if n_run else "")
-            text, look = f"BLOCKED — {detail}", "blocked"
-        elif not report.orders:  # nothing to send is not a green light for anything
-            text, look = "NOTHING TO TRADE — the book already holds the targets", ""
-        elif self._halted:  # the preview passed, but the halt stops it at execute: never show READY
-            text, look = (f"HALTED — {counted(len(report.orders), 'order')} passed every rule at preview; "
-                          "nothing is sent until trading resumes"), "blocked"
-        else:
-            text, look = f"READY — {counted(len(report.orders), 'order')} pass{'es' if len(report.orders) == 1 else ''} every rule", "ready"
-        self.verdict_label.setText(text)
-        self.verdict_label.setProperty("verdict", look)
+    def _set_verdict(self, report: Any) -> bool:
+        verdict = risk_verdict(report, self._halted)  # the service's reading of the report
+        self.verdict_label.setText(verdict.text)
+        self.verdict_label.setProperty("verdict", verdict.look)
         self.verdict_label.style().unpolish(self.verdict_label)
         self.verdict_label.style().polish(self.verdict_label)
-        return blocked
+        return verdict.blocked
 
     def set_trading_halted(self, halted: bool) -> None:
         """The account's trading state: a halt turns a READY verdict into HALTED until resumed."""
         self._halted = halted
         if self._report is not None:
-            verdict = str(getattr(self._report.verdict, "value", self._report.verdict))
-            self._set_verdict(verdict, self._report)
+            self._set_verdict(self._report)
 
     def set_params(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """The limits in force as (name, value with its unit, tooltip) rows

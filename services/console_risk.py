@@ -1,0 +1,38 @@
+"""The risk results' headline for a preview (Qt-free): the window's risk panel shows it. It says
+READY exactly when the Execute gate (``services.preview_session``) lets the preview through;
+otherwise the risk result comes first (a blocked run says BLOCKED even while trading is halted,
+where the gate names the halt)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from services.core.wording import counted
+
+
+class RiskVerdict(NamedTuple):
+    """The risk panel's headline for a preview's report: its text, its look (``blocked``,
+    ``ready`` or plain) and whether the report blocks the run."""
+
+    text: str
+    look: str
+    blocked: bool
+
+
+def risk_verdict(report: Any, halted: bool) -> RiskVerdict:
+    """What the risk results say above their table: blocked by a rule, nothing to trade, halted
+    (a preview that passed is never shown as ready while trading is halted), ready."""
+    orders = list(report.orders)
+    blocked = str(getattr(report.verdict, "value", report.verdict)).lower() != "ready"
+    if blocked:
+        n_blocked = sum(1 for o in orders if getattr(o, "blocks", ()))
+        n_run = len(getattr(report, "run_blocks", ()) or ())
+        detail = f"{counted(n_blocked, 'order')} blocked" + (f", {counted(n_run, 'run-level block')}" if n_run else "")
+        return RiskVerdict(f"BLOCKED — {detail}", "blocked", True)
+    if not orders:  # nothing to send is not a green light for anything
+        return RiskVerdict("NOTHING TO TRADE — the book already holds the targets", "", False)
+    if halted:  # the preview passed, but the halt stops it at execute
+        return RiskVerdict(f"HALTED — {counted(len(orders), 'order')} passed every rule at preview; "
+                           "nothing is sent until trading resumes", "blocked", False)
+    return RiskVerdict(f"READY — {counted(len(orders), 'order')} pass{'es' if len(orders) == 1 else ''} every rule",
+                       "ready", False)
