@@ -34,11 +34,6 @@ COLUMNS_SIZED = "columnsSized"
 DECLARED_WIDTHS = "declaredWidths"
 
 
-def as_sentence(message: str) -> str:
-    """A service's message (lower case, no stop: "lot size must be ...") as a line of a panel."""
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
-
-
 def live_text_label(parent: QWidget | None = None) -> QLabel:
     """A label for a text that changes with a stream (running totals, counts) whose width does
     not ask the layout for more room as the text grows: a QLabel's minimum width is its whole

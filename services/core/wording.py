@@ -8,3 +8,8 @@ from __future__ import annotations
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """"1 order", "3 orders" (``plural`` for a noun that does not take an s)."""
     return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
+
+
+def as_sentence(message: str) -> str:
+    """A service's message (lower case, no stop: "lot size must be ...") as a line of a form."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

@@ -7,9 +7,9 @@ from decimal import Decimal, InvalidOperation
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from services.core.replace_rules import replace_problem
+from services.core.wording import as_sentence
 from services.domain import OrderRecord, OrderType
 
-from ..common import as_sentence
 from ..models.base import fmt_price, fmt_quantity
 
 

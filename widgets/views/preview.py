@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, Signal
@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.builder import builder_defaults, params_from
+from services.core.builder import builder_defaults
+from services.core.preview_form import PreviewForm
 from services.core.wording import counted
 from services.domain import OrderType
 
-from ..common import add_action, as_sentence, make_table
+from ..common import add_action, make_table
 from ..models.base import fmt_money, fmt_percent
 from ..models.preview import PreviewOrdersModel
 
@@ -38,14 +39,6 @@ _DECIMAL = r"^\s*\d{0,15}(\.\d{0,8})?\s*$"
 def _plain(value: Decimal) -> str:
     """A field's text for a number: ``2``, ``0.5``, never ``2.00`` or ``0E+2``."""
     return f"{value.normalize():f}"
-
-
-def _decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
 
 
 class LetShortcutsThrough(QObject):
@@ -178,43 +171,11 @@ class PreviewView(QWidget):
     # -- parameters -------------------------------------------------------------------------
 
     def params(self) -> dict[str, Any]:
-        """The build parameters, or raises ValueError with a message for the user."""
-        # empty: the service's default, the project's capital, else the account's NetLiquidation
-        portfolio = _decimal(self.portfolio_edit.text()) if self.portfolio_edit.text().strip() else None
-        if self.portfolio_edit.text().strip() and (portfolio is None or portfolio <= 0):
-            raise ValueError("Portfolio value must be positive.")
-        values = {}
-        for name, edit, label in (
-            ("cash_buffer_pct", self.cash_buffer_edit, "Cash buffer"),
-            ("lot_size", self.lot_size_edit, "Lot size"),
-            ("limit_offset_bps", self.bps_edit, "Limit offset"),
-            ("min_order_value", self.min_order_edit, "Min order value"),
-        ):
-            value = _decimal(edit.text())
-            if value is None or value < 0:
-                raise ValueError(f"{label} must be a non-negative number.")
-            values[name] = value
-        if values["cash_buffer_pct"] >= 100:
-            raise ValueError("Cash buffer must be below 100 %.")
-        if values["lot_size"] <= 0:
-            raise ValueError("Lot size must be positive.")
-        params = {
-            "portfolio_value": portfolio,
-            "cash_buffer": values.pop("cash_buffer_pct") / 100,
-            "lot_size": values["lot_size"],
-            "rounding": self.rounding_combo.currentText(),
-            "order_type": OrderType(self.order_type_combo.currentText()),
-            "limit_offset_bps": values["limit_offset_bps"],
-            "min_order_value": values["min_order_value"],
-            "liquidate_unlisted": self.liquidate_check.isChecked(),
-        }
-        # the builder's own rules (whole lots, the limit offset's range, ...): what it would refuse
-        # is said here, before a run is made
-        try:
-            params_from(params, portfolio_value=portfolio or Decimal(0))
-        except ValueError as exc:
-            raise ValueError(as_sentence(str(exc))) from None
-        return params
+        """The build parameters, or raises ValueError with a message for the user (the form's
+        reading and the builder's rules: services.core.preview_form)."""
+        return PreviewForm(self.portfolio_edit.text(), self.cash_buffer_edit.text(), self.lot_size_edit.text(),
+                           self.bps_edit.text(), self.min_order_edit.text(), self.rounding_combo.currentText(),
+                           self.order_type_combo.currentText(), self.liquidate_check.isChecked()).build_values()
 
     def set_params(self, params: dict[str, Any]) -> None:
         if "portfolio_value" in params:

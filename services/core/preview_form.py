@@ -1,0 +1,72 @@
+"""The window's preview form read as build parameters (pure): its fields as typed, the cash
+buffer in percent, to the values the trade service takes (``services.core.builder.params_from``
+reads them), or a ValueError whose message is a sentence for the form. The form's own wording
+(percent, "must be positive") comes first; the builder's rules (whole lots, the limit offset's
+range, ...) are the last word, so the form refuses what the builder would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from services.domain import OrderType
+
+from .builder import params_from
+from .wording import as_sentence
+
+HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewForm:
+    portfolio_value: str  # empty: the project's capital, else the account's NetLiquidation (the service's)
+    cash_buffer_pct: str
+    lot_size: str
+    limit_offset_bps: str
+    min_order_value: str
+    rounding: str
+    order_type: str
+    liquidate_unlisted: bool
+
+    def build_values(self) -> dict[str, Any]:
+        """The build parameters (``portfolio_value`` None when the field is empty)."""
+        portfolio = None
+        if self.portfolio_value.strip():
+            portfolio = _number(self.portfolio_value)
+            if portfolio is None or portfolio <= 0:
+                raise ValueError("Portfolio value must be positive.")
+        numbers = {}
+        for name, label in (("cash_buffer_pct", "Cash buffer"), ("lot_size", "Lot size"),
+                            ("limit_offset_bps", "Limit offset"), ("min_order_value", "Min order value")):
+            value = _number(getattr(self, name))
+            if value is None or value < 0:
+                raise ValueError(f"{label} must be a non-negative number.")
+            numbers[name] = value
+        if numbers["cash_buffer_pct"] >= HUNDRED:
+            raise ValueError("Cash buffer must be below 100 %.")
+        if numbers["lot_size"] <= 0:
+            raise ValueError("Lot size must be positive.")
+        values = {
+            "portfolio_value": portfolio,
+            "cash_buffer": numbers["cash_buffer_pct"] / HUNDRED,
+            "lot_size": numbers["lot_size"],
+            "rounding": self.rounding,
+            "order_type": OrderType(self.order_type),
+            "limit_offset_bps": numbers["limit_offset_bps"],
+            "min_order_value": numbers["min_order_value"],
+            "liquidate_unlisted": self.liquidate_unlisted,
+        }
+        try:  # the builder's own rules: what it would refuse is said before a run is made
+            params_from(values, portfolio_value=portfolio or Decimal(0))
+        except ValueError as exc:
+            raise ValueError(as_sentence(str(exc))) from None
+        return values
+
+
+def _number(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None

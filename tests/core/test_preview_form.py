@@ -1,0 +1,40 @@
+"""The preview form read as build parameters without a widget (services.core.preview_form):
+the form's wording first, the builder's rules as the last word."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from services.core.preview_form import PreviewForm
+from services.domain import OrderType
+
+
+def _form(**typed) -> PreviewForm:
+    fields = {"portfolio_value": "", "cash_buffer_pct": "2", "lot_size": "1", "limit_offset_bps": "0",
+              "min_order_value": "0", "rounding": "nearest", "order_type": "MKT", "liquidate_unlisted": False}
+    return PreviewForm(**{**fields, **typed})
+
+
+def test_the_fields_become_the_services_build_values():
+    values = _form(portfolio_value="150,000", cash_buffer_pct="2.5", order_type="LMT", limit_offset_bps="5").build_values()
+    assert values == {"portfolio_value": D(150000), "cash_buffer": D("0.025"), "lot_size": D(1), "rounding": "nearest",
+                      "order_type": OrderType.LMT, "limit_offset_bps": D(5), "min_order_value": D(0),
+                      "liquidate_unlisted": False}
+    assert _form().build_values()["portfolio_value"] is None  # empty: the project's capital (the service's)
+
+
+@pytest.mark.parametrize("typed, said", [
+    ({"portfolio_value": "0"}, "Portfolio value must be positive."),
+    ({"cash_buffer_pct": "abc"}, "Cash buffer must be a non-negative number."),
+    ({"cash_buffer_pct": "100"}, "Cash buffer must be below 100 %."),
+    ({"lot_size": "0"}, "Lot size must be positive."),
+    ({"min_order_value": "-1"}, "Min order value must be a non-negative number."),
+    ({"lot_size": "2.5"}, "Lot size must be a whole number of shares, got 2.5."),  # the builder's rule
+    ({"limit_offset_bps": "10000"}, "Limit offset must be in [0, 10000) bps, got 10000."),
+])
+def test_what_the_form_or_the_builder_refuses_is_said_as_a_sentence(typed, said):
+    with pytest.raises(ValueError) as refused:
+        _form(**typed).build_values()
+    assert str(refused.value) == said
