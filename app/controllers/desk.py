@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_settings
+from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
 from services.execution.manual import Ticket, TicketCheck
@@ -128,8 +128,8 @@ class DeskController:
         if self.ctx.live_word.is_live:
             # a ticket adds risk: the word is asked again, for what is about to go (in the slot,
             # never inside a task: the dialog's nested event loop)
-            gross = check.draft.notional if check.draft.notional is not None else Decimal(0)
-            token = self.ctx.ask_live_token("Send a LIVE order", 1, gross)
+            totals = order_totals([check.draft])  # the one rule for a confirmation's figure
+            token = self.ctx.ask_live_token("Send a LIVE order", totals.count, totals.gross_notional)
             if token is None:
                 if self.ticket is not None:
                     self.ticket.show_problem(fields, "Not sent: LIVE was not typed.")
