@@ -89,7 +89,7 @@ class PositionsView(QWidget):
         self._shape: tuple = ()
         self._shown: list[_Shown] = []
         self._longest: dict[int, str] = {}  # the longest text of each column shown (see _fill_tree)
-        self._line_rows: dict[tuple, tuple[PositionRecord, _Row]] = {}  # (owner, account, symbol) -> (record, row)
+        self._line_rows: dict[tuple, tuple[PositionRecord, _Row]] = {}  # (group key, account, symbol) -> (record, row)
         self._bold = QFont()
         self._bold.setBold(True)
         self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(BOOK, Qt.ItemDataRole.UserRole)))
@@ -195,14 +195,14 @@ class PositionsView(QWidget):
                         " · ".join(filter(None, (label, money))), None)
             # a project's own shares (Flatten sells only those); account and unassigned rows: no project
             owner = group.name if group.kind == "project" else None
-            rows.append((head, [self._line_row(line, owner, made) for line in group.lines]))
+            rows.append((head, [self._line_row(line, head.key, owner, made) for line in group.lines]))
         self._line_rows = made
         return rows
 
-    def _line_row(self, line: PositionRecord, owner: str | None, made: dict) -> _Row:
+    def _line_row(self, line: PositionRecord, group: tuple, owner: str | None, made: dict) -> _Row:
         """A line's row; the one made last time when its record is the same (the model keeps an
         unchanged position's record: a tick of marks changes some lines, not all)."""
-        key = (owner, line.account, line.symbol)
+        key = (group, line.account, line.symbol)  # the account's line and the unassigned one differ
         known = self._line_rows.get(key)
         if known is not None and known[0] is line:
             made[key] = known
