@@ -54,8 +54,23 @@ def test_the_dialog_checks_auto_recovery_with_the_services_rule(qtbot):
                         ("2.5", "'2.5' must be a whole number"), ("off", "off is not a number")):
         table.item(row, 1).setText(typed)
         dialog.accept()
-        assert dialog.error_label.text() == f"auto_recovery.new_timeout_seconds: {said}.", typed
+        label = table.item(row, 0).text()  # the row's label, as the trader reads it
+        assert dialog.error_label.text() == f"{label}: {said}.", typed
     table.item(row, 1).setText("30")
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
         dialog.accept()
     assert sig.args[0]["recovery"]["new_timeout_seconds"] == 30
+
+
+def test_the_dialog_fits_the_screen_with_ok_in_view_and_its_groups_scrolling(qtbot):
+    """With project capitals the groups are taller than a laptop's screen: they scroll, and the
+    error line and OK / Cancel stay in view (OK was below the screen's edge at 1366x768)."""
+    dialog = SettingsDialog({**SETTINGS, "project_capital": {f"project {i}": "10000" for i in range(6)}})
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    screen = dialog.screen().availableGeometry()
+    assert dialog.frameGeometry().height() <= screen.height(), (dialog.frameGeometry(), screen)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert ok.isVisible() and dialog.rect().contains(ok.geometry().translated(dialog.buttons.pos()))
+    assert dialog.scroll_area.verticalScrollBar().maximum() > 0  # the groups scroll instead

@@ -26,10 +26,12 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -82,7 +84,6 @@ class SettingsDialog(QDialog):
     def __init__(self, values: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(680, 720)  # the risk table shows most rows without scrolling; fits a 768-pixel screen
         ib = values.get("ib", {})
         self.host_edit = QLineEdit(str(ib.get("host", "127.0.0.1")))
         self.port_spin = QSpinBox()
@@ -148,12 +149,24 @@ class SettingsDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
+        # the groups scroll; the error line and OK / Cancel stay in view below them (with project
+        # capitals the groups are taller than a 768-pixel screen: OK was off the bottom)
+        groups = QWidget()
+        groups_layout = QVBoxLayout(groups)
+        groups_layout.setContentsMargins(0, 0, 0, 0)
         for box in (connection, risk, recovery, capital, other):
-            layout.addWidget(box)
+            groups_layout.addWidget(box)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setWidget(groups)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.error_label.setText(self._source_error(stored_source))
+        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(680, screen.width()), min(720, screen.height() - 40))  # 40: the title bar
 
     @staticmethod
     def _dict_table(values: dict[str, Any], labels: dict[str, str]) -> QTableWidget:
@@ -213,10 +226,12 @@ class SettingsDialog(QDialog):
         if not values["ib"]["host"]:
             return "The host cannot be empty."
         # the services' own rules for what they store (services.trade_settings checks them again)
-        try:
-            checked_section("auto_recovery", values["recovery"])
-        except TradeSettingsError as exc:
-            return f"{exc}."
+        for name, value in values["recovery"].items():
+            try:
+                checked_section("auto_recovery", {name: value})
+            except TradeSettingsError as exc:  # "auto_recovery.NAME: why": said with the row's label
+                label = _cell_text(self.recovery_table, self.row_of(self.recovery_table, name), 0)
+                return f"{label}: {str(exc).split(': ', 1)[-1]}."
         for name, capital in values["project_capital"].items():
             try:
                 parse_capital(capital)
