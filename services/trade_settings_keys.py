@@ -1,7 +1,9 @@
-"""The trade settings' keys and defaults, pure (no database): what ``trading-console
+"""The trade settings' keys, defaults and value rule, pure (no database): what ``trading-console
 trade-settings set --help`` lists, read without loading the database layer (the command line's
-parser is built for every command, ``--help`` included). The service that reads, checks and
-changes the settings is ``services.trade_settings``."""
+parser is built for every command, ``--help`` included), and the check of an auto-recovery or
+execution value that the Settings dialog, the command line and the service share
+(``checked_value``). The service that reads, checks and changes the settings is
+``services.trade_settings``."""
 
 from __future__ import annotations
 
