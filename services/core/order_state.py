@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
+from services.core.books import plain
 from services.core.ib_codes import is_warning, refuses_modify, rejects_order
 from services.domain import OrderState, RunStatus
 
@@ -235,7 +236,7 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         if state in (S.ACCEPTED, S.PARTIALLY_FILLED, S.SUBMITTED):  # never while SENDING: not at the broker yet
             new_qty = ev.quantity
             if new_qty is not None and new_qty < st.filled:
-                return st, I, f"replace to {new_qty} below the filled {st.filled}"
+                return st, I, f"replace to {plain(new_qty)} below the filled {plain(st.filled)}"
             return replace(st, state=S.REPLACE_REQUESTED, before_replace=state, pending_quantity=new_qty), A, "replace requested"
         return st, I, f"cannot replace while {state}"
 
@@ -249,7 +250,7 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
             return st, I, f"replace confirmed while {state}"
         quantity = st.pending_quantity if st.pending_quantity is not None else st.quantity
         if quantity < st.filled:
-            return _rollback(st), F, f"replaced quantity {quantity} below the filled {st.filled}: kept the old quantity"
+            return _rollback(st), F, f"replaced quantity {plain(quantity)} below the filled {plain(st.filled)}: kept the old quantity"
         confirmed = replace(st, quantity=quantity, before_replace=None, pending_quantity=None)
         if confirmed.filled >= quantity:
             return replace(confirmed, state=S.FILLED), A, "replaced; already filled"
@@ -276,11 +277,11 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return st, F, "fill for an order that was never sent (BLOCKED): not applied, reconcile"
     room = st.quantity - st.exec_filled
     if room <= 0:
-        return st, F, f"overfill: {size} more than the order quantity {st.quantity}: not applied"
+        return st, F, f"overfill: {plain(size)} more than the order quantity {plain(st.quantity)}: not applied"
     take = min(size, room)
     filled_before = st.filled
     nxt = replace(st, exec_filled=st.exec_filled + take)
-    note = "" if take == size else f"; overfill by {size - take} capped"
+    note = "" if take == size else f"; overfill by {plain(size - take)} capped"
     if nxt.filled == filled_before:
         # IB's orderStatus often reports the fill before execDetails arrives
         return nxt, (F if note else A), f"execution already counted by IB's status{note}"
@@ -294,7 +295,7 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), (F if note else A), f"filled{note}"
     if state in (S.SENDING, S.SUBMITTED, S.ACCEPTED):
         nxt = replace(nxt, state=S.PARTIALLY_FILLED)
-    return nxt, (F if note else A), f"partial fill {nxt.filled}/{nxt.quantity}{note}"
+    return nxt, (F if note else A), f"partial fill {plain(nxt.filled)}/{plain(nxt.quantity)}{note}"
 
 
 def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
@@ -311,7 +312,7 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
     if ev.filled is not None and ev.filled > st.status_filled:
         reported = ev.filled
         if reported > st.quantity:
-            notes.append(f"reported filled {reported} above the quantity {st.quantity}: capped")
+            notes.append(f"reported filled {plain(reported)} above the quantity {plain(st.quantity)}: capped")
             reported = st.quantity
         nxt = replace(st, status_filled=reported)
     filled_changed = nxt.filled != st.filled
@@ -356,7 +357,7 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
         if ev.filled is None:
             nxt = replace(nxt, status_filled=nxt.quantity)
         if nxt.filled < nxt.quantity:
-            return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), F, prefix + f"Filled with only {nxt.filled}/{nxt.quantity} filled"
+            return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), F, prefix + f"Filled with only {plain(nxt.filled)}/{plain(nxt.quantity)} filled"
         return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + "Filled"
 
     # Inactive: rejected, invalid or held (whyHeld=locate). Final for us; reconciliation may revive.

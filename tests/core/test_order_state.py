@@ -257,3 +257,13 @@ def test_terminal_states_absorb_every_status_and_own_event(state):
                  EventKind.REPLACE_CONFIRMED, EventKind.RISK_BLOCKED, EventKind.EXPIRED, EventKind.ACK_TIMEOUT):
         t = apply_event(st0, E(kind))
         assert (t.after, t.outcome) == (st0, Outcome.IGNORED)
+
+
+def test_the_reasons_write_quantities_as_the_trader_does():
+    """A quantity read back from the database carries its column's scale (23.000000): the
+    reasons shown in the order's history write it plainly."""
+    st0 = OrderStatus(S.ACCEPTED, D("23.000000"))
+    partial = apply_event(st0, E.fill(D("8.000000")))
+    assert partial.reason == "partial fill 8/23"
+    over = apply_event(partial.after, E.fill(D("20.000000")))
+    assert over.reason == "filled; overfill by 5 capped"
