@@ -64,6 +64,9 @@ def test_order_details_show_fills_and_history(qtbot):
         ["2026-11-20 14:30:03.000", "late_fill (flagged)", "CANCELED", "CANCELED", "broker", "fill after cancel"],
     ]
     assert dialog.fills_model.rowCount() == 1
+    fills = dialog.fills_table
+    time_text = dialog.fills_model.display_text(0, 0)
+    assert fills.columnWidth(0) >= fills.fontMetrics().horizontalAdvance(time_text), time_text  # the time whole
     assert dialog.windowTitle() == f"Order {o.client_order_id}"
 
 
