@@ -94,11 +94,15 @@ def offline_preview(request: OfflinePreviewRequest, open_db: Callable[[], Any]) 
         raise PreviewInputError(errors)
 
     assert request.portfolio_value is not None  # checked above
-    params = params_from(request.builder, portfolio_value=request.portfolio_value, fx_rates=request.fx_rates)
-    known_prices = {i.symbol: i.price for i in items if getattr(i, "price", None) is not None}
-    known_prices.update(prices)
-    result, report = build_and_check(items, params, prices=prices, positions=positions, limits=stored_limits,
-                                     overrides=list(request.risk_overrides), facts=facts, valuation_prices=known_prices)
+    try:
+        params = params_from(request.builder, portfolio_value=request.portfolio_value, fx_rates=request.fx_rates)
+        known_prices = {i.symbol: i.price for i in items if getattr(i, "price", None) is not None}
+        known_prices.update(prices)
+        result, report = build_and_check(items, params, prices=prices, positions=positions, limits=stored_limits,
+                                         overrides=list(request.risk_overrides), facts=facts, valuation_prices=known_prices)
+    finally:  # the stored snapshot's database, whether or not the facts were read
+        if isinstance(facts, _FactsReader):
+            facts.db.dispose()
     read_facts = facts.read if isinstance(facts, _FactsReader) else facts
     return {
         "snapshot": source,
@@ -160,7 +164,7 @@ def _stored_snapshot(snapshot_id: int, open_db: Callable[[], Any]):
     from services.db.repositories import NotFound, SettingsRepository, SnapshotRepository
 
     db = open_db()
-    try:  # disposed by the facts reader (or here, on an error)
+    try:  # disposed by offline_preview once the orders are checked (or here, on an error)
         with db.session() as session:
             repo = SnapshotRepository(session)
             try:
@@ -180,7 +184,7 @@ def _stored_snapshot(snapshot_id: int, open_db: Callable[[], Any]):
 
 class _FactsReader:
     """Risk facts read once the orders are built (which of them exist already is part of them);
-    remembers what it read for the output, and disposes of the database after."""
+    remembers what it read for the output (``offline_preview`` disposes of the database)."""
 
     def __init__(self, db) -> None:
         self.db = db
@@ -189,11 +193,8 @@ class _FactsReader:
     def __call__(self, client_order_ids: list[str]) -> RiskFacts:
         from services.db.risk_facts import load_risk_facts
 
-        try:
-            with self.db.session() as session:
-                read = load_risk_facts(session, client_order_ids)
-        finally:
-            self.db.dispose()
+        with self.db.session() as session:
+            read = load_risk_facts(session, client_order_ids)
         self.read = read
         return read
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from services.core.books import plain
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
 PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)
@@ -31,13 +32,9 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
     if new_quantity <= 0:
         return "the quantity must be positive"
     if new_quantity <= order.filled_quantity:
-        return f"the new quantity {_plain(new_quantity)} is not above the filled {_plain(order.filled_quantity)}"
+        return f"the new quantity {plain(new_quantity)} is not above the filled {plain(order.filled_quantity)}"
     if limit_price is not None and limit_price <= 0:
         return "the limit price must be positive"
     if new_quantity == order.quantity and (limit_price is None or limit_price == order.limit_price):
         return "nothing changed"
     return None
-
-
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():f}"

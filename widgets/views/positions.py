@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.console_books import BookGroup, book_totals, position_tree
-from services.core.books import UNASSIGNED, flatten_order
+from services.core.books import UNASSIGNED, flatten_order, plain
 from services.core.wording import counted
 from services.domain import PositionRecord
 
@@ -315,7 +315,7 @@ class PositionsView(QWidget):
             flatten.setEnabled(False)
         else:
             side, quantity = order
-            flatten = menu.addAction(f"Flatten: {side} {quantity.normalize():f} {symbol} of {project}…")
+            flatten = menu.addAction(f"Flatten: {side} {plain(quantity)} {symbol} of {project}…")
             flatten.triggered.connect(lambda: self.ticket_requested.emit(
                 {"symbol": symbol, "side": side, "quantity": quantity, "project": project}))
         return menu

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.books import plain
 from services.core.builder import builder_defaults
 from services.core.preview_form import PreviewForm
 from services.core.wording import counted
@@ -34,11 +35,6 @@ from ..models.preview import PreviewOrdersModel
 
 ROUNDINGS = ("nearest", "floor")
 _DECIMAL = r"^\s*\d{0,15}(\.\d{0,8})?\s*$"
-
-
-def _plain(value: Decimal) -> str:
-    """A field's text for a number: ``2``, ``0.5``, never ``2.00`` or ``0E+2``."""
-    return f"{value.normalize():f}"
 
 
 class LetShortcutsThrough(QObject):
@@ -72,10 +68,10 @@ class PreviewView(QWidget):
         # the builder's own defaults, as the commands' options (a preview left as it opens builds
         # the same orders as `preview` given no option)
         builder = builder_defaults()
-        self.cash_buffer_edit = QLineEdit(_plain(builder["cash_buffer"] * 100))
-        self.lot_size_edit = QLineEdit(_plain(builder["lot_size"]))
-        self.bps_edit = QLineEdit(_plain(builder["limit_offset_bps"]))
-        self.min_order_edit = QLineEdit(_plain(builder["min_order_value"]))
+        self.cash_buffer_edit = QLineEdit(plain(builder["cash_buffer"] * 100))
+        self.lot_size_edit = QLineEdit(plain(builder["lot_size"]))
+        self.bps_edit = QLineEdit(plain(builder["limit_offset_bps"]))
+        self.min_order_edit = QLineEdit(plain(builder["min_order_value"]))
         for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
             edit.setValidator(validator)
             edit.setAlignment(Qt.AlignmentFlag.AlignRight)
