@@ -10,14 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands import arguments
-
-
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():f}"
+from services.core.books import plain
 
 
 def register(subparsers) -> None:
@@ -49,8 +45,8 @@ def _assign(args: argparse.Namespace, settings) -> int:
         db.dispose()
     if args.json:
         print(json.dumps({"assignment": done.id, "project": done.project, "account": done.account, "symbol": done.symbol,
-                          "quantity": _plain(done.quantity), "cost": _plain(done.cost), "position": _plain(done.position),
-                          "unassigned_left": _plain(done.unassigned_left)}))
+                          "quantity": plain(done.quantity), "cost": plain(done.cost), "position": plain(done.position),
+                          "unassigned_left": plain(done.unassigned_left)}))
     else:
         print(f"assigned {done.quantity.normalize():f} {done.symbol} on {done.account} to {done.project} at {done.cost}: "
               f"the project holds {done.position.normalize():f}, {done.unassigned_left.normalize():f} left unassigned")
