@@ -3,8 +3,9 @@
 A year of history (100,000 orders, 1,000,000 fills) is never loaded at once: the tables ask
 for one page at a time, newest first, by keyset on the primary key (``id < before_id``), so
 a page costs the same at the top and at the bottom of the history. The table's filters are
-applied here, in SQL, over the whole history; the widgets apply the same predicate to the
-rows they hold (widgets/models/proxy.py ``accepts``), so both agree on what a filter shows.
+applied here, in SQL, over the whole history; the tables apply the same rule to the rows they
+hold (``services/core/record_filters.py``: the same fields, the same needle), so both agree on
+what a filter shows.
 Synchronous, no Qt: the controllers run these in a worker thread.
 """
 
@@ -15,6 +16,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import String, cast, func, or_, select
 
+from services.core.record_filters import ORDER_SEARCH_FIELDS, FillFilter, OrderFilter
 from services.db.convert import to_fill_record, to_order_record
 from services.db.models import TradeFill, TradeOrder
 from services.db.scope import not_backtest
@@ -26,23 +28,7 @@ PAGE_SIZE = 250
 R = TypeVar("R")
 
 WORKING_STATES = tuple(s for s in OrderState if s.is_working)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilter:
-    """The blotter's filters: working orders only, one run, and a case-insensitive substring
-    of symbol, client order id, status, id or IB order id."""
-
-    working_only: bool = False
-    run_id: int | None = None
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FillFilter:
-    """The fills table's filter: a case-insensitive substring of the symbol."""
-
-    symbol: str = ""
+EVERY_ORDER, EVERY_FILL = OrderFilter(), FillFilter()  # no filter
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +50,12 @@ def _contains(column, needle: str):
     return func.lower(column).like(f"%{escaped}%", escape="\\")
 
 
-def order_page(db, order_filter: OrderFilter = OrderFilter(), before_id: int | None = None,
+def _as_text(column):
+    # ids and states as the text the Python side matches (record_filters.field_text)
+    return column if type(column.type) is String else cast(column, String)
+
+
+def order_page(db, order_filter: OrderFilter = EVERY_ORDER, before_id: int | None = None,
                limit: int = PAGE_SIZE) -> Page[OrderRecord]:
     """The newest ``limit`` orders matching the filter with an id below ``before_id``."""
     if limit < 1:
@@ -76,20 +67,17 @@ def order_page(db, order_filter: OrderFilter = OrderFilter(), before_id: int | N
         query = query.where(TradeOrder.status.in_(WORKING_STATES))
     if order_filter.run_id is not None:
         query = query.where(TradeOrder.run_id == order_filter.run_id)
-    needle = order_filter.text.strip().lower()
+    needle = order_filter.needle
     if needle:
-        query = query.where(or_(
-            _contains(TradeOrder.symbol, needle), _contains(TradeOrder.client_order_id, needle),
-            _contains(cast(TradeOrder.status, String), needle), _contains(cast(TradeOrder.id, String), needle),
-            _contains(cast(TradeOrder.ib_order_id, String), needle),
-        ))
+        query = query.where(or_(*(_contains(_as_text(getattr(TradeOrder, name)), needle)
+                                  for name in ORDER_SEARCH_FIELDS)))
     with db.session() as session:
         rows = list(session.scalars(query.order_by(TradeOrder.id.desc()).limit(limit + 1)))
         records = tuple(to_order_record(r) for r in rows[:limit])
     return _page(records, len(rows) > limit)
 
 
-def fill_page(db, fill_filter: FillFilter = FillFilter(), before_id: int | None = None,
+def fill_page(db, fill_filter: FillFilter = EVERY_FILL, before_id: int | None = None,
               limit: int = PAGE_SIZE) -> Page[FillRecord]:
     """The newest ``limit`` fills matching the filter with an id below ``before_id``."""
     if limit < 1:
@@ -97,7 +85,7 @@ def fill_page(db, fill_filter: FillFilter = FillFilter(), before_id: int | None 
     query = select(TradeFill).where(not_backtest(TradeFill.account))
     if before_id is not None:
         query = query.where(TradeFill.id < before_id)
-    needle = fill_filter.symbol.strip().lower()
+    needle = fill_filter.needle
     if needle:
         query = query.where(_contains(TradeFill.symbol, needle))
     with db.session() as session:

@@ -100,11 +100,10 @@ class HistoryPager(QObject):
         return timer
 
     def order_filter(self) -> OrderFilter:
-        working_only, run_id, text = self.blotter_view.proxy.filter_state()
-        return OrderFilter(working_only=working_only, run_id=run_id, text=text)
+        return self.blotter_view.proxy.order_filter()
 
     def fill_filter(self) -> FillFilter:
-        return FillFilter(symbol=self.fills_view.search_edit.text())
+        return self.fills_view.proxy.fill_filter()
 
     async def load(self) -> None:
         """The newest page of both tables (the window's first paint)."""

@@ -20,6 +20,7 @@ Why it stays flat (measured by ``benchmarks/blotter_stream.py``):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 
 from PySide6.QtCore import (
@@ -31,9 +32,11 @@ from PySide6.QtCore import (
     Qt,
 )
 
+from services.core.record_filters import FillFilter, OrderFilter, search_needle
 from services.domain import OrderRecord
 
 from .base import CoalescingTableModel, SortKeyRole
+from .fills import FillsModel
 from .orders import OrderBlotterModel
 
 
@@ -81,55 +84,42 @@ class NativeOrderProxyModel(RecordProxyModel):
 
 
 class BlotterFilterProxyModel(NativeOrderProxyModel):
+    """The blotter's rows through its filters: the rule is ``services.core.record_filters``,
+    the one the history pager applies in SQL to the rows not loaded yet."""
+
     def __init__(self, source: OrderBlotterModel, parent=None) -> None:
         super().__init__(OrderBlotterModel.TIME, parent)
-        self._status = StatusFilter.ALL
-        self._run_id: int | None = None
-        self._needle = ""
+        self._filter = OrderFilter()
         self._records = source.record_at
         self.setSourceModel(source)
 
     # -- filters ----------------------------------------------------------------------------
 
-    def set_status_filter(self, value: StatusFilter | str) -> None:
-        value = StatusFilter(value)
-        if value != self._status:
+    def _set(self, changed: OrderFilter) -> None:
+        if changed != self._filter:
             self.beginFilterChange()
-            self._status = value
+            self._filter = changed
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_status_filter(self, value: StatusFilter | str) -> None:
+        self._set(replace(self._filter, working_only=StatusFilter(value) is StatusFilter.WORKING))
 
     def set_run_filter(self, run_id: int | None) -> None:
-        if run_id != self._run_id:
-            self.beginFilterChange()
-            self._run_id = run_id
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._set(replace(self._filter, run_id=run_id))
 
     def set_text_filter(self, text: str) -> None:
-        needle = text.strip().lower()
-        if needle != self._needle:
-            self.beginFilterChange()
-            self._needle = needle
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._set(replace(self._filter, text=search_needle(text)))
 
-    def filter_state(self) -> tuple[bool, int | None, str]:
-        """(working only, run id, lower-case search text): what the history query applies in
-        SQL over the rows not loaded (services/history_queries.py OrderFilter)."""
-        return self._status is StatusFilter.WORKING, self._run_id, self._needle
+    def order_filter(self) -> OrderFilter:
+        """The filters as they stand: what the history query applies in SQL over the rows not
+        loaded (services/history_queries.py ``order_page``)."""
+        return self._filter
 
     def accepts(self, order: OrderRecord) -> bool:
-        """The filter as a plain function of a record (tests compare the view against it)."""
-        if self._status is StatusFilter.WORKING and not order.status.is_working:
-            return False
-        if self._run_id is not None and order.run_id != self._run_id:
-            return False
-        if self._needle:
-            haystack = f"{order.symbol} {order.client_order_id} {order.status.value} {order.id} {order.ib_order_id or ''}"
-            if self._needle not in haystack.lower():
-                return False
-        return True
+        return self._filter.accepts(order)
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        return self.accepts(self._records(source_row))
+        return self._filter.accepts(self._records(source_row))
 
     # -- convenience ------------------------------------------------------------------------
 
@@ -141,3 +131,27 @@ class BlotterFilterProxyModel(NativeOrderProxyModel):
 
     def sort_newest_first(self) -> None:
         self.sort(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)
+
+
+class FillFilterProxyModel(NativeOrderProxyModel):
+    """The fills table's rows through its symbol filter (``services.core.record_filters``, the
+    rule the history pager applies in SQL)."""
+
+    def __init__(self, source: FillsModel, parent=None) -> None:
+        super().__init__(FillsModel.TIME, parent)
+        self._filter = FillFilter()
+        self._records = source.record_at
+        self.setSourceModel(source)
+
+    def set_symbol_filter(self, text: str) -> None:
+        changed = FillFilter(search_needle(text))
+        if changed != self._filter:
+            self.beginFilterChange()
+            self._filter = changed
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def fill_filter(self) -> FillFilter:
+        return self._filter
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        return self._filter.accepts(self._records(source_row))

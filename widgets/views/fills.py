@@ -10,7 +10,7 @@ from services.core.wording import counted
 from ..common import choose_and_export, export_visible_rows, live_text_label, make_table
 from ..models.base import fmt_money, fmt_quantity
 from ..models.fills import FillsModel
-from ..models.proxy import NativeOrderProxyModel
+from ..models.proxy import FillFilterProxyModel
 
 
 class FillsView(QWidget):
@@ -22,10 +22,7 @@ class FillsView(QWidget):
         super().__init__(parent)
         self.model = model
         # The model keeps fills newest first; the proxy only sorts for other header orders.
-        self.proxy = NativeOrderProxyModel(FillsModel.TIME, self)
-        self.proxy.setFilterKeyColumn(FillsModel.SYMBOL)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setSourceModel(model)
+        self.proxy = FillFilterProxyModel(model, self)
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Symbol…")
         self.search_edit.setClearButtonEnabled(True)
@@ -56,7 +53,7 @@ class FillsView(QWidget):
         # a paged history: the pages scrolled in are dropped first (the pager reads the filter's
         # first page from the database), so the proxy filters one page, not all of them
         self.model.drop_older_pages()
-        self.proxy.setFilterFixedString(text)
+        self.proxy.set_symbol_filter(text)
 
     def _update_totals(self, *_args) -> None:
         t = self.model.totals()
