@@ -8,10 +8,11 @@ execution value that the Settings dialog, the command line and the service share
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from services.core.risk import DEFAULT_RISK_LIMITS
+from services.core.typed_numbers import NotANumber, typed_decimal
 
 AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
     "new_timeout_seconds": 45,
@@ -70,8 +71,8 @@ def checked_value(key: str, default: Any, value: Any) -> Any:
         raise TradeSettingsError(f"{key}: {'off' if value is None else repr(value)} is not a number")
     text = str(value).strip()
     try:
-        number = Decimal(text)
-    except InvalidOperation:
+        number = typed_decimal(text)
+    except NotANumber:
         raise TradeSettingsError(f"{key}: {text!r} is not a number") from None
     if not number.is_finite() or number < 0 or number > MAX_SETTING:
         raise TradeSettingsError(f"{key}: {text!r} must be a number from 0 to 1e12")

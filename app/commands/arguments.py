@@ -9,7 +9,9 @@ import argparse
 import math
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from services.core.typed_numbers import NotANumber, NotFinite, typed_decimal
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -20,8 +22,10 @@ def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decim
     under ``below``, a whole number with ``whole``."""
     def parse(text: str) -> Decimal:
         try:
-            value = Decimal(text.strip())
-        except InvalidOperation:
+            value = typed_decimal(text)
+        except NotFinite:
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
+        except NotANumber:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not value.is_finite() or abs(value) > MAX_AMOUNT:
             raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal, InvalidOperation
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
+from services.core.typed_numbers import NotANumber, typed_decimal
 
 
 def register(subparsers) -> None:
@@ -32,8 +32,8 @@ def _tca(args: argparse.Namespace, settings) -> int:
 
     url = settings.effective_db_url
     try:
-        slippage = Decimal(args.slippage_bps)
-    except InvalidOperation:
+        slippage = typed_decimal(args.slippage_bps)
+    except NotANumber:
         print(f"trading-console: --slippage-bps {args.slippage_bps!r} is not a number", file=sys.stderr)
         return EXIT_BAD_INPUT
     prices = None

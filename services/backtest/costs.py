@@ -6,10 +6,11 @@ numbers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 from services.core.commissions import ZERO, CommissionModel, FixedCommission, TieredCommission
+from services.core.typed_numbers import NotANumber, typed_decimal
 from services.domain import Side
 
 BPS = Decimal(10_000)
@@ -45,8 +46,8 @@ def parse_commission(spec: str) -> CommissionModel:
                 raise ValueError(f"commission {spec!r}: {item!r} is not per-share=R, min=M or max-pct=P")
             parts[name.strip()] = value.strip()
         try:
-            numbers = {k: Decimal(v) for k, v in parts.items()}
-        except InvalidOperation:
+            numbers = {k: typed_decimal(v) for k, v in parts.items()}
+        except NotANumber:
             raise ValueError(f"commission {spec!r}: the rates must be numbers") from None
         if any(not v.is_finite() or v < 0 for v in numbers.values()):
             raise ValueError(f"commission {spec!r}: the rates must be zero or positive")

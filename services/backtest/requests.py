@@ -8,13 +8,14 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from services import price_cache
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.core.contracts import ContractSpec
+from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import SnapshotRepository
 from services.price_cache import DownloadReport
@@ -64,8 +65,8 @@ class BadBacktest(ValueError):
 def _number(name: str, text: str, problems: list[str], *, minimum: Decimal = Decimal(0), strict: bool = False,
             below: Decimal | None = None, whole: bool = False) -> Decimal:
     try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
+        value = typed_decimal(str(text))
+    except NotANumber:
         problems.append(f"{name} {text!r} is not a number")
         return Decimal(0)
     if not value.is_finite() or value < minimum or (strict and value == minimum) or (below is not None and value >= below):

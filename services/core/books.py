@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+from .typed_numbers import NotANumber, typed_decimal
 
 ZERO = Decimal(0)
 UNASSIGNED = "unassigned"  # the name unassigned rows show under; never a project's name
@@ -60,8 +62,8 @@ def parse_capital(text: object) -> Decimal | None:
     if raw.lower() in ("", "off", "none"):
         return None
     try:
-        value = Decimal(raw.replace(",", ""))
-    except InvalidOperation:
+        value = typed_decimal(raw)
+    except NotANumber:
         raise CapitalError(f"capital {raw!r} is not a number") from None
     if not value.is_finite() or value <= 0 or value >= MAX_CAPITAL:
         raise CapitalError(f"capital {raw!r} must be a positive amount below 1e15 (or off)")

@@ -7,12 +7,13 @@ range, ...) are the last word, so the form refuses what the builder would."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from services.domain import OrderType
 
 from .builder import params_from
+from .typed_numbers import NotANumber, typed_decimal
 from .wording import as_sentence
 
 HUNDRED = Decimal(100)
@@ -66,7 +67,6 @@ class PreviewForm:
 
 def _number(text: str) -> Decimal | None:
     try:
-        value = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
+        return typed_decimal(text)
+    except NotANumber:
         return None
-    return value if value.is_finite() else None

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.domain import OrderType, Side, TradingState
 
 from .builder import OrderDraft
+from .typed_numbers import NotANumber, typed_decimal
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -500,8 +501,8 @@ def _decimal_param(name: str, value: Any) -> Decimal:
     if isinstance(value, bool):
         raise RiskParamError(f"{name} must be a number, got {value!r}")
     try:
-        result = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
+        result = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
+    except NotANumber:
         raise RiskParamError(f"{name} must be a number, got {value!r}") from None
     if not result.is_finite() or result < 0:
         raise RiskParamError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.plans import Plan
 from services.core.risk import RiskReport
+from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import RunRepository, SettingsRepository
 from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
@@ -54,8 +55,8 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
+        number = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
+    except NotANumber:
         raise BadInput(f"{name} must be a number, got {value!r}") from None
     if not number.is_finite() or number <= 0:
         raise BadInput(f"{name} must be a positive number, got {value!r}")

@@ -9,7 +9,7 @@ schedules a new check a moment later, so the verdict follows the fields.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from services.core.typed_numbers import NotANumber, typed_decimal
 
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 TIFS = ("DAY", "GTC", "IOC")
@@ -57,10 +59,9 @@ class PriceBox(QDoubleSpinBox):
         self.setSingleStep(float(tick))
 
     def price(self) -> Decimal | None:
-        text = self.cleanText().strip().replace(",", "")
         try:
-            value = Decimal(text)
-        except InvalidOperation:
+            value = typed_decimal(self.cleanText())
+        except NotANumber:
             return None
         return value if value > 0 else None
 

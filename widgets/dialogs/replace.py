@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from services.core.replace_rules import replace_problem
+from services.core.typed_numbers import NotANumber, typed_decimal
 from services.core.wording import as_sentence
 from services.domain import OrderRecord, OrderType
 
@@ -14,14 +15,12 @@ from ..models.base import fmt_price, fmt_quantity
 
 
 def parse_decimal(text: str) -> Decimal | None:
-    text = text.strip().replace(",", "")
-    if not text:
+    if not text.strip():
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return typed_decimal(text)
+    except NotANumber:
         return None
-    return value if value.is_finite() else None
 
 
 def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str) -> tuple[Decimal | None, Decimal | None, str]:

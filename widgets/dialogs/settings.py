@@ -17,7 +17,6 @@ Input and output shape::
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.books import CapitalError, parse_capital
+from services.core.typed_numbers import NotANumber, typed_decimal
 from services.trade_settings_keys import TradeSettingsError, checked_section
 from services.urls import redact_url
 
@@ -60,16 +60,11 @@ def parse_value(text: str) -> Any:
     if lowered in ("false", "no", "off"):
         return False
     try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = Decimal(text)
-        if value.is_finite():
-            return value
-    except InvalidOperation:
-        pass
-    return text
+        value = typed_decimal(text)
+    except NotANumber:
+        return text
+    # a whole number written as one ("1,000", not "1000.0" or "1e3") is the int a setting stores
+    return int(value) if value == value.to_integral_value() and not any(c in lowered for c in ".e") else value
 
 
 def _value_text(value: Any) -> str:

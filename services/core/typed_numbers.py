@@ -1,0 +1,55 @@
+"""A number as a trader types it: the one reading of typed amounts, quantities, prices, rates
+and settings, for every field of the window, every option of the commands and the services
+that check what reaches them.
+
+Spaces around the number are ignored; thousands may be grouped with commas, in threes, as the
+window shows them (``1,000,000.50``, which the Replace dialog reads back); nothing else is a
+number: no ``1,5`` (a decimal comma would be read as 15 if commas were simply dropped), no
+``1_000`` (Python's spelling), no NaN or infinity. What a caller then allows (positive, below a
+bound, whole) is its own rule, said in its own words.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+
+
+class NotANumber(ValueError):
+    """What was typed is not a number (the message names it and, for a misplaced comma, why)."""
+
+
+class NotFinite(NotANumber):
+    """What was typed is NaN or an infinity: a number to Python, never an amount."""
+
+
+def typed_decimal(value: object) -> Decimal:
+    """``value`` as a finite Decimal; a NotANumber for anything else (text that is not a number
+    by the rule above, a bool, None)."""
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        number = _from_text(value.strip())
+    else:
+        raise NotANumber(f"{value!r} is not a number")
+    if not number.is_finite():
+        raise NotFinite(f"{value!r} is not a finite number")
+    return number
+
+
+def _from_text(text: str) -> Decimal:
+    digits = text
+    if "," in text:
+        if not _GROUPED.fullmatch(text):
+            raise NotANumber(f"{text!r} is not a number (commas only group thousands, as in 1,000.5)")
+        digits = text.replace(",", "")
+    if "_" in digits:
+        raise NotANumber(f"{text!r} is not a number")
+    try:
+        return Decimal(digits)
+    except InvalidOperation:
+        raise NotANumber(f"{text!r} is not a number") from None
