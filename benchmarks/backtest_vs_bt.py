@@ -6,8 +6,9 @@ Generated daily bars (a random walk per symbol, two-decimal prices) for ``--symb
 over ``--years`` years, written to a CSV file; monthly rebalancing of 8-15 names at equal
 weights; fills at the close, whole shares rounded down, IB fixed commissions; our decision trail
 (runs, frozen plans, orders, order events, fills, positions) stored in a fresh SQLite file.
-Timed separately for both: loading the price file (a columnar reader: pyarrow when installed,
-else pandas' C reader) into what each backtester needs, and the backtest itself (ours: from
+Timed separately for both: loading the price file into what each backtester needs (ours: the
+product's reader, ``read_price_book``, with every check of a bar file import, by pyarrow's
+columnar reader; bt's: pandas with pyarrow, unchecked, pivoted), and the backtest itself (ours: from
 prices in memory to the results stored). ``--double`` runs again with twice the symbols to show
 how the time grows. The numbers are printed, not asserted; the final equities are printed side
 by side (they agree within a fraction of a percent: bt reserves commissions when sizing a buy,
@@ -95,17 +96,15 @@ def read_columns(path: Path):
 
 
 def load_ours(path: Path):
-    import pandas as pd
+    """The product's own reader (``read_price_book``: what ``backtest --prices FILE`` and the
+    Backtest panel read), every bar checked as ``bars import`` checks it; a clean CSV is read by
+    columns through pyarrow (services/core/bar_columns.py), else row by row."""
+    import importlib.util
 
-    from services.backtest.prices import PriceBook
+    from services.backtest.prices import read_price_book
 
-    frame, reader = read_columns(path)
-    frame["date"] = pd.to_datetime(frame["date"]).dt.date
-    columns = {}
-    for symbol, group in frame.groupby("symbol", sort=False):
-        group = group.sort_values("date")
-        columns[str(symbol)] = (group["date"].tolist(), group["open"].to_numpy(), group["close"].to_numpy())
-    return PriceBook.from_columns(columns), reader
+    reader = "pyarrow columns, every bar checked" if importlib.util.find_spec("pyarrow") else "row by row"
+    return read_price_book(path), reader
 
 
 def load_bt(path: Path):

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 def _tca(args: argparse.Namespace, settings) -> int:
     from app.composition import open_existing_database
     from services.backtest.costs import FillAt
-    from services.backtest.prices import PriceBook, PriceFileError, read_prices
+    from services.backtest.prices import PriceFileError, read_price_book
     from services.backtest.tca import cached_tca, run_tca
 
     url = settings.effective_db_url
@@ -39,7 +39,7 @@ def _tca(args: argparse.Namespace, settings) -> int:
     prices = None
     if args.prices:
         try:
-            prices = PriceBook(read_prices(args.prices))
+            prices = read_price_book(args.prices)
         except PriceFileError as exc:
             for problem in exc.problems:
                 print(f"trading-console: --prices: {problem}", file=sys.stderr)

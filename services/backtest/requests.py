@@ -23,7 +23,7 @@ from services.price_cache import DownloadReport
 from .costs import FillAt, parse_commission
 from .defaults import BACKTEST_DEFAULTS
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
-from .prices import PriceBook, PriceFileError, read_prices
+from .prices import PriceBook, PriceFileError, read_price_book
 from .runner import Backtester, BacktestOutcome, BacktestSpec, check_spec
 
 
@@ -99,7 +99,7 @@ def prepare(db, request: BacktestRequest, *, prices: PriceBook | None = None) ->
             problems.append("no prices: give --prices FILE or --from-broker")
         else:
             try:
-                prices = PriceBook(read_prices(request.prices))
+                prices = read_price_book(request.prices)
             except PriceFileError as exc:
                 problems.extend(f"--prices: {p}" for p in exc.problems)
             except (OSError, ValueError) as exc:
