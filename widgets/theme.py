@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QPalette
@@ -42,6 +43,15 @@ def _palette(name: str) -> QPalette:
     return palette
 
 
+_FOLLOWERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def follow_theme(widget) -> None:
+    """``widget.apply_theme_colours(name)`` is called by every ``apply_theme`` from now on, as
+    long as the widget lives."""
+    _FOLLOWERS.add(widget)
+
+
 def apply_theme(app: QApplication, name: str) -> None:
     """Apply ``dark`` or ``light`` to the whole application (and pyqtgraph if loaded)."""
     qss = stylesheet(name)
@@ -55,8 +65,12 @@ def apply_theme(app: QApplication, name: str) -> None:
     if pg is not None:
         pg.setConfigOptions(background="#1a1d22" if name == "dark" else "w",
                             foreground="#d7dae0" if name == "dark" else "#1f2329")
-    # Widgets that paint their own colours (the pyqtgraph charts) follow the theme too.
-    for widget in app.allWidgets():
-        recolour = getattr(widget, "apply_theme_colours", None)
-        if callable(recolour):
-            recolour(name)
+    # Widgets that paint their own colours (the pyqtgraph charts) follow the theme too: the
+    # ones that asked to (``follow_theme``), not a walk over ``app.allWidgets()``, which wraps
+    # every widget of the process and crashed (a segmentation fault inside that call) when a
+    # widget of an earlier window was half torn down.
+    for widget in list(_FOLLOWERS):
+        try:
+            widget.apply_theme_colours(name)
+        except RuntimeError:  # its C++ widget is gone (PySide says so): nothing to recolour
+            _FOLLOWERS.discard(widget)

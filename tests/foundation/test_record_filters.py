@@ -73,7 +73,7 @@ def test_a_search_matches_one_field_at_a_time_without_the_spaces_around_it():
 
 
 @pytest.mark.parametrize("needle", ["msft hist", " NVDA ", "accepted"])
-def test_the_tables_proxies_show_what_the_pager_reads(history, qapp, needle):
+def test_the_tables_proxies_show_what_the_pager_reads(history, qtbot, needle):
     """The real blotter and fills views offscreen, holding the whole history: what their proxies
     show is what the pager's SQL gives for the same filter (the blotter used to match a search
     across its fields' joined text, the fills table an unstripped search)."""
@@ -85,6 +85,8 @@ def test_the_tables_proxies_show_what_the_pager_reads(history, qapp, needle):
 
     db, orders, fills = history
     blotter, fills_view = BlotterView(OrderBlotterModel()), FillsView(FillsModel())
+    qtbot.addWidget(blotter)  # closed and deleted after the test, with their models
+    qtbot.addWidget(fills_view)
     blotter.model.reset(orders)
     fills_view.model.reset(fills)
     blotter.search_edit.setText(needle)

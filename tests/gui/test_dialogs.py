@@ -217,3 +217,24 @@ def test_themes_apply(qtbot, name, background):
         app.setProperty("tc_theme", None)
     with pytest.raises(ValueError):
         stylesheet("neon")
+
+
+def test_a_theme_change_recolours_the_living_charts_and_skips_a_deleted_one(qtbot):
+    """The theme reaches the charts that asked for it (``widgets.theme.follow_theme``), not a
+    walk over every widget of the process (``app.allWidgets()`` crashed in the suite when a
+    widget of an earlier test was half torn down); a chart whose C++ widget is gone is skipped."""
+    import shiboken6
+
+    app = QApplication.instance()
+    before = app.styleSheet()
+    gone, kept = ChartsView(), ChartsView()
+    qtbot.addWidget(kept)
+    shiboken6.delete(gone)
+    try:
+        apply_theme(app, "light")
+        assert kept.progress_plot.backgroundBrush().color().name() == "#ffffff"
+        apply_theme(app, "dark")
+        assert kept.progress_plot.backgroundBrush().color().name() == "#1a1d22"
+    finally:
+        app.setStyleSheet(before)
+        app.setProperty("tc_theme", None)

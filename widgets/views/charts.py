@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTab
 from services.core.wording import counted
 
 from ..plots import title_when_tall
+from ..theme import follow_theme
 
 Point = tuple[datetime, Decimal]
 
@@ -185,6 +186,7 @@ class ChartsView(QWidget):
             _show_times(plot, [])
         app = QApplication.instance()
         self.apply_theme_colours(str(app.property("tc_theme") or "dark") if app is not None else "dark")
+        follow_theme(self)
 
     def apply_theme_colours(self, name: str) -> None:
         """Plot background and axes for the ``dark`` or ``light`` theme (widgets.theme calls it)."""
