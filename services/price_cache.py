@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from services.core.bar_files import read_bar_file
@@ -200,6 +201,14 @@ def load_bars(db: Database, symbols: Sequence[str] | None = None, first: date | 
     """The cached bars (by day, then listing): the backtest's prices from the cache."""
     with db.session() as session:
         return PriceBarRepository(session).load(symbols, first, last, what_to_show)
+
+
+def load_series(db: Database, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
+                *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> dict[str, tuple[list[date], list[Decimal], list[Decimal]]]:
+    """The cached bars as ``listing -> (days ascending, opens, closes)``: a backtest's price book
+    (``PriceBook.from_columns``) without a Bar per cached day."""
+    with db.session() as session:
+        return PriceBarRepository(session).series(symbols, first, last, what_to_show)
 
 
 def coverage(db: Database, symbols: Sequence[str] | None = None) -> list[BarCoverage]:

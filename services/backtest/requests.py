@@ -176,9 +176,9 @@ async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) ->
     within IB's pacing), then the cached bars of the wanted listings as the backtest's prices."""
     report = await price_cache.download_daily_bars(db, provider, wanted.listings, wanted.first, wanted.last,
                                                    what_to_show=wanted.what_to_show, on_listing=on_listing)
-    bars = await asyncio.to_thread(price_cache.load_bars, db, [s.key for s in wanted.listings], wanted.first, wanted.last,
-                                   what_to_show=wanted.what_to_show)
-    return PriceBook(bars), report
+    series = await asyncio.to_thread(price_cache.load_series, db, [s.key for s in wanted.listings], wanted.first,
+                                     wanted.last, what_to_show=wanted.what_to_show)
+    return PriceBook.from_columns(series), report
 
 
 def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tuple[BacktestSpec, list[DatedSnapshot]]:

@@ -75,3 +75,38 @@ def test_one_bar_per_listing_type_and_day(database):
                              close=D(1), volume=D(0), source="file"))
         session.flush()
     assert _count(database) == 1
+
+
+def test_the_cached_series_are_the_cached_bars_by_listing(database, tmp_path):
+    """``load_series`` (a backtest's price book from the cache: three columns, each distinct value
+    converted once) gives each listing's days, opens and closes exactly as ``load_bars`` does."""
+    from services.backtest.prices import PriceBook
+
+    lines = ["date,symbol,open,high,low,close,volume"]
+    for day in (2, 3, 6, 7, 8):
+        for n, symbol in enumerate(("AAPL", "MSFT", "SAP@IBIS:EUR")):
+            price = f"{100 + day * 1.25 + n:.2f}"
+            lines.append(f"2025-01-{day:02d},{symbol},{price},{price},{price},{price},{day}")
+    lines.append("2025-01-09,MSFT,9999999999.99999999,9999999999.99999999,0.00000001,1,0")
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(lines) + "\n")
+    price_cache.import_bar_file(database, path)
+    price_cache.import_bar_file(database, path, what_to_show="ADJUSTED_LAST")
+
+    def by_listing(bars):
+        out: dict = {}
+        for bar in bars:
+            days, opens, closes = out.setdefault(bar.symbol, ([], [], []))
+            days.append(bar.day)
+            opens.append(bar.open)
+            closes.append(bar.close)
+        return out
+
+    for symbols, first, last in ((None, None, None), (["MSFT", "AAPL"], None, None), (None, date(2025, 1, 3), date(2025, 1, 7)),
+                                 (["SAP@IBIS:EUR"], date(2025, 1, 8), None), (["NOPE"], None, None)):
+        series = price_cache.load_series(database, symbols, first, last)
+        expected = by_listing(price_cache.load_bars(database, symbols, first, last))
+        assert series == expected
+        assert {k: [str(p) for p in v[2]] for k, v in series.items()} == {k: [str(p) for p in v[2]] for k, v in expected.items()}
+    book = PriceBook.from_columns(price_cache.load_series(database))
+    assert book.close_on("MSFT", date(2025, 1, 9)) == D("1") and book.open_on("MSFT", date(2025, 1, 9)) == D("9999999999.99999999")

@@ -362,13 +362,33 @@ def fetch_all(executor: Session | Connection, statement: Select, params: Mapping
     driver's cursor (``_on_the_driver``). Errors are SQLAlchemy's either way. An expanding list
     must not be empty (SQLAlchemy renders an empty IN its own way)."""
     connection = executor.connection() if isinstance(executor, Session) else executor
+    rows, coltypes = _driver_rows(connection, statement, params)
+    if rows is None:  # a driver this does not fill in: SQLAlchemy's own rows
+        return list(connection.execute(statement, dict(params)).all())
+    if not rows:
+        return []
+    dialect = connection.dialect
+    query = _driver_query(statement, dialect)
+    processors = _result_processors(statement, dialect, coltypes)
+    if processors:
+        columns: list[Any] = list(zip(*rows, strict=True))
+        for index, processor in processors:
+            columns[index] = map(processor, columns[index])
+        rows = list(zip(*columns, strict=True))
+    make = cast(Any, query.row)._make
+    return [make(row) for row in rows]
+
+
+def _driver_rows(connection: Connection, statement: Select, params: Mapping[str, Any]) -> tuple[Any, tuple]:
+    """(the driver's rows of ``statement`` for ``params``, unconverted; the driver's type code of
+    each column), or (None, ()) for a driver whose parameter style this does not fill in."""
     dialect = connection.dialect
     query = _driver_query(statement, dialect)
     for name in query.expanding:
         if not params[name]:
             raise ValueError(f"fetch_all: the list {name!r} is empty")
     if dialect.paramstyle not in _DRIVER_STYLES:  # a driver this does not fill in (mysqlclient's format, ...)
-        return list(connection.execute(statement, dict(params)).all())
+        return None, ()
     sql = query.sql
     if query.expanding:
         if query.positional:
@@ -404,13 +424,23 @@ def fetch_all(executor: Session | Connection, statement: Select, params: Mapping
         result = connection.exec_driver_sql(sql, tuple(values) if query.positional else values)
         coltypes = tuple(column[1] for column in result.cursor.description)
         rows = result.all()
+    return rows, coltypes
+
+
+def fetch_columns(executor: Session | Connection, statement: Select, params: Mapping[str, Any]) -> list[list[Any]]:
+    """``fetch_all``'s rows as columns (one list per selected column, in the rows' order), each
+    value converted by its column's type once per distinct value and the result shared: for a
+    long read of values that repeat (a price cache's days and prices: a million rows, a few
+    thousand days), where converting each value was most of the time."""
+    connection = executor.connection() if isinstance(executor, Session) else executor
+    rows, coltypes = _driver_rows(connection, statement, params)
+    if rows is None:
+        rows = connection.execute(statement, dict(params)).all()
+        return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in statement.selected_columns]
     if not rows:
-        return []
-    processors = _result_processors(statement, dialect, coltypes)
-    if processors:
-        columns: list[Any] = list(zip(*rows, strict=True))
-        for index, processor in processors:
-            columns[index] = map(processor, columns[index])
-        rows = list(zip(*columns, strict=True))
-    make = cast(Any, query.row)._make
-    return [make(row) for row in rows]
+        return [[] for _ in statement.selected_columns]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    for index, processor in _result_processors(statement, connection.dialect, coltypes):
+        seen: dict[Any, Any] = {}
+        columns[index] = [seen[v] if v in seen else seen.setdefault(v, processor(v)) for v in columns[index]]
+    return columns

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
@@ -18,9 +19,18 @@ from sqlalchemy.orm import Session
 
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, Bar
 from services.db.models import PriceBar
+from services.db.repositories.base import fetch_columns
 from services.db.types import utcnow
 
 _CHUNK = 500  # keys per IN (...) list
+
+_EARLIEST, _LATEST = date(1000, 1, 1), date(9999, 12, 31)  # MySQL's DATE range: no bounds given
+_BARS = cast(Table, PriceBar.__table__).c  # Core columns: fetch_columns runs Core statements
+_SERIES = (select(_BARS.symbol, _BARS.day, _BARS.open, _BARS.close)
+           .where(_BARS.what_to_show == bindparam("what_to_show"), _BARS.day >= bindparam("first"),
+                  _BARS.day <= bindparam("last")))
+_SERIES_ALL = _SERIES.order_by(_BARS.symbol, _BARS.day)
+_SERIES_OF = _SERIES.where(_BARS.symbol.in_(bindparam("symbols", expanding=True))).order_by(_BARS.symbol, _BARS.day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,26 @@ class PriceBarRepository:
         bars = [Bar(*row) for row in rows]
         bars.sort(key=lambda b: (b.day, b.symbol))
         return bars
+
+    def series(self, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
+               what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> dict[str, tuple[list[date], list[Decimal], list[Decimal]]]:
+        """The stored bars as ``listing -> (its days ascending, its opens, its closes)``: a
+        backtest's price book (``services.backtest.prices.PriceBook.from_columns``), read as three
+        columns with each distinct day and price converted once, and no Bar per row (a ten-year
+        cache of 500 listings in a few seconds; ``load`` took some twenty)."""
+        wanted = None if symbols is None else sorted(set(symbols))
+        chunks = [None] if wanted is None else [wanted[i:i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
+        out: dict[str, tuple[list[date], list[Decimal], list[Decimal]]] = {}
+        for chunk in chunks:
+            statement = _SERIES_ALL if chunk is None else _SERIES_OF
+            params = {"what_to_show": what_to_show, "first": first or _EARLIEST, "last": last or _LATEST, "symbols": chunk}
+            names, days, opens, closes = fetch_columns(self.session, statement, params)
+            start = 0
+            for end in range(1, len(names) + 1):  # the rows come by listing, then day
+                if end == len(names) or names[end] != names[start]:
+                    out[names[start]] = (days[start:end], opens[start:end], closes[start:end])
+                    start = end
+        return out
 
     def coverage(self, symbols: Sequence[str] | None = None) -> list[BarCoverage]:
         """Per listing and data type: how many bars, the first and the last day."""
