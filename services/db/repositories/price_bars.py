@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, Bar
 from services.db.models import PriceBar
-from services.db.repositories.base import fetch_columns
+from services.db.repositories.base import execute_many, fetch_columns
 from services.db.types import utcnow
 
 _CHUNK = 500  # keys per IN (...) list
 
+_INSERT_BARS = insert(cast(Table, PriceBar.__table__))
+_INSERT_COLUMNS = ("symbol", "what_to_show", "day", "open", "high", "low", "close", "volume", "source", "stored_at")
 _EARLIEST, _LATEST = date(1000, 1, 1), date(9999, 12, 31)  # MySQL's DATE range: no bounds given
 _BARS = cast(Table, PriceBar.__table__).c  # Core columns: fetch_columns runs Core statements
 _SERIES = (select(_BARS.symbol, _BARS.day, _BARS.open, _BARS.close)
@@ -67,16 +69,17 @@ class PriceBarRepository:
             stored = {day: row_id for day, row_id in self.session.execute(query)}
             new_rows, changed_rows = [], []
             for bar in group:
-                values = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close,
-                          "volume": bar.volume, "source": source, "stored_at": now}
                 if bar.day in stored:
-                    changed_rows.append({"id": stored[bar.day], **values})
+                    changed_rows.append({"id": stored[bar.day], "open": bar.open, "high": bar.high, "low": bar.low,
+                                         "close": bar.close, "volume": bar.volume, "source": source, "stored_at": now})
                 else:
-                    new_rows.append({"symbol": symbol, "what_to_show": what_to_show, "day": bar.day, **values})
-            # Core statements, executemany: the ORM's per-row bookkeeping costs more than the insert
+                    new_rows.append((symbol, what_to_show, bar.day, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                                     source, now))
+            # one executemany of the driver for the new days (base.execute_many: each column's
+            # values converted at once), Core statements for the overwritten ones: the ORM's and
+            # the statement's per-row bookkeeping cost more than storing the rows
             table = cast(Table, PriceBar.__table__)
-            for start in range(0, len(new_rows), _CHUNK):
-                self.session.execute(insert(table), new_rows[start:start + _CHUNK])
+            execute_many(self.session, _INSERT_BARS, _INSERT_COLUMNS, new_rows)
             for start in range(0, len(changed_rows), _CHUNK):
                 self.session.execute(update(table).where(table.c.id == bindparam("row_id")),
                                      [{**values, "row_id": values.pop("id")} for values in changed_rows[start:start + _CHUNK]])
