@@ -10,6 +10,8 @@ same CSV) read into what the product uses, in the same run:
   they read before (``PriceBook(parse_bar_csv(...))``);
 - **bars, by columns** and **bars, row by row**: ``read_bar_file`` (what ``bars import`` stores)
   against the row checker alone;
+- **price book from Parquet**: the same bars written as Parquet by pandas (float prices), read
+  by columns against row by row;
 - **pandas (pyarrow engine), unchecked**: a peer, ``pd.read_csv`` of the same columns, no check;
 - **price book from the price cache** (``--cache``, SQLite): the file imported into a fresh
   price cache, then ``price_cache.load_series`` (what a backtest on the broker's cached bars
@@ -56,7 +58,7 @@ def main(argv: list[str]) -> int:
 
     from benchmarks.backtest_vs_bt import generate
     from services.backtest.prices import PriceBook, read_price_book
-    from services.core.bar_files import parse_bar_csv, read_bar_file
+    from services.core.bar_files import STORAGE_LIMITS, parse_bar_csv, read_bar_file
 
     with tempfile.TemporaryDirectory(prefix="bench-bars-") as tmp:
         path = Path(tmp) / "bars.csv"
@@ -69,6 +71,12 @@ def main(argv: list[str]) -> int:
         bars_columns = _timed(lambda: read_bar_file(path), args.repeat)
         bars_rows = _timed(lambda: parse_bar_csv(path.read_bytes(), source=path.name), args.repeat)
         peer = _timed(lambda: pd.read_csv(path, engine="pyarrow"), args.repeat)
+        parquet = path.with_suffix(".parquet")
+        pd.read_csv(path, engine="pyarrow").to_parquet(parquet, index=False)  # floats, as pandas writes them
+        from services.core.bar_files import _read_by_rows, read_bar_series
+
+        parquet_columns = _timed(lambda: PriceBook.from_columns(read_bar_series(parquet)), args.repeat)
+        parquet_rows = _timed(lambda: PriceBook(_read_by_rows(parquet, STORAGE_LIMITS)), args.repeat)
         cached = _cache(path, Path(tmp), args.repeat) if args.cache else None
     print(f"price book, by columns (read_price_book): {book_columns:6.2f} s   row by row: {book_rows:6.2f} s   "
           f"x{book_rows / book_columns:.1f} sooner")
@@ -76,6 +84,8 @@ def main(argv: list[str]) -> int:
           f"x{bars_rows / bars_columns:.1f} sooner")
     print(f"pandas (pyarrow engine), no checks, no Decimals: {peer:6.2f} s (a peer: the price book by columns "
           f"takes x{book_columns / peer:.1f} its time)")
+    print(f"price book from the same bars as Parquet (floats), by columns: {parquet_columns:6.2f} s   row by row: "
+          f"{parquet_rows:6.2f} s   x{parquet_rows / parquet_columns:.1f} sooner")
     if cached is not None:
         series, bars = cached
         print(f"price book from the price cache (load_series): {series:6.2f} s   load_bars and a Bar per row: {bars:6.2f} s   "

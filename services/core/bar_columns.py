@@ -12,8 +12,9 @@ gives (each number the Decimal of its text). A file that does not (any problem, 
 spelling the strict rules do not take: ``1e2``, ``+5``, a space inside a cell, a BOM pyarrow
 keeps) returns None here, and ``bar_files`` checks it row by row as before: every problem with
 its line, or the bars. So the strict rules decide only how fast a file is read, never whether
-it is accepted. Without pyarrow (the ``parquet`` extra), or for Parquet, every file is read
-row by row.
+it is accepted. A Parquet file is read by the same columnar checks, its numbers
+turned into the texts the row checker makes of them. Without pyarrow (the ``parquet`` extra)
+every file is read row by row.
 """
 
 from __future__ import annotations
@@ -119,6 +120,49 @@ def read_csv_columns(path: Path, limits: BarLimits) -> BarColumns | None:
     return _checked({n: table.column(names[n]).combine_chunks() for n in COLUMNS if n in names}, limits)
 
 
+def read_parquet_columns(path: Path, limits: BarLimits) -> BarColumns | None:
+    """A Parquet file's bars as checked columns, or None: read it row by row. Its numbers become
+    the texts the row checker reads them as (a float's ``repr``: 101.23, 425.0; an integer's
+    digits; a decimal's ``str``), worked out once per distinct value, so the bars are the row
+    checker's digit for digit; dates may be dates, timestamps at midnight or texts."""
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .bar_files import COLUMNS, REQUIRED_COLUMNS
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    names = {raw.strip().lower(): raw for raw in table.column_names}
+    if len(names) != len(table.column_names) or any(n not in names for n in REQUIRED_COLUMNS) or table.num_rows == 0:
+        return None
+    columns: dict[str, Any] = {}
+    for name in COLUMNS:
+        if name not in names:
+            continue
+        column = table.column(names[name]).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        columns[name] = column if name == "date" else _as_texts(column)
+    return _checked(columns, limits)
+
+
+def _as_texts(column: Any) -> Any:
+    """A column as the texts the row checker makes of its values (``bar_files._text``), null as ''."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pc.fill_null(column.cast(pa.string()), "")
+    encoded = column.dictionary_encode()
+    texts = ["" if value is None else repr(value) if isinstance(value, float) else str(value).strip()
+             for value in encoded.dictionary.to_pylist()]
+    return pc.fill_null(pa.array(texts, pa.string()).take(encoded.indices), "")
+
+
 def _header(path: Path) -> list[str] | None:
     try:
         with path.open("rb") as handle:
@@ -156,6 +200,8 @@ def _checked(columns: dict[str, Any], limits: BarLimits) -> BarColumns | None:
 
     from .bar_files import _day_of, _symbol_of
 
+    if any(column.null_count for column in columns.values()):
+        return None  # an empty cell of a Parquet file (a volume's is '' already): the row checker names it
     price = limits.price
     price_pattern = _plain(price.whole_digits if price else None, price.scale if price else None)
     floats = {}

@@ -12,8 +12,8 @@ negative, a number does not fit the price cache's columns (``STORAGE_LIMITS``, t
 either, or the (date, symbol) pair came before. Columns other than these are ignored; the
 volume column may be left out (volume 0).
 
-A clean CSV file is read by columns (``services.core.bar_columns``: the same bars, some ten
-times sooner); any other file, and every file with a problem, is read row by row here.
+A clean CSV or Parquet file is read by columns (``services.core.bar_columns``: the same bars,
+some ten times sooner); any other file, and every file with a problem, is read row by row here.
 
 Parquet needs ``pyarrow`` (the ``parquet`` extra); without it a Parquet file is refused with
 that message. Floating-point columns are read through their shortest decimal form (101.23, not
@@ -33,7 +33,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from services.core.bar_columns import read_csv_columns
+from services.core.bar_columns import BarColumns, read_csv_columns, read_parquet_columns
 from services.core.bars import Bar
 from services.core.contracts import ContractSpec, contract_problem
 from services.core.snapshot_rows import SnapshotProblem
@@ -82,11 +82,8 @@ def read_bar_file(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> list[
     """The bars of a CSV or Parquet file (by its suffix), sorted by date then symbol; raises
     ``BarFileError`` naming every problem."""
     path = Path(path)
-    if path.suffix.lower() in CSV_SUFFIXES:
-        columns = read_csv_columns(path, limits)  # a clean CSV, by columns (services/core/bar_columns.py)
-        if columns is not None:
-            return columns.bars()
-    return _read_by_rows(path, limits)
+    columns = _by_columns(path, limits)  # a clean file, by columns (services/core/bar_columns.py)
+    return columns.bars() if columns is not None else _read_by_rows(path, limits)
 
 
 def read_bar_series(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> dict[str, tuple[list[date], Sequence, Sequence]]:
@@ -94,10 +91,9 @@ def read_bar_series(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> dic
     backtest's price book holds), checked as ``read_bar_file`` checks it; a clean CSV is read
     by columns without a Python object per bar (the prices stay texts until asked for)."""
     path = Path(path)
-    if path.suffix.lower() in CSV_SUFFIXES:
-        columns = read_csv_columns(path, limits)
-        if columns is not None:
-            return columns.series()
+    columns = _by_columns(path, limits)
+    if columns is not None:
+        return columns.series()
     by_listing: dict[str, tuple[list[date], list[Decimal], list[Decimal]]] = {}
     for bar in _read_by_rows(path, limits):  # sorted by day: each listing's days ascend
         days, opens, closes = by_listing.setdefault(bar.symbol, ([], [], []))
@@ -105,6 +101,15 @@ def read_bar_series(path: str | Path, limits: BarLimits = STORAGE_LIMITS) -> dic
         opens.append(bar.open)
         closes.append(bar.close)
     return dict(by_listing)
+
+
+def _by_columns(path: Path, limits: BarLimits) -> BarColumns | None:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return read_csv_columns(path, limits)
+    if suffix in PARQUET_SUFFIXES:
+        return read_parquet_columns(path, limits)
+    return None
 
 
 def _read_by_rows(path: Path, limits: BarLimits) -> list[Bar]:

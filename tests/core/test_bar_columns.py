@@ -130,3 +130,85 @@ def test_the_price_book_from_columns_prices_as_the_one_from_bars(tmp_path):
                 got, want = getattr(by_columns, ask)(symbol, day), getattr(by_bars, ask)(symbol, day)
                 assert got == want and str(got) == str(want), (symbol, day, ask)
     assert read_bar_series(path)["AAPL"][0] == sorted(read_bar_series(path)["AAPL"][0])
+
+
+def _parquet(path, columns: dict):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def _parquet_outcomes(path):
+    """(read_bar_file's outcome, the row checker's outcome on the same file)."""
+    from pathlib import Path
+
+    from services.core.bar_files import _read_by_rows
+
+    def outcome(read):
+        try:
+            return "bars", read()
+        except BarFileError as exc:
+            return "problems", exc.problems
+    return outcome(lambda: read_bar_file(path)), outcome(lambda: _read_by_rows(Path(path), STORAGE_LIMITS))
+
+
+def test_a_parquet_file_of_numbers_is_read_by_columns_into_the_row_checkers_bars(tmp_path):
+    import datetime as dt
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from services.core.bar_columns import read_parquet_columns
+
+    days = [dt.date(2025, 1, 2), dt.date(2025, 1, 3), dt.date(2025, 1, 3)]
+    variants = {
+        "floats, a date column": {"date": pa.array(days, pa.date32()), "symbol": ["AAPL", "AAPL", "msft"],
+                                  "open": [243.1, 425.0, 10.25], "high": [244.2, 430.0, 11.0], "low": [241.0, 420.5, 10.0],
+                                  "close": [243.85, 428.0, 10.5], "volume": pa.array([5000, None, 7], pa.int64())},
+        "texts, decimals, a timestamp": {"Date": pa.array([dt.datetime(2025, 1, 2), dt.datetime(2025, 1, 3), dt.datetime(2025, 1, 6)],
+                                                          pa.timestamp("ms")),
+                                         "Symbol": pa.array(["SAP@IBIS:EUR"] * 3).dictionary_encode(),
+                                         "Open": pa.array([Decimal("1.50"), Decimal("2"), Decimal("3.125")], pa.decimal128(10, 3)),
+                                         "High": ["1.5", "2.5", "3.5"], "Low": ["1.5", "2", "3"], "Close": ["1.5", "2.25", "3.25"]},
+    }
+    for name, columns in variants.items():
+        path = _parquet(tmp_path / f"{len(name)}.parquet", columns)
+        assert read_parquet_columns(path, STORAGE_LIMITS) is not None, name
+        fast, rows = _parquet_outcomes(path)
+        assert fast == rows and fast[0] == "bars", name
+        assert [(str(b.open), str(b.close), str(b.volume)) for b in fast[1]] == [(str(b.open), str(b.close), str(b.volume)) for b in rows[1]]
+
+
+def test_a_parquet_file_with_anything_else_is_read_row_by_row_with_the_same_outcome(tmp_path):
+    import datetime as dt
+
+    from services.core.bar_columns import read_parquet_columns
+
+    base = {"date": ["2025-01-02", "2025-01-03"], "symbol": ["AAPL", "AAPL"], "open": [1.0, 2.0], "high": [1.0, 2.0],
+            "low": [1.0, 2.0], "close": [1.0, 2.0]}
+    variants = {
+        "a missing date": {**base, "date": ["2025-01-02", None]},
+        "a missing price": {**base, "close": [1.0, None]},
+        "a tiny float": {**base, "open": [1e-9, 2.0], "low": [1e-9, 2.0]},
+        "a timestamp with a time": {**base, "date": [dt.datetime(2025, 1, 2, 15, 30), dt.datetime(2025, 1, 3)]},
+        "a second bar": {**base, "date": ["2025-01-02", "2025-01-02"]},
+        "high below the open": {**base, "high": [0.5, 2.0]},
+    }
+    for name, columns in variants.items():
+        path = _parquet(tmp_path / f"{len(name)}.parquet", columns)
+        assert read_parquet_columns(path, STORAGE_LIMITS) is None, name
+        fast, rows = _parquet_outcomes(path)
+        assert fast == rows, name
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(CELLS["date"]), st.sampled_from(CELLS["symbol"]),
+                          *[st.sampled_from(CELLS["price"])] * 4, st.sampled_from(CELLS["volume"])),
+                min_size=1, max_size=12))
+def test_a_parquet_table_of_texts_is_decided_alike_by_both_readers(tmp_path, rows):
+    names = HEADER.split(",")
+    path = _parquet(tmp_path / "fuzz.parquet", {name: [row[i] for row in rows] for i, name in enumerate(names)})
+    fast, by_rows = _parquet_outcomes(path)
+    assert fast == by_rows
