@@ -35,12 +35,17 @@ class PreviewForm:
         portfolio = None
         if self.portfolio_value.strip():
             portfolio = _number(self.portfolio_value)
+            if portfolio is None and "," in self.portfolio_value:
+                raise ValueError(f"Portfolio value: {_reason(self.portfolio_value)}.")
             if portfolio is None or portfolio <= 0:
                 raise ValueError("Portfolio value must be positive.")
         numbers = {}
         for name, label in (("cash_buffer_pct", "Cash buffer"), ("lot_size", "Lot size"),
                             ("limit_offset_bps", "Limit offset"), ("min_order_value", "Min order value")):
-            value = _number(getattr(self, name))
+            text = getattr(self, name)
+            value = _number(text)
+            if value is None and "," in text:  # a decimal comma: say why rather than guess
+                raise ValueError(f"{label}: {_reason(text)}.")
             if value is None or value < 0:
                 raise ValueError(f"{label} must be a non-negative number.")
             numbers[name] = value
@@ -70,3 +75,11 @@ def _number(text: str) -> Decimal | None:
         return typed_decimal(text)
     except NotANumber:
         return None
+
+
+def _reason(text: str) -> str:
+    try:
+        typed_decimal(text)
+    except NotANumber as exc:
+        return str(exc)
+    return f"{text!r} is not a number"

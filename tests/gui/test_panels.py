@@ -99,6 +99,32 @@ def test_preview_view_emits_typed_params_and_validates(qtbot):
     assert view.execute_action.shortcut().toString() == "Ctrl+E"
 
 
+def test_a_decimal_comma_typed_in_the_preview_is_refused_with_its_reason_not_read_as_a_bigger_number(qtbot):
+    """Keys, not setText: the fields' validator used to swallow a comma as it was typed, so a
+    cash buffer typed 1,5 became 15 % with no word (services.core.typed_numbers refuses 1,5)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    view.cash_buffer_edit.clear()
+    QTest.keyClicks(view.cash_buffer_edit, "1,5")
+    assert view.cash_buffer_edit.text() == "1,5"
+    with qtbot.assertNotEmitted(view.preview_requested):
+        view.preview_action.trigger()
+    assert view.error_label.text() == "Cash buffer: '1,5' is not a number (commas only group thousands, as in 1,000.5)."
+    view.cash_buffer_edit.clear()
+    QTest.keyClicks(view.cash_buffer_edit, "1.5")
+    view.portfolio_edit.clear()
+    QTest.keyClicks(view.portfolio_edit, "1,000,000")  # grouped as the window shows amounts
+    QTest.keyClicks(view.portfolio_edit, "x")  # not a number's key: not taken
+    QTest.keyClick(view.portfolio_edit, Qt.Key.Key_Return)
+    assert view.portfolio_edit.text() == "1,000,000"
+    with qtbot.waitSignal(view.preview_requested) as sig:
+        view.preview_action.trigger()
+    assert sig.args[0]["portfolio_value"] == Decimal(1_000_000) and sig.args[0]["cash_buffer"] == Decimal("0.015")
+
+
 def test_execute_is_gated_by_the_controller_and_busy_state(qtbot):
     view = PreviewView(PreviewOrdersModel())
     qtbot.addWidget(view)

@@ -34,7 +34,10 @@ from ..models.base import fmt_money, fmt_percent
 from ..models.preview import PreviewOrdersModel
 
 ROUNDINGS = ("nearest", "floor")
-_DECIMAL = r"^\s*\d{0,15}(\.\d{0,8})?\s*$"
+# what a number field lets through as it is typed: digits, the point, commas and spaces. The
+# reading is services.core.preview_form's (typed_numbers): a comma the field swallowed would
+# have turned a typed 1,5 into 15 without a word; kept, it is refused with the reason
+_NUMBER_KEYS = r"^[\d.,\s]{0,40}$"
 
 
 class LetShortcutsThrough(QObject):
@@ -60,7 +63,7 @@ class PreviewView(QWidget):
     def __init__(self, model: PreviewOrdersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        validator = QRegularExpressionValidator(QRegularExpression(_DECIMAL), self)
+        validator = QRegularExpressionValidator(QRegularExpression(_NUMBER_KEYS), self)
         # empty: the project's capital, else the account's NetLiquidation (docs/project-books.md)
         self.portfolio_edit = QLineEdit("")
         self.portfolio_edit.setPlaceholderText("project capital")
