@@ -37,7 +37,7 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             dialog.amount_edit.textEdited.emit("7")
             dialog.type_combo.setCurrentText("LMT")
             await wait_for(lambda: "tick 0.01" in dialog.quote_label.text(), 10, "the quote and tick")
-            dialog.limit_box.setValue(100.25)
+            dialog.limit_box.set_price(Decimal("100.25"))
             await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
             assert _ticket_verdict(dialog).startswith("Risk: passed.")
             assert "7 AAPL LMT limit 100.25 DAY" in _ticket_verdict(dialog)

@@ -9,15 +9,14 @@ schedules a new check a moment later, so the verdict follows the fields.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QRegularExpression, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QRegularExpressionValidator, QShortcut, QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -42,31 +41,66 @@ def _places(tick: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 2
 
 
-class PriceBox(QDoubleSpinBox):
-    """A price on the listing's tick grid: the arrows step one tick, the text shows the tick's
-    places; ``price()`` is the Decimal shown (never the float behind it)."""
+class PriceBox(QLineEdit):
+    """A price as the trader types it, read by the services' one rule for typed numbers
+    (``services.core.typed_numbers``): the text goes to the ticket's check as typed and a comma
+    that does not group thousands is refused there, with the field named. Up and Down (Page Up
+    and Page Down: ten) and the wheel step one tick of the listing's grid. It was a
+    QDoubleSpinBox, which read the text by the desktop's locale: a limit typed 415,75 became
+    41575 on an English desktop, and no price was read at all on a German one."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setRange(0, 10_000_000)
-        self.setGroupSeparatorShown(False)
-        self.setKeyboardTracking(True)
-        self.setAccelerated(True)
-        self.set_tick(Decimal("0.01"))
+        self.tick = Decimal("0.01")
+        self.setAlignment(Qt.AlignmentFlag.AlignRight)
+        # what a number's keys are (the reading, and its refusal, is the service's)
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"^[\d.,\s]{0,24}$"), self))
 
     def set_tick(self, tick: Decimal) -> None:
-        self.setDecimals(_places(tick))
-        self.setSingleStep(float(tick))
+        self.tick = tick
+
+    def typed(self) -> str | None:
+        """The text as typed (None: empty), what the ticket's check reads."""
+        return self.text().strip() or None
 
     def price(self) -> Decimal | None:
+        """The price typed, if it is a positive number (None otherwise)."""
         try:
-            value = typed_decimal(self.cleanText())
+            value = typed_decimal(self.text())
         except NotANumber:
             return None
         return value if value > 0 else None
 
     def set_price(self, value: Decimal | None) -> None:
-        self.setValue(float(value) if value is not None else 0.0)
+        self.setText("" if value is None else format(value.quantize(Decimal(1).scaleb(-_places(self.tick))), "f"))
+
+    def step_by(self, ticks: int) -> None:
+        """``ticks`` up or down; a price off the grid moves to the grid point in that direction
+        first (never to zero or below)."""
+        price = self.price()
+        if price is None or not ticks:
+            return
+        units = price / self.tick
+        base = units.to_integral_value(ROUND_CEILING if ticks > 0 else ROUND_FLOOR)
+        if base != units:  # off the grid: the first step is onto it
+            ticks -= 1 if ticks > 0 else -1
+        stepped = (base + ticks) * self.tick
+        if stepped > 0:
+            self.set_price(stepped)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}.get(Qt.Key(event.key()))
+        if steps is None:
+            super().keyPressEvent(event)
+        else:
+            self.step_by(steps)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if self.hasFocus() and event.angleDelta().y():
+            self.step_by(1 if event.angleDelta().y() > 0 else -1)
+            event.accept()
+        else:
+            super().wheelEvent(event)
 
 
 class OrderTicketDialog(QDialog):
@@ -184,8 +218,8 @@ class OrderTicketDialog(QDialog):
             "quantity": amount if self.amount_kind.currentText() == SHARES else None,
             "notional": amount if self.amount_kind.currentText() == NOTIONAL else None,
             "order_type": order_type,
-            "limit_price": self.limit_box.price() if order_type in ("LMT", "STP LMT") else None,
-            "stop_price": self.stop_box.price() if order_type in ("STP", "STP LMT") else None,
+            "limit_price": self.limit_box.typed() if order_type in ("LMT", "STP LMT") else None,
+            "stop_price": self.stop_box.typed() if order_type in ("STP", "STP LMT") else None,
             "tif": self.tif_combo.currentText(),
             "outside_rth": self.outside_rth_check.isChecked() and self.outside_rth_check.isEnabled(),
             "project": self.project_combo.currentText().strip() or None,
