@@ -69,6 +69,13 @@ class OrderState(StrEnum):
         """At the broker (or on its way there) and able to fill or be canceled."""
         return self in WORKING_ORDER_STATES
 
+    @property
+    def is_cancelable(self) -> bool:
+        """What Cancel may be asked of: every order not final, a NEW one too (an unsent order a
+        halted or stopped run left: canceled before it is sent). The one rule of the blotter's
+        Cancel and ``OrderActions.cancel``."""
+        return self not in TERMINAL_ORDER_STATES
+
 
 TERMINAL_ORDER_STATES = frozenset(
     {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.BLOCKED, OrderState.EXPIRED}

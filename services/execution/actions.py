@@ -98,7 +98,7 @@ class OrderActions:
     async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False) -> OrderRecord:
         self._check_live(live_token)
         order = await self._db(self._order, order_id)
-        if order.status.is_terminal:
+        if not order.status.is_cancelable:
             raise BadInput(f"order {order_id} is already {order.status}")
         if order.status is OrderState.NEW and not order.ib_order_id:
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER, message="canceled before sending"))

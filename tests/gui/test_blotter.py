@@ -171,6 +171,24 @@ def test_delete_cancels_the_selected_working_orders_after_confirmation(blotter, 
     assert sorted(received) == [1, 3]  # the filled and the canceled order are not working
 
 
+def test_an_unsent_new_order_can_be_canceled_from_the_blotter_as_the_service_allows(blotter, qtbot, monkeypatch):
+    """A run stopped by a halt leaves its unsent orders NEW; OrderActions.cancel cancels them
+    ("canceled before sending"), and the blotter offers it too (OrderState.is_cancelable, the
+    one rule): its menu and Delete had refused them as not working."""
+    blotter.model.upsert([order(5, status=OrderState.NEW, run_id=3)])
+    blotter.model.flush()
+    assert OrderState.NEW.is_cancelable and not OrderState.NEW.is_working
+    menu = blotter.context_menu_for(blotter.model.get(5))
+    assert menu_action(menu, "Cancel").isEnabled()
+    assert not menu_action(menu, "Replace…").isEnabled()  # not at the broker: nothing to modify
+    answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    blotter.table.selectAll()
+    received = []
+    blotter.cancel_requested.connect(received.append)
+    blotter.cancel_selected_action.trigger()
+    assert sorted(received) == [1, 3, 5]
+
+
 def test_shortcuts_are_declared(blotter):
     assert blotter.cancel_selected_action.shortcut().toString() == "Del"
     assert blotter.cancel_all_action.shortcut().toString() == "Ctrl+Shift+X"

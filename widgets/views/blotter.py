@@ -224,7 +224,7 @@ class BlotterView(QWidget):
         """The right-click menu for one order (tests trigger its actions directly)."""
         menu = QMenu(self)
         cancel = menu.addAction("Cancel")
-        cancel.setEnabled(order.status.is_working and not self.read_only)
+        cancel.setEnabled(order.status.is_cancelable and not self.read_only)  # an unsent NEW one too
         cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
         replace = menu.addAction("Replace…")
         replace.setEnabled(order.status.is_working and not self.read_only)
@@ -249,13 +249,13 @@ class BlotterView(QWidget):
 
     def request_cancel_selected(self) -> None:
         selected = self.selected_orders()
-        orders = [o for o in selected if o.status.is_working]
+        orders = [o for o in selected if o.status.is_cancelable]
         if not orders:
             if selected:
                 states = ", ".join(sorted({o.status.value for o in selected}))
                 self.notice.emit(f"Nothing to cancel: the selected {'order is' if len(selected) == 1 else 'orders are'} {states}")
             else:
-                self.notice.emit("Nothing to cancel: select a working order first")
+                self.notice.emit("Nothing to cancel: select an order that is not final first")
             return
         names = ", ".join(o.client_order_id for o in orders[:5]) + (" …" if len(orders) > 5 else "")
         if confirm(self, "Cancel orders", f"Cancel {counted(len(orders), 'selected order')}?\n{names}"):
