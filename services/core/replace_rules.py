@@ -1,10 +1,12 @@
 """Whether a working order may be replaced with a new quantity and/or limit price: one rule for
 the replace dialog (which says it as the trader types) and the order actions (which refuse it
-before the risk check and the broker), so that the two can never disagree. Pure."""
+before the risk check and the broker), so that the two can never disagree; and the rules it
+shares with the order ticket (``services.execution.manual``): whole shares, prices on the
+listing's tick grid. Pure."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from services.core.books import plain
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
@@ -12,9 +14,24 @@ from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, Order
 PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)
 
 
-def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None) -> str | None:
+def on_grid(value: Decimal, tick: Decimal) -> bool:
+    return value % tick == 0
+
+
+def off_grid_problem(listing: str, name: str, value: Decimal | None, tick: Decimal | None) -> str | None:
+    """Why a ``name`` price (limit, stop) of ``listing`` cannot go to IB: off the tick grid (IB
+    refuses it, error 110). None when it is on the grid, not given, or the tick is not known."""
+    if value is None or tick is None or on_grid(value, tick):
+        return None
+    below = (value / tick).to_integral_value(ROUND_FLOOR) * tick
+    return f"{listing}: {name} price {value} is not on the {tick} tick grid (nearest: {below} or {below + tick})"
+
+
+def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None,
+                    tick: Decimal | None = None) -> str | None:
     """Why ``order`` cannot be replaced with ``quantity`` (its new total, None: unchanged) and
-    ``limit_price`` (None: unchanged); None when it can go to the risk check."""
+    ``limit_price`` (None: unchanged) on a listing with price grid ``tick`` (None: not known
+    yet; the order actions ask the broker for it); None when it can go to the risk check."""
     if quantity is None and limit_price is None:
         return "a replace needs a new quantity and/or limit price"
     status = order.status
@@ -31,10 +48,15 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
     new_quantity = order.quantity if quantity is None else quantity
     if new_quantity <= 0:
         return "the quantity must be positive"
+    if new_quantity != new_quantity.to_integral_value():
+        return f"the quantity must be whole shares, got {plain(new_quantity)}"
     if new_quantity <= order.filled_quantity:
         return f"the new quantity {plain(new_quantity)} is not above the filled {plain(order.filled_quantity)}"
     if limit_price is not None and limit_price <= 0:
         return "the limit price must be positive"
+    grid = off_grid_problem(order.symbol, "limit", limit_price, tick)
+    if grid is not None:
+        return grid
     if new_quantity == order.quantity and (limit_price is None or limit_price == order.limit_price):
         return "nothing changed"
     return None

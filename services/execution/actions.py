@@ -38,7 +38,15 @@ from services.domain import (
 
 from .audit import audit, os_user
 from .dbcall import db_call, runs_inline
-from .errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy, RiskBlocked, TradingHalted
+from .errors import (
+    BadInput,
+    BrokerError,
+    ExecutionError,
+    LiveConfirmRequired,
+    MarketUnhealthy,
+    RiskBlocked,
+    TradingHalted,
+)
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
 from .market_health import MarketHealth, TradeIntent
@@ -206,6 +214,17 @@ class OrderActions:
         return state
 
     # ------------------------------------------------------------------ risk for one order
+    async def _tick(self, spec: ContractSpec) -> Decimal | None:
+        """The listing's minimum tick as the broker gives it (None: unknown; IB's own check stays)."""
+        lookup = getattr(self.provider, "min_tick", None)
+        if lookup is None:
+            return None
+        try:
+            return await lookup(spec)
+        except ExecutionError as exc:
+            log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+            return None
+
     async def _risk_check(self, spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
                           client_order_id: str, *, project: int | str | None, replacing: Replacing | None = None) -> None:
         """The ticket's check (services.execution.order_risk) against ``project``'s book:
@@ -294,6 +313,9 @@ class OrderActions:
         order, replacing, spec = await self._db(self._to_replace, order_id)  # one read of the order
         problem = replace_problem(order, None if quantity is None else Decimal(quantity),
                                   None if limit_price is None else Decimal(limit_price))
+        if problem is None and limit_price is not None:  # a new limit on the listing's grid (IB: error 110)
+            problem = replace_problem(order, None if quantity is None else Decimal(quantity), Decimal(limit_price),
+                                      await self._tick(spec))
         if problem is not None:
             raise BadInput(f"order {order_id}: {problem}")
         new_quantity = Decimal(quantity) if quantity is not None else order.quantity

@@ -25,6 +25,7 @@ from typing import Any
 from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.plans import Plan
+from services.core.replace_rules import off_grid_problem
 from services.core.risk import RiskReport
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.plan_repository import PlanRepository
@@ -64,8 +65,6 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     return number
 
 
-def on_grid(value: Decimal, tick: Decimal) -> bool:
-    return value % tick == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,10 +271,9 @@ class ManualOrders:
         a notional that buys no share)."""
         ticket = ticket.sent_fields()
         for name, value in (("limit", ticket.limit_price), ("stop", ticket.stop_price)):
-            if value is not None and not on_grid(value, inputs.tick):
-                below = (value / inputs.tick).to_integral_value(ROUND_FLOOR) * inputs.tick
-                raise BadInput(f"{spec.key}: {name} price {value} is not on the {inputs.tick} tick grid "
-                               f"(nearest: {below} or {below + inputs.tick})")
+            problem = off_grid_problem(spec.key, name, value, inputs.tick)  # the one grid rule (replace's too)
+            if problem is not None:
+                raise BadInput(problem)
         reference = None if inputs.price is None else inputs.price.price
         quantity = ticket.quantity
         if quantity is None:

@@ -28,3 +28,16 @@ WORKING = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="4
 ])
 def test_what_may_be_replaced(changed, quantity, limit, problem):
     assert replace_problem(replace(WORKING, **changed), quantity, limit) == problem
+
+
+def test_the_replace_and_the_ticket_share_whole_shares_and_the_tick_grid():
+    from services.core.replace_rules import off_grid_problem
+
+    lmt = replace(WORKING, symbol="AAPL")
+    assert replace_problem(lmt, D("10.5"), None) == "the quantity must be whole shares, got 10.5"
+    assert replace_problem(lmt, None, D("100.125")) is None  # the tick not known yet: the actions ask it
+    assert replace_problem(lmt, None, D("100.125"), D("0.01")) == (
+        "AAPL: limit price 100.125 is not on the 0.01 tick grid (nearest: 100.12 or 100.13)")
+    assert replace_problem(lmt, None, D("100.13"), D("0.01")) is None
+    assert off_grid_problem("SAP@IBIS:EUR", "stop", D("201.03"), D("0.05")) == (
+        "SAP@IBIS:EUR: stop price 201.03 is not on the 0.05 tick grid (nearest: 201.00 or 201.05)")

@@ -118,6 +118,23 @@ async def test_replace_limit_order_modifies_in_place(stack):
     await _settle(stack, record.id, {OrderState.FILLED})
 
 
+async def test_replace_refuses_what_the_ticket_refuses_off_the_grid_or_fractional_before_the_broker(stack):
+    """The ticket's rules are the replace's (services.core.replace_rules): a limit off the
+    listing's tick grid (IB: error 110, which would have made the replace cancel the working
+    order and send a new one IB refuses too) and a fractional quantity are refused before
+    anything reaches the broker; the working order stays as it is."""
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"))
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    with pytest.raises(BadInput, match=r"limit price 405.125 is not on the 0.01 tick grid \(nearest: 405.12 or 405.13\)"):
+        await stack.actions.replace(record.id, limit_price=Decimal("405.125"))
+    with pytest.raises(BadInput, match="the quantity must be whole shares, got 6.5"):
+        await stack.actions.replace(record.id, quantity=Decimal("6.5"))
+    order = _order(stack.db, record.id)
+    assert (order.status, order.quantity, order.limit_price) == (OrderState.ACCEPTED, Decimal(5), Decimal("405.00"))
+    [sim_order] = stack.sim.open_orders()
+    assert (sim_order.quantity, sim_order.limit_price) == (Decimal(5), Decimal("405.00"))
+
+
 async def test_replace_market_order_cancels_then_sends_a_linked_order(stack, ib_log_guard):
     stack.sim.faults.add_rule(order_ref=r"^SLOWMKT-1$", ack_delay=30)
     record = await stack.actions.manual_order("AMZN", Side.BUY, Decimal(4), client_order_id="SLOWMKT-1")
