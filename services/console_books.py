@@ -80,7 +80,8 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
     """Account groups (by account), project groups (by name), then the unassigned group (when
     anything is unassigned). Lines within a group by account and symbol; flat rows with no
     realized P&L are left out."""
-    rows = [r for r in records if in_books(r)]
+    every = list(records)
+    rows = [r for r in every if in_books(r)]
     accounts: dict[str, list[PositionRecord]] = {}
     projects: dict[str, list[PositionRecord]] = {}
     for r in rows:
@@ -88,14 +89,17 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
             accounts.setdefault(r.account, []).append(r)
         else:
             projects.setdefault(project_names.get(r.project_id, UNNAMED), []).append(r)
-    by_key = {(r.account, r.symbol): r for r in rows if r.project_id is None}
+    # the rest from every row, as the `positions` command works it out: the account's flat row
+    # (IB says flat while a project still books shares) is what the rest is measured from, and
+    # holds the mark; filtering it out first left the rest without its cost and its mark
+    by_key = {(r.account, r.symbol): r for r in every if r.project_id is None}
     rests = unassigned_lines(
-        [BookLine(None, r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in rows if r.project_id is None],
-        [BookLine("", r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in rows if r.project_id is not None])
+        [BookLine(None, r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in every if r.project_id is None],
+        [BookLine("", r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in every if r.project_id is not None])
     unassigned = []
     for rest in rests:
         like = by_key.get((rest.account, rest.symbol))
-        base = like or next(r for r in rows if (r.account, r.symbol) == (rest.account, rest.symbol))
+        base = like or next(r for r in every if (r.account, r.symbol) == (rest.account, rest.symbol))
         unassigned.append(replace(base, project_id=None, quantity=rest.quantity, average_cost=rest.average_cost,
                                   realized_pnl=rest.realized_pnl, market_price=like.market_price if like else None))
 

@@ -98,11 +98,14 @@ def unassigned_lines(account_lines: Iterable[BookLine], project_lines: Iterable[
         cost = total.net_cost - sum((p.net_cost for p in owned), ZERO)
         realized = total.realized_pnl - sum((p.realized_pnl for p in owned), ZERO)
         out.append(BookLine(UNASSIGNED, total.account, total.symbol, quantity, cost / quantity, realized))
-    # projects holding a listing the account has no row for: a negative rest (a mismatch)
+    # projects holding a listing the account has no row for: a negative rest (a mismatch),
+    # measured as from a flat account row (nothing held, nothing realized), as above
     for (account, symbol), owned in projects.items():
         quantity = -sum((p.quantity for p in owned), ZERO)
         if quantity:
-            out.append(BookLine(UNASSIGNED, account, symbol, quantity, ZERO, ZERO))
+            cost = -sum((p.net_cost for p in owned), ZERO)
+            out.append(BookLine(UNASSIGNED, account, symbol, quantity, cost / quantity,
+                                -sum((p.realized_pnl for p in owned), ZERO)))
     return sorted(out, key=lambda line: (line.account, line.symbol))
 
 

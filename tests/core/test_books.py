@@ -33,8 +33,12 @@ def test_unassigned_is_the_account_less_every_project_with_the_rest_of_cost_and_
     assert rest.quantity * rest.average_cost == 3300 - 900 - 2100  # the rest of the cost basis
     assert rest.realized_pnl == D(2)
     # a project holding what the account has no row for is a negative rest: shown, never hidden
-    [odd] = unassigned_lines([], [BookLine("alpha", "DU1", "IBM", D(4), D(50))])
+    [odd] = unassigned_lines([], [BookLine("alpha", "DU1", "IBM", D(4), D(50), D(3))])
     assert (odd.symbol, odd.quantity) == ("IBM", D(-4))
+    # measured as from a flat account row: the same rest whether IB's flat row is stored or not
+    [flat] = unassigned_lines([BookLine(None, "DU1", "IBM", D(0), D(0))], [BookLine("alpha", "DU1", "IBM", D(4), D(50), D(3))])
+    assert (odd.quantity, odd.average_cost, odd.realized_pnl) == (flat.quantity, flat.average_cost, flat.realized_pnl) == (
+        D(-4), D(50), D(-3))
 
 
 def test_project_cash_is_capital_less_net_cost_plus_realized():

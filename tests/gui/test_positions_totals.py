@@ -54,3 +54,39 @@ def test_the_totals_rule_is_the_services_and_needs_no_widget():
     closed = PositionRecord(None, "DU1", "KO", Decimal(0), Decimal(0), Decimal(3), NOW, market_price=Decimal(60))
     assert (book_totals([account, flat]).count, book_totals([account, closed]).count) == (1, 2)
     assert book_totals([account, closed]).realized_pnl == Decimal(10)
+
+
+def test_the_unassigned_rest_of_a_flat_account_is_the_positions_commands(database):
+    """IB says the account is flat while project alpha still books 10 AAPL at 150, marked at
+    160: the panel's unassigned line is the `positions` command's (-10 at 150, the account's
+    mark, -100 unrealized). The panel dropped the account's flat row before working out the
+    rest and showed -10 at 0 with no mark."""
+    from services.console_books import position_tree
+    from services.console_queries import position_lines
+    from services.db.repositories import Repositories
+
+    with database.unit_of_work() as session:
+        alpha = Repositories(session).projects.get_or_create("alpha")
+        project_id = alpha.id
+    records = [
+        PositionRecord(None, "DU1", "AAPL", Decimal(0), Decimal(0), Decimal(0), NOW, market_price=Decimal(160)),
+        PositionRecord(project_id, "DU1", "AAPL", Decimal(10), Decimal(150), Decimal(0), NOW, market_price=Decimal(160)),
+    ]
+    [*_, group] = position_tree(records, {project_id: "alpha"})
+    [panel] = group.lines
+    assert (group.kind, panel.quantity, panel.average_cost, panel.market_price, panel.unrealized_pnl) == (
+        "unassigned", Decimal(-10), Decimal(150), Decimal(160), Decimal(-100))
+    _store(database, records)
+    [command] = [line for line in position_lines(database) if line.project == "unassigned"]
+    assert (command.quantity, command.average_cost, command.market_price) == (panel.quantity, panel.average_cost,
+                                                                             panel.market_price)
+
+
+def _store(database, records) -> None:
+    from services.db.models import Position
+
+    with database.unit_of_work() as session:
+        for r in records:
+            session.add(Position(project_id=r.project_id, project_key=r.project_id or 0, account=r.account, symbol=r.symbol,
+                                 quantity=r.quantity, average_cost=r.average_cost, realized_pnl=r.realized_pnl,
+                                 market_price=r.market_price, updated_at=r.updated_at))
