@@ -57,14 +57,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 DELAYED_KINDS = frozenset({"delayed", "delayed_frozen"})  # plans.PRICE_KINDS that lag the market
 
 
-def trading_day_start(now: datetime | None = None) -> datetime:
-    """Midnight of the US trading day (New York time) that ``now`` falls in, as UTC: where
-    the daily order count starts."""
-    local = (now or datetime.now(UTC)).astimezone(NEW_YORK)
-    midnight = datetime(local.year, local.month, local.day, tzinfo=NEW_YORK)
-    return midnight.astimezone(UTC)
-
-
 class RiskParamError(ValueError):
     """A risk parameter the user can fix (unknown name, bad value)."""
 

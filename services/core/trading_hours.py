@@ -214,6 +214,21 @@ def trading_date(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) 
     return day if day is not None else now.astimezone(NEW_YORK).date()
 
 
+def trading_day_start(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -> datetime:
+    """When the trading day ``now`` belongs to began, as UTC: the close of the session before
+    ``trading_date(now)``. The one trading day of the daily order count (the risk rule
+    ``max_daily_orders``, a replacement's count) and of a run's trade date: orders sent on a
+    Monday evening count toward Tuesday, the session their run is dated. Outside the calendar's
+    years, midnight in New York of that date."""
+    now = now or datetime.now(UTC)
+    day = trading_date(now, calendar)
+    before = session_days(day - timedelta(days=14), day - timedelta(days=1), calendar)
+    session = regular_session(before[-1], calendar) if before else None
+    if session is None:
+        return datetime(day.year, day.month, day.day, tzinfo=NEW_YORK).astimezone(UTC)
+    return session.end.astimezone(UTC)
+
+
 def is_session_day(day: date, calendar: str = DEFAULT_CALENDAR) -> bool:
     """False on weekends and holidays."""
     import pandas as pd

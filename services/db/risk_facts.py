@@ -10,7 +10,7 @@ from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from services.core.pipeline import RiskFacts
-from services.core.risk import trading_day_start
+from services.core.trading_hours import trading_day_start
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories.base import fetch_all
 from services.db.repositories.settings import SettingsRepository

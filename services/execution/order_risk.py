@@ -34,7 +34,8 @@ from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
 from services.core.plans import PriceRef
-from services.core.risk import RiskReport, trading_day_start
+from services.core.risk import RiskReport
+from services.core.trading_hours import trading_day_start
 from services.db.models import Project
 from services.db.repositories import SettingsRepository
 from services.db.risk_facts import load_risk_facts

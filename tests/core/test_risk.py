@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -16,9 +16,9 @@ from services.core.risk import (
     grows_exposure,
     risk_limits,
     rules_from_params,
-    trading_day_start,
     trading_state_allows,
 )
+from services.core.trading_hours import trading_day_start
 from services.domain import OrderType, Side, TradingState
 
 NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
@@ -175,10 +175,22 @@ def test_builder_output_feeds_the_engine():
     assert codes(report) == ([("A", ["max_position_ratio"])], [("missing_price", "B")])
 
 
-def test_trading_day_starts_at_new_york_midnight():
-    assert trading_day_start(NOW) == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)  # EST
-    assert trading_day_start(datetime(2026, 11, 21, 4, 59, tzinfo=UTC)) == datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
-    assert trading_day_start(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # EDT
+def test_the_trading_day_of_the_daily_count_is_the_runs_trade_date():
+    """One trading day for the daily order count and a run's trade date (services.core.
+    trading_hours): it starts at the close of the session before the one ``now`` belongs to, so
+    a Monday evening's orders count toward Tuesday, the date of their run. It was New York's
+    midnight: they counted toward Monday, and a backtest (which counts by trade date) could
+    judge the same orders otherwise."""
+    from services.core.trading_hours import trading_date
+
+    monday_evening = datetime(2026, 3, 9, 22, 30, tzinfo=UTC)  # 18:30 in New York
+    tuesday_morning = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+    assert trading_date(monday_evening) == trading_date(tuesday_morning) == date(2026, 3, 10)
+    assert trading_day_start(monday_evening) == trading_day_start(tuesday_morning) == datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
+    assert trading_day_start(datetime(2026, 3, 9, 19, 59, tzinfo=UTC)) == datetime(2026, 3, 6, 21, 0, tzinfo=UTC)  # Friday's close
+    assert trading_day_start(datetime(2026, 3, 7, 15, 0, tzinfo=UTC)) == datetime(2026, 3, 6, 21, 0, tzinfo=UTC)  # a Saturday
+    # the day after Thanksgiving closes early: the next trading day starts at 13:00 New York
+    assert trading_day_start(datetime(2026, 11, 27, 20, 0, tzinfo=UTC)) == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 
 
 def test_check_order_for_a_single_manual_order():
