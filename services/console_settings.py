@@ -10,9 +10,9 @@ the application layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any
 
+from services.core.typed_numbers import typed_decimal
 from services.trade_settings import DATA_SOURCES
 
 THEMES = ("dark", "light")
@@ -62,9 +62,9 @@ def risk_limit_rows(limits: dict[str, Any]) -> list[tuple[str, str, str]]:
         elif isinstance(value, bool):
             text = "yes" if value else "no"
         elif key in _LIMIT_FRACTIONS:
-            text = f"{value} ({format((Decimal(str(value)) * 100).normalize(), 'f')} %)"
+            text = f"{value} ({format((typed_decimal(value) * 100).normalize(), 'f')} %)"
         elif key == "max_order_notional":
-            text = f"{Decimal(str(value)):,.2f}"  # in the base currency (the label says so)
+            text = f"{typed_decimal(value):,.2f}"  # in the base currency (the label says so)
         else:
             unit = _LIMIT_UNITS.get(key)
             text = f"{value} {unit}" if unit else str(value)

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.books import BooksError, BooksService, parse_capital
 from services.core.books import plain
-from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params
+from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params, stored_risk_value
 from services.db.repositories.settings import SettingsRepository
 from services.trade_settings_keys import (
     CAPITAL_PREFIX,
@@ -66,12 +66,13 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
 
 
 def _check_risk(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The risk engine's own parsing decides what a valid limit is."""
+    """The risk engine's own parsing decides what a valid limit is, and the form it is stored in
+    (``stored_risk_value``: numbers as numbers, whoever typed them)."""
     try:
         rules_from_params(values)
+        return {name: stored_risk_value(name, value) for name, value in values.items()}
     except RiskParamError as exc:
         raise TradeSettingsError(f"risk: {exc}") from None
-    return dict(values)
 
 
 class TradeSettingsService:

@@ -522,6 +522,21 @@ def _bool_param(name: str, value: Any) -> bool:
 _OFF = ("", "none", "off", "null")
 
 
+def stored_risk_value(name: str, value: Any) -> Any:
+    """A risk limit as the settings store it, whoever typed it (the Settings dialog, ``trade-settings
+    set``): None (off), a bool (``allow_short``), an int for a whole number, else a Decimal; read
+    by the risk engine's own rules (``RiskParamError`` naming the limit). "25,000" was stored as
+    that text by the command line, and the window's risk panel failed on it."""
+    if name not in DEFAULT_RISK_LIMITS:
+        raise RiskParamError(f"unknown risk parameter {name!r}; known: {', '.join(DEFAULT_RISK_LIMITS)}")
+    if isinstance(DEFAULT_RISK_LIMITS[name], bool):
+        return _bool_param(name, value)
+    if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
+        return None
+    number = _decimal_param(name, value)
+    return int(number) if number == number.to_integral_value() and number.as_tuple().exponent == 0 else number
+
+
 def parse_risk_overrides(pairs: Iterable[str]) -> dict[str, Any]:
     """``["max_order_notional=5000", "allow_short=true", "max_daily_orders=off"]`` -> dict."""
     out: dict[str, Any] = {}

@@ -93,3 +93,32 @@ def test_values_from_the_window_are_checked_by_the_service_as_the_command_lines_
         assert after["execution"]["plan_max_age_seconds"] == 60
     finally:
         db.dispose()
+
+
+def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(db_url, console):
+    """`trade-settings set risk.max_order_notional=25,000` stored the text "25,000"; the risk
+    engine read it, but the window's risk panel failed on it after every Preview. Now the
+    service stores what the risk engine reads (services.core.risk.stored_risk_value), whoever
+    typed it, and the panel's rows read any stored form."""
+    from services.console_settings import risk_limit_rows
+    from services.db import Database
+    from services.trade_settings import TradeSettingsService
+    from widgets.dialogs.settings import parse_value
+
+    done = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_notional=25,000",
+                   "risk.max_position_ratio=0.25", "risk.max_daily_orders=off", "risk.allow_short=yes")
+    assert done.returncode == 0, done.stderr
+    db = Database(db_url)
+    try:
+        risk = TradeSettingsService(db, "tester").read()["risk"]
+        # a fraction comes back as its exact text (the settings' JSON keeps decimals as text)
+        assert (risk["max_order_notional"], str(risk["max_position_ratio"]), risk["max_daily_orders"], risk["allow_short"]) == (
+            25000, "0.25", None, True)
+        window = TradeSettingsService(db, "tester").update({"risk": {"max_order_notional": parse_value("25,000")}})["risk"]
+        assert window["max_order_notional"] == risk["max_order_notional"]
+        rows = dict((label, text) for label, text, _ in risk_limit_rows(risk))
+        assert rows["Max order notional"] == "25,000.00" and rows["Max position"] == "0.25 (25 %)"
+        assert dict((label, text) for label, text, _ in risk_limit_rows({"max_order_notional": "25,000"})) == {
+            "Max order notional": "25,000.00"}  # a value stored as text before
+    finally:
+        db.dispose()
