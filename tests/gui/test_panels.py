@@ -275,8 +275,29 @@ def test_fills_view_totals_sort_and_export(qtbot, tmp_path, qtmodeltester):
     path = tmp_path / "fills.csv"
     assert view.export_csv(str(path)) == 1
     rows = list(csv.reader(path.open()))
-    assert rows == [["Time", "Symbol", "Side", "Quantity", "Price", "Commission", "Exec id"],
-                    ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01"]]
+    assert rows == [["Time", "Symbol", "Side", "Quantity", "Price", "Commission", "Exec id", "Superseded"],
+                    ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01", ""]]
+
+
+def test_the_fills_export_marks_a_revision_an_execution_correction_replaced(qtbot, tmp_path):
+    """An execution and its correction: the table greys the old revision and the totals count
+    the execution once; the CSV had nothing to tell the two rows apart (a sum over it doubled
+    the shares, the notional and the commission). It says which revision is superseded."""
+    from dataclasses import replace
+
+    model = FillsModel()
+    view = FillsView(model)
+    qtbot.addWidget(view)
+    old = replace(fill(1, quantity="100", price="150", commission="1"), superseded=True)
+    model.upsert([old, replace(fill(2, quantity="100", price="149.50", commission="1"), exec_id=old.exec_id[:-2] + "02")])
+    model.flush()
+    assert view.totals_label.text().startswith("1 fill · bought 100 for 14,950.00")
+    path = tmp_path / "fills.csv"
+    view.export_csv(str(path))
+    rows = list(csv.DictReader(path.open()))
+    counted = [r for r in rows if r["Superseded"] != "yes"]
+    assert len(rows) == 2 and [r["Price"] for r in counted] == ["149.50"]
+    assert sum(Decimal(r["Quantity"]) for r in counted) == 100 and sum(Decimal(r["Commission"]) for r in counted) == 1
 
 
 def test_fills_totals_growing_with_the_stream_do_not_widen_the_panel(qtbot):

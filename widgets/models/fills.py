@@ -43,6 +43,15 @@ class FillsModel(PagedTableModel[FillRecord]):
         self._totals = FillTally()
         super().__init__(parent, **kwargs)
 
+    def csv_header(self) -> list[str]:
+        return [*super().csv_header(), "Superseded"]
+
+    def csv_row(self, row: int) -> list[str]:
+        # the table greys a revision an execution correction replaced; the file says it in a
+        # column, so that a sum over the export counts each execution once, as the totals do
+        # (services.core.fill_totals leaves superseded revisions out)
+        return [*super().csv_row(row), "yes" if self.record_at(row).superseded else ""]
+
     def records_from(self, change_set: Any) -> Iterable[FillRecord]:
         return change_set.fills
 
