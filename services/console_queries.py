@@ -293,12 +293,18 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
 
 
 def equity_history(db, account: str | None = None, limit: int = 5000) -> tuple[tuple[datetime, Decimal], ...]:
-    """The stored equity snapshots (oldest first, the newest ``limit``): what the chart shows,
-    also after a restart. ``account`` None: every account's rows."""
+    """One account's stored equity snapshots (oldest first, the newest ``limit``): what the chart
+    shows, also after a restart. ``account`` None: the account of the newest snapshot (a
+    monitor, which has no broker to ask). Never two accounts in one series: a paper and a live
+    account in the same database drew one zig-zag line, its P&L measured across both."""
     with db.session() as session:
         query = select(EquitySnapshot.time, EquitySnapshot.equity).where(EquitySnapshot.project_id.is_(None))
-        if account:
-            query = query.where(EquitySnapshot.account == account)
+        if not account:
+            account = session.scalar(select(EquitySnapshot.account).where(EquitySnapshot.project_id.is_(None))
+                                     .order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(1))
+            if account is None:
+                return ()
+        query = query.where(EquitySnapshot.account == account)
         rows = session.execute(query.order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(limit)).all()
     return tuple((t, e) for t, e in reversed(rows))
 
