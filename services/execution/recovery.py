@@ -68,6 +68,10 @@ MANUAL_LOOKBACK = timedelta(days=1)  # manual orders (no run, no trading day) co
 WAIT_STEP_SECONDS = 5.0  # how often a command waiting on a run gives recovery a pass
 CANCEL_ANSWER_SECONDS = 5.0  # the longest a pass waits for the broker's answers to its cancels
 NOT_CONNECTED = "not connected"
+NO_LIVE_WORD = "live mode and this session was not given the LIVE word"
+# refusals that pass with the session (the connection comes back, the trader types the word):
+# skipped for now, looked at again next pass; every other refusal is final
+PASSING_REFUSALS = frozenset({NOT_CONNECTED, NO_LIVE_WORD})
 # decisions recovery never revisits: the order was re-placed, or re-placing it was refused for a
 # reason that stays (retries used, price moved, market closed, halted...). A skip for a passing
 # reason (not connected, the lookup failed, the run busy elsewhere) is tried again next pass.
@@ -350,7 +354,7 @@ class AutoRecovery:
             if refusal is None and stuck.run_id is None:
                 refusal = "not an order of a run: a manual order never sent is the trader's to send again"
             if refusal is not None:
-                await self._skip(out, stuck, refusal, final=refusal != NOT_CONNECTED)
+                await self._skip(out, stuck, refusal, final=refusal not in PASSING_REFUSALS)
                 return
             await self._send_new(stuck, out)
             return
@@ -366,9 +370,15 @@ class AutoRecovery:
             return
         refusal = await self._replace_refusal(stuck, order, settings)
         if refusal is not None:
-            await self._skip(out, stuck, refusal, final=refusal != NOT_CONNECTED)
+            await self._skip(out, stuck, refusal, final=refusal not in PASSING_REFUSALS)
             return
         await self._replace(stuck, out)
+
+    def session_live_token(self) -> str | None:
+        """The LIVE word as the session holds it now: given at construction (a command), else the
+        broker connection's, which the window sets when the trader types it at Connect after
+        the start (a copy taken at construction kept the window's recovery without it)."""
+        return self.live_token or getattr(self.provider, "live_token", None)
 
     def _gate(self, settings: dict) -> str | None:
         """What forbids sending anything now (halted, disconnected, no LIVE word), if anything.
@@ -379,8 +389,8 @@ class AutoRecovery:
             return f"trading is {state}"
         if not self.provider.is_connected:
             return NOT_CONNECTED
-        if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(self.live_token):
-            return "live mode and this session was not given the LIVE word"
+        if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(self.session_live_token()):
+            return NO_LIVE_WORD
         return None
 
     async def _replace_refusal(self, stuck: _Stuck, order: dict, settings: dict) -> str | None:

@@ -17,7 +17,7 @@ from services.domain import EventSource, OrderState, OrderType, RunStatus, Side,
 from services.execution.recovery import AutoRecovery, RecoveryResult
 from tests.fixtures.waiting import wait_until
 
-from .conftest import make_snapshot
+from .conftest import build_stack, make_snapshot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -268,6 +268,34 @@ async def test_a_new_order_never_sent_is_sent_by_recovery(stack):
     assert [o.order_ref for o in stack.sim.orders()] == [msft.client_order_id]
     assert [kind for kind, _ in _recovery_events(stack.db, msft.id)] == ["recovery_send"]
     assert (await recovery.run_once(now=_later(3 * TIMEOUT))).considered == ()
+
+
+async def test_a_live_session_given_the_word_at_connect_recovers_as_the_recover_command_does(database, make_simulator):
+    """The window declined at start and connected later with the LIVE word typed (the word goes
+    to the broker connection: app/main.py): its recovery, built before the word, refused every
+    stuck order of the live account as "not given the LIVE word", for good, while `recover
+    --live-token LIVE` sent them. Recovery now reads the session's word at each pass, and the
+    lack of it is a passing refusal, never a final one."""
+    from services.execution.recovery import NO_LIVE_WORD, PASSING_REFUSALS
+
+    sim = await make_simulator(accounts=("U7654321",))
+    stack = await build_stack(database, sim, mode=TradeMode.LIVE, live_token=None, connect=False, market_data_type="live")
+    try:
+        recovery = _recovery(stack)  # built before the word, as the window's engine is
+        stack.provider.arm_live_token("LIVE")  # Trading -> Connect with the word typed
+        await stack.provider.connect()
+        _settings(stack.db)
+        _, snapshot_id = make_snapshot(stack.db, "live-crashed", {"AAPL": "0.01"})
+        run = await stack.service.create_run("live-crashed", snapshot_id, TradeMode.LIVE, {}, live_token="LIVE")
+        preview = await stack.service.preview(run.id, Decimal("100000"))
+        await stack.service._db(stack.service._insert_orders, run.id, preview.plan)  # stored, never sent
+        [aapl] = _orders(stack.db, "AAPL")
+        result = await recovery.run_once(now=_later())
+        assert result.skipped == () and result.sent == (aapl.client_order_id,)
+        assert [o.order_ref for o in sim.orders()] == [aapl.client_order_id]
+        assert NO_LIVE_WORD in PASSING_REFUSALS  # had it been refused for want of the word: asked again next pass
+    finally:
+        await stack.close()
 
 
 async def test_halted_nothing_sent_and_the_refusal_audited(stack):
