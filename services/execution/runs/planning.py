@@ -159,7 +159,13 @@ class RunPlanning(RunServiceBase):
     def _params_with_inputs(stored: dict | None, builder: dict | None, risk_overrides: list[str]) -> dict:
         params = dict(stored or {})
         if builder is not None:
-            params["builder"] = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
+            # the parameters given over the stored ones: a command's option not given leaves the
+            # run's (the window's preview) as it was (app/commands/preview.py says so); replacing
+            # them made `execute --snapshot` send MKT orders the trader had previewed as LMT
+            given = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
+            params["builder"] = {**(params.get("builder") or {}), **given}
+        # risk overrides are replaced, never carried over: a limit loosened for one preview is not
+        # silently loosened for the next caller (none given: the settings' limits)
         params["risk_overrides"] = risk_overrides
         return params
 

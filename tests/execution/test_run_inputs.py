@@ -1,0 +1,42 @@
+"""A run's builder parameters, as the window's Preview stored them, are the ones `execute
+--snapshot` builds and sends with when no builder option is given (app/commands/preview.py:
+"an option not given is left to the run's stored parameters"). They were replaced by the
+command's empty set, so the plan the trader reviewed (LMT, a 20 % cash buffer: 105 AAPL) went
+out as the builder's defaults (MKT: 131 AAPL)."""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal
+
+from app.commands.preview import add_builder_options, builder_values
+from app.composition import preview_params_to_run_params
+from services.domain import TradeMode
+
+from .conftest import make_snapshot
+
+
+def _orders(result):
+    return [(d.symbol, d.quantity, str(d.order_type), d.limit_price) for d in result.drafts]
+
+
+async def test_execute_without_builder_options_sends_what_the_window_previewed(stack):
+    service = stack.service
+    project_id, snapshot = make_snapshot(stack.db, "kept", {"AAPL": "0.3", "MSFT": "0.3"})
+    builder, value = preview_params_to_run_params({"order_type": "LMT", "limit_offset_bps": "10", "cash_buffer": "0.2",
+                                                   "portfolio_value": "100000"})
+    window = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder=builder["builder"], portfolio_value=value)
+    parser = argparse.ArgumentParser()
+    add_builder_options(parser, defaults=False)
+    args = parser.parse_args([])  # execute --snapshot ID --portfolio-value 100000: no builder option
+    run = await service.prepare_run(None, snapshot, TradeMode.PAPER, builder=builder_values(args), risk_overrides=list(args.risk))
+    assert run.id == window.run_id
+    command = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
+    assert command is not None and _orders(command) == _orders(window)
+    assert {o[2] for o in _orders(command)} == {"LMT"}
+    # an option given still wins over the stored one
+    given = parser.parse_args(["--order-type", "MKT"])
+    run = await service.prepare_run(None, snapshot, TradeMode.PAPER, builder=builder_values(given), risk_overrides=[])
+    changed = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
+    assert changed is not None and {o[2] for o in _orders(changed)} == {"MKT"}
+    assert [o[1] for o in _orders(changed)] == [o[1] for o in _orders(window)]  # the cash buffer kept
