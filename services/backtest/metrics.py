@@ -42,6 +42,14 @@ def drawdowns(values: Sequence[Decimal]) -> list[float]:
     return out
 
 
+def drawdown_series(initial: Decimal, equity: Sequence[tuple[date, Decimal]]) -> list[float]:
+    """Each day's drawdown, measured as the max drawdown metric measures it: from the running
+    peak with the starting cash as the first peak (a first day below it is a drawdown). The
+    chart's series; the metric is its minimum. Measured from the first day's equity instead,
+    the chart showed 0 % where the table said -1.00 %."""
+    return drawdowns([initial, *(v for _, v in equity)])[1:]
+
+
 def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], traded_value: Decimal = Decimal(0)) -> Metrics:
     values = [initial, *(v for _, v in equity)]
     final = values[-1]
@@ -59,7 +67,7 @@ def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], tr
         cagr = float(final / initial) ** (1 / years) - 1
     mean_equity = sum(values, Decimal(0)) / len(values)
     turnover = float(traded_value / mean_equity) if mean_equity else 0.0
-    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdowns(values), default=0.0), turnover)
+    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdown_series(initial, equity), default=0.0), turnover)
 
 
 METRIC_COLUMNS = ("Project", "Final equity", "Return", "CAGR", "Volatility", "Sharpe", "Max drawdown", "Turnover",

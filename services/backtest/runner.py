@@ -33,7 +33,7 @@ from services.execution.errors import ExecutionError, RiskBlocked
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
 from .costs import FillAt, parse_commission
 from .inputs import DatedSnapshot
-from .metrics import compute_metrics, drawdowns
+from .metrics import compute_metrics, drawdown_series
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class ProjectResult:
             **metrics.to_dict(), "commissions": str(self.commissions), "orders": self.orders, "fills": self.fills,
             "risk_blocked": self.blocked,
             "equity": [[d.isoformat(), str(v)] for d, v in self.equity],
-            "drawdown": [[d.isoformat(), x] for (d, _), x in zip(self.equity, drawdowns([v for _, v in self.equity]), strict=True)],
+            "drawdown": [[d.isoformat(), x] for (d, _), x in zip(self.equity, drawdown_series(initial, self.equity), strict=True)],
             "rebalances": [[d.isoformat(), run_id, outcome] for d, run_id, outcome in self.rebalances],
         }
 

@@ -22,3 +22,20 @@ def test_a_summary_reads_the_same_in_the_panel_and_the_command_and_money_keeps_i
     view.show_results({"north": summary}, None)
     assert tuple(view.metrics_table.item(0, c).text() for c in range(len(METRIC_COLUMNS))) == texts
     assert tuple(view.metrics_table.horizontalHeaderItem(c).text() for c in range(len(METRIC_COLUMNS))) == METRIC_COLUMNS
+
+
+def test_the_drawdown_chart_is_measured_as_the_max_drawdown_metric():
+    """The starting cash is the first peak for both: a first day below it (the first rebalance's
+    commissions) is a drawdown on the chart as in the table. The chart measured from the first
+    day's equity: 0 % where the table said -1.00 %."""
+    from datetime import date
+    from decimal import Decimal
+
+    from services.backtest.runner import ProjectResult
+
+    result = ProjectResult("p", 1, "BACKTEST-1-p", equity=[(date(2025, 3, 3), Decimal(99_000)), (date(2025, 3, 4), Decimal(99_500)),
+                                                          (date(2025, 3, 5), Decimal(99_800))])
+    summary = result.summary(Decimal(100_000))
+    chart = [x for _, x in summary["drawdown"]]
+    assert [round(x, 6) for x in chart] == [-0.01, -0.005, -0.002] and len(chart) == len(summary["equity"])
+    assert min(chart) == summary["max_drawdown"]
