@@ -138,6 +138,21 @@ class RunProgress:
             grew = bool(more)
         return counted
 
+    def _plan_of(self, order: OrderRecord) -> PlannedOrder | None:
+        """The planned order ``order`` stands for: its own, else its root's along the replacement
+        chain (recovery's or a cancel-and-new's replacement keeps the plan's reference price and
+        rate, as the TCA reads them from its copied draft). Without it a replacement's fills
+        counted at rate 1 and out of the slippage: +10 bps during the run, +55 in the TCA."""
+        seen: set[int] = set()
+        current: OrderRecord | None = order
+        while current is not None and current.id not in seen:
+            plan = self.planned.get(current.client_order_id)
+            if plan is not None:
+                return plan
+            seen.add(current.id)
+            current = self._orders.get(current.replaces_order_id) if current.replaces_order_id else None
+        return None
+
     def _snapshot(self, now: datetime) -> ProgressSnapshot:
         counted = self._counted_orders()
         filled = ZERO
@@ -147,8 +162,7 @@ class RunProgress:
         for _revision, fill in sorted(self._fills.values(), key=lambda rf: (rf[1].fill_time, rf[1].exec_id)):
             if fill.order_id not in counted:
                 continue  # another plan's order of the same run
-            order = self._orders[fill.order_id]
-            plan = self.planned.get(order.client_order_id)
+            plan = self._plan_of(self._orders[fill.order_id])
             rate = plan.fx_rate if plan is not None else Decimal(1)
             filled += fill.quantity * fill.price * rate
             totals = per_symbol.setdefault(fill.symbol, [ZERO, ZERO, ZERO, ZERO])

@@ -123,3 +123,24 @@ def test_a_run_is_settled_once_nothing_works_and_something_filled():
     canceled = RunProgress()
     canceled.reset(8, {"A": PlannedOrder("AAPL", Side.BUY, D("100"))}, D("1000"))
     assert not canceled.apply([_order(1, "A", "AAPL", Side.BUY, 30, status=OrderState.CANCELED, run_id=8)], [], now=T0).settled
+
+
+def test_a_replacements_fills_are_judged_against_the_plan_it_stands_for_as_the_tca_judges_them():
+    """Order A was stuck and canceled; recovery's A-R1 filled 100 at 101 against the plan's 100,
+    and MSFT's planned order sold 10 at 398 against 400. The replacement's fills counted in the
+    notional but not in the slippage, which read only MSFT's; the TCA (services.backtest.tca)
+    judged both. Now the progress takes the replacement's plan along its chain."""
+    progress = _progress()
+    dead = _order(1, "A", "AAPL", Side.BUY, 100, status=OrderState.CANCELED)
+    again = replace(_order(2, "A-R1", "AAPL", Side.BUY, 100), replaces_order_id=1)
+    msft = _order(3, "M", "MSFT", Side.SELL, 10)
+    snap = progress.apply([dead, again, msft], [_fill(1, 2, "e1.01.01", "AAPL", Side.BUY, 100, "101"),
+                                               _fill(2, 3, "e2.01.01", "MSFT", Side.SELL, 10, "398")], now=T0)
+    assert snap.slippage["AAPL"].bps == D(100)  # 1 above 100
+    # (100 x 1 + 10 x 2) / (100 x 100 + 10 x 400) = 120 / 14,000: 85.7 bps over both, not MSFT's 50 alone
+    assert round(snap.slippage_bps, 1) == D("85.7")
+    # a replacement in another currency counts at its plan's rate
+    sap = replace(_order(4, "S-R1", "SAP", Side.BUY, 10), replaces_order_id=5)
+    root = _order(5, "S", "SAP", Side.BUY, 10, status=OrderState.CANCELED)
+    euro = progress.apply([root, sap], [_fill(3, 4, "e3.01.01", "SAP", Side.BUY, 10, "200")], now=T0)
+    assert euro.filled_notional == D(100 * 101) + D(10 * 398) + D(10 * 200) * D("1.10")
