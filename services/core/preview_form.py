@@ -34,18 +34,13 @@ class PreviewForm:
         """The build parameters (``portfolio_value`` None when the field is empty)."""
         portfolio = None
         if self.portfolio_value.strip():
-            portfolio = _number(self.portfolio_value)
-            if portfolio is None and "," in self.portfolio_value:
-                raise ValueError(f"Portfolio value: {_reason(self.portfolio_value)}.")
+            portfolio = _number("Portfolio value", self.portfolio_value)
             if portfolio is None or portfolio <= 0:
                 raise ValueError("Portfolio value must be positive.")
         numbers = {}
         for name, label in (("cash_buffer_pct", "Cash buffer"), ("lot_size", "Lot size"),
                             ("limit_offset_bps", "Limit offset"), ("min_order_value", "Min order value")):
-            text = getattr(self, name)
-            value = _number(text)
-            if value is None and "," in text:  # a decimal comma: say why rather than guess
-                raise ValueError(f"{label}: {_reason(text)}.")
+            value = _number(label, getattr(self, name))
             if value is None or value < 0:
                 raise ValueError(f"{label} must be a non-negative number.")
             numbers[name] = value
@@ -70,16 +65,12 @@ class PreviewForm:
         return values
 
 
-def _number(text: str) -> Decimal | None:
+def _number(label: str, text: str) -> Decimal | None:
+    """The field's number, None when it is none; a misplaced comma is refused with the reason
+    (a decimal comma: said, not guessed)."""
     try:
         return typed_decimal(text)
-    except NotANumber:
-        return None
-
-
-def _reason(text: str) -> str:
-    try:
-        typed_decimal(text)
     except NotANumber as exc:
-        return str(exc)
-    return f"{text!r} is not a number"
+        if exc.hint:
+            raise ValueError(f"{label}: {exc}.") from None
+        return None

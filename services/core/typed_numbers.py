@@ -17,8 +17,16 @@ from decimal import Decimal, InvalidOperation
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 
 
+COMMA_HINT = "commas only group thousands, as in 1,000.5"
+
+
 class NotANumber(ValueError):
-    """What was typed is not a number (the message names it and, for a misplaced comma, why)."""
+    """What was typed is not a number (the message names it; ``hint``, for a misplaced comma,
+    says why, for a caller that words the refusal its own way)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class NotFinite(NotANumber):
@@ -45,7 +53,7 @@ def _from_text(text: str) -> Decimal:
     digits = text
     if "," in text:
         if not _GROUPED.fullmatch(text):
-            raise NotANumber(f"{text!r} is not a number (commas only group thousands, as in 1,000.5)")
+            raise NotANumber(f"{text!r} is not a number ({COMMA_HINT})", COMMA_HINT)
         digits = text.replace(",", "")
     if "_" in digits:
         raise NotANumber(f"{text!r} is not a number")

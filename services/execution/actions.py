@@ -41,7 +41,6 @@ from .dbcall import db_call, runs_inline
 from .errors import (
     BadInput,
     BrokerError,
-    ExecutionError,
     LiveConfirmRequired,
     MarketUnhealthy,
     RiskBlocked,
@@ -50,7 +49,7 @@ from .errors import (
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import order_spec
 from .market_health import MarketHealth, TradeIntent
-from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, order_draft
+from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, min_tick_of, order_draft
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -214,17 +213,6 @@ class OrderActions:
         return state
 
     # ------------------------------------------------------------------ risk for one order
-    async def _tick(self, spec: ContractSpec) -> Decimal | None:
-        """The listing's minimum tick as the broker gives it (None: unknown; IB's own check stays)."""
-        lookup = getattr(self.provider, "min_tick", None)
-        if lookup is None:
-            return None
-        try:
-            return await lookup(spec)
-        except ExecutionError as exc:
-            log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
-            return None
-
     async def _risk_check(self, spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
                           client_order_id: str, *, project: int | str | None, replacing: Replacing | None = None) -> None:
         """The ticket's check (services.execution.order_risk) against ``project``'s book:
@@ -315,7 +303,7 @@ class OrderActions:
                                   None if limit_price is None else Decimal(limit_price))
         if problem is None and limit_price is not None:  # a new limit on the listing's grid (IB: error 110)
             problem = replace_problem(order, None if quantity is None else Decimal(quantity), Decimal(limit_price),
-                                      await self._tick(spec))
+                                      await min_tick_of(self.provider, spec))
         if problem is not None:
             raise BadInput(f"order {order_id}: {problem}")
         new_quantity = Decimal(quantity) if quantity is not None else order.quantity

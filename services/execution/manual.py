@@ -58,13 +58,11 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     try:
         number = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
     except NotANumber as exc:
-        reason = f" ({str(exc).partition('(')[2]}" if "(" in str(exc) else ""  # a misplaced comma says why
+        reason = f" ({exc.hint})" if exc.hint else ""  # a misplaced comma says why
         raise BadInput(f"{name} must be a number, got {value!r}{reason}") from None
     if not number.is_finite() or number <= 0:
         raise BadInput(f"{name} must be a positive number, got {value!r}")
     return number
-
-
 
 
 @dataclass(frozen=True, slots=True)

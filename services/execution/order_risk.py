@@ -98,6 +98,19 @@ async def market_price(provider, spec: ContractSpec) -> Decimal | None:
     return (await provider.market_prices([spec])).get(spec.key)
 
 
+async def min_tick_of(provider, spec: ContractSpec) -> Decimal | None:
+    """The listing's minimum tick as the broker gives it (its contract details); None when it
+    cannot say (the caller's grid: the US one, or IB's own check)."""
+    lookup = getattr(provider, "min_tick", None)
+    if lookup is None:
+        return None
+    try:
+        return await lookup(spec)
+    except ExecutionError as exc:  # no contract details
+        log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+        return None
+
+
 async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True, price: Decimal | None = None) -> MarketInputs:
     """The listing's price (with when and how it was seen; ``price``: the one just asked with
     ``market_price``, not asked again), the account's positions, the exchange rate, the net
@@ -113,13 +126,7 @@ async def market_inputs(provider, spec: ContractSpec, *, ask_tick: bool = True, 
         rate = None  # the risk engine blocks an order it cannot value
     portfolio_value = await provider.net_liquidation() or Decimal(0)
     buying_power = await provider.buying_power()
-    tick = None
-    lookup = getattr(provider, "min_tick", None) if ask_tick else None
-    if lookup is not None:
-        try:
-            tick = await lookup(spec)
-        except ExecutionError as exc:  # no contract details: the US grid
-            log.warning("%s: no minimum tick from the broker (%s)", spec.key, exc)
+    tick = await min_tick_of(provider, spec) if ask_tick else None
     return MarketInputs(None if price is None else PriceRef(price, *seen), positions, rate, fx.base, dict(fx.rates),
                         Decimal(portfolio_value), tick or us_tick(price), buying_power)
 

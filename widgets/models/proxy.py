@@ -83,23 +83,36 @@ class NativeOrderProxyModel(RecordProxyModel):
         return self.sortColumn() == -1
 
 
-class BlotterFilterProxyModel(NativeOrderProxyModel):
-    """The blotter's rows through its filters: the rule is ``services.core.record_filters``,
-    the one the history pager applies in SQL to the rows not loaded yet."""
+class RecordFilterProxyModel(NativeOrderProxyModel):
+    """A table's rows through a filter of ``services.core.record_filters`` (an immutable value
+    with ``accepts(record)``), the rule the history pager applies in SQL to the rows not loaded."""
 
-    def __init__(self, source: OrderBlotterModel, parent=None) -> None:
-        super().__init__(OrderBlotterModel.TIME, parent)
-        self._filter = OrderFilter()
+    def __init__(self, source, native_column: int, empty_filter, parent=None) -> None:
+        super().__init__(native_column, parent)
+        self._filter = empty_filter
         self._records = source.record_at
         self.setSourceModel(source)
 
-    # -- filters ----------------------------------------------------------------------------
-
-    def _set(self, changed: OrderFilter) -> None:
+    def _set(self, changed) -> None:
         if changed != self._filter:
             self.beginFilterChange()
             self._filter = changed
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        return self._filter.accepts(self._records(source_row))
+
+
+class BlotterFilterProxyModel(RecordFilterProxyModel):
+    """The blotter's rows through its filters: the rule is ``services.core.record_filters``,
+    the one the history pager applies in SQL to the rows not loaded yet."""
+
+    _filter: OrderFilter
+
+    def __init__(self, source: OrderBlotterModel, parent=None) -> None:
+        super().__init__(source, OrderBlotterModel.TIME, OrderFilter(), parent)
+
+    # -- filters ----------------------------------------------------------------------------
 
     def set_status_filter(self, value: StatusFilter | str) -> None:
         self._set(replace(self._filter, working_only=StatusFilter(value) is StatusFilter.WORKING))
@@ -118,9 +131,6 @@ class BlotterFilterProxyModel(NativeOrderProxyModel):
     def accepts(self, order: OrderRecord) -> bool:
         return self._filter.accepts(order)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        return self._filter.accepts(self._records(source_row))
-
     # -- convenience ------------------------------------------------------------------------
 
     def record_at(self, proxy_row: int) -> OrderRecord:
@@ -133,25 +143,16 @@ class BlotterFilterProxyModel(NativeOrderProxyModel):
         self.sort(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)
 
 
-class FillFilterProxyModel(NativeOrderProxyModel):
-    """The fills table's rows through its symbol filter (``services.core.record_filters``, the
-    rule the history pager applies in SQL)."""
+class FillFilterProxyModel(RecordFilterProxyModel):
+    """The fills table's rows through its symbol filter."""
+
+    _filter: FillFilter
 
     def __init__(self, source: FillsModel, parent=None) -> None:
-        super().__init__(FillsModel.TIME, parent)
-        self._filter = FillFilter()
-        self._records = source.record_at
-        self.setSourceModel(source)
+        super().__init__(source, FillsModel.TIME, FillFilter(), parent)
 
     def set_symbol_filter(self, text: str) -> None:
-        changed = FillFilter(search_needle(text))
-        if changed != self._filter:
-            self.beginFilterChange()
-            self._filter = changed
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._set(FillFilter(search_needle(text)))
 
     def fill_filter(self) -> FillFilter:
         return self._filter
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        return self._filter.accepts(self._records(source_row))
