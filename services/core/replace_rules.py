@@ -6,7 +6,7 @@ listing's tick grid. Pure."""
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from services.core.books import plain
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
@@ -16,6 +16,19 @@ PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState
 
 def on_grid(value: Decimal, tick: Decimal) -> bool:
     return value % tick == 0
+
+
+def stepped_price(price: Decimal, tick: Decimal, ticks: int) -> Decimal | None:
+    """``price`` moved ``ticks`` up or down the grid of ``tick`` (the ticket's price keys); a
+    price off the grid moves onto it first. None: no step, or one to zero or below."""
+    if not ticks:
+        return None
+    units = price / tick
+    base = units.to_integral_value(ROUND_CEILING if ticks > 0 else ROUND_FLOOR)
+    if base != units:  # off the grid: the first step is onto it
+        ticks -= 1 if ticks > 0 else -1
+    stepped = (base + ticks) * tick
+    return stepped if stepped > 0 else None
 
 
 def off_grid_problem(listing: str, name: str, value: Decimal | None, tick: Decimal | None) -> str | None:

@@ -9,7 +9,7 @@ schedules a new check a moment later, so the verdict follows the fields.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from PySide6.QtCore import QRegularExpression, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QRegularExpressionValidator, QShortcut, QWheelEvent
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.core.replace_rules import stepped_price
 from services.core.typed_numbers import NotANumber, typed_decimal
 
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
@@ -75,17 +76,10 @@ class PriceBox(QLineEdit):
         self.setText("" if value is None else format(value.quantize(Decimal(1).scaleb(-_places(self.tick))), "f"))
 
     def step_by(self, ticks: int) -> None:
-        """``ticks`` up or down; a price off the grid moves to the grid point in that direction
-        first (never to zero or below)."""
+        """``ticks`` up or down the listing's grid (services.core.replace_rules.stepped_price)."""
         price = self.price()
-        if price is None or not ticks:
-            return
-        units = price / self.tick
-        base = units.to_integral_value(ROUND_CEILING if ticks > 0 else ROUND_FLOOR)
-        if base != units:  # off the grid: the first step is onto it
-            ticks -= 1 if ticks > 0 else -1
-        stepped = (base + ticks) * self.tick
-        if stepped > 0:
+        stepped = None if price is None else stepped_price(price, self.tick, ticks)
+        if stepped is not None:
             self.set_price(stepped)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
