@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
+from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.typed_numbers import NotANumber, NotFinite, typed_decimal
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
@@ -41,6 +42,14 @@ def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decim
 
 
 positive = number(Decimal(0), strict=True)  # a price, a quantity, an amount of money
+
+
+def cash_buffer(text: str) -> Decimal:
+    """``--cash-buffer PCT``: the builder's ratio of a percent (``services.core.cash_buffer``)."""
+    try:
+        return cash_buffer_ratio(text, label="", unit_shown=False)
+    except BadCashBuffer as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def port(*, free: bool = False) -> Callable[[str], int]:

@@ -36,6 +36,7 @@ from enum import Enum
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
 from services.core.builder import builder_defaults
+from services.core.cash_buffer import cash_buffer_percent
 from services.core.wording import counted
 
 
@@ -49,8 +50,9 @@ def add_builder_options(parser, *, defaults: bool) -> None:
         return builder[name] if defaults else None
 
     group = parser.add_argument_group("order builder")
-    group.add_argument("--cash-buffer", type=arguments.number(Decimal(0), below=Decimal(1)), default=default("cash_buffer"), metavar="R",
-                       help=f"ratio kept as cash, 0 <= R < 1 (default {builder['cash_buffer']})")
+    group.add_argument("--cash-buffer", type=arguments.cash_buffer, default=default("cash_buffer"), metavar="PCT",
+                       help="percent of the portfolio value kept as cash, 0 <= PCT < 100, as in the window and backtest; "
+                            f"a fraction needs its sign, 0.5%% (default {cash_buffer_percent(builder['cash_buffer'])})")
     group.add_argument("--lot-size", type=arguments.number(Decimal(0), strict=True, whole=True), default=default("lot_size"), metavar="N",
                        help=f"shares per lot, a whole number (default {builder['lot_size']})")
     group.add_argument("--rounding", choices=("nearest", "floor"), default=default("rounding"),

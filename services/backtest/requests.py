@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from services import price_cache
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
+from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.models import Backtest, DecisionSnapshot, Project
@@ -42,6 +43,7 @@ class BacktestRequest:
     rounding: str = BACKTEST_DEFAULTS["rounding"]
     lot_size: str = BACKTEST_DEFAULTS["lot_size"]
     cash_buffer_pct: str = BACKTEST_DEFAULTS["cash_buffer_pct"]
+    cash_buffer_unit_shown: bool = False  # the window's field says "%": a fraction is meant as typed
     liquidate_unlisted: bool = True  # a snapshot is the whole target portfolio
     start: str | None = None
     end: str | None = None
@@ -185,7 +187,11 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
     cash = _number("--initial-cash", request.initial_cash, problems, strict=True)
     slippage = _number("--slippage-bps", request.slippage_bps, problems, below=Decimal(10_000))
     lot = _number("--lot-size", request.lot_size, problems, strict=True, whole=True)
-    buffer = _number("--cash-buffer", request.cash_buffer_pct, problems, below=Decimal(100))
+    try:
+        buffer = cash_buffer_ratio(request.cash_buffer_pct, label="--cash-buffer", unit_shown=request.cash_buffer_unit_shown)
+    except BadCashBuffer as exc:
+        problems.append(str(exc))
+        buffer = Decimal(0)
     try:
         fill = FillAt(request.fill)
     except ValueError:
@@ -208,7 +214,7 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
             problems.append("no snapshots: give --snapshots PATH or --project NAME (its stored snapshots)")
     except SnapshotInputError as exc:
         problems.extend(f"--snapshots: {p}" for p in exc.problems)
-    builder = {"rounding": request.rounding, "lot_size": lot, "cash_buffer": buffer / 100,
+    builder = {"rounding": request.rounding, "lot_size": lot, "cash_buffer": buffer,
                "liquidate_unlisted": request.liquidate_unlisted}
     spec = BacktestSpec(cash, fill, slippage, request.commission, builder, tuple(request.risk_overrides), start, end)
     return spec, snapshots

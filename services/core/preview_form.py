@@ -13,10 +13,9 @@ from typing import Any
 from services.domain import OrderType
 
 from .builder import params_from
+from .cash_buffer import BadCashBuffer, cash_buffer_ratio
 from .typed_numbers import NotANumber, typed_decimal
 from .wording import as_sentence
-
-HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,20 +36,22 @@ class PreviewForm:
             portfolio = _number("Portfolio value", self.portfolio_value)
             if portfolio is None or portfolio <= 0:
                 raise ValueError("Portfolio value must be positive.")
+        try:  # the field says "%": a fraction is meant as typed
+            cash_buffer = cash_buffer_ratio(self.cash_buffer_pct, label="Cash buffer", unit_shown=True)
+        except BadCashBuffer as exc:
+            raise ValueError(as_sentence(str(exc))) from None
         numbers = {}
-        for name, label in (("cash_buffer_pct", "Cash buffer"), ("lot_size", "Lot size"),
-                            ("limit_offset_bps", "Limit offset"), ("min_order_value", "Min order value")):
+        for name, label in (("lot_size", "Lot size"), ("limit_offset_bps", "Limit offset"),
+                            ("min_order_value", "Min order value")):
             value = _number(label, getattr(self, name))
             if value is None or value < 0:
                 raise ValueError(f"{label} must be a non-negative number.")
             numbers[name] = value
-        if numbers["cash_buffer_pct"] >= HUNDRED:
-            raise ValueError("Cash buffer must be below 100 %.")
         if numbers["lot_size"] <= 0:
             raise ValueError("Lot size must be positive.")
         values = {
             "portfolio_value": portfolio,
-            "cash_buffer": numbers["cash_buffer_pct"] / HUNDRED,
+            "cash_buffer": cash_buffer,
             "lot_size": numbers["lot_size"],
             "rounding": self.rounding,
             "order_type": OrderType(self.order_type),

@@ -188,6 +188,7 @@ class BacktestView(QWidget):
             "rounding": self.rounding_combo.currentText(),
             "lot_size": self.lot_edit.text().strip(),
             "cash_buffer_pct": self.buffer_edit.text().strip(),
+            "cash_buffer_unit_shown": True,  # labelled "cash buffer %"
             "liquidate_unlisted": not self.keep_unlisted.isChecked(),
             "start": self.from_edit.text().strip() or None,
             "end": self.to_edit.text().strip() or None,

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from services.core.books import plain
 from services.core.builder import builder_defaults
+from services.core.cash_buffer import cash_buffer_percent
 from services.core.preview_form import PreviewForm
 from services.core.wording import counted
 from services.domain import OrderType
@@ -71,7 +72,7 @@ class PreviewView(QWidget):
         # the builder's own defaults, as the commands' options (a preview left as it opens builds
         # the same orders as `preview` given no option)
         builder = builder_defaults()
-        self.cash_buffer_edit = QLineEdit(plain(builder["cash_buffer"] * 100))
+        self.cash_buffer_edit = QLineEdit(cash_buffer_percent(builder["cash_buffer"]))
         self.lot_size_edit = QLineEdit(plain(builder["lot_size"]))
         self.bps_edit = QLineEdit(plain(builder["limit_offset_bps"]))
         self.min_order_edit = QLineEdit(plain(builder["min_order_value"]))
@@ -180,7 +181,7 @@ class PreviewView(QWidget):
         if "portfolio_value" in params:
             self.portfolio_edit.setText(str(params["portfolio_value"]))
         if "cash_buffer" in params:
-            self.cash_buffer_edit.setText(str((Decimal(str(params["cash_buffer"])) * 100).normalize()))
+            self.cash_buffer_edit.setText(cash_buffer_percent(Decimal(str(params["cash_buffer"]))))
         if "lot_size" in params:
             self.lot_size_edit.setText(str(params["lot_size"]))
         if "rounding" in params:
