@@ -107,7 +107,7 @@ class OrderActions:
         order = await self._db(self._order, order_id)
         if not order.status.is_cancelable:
             raise BadInput(f"order {order_id} is already {order.status}")
-        if order.status is OrderState.NEW and not order.ib_order_id:
+        if not _reached_the_broker(order):
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER, message="canceled before sending"))
         else:
             confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
@@ -133,19 +133,30 @@ class OrderActions:
 
     async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> list[int]:
         """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
-        A run that is sending stops first: nothing more goes out after Cancel All. With ``wait``
+        A run of this process that is sending stops first, and every order not sent yet is
+        canceled before it is sent (``cancel``'s rule): nothing more goes out after Cancel All,
+        neither from a run nor later from recovery, which would take an unsent order left NEW
+        for a stuck one and send it. With ``wait``
         (a command, which disconnects once it returns), the broker's final status of each order
         it holds is waited for (``confirm_timeout`` in all) and written before returning, as
         ``cancel`` does; the window's Cancel All sees them stream in."""
         self._check_live(live_token)
         if self.service is not None:
-            self.service.stop_sending()
+            self.service.stop_sending("Cancel All")
+            # what the stopped run gives back (NEW) is listed below, not left behind as it settles
+            if not await self.service.sending_stopped(self.confirm_timeout):
+                log.warning("cancel all: a run still sending after %s s; its orders not yet given back are left to it",
+                            self.confirm_timeout)
         working = await self._db(self._working)
-        at_broker = [o for o in working if o.ib_order_id or o.status is not OrderState.NEW]
+        at_broker = [o for o in working if _reached_the_broker(o)]
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
                          for o in at_broker} if wait else {}
         if one_by_one:
             for order in working:
+                if not _reached_the_broker(order):  # canceled here, as ``cancel`` does: nothing to ask the broker
+                    self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
+                                                       message="canceled before sending (Cancel All)"))
+                    continue
                 try:
                     await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
                 except BrokerError as exc:
@@ -164,7 +175,8 @@ class OrderActions:
                 raise
             for order in working:
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
-                                                   message="global cancel"))
+                                                   message="global cancel" if _reached_the_broker(order)
+                                                   else "canceled before sending (Cancel All)"))
         if confirmations:
             _, unconfirmed = await asyncio.wait(confirmations.values(), timeout=self.confirm_timeout)
             for future in unconfirmed:
@@ -181,12 +193,14 @@ class OrderActions:
         return len(self._working())
 
     def _working(self) -> list[OrderRecord]:
-        """Working orders of the connected account (another account's orders are not ours to
-        touch from this session). SENDING orders are left to their sender: claimed, not known
-        to be at the broker; a stopped sender gives them back (NEW), a sent one shows as working."""
+        """The orders Cancel All cancels: every order of the connected account that may be
+        canceled (``OrderState.is_cancelable``, as a row's Cancel: working ones and NEW ones not
+        sent yet; another account's orders are not ours to touch from this session). SENDING
+        orders are left to their sender: claimed, not known to be at the broker; a stopped sender
+        gives them back (NEW), a sent one shows as working."""
         account = self.provider.account
         with self.db.session() as session:
-            return [to_order_record(o) for o in OrderRepository(session).list_working()
+            return [to_order_record(o) for o in OrderRepository(session).list_open()
                     if (o.account in (None, account) if account else not is_backtest_account(o.account))
                     and o.status is not OrderState.SENDING]
 
@@ -398,6 +412,12 @@ class OrderActions:
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:
             return len(session.scalars(select(TradeOrder.id).where(TradeOrder.replaces_order_id == order_id)).all())
+
+
+def _reached_the_broker(order: OrderRecord) -> bool:
+    """Whether a cancel must be asked of the broker: an order that went out (any state after
+    NEW) or has a broker id; a NEW order without one was never sent and is canceled here."""
+    return bool(order.ib_order_id) or order.status is not OrderState.NEW
 
 
 def _replacing(order) -> Replacing:

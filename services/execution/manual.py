@@ -29,11 +29,12 @@ from services.core.replace_rules import off_grid_problem
 from services.core.risk import RiskReport
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.plan_repository import PlanRepository
-from services.db.repositories import RunRepository, SettingsRepository
-from services.domain import OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
+from services.core.order_state import EventKind
+from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
+from services.domain import EventSource, OrderState, OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
 
 from .audit import audit
-from .errors import BadInput, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
+from .errors import BadInput, BrokerError, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
 from .market_health import HealthReport, TradeIntent
 from .order_risk import (
     MarketInputs,
@@ -46,6 +47,7 @@ from .order_risk import (
     us_tick,
 )
 from .runs import ExecuteResult, TradeService
+from .writer import LocalOrderEvent
 
 log = logging.getLogger(__name__)
 
@@ -320,10 +322,23 @@ class ManualOrders:
             plan = await service._db(self._store_plan, run.id, ticket, spec, inputs)
             async with service._executing_guard(run.id):
                 await service._refuse_if_halted()
-                return await service._send_plan(plan, check_drift=False, require_market_health=require_market_health,
-                                                outside_rth=ticket.outside_rth)
+                result = await service._send_plan(plan, check_drift=False, require_market_health=require_market_health,
+                                                  outside_rth=ticket.outside_rth)
+            if not result.sent and not result.already_known:
+                # stopped before its one order went (the connection, a halt seen at the sender's
+                # check, the lease): not sent, said as a refusal, never as "Sent"
+                raise BrokerError(f"not sent: {result.stopped or 'the order was not sent'}")
+            return result
         except (BadInput, MarketUnhealthy, TradingHalted, PlanRefused) as exc:
             await service._db(self._cancel_run, run.id, str(exc))  # nothing was sent: the run ends here
+            raise
+        except BrokerError as exc:
+            # "no order could be sent": the trader is told the ticket was not sent, so it is not;
+            # its order, given back NEW, would otherwise be taken by recovery for a stuck one and
+            # sent later, and a ticket entered again would make two. (An order whose placeOrder
+            # may have left stays SENDING, for reconciliation, and is not touched.)
+            await self._withdraw_unsent(run.id, str(exc))
+            await service._db(self._cancel_run, run.id, str(exc))
             raise
 
     def _store_plan(self, run_id: int, ticket: Ticket, spec: ContractSpec, inputs: MarketInputs) -> Plan:
@@ -347,8 +362,22 @@ class ManualOrders:
                    "verdict": plan.verdict, "ticket": ticket.to_dict()}, session=session)
             return plan
 
+    async def _withdraw_unsent(self, run_id: int, reason: str) -> None:
+        """Cancel the run's orders that never reached the broker (the writer ends the run)."""
+        writer = self.service.writer
+        for client_order_id in await self.service._db(self._never_sent, run_id):
+            writer.submit(LocalOrderEvent(client_order_id, EventKind.CANCEL_REQUESTED, EventSource.SYSTEM,
+                                          message=f"not sent: {reason}"[:2000]))
+        await writer.flush()
+
+    def _never_sent(self, run_id: int) -> list[str]:
+        with self.db.session() as session:
+            return [o.client_order_id for o in OrderRepository(session).list(run_id=run_id, status=[OrderState.NEW])
+                    if not o.ib_order_id and not o.ib_perm_id]
+
     def _cancel_run(self, run_id: int, reason: str) -> None:
         with self.db.unit_of_work() as session:
             runs = RunRepository(session)
-            if runs.get(run_id).status in (RunStatus.QUEUED,):
-                runs.update_status(run_id, RunStatus.CANCELED, message=reason[:2000])
+            run = runs.get(run_id)
+            if run.status is RunStatus.QUEUED or (run.status is RunStatus.CANCELED and not run.message):
+                runs.update_status(run_id, RunStatus.CANCELED, message=reason[:2000])  # why, on the run too

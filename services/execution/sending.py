@@ -51,12 +51,12 @@ class SendOutcome:
 
 class OrderSender:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, leases: LeaseManager,
-                 halt_requested: Callable[[], bool]) -> None:
+                 stop_requested: Callable[[], str | None]) -> None:
         self.db = db
         self.provider = provider
         self.writer = writer
         self.leases = leases
-        self.halt_requested = halt_requested
+        self.stop_requested = stop_requested  # why this process stops its sending (a halt, Cancel All), else None
 
     async def _db(self, fn, *args):
         return await db_call(runs_inline(self.provider), fn, *args)
@@ -95,8 +95,9 @@ class OrderSender:
         return out
 
     def _why_stop(self, lease: Lease) -> str | None:
-        if self.halt_requested():
-            return "trading HALTED"
+        stop = self.stop_requested()
+        if stop:
+            return stop
         if lease.lost:
             return "the run's lease was lost (taken by another process after it expired)"
         if not self.provider.is_connected:

@@ -5,6 +5,7 @@ word at the service layer; stop orders rest in the simulator until triggered."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,8 +15,9 @@ from services.db.convert import to_order_record
 from services.db.models import AuditLog, OrderPlan, TradeRun
 from services.db.repositories import OrderRepository, SettingsRepository
 from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
-from services.execution.errors import BadInput, LiveConfirmRequired, MarketUnhealthy, RiskBlocked
+from services.execution.errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy, RiskBlocked
 from services.execution.manual import ManualOrders, Ticket
+from services.execution.recovery import AutoRecovery
 from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack
@@ -185,3 +187,44 @@ async def test_a_resting_stop_is_never_replaced_by_cancel_and_new(stack):
         await stack.actions.replace(stop.id, quantity=Decimal(6))
     [resting] = stack.sim.open_orders()  # untouched: still working with its stop
     assert (resting.order_type, resting.stop_price, resting.limit_price, resting.quantity) == ("STP LMT", Decimal(105), Decimal(106), Decimal(5))
+
+
+@pytest.mark.parametrize("lost_at", ["placeOrder", "the sender's start"])
+async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(stack, lost_at, monkeypatch, ib_log_guard):
+    """The connection drops as the ticket's order goes: the trader reads "Not sent", so nothing may
+    go out later. Its order, given back NEW, was taken by recovery for a stuck one once the timeout
+    passed and sent (a ticket entered again made two); stopped before its order (the sender's
+    first look finds no connection), the window said "Sent ..., order " with no order at all."""
+    from services.execution.sending import OrderSender
+
+    ib_log_guard.allow(r"Peer closed connection")  # the drop is the point
+    stack.sim.set_price("MSFT", "410")
+    manual = _manual(stack)
+    ticket = Ticket.of("MSFT", "BUY", quantity="5", project="desk")
+    check = await manual.check(ticket)
+    provider = stack.provider
+    owner, name = (provider, "place_order") if lost_at == "placeOrder" else (OrderSender, "send")
+    real = getattr(owner, name)
+
+    async def connection_drops_here(*args):
+        stack.sim.drop_connections()
+        await wait_until(lambda: not provider.is_connected, 5, "the client to see the connection gone")
+        return await real(*args)
+
+    monkeypatch.setattr(owner, name, connection_drops_here)
+    with pytest.raises(BrokerError, match="not sent|no order could be sent"):
+        await manual.send(ticket, confirmed=check)
+    monkeypatch.undo()
+    await stack.writer.flush()
+    [order] = _orders(stack.db)
+    assert order.status is OrderState.CANCELED and order.ib_order_id is None
+    [(_, status, message)] = _runs(stack.db)
+    assert status is RunStatus.CANCELED and "connection" in message
+    await wait_until(lambda: provider.is_connected, 15, "the provider to reconnect")
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_auto_recovery({"new_timeout_seconds": 5})
+    recovery = AutoRecovery(stack.db, provider, stack.writer, stack.reconciler, stack.service.leases, actor="tester",
+                            busy_runs=stack.service.executing_runs)
+    passed = await recovery.run_once(now=datetime.now(UTC) + timedelta(seconds=60))
+    assert passed.considered == () and passed.sent == ()
+    assert stack.sim.orders() == []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
+from services.execution.recovery import AutoRecovery
 from tests.execution.conftest import build_stack, make_snapshot
 from tests.fixtures.ib import wait_for
 
@@ -45,5 +48,18 @@ async def test_a_run_that_is_sending_stops_at_halt_or_cancel_all(slow_stack, sto
     at_broker = len(stack.sim.orders())
     assert {o.order_ref for o in stack.sim.orders()} == set(result.sent)
     view = await stack.service.view(run.id)
-    unsent = [o for o in view.orders if o.status is OrderState.NEW]
-    assert len(unsent) == len(SYMBOLS) - at_broker and all(o.ib_order_id is None for o in unsent)
+    assert result.stopped == ("trading HALTED" if stop == "halt" else "Cancel All")
+    # a halt leaves the unsent orders NEW, for the trader to cancel or resume; Cancel All cancels
+    # them before they are sent, as a row's Cancel does: else recovery took them for stuck ones
+    # and sent them once the timeout passed, after the trader had canceled everything
+    left = OrderState.NEW if stop == "halt" else OrderState.CANCELED
+    unsent = [o for o in view.orders if o.ib_order_id is None]
+    assert len(unsent) == len(SYMBOLS) - at_broker and {o.status for o in unsent} == {left}
+    if stop == "cancel_all":
+        with stack.db.unit_of_work() as session:
+            SettingsRepository(session).set_auto_recovery({"new_timeout_seconds": 5})
+        recovery = AutoRecovery(stack.db, stack.provider, stack.writer, stack.reconciler, stack.service.leases,
+                                actor="tester", busy_runs=stack.service.executing_runs)
+        passed = await recovery.run_once(now=datetime.now(UTC) + timedelta(seconds=60))
+        assert passed.considered == () and passed.sent == ()
+        assert len(stack.sim.orders()) == at_broker  # nothing more went out

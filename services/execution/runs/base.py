@@ -3,6 +3,7 @@ the checks made before anything is sent, and the reads of a run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import cast
@@ -56,7 +57,10 @@ class RunServiceBase:
         self.actor = actor or os_user()
         self.ack_timeout = ack_timeout
         self._executing: set[int] = set()
-        self._halt_requested = False
+        self._stop_reason: str | None = None  # why sending stops before the next order (stop_sending)
+        self._senders = 0  # runs of this process sending right now
+        self._senders_idle = asyncio.Event()
+        self._senders_idle.set()
         self.clock = clock or (lambda: datetime.now(UTC))  # the trading date, the market-health gate
         # the market-health gate before a run sends (None: not checked); a backtest has no market
         # to be healthy (its provider's mode is BACKTEST, and only backtest runs go through it)

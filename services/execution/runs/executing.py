@@ -4,6 +4,7 @@ is sent. A stored plan is sent only while its age and prices allow it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
@@ -275,10 +276,21 @@ class RunExecution(RunPlanning):
             known = tuple(o.client_order_id for o in orders if o not in unsent)
             return [request_for_order(o) for o in unsent], known
 
-    def stop_sending(self) -> None:
-        """Halt: a run that is sending stops before its next order (a halt from another process
-        is seen at the next chunk, from the database)."""
-        self._halt_requested = True
+    def stop_sending(self, reason: str = "trading HALTED") -> None:
+        """A halt or Cancel All: a run of this process that is sending stops before its next
+        order and gives back what it had claimed (NEW); ``reason`` is what its outcome says. (A
+        halt from another process is seen at the next chunk, from the database.)"""
+        self._stop_reason = reason
+
+    async def sending_stopped(self, timeout: float) -> bool:
+        """Wait until no run of this process is sending (each stops before its next order once
+        ``stop_sending`` is asked, and gives back its claims): what it leaves NEW is then known.
+        False when one still sends after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._senders_idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def _mark_running(self, run_id: int) -> None:
         with self.db.unit_of_work() as session:
@@ -292,9 +304,16 @@ class RunExecution(RunPlanning):
         lease = self.leases.held.get(run_id)
         if lease is None:  # a caller that bypassed execute(): never send without the run's lease
             raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
-        self._halt_requested = False
-        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._halt_requested)
-        out = await sender.send(lease, requests)
+        self._stop_reason = None
+        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._stop_reason)
+        self._senders += 1
+        self._senders_idle.clear()
+        try:
+            out = await sender.send(lease, requests)
+        finally:
+            self._senders -= 1
+            if not self._senders:
+                self._senders_idle.set()
         if out.stopped:
             log.warning("run %s: sending stopped (%s); %s left unsent", run_id, out.stopped, counted(len(out.unsent), "order"))
         if out.failed and not out.sent:
