@@ -24,12 +24,12 @@ from typing import Any
 
 from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
+from services.core.order_state import EventKind
 from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem
 from services.core.risk import RiskReport
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.plan_repository import PlanRepository
-from services.core.order_state import EventKind
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.domain import EventSource, OrderState, OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
 
@@ -365,8 +365,8 @@ class ManualOrders:
     async def _withdraw_unsent(self, run_id: int, reason: str) -> None:
         """Cancel the run's orders that never reached the broker (the writer ends the run)."""
         writer = self.service.writer
-        for client_order_id in await self.service._db(self._never_sent, run_id):
-            writer.submit(LocalOrderEvent(client_order_id, EventKind.CANCEL_REQUESTED, EventSource.SYSTEM,
+        for never_sent in await self.service._db(self._never_sent, run_id):
+            writer.submit(LocalOrderEvent(never_sent, EventKind.CANCEL_REQUESTED, EventSource.SYSTEM,
                                           message=f"not sent: {reason}"[:2000]))
         await writer.flush()
 

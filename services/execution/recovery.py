@@ -511,7 +511,7 @@ class AutoRecovery:
                 coid, request = await make_request(lease)
                 if request is None:
                     return None
-                sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: False)
+                sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: None)
                 result = await sender.send(lease, [request])
         except RunBusy as exc:
             await self._skip(out, stuck, f"its run is being sent by another process ({exc.holder.describe()})")

@@ -212,7 +212,7 @@ async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(s
         return await real(*args)
 
     monkeypatch.setattr(owner, name, connection_drops_here)
-    with pytest.raises(BrokerError, match="not sent|no order could be sent"):
+    with pytest.raises(BrokerError, match=r"not sent|no order could be sent"):
         await manual.send(ticket, confirmed=check)
     monkeypatch.undo()
     await stack.writer.flush()
