@@ -140,8 +140,10 @@ def store_parsed_snapshot(db, parsed: ParsedSnapshot, project: str | None, actor
 def _store(session, parsed: ParsedSnapshot, project: str, note: str | None) -> ImportOutcome:
     project_row = ProjectRepository(session).get_or_create(project)
     snapshots = SnapshotRepository(session)
-    existing = snapshots.find_by_hash(project_row.id, parsed.content_hash)
-    if existing is not None and existing.source_file == parsed.source_name:
+    # the same file again is the stored snapshot, though another file of the same content came
+    # since: a copy would be a new snapshot, so a new run of the day, and its orders sent twice
+    existing = snapshots.find_by_hash(project_row.id, parsed.content_hash, parsed.source_name)
+    if existing is not None:
         if existing.note == BACKTEST_INPUT_NOTE:  # stored for a backtest only: now the trader's too
             existing.note = note
         return ImportOutcome(parsed, existing.id, project_row.id, False)

@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK, main
+from services.db.models import DecisionSnapshot as Snapshot
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 NOV20 = str(SAMPLES / "momentum_2026-11-20.csv")
@@ -117,6 +119,30 @@ def test_snapshot_import_list_and_preview_by_id(capsys, db_url, tmp_path):
     assert code == EXIT_OK
     assert out["orders"][0]["reference_price"] == "228.5" and out["orders"][0]["quantity"] == "44"
     assert out["target_value"] == "95095.85"
+
+
+def test_a_file_imported_again_is_its_stored_snapshot_though_a_copy_of_it_came_since(capsys, db_url, tmp_path, database):
+    """The check looked only at the newest snapshot of the same content: once a copy under another
+    name was imported into the project, the first file imported again was stored once more, a new
+    snapshot, so ``execute --snapshot`` of it started a new run of the day and sent every order a
+    second time. The same file is its stored snapshot; a backtest's inputs are found alike."""
+    from services.db.repositories import SnapshotRepository
+    from services.db.repositories.snapshots import NewSnapshot
+
+    copy = tmp_path / "copy_of_nov20.csv"
+    copy.write_bytes(Path(NOV20).read_bytes())
+    imported = {}
+    for path in (NOV20, str(copy), NOV20, str(copy)):
+        code, out = run_json(capsys, ["--db-url", db_url, "snapshot", "import", path, "--project", "momentum", "--json"])
+        assert code == EXIT_OK
+        imported.setdefault(path, out["id"])
+        assert out["id"] == imported[path]
+    assert imported[NOV20] != imported[str(copy)]
+    with database.unit_of_work() as session:
+        project_id = session.execute(select(Snapshot.project_id).where(Snapshot.id == imported[NOV20])).scalar_one()
+        again = SnapshotRepository(session).store_once([NewSnapshot(project_id, name, hash_, ()) for name, hash_ in (
+            ("momentum_2026-11-20.csv", out["content_hash"]), ("copy_of_nov20.csv", out["content_hash"]))])
+    assert again == [imported[NOV20], imported[str(copy)]]
 
 
 def test_snapshot_import_with_errors_stores_nothing(capsys, db_url):

@@ -88,26 +88,27 @@ class SnapshotRepository:
     def store_once(self, snapshots: Sequence[NewSnapshot], *, note: str | None = None) -> list[int]:
         """Each snapshot's id, in order: the newest stored one of its project with the same
         content and source file (as ``find_by_hash`` finds it, a snapshot stored by an earlier
-        entry included), else a new one stored with its items. All new ones or none (a
+        entry included; another file of the same content stored since does not hide it), else a
+        new one stored with its items. All new ones or none (a
         savepoint). One lookup per project and one INSERT of every new item (a backtest stores
         a snapshot per rebalance: an ORM lookup, object and flush each cost more than storing)."""
-        newest: dict[tuple[int, str], tuple[int, str]] = {}  # (project, hash) -> (id, source file)
+        newest: dict[tuple[int, str, str], int] = {}  # (project, hash, source file) -> id
         for project_id in dict.fromkeys(s.project_id for s in snapshots):
             hashes = list(dict.fromkeys(s.content_hash for s in snapshots if s.project_id == project_id))
             for start in range(0, len(hashes), 500):  # keep IN lists short on both databases
                 for snapshot_id, content_hash, source_file in self.session.execute(
                         _NEWEST_BY_HASH, {"project_id": project_id, "hashes": hashes[start:start + 500]}):
-                    newest[(project_id, content_hash)] = (snapshot_id, source_file)  # ascending ids: the newest wins
+                    newest[(project_id, content_hash, source_file)] = snapshot_id  # ascending ids: the newest wins
         ids: list[int] = []
         item_rows: list[dict[str, Any]] = []
         with self.session.begin_nested():
             for snapshot in snapshots:
-                known = newest.get((snapshot.project_id, snapshot.content_hash))
-                if known is not None and known[1] == snapshot.source_file:
-                    ids.append(known[0])
+                known = newest.get((snapshot.project_id, snapshot.content_hash, snapshot.source_file))
+                if known is not None:
+                    ids.append(known)
                     continue
                 snapshot_id, rows = self._insert(snapshot, note, None)
-                newest[(snapshot.project_id, snapshot.content_hash)] = (snapshot_id, snapshot.source_file)
+                newest[(snapshot.project_id, snapshot.content_hash, snapshot.source_file)] = snapshot_id
                 ids.append(snapshot_id)
                 item_rows.extend(rows)
             self._insert_items(item_rows)
@@ -137,10 +138,14 @@ class SnapshotRepository:
         several times the query)."""
         return fetch_all(self.session, _ITEMS, {"snapshot_id": snapshot_id})
 
-    def find_by_hash(self, project_id: int, content_hash: str) -> DecisionSnapshot | None:
+    def find_by_hash(self, project_id: int, content_hash: str, source_file: str | None = None) -> DecisionSnapshot | None:
+        """The newest snapshot of the project with this content (and, given, this source file:
+        the one a file imported again is, though another file of the same content came since)."""
         query = select(DecisionSnapshot).where(
             DecisionSnapshot.project_id == project_id, DecisionSnapshot.content_hash == content_hash
         )
+        if source_file is not None:
+            query = query.where(DecisionSnapshot.source_file == source_file)
         return self.session.scalars(query.order_by(DecisionSnapshot.id.desc()).limit(1)).first()
 
     def latest(self, project_id: int) -> DecisionSnapshot | None:
