@@ -35,8 +35,8 @@ def cash_buffer_ratio(text: str, *, label: str, unit_shown: bool) -> Decimal:
     try:
         percent = typed_decimal(number)
     except NotANumber as exc:
-        reason = f": {exc.hint}" if exc.hint else ""
-        raise BadCashBuffer(f"{named} is not a percent{reason}") from None
+        reason = f" ({exc.hint})" if exc.hint else ""
+        raise BadCashBuffer(f"{named} is not a number{reason}") from None
     if not percent.is_finite() or percent < 0 or percent >= HUNDRED:
         raise BadCashBuffer(f"{named} must be a percent from 0 to below 100")
     if 0 < percent < 1 and not signed and not unit_shown:

@@ -105,16 +105,18 @@ def test_store_once_reuses_the_newest_snapshot_of_the_same_content_and_source(da
     with database.unit_of_work() as s:
         ids = Repositories(s).snapshots.store_once([
             NewSnapshot(alpha, "renamed.csv", "aa" * 32, []),  # the newest of its content: reused
-            NewSnapshot(alpha, "a.csv", "aa" * 32, items),  # an older one only: stored anew
-            NewSnapshot(alpha, "a.csv", "aa" * 32, []),  # the one just stored
+            # the same file, though another of its content came since: reused (a copy would be a
+            # new snapshot, so a new run of the day, and its orders sent twice)
+            NewSnapshot(alpha, "a.csv", "aa" * 32, items),
+            NewSnapshot(alpha, "new.csv", "aa" * 32, items),  # a file not stored before: stored anew
             NewSnapshot(beta, "a.csv", "aa" * 32, items),  # another project's
         ], note="input")
-    assert ids[0] == newer and ids[1] not in (older, newer) and ids[2] == ids[1] and ids[3] > ids[1]
+    assert ids[0] == newer and ids[1] == older and ids[2] not in (older, newer) and ids[3] > ids[2]
     with database.session() as s:
         repos = Repositories(s)
         stored = repos.snapshots.get(ids[3])
         assert (stored.project_id, stored.source_file, stored.item_count, stored.note) == (beta, "a.csv", 2, "input")
-        assert [(r.symbol, r.weight, r.rank, r.exchange, r.currency) for r in repos.snapshots.items(ids[1])] == [
+        assert [(r.symbol, r.weight, r.rank, r.exchange, r.currency) for r in repos.snapshots.items(ids[2])] == [
             ("AAPL", Decimal("0.5000000000"), 1, "SMART", "USD"), ("MSFT", Decimal("0.5000000000"), None, "NASDAQ", "USD")]
         assert s.scalar(select(func.count()).select_from(DecisionSnapshot)) == 4
 
