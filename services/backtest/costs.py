@@ -6,10 +6,12 @@ numbers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
 from services.core.commissions import ZERO, CommissionModel, FixedCommission, TieredCommission
+from services.core.trading_hours import next_session
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.domain import Side
 
@@ -20,6 +22,13 @@ HUNDRED = Decimal(100)
 class FillAt(StrEnum):
     CLOSE = "close"  # the snapshot day's close
     NEXT_OPEN = "next-open"  # the next trading day's open
+
+
+def fill_session(trade_day: date, fill: FillAt) -> date:
+    """The session a market order of ``trade_day`` fills in: that day (its close), or the next
+    session (its open; the session the backtest's walk opens next, a 29 February or a Friday
+    included)."""
+    return trade_day if fill is FillAt.CLOSE else next_session(trade_day)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,10 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services.core.shortfall import shortfall, shortfall_bps
-from services.core.trading_hours import sessions_between
 from services.db.models import TradeOrder, TradeRun
 from services.domain import Side
 
-from .costs import FillAt, slipped
+from .costs import FillAt, fill_session, slipped
 from .prices import PriceBook
 
 COMPARED_MODES = ("paper", "live")  # a backtest run has nothing to be compared with
@@ -111,10 +110,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         orders = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
         day = run.trade_date
         mode = str(run.mode)
-    fill_day = day
-    if fill is FillAt.NEXT_OPEN:
-        later = [d for d in sessions_between(day, day.replace(year=day.year + 1)) if d > day]
-        fill_day = later[0] if later else day
+    fill_day = fill_session(day, fill)
     lines = []
     for order in orders:
         side = Side(order.side)

@@ -308,6 +308,15 @@ def sessions_between(start: date, end: date, calendar: str = DEFAULT_CALENDAR) -
     return session_days(start, end, calendar)
 
 
+def next_session(day: date, calendar: str = DEFAULT_CALENDAR) -> date:
+    """The first session day after ``day`` (a weekend or holiday ``day`` included): where a
+    next-open fill of ``day``'s orders happens, the session the backtest's walk
+    (``sessions_between``) comes to next. No exchange closes for two weeks (the longest, after
+    11 September 2001, was four sessions), so two weeks ahead always hold one; outside the
+    calendar's years ``session_days`` gives weekdays."""
+    return session_days(day + timedelta(days=1), day + timedelta(days=14), calendar)[0]
+
+
 def regular_sessions(start: date, end: date, calendar: str = DEFAULT_CALENDAR) -> dict[date, Session]:
     """Every regular session from ``start`` to ``end`` at once (one vectorised look at the
     calendar's schedule: a backtest asks for thousands); days outside the calendar's years are

@@ -1,0 +1,57 @@
+"""The TCA's backtest column: each order of a paper or live run priced as the backtest's broker
+would have filled it (services.backtest.costs.simulated_fill), from the bars of the order's own
+listing, in the session the fill rule names; the run's totals compared with the backtest's on
+the same orders."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services.backtest.costs import FillAt
+from services.backtest.tca import cached_tca
+from services.db.models import PriceBar, Project, TradeOrder, TradeRun
+from services.domain import TradeMode
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _run(db, day: date, orders: list[dict]) -> int:
+    """A paper run of ``day`` with these filled orders (symbol, side, quantity, fill, reference,
+    optional listing columns and fx rate), as the trade service stores them."""
+    with db.unit_of_work() as s:
+        project = s.query(Project).filter_by(name="tca").one_or_none() or Project(name="tca")
+        s.add(project)
+        s.flush()
+        run = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=day)
+        s.add(run)
+        s.flush()
+        for n, o in enumerate(orders, start=1):
+            draft = {"reference_price": o["reference"], **({"fx_rate": o["fx"]} if "fx" in o else {})}
+            s.add(TradeOrder(run_id=run.id, project_id=project.id, client_order_id=f"T.{run.id}-{n}-{o['symbol']}",
+                             symbol=o["symbol"], exchange=o.get("exchange", "SMART"),
+                             primary_exchange=o.get("primary_exchange"), currency=o.get("currency", "USD"),
+                             side=o.get("side", "BUY"), quantity=Decimal(o["quantity"]),
+                             filled_quantity=Decimal(o["quantity"]), avg_fill_price=Decimal(o["fill"]),
+                             params={"draft": draft}))
+        return run.id
+
+
+def _bars(db, rows: list[tuple[str, date, str, str]]) -> None:
+    """Cached daily bars: (listing key, day, open, close)."""
+    with db.unit_of_work() as s:
+        for key, day, opened, closed in rows:
+            s.add(PriceBar(symbol=key, what_to_show="TRADES", day=day, open=Decimal(opened), high=Decimal(opened),
+                           low=Decimal(closed), close=Decimal(closed), volume=Decimal(1), source="broker"))
+
+
+def test_next_open_tca_of_a_run_traded_on_29_february_fills_at_the_next_sessions_open(database):
+    run_id = _run(database, date(2024, 2, 29), [{"symbol": "AAPL", "side": "SELL", "quantity": "10", "fill": "180",
+                                                  "reference": "180"}])
+    _bars(database, [("AAPL", date(2024, 2, 29), "181", "180"), ("AAPL", date(2024, 3, 1), "182", "183")])
+
+    report = cached_tca(database, run_id, FillAt.NEXT_OPEN)
+
+    assert report.lines[0].backtest_price == Decimal(182)  # Friday 1 March's open
