@@ -12,6 +12,7 @@ import sys
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
 from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.wording import counted
 
 
 def register(subparsers) -> None:
@@ -66,8 +67,12 @@ def _tca(args: argparse.Namespace, settings) -> int:
                   f"fill {line.fill_price}, shortfall {line.shortfall_bps} bps ({line.shortfall})"
                   + (f", backtest {line.backtest_price} ({line.backtest_shortfall_bps} bps)"
                      if line.backtest_price is not None else ""))
-        print(f"total shortfall {report.shortfall} ({report.shortfall_bps} bps)"
-              + (f", backtest {report.backtest_shortfall}" if report.backtest_shortfall is not None else ""))
+        print(f"total shortfall {report.shortfall} ({report.shortfall_bps} bps)")
+        if report.backtest_shortfall is not None:
+            print(f"on the {counted(report.orders_compared, 'order')} with a bar: run {report.compared_shortfall}, "
+                  f"backtest {report.backtest_shortfall}"
+                  + (f" ({counted(report.orders_without_bar, 'filled order')} without a bar left out)"
+                     if report.orders_without_bar else ""))
         return EXIT_OK
 
     return run_guarded(url, action)

@@ -43,7 +43,7 @@ from services.execution.provider import (
     ReconnectHook,
 )
 
-from .costs import FillAt, slipped
+from .costs import FillAt, simulated_fill
 from .prices import PriceBook
 
 
@@ -200,8 +200,10 @@ class BacktestBroker(ExecutionProvider):
         moment = self.clock()
         events: list[object] = []
         for pending in waiting:
-            close = self.prices.close_on(pending.request.spec.key, self.clock.day)
-            events.extend(self._fill(pending, close, moment) if close is not None
+            request = pending.request
+            price = simulated_fill(self.prices, request.spec.key, self.clock.day, FillAt.CLOSE, Side(request.side),
+                                   self.slippage_bps)
+            events.extend(self._fill(pending, price, moment) if price is not None
                           else [self._status(pending, "Cancelled", ZERO, None, moment)])
         self._emit_all(events)
         return len(waiting)
@@ -212,16 +214,18 @@ class BacktestBroker(ExecutionProvider):
         waiting, self._pending = self._pending, []
         opened = session_moments(day)[0]
         for pending in waiting:
-            price = self.prices.open_on(pending.request.spec.key, day)
+            request = pending.request
+            price = simulated_fill(self.prices, request.spec.key, day, FillAt.NEXT_OPEN, Side(request.side),
+                                   self.slippage_bps)
             self._emit_all(self._fill(pending, price, opened) if price is not None
                            else [self._status(pending, "Cancelled", ZERO, None, opened)])
         return len(waiting)
 
     def _fill(self, pending: _Pending, price: Decimal, moment: datetime) -> list[object]:
+        """The order filled at ``price`` (``simulated_fill``'s: slippage included)."""
         request = pending.request
         side = Side(request.side)
         quantity = Decimal(request.quantity)
-        price = slipped(price, side, self.slippage_bps)
         month = (moment.year, moment.month)
         commission = Decimal(self.commission_model.commission(
             quantity, price, monthly_volume=self._monthly_volume.get(month, ZERO), side=side))

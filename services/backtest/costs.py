@@ -15,6 +15,8 @@ from services.core.trading_hours import next_session
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.domain import Side
 
+from .prices import PriceBook
+
 BPS = Decimal(10_000)
 HUNDRED = Decimal(100)
 
@@ -63,6 +65,17 @@ def parse_commission(spec: str) -> CommissionModel:
         return FixedCommission(per_share=numbers["per-share"], minimum=numbers.get("min", ZERO),
                                max_ratio=numbers.get("max-pct", HUNDRED) / HUNDRED)
     raise ValueError(f"commission {spec!r}: use none, per-share=R[,min=M][,max-pct=P], ib-fixed or ib-tiered")
+
+
+def simulated_fill(prices: PriceBook, listing: str, day: date, fill: FillAt, side: Side,
+                   slippage_bps: Decimal) -> Decimal | None:
+    """The simulated fill price of a market order for ``listing`` (a ``ContractSpec.key``: the
+    bars of a CAD or EUR listing are not the US symbol's) in session ``day``: the day's close
+    (``FillAt.CLOSE``) or its open (``FillAt.NEXT_OPEN``: ``day`` is then the session after the
+    order's, ``fill_session``), after slippage. None: the listing has no bar that day. The one
+    rule of the backtest's broker and of the TCA's backtest column."""
+    bar = prices.close_on(listing, day) if fill is FillAt.CLOSE else prices.open_on(listing, day)
+    return None if bar is None else slipped(bar, side, slippage_bps)
 
 
 def slipped(price: Decimal, side: Side, slippage_bps: Decimal) -> Decimal:

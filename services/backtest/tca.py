@@ -1,15 +1,15 @@
 """Transaction cost analysis of a paper or live run: per order, the plan's reference price, the
 average fill price and the implementation shortfall (in basis points of the reference and in
 the listing's currency, positive = a cost), and beside it what the same day's backtest of the
-same plan would have filled at (the bars' close or next open, after the backtest's slippage:
-``services.backtest.broker``'s rules); totals per run. The bars come from a file (``tca
---prices``) or from the price cache (``cached_tca``: the window's TCA view and ``tca`` without a
-file)."""
+same plan would have filled at (the bar of the order's listing, its close or next open, after
+the backtest's slippage: ``services.backtest.costs.simulated_fill``, the backtest broker's rule);
+totals per run, the run's and the backtest's set side by side on the same orders. The bars come
+from a file (``tca --prices``) or from the price cache (``cached_tca``: the window's TCA view and
+``tca`` without a file)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -17,8 +17,9 @@ from sqlalchemy import select
 from services.core.shortfall import shortfall, shortfall_bps
 from services.db.models import TradeOrder, TradeRun
 from services.domain import Side
+from services.execution.listings import order_spec
 
-from .costs import FillAt, fill_session, slipped
+from .costs import FillAt, fill_session, simulated_fill
 from .prices import PriceBook
 
 COMPARED_MODES = ("paper", "live")  # a backtest run has nothing to be compared with
@@ -80,19 +81,44 @@ class TcaReport:
         """A paper or live run (a backtest run is the comparison, not its subject)."""
         return self.mode in COMPARED_MODES
 
+    def _both_priced(self) -> list[TcaLine]:
+        """The orders the run's and the backtest's totals are compared on: a shortfall of each
+        (filled, with a reference, and a bar of the listing on the fill day)."""
+        return [line for line in self.lines if line.shortfall is not None and line.backtest_shortfall is not None]
+
+    @property
+    def orders_compared(self) -> int:
+        return len(self._both_priced())
+
+    @property
+    def orders_without_bar(self) -> int:
+        """Filled orders the backtest has no price for (no bar of their listing on the fill
+        day): left out of both compared totals, not counted as zero on one side only."""
+        return sum(1 for line in self.lines if line.shortfall is not None and line.backtest_shortfall is None)
+
+    @property
+    def compared_shortfall(self) -> Decimal | None:
+        """The run's shortfall over the orders the backtest priced too, in the base currency
+        (None: none): what ``backtest_shortfall`` is set beside."""
+        both = self._both_priced()
+        return sum((line.shortfall * line.fx_rate for line in both), ZERO) if both else None  # type: ignore[operator]
+
     @property
     def backtest_shortfall(self) -> Decimal | None:
-        """The backtest's shortfall over the orders both have a price for, in the base currency
-        (None: no bars)."""
-        values = [line.backtest_shortfall * line.fx_rate for line in self.lines if line.backtest_shortfall is not None]
-        return sum(values, ZERO) if values else None
+        """The backtest's shortfall over the same orders as ``compared_shortfall``, in the base
+        currency (None: no bars)."""
+        both = self._both_priced()
+        return sum((line.backtest_shortfall * line.fx_rate for line in both), ZERO) if both else None  # type: ignore[operator]
 
     def to_dict(self) -> dict:
-        bps, backtest = self.shortfall_bps, self.backtest_shortfall
+        def s(v):
+            return None if v is None else str(v)
+
         return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date, "compared": self.compared,
                 "orders": [line.to_dict() for line in self.lines],
-                "totals": {"shortfall": str(self.shortfall), "shortfall_bps": None if bps is None else str(bps),
-                           "backtest_shortfall": None if backtest is None else str(backtest)}}
+                "totals": {"shortfall": str(self.shortfall), "shortfall_bps": s(self.shortfall_bps),
+                           "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
+                           "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
@@ -124,20 +150,18 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
             fill_shortfall = shortfall(side, price, reference, order.filled_quantity)
         backtest = backtest_bps = backtest_shortfall = None
         if prices is not None:
-            bar_price = (prices.close_on(order.symbol, fill_day) if fill is FillAt.CLOSE
-                         else prices.open_on(order.symbol, fill_day))
-            if bar_price is not None:
-                backtest = slipped(bar_price, side, slippage_bps)
-                if reference:
-                    backtest_bps = _bps(side, backtest, reference)
-                    backtest_shortfall = shortfall(side, backtest, reference, order.filled_quantity)
+            # the order's listing, as the backtest keys its bars: a CAD SHOP is not the US SHOP
+            backtest = simulated_fill(prices, order_spec(order).key, fill_day, fill, side, slippage_bps)
+            if backtest is not None and reference:
+                backtest_bps = _bps(side, backtest, reference)
+                backtest_shortfall = shortfall(side, backtest, reference, order.filled_quantity)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, order.filled_quantity, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines))
 
 
 def cached_tca(db, run_id: int, fill: FillAt = FillAt.CLOSE, slippage_bps: Decimal = ZERO) -> TcaReport:
-    """``run_tca`` with the price cache's daily bars of the run's symbols (the backtest column is
+    """``run_tca`` with the price cache's daily bars of the run's listings (the backtest column is
     empty where the cache has no bar for the fill day). Raises LookupError for an unknown run."""
     from services import price_cache
 
@@ -146,6 +170,7 @@ def cached_tca(db, run_id: int, fill: FillAt = FillAt.CLOSE, slippage_bps: Decim
         if run is None:
             raise LookupError(f"run {run_id} does not exist")
         day = run.trade_date
-        symbols = sorted(set(session.scalars(select(TradeOrder.symbol).where(TradeOrder.run_id == run_id))))
-    bars = price_cache.load_bars(db, symbols, day, day + timedelta(days=14)) if symbols else []
+        listings = sorted({order_spec(o).key for o in session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id))})
+    fill_day = fill_session(day, fill)
+    bars = price_cache.load_bars(db, listings, fill_day, fill_day) if listings else []
     return run_tca(db, run_id, PriceBook(bars), fill, slippage_bps)

@@ -55,3 +55,37 @@ def test_next_open_tca_of_a_run_traded_on_29_february_fills_at_the_next_sessions
     report = cached_tca(database, run_id, FillAt.NEXT_OPEN)
 
     assert report.lines[0].backtest_price == Decimal(182)  # Friday 1 March's open
+
+
+def test_each_order_is_priced_at_its_own_listings_bar_as_the_backtest_keys_it(database):
+    day = date(2024, 3, 1)
+    run_id = _run(database, day, [
+        {"symbol": "SHOP", "primary_exchange": "TSE", "currency": "CAD", "quantity": "10", "fill": "101.00",
+         "reference": "100.00", "fx": "0.74"},
+        {"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "10", "fill": "180.50",
+         "reference": "180.00", "fx": "1.08"}])
+    # the price cache keys bars by listing (ContractSpec.key); the US SHOP trades at another price
+    _bars(database, [("SHOP", day, "75.00", "75.00"), ("SHOP@TSE:CAD", day, "101.00", "101.50"),
+                     ("SAP@IBIS:EUR", day, "180.00", "181.00")])
+
+    report = cached_tca(database, run_id, FillAt.CLOSE, Decimal(10))
+
+    prices = {line.symbol: line.backtest_price for line in report.lines}
+    assert prices == {"SHOP": Decimal("101.50") * Decimal("1.001"), "SAP": Decimal("181.00") * Decimal("1.001")}
+
+
+def test_the_totals_compare_the_run_and_the_backtest_on_the_same_orders(database):
+    day = date(2024, 3, 1)
+    run_id = _run(database, day, [
+        {"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"},   # 10 of cost; the bar: 5
+        {"symbol": "BBB", "quantity": "10", "fill": "52", "reference": "50"}])    # 20 of cost; no bar
+    _bars(database, [("AAA", day, "100.00", "100.50")])
+
+    report = cached_tca(database, run_id)
+
+    assert report.shortfall == Decimal(30)  # the whole run
+    assert (report.compared_shortfall, report.backtest_shortfall) == (Decimal(10), Decimal(5))  # AAA alone, both sides
+    assert (report.orders_compared, report.orders_without_bar) == (1, 1)
+    totals = report.to_dict()["totals"]
+    assert (Decimal(totals["compared_shortfall"]), Decimal(totals["backtest_shortfall"])) == (Decimal(10), Decimal(5))
+    assert (totals["orders_compared"], totals["orders_without_bar"]) == (1, 1)
