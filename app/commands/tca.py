@@ -11,7 +11,6 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
-from services.core.typed_numbers import NotANumber, typed_decimal
 from services.core.wording import counted
 
 
@@ -27,15 +26,15 @@ def register(subparsers) -> None:
 
 def _tca(args: argparse.Namespace, settings) -> int:
     from app.composition import open_existing_database
-    from services.backtest.costs import FillAt
+    from services.backtest.costs import BadSlippage, FillAt, read_slippage_bps
     from services.backtest.prices import PriceFileError, read_price_book
     from services.backtest.tca import cached_tca, run_tca
 
     url = settings.effective_db_url
-    try:
-        slippage = typed_decimal(args.slippage_bps)
-    except NotANumber:
-        print(f"trading-console: --slippage-bps {args.slippage_bps!r} is not a number", file=sys.stderr)
+    try:  # the backtest's own rule: the column shows what a backtest with it would fill at
+        slippage = read_slippage_bps(args.slippage_bps)
+    except BadSlippage as exc:
+        print(f"trading-console: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     prices = None
     if args.prices:

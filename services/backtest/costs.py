@@ -19,6 +19,7 @@ from .prices import PriceBook
 
 BPS = Decimal(10_000)
 HUNDRED = Decimal(100)
+MAX_SLIPPAGE_BPS = BPS  # a whole price: a sale would fill at nothing, or below
 
 
 class FillAt(StrEnum):
@@ -76,6 +77,30 @@ def simulated_fill(prices: PriceBook, listing: str, day: date, fill: FillAt, sid
     rule of the backtest's broker and of the TCA's backtest column."""
     bar = prices.close_on(listing, day) if fill is FillAt.CLOSE else prices.open_on(listing, day)
     return None if bar is None else slipped(bar, side, slippage_bps)
+
+
+class BadSlippage(ValueError):
+    """A typed slippage the simulated fills cannot use, with its reason."""
+
+
+def slippage_problem(slippage_bps: Decimal) -> str | None:
+    """Why a slippage in bps cannot be used (None: it can): a negative one would fill better
+    than the bar, one of 10,000 bps or more would sell at nothing or below."""
+    if not slippage_bps.is_finite() or slippage_bps < 0 or slippage_bps >= MAX_SLIPPAGE_BPS:
+        return f"must be >= 0 and < {MAX_SLIPPAGE_BPS}"
+    return None
+
+
+def read_slippage_bps(text: str, label: str = "--slippage-bps") -> Decimal:
+    """A typed slippage in bps (the backtest's and the TCA's), or ``BadSlippage`` saying why."""
+    try:
+        value = typed_decimal(str(text))
+    except NotANumber:
+        raise BadSlippage(f"{label} {text!r} is not a number") from None
+    problem = slippage_problem(value)
+    if problem is not None:
+        raise BadSlippage(f"{label} {text!r} {problem}")
+    return value
 
 
 def slipped(price: Decimal, side: Side, slippage_bps: Decimal) -> Decimal:

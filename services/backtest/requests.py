@@ -21,7 +21,7 @@ from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import SnapshotRepository
 from services.price_cache import DownloadReport
 
-from .costs import FillAt, parse_commission
+from .costs import BadSlippage, FillAt, parse_commission, read_slippage_bps
 from .defaults import BACKTEST_DEFAULTS
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
 from .prices import PriceBook, PriceFileError, read_price_book
@@ -65,15 +65,14 @@ class BadBacktest(ValueError):
 
 
 def _number(name: str, text: str, problems: list[str], *, minimum: Decimal = Decimal(0), strict: bool = False,
-            below: Decimal | None = None, whole: bool = False) -> Decimal:
+            whole: bool = False) -> Decimal:
     try:
         value = typed_decimal(str(text))
     except NotANumber:
         problems.append(f"{name} {text!r} is not a number")
         return Decimal(0)
-    if not value.is_finite() or value < minimum or (strict and value == minimum) or (below is not None and value >= below):
-        bound = f"{'>' if strict else '>='} {minimum}" + (f" and < {below}" if below is not None else "")
-        problems.append(f"{name} {text!r} must be {bound}")
+    if not value.is_finite() or value < minimum or (strict and value == minimum):
+        problems.append(f"{name} {text!r} must be {'>' if strict else '>='} {minimum}")
     elif whole and value != value.to_integral_value():
         problems.append(f"{name} {text!r} must be a whole number")
     return value
@@ -185,7 +184,11 @@ async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) ->
 
 def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tuple[BacktestSpec, list[DatedSnapshot]]:
     cash = _number("--initial-cash", request.initial_cash, problems, strict=True)
-    slippage = _number("--slippage-bps", request.slippage_bps, problems, below=Decimal(10_000))
+    try:
+        slippage = read_slippage_bps(request.slippage_bps)
+    except BadSlippage as exc:
+        problems.append(str(exc))
+        slippage = Decimal(0)
     lot = _number("--lot-size", request.lot_size, problems, strict=True, whole=True)
     try:
         buffer = cash_buffer_ratio(request.cash_buffer_pct, label="--cash-buffer", unit_shown=request.cash_buffer_unit_shown)

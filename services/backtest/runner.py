@@ -31,7 +31,7 @@ from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
-from .costs import FillAt, parse_commission
+from .costs import FillAt, parse_commission, slippage_problem
 from .inputs import DatedSnapshot
 from .metrics import compute_metrics, drawdown_series
 from .prices import PriceBook
@@ -63,8 +63,9 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
     problems: list[str] = []
     if not spec.initial_cash.is_finite() or spec.initial_cash <= 0:
         problems.append(f"initial cash {spec.initial_cash} must be positive")
-    if not spec.slippage_bps.is_finite() or spec.slippage_bps < 0:
-        problems.append(f"slippage {spec.slippage_bps} bps must be zero or positive")
+    slippage = slippage_problem(spec.slippage_bps)
+    if slippage is not None:
+        problems.append(f"slippage {spec.slippage_bps} bps {slippage}")
     try:
         parse_commission(spec.commission)
     except ValueError as exc:

@@ -89,3 +89,15 @@ def test_the_totals_compare_the_run_and_the_backtest_on_the_same_orders(database
     totals = report.to_dict()["totals"]
     assert (Decimal(totals["compared_shortfall"]), Decimal(totals["backtest_shortfall"])) == (Decimal(10), Decimal(5))
     assert (totals["orders_compared"], totals["orders_without_bar"]) == (1, 1)
+
+
+@pytest.mark.parametrize("typed", ["-500", "10000", "20000"])
+def test_tca_refuses_a_slippage_the_backtest_refuses_exit_2_with_its_message(database, db_url, typed, capsys):
+    from app.cli import main
+
+    run_id = _run(database, date(2024, 3, 1), [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"}])
+
+    code = main(["--db-url", db_url, "tca", "--run", str(run_id), "--slippage-bps", typed])
+
+    assert code == 2
+    assert f"--slippage-bps '{typed}' must be >= 0 and < 10000" in capsys.readouterr().err

@@ -1,0 +1,33 @@
+"""The simulated fills' inputs: one slippage rule for the backtest's command, its panel, its
+engine and the TCA's backtest column."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services.backtest.costs import BadSlippage, read_slippage_bps
+from services.backtest.prices import PriceBook
+from services.backtest.runner import BacktestSpec, check_spec
+from services.core.bars import Bar
+
+
+@pytest.mark.parametrize("typed", ["-1", "10000", "20000"])
+def test_a_slippage_below_zero_or_of_a_whole_price_is_refused_where_it_is_typed(typed):
+    with pytest.raises(BadSlippage, match=r"--slippage-bps .* must be >= 0 and < 10000"):
+        read_slippage_bps(typed)
+
+
+def test_a_slippage_that_is_not_a_number_says_so():
+    with pytest.raises(BadSlippage, match="--slippage-bps 'x' is not a number"):
+        read_slippage_bps("x")
+
+
+def test_the_engine_refuses_a_slippage_of_a_whole_price_given_without_the_form():
+    prices = PriceBook([Bar(date(2024, 2, 1), "AAA", Decimal(10), Decimal(10), Decimal(10), Decimal(10))])
+
+    problems = check_spec(BacktestSpec(Decimal(1000), slippage_bps=Decimal(10_000)), prices, [])
+
+    assert "slippage 10000 bps must be >= 0 and < 10000" in problems
