@@ -18,7 +18,8 @@ from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.models import Backtest, DecisionSnapshot, Project
-from services.db.repositories import SnapshotRepository
+from services.db.repositories import ProjectRepository, SnapshotRepository
+from services.db.repositories.snapshots import decisions_only
 from services.price_cache import DownloadReport
 
 from .costs import BadSlippage, FillAt, parse_commission, read_slippage_bps
@@ -224,7 +225,8 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
 
 
 def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
-    """The snapshots stored for these projects, each dated (``inputs.stored_day``)."""
+    """The snapshots the trader stored for these projects (a backtest's inputs left out), each
+    dated (``inputs.stored_day``)."""
     from services.core.snapshots import SnapshotItem
 
     problems: list[str] = []
@@ -235,7 +237,10 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
             if project is None:
                 problems.append(f"project {name!r} does not exist")
                 continue
-            rows = list(session.scalars(select(DecisionSnapshot).where(DecisionSnapshot.project_id == project.id)
+            # the trader's decisions only: an earlier backtest's inputs (a what-if's files) are
+            # not the project's snapshots, and would replace the trader's of the same day
+            rows = list(session.scalars(select(DecisionSnapshot)
+                                        .where(DecisionSnapshot.project_id == project.id, decisions_only(DecisionSnapshot.note))
                                         .order_by(DecisionSnapshot.created_at, DecisionSnapshot.id)))
             if not rows:
                 problems.append(f"project {name!r} has no stored snapshot")
@@ -286,5 +291,7 @@ def as_json(outcome: BacktestOutcome) -> dict:
 
 
 def project_names(db) -> list[str]:
+    """The projects whose stored snapshots a backtest can replay: the trader's, not those a
+    backtest made for its input files alone (they have no stored snapshot of their own)."""
     with db.session() as session:
-        return sorted(session.scalars(select(Project.name)))
+        return sorted(p.name for p in ProjectRepository(session).list(with_backtest_only=False))

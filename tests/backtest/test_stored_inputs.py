@@ -1,0 +1,51 @@
+"""A project's stored snapshots, as a backtest replays them (``--project NAME`` without
+``--snapshots``, the panel's ticked project): the trader's decisions, never an earlier
+backtest's input files (stored with BACKTEST_INPUT_NOTE for its plans and trail)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from services.backtest.inputs import SnapshotInputError
+from services.backtest.requests import project_names, stored_snapshots
+from services.console_queries import import_snapshot
+from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _as_a_backtest_stores_its_inputs(db, project: str, source_file: str, symbol: str, weight: str) -> None:
+    """What services.backtest.runner.Backtester._begin stores for an input file it was given."""
+    with db.unit_of_work() as session:
+        project_id = ProjectRepository(session).get_or_create(project).id
+        SnapshotRepository(session).store_once([NewSnapshot(project_id, source_file, f"hash-{source_file}-{symbol}",
+                                                            [SnapshotItemInput(symbol, Decimal(weight))])],
+                                               note=BACKTEST_INPUT_NOTE)
+
+
+def test_a_backtests_input_files_are_not_replayed_as_the_projects_stored_snapshots(database, tmp_path):
+    trader = tmp_path / "alpha-2024-02-01.csv"
+    trader.write_text("symbol,weight\nAAA,0.50\n")
+    assert import_snapshot(database, trader, "alpha").created
+    # an earlier what-if backtest of alpha, from a folder: the same day and a later one
+    _as_a_backtest_stores_its_inputs(database, "alpha", "alpha-2024-02-01.csv", "BBB", "0.90")
+    _as_a_backtest_stores_its_inputs(database, "alpha", "alpha-2024-03-01.csv", "BBB", "0.10")
+
+    found = stored_snapshots(database, ["alpha"])
+
+    assert [(s.day, [(i.symbol, i.weight) for i in s.items]) for s in found] == [(date(2024, 2, 1), [("AAA", Decimal("0.5"))])]
+
+
+def test_a_project_a_backtest_made_for_its_inputs_alone_is_not_offered_nor_replayed(database, tmp_path):
+    trader = tmp_path / "alpha-2024-02-01.csv"
+    trader.write_text("symbol,weight\nAAA,0.50\n")
+    import_snapshot(database, trader, "alpha")
+    _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-02-01.csv", "BBB", "0.90")
+
+    assert project_names(database) == ["alpha"]
+    with pytest.raises(SnapshotInputError, match="project 'whatif' has no stored snapshot"):
+        stored_snapshots(database, ["whatif"])
