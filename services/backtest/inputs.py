@@ -131,7 +131,9 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
         writer.writerow([header[i] for i in kept])
         for _line, row in rows:
             writer.writerow([row[i] if i < len(row) else "" for i in kept])
-        name = f"{path.stem}-{project}-{day.isoformat()}.csv"
+        # the group's day first: stored_day reads the first ISO date of a stored name, and the
+        # file's own name may hold one (weights-2024-01-31.csv), which would date every group
+        name = f"{day.isoformat()}-{path.stem}-{project}.csv"
         parsed = parse_snapshot_text(out.getvalue(), "csv", source_name=name, limits=snapshot_limits())
         for problem in parsed.errors:
             where = rows[problem.line - 2][0] if problem.line is not None and 2 <= problem.line < len(rows) + 2 else None

@@ -1,0 +1,22 @@
+"""The backtest's dated snapshots read from a folder or one dated CSV (services.backtest.inputs):
+their days, their projects, and the problems named."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from services.backtest.inputs import read_snapshots, stored_day
+
+
+def test_a_dated_csv_whose_name_holds_a_date_stores_each_group_under_a_name_read_back_as_its_day(tmp_path):
+    csv = tmp_path / "weights-2024-01-31.csv"
+    csv.write_text("date,symbol,weight,project\n2024-02-01,AAA,0.5,alpha\n2024-03-01,BBB,0.5,alpha\n")
+
+    found = read_snapshots(csv)
+
+    assert [s.day for s in found] == [date(2024, 2, 1), date(2024, 3, 1)]
+    assert [stored_day(s.source_name, datetime.now(UTC)) for s in found] == [s.day for s in found]
+
+
+def test_a_name_stored_before_still_reads_as_its_day():
+    assert stored_day("weights-alpha-2024-02-01.csv", datetime.now(UTC)) == date(2024, 2, 1)
