@@ -59,11 +59,20 @@ def read_snapshots(path: str | Path, projects: list[str] | None = None) -> list[
         found = _read_dated_csv(path, projects)
     else:
         raise SnapshotInputError([f"{path}: no such file or folder"])
-    if projects:
+    if projects and found:
+        # asked before keeping the chosen projects' snapshots: once none is left, all that
+        # could be said is "no dated snapshot", which the files do have
+        held = sorted({s.project for s in found})
+        absent = [p for p in projects if p not in held]
+        if absent:
+            problems = [f"{path}: no snapshot of project {p!r}" for p in absent]
+            if path.is_dir():  # its files name no project: they are the one project chosen
+                problems.append(f"{path}: a folder of snapshot files holds one project; {len(projects)} chosen "
+                                f"({', '.join(projects)}): choose one, or give a dated CSV with a project column")
+            else:
+                problems.append(f"{path}: it holds {', '.join(repr(p) for p in held)}")
+            raise SnapshotInputError(problems)
         found = [s for s in found if s.project in projects]
-        absent = [p for p in projects if not any(s.project == p for s in found)]
-        if absent and any(s.project for s in found):
-            raise SnapshotInputError([f"{path}: no snapshot of project {p!r}" for p in absent])
     if not found:
         raise SnapshotInputError([f"{path}: no dated snapshot"])
     return sorted(found, key=lambda s: (s.day, s.project))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from services.backtest.inputs import read_snapshots, stored_day
+import pytest
+
+from services.backtest.inputs import SnapshotInputError, read_snapshots, stored_day
 
 
 def test_a_dated_csv_whose_name_holds_a_date_stores_each_group_under_a_name_read_back_as_its_day(tmp_path):
@@ -20,3 +22,27 @@ def test_a_dated_csv_whose_name_holds_a_date_stores_each_group_under_a_name_read
 
 def test_a_name_stored_before_still_reads_as_its_day():
     assert stored_day("weights-alpha-2024-02-01.csv", datetime.now(UTC)) == date(2024, 2, 1)
+
+
+def test_a_folder_with_two_projects_chosen_says_it_holds_one_and_which_have_no_snapshot(tmp_path):
+    for day in ("2024-02-01", "2024-03-01"):
+        (tmp_path / f"alpha-{day}.csv").write_text("symbol,weight\nAAA,0.5\n")
+
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(tmp_path, ["alpha", "beta"])
+
+    problems = refused.value.problems
+    assert f"{tmp_path}: no snapshot of project 'alpha'" in problems
+    assert f"{tmp_path}: no snapshot of project 'beta'" in problems
+    assert any("a folder of snapshot files holds one project" in p for p in problems)
+    assert not any("no dated snapshot" in p for p in problems)  # it has two
+
+
+def test_a_dated_csv_of_another_project_names_the_chosen_one_missing_and_what_it_holds(tmp_path):
+    csv = tmp_path / "weights.csv"
+    csv.write_text("date,symbol,weight,project\n2024-02-01,AAA,0.5,one\n")
+
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(csv, ["two"])
+
+    assert refused.value.problems == [f"{csv}: no snapshot of project 'two'", f"{csv}: it holds 'one'"]
