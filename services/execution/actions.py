@@ -8,6 +8,7 @@ operating-system user as actor. Cancels are always allowed, HALTED included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from .errors import (
     TradingHalted,
 )
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
-from .listings import order_spec
+from .listings import draft_params, request_for_order
 from .market_health import MarketHealth, TradeIntent
 from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, min_tick_of, order_draft
 from .provider import ExecutionProvider, OrderRequest
@@ -227,14 +228,16 @@ class OrderActions:
         return state
 
     # ------------------------------------------------------------------ risk for one order
-    async def _risk_check(self, spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, limit: Decimal | None,
-                          client_order_id: str, *, project: int | str | None, replacing: Replacing | None = None) -> None:
-        """The ticket's check (services.execution.order_risk) against ``project``'s book:
-        ``RiskBlocked`` with the reasons."""
+    async def _risk_check(self, request: OrderRequest, *, project: int | str | None, replacing: Replacing | None = None) -> None:
+        """The ticket's check (services.execution.order_risk) of ``request`` as it would go,
+        against ``project``'s book: ``RiskBlocked`` with the reasons."""
+        spec = request.spec
         inputs = await market_inputs(self.provider, spec, ask_tick=False)
         _, report, _ = await self._db(
             check_order_in, self.db, self.provider,
-            lambda seen: order_draft(spec, side, quantity, order_type, seen, client_order_id, limit_price=limit),
+            lambda seen: order_draft(spec, request.side, request.quantity, request.order_type, seen, request.client_order_id,
+                                     limit_price=request.limit_price, stop_price=request.stop_price, tif=request.tif,
+                                     outside_rth=request.outside_rth),
             inputs, project=project, replacing=replacing)
         if report.blocked:
             raise RiskBlocked(f"blocked by risk: {block_reasons(report)}")
@@ -242,13 +245,13 @@ class OrderActions:
     # ------------------------------------------------------------------ manual order
     async def manual_order(self, symbol: str, side: Side | str, quantity: Decimal, order_type: OrderType | str = OrderType.MKT,
                            limit_price: Decimal | None = None, live_token: str | None = None, *, project: str | None = None,
-                           replaces_order_id: int | None = None, run_id: int | None = None, client_order_id: str | None = None,
-                           contract: ContractSpec | None = None, require_market_health: bool = True,
-                           outside_rth: bool = False) -> OrderRecord:
+                           client_order_id: str | None = None, contract: ContractSpec | None = None,
+                           require_market_health: bool = True, outside_rth: bool = False) -> OrderRecord:
         """``symbol`` is a US stock or a listing key (SAP@IBIS:EUR); ``contract`` names the listing
-        exactly (a replacement keeps its original's). The market-health gate must pass
-        (``MarketUnhealthy`` with the reasons); a market order for a closed market is refused, a
-        limit order outside the regular session goes only with ``outside_rth``."""
+        exactly. The market-health gate must pass (``MarketUnhealthy`` with the reasons); a market
+        order for a closed market is refused, a limit order outside the regular session goes only
+        with ``outside_rth``. A replace's new order does not come here: it is the original order
+        anew (``replace``), checked before the original is canceled."""
         self._check_live(live_token)
         spec = contract or spec_of(symbol)
         problem = contract_problem(spec)
@@ -266,17 +269,24 @@ class OrderActions:
         await self._ensure_not_halted()
         await self._check_market_health(spec, order_type, require_market_health, outside_rth)
         coid = client_order_id or f"M-{datetime.now(UTC):%y%m%d%H%M%S}-{symbol}-{side.value[0]}-{uuid.uuid4().hex[:6]}"
-        replacing = None if replaces_order_id is None else await self._db(self._replacing, replaces_order_id)
-        await self._risk_check(spec, side, quantity, order_type, limit_price, coid,
-                               project=project or (replacing.project_id if replacing is not None else None), replacing=replacing)
-        order_id = await self._db(self._insert_manual, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id)
-        ib_order_id = await self.provider.place_order(OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec,
-                                                                   outside_rth=outside_rth))
+        request = OrderRequest(coid, symbol, side, quantity, order_type, limit_price, contract=spec, outside_rth=outside_rth)
+        await self._risk_check(request, project=project)
+        return await self._place(request, project=project)
+
+    async def _place(self, request: OrderRequest, *, project: str | None = None, replaces_order_id: int | None = None,
+                     run_id: int | None = None) -> OrderRecord:
+        """``request`` stored and sent as it is: every gate has passed."""
+        coid = request.client_order_id
+        order_id = await self._db(self._insert, request, project, replaces_order_id, run_id)
+        ib_order_id = await self.provider.place_order(request)
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id}))
         await self._db(self._audit, "order.manual" if replaces_order_id is None else "order.replace_new", order_id,
-                       {"client_order_id": coid, "symbol": symbol, "side": str(side), "quantity": str(quantity),
-                        "order_type": str(order_type), "limit_price": None if limit_price is None else str(limit_price),
+                       {"client_order_id": coid, "symbol": request.symbol, "side": str(request.side), "quantity": str(request.quantity),
+                        "order_type": str(request.order_type),
+                        "limit_price": None if request.limit_price is None else str(request.limit_price),
+                        "tif": request.tif, "outside_rth": request.outside_rth,
+                        "stop_price": None if request.stop_price is None else str(request.stop_price),
                         "replaces_order_id": replaces_order_id})
         await self.writer.flush()
         return await self._db(self._order, order_id)
@@ -293,13 +303,16 @@ class OrderActions:
             await self._db(self._audit, "order.market_health_refused", None, {"symbol": spec.key, "reasons": list(report.reasons)})
             raise MarketUnhealthy(f"{spec.key}: order refused, the market is not healthy: {report.describe()}")
 
-    def _insert_manual(self, coid, spec, side, quantity, order_type, limit_price, project, replaces_order_id, run_id) -> int:
+    def _insert(self, request: OrderRequest, project, replaces_order_id, run_id) -> int:
+        spec = request.spec
         with self.db.unit_of_work() as session:
             project_id = ProjectRepository(session).get_or_create(project).id if project else None
             if replaces_order_id is not None and project_id is None:
                 project_id = OrderRepository(session).get(replaces_order_id).project_id
+            # the TIF, outside-RTH and stop price stored as sent: recovery re-places an order from its row
             order = OrderRepository(session).create(
-                coid, spec.symbol, side, quantity, order_type=order_type, limit_price=limit_price, project_id=project_id,
+                request.client_order_id, spec.symbol, request.side, request.quantity, order_type=request.order_type,
+                limit_price=request.limit_price, tif=request.tif, params=draft_params(request) or None, project_id=project_id,
                 run_id=run_id, replaces_order_id=replaces_order_id, account=self.provider.account or None,
                 sec_type=spec.sec_type, exchange=spec.exchange, currency=spec.currency, primary_exchange=spec.primary_exchange or None,
             )
@@ -308,11 +321,15 @@ class OrderActions:
     # ------------------------------------------------------------------ replace
     async def replace(self, order_id: int, quantity: Decimal | None = None, limit_price: Decimal | None = None,
                       live_token: str | None = None) -> ReplaceResult:
+        """The working order with a new quantity and/or limit price: changed in place (a LMT
+        order), or canceled and sent anew when IB refuses that or for another type. Either way the
+        order is otherwise the one the trader confirmed (TIF, outside-RTH, listing)."""
         self._check_live(live_token)
         if quantity is None and limit_price is None:
             raise BadInput("replace needs a new quantity and/or limit price")
         await self._ensure_not_halted()
-        order, replacing, spec = await self._db(self._to_replace, order_id)  # one read of the order
+        order, replacing, original = await self._db(self._to_replace, order_id)  # one read of the order
+        spec = original.spec
         problem = replace_problem(order, None if quantity is None else Decimal(quantity),
                                   None if limit_price is None else Decimal(limit_price))
         if problem is None and limit_price is not None:  # a new limit on the listing's grid (IB: error 110)
@@ -322,17 +339,18 @@ class OrderActions:
             raise BadInput(f"order {order_id}: {problem}")
         new_quantity = Decimal(quantity) if quantity is not None else order.quantity
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
-        try:
-            await self._risk_check(spec, order.side, new_quantity, order.order_type,
-                                   new_limit, order.client_order_id + "-chk", project=replacing.project_id, replacing=replacing)
-        except RiskBlocked as exc:
-            # a refused replace is a decision too: the audit log says who asked for what and why not
-            await self._db(self._audit, "order.replace_refused", order_id,
-                           {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
-                            "limit_price": None if new_limit is None else str(new_limit), "reason": str(exc)})
-            raise
         payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
                    "limit_price": None if new_limit is None else str(new_limit)}
+        # the order as it would stand after the replace: the stored one with only these two changed
+        wanted = dataclasses.replace(original, client_order_id=order.client_order_id + "-chk", quantity=new_quantity,
+                                     limit_price=new_limit)
+        try:
+            await self._risk_check(wanted, project=replacing.project_id, replacing=replacing)
+        except RiskBlocked as exc:
+            # a refused replace is a decision too: the audit log says who asked for what and why not
+            await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
+            raise
+        why_new = "a market order cannot be changed in place"
         if order.order_type is OrderType.LMT:
             coid = order.client_order_id
             confirmed = self.provider.expect(lambda ev: isinstance(ev, OpenOrderEvent) and ev.order_ref == coid
@@ -366,10 +384,11 @@ class OrderActions:
             log.warning("modify of %s refused (%s): cancel and send a new order", coid, why)
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
             await self.writer.flush()
-        return await self._cancel_and_new(order_id, spec, new_quantity, new_limit, live_token, payload)
+            why_new = f"the broker did not change it in place ({why})"
+        return await self._cancel_and_new(order_id, wanted, payload, why_new)
 
-    async def _cancel_and_new(self, order_id: int, spec: ContractSpec, new_quantity: Decimal, new_limit: Decimal | None,
-                              live_token, payload) -> ReplaceResult:
+    async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str) -> ReplaceResult:
+        """Cancel, then send ``wanted`` (less what filled meanwhile) as a new linked order."""
         order = await self._db(self._order, order_id)
         coid = order.client_order_id
         final = self.provider.expect(_final_for(coid))
@@ -385,25 +404,39 @@ class OrderActions:
         if event.status == "Filled" or order.status is OrderState.FILLED:
             await self._db(self._audit, "order.replace", order_id, {**payload, "method": "nothing", "reason": "filled before the cancel"})
             return ReplaceResult(order_id, "nothing", message="the order filled before it could be canceled")
-        remaining = new_quantity - order.filled_quantity
+        remaining = wanted.quantity - order.filled_quantity
         if remaining <= 0:
             return ReplaceResult(order_id, "nothing", message="nothing left to send")
         seq = 1 + await self._db(self._replacement_count, order_id)
-        new = await self.manual_order(order.symbol, order.side, remaining, order.order_type, new_limit, live_token,
-                                      replaces_order_id=order_id, run_id=order.run_id, client_order_id=f"{coid[:56]}-R{seq}",
-                                      contract=spec)  # the same listing, never another
+        request = await self._db(self._replacement_request, order_id, f"{coid[:56]}-R{seq}", remaining, wanted.limit_price)
+        problem = contract_problem(request.spec)
+        if problem is not None:
+            raise BadInput(f"{request.spec.key}: {problem[1]}")
+        await self._ensure_not_halted()
+        # the session judged as for the original: a GTC outside-RTH limit order may rest now
+        await self._check_market_health(request.spec, request.order_type, True, request.outside_rth)
+        replacing = await self._db(self._replacing, order_id)
+        await self._risk_check(request, project=replacing.project_id, replacing=replacing)
+        new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
         await self._db(self._audit, "order.replace", order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
 
-    def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, ContractSpec]:
+    def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, OrderRequest]:
         """The order as its record, as what its replacement replaces (the risk check's view) and
-        as its listing: one read."""
+        as it went to the broker (its listing, TIF, outside-RTH): one read."""
         with self.db.session() as session:
             try:
                 order = OrderRepository(session).get(order_id)
             except NotFound:
                 raise BadInput(f"order {order_id} does not exist") from None
-            return to_order_record(order), _replacing(order), order_spec(order)
+            return to_order_record(order), _replacing(order), request_for_order(order)
+
+    def _replacement_request(self, order_id: int, client_order_id: str, quantity: Decimal, limit_price: Decimal | None) -> OrderRequest:
+        """The replaced order anew, as recovery re-places one (``request_for_order``): only the
+        id, the quantity and the limit differ."""
+        with self.db.session() as session:
+            return request_for_order(OrderRepository(session).get(order_id), client_order_id=client_order_id,
+                                     quantity=quantity, limit_price=limit_price)
 
     def _replacing(self, order_id: int) -> Replacing:
         with self.db.session() as session:

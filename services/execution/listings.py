@@ -47,14 +47,30 @@ def request_for_draft(draft) -> OrderRequest:
                         draft.tif, contract=draft.spec, outside_rth=draft.outside_rth, stop_price=draft.stop_price)
 
 
-def request_for_order(order) -> OrderRequest:
+def request_for_order(order, *, client_order_id: str | None = None, quantity: Decimal | None = None,
+                      limit_price: Decimal | None = None) -> OrderRequest:
     """A stored order as it goes (again) to the broker; a stop price and outside-RTH travel in the
-    order's draft (``params``), the columns hold the rest."""
+    order's draft (``params``), the columns hold the rest. Recovery re-places it as it is; a
+    replace's new order (cancel-and-new) is the same order under its own ``client_order_id`` with
+    only ``quantity`` and ``limit_price`` changed (None: the stored one), so that it keeps the TIF,
+    outside-RTH and stop price the trader confirmed for the original."""
     draft = (order.params or {}).get("draft") or {}
     stop = draft.get("stop_price")
-    return OrderRequest(order.client_order_id, order.symbol, Side(order.side), order.quantity, OrderType(order.order_type),
-                        order.limit_price, order.tif, contract=order_spec(order), outside_rth=bool(draft.get("outside_rth", False)),
-                        stop_price=None if stop is None else Decimal(str(stop)))
+    return OrderRequest(client_order_id or order.client_order_id, order.symbol, Side(order.side),
+                        order.quantity if quantity is None else quantity, OrderType(order.order_type),
+                        order.limit_price if limit_price is None else limit_price, order.tif, contract=order_spec(order),
+                        outside_rth=bool(draft.get("outside_rth", False)), stop_price=None if stop is None else Decimal(str(stop)))
+
+
+def draft_params(request: OrderRequest) -> dict[str, Any]:
+    """What ``request_for_order`` reads back from ``params``, for an order stored from a request
+    without a plan's draft (a replace's new order): its outside-RTH and stop price, only when set."""
+    draft: dict[str, Any] = {}
+    if request.outside_rth:
+        draft["outside_rth"] = True
+    if request.stop_price is not None:
+        draft["stop_price"] = str(request.stop_price)
+    return {"draft": draft} if draft else {}
 
 
 def position_key(order: Any, execution: Any = None) -> str:

@@ -195,3 +195,28 @@ async def test_session_open_for_auto_recovery(database, make_simulator):
         assert health.session_open(aapl)
     finally:
         await stack.close()
+
+
+def _refuse_modify(session, order, req) -> None:
+    session.error(order.order_id, 105, "Order being modified does not match original order")
+
+
+async def test_a_replacement_outside_the_session_is_judged_with_the_originals_outside_rth(database, make_simulator, ib_log_guard):
+    """A limit order the trader let rest outside the regular session: its new form (IB refused
+    the change in place) may rest too, and goes with outside-RTH as the original did."""
+    ib_log_guard.allow(r"^Error 105, ")
+    sim = await make_simulator(market_hours="regular", clock=lambda: CHRISTMAS)
+    stack = await build_stack(database, sim, clock=lambda: CHRISTMAS)
+    try:
+        await _until_health(stack, True)
+        sim.set_price("MSFT", "410")
+        resting = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual",
+                                                   outside_rth=True)
+        await wait_until(lambda: [o.status for o in sim.orders()] == ["PreSubmitted"], 5, "the limit order to rest")
+        sim._modify = _refuse_modify
+        result = await stack.actions.replace(resting.id, limit_price=Decimal("406.00"))
+        assert result.method == "cancel_and_new"
+        [new] = sim.open_orders()
+        assert (new.outside_rth, new.quantity, new.limit_price) == (True, 5, Decimal("406.00"))
+    finally:
+        await stack.close()
