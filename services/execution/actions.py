@@ -323,7 +323,9 @@ class OrderActions:
                       live_token: str | None = None) -> ReplaceResult:
         """The working order with a new quantity and/or limit price: changed in place (a LMT
         order), or canceled and sent anew when IB refuses that or for another type. Either way the
-        order is otherwise the one the trader confirmed (TIF, outside-RTH, listing)."""
+        order is otherwise the one the trader confirmed (TIF, outside-RTH, listing), and every
+        gate its new form must pass runs before anything is changed or canceled: a refused
+        replace leaves the original working as it was."""
         self._check_live(live_token)
         if quantity is None and limit_price is None:
             raise BadInput("replace needs a new quantity and/or limit price")
@@ -388,7 +390,20 @@ class OrderActions:
         return await self._cancel_and_new(order_id, wanted, payload, why_new)
 
     async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str) -> ReplaceResult:
-        """Cancel, then send ``wanted`` (less what filled meanwhile) as a new linked order."""
+        """Cancel, then send ``wanted`` (less what filled meanwhile) as a new linked order. Its gates
+        run first: refused after the cancel, the trader would be left with no order at all. (Risk
+        was checked by ``replace`` for the whole new quantity; what goes after the cancel is no more.)"""
+        try:
+            problem = contract_problem(wanted.spec)
+            if problem is not None:
+                raise BadInput(f"{wanted.spec.key}: {problem[1]}")
+            await self._ensure_not_halted()  # again: the modify's answer may have taken seconds
+            # the session judged as for the original: a GTC outside-RTH limit order may rest now
+            await self._check_market_health(wanted.spec, wanted.order_type, True, wanted.outside_rth)
+        except (BadInput, RiskBlocked) as exc:  # MarketUnhealthy and TradingHalted are RiskBlocked
+            await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
+            raise type(exc)(f"order {order_id} not replaced, it is still working unchanged: {why_new}, and a new order "
+                            f"would be refused: {exc}", code=exc.code) from exc
         order = await self._db(self._order, order_id)
         coid = order.client_order_id
         final = self.provider.expect(_final_for(coid))
@@ -407,16 +422,14 @@ class OrderActions:
         remaining = wanted.quantity - order.filled_quantity
         if remaining <= 0:
             return ReplaceResult(order_id, "nothing", message="nothing left to send")
+        try:
+            # a halt pressed while the cancel was under way stops the new order: nothing new goes out
+            await self._ensure_not_halted()
+        except TradingHalted as exc:
+            await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
+            raise TradingHalted(f"order {order_id} canceled, its replacement not sent: {exc}") from exc
         seq = 1 + await self._db(self._replacement_count, order_id)
         request = await self._db(self._replacement_request, order_id, f"{coid[:56]}-R{seq}", remaining, wanted.limit_price)
-        problem = contract_problem(request.spec)
-        if problem is not None:
-            raise BadInput(f"{request.spec.key}: {problem[1]}")
-        await self._ensure_not_halted()
-        # the session judged as for the original: a GTC outside-RTH limit order may rest now
-        await self._check_market_health(request.spec, request.order_type, True, request.outside_rth)
-        replacing = await self._db(self._replacing, order_id)
-        await self._risk_check(request, project=replacing.project_id, replacing=replacing)
         new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
         await self._db(self._audit, "order.replace", order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
@@ -437,10 +450,6 @@ class OrderActions:
         with self.db.session() as session:
             return request_for_order(OrderRepository(session).get(order_id), client_order_id=client_order_id,
                                      quantity=quantity, limit_price=limit_price)
-
-    def _replacing(self, order_id: int) -> Replacing:
-        with self.db.session() as session:
-            return _replacing(OrderRepository(session).get(order_id))
 
     def _replacement_count(self, order_id: int) -> int:
         with self.db.session() as session:

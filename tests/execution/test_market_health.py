@@ -201,6 +201,48 @@ def _refuse_modify(session, order, req) -> None:
     session.error(order.order_id, 105, "Order being modified does not match original order")
 
 
+async def test_a_replace_whose_new_order_would_be_refused_cancels_nothing(database, make_simulator, ib_log_guard):
+    """A replace that must cancel and send anew runs the new order's gates first: refused, the
+    original order is still working, not canceled with nothing in its place."""
+    ib_log_guard.allow(r"^Error 105, ")
+    sim = await make_simulator(market_hours="regular", clock=lambda: CHRISTMAS)
+    stack = await build_stack(database, sim, clock=lambda: CHRISTMAS)
+    try:
+        await _until_health(stack, True)
+        sim.set_price("MSFT", "410")
+        # a market order sent around the gate, held until the open: its new form is a market order, refused today
+        held = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), project="manual", require_market_health=False)
+        await wait_until(lambda: [o.status for o in sim.orders()] == ["PreSubmitted"], 5, "the market order to be held")
+        with pytest.raises(MarketUnhealthy) as refused:
+            await stack.actions.replace(held.id, quantity=Decimal(7))
+        assert [(o.status, o.quantity) for o in sim.orders()] == [("PreSubmitted", 5)]  # not canceled
+        assert f"order {held.id} not replaced, it is still working unchanged" in str(refused.value)
+        assert "market closed" in str(refused.value)
+        # a limit order resting for the open (regular hours only), whose change in place IB refuses
+        resting = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual",
+                                                   require_market_health=False)
+        await wait_until(lambda: [o.status for o in sim.orders()] == ["PreSubmitted"] * 2, 5, "the limit order to rest")
+        sim._modify = _refuse_modify
+        with pytest.raises(MarketUnhealthy) as refused:
+            await stack.actions.replace(resting.id, limit_price=Decimal("406.00"))
+        assert f"order {resting.id} not replaced" in str(refused.value)
+        assert "105" in str(refused.value) and "outside_rth" in str(refused.value)
+
+        assert [(o.status, o.quantity) for o in sim.orders()] == [("PreSubmitted", 5), ("PreSubmitted", 5)]
+        assert sim.orders()[1].limit_price == Decimal("405.00")
+
+        async def both_working() -> bool:
+            await stack.writer.flush()
+            with database.session() as session:
+                stored = [(o.id, str(o.status), o.quantity) for o in OrderRepository(session).list()]
+            return sorted(stored) == [(held.id, "ACCEPTED", 5), (resting.id, "ACCEPTED", 5)]
+
+        await wait_until(both_working, 5, "both orders to be stored working, as they were")
+        assert _audit_actions(database).count("order.replace_refused") == 2
+    finally:
+        await stack.close()
+
+
 async def test_a_replacement_outside_the_session_is_judged_with_the_originals_outside_rth(database, make_simulator, ib_log_guard):
     """A limit order the trader let rest outside the regular session: its new form (IB refused
     the change in place) may rest too, and goes with outside-RTH as the original did."""
