@@ -39,14 +39,15 @@ def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle("Cancel all orders")
-    box.setText(f"{counted(working, 'order')} sent by this console {'is' if working == 1 else 'are'} working." if working else
-                "No order sent by this console is working. Orders entered elsewhere (TWS, other programs) "
+    box.setText(f"{counted(working, 'order')} of this console {'is' if working == 1 else 'are'} open (working, or not sent yet)."
+                if working else "No order of this console is open. Orders entered elsewhere (TWS, other programs) "
                 "may still be open at the broker.")
     box.setInformativeText(
         "This console's orders: one cancel request for each working order this console's database "
         "knows for the connected account. Orders entered in TWS or by other programs stay.\n\n"
         "Everything at the broker: IB's global cancel. Every open order of the account is canceled, "
-        "including orders entered by hand in TWS and by other API programs.")
+        "including orders entered by hand in TWS and by other API programs.\n\n"
+        "Either way a run that is sending stops, and its orders not sent yet are canceled before they go.")
     console = box.addButton(f"Cancel this console's orders ({working})", QMessageBox.ButtonRole.AcceptRole)
     console.setEnabled(working > 0)
     broker = box.addButton("Cancel everything at the broker", QMessageBox.ButtonRole.DestructiveRole)
