@@ -119,6 +119,13 @@ def apply_late_commission(state: PositionState, signed_quantity: Decimal, amount
     return PositionState(state.quantity, average, state.realized_pnl - close_part, state.commissions + amount)
 
 
+def apply_truth(state: PositionState, quantity: Decimal, average_cost: Decimal) -> PositionState:
+    """IB's account position (reconciliation) where it differs from ours: its quantity and average
+    cost win; the realized P&L and commissions booked stay ours (IB's position answer carries
+    neither)."""
+    return replace(state, quantity=quantity, average_cost=average_cost)
+
+
 @dataclass(frozen=True, slots=True)
 class BookedFill:
     exec_id: str

@@ -341,6 +341,25 @@ class PositionAssignment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
+class AppliedPositionTruth(Base):
+    """An account position reconciliation set to IB's figures (quantity and average cost), where
+    it differed from ours. Append-only: when the account's row is rebuilt from its fills (a late
+    commission of an older fill, a correction), the last truth is booked at its place, after the
+    fills stored before it (``after_fill_id``; 0: before every fill), so that shares IB reported
+    and no fill of ours explains (held before the console ran) are not lost."""
+
+    __tablename__ = "position_truths"
+    __table_args__ = _table_args(Index("ix_position_truths_position", "account", "symbol"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(32), nullable=False)
+    symbol: Mapped[str] = mapped_column(String(32), nullable=False)  # the listing key, as in positions
+    quantity: Mapped[Decimal] = mapped_column(Quantity(), nullable=False)
+    average_cost: Mapped[Decimal] = mapped_column(Price(), nullable=False)
+    after_fill_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
 class EquitySnapshot(Base):
     """Account (or project) equity over time, for the charts."""
 

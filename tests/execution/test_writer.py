@@ -13,7 +13,7 @@ from services.db.models import TradeFill
 from services.db.repositories import OrderRepository, PositionRepository
 from services.domain import ChangeSet, OrderState, Side
 from services.execution.events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OrderStatusEvent
-from services.execution.writer import EventWriter
+from services.execution.writer import EventWriter, PositionTruth
 
 pytestmark = pytest.mark.timeout(30)
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -143,6 +143,47 @@ async def test_late_commission_of_an_earlier_fill_rebuilds_the_position(writer, 
     await writer.flush()
     # as if known at once: cost 100.20; 4 sold realise (110 - 100.20) * 4 - 1.00
     assert _position(database) == (Decimal(6), Decimal("100.2"), Decimal("38.2"))
+
+
+@pytest.mark.parametrize("trigger", [
+    CommissionEvent("0007.gg.01.01", Decimal("1.00")),  # the first fill's commission, after the second fill
+    _trade("0007.gg.01.02", "SELL", 15, "60.5", ref="S-1"),  # a correction of the first fill
+], ids=["late commission", "correction"])
+async def test_a_rebuilt_account_position_keeps_what_reconciliation_set(writer, database, trigger):
+    # IB holds 100 @ 50 bought before the console ran (reconciliation's truth, no fill of ours);
+    # two partial sells of 15 @ 60 follow; rebuilding the position for an older fill must start
+    # from that truth at its place, not from nothing (which made a short of -30, realized 0)
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("S-1", "AAPL", Side.SELL, Decimal(30), status=OrderState.ACCEPTED, account="DU1")
+    writer.submit(PositionTruth("DU1", "AAPL", Decimal(100), Decimal(50)))
+    await writer.flush()
+    writer.submit(_trade("0007.gg.01.01", "SELL", 15, "60", ref="S-1"))
+    await writer.flush()
+    writer.submit(_trade("0007.gg.02.01", "SELL", 15, "60", ref="S-1"))
+    writer.submit(CommissionEvent("0007.gg.02.01", Decimal("1.00")))
+    await writer.flush()
+    assert _position(database) == (Decimal(70), Decimal(50), Decimal(299))  # (60 - 50) x 15 + (60 - 50) x 15 - 1
+    writer.submit(trigger)
+    await writer.flush()
+    first = Decimal(149) if isinstance(trigger, CommissionEvent) else Decimal("157.5")  # (60 - 50) x 15 - 1 | (60.5 - 50) x 15
+    assert _position(database) == (Decimal(70), Decimal(50), first + Decimal(149))
+
+
+async def test_a_truth_after_a_fill_of_its_batch_is_rebuilt_after_that_fill(writer, database):
+    # one batch: a buy of 10, then IB's position of 110 @ 95 (it holds 100 more than our fills);
+    # a sale, then the buy's late commission rebuilds: the truth stands after the buy (which it
+    # already counts), not before it (that would count the buy twice: 120, then 110)
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("S-2", "AAPL", Side.SELL, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
+    writer.submit(_trade("0008.hh.01.01", "BUY", 10, "100"))
+    writer.submit(PositionTruth("DU1", "AAPL", Decimal(110), Decimal(95)))
+    await writer.flush()
+    writer.submit(_trade("0008.hh.02.01", "SELL", 10, "100", ref="S-2"))
+    writer.submit(CommissionEvent("0008.hh.02.01", Decimal("1.00")))
+    await writer.flush()
+    writer.submit(CommissionEvent("0008.hh.01.01", Decimal("2.00")))
+    await writer.flush()
+    assert _position(database) == (Decimal(100), Decimal(95), Decimal(49))  # (100 - 95) x 10 - 1
 
 
 async def test_a_state_machine_bug_is_recorded_on_the_order_and_logged(writer, database, caplog):

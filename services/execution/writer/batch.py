@@ -145,6 +145,9 @@ class Batch:
         # commissions are known (positions.settle_positions); keys to rebuild from their stored fills
         self.position_ops: dict[PositionKey, list[PositionOp]] = {}
         self.replay_keys: set[PositionKey] = set()
+        # IB's account positions applied (each with the batch's fill before it, if any, and the
+        # last stored fill's id): recorded once the fills are inserted (positions.record_truths)
+        self.applied_truths: list[tuple[PositionTruth, NewFill | None, int]] = []
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,16 @@
 
 A new execution is booked at the end of its batch, with its commission if the batch brought it;
 a late commission for the last fill of its position is booked incrementally; anything else (a
-correction, a commission for an older fill) rebuilds the position from its stored fills."""
+correction, a commission for an older fill) rebuilds the position from its stored fills, the
+account's with the last truth reconciliation applied to it booked at its place."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.core.positions_book import (
     ZERO,
@@ -21,8 +21,9 @@ from services.core.positions_book import (
     PositionState,
     apply_fill,
     apply_late_commission,
+    apply_truth,
 )
-from services.db.models import PositionAssignment, TradeFill, TradeOrder
+from services.db.models import AppliedPositionTruth, PositionAssignment, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository
 from services.db.repositories.portfolio import PositionWrite
 from services.domain import Side
@@ -45,14 +46,20 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
             continue
         row = stored.get(key_order(key))
         state = PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
+        previous: NewFill | None = None  # the batch's last fill of the position so far
         for op in ops:
             if isinstance(op, NewFill):
+                previous = op
                 if not op.superseded:
                     state, _ = apply_fill(state, Side(op.side).sign * op.quantity, op.price, op.commission)
             elif isinstance(op, LateCommission):
                 state = apply_late_commission(state, op.signed_quantity, op.amount)
             elif isinstance(op, PositionTruth) and state.quantity != op.quantity and not stale_truth(op):
-                state = replace(state, quantity=op.quantity, average_cost=op.average_cost)
+                state = apply_truth(state, op.quantity, op.average_cost)
+                # recorded for a later rebuild of the position (_replay), placed after the fills
+                # stored before it: the batch's previous fill (its id once inserted) or every stored one
+                stored_before = session.scalar(select(func.max(TradeFill.id))) if previous is None else None
+                batch.applied_truths.append((op, previous, stored_before or 0))
         batch.position_state[key] = state
         batch.dirty_positions.add(key)
 
@@ -75,20 +82,39 @@ def _replay(session, batch: Batch, key: PositionKey) -> PositionState:
         order = batch.orders.get(new.order_id) or session.get(TradeOrder, new.order_id)
         if new.symbol == bare and position_key(order, new) == listing and (project_id is None or order.project_id == project_id):
             candidates.append((new, new.account or order.account or ""))
-    first_seen: dict[str, int] = {}
+    first_id: dict[str, int | None] = {}  # base execId -> the id of its first revision (None: of this batch)
     current: dict[str, StoredFill] = {}
     for fill, fill_account in candidates:
         if fill_account != account:
             continue
-        first_seen.setdefault(fill.exec_base_id, len(first_seen))
+        first_id.setdefault(fill.exec_base_id, fill.id)
         if not fill.superseded:
             current[fill.exec_base_id] = fill
-    booked = [current[base] for base in sorted(first_seen, key=first_seen.__getitem__) if base in current]
-    fills = [(f.fill_time, BookedFill(f.exec_id, Side(f.side).sign * f.quantity, f.price, f.commission)) for f in booked]
+    booked = [(first, current[base]) for base, first in first_id.items() if base in current]  # in arrival order
+    fills = [(f.fill_time, BookedFill(f.exec_id, Side(f.side).sign * f.quantity, f.price, f.commission)) for _, f in booked]
     if project_id is not None:
         fills = _with_assignments(session, project_id, account, listing, fills)
-    book = PositionBook.replay(fill for _, fill in fills)
-    return book.state
+        return PositionBook.replay(fill for _, fill in fills).state
+    # the account's row: IB's figures set by reconciliation hold what no fill of ours explains
+    # (shares held before the console ran), so the last truth is booked where it was applied
+    truth = session.scalars(select(AppliedPositionTruth).where(
+        AppliedPositionTruth.account == account, AppliedPositionTruth.symbol == listing)
+        .order_by(AppliedPositionTruth.id.desc()).limit(1)).first()
+    if truth is None:
+        return PositionBook.replay(fill for _, fill in fills).state
+    cut = next((i for i, (first, _) in enumerate(booked) if first is None or first > truth.after_fill_id), len(booked))
+    before = PositionBook.replay(fill for _, fill in fills[:cut]).state
+    opening = apply_truth(before, truth.quantity, truth.average_cost)
+    return PositionBook.replay((fill for _, fill in fills[cut:]), opening).state
+
+
+def record_truths(session, batch: Batch) -> None:
+    """The truths the batch applied (settle_positions), once its fills have ids: each placed after
+    the batch's fill that preceded it, or after every fill stored before the batch."""
+    for truth, previous, stored_before in batch.applied_truths:
+        after = previous.id if previous is not None and previous.id is not None else stored_before
+        session.add(AppliedPositionTruth(account=truth.account, symbol=truth.symbol, quantity=truth.quantity,
+                                         average_cost=truth.average_cost, after_fill_id=after))
 
 
 def _with_assignments(session, project_id: int, account: str, listing: str,

@@ -50,7 +50,7 @@ from .orders import (
     store_sm,
     write_orders,
 )
-from .positions import late_commission, position_keys, settle_positions, write_positions
+from .positions import late_commission, position_keys, record_truths, settle_positions, write_positions
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -130,6 +130,7 @@ class EventProjection:
             write_orders(session, batch.by_ref.values())
             session.flush()  # the stored fills a correction or a late commission changed
             self._insert_fills(session, batch)
+            record_truths(session, batch)
             self._roll_up_runs(session, batch)
             if self.cash_book is not None and any(not isinstance(f, NewFill) for f in batch.fills.values()):
                 self.cash_book.forget()  # a stored fill changed: the next snapshots sum every fill again
@@ -438,7 +439,8 @@ class EventProjection:
 
     def _on_position_truth(self, session, batch: Batch, ev: PositionTruth) -> None:
         """IB's account position wins over ours when the quantities differ (booked in order with
-        the batch's fills; a position rebuilt from its fills in this batch keeps the fills' view)."""
+        the batch's fills, and recorded so that a later rebuild keeps it; a position rebuilt from
+        its fills in this batch keeps the fills' and the last recorded truth's view)."""
         batch.position_ops.setdefault((None, ev.account, ev.symbol), []).append(ev)
 
     # ------------------------------------------------------------------ runs
