@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
@@ -33,6 +34,7 @@ from services.db.repositories import ProjectRepository, SnapshotItemInput, Snaps
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, decisions_only
 from services.db.scope import not_backtest
 from services.domain import FillRecord, OrderRecord, OrderState, PositionRecord
+from services.execution.listings import position_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,16 +262,26 @@ def position_lines(db, project: str | None = None) -> tuple[PositionLine, ...]:
         names = {p.id: p.name for p in session.scalars(select(Project))}
         rows = list(session.scalars(select(Position).where(not_backtest(Position.account))))  # a backtest's books are its own
         fill_account = func.coalesce(TradeFill.account, TradeOrder.account, "")
-        paid = (select(TradeOrder.project_id, fill_account, TradeFill.symbol, func.sum(TradeFill.commission))
+        # summed per listing, the key positions are booked under (the writer's position_key: the
+        # order's contract, an external order's execution): by bare symbol a Xetra SAP's
+        # commissions were shown on the US SAP row
+        listing = (TradeOrder.is_external, TradeOrder.symbol, TradeOrder.sec_type, TradeOrder.exchange,
+                   TradeOrder.primary_exchange, TradeOrder.currency, TradeFill.symbol, TradeFill.exchange, TradeFill.currency)
+        paid = (select(TradeOrder.project_id, fill_account, *listing, func.sum(TradeFill.commission))
                 .join(TradeOrder, TradeFill.order_id == TradeOrder.id)
                 .where(TradeFill.superseded.is_(False), TradeFill.commission.is_not(None), not_backtest(TradeOrder.account))
-                .group_by(TradeOrder.project_id, fill_account, TradeFill.symbol))
+                .group_by(TradeOrder.project_id, fill_account, *listing))
         by_project: dict[tuple, Decimal] = {}
         by_account: dict[tuple, Decimal] = {}
-        for project_id, account, symbol, total in session.execute(paid):
+        for (project_id, account, is_external, symbol, sec_type, exchange, primary_exchange, currency,
+             fill_symbol, fill_exchange, fill_currency, total) in session.execute(paid):
+            key = position_key(
+                SimpleNamespace(is_external=is_external, symbol=symbol, sec_type=sec_type, exchange=exchange,
+                                primary_exchange=primary_exchange, currency=currency),
+                SimpleNamespace(symbol=fill_symbol, exchange=fill_exchange, currency=fill_currency))
             total = Decimal(total or 0)
-            by_project[(project_id, account, symbol)] = total
-            by_account[(account, symbol)] = by_account.get((account, symbol), Decimal(0)) + total
+            by_project[(project_id, account, key)] = by_project.get((project_id, account, key), Decimal(0)) + total
+            by_account[(account, key)] = by_account.get((account, key), Decimal(0)) + total
     lines = [
         PositionLine(
             names.get(r.project_id) if r.project_id is not None else None, r.account, r.symbol, r.quantity,

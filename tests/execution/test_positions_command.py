@@ -108,3 +108,36 @@ async def test_no_sample_while_disconnected(stack):
 async def test_unknown_project_is_bad_input(database, db_url):
     result = await _positions_cli(db_url, "--project", "nope")
     assert result.code == 2 and "project 'nope' does not exist" in result.err
+
+
+async def test_commissions_are_summed_per_listing_as_positions_are_booked(database):
+    # SAP on Xetra (our order, and an external execution there) and SAP in the US: two positions;
+    # each row's commissions are its own listing's, not every SAP fill's on the US row
+    from datetime import UTC, datetime
+
+    from services.db.repositories import OrderRepository
+    from services.execution.events import CommissionEvent, ExecutionEvent
+    from services.execution.writer import EventWriter
+
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("X-1", "SAP", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1",
+                                        exchange="IBIS", currency="EUR")
+        OrderRepository(session).create("U-1", "SAP", Side.BUY, Decimal(5), status=OrderState.ACCEPTED, account="DU1")
+
+    def execution(exec_id, ref, perm, currency, exchange):
+        return ExecutionEvent(exec_id=exec_id, ib_order_id=7, perm_id=perm, client_id=1, order_ref=ref, account="DU1",
+                              symbol="SAP", side="BUY", shares=Decimal(5), price=Decimal(200), currency=currency,
+                              exchange=exchange, time=datetime(2026, 11, 20, 15, 0, tzinfo=UTC), raw={})
+
+    writer = EventWriter(database)
+    writer.start()
+    for event in (execution("0001.aa.01.01", "X-1", 1, "EUR", "IBIS"), CommissionEvent("0001.aa.01.01", Decimal(3), "EUR"),
+                  execution("0002.bb.01.01", "U-1", 2, "USD", "NYSE"), CommissionEvent("0002.bb.01.01", Decimal(1)),
+                  execution("0003.cc.01.01", "TWS-9", 3, "EUR", "IBIS"), CommissionEvent("0003.cc.01.01", Decimal(2), "EUR")):
+        writer.submit(event)
+    await writer.flush()
+    await writer.stop()
+    lines = {(line.project, line.symbol): (line.quantity, line.commissions) for line in queries.position_lines(database)}
+    assert lines[(None, "SAP")] == (Decimal(5), Decimal(1))
+    assert lines[(None, "SAP@IBIS:EUR")] == (Decimal(10), Decimal(5))
+    assert lines[("unassigned", "SAP@IBIS:EUR")] == (Decimal(10), Decimal(5))
