@@ -124,7 +124,14 @@ def project_cash(capital: Decimal | None, lines: Iterable[BookLine]) -> Decimal 
     if capital is None:
         return None
     lines = list(lines)
-    return capital - sum((line.net_cost for line in lines), ZERO) + sum((line.realized_pnl for line in lines), ZERO)
+    return book_cash(capital, sum((line.net_cost for line in lines), ZERO), sum((line.realized_pnl for line in lines), ZERO))
+
+
+def book_cash(capital: Decimal, net_cost: Decimal, realized_pnl: Decimal) -> Decimal:
+    """The one cash rule of a book, from its rows: capital - net cost of the holdings + realized
+    P&L. It counts everything the rows were booked from, fills and assignments alike (the
+    decision trail's snapshots use it too, so their cash is the window's)."""
+    return capital - net_cost + realized_pnl
 
 
 @dataclass(frozen=True, slots=True)

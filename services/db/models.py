@@ -561,9 +561,10 @@ class TrailRiskDecision(Base):
 
 class TrailPortfolioSnapshot(Base):
     """A project's positions at a fill batch of a run, or at the run's end (one row per run,
-    project and account per writer batch). ``cash`` is the net cash the project's fills in the
-    account moved (buys negative, commissions included); ``equity`` is cash plus the positions'
-    value at their last mark (their average cost when never marked)."""
+    project and account per writer batch). ``cash`` is the book's cash (services.core.books:
+    capital - net cost of the holdings + realized P&L, assignments included; a backtest's
+    account: the net cash its fills moved); ``equity`` is cash plus the positions' value at
+    their last mark (their average cost when never marked)."""
 
     __tablename__ = "trail_portfolio_snapshots"
     __table_args__ = _table_args(Index("ix_trail_portfolio_snapshots_run", "run_id", "time"))

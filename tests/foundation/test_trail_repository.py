@@ -110,3 +110,41 @@ def test_a_portfolio_snapshot_holds_the_rows_held_and_the_realized_pnl_of_all(da
         {"symbol": "NVDA", "quantity": "-2", "average_cost": "120", "market_price": None, "realized_pnl": "0"}]
     assert (held.market_value, held.realized_pnl, held.reason) == (D(4100 - 240), D("8.75"), "run_end")
     assert (snaps["DU2"].positions, snaps["DU2"].market_value, snaps["DU2"].realized_pnl) == ([], D(0), D(7))
+
+
+async def test_a_portfolio_snapshots_cash_is_the_books_cash_with_its_assignments(database):
+    # capital 10,000; 100 AAPL the account held assigned to the project at 50; its run buys 10 at
+    # 60, commission 1: the trail's cash is the window's (project_cash: 10,000 - 5,000 - 601),
+    # not capital + the fills' cash alone (9,399, the equity 5,000 too high)
+    from datetime import UTC, datetime
+
+    from services.books import BooksService, project_books
+    from services.db.models import Project
+    from services.db.repositories import OrderRepository
+    from services.domain import OrderState, Side
+    from services.execution.events import CommissionEvent, ExecutionEvent
+    from services.execution.writer import EventWriter, PositionTruth
+
+    with database.unit_of_work() as session:
+        project = Project(name="alpha", capital=D(10000))
+        session.add(project)
+        session.flush()
+        run = RunRepository(session).create(project.id, mode=TradeMode.PAPER, trade_date=date(2026, 11, 20), params={})
+        OrderRepository(session).create("R-1", "AAPL", Side.BUY, D(10), status=OrderState.ACCEPTED, account="DU1",
+                                        project_id=project.id, run_id=run.id)
+    writer = EventWriter(database)
+    writer.start()
+    writer.submit(PositionTruth("DU1", "AAPL", D(100), D(50)))
+    await writer.flush()
+    BooksService(database, "tester").assign("AAPL", D(100), "alpha", D(50), "DU1")
+    writer.submit(ExecutionEvent(exec_id="0001.aa.01.01", ib_order_id=7, perm_id=1, client_id=1, order_ref="R-1", account="DU1",
+                                 symbol="AAPL", side="BUY", shares=D(10), price=D(60), time=datetime(2026, 11, 20, 15, tzinfo=UTC), raw={}))
+    writer.submit(CommissionEvent("0001.aa.01.01", D(1)))
+    await writer.flush()
+    await writer.stop()
+    [book] = [b for b in project_books(database) if b.project == "alpha"]
+    with database.session() as session:
+        snap = session.scalars(select(TrailPortfolioSnapshot).order_by(TrailPortfolioSnapshot.id.desc())).first()
+    assert snap.cash.quantize(D("0.01")) == D("4399.00")
+    assert snap.cash == book.cash.quantize(D("0.00000001"))  # the same rule, to the column's scale
+    assert snap.equity == snap.cash + snap.market_value

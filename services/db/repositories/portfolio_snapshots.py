@@ -12,6 +12,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
+from services.core.books import book_cash
 from services.db.models import Position, Project, TradeFill, TradeOrder, TradeRun, TrailPortfolioSnapshot
 from services.db.repositories.base import fetch_all
 from services.db.types import utcnow
@@ -119,13 +120,18 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
                 held.append({"symbol": symbol, "quantity": _exact(quantity), "average_cost": _exact(average_cost),
                              "market_price": None if market_price is None else _exact(market_price),
                              "realized_pnl": _exact(realized_pnl)})
-        cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
-        if project_id is not None and not is_backtest_account(account):
-            # a project's book starts from its capital (docs/project-books.md); a backtest's
-            # simulated account starts from its own initial cash, already in its fills' account
-            project = session.get(Project, project_id)
-            if project is not None and project.capital is not None:
-                cash += project.capital
+        if is_backtest_account(account):
+            # a backtest's private account (no assignments, no reconciliation): the net cash of
+            # its fills, summed exactly and carried between batches (CashBook); the same amount as
+            # the book's rule below but for the stored average cost's rounding
+            cash = cash_book.cash(session, project_id, account) if cash_book is not None else _cash_of(session, project_id, account)
+        else:
+            # the book's cash as the window and `positions` compute it (services.core.books): from
+            # its rows, so assigned shares count as they cost; a project's book starts from its
+            # capital (docs/project-books.md), without one from nothing
+            project = session.get(Project, project_id) if project_id is not None else None
+            capital = project.capital if project is not None and project.capital is not None else ZERO
+            cash = book_cash(capital, sum((quantity * average_cost for _, quantity, average_cost, *_ in positions), ZERO), realized)
         run_params = next((params for params, in fetch_all(session, _RUN_PARAMS, {"run_id": run_id})), None)
         plan_id = (run_params or {}).get("plan_id")
         snapshots.append(dict(
