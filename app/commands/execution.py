@@ -55,7 +55,8 @@ def register(subparsers) -> None:
                       "previewed, stored as a plan and sent (or the day's run resumed)")
     ex.add_argument("--project", metavar="NAME", help="the project of a snapshot FILE (default for an id: the snapshot's own)")
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=arguments.positive, default=None, metavar="V",
-                    help="default: the project's capital, else the account's NetLiquidation")
+                    help="default: the value the day's run was last previewed with (what the trader reviewed), "
+                         "else the project's capital, else the account's NetLiquidation")
     ex.add_argument("--wait-seconds", dest="wait_seconds", type=arguments.seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60); auto-recovery runs meanwhile")
     ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")

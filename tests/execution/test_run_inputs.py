@@ -40,3 +40,36 @@ async def test_execute_without_builder_options_sends_what_the_window_previewed(s
     changed = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
     assert changed is not None and {o[2] for o in _orders(changed)} == {"MKT"}
     assert [o[1] for o in _orders(changed)] == [o[1] for o in _orders(window)]  # the cash buffer kept
+
+
+async def test_a_preview_without_a_portfolio_value_uses_the_capital_or_net_liquidation_not_the_last_one(stack):
+    """The documented default of an empty value (README, the window's tooltip, --portfolio-value's
+    help): the project's capital, else NetLiquidation. A value given to one preview stuck to the
+    day's run: the next preview with none (an emptied window field, `preview --save` with no
+    --portfolio-value) built from 50,000 again. Only execute of the previewed run inherits it."""
+    from services.books import BooksService
+
+    service = stack.service
+    project_id, snapshot = make_snapshot(stack.db, "pv", {"AAPL": "0.15", "MSFT": "0.15"})
+    given = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, portfolio_value=Decimal(50000))
+    assert given.plan.portfolio_value == Decimal(50000)
+    net_liquidation = await stack.provider.net_liquidation()
+    assert net_liquidation != Decimal(50000)
+    # the window's emptied field is None, as the command's missing option
+    _builder, value = preview_params_to_run_params({"portfolio_value": ""})
+    emptied = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, portfolio_value=value)
+    assert emptied.run_id == given.run_id  # the same day's run
+    assert emptied.plan.portfolio_value == net_liquidation
+    BooksService(stack.db, "tester").set_capitals({"pv": "80000"})
+    with_capital = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER)
+    assert with_capital.plan.portfolio_value == Decimal(80000)
+    # execute (`execute --snapshot ID` with none) alone inherits: it sends what the trader previewed
+    previewed = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, portfolio_value=Decimal(50000))
+    run = await service.prepare_run(None, snapshot, TradeMode.PAPER, builder={}, risk_overrides=[])
+    assert run.id == previewed.run_id
+    result = await service.execute(run.id)
+    assert result.plan_id is not None
+    sent = await service.plan(result.plan_id)
+    assert sent.portfolio_value == Decimal(50000)
+    assert [(o.symbol, o.quantity) for o in sent.orders] == [(d.symbol, d.quantity) for d in previewed.drafts]
+

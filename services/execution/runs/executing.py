@@ -82,7 +82,8 @@ class RunExecution(RunPlanning):
         async with self._executing_guard(run_id, lease_wait):
             await self._refuse_if_halted()
             await self._check_market_health(run_id, (), require_market_health, outside_rth)
-            preview = await self.preview(run_id, portfolio_value, unless_it_has_orders=True)
+            # none given: the value the trader's preview of this run was given (what they reviewed)
+            preview = await self.preview(run_id, portfolio_value, unless_it_has_orders=True, inherit_portfolio_value=True)
             if preview is None:  # it has orders
                 return await self._resume(run_id, require_market_health, outside_rth)
             # Just built from the prices fetched a moment ago: no age or drift to check.

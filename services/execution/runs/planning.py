@@ -170,19 +170,23 @@ class RunPlanning(RunServiceBase):
         return params
 
     @overload
-    async def preview(self, run_id: int, portfolio_value: Decimal | None = None) -> PreviewResult: ...
+    async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
+                      inherit_portfolio_value: bool = False) -> PreviewResult: ...
 
     @overload
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
-                      unless_it_has_orders: bool) -> PreviewResult | None: ...
+                      unless_it_has_orders: bool, inherit_portfolio_value: bool = False) -> PreviewResult | None: ...
 
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
-                      unless_it_has_orders: bool = False) -> PreviewResult | None:
+                      unless_it_has_orders: bool = False, inherit_portfolio_value: bool = False) -> PreviewResult | None:
         """Build from the run's project's own book (docs/project-books.md): its positions, and as
         the portfolio value the one given, else the project's capital, else the account's
         NetLiquidation; then the project's rules and the account-level rules (every project).
         ``unless_it_has_orders``: None, nothing previewed, for a run that has orders (``execute``
-        resumes it; its count read with the run, in the preview's first transaction)."""
+        resumes it; its count read with the run, in the preview's first transaction).
+        ``inherit_portfolio_value``: none given, the value the run's last preview was given
+        (``execute`` sends the plan the trader previewed); a preview itself never inherits, its
+        empty value means the capital or NetLiquidation as documented."""
         loaded = await self._db(self._load_for_preview, run_id, unless_it_has_orders)
         if loaded is None:
             return None
@@ -200,8 +204,8 @@ class RunPlanning(RunServiceBase):
         now = self.clock()  # a backtest's prices are seen at its simulated moment
         price_refs = {s: PriceRef(p, *quote_info.get(s, (now, "live"))) for s, p in prices.items()}
         fx = await self.provider.exchange_rates()
-        if portfolio_value is None:
-            portfolio_value = _dec(run.params.get("portfolio_value")) if run.params.get("portfolio_value_given") else None
+        if portfolio_value is None and inherit_portfolio_value and run.params.get("portfolio_value_given"):
+            portfolio_value = _dec(run.params.get("portfolio_value"))
         given = portfolio_value is not None
         net_liquidation = await self.provider.net_liquidation()
         if portfolio_value is None:
