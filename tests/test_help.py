@@ -113,6 +113,9 @@ def test_help_loads_no_database_broker_or_gui_library():
      "argument --from: not a date (YYYY-MM-DD): '2024-13-01'"),
     (["preview", "x.csv", "--project", "p", "--lot-size", "1.5"], "argument --lot-size: must be a whole number: '1.5'"),
     (["execute", "--plan", "1", "--ib-port", "0"], "argument --ib-port: port must be 1-65535: '0'"),
+    # the builder's own bound (BuildParams): a refused offset was stored in the day's run first
+    (["preview", "--snapshot", "1", "--save", "--limit-bps", "10000"], "argument --limit-bps: must be below 10000: '10000'"),
+    (["execute", "--snapshot", "1", "--limit-bps", "10000"], "argument --limit-bps: must be below 10000: '10000'"),
 ])
 def test_a_bad_value_is_refused_by_the_parser_with_its_option_named_and_exit_2(argv, message, capsys):
     """One set of value types for every command (app/commands/arguments.py): a number, port,

@@ -35,7 +35,7 @@ from enum import Enum
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
-from services.core.builder import builder_defaults
+from services.core.builder import BPS, builder_defaults
 from services.core.cash_buffer import cash_buffer_percent
 from services.core.wording import counted
 
@@ -59,8 +59,10 @@ def add_builder_options(parser, *, defaults: bool) -> None:
                        help=f"lots per target: nearest or floor (never above the weight) (default {builder['rounding']})")
     group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("order_type"),
                        help=f"MKT or LMT at the reference price +/- --limit-bps (default {builder['order_type']})")
-    group.add_argument("--limit-bps", type=arguments.number(Decimal(0)), default=default("limit_offset_bps"), metavar="B",
-                       help=f"LMT: reference price +/- B basis points (default {builder['limit_offset_bps']})")
+    # the builder's own bound (BuildParams refuses an offset of BPS or more): refused here before
+    # anything connects or is stored
+    group.add_argument("--limit-bps", type=arguments.number(Decimal(0), below=BPS), default=default("limit_offset_bps"), metavar="B",
+                       help=f"LMT: reference price +/- B basis points, 0 <= B < {BPS} (default {builder['limit_offset_bps']})")
     group.add_argument("--min-order-value", type=arguments.number(Decimal(0)), default=default("min_order_value"), metavar="V",
                        help=f"skip orders worth less than V (default {builder['min_order_value']})")
     group.add_argument("--liquidate-unlisted", action="store_true", default=default("liquidate_unlisted") if defaults else None,

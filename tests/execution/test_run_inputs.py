@@ -73,3 +73,30 @@ async def test_a_preview_without_a_portfolio_value_uses_the_capital_or_net_liqui
     assert sent.portfolio_value == Decimal(50000)
     assert [(o.symbol, o.quantity) for o in sent.orders] == [(d.symbol, d.quantity) for d in previewed.drafts]
 
+
+
+async def test_a_builder_value_the_builder_refuses_is_not_stored_in_the_run(stack):
+    """`preview --save --order-type LMT --limit-bps 10000` was refused (exit 2) after the value
+    had been committed to the day's run: a later `execute --snapshot ID` with no builder option
+    failed with a limit it was never given. Checked before anything is stored."""
+    import pytest
+    from sqlalchemy import func, select
+
+    from services.db.models import TradeRun
+    from services.execution.errors import BadInput
+
+    service = stack.service
+    project_id, snapshot = make_snapshot(stack.db, "bad-builder", {"AAPL": "0.15", "MSFT": "0.15"})
+    refused = {"order_type": "LMT", "limit_offset_bps": Decimal(10000)}
+    with pytest.raises(BadInput, match="limit offset"):
+        await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder=refused, portfolio_value=Decimal(100000))
+    with stack.db.session() as session:  # not even the run: created and refused in one transaction
+        assert session.scalar(select(func.count(TradeRun.id))) == 0
+    window = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder={"order_type": "LMT",
+                                            "limit_offset_bps": Decimal(10)}, portfolio_value=Decimal(100000))
+    with pytest.raises(BadInput, match="limit offset"):  # an existing run keeps what it had
+        await service.prepare_run(None, snapshot, TradeMode.PAPER, builder=refused)
+    run = await service.prepare_run(None, snapshot, TradeMode.PAPER, builder={})  # execute --snapshot ID
+    assert run.id == window.run_id
+    command = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
+    assert command is not None and _orders(command) == _orders(window)

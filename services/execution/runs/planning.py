@@ -163,7 +163,16 @@ class RunPlanning(RunServiceBase):
             # run's (the window's preview) as it was (app/commands/preview.py says so); replacing
             # them made `execute --snapshot` send MKT orders the trader had previewed as LMT
             given = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
-            params["builder"] = {**(params.get("builder") or {}), **given}
+            merged = {**(params.get("builder") or {}), **given}
+            # checked by the builder's one reading before anything is stored (raised inside the
+            # run's transaction: the run and its params roll back); a value the preview refused
+            # was stored and broke every later `execute` of the day's run with a value it was
+            # never given
+            try:
+                params_from(merged, portfolio_value=Decimal(0))
+            except (ValueError, ArithmeticError) as exc:
+                raise BadInput(str(exc) or f"bad builder parameters: {given}") from None
+            params["builder"] = merged
         # risk overrides are replaced, never carried over: a limit loosened for one preview is not
         # silently loosened for the next caller (none given: the settings' limits)
         params["risk_overrides"] = risk_overrides
