@@ -142,11 +142,11 @@ def _error(message: str, source: str | None = None) -> list[dict]:
 
 
 def _snapshot_file(path: Path, allow_short: bool) -> tuple[list, str]:
-    from services.core.snapshots import SnapshotFormatError, parse_snapshot_file
-    from services.db.limits import snapshot_limits
+    from services.console_queries import parse_for_storage
+    from services.core.snapshots import SnapshotFormatError
 
-    try:  # the same checks as an import: what could not be stored is not previewed either
-        parsed = parse_snapshot_file(path, allow_short=allow_short, limits=snapshot_limits())
+    try:  # the import's own reading (parse_for_storage): what could not be stored is not previewed either
+        parsed = parse_for_storage(path, allow_short=allow_short)
     except (SnapshotFormatError, OSError) as exc:
         raise PreviewInputError(_error(str(exc), path.name)) from None
     if not parsed.ok:

@@ -217,9 +217,11 @@ def redact(text: str) -> str:
     return redact_text(text)
 
 
-def _parse_snapshot_arg(args):
+def _parse_snapshot_arg(args, *, allow_short: bool):
     """``(stored snapshot id, parsed file, error)`` from FILE_OR_ID, without touching the
-    database: a file is validated here and stored only once the run may go ahead."""
+    database: a file is validated here and stored only once the run may go ahead.
+    ``allow_short``: the caller's own (keyword and required: ``preview --save --allow-short``
+    was parsed as if not given, refusing the negative weights its offline preview accepted)."""
     text = args.snapshot.strip()
     path = Path(text)
     if text.isdigit() and not path.exists():
@@ -228,7 +230,7 @@ def _parse_snapshot_arg(args):
     from services.core.snapshots import SnapshotFormatError
 
     try:
-        parsed = parse_for_storage(path, project=args.project)
+        parsed = parse_for_storage(path, project=args.project, allow_short=allow_short)
     except SnapshotFormatError as exc:
         return None, None, str(exc)
     except OSError as exc:
@@ -292,7 +294,9 @@ async def cmd_execute(args, settings) -> int:
         if not args.snapshot.strip().isdigit() and not args.project:
             _error(args, "bad_input", "--project NAME is needed with a snapshot FILE")
             return EXIT_BAD_INPUT
-        snapshot_id, parsed, problem = _parse_snapshot_arg(args)  # validated, not stored yet
+        # validated, not stored yet (execute has no --allow-short: a short snapshot is imported
+        # or previewed with it first, then executed by id)
+        snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=False)
         if problem:
             _error(args, "bad_snapshot", problem)
             return EXIT_BAD_INPUT

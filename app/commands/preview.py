@@ -133,7 +133,7 @@ async def preview_with_broker(args, settings) -> int:
     if not args.snapshot.strip().isdigit() and not args.project:
         _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")
         return EXIT_BAD_INPUT
-    snapshot_id, parsed, problem = _parse_snapshot_arg(args)
+    snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=args.allow_short)
     if problem:
         _error(args, "bad_snapshot", problem)
         return EXIT_BAD_INPUT

@@ -164,3 +164,25 @@ async def test_a_preview_unless_the_run_has_orders_is_the_preview_until_it_has_s
     assert result.sent and await stack.service.wait_acknowledged(run.id, 10) == []
     assert await stack.service.preview(run.id, Decimal(1_000_000), unless_it_has_orders=True) is None
     assert (await stack.service.preview(run.id, Decimal(1_000_000))).plan is not None  # a plain preview still previews
+
+
+@pytest.mark.slow  # a `python -m app` subprocess
+async def test_cli_preview_save_takes_allow_short_as_its_offline_preview_does(database, db_url, simulator, tmp_path):
+    """`preview --snapshot FILE --allow-short` accepted the negative weight offline, but with
+    --save the file was parsed for storage without it and refused (exit 2: shorting is not
+    allowed). The caller's allow_short now reaches the one parse-for-storage path."""
+    from services.console_queries import projects_and_snapshots
+
+    short = tmp_path / "short.csv"
+    short.write_text("symbol,weight,price\nAAPL,0.01,228.50\nMSFT,-0.005,415.20\n")
+    risk = ["--risk", "allow_short=true", "max_order_notional=off", "max_position_ratio=off"]
+    offline = await run(cli_args(db_url, simulator.port, "preview", "--snapshot", str(short), "--allow-short",
+                                 "--portfolio-value", "1000000", *risk, "--json", connection=False))
+    assert offline.code == 0, offline.err
+    saved = await run(cli_args(db_url, simulator.port, "preview", "--snapshot", str(short), "--allow-short", "--save",
+                               "--project", "shorts", "--portfolio-value", "1000000", *risk, "--json"))
+    assert saved.code == 0, saved.err
+    sides = {"AAPL": "BUY", "MSFT": "SELL"}  # the short sold, as offline
+    assert {o["symbol"]: o["side"] for o in offline.json["orders"]} == sides
+    assert {o["symbol"]: o["side"] for o in saved.json["orders"]} == sides
+    assert "shorts" in {p.name for p in projects_and_snapshots(database)[0]}
