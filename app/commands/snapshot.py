@@ -22,7 +22,11 @@ from services.core.wording import counted
 
 
 def _project_name(text: str) -> str:
-    name = text.strip()
+    """Refused up front when empty; read as the repository stores it (project_name), so the
+    name printed is the stored one."""
+    from services.core.snapshots import project_name
+
+    name = project_name(text)
     if not name:
         raise argparse.ArgumentTypeError("a project needs a name")
     return name

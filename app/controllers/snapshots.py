@@ -11,6 +11,7 @@ from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
 from services import console_queries as queries
 from services.console_actions import import_snapshot_audited
+from services.core.snapshots import project_name
 from services.core.wording import counted
 
 
@@ -41,7 +42,7 @@ class SnapshotsController:
     def _on_import_requested(self, path: str, project: str) -> None:
         view = self.ctx.window.snapshots_view
         # Into the project the trader named; else the one selected in the tree (the demo project otherwise).
-        project = project.strip() or self.project_names.get(view.current_project_id()) or DEMO_PROJECT
+        project = project_name(project) or self.project_names.get(view.current_project_id()) or DEMO_PROJECT
         self.ctx.runner.run(self.import_file(path, project), what="Import snapshot", disable=[view.import_button])
 
     async def import_file(self, path: str, project: str) -> queries.ImportOutcome:

@@ -417,9 +417,20 @@ def _validate_rows(
 # Content hash
 
 
+def project_name(text: str) -> str:
+    """The one reading of a typed project name, as it is stored and looked up: without the
+    whitespace around it. 'desk ' and 'desk' are one project (SQLite kept them apart as two,
+    MariaDB's PAD SPACE compares them equal); ``snapshot import`` and the window trimmed the
+    name while ``preview --save --project`` and ``execute --project`` did not, so one file
+    landed in two projects. ``services.db.repositories.ProjectRepository`` applies it."""
+    return text.strip()
+
+
 def project_name_problem(name: str, limits: SnapshotLimits = NO_LIMITS) -> SnapshotProblem | None:
-    """A project name that cannot be stored the same way on every database, or None."""
-    if not name or not name.strip():
+    """A project name that cannot be stored the same way on every database, or None (measured
+    as stored: ``project_name``)."""
+    name = project_name(name or "")
+    if not name:
         return SnapshotProblem(None, "project", "project_name_empty", "the project name is empty")
     if limits.project_name_length is not None and len(name) > limits.project_name_length:
         return SnapshotProblem(None, "project", "project_name_too_long",

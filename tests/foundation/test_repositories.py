@@ -655,3 +655,25 @@ def test_insert_many_once_stores_what_the_general_insert_stores(database):
         stored = {r.client_order_id: r._asdict() for r in s.execute(select(table).where(table.c.client_order_id == "other-1"))}
     assert {k: v for k, v in stored["other-1"].items() if k not in ("id", "client_order_id", "created_at", "updated_at")} == \
            {k: v for k, v in rows["fast-1"].items() if k not in ("id", "client_order_id", "created_at", "updated_at")}
+
+
+def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(database, tmp_path):
+    """`snapshot import --project "desk "` and the window trimmed the name, `preview --save
+    --project "desk "` and `execute --project "desk "` did not: the same file landed in two
+    projects ('desk' and 'desk ' on SQLite). Every caller reaches the repository, which trims."""
+    from services.console_queries import parse_for_storage, store_snapshot
+
+    path = tmp_path / "t.csv"
+    path.write_text("symbol,weight\nAAPL,0.1\nMSFT,0.1\n")
+    parsed = parse_for_storage(path)
+    padded = store_snapshot(database, parsed, "desk ")  # as preview --save / execute hand it over
+    plain = store_snapshot(database, parsed, "desk")  # as snapshot import and the window do
+    assert padded.ok and plain.ok
+    assert (plain.project_id, plain.snapshot_id) == (padded.project_id, padded.snapshot_id)
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        assert repos.projects.get_or_create("  desk\t").id == padded.project_id
+        assert repos.projects.get_by_name(" desk ").id == padded.project_id
+        assert [p.name for p in repos.projects.list()] == ["desk"]
+        with pytest.raises(RepositoryError, match="empty"):
+            repos.projects.get_or_create("   ")

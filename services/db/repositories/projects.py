@@ -7,6 +7,7 @@ from typing import cast
 from sqlalchemy import String, exists, or_, select
 from sqlalchemy.orm import Session
 
+from services.core.snapshots import project_name
 from services.db.models import DecisionSnapshot, Position, Project, TradeRun
 from services.db.repositories.base import RepositoryError, get_row, insert_once
 from services.db.repositories.snapshots import decisions_only
@@ -32,8 +33,10 @@ class ProjectRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    # every name is read by services.core.snapshots.project_name here, the one entry point of
+    # every caller (snapshot import, the window, preview --save, execute, backtests, tickets)
     def create(self, name: str, description: str | None = None) -> Project:
-        project = Project(name=name, description=description)
+        project = Project(name=project_name(name), description=description)
         self.session.add(project)
         self.session.flush()
         return project
@@ -42,13 +45,14 @@ class ProjectRepository:
         return get_row(self.session, Project, project_id)
 
     def get_by_name(self, name: str) -> Project | None:
-        return self.session.scalars(select(Project).where(Project.name == name)).one_or_none()
+        return self.session.scalars(select(Project).where(Project.name == project_name(name))).one_or_none()
 
     def get_or_create(self, name: str, description: str | None = None) -> Project:
         # The same limit on both databases (SQLite would store a name MariaDB refuses).
         limit = cast(String, Project.__table__.c.name.type).length
         assert limit is not None  # String(n) in models.py
-        if not name or not name.strip():
+        name = project_name(name or "")
+        if not name:
             raise RepositoryError("the project name is empty")
         if len(name) > limit:
             raise RepositoryError(f"the project name has {len(name)} characters; at most {limit} can be stored")
