@@ -145,10 +145,34 @@ class AuditVerification:
     since_id: int | None = field(default=None, compare=False)
     # a decision record that no longer matches the hash its entry holds: "trail_risk_decisions 12"
     record: str | None = field(default=None, compare=False)
+    # the chain links, but an entry's decision records no longer hash to what it recorded
+    records_altered: bool = field(default=False, compare=False)
 
     @property
     def full(self) -> bool:
         return self.since_id is None
+
+    def describe(self, *, short: bool = False) -> str:
+        """The one wording of this result, for ``audit verify`` and the window's audit panel
+        alike (``short``: the panel's label, the whole sentence its tooltip). The two worded an
+        altered decision record differently: the command said the entry no longer vouches for
+        its records, the window "Chain broken", which it is not."""
+        if self.ok:
+            if short:
+                return f"Chain verified{' in full' if self.full else ''} ({self.checked} entries)"
+            if self.full:
+                return f"audit chain intact: {self.checked} entries verified"
+            return (f"audit chain intact: {self.checked} entries verified ({self.walked} new since the verified "
+                    f"checkpoint at entry {self.since_id}; a full verification walks the whole chain)")
+        if self.records_altered:
+            if short:
+                return f"Decision records altered at entry {self.first_broken_id}"
+            record = f" (record {self.record})" if self.record else ""
+            return f"audit entry {self.first_broken_id} no longer vouches for its decision records{record}: {self.reason}"
+        if short:
+            return f"Chain broken at entry {self.first_broken_id}"
+        return (f"audit chain BROKEN at entry {self.first_broken_id}: {self.reason} "
+                f"({self.checked} earlier entries verified)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +448,8 @@ class AuditLog:
             problem = repository.check(plan_id, expected)
             if problem is not None:
                 record = f"{problem.table} {problem.record_id}" if problem.table else None
-                return AuditVerification(False, result.checked, entry_id, problem.describe(), result.walked, result.since_id, record)
+                return AuditVerification(False, result.checked, entry_id, problem.describe(), result.walked, result.since_id, record,
+                                         records_altered=True)
         return result
 
     @staticmethod

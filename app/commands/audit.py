@@ -52,23 +52,10 @@ def _verify(args: argparse.Namespace, settings) -> int:
             result = log.verify(full=args.full)
         finally:
             database.dispose()
-        if result.ok and result.full:
-            print(f"audit chain intact: {result.checked} entries verified")
-            return EXIT_OK
         if result.ok:
-            print(f"audit chain intact: {result.checked} entries verified ({result.walked} new since the verified "
-                  f"checkpoint at entry {result.since_id}; --full walks the whole chain)")
+            print(result.describe())
             return EXIT_OK
-        if result.reason and result.reason.startswith("decision trail"):
-            record = f" (record {result.record})" if result.record else ""
-            print(f"audit entry {result.first_broken_id} no longer vouches for its decision records{record}: {result.reason}",
-                  file=sys.stderr)
-            return EXIT_CHAIN_BROKEN
-        print(
-            f"audit chain BROKEN at entry {result.first_broken_id}: {result.reason} "
-            f"({result.checked} earlier entries verified)",
-            file=sys.stderr,
-        )
+        print(result.describe(), file=sys.stderr)
         return EXIT_CHAIN_BROKEN
 
     return run_guarded(settings.effective_db_url, action)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.controllers.context import ConsoleContext
 
+if TYPE_CHECKING:
+    from services.audit import AuditVerification
+    from widgets.views.audit import AuditView
+
 AUDIT_ROWS = 5_000  # the newest entries loaded into the panel at start
+
+
+def show_verification(view: AuditView, result: AuditVerification) -> None:
+    """``result`` (services.audit.AuditVerification) on the audit panel in its own words
+    (``describe``), the words ``audit verify`` prints: the console and the monitor alike."""
+    view.set_chain_state(result.ok, result.describe(short=True), result.describe())
 
 
 class AuditController:
@@ -26,8 +38,7 @@ class AuditController:
 
     async def verify(self, *, full: bool = False):
         result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
-        self.ctx.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked, full=result.full,
-                                                   reason=result.reason, since_id=result.since_id)
+        show_verification(self.ctx.window.audit_view, result)
         return result
 
     def schedule_refresh(self, _result=None) -> None:

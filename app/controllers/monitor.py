@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, Qt, QTimer
 
 from app.composition import MonitorStack
+from app.controllers.audit import show_verification
 from app.controllers.history import HistoryPager
 from app.tasks import TaskRunner
 from services import console_queries as queries
@@ -114,8 +115,7 @@ class MonitorController(QObject):
             result = await asyncio.to_thread(self.stack.audit.verify, full=full)
         finally:
             self._verifying = False
-        self.window.audit_view.set_chain_state(result.ok, result.first_broken_id, result.checked, full=result.full,
-                                               reason=result.reason, since_id=result.since_id)
+        show_verification(self.window.audit_view, result)
         return result
 
     def start(self) -> None:

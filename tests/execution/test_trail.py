@@ -122,6 +122,9 @@ async def test_an_altered_risk_decision_makes_audit_verify_name_the_entry_and_re
     assert f"decision trail of plan {trail.plan_id}" in verified.err and "was altered" in verified.err
     result = AuditLog(stack.db).verify()
     assert not result.ok and result.first_broken_id == entry.id and result.record == f"trail_risk_decisions {notional.id}"
+    # the command prints the result's one wording, the window's label says the same diagnosis
+    assert verified.err == result.describe() + "\n"
+    assert result.describe(short=True) == f"Decision records altered at entry {entry.id}"
 
 
 async def test_after_an_intact_verification_the_full_walk_finds_an_altered_record(stack):

@@ -95,7 +95,7 @@ def test_audit_verify_names_the_tampered_row(database, db_url, tmp_path):
     since = console("--db-url", db_url, "audit", "verify", cwd=tmp_path)
     assert (since.returncode, since.stdout) == (
         0, ("audit chain intact: 6 entries verified (1 new since the verified checkpoint at entry 5; "
-            "--full walks the whole chain)\n"))
+            "a full verification walks the whole chain)\n"))
     with database.engine.begin() as c:
         c.execute(text("UPDATE audit_logs SET action = 'order.cancel' WHERE id = 4"))
     # the old entry lies before the checkpoint: the whole walk finds it

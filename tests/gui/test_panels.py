@@ -349,10 +349,11 @@ def test_audit_view_filters_by_action_and_shows_chain_state(qtbot, qtmodeltester
     assert ids == ["3", "2"]
     view.set_action_filter(None)
     assert view.proxy.rowCount() == 4
-    view.set_chain_state(True, checked=4)
+    view.set_chain_state(True, "Chain verified (4 entries)")
     assert view.chain_label.text() == "Chain verified (4 entries)"
-    view.set_chain_state(False, broken_at=3)
+    view.set_chain_state(False, "Chain broken at entry 3", "the entry was altered")
     assert view.chain_label.text() == "Chain broken at entry 3"
+    assert view.chain_label.toolTip() == "the entry was altered"
     assert view.chain_label.property("state") == "broken"
     proxy = view.proxy
     proxy.setParent(None)  # the tester outlives the view (pytest-qt deletes widgets first)
@@ -455,3 +456,34 @@ def test_the_preview_and_backtest_panels_start_where_the_commands_do(qtbot):
     assert shown == (command["initial_cash"], command["fill"], command["slippage_bps"], command["commission"],
                      command["rounding"], command["lot_size"], command["cash_buffer"])
     assert command["commission"] == "ib-fixed"
+
+
+def test_the_audit_panel_words_a_verification_as_audit_verify_does(qtbot):
+    """One AuditVerification, one diagnosis (AuditVerification.describe): a decision record
+    changed behind an intact chain was "Chain broken at entry 3" in the window while
+    `audit verify` said the entry no longer vouches for its decision records."""
+    from app.controllers.audit import show_verification
+    from services.audit import AuditVerification
+
+    view = AuditView(AuditModel())
+    qtbot.addWidget(view)
+    reason = "decision trail of plan 1: trail_risk_decisions record 1 was altered (its content no longer matches its hash)"
+    altered = AuditVerification(False, 3, 3, reason, 3, None, "trail_risk_decisions 1", records_altered=True)
+    show_verification(view, altered)
+    assert view.chain_label.text() == "Decision records altered at entry 3"
+    assert view.chain_label.toolTip() == altered.describe() == (
+        f"audit entry 3 no longer vouches for its decision records (record trail_risk_decisions 1): {reason}")
+    assert view.chain_label.property("state") == "broken"
+    broken = AuditVerification(False, 3, 4, "hash does not match the entry's content (the entry was altered)", 4)
+    show_verification(view, broken)
+    assert view.chain_label.text() == "Chain broken at entry 4"
+    assert view.chain_label.toolTip() == broken.describe() == (
+        "audit chain BROKEN at entry 4: hash does not match the entry's content (the entry was altered) "
+        "(3 earlier entries verified)")
+    since = AuditVerification(True, 6, walked=1, since_id=5)
+    show_verification(view, since)
+    assert view.chain_label.text() == "Chain verified (6 entries)"
+    assert view.chain_label.toolTip() == since.describe()
+    assert view.chain_label.property("state") == "ok"
+    show_verification(view, AuditVerification(True, 6, walked=6))
+    assert view.chain_label.text() == "Chain verified in full (6 entries)"

@@ -55,20 +55,13 @@ class AuditView(QWidget):
             self.action_combo.addItem(text)
         self.action_combo.setCurrentText(text)
 
-    def set_chain_state(self, verified: bool, broken_at: int | None = None, checked: int | None = None, *,
-                        full: bool = False, reason: str | None = None, since_id: int | None = None) -> None:
-        """verified=True: every hash links (``full``: walked from the first entry, otherwise from
-        the checkpoint ``since_id``); otherwise the first entry whose hash breaks and why."""
-        if verified:
-            suffix = f" ({checked} entries)" if checked is not None else ""
-            self.chain_label.setText(f"Chain verified{' in full' if full else ''}{suffix}")
-            self.chain_label.setToolTip("" if full or since_id is None else
-                                        f"New entries checked from the verified checkpoint at entry {since_id}")
-            state = "ok"
-        else:
-            self.chain_label.setText(f"Chain broken at entry {broken_at}")
-            self.chain_label.setToolTip(reason or "")
-            state = "broken"
+    def set_chain_state(self, verified: bool, label: str, details: str = "") -> None:
+        """The chain's verification as the service words it (``AuditVerification.describe``:
+        ``label`` short, ``details`` the whole sentence, shown as the tooltip); ``verified``
+        colours it."""
+        self.chain_label.setText(label)
+        self.chain_label.setToolTip(details)
+        state = "ok" if verified else "broken"
         self.chain_label.setProperty("state", state)
         self.chain_label.style().unpolish(self.chain_label)
         self.chain_label.style().polish(self.chain_label)
