@@ -17,7 +17,13 @@ from sqlalchemy import func, select
 from services.audit import AuditLog
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
-from services.core.snapshots import ParsedSnapshot, SnapshotItem, parse_snapshot_file, project_name_problem
+from services.core.snapshots import (
+    ParsedSnapshot,
+    SnapshotItem,
+    parse_snapshot_file,
+    project_name,
+    project_name_problem,
+)
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.limits import snapshot_limits
 from services.db.models import (
@@ -118,6 +124,7 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
     parsed = with_project_check(parsed, project)
     if not parsed.ok:
         return ImportOutcome(parsed)
+    project = project_name(project)  # as stored: the audit entry names the project it went into
     with db.unit_of_work() as session:
         outcome = _store(session, parsed, project, note)
         if actor is not None:

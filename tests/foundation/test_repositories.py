@@ -661,12 +661,13 @@ def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(databas
     """`snapshot import --project "desk "` and the window trimmed the name, `preview --save
     --project "desk "` and `execute --project "desk "` did not: the same file landed in two
     projects ('desk' and 'desk ' on SQLite). Every caller reaches the repository, which trims."""
+    from services.audit import AuditLog
     from services.console_queries import parse_for_storage, store_snapshot
 
     path = tmp_path / "t.csv"
     path.write_text("symbol,weight\nAAPL,0.1\nMSFT,0.1\n")
     parsed = parse_for_storage(path)
-    padded = store_snapshot(database, parsed, "desk ")  # as preview --save / execute hand it over
+    padded = store_snapshot(database, parsed, "desk ", actor="tester")  # as preview --save / execute hand it over
     plain = store_snapshot(database, parsed, "desk")  # as snapshot import and the window do
     assert padded.ok and plain.ok
     assert (plain.project_id, plain.snapshot_id) == (padded.project_id, padded.snapshot_id)
@@ -675,5 +676,7 @@ def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(databas
         assert repos.projects.get_or_create("  desk\t").id == padded.project_id
         assert repos.projects.get_by_name(" desk ").id == padded.project_id
         assert [p.name for p in repos.projects.list()] == ["desk"]
+        # the import's audit entry names the project as stored
+        assert [e.payload["project"] for e in AuditLog(database).list(action="snapshot.import")] == ["desk"]
         with pytest.raises(RepositoryError, match="empty"):
             repos.projects.get_or_create("   ")
