@@ -94,12 +94,23 @@ class PreviewSession:
         drafts = self.preview.drafts if self.preview is not None else ()
         return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate) for d in drafts}
 
-    async def send(self, trade, run_id: int, live_token: str | None = None) -> ExecuteResult:
+    async def send(self, trade, run_id: int, live_token: str | None = None, *,
+                   confirmed_plan: int | None = None) -> ExecuteResult:
         """The current preview's stored plan when ``run_id`` is its run (refused, sending nothing,
-        when the plan is too old or prices moved); any other run is previewed and sent anew."""
+        when the plan is too old or prices moved); any other run is previewed and sent anew.
+        ``confirmed_plan``: the plan whose numbers the trader confirmed (the LIVE or paper
+        dialog): exactly it is sent, or nothing, when a preview that finished while the dialog
+        was open made another plan current."""
         preview = self.preview
-        if preview is not None and preview.plan is not None and preview.run_id == run_id:
-            return await trade.execute_plan(preview.plan.id, live_token)
+        current = preview.plan.id if preview is not None and preview.plan is not None and preview.run_id == run_id else None
+        if confirmed_plan is not None and current != confirmed_plan:
+            from services.execution.errors import Refused  # the execution layer, only when refusing
+
+            raise Refused(f"nothing sent: you confirmed plan {confirmed_plan}, but the preview changed since "
+                          f"({'plan ' + str(current) if current is not None else 'no plan'} is current); "
+                          f"check the new plan and execute again", code="plan_changed")
+        if current is not None:
+            return await trade.execute_plan(current, live_token)
         return await trade.execute(run_id, live_token)
 
 

@@ -42,16 +42,21 @@ class TradingController:
         self._show_gate(self.session.set_halted(halted))
         self.ctx.window.risk_view.set_trading_halted(halted)
 
-    async def _busy(self, operation: str, work):
-        """``work`` with the preview panel's ``operation`` buttons off meanwhile; afterwards they
-        follow the gate again (the task runner would re-enable them blindly: a sent run's
-        Execute turned green again)."""
+    def _run_busy(self, operation: str, work, what: str) -> None:
+        """``work`` on the task runner with the preview panel's ``operation`` buttons off from
+        the click on (not from the task's first step: an Execute clicked in between would confirm
+        a plan about to be replaced); afterwards they follow the gate again (the task runner
+        would re-enable them blindly: a sent run's Execute turned green again)."""
         view = self.ctx.window.preview_view
         view.set_busy(operation, True)
-        try:
-            return await work
-        finally:
-            view.set_busy(operation, False)
+
+        async def busy():
+            try:
+                return await work
+            finally:
+                view.set_busy(operation, False)
+
+        self.ctx.runner.run(busy(), what=what)
 
     def _show_gate(self, gate: ExecuteGate) -> None:
         self.ctx.window.preview_view.set_execute_enabled(gate.enabled, gate.reason)
@@ -68,7 +73,8 @@ class TradingController:
                        ("Preview", "builds and stores a LIVE plan; nothing is sent (Execute asks for the word again)")]
             if not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run", subject=subject)):
                 return
-        self.ctx.runner.run(self._busy("preview", self.preview(params)), what="Preview")
+        # Execute is off while a preview runs: its plan is about to be replaced
+        self._run_busy("all", self.preview(params), "Preview")
 
     async def preview(self, params: dict, *, new_run: bool = False):
         """Preview the selected snapshot in its day's run (created once: a run that sent its
@@ -91,6 +97,7 @@ class TradingController:
         w.preview_view.set_skipped(result.skipped)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
+        w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends
         self.progress.reset(result.run_id, self.session.planned_orders(), result.plan.gross_notional)
         await self.refresh_progress()
         if self.on_previewed is not None:
@@ -123,12 +130,13 @@ class TradingController:
                          f"Send plan {plan.id}: {counted(plan.order_count, 'order')}, gross notional {plan.gross_notional:,.2f}, "
                          f"to the {stack.profile} account {stack.provider.account}?"):
             return
-        self.ctx.runner.run(self._busy("all", self.execute(run_id, token)), what="Execute")
+        self._run_busy("all", self.execute(run_id, token, confirmed_plan=plan.id), "Execute")
 
-    async def execute(self, run_id: int, live_token: str | None = None):
+    async def execute(self, run_id: int, live_token: str | None = None, *, confirmed_plan: int | None = None):
         """Send the current preview's plan (refused, sending nothing, when it is too old or the
-        prices moved: the trader previews again)."""
-        result = await self.session.send(self.ctx.stack.trade, run_id, live_token)
+        prices moved: the trader previews again); ``confirmed_plan``: the one the dialog showed,
+        sent exactly or not at all."""
+        result = await self.session.send(self.ctx.stack.trade, run_id, live_token, confirmed_plan=confirmed_plan)
         self._show_gate(self.session.mark_sent(run_id))
         self.ctx.status(describe_execute(run_id, result))
         await self.audit.refresh()

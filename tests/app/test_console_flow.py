@@ -368,3 +368,37 @@ def test_recover_now_cancels_an_unacknowledged_order_and_replaces_it_once(qloop,
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_execute_sends_the_plan_the_dialog_confirmed_or_nothing(qloop, open_console, monkeypatch):
+    """A preview finishing while the confirmation was open made another plan current, and Execute
+    then sent that newer plan, not the one whose numbers the trader confirmed (LIVE or paper).
+    Execute is now off while a preview runs, and the confirmed plan is sent exactly or not at all."""
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.preview_view.portfolio_edit.setText("100000")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "first preview")
+            await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the first preview's end")
+            assert w.preview_view.execute_button.isEnabled()
+            confirmed = controller.current_preview.plan
+
+            w.preview_view.portfolio_edit.setText("150000")
+            w.preview_view.preview_button.click()
+            assert not w.preview_view.execute_button.isEnabled()  # off while the new plan is made
+            await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the second preview's end")
+            assert controller.current_preview.plan.id != confirmed.id and w.preview_view.execute_button.isEnabled()
+
+            controller.last_error = None
+            await controller.runner.run(controller.trading.execute(controller.current_run_id, confirmed_plan=confirmed.id),
+                                        what="Execute")
+            assert controller.last_error is not None and f"you confirmed plan {confirmed.id}" in controller.last_error[1]
+            assert console.sim.orders() == []  # nothing sent
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

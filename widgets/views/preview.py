@@ -223,16 +223,19 @@ class PreviewView(QWidget):
             self.preview_button.setEnabled(not busy)
             self.preview_action.setEnabled(not busy)
         if operation in ("execute", "all"):
+            self._execute_busy = busy
             self.execute_button.setEnabled(not busy and self._execute_allowed)
             self.execute_action.setEnabled(not busy and self._execute_allowed)
 
     _execute_allowed = False
+    _execute_busy = False
 
     def set_execute_enabled(self, enabled: bool, reason: str = "") -> None:
-        """The controller decides (a preview exists, risk is ready, trading not halted)."""
+        """The controller decides (a preview exists, risk is ready, trading not halted); the
+        button stays off while the panel is busy (a preview still finishing its plan)."""
         self._execute_allowed = enabled
-        self.execute_button.setEnabled(enabled)
-        self.execute_action.setEnabled(enabled)
+        self.execute_button.setEnabled(enabled and not self._execute_busy)
+        self.execute_action.setEnabled(enabled and not self._execute_busy)
         self.execute_button.setToolTip(reason or "Send the previewed orders (Ctrl+E)")
 
     def set_skipped(self, skipped: Iterable[Any]) -> None:
