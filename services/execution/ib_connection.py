@@ -156,6 +156,7 @@ class ProviderState:
     client_id: int
     requested_account: str
     account: str
+    _session_account: str
     mode: TradeMode
     _live_token: str | None
     connect_timeout: float
@@ -261,7 +262,16 @@ class IbConnection(ProviderState):
             self._connect_attempt = None
         accounts = [a.strip() for a in self.ib.managedAccounts() if a.strip()]
         try:
-            if self.requested_account:
+            if self._session_account:
+                # A reconnect trades the account this session first connected to, or nothing: the
+                # Gateway may have been logged into another account meanwhile (same kind, so the
+                # paper/live check alone passes), and the writer keeps only this account's fills.
+                if self._session_account not in accounts:
+                    raise AccountGuardError(
+                        f"reconnect refused: this session trades account {self._session_account!r}, the login now "
+                        f"manages {', '.join(accounts) or 'no account'}; start a new session to trade another account")
+                account = self._session_account
+            elif self.requested_account:
                 if accounts and self.requested_account not in accounts:
                     raise AccountGuardError(f"account {self.requested_account!r} is not managed by this login ({', '.join(accounts)})")
                 account = self.requested_account
@@ -275,7 +285,7 @@ class IbConnection(ProviderState):
             self.ib.disconnect()
             self._set_state(ConnectionState.DISCONNECTED, str(exc))
             raise
-        self.account = account
+        self.account = self._session_account = account
         await self._send(self.ib.reqMarketDataType, MARKET_DATA_TYPES[self.market_data_type])
         for trade in self.ib.openTrades():
             if trade.order.orderRef and trade.order.clientId == self.client_id:
@@ -315,8 +325,8 @@ class IbConnection(ProviderState):
                 return
             try:
                 await self._connect_once()
-            except Refused:
-                log.error("reconnect refused by the account guard; not retrying")
+            except Refused as exc:  # the account guard: final (the event's detail says why)
+                log.error("%s; not retrying", exc)
                 return
             except NotConnected as exc:
                 log.warning("reconnect failed: %s", exc)

@@ -82,6 +82,8 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         self.client_id = client_id
         self.requested_account = (account or "").strip()
         self.account = self.requested_account
+        # the account of the first connection: every reconnect must find it again (_connect_once)
+        self._session_account = ""
         self.mode = TradeMode(mode)
         self._live_token = live_token
         self.connect_timeout = connect_timeout

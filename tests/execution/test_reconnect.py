@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 
+from services.domain import Side, TradeMode
+from services.execution.errors import NotConnected
 from services.execution.events import ConnectionState
 from tests.fixtures.waiting import wait_until
 
@@ -42,3 +45,55 @@ async def test_a_drop_during_the_resync_after_a_reconnect_is_reconnected_again(d
         assert len(stack.provider.reconnect_attempts) >= 2
     finally:
         await stack.close()
+
+
+@pytest.mark.parametrize(("mode", "token", "first", "second"), [
+    (TradeMode.PAPER, None, "DU1111111", "DU2222222"),
+    (TradeMode.LIVE, "LIVE", "U1111111", "U2222222"),
+], ids=["paper-to-paper", "live-to-live"])
+async def test_a_reconnect_that_finds_another_account_is_refused_and_sends_nothing(
+        database, sim_config, tmp_path, ib_log_guard, mode, token, first, second):
+    """The review found it: with no account configured, a reconnect took whatever single account
+    the Gateway now managed (the guard only compares paper and live), so the session went on
+    trading DU2222222 (or U2222222, without asking for LIVE again) while the writer, still on the
+    first account, dropped every fill of it."""
+    from services.ibsim import IBGatewaySimulator
+
+    ib_log_guard.allow(r"Peer closed connection")  # the Gateway going away is the point
+    first_sim = IBGatewaySimulator(sim_config(accounts=(first,)))
+    await first_sim.start(host="127.0.0.1", port=0)
+    port = first_sim.port
+    second_up = asyncio.Event()
+
+    async def until_the_gateway_is_back(_seconds: float) -> None:
+        await second_up.wait()  # one reconnect attempt, against the Gateway logged into `second`
+
+    stack = await build_stack(database, first_sim, mode=mode, live_token=token, sleep=until_the_gateway_is_back)
+    events = []
+    stack.provider.subscribe(events.append)
+    second_sim = None
+    try:
+        assert (stack.provider.account, stack.writer.account) == (first, first)
+        await first_sim.stop()
+        await wait_until(lambda: stack.provider._reconnect_task is not None, 10, "the reconnect loop to start")
+        # the same Gateway port, now logged into another account of the same kind
+        second_sim = IBGatewaySimulator(sim_config(accounts=(second,), state_file=tmp_path / "second-state.json",
+                                                   ledger_file=tmp_path / "second-ledger.json"))
+        await second_sim.start(host="127.0.0.1", port=port)
+        second_up.set()
+        await wait_until(lambda: stack.provider._reconnect_task.done(), 20, "the reconnect attempt to end")
+
+        assert not stack.provider.is_connected
+        assert stack.provider.state is ConnectionState.DISCONNECTED
+        assert (stack.provider.account, stack.writer.account) == (first, first)
+        refusal = events[-1].detail
+        assert "refused" in refusal and first in refusal and second in refusal, refusal
+        assert len(stack.provider.reconnect_attempts) == 1  # final: the loop does not try again
+        with pytest.raises(NotConnected):
+            await stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), live_token=token, require_market_health=False)
+        assert second_sim.orders() == []
+    finally:
+        await stack.close()
+        await first_sim.stop()  # again when the test failed before the switch; stopping twice is harmless
+        if second_sim is not None:
+            await second_sim.stop()
