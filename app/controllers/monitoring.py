@@ -105,6 +105,8 @@ class MonitoringController:
         status.set_account(provider.account or None)
         if state in ("connected", "restored"):
             status.set_last_event_time(datetime.now(UTC))
+        if event is not None and event.refused:  # no reconnect follows: the trader must know why
+            self.ctx.status(f"Connection refused: {event.detail}", 0, Level.ERROR)
 
     def _on_writer_health(self, health) -> None:
         """Shown in the status bar for as long as it is true (database away, events in the

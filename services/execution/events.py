@@ -114,6 +114,7 @@ class ConnectionEvent:
     detail: str = ""
     time: datetime | None = None
     retry_in: float | None = None  # seconds until the next automatic reconnect attempt
+    refused: bool = False  # the account guard refused this login: no reconnect follows, ``detail`` says why
 
 
 def side_from_ib(value: str) -> str:

@@ -186,7 +186,8 @@ class ProviderState:
     inflight: InFlightOrders
 
     if TYPE_CHECKING:
-        def _set_state(self, state: ConnectionState, detail: str = "", retry_in: float | None = None) -> None: ...
+        def _set_state(self, state: ConnectionState, detail: str = "", retry_in: float | None = None, *,
+                       refused: bool = False) -> None: ...
         def _schedule_resync(self, state: ConnectionState) -> None: ...
         async def _send(self, fn: Any, *args: Any) -> Any: ...
         def _remember(self, order_id: int, perm_id: int, order_ref: str, trade: Any = None) -> None: ...
@@ -211,9 +212,10 @@ class IbConnection(ProviderState):
     def add_resync_hook(self, hook: ReconnectHook) -> None:
         self._resync_hooks.append(hook)
 
-    def _set_state(self, state: ConnectionState, detail: str = "", retry_in: float | None = None) -> None:
+    def _set_state(self, state: ConnectionState, detail: str = "", retry_in: float | None = None, *,
+                   refused: bool = False) -> None:
         self.state = state
-        event = ConnectionEvent(state, detail, utc_now(), retry_in)
+        event = ConnectionEvent(state, detail, utc_now(), retry_in, refused)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -283,7 +285,7 @@ class IbConnection(ProviderState):
         except Refused as exc:
             self._closing = True
             self.ib.disconnect()
-            self._set_state(ConnectionState.DISCONNECTED, str(exc))
+            self._set_state(ConnectionState.DISCONNECTED, str(exc), refused=True)
             raise
         self.account = self._session_account = account
         await self._send(self.ib.reqMarketDataType, MARKET_DATA_TYPES[self.market_data_type])

@@ -402,3 +402,22 @@ def test_execute_sends_the_plan_the_dialog_confirmed_or_nothing(qloop, open_cons
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_a_refused_login_says_why_in_the_status_bar(qloop, open_console):
+    """The account guard's refusal of a reconnect (another account at the Gateway) ends the
+    reconnecting: the window showed only "disconnected", with no countdown and no reason."""
+    from services.execution.events import ConnectionState
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            reason = "reconnect refused: this session trades account 'DU1234567', the login now manages DU7654321"
+            console.stack.provider._set_state(ConnectionState.DISCONNECTED, reason, refused=True)  # as the guard emits it
+            assert w.statusBar().currentMessage() == f"Connection refused: {reason}"
+            assert "disconnected" in w.connection_status.state_label.text().lower()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -86,6 +86,7 @@ async def test_a_reconnect_that_finds_another_account_is_refused_and_sends_nothi
         assert not stack.provider.is_connected
         assert stack.provider.state is ConnectionState.DISCONNECTED
         assert (stack.provider.account, stack.writer.account) == (first, first)
+        assert events[-1].refused  # final: the window says it (no reconnect follows)
         refusal = events[-1].detail
         assert "refused" in refusal and first in refusal and second in refusal, refusal
         assert len(stack.provider.reconnect_attempts) == 1  # final: the loop does not try again
