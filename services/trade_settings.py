@@ -23,8 +23,8 @@ from services.trade_settings_keys import (
     SECTIONS,
     TradeSettingsError,
     checked_section,
-    checked_value,
     known_keys,
+    read_setting,
 )
 
 
@@ -57,16 +57,13 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
         defaults = SECTIONS.get(section)
         if defaults is None or name not in defaults:
             raise TradeSettingsError(f"unknown setting {key!r}; known: {', '.join(known_keys())}")
-        if section == "risk":
-            converted: Any = None if value.strip().lower() in ("off", "none") and name != "allow_short" else value.strip()
-        else:
-            converted = checked_value(key, defaults[name], value)
-        changes.setdefault(section, {})[name] = converted
+        changes.setdefault(section, {})[name] = read_setting(section, name, value)
     return changes
 
 
 def _check_risk(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The risk engine's own parsing decides what a valid limit is, and the form it is stored in
+    """The risk limits in force after a change (each already read by ``read_setting``; stored ones
+    may predate that) checked by the risk engine's own parsing, in the form they are stored in
     (``stored_risk_value``: numbers as numbers, whoever typed them)."""
     try:
         rules_from_params(values)
@@ -104,8 +101,9 @@ class TradeSettingsService:
         if unknown:
             raise TradeSettingsError(f"unknown settings section{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
         # whoever typed them (the dialog, the command line): checked here, before anything is stored
+        # (the dialog hands over the cells' text, read here as the command line's is)
         checked = {section: checked_section(section, changes[section])
-                   for section in ("auto_recovery", "execution") if changes.get(section) is not None}
+                   for section in ("risk", "auto_recovery", "execution") if changes.get(section) is not None}
         source = changes.get("execution_data_source")
         if source is not None:
             source = check_data_source(source)
@@ -117,8 +115,8 @@ class TradeSettingsService:
             raise TradeSettingsError(f"project_capital: {exc}") from None
         with self.db.unit_of_work() as session:
             repo = SettingsRepository(session)
-            if changes.get("risk") is not None:
-                repo.set_risk_defaults(_check_risk({**repo.risk_defaults(), **changes["risk"]}))
+            if "risk" in checked:
+                repo.set_risk_defaults(_check_risk({**repo.risk_defaults(), **checked["risk"]}))
             if "auto_recovery" in checked:
                 repo.set_auto_recovery(checked["auto_recovery"])
             if "execution" in checked:
@@ -131,5 +129,7 @@ class TradeSettingsService:
                 except BooksError as exc:
                     raise TradeSettingsError(f"project_capital: {exc}") from None
             audit(self.db, self.actor, "settings.trade", "trade_settings", None,
-                  {k: v for k, v in changes.items() if v is not None and k != "project_capital"}, session=session)
+                  # what is stored, as read (the same entry whether the dialog or the command line typed it)
+                  {k: checked.get(k, v) for k, v in changes.items() if v is not None and k != "project_capital"},
+                  session=session)
         return self.read()

@@ -1,9 +1,8 @@
 """The trade settings' keys, defaults and value rule, pure (no database): what ``trading-console
 trade-settings set --help`` lists, read without loading the database layer (the command line's
-parser is built for every command, ``--help`` included), and the check of an auto-recovery or
-execution value that the Settings dialog, the command line and the service share
-(``checked_value``). The service that reads, checks and changes the settings is
-``services.trade_settings``."""
+parser is built for every command, ``--help`` included), and the one reading of a typed value
+per setting that the Settings dialog, the command line and the service share (``read_setting``).
+The service that reads, checks and changes the settings is ``services.trade_settings``."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from services.core.risk import DEFAULT_RISK_LIMITS
+from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, stored_risk_value
 from services.core.typed_numbers import NotANumber, typed_decimal
 
 AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
@@ -56,8 +55,8 @@ MAX_SETTING = Decimal("1e12")
 def checked_value(key: str, default: Any, value: Any) -> Any:
     """An auto-recovery or execution setting's value (as typed, or already a bool or a number)
     checked against the type of its default: true/false for a flag, else a number from 0 to
-    1e12, whole where the default is; TradeSettingsError naming ``key`` otherwise. The one check
-    for the Settings dialog, ``trade-settings set`` and the service that stores them."""
+    1e12, whole where the default is; TradeSettingsError naming ``key`` otherwise. Read through
+    ``read_setting``, which knows the setting."""
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -83,13 +82,27 @@ def checked_value(key: str, default: Any, value: Any) -> Any:
     return float(number) if isinstance(default, float) else str(number)
 
 
+def read_setting(section: str, name: str, value: Any) -> Any:
+    """What a risk, auto-recovery or execution setting's value means, read per setting (as typed,
+    or already read): the one reading for the Settings dialog's cells, ``trade-settings set`` and
+    the service that stores them. The meaning of a word depends on the setting, so it is read
+    only once the setting is known: "off" switches a risk limit off (None, as ``--risk NAME=off``
+    does) but is False for a true/false setting (the dialog read "off" as None before it knew
+    the setting, and refused it, or let the service refuse it after the dialog had closed).
+    TradeSettingsError naming the setting otherwise."""
+    defaults = SECTIONS.get(section)
+    if defaults is None or name not in defaults:
+        raise TradeSettingsError(f"unknown setting '{section}.{name}'")
+    if section == "risk":
+        # the risk engine's own parsing decides what a limit is (and that "off" switches it off)
+        try:
+            return stored_risk_value(name, value)
+        except RiskParamError as exc:
+            raise TradeSettingsError(f"risk: {exc}") from None
+    return checked_value(f"{section}.{name}", defaults[name], value)
+
+
 def checked_section(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Every value of an ``auto_recovery`` or ``execution`` change checked (``checked_value``),
-    an unknown name refused."""
-    defaults = SECTIONS[section]
-    out = {}
-    for name, value in values.items():
-        if name not in defaults:
-            raise TradeSettingsError(f"unknown setting '{section}.{name}'")
-        out[name] = checked_value(f"{section}.{name}", defaults[name], value)
-    return out
+    """Every value of a ``risk``, ``auto_recovery`` or ``execution`` change read
+    (``read_setting``), an unknown name refused."""
+    return {name: read_setting(section, name, value) for name, value in values.items()}

@@ -58,9 +58,8 @@ def _every_reader():
     from services.core.risk import rules_from_params
     from services.execution.errors import BadInput
     from services.execution.manual import _decimal
-    from services.trade_settings_keys import checked_value
+    from services.trade_settings_keys import checked_value, read_setting
     from widgets.dialogs.replace import parse_decimal
-    from widgets.dialogs.settings import parse_value
 
     def backtest(text):
         problems: list[str] = []
@@ -79,11 +78,8 @@ def _every_reader():
             raise ValueError(text)
         return value
 
-    def settings_cell(text):
-        value = parse_value(text)
-        if not isinstance(value, Decimal | int) or isinstance(value, bool):
-            raise ValueError(text)
-        return Decimal(value)
+    def settings_cell(text):  # the Settings dialog's cell, read by the service (and the dialog's check)
+        return Decimal(read_setting("risk", "max_order_notional", text))
 
     def risk(text):
         rules = rules_from_params({}, [f"max_order_notional={text}"])

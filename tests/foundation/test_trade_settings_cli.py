@@ -64,8 +64,8 @@ def test_show_set_validate_and_audit(db_url, console):
 
 
 def test_values_from_the_window_are_checked_by_the_service_as_the_command_lines_are(db_url):
-    """The Settings dialog hands the service typed guesses (an int, a Decimal, None for "off",
-    the text itself): the service checks them with the command line's rule and stores all or
+    """Whatever a caller hands the service (text as the Settings dialog now does, an int, a
+    Decimal, None): the service checks it with the command line's rule and stores all or
     nothing; what it stores is the setting's own type."""
     from decimal import Decimal
 
@@ -103,7 +103,6 @@ def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(
     from services.console_settings import risk_limit_rows
     from services.db import Database
     from services.trade_settings import TradeSettingsService
-    from widgets.dialogs.settings import parse_value
 
     done = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_notional=25,000",
                    "risk.max_position_ratio=0.25", "risk.max_daily_orders=off", "risk.allow_short=yes")
@@ -114,7 +113,7 @@ def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(
         # a fraction comes back as its exact text (the settings' JSON keeps decimals as text)
         assert (risk["max_order_notional"], str(risk["max_position_ratio"]), risk["max_daily_orders"], risk["allow_short"]) == (
             25000, "0.25", None, True)
-        window = TradeSettingsService(db, "tester").update({"risk": {"max_order_notional": parse_value("25,000")}})["risk"]
+        window = TradeSettingsService(db, "tester").update({"risk": {"max_order_notional": "25,000"}})["risk"]  # the dialog's cell
         assert window["max_order_notional"] == risk["max_order_notional"]
         rows = dict((label, text) for label, text, _ in risk_limit_rows(risk))
         assert rows["Max order notional"] == "25,000.00" and rows["Max position"] == "0.25 (25 %)"

@@ -81,7 +81,9 @@ SETTINGS = {
 }
 
 
-def test_settings_dialog_masks_the_password_and_emits_typed_values(qtbot):
+def test_settings_dialog_masks_the_password_and_emits_the_typed_text(qtbot):
+    """The tables' cells go out as typed: the services read them per setting (tests/gui/
+    test_settings_typed_words.py), "off" included."""
     dialog = SettingsDialog(SETTINGS)
     qtbot.addWidget(dialog)
     assert dialog.database_edit.text() == "mysql+pymysql://trader:***@db.example/console"
@@ -93,10 +95,10 @@ def test_settings_dialog_masks_the_password_and_emits_typed_values(qtbot):
     values = sig.args[0]
     assert values["ib"] == {**SETTINGS["ib"], "port": 4001}
     assert dialog.risk_table.item(3, 1).text() == "off"
-    assert values["risk_defaults"] == {"max_order_notional": 30000, "max_position_ratio": Decimal("0.2"),
-                                       "allow_short": False, "price_collar_pct": None}
-    assert values["recovery"]["allow_replace_outside_rth"] is True
-    assert values["recovery"]["max_price_deviation_pct"] == Decimal("1.5")
+    assert values["risk_defaults"] == {"max_order_notional": "30000", "max_position_ratio": "0.2",
+                                       "allow_short": "false", "price_collar_pct": "off"}
+    assert values["recovery"]["allow_replace_outside_rth"] == "true"
+    assert values["recovery"]["max_price_deviation_pct"] == "1.5"
     assert "database_url" not in values  # unchanged: the stored URL (and its password) stays
 
 

@@ -21,11 +21,11 @@ def test_settings_dialog_edits_project_capital_and_refuses_a_bad_one(qtbot):
     assert dialog.error_label.text() == "Project beta: capital '-5' must be a positive amount below 1e15 (or off)."
     table.item(1, 1).setText("1e15")  # the service's bound: the dialog no longer lets it through
     dialog.accept()
-    assert dialog.error_label.text() == "Project beta: capital '1E+15' must be a positive amount below 1e15 (or off)."
+    assert dialog.error_label.text() == "Project beta: capital '1e15' must be a positive amount below 1e15 (or off)."
     table.item(1, 1).setText("20000.50")
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
-    assert sig.args[0]["project_capital"] == {"alpha": 50000, "beta": Decimal("20000.50")}
+    assert sig.args[0]["project_capital"] == {"alpha": "50000", "beta": "20000.50"}  # as typed: the service reads it
 
 
 def test_a_dialog_without_projects_hides_the_capital_box(qtbot):
@@ -51,7 +51,7 @@ def test_the_dialog_checks_auto_recovery_with_the_services_rule(qtbot):
     table = dialog.recovery_table
     row = dialog.row_of(table, "new_timeout_seconds")
     for typed, said in (("-5", "'-5' must be a number from 0 to 1e12"), ("abc", "'abc' is not a number"),
-                        ("2.5", "'2.5' must be a whole number"), ("off", "off is not a number")):
+                        ("2.5", "'2.5' must be a whole number"), ("off", "'off' is not a number")):
         table.item(row, 1).setText(typed)
         dialog.accept()
         label = table.item(row, 0).text()  # the row's label, as the trader reads it
@@ -59,7 +59,7 @@ def test_the_dialog_checks_auto_recovery_with_the_services_rule(qtbot):
     table.item(row, 1).setText("30")
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
         dialog.accept()
-    assert sig.args[0]["recovery"]["new_timeout_seconds"] == 30
+    assert sig.args[0]["recovery"]["new_timeout_seconds"] == "30"
 
 
 def test_the_dialog_fits_the_screen_with_ok_in_view_and_its_groups_scrolling(qtbot):

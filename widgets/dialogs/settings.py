@@ -7,10 +7,14 @@ Input and output shape::
      "execution_data_source": "ib" | "simulator",   # input: the stored value, which may be unknown
      "data_sources": ["ib", "simulator"],            # input only: the known sources
      "risk_defaults": {name: value, ...},
-     "recovery": {"timeout_seconds": ..., "max_retries": ..., "max_price_deviation": ...,
-                  "replace_outside_rth": bool, ...},
+     "recovery": {"new_timeout_seconds": ..., "max_auto_retries": ..., "max_price_deviation_pct": ...,
+                  "allow_replace_outside_rth": bool, ...},
      "project_capital": {project name: amount or None},  # a project's capital (None: off),
                                  # its previews' default portfolio value (docs/project-books.md)
+
+In the output the three tables' values are each cell's text as typed ("25,000", "off", "yes"):
+the services read it per setting (services.trade_settings_keys.read_setting), as they read
+``trade-settings set``'s.
      "database_url": str,        # only in the output when the user typed a new URL
      "theme": "dark" | "light"}
 """
@@ -39,32 +43,12 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.books import CapitalError, parse_capital
-from services.core.typed_numbers import NotANumber, typed_decimal
-from services.trade_settings_keys import TradeSettingsError, checked_section
+from services.trade_settings_keys import TradeSettingsError, read_setting
 from services.urls import redact_url
 
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the stored key behind a row's label
 THEMES = ("dark", "light")
-
-
-def parse_value(text: str) -> Any:
-    """Typed value from a table cell: None ("off" or empty: the rule is switched off), int,
-    Decimal, bool or the text itself."""
-    text = text.strip()
-    lowered = text.lower()
-    if lowered in ("", "off", "none"):
-        return None
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    try:
-        value = typed_decimal(text)
-    except NotANumber:
-        return text
-    # a whole number written as one ("1,000", not "1000.0" or "1e3") is the int a setting stores
-    return int(value) if value == value.to_integral_value() and not any(c in lowered for c in ".e") else value
 
 
 def _value_text(value: Any) -> str:
@@ -181,8 +165,11 @@ class SettingsDialog(QDialog):
         return table
 
     @staticmethod
-    def _read_table(table: QTableWidget) -> dict[str, Any]:
-        return {_cell_key(table, r): parse_value(_cell_text(table, r, 1)) for r in range(table.rowCount())}
+    def _read_table(table: QTableWidget) -> dict[str, str]:
+        # each cell's text as typed: what a word means depends on the setting ("off" switches a
+        # risk limit off but is false for a true/false setting), so the services read it
+        # (services.trade_settings_keys.read_setting, services.core.books.parse_capital)
+        return {_cell_key(table, r): _cell_text(table, r, 1).strip() for r in range(table.rowCount())}
 
     @staticmethod
     def row_of(table: QTableWidget, key: str) -> int:
@@ -220,13 +207,15 @@ class SettingsDialog(QDialog):
             return source_error
         if not values["ib"]["host"]:
             return "The host cannot be empty."
-        # the services' own rules for what they store (services.trade_settings checks them again)
-        for name, value in values["recovery"].items():
-            try:
-                checked_section("auto_recovery", {name: value})
-            except TradeSettingsError as exc:  # "auto_recovery.NAME: why": said with the row's label
-                label = _cell_text(self.recovery_table, self.row_of(self.recovery_table, name), 0)
-                return f"{label}: {str(exc).split(': ', 1)[-1]}."
+        # the services' own reading of what they store (services.trade_settings reads it again)
+        for section, table, key in (("risk", self.risk_table, "risk_defaults"),
+                                    ("auto_recovery", self.recovery_table, "recovery")):
+            for name, text in values[key].items():
+                try:
+                    read_setting(section, name, text)
+                except TradeSettingsError as exc:  # "SECTION[.NAME]: why": said with the row's label
+                    label = _cell_text(table, self.row_of(table, name), 0)
+                    return f"{label}: {str(exc).split(': ', 1)[-1]}."
         for name, capital in values["project_capital"].items():
             try:
                 parse_capital(capital)

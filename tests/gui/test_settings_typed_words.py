@@ -1,0 +1,76 @@
+"""A trade setting typed in the Settings dialog means what the same text means to
+``trade-settings set``: one reading per setting (services.trade_settings_keys.read_setting)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.settings import Settings
+from services import console_settings
+from services.trade_settings import TradeSettingsError, TradeSettingsService
+from widgets.dialogs.settings import SettingsDialog
+
+pytestmark = pytest.mark.timeout(120)
+
+FLAGS = ("on", "off", "yes", "no", "true", "false", "maybe")
+CASES = [
+    *(("auto_recovery.allow_replace_outside_rth", typed) for typed in FLAGS),
+    *(("risk.allow_short", typed) for typed in FLAGS),
+    ("risk.max_order_notional", "off"), ("risk.max_order_notional", "25,000"), ("risk.max_order_notional", "abc"),
+    ("auto_recovery.new_timeout_seconds", "off"), ("auto_recovery.new_timeout_seconds", "30"),
+]
+EXPECTED = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
+
+def _command(service: TradeSettingsService, key: str, typed: str) -> tuple[str, object]:
+    """What ``trade-settings set KEY=TYPED`` stores, or the message it refuses it with."""
+    section, name = key.split(".")
+    try:
+        return "stored", service.set([f"{key}={typed}"])[section][name]
+    except TradeSettingsError as exc:
+        return "refused", str(exc)
+
+
+def _dialog(qtbot, service: TradeSettingsService, key: str, typed: str) -> tuple[str, object]:
+    """What the Settings dialog stores when TYPED is put in KEY's cell and OK pressed (the
+    console's save: change_from_dialog, then the service), or the message its error line shows."""
+    section, name = key.split(".")
+    dialog = SettingsDialog(console_settings.dialog_values(Settings(), service.read()))
+    qtbot.addWidget(dialog)
+    table = dialog.recovery_table if section == "auto_recovery" else dialog.risk_table
+    row = dialog.row_of(table, name)
+    table.item(row, 1).setText(typed)
+    submitted = []
+    dialog.settings_submitted.connect(submitted.append)
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    if not submitted:
+        return "refused", (table.item(row, 0).text(), dialog.error_label.text())
+    # a value the dialog let through must not be refused after it closed
+    change = console_settings.change_from_dialog(Settings(), submitted[0])
+    return "stored", service.update(change.trade_changes)[section][name]
+
+
+@pytest.mark.parametrize(("key", "typed"), CASES)
+def test_a_typed_setting_is_stored_or_refused_alike_by_the_command_and_the_dialog(qtbot, database, key, typed):
+    """"off" for a true/false setting: the command stored False, the dialog refused it ("None is
+    not true or false") or, for allow_short, closed and then the service refused it; "off"
+    switches a risk limit off (None) in both, as ``--risk NAME=off`` does."""
+    service = TradeSettingsService(database, "tester")
+    command = _command(service, key, typed)
+    window = _dialog(qtbot, service, key, typed)
+    assert command[0] == window[0], (command, window)
+    if command[0] == "stored":
+        assert command[1] == window[1], (command, window)
+        name = key.split(".")[1]
+        if typed in EXPECTED and name.startswith("allow_"):
+            assert command[1] is EXPECTED[typed]
+        elif name == "max_order_notional":
+            assert command[1] == {"off": None, "25,000": 25000}[typed]
+        else:
+            assert command[1] == 30
+    else:
+        # the same message: the dialog names the row by its label where the command names the key
+        label, shown = window[1]
+        _, reason = command[1].split(": ", 1)
+        assert shown == f"{label}: {reason}.", (command, window)
+        assert repr(typed) in reason, reason  # names the value as typed ("'off' is not a number")
