@@ -240,3 +240,17 @@ def test_a_theme_change_recolours_the_living_charts_and_skips_a_deleted_one(qtbo
     finally:
         app.setStyleSheet(before)
         app.setProperty("tc_theme", None)
+
+
+def test_settings_rows_say_what_may_be_typed_in_them(qtbot):
+    """Every row said '"off" or empty switches a limit off', true/false and recovery rows too."""
+    dialog = SettingsDialog(SETTINGS)
+    qtbot.addWidget(dialog)
+
+    def tip(table, row):
+        return table.item(row, 0).toolTip()
+
+    assert tip(dialog.risk_table, 0) == 'max_order_notional: a number; "off" or empty switches the limit off'
+    assert tip(dialog.risk_table, 2) == "allow_short: true or false (yes / no, on / off)"
+    assert tip(dialog.recovery_table, 0) == "new_timeout_seconds: a number"
+    assert tip(dialog.recovery_table, 3) == "allow_replace_outside_rth: true or false (yes / no, on / off)"

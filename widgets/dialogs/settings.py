@@ -94,7 +94,7 @@ class SettingsDialog(QDialog):
         form.addRow("Market data", self.market_data_combo)
 
         labels = values.get("labels") or {}
-        self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels)
+        self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels, "switches the limit off")
         self.risk_table.setMinimumHeight(200)
         risk = QGroupBox("Risk defaults")
         QVBoxLayout(risk).addWidget(self.risk_table)
@@ -104,7 +104,8 @@ class SettingsDialog(QDialog):
         QVBoxLayout(recovery).addWidget(self.recovery_table)
 
         capitals = values.get("project_capital", {})
-        self.capital_table = self._dict_table(capitals, {str(name): str(name) for name in capitals})  # names as they are
+        self.capital_table = self._dict_table(capitals, {str(name): str(name) for name in capitals},  # names as they are
+                                              "removes the capital (previews then take the account's NetLiquidation)")
         self.capital_table.setHorizontalHeaderLabels(["Project", "Capital"])
         self.capital_table.setToolTip("Each project's capital: the default portfolio value of its previews "
                                       "(off: the account's NetLiquidation)")
@@ -148,8 +149,10 @@ class SettingsDialog(QDialog):
         self.resize(min(680, screen.width()), min(720, screen.height() - 40))  # 40: the title bar
 
     @staticmethod
-    def _dict_table(values: dict[str, Any], labels: dict[str, str]) -> QTableWidget:
-        """One row per stored key: its label (the key itself in KEY_ROLE and the tooltip), its value."""
+    def _dict_table(values: dict[str, Any], labels: dict[str, str], off: str | None = None) -> QTableWidget:
+        """One row per stored key: its label (the key itself in KEY_ROLE and the tooltip, with
+        what may be typed), its value; ``off``: what "off" or empty means for a number of the
+        table (None: a number is required)."""
         table = QTableWidget(len(values), 2)
         table.setHorizontalHeaderLabels(["Setting", "Value"])
         table.verticalHeader().setVisible(False)
@@ -158,7 +161,9 @@ class SettingsDialog(QDialog):
         for row, (name, value) in enumerate(values.items()):
             key = QTableWidgetItem(labels.get(str(name)) or str(name).replace("_", " ").capitalize())
             key.setData(KEY_ROLE, str(name))
-            key.setToolTip(f"{name} (\"off\" or empty switches a limit off)")
+            typed = ("true or false (yes / no, on / off)" if isinstance(value, bool)
+                     else f"a number; \"off\" or empty {off}" if off else "a number")
+            key.setToolTip(f"{name}: {typed}")
             key.setFlags(key.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(row, 0, key)
             table.setItem(row, 1, QTableWidgetItem(_value_text(value)))
