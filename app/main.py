@@ -253,6 +253,7 @@ class Console:
     async def _connect_with_retry(self) -> None:
         """Connect, retrying with the adapter's backoff while the trader sees the countdown
         (``ExecutionEngine.connect_with_backoff``); the account guard's refusal is final and shown."""
+        from app.composition import start_equity_recorder
         from services.execution.errors import Refused
 
         assert self.stack is not None and self.window is not None  # built before connecting
@@ -267,6 +268,9 @@ class Console:
         except Refused as exc:
             raise Refused(f"connection refused: {exc}") from exc
         status.set_account(self.stack.provider.account or None)
+        # the duties of a connected stack, as serve starts them once connected: a paper or live
+        # window connects here, after build_stack, so it recorded no equity and no marks at all
+        start_equity_recorder(self.stack)
 
     async def _shutdown(self) -> None:
         if self.controller is not None:

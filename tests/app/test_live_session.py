@@ -139,3 +139,32 @@ def test_a_live_session_without_the_word_stays_offline(qloop, console_settings, 
             await simulator.stop()
 
     run(qloop, scenario(), timeout=60)
+
+
+@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
+def test_a_paper_window_records_equity_once_connected_as_serve_does(qloop, console_settings):
+    """A paper or live window connects after its stack is built; the equity recorder was started
+    only by a stack connected while being built (demo, serve), so the window stored no equity
+    snapshot and no marks: its equity chart and a monitor following it stayed empty."""
+    from app.main import Console
+    from services import console_queries as queries
+    from services.ibsim import IBGatewaySimulator, SimConfig
+
+    port = _free_port()
+
+    async def scenario():
+        simulator = IBGatewaySimulator(SimConfig(accounts=("DU7654321",), fill_interval=0.02))
+        await simulator.start("127.0.0.1", port)
+        settings = replace(console_settings, profile="paper", mode=TradeMode.PAPER, ib=replace(console_settings.ib, port=port, account=""))
+        console = Console(settings, demo=False)
+        running = asyncio.ensure_future(console.run())
+        try:
+            await wait_for(lambda: console.stack is not None and console.stack.provider.is_connected, 20, "paper connection")
+            await wait_for(lambda: len(queries.equity_history(console.stack.db)) >= 1, 15, "a stored equity snapshot")
+            assert console.stack.equity is not None
+        finally:
+            console.window.close()
+            await asyncio.wait_for(running, 20)
+            await simulator.stop()
+
+    run(qloop, scenario())
