@@ -10,6 +10,9 @@ Two kinds of watermark, one per kind of table:
   differs from the one it passed on last.
   The overlap catches a row whose ``updated_at`` was set (at flush, by the writer's clock) before
   a row already seen but which committed after it, and rows of the same microsecond.
+* the trading state (``trade_settings.trading_state``, one row read by its key): the state
+  passed on last; a batch carries it only when it changed (``trading-console halt`` in another
+  process).
 * append-only tables (``order_events``, ``audit_logs``, ``equity_snapshots``): the highest id
   seen, plus the gaps below it. MariaDB hands out AUTO_INCREMENT ids at insert and the rows
   become visible at commit, so id 11 can be seen before id 10; a missing id stays a gap (read
@@ -33,7 +36,16 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
-from services.db.models import AuditLog, EquitySnapshot, OrderEvent, Position, TradeFill, TradeOrder
+from services.db.models import (
+    SETTINGS_ROW_ID,
+    AuditLog,
+    EquitySnapshot,
+    OrderEvent,
+    Position,
+    TradeFill,
+    TradeOrder,
+    TradeSettings,
+)
 from services.db.scope import not_backtest
 from services.domain import (
     AuditRecord,
@@ -41,6 +53,7 @@ from services.domain import (
     FillRecord,
     OrderRecord,
     PositionRecord,
+    TradingState,
     is_backtest_account,
 )
 
@@ -77,9 +90,11 @@ class FeedBatch:
     events: tuple[OrderEventLine, ...] = ()
     audit: tuple[AuditRecord, ...] = ()
     equity_snapshots: int = 0  # new equity samples (the chart reads its history again)
+    trading_state: TradingState | None = None  # HALTED / ACTIVE when it changed, else None
 
     def __bool__(self) -> bool:
-        return bool(self.orders or self.fills or self.positions or self.events or self.audit or self.equity_snapshots)
+        return bool(self.orders or self.fills or self.positions or self.events or self.audit or self.equity_snapshots
+                    or self.trading_state is not None)
 
     @property
     def changes(self) -> ChangeSet:
@@ -167,6 +182,13 @@ class _AppendScan:
         return rows
 
 
+def _stored_trading_state(session) -> TradingState:
+    """The trading state in force (ACTIVE while the settings row is not created yet: a reader
+    never creates it)."""
+    state = session.scalar(select(TradeSettings.trading_state).where(TradeSettings.id == SETTINGS_ROW_ID))
+    return TradingState.ACTIVE if state is None else TradingState(state)
+
+
 def _event_line(row: OrderEvent) -> OrderEventLine:
     return OrderEventLine(row.id, row.order_id, row.time, str(row.source), row.event_type,
                           None if row.from_state is None else str(row.from_state),
@@ -175,7 +197,8 @@ def _event_line(row: OrderEvent) -> OrderEventLine:
 
 class ChangeFeed:
     """``feed.prime()`` once (start from now), then ``feed.poll()`` as often as wanted: each
-    returns a :class:`FeedBatch` of what landed since. Synchronous (run it off the GUI thread);
+    returns a :class:`FeedBatch` of what landed since. ``trading_state``: the state in force at
+    prime (a window shows it at start), then as last passed on. Synchronous (run it off the GUI thread);
     one feed per follower; it never writes."""
 
     def __init__(self, db, *, overlap: timedelta = DEFAULT_OVERLAP, gap_patience: float = DEFAULT_GAP_PATIENCE,
@@ -190,6 +213,7 @@ class ChangeFeed:
         self._events = _AppendScan(OrderEvent, order_of=OrderEvent.order_id)
         self._audit = _AppendScan(AuditLog)
         self._equity = _AppendScan(EquitySnapshot)
+        self.trading_state: TradingState | None = None  # in force at prime, then as passed on last
         self.primed = False
         self.polls = 0
 
@@ -202,6 +226,7 @@ class ChangeFeed:
                 scan.prime(session, self.overlap)
             for append in (self._events, self._audit, self._equity):
                 append.prime(session, now)
+            self.trading_state = _stored_trading_state(session)
         self.primed = True
 
     def poll(self) -> FeedBatch:
@@ -215,12 +240,16 @@ class ChangeFeed:
             events = self._events.poll(session, now, self.gap_patience)
             audit = self._audit.poll(session, now, self.gap_patience)
             equity = self._equity.poll(session, now, self.gap_patience)
+            state = _stored_trading_state(session)
+            changed_state = None if state is self.trading_state else state
+            self.trading_state = state
             batch = FeedBatch(
                 observed_at=datetime.now(UTC),
                 orders=tuple(orders), fills=tuple(fills), positions=tuple(positions),
                 events=tuple(_event_line(e) for e in events),
                 audit=tuple(to_audit_record(a) for a in audit),
                 equity_snapshots=len(equity),
+                trading_state=changed_state,
             )
         self.polls += 1
         return batch

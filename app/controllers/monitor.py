@@ -19,11 +19,13 @@ from PySide6.QtCore import QObject, Qt, QTimer
 
 from app.composition import MonitorStack
 from app.controllers.audit import show_verification
+from app.controllers.feed import FeedFollower
 from app.controllers.history import HistoryPager
 from app.tasks import TaskRunner
 from services import console_queries as queries
 from services.change_feed import FeedBatch
 from services.console_charts import equity_points, run_chart
+from services.domain import TradingState
 from services.history_queries import run_history
 from services.monitor_queries import run_plan
 from services.run_progress import ProgressSnapshot, RunProgress
@@ -53,8 +55,8 @@ class MonitorController(QObject):
         # order id -> (status, when the feed saw it, when it was handed to the blotter, the number
         # of the batch that handed it): what "the blotter follows within a second" is measured by
         self.shown: dict[int, tuple[str, datetime, datetime, int]] = {}
-        self._follow: asyncio.Task | None = None
-        self._unreachable = False
+        self.follower = FeedFollower(stack.feed, self.runner, self.apply, interval=interval,
+                                     on_reachable=self._on_reachable)
         self._project_names: dict[int, str] = {}
         # the charts are redrawn at most once per CHART_MS: painting them costs the GUI thread
         # more than the blotter, which is shown at once
@@ -97,6 +99,7 @@ class MonitorController(QObject):
             asyncio.to_thread(self.stack.audit.list, limit=AUDIT_ROWS, newest_first=True),
         )
         self._project_names = names
+        self._show_trading_state(self.stack.feed.trading_state or TradingState.ACTIVE)  # as read at prime
         w.positions_model.set_project_names(names)
         w.positions_model.reset(positions)
         w.audit_model.reset(audit)
@@ -120,37 +123,27 @@ class MonitorController(QObject):
 
     def start(self) -> None:
         """Follow the feed until ``close``."""
-        if self._follow is None:
-            self._follow = self.runner.run(self._follow_feed(), what="Follow the database")
+        self.follower.start()
 
     def close(self) -> None:
         self._chart_timer.stop()
         self.history.stop()
         self.runner.cancel_all()
 
-    async def _follow_feed(self) -> None:
-        while True:
-            batch = await self.poll_once()
-            if not batch:  # after a change, look again at once: a run lands in bursts
-                await asyncio.sleep(self.interval)  # the feed's poll interval
-
     async def poll_once(self) -> FeedBatch | None:
-        from sqlalchemy.exc import SQLAlchemyError
+        return await self.follower.poll_once()
 
-        try:
-            batch = await asyncio.to_thread(self.stack.feed.poll)
-        except SQLAlchemyError as exc:  # the server restarting: said once, followed again after
-            if not self._unreachable:
-                log.warning("monitor: database unreachable: %s", exc)
-                self.window.statusBar().showMessage("Database unreachable; the monitor keeps trying", 0)
-            self._unreachable = True
-            return None
-        if self._unreachable:
-            self._unreachable = False
+    def _on_reachable(self, reachable: bool) -> None:
+        if reachable:
             self.window.statusBar().showMessage("Database reachable again", 10_000)
-        if batch:
-            await self.apply(batch)
-        return batch
+        else:
+            self.window.statusBar().showMessage("Database unreachable; the monitor keeps trying", 0)
+
+    def _show_trading_state(self, state: TradingState) -> None:
+        """HALTED by ``trading-console halt`` or another window: the badge and the blotter say so
+        (the monitor has no Execute to gate)."""
+        self.window.blotter_view.set_trading_state(state)
+        self.window.set_trading_state(state)
 
     # ------------------------------------------------------------------ a batch
     async def apply(self, batch: FeedBatch) -> None:
@@ -162,6 +155,8 @@ class MonitorController(QObject):
 
     async def _apply(self, batch: FeedBatch) -> None:
         w = self.window
+        if batch.trading_state is not None:
+            self._show_trading_state(batch.trading_state)
         changes = batch.changes
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)

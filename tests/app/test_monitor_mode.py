@@ -288,3 +288,35 @@ def test_gui_monitor_opens_a_read_only_window_without_a_broker(qloop, database, 
     before = table_fingerprint(database)
     run(qloop, scenario(), timeout=90)
     assert table_fingerprint(database) == before
+
+
+def test_a_monitor_shows_the_trading_state_another_process_sets(qloop, qtbot, database, db_url, console_settings):
+    """``trading-console halt`` before the monitor opens, then resume and halt while it is open:
+    its badge and blotter show HALTED as the trader's window does, read from the database."""
+    from services.db.repositories.settings import SettingsRepository
+    from services.domain import TradingState
+
+    def set_state(state: TradingState) -> None:
+        with database.unit_of_work() as session:
+            SettingsRepository(session).set_trading_state(state)
+
+    def shown(w) -> tuple[str, bool, TradingState]:
+        return w.trading_state_badge.state, w.trading_state_action.isVisible(), w.blotter_view.trading_state
+
+    async def scenario():
+        set_state(TradingState.HALTED)
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        try:
+            w = monitor.window
+            assert shown(w) == ("HALTED", True, TradingState.HALTED)
+            await asyncio.to_thread(set_state, TradingState.ACTIVE)
+            await wait_until(lambda: shown(w) == ("ACTIVE", False, TradingState.ACTIVE), 10,
+                             lambda: f"the monitor to show ACTIVE: {shown(w)}")
+            await asyncio.to_thread(set_state, TradingState.HALTED)
+            await wait_until(lambda: shown(w) == ("HALTED", True, TradingState.HALTED), 10,
+                             lambda: f"the monitor to show HALTED: {shown(w)}")
+            assert monitor.controller.last_error is None
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)

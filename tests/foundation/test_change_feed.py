@@ -167,3 +167,29 @@ def test_a_read_only_database_refuses_every_write(database):
             assert session.scalar(select(func.count()).select_from(AuditLog)) == 0
     finally:
         reader.dispose()
+
+
+def _set_trading_state(database, state) -> None:
+    from services.db.repositories.settings import SettingsRepository
+
+    with database.unit_of_work() as session:
+        SettingsRepository(session).set_trading_state(state)
+
+
+def test_the_trading_state_is_passed_on_when_another_writer_changes_it(database):
+    """``trading-console halt`` in another process: the state in force at prime, then a batch
+    with the new state once, and nothing while it stays."""
+    from services.domain import TradingState
+
+    _set_trading_state(database, TradingState.HALTED)
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    feed.prime()
+    assert feed.trading_state is TradingState.HALTED
+    assert not feed.poll()
+    _set_trading_state(database, TradingState.ACTIVE)
+    batch = feed.poll()
+    assert batch and batch.trading_state is TradingState.ACTIVE and not batch.orders
+    assert not feed.poll()  # unchanged: not passed on again
+    _set_trading_state(database, TradingState.HALTED)
+    assert feed.poll().trading_state is TradingState.HALTED
+    feed.db.dispose()

@@ -1,0 +1,60 @@
+"""Following the database through the change feed (services.change_feed): the monitor window
+and the trading window both poll a feed with this, in a worker thread, and hand each batch that
+found something to their own ``on_batch``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from app.tasks import TaskRunner
+from services.change_feed import ChangeFeed, FeedBatch
+
+log = logging.getLogger(__name__)
+
+
+class FeedFollower:
+    """``start()`` polls ``feed`` every ``interval`` (at once again after a batch: a run lands in
+    bursts) until the runner's tasks are cancelled. A database that cannot be reached is said
+    once through ``on_reachable(False)`` and followed again after (``on_reachable(True)``)."""
+
+    def __init__(self, feed: ChangeFeed, runner: TaskRunner, on_batch: Callable[[FeedBatch], Awaitable[None]], *,
+                 interval: float, on_reachable: Callable[[bool], None] | None = None) -> None:
+        self.feed = feed
+        self.runner = runner
+        self.interval = interval
+        self._on_batch = on_batch
+        self._on_reachable = on_reachable
+        self._task: asyncio.Task | None = None
+        self.unreachable = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = self.runner.run(self._follow(), what="Follow the database")
+
+    async def _follow(self) -> None:
+        while True:
+            batch = await self.poll_once()
+            if not batch:
+                await asyncio.sleep(self.interval)
+
+    async def poll_once(self) -> FeedBatch | None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            batch = await asyncio.to_thread(self.feed.poll)
+        except SQLAlchemyError as exc:  # the server restarting: said once, followed again after
+            if not self.unreachable:
+                log.warning("change feed: database unreachable: %s", exc)
+                if self._on_reachable is not None:
+                    self._on_reachable(False)
+            self.unreachable = True
+            return None
+        if self.unreachable:
+            self.unreachable = False
+            if self._on_reachable is not None:
+                self._on_reachable(True)
+        if batch:
+            await self._on_batch(batch)
+        return batch
