@@ -25,6 +25,7 @@ from app.controllers.backtest import BacktestController
 from app.controllers.context import ConsoleContext
 from app.controllers.decisions import DecisionsController
 from app.controllers.desk import DeskController
+from app.controllers.feed import FeedFollower
 from app.controllers.monitoring import MonitoringController
 from app.controllers.orders import OrdersController
 from app.controllers.settings import SettingsController
@@ -32,9 +33,12 @@ from app.controllers.snapshots import SnapshotsController
 from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
+from services.change_feed import ChangeFeed, FeedBatch
 from widgets.dialogs.errors import error_box
 
 log = logging.getLogger(__name__)
+
+FEED_SECONDS = 0.5  # what other processes write to the database reaches the panels within a second
 
 
 class ConsoleController(QObject):
@@ -63,6 +67,17 @@ class ConsoleController(QObject):
                                                 on_trade_settings=self._use_trade_settings)
         self.desk = DeskController(ctx, self.audit, self.settings_part, parent=self,
                                    project_names=lambda: self.snapshots.project_names)
+        # what other processes (`execute`, `halt`, `serve`, another window) write to the database,
+        # followed as a monitor window follows it; primed by load_initial before the panels load
+        self.feed = FeedFollower(ChangeFeed(stack.db), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
+
+    async def _on_feed_batch(self, batch: FeedBatch) -> None:
+        """The change feed's rows: the window's own writer's come again and are dropped there."""
+        self.monitoring.take(batch.changes)
+        if batch.trading_state is not None:
+            self.orders.show_trading_state(batch.trading_state)
+        if batch.audit:
+            self.audit.take(batch.audit)
 
     def _use_trade_settings(self, values: dict) -> None:
         """The trade settings now in force (after the Settings dialog): project capital shows in
@@ -98,6 +113,7 @@ class ConsoleController(QObject):
 
     # ------------------------------------------------------------------ start-up
     async def load_initial(self) -> None:
+        await self.ctx.db(self.feed.feed.prime)  # before the panels load: nothing lands between
         await self.snapshots.load()
         await self.audit.load()
         await self.monitoring.load()
@@ -106,6 +122,7 @@ class ConsoleController(QObject):
         await self.desk.load()
         self.trading.show_progress()
         self.runner.run(self.audit.verify(), what="Verify audit chain")
+        self.feed.start()
         self.loaded = True
 
     def arm_live_word(self, token: str | None) -> None:

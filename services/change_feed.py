@@ -294,3 +294,43 @@ def line_text(line: dict) -> str:
 
 def _text(value) -> str | None:
     return None if value is None else str(value)
+
+
+class NewerOnly:
+    """The trading window takes its rows from two sources: its own writer's change sets and the
+    change feed, which also reads back every row that writer commits (and the rows other
+    processes write, which only the feed brings). ``fresh(changes)`` keeps what the window was
+    not handed yet: each version of a row once, from whichever source brings it first, and never a
+    version older than one handed (a feed poll read before the writer's next commit and handed
+    after it would take the blotter back). A version: an order's or position's ``updated_at``
+    (set by the writer at each flush, the value stored); a fill (whose record has no
+    ``updated_at``) changes only by gaining its commission or being superseded, never back."""
+
+    def __init__(self) -> None:
+        self._orders: dict[int, datetime] = {}
+        self._positions: dict[tuple[int | None, str, str], datetime] = {}
+        self._fills: dict[int, FillRecord] = {}
+
+    def fresh(self, changes: ChangeSet) -> ChangeSet:
+        orders = tuple(o for o in changes.orders if _newer(self._orders, o.id, o.updated_at))
+        positions = tuple(p for p in changes.positions
+                          if _newer(self._positions, (p.project_id, p.account, p.symbol), p.updated_at))
+        fills = []
+        for fill in changes.fills:
+            held = self._fills.get(fill.id)
+            if held is None or (fill != held and _fill_stage(fill) >= _fill_stage(held)):
+                self._fills[fill.id] = fill
+                fills.append(fill)
+        return ChangeSet(orders, tuple(fills), positions, changes.runs)
+
+
+def _newer(held: dict, key, version: datetime) -> bool:
+    last = held.get(key)
+    if last is not None and version <= last:
+        return False
+    held[key] = version
+    return True
+
+
+def _fill_stage(fill: FillRecord) -> tuple[bool, bool]:
+    return fill.superseded, fill.commission is not None

@@ -23,6 +23,7 @@ class AuditController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
+        self._verifying = False
         view = ctx.window.audit_view
         view.full_verify_requested.connect(self._on_full_verify_requested)
 
@@ -37,9 +38,21 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
-        result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
+        self._verifying = True
+        try:
+            result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
+        finally:
+            self._verifying = False
         show_verification(self.ctx.window.audit_view, result)
         return result
+
+    def take(self, records) -> None:
+        """Entries the change feed read (another process's, or this one's): shown, and the
+        chain verified again unless a verification is under way."""
+        self.ctx.window.audit_model.upsert(records)
+        self._last_id = max(self._last_id, max((r.id for r in records), default=0))
+        if not self._verifying:
+            self.ctx.runner.run(self.verify(), what="Verify audit chain")
 
     def schedule_refresh(self, _result=None) -> None:
         """After an action (usable as a task's ``on_done``)."""

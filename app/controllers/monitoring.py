@@ -1,5 +1,6 @@
 """What the window shows of the account and the connection: the blotter, fills and positions
-(from the writer's change sets), position marks, the equity chart, the connection status and the
+(from the writer's change sets, and through the change feed what other processes write to the
+database: ``take``), position marks, the equity chart, the connection status and the
 event writer's health, the market's health."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.controllers.history import HistoryPager
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books
+from services.change_feed import NewerOnly
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.position_marks import PositionMarks
@@ -31,6 +33,7 @@ class MonitoringController:
         self.ctx = ctx
         self._on_run_changes = on_run_changes  # orders or fills changed: the run's progress
         self.marks = PositionMarks()
+        self.newer_only = NewerOnly()  # each row's version once, from the writer or the feed
         self.equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
         self._samples = 0
         w, stack = ctx.window, ctx.stack
@@ -75,6 +78,17 @@ class MonitoringController:
 
     # ------------------------------------------------------------------ service events
     def _on_changes(self, changes: ChangeSet) -> None:
+        """This process's writer committed ``changes``."""
+        self.take(changes)
+        self.ctx.window.connection_status.set_last_event_time(datetime.now(UTC))
+
+    def take(self, changes: ChangeSet) -> None:
+        """Orders, fills and positions from the writer or the change feed: what the window was
+        not handed yet goes to the models (which coalesce it), the activity log and the run's
+        progress."""
+        changes = self.newer_only.fresh(changes)
+        if not (changes.orders or changes.fills or changes.positions):
+            return
         w = self.ctx.window
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
@@ -83,7 +97,6 @@ class MonitoringController:
         if any(p.project_id is not None and p.project_id not in known for p in changes.positions):
             # a project created since the names were loaded: the tree shows projects by name
             self.ctx.runner.run(self._reload_project_names(), what="Project names")
-        w.connection_status.set_last_event_time(datetime.now(UTC))
         w.activity_log.note_changes(changes)  # fills and rejections in the activity log
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)

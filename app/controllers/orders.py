@@ -68,6 +68,10 @@ class OrdersController:
         values = await self.ctx.db(self.ctx.stack.trade_settings.read)
         self._set_trading_state(TradingState(values["trading_state"]))
 
+    def show_trading_state(self, state: TradingState) -> None:
+        """The state another process set (``trading-console halt``, the change feed)."""
+        self._set_trading_state(state)
+
     def _set_trading_state(self, state: TradingState) -> None:
         """Shown beyond the Halt button: the window's banner, and Execute follows it."""
         self.ctx.window.blotter_view.set_trading_state(state)

@@ -193,3 +193,29 @@ def test_the_trading_state_is_passed_on_when_another_writer_changes_it(database)
     _set_trading_state(database, TradingState.HALTED)
     assert feed.poll().trading_state is TradingState.HALTED
     feed.db.dispose()
+
+
+def test_newer_only_hands_each_version_once_and_never_an_older_one():
+    """The trading window's two sources of rows (its writer's change sets, the feed): a version
+    comes once from whichever is first, and a feed read older than what the writer handed since
+    does not take the row back."""
+    from services.change_feed import NewerOnly
+    from services.domain import ChangeSet, FillRecord, OrderRecord, OrderType, PositionRecord, Side
+
+    t0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+    def order(status, at):
+        return OrderRecord(1, "c-1", 3, "AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal(230), status,
+                           Decimal(10 if status is OrderState.FILLED else 0), None, t0, at)
+
+    def fill(commission):
+        return FillRecord(5, 1, "X.1", "AAPL", Side.BUY, Decimal(10), Decimal(230), commission, t0)
+
+    position = PositionRecord(None, "DU1", "AAPL", Decimal(10), Decimal(230), Decimal(0), t0 + timedelta(seconds=1))
+    seen = NewerOnly()
+    submitted, filled = order(OrderState.SUBMITTED, t0), order(OrderState.FILLED, t0 + timedelta(seconds=1))
+    assert seen.fresh(ChangeSet((submitted,), (fill(None),), (position,))) == ChangeSet((submitted,), (fill(None),), (position,))
+    assert not seen.fresh(ChangeSet((submitted,), (fill(None),), (position,)))  # the feed reads them back
+    assert seen.fresh(ChangeSet((filled,), (fill(Decimal(1)),))) == ChangeSet((filled,), (fill(Decimal(1)),))
+    assert not seen.fresh(ChangeSet((submitted,), (fill(None),)))  # a stale read handed late
+    assert not seen.fresh(ChangeSet((filled,), (fill(Decimal(1)),)))

@@ -1,0 +1,109 @@
+"""The trading window follows what OTHER processes write to its database (``trading-console
+execute``, ``halt``, ``serve``, another window), as a monitor window does, through the change
+feed; the rows its own writer produced are not handed twice."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from services.activity_log import Category
+from services.domain import OrderState, TradingState
+from tests.app.conftest import run
+from tests.app.test_console_flow import SNAPSHOT_CSV, _say_yes, _working_at_sim
+from tests.fixtures.waiting import wait_until
+
+
+def _another_process_books(db, symbol: str) -> tuple[int, int]:
+    """What `execute` in another process stores: an order, its fill, the position; then
+    `halt`. Returns (order id, fill id)."""
+    from services.audit import AuditLog
+    from services.db.models import TradeFill, TradeOrder
+    from services.db.repositories.portfolio import PositionRepository
+    from services.db.repositories.settings import SettingsRepository
+
+    with db.unit_of_work() as session:
+        order = TradeOrder(client_order_id=f"other-{symbol}", symbol=symbol, side="BUY", quantity=Decimal(7),
+                           account="DU999", status=OrderState.FILLED, filled_quantity=Decimal(7))
+        session.add(order)
+        session.flush()
+        fill = TradeFill(order_id=order.id, exec_id=f"X-other-{symbol}", exec_base_id=f"X-other-{symbol}", symbol=symbol,
+                         side="BUY", quantity=Decimal(7), price=Decimal("31.5"), account="DU999",
+                         fill_time=datetime.now(UTC))
+        session.add(fill)
+        PositionRepository(session).upsert("DU999", symbol, Decimal(7), Decimal("31.5"), project_id=None)
+        session.flush()
+        ids = order.id, fill.id
+    with db.unit_of_work() as session:
+        SettingsRepository(session).set_trading_state(TradingState.HALTED)
+    AuditLog(db).append("cli", "trading.halt", "trade_settings", 1, {})
+    return ids
+
+
+def _fills_noted(window) -> int:
+    """How many fills the activity log has told (``Fill: ...`` or ``N fills: ...``)."""
+    total = 0
+    for entry in window.activity_log.entries():
+        if entry.category is Category.FILL:
+            many = re.match(r"(\d+) fills:", entry.text)
+            total += int(many.group(1)) if many else 1
+    return total
+
+
+def test_the_window_follows_what_another_process_writes_and_hands_its_own_rows_once(qloop, open_console, tmp_path,
+                                                                                     monkeypatch):
+    from services.db import Database
+
+    _say_yes(monkeypatch)
+    snapshot = tmp_path / "targets.csv"
+    snapshot.write_text(SNAPSHOT_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        other = Database(console.stack.db.url)
+        try:
+            # this window's own run: its writer's change sets and the feed both bring its rows
+            w.snapshots_view.import_requested.emit(str(snapshot), "")
+            await wait_until(lambda: w.snapshot_items_model.rowCount() == 4, 10, "imported items")
+            w.preview_view.portfolio_edit.setText("100000")
+            w.preview_view.preview_button.click()
+            await wait_until(lambda: console.controller.current_preview is not None, 15, "preview")
+            w.preview_view.execute_button.click()
+            sim = console.sim
+            await wait_until(lambda: len(sim.orders()) == 4 and not _working_at_sim(sim), 20, "simulator fills")
+            await console.stack.writer.flush()
+            executions = {e.exec_id for e in sim.executions()}
+            await wait_until(lambda: {f.exec_id for f in w.fills_model.records()} >= executions, 10, "fills panel")
+
+            # another process: an order, its fill and position, then `halt`
+            order_id, fill_id = _another_process_books(other, "ZZOTHER")
+            await wait_until(lambda: w.orders_model.get(order_id) is not None and w.fills_model.get(fill_id) is not None
+                             and any(p.symbol == "ZZOTHER" for p in w.positions_model.records()), 10,
+                             "the other process's order, fill and position in the window")
+            await wait_until(lambda: w.trading_state_badge.state == "HALTED"
+                             and w.blotter_view.trading_state is TradingState.HALTED, 10, "the window to show HALTED")
+            assert w.trading_state_action.isVisible()
+            assert not w.preview_view.execute_button.isEnabled()  # the Execute gate follows it
+            await wait_until(lambda: any(r.action == "trading.halt" and r.actor == "cli" for r in w.audit_model.records()),
+                             10, "the other process's audit entry")
+
+            # the own run's rows were handed once: every fill told once, the blotter as stored
+            polls = console.controller.feed.feed.polls
+            await wait_until(lambda: console.controller.feed.feed.polls >= polls + 3, 10, "three more polls")
+            for model in (w.orders_model, w.fills_model):
+                model.flush()
+            assert _fills_noted(w) == len(executions) + 1
+            from services import console_queries as queries
+
+            stored = await asyncio.to_thread(queries.recent_orders, console.stack.db)
+            assert {o.id: (o.status, o.filled_quantity) for o in w.orders_model.records()} == {
+                o.id: (o.status, o.filled_quantity) for o in stored}
+            assert console.controller.last_error is None
+        finally:
+            other.dispose()
+            await console.close()
+
+    run(qloop, scenario(), timeout=90)
