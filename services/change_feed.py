@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.core.typed_numbers import plain
 from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
 from services.db.models import (
     SETTINGS_ROW_ID,
@@ -257,22 +258,23 @@ class ChangeFeed:
 
 def batch_lines(batch: FeedBatch) -> Iterable[dict]:
     """One plain dict per order, fill or position change (what ``watch`` prints), oldest first
-    within each kind; every value JSON-ready (Decimals as strings, times ISO 8601)."""
+    within each kind; every value JSON-ready (Decimals as :func:`plain` text, as ``orders`` and
+    ``fills`` write them; times ISO 8601)."""
     seen = batch.observed_at.isoformat()
     for o in batch.orders:
         yield {"kind": "order", "id": o.id, "client_order_id": o.client_order_id, "run_id": o.run_id,
-               "symbol": o.symbol, "side": str(o.side), "quantity": str(o.quantity), "order_type": str(o.order_type),
-               "limit_price": _text(o.limit_price), "status": str(o.status), "filled_quantity": str(o.filled_quantity),
+               "symbol": o.symbol, "side": str(o.side), "quantity": plain(o.quantity), "order_type": str(o.order_type),
+               "limit_price": _text(o.limit_price), "status": str(o.status), "filled_quantity": plain(o.filled_quantity),
                "avg_fill_price": _text(o.avg_fill_price), "rejected_reason": o.rejected_reason,
                "updated_at": o.updated_at.isoformat(), "observed_at": seen}
     for f in batch.fills:
         yield {"kind": "fill", "id": f.id, "order_id": f.order_id, "exec_id": f.exec_id, "symbol": f.symbol,
-               "side": str(f.side), "quantity": str(f.quantity), "price": str(f.price),
+               "side": str(f.side), "quantity": plain(f.quantity), "price": plain(f.price),
                "commission": _text(f.commission), "currency": f.currency, "superseded": f.superseded,
                "fill_time": f.fill_time.isoformat(), "observed_at": seen}
     for p in batch.positions:
         yield {"kind": "position", "project_id": p.project_id, "account": p.account, "symbol": p.symbol,
-               "quantity": str(p.quantity), "average_cost": str(p.average_cost), "realized_pnl": str(p.realized_pnl),
+               "quantity": plain(p.quantity), "average_cost": plain(p.average_cost), "realized_pnl": plain(p.realized_pnl),
                "currency": p.currency, "updated_at": p.updated_at.isoformat(), "observed_at": seen}
 
 
@@ -293,7 +295,7 @@ def line_text(line: dict) -> str:
 
 
 def _text(value) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else plain(value)
 
 
 class NewerOnly:

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.books import BooksError, BooksService, parse_capital
-from services.core.books import plain
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params, stored_risk_value
+from services.core.typed_numbers import plain
 from services.db.repositories.settings import SettingsRepository
 from services.trade_settings_keys import (
     CAPITAL_PREFIX,

@@ -13,7 +13,7 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands import arguments
-from services.core.books import plain
+from services.core.typed_numbers import plain
 
 
 def register(subparsers) -> None:

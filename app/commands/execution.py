@@ -26,6 +26,7 @@ from pathlib import Path
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands import arguments
+from services.core.typed_numbers import plain
 from services.core.wording import counted
 
 log = logging.getLogger(__name__)
@@ -241,11 +242,11 @@ def _parse_snapshot_arg(args, *, allow_short: bool):
 
 
 def _s(value) -> str | None:
-    """Decimals without the database's trailing zeros (``4.000000`` -> ``4``)."""
+    """Decimals without the database's trailing zeros (``4.000000`` -> ``4``): services' one text."""
     if value is None:
         return None
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return plain(value)
     return str(value)
 
 

@@ -17,6 +17,7 @@ import sys
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK
 from app.commands.db import run_guarded
+from services.core.typed_numbers import plain
 
 NO_MARK = "no mark"
 
@@ -33,7 +34,7 @@ def _money(value) -> str:
 
 
 def _text(value) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else plain(value)
 
 
 def _as_dict(line) -> dict:
@@ -41,14 +42,14 @@ def _as_dict(line) -> dict:
         "project": line.project,
         "account": line.account,
         "symbol": line.symbol,
-        "quantity": str(line.quantity.normalize()),
-        "average_cost": str(line.average_cost),
+        "quantity": plain(line.quantity),
+        "average_cost": plain(line.average_cost),
         "market_price": _text(line.market_price),
         "marked_at": None if line.marked_at is None else line.marked_at.isoformat(),
         "market_value": _text(line.market_value),
         "unrealized_pnl": _text(line.unrealized_pnl),
-        "realized_pnl": str(line.realized_pnl),
-        "commissions": str(line.commissions),
+        "realized_pnl": plain(line.realized_pnl),
+        "commissions": plain(line.commissions),
     }
 
 

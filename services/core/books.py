@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .typed_numbers import NotANumber, typed_decimal
+from .typed_numbers import NotANumber, plain, typed_decimal
 
 ZERO = Decimal(0)
 UNASSIGNED = "unassigned"  # the name unassigned rows show under; never a project's name
@@ -76,11 +76,6 @@ def flatten_order(quantity: Decimal) -> tuple[str, Decimal] | None:
     if not quantity:
         return None
     return ("SELL" if quantity > 0 else "BUY"), abs(quantity)
-
-
-def plain(value: Decimal) -> str:
-    """A quantity as text without trailing zeros or an exponent ("4", not "4.000000")."""
-    return f"{value.normalize():f}"
 
 
 def unassigned_lines(account_lines: Iterable[BookLine], project_lines: Iterable[BookLine]) -> list[BookLine]:

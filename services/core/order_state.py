@@ -43,8 +43,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
-from services.core.books import plain
 from services.core.ib_codes import is_warning, refuses_modify, rejects_order
+from services.core.typed_numbers import plain
 from services.domain import OrderState, RunStatus
 
 ZERO = Decimal(0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from services.core.books import plain
+from services.core.typed_numbers import plain
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
 PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)

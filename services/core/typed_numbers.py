@@ -1,6 +1,7 @@
 """A number as a trader types it: the one reading of typed amounts, quantities, prices, rates
 and settings, for every field of the window, every option of the commands and the services
-that check what reaches them.
+that check what reaches them; and :func:`plain`, the one exact text of a Decimal that the
+exports, the change feed and the commands write.
 
 Spaces around the number are ignored; thousands may be grouped with commas, in threes, as the
 window shows them (``1,000,000.50``, which the Replace dialog reads back); nothing else is a
@@ -12,7 +13,7 @@ bound, whole) is its own rule, said in its own words.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 
@@ -61,3 +62,15 @@ def _from_text(text: str) -> Decimal:
         return Decimal(digits)
     except InvalidOperation:
         raise NotANumber(f"{text!r} is not a number") from None
+
+
+def plain(value: Decimal) -> str:
+    """``value`` as exact plain text: no exponent, no trailing zeros beyond what the value needs,
+    never rounded (``4.000000`` -> ``"4"``, ``1E+2`` -> ``"100"``, ``0.00000500`` -> ``"0.000005"``).
+    Every zero is ``"0"``: both databases read a zero back as ``0E-8`` (str() writes it so) and a
+    quantity's as ``0.000000``, and a sum can give ``-0``, so one zero would otherwise be written
+    three ways."""
+    if not value:
+        return "0"
+    # normalize() in the default context rounds to 28 digits; a context as wide as the number never rounds
+    return f"{value.normalize(Context(prec=max(len(value.as_tuple().digits), 1))):f}"

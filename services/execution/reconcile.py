@@ -33,8 +33,9 @@ from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 
-from services.core.books import book_mismatches, plain
+from services.core.books import book_mismatches
 from services.core.ib_codes import CodeClass, classify
+from services.core.typed_numbers import plain
 from services.db.models import Position, TradeFill, TradeOrder
 from services.db.scope import not_backtest
 from services.domain import WORKING_ORDER_STATES, OrderState

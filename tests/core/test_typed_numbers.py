@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.typed_numbers import NotANumber, plain, typed_decimal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,3 +133,17 @@ def test_no_other_code_drops_commas_from_a_number():
                 if a.string == "replace" and b.string == "(" and c.string in ('","', "','"):
                     offenders.append(f"{path.relative_to(ROOT)}:{a.start[0]}")
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (Decimal(0).scaleb(-8), "0"),  # a zero Money as both databases read it back (str(): "0E-8")
+    (Decimal("0.000000"), "0"),  # a zero Quantity
+    (Decimal("-0"), "0"),
+    (Decimal("4.000000"), "4"),
+    (Decimal("1E+2"), "100"),
+    (Decimal(5).scaleb(-8), "0.00000005"),  # str(): "5E-8"
+    (Decimal("-12.50000000"), "-12.5"),
+    (Decimal("1234567890123456789012345678901.25"), "1234567890123456789012345678901.25"),  # past 28 digits: not rounded
+])
+def test_plain_is_exact_text_without_exponent_or_trailing_zeros(value, text):
+    assert plain(value) == text

@@ -70,6 +70,8 @@ async def test_positions_command_and_stored_marks(stack, db_url):
     buy, sell = fills["P-1"], fills["P-3"]
     expected = (sell.price - (buy.price + buy.commission / 10)) * 4 - sell.commission
     assert Decimal(alpha["realized_pnl"]).quantize(Decimal("0.01")) == expected.quantize(Decimal("0.01"))
+    # beta sold nothing: a zero read back from the database is 0E-8, which str() wrote as such
+    assert (rows["beta"]["quantity"], rows["beta"]["realized_pnl"]) == ("5", "0")
 
     assert [(r.project, r.quantity) for r in queries.position_lines(stack.db, "beta")] == [("beta", Decimal(5))]
     with pytest.raises(LookupError, match="nope"):

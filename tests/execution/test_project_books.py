@@ -285,7 +285,7 @@ async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
     assert done.code == 0, done.err
     assert (done.json["position"], done.json["unassigned_left"]) == ("2", "1")
     mine = await cli("positions", "--project", "A", "--json")
-    assert [(r["project"], r["quantity"], r["average_cost"]) for r in mine.json] == [("A", "2", "228.50000000")]
+    assert [(r["project"], r["quantity"], r["average_cost"]) for r in mine.json] == [("A", "2", "228.5")]  # as orders and fills write amounts
 
     capital = await cli("trade-settings", "set", "project_capital.A=50000")
     assert capital.code == 0, capital.err

@@ -219,3 +219,30 @@ def test_newer_only_hands_each_version_once_and_never_an_older_one():
     assert seen.fresh(ChangeSet((filled,), (fill(Decimal(1)),))) == ChangeSet((filled,), (fill(Decimal(1)),))
     assert not seen.fresh(ChangeSet((submitted,), (fill(None),)))  # a stale read handed late
     assert not seen.fresh(ChangeSet((filled,), (fill(Decimal(1)),)))
+
+
+def test_zeros_and_amounts_are_written_as_orders_and_fills_write_them(database):
+    """A zero read back from either database is ``0E-8`` (str() of it), a whole quantity
+    ``1.000000``: the feed wrote ``"commission": "0E-8"`` and ``NEW 0.000000/1.000000`` where
+    ``fills --json`` wrote ``"0"`` and ``orders`` ``0/1``. Now services' one exact text."""
+    from services.db.repositories.portfolio import PositionRepository
+
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    feed.prime()
+    with database.unit_of_work() as session:
+        order = TradeOrder(client_order_id="feed-zero", symbol="Z", side="BUY", quantity=Decimal(1))
+        session.add(order)
+        session.flush()
+        session.add(TradeFill(order_id=order.id, exec_id="X-zero", exec_base_id="X-zero", symbol="Z", side="BUY",
+                              quantity=Decimal(100), price=Decimal("0.00000500"), commission=Decimal(0),
+                              account="DU1", fill_time=datetime.now(UTC)))
+        PositionRepository(session).upsert("DU1", "Z", Decimal(0), Decimal(0), project_id=None)
+    try:
+        lines = {line["kind"]: line for line in batch_lines(feed.poll())}
+        order_line, fill, position = lines["order"], lines["fill"], lines["position"]
+        assert (order_line["quantity"], order_line["filled_quantity"]) == ("1", "0")
+        assert " 0/1" in line_text(order_line)
+        assert (fill["quantity"], fill["price"], fill["commission"]) == ("100", "0.000005", "0")
+        assert (position["quantity"], position["average_cost"], position["realized_pnl"]) == ("0", "0", "0")
+    finally:
+        feed.db.dispose()

@@ -296,8 +296,26 @@ def test_the_fills_export_marks_a_revision_an_execution_correction_replaced(qtbo
     view.export_csv(str(path))
     rows = list(csv.DictReader(path.open()))
     counted = [r for r in rows if r["Superseded"] != "yes"]
-    assert len(rows) == 2 and [r["Price"] for r in counted] == ["149.50"]
+    assert len(rows) == 2 and [r["Price"] for r in counted] == ["149.5"]
     assert sum(Decimal(r["Quantity"]) for r in counted) == 100 and sum(Decimal(r["Commission"]) for r in counted) == 1
+
+
+def test_the_fills_export_writes_amounts_as_the_commands_do(qtbot, tmp_path):
+    """A zero commission read from the database is Decimal 0E-8: the export wrote str() of it,
+    "0E-8", and "0.00000500" for a price read back at Price's scale, where `fills --json` writes
+    "0" and "0.000005". Now the same text: services.core.typed_numbers.plain."""
+    from dataclasses import replace
+
+    model = FillsModel()
+    view = FillsView(model)
+    qtbot.addWidget(view)
+    model.upsert([replace(fill(1, quantity="1.000000", price="100", commission="1"), price=Decimal(500).scaleb(-8),
+                          commission=Decimal(0).scaleb(-8))])
+    model.flush()
+    path = tmp_path / "fills.csv"
+    view.export_csv(str(path))
+    row = next(csv.DictReader(path.open()))
+    assert (row["Quantity"], row["Price"], row["Commission"]) == ("1", "0.000005", "0")
 
 
 def test_fills_totals_growing_with_the_stream_do_not_widen_the_panel(qtbot):

@@ -34,6 +34,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 
+from services.core.typed_numbers import plain
+
 R = TypeVar("R")
 
 DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -186,9 +188,12 @@ def _always(result: Any) -> Callable[[Any], Any]:
 
 
 def csv_value(value: Any) -> str:
-    """Exact, locale-free text for CSV export (no thousands separators)."""
+    """Exact, locale-free text for CSV export (no thousands separators); a Decimal as the
+    commands and ``watch`` write it (``0``, not the database's ``0E-8``)."""
     if value is None:
         return ""
+    if isinstance(value, Decimal):
+        return plain(value)
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, datetime):

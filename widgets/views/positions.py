@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from services.console_books import BookGroup, book_totals, position_tree
-from services.core.books import UNASSIGNED, flatten_order, plain
+from services.core.books import UNASSIGNED, flatten_order
+from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.domain import PositionRecord
 

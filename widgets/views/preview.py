@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.books import plain
 from services.core.builder import builder_defaults
 from services.core.cash_buffer import cash_buffer_percent
 from services.core.preview_form import PreviewForm
+from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.domain import OrderType
 
