@@ -202,9 +202,10 @@ def recent_fills(db, limit: int = 50_000) -> tuple[FillRecord, ...]:
 
 
 def order_list(db, *, run_id: int | None = None, statuses: Iterable[OrderState] | None = None) -> tuple[OrderRecord, ...]:
-    """What ``trading-console orders`` lists, oldest first: the broker's orders (paper or live);
-    a backtest's only when its run is named (never mixed into the others)."""
-    query = select(TradeOrder).order_by(TradeOrder.id)
+    """What ``trading-console orders`` lists, newest first (as its help says and the blotter
+    shows them): the broker's orders (paper or live); a backtest's only when its run is named
+    (never mixed into the others)."""
+    query = select(TradeOrder).order_by(TradeOrder.id.desc())
     if run_id is not None:
         query = query.where(TradeOrder.run_id == run_id)
     else:

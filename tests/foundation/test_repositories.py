@@ -194,6 +194,19 @@ def test_orders_create_get_list_and_update_status(database):
         ]
 
 
+def test_the_orders_command_lists_newest_first_as_the_blotter_does(database):
+    """`orders` says "newest first" and the blotter's pager reads newest first; the command's
+    query (services.console_queries.order_list) listed oldest first."""
+    from services.console_queries import order_list
+    from services.history_queries import order_page
+
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        ids = [repos.orders.create(f"n-{n}", "AAPL", Side.BUY, 1).id for n in range(3)]
+    assert [o.id for o in order_list(database)] == ids[::-1]
+    assert [o.id for o in order_list(database)] == [o.id for o in order_page(database).records]
+
+
 def test_order_status_must_be_a_known_state(database):
     with database.unit_of_work() as s, pytest.raises(ValueError):
         Repositories(s).orders.create("c-x", "AAPL", Side.BUY, 1, status="Submitted")
