@@ -5,6 +5,8 @@ One line per order, fill or position change as it lands, from the moment it star
 stopped (Ctrl+C or SIGTERM: exit 0). ``--json`` prints newline-delimited JSON, one object per
 line with ``kind`` (order, fill, position), the row's fields (Decimals as strings) and
 ``observed_at`` (when the feed saw it). The database is opened read-only; nothing is written.
+It is the one ``gui --monitor`` follows with the same settings (the demo profile's demo.sqlite3
+unless --db-url or TC_DB_URL names one).
 docs/change-feed.md describes the feed.
 """
 
@@ -27,7 +29,8 @@ def register(subparsers) -> None:
         "watch", help="print orders, fills and positions as they land in the database (read-only)",
         description=("Follow the shared database read-only: one line per order, fill or position change as "
                      "another process writes it, until Ctrl+C or SIGTERM (exit 0). Give the database with "
-                     "--db-url before the command (or TC_DB_URL)."))
+                     "--db-url before the command (or TC_DB_URL); without one, the database `gui --monitor` "
+                     "follows (the demo profile's demo.sqlite3)."))
     parser.add_argument("--json", action="store_true",
                         help="newline-delimited JSON: one object per line (kind, fields, observed_at)")
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
@@ -39,8 +42,17 @@ def _watch(args: argparse.Namespace, settings) -> int:
     if not 0.05 <= args.interval <= 5:
         print("trading-console: --interval must be between 0.05 and 5 seconds", file=sys.stderr)
         return 2
-    url = settings.effective_db_url
+    url = _followed_url(args, settings)
     return run_guarded(url, lambda: _follow(url, args.json, args.interval))
+
+
+def _followed_url(args: argparse.Namespace, settings) -> str:
+    """The database ``gui --monitor`` would follow with the same settings: the demo profile's is
+    demo.sqlite3 (where the demo window writes), not the commands' console.sqlite3."""
+    from app.composition import monitor_db_url
+    from app.main import is_demo
+
+    return monitor_db_url(settings, is_demo(args, settings))
 
 
 def _follow(url: str, as_json: bool, interval: float) -> int:

@@ -117,3 +117,16 @@ async def test_watch_refuses_bad_input_and_a_database_without_schema(db_url, tmp
     missing = await run([sys.executable, "-m", "app", "--db-url", f"sqlite:///{tmp_path / 'none.db'}", "watch"])
     assert missing.code == 2 and "no database" in missing.err
     assert not (tmp_path / "none.db").exists()
+
+
+async def test_watch_follows_the_database_the_monitor_window_follows(tmp_path):
+    """Without --db-url the demo profile's window and ``gui --monitor`` use demo.sqlite3
+    (app.composition.monitor_db_url); ``watch`` opened the commands' console.sqlite3 and so
+    followed nothing the demo window wrote. The data folder is the test's own (TC_DATA_DIR)."""
+    import os
+
+    data = os.environ["TC_DATA_DIR"]
+    demo = await run([sys.executable, "-m", "app", "watch"])
+    assert demo.code == 2 and f"no database at {data}/demo.sqlite3" in demo.err, demo.err
+    paper = await run([sys.executable, "-m", "app", "--profile", "paper", "watch"])
+    assert paper.code == 2 and f"no database at {data}/console.sqlite3" in paper.err, paper.err
