@@ -32,12 +32,9 @@ import sys
 from datetime import UTC, datetime
 
 from app.cli import EXIT_BROKER, EXIT_OK
-from services.execution.headless import HeadlessService
+from services.execution.headless import RECOVERY_INTERVAL_SECONDS, HeadlessService
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RECOVERY_INTERVAL = 30.0
-
 
 def register(subparsers) -> None:
     from app.commands import arguments
@@ -58,8 +55,9 @@ def register(subparsers) -> None:
                "4 refused (account guard, live without --live-token LIVE), 5 events left unwritten "
                "(kept in the writer's journal) or a database error.")
     parser.add_argument("--recovery-interval", dest="recovery_interval", type=arguments.seconds(positive=True),
-                        default=DEFAULT_RECOVERY_INTERVAL, metavar="S",
-                        help=f"seconds between two auto-recovery passes (default {DEFAULT_RECOVERY_INTERVAL:g})")
+                        default=RECOVERY_INTERVAL_SECONDS, metavar="S",  # the trading window's interval
+                        help=f"seconds between two auto-recovery passes (default {RECOVERY_INTERVAL_SECONDS:g}, "
+                             "as in the trading window)")
     _connection_options(parser)
     parser.set_defaults(handler=run_serve)
 

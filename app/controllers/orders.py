@@ -16,12 +16,11 @@ from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.core.wording import counted
 from services.domain import TradingState
+from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
 from widgets.models.base import fmt_price, fmt_quantity
 from widgets.views.blotter import CANCEL_BROKER, CANCEL_CONSOLE
-
-RECOVERY_CHECK_MS = 10_000
 
 
 def describe_order(order) -> str:
@@ -53,10 +52,10 @@ class OrdersController:
         ctx.window.fills_view.exported.connect(lambda path, n: ctx.status(f"Exported {counted(n, 'fill')} to {path}"))
         ctx.window.reconcile_requested.connect(self._on_reconcile_requested)
         ctx.window.recover_requested.connect(self._on_recover_requested)
-        # Auto-recovery (docs/plans.md, plan 003): a pass every RECOVERY_CHECK_MS; the service reads
-        # its settings (timeout, retries, price deviation, hours) at every pass.
+        # Auto-recovery (docs/plans.md, plan 003): a pass every RECOVERY_INTERVAL_SECONDS, as `serve`
+        # runs them; the service reads its settings (timeout, retries, price deviation, hours) at every pass.
         self._recovery_timer = QTimer(parent)
-        self._recovery_timer.setInterval(RECOVERY_CHECK_MS)
+        self._recovery_timer.setInterval(round(RECOVERY_INTERVAL_SECONDS * 1000))
         self._recovery_timer.timeout.connect(self._on_recovery_tick)
         self._recovery_timer.start()
 

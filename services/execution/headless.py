@@ -21,6 +21,11 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+# Seconds between two auto-recovery passes, in the trading window and in `serve` alike (`serve
+# --recovery-interval` overrides it): short next to auto_recovery.new_timeout_seconds (45 by
+# default), so a stuck order is taken up soon after its timeout wherever the console runs. Here,
+# not in .recovery, because `serve`'s parser reads it and must not load the database layer.
+RECOVERY_INTERVAL_SECONDS = 10.0
 STOP_GRACE = 20.0  # seconds a recovery pass (or a connect and its reconciliation) under way may take at shutdown
 
 

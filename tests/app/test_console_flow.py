@@ -421,3 +421,27 @@ def test_a_refused_login_says_why_in_the_status_bar(qloop, open_console):
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_the_window_and_serve_run_auto_recovery_at_one_interval(qloop, open_console):
+    """The window's timer gave a pass every 10 s, `serve` every 30 s by default: a stuck order
+    waited up to three times longer when no one watched the window. One interval now, in the
+    recovery service; `serve --recovery-interval` still overrides it."""
+    import argparse
+
+    from app.commands import serve
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    assert parser.parse_args(["serve", "--recovery-interval", "2"]).recovery_interval == 2
+    served = parser.parse_args(["serve"]).recovery_interval
+
+    async def scenario():
+        console = await open_console()
+        try:
+            timer = console.controller.orders._recovery_timer
+            assert timer.isActive() and timer.interval() == served * 1000
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
