@@ -22,6 +22,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -482,6 +483,33 @@ class PriceBar(Base):
     volume: Mapped[Decimal] = mapped_column(Quantity(), nullable=False, default=Decimal(0))
     source: Mapped[str] = mapped_column(String(16), nullable=False)  # "broker" or "file"
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class HistoryGateway(Base):
+    """One row per IB gateway (``host:port``) that historical requests were sent to: locked by the
+    process about to send one, so that two processes never both take the last place in IB's
+    window (services.execution.history_log)."""
+
+    __tablename__ = "history_gateways"
+    __table_args__ = _table_args(UniqueConstraint("gateway"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    gateway: Mapped[str] = mapped_column(String(128), nullable=False)
+
+
+class HistoryRequestSent(Base):
+    """A historical-data request sent to a gateway, by any process of the console: IB counts its
+    pacing (60 in 10 minutes, ...; docs/ib-pacing.md) per gateway session, not per process.
+    ``sent_at`` is wall-clock epoch seconds; rows older than the longest window are pruned."""
+
+    __tablename__ = "history_requests"
+    __table_args__ = _table_args(Index("ix_history_requests_gateway_sent_at", "gateway", "sent_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    gateway: Mapped[str] = mapped_column(String(128), nullable=False)
+    sent_at: Mapped[float] = mapped_column(Double(), nullable=False)
+    contract: Mapped[str] = mapped_column(String(128), nullable=False)  # conId and data type
+    request: Mapped[str] = mapped_column(String(255), nullable=False)  # what makes two requests identical
 
 
 # ---------------------------------------------------------------------------------------------

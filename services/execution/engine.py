@@ -56,6 +56,12 @@ class ExecutionEngine:
 
             # only a provider that keeps qualified contracts has the attribute (checked above)
             cast(Any, provider).contract_store = DbContractStore(db)
+        history_pacing = getattr(provider, "history_pacing", None)
+        if history_pacing is not None and history_pacing.shared is None:
+            from .history_log import DbHistoryLog, gateway_key
+
+            # IB paces historical data per gateway: every process's requests count (history_pacing.py)
+            history_pacing.shared = DbHistoryLog(db, gateway_key(provider.host, provider.port))  # type: ignore[attr-defined]
         # journal_path: where the writer keeps events the database cannot take (outage, stop)
         self.writer = EventWriter(db, provider.events, journal_path=journal_path)
         # one lease manager: reconciliation must know which run leases this process holds

@@ -7,6 +7,12 @@ violation") and the request gets no bars. ``HistoricalPacing.acquire`` waits unt
 keeps all three, with a small margin for the receiver's clock; the limits are parameters so a
 test can shrink the 10-minute window.
 
+IB counts per gateway session, not per process: with ``shared`` (history_log.DbHistoryLog, set
+by the execution engine) the requests every process of the console sent to the gateway are read
+from the database before each request, and the request is recorded there in the same locked
+unit of work, so a second command, or the window and a command, share one window. Times are
+wall-clock seconds (``time.time``) so that processes compare them.
+
 Clock and sleep are injectable so the unit tests run on a fake clock.
 """
 
@@ -15,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Protocol
 
 MAX_REQUESTS = 60
 WINDOW_SECONDS = 600.0
@@ -25,29 +32,49 @@ SAME_CONTRACT_SECONDS = 2.0
 MARGIN_SECONDS = 0.5  # the receiver counts by its own clock
 
 
+class SharedHistory(Protocol):
+    """The requests every process sent to the gateway (history_log.DbHistoryLog)."""
+
+    def reserve(self, contract: str, request: str, now: float, since: float,
+                delay: Callable[[Sequence[tuple[float, str, str]]], float]) -> float: ...
+
+
+def _text(key: Hashable) -> str:
+    """A contract or request key as the shared history keeps it."""
+    return "|".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
 class HistoricalPacing:
     def __init__(self, *, max_requests: int = MAX_REQUESTS, window: float = WINDOW_SECONDS,
                  identical: float = IDENTICAL_SECONDS, same_contract: int = SAME_CONTRACT_REQUESTS,
                  same_contract_window: float = SAME_CONTRACT_SECONDS, margin: float = MARGIN_SECONDS,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 shared: SharedHistory | None = None) -> None:
         self.max_requests = max_requests
         self.window = window
         self.identical = identical
         self.same_contract = same_contract
         self.same_contract_window = same_contract_window
         self.margin = margin
+        self.shared = shared
         self._clock = clock
         self._sleep = sleep
         self._sent: deque[float] = deque()
-        self._by_contract: dict[Hashable, deque[float]] = {}
-        self._by_request: dict[Hashable, float] = {}
+        self._by_contract: dict[str, deque[float]] = {}
+        self._by_request: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self.requests = 0  # granted, ever (tests and the download report count them)
         self.waited = 0.0  # seconds spent waiting, ever
 
+    @property
+    def horizon(self) -> float:
+        """How far back a request still matters to any rule."""
+        return max(self.window, self.identical, self.same_contract_window) + self.margin
+
     def delay(self, contract: Hashable, request: Hashable, now: float) -> float:
         """Seconds to wait before ``request`` (on ``contract``) keeps every rule; 0: send now."""
+        contract, request = _text(contract), _text(request)
         waits = [0.0]
         while self._sent and self._sent[0] <= now - self.window - self.margin:
             self._sent.popleft()
@@ -65,15 +92,38 @@ class HistoricalPacing:
         return max(waits)
 
     def record(self, contract: Hashable, request: Hashable, now: float) -> None:
-        self._sent.append(now)
-        self._by_contract.setdefault(contract, deque()).append(now)
-        self._by_request[request] = now
+        self._note(now, _text(contract), _text(request))
         self.requests += 1
+
+    def _note(self, at: float, contract: str, request: str) -> None:
+        self._sent.append(at)
+        self._by_contract.setdefault(contract, deque()).append(at)
+        self._by_request[request] = max(at, self._by_request.get(request, at))
+
+    def _replace(self, sent: Sequence[tuple[float, str, str]]) -> None:
+        """What the shared history says was sent (oldest first), instead of what this process knows."""
+        self._sent.clear()
+        self._by_contract.clear()
+        self._by_request.clear()
+        for at, contract, request in sent:
+            self._note(at, contract, request)
 
     async def acquire(self, contract: Hashable, request: Hashable) -> None:
         """Wait until the request may go, then count it as sent (call just before sending)."""
         async with self._lock:
-            while (wait := self.delay(contract, request, self._clock())) > 0:
+            while True:
+                now = self._clock()
+                if self.shared is None:
+                    wait = self.delay(contract, request, now)
+                else:
+                    def decide(sent: Sequence[tuple[float, str, str]], now: float = now) -> float:
+                        self._replace(sent)
+                        return self.delay(contract, request, now)
+
+                    wait = await asyncio.to_thread(self.shared.reserve, _text(contract), _text(request), now,
+                                                   now - self.horizon, decide)
+                if wait <= 0:
+                    self.record(contract, request, now)
+                    return
                 self.waited += wait
                 await self._sleep(wait)
-            self.record(contract, request, self._clock())

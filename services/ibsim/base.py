@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
@@ -98,6 +99,7 @@ class SimulatorBase:
         # other_requests.HistoryRequest, as received (tests count them); the last 1000 only
         self.history_requests: deque = deque(maxlen=1000)
         self.history_pacing = HistoryPacingWatch()  # error 162 pacing violations (Faults.history_pacing)
+        self.history_clock: Callable[[], float] = time.monotonic  # its clock (a test shares a fake one)
         if self.config.state_file:
             self._load_state()
         self._day = DayBook.starting_from(self._positions)

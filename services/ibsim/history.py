@@ -299,17 +299,25 @@ class HistoryPacingWatch:
 
     def __init__(self) -> None:
         self._sent: list[tuple[float, object, object]] = []  # (time, contract, request)
+        self.violations = 0  # answered with error 162, ever
 
     def violation(self, contract: object, request: object, now: float, limit: int, window: float) -> str | None:
         horizon = max(window, self.IDENTICAL_SECONDS, self.SAME_CONTRACT_SECONDS)
         self._sent = [entry for entry in self._sent if entry[0] > now - horizon]
+        broken = self._broken(contract, request, now, limit, window)
+        if broken is None:
+            self._sent.append((now, contract, request))
+        else:
+            self.violations += 1
+        return broken
+
+    def _broken(self, contract: object, request: object, now: float, limit: int, window: float) -> str | None:
         if any(r == request and t > now - self.IDENTICAL_SECONDS for t, _c, r in self._sent):
             return "an identical request within 15 seconds"
         if sum(1 for t, c, _r in self._sent if c == contract and t > now - self.SAME_CONTRACT_SECONDS) >= self.SAME_CONTRACT - 1:
             return "six requests for one contract within 2 seconds"
         if sum(1 for t, _c, _r in self._sent if t > now - window) >= limit:
             return f"more than {limit} requests within {window:g} seconds"
-        self._sent.append((now, contract, request))
         return None
 
 

@@ -203,7 +203,7 @@ def req_historical_data(sim, session, f) -> None:
     sim.history_requests.append(HistoryRequest(instrument.key, end_text, duration_text, bar_text, what_text))
     if sim.faults.history_pacing > 0:
         broken = sim.history_pacing.violation((instrument.key, what_text), (instrument.key, end_text, duration_text, bar_text,
-                                                                            what_text, rth), time.monotonic(),
+                                                                            what_text, rth), sim.history_clock(),
                                               sim.faults.history_pacing, sim.faults.history_window)
         if broken is not None:
             session.error(req_id, 162, f"Historical Market Data Service error message:Historical data request pacing violation ({broken})")
