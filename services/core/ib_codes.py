@@ -113,3 +113,24 @@ def refuses_modify(code: int | None) -> bool:
 
 def confirms_cancel(code: int | None) -> bool:
     return classify(code) is C.CANCEL_CONFIRMED
+
+
+# -- historical data (reqHistoricalData): one code, 162, for three different answers ---------------
+
+HISTORICAL_DATA_ERROR = 162  # "Historical Market Data Service error message:<what>"
+
+
+class HistoryAnswer(StrEnum):
+    NO_DATA = "no_data"  # "HMDS query returned no data": no bars in the span, not a failure
+    PACING = "pacing"  # "... pacing violation": nothing wrong with the request, ask again later
+    REFUSED = "refused"  # any other 162 (no permissions, a bad request, ...) or any other code
+
+
+def history_answer(code: int | None, message: str) -> HistoryAnswer:
+    """What an error answering a historical-data request means (docs/ib-message-codes.md)."""
+    text = (message or "").lower()
+    if code == HISTORICAL_DATA_ERROR and "hmds query returned no data" in text:
+        return HistoryAnswer.NO_DATA
+    if code == HISTORICAL_DATA_ERROR and "pacing violation" in text:
+        return HistoryAnswer.PACING
+    return HistoryAnswer.REFUSED

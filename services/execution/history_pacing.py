@@ -13,6 +13,11 @@ from the database before each request, and the request is recorded there in the 
 unit of work, so a second command, or the window and a command, share one window. Times are
 wall-clock seconds (``time.time``) so that processes compare them.
 
+A pacing violation IB answers anyway (a request the console did not send: TWS's own charts,
+another program) is reported with ``violated``: the next request waits until the oldest request
+known in the window has left it (the whole window when none is known), at least the 15 seconds
+of the identical-request rule.
+
 Clock and sleep are injectable so the unit tests run on a fake clock.
 """
 
@@ -63,9 +68,11 @@ class HistoricalPacing:
         self._sent: deque[float] = deque()
         self._by_contract: dict[str, deque[float]] = {}
         self._by_request: dict[str, float] = {}
+        self._blocked_until = 0.0  # after a violation IB answered (``violated``)
         self._lock = asyncio.Lock()
         self.requests = 0  # granted, ever (tests and the download report count them)
         self.waited = 0.0  # seconds spent waiting, ever
+        self.violations = 0  # pacing violations IB answered, ever
 
     @property
     def horizon(self) -> float:
@@ -75,7 +82,7 @@ class HistoricalPacing:
     def delay(self, contract: Hashable, request: Hashable, now: float) -> float:
         """Seconds to wait before ``request`` (on ``contract``) keeps every rule; 0: send now."""
         contract, request = _text(contract), _text(request)
-        waits = [0.0]
+        waits = [0.0, self._blocked_until - now]
         while self._sent and self._sent[0] <= now - self.window - self.margin:
             self._sent.popleft()
         if len(self._sent) >= self.max_requests:
@@ -127,3 +134,17 @@ class HistoricalPacing:
                     return
                 self.waited += wait
                 await self._sleep(wait)
+
+    async def violated(self) -> float:
+        """IB answered a request with a pacing violation: the window is full by IB's count. The
+        next request waits until the oldest request known in the window leaves it (the whole
+        window when none is known), and at least as long as the identical-request rule asks.
+        Returns the seconds from now."""
+        async with self._lock:
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - self.window - self.margin:
+                self._sent.popleft()
+            frees = self._sent[0] + self.window + self.margin if self._sent else now + self.window + self.margin
+            self._blocked_until = max(self._blocked_until, frees, now + self.identical + self.margin)
+            self.violations += 1
+            return self._blocked_until - now

@@ -20,6 +20,7 @@ from ib_async import BarDataList, ExecutionFilter
 
 from services.core.bars import Bar
 from services.core.contracts import ContractSpec, spec_of
+from services.core.ib_codes import HistoryAnswer, history_answer
 from services.core.trading_hours import TradingHours, calendar_name, calendar_zone
 
 from .errors import BrokerError, NotConnected, QueryFailed
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after this (IB sends a week)
 HISTORY_TIMEOUT = 120.0  # IB can take a minute for ten years of daily bars
-NO_DATA = "HMDS query returned no data"
+# sends of one historical request answered with pacing violations before its listing fails
+HISTORY_PACING_ATTEMPTS = 4
 
 
 
@@ -206,13 +208,9 @@ class IbQueries:
         self._keep_hours(spec, answers[spec.key].result())
         return self._hours[spec.key][1]
 
-    async def daily_bars(self, spec: ContractSpec, first: date, last: date, what_to_show: str = "TRADES") -> list[Bar]:
-        """The listing's daily bars from ``first`` to ``last`` (one reqHistoricalData, within IB's
-        historical-data pacing: history_pacing.py); [] when IB has none for the span."""
-        contract = (await self.qualify([spec]))[spec.key]
-        # the listing's exchange calendar, as services.price_cache.listing_calendar names it
-        end, duration = history_span(first, last, calendar_name(spec.venue, spec.currency))
-        await self.history_pacing.acquire((contract.conId, what_to_show), (contract.conId, end, duration, what_to_show))
+    async def _historical_request(self, spec: ContractSpec, contract: Any, end: str, duration: str,
+                                  what_to_show: str) -> tuple[Any, list[tuple[int, str]]]:
+        """One reqHistoricalData of daily bars: ib_async's answer and the errors IB sent for it."""
         errors: list[tuple[int, str]] = []
         holder: dict[str, int] = {}
 
@@ -237,9 +235,31 @@ class IbQueries:
                 raise QueryFailed(f"historical data {spec.key}: no answer within {HISTORY_TIMEOUT:g} s") from None
         finally:
             self.ib.errorEvent -= on_error
-        if errors and not any(NO_DATA in message for _code, message in errors):
+        return answer, errors
+
+    async def daily_bars(self, spec: ContractSpec, first: date, last: date, what_to_show: str = "TRADES") -> list[Bar]:
+        """The listing's daily bars from ``first`` to ``last`` (one reqHistoricalData, within IB's
+        historical-data pacing: history_pacing.py); [] when IB has none for the span. A pacing
+        violation IB answers anyway is asked again after the pacing's wait, at most
+        ``HISTORY_PACING_ATTEMPTS`` sends in all."""
+        contract = (await self.qualify([spec]))[spec.key]
+        # the listing's exchange calendar, as services.price_cache.listing_calendar names it
+        end, duration = history_span(first, last, calendar_name(spec.venue, spec.currency))
+        answer: Any = None
+        for attempt in range(1, HISTORY_PACING_ATTEMPTS + 1):
+            await self.history_pacing.acquire((contract.conId, what_to_show), (contract.conId, end, duration, what_to_show))
+            answer, errors = await self._historical_request(spec, contract, end, duration, what_to_show)
+            kinds = [history_answer(code, message) for code, message in errors]
+            if not errors or HistoryAnswer.NO_DATA in kinds:
+                break
             code, message = errors[0]
-            raise QueryFailed(f"historical data {spec.key}: IB error {code}: {message}")
+            if kinds[0] is not HistoryAnswer.PACING:
+                raise QueryFailed(f"historical data {spec.key}: IB error {code}: {message}")
+            if attempt == HISTORY_PACING_ATTEMPTS:
+                raise QueryFailed(f"historical data {spec.key}: IB error {code}: {message} "
+                                  f"(a pacing violation {attempt} times in a row)")
+            wait = await self.history_pacing.violated()
+            log.warning("historical data %s: IB answered a pacing violation; asked again in %.0f s", spec.key, wait)
         out = []
         for bar in answer or []:
             day = bar.date if isinstance(bar.date, date) and not isinstance(bar.date, datetime) else None

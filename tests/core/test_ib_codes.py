@@ -87,3 +87,14 @@ def test_a_rejected_order_becomes_rejected_with_its_reason():
     st = apply_event(OrderStatus(S.SUBMITTED, D(10)), OrderEvent.error(110, "The price does not conform")).after
     final = apply_event(st, OrderEvent(EventKind.STATUS, status="Cancelled")).after
     assert (final.state, final.reject_reason) == (S.REJECTED, "110: The price does not conform")
+
+
+def test_a_historical_data_error_is_no_data_a_pacing_violation_or_a_refusal():
+    A = ib_codes.HistoryAnswer
+    prefix = "Historical Market Data Service error message:"
+    assert ib_codes.history_answer(162, prefix + "HMDS query returned no data: AAPL@SMART Trades") is A.NO_DATA
+    assert ib_codes.history_answer(162, prefix + "Historical data request pacing violation") is A.PACING
+    assert ib_codes.history_answer(162, prefix + "No market data permissions for NYSE STK") is A.REFUSED
+    assert ib_codes.history_answer(200, "No security definition has been found for the request") is A.REFUSED
+    assert ib_codes.history_answer(100, "Max rate of messages per second has been exceeded") is A.REFUSED
+

@@ -145,9 +145,11 @@ async def test_pacing_keeps_ibs_three_rules():
 SIX = ["AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA"]
 
 
-async def _download_six(make_simulator, database, pacing: HistoricalPacing):
+async def _download_six(make_simulator, database, pacing: HistoricalPacing, sim_clock=None):
     sim = await make_simulator(clock=lambda: NOW)
     sim.faults.history_pacing, sim.faults.history_window = 4, 3.0  # IB's 60 in 600 s, shrunk
+    if sim_clock is not None:
+        sim.history_clock = sim_clock
     provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
     provider.history_pacing = pacing
     await provider.connect()
@@ -155,20 +157,23 @@ async def _download_six(make_simulator, database, pacing: HistoricalPacing):
         await provider.qualify(SIX)  # the contracts first: the timing below is the bars'
         started = asyncio.get_running_loop().time()
         report = await price_cache.download_daily_bars(database, provider, SIX, date(2025, 1, 2), date(2025, 1, 6), now=NOW)
-        return report, asyncio.get_running_loop().time() - started
+        return report, asyncio.get_running_loop().time() - started, sim
     finally:
         await provider.disconnect()
 
 
 async def test_the_console_keeps_the_simulators_historical_pacing(make_simulator, database):
-    report, elapsed = await _download_six(make_simulator, database, HistoricalPacing(max_requests=4, window=3.0, margin=0.2))
+    report, elapsed, _sim = await _download_six(make_simulator, database, HistoricalPacing(max_requests=4, window=3.0, margin=0.2))
     assert report.failed == () and report.requests == 6 and report.stored == 6 * 3
     assert elapsed >= 3.0  # the fifth request waited for the window
 
 
 async def test_without_pacing_the_simulator_answers_pacing_violations(make_simulator, database, ib_log_guard):
     ib_log_guard.allow(r"Error 162")
-    report, _ = await _download_six(make_simulator, database, HistoricalPacing(max_requests=1000, window=3.0))
-    assert [item.symbol for item in report.failed] == ["META", "NVDA"]
-    assert all("pacing violation" in (item.error or "") for item in report.failed)
-    assert report.stored == 4 * 3  # the others are stored; the failed ones are asked again next time
+    clock = FakeClock()  # the simulator's too: the pacing's waits after a violation pass at once
+    report, _, sim = await _download_six(make_simulator, database, HistoricalPacing(
+        max_requests=1000, window=3.0, clock=clock, sleep=clock.sleep), sim_clock=clock)
+    assert sim.history_pacing.violations == 1  # META, the fifth within 3 s
+    assert [request.listing for request in sim.history_requests] == [*SIX[:5], "META", "NVDA"]  # META asked again
+    assert report.failed == () and report.stored == 6 * 3
+    assert clock.slept == [15.5]  # the violation's wait: the window (3.5 s), at least the identical request's 15.5 s

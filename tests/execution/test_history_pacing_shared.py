@@ -1,8 +1,9 @@
 """IB counts its historical-data pacing per gateway, not per process (docs/ib-pacing.md,
 "Historical data"): two downloads by two processes (two providers, each with its own
-``HistoricalPacing``) on one gateway and one database keep one window between them. The
-simulator counts by the same fake clock as the pacings, whose sleep moves it: the 10-minute
-windows pass at once."""
+``HistoricalPacing``) on one gateway and one database keep one window between them, and a pacing
+violation IB answers anyway is asked again after the pacing's wait, not reported as a failed
+listing. The simulator counts by the same fake clock as the pacings, whose sleep moves it: the
+10-minute windows pass at once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from services.execution.engine import ExecutionEngine
 from services.execution.history_log import DbHistoryLog, gateway_key
 from services.execution.history_pacing import HistoricalPacing
 from services.execution.ib_provider import IbExecutionProvider
+from services.execution.ib_queries import HISTORY_PACING_ATTEMPTS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,6 +82,31 @@ async def test_another_gateway_has_its_own_window(database):
     again = _pacing(clock, DbHistoryLog(database, gateway_key("localhost", 4001)))  # a later process, the same gateway
     await again.acquire("next", "next")
     assert clock.now == pytest.approx(1_700_000_000.0 + WINDOW + 0.5)
+
+
+async def test_a_pacing_violation_is_asked_again_after_the_pacings_wait(make_simulator, database, ib_log_guard):
+    ib_log_guard.allow(r"Error 162")
+    clock = FakeClock()
+    sim = await _simulator(make_simulator, clock)
+    # two processes that do not share their requests (another program on the gateway): the second
+    # one's requests beyond the window are answered with pacing violations
+    await _download(sim, database, 21, FIRST, _pacing(clock))
+    second = await _download(sim, database, 22, SECOND, _pacing(clock))
+    assert second.failed == () and second.stored == 3 * 3
+    assert sim.history_pacing.violations == 1  # META, the fifth in the window
+    assert [r.listing for r in sim.history_requests] == [*FIRST, "GOOGL", "META", "META", "NVDA"]  # asked again
+
+
+async def test_a_listing_fails_after_a_few_pacing_violations_in_a_row(make_simulator, database, ib_log_guard):
+    ib_log_guard.allow(r"Error 162")
+    clock = FakeClock()
+    sim = await _simulator(make_simulator, clock)
+    sim.faults.history_pacing, sim.faults.history_window = 1, 1e9  # one request, then violations for ever
+    report = await _download(sim, database, 21, ["AAPL", "MSFT"], _pacing(clock))
+    [msft] = report.failed
+    assert msft.symbol == "MSFT" and "pacing violation" in (msft.error or "")
+    assert f"{HISTORY_PACING_ATTEMPTS} times in a row" in (msft.error or "")
+    assert len(sim.history_requests) == 1 + HISTORY_PACING_ATTEMPTS
 
 
 def test_the_engine_shares_the_history_of_its_gateway(database):
