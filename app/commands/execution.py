@@ -319,7 +319,8 @@ async def cmd_execute(args, settings) -> int:
                     "sent": list(result.sent), "already_known": list(result.already_known),
                     "failed": [list(f) for f in result.failed], "still_working": outcome.still_working,
                     "not_sent": outcome.not_sent, "commissions_missing": outcome.commissions_missing,
-                    "stopped": result.stopped, "connection_lost": outcome.connection_lost},
+                    "stopped": result.stopped, "lease_lost": result.lease_lost,
+                    "connection_lost": outcome.connection_lost},
             "orders": [order_dict(o) for o in view.orders],
             "fills": [fill_dict(f) for f in view.fills],
         }, indent=2))
@@ -334,7 +335,8 @@ async def cmd_execute(args, settings) -> int:
             print()
             _print_fills(view.fills)
     problems = outcome.problems()
-    if outcome.not_sent or outcome.connection_lost:
+    # a sender that lost the run's lease did not finish it, even when another process did
+    if outcome.not_sent or outcome.connection_lost or result.lease_lost:
         print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
         return EXIT_BROKER
     return EXIT_OK

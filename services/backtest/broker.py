@@ -178,7 +178,9 @@ class BacktestBroker(ExecutionProvider):
                 if s.quantity]
 
     # ------------------------------------------------------------------ orders
-    async def place_order(self, request: OrderRequest) -> int:
+    async def place_order(self, request: OrderRequest, check: Callable[[], None] | None = None) -> int:
+        if check is not None:
+            check()
         order_id, perm_id = self._next_id, 1_000_000_000 + self._next_id
         self._next_id += 1
         pending = _Pending(request, order_id, perm_id)

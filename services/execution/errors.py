@@ -61,6 +61,15 @@ class MarketUnhealthy(RiskBlocked):
     code = "market_unhealthy"
 
 
+class LeaseExpired(ExecutionError):
+    """Not written to the broker: the run's lease this process sends under is lost, or may expire
+    before the order is surely at the broker (services.execution.lease). Another process may take
+    the run over: this one sends nothing more."""
+
+    code = "lease_expired"
+    exit_code = 5
+
+
 class BrokerError(ExecutionError):
     code = "broker_error"
     exit_code = 5

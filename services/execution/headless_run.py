@@ -64,7 +64,9 @@ class RunOutcome:
         if self.connection_lost:
             out.append(f"the broker connection died during the run ({self.connection_lost})")
         if self.result.stopped and self.result.stopped != self.connection_lost:
-            out.append(f"sending stopped: {self.result.stopped}")
+            out.append(f"sending stopped: {self.result.stopped}"
+                       + ("; what this process did not send is left to the process that took the run over, or to the next execute of it"
+                          if self.result.lease_lost else ""))
         if self.not_sent:
             listing = ", ".join(self.not_sent[:50]) + (f" and {len(self.not_sent) - 50} more" if len(self.not_sent) > 50 else "")
             out.append(f"{counted(len(self.not_sent), 'order')} not sent: {listing}")

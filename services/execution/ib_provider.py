@@ -38,7 +38,7 @@ from .ib_callbacks import IbCallbacks
 from .ib_connection import MARKET_DATA_TYPES, ConnectAttempt, IbConnection, as_aware, utc_now
 from .ib_queries import IbQueries
 from .ib_quotes import IbQuotes
-from .paced import DEFAULT_ATTEMPTS, DEFAULT_SETTLE, InFlight, InFlightOrders, PacedSender
+from .paced import DEFAULT_ATTEMPTS, DEFAULT_SETTLE, InFlight, InFlightOrders, PacedSender, both_checks
 from .pacing import PacingLimiter
 from .provider import ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook
 
@@ -154,10 +154,11 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         """Errors 100 IB sent on this provider's connections."""
         return self.sender.violations
 
-    async def _send(self, fn, *args):
-        """One message to IB through the shared limiter (``fn`` writes it synchronously)."""
+    async def _send(self, fn, *args, check: Callable[[], None] | None = None):
+        """One message to IB through the shared limiter (``fn`` writes it synchronously);
+        ``check`` runs right before the write, after the connection's."""
         try:
-            return await self.sender.send(fn, *args, check=self._require_connected)
+            return await self.sender.send(fn, *args, check=both_checks(self._require_connected, check))
         except ConnectionError as exc:  # the connection dropped between the check and the write
             raise NotConnected(f"not connected to IB at {self.host}:{self.port} ({exc})") from exc
 
@@ -193,16 +194,17 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         order.outsideRth = request.outside_rth
         return order
 
-    async def place_order(self, request: OrderRequest) -> int:
+    async def place_order(self, request: OrderRequest, check: Callable[[], None] | None = None) -> int:
         spec = request.spec
         contract = (await self.qualify([spec]))[spec.key]
         order = self._build_order(request)
         self._forget_finished_now_and_then()
-        trade = await self._send(self.ib.placeOrder, contract, order)
+        trade = await self._send(self.ib.placeOrder, contract, order, check=check)
         self._remember(trade.order.orderId, 0, request.client_order_id, trade)
-        # the same Trade, the same orderId: sent again only if IB provably dropped it
+        # the same Trade, the same orderId: sent again only if IB provably dropped it (and
+        # ``check`` still passes: a run's lease)
         self.inflight.track(trade.order.orderId, request.client_order_id, "place",
-                            lambda: self.ib.placeOrder(trade.contract, trade.order))
+                            lambda: self.ib.placeOrder(trade.contract, trade.order), check=check)
         return trade.order.orderId
 
     def forget_finished(self, older_than: float | None = None) -> int:

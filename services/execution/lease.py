@@ -18,6 +18,21 @@ sending, a few at a time right before their placeOrder, with one conditional UPD
 two senders can send the same order even if the lease logic failed. A taker of a stale lease reconciles before it sends: a SENDING order of a
 dead holder that the broker never saw goes back to NEW (``release_stale_claims``), one the broker
 knows takes the broker's state.
+
+A holder whose process stalled (a long pause of its event loop: garbage collection, swap, a VM
+paused, a blocking call) may wake up after its lease expired and was taken over, with orders
+still claimed: its heartbeat has not run yet, so nothing told it. The last look is therefore at
+the moment of the write: right before each placeOrder goes on the socket, in the same synchronous
+step (no await in between), the sender refuses when its lease expires in less than ``send_margin``
+seconds (``LeaseManager.check_sendable``), gives its claims back (only those still under its own
+claim id) and stops saying why. An order it did write left at least ``send_margin`` seconds before
+anyone could take the lease over, so it is at the broker when the taker reconciles. ``expires_at``
+of a held lease only moves forward on a renewal the database confirmed.
+
+Clocks: the lease's times are each process's wall clock (UTC), not the database's: the holder
+computes ``expires_at``, a taker compares it with its own clock. Processes on one host share the
+clock; processes on several hosts assume their clocks agree within ``send_margin`` (NTP keeps
+them within milliseconds). A clock stepped by more than that would shorten the margin.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,11 +59,13 @@ from services.db.repositories.orders import EVENT_COLUMNS
 from services.domain import EventSource, OrderState
 
 from .dbcall import db_call
-from .errors import BadInput, Refused
+from .errors import BadInput, LeaseExpired, Refused
 
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 30.0  # seconds a lease lives without a heartbeat
+LEASE_EXPIRED = "the run's lease expired while sending (the process stalled?)"
+LEASE_LOST = "the run's lease was lost (taken by another process after it expired)"
 WAIT_POLL = 0.25  # seconds between two looks at a busy lease while waiting for it
 
 
@@ -217,13 +234,18 @@ class Claim(StrEnum):
 
 
 class LeaseManager:
-    def __init__(self, db, *, client_id: int | None = None, ttl: float = LEASE_TTL, claim_margin: float | None = None) -> None:
+    def __init__(self, db, *, client_id: int | None = None, ttl: float = LEASE_TTL, claim_margin: float | None = None,
+                 send_margin: float | None = None, clock: Callable[[], datetime] = _now) -> None:
         self.db = db
         self.client_id = client_id
         self.ttl = ttl
         # a claim needs this much lease left: the placeOrder that follows it (a pacing wait at
         # most) lands long before a taker could call the holder dead
         self.claim_margin = ttl / 3 if claim_margin is None else claim_margin
+        # a placeOrder needs this much lease left when it is written (check_sendable): it reaches
+        # the broker before a taker could reconcile
+        self.send_margin = ttl / 6 if send_margin is None else send_margin
+        self.clock = clock  # the wall clock (UTC) of every lease time; injectable for tests
         self.host = socket.gethostname()
         self.inline_db = False  # a backtest's leases are taken inline (services.execution.dbcall)
         self.held: dict[int, Lease] = {}
@@ -240,7 +262,7 @@ class LeaseManager:
             return set()
         with self.db.session() as session:
             rows = session.scalars(select(RunLease).where(RunLease.token.in_(sorted(tokens)))).all()
-            now = _now()
+            now = self.clock()
             return {row.token for row in rows if not _holder(row).stale(now)}
 
     def own_tokens(self) -> set[str]:
@@ -251,7 +273,7 @@ class LeaseManager:
         """Our new lease, or the live holder that has it."""
         token = uuid.uuid4().hex
         for _attempt in range(3):
-            now = _now()
+            now = self.clock()
             expires_at = now + timedelta(seconds=self.ttl)
             values = {"token": token, "host": self.host[:255], "pid": os.getpid(), "client_id": self.client_id,
                       "process_key": process_key(), "acquired_at": now, "heartbeat_at": now,
@@ -297,7 +319,9 @@ class LeaseManager:
             await asyncio.sleep(WAIT_POLL)
 
     def renew(self, lease: Lease) -> bool:
-        now = _now()
+        """Moves ``expires_at`` forward, in the row and then in ``lease``, only when the row is
+        still ours: a failed renewal leaves the lease's end where it was."""
+        now = self.clock()
         expires = now + timedelta(seconds=lease.ttl)
         with self.db.unit_of_work() as session:
             renewed = session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
@@ -346,13 +370,27 @@ class LeaseManager:
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
 
+    # ------------------------------------------------------------------ the last look before a placeOrder
+    def expiring(self, lease: Lease) -> bool:
+        """Our lease ends within ``send_margin`` seconds (or has ended): nothing more may be
+        written to the broker under it."""
+        return self.clock() >= lease.expires_at - timedelta(seconds=self.send_margin)
+
+    def check_sendable(self, lease: Lease) -> None:
+        """Raises LeaseExpired unless an order may be written now under ``lease``. Synchronous
+        and without the database: called right before the socket write, in the same step."""
+        if lease.lost:
+            raise LeaseExpired(LEASE_LOST)
+        if self.expiring(lease):
+            raise LeaseExpired(LEASE_EXPIRED)
+
     # ------------------------------------------------------------------ the order claim
     def claim_many(self, lease: Lease, client_order_ids: list[str]) -> tuple[str, set[str]] | None:
         """NEW -> SENDING in one conditional update, only while our lease is valid for at least
         ``claim_margin`` more seconds. Returns (this claim's id, the orders it got), or None when
         the lease is gone or about to expire. Two claimers never get the same order: the update
         is atomic per row and the second finds it no longer NEW."""
-        now = _now()
+        now = self.clock()
         claim_id = f"{lease.token}/{uuid.uuid4().hex[:12]}"  # each claim its own id, even under one lease
         params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
                   "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now}

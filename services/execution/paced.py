@@ -77,7 +77,8 @@ class PacedSender:
 
     async def send(self, fn: Callable[..., Any], *args: Any, check: Callable[[], None] | None = None) -> Any:
         """Wait for a token, then call ``fn`` (one ib_async call that writes one message now);
-        returns what it returns. ``check`` runs after the wait (e.g. still connected?)."""
+        returns what it returns. ``check`` runs after the wait, right before ``fn`` with no await in
+        between (still connected? the run's lease still good?): when it raises, nothing is sent."""
         await self.pacing.acquire()
         if check is not None:
             check()
@@ -173,6 +174,18 @@ class PacedSender:
         return done[what].result()
 
 
+def both_checks(first: Callable[[], None] | None, second: Callable[[], None] | None) -> Callable[[], None] | None:
+    """One check made of two (either may be None): the first, then the second."""
+    if first is None or second is None:
+        return first or second
+
+    def check() -> None:
+        first()
+        second()
+
+    return check
+
+
 def _names(keys: list, limit: int = 20) -> str:
     names = ", ".join(str(k) for k in keys[:limit])
     return names + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
@@ -189,6 +202,7 @@ class InFlight:
     resend: Callable[[], Any]
     sent_at: float  # loop time
     attempts: int = 1
+    check: Callable[[], None] | None = None  # the message's own check before it is sent again (a run's lease)
 
 
 class InFlightOrders:
@@ -223,9 +237,10 @@ class InFlightOrders:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def track(self, order_id: int, order_ref: str, kind: str, resend: Callable[[], Any]) -> None:
+    def track(self, order_id: int, order_ref: str, kind: str, resend: Callable[[], Any],
+              check: Callable[[], None] | None = None) -> None:
         if order_id:
-            self._entries[order_id] = InFlight(order_id, order_ref, kind, resend, asyncio.get_running_loop().time())
+            self._entries[order_id] = InFlight(order_id, order_ref, kind, resend, asyncio.get_running_loop().time(), check=check)
 
     def answered(self, order_id: int) -> None:
         self._entries.pop(order_id, None)
@@ -287,7 +302,7 @@ class InFlightOrders:
                 self.on_report(entry, f"{what} after IB's pacing error 100: sent again, same orderId "
                                       f"(send {entry.attempts} of {self.sender.attempts})", False)
                 try:
-                    await self.sender.send(entry.resend, check=self.check)
+                    await self.sender.send(entry.resend, check=both_checks(self.check, entry.check))
                 except Exception as exc:  # noqa: BLE001 - disconnected, or ib_async refuses (the trade is done locally)
                     self._entries.pop(entry.order_id, None)
                     log.warning("order %s (%s) not sent again: %s", entry.order_ref, entry.order_id, exc)

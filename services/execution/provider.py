@@ -133,8 +133,10 @@ class ExecutionProvider(ABC):
         raise BrokerError(f"{type(self).__name__} has no historical data", code="no_history")
 
     @abstractmethod
-    async def place_order(self, request: OrderRequest) -> int:
-        """Send a new order (after one pacing token); returns the broker's order id."""
+    async def place_order(self, request: OrderRequest, check: Callable[[], None] | None = None) -> int:
+        """Send a new order (after one pacing token); returns the broker's order id. ``check``
+        runs right before the order is written, in the same synchronous step (no await in
+        between): when it raises, nothing was written (the run's lease, for a run's sender)."""
 
     @abstractmethod
     async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int: ...

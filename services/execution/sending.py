@@ -5,7 +5,9 @@ a lost lease; whatever was claimed and not sent is given back (NEW).
 One sender in a loop rather than one task per order: placeOrder never blocks, so the pacing
 limiter is the only bound. Before each chunk (about one second of sending) the trading state is
 read again, so that a halt from another process stops what was not sent yet; a halt in this process
-stops it before the very next order. An order someone else claimed, sent or canceled is never sent
+stops it before the very next order. The run's lease is looked at last right before each
+placeOrder is written, in the same synchronous step (``LeaseManager.check_sendable``): a sender
+whose process stalled past its lease sends nothing more, gives its claims back and says so. An order someone else claimed, sent or canceled is never sent
 from here: the claim right before its placeOrder takes only orders still NEW and never sent.
 """
 
@@ -26,8 +28,8 @@ from services.db.repositories.settings import SettingsRepository
 from services.domain import EventSource, OrderState, TradeMode, TradingState
 
 from .dbcall import db_call, runs_inline
-from .errors import ExecutionError, NotConnected
-from .lease import Lease, LeaseManager
+from .errors import ExecutionError, LeaseExpired, NotConnected
+from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
 CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third of a second
+NO_CLAIM = "the run's lease expired or was taken (heartbeat not renewed in time)"
 
 _ORDERS = cast(Table, TradeOrder.__table__)  # Core statements on the table: no ORM layer to cross
 _STILL_NEW = select(_ORDERS.c.client_order_id).where(_ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)),
@@ -47,6 +50,9 @@ class SendOutcome:
     failed: list[tuple[str, str]] = field(default_factory=list)
     unsent: list[str] = field(default_factory=list)  # still NEW at the end
     stopped: str | None = None  # why sending stopped before the end
+    # sending stopped because the run's lease was lost or about to expire: another process may
+    # be finishing the run, this one's execute is incomplete (never a plain success)
+    lease_lost: bool = False
 
 
 class OrderSender:
@@ -78,6 +84,9 @@ class OrderSender:
                 break
             # an order canceled or sent before its turn is not claimed (the claim's conditions)
             out.stopped = await self._send_claimed(lease, requests[start:start + SEND_CHECK_CHUNK], out)
+        if out.stopped in (LEASE_LOST, LEASE_EXPIRED, NO_CLAIM):
+            out.lease_lost = True
+            log.error("run %s: sending stopped: %s; %s sent by this process", lease.run_id, out.stopped, len(out.sent))
         ids = [r.client_order_id for r in requests]
         if len(out.sent) == len(ids) and not lease.lost:
             # each one claimed by this lease (SENDING) and placed: none can be NEW again unless a
@@ -99,7 +108,9 @@ class OrderSender:
         if stop:
             return stop
         if lease.lost:
-            return "the run's lease was lost (taken by another process after it expired)"
+            return LEASE_LOST
+        if self.leases.expiring(lease):
+            return LEASE_EXPIRED
         if not self.provider.is_connected:
             return "connection lost"
         return None
@@ -126,16 +137,20 @@ class OrderSender:
                 got = await next_claim
                 next_claim = None
                 if got is None:
-                    return "the run's lease expired or was taken (heartbeat not renewed in time)"
+                    return NO_CLAIM
                 claim_id, mine = got
                 pending = [r for r in batch if r.client_order_id in mine]
                 if k + 1 < len(batches) and self._why_stop(lease) is None:
                     next_claim = claim(batches[k + 1])
                 for n, request in enumerate(pending):
                     stopped = self._why_stop(lease)
-                    if stopped is None and not await self._send_one(request, claim_id, out):
-                        stopped = f"connection lost: {out.failed[-1][1]}"
-                        n += 1  # that one was given back already
+                    if stopped is None:
+                        try:
+                            if not await self._send_one(lease, request, claim_id, out):
+                                stopped = f"connection lost: {out.failed[-1][1]}"
+                                n += 1  # that one was given back already
+                        except LeaseExpired as exc:  # refused right before the write: given back below
+                            stopped = str(exc)
                     if stopped:
                         rest = [r.client_order_id for r in pending[n:]]
                         if rest:
@@ -152,10 +167,14 @@ class OrderSender:
                 if got is not None and got[1]:
                     await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")
 
-    async def _send_one(self, request: OrderRequest, claim_id: str, out: SendOutcome) -> bool:
-        """Send one claimed order. False: stop sending (the connection is gone)."""
+    async def _send_one(self, lease: Lease, request: OrderRequest, claim_id: str, out: SendOutcome) -> bool:
+        """Send one claimed order. False: stop sending (the connection is gone). LeaseExpired:
+        not written (the lease may expire before it reaches the broker), still claimed."""
         try:
-            ib_order_id = await self.provider.place_order(request)
+            # the lease is looked at last in the synchronous step that writes the order
+            ib_order_id = await self.provider.place_order(request, check=lambda: self.leases.check_sendable(lease))
+        except LeaseExpired:
+            raise
         except ExecutionError as exc:
             # raised before placeOrder left (not connected, unknown contract): never reached the
             # broker, so the claim is given back

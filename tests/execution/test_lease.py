@@ -18,11 +18,32 @@ from sqlalchemy import select, update
 from services.db.models import AuditLog, OrderEvent, RunLease, TradeOrder
 from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
 from services.domain import EventSource, OrderState, TradeMode
-from services.execution.lease import Claim, LeaseManager, RunBusy, holder_alive, process_key
+from services.execution.errors import LeaseExpired
+from services.execution.lease import (
+    LEASE_EXPIRED,
+    LEASE_TTL,
+    Claim,
+    LeaseManager,
+    RunBusy,
+    holder_alive,
+    process_key,
+)
+from tests.fixtures.waiting import wait_until
 
-from .conftest import make_snapshot
+from .conftest import build_stack, make_snapshot
 
 pytestmark = pytest.mark.timeout(60)
+
+
+class _Clock:
+    """A wall clock (UTC) for lease managers that a test moves forward: a process that stood still
+    finds, when it runs again, that the time went on."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 def _run_with_orders(db, n: int) -> tuple[int, list[str]]:
@@ -94,6 +115,75 @@ def test_claim_needs_a_valid_lease_and_a_new_unsent_order(database):
     assert isinstance(other.try_acquire(run_id), type(other.holder(run_id)))  # held: the holder comes back
     manager.release(lease)
     assert manager.holder(run_id) is None
+
+
+def test_nothing_is_written_under_a_lease_about_to_expire_and_only_a_renewal_moves_its_end(database):
+    run_id, _ = _run_with_orders(database, 1)
+    clock = _Clock()
+    manager = LeaseManager(database, ttl=30, clock=clock)
+    assert manager.send_margin == 5
+    lease = manager.try_acquire(run_id)
+    end = lease.expires_at
+    clock.offset = timedelta(seconds=24.5)  # 5.5 s left: an order may still go
+    manager.check_sendable(lease)
+    clock.offset = timedelta(seconds=25)  # 5 s left: it might reach the broker after a taker reconciled
+    with pytest.raises(LeaseExpired, match=r"lease expired while sending \(the process stalled\?\)"):
+        manager.check_sendable(lease)
+    assert manager.renew(lease) and lease.expires_at > end + timedelta(seconds=24)
+    manager.check_sendable(lease)
+    renewed = lease.expires_at
+    clock.offset = timedelta(seconds=25 + LEASE_TTL)  # expired: another process takes it over
+    other = LeaseManager(database, clock=clock)
+    assert other.try_acquire(run_id).taken_over_from.token == lease.token
+    assert not manager.renew(lease) and lease.expires_at == renewed  # a failed renewal moves nothing
+    with pytest.raises(LeaseExpired):
+        manager.check_sendable(lease)
+
+
+async def test_a_sender_stalled_past_its_lease_writes_nothing_more_and_the_taker_sends_each_order_once(stack, simulator, database):
+    """Process A claims the run's orders and sends two; then, between the pacing token of its
+    third order and the write, its loop stands still longer than the lease (its heartbeat does not
+    run, its clock goes on). Process B (another client id) takes the expired lease over,
+    reconciles (A's claimed, unsent orders back to NEW) and sends them. A wakes up: the look at its
+    lease in the step that writes the order refuses, so A sends nothing more, gives back nothing
+    B took, and says that its sending stopped on the lease. Each order is at the broker once."""
+    symbols = ["AAPL", "MSFT", "AMZN", "GOOG", "NVDA", "META"]
+    run_id, drafts = await _setup_run(stack, dict.fromkeys(symbols, "0.01"))
+    clock = _Clock()
+    stack.service.leases.clock = clock
+    other = await build_stack(database, simulator, client_id=2)
+    other.service.leases.clock = clock
+    try:
+        provider = stack.provider
+        placing: list[str] = []
+        place_order, acquire = provider.place_order, provider.pacing.acquire
+        taker: dict[str, object] = {}
+
+        async def counting(request, check=None):
+            placing.append(request.client_order_id)
+            return await place_order(request, check=check)
+
+        async def stalls_before_the_third_write():
+            await acquire()
+            if len(placing) == 3 and not taker:
+                stack.service.leases.held[run_id]._task.cancel()  # a loop standing still runs no heartbeat
+                await wait_until(lambda: len(simulator.orders()) == 2, 5, "A's first two orders at the broker")
+                clock.offset = timedelta(seconds=LEASE_TTL + 1)
+                taker["result"] = await other.service.execute(run_id)
+
+        provider.place_order, provider.pacing.acquire = counting, stalls_before_the_third_write
+        result = await stack.service.execute(run_id)
+        taken = taker["result"]
+        coids = [d.client_order_id for d in drafts]
+        assert result.sent == tuple(placing[:2]) and result.stopped == LEASE_EXPIRED and result.lease_lost
+        assert sorted(taken.sent) == sorted(set(coids) - set(result.sent)) and not taken.lease_lost
+        # every write of either process has reached the simulator
+        await wait_until(lambda: len(simulator.orders()) >= len(result.sent) + len(taken.sent), 10, "both senders' orders at the broker")
+        assert Counter(o.order_ref for o in simulator.orders()) == dict.fromkeys(coids, 1)
+        await other.service.wait_done(run_id, 10)
+        assert set(_statuses(database, coids).values()) == {OrderState.FILLED}
+    finally:
+        await other.close()
 
 
 async def test_second_holder_is_refused_naming_the_holder_or_waits(database):

@@ -206,10 +206,10 @@ async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(s
     owner, name = (provider, "place_order") if lost_at == "placeOrder" else (OrderSender, "send")
     real = getattr(owner, name)
 
-    async def connection_drops_here(*args):
+    async def connection_drops_here(*args, **kwargs):
         stack.sim.drop_connections()
         await wait_until(lambda: not provider.is_connected, 5, "the client to see the connection gone")
-        return await real(*args)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, connection_drops_here)
     with pytest.raises(BrokerError, match=r"not sent|no order could be sent"):

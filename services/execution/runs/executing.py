@@ -321,4 +321,4 @@ class RunExecution(RunPlanning):
             why = out.stopped or out.failed[0][1]
             raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")
         return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING,
-                             unsent=tuple(out.unsent), stopped=out.stopped)
+                             unsent=tuple(out.unsent), stopped=out.stopped, lease_lost=out.lease_lost)

@@ -58,6 +58,7 @@ class ExecuteResult:
     plan_id: int | None = None
     unsent: tuple[str, ...] = ()  # still NEW after this execute: failed, or never tried (see stopped)
     stopped: str | None = None  # why sending stopped before the end (halt, connection lost, lease lost)
+    lease_lost: bool = False  # stopped because the run's lease was lost or expiring: incomplete, whatever the run's status
 
 
 @dataclass(frozen=True, slots=True)
