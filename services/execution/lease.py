@@ -390,13 +390,15 @@ class LeaseManager:
         ``claim_margin`` more seconds. Returns (this claim's id, the orders it got), or None when
         the lease is gone or about to expire. Two claimers never get the same order: the update
         is atomic per row and the second finds it no longer NEW."""
-        now = self.clock()
         claim_id = f"{lease.token}/{uuid.uuid4().hex[:12]}"  # each claim its own id, even under one lease
-        params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
-                  "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now}
         # Core statements on a plain connection (no ORM object is loaded): the same transaction,
         # locking and statements as a unit of work, without the ORM session's own cost
         with self.db.core(write=True) as connection:
+            # the time is read once the transaction has begun (on SQLite: once it holds the write
+            # lock, which it may have waited for): the lease is checked against the claim's moment
+            now = self.clock()
+            params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
+                      "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now}
             if connection.dialect.update_returning:
                 # the rows this UPDATE changed are the ones its unique claim id marks: the same set
                 # the SELECT below reads back, in one statement

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, update
 
 from services.db.models import AuditLog, OrderEvent, RunLease, TradeOrder
@@ -28,7 +29,7 @@ from services.execution.lease import (
     holder_alive,
     process_key,
 )
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import wait_until, wait_until_blocking
 
 from .conftest import build_stack, make_snapshot
 
@@ -184,6 +185,35 @@ async def test_a_sender_stalled_past_its_lease_writes_nothing_more_and_the_taker
         assert set(_statuses(database, coids).values()) == {OrderState.FILLED}
     finally:
         await other.close()
+
+
+def test_a_claim_that_waited_for_the_write_lock_checks_the_lease_at_its_own_moment(database):
+    """SQLite: a claim waits for the write lock (BEGIN IMMEDIATE). Here the lease runs low while it
+    waits: the time is read once the lock is held, so the claim finds too little lease left and
+    takes nothing (read before the wait, it claimed with 31 s of stall unaccounted for)."""
+    if not database.is_sqlite:
+        pytest.skip("MariaDB takes no lock at BEGIN: a claim waits inside its UPDATE (row locks)")
+    run_id, coids = _run_with_orders(database, 1)
+    released = threading.Event()
+    manager = LeaseManager(database, ttl=30, clock=lambda: datetime.now(UTC) + timedelta(seconds=31 if released.is_set() else 0))
+    lease = manager.try_acquire(run_id)
+    begins = threading.Event()
+    got: list[Claim] = []
+    with database.core(write=True):  # another writer holds the write lock (BEGIN IMMEDIATE) for a long time
+        def beginning(_connection) -> None:
+            begins.set()
+
+        sqlalchemy_event.listen(database.engine, "begin", beginning)
+        try:
+            claimer = threading.Thread(target=lambda: got.append(manager.claim(lease, coids[0])))
+            claimer.start()
+            wait_until_blocking(begins.is_set, 10, "the claim to begin its transaction (and wait for the lock)")
+        finally:
+            sqlalchemy_event.remove(database.engine, "begin", beginning)
+        released.set()  # the lock is let go 31 s later
+    claimer.join(30)
+    assert got == [Claim.NO_LEASE]
+    assert _statuses(database, coids) == {coids[0]: OrderState.NEW}
 
 
 async def test_second_holder_is_refused_naming_the_holder_or_waits(database):
