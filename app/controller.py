@@ -69,15 +69,16 @@ class ConsoleController(QObject):
                                    project_names=lambda: self.snapshots.project_names)
         # what other processes (`execute`, `halt`, `serve`, another window) write to the database,
         # followed as a monitor window follows it; primed by load_initial before the panels load
-        self.feed = FeedFollower(ChangeFeed(stack.db), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
+        # (not the audit log: its panel reads new entries itself after each action, bounded, and a
+        # burst another process appended came as one batch of every row into the GUI thread)
+        self.feed = FeedFollower(ChangeFeed(stack.db, audit=False), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
 
     async def _on_feed_batch(self, batch: FeedBatch) -> None:
         """The change feed's rows: the window's own writer's come again and are dropped there."""
         self.monitoring.take(batch.changes)
         if batch.trading_state is not None:
             self.orders.show_trading_state(batch.trading_state)
-        if batch.audit:
-            self.audit.take(batch.audit)
+            self.audit.schedule_refresh()  # a halt or resume elsewhere is an audit entry too
 
     def _use_trade_settings(self, values: dict) -> None:
         """The trade settings now in force (after the Settings dialog): project capital shows in

@@ -203,8 +203,12 @@ class ChangeFeed:
     one feed per follower; it never writes."""
 
     def __init__(self, db, *, overlap: timedelta = DEFAULT_OVERLAP, gap_patience: float = DEFAULT_GAP_PATIENCE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, audit: bool = True) -> None:
+        """``audit=False``: the audit log is not followed (the trading window's audit panel reads
+        its new entries itself, bounded, from its checkpoint: a burst of entries another process
+        appended would otherwise come as one unbounded batch of rows into the GUI thread)."""
         self.db = db
+        self.follows_audit = audit
         self.overlap = overlap
         self.gap_patience = gap_patience
         self._clock = clock
@@ -226,7 +230,8 @@ class ChangeFeed:
             for scan in (self._orders, self._fills, self._positions):
                 scan.prime(session, self.overlap)
             for append in (self._events, self._audit, self._equity):
-                append.prime(session, now)
+                if append is not self._audit or self.follows_audit:
+                    append.prime(session, now)
             self.trading_state = _stored_trading_state(session)
         self.primed = True
 
@@ -239,7 +244,7 @@ class ChangeFeed:
             fills = self._fills.poll(session, self.overlap)
             positions = self._positions.poll(session, self.overlap)
             events = self._events.poll(session, now, self.gap_patience)
-            audit = self._audit.poll(session, now, self.gap_patience)
+            audit = self._audit.poll(session, now, self.gap_patience) if self.follows_audit else []
             equity = self._equity.poll(session, now, self.gap_patience)
             state = _stored_trading_state(session)
             changed_state = None if state is self.trading_state else state

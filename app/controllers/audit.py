@@ -46,14 +46,6 @@ class AuditController:
         show_verification(self.ctx.window.audit_view, result)
         return result
 
-    def take(self, records) -> None:
-        """Entries the change feed read (another process's, or this one's): shown, and the
-        chain verified again unless a verification is under way."""
-        self.ctx.window.audit_model.upsert(records)
-        self._last_id = max(self._last_id, max((r.id for r in records), default=0))
-        if not self._verifying:
-            self.ctx.runner.run(self.verify(), what="Verify audit chain")
-
     def schedule_refresh(self, _result=None) -> None:
         """After an action (usable as a task's ``on_done``)."""
         self.ctx.runner.run(self.refresh(), what="Refresh audit log")
