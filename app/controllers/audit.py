@@ -23,7 +23,6 @@ class AuditController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
-        self._verifying = False
         view = ctx.window.audit_view
         view.full_verify_requested.connect(self._on_full_verify_requested)
 
@@ -38,11 +37,7 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
-        self._verifying = True
-        try:
-            result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
-        finally:
-            self._verifying = False
+        result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
         show_verification(self.ctx.window.audit_view, result)
         return result
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .typed_numbers import NotANumber, typed_decimal
+from .typed_numbers import NotANumber, plain, typed_decimal
 
 HUNDRED = Decimal(100)
 
@@ -42,15 +42,12 @@ def cash_buffer_ratio(text: str, *, label: str, unit_shown: bool) -> Decimal:
     if 0 < percent < 1 and not signed and not unit_shown:
         raise BadCashBuffer(
             f"{named} is ambiguous: it is a percent of the portfolio value (5 keeps 5 % as cash), "
-            f"so {typed} would keep {typed} %; write {typed}% if that is meant, or {_plain(percent * HUNDRED)} "
-            f"for {_plain(percent * HUNDRED)} % (the ratio {typed})")
+            f"so {typed} would keep {typed} %; write {typed}% if that is meant, or {plain(percent * HUNDRED)} "
+            f"for {plain(percent * HUNDRED)} % (the ratio {typed})")
     return percent / HUNDRED
 
 
 def cash_buffer_percent(ratio: Decimal) -> str:
     """The text of ``ratio`` as a percent field shows it (``Decimal("0.025")`` -> ``"2.5"``)."""
-    return _plain(Decimal(ratio) * HUNDRED)
+    return plain(Decimal(ratio) * HUNDRED)
 
-
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():f}"
