@@ -61,6 +61,19 @@ def test_every_option_has_a_help_text(name, parser):
     assert missing == [], f"`{name}`: options without help: {missing}"
 
 
+def test_execute_takes_allow_short_with_preview_s_meaning():
+    """``preview`` (and ``preview --save``) had --allow-short, ``execute`` of the same FILE did not."""
+    commands = _subparsers(build_parser())
+
+    def option(command):
+        return next(a for a in commands[command]._actions if "--allow-short" in a.option_strings)
+
+    assert option("execute").help == option("preview").help == "accept negative weights in a snapshot file"
+    args = build_parser().parse_args(["execute", "--snapshot", "short.csv", "--project", "p", "--allow-short"])
+    assert args.allow_short is True
+    assert build_parser().parse_args(["execute", "--snapshot", "short.csv"]).allow_short is False
+
+
 def test_gui_takes_the_window_options_after_the_command_too():
     args = build_parser().parse_args(["--profile", "paper", "gui"])
     assert args.profile == "paper" and args.demo is False

@@ -1,7 +1,8 @@
 """Headless execution commands for scripted use and crash tests.
 
     trading-console execute --snapshot FILE_OR_ID --project NAME --mode paper|live [--live-token WORD]
-        [--portfolio-value V] [--ib-host H] [--ib-port P] [--client-id N] [--wait-seconds S] [--json]
+        [--portfolio-value V] [builder options] [--allow-short] [--ib-host H] [--ib-port P] [--client-id N]
+        [--wait-seconds S] [--json]
     trading-console orders [--run ID] [--status S] [--json]
     trading-console fills [--run ID] [--json]
     trading-console cancel ORDER_ID | replace ORDER_ID [--quantity Q] [--limit P] | cancel-all
@@ -46,7 +47,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, mode: bool = True) -
 
 
 def register(subparsers) -> None:
-    from app.commands.preview import add_builder_options
+    from app.commands.preview import add_allow_short, add_builder_options
 
     ex = subparsers.add_parser("execute", help="send a stored plan, or preview a snapshot and send its plan in one step")
     what = ex.add_mutually_exclusive_group(required=True)
@@ -64,6 +65,7 @@ def register(subparsers) -> None:
     ex.add_argument("--commission-wait", dest="commission_wait", type=arguments.seconds(positive=False), default=10.0, metavar="S",
                     help="then wait up to S seconds for IB's commission reports of the fills (default 10)")
     add_builder_options(ex, defaults=False)
+    add_allow_short(ex)
     ex.add_argument("--lease-wait", dest="lease_wait", type=arguments.seconds(positive=False), default=0.0, metavar="S",
                     help="if another process is executing this run, wait up to S seconds for it to finish "
                          "(default: refuse at once, naming it)")
@@ -295,9 +297,9 @@ async def cmd_execute(args, settings) -> int:
         if not args.snapshot.strip().isdigit() and not args.project:
             _error(args, "bad_input", "--project NAME is needed with a snapshot FILE")
             return EXIT_BAD_INPUT
-        # validated, not stored yet (execute has no --allow-short: a short snapshot is imported
-        # or previewed with it first, then executed by id)
-        snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=False)
+        # validated, not stored yet; --allow-short as preview's (a stored snapshot or plan has
+        # been parsed already: the option is for a FILE)
+        snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=args.allow_short)
         if problem:
             _error(args, "bad_snapshot", problem)
             return EXIT_BAD_INPUT

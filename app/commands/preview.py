@@ -70,6 +70,14 @@ def add_builder_options(parser, *, defaults: bool) -> None:
     group.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
 
 
+def add_allow_short(parser) -> None:
+    """``--allow-short``, shared by ``preview`` and ``execute``: how a snapshot FILE is read (the
+    one parse for storage, ``services.console_queries.parse_for_storage``), not a builder
+    parameter; a stored snapshot id or plan was read when it was stored. Shorts are still
+    blocked by risk unless ``--risk allow_short=true`` (or the setting)."""
+    parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
+
+
 def builder_values(args) -> dict:
     """The builder options given on the command line, as the run's ``builder`` parameters."""
     values = {"cash_buffer": args.cash_buffer, "lot_size": args.lot_size, "rounding": args.rounding,
@@ -96,7 +104,7 @@ def register(subparsers) -> None:
     parser.add_argument("--prices", metavar="FILE", help="offline: CSV symbol,price (wins over the snapshot's prices)")
     parser.add_argument("--positions", metavar="FILE", help="offline: CSV symbol,quantity (current positions)")
     add_builder_options(parser, defaults=True)
-    parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
+    add_allow_short(parser)
     parser.add_argument("--fx", action="extend", nargs="+", default=[], type=_fx_rate, metavar="CUR=RATE",
                         help="offline: exchange rate of a listing currency, USD per unit (e.g. EUR=1.10)")
     parser.add_argument("--commission", choices=("fixed", "tiered"), default="fixed", help="IB commission model of the estimate (default fixed)")

@@ -186,3 +186,33 @@ async def test_cli_preview_save_takes_allow_short_as_its_offline_preview_does(da
     assert {o["symbol"]: o["side"] for o in offline.json["orders"]} == sides
     assert {o["symbol"]: o["side"] for o in saved.json["orders"]} == sides
     assert "shorts" in {p.name for p in projects_and_snapshots(database)[0]}
+
+
+@pytest.mark.slow  # `python -m app` subprocesses
+async def test_cli_execute_takes_allow_short_as_preview_does_and_sends_the_previewed_plan(db_url, simulator, tmp_path):
+    """`execute` had no --allow-short: a short snapshot FILE previewed with `preview --save
+    --allow-short` could not be executed as a file (argparse refused the option; without it the
+    file is refused, as preview refuses it). Now the option reaches the same parse for storage
+    and the day's run sends what was previewed."""
+    short = tmp_path / "short.csv"
+    short.write_text("symbol,weight,price\nAAPL,0.01,228.50\nMSFT,-0.005,415.20\n")
+    risk = ["--risk", "allow_short=true", "max_order_notional=off", "max_position_ratio=off"]
+    port = simulator.port
+    saved = await run(cli_args(db_url, port, "preview", "--snapshot", str(short), "--allow-short", "--save",
+                               "--project", "shorts", "--portfolio-value", "1000000", *risk, "--json"))
+    assert saved.code == 0, saved.err
+    previewed = sorted((o["symbol"], o["side"], Decimal(o["quantity"])) for o in saved.json["orders"])
+    assert [(s, side) for s, side, _ in previewed] == [("AAPL", "BUY"), ("MSFT", "SELL")]
+    await until_client_gone(simulator, 1)
+
+    refused = await run(cli_args(db_url, port, "execute", "--snapshot", str(short), "--project", "shorts", *risk,
+                                 "--wait-seconds", "0", "--json"))
+    assert refused.code == 2 and "short" in refused.err, refused.err  # as `preview` without it
+    assert simulator.orders() == []
+    await until_client_gone(simulator, 1)
+
+    sent = await run(cli_args(db_url, port, "execute", "--snapshot", str(short), "--project", "shorts", "--allow-short",
+                              *risk, "--wait-seconds", "10", "--json"))
+    assert sent.code == 0, sent.err
+    assert sent.json["run"]["id"] == saved.json["run_id"] and not sent.json["run"]["created"]  # the previewed run
+    assert sorted((o.symbol, o.action, o.quantity) for o in simulator.orders()) == previewed
