@@ -217,9 +217,10 @@ def order_list(db, *, run_id: int | None = None, statuses: Iterable[OrderState] 
 
 
 def fill_list(db, *, run_id: int | None = None, all_revisions: bool = False) -> tuple[FillRecord, ...]:
-    """What ``trading-console fills`` lists, by fill time: the broker's fills (a backtest's only
-    when its run is named); a corrected execution's superseded revisions with ``all_revisions``."""
-    query = select(TradeFill).order_by(TradeFill.fill_time, TradeFill.id)
+    """What ``trading-console fills`` lists, newest fill time first (as the window's fills panel
+    and ``orders`` list theirs): the broker's fills (a backtest's only when its run is named); a
+    corrected execution's superseded revisions with ``all_revisions``."""
+    query = select(TradeFill).order_by(TradeFill.fill_time.desc(), TradeFill.id.desc())
     if run_id is not None:
         query = query.join(TradeOrder, TradeOrder.id == TradeFill.order_id).where(TradeOrder.run_id == run_id)
     else:

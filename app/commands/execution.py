@@ -87,8 +87,8 @@ def register(subparsers) -> None:
     orders.set_defaults(handler=lambda a, s: _run(cmd_orders, a, s))
 
     fills = subparsers.add_parser("fills", help="list fills", description=(
-        "List the fills stored in the database. Reads the database only; the connection options "
-        "are accepted like every order-management command's, and ignored."))
+        "List the fills stored in the database, newest first. Reads the database only; the connection "
+        "options are accepted like every order-management command's, and ignored."))
     fills.add_argument("--run", type=int, default=None, metavar="ID", help="only the fills of run ID's orders")
     fills.add_argument("--all-revisions", dest="all_revisions", action="store_true", help="include superseded corrections")
     fills.add_argument("--json", action="store_true", help="print JSON")

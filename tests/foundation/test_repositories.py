@@ -207,6 +207,26 @@ def test_the_orders_command_lists_newest_first_as_the_blotter_does(database):
     assert [o.id for o in order_list(database)] == [o.id for o in order_page(database).records]
 
 
+def test_the_fills_command_lists_newest_first_as_the_fills_panel_does(database):
+    """`fills` listed oldest first while the window's fills panel (newest fill time on top) and
+    `orders` list newest first; services.console_queries.fill_list sorted by fill time ascending.
+    Newest by fill time, so an execution reported late (a higher id) stands at its own time."""
+    from services.console_queries import fill_list
+    from services.history_queries import fill_page
+
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        order = repos.orders.create("f-1", "AAPL", Side.BUY, 4)
+        ids = [repos.fills.insert_once(f"E{n}.01", order.id, "AAPL", Side.BUY, 1, "187.10", T0 + timedelta(seconds=n))[0].id
+               for n in range(3)]
+        late = repos.fills.insert_once("E9.01", order.id, "AAPL", Side.BUY, 1, "187.10", T0 + timedelta(milliseconds=500))[0].id
+    assert [f.id for f in fill_list(database)] == [ids[2], ids[1], late, ids[0]]
+    with database.session() as s:
+        assert [f.id for f in fill_list(database)] == [f.id for f in Repositories(s).fills.list(newest_first=True)]
+    in_time_order = [f.id for f in fill_list(database, run_id=None) if f.id != late]
+    assert in_time_order == [f.id for f in fill_page(database).records if f.id != late]  # the panel's first page
+
+
 def test_order_status_must_be_a_known_state(database):
     with database.unit_of_work() as s, pytest.raises(ValueError):
         Repositories(s).orders.create("c-x", "AAPL", Side.BUY, 1, status="Submitted")
