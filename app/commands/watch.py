@@ -5,8 +5,10 @@ One line per order, fill or position change as it lands, from the moment it star
 stopped (Ctrl+C or SIGTERM: exit 0). ``--json`` prints newline-delimited JSON, one object per
 line with ``kind`` (order, fill, position), the row's fields (Decimals as strings) and
 ``observed_at`` (when the feed saw it). The database is opened read-only; nothing is written.
-It is the one ``gui --monitor`` follows with the same settings (the demo profile's demo.sqlite3
-unless --db-url or TC_DB_URL names one).
+It is the one every command opens, ``orders``, ``fills`` and ``positions`` among them: --db-url or
+TC_DB_URL, else the console's console.sqlite3 (README, "Settings, data and logs"), whatever the
+profile. The demo window's demo.sqlite3 is demo mode's own; ``watch`` follows it when named with
+--db-url (``gui --monitor`` in the demo profile follows it by itself, being a demo window).
 docs/change-feed.md describes the feed.
 """
 
@@ -29,8 +31,9 @@ def register(subparsers) -> None:
         "watch", help="print orders, fills and positions as they land in the database (read-only)",
         description=("Follow the shared database read-only: one line per order, fill or position change as "
                      "another process writes it, until Ctrl+C or SIGTERM (exit 0). Give the database with "
-                     "--db-url before the command (or TC_DB_URL); without one, the database `gui --monitor` "
-                     "follows (the demo profile's demo.sqlite3)."))
+                     "--db-url before the command (or TC_DB_URL); without one, the console's database "
+                     "(console.sqlite3), the one `orders`, `fills` and `positions` read, whatever the profile; "
+                     "the demo window's demo.sqlite3 is followed when named with --db-url."))
     parser.add_argument("--json", action="store_true",
                         help="newline-delimited JSON: one object per line (kind, fields, observed_at)")
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
@@ -42,17 +45,10 @@ def _watch(args: argparse.Namespace, settings) -> int:
     if not 0.05 <= args.interval <= 5:
         print("trading-console: --interval must be between 0.05 and 5 seconds", file=sys.stderr)
         return 2
-    url = _followed_url(args, settings)
+    # the commands' one database (orders, fills, positions read it too): not demo mode's, which
+    # the default demo profile would give the monitor window
+    url = settings.effective_db_url
     return run_guarded(url, lambda: _follow(url, args.json, args.interval))
-
-
-def _followed_url(args: argparse.Namespace, settings) -> str:
-    """The database ``gui --monitor`` would follow with the same settings: the demo profile's is
-    demo.sqlite3 (where the demo window writes), not the commands' console.sqlite3."""
-    from app.composition import monitor_db_url
-    from app.main import is_demo
-
-    return monitor_db_url(settings, is_demo(args, settings))
 
 
 def _follow(url: str, as_json: bool, interval: float) -> int:

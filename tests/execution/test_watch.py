@@ -119,14 +119,31 @@ async def test_watch_refuses_bad_input_and_a_database_without_schema(db_url, tmp
     assert not (tmp_path / "none.db").exists()
 
 
-async def test_watch_follows_the_database_the_monitor_window_follows(tmp_path):
-    """Without --db-url the demo profile's window and ``gui --monitor`` use demo.sqlite3
-    (app.composition.monitor_db_url); ``watch`` opened the commands' console.sqlite3 and so
-    followed nothing the demo window wrote. The data folder is the test's own (TC_DATA_DIR)."""
+async def test_watch_follows_the_database_orders_fills_and_positions_read(tmp_path):
+    """Without --db-url, ``orders``, ``fills`` and ``positions`` read the console's database
+    (console.sqlite3: README's "default database ... of the commands") whatever the profile, but
+    ``watch`` followed the monitor window's, demo.sqlite3 in the default demo profile: a trader
+    who ran ``orders`` and ``watch`` saw two databases. The data folder is the test's own
+    (TC_DATA_DIR)."""
     import os
+    from pathlib import Path
 
-    data = os.environ["TC_DATA_DIR"]
-    demo = await run([sys.executable, "-m", "app", "watch"])
-    assert demo.code == 2 and f"no database at {data}/demo.sqlite3" in demo.err, demo.err
-    paper = await run([sys.executable, "-m", "app", "--profile", "paper", "watch"])
-    assert paper.code == 2 and f"no database at {data}/console.sqlite3" in paper.err, paper.err
+    data = Path(os.environ["TC_DATA_DIR"])
+    console = f"{data.as_posix()}/console.sqlite3"
+    for profile in ([], ["--profile", "demo"], ["--profile", "paper"]):
+        missing = await run([sys.executable, "-m", "app", *profile, "watch"])
+        assert missing.code == 2 and f"no database at {console}" in missing.err, (profile, missing.err)
+    for command in ("orders", "fills", "positions"):  # the commands' database, made at its schema by the first
+        listed = await run([sys.executable, "-m", "app", command])
+        assert listed.code == 0, (command, listed.err)
+    assert (data / "console.sqlite3").exists() and not (data / "demo.sqlite3").exists()
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "app", "watch", cwd=ROOT, env=child_env(),
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    started = ""
+    while not started.startswith("watching") and not proc.stderr.at_eof():  # past any log line
+        started = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.communicate(), 30)
+    assert started.startswith(f"watching sqlite:///{console} read-only"), started
+    assert proc.returncode == 0
