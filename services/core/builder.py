@@ -25,6 +25,12 @@ and the risk engine blocks the run. Everything is keyed by the listing key
 apart; an :class:`OrderDraft`'s ``notional`` is in the base currency, its prices in the
 listing's.
 
+Orders of the project still working at the broker (sent by an earlier run, not yet filled or
+canceled: ``working``, listing key -> signed quantity left to fill) count as if they filled:
+the delta is taken from ``positions + working``, so a second run of the same targets the same
+day builds nothing more than the difference, never the same orders again (docs/project-books.md).
+A draft's ``current_quantity`` is that sum.
+
 Symbols held but absent from the snapshot are sold (or bought back) to zero when
 ``liquidate_unlisted`` is on; they are left alone otherwise (the default). Orders below
 ``min_order_value`` are skipped and listed in :attr:`BuildResult.skipped`, as are symbols
@@ -298,6 +304,17 @@ def limit_price_for(side: Side, reference: Decimal, offset_bps: Decimal) -> Deci
     return raw.quantize(tick, rounding=ROUND_CEILING)
 
 
+def held_as_if_filled(positions: Mapping[str, Decimal], working: Mapping[str, Decimal] | None) -> Mapping[str, Decimal]:
+    """What a project holds once its ``working`` orders fill: the one sum the builder rebalances
+    from and the project's risk rules measure (``positions`` itself when nothing is working)."""
+    if not working:
+        return positions
+    out = dict(positions)
+    for key, quantity in working.items():
+        out[key] = out.get(key, ZERO) + quantity
+    return out
+
+
 def _as_target(item) -> Target:
     if isinstance(item, Target):
         return item
@@ -318,8 +335,10 @@ def build_orders(
     *,
     prices: Mapping[str, Decimal] | None = None,
     positions: Mapping[str, Decimal] | None = None,
+    working: Mapping[str, Decimal] | None = None,
 ) -> BuildResult:
-    """Rebalance ``positions`` (listing key -> signed quantity) towards ``targets``.
+    """Rebalance ``positions`` (listing key -> signed quantity) towards ``targets``, the
+    project's ``working`` orders (listing key -> signed quantity left) counted as if they filled.
 
     ``targets`` are :class:`Target` or anything with ``symbol`` and ``weight`` (and optional
     ``price``, ``sec_type``, ``exchange``, ``primary_exchange``, ``currency``), e.g. snapshot
@@ -327,7 +346,7 @@ def build_orders(
     target's own price.
     """
     prices = prices or {}
-    positions = positions or {}
+    positions = held_as_if_filled(positions or {}, working)
     budget = params.budget
     lot_default = params.lot_size
     lot_sizes = params.lot_sizes

@@ -16,7 +16,7 @@ from typing import Any
 from services.domain import TradingState
 
 from .account_risk import AccountView, with_account_checks
-from .builder import BuildParams, BuildResult, OrderDraft, Target, build_orders
+from .builder import BuildParams, BuildResult, OrderDraft, Target, build_orders, held_as_if_filled
 from .risk import RiskContext, RiskReport, evaluate_risk, rules_from_params
 
 
@@ -37,6 +37,7 @@ def build_and_check(
     *,
     prices: Mapping[str, Decimal],
     positions: Mapping[str, Decimal],
+    working: Mapping[str, Decimal] | None = None,
     limits: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
     facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts(),
@@ -54,11 +55,14 @@ def build_and_check(
     that are not traded (defaults to ``prices``). ``now``: the moment prices' ages are measured
     at (default the current time; a backtest's simulated moment). ``account``: the whole account,
     for the account-level rules on top of the project's own (services.core.account_risk); None
-    offline."""
+    offline. ``working``: the project's own orders still working (listing key -> signed quantity
+    left to fill; none offline, in a backtest or for a file): the builder and the project's rules
+    both measure the book as if they filled (docs/project-books.md), so a second run of the same
+    targets builds only what the first left undone."""
     overrides = list(overrides)
-    result = build_orders(list(targets), params, prices=prices, positions=positions)
+    result = build_orders(list(targets), params, prices=prices, positions=positions, working=working)
     report = check_orders(
-        result.orders, portfolio_value=params.portfolio_value, positions=positions,
+        result.orders, portfolio_value=params.portfolio_value, positions=positions, working=working,
         prices=valuation_prices if valuation_prices is not None else prices, limits=limits, overrides=overrides,
         facts=facts, price_times=price_times, price_kinds=price_kinds, allow_delayed=allow_delayed,
         unpriced_symbols=result.unpriced_symbols, base_currency=params.base_currency, fx_rates=params.fx_rates,
@@ -71,6 +75,7 @@ def check_orders(
     *,
     portfolio_value: Decimal,
     positions: Mapping[str, Decimal],
+    working: Mapping[str, Decimal] | None = None,
     prices: Mapping[str, Decimal],
     limits: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
@@ -86,13 +91,15 @@ def check_orders(
 ) -> RiskReport:
     """The risk half of the pipeline for orders built elsewhere: a run's (``build_and_check``)
     and a ticket's one order (services.execution.manual) meet the same rules, limits and facts,
-    the account-level rules (``account``) included."""
+    the account-level rules (``account``) included. ``positions``: the project's filled book;
+    ``working``: its own orders still working, which its rules count as if they filled."""
     if callable(facts):
         facts = facts([o.client_order_id for o in orders])
     rules = rules_from_params(limits or {}, overrides)
     ctx = RiskContext(
         portfolio_value=portfolio_value,
-        positions=positions,
+        positions=held_as_if_filled(positions, working),
+        working=working or {},
         prices=prices,
         price_times=price_times or {},
         price_kinds=price_kinds or {},

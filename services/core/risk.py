@@ -85,6 +85,9 @@ PASS = RuleResult("", True)
 class RiskContext:
     portfolio_value: Decimal
     positions: Mapping[str, Decimal] = field(default_factory=dict)  # listing key -> signed quantity
+    # the project's orders still working, counted in ``positions`` as if they filled
+    # (services.core.builder.held_as_if_filled); the short-sale rule does not count on their buys
+    working: Mapping[str, Decimal] = field(default_factory=dict)
     prices: Mapping[str, Decimal] = field(default_factory=dict)  # to value positions not traded (listing's currency)
     price_times: Mapping[str, datetime] = field(default_factory=dict)  # when each price was seen
     price_kinds: Mapping[str, str] = field(default_factory=dict)  # how (plans.PRICE_KINDS): live, delayed, close...
@@ -397,6 +400,16 @@ class DuplicateOrder(RiskRule):
         return out
 
 
+def short_after(order: OrderDraft, ctx: RiskContext) -> Decimal:
+    """The position after ``order`` should the project's working buys of its listing not fill:
+    a sell may count on the working sells (they only lower what is held, so they are in
+    ``positions`` already) but never on shares still being bought (a sell that fills before the
+    buy it counted on would be a short sale at the broker)."""
+    _, after = _after(order, ctx.positions)
+    buying = ctx.working.get(order.key, ZERO) if ctx.working else ZERO
+    return after - buying if buying > 0 else after
+
+
 @dataclass(repr=False)
 class ShortSale(RiskRule):
     allow: bool = False
@@ -415,6 +428,12 @@ class ShortSale(RiskRule):
                 before, after = _after(o, positions)
                 if after < 0:
                     out.append((i, self.block(f"{o.symbol}: selling {o.quantity} of {before} held would go short", o.symbol)))
+                elif short_after(o, ctx) < 0:
+                    buying = ctx.working[o.key]
+                    out.append((i, self.block(
+                        f"{o.symbol}: selling {o.quantity} counts on the working buy of {buying} (the book holds "
+                        f"{before - buying} without it): should the sell fill first it goes short; cancel the buy instead",
+                        o.symbol)))
         return out
 
 

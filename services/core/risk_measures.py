@@ -43,6 +43,7 @@ from .risk import (
     ShortSale,
     TradingStateRule,
     order_value,
+    short_after,
 )
 
 ZERO = Decimal(0)
@@ -118,7 +119,7 @@ def _measure(rule: RiskRule) -> _Measure:
             return age, rule.max_age_seconds
         return price_check
     if isinstance(rule, ShortSale):
-        return lambda order, ctx, index: (_after(order, ctx), "allowed" if rule.allow else ZERO)
+        return lambda order, ctx, index: (short_after(order, ctx), "allowed" if rule.allow else ZERO)
     if isinstance(rule, PriceCollar):
         def collar(order: OrderDraft, ctx: RiskContext, index: int) -> tuple[Any, Any]:
             if order.order_type != OrderType.LMT or order.reference_price is None or order.limit_price is None:

@@ -19,6 +19,7 @@ from services.core.builder import BuildParams, Target
 from services.core.pipeline import RiskFacts, build_and_check
 from services.core.positions_book import PositionState, apply_fill
 from services.core.risk import DEFAULT_RISK_LIMITS
+from services.domain import Side
 
 RELAXED = {**DEFAULT_RISK_LIMITS, "max_position_ratio": None, "max_order_notional": None}
 PRICES = {"AAPL": D(100), "MSFT": D(200)}
@@ -105,3 +106,35 @@ def test_a_capital_is_a_positive_amount_below_1e15_or_off():
             assert repr(bad) in str(exc) or "capital" in str(exc)
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+def test_the_projects_rules_measure_its_book_as_if_its_working_orders_filled():
+    """The builder and the project's rules take the same book (docs/project-books.md): its
+    filled positions plus its own orders still working. A working sell of all 10 AAPL held:
+    dropping AAPL again builds nothing (before: a second SELL 10, which the short-sale rule
+    passed against the 10 filled, the project short once both filled)."""
+    limits = {**RELAXED, "allow_short": False}
+    targets = [Target("AAPL", D(0))]
+    params = BuildParams(portfolio_value=D(6000))
+    result, report = build_and_check(targets, params, prices=PRICES, positions={"AAPL": D(10)}, working={"AAPL": D(-10)},
+                                     limits=limits)
+    assert result.orders == () and not report.blocked
+    # a sell the book makes from shares still being bought: blocked, it would go short should it
+    # fill before the buy (the trader cancels the buy instead)
+    result, report = build_and_check(targets, params, prices=PRICES, positions={"AAPL": D(4)}, working={"AAPL": D(6)},
+                                     limits=limits)
+    assert [(d.side, d.quantity, d.current_quantity) for d in result.orders] == [(Side.SELL, D(10), D(10))]
+    [block] = report.all_blocks()
+    assert block.rule == "short_sale"
+    assert "counts on the working buy of 6 (the book holds 4 without it)" in block.message
+    # one that sells no more than is filled passes
+    result, report = build_and_check([Target("AAPL", D("0.1"))], params, prices=PRICES, positions={"AAPL": D(4)},
+                                     working={"AAPL": D(6)}, limits=limits)
+    assert [(d.side, d.quantity) for d in result.orders] == [(Side.SELL, D(4))]  # 6 wanted of 10
+    assert not report.blocked, report.all_blocks()
+    # the position limit sees the working buy as held: 0.5 of 6,000 is 30 AAPL, 20 are coming
+    capped = {**limits, "max_position_ratio": D("0.4")}
+    result, report = build_and_check([Target("AAPL", D("0.5"))], params, prices=PRICES, positions={}, working={"AAPL": D(20)},
+                                     limits=capped)
+    assert [(d.side, d.quantity) for d in result.orders] == [(Side.BUY, D(10))]
+    assert [b.rule for b in report.all_blocks()] == ["max_position_ratio"]

@@ -264,3 +264,28 @@ def test_a_lot_is_a_whole_number_of_shares():
     with pytest.raises(ValueError, match=r"lot size of B must be a whole number of shares, got 0\.5"):
         BuildParams(D(1000), lot_sizes={"B": D("0.5")})
     assert BuildParams(D(1000), lot_size=D("100.000")).lot_size == 100
+
+
+def test_the_projects_working_orders_count_as_if_they_filled():
+    """An earlier run's orders still working are in the delta (docs/project-books.md): the
+    same targets again build nothing, a larger one only the difference, a working sell is not
+    sold again. Built from the filled book alone, each of these built the whole delta again."""
+    targets = [Target("A", D("0.5"), D(10)), Target("B", D("0.2"), D(10)), Target("C", D(0), D(10))]
+    params = BuildParams(D(1000))
+    positions = {"B": D(5), "C": D(8)}
+    first = build_orders(targets, params, positions=positions)
+    assert summary(first) == [(1, "C", "SELL", D(8)), (2, "A", "BUY", D(50)), (3, "B", "BUY", D(15))]
+    working = {o.key: o.signed_quantity for o in first.orders}  # sent, nothing filled yet
+    assert build_orders(targets, params, positions=positions, working=working).orders == ()
+
+    partly = {"A": D(30), "B": D(15), "C": D(-8)}  # A's buy of 50 is a buy of 30 still working (20 filled)
+    more = [Target("A", D("0.6"), D(10)), Target("B", D("0.2"), D(10)), Target("C", D(0), D(10))]
+    r = build_orders(more, params, positions={**positions, "A": D(20)}, working=partly)
+    assert summary(r) == [(1, "A", "BUY", D(10))]  # 60 wanted, 20 held and 30 coming
+    assert (r.orders[0].current_quantity, r.orders[0].target_quantity) == (D(50), D(60))
+    # a key only working (nothing filled yet) is liquidated as what it will hold
+    unlisted = build_orders([Target("A", D("0.5"), D(10))], BuildParams(D(1000), liquidate_unlisted=True),
+                            prices={"Z": D(20)}, positions={"A": D(50)}, working={"Z": D(7)})
+    assert summary(unlisted) == [(1, "Z", "SELL", D(7))]
+    # nothing working: the book alone, as before
+    assert build_orders(targets, params, positions=positions, working={}) == first
