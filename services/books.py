@@ -83,14 +83,22 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
     return out
 
 
-def working_quantities(session, account: str | None, *, except_run: int | None = None,
-                       except_orders: Iterable[str] = ()) -> dict[str, Decimal]:
+@dataclass(frozen=True, slots=True)
+class WorkingOrder:
+    """One order still working at the broker, as the shares it would add if it filled."""
+
+    client_order_id: str
+    project_id: int | None  # None: an order of no project (placed in TWS, entered by hand)
+    key: str  # the listing key
+    quantity: Decimal  # signed: what is left to fill, negative for a sell
+
+
+def working_orders(session, account: str | None, *, except_run: int | None = None,
+                   except_orders: Iterable[str] = ()) -> list[WorkingOrder]:
     """Every project's orders still working on ``account`` (every real account when it is not
-    known) as the shares they would add if they filled: listing key -> signed quantity left.
-    The account-level exposure counts them (docs/project-books.md): two projects' orders in
-    flight at once must not each pass alone. ``except_run``: the run being previewed (its own
-    orders are the ones the preview is about); ``except_orders``: client order ids left out (an
-    order being replaced: its replacement is the order checked)."""
+    known) with something left to fill. ``except_run``: the run being previewed (its own orders
+    are the ones the preview is about); ``except_orders``: client order ids left out (an order
+    being replaced: its replacement is the order checked)."""
     query = select(TradeOrder).where(TradeOrder.status.in_(WORKING_ORDER_STATES), not_backtest(TradeOrder.account))
     if account:
         query = query.where(TradeOrder.account == account)
@@ -99,13 +107,28 @@ def working_quantities(session, account: str | None, *, except_run: int | None =
     except_orders = list(except_orders)
     if except_orders:
         query = query.where(TradeOrder.client_order_id.not_in(except_orders))
-    out: dict[str, Decimal] = {}
-    for order in session.scalars(query):
+    out = []
+    for order in session.scalars(query.order_by(TradeOrder.id)):
         left = order.quantity - (order.filled_quantity or Decimal(0))
         if left > 0:
-            key = order_spec(order).key
-            out[key] = out.get(key, Decimal(0)) + Side(order.side).sign * left
+            out.append(WorkingOrder(order.client_order_id, order.project_id, order_spec(order).key, Side(order.side).sign * left))
     return out
+
+
+def net_quantities(orders: Iterable[WorkingOrder]) -> dict[str, Decimal]:
+    """Listing key -> the signed quantity ``orders`` would add together if they filled."""
+    out: dict[str, Decimal] = {}
+    for order in orders:
+        out[order.key] = out.get(order.key, Decimal(0)) + order.quantity
+    return out
+
+
+def working_quantities(session, account: str | None, *, except_run: int | None = None,
+                       except_orders: Iterable[str] = ()) -> dict[str, Decimal]:
+    """``working_orders`` as the shares they would add if they filled: listing key -> signed
+    quantity left. The account-level exposure counts every project's (docs/project-books.md):
+    two projects' orders in flight at once must not each pass alone."""
+    return net_quantities(working_orders(session, account, except_run=except_run, except_orders=except_orders))
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,17 @@ class Plan:
         return len(self.orders)
 
     @property
+    def working(self) -> dict[str, Decimal]:
+        """The project's orders still working when it was built, counted as if they filled
+        beside ``positions`` (its filled book): listing key -> signed quantity left."""
+        return {key: Decimal(quantity) for key, quantity in (self.params.get("working") or {}).items()}
+
+    @property
+    def working_orders(self) -> tuple[str, ...]:
+        """The client order ids of those working orders."""
+        return tuple(self.params.get("working_orders") or ())
+
+    @property
     def gross_notional(self) -> Decimal:
         return order_totals(self.orders).gross_notional
 

@@ -341,12 +341,15 @@ class TrailRepository:
 
     def record_build(self, *, plan_id: int, run_id: int, items: Iterable[Mapping], targets: Iterable[Target],
                      params: BuildParams, prices: Mapping[str, Decimal], positions: Mapping[str, Decimal],
-                     result: BuildResult, report: RiskReport) -> str:
+                     result: BuildResult, report: RiskReport, working: Mapping[str, Decimal] | None = None) -> str:
         """The trail of one ``build_and_check``: its snapshot rows (``items``, with score and
-        rank), what the builder made of them and every risk rule's answer. Returns the trail hash."""
+        rank), what the builder made of them (``positions``: the project's filled book,
+        ``working``: its orders still working, counted as filled) and every risk rule's answer.
+        Returns the trail hash."""
         return self.record_preview(
             plan_id=plan_id, run_id=run_id, signals=signal_records(items, prices),
-            order_decisions=order_decisions(targets, params, prices=prices, positions=positions, result=result),
+            order_decisions=order_decisions(targets, params, prices=prices, positions=positions, result=result,
+                                            working=working),
             risk_decisions=risk_decisions(report))
 
     # -- checking ------------------------------------------------------------------------------

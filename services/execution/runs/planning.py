@@ -9,7 +9,7 @@ from typing import Any, cast, overload
 
 from sqlalchemy import Table, bindparam, func, select, update
 
-from services.books import project_positions, working_quantities
+from services.books import WorkingOrder, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import project_money
 from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
@@ -81,6 +81,16 @@ def run_row(session, query, run_id: int) -> Any:
     if row is None:
         raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
     return row
+
+
+def plan_params(builder: dict, working: dict[str, Decimal], orders: tuple[WorkingOrder, ...]) -> dict:
+    """A plan's parameters: the builder's, and the project's working orders its positions were
+    taken with as if filled (only when there were any: a plan built from its book alone keeps
+    the content, and the hash, it always had)."""
+    if not orders:
+        return builder
+    return {**builder, "working": {s: str(q) for s, q in working.items()},
+            "working_orders": [o.client_order_id for o in orders]}
 
 
 class RunPlanning(RunServiceBase):
@@ -188,8 +198,8 @@ class RunPlanning(RunServiceBase):
 
     async def preview(self, run_id: int, portfolio_value: Decimal | None = None, *,
                       unless_it_has_orders: bool = False, inherit_portfolio_value: bool = False) -> PreviewResult | None:
-        """Build from the run's project's own book (docs/project-books.md): its positions, and as
-        the portfolio value the one given, else the project's capital, else the account's
+        """Build from the run's project's own book (docs/project-books.md): its positions with its
+        orders still working from earlier runs counted as if they filled, and as the portfolio value the one given, else the project's capital, else the account's
         NetLiquidation; then the project's rules and the account-level rules (every project).
         ``unless_it_has_orders``: None, nothing previewed, for a run that has orders (``execute``
         resumes it; its count read with the run, in the preview's first transaction).
@@ -199,7 +209,7 @@ class RunPlanning(RunServiceBase):
         loaded = await self._db(self._load_for_preview, run_id, unless_it_has_orders)
         if loaded is None:
             return None
-        run, items, positions, capital, working = loaded
+        run, items, positions, capital, working, own_working = loaded
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
         account_positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
@@ -222,7 +232,8 @@ class RunPlanning(RunServiceBase):
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation and the project has no capital; give a portfolio value")
         account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
-        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account)
+        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account,
+                              own_working)
 
     def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
         """What a preview reads of the run, its snapshot and its project's book; with
@@ -239,9 +250,13 @@ class RunPlanning(RunServiceBase):
             positions = project_positions(session, run.project_id, self.provider.account or None)
             capital = run.capital
             # a backtest's simulated account is its project's alone, with nothing left working
-            working = {} if TradeMode(run.mode).simulated else working_quantities(
+            in_flight = [] if TradeMode(run.mode).simulated else working_orders(
                 session, self.provider.account or None, except_run=run.id)
-            return run_info(run), items, positions, capital, working
+            # every project's count in the account's exposure; the project's own (an earlier run's
+            # limit orders, a second snapshot's run of the day while the first's still work) are
+            # also counted as filled by its builder and rules: built again, they would double it
+            own = tuple(o for o in in_flight if o.project_id == run.project_id)
+            return run_info(run), items, positions, capital, net_quantities(in_flight), own
 
     def _build_params(self, run_id: int, stored: dict, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
         given = dict(stored.get("builder", {}))
@@ -252,8 +267,9 @@ class RunPlanning(RunServiceBase):
                            base_currency=None if fx is None else fx.base, fx_rates=None if fx is None else fx.rates)
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
-                 account: AccountView | None = None) -> PreviewResult:
+                 account: AccountView | None = None, own_working: tuple[WorkingOrder, ...] = ()) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
+        working = net_quantities(own_working)
         with self.db.unit_of_work() as session:
             run = run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
             run_params = run.params or {}
@@ -271,7 +287,7 @@ class RunPlanning(RunServiceBase):
                 def facts(ids):
                     return load_risk_facts(session, ids, project_id=run.project_id, settings=settings)
             result, report = build_and_check(
-                targets, params, prices=prices, positions=positions,
+                targets, params, prices=prices, positions=positions, working=working,
                 limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),
                 facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
                 price_kinds={s: r.kind for s, r in price_refs.items()},
@@ -288,7 +304,10 @@ class RunPlanning(RunServiceBase):
                 "portfolio_value": str(portfolio_value),
                 "portfolio_value_given": given,
                 "fx": {"base": params.base_currency, "rates": {c: str(r) for c, r in sorted(params.fx_rates.items())}},
-                "positions": {s: str(q) for s, q in positions.items()},
+                "positions": {s: str(q) for s, q in positions.items()},  # filled: the book
+                # the project's orders still working, counted as filled beside the positions
+                "working": {s: str(q) for s, q in working.items()},
+                "working_orders": [o.client_order_id for o in own_working],
                 "skipped": [{"symbol": s.symbol, "reason": s.reason} for s in result.skipped],
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),
@@ -300,14 +319,15 @@ class RunPlanning(RunServiceBase):
                 account=self.provider.account or None, portfolio_value=portfolio_value,
                 verdict=str(report.verdict), orders=list(result.orders),
                 prices={s: ref for s, ref in price_refs.items() if s in traded}, positions=dict(positions),
-                params=stored["builder"], skipped=stored["skipped"], risk=stored["risk"])
+                params=plan_params(stored["builder"], working, own_working), skipped=stored["skipped"], risk=stored["risk"])
             trail_hash = TrailRepository(session).record_build(
                 plan_id=plan.id, run_id=run.id, items=items, targets=targets, params=params, prices=prices,
-                positions=positions, result=result, report=report)
+                positions=positions, working=working, result=result, report=report)
             audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": plan.order_count,
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
-            return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan)
+            return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan,
+                                 own_working)
 
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),

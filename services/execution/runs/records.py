@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from services.books import WorkingOrder, net_quantities
 from services.core.builder import OrderDraft
 from services.core.plans import Plan
+from services.core.wording import working_note
 from services.db.models import TradeRun
 from services.db.repositories.runs import NewRun
 from services.domain import FillRecord, OrderRecord, RunStatus, TradeMode
@@ -38,6 +40,8 @@ class PreviewResult:
     portfolio_value: Decimal
     skipped: tuple = ()
     plan: Plan | None = None  # the frozen plan this preview was stored as
+    # the project's orders still working from earlier runs, counted as if they filled
+    working: tuple[WorkingOrder, ...] = ()
 
     @property
     def blocked(self) -> bool:
@@ -46,6 +50,11 @@ class PreviewResult:
     @property
     def plan_id(self) -> int | None:
         return None if self.plan is None else self.plan.id
+
+    @property
+    def working_note(self) -> str:
+        """What the trader is told of the working orders counted as filled ("" when none)."""
+        return working_note(len(self.working), net_quantities(self.working)) if self.working else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,120 @@
+"""A project's orders still working from an earlier run count as if they filled when it builds
+again (docs/project-books.md, "Previews use the project's book"), against the simulator over a
+real socket, on SQLite and MariaDB. The builder took the delta from the filled book alone: a
+second snapshot of the same targets the same day, while the first run's limit orders were still
+working, built and sent the same orders again and doubled the intent (BUY 44 AAPL twice), and a
+second liquidation sold the shares a working sell was already selling (the project short)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services import console_queries as queries
+from services.books import BooksService
+from services.domain import OrderState, Side, TradeMode
+from tests.fixtures.waiting import wait_until
+
+from .conftest import make_snapshot
+
+pytestmark = pytest.mark.timeout(90)
+
+# a limit at the reference price (the mid): a buy rests below the ask, a sell above the bid, so
+# the simulator leaves them working
+RESTING = {"order_type": "LMT", "limit_offset_bps": "0"}
+
+
+def _orders(result) -> list[tuple[str, Side, Decimal]]:
+    return [(d.symbol, d.side, d.quantity) for d in result.drafts]
+
+
+async def _working(stack, client_order_ids) -> None:
+    wanted = set(client_order_ids)
+    await wait_until(
+        lambda: wanted <= {o.client_order_id for o in queries.recent_orders(stack.db) if o.status is OrderState.ACCEPTED},
+        10, lambda: f"the run's orders working: {[(o.client_order_id, o.status) for o in queries.recent_orders(stack.db)]}")
+
+
+async def _execute(stack, project: str, snapshot: int, builder: dict) -> tuple[int, list[str]]:
+    run = await stack.service.prepare_run(project, snapshot, TradeMode.PAPER, builder=builder)
+    result = await stack.service.execute(run.id)
+    return run.id, list(result.sent)
+
+
+async def test_a_second_snapshot_of_the_same_targets_builds_nothing_while_the_first_runs_orders_work(stack):
+    _, first = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    BooksService(stack.db, "tester").set_capitals({"P": "100000"})
+    run_1, sent = await _execute(stack, "P", first, RESTING)
+    [coid] = sent
+    await _working(stack, sent)
+    assert stack.sim.positions().get("AAPL", Decimal(0)) == 0  # nothing filled: the buy is only in flight
+    with stack.db.session() as session:
+        from services.db.plan_repository import PlanRepository
+        from services.db.repositories import RunRepository
+
+        first_plan = PlanRepository(session).get(RunRepository(session).get(run_1).params["plan_id"])
+    [(symbol, side, bought)] = [(o.symbol, o.side, o.quantity) for o in first_plan.orders]
+    assert (symbol, side) == ("AAPL", Side.BUY) and bought > 0
+
+    # the same targets imported again the same day: a new run, which must not buy them again
+    _, second = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    again = await stack.service.preview_snapshot("P", second, TradeMode.PAPER, builder=RESTING)
+    assert again.run_id != run_1
+    assert _orders(again) == []
+    assert not again.blocked
+    # the plan keeps the filled book and, apart, the working orders it counted
+    assert again.plan.positions == {}
+    assert again.plan.working == {"AAPL": bought}
+    assert again.plan.working_orders == (coid,)
+    assert again.working_note == f"counted as filled: 1 working order of this project: AAPL +{bought.normalize():f}"
+    with stack.db.session() as session:
+        from services.db.repositories import RunRepository
+
+        params = RunRepository(session).get(again.run_id).params
+    assert params["positions"] == {} and params["working_orders"] == [coid]
+    assert {key: Decimal(q) for key, q in params["working"].items()} == {"AAPL": bought}
+
+    # a larger target: only the difference, and execute (the same preview) sends only that
+    _, larger = make_snapshot(stack.db, "P", {"AAPL": "0.15"})
+    bigger = await stack.service.preview_snapshot("P", larger, TradeMode.PAPER, builder=RESTING)
+    assert not bigger.blocked
+    [draft] = bigger.drafts
+    target = draft.target_quantity
+    assert target > bought
+    assert (draft.side, draft.quantity, draft.current_quantity) == (Side.BUY, target - bought, bought)
+    _, sent_again = await _execute(stack, "P", larger, RESTING)
+    assert len(sent_again) == 1
+    await _working(stack, sent_again)
+    at_broker = sorted(o.quantity for o in stack.sim.orders() if o.symbol == "AAPL")
+    assert at_broker == sorted([bought, target - bought])  # together: the larger target, not 44 + 66
+
+
+async def test_a_sell_already_working_is_not_sold_again(stack):
+    """P holds AAPL; a snapshot dropping it sends a resting sell; the same snapshot again the
+    same day sells nothing more (the old code sold the whole position a second time: the project
+    would go short by it once both filled)."""
+    _, buy = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    BooksService(stack.db, "tester").set_capitals({"P": "100000"})
+    run, _sent = await _execute(stack, "P", buy, {"order_type": "MKT"})  # fills at once
+    assert await stack.service.wait_done(run, 10) == []
+    await stack.writer.flush()
+    held = stack.sim.positions()["AAPL"]
+    assert held > 0
+
+    _, drop = make_snapshot(stack.db, "P", {"AAPL": "0"})
+    _, sells = await _execute(stack, "P", drop, RESTING)
+    assert len(sells) == 1
+    await _working(stack, sells)
+    assert stack.sim.positions()["AAPL"] == held  # the sell rests
+
+    _, drop_again = make_snapshot(stack.db, "P", {"AAPL": "0"})
+    again = await stack.service.preview_snapshot("P", drop_again, TradeMode.PAPER, builder=RESTING)
+    assert _orders(again) == []
+    assert again.plan.positions == {"AAPL": held} and again.plan.working == {"AAPL": -held}
+    # half the position asked back while the sell works: bought back from the book as if it filled
+    _, half = make_snapshot(stack.db, "P", {"AAPL": "0.05"})
+    partial = await stack.service.preview_snapshot("P", half, TradeMode.PAPER, builder=RESTING)
+    assert [(s, side) for s, side, _q in _orders(partial)] == [("AAPL", Side.BUY)]
+    assert not partial.blocked
+
