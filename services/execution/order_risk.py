@@ -27,7 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.books import project_positions, working_quantities
+from services.books import net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
@@ -67,6 +67,7 @@ class MarketInputs:
     # money; these keep the account's (what the account-level rules read)
     account_positions: dict[str, Decimal] | None = None
     net_liquidation: Decimal | None = None
+    project_id: int | None = None  # the project whose book ``positions`` is (None: no project's, or not stored yet)
 
     @property
     def account_view(self) -> tuple[dict[str, Decimal], Decimal]:
@@ -145,7 +146,8 @@ def for_project(session: Session, inputs: MarketInputs, project: int | str | Non
     money = project_money(None if row is None else row.capital, inputs.portfolio_value)
     assert money is not None  # the account's value is always given
     return replace(inputs, positions=positions, portfolio_value=money,
-                   account_positions=inputs.positions, net_liquidation=inputs.portfolio_value)
+                   account_positions=inputs.positions, net_liquidation=inputs.portfolio_value,
+                   project_id=None if row is None else row.id)
 
 
 def order_draft(spec: ContractSpec, side: Side, quantity: Decimal, order_type: OrderType, inputs: MarketInputs,
@@ -170,7 +172,9 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     day's order count from the database, the project's book and money as ``inputs`` hold them
     (``for_project``), the prices as ``inputs`` saw them (delayed prices block
     in live mode unless ``allow_delayed_prices_live``); then the account-level rules with every
-    project's orders working on ``account`` (the connected one) counted as if they filled."""
+    project's orders working on ``account`` (the connected one) counted as if they filled. The
+    project's rules count its own working orders as if they filled too, as a run's preview does
+    (docs/project-books.md): a ticket selling what a working sell already sells goes short."""
     settings = SettingsRepository(session)
     allow_delayed = TradeMode(mode) is TradeMode.PAPER or bool(settings.execution().get("allow_delayed_prices_live"))
     facts = load_risk_facts(session, [draft.client_order_id], settings=settings)
@@ -179,12 +183,14 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     account_positions, net_liquidation = inputs.account_view
     exposure = dict(account_positions)
     except_orders = (replacing.client_order_id,) if replacing is not None and replacing.client_order_id else ()
-    for key, quantity in working_quantities(session, account, except_orders=except_orders).items():
+    in_flight = working_orders(session, account, except_orders=except_orders)
+    for key, quantity in net_quantities(in_flight).items():
         exposure[key] = exposure.get(key, Decimal(0)) + quantity
+    own = net_quantities(o for o in in_flight if inputs.project_id is not None and o.project_id == inputs.project_id)
     view = AccountView(net_liquidation, exposure, {}, facts.orders_today, inputs.buying_power)
     price = inputs.price
     return check_orders(
-        [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions,
+        [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=own,
         prices={draft.key: price.price} if price is not None else {}, limits=settings.risk_defaults(), facts=facts,
         price_times={draft.key: price.time} if price is not None else {},
         price_kinds={draft.key: price.kind} if price is not None else {},

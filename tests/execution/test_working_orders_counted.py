@@ -14,6 +14,7 @@ import pytest
 from services import console_queries as queries
 from services.books import BooksService
 from services.domain import OrderState, Side, TradeMode
+from services.execution.manual import ManualOrders, Ticket
 from tests.fixtures.waiting import wait_until
 
 from .conftest import make_snapshot
@@ -117,4 +118,10 @@ async def test_a_sell_already_working_is_not_sold_again(stack):
     partial = await stack.service.preview_snapshot("P", half, TradeMode.PAPER, builder=RESTING)
     assert [(s, side) for s, side, _q in _orders(partial)] == [("AAPL", Side.BUY)]
     assert not partial.blocked
+
+    # the order ticket's check measures P's book the same way: selling the shares the working
+    # sell already sells goes short (it passed against the filled book)
+    manual = ManualOrders(stack.service)
+    ticket = await manual.check(Ticket.of("AAPL", "SELL", quantity=str(held), project="P"))
+    assert {b.rule for b in ticket.report.all_blocks()} == {"short_sale"}, ticket.reasons()
 
