@@ -37,7 +37,7 @@ from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
 from services.core.builder import BPS, builder_defaults
 from services.core.cash_buffer import cash_buffer_percent
-from services.core.wording import counted
+from services.core.wording import counted, working_note
 
 
 def add_builder_options(parser, *, defaults: bool) -> None:
@@ -162,6 +162,10 @@ async def preview_with_broker(args, settings) -> int:
         "prices": {symbol: ref.to_dict() for symbol, ref in plan.prices.items()},
         "skipped": [{"symbol": s.symbol, "reason": s.reason, "message": s.message} for s in result.skipped],
         "risk": dict(plan.risk),
+        # the project's orders still working from earlier runs, counted as if they filled
+        "positions": {symbol: str(q) for symbol, q in plan.positions.items()},
+        "working": {symbol: str(q) for symbol, q in plan.working.items()},
+        "working_orders": list(plan.working_orders),
     }
     if args.json:
         print(json.dumps(preview, indent=2))
@@ -217,5 +221,7 @@ def _print_table(preview: dict) -> None:
     for r in preview["risk"]["results"]:
         for b in r["blocks"]:
             print(f"blocked {r['symbol']}: {b['message']} ({b['code']})")
+    if preview.get("working_orders"):
+        print(working_note(len(preview["working_orders"]), {k: Decimal(q) for k, q in preview["working"].items()}))
     print(f"prices: {preview['prices_source']}")
     print(f"risk verdict: {preview['risk']['verdict'].upper()}")

@@ -94,7 +94,7 @@ class TradingController:
         gate = self.session.start(result, snapshot_id)
         w = self.ctx.window
         w.preview_model.reset(result.drafts)
-        w.preview_view.set_skipped(result.skipped)
+        w.preview_view.set_skipped(result.skipped, result.working_note)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
         w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends

@@ -17,6 +17,7 @@ from services.domain import OrderState, Side, TradeMode
 from services.execution.manual import ManualOrders, Ticket
 from tests.fixtures.waiting import wait_until
 
+from .cli_helpers import cli_args, run, until_client_gone
 from .conftest import make_snapshot
 
 pytestmark = pytest.mark.timeout(90)
@@ -125,3 +126,20 @@ async def test_a_sell_already_working_is_not_sold_again(stack):
     ticket = await manual.check(Ticket.of("AAPL", "SELL", quantity=str(held), project="P"))
     assert {b.rule for b in ticket.report.all_blocks()} == {"short_sale"}, ticket.reasons()
 
+
+@pytest.mark.slow  # two `python -m app` subprocesses
+async def test_the_preview_command_says_which_working_orders_it_counted_as_filled(db_url, stack):
+    _, first = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    BooksService(stack.db, "tester").set_capitals({"P": "100000"})
+    _, sent = await _execute(stack, "P", first, RESTING)
+    await _working(stack, sent)
+    _, second = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    saved = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(second), "--save", "--json", client_id=7))
+    assert saved.code == 0, saved.err
+    assert saved.json["orders"] == []
+    assert saved.json["positions"] == {} and saved.json["working_orders"] == sent
+    assert {k: Decimal(q) for k, q in saved.json["working"].items()} == {"AAPL": Decimal(44)}
+    await until_client_gone(stack.sim, 7)
+    shown = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(second), "--save", client_id=7))
+    assert shown.code == 0, shown.err
+    assert "counted as filled: 1 working order of this project: AAPL +44\n" in shown.out

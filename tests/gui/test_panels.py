@@ -146,6 +146,19 @@ def test_execute_is_gated_by_the_controller_and_busy_state(qtbot):
     assert (view.progress.value(), view.progress.format()) == (250, "2,500.00 of 10,000.00 (25.00%)")
 
 
+def test_the_preview_says_which_working_orders_it_counted_as_filled_above_the_skipped_symbols(qtbot):
+    from services.core.builder import SkippedSymbol
+
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    view.set_skipped([SkippedSymbol("MSFT", "missing_price", "MSFT: no price")],
+                     "counted as filled: 1 working order of this project: AAPL +44")
+    assert view.skipped_label.text() == ("Counted as filled: 1 working order of this project: AAPL +44\n"
+                                         "Skipped: MSFT (MSFT: no price)")
+    view.set_skipped([])
+    assert view.skipped_label.text() == ""
+
+
 def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester):
     model = RiskResultsModel()
     qtmodeltester.check(model, force_py=True)

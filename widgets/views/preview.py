@@ -238,11 +238,14 @@ class PreviewView(QWidget):
         self.execute_action.setEnabled(enabled and not self._execute_busy)
         self.execute_button.setToolTip(reason or "Send the previewed orders (Ctrl+E)")
 
-    def set_skipped(self, skipped: Iterable[Any]) -> None:
+    def set_skipped(self, skipped: Iterable[Any], note: str = "") -> None:
+        """The symbols the builder skipped, after ``note`` (the preview's working orders counted
+        as filled, when there were any)."""
         skipped = list(skipped)
-        self.skipped_label.setText(
-            "" if not skipped else "Skipped: " + "; ".join(f"{s.symbol} ({s.message})" for s in skipped)
-        )
+        lines = [note[:1].upper() + note[1:]] if note else []
+        if skipped:
+            lines.append("Skipped: " + "; ".join(f"{s.symbol} ({s.message})" for s in skipped))
+        self.skipped_label.setText("\n".join(lines))
 
     def set_progress(self, filled_notional: Decimal, target_notional: Decimal, text: str | None = None) -> None:
         ratio = Decimal(0) if not target_notional else min(Decimal(1), filled_notional / target_notional)
