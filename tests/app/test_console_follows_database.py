@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from services.activity_log import Category
 from services.domain import OrderState, TradingState
 from tests.app.conftest import run
@@ -52,6 +54,7 @@ def _fills_noted(window) -> int:
     return total
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 def test_the_window_follows_what_another_process_writes_and_hands_its_own_rows_once(qloop, open_console, tmp_path,
                                                                                      monkeypatch):
     from services.db import Database

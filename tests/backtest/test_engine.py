@@ -190,6 +190,7 @@ async def test_a_risk_block_is_reported_with_its_rule_and_sends_nothing(database
     assert Decimal(project["final_equity"]) == Decimal(100_000)
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 async def test_the_inputs_are_kept_out_of_full_collections_during_the_run_and_only_then(database, market):
     """The price book and snapshots are frozen out of the collector's full passes while the days
     run (each pass walked them all) and given back after, on success and on failure alike; a

@@ -162,6 +162,7 @@ async def _download_six(make_simulator, database, pacing: HistoricalPacing, sim_
         await provider.disconnect()
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 async def test_the_console_keeps_the_simulators_historical_pacing(make_simulator, database):
     report, elapsed, _sim = await _download_six(make_simulator, database, HistoricalPacing(max_requests=4, window=3.0, margin=0.2))
     assert report.failed == () and report.requests == 6 and report.stored == 6 * 3

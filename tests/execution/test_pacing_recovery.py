@@ -35,6 +35,7 @@ def _events(provider, kind=BrokerErrorEvent) -> list:
     return out
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 async def test_contract_details_and_snapshots_dropped_by_error_100_are_asked_again(make_simulator, ib_log_guard):
     ib_log_guard.allow(r"Error 100, reqId")
     sim = await make_simulator(synthetic_symbols=30, state_file=None, ledger_file=None)
@@ -76,6 +77,7 @@ async def test_a_query_that_never_gets_an_answer_fails_naming_the_symbols(make_s
         await provider.disconnect()
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 async def test_orders_dropped_by_error_100_are_sent_again_exactly_once(make_simulator, ib_log_guard):
     ib_log_guard.allow(r"Error 100, reqId")
     sim = await make_simulator(synthetic_symbols=30, state_file=None, ledger_file=None)

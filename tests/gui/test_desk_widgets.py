@@ -124,6 +124,7 @@ def test_ctrl_e_is_not_taken_by_the_line_edit_on_x11(tmp_path):
         xvfb.wait(10)
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 @pytest.mark.parametrize("theme", ["dark", "light"])
 def test_a_checkable_items_box_is_as_visible_as_a_check_boxs(qtbot, theme):
     """The Backtest panel's projects are checkable list items: under the dark theme their

@@ -221,6 +221,7 @@ def test_themes_apply(qtbot, name, background):
         stylesheet("neon")
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 def test_a_theme_change_recolours_the_living_charts_and_skips_a_deleted_one(qtbot):
     """The theme reaches the charts that asked for it (``widgets.theme.follow_theme``), not a
     walk over every widget of the process (``app.allWidgets()`` crashed in the suite when a

@@ -48,6 +48,7 @@ def run_scenario(client_name: str, port: int) -> dict:
     return json.loads(lines[-1])
 
 
+@pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 @pytest.mark.parametrize("client_name", sorted(CLIENTS))
 def test_client_scenario(client_name, sim_port):
     r = run_scenario(client_name, sim_port)
