@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
+from services.activity_log import Level
 from services.core.wording import counted
 from services.domain import TradingState
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
@@ -68,8 +69,14 @@ class OrdersController:
         self._set_trading_state(TradingState(values["trading_state"]))
 
     def show_trading_state(self, state: TradingState) -> None:
-        """The state another process set (``trading-console halt``, the change feed)."""
+        """The state another process set (``trading-console halt``, the change feed): said in the
+        activity log when it changes what the window showed (a halt from elsewhere stops Execute;
+        the trader must not find out only from a greyed button)."""
+        changed = state is not self.ctx.window.blotter_view.trading_state
         self._set_trading_state(state)
+        if changed:
+            self.ctx.status(f"Trading {state.value} (the trading state in force changed)",
+                            level=Level.WARNING if state is TradingState.HALTED else Level.INFO)
 
     def _set_trading_state(self, state: TradingState) -> None:
         """Shown beyond the Halt button: the window's banner, and Execute follows it."""

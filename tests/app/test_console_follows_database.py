@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.activity_log import Category
+from services.activity_log import Category, Level
 from services.domain import OrderState, TradingState
 from tests.app.conftest import run
 from tests.app.test_console_flow import SNAPSHOT_CSV, _say_yes, _working_at_sim
@@ -90,6 +90,8 @@ def test_the_window_follows_what_another_process_writes_and_hands_its_own_rows_o
                              and w.blotter_view.trading_state is TradingState.HALTED, 10, "the window to show HALTED")
             assert w.trading_state_action.isVisible()
             assert not w.preview_view.execute_button.isEnabled()  # the Execute gate follows it
+            said = [e for e in w.activity_log.entries() if e.text.startswith("Trading HALTED")]
+            assert len(said) == 1 and said[0].level is Level.WARNING, "the halt from elsewhere said once, as a warning"
             await wait_until(lambda: any(r.action == "trading.halt" and r.actor == "cli" for r in w.audit_model.records()),
                              10, "the other process's audit entry")
 
