@@ -123,6 +123,12 @@ def net_quantities(orders: Iterable[WorkingOrder]) -> dict[str, Decimal]:
     return out
 
 
+def buying_quantities(orders: Iterable[WorkingOrder]) -> dict[str, Decimal]:
+    """Listing key -> what the buys among ``orders`` still buy, gross: never netted against the
+    sells (the short-sale rule counts on no working buy, netted or not)."""
+    return net_quantities(o for o in orders if o.quantity > 0)
+
+
 def working_quantities(session, account: str | None, *, except_run: int | None = None,
                        except_orders: Iterable[str] = ()) -> dict[str, Decimal]:
     """``working_orders`` as the shares they would add if they filled: listing key -> signed

@@ -38,6 +38,7 @@ def build_and_check(
     prices: Mapping[str, Decimal],
     positions: Mapping[str, Decimal],
     working: Mapping[str, Decimal] | None = None,
+    working_buys: Mapping[str, Decimal] | None = None,
     limits: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
     facts: RiskFacts | Callable[[list[str]], RiskFacts] = RiskFacts(),
@@ -58,11 +59,12 @@ def build_and_check(
     offline. ``working``: the project's own orders still working (listing key -> signed quantity
     left to fill; none offline, in a backtest or for a file): the builder and the project's rules
     both measure the book as if they filled (docs/project-books.md), so a second run of the same
-    targets builds only what the first left undone."""
+    targets builds only what the first left undone. ``working_buys``: what its working buys alone
+    still buy (gross, listing key -> quantity), which the short-sale rule never counts on."""
     overrides = list(overrides)
     result = build_orders(list(targets), params, prices=prices, positions=positions, working=working)
     report = check_orders(
-        result.orders, portfolio_value=params.portfolio_value, positions=positions, working=working,
+        result.orders, portfolio_value=params.portfolio_value, positions=positions, working=working, working_buys=working_buys,
         prices=valuation_prices if valuation_prices is not None else prices, limits=limits, overrides=overrides,
         facts=facts, price_times=price_times, price_kinds=price_kinds, allow_delayed=allow_delayed,
         unpriced_symbols=result.unpriced_symbols, base_currency=params.base_currency, fx_rates=params.fx_rates,
@@ -76,6 +78,7 @@ def check_orders(
     portfolio_value: Decimal,
     positions: Mapping[str, Decimal],
     working: Mapping[str, Decimal] | None = None,
+    working_buys: Mapping[str, Decimal] | None = None,
     prices: Mapping[str, Decimal],
     limits: Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
@@ -92,7 +95,10 @@ def check_orders(
     """The risk half of the pipeline for orders built elsewhere: a run's (``build_and_check``)
     and a ticket's one order (services.execution.manual) meet the same rules, limits and facts,
     the account-level rules (``account``) included. ``positions``: the project's filled book;
-    ``working``: its own orders still working, which its rules count as if they filled."""
+    ``working``: its own orders still working, which its rules count as if they filled;
+    ``working_buys``: what the buys among them still buy, gross (the short-sale rule never counts
+    on them; not given: the positive part of ``working``, right only when a listing's working
+    orders are all one side)."""
     if callable(facts):
         facts = facts([o.client_order_id for o in orders])
     rules = rules_from_params(limits or {}, overrides)
@@ -100,6 +106,7 @@ def check_orders(
         portfolio_value=portfolio_value,
         positions=held_as_if_filled(positions, working),
         working=working or {},
+        working_buys=working_buys if working_buys is not None else {k: q for k, q in (working or {}).items() if q > 0},
         prices=prices,
         price_times=price_times or {},
         price_kinds=price_kinds or {},

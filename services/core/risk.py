@@ -88,6 +88,9 @@ class RiskContext:
     # the project's orders still working, counted in ``positions`` as if they filled
     # (services.core.builder.held_as_if_filled); the short-sale rule does not count on their buys
     working: Mapping[str, Decimal] = field(default_factory=dict)
+    # what the project's working buys of each listing still buy, gross: never netted against its
+    # working sells (a sell that counts on a buy netted away would be short at the broker too)
+    working_buys: Mapping[str, Decimal] = field(default_factory=dict)
     prices: Mapping[str, Decimal] = field(default_factory=dict)  # to value positions not traded (listing's currency)
     price_times: Mapping[str, datetime] = field(default_factory=dict)  # when each price was seen
     price_kinds: Mapping[str, str] = field(default_factory=dict)  # how (plans.PRICE_KINDS): live, delayed, close...
@@ -406,8 +409,7 @@ def short_after(order: OrderDraft, ctx: RiskContext) -> Decimal:
     ``positions`` already) but never on shares still being bought (a sell that fills before the
     buy it counted on would be a short sale at the broker)."""
     _, after = _after(order, ctx.positions)
-    buying = ctx.working.get(order.key, ZERO) if ctx.working else ZERO
-    return after - buying if buying > 0 else after
+    return after - ctx.working_buys.get(order.key, ZERO) if ctx.working_buys else after
 
 
 @dataclass(repr=False)
@@ -429,7 +431,7 @@ class ShortSale(RiskRule):
                 if after < 0:
                     out.append((i, self.block(f"{o.symbol}: selling {o.quantity} of {before} held would go short", o.symbol)))
                 elif short_after(o, ctx) < 0:
-                    buying = ctx.working[o.key]
+                    buying = ctx.working_buys[o.key]
                     out.append((i, self.block(
                         f"{o.symbol}: selling {o.quantity} counts on the working buy of {buying} (the book holds "
                         f"{before - buying} without it): should the sell fill first it goes short; cancel the buy instead",

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.books import net_quantities, project_positions, working_orders
+from services.books import buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import project_money
 from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
@@ -186,11 +186,12 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     in_flight = working_orders(session, account, except_orders=except_orders)
     for key, quantity in net_quantities(in_flight).items():
         exposure[key] = exposure.get(key, Decimal(0)) + quantity
-    own = net_quantities(o for o in in_flight if inputs.project_id is not None and o.project_id == inputs.project_id)
+    own = [o for o in in_flight if inputs.project_id is not None and o.project_id == inputs.project_id]
     view = AccountView(net_liquidation, exposure, {}, facts.orders_today, inputs.buying_power)
     price = inputs.price
     return check_orders(
-        [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=own,
+        [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=net_quantities(own),
+        working_buys=buying_quantities(own),
         prices={draft.key: price.price} if price is not None else {}, limits=settings.risk_defaults(), facts=facts,
         price_times={draft.key: price.time} if price is not None else {},
         price_kinds={draft.key: price.kind} if price is not None else {},

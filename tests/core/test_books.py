@@ -132,6 +132,14 @@ def test_the_projects_rules_measure_its_book_as_if_its_working_orders_filled():
                                      working={"AAPL": D(6)}, limits=limits)
     assert [(d.side, d.quantity) for d in result.orders] == [(Side.SELL, D(4))]  # 6 wanted of 10
     assert not report.blocked, report.all_blocks()
+    # a working buy netted against a working sell is still a buy: filled 10, a sell of 10 and a
+    # buy of 10 working (net 0); selling 10 more counts on the buy (both sells filling before it
+    # leave the project 10 short). Before, the rule saw the net 0 and passed it
+    result, report = build_and_check(targets, params, prices=PRICES, positions={"AAPL": D(10)}, working={"AAPL": D(0)},
+                                     working_buys={"AAPL": D(10)}, limits=limits)
+    assert [(d.side, d.quantity) for d in result.orders] == [(Side.SELL, D(10))]
+    [block] = report.all_blocks()
+    assert block.rule == "short_sale" and "counts on the working buy of 10 (the book holds 0 without it)" in block.message
     # the position limit sees the working buy as held: 0.5 of 6,000 is 30 AAPL, 20 are coming
     capped = {**limits, "max_position_ratio": D("0.4")}
     result, report = build_and_check([Target("AAPL", D("0.5"))], params, prices=PRICES, positions={}, working={"AAPL": D(20)},

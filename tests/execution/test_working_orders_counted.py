@@ -127,6 +127,35 @@ async def test_a_sell_already_working_is_not_sold_again(stack):
     assert {b.rule for b in ticket.report.all_blocks()} == {"short_sale"}, ticket.reasons()
 
 
+async def test_a_sell_never_counts_on_a_working_buy_netted_against_a_working_sell(stack):
+    """P holds AAPL; a resting sell of it, then (the trader changed their mind) a resting buy of
+    it back: net nothing working. Dropping AAPL again builds a sell of the filled shares, which
+    counts on the working buy: should both sells fill before the buy, P is short by it. The
+    short-sale rule saw only the net (0 working) and passed it; now it blocks it."""
+    _, buy = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    BooksService(stack.db, "tester").set_capitals({"P": "100000"})
+    run, _sent = await _execute(stack, "P", buy, {"order_type": "MKT"})
+    assert await stack.service.wait_done(run, 10) == []
+    await stack.writer.flush()
+    held = stack.sim.positions()["AAPL"]
+    _, drop = make_snapshot(stack.db, "P", {"AAPL": "0"})
+    _, sells = await _execute(stack, "P", drop, RESTING)
+    await _working(stack, sells)
+    _, back = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    _, buys = await _execute(stack, "P", back, RESTING)
+    assert len(buys) == 1
+    await _working(stack, buys)
+
+    _, drop_again = make_snapshot(stack.db, "P", {"AAPL": "0"})
+    again = await stack.service.preview_snapshot("P", drop_again, TradeMode.PAPER, builder=RESTING)
+    assert _orders(again) == [("AAPL", Side.SELL, held)]
+    assert again.plan.working == {"AAPL": Decimal(0)}
+    assert {b.rule for b in again.report.all_blocks()} == {"short_sale"}
+    # the ticket's check the same way
+    ticket = await ManualOrders(stack.service).check(Ticket.of("AAPL", "SELL", quantity=str(held), project="P"))
+    assert {b.rule for b in ticket.report.all_blocks()} == {"short_sale"}, ticket.reasons()
+
+
 @pytest.mark.slow  # two `python -m app` subprocesses
 async def test_the_preview_command_says_which_working_orders_it_counted_as_filled(db_url, stack):
     _, first = make_snapshot(stack.db, "P", {"AAPL": "0.1"})

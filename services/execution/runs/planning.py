@@ -9,7 +9,7 @@ from typing import Any, cast, overload
 
 from sqlalchemy import Table, bindparam, func, select, update
 
-from services.books import WorkingOrder, net_quantities, project_positions, working_orders
+from services.books import WorkingOrder, buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import project_money
 from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
@@ -288,6 +288,7 @@ class RunPlanning(RunServiceBase):
                     return load_risk_facts(session, ids, project_id=run.project_id, settings=settings)
             result, report = build_and_check(
                 targets, params, prices=prices, positions=positions, working=working,
+                working_buys=buying_quantities(own_working),
                 limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),
                 facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
                 price_kinds={s: r.kind for s, r in price_refs.items()},
