@@ -38,6 +38,15 @@ async def _working(stack, client_order_ids) -> None:
         10, lambda: f"the run's orders working: {[(o.client_order_id, o.status) for o in queries.recent_orders(stack.db)]}")
 
 
+def _booked(stack, key: str) -> Decimal:
+    from services.books import project_positions
+    from services.db.repositories import ProjectRepository
+
+    with stack.db.session() as session:
+        project = ProjectRepository(session).get_or_create("P")
+        return project_positions(session, project.id, None).get(key, Decimal(0))
+
+
 async def _execute(stack, project: str, snapshot: int, builder: dict) -> tuple[int, list[str]]:
     run = await stack.service.prepare_run(project, snapshot, TradeMode.PAPER, builder=builder)
     result = await stack.service.execute(run.id)
@@ -154,6 +163,43 @@ async def test_a_sell_never_counts_on_a_working_buy_netted_against_a_working_sel
     # the ticket's check the same way
     ticket = await ManualOrders(stack.service).check(Ticket.of("AAPL", "SELL", quantity=str(held), project="P"))
     assert {b.rule for b in ticket.report.all_blocks()} == {"short_sale"}, ticket.reasons()
+
+
+async def test_a_stored_plan_is_not_sent_once_the_projects_book_moved_since_its_preview(stack):
+    """The window's Execute sends the stored plan the trader confirmed (execute_plan), checking
+    its age and prices: two snapshots of the same targets previewed before either was sent (two
+    plans, nothing working), the first executed, then the second: it sent the same BUY again.
+    Now a plan whose traded listings' book (positions plus the project's working orders, counted
+    as filled) moved since its preview is refused; an order it counted that filled since moves
+    nothing and the plan goes."""
+    from services.execution.errors import PlanRefused
+
+    _, s1 = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    BooksService(stack.db, "tester").set_capitals({"P": "100000"})
+    a = await stack.service.preview_snapshot("P", s1, TradeMode.PAPER, builder=RESTING)
+    _, s2 = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    b = await stack.service.preview_snapshot("P", s2, TradeMode.PAPER, builder=RESTING)
+    [(_, _, bought)] = _orders(a)
+    assert _orders(b) == _orders(a)
+    sent = (await stack.service.execute_plan(a.plan.id)).sent
+    await _working(stack, sent)
+    with pytest.raises(PlanRefused, match=r"book moved since the preview.*AAPL 0 -> 44") as refused:
+        await stack.service.execute_plan(b.plan.id)
+    assert refused.value.code == "plan_book_moved"
+    assert [o.quantity for o in stack.sim.orders()] == [bought]  # the BUY once
+
+    # a plan that counted the working BUY as filled: it fills before the plan goes, the book
+    # (44 held, nothing working) is the one the plan was built from, and the plan is sent
+    _, larger = make_snapshot(stack.db, "P", {"AAPL": "0.15"})
+    c = await stack.service.preview_snapshot("P", larger, TradeMode.PAPER, builder=RESTING)
+    [(_, side, _more)] = _orders(c)
+    assert side is Side.BUY and c.plan.working == {"AAPL": bought}
+    [resting] = [o for o in stack.sim.orders() if o.quantity == bought]
+    stack.sim.set_price("AAPL", resting.limit_price - Decimal("0.02"))  # the ask under the limit: it fills
+    await stack.writer.flush()
+    await wait_until(lambda: stack.sim.positions().get("AAPL") == bought, 10, lambda: "the resting buy filled")
+    await wait_until(lambda: _booked(stack, "AAPL") == bought, 10, lambda: "its fill booked")
+    assert len((await stack.service.execute_plan(c.plan.id)).sent) == 1
 
 
 @pytest.mark.slow  # two `python -m app` subprocesses

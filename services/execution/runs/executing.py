@@ -1,6 +1,7 @@
 """Executing a run: its plan's orders stored NEW, then sent under the run's lease (one sender per
 run across processes); an interrupted run is reconciled first and only what the broker never saw
-is sent. A stored plan is sent only while its age and prices allow it."""
+is sent. A stored plan is sent only while its age, its prices and its project's book (positions and
+working orders, counted as filled) allow it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 
+from services.books import net_quantities, project_positions, working_orders
+from services.core.builder import held_as_if_filled
 from services.core.plans import Plan, price_moves
 from services.core.wording import counted
 from services.db.models import TradeOrder, TradeRun
@@ -107,8 +110,9 @@ class RunExecution(RunPlanning):
     async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0,
                            require_market_health: bool = True, outside_rth: bool = False) -> ExecuteResult:
         """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
-        3) when the plan is older than ``plan_max_age_seconds`` or a reference price moved more
-        than ``plan_max_price_move_pct``; the trader previews again. The market-health gate as
+        3) when the plan is older than ``plan_max_age_seconds``, its project's book moved on a
+        listing it trades (``plan_book_moved``) or a reference price moved more than
+        ``plan_max_price_move_pct``; the trader previews again. The market-health gate as
         in ``execute``."""
         plan = await self._db(self._load_plan, plan_id)
         self._check_live(plan.mode, live_token)
@@ -151,6 +155,11 @@ class RunExecution(RunPlanning):
         if age > max_age:
             raise PlanRefused(f"plan {plan.id} is {age:.0f} s old, older than the {max_age:g} s allowed: preview again",
                               code="plan_stale")
+        moved = await self._db(self._book_moves, plan)
+        if moved:
+            raise PlanRefused(f"plan {plan.id}: the project's book moved since the preview (its positions with its "
+                              f"orders still working, counted as filled): {'; '.join(moved)}. Preview again.",
+                              code="plan_book_moved")
         # by listing key (a US and an EUR listing of one symbol are two prices)
         references = {o.key: plan.prices[o.key] for o in plan.orders if o.key in plan.prices}
         if not references:
@@ -161,6 +170,22 @@ class RunExecution(RunPlanning):
         if moves:
             raise PlanRefused(f"plan {plan.id}: prices moved more than {max_move} % since the preview: "
                               + "; ".join(m.describe() for m in moves) + ". Preview again.", code="plan_price_moved")
+
+    def _book_moves(self, plan: Plan) -> list[str]:
+        """The listings the plan trades whose book moved since it was built: the project's
+        positions plus its orders still working (the plan's run's own left out), counted as filled,
+        as the preview counted them (docs/project-books.md). Another run's orders of the project
+        sent (or filled) since would be sent a second time by this plan; a counted order that
+        filled since moves nothing."""
+        account = self.provider.account or None
+        with self.db.session() as session:
+            positions = project_positions(session, plan.project_id, account)
+            own = [o for o in working_orders(session, account, except_run=plan.run_id) if o.project_id == plan.project_id]
+        now = held_as_if_filled(positions, net_quantities(own))
+        then = held_as_if_filled(plan.positions, plan.working)
+        zero = Decimal(0)
+        return [f"{key} {then.get(key, zero).normalize():f} -> {now.get(key, zero).normalize():f}"
+                for key in sorted({o.key for o in plan.orders}) if now.get(key, zero) != then.get(key, zero)]
 
     async def _send_plan(self, plan: Plan | None, *, check_drift: bool, require_market_health: bool = True,
                          outside_rth: bool = False) -> ExecuteResult:
