@@ -346,8 +346,11 @@ class OrderActions:
         # the order as it would stand after the replace: the stored one with only these two changed
         wanted = dataclasses.replace(original, client_order_id=order.client_order_id + "-chk", quantity=new_quantity,
                                      limit_price=new_limit)
+        # checked for what it still trades: its filled part is in the book already (checked for its
+        # whole quantity, a partly filled sell re-priced was 'selling 30 of 20 held would go short')
+        still = dataclasses.replace(wanted, quantity=new_quantity - (order.filled_quantity or Decimal(0)))
         try:
-            await self._risk_check(wanted, project=replacing.project_id, replacing=replacing)
+            await self._risk_check(still, project=replacing.project_id, replacing=replacing)
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
             await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
@@ -392,7 +395,8 @@ class OrderActions:
     async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str) -> ReplaceResult:
         """Cancel, then send ``wanted`` (less what filled meanwhile) as a new linked order. Its gates
         run first: refused after the cancel, the trader would be left with no order at all. (Risk
-        was checked by ``replace`` for the whole new quantity; what goes after the cancel is no more.)"""
+        was checked by ``replace`` for what the new quantity still trades, its total less what had filled;
+        what goes after the cancel, less what filled by then, is no more.)"""
         try:
             problem = contract_problem(wanted.spec)
             if problem is not None:

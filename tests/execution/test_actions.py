@@ -118,6 +118,28 @@ async def test_replace_limit_order_modifies_in_place(stack):
     await _settle(stack, record.id, {OrderState.FILLED})
 
 
+async def test_replacing_a_partly_filled_sell_is_checked_for_what_it_still_sells(stack):
+    """30 AAPL held; a SELL 30 LMT fills 10 and works on; the trader lowers the limit of the rest.
+    The check took the order's whole 30 against the 20 held after the fill and blocked it
+    ("selling 30 of 20 held would go short"); it sells 20 more, exactly what is held."""
+    bought = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(30), project="P")
+    await _settle(stack, bought.id, {OrderState.FILLED})
+    stack.sim.faults.add_rule(symbols={"AAPL"}, fill_mode="partial")
+    stack.sim.hold_partial_fills()
+    bid, _ask = stack.sim.quote("AAPL")
+    sell = await stack.actions.manual_order("AAPL", Side.SELL, Decimal(30), OrderType.LMT, bid - Decimal("1.00"), project="P")
+    await _settle(stack, sell.id, {OrderState.PARTIALLY_FILLED})
+    assert _order(stack.db, sell.id).filled_quantity == Decimal(10)
+    result = await stack.actions.replace(sell.id, limit_price=bid - Decimal("2.00"))
+    assert result.method == "modify"
+    # more than is held is still refused: 10 filled, 25 more of the 20 left
+    from services.execution.errors import RiskBlocked
+
+    with pytest.raises(RiskBlocked, match="selling 25"):
+        await stack.actions.replace(sell.id, quantity=Decimal(35))
+    stack.sim.release_partial_fills()
+
+
 async def test_replace_refuses_what_the_ticket_refuses_off_the_grid_or_fractional_before_the_broker(stack):
     """The ticket's rules are the replace's (services.core.replace_rules): a limit off the
     listing's tick grid (IB: error 110, which would have made the replace cancel the working
