@@ -110,6 +110,7 @@ class TradingController:
             self.session.clear()
             w = self.ctx.window
             w.preview_model.clear()
+            w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
             w.risk_view.clear()
             self._show_gate(self.session.gate())
 

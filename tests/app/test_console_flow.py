@@ -445,3 +445,29 @@ def test_the_window_and_serve_run_auto_recovery_at_one_interval(qloop, open_cons
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop, open_console):
+    """The table and the risk verdict of the previous snapshot's preview were cleared, but the
+    line under the table (the working orders counted as filled, the skipped symbols) stayed on
+    screen under another snapshot."""
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.preview_view.portfolio_edit.setText("100000")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "the preview")
+            await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the preview's end")
+            shown = controller.trading.session.snapshot_id
+            # what the controller shows under the table for a preview that counted a working order
+            w.preview_view.set_skipped((), "counted as filled: 1 working order of this project: AAPL +20")
+            controller.trading.forget_preview_unless(shown)  # the same snapshot: kept
+            assert w.preview_view.skipped_label.text().startswith("Counted as filled")
+            controller.trading.forget_preview_unless(shown + 1000)  # another one
+            assert w.preview_view.skipped_label.text() == "" and w.preview_model.rowCount() == 0
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
