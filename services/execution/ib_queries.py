@@ -26,6 +26,7 @@ from services.core.trading_hours import TradingHours, calendar_name, calendar_zo
 from .errors import BrokerError, NotConnected, QueryFailed
 from .events import ExecutionEvent, OpenOrderEvent, dec
 from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
+from .paced import Lines
 from .provider import BrokerPosition
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after th
 HISTORY_TIMEOUT = 120.0  # IB can take a minute for ten years of daily bars
 # sends of one historical request answered with pacing violations before its listing fails
 HISTORY_PACING_ATTEMPTS = 4
+MAX_TICKERS = 101  # IB's "Max number of tickers has been reached": no market data line left
+# IB's market data lines: 100 for every account at least (more with commissions or booster
+# packs), shared by TWS's windows and every API client of the account. A market data request
+# beyond them is refused (101). Snapshots take at most half of them at once, so that the
+# watchlist, TWS and another process keep theirs.
+MARKET_DATA_LINES = 100
+SNAPSHOT_LINES = 50
 
 
 
@@ -66,6 +74,11 @@ class IbQueries:
     _contracts: dict[ContractSpec, Any]
     _query_locks: dict[str, asyncio.Lock]
     _answered_executions: dict[str, tuple[int, int]]  # execId -> (reqId, position in the answer)
+    _quote_streams: dict[str, tuple[datetime | None, Any, Any]]  # ib_quotes.py: each stream holds a line
+    connected_at: datetime | None
+    # IB's market data lines of the account, and how many of them snapshots take at once
+    market_data_lines: int = MARKET_DATA_LINES
+    snapshot_lines: int = SNAPSHOT_LINES
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
@@ -147,19 +160,27 @@ class IbQueries:
             raise BrokerError(f"unknown contract{'s' if len(unknown) > 1 else ''}: {', '.join(sorted({s.key for s in unknown}))}", code="unknown_contract")
         return {s.key: self._contracts[s] for s in specs}
 
-    def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any]:
-        """One market data snapshot (what ``reqTickersAsync`` does per contract), sent now."""
+    def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any, int]:
+        """One market data snapshot (what ``reqTickersAsync`` does per contract), sent now: its
+        future, its ticker and its request id."""
         wrapper = self.ib.wrapper
         req_id = self.ib.client.getReqId()
         future = wrapper.startReq(req_id, contract)
         ticker = wrapper.startTicker(req_id, contract, "snapshot")
         self.ib.client.reqMktData(req_id, contract, "", True, False, [])
-        return future, ticker
+        return future, ticker, req_id
 
     async def market_prices(self, symbols: Sequence[str | ContractSpec]) -> dict[str, Decimal | None]:
         """Prices in each listing's own currency, by listing key. A listing streaming on this
         connection (the watchlist: ib_quotes.py) is priced from its stream, the others from one
-        snapshot each: the watchlist, the ticket and the preview see the same price."""
+        snapshot each: the watchlist, the ticket and the preview see the same price.
+
+        A snapshot holds one of the account's market data lines until it ends (IB: up to about
+        11 s); beyond the allowance IB refuses it with error 101 "Max number of tickers has been
+        reached". At most ``snapshot_lines`` snapshots are open at once (fewer when the
+        watchlist's streams leave less of ``market_data_lines``); a snapshot refused anyway (the
+        lines of TWS's window or of another program count too) is asked again once lines had
+        time to free, and still refused, the listings are named in a ``QueryFailed``."""
         contracts = await self.qualify(symbols)
         prices: dict[str, Decimal | None] = {}
         for key in list(contracts):
@@ -170,14 +191,41 @@ class IbQueries:
                 self.quote_info[key] = (seen_at, kind)
         unique = [key for key in contracts if key not in prices]
         tickers: dict[str, Any] = {}
+        by_req_id: dict[int, str] = {}
+        refused: set[str] = set()
+        streams = sum(1 for entry in self._quote_streams.values() if entry[0] == self.connected_at)
+        lines = Lines(min(self.snapshot_lines, self.market_data_lines - streams))
 
         def start(symbol: str) -> asyncio.Future:
-            future, tickers[symbol] = self._request_snapshot(contracts[symbol])
+            refused.discard(symbol)
+            future, tickers[symbol], req_id = self._request_snapshot(contracts[symbol])
+            by_req_id[req_id] = symbol
             return future
 
+        def on_error(req_id, code, _message, _contract=None) -> None:
+            if code == MAX_TICKERS and req_id in by_req_id:
+                refused.add(by_req_id[req_id])
+
+        self.ib.errorEvent += on_error
         try:
-            await self.sender.ask_each(unique, start, "market data snapshot", check=self._require_connected)
+            asking = unique
+            for attempt in range(1, self.sender.attempts + 1):
+                await self.sender.ask_each(asking, start, "market data snapshot", check=self._require_connected, lines=lines)
+                asking = [key for key in unique if key in refused]
+                if not asking:
+                    break
+                if attempt < self.sender.attempts:
+                    log.warning("market data snapshot: IB refused %d listing(s) with error 101 (max number of market data "
+                                "lines reached); asking again (attempt %d of %d)", len(asking), attempt + 1, self.sender.attempts)
+                    await asyncio.sleep(self.sender.settle)
+            if asking:
+                raise QueryFailed(
+                    f"market data snapshot: IB refused {len(asking)} listing(s) with error 101 \"Max number of tickers has been "
+                    f"reached\" after {self.sender.attempts} attempts: the account's market data lines are in use (streams "
+                    f"and snapshots of TWS, this console and any other program count): {', '.join(asking[:20])}"
+                    f"{f' and {len(asking) - 20} more' if len(asking) > 20 else ''}")
         finally:
+            self.ib.errorEvent -= on_error
             for ticker in tickers.values():
                 self.ib.wrapper.endTicker(ticker, "snapshot")
         for symbol in unique:

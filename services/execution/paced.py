@@ -138,18 +138,33 @@ class PacedSender:
             pending -= done
 
     async def ask_each(self, keys: Iterable[Hashable], start: Callable[[Any], asyncio.Future], what: str,
-                       check: Callable[[], None] | None = None) -> dict[Any, asyncio.Future]:
+                       check: Callable[[], None] | None = None, lines: Lines | None = None) -> dict[Any, asyncio.Future]:
         """``start(key)`` sends one request and returns the future of its answer. Every key is
         sent through the limiter; keys left unanswered are sent again (a new request), at most
-        ``attempts`` times in all. Returns key -> done future (result or exception)."""
+        ``attempts`` times in all. With ``lines`` each request holds one of them from its send
+        until its answer (IB's market data lines): at most that many are open at once. Returns
+        key -> done future (result or exception)."""
         answered: dict[Any, asyncio.Future] = {}
         pending = list(dict.fromkeys(keys))
         for attempt in range(1, self.attempts + 1):
             before = self.violations
             futures = {}
-            for key in pending:
-                futures[key] = await self.send(start, key, check=check)
-            await self._answers(futures.values(), before)
+            try:
+                for key in pending:
+                    if lines is not None:
+                        await lines.take()
+                    try:
+                        futures[key] = await self.send(start, key, check=check)
+                    except BaseException:
+                        if lines is not None:
+                            lines.give_back()
+                        raise
+                    if lines is not None:
+                        lines.hold(futures[key])
+                await self._answers(futures.values(), before)
+            finally:
+                if lines is not None:  # an unanswered request was dropped: it holds no line at IB
+                    lines.release_all()
             for key, future in futures.items():
                 if future.done():
                     answered[key] = future
@@ -172,6 +187,39 @@ class PacedSender:
         """One request (a query with no key), asked again if unanswered; its result."""
         done = await self.ask_each([what], lambda _key: start(), what, check=check)
         return done[what].result()
+
+
+class Lines:
+    """A budget of simultaneously open requests (IB's market data lines: a snapshot holds one
+    until its end; beyond the account's allowance IB answers error 101 \"Max number of tickers
+    has been reached\"). ``take`` waits for a free line, ``hold`` gives it back when the
+    request's answer comes, ``release_all`` gives back the lines of requests left unanswered."""
+
+    def __init__(self, count: int) -> None:
+        self.count = max(1, count)
+        self._free = asyncio.Semaphore(self.count)
+        self._held: set[asyncio.Future] = set()
+        self.most_open = 0  # the most lines held at once (tests)
+
+    async def take(self) -> None:
+        await self._free.acquire()
+
+    def give_back(self) -> None:
+        self._free.release()
+
+    def hold(self, future: asyncio.Future) -> None:
+        self._held.add(future)
+        self.most_open = max(self.most_open, len(self._held))
+        future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future) -> None:
+        if future in self._held:
+            self._held.discard(future)
+            self._free.release()
+
+    def release_all(self) -> None:
+        for future in list(self._held):
+            self._done(future)
 
 
 def both_checks(first: Callable[[], None] | None, second: Callable[[], None] | None) -> Callable[[], None] | None:

@@ -84,6 +84,12 @@ class Faults:
     # 0 disables (the default: IB enforces these for bars of 30 s or less, softly for daily bars)
     history_pacing: int = 0
     history_window: float = 600.0
+    # IB's market data lines (per account, every client of the gateway together): streaming
+    # subscriptions and snapshots not yet ended beyond this get error 101 "Max number of tickers
+    # has been reached"; 0 disables (the default). A new account has 100.
+    market_data_lines: int = 0
+    # seconds a snapshot keeps its line before tickSnapshotEnd (IB: up to about 11 s)
+    snapshot_seconds: float = 0.0
     rules: list[FaultRule] = field(default_factory=list)
     # gateway faults at given times (fault_schedule.py); at any time: sim.connectivity_lost() ...
     schedule: list[ScheduledFault] = field(default_factory=list)

@@ -110,6 +110,10 @@ class MarketMixin(SimulatorBase):
         if instrument is None:
             session.error(req_id, 200, "No security definition has been found for the request")
             return
+        lines = self.faults.market_data_lines
+        if lines and self.market_data_lines_used() >= lines:
+            session.error(req_id, 101, "Max number of tickers has been reached")
+            return
         data_type = session.market_data_type
         if session.server_version >= versions.REQ_SMART_COMPONENTS:
             bbo = "" if instrument.sec_type == "CASH" else "9c0001"
@@ -120,7 +124,19 @@ class MarketMixin(SimulatorBase):
         session.send(m.market_data_type(req_id, data_type))
         self._send_ticks(session, req_id, instrument, full=True, data_type=data_type)
         if snapshot:
-            session.send(m.tick_snapshot_end(req_id))
+            delay = self.faults.snapshot_seconds
+            if delay > 0:
+                session.snapshots.add(req_id)
+
+                def end() -> None:
+                    if req_id in session.snapshots:
+                        session.snapshots.discard(req_id)
+                        if not session.closed:
+                            session.send(m.tick_snapshot_end(req_id))
+
+                self._later(delay, end)
+            else:
+                session.send(m.tick_snapshot_end(req_id))
         else:
             # frozen data (2, 4) is the last recorded value: sent once, not updated
             session.market_data[req_id] = instrument.key
@@ -151,7 +167,12 @@ class MarketMixin(SimulatorBase):
         if instrument.sec_type != "CASH":
             session.send(m.tick_size(req_id, tick(m.VOLUME), self._volume[symbol]))
 
+    def market_data_lines_used(self) -> int:
+        """Lines in use on the account: every client's streams and unfinished snapshots."""
+        return sum(len(s.market_data) + len(s.snapshots) for s in self._all_sessions if not s.closed)
+
     def _cancel_mkt_data(self, session: Session, f: list[str]) -> None:
+        session.snapshots.discard(int(f[2]))
         session.market_data.pop(int(f[2]), None)
         session.frozen.discard(int(f[2]))
 

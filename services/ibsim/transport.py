@@ -40,6 +40,7 @@ class Session:
         self.market_data_type = 1
         self.market_data: dict[int, str] = {}  # reqId -> symbol (streaming)
         self.frozen: set[int] = set()  # reqIds of frozen data: no updates after the first values
+        self.snapshots: set[int] = set()  # reqIds of snapshots not yet ended (each holds a line)
         self.pnl = PnLSubscriptions()
         self.positions_subscribed = False
         self.account_updates: str | None = None
