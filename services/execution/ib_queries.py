@@ -38,6 +38,10 @@ HOURS_MAX_AGE = 6 * 3600.0  # a listing's trading hours are asked again after th
 HISTORY_TIMEOUT = 120.0  # IB can take a minute for ten years of daily bars
 # sends of one historical request answered with pacing violations before its listing fails
 HISTORY_PACING_ATTEMPTS = 4
+class HistoryDropped(Exception):
+    """A historical request IB dropped (error 100, no answer): asked again by ``daily_bars``."""
+
+
 MAX_TICKERS = 101  # IB's "Max number of tickers has been reached": no market data line left
 # IB's market data lines: 100 for every account at least (more with commissions or booster
 # packs), shared by TWS's windows and every API client of the account. A market data request
@@ -275,12 +279,15 @@ class IbQueries:
 
         self.ib.errorEvent += on_error
         try:
+            before = self.sender.violations
             future = await self.sender.send(start, check=self._require_connected)
-            try:
-                answer = await asyncio.wait_for(future, HISTORY_TIMEOUT)
-            except TimeoutError:
+            if not await self.sender.answer_or_dropped(future, before, HISTORY_TIMEOUT):
+                self.ib.wrapper._endReq(holder["id"])
+                raise HistoryDropped(f"historical data {spec.key}: dropped by IB's pacing error 100")
+            if not future.done():
                 self.ib.client.cancelHistoricalData(holder["id"])
-                raise QueryFailed(f"historical data {spec.key}: no answer within {HISTORY_TIMEOUT:g} s") from None
+                raise QueryFailed(f"historical data {spec.key}: no answer within {HISTORY_TIMEOUT:g} s")
+            answer = future.result()
         finally:
             self.ib.errorEvent -= on_error
         return answer, errors
@@ -296,7 +303,13 @@ class IbQueries:
         answer: Any = None
         for attempt in range(1, HISTORY_PACING_ATTEMPTS + 1):
             await self.history_pacing.acquire((contract.conId, what_to_show), (contract.conId, end, duration, what_to_show))
-            answer, errors = await self._historical_request(spec, contract, end, duration, what_to_show)
+            try:
+                answer, errors = await self._historical_request(spec, contract, end, duration, what_to_show)
+            except HistoryDropped as exc:
+                if attempt == HISTORY_PACING_ATTEMPTS:
+                    raise QueryFailed(f"{exc} {attempt} times in a row") from None
+                log.warning("%s; asking again (the identical request waits out IB's 15 s rule)", exc)
+                continue
             kinds = [history_answer(code, message) for code, message in errors]
             if not errors or HistoryAnswer.NO_DATA in kinds:
                 break

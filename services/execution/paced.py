@@ -111,13 +111,14 @@ class PacedSender:
                 return
             await asyncio.sleep(left)
 
-    async def _answers(self, futures: Iterable[asyncio.Future], violations_before: int) -> None:
+    async def _answers(self, futures: Iterable[asyncio.Future], violations_before: int,
+                       timeout: float | None = None) -> None:
         """Wait until every future is done, or ``request_timeout`` passed, or (after an error 100)
         ``settle`` seconds passed since both the last violation and the last request: what is
         still unanswered then was dropped."""
         loop = asyncio.get_running_loop()
         sent_at = loop.time()  # the last request just left: its answer gets ``settle`` at least
-        deadline = sent_at + self.request_timeout
+        deadline = sent_at + (self.request_timeout if timeout is None else timeout)
         pending = {f for f in futures if not f.done()}
         while pending:
             limit = deadline
@@ -136,6 +137,13 @@ class PacedSender:
                 if waiter in self._violation_waiters:
                     self._violation_waiters.remove(waiter)
             pending -= done
+
+    async def answer_or_dropped(self, future: asyncio.Future, violations_before: int, timeout: float) -> bool:
+        """Wait for one request's answer (at most ``timeout`` s); False when an error 100 came
+        after it was sent and the line was then quiet for ``settle`` s without its answer: IB
+        dropped it, and it must be asked again."""
+        await self._answers([future], violations_before, timeout)
+        return future.done() or self.violations == violations_before
 
     async def ask_each(self, keys: Iterable[Hashable], start: Callable[[Any], asyncio.Future], what: str,
                        check: Callable[[], None] | None = None, lines: Lines | None = None) -> dict[Any, asyncio.Future]:

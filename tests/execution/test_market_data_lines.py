@@ -5,6 +5,8 @@ a snapshot refused anyway (another program's lines) is asked again or named in a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.core.contracts import spec_of
@@ -99,5 +101,49 @@ async def test_snapshots_refused_for_lines_every_time_fail_naming_error_101_and_
         message = str(failure.value)
         assert "error 101" in message and "market data lines" in message
         assert all(s in message for s in wanted)
+    finally:
+        await provider.disconnect()
+
+
+async def test_a_history_request_dropped_by_error_100_is_asked_again(make_simulator, ib_log_guard, monkeypatch):
+    """Error 100 drops the reqHistoricalData itself: asked again after the quiet ``settle``, not
+    left to fail the listing after HISTORY_TIMEOUT (120 s)."""
+    from datetime import date, timedelta
+
+    import services.execution.ib_queries as queries
+    from services.execution.history_pacing import HistoricalPacing
+
+    ib_log_guard.allow(r"Error 100, reqId")
+    monkeypatch.setattr(queries, "HISTORY_TIMEOUT", 20.0)
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    provider = await _provider(sim, 36)
+    now = [1_000_000.0]
+
+    async def fake_sleep(seconds: float) -> None:  # the 15 s identical-request rule passes at once
+        now[0] += seconds
+
+    provider.history_pacing = HistoricalPacing(clock=lambda: now[0], sleep=fake_sleep)
+    dropped = []
+    try:
+        spec = spec_of("AAPL")
+        await provider.qualify([spec])
+        original = provider.ib.client.reqHistoricalData
+
+        def dropped_once(*args):  # the gateway allows one message this second: the history request is dropped
+            provider.ib.client.reqHistoricalData = original
+            sim.faults.pacing_limit = 1
+            sim.restart_pacing_windows()
+            provider.ib.client.reqCurrentTime()
+            original(*args)
+            dropped.append(True)
+
+        provider.ib.client.reqHistoricalData = dropped_once
+        provider.ib.errorEvent += lambda req_id, code, *_: setattr(sim.faults, "pacing_limit", 50) if code == 100 else None
+        last = date.today() - timedelta(days=7)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        bars = await provider.daily_bars(spec, last - timedelta(days=30), last)
+        assert dropped and bars and provider.pacing_violations >= 1
+        assert loop.time() - started < queries.HISTORY_TIMEOUT  # not after the history timeout
     finally:
         await provider.disconnect()
