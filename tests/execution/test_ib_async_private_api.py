@@ -65,3 +65,13 @@ def test_the_adapter_installs_its_hooks_on_the_wrapper_instance():
         assert getattr(provider.ib.wrapper, name).__name__ == "hooked", name
     assert provider.ib.client.sendMsg.__name__ == "counted"
     assert provider.ib.RequestTimeout == provider.request_timeout
+
+
+def test_end_req_forgets_a_request_and_ends_its_future():
+    """A historical request dropped by error 100 is forgotten with ``wrapper._endReq`` before it is
+    asked again (services/execution/ib_queries.py): its future must end and its id be gone, so a
+    late answer to it finds nothing to fill."""
+    wrapper = IB().wrapper
+    future = wrapper.startReq(7)
+    wrapper._endReq(7)
+    assert future.done() and 7 not in wrapper._futures and 7 not in wrapper._results
