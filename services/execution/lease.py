@@ -26,7 +26,10 @@ the moment of the write: right before each placeOrder goes on the socket, in the
 step (no await in between), the sender refuses when its lease expires in less than ``send_margin``
 seconds (``LeaseManager.check_sendable``), gives its claims back (only those still under its own
 claim id) and stops saying why. An order it did write left at least ``send_margin`` seconds before
-anyone could take the lease over, so it is at the broker when the taker reconciles. ``expires_at``
+anyone could take the lease over, so it is at the broker when the taker reconciles. A released
+lease refuses too (``Lease.released``): a placeOrder that IB's error 100 dropped is sent again by
+the provider under the check of the lease that sent it, possibly after the run's sending ended
+and another process took the run and closed the dropped order as never received. ``expires_at``
 of a held lease only moves forward on a renewal the database confirmed.
 
 Clocks: the lease's times are each process's wall clock (UTC), not the database's: the holder
@@ -66,6 +69,7 @@ log = logging.getLogger(__name__)
 LEASE_TTL = 30.0  # seconds a lease lives without a heartbeat
 LEASE_EXPIRED = "the run's lease expired while sending (the process stalled?)"
 LEASE_LOST = "the run's lease was lost (taken by another process after it expired)"
+LEASE_RELEASED = "the run's lease was released (its sending ended): nothing more is written under it"
 WAIT_POLL = 0.25  # seconds between two looks at a busy lease while waiting for it
 
 
@@ -224,6 +228,10 @@ class Lease:
     expires_at: datetime
     taken_over_from: Holder | None = None  # the stale holder this lease replaced
     lost: bool = False  # the heartbeat found the row gone or taken: stop sending
+    # given back (the row deleted): another process may hold the run from now on, so nothing
+    # may be written under this lease any more (a placeOrder sent again after IB's error 100
+    # carries the lease's check: services.execution.paced.InFlightOrders)
+    released: bool = False
     _task: asyncio.Task | None = field(default=None, repr=False)
 
 
@@ -331,6 +339,10 @@ class LeaseManager:
         return renewed
 
     def release(self, lease: Lease) -> None:
+        # first, before the row goes: from the moment another process can take the run, no
+        # message still carrying this lease's check (an order sent again after IB's error 100)
+        # may be written
+        lease.released = True
         if self.held.get(lease.run_id) is lease:
             del self.held[lease.run_id]
         with self.db.core(write=True) as connection:
@@ -350,7 +362,7 @@ class LeaseManager:
     async def hold(self, run_id: int, *, wait: float = 0.0) -> AsyncIterator[Lease]:
         """Hold the run's lease (with its heartbeat) for the block; re-entrant in one process."""
         existing = self.held.get(run_id)
-        if existing is not None and not existing.lost:
+        if existing is not None and not existing.lost and not existing.released:
             yield existing
             return
         lease = await self.acquire(run_id, wait=wait)
@@ -379,6 +391,8 @@ class LeaseManager:
     def check_sendable(self, lease: Lease) -> None:
         """Raises LeaseExpired unless an order may be written now under ``lease``. Synchronous
         and without the database: called right before the socket write, in the same step."""
+        if lease.released:
+            raise LeaseExpired(LEASE_RELEASED)
         if lease.lost:
             raise LeaseExpired(LEASE_LOST)
         if self.expiring(lease):
