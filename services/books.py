@@ -20,7 +20,7 @@ from services.db.models import Position, PositionAssignment, Project, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
 from services.db.repositories.base import fetch_all
 from services.db.scope import not_backtest
-from services.domain import WORKING_ORDER_STATES, Side
+from services.domain import INTENT_ORDER_STATES, OrderState, Side
 from services.execution.listings import order_spec
 
 
@@ -85,21 +85,36 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class WorkingOrder:
-    """One order still working at the broker, as the shares it would add if it filled."""
+    """One order still working at the broker, or stored and still to be sent (``unsent``), as
+    the shares it would add if it filled."""
 
     client_order_id: str
     project_id: int | None  # None: an order of no project (placed in TWS, entered by hand)
     key: str  # the listing key
     quantity: Decimal  # signed: what is left to fill, negative for a sell
+    unsent: bool = False  # stored NEW, not sent yet: recovery or a resumed execute sends it
+
+
+# A NEW order is intent only when something will send it: an order of a run (recovery sends a
+# stuck run's NEW orders, `execute RUN` resumes them, whatever the run's day), recovery's own
+# replacement included (retry_count > 0). Nothing sends a NEW order of no run (an `order` command
+# whose placeOrder failed: "the trader's to send again") nor a manual replace's NEW replacement
+# (the replace action's: neither recovery nor a resumed run takes it), so they are not counted.
+_STILL_TO_TRADE = or_(
+    TradeOrder.status != OrderState.NEW,
+    TradeOrder.run_id.is_not(None) & (TradeOrder.replaces_order_id.is_(None) | (TradeOrder.retry_count > 0)))
 
 
 def working_orders(session, account: str | None, *, except_run: int | None = None,
                    except_orders: Iterable[str] = ()) -> list[WorkingOrder]:
-    """Every project's orders still working on ``account`` (every real account when it is not
-    known) with something left to fill. ``except_run``: the run being previewed (its own orders
-    are the ones the preview is about); ``except_orders``: client order ids left out (an order
-    being replaced: its replacement is the order checked)."""
-    query = select(TradeOrder).where(TradeOrder.status.in_(WORKING_ORDER_STATES), not_backtest(TradeOrder.account))
+    """Every project's orders that will or may still trade on ``account`` (every real account
+    when it is not known) with something left to fill: working at the broker, or stored NEW and
+    still to be sent (``INTENT_ORDER_STATES``, ``_STILL_TO_TRADE``), at their full quantity.
+    ``except_run``: the run being previewed (its own orders are the ones the preview is about);
+    ``except_orders``: client order ids left out (an order being replaced: its replacement is
+    the order checked)."""
+    query = select(TradeOrder).where(TradeOrder.status.in_(INTENT_ORDER_STATES), _STILL_TO_TRADE,
+                                     not_backtest(TradeOrder.account))
     if account:
         query = query.where(TradeOrder.account == account)
     if except_run is not None:  # an order of no run (placed in TWS, entered by hand) is never the run's
@@ -111,7 +126,8 @@ def working_orders(session, account: str | None, *, except_run: int | None = Non
     for order in session.scalars(query.order_by(TradeOrder.id)):
         left = order.quantity - (order.filled_quantity or Decimal(0))
         if left > 0:
-            out.append(WorkingOrder(order.client_order_id, order.project_id, order_spec(order).key, Side(order.side).sign * left))
+            out.append(WorkingOrder(order.client_order_id, order.project_id, order_spec(order).key, Side(order.side).sign * left,
+                                    OrderState(order.status) is OrderState.NEW))
     return out
 
 
@@ -132,8 +148,8 @@ def buying_quantities(orders: Iterable[WorkingOrder]) -> dict[str, Decimal]:
 def working_quantities(session, account: str | None, *, except_run: int | None = None,
                        except_orders: Iterable[str] = ()) -> dict[str, Decimal]:
     """``working_orders`` as the shares they would add if they filled: listing key -> signed
-    quantity left. The account-level exposure counts every project's (docs/project-books.md):
-    two projects' orders in flight at once must not each pass alone."""
+    quantity left. The account-level exposure counts every project's, unsent ones included
+    (docs/project-books.md): two projects' orders in flight at once must not each pass alone."""
     return net_quantities(working_orders(session, account, except_run=except_run, except_orders=except_orders))
 
 

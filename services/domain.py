@@ -90,6 +90,14 @@ WORKING_ORDER_STATES = frozenset(
         OrderState.REPLACE_REQUESTED,
     }
 )
+# The states of an order that will or may still trade: working at the broker, or stored NEW and
+# not sent yet (a run halted or stopped mid-send, a process that crashed between storing and
+# sending: recovery or a resumed ``execute`` sends it later). What a project's preview and the
+# account's exposure count as if it filled (services.books.working_orders, which leaves out the
+# NEW orders nothing will send: docs/project-books.md). Not WORKING_ORDER_STATES, which means "at
+# the broker": what a cancel asks the broker for, reconciliation expects IB to list, a replace
+# may change, the blotter shows as working.
+INTENT_ORDER_STATES = WORKING_ORDER_STATES | {OrderState.NEW}
 
 
 class RunStatus(StrEnum):

@@ -166,6 +166,7 @@ async def preview_with_broker(args, settings) -> int:
         "positions": {symbol: str(q) for symbol, q in plan.positions.items()},
         "working": {symbol: str(q) for symbol, q in plan.working.items()},
         "working_orders": list(plan.working_orders),
+        "unsent_orders": list(plan.unsent_orders),  # of those, the ones stored and not sent yet
     }
     if args.json:
         print(json.dumps(preview, indent=2))
@@ -222,6 +223,7 @@ def _print_table(preview: dict) -> None:
         for b in r["blocks"]:
             print(f"blocked {r['symbol']}: {b['message']} ({b['code']})")
     if preview.get("working_orders"):
-        print(working_note(len(preview["working_orders"]), {k: Decimal(q) for k, q in preview["working"].items()}))
+        print(working_note(len(preview["working_orders"]), {k: Decimal(q) for k, q in preview["working"].items()},
+                           len(preview.get("unsent_orders") or ())))
     print(f"prices: {preview['prices_source']}")
     print(f"risk verdict: {preview['risk']['verdict'].upper()}")

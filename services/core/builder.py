@@ -26,7 +26,8 @@ apart; an :class:`OrderDraft`'s ``notional`` is in the base currency, its prices
 listing's.
 
 Orders of the project still working at the broker (sent by an earlier run, not yet filled or
-canceled: ``working``, listing key -> signed quantity left to fill) count as if they filled:
+canceled) or stored by an earlier run and still to be sent (``working``, listing key -> signed
+quantity left to fill) count as if they filled:
 the delta is taken from ``positions + working``, so a second run of the same targets the same
 day builds nothing more than the difference, never the same orders again (docs/project-books.md).
 A draft's ``current_quantity`` is that sum.

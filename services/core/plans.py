@@ -125,6 +125,12 @@ class Plan:
         return tuple(self.params.get("working_orders") or ())
 
     @property
+    def unsent_orders(self) -> tuple[str, ...]:
+        """Those of ``working_orders`` stored and not sent yet when it was built (an earlier
+        run's, halted or stopped mid-send: recovery or a resumed execute sends them)."""
+        return tuple(self.params.get("unsent_orders") or ())
+
+    @property
     def gross_notional(self) -> Decimal:
         return order_totals(self.orders).gross_notional
 

@@ -18,9 +18,17 @@ def as_sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
-def working_note(orders: int, quantities: Mapping[str, Decimal]) -> str:
-    """The line a preview shows when the project's orders still working were counted as if
-    they filled (docs/project-books.md): "counted as filled: 1 working order of this project:
-    AAPL +100"."""
+def working_note(orders: int, quantities: Mapping[str, Decimal], unsent: int = 0) -> str:
+    """The line a preview shows when the project's orders still working (``orders`` of them,
+    ``unsent`` of which are stored and not sent yet) were counted as if they filled
+    (docs/project-books.md): "counted as filled: 1 working order of this project: AAPL +100",
+    "... 2 unsent orders of this project: ...", "... 1 working and 2 unsent orders of ..."."""
     listed = ", ".join(f"{key} {quantity.normalize():+f}" for key, quantity in sorted(quantities.items()))
-    return f"counted as filled: {counted(orders, 'working order')} of this project: {listed}"
+    sent = orders - unsent
+    if not unsent:
+        what = counted(orders, "working order")
+    elif not sent:
+        what = counted(unsent, "unsent order")
+    else:
+        what = f"{sent} working and {counted(unsent, 'unsent order')}"
+    return f"counted as filled: {what} of this project: {listed}"

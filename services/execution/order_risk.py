@@ -172,7 +172,8 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     day's order count from the database, the project's book and money as ``inputs`` hold them
     (``for_project``), the prices as ``inputs`` saw them (delayed prices block
     in live mode unless ``allow_delayed_prices_live``); then the account-level rules with every
-    project's orders working on ``account`` (the connected one) counted as if they filled. The
+    project's orders working on ``account`` (the connected one), or stored by a run and still to
+    be sent (``services.books.working_orders``), counted as if they filled. The
     project's rules count its own working orders as if they filled too, as a run's preview does
     (docs/project-books.md): a ticket selling what a working sell already sells goes short."""
     settings = SettingsRepository(session)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import tokenize
+from decimal import Decimal
 from pathlib import Path
 
-from services.core.wording import counted
+from services.core.wording import counted, working_note
 
 ROOT = Path(__file__).resolve().parents[2]
 BRACKETED_PLURAL = re.compile(r"[a-z]\(s\)")
@@ -17,6 +18,15 @@ def test_a_count_takes_its_noun_in_the_singular_only_for_one():
     assert [counted(n, "fill") for n in (0, 2)] == ["0 fills", "2 fills"]
     assert counted(3, "working order") == "3 working orders"
     assert counted(2, "child", "children") == "2 children"
+
+
+def test_the_preview_s_note_says_which_orders_counted_as_filled_were_not_sent_yet():
+    """docs/project-books.md: an earlier run's orders stored and not sent yet count as filled too;
+    the line the trader reads says so instead of calling them working."""
+    held = {"AAPL": Decimal(44), "MSFT": Decimal(-3)}
+    assert working_note(1, {"AAPL": Decimal(44)}) == "counted as filled: 1 working order of this project: AAPL +44"
+    assert working_note(2, held, unsent=2) == "counted as filled: 2 unsent orders of this project: AAPL +44, MSFT -3"
+    assert working_note(3, held, unsent=1) == "counted as filled: 2 working and 1 unsent order of this project: AAPL +44, MSFT -3"
 
 
 def _messages_with_a_bracketed_plural(path: Path) -> list[str]:

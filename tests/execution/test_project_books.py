@@ -15,7 +15,7 @@ from services import console_queries as queries
 from services.books import BooksError, BooksService, project_books
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import PositionRepository, SettingsRepository
-from services.domain import OrderState, Side, TradeMode
+from services.domain import OrderState, RunStatus, Side, TradeMode
 from services.execution.manual import ManualOrders, Ticket
 from tests.fixtures.waiting import wait_until
 
@@ -196,6 +196,47 @@ def test_an_order_of_no_run_working_at_the_broker_counts_in_every_runs_account_e
     with database.session() as session:
         assert working_quantities(session, "DU1", except_run=12345) == {"AAPL": Decimal(10)}
         assert working_quantities(session, "DU1", except_orders=["TWS-1"]) == {}
+
+
+def test_orders_stored_and_not_sent_yet_count_when_something_will_send_them(database):
+    """NEW orders are intent when recovery or a resumed run will send them (docs/project-books.md,
+    "Unsent orders count too"): an order of another run, recovery's own replacement. Not the
+    run being previewed, a NEW order of no run (nothing sends it), a manual replace's NEW
+    replacement (the replace action's alone), an unsent order canceled (Cancel All). The old
+    code counted none of them: a halted run's orders were built again by the next run."""
+    from services.books import working_orders, working_quantities
+    from services.db.models import TradeOrder
+    from services.db.repositories import ProjectRepository, RunRepository
+    from services.domain import INTENT_ORDER_STATES, WORKING_ORDER_STATES
+
+    assert {OrderState.NEW} <= INTENT_ORDER_STATES and INTENT_ORDER_STATES - {OrderState.NEW} == WORKING_ORDER_STATES
+    assert OrderState.NEW not in WORKING_ORDER_STATES  # "at the broker" (cancel, reconcile, replace) is unchanged
+    with database.unit_of_work() as session:
+        project = ProjectRepository(session).get_or_create("P").id
+        halted = RunRepository(session).create(project, status=RunStatus.RUNNING).id
+        previewed = RunRepository(session).create(project).id
+
+        def order(coid, quantity, **fields):
+            session.add(TradeOrder(client_order_id=coid, symbol="AAPL", side=fields.pop("side", "BUY"), quantity=Decimal(quantity),
+                                   account="DU1", project_id=project, status=fields.pop("status", OrderState.NEW), **fields))
+            session.flush()
+            return session.query(TradeOrder).filter_by(client_order_id=coid).one().id
+
+        dead = order("R1-DEAD", 7, run_id=halted, status=OrderState.CANCELED, ib_order_id=41)
+        order("R1-MSFT", 3, run_id=halted, side="SELL")  # never sent: recovery or `execute` sends it
+        order("R1-DEAD-A1", 7, run_id=halted, replaces_order_id=dead, retry_count=1)  # recovery's, stored before its send
+        order("R1-DEAD-R1", 5, run_id=halted, replaces_order_id=dead)  # a manual replace's: nobody sends it again
+        order("M-1", 11)  # an `order` command's whose placeOrder failed: no run sends it
+        order("R1-CANCELED", 13, run_id=halted, status=OrderState.CANCELED)  # Cancel All before it went
+        order("R2-OWN", 17, run_id=previewed)  # the run being previewed: its own
+        order("R1-WORKING", 19, run_id=halted, status=OrderState.ACCEPTED, filled_quantity=Decimal(4), ib_order_id=42)
+    with database.session() as session:
+        seen = {o.client_order_id: (o.quantity, o.unsent) for o in working_orders(session, "DU1", except_run=previewed)}
+        assert seen == {"R1-MSFT": (Decimal(-3), True), "R1-DEAD-A1": (Decimal(7), True),
+                        "R1-WORKING": (Decimal(15), False)}
+        assert working_quantities(session, "DU1", except_run=previewed) == {"AAPL": Decimal(-3 + 7 + 15)}
+        # a ticket's check leaves out no run: every run's unsent orders count
+        assert working_quantities(session, "DU1") == {"AAPL": Decimal(-3 + 7 + 17 + 15)}
 
 
 async def test_a_ticket_meets_the_account_level_rules_with_every_projects_working_orders(stack):

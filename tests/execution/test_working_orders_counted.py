@@ -212,7 +212,7 @@ async def test_the_preview_command_says_which_working_orders_it_counted_as_fille
     saved = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(second), "--save", "--json", client_id=7))
     assert saved.code == 0, saved.err
     assert saved.json["orders"] == []
-    assert saved.json["positions"] == {} and saved.json["working_orders"] == sent
+    assert saved.json["positions"] == {} and saved.json["working_orders"] == sent and saved.json["unsent_orders"] == []
     assert {k: Decimal(q) for k, q in saved.json["working"].items()} == {"AAPL": Decimal(44)}
     await until_client_gone(stack.sim, 7)
     shown = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(second), "--save", client_id=7))

@@ -89,8 +89,17 @@ def plan_params(builder: dict, working: dict[str, Decimal], orders: tuple[Workin
     the content, and the hash, it always had)."""
     if not orders:
         return builder
-    return {**builder, "working": {s: str(q) for s, q in working.items()},
-            "working_orders": [o.client_order_id for o in orders]}
+    params = {**builder, "working": {s: str(q) for s, q in working.items()},
+              "working_orders": [o.client_order_id for o in orders]}
+    unsent = unsent_orders(orders)
+    if unsent:  # only when there were any: a plan of working orders alone hashes as before
+        params["unsent_orders"] = unsent
+    return params
+
+
+def unsent_orders(orders) -> list[str]:
+    """The client order ids of those of ``orders`` stored and not sent yet."""
+    return [o.client_order_id for o in orders if o.unsent]
 
 
 class RunPlanning(RunServiceBase):
@@ -252,8 +261,10 @@ class RunPlanning(RunServiceBase):
             # a backtest's simulated account is its project's alone, with nothing left working
             in_flight = [] if TradeMode(run.mode).simulated else working_orders(
                 session, self.provider.account or None, except_run=run.id)
-            # every project's count in the account's exposure; the project's own (an earlier run's
-            # limit orders, a second snapshot's run of the day while the first's still work) are
+            # every project's count in the account's exposure, working or stored and still to be
+            # sent (another run halted mid-send: recovery or a resumed execute sends them); the
+            # project's own (an earlier run's limit orders, a second snapshot's run of the day while
+            # the first's still work or wait to be sent) are
             # also counted as filled by its builder and rules: built again, they would double it
             own = tuple(o for o in in_flight if o.project_id == run.project_id)
             return run_info(run), items, positions, capital, net_quantities(in_flight), own
@@ -309,6 +320,7 @@ class RunPlanning(RunServiceBase):
                 # the project's orders still working, counted as filled beside the positions
                 "working": {s: str(q) for s, q in working.items()},
                 "working_orders": [o.client_order_id for o in own_working],
+                "unsent_orders": unsent_orders(own_working),  # of those, the ones stored and not sent yet
                 "skipped": [{"symbol": s.symbol, "reason": s.reason} for s in result.skipped],
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),

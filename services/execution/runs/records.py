@@ -40,7 +40,8 @@ class PreviewResult:
     portfolio_value: Decimal
     skipped: tuple = ()
     plan: Plan | None = None  # the frozen plan this preview was stored as
-    # the project's orders still working from earlier runs, counted as if they filled
+    # the project's orders still working (or stored, still to be sent) from earlier runs,
+    # counted as if they filled
     working: tuple[WorkingOrder, ...] = ()
 
     @property
@@ -54,7 +55,8 @@ class PreviewResult:
     @property
     def working_note(self) -> str:
         """What the trader is told of the working orders counted as filled ("" when none)."""
-        return working_note(len(self.working), net_quantities(self.working)) if self.working else ""
+        return (working_note(len(self.working), net_quantities(self.working), sum(1 for o in self.working if o.unsent))
+                if self.working else "")
 
 
 @dataclass(frozen=True, slots=True)
