@@ -22,6 +22,7 @@ from services.core.bars import Bar
 from services.core.contracts import ContractSpec, spec_of
 from services.core.ib_codes import HistoryAnswer, history_answer
 from services.core.trading_hours import TradingHours, calendar_name, calendar_zone
+from services.core.wording import counted
 
 from .errors import BrokerError, NotConnected, QueryFailed
 from .events import ExecutionEvent, OpenOrderEvent, dec
@@ -219,12 +220,13 @@ class IbQueries:
                 if not asking:
                     break
                 if attempt < self.sender.attempts:
-                    log.warning("market data snapshot: IB refused %d listing(s) with error 101 (max number of market data "
-                                "lines reached); asking again (attempt %d of %d)", len(asking), attempt + 1, self.sender.attempts)
+                    log.warning("market data snapshot: IB refused %s with error 101 (max number of market data "
+                                "lines reached); asking again (attempt %d of %d)", counted(len(asking), "listing"), attempt + 1,
+                                self.sender.attempts)
                     await asyncio.sleep(self.sender.settle)
             if asking:
                 raise QueryFailed(
-                    f"market data snapshot: IB refused {len(asking)} listing(s) with error 101 \"Max number of tickers has been "
+                    f"market data snapshot: IB refused {counted(len(asking), 'listing')} with error 101 \"Max number of tickers has been "
                     f"reached\" after {self.sender.attempts} attempts: the account's market data lines are in use (streams "
                     f"and snapshots of TWS, this console and any other program count): {', '.join(asking[:20])}"
                     f"{f' and {len(asking) - 20} more' if len(asking) > 20 else ''}")
