@@ -67,7 +67,8 @@ def test_the_adapter_installs_its_hooks_on_the_wrapper_instance():
     assert provider.ib.RequestTimeout == provider.request_timeout
 
 
-def test_end_req_forgets_a_request_and_ends_its_future():
+async def test_end_req_forgets_a_request_and_ends_its_future():
+    # async: the request's future belongs to the running loop, as in the adapter
     """A historical request dropped by error 100 is forgotten with ``wrapper._endReq`` before it is
     asked again (services/execution/ib_queries.py): its future must end and its id be gone, so a
     late answer to it finds nothing to fill."""
