@@ -1,13 +1,24 @@
-"""A transaction MariaDB chose as a deadlock's victim, run again.
+"""A unit of work the database ended over a lock another transaction held, run again.
 
 InnoDB ends one of two transactions that wait for each other's row locks with error 1213,
 "Deadlock found when trying to get lock; try restarting transaction", and rolls that transaction
 back whole. Two ``execute`` processes of one run met this way (one creating the run while the
-other's writer held it): the second exited 5 as if the database were unreachable. A function that
-is exactly one unit of work, and does nothing outside the database, can simply run again:
-:func:`retry_deadlocks` does so a few times, after a short random pause so that the two do not
-meet again at once. A lock wait that timed out (1205) is not retried: it already waited long.
-SQLite never deadlocks here (every unit of work takes the write lock at ``BEGIN IMMEDIATE``).
+other's writer held it): the second exited 5 as if the database were unreachable.
+
+A lock wait that timed out (1205, "Lock wait timeout exceeded", after ``innodb_lock_wait_timeout``:
+50 s by default) is the same conflict with a process that keeps its transaction open: an adversarial
+review stopped one ``execute`` (SIGSTOP) inside its transaction while another took its run over,
+and the taker failed. InnoDB rolls back only the statement that waited (unless
+``innodb_rollback_on_timeout``); the unit of work's own rollback (``Database.unit_of_work``,
+``core``) ends the rest, so running the function again starts from scratch. SQLite says "database
+is locked" once its busy timeout (30 s) passed without the write lock; every unit of work takes
+that lock at ``BEGIN IMMEDIATE``, before doing anything, so nothing was done.
+
+A function that is exactly one unit of work, and does nothing outside the database, can simply run
+again: :func:`retry_lock_conflicts` does so a few times, after a short random pause so that two
+victims do not meet again at once; a lock wait timed out is tried at most ``LOCK_WAIT_ATTEMPTS``
+times (each already waited the server's whole timeout). What still fails is raised as it came;
+``services.db.errors.describe_db_error`` says what it means.
 """
 
 from __future__ import annotations
@@ -24,34 +35,70 @@ from sqlalchemy.exc import OperationalError
 log = logging.getLogger(__name__)
 
 DEADLOCK = 1213  # ER_LOCK_DEADLOCK
+LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
 ATTEMPTS = 5
+LOCK_WAIT_ATTEMPTS = 3  # each one waited innodb_lock_wait_timeout (or SQLite's busy timeout) already
 PAUSE_S = (0.005, 0.05)  # the random pause before the next attempt, times the attempt's number
+_SQLITE_LOCKED = ("database is locked", "database table is locked")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _code(exc: BaseException) -> object:
+    args: tuple = tuple(getattr(getattr(exc, "orig", None), "args", ()))
+    return args[0] if args else None
+
+
 def is_deadlock(exc: BaseException) -> bool:
     """Whether ``exc`` is MariaDB/MySQL ending this transaction as a deadlock's victim."""
-    args: tuple = tuple(getattr(getattr(exc, "orig", None), "args", ()))
-    return isinstance(exc, OperationalError) and args[:1] == (DEADLOCK,)
+    return isinstance(exc, OperationalError) and _code(exc) == DEADLOCK
 
 
-def retry_deadlocks(fn: Callable[P, R]) -> Callable[P, R]:
-    """``fn`` run again (up to ``ATTEMPTS`` times in all) when the database ends it as a deadlock's
-    victim. Only for a function that is one unit of work and has no effect outside the database."""
+def is_lock_wait_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is a wait for a lock another transaction holds that gave up: MariaDB's 1205,
+    or SQLite's "database is locked" after its busy timeout."""
+    if not isinstance(exc, OperationalError):
+        return False
+    if _code(exc) == LOCK_WAIT_TIMEOUT:
+        return True
+    text = str(getattr(exc, "orig", "") or "")
+    return any(marker in text for marker in _SQLITE_LOCKED)
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """A deadlock's victim or a lock wait timed out: another transaction held what this one needed."""
+    return is_deadlock(exc) or is_lock_wait_timeout(exc)
+
+
+def retry_lock_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` run again when the database ends it over another transaction's lock: up to
+    ``ATTEMPTS`` times in all for a deadlock, ``LOCK_WAIT_ATTEMPTS`` for a lock wait timed out.
+    Only for a function that is one unit of work (rolled back whole when it raises) and has no
+    effect outside the database."""
 
     @functools.wraps(fn)
     def again(*args: P.args, **kwargs: P.kwargs) -> R:
+        waits = 0
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return fn(*args, **kwargs)
             except OperationalError as exc:
-                if attempt == ATTEMPTS or not is_deadlock(exc):
+                if attempt == ATTEMPTS or not is_lock_conflict(exc):
                     raise
-                log.info("%s: the database ended it as a deadlock's victim; running it again (attempt %d of %d)",
-                         fn.__qualname__, attempt + 1, ATTEMPTS)
+                if is_lock_wait_timeout(exc):
+                    waits += 1
+                    if waits >= LOCK_WAIT_ATTEMPTS:
+                        log.error("%s: another connection held a lock it needed through %d lock waits; given up",
+                                  fn.__qualname__, waits)
+                        raise
+                    log.warning("%s: a lock wait timed out (another connection keeps a transaction open); "
+                                "running it again (attempt %d)", fn.__qualname__, attempt + 1)
+                else:
+                    log.info("%s: the database ended it as a deadlock's victim; running it again (attempt %d of %d)",
+                             fn.__qualname__, attempt + 1, ATTEMPTS)
                 time.sleep(random.uniform(*PAUSE_S) * attempt)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     return again
+

@@ -55,6 +55,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
 from services.db.repositories.base import execute_many
@@ -277,6 +278,7 @@ class LeaseManager:
         return {lease.token for lease in self.held.values() if not lease.lost}
 
     # ------------------------------------------------------------------ acquire / renew / release
+    @retry_lock_conflicts  # each attempt's writes are committed or rolled back whole
     def try_acquire(self, run_id: int) -> Lease | Holder:
         """Our new lease, or the live holder that has it."""
         token = uuid.uuid4().hex
@@ -399,6 +401,7 @@ class LeaseManager:
             raise LeaseExpired(LEASE_EXPIRED)
 
     # ------------------------------------------------------------------ the order claim
+    @retry_lock_conflicts  # one unit of work; run again, it claims under a new claim id at a new moment
     def claim_many(self, lease: Lease, client_order_ids: list[str]) -> tuple[str, set[str]] | None:
         """NEW -> SENDING in one conditional update, only while our lease is valid for at least
         ``claim_margin`` more seconds. Returns (this claim's id, the orders it got), or None when
@@ -446,6 +449,7 @@ def lease_token(claimed_by: str | None) -> str | None:
     return claimed_by.split("/", 1)[0] if claimed_by else None
 
 
+@retry_lock_conflicts  # one unit of work of conditional updates
 def release_claims(db, claims: list[tuple[str, str | None]], reason: str, source: EventSource = EventSource.RECONCILE) -> list[str]:
     """Each (client_order_id, claim id): back to NEW if it is still SENDING under that very
     claim and has no broker id (a conditional update: a newer claim or a broker event wins)."""

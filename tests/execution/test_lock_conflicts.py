@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from services.db import lock_conflicts
-from services.db.lock_conflicts import retry_deadlocks
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import OrderRepository
 from services.domain import Side, TradeMode
@@ -103,11 +103,11 @@ def _error(code: int) -> OperationalError:
     return OperationalError("UPDATE ...", {}, orig)
 
 
-def test_a_deadlock_victim_runs_again_and_other_errors_do_not(monkeypatch):
+def test_a_lock_conflict_runs_again_bounded_and_other_errors_do_not(monkeypatch):
     monkeypatch.setattr(lock_conflicts, "PAUSE_S", (0.0, 0.0))
     calls: list[int] = []
 
-    @retry_deadlocks
+    @retry_lock_conflicts
     def twice_a_victim() -> str:
         calls.append(1)
         if len(calls) <= 2:
@@ -116,20 +116,39 @@ def test_a_deadlock_victim_runs_again_and_other_errors_do_not(monkeypatch):
 
     assert twice_a_victim() == "done" and len(calls) == 3
 
-    @retry_deadlocks
-    def lock_wait_timeout() -> None:
+    @retry_lock_conflicts
+    def once_timed_out() -> str:
         calls.append(2)
+        if calls.count(2) == 1:
+            raise _error(1205)
+        return "done"
+
+    assert once_timed_out() == "done" and calls.count(2) == 2
+
+    @retry_lock_conflicts
+    def lock_wait_timeout() -> None:
+        calls.append(3)
         raise _error(1205)
 
     with pytest.raises(OperationalError):
         lock_wait_timeout()
-    assert calls.count(2) == 1  # a timed-out wait already waited long: not run again
+    # each attempt already waited the server's whole lock wait: a few, not ATTEMPTS
+    assert calls.count(3) == lock_conflicts.LOCK_WAIT_ATTEMPTS < lock_conflicts.ATTEMPTS
 
-    @retry_deadlocks
+    @retry_lock_conflicts
     def always_a_victim() -> None:
-        calls.append(3)
+        calls.append(4)
         raise _error(1213)
 
     with pytest.raises(OperationalError):
         always_a_victim()
-    assert calls.count(3) == lock_conflicts.ATTEMPTS
+    assert calls.count(4) == lock_conflicts.ATTEMPTS
+
+    @retry_lock_conflicts
+    def server_gone() -> None:
+        calls.append(5)
+        raise _error(2013)
+
+    with pytest.raises(OperationalError):
+        server_gone()
+    assert calls.count(5) == 1

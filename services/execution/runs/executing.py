@@ -20,6 +20,7 @@ from services.books import net_quantities, project_positions, working_orders
 from services.core.builder import held_as_if_filled
 from services.core.plans import Plan, price_moves
 from services.core.wording import counted
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.db.repositories.base import fetch_all
@@ -237,11 +238,13 @@ class RunExecution(RunPlanning):
         with self.db.core() as connection:
             return fetch_all(connection, _ORDER_COUNT, {"run_id": run_id})[0][0] or 0
 
+    @retry_lock_conflicts  # each of these is one unit of work: run again from scratch after a rollback
     def _mark_blocked(self, run_id: int, reasons: str) -> None:
         with self.db.unit_of_work() as session:
             RunRepository(session).update_status(run_id, RunStatus.BLOCKED, message=reasons[:2000])
             audit(self.db, self.actor, "run.blocked", "trade_run", run_id, {"reasons": reasons}, session=session)
 
+    @retry_lock_conflicts
     def _finish_empty(self, run_id: int, plan_id: int | None = None) -> None:
         with self.db.unit_of_work() as session:
             now = datetime.now(UTC)
@@ -249,6 +252,7 @@ class RunExecution(RunPlanning):
             if plan_id is not None:
                 run.params = {**(run.params or {}), "plan_id": plan_id}
 
+    @retry_lock_conflicts
     def _insert_orders(self, run_id: int, plan: Plan) -> list[OrderRequest]:
         """Every order of the plan stored NEW (one transaction) before the first placeOrder; the
         run records which plan it executes."""
@@ -318,6 +322,7 @@ class RunExecution(RunPlanning):
             return False
         return True
 
+    @retry_lock_conflicts
     def _mark_running(self, run_id: int) -> None:
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)

@@ -17,7 +17,7 @@ from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
 from services.core.trading_hours import NEW_YORK, trading_date
-from services.db.lock_conflicts import retry_deadlocks
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import (
@@ -111,7 +111,7 @@ class RunPlanning(RunServiceBase):
         self._check_live(mode, live_token)
         return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run)
 
-    @retry_deadlocks  # one unit of work: two execute processes of one run once deadlocked here
+    @retry_lock_conflicts  # one unit of work: two execute processes of one run once deadlocked here
     def _create_run(self, project, snapshot, mode, params, new_run, inputs: tuple[dict | None, list[str]] | None = None) -> RunInfo:
         """The run (see ``create_run``); ``inputs``: its (builder, risk overrides) set in the same
         transaction (``_store_run_inputs``)."""

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core.wording import counted
+from services.db.lock_conflicts import is_lock_conflict
 from services.domain import ChangeSet
 
 from ..dbcall import db_call
@@ -184,7 +185,36 @@ class EventWriter:
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except TimeoutError:
-            log.error("event writer stopped with %d events unwritten: the last attempt did not end", self.backlog)
+            await self._abandon_attempt(timeout)
+
+    async def _abandon_attempt(self, timeout: float) -> None:
+        """The attempt under way still waits in the database after ``timeout`` (a row another
+        connection keeps locked: a process frozen in its transaction waits out MariaDB's 50 s
+        lock wait; a server that stopped answering): its events go to the journal all the same.
+        Cancelling the task does not end the attempt's thread, and the events it held were
+        dropped with the task (an adversarial review: "48 events unwritten" after error 1205).
+        Should the attempt still commit, the journal's replay writes those events a second time,
+        which the writer absorbs as it absorbs a batch replayed after a crash
+        (services.execution.journal)."""
+        assert self._task is not None and self.journal is not None  # _stop_into_journal's conditions
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass  # what cancel() asked for
+        except Exception:
+            log.exception("event writer: the writing task had failed")
+        self._drain_queue(limit=None)
+        events, self._pending = self._pending, []
+        log.warning("event writer: the last attempt still waits for the database after %g s; %s go to the journal",
+                    timeout, counted(len(events), "event"))
+        try:
+            # the journal's lock may be held by that very attempt (a replay): waited for, in a thread
+            await asyncio.to_thread(self._spill, events)
+        except OSError:
+            log.exception("event writer stopped with %d events unwritten: the journal %s cannot be written",
+                          len(events), self.journal.path)
+            self._pending[:0] = events
 
     @asynccontextmanager
     async def held(self):
@@ -327,7 +357,10 @@ class EventWriter:
     async def _database_down(self, exc: BaseException, delay: float) -> bool:
         """After a failed attempt: spill to the journal if memory is full (or the writer is
         stopping), say so, wait ``delay`` (a stop request cuts it short). True: stop now."""
-        message = f"database unreachable: {str(exc).splitlines()[0][:200]}"
+        # a lock another connection keeps (a process frozen in its transaction) is waited out as an
+        # outage is, but named for what it is
+        what = "waiting for a row another connection keeps locked" if is_lock_conflict(exc) else "database unreachable"
+        message = f"{what}: {str(exc).splitlines()[0][:200]}"
         if self.journal is not None and (self._stop_requested or self.backlog >= self.buffer_limit):
             self._drain_queue(limit=None)
             events, self._pending = self._pending, []
