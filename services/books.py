@@ -8,15 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select, union_all
 
 from services.core.books import UNASSIGNED, BookLine, CapitalError, project_cash, unassigned_lines
 from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
-from services.db.models import Position, PositionAssignment, Project, TradeOrder
+from services.core.trading_hours import trading_day_start
+from services.db.models import Position, PositionAssignment, Project, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
 from services.db.repositories.base import fetch_all
 from services.db.scope import not_backtest
@@ -85,14 +87,18 @@ def project_positions(session, project_id: int, account: str | None) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class WorkingOrder:
-    """One order still working at the broker, or stored and still to be sent (``unsent``), as
-    the shares it would add if it filled."""
+    """One order still working at the broker, or stored and still to be sent (``unsent``), or
+    reported filled by IB before its executions were booked (``unbooked``), as the shares it
+    would add to its project's book if it filled."""
 
     client_order_id: str
     project_id: int | None  # None: an order of no project (placed in TWS, entered by hand)
     key: str  # the listing key
-    quantity: Decimal  # signed: what is left to fill, negative for a sell
+    quantity: Decimal  # signed: what is left to fill plus what filled and is not booked yet, negative for a sell
     unsent: bool = False  # stored NEW, not sent yet: recovery or a resumed execute sends it
+    # of ``quantity``, unsigned: what IB's orderStatus says filled and no booked execution holds
+    # yet (the positions are booked from executions, which IB sends apart and may send later)
+    unbooked: Decimal = Decimal(0)
 
 
 # A NEW order is intent only when something will send it: an order of a run (recovery sends a
@@ -104,30 +110,78 @@ _STILL_TO_TRADE = or_(
     TradeOrder.status != OrderState.NEW,
     TradeOrder.run_id.is_not(None) & (TradeOrder.replaces_order_id.is_(None) | (TradeOrder.retry_count > 0)))
 
+# What of an order the positions hold: the sum of its booked executions, a corrected one at its
+# current revision only (the writer marks the revisions it replaced ``superseded`` and rebuilds the
+# position without them). The writer books a fill into the positions in the transaction that
+# stores it, so this sum and ``project_positions`` read in one session agree. Correlated: the
+# fills' order_id index, a few rows per order.
+_BOOKED = (select(func.sum(TradeFill.quantity))
+           .where(TradeFill.order_id == TradeOrder.id, TradeFill.superseded.is_(False))
+           .correlate(TradeOrder).scalar_subquery())
+# what working_orders reads of an order: plain rows (order_spec reads the listing's columns)
+_WORKING_COLUMNS = (TradeOrder.id, TradeOrder.client_order_id, TradeOrder.project_id, TradeOrder.symbol, TradeOrder.sec_type,
+                    TradeOrder.exchange, TradeOrder.primary_exchange, TradeOrder.currency, TradeOrder.side, TradeOrder.quantity,
+                    TradeOrder.status, TradeOrder.filled_quantity, TradeOrder.last_status_time, TradeOrder.created_at,
+                    _BOOKED.label("booked"))
+
 
 def working_orders(session, account: str | None, *, except_run: int | None = None,
-                   except_orders: Iterable[str] = ()) -> list[WorkingOrder]:
-    """Every project's orders that will or may still trade on ``account`` (every real account
-    when it is not known) with something left to fill: working at the broker, or stored NEW and
-    still to be sent (``INTENT_ORDER_STATES``, ``_STILL_TO_TRADE``), at their full quantity.
+                   except_orders: Iterable[str] = (), now: datetime | None = None) -> list[WorkingOrder]:
+    """Every project's orders on ``account`` (every real account when it is not known) that
+    still add to their project's book if they fill, with what they add: what its positions do not
+    hold yet of what the order will or did buy or sell. The positions are booked from executions
+    (``trade_fills``), while an order's status and ``filled_quantity`` may come first from IB's
+    orderStatus (sent apart from execDetails, and often before it): counted from the status
+    alone, an order reported filled whose execution was not booked yet was in neither the
+    positions nor the working orders, and a preview in that gap built it again. So an order adds
+
+    * ``quantity - filled_quantity``, what is left to fill, while it will or may still trade:
+      working at the broker, or stored NEW and still to be sent (``INTENT_ORDER_STATES``,
+      ``_STILL_TO_TRADE``); plus
+    * ``filled_quantity - booked`` (``unbooked``), what IB reported filled and no booked
+      execution holds yet (``_BOOKED``), in any state (FILLED, and CANCELED or EXPIRED after a
+      partial fill, included), while the order's last status change (its creation when it has
+      none) falls in the current trading day (``trading_day_start(now)``): the executions of the
+      day come in its execDetails or, after a reconnection, in reconciliation's reqExecutions,
+      which asks for the day's. One whose executions never came (lost, an earlier day's) is not
+      counted forever: reconciliation sets the account's position to the broker's, never a
+      project's, and the project's book stays without them (assign the shares to it).
+
     ``except_run``: the run being previewed (its own orders are the ones the preview is about);
     ``except_orders``: client order ids left out (an order being replaced: its replacement is
-    the order checked)."""
-    query = select(TradeOrder).where(TradeOrder.status.in_(INTENT_ORDER_STATES), _STILL_TO_TRADE,
-                                     not_backtest(TradeOrder.account))
+    the order checked). One query (docs/project-books.md)."""
+    day_start = trading_day_start(now)
+    where = [not_backtest(TradeOrder.account)]
     if account:
-        query = query.where(TradeOrder.account == account)
+        where.append(TradeOrder.account == account)
     if except_run is not None:  # an order of no run (placed in TWS, entered by hand) is never the run's
-        query = query.where(or_(TradeOrder.run_id.is_(None), TradeOrder.run_id != except_run))
+        where.append(or_(TradeOrder.run_id.is_(None), TradeOrder.run_id != except_run))
     except_orders = list(except_orders)
     if except_orders:
-        query = query.where(TradeOrder.client_order_id.not_in(except_orders))
+        where.append(TradeOrder.client_order_id.not_in(except_orders))
+    # two parts that never share an order, each read through its own index (status; updated_at,
+    # which a status change today wrote): one OR of both made the database read every order ever
+    # stored. The first: the orders that will or may still trade; the second: any other order
+    # reported filled beyond what is booked, its last status change of the trading day
+    intent = select(*_WORKING_COLUMNS).where(TradeOrder.status.in_(INTENT_ORDER_STATES), _STILL_TO_TRADE, *where)
+    unbooked_today = select(*_WORKING_COLUMNS).where(
+        TradeOrder.updated_at >= day_start, TradeOrder.status.not_in(INTENT_ORDER_STATES), TradeOrder.filled_quantity > 0,
+        TradeOrder.filled_quantity > func.coalesce(_BOOKED, 0),
+        func.coalesce(TradeOrder.last_status_time, TradeOrder.created_at) >= day_start, *where)
+    zero = Decimal(0)
     out = []
-    for order in session.scalars(query.order_by(TradeOrder.id)):
-        left = order.quantity - (order.filled_quantity or Decimal(0))
-        if left > 0:
-            out.append(WorkingOrder(order.client_order_id, order.project_id, order_spec(order).key, Side(order.side).sign * left,
-                                    OrderState(order.status) is OrderState.NEW))
+    # in id order, sorted here: an ORDER BY of the union made SQLite read the second part by id,
+    # every order ever stored, instead of through its index
+    for order in sorted(session.execute(union_all(intent, unbooked_today)), key=lambda row: row.id):
+        state = OrderState(order.status)
+        filled = order.filled_quantity or zero
+        left = order.quantity - filled if state in INTENT_ORDER_STATES else zero
+        # the second part's bound, for the first's orders
+        today = (order.last_status_time or order.created_at) >= day_start
+        unbooked = max(zero, filled - (order.booked or zero)) if today else zero
+        if left > 0 or unbooked > 0:
+            out.append(WorkingOrder(order.client_order_id, order.project_id, order_spec(order).key,
+                                    Side(order.side).sign * (max(left, zero) + unbooked), state is OrderState.NEW, unbooked))
     return out
 
 

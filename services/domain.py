@@ -94,7 +94,8 @@ WORKING_ORDER_STATES = frozenset(
 # not sent yet (a run halted or stopped mid-send, a process that crashed between storing and
 # sending: recovery or a resumed ``execute`` sends it later). What a project's preview and the
 # account's exposure count as if it filled (services.books.working_orders, which leaves out the
-# NEW orders nothing will send: docs/project-books.md). Not WORKING_ORDER_STATES, which means "at
+# NEW orders nothing will send, and also counts, in any state, what an order reported filled and
+# had no execution booked yet: docs/project-books.md). Not WORKING_ORDER_STATES, which means "at
 # the broker": what a cancel asks the broker for, reconciliation expects IB to list, a replace
 # may change, the blotter shows as working.
 INTENT_ORDER_STATES = WORKING_ORDER_STATES | {OrderState.NEW}

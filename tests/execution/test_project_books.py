@@ -232,11 +232,100 @@ def test_orders_stored_and_not_sent_yet_count_when_something_will_send_them(data
         order("R1-WORKING", 19, run_id=halted, status=OrderState.ACCEPTED, filled_quantity=Decimal(4), ib_order_id=42)
     with database.session() as session:
         seen = {o.client_order_id: (o.quantity, o.unsent) for o in working_orders(session, "DU1", except_run=previewed)}
+        # R1-WORKING: 15 left to fill, and the 4 its status says filled, no execution of which is
+        # booked in the positions (test_an_order_reported_filled_counts_until_its_executions_are_booked)
         assert seen == {"R1-MSFT": (Decimal(-3), True), "R1-DEAD-A1": (Decimal(7), True),
-                        "R1-WORKING": (Decimal(15), False)}
-        assert working_quantities(session, "DU1", except_run=previewed) == {"AAPL": Decimal(-3 + 7 + 15)}
+                        "R1-WORKING": (Decimal(15 + 4), False)}
+        assert working_quantities(session, "DU1", except_run=previewed) == {"AAPL": Decimal(-3 + 7 + 19)}
         # a ticket's check leaves out no run: every run's unsent orders count
-        assert working_quantities(session, "DU1") == {"AAPL": Decimal(-3 + 7 + 17 + 15)}
+        assert working_quantities(session, "DU1") == {"AAPL": Decimal(-3 + 7 + 17 + 19)}
+
+
+def test_an_order_reported_filled_counts_until_its_executions_are_booked(database):
+    """IB sends an order's orderStatus and its execDetails apart, the status often first: an order
+    the status says filled whose execution the writer has not booked yet is in neither the
+    project's positions (booked from executions) nor, counted from its status, its working
+    orders. It now counts what its booked executions do not hold (docs/project-books.md, "Filled
+    and not booked yet"): the book as if filled stays the same through the gap. The old code
+    counted 0 of the order reported filled and 40 of the partial one."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.books import project_positions, working_orders, working_quantities
+    from services.core.trading_hours import trading_day_start
+    from services.db.models import TradeOrder
+    from services.db.repositories import ProjectRepository, RunRepository
+    from services.execution.events import ExecutionEvent, OrderStatusEvent
+    from services.execution.writer.projection import EventProjection
+
+    now = datetime.now(UTC)
+    with database.unit_of_work() as session:
+        project = ProjectRepository(session).get_or_create("P").id
+        run = RunRepository(session).create(project, status=RunStatus.RUNNING).id
+        for coid, symbol, quantity, perm in (("R1-AAPL", "AAPL", 44, 901), ("R1-MSFT", "MSFT", 100, 902),
+                                             ("R1-IBM", "IBM", 100, 903), ("R0-OLD", "TSLA", 30, 904)):
+            session.add(TradeOrder(client_order_id=coid, symbol=symbol, side="BUY", quantity=Decimal(quantity), account="DU1",
+                                   project_id=project, run_id=run, status=OrderState.ACCEPTED, ib_order_id=perm - 900,
+                                   ib_perm_id=perm))
+    writer = EventProjection(database, account="DU1")
+
+    def status(coid, perm, text, filled, quantity, when=None):
+        return OrderStatusEvent(perm - 900, perm, 1, text, Decimal(filled), Decimal(quantity - filled), Decimal(100), Decimal(100),
+                                order_ref=coid, time=when)
+
+    def execution(coid, perm, symbol, exec_id, shares):
+        return ExecutionEvent(exec_id=exec_id, ib_order_id=perm - 900, perm_id=perm, client_id=1, order_ref=coid, account="DU1",
+                              symbol=symbol, side="BUY", shares=Decimal(shares), price=Decimal(100), time=now)
+
+    def book() -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        """The project's positions and what the orders count beside them."""
+        with database.session() as session:
+            return project_positions(session, project, "DU1"), working_quantities(session, "DU1")
+
+    def unbooked() -> dict[str, Decimal]:
+        with database.session() as session:
+            return {o.key: o.unbooked for o in working_orders(session, "DU1") if o.unbooked}
+
+    def as_if_filled(symbol: str) -> Decimal:
+        held, counted = book()
+        return held.get(symbol, Decimal(0)) + counted.get(symbol, Decimal(0))
+
+    # an order of an earlier trading day reported filled, its execution lost (reconciliation sets
+    # the account's position, never the project's): not counted for ever, only on its day
+    earlier = trading_day_start(now) - timedelta(hours=1)
+    writer.write([status("R0-OLD", 904, "Filled", 30, 30, when=earlier)])
+    assert book() == ({}, {"AAPL": Decimal(44), "MSFT": Decimal(100), "IBM": Decimal(100)})
+
+    # the status first: FILLED 44, no execution booked: the 44 count as not booked yet
+    writer.write([status("R1-AAPL", 901, "Filled", 44, 44)])
+    with database.session() as session:
+        aapl = session.query(TradeOrder).filter_by(client_order_id="R1-AAPL").one()
+        assert (aapl.status, aapl.filled_quantity) == (OrderState.FILLED, Decimal(44))
+    assert book()[0].get("AAPL") is None and book()[1].get("AAPL") == 44
+    assert unbooked()["AAPL"] == 44
+    # then its execution: the position holds the 44, nothing is counted beside it
+    writer.write([execution("R1-AAPL", 901, "AAPL", "0001.aa.01.01", 44)])
+    assert (book()[0]["AAPL"], book()[1].get("AAPL"), unbooked().get("AAPL")) == (Decimal(44), None, None)
+    assert as_if_filled("AAPL") == 44
+
+    # partly filled: 60 of 100 reported, 40 booked: 40 left to fill and 20 not booked yet
+    writer.write([status("R1-MSFT", 902, "Submitted", 60, 100), execution("R1-MSFT", 902, "MSFT", "0002.bb.01.01", 40)])
+    assert (book()[0]["MSFT"], book()[1]["MSFT"]) == (Decimal(40), Decimal(60))
+    assert unbooked()["MSFT"] == 20
+    # a correction of that execution to 50: only its current revision is booked (the superseded one is not)
+    writer.write([execution("R1-MSFT", 902, "MSFT", "0002.bb.01.02", 50)])
+    assert (book()[0]["MSFT"], book()[1]["MSFT"], unbooked()["MSFT"]) == (Decimal(50), Decimal(50), Decimal(10))
+    writer.write([execution("R1-MSFT", 902, "MSFT", "0003.cc.01.01", 10)])
+    assert (as_if_filled("MSFT"), unbooked().get("MSFT")) == (Decimal(100), None)
+
+    # canceled after a partial fill reported before its execution: the filled part still comes
+    writer.write([status("R1-IBM", 903, "Cancelled", 30, 100)])
+    assert (book()[0].get("IBM"), book()[1]["IBM"], unbooked()["IBM"]) == (None, Decimal(30), Decimal(30))
+    writer.write([execution("R1-IBM", 903, "IBM", "0004.dd.01.01", 30)])
+    assert (book()[0]["IBM"], book()[1].get("IBM"), as_if_filled("IBM")) == (Decimal(30), None, Decimal(30))
+    # the run being previewed leaves its own out, the unbooked part too
+    writer.write([status("R1-AAPL", 901, "Filled", 44, 44)])  # a duplicate status changes nothing
+    with database.session() as session:
+        assert working_orders(session, "DU1", except_run=run) == []
 
 
 async def test_a_ticket_meets_the_account_level_rules_with_every_projects_working_orders(stack):

@@ -218,3 +218,64 @@ async def test_the_preview_command_says_which_working_orders_it_counted_as_fille
     shown = await run(cli_args(db_url, stack.sim.port, "preview", "--snapshot", str(second), "--save", client_id=7))
     assert shown.code == 0, shown.err
     assert "counted as filled: 1 working order of this project: AAPL +44\n" in shown.out
+
+
+async def test_an_order_reported_filled_before_its_execution_is_booked_is_not_built_again(stack):
+    """IB sends an order's orderStatus and its execDetails apart, and the status may come first:
+    between the writer's batch that records the status (the order FILLED, its filled quantity
+    44) and the one that books the execution into the positions, the old code counted the order
+    nowhere (nothing left to fill, no position yet) and a second snapshot of the same targets
+    built the BUY 44 again. Written to the writer by hand, as a review found it (the simulator
+    sends both together): run 2 now builds nothing, a stored plan that counted the working order
+    still goes (the book did not move), the account's exposure keeps the 44; once the execution
+    is booked, the 44 are in the positions and counted nowhere else."""
+    from services.books import working_orders, working_quantities
+    from services.db.repositories import OrderRepository
+    from services.execution.events import OrderStatusEvent
+
+    _, first = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    BooksService(stack.db, "tester").set_capitals({"P": "100000"})
+    run_1, sent = await _execute(stack, "P", first, RESTING)
+    [coid] = sent
+    await _working(stack, sent)
+    [resting] = [o for o in stack.sim.orders() if o.symbol == "AAPL"]
+    bought = resting.quantity
+    # a plan of a larger target built while the BUY works: it counts it as filled
+    _, larger = make_snapshot(stack.db, "P", {"AAPL": "0.15"})
+    bigger = await stack.service.preview_snapshot("P", larger, TradeMode.PAPER, builder=RESTING)
+    assert bigger.plan.working == {"AAPL": bought} and len(bigger.drafts) == 1
+
+    # IB's orderStatus "Filled" reaches the writer, the execution not yet
+    with stack.db.session() as session:
+        order = OrderRepository(session).get_by_client_id(coid)
+        ids = (order.ib_order_id, order.ib_perm_id, order.ib_client_id)
+    stack.writer.submit(OrderStatusEvent(ids[0], ids[1], ids[2], "Filled", bought, Decimal(0), resting.limit_price,
+                                         resting.limit_price, order_ref=coid))
+    await stack.writer.flush()
+    with stack.db.session() as session:
+        order = OrderRepository(session).get_by_client_id(coid)
+        assert (order.status, order.filled_quantity) == (OrderState.FILLED, bought)
+    assert _booked(stack, "AAPL") == 0
+
+    _, second = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    again = await stack.service.preview_snapshot("P", second, TradeMode.PAPER, builder=RESTING)
+    assert again.run_id != run_1
+    assert _orders(again) == []  # the old code: BUY 44 again
+    assert (again.plan.positions, again.plan.working, again.plan.working_orders) == ({}, {"AAPL": bought}, (coid,))
+    await stack.service.check_plan(bigger.plan)  # its book (44 as if filled) did not move: not plan_book_moved
+    with stack.db.session() as session:
+        assert working_quantities(session, None) == {"AAPL": bought}  # the account's exposure: every project's
+        assert [(o.client_order_id, o.quantity, o.unbooked) for o in working_orders(session, None)] == [(coid, bought, bought)]
+
+    # the execution comes (the simulator fills the resting order): booked, counted nowhere else
+    stack.sim.set_price("AAPL", resting.limit_price - Decimal("0.02"))
+    await wait_until(lambda: stack.sim.positions().get("AAPL") == bought, 10, lambda: "the resting buy filled")
+    await wait_until(lambda: _booked(stack, "AAPL") == bought, 10, lambda: "its fill booked")
+    with stack.db.session() as session:
+        assert working_orders(session, None) == []
+    _, third = make_snapshot(stack.db, "P", {"AAPL": "0.1"})
+    after = await stack.service.preview_snapshot("P", third, TradeMode.PAPER, builder=RESTING)
+    assert _orders(after) == []
+    assert (after.plan.positions, after.plan.working) == ({"AAPL": bought}, {})
+    await stack.service.check_plan(bigger.plan)
+    assert [o.quantity for o in stack.sim.orders() if o.symbol == "AAPL"] == [bought]  # the BUY once
