@@ -159,6 +159,17 @@ def test_the_preview_says_which_working_orders_it_counted_as_filled_above_the_sk
     assert view.skipped_label.text() == ""
 
 
+def test_the_previews_current_column_says_on_its_header_that_working_orders_count_as_filled():
+    """Current is the project's holding with its working and unsent orders counted as filled (the
+    builder's rule): a trader reading 20 where the positions show 0 finds why on the header."""
+    from PySide6.QtCore import Qt
+
+    model = PreviewOrdersModel()
+    tip = model.headerData(PreviewOrdersModel.CURRENT, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert "working" in tip and "as if they filled" in tip
+    assert model.headerData(PreviewOrdersModel.SYMBOL, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) is None
+
+
 def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester):
     model = RiskResultsModel()
     qtmodeltester.check(model, force_py=True)

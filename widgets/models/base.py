@@ -220,6 +220,8 @@ class Column(Generic[R]):
     #: Overrides of the sort key / the CSV text when the raw value is not the right one.
     sort: Callable[[R], Any] | None = None
     export: Callable[[R], str] | None = None
+    #: What the column means, on the header's tooltip (where the title alone could mislead).
+    header_tooltip: str | None = None
 
 
 class CoalescingTableModel(QAbstractTableModel, Generic[R]):
@@ -591,6 +593,8 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
                 return self.columns[section].title
             if role == ALIGNMENT:
                 return self._align[section]
+            if role == TOOLTIP:
+                return self.columns[section].header_tooltip
         if orientation == Qt.Orientation.Vertical and role == DISPLAY:
             return section + 1
         return None

@@ -17,7 +17,10 @@ class PreviewOrdersModel(CoalescingTableModel[Any]):
     columns = (
         Column("Symbol", lambda d: d.symbol),
         Column("Side", lambda d: d.side, align=CENTER, foreground=lambda d: SIDE_COLOURS.get(str(d.side))),
-        Column("Current", lambda d: d.current_quantity, align=RIGHT, fmt=fmt_quantity),
+        Column("Current", lambda d: d.current_quantity, align=RIGHT, fmt=fmt_quantity,
+               header_tooltip="What the project holds, with its orders of other runs still working\n"
+                              "or not sent yet counted as if they filled (listed under the table).\n"
+                              "Order qty is the difference to the target."),
         Column("Target", lambda d: d.target_quantity, align=RIGHT, fmt=fmt_quantity),
         Column("Order qty", lambda d: d.quantity, align=RIGHT, fmt=fmt_quantity),
         Column("Type", lambda d: d.order_type, align=CENTER),
