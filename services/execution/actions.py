@@ -48,6 +48,7 @@ from .errors import (
     TradingHalted,
 )
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
+from .lease import placed_by
 from .listings import draft_params, request_for_order
 from .market_health import MarketHealth, TradeIntent
 from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, min_tick_of, order_draft
@@ -280,7 +281,8 @@ class OrderActions:
         order_id = await self._db(self._insert, request, project, replaces_order_id, run_id)
         ib_order_id = await self.provider.place_order(request)
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
-                                           payload={"orderRef": coid, "orderId": ib_order_id}))
+                                           payload={"orderRef": coid, "orderId": ib_order_id,
+                                                    **placed_by(getattr(self.provider, "client_id", None))}))
         await self._db(self._audit, "order.manual" if replaces_order_id is None else "order.replace_new", order_id,
                        {"client_order_id": coid, "symbol": request.symbol, "side": str(request.side), "quantity": str(request.quantity),
                         "order_type": str(request.order_type),

@@ -274,6 +274,16 @@ class LeaseManager:
             now = self.clock()
             return {row.token for row in rows if not _holder(row).stale(now)}
 
+    def live_client_ids(self, client_ids: set[int]) -> set[int]:
+        """Of these broker client ids, those of a live lease holder (any run): a process connected
+        with that client id is at work right now."""
+        if not client_ids:
+            return set()
+        with self.db.session() as session:
+            rows = session.scalars(select(RunLease).where(RunLease.client_id.in_(sorted(client_ids)))).all()
+            now = self.clock()
+            return {row.client_id for row in rows if row.client_id is not None and not _holder(row).stale(now)}
+
     def own_tokens(self) -> set[str]:
         return {lease.token for lease in self.held.values() if not lease.lost}
 
@@ -442,6 +452,21 @@ class LeaseManager:
         """SENDING -> NEW for orders of this claim that never reached the broker."""
         ids = [client_order_ids] if isinstance(client_order_ids, str) else list(client_order_ids)
         return release_claims(self.db, [(c, claim_id) for c in ids], reason, EventSource.SYSTEM)
+
+
+def placed_by(client_id: int | None) -> dict:
+    """Who placed an order, for the payload of its ``submitted`` event: the broker client id
+    (IB lets only that client cancel or modify it) and this process's key. The run's lease is
+    released as soon as the sending ends, often before the broker acknowledged the orders, so
+    the lease cannot tell another process whether the placer still lives; the key can
+    (``placer_alive``)."""
+    return {"clientId": client_id, "process": process_key()}
+
+
+def placer_alive(process: str | None) -> bool | None:
+    """Whether the process that placed an order lives: True / False on this machine, None when
+    that cannot be told here (another machine or container, or no key recorded)."""
+    return holder_alive(process) if process else None
 
 
 def lease_token(claimed_by: str | None) -> str | None:

@@ -45,7 +45,7 @@ from services.domain import EventSource, OrderState, OrderType, Side, TradeMode,
 from .audit import audit, os_user
 from .errors import BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
-from .lease import LeaseManager, RunBusy
+from .lease import LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
 from .order_risk import (
     MarketInputs,
@@ -145,6 +145,10 @@ class _Stuck:
     run_id: int | None
     status: OrderState
     retry_count: int
+    # who placed it (a sent order): the broker client id (only that client may cancel it at IB)
+    # and the placing process's key (services.execution.lease.placed_by); None when not known
+    placer_client: int | None = None
+    placer_process: str | None = None
 
 
 @dataclass
@@ -191,6 +195,7 @@ class AutoRecovery:
             for order in stuck:
                 out.considered.append(order.client_order_id)
             stuck = [o for o in stuck if not self._left_to_its_sender(o, busy, out)]
+            stuck = await self._left_to_its_placer(stuck, out)
             if not stuck:
                 return self._result(now, out)
             if not self.provider.is_connected:
@@ -273,7 +278,9 @@ class AutoRecovery:
             query = query.where(or_(TradeOrder.account == self.provider.account, TradeOrder.account.is_(None)))
         with self.db.session() as session:
             found = list(session.scalars(query))
-            rows = [_Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0) for o in found]
+            placers = self._placers(session, [o for o in found if o.status is not OrderState.NEW])
+            rows = [_Stuck(o.id, o.client_order_id, o.run_id, OrderState(o.status), o.retry_count or 0,
+                           *placers.get(o.id, (o.ib_client_id, None))) for o in found]
             unacknowledged_ids = {o.id for o in found if o.ib_perm_id is None}
             # by the events of these few orders only (the (order_id, time) index), never a scan of
             # every order's events: decided for good, canceled by the trader, canceled by recovery
@@ -294,14 +301,57 @@ class AutoRecovery:
         return [r for r in rows if r.id not in excluded and (
             r.status is not OrderState.CANCELED or r.id in unacknowledged_ids or r.id in canceled_here)]
 
+    @staticmethod
+    def _placers(session, orders: list[TradeOrder]) -> dict[int, tuple[int | None, str | None]]:
+        """order id -> (client id, process key) of whoever placed it, from its ``submitted``
+        event (the placer's own record, written at the placeOrder); the client id the broker
+        reported (``ib_client_id``) when the event names none (an order sent before it did)."""
+        by_id = {o.id: o for o in orders}
+        out: dict[int, tuple[int | None, str | None]] = {}
+        ids = sorted(by_id)
+        for start in range(0, len(ids), 500):
+            for order_id, payload in session.execute(
+                    select(OrderEventRow.order_id, OrderEventRow.payload).where(
+                        OrderEventRow.order_id.in_(ids[start:start + 500]),
+                        OrderEventRow.event_type == str(EventKind.SUBMITTED)).order_by(OrderEventRow.id)):
+                payload = payload or {}
+                client = payload.get("clientId")
+                out[order_id] = (client if isinstance(client, int) else by_id[order_id].ib_client_id, payload.get("process"))
+        return out
+
+    async def _left_to_its_placer(self, stuck: list[_Stuck], out: _Pass) -> list[_Stuck]:
+        """Of ``stuck``, the orders this pass may act on. A sent order another broker client
+        placed is that client's to cancel (IB refuses a cancel from any other client but a
+        global one) and its process follows it, acknowledgement timeout included, as long as it
+        lives: the run's lease tells nothing here, the sender releases it as soon as its orders
+        are written, acknowledged or not. Alive: the placing process on this machine is running,
+        or (another machine) a live lease is held under that client id. A placer known to be gone
+        leaves its orders to recovery as before."""
+        ours = getattr(self.provider, "client_id", None)
+        others = [o for o in stuck if o.status is not OrderState.NEW and o.placer_client is not None and o.placer_client != ours]
+        if not others:
+            return stuck
+        leased = await self._db(self.leases.live_client_ids, {o.placer_client for o in others})
+        left: set[int] = set()
+        for order in others:
+            alive = placer_alive(order.placer_process)
+            if alive is None and order.placer_client in leased:
+                alive, how = True, "a live lease is held under that client id"
+            else:
+                how = "its process is running"
+            if alive:
+                left.add(order.id)
+                await self._skip(out, order, f"placed by client id {order.placer_client} in another process, which is alive "
+                                             f"({how}): only that client can cancel it at the broker; left to it")
+        return [o for o in stuck if o.id not in left]
+
     async def _cancel_unacknowledged(self, orders: list[_Stuck], out: _Pass) -> None:
         """The broker may hold them: cancel first, so that nothing can fill once it is called
         dead; the broker's answers (a final status, or an error such as 10147 "not found") are
         awaited together, a few seconds at most, so that the lookup sees them settled."""
         answers: list[asyncio.Future] = []
+        ours = getattr(self.provider, "client_id", None)
         for order in orders:
-            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.ACK_TIMEOUT, EventSource.RECOVERY,
-                                               message="auto-recovery: no acknowledgement in time; cancel requested"))
             ib_order_id = await self._db(self._ib_order_id, order.id)
             answer = self.provider.expect(_cancel_answer(order.client_order_id))
             try:
@@ -309,8 +359,16 @@ class AutoRecovery:
             except BrokerError as exc:
                 answer.cancel()
                 log.warning("auto-recovery: cancel of %s failed: %s", order.client_order_id, exc)
-                await self._note(order, "cancel_failed", f"cancel failed: {exc}")
+                # nothing went to the broker: no ack timeout recorded (it would read CANCEL_REQUESTED)
+                whose = (f"placed by client id {order.placer_client}, not ours to cancel; "
+                         if order.placer_client is not None and order.placer_client != ours else "")
+                await self._note(order, "cancel_failed", f"no acknowledgement in time; {whose}cancel not sent: {exc}; "
+                                                         "looked up before deciding")
                 continue
+            # recorded once the cancel is at the broker, never before: the order's CANCEL_REQUESTED
+            # says a cancel was sent. The answer (a final status) comes through the socket, after this.
+            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.ACK_TIMEOUT, EventSource.RECOVERY,
+                                               message="auto-recovery: no acknowledgement in time; cancel requested"))
             answers.append(answer)
             out.canceled.append(order.client_order_id)
             await self._note(order, "cancel", "no acknowledgement in time: cancel sent, looking it up before deciding")
@@ -348,7 +406,7 @@ class AutoRecovery:
         status = OrderState(order["status"])
         if stuck.status is OrderState.NEW:
             if status is not OrderState.NEW or order["ib_order_id"] or order["ib_perm_id"]:
-                await self._skip(out, stuck, f"found at the broker by its order ref: now {status}; nothing to send")
+                await self._skip(out, stuck, _no_longer_new(status, order))
                 return
             refusal = self._gate(settings)
             if refusal is None and stuck.run_id is None:
@@ -572,6 +630,18 @@ class AutoRecovery:
                                       from_state=row.status, to_state=row.status, message=reason[:2000], payload=payload,
                                       time=datetime.now(UTC)))
             audit(self.db, self.actor, f"order.recovery_{decision}", "trade_order", row.id, payload, session=session)
+
+
+def _no_longer_new(status: OrderState, order: dict) -> str:
+    """Why a NEW order found changed is not sent: the lookup at the broker found it (the broker
+    knows it: a permId), or the trader canceled it, or a sender claimed or sent it since
+    the pass read it (SENDING, or SUBMITTED with no broker answer yet: the run's sender in another
+    process, between this pass's read and its decision), which says nothing about the broker."""
+    if order["ib_perm_id"]:
+        return f"found at the broker by its order ref: now {status}; nothing to send"
+    if status in (OrderState.SENDING, OrderState.SUBMITTED):
+        return f"claimed by a sender since this pass read it (now {status}, no answer from the broker yet); nothing to send"
+    return f"now {status} (changed since this pass read it); nothing to send"
 
 
 def _cancel_answer(client_order_id: str) -> Callable[[object], bool]:

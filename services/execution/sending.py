@@ -29,7 +29,7 @@ from services.domain import EventSource, OrderState, TradeMode, TradingState
 
 from .dbcall import db_call, runs_inline
 from .errors import ExecutionError, LeaseExpired, NotConnected
-from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager
+from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager, placed_by
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
@@ -188,7 +188,8 @@ class OrderSender:
             return True
         # queued synchronously right after placeOrder: ahead of any broker reply
         self.writer.submit(LocalOrderEvent(request.client_order_id, EventKind.SUBMITTED, EventSource.SYSTEM, ib_order_id=ib_order_id,
-                                           payload={"orderRef": request.client_order_id, "orderId": ib_order_id}))
+                                           payload={"orderRef": request.client_order_id, "orderId": ib_order_id,
+                                                    **placed_by(getattr(self.provider, "client_id", None))}))
         out.sent.append(request.client_order_id)
         return True
 
