@@ -14,6 +14,9 @@ _UNKNOWN_HOST = {2005}
 _ACCESS_DENIED = {1045, 1698}
 _DB_ACCESS_DENIED = {1044}
 _UNKNOWN_DATABASE = {1049}
+_LOCK_WAIT_TIMEOUT = {1205}  # ER_LOCK_WAIT_TIMEOUT (services.db.lock_conflicts retries it first)
+_DEADLOCK = {1213}  # ER_LOCK_DEADLOCK (idem)
+_SQLITE_LOCKED = ("database is locked", "database table is locked")
 
 
 class DatabaseLocationError(ValueError):
@@ -96,6 +99,16 @@ def describe_db_error(exc: BaseException, url: str | None = None) -> str:
         line = (f"unknown database {database!r} at {where}: create it with "
                 f"`CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;` "
                 "and then run `trading-console db upgrade`")
+    elif code in _LOCK_WAIT_TIMEOUT:
+        # raised once the retries ran out: the server's own words name no cause the trader knows
+        line = ("the database kept a row locked by another connection for too long (a process stopped inside a "
+                "transaction?); nothing was written, try again")
+    elif code in _DEADLOCK:
+        line = ("the database ended this change as a deadlock with another connection (each waited for rows the other "
+                "held), again and again; nothing was written, try again")
+    elif code is None and any(marker in text for marker in _SQLITE_LOCKED):
+        line = ("the SQLite database stayed locked by another process for too long (a process stopped while writing?); "
+                "nothing was written, try again")
     elif backend == "sqlite" and "unable to open database file" in text:
         path = sqlite_path(url) if url else None
         line = f"cannot open the SQLite database {path or ''}: check that the folder exists and is writable"

@@ -72,3 +72,71 @@ def test_the_default_data_folder_is_still_created(tmp_path):
     result = _console("snapshot", "list", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "console.sqlite3").is_file()
+
+
+def test_a_lock_wait_timed_out_reads_as_a_row_held_too_long(mysql_url):
+    """MariaDB's 1205 ("Lock wait timeout exceeded; try restarting transaction"), raised once
+    services.db.lock_conflicts' retries ran out, is said in the trader's words."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from services.db.errors import describe_db_error
+
+    table = "tc_lock_" + uuid.uuid4().hex[:8]
+    engine = create_engine(mysql_url)
+    try:
+        with engine.begin() as setup:
+            setup.execute(text(f"CREATE TABLE {table} (id INT PRIMARY KEY, v INT) ENGINE=InnoDB"))
+            setup.execute(text(f"INSERT INTO {table} VALUES (1, 0)"))
+        with engine.connect() as holder, engine.connect() as waiter:
+            holder.begin()
+            holder.execute(text(f"SELECT v FROM {table} WHERE id = 1 FOR UPDATE"))  # the row stays locked
+            waiter.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+            with pytest.raises(OperationalError) as raised:
+                waiter.execute(text(f"UPDATE {table} SET v = 1 WHERE id = 1"))
+            holder.rollback()
+    finally:
+        with engine.begin() as cleanup:
+            cleanup.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()
+    line = describe_db_error(raised.value, mysql_url)
+    assert line == ("the database kept a row locked by another connection for too long (a process stopped inside a "
+                    "transaction?); nothing was written, try again")
+
+
+def test_a_deadlock_reads_as_a_deadlock_with_another_connection():
+    """MariaDB's 1213 as the driver raises it (pymysql's error wrapped by SQLAlchemy)."""
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+
+    from services.db.errors import describe_db_error
+
+    exc = OperationalError("UPDATE trade_orders SET status=%s", {}, pymysql.err.OperationalError(
+        1213, "Deadlock found when trying to get lock; try restarting transaction"))
+    line = describe_db_error(exc, "mysql+pymysql://trader:Pw-dead-3@127.0.0.1:3306/console")
+    assert line.startswith("the database ended this change as a deadlock with another connection")
+    assert line.endswith("nothing was written, try again") and "Deadlock found" not in line
+
+
+def test_a_locked_sqlite_database_reads_as_held_by_another_process(tmp_path):
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from services.db.errors import describe_db_error
+
+    path = tmp_path / "locked.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (v INT)")
+    holder.execute("BEGIN IMMEDIATE")  # another process's write lock
+    url = f"sqlite:///{path.as_posix()}"
+    engine = create_engine(url, connect_args={"timeout": 0})
+    try:
+        with pytest.raises(OperationalError) as raised, engine.begin() as waiter:
+            waiter.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        engine.dispose()
+        holder.rollback()
+        holder.close()
+    assert describe_db_error(raised.value, url).startswith("the SQLite database stayed locked by another process for too long")
