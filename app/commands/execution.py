@@ -337,8 +337,9 @@ async def cmd_execute(args, settings) -> int:
             print()
             _print_fills(view.fills)
     problems = outcome.problems()
-    # a sender that lost the run's lease did not finish it, even when another process did
-    if outcome.not_sent or outcome.connection_lost or result.lease_lost:
+    # a sender that lost the run's lease did not finish it, even when another process did; a run
+    # stopped by a halt or a Cancel All did not either (its unsent orders canceled or left NEW)
+    if outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped:
         print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
         return EXIT_BROKER
     return EXIT_OK
@@ -415,7 +416,12 @@ async def cmd_replace(args, settings) -> int:
 async def cmd_cancel_all(args, settings) -> int:
     async with connected(args, settings) as s:
         ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
-    _print_result(args, {"canceled": ids}, f"cancel requested for {counted(len(ids), 'working order')}")
+    unstopped = list(getattr(ids, "senders_not_stopped", ()))
+    _print_result(args, {"canceled": list(ids), "senders_not_stopped": unstopped},
+                  f"cancel requested for {counted(len(ids), 'working order')}")
+    if unstopped:
+        print("trading-console: cancel-all: still sending after the wait (what they sent after the cancel may be working): "
+              + "; ".join(unstopped), file=sys.stderr)
     return EXIT_OK
 
 

@@ -147,6 +147,10 @@ class OrdersController:
             self.ctx.status(f"Cancel requested for this console's {counted(count, 'working order')}")
         else:
             self.ctx.status("Nothing to cancel: this console has no working orders")
+        unstopped = getattr(order_ids, "senders_not_stopped", ())
+        if unstopped:  # another process's run kept sending past the wait: said, not hidden
+            self.ctx.status("Cancel All: still sending after the wait, what they sent since may be working: "
+                            + "; ".join(unstopped))
         self.audit.schedule_refresh()
 
     def _on_halt_requested(self) -> None:

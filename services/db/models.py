@@ -243,6 +243,11 @@ class RunLease(Base):
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # while the holder's sender sends the run's orders: when it started (else NULL) and the
+    # Cancel All marker (``trade_settings.cancel_all_at``) it started under; a Cancel All of
+    # another process waits for the senders that started before it (services.execution.actions)
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sending_mark: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TradeFill(TimestampMixin, Base):
@@ -413,6 +418,9 @@ class TradeSettings(Base):
     # Generated once per database and part of every new client order id: a fresh database
     # trading the same account must not reuse an earlier database's ids (IB refuses them).
     installation_id: Mapped[str | None] = mapped_column(String(16))
+    # the last Cancel All of any process (strictly increasing): every sender that started before
+    # it stops (services.execution.sending); NULL before the first one
+    cancel_all_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 
 

@@ -48,14 +48,20 @@ from .errors import (
     TradingHalted,
 )
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
-from .lease import placed_by
+from .lease import LeaseManager, placed_by
 from .listings import draft_params, request_for_order
 from .market_health import MarketHealth, TradeIntent
 from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, min_tick_of, order_draft
 from .provider import ExecutionProvider, OrderRequest
+from .sending import CANCEL_ALL, SEND_WATCH_INTERVAL
 from .writer import EventWriter, LocalOrderEvent
 
 log = logging.getLogger(__name__)
+
+# Cancel All waits this long for the senders of other processes: they look at its marker every
+# SEND_WATCH_INTERVAL seconds, and stop before their next order
+SENDERS_TIMEOUT = SEND_WATCH_INTERVAL + 4.5
+SENDERS_POLL = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +72,19 @@ class ReplaceResult:
     message: str = ""
 
 
+class CanceledOrders(list):
+    """The ids of the orders Cancel All canceled; ``senders_not_stopped``: the runs whose sender
+    (in another process) still sent after the wait, described (empty: every sender stopped)."""
+
+    def __init__(self, ids, *, senders_not_stopped: tuple[str, ...] = ()) -> None:
+        super().__init__(ids)
+        self.senders_not_stopped = senders_not_stopped
+
+
 class OrderActions:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, service=None, *, actor: str | None = None,
-                 confirm_timeout: float = 10.0, health: MarketHealth | None = None) -> None:
+                 confirm_timeout: float = 10.0, health: MarketHealth | None = None, leases: LeaseManager | None = None,
+                 senders_timeout: float = SENDERS_TIMEOUT) -> None:
         self.db = db
         self.provider = provider
         self.writer = writer
@@ -76,6 +92,9 @@ class OrderActions:
         self.actor = actor or os_user()
         self.confirm_timeout = confirm_timeout
         self.health = health  # the market-health gate before a manual order (None: not checked)
+        # the run leases, where every process's sender says it is at work (Cancel All waits for them)
+        self.leases = leases or (service.leases if service is not None else LeaseManager(db))
+        self.senders_timeout = senders_timeout
 
     async def _db(self, fn, *args, **kwargs):
         return await db_call(runs_inline(self.provider), fn, *args, **kwargs)
@@ -143,12 +162,18 @@ class OrderActions:
         it holds is waited for (``confirm_timeout`` in all) and written before returning, as
         ``cancel`` does; the window's Cancel All sees them stream in."""
         self._check_live(live_token)
+        # first the marker, for every process's sender (services.execution.sending): one that
+        # started before it stops before its next order and gives back its claims
+        mark = await self._db(self._mark_cancel_all, one_by_one)
         if self.service is not None:
-            self.service.stop_sending("Cancel All")
+            self.service.stop_sending(CANCEL_ALL)
             # what the stopped run gives back (NEW) is listed below, not left behind as it settles
             if not await self.service.sending_stopped(self.confirm_timeout):
                 log.warning("cancel all: a run still sending after %s s; its orders not yet given back are left to it",
                             self.confirm_timeout)
+        # then the senders of other processes: the broker's cancel must come after their last
+        # placeOrder, or what they send in between stays working
+        not_stopped = await self._senders_stopped(mark)
         working = await self._db(self._working)
         at_broker = [o for o in working if _reached_the_broker(o)]
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
@@ -186,9 +211,34 @@ class OrderActions:
             if unconfirmed:
                 log.warning("cancel all: %d of %s not confirmed within %s s", len(unconfirmed), counted(len(confirmations), "cancel"),
                             self.confirm_timeout)
-        await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one})
+        await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one,
+                                                             "senders_not_stopped": list(not_stopped)})
         await self.writer.flush()
-        return [o.id for o in working]
+        return CanceledOrders([o.id for o in working], senders_not_stopped=not_stopped)
+
+    def _mark_cancel_all(self, one_by_one: bool) -> datetime:
+        with self.db.unit_of_work() as session:
+            mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC))
+            audit(self.db, self.actor, "trading.cancel_all", "trade_settings", 1,
+                  {"cancel_all_at": mark.isoformat(), "global": not one_by_one}, session=session)
+        return mark
+
+    async def _senders_stopped(self, mark: datetime) -> tuple[str, ...]:
+        """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
+        started before the Cancel All marker ``mark``; the runs whose sender still sends then,
+        described for the trader (empty: every sender stopped)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.senders_timeout
+        while True:
+            busy = await self._db(self.leases.senders_before, mark)
+            if not busy or loop.time() >= deadline:
+                break
+            await asyncio.sleep(SENDERS_POLL)
+        described = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
+        if described:
+            log.warning("cancel all: the sender of %s did still send %g s after Cancel All; what it sends after the "
+                        "cancel may stay working: %s", counted(len(busy), "run"), self.senders_timeout, "; ".join(described))
+        return described
 
     def working_count(self) -> int:
         """How many orders ``cancel_all`` would cancel one by one (blocking: a worker thread's)."""

@@ -60,7 +60,7 @@ from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
 from services.db.repositories.base import execute_many
 from services.db.repositories.orders import EVENT_COLUMNS
-from services.domain import EventSource, OrderState
+from services.domain import EventSource, OrderState, TradingState
 
 from .dbcall import db_call
 from .errors import BadInput, LeaseExpired, Refused
@@ -393,6 +393,36 @@ class LeaseManager:
                 await db_call(self.inline_db, self.release, lease)
             except Exception as exc:  # noqa: BLE001 - it expires by itself
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
+
+    # ------------------------------------------------------------------ a sender at work (Cancel All waits for it)
+    def start_sending(self, lease: Lease) -> tuple[TradingState, datetime | None]:
+        """The lease's sender starts: the trading state and the Cancel All marker it starts
+        under, read in the transaction that marks the lease as sending (``sending_since``,
+        ``sending_mark``). A Cancel All of any process after this moment changes the marker,
+        which the sender reads again while it sends (``send_stop``) and stops at."""
+        from services.db.repositories.settings import SettingsRepository
+
+        with self.db.unit_of_work() as session:
+            settings = SettingsRepository(session)
+            state, mark = settings.trading_state(), settings.cancel_all_at()
+            session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
+                            .values(sending_since=self.clock(), sending_mark=mark))
+        return state, mark
+
+    def stop_sending(self, lease: Lease) -> None:
+        """The lease's sender ended (its claims given back): a Cancel All waits no more for it."""
+        with self.db.unit_of_work() as session:
+            session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
+                            .values(sending_since=None, sending_mark=None))
+
+    def senders_before(self, mark: datetime) -> list[Holder]:
+        """The live holders whose sender started before the Cancel All marker ``mark`` and is
+        still at work (a dead holder's lease, stale, sends nothing more)."""
+        with self.db.session() as session:
+            rows = session.scalars(select(RunLease).where(RunLease.sending_since.is_not(None))).all()
+            now = self.clock()
+            return [_holder(row) for row in rows
+                    if (row.sending_mark is None or row.sending_mark < mark) and not _holder(row).stale(now)]
 
     # ------------------------------------------------------------------ the last look before a placeOrder
     def expiring(self, lease: Lease) -> bool:

@@ -4,8 +4,11 @@ a lost lease; whatever was claimed and not sent is given back (NEW).
 
 One sender in a loop rather than one task per order: placeOrder never blocks, so the pacing
 limiter is the only bound. Before each chunk (about one second of sending) the trading state is
-read again, so that a halt from another process stops what was not sent yet; a halt in this process
-stops it before the very next order. The run's lease is looked at last right before each
+read again, and every ``SEND_WATCH_INTERVAL`` seconds as well, so that a halt or a Cancel All from
+another process stops what was not sent yet (a Cancel All writes a marker, ``trade_settings.
+cancel_all_at``: a sender that started under an older one stops, gives back its claims and leaves
+its unsent orders to the Cancel All, which waits for it: ``sending_since`` on the run's lease);
+a halt or Cancel All in this process stops it before the very next order. The run's lease is looked at last right before each
 placeOrder is written, in the same synchronous step (``LeaseManager.check_sendable``): a sender
 whose process stalled past its lease sends nothing more, gives its claims back and says so. An order someone else claimed, sent or canceled is never sent
 from here: the claim right before its placeOrder takes only orders still NEW and never sent.
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SEND_CHECK_CHUNK = 45  # orders sent between two looks at the database: about one second
 CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third of a second
+SEND_WATCH_INTERVAL = 0.5  # seconds between two looks at the trading state and the Cancel All marker while sending
+CANCEL_ALL = "Cancel All"  # why a sender stopped at a Cancel All (of this process or another)
 NO_CLAIM = "the run's lease expired or was taken (heartbeat not renewed in time)"
 
 _ORDERS = cast(Table, TradeOrder.__table__)  # Core statements on the table: no ORM layer to cross
@@ -63,6 +68,8 @@ class OrderSender:
         self.writer = writer
         self.leases = leases
         self.stop_requested = stop_requested  # why this process stops its sending (a halt, Cancel All), else None
+        self._remote_stop: str | None = None  # why another process stops it (read from the database)
+        self._mark = None  # the Cancel All marker this sender started under
 
     async def _db(self, fn, *args):
         return await db_call(runs_inline(self.provider), fn, *args)
@@ -74,16 +81,11 @@ class OrderSender:
                 await self.provider.qualify(list(dict.fromkeys(r.spec for r in requests)))
             except NotConnected as exc:
                 out.stopped = f"connection lost: {exc}"
-        # a HALT stops what goes to the broker; a backtest's simulated broker is not one
-        halts = not TradeMode(self.provider.mode).simulated
-        for start in range(0, len(requests), SEND_CHECK_CHUNK):
-            if out.stopped:
-                break
-            if halts and await self._db(self._halted):
-                out.stopped = "trading HALTED"
-                break
-            # an order canceled or sent before its turn is not claimed (the claim's conditions)
-            out.stopped = await self._send_claimed(lease, requests[start:start + SEND_CHECK_CHUNK], out)
+        # a HALT or a Cancel All stops what goes to the broker; a backtest's simulated broker is not one
+        if TradeMode(self.provider.mode).simulated:
+            await self._send_chunks(lease, requests, out, halts=False)
+        else:
+            await self._send_watched(lease, requests, out)
         if out.stopped in (LEASE_LOST, LEASE_EXPIRED, NO_CLAIM):
             out.lease_lost = True
             log.error("run %s: sending stopped: %s; %s sent by this process", lease.run_id, out.stopped, len(out.sent))
@@ -103,8 +105,60 @@ class OrderSender:
             out.unsent = [c for c in ids if c not in sent]
         return out
 
+    async def _send_chunks(self, lease: Lease, requests: list[OrderRequest], out: SendOutcome, *, halts: bool) -> None:
+        for start in range(0, len(requests), SEND_CHECK_CHUNK):
+            if out.stopped:
+                break
+            if halts:
+                self._remote_stop = await self._db(self._stop_in_database)
+                if self._remote_stop:
+                    out.stopped = self._remote_stop
+                    break
+            # an order canceled or sent before its turn is not claimed (the claim's conditions)
+            out.stopped = await self._send_claimed(lease, requests[start:start + SEND_CHECK_CHUNK], out)
+
+    async def _send_watched(self, lease: Lease, requests: list[OrderRequest], out: SendOutcome) -> None:
+        """Sending to a real broker: marked on the run's lease as sending, under the Cancel All
+        marker read in the same transaction (a Cancel All of another process waits for this
+        sender until it is no longer marked); the trading state and the marker are read again
+        before every chunk and every ``SEND_WATCH_INTERVAL`` seconds by a watcher, so that a
+        halt or a Cancel All of another process stops it before its next order."""
+        try:
+            state, self._mark = await self._db(self.leases.start_sending, lease)
+        except (OperationalError, InterfaceError) as exc:
+            out.stopped = f"database unreachable: {str(exc).splitlines()[0][:200]}"
+            return
+        watcher = asyncio.ensure_future(self._watch())
+        try:
+            if state is TradingState.HALTED:
+                out.stopped = "trading HALTED"
+            else:
+                await self._send_chunks(lease, requests, out, halts=True)
+        finally:
+            watcher.cancel()
+            try:
+                await watcher
+            except asyncio.CancelledError:
+                pass
+            try:
+                # after every claim was given back: what this sender leaves NEW is known now
+                await self._db(self.leases.stop_sending, lease)
+            except Exception as exc:  # noqa: BLE001 - the lease row goes with the lease at the end of the run
+                log.warning("run %s: sender's end not recorded on its lease (%s)", lease.run_id, str(exc).splitlines()[0][:200])
+
+    async def _watch(self) -> None:
+        """Reads the trading state and the Cancel All marker every ``SEND_WATCH_INTERVAL``
+        seconds while sending: a slow sender (pacing, a long chunk) sees another process's
+        halt or Cancel All within that time, not only at its next chunk."""
+        while self._remote_stop is None:
+            await asyncio.sleep(SEND_WATCH_INTERVAL)
+            try:
+                self._remote_stop = await self._db(self._stop_in_database)
+            except Exception as exc:  # noqa: BLE001 - the next chunk reads it again; the lease bounds a database outage
+                log.warning("trading state not read while sending: %s", str(exc).splitlines()[0][:200])
+
     def _why_stop(self, lease: Lease) -> str | None:
-        stop = self.stop_requested()
+        stop = self.stop_requested() or self._remote_stop
         if stop:
             return stop
         if lease.lost:
@@ -193,9 +247,16 @@ class OrderSender:
         out.sent.append(request.client_order_id)
         return True
 
-    def _halted(self) -> bool:
+    def _stop_in_database(self) -> str | None:
+        """Why another process stops this sender: trading HALTED, or a Cancel All since this
+        sender started (the marker changed); else None."""
         with self.db.session() as session:
-            return SettingsRepository(session).trading_state() is TradingState.HALTED
+            settings = SettingsRepository(session, read_once=True)
+            if settings.trading_state() is TradingState.HALTED:
+                return "trading HALTED"
+            if settings.cancel_all_at() != self._mark:
+                return CANCEL_ALL
+            return None
 
     def _still_new(self, client_order_ids: list[str]) -> list[str]:
         """Of these, the orders still waiting to be sent (in the given order)."""

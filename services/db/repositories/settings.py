@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, select
@@ -115,6 +116,21 @@ class SettingsRepository:
         row.trading_state = TradingState(state)
         self.session.flush()
         return row.trading_state
+
+    def cancel_all_at(self) -> datetime | None:
+        """The last Cancel All's marker (None: never)."""
+        return self._current().cancel_all_at
+
+    def mark_cancel_all(self, now: datetime) -> datetime:
+        """A new Cancel All marker: ``now``, or just after the last one when the clock says
+        otherwise (every marker differs from the one before: a sender compares them)."""
+        row = self.get_for_update()
+        last = row.cancel_all_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        row.cancel_all_at = now if last is None or now > last else last + timedelta(microseconds=1)
+        self.session.flush()
+        return row.cancel_all_at
 
     def risk_defaults(self) -> dict:
         return dict(self._current().risk_defaults or {})
