@@ -79,11 +79,11 @@ async def test_a_sender_stops_at_a_cancel_all_made_after_it_started_not_at_an_ea
 @pytest.mark.slow  # a paced run stopped mid-chunk
 async def test_cancel_all_of_another_stack_stops_a_run_in_the_middle_of_its_chunk(database, make_simulator):
     """The sending stack's own Cancel All is not asked: only the database carries it. Its pacing
-    is slow enough (5 a second) that a chunk of 45 orders lasts 9 s: the stop comes from the
+    is slow enough (5 a second) that its one chunk (15 orders) lasts seconds: the stop comes from the
     watcher's look at the marker, within a second, not at the next chunk."""
     from services.execution.pacing import PacingLimiter
 
-    n = 40
+    n = 15
     sim = await make_simulator(synthetic_symbols=n, state_file=None, ledger_file=None, market_hours="closed")
     sender = await build_stack(database, sim, client_id=1, pacing=PacingLimiter(capacity=5))
     canceler = await build_stack(database, sim, client_id=2)
