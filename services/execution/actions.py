@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 # SEND_WATCH_INTERVAL seconds, and stop before their next order
 SENDERS_TIMEOUT = SEND_WATCH_INTERVAL + 4.5
 SENDERS_POLL = 0.1
+CONFIRM_POLL = 0.25  # seconds between two looks at the database for cancels another session confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +206,46 @@ class OrderActions:
                                                    message="global cancel" if _reached_the_broker(order)
                                                    else "canceled before sending (Cancel All)"))
         if confirmations:
-            _, unconfirmed = await asyncio.wait(confirmations.values(), timeout=self.confirm_timeout)
-            for future in unconfirmed:
-                future.cancel()
+            unconfirmed = await self._confirmed(confirmations)
             if unconfirmed:
-                log.warning("cancel all: %d of %s not confirmed within %s s", len(unconfirmed), counted(len(confirmations), "cancel"),
-                            self.confirm_timeout)
+                log.warning("cancel all: %d of %s not confirmed within %s s: IB reports a cancel only to the client "
+                            "session that placed the order (these were placed by another client id, or its process "
+                            "has ended and wrote nothing more); the next reconciliation of that account records "
+                            "their final status", len(unconfirmed), counted(len(confirmations), "cancel"), self.confirm_timeout)
         await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one,
                                                              "senders_not_stopped": list(not_stopped)})
         await self.writer.flush()
         return CanceledOrders([o.id for o in working], senders_not_stopped=not_stopped)
+
+    async def _confirmed(self, confirmations: dict) -> list[str]:
+        """Wait (``confirm_timeout`` seconds at most) until each order's final status is known:
+        from the broker on this session, or from the database, where the process that placed it
+        (another client id: IB tells only that session) wrote it. The orders still unconfirmed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.confirm_timeout
+        pending = dict(confirmations)
+        try:
+            while pending:
+                done = {c for c, future in pending.items() if future.done()}
+                done |= await self._db(self._final_in_database, [c for c in pending if c not in done])
+                for coid in done:
+                    pending.pop(coid)
+                left = deadline - loop.time()
+                if not pending or left <= 0:
+                    break
+                await asyncio.wait(pending.values(), timeout=min(CONFIRM_POLL, left))
+        finally:
+            for future in confirmations.values():
+                future.cancel()
+        return sorted(pending)
+
+    def _final_in_database(self, client_order_ids: list[str]) -> set[str]:
+        if not client_order_ids:
+            return set()
+        with self.db.session() as session:
+            return {coid for coid, status in session.execute(
+                select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.client_order_id.in_(client_order_ids)))
+                if OrderState(status).is_terminal}
 
     def _mark_cancel_all(self, one_by_one: bool) -> datetime:
         with self.db.unit_of_work() as session:

@@ -167,3 +167,36 @@ async def test_cancel_all_stops_an_execute_command_of_another_process_mid_send(d
             child.kill()
             await child.wait()
         await canceler.close()
+
+
+# ------------------------------------------------------------------ confirmations of another client's orders
+
+
+async def test_cancel_all_of_another_client_id_takes_the_confirmations_the_owner_wrote(database, make_simulator, caplog):
+    """IB reports a cancel only to the client session that placed the order: the orders of
+    another client id are confirmed from the database, where the owning process wrote them,
+    instead of waiting out the whole confirmation time and saying they were not confirmed."""
+    n = 5
+    sim = await make_simulator(synthetic_symbols=n, state_file=None, ledger_file=None, market_hours="closed")
+    owner = await build_stack(database, sim, client_id=1)
+    canceler = await build_stack(database, sim, client_id=2)
+    try:
+        _, snapshot_id = make_snapshot(database, "owned", {s: "0.004" for s in synthetic_symbols(n)})
+        run = await owner.service.create_run("owned", snapshot_id, TradeMode.PAPER, {})
+        result = await owner.service.execute(run.id, portfolio_value=Decimal(1_000_000), require_market_health=False)
+        assert len(result.sent) == n
+        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
+                         lambda: f"the owner's orders working: {_statuses(database, run.id)}")
+        canceler.actions.confirm_timeout = 20.0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        canceled = await canceler.actions.cancel_all(wait=True)
+        took = loop.time() - started
+        assert len(canceled) == n
+        assert set(_statuses(database, run.id).values()) == {OrderState.CANCELED}
+        assert not [r for r in caplog.records if "not confirmed" in r.getMessage()]
+        assert took < canceler.actions.confirm_timeout, f"waited {took:.1f} s for confirmations the owner had written"
+        assert not sim.open_orders()
+    finally:
+        await owner.close()
+        await canceler.close()
