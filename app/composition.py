@@ -278,6 +278,9 @@ async def start_builtin_simulator(settings: Settings, name: str, **overrides: ob
         partial_fills=3,
         fill_interval=0.15,
         walk_interval=1.0,
+        # the account summary and updates pushed every 10 s rather than IB's 3 minutes, so that the
+        # equity recorder's samples (EQUITY_SAMPLE_SECONDS) follow the walking prices
+        account_interval=10.0,
     )
     for option, value in overrides.items():
         setattr(config, option, value)

@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     parser.add_argument("--slippage", type=arguments.number(Decimal(0)), default=Decimal("0.01"), help="MKT slippage per share in USD")
     parser.add_argument("--spread", type=arguments.number(Decimal(0)), default=Decimal("0.02"), help="bid/ask spread in USD")
     parser.add_argument("--walk-interval", type=arguments.seconds(positive=False), default=1.0, help="seconds between price steps (0: prices stay)")
+    parser.add_argument("--account-interval", dest="account_interval", type=arguments.seconds(positive=False), default=180.0,
+                        help="seconds between the account pushes IB makes on its own: the account summary's changed "
+                             "values and the account updates (default 180, IB's 3 minutes; 0: on fills only)")
     parser.add_argument("--margin-check", action="store_true", help="reject orders beyond the account's initial margin (201)")
     parser.add_argument("--market-hours", dest="market_hours", choices=("always", "regular", "closed"), default="always",
                         help="always: open around the clock (default); regular: the exchange calendar's sessions, "
@@ -104,6 +107,7 @@ def build_config(args):
         partial_fills=args.partial_fills,
         fill_interval=args.fill_interval,
         walk_interval=args.walk_interval or None,
+        account_interval=args.account_interval or None,
         margin_check=args.margin_check,
         state_file=args.state,
         ledger_file=args.ledger_json,

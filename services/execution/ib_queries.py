@@ -81,6 +81,7 @@ class IbQueries:
     _answered_executions: dict[str, tuple[int, int]]  # execId -> (reqId, position in the answer)
     _quote_streams: dict[str, tuple[datetime | None, Any, Any]]  # ib_quotes.py: each stream holds a line
     connected_at: datetime | None
+    _account_summary_at: datetime | None = None  # the connection the account summary was subscribed on
     # IB's market data lines of the account, and how many of them snapshots take at once
     market_data_lines: int = MARKET_DATA_LINES
     snapshot_lines: int = SNAPSHOT_LINES
@@ -359,33 +360,38 @@ class IbQueries:
             hours = None
         self._hours[spec.key] = (asyncio.get_running_loop().time(), hours)
 
-    async def net_liquidation(self) -> Decimal | None:
+    async def _account_summary(self) -> list[Any]:
+        """The account's summary values as IB last sent them. The subscription is made once per
+        connection (ib_async keeps ``wrapper.acctSummary`` updated with every accountSummary IB
+        sends afterwards: the values that changed, every 3 minutes); read fresh on every call,
+        never copied. One subscriber at a time: two callers that both found it empty would each
+        subscribe (IB allows two at once, error 322 beyond), or read the values of a
+        subscription not yet answered in full."""
         self._require_connected()
-        if not self.ib.wrapper.acctSummary:  # ib_async asks once per connection, then keeps it
-            await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
-        values = [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
-        for value in values:
+        if self._account_summary_at != self.connected_at or not self.ib.wrapper.acctSummary:
+            async with self._query_locks.setdefault("account summary subscription", asyncio.Lock()):
+                # values arrive before the accountSummaryEnd: a second caller waits for the end
+                if self._account_summary_at != self.connected_at or not self.ib.wrapper.acctSummary:
+                    await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
+                    self._account_summary_at = self.connected_at
+        return [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
+
+    async def net_liquidation(self) -> Decimal | None:
+        for value in await self._account_summary():
             if value.tag == "NetLiquidation" and value.currency != "BASE":  # in the base currency
                 return dec(value.value)
         return None
 
     async def buying_power(self) -> Decimal | None:
-        self._require_connected()
-        if not self.ib.wrapper.acctSummary:
-            await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
-        for value in self.ib.wrapper.acctSummary.values():
-            if (not self.account or value.account == self.account) and value.tag == "BuyingPower" and value.currency != "BASE":
+        for value in await self._account_summary():
+            if value.tag == "BuyingPower" and value.currency != "BASE":
                 return dec(value.value)
         return None
 
     async def exchange_rates(self) -> FxRates:
         """From the account summary kept for the NetLiquidation (its $LEDGER:ALL ExchangeRate
         values): no extra request once it is there."""
-        self._require_connected()
-        if not self.ib.wrapper.acctSummary:
-            await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
-        values = [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
-        return fx_from_account_values(values)
+        return fx_from_account_values(await self._account_summary())
 
     # ------------------------------------------------------------------ reconciliation queries
     async def open_orders(self) -> list[OpenOrderEvent]:

@@ -3,11 +3,15 @@
 Everything is reported in the base currency: a listing in another currency converts at its rate.
 Positions come from the core's positions book (IB's average-cost method); after a fill the
 position, account and portfolio updates go to the sessions that subscribed, and the P&L
-subscriptions (pnl.py) are updated once per turn of the loop.
+subscriptions (pnl.py) are updated once per turn of the loop. The account summary
+subscriptions get the values that changed after a fill and, as IB's every 3 minutes, every
+``SimConfig.account_interval`` (with the account updates), so that prices that moved show.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -15,9 +19,10 @@ from services.core.positions_book import PositionBook, PositionState  # pure: th
 from services.ibsim import forex, pnl
 from services.ibsim import messages as m
 from services.ibsim.base import SimulatorBase
-from services.ibsim.model import ZERO, SimPosition, utcnow
+from services.ibsim.model import ZERO, AccountSummarySubscription, SimPosition, utcnow
 from services.ibsim.transport import Session
 
+log = logging.getLogger("services.ibsim")
 CENT = Decimal("0.01")
 
 ACCOUNT_TAGS = (
@@ -200,20 +205,69 @@ class AccountMixin(SimulatorBase):
         session.positions_subscribed = False
 
     def _req_account_summary(self, session: Session, f: list[str]) -> None:
+        """A subscription (IB's): every value asked, then accountSummaryEnd; afterwards the values
+        that changed, each time the account changes (a fill) and every ``account_interval``."""
         req_id = int(f[2])
         tags = {t.strip() for t in f[4].split(",") if t.strip()} if len(f) > 4 else set()
-        wanted = None if not tags or "All" in tags else tags
+        wanted = None if not tags or "All" in tags else frozenset(tags)
         # $LEDGER: the ledger tags (here ExchangeRate) in BASE; $LEDGER:EUR in that currency; $LEDGER:ALL in all
-        ledger = {t.partition(":")[2] or "BASE" for t in tags if t.startswith("$LEDGER")}
+        ledger = frozenset(t.partition(":")[2] or "BASE" for t in tags if t.startswith("$LEDGER"))
+        subscription = session.account_summaries[req_id] = AccountSummarySubscription(wanted, ledger)
+        self._send_account_summary(session, req_id, subscription, changed_only=False)
+
+    def _cancel_account_summary(self, session: Session, f: list[str]) -> None:
+        session.account_summaries.pop(int(f[2]), None)
+
+    def _send_account_summary(self, session: Session, req_id: int, subscription: AccountSummarySubscription,
+                              *, changed_only: bool) -> None:
+        """The subscription's values (only those that changed since last sent, for an update),
+        then accountSummaryEnd; an update with nothing changed sends nothing."""
+        rows = []
         for account in self.config.accounts:
             for tag, value, currency in self._values_for(account):
                 if tag == "ExchangeRate":
-                    if "ALL" not in ledger and currency not in ledger:
+                    if "ALL" not in subscription.ledger and currency not in subscription.ledger:
                         continue
-                elif wanted is not None and tag not in wanted:
+                elif subscription.tags is not None and tag not in subscription.tags:
                     continue
-                session.send(m.account_summary(req_id, account, tag, value, currency))
+                key = (account, tag, currency)
+                if changed_only and subscription.sent.get(key) == value:
+                    continue
+                subscription.sent[key] = value
+                rows.append(m.account_summary(req_id, account, tag, value, currency))
+        if changed_only and not rows:
+            return
+        for row in rows:
+            session.send(row)
         session.send(m.account_summary_end(req_id))
+
+    def push_account_summaries(self) -> None:
+        """Every open account summary subscription gets the values that changed (what IB sends
+        every 3 minutes; the simulator also after each fill)."""
+        for session in list(self._sessions.values()):
+            for req_id, subscription in list(session.account_summaries.items()):
+                self._send_account_summary(session, req_id, subscription, changed_only=True)
+
+    def push_account_updates(self) -> None:
+        """What IB sends the account updates subscribers at its fixed interval: the values, the
+        portfolio lines, the account time."""
+        for session in list(self._sessions.values()):
+            if session.account_updates == self.config.account:
+                for tag, value, currency in self.account_values():
+                    session.send(m.update_account_value(tag, value, currency, self.config.account))
+                for pos in self._positions.values():
+                    if pos.quantity:
+                        session.send(self._portfolio_fields(pos))
+                session.send(m.update_account_time(utcnow()))
+
+    async def _account_clock(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)  # the account pushes' own clock (IB: 3 minutes), not a synchronisation
+            try:
+                self.push_account_summaries()
+                self.push_account_updates()
+            except Exception:  # one failed push never stops the clock
+                log.exception("account push failed")
 
     def _values_for(self, account: str) -> list[tuple[str, str, str]]:
         if account == self.config.account:
@@ -277,6 +331,7 @@ class AccountMixin(SimulatorBase):
                 if account == self.config.account:
                     for tag, value, currency in self.account_values():
                         session.send(m.account_update_multi(req_id, account, "", tag, value, currency))
+        self.push_account_summaries()  # cash, positions and commission moved the summary's values
 
     # ----------------------------------------------------------------- requests: P&L (services/ibsim/pnl.py)
 

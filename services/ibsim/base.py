@@ -80,6 +80,8 @@ class SimulatorBase:
         self._session_tasks: set[asyncio.Task] = set()
         self._tasks: set[asyncio.Task] = set()
         self._timers: set[asyncio.TimerHandle] = set()
+        # the account pushes' clock (account.py), apart from ``_tasks`` (the work in progress)
+        self._account_clock_task: asyncio.Task | None = None
         self._filling: set[int] = set()  # permIds with a fill task running
         # set: partial fills go on; cleared (hold_partial_fills): each next partial fill waits,
         # so that a test decides when the rest of an order fills instead of racing a timer
@@ -116,6 +118,7 @@ class SimulatorBase:
         def _emit(self, event: str, details: dict) -> None: ...  # transport
         def _dispatch(self, session: Session, fields: list[str], now: float) -> None: ...  # server
         async def _random_walk(self, interval: float) -> None: ...  # market
+        async def _account_clock(self, interval: float) -> None: ...  # account
         def quote(self, symbol: str) -> tuple[Decimal, Decimal]: ...  # market
         def _resolve_ref(self, ref: ContractRef) -> Instrument | None: ...  # market
         def rate(self, currency: str) -> Decimal: ...  # account

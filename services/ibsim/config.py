@@ -194,6 +194,10 @@ class SimConfig:
     fill_interval: float = 0.05  # seconds between partial fills
     walk_interval: float | None = None  # seconds between random-walk steps; None: prices stay
     walk_volatility: Decimal = Decimal("0.0005")  # relative step size of the random walk
+    # seconds between the account pushes IB makes on its own: every account summary subscription
+    # gets the values that changed, every account updates subscriber the values and the portfolio
+    # (IB: 3 minutes, fixed); a fill pushes at once anyway. None: on fills only
+    account_interval: float | None = 180.0
     state_file: str | Path | None = None
     ledger_file: str | Path | None = None
     first_order_id: int = 1

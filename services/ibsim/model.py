@@ -284,3 +284,13 @@ class SimPosition:
             avg_cost=Decimal(data["avg_cost"]),
             realized_pnl=Decimal(data.get("realized_pnl", "0")),
         )
+
+
+@dataclass(slots=True)
+class AccountSummarySubscription:
+    """One reqAccountSummary: the tags asked (None: all), the $LEDGER currencies asked, and the
+    values last sent, (account, tag, currency) -> value (an update sends those that changed)."""
+
+    tags: frozenset[str] | None
+    ledger: frozenset[str]
+    sent: dict[tuple[str, str, str], str] = field(default_factory=dict)

@@ -154,7 +154,7 @@ IBGatewaySimulator._handlers = {
     59: IBGatewaySimulator._req_market_data_type,
     61: IBGatewaySimulator._req_positions,
     62: IBGatewaySimulator._req_account_summary,
-    63: IBGatewaySimulator._ignore,  # cancelAccountSummary
+    63: IBGatewaySimulator._cancel_account_summary,
     64: IBGatewaySimulator._cancel_positions,
     76: IBGatewaySimulator._req_account_updates_multi,
     77: IBGatewaySimulator._cancel_account_updates_multi,

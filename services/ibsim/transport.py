@@ -19,7 +19,7 @@ from typing import Any
 from services.ibsim import messages as m
 from services.ibsim.base import SimulatorBase
 from services.ibsim.codec import API_PREFIX, FrameBuffer, frame, parse_version_range
-from services.ibsim.model import utcnow
+from services.ibsim.model import AccountSummarySubscription, utcnow
 from services.ibsim.pnl import PnLSubscriptions
 from services.ibsim.versions import negotiate
 
@@ -45,6 +45,8 @@ class Session:
         self.positions_subscribed = False
         self.account_updates: str | None = None
         self.account_multi: dict[int, str] = {}
+        # reqAccountSummary subscriptions: reqId -> what was asked and what was last sent (account.py)
+        self.account_summaries: dict[int, AccountSummarySubscription] = {}
         self._received: deque[float] = deque()
         # while the gateway has lost IB's servers (gateway_faults.py): what IB would push, held
         self.held: list[list[str]] | None = None
@@ -107,6 +109,9 @@ class TransportMixin(SimulatorBase):
         self.host, self.port = sock.getsockname()[:2]
         if self.config.walk_interval:
             self._spawn(self._random_walk(self.config.walk_interval))
+        if self.config.account_interval:
+            self._account_clock_task = self._loop.create_task(self._account_clock(self.config.account_interval),
+                                                              name="ibsim-account-clock")
         self._start_fault_schedule()
         log.info("IB Gateway simulator listening on %s:%d (accounts %s)", self.host, self.port, ",".join(self.config.accounts))
 
@@ -119,7 +124,8 @@ class TransportMixin(SimulatorBase):
         for timer in list(self._timers):
             timer.cancel()
         self._timers.clear()
-        tasks = [t for t in (*self._tasks, *self._session_tasks) if not t.done()]
+        clock, self._account_clock_task = self._account_clock_task, None
+        tasks = [t for t in (*self._tasks, *self._session_tasks, *([clock] if clock else [])) if not t.done()]
         for task in tasks:
             task.cancel()
         if tasks:

@@ -14,8 +14,10 @@ from services.db import Database
 from services.db.models import EquitySnapshot, TradeFill
 from services.domain import OrderState, Side
 from services.execution.equity import EquityRecorder
+from tests.fixtures.waiting import wait_until
 
 from .cli_helpers import cli_args, run
+from .conftest import build_stack
 from .test_actions import _settle
 
 pytestmark = pytest.mark.timeout(120)
@@ -98,6 +100,50 @@ async def test_equity_snapshots_are_stored_and_read_after_a_restart(stack, db_ur
     assert (row.account, row.equity, row.cash) == (stack.provider.account, second.equity, second.cash)
     # equity = cash + market value of the marked position
     assert row.cash + 3 * second.marks["MSFT"] == row.equity
+
+
+async def test_net_liquidation_buying_power_and_the_stored_equity_follow_the_account_after_a_fill(stack):
+    """The account summary is a subscription IB keeps updating: after a fill the provider's
+    NetLiquidation and BuyingPower are the account's new ones (not the first answer kept), and
+    the equity recorder stores the moved value (the Equity & P&L chart's)."""
+    sim, provider = stack.sim, stack.provider
+    sim.set_price("MSFT", "400")
+    recorder = EquityRecorder(stack.db, provider)
+    first = await recorder.sample()
+    assert first is not None and first.equity == await provider.net_liquidation() == sim.account_snapshot().net_liquidation
+    assert await provider.buying_power() == sim.account_snapshot().buying_power
+
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(60), project="alpha")
+    await _settle(stack, record.id, {OrderState.FILLED})
+    await _commissions_in(stack)
+    snap = sim.account_snapshot()
+    assert snap.net_liquidation < first.equity  # the slippage and the commission
+    await wait_until(lambda: _is(provider.net_liquidation(), snap.net_liquidation), 5,
+                     lambda: f"the provider's NetLiquidation to become {snap.net_liquidation}")
+    # 24,000 of MSFT bought: the buying power drops by 4 x its 25 % margin and the costs
+    assert await provider.buying_power() == snap.buying_power < first.equity * 4 - 24_000
+    second = await recorder.sample()
+    assert second is not None and second.equity == snap.net_liquidation != first.equity
+    assert [equity for _, equity in queries.equity_history(stack.db, provider.account)] == [first.equity, second.equity]
+
+
+async def test_callers_at_once_make_one_account_summary_subscription(database, simulator):
+    """The account panel, a preview and the equity recorder asking together on a new connection:
+    one subscription (IB allows two at once and refuses more, error 322), every caller answered
+    with the full summary."""
+    stack = await build_stack(database, simulator)
+    try:
+        answers = await asyncio.gather(stack.provider.net_liquidation(), stack.provider.buying_power(),
+                                       stack.provider.net_liquidation(), stack.provider.exchange_rates())
+        snap = simulator.account_snapshot()
+        assert answers[:3] == [snap.net_liquidation, snap.buying_power, snap.net_liquidation]
+        assert [len(s.account_summaries) for s in simulator._sessions.values()] == [1]
+    finally:
+        await stack.close()
+
+
+async def _is(value, expected) -> bool:
+    return await value == expected
 
 
 async def test_no_sample_while_disconnected(stack):
