@@ -54,8 +54,8 @@ def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, mon
             await controller.decisions.show_run(preview.run_id)
             assert view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id} (executed)"
             summary = view.summary_label.text()
-            counts = {name: int(number) for number, name in re.findall(r"(\d+) (state changes|snapshots)", summary)}
-            assert counts.keys() == {"state changes", "snapshots"} and min(counts.values()) > 0, summary
+            counts = {name: int(number) for number, name in re.findall(r"(\d+) (state change|snapshot)s?\b", summary)}
+            assert counts.keys() == {"state change", "snapshot"} and min(counts.values()) > 0, summary
 
             # an unknown run: a message, the panel unchanged
             view.run_spin.setValue(987654)

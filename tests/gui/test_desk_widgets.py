@@ -349,3 +349,16 @@ def test_decisions_and_verdicts_sit_side_by_side_when_the_panel_is_short(qtbot):
             # room for at least one row under the header, and the whole width shared, not squeezed
             assert table.viewport().height() >= table.verticalHeader().defaultSectionSize(), (height, table.viewport().height())
             assert table.width() > (500 if orientation == Qt.Orientation.Horizontal else 1200)
+
+
+def test_the_decisions_summary_counts_in_words(qtbot):
+    """A backtest rebalance's trail said "1 snapshots" (seen under Xvfb): the counts are words,
+    as every message of the console writes them (services.core.wording.counted)."""
+    from services.trail_queries import DecisionTrail
+    from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
+    from widgets.views.decisions import DecisionsView
+
+    view = DecisionsView(OrderDecisionsModel(), RuleVerdictsModel())
+    qtbot.addWidget(view)
+    view.set_trail(DecisionTrail(3, 4, True, signals=({},), state_changes=({}, {}), portfolio_snapshots=({},)))
+    assert view.summary_label.text() == ("1 signal · 0 decisions · 0 verdicts (0 block) · 2 state changes · 1 snapshot")

@@ -13,6 +13,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyM
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget
 
+from services.core.wording import counted
+
 from ..common import make_table
 from ..models.decisions import OrderDecisionsModel, RuleVerdictsModel
 
@@ -96,8 +98,9 @@ class DecisionsView(QWidget):
         self.title_label.setText(f"Run {trail.run_id}, {plan}{' (executed)' if trail.executed else ''}")
         blocked = sum(1 for r in trail.risk_decisions if r.get("verdict") == "block")
         self.summary_label.setText(
-            f"{len(trail.signals)} signals · {len(trail.order_decisions)} decisions · {len(trail.risk_decisions)} verdicts"
-            f" ({blocked} block) · {len(trail.state_changes)} state changes · {len(trail.portfolio_snapshots)} snapshots")
+            f"{counted(len(trail.signals), 'signal')} · {counted(len(trail.order_decisions), 'decision')} · "
+            f"{counted(len(trail.risk_decisions), 'verdict')} ({blocked} block) · "
+            f"{counted(len(trail.state_changes), 'state change')} · {counted(len(trail.portfolio_snapshots), 'snapshot')}")
         self.rules_proxy.set_sequence(None)
         self.orders_model.reset(trail.order_decisions)
         self.rules_model.reset(trail.risk_decisions)
