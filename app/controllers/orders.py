@@ -16,7 +16,7 @@ from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.activity_log import Level
 from services.core.wording import counted
-from services.domain import TradingState
+from services.domain import OrderState, TradingState
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
@@ -100,7 +100,17 @@ class OrdersController:
             "Cancel the LIVE order", subject=[("Order", describe_order(order))] if order is not None else ())
         if go:
             self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel {self._order_name(order_id)}",
-                                on_done=self.audit.schedule_refresh)
+                                on_done=self._cancel_done)
+
+    def _cancel_done(self, order) -> None:
+        """Said as Replace and Cancel All say theirs: without it the status bar kept the last
+        action's line (a Replace's "modified at the broker") over the canceled order."""
+        if order is not None:
+            outcome = ("canceled" if order.status is OrderState.CANCELED
+                       else f"{order.status.value}, nothing left to cancel" if order.status.is_terminal
+                       else "requested at the broker; its answer shows in the blotter")
+            self.ctx.status(f"Cancel {order.client_order_id}: {outcome}")
+        self.audit.schedule_refresh()
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
         order = self.ctx.window.orders_model.get(order_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from app.composition import preview_params_to_run_params
 from app.controllers.audit import AuditController
@@ -107,12 +108,17 @@ class TradingController:
     def forget_preview_unless(self, snapshot_id: int) -> None:
         """Another snapshot is shown: the preview of the previous one no longer applies."""
         if self.session.stale_for(snapshot_id):
+            sent = self.session.sent_run_id is not None
             self.session.clear()
             w = self.ctx.window
             w.preview_model.clear()
             w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
             w.risk_view.clear()
             self._show_gate(self.session.gate())
+            if not sent:  # a plan never sent has no progress: its "0 of N filled" stayed under another snapshot
+                self.progress.reset(None, {}, Decimal(0))
+                w.preview_view.clear_progress()
+                self.show_progress()
 
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:

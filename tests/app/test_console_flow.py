@@ -151,6 +151,9 @@ def test_cancel_replace_and_cancel_all_from_the_blotter_reach_the_simulator(qloo
             await wait_for(lambda: next(o for o in sim.orders() if o.order_ref == first.client_order_id).status == "Cancelled",
                            10, "cancel at the simulator")
             await wait_for(lambda: w.orders_model.get(first.id).status is OrderState.CANCELED, 10, "blotter CANCELED")
+            # said in the status bar, as Replace and Cancel All say theirs (it kept the previous line)
+            await wait_for(lambda: w.statusBar().currentMessage().startswith(f"Cancel {first.client_order_id}: "), 10,
+                           lambda: f"the cancel's line (status: {w.statusBar().currentMessage()!r})")
 
             # Replace… (a LMT modify: same order at the broker, new quantity and limit).
             second = w.orders_model.get(resting[1].id)
@@ -465,8 +468,12 @@ def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop
             w.preview_view.set_skipped((), "counted as filled: 1 working order of this project: AAPL +20")
             controller.trading.forget_preview_unless(shown)  # the same snapshot: kept
             assert w.preview_view.skipped_label.text().startswith("Counted as filled")
+            assert w.preview_view.progress.format().startswith("run ")  # the preview's plan, followed
             controller.trading.forget_preview_unless(shown + 1000)  # another one
             assert w.preview_view.skipped_label.text() == "" and w.preview_model.rowCount() == 0
+            # nor the forgotten plan's progress ("run 1: 0 of 4,808 filled" stayed, seen under Xvfb)
+            assert w.preview_view.progress.format() == "no run" and w.preview_view.progress.value() == 0
+            assert controller.trading.progress.run_id is None
         finally:
             await console.close()
 

@@ -247,6 +247,12 @@ class PreviewView(QWidget):
             lines.append("Skipped: " + "; ".join(f"{s.symbol} ({s.message})" for s in skipped))
         self.skipped_label.setText("\n".join(lines))
 
+    def clear_progress(self) -> None:
+        """No run followed (a preview forgotten before it was sent): the bar says so, not the
+        forgotten plan's "0 of N filled"."""
+        self.progress.setValue(0)
+        self.progress.setFormat("no run")
+
     def set_progress(self, filled_notional: Decimal, target_notional: Decimal, text: str | None = None) -> None:
         ratio = Decimal(0) if not target_notional else min(Decimal(1), filled_notional / target_notional)
         self.progress.setValue(int(ratio * 1000))
