@@ -12,6 +12,7 @@ from services.core.typed_numbers import plain
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
 PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)
+NOTHING_CHANGED = "nothing changed"  # the replace asked is the order as it stands
 
 
 def on_grid(value: Decimal, tick: Decimal) -> bool:
@@ -71,5 +72,5 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
     if grid is not None:
         return grid
     if new_quantity == order.quantity and (limit_price is None or limit_price == order.limit_price):
-        return "nothing changed"
+        return NOTHING_CHANGED
     return None

@@ -319,6 +319,26 @@ def test_replace_dialog_enables_ok_only_when_valid(qtbot):
     assert dialog.values() == (Decimal(60), Decimal("100.25"))
 
 
+def test_replace_dialog_opens_without_an_error_and_closes_with_close_not_cancel(qtbot):
+    """It opened saying "Nothing changed." in red before the trader typed anything, beside a
+    "Cancel" button (with a red cross) that read as "cancel the order": now a neutral hint until
+    something changed, and "Close", which leaves the order as it is."""
+    dialog = ReplaceDialog(order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.error_label.text() == "" and not dialog.error_label.isVisible()
+    assert dialog.hint_label.isVisible() and "new quantity or limit price" in dialog.hint_label.text()
+    assert not dialog.ok_button.isEnabled()
+    assert dialog.close_button.text() == "Close" and dialog.close_button.icon().isNull()
+    assert "Cancel" not in [b.text() for b in dialog.buttons.buttons()]
+    dialog.quantity_edit.setText("30")
+    assert dialog.error_label.isVisible() and not dialog.hint_label.isVisible()
+    dialog.quantity_edit.setText("100")  # back to the order as it is: the hint again, not an error
+    assert dialog.error_label.text() == "" and dialog.hint_label.isVisible()
+    dialog.close_button.click()
+    assert dialog.result() == ReplaceDialog.DialogCode.Rejected
+
+
 def test_keys_work_inside_a_main_window_menu_without_ambiguity(qtbot, monkeypatch):
     from PySide6.QtGui import QAction, QKeySequence
     from PySide6.QtWidgets import QMainWindow

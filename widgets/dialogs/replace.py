@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from services.core.replace_rules import replace_problem
+from services.core.replace_rules import NOTHING_CHANGED, replace_problem
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.core.wording import as_sentence
 from services.domain import OrderRecord, OrderType
 
 from ..models.base import fmt_price, fmt_quantity
+
+#: Shown, not as an error, while the fields still say what the order is: Replace waits for a change.
+UNCHANGED_HINT = "Type a new quantity or limit price to replace the order."
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -52,6 +56,7 @@ class ReplaceDialog(QDialog):
         self.limit_edit.setEnabled(order.order_type is OrderType.LMT)
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
+        self.hint_label = QLabel()  # neutral: nothing is wrong before the trader changed something
         form = QFormLayout()
         limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
         self.order_label = QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
@@ -64,10 +69,17 @@ class ReplaceDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Replace")
+        # "Cancel" with a red cross read as "cancel the order": this one closes the dialog and
+        # leaves the order as it is
+        self.close_button = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.close_button.setText("Close")
+        self.close_button.setIcon(QIcon())
+        self.close_button.setToolTip("close without replacing: the order stays as it is")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.hint_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.quantity_edit.textChanged.connect(self._validate)
@@ -76,7 +88,11 @@ class ReplaceDialog(QDialog):
 
     def _validate(self) -> None:
         _, _, error = validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())
-        self.error_label.setText(error)
+        unchanged = error == as_sentence(NOTHING_CHANGED)
+        self.hint_label.setText(UNCHANGED_HINT if unchanged else "")
+        self.hint_label.setVisible(unchanged)
+        self.error_label.setText("" if unchanged else error)
+        self.error_label.setVisible(bool(error) and not unchanged)
         self.ok_button.setEnabled(not error)
 
     def values(self) -> tuple[Decimal, Decimal | None]:
