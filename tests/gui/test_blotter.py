@@ -148,6 +148,16 @@ def test_halt_and_resume_need_confirmation(blotter, monkeypatch, button, emitted
     assert (len(asked), resumes) == (2, [True] if emitted else [])
 
 
+def test_the_halt_question_says_working_orders_stay_open_at_the_broker(blotter, monkeypatch):
+    """A halt stops sending and cancels nothing (OrderActions.halt): the question said only that
+    new orders are blocked, and a trader could believe the working orders went with it."""
+    asked = answer(monkeypatch, QMessageBox.StandardButton.No)
+    blotter.halt_button.click()
+    [text] = asked
+    assert "Orders already working at the broker stay open and can still fill" in text
+    assert "Cancel All" in text
+
+
 def test_busy_buttons_are_disabled_and_ignore_shortcuts(blotter, monkeypatch):
     asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
     blotter.set_busy("cancel_all", True)

@@ -29,6 +29,13 @@ DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED
                         M.RUN, M.CLIENT_ID)
 
 
+#: What a halt does (services.execution.actions.OrderActions.halt): it stops sending, it cancels
+#: nothing; the orders already at the broker are Cancel All's.
+HALT_QUESTION = ("Halt trading? Every new order and replace is blocked, and a run that is sending stops "
+                 "before its next order; cancels still go out.\n\n"
+                 "Orders already working at the broker stay open and can still fill: "
+                 "use Cancel All to cancel them.")
+
 CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
 
@@ -282,7 +289,7 @@ class BlotterView(QWidget):
         if self._trading_state is TradingState.HALTED:
             if confirm(self, "Resume trading", "Resume trading? New orders will be allowed again."):
                 self.resume_requested.emit()
-        elif confirm(self, "Halt trading", "Halt trading? Every new order is blocked; cancels still go out."):
+        elif confirm(self, "Halt trading", HALT_QUESTION):
             self.halt_requested.emit()
 
     def copy_selected_ids(self) -> None:
