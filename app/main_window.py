@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -39,7 +39,7 @@ from widgets.models.quotes import QuotesModel
 from widgets.models.risk import RiskResultsModel
 from widgets.models.snapshots import SnapshotItemsModel
 from widgets.models.tca import TcaModel
-from widgets.theme import THEMES, apply_theme
+from widgets.theme import THEMES, apply_theme, follow_theme
 from widgets.views.account import AccountView
 from widgets.views.activity import ActivitySound, ActivityView, Toast
 from widgets.views.audit import AuditView
@@ -392,8 +392,19 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         theme_menu = view.addMenu("&Theme")
+        # one checked, the theme shown; kept so by every apply_theme (follow_theme), this
+        # window's, the settings dialog's or another window's of the process
+        self.theme_group = QActionGroup(self)
+        self.theme_group.setExclusive(True)
+        self.theme_actions: dict[str, QAction] = {}
         for name in THEMES:
-            self._action(theme_menu, name.capitalize(), lambda n=name: self.theme_requested.emit(n))
+            action = self._action(theme_menu, name.capitalize(), lambda n=name: self.theme_requested.emit(n))
+            action.setCheckable(True)
+            self.theme_group.addAction(action)
+            self.theme_actions[name] = action
+        app = QApplication.instance()
+        self.apply_theme_colours(str(app.property("tc_theme") or "") if app is not None else "")
+        follow_theme(self)
         self._action(view, "&Reset layout", self.reset_layout)
         self._action(view, "Save layout &as…", self.ask_layout_name)
         self.layouts_menu = view.addMenu("&Layouts")
@@ -468,7 +479,16 @@ class MainWindow(QMainWindow):
     def apply_theme(self, name: str) -> None:
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            apply_theme(app, name)
+            apply_theme(app, name)  # checks the menu's entry too (apply_theme_colours)
+
+    def apply_theme_colours(self, name: str) -> None:
+        """The View > Theme entry of ``name`` checked (``widgets.theme.follow_theme``); none
+        for a theme the menu does not offer (none applied yet)."""
+        action = self.theme_actions.get(name)
+        if action is not None:
+            action.setChecked(True)
+        elif (checked := self.theme_group.checkedAction()) is not None:
+            checked.setChecked(False)
 
     # -- layout persistence (UI state, kept apart from the user's settings file) ---------------
     def save_layout(self) -> None:

@@ -84,3 +84,42 @@ def test_a_panel_floated_out_of_the_short_bottom_strip_gets_room_and_a_saved_one
     again.show()
     restored = again.docks["backtest"]
     assert restored.isFloating() and restored.size() == placed.size()
+
+
+def test_the_theme_menu_checks_the_theme_shown_and_follows_every_change(qtbot):
+    """View > Theme marked no theme: its entries are one exclusive group, the theme applied
+    before the window was built comes checked, and every change (the menu's, the settings
+    dialog's through MainWindow.apply_theme, another window's through widgets.theme.apply_theme)
+    moves the check."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from widgets.theme import apply_theme
+
+    app = QApplication.instance()
+    before = app.styleSheet(), app.palette(), app.property("tc_theme")
+    try:
+        apply_theme(app, "light")
+        window = MainWindow(mode="demo")
+        qtbot.addWidget(window)
+        actions = window.theme_actions
+        assert set(actions) == {"dark", "light"}
+        assert all(a.isCheckable() and a.actionGroup() is window.theme_group for a in actions.values())
+        assert window.theme_group.isExclusive()
+
+        def checked():
+            return [name for name, action in actions.items() if action.isChecked()]
+
+        assert checked() == ["light"]
+        asked: list[str] = []
+        window.theme_requested.connect(asked.append)
+        actions["dark"].trigger()
+        assert asked == ["dark"]
+        window.apply_theme("dark")  # what the settings controller does with the request
+        assert checked() == ["dark"]
+        apply_theme(app, "light")  # another window of the process (a monitor) changed it
+        assert checked() == ["light"]
+    finally:
+        app.setStyleSheet(before[0])
+        app.setPalette(before[1])
+        app.setProperty("tc_theme", before[2])
