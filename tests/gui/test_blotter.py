@@ -158,6 +158,42 @@ def test_the_halt_question_says_working_orders_stay_open_at_the_broker(blotter, 
     assert "Cancel All" in text
 
 
+def _toolbar_rects(view):
+    from PySide6.QtCore import QRect
+
+    widgets = (view.status_combo, view.run_combo, view.search_edit, view.count_label, view.export_button,
+               view.cancel_all_button, view.halt_button)
+    return [QRect(w.mapTo(view, w.rect().topLeft()), w.size()) for w in widgets]
+
+
+def test_the_toolbar_fits_a_narrow_blotter_on_two_rows_and_a_wide_one_on_one(qtbot):
+    """At a 1024 px window the blotter gets ~575 px and its one row needed ~680: the count sat
+    on the search box and "Export CSV…" was clipped. Narrow, the buttons go to a second row,
+    whole and overlapping nothing; wide, everything stays on one row."""
+    from PySide6.QtWidgets import QWidget
+
+    holder = QWidget()  # a child can be narrower than its minimum, as in the main window
+    qtbot.addWidget(holder)
+    holder.resize(1400, 500)
+    view = BlotterView(OrderBlotterModel(), holder)
+    view.model.upsert([order(i) for i in range(1, 14)])
+    view.model.flush()
+    holder.show()
+    for width in (575, 480):
+        view.setGeometry(0, 0, width, 400)
+        qtbot.wait(10)  # the layout's turn
+        rects = _toolbar_rects(view)
+        assert all(r.left() >= 0 and r.right() < width for r in rects), (width, rects)
+        assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if a.intersects(b)], (width, rects)
+        assert view.export_button.width() >= view.export_button.sizeHint().width()
+        assert view.table.geometry().top() > max(r.bottom() for r in rects)
+    view.setGeometry(0, 0, 1200, 400)
+    qtbot.wait(10)
+    rects = _toolbar_rects(view)
+    assert len({r.center().y() for r in rects}) <= 2  # one row (a combo and a button may differ by a pixel)
+    assert max(r.bottom() for r in rects) < min(r.bottom() for r in rects) + 4 < view.table.geometry().top()
+
+
 def test_busy_buttons_are_disabled_and_ignore_shortcuts(blotter, monkeypatch):
     asked = answer(monkeypatch, QMessageBox.StandardButton.Yes)
     blotter.set_busy("cancel_all", True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -108,15 +110,29 @@ class BlotterView(QWidget):
         self.halt_button = QPushButton("Halt")
         self.halt_button.setObjectName("haltButton")
 
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Show"))
-        bar.addWidget(self.status_combo)
-        bar.addWidget(self.run_combo)
-        bar.addWidget(self.search_edit, 1)
-        bar.addWidget(self.count_label)
-        bar.addWidget(self.export_button)
-        bar.addWidget(self.cancel_all_button)
-        bar.addWidget(self.halt_button)
+        # The filters and the actions: one row when the panel is wide enough, else the actions
+        # on a second row, right-aligned (at a 1024 px window the one row needed ~680 px of the
+        # ~575 given, and the count, the search box and Export CSV… overlapped): _fit_toolbar.
+        self.filters_bar = QWidget()
+        filters = QHBoxLayout(self.filters_bar)
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(QLabel("Show"))
+        filters.addWidget(self.status_combo)
+        filters.addWidget(self.run_combo)
+        filters.addWidget(self.search_edit, 1)
+        filters.addWidget(self.count_label)
+        self.actions_bar = QWidget()
+        actions = QHBoxLayout(self.actions_bar)
+        actions.setContentsMargins(0, 0, 0, 0)
+        actions.addStretch(1)
+        actions.addWidget(self.export_button)
+        actions.addWidget(self.cancel_all_button)
+        actions.addWidget(self.halt_button)
+        for row in (self.filters_bar, self.actions_bar):  # the table takes the height
+            row.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        bar = self.toolbar_layout = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        bar.addWidget(self.filters_bar, 1)
+        bar.addWidget(self.actions_bar)
 
         self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
         self.table.sortByColumn(OrderBlotterModel.TIME, Qt.SortOrder.DescendingOrder)
@@ -130,7 +146,7 @@ class BlotterView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 1)
 
         self.status_combo.currentIndexChanged.connect(self._on_status_filter_changed)
         self.run_combo.currentIndexChanged.connect(self._on_run_filter_changed)
@@ -351,4 +367,30 @@ class BlotterView(QWidget):
         self._update_count()
 
     def _update_count(self, *_args) -> None:
-        self.count_label.setText(f"{self.proxy.rowCount()} / {self.model.rowCount()}")
+        text = f"{self.proxy.rowCount()} / {self.model.rowCount()}"
+        longer = len(text) != len(self.count_label.text())
+        self.count_label.setText(text)
+        if longer:  # "9 / 9" to "10 / 10": the one row may no longer fit
+            self._fit_toolbar(self.width())
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def one_row_width(self) -> int:
+        """The width the toolbar needs on one row: the filters at their smallest (the search box
+        at its minimum), the buttons whole, the layouts' margins and spacing."""
+        margins = self.layout().contentsMargins()
+        return (self.filters_bar.minimumSizeHint().width() + self.toolbar_layout.spacing()
+                + self.actions_bar.sizeHint().width() + margins.left() + margins.right())
+
+    def toolbar_rows(self) -> int:
+        return 1 if self.toolbar_layout.direction() == QBoxLayout.Direction.LeftToRight else 2
+
+    def _fit_toolbar(self, width: int) -> None:
+        direction = (QBoxLayout.Direction.LeftToRight if width >= self.one_row_width()
+                     else QBoxLayout.Direction.TopToBottom)
+        if direction != self.toolbar_layout.direction():
+            self.toolbar_layout.setDirection(direction)  # laid out at the next turn of the loop
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._fit_toolbar(event.size().width())
+        super().resizeEvent(event)
