@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QMargins, QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -378,7 +378,8 @@ class BlotterView(QWidget):
     def one_row_width(self) -> int:
         """The width the toolbar needs on one row: the filters at their smallest (the search box
         at its minimum), the buttons whole, the layouts' margins and spacing."""
-        margins = self.layout().contentsMargins()
+        layout = self.layout()  # the view's own, set when it was built
+        margins = layout.contentsMargins() if layout is not None else QMargins()
         return (self.filters_bar.minimumSizeHint().width() + self.toolbar_layout.spacing()
                 + self.actions_bar.sizeHint().width() + margins.left() + margins.right())
 
