@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -127,8 +127,9 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._restoring = False
         self._laid_out = False  # see showEvent
-        # (strip, the height it grew to, each docked panel's height before): see _make_readable
-        self._grown: tuple[Qt.DockWidgetArea, int, dict[QDockWidget, int]] | None = None
+        # (strip, each docked panel's height before it grew): see _make_readable
+        self._grown: tuple[Qt.DockWidgetArea, dict[QDockWidget, int]] | None = None
+        self._heights_at_press: dict[QDockWidget, int] | None = None  # see event: the trader's drags
         self._add_dock("snapshots", "Snapshots", self.snapshots_view, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("preview", "Order preview", self.preview_view, Qt.DockWidgetArea.TopDockWidgetArea)
         self._add_dock("risk", "Risk results", self.risk_view, Qt.DockWidgetArea.TopDockWidgetArea)
@@ -236,7 +237,10 @@ class MainWindow(QMainWindow):
     # minimum; on 1366x768 six or seven rows. Charts read at any height: going back to a panel
     # that is not a panel of rows (Charts) gives the room back, every docked panel at the height
     # it had before the strip grew, unless the trader has dragged an edge since (then theirs
-    # stands). A floating panel keeps its size.
+    # stands) or a layout was restored. A drag is told by the mouse on the window's separators
+    # (``event``), not by the strip's height: a theme change moves it by a pixel or two (its
+    # tab bar and title restyled), and the room was not given back. A floating panel keeps its
+    # size.
     READABLE_HEIGHT = 250
     RESIZE_STEPS = 4
     ROW_PANELS = frozenset({"preview", "snapshots", "risk", "decisions", "backtest", "audit", "activity"})
@@ -266,16 +270,16 @@ class MainWindow(QMainWindow):
         before = self._docked_heights()
         self._resize_heights({dock: self.READABLE_HEIGHT}, done=lambda: dock.height() >= self.READABLE_HEIGHT)
         # what to give back when the trader returns to a panel that is not of rows in this strip
-        self._grown = (area, dock.height(), before) if dock.height() != before.get(dock) else None
+        self._grown = (area, before) if dock.height() != before.get(dock) else None
 
     def _give_room_back(self, dock: QDockWidget) -> None:
-        """The heights the panels had before the strip ``dock`` shares grew, when nothing has
-        moved an edge since (the strip still at the height it grew to)."""
+        """The heights the panels had before the strip ``dock`` shares grew, unless the trader
+        has dragged an edge since (``event`` forgets them then, as a restored layout does)."""
         grown, self._grown = self._grown, None
         if grown is None or dock.isFloating():
             return
-        area, height, before = grown
-        if self.dockWidgetArea(dock) != area or dock.height() != height:
+        area, before = grown
+        if self.dockWidgetArea(dock) != area:
             return
         # a panel recorded in the group of tabs ``dock`` is raised in now: ``dock`` stands for it
         # (a tab out of view keeps the height it last had)
@@ -309,6 +313,20 @@ class MainWindow(QMainWindow):
             for dock in order:
                 asked[dock] = max(1, asked[dock] + heights[dock] - dock.height())
 
+    def event(self, event: QEvent) -> bool:
+        """A press and release on the window itself, not on a panel: on a separator, the trader
+        dragging an edge (Qt moves it in ``QMainWindow.event``). Docked heights changed between
+        the two: the heights are the trader's, no room is given back over them."""
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress:
+            self._heights_at_press = self._docked_heights()
+        handled = super().event(event)
+        if kind == QEvent.Type.MouseButtonRelease and self._heights_at_press is not None:
+            if self._docked_heights() != self._heights_at_press:
+                self._grown = None
+            self._heights_at_press = None
+        return handled
+
     def _settle_layout(self) -> None:
         layout = self.layout()
         if layout is not None:
@@ -324,6 +342,7 @@ class MainWindow(QMainWindow):
 
     def restoreState(self, state: QByteArray | bytes, version: int = 0) -> bool:  # type: ignore[override]
         self._restoring = True  # the docks it floats take the geometry it saved
+        self._grown = None  # its heights stand: none given back over them
         try:
             return super().restoreState(state, version)
         finally:

@@ -228,9 +228,26 @@ def test_a_panel_of_rows_shown_gets_a_readable_height_and_the_preview_gets_it_ba
     assert decisions.isFloating() and decisions.geometry() == floating
 
 
-def test_back_to_the_charts_after_a_drag_keeps_the_traders_heights(qtbot, qapp):
-    """The strip grown for Decisions and then dragged by the trader: going back to the charts
-    leaves the dragged heights as they are."""
+def _drag_edge_above(window, dock, dy: int, qapp) -> None:
+    """The trader drags the separator above a docked panel of the bottom strip by ``dy`` px
+    with the mouse (a press, moves and a release on the window, as Qt gets them)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    edge = QPoint(dock.geometry().center().x(), (window.centralWidget().geometry().bottom() + dock.geometry().top()) // 2)
+    assert window.childAt(edge) is None  # the separator: no panel under the mouse
+    QTest.mousePress(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge)
+    for step in (dy // 2, dy):
+        QTest.mouseMove(window, edge + QPoint(0, step))
+        qapp.processEvents()  # Qt moves the edge on a zero timer
+    QTest.mouseRelease(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge + QPoint(0, dy))
+    qapp.processEvents()
+
+
+@pytest.mark.parametrize("dy", [-20, 3])
+def test_back_to_the_charts_after_a_drag_keeps_the_traders_heights(qtbot, qapp, dy):
+    """The strip grown for Decisions and then dragged by the trader (taller, or a few px
+    shorter): going back to the charts leaves the dragged heights as they are."""
     window = _window(qtbot, compact=True)
     window.resize(1366, 728)
     qapp.processEvents()
@@ -238,13 +255,55 @@ def test_back_to_the_charts_after_a_drag_keeps_the_traders_heights(qtbot, qapp):
     decisions.raise_()
     qapp.processEvents()
     readable = decisions.height()
-    window.resizeDocks([decisions], [readable + 20], Qt.Orientation.Vertical)  # the trader's drag
-    qapp.processEvents()
+    _drag_edge_above(window, decisions, dy, qapp)
     dragged, top = decisions.height(), preview.height()
-    assert dragged != readable
+    assert dragged == readable - dy
     charts.raise_()
     qapp.processEvents()
     assert (charts.height(), preview.height()) == (dragged, top)
+
+
+@pytest.mark.parametrize("shift", ["theme", "nudge"])
+def test_back_to_the_charts_after_a_theme_change_gives_the_room_back(qtbot, qapp, shift):
+    """Activity log, Decisions, Backtest visited (the strip grown for them), then View > Theme
+    (which restyles the tab bars and titles: the strip moves by a pixel or two, not by the
+    trader), or the strip moved a few px by the layout: back to the charts, the preview and the
+    panels above get their height again. The give-back asked for the strip's height to the
+    pixel, so after a theme change the preview stayed squeezed ("Min order value" scrolled
+    away, one row of positions)."""
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.theme import apply_theme
+
+    app = QApplication.instance()
+    styled = app.styleSheet(), app.property("tc_theme")
+    apply_theme(app, "dark")  # as the application starts
+    try:
+        window = _window(qtbot, compact=True)
+        window.resize(1366, 728)
+        qapp.processEvents()
+        docks = window.docks
+        strip, top, fills = docks["charts"].height(), docks["preview"].height(), docks["fills"].height()
+        assert strip < window.READABLE_HEIGHT <= top
+        for name in ("activity", "decisions", "backtest"):  # their tabs clicked
+            docks[name].raise_()
+            qapp.processEvents()
+        grown = docks["backtest"].height()
+        assert grown >= window.READABLE_HEIGHT and docks["preview"].height() < top
+        if shift == "theme":
+            window.apply_theme("light")  # View > Theme > Light, as the controller applies it
+        else:
+            window.resizeDocks([docks["backtest"]], [grown - 3], Qt.Orientation.Vertical)
+        qapp.processEvents()
+        assert docks["backtest"].height() != grown  # what the old rule took for the trader's drag
+        docks["charts"].raise_()
+        qapp.processEvents()
+        assert docks["preview"].height() >= top - 4, (top, docks["preview"].height())
+        assert docks["fills"].height() >= fills - 4, (fills, docks["fills"].height())
+        assert docks["charts"].height() < window.READABLE_HEIGHT
+    finally:
+        app.setStyleSheet(styled[0])
+        app.setProperty("tc_theme", styled[1])
 
 
 def test_a_panel_of_rows_current_when_the_window_opens_keeps_the_heights_it_opens_with(qtbot, qapp):
