@@ -120,6 +120,7 @@ async def test_the_writer_waits_out_a_row_lock_and_writes_every_event_once(datab
         await writer.stop()
 
 
+@pytest.mark.slow  # about 10 s (a lock wait timeout must pass): left out of --quick
 @pytest.mark.parametrize("db_backend", MARIADB, indirect=True)
 async def test_a_writer_stopped_while_waiting_for_a_row_lock_keeps_its_events_in_the_journal(database, tmp_path):
     """The stop's wait is shorter than the lock wait (a command's 10 s against MariaDB's 50 s;
