@@ -29,6 +29,8 @@ from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem
 from services.core.risk import RiskReport
 from services.core.typed_numbers import NotANumber, typed_decimal
+from services.db.limits import numeric_limit
+from services.db.models import TradeOrder
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.domain import EventSource, OrderState, OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
@@ -65,6 +67,22 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     if not number.is_finite() or number <= 0:
         raise BadInput(f"{name} must be a positive number, got {value!r}")
     return number
+
+
+def _check_storable(name: str, value: Decimal | None) -> None:
+    """``BadInput`` for a quantity or price the order's columns cannot keep (checked before
+    anything is stored: the database refused it only after the run was created, which stayed
+    QUEUED with no order)."""
+    if value is None:
+        return
+    limit = _storable_digits(name)
+    if abs(value).adjusted() >= limit:
+        raise BadInput(f"{name} {value} is too large: an order's {name} must be below 1e{limit}")
+
+
+def _storable_digits(name: str) -> int:
+    column = TradeOrder.__table__.c.quantity if name == "quantity" else TradeOrder.__table__.c.limit_price
+    return numeric_limit(column).whole_digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +141,8 @@ class Ticket:
             raise BadInput("give a quantity (shares) or a notional amount, not both")
         if self.quantity is not None and self.quantity != self.quantity.to_integral_value():
             raise BadInput(f"quantity must be whole shares, got {self.quantity}")
+        for name, value in (("quantity", self.quantity), ("limit price", self.limit_price), ("stop price", self.stop_price)):
+            _check_storable(name, value)
         if self.order_type.has_limit and self.limit_price is None:
             raise BadInput(f"a {self.order_type} order needs a limit price")
         if self.order_type.has_stop and self.stop_price is None:
@@ -283,6 +303,9 @@ class ManualOrders:
             quantity = (ticket.notional / (reference * inputs.rate)).to_integral_value(ROUND_FLOOR)
             if quantity <= 0:
                 raise BadInput(f"{spec.key}: {ticket.notional} {inputs.base_currency} buys no whole share at {reference}")
+            if quantity.adjusted() >= _storable_digits("quantity"):
+                raise BadInput(f"{spec.key}: {ticket.notional} {inputs.base_currency} buys {quantity:f} shares at {reference}: "
+                               f"an order's quantity must be below 1e{_storable_digits('quantity')}")
         return order_draft(spec, ticket.side, quantity, ticket.order_type, inputs, coid, limit_price=ticket.limit_price,
                            stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
 

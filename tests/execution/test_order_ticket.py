@@ -178,6 +178,31 @@ async def test_prices_off_the_tick_grid_and_incomplete_tickets_are_refused_with_
         Ticket.of("AA PL", "BUY", quantity="1")
 
 
+async def test_a_ticket_the_order_columns_cannot_keep_is_refused_before_a_run_is_stored(stack):
+    """A quantity or price at or above what trade_orders keeps (quantity below 1e12, prices below
+    1e10) is bad input with the field, before anything is stored: with the risk limits off and
+    shorts allowed nothing else stopped it, and the database refused the order after its run was
+    created (the command exited 5 with "1E+20 does not fit NUMERIC(20,6)", the run left QUEUED
+    with no order)."""
+    stack.sim.set_price("AAPL", "100")
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({
+            "max_order_notional": None, "max_order_quantity": None, "max_position_ratio": None,
+            "max_gross_exposure": None, "price_collar_pct": None, "allow_short": True})
+    for kwargs, message in (({"quantity": "1e20"}, r"quantity 1E\+20 is too large: an order's quantity must be below 1e12"),
+                            ({"quantity": "1e400"}, "quantity 1E\\+400 is too large"),
+                            ({"quantity": "1", "order_type": "LMT", "limit_price": "5e14"},
+                             r"limit price 5E\+14 is too large: an order's limit price must be below 1e10"),
+                            ({"quantity": "1", "order_type": "STP", "stop_price": "1e10"}, "stop price 1E\\+10 is too large")):
+        with pytest.raises(BadInput, match=message):
+            Ticket.of("AAPL", "SELL", **kwargs)
+    manual = _manual(stack)
+    with pytest.raises(BadInput, match=r"AAPL: 1E\+15 USD buys 10000000000000 shares at 100: an order's quantity must be below 1e12"):
+        await manual.send(Ticket.of("AAPL", "SELL", notional="1e15"))
+    assert _orders(stack.db) == [] and stack.sim.orders() == []
+    assert [status for _id, status, _message in _runs(stack.db) if status is RunStatus.QUEUED] == []
+
+
 async def test_a_resting_stop_is_never_replaced_by_cancel_and_new(stack):
     stack.sim.set_price("AAPL", "100")
     manual = _manual(stack)
