@@ -146,6 +146,8 @@ def read_parquet_columns(path: Path, limits: BarLimits) -> BarColumns | None:
         column = table.column(names[name]).combine_chunks()
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
+        if pa.types.is_nested(column.type) or pa.types.is_null(column.type):
+            return None  # lists, structs, nothing but nulls: the row checker names each row's problem
         columns[name] = column if name == "date" else _as_texts(column)
     return _checked(columns, limits)
 

@@ -161,9 +161,11 @@ def parse_bar_csv(data: bytes, *, source: str = "", limits: BarLimits = STORAGE_
 def parse_bar_columns(columns: dict[str, list[Any]], *, source: str = "", limits: BarLimits = STORAGE_LIMITS) -> list[Bar]:
     """A table given as columns (a Parquet file's): row i is line i + 2, as in the same CSV."""
     problems: list[BarProblem] = []
-    names = {name.strip().lower(): name for name in columns}
-    if not _header_ok(list(names), 1, problems):
+    # every name as read: two columns one name apart only in case (Symbol, symbol) are refused
+    # as in a CSV header, never one of them taken silently
+    if not _header_ok([name.strip().lower() for name in columns], 1, problems):
         raise BarFileError(source, problems)
+    names = {name.strip().lower(): name for name in columns}
     length = len(next(iter(columns.values()))) if columns else 0
     wanted = [n for n in COLUMNS if n in names]
     rows = [(i + 2, {n: columns[names[n]][i] for n in wanted}) for i in range(length)]

@@ -109,6 +109,31 @@ def test_parquet_files_read_like_csv(tmp_path):
     assert [(p.line, p.code) for p in info.value.problems] == [(3, "duplicate_bar")]
 
 
+@pytest.mark.parametrize("columns,problem", [
+    # two columns one name apart in case: refused as in a CSV header (the row reader's dict kept
+    # the last one, so MSFT was stored and AAPL dropped without a word)
+    ({"Symbol": ["AAPL"], "symbol": ["MSFT"]}, (1, "duplicate_column")),
+    # a list, a struct in a column: the columnar reader's dictionary_encode raised
+    # ArrowNotImplementedError (exit 1, "details in the log file")
+    ({"symbol": [["AAPL"]]}, (2, "malformed_symbol")),
+    ({"symbol": [{"a": 1}]}, (2, "malformed_symbol")),
+])
+def test_a_parquet_file_of_odd_columns_is_refused_with_the_problem_by_both_readers(tmp_path, columns, problem):
+    pa = importlib.import_module("pyarrow") if os.environ.get("CI", "").lower() == "true" else pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from services.backtest.prices import PriceFileError, read_price_book
+
+    table = {"date": [date(2025, 1, 2)], **columns, "open": [1.5], "high": [2.0], "low": [1.0], "close": [1.75]}
+    pq.write_table(pa.table(table), tmp_path / "bars.parquet")
+    with pytest.raises(BarFileError) as info:
+        read_bar_file(tmp_path / "bars.parquet")
+    assert [(p.line, p.code) for p in info.value.problems] == [problem]
+    with pytest.raises(PriceFileError) as book:  # backtest --prices, tca --prices
+        read_price_book(tmp_path / "bars.parquet")
+    assert book.value.problems == [f"bars.parquet: {p}" for p in info.value.problems]
+
+
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     import importlib.util
 
