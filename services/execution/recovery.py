@@ -160,6 +160,19 @@ class _Pass:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+_NOTHING_OLDER = datetime(1970, 1, 1, tzinfo=UTC)  # no order of this console is older
+
+
+def _cutoff(now: datetime, timeout: float) -> datetime:
+    """Orders stored before this are stuck. The setting may be as long as 1e12 s (31,700 years):
+    a timeout reaching before 1970 means no order is old enough, not an OverflowError that failed
+    every pass (``recover`` exited 2 "date value out of range", the window's, ``serve``'s and
+    ``execute``'s passes too)."""
+    if timeout >= (now - _NOTHING_OLDER).total_seconds():
+        return _NOTHING_OLDER
+    return now - timedelta(seconds=timeout)
+
+
 class AutoRecovery:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, reconciler, leases: LeaseManager, *,
                  actor: str | None = None, live_token: str | None = None,
@@ -189,7 +202,7 @@ class AutoRecovery:
             now = now or datetime.now(UTC)
             out = _Pass()
             settings = await self._db(self._settings)
-            cutoff = now - timedelta(seconds=float(settings["new_timeout_seconds"]))
+            cutoff = _cutoff(now, float(settings["new_timeout_seconds"]))
             stuck = await self._db(self._stuck, now, cutoff)
             busy = self.busy_runs()
             for order in stuck:

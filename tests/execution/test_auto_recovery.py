@@ -298,6 +298,20 @@ async def test_a_live_session_given_the_word_at_connect_recovers_as_the_recover_
         await stack.close()
 
 
+async def test_the_longest_timeout_the_setting_takes_finds_nothing_stuck_instead_of_failing(stack):
+    """``trade-settings set auto_recovery.new_timeout_seconds=1e12`` is accepted (0 to 1e12):
+    every pass then failed with OverflowError "date value out of range" (``recover`` exit 2, the
+    window's timer, ``serve`` and ``execute``'s wait too) instead of finding no order that old."""
+    _settings(stack.db, new_timeout_seconds=10**12)
+    _, snapshot_id = make_snapshot(stack.db, "patient", {"MSFT": "0.01"})
+    run = await stack.service.create_run("patient", snapshot_id, TradeMode.PAPER, {})
+    preview = await stack.service.preview(run.id, Decimal("100000"))
+    await stack.service._db(stack.service._insert_orders, run.id, preview.plan)
+    recovery = _recovery(stack)
+    result = await recovery.run_once(now=_later(3600))
+    assert result.considered == () and result.sent == () and stack.sim.orders() == []
+
+
 async def test_halted_nothing_sent_and_the_refusal_audited(stack):
     _settings(stack.db)
     _, snapshot_id = make_snapshot(stack.db, "halted", {"MSFT": "0.01"})
