@@ -17,7 +17,8 @@ from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
 from services.core.typed_numbers import NotANumber, typed_decimal
-from services.db.models import Backtest, DecisionSnapshot, Project
+from services.db.limits import numeric_limit
+from services.db.models import Backtest, DecisionSnapshot, OrderPlan, Project
 from services.db.repositories import ProjectRepository, SnapshotRepository
 from services.db.repositories.snapshots import decisions_only
 from services.price_cache import DownloadReport
@@ -77,6 +78,11 @@ def _number(name: str, text: str, problems: list[str], *, minimum: Decimal = Dec
     elif whole and value != value.to_integral_value():
         problems.append(f"{name} {text!r} must be a whole number")
     return value
+
+
+def _money_digits() -> int:
+    """What a plan's portfolio value and the simulated account's cash keep: below 1e<this>."""
+    return numeric_limit(OrderPlan.__table__.c.portfolio_value).whole_digits
 
 
 def _day(name: str, text: str | None, problems: list[str]) -> date | None:
@@ -185,6 +191,8 @@ async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) ->
 
 def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tuple[BacktestSpec, list[DatedSnapshot]]:
     cash = _number("--initial-cash", request.initial_cash, problems, strict=True)
+    if cash.is_finite() and cash.adjusted() >= _money_digits():  # the database said it, after the run was stored
+        problems.append(f"--initial-cash {request.initial_cash!r} is too large: the database keeps amounts below 1e{_money_digits()}")
     try:
         slippage = read_slippage_bps(request.slippage_bps)
     except BadSlippage as exc:

@@ -70,6 +70,21 @@ async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(databas
         assert session.scalar(select(func.count(TradeRun.id))) == 0
 
 
+@pytest.mark.parametrize("cash", ["1e14", "1e400"])
+async def test_initial_cash_the_database_cannot_keep_exits_2_and_stores_nothing(database, db_url, files, cash):
+    """1e14 went through to the first plan: "database error: 1E+14 is too large for exact storage
+    on SQLite" (exit 5), a failed backtest and its runs left QUEUED; 1e400 failed in the engine as
+    "bad input: [<class 'decimal.DivisionImpossible'>]" with the same rows left behind."""
+    prices, weights = files
+    result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                "--initial-cash", cash, connection=False))
+    assert result.code == 2, result.err
+    assert f"--initial-cash '{cash}' is too large: the database keeps amounts below 1e10" in result.err, result.err
+    with database.session() as session:
+        assert session.scalar(select(func.count(Backtest.id))) == 0
+        assert session.scalar(select(func.count(TradeRun.id))) == 0
+
+
 async def test_prices_file_problems_are_listed_with_their_lines(db_url, tmp_path, files):
     _, weights = files
     prices = tmp_path / "broken.csv"
