@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from services.core.bars import day_problem
 from services.core.snapshots import SnapshotItem, parse_snapshot_file, parse_snapshot_text
 from services.core.trading_hours import NEW_YORK
 from services.db.limits import snapshot_limits
@@ -92,6 +93,9 @@ def _read_folder(folder: Path, projects: list[str]) -> list[DatedSnapshot]:
         if day is None:
             problems.append(f"{file.name}: no ISO date (YYYY-MM-DD) in the file name")
             continue
+        if (wrong_day := day_problem(day)) is not None:
+            problems.append(f"{file.name}: the {wrong_day}")
+            continue
         if day in seen:
             problems.append(f"{file.name}: a second snapshot for {day} (also {seen[day]})")
             continue
@@ -130,6 +134,9 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
             day = date.fromisoformat(cell)
         except ValueError:
             problems.append(f"{path.name}: line {line}, column date: {cell!r} is not an ISO date (YYYY-MM-DD)")
+            continue
+        if (wrong_day := day_problem(day)) is not None:
+            problems.append(f"{path.name}: line {line}, column date: {wrong_day}")
             continue
         project = (row[project_col].strip() if project_col is not None and project_col < len(row) else "") or default
         groups.setdefault((project, day), []).append((line, row))

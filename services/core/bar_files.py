@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.bar_columns import BarColumns, read_csv_columns, read_parquet_columns
-from services.core.bars import Bar
+from services.core.bars import Bar, day_problem
 from services.core.contracts import ContractSpec, contract_problem
 from services.core.snapshot_rows import SnapshotProblem
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE, NumericLimit
@@ -218,6 +218,15 @@ Outcome = tuple[str, str]  # (code, message) of a problem; the line is added by 
 
 
 def _day_of(value: Any) -> date | Outcome:
+    day = _calendar_day_of(value)
+    if isinstance(day, date):
+        problem = day_problem(day)
+        if problem is not None:
+            return "date_out_of_range", problem
+    return day
+
+
+def _calendar_day_of(value: Any) -> date | Outcome:
     if isinstance(value, datetime):
         if value.time() != datetime.min.time():
             return "date_has_time", f"date {value.isoformat()} has a time of day"

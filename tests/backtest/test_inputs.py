@@ -46,3 +46,21 @@ def test_a_dated_csv_of_another_project_names_the_chosen_one_missing_and_what_it
         read_snapshots(csv, ["two"])
 
     assert refused.value.problems == [f"{csv}: no snapshot of project 'two'", f"{csv}: it holds 'one'"]
+
+
+def test_a_snapshot_day_before_1900_or_yet_to_come_is_named_in_a_dated_csv_and_a_folder(tmp_path):
+    """0001-01-01 ran into the exchange calendar's clock: "bad input: Cannot convert Timestamp to
+    nanoseconds without overflow. Use `.asm8.view('i8')` ..." after the backtest was stored."""
+    csv = tmp_path / "weights.csv"
+    csv.write_text("date,symbol,weight\n0001-01-01,AAA,0.5\n2024-02-01,BBB,0.5\n9999-12-31,CCC,0.5\n")
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(csv)
+    assert refused.value.problems == ["weights.csv: line 2, column date: date 0001-01-01 is before 1900-01-01",
+                                      "weights.csv: line 4, column date: date 9999-12-31 has not come yet"]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for day in ("0001-01-01", "2024-02-01"):
+        (folder / f"alpha-{day}.csv").write_text("symbol,weight\nAAA,0.5\n")
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(folder)
+    assert refused.value.problems == ["alpha-0001-01-01.csv: the date 0001-01-01 is before 1900-01-01"]

@@ -134,6 +134,30 @@ def test_a_parquet_file_of_odd_columns_is_refused_with_the_problem_by_both_reade
     assert book.value.problems == [f"bars.parquet: {p}" for p in info.value.problems]
 
 
+def test_a_day_before_1900_or_yet_to_come_is_refused_with_its_line(tmp_path):
+    """0001-01-01 and 9999-12-31 were stored; a backtest on such a file ran to its last price
+    day, 8,000 years of sessions (hours, gigabytes of rows, Ctrl-C unheard)."""
+    from datetime import timedelta
+
+    from services.backtest.prices import PriceFileError, read_price_book
+
+    later = date.today() + timedelta(days=2)
+    text = ("date,symbol,open,high,low,close\n2025-01-02,AAPL,1,1,1,1\n0001-01-01,AAPL,1,1,1,1\n"
+            f"1899-12-31,AAPL,1,1,1,1\n{later},AAPL,1,1,1,1\n9999-12-31,AAPL,1,1,1,1\n")
+    with pytest.raises(BarFileError) as info:
+        parse_bar_csv(text.encode())
+    assert [(p.line, p.code, p.message) for p in info.value.problems] == [
+        (3, "date_out_of_range", "date 0001-01-01 is before 1900-01-01"),
+        (4, "date_out_of_range", "date 1899-12-31 is before 1900-01-01"),
+        (5, "date_out_of_range", f"date {later} has not come yet"),
+        (6, "date_out_of_range", "date 9999-12-31 has not come yet")]
+    (tmp_path / "bars.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(PriceFileError) as book:  # the columnar reader decides alike
+        read_price_book(tmp_path / "bars.csv")
+    assert book.value.problems == [f"bars.csv: {p}" for p in info.value.problems]
+    assert parse_bar_csv(b"date,symbol,open,high,low,close\n1900-01-02,AAPL,1,1,1,1\n")[0].day == date(1900, 1, 2)
+
+
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch):
     import importlib.util
 
