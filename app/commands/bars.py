@@ -105,9 +105,13 @@ def _refused(args, exc) -> int:
 
 def download_bars(args: argparse.Namespace, settings) -> int:
     from app.commands.execution import _run
+    from services.core.bars import FIRST_DAY
 
     if args.last < args.first:
         print(f"trading-console: --to {args.last} is before --from {args.first}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.first < FIRST_DAY:  # a bar the cache would refuse; asked for, a request of thousands of years
+        print(f"trading-console: --from {args.first} is before {FIRST_DAY}, the first day a bar may have", file=sys.stderr)
         return EXIT_BAD_INPUT
     return _run(_download, args, settings)
 

@@ -291,6 +291,8 @@ class IbQueries:
                 self.ib.client.cancelHistoricalData(holder["id"])
                 raise QueryFailed(f"historical data {spec.key}: no answer within {HISTORY_TIMEOUT:g} s")
             answer = future.result()
+        except ConnectionError as exc:  # ib_async ends what is outstanding with "Socket disconnect"
+            raise NotConnected(f"historical data {spec.key}: the connection to IB closed before the answer ({exc})") from exc
         finally:
             self.ib.errorEvent -= on_error
         return answer, errors

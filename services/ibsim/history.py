@@ -227,6 +227,13 @@ def duration_begin(end: datetime, text: str, calendar: str) -> datetime:
     """Where a duration back from ``end`` begins: ``N D`` is the last N trading days (as IB
     counts days: "1 D" on a Sunday is Friday), the other units are time ("3600 S", "1 W",
     "1 M" = 30 days, "1 Y" = 365 days)."""
+    try:
+        return _duration_begin(end, text, calendar)
+    except OverflowError:  # it raised out of the request and closed the client's connection
+        raise HistoryRequestError(f"duration {text!r} reaches back before year 1") from None
+
+
+def _duration_begin(end: datetime, text: str, calendar: str) -> datetime:
     seconds = parse_duration(text)
     count, unit = int(text.split()[0]), text.split()[1].upper()
     if unit != "D":

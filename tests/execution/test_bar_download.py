@@ -84,6 +84,24 @@ async def test_an_unknown_listing_is_reported_and_the_others_go_on(make_simulato
     assert [b.symbol for b in price_cache.load_bars(database)] == ["AAPL"] * 3
 
 
+async def test_a_connection_closed_before_the_answer_is_a_broker_error(make_simulator, database, monkeypatch, ib_log_guard):
+    """ib_async ends an outstanding request with a builtin ConnectionError("Socket disconnect"):
+    it went up through every layer (`bars download`, `backtest --from-broker`: exit 1, "details in
+    the log file") instead of the broker error a lost connection is (exit 5)."""
+    from services.execution.errors import NotConnected
+
+    ib_log_guard.allow(r"Peer closed connection")
+    sim = await make_simulator(clock=lambda: NOW)
+    monkeypatch.setitem(sim._handlers, 20, lambda sim, session, fields: sim.drop_connections())
+    provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+    await provider.connect()
+    try:
+        with pytest.raises(NotConnected, match="historical data AAPL: the connection to IB closed before the answer"):
+            await price_cache.download_daily_bars(database, provider, ["AAPL"], date(2024, 12, 1), date(2025, 1, 6), now=NOW)
+    finally:
+        await provider.disconnect()
+
+
 def test_request_spans_follow_the_runs_of_missing_days():
     days = session_days(date(2024, 12, 2), date(2024, 12, 31))
     assert price_cache.request_spans([], days) == []

@@ -60,3 +60,13 @@ async def test_download_twice_fetches_nothing_the_second_time(db_url, make_simul
     text = await run(cli_args(db_url, sim.port, "bars", "download", "--symbols", "AAPL,NOPE", "--from", "2024-12-01",
                               "--to", "2024-12-31"))
     assert text.code == 5 and "AAPL: cached" in text.out and "NOPE" in text.err and "unknown contract" in text.err
+
+
+async def test_download_from_before_1900_is_refused_before_connecting(db_url):
+    """--from 0001-01-01 asked the broker for "7975 Y" of bars (the simulator dropped the
+    connection over it: "ConnectionError: Socket disconnect", exit 1); a bar of such a day would
+    be refused by the cache anyway. Nothing listens on port 1: the refusal comes first."""
+    result = await run(cli_args(db_url, 1, "bars", "download", "--symbols", "AAPL", "--from", "0001-01-01",
+                                "--to", "2024-12-31"))
+    assert result.code == 2, result.err
+    assert "--from 0001-01-01 is before 1900-01-01, the first day a bar may have" in result.err

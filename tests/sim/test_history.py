@@ -119,3 +119,22 @@ async def test_a_refused_request_gets_error_162(make_simulator, ib_client, ib_lo
     ib.errorEvent += lambda req_id, code, message, contract: errors.append((code, message))
     bars = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, "", "1 D", "1 hour", "HISTORICAL_VOLATILITY", True), 5)
     assert list(bars) == [] and errors and errors[0][0] == 162 and "whatToShow" in errors[0][1]
+
+
+async def test_a_duration_reaching_before_year_1_gets_error_162_and_the_connection_stays(make_simulator, ib_client,
+                                                                                         ib_log_guard):
+    """`bars download --from 0001-01-01` asked for "7975 Y": the simulator's OverflowError ended the
+    request's handling and closed the client's connection (the command: "ConnectionError: Socket
+    disconnect", exit 1)."""
+    ib_log_guard.allow(r"Error 162")
+    sim = await make_simulator(clock=lambda: NOW)
+    ib = await ib_client(sim=sim)
+    [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    errors = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append((code, message))
+    for duration in ("9999 Y", "99999999 D"):
+        bars = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, "", duration, "1 day", "TRADES", True), 5)
+        assert list(bars) == [] and errors[-1][0] == 162 and "reaches back before year 1" in errors[-1][1], errors
+    assert ib.isConnected()
+    daily = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, "", "1 W", "1 day", "TRADES", True), 5)
+    assert daily[-1].date == date(2025, 1, 6)  # the connection still answers
