@@ -70,6 +70,30 @@ async def test_live_run_refused_without_token_at_service_layer(stack):
         await stack.service.execute(run.id, live_token=None)
 
 
+async def test_a_backtests_input_snapshot_is_never_traded_by_its_id(stack):
+    """A backtest stores its dated snapshots as inputs (hidden from `snapshot list` and the
+    window); `preview --save --snapshot ID` and `execute --snapshot ID` of such an id created a
+    paper run and sent its orders (live too, with the word). The backtest's own runs still use it;
+    importing the same file makes it a snapshot to trade."""
+    from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
+    from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
+    from services.execution.errors import BadInput
+
+    with stack.db.unit_of_work() as session:
+        project = ProjectRepository(session).get_or_create("bt")
+        snapshot_id = SnapshotRepository(session).create_with_items(
+            project.id, "2024-01-02.csv", "f" * 64, [SnapshotItemInput("AAPL", Decimal("0.01"))], note=BACKTEST_INPUT_NOTE).id
+    for mode in (TradeMode.PAPER, TradeMode.LIVE):
+        with pytest.raises(BadInput, match=f"snapshot {snapshot_id} is a backtest's input, not a snapshot to trade"):
+            await stack.service.create_run(None, snapshot_id, mode, {}, live_token="LIVE")
+        with pytest.raises(BadInput, match="a backtest's input"):
+            await stack.service.preview_snapshot("bt", snapshot_id, mode, live_token="LIVE")
+    with stack.db.session() as session:
+        assert RunRepository(session).list() == [] and OrderRepository(session).list() == []
+    assert stack.sim.orders() == []
+    assert (await stack.service.create_run(None, snapshot_id, TradeMode.BACKTEST, {})).created
+
+
 async def test_preview_stores_prices_and_builder_params_and_uses_net_liquidation(stack):
     _, snapshot_id = make_snapshot(stack.db, "gamma", {"AAPL": "0.001", "NVDA": "0.002"})
     run = await stack.service.create_run("gamma", snapshot_id, TradeMode.PAPER, {"builder": {"rounding": "floor"}})

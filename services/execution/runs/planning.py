@@ -28,6 +28,7 @@ from services.db.repositories import (
     SnapshotRepository,
 )
 from services.db.repositories.base import fetch_first
+from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.domain import TradeMode
@@ -47,7 +48,7 @@ MARKET_TZ = NEW_YORK
 _RUNS = cast(Table, TradeRun.__table__)
 _PROJECTS = cast(Table, Project.__table__)
 _SNAPSHOTS = cast(Table, DecisionSnapshot.__table__)
-_SNAPSHOT_PROJECT = select(_SNAPSHOTS.c.project_id).where(_SNAPSHOTS.c.id == bindparam("snapshot_id"))
+_SNAPSHOT_PROJECT = select(_SNAPSHOTS.c.project_id, _SNAPSHOTS.c.note).where(_SNAPSHOTS.c.id == bindparam("snapshot_id"))
 _PROJECT_EXISTS = select(_PROJECTS.c.id).where(_PROJECTS.c.id == bindparam("project_id"))
 _RUN_COLUMNS = (_RUNS.c.id, _RUNS.c.project_id, _RUNS.c.snapshot_id, _RUNS.c.mode, _RUNS.c.status, _RUNS.c.trade_date,
                 _RUNS.c.params, _RUNS.c.message)
@@ -117,7 +118,13 @@ class RunPlanning(RunServiceBase):
         transaction (``_store_run_inputs``)."""
         with self.db.unit_of_work() as session:
             # the snapshot's project, read once (None: no such snapshot)
-            snapshot_project = session.scalar(_SNAPSHOT_PROJECT, {"snapshot_id": snapshot}) if snapshot is not None else None
+            found = fetch_first(session, _SNAPSHOT_PROJECT, {"snapshot_id": snapshot}) if snapshot is not None else None
+            snapshot_project = found[0] if found is not None else None
+            if found is not None and found[1] == BACKTEST_INPUT_NOTE and mode is not TradeMode.BACKTEST:
+                # a backtest's input, which `snapshot list` and the window never show: traded by id
+                # it sent paper (or, with the word, live) orders for weights nobody imported to trade
+                raise BadInput(f"snapshot {snapshot} is a backtest's input, not a snapshot to trade: "
+                               "import its file with `trading-console snapshot import` to trade it")
             if project is None:  # the snapshot's own project
                 if snapshot_project is None:
                     raise BadInput(f"snapshot {snapshot} does not exist" if snapshot is not None else "a run needs a project")
