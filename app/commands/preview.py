@@ -136,6 +136,7 @@ async def preview_with_broker(args, settings) -> int:
     from app.commands.execution import _error, _parse_snapshot_arg, connected
     from services.console_queries import store_parsed_snapshot
     from services.domain import TradeMode
+    from services.execution.runs.planning import check_portfolio_value
     from services.offline_preview import estimated_commissions
 
     if not args.snapshot.strip().isdigit() and not args.project:
@@ -145,6 +146,8 @@ async def preview_with_broker(args, settings) -> int:
     if problem:
         _error(args, "bad_snapshot", problem)
         return EXIT_BAD_INPUT
+    if args.portfolio_value is not None:  # before the snapshot FILE is stored
+        check_portfolio_value(args.portfolio_value)
     async with connected(args, settings) as s:
         if parsed is not None:  # stored once connected and guarded
             snapshot_id = await asyncio.to_thread(store_parsed_snapshot, s.db, parsed, args.project, s.service.actor)

@@ -21,6 +21,7 @@ from services.domain import OrderState, TradeMode, is_live_token
 
 from .errors import LiveConfirmRequired
 from .events import ConnectionState
+from .runs.planning import check_portfolio_value
 
 WRITTEN_WAIT = 30.0  # seconds for the writer at the end; a database still away is the writer health's to say
 
@@ -88,6 +89,8 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     dropped: list[str] = []  # why the connection went away, if it did
     stack.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")
                              if ev.state is ConnectionState.DISCONNECTED and not dropped else None)
+    if request.portfolio_value is not None:  # refused before anything is stored, not after the run
+        check_portfolio_value(request.portfolio_value)
     snapshot_id = request.snapshot_id
     if request.parsed_snapshot is not None:
         # stored only now: a run refused at the connection (account guard, live checks) leaves

@@ -93,6 +93,26 @@ async def test_a_refused_live_run_stores_neither_project_nor_snapshot(database, 
     assert simulator.orders() == []
 
 
+async def test_a_portfolio_value_no_plan_keeps_is_refused_before_anything_is_stored(database, db_url, simulator,
+                                                                                     snapshot_file):
+    """--portfolio-value 1e14 (the option takes up to 1e15) reached the plan: "database error: 1E+14
+    is too large for exact storage on SQLite", exit 5, its run left QUEUED with no plan."""
+    from sqlalchemy import func, select
+
+    from services.db.models import DecisionSnapshot, TradeRun
+
+    base = ["--snapshot", str(snapshot_file), "--project", "big", "--portfolio-value", "1e14"]
+    for command in (["execute", *base, "--wait-seconds", "0"], ["preview", *base, "--save"]):
+        result = await run(cli_args(db_url, simulator.port, *command))
+        assert result.code == 2, result.err
+        assert "portfolio value 1E+14 is too large: a plan keeps values below 1e10" in result.err, result.err
+        await until_client_gone(simulator, 1)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(TradeRun)) == 0
+        assert session.scalar(select(func.count()).select_from(DecisionSnapshot)) == 0
+    assert simulator.orders() == []
+
+
 async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_url, simulator, tmp_path):
     """``execute --snapshot FILE`` stores the file as ``snapshot import`` and the window do
     (services.console_queries.store_snapshot): every column kept (the primary exchange too), a

@@ -17,8 +17,9 @@ from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
 from services.core.trading_hours import NEW_YORK, trading_date
+from services.db.limits import numeric_limit
 from services.db.lock_conflicts import retry_lock_conflicts
-from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
+from services.db.models import DecisionSnapshot, OrderPlan, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import (
     NotFound,
@@ -103,6 +104,14 @@ def unsent_orders(orders) -> list[str]:
     return [o.client_order_id for o in orders if o.unsent]
 
 
+def check_portfolio_value(value: Decimal) -> None:
+    """``BadInput`` for a portfolio value a plan cannot keep (the database refused the plan
+    after its run was stored: "1E+14 is too large for exact storage on SQLite", exit 5)."""
+    digits = numeric_limit(OrderPlan.__table__.c.portfolio_value).whole_digits
+    if not value.is_finite() or abs(value).adjusted() >= digits:
+        raise BadInput(f"portfolio value {value} is too large: a plan keeps values below 1e{digits}")
+
+
 class RunPlanning(RunServiceBase):
     """Creating and previewing runs; loading stored plans."""
 
@@ -165,6 +174,8 @@ class RunPlanning(RunServiceBase):
         """The use case behind the window's Preview, ``preview --save`` and ``execute``: the
         day's run of the snapshot (created once), its builder parameters and risk overrides
         stored while it has sent nothing, then a preview stored as a frozen plan."""
+        if portfolio_value is not None:  # before the run is created: it was left QUEUED with no plan
+            check_portfolio_value(portfolio_value)
         run = await self.prepare_run(project, snapshot, mode, builder=builder, risk_overrides=risk_overrides,
                                      live_token=live_token, new_run=new_run)
         return await self.preview(run.id, portfolio_value)
@@ -247,6 +258,7 @@ class RunPlanning(RunServiceBase):
             portfolio_value = project_money(capital, net_liquidation)
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation and the project has no capital; give a portfolio value")
+        check_portfolio_value(Decimal(portfolio_value))
         account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
         return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account,
                               own_working)
