@@ -202,10 +202,14 @@ class _FactsReader:
 def _column_file(path: str | None, reader) -> dict:
     if path is None:
         return {}
+    from services.core.inputs import NotText
+
     try:
         parsed = reader(path)
     except OSError as exc:
         raise PreviewInputError(_error(f"cannot read {path}: {exc.strerror or exc}", Path(path).name)) from None
+    except NotText as exc:
+        raise PreviewInputError(_error(str(exc), Path(path).name)) from None
     if not parsed.ok:
         raise PreviewInputError(_problems(parsed.source_name, parsed.errors))
     return parsed.values

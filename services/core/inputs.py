@@ -23,7 +23,15 @@ class ColumnFile:
         return not self.errors
 
 
-def parse_symbol_values(text: str, column: str, *, source_name: str = "", positive: bool = False) -> ColumnFile:
+# What an order's price and quantity columns keep (services.db.limits: trade_orders' Price and
+# Quantity on SQLite), as the snapshot's columns are checked: 1e400 was read as a price (its
+# symbol silently left out of the orders) or a position (a SELL of 1E+400 shares "ok").
+PRICE_WHOLE_DIGITS = 10
+QUANTITY_WHOLE_DIGITS = 12
+
+
+def parse_symbol_values(text: str, column: str, *, source_name: str = "", positive: bool = False,
+                        whole_digits: int | None = None) -> ColumnFile:
     problems: list[SnapshotProblem] = []
     values: dict[str, Decimal] = {}
     first: dict[str, int] = {}
@@ -67,6 +75,10 @@ def parse_symbol_values(text: str, column: str, *, source_name: str = "", positi
             if positive and value <= 0:
                 problems.append(SnapshotProblem(line, column, f"{column}_not_positive", f"{column} {text_value} is zero or negative"))
                 continue
+            if whole_digits is not None and not value.is_zero() and value.adjusted() >= whole_digits:
+                problems.append(SnapshotProblem(line, column, f"{column}_too_large",
+                                                f"{column} {text_value} is too large: the database keeps values below 1e{whole_digits}"))
+                continue
             values[symbol] = value
     except csv.Error as exc:
         problems.append(SnapshotProblem(reader.line_num, None, "csv_syntax", f"not valid CSV: {exc}"))
@@ -77,9 +89,21 @@ def parse_symbol_values(text: str, column: str, *, source_name: str = "", positi
 
 def read_prices(path: str | Path) -> ColumnFile:
     path = Path(path)
-    return parse_symbol_values(path.read_text(encoding="utf-8-sig"), "price", source_name=path.name, positive=True)
+    return parse_symbol_values(_text_of(path), "price", source_name=path.name, positive=True,
+                               whole_digits=PRICE_WHOLE_DIGITS)
 
 
 def read_positions(path: str | Path) -> ColumnFile:
     path = Path(path)
-    return parse_symbol_values(path.read_text(encoding="utf-8-sig"), "quantity", source_name=path.name)
+    return parse_symbol_values(_text_of(path), "quantity", source_name=path.name, whole_digits=QUANTITY_WHOLE_DIGITS)
+
+
+class NotText(ValueError):
+    """A file that is not UTF-8 text; the message names the file."""
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # went up as "bad input: 'utf-8' codec can't decode ...", no file named
+        raise NotText(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
