@@ -63,8 +63,19 @@ class PersistenceMixin(SimulatorBase):
             data = read_json(path)
         except FileNotFoundError:
             return
+        except ValueError as exc:  # said as "Expecting value: line 1 column 6 (char 5)", no file named
+            raise ValueError(f"state file {path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"state file {path} is not a simulator state (a JSON object)")
         if data.get("format") != STATE_FORMAT:
             raise ValueError(f"state file {path} has format {data.get('format')!r}, expected {STATE_FORMAT}")
+        try:
+            self._load_state_data(data)
+        except (KeyError, TypeError, ArithmeticError) as exc:  # KeyError said "'next_order_id'" alone
+            raise ValueError(f"state file {path} is damaged: {type(exc).__name__} {exc}") from None
+
+    def _load_state_data(self, data: dict) -> None:
+        path = self.config.state_file
         self._next_order_id = max(self._next_order_id, int(data["next_order_id"]))
         self._next_perm_id = max(self._next_perm_id, int(data["next_perm_id"]))
         self._exec_seq = int(data["exec_seq"])

@@ -106,3 +106,20 @@ def test_state_file_with_symbols_outside_the_universe_is_refused(sim_config, tmp
         "positions": [{"symbol": "AAPL", "con_id": 265598, "quantity": "1", "avg_cost": "1"}]}))
     with pytest.raises(ValueError, match="AAPL"):
         IBGatewaySimulator(sim_config(universe_file=universe))
+
+
+def test_a_damaged_state_file_is_refused_naming_it(sim_config):
+    """`sim --state FILE` said "Expecting value: line 1 column 6 (char 5)" or "'next_order_id'"
+    without naming the file, and a JSON list failed as "AttributeError: 'list' object has no
+    attribute 'get'" (exit 1)."""
+    import pytest
+
+    config = sim_config()
+    for text, said in (('{"x":', "is not valid JSON: Expecting value"),
+                       ("[]", r"is not a simulator state \(a JSON object\)"),
+                       ('{"format": 1}', "is damaged: KeyError 'next_order_id'"),
+                       (json.dumps({"format": 1, "next_order_id": 1, "next_perm_id": 1, "exec_seq": 0, "cash": "x",
+                                    "orders": [], "executions": [], "positions": []}), "is damaged: InvalidOperation")):
+        config.state_file.write_text(text)
+        with pytest.raises(ValueError, match=f"^state file {config.state_file} {said}"):
+            IBGatewaySimulator(config)
