@@ -12,6 +12,12 @@ checked first, then the daily bars the price cache lacks for the snapshots' list
 are downloaded (connected like every broker command; only missing days are asked for) and the
 backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every problem on stderr),
 5 for a database failure or a listing the broker refused.
+
+Ctrl-C (SIGINT) or SIGTERM while it runs stops it after the current day, through the window's
+Cancel: the results so far are printed and stored, the backtest is recorded ``canceled`` with the
+day and the signal, none of its runs is left queued, ``backtest N canceled at DAY`` goes to stderr
+and the exit code is 128 + the signal (130 for Ctrl-C, 143 for SIGTERM). A second Ctrl-C
+interrupts at once (the backtest is still recorded ``canceled``, exit 130).
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands.db import run_guarded
@@ -119,16 +128,55 @@ def _backtest(args: argparse.Namespace, settings) -> int:
                     prepared = prepare(database, request)
                 except BadBacktest as exc:
                     return refused(exc.problems)
-            outcome = asyncio.run(run_backtest(database, prepared))
+            with _signals_cancel() as received:
+                try:
+                    outcome = asyncio.run(run_backtest(database, prepared,
+                                                       cancel=lambda: received[0].name if received else False))
+                except KeyboardInterrupt:
+                    print("trading-console: backtest interrupted (recorded as canceled)", file=sys.stderr)
+                    return 128 + signal.SIGINT
         finally:
             database.dispose()
         if args.json:
             print(json.dumps(as_json(outcome), indent=2))
         else:
             _print_table(outcome)
+        if outcome.status == "canceled":
+            sys.stdout.flush()
+            print(f"trading-console: backtest {outcome.backtest_id} canceled at {outcome.last_day} "
+                  f"({received[0].name}; the results so far are stored)", file=sys.stderr)
+            return 128 + received[0]
         return EXIT_OK
 
     return run_guarded(url, action)
+
+
+@contextmanager
+def _signals_cancel() -> Iterator[list[signal.Signals]]:
+    """While the backtest runs, SIGINT and SIGTERM only note themselves (the list yielded): the
+    engine asks its ``cancel`` hook after every day, as for the window's Cancel, and stops there.
+    A plain flag, set between two bytecodes: nothing has to yield to the event loop, so the days
+    run as fast as before. A second SIGINT raises KeyboardInterrupt at once. The previous
+    handlers are back afterwards."""
+    received: list[signal.Signals] = []
+
+    def noted(signum, _frame) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not received:
+            received.append(signal.Signals(signum))
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, noted)
+    except ValueError:  # not the main thread: the signals keep their handlers
+        pass
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, refused):

@@ -266,7 +266,7 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
 
 
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,
-                       cancel: Callable[[], bool] | None = None, actor: str = "backtest") -> BacktestOutcome:
+                       cancel: Callable[[], bool | str] | None = None, actor: str = "backtest") -> BacktestOutcome:
     return await Backtester(db, prepared.prices, prepared.snapshots, prepared.spec, actor=actor,
                             progress=progress, cancel=cancel).run()
 
@@ -294,6 +294,8 @@ def as_json(outcome: BacktestOutcome) -> dict:
     keys = ("final_equity", "total_return", "cagr", "volatility", "max_drawdown", "sharpe", "turnover", "commissions",
             "orders", "fills", "risk_blocked", "equity")
     return {"run_id": outcome.backtest_id, "status": outcome.status, "days": outcome.days,
+            **({"canceled_at": outcome.last_day.isoformat(), "message": outcome.message}
+               if outcome.status == "canceled" and outcome.last_day else {}),
             "projects": {name: {k: p[k] for k in keys} for name, p in outcome.projects.items()},
             "total": {k: outcome.total[k] for k in keys if k in outcome.total}}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import gc
 import logging
+from asyncio import CancelledError
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import update
+
 from services.core.trading_hours import sessions_between
 from services.core.wording import counted
 from services.db.models import Backtest, TradeRun
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
-from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
+from services.domain import BACKTEST_ACCOUNT_PREFIX, RunStatus, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
 
@@ -129,6 +132,8 @@ class BacktestOutcome:
     projects: dict[str, dict]
     total: dict
     days: int
+    last_day: date | None = None  # the last day simulated (a canceled backtest stopped after it)
+    message: str | None = None  # why it was canceled
 
 
 @contextmanager
@@ -159,11 +164,14 @@ class _Project:
 
 class Backtester:
     """``await Backtester(db, prices, snapshots, spec).run()``; ``progress(done, total, day)``
-    after every day, ``cancel()`` asked after every day (True: stop, results so far kept)."""
+    after every day, ``cancel()`` asked after every day (truthy: stop, results so far kept; a
+    string is the reason, stored in the backtest's message). Whatever ends it (done, canceled,
+    an exception, a KeyboardInterrupt) the backtest's row is closed and none of its runs is left
+    queued or running."""
 
     def __init__(self, db, prices: PriceBook, snapshots: list[DatedSnapshot], spec: BacktestSpec, *,
                  actor: str = "backtest", progress: Callable[[int, int, date], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> None:
+                 cancel: Callable[[], bool | str] | None = None) -> None:
         self.db = db
         self.prices = prices
         self.snapshots = snapshots
@@ -172,6 +180,7 @@ class Backtester:
         self.progress = progress or (lambda _done, _total, _day: None)
         self.cancel = cancel or (lambda: False)
         self.backtest_id: int | None = None
+        self._run_ids: list[int] = []  # every rebalance's run, closed if the backtest does not end done
 
     async def run(self) -> BacktestOutcome:
         problems = check_spec(self.spec, self.prices, self.snapshots)
@@ -183,28 +192,36 @@ class Backtester:
         snapshots = [s for s in self.snapshots if start <= s.day <= end]
         self.backtest_id, ids = self._begin(snapshots)
         clock = SimClock(datetime.combine(days[0], datetime.min.time(), UTC))
-        projects = await self._open_projects(ids, clock)
+        projects: dict[str, _Project] = {}
         by_day = self._schedule(days, snapshots)
-        status = "done"
+        status, message, last_day = "done", None, None
         try:
+            projects.update(await self._open_projects(ids, clock))
             with _inputs_out_of_full_collections():
                 for index, day in enumerate(days):
                     await self._day(day, clock, projects, by_day.get(day, []), ids)
+                    last_day = day
                     self.progress(index + 1, len(days), day)
-                    if self.cancel() and index + 1 < len(days):
+                    asked = self.cancel()
+                    if asked and index + 1 < len(days):
                         status = "canceled"
+                        message = f"canceled at {day}" + (f": {asked}" if isinstance(asked, str) else "")
                         break
                 await self._finish_pending(clock, projects)
         except BaseException as exc:
             await self._close(projects)
-            self._end("failed", {}, f"{type(exc).__name__}: {exc}")
+            # an interrupt (a second Ctrl-C, the task canceled) is a cancel, anything else a failure
+            interrupted = isinstance(exc, (KeyboardInterrupt, CancelledError))
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self._end("canceled" if interrupted else "failed", {},
+                      (f"canceled after {last_day or 'no day'}: " if interrupted else "") + reason)
             raise
         await self._close(projects)
         initial = self.spec.initial_cash
         per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
         total = _total(projects, initial)
-        self._end(status, {"projects": per_project, "total": total, "days": len(days)}, None)
-        return BacktestOutcome(self.backtest_id, status, per_project, total, len(days))
+        self._end(status, {"projects": per_project, "total": total, "days": len(days)}, message)
+        return BacktestOutcome(self.backtest_id, status, per_project, total, len(days), last_day, message)
 
     # ------------------------------------------------------------------ setup
     def _begin(self, snapshots: list[DatedSnapshot]) -> tuple[int, dict[tuple[str, date], tuple[int, int]]]:
@@ -274,6 +291,7 @@ class Backtester:
         service = project.engine.service
         run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
                                         risk_overrides=list(self.spec.risk_overrides), new_run=True)
+        self._run_ids.append(run.id)
         equity = project.broker.equity()
         close = self.spec.fill is FillAt.CLOSE
         try:
@@ -342,12 +360,23 @@ class Backtester:
                 log.exception("backtest %s: stopping %s's engine failed", self.backtest_id, project.result.project)
 
     def _end(self, status: str, results: dict, message: str | None) -> None:
+        """The backtest's row closed; unless it is done, its runs still queued or running (a
+        rebalance the failure or the interrupt cut short) are closed with the same status and reason."""
+        now = datetime.now(UTC)
         with self.db.unit_of_work() as session:
             row = session.get(Backtest, self.backtest_id)
             row.status = status
             row.results = results
             row.message = message
-            row.finished_at = datetime.now(UTC)
+            row.finished_at = now
+            if status != "done":
+                closed = RunStatus.CANCELED if status == "canceled" else RunStatus.FAILED
+                why = f"backtest {self.backtest_id} {status}" + (f": {message}" if message else "")
+                for i in range(0, len(self._run_ids), 500):
+                    session.execute(update(TradeRun)
+                                    .where(TradeRun.id.in_(self._run_ids[i:i + 500]),
+                                           TradeRun.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+                                    .values(status=closed, message=why[:2000], ended_at=now))
 
 
 def _total(projects: dict[str, _Project], initial: Decimal) -> dict:

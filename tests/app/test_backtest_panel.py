@@ -13,6 +13,7 @@ import pytest
 
 from app.controllers.backtest import BacktestController
 from app.tasks import TaskRunner
+from services.backtest.requests import load_backtest
 from services.trail_queries import decision_trail
 from tests.app.conftest import run
 from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
@@ -110,6 +111,10 @@ def test_the_panel_cancels_after_the_current_day_and_keeps_the_results_so_far(ql
         days = len(outcome.projects["north"]["equity"])
         assert 3 <= days < outcome.days
         assert "canceled" in view.status_label.text()
+        # the same cancel path as Ctrl-C on the command: the day it stopped after, stored
+        last = outcome.projects["north"]["equity"][-1][0]
+        assert outcome.last_day.isoformat() == last and outcome.message == f"canceled at {last}"
+        assert load_backtest(controller.db, outcome.backtest_id).message == outcome.message
 
     run(qloop, scenario(), timeout=200)
 

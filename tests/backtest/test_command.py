@@ -3,6 +3,8 @@ input refused with exit 2 listing every problem (nothing stored)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from datetime import date
 from decimal import Decimal
 
@@ -11,7 +13,8 @@ from sqlalchemy import func, select
 
 from services.backtest.requests import load_backtest
 from services.db.models import Backtest, TradeRun
-from tests.execution.cli_helpers import cli_args, run
+from tests.execution.cli_helpers import cli_args, run, start
+from tests.fixtures.waiting import wait_until
 
 from .data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
 
@@ -95,3 +98,52 @@ async def test_prices_file_problems_are_listed_with_their_lines(db_url, tmp_path
     assert "--prices: broken.csv: line 2, column close" in result.err, result.err
     assert "--prices: broken.csv: line 3, column date" in result.err, result.err
 
+
+
+@pytest.fixture(scope="module")
+def long_files(tmp_path_factory):
+    """Twenty-five years of 20 symbols rebalanced monthly: several seconds of days to interrupt."""
+    folder = tmp_path_factory.mktemp("long")
+    symbols = [f"L{i:02d}" for i in range(20)]
+    first, last = date(2000, 1, 3), date(2024, 12, 31)
+    return (write_prices_csv(folder / "bars.csv", generated_bars(symbols, first, last, seed=4)),
+            write_snapshots_csv(folder / "weights.csv", monthly_snapshots(symbols, first, last, "long", seed=5)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_a_signal_mid_run_cancels_the_backtest_promptly_and_leaves_no_run_queued(database, db_url, long_files,
+                                                                                       signum, code):
+    """Ctrl-C was ignored until the last day (exit 0, the run complete) and SIGTERM killed the
+    process leaving the backtest `running` forever: now either stops it after the current day,
+    through the window's Cancel, with the results so far stored and exit 128 + the signal."""
+    prices, weights = long_files
+    proc = await start(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                connection=False))
+    try:
+        def rebalanced() -> bool:  # the days have started: a rebalance's run is stored
+            with database.session() as session:
+                return session.scalar(select(func.count(TradeRun.id))) > 0
+
+        await wait_until(rebalanced, 90, "the backtest's first rebalance")
+        sent = asyncio.get_running_loop().time()
+        proc.send_signal(signum)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        took = asyncio.get_running_loop().time() - sent
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    err_text = err.decode()
+    assert proc.returncode == code, (proc.returncode, err_text, out.decode()[:300])
+    assert took < 10, took  # a run of some 6,300 days takes longer than this on a loaded machine
+    with database.session() as session:
+        row = session.scalars(select(Backtest)).one()
+        statuses = session.scalars(select(TradeRun.status).distinct()).all()
+    day = row.message.removeprefix("canceled at ").split(":")[0]
+    assert row.status == "canceled" and row.message == f"canceled at {day}: {signal.Signals(signum).name}"
+    assert date.fromisoformat(day) < date(2024, 12, 31)
+    assert f"backtest {row.id} canceled at {day}" in err_text
+    assert not {"queued", "running"} & {str(s) for s in statuses}, statuses
+    assert f"backtest {row.id}: canceled" in out.decode()
+    assert row.results["projects"]["long"]["equity"][-1][0] == day  # the results so far are kept

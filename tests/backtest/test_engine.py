@@ -221,3 +221,71 @@ async def test_the_inputs_are_kept_out_of_full_collections_during_the_run_and_on
         assert set(frozen_during) == {0}
     finally:
         gc.enable()
+
+
+async def test_a_failed_backtest_is_recorded_failed_with_its_reason_and_leaves_no_run_queued(database, market, monkeypatch):
+    """A rebalance that fails past its run's creation (here the engine raising, as a database
+    error or a missing price would) failed the backtest but left that run QUEUED forever."""
+    from services.db.models import Backtest
+    from services.domain import RunStatus
+    from services.execution.runs import TradeService
+
+    prices, alpha, _ = market
+    calls = {"n": 0}
+    original = TradeService.execute
+
+    async def failing_second(self, run_id, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("no prices for ZZZZ")
+        return await original(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(TradeService, "execute", failing_second)
+    backtester = Backtester(database, prices, alpha, _spec())
+    with pytest.raises(RuntimeError, match="ZZZZ"):
+        await backtester.run()
+    with database.session() as session:
+        row = session.get(Backtest, backtester.backtest_id)
+        assert row.status == "failed" and "no prices for ZZZZ" in row.message
+        runs = session.scalars(select(TradeRun).where(TradeRun.mode == TradeMode.BACKTEST)).all()
+        assert len(runs) == 2
+        statuses = {run.id: run.status for run in runs}
+        assert RunStatus.QUEUED not in statuses.values() and RunStatus.RUNNING not in statuses.values(), statuses
+        failed = max(statuses)
+        assert statuses[failed] is RunStatus.FAILED
+        assert "no prices for ZZZZ" in session.get(TradeRun, failed).message
+
+
+async def test_an_interrupt_records_the_backtest_canceled_and_closes_its_open_run(database, market, monkeypatch):
+    """A KeyboardInterrupt (a second Ctrl-C) in the middle of a rebalance: the backtest is
+    canceled, not failed or left running, and the cut run is canceled, not QUEUED."""
+    from services.db.models import Backtest
+    from services.domain import RunStatus
+    from services.execution.runs import TradeService
+
+    prices, alpha, _ = market
+
+    async def interrupted(self, run_id, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TradeService, "execute", interrupted)
+    backtester = Backtester(database, prices, alpha, _spec())
+    with pytest.raises(KeyboardInterrupt):
+        await backtester.run()
+    with database.session() as session:
+        row = session.get(Backtest, backtester.backtest_id)
+        assert row.status == "canceled" and "KeyboardInterrupt" in row.message
+        statuses = session.scalars(select(TradeRun.status).where(TradeRun.mode == TradeMode.BACKTEST)).all()
+        assert statuses == [RunStatus.CANCELED]
+
+
+async def test_a_cancel_with_a_reason_stops_after_that_day_and_stores_it(database, market):
+    prices, alpha, _ = market
+    seen: list[date] = []
+    outcome = await Backtester(database, prices, alpha, _spec(), progress=lambda _d, _t, day: seen.append(day),
+                               cancel=lambda: "SIGINT" if len(seen) >= 3 else False).run()
+    assert outcome.status == "canceled" and outcome.last_day == seen[2] and len(seen) == 3
+    assert outcome.message == f"canceled at {seen[2]}: SIGINT"
+    from services.backtest.requests import load_backtest
+
+    assert load_backtest(database, outcome.backtest_id).message == outcome.message
