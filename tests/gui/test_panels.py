@@ -500,22 +500,6 @@ def test_the_preview_and_backtest_panels_start_where_the_commands_do(qtbot):
     assert command["commission"] == "ib-fixed"
 
 
-def test_the_backtest_panel_ticks_the_projects_it_lists_and_keeps_the_traders_ticks(qtbot):
-    """Run backtest with the defaults replays the listed projects' stored snapshots: the only
-    project came unticked, and the run was refused with "no snapshots". A project the trader
-    unticked stays unticked when the list is refreshed; one listed for the first time is ticked."""
-    from widgets.views.backtest import BacktestView
-
-    backtest = BacktestView()
-    qtbot.addWidget(backtest)
-    backtest.set_projects(["momentum"])
-    assert backtest.checked_projects() == ["momentum"]
-    assert backtest.values()["projects"] == ("momentum",)
-    backtest.projects_list.item(0).setCheckState(Qt.CheckState.Unchecked)
-    backtest.set_projects(["momentum", "value"])
-    assert backtest.checked_projects() == ["value"]
-
-
 def test_the_audit_panel_words_a_verification_as_audit_verify_does(qtbot):
     """One AuditVerification, one diagnosis (AuditVerification.describe): a decision record
     changed behind an intact chain was "Chain broken at entry 3" in the window while

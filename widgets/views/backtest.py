@@ -76,7 +76,6 @@ class BacktestView(QWidget):
         snapshots_browse = QPushButton("…")
         snapshots_browse.clicked.connect(lambda: self._browse(self.snapshots_edit, "Dated snapshots", "CSV (*.csv)"))
         self.projects_list = QListWidget()
-        self._projects_listed: set[str] = set()  # every name set_projects has shown (set_projects)
         self.projects_list.setMaximumHeight(90)
         self.from_edit = QLineEdit()
         self.from_edit.setPlaceholderText("YYYY-MM-DD (first snapshot)")
@@ -205,18 +204,13 @@ class BacktestView(QWidget):
 
     # -- state from the controller ----------------------------------------------------------
     def set_projects(self, names: Sequence[str]) -> None:
-        """The projects to choose from: one listed for the first time comes ticked (Run backtest
-        with the defaults replays every project's stored snapshots, rather than refusing for
-        want of a tick); one listed before keeps the tick the trader left on it."""
         checked = set(self.checked_projects())
         self.projects_list.clear()
         for name in names:
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            ticked = name in checked or name not in self._projects_listed
-            item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+            item.setCheckState(Qt.CheckState.Checked if name in checked else Qt.CheckState.Unchecked)
             self.projects_list.addItem(item)
-        self._projects_listed.update(names)
 
     def set_bar_series(self, series: Sequence[str], default: str) -> None:
         """The broker's bar series to choose from (IB's whatToShow), ``default`` chosen."""
