@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from services import price_cache
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
+from services.core.books import MONEY_WHOLE_DIGITS
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
 from services.core.typed_numbers import NotANumber, typed_decimal
-from services.db.limits import numeric_limit
-from services.db.models import Backtest, DecisionSnapshot, OrderPlan, Project
+from services.db.models import Backtest, DecisionSnapshot, Project
 from services.db.repositories import ProjectRepository, SnapshotRepository
 from services.db.repositories.snapshots import decisions_only
 from services.price_cache import DownloadReport
@@ -82,7 +82,7 @@ def _number(name: str, text: str, problems: list[str], *, minimum: Decimal = Dec
 
 def _money_digits() -> int:
     """What a plan's portfolio value and the simulated account's cash keep: below 1e<this>."""
-    return numeric_limit(OrderPlan.__table__.c.portfolio_value).whole_digits
+    return MONEY_WHOLE_DIGITS
 
 
 def _day(name: str, text: str | None, problems: list[str]) -> date | None:

@@ -51,13 +51,16 @@ class CapitalError(ValueError):
     """A project's capital as typed is not an amount (the message says why)."""
 
 
-MAX_CAPITAL = Decimal("1e15")
+# What a plan's portfolio value and a project's capital keep (services.db.limits: Money on
+# SQLite): below 1e<this>. A capital is a plan's portfolio value when none is given, so the
+# setting is capped here too (it took up to 1e15, which no plan could then store).
+MONEY_WHOLE_DIGITS = 10
 
 
 def parse_capital(text: object) -> Decimal | None:
-    """A capital as typed: a positive amount below 1e15 (thousands may be grouped with commas),
-    or ``off`` / empty for none. The one rule for the Settings dialog, the command line and the
-    service that stores it."""
+    """A capital as typed: a positive amount below 1e10 (``MONEY_WHOLE_DIGITS``; thousands may be
+    grouped with commas), or ``off`` / empty for none. The one rule for the Settings dialog, the
+    command line and the service that stores it."""
     raw = "" if text is None else str(text).strip()
     if raw.lower() in ("", "off", "none"):
         return None
@@ -65,8 +68,10 @@ def parse_capital(text: object) -> Decimal | None:
         value = typed_decimal(raw)
     except NotANumber:
         raise CapitalError(f"capital {raw!r} is not a number") from None
-    if not value.is_finite() or value <= 0 or value >= MAX_CAPITAL:
-        raise CapitalError(f"capital {raw!r} must be a positive amount below 1e15 (or off)")
+    if not value.is_finite() or value <= 0:
+        raise CapitalError(f"capital {raw!r} must be a positive amount below 1e{MONEY_WHOLE_DIGITS} (or off)")
+    if value.adjusted() >= MONEY_WHOLE_DIGITS:
+        raise CapitalError(f"capital {raw!r} is too large: a plan keeps a portfolio value below 1e{MONEY_WHOLE_DIGITS}")
     return value
 
 

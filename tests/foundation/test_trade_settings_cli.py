@@ -63,6 +63,29 @@ def test_show_set_validate_and_audit(db_url, console):
     assert len(entries) == 1 and entries[0]["payload"]["auto_recovery"] == {"new_timeout_seconds": 5}
 
 
+def test_a_project_capital_is_capped_at_what_a_plan_keeps(db_url, database, console):
+    """The setting took up to 1e15, but a plan keeps a portfolio value (the capital, when none is
+    given) only below 1e10: the preview then refused the project's own capital."""
+    from services.db.limits import numeric_limit
+    from services.db.models import OrderPlan, Project
+    from services.db.repositories import ProjectRepository
+
+    with database.unit_of_work() as session:
+        ProjectRepository(session).get_or_create("alpha")
+    for too_large in ("1e12", "10000000000"):
+        refused = console("--db-url", db_url, "trade-settings", "set", f"project_capital.alpha={too_large}")
+        assert refused.returncode == 2, refused.stderr
+        assert f"capital '{too_large}' is too large: a plan keeps a portfolio value below 1e10" in refused.stderr
+    kept = console("--db-url", db_url, "trade-settings", "set", "project_capital.alpha=9999999999.5", "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["project_capital"] == {"alpha": "9999999999.5"}
+
+    from services.core.books import MONEY_WHOLE_DIGITS  # the one bound, what both columns keep
+
+    assert numeric_limit(OrderPlan.__table__.c.portfolio_value).whole_digits == MONEY_WHOLE_DIGITS
+    assert numeric_limit(Project.__table__.c.capital).whole_digits == MONEY_WHOLE_DIGITS
+
+
 def test_values_from_the_window_are_checked_by_the_service_as_the_command_lines_are(db_url):
     """Whatever a caller hands the service (text as the Settings dialog now does, an int, a
     Decimal, None): the service checks it with the command line's rule and stores all or

@@ -11,15 +11,14 @@ from sqlalchemy import Table, bindparam, func, select, update
 
 from services.books import WorkingOrder, buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
-from services.core.books import project_money
+from services.core.books import MONEY_WHOLE_DIGITS, project_money
 from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
 from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
 from services.core.trading_hours import NEW_YORK, trading_date
-from services.db.limits import numeric_limit
 from services.db.lock_conflicts import retry_lock_conflicts
-from services.db.models import DecisionSnapshot, OrderPlan, Project, TradeOrder, TradeRun
+from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import (
     NotFound,
@@ -107,7 +106,7 @@ def unsent_orders(orders) -> list[str]:
 def check_portfolio_value(value: Decimal) -> None:
     """``BadInput`` for a portfolio value a plan cannot keep (the database refused the plan
     after its run was stored: "1E+14 is too large for exact storage on SQLite", exit 5)."""
-    digits = numeric_limit(OrderPlan.__table__.c.portfolio_value).whole_digits
+    digits = MONEY_WHOLE_DIGITS  # the project capital's bound too (services.core.books)
     if not value.is_finite() or abs(value).adjusted() >= digits:
         raise BadInput(f"portfolio value {value} is too large: a plan keeps values below 1e{digits}")
 
