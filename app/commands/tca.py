@@ -1,7 +1,7 @@
 """`trading-console tca --run ID [--prices FILE] [--fill close|next-open] [--slippage-bps N] [--json]`:
 the run's implementation shortfall per order and in total, and beside it the same day's backtest
 fill of each order from ``--prices`` or, without it, from the price cache (services.backtest.tca,
-as the window's TCA view). Read-only; exit 2 for an unknown run or a bad price file."""
+as the window's TCA view). Read-only; exit 2 for an unknown run, a backtest run or a bad price file."""
 
 from __future__ import annotations
 
@@ -57,16 +57,28 @@ def _tca(args: argparse.Namespace, settings) -> int:
             return EXIT_BAD_INPUT
         finally:
             database.dispose()
+        if report.not_compared:  # README: a paper or live run
+            print(f"trading-console: {report.not_compared}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
             return EXIT_OK
         print(f"run {report.run_id} ({report.mode}) of {report.trade_date}")
         for line in report.lines:
-            print(f"{line.side:4} {line.filled}/{line.quantity} {line.symbol}: reference {line.reference_price}, "
-                  f"fill {line.fill_price}, shortfall {line.shortfall_bps} bps ({line.shortfall})"
+            if line.fill_price is None:
+                measured = "not filled"
+            elif line.shortfall is None:
+                measured = f"fill {line.fill_price}, no reference price to measure it against"
+            else:
+                measured = f"fill {line.fill_price}, shortfall {line.shortfall_bps} bps ({line.shortfall})"
+            print(f"{line.side:4} {line.filled}/{line.quantity} {line.symbol}: reference {line.reference_price}, {measured}"
                   + (f", backtest {line.backtest_price} ({line.backtest_shortfall_bps} bps)"
-                     if line.backtest_price is not None else ""))
-        print(f"total shortfall {report.shortfall} ({report.shortfall_bps} bps)")
+                     if line.backtest_price is not None and line.backtest_shortfall_bps is not None else ""))
+        if not report.filled:
+            print("no fills: nothing to compare")
+            return EXIT_OK
+        print(f"total shortfall {report.shortfall}"
+              + (f" ({report.shortfall_bps} bps)" if report.shortfall_bps is not None else " (no reference price to measure it in bps)"))
         if report.backtest_shortfall is not None:
             print(f"on the {counted(report.orders_compared, 'order')} with a bar: run {report.compared_shortfall}, "
                   f"backtest {report.backtest_shortfall}"

@@ -81,6 +81,19 @@ class TcaReport:
         """A paper or live run (a backtest run is the comparison, not its subject)."""
         return self.mode in COMPARED_MODES
 
+    @property
+    def not_compared(self) -> str | None:
+        """Why the run has no TCA (a backtest run), None for a paper or live run: what
+        ``tca --run`` refuses with (exit 2) and the window's TCA tab says."""
+        if self.compared:
+            return None
+        return f"run {self.run_id} is a {self.mode} run: TCA compares paper and live runs with the backtest"
+
+    @property
+    def filled(self) -> bool:
+        """Whether any order of the run filled (none: there is nothing to compare)."""
+        return any(line.filled for line in self.lines)
+
     def _both_priced(self) -> list[TcaLine]:
         """The orders the run's and the backtest's totals are compared on: a shortfall of each
         (filled, with a reference, and a bar of the listing on the fill day)."""

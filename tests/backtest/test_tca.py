@@ -101,3 +101,33 @@ def test_tca_refuses_a_slippage_the_backtest_refuses_exit_2_with_its_message(dat
 
     assert code == 2
     assert f"--slippage-bps '{typed}' must be >= 0 and < 10000" in capsys.readouterr().err
+
+
+def test_tca_refuses_a_backtest_run_and_says_when_a_run_has_no_fills(database, db_url, capsys):
+    """README: ``tca --run`` takes a paper or live run; a backtest run was reported as if it were
+    one, and a run with no fills printed "total shortfall 0 (None bps)"."""
+    from app.cli import main
+
+    with database.unit_of_work() as s:
+        project = Project(name="tca")
+        s.add(project)
+        s.flush()
+        backtest = TradeRun(project_id=project.id, mode=TradeMode.BACKTEST, trade_date=date(2024, 3, 1))
+        unfilled = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=date(2024, 3, 1))
+        s.add_all([backtest, unfilled])
+        s.flush()
+        s.add(TradeOrder(run_id=unfilled.id, project_id=project.id, client_order_id=f"T.{unfilled.id}-1-AAA", symbol="AAA",
+                         exchange="SMART", currency="USD", side="BUY", quantity=Decimal(10), filled_quantity=Decimal(0),
+                         params={"draft": {"reference_price": "100"}}))
+        backtest_id, unfilled_id = backtest.id, unfilled.id
+    capsys.readouterr()
+
+    for json_flag in ([], ["--json"]):
+        assert main(["--db-url", db_url, "tca", "--run", str(backtest_id), *json_flag]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert f"run {backtest_id} is a backtest run: TCA compares paper and live runs with the backtest" in err
+
+    assert main(["--db-url", db_url, "tca", "--run", str(unfilled_id)]) == 0
+    out = capsys.readouterr().out
+    assert "no fills: nothing to compare" in out and "None bps" not in out and "total shortfall" not in out
