@@ -28,8 +28,10 @@ def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decim
             raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
         except NotANumber:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value.is_finite() or abs(value) > MAX_AMOUNT:
+        if not value.is_finite():
             raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        if abs(value) > MAX_AMOUNT:  # finite, just beyond what the console computes with
+            raise argparse.ArgumentTypeError(f"too large: {text!r} (at most 1e{MAX_AMOUNT.adjusted()})")
         if minimum is not None and (value < minimum or (strict and value == minimum)):
             raise argparse.ArgumentTypeError(f"must be a number {'>' if strict else '>='} {minimum}: {text!r}")
         if below is not None and value >= below:
@@ -42,6 +44,30 @@ def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decim
 
 
 positive = number(Decimal(0), strict=True)  # a price, a quantity, an amount of money
+
+
+def order_number(name: str) -> Callable[[str], Decimal]:
+    """A positive ``name`` of an order (quantity, limit price) its column can keep
+    (``services.core.replace_rules.too_large_problem``, the order ticket's rule)."""
+    from services.core.replace_rules import too_large_problem
+
+    def parse(text: str) -> Decimal:
+        try:
+            value = typed_decimal(text)
+        except NotFinite:
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
+        except NotANumber:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value.is_finite():
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a number > 0: {text!r}")
+        problem = too_large_problem(name, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
 
 
 def cash_buffer(text: str) -> Decimal:

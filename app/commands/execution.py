@@ -103,8 +103,8 @@ def register(subparsers) -> None:
 
     replace = subparsers.add_parser("replace", help="change an order's quantity and/or limit")
     replace.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
-    replace.add_argument("--quantity", type=arguments.positive, default=None, metavar="Q", help="the new total quantity")
-    replace.add_argument("--limit", type=arguments.positive, default=None, metavar="P", help="the new limit price (LMT orders)")
+    replace.add_argument("--quantity", type=arguments.order_number("quantity"), default=None, metavar="Q", help="the new total quantity")
+    replace.add_argument("--limit", type=arguments.order_number("limit price"), default=None, metavar="P", help="the new limit price (LMT orders)")
     replace.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(replace)
     replace.set_defaults(handler=lambda a, s: _run(cmd_replace, a, s))

@@ -8,11 +8,29 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from services.core.inputs import PRICE_WHOLE_DIGITS, QUANTITY_WHOLE_DIGITS
 from services.core.typed_numbers import plain
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
 PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)
 NOTHING_CHANGED = "nothing changed"  # the replace asked is the order as it stands
+
+
+def order_digits(name: str) -> int:
+    """What an order's ``name`` column keeps (quantity, else a price): below 1e<this>."""
+    return QUANTITY_WHOLE_DIGITS if name == "quantity" else PRICE_WHOLE_DIGITS
+
+
+def too_large_problem(name: str, value: Decimal | None) -> str | None:
+    """Why an order's ``name`` (quantity, limit price, stop price) cannot be stored: a finite
+    number too large for its column (the ticket, ``order``, ``replace`` and the replace dialog).
+    None when it fits or is not given."""
+    if value is None or not value.is_finite() or not value:
+        return None
+    digits = order_digits(name)
+    if abs(value).adjusted() >= digits:
+        return f"{name} {value} is too large: an order's {name} must be below 1e{digits}"
+    return None
 
 
 def on_grid(value: Decimal, tick: Decimal) -> bool:
@@ -59,6 +77,10 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
         return f"a {order.order_type} order cannot be replaced: cancel it and enter a new one in the order ticket"
     if limit_price is not None and order.order_type is OrderType.MKT:
         return "a market order has no limit price; cancel it and enter a LMT order"
+    for name, value in (("quantity", quantity), ("limit price", limit_price)):
+        too_large = too_large_problem(name, value)
+        if too_large is not None:
+            return too_large
     new_quantity = order.quantity if quantity is None else quantity
     if new_quantity <= 0:
         return "the quantity must be positive"

@@ -26,11 +26,9 @@ from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
 from services.core.plans import Plan
-from services.core.replace_rules import off_grid_problem
+from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
 from services.core.risk import RiskReport
 from services.core.typed_numbers import NotANumber, typed_decimal
-from services.db.limits import numeric_limit
-from services.db.models import TradeOrder
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.domain import EventSource, OrderState, OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
@@ -73,16 +71,13 @@ def _check_storable(name: str, value: Decimal | None) -> None:
     """``BadInput`` for a quantity or price the order's columns cannot keep (checked before
     anything is stored: the database refused it only after the run was created, which stayed
     QUEUED with no order)."""
-    if value is None:
-        return
-    limit = _storable_digits(name)
-    if abs(value).adjusted() >= limit:
-        raise BadInput(f"{name} {value} is too large: an order's {name} must be below 1e{limit}")
+    problem = too_large_problem(name, value)
+    if problem is not None:
+        raise BadInput(problem)
 
 
 def _storable_digits(name: str) -> int:
-    column = TradeOrder.__table__.c.quantity if name == "quantity" else TradeOrder.__table__.c.limit_price
-    return numeric_limit(column).whole_digits
+    return order_digits(name)  # services.core.replace_rules: the one bound of each order column
 
 
 @dataclass(frozen=True, slots=True)

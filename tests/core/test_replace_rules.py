@@ -19,6 +19,9 @@ WORKING = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="4
     ({}, D(40), None, "the new quantity 40 is not above the filled 40"),
     ({}, D(100), D(10), "nothing changed"),
     ({}, D(60), D(0), "the limit price must be positive"),
+    # the order ticket's column bounds (the dialog said nothing; the database refused it later)
+    ({}, D("1e13"), None, "quantity 1E+13 is too large: an order's quantity must be below 1e12"),
+    ({}, None, D("1e10"), "limit price 1E+10 is too large: an order's limit price must be below 1e10"),
     ({"status": OrderState.CANCELED}, D(60), None, "the order is CANCELED: nothing to replace"),
     ({"status": OrderState.REPLACE_REQUESTED}, D(60), None, "the order has a request pending (REPLACE_REQUESTED)"),
     ({"order_type": OrderType.MKT, "limit_price": None}, None, D(10),
