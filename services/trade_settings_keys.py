@@ -7,10 +7,9 @@ The service that reads, checks and changes the settings is ``services.trade_sett
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
-from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, stored_risk_value
+from services.core.risk import DEFAULT_RISK_LIMITS, MAX_STORED_LIMIT, RiskParamError, stored_risk_value
 from services.core.typed_numbers import NotANumber, typed_decimal
 
 AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
@@ -49,7 +48,7 @@ class TradeSettingsError(ValueError):
 
 
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
-MAX_SETTING = Decimal("1e12")
+MAX_SETTING = MAX_STORED_LIMIT  # as a risk limit's (services.core.risk)
 
 
 def checked_value(key: str, default: Any, value: Any) -> Any:

@@ -543,6 +543,11 @@ def _bool_param(name: str, value: Any) -> bool:
 _OFF = ("", "none", "off", "null")
 
 
+# The largest value a stored setting holds: a risk limit here, every other trade setting
+# (services.trade_settings_keys.MAX_SETTING) the same.
+MAX_STORED_LIMIT = Decimal("1e12")
+
+
 def stored_risk_value(name: str, value: Any) -> Any:
     """A risk limit as the settings store it, whoever typed it (the Settings dialog, ``trade-settings
     set``): None (off), a bool (``allow_short``), an int for a whole number, else a Decimal; read
@@ -555,6 +560,8 @@ def stored_risk_value(name: str, value: Any) -> Any:
     if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
         return None
     number = _decimal_param(name, value)
+    if number > MAX_STORED_LIMIT:  # 1e400 was stored as the text "1E+400" (nan was refused)
+        raise RiskParamError(f"{name} must be a number from 0 to 1e{MAX_STORED_LIMIT.adjusted()}, got {value!r}")
     return int(number) if number == number.to_integral_value() and number.as_tuple().exponent == 0 else number
 
 

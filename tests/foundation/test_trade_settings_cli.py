@@ -51,6 +51,9 @@ def test_show_set_validate_and_audit(db_url, console):
     for bad, named in (("auto_recovery.nope=1", "auto_recovery.nope"), ("execution.plan_max_age_seconds=-3", "plan_max_age_seconds"),
                        ("auto_recovery.allow_replace_outside_rth=maybe", "allow_replace_outside_rth"),
                        ("risk.max_order_notional=lots", "max_order_notional"), ("execution_data_source=bloomberg", "execution_data_source"),
+                       # finite, beyond what the setting holds (stored as the text "1E+400"; nan was refused)
+                       ("risk.max_order_notional=1e400", "max_order_notional must be a number from 0 to 1e12"),
+                       ("risk.max_order_quantity=2e12", "max_order_quantity must be a number from 0 to 1e12"),
                        ("plain", "KEY=VALUE")):
         result = console("--db-url", db_url, "trade-settings", "set", bad)
         assert result.returncode == 2 and named in result.stderr, (bad, result.stderr)
