@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from services.core.typed_numbers import port_problem
 from services.domain import TradeMode
 from services.urls import has_password, redact_url, remember_url_secrets
 
@@ -121,6 +122,14 @@ def _int(name: str, value: Any) -> int:
         raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
 
 
+def _port(name: str, value: Any) -> int:
+    port = _int(name, value)
+    problem = port_problem(port)
+    if problem is not None:
+        raise SettingsError(f"{name} {problem}, got {value!r}")
+    return port
+
+
 def _float(name: str, value: Any) -> float:
     try:
         return float(value)
@@ -159,7 +168,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
     ib_known = {f.name for f in fields(IbSettings)}
     ib_values = {k: v for k, v in ib.items() if k in ib_known}
     if "port" in ib_values:
-        ib_values["port"] = _int("ib.port", ib_values["port"])
+        ib_values["port"] = _port("ib.port", ib_values["port"])
     if "client_id" in ib_values:
         ib_values["client_id"] = _int("ib.client_id", ib_values["client_id"])
     if "connect_timeout" in ib_values:
@@ -202,7 +211,7 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> Settings:
     if env.get("TC_IB_HOST"):
         ib = replace(ib, host=env["TC_IB_HOST"])
     if env.get("TC_IB_PORT"):
-        ib = replace(ib, port=_int("TC_IB_PORT", env["TC_IB_PORT"]))
+        ib = replace(ib, port=_port("TC_IB_PORT", env["TC_IB_PORT"]))
     if env.get("TC_IB_CLIENT_ID"):
         ib = replace(ib, client_id=_int("TC_IB_CLIENT_ID", env["TC_IB_CLIENT_ID"]))
     if env.get("TC_IB_ACCOUNT"):
@@ -227,7 +236,7 @@ def _apply_args(settings: Settings, args: Any) -> Settings:
     if arg("ib_host"):
         ib = replace(ib, host=arg("ib_host"))
     if arg("ib_port") is not None:
-        ib = replace(ib, port=_int("--ib-port", arg("ib_port")))
+        ib = replace(ib, port=_port("--ib-port", arg("ib_port")))
     if arg("client_id") is not None:
         ib = replace(ib, client_id=_int("--client-id", arg("client_id")))
     if arg("account"):

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
-from services.core.typed_numbers import NotANumber, NotFinite, typed_decimal
+from services.core.typed_numbers import NotANumber, NotFinite, port_problem, typed_decimal
 
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
@@ -79,16 +79,16 @@ def cash_buffer(text: str) -> Decimal:
 
 
 def port(*, free: bool = False) -> Callable[[str], int]:
-    """A TCP port, 1-65535 (0 too with ``free``: the system picks a free one)."""
-    low = 0 if free else 1
+    """A TCP port (``services.core.typed_numbers.port_problem``)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-        if not low <= value <= 65535:
-            raise argparse.ArgumentTypeError(f"port must be {low}-65535: {text!r}")
+        problem = port_problem(value, free=free)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"port {problem}: {text!r}")
         return value
 
     return parse

@@ -74,3 +74,15 @@ def plain(value: Decimal) -> str:
         return "0"
     # normalize() in the default context rounds to 28 digits; a context as wide as the number never rounds
     return f"{value.normalize(Context(prec=max(len(value.as_tuple().digits), 1))):f}"
+
+
+MAX_PORT = 65535
+
+
+def port_problem(value: int, *, free: bool = False) -> str | None:
+    """Why ``value`` is not a TCP port, 1-65535 (0 too with ``free``: the system picks a free
+    one); None when it is. The one rule of ``--ib-port`` / ``--port`` and the settings file's
+    ``ib.port`` / ``TC_IB_PORT`` (``port = 99999`` passed the settings and failed at connect)."""
+    low = 0 if free else 1
+    return None if low <= value <= MAX_PORT else f"must be {low}-{MAX_PORT}"
+

@@ -89,6 +89,7 @@ def test_config_option_names_another_file(tmp_path):
     [
         ({"TC_IB_PORT": "seventy"}, "TC_IB_PORT must be a whole number, got 'seventy'"),
         ({"TC_IB_CLIENT_ID": "1.5"}, "TC_IB_CLIENT_ID must be a whole number, got '1.5'"),
+        ({"TC_IB_PORT": "0"}, "TC_IB_PORT must be 1-65535, got '0'"),
         ({"TC_MODE": "yolo"}, "TC_MODE must be 'paper' or 'live', got 'yolo'"),
     ],
 )
@@ -96,6 +97,20 @@ def test_bad_environment_values_are_clear_errors(tmp_path, env, message):
     with pytest.raises(SettingsError) as error:
         load_settings(None, env={"TC_CONFIG_FILE": str(tmp_path / "none.toml"), **env})
     assert str(error.value) == message
+
+
+def test_a_port_outside_1_to_65535_in_the_settings_file_is_refused_exit_2(tmp_path, capsys):
+    """``port = 99999`` passed the settings and failed only at connect time; the command line's
+    ``--ib-port`` refused it (the same rule: services.core.typed_numbers.port_problem)."""
+    from app.cli import main
+
+    for port in ("99999", "0", "-1"):
+        config = _write(tmp_path / "bad.toml", f"[ib]\nport = {port}\n")
+        with pytest.raises(SettingsError) as error:
+            load_settings(_args("--config", str(config)), env={})
+        assert str(error.value) == f"ib.port must be 1-65535, got {port}"
+        assert main(["--config", str(config), "trade-settings"]) == 2
+        assert f"ib.port must be 1-65535, got {port}" in capsys.readouterr().err
 
 
 def test_bad_toml_is_a_clear_error(tmp_path):
