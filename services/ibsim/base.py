@@ -35,6 +35,7 @@ from services.ibsim.model import (
     synthetic_universe,
 )
 from services.ibsim.pnl import DayBook
+from services.ibsim.state import check_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from services.ibsim.account import AccountSnapshot
@@ -102,6 +103,9 @@ class SimulatorBase:
         self.history_requests: deque = deque(maxlen=1000)
         self.history_pacing = HistoryPacingWatch()  # error 162 pacing violations (Faults.history_pacing)
         self.history_clock: Callable[[], float] = time.monotonic  # its clock (a test shares a fake one)
+        for what, path in (("state file", self.config.state_file), ("ledger", self.config.ledger_file)):
+            if path:
+                check_folder(what, path)
         if self.config.state_file:
             self._load_state()
         self._day = DayBook.starting_from(self._positions)

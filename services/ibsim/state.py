@@ -12,6 +12,15 @@ from typing import Any
 STATE_FORMAT = 1
 
 
+def check_folder(what: str, path: str | Path) -> None:
+    """ValueError when the folder of ``path`` (the ``what``: state file, ledger) does not exist:
+    refused, not created, as the console refuses an SQLite database in a missing folder (a typo
+    in ``--state`` made a new folder and an empty simulator, silently)."""
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        raise ValueError(f"the folder of the {what} {path} does not exist: create it (mkdir -p {folder}) or correct the path")
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -123,3 +123,17 @@ def test_a_damaged_state_file_is_refused_naming_it(sim_config):
         config.state_file.write_text(text)
         with pytest.raises(ValueError, match=f"^state file {config.state_file} {said}"):
             IBGatewaySimulator(config)
+
+
+def test_a_state_file_in_a_missing_folder_is_refused_not_created(tmp_path, capsys):
+    """`sim --state no/such/state.json` created the folder silently (a typo gave a new, empty
+    simulator); refused as the console refuses an SQLite database in a missing folder."""
+    from app.cli import main
+
+    missing = tmp_path / "no" / "such"
+    for option in ("--state", "--ledger-json"):
+        path = missing / "file.json"
+        assert main(["sim", option, str(path), "--port", "0"]) == 2
+        err = capsys.readouterr().err
+        assert f"does not exist: create it (mkdir -p {missing}) or correct the path" in err
+        assert not (tmp_path / "no").exists()
