@@ -79,6 +79,15 @@ class NotConnected(BrokerError):
     code = "not_connected"
 
 
+class UnknownContract(BrokerError):
+    """IB knows no (single) listing of a symbol: bad input (exit 2, README), said the same by
+    ``order``, ``preview``, ``execute`` and the window; still a BrokerError for the handlers that
+    withdraw what was not sent (``order --symbol ZZZZNOPE`` exited 5, as if the broker failed)."""
+
+    code = "unknown_contract"
+    exit_code = 2
+
+
 class QueryFailed(BrokerError):
     """A broker query failed or timed out: its answer is UNKNOWN, never empty."""
 

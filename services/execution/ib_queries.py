@@ -24,7 +24,7 @@ from services.core.ib_codes import HistoryAnswer, history_answer
 from services.core.trading_hours import TradingHours, calendar_name, calendar_zone
 from services.core.wording import counted
 
-from .errors import BrokerError, NotConnected, QueryFailed
+from .errors import NotConnected, QueryFailed, UnknownContract
 from .events import ExecutionEvent, OpenOrderEvent, dec
 from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .paced import Lines
@@ -163,7 +163,7 @@ class IbQueries:
                 raise failure
         unknown = [s for s in specs if s not in self._contracts]
         if unknown:
-            raise BrokerError(f"unknown contract{'s' if len(unknown) > 1 else ''}: {', '.join(sorted({s.key for s in unknown}))}", code="unknown_contract")
+            raise UnknownContract(f"unknown contract{'s' if len(unknown) > 1 else ''}: {', '.join(sorted({s.key for s in unknown}))}")
         return {s.key: self._contracts[s] for s in specs}
 
     def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any, int]:

@@ -113,6 +113,23 @@ async def test_a_portfolio_value_no_plan_keeps_is_refused_before_anything_is_sto
     assert simulator.orders() == []
 
 
+async def test_an_unknown_symbol_is_bad_input_for_order_preview_and_execute(db_url, simulator, tmp_path, ib_log_guard):
+    """A symbol IB knows no listing of is bad input, exit 2 with the broker's word, the same for
+    every command (services.execution.errors.UnknownContract): `order --symbol ZZZZNOPE` exited 5,
+    as if the broker had failed."""
+    ib_log_guard.allow(r"Error 200, .*ZZZZNOPE")
+    snapshot = tmp_path / "nope.csv"
+    snapshot.write_text("symbol,weight\nZZZZNOPE,0.01\n")
+    base = ["--snapshot", str(snapshot), "--project", "nope", "--portfolio-value", "100000"]
+    for command in (["order", "--symbol", "ZZZZNOPE", "--side", "BUY", "--quantity", "1"],
+                    ["preview", *base], ["execute", *base, "--wait-seconds", "0"]):
+        result = await run(cli_args(db_url, simulator.port, *command))
+        assert result.code == 2, (command, result.err)
+        assert "unknown contract: ZZZZNOPE" in result.err, (command, result.err)
+        await until_client_gone(simulator, 1)
+    assert simulator.orders() == []
+
+
 async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_url, simulator, tmp_path):
     """``execute --snapshot FILE`` stores the file as ``snapshot import`` and the window do
     (services.console_queries.store_snapshot): every column kept (the primary exchange too), a
