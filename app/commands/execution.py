@@ -290,7 +290,12 @@ async def cmd_execute(args, settings) -> int:
     """Parse, hand the run to ``services.execution.headless_run``, print what came of it."""
     from app.commands.preview import builder_values
     from services.domain import TradeMode
-    from services.execution.headless_run import RunRequest, execute_to_end, refuse_live_without_word
+    from services.execution.headless_run import (
+        RunRequest,
+        check_stored_inputs,
+        execute_to_end,
+        refuse_live_without_word,
+    )
 
     snapshot_id, parsed = None, None
     if args.snapshot is not None:
@@ -310,6 +315,15 @@ async def cmd_execute(args, settings) -> int:
         require_market_health=args.market_health, outside_rth=args.outside_rth, wait_seconds=args.wait_seconds,
         commission_wait=args.commission_wait)
     refuse_live_without_word(request.mode, request.live_token)  # before anything is written or connected
+
+    def check_stored() -> None:  # a plan that does not exist is said before any connection is tried
+        db = _open_db(settings)
+        try:
+            check_stored_inputs(db, request)
+        finally:
+            db.dispose()
+
+    await asyncio.to_thread(check_stored)
     async with connected(args, settings) as s:
         outcome = await execute_to_end(s, request)
     view, result = outcome.view, outcome.result

@@ -17,9 +17,11 @@ from typing import Any
 
 from services.console_queries import store_parsed_snapshot
 from services.core.wording import counted
+from services.db.models import DecisionSnapshot
+from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.domain import OrderState, TradeMode, is_live_token
 
-from .errors import LiveConfirmRequired
+from .errors import BadInput, LiveConfirmRequired
 from .events import ConnectionState
 from .runs.planning import check_portfolio_value
 
@@ -79,6 +81,23 @@ def refuse_live_without_word(mode: TradeMode | str, live_token: str | None) -> N
     ``serve``; the services check it again on every live call)."""
     if TradeMode(mode) is TradeMode.LIVE and not is_live_token(live_token):
         raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
+
+
+def check_stored_inputs(db, request: RunRequest) -> None:
+    """What the database alone can refuse, before the broker is connected: a plan or a snapshot
+    id that does not exist, a portfolio value no plan keeps (``BadInput``; ``execute --plan 999``
+    with no gateway running said the connection error, not that there is no plan 999).
+    ``execute_to_end`` meets the same rules again, connected."""
+    if request.portfolio_value is not None:
+        check_portfolio_value(request.portfolio_value)
+    with db.session() as session:
+        if request.plan_id is not None:
+            try:
+                PlanRepository(session).get(request.plan_id)
+            except PlanNotFound as exc:
+                raise BadInput(str(exc)) from None
+        if request.snapshot_id is not None and session.get(DecisionSnapshot, request.snapshot_id) is None:
+            raise BadInput(f"snapshot {request.snapshot_id} does not exist")
 
 
 async def execute_to_end(stack, request: RunRequest) -> RunOutcome:

@@ -130,6 +130,20 @@ async def test_an_unknown_symbol_is_bad_input_for_order_preview_and_execute(db_u
     assert simulator.orders() == []
 
 
+async def test_a_plan_or_snapshot_that_does_not_exist_is_said_before_connecting(db_url):
+    """`execute --plan 999` with no gateway running said the connection error (exit 5), not that
+    there is no plan 999: what the database alone answers is checked first."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for option, said in ((["--plan", "999"], "plan 999 does not exist"), (["--snapshot", "999"], "snapshot 999 does not exist")):
+        result = await run(cli_args(db_url, port, "execute", *option, "--wait-seconds", "0"))
+        assert result.code == 2, result.err
+        assert said in result.err and "connect" not in result.err.lower(), result.err
+
+
 async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_url, simulator, tmp_path):
     """``execute --snapshot FILE`` stores the file as ``snapshot import`` and the window do
     (services.console_queries.store_snapshot): every column kept (the primary exchange too), a
