@@ -111,6 +111,9 @@ async def test_server_answering_garbage():
 
 
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
-async def test_execute_command_says_why(db_url):
-    result = await run(cli_args(db_url, _free_port(), "execute", "--snapshot", "1", "--project", "x", "--mode", "paper"))
+async def test_execute_command_says_why(db_url, tmp_path):
+    # a snapshot file (a stored id that does not exist is said before connecting, exit 2)
+    snapshot = tmp_path / "snap.csv"
+    snapshot.write_text("symbol,weight\nAAPL,0.10\n")
+    result = await run(cli_args(db_url, _free_port(), "execute", "--snapshot", str(snapshot), "--project", "x", "--mode", "paper"))
     assert result.code == 5 and "connection refused" in result.err, result.err
