@@ -17,19 +17,25 @@ from services.core.typed_numbers import NotANumber, NotFinite, port_problem, typ
 MAX_AMOUNT = Decimal("1e15")  # far above any account; keeps exact arithmetic in range
 
 
+def _finite(text: str) -> Decimal:
+    """``text`` as a finite Decimal, or the argument's error (one wording for every number type)."""
+    try:
+        value = typed_decimal(text)
+    except NotFinite:
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
+    except NotANumber:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
 def number(minimum: Decimal | None = None, *, strict: bool = False, below: Decimal | None = None,
            whole: bool = False) -> Callable[[str], Decimal]:
     """A finite Decimal within +-``MAX_AMOUNT``; at least ``minimum`` (above it with ``strict``),
     under ``below``, a whole number with ``whole``."""
     def parse(text: str) -> Decimal:
-        try:
-            value = typed_decimal(text)
-        except NotFinite:
-            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
-        except NotANumber:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value.is_finite():
-            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        value = _finite(text)
         if abs(value) > MAX_AMOUNT:  # finite, just beyond what the console computes with
             raise argparse.ArgumentTypeError(f"too large: {text!r} (at most 1e{MAX_AMOUNT.adjusted()})")
         if minimum is not None and (value < minimum or (strict and value == minimum)):
@@ -52,14 +58,7 @@ def order_number(name: str) -> Callable[[str], Decimal]:
     from services.core.replace_rules import too_large_problem
 
     def parse(text: str) -> Decimal:
-        try:
-            value = typed_decimal(text)
-        except NotFinite:
-            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}") from None
-        except NotANumber:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value.is_finite():
-            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        value = _finite(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be a number > 0: {text!r}")
         problem = too_large_problem(name, value)

@@ -165,15 +165,20 @@ class EventWriter:
             self._spill([event for event, _why in self.poisoned])  # parked events outlive the process too
             self.poisoned.clear()
             self._set_health(self._health(self.health.degraded, self.health.message))
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass  # what cancel() asked for
-            except Exception:
-                log.exception("event writer: the writing task had failed")
-            self._task = None
+        await self._end_task()
+
+    async def _end_task(self) -> None:
+        """Cancel the writing task and wait for its end (a failure it had is logged)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass  # what cancel() asked for
+        except Exception:
+            log.exception("event writer: the writing task had failed")
+        self._task = None
 
     async def _stop_into_journal(self, timeout: float) -> None:
         if self.journal is None or self._task is None or self._task.done():
@@ -197,13 +202,7 @@ class EventWriter:
         which the writer absorbs as it absorbs a batch replayed after a crash
         (services.execution.journal)."""
         assert self._task is not None and self.journal is not None  # _stop_into_journal's conditions
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass  # what cancel() asked for
-        except Exception:
-            log.exception("event writer: the writing task had failed")
+        await self._end_task()
         self._drain_queue(limit=None)
         events, self._pending = self._pending, []
         log.warning("event writer: the last attempt still waits for the database after %g s; %s go to the journal",
