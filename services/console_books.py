@@ -46,12 +46,21 @@ class BookGroup:
 
 
 @dataclass(frozen=True, slots=True)
-class BookTotals:
-    """The positions panel's totals line over the positions it shows."""
+class CurrencyPnl:
+    """The P&L of the positions of one currency (a listing's P&L is in its currency)."""
 
-    count: int
+    currency: str
     unrealized_pnl: Decimal  # over the positions with a mark
     realized_pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookTotals:
+    """The positions panel's totals line over the positions it shows: their count, and their P&L
+    per currency (a Xetra holding's euros are never added to a US one's dollars)."""
+
+    count: int
+    pnl: tuple[CurrencyPnl, ...]  # by currency, alphabetical; empty with no position
 
 
 def in_books(position: PositionRecord) -> bool:
@@ -66,7 +75,10 @@ def book_totals(shown: Iterable[PositionRecord]) -> BookTotals:
     they would read 12 holdings of one project as 24 positions and double the P&L."""
     shown = [p for p in shown if in_books(p)]  # what the tree lists: a flat row with nothing realized is not
     counted = [p for p in shown if p.project_id is None] or shown
-    return BookTotals(len(counted), _sum_known(p.unrealized_pnl for p in counted), sum((p.realized_pnl for p in counted), ZERO))
+    currencies = sorted({p.currency for p in counted})
+    return BookTotals(len(counted), tuple(
+        CurrencyPnl(c, _sum_known(p.unrealized_pnl for p in counted if p.currency == c),
+                    sum((p.realized_pnl for p in counted if p.currency == c), ZERO)) for c in currencies))
 
 
 def _sum_known(values: Iterable[Decimal | None]) -> Decimal:

@@ -75,8 +75,7 @@ def test_import_preview_execute_shows_fills(qloop, open_console, tmp_path, monke
             by_symbol = {o.symbol: o for o in w.orders_model.records()}
             for draft in preview.drafts:
                 assert by_symbol[draft.symbol].filled_quantity == draft.quantity
-            totals = w.fills_model.totals()
-            assert totals.count == len(executions)
+            assert w.fills_model.totals_count() == len(executions)
             # Settled, the run's decisions (now with its state changes) and its TCA are shown
             # where the preview's plan was: nothing to click.
             run_id = by_symbol[preview.drafts[0].symbol].run_id

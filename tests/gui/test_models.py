@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import Qt
 
-from services.console_books import book_totals
+from services.console_books import CurrencyPnl, book_totals
 from services.domain import ChangeSet, OrderState, Side
 from widgets.models.audit import AuditModel
 from widgets.models.base import RecordRole, SortKeyRole
@@ -133,13 +133,13 @@ def test_fill_totals_follow_updates_and_corrections(qtbot):
     model.upsert([fill(1, quantity="10", price="100", commission="1.00"),
                   fill(2, side=Side.SELL, quantity="5", price="50", commission="1.25")])
     model.flush()
-    totals = model.totals()
+    (totals,) = model.totals()
     assert (totals.count, totals.bought_quantity, totals.bought_notional) == (2, Decimal(10), Decimal(1000))
     assert (totals.sold_quantity, totals.sold_notional, totals.commission) == (Decimal(5), Decimal(250), Decimal("2.25"))
     # An execution correction supersedes fill 1: it stops counting.
     model.upsert([fill(1, quantity="10", price="100", commission="1.00", superseded=True)])
     model.flush()
-    totals = model.totals()
+    (totals,) = model.totals()
     assert (totals.count, totals.bought_quantity, totals.commission) == (1, Decimal(0), Decimal("1.25"))
     assert totals.net_cash == Decimal("248.75")
 
@@ -153,7 +153,7 @@ def test_positions_are_keyed_by_project_account_symbol(qtbot):
     assert model.data(model.index(0, PositionsModel.PROJECT)) == "momentum"
     assert model.data(model.index(0, PositionsModel.UNREALIZED)) == "200.00"
     totals = book_totals(model.records())  # two projects' rows: no account row, each counts
-    assert (totals.count, totals.unrealized_pnl, totals.realized_pnl) == (2, Decimal(300), Decimal(0))
+    assert (totals.count, totals.pnl) == (2, (CurrencyPnl("USD", Decimal(300), Decimal(0)),))
 
 
 @pytest.mark.parametrize("factory", [

@@ -303,6 +303,21 @@ def test_fills_view_totals_sort_and_export(qtbot, tmp_path, qtmodeltester):
                     ["2026-11-20T14:30:02+00:00", "MSFT", "SELL", "4", "50.25", "1.5", "0000e000002.01", ""]]
 
 
+def test_the_fills_totals_line_sums_each_currency_apart(qtbot):
+    """A US and a Xetra fill: the line gives each currency its own sums (it added 1,000 USD and
+    2,000 EUR into "bought 20 for 3,000.00")."""
+    from dataclasses import replace
+
+    model = FillsModel()
+    view = FillsView(model)
+    qtbot.addWidget(view)
+    model.upsert([fill(1, quantity="10", price="100", commission="1"),
+                  replace(fill(2, quantity="10", price="200", commission="2", symbol="SAP@IBIS:EUR"), currency="EUR")])
+    model.flush()
+    assert view.totals_label.text() == ("2 fills · EUR: bought 10 for 2,000.00 · sold 0 for 0.00 · commission 2.00"
+                                        " | USD: bought 10 for 1,000.00 · sold 0 for 0.00 · commission 1.00")
+
+
 def test_the_fills_export_marks_a_revision_an_execution_correction_replaced(qtbot, tmp_path):
     """An execution and its correction: the table greys the old revision and the totals count
     the execution once; the CSV had nothing to tell the two rows apart (a sum over it doubled

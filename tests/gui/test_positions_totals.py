@@ -38,22 +38,37 @@ def test_totals_do_not_count_a_project_breakdown_twice(qtbot):
 def test_the_totals_rule_is_the_services_and_needs_no_widget():
     """services.console_books.book_totals: the account rows are the total when shown; a project's
     rows alone (filtered to it) count each; a holding without a mark adds no unrealized P&L."""
-    from services.console_books import book_totals
+    from services.console_books import CurrencyPnl, book_totals
 
     account = _position(None, "AAPL", 30, 100, 110, realized="7")
     alpha, beta = _position(1, "AAPL", 10, 100, 110, realized="2"), _position(2, "AAPL", 20, 100, 110, realized="5")
     assert book_totals([account, alpha, beta]) == book_totals([account])
-    assert (book_totals([account]).count, book_totals([account]).unrealized_pnl) == (1, Decimal(300))
+    assert book_totals([account]).count == 1 and book_totals([account]).pnl[0].unrealized_pnl == Decimal(300)
     both = book_totals([alpha, beta])
-    assert (both.count, both.unrealized_pnl, both.realized_pnl) == (2, Decimal(300), Decimal(7))
+    assert (both.count, both.pnl) == (2, (CurrencyPnl("USD", Decimal(300), Decimal(7)),))
     unmarked = PositionRecord(1, "DU1", "MSFT", Decimal(5), Decimal(10), Decimal(1), NOW)
-    assert book_totals([alpha, unmarked]).unrealized_pnl == Decimal(100)
-    assert book_totals([]) == book_totals(())
+    assert book_totals([alpha, unmarked]).pnl[0].unrealized_pnl == Decimal(100)
+    assert book_totals([]) == book_totals(()) and book_totals([]).pnl == ()
     # a flat row with nothing realized is no line of the tree, and no position of the count
     flat = PositionRecord(None, "DU1", "IBM", Decimal(0), Decimal(0), Decimal(0), NOW, market_price=Decimal(50))
     closed = PositionRecord(None, "DU1", "KO", Decimal(0), Decimal(0), Decimal(3), NOW, market_price=Decimal(60))
     assert (book_totals([account, flat]).count, book_totals([account, closed]).count) == (1, 2)
-    assert book_totals([account, closed]).realized_pnl == Decimal(10)
+    assert book_totals([account, closed]).pnl[0].realized_pnl == Decimal(10)
+
+
+def test_a_euro_holding_and_a_dollar_one_are_totalled_apart(qtbot):
+    """SAP on Xetra in euros beside AAPL in dollars: the totals line gives each currency its own
+    P&L; before, it added 100 EUR and 300 USD into "unrealized 400.00"."""
+    from dataclasses import replace
+
+    model = PositionsModel(project_names={})
+    view = PositionsView(model)
+    qtbot.addWidget(view)
+    sap = replace(_position(None, "SAP@IBIS:EUR", 10, 200, 210, realized="4"), currency="EUR", exchange="IBIS")
+    model.reset([_position(None, "AAPL", 30, 100, 110, realized="7"), sap])
+    view._update_totals()
+    assert view.totals_label.text() == ("2 positions · EUR: unrealized 100.00 · realized 4.00"
+                                        " | USD: unrealized 300.00 · realized 7.00")
 
 
 def test_the_unassigned_rest_of_a_flat_account_is_the_positions_commands(database):

@@ -55,8 +55,12 @@ class FillsModel(PagedTableModel[FillRecord]):
     def records_from(self, change_set: Any) -> Iterable[FillRecord]:
         return change_set.fills
 
-    def totals(self) -> FillTotals:
+    def totals(self) -> tuple[FillTotals, ...]:
+        """The loaded fills' totals, one per currency (never added across currencies)."""
         return self._totals.totals()
+
+    def totals_count(self) -> int:
+        return self._totals.count
 
     def _on_record_added(self, record: FillRecord) -> None:
         self._totals.add(record, 1)

@@ -56,14 +56,18 @@ class FillsView(QWidget):
         self.proxy.set_symbol_filter(text)
 
     def _update_totals(self, *_args) -> None:
-        t = self.model.totals()
+        per_currency = self.model.totals()
         # a paged history: the totals are of the fills loaded so far, and say so
         loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
-        text = (f"{counted(t.count, 'fill')}{loaded} · bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
-                f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
-                f" · commission {fmt_money(t.commission)}")
+        # one currency: its sums as they are; several: each currency's own (a EUR fill's
+        # notional added to a USD one at face value would be neither)
+        sums = " | ".join((f"{t.currency}: " if len(per_currency) > 1 else "") +
+                          f"bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
+                          f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
+                          f" · commission {fmt_money(t.commission)}" for t in per_currency)
+        text = f"{counted(self.model.totals_count(), 'fill')}{loaded}" + (f" · {sums}" if sums else "")
         self.totals_label.setText(text)
-        self.totals_label.setToolTip(text)
+        self.totals_label.setToolTip(text.replace(" | ", "\n"))
 
     def export_csv(self, path: str) -> int:
         """Write the visible rows, in the visible order, with exact values."""

@@ -154,9 +154,12 @@ class PositionsView(QWidget):
         else:
             shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                      for r in range(self.proxy.rowCount())]
-        totals = book_totals(shown)  # which rows count: the service's rule
-        self.totals_label.setText(f"{counted(totals.count, 'position')} · unrealized {fmt_money(totals.unrealized_pnl)} · "
-                                  f"realized {fmt_money(totals.realized_pnl)}")
+        totals = book_totals(shown)  # which rows count and how they add up: the service's rules
+        pnl = " | ".join((f"{c.currency}: " if len(totals.pnl) > 1 else "") +
+                         f"unrealized {fmt_money(c.unrealized_pnl)} · realized {fmt_money(c.realized_pnl)}" for c in totals.pnl)
+        text = counted(totals.count, "position") + (f" · {pnl}" if pnl else "")
+        self.totals_label.setText(text)
+        self.totals_label.setToolTip(text.replace(" | ", "\n"))
 
     def _fill_tree(self) -> None:
         """The groups (of the project filter) as the tree's rows. When the tree already has the
