@@ -633,16 +633,30 @@ class AutoRecovery:
         await self._db(self._record, order.client_order_id, decision, reason, extra or {})
 
     def _record(self, client_order_id: str, decision: str, reason: str, extra: dict) -> None:
-        """The decision in the audit log and on the order's events, in one transaction."""
+        """The decision in the audit log and on the order's events, in one transaction. A skip
+        that repeats the order's last recovery decision word for word (the same passing reason,
+        pass after pass: hours without a connection, a placer still alive) is not written again:
+        one pass a minute wrote a row per stuck order to the append-only log every minute."""
         with self.db.unit_of_work() as session:
             row = OrderRepository(session).get_by_client_id(client_order_id)
             if row is None:
+                return
+            if decision == "skip" and _last_recovery_decision(session, row.id) == ("recovery_skip", row.status, reason[:2000]):
                 return
             payload = {"client_order_id": client_order_id, "decision": decision, "reason": reason, **extra}
             session.add(OrderEventRow(order_id=row.id, source=EventSource.RECOVERY, event_type=f"recovery_{decision}",
                                       from_state=row.status, to_state=row.status, message=reason[:2000], payload=payload,
                                       time=datetime.now(UTC)))
             audit(self.db, self.actor, f"order.recovery_{decision}", "trade_order", row.id, payload, session=session)
+
+
+def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | None, str | None] | None:
+    """(event type, state, message) of the order's latest recovery event, None if it has none."""
+    last = session.execute(
+        select(OrderEventRow.event_type, OrderEventRow.to_state, OrderEventRow.message)
+        .where(OrderEventRow.order_id == order_id, OrderEventRow.source == EventSource.RECOVERY)
+        .order_by(OrderEventRow.id.desc()).limit(1)).first()
+    return None if last is None else (last.event_type, last.to_state, last.message)
 
 
 def _no_longer_new(status: OrderState, order: dict) -> str:
