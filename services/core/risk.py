@@ -433,7 +433,7 @@ class ShortSale(RiskRule):
                 elif short_after(o, ctx) < 0:
                     buying = ctx.working_buys[o.key]
                     out.append((i, self.block(
-                        f"{o.symbol}: selling {o.quantity} counts on the working buy of {buying} (the book holds "
+                        f"{o.symbol}: selling {o.quantity} counts on the buy of {buying} not yet filled (the book holds "
                         f"{before - buying} without it): should the sell fill first it goes short; cancel the buy instead",
                         o.symbol)))
         return out

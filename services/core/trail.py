@@ -91,7 +91,8 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
     """One decision per symbol of the snapshot or held, in the builder's order (orders by
     sequence first, then the others by symbol). ``working``: the project's orders still working
     that the builder counted as filled: the current quantity is the book's plus theirs (what the
-    delta was taken from) and the message says how much of it is still working."""
+    delta was taken from) and the message says how much of it is in orders not yet filled (said
+    so, not "working": they may be unsent orders of another run, not at the broker yet)."""
     working = working or {}
     positions = held_as_if_filled(positions, working)
     orders = {o.key: o for o in result.orders}
@@ -114,7 +115,7 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
         target_qty = result.targets.get(key)
         rounding = None if raw is None or target_qty is None else target_qty - raw
         delta = None if target_qty is None else target_qty - current
-        held = f"{current} held ({working[key]:+} of it working, counted as filled)" if working.get(key) else f"{current} held"
+        held = f"{current} held ({working[key]:+} of it in orders not yet filled, counted as filled)" if working.get(key) else f"{current} held"
         decision = OrderDecision(key, "hold", "at_target", f"{key}: {held} is the target", target_weight=weight,
                                  raw_quantity=raw, target_quantity=target_qty, current_quantity=current, delta=delta,
                                  rounding=rounding, rounding_mode=mode if raw is not None else "", price=price, fx_rate=rate)
@@ -122,7 +123,7 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
         if order is not None:
             decision.action, decision.reason = str(order.side).lower(), "order" if target is not None else "liquidate"
             decision.message = f"{order.side} {order.quantity} to move {current} -> {order.target_quantity}" + (
-                f" ({working[key]:+} of {current} working, counted as filled)" if working.get(key) else "")
+                f" ({working[key]:+} of {current} in orders not yet filled, counted as filled)" if working.get(key) else "")
             decision.sequence, decision.client_order_id = order.sequence, order.client_order_id
         elif key in skipped:
             decision.action, decision.reason, decision.message = "skip", skipped[key].reason, skipped[key].message

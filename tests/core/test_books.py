@@ -127,7 +127,7 @@ def test_the_projects_rules_measure_its_book_as_if_its_working_orders_filled():
     assert [(d.side, d.quantity, d.current_quantity) for d in result.orders] == [(Side.SELL, D(10), D(10))]
     [block] = report.all_blocks()
     assert block.rule == "short_sale"
-    assert "counts on the working buy of 6 (the book holds 4 without it)" in block.message
+    assert "counts on the buy of 6 not yet filled (the book holds 4 without it)" in block.message
     # one that sells no more than is filled passes
     result, report = build_and_check([Target("AAPL", D("0.1"))], params, prices=PRICES, positions={"AAPL": D(4)},
                                      working={"AAPL": D(6)}, limits=limits)
@@ -140,7 +140,7 @@ def test_the_projects_rules_measure_its_book_as_if_its_working_orders_filled():
                                      working_buys={"AAPL": D(10)}, limits=limits)
     assert [(d.side, d.quantity) for d in result.orders] == [(Side.SELL, D(10))]
     [block] = report.all_blocks()
-    assert block.rule == "short_sale" and "counts on the working buy of 10 (the book holds 0 without it)" in block.message
+    assert block.rule == "short_sale" and "counts on the buy of 10 not yet filled (the book holds 0 without it)" in block.message
     # the position limit sees the working buy as held: 0.5 of 6,000 is 30 AAPL, 20 are coming
     capped = {**limits, "max_position_ratio": D("0.4")}
     result, report = build_and_check([Target("AAPL", D("0.5"))], params, prices=PRICES, positions={}, working={"AAPL": D(20)},
