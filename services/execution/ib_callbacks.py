@@ -43,6 +43,10 @@ class IbCallbacks(ProviderState):
             answer = getattr(self, f"_answer_{name}", None)
             setattr(wrapper, name, self._hooked(original, translate, probe, answer))
         wrapper.completedOrder = self._on_completedOrder  # replaced, not hooked: see there
+        # ib_async subscribes to the account summary again on every 1102 without cancelling the
+        # subscription it has (IB allows two at once: error 322 beyond); the adapter renews its own
+        # (ib_queries._renew_account_summary), and only when it has one
+        self.ib.errorEvent -= self.ib._onError
 
     def _on_completedOrder(self, contract, order, orderState) -> None:
         """One finished order of the day answering reqCompletedOrders, kept as our compact event
@@ -272,6 +276,7 @@ class IbCallbacks(ProviderState):
         if kind is CodeClass.CONNECTIVITY_LOST:
             self._set_state(ConnectionState.LOST, errorString)
         elif kind is CodeClass.CONNECTIVITY_RESTORED:
+            self._renew_account_summary()
             self._set_state(ConnectionState.RESTORED, errorString)
             self._schedule_resync(ConnectionState.RESTORED)
         ref = self._ref_by_order_id.get(reqId) if reqId and reqId > 0 else None

@@ -48,6 +48,15 @@ MAX_TICKERS = 101  # IB's "Max number of tickers has been reached": no market da
 # packs), shared by TWS's windows and every API client of the account. A market data request
 # beyond them is refused (101). Snapshots take at most half of them at once, so that the
 # watchlist, TWS and another process keep theirs.
+# the tags ib_async's reqAccountSummaryAsync asks for (ib_async/ib.py), asked the same way by
+# ``_request_account_summary`` so that the subscription's request id is known
+ACCOUNT_SUMMARY_TAGS = (
+    "AccountType,NetLiquidation,TotalCashValue,SettledCash,AccruedCash,BuyingPower,EquityWithLoanValue,"
+    "PreviousDayEquityWithLoanValue,GrossPositionValue,RegTEquity,RegTMargin,SMA,InitMarginReq,MaintMarginReq,"
+    "AvailableFunds,ExcessLiquidity,Cushion,FullInitMarginReq,FullMaintMarginReq,FullAvailableFunds,"
+    "FullExcessLiquidity,LookAheadNextChange,LookAheadInitMarginReq,LookAheadMaintMarginReq,LookAheadAvailableFunds,"
+    "LookAheadExcessLiquidity,HighestSeverity,DayTradesRemaining,DayTradesRemainingT+1,DayTradesRemainingT+2,"
+    "DayTradesRemainingT+3,DayTradesRemainingT+4,Leverage,$LEDGER:ALL")
 MARKET_DATA_LINES = 100
 SNAPSHOT_LINES = 50
 
@@ -82,12 +91,14 @@ class IbQueries:
     _quote_streams: dict[str, tuple[datetime | None, Any, Any]]  # ib_quotes.py: each stream holds a line
     connected_at: datetime | None
     _account_summary_at: datetime | None = None  # the connection the account summary was subscribed on
+    _account_summary_req: tuple[datetime | None, int] | None = None  # (connection, reqId) of that subscription
     # IB's market data lines of the account, and how many of them snapshots take at once
     market_data_lines: int = MARKET_DATA_LINES
     snapshot_lines: int = SNAPSHOT_LINES
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
+        async def _send(self, fn: Any, *args: Any) -> Any: ...
         def streamed_price(self, key: str) -> tuple[Decimal, datetime, str] | None: ...
         def _order_event(self, orderId: Any, contract: Any, order: Any, status: str,
                          completed: bool) -> OpenOrderEvent: ...
@@ -374,9 +385,29 @@ class IbQueries:
             async with self._query_locks.setdefault("account summary subscription", asyncio.Lock()):
                 # values arrive before the accountSummaryEnd: a second caller waits for the end
                 if self._account_summary_at != self.connected_at or not self.ib.wrapper.acctSummary:
-                    await self._ask(self.ib.reqAccountSummaryAsync, "account summary")
+                    held = self._account_summary_req
+                    if held is not None and held[0] == self.connected_at:  # renewed after a 1101/1102
+                        self._account_summary_req = None
+                        await self._send(self.ib.client.cancelAccountSummary, held[1])
+                    await self._ask(self._request_account_summary, "account summary")
                     self._account_summary_at = self.connected_at
         return [v for v in self.ib.wrapper.acctSummary.values() if not self.account or v.account == self.account]
+
+    def _request_account_summary(self) -> Any:
+        """ib_async's ``reqAccountSummaryAsync`` (the same tags, the same bookkeeping of the
+        answer), keeping the request id so that the subscription can be cancelled."""
+        req_id = self.ib.client.getReqId()
+        answered = self.ib.wrapper.startReq(req_id)
+        self.ib.client.reqAccountSummary(req_id, "All", ACCOUNT_SUMMARY_TAGS)
+        self._account_summary_req = (self.connected_at, req_id)
+        return answered
+
+    def _renew_account_summary(self) -> None:
+        """After IB's connection came back (1101 / 1102): subscribe afresh at the next read, the
+        old subscription cancelled first. ib_async's own answer to 1102 (subscribe again, keep
+        the old one) is switched off (``ib_callbacks``): after two gaps a client held three and IB
+        refused the third (error 322), as it allows two at once."""
+        self._account_summary_at = None
 
     async def net_liquidation(self) -> Decimal | None:
         for value in await self._account_summary():

@@ -23,6 +23,8 @@ from services.ibsim.model import ZERO, AccountSummarySubscription, SimPosition, 
 from services.ibsim.transport import Session
 
 log = logging.getLogger("services.ibsim")
+
+MAX_ACCOUNT_SUMMARIES = 2  # reqAccountSummary subscriptions a client may hold at once (error 322 beyond)
 CENT = Decimal("0.01")
 
 ACCOUNT_TAGS = (
@@ -208,6 +210,11 @@ class AccountMixin(SimulatorBase):
         """A subscription (IB's): every value asked, then accountSummaryEnd; afterwards the values
         that changed, each time the account changes (a fill) and every ``account_interval``."""
         req_id = int(f[2])
+        if len(session.account_summaries) >= MAX_ACCOUNT_SUMMARIES:
+            # IB keeps two summary subscriptions per client at once and refuses a third
+            session.error(req_id, 322, "Error processing request.-'bd' : cause - Maximum number of account summary "
+                                       "requests exceeded")
+            return
         tags = {t.strip() for t in f[4].split(",") if t.strip()} if len(f) > 4 else set()
         wanted = None if not tags or "All" in tags else frozenset(tags)
         # $LEDGER: the ledger tags (here ExchangeRate) in BASE; $LEDGER:EUR in that currency; $LEDGER:ALL in all

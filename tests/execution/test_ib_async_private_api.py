@@ -76,3 +76,28 @@ async def test_end_req_forgets_a_request_and_ends_its_future():
     future = wrapper.startReq(7)
     wrapper._endReq(7)
     assert future.done() and 7 not in wrapper._futures and 7 not in wrapper._results
+
+
+def test_the_adapter_switches_off_ib_asyncs_account_summary_resubscription():
+    """``IB._onError`` subscribes to the account summary again on 1102 and keeps the old one (IB
+    allows two, error 322 beyond); the adapter takes it off ``errorEvent`` and renews its own
+    (services/execution/ib_queries.py). Should ib_async rename it, the removal would fail here."""
+    import inspect
+
+    ib = IB()
+    assert ib._onError in ib.errorEvent and "1102" in inspect.getsource(IB._onError)
+    IbExecutionProvider(ib=ib)
+    assert ib._onError not in ib.errorEvent
+    # what _request_account_summary asks for is what ib_async's reqAccountSummaryAsync asked for
+    from services.execution.ib_queries import ACCOUNT_SUMMARY_TAGS
+    assert ACCOUNT_SUMMARY_TAGS.split(",") == _ib_async_summary_tags()
+
+
+def _ib_async_summary_tags() -> list[str]:
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(IB.reqAccountSummaryAsync)))
+    texts = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    return max(texts, key=len).split(",")

@@ -79,3 +79,20 @@ async def test_a_cancelled_summary_gets_no_update(simulator, ib_client):
     await ib.reqCurrentTimeAsync()  # answered after everything the fill sent this connection
     assert received == []
     assert _summary(ib)["NetLiquidation"] == "1000000"
+
+
+async def test_a_third_summary_subscription_is_refused_as_ib_refuses_it(simulator, ib_client, ib_log_guard):
+    """IB keeps two account summary subscriptions per client at once: the third gets error 322."""
+    ib_log_guard.allow(r"Error 322, reqId \d+: .*Maximum number of account summary requests exceeded")
+    ib = await ib_client()
+    errors = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append((req_id, code, message))
+    await ib.reqAccountSummaryAsync()
+    await ib.reqAccountSummaryAsync()
+    assert [len(s.account_summaries) for s in simulator._sessions.values()] == [2]
+    third = ib.reqAccountSummaryAsync()  # answered by the error alone
+    await wait_for(lambda: any(code == 322 for _, code, _ in errors), 5, "error 322 for the third subscription")
+    assert "Maximum number of account summary requests exceeded" in errors[-1][2]
+    assert [len(s.account_summaries) for s in simulator._sessions.values()] == [2]
+    if third.done():  # ib_async ends the request with the error: retrieved, not left unretrieved
+        third.exception()
