@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from services.db import Database
 from services.db.convert import to_audit_record
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
@@ -227,6 +228,13 @@ class AuditLog:
         if session is not None:
             _require_write_lock(session)
             return self._append(session, actor, action, entity_type, entity_id, payload, time)
+        return self._append_alone(actor, action, entity_type, entity_id, payload, time)
+
+    # Its own unit of work, of the database alone: a lock another connection held on the chain's
+    # head (a writer frozen in its transaction) rolls it back whole, and it runs again from
+    # scratch. Within a caller's session it is the caller's unit of work that runs again, if any.
+    @retry_lock_conflicts
+    def _append_alone(self, actor, action, entity_type, entity_id, payload, time) -> AuditRecord:
         with self.database.unit_of_work() as own:
             return self._append(own, actor, action, entity_type, entity_id, payload, time)
 

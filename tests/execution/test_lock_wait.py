@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 from services.db.models import TradeFill
@@ -23,6 +23,7 @@ from services.db.repositories import OrderRepository
 from services.domain import OrderState, Side
 from services.execution.events import CommissionEvent, ExecutionEvent
 from services.execution.writer import EventWriter
+from tests.fixtures.locks import short_lock_waits
 from tests.fixtures.waiting import wait_until, wait_until_blocking
 
 pytestmark = pytest.mark.timeout(90)
@@ -39,18 +40,6 @@ def _events() -> list[object]:
                                   symbol="AAPL", side="BUY", shares=Decimal("0.25"), price=Decimal(100), time=T0))
         out.append(CommissionEvent(exec_id, Decimal("0.01")))
     return out
-
-
-def _lock_wait_seconds(database, seconds: int) -> None:
-    """Every connection of ``database`` gives up a row lock wait after ``seconds`` (1205)."""
-
-    @event.listens_for(database.engine, "connect")
-    def _short_wait(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {seconds}")
-        cursor.close()
-
-    database.engine.dispose()  # the connections made before wait as long as the server says
 
 
 def _order(database) -> None:
@@ -98,7 +87,7 @@ class RowLock:
 @pytest.mark.parametrize("db_backend", MARIADB, indirect=True)
 async def test_the_writer_waits_out_a_row_lock_and_writes_every_event_once(database, tmp_path):
     _order(database)
-    _lock_wait_seconds(database, 1)
+    short_lock_waits(database, 1)
     lock = RowLock(database.url)
     writer = EventWriter(database, retry_initial=0.05, retry_max=0.2, journal_path=tmp_path / "journal.jsonl")
     writer.start()
@@ -127,7 +116,7 @@ async def test_a_writer_stopped_while_waiting_for_a_row_lock_keeps_its_events_in
     here 2 x 0.5 s against 10 s): the attempt still waits when the writer stops. Before, the cancelled attempt took its events
     with it ("event writer stopped with 48 events unwritten: the last attempt did not end")."""
     _order(database)
-    _lock_wait_seconds(database, 10)
+    short_lock_waits(database, 10)
     lock = RowLock(database.url)
     journal = tmp_path / "journal.jsonl"
     writer = EventWriter(database, retry_initial=0.05, retry_max=0.2, journal_path=journal)
@@ -171,7 +160,7 @@ def test_a_claim_that_timed_out_on_a_row_lock_runs_again_and_claims(database, ca
     leases = LeaseManager(database)
     lease = leases.try_acquire(run.id)
     assert isinstance(lease, Lease)
-    _lock_wait_seconds(database, 1)
+    short_lock_waits(database, 1)
     lock = RowLock(database.url)
     got: list = []
 
