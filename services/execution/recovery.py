@@ -35,6 +35,7 @@ from sqlalchemy import or_, select
 
 from services.core.contracts import ContractSpec
 from services.core.order_state import EventKind
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
@@ -193,6 +194,9 @@ class AutoRecovery:
         self._lock = asyncio.Lock()
 
     async def _db(self, fn, *args, **kwargs):
+        # Each database step is a unit of work of its own, run again alone after a lock conflict
+        # (services.db.lock_conflicts); never the pass as a whole: it cancels and sends at the
+        # broker between them, and a second cancel or placeOrder is not a retry.
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # ------------------------------------------------------------------ the pass
@@ -604,6 +608,7 @@ class AutoRecovery:
             assert row is not None
             return request_for_order(row)
 
+    @retry_lock_conflicts  # one unit of work, stored before anything is sent: runs again from scratch
     def _insert_replacement(self, order_id: int, retry: int) -> tuple[str, bool]:
         """The replacement stored NEW, linked to the dead order; its client order id is derived
         from the dead one's, so that a second process racing for it finds it taken."""
@@ -632,6 +637,7 @@ class AutoRecovery:
     async def _note(self, order: _Stuck, decision: str, reason: str, extra: dict | None = None) -> None:
         await self._db(self._record, order.client_order_id, decision, reason, extra or {})
 
+    @retry_lock_conflicts  # one unit of work, written after the broker was asked: runs again alone
     def _record(self, client_order_id: str, decision: str, reason: str, extra: dict) -> None:
         """The decision in the audit log and on the order's events, in one transaction. A skip
         that repeats the order's last recovery decision word for word (the same passing reason,
