@@ -9,7 +9,6 @@ only writes the database now runs again from scratch, and writes what it should 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from decimal import Decimal
@@ -21,8 +20,8 @@ from sqlalchemy import select
 from services.db.models import TradeOrder
 from services.db.repositories import OrderRepository
 from services.domain import OrderState, Side
-from tests.fixtures.locks import FrozenWriter, short_lock_waits
-from tests.fixtures.waiting import wait_until, wait_until_blocking
+from tests.fixtures.locks import RETRIED, FrozenWriter, outlast, short_lock_waits
+from tests.fixtures.waiting import wait_until_blocking
 
 from .conftest import make_snapshot
 from .test_auto_recovery import (
@@ -37,7 +36,6 @@ from .test_auto_recovery import (
 
 pytestmark = pytest.mark.timeout(90)
 LOCK_WAIT_S = 1
-RETRIED = "lock wait timed out"  # services.db.lock_conflicts says so before running a unit of work again
 
 
 async def test_a_recovery_pass_waits_out_a_frozen_writers_locks_and_records_each_step_once(stack, ib_log_guard, caplog):
@@ -46,14 +44,9 @@ async def test_a_recovery_pass_waits_out_a_frozen_writers_locks_and_records_each
     short_lock_waits(stack.db, LOCK_WAIT_S)
     frozen = FrozenWriter(stack.db.url, orders=[ibm.id], runs=[run_id])
     try:
-        with caplog.at_level(logging.WARNING, logger="services.db.lock_conflicts"):
-            recovering = asyncio.ensure_future(_recovery(stack).run_once(now=_later()))
-            await wait_until(lambda: RETRIED in caplog.text or recovering.done(), 30, "the pass's first lock wait timeout")
-            frozen.release()  # the frozen process goes on (and rolls back) after that timeout
-            result = await asyncio.wait_for(recovering, 60)
+        result = await outlast(frozen, _recovery(stack).run_once(now=_later()), caplog)
     finally:
         frozen.close()
-    assert RETRIED in caplog.text  # the pass did meet the lock, and waited it out
 
     assert result.canceled == (ibm.client_order_id,) and result.skipped == ()
     [replaced] = result.replaced
