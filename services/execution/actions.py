@@ -23,6 +23,7 @@ from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
 from services.core.wording import counted
 from services.db.convert import to_order_record
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder
 from services.db.repositories import NotFound, OrderRepository, ProjectRepository, SettingsRepository
 from services.domain import (
@@ -104,6 +105,10 @@ class OrderActions:
         if TradeMode(self.provider.mode) is TradeMode.LIVE and not is_live_token(live_token):
             raise LiveConfirmRequired("live_confirm_required: type LIVE to act on a live account")
 
+    # The database steps of an action are units of work of their own, apart from what goes to the
+    # broker: each runs again alone after a lock conflict (services.db.lock_conflicts), never the
+    # action, whose cancel or placeOrder is not to be sent twice.
+    @retry_lock_conflicts
     def _audit(self, action: str, entity_id, payload: dict) -> None:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_order" if entity_id is not None else "account", entity_id, payload, session=session)
@@ -247,6 +252,7 @@ class OrderActions:
                 select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.client_order_id.in_(client_order_ids)))
                 if OrderState(status).is_terminal}
 
+    @retry_lock_conflicts  # one unit of work, before any cancel
     def _mark_cancel_all(self, one_by_one: bool) -> datetime:
         with self.db.unit_of_work() as session:
             mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC))
@@ -300,6 +306,7 @@ class OrderActions:
     async def resume(self) -> TradingState:
         return await self._db(self._set_state, TradingState.ACTIVE, {})
 
+    @retry_lock_conflicts  # one unit of work of the database alone
     def _set_state(self, state: TradingState, payload: dict) -> TradingState:
         with self.db.unit_of_work() as session:
             settings = SettingsRepository(session)
@@ -386,6 +393,7 @@ class OrderActions:
             await self._db(self._audit, "order.market_health_refused", None, {"symbol": spec.key, "reasons": list(report.reasons)})
             raise MarketUnhealthy(f"{spec.key}: order refused, the market is not healthy: {report.describe()}")
 
+    @retry_lock_conflicts  # one unit of work, stored NEW before it is sent
     def _insert(self, request: OrderRequest, project, replaces_order_id, run_id) -> int:
         spec = request.spec
         with self.db.unit_of_work() as session:
