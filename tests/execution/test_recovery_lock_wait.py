@@ -9,8 +9,6 @@ only writes the database now runs again from scratch, and writes what it should 
 
 from __future__ import annotations
 
-import logging
-import threading
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -20,8 +18,7 @@ from sqlalchemy import select
 from services.db.models import TradeOrder
 from services.db.repositories import OrderRepository
 from services.domain import OrderState, Side
-from tests.fixtures.locks import RETRIED, FrozenWriter, outlast, short_lock_waits
-from tests.fixtures.waiting import wait_until_blocking
+from tests.fixtures.locks import FrozenWriter, outlast, outlast_blocking, short_lock_waits
 
 from .conftest import make_snapshot
 from .test_auto_recovery import (
@@ -79,25 +76,10 @@ def test_a_replacement_stored_while_a_frozen_writer_holds_its_run_is_stored_once
     recovery = AutoRecovery(database, SimpleNamespace(account=""), writer=None, reconciler=None, leases=None, actor="tester")
     short_lock_waits(database, LOCK_WAIT_S)
     frozen = FrozenWriter(database.url, runs=[run.id])
-    got: list = []
-
-    def store() -> None:
-        try:
-            got.append(recovery._insert_replacement(dead.id, 1))
-        except BaseException as exc:  # reported below
-            got.append(exc)
-
-    thread = threading.Thread(target=store, daemon=True)
     try:
-        with caplog.at_level(logging.WARNING, logger="services.db.lock_conflicts"):
-            thread.start()
-            wait_until_blocking(lambda: RETRIED in caplog.text or got, 30, "the store's first lock wait timeout")
-            frozen.release()
-            thread.join(30)
+        assert outlast_blocking(frozen, lambda: recovery._insert_replacement(dead.id, 1), caplog) == ("dead-1-A1", True)
     finally:
         frozen.close()
-    assert not thread.is_alive() and got == [("dead-1-A1", True)], got
-    assert RETRIED in caplog.text
     with database.session() as session:
         rows = list(session.scalars(select(TradeOrder).where(TradeOrder.replaces_order_id == dead.id)))
         assert [(r.client_order_id, r.retry_count, r.status) for r in rows] == [("dead-1-A1", 1, OrderState.NEW)]
