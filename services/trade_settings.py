@@ -16,6 +16,7 @@ from typing import Any
 from services.books import BooksError, BooksService, parse_capital
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params, stored_risk_value
 from services.core.typed_numbers import plain
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.repositories.settings import SettingsRepository
 from services.trade_settings_keys import (
     CAPITAL_PREFIX,
@@ -95,8 +96,6 @@ class TradeSettingsService:
 
     def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Validate everything first, then store and audit in one transaction (all or nothing)."""
-        from services.execution.audit import audit
-
         unknown = set(changes) - {*SECTIONS, "execution_data_source", "project_capital"}
         if unknown:
             raise TradeSettingsError(f"unknown settings section{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
@@ -113,6 +112,13 @@ class TradeSettingsService:
                 parse_capital(value)
         except BooksError as exc:
             raise TradeSettingsError(f"project_capital: {exc}") from None
+        self._store(checked, source, capitals, changes)
+        return self.read()
+
+    @retry_lock_conflicts  # one unit of work of the database alone: runs again from scratch
+    def _store(self, checked: dict[str, Any], source: str | None, capitals: dict, changes: Mapping[str, Any]) -> None:
+        from services.execution.audit import audit
+
         with self.db.unit_of_work() as session:
             repo = SettingsRepository(session)
             if "risk" in checked:
@@ -132,4 +138,3 @@ class TradeSettingsService:
                   # what is stored, as read (the same entry whether the dialog or the command line typed it)
                   {k: checked.get(k, v) for k, v in changes.items() if v is not None and k != "project_capital"},
                   session=session)
-        return self.read()
