@@ -253,6 +253,9 @@ class Quote:
     volume: Decimal | None = None
     kind: str = "live"  # live | frozen | delayed | delayed_frozen (IB's market data type)
     time: datetime | None = None
+    # why no quotes come: the listing's stream was refused (no market data line left), shown on
+    # its watchlist row
+    refused: str | None = None
 
     @property
     def price(self) -> Decimal | None:

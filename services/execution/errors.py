@@ -88,6 +88,18 @@ class UnknownContract(BrokerError):
     exit_code = 2
 
 
+class MarketDataLinesFull(BrokerError):
+    """A listing's stream refused: every one of the account's market data lines is in use (IB's
+    error 101, or the console's own streams already hold the lines the settings give)."""
+
+    code = "market_data_lines_full"
+
+    def __init__(self, key: str, lines: int) -> None:
+        super().__init__(f"{key}: no quotes: IB's market data lines are all in use ({lines}; TWS and the account's "
+                         f"other programs share them): remove a listing from the watchlist to free one")
+        self.key = key
+
+
 class QueryFailed(BrokerError):
     """A broker query failed or timed out: its answer is UNKNOWN, never empty."""
 

@@ -27,7 +27,7 @@ from services.core.wording import counted
 from .errors import NotConnected, QueryFailed, UnknownContract
 from .events import ExecutionEvent, OpenOrderEvent, dec
 from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
-from .paced import Lines
+from .paced import MARKET_DATA_LINES, MAX_TICKERS, Lines
 from .provider import BrokerPosition
 
 if TYPE_CHECKING:
@@ -43,11 +43,6 @@ class HistoryDropped(Exception):
     """A historical request IB dropped (error 100, no answer): asked again by ``daily_bars``."""
 
 
-MAX_TICKERS = 101  # IB's "Max number of tickers has been reached": no market data line left
-# IB's market data lines: 100 for every account at least (more with commissions or booster
-# packs), shared by TWS's windows and every API client of the account. A market data request
-# beyond them is refused (101). Snapshots take at most half of them at once, so that the
-# watchlist, TWS and another process keep theirs.
 # the tags ib_async's reqAccountSummaryAsync asks for (ib_async/ib.py), asked the same way by
 # ``_request_account_summary`` so that the subscription's request id is known
 ACCOUNT_SUMMARY_TAGS = (
@@ -57,9 +52,6 @@ ACCOUNT_SUMMARY_TAGS = (
     "FullExcessLiquidity,LookAheadNextChange,LookAheadInitMarginReq,LookAheadMaintMarginReq,LookAheadAvailableFunds,"
     "LookAheadExcessLiquidity,HighestSeverity,DayTradesRemaining,DayTradesRemainingT+1,DayTradesRemainingT+2,"
     "DayTradesRemainingT+3,DayTradesRemainingT+4,Leverage,$LEDGER:ALL")
-MARKET_DATA_LINES = 100
-SNAPSHOT_LINES = 50
-
 
 
 def price_kind(market_data_type: int | None, from_close: bool) -> str:
@@ -88,18 +80,23 @@ class IbQueries:
     _contracts: dict[ContractSpec, Any]
     _query_locks: dict[str, asyncio.Lock]
     _answered_executions: dict[str, tuple[int, int]]  # execId -> (reqId, position in the answer)
-    _quote_streams: dict[str, tuple[datetime | None, Any, Any]]  # ib_quotes.py: each stream holds a line
     connected_at: datetime | None
     _account_summary_at: datetime | None = None  # the connection the account summary was subscribed on
     _account_summary_req: tuple[datetime | None, int] | None = None  # (connection, reqId) of that subscription
-    # IB's market data lines of the account, and how many of them snapshots take at once
+    # IB's market data lines of the account (the setting [ib] market_data_lines)
     market_data_lines: int = MARKET_DATA_LINES
-    snapshot_lines: int = SNAPSHOT_LINES
+
+    @property
+    def snapshot_lines(self) -> int:
+        """How many snapshots may be open at once: half of the account's lines, so that the
+        watchlist, TWS and another process keep theirs."""
+        return max(1, self.market_data_lines // 2)
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
         async def _send(self, fn: Any, *args: Any) -> Any: ...
         def streamed_price(self, key: str) -> tuple[Decimal, datetime, str] | None: ...
+        def stream_lines(self) -> int: ...
         def _order_event(self, orderId: Any, contract: Any, order: Any, status: str,
                          completed: bool) -> OpenOrderEvent: ...
         def _execution_event(self, contract: Any, execution: Any, commission: Any = None,
@@ -210,8 +207,7 @@ class IbQueries:
         tickers: dict[str, Any] = {}
         by_req_id: dict[int, str] = {}
         refused: set[str] = set()
-        streams = sum(1 for entry in self._quote_streams.values() if entry[0] == self.connected_at)
-        lines = Lines(min(self.snapshot_lines, self.market_data_lines - streams))
+        lines = Lines(min(self.snapshot_lines, self.market_data_lines - self.stream_lines()))
 
         def start(symbol: str) -> asyncio.Future:
             refused.discard(symbol)

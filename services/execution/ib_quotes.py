@@ -6,6 +6,11 @@ frozen :class:`Quote` handed to the listeners (the quote book, services.executio
 a listing streams, ``market_prices`` takes its price from the stream instead of asking for a
 snapshot: the watchlist, the order ticket and the preview show and use the same price.
 
+Each stream holds one of the account's market data lines (``market_data_lines``, a setting). A
+stream beyond them is refused with ``MarketDataLinesFull``, naming the listing: by the console when
+its own streams already hold every line, else by IB (error 101, shared with TWS and the account's
+other programs). A refused stream is dropped, never kept as a subscription that holds nothing.
+
 Account values come from the account updates ib_async subscribes to at connect (TWS pushes them
 as they change); the day's P&L from one ``reqPnL`` per connection, kept updated by IB.
 """
@@ -23,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 from services.core.contracts import ContractSpec
 from services.domain import Quote
 
+from .errors import MarketDataLinesFull
 from .events import dec
+from .paced import MAX_TICKERS
 
 if TYPE_CHECKING:
     from .paced import PacedSender
@@ -34,6 +41,9 @@ log = logging.getLogger(__name__)
 # ticking, a lost farm): older, ``market_prices`` asks for a snapshot as before.
 STREAM_PRICE_MAX_AGE = 60.0
 DATA_TYPE_KINDS = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed_frozen"}
+# How long a new stream waits for IB's first answer (a tick, or error 101) before it is taken as
+# started: IB answers both at once; a quiet listing must not hold the watchlist's start-up.
+STREAM_ANSWER_WAIT = 2.0
 
 
 def _price(value: Any) -> Decimal | None:
@@ -49,6 +59,7 @@ class IbQuotes:
     sender: PacedSender
     account: str
     connected_at: datetime | None
+    market_data_lines: int  # ib_queries.py: the account's lines, a setting
 
     if TYPE_CHECKING:
         async def qualify(self, symbols: Any) -> dict[str, Any]: ...
@@ -61,6 +72,9 @@ class IbQuotes:
     # connection (connected_at, PnL)
     _quote_streams: dict[str, tuple[datetime | None, Any, Callable[[Any], None]]]
     _quote_listeners: list[Callable[[Quote], None]]
+    # a stream refused by IB after ``stream_quote`` returned (no answer within STREAM_ANSWER_WAIT)
+    _refusal_listeners: list[Callable[[MarketDataLinesFull], None]]
+    _stream_answers: dict[str, asyncio.Future]  # listing key -> its new stream's first answer
     _pnl_subscription: tuple[datetime | None, Any] | None
     _account_updates_at: datetime | None  # the connection the account updates were asked on
     # One subscriber at a time: two callers at once (the account panel's timer and a load)
@@ -73,6 +87,9 @@ class IbQuotes:
     def _init_quotes(self) -> None:
         self._quote_streams = {}
         self._quote_listeners = []
+        self._refusal_listeners = []
+        self._stream_answers = {}
+        self.ib.errorEvent += self._on_stream_error
         self._pnl_subscription = None
         self._account_updates_at = None
         self._subscribing = None
@@ -88,10 +105,22 @@ class IbQuotes:
         listeners.append(listener)
         return lambda: listeners.remove(listener) if listener in listeners else None
 
+    def subscribe_quote_refusals(self, listener: Callable[[MarketDataLinesFull], None]) -> Callable[[], None]:
+        """Every stream IB refused after ``stream_quote`` had returned (it raises the others)."""
+        listeners = self._refusal_listeners
+        listeners.append(listener)
+        return lambda: listeners.remove(listener) if listener in listeners else None
+
+    def stream_lines(self) -> int:
+        """The market data lines this connection's streams hold."""
+        return sum(1 for entry in self._quote_streams.values() if entry[0] == self.connected_at)
+
     async def stream_quote(self, spec: ContractSpec) -> None:
         """Start streaming the listing (again after a reconnect: the old subscription died with
-        its connection). Raises ``BrokerError`` for a listing IB does not know."""
+        its connection). Raises ``BrokerError`` for a listing IB does not know and
+        ``MarketDataLinesFull`` when no market data line is left for it (see the module)."""
         contract = (await self.qualify([spec]))[spec.key]
+        answered = asyncio.get_running_loop().create_future()
         async with self._subscription_lock():
             old = self._quote_streams.pop(spec.key, None)
             if old is not None:
@@ -101,11 +130,51 @@ class IbQuotes:
                         await self._send(self.ib.cancelMktData, old[1].contract)
                     except Exception:  # the old stream is gone either way
                         log.debug("cancelMktData of %s failed", spec.key, exc_info=True)
+            if self.stream_lines() >= self.market_data_lines:
+                raise MarketDataLinesFull(spec.key, self.market_data_lines)  # IB would refuse it: not asked
+            # registered before any answer can be read: ``_send`` returns right after the write
             ticker = await self._send(self.ib.reqMktData, contract, "", False, False)
-            handler = functools.partial(self._on_ticker, spec.key)
+            handler = functools.partial(self._on_stream_update, spec.key)
             ticker.updateEvent += handler
             self._quote_streams[spec.key] = (self.connected_at, ticker, handler)
+            self._stream_answers[spec.key] = answered
+        try:
+            await asyncio.wait_for(asyncio.shield(answered), STREAM_ANSWER_WAIT)
+        except TimeoutError:
+            pass  # no tick yet (a quiet listing): a refusal coming later goes to the refusal listeners
+        finally:
+            if self._stream_answers.get(spec.key) is answered:
+                del self._stream_answers[spec.key]
         self._on_ticker(spec.key, ticker)
+
+    def _on_stream_update(self, key: str, ticker: Any) -> None:
+        answered = self._stream_answers.get(key)
+        if answered is not None and not answered.done():
+            answered.set_result(None)  # IB took the request: its data comes
+        self._on_ticker(key, ticker)
+
+    def _on_stream_error(self, req_id: int, code: int, _message: str, _contract: Any = None) -> None:
+        """Error 101 on a stream: IB holds no line for it; it is dropped and said (to the
+        ``stream_quote`` still waiting for its answer, else to the refusal listeners)."""
+        if code != MAX_TICKERS:
+            return
+        streaming = self.ib.wrapper.ticker2ReqId.get("mktData", {})
+        key = next((k for k, entry in self._quote_streams.items() if streaming.get(entry[1]) == req_id), None)
+        if key is None:
+            return  # a snapshot's (market_prices asks it again) or another connection's
+        _, ticker, handler = self._quote_streams.pop(key)
+        ticker.updateEvent -= handler
+        self.ib.wrapper.endTicker(ticker, "mktData")  # nothing to cancel later: IB never started it
+        refusal = MarketDataLinesFull(key, self.market_data_lines)
+        answered = self._stream_answers.pop(key, None)
+        if answered is not None and not answered.done():
+            answered.set_exception(refusal)
+            return
+        for listener in list(self._refusal_listeners):
+            try:
+                listener(refusal)
+            except Exception:  # one failing listener must not starve the others
+                log.exception("quote refusal listener failed")
 
     async def stop_quote(self, key: str) -> None:
         async with self._subscription_lock():

@@ -197,6 +197,14 @@ class PacedSender:
         return done[what].result()
 
 
+# IB's market data lines: 100 for every account at least (more with commissions or booster
+# packs), shared by TWS's windows and every API client of the account. A market data request
+# beyond them is refused with error 101 (``MAX_TICKERS``). The account's number is a setting
+# (app.settings: [ib] market_data_lines); this is its default.
+MARKET_DATA_LINES = 100
+MAX_TICKERS = 101  # IB's "Max number of tickers has been reached": no market data line left
+
+
 class Lines:
     """A budget of simultaneously open requests (IB's market data lines: a snapshot holds one
     until its end; beyond the account's allowance IB answers error 101 \"Max number of tickers

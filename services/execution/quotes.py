@@ -1,7 +1,9 @@
 """The quote book: the listings the trader watches and their latest quotes, streamed from the
 broker (services.execution.ib_quotes). Qt-free: the window's watchlist adapts ``subscribe`` to a
 coalescing model; the order ticket reads ``latest``. One stream per listing, started again after
-every reconnect (a subscription dies with its connection)."""
+every reconnect (a subscription dies with its connection). A watched listing whose stream was
+refused for want of market data lines gets a quote that says so (``Quote.refused``), so that its
+row tells why it has no prices."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterable
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.domain import Quote
 
-from .errors import BadInput, ExecutionError
+from .errors import BadInput, ExecutionError, MarketDataLinesFull
 from .events import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ class QuoteBook:
         if self.streaming:
             provider.subscribe_quotes(self._on_quote)
             provider.add_resync_hook(self._restart)
+            provider.subscribe_quote_refusals(self._on_refused)
 
     @property
     def keys(self) -> list[str]:
@@ -53,7 +56,8 @@ class QuoteBook:
 
     async def watch(self, symbol: str) -> ContractSpec:
         """Add a listing and start its stream (not connected: it starts at the next connect).
-        An unknown symbol is refused (``BrokerError`` from qualification) and not added."""
+        An unknown symbol is refused (``BrokerError`` from qualification) and not added; so is a
+        listing with no market data line left (``MarketDataLinesFull``)."""
         spec = self.parse(symbol)
         if spec.key in self._watched:
             return spec
@@ -91,6 +95,9 @@ class QuoteBook:
         for spec in list(self._watched.values()):
             try:
                 await self.provider.stream_quote(spec)
+            except MarketDataLinesFull as exc:  # names the listing
+                self._on_refused(exc)
+                refused.append(str(exc))
             except ExecutionError as exc:
                 log.warning("%s: no quotes (%s)", spec.key, exc)
                 refused.append(f"{spec.key}: {exc}")
@@ -99,6 +106,11 @@ class QuoteBook:
     async def _restart(self, state: ConnectionState) -> None:
         if self._watched:
             await self.start()
+
+    def _on_refused(self, refusal: MarketDataLinesFull) -> None:
+        log.warning("%s", refusal)
+        if refusal.key in self._watched:
+            self._on_quote(Quote(refusal.key, refused=str(refusal)))
 
     def _on_quote(self, quote: Quote) -> None:
         if quote.key not in self._watched:
