@@ -352,6 +352,7 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
             live_token=live_token,
             connect_timeout=connect_timeout or settings.ib.connect_timeout,
             market_data_type="live" if simulator is not None else settings.ib.market_data_type,
+            market_data_lines=settings.ib.market_data_lines,
             journal_path=settings.writer_journal_for(db_url),
             auto_reconnect=auto_reconnect,
         )

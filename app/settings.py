@@ -18,6 +18,7 @@ import tomli_w
 
 from services.core.typed_numbers import port_problem
 from services.domain import TradeMode
+from services.execution.paced import MARKET_DATA_LINES
 from services.urls import has_password, redact_url, remember_url_secrets
 
 APP_NAME = "ib-trading-console"
@@ -55,6 +56,9 @@ class IbSettings:
     account: str = ""
     connect_timeout: float = 10.0
     market_data_type: str = "delayed"  # live | frozen | delayed | delayed_frozen
+    # the account's market data lines (IB: 100 at least, more with commissions or booster packs):
+    # the watchlist's streams and the preview's snapshots share them (docs/ib-pacing.md)
+    market_data_lines: int = MARKET_DATA_LINES
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,13 @@ def _port(name: str, value: Any) -> int:
     return port
 
 
+def _lines(name: str, value: Any) -> int:
+    lines = _int(name, value)
+    if lines < 1:
+        raise SettingsError(f"{name} must be at least 1 (IB gives every account 100 market data lines), got {value!r}")
+    return lines
+
+
 def _float(name: str, value: Any) -> float:
     try:
         return float(value)
@@ -171,6 +182,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
         ib_values["port"] = _port("ib.port", ib_values["port"])
     if "client_id" in ib_values:
         ib_values["client_id"] = _int("ib.client_id", ib_values["client_id"])
+    if "market_data_lines" in ib_values:
+        ib_values["market_data_lines"] = _lines("ib.market_data_lines", ib_values["market_data_lines"])
     if "connect_timeout" in ib_values:
         ib_values["connect_timeout"] = _float("ib.connect_timeout", ib_values["connect_timeout"])
     changes: dict[str, Any] = {"ib": replace(settings.ib, **ib_values)}
@@ -216,6 +229,8 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> Settings:
         ib = replace(ib, client_id=_int("TC_IB_CLIENT_ID", env["TC_IB_CLIENT_ID"]))
     if env.get("TC_IB_ACCOUNT"):
         ib = replace(ib, account=env["TC_IB_ACCOUNT"].strip())
+    if env.get("TC_IB_MARKET_DATA_LINES"):
+        ib = replace(ib, market_data_lines=_lines("TC_IB_MARKET_DATA_LINES", env["TC_IB_MARKET_DATA_LINES"]))
     if env.get("TC_MODE"):
         changes["mode"] = _mode("TC_MODE", env["TC_MODE"])
     if env.get("TC_LOG_LEVEL"):

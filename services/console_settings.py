@@ -78,7 +78,7 @@ def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]
     ib = settings.ib
     return {
         "ib": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
-               "market_data_type": ib.market_data_type},
+               "market_data_type": ib.market_data_type, "market_data_lines": ib.market_data_lines},
         "risk_defaults": trade_values["risk"],
         "recovery": trade_values["auto_recovery"],
         "project_capital": dict(trade_values.get("project_capital") or {}),
@@ -119,6 +119,7 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
         client_id=int(connection.get("client_id", ib.client_id)),
         account=str(connection.get("account", ib.account) or ""),
         market_data_type=str(connection.get("market_data_type", ib.market_data_type)),
+        market_data_lines=int(connection.get("market_data_lines", ib.market_data_lines)),
     )
     changes: dict[str, Any] = {"ib": ib}
     if data.get("database_url"):

@@ -33,6 +33,7 @@ from .ib_connection import backoff_delays
 from .lease import LeaseManager
 from .manual import ManualOrders
 from .market_health import HealthReport, MarketHealth
+from .paced import MARKET_DATA_LINES
 from .provider import ExecutionProvider
 from .quotes import QuoteBook
 from .reconcile import Reconciler
@@ -93,13 +94,15 @@ class ExecutionEngine:
     @classmethod
     def for_ib(cls, db, *, host: str = "127.0.0.1", port: int = 7497, client_id: int = 1, account: str = "",
                mode: TradeMode = TradeMode.PAPER, live_token: str | None = None, connect_timeout: float = 10.0,
-               market_data_type: str = "delayed", auto_reconnect: bool = True, actor: str | None = None,
+               market_data_type: str = "delayed", market_data_lines: int = MARKET_DATA_LINES,
+               auto_reconnect: bool = True, actor: str | None = None,
                ack_timeout: float = 10.0, journal_path=None) -> ExecutionEngine:
         from .ib_provider import IbExecutionProvider
 
         provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,
                                        live_token=live_token, connect_timeout=connect_timeout,
-                                       market_data_type=market_data_type, auto_reconnect=auto_reconnect)
+                                       market_data_type=market_data_type, market_data_lines=market_data_lines,
+                                       auto_reconnect=auto_reconnect)
         return cls(db, provider, actor=actor, ack_timeout=ack_timeout, journal_path=journal_path)
 
     def subscribe_changes(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:

@@ -38,7 +38,15 @@ from .ib_callbacks import IbCallbacks
 from .ib_connection import MARKET_DATA_TYPES, ConnectAttempt, IbConnection, as_aware, utc_now
 from .ib_queries import IbQueries
 from .ib_quotes import IbQuotes
-from .paced import DEFAULT_ATTEMPTS, DEFAULT_SETTLE, InFlight, InFlightOrders, PacedSender, both_checks
+from .paced import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_SETTLE,
+    MARKET_DATA_LINES,
+    InFlight,
+    InFlightOrders,
+    PacedSender,
+    both_checks,
+)
 from .pacing import PacingLimiter
 from .provider import ConnectionListener, ExecutionProvider, OrderRequest, ReconnectHook
 
@@ -67,6 +75,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         connect_timeout: float = 10.0,
         request_timeout: float = 15.0,
         market_data_type: str = "delayed",
+        market_data_lines: int = MARKET_DATA_LINES,
         pacing: PacingLimiter | None = None,
         auto_reconnect: bool = True,
         sleep: Callable[[float], Any] = asyncio.sleep,
@@ -91,6 +100,9 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         if market_data_type not in MARKET_DATA_TYPES:
             raise ValueError(f"market data type must be one of {', '.join(MARKET_DATA_TYPES)}")
         self.market_data_type = market_data_type
+        if market_data_lines < 1:
+            raise ValueError(f"market data lines must be at least 1, got {market_data_lines}")
+        self.market_data_lines = market_data_lines  # shared by the streams and the snapshots
         # 5 ms margin: ib_async's own throttle (45 per second by its loop clock) must never have
         # to hold back a message we already counted as sent
         self.pacing = pacing or PacingLimiter(margin=0.005)

@@ -147,6 +147,7 @@ class _Ib:
     client_id: int = 1
     account: str = ""
     market_data_type: str = "delayed"
+    market_data_lines: int = 100
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def test_settings_dialog_values_hide_the_password():
     values = dialog_values(_Settings(), {"risk": {"max_order_notional": 5}, "auto_recovery": {"new_timeout_seconds": 45},
                                          "execution_data_source": "ib"})
     assert values["database_url"] == "mysql://u:***@h/db" and values["ib"]["port"] == 7497
+    assert values["ib"]["market_data_lines"] == 100
     assert values["execution_data_source"] == "ib" and values["data_sources"] == ["ib", "simulator"]
     assert values["risk_defaults"] == {"max_order_notional": 5} and values["theme"] == "dark"
 
@@ -178,6 +180,8 @@ def test_a_submitted_dialog_changes_the_file_and_the_database_parts():
             "recovery": {"new_timeout_seconds": 30}}
     change = change_from_dialog(_Settings(), data)
     assert change.settings.ib.port == 4002 and change.settings.ib.host == "127.0.0.1"
+    assert change.settings.ib.market_data_lines == 100  # not submitted: kept
+    assert change_from_dialog(_Settings(), {"ib": {"market_data_lines": 300}}).settings.ib.market_data_lines == 300
     assert change.settings.ui.theme == "light" and change.theme == "light"
     assert change.settings.db_url == "mysql://u:secret@h/db"  # no URL submitted: kept
     # no data source submitted: None, which the trade settings service reads as "unchanged"

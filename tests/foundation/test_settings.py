@@ -113,6 +113,22 @@ def test_a_port_outside_1_to_65535_in_the_settings_file_is_refused_exit_2(tmp_pa
         assert f"ib.port must be 1-65535, got {port}" in capsys.readouterr().err
 
 
+def test_the_accounts_market_data_lines_are_a_setting_of_the_file_and_the_environment(tmp_path):
+    """The watchlist's streams and the preview's snapshots share the account's lines: 100 unless
+    the file or TC_IB_MARKET_DATA_LINES say the account has more (or fewer)."""
+    none = {"TC_CONFIG_FILE": str(tmp_path / "none.toml")}
+    assert load_settings(None, env=none).ib.market_data_lines == 100
+    config = _write(tmp_path / "lines.toml", "[ib]\nmarket_data_lines = 300\n")
+    assert load_settings(None, env={"TC_CONFIG_FILE": str(config)}).ib.market_data_lines == 300
+    assert load_settings(None, env={"TC_CONFIG_FILE": str(config), "TC_IB_MARKET_DATA_LINES": "150"}).ib.market_data_lines == 150
+    for bad, message in (("0", "must be at least 1"), ("many", "must be a whole number")):
+        with pytest.raises(SettingsError, match=f"TC_IB_MARKET_DATA_LINES {message}"):
+            load_settings(None, env={**none, "TC_IB_MARKET_DATA_LINES": bad})
+    _write(config, "[ib]\nmarket_data_lines = -5\n")
+    with pytest.raises(SettingsError, match=r"ib\.market_data_lines must be at least 1"):
+        load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+
+
 def test_bad_toml_is_a_clear_error(tmp_path):
     config = _write(tmp_path / "settings.toml", "[database\nurl = 1\n")
     with pytest.raises(SettingsError, match=r"is not valid TOML"):

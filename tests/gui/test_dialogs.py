@@ -71,7 +71,8 @@ def test_order_details_show_fills_and_history(qtbot):
 
 
 SETTINGS = {
-    "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 7, "account": "DU111", "market_data_type": "delayed"},
+    "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 7, "account": "DU111", "market_data_type": "delayed",
+           "market_data_lines": 100},
     "risk_defaults": {"max_order_notional": 25000, "max_position_ratio": Decimal("0.2"), "allow_short": False,
                       "price_collar_pct": None},
     "recovery": {"new_timeout_seconds": 45, "max_auto_retries": 1, "max_price_deviation_pct": Decimal("1.5"),
@@ -88,12 +89,13 @@ def test_settings_dialog_masks_the_password_and_emits_the_typed_text(qtbot):
     qtbot.addWidget(dialog)
     assert dialog.database_edit.text() == "mysql+pymysql://trader:***@db.example/console"
     dialog.port_spin.setValue(4001)
+    dialog.market_data_lines_spin.setValue(300)
     dialog.risk_table.item(0, 1).setText("30000")
     dialog.recovery_table.item(3, 1).setText("true")
     with qtbot.waitSignal(dialog.settings_submitted) as sig:
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     values = sig.args[0]
-    assert values["ib"] == {**SETTINGS["ib"], "port": 4001}
+    assert values["ib"] == {**SETTINGS["ib"], "port": 4001, "market_data_lines": 300}
     assert dialog.risk_table.item(3, 1).text() == "off"
     assert values["risk_defaults"] == {"max_order_notional": "30000", "max_position_ratio": "0.2",
                                        "allow_short": "false", "price_collar_pct": "off"}

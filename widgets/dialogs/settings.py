@@ -3,7 +3,8 @@ the settings object (this dialog saves nothing itself).
 
 Input and output shape::
 
-    {"ib": {"host": str, "port": int, "client_id": int, "account": str, "market_data_type": str},
+    {"ib": {"host": str, "port": int, "client_id": int, "account": str, "market_data_type": str,
+            "market_data_lines": int},
      "execution_data_source": "ib" | "simulator",   # input: the stored value, which may be unknown
      "data_sources": ["ib", "simulator"],            # input only: the known sources
      "risk_defaults": {name: value, ...},
@@ -75,6 +76,12 @@ class SettingsDialog(QDialog):
         self.market_data_combo = QComboBox()
         self.market_data_combo.addItems(MARKET_DATA_TYPES)
         self.market_data_combo.setCurrentText(str(ib.get("market_data_type", "delayed")))
+        self.market_data_lines_spin = QSpinBox()
+        self.market_data_lines_spin.setRange(1, 100_000)
+        self.market_data_lines_spin.setValue(int(ib.get("market_data_lines", 100)))
+        self.market_data_lines_spin.setToolTip("The account's market data lines (IB: 100, more with commissions or "
+                                               "booster packs), shared by the watchlist's quotes and the preview's "
+                                               "prices. Used at the next start.")
         self.data_sources = tuple(values.get("data_sources") or ("ib", "simulator"))
         stored_source = str(values.get("execution_data_source") or self.data_sources[0])
         self.data_source_combo = QComboBox()
@@ -92,6 +99,7 @@ class SettingsDialog(QDialog):
         form.addRow("Client id", self.client_id_spin)
         form.addRow("Account", self.account_edit)
         form.addRow("Market data", self.market_data_combo)
+        form.addRow("Market data lines", self.market_data_lines_spin)
 
         labels = values.get("labels") or {}
         self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels, "switches the limit off")
@@ -189,6 +197,7 @@ class SettingsDialog(QDialog):
                 "client_id": self.client_id_spin.value(),
                 "account": self.account_edit.text().strip(),
                 "market_data_type": self.market_data_combo.currentText(),
+                "market_data_lines": self.market_data_lines_spin.value(),
             },
             "execution_data_source": self.data_source_combo.currentText(),
             "risk_defaults": self._read_table(self.risk_table),
