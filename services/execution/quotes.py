@@ -61,9 +61,12 @@ class QuoteBook:
         spec = self.parse(symbol)
         if spec.key in self._watched:
             return spec
-        if self.streaming and self.provider.is_connected:
+        streams = self.streaming and self.provider.is_connected
+        if streams:
             await self.provider.stream_quote(spec)
         self._watched[spec.key] = spec
+        if streams and (current := self.provider.streamed_quote(spec.key)) is not None:
+            self._on_quote(current)  # its first ticks came while the stream was starting, before it was watched
         return spec
 
     def watch_later(self, symbols: Iterable[str]) -> list[str]:

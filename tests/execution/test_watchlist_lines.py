@@ -128,3 +128,20 @@ async def test_a_refusal_after_the_answer_wait_reaches_the_watchlist(make_simula
         assert provider.stream_lines() == 1
     finally:
         await provider.disconnect()
+
+
+async def test_a_watched_listing_keeps_the_ticks_that_came_while_its_stream_started(make_simulator):
+    """``stream_quote`` waits for the first answer, so the first ticks (the only ones, with prices
+    that do not move) arrive before ``watch`` has added the listing: they still reach the book."""
+    sim = await make_simulator(synthetic_symbols=1, state_file=None, ledger_file=None)
+    provider = await _provider(sim, 45)
+    book = QuoteBook(provider)
+    seen = []
+    book.subscribe(seen.append)
+    (symbol,) = synthetic_symbols(1)
+    try:
+        await book.watch(symbol)
+        await wait_until(lambda: _priced(book, [symbol]), 5, "the listing's first quotes")
+        assert any(q.key == symbol and q.price is not None for q in seen)
+    finally:
+        await provider.disconnect()
