@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_settings
+from services.activity_log import Level
 from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
@@ -190,6 +191,8 @@ class DeskController:
 
     def _on_quote(self, quote: Quote) -> None:
         self.ctx.window.quotes_model.upsert([quote])  # coalesced: one repaint per flush, not per tick
+        if quote.refused:  # the row says "refused"; the activity log says why
+            self.ctx.status(quote.refused, 0, Level.WARNING)
         shown = self._ticket_quote
         if shown is not None and shown.key == quote.key and self.ticket is not None and self.ticket.isVisible():
             self._ticket_quote = shown.with_quote(quote)

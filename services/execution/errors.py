@@ -95,7 +95,7 @@ class MarketDataLinesFull(BrokerError):
     code = "market_data_lines_full"
 
     def __init__(self, key: str, lines: int) -> None:
-        super().__init__(f"{key}: no quotes: IB's market data lines are all in use ({lines}; TWS and the account's "
+        super().__init__(f"{key}: IB's market data lines are all in use ({lines}; TWS and the account's "
                          f"other programs share them): remove a listing from the watchlist to free one")
         self.key = key
 

@@ -42,6 +42,10 @@ class QuoteBook:
     def latest(self, key: str) -> Quote | None:
         return self._latest.get(key)
 
+    def is_refused(self, key: str) -> bool:
+        quote = self._latest.get(key)
+        return quote is not None and quote.refused is not None
+
     @staticmethod
     def parse(symbol: str) -> ContractSpec:
         """A typed symbol (a US stock, or a listing key such as SAP@IBIS:EUR) or BadInput."""
@@ -57,9 +61,10 @@ class QuoteBook:
     async def watch(self, symbol: str) -> ContractSpec:
         """Add a listing and start its stream (not connected: it starts at the next connect).
         An unknown symbol is refused (``BrokerError`` from qualification) and not added; so is a
-        listing with no market data line left (``MarketDataLinesFull``)."""
+        listing with no market data line left (``MarketDataLinesFull``). A watched listing whose
+        stream was refused is asked again (a line may have been freed since)."""
         spec = self.parse(symbol)
-        if spec.key in self._watched:
+        if spec.key in self._watched and not self.is_refused(spec.key):
             return spec
         streams = self.streaming and self.provider.is_connected
         if streams:

@@ -17,6 +17,15 @@ from .positions import pnl_colour
 KIND_LABELS = {"live": "live", "frozen": "frozen", "delayed": "delayed", "delayed_frozen": "delayed frozen", "": "no data"}
 KIND_COLOURS = {"frozen": QColor("#4a90d9"), "delayed": QColor("#d4a017"), "delayed_frozen": QColor("#d4a017"),
                 "": QColor("#8a8f98")}
+REFUSED = "refused"  # the listing's stream was refused (no market data line left): the tooltip says why
+REFUSED_COLOUR = QColor("#d9534f")
+
+
+def data_shown(quote: Quote) -> str:
+    """The Data column's value: how the prices arrive, or that none can."""
+    if quote.refused:
+        return REFUSED
+    return quote.kind if quote.time is not None or quote.bid or quote.last else ""
 
 
 def fmt_change(value: Decimal | None) -> str:
@@ -38,8 +47,9 @@ class QuotesModel(CoalescingTableModel[Quote]):
         Column("Change", lambda q: q.change, align=RIGHT, fmt=fmt_change, foreground=lambda q: pnl_colour(q.change), width=56),
         Column("%", lambda q: q.change_pct, align=RIGHT, fmt=fmt_change_pct, foreground=lambda q: pnl_colour(q.change), width=62),
         Column("Volume", lambda q: q.volume, align=RIGHT, fmt=fmt_quantity, width=84),
-        Column("Data", lambda q: q.kind if q.time is not None or q.bid or q.last else "", align=CENTER,
-               fmt=lambda kind: KIND_LABELS.get(kind, kind), foreground=lambda q: KIND_COLOURS.get(q.kind), width=56),
+        Column("Data", data_shown, align=CENTER, fmt=lambda kind: KIND_LABELS.get(kind, kind),
+               foreground=lambda q: REFUSED_COLOUR if q.refused else KIND_COLOURS.get(q.kind),
+               tooltip=lambda q: q.refused, width=56),
     )
 
     @staticmethod
