@@ -156,12 +156,17 @@ class IbQuotes:
     def _on_stream_error(self, req_id: int, code: int, _message: str, _contract: Any = None) -> None:
         """Error 101 on a stream: IB holds no line for it; it is dropped and said (to the
         ``stream_quote`` still waiting for its answer, else to the refusal listeners)."""
-        if code != MAX_TICKERS:
-            return
         streaming = self.ib.wrapper.ticker2ReqId.get("mktData", {})
         key = next((k for k, entry in self._quote_streams.items() if streaming.get(entry[1]) == req_id), None)
         if key is None:
             return  # a snapshot's (market_prices asks it again) or another connection's
+        if code != MAX_TICKERS:
+            # any other answer about the stream (no permission 354, delayed data 10167...) is its
+            # answer too: ``stream_quote`` stops waiting (ib_async logs it), the data comes or not
+            answered = self._stream_answers.get(key)
+            if answered is not None and not answered.done():
+                answered.set_result(None)
+            return
         _, ticker, handler = self._quote_streams.pop(key)
         ticker.updateEvent -= handler
         self.ib.wrapper.endTicker(ticker, "mktData")  # nothing to cancel later: IB never started it
