@@ -636,3 +636,9 @@ class Backtest(Base):
     params: Mapped[dict | None] = mapped_column(JSONDoc())
     results: Mapped[dict | None] = mapped_column(JSONDoc())
     message: Mapped[str | None] = mapped_column(Text)
+    # the process running it (a run lease's holder fields, services.execution.lease): a backtest
+    # left ``running`` by a process that is gone (kill -9, a reboot) is closed as failed by whoever
+    # looks at backtests (services.backtest.closing); NULL on rows older than migration 0017
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_key: Mapped[str | None] = mapped_column(String(255))
