@@ -22,18 +22,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
-
 from services.core.trading_hours import sessions_between
 from services.core.wording import counted
 from services.db.models import Backtest, TradeRun
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
-from services.domain import BACKTEST_ACCOUNT_PREFIX, RunStatus, TradeMode
+from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
+from .closing import RUN_TAG, close_backtest
 from .costs import FillAt, parse_commission, slippage_problem
 from .inputs import DatedSnapshot
 from .metrics import compute_metrics, drawdown_series
@@ -167,7 +166,7 @@ class Backtester:
     after every day, ``cancel()`` asked after every day (truthy: stop, results so far kept; a
     string is the reason, stored in the backtest's message). Whatever ends it (done, canceled,
     an exception, a KeyboardInterrupt) the backtest's row is closed and none of its runs is left
-    queued or running."""
+    queued or running, none of its orders open (``closing.close_backtest``)."""
 
     def __init__(self, db, prices: PriceBook, snapshots: list[DatedSnapshot], spec: BacktestSpec, *,
                  actor: str = "backtest", progress: Callable[[int, int, date], None] | None = None,
@@ -180,7 +179,6 @@ class Backtester:
         self.progress = progress or (lambda _done, _total, _day: None)
         self.cancel = cancel or (lambda: False)
         self.backtest_id: int | None = None
-        self._run_ids: list[int] = []  # every rebalance's run, closed if the backtest does not end done
 
     async def run(self) -> BacktestOutcome:
         problems = check_spec(self.spec, self.prices, self.snapshots)
@@ -290,8 +288,8 @@ class Backtester:
     async def _rebalance(self, project: _Project, day: date, project_id: int, snapshot_id: int) -> None:
         service = project.engine.service
         run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
-                                        risk_overrides=list(self.spec.risk_overrides), new_run=True)
-        self._run_ids.append(run.id)
+                                        risk_overrides=list(self.spec.risk_overrides), new_run=True,
+                                        params={RUN_TAG: self.backtest_id})
         equity = project.broker.equity()
         close = self.spec.fill is FillAt.CLOSE
         try:
@@ -360,23 +358,8 @@ class Backtester:
                 log.exception("backtest %s: stopping %s's engine failed", self.backtest_id, project.result.project)
 
     def _end(self, status: str, results: dict, message: str | None) -> None:
-        """The backtest's row closed; unless it is done, its runs still queued or running (a
-        rebalance the failure or the interrupt cut short) are closed with the same status and reason."""
-        now = datetime.now(UTC)
-        with self.db.unit_of_work() as session:
-            row = session.get(Backtest, self.backtest_id)
-            row.status = status
-            row.results = results
-            row.message = message
-            row.finished_at = now
-            if status != "done":
-                closed = RunStatus.CANCELED if status == "canceled" else RunStatus.FAILED
-                why = f"backtest {self.backtest_id} {status}" + (f": {message}" if message else "")
-                for i in range(0, len(self._run_ids), 500):
-                    session.execute(update(TradeRun)
-                                    .where(TradeRun.id.in_(self._run_ids[i:i + 500]),
-                                           TradeRun.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
-                                    .values(status=closed, message=why[:2000], ended_at=now))
+        assert self.backtest_id is not None
+        close_backtest(self.db, self.backtest_id, status, results, message)
 
 
 def _total(projects: dict[str, _Project], initial: Decimal) -> dict:

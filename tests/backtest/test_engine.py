@@ -289,3 +289,38 @@ async def test_a_cancel_with_a_reason_stops_after_that_day_and_stores_it(databas
     from services.backtest.requests import load_backtest
 
     assert load_backtest(database, outcome.backtest_id).message == outcome.message
+
+
+async def test_a_backtest_failing_while_orders_wait_for_the_next_open_cancels_them_with_the_reason(database, market):
+    """Next-open orders are working at the simulated broker overnight; a failure then (here the
+    progress hook: the window's loop closed under it) left them ACCEPTED for good, as if working.
+    Now they are CANCELED through the order state machine with the backtest's reason, and none
+    of them counts as working in any view or risk count."""
+    from services.books import working_orders
+    from services.db.models import Backtest, OrderEvent
+    from services.domain import RunStatus
+
+    prices, alpha, _ = market
+
+    def window_gone(_done, _total, _day) -> None:
+        raise RuntimeError("Event loop is closed")
+
+    backtester = Backtester(database, prices, alpha[:1], _spec(fill=FillAt.NEXT_OPEN, end=date(2024, 1, 10)),
+                            progress=window_gone)
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        await backtester.run()
+    with database.session() as session:
+        row = session.get(Backtest, backtester.backtest_id)
+        assert row.status == "failed" and "Event loop is closed" in row.message
+        orders = list(session.scalars(select(TradeOrder).where(TradeOrder.account.startswith(f"BACKTEST-{row.id}-"))))
+        assert orders and {o.status for o in orders} == {OrderState.CANCELED}, {o.status for o in orders}
+        for order in orders:
+            last = session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id)
+                                   .order_by(OrderEvent.id.desc())).first()
+            assert last.to_state is OrderState.CANCELED and "Event loop is closed" in str(last.payload), last.payload
+        run = session.get(TradeRun, orders[0].run_id)
+        assert run.status is RunStatus.FAILED and "Event loop is closed" in run.message
+        # what a book adds for orders still to trade: nothing of the backtest's, in its own
+        # simulated account or in any real one
+        assert working_orders(session, orders[0].account) == [] and working_orders(session, None) == []
+    assert console_queries.recent_orders(database) == () and console_queries.order_list(database) == ()

@@ -362,13 +362,15 @@ class RunPlanning(RunServiceBase):
 
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
-                          live_token: str | None = None, new_run: bool = False) -> RunInfo:
+                          live_token: str | None = None, new_run: bool = False, params: dict | None = None) -> RunInfo:
         """The day's run of a snapshot, created once, with these builder parameters and risk
-        overrides while it has sent nothing (``execute`` then previews and sends it)."""
+        overrides while it has sent nothing (``execute`` then previews and sends it); ``params``:
+        more of the run's params when it is created (a backtest's rebalance names its backtest)."""
         mode = TradeMode(mode)
         self._check_live(mode, live_token)
         # created and given its inputs in one transaction
-        return await self._db(self._create_run, project, snapshot, mode, {}, new_run, (builder, list(risk_overrides)))
+        return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run,
+                              (builder, list(risk_overrides)))
 
     async def plan(self, plan_id: int) -> Plan:
         return await self._db(self._load_plan, plan_id)

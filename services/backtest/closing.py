@@ -1,0 +1,60 @@
+"""How a backtest ends (``Backtester``: done, canceled or failed).
+
+A backtest that does not end done leaves nothing open. Its rebalances' orders the simulated
+broker still held (next-open orders waiting overnight, a rebalance cut short) die with that
+broker: each is told ``Cancelled`` with the reason, as reconciliation tells a broker's verdict,
+through the writer's projection and the order state machine (order events, run roll-ups and the
+trail's snapshots as for any order). Then its runs still queued or running take the backtest's
+status and reason, and the row is closed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from services.db.models import Backtest, TradeOrder, TradeRun
+from services.domain import BACKTEST_ACCOUNT_PREFIX, TERMINAL_ORDER_STATES, RunStatus, TradeMode
+from services.execution.writer.events import ReconciledStatus
+from services.execution.writer.projection import EventProjection
+
+RUN_TAG = "backtest"  # a rebalance run's params: the id of the backtest it belongs to
+_OPEN_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None) -> None:
+    """The backtest's row closed with ``status``; unless it is done, its open orders canceled and
+    its runs still queued or running closed with the same status and reason."""
+    runs: list[int] = []
+    why = f"backtest {backtest_id} {status}" + (f": {message}" if message else "")
+    if status != "done":
+        runs = _open_runs(db, backtest_id)  # read first: canceling their orders rolls them up
+        _cancel_open_orders(db, backtest_id, why)
+    run_status = RunStatus.CANCELED if status == "canceled" else RunStatus.FAILED
+    now = datetime.now(UTC)
+    with db.unit_of_work() as session:
+        for i in range(0, len(runs), 500):
+            session.execute(update(TradeRun).where(TradeRun.id.in_(runs[i:i + 500]))
+                            .values(status=run_status, message=why[:2000], ended_at=now))
+        session.execute(update(Backtest).where(Backtest.id == backtest_id)
+                        .values(status=status, results=results, message=message, finished_at=now))
+
+
+def _open_runs(db, backtest_id: int) -> list[int]:
+    """The backtest's rebalance runs still queued or running (tagged ``RUN_TAG`` when created)."""
+    with db.session() as session:
+        rows = session.execute(select(TradeRun.id, TradeRun.params).where(
+            TradeRun.mode == TradeMode.BACKTEST, TradeRun.status.in_(_OPEN_RUN))).all()
+    return [run_id for run_id, params in rows if (params or {}).get(RUN_TAG) == backtest_id]
+
+
+def _cancel_open_orders(db, backtest_id: int, why: str) -> None:
+    account_prefix = f"{BACKTEST_ACCOUNT_PREFIX}{backtest_id}-"
+    with db.session() as session:
+        open_orders = list(session.scalars(select(TradeOrder.client_order_id).where(
+            TradeOrder.status.not_in(list(TERMINAL_ORDER_STATES)),
+            TradeOrder.account.startswith(account_prefix, autoescape=True))))
+    if open_orders:
+        EventProjection(db).write([ReconciledStatus(coid, "Cancelled", message=why[:2000], payload={"backtest": backtest_id})
+                                   for coid in open_orders], changes=False)
