@@ -1,4 +1,7 @@
-"""How a backtest ends (``Backtester``: done, canceled or failed).
+"""How a backtest ends, whoever ends it: its own process (``Backtester``: done, canceled or
+failed) or, when that process died (kill -9, a reboot) and the row still says ``running``,
+whoever looks at backtests next (``close_abandoned``: the start of a backtest, reading one, the
+window's Backtest panel).
 
 A backtest that does not end done leaves nothing open. Its rebalances' orders the simulated
 broker still held (next-open orders waiting overnight, a rebalance cut short) die with that
@@ -10,17 +13,29 @@ status and reason, and the row is closed.
 
 from __future__ import annotations
 
+import logging
+import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
 from services.db.models import Backtest, TradeOrder, TradeRun
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TERMINAL_ORDER_STATES, RunStatus, TradeMode
+from services.execution.lease import holder_gone
 from services.execution.writer.events import ReconciledStatus
 from services.execution.writer.projection import EventProjection
 
+log = logging.getLogger(__name__)
+
 RUN_TAG = "backtest"  # a rebalance run's params: the id of the backtest it belongs to
 _OPEN_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedBacktest:
+    id: int
+    message: str
 
 
 def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None) -> None:
@@ -39,6 +54,31 @@ def close_backtest(db, backtest_id: int, status: str, results: dict, message: st
                             .values(status=run_status, message=why[:2000], ended_at=now))
         session.execute(update(Backtest).where(Backtest.id == backtest_id)
                         .values(status=status, results=results, message=message, finished_at=now))
+
+
+def close_abandoned(db) -> list[ClosedBacktest]:
+    """Every backtest still ``running`` whose process is known to be gone, closed as failed
+    (``close_backtest``); one whose process lives, or cannot be told (another machine, a row
+    older than the process columns), is left as it is."""
+    with db.session() as session:
+        rows = session.execute(select(Backtest.id, Backtest.host, Backtest.pid, Backtest.process_key)
+                               .where(Backtest.status == "running")).all()
+    closed: list[ClosedBacktest] = []
+    for backtest_id, host, pid, key in rows:
+        if not holder_gone(host, key):
+            continue
+        message = f"the process running it ended (pid {pid} on {host or socket.gethostname()}) at an unknown day"
+        if not _still_running(db, backtest_id):
+            continue  # closed meanwhile (its process's last act, or another look)
+        close_backtest(db, backtest_id, "failed", {}, message)
+        log.warning("backtest %s closed as failed: %s", backtest_id, message)
+        closed.append(ClosedBacktest(backtest_id, message))
+    return closed
+
+
+def _still_running(db, backtest_id: int) -> bool:
+    with db.session() as session:
+        return session.scalar(select(Backtest.status).where(Backtest.id == backtest_id)) == "running"
 
 
 def _open_runs(db, backtest_id: int) -> list[int]:

@@ -23,6 +23,7 @@ from services.db.repositories import ProjectRepository, SnapshotRepository
 from services.db.repositories.snapshots import decisions_only
 from services.price_cache import DownloadReport
 
+from .closing import close_abandoned
 from .costs import BadSlippage, FillAt, parse_commission, read_slippage_bps
 from .defaults import BACKTEST_DEFAULTS
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
@@ -281,6 +282,9 @@ class BacktestInfo:
 
 
 def load_backtest(db, backtest_id: int) -> BacktestInfo | None:
+    """The stored backtest; one whose process died while it ran is closed as failed first
+    (``closing.close_abandoned``), not shown running."""
+    close_abandoned(db)
     with db.session() as session:
         row = session.get(Backtest, backtest_id)
         if row is None:

@@ -30,9 +30,10 @@ from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
+from services.execution.lease import own_process
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
-from .closing import RUN_TAG, close_backtest
+from .closing import RUN_TAG, close_abandoned, close_backtest
 from .costs import FillAt, parse_commission, slippage_problem
 from .inputs import DatedSnapshot
 from .metrics import compute_metrics, drawdown_series
@@ -166,7 +167,8 @@ class Backtester:
     after every day, ``cancel()`` asked after every day (truthy: stop, results so far kept; a
     string is the reason, stored in the backtest's message). Whatever ends it (done, canceled,
     an exception, a KeyboardInterrupt) the backtest's row is closed and none of its runs is left
-    queued or running, none of its orders open (``closing.close_backtest``)."""
+    queued or running, none of its orders open (``closing.close_backtest``); if its process
+    dies, the next backtest (or anyone reading backtests) closes it (``closing.close_abandoned``)."""
 
     def __init__(self, db, prices: PriceBook, snapshots: list[DatedSnapshot], spec: BacktestSpec, *,
                  actor: str = "backtest", progress: Callable[[int, int, date], None] | None = None,
@@ -188,6 +190,7 @@ class Backtester:
         days = sessions_between(start, end)
         prime_sessions(start, end)
         snapshots = [s for s in self.snapshots if start <= s.day <= end]
+        close_abandoned(self.db)  # one a dead process left running shows so from now on
         self.backtest_id, ids = self._begin(snapshots)
         clock = SimClock(datetime.combine(days[0], datetime.min.time(), UTC))
         projects: dict[str, _Project] = {}
@@ -228,7 +231,8 @@ class Backtester:
         ids: dict[tuple[str, date], tuple[int, int]] = {}
         with self.db.unit_of_work() as session:
             row = Backtest(status="running", params={**self.spec.to_dict(),
-                                                     "projects": sorted({s.project for s in snapshots})})
+                                                     "projects": sorted({s.project for s in snapshots})},
+                           **own_process())  # who runs it: closed by the next look if it dies
             session.add(row)
             session.flush()
             projects = ProjectRepository(session)

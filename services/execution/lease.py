@@ -175,6 +175,24 @@ def holder_alive(key: str | None) -> bool | None:
     return _start_time(pid) == started
 
 
+def holder_gone(host: str | None, key: str | None) -> bool:
+    """Whether the process ``key`` names has certainly ended: it ran on this machine and is not
+    running (``holder_alive``), or it ran on a machine of this host name in another boot (the
+    machine rebooted since: no process of an earlier boot lives). False when that cannot be
+    told here (another machine or container, no key): only a holder with an expiry can then be
+    called dead."""
+    alive = holder_alive(key)
+    if alive is not None:
+        return not alive
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    return bool(key and boot and host == socket.gethostname() and key.split("/", 1)[0] != boot)
+
+
+def own_process() -> dict:
+    """This process as a holder's columns: ``host``, ``pid``, ``process_key``."""
+    return {"host": socket.gethostname()[:255], "pid": os.getpid(), "process_key": process_key()}
+
+
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,87 @@
+"""A backtest left `running` by a process that is gone is closed as failed by whoever looks next
+(services.backtest.closing), with its open runs and orders; a live one, or one whose process
+cannot be told from here, is left alone."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from services.backtest.closing import close_abandoned
+from services.backtest.costs import FillAt
+from services.backtest.prices import PriceBook
+from services.backtest.requests import load_backtest
+from services.backtest.runner import Backtester, BacktestSpec
+from services.db.models import Backtest, OrderEvent, TradeOrder, TradeRun
+from services.domain import OrderState, RunStatus
+from services.execution.lease import process_key
+
+from .abandoned import HOST, dead_key, own_key, rebooted_key, running_backtest
+from .data import generated_bars, monthly_snapshots
+
+
+def _state(database, backtest_id: int, run_ids: list[int], coids: list[str]):
+    with database.session() as session:
+        row = session.get(Backtest, backtest_id)
+        runs = [session.get(TradeRun, run_id) for run_id in run_ids]
+        orders = list(session.scalars(select(TradeOrder).where(TradeOrder.client_order_id.in_(coids))))
+        events = {o.client_order_id: session.scalars(select(OrderEvent).where(OrderEvent.order_id == o.id)
+                                                     .order_by(OrderEvent.id.desc())).first() for o in orders}
+        return (row.status, row.message, [(r.status, r.message) for r in runs],
+                {o.client_order_id: o.status for o in orders}, events)
+
+
+def test_a_backtest_whose_process_is_gone_is_closed_failed_with_its_runs_and_orders(database):
+    dead, runs, coids = running_backtest(database, host=HOST, key=dead_key(), pid=4242)
+    live, live_runs, live_coids = running_backtest(database, host=HOST, key=own_key(), pid=os.getpid())
+
+    closed = close_abandoned(database)
+
+    message = f"the process running it ended (pid 4242 on {HOST}) at an unknown day"
+    assert [(c.id, c.message) for c in closed] == [(dead, message)]
+    status, said, run_states, orders, events = _state(database, dead, runs, coids)
+    assert (status, said) == ("failed", message)
+    why = f"backtest {dead} failed: {message}"
+    assert run_states == [(RunStatus.FAILED, why), (RunStatus.FAILED, why)]
+    assert orders == {coids[0]: OrderState.CANCELED, coids[1]: OrderState.CANCELED}
+    for event in events.values():  # through the state machine, with the reason
+        assert event.to_state is OrderState.CANCELED and event.payload["note"] == why, event.payload
+    # the live backtest (this very process) is left as it is, its run and orders too
+    status, said, run_states, orders, _ = _state(database, live, live_runs, live_coids)
+    assert (status, said) == ("running", None)
+    assert [s for s, _ in run_states] == [RunStatus.RUNNING, RunStatus.QUEUED]
+    assert set(orders.values()) == {OrderState.NEW, OrderState.ACCEPTED}
+    assert close_abandoned(database) == []  # closed once
+
+
+def test_a_reboot_ends_it_but_another_machines_backtest_is_left_to_its_machine(database):
+    rebooted, runs, coids = running_backtest(database, host=HOST, key=rebooted_key())
+    elsewhere, other_runs, other_coids = running_backtest(database, host="another-host", key=rebooted_key())
+    unknown, _, _ = running_backtest(database, host=HOST, key=None)  # a row older than the process columns
+
+    assert [c.id for c in close_abandoned(database)] == [rebooted]
+    assert _state(database, rebooted, runs, coids)[0] == "failed"
+    assert _state(database, elsewhere, other_runs, other_coids)[0] == "running"
+    assert load_backtest(database, unknown).status == "running"
+
+
+async def test_the_next_backtest_and_reading_one_close_an_abandoned_backtest(database):
+    dead, runs, coids = running_backtest(database, host=HOST, key=dead_key())
+    assert load_backtest(database, dead).status == "failed"  # reading it
+
+    again, runs, coids = running_backtest(database, host=HOST, key=dead_key())
+    symbols = [f"N{i}" for i in range(4)]
+    snapshots = monthly_snapshots(symbols, date(2024, 1, 1), date(2024, 1, 31), names=(2, 3))
+    spec = BacktestSpec(Decimal(10_000), FillAt.CLOSE, commission="none",
+                        builder={"rounding": "floor", "lot_size": Decimal(1)}, end=date(2024, 1, 5))
+    outcome = await Backtester(database, PriceBook(generated_bars(symbols, date(2023, 12, 20), date(2024, 1, 31))),
+                               snapshots, spec).run()
+    assert outcome.status == "done"
+    assert _state(database, again, runs, coids)[:2] == (
+        "failed", f"the process running it ended (pid 4242 on {HOST}) at an unknown day")
+    with database.session() as session:  # the new backtest names its own process
+        row = session.get(Backtest, outcome.backtest_id)
+        assert (row.host, row.pid, row.process_key) == (HOST, os.getpid(), process_key())
