@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 
 from app.tasks import TaskRunner
+from services.backtest.closing import close_abandoned
 from services.backtest.requests import (
     BacktestRequest,
     BadBacktest,
@@ -71,7 +72,12 @@ class BacktestController:
         view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
 
     async def load(self) -> None:
+        closed = await asyncio.to_thread(close_abandoned, self.db)  # a dead process's backtest: not running
         self.view.set_projects(await asyncio.to_thread(project_names, self.db))
+        if closed:
+            said = "; ".join(f"backtest {c.id} failed: {c.message}" for c in closed)
+            self.view.show_status(said)
+            self.status(said)
 
     def _on_run(self, values: dict) -> None:
         self.runner.run(self.run(values), what="Backtest")

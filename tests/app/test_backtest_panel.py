@@ -239,3 +239,16 @@ def test_the_broker_series_is_chosen_only_without_a_bar_file(qtbot, database):
     assert not view.bars_combo.isEnabled() and "what_to_show" not in view.values()
     view.prices_edit.setText("  ")
     assert view.bars_combo.isEnabled() and view.values()["what_to_show"] == "MIDPOINT"
+
+
+def test_the_panel_closes_a_backtest_whose_process_died_and_says_so(qloop, panel):
+    """A backtest killed mid-run (kill -9) stayed `running` forever; the panel's load (the
+    window's start) closes it as failed and says why."""
+    from tests.backtest.abandoned import HOST, dead_key, running_backtest
+
+    view, controller, _runner, errors = panel
+    backtest_id, _runs, _orders = running_backtest(controller.db, host=HOST, key=dead_key(), pid=4242)
+    run(qloop, controller.load())
+    said = f"backtest {backtest_id} failed: the process running it ended (pid 4242 on {HOST}) at an unknown day"
+    assert view.status_label.text() == said and errors == []
+    assert load_backtest(controller.db, backtest_id).status == "failed"
