@@ -543,6 +543,20 @@ def _bool_param(name: str, value: Any) -> bool:
 _OFF = ("", "none", "off", "null")
 
 
+# The limits a rule takes, each read by its own converter: the rules built from them and a
+# stored limit (stored_risk_value) read a value alike.
+_LIMIT_RULES: tuple[tuple[str, Callable[[Any], RiskRule], Callable[[str, Any], Decimal | int]], ...] = (
+    ("max_order_notional", MaxOrderNotional, _decimal_param),
+    ("max_order_quantity", MaxOrderQuantity, _decimal_param),
+    ("max_position_ratio", MaxPositionRatio, _decimal_param),
+    ("max_gross_exposure", MaxGrossExposure, _decimal_param),
+    ("max_orders_per_run", MaxOrdersPerRun, _int_param),
+    ("max_daily_orders", DailyOrderCount, _int_param),
+    ("price_collar_pct", PriceCollar, _decimal_param),
+)
+_CONVERTERS = {name: conv for name, _, conv in _LIMIT_RULES}
+
+
 # The largest value a stored setting holds: a risk limit here, every other trade setting
 # (services.trade_settings_keys.MAX_SETTING) the same.
 MAX_STORED_LIMIT = Decimal("1e12")
@@ -559,9 +573,13 @@ def stored_risk_value(name: str, value: Any) -> Any:
         return _bool_param(name, value)
     if value is None or (isinstance(value, str) and value.strip().lower() in _OFF):
         return None
-    number = _decimal_param(name, value)
+    # a whole-number limit is refused here, in the words typed: the rules refused 2.5 orders per
+    # run only once built, naming "Decimal('2.5')", after the Settings dialog had let it through
+    number = _CONVERTERS.get(name, _decimal_param)(name, value)
     if number > MAX_STORED_LIMIT:  # 1e400 was stored as the text "1E+400" (nan was refused)
         raise RiskParamError(f"{name} must be a number from 0 to 1e{MAX_STORED_LIMIT.adjusted()}, got {value!r}")
+    if isinstance(number, int):
+        return number
     return int(number) if number == number.to_integral_value() and number.as_tuple().exponent == 0 else number
 
 
@@ -598,16 +616,7 @@ def rules_from_params(params: Mapping[str, Any] | None = None, overrides: Iterab
     rules.append(PriceCheck(None if max_age is None else _decimal_param("max_price_age_seconds", max_age)))
     rules.append(DuplicateOrder())
     rules.append(ShortSale(_bool_param("allow_short", limits["allow_short"] if limits["allow_short"] is not None else False)))
-    limit_rules: tuple[tuple[str, Callable[[Any], RiskRule], Callable[[str, Any], Decimal | int]], ...] = (
-        ("max_order_notional", MaxOrderNotional, _decimal_param),
-        ("max_order_quantity", MaxOrderQuantity, _decimal_param),
-        ("max_position_ratio", MaxPositionRatio, _decimal_param),
-        ("max_gross_exposure", MaxGrossExposure, _decimal_param),
-        ("max_orders_per_run", MaxOrdersPerRun, _int_param),
-        ("max_daily_orders", DailyOrderCount, _int_param),
-        ("price_collar_pct", PriceCollar, _decimal_param),
-    )
-    for name, cls, conv in limit_rules:
+    for name, cls, conv in _LIMIT_RULES:
         value = limits[name]
         if value is not None:
             rules.append(cls(conv(name, value)))

@@ -147,3 +147,15 @@ def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(
             "Max order notional": "25,000.00"}  # a value stored as text before
     finally:
         db.dispose()
+
+
+def test_a_whole_number_limit_is_refused_in_the_words_typed(database, db_url, console):
+    """`risk.max_orders_per_run=2.5` was refused naming "Decimal('2.5')", a Python spelling the
+    trader never typed (the dialog let it through and the service refused it after it closed:
+    tests/gui/test_settings_typed_words.py)."""
+    refused = console("--db-url", db_url, "trade-settings", "set", "risk.max_orders_per_run=2.5")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "trading-console: risk: max_orders_per_run must be a whole number, got '2.5'"
+    stored = console("--db-url", db_url, "trade-settings", "set", "risk.max_daily_orders=1e3", "--json")
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout)["risk"]["max_daily_orders"] == 1000

@@ -18,6 +18,8 @@ CASES = [
     *(("risk.allow_short", typed) for typed in FLAGS),
     ("risk.max_order_notional", "off"), ("risk.max_order_notional", "25,000"), ("risk.max_order_notional", "abc"),
     ("auto_recovery.new_timeout_seconds", "off"), ("auto_recovery.new_timeout_seconds", "30"),
+    # a whole-number limit: the dialog let 2.5 through and the service refused it once it had closed
+    ("risk.max_orders_per_run", "2.5"),
 ]
 EXPECTED = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 
