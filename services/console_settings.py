@@ -86,9 +86,17 @@ def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]
         "execution_data_source": trade_values["execution_data_source"],
         "data_sources": list(DATA_SOURCES),
         "labels": {key: setting_label(key) for key in (*trade_values["risk"], *trade_values["auto_recovery"])},
+        # values stored beyond today's bounds, each with its label, value and why: OK saves the others
+        "stored_problems": [f"{setting_label(key.split('.', 1)[1])}: {_stored(trade_values, key)} is {problem}."
+                            for key, problem in (trade_values.get("stored_problems") or {}).items()],
         "database_url": settings.redacted_db_url,
         "theme": settings.ui.theme,
     }
+
+
+def _stored(trade_values: dict[str, Any], key: str) -> Any:
+    section, name = key.split(".", 1)
+    return trade_values[section][name]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.books import BooksError, BooksService, parse_capital
-from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, rules_from_params, stored_risk_value
+from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, stored_risk_value
 from services.core.typed_numbers import plain
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.repositories.settings import SettingsRepository
@@ -23,9 +23,10 @@ from services.trade_settings_keys import (
     DATA_SOURCES,
     SECTIONS,
     TradeSettingsError,
-    checked_section,
+    changed_section,
     known_keys,
     read_setting,
+    stored_problems,
 )
 
 
@@ -62,15 +63,25 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, Any]:
     return changes
 
 
-def _check_risk(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The risk limits in force after a change (each already read by ``read_setting``; stored ones
-    may predate that) checked by the risk engine's own parsing, in the form they are stored in
-    (``stored_risk_value``: numbers as numbers, whoever typed them)."""
-    try:
-        rules_from_params(values)
-        return {name: stored_risk_value(name, value) for name, value in values.items()}
-    except RiskParamError as exc:
-        raise TradeSettingsError(f"risk: {exc}") from None
+def _risk_to_store(stored: Mapping[str, Any], changed: Mapping[str, Any]) -> dict[str, Any]:
+    """The risk limits to store: the ``changed`` ones (each read by ``read_setting``, the risk
+    engine's own reading) over the ``stored`` ones, each stored one in the form it is read in
+    (``stored_risk_value``: numbers as numbers, "25,000" stored as text by an older version
+    included) where today's rule takes it, else as it is: reported (``stored_problems``), never a
+    reason to refuse another change."""
+    kept = {}
+    for name, value in stored.items():
+        try:
+            kept[name] = stored_risk_value(name, value)
+        except RiskParamError:
+            kept[name] = value
+    return {**kept, **changed}
+
+
+def _sections(repo: SettingsRepository) -> dict[str, dict[str, Any]]:
+    """The ``risk``, ``auto_recovery`` and ``execution`` settings as stored, over their defaults."""
+    return {"risk": {**DEFAULT_RISK_LIMITS, **repo.risk_defaults()}, "auto_recovery": repo.auto_recovery(),
+            "execution": repo.execution()}
 
 
 class TradeSettingsService:
@@ -79,17 +90,18 @@ class TradeSettingsService:
         self.actor = actor
 
     def read(self) -> dict[str, Any]:
+        """Every trade setting as stored; ``stored_problems``: those today's rules refuse, by
+        dotted key, with why (``services.trade_settings_keys.stored_problems``)."""
         with self.db.session() as session:
             repo = SettingsRepository(session)
-            return {
-                "risk": {**DEFAULT_RISK_LIMITS, **repo.risk_defaults()},
-                "auto_recovery": repo.auto_recovery(),
-                "execution": repo.execution(),
+            values: dict[str, Any] = {
+                **_sections(repo),
                 "execution_data_source": repo.execution_data_source(),
                 "trading_state": str(repo.trading_state()),
                 "project_capital": {name: None if capital is None else plain(capital)
                                     for name, capital in BooksService(self.db, self.actor).capitals().items()},
             }
+        return {**values, "stored_problems": stored_problems(values)}
 
     def set(self, pairs: Iterable[str]) -> dict[str, Any]:
         return self.update(parse_assignments(pairs))
@@ -100,9 +112,12 @@ class TradeSettingsService:
         if unknown:
             raise TradeSettingsError(f"unknown settings section{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
         # whoever typed them (the dialog, the command line): checked here, before anything is stored
-        # (the dialog hands over the cells' text, read here as the command line's is)
-        checked = {section: checked_section(section, changes[section])
-                   for section in ("risk", "auto_recovery", "execution") if changes.get(section) is not None}
+        # (the dialog hands over the cells' text, read here as the command line's is); what says
+        # the stored value is no change (a value stored beyond today's bounds stops no other)
+        with self.db.session() as session:
+            stored = _sections(SettingsRepository(session))
+        checked = {section: changed_section(section, changes[section], stored[section])
+                   for section in SECTIONS if changes.get(section) is not None}
         source = changes.get("execution_data_source")
         if source is not None:
             source = check_data_source(source)
@@ -122,7 +137,7 @@ class TradeSettingsService:
         with self.db.unit_of_work() as session:
             repo = SettingsRepository(session)
             if "risk" in checked:
-                repo.set_risk_defaults(_check_risk({**repo.risk_defaults(), **checked["risk"]}))
+                repo.set_risk_defaults(_risk_to_store(repo.risk_defaults(), checked["risk"]))
             if "auto_recovery" in checked:
                 repo.set_auto_recovery(checked["auto_recovery"])
             if "execution" in checked:

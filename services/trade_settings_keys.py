@@ -101,7 +101,45 @@ def read_setting(section: str, name: str, value: Any) -> Any:
     return checked_value(f"{section}.{name}", defaults[name], value)
 
 
-def checked_section(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Every value of a ``risk``, ``auto_recovery`` or ``execution`` change read
-    (``read_setting``), an unknown name refused."""
-    return {name: read_setting(section, name, value) for name, value in values.items()}
+def changed_section(section: str, values: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a ``risk``, ``auto_recovery`` or ``execution`` change that differ from what
+    is ``stored``, each read (``read_setting``), an unknown name refused. A value that says what is
+    stored already is no change and is not read again: a value stored before today's bounds (a
+    limit above 1e12 written by an older version) refused every later change of the section, as
+    the Settings dialog hands back every row, and the whole section was checked on save. Typed
+    anew, a different value, it is read, bounds and all."""
+    return {name: read_setting(section, name, value) for name, value in values.items()
+            if name not in stored or not _says_stored(value, stored[name])}
+
+
+def _says_stored(value: Any, stored: Any) -> bool:
+    """``value`` (as typed, or already read) is ``stored``: the same, the same text (a dialog's
+    untouched row), or the same number ("1e13" for 10000000000000)."""
+    if value == stored or str(value).strip() == str(stored):
+        return True
+    if isinstance(value, bool) or isinstance(stored, bool):
+        return False  # a flag is its word, read by read_setting; 1 is no flag's stored True
+    try:
+        return typed_decimal(value) == typed_decimal(stored)
+    except NotANumber:
+        return False
+
+
+def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each stored ``risk``, ``auto_recovery`` or ``execution`` setting (of
+    ``TradeSettingsService.read()``'s ``values``) that today's rule refuses, by dotted key: why
+    (the setting, its value, the bound) and what to do, said after the value. Such a value was
+    stored before its bound existed, by an older version or in the database itself. It is kept
+    as it is (the risk engine reads a limit above the bound as that limit) and stops no other
+    change (``changed_section``); the command and the Settings dialog say it, and it can be
+    changed (a risk limit also switched off)."""
+    problems = {}
+    for section in SECTIONS:
+        for name, value in (values.get(section) or {}).items():
+            try:
+                read_setting(section, name, value)
+            except TradeSettingsError as exc:
+                why = str(exc).split(": ", 1)[-1]  # without the section the key already names
+                fix = "change it or switch it off" if section == "risk" else "change it"
+                problems[f"{section}.{name}"] = f"refused since it was stored: {why}; {fix}"
+    return problems

@@ -45,9 +45,11 @@ def _print(args: argparse.Namespace, values: dict) -> None:
     if args.json:
         print(json.dumps(values, indent=2, default=str))
         return
+    problems = values.get("stored_problems") or {}  # stored before today's bounds: said beside the value
     for section in ("risk", "auto_recovery", "execution"):
         for key, value in values[section].items():
-            print(f"{section}.{key} = {'off' if value is None else value}")
+            problem = problems.get(f"{section}.{key}")
+            print(f"{section}.{key} = {'off' if value is None else value}" + (f"  ({problem})" if problem else ""))
     source = values["execution_data_source"]
     known = source in DATA_SOURCES
     print(f"execution_data_source = {source}" + ("" if known else f"  (unknown: not one of {', '.join(DATA_SOURCES)}; "

@@ -13,6 +13,8 @@ import subprocess
 import pytest
 
 from app.cli import main
+from services.db.repositories.settings import SettingsRepository
+from services.trade_settings import TradeSettingsError, TradeSettingsService
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,6 +149,63 @@ def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(
             "Max order notional": "25,000.00"}  # a value stored as text before
     finally:
         db.dispose()
+
+
+# A trade setting stored beyond today's bounds (a risk limit above 1e12 written before the bound
+# existed, by an older version or straight into the database) is reported, and stops no other
+# change: the service and ``trade-settings set`` here, the Settings dialog in
+# tests/gui/test_settings_typed_words.py.
+TOO_LARGE = 10**13  # above the 1e12 a setting keeps (services.core.risk.MAX_STORED_LIMIT)
+
+
+def _store_as_an_older_version(database, risk=None, auto_recovery=None) -> None:
+    with database.unit_of_work() as session:
+        repo = SettingsRepository(session)
+        if risk:
+            repo.set_risk_defaults(risk)
+        if auto_recovery:
+            repo.set_auto_recovery(auto_recovery)
+
+
+def test_a_limit_stored_above_the_bound_stops_no_other_change_and_is_reported(database, db_url, console):
+    _store_as_an_older_version(database, risk={"max_order_notional": TOO_LARGE, "max_order_quantity": 700},
+                               auto_recovery={"new_timeout_seconds": TOO_LARGE})
+
+    shown = console("--db-url", db_url, "trade-settings")
+    assert shown.returncode == 0, shown.stderr
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("risk.max_order_notional = "))
+    # which setting, its value and the bound, and what to do about it
+    assert line.startswith(f"risk.max_order_notional = {TOO_LARGE}  (refused since it was stored: ")
+    assert "from 0 to 1e12" in line and "change it or switch it off" in line, line
+    assert "auto_recovery.new_timeout_seconds" in shown.stdout and "change it)" in shown.stdout
+
+    # another limit changes (the whole risk dict was checked and the old value refused it: exit 2)
+    changed = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_quantity=5", "auto_recovery.max_auto_retries=2", "--json")
+    assert changed.returncode == 0, changed.stderr
+    values = json.loads(changed.stdout)
+    assert values["risk"]["max_order_quantity"] == 5 and values["auto_recovery"]["max_auto_retries"] == 2
+    assert values["risk"]["max_order_notional"] == TOO_LARGE  # kept as it is: nobody changed it
+    assert sorted(values["stored_problems"]) == ["auto_recovery.new_timeout_seconds", "risk.max_order_notional"]
+
+    service = TradeSettingsService(database, "tester")
+    assert service.update({"risk": {"max_price_age_seconds": "60"}})["risk"]["max_price_age_seconds"] == 60
+
+    # a refused change writes nothing, the change beside it included
+    before = service.read()
+    refused = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_quantity=7", "risk.max_position_ratio=abc")
+    assert refused.returncode == 2 and "max_position_ratio must be a number, got 'abc'" in refused.stderr, refused.stderr
+    with pytest.raises(TradeSettingsError, match="from 0 to 1e12"):  # the old value typed anew is refused too
+        service.update({"risk": {"max_order_quantity": "8", "max_order_notional": "2e13"}})
+    assert service.read() == before
+
+    # the value itself can be changed or switched off, and is then no longer reported
+    fixed = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_notional=off",
+                    "auto_recovery.new_timeout_seconds=30", "--json")
+    assert fixed.returncode == 0, fixed.stderr
+    values = json.loads(fixed.stdout)
+    assert values["risk"]["max_order_notional"] is None and values["auto_recovery"]["new_timeout_seconds"] == 30
+    assert values["stored_problems"] == {}
+    assert values["risk"]["max_order_quantity"] == 5 and values["risk"]["max_price_age_seconds"] == 60
 
 
 def test_a_whole_number_limit_is_refused_in_the_words_typed(database, db_url, console):

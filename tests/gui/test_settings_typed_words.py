@@ -76,3 +76,43 @@ def test_a_typed_setting_is_stored_or_refused_alike_by_the_command_and_the_dialo
         _, reason = command[1].split(": ", 1)
         assert shown == f"{label}: {reason}.", (command, window)
         assert repr(typed) in reason, reason  # names the value as typed ("'off' is not a number")
+
+
+def test_a_value_stored_beyond_the_bound_is_shown_and_stops_no_other_change(qtbot, database):
+    """A risk limit and a timeout stored above 1e12 before the bound existed: the dialog refused
+    OK whatever was changed (its own check, then the service's, read every row again), so no
+    setting could be saved; now it says which value is refused and why, saves the others, and
+    the refused value itself can be changed."""
+    from services.db.repositories.settings import SettingsRepository
+
+    with database.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_notional": 10**13})
+        SettingsRepository(session).set_auto_recovery({"new_timeout_seconds": 10**13})
+    service = TradeSettingsService(database, "tester")
+    dialog = SettingsDialog(console_settings.dialog_values(Settings(), service.read()))
+    qtbot.addWidget(dialog)
+    notional = dialog.row_of(dialog.risk_table, "max_order_notional")
+    label = dialog.risk_table.item(notional, 0).text()
+    assert dialog.risk_table.item(notional, 1).text() == "10000000000000"
+    shown = dialog.error_label.text()
+    assert f"{label}: 10000000000000 is refused since it was stored" in shown and "from 0 to 1e12" in shown, shown
+    assert "change it or switch it off" in shown and "Stuck after" in shown, shown
+
+    dialog.risk_table.item(dialog.row_of(dialog.risk_table, "max_order_quantity"), 1).setText("5")
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    stored = service.update(console_settings.change_from_dialog(Settings(), sig.args[0]).trade_changes)
+    assert stored["risk"]["max_order_quantity"] == 5
+    assert stored["risk"]["max_order_notional"] == 10**13 and stored["auto_recovery"]["new_timeout_seconds"] == 10**13
+
+    again = SettingsDialog(console_settings.dialog_values(Settings(), stored))
+    qtbot.addWidget(again)
+    again.risk_table.item(notional, 1).setText("2e13")  # typed anew, the bound holds
+    again.accept()
+    assert again.error_label.text() == f"{label}: max_order_notional must be a number from 0 to 1e12, got '2e13'."
+    again.risk_table.item(notional, 1).setText("50,000")
+    with qtbot.waitSignal(again.settings_submitted) as sig:
+        again.buttons.button(again.buttons.StandardButton.Ok).click()
+    stored = service.update(console_settings.change_from_dialog(Settings(), sig.args[0]).trade_changes)
+    assert stored["risk"]["max_order_notional"] == 50000 and list(stored["stored_problems"]) == [
+        "auto_recovery.new_timeout_seconds"]

@@ -12,6 +12,7 @@ Input and output shape::
                   "allow_replace_outside_rth": bool, ...},
      "project_capital": {project name: amount or None},  # a project's capital (None: off),
                                  # its previews' default portfolio value (docs/project-books.md)
+     "stored_problems": [str, ...],  # input only: stored values today's rules refuse, said at opening
 
 In the output the three tables' values are each cell's text as typed ("25,000", "off", "yes"):
 the services read it per setting (services.trade_settings_keys.read_setting), as they read
@@ -44,7 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.books import CapitalError, parse_capital
-from services.trade_settings_keys import TradeSettingsError, read_setting
+from services.trade_settings_keys import TradeSettingsError, changed_section
 from services.urls import redact_url
 
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
@@ -102,6 +103,9 @@ class SettingsDialog(QDialog):
         form.addRow("Market data lines", self.market_data_lines_spin)
 
         labels = values.get("labels") or {}
+        # what is stored, for OK to tell a row left as it was from a change (a value stored beyond
+        # today's bounds stops no other change)
+        self._stored = {"risk": dict(values.get("risk_defaults", {})), "auto_recovery": dict(values.get("recovery", {}))}
         self.risk_table = self._dict_table(values.get("risk_defaults", {}), labels, "switches the limit off")
         self.risk_table.setMinimumHeight(200)
         risk = QGroupBox("Risk defaults")
@@ -152,7 +156,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.scroll_area, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
-        self.error_label.setText(self._source_error(stored_source))
+        self.error_label.setWordWrap(True)
+        # values stored beyond today's bounds, said until OK (the services word them: "stored_problems")
+        self.error_label.setText(self._source_error(stored_source) or "\n".join(values.get("stored_problems") or ()))
         screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
         self.resize(min(680, screen.width()), min(720, screen.height() - 40))  # 40: the title bar
 
@@ -226,7 +232,7 @@ class SettingsDialog(QDialog):
                                     ("auto_recovery", self.recovery_table, "recovery")):
             for name, text in values[key].items():
                 try:
-                    read_setting(section, name, text)
+                    changed_section(section, {name: text}, self._stored[section])
                 except TradeSettingsError as exc:  # "SECTION[.NAME]: why": said with the row's label
                     label = _cell_text(table, self.row_of(table, name), 0)
                     return f"{label}: {str(exc).split(': ', 1)[-1]}."
