@@ -14,6 +14,7 @@ from typing import Any
 
 from services.core.typed_numbers import typed_decimal
 from services.trade_settings import DATA_SOURCES
+from services.trade_settings_keys import REFUSED_STORED, stored_problems
 
 THEMES = ("dark", "light")
 
@@ -51,12 +52,20 @@ _LIMIT_FRACTIONS = frozenset({"max_position_ratio", "max_gross_exposure"})
 def risk_limit_rows(limits: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The risk panel's limits in force as (label, value with its unit, tooltip): the label
     without the dialog's explanation (the panel is narrow), the explanation and the stored key
-    in the tooltip; a limit switched off reads "off"."""
+    in the tooltip; a limit switched off reads "off"; one stored beyond today's bounds reads as
+    stored, said refused, with why in the tooltip."""
+    problems = stored_problems({"risk": limits})
     rows = []
     for key in sorted(limits, key=setting_label):
         label = setting_label(key)
         short = label.split(" (", 1)[0]
         value = limits[key]
+        problem = problems.get(f"risk.{key}")
+        if problem:  # as stored: "1E+400" written out with its thousands took 537 characters
+            unit = _LIMIT_UNITS.get(key)
+            rows.append((short, f"{value}{f' {unit}' if unit else ''} ({REFUSED_STORED})",
+                         f"{label}\nstored as {key}\n{problem}"))
+            continue
         if value is None:
             text = "off"
         elif isinstance(value, bool):

@@ -125,6 +125,9 @@ def _says_stored(value: Any, stored: Any) -> bool:
         return False
 
 
+REFUSED_STORED = "refused since it was stored"  # what a stored value today's rule refuses is said to be
+
+
 def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Each stored ``risk``, ``auto_recovery`` or ``execution`` setting (of
     ``TradeSettingsService.read()``'s ``values``) that today's rule refuses, by dotted key: why
@@ -141,5 +144,5 @@ def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
             except TradeSettingsError as exc:
                 why = str(exc).split(": ", 1)[-1]  # without the section the key already names
                 fix = "change it or switch it off" if section == "risk" else "change it"
-                problems[f"{section}.{name}"] = f"refused since it was stored: {why}; {fix}"
+                problems[f"{section}.{name}"] = f"{REFUSED_STORED}: {why}; {fix}"
     return problems

@@ -215,6 +215,22 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
     qtmodeltester.check(model, force_py=True)
 
 
+def test_risk_view_says_a_limit_stored_beyond_the_bound(qtbot):
+    """A limit an older version stored as the text "1E+400" (the risk engine reads it as that
+    limit): the panel wrote it out in 537 characters of digits and said nothing of it; now it
+    shows it as stored, refused, with why in the tooltip (the trade-settings command and the
+    Settings dialog say the same: services.trade_settings_keys.stored_problems)."""
+    view = RiskView(RiskResultsModel())
+    qtbot.addWidget(view)
+    view.set_report(report(drafts(), max_order_notional=25000),
+                    risk_limit_rows(risk_limits({"max_order_notional": "1E+400", "max_order_quantity": 10**13})))
+    cells = {view.params_table.item(r, 0).text(): view.params_table.item(r, 1) for r in range(view.params_table.rowCount())}
+    assert cells["Max order notional"].text() == "1E+400 (refused since it was stored)"
+    assert cells["Max order quantity"].text() == "10000000000000 shares (refused since it was stored)"
+    tip = cells["Max order notional"].toolTip()
+    assert "max_order_notional must be a number from 0 to 1e12, got '1E+400'; change it or switch it off" in tip, tip
+
+
 def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodeltester):
     model = SnapshotItemsModel()
     qtmodeltester.check(model, force_py=True)
