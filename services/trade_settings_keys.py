@@ -70,8 +70,9 @@ def checked_value(key: str, default: Any, value: Any) -> Any:
     text = str(value).strip()
     try:
         number = typed_decimal(text)
-    except NotANumber:
-        raise TradeSettingsError(f"{key}: {text!r} is not a number") from None
+    except NotANumber as exc:
+        reason = f" ({exc.hint})" if exc.hint else ""  # a misplaced comma says why
+        raise TradeSettingsError(f"{key}: {text!r} is not a number{reason}") from None
     if not number.is_finite() or number < 0 or number > MAX_SETTING:
         raise TradeSettingsError(f"{key}: {text!r} must be a number from 0 to 1e12")
     if isinstance(default, int):

@@ -515,8 +515,9 @@ def _decimal_param(name: str, value: Any) -> Decimal:
         raise RiskParamError(f"{name} must be a number, got {value!r}")
     try:
         result = typed_decimal(value if isinstance(value, Decimal | int | float) else str(value))
-    except NotANumber:
-        raise RiskParamError(f"{name} must be a number, got {value!r}") from None
+    except NotANumber as exc:
+        reason = f" ({exc.hint})" if exc.hint else ""  # a misplaced comma says why
+        raise RiskParamError(f"{name} must be a number, got {value!r}{reason}") from None
     if not result.is_finite() or result < 0:
         raise RiskParamError(f"{name} must be a finite number >= 0, got {value!r}")
     return result

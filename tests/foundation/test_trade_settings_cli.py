@@ -218,3 +218,13 @@ def test_a_whole_number_limit_is_refused_in_the_words_typed(database, db_url, co
     stored = console("--db-url", db_url, "trade-settings", "set", "risk.max_daily_orders=1e3", "--json")
     assert stored.returncode == 0, stored.stderr
     assert json.loads(stored.stdout)["risk"]["max_daily_orders"] == 1000
+
+
+def test_a_decimal_comma_is_refused_with_the_reason(db_url, console):
+    """`risk.max_order_notional=1,5` (and any setting's) was refused as "not a number" without
+    the reason the order ticket gives: commas only group thousands (services.core.typed_numbers)."""
+    for typed, said in (("risk.max_order_notional=1,5", "max_order_notional must be a number, got '1,5'"),
+                        ("auto_recovery.max_price_deviation_pct=1,5", "max_price_deviation_pct: '1,5' is not a number")):
+        refused = console("--db-url", db_url, "trade-settings", "set", typed)
+        assert refused.returncode == 2
+        assert refused.stderr.strip().endswith(f"{said} (commas only group thousands, as in 1,000.5)"), refused.stderr
