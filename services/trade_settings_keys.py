@@ -144,6 +144,9 @@ def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
                 read_setting(section, name, value)
             except TradeSettingsError as exc:
                 why = str(exc).split(": ", 1)[-1]  # without the section the key already names
-                fix = "change it or switch it off" if section == "risk" else "change it"
+                if name not in SECTIONS[section]:  # stored by another (newer) version: no command here changes it
+                    fix = "a setting of another version, which this one cannot change"
+                else:
+                    fix = "change it or switch it off" if section == "risk" else "change it"
                 problems[f"{section}.{name}"] = f"{REFUSED_STORED}: {why}; {fix}"
     return problems

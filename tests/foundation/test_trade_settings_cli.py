@@ -228,3 +228,14 @@ def test_a_decimal_comma_is_refused_with_the_reason(db_url, console):
         refused = console("--db-url", db_url, "trade-settings", "set", typed)
         assert refused.returncode == 2
         assert refused.stderr.strip().endswith(f"{said} (commas only group thousands, as in 1,000.5)"), refused.stderr
+
+
+def test_a_stored_setting_this_version_does_not_know_is_said_so(database, db_url, console):
+    """A limit a newer version stored (then the console went back a version): reported as
+    unknown, without the advice to change it, which no command here can do; other limits change."""
+    _store_as_an_older_version(database, risk={"max_sector_weight": 5})
+    changed = console("--db-url", db_url, "trade-settings", "set", "risk.max_order_quantity=5")
+    assert changed.returncode == 0, changed.stderr
+    line = next(x for x in changed.stdout.splitlines() if x.startswith("risk.max_sector_weight = 5"))
+    assert "unknown setting 'risk.max_sector_weight'" in line and "switch it off" not in line, line
+    assert "a setting of another version, which this one cannot change" in line, line
