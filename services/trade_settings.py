@@ -114,8 +114,7 @@ class TradeSettingsService:
         # whoever typed them (the dialog, the command line): checked here, before anything is stored
         # (the dialog hands over the cells' text, read here as the command line's is); what says
         # the stored value is no change (a value stored beyond today's bounds stops no other)
-        with self.db.session() as session:
-            stored = _sections(SettingsRepository(session))
+        stored = self._stored_sections()
         checked = {section: changed_section(section, changes[section], stored[section])
                    for section in SECTIONS if changes.get(section) is not None}
         source = changes.get("execution_data_source")
@@ -129,6 +128,11 @@ class TradeSettingsService:
             raise TradeSettingsError(f"project_capital: {exc}") from None
         self._store(checked, source, capitals, changes)
         return self.read()
+
+    @retry_lock_conflicts  # the first read of a new database writes the settings' row: it may wait on a lock
+    def _stored_sections(self) -> dict[str, Any]:
+        with self.db.session() as session:
+            return _sections(SettingsRepository(session))
 
     @retry_lock_conflicts  # one unit of work of the database alone: runs again from scratch
     def _store(self, checked: dict[str, Any], source: str | None, capitals: dict, changes: Mapping[str, Any]) -> None:
