@@ -338,6 +338,8 @@ class Reconciler:
             TradeOrder.status.in_(list(WORKING_ORDER_STATES)))
         if self.provider.account:
             query = query.where(or_(TradeOrder.account == self.provider.account, TradeOrder.account.is_(None)))
+        else:  # no account known yet: every real account's, never a backtest's (IB never had those)
+            query = query.where(not_backtest(TradeOrder.account))
         with self.db.session() as session:
             return any(coid not in refs and not (perm and perm in perms) for coid, perm in session.execute(query))
 

@@ -58,3 +58,25 @@ async def test_a_real_difference_is_still_corrected(stack):
     report = await stack.reconciler.reconcile()
     assert "MSFT" in report.positions_corrected
     assert _account_position(stack, "MSFT") == Decimal(7)
+
+
+def test_a_backtest_order_left_open_never_makes_reconciliation_ask_for_completed_orders(database):
+    """With no account known yet (the first pass after connecting), the orders the database has
+    working are every real account's: a backtest's order left open (a backtest killed before
+    ``closing.close_abandoned`` looked) counted as missing from IB's open orders, and the pass
+    asked IB for the completed orders it did not need."""
+    from types import SimpleNamespace
+
+    from services.db.repositories import OrderRepository
+    from services.domain import BACKTEST_ACCOUNT_PREFIX, OrderState
+    from services.execution.reconcile import Reconciler
+
+    with database.unit_of_work() as session:
+        row, _ = OrderRepository(session).insert_once("BT-OPEN-1", "AAPL", "BUY", 10, account=f"{BACKTEST_ACCOUNT_PREFIX}1-1")
+        row.status = OrderState.ACCEPTED
+    reconciler = Reconciler(database, SimpleNamespace(account=""), writer=None)
+    assert reconciler._working_unlisted(set(), set()) is False
+    with database.unit_of_work() as session:
+        real, _ = OrderRepository(session).insert_once("REAL-OPEN-1", "AAPL", "BUY", 10, account="DU1")
+        real.status = OrderState.ACCEPTED
+    assert reconciler._working_unlisted(set(), set()) is True  # a real account's working order still counts
