@@ -49,7 +49,7 @@ from .errors import (
     TradingHalted,
 )
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
-from .lease import LeaseManager, placed_by
+from .lease import Holder, LeaseManager, placed_by
 from .listings import draft_params, request_for_order
 from .market_health import MarketHealth, TradeIntent
 from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, min_tick_of, order_draft
@@ -75,11 +75,15 @@ class ReplaceResult:
 
 
 class CanceledOrders(list):
-    """The ids of the orders Cancel All canceled; ``senders_not_stopped``: the runs whose sender
-    (in another process) still sent after the wait, described (empty: every sender stopped)."""
+    """The ids of the orders Cancel All canceled (or asked the broker to cancel);
+    ``not_canceled``: the orders it could not cancel, each said with why (one by one: IB refused
+    the cancel, or the order is not open in this session); ``senders_not_stopped``: the runs
+    whose sender (in another process) still sent after the wait, described (empty: every sender
+    stopped)."""
 
-    def __init__(self, ids, *, senders_not_stopped: tuple[str, ...] = ()) -> None:
+    def __init__(self, ids, *, not_canceled: tuple[str, ...] = (), senders_not_stopped: tuple[str, ...] = ()) -> None:
         super().__init__(ids)
+        self.not_canceled = not_canceled
         self.senders_not_stopped = senders_not_stopped
 
 
@@ -144,9 +148,7 @@ class OrderActions:
                 if confirmed is not None:
                     confirmed.cancel()
                 if order.status is OrderState.SENDING:
-                    # claimed by a sender in another process (or this one, a moment before placeOrder)
-                    raise BrokerError(f"order {order_id} is being sent (SENDING) by the run's sender: cancel it once it "
-                                      f"reaches the broker, or halt trading to stop the run", code="not_cancelable") from exc
+                    raise BrokerError(_sending_elsewhere(order), code="not_cancelable") from exc
                 raise
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
             if confirmed is not None:
@@ -158,12 +160,15 @@ class OrderActions:
         await self.writer.flush()
         return await self._db(self._order, order_id)
 
-    async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> list[int]:
+    async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> CanceledOrders:
         """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
         A run of this process that is sending stops first, and every order not sent yet is
         canceled before it is sent (``cancel``'s rule): nothing more goes out after Cancel All,
         neither from a run nor later from recovery, which would take an unsent order left NEW
-        for a stuck one and send it. With ``wait``
+        for a stuck one and send it. An order still SENDING once its sender stopped may be at
+        the broker: canceled there like a working one (``_working``). One by one, what the
+        broker or this session cannot cancel (IB lets only the client that placed an order
+        cancel it) is said in the result's ``not_canceled``, not counted as canceled. With ``wait``
         (a command, which disconnects once it returns), the broker's final status of each order
         it holds is waited for (``confirm_timeout`` in all) and written before returning, as
         ``cancel`` does; the window's Cancel All sees them stream in."""
@@ -171,19 +176,24 @@ class OrderActions:
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
         mark = await self._db(self._mark_cancel_all, one_by_one)
+        still_sending: set[int] = set()
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
             # what the stopped run gives back (NEW) is listed below, not left behind as it settles
             if not await self.service.sending_stopped(self.confirm_timeout):
                 log.warning("cancel all: a run still sending after %s s; its orders not yet given back are left to it",
                             self.confirm_timeout)
+                still_sending |= self.service.executing_runs()
         # then the senders of other processes: the broker's cancel must come after their last
         # placeOrder, or what they send in between stays working
-        not_stopped = await self._senders_stopped(mark)
-        working = await self._db(self._working)
+        busy = await self._senders_stopped(mark)
+        still_sending |= {h.run_id for h in busy}
+        not_stopped = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
+        working = await self._db(self._working, still_sending)
         at_broker = [o for o in working if _reached_the_broker(o)]
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
                          for o in at_broker} if wait else {}
+        not_canceled: dict[int, str] = {}
         if one_by_one:
             for order in working:
                 if not _reached_the_broker(order):  # canceled here, as ``cancel`` does: nothing to ask the broker
@@ -193,7 +203,9 @@ class OrderActions:
                 try:
                     await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
                 except BrokerError as exc:
-                    log.warning("cancel of %s failed: %s", order.client_order_id, exc)
+                    not_canceled[order.id] = (_sending_elsewhere(order) if order.status is OrderState.SENDING
+                                              else f"order {order.id} ({order.client_order_id}): {exc}")
+                    log.warning("cancel all: %s", not_canceled[order.id])
                     refused = confirmations.pop(order.client_order_id, None)
                     if refused is not None:
                         refused.cancel()
@@ -217,10 +229,12 @@ class OrderActions:
                             "session that placed the order (these were placed by another client id, or its process "
                             "has ended and wrote nothing more); the next reconciliation of that account records "
                             "their final status", len(unconfirmed), counted(len(confirmations), "cancel"), self.confirm_timeout)
-        await self._db(self._audit, "order.cancel_all", None, {"orders": [o.id for o in working], "global": not one_by_one,
+        canceled = [o.id for o in working if o.id not in not_canceled]
+        await self._db(self._audit, "order.cancel_all", None, {"orders": canceled, "global": not one_by_one,
+                                                             "not_canceled": list(not_canceled.values()),
                                                              "senders_not_stopped": list(not_stopped)})
         await self.writer.flush()
-        return CanceledOrders([o.id for o in working], senders_not_stopped=not_stopped)
+        return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped)
 
     async def _confirmed(self, confirmations: dict) -> list[str]:
         """Wait (``confirm_timeout`` seconds at most) until each order's final status is known:
@@ -260,10 +274,10 @@ class OrderActions:
                   {"cancel_all_at": mark.isoformat(), "global": not one_by_one}, session=session)
         return mark
 
-    async def _senders_stopped(self, mark: datetime) -> tuple[str, ...]:
+    async def _senders_stopped(self, mark: datetime) -> list[Holder]:
         """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
-        started before the Cancel All marker ``mark``; the runs whose sender still sends then,
-        described for the trader (empty: every sender stopped)."""
+        started before the Cancel All marker ``mark``; the holders of the runs whose sender
+        still sends then (empty: every sender stopped)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.senders_timeout
         while True:
@@ -271,27 +285,30 @@ class OrderActions:
             if not busy or loop.time() >= deadline:
                 break
             await asyncio.sleep(SENDERS_POLL)
-        described = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
-        if described:
+        if busy:
             log.warning("cancel all: the sender of %s did still send %g s after Cancel All; what it sends after the "
-                        "cancel may stay working: %s", counted(len(busy), "run"), self.senders_timeout, "; ".join(described))
-        return described
+                        "cancel may stay working: %s", counted(len(busy), "run"), self.senders_timeout,
+                        "; ".join(f"run {h.run_id} ({h.describe()})" for h in busy))
+        return busy
 
     def working_count(self) -> int:
         """How many orders ``cancel_all`` would cancel one by one (blocking: a worker thread's)."""
         return len(self._working())
 
-    def _working(self) -> list[OrderRecord]:
+    def _working(self, still_sending: set[int] | frozenset[int] = frozenset()) -> list[OrderRecord]:
         """The orders Cancel All cancels: every order of the connected account that may be
         canceled (``OrderState.is_cancelable``, as a row's Cancel: working ones and NEW ones not
-        sent yet; another account's orders are not ours to touch from this session). SENDING
-        orders are left to their sender: claimed, not known to be at the broker; a stopped sender
-        gives them back (NEW), a sent one shows as working."""
+        sent yet; another account's orders are not ours to touch from this session). A SENDING
+        order is left to its sender while that still sends (the runs ``still_sending``: the
+        sender gives back what it does not send, NEW). Once its sender stopped, an order still
+        SENDING had its placeOrder written (its SUBMITTED or the broker's first status not
+        recorded yet, or placeOrder failed after the write) or its sender died: it may be
+        working at the broker, so it is canceled there like a working one."""
         account = self.provider.account
         with self.db.session() as session:
             return [to_order_record(o) for o in OrderRepository(session).list_open()
                     if (o.account in (None, account) if account else not is_backtest_account(o.account))
-                    and o.status is not OrderState.SENDING]
+                    and not (o.status is OrderState.SENDING and o.run_id in still_sending)]
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> TradingState:
@@ -552,9 +569,20 @@ class OrderActions:
 
 
 def _reached_the_broker(order: OrderRecord) -> bool:
-    """Whether a cancel must be asked of the broker: an order that went out (any state after
-    NEW) or has a broker id; a NEW order without one was never sent and is canceled here."""
+    """Whether a cancel must be asked of the broker: an order that went out or may have (any
+    state after NEW, SENDING included) or has a broker id; a NEW order without one was never
+    sent and is canceled here."""
     return bool(order.ib_order_id) or order.status is not OrderState.NEW
+
+
+def _sending_elsewhere(order: OrderRecord) -> str:
+    """Why a SENDING order that this session does not hold cannot be canceled from here (by a
+    row's Cancel or by Cancel All one by one): IB lets only the client that placed an order
+    cancel it, and a bare order id is never canceled (it may name another order)."""
+    return (f"order {order.id} ({order.client_order_id}) is SENDING and not open in this session: its run's sender "
+            f"(another process, or this one a moment before its placeOrder) may have sent it; cancel it from the "
+            f"session that placed it once the broker acknowledged it, halt trading to stop a run still sending, "
+            f"or cancel everything at the broker (IB's global cancel)")
 
 
 def _replacing(order) -> Replacing:

@@ -1,0 +1,131 @@
+"""Cancel All and an order still SENDING once the senders stopped. Cancel All stops this process's
+sender and waits for every other process's before it lists what to cancel; an order still SENDING
+then had its placeOrder written (the row waits for its SUBMITTED, which the sender queued behind
+the writer, or for the broker's first status; or placeOrder raised after the write and the
+sender left it SENDING for reconciliation). It may be working at the broker, so Cancel All one by
+one cancels it there like a working one; an order it cannot cancel from this session (IB lets
+only the client that placed an order cancel it) is named in its result, never counted as
+canceled."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from services.db.models import TradeOrder
+from services.db.repositories import OrderRepository
+from services.domain import OrderState
+from services.execution.errors import BrokerError
+from services.execution.listings import request_for_order
+from tests.fixtures.waiting import wait_until
+
+from .conftest import build_stack
+from .test_lease import _run_with_orders
+
+pytestmark = pytest.mark.timeout(60)
+
+ACK_DELAY = 60.0  # the broker keeps the order PendingSubmit, without a status, for the whole test
+
+
+def _order(db, client_order_id: str):
+    with db.session() as session:
+        return OrderRepository(session).get_by_client_id(client_order_id)
+
+
+def _status(db, client_order_id: str) -> OrderState:
+    with db.session() as session:
+        return OrderState(session.scalar(select(TradeOrder.status).where(TradeOrder.client_order_id == client_order_id)))
+
+
+async def _placed_still_sending(stack, n: int = 2) -> list[str]:
+    """A run of ``n`` orders whose first one went out as the run's sender sends it (claimed under
+    the run's lease, then placeOrder written to the broker) and is still SENDING in the database:
+    the broker holds its acknowledgement (``ack_delay``) and its SUBMITTED is not recorded. The
+    sender's work is over (the lease released), as after a Cancel All stopped it."""
+    run_id, coids = _run_with_orders(stack.db, n)
+    leases = stack.service.leases
+    async with leases.hold(run_id) as lease:
+        claimed = await asyncio.to_thread(leases.claim_many, lease, coids[:1])
+        assert claimed is not None and claimed[1] == {coids[0]}
+        await stack.provider.place_order(request_for_order(_order(stack.db, coids[0])),
+                                         check=lambda: leases.check_sendable(lease))
+    await wait_until(lambda: [o.order_ref for o in stack.sim.open_orders()] == [coids[0]], 10,
+                     lambda: f"the placed order at the broker: {stack.sim.open_orders()}")
+    await stack.writer.flush()
+    assert _status(stack.db, coids[0]) is OrderState.SENDING
+    return coids
+
+
+async def test_cancel_all_one_by_one_cancels_at_the_broker_an_order_its_stopped_sender_left_sending(database, make_simulator):
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    sim.faults.ack_delay = ACK_DELAY
+    stack = await build_stack(database, sim, client_id=1)
+    try:
+        sent, unsent = await _placed_still_sending(stack)
+        canceled = await stack.actions.cancel_all(one_by_one=True)
+        # else it stayed working at the broker after the trader canceled everything
+        await wait_until(lambda: not sim.open_orders(), 10,
+                         lambda: f"still working at the broker after Cancel All: {[o.order_ref for o in sim.open_orders()]}")
+        assert sorted(canceled) == sorted(_order(database, c).id for c in (sent, unsent))
+        assert canceled.not_canceled == ()
+
+        async def settled():
+            await stack.writer.flush()
+            return _status(database, sent) is OrderState.CANCELED and _status(database, unsent) is OrderState.CANCELED
+
+        await wait_until(settled, 10, lambda: f"both canceled: {_status(database, sent)}, {_status(database, unsent)}")
+    finally:
+        await stack.close()
+
+
+async def test_cancel_all_one_by_one_names_what_it_could_not_cancel_from_this_session(database, make_simulator):
+    """The order went out from another process (client id 1): IB lets only that client cancel
+    it one by one. Cancel All of client id 2 says so in its result instead of counting it as
+    canceled, and writes nothing for it; the single-row Cancel refuses it the same way."""
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    sim.faults.ack_delay = ACK_DELAY
+    owner = await build_stack(database, sim, client_id=1)
+    canceler = await build_stack(database, sim, client_id=2)
+    try:
+        sent, unsent = await _placed_still_sending(owner)
+        order_id = _order(database, sent).id
+        with pytest.raises(BrokerError) as refused:
+            await canceler.actions.cancel(order_id)
+        assert refused.value.code == "not_cancelable"
+        canceled = await canceler.actions.cancel_all(one_by_one=True)
+        assert list(canceled) == [_order(database, unsent).id]
+        # said the same way as the single-row Cancel's refusal
+        assert canceled.not_canceled == (str(refused.value),)
+        assert str(refused.value).startswith(f"order {order_id} ({sent}) is SENDING and not open in this session")
+        await canceler.writer.flush()
+        assert _status(database, sent) is OrderState.SENDING  # nothing written for a cancel never asked
+        assert [o.order_ref for o in sim.open_orders()] == [sent]
+        # the global cancel reaches it at the broker
+        await canceler.actions.cancel_all()
+        await wait_until(lambda: not sim.open_orders(), 10, "the global cancel to reach the order")
+    finally:
+        await canceler.close()
+        await owner.close()
+
+
+async def test_an_order_of_a_sender_still_at_work_is_left_to_it(database, make_simulator):
+    """A sender that did not stop within the wait gives back (NEW) what it does not send: its
+    SENDING orders are not Cancel All's to touch; the result names the run instead."""
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    stack = await build_stack(database, sim, client_id=1)
+    stack.actions.senders_timeout = 0.3
+    try:
+        run_id, coids = _run_with_orders(database, 1)
+        leases = stack.service.leases
+        async with leases.hold(run_id) as lease:
+            await asyncio.to_thread(leases.start_sending, lease)  # a sender at work that sees no marker
+            assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
+            canceled = await stack.actions.cancel_all(one_by_one=True)
+            assert list(canceled) == [] and canceled.not_canceled == ()
+            assert [s.split(" (")[0] for s in canceled.senders_not_stopped] == [f"run {run_id}"]
+            await stack.writer.flush()
+            assert _status(database, coids[0]) is OrderState.SENDING
+    finally:
+        await stack.close()
