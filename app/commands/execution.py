@@ -430,12 +430,18 @@ async def cmd_replace(args, settings) -> int:
 async def cmd_cancel_all(args, settings) -> int:
     async with connected(args, settings) as s:
         ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
-    unstopped = list(getattr(ids, "senders_not_stopped", ()))
-    _print_result(args, {"canceled": list(ids), "senders_not_stopped": unstopped},
+    unstopped = list(ids.senders_not_stopped)
+    not_canceled = list(ids.not_canceled)
+    _print_result(args, {"canceled": list(ids), "not_canceled": not_canceled, "senders_not_stopped": unstopped},
                   f"cancel requested for {counted(len(ids), 'working order')}")
     if unstopped:
         print("trading-console: cancel-all: still sending after the wait (what they sent after the cancel may be working): "
               + "; ".join(unstopped), file=sys.stderr)
+    if not_canceled:
+        # what may still be working at the broker fails the command: a script must not take it for done
+        print(f"trading-console: cancel-all: {counted(len(not_canceled), 'order')} not canceled: " + "; ".join(not_canceled),
+              file=sys.stderr)
+        return EXIT_BROKER
     return EXIT_OK
 
 

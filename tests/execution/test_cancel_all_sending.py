@@ -10,6 +10,7 @@ canceled."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from services.execution.errors import BrokerError
 from services.execution.listings import request_for_order
 from tests.fixtures.waiting import wait_until
 
+from .cli_helpers import cli_args, run
 from .conftest import build_stack
 from .test_lease import _run_with_orders
 
@@ -107,6 +109,30 @@ async def test_cancel_all_one_by_one_names_what_it_could_not_cancel_from_this_se
         await wait_until(lambda: not sim.open_orders(), 10, "the global cancel to reach the order")
     finally:
         await canceler.close()
+        await owner.close()
+
+
+@pytest.mark.slow  # a `python -m app` subprocess that connects and reconciles
+async def test_cancel_all_one_by_one_command_fails_naming_what_it_could_not_cancel(database, db_url, make_simulator):
+    """``cancel-all --one-by-one`` said 'cancel requested' and exited 0 while the order stayed
+    working at the broker."""
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    sim.faults.ack_delay = ACK_DELAY
+    owner = await build_stack(database, sim, client_id=1)
+    try:
+        sent, unsent = await _placed_still_sending(owner)
+        done = await run(cli_args(db_url, sim.port, "cancel-all", "--one-by-one", "--json", client_id=2))
+        assert done.code == 5, done.err  # EXIT_BROKER
+        order_id = _order(database, sent).id
+        result = json.loads(done.out)
+        assert result["canceled"] == [_order(database, unsent).id]
+        assert len(result["not_canceled"]) == 1
+        # (the command's connect reconciles first: IB lists the order, so it is no longer SENDING there)
+        assert result["not_canceled"][0].startswith(f"order {order_id} ({sent})")
+        assert "not open in this session" in result["not_canceled"][0]
+        assert "cancel-all: 1 order not canceled: order" in done.err
+        assert [o.order_ref for o in sim.open_orders()] == [sent]
+    finally:
         await owner.close()
 
 
