@@ -138,6 +138,33 @@ def test_working_count_follows_cancel_all(qloop, open_console, monkeypatch, tmp_
     run(qloop, scenario())
 
 
+def test_cancel_all_says_which_orders_it_could_not_cancel(qloop, open_console, monkeypatch):
+    """An order another process placed (still SENDING here) cannot be canceled one by one from
+    this console (IB lets only the client that placed it): the window says so, naming it, rather
+    than counting it among the canceled."""
+    from tests.execution.conftest import build_stack
+    from tests.execution.test_cancel_all_sending import _placed_still_sending
+
+    _say_yes(monkeypatch, scope="console")
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        sim.faults.ack_delay = 60  # the gateway sits on it: no status, the row stays SENDING
+        owner = await build_stack(console.stack.db, sim, client_id=console.stack.provider.client_id + 10)
+        try:
+            sent, _unsent = await _placed_still_sending(owner)
+            w.blotter_view.cancel_all_button.click()
+            await wait_for(lambda: _message(w).startswith("Cancel All: 1 order not canceled: order "), 10, lambda: _message(w))
+            assert f"({sent}) is SENDING and not open in this session" in _message(w)
+            assert [o.order_ref for o in sim.open_orders()] == [sent]
+        finally:
+            await owner.close()
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_console, monkeypatch, tmp_path):
     _say_yes(monkeypatch)
     targets = tmp_path / "targets.csv"
