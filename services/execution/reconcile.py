@@ -37,6 +37,7 @@ from services.core.books import book_mismatches
 from services.core.ib_codes import CodeClass, classify
 from services.core.typed_numbers import plain
 from services.db.models import Position, TradeFill, TradeOrder
+from services.db.repositories import SettingsRepository
 from services.db.scope import not_backtest
 from services.domain import WORKING_ORDER_STATES, OrderState
 
@@ -251,25 +252,38 @@ class Reconciler:
             again_done = await self.provider.completed_orders()
             again = {o.order_ref: o for o in (*again_open, *again_done) if o.order_ref}
             again_perm = {o.perm_id: o for o in (*again_open, *again_done) if o.perm_id}
-            never_sent: list[tuple[str, str | None]] = []
-            for coid, _updated, perm_id, token, status in suspects:
+            never_sent: list[tuple[str, str | None, datetime]] = []
+            for coid, updated, perm_id, token, status in suspects:
                 found = again.get(coid) or (again_perm.get(perm_id) if perm_id else None)
                 if found is not None:
                     report.corrected.append(coid)
                     self.writer.submit(ReconciledStatus(coid, found.status, None, found.perm_id or None, None,
                                                         message="found by the targeted query"))
                 elif status is OrderState.SENDING:
-                    never_sent.append((coid, token))
+                    never_sent.append((coid, token, updated))
                 else:
                     report.resolved_unknown.append(coid)
                     self.writer.submit(ReconciledStatus(coid, "Cancelled", None, None, None,
                                                         message="IB does not know this order after a targeted query: "
                                                                 "closed as never received, not resent"))
             if never_sent:
+                # claimed before the last Cancel All: the trader canceled it; given back NEW, the
+                # run's next holder or a recovery pass would send it after all (Cancel All one by
+                # one cannot cancel at the broker what another client claimed)
+                mark = await asyncio.to_thread(self._cancel_all_mark)
+                canceled = [(coid, token) for coid, token, claimed in never_sent if mark is not None and claimed <= mark]
+                for coid, _token in canceled:
+                    report.resolved_unknown.append(coid)
+                    self.writer.submit(ReconciledStatus(coid, "Cancelled", None, None, None,
+                                                        message=f"claimed by a sender that is gone, before the Cancel All of "
+                                                                f"{mark:%Y-%m-%d %H:%M:%S} UTC; IB does not know it after a "
+                                                                "targeted query: closed as never received, not sent"))
+                given_back = [(coid, token) for coid, token, _claimed in never_sent if (coid, token) not in canceled]
                 await self.writer.flush()  # a broker event queued meanwhile wins over the release
-                report.released += await asyncio.to_thread(
-                    release_claims, self.db, never_sent,
-                    "claimed by a sender that is gone; IB does not know it after a targeted query: back to NEW for the run's next holder")
+                if given_back:
+                    report.released += await asyncio.to_thread(
+                        release_claims, self.db, given_back,
+                        "claimed by a sender that is gone; IB does not know it after a targeted query: back to NEW for the run's next holder")
 
         # Positions: IB is the truth for the account-level rows (by listing key: SAP and SAP@IBIS:EUR apart).
         broker_pos = {p.key: p for p in positions}
@@ -349,6 +363,10 @@ class Reconciler:
                  .group_by(Position.symbol))
         with self.db.session() as session:
             return {(account, symbol): Decimal(total or 0) for symbol, total in session.execute(query) if total}
+
+    def _cancel_all_mark(self) -> datetime | None:
+        with self.db.session() as session:
+            return SettingsRepository(session).cancel_all_at()
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId,

@@ -13,7 +13,7 @@ import asyncio
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.db.models import TradeOrder
 from services.db.repositories import OrderRepository
@@ -153,5 +153,33 @@ async def test_an_order_of_a_sender_still_at_work_is_left_to_it(database, make_s
             assert [s.split(" (")[0] for s in canceled.senders_not_stopped] == [f"run {run_id}"]
             await stack.writer.flush()
             assert _status(database, coids[0]) is OrderState.SENDING
+    finally:
+        await stack.close()
+
+
+async def test_an_order_a_gone_sender_left_sending_before_cancel_all_is_closed_not_given_back(database, make_simulator):
+    """A sender claimed an order (SENDING) and died before its placeOrder went out. Cancel All one
+    by one cannot cancel it from this session (it names it); reconciliation then finds IB does
+    not know it. It gave it back NEW "for the run's next holder", and the next execute or a
+    recovery pass sent it after the trader had canceled everything. Claimed before the Cancel All,
+    it is closed as never received instead."""
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    stack = await build_stack(database, sim, client_id=1)
+    stack.reconciler.grace_seconds = 0
+    try:
+        run_id, coids = _run_with_orders(database, 1)
+        with database.unit_of_work() as session:  # the connected account's, as a run's orders are
+            session.execute(update(TradeOrder).values(account=stack.provider.account))
+        leases = stack.service.leases
+        async with leases.hold(run_id) as lease:  # the sender's lease, given up when it died
+            assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
+        assert _status(database, coids[0]) is OrderState.SENDING
+        canceled = await stack.actions.cancel_all(one_by_one=True)
+        assert list(canceled) == [] and len(canceled.not_canceled) == 1
+        report = await stack.reconciler.reconcile()
+        await stack.writer.flush()
+        assert _status(database, coids[0]) is OrderState.CANCELED, report
+        assert coids[0] not in report.released
+        assert not sim.orders()  # never sent
     finally:
         await stack.close()
