@@ -54,7 +54,7 @@ class ConsoleController(QObject):
         self.audit = AuditController(ctx)
         self.trading = TradingController(ctx, self.audit, self._show_error)
         self.decisions = DecisionsController(ctx)
-        self.trading.on_previewed = self.decisions.show_plan
+        self.trading.on_previewed = self.decisions.show_preview
         self.trading.on_settled = self.decisions.show_run_and_tca
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
         self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)

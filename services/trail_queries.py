@@ -50,6 +50,16 @@ class DecisionTrail:
     state_changes: tuple[dict, ...] = ()
     portfolio_snapshots: tuple[dict, ...] = ()
 
+    @property
+    def title(self) -> str:
+        """What the trail is, as the Decisions panel heads it: a plan its run did not execute was
+        never sent (a run sends one plan), so it reads as the preview it is."""
+        if self.plan_id is None:
+            return f"Run {self.run_id}, no plan yet"
+        if self.executed:
+            return f"Run {self.run_id}, plan {self.plan_id} (executed)"
+        return f"Preview not sent: run {self.run_id}, plan {self.plan_id}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "plan_id": self.plan_id, "executed": self.executed,
                 **{name: list(getattr(self, name)) for name in TRAIL_LISTS}}

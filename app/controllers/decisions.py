@@ -1,4 +1,5 @@
-"""The Decisions panel: the decision trail of the current preview's plan, of the run chosen in
+"""The Decisions panel: the decision trail of the current preview's plan (headed as a preview not
+sent; when its run already executed another plan, that run's executed trail stays), of the run chosen in
 the blotter's run filter, or of a run asked for by number (services.trail_queries, read in a
 worker thread); beside it, in its TCA tab, that run's fills against its plan and the same day's
 backtest (services.backtest.tca with the price cache's bars, as ``trading-console tca``)."""
@@ -6,12 +7,16 @@ backtest (services.backtest.tca with the price cache's bars, as ``trading-consol
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError
 from services.backtest.costs import FillAt
 from services.backtest.tca import TcaReport, cached_tca
 from services.trail_queries import DecisionTrail, TrailNotFound, decision_trail
+
+if TYPE_CHECKING:
+    from services.execution.runs import PreviewResult
 
 
 class DecisionsController:
@@ -47,8 +52,16 @@ class DecisionsController:
         await self.show_tca(run_id)
 
     async def show_plan(self, plan_id: int) -> DecisionTrail:
-        """The current preview's decisions (its stored plan)."""
+        """A stored plan's decisions (the trail names it a preview not sent unless its run executed it)."""
         return await self._show(plan_id=plan_id)
+
+    async def show_preview(self, preview: PreviewResult) -> DecisionTrail:
+        """A new preview's decisions; when its run already executed another plan (the same
+        snapshot previewed again after its run), the run's executed decisions stay: that preview
+        can never be sent, and the trader's record of the day is the plan that was."""
+        if preview.run_executed_another or preview.plan_id is None:
+            return await self.show_run(preview.run_id)
+        return await self.show_plan(preview.plan_id)
 
     async def show_tca(self, run_id: int) -> TcaReport | None:
         """The run's TCA against the same day's backtest fill (the TCA tab's fill rule); an

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from app.composition import preview_params_to_run_params
 from app.controllers.audit import AuditController
@@ -19,6 +20,9 @@ from services.preview_session import ExecuteGate, PreviewSession, describe_execu
 from services.run_progress import RunProgress
 from widgets.common import confirm
 
+if TYPE_CHECKING:
+    from services.execution.runs import PreviewResult
+
 
 class TradingController:
     def __init__(self, ctx: ConsoleContext, audit: AuditController, show_error) -> None:
@@ -28,7 +32,7 @@ class TradingController:
         self.session = PreviewSession()
         self.progress = RunProgress()  # the current preview's run
         self._progress = self.progress.snapshot(datetime.now(UTC))
-        self.on_previewed: Callable[[int], Awaitable[object]] | None = None  # a new plan's id: its decisions shown
+        self.on_previewed: Callable[[PreviewResult], Awaitable[object]] | None = None  # a new preview: its decisions shown
         # the followed run once nothing of it works any more and it filled: its trail and TCA shown
         self.on_settled: Callable[[int], Awaitable[object]] | None = None
         self._settled_run: int | None = None
@@ -102,7 +106,7 @@ class TradingController:
         self.progress.reset(result.run_id, self.session.planned_orders(), result.plan.gross_notional)
         await self.refresh_progress()
         if self.on_previewed is not None:
-            await self.on_previewed(result.plan.id)
+            await self.on_previewed(result)
         return result
 
     def forget_preview_unless(self, snapshot_id: int) -> None:

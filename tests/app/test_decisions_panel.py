@@ -1,7 +1,8 @@
 """The Decisions panel in the real window (offscreen, demo simulator, SQLite and MariaDB): after a
-preview it shows why each order exists and every rule's verdict; choosing a decision narrows the
-verdicts to that order and the account; after the run it shows the run's trail (executed, with
-state changes and snapshots); an unknown run is a clear message."""
+preview it shows why each order exists and every rule's verdict, headed as a preview not sent;
+choosing a decision narrows the verdicts to that order and the account; after the run it shows the
+run's trail (executed, with state changes and snapshots), kept when the snapshot is previewed
+again; an unknown run is a clear message."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, mon
             ordered = [d for d in decisions if d["action"] in ("buy", "sell")]
             assert [d["symbol"] for d in ordered] == [o.symbol for o in preview.drafts]
             assert all(d["target_quantity"] is not None and d["current_quantity"] is not None for d in ordered)
-            assert view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id}"
+            assert view.title_label.text() == f"Preview not sent: run {preview.run_id}, plan {preview.plan_id}"
             verdicts = w.rule_verdicts_model.records()
             per_order = {d["sequence"] for d in verdicts if d["scope"] == "order"}
             assert per_order == {o.sequence for o in preview.drafts}
@@ -57,12 +58,27 @@ def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, mon
             counts = {name: int(number) for number, name in re.findall(r"(\d+) (state change|snapshot)s?\b", summary)}
             assert counts.keys() == {"state change", "snapshot"} and min(counts.values()) > 0, summary
 
+            # previewed again after the run: the run's executed decisions stay (they showed the
+            # new, never sendable plan as "Run 1, plan 2", seen under Xvfb)
+            executed = w.order_decisions_model.records()
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview.plan_id != preview.plan_id, 15, "the second preview")
+            await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the preview's end")
+            again = controller.current_preview
+            assert again.run_id == preview.run_id and again.executed_plan_id == preview.plan_id
+            assert view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id} (executed)"
+            assert w.order_decisions_model.records() == executed and view.summary_label.text() == summary
+
             # an unknown run: a message, the panel unchanged
             view.run_spin.setValue(987654)
             view.show_button.click()
             await wait_for(lambda: controller.last_error is not None, 10, "the error")
             assert controller.last_error == ("Show decisions", "run 987654 does not exist")
             assert view.title_label.text().startswith(f"Run {preview.run_id}")
+
+            # asked for by its number, the unsent plan says what it is
+            await controller.decisions.show_plan(again.plan_id)
+            assert view.title_label.text() == f"Preview not sent: run {again.run_id}, plan {again.plan_id}"
         finally:
             await console.close()
 
@@ -80,7 +96,8 @@ def test_the_blotters_run_filter_shows_that_runs_decisions(qloop, open_console):
             w.decisions_view.clear()
             w.blotter_view.set_run_filter(preview.run_id)
             await wait_for(lambda: w.order_decisions_model.rowCount() > 0, 10, "the run's decisions")
-            assert w.decisions_view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id}"
+            # a run that executed no plan: its newest, a preview not sent
+            assert w.decisions_view.title_label.text() == f"Preview not sent: run {preview.run_id}, plan {preview.plan_id}"
         finally:
             await console.close()
 

@@ -94,8 +94,7 @@ class DecisionsView(QWidget):
 
     def set_trail(self, trail: Any) -> None:
         """``trail``: a ``services.trail_queries.DecisionTrail``."""
-        plan = f"plan {trail.plan_id}" if trail.plan_id is not None else "no plan yet"
-        self.title_label.setText(f"Run {trail.run_id}, {plan}{' (executed)' if trail.executed else ''}")
+        self.title_label.setText(trail.title)
         blocked = sum(1 for r in trail.risk_decisions if r.get("verdict") == "block")
         self.summary_label.setText(
             f"{counted(len(trail.signals), 'signal')} · {counted(len(trail.order_decisions), 'decision')} · "

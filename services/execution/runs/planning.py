@@ -357,8 +357,9 @@ class RunPlanning(RunServiceBase):
             audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": plan.order_count,
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
+            executed = run_params.get("plan_id")
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan,
-                                 own_working)
+                                 own_working, None if executed is None else int(executed))
 
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),

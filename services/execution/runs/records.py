@@ -43,10 +43,18 @@ class PreviewResult:
     # the project's orders still working (or stored, still to be sent) from earlier runs,
     # counted as if they filled
     working: tuple[WorkingOrder, ...] = ()
+    # the plan the run had already executed when this one was built (a run executes one plan:
+    # ``execute_plan`` refuses any other, so this preview can then be reviewed but never sent)
+    executed_plan_id: int | None = None
 
     @property
     def blocked(self) -> bool:
         return self.report.blocked
+
+    @property
+    def run_executed_another(self) -> bool:
+        """The run already executed another plan: this one is a review of what is left, not sendable."""
+        return self.executed_plan_id is not None and self.executed_plan_id != self.plan_id
 
     @property
     def plan_id(self) -> int | None:
