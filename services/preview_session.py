@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from services.run_progress import PlannedOrder
+from services.run_progress import PlannedOrder, ProgressSnapshot
 
 if TYPE_CHECKING:  # annotations only: no import of the execution layer at run time
     from services.core.plans import Plan
@@ -71,6 +71,8 @@ class PreviewSession:
             return NO_PREVIEW
         if self.sent_run_id is not None:
             return sent_gate(self.sent_run_id)
+        if preview.run_executed_another:
+            return ExecuteGate(False, superseded(preview))
         if preview.blocked:
             return ExecuteGate(False, "Blocked by risk: see Risk results")
         if not preview.drafts:
@@ -85,9 +87,32 @@ class PreviewSession:
             return "Preview the run first."
         if self.sent_run_id is not None:
             return f"Run {self.sent_run_id}'s plan was sent; preview again for the next orders."
+        if self.preview.run_executed_another:
+            return superseded(self.preview) + "."
         if self.preview.blocked:
             return "The run is BLOCKED by risk; nothing can be sent."
         return None
+
+    def unsent_note(self) -> str:
+        """The current preview while it is not sent ("" otherwise): the run progress beside it is
+        the last sent plan's, never this one's "0 of N filled" (nothing of it went out)."""
+        preview = self.preview
+        if preview is None or preview.plan is None or self.sent_run_id is not None:
+            return ""
+        note = f"plan {preview.plan.id} (run {preview.run_id}) previewed, not sent"
+        if preview.run_executed_another:
+            note += f": the run executed plan {preview.executed_plan_id}"
+        return note
+
+    def progress_line(self, followed: ProgressSnapshot) -> str:
+        """What the run-progress bar says: the preview not sent yet, then the last sent plan's
+        outcome (that plan's own numbers); "" when there is neither."""
+        note, outcome = self.unsent_note(), followed.text
+        if followed.plan_id is not None and followed.plan_id == self.preview.plan_id:  # type: ignore[union-attr]
+            note = ""  # its send failed part way: some of it went, and the outcome says how much
+        if note and outcome:
+            return f"{note} · last sent: {outcome}"
+        return note or outcome
 
     def planned_orders(self) -> dict[str, PlannedOrder]:
         """What the plan said of each order, by client order id (for run progress and slippage)."""
@@ -112,6 +137,12 @@ class PreviewSession:
         if current is not None:
             return await trade.execute_plan(current, live_token)
         return await trade.execute(run_id, live_token)
+
+
+def superseded(preview: PreviewResult) -> str:
+    # the service's rule (execute_plan refuses it, plan_superseded), said before the click
+    return (f"Run {preview.run_id} already executed plan {preview.executed_plan_id}: plan {preview.plan_id} "
+            "can be reviewed, not sent")
 
 
 def sent_gate(run_id: int) -> ExecuteGate:

@@ -62,6 +62,7 @@ class ProgressSnapshot:
     references: Mapping[str, Decimal] = field(default_factory=dict)
     slippage: Mapping[str, SymbolSlippage] = field(default_factory=dict)
     slippage_bps: Decimal | None = None  # the whole run's, volume-weighted
+    plan_id: int | None = None  # the plan followed (a run's second plan is told apart from its first)
 
     @property
     def settled(self) -> bool:
@@ -73,7 +74,8 @@ class ProgressSnapshot:
     def text(self) -> str:
         if self.run_id is None:
             return ""
-        text = f"run {self.run_id}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
+        plan = f", plan {self.plan_id}" if self.plan_id is not None else ""
+        text = f"run {self.run_id}{plan}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
         if self.working:
             text += f" · {self.working} working"
         if self.slippage_bps is not None:
@@ -82,14 +84,16 @@ class ProgressSnapshot:
 
 
 class RunProgress:
-    """The progress of one run (the current preview's), from change sets."""
+    """The progress of one run's plan (the window's last sent one), from change sets."""
 
     def __init__(self) -> None:
         self.reset(None, {}, ZERO)
 
-    def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal) -> None:
+    def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal,
+              plan_id: int | None = None) -> None:
         """A new run to follow; ``planned`` by client order id."""
         self.run_id = run_id
+        self.plan_id = plan_id
         self.planned = dict(planned)
         self.target_notional = target_notional
         self._orders: dict[int, OrderRecord] = {}  # this run's orders by id (every plan's)
@@ -127,6 +131,10 @@ class RunProgress:
 
     def snapshot(self, now: datetime) -> ProgressSnapshot:
         return self._snapshot(now)
+
+    def has_orders(self) -> bool:
+        """Any order of the followed plan was seen (stored by a send, whatever became of it)."""
+        return bool(self._counted_orders())
 
     def _counted_orders(self) -> set[int]:
         """The ids of the followed plan's orders and of the replacements descending from them."""
@@ -185,4 +193,4 @@ class RunProgress:
         return ProgressSnapshot(
             self.run_id, filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in fill_points.items()}, references, slippage,
-            shortfall_bps(run_cost, run_reference))
+            shortfall_bps(run_cost, run_reference), self.plan_id)

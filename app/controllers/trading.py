@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.composition import preview_params_to_run_params
@@ -30,7 +29,9 @@ class TradingController:
         self.audit = audit
         self._show_error = show_error
         self.session = PreviewSession()
-        self.progress = RunProgress()  # the current preview's run
+        # the last plan this window sent (a preview is followed from its Execute on: until then it
+        # has no progress of its own, and the last sent run's outcome stays that run's)
+        self.progress = RunProgress()
         self._progress = self.progress.snapshot(datetime.now(UTC))
         self.on_previewed: Callable[[PreviewResult], Awaitable[object]] | None = None  # a new preview: its decisions shown
         # the followed run once nothing of it works any more and it filled: its trail and TCA shown
@@ -103,8 +104,7 @@ class TradingController:
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
         w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends
-        self.progress.reset(result.run_id, self.session.planned_orders(), result.plan.gross_notional)
-        await self.refresh_progress()
+        self.show_progress()  # the preview, not sent, beside the last sent plan's outcome
         if self.on_previewed is not None:
             await self.on_previewed(result)
         return result
@@ -112,17 +112,13 @@ class TradingController:
     def forget_preview_unless(self, snapshot_id: int) -> None:
         """Another snapshot is shown: the preview of the previous one no longer applies."""
         if self.session.stale_for(snapshot_id):
-            sent = self.session.sent_run_id is not None
             self.session.clear()
             w = self.ctx.window
             w.preview_model.clear()
             w.preview_view.set_skipped(())  # its working-orders note and skipped symbols went with it
             w.risk_view.clear()
             self._show_gate(self.session.gate())
-            if not sent:  # a plan never sent has no progress: its "0 of N filled" stayed under another snapshot
-                self.progress.reset(None, {}, Decimal(0))
-                w.preview_view.clear_progress()
-                self.show_progress()
+            self.show_progress()  # its "not sent" goes; the last sent plan's outcome stays
 
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:
@@ -147,11 +143,37 @@ class TradingController:
         """Send the current preview's plan (refused, sending nothing, when it is too old or the
         prices moved: the trader previews again); ``confirmed_plan``: the one the dialog showed,
         sent exactly or not at all."""
-        result = await self.session.send(self.ctx.stack.trade, run_id, live_token, confirmed_plan=confirmed_plan)
+        earlier = self._follow_preview_of(run_id)
+        try:
+            result = await self.session.send(self.ctx.stack.trade, run_id, live_token, confirmed_plan=confirmed_plan)
+        except Exception:
+            await self._unless_any_went(earlier)
+            raise
         self._show_gate(self.session.mark_sent(run_id))
         self.ctx.status(describe_execute(run_id, result))
         await self.audit.refresh()
         return result
+
+    def _follow_preview_of(self, run_id: int) -> RunProgress:
+        """From the send on, the progress follows the preview's plan (its fills stream in while
+        the rest is sent); returns what was followed before."""
+        earlier, preview = self.progress, self.session.preview
+        if preview is not None and preview.plan is not None and preview.run_id == run_id:
+            self.progress = RunProgress()
+            self.progress.reset(run_id, self.session.planned_orders(), preview.plan.gross_notional, preview.plan.id)
+        return earlier
+
+    async def _unless_any_went(self, earlier: RunProgress) -> None:
+        """A send that failed: when none of the plan's orders was stored (refused, nothing sent),
+        the progress follows the earlier plan again."""
+        if self.progress is earlier:
+            return
+        try:
+            await self.refresh_progress()
+        finally:
+            if not self.progress.has_orders():
+                self.progress = earlier
+                self.show_progress()
 
     # ------------------------------------------------------------------ progress
     async def refresh_progress(self) -> None:
@@ -166,8 +188,11 @@ class TradingController:
     def show_progress(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = ()) -> None:
         """The presenter computes; the panels only show what it says."""
         self._progress = progress = self.progress.apply(orders, fills, now=datetime.now(UTC))
-        if progress.run_id is not None:
-            self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, progress.text)
+        line = self.session.progress_line(progress)
+        if line:
+            self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, line)
+        else:
+            self.ctx.window.preview_view.clear_progress()
         chart = run_chart(progress)
         charts = self.ctx.window.charts_view
         charts.set_run_progress(chart.points, chart.target)

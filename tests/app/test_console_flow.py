@@ -400,6 +400,10 @@ def test_execute_sends_the_plan_the_dialog_confirmed_or_nothing(qloop, open_cons
                                         what="Execute")
             assert controller.last_error is not None and f"you confirmed plan {confirmed.id}" in controller.last_error[1]
             assert console.sim.orders() == []  # nothing sent
+            # nor followed: the bar still says the preview was not sent, no "0 of N filled"
+            second = controller.current_preview.plan
+            assert w.preview_view.progress.format() == f"plan {second.id} (run {second.run_id}) previewed, not sent"
+            assert controller.trading.progress.run_id is None
         finally:
             await console.close()
 
@@ -467,7 +471,7 @@ def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop
             w.preview_view.set_skipped((), "counted as filled: 1 working order of this project: AAPL +20")
             controller.trading.forget_preview_unless(shown)  # the same snapshot: kept
             assert w.preview_view.skipped_label.text().startswith("Counted as filled")
-            assert w.preview_view.progress.format().startswith("run ")  # the preview's plan, followed
+            assert w.preview_view.progress.format().endswith("previewed, not sent")  # the preview, said unsent
             controller.trading.forget_preview_unless(shown + 1000)  # another one
             assert w.preview_view.skipped_label.text() == "" and w.preview_model.rowCount() == 0
             # nor the forgotten plan's progress ("run 1: 0 of 4,808 filled" stayed, seen under Xvfb)

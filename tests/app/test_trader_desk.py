@@ -60,7 +60,12 @@ def test_status_messages_have_room_and_silent_actions_say_what_happened(qloop, o
     run(qloop, scenario())
 
 
-def test_execute_stays_off_after_a_run_and_a_second_preview_follows_its_own_plan(qloop, open_console, monkeypatch, tmp_path):
+def test_execute_stays_off_after_a_run_and_a_second_preview_is_said_not_sent_beside_the_runs_outcome(
+        qloop, open_console, monkeypatch, tmp_path):
+    """A second preview of the same snapshot after its run filled: the bar said "run 1: 0 of 214
+    filled", the sent run's wording with the unsent plan's numbers (seen under Xvfb). Now it says
+    the preview was not sent, then the sent plan's own outcome, unchanged; and Execute stays off
+    with the reason (the run executed its plan: the service refuses any other)."""
     _say_yes(monkeypatch)
     targets = tmp_path / "targets.csv"
     targets.write_text(SNAPSHOT_CSV)
@@ -96,7 +101,12 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_follows_its_own_plan
             second = controller.current_preview
             assert second.run_id == first.run_id
             text = view.progress.format()
-            assert text.startswith(f"run {second.run_id}: 0 of "), text  # not the first plan's fills
+            assert text == (f"plan {second.plan.id} (run {second.run_id}) previewed, not sent: the run executed "
+                            f"plan {first.plan.id} · last sent: {filled.text}"), text
+            assert filled.text.startswith(f"run {first.run_id}, plan {first.plan.id}: "), filled.text
+            assert view.progress.value() == int(filled.filled_notional / filled.target_notional * 1000) > 0
+            assert not view.execute_button.isEnabled()
+            assert f"already executed plan {first.plan.id}" in view.execute_button.toolTip()
         finally:
             await console.close()
 

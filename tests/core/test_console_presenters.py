@@ -41,9 +41,11 @@ def _draft(symbol, coid="C1"):
     return SimpleNamespace(client_order_id=coid, symbol=symbol, side=Side.BUY, reference_price=D("100"), fx_rate=D(1))
 
 
-def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True):
+def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True, executed_plan_id=None):
     return SimpleNamespace(run_id=run_id, blocked=blocked, drafts=tuple(_draft(s, f"C{i}") for i, s in enumerate(drafts)),
-                           plan=SimpleNamespace(id=9) if plan else None)
+                           plan=SimpleNamespace(id=9) if plan else None, plan_id=9 if plan else None,
+                           executed_plan_id=executed_plan_id,
+                           run_executed_another=executed_plan_id is not None and executed_plan_id != (9 if plan else None))
 
 
 def test_the_execute_gate_follows_the_preview():
@@ -56,6 +58,31 @@ def test_the_execute_gate_follows_the_preview():
     assert session.start(_preview(drafts=()), 3) == (False, "Nothing to trade: the account is at the targets")
     assert session.start(_preview(plan=False), 3).enabled and session.refusal() == "Preview the run first."
     assert not sent_gate(5).enabled and "Run 5 sent" in sent_gate(5).reason
+
+
+def test_a_preview_of_a_run_that_executed_another_plan_can_be_reviewed_not_sent():
+    """The service refuses it (execute_plan: plan_superseded); Execute was green until the click."""
+    session = PreviewSession()
+    gate = session.start(_preview(executed_plan_id=4), 3)
+    assert gate == (False, "Run 5 already executed plan 4: plan 9 can be reviewed, not sent")
+    assert session.refusal() == "Run 5 already executed plan 4: plan 9 can be reviewed, not sent."
+
+
+def test_the_progress_line_says_a_preview_not_sent_beside_the_last_sent_plans_own_outcome():
+    """A second preview showed "run 5: 0 of 214 filled": the sent run's words, the unsent plan's numbers."""
+    session, sent = PreviewSession(), RunProgress()
+    nothing = sent.snapshot(T0)
+    assert session.progress_line(nothing) == ""
+    session.start(_preview(), 3)
+    assert session.progress_line(nothing) == "plan 9 (run 5) previewed, not sent"
+    sent.reset(5, {"C0": session.planned_orders()["C0"]}, D("1000"), plan_id=4)
+    outcome = sent.snapshot(T0)
+    assert outcome.text == "run 5, plan 4: 0 of 1,000 filled"
+    session.start(_preview(executed_plan_id=4), 3)
+    assert session.progress_line(outcome) == ("plan 9 (run 5) previewed, not sent: the run executed plan 4 · "
+                                              "last sent: run 5, plan 4: 0 of 1,000 filled")
+    session.mark_sent(5)
+    assert session.progress_line(outcome) == outcome.text
 
 
 def test_a_preview_goes_stale_when_another_snapshot_is_shown():
