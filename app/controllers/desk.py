@@ -6,6 +6,7 @@ watched listings and their streams), services.execution.account (the figures); t
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -21,7 +22,12 @@ from services.execution.errors import ExecutionError
 from services.execution.manual import Ticket, TicketCheck
 from widgets.dialogs.order_ticket import OrderTicketDialog
 
+log = logging.getLogger(__name__)
+
 ACCOUNT_REFRESH_MS = 5_000  # the figures come from values IB pushes: reading them costs no request
+# the ticket's quote follows its stream at most this often: a busy listing ticks many times a
+# second, and a label repainted per tick would take the GUI thread from the trader's typing
+TICKET_QUOTE_MS = 200
 
 
 class DeskController:
@@ -34,6 +40,12 @@ class DeskController:
         self.ticket: OrderTicketDialog | None = None
         self._last_check = None  # the TicketCheck shown in the ticket
         self._ticket_quote = None  # the TicketQuote shown in the ticket (follows the stream)
+        self._ticket_tick: Quote | None = None  # the newest tick of its listing, not shown yet
+        self._ticket_streams: set[str] = set()  # listings streamed for the open ticket (QuoteBook.follow)
+        self._ticket_timer = QTimer(parent)
+        self._ticket_timer.setSingleShot(True)
+        self._ticket_timer.setInterval(TICKET_QUOTE_MS)
+        self._ticket_timer.timeout.connect(self._show_ticket_tick)
         engine = ctx.stack.engine
         self.manual, self.quotes, self.account = engine.manual, engine.quotes, engine.account
         w = ctx.window
@@ -50,6 +62,7 @@ class DeskController:
 
     def stop(self) -> list:
         self._account_timer.stop()
+        self._ticket_timer.stop()
         if self.ticket is not None:
             self.ticket.close()
         unsubscribe, self._unsubscribe = self._unsubscribe, []
@@ -78,6 +91,7 @@ class DeskController:
             dialog.check_requested.connect(lambda fields: self.ctx.runner.run(self.check(fields), what="Check order"))
             dialog.send_requested.connect(self._on_send_requested)
             dialog.symbol_changed.connect(lambda symbol: self.ctx.runner.run(self.show_quote(symbol), what="Quote"))
+            dialog.finished.connect(self._on_ticket_closed)
         dialog = self.ticket
         names = self.project_names()
         # a prefilled project (a position's), else the one selected in the snapshots panel
@@ -86,6 +100,8 @@ class DeskController:
         if prefill:
             dialog.prefill(symbol=prefill.get("symbol", ""), side=prefill.get("side", "BUY"),
                            quantity=prefill.get("quantity"), project=prefill.get("project"))
+        elif dialog.symbol() and not dialog.isVisible():  # reopened on its symbol: its quote followed again
+            self.ctx.runner.run(self.show_quote(dialog.symbol()), what="Quote")
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()
@@ -97,11 +113,34 @@ class DeskController:
         try:
             quote = await self.manual.quote_for(symbol)
         except ExecutionError as exc:
+            self._ticket_quote = None
             self.ticket.show_quote(str(exc))
+            await self._stream_for_ticket(None)
             return
         self._ticket_quote = quote
         self.ticket.show_quote(quote.describe(), quote.tick)
         self.ticket.suggest_prices(quote.price)
+        await self._stream_for_ticket(quote.key)
+
+    async def _stream_for_ticket(self, key: str | None) -> None:
+        """Stream the ticket's listing while it shows it (watched or not), and no other."""
+        for old in self._ticket_streams - {key}:
+            self._ticket_streams.discard(old)
+            await self.quotes.unfollow(old)
+        if key is None or key in self._ticket_streams:
+            return
+        try:
+            await self.quotes.follow(key)
+        except ExecutionError as exc:  # the quote shown stays, as of the ticket's opening
+            log.warning("%s: the ticket's quote is not streamed (%s)", key, exc)
+            return
+        self._ticket_streams.add(key)
+
+    def _on_ticket_closed(self, _result: int) -> None:
+        self._ticket_quote = self._ticket_tick = None
+        self._ticket_timer.stop()
+        if self._ticket_streams:
+            self.ctx.runner.run(self._stream_for_ticket(None), what="Quote")
 
     async def check(self, fields: dict):
         """The ticket's verdict (nothing stored, nothing sent)."""
@@ -190,13 +229,23 @@ class DeskController:
             await asyncio.to_thread(part.save_settings, part.settings)
 
     def _on_quote(self, quote: Quote) -> None:
-        self.ctx.window.quotes_model.upsert([quote])  # coalesced: one repaint per flush, not per tick
-        if quote.refused:  # the row says "refused"; the activity log says why
-            self.ctx.status(quote.refused, 0, Level.WARNING)
+        if self.quotes.is_watched(quote.key):  # the ticket's own listing streams too, unlisted
+            self.ctx.window.quotes_model.upsert([quote])  # coalesced: one repaint per flush, not per tick
+            if quote.refused:  # the row says "refused"; the activity log says why
+                self.ctx.status(quote.refused, 0, Level.WARNING)
         shown = self._ticket_quote
-        if shown is not None and shown.key == quote.key and self.ticket is not None and self.ticket.isVisible():
-            self._ticket_quote = shown.with_quote(quote)
-            self.ticket.show_quote(self._ticket_quote.describe())
+        if shown is not None and shown.key == quote.key:
+            self._ticket_tick = quote  # coalesced: the newest one is shown at the timer
+            if not self._ticket_timer.isActive():
+                self._ticket_timer.start()
+
+    def _show_ticket_tick(self) -> None:
+        quote, self._ticket_tick = self._ticket_tick, None
+        shown = self._ticket_quote
+        if quote is None or shown is None or shown.key != quote.key or self.ticket is None or not self.ticket.isVisible():
+            return
+        self._ticket_quote = shown.with_quote(quote)
+        self.ticket.show_quote(self._ticket_quote.describe())
 
     # ------------------------------------------------------------------ the account
     def _on_account_tick(self) -> None:

@@ -1,9 +1,10 @@
 """The quote book: the listings the trader watches and their latest quotes, streamed from the
 broker (services.execution.ib_quotes). Qt-free: the window's watchlist adapts ``subscribe`` to a
-coalescing model; the order ticket reads ``latest``. One stream per listing, started again after
-every reconnect (a subscription dies with its connection). A watched listing whose stream was
-refused for want of market data lines gets a quote that says so (``Quote.refused``), so that its
-row tells why it has no prices."""
+coalescing model; the order ticket reads ``latest`` and, while it is open, ``follow``s its listing
+(streamed, not put on the watchlist). One stream per listing, started again after every reconnect
+(a subscription dies with its connection). A watched listing whose stream was refused for want of
+market data lines gets a quote that says so (``Quote.refused``), so that its row tells why it has
+no prices."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class QuoteBook:
     def __init__(self, provider) -> None:
         self.provider = provider
         self._watched: dict[str, ContractSpec] = {}  # listing key -> spec, in the order added
+        self._followed: dict[str, ContractSpec] = {}  # streamed for a while (the open ticket's), not watched
         self._latest: dict[str, Quote] = {}
         self._listeners: list[Callable[[Quote], None]] = []
         self.streaming = hasattr(provider, "stream_quote")
@@ -46,6 +48,10 @@ class QuoteBook:
         quote = self._latest.get(key)
         return quote is not None and quote.refused is not None
 
+    def is_watched(self, key: str) -> bool:
+        """On the watchlist (a followed listing streams too, but is not listed)."""
+        return key in self._watched
+
     @staticmethod
     def parse(symbol: str) -> ContractSpec:
         """A typed symbol (a US stock, or a listing key such as SAP@IBIS:EUR) or BadInput."""
@@ -67,12 +73,30 @@ class QuoteBook:
         if spec.key in self._watched and not self.is_refused(spec.key):
             return spec
         streams = self.streaming and self.provider.is_connected
-        if streams:
+        if streams and spec.key not in self._followed:
             await self.provider.stream_quote(spec)
         self._watched[spec.key] = spec
         if streams and (current := self.provider.streamed_quote(spec.key)) is not None:
             self._on_quote(current)  # its first ticks came while the stream was starting, before it was watched
         return spec
+
+    async def follow(self, symbol: str) -> ContractSpec:
+        """Stream a listing without putting it on the watchlist (the open order ticket's), until
+        ``unfollow``; refused as ``watch`` refuses."""
+        spec = self.parse(symbol)
+        if spec.key in self._followed:
+            return spec
+        streams = self.streaming and self.provider.is_connected
+        if streams and spec.key not in self._watched:
+            await self.provider.stream_quote(spec)
+        self._followed[spec.key] = spec
+        if streams and (current := self.provider.streamed_quote(spec.key)) is not None:
+            self._on_quote(current)  # as ``watch``: its first ticks came before it was followed
+        return spec
+
+    async def unfollow(self, key: str) -> None:
+        if self._followed.pop(key, None) is not None and key not in self._watched:
+            await self._stop(key)
 
     def watch_later(self, symbols: Iterable[str]) -> list[str]:
         """Listings remembered from an earlier session: added without asking the broker (they
@@ -88,8 +112,10 @@ class QuoteBook:
         return bad
 
     async def unwatch(self, key: str) -> None:
-        if self._watched.pop(key, None) is None:
-            return
+        if self._watched.pop(key, None) is not None and key not in self._followed:
+            await self._stop(key)
+
+    async def _stop(self, key: str) -> None:
         self._latest.pop(key, None)
         if self.streaming and self.provider.is_connected:
             try:
@@ -98,9 +124,10 @@ class QuoteBook:
                 log.warning("%s: stopping its quotes failed (%s)", key, exc)
 
     async def start(self) -> list[str]:
-        """Stream every watched listing on the current connection; returns the ones refused."""
+        """Stream every watched (and followed) listing on the current connection; returns the
+        ones refused."""
         refused = []
-        for spec in list(self._watched.values()):
+        for spec in list({**self._followed, **self._watched}.values()):
             try:
                 await self.provider.stream_quote(spec)
             except MarketDataLinesFull as exc:  # names the listing
@@ -112,7 +139,7 @@ class QuoteBook:
         return refused
 
     async def _restart(self, state: ConnectionState) -> None:
-        if self._watched:
+        if self._watched or self._followed:
             await self.start()
 
     def _on_refused(self, refusal: MarketDataLinesFull) -> None:
@@ -121,7 +148,7 @@ class QuoteBook:
             self._on_quote(Quote(refusal.key, refused=str(refusal)))
 
     def _on_quote(self, quote: Quote) -> None:
-        if quote.key not in self._watched:
+        if quote.key not in self._watched and quote.key not in self._followed:
             return
         self._latest[quote.key] = quote
         for listener in list(self._listeners):

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from services.domain import OrderState, PositionRecord
+from services.domain import OrderState, PositionRecord, Quote
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
@@ -51,6 +51,59 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             assert _ticket_verdict(dialog).startswith("Sent BUY AAPL")
             [order] = sim.orders()
             assert (order.action, order.quantity, order.order_type, order.limit_price) == ("BUY", Decimal(7), "LMT", Decimal("100.25"))
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_the_tickets_quote_follows_the_stream_while_it_is_open(qloop, open_console):
+    """The ticket showed its listing's price of the moment the symbol was typed and never again
+    (seen under Xvfb: the demo simulator moved AAPL, the ticket stayed at 229.24). Now the
+    listing streams while the ticket shows it, without joining the watchlist; ticks reach the
+    label coalesced (one repaint for a burst); closing the ticket ends the stream."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        desk, provider = console.controller.desk, console.stack.provider
+        try:
+            sim.set_price("IBM", "200")
+            w.ticket_action.trigger()  # F2
+            dialog = desk.ticket
+            QTest.keyClicks(dialog.symbol_edit, "ibm")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: provider.streamed_quote("IBM") is not None, 10, "the ticket's listing streamed")
+            sim.set_price("IBM", "205")
+            await wait_for(lambda: "Bid 204.99 × Ask 205.01" in dialog.quote_label.text(), 10,
+                           lambda: f"the ticket follows the tick: {dialog.quote_label.text()!r}")
+            assert "live data · tick 0.01" in dialog.quote_label.text()
+            # streamed for the ticket, not put on the watchlist
+            assert w.quotes_model.rowCount() == 0 and desk.settings_part.settings.ui.watchlist == ()
+
+            shown: list[str] = []
+            original = dialog.show_quote
+            dialog.show_quote = lambda text, tick=None: (shown.append(text), original(text, tick))
+            for cents in range(1, 51):  # a burst of ticks as a busy listing sends them
+                desk._on_quote(Quote("IBM", Decimal("205") + Decimal(cents) / 100, Decimal("205.60"), Decimal("205.55")))
+            assert shown == []  # not one repaint per tick
+            await wait_for(lambda: "Bid 205.50 × Ask 205.60" in dialog.quote_label.text(), 5, "the burst's last tick")
+            assert len(shown) == 1, shown
+
+            dialog.close()
+            await wait_for(lambda: provider.streamed_quote("IBM") is None, 10, "the stream ended with the ticket")
+
+            # reopened on its symbol it follows again; a listing also watched keeps streaming for
+            # the watchlist when the ticket closes, until it is unwatched too
+            w.ticket_action.trigger()
+            await wait_for(lambda: provider.streamed_quote("IBM") is not None, 10, "streamed again for the reopened ticket")
+            await desk.add("IBM")
+            dialog.close()
+            sim.set_price("IBM", "207")
+            await wait_for(lambda: (q := w.quotes_model.get("IBM")) is not None and q.bid == Decimal("206.99"), 10,
+                           "the watchlist's IBM still streams")
+            await desk.remove("IBM")
+            await wait_for(lambda: provider.streamed_quote("IBM") is None, 10, "no stream once nobody shows IBM")
         finally:
             await console.close()
 
