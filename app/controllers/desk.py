@@ -65,6 +65,9 @@ class DeskController:
         self._ticket_timer.stop()
         if self.ticket is not None:
             self.ticket.close()
+            # the window's teardown can still take the focus out of its symbol field (editingFinished):
+            # no quote task after the stop, when the loop may be gone
+            self.ticket.symbol_changed.disconnect()
         unsubscribe, self._unsubscribe = self._unsubscribe, []
         return unsubscribe
 
