@@ -61,6 +61,11 @@ class MarketUnhealthy(RiskBlocked):
     code = "market_unhealthy"
 
 
+class SendingStopped(ExecutionError):
+    """Not written to the broker: a halt or a Cancel All (of this process or another) stopped the
+    run's sending while the order waited for its turn (services.execution.sending)."""
+
+
 class LeaseExpired(ExecutionError):
     """Not written to the broker: the run's lease this process sends under is lost, or may expire
     before the order is surely at the broker (services.execution.lease). Another process may take

@@ -31,7 +31,7 @@ from services.db.repositories.settings import SettingsRepository
 from services.domain import EventSource, OrderState, TradeMode, TradingState
 
 from .dbcall import db_call, runs_inline
-from .errors import ExecutionError, LeaseExpired, NotConnected
+from .errors import ExecutionError, LeaseExpired, NotConnected, SendingStopped
 from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager, placed_by
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
@@ -157,6 +157,15 @@ class OrderSender:
             except Exception as exc:  # noqa: BLE001 - the next chunk reads it again; the lease bounds a database outage
                 log.warning("trading state not read while sending: %s", str(exc).splitlines()[0][:200])
 
+    def _check_sendable(self, lease: Lease) -> None:
+        """Right before an order's placeOrder is written: a halt or a Cancel All asked since the
+        order was handed to the pacing limiter stops it there (it waited its turn there for up
+        to a few seconds, and went out after the trader's Cancel All), then the lease's check."""
+        stop = self.stop_requested() or self._remote_stop
+        if stop:
+            raise SendingStopped(stop)
+        self.leases.check_sendable(lease)
+
     def _why_stop(self, lease: Lease) -> str | None:
         stop = self.stop_requested() or self._remote_stop
         if stop:
@@ -203,7 +212,7 @@ class OrderSender:
                             if not await self._send_one(lease, request, claim_id, out):
                                 stopped = f"connection lost: {out.failed[-1][1]}"
                                 n += 1  # that one was given back already
-                        except LeaseExpired as exc:  # refused right before the write: given back below
+                        except (LeaseExpired, SendingStopped) as exc:  # refused right before the write: given back below
                             stopped = str(exc)
                     if stopped:
                         rest = [r.client_order_id for r in pending[n:]]
@@ -222,12 +231,14 @@ class OrderSender:
                     await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")
 
     async def _send_one(self, lease: Lease, request: OrderRequest, claim_id: str, out: SendOutcome) -> bool:
-        """Send one claimed order. False: stop sending (the connection is gone). LeaseExpired:
-        not written (the lease may expire before it reaches the broker), still claimed."""
+        """Send one claimed order. False: stop sending (the connection is gone). LeaseExpired /
+        SendingStopped: not written (the lease may expire before it reaches the broker; a halt or
+        a Cancel All came while it waited for its turn at the pacing limiter), still claimed."""
         try:
-            # the lease is looked at last in the synchronous step that writes the order
-            ib_order_id = await self.provider.place_order(request, check=lambda: self.leases.check_sendable(lease))
-        except LeaseExpired:
+            # the lease and the stop requests are looked at last, in the synchronous step that
+            # writes the order (and again before IB's error 100 has it written once more)
+            ib_order_id = await self.provider.place_order(request, check=lambda: self._check_sendable(lease))
+        except (LeaseExpired, SendingStopped):
             raise
         except ExecutionError as exc:
             # raised before placeOrder left (not connected, unknown contract): never reached the

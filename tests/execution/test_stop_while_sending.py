@@ -63,3 +63,36 @@ async def test_a_run_that_is_sending_stops_at_halt_or_cancel_all(slow_stack, sto
         passed = await recovery.run_once(now=datetime.now(UTC) + timedelta(seconds=60))
         assert passed.considered == () and passed.sent == ()
         assert len(stack.sim.orders()) == at_broker  # nothing more went out
+
+
+async def test_an_order_waiting_its_turn_at_the_pacing_limiter_is_not_written_after_a_halt(stack):
+    """The sender looks at the halt before each order, but an order then waits its turn at the
+    pacing limiter (seconds, in a large run): a halt or a Cancel All pressed meanwhile let it go
+    out once its turn came. The last look, right before the write, now includes them."""
+    _, snapshot_id = make_snapshot(stack.db, "turn", {s: "0.01" for s in SYMBOLS[:3]})
+    run = await stack.service.create_run("turn", snapshot_id, TradeMode.PAPER, {})
+    sender = stack.provider.sender
+    write_at_once = sender.send
+    waiting, turn = asyncio.Event(), asyncio.Event()
+    placed = []
+
+    async def send(fn, *args, check=None):
+        if fn == stack.provider.ib.placeOrder:
+            placed.append(fn)
+            if len(placed) == 2:  # the second order waits for its turn, as at a busy limiter
+                waiting.set()
+                await turn.wait()
+        return await write_at_once(fn, *args, check=check)
+
+    sender.send = send
+    sending = asyncio.ensure_future(stack.service.execute(run.id, portfolio_value=Decimal(1_000_000)))
+    await asyncio.wait_for(waiting.wait(), 20)
+    await stack.actions.halt()
+    turn.set()
+    result = await asyncio.wait_for(sending, 20)
+    await stack.writer.flush()
+    assert len(result.sent) == 1 and result.stopped == "trading HALTED"
+    await stack.provider.ib.reqCurrentTimeAsync()  # the broker has read everything written before it
+    assert {o.order_ref for o in stack.sim.orders()} == set(result.sent)  # the waiting one was not written
+    view = await stack.service.view(run.id)
+    assert sorted(o.status for o in view.orders if o.ib_order_id is None) == [OrderState.NEW, OrderState.NEW]
