@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select, update
 
@@ -67,7 +67,9 @@ def close_abandoned(db) -> list[ClosedBacktest]:
     for backtest_id, host, pid, key in rows:
         if not holder_gone(host, key):
             continue
-        message = f"the process running it ended (pid {pid} on {host or socket.gethostname()}) at an unknown day"
+        last = _last_rebalance_day(db, backtest_id)
+        message = (f"the process running it ended (pid {pid} on {host or socket.gethostname()}) "
+                   + (f"after its rebalance of {last.isoformat()}" if last else "before its first rebalance"))
         if not _still_running(db, backtest_id):
             continue  # closed meanwhile (its process's last act, or another look)
         close_backtest(db, backtest_id, "failed", {}, message)
@@ -79,6 +81,15 @@ def close_abandoned(db) -> list[ClosedBacktest]:
 def _still_running(db, backtest_id: int) -> bool:
     with db.session() as session:
         return session.scalar(select(Backtest.status).where(Backtest.id == backtest_id)) == "running"
+
+
+def _last_rebalance_day(db, backtest_id: int) -> date | None:
+    """The simulated day of the backtest's last rebalance stored (its runs are tagged with it),
+    None before its first: how far the dead process had gone."""
+    with db.session() as session:
+        rows = session.execute(select(TradeRun.trade_date, TradeRun.params).where(TradeRun.mode == TradeMode.BACKTEST)
+                               .order_by(TradeRun.id.desc()).execution_options(yield_per=500))
+        return next((day for day, params in rows if (params or {}).get(RUN_TAG) == backtest_id), None)
 
 
 def _open_runs(db, backtest_id: int) -> list[int]:

@@ -249,6 +249,6 @@ def test_the_panel_closes_a_backtest_whose_process_died_and_says_so(qloop, panel
     view, controller, _runner, errors = panel
     backtest_id, _runs, _orders = running_backtest(controller.db, host=HOST, key=dead_key(), pid=4242)
     run(qloop, controller.load())
-    said = f"backtest {backtest_id} failed: the process running it ended (pid 4242 on {HOST}) at an unknown day"
+    said = f"backtest {backtest_id} failed: the process running it ended (pid 4242 on {HOST}) after its rebalance of 2024-04-01"
     assert view.status_label.text() == said and errors == []
     assert load_backtest(controller.db, backtest_id).status == "failed"

@@ -40,7 +40,7 @@ def test_a_backtest_whose_process_is_gone_is_closed_failed_with_its_runs_and_ord
 
     closed = close_abandoned(database)
 
-    message = f"the process running it ended (pid 4242 on {HOST}) at an unknown day"
+    message = f"the process running it ended (pid 4242 on {HOST}) after its rebalance of 2024-04-01"
     assert [(c.id, c.message) for c in closed] == [(dead, message)]
     status, said, run_states, orders, events = _state(database, dead, runs, coids)
     assert (status, said) == ("failed", message)
@@ -81,7 +81,7 @@ async def test_the_next_backtest_and_reading_one_close_an_abandoned_backtest(dat
                                snapshots, spec).run()
     assert outcome.status == "done"
     assert _state(database, again, runs, coids)[:2] == (
-        "failed", f"the process running it ended (pid 4242 on {HOST}) at an unknown day")
+        "failed", f"the process running it ended (pid 4242 on {HOST}) after its rebalance of 2024-04-01")
     with database.session() as session:  # the new backtest names its own process
         row = session.get(Backtest, outcome.backtest_id)
         assert (row.host, row.pid, row.process_key) == (HOST, os.getpid(), process_key())

@@ -55,9 +55,12 @@ async def test_a_backtest_killed_mid_run_is_closed_failed_by_the_next_look(datab
     with database.session() as session:
         row = session.scalars(select(Backtest)).one()
         assert (row.status, row.pid, row.host) == ("running", proc.pid, socket.gethostname())  # as the kill left it
+    with database.session() as session:  # how far it got: its last rebalance stored
+        last_day = session.scalar(select(func.max(TradeRun.trade_date)))
     seen = load_backtest(database, row.id)
     assert seen.status == "failed"
-    assert seen.message == f"the process running it ended (pid {proc.pid} on {socket.gethostname()}) at an unknown day"
+    assert seen.message == (f"the process running it ended (pid {proc.pid} on {socket.gethostname()}) "
+                            f"after its rebalance of {last_day.isoformat()}")
     with database.session() as session:
         statuses = set(session.scalars(select(TradeRun.status).distinct()))
         open_orders = session.scalar(select(func.count(TradeOrder.id)).where(
