@@ -398,6 +398,8 @@ class MainWindow(QMainWindow):
         self.ticket_action = self._action(trading, "&New order…", lambda: self.ticket_requested.emit({}), "F2",
                                           tip="the order ticket (risk verdict before sending)")
         self._action(trading, "&Preview orders", self.preview_view.request_preview, "Ctrl+P")
+        self._action(trading, "Preview in a &new run", self.preview_view.request_new_run_preview, "Ctrl+Shift+P",
+                     tip="a new run of today for the snapshot: its day's run already executed a plan")
         self._action(trading, "&Execute run…", self.preview_view.request_execute, "Ctrl+E")
         trading.addSeparator()
         self._action(trading, "&Cancel all orders…", self.blotter_view.request_cancel_all, "Ctrl+Shift+X")
@@ -444,7 +446,7 @@ class MainWindow(QMainWindow):
         for action in self.trading_menu.actions():
             action.setEnabled(False)
         for action in (self.import_action, self.settings_action, self.preview_view.preview_action,
-                       self.preview_view.execute_action, self.snapshots_view.import_action,
+                       self.preview_view.new_run_action, self.preview_view.execute_action, self.snapshots_view.import_action,
                        self.blotter_view.cancel_all_action, self.blotter_view.halt_action,
                        self.blotter_view.cancel_selected_action):
             action.setEnabled(False)
@@ -462,8 +464,8 @@ class MainWindow(QMainWindow):
     def trading_actions_enabled(self) -> list[str]:
         """The trading actions a user can still trigger (a monitor: none)."""
         actions = [*self.trading_menu.actions(), self.import_action, self.settings_action,
-                   self.preview_view.preview_action, self.preview_view.execute_action, self.snapshots_view.import_action,
-                   self.blotter_view.cancel_all_action, self.blotter_view.halt_action,
+                   self.preview_view.preview_action, self.preview_view.new_run_action, self.preview_view.execute_action,
+                   self.snapshots_view.import_action, self.blotter_view.cancel_all_action, self.blotter_view.halt_action,
                    self.blotter_view.cancel_selected_action]
         buttons = [self.blotter_view.cancel_all_button, self.blotter_view.halt_button, self.preview_view.preview_button,
                    self.preview_view.execute_button, self.snapshots_view.import_button]

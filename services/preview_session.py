@@ -142,7 +142,7 @@ class PreviewSession:
 def superseded(preview: PreviewResult) -> str:
     # the service's rule (execute_plan refuses it, plan_superseded), said before the click
     return (f"Run {preview.run_id} already executed plan {preview.executed_plan_id}: plan {preview.plan_id} "
-            "can be reviewed, not sent")
+            "can be reviewed, not sent; Preview in a new run (Ctrl+Shift+P) to trade the snapshot again")
 
 
 def sent_gate(run_id: int) -> ExecuteGate:

@@ -75,6 +75,7 @@ class MonitorController(QObject):
         for signal, what in ((blotter.cancel_requested, "cancel"), (blotter.replace_requested, "replace"),
                              (blotter.cancel_all_clicked, "cancel all"), (blotter.halt_requested, "halt"),
                              (blotter.resume_requested, "resume"), (preview.preview_requested, "preview"),
+                             (preview.new_run_preview_requested, "preview"),
                              (preview.execute_requested, "execute"), (w.snapshots_view.import_requested, "import"),
                              (w.settings_requested, "settings"), (w.reconcile_requested, "reconcile"),
                              (w.recover_requested, "recover")):

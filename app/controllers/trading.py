@@ -39,6 +39,7 @@ class TradingController:
         self._settled_run: int | None = None
         view = ctx.window.preview_view
         view.preview_requested.connect(self._on_preview_requested)
+        view.new_run_preview_requested.connect(lambda params: self._on_preview_requested(params, new_run=True))
         view.execute_requested.connect(self._on_execute_requested)
         self._show_gate(self.session.gate())
 
@@ -68,7 +69,7 @@ class TradingController:
         self.ctx.window.preview_view.set_execute_enabled(gate.enabled, gate.reason)
 
     # ------------------------------------------------------------------ preview
-    def _on_preview_requested(self, params: dict) -> None:
+    def _on_preview_requested(self, params: dict, *, new_run: bool = False) -> None:
         # A live run can only be created with the word: the session's first live preview asks for
         # it here, in the slot, before any task starts.
         live_word = self.ctx.live_word
@@ -80,12 +81,14 @@ class TradingController:
             if not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run", subject=subject)):
                 return
         # Execute is off while a preview runs: its plan is about to be replaced
-        self._run_busy("all", self.preview(params), "Preview")
+        self._run_busy("all", self.preview(params, new_run=new_run), "Preview")
 
     async def preview(self, params: dict, *, new_run: bool = False):
         """Preview the selected snapshot in its day's run (created once: a run that sent its
-        plan refuses another one); ``new_run``: in a new run instead (the demo's screenshot
-        flow, which trades the same sample snapshot on every start)."""
+        plan refuses another one); ``new_run``: in a new run instead (Preview in a new run,
+        when the day's run already executed; the demo's screenshot flow, which trades the same
+        sample snapshot on every start). The new run counts the other run's orders not yet
+        filled as filled, as every preview of the project does."""
         snapshots = self.ctx.window.snapshots_view
         snapshot_id, project_id = snapshots.current_snapshot_id(), snapshots.current_project_id()
         if snapshot_id is None or project_id is None:

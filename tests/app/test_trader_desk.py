@@ -107,6 +107,17 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_is_said_not_sent_bes
             assert view.progress.value() == int(filled.filled_notional / filled.target_notional * 1000) > 0
             assert not view.execute_button.isEnabled()
             assert f"already executed plan {first.plan.id}" in view.execute_button.toolTip()
+            assert "Preview in a new run (Ctrl+Shift+P)" in view.execute_button.toolTip()
+
+            # the way on: the snapshot previewed in a new run of the day, which Execute sends
+            # (the first run's orders are filled: nothing left to trade but rounding)
+            view.new_run_action.trigger()
+            await wait_for(lambda: controller.current_preview is not None and controller.current_preview.run_id != first.run_id,
+                           15, "the preview in a new run")
+            await controller.runner.drain(timeout=5)
+            third = controller.current_preview
+            assert third.executed_plan_id is None and third.plan is not None
+            assert view.execute_button.isEnabled() == bool(third.drafts), view.execute_button.toolTip()
         finally:
             await console.close()
 

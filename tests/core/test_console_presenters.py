@@ -64,8 +64,8 @@ def test_a_preview_of_a_run_that_executed_another_plan_can_be_reviewed_not_sent(
     """The service refuses it (execute_plan: plan_superseded); Execute was green until the click."""
     session = PreviewSession()
     gate = session.start(_preview(executed_plan_id=4), 3)
-    assert gate == (False, "Run 5 already executed plan 4: plan 9 can be reviewed, not sent")
-    assert session.refusal() == "Run 5 already executed plan 4: plan 9 can be reviewed, not sent."
+    assert gate == (False, "Run 5 already executed plan 4: plan 9 can be reviewed, not sent; Preview in a new run (Ctrl+Shift+P) to trade the snapshot again")
+    assert session.refusal() == "Run 5 already executed plan 4: plan 9 can be reviewed, not sent; Preview in a new run (Ctrl+Shift+P) to trade the snapshot again."
 
 
 def test_the_progress_line_says_a_preview_not_sent_beside_the_last_sent_plans_own_outcome():

@@ -59,6 +59,7 @@ class LetShortcutsThrough(QObject):
 
 class PreviewView(QWidget):
     preview_requested = Signal(object)  # dict of build parameters (Decimal values)
+    new_run_preview_requested = Signal(object)  # the same, previewed in a new run of the day
     execute_requested = Signal()
 
     def __init__(self, model: PreviewOrdersModel, parent: QWidget | None = None) -> None:
@@ -157,8 +158,10 @@ class PreviewView(QWidget):
         model.flushed.connect(self._update_totals)
         # Window-wide: the main window's menu binds these keys (see add_action).
         self.preview_action = add_action(self, "Preview orders", self.request_preview, "Ctrl+P", install=False)
+        self.new_run_action = add_action(self, "Preview in a new run", self.request_new_run_preview, "Ctrl+Shift+P",
+                                         install=False)
         self.execute_action = add_action(self, "Execute run…", self.request_execute, "Ctrl+E", install=False)
-        self._shortcuts_through = LetShortcutsThrough(("Ctrl+E", "Ctrl+P"), self)
+        self._shortcuts_through = LetShortcutsThrough(("Ctrl+E", "Ctrl+P", "Ctrl+Shift+P"), self)
         for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
             edit.installEventFilter(self._shortcuts_through)
         self._on_order_type_changed(self.order_type_combo.currentText())
@@ -166,7 +169,7 @@ class PreviewView(QWidget):
 
     def install_shortcuts(self) -> None:
         """Make Ctrl+P / Ctrl+E live on this panel (when no main-window menu has them)."""
-        self.addActions([self.preview_action, self.execute_action])
+        self.addActions([self.preview_action, self.new_run_action, self.execute_action])
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -222,6 +225,7 @@ class PreviewView(QWidget):
         if operation in ("preview", "all"):
             self.preview_button.setEnabled(not busy)
             self.preview_action.setEnabled(not busy)
+            self.new_run_action.setEnabled(not busy)
         if operation in ("execute", "all"):
             self._execute_busy = busy
             self.execute_button.setEnabled(not busy and self._execute_allowed)
@@ -261,6 +265,14 @@ class PreviewView(QWidget):
     # -- intents ----------------------------------------------------------------------------
 
     def request_preview(self) -> None:
+        self._request(self.preview_requested)
+
+    def request_new_run_preview(self) -> None:
+        """Preview in a new run of the day: the day's run of this snapshot already executed its
+        plan (a preview in it can be reviewed, not sent) and the trader wants to trade again."""
+        self._request(self.new_run_preview_requested)
+
+    def _request(self, signal) -> None:
         if not self.preview_button.isEnabled():
             return
         try:
@@ -269,7 +281,7 @@ class PreviewView(QWidget):
             self.error_label.setText(str(exc))
             return
         self.error_label.setText("")
-        self.preview_requested.emit(params)
+        signal.emit(params)
 
     def request_execute(self) -> None:
         if self.execute_button.isEnabled():
