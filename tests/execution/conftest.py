@@ -38,6 +38,11 @@ def make_snapshot(db, project: str, weights: dict[str, str]) -> tuple[int, int]:
         return project_row.id, snap.id
 
 
+# a deadline, not a wait: the simulator answers in milliseconds, but a fresh-clone CI on two
+# loaded cores once took over 5 s to open the socket (a teardown error of an unrelated test)
+CONNECT_TIMEOUT = 15
+
+
 async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMode.PAPER, live_token=None,
                       account: str = "", connect: bool = True, grace: float = 0.3, port: int | None = None,
                       clock=None, **provider_kwargs) -> Stack:
@@ -47,7 +52,7 @@ async def build_stack(db, sim, *, client_id: int = 1, mode: TradeMode = TradeMod
     from services.execution.ib_provider import IbExecutionProvider
 
     provider = IbExecutionProvider(host="127.0.0.1", port=port or sim.port, client_id=client_id, mode=mode, live_token=live_token,
-                                   account=account, connect_timeout=5, request_timeout=5, **provider_kwargs)
+                                   account=account, connect_timeout=CONNECT_TIMEOUT, request_timeout=5, **provider_kwargs)
     engine = ExecutionEngine(db, provider, actor="tester", ack_timeout=3, reconcile_grace=grace, clock=clock)
     stack = Stack(db, sim, provider, engine.writer, engine.reconciler, engine.service, engine.actions)
     try:
