@@ -1,6 +1,9 @@
 """The positions panel's tree (Qt-free): the account's totals, each project's book by name, then
 what no project owns (docs/project-books.md), each with its P&L. Built from the frozen position
-records the window already holds, so the tree and the flat records can never disagree."""
+records the window already holds, so the tree and the flat records can never disagree. A group's
+sums never add currencies at face value: in its lines' one currency, else in the account's base
+currency at the rates the window has from the broker, else each currency's apart
+(docs/currencies.md, "Totals")."""
 
 from __future__ import annotations
 
@@ -8,11 +11,50 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from services.core.books import UNASSIGNED, BookLine, project_cash, unassigned_lines
+from services.core.books import UNASSIGNED, BookLine, book_cash, unassigned_lines
+from services.core.contracts import MissingRate, rate_to_base
 from services.domain import PositionRecord
+from services.execution.ib_contracts import FxRates
 
 ZERO = Decimal(0)
 UNNAMED = "(project name not loaded)"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencySums:
+    """A group's lines of one currency, summed (a listing's values are in its currency)."""
+
+    currency: str
+    market_value: Decimal | None  # None: a holding without a mark
+    unrealized_pnl: Decimal  # over the lines with a mark
+    realized_pnl: Decimal
+    net_cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFigures:
+    """What a group's row shows: sums in ``currency``, never currencies added at face value.
+
+    ``currency`` is the lines' own when they share one, the base currency when the lines' several
+    currencies were converted at the account's rates (``rates``: the ones used), None when they
+    cannot be (a rate missing: ``missing_rates``): then the sums are None and ``by_currency``
+    holds each currency's. A project's ``cash`` is in the base currency (its capital's), each
+    currency's cost and realized P&L converted; None without a capital or with a rate missing."""
+
+    currency: str | None
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal | None
+    cash: Decimal | None
+    by_currency: tuple[CurrencySums, ...]  # alphabetical
+    base: str
+    rates: tuple[tuple[str, Decimal], ...]  # (currency, base units per unit) of the lines' other currencies
+    missing_rates: tuple[str, ...]  # the lines' currencies without a rate to the base
+
+    @property
+    def converted(self) -> bool:
+        """Whether the sums are of several currencies, in the base currency at today's rates."""
+        return len(self.by_currency) > 1 and self.currency is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,29 +62,59 @@ class BookGroup:
     kind: str  # "account" (every project together, per account), "project" or "unassigned"
     name: str  # the account id, the project's name, or "unassigned"
     lines: tuple[PositionRecord, ...]
-    capital: Decimal | None = None  # a project's (None: not set, or not a project)
+    capital: Decimal | None = None  # a project's, in the base currency (None: not set, or not a project)
+    # the account's base currency and rates as the window last had them from the broker; until
+    # then the base is taken to be USD with no rates, as for a provider that cannot tell
+    fx: FxRates | None = None
 
-    @property
-    def cash(self) -> Decimal | None:
-        """A project's capital - net cost of its holdings + realized P&L (None without capital)."""
-        if self.kind != "project":
-            return None
-        return project_cash(self.capital, [BookLine(self.name, p.account, p.symbol, p.quantity, p.average_cost, p.realized_pnl)
-                                           for p in self.lines])
+    def figures(self) -> GroupFigures:
+        """The group's sums per currency and what its row shows (see GroupFigures); worked out
+        at each call: ask once per row."""
+        fx = self.fx or FxRates()
+        sums = _sums_by_currency(self.lines)
+        rates: dict[str, Decimal] = {}
+        missing = []
+        for s in sums:
+            try:
+                rates[s.currency] = rate_to_base(s.currency, fx.rates, fx.base)
+            except MissingRate:
+                missing.append(s.currency)
+        cash = None
+        if self.kind == "project" and self.capital is not None and not missing:
+            cash = book_cash(self.capital, sum((s.net_cost * rates[s.currency] for s in sums), ZERO),
+                             sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO))
+        used = tuple((c, r) for c, r in sorted(rates.items()) if c != fx.base)
+        if len(sums) <= 1:  # one currency: its own sums, as they are
+            only = sums[0] if sums else CurrencySums(fx.base, ZERO, ZERO, ZERO, ZERO)
+            return GroupFigures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl, cash, sums,
+                                fx.base, used, tuple(missing))
+        if missing:
+            return GroupFigures(None, None, None, None, cash, sums, fx.base, used, tuple(missing))
+        unmarked = any(s.market_value is None for s in sums)
+        return GroupFigures(
+            fx.base,
+            None if unmarked else sum(((s.market_value or ZERO) * rates[s.currency] for s in sums), ZERO),
+            sum((s.unrealized_pnl * rates[s.currency] for s in sums), ZERO),
+            sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO),
+            cash, sums, fx.base, used, ())
 
-    @property
-    def unrealized_pnl(self) -> Decimal:
-        return _sum_known(p.unrealized_pnl for p in self.lines)
 
-    @property
-    def realized_pnl(self) -> Decimal:
-        return sum((p.realized_pnl for p in self.lines), ZERO)
+def _sums_by_currency(lines: Iterable[PositionRecord]) -> tuple[CurrencySums, ...]:
+    by: dict[str, list[PositionRecord]] = {}
+    for line in lines:
+        by.setdefault(line.currency, []).append(line)
+    return tuple(CurrencySums(
+        currency,
+        None if any(p.market_price is None and p.quantity for p in held)
+        else sum((p.quantity * (p.market_price or ZERO) for p in held), ZERO),
+        _sum_known(p.unrealized_pnl for p in held),
+        sum((p.realized_pnl for p in held), ZERO),
+        sum((_book_line(p).net_cost for p in held), ZERO)) for currency, held in sorted(by.items()))
 
-    @property
-    def market_value(self) -> Decimal | None:
-        if any(p.market_price is None and p.quantity for p in self.lines):
-            return None
-        return sum((p.quantity * (p.market_price or ZERO) for p in self.lines), ZERO)
+
+def _book_line(position: PositionRecord, project: str | None = None) -> BookLine:
+    return BookLine(project, position.account, position.symbol, position.quantity, position.average_cost,
+                    position.realized_pnl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +160,11 @@ def _sum_known(values: Iterable[Decimal | None]) -> Decimal:
 
 
 def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],
-                  capitals: Mapping[str, Decimal | None] | None = None) -> tuple[BookGroup, ...]:
+                  capitals: Mapping[str, Decimal | None] | None = None,
+                  fx: FxRates | None = None) -> tuple[BookGroup, ...]:
     """Account groups (by account), project groups (by name), then the unassigned group (when
     anything is unassigned). Lines within a group by account and symbol; flat rows with no
-    realized P&L are left out."""
+    realized P&L are left out. ``fx``: the account's rates, for the groups' sums and cash."""
     every = list(records)
     rows = [r for r in every if in_books(r)]
     accounts: dict[str, list[PositionRecord]] = {}
@@ -106,8 +179,7 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
     # holds the mark; filtering it out first left the rest without its cost and its mark
     by_key = {(r.account, r.symbol): r for r in every if r.project_id is None}
     rests = unassigned_lines(
-        [BookLine(None, r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in every if r.project_id is None],
-        [BookLine("", r.account, r.symbol, r.quantity, r.average_cost, r.realized_pnl) for r in every if r.project_id is not None])
+        [_book_line(r) for r in every if r.project_id is None], [_book_line(r, "") for r in every if r.project_id is not None])
     unassigned = []
     for rest in rests:
         like = by_key.get((rest.account, rest.symbol))
@@ -118,9 +190,10 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
     def ordered(lines: list[PositionRecord]) -> tuple[PositionRecord, ...]:
         return tuple(sorted(lines, key=lambda p: (p.account, p.symbol)))
 
-    groups = [BookGroup("account", account, ordered(lines)) for account, lines in sorted(accounts.items())]
+    groups = [BookGroup("account", account, ordered(lines), fx=fx) for account, lines in sorted(accounts.items())]
     capitals = capitals or {}
-    groups += [BookGroup("project", name, ordered(lines), capitals.get(name)) for name, lines in sorted(projects.items())]
+    groups += [BookGroup("project", name, ordered(lines), capitals.get(name), fx)
+               for name, lines in sorted(projects.items())]
     if unassigned:
-        groups.append(BookGroup("unassigned", UNASSIGNED, ordered(unassigned)))
+        groups.append(BookGroup("unassigned", UNASSIGNED, ordered(unassigned), fx=fx))
     return tuple(groups)

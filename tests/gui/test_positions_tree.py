@@ -4,12 +4,14 @@ same realized total whatever order they arrive in (a restart reads them back in 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from PySide6.QtCore import Qt
 
 from services.domain import PositionRecord
+from services.execution.ib_contracts import FxRates
 from widgets.models.positions import PositionsModel, pnl_colour
 from widgets.views.positions import (
     ACCOUNT,
@@ -173,3 +175,92 @@ def test_new_marks_update_the_rows_in_place_and_a_new_line_rebuilds_the_tree(qtb
     view.model.flush()
     beta = next(row for row in _tree(view) if row[0] == "beta")
     assert [line[0] for line in beta[3]] == ["AAPL", "IBM", "MSFT"]
+
+
+def _sap(project_id, qty, realized):
+    """SAP on Xetra, in euros: 200 EUR a share, marked at 210."""
+    return replace(_position(project_id, "SAP@IBIS:EUR", qty, 200, 210, realized=realized), currency="EUR", exchange="IBIS")
+
+
+# alpha holds dollars and euros, beta euros only, the unassigned rest dollars only
+MIXED_RECORDS = [
+    _position(None, "AAPL", 30, 100, 110, realized="7"), _position(1, "AAPL", 10, 100, 110, realized="2"),
+    _sap(None, 15, "4"), _sap(1, 10, "3"), _sap(2, 5, "1"),
+]
+EURUSD = FxRates("USD", {"EUR": Decimal("1.10")})
+
+
+def _rows(view: PositionsView) -> dict[str, tuple[str, ...]]:
+    """Each group's Market, Unrealized, Realized and Account (capital and cash) texts, by book."""
+    out = {}
+    for i in range(view.tree.topLevelItemCount()):
+        item = view.tree.topLevelItem(i)
+        out[item.text(BOOK)] = tuple(item.text(column) for column in (MARKET, UNREALIZED, REALIZED, ACCOUNT))
+    return out
+
+
+def _tooltip(view: PositionsView, book: str, column: int) -> str:
+    return next(view.tree.topLevelItem(i).toolTip(column) for i in range(view.tree.topLevelItemCount())
+                if view.tree.topLevelItem(i).text(BOOK) == book)
+
+
+def test_a_group_of_dollars_and_euros_without_rates_adds_neither_its_sums_nor_its_cash(qtbot):
+    """A group holding AAPL (USD) and SAP on Xetra (EUR) before the window has the account's
+    rates: its cells say "mixed" and its tooltip gives each currency's sums; a project's cash
+    (capital in the base currency less costs in euros) is not worked out. Before, the account's
+    row read 6,450.00 / 450.00 / 11.00 (dollars and euros added) and alpha's cash 2,005.00."""
+    view = _view(qtbot, MIXED_RECORDS)
+    view.set_capitals({"alpha": Decimal(5000), "beta": Decimal(2000)})
+    assert _rows(view) == {
+        "Account DU1 (all projects)": ("mixed", "mixed", "mixed", ""),
+        "alpha": ("mixed", "mixed", "mixed", "capital 5,000.00 · cash: no EUR rate"),
+        "beta": ("1,050.00", "50.00", "1.00", "capital 2,000.00 · cash: no EUR rate"),  # euros only: as they are
+        "unassigned": ("2,200.00", "200.00", "5.00", ""),
+    }
+    account = _tooltip(view, "Account DU1 (all projects)", UNREALIZED)
+    assert account.splitlines()[1:] == ["EUR: market 3,150.00 · unrealized 150.00 · realized 4.00",
+                                        "USD: market 3,300.00 · unrealized 300.00 · realized 7.00",
+                                        "not added up: no EUR rate from the broker yet"]
+    assert "sums in EUR" in _tooltip(view, "beta", MARKET).splitlines()
+    assert "cash in USD needs the EUR rate from the broker" in _tooltip(view, "beta", ACCOUNT).splitlines()
+
+
+def test_with_the_accounts_rates_a_mixed_group_shows_its_sums_and_cash_in_the_base_currency(qtbot):
+    """The account's EURUSD 1.10 (as the controller hands it from the broker): a group of dollars
+    and euros shows its sums in dollars, each euro at 1.10, and says so in its tooltip; a
+    project's cash takes its euro costs and P&L at the rate too, also when it holds euros only."""
+    view = _view(qtbot, MIXED_RECORDS)
+    view.set_capitals({"alpha": Decimal(5000), "beta": Decimal(2000)})
+    view.set_exchange_rates(EURUSD)
+    assert _rows(view) == {
+        # 3,300 + 3,150 x 1.10; 300 + 150 x 1.10; 7 + 4 x 1.10
+        "Account DU1 (all projects)": ("6,765.00", "465.00", "11.40", ""),
+        # cash: 5,000 - (1,000 + 2,000 x 1.10) + (2 + 3 x 1.10)
+        "alpha": ("3,410.00", "210.00", "5.30", "capital 5,000.00 · cash 1,805.30"),
+        # euros as they are; cash 2,000 - 1,000 x 1.10 + 1 x 1.10
+        "beta": ("1,050.00", "50.00", "1.00", "capital 2,000.00 · cash 901.10"),
+        "unassigned": ("2,200.00", "200.00", "5.00", ""),
+    }
+    assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "alpha", MARKET).splitlines()
+    assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "Account DU1 (all projects)", MARKET)
+    beta = _tooltip(view, "beta", ACCOUNT).splitlines()
+    assert "sums in EUR" in beta and "cash in USD at today's rates (1 EUR = 1.1 USD)" in beta
+
+
+def test_the_groups_currency_rule_is_the_services_and_needs_no_widget():
+    """services.console_books: one currency, its own sums; several, the base currency's at the
+    account's rates (an EUR-based account takes dollars at its USD rate); a rate missing, none."""
+    from services.console_books import position_tree
+
+    def account(fx):
+        return position_tree(MIXED_RECORDS, {1: "alpha", 2: "beta"}, fx=fx)[0].figures()
+
+    apart = account(None)
+    assert (apart.currency, apart.unrealized_pnl, apart.missing_rates) == (None, None, ("EUR",))
+    assert [(s.currency, s.unrealized_pnl, s.realized_pnl) for s in apart.by_currency] == [
+        ("EUR", Decimal(150), Decimal(4)), ("USD", Decimal(300), Decimal(7))]
+    dollars = account(EURUSD)
+    assert (dollars.currency, dollars.market_value, dollars.unrealized_pnl) == ("USD", Decimal(6765), Decimal(465))
+    euros = account(FxRates("EUR", {"USD": Decimal("0.90")}))
+    assert (euros.currency, euros.unrealized_pnl, euros.realized_pnl) == ("EUR", Decimal(420), Decimal("10.3"))
+    assert account(FxRates("USD", {"GBP": Decimal("1.27")})).currency is None  # no EUR rate: still apart

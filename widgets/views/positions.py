@@ -21,11 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.console_books import BookGroup, book_totals, position_tree
+from services.console_books import BookGroup, GroupFigures, book_totals, position_tree
 from services.core.books import UNASSIGNED, flatten_order
 from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.domain import PositionRecord
+from services.execution.ib_contracts import FxRates
 
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
@@ -38,6 +39,7 @@ TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market",
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
 FIGURES = range(QUANTITY, ACCOUNT)
 BOOK_COLUMN_CAP = 130  # px: a longer book name is elided (its row's tooltip has it whole)
+MIXED = "mixed"  # a group's sum over several currencies that no rate can add (its tooltip has each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,46 @@ def group_label(group: BookGroup) -> str:
     return group.name
 
 
+def _sum_text(value: Decimal | None, figures: GroupFigures) -> str:
+    return MIXED if figures.currency is None else fmt_money(value)
+
+
+def _rates_text(figures: GroupFigures) -> str:
+    return ", ".join(f"1 {currency} = {plain(rate)} {figures.base}" for currency, rate in figures.rates)
+
+
+def _money_text(group: BookGroup, figures: GroupFigures) -> str:
+    if group.capital is None:
+        return ""
+    cash = f"cash {fmt_money(figures.cash)}" if figures.cash is not None else f"cash: no {'/'.join(figures.missing_rates)} rate"
+    return f"capital {fmt_money(group.capital)} · {cash}"
+
+
+def _currency_notes(figures: GroupFigures, has_capital: bool) -> list[str]:
+    """The tooltip's lines that say which currency a group's sums are in (and its cash), and
+    each currency's own sums when the group holds several."""
+    notes = []
+    several = len(figures.by_currency) > 1
+    if several:
+        notes += [f"{s.currency}: market {fmt_money(s.market_value) or 'no mark'} · unrealized "
+                  f"{fmt_money(s.unrealized_pnl)} · realized {fmt_money(s.realized_pnl)}" for s in figures.by_currency]
+    missing = "/".join(figures.missing_rates)
+    converted = figures.converted
+    cash_converted = has_capital and figures.cash is not None and bool(figures.rates)
+    if figures.currency is None:
+        notes.append(f"not added up: no {missing} rate from the broker yet")
+    elif converted:
+        what = "sums and cash" if cash_converted else "sums"
+        notes.append(f"{what} in {figures.base} at today's rates ({_rates_text(figures)})")
+    elif figures.currency != figures.base:
+        notes.append(f"sums in {figures.currency}")
+    if has_capital and figures.cash is None:
+        notes.append(f"cash in {figures.base} needs the {missing} rate from the broker")
+    elif cash_converted and not converted:
+        notes.append(f"cash in {figures.base} at today's rates ({_rates_text(figures)})")
+    return notes
+
+
 class PositionsView(QWidget):
     # Buy more / Sell more / Flatten from a position's context menu: the order ticket prefilled
     # (symbol, side, quantity, project); nothing is sent from here
@@ -85,6 +127,7 @@ class PositionsView(QWidget):
         self.tree.setUniformRowHeights(True)
         self.groups: tuple[BookGroup, ...] = ()
         self._capitals: dict[str, Decimal | None] = {}
+        self._fx: FxRates | None = None  # the account's rates, for the groups' sums (none yet: see set_exchange_rates)
         self._collapsed: set[tuple[str, str]] = set()
         # what the tree's items show now: the groups' and lines' keys, and the rows themselves
         self._shape: tuple = ()
@@ -119,6 +162,13 @@ class PositionsView(QWidget):
         self._capitals = dict(capitals)
         self._update_totals()
 
+    def set_exchange_rates(self, fx: FxRates) -> None:
+        """The account's base currency and rates (as the broker last gave them): a group holding
+        several currencies shows its sums in the base currency, a project its cash."""
+        if fx != self._fx:
+            self._fx = fx
+            self._update_totals()
+
     def set_project_filter(self, name: str | None) -> None:
         self._refresh_projects()
         self.project_combo.setCurrentText(name or ALL_PROJECTS)
@@ -143,7 +193,7 @@ class PositionsView(QWidget):
                 self.project_combo.addItem(name)
 
     def _update_totals(self, *_args) -> None:
-        self.groups = position_tree(self.model.records(), self.model.project_names(), self._capitals)
+        self.groups = position_tree(self.model.records(), self.model.project_names(), self._capitals, self._fx)
         self._refresh_projects()
         self._fill_tree()
         selected = self._selected()
@@ -189,14 +239,16 @@ class PositionsView(QWidget):
         for group in self.groups:
             if selected is not None and group.name != selected and not (selected == ACCOUNT_TOTAL and group.kind == "account"):
                 continue
-            money = "" if group.capital is None else f"capital {fmt_money(group.capital)} · cash {fmt_money(group.cash)}"
+            figures = group.figures()  # the service's sums, in one currency or none: asked once
+            money = _money_text(group, figures)
             label = group_label(group)
             texts = [""] * len(TREE_COLUMNS)
-            texts[BOOK], texts[MARKET], texts[ACCOUNT] = label, fmt_money(group.market_value), money
-            unrealized, realized = group.unrealized_pnl, group.realized_pnl  # sums: asked once
-            texts[UNREALIZED], texts[REALIZED] = fmt_money(unrealized), fmt_money(realized)
-            head = _Row((group.kind, group.name), tuple(texts), unrealized, realized,
-                        " · ".join(filter(None, (label, money))), None)
+            texts[BOOK], texts[MARKET], texts[ACCOUNT] = label, _sum_text(figures.market_value, figures), money
+            unrealized, realized = figures.unrealized_pnl, figures.realized_pnl
+            texts[UNREALIZED], texts[REALIZED] = _sum_text(unrealized, figures), _sum_text(realized, figures)
+            tooltip = "\n".join([" · ".join(filter(None, (label, money))),
+                                  *_currency_notes(figures, group.capital is not None)])
+            head = _Row((group.kind, group.name), tuple(texts), unrealized, realized, tooltip, None)
             # a project's own shares (Flatten sells only those); account and unassigned rows: no project
             owner = group.name if group.kind == "project" else None
             rows.append((head, [self._line_row(line, head.key, owner, made) for line in group.lines]))
@@ -224,7 +276,7 @@ class PositionsView(QWidget):
         shown: list[_Shown] = []
         for group, lines in rows:
             item = QTreeWidgetItem(list(group.texts))
-            item.setToolTip(BOOK, group.tooltip or "")
+            self._set_tooltip(item, group.tooltip)
             item.setData(BOOK, Qt.ItemDataRole.UserRole, group.key)
             for column in range(len(TREE_COLUMNS)):
                 item.setFont(column, self._bold)
@@ -253,7 +305,7 @@ class PositionsView(QWidget):
             self._set_changed(item, group, was)
             changed.append(group)
             if group.tooltip != was.tooltip:
-                item.setToolTip(BOOK, group.tooltip or "")
+                self._set_tooltip(item, group.tooltip)
             for (child, old), line in zip(children, lines, strict=True):
                 if line is old:  # the same position: the same row (_line_row)
                     continue
@@ -264,6 +316,12 @@ class PositionsView(QWidget):
             shown.append((item, group, [(child, line) for (child, _), line in zip(children, lines, strict=True)]))
         self._shown = shown
         return changed
+
+    @staticmethod
+    def _set_tooltip(item: QTreeWidgetItem, tooltip: str | None) -> None:
+        # on every cell of a group's row: a "mixed" sum or a converted one is explained where it shows
+        for column in range(len(TREE_COLUMNS)):
+            item.setToolTip(column, tooltip or "")
 
     def _set_changed(self, item: QTreeWidgetItem, row: _Row, old: _Row) -> None:
         for column, (text, before) in enumerate(zip(row.texts, old.texts, strict=True)):
