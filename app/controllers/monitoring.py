@@ -74,6 +74,8 @@ class MonitoringController:
         w.positions_model.set_project_names(names)
         w.positions_model.reset(self.marks.apply(positions))
         await self.show_capitals()
+        if self.ctx.stack.provider.is_connected:  # else at the connection (_on_connection_event)
+            self.ctx.runner.run(self.show_exchange_rates(), what="Exchange rates")
         await self.show_equity()  # the stored equity history (it survives restarts)
 
     # ------------------------------------------------------------------ service events
@@ -106,6 +108,14 @@ class MonitoringController:
         books = await self.ctx.db(project_books, self.ctx.stack.db)
         self.ctx.window.positions_view.set_capitals({b.project: b.capital for b in books})
 
+    async def show_exchange_rates(self) -> None:
+        """The account's base currency and rates, for the positions tree's sums of a group in
+        several currencies and its projects' cash: from the account summary the adapter keeps
+        (no request once it is there, no database work)."""
+        provider = self.ctx.stack.provider
+        if provider.is_connected:
+            self.ctx.window.positions_view.set_exchange_rates(await provider.exchange_rates())
+
     async def _reload_project_names(self) -> None:
         names = await self.ctx.db(queries.project_names, self.ctx.stack.db)
         self.ctx.window.positions_model.set_project_names(names)
@@ -118,6 +128,8 @@ class MonitoringController:
         status.set_account(provider.account or None)
         if state in ("connected", "restored"):
             status.set_last_event_time(datetime.now(UTC))
+            if event is not None:  # the first load asks for them itself
+                self.ctx.runner.run(self.show_exchange_rates(), what="Exchange rates")
         if event is not None and event.refused:  # no reconnect follows: the trader must know why
             self.ctx.status(f"Connection refused: {event.detail}", 0, Level.ERROR)
 
@@ -164,3 +176,4 @@ class MonitoringController:
         marked = await self.marks.refresh(self.ctx.stack.provider, positions)
         if marked:
             self.ctx.window.positions_model.upsert(marked)
+        await self.show_exchange_rates()  # the rates move with the marks they convert
