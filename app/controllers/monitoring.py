@@ -6,6 +6,7 @@ event writer's health, the market's health."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +21,10 @@ from services.books import project_books
 from services.change_feed import NewerOnly
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
+from services.execution.errors import ExecutionError
 from services.position_marks import PositionMarks
+
+log = logging.getLogger(__name__)
 
 EQUITY_SAMPLE_MS = 5_000
 MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 45 msg/s budget
@@ -113,8 +117,14 @@ class MonitoringController:
         several currencies and its projects' cash: from the account summary the adapter keeps
         (no request once it is there, no database work)."""
         provider = self.ctx.stack.provider
-        if provider.is_connected:
-            self.ctx.window.positions_view.set_exchange_rates(await provider.exchange_rates())
+        if not provider.is_connected:
+            return
+        try:
+            rates = await provider.exchange_rates()
+        except ExecutionError as exc:  # the summary not answered: the rates shown stay until the next refresh
+            log.warning("exchange rates not read: %s", exc)
+            return
+        self.ctx.window.positions_view.set_exchange_rates(rates)
 
     async def _reload_project_names(self) -> None:
         names = await self.ctx.db(queries.project_names, self.ctx.stack.db)
