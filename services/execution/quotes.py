@@ -72,12 +72,7 @@ class QuoteBook:
         spec = self.parse(symbol)
         if spec.key in self._watched and not self.is_refused(spec.key):
             return spec
-        streams = self.streaming and self.provider.is_connected
-        if streams and spec.key not in self._followed:
-            await self.provider.stream_quote(spec)
-        self._watched[spec.key] = spec
-        if streams and (current := self.provider.streamed_quote(spec.key)) is not None:
-            self._on_quote(current)  # its first ticks came while the stream was starting, before it was watched
+        await self._keep(spec, self._watched, beside=self._followed)
         return spec
 
     async def follow(self, symbol: str) -> ContractSpec:
@@ -86,13 +81,19 @@ class QuoteBook:
         spec = self.parse(symbol)
         if spec.key in self._followed:
             return spec
-        streams = self.streaming and self.provider.is_connected
-        if streams and spec.key not in self._watched:
-            await self.provider.stream_quote(spec)
-        self._followed[spec.key] = spec
-        if streams and (current := self.provider.streamed_quote(spec.key)) is not None:
-            self._on_quote(current)  # as ``watch``: its first ticks came before it was followed
+        await self._keep(spec, self._followed, beside=self._watched)
         return spec
+
+    async def _keep(self, spec: ContractSpec, kept: dict[str, ContractSpec], *, beside: dict[str, ContractSpec]) -> None:
+        """Stream ``spec`` (unless ``beside``, the other of watched and followed, streams it
+        already) and keep it in ``kept``; the quote its stream already has is handed on: its
+        first ticks came while the stream was starting, before the listing was kept."""
+        streams = self.streaming and self.provider.is_connected
+        if streams and spec.key not in beside:
+            await self.provider.stream_quote(spec)
+        kept[spec.key] = spec
+        if streams and (current := self.provider.streamed_quote(spec.key)) is not None:
+            self._on_quote(current)
 
     async def unfollow(self, key: str) -> None:
         if self._followed.pop(key, None) is not None and key not in self._watched:
