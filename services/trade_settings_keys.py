@@ -11,6 +11,7 @@ from typing import Any
 
 from services.core.risk import DEFAULT_RISK_LIMITS, MAX_STORED_LIMIT, RiskParamError, stored_risk_value
 from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.wording import ANOTHER_VERSION, how_to_remove
 
 AUTO_RECOVERY_DEFAULTS: dict[str, Any] = {
     "new_timeout_seconds": 45,
@@ -136,7 +137,9 @@ def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     stored before its bound existed, by an older version or in the database itself. It is kept
     as it is (the risk engine reads a limit above the bound as that limit) and stops no other
     change (``changed_section``); the command and the Settings dialog say it, and it can be
-    changed (a risk limit also switched off)."""
+    changed (a risk limit also switched off). One this version does not know (another version
+    stored it) cannot be changed here, only removed (``TradeSettingsService.update``'s
+    ``unset``)."""
     problems = {}
     for section in SECTIONS:
         for name, value in (values.get(section) or {}).items():
@@ -144,9 +147,11 @@ def stored_problems(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
                 read_setting(section, name, value)
             except TradeSettingsError as exc:
                 why = str(exc).split(": ", 1)[-1]  # without the section the key already names
-                if name not in SECTIONS[section]:  # stored by another (newer) version: no command here changes it
-                    fix = "a setting of another version, which this one cannot change"
+                key = f"{section}.{name}"
+                if name not in SECTIONS[section]:  # stored by another (newer) version: removed, never changed here
+                    refuses = ", and previews and orders are refused while it is stored" if section == "risk" else ""
+                    fix = f"{ANOTHER_VERSION}{refuses}; {how_to_remove(key)}"
                 else:
                     fix = "change it or switch it off" if section == "risk" else "change it"
-                problems[f"{section}.{name}"] = f"{REFUSED_STORED}: {why}; {fix}"
+                problems[key] = f"{REFUSED_STORED}: {why}; {fix}"
     return problems

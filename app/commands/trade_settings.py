@@ -1,4 +1,5 @@
-"""`trading-console trade-settings [--json]` and `trade-settings set KEY=VALUE ... [--json]`.
+"""`trading-console trade-settings [--json]`, `trade-settings set KEY=VALUE ... [--json]` and
+`trade-settings unset KEY ... [--json]`.
 
 The trading settings that live with the data (risk defaults, auto-recovery, execution limits,
 the execution data source), shown or changed through the same service as the window's Settings
@@ -28,6 +29,13 @@ def register(subparsers) -> None:
     setter.add_argument("assignments", nargs="+", metavar="KEY=VALUE", help="a dotted key and its value, e.g. execution.plan_max_age_seconds=60")
     setter.add_argument("--json", action="store_true", help="print JSON")
     setter.set_defaults(handler=_set)
+    unsetter = actions.add_parser("unset", help="remove stored settings: KEY ... (a known one reads its default again)",
+                                  description="Removes a stored risk, auto_recovery or execution setting, known or not: "
+                                  "one that another version stored (which this one cannot check or change) can only be "
+                                  "removed. A known one reads its default again; `set KEY=off` switches a risk limit off.")
+    unsetter.add_argument("keys", nargs="+", metavar="KEY", help="a dotted key, e.g. risk.max_order_notional")
+    unsetter.add_argument("--json", action="store_true", help="print JSON")
+    unsetter.set_defaults(handler=_unset)
 
 
 def _service(settings):
@@ -69,11 +77,19 @@ def _show(args: argparse.Namespace, settings) -> int:
 
 
 def _set(args: argparse.Namespace, settings) -> int:
+    return _change(args, settings, lambda service: service.set(args.assignments))
+
+
+def _unset(args: argparse.Namespace, settings) -> int:
+    return _change(args, settings, lambda service: service.unset(args.keys))
+
+
+def _change(args: argparse.Namespace, settings, change) -> int:
     from services.trade_settings import TradeSettingsError
 
     db, service = _service(settings)
     try:
-        values = service.set(args.assignments)
+        values = change(service)
     except TradeSettingsError as exc:
         if args.json:
             print(json.dumps({"error": "bad_setting", "message": str(exc)}))

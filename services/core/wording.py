@@ -1,6 +1,6 @@
 """Words for counts in the messages every front end shows: "1 order", "3 orders", never
-"3 order(s)". Free of Qt: the services' messages, the commands' lines and the window's panels
-use the same one."""
+"3 order(s)"; and what a stored setting of another version is called. Free of Qt: the services'
+messages, the commands' lines and the window's panels use the same one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from decimal import Decimal
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """"1 order", "3 orders" (``plural`` for a noun that does not take an s)."""
     return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
+
+
+# A stored trade setting this version has no rule for (a newer version stored it, or a hand in the
+# database): the risk engine refusing a preview over it and the settings' report of it
+# (services.trade_settings_keys.stored_problems) say it alike, with the way to remove it.
+ANOTHER_VERSION = "a setting of another version, which this one cannot check"
+
+
+def how_to_remove(key: str) -> str:
+    """The removal of a stored setting ``key`` (``risk.NAME``)."""
+    return f"`trading-console trade-settings unset {key}` removes it"
 
 
 def as_sentence(message: str) -> str:

@@ -238,4 +238,37 @@ def test_a_stored_setting_this_version_does_not_know_is_said_so(database, db_url
     assert changed.returncode == 0, changed.stderr
     line = next(x for x in changed.stdout.splitlines() if x.startswith("risk.max_sector_weight = 5"))
     assert "unknown setting 'risk.max_sector_weight'" in line and "switch it off" not in line, line
-    assert "a setting of another version, which this one cannot change" in line, line
+    assert "a setting of another version, which this one cannot check" in line, line
+    assert "`trading-console trade-settings unset risk.max_sector_weight` removes it" in line, line
+
+
+@pytest.mark.parametrize("typed", ["risk.some_future_rule=", "risk.some_future_rule=off", "risk.some_future_rule=4"])
+def test_a_stored_setting_of_another_version_is_removed_by_unset_not_changed_by_set(database, db_url, console, typed):
+    """A risk limit this version has no rule for refuses every preview (tests/execution/
+    test_unknown_risk_setting.py), and no command removed it: `set` refused the key it did not
+    know, with the list of known keys. `set` now says the key can only be removed and how;
+    `trade-settings unset` removes it (known keys read their default again), audited, all or
+    nothing."""
+    _store_as_an_older_version(database, risk={"max_order_notional": "25000", "some_future_rule": "3",
+                                               "max_order_quantity": 700})
+    refused = console("--db-url", db_url, "trade-settings", "set", typed)
+    assert refused.returncode == 2
+    assert ("risk.some_future_rule is a setting of another version, which this one cannot check; it cannot be changed "
+            "here, only removed: `trading-console trade-settings unset risk.some_future_rule` removes it") in refused.stderr, refused.stderr
+
+    # a key neither stored nor known: nothing removed, with what is stored
+    typo = console("--db-url", db_url, "trade-settings", "unset", "risk.some_future_rule", "risk.some_futur_rule")
+    assert typo.returncode == 2 and "'risk.some_futur_rule' is no stored setting to remove" in typo.stderr, typo.stderr
+    assert "some_future_rule" in TradeSettingsService(database, "tester").read()["risk"]
+
+    removed = console("--db-url", db_url, "trade-settings", "unset", "risk.some_future_rule", "risk.max_order_quantity",
+                      "--json")
+    assert removed.returncode == 0, removed.stderr
+    values = json.loads(removed.stdout)
+    assert "some_future_rule" not in values["risk"] and values["stored_problems"] == {}
+    assert values["risk"]["max_order_quantity"] == 10000  # its default again, no longer 700
+    assert values["risk"]["max_order_notional"] == "25000"  # untouched, as it was stored
+    with database.session() as session:
+        assert set(SettingsRepository(session).risk_defaults()) == {"max_order_notional"}
+    audit = json.loads(console("--db-url", db_url, "audit", "list", "--action", "settings.trade", "--json").stdout)
+    assert [e["payload"] for e in audit] == [{"unset": {"risk.some_future_rule": "3", "risk.max_order_quantity": 700}}]

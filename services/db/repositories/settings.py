@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -166,6 +166,15 @@ class SettingsRepository:
         row.execution = {**EXECUTION_DEFAULTS, **(row.execution or {}), **values}
         self.session.flush()
         return dict(row.execution)
+
+    def remove(self, section: str, names: Iterable[str]) -> None:
+        """Removes stored keys of ``section`` (risk, auto_recovery, execution), known or not: one of
+        another version is never changed here, only removed; a known one reads its default again."""
+        column = {"risk": "risk_defaults", "auto_recovery": "auto_recovery", "execution": "execution"}[section]
+        row = self.get_for_update()
+        gone = set(names)
+        setattr(row, column, {k: v for k, v in (getattr(row, column) or {}).items() if k not in gone})
+        self.session.flush()
 
     def execution_data_source(self) -> str:
         return self._current().execution_data_source
