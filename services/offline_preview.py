@@ -51,7 +51,7 @@ def offline_preview(request: OfflinePreviewRequest, open_db: Callable[[], Any]) 
     """The preview as a JSON-ready dict; ``open_db()`` gives the database (called only for a
     stored snapshot; disposed here). Raises ``PreviewInputError``."""
     from services.core.inputs import read_positions, read_prices
-    from services.core.risk import RiskParamError, rules_from_params
+    from services.core.risk import RiskParamError, UnknownStoredLimit, rules_from_params
 
     errors: list[dict] = []
     stored_limits: dict = {}
@@ -84,8 +84,8 @@ def offline_preview(request: OfflinePreviewRequest, open_db: Callable[[], Any]) 
         errors.extend(_error("--portfolio-value is needed offline (or preview against the broker with --save)", "--portfolio-value"))
     try:
         rules_from_params(stored_limits, list(request.risk_overrides))
-    except RiskParamError as exc:
-        errors.extend(_error(str(exc), "--risk"))
+    except RiskParamError as exc:  # a limit stored by another version is no --risk typo: it says where it is
+        errors.extend(_error(str(exc), None if isinstance(exc, UnknownStoredLimit) else "--risk"))
     if request.commission_model not in COMMISSION_MODELS:
         errors.extend(_error(f"commission model {request.commission_model!r}: one of {', '.join(COMMISSION_MODELS)}", "--commission"))
     if errors:

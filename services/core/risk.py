@@ -36,6 +36,7 @@ from services.domain import OrderType, Side, TradingState
 
 from .builder import OrderDraft
 from .typed_numbers import NotANumber, typed_decimal
+from .wording import ANOTHER_VERSION, how_to_remove
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -59,6 +60,19 @@ DELAYED_KINDS = frozenset({"delayed", "delayed_frozen"})  # plans.PRICE_KINDS th
 
 class RiskParamError(ValueError):
     """A risk parameter the user can fix (unknown name, bad value)."""
+
+
+class UnknownStoredLimit(RiskParamError):
+    """A stored limit (``params``: trade_settings.risk_defaults) this version has no rule for, a
+    newer version's or one written by hand. Refused, never skipped: on a live account a limit
+    nobody checks lets through what it was set to block. Said with where it comes from and how
+    to remove it: "unknown risk parameter" and the known names read as a typo in ``--risk``."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        key = f"risk.{name}"
+        super().__init__(f"{key} = {value} is {ANOTHER_VERSION}: previews and orders are refused while it is "
+                         f"stored; {how_to_remove(key)}")
+        self.key = key
 
 
 class Verdict(StrEnum):
@@ -604,7 +618,7 @@ def risk_limits(params: Mapping[str, Any] | None = None, overrides: Iterable[str
     limits = dict(DEFAULT_RISK_LIMITS)
     for name, value in (params or {}).items():
         if name not in DEFAULT_RISK_LIMITS:
-            raise RiskParamError(f"unknown risk parameter {name!r}; known: {', '.join(DEFAULT_RISK_LIMITS)}")
+            raise UnknownStoredLimit(name, value)
         limits[name] = value
     limits.update(parse_risk_overrides(overrides))
     return limits

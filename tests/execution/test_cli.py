@@ -259,3 +259,34 @@ async def test_execute_waits_for_late_commission_reports_before_it_disconnects(d
     data = result.json
     assert data["run"]["status"] == "done" and data["run"]["commissions_missing"] == []
     assert data["fills"] and all(f["commission"] == "1" for f in data["fills"])
+
+
+async def test_a_stored_limit_of_another_version_refuses_the_preview_until_trade_settings_unset_removes_it(
+        database, db_url, simulator, snapshot_file):
+    """A risk limit this version has no rule for (a newer version stored it, or a hand in the
+    database): `preview` said only "bad input: unknown risk parameter 'some_future_rule'; known:
+    ...", as if --risk had a typo, and no command could remove it (`trade-settings set` refused
+    the key it did not know). Now the preview is still refused (exit 2: a limit nobody checks is
+    never skipped), naming the setting, that another version stored it and the command that
+    removes it; `trade-settings unset` removes it and the preview goes through."""
+    from services.db.repositories.settings import SettingsRepository
+
+    with database.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_notional": "25000", "some_future_rule": "3"})
+    preview = ["preview", "--snapshot", str(snapshot_file), "--project", "future", "--portfolio-value", "100000", "--save"]
+    refused = await run(cli_args(db_url, simulator.port, *preview))
+    assert refused.code == 2, refused.err
+    assert "Traceback" not in refused.err, refused.err
+    assert "risk.some_future_rule = 3" in refused.err and "another version" in refused.err, refused.err
+    assert "trading-console trade-settings unset risk.some_future_rule" in refused.err, refused.err
+    await until_client_gone(simulator, 1)
+
+    removed = await run(cli_args(db_url, simulator.port, "trade-settings", "unset", "risk.some_future_rule", "--json",
+                                 connection=False))
+    assert removed.code == 0, removed.err
+    assert "some_future_rule" not in removed.json["risk"] and removed.json["stored_problems"] == {}
+    assert removed.json["risk"]["max_order_notional"] == "25000"  # the other limits as they were stored
+
+    previewed = await run(cli_args(db_url, simulator.port, *preview))
+    assert previewed.code == 0, previewed.err
+    assert simulator.orders() == []

@@ -16,6 +16,7 @@ from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
 from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
+from services.core.risk import RiskParamError
 from services.core.trading_hours import NEW_YORK, trading_date
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
@@ -315,15 +316,20 @@ class RunPlanning(RunServiceBase):
             else:
                 def facts(ids):
                     return load_risk_facts(session, ids, project_id=run.project_id, settings=settings)
-            result, report = build_and_check(
-                targets, params, prices=prices, positions=positions, working=working,
-                working_buys=buying_quantities(own_working),
-                limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),
-                facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
-                price_kinds={s: r.kind for s, r in price_refs.items()},
-                allow_delayed=mode is not TradeMode.LIVE
-                or bool(settings.execution().get("allow_delayed_prices_live")),
-                account=account)
+            try:
+                result, report = build_and_check(
+                    targets, params, prices=prices, positions=positions, working=working,
+                    working_buys=buying_quantities(own_working),
+                    limits=settings.risk_defaults(), overrides=run_params.get("risk_overrides", []),
+                    facts=facts, price_times={s: r.time for s, r in price_refs.items()}, now=self.clock(),
+                    price_kinds={s: r.kind for s, r in price_refs.items()},
+                    allow_delayed=mode is not TradeMode.LIVE
+                    or bool(settings.execution().get("allow_delayed_prices_live")),
+                    account=account)
+            except RiskParamError as exc:
+                # the trader's to fix (a limit another version stored, a bad override), said as
+                # bad input with the risk engine's words; nothing of the preview is written
+                raise BadInput(str(exc)) from None
             stored = dict(run_params)
             stored.update({
                 "prices": {s: str(p) for s, p in prices.items()},
