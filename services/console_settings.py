@@ -146,6 +146,8 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
         changes["ui"] = replace(settings.ui, theme=theme)
     trade_changes = {"risk": data.get("risk_defaults"), "auto_recovery": data.get("recovery"),
                      "execution_data_source": data.get("execution_data_source")}
+    if data.get("remove"):  # settings of another version, removed (`trade-settings unset`)
+        trade_changes["unset"] = list(data["remove"])
     if data.get("project_capital"):  # each project's capital (docs/project-books.md)
         trade_changes["project_capital"] = {name: None if value is None else str(value)
                                             for name, value in data["project_capital"].items()}

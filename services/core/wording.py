@@ -21,7 +21,7 @@ ANOTHER_VERSION = "a setting of another version, which this one cannot check"
 
 def how_to_remove(key: str) -> str:
     """The removal of a stored setting ``key`` (``risk.NAME``)."""
-    return f"`trading-console trade-settings unset {key}` removes it"
+    return f"`trading-console trade-settings unset {key}` removes it, as Remove beside it in Settings does"
 
 
 def as_sentence(message: str) -> str:

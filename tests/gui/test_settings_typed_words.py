@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.settings import Settings
 from services import console_settings
@@ -116,3 +117,34 @@ def test_a_value_stored_beyond_the_bound_is_shown_and_stops_no_other_change(qtbo
     stored = service.update(console_settings.change_from_dialog(Settings(), sig.args[0]).trade_changes)
     assert stored["risk"]["max_order_notional"] == 50000 and list(stored["stored_problems"]) == [
         "auto_recovery.new_timeout_seconds"]
+
+
+def test_a_risk_limit_of_another_version_is_removed_with_its_rows_remove(qtbot, database):
+    """A limit another version stored refuses every preview (tests/execution/
+    test_unknown_risk_setting.py); the dialog showed it with "a setting of another version, which
+    this one cannot change", and typing in its row only drew "unknown setting". Now its row shows
+    the value read-only beside Remove; OK removes it (as `trade-settings unset` does), audited,
+    the other limits as they were."""
+    from services.audit import AuditLog
+    from services.db.repositories.settings import SettingsRepository
+
+    with database.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_notional": "25000", "some_future_rule": "3"})
+    service = TradeSettingsService(database, "tester")
+    dialog = SettingsDialog(console_settings.dialog_values(Settings(), service.read()))
+    qtbot.addWidget(dialog)
+    shown = dialog.error_label.text()
+    assert "Some future rule: 3 is refused since it was stored" in shown, shown
+    assert "`trading-console trade-settings unset risk.some_future_rule` removes it" in shown, shown
+    row = dialog.row_of(dialog.risk_table, "some_future_rule")
+    assert not dialog.risk_table.item(row, 1).flags() & Qt.ItemFlag.ItemIsEditable  # removed, never changed here
+
+    dialog.remove_buttons["risk.some_future_rule"].click()
+    assert dialog.risk_table.isRowHidden(row)
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    stored = service.update(console_settings.change_from_dialog(Settings(), sig.args[0]).trade_changes)
+    assert "some_future_rule" not in stored["risk"] and stored["stored_problems"] == {}
+    assert str(stored["risk"]["max_order_notional"]) == "25000"  # as it was (a saved dialog stores it read: 25000)
+    entries = AuditLog(database).list(action="settings.trade")
+    assert [e.payload.get("unset") for e in entries] == [{"risk.some_future_rule": "3"}]

@@ -13,6 +13,7 @@ Input and output shape::
      "project_capital": {project name: amount or None},  # a project's capital (None: off),
                                  # its previews' default portfolio value (docs/project-books.md)
      "stored_problems": [str, ...],  # input only: stored values today's rules refuse, said at opening
+     "remove": ["risk.NAME", ...],  # output only: stored settings of another version to remove
 
 In the output the three tables' values are each cell's text as typed ("25,000", "off", "yes"):
 the services read it per setting (services.trade_settings_keys.read_setting), as they read
@@ -33,9 +34,11 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QTableWidget,
@@ -45,7 +48,8 @@ from PySide6.QtWidgets import (
 )
 
 from services.core.books import CapitalError, parse_capital
-from services.trade_settings_keys import TradeSettingsError, changed_section
+from services.core.wording import ANOTHER_VERSION
+from services.trade_settings_keys import SECTIONS, TradeSettingsError, changed_section
 from services.urls import redact_url
 
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
@@ -114,6 +118,15 @@ class SettingsDialog(QDialog):
         self.recovery_table.setMinimumHeight(120)
         recovery = QGroupBox("Auto-recovery")
         QVBoxLayout(recovery).addWidget(self.recovery_table)
+        # a setting another version stored cannot be changed here, only removed (as by
+        # `trade-settings unset`): its row shows the value read-only beside Remove, which hides
+        # the row; OK hands the key over in "remove" (Cancel forgets it)
+        self._removed: set[str] = set()
+        self.remove_buttons: dict[str, QPushButton] = {}
+        for section, table in (("risk", self.risk_table), ("auto_recovery", self.recovery_table)):
+            for row in range(table.rowCount()):
+                if _cell_key(table, row) not in SECTIONS[section]:
+                    self._offer_removal(section, table, row)
 
         capitals = values.get("project_capital", {})
         self.capital_table = self._dict_table(capitals, {str(name): str(name) for name in capitals},  # names as they are
@@ -183,12 +196,33 @@ class SettingsDialog(QDialog):
             table.setItem(row, 1, QTableWidgetItem(_value_text(value)))
         return table
 
-    @staticmethod
-    def _read_table(table: QTableWidget) -> dict[str, str]:
+    def _offer_removal(self, section: str, table: QTableWidget, row: int) -> None:
+        name = _cell_key(table, row)
+        key = f"{section}.{name}"
+        table.item(row, 0).setToolTip(f"{name}: {ANOTHER_VERSION}; Remove removes it when OK is pressed")
+        value = table.item(row, 1)
+        value.setFlags(value.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        button = QPushButton("Remove")
+        button.setToolTip(f"Remove {key} from the stored settings (trade-settings unset {key})")
+        button.clicked.connect(lambda _checked=False: self._remove(table, key))
+        cell = QWidget()  # transparent: the value's own text shows left of the button
+        layout = QHBoxLayout(cell)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addStretch(1)
+        layout.addWidget(button)
+        table.setCellWidget(row, 1, cell)
+        self.remove_buttons[key] = button
+
+    def _remove(self, table: QTableWidget, key: str) -> None:
+        self._removed.add(key)
+        table.setRowHidden(self.row_of(table, key.split(".", 1)[1]), True)
+
+    def _read_table(self, table: QTableWidget, section: str = "") -> dict[str, str]:
         # each cell's text as typed: what a word means depends on the setting ("off" switches a
         # risk limit off but is false for a true/false setting), so the services read it
         # (services.trade_settings_keys.read_setting, services.core.books.parse_capital)
-        return {_cell_key(table, r): _cell_text(table, r, 1).strip() for r in range(table.rowCount())}
+        return {_cell_key(table, r): _cell_text(table, r, 1).strip() for r in range(table.rowCount())
+                if f"{section}.{_cell_key(table, r)}" not in self._removed}
 
     @staticmethod
     def row_of(table: QTableWidget, key: str) -> int:
@@ -206,11 +240,13 @@ class SettingsDialog(QDialog):
                 "market_data_lines": self.market_data_lines_spin.value(),
             },
             "execution_data_source": self.data_source_combo.currentText(),
-            "risk_defaults": self._read_table(self.risk_table),
-            "recovery": self._read_table(self.recovery_table),
+            "risk_defaults": self._read_table(self.risk_table, "risk"),
+            "recovery": self._read_table(self.recovery_table, "auto_recovery"),
             "project_capital": self._read_table(self.capital_table),
             "theme": self.theme_combo.currentText(),
         }
+        if self._removed:
+            out["remove"] = sorted(self._removed)
         url = self.database_edit.text().strip()
         if url != self._masked_url:
             out["database_url"] = url
