@@ -34,14 +34,14 @@ from services.core.builder import CENT, ONE, SUB_PENNY, OrderDraft
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 from services.core.pipeline import check_orders
 from services.core.plans import PriceRef
-from services.core.risk import RiskReport
+from services.core.risk import RiskParamError, RiskReport
 from services.core.trading_hours import trading_day_start
 from services.db.models import Project
 from services.db.repositories import SettingsRepository
 from services.db.risk_facts import load_risk_facts
 from services.domain import OrderState, OrderType, Side, TradeMode
 
-from .errors import ExecutionError
+from .errors import BadInput, ExecutionError
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +190,17 @@ def check_order(session: Session, mode: TradeMode | str, draft: OrderDraft, inpu
     own = [o for o in in_flight if inputs.project_id is not None and o.project_id == inputs.project_id]
     view = AccountView(net_liquidation, exposure, {}, facts.orders_today, inputs.buying_power)
     price = inputs.price
-    return check_orders(
-        [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=net_quantities(own),
-        working_buys=buying_quantities(own),
-        prices={draft.key: price.price} if price is not None else {}, limits=settings.risk_defaults(), facts=facts,
-        price_times={draft.key: price.time} if price is not None else {},
-        price_kinds={draft.key: price.kind} if price is not None else {},
-        allow_delayed=allow_delayed, unpriced_symbols=(draft.key,) if inputs.rate is None else (),
-        base_currency=inputs.base_currency, fx_rates=inputs.fx_rates, account=view)
+    try:
+        return check_orders(
+            [draft], portfolio_value=inputs.portfolio_value, positions=inputs.positions, working=net_quantities(own),
+            working_buys=buying_quantities(own),
+            prices={draft.key: price.price} if price is not None else {}, limits=settings.risk_defaults(), facts=facts,
+            price_times={draft.key: price.time} if price is not None else {},
+            price_kinds={draft.key: price.kind} if price is not None else {},
+            allow_delayed=allow_delayed, unpriced_symbols=(draft.key,) if inputs.rate is None else (),
+            base_currency=inputs.base_currency, fx_rates=inputs.fx_rates, account=view)
+    except RiskParamError as exc:  # a stored limit no rule of this version checks: its message says how to remove it
+        raise BadInput(str(exc)) from None
 
 
 class OrderCheck(NamedTuple):

@@ -53,3 +53,16 @@ def test_an_offline_preview_of_a_stored_snapshot_says_it_of_the_setting_not_of_r
     assert error["source"] is None, error
     assert "risk.some_future_rule = 3 is a setting of another version" in error["message"], error
     assert "`trading-console trade-settings unset risk.some_future_rule` removes it" in error["message"], error
+
+
+async def test_an_order_ticket_is_refused_the_same_way_not_with_a_traceback(stack):
+    """The order ticket's check reads the same stored limits: it raised the bare ValueError, which
+    the window showed as an unexpected error with a traceback; now the same refusal as the
+    preview's, and nothing stored or sent."""
+    from services.domain import Side
+
+    store_risk_defaults(stack.db, FROM_A_NEWER_VERSION)
+    with pytest.raises(BadInput) as refused:
+        await stack.actions.manual_order("AAPL", Side.BUY, Decimal(1))
+    assert "risk.some_future_rule = 3 is a setting of another version" in str(refused.value)
+    assert stack.sim.orders() == []

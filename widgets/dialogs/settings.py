@@ -199,8 +199,9 @@ class SettingsDialog(QDialog):
     def _offer_removal(self, section: str, table: QTableWidget, row: int) -> None:
         name = _cell_key(table, row)
         key = f"{section}.{name}"
-        table.item(row, 0).setToolTip(f"{name}: {ANOTHER_VERSION}; Remove removes it when OK is pressed")
-        value = table.item(row, 1)
+        key_item, value = table.item(row, 0), table.item(row, 1)
+        assert key_item is not None and value is not None  # a row of the table built above
+        key_item.setToolTip(f"{name}: {ANOTHER_VERSION}; Remove removes it when OK is pressed")
         value.setFlags(value.flags() & ~Qt.ItemFlag.ItemIsEditable)
         button = QPushButton("Remove")
         button.setToolTip(f"Remove {key} from the stored settings (trade-settings unset {key})")
