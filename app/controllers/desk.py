@@ -221,8 +221,9 @@ class DeskController:
         self.ctx.runner.run(self.remove(key), what="Unwatch")
 
     async def remove(self, key: str) -> None:
-        await self.quotes.unwatch(key)
+        await self.quotes.unwatch(key)  # its line freed: a listing refused for want of one streams
         self.ctx.window.quotes_model.remove(key)
+        self.ctx.window.watchlist_view.show_message("")  # what an earlier add was told no longer holds
         await self._save_watchlist()
 
     async def _save_watchlist(self) -> None:

@@ -123,6 +123,25 @@ class QuoteBook:
                 await self.provider.stop_quote(key)
             except ExecutionError as exc:
                 log.warning("%s: stopping its quotes failed (%s)", key, exc)
+                return
+            await self._ask_refused_again()
+
+    async def _ask_refused_again(self) -> None:
+        """A stream ended, a market data line is free: the first watched listing refused for want
+        of one is asked again (it stayed refused until typed again or the next connection)."""
+        spec = next((spec for key, spec in self._watched.items() if self.is_refused(key)), None)
+        if spec is None:
+            return
+        try:
+            await self._keep(spec, self._watched, beside=self._followed)
+        except MarketDataLinesFull as exc:  # another program of the account took the line
+            self._on_refused(exc)
+            return
+        except ExecutionError as exc:
+            log.warning("%s: no quotes (%s)", spec.key, exc)
+            return
+        if self.is_refused(spec.key):  # streaming, no tick yet: no longer said refused
+            self._on_quote(Quote(spec.key))
 
     async def start(self) -> list[str]:
         """Stream every watched (and followed) listing on the current connection; returns the

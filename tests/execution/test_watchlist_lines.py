@@ -164,3 +164,24 @@ async def test_a_stream_answered_by_another_error_stops_waiting_at_once(make_sim
         assert provider.stream_lines() == 1  # IB's refusal of the data is not one of lines: kept, as before
     finally:
         await provider.disconnect()
+
+
+async def test_a_listing_removed_frees_its_line_for_a_refused_one(make_simulator, ib_log_guard):
+    """Three lines, four watched: the fourth is refused. Removing one of the three frees a line:
+    the refused listing is asked again and streams (it stayed refused until typed again)."""
+    ib_log_guard.allow(r"Error 101, reqId")
+    sim = await make_simulator(synthetic_symbols=4, state_file=None, ledger_file=None)
+    sim.faults.market_data_lines = 3
+    provider = await _provider(sim, 47)
+    provider.market_data_lines = 3
+    book = QuoteBook(provider)
+    symbols = synthetic_symbols(4)
+    try:
+        assert book.watch_later(symbols) == []
+        assert len(await book.start()) == 1 and book.is_refused(symbols[3])
+        await book.unwatch(symbols[0])
+        assert not book.is_refused(symbols[3])
+        await wait_until(lambda: _priced(book, symbols[1:]), 5, "the once refused listing's quotes")
+        assert provider.stream_lines() == 3 == sim.market_data_lines_used()
+    finally:
+        await provider.disconnect()
