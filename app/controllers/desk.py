@@ -40,6 +40,7 @@ class DeskController:
         self.ticket: OrderTicketDialog | None = None
         self._last_check = None  # the TicketCheck shown in the ticket
         self._ticket_quote = None  # the TicketQuote shown in the ticket (follows the stream)
+        self._priced_key: str | None = None  # the listing whose price the ticket's price fields hold
         self._ticket_tick: Quote | None = None  # the newest tick of its listing, not shown yet
         self._ticket_streams: set[str] = set()  # listings streamed for the open ticket (QuoteBook.follow)
         self._ticket_timer = QTimer(parent)
@@ -122,7 +123,10 @@ class DeskController:
             return
         self._ticket_quote = quote
         self.ticket.show_quote(quote.describe(), quote.tick)
-        self.ticket.suggest_prices(quote.price)
+        # a limit or stop price typed or suggested for another listing means nothing for this one
+        # (AAPL's 225 stayed in the fields when the symbol became MSFT, at 414)
+        self.ticket.suggest_prices(quote.price, replace=quote.key != self._priced_key)
+        self._priced_key = quote.key
         await self._stream_for_ticket(quote.key)
 
     async def _stream_for_ticket(self, key: str | None) -> None:

@@ -110,6 +110,52 @@ def test_the_tickets_quote_follows_the_stream_while_it_is_open(qloop, open_conso
     run(qloop, scenario())
 
 
+def test_a_new_symbol_starts_the_tickets_prices_at_its_own_price(qloop, open_console):
+    """Seen under Xvfb: a limit price typed for AAPL (225) stayed in the ticket when the symbol
+    became MSFT (at 414), then SAP@IBIS:EUR (at 198); the fields only started empty ones at the
+    market. A price of another listing means nothing for this one: the fields start again at the
+    new listing's price, and the verdict is of that price."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            sim.set_price("MSFT", "400")
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            dialog.type_combo.setCurrentText("LMT")
+            dialog.amount_edit.setText("5")
+            dialog.amount_edit.textEdited.emit("5")
+            QTest.keyClicks(dialog.symbol_edit, "aapl")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: (p := dialog.limit_box.price()) is not None and abs(p - 100) < 1, 10,
+                           lambda: f"AAPL's price suggested: {dialog.limit_box.text()!r}")
+            dialog.limit_box.set_price(Decimal("99.50"))  # the trader's own limit for AAPL
+
+            dialog.symbol_edit.clear()
+            QTest.keyClicks(dialog.symbol_edit, "msft")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: dialog.quote_label.text().startswith("MSFT:"), 10, "MSFT's quote")
+            await wait_for(lambda: (p := dialog.limit_box.price()) is not None and abs(p - 400) < 2, 10,
+                           lambda: f"MSFT's price in the limit field, not AAPL's: {dialog.limit_box.text()!r}")
+            assert abs(dialog.stop_box.price() - 400) < 2
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            assert f"5 MSFT LMT limit {dialog.limit_box.text()} DAY" in _ticket_verdict(dialog)
+
+            # the same listing again keeps what the trader typed
+            dialog.limit_box.set_price(Decimal("395"))
+            await console.controller.desk.show_quote("MSFT")  # what editingFinished runs
+            assert dialog.limit_box.text() == "395.00"
+            await wait_for(lambda: "5 MSFT LMT limit 395.00 DAY" in _ticket_verdict(dialog), 10,
+                           lambda: f"the verdict of the trader's price: {_ticket_verdict(dialog)}")
+            assert sim.orders() == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_a_notional_ticket_sends_the_shares_the_trader_confirmed_though_the_price_moved(qloop, open_console):
     """The Send button names the shares of the check ("Send BUY 3 MSFT"); the price moves before
     the click: those 3 go, not the 4 the same notional would buy now."""

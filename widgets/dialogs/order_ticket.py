@@ -277,12 +277,15 @@ class OrderTicketDialog(QDialog):
             self.limit_box.set_tick(tick)
             self.stop_box.set_tick(tick)
 
-    def suggest_prices(self, price: Decimal | None) -> None:
-        """Start empty price fields at the market price (the trader moves them by ticks)."""
-        if price is None:
+    def suggest_prices(self, price: Decimal | None, *, replace: bool = False) -> None:
+        """Start empty price fields at the market price (the trader moves them by ticks);
+        ``replace``: every price field starts again there (empty without a price)."""
+        if price is None and not replace:
             return
         for box in (self.limit_box, self.stop_box):
-            if box.price() is None:
+            if replace:
+                box.set_price(price)  # a price changed under a verdict: checked again (textChanged)
+            elif box.price() is None:
                 box.blockSignals(True)
                 box.set_price(price)
                 box.blockSignals(False)
