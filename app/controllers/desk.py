@@ -138,8 +138,11 @@ class DeskController:
             return
         try:
             await self.quotes.follow(key)
-        except ExecutionError as exc:  # the quote shown stays, as of the ticket's opening
+        except ExecutionError as exc:  # the quote shown stays, as of the ticket's opening, and says so
             log.warning("%s: the ticket's quote is not streamed (%s)", key, exc)
+            shown = self._ticket_quote
+            if self.ticket is not None and shown is not None and shown.key == key:
+                self.ticket.show_quote(f"{shown.describe()}\nnot following the market: {exc}")
             return
         self._ticket_streams.add(key)
 

@@ -58,3 +58,27 @@ def test_a_watchlist_row_beyond_the_accounts_lines_says_so_and_a_new_listing_is_
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_the_tickets_quote_with_no_line_left_says_it_does_not_follow_the_market(qloop, open_console):
+    """Seen under Xvfb with 2 lines, both held by the watchlist: the ticket on IBM showed
+    "IBM: 214.29 / live data · tick 0.01" and never moved, while the stream it asked for had been
+    refused (said only in the log file). The ticket now says its price is not followed, and why."""
+
+    async def scenario():
+        console = await open_console()
+        w, desk = console.window, console.controller.desk
+        try:
+            await wait_until(lambda: all((q := w.quotes_model.get(k)) is not None and q.bid is not None
+                                         for k in ("AAPL", "MSFT")), 10, "the two listings that have a line")
+            w.ticket_action.trigger()  # F2
+            dialog = desk.ticket
+            dialog.symbol_edit.setText("IBM")
+            await desk.show_quote("IBM")  # what the symbol's editingFinished runs
+            text = dialog.quote_label.text()
+            assert text.startswith("IBM: ") and "not following the market: IBM: " + LINES_IN_USE in text, text
+            dialog.close()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
