@@ -60,14 +60,15 @@ class FillsView(QWidget):
         # a paged history: the totals are of the fills loaded so far, and say so
         loaded = "" if self.model.exhausted else " loaded (older on scrolling)"
         # one currency: its sums as they are; several: each currency's own (a EUR fill's
-        # notional added to a USD one at face value would be neither)
-        sums = " | ".join((f"{t.currency}: " if len(per_currency) > 1 else "") +
+        # notional added to a USD one at face value would be neither), each on a line of its own:
+        # on one line the second currency's sums went past the docked panel's edge, out of sight
+        sums = "\n".join((f"{t.currency}: " if len(per_currency) > 1 else "") +
                           f"bought {fmt_quantity(t.bought_quantity)} for {fmt_money(t.bought_notional)}"
                           f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
                           f" · commission {fmt_money(t.commission)}" for t in per_currency)
         text = f"{counted(self.model.totals_count(), 'fill')}{loaded}" + (f" · {sums}" if sums else "")
         self.totals_label.setText(text)
-        self.totals_label.setToolTip(text.replace(" | ", "\n"))
+        self.totals_label.setToolTip(text)
 
     def export_csv(self, path: str) -> int:
         """Write the visible rows, in the visible order, with exact values."""

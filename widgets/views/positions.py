@@ -205,11 +205,13 @@ class PositionsView(QWidget):
             shown = [self.model.record_at(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
                      for r in range(self.proxy.rowCount())]
         totals = book_totals(shown)  # which rows count and how they add up: the service's rules
-        pnl = " | ".join((f"{c.currency}: " if len(totals.pnl) > 1 else "") +
+        # several currencies: each on a line of its own (the fills panel's totals do the same); on
+        # one line the second currency's P&L went past the docked panel's edge, out of sight
+        pnl = "\n".join((f"{c.currency}: " if len(totals.pnl) > 1 else "") +
                          f"unrealized {fmt_money(c.unrealized_pnl)} · realized {fmt_money(c.realized_pnl)}" for c in totals.pnl)
         text = counted(totals.count, "position") + (f" · {pnl}" if pnl else "")
         self.totals_label.setText(text)
-        self.totals_label.setToolTip(text.replace(" | ", "\n"))
+        self.totals_label.setToolTip(text)
 
     def _fill_tree(self) -> None:
         """The groups (of the project filter) as the tree's rows. When the tree already has the
