@@ -86,10 +86,12 @@ class QuoteBook:
 
     async def _keep(self, spec: ContractSpec, kept: dict[str, ContractSpec], *, beside: dict[str, ContractSpec]) -> None:
         """Stream ``spec`` (unless ``beside``, the other of watched and followed, streams it
-        already) and keep it in ``kept``; the quote its stream already has is handed on: its
-        first ticks came while the stream was starting, before the listing was kept."""
+        already; a stream refused for want of a line is asked again, and still refused is said
+        here too, not followed in silence) and keep it in ``kept``; the quote its stream already
+        has is handed on: its first ticks came while the stream was starting, before the listing
+        was kept."""
         streams = self.streaming and self.provider.is_connected
-        if streams and spec.key not in beside:
+        if streams and (spec.key not in beside or self.is_refused(spec.key)):
             await self.provider.stream_quote(spec)
         kept[spec.key] = spec
         if streams and (current := self.provider.streamed_quote(spec.key)) is not None:

@@ -77,6 +77,12 @@ def test_the_tickets_quote_with_no_line_left_says_it_does_not_follow_the_market(
             await desk.show_quote("IBM")  # what the symbol's editingFinished runs
             text = dialog.quote_label.text()
             assert text.startswith("IBM: ") and "not following the market: IBM: " + LINES_IN_USE in text, text
+            # a watched listing whose row reads refused has no stream for the ticket either
+            await wait_until(lambda: console.controller.desk.quotes.is_refused("AMZN"), 10, "AMZN's row refused")
+            dialog.symbol_edit.setText("AMZN")
+            await desk.show_quote("AMZN")
+            text = dialog.quote_label.text()
+            assert text.startswith("AMZN: ") and "not following the market: AMZN: " + LINES_IN_USE in text, text
             dialog.close()
         finally:
             await console.close()
