@@ -139,6 +139,18 @@ class TradingState(StrEnum):
     HALTED = "HALTED"  # blocks everything but cancels
     REDUCING = "REDUCING"  # blocks orders that grow exposure
 
+    @property
+    def meaning(self) -> str:
+        """What the state lets out, in the trader's words (the window's banner and activity log)."""
+        return _TRADING_STATE_MEANINGS[self]
+
+
+_TRADING_STATE_MEANINGS = {
+    TradingState.ACTIVE: "new orders and replaces go out",
+    TradingState.HALTED: "only cancels go out",
+    TradingState.REDUCING: "orders that add exposure are blocked",
+}
+
 
 class EventSource(StrEnum):
     BROKER = "broker"

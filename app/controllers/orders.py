@@ -75,8 +75,7 @@ class OrdersController:
         changed = state is not self.ctx.window.blotter_view.trading_state
         self._set_trading_state(state)
         if changed:
-            self.ctx.status(f"Trading {state.value} (the trading state in force changed)",
-                            level=Level.WARNING if state is TradingState.HALTED else Level.INFO)
+            self._say_trading_state(state, " (the trading state in force changed)")
 
     def _set_trading_state(self, state: TradingState) -> None:
         """Shown beyond the Halt button: the window's banner, and Execute follows it."""
@@ -187,8 +186,14 @@ class OrdersController:
     def _show_trading_state(self, state) -> None:
         if state is not None:
             self._set_trading_state(TradingState(state))
-            self.ctx.status(f"Trading {TradingState(state).value}")
+            self._say_trading_state(TradingState(state))
         self.audit.schedule_refresh()
+
+    def _say_trading_state(self, state: TradingState, why: str = "") -> None:
+        """The activity log's line, the trader's own halt or another process's alike: what the
+        state lets out, and a halt as a warning (it said a bare "Trading HALTED" as info)."""
+        self.ctx.status(f"Trading {state.value}{why}: {state.meaning}",
+                        level=Level.WARNING if state is TradingState.HALTED else Level.INFO)
 
     def _on_details_requested(self, order_id: int) -> None:
         self.ctx.runner.run(self._show_details(order_id), what=f"Order {order_id}")

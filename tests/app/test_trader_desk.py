@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.activity_log import Level
 from services.domain import OrderState, OrderType, Side, TradingState
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
@@ -206,8 +207,14 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
             assert w.trading_state_action.isVisible() and "HALTED" in w.trading_state_badge.text()
             assert not view.execute_button.isEnabled() and "HALTED" in view.execute_button.toolTip()
             assert w.risk_view.verdict_label.text().startswith("HALTED")  # not READY while nothing is sent
+            # the activity log says what the state lets out, a halt as a warning (it said a bare
+            # "Trading HALTED" as info, and "Trading ACTIVE" on resuming)
+            [halted] = [e for e in w.activity_log.entries() if e.text.startswith("Trading HALTED")]
+            assert (halted.text, halted.level) == ("Trading HALTED: only cancels go out", Level.WARNING)
             w.blotter_view.halt_button.click()  # Resume
             await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
+            [active] = [e for e in w.activity_log.entries() if e.text.startswith("Trading ACTIVE")]
+            assert (active.text, active.level) == ("Trading ACTIVE: new orders and replaces go out", Level.INFO)
             assert not w.trading_state_action.isVisible()
             assert view.execute_button.isEnabled()  # the preview, not yet sent, may go again
             assert w.risk_view.verdict_label.text().startswith("READY")

@@ -10,6 +10,7 @@ from typing import ClassVar
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from services.domain import TradingState
 from services.urls import redact_url
 
 from ..models.base import fmt_time
@@ -51,7 +52,8 @@ class TradingStateBadge(QLabel):
     ACTIVE (MainWindow.set_trading_state), so a halt is seen wherever the trader looks, not only on the blotter's Resume button."""
 
     COLOURS: ClassVar[dict[str, str]] = {"HALTED": "#b3261e", "REDUCING": "#b26a00"}
-    TEXTS: ClassVar[dict[str, str]] = {"HALTED": "TRADING HALTED: only cancels go out", "REDUCING": "REDUCING ONLY: orders that add exposure are blocked"}
+    TEXTS: ClassVar[dict[str, str]] = {"HALTED": f"TRADING HALTED: {TradingState.HALTED.meaning}",
+                                       "REDUCING": f"REDUCING ONLY: {TradingState.REDUCING.meaning}"}
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
