@@ -113,18 +113,19 @@ class OrdersController:
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
         order = self.ctx.window.orders_model.get(order_id)
-        subject = []
-        if order is not None:
-            new_limit = f" @ {fmt_price(limit)}" if limit is not None else ""
-            subject = [("Order", describe_order(order)), ("Becomes", f"{fmt_quantity(quantity)}{new_limit}")]
+        becomes = f"{fmt_quantity(quantity)}" + (f" @ {fmt_price(limit)}" if limit is not None else "")
+        subject = [("Order", describe_order(order)), ("Becomes", becomes)] if order is not None else []
         go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:
             self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token),
-                                what=f"Replace {self._order_name(order_id)}", on_done=self._replace_done)
+                                what=f"Replace {self._order_name(order_id)}",
+                                on_done=lambda result: self._replace_done(result, becomes))
 
-    def _replace_done(self, result) -> None:
+    def _replace_done(self, result, becomes: str) -> None:
+        # what the order became, as the LIVE dialog says it: "modified at the broker" alone left
+        # the trader's record of the session without the new quantity and limit
         if result is not None:
-            self.ctx.status(f"Replace {self._order_name(result.order_id)}: "
+            self.ctx.status(f"Replace {self._order_name(result.order_id)} to {becomes}: "
                             + {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew",
                                "nothing": result.message or "nothing to do"}.get(result.method, result.method))
         self.audit.schedule_refresh()

@@ -259,6 +259,21 @@ def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audit
             w.audit_model.flush()
             refused = [r for r in w.audit_model.records() if r.action == "order.replace_refused"]
             assert refused and str(refused[0].entity_id) == str(order.id) and "20000" in str(refused[0].payload)
+
+            # a replace that goes: the activity log says what the order became (it said only
+            # "modified at the broker")
+            new_limit = limit - Decimal("0.50")
+
+            def exec_lower(dialog):
+                dialog.limit_edit.setText(f"{new_limit}")
+                return QDialog.DialogCode.Accepted
+
+            monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_lower)
+            menu = w.blotter_view.context_menu_for(w.orders_model.get(order.id))
+            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            said = f"Replace {order.client_order_id} to 100 @ {new_limit:,.2f}: modified at the broker"
+            await wait_for(lambda: any(e.text == said for e in w.activity_log.entries()), 10,
+                           lambda: f"{said!r} in {[e.text for e in w.activity_log.entries()]}")
         finally:
             await console.close()
 
