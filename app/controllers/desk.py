@@ -198,7 +198,10 @@ class DeskController:
             self.ctx.status(f"Order not sent: {exc}", 15_000)
             self.audit.schedule_refresh()
             return None
-        text = f"Sent {fields['side']} {fields['symbol']}: run {result.run_id}, order {', '.join(result.sent)}"
+        # the order as confirmed (the activity log is the session's record: "Sent BUY AAPL" had
+        # neither the shares nor the limit)
+        what = f"{confirmed.draft.side} {confirmed.order_words()}" if confirmed is not None else f"{fields['side']} {fields['symbol']}"
+        text = f"Sent {what}: run {result.run_id}, order {', '.join(result.sent)}"
         if dialog is not None:
             dialog.show_sent(text)
         self.ctx.status(text)

@@ -213,14 +213,19 @@ class TicketCheck:
         """What sending does, in three words: ``BUY 45 AAPL`` (the Send button's label)."""
         return f"{self.draft.side} {self.draft.quantity.normalize():f} {self.draft.key}"
 
+    def order_words(self) -> str:
+        """The order itself: ``7 AAPL LMT limit 100.25 DAY`` (the verdict's and the sent line's)."""
+        d = self.draft
+        prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
+        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
+
     def summary(self) -> str:
         """The order as it would go, in one line: quantity, symbol, type, prices, value."""
         d = self.draft
-        prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
         value = "" if d.notional is None else f" · about {d.notional:,.2f} {self.inputs.base_currency}"
         after = (f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
                  f" in {self.ticket.project or DEFAULT_PROJECT}'s book{self._account_note()}")
-        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}{value}{after}{self._stop_note()}"
+        return f"{self.order_words()}{value}{after}{self._stop_note()}"
 
     def _account_note(self) -> str:
         """The account's position when the project's book holds another (the project's rules

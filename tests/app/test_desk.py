@@ -48,7 +48,9 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
                            lambda: f"the simulator's fill: {_ticket_verdict(dialog)} / {w.statusBar().currentMessage()} / {sim.orders()}")
             await wait_for(lambda: any(o.symbol == "AAPL" and o.status is OrderState.FILLED for o in w.orders_model.records()),
                            10, "the blotter shows it FILLED")
-            assert _ticket_verdict(dialog).startswith("Sent BUY AAPL")
+            # the order as it went, in the ticket and the activity log (it said "Sent BUY AAPL")
+            assert _ticket_verdict(dialog).startswith("Sent BUY 7 AAPL LMT limit 100.25 DAY: run ")
+            assert any(e.text.startswith("Sent BUY 7 AAPL LMT limit 100.25 DAY: run ") for e in w.activity_log.entries())
             [order] = sim.orders()
             assert (order.action, order.quantity, order.order_type, order.limit_price) == ("BUY", Decimal(7), "LMT", Decimal("100.25"))
         finally:
