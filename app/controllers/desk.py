@@ -101,6 +101,8 @@ class DeskController:
         # a prefilled project (a position's), else the one selected in the snapshots panel
         current = (prefill or {}).get("project") or names.get(self.ctx.window.snapshots_view.current_project_id() or -1)
         dialog.set_projects(sorted(set(names.values())), current)
+        if not dialog.isVisible():
+            dialog.forget_sent()
         if prefill:
             dialog.prefill(symbol=prefill.get("symbol", ""), side=prefill.get("side", "BUY"),
                            quantity=prefill.get("quantity"), project=prefill.get("project"))

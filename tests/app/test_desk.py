@@ -16,6 +16,7 @@ from PySide6.QtTest import QTest
 from services.domain import OrderState, PositionRecord, Quote
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
+from widgets.dialogs.order_ticket import TYPE_AN_ORDER
 
 
 def _ticket_verdict(dialog) -> str:
@@ -53,6 +54,10 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             assert any(e.text.startswith("Sent BUY 7 AAPL LMT limit 100.25 DAY: run ") for e in w.activity_log.entries())
             [order] = sim.orders()
             assert (order.action, order.quantity, order.order_type, order.limit_price) == ("BUY", Decimal(7), "LMT", Decimal("100.25"))
+            # closed and opened again: the last order's outcome is not the reopened ticket's news
+            dialog.reject()
+            assert console.controller.desk.open_ticket() is dialog
+            assert _ticket_verdict(dialog) == TYPE_AN_ORDER
         finally:
             await console.close()
 

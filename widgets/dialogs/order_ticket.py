@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from services.core.replace_rules import stepped_price
 from services.core.typed_numbers import NotANumber, typed_decimal
 
+TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is sent."
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 TIFS = ("DAY", "GTC", "IOC")
 SHARES, NOTIONAL = "Shares", "Notional"
@@ -139,7 +140,7 @@ class OrderTicketDialog(QDialog):
         self.quote_label.setTextFormat(Qt.TextFormat.PlainText)
         self.quote_label.setWordWrap(True)
         self.quote_label.setMinimumHeight(self.quote_label.fontMetrics().lineSpacing() * 2 + 4)  # two lines
-        self.verdict_label = QLabel("Type an order: the risk verdict shows here before anything is sent.")
+        self.verdict_label = QLabel(TYPE_AN_ORDER)
         self.verdict_label.setObjectName("ticketVerdict")
         self.verdict_label.setWordWrap(True)
         self.verdict_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -323,8 +324,18 @@ class OrderTicketDialog(QDialog):
         self.send_button.setStyleSheet("")
         self.send_button.setText("Send")
         self._show_verdict(text, True)
+        self._shows_sent = True
+
+    def forget_sent(self) -> None:
+        """Reopened after a send: the last order's outcome is not this ticket's news any more (the
+        activity log keeps it); the prompt again, until the next check."""
+        if self._shows_sent:
+            self._show_verdict(TYPE_AN_ORDER, None)
+
+    _shows_sent = False
 
     def _show_verdict(self, text: str, ok: bool | None) -> None:
+        self._shows_sent = False
         colour = "" if ok is None else (PASS_COLOUR if ok else BLOCK_COLOUR)
         self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
         self.verdict_label.setText(text)
