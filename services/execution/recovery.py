@@ -10,8 +10,8 @@ One pass (``AutoRecovery.run_once``) considers the orders older than the trade s
   (open orders, completed orders, executions: services.execution.reconcile) before anything is
   decided. An order whose fate is still unknown after that is never re-placed
   (docs/ib-notes.md, pitfall 4). One proven dead with nothing filled is re-placed as a new order
-  linked to it (``replaces_order_id``, ``retry_count``) when every condition holds: retries below
-  ``max_auto_retries``; the current price within ``max_price_deviation_pct`` of the plan's
+  linked to it (``replaces_order_id``, ``retry_count``) when every condition holds: it went out
+  after the last Cancel All (``trade_settings.cancel_all_at``); retries below ``max_auto_retries``; the current price within ``max_price_deviation_pct`` of the plan's
   reference price; the market in its regular session or ``allow_replace_outside_rth``; trading
   not halted; connected; in live mode the session's LIVE word given; the risk engine passes the
   replacement now, with today's limits, positions and prices, as it would a ticket
@@ -264,7 +264,7 @@ class AutoRecovery:
     def _settings(self) -> dict:
         with self.db.session() as session:
             repo = SettingsRepository(session)
-            return {**repo.auto_recovery(), "trading_state": repo.trading_state()}
+            return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "cancel_all_at": repo.cancel_all_at()}
 
     def _stuck(self, now: datetime, cutoff: datetime) -> list[_Stuck]:
         """This account's orders stuck since before ``cutoff``: of runs of today's trading day,
@@ -469,6 +469,14 @@ class AutoRecovery:
         return None
 
     async def _replace_refusal(self, stuck: _Stuck, order: dict, settings: dict) -> str | None:
+        # The trader canceled everything after it went out: the Cancel All found it closed
+        # already (nothing to cancel) or, one by one, could not cancel another client's order;
+        # a replacement would be a new order at the broker after the trader's cancel (the rule
+        # reconciliation applies to an order a gone sender claimed before the Cancel All)
+        mark = settings["cancel_all_at"]
+        if mark is not None and order["sent_at"] <= mark:
+            return (f"sent before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything: "
+                    "not re-placed")
         max_retries = int(settings["max_auto_retries"])
         if stuck.retry_count >= max_retries:
             retries = f"{stuck.retry_count} retr{'y' if stuck.retry_count == 1 else 'ies'}"
@@ -531,6 +539,9 @@ class AutoRecovery:
             o = OrderRepository(session).get(order_id)
             return {"status": o.status, "filled_quantity": o.filled_quantity, "ib_order_id": o.ib_order_id,
                     "ib_perm_id": o.ib_perm_id, "rejected_reason": o.rejected_reason, "spec": order_spec(o),
+                    # claimed for sending right before its placeOrder (stored then, for an order
+                    # sent before claims existed)
+                    "sent_at": o.claimed_at or o.created_at,
                     "plan_id": (o.params or {}).get("plan_id"), "side": Side(o.side), "quantity": o.quantity,
                     "order_type": OrderType(o.order_type), "limit_price": o.limit_price, "tif": o.tif,
                     "replacing": Replacing(o.created_at, o.status, o.client_order_id, o.project_id)}
