@@ -139,7 +139,8 @@ class OrderActions:
         if not order.status.is_cancelable:
             raise BadInput(f"order {order_id} is already {order.status}")
         if not _reached_the_broker(order):
-            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER, message="canceled before sending"))
+            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
+                                               message="canceled before sending", unsent_only=True))
         else:
             confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
             try:
@@ -168,7 +169,9 @@ class OrderActions:
         for a stuck one and send it. An order still SENDING once its sender stopped may be at
         the broker: canceled there like a working one (``_working``). One by one, what the
         broker or this session cannot cancel (IB lets only the client that placed an order
-        cancel it) is said in the result's ``not_canceled``, not counted as canceled. With ``wait``
+        cancel it) is said in the result's ``not_canceled``, not counted as canceled; so is an
+        unsent order its run's sender claimed as it was canceled here (the cancel of an unsent
+        order applies only while it is NEW: ``LocalOrderEvent.unsent_only``). With ``wait``
         (a command, which disconnects once it returns), the broker's final status of each order
         it holds is waited for (``confirm_timeout`` in all) and written before returning, as
         ``cancel`` does; the window's Cancel All sees them stream in."""
@@ -198,7 +201,7 @@ class OrderActions:
             for order in working:
                 if not _reached_the_broker(order):  # canceled here, as ``cancel`` does: nothing to ask the broker
                     self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
-                                                       message="canceled before sending (Cancel All)"))
+                                                       message="canceled before sending (Cancel All)", unsent_only=True))
                     continue
                 try:
                     await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
@@ -219,9 +222,10 @@ class OrderActions:
                     future.cancel()
                 raise
             for order in working:
+                reached = _reached_the_broker(order)
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
-                                                   message="global cancel" if _reached_the_broker(order)
-                                                   else "canceled before sending (Cancel All)"))
+                                                   message="global cancel" if reached else "canceled before sending (Cancel All)",
+                                                   unsent_only=not reached))
         if confirmations:
             unconfirmed = await self._confirmed(confirmations)
             if unconfirmed:
@@ -229,11 +233,20 @@ class OrderActions:
                             "session that placed the order (these were placed by another client id, or its process "
                             "has ended and wrote nothing more); the next reconciliation of that account records "
                             "their final status", len(unconfirmed), counted(len(confirmations), "cancel"), self.confirm_timeout)
+        # an unsent order is canceled only while still NEW: one its run's sender claimed meanwhile
+        # (a sender that did not stop within the wait, or one that started after the marker) is
+        # sent, and only a cancel at the broker reaches it
+        await self.writer.flush()
+        unsent = [o for o in working if not _reached_the_broker(o)]
+        claimed = await self._db(self._not_canceled_here, [o.client_order_id for o in unsent])
+        for order in unsent:
+            if order.client_order_id in claimed:
+                not_canceled[order.id] = _claimed_meanwhile(order)
+                log.warning("cancel all: %s", not_canceled[order.id])
         canceled = [o.id for o in working if o.id not in not_canceled]
         await self._db(self._audit, "order.cancel_all", None, {"orders": canceled, "global": not one_by_one,
                                                              "not_canceled": list(not_canceled.values()),
                                                              "senders_not_stopped": list(not_stopped)})
-        await self.writer.flush()
         return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped)
 
     async def _confirmed(self, confirmations: dict) -> list[str]:
@@ -257,6 +270,18 @@ class OrderActions:
             for future in confirmations.values():
                 future.cancel()
         return sorted(pending)
+
+    def _not_canceled_here(self, client_order_ids: list[str]) -> set[str]:
+        """Of these orders, canceled here as unsent, those the cancel did not reach (claimed for
+        sending before it was written; sent since, or given back NEW by a sender that stopped)."""
+        claimed: set[str] = set()
+        with self.db.session() as session:
+            for start in range(0, len(client_order_ids), 500):
+                claimed.update(coid for coid, status in session.execute(
+                    select(TradeOrder.client_order_id, TradeOrder.status).where(
+                        TradeOrder.client_order_id.in_(client_order_ids[start:start + 500])))
+                    if OrderState(status) is not OrderState.CANCELED)
+        return claimed
 
     def _final_in_database(self, client_order_ids: list[str]) -> set[str]:
         if not client_order_ids:
@@ -583,6 +608,13 @@ def _sending_elsewhere(order: OrderRecord) -> str:
             f"(another process, or this one a moment before its placeOrder) may have sent it; cancel it from the "
             f"session that placed it once the broker acknowledged it, halt trading to stop a run still sending, "
             f"or cancel everything at the broker (IB's global cancel)")
+
+
+def _claimed_meanwhile(order: OrderRecord) -> str:
+    """Why Cancel All did not cancel an order it found unsent (NEW)."""
+    return (f"order {order.id} ({order.client_order_id}) was claimed for sending by its run's sender (one still at work, "
+            f"or started after this Cancel All) as it was being canceled: it goes to the broker; cancel it there once "
+            f"acknowledged, or cancel everything at the broker (IB's global cancel)")
 
 
 def _replacing(order) -> Replacing:

@@ -15,11 +15,13 @@ import json
 import pytest
 from sqlalchemy import select, update
 
+from services.core.order_state import EventKind
 from services.db.models import TradeOrder
 from services.db.repositories import OrderRepository
-from services.domain import OrderState
+from services.domain import EventSource, OrderState
 from services.execution.errors import BrokerError
 from services.execution.listings import request_for_order
+from services.execution.writer import LocalOrderEvent
 from tests.fixtures.waiting import wait_until
 
 from .cli_helpers import cli_args, run
@@ -181,5 +183,51 @@ async def test_an_order_a_gone_sender_left_sending_before_cancel_all_is_closed_n
         assert _status(database, coids[0]) is OrderState.CANCELED, report
         assert coids[0] not in report.released
         assert not sim.orders()  # never sent
+    finally:
+        await stack.close()
+
+
+async def test_an_unsent_order_its_sender_claims_while_cancel_all_cancels_it_is_not_said_canceled(database, make_simulator):
+    """Cancel All cancels an order not sent yet (NEW) where it is: in the database. Its run's sender
+    still at work (it did not stop within the wait, or it started after the Cancel All) may claim
+    it in the same moment, and then sends it. The cancel was written whatever the order had
+    become: the order working at the broker was CANCEL_REQUESTED in the database, with no cancel
+    ever asked of the broker, and Cancel All counted it as canceled. The cancel of an unsent order
+    applies only while it is still NEW; one claimed meanwhile is its sender's, named as not
+    canceled."""
+    sim = await make_simulator(state_file=None, ledger_file=None, market_hours="closed")
+    stack = await build_stack(database, sim, client_id=1)
+    stack.actions.senders_timeout = 0.3
+    try:
+        run_id, coids = _run_with_orders(database, 1)
+        with database.unit_of_work() as session:  # the connected account's, as a run's orders are
+            session.execute(update(TradeOrder).values(account=stack.provider.account))
+        leases = stack.service.leases
+        async with leases.hold(run_id) as lease:
+            await asyncio.to_thread(leases.start_sending, lease)  # a sender at work that sees no marker
+            listed = stack.actions._working
+
+            def listed_then_claimed(still_sending):
+                working = listed(still_sending)
+                # the sender's next claim lands right after Cancel All listed the order as NEW
+                assert leases.claim_many(lease, coids)[1] == set(coids)
+                return working
+
+            stack.actions._working = listed_then_claimed
+            canceled = await stack.actions.cancel_all(one_by_one=True)
+            # the sender sends what it claimed, as OrderSender does (its SUBMITTED with it)
+            ib_order_id = await stack.provider.place_order(request_for_order(_order(database, coids[0])),
+                                                           check=lambda: leases.check_sendable(lease))
+            stack.writer.submit(LocalOrderEvent(coids[0], EventKind.SUBMITTED, EventSource.SYSTEM, ib_order_id=ib_order_id))
+        await wait_until(lambda: [o.order_ref for o in sim.open_orders()] == coids, 10, "the order working at the broker")
+
+        async def settled():
+            await stack.writer.flush()
+            return _status(database, coids[0]) is OrderState.ACCEPTED
+
+        # the database says what the broker has (it was CANCEL_REQUESTED, no cancel ever asked)
+        await wait_until(settled, 10, lambda: f"the order working in the database too: {_status(database, coids[0])}")
+        # and Cancel All counts only what it canceled
+        assert list(canceled) == [] and len(canceled.not_canceled) == 1
     finally:
         await stack.close()

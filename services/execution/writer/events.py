@@ -27,6 +27,9 @@ class LocalOrderEvent:
     limit_price: Decimal | None = None
     message: str = ""
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # a cancel of an order not sent yet (canceled here, nothing asked of the broker): it applies
+    # only while the order is still NEW, never to one its run's sender claimed meanwhile
+    unsent_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

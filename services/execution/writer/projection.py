@@ -60,6 +60,11 @@ ZERO = Decimal(0)
 # SELECTs run through the driver (``fetch_all``)
 _ORDERS = cast(Table, TradeOrder.__table__)
 _ORDERS_BY_REF = select(_ORDERS).where(_ORDERS.c.client_order_id.in_(bindparam("refs", expanding=True)))
+# an order's state read again right before a cancel of it unsent applies, its row locked until the
+# batch commits (MariaDB; a SQLite batch holds the database's write lock from its start): a claim
+# (another connection's conditional update, NEW -> SENDING) comes before it or after it, whole
+_UNSENT_NOW = select(_ORDERS.c.status, _ORDERS.c.ib_order_id, _ORDERS.c.ib_perm_id).where(
+    _ORDERS.c.id == bindparam("order_id")).with_for_update()
 _ORDERS_BY_PERM = select(_ORDERS).where(_ORDERS.c.ib_perm_id.in_(bindparam("perms", expanding=True))).order_by(_ORDERS.c.id)
 _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
 _FILLS = cast(Table, TradeFill.__table__)
@@ -412,6 +417,13 @@ class EventProjection:
         if order is None:
             log.error("local event for unknown order %s", ev.client_order_id)
             return
+        if ev.unsent_only and not self._still_unsent(session, order):
+            # claimed for sending since the cancel was asked (its run's sender still at work, or one
+            # started after a Cancel All): it goes to the broker, where only a cancel reaches it;
+            # written as canceled here, it stayed working there, said CANCEL_REQUESTED
+            log.warning("cancel of %s not applied: claimed for sending meanwhile (%s); left to its sender",
+                        ev.client_order_id, order.status)
+            return
         if ev.ib_order_id:
             self._bind_ids(batch, order, ib_order_id=ev.ib_order_id)
         if ev.kind is EventKind.REPLACE_REQUESTED:
@@ -427,6 +439,17 @@ class EventProjection:
         if ev.kind is EventKind.RISK_BLOCKED and order.status is OrderState.BLOCKED:
             order.rejected_reason = ev.message or order.rejected_reason
         self._touch(batch, order)
+
+    @staticmethod
+    def _still_unsent(session, order: OrderRow) -> bool:
+        """Whether ``order`` is still NEW and never sent, in this batch and in the database."""
+        if order.status is not OrderState.NEW or order.ib_order_id or order.ib_perm_id:
+            return False
+        status, ib_order_id, ib_perm_id = fetch_all(session, _UNSENT_NOW, {"order_id": order.id})[0]
+        if OrderState(status) is OrderState.NEW and not ib_order_id and not ib_perm_id:
+            return True
+        order.status = OrderState(status)  # what the database says now: a later event of the batch applies to it
+        return False
 
     def _on_reconciled(self, session, batch: Batch, ev: ReconciledStatus) -> None:
         order = batch.by_ref.get(ev.client_order_id)
