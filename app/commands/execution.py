@@ -430,10 +430,18 @@ async def cmd_replace(args, settings) -> int:
 async def cmd_cancel_all(args, settings) -> int:
     async with connected(args, settings) as s:
         ids = await s.actions.cancel_all(args.live_token, one_by_one=args.one_by_one, wait=True)
+    return _said_canceled(args, ids)
+
+
+def _said_canceled(args, ids, **more) -> int:
+    """A Cancel All's outcome (of ``cancel-all`` or ``halt --cancel-all``): printed, and what it
+    could not cancel fails the command."""
     unstopped = list(ids.senders_not_stopped)
     not_canceled = list(ids.not_canceled)
-    _print_result(args, {"canceled": list(ids), "not_canceled": not_canceled, "senders_not_stopped": unstopped},
-                  f"cancel requested for {counted(len(ids), 'working order')}")
+    _print_result(args, {**{k: str(v) for k, v in more.items()}, "canceled": list(ids), "not_canceled": not_canceled,
+                         "senders_not_stopped": unstopped},
+                  "".join(f"{k.replace('_', ' ')}: {v}; " for k, v in more.items())
+                  + f"cancel requested for {counted(len(ids), 'working order')}")
     if unstopped:
         print("trading-console: cancel-all: still sending after the wait (what they sent after the cancel may be working): "
               + "; ".join(unstopped), file=sys.stderr)
@@ -447,8 +455,10 @@ async def cmd_cancel_all(args, settings) -> int:
 
 async def cmd_halt(args, settings) -> int:
     async with connected(args, settings, connect=bool(args.cancel_all)) as s:
-        state = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
-    _print_result(args, {"trading_state": str(state)}, f"trading state: {state}")
+        halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
+    if halted.canceled is not None:
+        return _said_canceled(args, halted.canceled, trading_state=halted.state)
+    _print_result(args, {"trading_state": str(halted.state)}, f"trading state: {halted.state}")
     return EXIT_OK
 
 

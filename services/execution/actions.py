@@ -87,6 +87,15 @@ class CanceledOrders(list):
         self.senders_not_stopped = senders_not_stopped
 
 
+@dataclass(frozen=True, slots=True)
+class Halted:
+    """What a halt did: the trading state, and with ``cancel_all`` what its Cancel All canceled
+    and could not (``CanceledOrders``; None without it)."""
+
+    state: TradingState
+    canceled: CanceledOrders | None = None
+
+
 class OrderActions:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, service=None, *, actor: str | None = None,
                  confirm_timeout: float = 10.0, health: MarketHealth | None = None, leases: LeaseManager | None = None,
@@ -336,14 +345,15 @@ class OrderActions:
                     and not (o.status is OrderState.SENDING and o.run_id in still_sending)]
 
     # ------------------------------------------------------------------ halt / resume
-    async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> TradingState:
-        """``wait``: as ``cancel_all``'s (a command)."""
+    async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> Halted:
+        """``wait``: as ``cancel_all``'s (a command). The Cancel All's outcome is returned, so that
+        what it could not cancel is said (it was dropped: ``halt --cancel-all`` exited 0 with
+        orders still working at the broker)."""
         if self.service is not None:
             self.service.stop_sending()  # a run sending right now stops before its next order
         state = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
-        if cancel_all:
-            await self.cancel_all(live_token, wait=wait)
-        return state
+        canceled = await self.cancel_all(live_token, wait=wait) if cancel_all else None
+        return Halted(state, canceled)
 
     async def resume(self) -> TradingState:
         return await self._db(self._set_state, TradingState.ACTIVE, {})

@@ -198,7 +198,7 @@ async def test_halt_blocks_execute_and_modifications_and_survives_restart(databa
     try:
         working = await first.actions.manual_order("MSFT", Side.BUY, Decimal(2), OrderType.LMT, Decimal("405.00"))
         await _settle(first, working.id, {OrderState.ACCEPTED})
-        assert await first.actions.halt() is TradingState.HALTED
+        assert (await first.actions.halt()).state is TradingState.HALTED
     finally:
         await first.close()
     # a new process: the state comes from the database
@@ -227,7 +227,8 @@ async def test_halt_blocks_execute_and_modifications_and_survives_restart(databa
 async def test_halt_with_cancel_all(stack):
     rec = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(2), OrderType.LMT, Decimal("405.00"))
     await _settle(stack, rec.id, {OrderState.ACCEPTED})
-    assert await stack.actions.halt(cancel_all=True) is TradingState.HALTED
+    halted = await stack.actions.halt(cancel_all=True)
+    assert halted.state is TradingState.HALTED and halted.canceled is not None and halted.canceled.not_canceled == ()
     await _settle(stack, rec.id, {OrderState.CANCELED})
 
 

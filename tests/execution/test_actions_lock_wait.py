@@ -43,7 +43,7 @@ async def test_a_halt_while_a_frozen_writer_holds_the_audit_chain_is_stored_and_
     short_lock_waits(stack.db, LOCK_WAIT_S)
     frozen = FrozenWriter(stack.db.url)
     try:
-        assert await outlast(frozen, stack.actions.halt(), caplog) is TradingState.HALTED
+        assert (await outlast(frozen, stack.actions.halt(), caplog)).state is TradingState.HALTED
     finally:
         frozen.close()
     with stack.db.session() as session:
