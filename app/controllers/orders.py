@@ -74,7 +74,7 @@ class OrdersController:
         the trader must not find out only from a greyed button)."""
         changed = state is not self.ctx.window.blotter_view.trading_state
         self._set_trading_state(state)
-        if changed:
+        if changed and state is not self._changing_to:  # this window's own halt says itself when it returns
             self._say_trading_state(state, " (the trading state in force changed)")
 
     def _set_trading_state(self, state: TradingState) -> None:
@@ -168,12 +168,18 @@ class OrdersController:
         self.audit.schedule_refresh()
 
     def _on_halt_requested(self) -> None:
+        self._changing_to = TradingState.HALTED
         self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.halt), what="Halt trading",
-                            on_done=self._show_trading_state)
+                            on_done=lambda halted: self._show_trading_state(halted.state if halted is not None else None))
 
     def _on_resume_requested(self) -> None:
+        self._changing_to = TradingState.ACTIVE
         self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.resume), what="Resume trading",
                             on_done=self._show_trading_state)
+
+    # the state this window's own Halt / Resume is setting: the change feed may bring it back
+    # before the action returns, and it is then this window's, not another process's, to say
+    _changing_to: TradingState | None = None
 
     async def _busy(self, operation: str, start):
         """Run ``start()`` with the blotter's buttons for ``operation`` disabled meanwhile."""
@@ -185,6 +191,7 @@ class OrdersController:
             blotter.set_busy(operation, False)
 
     def _show_trading_state(self, state) -> None:
+        self._changing_to = None
         if state is not None:
             self._set_trading_state(TradingState(state))
             self._say_trading_state(TradingState(state))
