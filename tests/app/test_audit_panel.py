@@ -49,8 +49,10 @@ def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open
                 await wait_for(lambda: "trading.halt" in w.audit_model.actions(), 20, "the halt in the audit panel")
                 await controller.runner.drain(timeout=10)
             # the new entry into the panel, then the checkpoint's entry and the new entry verified:
-            # a handful of rows, not 100,000
-            assert read["rows"] <= 5, read
+            # a handful of rows, not 100,000. Twice when the change feed's refresh and the
+            # action's own do not fall together (6 rows, once, in a fresh-clone CI on two loaded
+            # cores): still each reads only what is new
+            assert read["rows"] <= 10, read
             assert w.audit_view.chain_label.text() == f"Chain verified ({total + 1} entries)"
         finally:
             await console.close()
