@@ -85,10 +85,14 @@ async def test_cancel_between_partial_fills(make_simulator, ib_client):
     ib = await ib_client(sim=sim)
     sim.set_price("AAPL", "100")
     aapl = await qualified(ib, "AAPL")
+    # the first part fills, the next waits until released: the cancel lands between them (it
+    # raced the 0.2 s fill interval, and a loaded machine once saw the second part first)
+    sim.hold_partial_fills()
     trade = ib.placeOrder(aapl, MarketOrder("BUY", 400))
     await wait_for(lambda: len(trade.fills) == 1)
     ib.cancelOrder(trade.order)
     await wait_for(lambda: trade.orderStatus.status == "Cancelled")
+    sim.release_partial_fills()
     await wait_for(lambda: not sim._tasks, message="the fill task ended")
     assert (trade.orderStatus.filled, trade.orderStatus.remaining) == (100.0, 300.0)
     assert [e["shares"] for e in sim.ledger()] == ["100"] and sim.positions() == {"AAPL": Decimal("100")}
