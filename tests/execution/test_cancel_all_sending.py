@@ -43,6 +43,14 @@ def _status(db, client_order_id: str) -> OrderState:
         return OrderState(session.scalar(select(TradeOrder.status).where(TradeOrder.client_order_id == client_order_id)))
 
 
+def _run_on_the_account(stack, n: int) -> tuple[int, list[str]]:
+    """A run of ``n`` NEW orders on the connected account's, as a run's orders are."""
+    run_id, coids = _run_with_orders(stack.db, n)
+    with stack.db.unit_of_work() as session:
+        session.execute(update(TradeOrder).values(account=stack.provider.account))
+    return run_id, coids
+
+
 async def _placed_still_sending(stack, n: int = 2) -> list[str]:
     """A run of ``n`` orders whose first one went out as the run's sender sends it (claimed under
     the run's lease, then placeOrder written to the broker) and is still SENDING in the database:
@@ -169,9 +177,7 @@ async def test_an_order_a_gone_sender_left_sending_before_cancel_all_is_closed_n
     stack = await build_stack(database, sim, client_id=1)
     stack.reconciler.grace_seconds = 0
     try:
-        run_id, coids = _run_with_orders(database, 1)
-        with database.unit_of_work() as session:  # the connected account's, as a run's orders are
-            session.execute(update(TradeOrder).values(account=stack.provider.account))
+        run_id, coids = _run_on_the_account(stack, 1)
         leases = stack.service.leases
         async with leases.hold(run_id) as lease:  # the sender's lease, given up when it died
             assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
@@ -199,9 +205,7 @@ async def test_an_unsent_order_its_sender_claims_while_cancel_all_cancels_it_is_
     stack = await build_stack(database, sim, client_id=1)
     stack.actions.senders_timeout = 0.3
     try:
-        run_id, coids = _run_with_orders(database, 1)
-        with database.unit_of_work() as session:  # the connected account's, as a run's orders are
-            session.execute(update(TradeOrder).values(account=stack.provider.account))
+        run_id, coids = _run_on_the_account(stack, 1)
         leases = stack.service.leases
         async with leases.hold(run_id) as lease:
             await asyncio.to_thread(leases.start_sending, lease)  # a sender at work that sees no marker
