@@ -188,6 +188,17 @@ class AuditEntry:
     time: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An ``AuditEntry`` as it will be stored, all but its place in the chain (id, hashes)."""
+
+    entry: AuditEntry
+    payload: dict
+    payload_json: str
+    time: datetime
+    entity_id: str | None
+
+
 # every append runs these: built once (building a statement costs more than running it on SQLite)
 _LOCK_HEAD = (select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ROW_ID).with_for_update()
               .execution_options(populate_existing=True))
@@ -313,38 +324,47 @@ class AuditLog:
     def append_many(self, entries: Iterable[AuditEntry]) -> int:
         """Append many entries in one transaction: the hashes are computed here and the rows go
         in with multi-row INSERTs (one ``append`` per entry would cost a transaction each).
-        Returns the number of entries appended."""
-        appended = 0
+        Returns the number of entries appended. All or none: an entry without an actor or an
+        action is refused before anything is written."""
+        prepared = []
+        for number, entry in enumerate(entries, 1):
+            if not entry.actor or not entry.action:
+                raise ValueError(f"audit entry {number} needs an actor and an action")
+            payload = as_stored(entry.payload)
+            prepared.append(_Prepared(entry, payload, canonical_json(payload), (entry.time or utcnow()).astimezone(UTC),
+                                      str(entry.entity_id) if entry.entity_id is not None else None))
+        if not prepared:
+            return 0
+        return self._append_prepared(prepared)
+
+    # One unit of work: a lock wait or a deadlock rolls it back whole (no entry of it stays, the
+    # head is where it was) and it runs again from the head it then reads: the entries are read
+    # from ``entries`` once, before, so the run again appends the same ones, once.
+    @retry_lock_conflicts
+    def _append_prepared(self, prepared: builtins.list[_Prepared]) -> int:
         with self.database.unit_of_work() as session:
             head = self._lock_head(session)
             next_id = max(head.last_id or 0, self._max_id(session)) + 1
             prev_hash = head.last_hash
-            rows: list[dict] = []
+            rows: builtins.list[dict] = []
             table = cast(Table, AuditLogRow.__table__)  # a mapped class's table, typed as any FromClause
-            for entry in entries:
-                if not entry.actor or not entry.action:
-                    raise ValueError(f"audit entry {appended + 1} needs an actor and an action")
-                payload = as_stored(entry.payload)
-                payload_json = canonical_json(payload)
-                when = (entry.time or utcnow()).astimezone(UTC)
-                entity = str(entry.entity_id) if entry.entity_id is not None else None
-                digest = _hash_text(prev_hash, next_id, _render_time(when), entry.actor, entry.action, entry.entity_type,
-                                    entity, payload_json)
-                rows.append({"id": next_id, "time": when, "actor": entry.actor, "action": entry.action,
-                             "entity_type": entry.entity_type, "entity_id": entity, "payload": payload,
+            for p in prepared:
+                entry = p.entry
+                digest = _hash_text(prev_hash, next_id, _render_time(p.time), entry.actor, entry.action, entry.entity_type,
+                                    p.entity_id, p.payload_json)
+                rows.append({"id": next_id, "time": p.time, "actor": entry.actor, "action": entry.action,
+                             "entity_type": entry.entity_type, "entity_id": p.entity_id, "payload": p.payload,
                              "prev_hash": prev_hash, "hash": digest})
                 prev_hash = digest
                 next_id += 1
-                appended += 1
                 if len(rows) >= BULK_CHUNK:
                     session.execute(table.insert(), rows)
                     rows = []
             if rows:
                 session.execute(table.insert(), rows)
-            if appended:
-                head.last_id = next_id - 1
-                head.last_hash = prev_hash
-        return appended
+            head.last_id = next_id - 1
+            head.last_hash = prev_hash
+        return len(prepared)
 
     # -- reading ---------------------------------------------------------------------------------
 
