@@ -6,7 +6,6 @@ and the preview all go through here."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +17,7 @@ from services.core.books import UNASSIGNED, BookLine, CapitalError, project_cash
 from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
 from services.core.trading_hours import trading_day_start
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import Position, PositionAssignment, Project, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
 from services.db.repositories.base import fetch_all
@@ -242,23 +242,34 @@ class BooksService:
 
     def set_capitals(self, changes: Mapping[str, object], *, session=None) -> dict[str, Decimal | None]:
         """Set (or clear, with None / ``off``) the capital of existing projects, all or nothing,
-        audited. Returns every project's capital."""
+        audited. Returns every project's capital. With ``session``, inside the caller's unit of
+        work (which the caller runs again after a lock conflict, if it does)."""
+        parsed = {name: parse_capital(value) for name, value in changes.items()}
+        if session is None:
+            self._store_capitals_alone(parsed)
+        else:
+            self._store_capitals(session, parsed)
+        return self.capitals()
+
+    @retry_lock_conflicts  # one unit of work of the database alone: runs again from scratch
+    def _store_capitals_alone(self, parsed: dict[str, Decimal | None]) -> None:
+        with self.db.unit_of_work() as session:
+            self._store_capitals(session, parsed)
+
+    def _store_capitals(self, session, parsed: dict[str, Decimal | None]) -> None:
         from services.execution.audit import audit
 
-        parsed = {name: parse_capital(value) for name, value in changes.items()}
-        with self.db.unit_of_work() if session is None else nullcontext(session) as s:
-            projects = {p.name: p for p in s.scalars(select(Project).where(Project.name.in_(list(parsed))))} if parsed else {}
-            missing = sorted(set(parsed) - set(projects))
-            if missing:
-                raise BooksError(f"no project named {', '.join(map(repr, missing))}")
-            changed = {}
-            for name, capital in parsed.items():
-                if projects[name].capital != capital:
-                    projects[name].capital = capital
-                    changed[name] = None if capital is None else str(capital)
-            if changed:
-                audit(self.db, self.actor, "project.capital", "project", None, {"capital": changed}, session=s)
-        return self.capitals()
+        projects = {p.name: p for p in session.scalars(select(Project).where(Project.name.in_(list(parsed))))} if parsed else {}
+        missing = sorted(set(parsed) - set(projects))
+        if missing:
+            raise BooksError(f"no project named {', '.join(map(repr, missing))}")
+        changed = {}
+        for name, capital in parsed.items():
+            if projects[name].capital != capital:
+                projects[name].capital = capital
+                changed[name] = None if capital is None else str(capital)
+        if changed:
+            audit(self.db, self.actor, "project.capital", "project", None, {"capital": changed}, session=session)
 
     def unassigned(self, account: str | None = None) -> list[BookLine]:
         with self.db.session() as session:
@@ -268,14 +279,21 @@ class BooksService:
         """Move ``quantity`` unassigned shares of ``symbol`` (a listing key; negative: a short)
         into ``project``'s book at ``cost`` per share. The project's position books them as an
         opening fill; the account's row is unchanged (it held them already)."""
-        from services.execution.audit import audit
-
         if not quantity or not quantity.is_finite():
             raise BooksError("the quantity to assign must be a non-zero number")
         if not cost.is_finite() or cost <= 0:
             raise BooksError(f"the cost must be a positive price per share, got {cost}")
         if project == UNASSIGNED:
             raise BooksError(f"{UNASSIGNED!r} is not a project: name the project that takes the shares")
+        return self._assign(symbol, quantity, project, cost, account)
+
+    # One unit of work of the database alone: a lock wait or a deadlock (its audit entry waiting
+    # for the chain's head another writer holds) rolls back the assignment, the project's position
+    # and the entry together, and it runs again from scratch, reading the unassigned shares anew.
+    @retry_lock_conflicts
+    def _assign(self, symbol: str, quantity: Decimal, project: str, cost: Decimal, account: str | None) -> Assignment:
+        from services.execution.audit import audit
+
         with self.db.unit_of_work() as session:
             target = session.scalars(select(Project).where(Project.name == project)).one_or_none()
             if target is None:
