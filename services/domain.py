@@ -265,9 +265,10 @@ class Quote:
     volume: Decimal | None = None
     kind: str = "live"  # live | frozen | delayed | delayed_frozen (IB's market data type)
     time: datetime | None = None
-    # why no quotes come: the listing's stream was refused (no market data line left), shown on
-    # its watchlist row
+    # why no quotes come: the listing's stream was refused or ended by IB (no market data line
+    # left, not subscribed, ...), said in full in its watchlist row's tooltip ...
     refused: str | None = None
+    refused_word: str = "refused"  # ... and in a word in the row ("not subscribed", "no such listing")
 
     @property
     def price(self) -> Decimal | None:

@@ -71,6 +71,7 @@ IB_CODES: dict[int, CodeClass] = {
     2158: C.DATA_FARM,  # Sec-def data farm connection is OK
     10147: C.CANCEL_REFUSED,  # OrderId that needs to be cancelled is not found
     10148: C.CANCEL_REFUSED,  # OrderId that needs to be cancelled cannot be cancelled (e.g. filled)
+    10090: C.INFORMATION,  # Part of requested market data is not subscribed: the rest streams
     10167: C.INFORMATION,  # Requested market data is not subscribed: delayed data shown
     10349: C.INFORMATION,  # Order TIF was set to DAY based on order preset
 }
@@ -113,6 +114,29 @@ def refuses_modify(code: int | None) -> bool:
 
 def confirms_cancel(code: int | None) -> bool:
     return classify(code) is C.CANCEL_CONFIRMED
+
+
+# -- market data streams (reqMktData) --------------------------------------------------------------
+
+# IB ends a stream with an error about it; the word its watchlist row shows. A notice (10167:
+# delayed data follows instead, 10090: part of the data does) leaves it streaming; 101, no market
+# data line left, is the quote streams' own case (services.execution.ib_quotes).
+STREAM_ENDED_WORDS: dict[int, str] = {
+    200: "no such listing",  # No security definition has been found for the request
+    354: "not subscribed",  # Requested market data is not subscribed
+    10089: "not subscribed",  # Requested market data requires additional subscription for API
+    10168: "not subscribed",  # ... not subscribed. Delayed market data is not enabled
+    10186: "not subscribed",  # ... not subscribed. Delayed market data is not available
+    10197: "competing session",  # No market data during competing live session
+}
+
+
+def stream_ended_word(code: int | None) -> str | None:
+    """The word for a stream IB answered with ``code``: None while it still streams (a notice),
+    else why it ended ("refused" for an error this table does not name)."""
+    if code is not None and code in STREAM_ENDED_WORDS:
+        return STREAM_ENDED_WORDS[code]
+    return None if is_warning(code) else "refused"
 
 
 # -- historical data (reqHistoricalData): one code, 162, for three different answers ---------------

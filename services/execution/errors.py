@@ -93,16 +93,32 @@ class UnknownContract(BrokerError):
     exit_code = 2
 
 
-class MarketDataLinesFull(BrokerError):
+class StreamRefused(BrokerError):
+    """A listing's stream IB refused or ended (no permission, no such listing, ...): nothing
+    streams. ``word``: what its watchlist row says; the message (naming the listing) says why."""
+
+    code = "stream_refused"
+
+    def __init__(self, key: str, message: str, word: str = "refused") -> None:
+        super().__init__(message)
+        self.key = key
+        self.word = word
+
+    @classmethod
+    def by_ib(cls, key: str, word: str, code: int, message: str) -> StreamRefused:
+        return cls(key, f"{key}: no quotes, {word} (IB error {code}: {message})", word)
+
+
+class MarketDataLinesFull(StreamRefused):
     """A listing's stream refused: every one of the account's market data lines is in use (IB's
-    error 101, or the console's own streams already hold the lines the settings give)."""
+    error 101, or the console's own streams already hold the lines the settings give). Asked
+    again when one of the console's streams frees a line."""
 
     code = "market_data_lines_full"
 
     def __init__(self, key: str, lines: int) -> None:
-        super().__init__(f"{key}: IB's market data lines are all in use ({lines}; TWS and the account's "
-                         f"other programs share them): remove a listing from the watchlist to free one")
-        self.key = key
+        super().__init__(key, f"{key}: IB's market data lines are all in use ({lines}; TWS and the account's "
+                              f"other programs share them): remove a listing from the watchlist to free one")
 
 
 class QueryFailed(BrokerError):

@@ -9,7 +9,9 @@ snapshot: the watchlist, the order ticket and the preview show and use the same 
 Each stream holds one of the account's market data lines (``market_data_lines``, a setting). A
 stream beyond them is refused with ``MarketDataLinesFull``, naming the listing: by the console when
 its own streams already hold every line, else by IB (error 101, shared with TWS and the account's
-other programs). A refused stream is dropped, never kept as a subscription that holds nothing.
+other programs). IB ends a stream with any other error but a notice (354 not subscribed, 200 no
+such listing, ...: ``StreamRefused``, with the word its row shows). A refused stream is dropped
+(cancelled at IB if it started), never kept as a subscription that holds nothing.
 
 Account values come from the account updates ib_async subscribes to at connect (TWS pushes them
 as they change); the day's P&L from one ``reqPnL`` per connection, kept updated by IB.
@@ -26,9 +28,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.core.contracts import ContractSpec
+from services.core.ib_codes import stream_ended_word
 from services.domain import Quote
 
-from .errors import MarketDataLinesFull
+from .errors import ExecutionError, MarketDataLinesFull, StreamRefused
 from .events import dec
 from .paced import MAX_TICKERS
 
@@ -41,8 +44,9 @@ log = logging.getLogger(__name__)
 # ticking, a lost farm): older, ``market_prices`` asks for a snapshot as before.
 STREAM_PRICE_MAX_AGE = 60.0
 DATA_TYPE_KINDS = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed_frozen"}
-# How long a new stream waits for IB's first answer (a tick, or error 101) before it is taken as
-# started: IB answers both at once; a quiet listing must not hold the watchlist's start-up.
+# How long a new stream waits for IB's first answer (a tick, or an error) before it is taken as
+# started: IB answers both at once; a quiet listing must not hold the watchlist's start-up (the
+# streams of a start wait together: ``stream_quotes``).
 STREAM_ANSWER_WAIT = 2.0
 
 
@@ -73,8 +77,9 @@ class IbQuotes:
     _quote_streams: dict[str, tuple[datetime | None, Any, Callable[[Any], None]]]
     _quote_listeners: list[Callable[[Quote], None]]
     # a stream refused by IB after ``stream_quote`` returned (no answer within STREAM_ANSWER_WAIT)
-    _refusal_listeners: list[Callable[[MarketDataLinesFull], None]]
+    _refusal_listeners: list[Callable[[StreamRefused], None]]
     _stream_answers: dict[str, asyncio.Future]  # listing key -> its new stream's first answer
+    _cancels: set[asyncio.Task]  # the cancels of streams IB ended, under way
     _pnl_subscription: tuple[datetime | None, Any] | None
     _account_updates_at: datetime | None  # the connection the account updates were asked on
     # One subscriber at a time: two callers at once (the account panel's timer and a load)
@@ -89,6 +94,7 @@ class IbQuotes:
         self._quote_listeners = []
         self._refusal_listeners = []
         self._stream_answers = {}
+        self._cancels = set()
         self.ib.errorEvent += self._on_stream_error
         self._pnl_subscription = None
         self._account_updates_at = None
@@ -105,7 +111,7 @@ class IbQuotes:
         listeners.append(listener)
         return lambda: listeners.remove(listener) if listener in listeners else None
 
-    def subscribe_quote_refusals(self, listener: Callable[[MarketDataLinesFull], None]) -> Callable[[], None]:
+    def subscribe_quote_refusals(self, listener: Callable[[StreamRefused], None]) -> Callable[[], None]:
         """Every stream IB refused after ``stream_quote`` had returned (it raises the others)."""
         listeners = self._refusal_listeners
         listeners.append(listener)
@@ -117,8 +123,42 @@ class IbQuotes:
 
     async def stream_quote(self, spec: ContractSpec) -> None:
         """Start streaming the listing (again after a reconnect: the old subscription died with
-        its connection). Raises ``BrokerError`` for a listing IB does not know and
-        ``MarketDataLinesFull`` when no market data line is left for it (see the module)."""
+        its connection). Raises ``UnknownContract`` for a listing IB does not know and
+        ``StreamRefused`` when IB refuses it (``MarketDataLinesFull``: no market data line left;
+        see the module)."""
+        failure = (await self.stream_quotes([spec]))[spec.key]
+        if failure is not None:
+            raise failure
+
+    async def stream_quotes(self, specs: list[ContractSpec]) -> dict[str, ExecutionError | None]:
+        """``stream_quote`` for many listings (a watchlist's start): asked in their order (the
+        first ones get the lines left), then IB's first answers awaited together, one
+        ``STREAM_ANSWER_WAIT`` for them all: one after another, 20 quiet listings held the start
+        for 40 s. Listing key -> None (streaming, or no answer yet) or what refused it."""
+        outcome: dict[str, ExecutionError | None] = {}
+        started: dict[str, tuple[Any, asyncio.Future]] = {}
+        try:
+            for spec in specs:
+                try:
+                    started[spec.key] = await self._start_stream(spec)
+                except ExecutionError as exc:
+                    outcome[spec.key] = exc
+            if started:
+                await asyncio.wait([answered for _, answered in started.values()], timeout=STREAM_ANSWER_WAIT)
+        finally:  # an answer from now on goes to the refusal listeners
+            for key, (_, answered) in started.items():
+                if self._stream_answers.get(key) is answered:
+                    del self._stream_answers[key]
+        for key, (ticker, answered) in started.items():
+            failure = answered.exception() if answered.done() else None
+            # no answer yet (a quiet listing): a refusal coming later goes to the refusal listeners
+            outcome[key] = failure if isinstance(failure, ExecutionError) else None
+            if outcome[key] is None:
+                self._on_ticker(key, ticker)
+        return {spec.key: outcome[spec.key] for spec in specs}
+
+    async def _start_stream(self, spec: ContractSpec) -> tuple[Any, asyncio.Future]:
+        """The listing's stream asked for: (its ticker, the future of IB's first answer)."""
         contract = (await self.qualify([spec]))[spec.key]
         answered = asyncio.get_running_loop().create_future()
         async with self._subscription_lock():
@@ -138,14 +178,7 @@ class IbQuotes:
             ticker.updateEvent += handler
             self._quote_streams[spec.key] = (self.connected_at, ticker, handler)
             self._stream_answers[spec.key] = answered
-        try:
-            await asyncio.wait_for(asyncio.shield(answered), STREAM_ANSWER_WAIT)
-        except TimeoutError:
-            pass  # no tick yet (a quiet listing): a refusal coming later goes to the refusal listeners
-        finally:
-            if self._stream_answers.get(spec.key) is answered:
-                del self._stream_answers[spec.key]
-        self._on_ticker(spec.key, ticker)
+        return ticker, answered
 
     def _on_stream_update(self, key: str, ticker: Any) -> None:
         answered = self._stream_answers.get(key)
@@ -153,24 +186,32 @@ class IbQuotes:
             answered.set_result(None)  # IB took the request: its data comes
         self._on_ticker(key, ticker)
 
-    def _on_stream_error(self, req_id: int, code: int, _message: str, _contract: Any = None) -> None:
-        """Error 101 on a stream: IB holds no line for it; it is dropped and said (to the
-        ``stream_quote`` still waiting for its answer, else to the refusal listeners)."""
+    def _on_stream_error(self, req_id: int, code: int, message: str, _contract: Any = None) -> None:
+        """An error about a stream. A notice (10167: delayed data follows) is its answer, and it
+        streams on. Any other ends it (services.core.ib_codes.stream_ended_word): 101, IB holds no
+        line for it; 354, not subscribed; 200, no such listing; ... It is dropped (and cancelled
+        at IB, but for 101: IB never started it, and a cancel of it would be an error), and said
+        to the ``stream_quote`` still waiting for its answer, else to the refusal listeners.
+        Before, only 101 was: any other left a subscription that held a line and never ticked."""
         streaming = self.ib.wrapper.ticker2ReqId.get("mktData", {})
         key = next((k for k, entry in self._quote_streams.items() if streaming.get(entry[1]) == req_id), None)
         if key is None:
             return  # a snapshot's (market_prices asks it again) or another connection's
-        if code != MAX_TICKERS:
-            # any other answer about the stream (no permission 354, delayed data 10167...) is its
-            # answer too: ``stream_quote`` stops waiting (ib_async logs it), the data comes or not
+        word = None if code == MAX_TICKERS else stream_ended_word(code)
+        if code != MAX_TICKERS and word is None:
             answered = self._stream_answers.get(key)
             if answered is not None and not answered.done():
-                answered.set_result(None)
+                answered.set_result(None)  # its answer: the data comes (ib_async logs the notice)
             return
         _, ticker, handler = self._quote_streams.pop(key)
         ticker.updateEvent -= handler
-        self.ib.wrapper.endTicker(ticker, "mktData")  # nothing to cancel later: IB never started it
-        refusal = MarketDataLinesFull(key, self.market_data_lines)
+        refusal: StreamRefused
+        if word is None:
+            self.ib.wrapper.endTicker(ticker, "mktData")  # nothing to cancel later: IB never started it
+            refusal = MarketDataLinesFull(key, self.market_data_lines)
+        else:
+            self._cancel_dead_stream(key, ticker)
+            refusal = StreamRefused.by_ib(key, word, code, message)
         answered = self._stream_answers.pop(key, None)
         if answered is not None and not answered.done():
             answered.set_exception(refusal)
@@ -180,6 +221,18 @@ class IbQuotes:
                 listener(refusal)
             except Exception:  # one failing listener must not starve the others
                 log.exception("quote refusal listener failed")
+
+    def _cancel_dead_stream(self, key: str, ticker: Any) -> None:
+        """IB's cancel of a stream it ended (the request stays open at IB until cancelled)."""
+        async def cancel() -> None:
+            try:
+                await self._send(self.ib.cancelMktData, ticker.contract)
+            except Exception:  # the stream gives nothing either way; the next start asks anew
+                log.warning("%s: cancelling its ended stream failed", key, exc_info=True)
+
+        task = asyncio.ensure_future(cancel())
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
 
     async def stop_quote(self, key: str) -> None:
         async with self._subscription_lock():

@@ -2,9 +2,11 @@
 broker (services.execution.ib_quotes). Qt-free: the window's watchlist adapts ``subscribe`` to a
 coalescing model; the order ticket reads ``latest`` and, while it is open, ``follow``s its listing
 (streamed, not put on the watchlist). One stream per listing, started again after every reconnect
-(a subscription dies with its connection). A watched listing whose stream was refused for want of
-market data lines gets a quote that says so (``Quote.refused``), so that its row tells why it has
-no prices."""
+(a subscription dies with its connection; a start asks for them all, then awaits IB's answers
+together). A watched listing whose stream was refused or ended by IB (no market data line left,
+not subscribed, no such listing, ...) gets a quote that says so (``Quote.refused``, in a word
+``Quote.refused_word``), so that its row tells why it has no prices. A refusal is said once per
+listing until its stream is accepted: every reconnect asks again, and hears the same."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterable
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.domain import Quote
 
-from .errors import BadInput, ExecutionError, MarketDataLinesFull
+from .errors import BadInput, ExecutionError, MarketDataLinesFull, StreamRefused, UnknownContract
 from .events import ConnectionState
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class QuoteBook:
         self._watched: dict[str, ContractSpec] = {}  # listing key -> spec, in the order added
         self._followed: dict[str, ContractSpec] = {}  # streamed for a while (the open ticket's), not watched
         self._latest: dict[str, Quote] = {}
+        self._refusals: dict[str, StreamRefused] = {}  # watched listing key -> what refused its stream, said
         self._listeners: list[Callable[[Quote], None]] = []
         self.streaming = hasattr(provider, "stream_quote")
         if self.streaming:
@@ -120,6 +123,7 @@ class QuoteBook:
 
     async def _stop(self, key: str) -> None:
         self._latest.pop(key, None)
+        self._refusals.pop(key, None)
         if self.streaming and self.provider.is_connected:
             try:
                 await self.provider.stop_quote(key)
@@ -131,12 +135,13 @@ class QuoteBook:
     async def _ask_refused_again(self) -> None:
         """A stream ended, a market data line is free: the first watched listing refused for want
         of one is asked again (it stayed refused until typed again or the next connection)."""
-        spec = next((spec for key, spec in self._watched.items() if self.is_refused(key)), None)
+        spec = next((spec for key, spec in self._watched.items() if isinstance(self._refusals.get(key), MarketDataLinesFull)),
+                    None)
         if spec is None:
             return
         try:
             await self._keep(spec, self._watched, beside=self._followed)
-        except MarketDataLinesFull as exc:  # another program of the account took the line
+        except StreamRefused as exc:  # another program of the account took the line, or IB ended it
             self._on_refused(exc)
             return
         except ExecutionError as exc:
@@ -146,32 +151,50 @@ class QuoteBook:
             self._on_quote(Quote(spec.key))
 
     async def start(self) -> list[str]:
-        """Stream every watched (and followed) listing on the current connection; returns the
-        ones refused."""
+        """Stream every watched (and followed) listing on the current connection, their answers
+        awaited together; returns the ones refused."""
+        specs = list({**self._followed, **self._watched}.values())
+        if not specs:
+            return []
+        outcome = await self.provider.stream_quotes(specs)
         refused = []
-        for spec in list({**self._followed, **self._watched}.values()):
-            try:
-                await self.provider.stream_quote(spec)
-            except MarketDataLinesFull as exc:  # names the listing
-                self._on_refused(exc)
-                refused.append(str(exc))
-            except ExecutionError as exc:
-                log.warning("%s: no quotes (%s)", spec.key, exc)
-                refused.append(f"{spec.key}: {exc}")
+        for spec in specs:
+            failure = outcome.get(spec.key)
+            if isinstance(failure, UnknownContract):  # a saved listing IB no longer knows
+                failure = StreamRefused(spec.key, f"{spec.key}: no quotes, no such listing ({failure})", "no such listing")
+            if isinstance(failure, StreamRefused):  # names the listing
+                self._on_refused(failure)
+                refused.append(str(failure))
+            elif failure is not None:
+                log.warning("%s: no quotes (%s)", spec.key, failure)
+                refused.append(f"{spec.key}: {failure}")
         return refused
 
     async def _restart(self, state: ConnectionState) -> None:
         if self._watched or self._followed:
             await self.start()
 
-    def _on_refused(self, refusal: MarketDataLinesFull) -> None:
+    def _on_refused(self, refusal: StreamRefused) -> None:
+        """A watched listing's row says why it has no quotes, and the log warns, once until its
+        stream is accepted: a reconnect asks every listing again, and a refusal heard again (the
+        lines still full, still not subscribed) is not news."""
+        key = refusal.key
+        if key not in self._watched:  # the ticket's own listing: its caller says it
+            log.warning("%s", refusal)
+            return
+        said = self._refusals.get(key)
+        self._refusals[key] = refusal
+        if said is not None and str(said) == str(refusal) and self.is_refused(key):
+            log.debug("%s (still)", refusal)
+            return
         log.warning("%s", refusal)
-        if refusal.key in self._watched:
-            self._on_quote(Quote(refusal.key, refused=str(refusal)))
+        self._on_quote(Quote(key, refused=str(refusal), refused_word=refusal.word))
 
     def _on_quote(self, quote: Quote) -> None:
         if quote.key not in self._watched and quote.key not in self._followed:
             return
+        if quote.refused is None:  # streaming: a refusal heard from now on is news again
+            self._refusals.pop(quote.key, None)
         self._latest[quote.key] = quote
         for listener in list(self._listeners):
             try:

@@ -16,7 +16,9 @@ Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``
 ``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.
 Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``, ``duplicate_status``,
 ``exec_correction``, ``late_commission``, ``cancel_delay``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
-``drop_after_messages``, ``pacing_limit``; per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
+``drop_after_messages``, ``pacing_limit``, ``market_data_lines`` (101 beyond them),
+``market_data_errors`` (listing -> the error answering its streams: 354, 200, 10168, ...; running ones:
+``end_market_data(symbol, code)``); per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
 min_quantity=..., <fault>=value, fill_mode="partial")``.
 Gateway faults (gateway_faults.py): ``connectivity_lost()`` (1100), ``connectivity_restored(data_lost=)``
 (1101 / 1102), ``farm_broken(farm)`` / ``farm_restored(farm)`` (2103/2104, HMDS 2105/2106),

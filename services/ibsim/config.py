@@ -88,6 +88,9 @@ class Faults:
     # subscriptions and snapshots not yet ended beyond this get error 101 "Max number of tickers
     # has been reached"; 0 disables (the default). A new account has 100.
     market_data_lines: int = 0
+    # listing key -> the IB error answering its streaming requests (market.MARKET_DATA_ERRORS: 354
+    # not subscribed, 200 no security definition, 10168, 10197; 10167 is followed by the data)
+    market_data_errors: dict[str, int] = field(default_factory=dict)
     # seconds a snapshot keeps its line before tickSnapshotEnd (IB: up to about 11 s)
     snapshot_seconds: float = 0.0
     rules: list[FaultRule] = field(default_factory=list)

@@ -2,7 +2,9 @@
 
 bid/ask = mid -/+ spread/2 (a forex pair: one tick either side). A price change streams ticks to
 the running subscriptions (not to frozen ones) and lets resting LMT orders cross (matching.py).
-Delayed data (market data types 3 and 4) goes out under the delayed tick types.
+Delayed data (market data types 3 and 4) goes out under the delayed tick types. A listing's
+streams can be answered with an error instead (``faults.market_data_errors``), and running ones
+ended with one (``end_market_data``), as IB ends a stream the account may not have.
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ from services.ibsim.hours import HoursText
 from services.ibsim.model import Instrument
 from services.ibsim.requests import ContractRef, parse_contract12
 from services.ibsim.transport import Session
+
+# the errors IB answers a market data request with, as it words them; a notice (10167) is followed
+# by the data, the others end the request
+MARKET_DATA_ERRORS = {
+    200: "No security definition has been found for the request",
+    354: "Requested market data is not subscribed.",
+    10167: "Requested market data is not subscribed. Displaying delayed market data.",
+    10168: "Requested market data is not subscribed. Delayed market data is not enabled.",
+    10197: "No market data during competing live session",
+}
+_NOTICES = frozenset({10167})
 
 
 class MarketMixin(SimulatorBase):
@@ -110,6 +123,11 @@ class MarketMixin(SimulatorBase):
         if instrument is None:
             session.error(req_id, 200, "No security definition has been found for the request")
             return
+        refused = self.faults.market_data_errors.get(instrument.key)
+        if refused is not None:
+            session.error(req_id, refused, MARKET_DATA_ERRORS.get(refused, "Market data request refused"))
+            if refused not in _NOTICES:
+                return
         lines = self.faults.market_data_lines
         if lines and self.market_data_lines_used() >= lines:
             session.error(req_id, 101, "Max number of tickers has been reached")
@@ -166,6 +184,21 @@ class MarketMixin(SimulatorBase):
             session.send(m.tick_price(req_id, tick(m.CLOSE), instrument.price, None))
         if instrument.sec_type != "CASH":
             session.send(m.tick_size(req_id, tick(m.VOLUME), self._volume[symbol]))
+
+    def end_market_data(self, symbol: str, code: int = 10197) -> int:
+        """IB ending every running stream of ``symbol`` with the error ``code`` (10197: a
+        competing live session took the data; 354: the subscription lapsed): no more ticks, the
+        line freed. Returns the streams ended."""
+        key = self.universe[symbol.upper()].key
+        ended = 0
+        for session in list(self._sessions.values()):
+            for req_id, subscribed in list(session.market_data.items()):
+                if subscribed == key:
+                    del session.market_data[req_id]
+                    session.frozen.discard(req_id)
+                    session.error(req_id, code, MARKET_DATA_ERRORS.get(code, "Market data request refused"))
+                    ended += 1
+        return ended
 
     def market_data_lines_used(self) -> int:
         """Lines in use on the account: every client's streams and unfinished snapshots."""

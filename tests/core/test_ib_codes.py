@@ -98,3 +98,12 @@ def test_a_historical_data_error_is_no_data_a_pacing_violation_or_a_refusal():
     assert ib_codes.history_answer(200, "No security definition has been found for the request") is A.REFUSED
     assert ib_codes.history_answer(100, "Max rate of messages per second has been exceeded") is A.REFUSED
 
+
+
+def test_an_error_on_a_stream_ends_it_in_a_word_unless_it_is_a_notice():
+    assert ib_codes.stream_ended_word(354) == "not subscribed"
+    assert ib_codes.stream_ended_word(200) == "no such listing"
+    assert ib_codes.stream_ended_word(10197) == "competing session"
+    assert ib_codes.stream_ended_word(322) == "refused"  # an error the table does not name
+    for notice in (10167, 10090, 2104, 2119):  # delayed data, part of the data, farm notices: it streams on
+        assert ib_codes.stream_ended_word(notice) is None

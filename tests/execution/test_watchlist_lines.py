@@ -12,6 +12,7 @@ import pytest
 
 from services.core.contracts import spec_of
 from services.execution import ib_quotes
+from services.execution.errors import StreamRefused
 from services.execution.ib_contracts import ib_contract
 from services.execution.ib_provider import IbExecutionProvider
 from services.execution.quotes import QuoteBook
@@ -150,18 +151,19 @@ async def test_a_watched_listing_keeps_the_ticks_that_came_while_its_stream_star
 async def test_a_stream_answered_by_another_error_stops_waiting_at_once(make_simulator, ib_log_guard, monkeypatch):
     """IB answers a stream with an error other than 101 (354: no market data permission) and no
     tick: ``stream_quote`` takes that as its answer at once. It waited ``STREAM_ANSWER_WAIT`` for a
-    tick that never came, one listing after another at a watchlist's start."""
+    tick that never came, one listing after another at a watchlist's start. The stream is refused
+    and holds no line (tests/execution/test_watchlist_stream_errors.py: its row, the cancel)."""
     ib_log_guard.allow(r"Error 354, reqId")
     sim = await make_simulator(synthetic_symbols=1, state_file=None, ledger_file=None)
-    monkeypatch.setitem(IBGatewaySimulator._handlers, 1, lambda server, session, fields: session.error(
-        int(fields[2]), 354, "Requested market data is not subscribed."))
+    (symbol,) = synthetic_symbols(1)
+    sim.faults.market_data_errors[symbol] = 354
     monkeypatch.setattr(ib_quotes, "STREAM_ANSWER_WAIT", 60.0)
     provider = await _provider(sim, 46)
-    (symbol,) = synthetic_symbols(1)
     try:
         # well under the answer wait: the error ended it (the old code waited the 60 s out)
-        await asyncio.wait_for(provider.stream_quote(spec_of(symbol)), 10)
-        assert provider.stream_lines() == 1  # IB's refusal of the data is not one of lines: kept, as before
+        with pytest.raises(StreamRefused, match="not subscribed"):
+            await asyncio.wait_for(provider.stream_quote(spec_of(symbol)), 10)
+        assert provider.stream_lines() == 0  # before: 1, a line held by a stream that never ticks
     finally:
         await provider.disconnect()
 

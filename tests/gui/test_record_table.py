@@ -160,3 +160,22 @@ def test_a_watched_symbol_sized_before_its_first_quote_keeps_room_for_its_prices
         spec = model.columns[column]
         text = spec.fmt(spec.value(record))
         assert panel.table.columnWidth(column) >= metrics.horizontalAdvance(text) + 6, (spec.title, text)
+
+
+def test_a_watchlist_row_says_in_a_word_why_it_has_no_quotes(qtbot, qtmodeltester):
+    """A stream IB ended (354 not subscribed, 200 no such listing, ...) or refused for want of a
+    line: the Data column says the word, its tooltip the whole reason."""
+    from PySide6.QtCore import Qt
+
+    from services.domain import Quote
+    from widgets.models.quotes import QuotesModel
+
+    model = QuotesModel()
+    qtmodeltester.check(model)
+    why = "AAPL: no quotes, not subscribed (IB error 354: Requested market data is not subscribed.)"
+    model.upsert([Quote("AAPL", refused=why, refused_word="not subscribed"), Quote("MSFT", refused="MSFT: no line")])
+    model.flush()
+    rows = {model.record_at(row).key: row for row in range(model.rowCount())}
+    assert model.display_text(rows["AAPL"], model.DATA) == "not subscribed"
+    assert model.data(model.index(rows["AAPL"], model.DATA), Qt.ItemDataRole.ToolTipRole) == why
+    assert model.display_text(rows["MSFT"], model.DATA) == "refused"  # no line left: as before

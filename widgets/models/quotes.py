@@ -24,7 +24,7 @@ REFUSED_COLOUR = QColor("#d9534f")
 def data_shown(quote: Quote) -> str:
     """The Data column's value: how the prices arrive, or that none can."""
     if quote.refused:
-        return REFUSED
+        return quote.refused_word or REFUSED  # "refused", "not subscribed", "no such listing", ...
     return quote.kind if quote.time is not None or quote.bid or quote.last else ""
 
 
