@@ -8,7 +8,16 @@ broker still held (next-open orders waiting overnight, a rebalance cut short) di
 broker: each is told ``Cancelled`` with the reason, as reconciliation tells a broker's verdict,
 through the writer's projection and the order state machine (order events, run roll-ups and the
 trail's snapshots as for any order). Then its runs still queued or running take the backtest's
-status and reason, and the row is closed.
+status and reason.
+
+Exactly one closer closes a backtest: the row is closed first by a conditional update (``WHERE
+status = 'running'``), and only the closer whose update found the row running goes on to its
+orders and runs. Two looks at once (the panel and the next backtest's start, two machines)
+both judging one backtest abandoned: one closes it and says so, the other does nothing.
+
+A backtest of another machine cannot be seen dead from here: its process writes a heartbeat
+(``services.backtest.heartbeat``), and one whose heartbeat is older than ``STALE_AFTER`` is
+closed as failed.
 """
 
 from __future__ import annotations
@@ -16,15 +25,18 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 
 from services.db.models import Backtest, TradeOrder, TradeRun
+from services.db.repositories.base import cursor_result
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TERMINAL_ORDER_STATES, RunStatus, TradeMode
-from services.execution.lease import holder_gone
+from services.execution.lease import holder_alive, holder_gone
 from services.execution.writer.events import ReconciledStatus
 from services.execution.writer.projection import EventProjection
+
+from .heartbeat import STALE_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -38,49 +50,76 @@ class ClosedBacktest:
     message: str
 
 
-def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None) -> None:
-    """The backtest's row closed with ``status``; unless it is done, its open orders canceled and
-    its runs still queued or running closed with the same status and reason."""
-    runs: list[int] = []
-    why = f"backtest {backtest_id} {status}" + (f": {message}" if message else "")
+def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None) -> bool:
+    """The backtest's row closed with ``status`` if it is still running (False, nothing done:
+    another closer was first); unless it is done, then its open orders canceled and its runs
+    still queued or running closed with the same status and reason."""
+    now = datetime.now(UTC)
+    with db.unit_of_work() as session:
+        claimed = cursor_result(session.execute(
+            update(Backtest).where(Backtest.id == backtest_id, Backtest.status == "running")
+            .values(status=status, results=results, message=message, finished_at=now))).rowcount
+    if not claimed:
+        return False
     if status != "done":
-        runs = _open_runs(db, backtest_id)  # read first: canceling their orders rolls them up
-        _cancel_open_orders(db, backtest_id, why)
+        _close_open_work(db, backtest_id, status, message)
+    return True
+
+
+def close_leftovers(db, backtest_id: int) -> None:
+    """A backtest closed by another look while its process still ran (``heartbeat.ClosedElsewhere``):
+    what that process opened since, closed by it with the row's status and reason."""
+    with db.session() as session:
+        status, message = session.execute(select(Backtest.status, Backtest.message)
+                                          .where(Backtest.id == backtest_id)).one()
+    if status not in ("running", "done"):
+        _close_open_work(db, backtest_id, status, message)
+
+
+def _close_open_work(db, backtest_id: int, status: str, message: str | None) -> None:
+    why = f"backtest {backtest_id} {status}" + (f": {message}" if message else "")
+    runs = _open_runs(db, backtest_id)  # read first: canceling their orders rolls them up
+    _cancel_open_orders(db, backtest_id, why)
     run_status = RunStatus.CANCELED if status == "canceled" else RunStatus.FAILED
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         for i in range(0, len(runs), 500):
             session.execute(update(TradeRun).where(TradeRun.id.in_(runs[i:i + 500]))
                             .values(status=run_status, message=why[:2000], ended_at=now))
-        session.execute(update(Backtest).where(Backtest.id == backtest_id)
-                        .values(status=status, results=results, message=message, finished_at=now))
 
 
-def close_abandoned(db) -> list[ClosedBacktest]:
-    """Every backtest still ``running`` whose process is known to be gone, closed as failed
-    (``close_backtest``); one whose process lives, or cannot be told (another machine, a row
-    older than the process columns), is left as it is."""
+def close_abandoned(db, *, stale_after: timedelta = STALE_AFTER) -> list[ClosedBacktest]:
+    """Every backtest still ``running`` whose process is gone, closed as failed
+    (``close_backtest``): one on this machine whose process is known to have ended, or one whose
+    process cannot be seen from here (another machine) and whose heartbeat is older than
+    ``stale_after``. One whose process lives, or cannot be told and has no heartbeat (a row
+    older than the heartbeat column), is left as it is. The backtests this look closed (not
+    those another look closed first)."""
     with db.session() as session:
-        rows = session.execute(select(Backtest.id, Backtest.host, Backtest.pid, Backtest.process_key)
-                               .where(Backtest.status == "running")).all()
+        rows = session.execute(select(Backtest.id, Backtest.host, Backtest.pid, Backtest.process_key,
+                                      Backtest.heartbeat_at).where(Backtest.status == "running")).all()
     closed: list[ClosedBacktest] = []
-    for backtest_id, host, pid, key in rows:
-        if not holder_gone(host, key):
+    now = datetime.now(UTC)
+    for backtest_id, host, pid, key, heartbeat in rows:
+        if holder_gone(host, key):
+            why = f"the process running it ended (pid {pid} on {host or socket.gethostname()})"
+        elif holder_alive(key) is None and heartbeat is not None and now - heartbeat > stale_after:
+            why = (f"its process on {host} (pid {pid}) stopped answering at {heartbeat:%Y-%m-%d %H:%M:%S} UTC "
+                   f"(no heartbeat for over {_minutes(stale_after)})")
+        else:
             continue
         last = _last_rebalance_day(db, backtest_id)
-        message = (f"the process running it ended (pid {pid} on {host or socket.gethostname()}) "
-                   + (f"after its rebalance of {last.isoformat()}" if last else "before its first rebalance"))
-        if not _still_running(db, backtest_id):
+        message = f"{why} " + (f"after its rebalance of {last.isoformat()}" if last else "before its first rebalance")
+        if not close_backtest(db, backtest_id, "failed", {}, message):
             continue  # closed meanwhile (its process's last act, or another look)
-        close_backtest(db, backtest_id, "failed", {}, message)
         log.warning("backtest %s closed as failed: %s", backtest_id, message)
         closed.append(ClosedBacktest(backtest_id, message))
     return closed
 
 
-def _still_running(db, backtest_id: int) -> bool:
-    with db.session() as session:
-        return session.scalar(select(Backtest.status).where(Backtest.id == backtest_id)) == "running"
+def _minutes(span: timedelta) -> str:
+    minutes = span.total_seconds() / 60
+    return f"{minutes:g} minute" + ("" if minutes == 1 else "s")
 
 
 def _last_rebalance_day(db, backtest_id: int) -> date | None:

@@ -33,8 +33,9 @@ from services.execution.errors import ExecutionError, RiskBlocked
 from services.execution.lease import own_process
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
-from .closing import RUN_TAG, close_abandoned, close_backtest
+from .closing import RUN_TAG, close_abandoned, close_backtest, close_leftovers
 from .costs import FillAt, parse_commission, slippage_problem
+from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
 from .inputs import DatedSnapshot
 from .metrics import compute_metrics, drawdown_series
 from .prices import PriceBook
@@ -128,7 +129,7 @@ class ProjectResult:
 @dataclass
 class BacktestOutcome:
     backtest_id: int
-    status: str  # done, canceled
+    status: str  # done, canceled (a stored one read back, ``listing.stored_outcome``: also running, failed)
     projects: dict[str, dict]
     total: dict
     days: int
@@ -168,11 +169,12 @@ class Backtester:
     string is the reason, stored in the backtest's message). Whatever ends it (done, canceled,
     an exception, a KeyboardInterrupt) the backtest's row is closed and none of its runs is left
     queued or running, none of its orders open (``closing.close_backtest``); if its process
-    dies, the next backtest (or anyone reading backtests) closes it (``closing.close_abandoned``)."""
+    dies, the next backtest (or anyone reading backtests) closes it (``closing.close_abandoned``;
+    from another machine, once its heartbeat is too old: ``heartbeat``)."""
 
     def __init__(self, db, prices: PriceBook, snapshots: list[DatedSnapshot], spec: BacktestSpec, *,
                  actor: str = "backtest", progress: Callable[[int, int, date], None] | None = None,
-                 cancel: Callable[[], bool | str] | None = None) -> None:
+                 cancel: Callable[[], bool | str] | None = None, heartbeat_every: float = BEAT_EVERY) -> None:
         self.db = db
         self.prices = prices
         self.snapshots = snapshots
@@ -181,6 +183,7 @@ class Backtester:
         self.progress = progress or (lambda _done, _total, _day: None)
         self.cancel = cancel or (lambda: False)
         self.backtest_id: int | None = None
+        self.heartbeat_every = heartbeat_every  # seconds of wall time between two beats
 
     async def run(self) -> BacktestOutcome:
         problems = check_spec(self.spec, self.prices, self.snapshots)
@@ -196,12 +199,14 @@ class Backtester:
         projects: dict[str, _Project] = {}
         by_day = self._schedule(days, snapshots)
         status, message, last_day = "done", None, None
+        heartbeat = Heartbeat(self.db, self.backtest_id, every=self.heartbeat_every)  # its process lives: for looks from another machine
         try:
             projects.update(await self._open_projects(ids, clock))
             with _inputs_out_of_full_collections():
                 for index, day in enumerate(days):
                     await self._day(day, clock, projects, by_day.get(day, []), ids)
                     last_day = day
+                    heartbeat.beat()
                     self.progress(index + 1, len(days), day)
                     asked = self.cancel()
                     if asked and index + 1 < len(days):
@@ -214,14 +219,17 @@ class Backtester:
             # an interrupt (a second Ctrl-C, the task canceled) is a cancel, anything else a failure
             interrupted = isinstance(exc, (KeyboardInterrupt, CancelledError))
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            self._end("canceled" if interrupted else "failed", {},
-                      (f"canceled after {last_day or 'no day'}: " if interrupted else "") + reason)
+            if not self._end("canceled" if interrupted else "failed", {},
+                             (f"canceled after {last_day or 'no day'}: " if interrupted else "") + reason):
+                close_leftovers(self.db, self.backtest_id)  # closed elsewhere: what it opened since
             raise
         await self._close(projects)
         initial = self.spec.initial_cash
         per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
         total = _total(projects, initial)
-        self._end(status, {"projects": per_project, "total": total, "days": len(days)}, message)
+        results = {"projects": per_project, "total": total, "days": len(days)}
+        if not self._end(status, results, message):
+            raise closed_elsewhere(self.db, self.backtest_id)  # its row says why; these results are not stored
         return BacktestOutcome(self.backtest_id, status, per_project, total, len(days), last_day, message)
 
     # ------------------------------------------------------------------ setup
@@ -232,6 +240,7 @@ class Backtester:
         with self.db.unit_of_work() as session:
             row = Backtest(status="running", params={**self.spec.to_dict(),
                                                      "projects": sorted({s.project for s in snapshots})},
+                           heartbeat_at=datetime.now(UTC),
                            **own_process())  # who runs it: closed by the next look if it dies
             session.add(row)
             session.flush()
@@ -361,9 +370,10 @@ class Backtester:
             except Exception:
                 log.exception("backtest %s: stopping %s's engine failed", self.backtest_id, project.result.project)
 
-    def _end(self, status: str, results: dict, message: str | None) -> None:
+    def _end(self, status: str, results: dict, message: str | None) -> bool:
+        """The row closed; False when another look had closed it first (it judged the process gone)."""
         assert self.backtest_id is not None
-        close_backtest(self.db, self.backtest_id, status, results, message)
+        return close_backtest(self.db, self.backtest_id, status, results, message)
 
 
 def _total(projects: dict[str, _Project], initial: Decimal) -> dict:

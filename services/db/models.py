@@ -642,3 +642,7 @@ class Backtest(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     process_key: Mapped[str | None] = mapped_column(String(255))
+    # when that process last said it lived (services.backtest.heartbeat): a backtest of another
+    # machine, whose process cannot be seen from here, is closed as failed once this is too old;
+    # NULL on rows older than migration 0018
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

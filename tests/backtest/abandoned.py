@@ -4,7 +4,7 @@ for the tests of services.backtest.closing and of the views that close it."""
 from __future__ import annotations
 
 import socket
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -36,11 +36,12 @@ def rebooted_key() -> str:
     return "00000000-0000-0000-0000-000000000000/" + own_key().split("/", 1)[1]
 
 
-def running_backtest(database, *, host: str, key: str, pid: int = 4242) -> tuple[int, list[int], list[str]]:
+def running_backtest(database, *, host: str, key: str | None, pid: int = 4242,
+                     heartbeat: datetime | None = None) -> tuple[int, list[int], list[str]]:
     """A `running` backtest row with a rebalance run still running (a NEW and an ACCEPTED order on
     its account), another still queued: (backtest id, run ids, client order ids)."""
     with database.unit_of_work() as session:
-        row = Backtest(status="running", params={}, host=host, pid=pid, process_key=key)
+        row = Backtest(status="running", params={}, host=host, pid=pid, process_key=key, heartbeat_at=heartbeat)
         session.add(row)
         session.flush()
         project = ProjectRepository(session).get_or_create(f"bt-{row.id}")

@@ -5,13 +5,17 @@ cannot be told from here, is left alone."""
 from __future__ import annotations
 
 import os
-from datetime import date
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.backtest import closing
 from services.backtest.closing import close_abandoned
 from services.backtest.costs import FillAt
+from services.backtest.heartbeat import STALE_AFTER
 from services.backtest.prices import PriceBook
 from services.backtest.requests import load_backtest
 from services.backtest.runner import Backtester, BacktestSpec
@@ -85,3 +89,74 @@ async def test_the_next_backtest_and_reading_one_close_an_abandoned_backtest(dat
     with database.session() as session:  # the new backtest names its own process
         row = session.get(Backtest, outcome.backtest_id)
         assert (row.host, row.pid, row.process_key) == (HOST, os.getpid(), process_key())
+
+
+def test_another_machines_backtest_is_closed_once_its_heartbeat_is_older_than_the_bound(database):
+    """Its process cannot be seen from here: the heartbeat tells. Fresh: left running; older
+    than the bound: failed, naming the host and the last beat; none (a row older than the
+    heartbeat): left to its machine."""
+    now = datetime.now(UTC)
+    silent_at = now - STALE_AFTER - timedelta(seconds=30)
+    silent, runs, coids = running_backtest(database, host="another-host", key=rebooted_key(), pid=77,
+                                           heartbeat=silent_at)
+    beating, _, _ = running_backtest(database, host="another-host", key=rebooted_key(), heartbeat=now - timedelta(seconds=20))
+    older, _, _ = running_backtest(database, host="another-host", key=rebooted_key(), heartbeat=None)
+
+    closed = close_abandoned(database)
+
+    message = (f"its process on another-host (pid 77) stopped answering at {silent_at:%Y-%m-%d %H:%M:%S} UTC "
+               f"(no heartbeat for over 10 minutes) after its rebalance of 2024-04-01")
+    assert [(c.id, c.message) for c in closed] == [(silent, message)]
+    status, said, run_states, orders, _ = _state(database, silent, runs, coids)
+    assert (status, said) == ("failed", message)
+    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+    assert load_backtest(database, beating).status == "running" and load_backtest(database, older).status == "running"
+    # a shorter bound, as stated by the caller, closes the one still beating 20 s ago
+    assert [c.id for c in close_abandoned(database, stale_after=timedelta(seconds=10))] == [beating]
+
+
+def test_a_process_alive_on_this_machine_is_not_closed_for_an_old_heartbeat(database):
+    live, _, _ = running_backtest(database, host=HOST, key=own_key(), pid=os.getpid(),
+                                  heartbeat=datetime.now(UTC) - timedelta(days=1))
+    assert close_abandoned(database) == []
+    assert load_backtest(database, live).status == "running"
+
+
+def test_two_looks_at_once_close_an_abandoned_backtest_exactly_once(database, monkeypatch):
+    """The panel and the next backtest's start both judge it abandoned at the same moment (a
+    barrier holds each after its judgement until the other has judged too): one closes it, the
+    other finds it closed; one cancel per order, the winner's message kept."""
+    dead, runs, coids = running_backtest(database, host=HOST, key=dead_key(), pid=4242)
+    both_judged = threading.Barrier(2, timeout=30)
+    real_holder_gone = closing.holder_gone
+
+    def judged_then_wait(host, key):
+        gone = real_holder_gone(host, key)
+        both_judged.wait()
+        return gone
+
+    monkeypatch.setattr(closing, "holder_gone", judged_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        looks = [pool.submit(close_abandoned, database) for _ in range(2)]
+        results = [look.result(timeout=60) for look in looks]
+
+    assert sorted(len(r) for r in results) == [0, 1], results
+    (winner,) = [c for r in results for c in r]
+    assert winner.id == dead
+    status, said, run_states, orders, _ = _state(database, dead, runs, coids)
+    assert (status, said) == ("failed", winner.message)
+    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+    with database.session() as session:
+        cancels = session.scalars(select(OrderEvent.order_id).join(TradeOrder, TradeOrder.id == OrderEvent.order_id)
+                                  .where(TradeOrder.client_order_id.in_(coids),
+                                         OrderEvent.to_state == OrderState.CANCELED)).all()
+    assert sorted(cancels) == sorted(set(cancels)) and len(cancels) == 2  # one cancel each
+
+
+def test_the_second_close_of_a_backtest_changes_nothing(database):
+    dead, _, _ = running_backtest(database, host=HOST, key=dead_key())
+    assert closing.close_backtest(database, dead, "failed", {}, "first")
+    assert not closing.close_backtest(database, dead, "canceled", {"days": 1}, "second")
+    with database.session() as session:
+        row = session.get(Backtest, dead)
+        assert (row.status, row.message, row.results) == ("failed", "first", {})
