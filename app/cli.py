@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.serve",
     "app.commands.watch",
     "app.commands.backtest",
+    "app.commands.backtests",
     "app.commands.tca",
 )
 

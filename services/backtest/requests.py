@@ -294,12 +294,13 @@ def load_backtest(db, backtest_id: int) -> BacktestInfo | None:
 
 def as_json(outcome: BacktestOutcome) -> dict:
     """The command's ``--json`` object: ``run_id`` (the backtest's id) and, per project, the
-    headline numbers and the daily equity."""
+    headline numbers and the daily equity. The same for a run just ended and for a stored one
+    (``listing.stored_outcome``, ``backtests --show``)."""
     keys = ("final_equity", "total_return", "cagr", "volatility", "max_drawdown", "sharpe", "turnover", "commissions",
             "orders", "fills", "risk_blocked", "equity")
     return {"run_id": outcome.backtest_id, "status": outcome.status, "days": outcome.days,
-            **({"canceled_at": outcome.last_day.isoformat(), "message": outcome.message}
-               if outcome.status == "canceled" and outcome.last_day else {}),
+            **({"canceled_at": outcome.last_day.isoformat()} if outcome.status == "canceled" and outcome.last_day else {}),
+            **({"message": outcome.message} if outcome.message else {}),  # why it was canceled or failed
             "projects": {name: {k: p[k] for k in keys} for name, p in outcome.projects.items()},
             "total": {k: outcome.total[k] for k in keys if k in outcome.total}}
 

@@ -1,0 +1,96 @@
+"""Past backtests read back (services.backtest.listing) through `trading-console backtests`: the
+list newest first with each one's status, days, final equity and message; `--show ID` prints a
+stored backtest exactly as `backtest --json` printed it when it ran."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.backtest.costs import FillAt
+from services.backtest.prices import PriceBook
+from services.backtest.requests import as_json
+from services.backtest.runner import Backtester, BacktestSpec
+
+from .abandoned import HOST, dead_key, rebooted_key, running_backtest
+from .data import generated_bars, monthly_snapshots
+
+SYMBOLS = [f"L{i:02d}" for i in range(12)]
+
+
+async def _backtest(database, *, cancel_after: int | None = None):
+    snapshots = (monthly_snapshots(SYMBOLS, date(2024, 1, 2), date(2024, 3, 29), "east", seed=3)
+                 + monthly_snapshots(SYMBOLS, date(2024, 1, 2), date(2024, 3, 29), "west", seed=4))
+    spec = BacktestSpec(Decimal(20_000), FillAt.CLOSE, commission="ib-fixed",
+                        builder={"rounding": "floor", "lot_size": Decimal(1)}, end=date(2024, 3, 29))
+    days: list[int] = []
+    return await Backtester(database, PriceBook(generated_bars(SYMBOLS, date(2023, 12, 20), date(2024, 3, 29))),
+                            snapshots, spec, progress=lambda done, _total, _day: days.append(done),
+                            cancel=lambda: cancel_after is not None and len(days) >= cancel_after).run()
+
+
+def _cli(db_url: str, capsys, *args: str) -> tuple[int, str, str]:
+    from app.cli import main
+
+    capsys.readouterr()
+    code = main(["--db-url", db_url, "backtests", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_backtests_lists_them_newest_first_and_show_prints_one_as_it_ran(database, db_url, capsys):
+    done = await _backtest(database)
+    canceled = await _backtest(database, cancel_after=5)
+    dead, _, _ = running_backtest(database, host=HOST, key=dead_key(), pid=4242)  # its process gone: closed on reading
+    elsewhere, _, _ = running_backtest(database, host="another-host", key=rebooted_key(), heartbeat=datetime.now(UTC))
+
+    code, out, err = _cli(db_url, capsys, "--json")
+    assert code == 0 and f"backtest {dead} closed as failed" in err  # said once, by the look that closed it
+    listed = json.loads(out)
+    assert [(b["id"], b["status"]) for b in listed] == [
+        (elsewhere, "running"), (dead, "failed"), (canceled.backtest_id, "canceled"), (done.backtest_id, "done")]
+    by_id = {b["id"]: b for b in listed}
+    first = by_id[done.backtest_id]
+    assert first["projects"] == ["east", "west"] and first["days"] == done.days and first["message"] is None
+    assert first["final_equity"] == {"east": done.projects["east"]["final_equity"],
+                                     "west": done.projects["west"]["final_equity"], "(total)": done.total["final_equity"]}
+    assert datetime.fromisoformat(first["started"]) <= datetime.fromisoformat(first["finished"])
+    assert by_id[canceled.backtest_id]["message"] == canceled.message == f"canceled at {canceled.last_day}"
+    assert by_id[dead]["message"].startswith("the process running it ended (pid 4242")
+    assert (by_id[dead]["days"], by_id[dead]["final_equity"], by_id[elsewhere]["finished"]) == (None, {}, None)
+
+    code, out, _ = _cli(db_url, capsys, "--limit", "2", "--json")
+    assert code == 0 and [b["id"] for b in json.loads(out)] == [elsewhere, dead]
+
+    for outcome in (done, canceled):  # the very object `backtest --json` printed when it ran
+        code, out, err = _cli(db_url, capsys, "--show", str(outcome.backtest_id), "--json")
+        assert (code, err) == (0, "")
+        assert json.loads(out) == json.loads(json.dumps(as_json(outcome)))
+
+    code, out, _ = _cli(db_url, capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["ID", "STARTED", "(UTC)"] and len(lines) == 5
+    assert lines[3].split()[0] == str(canceled.backtest_id) and f"canceled at {canceled.last_day}" in lines[3]
+    east = Decimal(done.projects["east"]["final_equity"])
+    assert lines[4].split()[0] == str(done.backtest_id) and f"east {east:,.2f}" in lines[4], lines[4]
+
+    code, out, _ = _cli(db_url, capsys, "--show", str(canceled.backtest_id))
+    assert code == 0 and out.startswith(f"backtest {canceled.backtest_id}: canceled, {canceled.days} trading days\n")
+    assert out.rstrip().endswith(f"message: canceled at {canceled.last_day}")
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--show", "999"), "backtest 999 does not exist"),
+    (("--show", "1", "--limit", "3"), "give one of them"),
+])
+def test_backtests_refuses_an_unknown_backtest_and_both_options_exit_2(database, db_url, capsys, args, said):
+    code, out, err = _cli(db_url, capsys, *args)
+    assert (code, out) == (2, "") and said in err
+
+
+def test_no_backtests_says_so(database, db_url, capsys):
+    assert _cli(db_url, capsys) == (0, "no backtests\n", "")
+    assert _cli(db_url, capsys, "--json") == (0, "[]\n", "")
