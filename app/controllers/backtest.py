@@ -2,18 +2,22 @@
 shown), the backtest run on a worker thread with its own event loop (the window stays
 responsive; the engine's database work never touches the GUI thread), progress marshalled back
 to the panel, Cancel honoured after the current day, results drawn. A double-clicked rebalance
-is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py)."""
+is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py). The
+past backtests are listed newest first; a chosen one's stored results are read on a worker
+thread and handed to the panel as read-only values (``listing.frozen``), nothing run again."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 
 from app.tasks import TaskRunner
 from services.backtest.closing import close_abandoned
+from services.backtest.listing import frozen, list_backtests, stored_outcome
 from services.backtest.requests import (
     BacktestRequest,
     BadBacktest,
@@ -44,6 +48,26 @@ _PANEL_WORDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ShownBacktest:
+    """A stored backtest as the panel draws it: its results read-only (``listing.frozen``)."""
+
+    backtest_id: int
+    status: str
+    days: int
+    message: str | None
+    projects: Mapping[str, Mapping]
+    total: Mapping
+
+
+def _shown(db, backtest_id: int) -> ShownBacktest | None:
+    outcome = stored_outcome(db, backtest_id)
+    if outcome is None:
+        return None
+    return ShownBacktest(outcome.backtest_id, outcome.status, outcome.days, outcome.message,
+                         frozen(outcome.projects), frozen(outcome.total))
+
+
 def in_panel_words(problem: str) -> str:
     """A problem as the panel's fields name it: ``--initial-cash -1: ...`` reads ``Initial cash -1: ...``."""
     for pattern, words in _PANEL_WORDS:
@@ -66,7 +90,9 @@ class BacktestController:
         self.show_trail = show_trail
         self.trails_shown: list[int] = []  # the rebalances' run ids handed to show_trail (tests)
         self.days_seen = 0  # progress reports received (tests)
+        self.past_shown: ShownBacktest | None = None  # the past backtest last drawn (tests)
         view.run_requested.connect(self._on_run)
+        view.past_chosen.connect(self._on_past)
         view.cancel_requested.connect(self.cancel)
         view.rebalance_activated.connect(self._on_rebalance)
         view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
@@ -74,6 +100,7 @@ class BacktestController:
     async def load(self) -> None:
         closed = await asyncio.to_thread(close_abandoned, self.db)  # a dead process's backtest: not running
         self.view.set_projects(await asyncio.to_thread(project_names, self.db))
+        await self.list_past()
         if closed:
             said = "; ".join(f"backtest {c.id} failed: {c.message}" for c in closed)
             self.view.show_status(said)
@@ -106,6 +133,7 @@ class BacktestController:
 
             outcome = await asyncio.to_thread(asyncio.run, run_backtest(self.db, prepared, progress=progress,
                                                                         cancel=self._cancel.is_set, actor=self.actor))
+            await self.list_past(current=outcome.backtest_id)  # first: the rest is said in one go
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
             view.show_status(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days")
@@ -127,6 +155,23 @@ class BacktestController:
     def _bars(self, item) -> None:
         if item.requested:
             self.view.show_status(f"bars {item.symbol}: {item.error or counted(item.stored, 'new bar')}")
+
+    async def list_past(self, current: int | None = None) -> None:
+        self.view.set_past_backtests(tuple(await asyncio.to_thread(list_backtests, self.db)), current)
+
+    def _on_past(self, backtest_id: int) -> None:
+        self.runner.run(self.show_past(backtest_id), what="Past backtest")
+
+    async def show_past(self, backtest_id: int) -> None:
+        shown = await asyncio.to_thread(_shown, self.db, backtest_id)
+        if shown is None:
+            self.view.show_status(f"backtest {backtest_id} no longer exists")
+            await self.list_past()
+            return
+        self.view.show_results(shown.projects, shown.total)
+        self.view.show_status(f"backtest {shown.backtest_id}: {shown.status}, {shown.days} trading days (stored)"
+                              + (f": {shown.message}" if shown.message else ""))
+        self.past_shown = shown
 
     def _progress(self, done: int, total: int, day: str) -> None:
         self.days_seen = done

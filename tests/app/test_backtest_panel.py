@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -252,3 +253,73 @@ def test_the_panel_closes_a_backtest_whose_process_died_and_says_so(qloop, panel
     said = f"backtest {backtest_id} failed: the process running it ended (pid 4242 on {HOST}) after its rebalance of 2024-04-01"
     assert view.status_label.text() == said and errors == []
     assert load_backtest(controller.db, backtest_id).status == "failed"
+
+
+async def _stored_backtest(database, end: date, *, projects=("north", "south")):
+    """A backtest run as the command runs it (not through the panel): what the panel reads back."""
+    from services.backtest.costs import FillAt
+    from services.backtest.prices import PriceBook
+    from services.backtest.runner import Backtester, BacktestSpec
+
+    snaps = [s for n, name in enumerate(projects) for s in monthly_snapshots(SYMBOLS, date(2024, 2, 1), end, name, seed=8 + n)]
+    spec = BacktestSpec(Decimal(50_000), FillAt.CLOSE, commission="ib-fixed",
+                        builder={"rounding": "floor", "lot_size": Decimal(1)}, end=end)
+    return await Backtester(database, PriceBook(generated_bars(SYMBOLS, date(2024, 1, 25), end, seed=4)), snaps, spec).run()
+
+
+def test_the_panel_lists_past_backtests_and_shows_a_chosen_ones_stored_results_without_running_it(
+        qloop, panel, monkeypatch, tmp_path):
+    """Newest first; choosing one draws its stored metrics, curves and rebalances (read off the
+    GUI thread, handed over read-only), and nothing runs: no backtest is added. A backtest run
+    in the panel then heads the list, chosen."""
+    import threading
+
+    from app.controllers import backtest as controller_module
+    from services.db.models import Backtest
+
+    view, controller, runner, errors = panel
+    older = run(qloop, _stored_backtest(controller.db, date(2024, 4, 30)))
+    newer = run(qloop, _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",)))
+    read_on: list[threading.Thread] = []
+    real_stored_outcome = controller_module.stored_outcome
+
+    def stored_outcome(db, backtest_id):
+        read_on.append(threading.current_thread())
+        return real_stored_outcome(db, backtest_id)
+
+    monkeypatch.setattr(controller_module, "stored_outcome", stored_outcome)
+
+    def backtests() -> int:
+        with controller.db.session() as session:
+            return session.query(Backtest).count()
+
+    async def scenario():
+        await controller.load()
+        assert view.past_ids() == [newer.backtest_id, older.backtest_id] and view.past_combo.currentIndex() == -1
+        assert view.metrics_table.rowCount() == 0  # nothing drawn until one is chosen
+        view.past_combo.activated.emit(1)  # as a click on the older one
+        await wait_until(lambda: controller.past_shown is not None, 10, lambda: f"the stored backtest drawn ({errors})")
+        await runner.drain(timeout=5)
+        assert errors == [] and backtests() == 2
+        assert read_on and threading.main_thread() not in read_on
+        shown = controller.past_shown
+        assert shown.backtest_id == older.backtest_id
+        with pytest.raises(TypeError):  # read-only: the view cannot change what it was handed
+            shown.projects["north"]["equity"][0] = ("2024-01-01", "0")  # type: ignore[index]
+        assert view.metrics_table.rowCount() == 3 and view.curve_count() == 2
+        shown_rows = {view.metrics_table.item(r, 0).text(): view.metrics_table.item(r, 1).text() for r in range(3)}
+        assert shown_rows == {name: f"{Decimal(p['final_equity']):,.2f}" for name, p in
+                              [*older.projects.items(), ("(total)", older.total)]}
+        assert view.rebalances_table.rowCount() == 6
+        assert view.status_label.text() == f"backtest {older.backtest_id}: done, {older.days} trading days (stored)"
+
+        prices, snapshots = _files(tmp_path, date(2024, 3, 29))
+        _fill(view, prices, snapshots)
+        view.run_button.click()
+        await wait_until(lambda: controller.last_outcome is not None, 120, lambda: f"the run to end ({errors})")
+        await runner.drain(timeout=5)
+        ran = controller.last_outcome.backtest_id
+        assert view.past_ids() == [ran, newer.backtest_id, older.backtest_id]
+        assert view.past_combo.currentData() == ran
+
+    run(qloop, scenario(), timeout=200)

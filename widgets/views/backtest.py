@@ -1,12 +1,14 @@
 """The Backtest panel: choose the projects, the dates, the fill and the costs; a progress bar
 with Cancel; per project the equity and drawdown charts (pyqtgraph) and the metrics table; the
-rebalances, whose double-click asks for that run's decision trail (shown in the Decisions view). Plain Qt: every intent leaves
-through a signal, every result comes in through a method (the controller does the work)."""
+rebalances, whose double-click asks for that run's decision trail (shown in the Decisions view);
+the past backtests, newest first, one chosen to show its stored results again. Plain Qt: every
+intent leaves through a signal, every result comes in through a method (the controller does the work)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -58,6 +60,7 @@ class BacktestView(QWidget):
     run_requested = Signal(dict)  # the form's values, as typed
     cancel_requested = Signal()
     rebalance_activated = Signal(int)  # a rebalance's run id: show its decision trail
+    past_chosen = Signal(int)  # a past backtest's id: show its stored results
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +140,18 @@ class BacktestView(QWidget):
         self.results_tabs.addTab(self.equity_plot, "Equity")
         self.results_tabs.addTab(self.drawdown_plot, "Drawdown")
         self.results_tabs.addTab(self.rebalances_table, "Rebalances")
+        # one line above the results: the strip is short, a list of its own would take the charts' room
+        self.past_combo = QComboBox()
+        self.past_combo.setPlaceholderText("no backtest yet")
+        self.past_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.past_combo.activated.connect(self._on_past)  # the user's choice only, not the list being set
+        results = QWidget()
+        results_layout = QVBoxLayout(results)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        past_row = _row_layout(QLabel("Past backtests"), self.past_combo)
+        past_row.setStretch(1, 1)
+        results_layout.addLayout(past_row)
+        results_layout.addWidget(self.results_tabs, 1)
 
         # The panel lives in the bottom strip (150-230 px high by default): Run, Cancel and the
         # progress stay on top, and the form scrolls under them instead of being squeezed (a
@@ -161,7 +176,7 @@ class BacktestView(QWidget):
         inputs_layout.addWidget(self.form_scroll, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(inputs)
-        splitter.addWidget(self.results_tabs)
+        splitter.addWidget(results)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -202,7 +217,29 @@ class BacktestView(QWidget):
         if item is not None and item.text().isdigit():
             self.rebalance_activated.emit(int(item.text()))
 
+    def _on_past(self, index: int) -> None:
+        backtest_id = self.past_combo.itemData(index)
+        if backtest_id is not None:
+            self.past_chosen.emit(int(backtest_id))
+
     # -- state from the controller ----------------------------------------------------------
+    def set_past_backtests(self, listed: Sequence[Any], current: int | None = None) -> None:
+        """The past backtests, newest first (``services.backtest.listing.BacktestListing``s),
+        ``current`` the one shown (none chosen without it)."""
+        self.past_combo.clear()
+        for item in listed:
+            days = "" if item.days is None else f", {item.days} days"
+            label = f"{item.id}: {item.started:%Y-%m-%d %H:%M}, {item.status}, {', '.join(item.projects)}{days}"
+            self.past_combo.addItem(label, item.id)
+            finals = "; ".join(f"{name} {value:,.2f}" for name, value in item.final_equity)
+            tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.message or "") if text)
+            self.past_combo.setItemData(self.past_combo.count() - 1, tip or label, Qt.ItemDataRole.ToolTipRole)
+        self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
+
+    def past_ids(self) -> list[int]:
+        """The past backtests listed, in order (tests)."""
+        return [int(self.past_combo.itemData(i)) for i in range(self.past_combo.count())]
+
     def set_projects(self, names: Sequence[str]) -> None:
         checked = set(self.checked_projects())
         self.projects_list.clear()
