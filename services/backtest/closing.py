@@ -13,7 +13,9 @@ status and reason.
 Exactly one closer closes a backtest: the row is closed first by a conditional update (``WHERE
 status = 'running'``), and only the closer whose update found the row running goes on to its
 orders and runs. Two looks at once (the panel and the next backtest's start, two machines)
-both judging one backtest abandoned: one closes it and says so, the other does nothing.
+both judging one backtest abandoned: one closes it and says so, the other does nothing. A
+closer killed between the two steps leaves a closed row with runs still open: a look at least
+``HALF_CLOSED_AFTER`` later finishes them (its closer would have in milliseconds).
 
 A backtest of another machine cannot be seen dead from here: its process writes a heartbeat
 (``services.backtest.heartbeat``), and one whose heartbeat is older than ``STALE_AFTER`` is
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 RUN_TAG = "backtest"  # a rebalance run's params: the id of the backtest it belongs to
 _OPEN_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
+HALF_CLOSED_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,25 @@ def close_abandoned(db, *, stale_after: timedelta = STALE_AFTER) -> list[ClosedB
             continue  # closed meanwhile (its process's last act, or another look)
         log.warning("backtest %s closed as failed: %s", backtest_id, message)
         closed.append(ClosedBacktest(backtest_id, message))
+    _finish_half_closed(db, now - HALF_CLOSED_AFTER)
     return closed
+
+
+def _finish_half_closed(db, closed_before: datetime) -> None:
+    """The runs and orders of a backtest closed (not done) before ``closed_before`` and still
+    open: its closer died between the row and them."""
+    with db.session() as session:
+        tags = {(params or {}).get(RUN_TAG) for (params,) in session.execute(select(TradeRun.params).where(
+            TradeRun.mode == TradeMode.BACKTEST, TradeRun.status.in_(_OPEN_RUN)))}
+        tags.discard(None)
+        if not tags:
+            return
+        rows = session.execute(select(Backtest.id, Backtest.status, Backtest.message).where(
+            Backtest.id.in_(sorted(tags)), Backtest.status.in_(("canceled", "failed")),
+            Backtest.finished_at < closed_before)).all()
+    for backtest_id, status, message in rows:
+        log.warning("backtest %s: its closer stopped before its runs; closing them now", backtest_id)
+        _close_open_work(db, backtest_id, status, message)
 
 
 def _minutes(span: timedelta) -> str:

@@ -160,3 +160,25 @@ def test_the_second_close_of_a_backtest_changes_nothing(database):
     with database.session() as session:
         row = session.get(Backtest, dead)
         assert (row.status, row.message, row.results) == ("failed", "first", {})
+
+
+def test_a_closer_killed_between_the_row_and_the_runs_is_finished_by_a_later_look(database):
+    """The row closed, the closer gone before its runs and orders (kill -9 in between): a look a
+    minute later closes them with the row's verdict; a row closed just now is left to its closer."""
+    stranded, runs, coids = running_backtest(database, host=HOST, key=dead_key())
+    just_closed, fresh_runs, fresh_coids = running_backtest(database, host=HOST, key=dead_key())
+    with database.unit_of_work() as session:
+        for backtest_id, ago in ((stranded, timedelta(minutes=2)), (just_closed, timedelta(0))):
+            row = session.get(Backtest, backtest_id)
+            row.status, row.message, row.finished_at = "failed", "its closer's verdict", datetime.now(UTC) - ago
+
+    assert close_abandoned(database) == []  # nothing newly abandoned: no verdict said again
+
+    status, said, run_states, orders, _ = _state(database, stranded, runs, coids)
+    why = f"backtest {stranded} failed: its closer's verdict"
+    assert (status, said) == ("failed", "its closer's verdict")
+    assert run_states == [(RunStatus.FAILED, why), (RunStatus.FAILED, why)]
+    assert set(orders.values()) == {OrderState.CANCELED}
+    _, _, run_states, orders, _ = _state(database, just_closed, fresh_runs, fresh_coids)
+    assert [s for s, _ in run_states] == [RunStatus.RUNNING, RunStatus.QUEUED]
+    assert set(orders.values()) == {OrderState.NEW, OrderState.ACCEPTED}
