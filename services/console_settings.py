@@ -81,11 +81,22 @@ def risk_limit_rows(limits: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def dialog_values(settings: Any, trade_values: dict[str, Any]) -> dict[str, Any]:
+def session_connection(data_source: str, host: str, port: int, *, demo: bool) -> dict[str, Any]:
+    """What the running session is connected to, for the dialog's "This session" line. Demo mode
+    always runs the built-in simulator on a port of its own (``app.composition.assemble_stack``),
+    whatever the data source, host and port stored: ``demo`` says the dialog's connection
+    settings are not this session's."""
+    what = "built-in simulator" if data_source == "simulator" else "TWS / IB Gateway"
+    return {"text": f"{what}{' (demo)' if demo else ''}, {host}:{port}", "demo": demo}
+
+
+def dialog_values(settings: Any, trade_values: dict[str, Any], session: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the settings dialog shows; the database URL only with its password hidden.
-    ``trade_values`` is ``TradeSettingsService.read()``."""
+    ``trade_values`` is ``TradeSettingsService.read()``; ``session`` is ``session_connection``'s
+    (None: no session to name, as in the tests of the dialog alone)."""
     ib = settings.ib
     return {
+        **({"session": session} if session is not None else {}),
         "ib": {"host": ib.host, "port": ib.port, "client_id": ib.client_id, "account": ib.account,
                "market_data_type": ib.market_data_type, "market_data_lines": ib.market_data_lines},
         "risk_defaults": trade_values["risk"],

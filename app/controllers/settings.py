@@ -37,7 +37,9 @@ class SettingsController:
 
     async def open(self) -> SettingsDialog:
         trade_values = await self.ctx.db(self.ctx.stack.trade_settings.read)
-        dialog = SettingsDialog(console_settings.dialog_values(self.settings, trade_values), self.ctx.window)
+        stack = self.ctx.stack
+        session = console_settings.session_connection(stack.data_source, *stack.endpoint, demo=stack.profile == "demo")
+        dialog = SettingsDialog(console_settings.dialog_values(self.settings, trade_values, session), self.ctx.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.settings_submitted.connect(lambda data: self.ctx.runner.run(self.apply(data), what="Save settings"))
         dialog.open()  # window-modal without a nested event loop inside this task

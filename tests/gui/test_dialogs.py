@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from services.domain import OrderState, is_live_token
 from widgets.dialogs import LiveConfirmDialog, OrderDetailsDialog, SettingsDialog, error_box
@@ -257,3 +257,30 @@ def test_settings_rows_say_what_may_be_typed_in_them(qtbot):
     assert tip(dialog.risk_table, 2) == "allow_short: true or false (yes / no, on / off)"
     assert tip(dialog.recovery_table, 0) == "new_timeout_seconds: a number"
     assert tip(dialog.recovery_table, 3) == "allow_replace_outside_rth: true or false (yes / no, on / off)"
+
+
+def test_a_demo_session_names_the_simulator_and_offers_no_data_source(qtbot):
+    """Demo mode runs the built-in simulator whatever is stored: the dialog says so, hides the
+    data source the demo ignores (even an unknown one stops no OK) and leaves it as stored."""
+    session = {"text": "built-in simulator (demo), 127.0.0.1:35065", "demo": True}
+    dialog = SettingsDialog({**SETTINGS, "execution_data_source": "bloomberg", "data_sources": ["ib", "simulator"],
+                             "session": session})
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.session_label.isVisible() and dialog.session_label.text() == session["text"]
+    assert not dialog.data_source_combo.isVisible()
+    note = dialog.findChild(QLabel, "demoConnectionNote")
+    assert note is not None and note.isVisible() and "paper and live" in note.text()
+    assert dialog.error_label.text() == ""
+    with qtbot.waitSignal(dialog.settings_submitted) as sig:
+        dialog.accept()
+    assert "execution_data_source" not in sig.args[0]  # the demo's stored source: unchanged
+
+
+def test_a_paper_session_names_its_gateway_and_keeps_the_data_source(qtbot):
+    dialog = SettingsDialog({**SETTINGS, "execution_data_source": "ib", "data_sources": ["ib", "simulator"],
+                             "session": {"text": "TWS / IB Gateway, 127.0.0.1:7497", "demo": False}})
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.session_label.isVisible() and dialog.data_source_combo.isVisible()
+    assert dialog.findChild(QLabel, "demoConnectionNote") is None

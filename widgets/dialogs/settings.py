@@ -5,7 +5,9 @@ Input and output shape::
 
     {"ib": {"host": str, "port": int, "client_id": int, "account": str, "market_data_type": str,
             "market_data_lines": int},
-     "execution_data_source": "ib" | "simulator",   # input: the stored value, which may be unknown
+     "execution_data_source": "ib" | "simulator",   # input: the stored value, which may be unknown;
+                                                     # output: not in a demo session's (it ignores it)
+     "session": {"text": str, "demo": bool},         # input only: what this session is connected to
      "data_sources": ["ib", "simulator"],            # input only: the known sources
      "risk_defaults": {name: value, ...},
      "recovery": {"new_timeout_seconds": ..., "max_auto_retries": ..., "max_price_deviation_pct": ...,
@@ -96,9 +98,25 @@ class SettingsDialog(QDialog):
         self.data_source_combo.setCurrentText(stored_source)
         self.data_source_combo.setToolTip("ib: TWS / IB Gateway at the host and port below; simulator: the built-in "
                                           "simulator, run inside the console. Used at the next start.")
-        connection = QGroupBox("Connection")
+        session = values.get("session") or {}
+        # A demo session runs the built-in simulator whatever is stored: its data source (stored in
+        # the demo's own database) is not offered, and the rest is said to be for paper and live.
+        self.demo = bool(session.get("demo"))
+        self.session_label = QLabel(str(session.get("text", "")))
+        self.session_label.setObjectName("sessionConnection")
+        self.session_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        connection = QGroupBox("Connection of paper and live sessions" if self.demo else "Connection")
         form = QFormLayout(connection)
+        if session:
+            form.addRow("This session", self.session_label)
+        if self.demo:
+            note = QLabel("Demo mode always runs the built-in simulator: the settings below are for paper and "
+                          "live sessions, used at their next start.")
+            note.setObjectName("demoConnectionNote")
+            note.setWordWrap(True)
+            form.addRow(note)
         form.addRow("Data source", self.data_source_combo)
+        form.setRowVisible(self.data_source_combo, not self.demo)
         form.addRow("Host", self.host_edit)
         form.addRow("Port", self.port_spin)
         form.addRow("Client id", self.client_id_spin)
@@ -240,12 +258,13 @@ class SettingsDialog(QDialog):
                 "market_data_type": self.market_data_combo.currentText(),
                 "market_data_lines": self.market_data_lines_spin.value(),
             },
-            "execution_data_source": self.data_source_combo.currentText(),
             "risk_defaults": self._read_table(self.risk_table, "risk"),
             "recovery": self._read_table(self.recovery_table, "auto_recovery"),
             "project_capital": self._read_table(self.capital_table),
             "theme": self.theme_combo.currentText(),
         }
+        if not self.demo:
+            out["execution_data_source"] = self.data_source_combo.currentText()
         if self._removed:
             out["remove"] = sorted(self._removed)
         url = self.database_edit.text().strip()
@@ -253,13 +272,13 @@ class SettingsDialog(QDialog):
             out["database_url"] = url
         return out
 
-    def _source_error(self, source: str) -> str:
-        if source in self.data_sources:
+    def _source_error(self, source: str | None) -> str:
+        if source is None or self.demo or source in self.data_sources:
             return ""
         return f"Execution data source {source!r} is not one of {', '.join(self.data_sources)}: choose one."
 
     def _error(self, values: dict[str, Any]) -> str:
-        source_error = self._source_error(values["execution_data_source"])
+        source_error = self._source_error(values.get("execution_data_source"))
         if source_error:
             return source_error
         if not values["ib"]["host"]:
