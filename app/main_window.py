@@ -166,6 +166,9 @@ class MainWindow(QMainWindow):
             self.docks["preview"].raise_()
             self.docks["fills"].raise_()
         self.docks["charts"].raise_()
+        # The right column (fills, positions, watchlist, account) reaches down beside the bottom
+        # strip: below the preview it was left about 235 px on a laptop, three rows of quotes.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self._build_toolbar()
         self._build_menus()
@@ -178,9 +181,9 @@ class MainWindow(QMainWindow):
         small = self.compact
         self.resizeDocks([self.docks["charts"]], [150 if small else 230], Qt.Orientation.Vertical)
         if small:
-            self.resizeDocks([self.docks["fills"]], [440], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["fills"]], [500], Qt.Orientation.Horizontal)
         else:
-            self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 480], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["preview"]], [285 if small else 300], Qt.Orientation.Vertical)
         if monitor:
             self._make_read_only()

@@ -319,3 +319,39 @@ def test_a_panel_of_rows_current_when_the_window_opens_keeps_the_heights_it_open
     qapp.processEvents()
     assert window.docks["decisions"].height() < window.READABLE_HEIGHT
     assert window.docks["preview"].height() >= window.READABLE_HEIGHT
+
+
+def _watchlist_shown(window, qapp, size: QSize):
+    """The watchlist's tab raised in a window of ``size`` with twelve quoted listings: (rows
+    shown whole, the columns shown whole)."""
+    from decimal import Decimal
+
+    from services.domain import Quote
+
+    window.resize(size)
+    window.quotes_model.reset([Quote(f"SYM{i}", bid=Decimal("1234.56"), ask=Decimal("1234.58"), last=Decimal("1234.57"),
+                                     close=Decimal("1200"), volume=Decimal("12345678")) for i in range(12)])
+    window.docks["watchlist"].raise_()
+    for _ in range(3):
+        qapp.processEvents()
+    table = window.watchlist_view.table
+    room = table.viewport().size()
+
+    def whole(start: int, length: int, available: int) -> bool:
+        return start >= 0 and start + length <= available
+
+    rows = sum(whole(table.rowViewportPosition(r), table.rowHeight(r), room.height()) for r in range(12))
+    columns = [column.title for c, column in enumerate(window.quotes_model.columns)
+               if whole(table.columnViewportPosition(c), table.columnWidth(c), room.width())]
+    return rows, columns
+
+
+@pytest.mark.parametrize(("compact", "size"), [(True, QSize(1366, 768 - 40)), (False, QSize(1920, 1080 - 40))])
+def test_the_watchlist_shows_its_rows_and_prices_on_a_laptop_and_a_large_screen(qtbot, qapp, monkeypatch, compact, size):
+    """At 1366x768 the right column's tabs were 235 px high and 440 wide: three rows of quotes,
+    Volume cut. Its default place now shows eight rows or more, every price and the volume."""
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: size)  # the screen's size
+    window = _window(qtbot, compact=compact)
+    rows, columns = _watchlist_shown(window, qapp, size)
+    assert rows >= 8, rows
+    assert columns[:7] == ["Symbol", "Bid", "Ask", "Last", "Change", "%", "Volume"], columns

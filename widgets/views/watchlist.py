@@ -36,6 +36,7 @@ class WatchlistView(QWidget):
         self.message_label = QLabel("")
         self.message_label.setObjectName("watchlistMessage")
         self.message_label.setWordWrap(True)
+        self.message_label.hide()  # shown with a message: empty, it took a row's height from the table
         bar = QHBoxLayout()
         bar.addWidget(self.symbol_edit, 1)
         bar.addWidget(add_button)
@@ -53,6 +54,7 @@ class WatchlistView(QWidget):
 
     def show_message(self, text: str) -> None:
         self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
 
     def _on_add(self) -> None:
         text = self.symbol_edit.text().strip()
