@@ -52,7 +52,7 @@ from widgets.views.positions import PositionsView
 from widgets.views.preview import PreviewView
 from widgets.views.risk import RiskView
 from widgets.views.snapshots import SnapshotsView
-from widgets.views.status import ConnectionStatusBar, ModeBadge, TradingStateBadge
+from widgets.views.status import ConnectionStatusBar, ElidingStatusBar, ModeBadge, TradingStateBadge
 from widgets.views.tca import TcaView
 from widgets.views.watchlist import WatchlistView
 
@@ -174,7 +174,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.preview_view.preview_requested.connect(lambda _params: self.save_preview_fields())
         self.preview_view.preview_requested.connect(lambda _params: self.bring_forward("preview"))
-        # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled").
+        # No stretch: the bar's left part stays free for the messages ("Run 3 sent", "Reconciled"),
+        # a longer one elided with its whole text in the tooltip.
+        self.setStatusBar(ElidingStatusBar(self))
         self.statusBar().addPermanentWidget(self.connection_status)
         self.resize(default_window_size(self, QSize(1600, 1000)))
         # The blotter (central) gets the room; charts and audit share a short strip below.

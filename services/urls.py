@@ -82,6 +82,25 @@ def redact_url(url: str | None) -> str:
     return redact_text(_QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, shown))
 
 
+def database_name(url: str | None) -> str:
+    """A short name of a database URL for a narrow place (the status bar, beside the connection):
+    a SQLite file's name, else the database on its host; the redacted URL when it is neither."""
+    from pathlib import PureWindowsPath
+
+    from sqlalchemy.engine import make_url
+
+    shown = redact_url(url)  # read from the redacted URL only: no part of a password can come through
+    if not shown or not _parses(shown):
+        return shown
+    parsed = make_url(shown)
+    if parsed.get_backend_name() == "sqlite":
+        # PureWindowsPath: a file name after either separator
+        return PureWindowsPath(parsed.database).name if parsed.database else "in-memory SQLite"
+    if parsed.database and parsed.host:
+        return redact_text(f"{parsed.database} on {parsed.host}")
+    return shown
+
+
 def has_password(url: str | None) -> bool:
     """Whether ``url`` carries a password (in its user information or its query string)."""
     if not url:

@@ -355,3 +355,46 @@ def test_the_watchlist_shows_its_rows_and_prices_on_a_laptop_and_a_large_screen(
     rows, columns = _watchlist_shown(window, qapp, size)
     assert rows >= 8, rows
     assert columns[:7] == ["Symbol", "Bid", "Ask", "Last", "Change", "%", "Volume"], columns
+
+
+def test_at_1366x768_the_status_bar_shows_the_connection_whole_and_elides_a_long_message(qtbot, qapp, monkeypatch):
+    """The connection's texts (the database by its name) leave most of the bar to the messages;
+    a message too long for it is elided, its whole text in the tooltip, not cut under the
+    connection mid-word (a reconcile's summary was); Qt's own status tips alike."""
+    from datetime import UTC, datetime
+
+    from PySide6.QtGui import QStatusTipEvent
+    from PySide6.QtWidgets import QApplication, QStatusBar
+
+    size = QSize(1366, 768 - 40)
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: size)
+    window = _window(qtbot, compact=True)
+    status, bar = window.connection_status, window.statusBar()
+    status.set_connection_state("connected")
+    status.set_endpoint("127.0.0.1", 35065)
+    status.set_account("DU1234567")
+    status.set_database("sqlite:////home/trader/.local/share/ib-trading-console/demo.sqlite3")
+    status.set_last_event_time(datetime(2026, 12, 5, 5, 16, 3, tzinfo=UTC))
+    for _ in range(3):
+        qapp.processEvents()
+    labels = (status.state_label, status.endpoint_label, status.account_label, status.database_label, status.last_event_label)
+    assert all(label.width() >= label.sizeHint().width() for label in labels)
+    assert status.geometry().right() <= bar.width()
+    assert bar.message_room() >= 700, bar.message_room()  # most messages whole
+
+    def drawn() -> str:
+        return QStatusBar.currentMessage(bar)  # the text the bar draws
+
+    long = "Reconciled: " + ", ".join(f"order {i} matches the broker" for i in range(40))
+    window.activity_log.info(long, 10_000)
+    assert bar.currentMessage() == long and bar.toolTip() == long
+    assert drawn().endswith("…") and bar.fontMetrics().horizontalAdvance(drawn()) <= bar.message_room()
+    window.activity_log.info("Run 3 sent: 12 orders", 10_000)
+    assert drawn() == bar.currentMessage() == "Run 3 sent: 12 orders" and bar.toolTip() == ""
+
+    QApplication.sendEvent(window, QStatusTipEvent(long))  # a menu entry's status tip
+    assert bar.currentMessage() == long and drawn().endswith("…")
+    window.resize(1920, 1040)  # more room: more of it shown
+    for _ in range(3):
+        qapp.processEvents()
+    assert len(drawn()) > 100 and bar.fontMetrics().horizontalAdvance(drawn()) <= bar.message_room()

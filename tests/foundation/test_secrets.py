@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services import urls
-from services.urls import redact_text, redact_url, remember_url_secrets, url_secrets
+from services.urls import database_name, redact_text, redact_url, remember_url_secrets, url_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "TopSecret99"
@@ -52,6 +52,18 @@ def test_redact_url_never_shows_the_password(url):
     assert url_secrets(url)
     remember_url_secrets(url)
     assert _hidden(redact_text(f"cannot open {url} now")), redact_text(f"cannot open {url} now")
+
+
+@pytest.mark.parametrize("url", FORMS)
+def test_the_status_bars_short_database_name_never_shows_the_password(url):
+    assert _hidden(database_name(url)), database_name(url)
+
+
+def test_the_short_database_name_is_the_file_or_the_database_on_its_host():
+    assert database_name("sqlite:////home/trader/.local/share/ib-trading-console/demo.sqlite3") == "demo.sqlite3"
+    assert database_name("sqlite:///C:\\Users\\t\\console.sqlite3") == "console.sqlite3"
+    assert database_name("sqlite://") == "in-memory SQLite"
+    assert database_name(f"mysql+pymysql://trader:{SECRET}@db.example:3306/console") == "console on db.example"
 
 
 @pytest.mark.parametrize("url", FORMS)

@@ -181,8 +181,10 @@ def test_connection_status_bar_counts_down(qtbot):
     bar.set_database("mysql+pymysql://u:pw@h/db")
     bar.set_last_event_time(T0)
     assert [bar.endpoint_label.text(), bar.account_label.text(), bar.database_label.text(),
-            bar.last_event_label.text()] == ["127.0.0.1:4002", "account DU111", "mysql+pymysql://u:***@h/db",
-                                             "last event 14:30:00 UTC"]
+            bar.last_event_label.text()] == ["127.0.0.1:4002", "account DU111", "db on h", "last event 14:30:00 UTC"]
+    assert bar.database_label.toolTip() == "database: mysql+pymysql://u:***@h/db"  # the whole URL, never its password
+    bar.set_database("sqlite:////home/trader/.local/share/ib-trading-console/demo.sqlite3")
+    assert bar.database_label.text() == "demo.sqlite3"
 
 
 def test_charts_take_plain_data(qtbot):

@@ -1,5 +1,6 @@
-"""Status-bar pieces: connection state with the reconnect countdown, endpoint, account,
-database, time of the last event; and the large mode badge."""
+"""Status-bar pieces: the bar itself (messages elided to the room left of the connection),
+connection state with the reconnect countdown, endpoint, account, database, time of the last
+event; and the large mode badge."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import time
 from datetime import datetime
 from typing import ClassVar
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
 
 from services.domain import TradingState
-from services.urls import redact_url
+from services.urls import database_name, redact_url
 
 from ..models.base import fmt_time
 
@@ -72,8 +73,80 @@ class TradingStateBadge(QLabel):
                                f" font-size: 14px; padding: 4px 14px; border-radius: 4px; margin-left: 8px; }}")
 
 
+class ElidingStatusBar(QStatusBar):
+    """A message longer than the room left of the permanent widgets is elided ("…"), not cut
+    under them mid-word, with its whole text in the bar's tooltip (and in the activity log);
+    ``currentMessage()`` is the whole text. A message Qt shows itself (an action's status tip)
+    is elided alike; the room is measured again when the permanent widgets move."""
+
+    # QStatusBar draws the message from x=6 to 2 px before the first permanent widget; 4 more
+    # keep the ellipsis off that widget's edge
+    MESSAGE_LEFT, MESSAGE_GAP = 6, 6
+
+    def __init__(self, parent: QWidget | None = None, *, clock=time.monotonic) -> None:
+        super().__init__(parent)
+        self._clock = clock
+        self._full = ""  # the message as given
+        self._shown = ""  # as drawn: elided to the room
+        self._until: float | None = None  # when a timed message goes
+        self._permanent: list[QWidget] = []
+        self.messageChanged.connect(self._on_message_changed)
+
+    def addPermanentWidget(self, widget: QWidget, stretch: int = 0) -> None:  # type: ignore[override]
+        super().addPermanentWidget(widget, stretch)
+        self._permanent.append(widget)
+        widget.installEventFilter(self)
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # type: ignore[override]
+        self._full = text
+        self._until = self._clock() + timeout / 1000 if timeout > 0 else None
+        self._show(timeout)
+
+    def currentMessage(self) -> str:  # type: ignore[override]
+        return self._full if super().currentMessage() else ""
+
+    def message_room(self) -> int:
+        """The width the message is drawn in (0: not laid out yet)."""
+        shown = [w.x() for w in self._permanent if w.isVisible() and w.x() > 0]
+        right = min(shown) if shown else self.width()
+        return max(0, right - self.MESSAGE_LEFT - self.MESSAGE_GAP)
+
+    def _show(self, timeout: int) -> None:
+        room = self.message_room()
+        self._shown = (self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room)
+                       if room > 0 else self._full)  # not laid out: drawn as Qt draws it, fitted once laid out
+        self.setToolTip(self._full if self._shown != self._full else "")
+        super().showMessage(self._shown, timeout)
+
+    def _on_message_changed(self, text: str) -> None:
+        if not text:  # cleared, or its time is up
+            self._full = self._shown = ""
+            self._until = None
+            self.setToolTip("")
+        elif text != self._shown:  # Qt's own (a status tip): fitted too
+            self._full, self._until = text, None
+            self._show(0)
+
+    def _refit(self) -> None:
+        if not self._full:
+            return
+        remaining = 0
+        if self._until is not None:
+            remaining = round((self._until - self._clock()) * 1000)
+            if remaining <= 0:
+                return
+        self._show(remaining)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide):
+            self._refit()
+        return super().eventFilter(watched, event)
+
+
 class ConnectionStatusBar(QWidget):
-    """Put it in a QStatusBar with ``addPermanentWidget``."""
+    """Put it in a QStatusBar with ``addPermanentWidget``. Short texts (the database by its
+    name), each label's whole story in its tooltip: the bar's left part stays free for the
+    messages."""
 
     def __init__(self, parent: QWidget | None = None, *, clock=time.monotonic) -> None:
         super().__init__(parent)
@@ -86,6 +159,12 @@ class ConnectionStatusBar(QWidget):
         self.account_label = QLabel()
         self.database_label = QLabel()
         self.last_event_label = QLabel("no events yet")
+        # each its own tooltip: the bar's (an elided message) is not theirs
+        self.setToolTip("the broker connection, the account and the database of this window")
+        self.state_label.setToolTip("the connection to TWS / IB Gateway (or the built-in simulator)")
+        self.endpoint_label.setToolTip("host:port of TWS / IB Gateway (or the built-in simulator)")
+        self.account_label.setToolTip("the account traded")
+        self.last_event_label.setToolTip("when the last order, fill or position change or connection came in (UTC)")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for label in (self.state_label, self.endpoint_label, self.account_label, self.database_label,
@@ -129,8 +208,8 @@ class ConnectionStatusBar(QWidget):
         self.account_label.setText(f"account {account}" if account else "no account")
 
     def set_database(self, url: str) -> None:
-        self.database_label.setText(redact_url(url))
-        self.database_label.setToolTip(redact_url(url))
+        self.database_label.setText(database_name(url))
+        self.database_label.setToolTip(f"database: {redact_url(url)}")
 
     def set_last_event_time(self, when: datetime | None) -> None:
         self.last_event_label.setText("no events yet" if when is None else f"last event {fmt_time(when)[11:19]} UTC")
