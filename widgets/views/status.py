@@ -102,7 +102,7 @@ class ElidingStatusBar(QStatusBar):
         self._until = self._clock() + timeout / 1000 if timeout > 0 else None
         self._show(timeout)
 
-    def currentMessage(self) -> str:  # type: ignore[override]
+    def currentMessage(self) -> str:
         return self._full if super().currentMessage() else ""
 
     def message_room(self) -> int:
