@@ -13,16 +13,20 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, union_all
 
-from services.core.books import UNASSIGNED, BookLine, CapitalError, project_cash, unassigned_lines
+from services.console_books import BookGroup, GroupFigures, position_tree
+from services.core.books import UNASSIGNED, BookLine, CapitalError, unassigned_lines
 from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
 from services.core.trading_hours import trading_day_start
+from services.db.convert import to_position_record
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import Position, PositionAssignment, Project, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
 from services.db.repositories.base import fetch_all
+from services.db.repositories.portfolio import EquityRepository
 from services.db.scope import not_backtest
 from services.domain import INTENT_ORDER_STATES, OrderState, Side
+from services.execution.ib_contracts import FxRates
 from services.execution.listings import order_spec
 
 
@@ -208,27 +212,60 @@ def working_quantities(session, account: str | None, *, except_run: int | None =
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRates:
+    """The exchange rates an account last reported, as the equity recorder stored them."""
+
+    account: str
+    fx: FxRates
+    rated_at: datetime
+
+
+def stored_rates(db) -> StoredRates | None:
+    """The rates stored last (of the account sampled last), None when none ever were: what a
+    process with no broker to ask (the ``positions`` command) converts at."""
+    with db.session() as session:
+        latest = EquityRepository(session).latest_rates()
+    if latest is None:
+        return None
+    account, base, rates, when = latest
+    return StoredRates(account, FxRates(base, rates), when)
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectBook:
-    """One project's money: its capital (None: not set), cash (capital - net cost of holdings +
-    realized P&L; None without a capital) and realized P&L."""
+    """One project's money, summed as the window's positions tree sums the project's group
+    (``services.console_books.BookGroup.figures``, one rule): its capital (None: not set), and
+    ``figures``: the market value, unrealized and realized P&L in one currency (the lines' own,
+    else the base currency at the account's rates; None with a rate missing: "mixed") and the
+    cash in the base currency (None without a capital or with a rate missing)."""
 
     project: str
     capital: Decimal | None
-    cash: Decimal | None
-    realized_pnl: Decimal
+    figures: GroupFigures
+
+    @property
+    def cash(self) -> Decimal | None:
+        return self.figures.cash
+
+    @property
+    def realized_pnl(self) -> Decimal | None:
+        return self.figures.realized_pnl
 
 
-def project_books(db) -> tuple[ProjectBook, ...]:
-    """Every project's capital, cash and realized P&L, by name."""
+def project_books(db, fx: FxRates | None = None) -> tuple[ProjectBook, ...]:
+    """Every project's book, by name, at the rates ``fx`` (None: the rates stored last, else
+    none: a base of USD, as the window has it before the broker said)."""
+    if fx is None:
+        stored = stored_rates(db)
+        fx = stored.fx if stored is not None else FxRates()
     with db.session() as session:
-        capitals = {p.name: p.capital for p in ProjectRepository(session).list(with_backtest_only=False)}
-        _, lines = book_lines(session)
-    out = []
-    for name in sorted(capitals):
-        own = [line for line in lines if line.project == name]
-        out.append(ProjectBook(name, capitals[name], project_cash(capitals[name], own),
-                               sum((line.realized_pnl for line in own), Decimal(0))))
-    return tuple(out)
+        projects = ProjectRepository(session).list(with_backtest_only=False)
+        capitals = {p.name: p.capital for p in projects}
+        names = {p.id: p.name for p in session.scalars(select(Project))}
+        records = [to_position_record(p) for p in session.scalars(select(Position).where(not_backtest(Position.account)))]
+    groups = {g.name: g for g in position_tree(records, names, capitals, fx) if g.kind == "project"}
+    return tuple(ProjectBook(name, capitals[name], groups.get(name, BookGroup("project", name, (), capitals[name], fx)).figures())
+                 for name in sorted(capitals))
 
 
 class BooksService:

@@ -7,17 +7,19 @@ currency at the rates the window has from the broker, else each currency's apart
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from services.core.books import UNASSIGNED, BookLine, book_cash, unassigned_lines
 from services.core.contracts import MissingRate, rate_to_base
+from services.core.typed_numbers import plain
 from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 
 ZERO = Decimal(0)
 UNNAMED = "(project name not loaded)"
+MIXED = "mixed"  # a group's sum over several currencies that no rate can add (its notes give each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,32 @@ class BookGroup:
             sum((s.unrealized_pnl * rates[s.currency] for s in sums), ZERO),
             sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO),
             cash, sums, fx.base, used, ())
+
+
+def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[Decimal | None], str]) -> list[str]:
+    """The lines that say which currency a group's sums are in (and its cash), and each
+    currency's own sums when the group holds several: the window's tooltip and the ``positions``
+    command's notes say the same. ``money``: how an amount is written (None: no mark)."""
+    notes = []
+    if len(figures.by_currency) > 1:
+        notes += [f"{s.currency}: market {money(s.market_value)} · unrealized "
+                  f"{money(s.unrealized_pnl)} · realized {money(s.realized_pnl)}" for s in figures.by_currency]
+    missing = "/".join(figures.missing_rates)
+    rates = ", ".join(f"1 {currency} = {plain(rate)} {figures.base}" for currency, rate in figures.rates)
+    converted = figures.converted
+    cash_converted = has_capital and figures.cash is not None and bool(figures.rates)
+    if figures.currency is None:
+        notes.append(f"not added up: no {missing} rate from the broker yet")
+    elif converted:
+        what = "sums and cash" if cash_converted else "sums"
+        notes.append(f"{what} in {figures.base} at today's rates ({rates})")
+    elif figures.currency != figures.base:
+        notes.append(f"sums in {figures.currency}")
+    if has_capital and figures.cash is None:
+        notes.append(f"cash in {figures.base} needs the {missing} rate from the broker")
+    elif cash_converted and not converted:
+        notes.append(f"cash in {figures.base} at today's rates ({rates})")
+    return notes
 
 
 def _sums_by_currency(lines: Iterable[PositionRecord]) -> tuple[CurrencySums, ...]:

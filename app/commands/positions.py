@@ -6,7 +6,9 @@ value, unrealized and realized P&L (net of commissions) and the commissions paid
 project "(account)" are the account's own totals over every project; rows with project
 "unassigned" what the account holds that no project owns (the account's row less every project's:
 manual and external trades; `assign` moves them into a book; docs/project-books.md). Below the
-table, each project's capital and cash (capital - net cost of its holdings + realized P&L).
+table, each project's capital, cash (capital - net cost of its holdings + realized P&L) and value,
+summed as the window's positions tree sums them: a project in several currencies at the account's
+exchange rates as the console last stored them, or "mixed" without them (docs/currencies.md).
 """
 
 from __future__ import annotations
@@ -73,20 +75,57 @@ def _table(lines) -> str:
     return "\n".join(out)
 
 
+def _sum(value, figures) -> str:
+    """A book's sum as the window's positions tree writes it: "mixed" when its currencies cannot
+    be added (a rate missing)."""
+    from services.console_books import MIXED
+
+    if figures.currency is None:
+        return MIXED
+    return NO_MARK if value is None else _money(value)
+
+
+def _cash(book) -> str:
+    if book.capital is None:
+        return ""
+    return _money(book.cash) if book.cash is not None else f"no {'/'.join(book.figures.missing_rates)} rate"
+
+
 def _books_table(books) -> str:
-    """Each project's capital and cash (capital - net cost of its holdings + realized P&L)."""
-    rows = [("PROJECT", "CAPITAL", "CASH", "REALIZED")]
-    rows += [(b.project, "not set" if b.capital is None else _money(b.capital), "" if b.cash is None else _money(b.cash),
-              _money(b.realized_pnl)) for b in books]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-                     for r in rows)
+    """Each project's capital, cash (capital - net cost of its holdings + realized P&L) and
+    value, summed as the window's tree sums a project (``services.books.project_books``): in the
+    lines' currency, else the base currency at the account's rates, else "mixed"; the notes under
+    a project say which."""
+    from services.console_books import currency_notes
+
+    header = ("PROJECT", "CAPITAL", "CASH", "MARKET VALUE", "UNREALIZED", "REALIZED")
+    rows = [header]
+    below: dict[int, list[str]] = {}  # a row's index -> the notes printed under it
+    for b in books:
+        f = b.figures
+        rows.append((b.project, "not set" if b.capital is None else _money(b.capital), _cash(b),
+                     _sum(f.market_value, f), _sum(f.unrealized_pnl, f), _sum(f.realized_pnl, f)))
+        below[len(rows) - 1] = currency_notes(f, b.capital is not None, lambda value: _money(value) or NO_MARK)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    out = []
+    for index, r in enumerate(rows):
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+        out += [f"  {note}" for note in below.get(index, [])]
+    return "\n".join(out)
+
+
+def _rates_line(stored) -> str:
+    if stored is None:
+        return "exchange rates: none stored yet (the console stores the account's while connected)"
+    rates = ", ".join(f"1 {c} = {plain(r)} {stored.fx.base}" for c, r in sorted(stored.fx.rates.items())) or "none"
+    return (f"exchange rates of account {stored.account} (base {stored.fx.base}) as stored "
+            f"{stored.rated_at:%Y-%m-%d %H:%M} UTC: {rates}")
 
 
 def _positions(args: argparse.Namespace, settings) -> int:
     from app.composition import open_existing_database
     from services import console_queries as queries
-    from services.books import project_books
+    from services.books import project_books, stored_rates
 
     url = settings.effective_db_url
 
@@ -94,7 +133,11 @@ def _positions(args: argparse.Namespace, settings) -> int:
         database = open_existing_database(url)
         try:
             lines = queries.position_lines(database, args.project)
-            books = [b for b in project_books(database) if args.project in (None, b.project)]
+            # the window converts at the rates the broker gives it; a command has no broker: the
+            # rates the console stored last, the same rule (services.console_books) over them
+            rates = stored_rates(database)
+            books = [b for b in project_books(database, rates.fx if rates is not None else None)
+                     if args.project in (None, b.project)]
         except LookupError as exc:
             print(f"trading-console: {exc.args[0]}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -108,8 +151,10 @@ def _positions(args: argparse.Namespace, settings) -> int:
             print(_table(lines))
             if any(line.market_price is None for line in lines):
                 print(f"\n{NO_MARK}: no market price stored yet (marks are stored while the console is connected)")
-        if not args.json and any(b.capital is not None or b.realized_pnl for b in books):
+        if not args.json and any(b.capital is not None or b.figures.by_currency for b in books):
             print("\n" + _books_table(books))
+            if any(len(b.figures.by_currency) > 1 or b.figures.rates or b.figures.missing_rates for b in books):
+                print(_rates_line(rates))
         return EXIT_OK
 
     return run_guarded(url, action)

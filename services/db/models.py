@@ -385,6 +385,20 @@ class EquitySnapshot(Base):
     unrealized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
 
 
+class AccountRates(Base):
+    """The exchange rates an account last reported: its base currency and, per other currency,
+    base units per unit (decimal text), stored by the equity recorder with each sample. The
+    ``positions`` command has no broker to ask; the window has them from the broker itself."""
+
+    __tablename__ = "account_rates"
+    __table_args__ = _table_args()
+
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    base: Mapped[str] = mapped_column(String(8), nullable=False)
+    rates: Mapped[dict | None] = mapped_column(JSONDoc())
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class ContractCache(Base):
     """Qualified IB contracts (conId and primary exchange), so a restart need not re-qualify."""
 

@@ -8,7 +8,8 @@ stored (``services.console_queries.equity_history``).
 A snapshot row: ``equity`` is IB's NetLiquidation; ``realized_pnl`` and ``unrealized_pnl`` come
 from the account's positions (the one positions book's numbers, marked at the sampled prices);
 ``cash`` is equity minus the positions' market value (a position without a price counts at its
-average cost).
+average cost). With each sample the account's exchange rates are stored too (``account_rates``,
+from the account summary the adapter keeps: no extra request), for the ``positions`` command.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.db.models import Position
 from services.db.repositories.portfolio import EquityRepository, PositionRepository
 
 from .errors import BrokerError, NotConnected, QueryFailed
+from .ib_contracts import FxRates
 from .provider import ExecutionProvider
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,12 @@ class EquityRecorder:
                 return None
             held = await asyncio.to_thread(self._held_symbols, account)
             prices = await self.provider.market_prices(held[: self.max_marked_symbols]) if held else {}
+            fx = await self.provider.exchange_rates()
         except (QueryFailed, NotConnected, BrokerError) as exc:
             log.info("equity sample skipped: %s", exc)
             return None
         marks = {s: p for s, p in prices.items() if p is not None}
-        return await asyncio.to_thread(self._store, account, equity, marks, when or datetime.now(UTC))
+        return await asyncio.to_thread(self._store, account, equity, marks, fx, when or datetime.now(UTC))
 
     def _held_symbols(self, account: str) -> list[str]:
         with self.db.session() as session:
@@ -100,10 +103,11 @@ class EquityRecorder:
                                                   Position.quantity != 0).order_by(Position.symbol)
             return list(session.scalars(query))
 
-    def _store(self, account: str, equity: Decimal, marks: dict[str, Decimal], when: datetime) -> EquitySample:
+    def _store(self, account: str, equity: Decimal, marks: dict[str, Decimal], fx: FxRates, when: datetime) -> EquitySample:
         with self.db.unit_of_work() as session:
             if marks:
                 PositionRepository(session).mark(account, marks, when)
+            EquityRepository(session).store_rates(account, fx.base, fx.rates, when)
             rows = session.scalars(select(Position).where(Position.project_id.is_(None), Position.account == account)).all()
             market_value = realized = unrealized = ZERO
             for row in rows:

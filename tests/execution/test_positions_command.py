@@ -189,3 +189,61 @@ async def test_commissions_are_summed_per_listing_as_positions_are_booked(databa
     assert lines[(None, "SAP")] == (Decimal(5), Decimal(1))
     assert lines[(None, "SAP@IBIS:EUR")] == (Decimal(10), Decimal(5))
     assert lines[("unassigned", "SAP@IBIS:EUR")] == (Decimal(10), Decimal(5))
+
+
+def _book_row(out: str, project: str) -> tuple[list[str], list[str]]:
+    """The books table's row of ``project`` (its cells) and the notes printed under it."""
+    lines = out[out.index("\nPROJECT  ") + 1:].splitlines()
+    header = lines[0].split()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == [project])
+    cells = lines[at].split("  ")
+    notes = []
+    for line in lines[at + 1:]:
+        if not line.startswith("  "):
+            break
+        notes.append(line.strip())
+    assert header[:2] == ["PROJECT", "CAPITAL"], lines[0]
+    return [c.strip() for c in cells if c.strip()], notes
+
+
+@pytest.mark.slow  # fills, a sample and two subprocesses: over ~5 s alone
+async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(stack, db_url):
+    """A project holding a US and a Xetra listing: the command's books row is the window's tree
+    row (services.console_books, one rule). Before any rates are stored it adds nothing ("mixed",
+    "no EUR rate"); once the equity recorder stored the account's rates (the simulator's EUR 1.10)
+    its cash and value are in dollars at that rate, never euros taken as dollars."""
+    from services.books import BooksService
+    from services.console_books import position_tree
+
+    for symbol in ("AAPL", "SAP@IBIS:EUR"):
+        record = await stack.actions.manual_order(symbol, Side.BUY, Decimal(10), project="alpha")
+        await _settle(stack, record.id, {OrderState.FILLED})
+    await _commissions_in(stack)
+    BooksService(stack.db, "tester").set_capitals({"alpha": "20000"})  # the first order created the project
+
+    before = await _positions_cli(db_url)
+    assert before.code == 0, before.err
+    cells, notes = _book_row(before.out, "alpha")
+    assert cells == ["alpha", "20,000.00", "no EUR rate", "mixed", "mixed", "mixed"], before.out
+    assert "not added up: no EUR rate from the broker yet" in notes
+    assert "exchange rates: none stored yet" in before.out
+
+    held = {p.symbol: p for p in queries.positions(stack.db) if p.project_id is not None}
+    stack.sim.set_price("AAPL", held["AAPL"].average_cost + Decimal(5))
+    stack.sim.set_price("SAP@IBIS:EUR", held["SAP@IBIS:EUR"].average_cost + Decimal(2))
+    assert await EquityRecorder(stack.db, stack.provider).sample() is not None  # the marks and the rates
+
+    after = await _positions_cli(db_url)
+    assert after.code == 0, after.err
+    cells, notes = _book_row(after.out, "alpha")
+    # what the window's tree shows for alpha at the rates the broker gives it
+    window = next(g for g in position_tree(queries.positions(stack.db), queries.project_names(stack.db), {"alpha": Decimal(20000)},
+                                           await stack.provider.exchange_rates()) if g.name == "alpha").figures()
+    assert window.currency == "USD" and window.rates == (("EUR", Decimal("1.1")),)
+    aapl, sap = held["AAPL"], held["SAP@IBIS:EUR"]
+    cost = aapl.quantity * aapl.average_cost + sap.quantity * sap.average_cost * Decimal("1.1")
+    assert window.cash == 20000 - cost + aapl.realized_pnl + sap.realized_pnl * Decimal("1.1")
+    assert cells == ["alpha", "20,000.00", f"{window.cash:,.2f}", f"{window.market_value:,.2f}",
+                     f"{window.unrealized_pnl:,.2f}", f"{window.realized_pnl:,.2f}"], after.out
+    assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in notes
+    assert "(base USD) as stored" in after.out and "1 EUR = 1.1 USD" in after.out

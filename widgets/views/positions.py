@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.console_books import BookGroup, GroupFigures, book_totals, position_tree
+from services.console_books import MIXED, BookGroup, GroupFigures, book_totals, currency_notes, position_tree
 from services.core.books import UNASSIGNED, flatten_order
 from services.core.typed_numbers import plain
 from services.core.wording import counted
@@ -39,7 +39,6 @@ TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market",
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
 FIGURES = range(QUANTITY, ACCOUNT)
 BOOK_COLUMN_CAP = 130  # px: a longer book name is elided (its row's tooltip has it whole)
-MIXED = "mixed"  # a group's sum over several currencies that no rate can add (its tooltip has each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +68,6 @@ def _sum_text(value: Decimal | None, figures: GroupFigures) -> str:
     return MIXED if figures.currency is None else fmt_money(value)
 
 
-def _rates_text(figures: GroupFigures) -> str:
-    return ", ".join(f"1 {currency} = {plain(rate)} {figures.base}" for currency, rate in figures.rates)
-
-
 def _money_text(group: BookGroup, figures: GroupFigures) -> str:
     if group.capital is None:
         return ""
@@ -81,28 +76,7 @@ def _money_text(group: BookGroup, figures: GroupFigures) -> str:
 
 
 def _currency_notes(figures: GroupFigures, has_capital: bool) -> list[str]:
-    """The tooltip's lines that say which currency a group's sums are in (and its cash), and
-    each currency's own sums when the group holds several."""
-    notes = []
-    several = len(figures.by_currency) > 1
-    if several:
-        notes += [f"{s.currency}: market {fmt_money(s.market_value) or 'no mark'} · unrealized "
-                  f"{fmt_money(s.unrealized_pnl)} · realized {fmt_money(s.realized_pnl)}" for s in figures.by_currency]
-    missing = "/".join(figures.missing_rates)
-    converted = figures.converted
-    cash_converted = has_capital and figures.cash is not None and bool(figures.rates)
-    if figures.currency is None:
-        notes.append(f"not added up: no {missing} rate from the broker yet")
-    elif converted:
-        what = "sums and cash" if cash_converted else "sums"
-        notes.append(f"{what} in {figures.base} at today's rates ({_rates_text(figures)})")
-    elif figures.currency != figures.base:
-        notes.append(f"sums in {figures.currency}")
-    if has_capital and figures.cash is None:
-        notes.append(f"cash in {figures.base} needs the {missing} rate from the broker")
-    elif cash_converted and not converted:
-        notes.append(f"cash in {figures.base} at today's rates ({_rates_text(figures)})")
-    return notes
+    return currency_notes(figures, has_capital, lambda value: fmt_money(value) or "no mark")
 
 
 class PositionsView(QWidget):

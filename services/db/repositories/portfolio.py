@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from services.db.convert import position_record
-from services.db.models import EquitySnapshot, Position
+from services.db.models import AccountRates, EquitySnapshot, Position
 from services.db.repositories.base import (
     RepositoryError,
     cursor_result,
@@ -260,6 +260,21 @@ class EquityRepository:
         self.session.add(row)
         self.session.flush()
         return row
+
+    def store_rates(self, account: str, base: str, rates: Mapping[str, Decimal], when: datetime | None = None) -> None:
+        """The account's rates as it reports them now, in place of the ones stored before."""
+        row = self.session.get(AccountRates, account)
+        if row is None:
+            row = AccountRates(account=account)
+            self.session.add(row)
+        row.base, row.rates, row.rated_at = base, {c: str(r) for c, r in sorted(rates.items())}, when or utcnow()
+
+    def latest_rates(self) -> tuple[str, str, dict[str, Decimal], datetime] | None:
+        """(account, base, rates, when) of the rates stored last, None when none ever were."""
+        row = self.session.scalars(select(AccountRates).order_by(AccountRates.rated_at.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return row.account, row.base, {c: Decimal(r) for c, r in (row.rates or {}).items()}, row.rated_at
 
     def list(
         self,
