@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from services.execution.errors import BadInput
 from services.urls import redact_text
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 
 class UserFacingError(Exception):
     """An error whose message is meant for the trader as it is (bad file, wrong token...)."""
+
+
+# refusals of what the trader typed or chose (an unknown symbol, a limit out of bounds): expected,
+# logged as a warning with their message; a traceback is kept for what the code got wrong
+REFUSALS = (UserFacingError, BadInput)
 
 
 class TaskRunner:
@@ -54,7 +60,7 @@ class TaskRunner:
                 raise
             except Exception as exc:  # surfaced, never swallowed
                 message = _user_message(exc)
-                if isinstance(exc, UserFacingError):
+                if isinstance(exc, REFUSALS):
                     log.warning("%s refused: %s", what, message)
                 else:
                     log.exception("%s failed", what)
