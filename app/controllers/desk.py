@@ -192,21 +192,31 @@ class DeskController:
         """Check again and send through the run executor (services.execution.manual): with
         ``confirmed`` (the check shown), exactly its shares."""
         dialog = self.ticket
+        # the order as confirmed (the activity log is the session's record: "Sent BUY AAPL" had
+        # neither the shares nor the limit)
+        what = f"{confirmed.draft.side} {confirmed.order_words()}" if confirmed is not None else f"{fields['side']} {fields['symbol']}"
+        said: list[str] = []
+
+        def say_sent(run_id: int, client_order_id: str) -> None:
+            # said as the placeOrder is written, before the broker's answers are taken in: said
+            # once the send returned, a simulator or a marketable order filling at once had its
+            # fill in the activity log above its "Sent" line
+            said.append(f"Sent {what}: run {run_id}, order {client_order_id}")
+            self.ctx.status(said[-1])
+
         try:
-            result = await self.manual.send(Ticket.of(**fields), live_token, confirmed=confirmed)
+            result = await self.manual.send(Ticket.of(**fields), live_token, confirmed=confirmed, on_sent=say_sent)
         except ExecutionError as exc:
             if dialog is not None:
                 dialog.show_problem(fields, f"Not sent: {exc}")
             self.ctx.status(f"Order not sent: {exc}", 15_000)
             self.audit.schedule_refresh()
             return None
-        # the order as confirmed (the activity log is the session's record: "Sent BUY AAPL" had
-        # neither the shares nor the limit)
-        what = f"{confirmed.draft.side} {confirmed.order_words()}" if confirmed is not None else f"{fields['side']} {fields['symbol']}"
         text = f"Sent {what}: run {result.run_id}, order {', '.join(result.sent)}"
         if dialog is not None:
             dialog.show_sent(text)
-        self.ctx.status(text)
+        if not said:  # an order the broker had already (nothing written now): said here
+            self.ctx.status(text)
         self.audit.schedule_refresh()
         return result
 

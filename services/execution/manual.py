@@ -17,6 +17,7 @@ US grid: 0.01 from 1 USD, 0.0001 below).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -321,14 +322,17 @@ class ManualOrders:
 
     # ------------------------------------------------------------------ sending
     async def send(self, ticket: Ticket, live_token: str | None = None, *, require_market_health: bool = True,
-                   confirmed: TicketCheck | None = None) -> ExecuteResult:
+                   confirmed: TicketCheck | None = None,
+                   on_sent: Callable[[int, str], None] | None = None) -> ExecuteResult:
         """Check again and send: a run of its own, a one-order plan, the run executor. Refused
         like a run: ``LiveConfirmRequired`` (live mode without the word), ``TradingHalted``,
         ``RiskBlocked`` (the run is BLOCKED), ``MarketUnhealthy`` (the run is CANCELED).
         ``confirmed``: the check the trader saw and confirmed (the window's ticket): exactly its
         shares go, or nothing (a notional ticket is not turned into shares again at a price that
         moved since; ``BadInput`` when the ticket is not the one checked). Without it (the
-        ``order`` command) a notional becomes shares at the price of the moment."""
+        ``order`` command) a notional becomes shares at the price of the moment. ``on_sent(run
+        id, client order id)``: told as the order's placeOrder is written, before any answer of
+        the broker is taken in (the window's "Sent" line comes before its fill's)."""
         if confirmed is not None:
             if not confirmed.is_for(ticket):
                 raise BadInput("the ticket changed after its check: check it again")
@@ -345,8 +349,9 @@ class ManualOrders:
             plan = await service._db(self._store_plan, run.id, ticket, spec, inputs)
             async with service._executing_guard(run.id):
                 await service._refuse_if_halted()
-                result = await service._send_plan(plan, check_drift=False, require_market_health=require_market_health,
-                                                  outside_rth=ticket.outside_rth)
+                result = await service._send_plan(
+                    plan, check_drift=False, require_market_health=require_market_health, outside_rth=ticket.outside_rth,
+                    on_sent=None if on_sent is None else (lambda coid: on_sent(run.id, coid)))
             if not result.sent and not result.already_known:
                 # stopped before its one order went (the connection, a halt seen at the sender's
                 # check, the lease): not sent, said as a refusal, never as "Sent"

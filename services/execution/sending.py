@@ -62,8 +62,11 @@ class SendOutcome:
 
 class OrderSender:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, leases: LeaseManager,
-                 stop_requested: Callable[[], str | None]) -> None:
+                 stop_requested: Callable[[], str | None], on_sent: Callable[[str], None] | None = None) -> None:
         self.db = db
+        # told each client order id whose placeOrder was written, in that synchronous step: ahead
+        # of any broker reply, so whatever it records comes before what the broker answers
+        self.on_sent = on_sent
         self.provider = provider
         self.writer = writer
         self.leases = leases
@@ -256,6 +259,11 @@ class OrderSender:
                                            payload={"orderRef": request.client_order_id, "orderId": ib_order_id,
                                                     **placed_by(getattr(self.provider, "client_id", None))}))
         out.sent.append(request.client_order_id)
+        if self.on_sent is not None:
+            try:
+                self.on_sent(request.client_order_id)
+            except Exception:  # the order went: a failing listener never makes it look unsent
+                log.exception("order %s: the sent listener failed", request.client_order_id)
         return True
 
     def _stop_in_database(self) -> str | None:

@@ -306,3 +306,44 @@ def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows
 
 # end to end: a real window (or the engine) against the simulator; left out by dev.py test --quick
 pytestmark = pytest.mark.slow
+
+
+def test_the_sent_line_comes_before_the_fill_of_an_order_that_fills_at_once(qloop, open_console):
+    """The simulator fills a market order at once (its first part): the fill comes through the
+    event stream while the send is still finishing. The activity log said the fill first and
+    "Sent" after (the Sent line was written once the send returned); now it is written as the
+    placeOrder is, before any answer of the broker is taken in. The send here returns only once
+    the fill is in the log: the order of events that showed it, made certain."""
+    from services.activity_log import Category
+
+    async def scenario():
+        console = await open_console()
+        w, sim, desk = console.window, console.sim, console.controller.desk
+        real_send = desk.manual.send
+
+        async def send_returning_after_the_fill(*args, **kwargs):
+            result = await real_send(*args, **kwargs)
+            await wait_for(lambda: any(e.category is Category.FILL for e in w.activity_log.entries()), 10,
+                           "the fill in the activity log")
+            return result
+
+        desk.manual.send = send_returning_after_the_fill
+        try:
+            sim.set_price("AAPL", "100")
+            dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(4)})
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {_ticket_verdict(dialog)}")
+            dialog.send_button.click()
+            await wait_for(lambda: _ticket_verdict(dialog).startswith("Sent "), 30,
+                           lambda: f"the ticket's Sent line: {_ticket_verdict(dialog)}")
+            said = [(e.category, e.text) for e in w.activity_log.entries()
+                    if e.category is Category.FILL or e.text.startswith("Sent ")]
+            # the Sent line, then the fills (the console's simulator fills in parts)
+            assert [c for c, _ in said[:2]] == [Category.STATUS, Category.FILL], said
+            assert all(c is Category.FILL for c, _ in said[1:]), said
+            # one line per change set: "Fill: BUY 2 AAPL ..." or, both parts in one, "2 fills: BUY 2 AAPL ..."
+            assert said[0][1].startswith("Sent BUY 4 AAPL MKT") and ": BUY " in said[1][1], said
+        finally:
+            desk.manual.send = real_send
+            await console.close()
+
+    run(qloop, scenario())

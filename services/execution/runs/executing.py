@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -189,7 +189,7 @@ class RunExecution(RunPlanning):
                 for key in sorted({o.key for o in plan.orders}) if now.get(key, zero) != then.get(key, zero)]
 
     async def _send_plan(self, plan: Plan | None, *, check_drift: bool, require_market_health: bool = True,
-                         outside_rth: bool = False) -> ExecuteResult:
+                         outside_rth: bool = False, on_sent: Callable[[str], None] | None = None) -> ExecuteResult:
         if plan is None:
             raise BadInput("no plan to send")
         run_id = plan.run_id
@@ -207,7 +207,7 @@ class RunExecution(RunPlanning):
         requests = await self._db(self._insert_orders, run_id, plan)
         if outside_rth:
             requests = [replace(r, outside_rth=True) for r in requests]
-        result = await self._send(run_id, requests, ())
+        result = await self._send(run_id, requests, (), on_sent)
         return replace(result, plan_id=plan.id)
 
     @asynccontextmanager
@@ -329,14 +329,16 @@ class RunExecution(RunPlanning):
             run.status = RunStatus.RUNNING
             audit(self.db, self.actor, "run.resume", "trade_run", run_id, {}, session=session)
 
-    async def _send(self, run_id: int, requests: list[OrderRequest], known: tuple[str, ...]) -> ExecuteResult:
+    async def _send(self, run_id: int, requests: list[OrderRequest], known: tuple[str, ...],
+                    on_sent: Callable[[str], None] | None = None) -> ExecuteResult:
+        """``on_sent``: told each order's client id as its placeOrder is written (OrderSender)."""
         if not requests:
             return ExecuteResult(run_id, (), known, (), (await self.get_run(run_id)).status)
         lease = self.leases.held.get(run_id)
         if lease is None:  # a caller that bypassed execute(): never send without the run's lease
             raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
         self._stop_reason = None
-        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._stop_reason)
+        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._stop_reason, on_sent)
         self._senders += 1
         self._senders_idle.clear()
         try:
