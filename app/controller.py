@@ -121,7 +121,7 @@ class ConsoleController(QObject):
         await self.orders.load()
         await self.backtest.load()
         await self.desk.load()
-        self.trading.show_progress()
+        await self.trading.follow_latest_run()  # a run executing or executed today, from before a restart
         self.runner.run(self.audit.verify(), what="Verify audit chain")
         self.feed.start()
         self.loaded = True

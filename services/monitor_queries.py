@@ -1,14 +1,19 @@
-"""What a monitor window reads besides the change feed: the plan of the run it follows (for the
-run-progress and slippage charts). Read-only, synchronous (run it off the GUI thread)."""
+"""What a window reads to follow a run besides the change feed: the plan of the run it follows
+(for the run-progress and slippage charts), and which run that is when the window starts.
+Read-only, synchronous (run it off the GUI thread)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 
-from services.db.models import OrderPlan
+from services.core.plans import Plan
+from services.db.models import OrderPlan, TradeOrder, TradeRun
 from services.db.plan_repository import to_plan
+from services.domain import RunStatus, TradeMode
 from services.run_progress import PlannedOrder
 
 
@@ -20,5 +25,41 @@ def run_plan(db, run_id: int) -> tuple[dict[str, PlannedOrder], Decimal]:
         if row is None:
             return {}, Decimal(0)
         plan = to_plan(row)
-    planned = {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate) for d in plan.orders}
-    return planned, plan.gross_notional
+    return _planned(plan), plan.gross_notional
+
+
+def _planned(plan: Plan) -> dict[str, PlannedOrder]:
+    return {d.client_order_id: PlannedOrder(d.symbol, d.side, d.reference_price, d.fx_rate) for d in plan.orders}
+
+
+@dataclass(frozen=True, slots=True)
+class LatestRun:
+    """A run to follow: its state, and the plan it sent (by client order id, its gross notional
+    the progress's target; none and zero when no stored plan holds its orders)."""
+
+    run_id: int
+    status: RunStatus
+    plan_id: int | None
+    planned: dict[str, PlannedOrder]
+    target: Decimal
+
+
+def latest_run(db, project_id: int, mode: TradeMode, day: date) -> LatestRun | None:
+    """The project's newest run in ``mode`` that is still executing (RUNNING, whatever its day)
+    or that executed on the trading day ``day`` (it holds orders); None when there is none. Its
+    plan is the one it sent: the newest holding its orders (a later preview of the same run is a
+    plan that sent nothing)."""
+    with db.session() as session:
+        executed = exists().where(TradeOrder.run_id == TradeRun.id)
+        run = session.scalars(
+            select(TradeRun).where(TradeRun.project_id == project_id, TradeRun.mode == mode,
+                                   or_(TradeRun.status == RunStatus.RUNNING, and_(TradeRun.trade_date == day, executed)))
+            .order_by(TradeRun.id.desc()).limit(1)).first()
+        if run is None:
+            return None
+        sent = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.run_id == run.id)))
+        plans = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run.id).order_by(OrderPlan.id.desc()))
+        plan = next((p for p in map(to_plan, plans) if any(d.client_order_id in sent for d in p.orders)), None)
+        if plan is None:
+            return LatestRun(run.id, RunStatus(run.status), None, {}, Decimal(0))
+        return LatestRun(run.id, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional)

@@ -108,7 +108,8 @@ class PreviewSession:
         """What the run-progress bar says: the preview not sent yet, then the last sent plan's
         outcome (that plan's own numbers); "" when there is neither."""
         note, outcome = self.unsent_note(), followed.text
-        if followed.plan_id is not None and followed.plan_id == self.preview.plan_id:  # type: ignore[union-attr]
+        # no preview: a run followed from before a restart, the window's own preview not made yet
+        if self.preview is not None and followed.plan_id is not None and followed.plan_id == self.preview.plan_id:
             note = ""  # its send failed part way: some of it went, and the outcome says how much
         if note and outcome:
             return f"{note} · last sent: {outcome}"

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from services.core.positions_book import split_exec_id
 from services.core.shortfall import shortfall, shortfall_bps
-from services.domain import FillRecord, OrderRecord, Side
+from services.domain import FillRecord, OrderRecord, RunStatus, Side
 
 ZERO = Decimal(0)
 
@@ -63,6 +63,7 @@ class ProgressSnapshot:
     slippage: Mapping[str, SymbolSlippage] = field(default_factory=dict)
     slippage_bps: Decimal | None = None  # the whole run's, volume-weighted
     plan_id: int | None = None  # the plan followed (a run's second plan is told apart from its first)
+    status: RunStatus | None = None  # the run's stored state, when read (a run followed again after a restart)
 
     @property
     def settled(self) -> bool:
@@ -75,7 +76,8 @@ class ProgressSnapshot:
         if self.run_id is None:
             return ""
         plan = f", plan {self.plan_id}" if self.plan_id is not None else ""
-        text = f"run {self.run_id}{plan}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
+        state = f" ({self.status})" if self.status is not None else ""
+        text = f"run {self.run_id}{plan}{state}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
         if self.working:
             text += f" · {self.working} working"
         if self.slippage_bps is not None:
@@ -90,10 +92,12 @@ class RunProgress:
         self.reset(None, {}, ZERO)
 
     def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal,
-              plan_id: int | None = None) -> None:
-        """A new run to follow; ``planned`` by client order id."""
+              plan_id: int | None = None, status: RunStatus | None = None) -> None:
+        """A new run to follow; ``planned`` by client order id; ``status``: the run's stored
+        state, when it was read (``set_status`` keeps it current)."""
         self.run_id = run_id
         self.plan_id = plan_id
+        self.status = status
         self.planned = dict(planned)
         self.target_notional = target_notional
         self._orders: dict[int, OrderRecord] = {}  # this run's orders by id (every plan's)
@@ -131,6 +135,10 @@ class RunProgress:
 
     def snapshot(self, now: datetime) -> ProgressSnapshot:
         return self._snapshot(now)
+
+    def set_status(self, status: RunStatus | None) -> None:
+        """The followed run's state as read again from the database."""
+        self.status = status
 
     def has_orders(self) -> bool:
         """Any order of the followed plan was seen (stored by a send, whatever became of it)."""
@@ -193,4 +201,4 @@ class RunProgress:
         return ProgressSnapshot(
             self.run_id, filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in fill_points.items()}, references, slippage,
-            shortfall_bps(run_cost, run_reference), self.plan_id)
+            shortfall_bps(run_cost, run_reference), self.plan_id, self.status)

@@ -14,7 +14,8 @@ from app.tasks import UserFacingError
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
 from services.core.wording import counted
-from services.domain import FillRecord, OrderRecord, TradingState
+from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
+from services.monitor_queries import latest_run
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute
 from services.run_progress import RunProgress
 from widgets.common import confirm
@@ -37,6 +38,11 @@ class TradingController:
         # the followed run once nothing of it works any more and it filled: its trail and TCA shown
         self.on_settled: Callable[[int], Awaitable[object]] | None = None
         self._settled_run: int | None = None
+        # the project whose latest run was looked for (follow_latest_run): a snapshot of another
+        # one shown looks again
+        self._project_looked_up: int | None = None
+        self._followed_project: int | None = None  # the project of the run followed
+        self._status_reading = False  # the followed run's state is being read again
         view = ctx.window.preview_view
         view.preview_requested.connect(self._on_preview_requested)
         view.new_run_preview_requested.connect(lambda params: self._on_preview_requested(params, new_run=True))
@@ -122,6 +128,8 @@ class TradingController:
             w.risk_view.clear()
             self._show_gate(self.session.gate())
             self.show_progress()  # its "not sent" goes; the last sent plan's outcome stays
+        if self.ctx.window.snapshots_view.current_project_id() != self._project_looked_up:
+            self.ctx.runner.run(self.follow_latest_run(), what="Run progress")
 
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:
@@ -164,6 +172,7 @@ class TradingController:
         if preview is not None and preview.plan is not None and preview.run_id == run_id:
             self.progress = RunProgress()
             self.progress.reset(run_id, self.session.planned_orders(), preview.plan.gross_notional, preview.plan.id)
+            self._followed_project = preview.plan.project_id
         return earlier
 
     async def _unless_any_went(self, earlier: RunProgress) -> None:
@@ -179,18 +188,56 @@ class TradingController:
                 self.show_progress()
 
     # ------------------------------------------------------------------ progress
+    async def follow_latest_run(self) -> None:
+        """The selected project's latest run, still executing or executed today, with its state:
+        at start-up (the window followed only what it sent itself, and said "no run" after a
+        restart with a run in the database) and when a snapshot of another project is shown. A
+        run this window sent of the selected project stays followed."""
+        from services.execution.runs.planning import trading_day
+
+        project = self.ctx.window.snapshots_view.current_project_id()
+        self._project_looked_up = project
+        if project is None or (self.progress.run_id is not None and self._followed_project == project):
+            self.show_progress()
+            return
+        stack = self.ctx.stack
+        found = await self.ctx.db(latest_run, stack.db, project, stack.mode, trading_day())
+        if self.ctx.window.snapshots_view.current_project_id() != project:
+            return  # another project was selected meanwhile: its own look-up follows
+        progress = RunProgress()
+        if found is not None:
+            progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status)
+        self.progress, self._followed_project = progress, project
+        await self.refresh_progress()
+
     async def refresh_progress(self) -> None:
-        """The followed run's orders and fills as the database holds them."""
+        """The followed run's orders and fills (and its state, when it is shown) as the
+        database holds them."""
         run_id = self.progress.run_id
         if run_id is None:
             self.show_progress()
             return
         view = await self.ctx.stack.trade.view(run_id)
+        if self.progress.run_id != run_id:
+            return  # another run followed meanwhile
+        if self.progress.status is not None:
+            self.progress.set_status(view.run.status)
         self.show_progress(view.orders, view.fills)
+
+    async def _read_status(self) -> None:
+        try:
+            await self.refresh_progress()
+        finally:
+            self._status_reading = False
 
     def show_progress(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = ()) -> None:
         """The presenter computes; the panels only show what it says."""
         self._progress = progress = self.progress.apply(orders, fills, now=datetime.now(UTC))
+        if (progress.status is RunStatus.RUNNING and not progress.working and self.progress.has_orders()
+                and not self._status_reading):
+            # nothing of the shown run works any more: the writer ended it, its state is read again
+            self._status_reading = True
+            self.ctx.runner.run(self._read_status(), what="Run progress")
         line = self.session.progress_line(progress)
         if line:
             self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, line)

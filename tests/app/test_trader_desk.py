@@ -383,3 +383,46 @@ def test_cancel_all_asks_with_the_services_count_of_working_orders(qloop, open_c
             await console.close()
 
     run(qloop, scenario())
+
+
+@pytest.mark.slow  # a run, then the window opened again on the same database: over ~5 s alone
+def test_after_a_restart_the_run_progress_shows_the_projects_run_of_today_and_its_state(qloop, open_console, monkeypatch):
+    """The progress bar followed only what the window sent itself: opened again after a run, it
+    said "no run" with the run executed today in the database. Now it shows the selected project's
+    latest run (still executing, or executed today), its plan's outcome and the run's state."""
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.preview_view.portfolio_edit.setText("100000")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None and w.preview_view.execute_button.isEnabled(),
+                           15, "the preview")
+            sent = controller.current_preview
+            w.preview_view.execute_button.click()
+            await console.stack.trade.wait_done(sent.run_id, timeout=20)
+            await controller.runner.drain(timeout=5)
+            await console.stack.writer.flush()
+            await controller.trading.refresh_progress()
+            before = controller.trading._progress
+            assert before.filled_notional > 0 and before.working == 0
+        finally:  # everything but the window (closing the last window would stop the test's loop)
+            console.controller.close()
+            await console.controller.runner.drain(timeout=5)
+            await console.stack.close()
+        again = await open_console()  # the same database: the console restarted
+        console.window.close()
+        try:
+            view = again.window.preview_view
+            status = (await again.stack.trade.view(sent.run_id)).run.status
+            assert status.value in ("done", "partial")
+            text = view.progress.format()
+            assert text.startswith(f"run {sent.run_id}, plan {sent.plan.id} ({status.value}): "), text
+            assert f"{before.filled_notional:,.0f} of {before.target_notional:,.0f} filled" in text, text
+            assert view.progress.value() == int(before.filled_notional / before.target_notional * 1000) > 0
+        finally:
+            await again.close()
+
+    run(qloop, scenario())

@@ -1,0 +1,48 @@
+"""Which run the window's progress follows when it opens (services.monitor_queries.latest_run):
+the selected project's newest run still executing, whatever its day, or executed on the trading
+day; never a preview that sent nothing, another day's finished run, another mode's or another
+project's."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
+from services.domain import OrderState, RunStatus, Side, TradeMode
+from services.monitor_queries import latest_run
+
+TODAY, YESTERDAY = date(2026, 12, 4), date(2026, 12, 3)
+
+
+def _run(session, project_id: int, day: date, status: RunStatus, orders: int = 0, mode: TradeMode = TradeMode.PAPER) -> int:
+    run = RunRepository(session).create(project_id, mode=mode, trade_date=day, status=status)
+    session.flush()
+    for n in range(orders):
+        OrderRepository(session).create(f"R{run.id}-{n}", "AAPL", Side.BUY, Decimal(1), status=OrderState.FILLED,
+                                        run_id=run.id, account="DU1")
+    return run.id
+
+
+def test_the_newest_run_executing_or_executed_today_of_the_project_and_its_state(database):
+    with database.unit_of_work() as session:
+        alpha = ProjectRepository(session).get_or_create("alpha").id
+        beta = ProjectRepository(session).get_or_create("beta").id
+        session.flush()
+        stuck = _run(session, alpha, YESTERDAY, RunStatus.RUNNING, orders=1)  # still executing from yesterday
+        _run(session, alpha, YESTERDAY, RunStatus.DONE, orders=1)  # finished yesterday
+        _run(session, beta, TODAY, RunStatus.DONE, orders=1)  # another project's
+        _run(session, alpha, TODAY, RunStatus.DONE, orders=1, mode=TradeMode.LIVE)  # another mode's
+        _run(session, alpha, TODAY, RunStatus.QUEUED)  # previewed today, nothing sent
+    found = latest_run(database, alpha, TradeMode.PAPER, TODAY)
+    assert found is not None and (found.run_id, found.status) == (stuck, RunStatus.RUNNING)
+    assert (found.plan_id, found.planned, found.target) == (None, {}, Decimal(0))  # no stored plan holds its orders
+
+    with database.unit_of_work() as session:
+        done_today = _run(session, alpha, TODAY, RunStatus.PARTIAL, orders=2)
+    found = latest_run(database, alpha, TradeMode.PAPER, TODAY)
+    assert found is not None and (found.run_id, found.status) == (done_today, RunStatus.PARTIAL)
+    assert latest_run(database, alpha, TradeMode.PAPER, date(2026, 12, 7)) is not None  # the stuck run: any day
+    with database.unit_of_work() as session:
+        RunRepository(session).get(stuck).status = RunStatus.CANCELED
+    assert latest_run(database, alpha, TradeMode.PAPER, date(2026, 12, 7)) is None
