@@ -116,8 +116,9 @@ def changed_section(section: str, values: Mapping[str, Any], stored: Mapping[str
 
 def _says_stored(value: Any, stored: Any) -> bool:
     """``value`` (as typed, or already read) is ``stored``: the same, the same text (a dialog's
-    untouched row), or the same number ("1e13" for 10000000000000)."""
-    if value == stored or str(value).strip() == str(stored):
+    untouched row, a flag and an off limit in the dialog's words: "true", "false", "off"), or the
+    same number ("1e13" for 10000000000000)."""
+    if value == stored or str(value).strip() == str(stored) or str(value).strip().lower() == _shown(stored):
         return True
     if isinstance(value, bool) or isinstance(stored, bool):
         return False  # a flag is its word, read by read_setting; 1 is no flag's stored True
@@ -125,6 +126,15 @@ def _says_stored(value: Any, stored: Any) -> bool:
         return typed_decimal(value) == typed_decimal(stored)
     except NotANumber:
         return False
+
+
+def _shown(stored: Any) -> str | None:
+    # how the Settings dialog writes a stored flag or a limit switched off in its cell: one of
+    # another version, never read here, must be told from a change by these words too (OK drew
+    # "unknown setting" for a read-only row and saved nothing else)
+    if isinstance(stored, bool):
+        return "true" if stored else "false"
+    return "off" if stored is None else None
 
 
 REFUSED_STORED = "refused since it was stored"  # what a stored value today's rule refuses is said to be

@@ -148,3 +148,26 @@ def test_a_risk_limit_of_another_version_is_removed_with_its_rows_remove(qtbot, 
     assert str(stored["risk"]["max_order_notional"]) == "25000"  # as it was (a saved dialog stores it read: 25000)
     entries = AuditLog(database).list(action="settings.trade")
     assert [e.payload.get("unset") for e in entries] == [{"risk.some_future_rule": "3"}]
+
+
+@pytest.mark.parametrize("stored", [True, False, None], ids=["true", "false", "off"])
+def test_a_flag_of_another_version_kept_stops_no_other_change(qtbot, database, stored):
+    """A setting another version stored is shown read-only (Remove beside it) and OK without Remove
+    keeps it and saves the rest. Its value shows as the dialog's word ("true", "false", "off"): a
+    flag or a limit switched off was not taken for the value stored, so OK drew "unknown setting"
+    for a row nobody can type in and the trader could change nothing else until they removed it."""
+    from services.db.repositories.settings import SettingsRepository
+
+    with database.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_notional": "25000", "some_future_flag": stored})
+    service = TradeSettingsService(database, "tester")
+    dialog = SettingsDialog(console_settings.dialog_values(Settings(), service.read()))
+    qtbot.addWidget(dialog)
+    dialog.risk_table.item(dialog.row_of(dialog.risk_table, "max_order_notional"), 1).setText("30000")
+    submitted = []
+    dialog.settings_submitted.connect(submitted.append)
+    dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+    assert submitted, dialog.error_label.text()  # was: "Some future flag: unknown setting 'risk.some_future_flag'."
+    values = service.update(console_settings.change_from_dialog(Settings(), submitted[0]).trade_changes)
+    assert str(values["risk"]["max_order_notional"]) == "30000"
+    assert values["risk"]["some_future_flag"] is stored  # kept as it was, never changed here
