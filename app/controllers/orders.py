@@ -168,18 +168,27 @@ class OrdersController:
         self.audit.schedule_refresh()
 
     def _on_halt_requested(self) -> None:
-        self._changing_to = TradingState.HALTED
-        self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.halt), what="Halt trading",
+        self.ctx.runner.run(self._changing(TradingState.HALTED, self.ctx.stack.actions.halt), what="Halt trading",
                             on_done=lambda halted: self._show_trading_state(halted.state if halted is not None else None))
 
     def _on_resume_requested(self) -> None:
-        self._changing_to = TradingState.ACTIVE
-        self.ctx.runner.run(self._busy("halt", self.ctx.stack.actions.resume), what="Resume trading",
+        self.ctx.runner.run(self._changing(TradingState.ACTIVE, self.ctx.stack.actions.resume), what="Resume trading",
                             on_done=self._show_trading_state)
 
     # the state this window's own Halt / Resume is setting: the change feed may bring it back
     # before the action returns, and it is then this window's, not another process's, to say
     _changing_to: TradingState | None = None
+
+    async def _changing(self, state: TradingState, start):
+        """``start()`` (a halt or resume) with ``_changing_to`` set meanwhile; one that failed
+        forgets it (``on_done``, which does on success, is not called): kept, the next change of
+        the same state by another process was never said."""
+        self._changing_to = state
+        try:
+            return await self._busy("halt", start)
+        except BaseException:
+            self._changing_to = None
+            raise
 
     async def _busy(self, operation: str, start):
         """Run ``start()`` with the blotter's buttons for ``operation`` disabled meanwhile."""

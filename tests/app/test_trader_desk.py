@@ -4,6 +4,7 @@ preview's progress, the working count after Cancel All, HALTED beyond the button
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -219,6 +220,51 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
             assert view.execute_button.isEnabled()  # the preview, not yet sent, may go again
             assert w.risk_view.verdict_label.text().startswith("READY")
         finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_a_halt_that_failed_leaves_another_processs_halt_said(qloop, open_console, monkeypatch):
+    """The window's own Halt keeps the state it is setting, so that the change feed bringing it
+    back is not said as another process's (4098762). A Halt that failed (the database away)
+    kept it for good: the next halt from another process (`trading-console halt`) showed in the
+    banner but was never said in the activity log."""
+    from sqlalchemy.exc import OperationalError
+
+    from services.db import Database
+    from services.db.repositories.settings import SettingsRepository
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        other = Database(console.stack.db.url)
+        actions = console.stack.actions
+
+        def unreachable(*_args):
+            raise OperationalError("UPDATE trade_settings", {}, Exception("Lost connection to server during query"))
+
+        try:
+            actions._set_state = unreachable  # the halt's one database step fails, as with the database away
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: controller.last_error is not None, 10, "the failed halt said")
+            assert controller.last_error[0] == "Halt trading"
+            del actions._set_state
+            assert w.blotter_view.trading_state is TradingState.ACTIVE
+
+            def halt_elsewhere():
+                with other.unit_of_work() as session:
+                    SettingsRepository(session).set_trading_state(TradingState.HALTED)
+
+            await asyncio.to_thread(halt_elsewhere)
+            await wait_for(lambda: w.blotter_view.trading_state is TradingState.HALTED, 10, "the other process's halt")
+            said = [e for e in w.activity_log.entries() if e.text.startswith("Trading HALTED")]
+            assert [(e.text, e.level) for e in said] == [
+                ("Trading HALTED (the trading state in force changed): only cancels go out", Level.WARNING)]
+        finally:
+            other.dispose()
             await console.close()
 
     run(qloop, scenario())
