@@ -44,7 +44,7 @@ from services.db.scope import not_backtest
 from services.domain import EventSource, OrderState, OrderType, Side, TradeMode, TradingState, is_live_token
 
 from .audit import audit, os_user
-from .errors import BrokerError, QueryFailed
+from .errors import BadInput, BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
 from .lease import LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
@@ -514,12 +514,15 @@ class AutoRecovery:
         and prices as a ticket would (services.execution.order_risk), standing for the dead
         order in the day's count. The plan's verdict was given at another moment."""
         replacing: Replacing = order["replacing"]
-        _, report, _ = await self._db(
-            check_order_in, self.db, self.provider,
-            lambda seen: order_draft(order["spec"], order["side"], order["quantity"], order["order_type"], seen,
-                                     replacement_id(stuck.client_order_id, stuck.retry_count + 1),
-                                     limit_price=order["limit_price"], tif=order["tif"]),
-            inputs, project=replacing.project_id, replacing=replacing)
+        try:
+            _, report, _ = await self._db(
+                check_order_in, self.db, self.provider,
+                lambda seen: order_draft(order["spec"], order["side"], order["quantity"], order["order_type"], seen,
+                                         replacement_id(stuck.client_order_id, stuck.retry_count + 1),
+                                         limit_price=order["limit_price"], tif=order["tif"]),
+                inputs, project=replacing.project_id, replacing=replacing)
+        except BadInput as exc:  # a stored limit no rule of this version checks refuses it, as it refuses a ticket
+            return f"refused by risk now ({exc}): not re-placed"
         return f"blocked by risk now ({block_reasons(report)}): not re-placed" if report.blocked else None
 
     async def _ask_hours(self, spec: ContractSpec) -> None:

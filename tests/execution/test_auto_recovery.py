@@ -181,6 +181,23 @@ async def test_a_replacement_todays_risk_limits_block_is_not_placed(stack, ib_lo
     assert (await recovery.run_once(now=_later(3 * TIMEOUT))).considered == ()  # decided for good
 
 
+async def test_a_stored_limit_of_another_version_refuses_the_replacement_and_the_pass_goes_on(stack, ib_log_guard):
+    """A risk limit another version stored refuses every order a ticket or a preview would send
+    (tests/execution/test_unknown_risk_setting.py): the replacement too. It was raised out of the
+    pass (bad input, not a broker error), so the pass failed with a traceback, a minute after a
+    minute, and decided nothing more; it is a refusal of that replacement, said and audited."""
+    _settings(stack.db)
+    _, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "another-version")
+    _risk_limits(stack.db, some_future_rule="3")
+    result = await _recovery(stack).run_once(now=_later())
+    assert result.canceled == (ibm.client_order_id,) and result.replaced == ()
+    [skip] = result.skipped
+    assert "risk.some_future_rule = 3 is a setting of another version" in skip.reason, skip.reason
+    assert "trade-settings unset risk.some_future_rule" in skip.reason and skip.reason.endswith("not re-placed")
+    assert [p["reason"] for p in _audit(stack.db, "order.recovery_refused")] == [skip.reason]
+    assert [o.client_order_id for o in _orders(stack.db, "IBM")] == [ibm.client_order_id]  # nothing stored
+
+
 async def test_a_replacement_stands_for_the_dead_order_in_the_days_order_count(stack, ib_log_guard):
     """Two orders today (IBM lost, AAPL filled) and max_daily_orders 2: the replacement takes
     the dead order's place, it is not a third order."""
