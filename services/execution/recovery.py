@@ -5,7 +5,9 @@ One pass (``AutoRecovery.run_once``) considers the orders older than the trade s
 
 * stored NEW and never handed to the broker (a crash between storing and sending, a sender that
   stopped): looked up at the broker by their order ref; one the broker does not know is simply
-  sent, under its run's lease (it is the plan's order, not a retry);
+  sent, under its run's lease (it is the plan's order, not a retry), unless it was stored at or
+  before the last Cancel All (``trade_settings.cancel_all_at``), which canceled everything not
+  sent: one still NEW escaped it (a sender still at work gave it back afterwards);
 * sent and never acknowledged (SUBMITTED): canceled, since the broker may hold it, then looked up
   (open orders, completed orders, executions: services.execution.reconcile) before anything is
   decided. An order whose fate is still unknown after that is never re-placed
@@ -425,7 +427,7 @@ class AutoRecovery:
             if status is not OrderState.NEW or order["ib_order_id"] or order["ib_perm_id"]:
                 await self._skip(out, stuck, _no_longer_new(status, order))
                 return
-            refusal = self._gate(settings)
+            refusal = _canceled_all_since(order["created_at"], settings["cancel_all_at"]) or self._gate(settings)
             if refusal is None and stuck.run_id is None:
                 refusal = "not an order of a run: a manual order never sent is the trader's to send again"
             if refusal is not None:
@@ -544,7 +546,7 @@ class AutoRecovery:
                     "ib_perm_id": o.ib_perm_id, "rejected_reason": o.rejected_reason, "spec": order_spec(o),
                     # claimed for sending right before its placeOrder (stored then, for an order
                     # sent before claims existed)
-                    "sent_at": o.claimed_at or o.created_at,
+                    "sent_at": o.claimed_at or o.created_at, "created_at": o.created_at,
                     "plan_id": (o.params or {}).get("plan_id"), "side": Side(o.side), "quantity": o.quantity,
                     "order_type": OrderType(o.order_type), "limit_price": o.limit_price, "tif": o.tif,
                     "replacing": Replacing(o.created_at, o.status, o.client_order_id, o.project_id)}
@@ -677,6 +679,16 @@ def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | N
         .where(OrderEventRow.order_id == order_id, OrderEventRow.source == EventSource.RECOVERY)
         .order_by(OrderEventRow.id.desc()).limit(1)).first()
     return None if last is None else (last.event_type, last.to_state, last.message)
+
+
+def _canceled_all_since(created_at: datetime, mark: datetime | None) -> str | None:
+    """Why an order never sent is not sent by recovery: it was stored at or before the last Cancel
+    All, which canceled everything not sent. One that is still NEW escaped it: a sender still at
+    work (not stopped within Cancel All's wait) held it and gave it back once it saw the Cancel
+    All; sent now it would be a new order at the broker after the trader canceled everything."""
+    if mark is None or created_at > mark:
+        return None
+    return f"stored before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything not sent: not sent"
 
 
 def _no_longer_new(status: OrderState, order: dict) -> str:

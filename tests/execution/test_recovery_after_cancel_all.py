@@ -7,15 +7,18 @@ socket; the clock is injected (``run_once(now=...)``)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from services.db.models import OrderEvent, TradeOrder
-from services.domain import EventSource, OrderState
+from services.domain import EventSource, OrderState, TradeMode
 from services.execution.recovery import AutoRecovery
 
+from .conftest import make_snapshot
 from .test_auto_recovery import TIMEOUT, _orders, _run_with_ibm_lost, _settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -53,3 +56,36 @@ async def test_an_order_sent_before_a_cancel_all_and_dead_since_is_not_replaced(
     [skipped] = result.skipped
     assert skipped.client_order_id == ibm.client_order_id and "Cancel All" in skipped.reason
     assert _refusals(stack.db, ibm.id) == [skipped.reason]  # for good: never considered again
+
+
+async def test_an_order_a_slow_sender_gave_back_after_a_cancel_all_is_not_sent_by_recovery(stack):
+    """Cancel All cancels a run's unsent (NEW) orders; those another process's sender holds
+    (SENDING) while it has not stopped within the wait are its to give back. It gave them back NEW
+    once it saw the Cancel All, after the listing, and the next recovery pass sent them as stuck
+    orders never sent: new orders at the broker after the trader canceled everything (the Cancel
+    All said only that this sender was still sending). An order stored before the last Cancel All
+    and never sent is not sent by recovery, as one sent before it is not re-placed."""
+    _settings(stack.db)
+    _, snapshot_id = make_snapshot(stack.db, "slow", {"MSFT": "0.01", "AAPL": "0.01"})
+    run = await stack.service.create_run("slow", snapshot_id, TradeMode.PAPER, {})
+    preview = await stack.service.preview(run.id, Decimal("100000"))
+    await stack.service._db(stack.service._insert_orders, run.id, preview.plan)  # stored, for its sender
+    run_id, coids = run.id, [d.client_order_id for d in preview.plan.orders]
+    leases = stack.service.leases
+    stack.actions.senders_timeout = 0.3
+    async with leases.hold(run_id) as lease:
+        await asyncio.to_thread(leases.start_sending, lease)  # a sender at work, of another process
+        claim_id, claimed = await asyncio.to_thread(leases.claim_many, lease, coids)
+        assert claimed == set(coids)
+        canceled = await stack.actions.cancel_all(one_by_one=True)
+        assert list(canceled) == [] and canceled.senders_not_stopped  # said still sending, left to it
+        # the sender sees the Cancel All before its next placeOrder: nothing sent, its claims given back
+        await asyncio.to_thread(leases.unclaim, claim_id, coids, "not sent: Cancel All")
+        await asyncio.to_thread(leases.stop_sending, lease)
+    assert {o.status for o in [*_orders(stack.db, "AAPL"), *_orders(stack.db, "MSFT")]} == {OrderState.NEW}
+
+    result = await _recovery(stack).run_once(now=datetime.now(UTC) + timedelta(seconds=TIMEOUT + 1))
+
+    assert result.sent == () and stack.sim.orders() == []  # nothing went out after the Cancel All
+    assert sorted(s.client_order_id for s in result.skipped) == sorted(coids)
+    assert all("Cancel All" in s.reason for s in result.skipped), result.skipped
