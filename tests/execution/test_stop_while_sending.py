@@ -96,3 +96,38 @@ async def test_an_order_waiting_its_turn_at_the_pacing_limiter_is_not_written_af
     assert {o.order_ref for o in stack.sim.orders()} == set(result.sent)  # the waiting one was not written
     view = await stack.service.view(run.id)
     assert sorted(o.status for o in view.orders if o.ib_order_id is None) == [OrderState.NEW, OrderState.NEW]
+
+
+async def test_a_run_started_after_a_stop_does_not_lift_it_for_a_run_still_sending(stack):
+    """The stop (a halt or Cancel All of this process) was one flag of the service, cleared by
+    every send that began: a run executed right after a Cancel All cleared it for a run still
+    sending, whose next order then went out (until its watcher read the database, half a second
+    later). Each send now has its own stop: one begun later never lifts another's."""
+    _, first_snapshot = make_snapshot(stack.db, "first", {s: "0.01" for s in SYMBOLS[:3]})
+    _, second_snapshot = make_snapshot(stack.db, "second", {s: "0.01" for s in SYMBOLS[6:8]})
+    first = await stack.service.create_run("first", first_snapshot, TradeMode.PAPER, {})
+    second = await stack.service.create_run("second", second_snapshot, TradeMode.PAPER, {})
+    sender = stack.provider.sender
+    write_at_once = sender.send
+    waiting, turn = asyncio.Event(), asyncio.Event()
+    firsts = []
+
+    async def send(fn, *args, check=None):
+        if fn == stack.provider.ib.placeOrder and args[0].symbol in SYMBOLS[:3]:
+            firsts.append(args[1].orderRef)
+            if len(firsts) == 2:  # the first run's second order waits for its turn
+                waiting.set()
+                await turn.wait()
+        return await write_at_once(fn, *args, check=check)
+
+    sender.send = send
+    sending = asyncio.ensure_future(stack.service.execute(first.id, portfolio_value=Decimal(1_000_000)))
+    await asyncio.wait_for(waiting.wait(), 20)
+    stack.service.stop_sending("Cancel All")  # this process's stop alone (no marker in the database)
+    later = await stack.service.execute(second.id, portfolio_value=Decimal(1_000_000))
+    assert len(later.sent) == 2 and later.stopped is None  # begun after the stop: it sends
+    turn.set()
+    result = await asyncio.wait_for(sending, 20)
+    assert len(result.sent) == 1 and result.stopped == "Cancel All"
+    await stack.provider.ib.reqCurrentTimeAsync()  # the broker has read everything written before it
+    assert {o.order_ref for o in stack.sim.orders()} == set(result.sent) | set(later.sent)

@@ -34,6 +34,16 @@ _ORDER_STATES = (select(_ORDERS.c.client_order_id, _ORDERS.c.status).where(_ORDE
 _RUN_MODE = select(_RUNS.c.mode).where(_RUNS.c.id == bindparam("run_id"))
 
 
+class SendStop:
+    """Why one send of this process stops before its next order (a halt, Cancel All: set by
+    ``stop_sending``), else None. Compared by identity: each send holds its own."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+
 class RunServiceBase:
     """The state of a ``TradeService``; its use cases are the mixins built on this class."""
 
@@ -58,7 +68,7 @@ class RunServiceBase:
         self.actor = actor or os_user()
         self.ack_timeout = ack_timeout
         self._executing: set[int] = set()
-        self._stop_reason: str | None = None  # why sending stops before the next order (stop_sending)
+        self._stops: set[SendStop] = set()  # the stop of each send of this process under way (stop_sending)
         self._senders = 0  # runs of this process sending right now
         self._senders_idle = asyncio.Event()
         self._senders_idle.set()

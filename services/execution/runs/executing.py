@@ -32,6 +32,7 @@ from ..listings import request_for_draft, request_for_order
 from ..market_health import TradeIntent
 from ..provider import OrderRequest
 from ..sending import OrderSender
+from .base import SendStop
 from .planning import RunPlanning, run_row
 from .records import ExecuteResult
 
@@ -310,7 +311,8 @@ class RunExecution(RunPlanning):
         """A halt or Cancel All: a run of this process that is sending stops before its next
         order and gives back what it had claimed (NEW); ``reason`` is what its outcome says. (A
         halt from another process is seen at the next chunk, from the database.)"""
-        self._stop_reason = reason
+        for stop in self._stops:
+            stop.reason = reason
 
     async def sending_stopped(self, timeout: float) -> bool:
         """Wait until no run of this process is sending (each stops before its next order once
@@ -337,13 +339,18 @@ class RunExecution(RunPlanning):
         lease = self.leases.held.get(run_id)
         if lease is None:  # a caller that bypassed execute(): never send without the run's lease
             raise Refused(f"run {run_id}: not sending without holding the run's lease", code="no_lease")
-        self._stop_reason = None
-        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: self._stop_reason, on_sent)
+        # this send's own stop: a stop asked before it began is not its own, and a send begun
+        # after a stop never lifts it for one still under way (one flag of the service, cleared
+        # by each send that began, let a stopped run's next order out)
+        stop = SendStop()
+        self._stops.add(stop)
+        sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: stop.reason, on_sent)
         self._senders += 1
         self._senders_idle.clear()
         try:
             out = await sender.send(lease, requests)
         finally:
+            self._stops.discard(stop)
             self._senders -= 1
             if not self._senders:
                 self._senders_idle.set()
