@@ -13,7 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from services.execution.errors import BadInput
+from services.books import BooksError
+from services.execution.errors import (
+    BadInput,
+    PlanRefused,
+    Refused,
+    RiskBlocked,
+    SendingStopped,
+    UnknownContract,
+)
+from services.trade_settings_keys import TradeSettingsError
 from services.urls import redact_text
 
 log = logging.getLogger(__name__)
@@ -23,9 +32,11 @@ class UserFacingError(Exception):
     """An error whose message is meant for the trader as it is (bad file, wrong token...)."""
 
 
-# refusals of what the trader typed or chose (an unknown symbol, a limit out of bounds): expected,
-# logged as a warning with their message; a traceback is kept for what the code got wrong
-REFUSALS = (UserFacingError, BadInput)
+# refusals of what the trader typed or chose (an unknown symbol, a limit out of bounds, a risk
+# block, a plan too old, a halt, a live order without the word): expected, logged as a warning
+# with their message; a traceback is kept for what the code got wrong and for a broker's failure
+REFUSALS = (UserFacingError, BadInput, UnknownContract, RiskBlocked, PlanRefused, Refused, SendingStopped, BooksError,
+            TradeSettingsError)
 
 
 class TaskRunner:

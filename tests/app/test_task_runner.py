@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from app.tasks import TaskRunner
-from services.execution.errors import BadInput
+from services.books import BooksError
+from services.execution.errors import (
+    BadInput,
+    LiveConfirmRequired,
+    PlanRefused,
+    RiskBlocked,
+    TradingHalted,
+    UnknownContract,
+)
 from tests.app.conftest import run
 
 
@@ -36,3 +46,31 @@ def test_a_bad_input_refusal_is_a_warning_without_a_traceback_and_a_crash_keeps_
     assert broken.levelno == logging.ERROR and broken.exc_info is not None and broken.exc_info[0] is KeyError
     assert said == [("Quote", "'AAPL!' is not a symbol: type a ticker such as AAPL, or SAP@IBIS:EUR"),
                     ("Positions", "'positions'")]
+
+
+@pytest.mark.parametrize("refusal", [
+    RiskBlocked("risk check failed: AAPL: order notional 30000 above max_order_notional 25000"),
+    TradingHalted("trading is HALTED: resume to send"),
+    PlanRefused("plan 3 is 20 minutes old: preview again"),
+    LiveConfirmRequired("live_confirm_required: type LIVE to trade a live account"),
+    UnknownContract("IB knows no listing of ZZZZNOPE"),
+    BooksError("not enough unassigned AAPL: 3 unassigned, 5 asked"),
+], ids=lambda e: type(e).__name__)
+def test_every_refusal_of_the_trader_is_a_warning_without_a_traceback(qloop, caplog, refusal):
+    """A risk block, a plan too old, a halt, a live order without the word: the engine refusing
+    what the trader asked, said to the trader, is not a fault of the code."""
+    said: list[tuple[str, str]] = []
+    runner = TaskRunner(on_error=lambda what, message: said.append((what, message)))
+
+    async def refused() -> None:
+        raise refusal
+
+    async def scenario():
+        runner.run(refused(), what="Execute")
+        await runner.drain()
+
+    with caplog.at_level(logging.WARNING, logger="app.tasks"):
+        run(qloop, scenario())
+    [record] = [r for r in caplog.records if r.name == "app.tasks"]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage().startswith("Execute refused: ") and said and said[0][0] == "Execute"
