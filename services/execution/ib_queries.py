@@ -392,6 +392,12 @@ class IbQueries:
     def _request_account_summary(self) -> Any:
         """ib_async's ``reqAccountSummaryAsync`` (the same tags, the same bookkeeping of the
         answer), keeping the request id so that the subscription can be cancelled."""
+        held = self._account_summary_req
+        if held is not None and held[0] == self.connected_at:
+            # asked again (no answer within the request timeout): IB still holds the first
+            # subscription, and refuses a third (322); the cancel rides in this request's turn
+            self._account_summary_req = None
+            self.ib.client.cancelAccountSummary(held[1])
         req_id = self.ib.client.getReqId()
         answered = self.ib.wrapper.startReq(req_id)
         self.ib.client.reqAccountSummary(req_id, "All", ACCOUNT_SUMMARY_TAGS)

@@ -18,7 +18,7 @@ Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``,
 ``exec_correction``, ``late_commission``, ``cancel_delay``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
 ``drop_after_messages``, ``pacing_limit``, ``market_data_lines`` (101 beyond them),
 ``market_data_errors`` (listing -> the error answering its streams: 354, 200, 10168, ...; running ones:
-``end_market_data(symbol, code)``); per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
+``end_market_data(symbol, code)``), ``account_summary_silent`` (summary subscriptions held, not answered); per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
 min_quantity=..., <fault>=value, fill_mode="partial")``.
 Gateway faults (gateway_faults.py): ``connectivity_lost()`` (1100), ``connectivity_restored(data_lost=)``
 (1101 / 1102), ``farm_broken(farm)`` / ``farm_restored(farm)`` (2103/2104, HMDS 2105/2106),

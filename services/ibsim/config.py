@@ -91,6 +91,9 @@ class Faults:
     # listing key -> the IB error answering its streaming requests (market.MARKET_DATA_ERRORS: 354
     # not subscribed, 200 no security definition, 10168, 10197; 10167 is followed by the data)
     market_data_errors: dict[str, int] = field(default_factory=dict)
+    # account summary requests taken (the subscription held, as IB holds it) but never answered,
+    # the next N of them: an answer lost on the way, which the client asks again for
+    account_summary_silent: int = 0
     # seconds a snapshot keeps its line before tickSnapshotEnd (IB: up to about 11 s)
     snapshot_seconds: float = 0.0
     rules: list[FaultRule] = field(default_factory=list)

@@ -34,3 +34,22 @@ async def test_gaps_in_connectivity_leave_one_account_summary_subscription(stack
         # one subscription at the gateway, never the two or three ib_async's 1102 handler left
         await wait_until(lambda: _summaries(sim) == [1], 5, lambda: f"one account summary subscription: {_summaries(sim)}")
     # and no error 322 (ib_log_guard fails the test on any error ib_async logs but the notices)
+
+
+async def test_a_summary_asked_again_for_want_of_an_answer_cancels_the_unanswered_subscription(simulator):
+    """The adapter asks again a query left unanswered past its timeout. For the account summary
+    that second request is a second subscription, and the first, which IB still holds, was
+    forgotten: two answers lost and IB refused the third with 322, the NetLiquidation unknown.
+    Each new request now cancels the one it replaces."""
+    from services.execution.ib_provider import IbExecutionProvider
+
+    simulator.faults.account_summary_silent = 2  # the first two subscriptions never answer
+    provider = IbExecutionProvider(host="127.0.0.1", port=simulator.port, client_id=1, connect_timeout=15,
+                                   request_timeout=0.5)
+    await provider.connect()
+    try:
+        assert await provider.net_liquidation() == simulator.account_snapshot().net_liquidation
+        assert simulator.faults.account_summary_silent == 0  # asked three times
+        assert _summaries(simulator) == [1]  # the two unanswered ones cancelled, none refused
+    finally:
+        await provider.disconnect()
