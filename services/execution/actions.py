@@ -175,7 +175,9 @@ class OrderActions:
         A run of this process that is sending stops first, and every order not sent yet is
         canceled before it is sent (``cancel``'s rule): nothing more goes out after Cancel All,
         neither from a run nor later from recovery, which would take an unsent order left NEW
-        for a stuck one and send it. An order still SENDING once its sender stopped may be at
+        for a stuck one and send it. A sender of this process that does not stop within the
+        wait writes nothing more and closes what it claimed as canceled when it stops (never
+        NEW again). An order still SENDING once its sender stopped may be at
         the broker: canceled there like a working one (``_working``). One by one, what the
         broker or this session cannot cancel (IB lets only the client that placed an order
         cancel it) is said in the result's ``not_canceled``, not counted as canceled; so is an
@@ -188,20 +190,21 @@ class OrderActions:
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
         mark = await self._db(self._mark_cancel_all, one_by_one)
-        still_sending: set[int] = set()
+        stopping: set[int] = set()  # runs of this process whose sender had not stopped within the wait
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
-            # what the stopped run gives back (NEW) is listed below, not left behind as it settles
+            # what the stopped run gives back is listed below, not left behind as it settles
             if not await self.service.sending_stopped(self.confirm_timeout):
-                log.warning("cancel all: a run still sending after %s s; its orders not yet given back are left to it",
-                            self.confirm_timeout)
-                still_sending |= self.service.executing_runs()
+                stopping = self.service.executing_runs()
+                # it writes nothing more (its last look before each placeOrder sees the stop) and
+                # closes what it claimed as canceled when it stops (OrderSender._give_back)
+                log.warning("cancel all: run(s) %s still stopping after %s s: they send nothing more and cancel "
+                            "what they had claimed as they stop", sorted(stopping), self.confirm_timeout)
         # then the senders of other processes: the broker's cancel must come after their last
         # placeOrder, or what they send in between stays working
         busy = await self._senders_stopped(mark)
-        still_sending |= {h.run_id for h in busy}
         not_stopped = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
-        working = await self._db(self._working, still_sending)
+        working = await self._db(self._working, {h.run_id for h in busy})
         at_broker = [o for o in working if _reached_the_broker(o)]
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
                          for o in at_broker} if wait else {}
@@ -215,12 +218,16 @@ class OrderActions:
                 try:
                     await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
                 except BrokerError as exc:
-                    not_canceled[order.id] = (_sending_elsewhere(order) if order.status is OrderState.SENDING
-                                              else f"order {order.id} ({order.client_order_id}): {exc}")
-                    log.warning("cancel all: %s", not_canceled[order.id])
                     refused = confirmations.pop(order.client_order_id, None)
                     if refused is not None:
                         refused.cancel()
+                    if order.status is OrderState.SENDING and order.run_id in stopping:
+                        # claimed by this process's stopping sender and never written (this session
+                        # holds every order it wrote): its sender closes it as canceled
+                        continue
+                    not_canceled[order.id] = (_sending_elsewhere(order) if order.status is OrderState.SENDING
+                                              else f"order {order.id} ({order.client_order_id}): {exc}")
+                    log.warning("cancel all: %s", not_canceled[order.id])
                     continue
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
         else:
@@ -249,7 +256,8 @@ class OrderActions:
         unsent = [o for o in working if not _reached_the_broker(o)]
         claimed = await self._db(self._not_canceled_here, [o.client_order_id for o in unsent])
         for order in unsent:
-            if order.client_order_id in claimed:
+            # (this process's stopping sender writes nothing more: it cancels what it claimed)
+            if order.client_order_id in claimed and order.run_id not in stopping:
                 not_canceled[order.id] = _claimed_meanwhile(order)
                 log.warning("cancel all: %s", not_canceled[order.id])
         canceled = [o.id for o in working if o.id not in not_canceled]
@@ -333,8 +341,8 @@ class OrderActions:
         """The orders Cancel All cancels: every order of the connected account that may be
         canceled (``OrderState.is_cancelable``, as a row's Cancel: working ones and NEW ones not
         sent yet; another account's orders are not ours to touch from this session). A SENDING
-        order is left to its sender while that still sends (the runs ``still_sending``: the
-        sender gives back what it does not send, NEW). Once its sender stopped, an order still
+        order is left to its sender while that still sends in another process (the runs
+        ``still_sending``: the sender gives back what it does not send, closed as canceled). Once its sender stopped, an order still
         SENDING had its placeOrder written (its SUBMITTED or the broker's first status not
         recorded yet, or placeOrder failed after the write) or its sender died: it may be
         working at the broker, so it is canceled there like a working one."""

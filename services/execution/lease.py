@@ -501,6 +501,10 @@ class LeaseManager:
         ids = [client_order_ids] if isinstance(client_order_ids, str) else list(client_order_ids)
         return release_claims(self.db, [(c, claim_id) for c in ids], reason, EventSource.SYSTEM)
 
+    def cancel_unsent(self, claim_id: str, client_order_ids: list[str], reason: str) -> list[str]:
+        """CANCELED for orders of this claim that never reached the broker (``cancel_claims``)."""
+        return cancel_claims(self.db, [(c, claim_id) for c in client_order_ids], reason)
+
 
 def placed_by(client_id: int | None) -> dict:
     """Who placed an order, for the payload of its ``submitted`` event: the broker client id
@@ -540,6 +544,41 @@ def release_claims(db, claims: list[tuple[str, str | None]], reason: str, source
                 order_id = session.scalar(select(TradeOrder.id).where(TradeOrder.client_order_id == client_order_id))
                 session.add(OrderEventRow(order_id=order_id, source=EventSource(source), event_type="not_sent",
                                           from_state=OrderState.SENDING, to_state=OrderState.NEW, message=reason,
+                                          payload={"claim": token}, time=now))
+                done.append(client_order_id)
+    return done
+
+
+# a claim a Cancel All found: its sender had claimed it (SENDING), or the Cancel All's global
+# cancel wrote CANCEL_REQUESTED over that claim before its sender let it go
+_CANCELABLE_CLAIM = (OrderState.SENDING, OrderState.CANCEL_REQUESTED)
+
+
+@retry_lock_conflicts  # one unit of work of conditional updates
+def cancel_claims(db, claims: list[tuple[str, str]], reason: str) -> list[str]:
+    """Each (client_order_id, claim id) of a sender a Cancel All stopped: CANCELED if it is
+    still under that very claim and was never written (no broker id: the sender refused its
+    placeOrder). Given back NEW instead, what such a sender let go after the Cancel All had
+    listed what to cancel (it did not stop within the wait) stayed NEW, for a recovery pass or
+    the run's next execute to send after the trader canceled everything."""
+    done: list[str] = []
+    now = _now()
+    with db.unit_of_work() as session:
+        for client_order_id, token in claims:
+            row = session.execute(select(TradeOrder.id, TradeOrder.status).where(
+                TradeOrder.client_order_id == client_order_id, TradeOrder.status.in_(_CANCELABLE_CLAIM),
+                TradeOrder.claimed_by == token, TradeOrder.ib_order_id.is_(None), TradeOrder.ib_perm_id.is_(None))).first()
+            if row is None:
+                continue
+            changed = session.execute(
+                update(TradeOrder)
+                .where(TradeOrder.id == row.id, TradeOrder.status == row.status, TradeOrder.claimed_by == token,
+                       TradeOrder.ib_order_id.is_(None), TradeOrder.ib_perm_id.is_(None))
+                .values(status=OrderState.CANCELED, claimed_by=None, claimed_at=None, last_status_time=now)
+                .execution_options(synchronize_session=False)).rowcount == 1
+            if changed:
+                session.add(OrderEventRow(order_id=row.id, source=EventSource.SYSTEM, event_type="canceled_unsent",
+                                          from_state=OrderState(row.status), to_state=OrderState.CANCELED, message=reason,
                                           payload={"claim": token}, time=now))
                 done.append(client_order_id)
     return done

@@ -220,7 +220,7 @@ class OrderSender:
                     if stopped:
                         rest = [r.client_order_id for r in pending[n:]]
                         if rest:
-                            await self._db(self.leases.unclaim, claim_id, rest, f"not sent: {stopped}")
+                            await self._give_back(claim_id, rest, stopped)
                         return stopped
             return None
         finally:
@@ -231,7 +231,19 @@ class OrderSender:
                     log.debug("claim ahead failed", exc_info=True)
                     got = None
                 if got is not None and got[1]:
-                    await self._db(self.leases.unclaim, got[0], sorted(got[1]), f"not sent: {stopped or 'sending stopped'}")
+                    await self._give_back(got[0], sorted(got[1]), stopped or "sending stopped")
+
+    async def _give_back(self, claim_id: str, client_order_ids: list[str], stopped: str) -> None:
+        """Claimed orders this sender will not send: back to NEW for the run's next sending; or,
+        stopped by a Cancel All, closed as canceled (``LeaseManager.cancel_unsent``). The Cancel
+        All leaves a stopping sender's claims to it, and a sender that did not stop within its
+        wait gave them back NEW after it had returned: sent later by the run's next execute or a
+        recovery pass, after the trader had canceled everything."""
+        if stopped == CANCEL_ALL:
+            await self._db(self.leases.cancel_unsent, claim_id, client_order_ids,
+                           "canceled before sending: a Cancel All stopped its sender")
+        else:
+            await self._db(self.leases.unclaim, claim_id, client_order_ids, f"not sent: {stopped}")
 
     async def _send_one(self, lease: Lease, request: OrderRequest, claim_id: str, out: SendOutcome) -> bool:
         """Send one claimed order. False: stop sending (the connection is gone). LeaseExpired /
@@ -267,14 +279,15 @@ class OrderSender:
         return True
 
     def _stop_in_database(self) -> str | None:
-        """Why another process stops this sender: trading HALTED, or a Cancel All since this
-        sender started (the marker changed); else None."""
+        """Why another process stops this sender: a Cancel All since this sender started (the
+        marker changed; first, so that a halt with Cancel All closes the claims as canceled),
+        trading HALTED; else None."""
         with self.db.session() as session:
             settings = SettingsRepository(session, read_once=True)
-            if settings.trading_state() is TradingState.HALTED:
-                return "trading HALTED"
             if settings.cancel_all_at() != self._mark:
                 return CANCEL_ALL
+            if settings.trading_state() is TradingState.HALTED:
+                return "trading HALTED"
             return None
 
     def _still_new(self, client_order_ids: list[str]) -> list[str]:

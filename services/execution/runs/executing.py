@@ -309,8 +309,9 @@ class RunExecution(RunPlanning):
 
     def stop_sending(self, reason: str = "trading HALTED") -> None:
         """A halt or Cancel All: a run of this process that is sending stops before its next
-        order and gives back what it had claimed (NEW); ``reason`` is what its outcome says. (A
-        halt from another process is seen at the next chunk, from the database.)"""
+        order and gives back what it had claimed (NEW; closed as canceled at a Cancel All);
+        ``reason`` is what its outcome says. (A halt from another process is seen at the next
+        chunk, from the database.)"""
         for stop in self._stops:
             stop.reason = reason
 
