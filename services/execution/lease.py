@@ -433,6 +433,33 @@ class LeaseManager:
             session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
                             .values(sending_since=None, sending_mark=None))
 
+    def mark_resending(self, lease: Lease, mark: datetime | None) -> tuple[TradingState, datetime | None, datetime | None]:
+        """Before a placeOrder IB dropped (error 100) is written again under ``lease``: the
+        trading state and the Cancel All marker, read in the transaction that marks the lease
+        as sending again under ``mark`` (its sender's) when its sender's work is over (not
+        marked): a Cancel All of another process after this moment waits for the resend, as
+        for a sender (``start_sending``). (state, marker, the time it was marked or None)."""
+        from services.db.repositories.settings import SettingsRepository
+
+        with self.db.unit_of_work() as session:
+            settings = SettingsRepository(session)
+            state, current = settings.trading_state(), settings.cancel_all_at()
+            if state is TradingState.HALTED or current != mark:
+                return state, current, None
+            now = self.clock()
+            marked = session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
+                                                            RunLease.sending_since.is_(None))
+                                     .values(sending_since=now, sending_mark=mark)).rowcount == 1
+        return state, current, now if marked else None
+
+    def unmark_resending(self, lease: Lease, marked_at: datetime) -> None:
+        """The resend ``mark_resending`` marked is written: a Cancel All waits no more for it (a
+        sender that started since keeps its own mark)."""
+        with self.db.unit_of_work() as session:
+            session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
+                                                   RunLease.sending_since == marked_at)
+                            .values(sending_since=None, sending_mark=None))
+
     def senders_before(self, mark: datetime) -> list[Holder]:
         """The live holders whose sender started before the Cancel All marker ``mark`` and is
         still at work (a dead holder's lease, stale, sends nothing more)."""

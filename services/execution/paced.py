@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,11 +76,20 @@ class PacedSender:
 
         self.client.sendMsg = counted
 
-    async def send(self, fn: Callable[..., Any], *args: Any, check: Callable[[], None] | None = None) -> Any:
+    async def send(self, fn: Callable[..., Any], *args: Any, check: Callable[[], None] | None = None,
+                   around: Callable[[], AbstractAsyncContextManager] | None = None) -> Any:
         """Wait for a token, then call ``fn`` (one ib_async call that writes one message now);
         returns what it returns. ``check`` runs after the wait, right before ``fn`` with no await in
-        between (still connected? the run's lease still good?): when it raises, nothing is sent."""
+        between (still connected? the run's lease still good?): when it raises, nothing is sent.
+        ``around`` (a look at the database that ``check`` then judges, a mark held while the
+        message is written) is entered after the wait and left once ``fn`` returned."""
         await self.pacing.acquire()
+        if around is None:
+            return self._write(fn, args, check)
+        async with around():
+            return self._write(fn, args, check)
+
+    def _write(self, fn: Callable[..., Any], args: tuple, check: Callable[[], None] | None) -> Any:
         if check is not None:
             check()
         self._credit = 1
@@ -366,7 +376,10 @@ class InFlightOrders:
                 self.on_report(entry, f"{what} after IB's pacing error 100: sent again, same orderId "
                                       f"(send {entry.attempts} of {self.sender.attempts})", False)
                 try:
-                    await self.sender.send(entry.resend, check=both_checks(self.check, entry.check))
+                    # the message's own check may read the database first (a run's sender: a Cancel
+                    # All or halt of another process), after the pacing wait, right before the write
+                    await self.sender.send(entry.resend, check=both_checks(self.check, entry.check),
+                                           around=getattr(entry.check, "around_resend", None))
                 except Exception as exc:  # noqa: BLE001 - disconnected, or ib_async refuses (the trade is done locally)
                     self._entries.pop(entry.order_id, None)
                     log.warning("order %s (%s) not sent again: %s", entry.order_ref, entry.order_id, exc)

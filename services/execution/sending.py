@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -73,6 +74,7 @@ class OrderSender:
         self.stop_requested = stop_requested  # why this process stops its sending (a halt, Cancel All), else None
         self._remote_stop: str | None = None  # why another process stops it (read from the database)
         self._mark = None  # the Cancel All marker this sender started under
+        self._watched = False  # sending to a real broker, under the trading state and the marker
 
     async def _db(self, fn, *args):
         return await db_call(runs_inline(self.provider), fn, *args)
@@ -131,6 +133,7 @@ class OrderSender:
         except (OperationalError, InterfaceError) as exc:
             out.stopped = f"database unreachable: {str(exc).splitlines()[0][:200]}"
             return
+        self._watched = True
         watcher = asyncio.ensure_future(self._watch())
         try:
             if state is TradingState.HALTED:
@@ -163,11 +166,29 @@ class OrderSender:
     def _check_sendable(self, lease: Lease) -> None:
         """Right before an order's placeOrder is written: a halt or a Cancel All asked since the
         order was handed to the pacing limiter stops it there (it waited its turn there for up
-        to a few seconds, and went out after the trader's Cancel All), then the lease's check."""
+        to a few seconds, and went out after the trader's Cancel All), then the lease's check.
+        The provider's resend after IB's error 100 runs it too, after a fresh look at the
+        database (``_LastLook``)."""
         stop = self.stop_requested() or self._remote_stop
         if stop:
             raise SendingStopped(stop)
         self.leases.check_sendable(lease)
+
+    async def _look_again(self, lease: Lease):
+        """Before a resend after IB's error 100: a fresh look at the Cancel All marker and the
+        trading state (the watcher's is up to ``SEND_WATCH_INTERVAL`` old, and ends with the
+        sending; a command holds the run's lease, and resends, while it waits for the fills),
+        and the lease marked as sending again for that write when this sender's work is over
+        (``LeaseManager.mark_resending``): a Cancel All of another process written after this
+        look waits for it, one written before stops it. The time it was marked, or None."""
+        if not self._watched or self._remote_stop is not None:
+            return None
+        state, marker, marked_at = await self._db(self.leases.mark_resending, lease, self._mark)
+        if marker != self._mark:
+            self._remote_stop = CANCEL_ALL
+        elif state is TradingState.HALTED:
+            self._remote_stop = "trading HALTED"
+        return marked_at
 
     def _why_stop(self, lease: Lease) -> str | None:
         stop = self.stop_requested() or self._remote_stop
@@ -252,7 +273,7 @@ class OrderSender:
         try:
             # the lease and the stop requests are looked at last, in the synchronous step that
             # writes the order (and again before IB's error 100 has it written once more)
-            ib_order_id = await self.provider.place_order(request, check=lambda: self._check_sendable(lease))
+            ib_order_id = await self.provider.place_order(request, check=_LastLook(self, lease))
         except (LeaseExpired, SendingStopped):
             raise
         except ExecutionError as exc:
@@ -297,3 +318,26 @@ class OrderSender:
             for start in range(0, len(client_order_ids), 500):
                 new.update(session.scalars(_STILL_NEW, {"ids": client_order_ids[start:start + 500]}))
         return [c for c in client_order_ids if c in new]
+
+
+class _LastLook:
+    """The check right before a run's placeOrder is written (``OrderSender._check_sendable``);
+    ``around_resend``: the provider's resend after IB's error 100 (services.execution.paced.
+    InFlightOrders) looks at the database first, after its pacing wait (``OrderSender.
+    _look_again``): a Cancel All or a halt of another process written since the claim stops it too."""
+
+    def __init__(self, sender: OrderSender, lease: Lease) -> None:
+        self.sender = sender
+        self.lease = lease
+
+    def __call__(self) -> None:
+        self.sender._check_sendable(self.lease)
+
+    @asynccontextmanager
+    async def around_resend(self) -> AsyncIterator[None]:
+        marked_at = await self.sender._look_again(self.lease)
+        try:
+            yield
+        finally:
+            if marked_at is not None:
+                await self.sender._db(self.sender.leases.unmark_resending, self.lease, marked_at)
