@@ -438,10 +438,13 @@ def _said_canceled(args, ids, **more) -> int:
     could not cancel fails the command."""
     unstopped = list(ids.senders_not_stopped)
     not_canceled = list(ids.not_canceled)
+    other_accounts = list(ids.other_accounts)
     _print_result(args, {**{k: str(v) for k, v in more.items()}, "canceled": list(ids), "not_canceled": not_canceled,
-                         "senders_not_stopped": unstopped},
+                         "senders_not_stopped": unstopped, "other_accounts": other_accounts},
                   "".join(f"{k.replace('_', ' ')}: {v}; " for k, v in more.items())
                   + f"cancel requested for {counted(len(ids), 'working order')}")
+    if other_accounts:  # not this session's to cancel: said, the command's outcome is the connected account's
+        print("trading-console: cancel-all: orders of other accounts: " + "; ".join(other_accounts), file=sys.stderr)
     if unstopped:
         print("trading-console: cancel-all: still sending after the wait (what they sent after the cancel may be working): "
               + "; ".join(unstopped), file=sys.stderr)

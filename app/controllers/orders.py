@@ -161,6 +161,8 @@ class OrdersController:
         if not_canceled:  # may still be working at the broker: said, not counted as canceled
             self.ctx.status(f"Cancel All: {counted(len(not_canceled), 'order')} not canceled: " + "; ".join(not_canceled),
                             timeout_ms=0, level=Level.WARNING)
+        for left in getattr(order_ids, "other_accounts", ()):  # not this console's account: left, and said
+            self.ctx.status(f"Cancel All: orders of another account: {left}", timeout_ms=0, level=Level.WARNING)
         unstopped = getattr(order_ids, "senders_not_stopped", ())
         if unstopped:  # another process's run kept sending past the wait: said, not hidden
             self.ctx.status("Cancel All: still sending after the wait, what they sent since may be working: "

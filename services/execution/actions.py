@@ -79,12 +79,15 @@ class CanceledOrders(list):
     ``not_canceled``: the orders it could not cancel, each said with why (one by one: IB refused
     the cancel, or the order is not open in this session); ``senders_not_stopped``: the runs
     whose sender (in another process) still sent after the wait, described (empty: every sender
-    stopped)."""
+    stopped); ``other_accounts``: the open orders of accounts other than the connected one, left
+    as they are, said per account (``_left_to_other_accounts``)."""
 
-    def __init__(self, ids, *, not_canceled: tuple[str, ...] = (), senders_not_stopped: tuple[str, ...] = ()) -> None:
+    def __init__(self, ids, *, not_canceled: tuple[str, ...] = (), senders_not_stopped: tuple[str, ...] = (),
+                 other_accounts: tuple[str, ...] = ()) -> None:
         super().__init__(ids)
         self.not_canceled = not_canceled
         self.senders_not_stopped = senders_not_stopped
+        self.other_accounts = other_accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,10 +264,15 @@ class OrderActions:
                 not_canceled[order.id] = _claimed_meanwhile(order)
                 log.warning("cancel all: %s", not_canceled[order.id])
         canceled = [o.id for o in working if o.id not in not_canceled]
+        left = await self._db(self._left_to_other_accounts)
+        if left:
+            log.warning("cancel all: left as they are: %s", "; ".join(left))
         await self._db(self._audit, "order.cancel_all", None, {"orders": canceled, "global": not one_by_one,
                                                              "not_canceled": list(not_canceled.values()),
-                                                             "senders_not_stopped": list(not_stopped)})
-        return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped)
+                                                             "senders_not_stopped": list(not_stopped),
+                                                             "other_accounts": list(left)})
+        return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped,
+                              other_accounts=left)
 
     async def _confirmed(self, confirmations: dict) -> list[str]:
         """Wait (``confirm_timeout`` seconds at most) until each order's final status is known:
@@ -351,6 +359,22 @@ class OrderActions:
             return [to_order_record(o) for o in OrderRepository(session).list_open()
                     if (o.account in (None, account) if account else not is_backtest_account(o.account))
                     and not (o.status is OrderState.SENDING and o.run_id in still_sending)]
+
+    def _left_to_other_accounts(self) -> tuple[str, ...]:
+        """The open orders of accounts other than the connected one (a database shared by several
+        accounts): Cancel All leaves them (this session cannot cancel them at the broker, and an
+        unsent one is the other account's run's to send or cancel), and says so per account
+        rather than skipping them silently: a trader who pressed Cancel All must not take them
+        for canceled."""
+        account = self.provider.account
+        if not account:
+            return ()
+        per_account: dict[str, list[OrderState]] = {}
+        with self.db.session() as session:
+            for o in OrderRepository(session).list_open():
+                if o.account not in (None, account) and not is_backtest_account(o.account):
+                    per_account.setdefault(o.account, []).append(OrderState(o.status))
+        return tuple(_left_in(other, states, account) for other, states in sorted(per_account.items()))
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> Halted:
@@ -626,6 +650,13 @@ def _sending_elsewhere(order: OrderRecord) -> str:
             f"(another process, or this one a moment before its placeOrder) may have sent it; cancel it from the "
             f"session that placed it once the broker acknowledged it, halt trading to stop a run still sending, "
             f"or cancel everything at the broker (IB's global cancel)")
+
+
+def _left_in(account: str, states: list[OrderState], connected: str) -> str:
+    unsent = sum(1 for state in states if state is OrderState.NEW)
+    return (f"account {account}: {counted(len(states), 'open order')} left as they are"
+            + (f" ({unsent} not sent yet)" if unsent else "")
+            + f"; Cancel All acts on the connected account {connected} only: connect to {account} to cancel them")
 
 
 def _claimed_meanwhile(order: OrderRecord) -> str:

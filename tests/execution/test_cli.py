@@ -245,7 +245,8 @@ async def test_cancel_all_and_halt_wait_for_the_brokers_confirmations_before_the
     halted = await run(cli_args(db_url, simulator.port, "halt", "--cancel-all", "--json"))
     assert halted.code == 0, halted.err
     # the Cancel All's outcome is said too (it was dropped: what it could not cancel went unsaid)
-    assert halted.json == {"trading_state": "HALTED", "canceled": [c.id], "not_canceled": [], "senders_not_stopped": []}
+    assert halted.json == {"trading_state": "HALTED", "canceled": [c.id], "not_canceled": [], "senders_not_stopped": [],
+                           "other_accounts": []}
     orders = await run(cli_args(db_url, simulator.port, "orders", "--json", connection=False))
     assert {o["id"]: o["status"] for o in orders.json}[c.id] == "CANCELED" and simulator.open_orders() == []
 
