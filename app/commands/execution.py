@@ -406,8 +406,10 @@ async def cmd_fills(args, settings) -> int:
 
 async def cmd_cancel(args, settings) -> int:
     async with connected(args, settings) as s:
-        order = await s.actions.cancel(args.order_id, args.live_token, wait=True)
-    _print_result(args, {"order": order_dict(order)}, f"order {order.id}: {order.status}")
+        canceled = await s.actions.cancel(args.order_id, args.live_token, wait=True)
+    order = canceled.order
+    _print_result(args, {"order": order_dict(order), "note": canceled.note},
+                  f"order {order.id}: {order.status}" + (f" ({canceled.note})" if canceled.note else ""))
     return EXIT_OK
 
 

@@ -101,14 +101,20 @@ class OrdersController:
             self.ctx.runner.run(self.ctx.stack.actions.cancel(order_id, token), what=f"Cancel {self._order_name(order_id)}",
                                 on_done=self._cancel_done)
 
-    def _cancel_done(self, order) -> None:
+    def _cancel_done(self, canceled) -> None:
         """Said as Replace and Cancel All say theirs: without it the status bar kept the last
-        action's line (a Replace's "modified at the broker") over the canceled order."""
-        if order is not None:
-            outcome = ("canceled" if order.status is OrderState.CANCELED
-                       else f"{order.status.value}, nothing left to cancel" if order.status.is_terminal
-                       else "requested at the broker; its answer shows in the blotter")
-            self.ctx.status(f"Cancel {order.client_order_id}: {outcome}")
+        action's line (a Replace's "modified at the broker") over the canceled order. The
+        service's note (the order was being sent as it was canceled) is said as a warning."""
+        if canceled is not None:
+            order = canceled.order
+            if canceled.note:
+                self.ctx.status(f"Cancel {order.client_order_id}: {canceled.note}; its answer shows in the blotter",
+                                timeout_ms=0, level=Level.WARNING)
+            else:
+                outcome = ("canceled" if order.status is OrderState.CANCELED
+                           else f"{order.status.value}, nothing left to cancel" if order.status.is_terminal
+                           else "requested at the broker; its answer shows in the blotter")
+                self.ctx.status(f"Cancel {order.client_order_id}: {outcome}")
         self.audit.schedule_refresh()
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:

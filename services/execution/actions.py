@@ -91,6 +91,16 @@ class CanceledOrders(list):
 
 
 @dataclass(frozen=True, slots=True)
+class Canceled:
+    """What a row's Cancel did: the order as it stands, and ``note``, said to the trader when the
+    cancel did not go the plain way (its run's sender sent the order as it was canceled: the
+    cancel followed it to the broker)."""
+
+    order: OrderRecord
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Halted:
     """What a halt did: the trading state, and with ``cancel_all`` what its Cancel All canceled
     and could not (``CanceledOrders``; None without it)."""
@@ -145,33 +155,53 @@ class OrderActions:
             raise TradingHalted("trading is HALTED: new orders and modifications are blocked")
 
     # ------------------------------------------------------------------ cancel
-    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False) -> OrderRecord:
+    async def cancel(self, order_id: int, live_token: str | None = None, *, wait: bool = False) -> Canceled:
+        """An order not sent yet (NEW) is canceled here, only while it is still NEW; one sent is
+        canceled at the broker. Its run's sender may claim a NEW order as it is canceled, and
+        send it: the cancel then follows it to the broker (``Canceled.note`` says so), or, not
+        written from this session yet, ``BrokerError`` says it could not be canceled."""
         self._check_live(live_token)
         order = await self._db(self._order, order_id)
         if not order.status.is_cancelable:
             raise BadInput(f"order {order_id} is already {order.status}")
+        note = ""
         if not _reached_the_broker(order):
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
                                                message="canceled before sending", unsent_only=True))
+            await self.writer.flush()
+            order = await self._db(self._order, order_id)
+            if order.status.is_cancelable:  # not applied: its sender claimed it meanwhile
+                await self._cancel_at_broker(order, wait, raced=True)
+                note = (f"order {order.id} ({order.client_order_id}) was being sent by its run's sender as it was "
+                        f"canceled: cancel requested at the broker")
+                log.warning("cancel: %s", note)
         else:
-            confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
-            try:
-                await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
-            except BrokerError as exc:
-                if confirmed is not None:
-                    confirmed.cancel()
-                if order.status is OrderState.SENDING:
-                    raise BrokerError(_sending_elsewhere(order), code="not_cancelable") from exc
-                raise
-            self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
-            if confirmed is not None:
-                try:
-                    await asyncio.wait_for(confirmed, self.confirm_timeout)
-                except TimeoutError:
-                    log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
-        await self._db(self._audit, "order.cancel", order_id, {"client_order_id": order.client_order_id})
+            await self._cancel_at_broker(order, wait)
+        await self._db(self._audit, "order.cancel", order_id, {"client_order_id": order.client_order_id,
+                                                               **({"note": note} if note else {})})
         await self.writer.flush()
-        return await self._db(self._order, order_id)
+        return Canceled(await self._db(self._order, order_id), note)
+
+    async def _cancel_at_broker(self, order: OrderRecord, wait: bool, *, raced: bool = False) -> None:
+        """One cancel of ``order`` at the broker (never asked again: a retry repeats only the
+        database steps), written as requested; with ``wait``, its final status waited for."""
+        confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
+        try:
+            await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
+        except BrokerError as exc:
+            if confirmed is not None:
+                confirmed.cancel()
+            if raced:
+                raise BrokerError(_raced_not_canceled(order, exc), code="not_cancelable") from exc
+            if order.status is OrderState.SENDING:
+                raise BrokerError(_sending_elsewhere(order), code="not_cancelable") from exc
+            raise
+        self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
+        if confirmed is not None:
+            try:
+                await asyncio.wait_for(confirmed, self.confirm_timeout)
+            except TimeoutError:
+                log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
 
     async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> CanceledOrders:
         """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
@@ -657,6 +687,13 @@ def _left_in(account: str, states: list[OrderState], connected: str) -> str:
     return (f"account {account}: {counted(len(states), 'open order')} left as they are"
             + (f" ({unsent} not sent yet)" if unsent else "")
             + f"; Cancel All acts on the connected account {connected} only: connect to {account} to cancel them")
+
+
+def _raced_not_canceled(order: OrderRecord, exc: Exception) -> str:
+    """Why a row's Cancel of an unsent order did not cancel it: its sender claimed it first."""
+    return (f"could not cancel order {order.id} ({order.client_order_id}): its run's sender claimed it for sending as it "
+            f"was canceled, and it is not at the broker from this session yet ({exc}); it may go out now: cancel it "
+            f"again once it shows as working, or halt trading and cancel everything at the broker (IB's global cancel)")
 
 
 def _claimed_meanwhile(order: OrderRecord) -> str:

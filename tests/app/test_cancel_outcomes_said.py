@@ -1,10 +1,22 @@
 """What a cancel did not do plainly is said in the window (the service's outcome, in its words):
-Cancel All leaving another account's orders."""
+Cancel All leaving another account's orders, and a row's Cancel that its run's sender beat to
+the order (it went out as it was canceled: the cancel followed it to the broker)."""
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
+from services.db.models import TradeOrder
+from services.db.repositories import OrderRepository
+from services.domain import OrderState
 from tests.app.conftest import run
 from tests.execution.test_cancel_all_other_accounts import LEFT, OTHER, _orders_of_two_accounts
+from tests.execution.test_cancel_loses_to_the_sender import (
+    _claimed_as_it_is_read,
+    _send_as_its_sender,
+    _status,
+)
+from tests.execution.test_lease import _run_with_orders
 from tests.fixtures.ib import wait_for
 
 
@@ -31,6 +43,40 @@ def test_cancel_all_says_the_orders_of_another_account_it_left(qloop, open_conso
             said = f"Cancel All: orders of another account: {LEFT.format(connected=connected)}"
             await wait_for(lambda: _message(w) == said, 10, lambda: _message(w))
             assert OTHER in said
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_a_cancel_its_sender_beat_says_it_followed_the_order_to_the_broker(qloop, open_console, monkeypatch):
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console(market_hours="closed")  # the order rests, working
+        w, stack = console.window, console.stack
+        try:
+            run_id, (coid,) = _run_with_orders(stack.db, 1)
+            with stack.db.unit_of_work() as session:
+                session.execute(update(TradeOrder).values(account=stack.provider.account))
+            async with stack.service.leases.hold(run_id) as lease:
+                _claimed_as_it_is_read(stack, lease, coid)
+                flush, sent = stack.writer.flush, []
+
+                async def sent_before_the_cancel_is_written(*args, **kwargs):
+                    if not sent:
+                        sent.append(await _send_as_its_sender(stack, lease, coid))
+                    return await flush(*args, **kwargs)
+
+                stack.writer.flush = sent_before_the_cancel_is_written
+                with stack.db.session() as session:
+                    order_id = OrderRepository(session).get_by_client_id(coid).id
+                await wait_for(lambda: w.orders_model.get(order_id) is not None, 10, "the order in the blotter")
+                w.blotter_view.cancel_requested.emit(order_id)
+                await wait_for(lambda: "was being sent by its run's sender" in _message(w), 10, lambda: _message(w))
+            assert _message(w) == (f"Cancel {coid}: order {order_id} ({coid}) was being sent by its run's sender as it "
+                                   f"was canceled: cancel requested at the broker; its answer shows in the blotter")
+            await wait_for(lambda: _status(stack.db, coid) is OrderState.CANCELED, 10, "canceled at the broker")
         finally:
             await console.close()
 

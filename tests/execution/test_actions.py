@@ -85,7 +85,9 @@ async def test_informational_10349_never_cancels(stack, ib_log_guard):
 async def test_cancel_one_order(stack):
     record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"))
     await _settle(stack, record.id, {OrderState.ACCEPTED})
-    after = await stack.actions.cancel(record.id, wait=True)
+    canceled = await stack.actions.cancel(record.id, wait=True)
+    after = canceled.order
+    assert canceled.note == ""  # the plain way: nothing more to say
     # wait=True returns once the broker confirmed: the record it returns is already final
     assert (after.id, after.client_order_id, after.status) == (record.id, record.client_order_id, OrderState.CANCELED)
     assert after.filled_quantity == 0
