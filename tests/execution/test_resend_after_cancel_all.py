@@ -137,3 +137,28 @@ async def test_a_resend_while_sending_reads_another_process_cancel_all_first(
     finally:
         await other.close()
         await stack.close()
+
+
+async def test_a_resend_after_this_process_cancel_all_is_not_written(database, make_simulator, ib_log_guard):
+    """Not a defect, shown: a Cancel All of this process reaches a resend under a run's lease
+    still held after its sending (a command waiting for the fills) through the stop it asks of
+    every sender started before it, which the check right before the write reads."""
+    from decimal import Decimal
+
+    from services.domain import TradeMode
+
+    from .conftest import make_snapshot
+
+    sim, stack, other = await _two_processes(database, make_simulator, ib_log_guard)
+    try:
+        _, snapshot_id = make_snapshot(database, "held", {"AAPL": "0.01"})
+        run = await stack.service.create_run("held", snapshot_id, TradeMode.PAPER, {})
+        async with stack.service.hold_run(run.id):  # as a command holds it while it waits for the fills
+            result = await stack.service.execute(run.id, portfolio_value=Decimal(1_000_000))
+            assert len(result.sent) == 1 and len(stack.provider.inflight) == 1  # written, dropped by the broker
+            await stack.actions.cancel_all()
+            _error_100(sim, 1)
+            await _not_resent(stack, sim)
+    finally:
+        await other.close()
+        await stack.close()
