@@ -1,0 +1,53 @@
+"""A reconciliation said to the trader: the window's status bar and activity log showed the
+report's raw dict ("Reconciled: {'time': '2026-...', 'open_orders': 0, ...}"). One line, what
+matters first (the broker's open orders, the fills checked), then only what the pass found:
+fills taken in, statuses corrected, orders placed elsewhere, positions set to the broker's, the
+books that do not add up. The audit log keeps the whole report (``ReconcileReport.to_dict``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from services.core.wording import counted
+
+if TYPE_CHECKING:
+    from .reconcile import ReconcileReport
+
+NAMED = 3  # listings named in a finding before "and N more": the line stays one line
+
+
+def describe_reconcile(report: ReconcileReport) -> str:
+    """"Reconciled at 10:32:05 UTC: 3 open orders at IB, 12 fills checked; 2 missing fills taken
+    in" (or "...; nothing missing, nothing to correct"), and the shares held in no project's book."""
+    head = (f"Reconciled at {report.time:%H:%M:%S} UTC: {counted(report.open_orders, 'open order')} at IB, "
+            f"{counted(report.executions, 'fill')} checked")
+    found = _findings(report) or ["nothing missing, nothing to correct"]
+    if report.unassigned:  # not a fault: shares no project has claimed yet (docs/project-books.md)
+        found.append(f"held in no project's book: {_named([f'{key} {rest}' for key, rest in report.unassigned.items()])}")
+    return f"{head}; {'; '.join(found)}"
+
+
+def _findings(report: ReconcileReport) -> list[str]:
+    found = []
+    if report.missing_fills:
+        found.append(f"{counted(len(report.missing_fills), 'missing fill')} taken in")
+    if report.corrected:
+        found.append(f"{counted(len(report.corrected), 'order status', 'order statuses')} corrected from IB")
+    if report.external:
+        found.append(f"{counted(len(report.external), 'order')} placed outside the console recorded")
+    if report.resolved_unknown:
+        found.append(f"{counted(len(report.resolved_unknown), 'order')} IB does not know closed as never received")
+    if report.released:
+        found.append(f"{counted(len(report.released), 'order')} of a sender that is gone given back to be sent")
+    if report.positions_corrected:
+        found.append(f"positions set to the broker's: {_named(report.positions_corrected)}")
+    if report.book_mismatches:
+        found.append("the projects' books hold what the broker does not: " + _named(
+            [f"{m['symbol']} (broker {m['broker']}, books {m['books']})" for m in report.book_mismatches]))
+    return found
+
+
+def _named(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:NAMED])
+    return shown if len(items) <= NAMED else f"{shown} and {len(items) - NAMED} more"

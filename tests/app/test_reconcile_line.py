@@ -1,0 +1,31 @@
+"""The window's line after Reconcile with the broker (Ctrl+R), in the real window offscreen
+against the simulator: the words of services.execution.reconcile_words, not the report's dict
+("Reconciled: {'time': ..., 'open_orders': 0, ...}")."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.execution.reconcile_words import describe_reconcile
+from tests.app.conftest import run
+from tests.fixtures.waiting import wait_until
+
+
+@pytest.mark.xfail(strict=True, reason="app/controllers/orders.py:231 still says report.to_dict(); that file was "
+                                       "another helper's to edit: describe_reconcile(report) goes there, then drop this mark")
+def test_the_reconcile_line_is_said_in_words(qloop, open_console):
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.reconcile_requested.emit()
+            await wait_until(lambda: any(e.text.startswith("Reconciled") for e in w.activity_log.entries()), 15,
+                             "the reconciliation's line in the activity log")
+            await wait_until(lambda: "Reconcile" not in controller.runner.running(), 15, "the reconciliation's end")
+            [line] = [e.text for e in w.activity_log.entries() if e.text.startswith("Reconciled")]
+            assert line == describe_reconcile(console.stack.reconciler.last_report)
+            assert "{" not in line
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -1,0 +1,44 @@
+"""The reconciliation as the trader reads it (services.execution.reconcile_words): one plain
+line, not the report's dict ("Reconciled: {'time': ..., 'open_orders': 0, ...}" in the status bar
+and the activity log)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.execution.reconcile import ReconcileReport
+from services.execution.reconcile_words import describe_reconcile
+
+AT = datetime(2026, 12, 5, 10, 32, 5, tzinfo=UTC)
+
+
+def test_a_pass_that_found_nothing_says_so_in_words():
+    text = describe_reconcile(ReconcileReport(AT, open_orders=3, completed_orders=4, executions=12))
+    assert text == "Reconciled at 10:32:05 UTC: 3 open orders at IB, 12 fills checked; nothing missing, nothing to correct"
+    assert "{" not in text and "'" not in text
+
+
+def test_one_of_each_is_singular():
+    text = describe_reconcile(ReconcileReport(AT, open_orders=1, executions=1, missing_fills=["e1"], corrected=["C-1"]))
+    assert text == ("Reconciled at 10:32:05 UTC: 1 open order at IB, 1 fill checked; 1 missing fill taken in; "
+                    "1 order status corrected from IB")
+
+
+def test_what_the_pass_corrected_is_said_and_long_lists_are_cut():
+    report = ReconcileReport(AT, open_orders=0, executions=5, missing_fills=["e1", "e2"], corrected=["C-1", "C-2"],
+                             external=["perm 7"], resolved_unknown=["C-3"], released=["C-4", "C-5"],
+                             positions_corrected=["AAPL", "MSFT", "IBM", "SAP@IBIS:EUR", "NVDA"],
+                             book_mismatches=[{"account": "DU1", "symbol": "AMZN", "broker": "10", "books": "25"}],
+                             unassigned={"AAPL": "5"})
+    assert describe_reconcile(report) == (
+        "Reconciled at 10:32:05 UTC: 0 open orders at IB, 5 fills checked; 2 missing fills taken in; "
+        "2 order statuses corrected from IB; 1 order placed outside the console recorded; "
+        "1 order IB does not know closed as never received; 2 orders of a sender that is gone given back to be sent; "
+        "positions set to the broker's: AAPL, MSFT, IBM and 2 more; "
+        "the projects' books hold what the broker does not: AMZN (broker 10, books 25); "
+        "held in no project's book: AAPL 5")
+
+
+def test_shares_no_project_claimed_are_not_a_correction():
+    text = describe_reconcile(ReconcileReport(AT, open_orders=2, executions=0, unassigned={"AAPL": "5", "MSFT": "-3"}))
+    assert text.endswith("0 fills checked; nothing missing, nothing to correct; held in no project's book: AAPL 5, MSFT -3")
