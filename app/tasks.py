@@ -70,7 +70,7 @@ class TaskRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # surfaced, never swallowed
-                message = _user_message(exc)
+                message = user_message(exc)
                 if isinstance(exc, REFUSALS):
                     log.warning("%s refused: %s", what, message)
                 else:
@@ -125,13 +125,16 @@ async def dialog_result(dialog) -> int:
     return await future
 
 
-def _user_message(exc: BaseException) -> str:
+def user_message(exc: BaseException) -> str:
     """What the window shows: a database failure as its one clear line (no SQLAlchemy link),
-    anything else as its text; never a password."""
+    anything else as its text; never a password. The notes added to it on its way up (what
+    else went wrong meanwhile: ``BaseException.add_note``) follow it, the error itself first."""
     from sqlalchemy.exc import SQLAlchemyError
 
     if isinstance(exc, SQLAlchemyError):
         from services.db.errors import describe_db_error
 
-        return describe_db_error(exc)
-    return redact_text(str(exc)) or exc.__class__.__name__
+        text = describe_db_error(exc)
+    else:
+        text = redact_text(str(exc)) or exc.__class__.__name__
+    return "; ".join([text, *(redact_text(note) for note in getattr(exc, "__notes__", ()))])

@@ -3,6 +3,7 @@ slippage (computed by services.run_progress, drawn by the charts panel)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from app.composition import preview_params_to_run_params
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
-from app.tasks import UserFacingError
+from app.tasks import UserFacingError, user_message
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
 from services.core.wording import counted
@@ -22,6 +23,8 @@ from widgets.common import confirm
 
 if TYPE_CHECKING:
     from services.execution.runs import PreviewResult
+
+log = logging.getLogger(__name__)
 
 
 class TradingController:
@@ -157,8 +160,8 @@ class TradingController:
         earlier = self._follow_preview_of(run_id)
         try:
             result = await self.session.send(self.ctx.stack.trade, run_id, live_token, confirmed_plan=confirmed_plan)
-        except Exception:
-            await self._unless_any_went(earlier)
+        except Exception as refusal:
+            await self._unless_any_went(earlier, refusal)
             raise
         self._show_gate(self.session.mark_sent(run_id))
         self.ctx.status(describe_execute(run_id, result))
@@ -175,13 +178,18 @@ class TradingController:
             self._followed_project = preview.plan.project_id
         return earlier
 
-    async def _unless_any_went(self, earlier: RunProgress) -> None:
+    async def _unless_any_went(self, earlier: RunProgress, refusal: Exception) -> None:
         """A send that failed: when none of the plan's orders was stored (refused, nothing sent),
-        the progress follows the earlier plan again."""
+        the progress follows the earlier plan again. A failure to read the progress is said after
+        the send's ``refusal``, not instead of it: raised from here, it replaced the refusal in
+        what the trader saw, who then did not learn why nothing was sent."""
         if self.progress is earlier:
             return
         try:
             await self.refresh_progress()
+        except Exception as failure:
+            log.warning("the progress after a failed send could not be read", exc_info=True)
+            refusal.add_note(f"the run's progress could not be read again: {user_message(failure)}")
         finally:
             if not self.progress.has_orders():
                 self.progress = earlier
