@@ -136,15 +136,16 @@ class DeskController:
         for old in self._ticket_streams - {key}:
             self._ticket_streams.discard(old)
             await self.quotes.unfollow(old)
-        if key is None or key in self._ticket_streams:
-            return
+        if key is None or (key in self._ticket_streams and not self.quotes.is_refused(key)):
+            return  # (a stream IB refused or ended since is asked again: the symbol typed again)
         try:
             await self.quotes.follow(key)
         except ExecutionError as exc:  # the quote shown stays, as of the ticket's opening, and says so
             log.warning("%s: the ticket's quote is not streamed (%s)", key, exc)
             shown = self._ticket_quote
             if self.ticket is not None and shown is not None and shown.key == key:
-                self.ticket.show_quote(f"{shown.describe()}\nnot following the market: {exc}")
+                self._ticket_quote = shown.not_followed(str(exc))
+                self.ticket.show_quote(self._ticket_quote.describe())
             return
         self._ticket_streams.add(key)
 

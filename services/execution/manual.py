@@ -167,13 +167,27 @@ class TicketQuote:
     kind: str  # live | delayed | frozen | delayed_frozen | close
     quote: Quote | None  # the streamed quote when the listing is on the watchlist
     tick: Decimal
+    # why the prices shown no longer move: the listing's stream was refused or ended by IB
+    not_following: str | None = None
 
     def with_quote(self, quote: Quote) -> TicketQuote:
-        """The same listing after a new tick (the ticket follows the stream)."""
+        """The same listing after a new tick (the ticket follows the stream); a quote saying its
+        stream was refused or ended keeps the last prices, said to be no longer followed."""
+        if quote.refused is not None:
+            return self.not_followed(quote.refused)
         return TicketQuote(self.key, quote.price if quote.price is not None else self.price, quote.kind, quote, self.tick)
 
+    def not_followed(self, why: str) -> TicketQuote:
+        """The prices as they are, no longer following the market (``why``: the broker's word)."""
+        return replace(self, not_following=why)
+
     def describe(self) -> str:
-        """Two lines: the prices, then how they were obtained and the tick grid."""
+        """Two lines: the prices, then how they were obtained and the tick grid; a third says why
+        they do not follow the market, when they do not."""
+        text = self._prices()
+        return text if self.not_following is None else f"{text}\nnot following the market: {self.not_following}"
+
+    def _prices(self) -> str:
         q = self.quote
         source = f"{self.kind.replace('_', ' ')} data · tick {self.tick}"
 

@@ -3,9 +3,9 @@ broker (services.execution.ib_quotes). Qt-free: the window's watchlist adapts ``
 coalescing model; the order ticket reads ``latest`` and, while it is open, ``follow``s its listing
 (streamed, not put on the watchlist). One stream per listing, started again after every reconnect
 (a subscription dies with its connection; a start asks for them all, then awaits IB's answers
-together). A watched listing whose stream was refused or ended by IB (no market data line left,
-not subscribed, no such listing, ...) gets a quote that says so (``Quote.refused``, in a word
-``Quote.refused_word``), so that its row tells why it has no prices. A refusal is said once per
+together). A watched or followed listing whose stream was refused or ended by IB (no market data line
+left, not subscribed, no such listing, ...) gets a quote that says so (``Quote.refused``, in a
+word ``Quote.refused_word``), so that its row, or the ticket, tells why it has no prices. A refusal is said once per
 listing until its stream is accepted: every reconnect asks again, and hears the same."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class QuoteBook:
         self._watched: dict[str, ContractSpec] = {}  # listing key -> spec, in the order added
         self._followed: dict[str, ContractSpec] = {}  # streamed for a while (the open ticket's), not watched
         self._latest: dict[str, Quote] = {}
-        self._refusals: dict[str, StreamRefused] = {}  # watched listing key -> what refused its stream, said
+        self._refusals: dict[str, StreamRefused] = {}  # listing key -> what refused its stream, said
         self._listeners: list[Callable[[Quote], None]] = []
         self.streaming = hasattr(provider, "stream_quote")
         if self.streaming:
@@ -80,9 +80,10 @@ class QuoteBook:
 
     async def follow(self, symbol: str) -> ContractSpec:
         """Stream a listing without putting it on the watchlist (the open order ticket's), until
-        ``unfollow``; refused as ``watch`` refuses."""
+        ``unfollow``; refused as ``watch`` refuses, and asked again as ``watch`` asks again when
+        its stream was refused or ended."""
         spec = self.parse(symbol)
-        if spec.key in self._followed:
+        if spec.key in self._followed and not self.is_refused(spec.key):
             return spec
         await self._keep(spec, self._followed, beside=self._watched)
         return spec
@@ -175,11 +176,14 @@ class QuoteBook:
             await self.start()
 
     def _on_refused(self, refusal: StreamRefused) -> None:
-        """A watched listing's row says why it has no quotes, and the log warns, once until its
-        stream is accepted: a reconnect asks every listing again, and a refusal heard again (the
-        lines still full, still not subscribed) is not news."""
+        """A listing's stream refused or ended after its first answer (or at a reconnect): a
+        quote that says why goes to the listeners, and the log warns, once until its stream is
+        accepted: a reconnect asks every listing again, and a refusal heard again (the lines
+        still full, still not subscribed) is not news. A watched listing's row says it; so does
+        the order ticket following a listing of its own (it was only logged: the ticket's price
+        stopped with no word)."""
         key = refusal.key
-        if key not in self._watched:  # the ticket's own listing: its caller says it
+        if key not in self._watched and key not in self._followed:
             log.warning("%s", refusal)
             return
         said = self._refusals.get(key)
