@@ -42,7 +42,9 @@ class DeskController:
         self._ticket_quote = None  # the TicketQuote shown in the ticket (follows the stream)
         self._priced_key: str | None = None  # the listing whose price the ticket's price fields hold
         self._ticket_tick: Quote | None = None  # the newest tick of its listing, not shown yet
-        self._ticket_streams: set[str] = set()  # listings streamed for the open ticket (QuoteBook.follow)
+        # listings streamed for the open ticket (QuoteBook.follow) -> the symbol choice that claimed it
+        self._ticket_streams: dict[str, int] = {}
+        self._ticket_choice = 0  # counts the ticket's symbol choices: an earlier one's late answer is dropped
         self._ticket_timer = QTimer(parent)
         self._ticket_timer.setSingleShot(True)
         self._ticket_timer.setInterval(TICKET_QUOTE_MS)
@@ -114,15 +116,24 @@ class DeskController:
         return dialog
 
     async def show_quote(self, symbol: str) -> None:
+        """The ticket's listing, its quote and its stream. Two of these can overlap (the symbol
+        changed twice quickly): the later choice wins; an earlier one finishing last neither
+        shows its quote nor keeps its stream."""
         if not symbol or self.ticket is None:
             return
+        self._ticket_choice += 1
+        choice = self._ticket_choice
         try:
             quote = await self.manual.quote_for(symbol)
         except ExecutionError as exc:
+            if choice != self._ticket_choice:
+                return
             self._ticket_quote = None
             self.ticket.show_quote(str(exc))
             await self._stream_for_ticket(None)
             return
+        if choice != self._ticket_choice or self.ticket is None:
+            return  # another symbol chosen meanwhile: its own task shows it
         self._ticket_quote = quote
         self.ticket.show_quote(quote.describe(), quote.tick)
         # a limit or stop price typed or suggested for another listing means nothing for this one
@@ -133,23 +144,30 @@ class DeskController:
 
     async def _stream_for_ticket(self, key: str | None) -> None:
         """Stream the ticket's listing while it shows it (watched or not), and no other."""
-        for old in self._ticket_streams - {key}:
-            self._ticket_streams.discard(old)
+        for old in set(self._ticket_streams) - {key}:
+            del self._ticket_streams[old]
             await self.quotes.unfollow(old)
         if key is None or (key in self._ticket_streams and not self.quotes.is_refused(key)):
             return  # (a stream IB refused or ended since is asked again: the symbol typed again)
+        # claimed before the wait for IB's answer: a later choice made meanwhile releases it here
+        # (claimed only after, it was in no one's hands and streamed until the ticket closed)
+        choice = self._ticket_streams[key] = self._ticket_choice
         try:
             await self.quotes.follow(key)
         except ExecutionError as exc:  # the quote shown stays, as of the ticket's opening, and says so
+            if self._ticket_streams.get(key) == choice:  # not a later choice's claim of the same listing
+                del self._ticket_streams[key]
             log.warning("%s: the ticket's quote is not streamed (%s)", key, exc)
             shown = self._ticket_quote
             if self.ticket is not None and shown is not None and shown.key == key:
                 self._ticket_quote = shown.not_followed(str(exc))
                 self.ticket.show_quote(self._ticket_quote.describe())
             return
-        self._ticket_streams.add(key)
+        if key not in self._ticket_streams:  # released by a later choice while it started
+            await self.quotes.unfollow(key)
 
     def _on_ticket_closed(self, _result: int) -> None:
+        self._ticket_choice += 1  # a quote task still running for the closed ticket shows and streams nothing
         self._ticket_quote = self._ticket_tick = None
         self._ticket_timer.stop()
         if self._ticket_streams:

@@ -1,11 +1,17 @@
 """The order ticket's own quote stream in the real window offscreen against the simulator: a
 stream IB ends while the ticket follows it is said in the ticket ("not following the market:
-..."), which keeps the last prices; the symbol typed again asks IB again."""
+..."), which keeps the last prices; the symbol typed again asks IB again. Of two symbols chosen
+quickly, the later one is shown and streamed, the earlier stream released."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from PySide6.QtTest import QTest
 
+from services.execution import ib_quotes
+from services.ibsim import IBGatewaySimulator
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
@@ -41,6 +47,53 @@ def test_a_stream_ib_ends_under_the_ticket_is_said_in_the_ticket(qloop, open_con
                            and "not following" not in dialog.quote_label.text(), 10,
                            lambda: f"the ticket following IBM again: {dialog.quote_label.text()!r}")
             assert provider.streamed_quote("IBM") is not None
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+@pytest.mark.parametrize("while_", ["its quote is read", "its stream starts"])
+def test_the_later_of_two_quick_symbol_choices_wins_and_the_earlier_stream_is_released(qloop, open_console, monkeypatch,
+                                                                                        while_):
+    """The symbol changed while the first listing's quote was read or its stream was starting
+    (IB's answers not in yet): both quote tasks ran; the first, finishing last, showed IBM under
+    the symbol MSFT, or (claiming its stream only once started) kept IBM streamed, holding a
+    market data line, until the ticket closed. The later choice wins now."""
+    answer_market_data = IBGatewaySimulator._handlers[1]
+    asked_ibm: list[list[str]] = []
+
+    def ibm_answered_late(server, session, fields):  # IBM's snapshot and stream answer slowly; the others at once
+        if "IBM" in fields:
+            asked_ibm.append(fields)
+            asyncio.get_running_loop().call_later(1.0, answer_market_data, server, session, fields)
+        else:
+            answer_market_data(server, session, fields)
+
+    monkeypatch.setitem(IBGatewaySimulator._handlers, 1, ibm_answered_late)
+    monkeypatch.setattr(ib_quotes, "STREAM_ANSWER_WAIT", 5.0)  # the first answer awaited, not given up on
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        desk, provider = controller.desk, console.stack.provider
+        try:
+            w.ticket_action.trigger()  # F2
+            dialog = desk.ticket
+            dialog.symbol_edit.setText("IBM")
+            controller.runner.run(desk.show_quote("IBM"), what="Quote")
+            if while_ == "its quote is read":
+                await wait_for(lambda: asked_ibm, 10, "IBM's price asked for, its answer not in")
+            else:
+                await wait_for(lambda: provider.streamed_quote("IBM") is not None, 10, "IBM's stream asked for, its answer not in")
+            dialog.symbol_edit.setText("MSFT")  # changed meanwhile
+            controller.runner.run(desk.show_quote("MSFT"), what="Quote")
+            await wait_for(lambda: "Quote" not in controller.runner.running(), 15, "both quote tasks' end")
+            assert dialog.quote_label.text().startswith("MSFT: "), dialog.quote_label.text()
+            assert provider.streamed_quote("MSFT") is not None
+            await wait_for(lambda: provider.streamed_quote("IBM") is None, 5,
+                           "IBM's stream released (the old code kept it until the ticket closed)")
+            assert provider.stream_lines() == 1
         finally:
             await console.close()
 
