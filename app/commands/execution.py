@@ -29,6 +29,7 @@ from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
 from app.commands import arguments
 from services.core.typed_numbers import plain
 from services.core.wording import counted
+from services.execution.reconcile_words import describe_reconcile
 
 log = logging.getLogger(__name__)
 
@@ -481,11 +482,7 @@ async def cmd_reconcile(args, settings) -> int:
     if report is None:
         _error(args, "reconcile_failed", "reconciliation could not complete")
         return EXIT_BROKER
-    data = report.to_dict()
-    _print_result(args, data, (f"reconciled: {data['open_orders']} open, {data['completed_orders']} completed, "
-                               f"{data['executions']} executions; missing fills {len(data['missing_fills'])}, "
-                               f"corrected {len(data['corrected'])}, external {len(data['external'])}, "
-                               f"unknown resolved {len(data['resolved_unknown'])}, positions {len(data['positions_corrected'])}"))
+    _print_result(args, report.to_dict(), describe_reconcile(report))  # the window's words
     return EXIT_OK
 
 

@@ -224,7 +224,11 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             row = dialog.row_of(dialog.risk_table, "max_order_notional")
             assert dialog.risk_table.item(row, 0).text() == "Max order notional (base currency)"  # a label, with its unit
             dialog.risk_table.item(row, 1).setText("12345")
-            dialog.data_source_combo.setCurrentText("simulator")  # read at the next start
+            # the demo runs the built-in simulator whatever is stored: the choice is not offered
+            # (tests/app/test_settings_session.py), and the stored one stays as it was
+            assert dialog.data_source_combo.isHidden()
+            with console.stack.db.session() as session:
+                stored_source = SettingsRepository(session).execution_data_source()
             dialog.accept()
             await wait_for(lambda: any(r.action == "settings.update" for r in console.window.audit_model.records()),
                            30, "settings audited")
@@ -232,7 +236,7 @@ def test_settings_dialog_saves_connection_to_the_file_and_risk_to_the_database(q
             assert saved["ib"]["port"] == 4002
             with console.stack.db.session() as session:
                 assert SettingsRepository(session).risk_defaults()["max_order_notional"] == 12345
-                assert SettingsRepository(session).execution_data_source() == "simulator"
+                assert SettingsRepository(session).execution_data_source() == stored_source
             # The new limit is in force at the next preview: exactly the orders above it are blocked.
             preview = await controller.preview(console.window.preview_view.params())
             over = {d.symbol for d in preview.drafts if d.notional > 12345}

@@ -4,15 +4,11 @@ against the simulator: the words of services.execution.reconcile_words, not the 
 
 from __future__ import annotations
 
-import pytest
-
 from services.execution.reconcile_words import describe_reconcile
 from tests.app.conftest import run
 from tests.fixtures.waiting import wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="app/controllers/orders.py:231 still says report.to_dict(); that file was "
-                                       "another helper's to edit: describe_reconcile(report) goes there, then drop this mark")
 def test_the_reconcile_line_is_said_in_words(qloop, open_console):
     async def scenario():
         console = await open_console()
