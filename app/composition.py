@@ -209,14 +209,23 @@ def open_database(settings: Settings, url: str | None = None) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(url or settings.effective_db_url)
     db.ensure_schema()
-    # The settings row is created on first read; create it here, in a write transaction, so that
-    # the concurrent reads of start-up never have to upgrade to a write (SQLite refuses such an
-    # upgrade at once while another connection writes).
+    ensure_settings_row(db)
+    return db
+
+
+def ensure_settings_row(db: Database) -> None:
+    """The settings row, created here when missing so that the concurrent reads of start-up never
+    have to upgrade to a write (SQLite refuses such an upgrade at once while another connection
+    writes). Looked for with a plain read first: the write lock, which a writer frozen in its
+    transaction can hold for as long as it likes, is asked for only by the first start, so that
+    a reading command (``orders``, ``trade-settings``) answers behind such a writer."""
     from services.db.repositories.settings import SettingsRepository
 
+    with db.session() as session:
+        if SettingsRepository(session).exists():
+            return
     with db.unit_of_work() as session:
-        SettingsRepository(session).get()
-    return db
+        SettingsRepository(session).get()  # insert_once: a row another process created meanwhile is kept
 
 
 DEMO_CAPITAL = "100000"

@@ -45,6 +45,10 @@ class SettingsRepository:
         self._read_once = read_once
         self._values: Row | None = None
 
+    def exists(self) -> bool:
+        """Whether the row is stored: a plain read, which on SQLite takes no write lock."""
+        return self.session.execute(select(_SETTINGS.c.id).where(_SETTINGS.c.id == SETTINGS_ROW_ID)).first() is not None
+
     def get(self) -> TradeSettings:
         if self._row is not None:
             return self._row

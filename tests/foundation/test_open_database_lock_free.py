@@ -1,0 +1,111 @@
+"""Opening the database (``app.composition.open_database``: every command but the few that only
+read what is stored) takes no write lock once the settings row exists: a reading command answers
+behind another console's writer frozen in its transaction (SQLite and MariaDB). Before, it asked
+for SQLite's write lock to create that row, waited the whole busy timeout (30 s) and failed with
+"database is locked". The row is still created by the first start, also when another process
+creates it at the same moment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from app.composition import ensure_settings_row
+from services.db import Database
+from services.db.models import TradeSettings
+from services.db.repositories.settings import SettingsRepository
+from tests.fixtures.locks import FrozenWriter, short_lock_waits
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSWER_WITHIN = 20  # seconds; the old code waited out the 30 s busy timeout, then failed
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _command(db_url: str, *args: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "app", "--db-url", db_url, "--log-level", "WARNING", *args]
+    try:
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=ANSWER_WITHIN, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`{' '.join(args)}` did not answer within {ANSWER_WITHIN} s behind the frozen writer")
+
+
+def _installation_ids(database: Database) -> list[str]:
+    with database.session() as session:
+        return list(session.scalars(select(TradeSettings.installation_id)))
+
+
+def test_opening_with_the_row_stored_waits_for_no_frozen_writer(database):
+    ensure_settings_row(database)
+    short_lock_waits(database, 1)  # the old code: "database is locked" after 1 s on SQLite
+    frozen = FrozenWriter(database.url)
+    try:
+        ensure_settings_row(database)
+        assert not frozen.released
+    finally:
+        frozen.close()
+    assert len(_installation_ids(database)) == 1
+
+
+@pytest.mark.slow  # three `python -m app` subprocesses
+def test_reading_commands_answer_behind_a_frozen_writer(database):
+    ensure_settings_row(database)
+    frozen = FrozenWriter(database.url)
+    try:
+        positions = _command(database.url, "positions")
+        orders = _command(database.url, "orders", "--json")
+        shown = _command(database.url, "trade-settings", "--json")
+        assert not frozen.released  # all three answered while it still held its locks
+    finally:
+        frozen.close()
+    assert (positions.returncode, orders.returncode, shown.returncode) == (0, 0, 0), positions.stderr + orders.stderr + shown.stderr
+    assert positions.stdout.strip() == "no positions"
+    assert json.loads(orders.stdout) == []
+    assert json.loads(shown.stdout)["trading_state"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("commits_after_read", [1, 2], ids=["after-the-first-look", "after-the-create-looked"])
+def test_the_row_another_process_creates_meanwhile_is_kept(database, commits_after_read):
+    """The other creator commits right after this one found no row (first look), or, on MariaDB,
+    even after the create's own look, just before its insert: this one takes the row the other
+    stored, and one installation id stays. (SQLite's create holds the write lock from its
+    start: the other cannot commit between its look and its insert.)"""
+    if commits_after_read == 2 and database.is_sqlite:
+        pytest.skip("SQLite's create looks for the row under the write lock")
+    assert _installation_ids(database) == []
+    other = Database(database.url)
+    scope = other.unit_of_work()
+    created = SettingsRepository(scope.__enter__()).get()  # inserted, not committed: invisible to a reader
+    reads = []
+
+    @event.listens_for(database.engine, "after_cursor_execute")
+    def _other_commits_after_the_first_look(_conn, _cursor, statement, *_rest):
+        if "trade_settings" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+            if len(reads) == commits_after_read:
+                scope.__exit__(None, None, None)
+
+    done: list[BaseException | None] = []
+
+    def open_it() -> None:
+        try:
+            ensure_settings_row(database)
+            done.append(None)
+        except BaseException as exc:
+            done.append(exc)
+
+    thread = threading.Thread(target=open_it, daemon=True)
+    thread.start()
+    thread.join(30)
+    other.dispose()
+    assert done == [None], done
+    assert len(reads) > commits_after_read, "the row was found before the other committed: the test proves nothing"
+    assert _installation_ids(database) == [created.installation_id]
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(TradeSettings)) == 1
