@@ -78,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args)
     except SettingsError as exc:
-        print(f"trading-console: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_settings", str(exc), EXIT_BAD_INPUT)
     configure_logging(settings)
     handler = getattr(args, "handler", None)
     if handler is None:
@@ -91,41 +90,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, details in the log file
-        return report_failure(exc, settings)
+        return report_failure(exc, settings, args)
 
 
-def report_failure(exc: BaseException, settings) -> int:
-    """An error a command did not handle itself, as one line on stderr and an exit code: a bad
-    database URL or bad input 2, an unreachable database 5, anything else 1."""
+def say_failure(args: argparse.Namespace | None, code: str, message: str, exit_code: int) -> int:
+    """How every command says it failed: ``trading-console: MESSAGE`` on stderr and, when it was
+    asked for ``--json``, one object ``{"error": CODE, "message": MESSAGE}`` on stdout (a script
+    reads that instead of an empty output), with the same exit code either way; returns it. A
+    message of several lines (one per problem) is said line by line on stderr."""
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"error": code, "message": message}))
+    for line in message.splitlines() or [""]:
+        print(f"trading-console: {line}", file=sys.stderr)
+    return exit_code
+
+
+def report_failure(exc: BaseException, settings, args: argparse.Namespace | None = None) -> int:
+    """An error a command did not handle itself, said by ``say_failure``: a bad database URL or
+    bad input 2, an unreachable database 5, anything else 1."""
     import logging
 
     from services.urls import redact_text
 
     logging.getLogger("app").error("command failed", exc_info=exc, extra={"tc_file_only": True})
-    url = getattr(settings, "redacted_db_url", "")
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+    from app.commands.db import database_failure
 
-    if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
-        isinstance(exc, ModuleNotFoundError) and "sqlalchemy" not in str(exc)
-    ):
-        print(f"trading-console: invalid database URL {url}: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    from services.db.errors import DatabaseLocationError
-    from services.db.migrate import SchemaNotCurrent
-
-    if isinstance(exc, DatabaseLocationError):
-        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if isinstance(exc, SchemaNotCurrent):  # the operator's decision: one line, nothing changed
-        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BROKER
-    if isinstance(exc, SQLAlchemyError):
-        from app.commands.db import error_line
-
-        print(f"trading-console: {error_line(exc, getattr(settings, 'effective_db_url', None))}", file=sys.stderr)
-        return EXIT_BROKER
+    failure = database_failure(exc, getattr(settings, "effective_db_url", None))
+    if failure is not None:
+        return say_failure(args, *failure)
     if isinstance(exc, (ValueError, ArithmeticError)):
-        print(f"trading-console: bad input: {redact_text(str(exc)) or type(exc).__name__}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"trading-console: {type(exc).__name__}: {redact_text(str(exc))} (details in the log file)", file=sys.stderr)
-    return 1
+        return say_failure(args, "bad_input", f"bad input: {redact_text(str(exc)) or type(exc).__name__}", EXIT_BAD_INPUT)
+    return say_failure(args, "internal_error", f"{type(exc).__name__}: {redact_text(str(exc))} (details in the log file)", 1)

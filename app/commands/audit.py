@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 
 EXIT_CHAIN_BROKEN = 1
@@ -58,7 +58,7 @@ def _verify(args: argparse.Namespace, settings) -> int:
         print(result.describe(), file=sys.stderr)
         return EXIT_CHAIN_BROKEN
 
-    return run_guarded(settings.effective_db_url, action)
+    return run_guarded(settings.effective_db_url, action, args)
 
 
 def _record_dict(record) -> dict:
@@ -77,8 +77,7 @@ def _record_dict(record) -> dict:
 
 def _list(args: argparse.Namespace, settings) -> int:
     if args.limit is not None and args.limit < 1:
-        print("trading-console: --limit must be at least 1", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", "--limit must be at least 1", EXIT_BAD_INPUT)
 
     def action() -> int:
         database, log = _open(settings)
@@ -104,4 +103,4 @@ def _list(args: argparse.Namespace, settings) -> int:
             print("(no audit entries)", file=sys.stderr)
         return EXIT_OK
 
-    return run_guarded(settings.effective_db_url, action)
+    return run_guarded(settings.effective_db_url, action, args)

@@ -148,7 +148,7 @@ def _backtest(args: argparse.Namespace, settings) -> int:
             return 128 + received[0]
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)
 
 
 @contextmanager

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
 from app.commands.db import run_guarded
 
@@ -32,8 +31,7 @@ def _backtests(args: argparse.Namespace, settings) -> int:
     from services.backtest.listing import DEFAULT_LIMIT, list_backtests, stored_outcome
 
     if args.show is not None and args.limit is not None:
-        print("trading-console: --limit lists backtests; --show shows one: give one of them", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", "--limit lists backtests; --show shows one: give one of them", EXIT_BAD_INPUT)
     url = settings.effective_db_url
 
     def action() -> int:
@@ -49,12 +47,11 @@ def _backtests(args: argparse.Namespace, settings) -> int:
             _print_listing(listed, as_json=args.json)
             return EXIT_OK
         if outcome is None:
-            print(f"trading-console: backtest {args.show} does not exist", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return say_failure(args, "not_found", f"backtest {args.show} does not exist", EXIT_BAD_INPUT)
         _print_outcome(outcome, as_json=args.json)
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)
 
 
 def _print_outcome(outcome, *, as_json: bool) -> None:

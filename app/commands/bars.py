@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
 from services.core.wording import counted
@@ -96,7 +96,8 @@ def import_bars(args: argparse.Namespace, settings) -> int:
 
 def _refused(args, exc) -> int:
     if args.json:
-        print(json.dumps({"error": "bad_input", "file": exc.source, "problems": [p.to_dict() for p in exc.problems]}, indent=2))
+        print(json.dumps({"error": "bad_input", "message": f"{exc.source}: {counted(len(exc.problems), 'problem')}; nothing was stored",
+                          "file": exc.source, "problems": [p.to_dict() for p in exc.problems]}, indent=2))
     print(f"{exc.source}: {counted(len(exc.problems), 'problem')}; nothing was stored", file=sys.stderr)
     for line in str(exc).splitlines()[1:]:
         print(line, file=sys.stderr)
@@ -108,11 +109,10 @@ def download_bars(args: argparse.Namespace, settings) -> int:
     from services.core.bars import FIRST_DAY
 
     if args.last < args.first:
-        print(f"trading-console: --to {args.last} is before --from {args.first}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", f"--to {args.last} is before --from {args.first}", EXIT_BAD_INPUT)
     if args.first < FIRST_DAY:  # a bar the cache would refuse; asked for, a request of thousands of years
-        print(f"trading-console: --from {args.first} is before {FIRST_DAY}, the first day a bar may have", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", f"--from {args.first} is before {FIRST_DAY}, the first day a bar may have",
+                           EXIT_BAD_INPUT)
     return _run(_download, args, settings)
 
 
@@ -173,4 +173,4 @@ def show_bars(args: argparse.Namespace, settings) -> int:
                 print(f"{r.symbol.ljust(width)}  {r.what_to_show:<13}  {r.bars:>6}  {r.first}  {r.last}")
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.typed_numbers import plain
 
@@ -37,10 +36,7 @@ def _assign(args: argparse.Namespace, settings) -> int:
     try:
         done = BooksService(db, os_user()).assign(args.symbol, args.quantity, args.project, args.cost, args.account)
     except BooksError as exc:
-        if args.json:
-            print(json.dumps({"error": "bad_input", "message": str(exc)}))
-        print(f"trading-console: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", str(exc), EXIT_BAD_INPUT)
     finally:
         db.dispose()
     if args.json:

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from services.urls import redact_text, redact_url
 
 log = logging.getLogger(__name__)
@@ -46,32 +46,50 @@ def error_line(exc: BaseException, url: str | None = None) -> str:
     return describe_db_error(exc, url)
 
 
-def run_guarded(url: str, action: Callable[[], int]) -> int:
-    """Run ``action``; database and revision errors become one line on stderr and an exit code."""
+def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int] | None:
+    """``exc`` as a failure of the database at ``url`` (code, one line, exit code), or None when
+    it is none: the one reading of such errors for ``run_guarded`` and ``app.cli.report_failure``."""
     from alembic.util.exc import CommandError
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+    from services.db.errors import DatabaseLocationError, NoSchema
+    from services.db.migrate import SchemaNotCurrent
+
+    if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
+        isinstance(exc, ModuleNotFoundError) and "sqlalchemy" not in str(exc)
+    ):
+        return "bad_database_url", f"invalid database URL {redact_url(url or '')}: {redact_text(str(exc))}", EXIT_BAD_INPUT
+    if isinstance(exc, SchemaNotCurrent):  # the operator's decision: one line, nothing changed
+        return "schema_not_current", redact_text(str(exc)), EXIT_BROKER
+    if isinstance(exc, DatabaseLocationError):
+        return "bad_database_location", redact_text(str(exc)), EXIT_BAD_INPUT
+    if isinstance(exc, NoSchema):
+        return "no_schema", redact_text(str(exc)), EXIT_BAD_INPUT
+    if isinstance(exc, CommandError):
+        return "bad_revision", redact_text(str(exc)), EXIT_BAD_INPUT
+    if isinstance(exc, OperationalError):  # app.commands.execution's word for it too
+        return "database_unreachable", error_line(exc, url), EXIT_BROKER
+    if isinstance(exc, SQLAlchemyError):
+        return "database_error", error_line(exc, url), EXIT_BROKER
+    return None
+
+
+def run_guarded(url: str, action: Callable[[], int], args: argparse.Namespace | None = None) -> int:
+    """Run ``action``; database and revision errors (and an OSError or RuntimeError of the
+    database work) become ``say_failure``'s line (with ``args.json`` also its JSON object) and an
+    exit code."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from services.db.errors import DatabaseLocationError, NoSchema
     from services.db.migrate import SchemaNotCurrent
 
     try:
         return action()
-    except SchemaNotCurrent as exc:
-        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BROKER
-    except (DatabaseLocationError, NoSchema) as exc:
-        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except CommandError as exc:
-        print(f"trading-console: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ArgumentError as exc:
-        print(f"trading-console: invalid database URL {redact_url(url)}: {redact_text(str(exc))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (SQLAlchemyError, OSError, RuntimeError) as exc:
+    except (SchemaNotCurrent, DatabaseLocationError, NoSchema, CommandError, SQLAlchemyError, OSError, RuntimeError) as exc:
         log.debug("database command failed", exc_info=True)
-        print(f"trading-console: {error_line(exc, url)}", file=sys.stderr)
-        return EXIT_BROKER
+        failure = database_failure(exc, url) or ("database_error", error_line(exc, url), EXIT_BROKER)
+        return say_failure(args, *failure)
 
 
 def _upgrade(args: argparse.Namespace, settings) -> int:
@@ -84,7 +102,7 @@ def _upgrade(args: argparse.Namespace, settings) -> int:
         print(f"{redact_url(url)}: at revision {revision or 'base'}")
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)
 
 
 def _downgrade(args: argparse.Namespace, settings) -> int:
@@ -97,7 +115,7 @@ def _downgrade(args: argparse.Namespace, settings) -> int:
         print(f"{redact_url(url)}: at revision {revision or 'base (no tables)'}")
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)
 
 
 def _current(args: argparse.Namespace, settings) -> int:
@@ -114,7 +132,7 @@ def _current(args: argparse.Namespace, settings) -> int:
             print(f"{redact_url(url)}: {revision}{' (head)' if revision == head else f' (head is {head})'}")
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)
 
 
 def _sql(args: argparse.Namespace, settings) -> int:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.core.typed_numbers import plain
 
@@ -139,8 +138,7 @@ def _positions(args: argparse.Namespace, settings) -> int:
             books = [b for b in project_books(database, rates.fx if rates is not None else None)
                      if args.project in (None, b.project)]
         except LookupError as exc:
-            print(f"trading-console: {exc.args[0]}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return say_failure(args, "not_found", exc.args[0], EXIT_BAD_INPUT)
         finally:
             database.dispose()
         if args.json:
@@ -157,4 +155,4 @@ def _positions(args: argparse.Namespace, settings) -> int:
                 print(_rates_line(rates))
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)

@@ -191,7 +191,9 @@ def run_preview(args: argparse.Namespace, settings) -> int:
         preview = offline_preview(offline_request(args), lambda: open_database(settings))
     except PreviewInputError as exc:
         if args.json:
-            print(json.dumps({"errors": exc.errors}, indent=2))
+            # say_failure's keys, and each problem (app.cli)
+            print(json.dumps({"error": "bad_input", "message": f"{counted(len(exc.errors), 'problem')} in the input",
+                              "errors": exc.errors}, indent=2))
         else:
             print(f"trading-console preview: {counted(len(exc.errors), 'problem')} in the input", file=sys.stderr)
             for e in exc.errors:

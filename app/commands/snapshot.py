@@ -16,7 +16,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.wording import counted
 
@@ -80,7 +80,8 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         return _fail(args, [{"line": None, "column": None, "code": "io", "message": message}], message)
     if not parsed.ok:  # nothing is stored; the database is not touched
         if args.json:
-            print(json.dumps({"source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
+            print(json.dumps({"error": "bad_input", "message": f"{parsed.source_name}: {counted(len(parsed.errors), 'problem')}",
+                              "source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
         else:
             print_problems(parsed.errors, parsed.source_name)
         return EXIT_BAD_INPUT
@@ -112,7 +113,7 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
 
 def _fail(args, errors: list[dict], message: str) -> int:
     if args.json:
-        print(json.dumps({"errors": errors}, indent=2))
+        print(json.dumps({"error": "bad_input", "message": message, "errors": errors}, indent=2))
     else:
         print(f"trading-console snapshot: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -129,8 +130,7 @@ def list_snapshots(args: argparse.Namespace, settings) -> int:
             if args.project is not None:
                 project_id = next((pid for pid, name in projects.items() if name == args.project), None)
                 if project_id is None:
-                    print(f"trading-console snapshot list: no project named {args.project!r}", file=sys.stderr)
-                    return EXIT_BAD_INPUT
+                    return say_failure(args, "not_found", f"snapshot list: no project named {args.project!r}", EXIT_BAD_INPUT)
             rows: list[dict[str, Any]] = [
                 {
                     "id": s.id,

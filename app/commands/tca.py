@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.core.wording import counted
 
@@ -34,16 +33,13 @@ def _tca(args: argparse.Namespace, settings) -> int:
     try:  # the backtest's own rule: the column shows what a backtest with it would fill at
         slippage = read_slippage_bps(args.slippage_bps)
     except BadSlippage as exc:
-        print(f"trading-console: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", str(exc), EXIT_BAD_INPUT)
     prices = None
     if args.prices:
         try:
             prices = read_price_book(args.prices)
         except PriceFileError as exc:
-            for problem in exc.problems:
-                print(f"trading-console: --prices: {problem}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return say_failure(args, "bad_input", "\n".join(f"--prices: {problem}" for problem in exc.problems), EXIT_BAD_INPUT)
 
     def action() -> int:
         database = open_existing_database(url)
@@ -53,13 +49,11 @@ def _tca(args: argparse.Namespace, settings) -> int:
             else:
                 report = run_tca(database, args.run, prices, FillAt(args.fill), slippage)
         except LookupError as exc:
-            print(f"trading-console: {exc.args[0]}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return say_failure(args, "not_found", exc.args[0], EXIT_BAD_INPUT)
         finally:
             database.dispose()
         if report.not_compared:  # README: a paper or live run
-            print(f"trading-console: {report.not_compared}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return say_failure(args, "not_compared", report.not_compared, EXIT_BAD_INPUT)
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
             return EXIT_OK
@@ -86,4 +80,4 @@ def _tca(args: argparse.Namespace, settings) -> int:
                      if report.orders_without_bar else ""))
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)

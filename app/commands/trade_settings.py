@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 
 
 def register(subparsers) -> None:
@@ -91,10 +90,7 @@ def _change(args: argparse.Namespace, settings, change) -> int:
     try:
         values = change(service)
     except TradeSettingsError as exc:
-        if args.json:
-            print(json.dumps({"error": "bad_setting", "message": str(exc)}))
-        print(f"trading-console: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_setting", str(exc), EXIT_BAD_INPUT)
     finally:
         db.dispose()
     _print(args, values)

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 
-from app.cli import EXIT_BAD_INPUT, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -83,19 +82,17 @@ def _trail(args: argparse.Namespace, settings) -> int:
 
     url = settings.effective_db_url
     if (args.run is not None and args.run < 1) or (args.plan is not None and args.plan < 1):
-        print("trading-console: an id is a positive number", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return say_failure(args, "bad_input", "an id is a positive number", EXIT_BAD_INPUT)
 
     def action() -> int:
         database = open_existing_database(url)
         try:
             trail = decision_trail(database, run_id=args.run, plan_id=args.plan)
         except TrailNotFound as exc:
-            print(f"trading-console: {exc.args[0]}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return say_failure(args, "not_found", exc.args[0], EXIT_BAD_INPUT)
         finally:
             database.dispose()
         print(json.dumps(trail.to_dict(), indent=2, ensure_ascii=False) if args.json else render(trail))
         return EXIT_OK
 
-    return run_guarded(url, action)
+    return run_guarded(url, action, args)

@@ -48,7 +48,7 @@ def _watch(args: argparse.Namespace, settings) -> int:
     # the commands' one database (orders, fills, positions read it too): not demo mode's, which
     # the default demo profile would give the monitor window
     url = settings.effective_db_url
-    return run_guarded(url, lambda: _follow(url, args.json, args.interval))
+    return run_guarded(url, lambda: _follow(url, args.json, args.interval), args)
 
 
 def _follow(url: str, as_json: bool, interval: float) -> int:
