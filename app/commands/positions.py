@@ -9,6 +9,10 @@ manual and external trades; `assign` moves them into a book; docs/project-books.
 table, each project's capital, cash (capital - net cost of its holdings + realized P&L) and value,
 summed as the window's positions tree sums them: a project in several currencies at the account's
 exchange rates as the console last stored them, or "mixed" without them (docs/currencies.md).
+
+``--json``: one object, ``positions`` (the table's rows), ``books`` (each project's capital, cash
+and sums, with the currency they are in: null for "mixed", each currency's own sums beside) and
+``rates`` (the stored exchange rates they were converted at, or null); amounts are strings.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ NO_MARK = "no mark"
 def register(subparsers) -> None:
     parser = subparsers.add_parser("positions", help="positions per project, account and symbol, with P&L and commissions")
     parser.add_argument("--project", default=None, help="only this project's positions (`unassigned`: what no project owns)")
-    parser.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    parser.add_argument("--json", action="store_true", help="one JSON object (positions, books, rates) instead of the tables")
     parser.set_defaults(handler=_positions)
 
 
@@ -52,6 +56,33 @@ def _as_dict(line) -> dict:
         "realized_pnl": plain(line.realized_pnl),
         "commissions": plain(line.commissions),
     }
+
+
+def _book_dict(book) -> dict:
+    """A project's book as its row and notes say it: ``currency`` null is "mixed" (a rate
+    missing, ``missing_rates``), its sums then null and ``by_currency`` each currency's own."""
+    f = book.figures
+    return {
+        "project": book.project,
+        "capital": _text(book.capital),
+        "cash": _text(book.cash),
+        "currency": f.currency,
+        "market_value": _text(f.market_value),  # null with a currency: a holding without a mark
+        "unrealized_pnl": _text(f.unrealized_pnl),
+        "realized_pnl": _text(f.realized_pnl),
+        "base": f.base,
+        "rates": {currency: plain(rate) for currency, rate in f.rates},
+        "missing_rates": list(f.missing_rates),
+        "by_currency": [{"currency": s.currency, "market_value": _text(s.market_value), "unrealized_pnl": plain(s.unrealized_pnl),
+                         "realized_pnl": plain(s.realized_pnl)} for s in f.by_currency],
+    }
+
+
+def _rates_dict(stored) -> dict | None:
+    if stored is None:
+        return None
+    return {"account": stored.account, "base": stored.fx.base, "rated_at": stored.rated_at.isoformat(),
+            "rates": {currency: plain(rate) for currency, rate in sorted(stored.fx.rates.items())}}
 
 
 def _table(lines) -> str:
@@ -142,14 +173,16 @@ def _positions(args: argparse.Namespace, settings) -> int:
         finally:
             database.dispose()
         if args.json:
-            print(json.dumps([_as_dict(line) for line in lines], indent=2))
-        elif not lines:
+            print(json.dumps({"positions": [_as_dict(line) for line in lines], "books": [_book_dict(b) for b in books],
+                              "rates": _rates_dict(rates)}, indent=2))
+            return EXIT_OK
+        if not lines:
             print("no positions" + (f" in project {args.project}" if args.project else ""))
         else:
             print(_table(lines))
             if any(line.market_price is None for line in lines):
                 print(f"\n{NO_MARK}: no market price stored yet (marks are stored while the console is connected)")
-        if not args.json and any(b.capital is not None or b.figures.by_currency for b in books):
+        if any(b.capital is not None or b.figures.by_currency for b in books):
             print("\n" + _books_table(books))
             if any(len(b.figures.by_currency) > 1 or b.figures.rates or b.figures.missing_rates for b in books):
                 print(_rates_line(rates))

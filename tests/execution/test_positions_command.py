@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services import console_queries as queries
+from services.core.typed_numbers import plain
 from services.db import Database
 from services.db.models import EquitySnapshot, TradeFill
 from services.domain import OrderState, Side
@@ -59,7 +60,7 @@ async def test_positions_command_and_stored_marks(stack, db_url):
 
     after = await _positions_cli(db_url, "--json")
     assert after.code == 0, after.err
-    rows = {r["project"]: r for r in after.json}
+    rows = {r["project"]: r for r in after.json["positions"]}
     with stack.db.session() as session:
         fills = {f.order_ref: f for f in session.scalars(select(TradeFill))}
     alpha, account = rows["alpha"], rows[None]
@@ -227,6 +228,13 @@ async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(st
     assert cells == ["alpha", "20,000.00", "no EUR rate", "mixed", "mixed", "mixed"], before.out
     assert "not added up: no EUR rate from the broker yet" in notes
     assert "exchange rates: none stored yet" in before.out
+    said = await _positions_cli(db_url, "--json")  # the same book, in JSON: "mixed" is a null currency
+    assert said.code == 0, said.err
+    [book] = said.json["books"]
+    assert (book["project"], book["capital"], book["cash"], book["currency"], book["market_value"]) == ("alpha", "20000", None, None, None)
+    assert (book["missing_rates"], book["rates"], said.json["rates"]) == (["EUR"], {}, None)
+    assert [c["currency"] for c in book["by_currency"]] == ["EUR", "USD"]
+    assert {p["symbol"] for p in said.json["positions"] if p["project"] == "alpha"} == {"AAPL", "SAP@IBIS:EUR"}
 
     held = {p.symbol: p for p in queries.positions(stack.db) if p.project_id is not None}
     stack.sim.set_price("AAPL", held["AAPL"].average_cost + Decimal(5))
@@ -247,3 +255,11 @@ async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(st
                      f"{window.unrealized_pnl:,.2f}", f"{window.realized_pnl:,.2f}"], after.out
     assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in notes
     assert "(base USD) as stored" in after.out and "1 EUR = 1.1 USD" in after.out
+    said = await _positions_cli(db_url, "--json", "--project", "alpha")
+    assert said.code == 0, said.err
+    [book] = said.json["books"]
+    assert {key: book[key] for key in ("capital", "cash", "currency", "market_value", "unrealized_pnl", "realized_pnl", "rates")} == {
+        "capital": "20000", "cash": plain(window.cash), "currency": "USD", "market_value": plain(window.market_value),
+        "unrealized_pnl": plain(window.unrealized_pnl), "realized_pnl": plain(window.realized_pnl), "rates": {"EUR": "1.1"}}
+    assert {c["currency"]: c["market_value"] for c in book["by_currency"]} == {s.currency: plain(s.market_value) for s in window.by_currency}
+    assert (said.json["rates"]["base"], said.json["rates"]["rates"]["EUR"]) == ("USD", "1.1")  # the account's, every currency

@@ -405,7 +405,7 @@ async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
 
     shown = await cli("positions", "--project", "unassigned", "--json")
     assert shown.code == 0, shown.err
-    assert [(r["project"], r["symbol"], r["quantity"]) for r in shown.json] == [("unassigned", "AAPL", "3")]
+    assert [(r["project"], r["symbol"], r["quantity"]) for r in shown.json["positions"]] == [("unassigned", "AAPL", "3")]
 
     refused = await cli("assign", "--symbol", "AAPL", "--quantity", "5", "--project", "A", "--cost", "228.5")
     assert refused.code == 2 and "not enough unassigned AAPL" in refused.err and "3 unassigned, 5 asked" in refused.err
@@ -415,7 +415,7 @@ async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
     assert done.code == 0, done.err
     assert (done.json["position"], done.json["unassigned_left"]) == ("2", "1")
     mine = await cli("positions", "--project", "A", "--json")
-    assert [(r["project"], r["quantity"], r["average_cost"]) for r in mine.json] == [("A", "2", "228.5")]  # as orders and fills write amounts
+    assert [(r["project"], r["quantity"], r["average_cost"]) for r in mine.json["positions"]] == [("A", "2", "228.5")]  # as orders and fills write amounts
 
     capital = await cli("trade-settings", "set", "project_capital.A=50000")
     assert capital.code == 0, capital.err
