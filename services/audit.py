@@ -29,7 +29,8 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -37,11 +38,12 @@ from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from services.db import Database
 from services.db.convert import to_audit_record
-from services.db.lock_conflicts import retry_lock_conflicts
+from services.db.lock_conflicts import is_lock_wait_timeout, retry_lock_conflicts
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
 from services.db.repositories import insert_once
@@ -50,6 +52,8 @@ from services.db.repositories.trail import TrailRepository
 from services.db.session import SQLITE_BEGIN_OPTION
 from services.db.types import utcnow
 from services.domain import AuditRecord
+
+log = logging.getLogger(__name__)
 
 VERIFY_BATCH = 2000
 BULK_CHUNK = 5000
@@ -429,10 +433,23 @@ class AuditLog:
         if getattr(self.database, "read_only", False):
             return result  # a monitor verifies, the checkpoint is the trading side's to move
         if not result.ok:
-            self._drop_checkpoint()
+            self._move_checkpoint(self._drop_checkpoint)
         elif result.walked:
-            self._save_checkpoint(last_id, last_hash, result.checked)
+            self._move_checkpoint(lambda: self._save_checkpoint(last_id, last_hash, result.checked))
         return result
+
+    @staticmethod
+    def _move_checkpoint(write: Callable[[], None]) -> None:
+        """The checkpoint moved (or dropped) only if SQLite's write lock is free now: behind a writer
+        frozen in its transaction a verification answers at once instead of waiting the busy
+        timeout and failing. Left as it was, it is safe: the next verification walks from it
+        again and finds again a break found after it."""
+        try:
+            write()
+        except OperationalError as exc:
+            if not is_lock_wait_timeout(exc):
+                raise
+            log.warning("audit checkpoint not moved: another connection holds the database's write lock")
 
     def _walk(self, session: Session, head: AuditChainHead | None, since_id: int | None, expected_prev: str,
               checked: int, trails: builtins.list[tuple[int, int, str]]) -> tuple[AuditVerification, int, str]:
@@ -493,7 +510,7 @@ class AuditLog:
         return None
 
     def _save_checkpoint(self, last_id: int, last_hash: str, entries: int) -> None:
-        with self.database.unit_of_work() as session:
+        with self.database.unit_of_work_if_free() as session:
             checkpoint = session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
             if checkpoint is None:
                 insert_once(session, AuditCheckpoint, {"id": CHECKPOINT_ROW_ID, "last_id": last_id, "last_hash": last_hash,
@@ -502,7 +519,7 @@ class AuditLog:
                 checkpoint.last_id, checkpoint.last_hash, checkpoint.entries = last_id, last_hash, entries
 
     def _drop_checkpoint(self) -> None:
-        with self.database.unit_of_work() as session:
+        with self.database.unit_of_work_if_free() as session:
             checkpoint = session.get(AuditCheckpoint, CHECKPOINT_ROW_ID)
             if checkpoint is not None:
                 session.delete(checkpoint)

@@ -208,6 +208,32 @@ class Database:
             raise ReadOnlyDatabase(f"{self.redacted_url} is open read-only (a monitor): nothing is written")
         return self._scope("BEGIN IMMEDIATE")
 
+    @contextmanager
+    def unit_of_work_if_free(self) -> Iterator[Session]:
+        """``unit_of_work`` for a write that can be left to a later time (the audit checkpoint, a
+        cache of how far the chain was verified): on SQLite it does not wait for the write lock
+        another connection holds (a writer frozen in its transaction would keep it waiting the
+        whole busy timeout) but raises "database is locked" at once
+        (``services.db.lock_conflicts.is_lock_wait_timeout``). MySQL/MariaDB lock rows, not the
+        database: there it is ``unit_of_work``."""
+        if not self.is_sqlite:
+            with self.unit_of_work() as session:
+                yield session
+            return
+        if self.read_only:
+            raise ReadOnlyDatabase(f"{self.redacted_url} is open read-only (a monitor): nothing is written")
+        with self.engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            waits = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+            driver.execute("PRAGMA busy_timeout=0")  # on the driver: no BEGIN before it
+            try:
+                connection.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                with Session(bind=connection, expire_on_commit=False, autoflush=True) as session, session.begin():
+                    yield session
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={int(waits)}")
+
     def session(self) -> AbstractContextManager[Session]:
         """A transaction for reads (and small writes that cannot race): commits at the end,
         rolls back on error; on SQLite it does not take the write lock up front."""

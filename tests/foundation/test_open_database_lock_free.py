@@ -3,7 +3,8 @@ read what is stored) takes no write lock once the settings row exists: a reading
 behind another console's writer frozen in its transaction (SQLite and MariaDB). Before, it asked
 for SQLite's write lock to create that row, waited the whole busy timeout (30 s) and failed with
 "database is locked". The row is still created by the first start, also when another process
-creates it at the same moment."""
+creates it at the same moment. ``audit verify`` moves its checkpoint only if the write lock is free
+(it waited the busy timeout for it too); left where it was, the next verification walks from it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.composition import ensure_settings_row
+from services.audit import AuditLog
 from services.db import Database
 from services.db.models import TradeSettings
 from services.db.repositories.settings import SettingsRepository
@@ -53,18 +55,22 @@ def test_opening_with_the_row_stored_waits_for_no_frozen_writer(database):
     assert len(_installation_ids(database)) == 1
 
 
-@pytest.mark.slow  # three `python -m app` subprocesses
+@pytest.mark.slow  # four `python -m app` subprocesses
 def test_reading_commands_answer_behind_a_frozen_writer(database):
     ensure_settings_row(database)
+    AuditLog(database).append("tester", "test.entry")  # verify has one to walk: it moves the checkpoint
     frozen = FrozenWriter(database.url)
     try:
         positions = _command(database.url, "positions")
         orders = _command(database.url, "orders", "--json")
         shown = _command(database.url, "trade-settings", "--json")
-        assert not frozen.released  # all three answered while it still held its locks
+        verified = _command(database.url, "audit", "verify")
+        assert not frozen.released  # all four answered while it still held its locks
     finally:
         frozen.close()
-    assert (positions.returncode, orders.returncode, shown.returncode) == (0, 0, 0), positions.stderr + orders.stderr + shown.stderr
+    results = (positions, orders, shown, verified)
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    assert verified.stdout.strip() == "audit chain intact: 1 entries verified"
     assert positions.stdout.strip() == "no positions"
     assert json.loads(orders.stdout) == []
     assert json.loads(shown.stdout)["trading_state"] == "ACTIVE"
@@ -109,3 +115,25 @@ def test_the_row_another_process_creates_meanwhile_is_kept(database, commits_aft
     assert _installation_ids(database) == [created.installation_id]
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(TradeSettings)) == 1
+
+
+def test_a_verification_behind_a_frozen_writer_answers_and_the_next_one_moves_the_checkpoint(database):
+    log = AuditLog(database)
+    log.append("tester", "test.first")
+    assert log.verify().ok and log.checkpoint()[0] == 1
+    log.append("tester", "test.second")
+    short_lock_waits(database, 1)  # the old code: "database is locked" after 1 s on SQLite
+    frozen = FrozenWriter(database.url)
+    try:
+        behind = log.verify()
+        assert not frozen.released
+    finally:
+        frozen.close()
+    assert (behind.ok, behind.checked) == (True, 2)
+    # SQLite: not moved (the lock was held); MariaDB locks rows: the checkpoint's was free
+    assert log.checkpoint()[0] == (1 if database.is_sqlite else 2)
+    after = log.verify()
+    assert (after.ok, after.checked, log.checkpoint()[0]) == (True, 2, 2)
+    if database.is_sqlite:  # the no-wait write gave the pooled connection its own busy timeout back
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1000
