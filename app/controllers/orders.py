@@ -18,7 +18,7 @@ from services.activity_log import Level
 from services.core.wording import counted
 from services.domain import OrderState, TradingState
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
-from services.execution.reconcile_words import describe_reconcile
+from services.execution.reconcile_words import describe_reconcile, found_something
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
 from widgets.models.base import fmt_price, fmt_quantity
@@ -237,7 +237,7 @@ class OrdersController:
 
     async def reconcile(self):
         report = await self.ctx.stack.reconciler.reconcile()
-        self.ctx.status(describe_reconcile(report))
+        self.ctx.status(describe_reconcile(report), level=Level.WARNING if found_something(report) else Level.INFO)
         await self.audit.refresh()
         return report
 

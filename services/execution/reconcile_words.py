@@ -28,6 +28,13 @@ def describe_reconcile(report: ReconcileReport) -> str:
     return f"{head}; {'; '.join(found)}"
 
 
+def found_something(report: ReconcileReport) -> bool:
+    """Whether the pass found the console's record or the books wrong (a fill taken in, a status
+    corrected, the books off the broker's): said as a warning, for the trader to look. Shares
+    held in no project's book are not a fault."""
+    return bool(_findings(report))
+
+
 def _findings(report: ReconcileReport) -> list[str]:
     found = []
     if report.missing_fills:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.execution.reconcile import ReconcileReport
-from services.execution.reconcile_words import describe_reconcile
+from services.execution.reconcile_words import describe_reconcile, found_something
 
 AT = datetime(2026, 12, 5, 10, 32, 5, tzinfo=UTC)
 
@@ -42,3 +42,12 @@ def test_what_the_pass_corrected_is_said_and_long_lists_are_cut():
 def test_shares_no_project_claimed_are_not_a_correction():
     text = describe_reconcile(ReconcileReport(AT, open_orders=2, executions=0, unassigned={"AAPL": "5", "MSFT": "-3"}))
     assert text.endswith("0 fills checked; nothing missing, nothing to correct; held in no project's book: AAPL 5, MSFT -3")
+
+
+def test_a_pass_that_corrected_something_is_a_warning_and_shares_in_no_book_are_not():
+    """The window says a pass that found the record or the books wrong as a warning."""
+    assert not found_something(ReconcileReport(AT, open_orders=3, executions=12))
+    assert not found_something(ReconcileReport(AT, unassigned={"AAPL": "5"}))
+    assert found_something(ReconcileReport(AT, missing_fills=["e1"]))
+    assert found_something(ReconcileReport(AT, book_mismatches=[{"account": "DU1", "symbol": "AMZN", "broker": "10",
+                                                                  "books": "25"}]))
