@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.typed_numbers import plain
 from services.core.wording import counted
@@ -162,9 +162,7 @@ def _run(command, args, settings) -> int:
 
 
 def _error(args, code: str, message: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps({"error": code, "message": message}))
-    print(f"trading-console: {message}", file=sys.stderr)
+    say_failure(args, code, message, 0)  # the one way a command says it failed; the caller returns its code
 
 
 def _open_db(settings):
