@@ -254,10 +254,11 @@ class ProjectBook:
 
 def project_books(db, fx: FxRates | None = None) -> tuple[ProjectBook, ...]:
     """Every project's book, by name, at the rates ``fx`` (None: the rates stored last, else
-    none: a base of USD, as the window has it before the broker said)."""
+    none: the base currency not known, as the window has it before the broker said, and a
+    project's cash not worked out)."""
     if fx is None:
         stored = stored_rates(db)
-        fx = stored.fx if stored is not None else FxRates()
+        fx = stored.fx if stored is not None else None
     with db.session() as session:
         projects = ProjectRepository(session).list(with_backtest_only=False)
         capitals = {p.name: p.capital for p in projects}

@@ -3,7 +3,9 @@ what no project owns (docs/project-books.md), each with its P&L. Built from the 
 records the window already holds, so the tree and the flat records can never disagree. A group's
 sums never add currencies at face value: in its lines' one currency, else in the account's base
 currency at the rates the window has from the broker, else each currency's apart
-(docs/currencies.md, "Totals")."""
+(docs/currencies.md, "Totals"). Until the broker said which the base currency is, nothing is
+converted into it: a project's cash (its capital, in the base currency, less costs in the lines'
+currencies) is unknown then, never worked out at a guessed base."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from services.execution.ib_contracts import FxRates
 ZERO = Decimal(0)
 UNNAMED = "(project name not loaded)"
 MIXED = "mixed"  # a group's sum over several currencies that no rate can add (its notes give each)
+NO_RATES_YET = "no rates yet"  # a cash before the broker said the account's base currency
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +42,12 @@ class GroupFigures:
 
     ``currency`` is the lines' own when they share one, the base currency when the lines' several
     currencies were converted at the account's rates (``rates``: the ones used), None when they
-    cannot be (a rate missing: ``missing_rates``): then the sums are None and ``by_currency``
-    holds each currency's. A project's ``cash`` is in the base currency (its capital's), each
-    currency's cost and realized P&L converted; None without a capital or with a rate missing."""
+    cannot be (a rate missing: ``missing_rates``; ``mixed``): then the sums are None and
+    ``by_currency`` holds each currency's. A group of no lines has zero sums in the base currency
+    (None when it is not known). A project's ``cash`` is in the base currency (its capital's), each
+    currency's cost and realized P&L converted; None without a capital or with a rate missing.
+    ``base`` None: the account's base currency is not known yet (no rates from the broker): every
+    line's currency is then a rate missing."""
 
     currency: str | None
     market_value: Decimal | None
@@ -49,7 +55,7 @@ class GroupFigures:
     realized_pnl: Decimal | None
     cash: Decimal | None
     by_currency: tuple[CurrencySums, ...]  # alphabetical
-    base: str
+    base: str | None
     rates: tuple[tuple[str, Decimal], ...]  # (currency, base units per unit) of the lines' other currencies
     missing_rates: tuple[str, ...]  # the lines' currencies without a rate to the base
 
@@ -58,6 +64,16 @@ class GroupFigures:
         """Whether the sums are of several currencies, in the base currency at today's rates."""
         return len(self.by_currency) > 1 and self.currency is not None
 
+    @property
+    def mixed(self) -> bool:
+        """Whether the sums are of several currencies that could not be added ("mixed")."""
+        return self.currency is None and bool(self.by_currency)
+
+    @property
+    def no_cash_because(self) -> str:
+        """Why a project's cash is not shown (it has a capital, its cash is None), in a cell's words."""
+        return NO_RATES_YET if self.base is None else f"no {'/'.join(self.missing_rates)} rate"
+
 
 @dataclass(frozen=True, slots=True)
 class BookGroup:
@@ -65,40 +81,47 @@ class BookGroup:
     name: str  # the account id, the project's name, or "unassigned"
     lines: tuple[PositionRecord, ...]
     capital: Decimal | None = None  # a project's, in the base currency (None: not set, or not a project)
-    # the account's base currency and rates as the window last had them from the broker; until
-    # then the base is taken to be USD with no rates, as for a provider that cannot tell
+    # the account's base currency and rates as the window last had them from the broker (a
+    # provider that trades one currency says so: ``FxRates()``); None: not known yet. Taking it
+    # to be USD then showed a EUR account's project holding dollars with its cash as euros of
+    # capital less dollars of cost, one for one
     fx: FxRates | None = None
 
     def figures(self) -> GroupFigures:
         """The group's sums per currency and what its row shows (see GroupFigures); worked out
         at each call: ask once per row."""
-        fx = self.fx or FxRates()
+        fx = self.fx
+        base = fx.base if fx is not None else None
         sums = _sums_by_currency(self.lines)
         rates: dict[str, Decimal] = {}
         missing = []
         for s in sums:
             try:
+                if fx is None:
+                    raise MissingRate(s.currency)
                 rates[s.currency] = rate_to_base(s.currency, fx.rates, fx.base)
             except MissingRate:
                 missing.append(s.currency)
         cash = None
-        if self.kind == "project" and self.capital is not None and not missing:
+        if self.kind == "project" and self.capital is not None and not missing:  # no lines: the capital, any base
             cash = book_cash(self.capital, sum((s.net_cost * rates[s.currency] for s in sums), ZERO),
                              sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO))
-        used = tuple((c, r) for c, r in sorted(rates.items()) if c != fx.base)
-        if len(sums) <= 1:  # one currency: its own sums, as they are
-            only = sums[0] if sums else CurrencySums(fx.base, ZERO, ZERO, ZERO, ZERO)
+        used = tuple((c, r) for c, r in sorted(rates.items()) if c != base)
+        if not sums:  # nothing held: zeros, in no currency in particular (the base's when it is known)
+            return GroupFigures(base, ZERO, ZERO, ZERO, cash, sums, base, used, ())
+        if len(sums) == 1:  # one currency: its own sums, as they are
+            [only] = sums
             return GroupFigures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl, cash, sums,
-                                fx.base, used, tuple(missing))
+                                base, used, tuple(missing))
         if missing:
-            return GroupFigures(None, None, None, None, cash, sums, fx.base, used, tuple(missing))
+            return GroupFigures(None, None, None, None, cash, sums, base, used, tuple(missing))
         unmarked = any(s.market_value is None for s in sums)
         return GroupFigures(
-            fx.base,
+            base,
             None if unmarked else sum(((s.market_value or ZERO) * rates[s.currency] for s in sums), ZERO),
             sum((s.unrealized_pnl * rates[s.currency] for s in sums), ZERO),
             sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO),
-            cash, sums, fx.base, used, ())
+            cash, sums, base, used, ())
 
 
 def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[Decimal | None], str]) -> list[str]:
@@ -113,15 +136,17 @@ def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[De
     rates = ", ".join(f"1 {currency} = {plain(rate)} {figures.base}" for currency, rate in figures.rates)
     converted = figures.converted
     cash_converted = has_capital and figures.cash is not None and bool(figures.rates)
-    if figures.currency is None:
-        notes.append(f"not added up: no {missing} rate from the broker yet")
+    if figures.mixed:
+        notes.append("not added up: " + (f"no {missing} rate" if figures.base else "no base currency or rates") +
+                     " from the broker yet")
     elif converted:
         what = "sums and cash" if cash_converted else "sums"
         notes.append(f"{what} in {figures.base} at today's rates ({rates})")
-    elif figures.currency != figures.base:
+    elif figures.currency != figures.base and figures.by_currency:
         notes.append(f"sums in {figures.currency}")
     if has_capital and figures.cash is None:
-        notes.append(f"cash in {figures.base} needs the {missing} rate from the broker")
+        notes.append(f"cash in {figures.base} needs the {missing} rate from the broker" if figures.base
+                     else "cash needs the account's base currency and rates from the broker")
     elif cash_converted and not converted:
         notes.append(f"cash in {figures.base} at today's rates ({rates})")
     return notes

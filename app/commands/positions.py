@@ -59,8 +59,9 @@ def _as_dict(line) -> dict:
 
 
 def _book_dict(book) -> dict:
-    """A project's book as its row and notes say it: ``currency`` null is "mixed" (a rate
-    missing, ``missing_rates``), its sums then null and ``by_currency`` each currency's own."""
+    """A project's book as its row and notes say it: ``currency`` null with sums null is "mixed"
+    (a rate missing, ``missing_rates``), ``by_currency`` then each currency's own; ``base`` null:
+    the account's base currency not known yet (no rates stored), its cash then null."""
     f = book.figures
     return {
         "project": book.project,
@@ -110,7 +111,7 @@ def _sum(value, figures) -> str:
     be added (a rate missing)."""
     from services.console_books import MIXED
 
-    if figures.currency is None:
+    if figures.mixed:
         return MIXED
     return NO_MARK if value is None else _money(value)
 
@@ -118,7 +119,7 @@ def _sum(value, figures) -> str:
 def _cash(book) -> str:
     if book.capital is None:
         return ""
-    return _money(book.cash) if book.cash is not None else f"no {'/'.join(book.figures.missing_rates)} rate"
+    return _money(book.cash) if book.cash is not None else book.figures.no_cash_because
 
 
 def _books_table(books) -> str:

@@ -211,7 +211,7 @@ def _book_row(out: str, project: str) -> tuple[list[str], list[str]]:
 async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(stack, db_url):
     """A project holding a US and a Xetra listing: the command's books row is the window's tree
     row (services.console_books, one rule). Before any rates are stored it adds nothing ("mixed",
-    "no EUR rate"); once the equity recorder stored the account's rates (the simulator's EUR 1.10)
+    "no rates yet": not even the base currency is known); once the equity recorder stored the account's rates (the simulator's EUR 1.10)
     its cash and value are in dollars at that rate, never euros taken as dollars."""
     from services.books import BooksService
     from services.console_books import position_tree
@@ -225,14 +225,14 @@ async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(st
     before = await _positions_cli(db_url)
     assert before.code == 0, before.err
     cells, notes = _book_row(before.out, "alpha")
-    assert cells == ["alpha", "20,000.00", "no EUR rate", "mixed", "mixed", "mixed"], before.out
-    assert "not added up: no EUR rate from the broker yet" in notes
+    assert cells == ["alpha", "20,000.00", "no rates yet", "mixed", "mixed", "mixed"], before.out
+    assert "not added up: no base currency or rates from the broker yet" in notes
     assert "exchange rates: none stored yet" in before.out
     said = await _positions_cli(db_url, "--json")  # the same book, in JSON: "mixed" is a null currency
     assert said.code == 0, said.err
     [book] = said.json["books"]
     assert (book["project"], book["capital"], book["cash"], book["currency"], book["market_value"]) == ("alpha", "20000", None, None, None)
-    assert (book["missing_rates"], book["rates"], said.json["rates"]) == (["EUR"], {}, None)
+    assert (book["base"], book["missing_rates"], book["rates"], said.json["rates"]) == (None, ["EUR", "USD"], {}, None)
     assert [c["currency"] for c in book["by_currency"]] == ["EUR", "USD"]
     assert {p["symbol"] for p in said.json["positions"] if p["project"] == "alpha"} == {"AAPL", "SAP@IBIS:EUR"}
 

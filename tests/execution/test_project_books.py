@@ -72,7 +72,8 @@ async def test_two_projects_with_the_same_targets_keep_their_own_books(stack):
     # A's cash: its capital less what its fills cost, commissions included
     await wait_until(lambda: _commissions_in(stack.db), 5, "commission reports")
     fills = (await stack.service.view(run_a.id)).fills
-    [book_a] = [b for b in project_books(stack.db) if b.project == "A"]
+    # at the account's rates (no sample stored any: without them the base currency is not known)
+    [book_a] = [b for b in project_books(stack.db, await stack.provider.exchange_rates()) if b.project == "A"]
     spent = sum((f.quantity * f.price + f.commission for f in fills), Decimal(0))
     assert (book_a.capital, book_a.cash.quantize(CENT)) == (Decimal(100000), (Decimal(100000) - spent).quantize(CENT))
 

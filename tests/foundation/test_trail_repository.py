@@ -123,6 +123,7 @@ async def test_a_portfolio_snapshots_cash_is_the_books_cash_with_its_assignments
     from services.db.repositories import OrderRepository
     from services.domain import OrderState, Side
     from services.execution.events import CommissionEvent, ExecutionEvent
+    from services.execution.ib_contracts import FxRates
     from services.execution.writer import EventWriter, PositionTruth
 
     with database.unit_of_work() as session:
@@ -142,7 +143,8 @@ async def test_a_portfolio_snapshots_cash_is_the_books_cash_with_its_assignments
     writer.submit(CommissionEvent("0001.aa.01.01", D(1)))
     await writer.flush()
     await writer.stop()
-    [book] = [b for b in project_books(database) if b.project == "alpha"]
+    # a dollar account (no rates stored: its base currency is said here)
+    [book] = [b for b in project_books(database, FxRates()) if b.project == "alpha"]
     with database.session() as session:
         snap = session.scalars(select(TrailPortfolioSnapshot).order_by(TrailPortfolioSnapshot.id.desc())).first()
     assert snap.cash.quantize(D("0.01")) == D("4399.00")

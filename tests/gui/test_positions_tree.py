@@ -96,9 +96,13 @@ def test_a_project_without_a_loaded_name_is_never_shown_by_its_id(qtbot):
     assert [row[0] for row in _tree(view)] == ["Account DU1 (all projects)", "gamma"]
 
 
+USD_ACCOUNT = FxRates("USD")  # the account summary of a dollar account holding dollars only
+
+
 def test_a_project_with_a_capital_shows_its_cash(qtbot):
     view = _view(qtbot, RECORDS)
     view.set_capitals({"alpha": Decimal(5000), "beta": None})
+    view.set_exchange_rates(USD_ACCOUNT)
     rows = {view.tree.topLevelItem(i).text(BOOK): view.tree.topLevelItem(i).text(ACCOUNT)
             for i in range(view.tree.topLevelItemCount())}
     # alpha: 5,000 - 10 x 100 + 2 realized
@@ -111,6 +115,7 @@ def test_the_p_and_l_is_in_view_in_the_right_column_of_a_laptop_and_a_long_book_
     come first, and a long book name is cut to leave them room (its row's tooltip has it whole)."""
     view = _view(qtbot, RECORDS)
     view.set_capitals({"alpha": Decimal(5000)})
+    view.set_exchange_rates(USD_ACCOUNT)
     view.resize(440, 300)
     view.show()
     qtbot.waitExposed(view)
@@ -205,12 +210,13 @@ def _tooltip(view: PositionsView, book: str, column: int) -> str:
 
 
 def test_a_group_of_dollars_and_euros_without_rates_adds_neither_its_sums_nor_its_cash(qtbot):
-    """A group holding AAPL (USD) and SAP on Xetra (EUR) before the window has the account's
-    rates: its cells say "mixed" and its tooltip gives each currency's sums; a project's cash
+    """A group holding AAPL (USD) and SAP on Xetra (EUR), the account's base (USD) known but no
+    EUR rate: its cells say "mixed" and its tooltip gives each currency's sums; a project's cash
     (capital in the base currency less costs in euros) is not worked out. Before, the account's
     row read 6,450.00 / 450.00 / 11.00 (dollars and euros added) and alpha's cash 2,005.00."""
     view = _view(qtbot, MIXED_RECORDS)
     view.set_capitals({"alpha": Decimal(5000), "beta": Decimal(2000)})
+    view.set_exchange_rates(FxRates("USD"))
     assert _rows(view) == {
         "Account DU1 (all projects)": ("mixed", "mixed", "mixed", ""),
         "alpha": ("mixed", "mixed", "mixed", "capital 5,000.00 · cash: no EUR rate"),
@@ -255,7 +261,7 @@ def test_the_groups_currency_rule_is_the_services_and_needs_no_widget():
     def account(fx):
         return position_tree(MIXED_RECORDS, {1: "alpha", 2: "beta"}, fx=fx)[0].figures()
 
-    apart = account(None)
+    apart = account(FxRates("USD"))
     assert (apart.currency, apart.unrealized_pnl, apart.missing_rates) == (None, None, ("EUR",))
     assert [(s.currency, s.unrealized_pnl, s.realized_pnl) for s in apart.by_currency] == [
         ("EUR", Decimal(150), Decimal(4)), ("USD", Decimal(300), Decimal(7))]
@@ -264,3 +270,44 @@ def test_the_groups_currency_rule_is_the_services_and_needs_no_widget():
     euros = account(FxRates("EUR", {"USD": Decimal("0.90")}))
     assert (euros.currency, euros.unrealized_pnl, euros.realized_pnl) == ("EUR", Decimal(420), Decimal("10.3"))
     assert account(FxRates("USD", {"GBP": Decimal("1.27")})).currency is None  # no EUR rate: still apart
+    unknown = account(None)  # no base currency from the broker yet: nothing to convert into
+    assert (unknown.currency, unknown.base, unknown.missing_rates, unknown.mixed) == (None, None, ("EUR", "USD"), True)
+
+
+# an account whose base is the euro, holding a US listing (the simulator's EUR base, USD at 0.90)
+EUR_ACCOUNT = FxRates("EUR", {"USD": Decimal("0.90")})
+
+
+def test_before_the_broker_says_the_base_currency_a_projects_cash_is_not_taken_as_dollars(qtbot):
+    """A EUR account's project with a capital of 5,000 (euros) holding 10 AAPL bought at 100
+    dollars: before the account summary its cash is not known ("no rates yet"), its sums are its
+    dollars as they are; once the summary says EUR and USD 0.90, the cash is 5,000 - 1,000 x 0.90
+    + 2 x 0.90. Before, the window showed 4,002.00: euros of capital less dollars of cost."""
+    view = _view(qtbot, RECORDS)
+    view.set_capitals({"alpha": Decimal(5000)})
+    rows = _rows(view)
+    assert rows["alpha"] == ("1,100.00", "100.00", "2.00", "capital 5,000.00 · cash: no rates yet")
+    tooltip = _tooltip(view, "alpha", ACCOUNT).splitlines()
+    assert "sums in USD" in tooltip and "cash needs the account's base currency and rates from the broker" in tooltip
+    view.set_exchange_rates(EUR_ACCOUNT)
+    assert _rows(view)["alpha"] == ("1,100.00", "100.00", "2.00", "capital 5,000.00 · cash 4,101.80")
+    assert "cash in EUR at today's rates (1 USD = 0.9 EUR)" in _tooltip(view, "alpha", ACCOUNT).splitlines()
+
+
+def test_a_projects_cash_needs_the_base_currency_but_a_provider_of_one_currency_gives_it():
+    """services.console_books alone: no base known, a project's cash is None (a project holding
+    nothing keeps its capital: there is nothing to convert); the base the broker says converts;
+    ``FxRates()`` (what a provider of one currency, the backtest's broker, says) is a USD base."""
+    from services.console_books import BookGroup
+
+    aapl = tuple(r for r in RECORDS if r.project_id == 1)  # 10 AAPL at 100, 2 realized
+
+    def cash(fx, lines=aapl):
+        return BookGroup("project", "alpha", lines, Decimal(5000), fx).figures().cash
+
+    assert cash(None) is None
+    assert cash(None, ()) == Decimal(5000)
+    assert cash(EUR_ACCOUNT) == Decimal(5000) - Decimal(900) + Decimal("1.8")
+    assert cash(FxRates()) == Decimal(4002)
+    assert BookGroup("project", "alpha", aapl, Decimal(5000), None).figures().no_cash_because == "no rates yet"
+    assert BookGroup("project", "alpha", aapl, Decimal(5000), FxRates("EUR")).figures().no_cash_because == "no USD rate"

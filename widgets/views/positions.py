@@ -65,13 +65,13 @@ def group_label(group: BookGroup) -> str:
 
 
 def _sum_text(value: Decimal | None, figures: GroupFigures) -> str:
-    return MIXED if figures.currency is None else fmt_money(value)
+    return MIXED if figures.mixed else fmt_money(value)
 
 
 def _money_text(group: BookGroup, figures: GroupFigures) -> str:
     if group.capital is None:
         return ""
-    cash = f"cash {fmt_money(figures.cash)}" if figures.cash is not None else f"cash: no {'/'.join(figures.missing_rates)} rate"
+    cash = f"cash {fmt_money(figures.cash)}" if figures.cash is not None else f"cash: {figures.no_cash_because}"
     return f"capital {fmt_money(group.capital)} · {cash}"
 
 
