@@ -35,3 +35,9 @@ def run_chart(progress: ProgressSnapshot) -> RunChart:
         progress.references,
         {symbol: slippage.describe() for symbol, slippage in progress.slippage.items()},
     )
+
+
+def followed_run_caption(project: str, run_id: int) -> str:
+    """Whose run the run-progress chart shows, where a window follows the newest run of any
+    project (the monitor): its tab says it."""
+    return f"{project}, run {run_id}"

@@ -11,21 +11,33 @@ from decimal import Decimal
 from sqlalchemy import and_, exists, or_, select
 
 from services.core.plans import Plan
-from services.db.models import OrderPlan, TradeOrder, TradeRun
+from services.db.models import OrderPlan, Project, TradeOrder, TradeRun
 from services.db.plan_repository import to_plan
 from services.domain import RunStatus, TradeMode
 from services.run_progress import PlannedOrder
 
 
-def run_plan(db, run_id: int) -> tuple[dict[str, PlannedOrder], Decimal]:
-    """The newest stored plan of ``run_id``: each order's reference by client order id, and the
-    gross notional (the progress chart's target). Empty and zero for a run without a plan."""
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """A run a monitor follows: its project's name (a monitor has no project selection, it
+    follows the newest run of any project and says whose), and its newest stored plan's orders
+    by client order id and gross notional (the progress chart's target)."""
+
+    project: str
+    planned: dict[str, PlannedOrder]
+    target: Decimal
+
+
+def run_plan(db, run_id: int) -> RunPlan:
+    """``run_id``'s project and newest stored plan (empty and zero for a run without a plan)."""
     with db.session() as session:
+        project = session.scalar(select(Project.name).join(TradeRun, TradeRun.project_id == Project.id)
+                                 .where(TradeRun.id == run_id)) or "(project not found)"
         row = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run_id).order_by(OrderPlan.id.desc()).limit(1)).first()
         if row is None:
-            return {}, Decimal(0)
+            return RunPlan(project, {}, Decimal(0))
         plan = to_plan(row)
-    return _planned(plan), plan.gross_notional
+    return RunPlan(project, _planned(plan), plan.gross_notional)
 
 
 def _planned(plan: Plan) -> dict[str, PlannedOrder]:

@@ -24,7 +24,7 @@ from app.controllers.history import HistoryPager
 from app.tasks import TaskRunner
 from services import console_queries as queries
 from services.change_feed import FeedBatch
-from services.console_charts import equity_points, run_chart
+from services.console_charts import equity_points, followed_run_caption, run_chart
 from services.domain import TradingState
 from services.history_queries import run_history
 from services.monitor_queries import run_plan
@@ -188,8 +188,11 @@ class MonitorController(QObject):
             await self.show_equity()
 
     async def _follow_run(self, run_id: int) -> None:
-        planned, target = await asyncio.to_thread(run_plan, self.stack.db, run_id)
-        self.progress.reset(run_id, planned, target)
+        """The newest run of any project (the monitor has no project selection): the chart's
+        tab says whose it is."""
+        plan = await asyncio.to_thread(run_plan, self.stack.db, run_id)
+        self.progress.reset(run_id, plan.planned, plan.target)
+        self.window.charts_view.set_run_caption(followed_run_caption(plan.project, run_id))
 
     def _show_progress(self, orders, fills) -> None:
         self._progress = self.progress.apply(orders, fills, now=datetime.now(UTC))

@@ -11,6 +11,7 @@ import asyncio
 import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
@@ -316,6 +317,41 @@ def test_a_monitor_shows_the_trading_state_another_process_sets(qloop, qtbot, da
             await wait_until(lambda: shown(w) == ("HALTED", True, TradingState.HALTED), 10,
                              lambda: f"the monitor to show HALTED: {shown(w)}")
             assert monitor.controller.last_error is None
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)
+
+
+def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, database, db_url, console_settings):
+    """A monitor has no project selection (no snapshots panel): it follows the newest run of any
+    project, and its run-progress tab says whose. Before, a run of beta sent after alpha's
+    replaced alpha's in the chart with nothing to tell them apart."""
+    from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
+    from services.domain import OrderState, Side, TradeMode
+
+    def run_with_an_order(project: str, ref: str) -> int:
+        with database.unit_of_work() as session:
+            project_id = ProjectRepository(session).get_or_create(project).id
+            run_id = RunRepository(session).create(project_id, mode=TradeMode.PAPER).id
+            OrderRepository(session).create(ref, "AAPL", Side.BUY, Decimal(1), status=OrderState.ACCEPTED, account="DU1",
+                                            project_id=project_id, run_id=run_id)
+            return run_id
+
+    def tab(w) -> str:
+        charts = w.charts_view
+        return charts.tabs.tabText(charts.tabs.indexOf(charts.progress_plot))
+
+    async def scenario():
+        alpha_run = run_with_an_order("alpha", "M-1")
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        try:
+            w = monitor.window
+            assert tab(w) == f"Run progress · alpha, run {alpha_run}"
+            beta_run = await asyncio.to_thread(run_with_an_order, "beta", "M-2")
+            await wait_until(lambda: tab(w) == f"Run progress · beta, run {beta_run}", 10,
+                             lambda: f"the monitor to follow beta's run: {tab(w)!r}")
+            assert monitor.controller.progress.run_id == beta_run and monitor.controller.last_error is None
         finally:
             await monitor.close()
 

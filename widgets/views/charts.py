@@ -220,6 +220,13 @@ class ChartsView(QWidget):
         self.pnl_view.linkedViewChanged(self.equity_plot.plotItem.vb, self.pnl_view.XAxis)
 
     # -- run progress -----------------------------------------------------------------------
+    def set_run_caption(self, caption: str | None) -> None:
+        """Which run the progress chart shows, in its tab (always in view, unlike the plot's
+        title in a short dock); None: the tab says "Run progress" alone."""
+        index = self.tabs.indexOf(self.progress_plot)
+        self.tabs.setTabText(index, "Run progress" + (f" · {caption}" if caption else ""))
+        self.tabs.setTabToolTip(index, f"the run-progress chart shows {caption}" if caption else "")
+
 
     def set_run_progress(self, points: Sequence[Point], target: Decimal | None) -> None:
         """Cumulative filled notional over time, and the run's target notional."""
