@@ -40,3 +40,35 @@ def test_the_account_row_of_dollars_and_euros_is_in_dollars_at_the_brokers_rate(
             await console.close()
 
     run(qloop, scenario())
+
+
+@pytest.mark.slow  # a window, the simulator and a fill: over ~5 s alone
+def test_a_euro_accounts_project_holding_dollars_has_its_cash_in_euros_at_the_brokers_rate(qloop, open_console):
+    """The simulator as an account whose base is the euro (USD at 0.90): a project with a capital
+    of 5,000 (euros) that bought 10 AAPL (dollars) shows its cash as 5,000 less the dollars'
+    cost at 0.90, the base and the rate the account summary says (before it came, the panel
+    said "no rates yet": tests/gui/test_positions_tree.py, no USD base taken for granted)."""
+    from services.books import BooksService
+    from widgets.views.positions import ACCOUNT
+
+    async def scenario():
+        console = await open_console(base_currency="EUR", fx_rates={"USD": Decimal("0.90")})
+        w, controller = console.window, console.controller
+        try:
+            await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.MKT, project="alpha")
+            await wait_for(lambda: any(p.project_id is not None and p.quantity for p in w.positions_model.records()), 10,
+                           "alpha's position in the panel")
+            BooksService(console.stack.db, "tester").set_capitals({"alpha": "5000"})
+            await controller.monitoring.show_capitals()
+            await controller.mark_positions()  # the marks, and the base and rates from the account summary
+            w.positions_model.flush()
+            held = next(p for p in w.positions_model.records() if p.project_id is not None)
+            cash = Decimal(5000) - held.quantity * held.average_cost * Decimal("0.90") + held.realized_pnl * Decimal("0.90")
+            tree = w.positions_view.tree
+            alpha = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount()) if tree.topLevelItem(i).text(BOOK) == "alpha")
+            assert alpha.text(ACCOUNT) == f"capital 5,000.00 · cash {cash:,.2f}"
+            assert "cash in EUR at today's rates (1 USD = 0.9 EUR)" in alpha.toolTip(ACCOUNT).splitlines()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
