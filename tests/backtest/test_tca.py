@@ -5,6 +5,7 @@ the same orders."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -125,8 +126,10 @@ def test_tca_refuses_a_backtest_run_and_says_when_a_run_has_no_fills(database, d
     for json_flag in ([], ["--json"]):
         assert main(["--db-url", db_url, "tca", "--run", str(backtest_id), *json_flag]) == 2
         out, err = capsys.readouterr()
-        assert out == ""
-        assert f"run {backtest_id} is a backtest run: TCA compares paper and live runs with the backtest" in err
+        said = f"run {backtest_id} is a backtest run: TCA compares paper and live runs with the backtest"
+        assert said in err
+        # with --json the refusal is also one object on stdout, as every command says a failure (app.cli.say_failure)
+        assert (json.loads(out)["message"].startswith(said) if json_flag else out == "")
 
     assert main(["--db-url", db_url, "tca", "--run", str(unfilled_id)]) == 0
     out = capsys.readouterr().out
