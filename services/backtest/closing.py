@@ -39,6 +39,7 @@ from services.execution.writer.events import ReconciledStatus
 from services.execution.writer.projection import EventProjection
 
 from .heartbeat import STALE_AFTER
+from .summary import summary_of
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,14 @@ class ClosedBacktest:
 def close_backtest(db, backtest_id: int, status: str, results: dict, message: str | None) -> bool:
     """The backtest's row closed with ``status`` if it is still running (False, nothing done:
     another closer was first); unless it is done, then its open orders canceled and its runs
-    still queued or running closed with the same status and reason."""
+    still queued or running closed with the same status and reason. Its summary (what the list
+    shows, ``summary.summary_of``) is written with its results: the list reads only that."""
     now = datetime.now(UTC)
     with db.unit_of_work() as session:
         claimed = cursor_result(session.execute(
             update(Backtest).where(Backtest.id == backtest_id, Backtest.status == "running")
-            .values(status=status, results=results, message=message, finished_at=now))).rowcount
+            .values(status=status, results=results, summary=summary_of(results), message=message,
+                    finished_at=now))).rowcount
     if not claimed:
         return False
     if status != "done":

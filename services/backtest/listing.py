@@ -20,9 +20,9 @@ from services.db.models import Backtest
 from .closing import close_abandoned
 from .requests import load_backtest
 from .runner import BacktestOutcome
+from .summary import final_equity, summary_of
 
 DEFAULT_LIMIT = 20
-TOTAL = "(total)"  # as the metrics table names every project together
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class BacktestListing:
     status: str  # running, done, canceled, failed
     projects: tuple[str, ...]
     days: int | None  # trading days simulated; None when it has no results (running, failed)
-    final_equity: tuple[tuple[str, Decimal], ...]  # per project, then TOTAL when there are several
+    final_equity: tuple[tuple[str, Decimal], ...]  # per project, then summary.TOTAL when there are several
     message: str | None
 
     def to_dict(self) -> dict:
@@ -44,27 +44,25 @@ class BacktestListing:
 
 
 def list_backtests(db, limit: int = DEFAULT_LIMIT) -> list[BacktestListing]:
-    """The ``limit`` newest backtests, newest first."""
+    """The ``limit`` newest backtests, newest first. Their summaries are read, never their
+    results (megabytes each); a row closed before summaries were stored (migration 0020) has its
+    results read alone, one row at a time."""
     if limit < 1:
         raise ValueError(f"limit {limit} must be at least 1")
     close_abandoned(db)
     with db.session() as session:
         rows = session.execute(select(Backtest.id, Backtest.created_at, Backtest.finished_at, Backtest.status,
-                                      Backtest.params, Backtest.results, Backtest.message)
+                                      Backtest.params, Backtest.summary, Backtest.message)
                                .order_by(Backtest.id.desc()).limit(limit)).all()
-    return [_listing(*row) for row in rows]
-
-
-def _listing(backtest_id: int, started: datetime, finished: datetime | None, status: str, params: dict | None,
-             results: dict | None, message: str | None) -> BacktestListing:
-    results = results or {}
-    per_project: dict = results.get("projects") or {}
-    projects = tuple((params or {}).get("projects") or per_project)
-    finals = [(name, Decimal(str(p["final_equity"]))) for name, p in per_project.items() if "final_equity" in p]
-    total = (results.get("total") or {}).get("final_equity")
-    if len(finals) > 1 and total is not None:
-        finals.append((TOTAL, Decimal(str(total))))
-    return BacktestListing(backtest_id, started, finished, status, projects, results.get("days"), tuple(finals), message)
+        listed = []
+        for backtest_id, started, finished, status, params, summary, message in rows:
+            if summary is None and status != "running":  # a running one has no results yet
+                summary = summary_of(session.scalar(select(Backtest.results).where(Backtest.id == backtest_id)))
+            summary = summary or {}
+            projects = tuple((params or {}).get("projects") or summary.get("projects") or ())
+            listed.append(BacktestListing(backtest_id, started, finished, status, projects, summary.get("days"),
+                                          final_equity(summary), message))
+    return listed
 
 
 def stored_outcome(db, backtest_id: int) -> BacktestOutcome | None:

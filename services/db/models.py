@@ -649,6 +649,10 @@ class Backtest(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     params: Mapped[dict | None] = mapped_column(JSONDoc())
     results: Mapped[dict | None] = mapped_column(JSONDoc())
+    # what the list of backtests shows (services.backtest.summary: days, final equities), written
+    # with ``results`` when it closes: the list never reads the results (every project's daily
+    # equity, megabytes for a long backtest); NULL while running and on rows closed before 0020
+    summary: Mapped[dict | None] = mapped_column(JSONDoc())
     message: Mapped[str | None] = mapped_column(Text)
     # the process running it (a run lease's holder fields, services.execution.lease): a backtest
     # left ``running`` by a process that is gone (kill -9, a reboot) is closed as failed by whoever

@@ -94,3 +94,74 @@ def test_backtests_refuses_an_unknown_backtest_and_both_options_exit_2(database,
 def test_no_backtests_says_so(database, db_url, capsys):
     assert _cli(db_url, capsys) == (0, "no backtests\n", "")
     assert _cli(db_url, capsys, "--json") == (0, "[]\n", "")
+
+
+LONG = 2_520  # ten years of trading days
+
+
+def _results(n: int, projects: list[str]) -> dict:
+    """Results in the shape a run stores them, each project's daily equity and drawdown ``LONG`` long."""
+    days = [f"2014-01-{d % 28 + 1:02d}" for d in range(LONG)]
+    per_project = {name: {"project": name, "final_equity": f"{10_000 + n}.{k}5",
+                          "equity": [[day, f"{10_000 + k}.25"] for day in days], "drawdown": [[day, "0.01"] for day in days]}
+                   for k, name in enumerate(projects)}
+    total = {"final_equity": str(sum(Decimal(p["final_equity"]) for p in per_project.values()))}
+    return {"projects": per_project, "total": total, "days": LONG}
+
+
+def _as_listed_before(results: dict) -> dict:
+    """The final equities the list showed when it read them from the results: per project, then
+    the total when there are several."""
+    finals = {name: p["final_equity"] for name, p in results["projects"].items()}
+    return {**finals, "(total)": results["total"]["final_equity"]} if len(finals) > 1 else finals
+
+
+def test_the_list_reads_summaries_not_results_and_an_older_row_alone(database):
+    from sqlalchemy import event, update
+
+    from services.backtest.closing import close_backtest
+    from services.backtest.listing import list_backtests
+    from services.db.models import Backtest
+
+    def running(projects: list[str]) -> int:
+        with database.unit_of_work() as session:
+            row = Backtest(status="running", params={"projects": projects})
+            session.add(row)
+            session.flush()
+            return row.id
+
+    older = running(["east", "west"])  # closed before summaries were stored (migration 0020): results only
+    older_results = _results(0, ["east", "west"])
+    with database.unit_of_work() as session:
+        session.execute(update(Backtest).where(Backtest.id == older)
+                        .values(status="done", results=older_results, finished_at=datetime.now(UTC)))
+    expected = {older: _as_listed_before(older_results)}
+    for n in range(1, 21):
+        projects = ["east", "west"] if n % 2 else ["north"]
+        backtest_id, results = running(projects), _results(n, projects)
+        assert close_backtest(database, backtest_id, "done", results, None)
+        expected[backtest_id] = _as_listed_before(results)
+
+    statements: list[tuple[str, object]] = []
+    fetched_results: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_):
+        statements.append((statement, parameters))
+        if "backtests.results" in statement:
+            fetched_results.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        newest = list_backtests(database)
+        assert statements and fetched_results == []  # 20 backtests, ten years of equity each: none read
+        both = list_backtests(database, 21)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+
+    assert [b.id for b in newest] == sorted(expected, reverse=True)[:20]
+    (_, parameters), = fetched_results  # the older row's, alone (parameters: a dict on MariaDB, a tuple on SQLite)
+    assert older in (parameters.values() if isinstance(parameters, dict) else parameters)
+    for listed in both:
+        assert listed.to_dict()["final_equity"] == expected[listed.id], listed.id
+        assert (listed.status, listed.days) == ("done", LONG)
+        assert listed.projects == (("east", "west") if len(expected[listed.id]) > 1 else ("north",))

@@ -1,0 +1,29 @@
+"""What the list of backtests shows of one (services.backtest.listing): its days and final
+equities, per project then in total. Kept apart from ``results`` (``backtests.summary``,
+written with them when the backtest closes, ``closing.close_backtest``) so that the list never
+reads the results: the daily equity and drawdown of every project, megabytes for a long
+backtest, only to show a few numbers. One rule for both: a row closed before the summary column
+existed is summed up from its results by the same function."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+TOTAL = "(total)"  # as the metrics table names every project together
+
+
+def summary_of(results: dict | None) -> dict:
+    """``{"days": trading days simulated or None, "projects": [name, ...], "final_equity":
+    [[name, "amount"], ...]}``: per project, then ``TOTAL`` when there are several (a list: the
+    order is the list's)."""
+    results = results or {}
+    per_project: dict = results.get("projects") or {}
+    finals = [[name, str(p["final_equity"])] for name, p in per_project.items() if "final_equity" in p]
+    total = (results.get("total") or {}).get("final_equity")
+    if len(finals) > 1 and total is not None:
+        finals.append([TOTAL, str(total)])
+    return {"days": results.get("days"), "projects": list(per_project), "final_equity": finals}
+
+
+def final_equity(summary: dict) -> tuple[tuple[str, Decimal], ...]:
+    return tuple((name, Decimal(amount)) for name, amount in summary.get("final_equity") or ())
