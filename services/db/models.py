@@ -133,13 +133,18 @@ class TradeRun(TimestampMixin, Base):
     __tablename__ = "trade_runs"
     __table_args__ = _table_args(
         Index("ix_trade_runs_lookup", "project_id", "snapshot_id", "mode", "trade_date"),
+        # runs by status (its prefix), and the open runs of one mode (services.backtest.closing: a
+        # closed backtest's runs still queued or running) among them alone, not every mode's. Status
+        # first: a mode-first index would be chosen for "mode = backtest, newest first" (the
+        # closer's last rebalance), reading every backtest run and sorting them, not scanning back by id
+        Index("ix_trade_runs_status_mode", "status", "mode"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), nullable=False)
     snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("decision_snapshots.id"))
     mode: Mapped[TradeMode] = mapped_column(EnumText(TradeMode, 16), nullable=False, default=TradeMode.PAPER)
-    status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus, 32), nullable=False, default=RunStatus.QUEUED, index=True)
+    status: Mapped[RunStatus] = mapped_column(EnumText(RunStatus, 32), nullable=False, default=RunStatus.QUEUED)
     trade_date: Mapped[date] = mapped_column(Date, nullable=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(191), unique=True)
     params: Mapped[dict | None] = mapped_column(JSONDoc())

@@ -20,7 +20,8 @@ from services.backtest.prices import PriceBook
 from services.backtest.requests import load_backtest
 from services.backtest.runner import Backtester, BacktestSpec
 from services.db.models import Backtest, OrderEvent, TradeOrder, TradeRun
-from services.domain import OrderState, RunStatus
+from services.db.repositories import ProjectRepository, RunRepository
+from services.domain import OrderState, RunStatus, TradeMode
 from services.execution.lease import process_key
 
 from .abandoned import HOST, dead_key, own_key, rebooted_key, running_backtest
@@ -182,3 +183,38 @@ def test_a_closer_killed_between_the_row_and_the_runs_is_finished_by_a_later_loo
     _, _, run_states, orders, _ = _state(database, just_closed, fresh_runs, fresh_coids)
     assert [s for s, _ in run_states] == [RunStatus.RUNNING, RunStatus.QUEUED]
     assert set(orders.values()) == {OrderState.NEW, OrderState.ACCEPTED}
+
+
+def test_the_open_run_looks_are_served_by_the_status_mode_index(database):
+    """The closer's looks for open backtest runs (``mode = 'backtest' AND status IN (...)``: the
+    closed backtest's runs, the half-closed sweep) seek ``ix_trade_runs_status_mode``: the open
+    runs of that mode, not every mode's."""
+    from sqlalchemy import event
+
+    running_backtest(database, host=HOST, key=dead_key(), pid=4242)
+    with database.unit_of_work() as session:  # open runs of another mode: the status alone would read them too
+        project = ProjectRepository(session).get_or_create("paper")
+        for day in range(1, 29):
+            RunRepository(session).create(project.id, mode=TradeMode.PAPER, trade_date=date(2024, 2, day),
+                                          status=RunStatus.RUNNING if day % 2 else RunStatus.QUEUED)
+    looks: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_):
+        if "FROM trade_runs" in statement and "trade_runs.status IN" in statement and statement.startswith("SELECT"):
+            looks.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        assert len(close_abandoned(database)) == 1
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+
+    assert len(looks) == 2, looks  # the closed backtest's open runs, then the half-closed sweep
+    with database.engine.connect() as connection:
+        for statement, parameters in looks:
+            if database.engine.dialect.name == "sqlite":
+                plan = " ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+                assert "USING INDEX ix_trade_runs_status_mode (status=? AND mode=?)" in plan, (statement, plan)
+            else:
+                plan = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).mappings().one()
+                assert (plan["key"], plan["key_len"]) == ("ix_trade_runs_status_mode", "196"), (statement, dict(plan))
