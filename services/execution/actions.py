@@ -231,8 +231,9 @@ class OrderActions:
                 stopping = self.service.executing_runs()
                 # it writes nothing more (its last look before each placeOrder sees the stop) and
                 # closes what it claimed as canceled when it stops (OrderSender._give_back)
-                log.warning("cancel all: run(s) %s still stopping after %s s: they send nothing more and cancel "
-                            "what they had claimed as they stop", sorted(stopping), self.confirm_timeout)
+                log.warning("cancel all: %s still stopping after %s s (%s): they send nothing more and cancel "
+                            "what they had claimed as they stop", counted(len(stopping), "run"), self.confirm_timeout,
+                            ", ".join(map(str, sorted(stopping))))
         # then the senders of other processes: the broker's cancel must come after their last
         # placeOrder, or what they send in between stays working
         busy = await self._senders_stopped(mark)
