@@ -335,6 +335,8 @@ async def cmd_execute(args, settings) -> int:
                     "failed": [list(f) for f in result.failed], "still_working": outcome.still_working,
                     "not_sent": outcome.not_sent, "commissions_missing": outcome.commissions_missing,
                     "stopped": result.stopped, "lease_lost": result.lease_lost,
+                    "canceled_after_cancel_all": list(result.canceled_after_cancel_all),
+                    "not_canceled_after_cancel_all": [list(f) for f in result.not_canceled_after_cancel_all],
                     "connection_lost": outcome.connection_lost},
             "orders": [order_dict(o) for o in view.orders],
             "fills": [fill_dict(f) for f in view.fills],
@@ -352,7 +354,9 @@ async def cmd_execute(args, settings) -> int:
     problems = outcome.problems()
     # a sender that lost the run's lease did not finish it, even when another process did; a run
     # stopped by a halt or a Cancel All did not either (its unsent orders canceled or left NEW)
-    if outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped:
+    # (and one whose orders its sender canceled after another process's Cancel All: not sent as planned)
+    if (outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped
+            or result.canceled_after_cancel_all or result.not_canceled_after_cancel_all):
         print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
         return EXIT_BROKER
     return EXIT_OK

@@ -7,7 +7,9 @@ limiter is the only bound. Before each chunk (about one second of sending) the t
 read again, and every ``SEND_WATCH_INTERVAL`` seconds as well, so that a halt or a Cancel All from
 another process stops what was not sent yet (a Cancel All writes a marker, ``trade_settings.
 cancel_all_at``: a sender that started under an older one stops, gives back its claims and leaves
-its unsent orders to the Cancel All, which waits for it: ``sending_since`` on the run's lease);
+its unsent orders to the Cancel All, which waits for it: ``sending_since`` on the run's lease;
+one that did not stop within that wait cancels, when it ends, what it wrote that still works at
+the broker: ``_cancel_after_cancel_all``);
 a halt or Cancel All in this process stops it before the very next order. The run's lease is looked at last right before each
 placeOrder is written, in the same synchronous step (``LeaseManager.check_sendable``): a sender
 whose process stalled past its lease sends nothing more, gives its claims back and says so. An order someone else claimed, sent or canceled is never sent
@@ -32,7 +34,7 @@ from services.db.repositories.settings import SettingsRepository
 from services.domain import EventSource, OrderState, TradeMode, TradingState
 
 from .dbcall import db_call, runs_inline
-from .errors import ExecutionError, LeaseExpired, NotConnected, SendingStopped
+from .errors import BrokerError, ExecutionError, LeaseExpired, NotConnected, SendingStopped
 from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager, placed_by
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
@@ -44,6 +46,9 @@ CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third 
 SEND_WATCH_INTERVAL = 0.5  # seconds between two looks at the trading state and the Cancel All marker while sending
 CANCEL_ALL = "Cancel All"  # why a sender stopped at a Cancel All (of this process or another)
 NO_CLAIM = "the run's lease expired or was taken (heartbeat not renewed in time)"
+SENT_AFTER_CANCEL_ALL = "canceled by its sender: a Cancel All of another process came while it sent"
+# the broker's statuses of an order that needs no cancel from its sender (final, or one on its way)
+_DONE_OR_CANCELING = frozenset({"Cancelled", "ApiCancelled", "Filled", "Inactive", "PendingCancel"})
 
 _ORDERS = cast(Table, TradeOrder.__table__)  # Core statements on the table: no ORM layer to cross
 _STILL_NEW = select(_ORDERS.c.client_order_id).where(_ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)),
@@ -59,6 +64,11 @@ class SendOutcome:
     # sending stopped because the run's lease was lost or about to expire: another process may
     # be finishing the run, this one's execute is incomplete (never a plain success)
     lease_lost: bool = False
+    # a Cancel All of another process came while this sender sent: the orders it wrote that were
+    # still working at the broker, canceled there by it (``_cancel_after_cancel_all``), and those
+    # whose cancel failed, each with why
+    canceled_after_cancel_all: list[str] = field(default_factory=list)
+    not_canceled_after_cancel_all: list[tuple[str, str]] = field(default_factory=list)
 
 
 class OrderSender:
@@ -146,11 +156,88 @@ class OrderSender:
                 await watcher
             except asyncio.CancelledError:
                 pass
+            # while the lease still says it sends: a Cancel All that waits for this sender cancels after these
+            try:
+                await self._cancel_after_cancel_all(lease, out)
+            except Exception:  # the lease's sending mark is cleared below whatever happens
+                log.exception("run %s: the cancels of what this sender wrote after another process's Cancel All failed; "
+                              "cancel the run's working orders at the broker", lease.run_id)
             try:
                 # after every claim was given back: what this sender leaves NEW is known now
                 await self._db(self.leases.stop_sending, lease)
             except Exception as exc:  # noqa: BLE001 - the lease row goes with the lease at the end of the run
                 log.warning("run %s: sender's end not recorded on its lease (%s)", lease.run_id, str(exc).splitlines()[0][:200])
+
+    async def _cancel_after_cancel_all(self, lease: Lease, out: SendOutcome) -> None:
+        """A Cancel All of another process made while this sender sent: cancel at the broker
+        every order this sender wrote that is still working there. That Cancel All waited a few
+        seconds for this sender, then canceled anyway; what this sender wrote between its cancel
+        and the sender's next look at the marker (every ``SEND_WATCH_INTERVAL``, each chunk)
+        reached the broker after it and stayed working, though the trader had pressed Cancel All.
+
+        No time is compared: the marker is written by the other process's clock, and which of
+        this sender's orders came after it cannot be told from two clocks (a skew of a second
+        would pass an order written after the cancel as one before it). So every order it wrote
+        is looked at, and the broker says which still work (an order the Cancel All reached is
+        canceled or canceling there: not asked again). A Cancel All of this process is not
+        one: its stop is read right before each placeOrder, and it cancels after this sender.
+        Each cancel is asked once (``provider.cancel_order``, outside any retried unit of
+        work); its order's CANCEL_REQUESTED event says why."""
+        if not out.sent or self.stop_requested() == CANCEL_ALL:
+            return
+        if self._remote_stop != CANCEL_ALL:
+            try:
+                if not await self._db(self._cancel_all_since_start):
+                    return
+            except (OperationalError, InterfaceError) as exc:
+                log.error("run %s: the Cancel All marker not read after sending (%s); if another process canceled "
+                          "everything meanwhile, what this sender wrote may still work", lease.run_id,
+                          str(exc).splitlines()[0][:200])
+                return
+        working = await self._still_working(out.sent)
+        for client_order_id in working:
+            try:
+                await self.provider.cancel_order(client_order_id)
+            except BrokerError as exc:
+                out.not_canceled_after_cancel_all.append((client_order_id, str(exc)))
+                continue
+            self.writer.submit(LocalOrderEvent(client_order_id, EventKind.CANCEL_REQUESTED, EventSource.SYSTEM,
+                                               message=SENT_AFTER_CANCEL_ALL))
+            out.canceled_after_cancel_all.append(client_order_id)
+        if working:
+            log.warning("run %s: a Cancel All of another process came while this sender sent; canceled at the broker "
+                        "%s it wrote that still worked: %s%s", lease.run_id, len(out.canceled_after_cancel_all),
+                        ", ".join(out.canceled_after_cancel_all) or "none",
+                        "".join(f"; not canceled {c}: {why}" for c, why in out.not_canceled_after_cancel_all))
+
+    async def _still_working(self, sent: list[str]) -> list[str]:
+        """Of the orders this sender wrote, those still working at the broker (not final, no
+        cancel on its way), as the broker answers; the record's view when it does not answer
+        (an order the record has as final is not asked again)."""
+        try:
+            open_at_broker = {o.order_ref for o in await self.provider.open_orders() if o.status not in _DONE_OR_CANCELING}
+        except BrokerError as exc:
+            log.warning("open orders not read from the broker (%s): the record says which still work", exc)
+            try:
+                open_at_broker = await self._db(self._not_final, sent)
+            except (OperationalError, InterfaceError):
+                open_at_broker = set(sent)  # neither answers: each is asked to cancel (a final one is refused, harmless)
+        return [c for c in sent if c in open_at_broker]
+
+    def _cancel_all_since_start(self) -> bool:
+        with self.db.session() as session:
+            return SettingsRepository(session, read_once=True).cancel_all_at() != self._mark
+
+    def _not_final(self, client_order_ids: list[str]) -> set[str]:
+        """Of these, the orders the record does not have as final."""
+        out: set[str] = set()
+        with self.db.session() as session:
+            for start in range(0, len(client_order_ids), 500):
+                out.update(c for c, status in session.execute(
+                    select(_ORDERS.c.client_order_id, _ORDERS.c.status)
+                    .where(_ORDERS.c.client_order_id.in_(client_order_ids[start:start + 500])))
+                    if not OrderState(status).is_terminal)
+        return out
 
     async def _watch(self) -> None:
         """Reads the trading state and the Cancel All marker every ``SEND_WATCH_INTERVAL``

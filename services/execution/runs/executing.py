@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.books import net_quantities, project_positions, working_orders
 from services.core.builder import held_as_if_filled
@@ -357,8 +358,19 @@ class RunExecution(RunPlanning):
                 self._senders_idle.set()
         if out.stopped:
             log.warning("run %s: sending stopped (%s); %s left unsent", run_id, out.stopped, counted(len(out.unsent), "order"))
+        if out.canceled_after_cancel_all or out.not_canceled_after_cancel_all:
+            # the broker's cancels are asked already (once): this records them, and is the only step retried
+            try:
+                await self._db(self._audit_sync, "run.canceled_after_cancel_all", run_id, {
+                    "canceled": list(out.canceled_after_cancel_all),
+                    "not_canceled": [list(f) for f in out.not_canceled_after_cancel_all]})
+            except (OperationalError, InterfaceError) as exc:  # each order's own event says it too
+                log.error("run %s: the cancels after another process's Cancel All not audited (%s)", run_id,
+                          str(exc).splitlines()[0][:200])
         if out.failed and not out.sent:
             why = out.stopped or out.failed[0][1]
             raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")
         return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING,
-                             unsent=tuple(out.unsent), stopped=out.stopped, lease_lost=out.lease_lost)
+                             unsent=tuple(out.unsent), stopped=out.stopped, lease_lost=out.lease_lost,
+                             canceled_after_cancel_all=tuple(out.canceled_after_cancel_all),
+                             not_canceled_after_cancel_all=tuple(out.not_canceled_after_cancel_all))

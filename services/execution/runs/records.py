@@ -78,6 +78,10 @@ class ExecuteResult:
     unsent: tuple[str, ...] = ()  # still NEW after this execute: failed, or never tried (see stopped)
     stopped: str | None = None  # why sending stopped before the end (halt, connection lost, lease lost)
     lease_lost: bool = False  # stopped because the run's lease was lost or expiring: incomplete, whatever the run's status
+    # a Cancel All of another process came while it sent: what its sender canceled at the broker
+    # after it (written, still working there), and what it could not cancel, with why
+    canceled_after_cancel_all: tuple[str, ...] = ()
+    not_canceled_after_cancel_all: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
