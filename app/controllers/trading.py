@@ -12,12 +12,13 @@ from app.composition import preview_params_to_run_params
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from app.tasks import UserFacingError, user_message
+from services.activity_log import Level
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
 from services.core.wording import counted
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
 from services.monitor_queries import latest_run
-from services.preview_session import ExecuteGate, PreviewSession, describe_execute
+from services.preview_session import ExecuteGate, PreviewSession, describe_execute, execute_needs_attention
 from services.run_progress import RunProgress
 from widgets.common import confirm
 
@@ -164,7 +165,8 @@ class TradingController:
             await self._unless_any_went(earlier, refusal)
             raise
         self._show_gate(self.session.mark_sent(run_id))
-        self.ctx.status(describe_execute(run_id, result))
+        self.ctx.status(describe_execute(run_id, result),
+                        level=Level.WARNING if execute_needs_attention(result) else Level.INFO)
         await self.audit.refresh()
         return result
 

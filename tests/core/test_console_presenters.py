@@ -11,9 +11,16 @@ from types import SimpleNamespace
 from services.console_charts import equity_points, run_chart
 from services.console_settings import change_from_dialog, dialog_values, with_theme
 from services.domain import PositionRecord, Side, TradeMode
+from services.execution.runs.records import ExecuteResult
 from services.live_word import LiveWord
 from services.position_marks import PositionMarks
-from services.preview_session import NO_PREVIEW, PreviewSession, describe_execute, sent_gate
+from services.preview_session import (
+    NO_PREVIEW,
+    PreviewSession,
+    describe_execute,
+    execute_needs_attention,
+    sent_gate,
+)
 from services.run_progress import RunProgress
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -124,8 +131,21 @@ async def test_send_uses_the_stored_plan_of_the_current_preview_only():
 
 
 def test_describe_execute():
-    result = SimpleNamespace(sent=("a", "b"), already_known=(), failed=(("c", "x"),), unsent=("c",), stopped="halted")
+    result = ExecuteResult(4, sent=("a", "b"), already_known=(), failed=(("c", "x"),), unsent=("c",), stopped="halted")
     assert describe_execute(4, result) == "Run 4: 2 sent, 0 already at the broker, 1 failed, 1 not sent (halted)"
+    assert execute_needs_attention(result)
+    assert not execute_needs_attention(ExecuteResult(4, sent=("a",), already_known=()))
+
+
+def test_orders_sent_as_another_sessions_cancel_all_came_are_said_with_what_became_of_them():
+    """Canceled at the broker by their sender, or not (then they may still work): said, as a warning."""
+    result = ExecuteResult(7, sent=("a", "b", "c"), already_known=(), stopped="Cancel All",
+                           canceled_after_cancel_all=("b", "c"), not_canceled_after_cancel_all=(("a", "not connected"),))
+    assert describe_execute(7, result) == (
+        "Run 7: 3 sent, 0 already at the broker, 0 failed, 0 not sent (Cancel All); 2 orders sent as another "
+        "session's Cancel All came canceled at the broker: b, c; 1 order sent after another session's Cancel All "
+        "could not be canceled and may still work: a (not connected)")
+    assert execute_needs_attention(result)
 
 
 def _position(symbol, quantity):
