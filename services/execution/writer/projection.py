@@ -59,13 +59,19 @@ ZERO = Decimal(0)
 # of the tables' Core columns but for the stored fills a batch may change (ORM objects); the Core
 # SELECTs run through the driver (``fetch_all``)
 _ORDERS = cast(Table, TradeOrder.__table__)
-_ORDERS_BY_REF = select(_ORDERS).where(_ORDERS.c.client_order_id.in_(bindparam("refs", expanding=True)))
+# The batch's orders are read locked until it commits (MariaDB; SQLite's batch holds the database's
+# write lock from its start): another process's writer changing one of them in between (its
+# broker's Cancelled while this one applies a Cancel All's CANCEL_REQUESTED) made this batch write
+# its state over theirs, and a canceled order read CANCEL_REQUESTED for good. Locked, the second
+# reads the first's state and the state machine decides from it.
+_ORDERS_BY_REF = select(_ORDERS).where(_ORDERS.c.client_order_id.in_(bindparam("refs", expanding=True))).with_for_update()
 # an order's state read again right before a cancel of it unsent applies, its row locked until the
 # batch commits (MariaDB; a SQLite batch holds the database's write lock from its start): a claim
 # (another connection's conditional update, NEW -> SENDING) comes before it or after it, whole
 _UNSENT_NOW = select(_ORDERS.c.status, _ORDERS.c.ib_order_id, _ORDERS.c.ib_perm_id).where(
     _ORDERS.c.id == bindparam("order_id")).with_for_update()
-_ORDERS_BY_PERM = select(_ORDERS).where(_ORDERS.c.ib_perm_id.in_(bindparam("perms", expanding=True))).order_by(_ORDERS.c.id)
+_ORDERS_BY_PERM = (select(_ORDERS).where(_ORDERS.c.ib_perm_id.in_(bindparam("perms", expanding=True))).order_by(_ORDERS.c.id)
+                   .with_for_update())
 _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("bases", expanding=True)))
 _FILLS = cast(Table, TradeFill.__table__)
 _ANY_FILL_OF_BASES = select(_FILLS.c.id).where(_FILLS.c.exec_base_id.in_(bindparam("bases", expanding=True))).limit(1)
