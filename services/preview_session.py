@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from services.core.wording import counted
 from services.run_progress import PlannedOrder, ProgressSnapshot
 
 if TYPE_CHECKING:  # annotations only: no import of the execution layer at run time
@@ -158,14 +157,7 @@ def describe_execute(run_id: int, result: ExecuteResult) -> str:
     text += f" ({result.stopped})" if result.stopped else ""
     # another session's Cancel All came while this run sent: what it wrote then was canceled by
     # its sender (services.execution.sending), or could not be, and still works at the broker
-    if result.canceled_after_cancel_all:
-        text += (f"; {counted(len(result.canceled_after_cancel_all), 'order')} sent as another session's Cancel All came "
-                 f"canceled at the broker: {', '.join(result.canceled_after_cancel_all)}")
-    if result.not_canceled_after_cancel_all:
-        text += (f"; {counted(len(result.not_canceled_after_cancel_all), 'order')} sent after another session's Cancel All "
-                 "could not be canceled and may still work: "
-                 + ", ".join(f"{c} ({why})" for c, why in result.not_canceled_after_cancel_all))
-    return text
+    return "; ".join([text, *result.cancel_all_notes()])
 
 
 def execute_needs_attention(result: ExecuteResult) -> bool:

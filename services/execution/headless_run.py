@@ -70,12 +70,7 @@ class RunOutcome:
             out.append(f"sending stopped: {self.result.stopped}"
                        + ("; what this process did not send is left to the process that took the run over, or to the next execute of it"
                           if self.result.lease_lost else ""))
-        canceled = self.result.canceled_after_cancel_all
-        not_canceled = self.result.not_canceled_after_cancel_all
-        if canceled or not_canceled:
-            out.append(f"a Cancel All of another process came while this run sent: its sender canceled at the broker "
-                       f"{counted(len(canceled), 'order')} it had written that still worked ({', '.join(canceled) or 'none'})"
-                       + "".join(f"; NOT canceled {coid}: {why}" for coid, why in not_canceled))
+        out.extend(self.result.cancel_all_notes())  # the window's words (services.preview_session.describe_execute)
         if self.not_sent:
             listing = ", ".join(self.not_sent[:50]) + (f" and {len(self.not_sent) - 50} more" if len(self.not_sent) > 50 else "")
             out.append(f"{counted(len(self.not_sent), 'order')} not sent: {listing}")

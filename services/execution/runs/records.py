@@ -12,7 +12,7 @@ from sqlalchemy import Row
 from services.books import WorkingOrder, net_quantities
 from services.core.builder import OrderDraft
 from services.core.plans import Plan
-from services.core.wording import working_note
+from services.core.wording import counted, working_note
 from services.db.models import TradeRun
 from services.db.repositories.runs import NewRun
 from services.domain import FillRecord, OrderRecord, RunStatus, TradeMode
@@ -82,6 +82,19 @@ class ExecuteResult:
     # after it (written, still working there), and what it could not cancel, with why
     canceled_after_cancel_all: tuple[str, ...] = ()
     not_canceled_after_cancel_all: tuple[tuple[str, str], ...] = ()
+
+    def cancel_all_notes(self) -> list[str]:
+        """What became of the orders sent as another session's Cancel All came, said the same by
+        the window and the commands (empty: none)."""
+        notes = []
+        if self.canceled_after_cancel_all:
+            notes.append(f"{counted(len(self.canceled_after_cancel_all), 'order')} sent as another session's Cancel All "
+                         f"came canceled at the broker: {', '.join(self.canceled_after_cancel_all)}")
+        if self.not_canceled_after_cancel_all:
+            notes.append(f"{counted(len(self.not_canceled_after_cancel_all), 'order')} sent after another session's "
+                         "Cancel All could not be canceled and may still work: "
+                         + ", ".join(f"{c} ({why})" for c, why in self.not_canceled_after_cancel_all))
+        return notes
 
 
 @dataclass(frozen=True, slots=True)
