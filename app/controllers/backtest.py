@@ -9,6 +9,7 @@ thread and handed to the panel as read-only values (``listing.frozen``), nothing
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +32,8 @@ from services.backtest.runner import BacktestOutcome
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.core.wording import counted
 from services.execution.errors import NotConnected
+
+log = logging.getLogger(__name__)
 
 # The service words its problems for the command (its flags); the panel names its own fields.
 _PANEL_WORDS = (
@@ -131,8 +134,12 @@ class BacktestController:
             def progress(done: int, total: int, day: date) -> None:  # on the backtest's thread
                 loop.call_soon_threadsafe(self._progress, done, total, day.isoformat())
 
-            outcome = await asyncio.to_thread(asyncio.run, run_backtest(self.db, prepared, progress=progress,
-                                                                        cancel=self._cancel.is_set, actor=self.actor))
+            try:
+                outcome = await asyncio.to_thread(asyncio.run, run_backtest(self.db, prepared, progress=progress,
+                                                                            cancel=self._cancel.is_set, actor=self.actor))
+            except Exception:
+                await self._list_past_after_failure()  # its row, closed as failed, heads the list
+                raise  # the runner says why
             await self.list_past(current=outcome.backtest_id)  # first: the rest is said in one go
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
@@ -158,6 +165,14 @@ class BacktestController:
 
     async def list_past(self, current: int | None = None) -> None:
         self.view.set_past_backtests(tuple(await asyncio.to_thread(list_backtests, self.db)), current)
+
+    async def _list_past_after_failure(self) -> None:
+        """The list read again after a backtest failed; a failure of this read is only logged,
+        so that the backtest's own error is the one said."""
+        try:
+            await self.list_past()
+        except Exception:
+            log.exception("the past backtests could not be read again after a failed backtest")
 
     def _on_past(self, backtest_id: int) -> None:
         self.runner.run(self.show_past(backtest_id), what="Past backtest")

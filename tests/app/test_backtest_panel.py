@@ -323,3 +323,38 @@ def test_the_panel_lists_past_backtests_and_shows_a_chosen_ones_stored_results_w
         assert view.past_combo.currentData() == ran
 
     run(qloop, scenario(), timeout=200)
+
+
+def test_a_backtest_that_fails_mid_run_is_said_and_heads_the_past_list_as_failed(qloop, panel, monkeypatch, tmp_path):
+    """A backtest that fails (here its third day raises) is said by the task runner, and the
+    past list is read again: its row, closed as failed with the reason, heads it (before, the
+    list still showed what it held before the run)."""
+    from services.backtest.runner import Backtester
+
+    view, controller, runner, errors = panel
+    real_day = Backtester._day
+    days: list[date] = []
+
+    async def failing_day(self, day, *args):
+        days.append(day)
+        if len(days) == 3:
+            raise RuntimeError("the disk is full")
+        return await real_day(self, day, *args)
+
+    monkeypatch.setattr(Backtester, "_day", failing_day)
+    prices, snapshots = _files(tmp_path, date(2024, 3, 29))
+    _fill(view, prices, snapshots)
+
+    async def scenario():
+        await controller.load()
+        assert view.past_ids() == []
+        view.run_button.click()
+        await wait_until(lambda: errors, 120, "the failure to be said")
+        await runner.drain(timeout=5)
+        assert [what for what, _ in errors] == ["Backtest"] and "the disk is full" in errors[0][1]
+        assert len(view.past_ids()) == 1
+        failed = load_backtest(controller.db, view.past_ids()[0])
+        assert failed.status == "failed" and failed.message == "RuntimeError: the disk is full"
+        assert "failed" in view.past_combo.itemText(0) and view.run_button.isEnabled()
+
+    run(qloop, scenario(), timeout=150)
