@@ -228,7 +228,7 @@ def stored_rates(db) -> StoredRates | None:
     if latest is None:
         return None
     account, base, rates, when = latest
-    return StoredRates(account, FxRates(base, rates), when)
+    return StoredRates(account, FxRates(base, rates, as_of=when), when)
 
 
 @dataclass(frozen=True, slots=True)

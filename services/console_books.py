@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
 from services.core.books import UNASSIGNED, BookLine, book_cash, unassigned_lines
@@ -58,10 +59,18 @@ class GroupFigures:
     base: str | None
     rates: tuple[tuple[str, Decimal], ...]  # (currency, base units per unit) of the lines' other currencies
     missing_rates: tuple[str, ...]  # the lines' currencies without a rate to the base
+    rates_as_of: datetime | None = None  # None: the broker's rates of now; else when they were stored
+
+    @property
+    def rates_said(self) -> str:
+        """Which rates converted the sums, in a note's words."""
+        if self.rates_as_of is None:
+            return "today's rates"
+        return f"the rates stored {self.rates_as_of:%Y-%m-%d %H:%M} UTC"
 
     @property
     def converted(self) -> bool:
-        """Whether the sums are of several currencies, in the base currency at today's rates."""
+        """Whether the sums are of several currencies, in the base currency at the account's rates."""
         return len(self.by_currency) > 1 and self.currency is not None
 
     @property
@@ -92,6 +101,7 @@ class BookGroup:
         at each call: ask once per row."""
         fx = self.fx
         base = fx.base if fx is not None else None
+        as_of = fx.as_of if fx is not None else None
         sums = _sums_by_currency(self.lines)
         rates: dict[str, Decimal] = {}
         missing = []
@@ -108,20 +118,20 @@ class BookGroup:
                              sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO))
         used = tuple((c, r) for c, r in sorted(rates.items()) if c != base)
         if not sums:  # nothing held: zeros, in no currency in particular (the base's when it is known)
-            return GroupFigures(base, ZERO, ZERO, ZERO, cash, sums, base, used, ())
+            return GroupFigures(base, ZERO, ZERO, ZERO, cash, sums, base, used, (), as_of)
         if len(sums) == 1:  # one currency: its own sums, as they are
             [only] = sums
             return GroupFigures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl, cash, sums,
-                                base, used, tuple(missing))
+                                base, used, tuple(missing), as_of)
         if missing:
-            return GroupFigures(None, None, None, None, cash, sums, base, used, tuple(missing))
+            return GroupFigures(None, None, None, None, cash, sums, base, used, tuple(missing), as_of)
         unmarked = any(s.market_value is None for s in sums)
         return GroupFigures(
             base,
             None if unmarked else sum(((s.market_value or ZERO) * rates[s.currency] for s in sums), ZERO),
             sum((s.unrealized_pnl * rates[s.currency] for s in sums), ZERO),
             sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO),
-            cash, sums, base, used, ())
+            cash, sums, base, used, (), as_of)
 
 
 def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[Decimal | None], str]) -> list[str]:
@@ -141,14 +151,14 @@ def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[De
                      " from the broker yet")
     elif converted:
         what = "sums and cash" if cash_converted else "sums"
-        notes.append(f"{what} in {figures.base} at today's rates ({rates})")
+        notes.append(f"{what} in {figures.base} at {figures.rates_said} ({rates})")
     elif figures.currency != figures.base and figures.by_currency:
         notes.append(f"sums in {figures.currency}")
     if has_capital and figures.cash is None:
         notes.append(f"cash in {figures.base} needs the {missing} rate from the broker" if figures.base
                      else "cash needs the account's base currency and rates from the broker")
     elif cash_converted and not converted:
-        notes.append(f"cash in {figures.base} at today's rates ({rates})")
+        notes.append(f"cash in {figures.base} at {figures.rates_said} ({rates})")
     return notes
 
 

@@ -17,7 +17,7 @@ from app.controllers.context import ConsoleContext
 from app.controllers.history import HistoryPager
 from services import console_queries as queries
 from services.activity_log import Level
-from services.books import project_books
+from services.books import project_books, stored_rates
 from services.change_feed import NewerOnly
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
@@ -55,6 +55,7 @@ class MonitoringController:
             engine.subscribe_market_health(self._on_market_health),
         ]
         self._market_unhealthy = False
+        self._brokers_rates_shown = False  # the stored rates shown until the broker's come, never after
         self._on_connection_event(None)
         self._equity_timer = QTimer(parent)
         self._equity_timer.setInterval(EQUITY_SAMPLE_MS)
@@ -80,6 +81,8 @@ class MonitoringController:
         await self.show_capitals()
         if self.ctx.stack.provider.is_connected:  # else at the connection (_on_connection_event)
             self.ctx.runner.run(self.show_exchange_rates(), what="Exchange rates")
+        else:
+            await self.show_stored_rates()
         await self.show_equity()  # the stored equity history (it survives restarts)
 
     # ------------------------------------------------------------------ service events
@@ -124,7 +127,17 @@ class MonitoringController:
         except ExecutionError as exc:  # the summary not answered: the rates shown stay until the next refresh
             log.warning("exchange rates not read: %s", exc)
             return
+        self._brokers_rates_shown = True
         self.ctx.window.positions_view.set_exchange_rates(rates)
+
+    async def show_stored_rates(self) -> None:
+        """Before the broker's rates: the ones the console stored last (as the ``positions``
+        command converts at), said as such in the tree's notes (``FxRates.as_of``); a project's
+        cash and a group of several currencies are then shown rather than "no rates yet"."""
+        stored = await self.ctx.db(stored_rates, self.ctx.stack.db)
+        account = self.ctx.stack.provider.account  # another account's base and rates are not this one's
+        if stored is not None and not self._brokers_rates_shown and account in (None, "", stored.account):
+            self.ctx.window.positions_view.set_exchange_rates(stored.fx)
 
     async def _reload_project_names(self) -> None:
         names = await self.ctx.db(queries.project_names, self.ctx.stack.db)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,10 +26,13 @@ from .errors import BrokerError
 
 @dataclass(frozen=True, slots=True)
 class FxRates:
-    """The account's base currency and, per other currency, base units per unit."""
+    """The account's base currency and, per other currency, base units per unit. ``as_of``:
+    None for the broker's rates of now; else when the console stored them (what a window not
+    connected yet, or a command, converts at: ``services.books.stored_rates``)."""
 
     base: str = "USD"
     rates: dict[str, Decimal] = field(default_factory=dict)
+    as_of: datetime | None = None
 
     def to_dict(self) -> dict[str, str]:
         return {c: str(r) for c, r in sorted(self.rates.items())}

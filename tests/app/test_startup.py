@@ -140,3 +140,74 @@ def test_an_unknown_data_source_is_the_start_up_error_of_the_window(qloop, conso
             assert await asyncio.wait_for(running, 20) == 5
 
     run(qloop, scenario(), timeout=60)
+
+
+def test_a_window_opened_before_the_gateway_shows_a_projects_cash_at_the_stored_rates_then_the_brokers(
+        qloop, console_settings, ib_log_guard):
+    """Opened while TWS is down, a project holding euros (a capital of 10,000 dollars) shows its
+    cash at the rates the console stored last, said as stored rates with their time, rather than
+    "no rates yet"; once the gateway is up, the broker's rates (the simulator's EUR 1.10) replace
+    them, said as today's."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from app.composition import open_database
+    from app.main import Console
+    from services.books import BooksService
+    from services.db.models import Position
+    from services.db.repositories import ProjectRepository
+    from services.db.repositories.portfolio import EquityRepository
+    from services.ibsim import IBGatewaySimulator, SimConfig
+    from widgets.views.positions import ACCOUNT, BOOK
+
+    ib_log_guard.allow(r"API connection failed: ConnectionRefusedError")
+    ib_log_guard.allow(r"Make sure API port on TWS/IBG is open")
+    port = _free_port()
+    settings = replace(console_settings, profile="paper", ib=replace(console_settings.ib, port=port, account=""))
+    account = SimConfig().accounts[0]
+    db = open_database(settings)
+    try:
+        with db.unit_of_work() as session:
+            project = ProjectRepository(session).get_or_create("alpha")
+            session.add(Position(project_id=project.id, project_key=project.id, account=account, symbol="SAP@IBIS:EUR",
+                                 currency="EUR", exchange="IBIS", quantity=Decimal(10), average_cost=Decimal(100),
+                                 realized_pnl=Decimal(0)))
+            EquityRepository(session).store_rates(account, "USD", {"EUR": Decimal("1.20")},
+                                                  datetime(2026, 12, 4, 21, 0, tzinfo=UTC))
+        BooksService(db, "tester").set_capitals({"alpha": "10000"})
+    finally:
+        db.dispose()
+
+    def alpha_cell() -> tuple[str, list[str]]:
+        tree = console.window.positions_view.tree
+        row = next((tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
+                    if tree.topLevelItem(i).text(BOOK) == "alpha"), None)
+        return ("", []) if row is None else (row.text(ACCOUNT), row.toolTip(ACCOUNT).splitlines())
+
+    console = Console(settings, demo=False)
+
+    async def scenario():
+        running = asyncio.ensure_future(console.run())
+        simulator = None
+        try:
+            await until_console(running, lambda: console.controller is not None and console.window is not None, 60,
+                                "window and controller")
+            await wait_for(lambda: alpha_cell()[0] == "capital 10,000.00 · cash 8,800.00", 10,
+                           lambda: f"alpha's cash at the stored 1.20 (shown: {alpha_cell()})")
+            assert not console.stack.provider.is_connected
+            assert "cash in USD at the rates stored 2026-12-04 21:00 UTC (1 EUR = 1.2 USD)" in alpha_cell()[1]
+            simulator = IBGatewaySimulator(SimConfig())
+            await simulator.start("127.0.0.1", port)
+            await wait_for(lambda: alpha_cell()[0] == "capital 10,000.00 · cash 8,900.00", 20,
+                           lambda: f"alpha's cash at the broker's 1.10 (shown: {alpha_cell()})")
+            assert "cash in USD at today's rates (1 EUR = 1.1 USD)" in alpha_cell()[1]
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 0
+        finally:
+            if not running.done():
+                console.window.close()
+                await asyncio.wait_for(running, 20)
+            if simulator is not None:
+                await simulator.stop()
+
+    run(qloop, scenario(), timeout=90)

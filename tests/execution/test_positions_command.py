@@ -4,6 +4,7 @@ the marks and equity snapshots it and the window read, on SQLite and MariaDB."""
 from __future__ import annotations
 
 import asyncio
+import re
 from decimal import Decimal
 
 import pytest
@@ -253,7 +254,9 @@ async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(st
     assert window.cash == 20000 - cost + aapl.realized_pnl + sap.realized_pnl * Decimal("1.1")
     assert cells == ["alpha", "20,000.00", f"{window.cash:,.2f}", f"{window.market_value:,.2f}",
                      f"{window.unrealized_pnl:,.2f}", f"{window.realized_pnl:,.2f}"], after.out
-    assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in notes
+    # the command converts at stored rates, and says so with their time, never "today's"
+    assert any(re.fullmatch(r"sums and cash in USD at the rates stored \d{4}-\d\d-\d\d \d\d:\d\d UTC \(1 EUR = 1\.1 USD\)", n)
+               for n in notes), notes
     assert "(base USD) as stored" in after.out and "1 EUR = 1.1 USD" in after.out
     said = await _positions_cli(db_url, "--json", "--project", "alpha")
     assert said.code == 0, said.err
