@@ -90,3 +90,47 @@ async def test_orders_a_sender_of_another_process_wrote_after_cancel_all_are_can
         await sender.close()
         await canceler.close()
 
+
+
+async def test_with_no_answer_from_the_broker_the_record_says_which_orders_to_cancel(database, make_simulator, monkeypatch):
+    """The same sender when the broker does not answer its look at the open orders: the record's
+    view decides (the orders it does not have as final), and every order written after the
+    Cancel All is still canceled at the broker, none left working."""
+    from services.execution.errors import BrokerError
+
+    monkeypatch.setattr(sending, "SEND_WATCH_INTERVAL", 60.0)
+    sim = await make_simulator(synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
+    sender = await build_stack(database, sim, client_id=1)
+    canceler = await build_stack(database, sim, client_id=2)
+    canceler.actions.senders_timeout = 0.3
+    looks: list[str] = []
+
+    async def open_orders_unanswered():
+        looks.append("asked")
+        raise BrokerError("open orders: no answer within 10 s")
+
+    try:
+        waiting, turn = _hold_the_second_order(sender)
+        _, snapshot_id = make_snapshot(database, "unanswered", {s: "0.004" for s in synthetic_symbols(N)})
+        run = await sender.service.create_run("unanswered", snapshot_id, TradeMode.PAPER, {})
+        sending_run = asyncio.ensure_future(sender.service.execute(run.id, portfolio_value=Decimal(1_000_000),
+                                                                   require_market_health=False))
+        await asyncio.wait_for(waiting.wait(), 20)
+        await canceler.actions.cancel_all()
+        before = {o.order_ref for o in sim.orders()}
+        monkeypatch.setattr(sender.provider, "open_orders", open_orders_unanswered)
+        turn.set()
+        result = await asyncio.wait_for(sending_run, 30)
+        after = [c for c in result.sent if c not in before]
+        assert looks == ["asked"] and len(after) == N - 1
+        assert set(after) <= set(result.canceled_after_cancel_all)
+        await sender.provider.ib.reqCurrentTimeAsync()
+        await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in result.sent], 10,
+                         lambda: f"orders of the run still working after Cancel All: "
+                                 f"{sorted(o.order_ref for o in sim.open_orders())}")
+        await sender.writer.flush()
+        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
+                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+    finally:
+        await sender.close()
+        await canceler.close()
