@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .reconcile_words import describe_reconcile
+
 log = logging.getLogger(__name__)
 
 # Seconds between two auto-recovery passes, in the trading window and in `serve` alike (`serve
@@ -129,10 +131,7 @@ class HeadlessService:
             self.say("reconciliation did not complete (retried at the next connect)")
             return
         self._reported = report
-        self.say(f"reconciled: {report.open_orders} open, {report.completed_orders} completed, {report.executions} "
-                 f"executions; missing fills {len(report.missing_fills)}, corrected {len(report.corrected)}, "
-                 f"external {len(report.external)}, unknown resolved {len(report.resolved_unknown)}, "
-                 f"positions {len(report.positions_corrected)}")
+        self.say(describe_reconcile(report))  # the window's and the reconcile command's words
 
     async def _recover_periodically(self) -> None:
         while not self.stop.is_set():

@@ -115,7 +115,7 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     await wait_until(lambda: trade.orderStatus.status == "Filled", 15, "the trader's order filled at the broker")
     assert len(sim.executions()) == 5 and len(written) < 5  # fills happened while serve was down
     again = await ServeProcess.start(db_url, sim.port)
-    await again.wait_line("reconciled:")
+    await again.wait_line("Reconciled at ")
     await again.wait_line("running")
     result = await again.stop()
     assert result.code == 0, result.err
@@ -141,8 +141,8 @@ async def test_serve_reconciles_after_a_dropped_connection(database, db_url, sim
         await wait_until(lambda: trade.orderStatus.status == "Filled", 10, "the order filled while serve was away")
         assert db_fills(database) == []
         await proxy.restore()
-        await serve.wait_line("reconciled:", after=mark, timeout=60)
-        assert serve.seen("missing fills 1", mark), serve.lines[mark:]
+        await serve.wait_line("Reconciled at ", after=mark, timeout=60)
+        assert serve.seen("1 missing fill taken in", mark), serve.lines[mark:]
         assert_db_matches_ledger(database, simulator)
     finally:
         result = await serve.stop()
