@@ -373,18 +373,22 @@ class InFlightOrders:
                 self.resent_ids.add(entry.order_id)
                 what = {"place": "order not at the broker", "modify": "modification unanswered",
                         "cancel": "cancel unanswered"}[entry.kind]
-                self.on_report(entry, f"{what} after IB's pacing error 100: sent again, same orderId "
-                                      f"(send {entry.attempts} of {self.sender.attempts})", False)
                 try:
                     # the message's own check may read the database first (a run's sender: a Cancel
                     # All or halt of another process), after the pacing wait, right before the write
                     await self.sender.send(entry.resend, check=both_checks(self.check, entry.check),
                                            around=getattr(entry.check, "around_resend", None))
-                except Exception as exc:  # noqa: BLE001 - disconnected, or ib_async refuses (the trade is done locally)
+                except Exception as exc:  # noqa: BLE001 - disconnected, refused by its check, or ib_async refuses
                     self._entries.pop(entry.order_id, None)
-                    log.warning("order %s (%s) not sent again: %s", entry.order_ref, entry.order_id, exc)
+                    # said once it is known: a report of "sent again" before a refused resend
+                    # put a send in the order's record that never happened
+                    # (a warning: a check's refusal, a Cancel All or halt, is what was wanted)
+                    self.on_report(entry, f"{what} after IB's pacing error 100: not sent again ({exc}); "
+                                          "reconciliation decides", False)
                     continue
                 entry.sent_at = asyncio.get_running_loop().time()
+                self.on_report(entry, f"{what} after IB's pacing error 100: sent again, same orderId "
+                                      f"(send {entry.attempts} of {self.sender.attempts})", False)
             if not self._entries:
                 return
             # wait for the answers to what was sent again (or for the next violation)

@@ -10,6 +10,7 @@ reads the marker first, and marks the lease as sending again for its write."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -54,8 +55,11 @@ async def _not_resent(stack, sim) -> None:
 
 
 async def test_a_resend_after_the_senders_end_is_not_written_after_another_process_cancel_all(
-        database, make_simulator, ib_log_guard):
+        database, make_simulator, ib_log_guard, caplog):
+    """... and what the provider says of it is that it was not sent again, never "sent again"
+    before the refusal (that report went into the order's record as a send that never happened)."""
     sim, stack, other = await _two_processes(database, make_simulator, ib_log_guard)
+    caplog.set_level(logging.WARNING, logger="services.execution.ib_provider")
     try:
         run_id, coids = _run_with_orders(database, 1)
         leases = stack.service.leases
@@ -69,6 +73,10 @@ async def test_a_resend_after_the_senders_end_is_not_written_after_another_proce
             assert await asyncio.to_thread(leases.senders_before, mark) == []
             _error_100(sim, 1)
             await _not_resent(stack, sim)
+        said = [r.getMessage() for r in caplog.records if r.name == "services.execution.ib_provider"]
+        assert not [m for m in said if "sent again, same orderId" in m], said
+        assert [m for m in said if coids[0] in m and "after IB's pacing error 100: not sent again (" in m
+                and m.endswith("reconciliation decides")], said
     finally:
         await other.close()
         await stack.close()
