@@ -243,6 +243,21 @@ def execute_many(executor: Session | Connection, statement: UpdateBase, columns:
     inside a transaction, straight on the driver's cursor (``_on_the_driver``)."""
     if not rows:
         return
+    values: list[Any] = list(zip(*rows, strict=True))  # by column
+    if len(values) != len(columns):
+        raise ValueError(f"rows of {len(values)} values for the columns {columns}")
+    execute_columns(executor, statement, columns, values)
+
+
+def execute_columns(executor: Session | Connection, statement: UpdateBase, columns: tuple[str, ...],
+                    values: Sequence[Sequence[Any]]) -> None:
+    """``execute_many`` of rows given by column (``values``: each of ``columns``' values, in the
+    rows' order): for a writer that has its rows' values by column already (the decision trail
+    writes its rows' texts so), not turned into rows for ``execute_many`` to turn back."""
+    if len(values) != len(columns):
+        raise ValueError(f"values of {len(values)} columns for the columns {columns}")
+    if not values or not len(values[0]):
+        return
     if isinstance(executor, Session):
         if executor.autoflush:
             executor.flush()
@@ -251,17 +266,15 @@ def execute_many(executor: Session | Connection, statement: UpdateBase, columns:
         connection = executor
     dialect = connection.dialect
     sql, picks, converters, order = _driver_statement(statement, columns, dialect)
-    values: list[Any] = list(zip(*rows, strict=True))  # by column
-    if len(values) != len(columns):
-        raise ValueError(f"rows of {len(values)} values for the columns {columns}")
+    converted: list[Any] = list(values)
     try:
         for index, converter in converters:
-            values[index] = list(map(converter, values[index]))
+            converted[index] = list(map(converter, converted[index]))
     except Exception as error:
         # as SQLAlchemy wraps an error of binding a parameter (its "(builtins.ValueError) ..." text)
         raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=True,
                                   hide_parameters=connection.engine.hide_parameters) from error
-    params: list[Any] = list(zip(*(values[index] for index in picks), strict=True))
+    params: list[Any] = list(zip(*(converted[index] for index in picks), strict=True))
     if not dialect.positional:
         params = [dict(zip(order, row, strict=True)) for row in params]
     if _on_the_driver(connection):

@@ -35,7 +35,7 @@ from services.db.models import (
     TrailRiskDecision,
     TrailSignal,
 )
-from services.db.repositories.base import execute_many, fetch_all
+from services.db.repositories.base import execute_columns, fetch_all
 from services.db.types import ExactDecimal
 
 ZERO = Decimal(0)
@@ -223,9 +223,17 @@ def _new_shape(record_type: type, model, link_columns: tuple[str, ...]) -> _Shap
 
 
 def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """The insert rows of ``records`` (flat dataclasses of one type) as (their columns, a tuple
-    of values per row): ``link``'s columns, the fields the model stores, and the row's hash of
-    them, ``row_hash``'s (a field of the same name as a ``link`` column wins)."""
+    """``_insert_columns``'s values as rows: a tuple of values per row."""
+    columns, values = _insert_columns(model, records, link)
+    return columns, list(zip(*values, strict=True))
+
+
+def _insert_columns(model, records: Iterable[Any], link: Mapping[str, Any]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """The insert values of ``records`` (flat dataclasses of one type) as (their columns, the
+    values of each column): ``link``'s columns, the fields the model stores, and each row's hash
+    of them, ``row_hash``'s (a field of the same name as a ``link`` column wins). Column by
+    column: the rows' texts are written so, and the insert takes them so (``execute_columns``),
+    never turned into rows and back (a backtest's previews write tens of thousands of rows)."""
     records = list(records)
     if not records:
         return (), []
@@ -234,29 +242,33 @@ def _insert_rows(model, records: Iterable[Any], link: Mapping[str, Any]) -> tupl
     if other is not None:
         raise TypeError(f"{model.__tablename__}: records of one type at a time, not {type(other).__name__} too")
     shape = _shape(record_type, model, tuple(link))
-    linked = tuple(link[column] for column in shape.link)
-    rows = [linked + values for values in map(shape.fields, records)]
-    texts = _texts(model, shape, rows)
-    return shape.columns, [(*values, hashlib.sha256(text.encode("utf-8")).hexdigest()) for values, text in zip(rows, texts, strict=True)]
+    count = len(records)
+    values: list[list[Any]] = [[link[column]] * count for column in shape.link]
+    values.extend(map(list, zip(*map(shape.fields, records), strict=True)))
+    texts = _texts(model, shape, values)
+    values.append([hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts])
+    return shape.columns, values
 
 
-def _texts(model, shape: _Shape, rows: list[tuple[Any, ...]]) -> list[str]:
-    """``_canonical``'s text of each row (its values in ``shape.columns`` order), written column
-    by column: a column's values are mostly of one kind, written by one converter over the whole
-    batch, and the rows' texts come of one formatting each (a backtest's previews write a
-    quarter of a million rows). A column with a value of a kind ``_written`` does not write sends
-    the batch row by row (``_written``, else ``_canonical_general``): the same text."""
+def _texts(model, shape: _Shape, columns: list[list[Any]]) -> list[str]:
+    """``_canonical``'s text of each row (``columns``: the values of each of ``shape.columns``
+    but ``row_hash``), written column by column: a column's values are mostly of one kind,
+    written by one converter over the whole batch, and the rows' texts come of one formatting
+    each (a backtest's previews write a quarter of a million rows). A column with a value of a
+    kind ``_written`` does not write sends the batch row by row (``_written``, else
+    ``_canonical_general``): the same text."""
     template, quanta = _template(model)
-    width = len(shape.columns) - 1
-    columns = []
+    count = len(columns[0])
+    texts = []
     for position, quantum in zip(shape.positions, quanta, strict=True):
-        values = [None] * len(rows) if position == width else list(map(operator.itemgetter(position), rows))
-        texts = _column_texts(values, quantum)
-        if texts is None:
+        column = [None] * count if position == len(columns) else columns[position]
+        written = _column_texts(column, quantum)
+        if written is None:
             return [_written((template, quanta), shape.ordered((*values, None)))
-                    or _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True))) for values in rows]
-        columns.append(texts)
-    return list(map(template.__mod__, zip(*columns, strict=True)))
+                    or _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True)))
+                    for values in zip(*columns, strict=True)]
+        texts.append(written)
+    return list(map(template.__mod__, zip(*texts, strict=True)))
 
 
 def _column_texts(values: list[Any], quantum: Decimal | None) -> list[str] | None:
@@ -271,7 +283,12 @@ def _column_texts(values: list[Any], quantum: Decimal | None) -> list[str] | Non
         return None if write is None else list(map(write, values))
     if not kinds <= _TEXT_OF.keys():
         return None
-    return [_TEXT_OF[type(value)](value) for value in values]
+    if bool in kinds and int in kinds:  # True == 1, yet they read differently: each value written alone
+        return [_TEXT_OF[type(value)](value) for value in values]
+    # texts and nulls (a risk decision's measured value, its order's id): each distinct value
+    # written once, then looked up (a column repeats a few values over a whole batch)
+    distinct = {value: _TEXT_OF[type(value)](value) for value in set(values)}
+    return list(map(distinct.__getitem__, values))
 
 
 def _values(row) -> dict[str, Any]:
@@ -306,16 +323,16 @@ class TrailRepository:
                        order_decisions: Iterable[OrderDecision], risk_decisions: Iterable[RiskDecision]) -> str:
         """Store one preview's decisions; returns its trail hash (for the plan's audit entry)."""
         link = {"plan_id": plan_id, "run_id": run_id}
-        rows = {TrailSignal: _insert_rows(TrailSignal, signals, link),
-                TrailOrderDecision: _insert_rows(TrailOrderDecision, order_decisions, link),
-                TrailRiskDecision: _insert_rows(TrailRiskDecision, risk_decisions, link)}
+        tables = {TrailSignal: _insert_columns(TrailSignal, signals, link),
+                  TrailOrderDecision: _insert_columns(TrailOrderDecision, order_decisions, link),
+                  TrailRiskDecision: _insert_columns(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
         # of a backtest's preview); ids follow the rows' order, which the trail hash relies on
         self.session.flush()
-        for model, (columns, values_list) in rows.items():
-            if values_list:
-                execute_many(self.session, _INSERTS[model], columns, values_list)
-        return self._written_hash(plan_id, {model: [row[-1] for row in values_list] for model, (_, values_list) in rows.items()})
+        for model, (columns, values) in tables.items():
+            if values:
+                execute_columns(self.session, _INSERTS[model], columns, values)
+        return self._written_hash(plan_id, {model: values[-1] if values else [] for model, (_, values) in tables.items()})
 
     def _written_hash(self, plan_id: int, hashes: Mapping[Any, list[str]]) -> str:
         """The trail hash of the rows just written (``hashes``: each table's row hashes in the
