@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from services.core.builder import OrderDraft
 from services.core.plans import Plan, PriceRef, content_hash, plan_content
 from services.db.models import OrderPlan
-from services.db.repositories.base import cursor_result
+from services.db.repositories.base import insert_one
 from services.db.types import utcnow
 from services.domain import OrderType, Side, TradeMode
 
@@ -40,8 +40,11 @@ def draft_from_dict(d: dict) -> OrderDraft:
 
 
 # a plan is written once and never changed: a Core INSERT (built once) instead of an ORM object
-# and its unit-of-work flush, which was most of storing a backtest's plan
+# and its unit-of-work flush, which was most of storing a backtest's plan; run through the
+# driver (base.insert_one), without SQLAlchemy's handling of a statement
 _INSERT = insert(cast(Table, OrderPlan.__table__))
+_COLUMNS = ("run_id", "project_id", "snapshot_id", "mode", "account", "created_at", "portfolio_value", "verdict",
+            "content_hash", "params", "prices", "positions", "orders", "skipped", "risk")
 
 
 class PlanRepository:
@@ -60,7 +63,7 @@ class PlanRepository:
             created_at=utcnow(), portfolio_value=portfolio_value, verdict=verdict, content_hash=content_hash(content),
             params=content["params"], prices=content["prices"], positions=content["positions"],
             orders=content["orders"], skipped=content["skipped"], risk=content["risk"])
-        plan_id = cursor_result(self.session.execute(_INSERT, values)).lastrowid  # the new id on SQLite and MySQL alike
+        plan_id = insert_one(self.session, _INSERT, _COLUMNS, [values[name] for name in _COLUMNS])
         return to_plan(SimpleNamespace(id=plan_id, **values))
 
     def get(self, plan_id: int) -> Plan:

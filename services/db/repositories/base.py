@@ -258,12 +258,48 @@ def execute_columns(executor: Session | Connection, statement: UpdateBase, colum
         raise ValueError(f"values of {len(values)} columns for the columns {columns}")
     if not values or not len(values[0]):
         return
+    connection = _statement_connection(executor)
+    sql, params = _driver_params(connection, statement, columns, values)
+    if _on_the_driver(connection):
+        _driver_run(connection, sql, params, many=True).close()
+    else:
+        connection.exec_driver_sql(sql, params)
+
+
+def insert_one(executor: Session | Connection, statement: UpdateBase, columns: tuple[str, ...], row: Sequence[Any]) -> int:
+    """``execute_many``'s INSERT of one row, giving back the id the database gave it (its
+    autoincrement key: the cursor's lastrowid on SQLite and MySQL alike): a plan, a run, written
+    once each preview, without SQLAlchemy's handling of a statement, which cost more than
+    SQLite's running of it."""
+    if len(row) != len(columns):
+        raise ValueError(f"a row of {len(row)} values for the columns {columns}")
+    connection = _statement_connection(executor)
+    sql, params = _driver_params(connection, statement, columns, [[value] for value in row])
+    if _on_the_driver(connection):
+        cursor = _driver_run(connection, sql, params[0], many=False)
+        try:
+            return cursor.lastrowid
+        finally:
+            cursor.close()
+    return cursor_result(connection.exec_driver_sql(sql, params[0])).lastrowid
+
+
+def _statement_connection(executor: Session | Connection) -> Connection:
+    """The connection a statement of ``executor`` runs on: a session's after the autoflush
+    ``Session.execute`` would do (none within ``no_autoflush``: the ORM's pending rows go in
+    first, as with any statement)."""
     if isinstance(executor, Session):
         if executor.autoflush:
             executor.flush()
-        connection = executor.connection()
-    else:
-        connection = executor
+        return executor.connection()
+    return executor
+
+
+def _driver_params(connection: Connection, statement: UpdateBase, columns: tuple[str, ...],
+                   values: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """(``statement``'s SQL for the driver, its parameters for each row of ``values``, given by
+    column): each column's values converted by its type once per column, as SQLAlchemy binds
+    them; a value the type refuses raises ``StatementError`` as SQLAlchemy's binding would."""
     dialect = connection.dialect
     sql, picks, converters, order = _driver_statement(statement, columns, dialect)
     converted: list[Any] = list(values)
@@ -277,10 +313,7 @@ def execute_columns(executor: Session | Connection, statement: UpdateBase, colum
     params: list[Any] = list(zip(*(converted[index] for index in picks), strict=True))
     if not dialect.positional:
         params = [dict(zip(order, row, strict=True)) for row in params]
-    if _on_the_driver(connection):
-        _driver_run(connection, sql, params, many=True).close()
-    else:
-        connection.exec_driver_sql(sql, params)
+    return sql, params
 
 
 def _on_the_driver(connection: Connection) -> bool:

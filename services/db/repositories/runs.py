@@ -12,7 +12,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from services.db.models import TradeRun
-from services.db.repositories.base import cursor_result, get_row, insert_once
+from services.db.repositories.base import get_row, insert_once, insert_one
 from services.db.types import utcnow
 from services.domain import RunStatus, TradeMode
 
@@ -39,6 +39,7 @@ class NewRun:
 
 _NEW_RUN_COLUMNS = tuple(field.name for field in dataclasses.fields(NewRun) if field.name != "id")
 _INSERT_RUN = insert(cast(Table, TradeRun.__table__))
+_INSERT_RUN_COLUMNS = (*_NEW_RUN_COLUMNS, "created_at", "updated_at")
 
 
 class RunRepository:
@@ -63,9 +64,8 @@ class RunRepository:
         now = utcnow()
         run = NewRun(0, project_id, snapshot_id, TradeMode(mode), RunStatus(status), trade_date or now.date(), params,
                      message, idempotency_key)
-        values = {name: getattr(run, name) for name in _NEW_RUN_COLUMNS}
-        result = self.session.execute(_INSERT_RUN, {**values, "created_at": now, "updated_at": now})
-        (run_id,) = cast(tuple[int], cursor_result(result).inserted_primary_key)
+        run_id = insert_one(self.session, _INSERT_RUN, _INSERT_RUN_COLUMNS,
+                            [*(getattr(run, name) for name in _NEW_RUN_COLUMNS), now, now])
         return dataclasses.replace(run, id=run_id)
 
     def create_once(

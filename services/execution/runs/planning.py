@@ -28,10 +28,11 @@ from services.db.repositories import (
     SettingsRepository,
     SnapshotRepository,
 )
-from services.db.repositories.base import fetch_first
+from services.db.repositories.base import execute_many, fetch_first
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
+from services.db.types import utcnow
 from services.domain import TradeMode
 
 from ..audit import audit
@@ -62,8 +63,12 @@ _RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital).join(_PROJECTS, _
 _ORDERS = cast(Table, TradeOrder.__table__)
 _RUN_CAPITAL_AND_ORDERS = _RUN_AND_CAPITAL.add_columns(
     select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == _RUNS.c.id).scalar_subquery().label("order_count"))
+# updated_at given (its onupdate's utcnow): the statement runs through the driver (execute_many),
+# which computes no column default
 _SET_RUN_PARAMS = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
-                   .values(params=bindparam("run_params", type_=_RUNS.c.params.type)))  # updated_at: its onupdate
+                   .values(params=bindparam("run_params", type_=_RUNS.c.params.type),
+                           updated_at=bindparam("now", type_=_RUNS.c.updated_at.type)))
+_SET_RUN_PARAMS_COLUMNS = ("run_id", "run_params", "now")
 
 
 def trading_day(now: datetime | None = None) -> date:
@@ -349,7 +354,7 @@ class RunPlanning(RunServiceBase):
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),
             })
-            session.execute(_SET_RUN_PARAMS, {"run_id": run.id, "run_params": stored})
+            execute_many(session, _SET_RUN_PARAMS, _SET_RUN_PARAMS_COLUMNS, [(run.id, stored, utcnow())])
             traded = {d.key for d in result.orders}
             plan = PlanRepository(session).add(
                 run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),
