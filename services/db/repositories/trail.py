@@ -254,21 +254,41 @@ def _texts(model, shape: _Shape, columns: list[list[Any]]) -> list[str]:
     """``_canonical``'s text of each row (``columns``: the values of each of ``shape.columns``
     but ``row_hash``), written column by column: a column's values are mostly of one kind,
     written by one converter over the whole batch, and the rows' texts come of one formatting
-    each (a backtest's previews write a quarter of a million rows). A column with a value of a
-    kind ``_written`` does not write sends the batch row by row (``_written``, else
+    each (a backtest's previews write a quarter of a million rows). A column of one text for
+    the whole batch (the link's, a column no record gives, a risk decision's empty code) is
+    written into the batch's template once instead. A column with a value of a kind
+    ``_written`` does not write sends the batch row by row (``_written``, else
     ``_canonical_general``): the same text."""
     template, quanta = _template(model)
     count = len(columns[0])
+    parts: list[str] = []  # the batch's template: the model's, its one-text columns written in
     texts = []
-    for position, quantum in zip(shape.positions, quanta, strict=True):
-        column = [None] * count if position == len(columns) else columns[position]
-        written = _column_texts(column, quantum)
+    hashed = iter(zip(shape.positions, quanta, strict=True))
+    for name, key, _ in _layout(model):
+        if name is None:  # the table's name
+            parts.append(key.replace("%", "%%"))
+            continue
+        position, quantum = next(hashed)
+        written: list[str] | None
+        if position == len(columns):  # a hashed column no one gives: null
+            written = ["null"]
+        elif position < len(shape.link):  # the link's columns: one value for the batch
+            written = _column_texts(columns[position][:1], quantum)
+        else:
+            written = _column_texts(columns[position], quantum)
         if written is None:
             return [_written((template, quanta), shape.ordered((*values, None)))
                     or _canonical_general(model, dict(zip(shape.columns[:-1], values, strict=True)))
                     for values in zip(*columns, strict=True)]
-        texts.append(written)
-    return list(map(template.__mod__, zip(*texts, strict=True)))
+        if len(written) == 1 or written.count(written[0]) == len(written):
+            parts.append((key + written[0]).replace("%", "%%"))
+        else:
+            parts.append(key.replace("%", "%%") + "%s")
+            texts.append(written)
+    batch = "{" + ",".join(parts) + "}"
+    if not texts:
+        return [batch % ()] * count
+    return list(map(batch.__mod__, zip(*texts, strict=True)))
 
 
 def _column_texts(values: list[Any], quantum: Decimal | None) -> list[str] | None:
