@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem
@@ -63,6 +63,13 @@ _NEWEST_BY_HASH = (select(_SNAPSHOTS.c.id, _SNAPSHOTS.c.content_hash, _SNAPSHOTS
                    .where(_SNAPSHOTS.c.project_id == bindparam("project_id"),
                           _SNAPSHOTS.c.content_hash.in_(bindparam("hashes", expanding=True)))
                    .order_by(_SNAPSHOTS.c.id))
+
+
+def snapshot_items(executor: Session | Connection, snapshot_id: int) -> list[Any]:
+    """The snapshot's items in their order, as plain rows (named tuples) of their fields
+    (``SnapshotItemInput``'s): a preview reads them and changes nothing (ORM objects cost
+    several times the query), on a plain connection too (``Database.core``)."""
+    return fetch_all(executor, _ITEMS, {"snapshot_id": snapshot_id})
 
 
 class SnapshotRepository:
@@ -133,10 +140,8 @@ class SnapshotRepository:
         return get_row(self.session, DecisionSnapshot, snapshot_id)
 
     def items(self, snapshot_id: int) -> list[Any]:
-        """The snapshot's items in their order, as plain rows (named tuples) of their fields
-        (``SnapshotItemInput``'s): a preview reads them and changes nothing (ORM objects cost
-        several times the query)."""
-        return fetch_all(self.session, _ITEMS, {"snapshot_id": snapshot_id})
+        """The snapshot's items in their order (``snapshot_items``)."""
+        return snapshot_items(self.session, snapshot_id)
 
     def find_by_hash(self, project_id: int, content_hash: str, source_file: str | None = None) -> DecisionSnapshot | None:
         """The newest snapshot of the project with this content (and, given, this source file:

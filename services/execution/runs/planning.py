@@ -26,10 +26,9 @@ from services.db.repositories import (
     ProjectRepository,
     RunRepository,
     SettingsRepository,
-    SnapshotRepository,
 )
 from services.db.repositories.base import execute_many, fetch_first
-from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
+from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, snapshot_items
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.db.types import utcnow
@@ -271,20 +270,21 @@ class RunPlanning(RunServiceBase):
     def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
         """What a preview reads of the run, its snapshot and its project's book; with
         ``unless_it_has_orders``, None for a run that has orders (``execute`` resumes it)."""
-        with self.db.session() as session:
-            run = run_row(session, _RUN_CAPITAL_AND_ORDERS if unless_it_has_orders else _RUN_AND_CAPITAL, run_id)
+        # Core reads on a plain connection, in one transaction: no ORM object is read or written
+        with self.db.core() as connection:
+            run = run_row(connection, _RUN_CAPITAL_AND_ORDERS if unless_it_has_orders else _RUN_AND_CAPITAL, run_id)
             if unless_it_has_orders and run.order_count:
                 return None
             if run.snapshot_id is None:
                 raise BadInput(f"run {run_id} has no snapshot to build orders from")
             items = [{**i._asdict(), "primary_exchange": i.primary_exchange or ""}
-                     for i in SnapshotRepository(session).items(run.snapshot_id)]
+                     for i in snapshot_items(connection, run.snapshot_id)]
             # the project's own book: never the account's positions (another project's, or unassigned)
-            positions = project_positions(session, run.project_id, self.provider.account or None)
+            positions = project_positions(connection, run.project_id, self.provider.account or None)
             capital = run.capital
             # a backtest's simulated account is its project's alone, with nothing left working
             in_flight = [] if TradeMode(run.mode).simulated else working_orders(
-                session, self.provider.account or None, except_run=run.id)
+                connection, self.provider.account or None, except_run=run.id)
             # every project's count in the account's exposure, working or stored and still to be
             # sent (another run halted mid-send: recovery or a resumed execute sends them); the
             # project's own (an earlier run's limit orders, a second snapshot's run of the day while
