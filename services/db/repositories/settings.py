@@ -87,7 +87,9 @@ class SettingsRepository:
             return self._row
         if self._values is not None:
             return self._values
-        values = self.session.execute(_READ).one_or_none()
+        # on the session's connection: a Core SELECT needs none of the session's handling of a
+        # statement (a preview asks at every rebalance)
+        values = self.session.connection().execute(_READ).one_or_none()
         if values is None:
             return self.get()
         if self._read_once:

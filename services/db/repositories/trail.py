@@ -348,10 +348,12 @@ class TrailRepository:
                   TrailRiskDecision: _insert_columns(TrailRiskDecision, risk_decisions, link)}
         # one executemany per table (a plan has hundreds of rows: per-row ORM objects were most
         # of a backtest's preview); ids follow the rows' order, which the trail hash relies on
+        # (the session's pending changes first, once: then its connection takes the statements)
         self.session.flush()
+        connection = self.session.connection()
         for model, (columns, values) in tables.items():
             if values:
-                execute_columns(self.session, _INSERTS[model], columns, values)
+                execute_columns(connection, _INSERTS[model], columns, values)
         return self._written_hash(plan_id, {model: values[-1] if values else [] for model, (_, values) in tables.items()})
 
     def _written_hash(self, plan_id: int, hashes: Mapping[Any, list[str]]) -> str:
