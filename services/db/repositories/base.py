@@ -305,7 +305,7 @@ def _driver_params(connection: Connection, statement: UpdateBase, columns: tuple
     converted: list[Any] = list(values)
     try:
         for index, converter in converters:
-            converted[index] = list(map(converter, converted[index]))
+            converted[index] = _converted(converter, converted[index])
     except Exception as error:
         # as SQLAlchemy wraps an error of binding a parameter (its "(builtins.ValueError) ..." text)
         raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect, ismulti=True,
@@ -314,6 +314,17 @@ def _driver_params(connection: Connection, statement: UpdateBase, columns: tuple
     if not dialect.positional:
         params = [dict(zip(order, row, strict=True)) for row in params]
     return sql, params
+
+
+def _converted(converter: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    """``column``'s values converted, each distinct object once (a converter is a function of its
+    value alone): a batch's rows share many (its moment, its ``now``, None), and converting an
+    aware datetime or a decimal costs more than finding it again."""
+    distinct = {id(value): value for value in column}
+    if len(distinct) == len(column):
+        return list(map(converter, column))
+    done = {key: converter(value) for key, value in distinct.items()}
+    return [done[id(value)] for value in column]
 
 
 def _on_the_driver(connection: Connection) -> bool:
