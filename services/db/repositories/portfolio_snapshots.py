@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.core.books import book_cash
 from services.db.models import Position, Project, TradeFill, TradeOrder, TradeRun, TrailPortfolioSnapshot
-from services.db.repositories.base import fetch_all
+from services.db.repositories.base import execute_many, fetch_all
 from services.db.types import utcnow
 from services.domain import Side, is_backtest_account
 
@@ -47,6 +47,9 @@ _UNASSIGNED_FILL_CASH = _FILL_CASH.where(_ORDERS.c.project_id.is_(None))
 _RUNS = cast(Table, TradeRun.__table__)
 _RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id"))
 _INSERT_SNAPSHOT = insert(cast(Table, TrailPortfolioSnapshot.__table__))
+# what a snapshot row holds, in this order (``execute_many``)
+_SNAPSHOT_COLUMNS = ("run_id", "plan_id", "project_id", "account", "time", "reason", "positions", "market_value", "cash",
+                     "equity", "realized_pnl")
 
 
 def _cash_of(session: Session, project_id: int | None, account: str, after: int = 0,
@@ -134,10 +137,9 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
             cash = book_cash(capital, sum((quantity * average_cost for _, quantity, average_cost, *_ in positions), ZERO), realized)
         run_params = next((params for params, in fetch_all(session, _RUN_PARAMS, {"run_id": run_id})), None)
         plan_id = (run_params or {}).get("plan_id")
-        snapshots.append(dict(
-            run_id=run_id, plan_id=None if plan_id is None else int(plan_id), project_id=project_id, account=account,
-            time=now, reason="run_end" if run_id in ended_runs else "fills", positions=held, market_value=market_value,
-            cash=cash, equity=cash + market_value, realized_pnl=realized))
-    if snapshots:
-        session.execute(_INSERT_SNAPSHOT, snapshots)  # Core: no ORM object (nor RETURNING of its id) per row
+        snapshots.append((run_id, None if plan_id is None else int(plan_id), project_id, account, now,
+                          "run_end" if run_id in ended_runs else "fills", held, market_value, cash, cash + market_value,
+                          realized))
+    # through the driver: no ORM object (nor RETURNING of its id) per row, nor SQLAlchemy's statement handling
+    execute_many(session, _INSERT_SNAPSHOT, _SNAPSHOT_COLUMNS, snapshots)
     return len(snapshots)

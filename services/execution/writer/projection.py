@@ -78,8 +78,10 @@ _ANY_FILL_OF_BASES = select(_FILLS.c.id).where(_FILLS.c.exec_base_id.in_(bindpar
 _INSERT_FILLS = _FILLS.insert()
 _RUNS = cast(Table, TradeRun.__table__)
 _RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
-_SET_RUN_STATUS = _RUNS.update().where(_RUNS.c.id == bindparam("run_id")).values(status=bindparam("status"))
-_END_RUN = _SET_RUN_STATUS.values(ended_at=bindparam("ended_at"))
+# through the driver (``execute_many``): the row's ``updated_at`` (its column's onupdate) given
+_SET_RUN = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"))
+_RUN_STATUS_COLUMNS = ("run_id", "status", "updated_at")
+_RUN_END_COLUMNS = (*_RUN_STATUS_COLUMNS, "ended_at")
 _FILL_IDS = select(_FILLS.c.id, _FILLS.c.exec_id).where(_FILLS.c.exec_id.in_(bindparam("exec_ids", expanding=True)))
 # a run's orders but those replaced by another of the run (auto-recovery's re-placement, a
 # cancel-and-new replace): the replacement accounts for them
@@ -484,11 +486,12 @@ class EventProjection:
             if status is RunStatus.QUEUED and stored[run_id] is not RunStatus.QUEUED:
                 continue  # never move a started run back to queued
             if status is not stored[run_id]:
+                now = now_utc()
                 if status in (RunStatus.DONE, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELED):
-                    session.execute(_END_RUN, {"run_id": run_id, "status": status, "ended_at": now_utc()})
+                    execute_many(session, _SET_RUN, _RUN_END_COLUMNS, [(run_id, status, now, now)])
                     batch.ended_runs.add(run_id)
                 else:
-                    session.execute(_SET_RUN_STATUS, {"run_id": run_id, "status": status})
+                    execute_many(session, _SET_RUN, _RUN_STATUS_COLUMNS, [(run_id, status, now)])
 
     def _snapshot_keys(self, batch: Batch) -> set[tuple[int, int | None, str]]:
         """(run, project, account) of the batch's fills of run orders and of the runs it ended: one
