@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from services.core.ib_codes import is_warning, refuses_modify, rejects_order
 from services.core.typed_numbers import plain
@@ -124,6 +125,20 @@ class OrderStatus:
         return cls(S.NEW, Decimal(quantity))
 
 
+_STATUS_FIELDS = frozenset(f.name for f in fields(OrderStatus))
+
+
+def _with(st: OrderStatus, **changes: Any) -> OrderStatus:
+    """``dataclasses.replace`` for an ``OrderStatus``, without its generic walk over the fields
+    (which cost more than the rule that called it: every event of every order comes through here)."""
+    if not changes.keys() <= _STATUS_FIELDS:
+        raise TypeError(f"OrderStatus has no field {sorted(changes.keys() - _STATUS_FIELDS)}")
+    get = changes.get
+    return OrderStatus(get("state", st.state), get("quantity", st.quantity), get("exec_filled", st.exec_filled),
+                       get("status_filled", st.status_filled), get("before_replace", st.before_replace),
+                       get("pending_quantity", st.pending_quantity), get("reject_reason", st.reject_reason))
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     before: OrderStatus
@@ -201,7 +216,7 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         if state.is_terminal:
             return st, I, f"error {code} after {state}: absorbed"
         if rejects_order(code):
-            return replace(st, reject_reason=f"{code}: {ev.message}".strip()), A, "reject reason recorded; the final state comes from IB's status"
+            return _with(st, reject_reason=f"{code}: {ev.message}".strip()), A, "reject reason recorded; the final state comes from IB's status"
         return st, I, f"error {code}: no state change (reconcile decides)"
 
     if state.is_terminal:
@@ -209,35 +224,35 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
 
     if kind is EventKind.SUBMITTED:
         if state in (S.NEW, S.SENDING):
-            return replace(st, state=S.SUBMITTED), A, "sent"
+            return _with(st, state=S.SUBMITTED), A, "sent"
         return st, I, f"submitted again while {state}"
 
     if kind is EventKind.RISK_BLOCKED:
         if state is S.NEW:
-            return replace(st, state=S.BLOCKED), A, ev.message or "blocked by risk"
+            return _with(st, state=S.BLOCKED), A, ev.message or "blocked by risk"
         return st, I, f"risk block after the order was sent ({state})"
 
     if kind is EventKind.CANCEL_REQUESTED:
         if state is S.NEW:
-            return replace(st, state=S.CANCELED), A, "canceled before it was sent"
+            return _with(st, state=S.CANCELED), A, "canceled before it was sent"
         if state is S.CANCEL_REQUESTED:
             return st, I, "cancel already requested"
-        return replace(st, state=S.CANCEL_REQUESTED, before_replace=None, pending_quantity=None), A, "cancel requested"
+        return _with(st, state=S.CANCEL_REQUESTED, before_replace=None, pending_quantity=None), A, "cancel requested"
 
     if kind is EventKind.ACK_TIMEOUT:
         if state is S.SUBMITTED:
-            return replace(st, state=S.CANCEL_REQUESTED), A, "no acknowledgement in time: cancel requested, reconcile before calling it dead"
+            return _with(st, state=S.CANCEL_REQUESTED), A, "no acknowledgement in time: cancel requested, reconcile before calling it dead"
         return st, I, f"acknowledgement timeout while {state}: already acknowledged"
 
     if kind is EventKind.EXPIRED:
-        return replace(st, state=S.EXPIRED, before_replace=None, pending_quantity=None), A, ev.message or "expired"
+        return _with(st, state=S.EXPIRED, before_replace=None, pending_quantity=None), A, ev.message or "expired"
 
     if kind is EventKind.REPLACE_REQUESTED:
         if state in (S.ACCEPTED, S.PARTIALLY_FILLED, S.SUBMITTED):  # never while SENDING: not at the broker yet
             new_qty = ev.quantity
             if new_qty is not None and new_qty < st.filled:
                 return st, I, f"replace to {plain(new_qty)} below the filled {plain(st.filled)}"
-            return replace(st, state=S.REPLACE_REQUESTED, before_replace=state, pending_quantity=new_qty), A, "replace requested"
+            return _with(st, state=S.REPLACE_REQUESTED, before_replace=state, pending_quantity=new_qty), A, "replace requested"
         return st, I, f"cannot replace while {state}"
 
     if kind is EventKind.REPLACE_REJECTED:
@@ -251,20 +266,20 @@ def _apply(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         quantity = st.pending_quantity if st.pending_quantity is not None else st.quantity
         if quantity < st.filled:
             return _rollback(st), F, f"replaced quantity {plain(quantity)} below the filled {plain(st.filled)}: kept the old quantity"
-        confirmed = replace(st, quantity=quantity, before_replace=None, pending_quantity=None)
+        confirmed = _with(st, quantity=quantity, before_replace=None, pending_quantity=None)
         if confirmed.filled >= quantity:
-            return replace(confirmed, state=S.FILLED), A, "replaced; already filled"
-        return replace(confirmed, state=_progress(confirmed, S.ACCEPTED)), A, "replace confirmed"
+            return _with(confirmed, state=S.FILLED), A, "replaced; already filled"
+        return _with(confirmed, state=_progress(confirmed, S.ACCEPTED)), A, "replace confirmed"
 
     return st, I, f"unknown event {kind!r}"
 
 
 def _rollback(st: OrderStatus) -> OrderStatus:
     previous = st.before_replace or S.ACCEPTED
-    back = replace(st, state=previous, before_replace=None, pending_quantity=None)
+    back = _with(st, state=previous, before_replace=None, pending_quantity=None)
     if back.filled >= back.quantity:
-        return replace(back, state=S.FILLED)
-    return replace(back, state=_progress(back, previous))
+        return _with(back, state=S.FILLED)
+    return _with(back, state=_progress(back, previous))
 
 
 def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
@@ -280,7 +295,7 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return st, F, f"overfill: {plain(size)} more than the order quantity {plain(st.quantity)}: not applied"
     take = min(size, room)
     filled_before = st.filled
-    nxt = replace(st, exec_filled=st.exec_filled + take)
+    nxt = _with(st, exec_filled=st.exec_filled + take)
     note = "" if take == size else f"; overfill by {plain(size - take)} capped"
     if nxt.filled == filled_before:
         # IB's orderStatus often reports the fill before execDetails arrives
@@ -289,12 +304,12 @@ def _fill(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]:
         return nxt, F, f"late fill after {state}: recorded, state kept, reconcile{note}"
     if state is S.NEW:
         # A fill on an order we never marked sent: we crashed between placeOrder and the write.
-        nxt = replace(nxt, state=S.FILLED if nxt.remaining <= 0 else S.PARTIALLY_FILLED)
+        nxt = _with(nxt, state=S.FILLED if nxt.remaining <= 0 else S.PARTIALLY_FILLED)
         return nxt, F, f"fill before the order was marked sent{note}"
     if nxt.remaining <= 0:
-        return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), (F if note else A), f"filled{note}"
+        return _with(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), (F if note else A), f"filled{note}"
     if state in (S.SENDING, S.SUBMITTED, S.ACCEPTED):
-        nxt = replace(nxt, state=S.PARTIALLY_FILLED)
+        nxt = _with(nxt, state=S.PARTIALLY_FILLED)
     return nxt, (F if note else A), f"partial fill {plain(nxt.filled)}/{plain(nxt.quantity)}{note}"
 
 
@@ -314,7 +329,7 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
         if reported > st.quantity:
             notes.append(f"reported filled {plain(reported)} above the quantity {plain(st.quantity)}: capped")
             reported = st.quantity
-        nxt = replace(st, status_filled=reported)
+        nxt = _with(st, status_filled=reported)
     filled_changed = nxt.filled != st.filled
 
     if state.is_terminal:
@@ -327,7 +342,7 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
 
     if name in ("PendingSubmit", "ApiPending"):
         if state in (S.NEW, S.SENDING):
-            return replace(nxt, state=S.SUBMITTED), outcome, prefix + f"{name}: sent"
+            return _with(nxt, state=S.SUBMITTED), outcome, prefix + f"{name}: sent"
         return _keep(st, nxt, filled_changed, f"{name} while {state}: out of order", prefix)
 
     if name in ("PreSubmitted", "Submitted"):
@@ -336,39 +351,39 @@ def _status(st: OrderStatus, ev: OrderEvent) -> tuple[OrderStatus, Outcome, str]
             if _RANK[target] < _RANK[state]:
                 return _keep(st, nxt, filled_changed, f"{name} while {state}: out of order", prefix)
             if nxt.filled >= nxt.quantity:
-                return replace(nxt, state=S.FILLED), outcome, prefix + f"{name} with everything filled"
-            return replace(nxt, state=target), outcome, prefix + f"{name}: working"
+                return _with(nxt, state=S.FILLED), outcome, prefix + f"{name} with everything filled"
+            return _with(nxt, state=target), outcome, prefix + f"{name}: working"
         # CANCEL_REQUESTED / REPLACE_REQUESTED: a status sent before our request was handled
         if nxt.filled >= nxt.quantity:
-            return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name} with everything filled"
+            return _with(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name} with everything filled"
         return _keep(st, nxt, filled_changed, f"{name} while {state}: request still pending", prefix)
 
     if name == "PendingCancel":
         if state is S.CANCEL_REQUESTED:
             return _keep(st, nxt, filled_changed, "PendingCancel: cancel on its way", prefix)
-        return replace(nxt, state=S.CANCEL_REQUESTED, before_replace=None, pending_quantity=None), outcome, prefix + "PendingCancel: cancel on its way"
+        return _with(nxt, state=S.CANCEL_REQUESTED, before_replace=None, pending_quantity=None), outcome, prefix + "PendingCancel: cancel on its way"
 
     if name in ("ApiCancelled", "Cancelled"):
         if st.reject_reason:
-            return replace(nxt, state=S.REJECTED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name} after a reject: {st.reject_reason}"
-        return replace(nxt, state=S.CANCELED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name}: canceled"
+            return _with(nxt, state=S.REJECTED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name} after a reject: {st.reject_reason}"
+        return _with(nxt, state=S.CANCELED, before_replace=None, pending_quantity=None), outcome, prefix + f"{name}: canceled"
 
     if name == "Filled":
         if ev.filled is None:
-            nxt = replace(nxt, status_filled=nxt.quantity)
+            nxt = _with(nxt, status_filled=nxt.quantity)
         if nxt.filled < nxt.quantity:
-            return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), F, prefix + f"Filled with only {plain(nxt.filled)}/{plain(nxt.quantity)} filled"
-        return replace(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + "Filled"
+            return _with(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), F, prefix + f"Filled with only {plain(nxt.filled)}/{plain(nxt.quantity)} filled"
+        return _with(nxt, state=S.FILLED, before_replace=None, pending_quantity=None), outcome, prefix + "Filled"
 
     # Inactive: rejected, invalid or held (whyHeld=locate). Final for us; reconciliation may revive.
     why = ev.why_held or st.reject_reason or "inactive"
-    return replace(nxt, state=S.REJECTED, before_replace=None, pending_quantity=None, reject_reason=st.reject_reason or f"Inactive: {why}"), F if ev.why_held else outcome, prefix + f"Inactive: rejected ({why}), reconcile"
+    return _with(nxt, state=S.REJECTED, before_replace=None, pending_quantity=None, reject_reason=st.reject_reason or f"Inactive: {why}"), F if ev.why_held else outcome, prefix + f"Inactive: rejected ({why}), reconcile"
 
 
 def _keep(st: OrderStatus, nxt: OrderStatus, filled_changed: bool, reason: str, prefix: str) -> tuple[OrderStatus, Outcome, str]:
     if filled_changed:
         state = _progress(nxt, nxt.state) if nxt.state in (S.SENDING, S.SUBMITTED, S.ACCEPTED) else nxt.state
-        return replace(nxt, state=state), Outcome.APPLIED, prefix + reason + "; filled quantity updated"
+        return _with(nxt, state=state), Outcome.APPLIED, prefix + reason + "; filled quantity updated"
     return st, Outcome.IGNORED, prefix + reason
 
 
