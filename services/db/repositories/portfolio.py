@@ -136,13 +136,17 @@ class PositionRepository:
         from services.core.contracts import ContractSpec
 
         now = updated_at or utcnow()
+        listings: dict[str, tuple[str, str]] = {}  # symbol -> (currency, venue): a fill's project and account rows share it
         for keep_realized in (False, True):
             rows = []
             for w in writes:
                 if (w.realized_pnl is None) is not keep_realized:
                     continue
-                listing = ContractSpec.from_key(w.symbol)
-                rows.append((w.project_id, w.project_id or 0, w.account, w.symbol, listing.currency, listing.venue,
+                listed = listings.get(w.symbol)
+                if listed is None:
+                    listing = ContractSpec.from_key(w.symbol)
+                    listed = listings[w.symbol] = (listing.currency, listing.venue)
+                rows.append((w.project_id, w.project_id or 0, w.account, w.symbol, *listed,
                              w.quantity, w.average_cost, ZERO if w.realized_pnl is None else w.realized_pnl, now))
             if rows:
                 execute_many(self.session, self._upsert_statement(keep_realized), _UPSERT_COLUMNS, rows)
