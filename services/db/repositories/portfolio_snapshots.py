@@ -4,7 +4,7 @@ decisions: not covered by a plan's trail hash (services.db.repositories.trail)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -101,10 +101,12 @@ class CashBook:
 
 
 def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int | None, str]], ended_runs: set[int],
-                               when: datetime | None = None, cash_book: CashBook | None = None) -> int:
+                               when: datetime | None = None, cash_book: CashBook | None = None,
+                               run_params: Mapping[int, dict | None] | None = None) -> int:
     """One snapshot per (run, project, account) of a writer batch: the project's positions in
     the account, its cash and equity; ``reason`` is ``run_end`` when the batch ended the run.
-    Returns the number written."""
+    ``run_params``: the params of runs the caller read in this transaction already (the writer,
+    with their status), the others are read here. Returns the number written."""
     now = when or utcnow()
     snapshots = []
     for run_id, project_id, account in sorted(set(keys), key=lambda k: (k[0], k[1] or 0, k[2])):
@@ -135,8 +137,11 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
             project = session.get(Project, project_id) if project_id is not None else None
             capital = project.capital if project is not None and project.capital is not None else ZERO
             cash = book_cash(capital, sum((quantity * average_cost for _, quantity, average_cost, *_ in positions), ZERO), realized)
-        run_params = next((params for params, in fetch_all(session, _RUN_PARAMS, {"run_id": run_id})), None)
-        plan_id = (run_params or {}).get("plan_id")
+        if run_params is not None and run_id in run_params:
+            params = run_params[run_id]
+        else:
+            params = next((params for params, in fetch_all(session, _RUN_PARAMS, {"run_id": run_id})), None)
+        plan_id = (params or {}).get("plan_id")
         snapshots.append((run_id, None if plan_id is None else int(plan_id), project_id, account, now,
                           "run_end" if run_id in ended_runs else "fills", held, market_value, cash, cash + market_value,
                           realized))

@@ -111,8 +111,11 @@ class OrderRow:
         return cls.loaded(_ORDER_VALUES(order))
 
     def changes(self) -> dict[str, Any]:
-        """The columns whose value differs from the stored one (compared by value, as the ORM does)."""
-        return {name: value for name, stored in self.stored.items() if (value := getattr(self, name)) != stored}
+        """The columns whose value differs from the stored one (compared by value, as the ORM does).
+        ``stored`` holds every column in ``ORDER_COLUMNS``' order (``loaded``; ``dict.update``
+        keeps it): the row's values read in one step, not one ``getattr`` a column."""
+        return {name: value for (name, stored), value in zip(self.stored.items(), _ORDER_VALUES(self), strict=True)
+                if value != stored}
 
 
 _NEW_FILL_VALUES = attrgetter(*NEW_FILL_COLUMNS)
@@ -134,11 +137,13 @@ class Batch:
         self.positions: dict[tuple[int, str, str], PositionRecord] = {}  # the written rows
         self.runs: set[int] = set()
         self.ended_runs: set[int] = set()  # runs this batch moved to a final status
+        self.run_params: dict[int, dict | None] = {}  # the params of its runs, read with their status
         self.orphan_commissions: dict[str, CommissionEvent] = {}
         self.by_ref: dict[str, OrderRow] = {}
         self.by_perm: dict[int, OrderRow] = {}
         self.fills_by_base: dict[str, list[StoredFill]] = {}
         self.fills_by_exec: dict[str, StoredFill] = {}
+        self.exec_splits: dict[str, tuple[str, int]] = {}  # execId -> (base execId, revision): split once
         self.position_state: dict[PositionKey, PositionState] = {}
         self.dirty_positions: set[PositionKey] = set()
         # what this batch does to each position, in event order, booked once the batch's

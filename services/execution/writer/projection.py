@@ -77,7 +77,8 @@ _FILLS = cast(Table, TradeFill.__table__)
 _ANY_FILL_OF_BASES = select(_FILLS.c.id).where(_FILLS.c.exec_base_id.in_(bindparam("bases", expanding=True))).limit(1)
 _INSERT_FILLS = _FILLS.insert()
 _RUNS = cast(Table, TradeRun.__table__)
-_RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
+# with their params: the portfolio snapshots' plan ids (record_portfolio_snapshots' run_params)
+_RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status, _RUNS.c.params).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
 # through the driver (``execute_many``): the row's ``updated_at`` (its column's onupdate) given
 _SET_RUN = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"))
 _RUN_STATUS_COLUMNS = ("run_id", "status", "updated_at")
@@ -91,21 +92,28 @@ _RUN_ORDER_STATES = select(_ORDERS.c.status, _ORDERS.c.filled_quantity).where(
         _ORDERS.c.run_id == bindparam("run_id"), _ORDERS.c.replaces_order_id.is_not(None))))
 
 
-def _ref_of(event: object) -> str | None:
-    return getattr(event, "order_ref", None) or getattr(event, "client_order_id", None)
-
-
-def _refs_and_bases(events: list[object]) -> tuple[set[str], set[str]]:
+def _scan(batch: Batch, events: list[object]) -> tuple[set[str], list[tuple[str | None, int]], set[str]]:
+    """What the batch's events name, in one pass: their orderRefs (client_order_id), their
+    (orderRef, permId) pairs, and the base execIds of their executions (each execId's split
+    kept in ``batch.exec_splits`` for ``_on_execution``)."""
     refs: set[str] = set()
+    perms: list[tuple[str | None, int]] = []
     bases: set[str] = set()
+    splits = batch.exec_splits
     for ev in events:
-        ref = _ref_of(ev)
+        ref = getattr(ev, "order_ref", None) or getattr(ev, "client_order_id", None)
         if ref:
             refs.add(ref)
+        perm = getattr(ev, "perm_id", None)
+        if perm:
+            perms.append((ref, perm))
         exec_id = getattr(ev, "exec_id", None)
         if exec_id:
-            bases.add(split_exec_id(exec_id)[0])
-    return refs, bases
+            split = splits.get(exec_id)
+            if split is None:
+                split = splits[exec_id] = split_exec_id(exec_id)
+            bases.add(split[0])
+    return refs, perms, bases
 
 
 class EventProjection:
@@ -147,7 +155,8 @@ class EventProjection:
             self._roll_up_runs(session, batch)
             if self.cash_book is not None and any(not isinstance(f, NewFill) for f in batch.fills.values()):
                 self.cash_book.forget()  # a stored fill changed: the next snapshots sum every fill again
-            record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs, cash_book=self.cash_book)
+            record_portfolio_snapshots(session, self._snapshot_keys(batch), batch.ended_runs, cash_book=self.cash_book,
+                                       run_params=batch.run_params)
             session.flush()
             touched = ChangeSet(
                 orders=tuple(to_order_record(o) for o in batch.orders.values()),  # type: ignore[arg-type]  # an OrderRow reads alike
@@ -161,13 +170,13 @@ class EventProjection:
         return touched
 
     def _prefetch(self, session, batch: Batch, events: list[object]) -> None:
-        refs, bases = _refs_and_bases(events)
+        refs, ref_perms, bases = _scan(batch, events)
         for chunk in _chunks(sorted(refs)):
             for row in fetch_all(session, _ORDERS_BY_REF, {"refs": chunk}):
                 self._cache_order(batch, OrderRow.loaded(row))
         # by permId only the orders an event cannot be matched to by its orderRef (``_find``
         # looks the ref up first): a broker's answers to our own orders carry both
-        perms = {perm for ev in events if (perm := getattr(ev, "perm_id", None)) and _ref_of(ev) not in batch.by_ref}
+        perms = {perm for ref, perm in ref_perms if ref not in batch.by_ref}
         for chunk in _chunks(sorted(perms)):
             for row in fetch_all(session, _ORDERS_BY_PERM, {"perms": chunk}):
                 # one object per order (an order loaded by its ref already is that one)
@@ -295,7 +304,7 @@ class EventProjection:
         orphan = batch.orphan_commissions.pop(ev.exec_id, None)
         if commission is None and orphan is not None:
             commission = orphan.commission
-        base, revision = split_exec_id(ev.exec_id)
+        base, revision = batch.exec_splits.get(ev.exec_id) or split_exec_id(ev.exec_id)
         revisions = batch.fills_by_base.setdefault(base, [])
         newest = max(revisions, key=lambda r: r.exec_revision, default=None)
         fill = NewFill(
@@ -479,7 +488,10 @@ class EventProjection:
         if not batch.runs:
             return
         # plain rows and Core statements: an ORM get and flush of each run cost more than its queries
-        stored = dict(fetch_all(session, _RUN_STATUSES, {"ids": sorted(batch.runs)}))
+        stored = {}
+        for run_id, status, params in fetch_all(session, _RUN_STATUSES, {"ids": sorted(batch.runs)}):
+            stored[run_id] = status
+            batch.run_params[run_id] = params
         for run_id in sorted(stored):
             rows = fetch_all(session, _RUN_ORDER_STATES, {"run_id": run_id})
             status = run_status([(OrderState(s), q) for s, q in rows])
