@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, CursorResult, Insert, Select, Table, and_, select
+from sqlalchemy import Connection, CursorResult, Date, DateTime, Insert, Select, Table, and_, select
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -27,7 +27,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from services.db.models import Base
-from services.db.types import as_decimal, utcnow
+from services.db.types import UTCDateTime, as_decimal, utcnow
 
 M = TypeVar("M", bound=Base)
 
@@ -429,11 +429,28 @@ def fetch_all(executor: Session | Connection, statement: Select, params: Mapping
     processors = _result_processors(statement, dialect, coltypes)
     if processors:
         columns: list[Any] = list(zip(*rows, strict=True))
+        moments = _moment_columns(statement)
         for index, processor in processors:
-            columns[index] = map(processor, columns[index])
+            columns[index] = _moments(processor, columns[index]) if index in moments else map(processor, columns[index])
         rows = list(zip(*columns, strict=True))
     make = cast(Any, query.row)._make
     return [make(row) for row in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _moment_columns(statement: Select) -> frozenset[int]:
+    """The indexes of ``statement``'s date and time columns."""
+    return frozenset(index for index, column in enumerate(statement.selected_columns)
+                     if isinstance(column.type, (UTCDateTime, DateTime, Date)))
+
+
+def _moments(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    """A date or time column's values converted, each distinct text once (SQLite's; the result
+    shared: a date or time is immutable): rows written together share their moments (an order's
+    creation, its claim, its last status), and parsing one costs more than finding it again."""
+    seen: dict[str, Any] = {}
+    return [(seen[value] if value in seen else seen.setdefault(value, processor(value))) if value.__class__ is str
+            else processor(value) for value in column]
 
 
 def _driver_rows(connection: Connection, statement: Select, params: Mapping[str, Any]) -> tuple[Any, tuple]:
