@@ -41,11 +41,20 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
         batch.dirty_positions.add(key)
     # the three amounts are all the book needs: plain rows, no ORM objects
     stored = PositionRepository(session).amounts_many([k for k in batch.position_ops if k not in batch.replay_keys])
+    # a fill books its project's row and the account's row alike: the same fills and commissions
+    # on the same stored amounts give the same state (the book is a function of them), booked once
+    # (IB's truths are not: each is checked and recorded for its own row)
+    booked: dict[tuple, PositionState] = {}
     for key, ops in batch.position_ops.items():
         if key in batch.replay_keys:
             continue
         row = stored.get(key_order(key))
         state = PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
+        alike = None if any(isinstance(op, PositionTruth) for op in ops) else (state, *map(id, ops))
+        if alike is not None and alike in booked:
+            batch.position_state[key] = booked[alike]
+            batch.dirty_positions.add(key)
+            continue
         previous: NewFill | None = None  # the batch's last fill of the position so far
         for op in ops:
             if isinstance(op, NewFill):
@@ -60,6 +69,8 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
                 # stored before it: the batch's previous fill (its id once inserted) or every stored one
                 stored_before = session.scalar(select(func.max(TradeFill.id))) if previous is None else None
                 batch.applied_truths.append((op, previous, stored_before or 0))
+        if alike is not None:
+            booked[alike] = state
         batch.position_state[key] = state
         batch.dirty_positions.add(key)
 
