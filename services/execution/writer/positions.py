@@ -44,17 +44,21 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
     # a fill books its project's row and the account's row alike: the same fills and commissions
     # on the same stored amounts give the same state (the book is a function of them), booked once
     # (IB's truths are not: each is checked and recorded for its own row)
-    booked: dict[tuple, PositionState] = {}
+    # (the operations' identities -> the stored state they started from and the state booked:
+    # compared, not hashed, as a decimal's hash costs more than booking the fill)
+    booked: dict[tuple[int, ...], tuple[PositionState, PositionState]] = {}
     for key, ops in batch.position_ops.items():
         if key in batch.replay_keys:
             continue
         row = stored.get(key_order(key))
         state = PositionState() if row is None else PositionState(row.quantity, row.average_cost, row.realized_pnl)
-        alike = None if any(isinstance(op, PositionTruth) for op in ops) else (state, *map(id, ops))
-        if alike is not None and alike in booked:
-            batch.position_state[key] = booked[alike]
+        alike = None if any(isinstance(op, PositionTruth) for op in ops) else tuple(map(id, ops))
+        earlier = booked.get(alike) if alike is not None else None
+        if earlier is not None and earlier[0] == state:
+            batch.position_state[key] = earlier[1]
             batch.dirty_positions.add(key)
             continue
+        start = state
         previous: NewFill | None = None  # the batch's last fill of the position so far
         for op in ops:
             if isinstance(op, NewFill):
@@ -70,7 +74,7 @@ def settle_positions(session, batch: Batch, stale_truth: Callable[[PositionTruth
                 stored_before = session.scalar(select(func.max(TradeFill.id))) if previous is None else None
                 batch.applied_truths.append((op, previous, stored_before or 0))
         if alike is not None:
-            booked[alike] = state
+            booked[alike] = (start, state)
         batch.position_state[key] = state
         batch.dirty_positions.add(key)
 
