@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC
 from decimal import Decimal
+from operator import attrgetter
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select
@@ -54,6 +55,8 @@ from .positions import late_commission, position_keys, record_truths, settle_pos
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
+_AVG_PRICE_STEP = Decimal("0.00000001")  # an order's average fill price, as its column keeps it
+_REVISION = attrgetter("exec_revision")
 
 # every batch runs these: built once (building a statement costs more than running it on SQLite),
 # of the tables' Core columns but for the stored fills a batch may change (ORM objects); the Core
@@ -306,7 +309,7 @@ class EventProjection:
             commission = orphan.commission
         base, revision = batch.exec_splits.get(ev.exec_id) or split_exec_id(ev.exec_id)
         revisions = batch.fills_by_base.setdefault(base, [])
-        newest = max(revisions, key=lambda r: r.exec_revision, default=None)
+        newest = max(revisions, key=_REVISION) if revisions else None
         fill = NewFill(
             exec_id=ev.exec_id, exec_base_id=base, exec_revision=revision, superseded=False, order_id=order.id,
             symbol=ev.symbol, side=str(Side(ev.side)), quantity=ev.shares, price=ev.price, commission=commission,
@@ -344,7 +347,7 @@ class EventProjection:
             order.filled_quantity = st.filled
         total = counted + delta
         if total > 0:
-            order.avg_fill_price = (value / total).quantize(Decimal("0.00000001"))
+            order.avg_fill_price = (value / total).quantize(_AVG_PRICE_STEP)
         # positions (services.core.positions_book): a new execution is booked at the end of the
         # batch, with its commission if the batch brought it; a correction rebuilds the position
         for key in position_keys(order, ev.account, position_key(order, ev)):
