@@ -134,6 +134,9 @@ class EventProjection:
         # the snapshots' cash carried between batches: only for a backtest's private books (the
         # engine sets it; see CashBook), else every snapshot sums the account's fills
         self.cash_book: CashBook | None = None
+        # our orders' listing keys by their contract columns (position_key's inputs for an order
+        # we sent): the listings an account trades, each worked out once
+        self._listings: dict[tuple, str] = {}
 
     # ------------------------------------------------------------------ one transaction
     def write(self, events: list[object], *, changes: bool = True) -> ChangeSet:
@@ -350,11 +353,21 @@ class EventProjection:
             order.avg_fill_price = (value / total).quantize(_AVG_PRICE_STEP)
         # positions (services.core.positions_book): a new execution is booked at the end of the
         # batch, with its commission if the batch brought it; a correction rebuilds the position
-        for key in position_keys(order, ev.account, position_key(order, ev)):
+        for key in position_keys(order, ev.account, self._listing(order, ev)):
             if old is not None:
                 batch.replay_keys.add(key)
             else:
                 batch.position_ops.setdefault(key, []).append(fill)
+
+    def _listing(self, order: OrderRow, ev: ExecutionEvent) -> str:
+        """The listing key ``ev`` books its position under (``position_key``)."""
+        if order.is_external:  # the listing the execution reports
+            return position_key(order, ev)
+        contract = (order.symbol, order.sec_type, order.exchange, order.primary_exchange, order.currency)
+        listing = self._listings.get(contract)
+        if listing is None:
+            listing = self._listings[contract] = position_key(order, ev)
+        return listing
 
     def _on_commission(self, session, batch: Batch, ev: CommissionEvent) -> None:
         fill = batch.fills_by_exec.get(ev.exec_id)
