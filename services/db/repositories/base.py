@@ -320,11 +320,10 @@ def _converted(converter: Callable[[Any], Any], column: Sequence[Any]) -> list[A
     """``column``'s values converted, each distinct object once (a converter is a function of its
     value alone): a batch's rows share many (its moment, its ``now``, None), and converting an
     aware datetime or a decimal costs more than finding it again."""
-    distinct = {id(value): value for value in column}
-    if len(distinct) == len(column):
+    if len(set(map(id, column))) == len(column):  # all distinct (counted at C speed)
         return list(map(converter, column))
-    done = {key: converter(value) for key, value in distinct.items()}
-    return [done[id(value)] for value in column]
+    done: dict[int, Any] = {}
+    return [done[key] if (key := id(value)) in done else done.setdefault(key, converter(value)) for value in column]
 
 
 def _on_the_driver(connection: Connection) -> bool:
