@@ -199,13 +199,13 @@ class BacktestBroker(ExecutionProvider):
         batch of answers, as a closing auction reports), or are canceled when their listing has
         no bar that day. Returns how many orders were waiting."""
         waiting, self._at_close = self._at_close, []
-        moment = self.clock()
+        moment, day = self.clock(), self.clock.day
         events: list[object] = []
         for pending in waiting:
             request = pending.request
-            price = simulated_fill(self.prices, request.spec.key, self.clock.day, FillAt.CLOSE, Side(request.side),
-                                   self.slippage_bps)
-            events.extend(self._fill(pending, price, moment) if price is not None
+            spec = request.spec
+            price = simulated_fill(self.prices, spec.key, day, FillAt.CLOSE, Side(request.side), self.slippage_bps)
+            events.extend(self._fill(pending, price, moment, spec) if price is not None
                           else [self._status(pending, "Cancelled", ZERO, None, moment)])
         self._emit_all(events)
         return len(waiting)
@@ -223,16 +223,19 @@ class BacktestBroker(ExecutionProvider):
                            else [self._status(pending, "Cancelled", ZERO, None, opened)])
         return len(waiting)
 
-    def _fill(self, pending: _Pending, price: Decimal, moment: datetime) -> list[object]:
-        """The order filled at ``price`` (``simulated_fill``'s: slippage included)."""
+    def _fill(self, pending: _Pending, price: Decimal, moment: datetime, spec: ContractSpec | None = None) -> list[object]:
+        """The order filled at ``price`` (``simulated_fill``'s: slippage included); ``spec``: its
+        request's listing when the caller has it already."""
         request = pending.request
+        if spec is None:
+            spec = request.spec
         side = Side(request.side)
         quantity = Decimal(request.quantity)
         month = (moment.year, moment.month)
         commission = Decimal(self.commission_model.commission(
             quantity, price, monthly_volume=self._monthly_volume.get(month, ZERO), side=side))
         self._monthly_volume[month] = self._monthly_volume.get(month, ZERO) + quantity
-        key = request.spec.key
+        key = spec.key
         self.holdings[key], _ = apply_fill(self.holdings.get(key, PositionState()), side.sign * quantity, price, commission)
         self._open = None
         self.cash -= side.sign * quantity * price + commission
@@ -243,9 +246,9 @@ class BacktestBroker(ExecutionProvider):
         execution = ExecutionEvent(
             exec_id=exec_id, ib_order_id=pending.order_id, perm_id=pending.perm_id, client_id=0,
             order_ref=request.client_order_id, account=self.account, symbol=request.symbol, side=str(side),
-            shares=quantity, price=price, time=moment, exchange="BACKTEST", currency=request.spec.currency,
+            shares=quantity, price=price, time=moment, exchange="BACKTEST", currency=spec.currency,
             cum_qty=quantity, avg_price=price)
-        return [execution, CommissionEvent(exec_id, commission, request.spec.currency),
+        return [execution, CommissionEvent(exec_id, commission, spec.currency),
                 self._status(pending, "Filled", quantity, price, moment)]
 
     def _status(self, pending: _Pending, status: str, filled: Decimal, price: Decimal | None, moment: datetime) -> OrderStatusEvent:
@@ -255,6 +258,10 @@ class BacktestBroker(ExecutionProvider):
                                 order_ref=pending.request.client_order_id, time=moment)
 
     def _emit_all(self, events: list[object]) -> None:
+        if not self._waiters:  # nobody expects an answer (a backtest's day): only the queue hears them
+            for event in events:
+                self.events.put_nowait(event)
+            return
         for event in events:
             self.events.put_nowait(event)
             for predicate, future in list(self._waiters):

@@ -50,7 +50,10 @@ def drawdown_series(initial: Decimal, equity: Sequence[tuple[date, Decimal]]) ->
     return drawdowns([initial, *(v for _, v in equity)])[1:]
 
 
-def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], traded_value: Decimal = Decimal(0)) -> Metrics:
+def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], traded_value: Decimal = Decimal(0), *,
+                    drawdown: Sequence[float] | None = None) -> Metrics:
+    """``drawdown``: ``drawdown_series(initial, equity)`` when the caller has it already (a
+    summary lists it too): not measured twice."""
     values = [initial, *(v for _, v in equity)]
     final = values[-1]
     total = float(final / initial - 1) if initial else 0.0
@@ -67,7 +70,9 @@ def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], tr
         cagr = float(final / initial) ** (1 / years) - 1
     mean_equity = sum(values, Decimal(0)) / len(values)
     turnover = float(traded_value / mean_equity) if mean_equity else 0.0
-    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdown_series(initial, equity), default=0.0), turnover)
+    if drawdown is None:
+        drawdown = drawdown_series(initial, equity)
+    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdown, default=0.0), turnover)
 
 
 METRIC_COLUMNS = ("Project", "Final equity", "Return", "CAGR", "Volatility", "Sharpe", "Max drawdown", "Turnover",

@@ -126,9 +126,17 @@ class PriceBook:
             series = series_of(symbol)
             if series is None:
                 continue
-            i = series.at_or_before(day)
-            if i >= 0:
-                value += quantity * series.close(i)
+            # ``at_or_before`` and ``close`` written out: two calls per holding per day were most
+            # of the daily valuation's cost (the same lookups, the same close turned exact once)
+            i = series.index.get(day)
+            if i is None:
+                i = bisect.bisect_right(series.days, day) - 1
+                if i < 0:
+                    continue
+            close = series.exact_closes.get(i)
+            if close is None:
+                close = series.close(i)
+            value += quantity * close
         return value
 
     def last_close(self, symbol: str, day: date) -> Decimal | None:

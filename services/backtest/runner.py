@@ -115,13 +115,15 @@ class ProjectResult:
     traded_value: Decimal = Decimal(0)
 
     def summary(self, initial: Decimal) -> dict:
-        metrics = compute_metrics(initial, self.equity, self.traded_value)
+        drawdown = drawdown_series(initial, self.equity)  # the chart's series and the metric's minimum: measured once
+        metrics = compute_metrics(initial, self.equity, self.traded_value, drawdown=drawdown)
+        days = [d.isoformat() for d, _ in self.equity]  # each day's text once, for both series
         return {
             "project": self.project, "project_id": self.project_id, "account": self.account,
             **metrics.to_dict(), "commissions": str(self.commissions), "orders": self.orders, "fills": self.fills,
             "risk_blocked": self.blocked,
-            "equity": [[d.isoformat(), str(v)] for d, v in self.equity],
-            "drawdown": [[d.isoformat(), x] for (d, _), x in zip(self.equity, drawdown_series(initial, self.equity), strict=True)],
+            "equity": [[d, str(v)] for d, (_, v) in zip(days, self.equity, strict=True)],
+            "drawdown": [[d, x] for d, x in zip(days, drawdown, strict=True)],
             "rebalances": [[d.isoformat(), run_id, outcome] for d, run_id, outcome in self.rebalances],
         }
 
