@@ -58,8 +58,9 @@ from sqlalchemy.exc import IntegrityError
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import RunLease, TradeOrder
-from services.db.repositories.base import execute_many
+from services.db.repositories.base import execute_many, fetch_all
 from services.db.repositories.orders import EVENT_COLUMNS
+from services.db.types import utcnow
 from services.domain import EventSource, OrderState, TradingState
 
 from .dbcall import db_call
@@ -84,13 +85,20 @@ def _now() -> datetime:
 _LEASES = cast(Table, RunLease.__table__)
 _ORDERS = cast(Table, TradeOrder.__table__)
 _INSERT_LEASE = insert(_LEASES)
+# every column a new lease row is given (the table has no column default): one executemany of the
+# driver's (execute_many), not SQLAlchemy's statement handling, which cost more than the INSERT
+_LEASE_COLUMNS = ("run_id", "token", "host", "pid", "client_id", "process_key", "acquired_at", "heartbeat_at", "expires_at")
 _RELEASE = delete(_LEASES).where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"))
+_RELEASE_PARAMS = ("lease_run", "lease_token")
 # (an UPDATE's bind names must not be column names)
 _CLAIM_WHERE = (_ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)), _ORDERS.c.run_id == bindparam("lease_run"),
                 _ORDERS.c.status == OrderState.NEW, _ORDERS.c.ib_order_id.is_(None),
                 exists().where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"),
                                _LEASES.c.expires_at > bindparam("valid_until")))
-_CLAIM_VALUES = {"status": OrderState.SENDING, "claimed_by": bindparam("claim_id"), "claimed_at": bindparam("claim_time")}
+# ``updated_at`` given as its ``onupdate`` gives it: the SQLite claim runs on the driver (fetch_all),
+# where no column default is computed
+_CLAIM_VALUES = {"status": OrderState.SENDING, "claimed_by": bindparam("claim_id"), "claimed_at": bindparam("claim_time"),
+                 "updated_at": bindparam("claim_updated_at")}
 _CLAIM = update(_ORDERS).where(*_CLAIM_WHERE).values(_CLAIM_VALUES)
 # SQLite: the claimed orders come back from the UPDATE itself (MariaDB has no UPDATE ... RETURNING)
 _CLAIM_RETURNING = update(_ORDERS).where(*_CLAIM_WHERE).values(_CLAIM_VALUES).returning(_ORDERS.c.id, _ORDERS.c.client_order_id)
@@ -318,7 +326,7 @@ class LeaseManager:
                       "expires_at": expires_at}
             try:
                 with self.db.core(write=True) as connection:
-                    connection.execute(_INSERT_LEASE, {"run_id": run_id, **values})
+                    execute_many(connection, _INSERT_LEASE, _LEASE_COLUMNS, [(run_id, *(values[c] for c in _LEASE_COLUMNS[1:]))])
                 return Lease(run_id, token, self.ttl, expires_at)
             except IntegrityError:
                 pass  # held (or the run does not exist: told below)
@@ -376,7 +384,7 @@ class LeaseManager:
         if self.held.get(lease.run_id) is lease:
             del self.held[lease.run_id]
         with self.db.core(write=True) as connection:
-            connection.execute(_RELEASE, {"lease_run": lease.run_id, "lease_token": lease.token})
+            execute_many(connection, _RELEASE, _RELEASE_PARAMS, [(lease.run_id, lease.token)])
 
     async def _heartbeat(self, lease: Lease) -> None:
         while not lease.lost:
@@ -500,11 +508,12 @@ class LeaseManager:
             # lock, which it may have waited for): the lease is checked against the claim's moment
             now = self.clock()
             params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
-                      "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now}
+                      "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now,
+                      "claim_updated_at": utcnow()}
             if connection.dialect.update_returning:
                 # the rows this UPDATE changed are the ones its unique claim id marks: the same set
-                # the SELECT below reads back, in one statement
-                mine = connection.execute(_CLAIM_RETURNING, params).all()
+                # the SELECT below reads back, in one statement (on the driver)
+                mine = fetch_all(connection, _CLAIM_RETURNING, params)
             else:
                 connection.execute(_CLAIM, params)
                 mine = connection.execute(_CLAIMED, params).all()

@@ -713,3 +713,37 @@ def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(databas
         assert [e.payload["project"] for e in AuditLog(database).list(action="snapshot.import")] == ["desk"]
         with pytest.raises(RepositoryError, match="empty"):
             repos.projects.get_or_create("   ")
+
+
+def test_fetch_all_returns_an_update_s_returning_rows_and_refuses_a_value_it_would_leave_null(database):
+    """An UPDATE ... RETURNING through the driver (the claim of a run's orders on SQLite): the rows
+    it changed, as ``Session.execute`` returns them, its values stored; an UPDATE that leaves a
+    column's ``onupdate`` to SQLAlchemy is refused rather than run with NULL there."""
+    from sqlalchemy import bindparam, update
+
+    from services.db.repositories.base import fetch_all
+
+    if not database.engine.dialect.update_returning:
+        pytest.skip("MariaDB has no UPDATE ... RETURNING: the claim reads its rows back with a SELECT there")
+    project_id = _project(database)
+    with database.unit_of_work() as s:
+        repos = Repositories(s)
+        for i in range(3):
+            repos.orders.create(f"R-{i}", "AAPL", Side.BUY, Decimal(1 + i), project_id=project_id)
+    orders = TradeOrder.__table__
+    given = (update(orders).where(orders.c.client_order_id.in_(bindparam("ids", expanding=True)), orders.c.status == OrderState.NEW)
+             .values(status=OrderState.SENDING, claimed_by=bindparam("by"), updated_at=bindparam("at"))
+             .returning(orders.c.client_order_id, orders.c.quantity))
+    with database.core(write=True) as connection:
+        got = fetch_all(connection, given, {"ids": ["R-0", "R-2", "R-9"], "by": "me", "at": T0})
+    assert sorted((r.client_order_id, r.quantity) for r in got) == [("R-0", Decimal(1)), ("R-2", Decimal(3))]
+    with database.session() as s:
+        stored = {o.client_order_id: (o.status, o.claimed_by, o.updated_at) for o in Repositories(s).orders.list()}
+    assert stored["R-0"] == stored["R-2"] == (OrderState.SENDING, "me", T0)
+    assert stored["R-1"][:2] == (OrderState.NEW, None)
+    left_to_sqlalchemy = (update(orders).where(orders.c.client_order_id == bindparam("id")).values(claimed_by=bindparam("by"))
+                          .returning(orders.c.id))
+    with pytest.raises(RuntimeError, match="every value is given"), database.core(write=True) as connection:
+        fetch_all(connection, left_to_sqlalchemy, {"id": "R-1", "by": "me"})
+    with database.session() as s:
+        assert Repositories(s).orders.get_by_client_id("R-1").claimed_by is None

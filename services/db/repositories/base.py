@@ -356,9 +356,14 @@ def _driver_run(connection: Connection, sql: str, params: Any, *, many: bool):
 _EXPANDING = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 
 
+def _returned(statement: Select | UpdateBase) -> Any:
+    """The columns a statement's rows hold: a SELECT's, or an INSERT/UPDATE/DELETE's RETURNING."""
+    return statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
+
+
 @dataclass(frozen=True)
 class _DriverQuery:
-    """A SELECT as the driver takes it (``fetch_all``): its SQL with the expanding parameters'
+    """A SELECT (or a statement with RETURNING) as the driver takes it (``fetch_all``): its SQL with the expanding parameters'
     markers, the bound parameters (name, converter, default) in the driver's order (qmark) or by
     name (pyformat), the expanding parameters' names, and the row type."""
 
@@ -370,10 +375,14 @@ class _DriverQuery:
 
 
 @functools.lru_cache(maxsize=256)  # per dialect: an engine's (bounded: tests open many)
-def _driver_query(statement: Select, dialect) -> _DriverQuery:
+def _driver_query(statement: Select | UpdateBase, dialect) -> _DriverQuery:
     compiled = statement.compile(dialect=dialect)
     if compiled.escaped_bind_names or statement._propagate_attrs:
         raise RuntimeError(f"fetch_all runs Core SELECTs, not {statement!r}")
+    if not isinstance(statement, Select) and (not statement._returning or compiled.insert_prefetch or compiled.update_prefetch):
+        # a column default SQLAlchemy computes per execution (an ``onupdate``) would be bound
+        # as NULL here: the statement must give every value itself
+        raise RuntimeError(f"fetch_all runs a DML statement with RETURNING whose every value is given, not {statement!r}")
     expanding = frozenset(_EXPANDING.findall(compiled.string))
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
     clash = {name for name in compiled.binds for base in expanding if re.fullmatch(rf"{re.escape(base)}_\d+", name)}
@@ -384,15 +393,15 @@ def _driver_query(statement: Select, dialect) -> _DriverQuery:
         bind = compiled.binds[name]
         default = _REQUIRED if bind.required or name in expanding else bind.effective_value
         params.append((name, bind.type.dialect_impl(dialect).bind_processor(dialect), default))
-    row = namedtuple("Row", list(statement.selected_columns.keys()), rename=True)  # type: ignore[misc]
+    row = namedtuple("Row", list(_returned(statement).keys()), rename=True)  # type: ignore[misc]
     return _DriverQuery(compiled.string, tuple(params), expanding, compiled.positional, row)
 
 
 @functools.lru_cache(maxsize=256)
-def _result_processors(statement: Select, dialect, coltypes: tuple) -> tuple[tuple[int, Callable], ...]:
+def _result_processors(statement: Select | UpdateBase, dialect, coltypes: tuple) -> tuple[tuple[int, Callable], ...]:
     """The (index, converter) of each column whose type converts the driver's value, as a
     statement's result converts it (with the driver's type code of the column)."""
-    return tuple((index, processor) for index, (column, coltype) in enumerate(zip(statement.selected_columns, coltypes, strict=True))
+    return tuple((index, processor) for index, (column, coltype) in enumerate(zip(_returned(statement), coltypes, strict=True))
                  for processor in [column.type.dialect_impl(dialect).result_processor(dialect, coltype)] if processor is not None)
 
 
@@ -408,10 +417,11 @@ def fetch_first(executor: Session | Connection, statement: Select, params: Mappi
     return rows[0] if rows else None
 
 
-def fetch_all(executor: Session | Connection, statement: Select, params: Mapping[str, Any]) -> list[Any]:
-    """The rows of a Core SELECT (built once) for ``params``, as ``Session.execute(statement,
-    params).all()`` returns them (each column converted by its type; attributes by column key),
-    run through the driver: the statement compiled once per dialect and its expanding IN lists
+def fetch_all(executor: Session | Connection, statement: Select | UpdateBase, params: Mapping[str, Any]) -> list[Any]:
+    """The rows of a Core SELECT (built once) for ``params``, or of an INSERT/UPDATE/DELETE's
+    RETURNING (a statement that gives every value itself: no column default computed per
+    execution), as ``Session.execute(statement, params).all()`` returns them (each column
+    converted by its type; attributes by column key), run through the driver: the statement compiled once per dialect and its expanding IN lists
     filled in here, without SQLAlchemy's per-statement work (which cost more than running a
     writer batch's small SELECTs on SQLite). On a session's connection, without an autoflush (as
     ``Session.execute`` runs a Core statement); on SQLite inside a transaction straight on the
@@ -437,9 +447,9 @@ def fetch_all(executor: Session | Connection, statement: Select, params: Mapping
 
 
 @functools.lru_cache(maxsize=256)
-def _moment_columns(statement: Select) -> frozenset[int]:
-    """The indexes of ``statement``'s date and time columns."""
-    return frozenset(index for index, column in enumerate(statement.selected_columns)
+def _moment_columns(statement: Select | UpdateBase) -> frozenset[int]:
+    """The indexes of ``statement``'s date and time columns (a SELECT's, or its RETURNING's)."""
+    return frozenset(index for index, column in enumerate(_returned(statement))
                      if isinstance(column.type, (UTCDateTime, DateTime, Date)))
 
 
@@ -452,7 +462,7 @@ def _moments(processor: Callable[[Any], Any], column: Sequence[Any]) -> list[Any
             else processor(value) for value in column]
 
 
-def _driver_rows(connection: Connection, statement: Select, params: Mapping[str, Any]) -> tuple[Any, tuple]:
+def _driver_rows(connection: Connection, statement: Select | UpdateBase, params: Mapping[str, Any]) -> tuple[Any, tuple]:
     """(the driver's rows of ``statement`` for ``params``, unconverted; the driver's type code of
     each column), or (None, ()) for a driver whose parameter style this does not fill in."""
     dialect = connection.dialect
