@@ -66,13 +66,9 @@ class OrderRepository:
     def insert_many_once(self, orders: list[dict[str, Any]]) -> None:
         """``insert_once`` for many orders of one shape (one executemany; existing ones are left
         as they are). Each dict holds ``insert_once``'s arguments by name."""
-        rows = []
-        for o in orders:
-            fields = dict(o)
-            rows.append({**fields, "side": Side(fields["side"]),
-                         "order_type": OrderType(fields.pop("order_type", OrderType.MKT)),
-                         "tif": TimeInForce(fields.pop("tif", TimeInForce.DAY)),
-                         "status": OrderState(fields.pop("status", OrderState.NEW))})
+        rows = [{**o, "side": Side(o["side"]), "order_type": OrderType(o.get("order_type", OrderType.MKT)),
+                 "tif": TimeInForce(o.get("tif", TimeInForce.DAY)), "status": OrderState(o.get("status", OrderState.NEW))}
+                for o in orders]  # one new dict a row (its keys in the given order, the missing ones after)
         insert_many_once(self.session, TradeOrder, rows, "client_order_id")
 
     def create(self, client_order_id: str, symbol: str, side: Side | str, quantity: Any, **fields: Any) -> TradeOrder:

@@ -24,7 +24,8 @@ from services.core.wording import counted
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
-from services.db.repositories.base import fetch_all
+from services.db.repositories.base import execute_many, fetch_all
+from services.db.types import utcnow
 from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
@@ -49,6 +50,9 @@ _RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id"))
 _START_RUN = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
               .values(params=bindparam("new_params", type_=_RUNS.c.params.type), status=bindparam("new_status", type_=_RUNS.c.status.type),
                       started_at=func.coalesce(_RUNS.c.started_at, bindparam("now", type_=_RUNS.c.started_at.type))))
+# its parameters, on the driver (execute_many): ``updated_at`` given as its column's ``onupdate``
+# would give it, SQLAlchemy's handling of the statement skipped
+_START_RUN_PARAMS = ("run_id", "new_params", "new_status", "now", "updated_at")
 
 
 def _risk_reasons(risk: Mapping[str, Any]) -> str:
@@ -273,8 +277,8 @@ class RunExecution(RunPlanning):
                 ))
                 requests.append(request_for_draft(d))
             OrderRepository(session).insert_many_once(rows)  # one statement for the plan (an existing order is kept)
-            session.execute(_START_RUN, {"run_id": run_id, "new_params": {**(params or {}), "plan_id": plan.id},
-                                         "new_status": RunStatus.RUNNING, "now": datetime.now(UTC)})
+            execute_many(session, _START_RUN, _START_RUN_PARAMS,
+                         [(run_id, {**(params or {}), "plan_id": plan.id}, RunStatus.RUNNING, datetime.now(UTC), utcnow())])
             audit(self.db, self.actor, "run.execute", "trade_run", run_id,
                   {"orders": len(plan.orders), "mode": str(plan.mode), "account": self.provider.account,
                    "plan_id": plan.id, "plan_hash": plan.content_hash,
