@@ -216,6 +216,12 @@ class Backtester:
                         message = f"canceled at {day}" + (f": {asked}" if isinstance(asked, str) else "")
                         break
                 await self._finish_pending(clock, projects)
+                # the results too while the inputs are frozen: their thousands of small lists made
+                # a full collection walk the price book here (0.1 s, in a process running its second
+                # or third backtest)
+                initial = self.spec.initial_cash
+                per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
+                total = _total(projects, initial)
         except BaseException as exc:
             await self._close(projects)
             # an interrupt (a second Ctrl-C, the task canceled) is a cancel, anything else a failure
@@ -226,9 +232,6 @@ class Backtester:
                 close_leftovers(self.db, self.backtest_id)  # closed elsewhere: what it opened since
             raise
         await self._close(projects)
-        initial = self.spec.initial_cash
-        per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
-        total = _total(projects, initial)
         results = {"projects": per_project, "total": total, "days": len(days)}
         if not self._end(status, results, message):
             raise closed_elsewhere(self.db, self.backtest_id)  # its row says why; these results are not stored
