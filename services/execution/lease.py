@@ -45,12 +45,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -510,11 +510,12 @@ class LeaseManager:
             params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
                       "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now,
                       "claim_updated_at": utcnow()}
-            if connection.dialect.update_returning:
+            mine: Sequence[Any] = ()  # nothing asked (an empty IN matches no row): only the lease is looked at
+            if client_order_ids and connection.dialect.update_returning:
                 # the rows this UPDATE changed are the ones its unique claim id marks: the same set
-                # the SELECT below reads back, in one statement (on the driver)
+                # the SELECT below reads back, in one statement (on the driver, which takes no empty list)
                 mine = fetch_all(connection, _CLAIM_RETURNING, params)
-            else:
+            elif client_order_ids:
                 connection.execute(_CLAIM, params)
                 mine = connection.execute(_CLAIMED, params).all()
             if mine:  # one executemany of the driver (no per-row parameter processing)

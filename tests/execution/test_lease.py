@@ -118,6 +118,29 @@ def test_claim_needs_a_valid_lease_and_a_new_unsent_order(database):
     assert manager.holder(run_id) is None
 
 
+def test_a_claim_moves_its_orders_updated_at_and_an_empty_one_looks_at_the_lease_only(database):
+    """The claim gives its orders' ``updated_at`` itself (it runs on the driver on SQLite, where
+    no ``onupdate`` is computed); a claim of no order claims nothing and says whether the lease
+    still allows claims, as an empty IN did."""
+    run_id, coids = _run_with_orders(database, 2)
+    manager = LeaseManager(database, ttl=30)
+    lease = manager.try_acquire(run_id)
+    with database.unit_of_work() as session:
+        session.execute(update(TradeOrder).values(updated_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    before = datetime.now(UTC)
+    _claim_id, mine = manager.claim_many(lease, [coids[0]])
+    assert mine == {coids[0]}
+    with database.session() as session:
+        updated = dict(session.execute(select(TradeOrder.client_order_id, TradeOrder.updated_at)).all())
+    assert updated[coids[0]] >= before and updated[coids[1]] == datetime(2020, 1, 1, tzinfo=UTC)
+    empty = manager.claim_many(lease, [])
+    assert empty is not None and empty[1] == set()
+    with database.unit_of_work() as session:  # the lease runs low: an empty claim says so too
+        session.execute(update(RunLease).where(RunLease.run_id == run_id).values(expires_at=datetime.now(UTC) + timedelta(seconds=5)))
+    assert manager.claim_many(lease, []) is None
+    assert _statuses(database, coids) == {coids[0]: OrderState.SENDING, coids[1]: OrderState.NEW}
+
+
 def test_nothing_is_written_under_a_lease_about_to_expire_and_only_a_renewal_moves_its_end(database):
     run_id, _ = _run_with_orders(database, 1)
     clock = _Clock()
