@@ -715,6 +715,8 @@ def test_a_project_name_is_stored_and_found_without_the_spaces_around_it(databas
             repos.projects.get_or_create("   ")
 
 
+# SQLite only: MariaDB has no UPDATE ... RETURNING (the claim reads its rows back with a SELECT there)
+@pytest.mark.parametrize("db_backend", ["sqlite"])
 def test_fetch_all_returns_an_update_s_returning_rows_and_refuses_a_value_it_would_leave_null(database):
     """An UPDATE ... RETURNING through the driver (the claim of a run's orders on SQLite): the rows
     it changed, as ``Session.execute`` returns them, its values stored; an UPDATE that leaves a
@@ -723,8 +725,7 @@ def test_fetch_all_returns_an_update_s_returning_rows_and_refuses_a_value_it_wou
 
     from services.db.repositories.base import fetch_all
 
-    if not database.engine.dialect.update_returning:
-        pytest.skip("MariaDB has no UPDATE ... RETURNING: the claim reads its rows back with a SELECT there")
+    assert database.engine.dialect.update_returning
     project_id = _project(database)
     with database.unit_of_work() as s:
         repos = Repositories(s)
