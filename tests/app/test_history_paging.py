@@ -49,6 +49,7 @@ def history(db_url, qloop, qapp):
     yield pager
     for view in (blotter, fills):
         view.close()
+        view.deleteLater()  # run at the test's end (tests/fixtures/widgets_freed.py): closed, they stayed alive
     db.engine.dispose()
 
 
