@@ -1,6 +1,7 @@
 """A window test leaves no widget alive: what pytest-qt does with a window handed to
 ``qtbot.addWidget`` at a test's end (close, ``deleteLater``), followed by the suite's teardown
-(tests/fixtures/widgets_freed.py), frees the window and every widget it made. Left alive, they
+(tests/fixtures/widgets_freed.py), frees the window and every widget it made; a window closed
+without qtbot (the console's own) is freed too, and one left shown is named. Left alive, they
 stayed in ``QApplication.allWidgets()`` for the rest of the worker and every later theme change
 repolished them (a theme test took 75 s late in a worker, under 1 s alone)."""
 
@@ -10,7 +11,13 @@ from collections import Counter
 
 from PySide6.QtWidgets import QApplication
 
-from tests.fixtures.widgets_freed import free_deleted_widgets
+from tests.fixtures.widgets_freed import (
+    free_closed_windows,
+    free_deleted_widgets,
+    left_alive_message,
+    made_since,
+    top_level_addresses,
+)
 
 
 def _alive() -> tuple[int, Counter]:
@@ -41,3 +48,46 @@ def test_a_window_handed_to_qtbot_is_freed_with_all_its_widgets_when_the_test_en
         f"{widgets_after - widgets_before} of the {made} widgets a window made are alive after its test "
         f"ended; top-level ones left: {dict(tops_after - tops_before)}. Every later theme change of the "
         "worker repolishes them (tests/fixtures/widgets_freed.py says why a closed window stays)")
+
+
+def _console_window_closed_by_its_scenario(points) -> None:
+    """As the console's own window ends in a scenario: shown, its charts drawn, closed, and never
+    handed to qtbot (app.main.Console makes it)."""
+    from app.main_window import MainWindow
+
+    window = MainWindow(mode="demo")
+    window.show()
+    window.charts_view.set_equity(points)
+    QApplication.processEvents()
+    window.close()
+
+
+def test_a_closed_window_not_handed_to_qtbot_is_freed_charts_and_all(qtbot):
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    free_deleted_widgets()
+    widgets_before = len(QApplication.allWidgets())
+    alive_before = top_level_addresses()
+    now = datetime.now(UTC)
+    _console_window_closed_by_its_scenario([(now - timedelta(minutes=m), Decimal(100_000 + m), Decimal(m))
+                                            for m in range(5)])
+    free_deleted_widgets()
+    assert made_since(alive_before), "closed, the window is still alive: nothing deleted it"
+    free_closed_windows(alive_before)  # as the suite's teardown does (no crash in the charts' scenes)
+    assert made_since(alive_before) == []
+    assert len(QApplication.allWidgets()) <= widgets_before
+
+
+def test_a_window_left_shown_is_named_by_the_teardown(qtbot):
+    from PySide6.QtWidgets import QWidget
+
+    alive_before = top_level_addresses()
+    left_open = QWidget()
+    left_open.show()
+    free_closed_windows(alive_before)  # a shown window is not the teardown's to close
+    left = made_since(alive_before)
+    assert [type(w).__name__ for w in left] == ["QWidget"]
+    assert left_alive_message(left).startswith("1 top-level widgets this test made are still alive after its end (QWidget x1)")
+    left.clear()
+    left_open.close()  # closed, the suite's teardown deletes it: this test passes
