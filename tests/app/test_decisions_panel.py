@@ -61,6 +61,10 @@ def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, mon
             # previewed again after the run: the run's executed decisions stay (they showed the
             # new, never sendable plan as "Run 1, plan 2", seen under Xvfb)
             executed = w.order_decisions_model.records()
+            # Execute's task ends after the fills (its audit panel refresh): until then the preview
+            # buttons are off and a click does nothing (the click raced it, and lost under load)
+            await wait_for(lambda: "Execute" not in controller.runner.running() and w.preview_view.preview_button.isEnabled(),
+                           15, lambda: f"Execute's end ({controller.runner.running()})")
             w.preview_view.preview_button.click()
             await wait_for(lambda: controller.current_preview.plan_id != preview.plan_id, 15, "the second preview")
             await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the preview's end")
