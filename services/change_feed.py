@@ -311,12 +311,27 @@ class NewerOnly:
     version older than one handed (a feed poll read before the writer's next commit and handed
     after it would take the blotter back). A version: an order's or position's ``updated_at``
     (set by the writer at each flush, the value stored); a fill (whose record has no
-    ``updated_at``) changes only by gaining its commission or being superseded, never back."""
+    ``updated_at``) changes only by gaining its commission or being superseded, never back.
 
-    def __init__(self) -> None:
+    What it holds is pruned once it passes ``prune_above`` rows (a window left open for weeks
+    held every order, position and fill it ever saw): the rows whose version (a fill's time) is
+    more than ``HORIZON`` older than the newest version seen go. A stale read comes within a
+    poll or two of the write it trails (seconds), so a row quiet for an hour has none on the way;
+    a row changed again later is newer than anything handed anyway."""
+
+    HORIZON = timedelta(hours=1)
+    PRUNE_ABOVE = 20_000
+
+    def __init__(self, prune_above: int = PRUNE_ABOVE) -> None:
         self._orders: dict[int, datetime] = {}
         self._positions: dict[tuple[int | None, str, str], datetime] = {}
         self._fills: dict[int, FillRecord] = {}
+        self._newest: datetime | None = None
+        self._prune_at = self._prune_above = prune_above
+
+    def __len__(self) -> int:
+        """The rows held (orders, positions and fills)."""
+        return len(self._orders) + len(self._positions) + len(self._fills)
 
     def fresh(self, changes: ChangeSet) -> ChangeSet:
         orders = tuple(o for o in changes.orders if _newer(self._orders, o.id, o.updated_at))
@@ -328,7 +343,27 @@ class NewerOnly:
             if held is None or (fill != held and _fill_stage(fill) >= _fill_stage(held)):
                 self._fills[fill.id] = fill
                 fills.append(fill)
+        for version in (*(o.updated_at for o in orders), *(p.updated_at for p in positions), *(f.fill_time for f in fills)):
+            version = _aware(version)
+            if self._newest is None or version > self._newest:
+                self._newest = version
+        if len(self) > self._prune_at:
+            self._prune()
         return ChangeSet(orders, tuple(fills), positions, changes.runs)
+
+    def _prune(self) -> None:
+        assert self._newest is not None  # rows are held
+        cutoff = self._newest - self.HORIZON
+        self._orders = {k: v for k, v in self._orders.items() if _aware(v) > cutoff}
+        self._positions = {k: v for k, v in self._positions.items() if _aware(v) > cutoff}
+        self._fills = {k: f for k, f in self._fills.items() if _aware(f.fill_time) > cutoff}
+        # the next prune once as many rows again came (an hour's worth held can exceed the bound)
+        self._prune_at = max(self._prune_above, 2 * len(self))
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC time (a version of another kind is compared with it)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _newer(held: dict, key, version: datetime) -> bool:

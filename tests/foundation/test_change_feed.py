@@ -246,3 +246,29 @@ def test_zeros_and_amounts_are_written_as_orders_and_fills_write_them(database):
         assert (position["quantity"], position["average_cost"], position["realized_pnl"]) == ("0", "0", "0")
     finally:
         feed.db.dispose()
+
+
+def test_newer_only_forgets_rows_quiet_for_an_hour_once_it_holds_many():
+    """A window left open for weeks held every row it ever saw: past its bound, the rows whose
+    version is over an hour older than the newest seen are forgotten (a stale read trails its
+    write by seconds), the recent ones kept, so a stale read of a recent row is still refused."""
+    from services.change_feed import NewerOnly
+    from services.domain import ChangeSet, FillRecord, OrderRecord, OrderType, Side
+
+    t0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def order(order_id, status, at):
+        return OrderRecord(order_id, f"c-{order_id}", 3, "AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal(230), status,
+                           Decimal(0), None, t0, at)
+
+    seen = NewerOnly(prune_above=100)
+    for n in range(300):  # an order a minute for five hours, each with its fill
+        at = t0 + timedelta(minutes=n)
+        handed = seen.fresh(ChangeSet((order(n, OrderState.SUBMITTED, at),),
+                                      (FillRecord(n, n, f"X.{n}", "AAPL", Side.BUY, Decimal(10), Decimal(230), None, at),)))
+        assert len(handed.orders) == len(handed.fills) == 1
+    assert len(seen) <= 2 * 2 * 61 + 2  # at most two hours' worth after a prune, never all 600
+    newest = t0 + timedelta(minutes=299)
+    assert not seen.fresh(ChangeSet((order(299, OrderState.SUBMITTED, newest),)))  # a recent row: still known
+    assert not seen.fresh(ChangeSet((order(250, OrderState.NEW, newest - timedelta(minutes=49, seconds=1)),)))
+    assert seen.fresh(ChangeSet((order(299, OrderState.FILLED, newest + timedelta(seconds=1)),))).orders  # a new version
