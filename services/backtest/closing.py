@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 RUN_TAG = "backtest"  # a rebalance run's params: the id of the backtest it belongs to
 _OPEN_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
 HALF_CLOSED_AFTER = timedelta(minutes=1)
+# a backtest row with no heartbeat (a version before heartbeats) and no process to look at:
+# taken as abandoned once it is this old (no backtest runs for a day)
+UNTOLD_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,20 +101,25 @@ def close_abandoned(db, *, stale_after: timedelta = STALE_AFTER) -> list[ClosedB
     """Every backtest still ``running`` whose process is gone, closed as failed
     (``close_backtest``): one on this machine whose process is known to have ended, or one whose
     process cannot be seen from here (another machine) and whose heartbeat is older than
-    ``stale_after``. One whose process lives, or cannot be told and has no heartbeat (a row
-    older than the heartbeat column), is left as it is. The backtests this look closed (not
-    those another look closed first)."""
+    ``stale_after``. One whose process lives is left as it is; so is one whose process cannot be
+    told and that has no heartbeat (a row of a version before heartbeats: every backtest writes
+    one from its start), unless it began over ``UNTOLD_AFTER`` ago: such a row stayed
+    ``running`` for ever before. The backtests this look closed (not those another look closed
+    first)."""
     with db.session() as session:
         rows = session.execute(select(Backtest.id, Backtest.host, Backtest.pid, Backtest.process_key,
-                                      Backtest.heartbeat_at).where(Backtest.status == "running")).all()
+                                      Backtest.heartbeat_at, Backtest.created_at).where(Backtest.status == "running")).all()
     closed: list[ClosedBacktest] = []
     now = datetime.now(UTC)
-    for backtest_id, host, pid, key, heartbeat in rows:
+    for backtest_id, host, pid, key, heartbeat, created in rows:
         if holder_gone(host, key):
             why = f"the process running it ended (pid {pid} on {host or socket.gethostname()})"
         elif holder_alive(key) is None and heartbeat is not None and now - heartbeat > stale_after:
             why = (f"its process on {host} (pid {pid}) stopped answering at {heartbeat:%Y-%m-%d %H:%M:%S} UTC "
                    f"(no heartbeat for over {_minutes(stale_after)})")
+        elif holder_alive(key) is None and heartbeat is None and now - created > UNTOLD_AFTER:
+            why = (f"it began at {created:%Y-%m-%d %H:%M} UTC under a version of the console that wrote no heartbeat, "
+                   f"over {UNTOLD_AFTER.days} day ago, and its process cannot be seen from here")
         else:
             continue
         last = _last_rebalance_day(db, backtest_id)

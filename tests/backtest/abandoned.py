@@ -36,7 +36,7 @@ def rebooted_key() -> str:
     return "00000000-0000-0000-0000-000000000000/" + own_key().split("/", 1)[1]
 
 
-def running_backtest(database, *, host: str, key: str | None, pid: int = 4242,
+def running_backtest(database, *, host: str | None, key: str | None, pid: int | None = 4242,
                      heartbeat: datetime | None = None) -> tuple[int, list[int], list[str]]:
     """A `running` backtest row with a rebalance run still running (a NEW and an ACCEPTED order on
     its account), another still queued: (backtest id, run ids, client order ids)."""

@@ -218,3 +218,27 @@ def test_the_open_run_looks_are_served_by_the_status_mode_index(database):
             else:
                 plan = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).mappings().one()
                 assert (plan["key"], plan["key_len"]) == ("ix_trade_runs_status_mode", "196"), (statement, dict(plan))
+
+
+def test_a_row_of_a_version_before_heartbeats_is_closed_once_it_is_a_day_old(database):
+    """A `running` row with no heartbeat and no process to look at (written by a version before
+    either) stayed running for ever; once it began over a day ago it is closed as failed, saying
+    why. One that began an hour ago is left: its process could still be at work."""
+    from services.backtest.closing import UNTOLD_AFTER
+
+    old, runs, coids = running_backtest(database, host=None, key=None, pid=None)
+    young, _, _ = running_backtest(database, host=None, key=None, pid=None)
+    began = datetime.now(UTC) - UNTOLD_AFTER - timedelta(minutes=5)
+    with database.unit_of_work() as session:
+        session.get(Backtest, old).created_at = began
+        session.get(Backtest, young).created_at = datetime.now(UTC) - timedelta(hours=1)
+
+    closed = close_abandoned(database)
+
+    message = (f"it began at {began:%Y-%m-%d %H:%M} UTC under a version of the console that wrote no heartbeat, "
+               f"over 1 day ago, and its process cannot be seen from here after its rebalance of 2024-04-01")
+    assert [(c.id, c.message) for c in closed] == [(old, message)]
+    status, said, run_states, orders, _ = _state(database, old, runs, coids)
+    assert (status, said) == ("failed", message)
+    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+    assert load_backtest(database, young).status == "running"
