@@ -47,21 +47,35 @@ def _audit_payloads(db, action: str, run_id: int) -> list[dict]:
     return [e.payload for e in AuditLog(db).list(action=action, entity_type="trade_run", entity_id=run_id)]
 
 
-@pytest.mark.parametrize("one_by_one", [False, True])
-async def test_orders_a_sender_of_another_process_wrote_after_cancel_all_are_canceled_by_it(
-        database, make_simulator, monkeypatch, one_by_one):
+async def _two_stacks(database, make_simulator, monkeypatch):
+    """(the simulator, the sender's stack, the canceler's stack): the sender's watcher looks
+    next after the test, the canceler gives up waiting for the held sender at once."""
     monkeypatch.setattr(sending, "SEND_WATCH_INTERVAL", 60.0)  # its watcher's next look: after this test
     sim = await make_simulator(synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
     sender = await build_stack(database, sim, client_id=1)
     canceler = await build_stack(database, sim, client_id=2)
     canceler.actions.senders_timeout = 0.3  # it gives up waiting for the held sender
+    return sim, sender, canceler
+
+
+async def _sending_held(database, sender, project: str):
+    """A run of N orders executing on ``sender``, its second placeOrder held at the pacing
+    limiter: (the run, the execute task, the event that lets it go on)."""
+    waiting, turn = _hold_the_second_order(sender)
+    _, snapshot_id = make_snapshot(database, project, {s: "0.004" for s in synthetic_symbols(N)})
+    run = await sender.service.create_run(project, snapshot_id, TradeMode.PAPER, {})
+    sending_run = asyncio.ensure_future(sender.service.execute(run.id, portfolio_value=Decimal(1_000_000),
+                                                               require_market_health=False))
+    await asyncio.wait_for(waiting.wait(), 20)
+    return run, sending_run, turn
+
+
+@pytest.mark.parametrize("one_by_one", [False, True])
+async def test_orders_a_sender_of_another_process_wrote_after_cancel_all_are_canceled_by_it(
+        database, make_simulator, monkeypatch, one_by_one):
+    sim, sender, canceler = await _two_stacks(database, make_simulator, monkeypatch)
     try:
-        waiting, turn = _hold_the_second_order(sender)
-        _, snapshot_id = make_snapshot(database, "late", {s: "0.004" for s in synthetic_symbols(N)})
-        run = await sender.service.create_run("late", snapshot_id, TradeMode.PAPER, {})
-        sending_run = asyncio.ensure_future(sender.service.execute(run.id, portfolio_value=Decimal(1_000_000),
-                                                                   require_market_health=False))
-        await asyncio.wait_for(waiting.wait(), 20)
+        run, sending_run, turn = await _sending_held(database, sender, "late")
         canceled = await canceler.actions.cancel_all(one_by_one=one_by_one)
         assert [s.split(" ")[1] for s in canceled.senders_not_stopped] == [str(run.id)]
         before = {o.order_ref for o in sim.orders()}
@@ -98,11 +112,7 @@ async def test_with_no_answer_from_the_broker_the_record_says_which_orders_to_ca
     Cancel All is still canceled at the broker, none left working."""
     from services.execution.errors import BrokerError
 
-    monkeypatch.setattr(sending, "SEND_WATCH_INTERVAL", 60.0)
-    sim = await make_simulator(synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
-    sender = await build_stack(database, sim, client_id=1)
-    canceler = await build_stack(database, sim, client_id=2)
-    canceler.actions.senders_timeout = 0.3
+    sim, sender, canceler = await _two_stacks(database, make_simulator, monkeypatch)
     looks: list[str] = []
 
     async def open_orders_unanswered():
@@ -110,12 +120,7 @@ async def test_with_no_answer_from_the_broker_the_record_says_which_orders_to_ca
         raise BrokerError("open orders: no answer within 10 s")
 
     try:
-        waiting, turn = _hold_the_second_order(sender)
-        _, snapshot_id = make_snapshot(database, "unanswered", {s: "0.004" for s in synthetic_symbols(N)})
-        run = await sender.service.create_run("unanswered", snapshot_id, TradeMode.PAPER, {})
-        sending_run = asyncio.ensure_future(sender.service.execute(run.id, portfolio_value=Decimal(1_000_000),
-                                                                   require_market_health=False))
-        await asyncio.wait_for(waiting.wait(), 20)
+        run, sending_run, turn = await _sending_held(database, sender, "unanswered")
         await canceler.actions.cancel_all()
         before = {o.order_ref for o in sim.orders()}
         monkeypatch.setattr(sender.provider, "open_orders", open_orders_unanswered)
