@@ -224,8 +224,10 @@ class OrderActions:
         # started before it stops before its next order and gives back its claims
         mark = await self._db(self._mark_cancel_all, one_by_one)
         stopping: set[int] = set()  # runs of this process whose sender had not stopped within the wait
+        stopped_here: frozenset[str] = frozenset()  # their leases: nothing more is written under them
         if self.service is not None:
             self.service.stop_sending(CANCEL_ALL)
+            stopped_here = self.service.stopped_leases()
             # what the stopped run gives back is listed below, not left behind as it settles
             if not await self.service.sending_stopped(self.confirm_timeout):
                 stopping = self.service.executing_runs()
@@ -236,7 +238,7 @@ class OrderActions:
                             ", ".join(map(str, sorted(stopping))))
         # then the senders of other processes: the broker's cancel must come after their last
         # placeOrder, or what they send in between stays working
-        busy = await self._senders_stopped(mark)
+        busy = await self._senders_stopped(mark, stopped_here)
         not_stopped = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
         working = await self._db(self._working, {h.run_id for h in busy})
         at_broker = [o for o in working if _reached_the_broker(o)]
@@ -355,14 +357,18 @@ class OrderActions:
                   {"cancel_all_at": mark.isoformat(), "global": not one_by_one}, session=session)
         return mark
 
-    async def _senders_stopped(self, mark: datetime) -> list[Holder]:
+    async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str]) -> list[Holder]:
         """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
         started before the Cancel All marker ``mark``; the holders of the runs whose sender
-        still sends then (empty: every sender stopped)."""
+        still sends then (empty: every sender stopped). ``stopped_here``: the leases of this
+        process's senders already stopped, which write nothing more however long their lease
+        row says they send (a run held at the pacing limiter made every Cancel All wait the
+        whole ``senders_timeout`` for it)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.senders_timeout
         while True:
-            busy = await self._db(self.leases.senders_before, mark)
+            busy = [holder for holder in await self._db(self.leases.senders_before, mark)
+                    if holder.token not in stopped_here]
             if not busy or loop.time() >= deadline:
                 break
             await asyncio.sleep(SENDERS_POLL)

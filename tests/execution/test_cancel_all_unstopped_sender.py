@@ -68,8 +68,11 @@ async def test_claims_of_a_sender_that_stops_after_cancel_all_returned_are_cance
         waiting, turn = _hold_the_second_order(stack)
         run, sending_run = await _run_sending(stack, "late", SYMBOLS)
         await asyncio.wait_for(waiting.wait(), 20)
-        await stack.actions.cancel_all(one_by_one=one_by_one)
+        canceled = await stack.actions.cancel_all(one_by_one=one_by_one)
         assert not sending_run.done(), "the sender was to be still at work when Cancel All returned"
+        # this process's stopped sender writes nothing more: Cancel All neither waited its whole
+        # wait for other processes' senders on it nor told the trader it "still sent"
+        assert canceled.senders_not_stopped == ()
         turn.set()  # its turn comes after Cancel All returned
         result = await asyncio.wait_for(sending_run, 20)
         await stack.writer.flush()

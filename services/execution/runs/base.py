@@ -36,12 +36,14 @@ _RUN_MODE = select(_RUNS.c.mode).where(_RUNS.c.id == bindparam("run_id"))
 
 class SendStop:
     """Why one send of this process stops before its next order (a halt, Cancel All: set by
-    ``stop_sending``), else None. Compared by identity: each send holds its own."""
+    ``stop_sending``), else None; ``lease_token``: the run lease it sends under. Compared by
+    identity: each send holds its own."""
 
-    __slots__ = ("reason",)
+    __slots__ = ("lease_token", "reason")
 
-    def __init__(self) -> None:
+    def __init__(self, lease_token: str) -> None:
         self.reason: str | None = None
+        self.lease_token = lease_token
 
 
 class RunServiceBase:

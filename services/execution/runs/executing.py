@@ -320,6 +320,12 @@ class RunExecution(RunPlanning):
         for stop in self._stops:
             stop.reason = reason
 
+    def stopped_leases(self) -> frozenset[str]:
+        """The lease tokens of this process's sends told to stop. Nothing more leaves under them:
+        the stop is looked at in the synchronous step that writes each placeOrder (and before a
+        resend after IB's error 100), so a Cancel All need not wait for their lease rows."""
+        return frozenset(stop.lease_token for stop in self._stops if stop.reason is not None)
+
     async def sending_stopped(self, timeout: float) -> bool:
         """Wait until no run of this process is sending (each stops before its next order once
         ``stop_sending`` is asked, and gives back its claims): what it leaves NEW is then known.
@@ -348,7 +354,7 @@ class RunExecution(RunPlanning):
         # this send's own stop: a stop asked before it began is not its own, and a send begun
         # after a stop never lifts it for one still under way (one flag of the service, cleared
         # by each send that began, let a stopped run's next order out)
-        stop = SendStop()
+        stop = SendStop(lease.token)
         self._stops.add(stop)
         sender = OrderSender(self.db, self.provider, self.writer, self.leases, lambda: stop.reason, on_sent)
         self._senders += 1
