@@ -253,14 +253,16 @@ class Reconciler:
             again = {o.order_ref: o for o in (*again_open, *again_done) if o.order_ref}
             again_perm = {o.perm_id: o for o in (*again_open, *again_done) if o.perm_id}
             never_sent: list[tuple[str, str | None, datetime]] = []
-            for coid, updated, perm_id, token, status in suspects:
+            for coid, updated, perm_id, token, status, claimed_at in suspects:
                 found = again.get(coid) or (again_perm.get(perm_id) if perm_id else None)
                 if found is not None:
                     report.corrected.append(coid)
                     self.writer.submit(ReconciledStatus(coid, found.status, None, found.perm_id or None, None,
                                                         message="found by the targeted query"))
                 elif status is OrderState.SENDING:
-                    never_sent.append((coid, token, updated))
+                    # the claim's own moment: a later write to the row (its last change) would
+                    # make a claim older than the Cancel All look younger, and give it back NEW
+                    never_sent.append((coid, token, claimed_at or updated))
                 else:
                     report.resolved_unknown.append(coid)
                     self.writer.submit(ReconciledStatus(coid, "Cancelled", None, None, None,
@@ -368,11 +370,12 @@ class Reconciler:
         with self.db.session() as session:
             return SettingsRepository(session).cancel_all_at()
 
-    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[tuple[str, datetime, int | None, str | None, OrderState]]:
+    def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[
+            tuple[str, datetime, int | None, str | None, OrderState, datetime | None]]:
         """Orders working for us that IB did not list: (client_order_id, last change, permId,
-        claim id, state)."""
+        claim id, state, claim time)."""
         query = (select(TradeOrder.client_order_id, TradeOrder.updated_at, TradeOrder.ib_perm_id, TradeOrder.claimed_by,
-                        TradeOrder.status)
+                        TradeOrder.status, TradeOrder.claimed_at)
                  .where(TradeOrder.status.in_(list(WORKING_ORDER_STATES)), TradeOrder.is_external.is_(False)))
         query = query.where(not_backtest(TradeOrder.account))  # a backtest's orders were never at any broker
         if self.provider.account:
@@ -381,7 +384,8 @@ class Reconciler:
             query = query.where(TradeOrder.account == self.provider.account)
         with self.db.session() as session:
             rows = session.execute(query).all()
-        return [(coid, updated or datetime.now(UTC), perm, token, OrderState(status)) for coid, updated, perm, token, status in rows
+        return [(coid, updated or datetime.now(UTC), perm, token, OrderState(status), claimed)
+                for coid, updated, perm, token, status, claimed in rows
                 if coid not in seen_refs and (not perm or perm not in seen_perms)]
 
 

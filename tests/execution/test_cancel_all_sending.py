@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -189,6 +190,31 @@ async def test_an_order_a_gone_sender_left_sending_before_cancel_all_is_closed_n
         assert _status(database, coids[0]) is OrderState.CANCELED, report
         assert coids[0] not in report.released
         assert not sim.orders()  # never sent
+    finally:
+        await stack.close()
+
+
+async def test_a_claim_older_than_the_cancel_all_is_closed_even_when_its_row_was_written_after_it(database, make_simulator):
+    """The same, but the row of the order was written after the Cancel All (its last change, as
+    any later note on the order makes it): the comparison took that last change for the claim's
+    moment, found it younger than the Cancel All, and gave the order back NEW to be sent."""
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    stack = await build_stack(database, sim, client_id=1)
+    stack.reconciler.grace_seconds = 0
+    try:
+        run_id, coids = _run_on_the_account(stack, 1)
+        leases = stack.service.leases
+        async with leases.hold(run_id) as lease:
+            assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
+        await stack.actions.cancel_all(one_by_one=True)
+        with database.unit_of_work() as session:  # written after the Cancel All
+            session.execute(update(TradeOrder).where(TradeOrder.client_order_id == coids[0])
+                            .values(updated_at=datetime.now(UTC) + timedelta(seconds=1)))
+        report = await stack.reconciler.reconcile()
+        await stack.writer.flush()
+        assert _status(database, coids[0]) is OrderState.CANCELED, report
+        assert coids[0] not in report.released
+        assert not sim.orders()
     finally:
         await stack.close()
 
