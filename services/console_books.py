@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from services.core.books import UNASSIGNED, BookLine, book_cash, unassigned_lines
-from services.core.contracts import MissingRate, rate_to_base
+from services.core.books import UNASSIGNED, BookLine, book_cash_in_base, in_base, unassigned_lines
+from services.core.contracts import rates_to_base
 from services.core.typed_numbers import plain
 from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
@@ -64,9 +64,7 @@ class GroupFigures:
     @property
     def rates_said(self) -> str:
         """Which rates converted the sums, in a note's words."""
-        if self.rates_as_of is None:
-            return "today's rates"
-        return f"the rates stored {self.rates_as_of:%Y-%m-%d %H:%M} UTC"
+        return "today's rates" if self.rates_as_of is None else stored_rates_said(self.rates_as_of)
 
     @property
     def converted(self) -> bool:
@@ -103,35 +101,37 @@ class BookGroup:
         base = fx.base if fx is not None else None
         as_of = fx.as_of if fx is not None else None
         sums = _sums_by_currency(self.lines)
-        rates: dict[str, Decimal] = {}
-        missing = []
-        for s in sums:
-            try:
-                if fx is None:
-                    raise MissingRate(s.currency)
-                rates[s.currency] = rate_to_base(s.currency, fx.rates, fx.base)
-            except MissingRate:
-                missing.append(s.currency)
+        rates, missing = rates_to_base((s.currency for s in sums), fx.rates if fx is not None else {}, base)
         cash = None
         if self.kind == "project" and self.capital is not None and not missing:  # no lines: the capital, any base
-            cash = book_cash(self.capital, sum((s.net_cost * rates[s.currency] for s in sums), ZERO),
-                             sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO))
+            cash = book_cash_in_base(self.capital, ((s.currency, s.net_cost, s.realized_pnl) for s in sums), rates)
         used = tuple((c, r) for c, r in sorted(rates.items()) if c != base)
         if not sums:  # nothing held: zeros, in no currency in particular (the base's when it is known)
             return GroupFigures(base, ZERO, ZERO, ZERO, cash, sums, base, used, (), as_of)
         if len(sums) == 1:  # one currency: its own sums, as they are
             [only] = sums
             return GroupFigures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl, cash, sums,
-                                base, used, tuple(missing), as_of)
+                                base, used, missing, as_of)
         if missing:
-            return GroupFigures(None, None, None, None, cash, sums, base, used, tuple(missing), as_of)
+            return GroupFigures(None, None, None, None, cash, sums, base, used, missing, as_of)
         unmarked = any(s.market_value is None for s in sums)
         return GroupFigures(
             base,
-            None if unmarked else sum(((s.market_value or ZERO) * rates[s.currency] for s in sums), ZERO),
-            sum((s.unrealized_pnl * rates[s.currency] for s in sums), ZERO),
-            sum((s.realized_pnl * rates[s.currency] for s in sums), ZERO),
+            None if unmarked else in_base(((s.currency, s.market_value or ZERO) for s in sums), rates),
+            in_base(((s.currency, s.unrealized_pnl) for s in sums), rates),
+            in_base(((s.currency, s.realized_pnl) for s in sums), rates),
             cash, sums, base, used, (), as_of)
+
+
+def stored_rates_said(as_of: datetime) -> str:
+    """Rates the console stored at ``as_of``, in a note's words (the window's notes, the decision
+    trail's snapshots)."""
+    return f"the rates stored {as_of:%Y-%m-%d %H:%M} UTC"
+
+
+def rates_listed(rates: Iterable[tuple[str, Decimal]], base: str | None) -> str:
+    """``1 EUR = 1.1 USD, ...``: the rates (currency, base units per unit) as the notes give them."""
+    return ", ".join(f"1 {currency} = {plain(rate)} {base}" for currency, rate in rates)
 
 
 def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[Decimal | None], str]) -> list[str]:
@@ -143,7 +143,7 @@ def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[De
         notes += [f"{s.currency}: market {money(s.market_value)} · unrealized "
                   f"{money(s.unrealized_pnl)} · realized {money(s.realized_pnl)}" for s in figures.by_currency]
     missing = "/".join(figures.missing_rates)
-    rates = ", ".join(f"1 {currency} = {plain(rate)} {figures.base}" for currency, rate in figures.rates)
+    rates = rates_listed(figures.rates, figures.base)
     converted = figures.converted
     cash_converted = has_capital and figures.cash is not None and bool(figures.rates)
     if figures.mixed:

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.console_books import rates_listed, stored_rates_said
 from services.db.models import (
     OrderEvent,
     OrderPlan,
@@ -51,6 +52,12 @@ class DecisionTrail:
     portfolio_snapshots: tuple[dict, ...] = ()
 
     @property
+    def snapshots_without_money(self) -> tuple[dict, ...]:
+        """The portfolio snapshots whose money could not be converted into the account's base
+        currency (a rate missing: their market value, cash and equity are None; ``money_in`` says why)."""
+        return tuple(s for s in self.portfolio_snapshots if (s.get("rates") or {}).get("missing"))
+
+    @property
     def title(self) -> str:
         """What the trail is, as the Decisions panel heads it: a plan its run did not execute was
         never sent (a run sends one plan), so it reads as the preview it is."""
@@ -77,6 +84,29 @@ def _plain(value: Any) -> Any:
 
 def _row(row, skip: tuple[str, ...] = ("row_hash",)) -> dict[str, Any]:
     return {c.name: _plain(getattr(row, c.name)) for c in type(row).__table__.columns if c.name not in skip}
+
+
+def _snapshot(row: TrailPortfolioSnapshot) -> dict[str, Any]:
+    return {**_row(row, ()), "money_in": money_in(row.rates, row.account)}
+
+
+def money_in(rates: dict | None, account: str) -> str:
+    """What a portfolio snapshot's money is in, from its ``rates`` (docs/currencies.md, "Decision
+    trail"): the currency and the stored rates it was converted at, or why it has none. Empty for
+    a row without ``rates`` (a backtest's, one currency; or written before they were kept)."""
+    if not rates:
+        return ""
+    missing = "/".join(rates.get("missing") or ())
+    if missing:
+        if rates.get("base") is None:
+            return f"not converted: no rates stored for account {account} ({missing} held)"
+        return f"not converted: no {missing} rate stored for account {account} (base {rates['base']})"
+    used = rates.get("rates") or {}
+    if not used:
+        return rates.get("currency") or ""
+    as_of = datetime.fromisoformat(rates["as_of"])
+    return (f"{rates['currency']} at {stored_rates_said(as_of)} "
+            f"({rates_listed(((c, Decimal(r)) for c, r in sorted(used.items())), rates['currency'])})")
 
 
 def _by_plan(session, model, plan_id: int) -> tuple[dict, ...]:
@@ -117,6 +147,6 @@ def decision_trail(db, *, run_id: int | None = None, plan_id: int | None = None)
                 {"id": e.id, "time": _plain(e.time), "order_id": e.order_id, "client_order_id": ref, "symbol": symbol,
                  "from_state": _plain(e.from_state), "to_state": _plain(e.to_state), "event_type": e.event_type,
                  "source": _plain(e.source), "message": e.message} for e, ref, symbol in changes)
-            history["portfolio_snapshots"] = tuple(_row(s, ()) for s in session.scalars(
+            history["portfolio_snapshots"] = tuple(_snapshot(s) for s in session.scalars(
                 select(TrailPortfolioSnapshot).where(TrailPortfolioSnapshot.run_id == run.id).order_by(TrailPortfolioSnapshot.id)))
         return DecisionTrail(run.id, plan_id, executed, **decisions, **history)

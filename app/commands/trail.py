@@ -3,7 +3,8 @@
 What the preview saw and decided (signals with score and rank; per symbol the target, current
 and delta with the rounding applied, or why it got no order; every risk rule's measured value,
 limit and verdict per order and for the account), then what happened (the orders' state changes
-and the projects' portfolio snapshots at each fill batch and at the run's end). A run shows the
+and the projects' portfolio snapshots at each fill batch and at the run's end, each saying what
+its money is in: ``IN``, and ``no rate`` for figures a missing exchange rate left out). A run shows the
 plan it executed (or its newest plan). ``--json``: one object with the lists ``signals``,
 ``order_decisions``, ``risk_decisions``, ``state_changes`` and ``portfolio_snapshots``.
 Exit 2 for an unknown run or plan.
@@ -33,8 +34,11 @@ SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
         ("from_state", "FROM"), ("to_state", "TO"), ("source", "SOURCE"))),
     ("portfolio_snapshots", "Portfolio snapshots", (
         ("time", "TIME"), ("reason", "REASON"), ("project_id", "PROJECT"), ("account", "ACCOUNT"), ("positions", "POSITIONS"),
-        ("market_value", "MARKET VALUE"), ("cash", "CASH"), ("equity", "EQUITY"))),
+        ("market_value", "MARKET VALUE"), ("cash", "CASH"), ("equity", "EQUITY"), ("money_in", "IN"))),
 )
+# a snapshot's money that could not be converted into the account's base currency (its IN says why)
+MONEY_COLUMNS = ("market_value", "cash", "equity")
+NOT_CONVERTED = "no rate"
 
 
 def register(subparsers) -> None:
@@ -50,9 +54,10 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=_trail)
 
 
-def _cell(key: str, value) -> str:
+def _cell(key: str, row: dict) -> str:
+    value = row.get(key)
     if value is None:
-        return ""
+        return NOT_CONVERTED if key in MONEY_COLUMNS and key in row else ""
     if key == "positions":
         return ", ".join(f"{p['symbol']} {p['quantity']}" for p in value) or "(none)"
     return str(value)
@@ -60,7 +65,7 @@ def _cell(key: str, value) -> str:
 
 def table(rows: Sequence[dict], columns: tuple[tuple[str, str], ...]) -> str:
     lines = [tuple(title for _, title in columns)]
-    lines.extend(tuple(_cell(key, row.get(key)) for key, _ in columns) for row in rows)
+    lines.extend(tuple(_cell(key, row) for key, _ in columns) for row in rows)
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 

@@ -14,8 +14,9 @@ and which reconciliation sets to the broker's truth. From these:
   the net cost of a position is ``quantity * average cost`` (IB's average cost carries the
   commissions, so a long costs what was paid, a short brings what it was sold for, both net of
   commissions; realized P&L is net of every commission). For a project without capital the
-  cash is unknown (None). Amounts in another currency than the base count at face value (a
-  known limitation: the books keep no FX history).
+  cash is unknown (None). Amounts in another currency than the base count at the account's
+  rate (:func:`book_cash_in_base`: today's, or the rates the console stored; the books keep no
+  FX history, so the cash of a book holding euros moves with the rate).
 """
 
 from __future__ import annotations
@@ -132,6 +133,24 @@ def book_cash(capital: Decimal, net_cost: Decimal, realized_pnl: Decimal) -> Dec
     P&L. It counts everything the rows were booked from, fills and assignments alike (the
     decision trail's snapshots use it too, so their cash is the window's)."""
     return capital - net_cost + realized_pnl
+
+
+def in_base(amounts: Iterable[tuple[str, Decimal]], rates: Mapping[str, Decimal]) -> Decimal:
+    """The sum of amounts in several currencies ((currency, amount) pairs), each at its rate to
+    the base currency (``rates``: base units per unit, 1 for the base itself; every currency of
+    ``amounts`` must have one: services.core.contracts.rates_to_base says which do not)."""
+    return sum((amount * rates[currency] for currency, amount in amounts), ZERO)
+
+
+def book_cash_in_base(capital: Decimal, by_currency: Iterable[tuple[str, Decimal, Decimal]],
+                      rates: Mapping[str, Decimal]) -> Decimal:
+    """:func:`book_cash` of a book whose rows are in several currencies ((currency, net cost,
+    realized P&L) per currency): the capital is in the base currency, each currency's cost and
+    P&L count at its rate (today's, or the rates stored: the books keep no FX history). The
+    window's project cash and the decision trail's snapshots both take it."""
+    by_currency = list(by_currency)
+    return book_cash(capital, in_base(((c, cost) for c, cost, _ in by_currency), rates),
+                     in_base(((c, realized) for c, _, realized in by_currency), rates))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ base currency with the broker's rate (units of base per unit of the currency, as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -137,3 +137,20 @@ def rate_to_base(currency: str, rates: Mapping[str, Decimal], base: str = US_CUR
     if rate is None or not rate > 0:
         raise MissingRate(f"no exchange rate {currency}{base} from the broker")
     return rate
+
+
+def rates_to_base(currencies: Iterable[str], rates: Mapping[str, Decimal],
+                  base: str | None) -> tuple[dict[str, Decimal], tuple[str, ...]]:
+    """:func:`rate_to_base` of each of ``currencies``: (currency -> its rate, 1 for the base
+    itself; the currencies without one, in the order given). ``base`` None: the account's base
+    currency is not known (no rates from the broker), so every currency is without a rate."""
+    found: dict[str, Decimal] = {}
+    missing: list[str] = []
+    for currency in currencies:
+        try:
+            if base is None:
+                raise MissingRate(currency)
+            found[currency] = rate_to_base(currency, rates, base)
+        except MissingRate:
+            missing.append(currency)
+    return found, tuple(missing)

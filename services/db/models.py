@@ -619,7 +619,12 @@ class TrailPortfolioSnapshot(Base):
     project and account per writer batch). ``cash`` is the book's cash (services.core.books:
     capital - net cost of the holdings + realized P&L, assignments included; a backtest's
     account: the net cash its fills moved); ``equity`` is cash plus the positions' value at
-    their last mark (their average cost when never marked)."""
+    their last mark (their average cost when never marked).
+
+    A real account's money columns are in its base currency at the rates the console stored for
+    it (``rates``: which, and when; docs/currencies.md, "Decision trail"); NULL, with the
+    currencies ``rates.missing`` names, when a rate was missing: never a face-value sum. A
+    backtest's (one currency) have ``rates`` NULL."""
 
     __tablename__ = "trail_portfolio_snapshots"
     __table_args__ = _table_args(Index("ix_trail_portfolio_snapshots_run", "run_id", "time"))
@@ -632,10 +637,11 @@ class TrailPortfolioSnapshot(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     reason: Mapped[str] = mapped_column(String(16), nullable=False)  # fills | run_end
     positions: Mapped[list | None] = mapped_column(JSONDoc())
-    market_value: Mapped[Decimal] = mapped_column(Money(), nullable=False)
-    cash: Mapped[Decimal] = mapped_column(Money(), nullable=False)
-    equity: Mapped[Decimal] = mapped_column(Money(), nullable=False)
-    realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False)
+    market_value: Mapped[Decimal | None] = mapped_column(Money())
+    cash: Mapped[Decimal | None] = mapped_column(Money())
+    equity: Mapped[Decimal | None] = mapped_column(Money())
+    realized_pnl: Mapped[Decimal | None] = mapped_column(Money())
+    rates: Mapped[dict | None] = mapped_column(JSONDoc())
 
 
 class Backtest(Base):

@@ -362,3 +362,20 @@ def test_the_decisions_summary_counts_in_words(qtbot):
     qtbot.addWidget(view)
     view.set_trail(DecisionTrail(3, 4, True, signals=({},), state_changes=({}, {}), portfolio_snapshots=({},)))
     assert view.summary_label.text() == ("1 signal · 0 decisions · 0 verdicts (0 block) · 2 state changes · 1 snapshot")
+
+
+def test_the_decisions_summary_says_which_snapshots_have_no_money_figures(qtbot):
+    """A snapshot a missing exchange rate left without market value, cash and equity is said in
+    the summary with why (its ``money_in``), not counted as if it had them."""
+    from services.trail_queries import DecisionTrail
+    from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
+    from widgets.views.decisions import DecisionsView
+
+    view = DecisionsView(OrderDecisionsModel(), RuleVerdictsModel())
+    qtbot.addWidget(view)
+    why = "not converted: no EUR rate stored for account DU1 (base USD)"
+    converted = {"market_value": "4020", "rates": {"currency": "USD", "missing": []}, "money_in": "USD"}
+    unconverted = {"market_value": None, "rates": {"currency": None, "missing": ["EUR"]}, "money_in": why}
+    view.set_trail(DecisionTrail(3, 4, True, portfolio_snapshots=(converted, unconverted, dict(unconverted))))
+    assert view.summary_label.text() == ("0 signals · 0 decisions · 0 verdicts (0 block) · 0 state changes · "
+                                         f"3 snapshots (2 without money figures: {why})")

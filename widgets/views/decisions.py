@@ -96,10 +96,14 @@ class DecisionsView(QWidget):
         """``trail``: a ``services.trail_queries.DecisionTrail``."""
         self.title_label.setText(trail.title)
         blocked = sum(1 for r in trail.risk_decisions if r.get("verdict") == "block")
+        # a snapshot a missing exchange rate left without money figures is said, not hidden in the count
+        unconverted = trail.snapshots_without_money
+        why = sorted({s.get("money_in") or "" for s in unconverted})
         self.summary_label.setText(
             f"{counted(len(trail.signals), 'signal')} · {counted(len(trail.order_decisions), 'decision')} · "
             f"{counted(len(trail.risk_decisions), 'verdict')} ({blocked} block) · "
-            f"{counted(len(trail.state_changes), 'state change')} · {counted(len(trail.portfolio_snapshots), 'snapshot')}")
+            f"{counted(len(trail.state_changes), 'state change')} · {counted(len(trail.portfolio_snapshots), 'snapshot')}"
+            + (f" ({len(unconverted)} without money figures: {'; '.join(why)})" if unconverted else ""))
         self.rules_proxy.set_sequence(None)
         self.orders_model.reset(trail.order_decisions)
         self.rules_model.reset(trail.risk_decisions)

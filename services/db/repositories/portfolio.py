@@ -276,9 +276,13 @@ class EquityRepository:
     def latest_rates(self) -> tuple[str, str, dict[str, Decimal], datetime] | None:
         """(account, base, rates, when) of the rates stored last, None when none ever were."""
         row = self.session.scalars(select(AccountRates).order_by(AccountRates.rated_at.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return row.account, row.base, {c: Decimal(r) for c, r in (row.rates or {}).items()}, row.rated_at
+        return _rates_of_row(row) if row is not None else None
+
+    def rates_of(self, account: str) -> tuple[str, str, dict[str, Decimal], datetime] | None:
+        """(account, base, rates, when) of the rates stored for ``account``, None when none were
+        (another account's are never this one's)."""
+        row = self.session.get(AccountRates, account)
+        return _rates_of_row(row) if row is not None else None
 
     def list(
         self,
@@ -302,3 +306,7 @@ class EquityRepository:
     def latest(self, account: str) -> EquitySnapshot | None:
         query = select(EquitySnapshot).where(EquitySnapshot.account == account)
         return self.session.scalars(query.order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(1)).first()
+
+
+def _rates_of_row(row: AccountRates) -> tuple[str, str, dict[str, Decimal], datetime]:
+    return row.account, row.base, {c: Decimal(r) for c, r in (row.rates or {}).items()}, row.rated_at
