@@ -170,3 +170,46 @@ def test_a_built_package_finds_its_migrations(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [str(build / "migrations"), migrate.head()]
+
+
+def test_a_snapshot_without_money_figures_is_never_downgraded_into_a_made_up_number(empty_db_url):
+    """0021 made a portfolio snapshot's money nullable (a missing exchange rate leaves it NULL,
+    docs/currencies.md): going back below it is refused while such a row exists, rather than
+    zeroing or deleting it; rows with figures keep them both ways."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from services.db.models import Project, TrailPortfolioSnapshot
+    from services.db.repositories import RunRepository
+
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    db = Database(empty_db_url)
+    try:
+        with db.unit_of_work() as session:
+            project = Project(name="alpha")
+            session.add(project)
+            session.flush()
+            run_id = RunRepository(session).create(project.id, trade_date=date(2026, 12, 4), params={}).id
+            for money in (Decimal("12.5"), None):
+                session.add(TrailPortfolioSnapshot(run_id=run_id, project_id=project.id, account="DU1", time=datetime(2026, 12, 4, tzinfo=UTC),
+                                                   reason="fills", positions=[], market_value=money, cash=money, equity=money,
+                                                   realized_pnl=money, rates={"missing": [] if money else ["EUR"]}))
+    finally:
+        db.dispose()
+    with pytest.raises(RuntimeError, match="1 portfolio snapshots have no money figures"):
+        migrate.downgrade(empty_db_url, "0020_backtest_summary")
+    engine = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM trail_portfolio_snapshots WHERE cash IS NULL"))
+    finally:
+        engine.dispose()
+    assert migrate.downgrade(empty_db_url, "0020_backtest_summary") == "0020_backtest_summary"
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    db = Database(empty_db_url)
+    try:
+        with db.session() as session:
+            rows = [(s.cash, s.equity, s.rates) for s in session.scalars(sa.select(TrailPortfolioSnapshot))]
+    finally:
+        db.dispose()
+    assert rows == [(Decimal("12.5"), Decimal("12.5"), None)]  # its figures kept; ``rates`` not kept below 0021
