@@ -99,7 +99,7 @@ def money_in(rates: dict | None, account: str) -> str:
     missing = "/".join(rates.get("missing") or ())
     if missing:
         if rates.get("base") is None:
-            return f"not converted: no rates stored for account {account} ({missing} held)"
+            return f"not converted: no rates stored for account {account} (amounts in {missing})"
         return f"not converted: no {missing} rate stored for account {account} (base {rates['base']})"
     used = rates.get("rates") or {}
     if not used:

@@ -217,7 +217,7 @@ def test_a_snapshot_of_a_book_in_dollars_and_euros_is_in_the_base_currency_at_th
     ({"DU1": ("USD", {"GBP": D("1.27")}), "DU2": ("USD", {"EUR": D("1.1")})}, ["EUR"],
      "not converted: no EUR rate stored for account DU1 (base USD)"),
     # no rates stored for the account: its base currency is not known
-    ({"DU2": ("USD", {"EUR": D("1.1")})}, ["EUR", "USD"], "not converted: no rates stored for account DU1 (EUR/USD held)"),
+    ({"DU2": ("USD", {"EUR": D("1.1")})}, ["EUR", "USD"], "not converted: no rates stored for account DU1 (amounts in EUR/USD)"),
 ])
 def test_a_snapshot_with_a_rate_missing_has_no_money_figures_and_names_the_currency(database, rates_of, missing, why):
     """Never a face-value sum (3,800 of market value): the money columns are NULL, ``rates`` names
