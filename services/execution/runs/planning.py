@@ -22,6 +22,7 @@ from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import (
+    EquityRepository,
     NotFound,
     ProjectRepository,
     RunRepository,
@@ -264,8 +265,12 @@ class RunPlanning(RunServiceBase):
                 raise BrokerError("the account reports no NetLiquidation and the project has no capital; give a portfolio value")
         check_portfolio_value(Decimal(portfolio_value))
         account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
+        # the broker's rates of an account that reported its NetLiquidation (so its base currency
+        # is known) are stored with the preview: a command that never starts the equity recorder
+        # leaves the account's portfolio snapshots convertible too (docs/currencies.md)
+        reported = fx if net_liquidation is not None and not TradeMode(run.mode).simulated else None
         return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account,
-                              own_working)
+                              own_working, reported)
 
     def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
         """What a preview reads of the run, its snapshot and its project's book; with
@@ -302,7 +307,8 @@ class RunPlanning(RunServiceBase):
                            base_currency=None if fx is None else fx.base, fx_rates=None if fx is None else fx.rates)
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
-                 account: AccountView | None = None, own_working: tuple[WorkingOrder, ...] = ()) -> PreviewResult:
+                 account: AccountView | None = None, own_working: tuple[WorkingOrder, ...] = (),
+                 reported_rates=None) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         working = net_quantities(own_working)
         with self.db.unit_of_work() as session:
@@ -355,6 +361,8 @@ class RunPlanning(RunServiceBase):
                 "previewed_at": datetime.now(UTC).isoformat(),
             })
             execute_many(session, _SET_RUN_PARAMS, _SET_RUN_PARAMS_COLUMNS, [(run.id, stored, utcnow())])
+            if reported_rates is not None and self.provider.account:
+                EquityRepository(session).store_rates(self.provider.account, reported_rates.base, reported_rates.rates)
             traded = {d.key for d in result.orders}
             plan = PlanRepository(session).add(
                 run_id=run.id, project_id=run.project_id, snapshot_id=run.snapshot_id, mode=TradeMode(run.mode),
