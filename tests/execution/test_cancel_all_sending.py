@@ -168,6 +168,17 @@ async def test_an_order_of_a_sender_still_at_work_is_left_to_it(database, make_s
         await stack.close()
 
 
+async def _claimed_by_a_gone_sender(stack) -> list[str]:
+    """A run of one order that its sender claimed (SENDING) before it died: its lease given up,
+    its placeOrder never written."""
+    run_id, coids = _run_on_the_account(stack, 1)
+    leases = stack.service.leases
+    async with leases.hold(run_id) as lease:  # the sender's lease, given up when it died
+        assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
+    assert _status(stack.db, coids[0]) is OrderState.SENDING
+    return coids
+
+
 async def test_an_order_a_gone_sender_left_sending_before_cancel_all_is_closed_not_given_back(database, make_simulator):
     """A sender claimed an order (SENDING) and died before its placeOrder went out. Cancel All one
     by one cannot cancel it from this session (it names it); reconciliation then finds IB does
@@ -178,11 +189,7 @@ async def test_an_order_a_gone_sender_left_sending_before_cancel_all_is_closed_n
     stack = await build_stack(database, sim, client_id=1)
     stack.reconciler.grace_seconds = 0
     try:
-        run_id, coids = _run_on_the_account(stack, 1)
-        leases = stack.service.leases
-        async with leases.hold(run_id) as lease:  # the sender's lease, given up when it died
-            assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
-        assert _status(database, coids[0]) is OrderState.SENDING
+        coids = await _claimed_by_a_gone_sender(stack)
         canceled = await stack.actions.cancel_all(one_by_one=True)
         assert list(canceled) == [] and len(canceled.not_canceled) == 1
         report = await stack.reconciler.reconcile()
@@ -202,10 +209,7 @@ async def test_a_claim_older_than_the_cancel_all_is_closed_even_when_its_row_was
     stack = await build_stack(database, sim, client_id=1)
     stack.reconciler.grace_seconds = 0
     try:
-        run_id, coids = _run_on_the_account(stack, 1)
-        leases = stack.service.leases
-        async with leases.hold(run_id) as lease:
-            assert (await asyncio.to_thread(leases.claim_many, lease, coids))[1] == set(coids)
+        coids = await _claimed_by_a_gone_sender(stack)
         await stack.actions.cancel_all(one_by_one=True)
         with database.unit_of_work() as session:  # written after the Cancel All
             session.execute(update(TradeOrder).where(TradeOrder.client_order_id == coids[0])
