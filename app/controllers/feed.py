@@ -31,7 +31,7 @@ class FeedFollower:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = self.runner.run(self._follow(), what="Follow the database")
+            self._task = self.runner.run(self._follow(), what="Follow the database", lasting=True)
 
     async def _follow(self) -> None:
         while True:

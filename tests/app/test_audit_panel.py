@@ -36,7 +36,7 @@ def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open
         console = await open_console()
         w, controller, audit = console.window, console.controller, console.stack.audit
         try:
-            await controller.runner.drain(timeout=10)
+            assert await controller.runner.drain(timeout=10) == []
             await asyncio.to_thread(audit.append_many, _bulk(CHAIN))
             total = await asyncio.to_thread(audit.count)
             assert total >= CHAIN
@@ -47,7 +47,7 @@ def test_refresh_after_an_action_on_a_100k_chain_reads_only_new_rows(qloop, open
             with rows_read() as read:
                 w.blotter_view.halt_requested.emit()  # an action, as the blotter's button sends it
                 await wait_for(lambda: "trading.halt" in w.audit_model.actions(), 20, "the halt in the audit panel")
-                await controller.runner.drain(timeout=10)
+                assert await controller.runner.drain(timeout=10) == []
             # the new entry into the panel, then the checkpoint's entry and the new entry verified:
             # a handful of rows, not 100,000. Twice when the change feed's refresh and the
             # action's own do not fall together (6 rows, once, in a fresh-clone CI on two loaded
@@ -66,7 +66,7 @@ def test_the_panels_full_verify_finds_an_altered_old_entry(qloop, open_console):
         console = await open_console()
         w, controller, audit = console.window, console.controller, console.stack.audit
         try:
-            await controller.runner.drain(timeout=10)
+            assert await controller.runner.drain(timeout=10) == []
             await asyncio.to_thread(audit.append_many, _bulk(2_000))
             total = await asyncio.to_thread(audit.count)
             w.audit_view.full_verify_button.click()
@@ -77,7 +77,7 @@ def test_the_panels_full_verify_finds_an_altered_old_entry(qloop, open_console):
                 c.execute(text("UPDATE audit_logs SET actor = 'mallory' WHERE id = 1000"))
             w.blotter_view.halt_requested.emit()
             await wait_for(lambda: "trading.halt" in w.audit_model.actions(), 20, "the halt in the audit panel")
-            await controller.runner.drain(timeout=10)
+            assert await controller.runner.drain(timeout=10) == []
             assert w.audit_view.chain_label.text() == f"Chain verified ({total + 1} entries)"
             # ... the panel's full verification does
             w.audit_view.full_verify_button.click()

@@ -3,6 +3,7 @@ message, a fault of the code an error with its traceback; both reach the trader'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -74,3 +75,25 @@ def test_every_refusal_of_the_trader_is_a_warning_without_a_traceback(qloop, cap
     [record] = [r for r in caplog.records if r.name == "app.tasks"]
     assert record.levelno == logging.WARNING and record.exc_info is None
     assert record.getMessage().startswith("Execute refused: ") and said and said[0][0] == "Execute"
+
+
+def test_drain_waits_for_the_tasks_in_flight_not_the_lasting_follower_and_names_what_it_left(qloop):
+    """The database follower runs until it is cancelled: drain waited for it too, so every drain
+    of an open window lasted its whole timeout (5 s) and then went on as if all had ended."""
+    runner = TaskRunner()
+
+    async def scenario():
+        follower = runner.run(asyncio.Event().wait(), what="Follow the database", lasting=True)
+        runner.run(asyncio.sleep(0), what="Preview")
+        left_while_open = await runner.drain(timeout=60)
+        follower_running = not follower.done()
+        runner.run(asyncio.Event().wait(), what="Stuck")
+        left_stuck = await runner.drain(timeout=0.05)
+        runner.cancel_all()
+        left_closed = await runner.drain(timeout=60)
+        return left_while_open, follower_running, left_stuck, left_closed, follower.cancelled()
+
+    left_while_open, follower_running, left_stuck, left_closed, follower_cancelled = run(qloop, scenario())
+    assert left_while_open == [] and follower_running
+    assert left_stuck == ["Stuck"]  # not the follower: it is not waited for
+    assert left_closed == [] and follower_cancelled  # once cancelled, drain waits for its end

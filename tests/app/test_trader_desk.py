@@ -85,7 +85,7 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_is_said_not_sent_bes
             view.execute_button.click()
             await wait_for(lambda: "Run" in _message(w) and "sent" in _message(w), 20, lambda: _message(w))
             await console.stack.trade.wait_done(first.run_id, timeout=20)
-            await controller.runner.drain(timeout=5)
+            assert await controller.runner.drain(timeout=5) == []
             # the task that sent it has ended: Execute stays off (not green), with the reason
             assert not view.execute_button.isEnabled() and not view.execute_action.isEnabled()
             assert "preview again" in view.execute_button.toolTip()
@@ -99,7 +99,7 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_is_said_not_sent_bes
             view.preview_button.click()
             await wait_for(lambda: controller.current_preview is not None and controller.current_preview.plan is not None
                            and controller.current_preview.plan.id != first.plan.id, 15, "second preview")
-            await controller.runner.drain(timeout=5)
+            assert await controller.runner.drain(timeout=5) == []
             second = controller.current_preview
             assert second.run_id == first.run_id
             text = view.progress.format()
@@ -116,7 +116,7 @@ def test_execute_stays_off_after_a_run_and_a_second_preview_is_said_not_sent_bes
             view.new_run_action.trigger()
             await wait_for(lambda: controller.current_preview is not None and controller.current_preview.run_id != first.run_id,
                            15, "the preview in a new run")
-            await controller.runner.drain(timeout=5)
+            assert await controller.runner.drain(timeout=5) == []
             third = controller.current_preview
             assert third.executed_plan_id is None and third.plan is not None
             assert view.execute_button.isEnabled() == bool(third.drafts), view.execute_button.toolTip()
@@ -449,7 +449,7 @@ def test_after_a_restart_the_run_progress_shows_the_projects_run_of_today_and_it
             sent = controller.current_preview
             w.preview_view.execute_button.click()
             await console.stack.trade.wait_done(sent.run_id, timeout=20)
-            await controller.runner.drain(timeout=5)
+            assert await controller.runner.drain(timeout=5) == []
             await console.stack.writer.flush()
             await controller.trading.refresh_progress()
             before = controller.trading._progress
