@@ -86,6 +86,9 @@ class EventWriter:
         self._journaled = 0  # journal lines not replayed yet (as far as this writer knows)
         self._replay_due = False
         self._stop_requested = False
+        # the last attempt found the database unreachable (not a lock wait): a stop does not
+        # wait for it to come back
+        self._unreachable = False
         self._wake = asyncio.Event()
         self.inline_db = False  # a backtest's writer writes inline (services.execution.dbcall)
         self._holders = 0  # callers inside ``held()``: what they queue waits for the block's end
@@ -155,12 +158,18 @@ class EventWriter:
 
     async def stop(self, *, drain: bool = True, timeout: float = 30.0) -> None:
         """Write what is queued (``drain``); what the database could not take within ``timeout``
-        goes to the journal (with none configured it is lost, and logged as an error)."""
+        goes to the journal (with none configured it is lost, and logged as an error). With a
+        journal and the database found unreachable by the last attempt, one more attempt is
+        made at once and what it cannot write goes to the journal: the stop does not wait out
+        ``timeout`` (a command or window closed during an outage waited 10 s for nothing)."""
         if drain:
-            try:
-                await self.flush(timeout)
-            except TimeoutError:
+            if self.journal is not None and self._unreachable and self._task is not None and not self._task.done():
                 await self._stop_into_journal(timeout)
+            else:
+                try:
+                    await self.flush(timeout)
+                except TimeoutError:
+                    await self._stop_into_journal(timeout)
         if self.journal is not None and self.poisoned:
             self._spill([event for event, _why in self.poisoned])  # parked events outlive the process too
             self.poisoned.clear()
@@ -303,6 +312,7 @@ class EventWriter:
                     delay = min(delay * 2, self.retry_max)
                     continue
                 delay = self.retry_initial
+                self._unreachable = False
                 self._after_write(changes)
                 continue
             if not self._pending:
@@ -339,6 +349,7 @@ class EventWriter:
                     delay = min(delay * 2, self.retry_max)
                     continue
             delay = self.retry_initial
+            self._unreachable = False
             del self._pending[: len(batch)]
             self.batches += 1
             self.events_written += len(batch)
@@ -358,7 +369,9 @@ class EventWriter:
         stopping), say so, wait ``delay`` (a stop request cuts it short). True: stop now."""
         # a lock another connection keeps (a process frozen in its transaction) is waited out as an
         # outage is, but named for what it is
-        what = "waiting for a row another connection keeps locked" if is_lock_conflict(exc) else "database unreachable"
+        locked = is_lock_conflict(exc)
+        self._unreachable = not locked
+        what = "waiting for a row another connection keeps locked" if locked else "database unreachable"
         message = f"{what}: {str(exc).splitlines()[0][:200]}"
         if self.journal is not None and (self._stop_requested or self.backlog >= self.buffer_limit):
             self._drain_queue(limit=None)
