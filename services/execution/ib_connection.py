@@ -51,6 +51,8 @@ def as_aware(value: Any) -> datetime:
 
 # IB errors that end a connection attempt (client id in use, TWS not connected / out of date).
 CONNECT_FATAL_CODES = frozenset({326, 502, 503, 504})
+# How long a connect waits for the previous connection's socket to finish closing.
+PREVIOUS_CLOSE_WAIT = 5.0
 
 
 class ConnectAttempt:
@@ -85,11 +87,7 @@ class ConnectAttempt:
     async def run(self, connect) -> None:
         if self.conn.transport is not None:
             # a previous socket still closing: its close must not count as this attempt's
-            self.conn.disconnect()
-            try:
-                await asyncio.wait_for(self.conn.disconnected, 5)
-            except TimeoutError:
-                pass
+            await self._previous_socket_closed()
         self.conn.hasData += self._on_data
         self.conn.disconnected += self._on_closed
         self._watching = True
@@ -110,6 +108,28 @@ class ConnectAttempt:
         except Exception:  # the handshake's own failure: the ConnectionError below says what matters
             log.debug("handshake task ended with an error", exc_info=True)
         raise ConnectionError("connection ended by the server during the handshake")
+
+    async def _previous_socket_closed(self) -> None:
+        """Listened for before the close is asked: the socket reports its close on the loop's
+        next turn, before a task started now would listen (``wait_for`` on the event), and a
+        connect right after a disconnect waited the whole PREVIOUS_CLOSE_WAIT for a close
+        already past (5 s for every reconnect of the window or a watchlist)."""
+        closed = asyncio.get_running_loop().create_future()
+
+        def on_closed(_message: str) -> None:
+            if not closed.done():
+                closed.set_result(None)
+
+        self.conn.disconnected += on_closed
+        try:
+            self.conn.disconnect()
+            if self.conn.transport is not None:
+                await asyncio.wait_for(closed, PREVIOUS_CLOSE_WAIT)
+        except TimeoutError:
+            log.warning("the previous connection's socket did not close within %g s; connecting all the same",
+                        PREVIOUS_CLOSE_WAIT)
+        finally:
+            self.conn.disconnected -= on_closed
 
     def close(self) -> None:
         if self._watching:

@@ -98,3 +98,28 @@ async def test_a_reconnect_that_finds_another_account_is_refused_and_sends_nothi
         await first_sim.stop()  # again when the test failed before the switch; stopping twice is harmless
         if second_sim is not None:
             await second_sim.stop()
+
+
+async def test_a_connect_right_after_a_disconnect_waits_only_for_the_old_socket_to_close(simulator, monkeypatch):
+    """The old socket reports its close on the loop's next turn: the connect listened for that
+    report only after it had come, and waited its whole close wait for nothing (5 s for every
+    disconnect then connect: the window's reconnect, a watchlist's test took 20 s for four).
+    With the close wait longer than this test may take, the connect still comes at once."""
+    from services.execution import ib_connection
+    from services.execution.ib_provider import IbExecutionProvider
+
+    monkeypatch.setattr(ib_connection, "PREVIOUS_CLOSE_WAIT", 3600.0)
+    provider = IbExecutionProvider(port=simulator.port, client_id=61, connect_timeout=5, auto_reconnect=False)
+    await provider.connect()
+
+    async def reconnect() -> None:  # in one step of the loop, as a caller awaiting both does
+        await provider.disconnect()
+        assert provider.ib.client.conn.transport is not None  # still closing: the case at issue
+        await provider.connect()
+
+    try:
+        for _ in range(2):
+            await asyncio.wait_for(reconnect(), 30)  # a hang bound, far below the close wait
+            assert provider.is_connected
+    finally:
+        await provider.disconnect()

@@ -122,7 +122,6 @@ async def test_a_start_waits_for_its_quiet_listings_together(make_simulator, mon
         await provider.disconnect()
 
 
-@pytest.mark.slow  # four reconnects, each a whole connect (about 5 s apiece)
 async def test_a_refused_listing_is_said_once_across_reconnects_until_it_streams(make_simulator, ib_log_guard, caplog):
     ib_log_guard.allow(r"Error 101, reqId")
     sim = await make_simulator(synthetic_symbols=3, state_file=None, ledger_file=None)
