@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QTreeView, QWidget
 
-from widgets.common import COLUMNS_SIZED
+from widgets.common import COLUMNS_SIZED, fit_last_section
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -199,6 +199,7 @@ class LayoutStore:
             saved = store.value(f"{group}/tables/{key}")
             if isinstance(saved, QByteArray) and header.restoreState(saved):
                 view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
+                fit_last_section(view)  # a saved arrangement holds the stretch of its day
                 restored = True
         return restored
 

@@ -6,7 +6,7 @@ import csv
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractItemModel, QKeyCombination, QPoint, Qt, QTimer
+from PySide6.QtCore import QAbstractItemModel, QKeyCombination, QPoint, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -58,6 +58,24 @@ def confirm(parent: QWidget | None, title: str, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
+def fit_last_section(view: QAbstractItemView) -> None:
+    """The last column shown takes the room left over when it is text (an id, a message: more of
+    it shows); a figure stretched sat alone at the far edge, a gap away from the rest of its row.
+    Asked again whenever the last column shown may change: a column moved, hidden or shown, a
+    saved arrangement restored (it holds the stretch too). A tree's header is left as it is."""
+    if not isinstance(view, QTableView):
+        return
+    header = view.horizontalHeader()
+    model = view.model()
+    while isinstance(model, QSortFilterProxyModel):
+        model = model.sourceModel()
+    columns = getattr(model, "columns", None) or ()
+    shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+    last = shown[-1] if shown else None
+    figure = last is not None and last < len(columns) and bool(columns[last].align & Qt.AlignmentFlag.AlignRight)
+    header.setStretchLastSection(not figure)
+
+
 def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sortable: bool = False,
                widths: Sequence[int | None] = ()) -> QTableView:
     # Rows of the coalescing models are painted by the view itself (a quarter of Qt's cost).
@@ -74,7 +92,8 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
     view.verticalHeader().setDefaultSectionSize(22)
     header = view.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(True)
+    fit_last_section(view)
+    header.sectionMoved.connect(lambda *_: fit_last_section(view))
     header.setHighlightSections(False)
     for column, width in enumerate(widths):
         if width:
@@ -116,18 +135,25 @@ def column_menu(view: QTableView) -> QMenu:
         action.setCheckable(True)
         action.setChecked(not header.isSectionHidden(logical))
         action.setEnabled(not (len(visible) == 1 and logical in visible))
-        action.toggled.connect(lambda shown, column=logical: header.setSectionHidden(column, not shown))
+        action.toggled.connect(lambda shown, column=logical: _show_section(view, column, shown))
     menu.addSeparator()
     show_all = menu.addAction("Show all columns")
-    show_all.triggered.connect(lambda: _show_all_sections(header))
+    show_all.triggered.connect(lambda: _show_all_sections(view))
     fit = menu.addAction("Size columns to content")
     fit.triggered.connect(lambda: size_columns_to_content(view))
     return menu
 
 
-def _show_all_sections(header: QHeaderView) -> None:
+def _show_section(view: QTableView, column: int, shown: bool) -> None:
+    view.horizontalHeader().setSectionHidden(column, not shown)
+    fit_last_section(view)
+
+
+def _show_all_sections(view: QTableView) -> None:
+    header = view.horizontalHeader()
     for column in range(header.count()):
         header.showSection(column)
+    fit_last_section(view)
 
 
 def size_columns_to_content(view: QTableView) -> None:

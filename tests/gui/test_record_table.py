@@ -179,3 +179,32 @@ def test_a_watchlist_row_says_in_a_word_why_it_has_no_quotes(qtbot, qtmodelteste
     assert model.display_text(rows["AAPL"], model.DATA) == "not subscribed"
     assert model.data(model.index(rows["AAPL"], model.DATA), Qt.ItemDataRole.ToolTipRole) == why
     assert model.display_text(rows["MSFT"], model.DATA) == "refused"  # no line left: as before
+
+
+def test_the_last_column_shown_takes_the_room_left_only_when_it_is_text(qtbot):
+    """The preview's last column (the weight) stretched over the room left and sat alone at the
+    far edge, a gap away from the notional beside it. A text column last (the blotter's client
+    order id, where the trader put it) takes that room: more of it shows. Decided again when a
+    column is moved, hidden or shown, and when a saved arrangement (which holds the stretch of
+    its day) is restored."""
+    from widgets.common import column_menu, fit_last_section
+    from widgets.models.preview import PreviewOrdersModel
+
+    preview = shown(qtbot, make_table(PreviewOrdersModel()), (1200, 300))
+    header = preview.horizontalHeader()
+    assert not header.stretchLastSection()  # Weight, a figure
+    saved = header.saveState()
+    header.moveSection(header.visualIndex(0), header.count() - 1)  # Symbol, text, moved last
+    assert header.stretchLastSection()
+    header.restoreState(saved)
+    fit_last_section(preview)
+    assert not header.stretchLastSection()
+    [hide_symbol] = [a for a in column_menu(preview).actions() if a.text() == "Symbol"]
+    header.moveSection(header.visualIndex(0), header.count() - 1)
+    hide_symbol.toggle()  # the text column last hidden: a figure is last again
+    assert header.isSectionHidden(0) and not header.stretchLastSection()
+
+    _, _, blotter = _blotter(qtbot)  # its client order id last, as the window arranges it
+    blotter_header = blotter.horizontalHeader()
+    blotter_header.moveSection(blotter_header.visualIndex(1), blotter_header.count() - 1)
+    assert blotter_header.stretchLastSection()
