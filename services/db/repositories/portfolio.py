@@ -266,12 +266,16 @@ class EquityRepository:
         return row
 
     def store_rates(self, account: str, base: str, rates: Mapping[str, Decimal], when: datetime | None = None) -> None:
-        """The account's rates as it reports them now, in place of the ones stored before."""
-        row = self.session.get(AccountRates, account)
-        if row is None:
-            row = AccountRates(account=account)
-            self.session.add(row)
-        row.base, row.rates, row.rated_at = base, {c: str(r) for c, r in sorted(rates.items())}, when or utcnow()
+        """The account's rates as it reports them now, in place of the ones stored before: one
+        upsert, not a read then an insert. Two writers of an account's first rates (a preview
+        and the equity recorder, two processes) each read no row on MariaDB, and the second
+        insert failed on the key, and with it the preview or the sample that wrote it."""
+        dialect = self.session.get_bind().dialect.name
+        statement = _RATES_UPSERTS.get(dialect)
+        if statement is None:
+            statement = _RATES_UPSERTS[dialect] = _rates_upsert(dialect)
+        execute_many(self.session, statement, _RATES_COLUMNS,
+                     [(account, base, {c: str(r) for c, r in sorted(rates.items())}, when or utcnow())])
 
     def latest_rates(self) -> tuple[str, str, dict[str, Decimal], datetime] | None:
         """(account, base, rates, when) of the rates stored last, None when none ever were."""
@@ -306,6 +310,23 @@ class EquityRepository:
     def latest(self, account: str) -> EquitySnapshot | None:
         query = select(EquitySnapshot).where(EquitySnapshot.account == account)
         return self.session.scalars(query.order_by(EquitySnapshot.time.desc(), EquitySnapshot.id.desc()).limit(1)).first()
+
+
+_RATES_COLUMNS = ("account", "base", "rates", "rated_at")
+_RATES_UPSERTS: dict[str, Any] = {}
+
+
+def _rates_upsert(dialect: str):
+    table = cast(Table, AccountRates.__table__)
+    changing = _RATES_COLUMNS[1:]
+    if dialect == "sqlite":
+        sqlite_insert = sqlite_dialect.insert(table)
+        return sqlite_insert.on_conflict_do_update(index_elements=["account"],
+                                                   set_={name: sqlite_insert.excluded[name] for name in changing})
+    if dialect in ("mysql", "mariadb"):
+        mysql_insert = mysql_dialect.insert(table)
+        return mysql_insert.on_duplicate_key_update({name: mysql_insert.inserted[name] for name in changing})
+    raise RepositoryError(f"upsert not implemented for {dialect}")  # pragma: no cover
 
 
 def _rates_of_row(row: AccountRates) -> tuple[str, str, dict[str, Decimal], datetime]:

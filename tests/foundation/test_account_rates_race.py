@@ -1,0 +1,58 @@
+"""Two writers of an account's first exchange rates at once (a preview and the equity recorder,
+or two processes): on MariaDB each read no row, the second insert failed on the account's key
+once the first committed, and the preview or equity sample that wrote it failed with it. The
+rates are stored by one upsert; the later writer's rates stand. (SQLite takes its write lock
+before any read, so the race is MariaDB's.)"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from services.db import Database
+from services.db.repositories import EquityRepository
+from tests.fixtures.waiting import wait_until_blocking
+
+
+@pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)  # checked as every MariaDB test is
+def test_two_writers_of_an_accounts_first_rates_both_succeed_and_the_later_stands(database):
+    other = Database(database.url)
+    failures: list[BaseException] = []
+    second_connection: list[int] = []
+
+    def second_writer() -> None:
+        try:
+            with other.unit_of_work() as session:
+                second_connection.append(session.execute(text("SELECT CONNECTION_ID()")).scalar_one())
+                EquityRepository(session).store_rates("DU9", "USD", {"EUR": Decimal("1.2")})
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=second_writer)
+    try:
+        with database.unit_of_work() as session:
+            EquityRepository(session).store_rates("DU9", "USD", {"EUR": Decimal("1.1")})
+            session.flush()  # the first row written, its key held until the commit
+            thread.start()
+
+            def second_waits_for_the_key() -> bool:
+                if not second_connection:
+                    return False
+                with database.session() as look:
+                    return bool(look.execute(text(
+                        "SELECT COUNT(*) FROM information_schema.innodb_trx "
+                        "WHERE trx_mysql_thread_id = :id AND trx_state = 'LOCK WAIT'"), {"id": second_connection[0]}).scalar())
+
+            wait_until_blocking(second_waits_for_the_key, 10, "the second writer waiting for the first one's row")
+        thread.join(10)
+        assert not thread.is_alive(), "the second writer did not finish once the first committed"
+        assert failures == []
+        with database.session() as session:
+            account, base, rates, _ = EquityRepository(session).rates_of("DU9")
+        assert (account, base, rates) == ("DU9", "USD", {"EUR": Decimal("1.2")})
+    finally:
+        thread.join(10)
+        other.dispose()
