@@ -39,6 +39,13 @@ def _state(database, backtest_id: int, run_ids: list[int], coids: list[str]):
                 {o.client_order_id: o.status for o in orders}, events)
 
 
+def _closed_as_failed(database, backtest_id: int, runs: list[int], coids: list[str], message: str) -> None:
+    """The backtest's row failed with ``message``, its runs failed and its orders canceled."""
+    status, said, run_states, orders, _ = _state(database, backtest_id, runs, coids)
+    assert (status, said) == ("failed", message)
+    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+
+
 def test_a_backtest_whose_process_is_gone_is_closed_failed_with_its_runs_and_orders(database):
     dead, runs, coids = running_backtest(database, host=HOST, key=dead_key(), pid=4242)
     live, live_runs, live_coids = running_backtest(database, host=HOST, key=own_key(), pid=os.getpid())
@@ -108,9 +115,7 @@ def test_another_machines_backtest_is_closed_once_its_heartbeat_is_older_than_th
     message = (f"its process on another-host (pid 77) stopped answering at {silent_at:%Y-%m-%d %H:%M:%S} UTC "
                f"(no heartbeat for over 10 minutes) after its rebalance of 2024-04-01")
     assert [(c.id, c.message) for c in closed] == [(silent, message)]
-    status, said, run_states, orders, _ = _state(database, silent, runs, coids)
-    assert (status, said) == ("failed", message)
-    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+    _closed_as_failed(database, silent, runs, coids, message)
     assert load_backtest(database, beating).status == "running" and load_backtest(database, older).status == "running"
     # a shorter bound, as stated by the caller, closes the one still beating 20 s ago
     assert [c.id for c in close_abandoned(database, stale_after=timedelta(seconds=10))] == [beating]
@@ -144,9 +149,7 @@ def test_two_looks_at_once_close_an_abandoned_backtest_exactly_once(database, mo
     assert sorted(len(r) for r in results) == [0, 1], results
     (winner,) = [c for r in results for c in r]
     assert winner.id == dead
-    status, said, run_states, orders, _ = _state(database, dead, runs, coids)
-    assert (status, said) == ("failed", winner.message)
-    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+    _closed_as_failed(database, dead, runs, coids, winner.message)
     with database.session() as session:
         cancels = session.scalars(select(OrderEvent.order_id).join(TradeOrder, TradeOrder.id == OrderEvent.order_id)
                                   .where(TradeOrder.client_order_id.in_(coids),
@@ -238,7 +241,5 @@ def test_a_row_of_a_version_before_heartbeats_is_closed_once_it_is_a_day_old(dat
     message = (f"it began at {began:%Y-%m-%d %H:%M} UTC under a version of the console that wrote no heartbeat, "
                f"over 1 day ago, and its process cannot be seen from here after its rebalance of 2024-04-01")
     assert [(c.id, c.message) for c in closed] == [(old, message)]
-    status, said, run_states, orders, _ = _state(database, old, runs, coids)
-    assert (status, said) == ("failed", message)
-    assert {s for s, _ in run_states} == {RunStatus.FAILED} and set(orders.values()) == {OrderState.CANCELED}
+    _closed_as_failed(database, old, runs, coids, message)
     assert load_backtest(database, young).status == "running"
