@@ -68,6 +68,10 @@ async def test_claims_of_a_sender_that_stops_after_cancel_all_returned_are_cance
         waiting, turn = _hold_the_second_order(stack)
         run, sending_run = await _run_sending(stack, "late", SYMBOLS)
         await asyncio.wait_for(waiting.wait(), 20)
+        # the first order's fill (the simulator fills at once) booked before Cancel All: else one
+        # by one it could cancel an order the broker had just filled, which IB refuses (error 161)
+        await stack.provider.ib.reqCurrentTimeAsync()
+        await stack.writer.flush()
         canceled = await stack.actions.cancel_all(one_by_one=one_by_one)
         assert not sending_run.done(), "the sender was to be still at work when Cancel All returned"
         # this process's stopped sender writes nothing more: Cancel All neither waited its whole
