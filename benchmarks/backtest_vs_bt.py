@@ -1,6 +1,6 @@
 """Backtest on the one engine against ``bt`` on the same data and rules, in the same run.
 
-    python3 dev.py bench backtest_vs_bt [--symbols=500] [--years=10] [--double] [--db=PATH]
+    python3 dev.py bench backtest_vs_bt [--symbols=500] [--years=10] [--double] [--repeat=N] [--floor] [--db=PATH]
 
 Generated daily bars (a random walk per symbol, two-decimal prices) for ``--symbols`` symbols
 over ``--years`` years, written to a CSV file; monthly rebalancing of 8-15 names at equal
@@ -14,7 +14,8 @@ how the time grows. The numbers are printed, not asserted; the final equities ar
 by side (they agree within a fraction of a percent: bt reserves commissions when sizing a buy,
 our builder does not). ``--repeat N`` runs both backtests N times, alternating, and reports the
 medians (this machine's speed drifts by a fifth within minutes: one pair alone can mislead; the
-runs after the first of each are warm, about 0.1 s of ours).
+runs after the first of each are warm, about 0.1 s of ours). ``--floor`` also times what SQLite
+alone needs to store our trail's rows (``storage_floor``), the least any engine storing it pays.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", default=None, help="SQLite file for our trail (default a temporary file)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run both backtests this many times, alternating, and report the medians (default 1)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time inserting our trail's rows, already as tuples, into a fresh copy of its schema "
+                             "(what storing them costs at the least)")
     return parser
 
 
@@ -161,7 +165,42 @@ def run_ours(prices, snapshots, db_path: Path) -> tuple[float, dict]:
     return elapsed, outcome.projects["bench"]
 
 
-def one_size(symbols: int, years: int, workdir: Path, db: str | None, repeat: int = 1) -> dict:
+def storage_floor(db_path: Path, workdir: Path, transactions: int = 120) -> tuple[int, float]:
+    """(rows, seconds): every row our run stored, read back as tuples and inserted into an empty
+    copy of the same schema (every index; WAL and ``synchronous=NORMAL`` as the product opens SQLite; foreign keys not checked)
+    by one ``executemany`` per table in ``transactions`` transactions (a rebalance's share each).
+    No conversion, hashing or engine work: what SQLite alone needs to store the trail."""
+    import sqlite3
+
+    source = sqlite3.connect(db_path)
+    schema = [sql for (sql,) in source.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC")]
+    tables = [name for (name,) in source.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    rows = {t: source.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}
+    source.close()
+    target_path = workdir / "floor.db"
+    target = sqlite3.connect(target_path, isolation_level=None)
+    try:
+        target.execute("PRAGMA journal_mode=WAL")
+        target.execute("PRAGMA synchronous=NORMAL")
+        for sql in schema:
+            target.execute(sql)
+        t0 = time.perf_counter()
+        for k in range(transactions):
+            target.execute("BEGIN")
+            for table, values in rows.items():
+                part = values[len(values) * k // transactions:len(values) * (k + 1) // transactions]
+                if part:
+                    target.executemany(f'INSERT INTO "{table}" VALUES ({",".join("?" * len(part[0]))})', part)
+            target.execute("COMMIT")
+        return sum(map(len, rows.values())), time.perf_counter() - t0
+    finally:
+        target.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target_path}{suffix}").unlink(missing_ok=True)
+
+
+def one_size(symbols: int, years: int, workdir: Path, db: str | None, repeat: int = 1, floor: bool = False) -> dict:
     path = workdir / f"bars-{symbols}.csv"
     t0 = time.perf_counter()
     snapshots, sessions = generate(path, symbols, years)
@@ -193,6 +232,10 @@ def one_size(symbols: int, years: int, workdir: Path, db: str | None, repeat: in
     print(f"final equity: ours {ours_equity:,.2f}   bt {bt_equity:,.2f}   difference {100 * (ours_equity / bt_equity - 1):+.3f} %; "
           f"ours: {project['orders']} orders, {project['fills']} fills, commissions {float(project['commissions']):,.2f}, "
           f"{len(project['risk_blocked'])} risk blocks", flush=True)
+    if floor:
+        rows, seconds = storage_floor(db_path, workdir)
+        print(f"storage floor: inserting our trail's {rows:,} rows, already as tuples, into an empty copy of its schema: "
+              f"{seconds:.2f} s ({100 * seconds / bt_run:.0f} % of bt's run)", flush=True)
     return {"ours": ours_run, "bt": bt_run}
 
 
@@ -205,9 +248,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
-        first = one_size(args.symbols, args.years, Path(tmp), args.db, args.repeat)
+        first = one_size(args.symbols, args.years, Path(tmp), args.db, args.repeat, args.floor)
         if args.double:
-            second = one_size(2 * args.symbols, args.years, Path(tmp), None, args.repeat)
+            second = one_size(2 * args.symbols, args.years, Path(tmp), None, args.repeat, args.floor)
             print(f"doubling the symbols: ours x{second['ours'] / first['ours']:.2f} (goal <= 2), bt x{second['bt'] / first['bt']:.2f}")
     print(f"whole command wall time: {time.perf_counter() - wall:.1f} s")
     return 0
