@@ -13,7 +13,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, union_all
 
-from services.console_books import BookGroup, GroupFigures, position_tree
+from services.console_books import BookGroup, GroupFigures, Rates, position_tree
 from services.core.books import UNASSIGNED, BookLine, CapitalError, unassigned_lines
 from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
@@ -221,13 +221,23 @@ class StoredRates:
 
 
 def stored_rates(db) -> StoredRates | None:
-    """The rates stored last (of the account sampled last), None when none ever were: what a
-    process with no broker to ask (the ``positions`` command) converts at."""
+    """The rates stored last (of the account sampled last), None when none ever were. Never
+    another account's for an account's lines: ``stored_rates_by_account``."""
     with db.session() as session:
         latest = EquityRepository(session).latest_rates()
-    if latest is None:
-        return None
-    account, base, rates, when = latest
+    return _stored(latest) if latest is not None else None
+
+
+def stored_rates_by_account(db) -> dict[str, StoredRates]:
+    """Each account's rates as stored last (account -> its rates; an account never sampled is
+    absent): what a process with no broker to ask (the ``positions`` command) converts each
+    account's lines at, and the window the lines of an account it is not connected to."""
+    with db.session() as session:
+        return {row[0]: _stored(row) for row in EquityRepository(session).every_accounts_rates()}
+
+
+def _stored(row: tuple[str, str, dict[str, Decimal], datetime]) -> StoredRates:
+    account, base, rates, when = row
     return StoredRates(account, FxRates(base, rates, as_of=when), when)
 
 
@@ -252,13 +262,13 @@ class ProjectBook:
         return self.figures.realized_pnl
 
 
-def project_books(db, fx: FxRates | None = None) -> tuple[ProjectBook, ...]:
-    """Every project's book, by name, at the rates ``fx`` (None: the rates stored last, else
-    none: the base currency not known, as the window has it before the broker said, and a
-    project's cash not worked out)."""
+def project_books(db, fx: Rates = None) -> tuple[ProjectBook, ...]:
+    """Every project's book, by name, each account's lines at that account's rates ``fx``
+    (``services.console_books.Rates``; None: each account's as stored last, an account without
+    any stored: its base currency not known, as the window has it before the broker said, and a
+    project's cash in it not worked out)."""
     if fx is None:
-        stored = stored_rates(db)
-        fx = stored.fx if stored is not None else None
+        fx = {account: stored.fx for account, stored in stored_rates_by_account(db).items()}
     with db.session() as session:
         projects = ProjectRepository(session).list(with_backtest_only=False)
         capitals = {p.name: p.capital for p in projects}

@@ -2,10 +2,12 @@
 what no project owns (docs/project-books.md), each with its P&L. Built from the frozen position
 records the window already holds, so the tree and the flat records can never disagree. A group's
 sums never add currencies at face value: in its lines' one currency, else in the account's base
-currency at the rates the window has from the broker, else each currency's apart
-(docs/currencies.md, "Totals"). Until the broker said which the base currency is, nothing is
-converted into it: a project's cash (its capital, in the base currency, less costs in the lines'
-currencies) is unknown then, never worked out at a guessed base."""
+currency at the rates of the lines' account, else each currency's apart (docs/currencies.md,
+"Totals"). Rates are per account: the lines of each account count at that account's rates, and
+lines of accounts of different base currencies are never added up. Until the broker said which
+the base currency is, nothing is converted into it: a project's cash (its capital, in the base
+currency, less costs in the lines' currencies) is unknown then, never worked out at a guessed
+base."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from services.core.books import UNASSIGNED, BookLine, book_cash_in_base, in_base, unassigned_lines
+from services.core.books import UNASSIGNED, BookLine, book_cash, in_base, unassigned_lines
 from services.core.contracts import rates_to_base
 from services.core.typed_numbers import plain
 from services.domain import PositionRecord
@@ -24,6 +26,11 @@ ZERO = Decimal(0)
 UNNAMED = "(project name not loaded)"
 MIXED = "mixed"  # a group's sum over several currencies that no rate can add (its notes give each)
 NO_RATES_YET = "no rates yet"  # a cash before the broker said the account's base currency
+SEVERAL_BASES = "several base currencies"  # a cash of lines in accounts of different base currencies
+
+# The rates a tree converts at: each account's (account -> its rates; an account without any is
+# left out), or one ``FxRates`` for every account (a caller of one account: a test, a backtest)
+Rates = FxRates | Mapping[str, FxRates] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,17 +45,38 @@ class CurrencySums:
 
 
 @dataclass(frozen=True, slots=True)
+class RatesUsed:
+    """The rates one account's lines of a group took: ``fx``, the account's, of which ``rates``
+    (currency, base units per unit) converted a currency of its lines other than the base."""
+
+    account: str | None  # None: the one ``FxRates`` given for every account
+    fx: FxRates
+    named: bool  # the notes name the account: the rates of several accounts were given
+    rates: tuple[tuple[str, Decimal], ...] = ()
+
+    @property
+    def said(self) -> str:
+        """``today's rates (1 EUR = 1.1 USD)``, with ``of account DU1`` when named, in a note's words."""
+        when = "today's rates" if self.fx.as_of is None else stored_rates_said(self.fx.as_of)
+        of = f" of account {self.account}" if self.named and self.account else ""
+        return f"{when}{of} ({rates_listed(self.rates, self.fx.base)})"
+
+
+@dataclass(frozen=True, slots=True)
 class GroupFigures:
     """What a group's row shows: sums in ``currency``, never currencies added at face value.
 
     ``currency`` is the lines' own when they share one, the base currency when the lines' several
-    currencies were converted at the account's rates (``rates``: the ones used), None when they
-    cannot be (a rate missing: ``missing_rates``; ``mixed``): then the sums are None and
-    ``by_currency`` holds each currency's. A group of no lines has zero sums in the base currency
-    (None when it is not known). A project's ``cash`` is in the base currency (its capital's), each
-    currency's cost and realized P&L converted; None without a capital or with a rate missing.
-    ``base`` None: the account's base currency is not known yet (no rates from the broker): every
-    line's currency is then a rate missing."""
+    currencies were converted, each line at its own account's rates (``used``: each account's;
+    ``rates``: the ones used when they are of one account), None when they cannot be (a rate
+    missing: ``missing_rates``; lines of accounts of different base currencies: ``bases_differ``;
+    ``mixed``): then the sums are None and ``by_currency`` holds each currency's. A group of no
+    lines has zero sums in the base currency (None when it is not known: its account's rates are
+    taken when one account's alone are known). A project's ``cash`` is in the base currency (its
+    capital's), each currency's cost and realized P&L converted; None without a capital, with a
+    rate missing or with several base currencies. ``base`` None: the base currency is not known
+    (no rates from the broker for an account of the lines, or several): every line's currency is
+    then a rate missing, unless the bases differ."""
 
     currency: str | None
     market_value: Decimal | None
@@ -59,12 +87,24 @@ class GroupFigures:
     base: str | None
     rates: tuple[tuple[str, Decimal], ...]  # (currency, base units per unit) of the lines' other currencies
     missing_rates: tuple[str, ...]  # the lines' currencies without a rate to the base
-    rates_as_of: datetime | None = None  # None: the broker's rates of now; else when they were stored
+    rates_as_of: datetime | None = None  # None: the broker's rates of now (or several accounts'); else when stored
+    used: tuple[RatesUsed, ...] = ()  # each account's rates the lines took (by account; one: the group's account)
 
     @property
     def rates_said(self) -> str:
-        """Which rates converted the sums, in a note's words."""
-        return "today's rates" if self.rates_as_of is None else stored_rates_said(self.rates_as_of)
+        """Which rates converted the sums, in a note's words: each account's that converted a
+        currency (``today's rates (1 EUR = 1.1 USD)``, naming the account when several were given)."""
+        return " and ".join(u.said for u in self.used if u.rates)
+
+    @property
+    def bases_differ(self) -> bool:
+        """Whether the lines are in accounts of different base currencies (never added up)."""
+        return len({u.fx.base for u in self.used}) > 1
+
+    @property
+    def converts(self) -> bool:
+        """Whether a currency other than the base was converted (at a rate of ``used``)."""
+        return self.base is not None and not self.missing_rates and any(u.rates for u in self.used)
 
     @property
     def converted(self) -> bool:
@@ -79,6 +119,8 @@ class GroupFigures:
     @property
     def no_cash_because(self) -> str:
         """Why a project's cash is not shown (it has a capital, its cash is None), in a cell's words."""
+        if self.bases_differ:
+            return SEVERAL_BASES
         return NO_RATES_YET if self.base is None else f"no {'/'.join(self.missing_rates)} rate"
 
 
@@ -88,39 +130,81 @@ class BookGroup:
     name: str  # the account id, the project's name, or "unassigned"
     lines: tuple[PositionRecord, ...]
     capital: Decimal | None = None  # a project's, in the base currency (None: not set, or not a project)
-    # the account's base currency and rates as the window last had them from the broker (a
-    # provider that trades one currency says so: ``FxRates()``); None: not known yet. Taking it
-    # to be USD then showed a EUR account's project holding dollars with its cash as euros of
-    # capital less dollars of cost, one for one
-    fx: FxRates | None = None
+    # the rates of each account (``Rates``): the window's the broker's for the connected account
+    # and the stored ones for the others, the ``positions`` command's the stored ones (a provider
+    # that trades one currency says so: ``FxRates()``); an account without any: not known yet.
+    # Taking the base to be USD then showed a EUR account's project holding dollars with its cash
+    # as euros of capital less dollars of cost, one for one; taking one account's rates for
+    # every account's lines did the same to a project of a USD account beside a EUR one
+    fx: Rates = None
 
     def figures(self) -> GroupFigures:
         """The group's sums per currency and what its row shows (see GroupFigures); worked out
         at each call: ask once per row."""
-        fx = self.fx
-        base = fx.base if fx is not None else None
-        as_of = fx.as_of if fx is not None else None
         sums = _sums_by_currency(self.lines)
-        rates, missing = rates_to_base((s.currency for s in sums), fx.rates if fx is not None else {}, base)
+        by_account: dict[str, list[PositionRecord]] = {}
+        for line in self.lines:
+            by_account.setdefault(line.account, []).append(line)
+        given = _rates_given(self.fx, sorted(by_account))
+        bases = {fx.base for _, fx, _ in given}
+        # the base is known when every account of the lines has rates, all of one base (a group
+        # of no lines: the one account's); no rate adds a dollar account's lines to a euro one's
+        every_account_rated = len(given) == max(1, len(by_account))
+        base = next(iter(bases)) if every_account_rated and len(bases) == 1 else None
+        parts: list[tuple[tuple[CurrencySums, ...], dict[str, Decimal]]] = []  # each account's sums, at its rates
+        used = []
+        missing = set() if base is not None else {s.currency for s in sums}
+        for account, fx, named in given:
+            part = sums if account is None else _sums_by_currency(by_account.get(account, ()))
+            rates, lacking = rates_to_base((s.currency for s in part), fx.rates, base)
+            parts.append((part, rates))
+            missing.update(lacking)
+            used.append(RatesUsed(account, fx, named, tuple((c, r) for c, r in sorted(rates.items()) if c != base)))
+        if len(bases) > 1:  # the bases differ: no rate is missing, none would add them up
+            missing.clear()
+        convertible = base is not None and not missing
+
+        def in_base_of(amount: Callable[[CurrencySums], Decimal]) -> Decimal:
+            return sum((in_base(((s.currency, amount(s)) for s in part), rates) for part, rates in parts), ZERO)
+
         cash = None
-        if self.kind == "project" and self.capital is not None and not missing:  # no lines: the capital, any base
-            cash = book_cash_in_base(self.capital, ((s.currency, s.net_cost, s.realized_pnl) for s in sums), rates)
-        used = tuple((c, r) for c, r in sorted(rates.items()) if c != base)
+        if self.kind == "project" and self.capital is not None:
+            if not sums:  # nothing held: the capital, in whichever base
+                cash = self.capital
+            elif convertible:
+                cash = book_cash(self.capital, in_base_of(lambda s: s.net_cost), in_base_of(lambda s: s.realized_pnl))
+        # ``rates`` and ``rates_as_of`` are the rates of one account; several accounts': ``used``
+        said, as_of = (used[0].rates, used[0].fx.as_of) if len(used) == 1 else ((), None)
+        missing_rates = tuple(s.currency for s in sums if s.currency in missing)
+
+        def figures(currency, market_value, unrealized, realized) -> GroupFigures:
+            return GroupFigures(currency, market_value, unrealized, realized, cash, sums, base, said, missing_rates,
+                                as_of, tuple(used))
+
         if not sums:  # nothing held: zeros, in no currency in particular (the base's when it is known)
-            return GroupFigures(base, ZERO, ZERO, ZERO, cash, sums, base, used, (), as_of)
-        if len(sums) == 1:  # one currency: its own sums, as they are
+            return figures(base, ZERO, ZERO, ZERO)
+        if len(sums) == 1:  # one currency: its own sums, as they are (of one account or several)
             [only] = sums
-            return GroupFigures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl, cash, sums,
-                                base, used, missing, as_of)
-        if missing:
-            return GroupFigures(None, None, None, None, cash, sums, base, used, missing, as_of)
+            return figures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl)
+        if not convertible:
+            return figures(None, None, None, None)
         unmarked = any(s.market_value is None for s in sums)
-        return GroupFigures(
-            base,
-            None if unmarked else in_base(((s.currency, s.market_value or ZERO) for s in sums), rates),
-            in_base(((s.currency, s.unrealized_pnl) for s in sums), rates),
-            in_base(((s.currency, s.realized_pnl) for s in sums), rates),
-            cash, sums, base, used, (), as_of)
+        return figures(base, None if unmarked else in_base_of(lambda s: s.market_value or ZERO),
+                       in_base_of(lambda s: s.unrealized_pnl), in_base_of(lambda s: s.realized_pnl))
+
+
+def _rates_given(fx: Rates, accounts: list[str]) -> list[tuple[str | None, FxRates, bool]]:
+    """(account, its rates, whether the notes name it) of each of ``accounts`` (a group's
+    lines') that has rates; a group of no lines (whose account is not known) takes the one
+    account's when one alone has rates, else none. One ``FxRates``: every account's (account None)."""
+    if fx is None:
+        return []
+    if isinstance(fx, FxRates):
+        return [(None, fx, False)]
+    named = len(fx) > 1
+    if not accounts:
+        return [(account, rates, False) for account, rates in fx.items()] if len(fx) == 1 else []
+    return [(account, fx[account], named) for account in accounts if account in fx]
 
 
 def stored_rates_said(as_of: datetime) -> str:
@@ -143,22 +227,26 @@ def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[De
         notes += [f"{s.currency}: market {money(s.market_value)} · unrealized "
                   f"{money(s.unrealized_pnl)} · realized {money(s.realized_pnl)}" for s in figures.by_currency]
     missing = "/".join(figures.missing_rates)
-    rates = rates_listed(figures.rates, figures.base)
     converted = figures.converted
-    cash_converted = has_capital and figures.cash is not None and bool(figures.rates)
+    cash_converted = has_capital and figures.cash is not None and figures.converts
+    bases = ", ".join(f"{u.account} {u.fx.base}" for u in figures.used)
     if figures.mixed:
-        notes.append("not added up: " + (f"no {missing} rate" if figures.base else "no base currency or rates") +
-                     " from the broker yet")
+        notes.append("not added up: " + (f"its accounts' base currencies differ ({bases})" if figures.bases_differ
+                                         else (f"no {missing} rate" if figures.base else "no base currency or rates") +
+                                         " from the broker yet"))
     elif converted:
         what = "sums and cash" if cash_converted else "sums"
-        notes.append(f"{what} in {figures.base} at {figures.rates_said} ({rates})")
+        notes.append(f"{what} in {figures.base} at {figures.rates_said}")
     elif figures.currency != figures.base and figures.by_currency:
         notes.append(f"sums in {figures.currency}")
     if has_capital and figures.cash is None:
-        notes.append(f"cash in {figures.base} needs the {missing} rate from the broker" if figures.base
-                     else "cash needs the account's base currency and rates from the broker")
+        if figures.bases_differ:
+            notes.append(f"cash needs one base currency: its accounts' differ ({bases})")
+        else:
+            notes.append(f"cash in {figures.base} needs the {missing} rate from the broker" if figures.base
+                         else "cash needs the account's base currency and rates from the broker")
     elif cash_converted and not converted:
-        notes.append(f"cash in {figures.base} at {figures.rates_said} ({rates})")
+        notes.append(f"cash in {figures.base} at {figures.rates_said}")
     return notes
 
 
@@ -224,10 +312,12 @@ def _sum_known(values: Iterable[Decimal | None]) -> Decimal:
 
 def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],
                   capitals: Mapping[str, Decimal | None] | None = None,
-                  fx: FxRates | None = None) -> tuple[BookGroup, ...]:
+                  fx: Rates = None) -> tuple[BookGroup, ...]:
     """Account groups (by account), project groups (by name), then the unassigned group (when
     anything is unassigned). Lines within a group by account and symbol; flat rows with no
-    realized P&L are left out. ``fx``: the account's rates, for the groups' sums and cash."""
+    realized P&L are left out. ``fx``: each account's rates (account -> ``FxRates``), for the
+    groups' sums and cash: every group converts each line at its own account's rates
+    (``BookGroup.figures``); one ``FxRates``: the rates of every account (a caller of one)."""
     every = list(records)
     rows = [r for r in every if in_books(r)]
     accounts: dict[str, list[PositionRecord]] = {}

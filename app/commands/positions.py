@@ -7,12 +7,16 @@ project "(account)" are the account's own totals over every project; rows with p
 "unassigned" what the account holds that no project owns (the account's row less every project's:
 manual and external trades; `assign` moves them into a book; docs/project-books.md). Below the
 table, each project's capital, cash (capital - net cost of its holdings + realized P&L) and value,
-summed as the window's positions tree sums them: a project in several currencies at the account's
-exchange rates as the console last stored them, or "mixed" without them (docs/currencies.md).
+summed as the window's positions tree sums them: each account's lines at that account's exchange
+rates as the console last stored them (never another account's), in its base currency; "mixed"
+without them, or when a project's lines are in accounts of different base currencies
+(docs/currencies.md).
 
 ``--json``: one object, ``positions`` (the table's rows), ``books`` (each project's capital, cash
-and sums, with the currency they are in: null for "mixed", each currency's own sums beside) and
-``rates`` (the stored exchange rates they were converted at, or null); amounts are strings.
+and sums, with the currency they are in: null for "mixed", each currency's own sums beside, and
+``rates_by_account``: each account's rates its lines took), ``rates_by_account`` (each account's
+stored exchange rates) and ``rates`` (those of the one account with rates stored; null with none
+or several: see ``rates_by_account``); amounts are strings.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ NO_MARK = "no mark"
 def register(subparsers) -> None:
     parser = subparsers.add_parser("positions", help="positions per project, account and symbol, with P&L and commissions")
     parser.add_argument("--project", default=None, help="only this project's positions (`unassigned`: what no project owns)")
-    parser.add_argument("--json", action="store_true", help="one JSON object (positions, books, rates) instead of the tables")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object (positions, books, rates, rates_by_account) instead of the tables; "
+                             "each account's lines convert at its own stored rates")
     parser.set_defaults(handler=_positions)
 
 
@@ -72,7 +78,9 @@ def _book_dict(book) -> dict:
         "unrealized_pnl": _text(f.unrealized_pnl),
         "realized_pnl": _text(f.realized_pnl),
         "base": f.base,
-        "rates": {currency: plain(rate) for currency, rate in f.rates},
+        "rates": {currency: plain(rate) for currency, rate in f.rates},  # of one account (its lines')
+        "rates_by_account": {u.account: {"base": u.fx.base, "rates": {c: plain(r) for c, r in u.rates}}
+                             for u in f.used if u.account is not None},
         "missing_rates": list(f.missing_rates),
         "by_currency": [{"currency": s.currency, "market_value": _text(s.market_value), "unrealized_pnl": plain(s.unrealized_pnl),
                          "realized_pnl": plain(s.realized_pnl)} for s in f.by_currency],
@@ -145,18 +153,24 @@ def _books_table(books) -> str:
     return "\n".join(out)
 
 
-def _rates_line(stored) -> str:
-    if stored is None:
-        return "exchange rates: none stored yet (the console stores the account's while connected)"
-    rates = ", ".join(f"1 {c} = {plain(r)} {stored.fx.base}" for c, r in sorted(stored.fx.rates.items())) or "none"
-    return (f"exchange rates of account {stored.account} (base {stored.fx.base}) as stored "
-            f"{stored.rated_at:%Y-%m-%d %H:%M} UTC: {rates}")
+def _rates_lines(stored) -> list[str]:
+    """Which account's rates the books took: each account's own (``stored``: account -> its rates)."""
+    if not stored:
+        return ["exchange rates: none stored yet (the console stores the account's while connected)"]
+    out = []
+    for rates in stored.values():
+        listed = ", ".join(f"1 {c} = {plain(r)} {rates.fx.base}" for c, r in sorted(rates.fx.rates.items())) or "none"
+        out.append(f"exchange rates of account {rates.account} (base {rates.fx.base}) as stored "
+                   f"{rates.rated_at:%Y-%m-%d %H:%M} UTC: {listed}")
+    if len(stored) > 1:
+        out.append("each account's lines at its own rates")
+    return out
 
 
 def _positions(args: argparse.Namespace, settings) -> int:
     from app.composition import open_existing_database
     from services import console_queries as queries
-    from services.books import project_books, stored_rates
+    from services.books import project_books, stored_rates_by_account
 
     url = settings.effective_db_url
 
@@ -164,18 +178,21 @@ def _positions(args: argparse.Namespace, settings) -> int:
         database = open_existing_database(url)
         try:
             lines = queries.position_lines(database, args.project)
-            # the window converts at the rates the broker gives it; a command has no broker: the
-            # rates the console stored last, the same rule (services.console_books) over them
-            rates = stored_rates(database)
-            books = [b for b in project_books(database, rates.fx if rates is not None else None)
+            # the window converts at the rates the broker gives it; a command has no broker: each
+            # account's rates as the console stored them last, the same rule (services.console_books)
+            stored = stored_rates_by_account(database)
+            books = [b for b in project_books(database, {account: rates.fx for account, rates in stored.items()})
                      if args.project in (None, b.project)]
         except LookupError as exc:
             return say_failure(args, "not_found", exc.args[0], EXIT_BAD_INPUT)
         finally:
             database.dispose()
         if args.json:
+            only = next(iter(stored.values())) if len(stored) == 1 else None  # `rates`: as before, for one account
             print(json.dumps({"positions": [_as_dict(line) for line in lines], "books": [_book_dict(b) for b in books],
-                              "rates": _rates_dict(rates)}, indent=2))
+                              "rates": _rates_dict(only),
+                              "rates_by_account": {account: _rates_dict(rates) for account, rates in stored.items()}},
+                             indent=2))
             return EXIT_OK
         if not lines:
             print("no positions" + (f" in project {args.project}" if args.project else ""))
@@ -185,8 +202,9 @@ def _positions(args: argparse.Namespace, settings) -> int:
                 print(f"\n{NO_MARK}: no market price stored yet (marks are stored while the console is connected)")
         if any(b.capital is not None or b.figures.by_currency for b in books):
             print("\n" + _books_table(books))
-            if any(len(b.figures.by_currency) > 1 or b.figures.rates or b.figures.missing_rates for b in books):
-                print(_rates_line(rates))
+            if any(len(b.figures.by_currency) > 1 or b.figures.converts or b.figures.bases_differ or b.figures.missing_rates
+                   for b in books):
+                print("\n".join(_rates_lines(stored)))
         return EXIT_OK
 
     return run_guarded(url, action, args)

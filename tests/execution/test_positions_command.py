@@ -266,3 +266,93 @@ async def test_a_projects_cash_and_value_in_dollars_and_euros_are_the_windows(st
         "unrealized_pnl": plain(window.unrealized_pnl), "realized_pnl": plain(window.realized_pnl), "rates": {"EUR": "1.1"}}
     assert {c["currency"]: c["market_value"] for c in book["by_currency"]} == {s.currency: plain(s.market_value) for s in window.by_currency}
     assert (said.json["rates"]["base"], said.json["rates"]["rates"]["EUR"]) == ("USD", "1.1")  # the account's, every currency
+
+
+STORED_AT = "2026-12-04 21:00 UTC"
+
+
+def _two_accounts_of_two_bases(database) -> None:
+    """A USD paper account DU1 and a EUR live account U2 in one database, each with a project
+    holding Shell in London (pounds), and a project "both" with lines in each account; each
+    account's rates stored (U2's last: the rates of whichever account was sampled last are
+    every project's no more). No unassigned rest: each account's row is its projects' lines."""
+    from datetime import UTC, datetime
+
+    from services.books import BooksService
+    from services.db.models import Position
+    from services.db.repositories import ProjectRepository
+    from services.db.repositories.portfolio import EquityRepository
+
+    when = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
+    shell, aapl = ("SHEL@LSE:GBP", "GBP", "LSE"), ("AAPL", "USD", "NYSE")
+    with database.unit_of_work() as session:
+        ids = {name: ProjectRepository(session).get_or_create(name).id for name in ("usd_book", "eur_book", "both")}
+        for project, account, (symbol, currency, exchange), quantity, cost, realized in (
+                ("usd_book", "DU1", shell, 10, "20", "0"), ("both", "DU1", shell, 5, "20", "0"), (None, "DU1", shell, 15, "20", "0"),
+                ("eur_book", "U2", shell, 20, "21", "5"), (None, "U2", shell, 20, "21", "5"),
+                ("both", "U2", aapl, 3, "100", "0"), (None, "U2", aapl, 3, "100", "0")):
+            project_id = ids[project] if project else None
+            session.add(Position(project_id=project_id, project_key=project_id or 0, account=account, symbol=symbol,
+                                 currency=currency, exchange=exchange, quantity=Decimal(quantity), average_cost=Decimal(cost),
+                                 realized_pnl=Decimal(realized), market_price=Decimal(22 if currency == "GBP" else 110),
+                                 marked_at=when))
+        rates = EquityRepository(session)
+        rates.store_rates("DU1", "USD", {"GBP": Decimal("1.25"), "EUR": Decimal("1.1")}, when)
+        rates.store_rates("U2", "EUR", {"GBP": Decimal("1.15"), "USD": Decimal("0.9")}, when.replace(minute=1))
+    BooksService(database, "tester").set_capitals({"usd_book": "10000", "eur_book": "8000", "both": "1000"})
+
+
+# each project's cash in its own account's base currency at that account's rates
+USD_BOOK_CASH = Decimal(10000) - 10 * 20 * Decimal("1.25")  # dollars: 9,750
+EUR_BOOK_CASH = Decimal(8000) - 20 * 21 * Decimal("1.15") + 5 * Decimal("1.15")  # euros: 7,522.75
+
+
+async def test_each_accounts_projects_are_converted_at_that_accounts_stored_rates(database, db_url):
+    """Two accounts of different base currencies in one database: the `positions` command gives
+    each project its own account's base currency and cash (before, every project took the rates
+    of the account sampled last: the dollar account's project had its cash worked out in euros,
+    10,000 - 200 x 1.15 = 9,770), the window's tree (services.console_books.position_tree, at each
+    account's rates) the same figures, and a project with lines in both accounts is not added up
+    and has no cash: no rate turns a dollar account's lines into a euro account's."""
+    from services.books import stored_rates_by_account
+    from services.console_books import position_tree
+
+    _two_accounts_of_two_bases(database)
+    said = await _positions_cli(db_url, "--json")
+    assert said.code == 0, said.err
+    books = {b["project"]: b for b in said.json["books"]}
+    usd, eur, both = books["usd_book"], books["eur_book"], books["both"]
+    assert (usd["base"], Decimal(usd["cash"]), usd["currency"], usd["rates"]) == ("USD", USD_BOOK_CASH, "GBP", {"GBP": "1.25"})
+    assert usd["rates_by_account"] == {"DU1": {"base": "USD", "rates": {"GBP": "1.25"}}}
+    assert (eur["base"], Decimal(eur["cash"]), eur["currency"], eur["rates"]) == ("EUR", EUR_BOOK_CASH, "GBP", {"GBP": "1.15"})
+    assert (Decimal(usd["market_value"]), Decimal(eur["market_value"])) == (220, 440)  # pounds, as they are
+    assert (both["cash"], both["currency"], both["market_value"], both["base"], both["missing_rates"]) == (None, None, None, None, [])
+    assert set(both["rates_by_account"]) == {"DU1", "U2"}
+    assert said.json["rates"] is None  # several accounts' rates: each its own
+    assert {a: (r["base"], r["rates"]) for a, r in said.json["rates_by_account"].items()} == {
+        "DU1": ("USD", {"EUR": "1.1", "GBP": "1.25"}), "U2": ("EUR", {"GBP": "1.15", "USD": "0.9"})}
+
+    text = await _positions_cli(db_url)
+    assert text.code == 0, text.err
+    cells, notes = _book_row(text.out, "usd_book")
+    assert cells == ["usd_book", "10,000.00", "9,750.00", "220.00", "20.00", "0.00"], text.out
+    assert f"cash in USD at the rates stored {STORED_AT} of account DU1 (1 GBP = 1.25 USD)" in notes
+    cells, notes = _book_row(text.out, "eur_book")
+    assert cells[:3] == ["eur_book", "8,000.00", "7,522.75"], text.out
+    assert "cash in EUR at the rates stored 2026-12-04 21:01 UTC of account U2 (1 GBP = 1.15 EUR)" in notes
+    cells, notes = _book_row(text.out, "both")
+    assert cells == ["both", "1,000.00", "several base currencies", "mixed", "mixed", "mixed"], text.out
+    assert "not added up: its accounts' base currencies differ (DU1 USD, U2 EUR)" in notes
+    assert "cash needs one base currency: its accounts' differ (DU1 USD, U2 EUR)" in notes
+    assert "exchange rates of account DU1 (base USD)" in text.out and "exchange rates of account U2 (base EUR)" in text.out
+
+    stored = {account: rates.fx for account, rates in stored_rates_by_account(database).items()}
+    tree = {g.name: g.figures() for g in position_tree(queries.positions(database), queries.project_names(database),
+                                                          {"usd_book": Decimal(10000), "eur_book": Decimal(8000),
+                                                           "both": Decimal(1000)}, stored)}
+    assert (tree["usd_book"].base, tree["usd_book"].cash) == ("USD", USD_BOOK_CASH)
+    assert (tree["eur_book"].base, tree["eur_book"].cash) == ("EUR", EUR_BOOK_CASH)
+    assert (tree["both"].mixed, tree["both"].cash, tree["both"].bases_differ) == (True, None, True)
+    assert (tree["DU1"].base, tree["U2"].base) == ("USD", "EUR")  # each account's group at its own
+    # the U2 account's row: pounds and dollars in euros at U2's rates, never DU1's
+    assert tree["U2"].market_value == 20 * 22 * Decimal("1.15") + 3 * 110 * Decimal("0.9")

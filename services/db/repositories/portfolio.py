@@ -282,6 +282,11 @@ class EquityRepository:
         row = self.session.scalars(select(AccountRates).order_by(AccountRates.rated_at.desc()).limit(1)).first()
         return _rates_of_row(row) if row is not None else None
 
+    def every_accounts_rates(self) -> list[tuple[str, str, dict[str, Decimal], datetime]]:
+        """(account, base, rates, when) of the rates stored for each account, by account: each
+        account's lines convert at its own (services.console_books)."""
+        return [_rates_of_row(row) for row in self.session.scalars(select(AccountRates).order_by(AccountRates.account))]
+
     def rates_of(self, account: str) -> tuple[str, str, dict[str, Decimal], datetime] | None:
         """(account, base, rates, when) of the rates stored for ``account``, None when none were
         (another account's are never this one's)."""
