@@ -17,11 +17,12 @@ from app.controllers.context import ConsoleContext
 from app.controllers.history import HistoryPager
 from services import console_queries as queries
 from services.activity_log import Level
-from services.books import project_books, stored_rates
+from services.books import project_books, stored_rates_by_account
 from services.change_feed import NewerOnly
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.execution.errors import ExecutionError
+from services.execution.ib_contracts import FxRates
 from services.position_marks import PositionMarks
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ class MonitoringController:
             engine.subscribe_market_health(self._on_market_health),
         ]
         self._market_unhealthy = False
-        self._brokers_rates_shown = False  # the stored rates shown until the broker's come, never after
+        # each account's lines at its own rates: the connected account's from the broker (its
+        # stored ones until they come, never after), every other account's as stored
+        self._brokers_rates: FxRates | None = None
+        self._stored_rates: dict[str, FxRates] = {}
         self._on_connection_event(None)
         self._equity_timer = QTimer(parent)
         self._equity_timer.setInterval(EQUITY_SAMPLE_MS)
@@ -79,10 +83,9 @@ class MonitoringController:
         w.positions_model.set_project_names(names)
         w.positions_model.reset(self.marks.apply(positions))
         await self.show_capitals()
+        await self.show_stored_rates()  # every account's; the connected one's replaced by the broker's
         if self.ctx.stack.provider.is_connected:  # else at the connection (_on_connection_event)
             self.ctx.runner.run(self.show_exchange_rates(), what="Exchange rates")
-        else:
-            await self.show_stored_rates()
         await self.show_equity()  # the stored equity history (it survives restarts)
 
     # ------------------------------------------------------------------ service events
@@ -116,9 +119,9 @@ class MonitoringController:
         self.ctx.window.positions_view.set_capitals({b.project: b.capital for b in books})
 
     async def show_exchange_rates(self) -> None:
-        """The account's base currency and rates, for the positions tree's sums of a group in
-        several currencies and its projects' cash: from the account summary the adapter keeps
-        (no request once it is there, no database work)."""
+        """The connected account's base currency and rates, for the positions tree's sums of a
+        group in several currencies and its projects' cash: from the account summary the adapter
+        keeps (no request once it is there, no database work)."""
         provider = self.ctx.stack.provider
         if not provider.is_connected:
             return
@@ -127,17 +130,28 @@ class MonitoringController:
         except ExecutionError as exc:  # the summary not answered: the rates shown stay until the next refresh
             log.warning("exchange rates not read: %s", exc)
             return
-        self._brokers_rates_shown = True
-        self.ctx.window.positions_view.set_exchange_rates(rates)
+        self._brokers_rates = rates
+        self._show_rates()
 
     async def show_stored_rates(self) -> None:
-        """Before the broker's rates: the ones the console stored last (as the ``positions``
-        command converts at), said as such in the tree's notes (``FxRates.as_of``); a project's
-        cash and a group of several currencies are then shown rather than "no rates yet"."""
-        stored = await self.ctx.db(stored_rates, self.ctx.stack.db)
-        account = self.ctx.stack.provider.account  # another account's base and rates are not this one's
-        if stored is not None and not self._brokers_rates_shown and account in (None, "", stored.account):
-            self.ctx.window.positions_view.set_exchange_rates(stored.fx)
+        """Each account's rates as the console stored them last (as the ``positions`` command
+        converts at), said as such in the tree's notes (``FxRates.as_of``): the lines of an account
+        the window is not connected to, and the connected account's until the broker's come; a
+        project's cash and a group of several currencies are then shown rather than "no rates yet"."""
+        stored = await self.ctx.db(stored_rates_by_account, self.ctx.stack.db)
+        self._stored_rates = {account: rates.fx for account, rates in stored.items()}
+        self._show_rates()
+
+    def _show_rates(self) -> None:
+        """The tree's rates of each account (services.console_books: each account's lines at its own)."""
+        account = self.ctx.stack.provider.account
+        rates = dict(self._stored_rates)
+        if self._brokers_rates is not None:
+            if not account:  # connected, the account not said (one account): the broker's are its
+                self.ctx.window.positions_view.set_exchange_rates(self._brokers_rates)
+                return
+            rates[account] = self._brokers_rates
+        self.ctx.window.positions_view.set_exchange_rates(rates)
 
     async def _reload_project_names(self) -> None:
         names = await self.ctx.db(queries.project_names, self.ctx.stack.db)

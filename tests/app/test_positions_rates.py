@@ -72,3 +72,48 @@ def test_a_euro_accounts_project_holding_dollars_has_its_cash_in_euros_at_the_br
             await console.close()
 
     run(qloop, scenario())
+
+
+@pytest.mark.slow  # a window and the simulator: over ~5 s alone
+def test_another_accounts_project_has_its_cash_at_that_accounts_stored_rates(qloop, open_console):
+    """Connected to the simulator's dollar account, the database also holds a project of a euro
+    account U7 (a capital of 5,000 euros, 10 AAPL bought at 100 dollars) with U7's rates stored:
+    its cash is in euros at U7's stored USD 0.90, said as U7's stored rates, never at the
+    connected account's (then 5,000 - 1,000 dollars, one for one: 4,000.00)."""
+    from datetime import UTC, datetime
+
+    from services.books import BooksService
+    from services.db.models import Position
+    from services.db.repositories import ProjectRepository
+    from services.db.repositories.portfolio import EquityRepository
+    from widgets.views.positions import ACCOUNT
+
+    async def scenario():
+        console = await open_console()
+        w, controller, db = console.window, console.controller, console.stack.db
+        try:
+            with db.unit_of_work() as session:
+                beta = ProjectRepository(session).get_or_create("beta").id
+                for project_id in (beta, None):
+                    session.add(Position(project_id=project_id, project_key=project_id or 0, account="U7", symbol="AAPL",
+                                         currency="USD", exchange="NYSE", quantity=Decimal(10), average_cost=Decimal(100),
+                                         realized_pnl=Decimal(0)))
+                EquityRepository(session).store_rates("U7", "EUR", {"USD": Decimal("0.90")},
+                                                      datetime(2026, 12, 4, 21, 0, tzinfo=UTC))
+            BooksService(db, "tester").set_capitals({"beta": "5000"})
+            await controller.monitoring.load()  # the positions, capitals and every account's stored rates
+            await controller.monitoring.show_exchange_rates()  # the connected account's from the broker (load runs it apart)
+            tree = w.positions_view.tree
+
+            def beta_row():
+                return next((tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
+                             if tree.topLevelItem(i).text(BOOK) == "beta"), None)
+
+            await wait_for(lambda: beta_row() is not None and beta_row().text(ACCOUNT) == "capital 5,000.00 · cash 4,100.00",
+                           10, "beta's cash at U7's stored 0.90")
+            assert ("cash in EUR at the rates stored 2026-12-04 21:00 UTC of account U7 (1 USD = 0.9 EUR)"
+                    in beta_row().toolTip(ACCOUNT).splitlines())
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -311,3 +311,54 @@ def test_a_projects_cash_needs_the_base_currency_but_a_provider_of_one_currency_
     assert cash(FxRates()) == Decimal(4002)
     assert BookGroup("project", "alpha", aapl, Decimal(5000), None).figures().no_cash_because == "no rates yet"
     assert BookGroup("project", "alpha", aapl, Decimal(5000), FxRates("EUR")).figures().no_cash_because == "no USD rate"
+
+
+def _in(account, project_id, symbol, qty, cost, mark, currency="USD"):
+    return replace(_position(project_id, symbol, qty, cost, mark), account=account, currency=currency)
+
+
+# a USD paper account DU1 holding a Xetra listing, a EUR live account U2 holding a US one
+TWO_ACCOUNTS = [
+    _in("DU1", None, "SAP@IBIS:EUR", 10, 100, 105, "EUR"), _in("DU1", 1, "SAP@IBIS:EUR", 10, 100, 105, "EUR"),
+    _in("U2", None, "AAPL", 10, 100, 110), _in("U2", 2, "AAPL", 10, 100, 110),
+]
+STORED = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
+
+
+def test_each_accounts_lines_are_converted_at_that_accounts_rates(qtbot):
+    """The window's rates per account (the broker's for the connected DU1, the stored ones for
+    U2): alpha (DU1, USD) has its cash in dollars at DU1's EUR rate, beta (U2, EUR) in euros at
+    U2's stored USD rate, said as stored rates of U2. Before, every project took the connected
+    account's rates: beta's euros of capital less dollars of cost, one for one."""
+    view = _view(qtbot, TWO_ACCOUNTS)
+    view.set_capitals({"alpha": Decimal(5000), "beta": Decimal(5000)})
+    view.set_exchange_rates({"DU1": EURUSD, "U2": FxRates("EUR", {"USD": Decimal("0.90")}, as_of=STORED)})
+    rows = _rows(view)
+    assert rows["alpha"][3] == "capital 5,000.00 · cash 3,900.00"  # 5,000 - 1,000 x 1.10
+    assert rows["beta"][3] == "capital 5,000.00 · cash 4,100.00"  # 5,000 - 1,000 x 0.90
+    assert "cash in USD at today's rates of account DU1 (1 EUR = 1.1 USD)" in _tooltip(view, "alpha", ACCOUNT).splitlines()
+    assert ("cash in EUR at the rates stored 2026-12-04 21:00 UTC of account U2 (1 USD = 0.9 EUR)"
+            in _tooltip(view, "beta", ACCOUNT).splitlines())
+
+
+def test_a_group_across_accounts_adds_up_only_in_one_base_currency():
+    """services.console_books: lines of two dollar accounts count each at its own account's rates
+    (the notes name both); lines of a dollar and a euro account are never added up; a project of
+    no lines takes the one account's rates when one alone is known, else none (its cash is its
+    capital, in whichever base)."""
+    from services.console_books import BookGroup, currency_notes
+
+    lines = (_in("DU1", 3, "SAP@IBIS:EUR", 10, 100, 105, "EUR"), _in("DU3", 3, "SAP@IBIS:EUR", 10, 100, 105, "EUR"),
+             _in("DU3", 3, "AAPL", 1, 100, 110))
+    dollars = {"DU1": EURUSD, "DU3": FxRates("USD", {"EUR": Decimal("1.20")}, as_of=STORED)}
+    both = BookGroup("project", "gamma", lines, Decimal(5000), dollars).figures()
+    assert (both.currency, both.market_value) == ("USD", 1050 * Decimal("1.10") + 1050 * Decimal("1.20") + 110)
+    assert both.cash == 5000 - 1000 * Decimal("1.10") - 1000 * Decimal("1.20") - 100
+    assert ("sums and cash in USD at today's rates of account DU1 (1 EUR = 1.1 USD) and the rates stored "
+            "2026-12-04 21:00 UTC of account DU3 (1 EUR = 1.2 USD)") in currency_notes(both, True, str)
+    apart = BookGroup("project", "gamma", lines, Decimal(5000), {**dollars, "DU3": FxRates("EUR", {"USD": Decimal("0.9")})})
+    figures = apart.figures()
+    assert (figures.currency, figures.mixed, figures.cash, figures.no_cash_because) == (None, True, None, "several base currencies")
+    empty = BookGroup("project", "delta", (), Decimal(5000), {"U2": FxRates("EUR")}).figures()
+    assert (empty.currency, empty.cash) == ("EUR", Decimal(5000))
+    assert BookGroup("project", "delta", (), Decimal(5000), dollars).figures().currency is None

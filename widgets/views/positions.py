@@ -5,6 +5,7 @@ drawn from the frozen records of the positions model through the Qt-free present
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,7 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.console_books import MIXED, BookGroup, GroupFigures, book_totals, currency_notes, position_tree
+from services.console_books import (
+    MIXED,
+    BookGroup,
+    GroupFigures,
+    Rates,
+    book_totals,
+    currency_notes,
+    position_tree,
+)
 from services.core.books import UNASSIGNED, flatten_order
 from services.core.typed_numbers import plain
 from services.core.wording import counted
@@ -101,7 +110,7 @@ class PositionsView(QWidget):
         self.tree.setUniformRowHeights(True)
         self.groups: tuple[BookGroup, ...] = ()
         self._capitals: dict[str, Decimal | None] = {}
-        self._fx: FxRates | None = None  # the account's rates, for the groups' sums (none yet: see set_exchange_rates)
+        self._fx: Rates = None  # each account's rates, for the groups' sums (none yet: see set_exchange_rates)
         self._collapsed: set[tuple[str, str]] = set()
         # what the tree's items show now: the groups' and lines' keys, and the rows themselves
         self._shape: tuple = ()
@@ -136,9 +145,12 @@ class PositionsView(QWidget):
         self._capitals = dict(capitals)
         self._update_totals()
 
-    def set_exchange_rates(self, fx: FxRates) -> None:
-        """The account's base currency and rates (as the broker last gave them): a group holding
-        several currencies shows its sums in the base currency, a project its cash."""
+    def set_exchange_rates(self, fx: FxRates | Mapping[str, FxRates]) -> None:
+        """Each account's base currency and rates (account -> its rates: the broker's of the
+        connected account, the stored ones of the others; one ``FxRates``: every account's): a
+        group holding several currencies shows its sums in the base currency, a project its cash,
+        each account's lines at its own rates (services.console_books)."""
+        fx = fx if isinstance(fx, FxRates) else dict(fx)
         if fx != self._fx:
             self._fx = fx
             self._update_totals()
