@@ -147,7 +147,8 @@ def book_cash_in_base(capital: Decimal, by_currency: Iterable[tuple[str, Decimal
     """:func:`book_cash` of a book whose rows are in several currencies ((currency, net cost,
     realized P&L) per currency): the capital is in the base currency, each currency's cost and
     P&L count at its rate (today's, or the rates stored: the books keep no FX history). The
-    window's project cash and the decision trail's snapshots both take it."""
+    decision trail's snapshots take it; the window's project cash sums each account's part at
+    that account's rates the same way (services.console_books)."""
     by_currency = list(by_currency)
     return book_cash(capital, in_base(((c, cost) for c, cost, _ in by_currency), rates),
                      in_base(((c, realized) for c, _, realized in by_currency), rates))
