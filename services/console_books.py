@@ -39,7 +39,7 @@ class CurrencySums:
 
     currency: str
     market_value: Decimal | None  # None: a holding without a mark
-    unrealized_pnl: Decimal  # over the lines with a mark
+    unrealized_pnl: Decimal | None  # over the lines with a mark; None: no holding has one (``_unrealized``)
     realized_pnl: Decimal
     net_cost: Decimal
 
@@ -76,7 +76,10 @@ class GroupFigures:
     capital's), each currency's cost and realized P&L converted; None without a capital, with a
     rate missing or with several base currencies. ``base`` None: the base currency is not known
     (no rates from the broker for an account of the lines, or several): every line's currency is
-    then a rate missing, unless the bases differ."""
+    then a rate missing, unless the bases differ. ``unrealized_pnl`` is over the lines with a
+    mark, None (not known: no mark yet) when none of the holdings has one; converted, it adds the
+    currencies of lines with a mark (a currency none of whose holdings has one adds nothing), and
+    is None when no holding of any currency has one."""
 
     currency: str | None
     market_value: Decimal | None
@@ -189,8 +192,11 @@ class BookGroup:
         if not convertible:
             return figures(None, None, None, None)
         unmarked = any(s.market_value is None for s in sums)
+        # over the lines with a mark, as in one currency: a currency none of whose holdings has
+        # a mark adds nothing; no holding of any currency with a mark: not known (None)
+        unrealized = None if _no_mark(self.lines) else in_base_of(lambda s: s.unrealized_pnl or ZERO)
         return figures(base, None if unmarked else in_base_of(lambda s: s.market_value or ZERO),
-                       in_base_of(lambda s: s.unrealized_pnl), in_base_of(lambda s: s.realized_pnl))
+                       unrealized, in_base_of(lambda s: s.realized_pnl))
 
 
 def _rates_given(fx: Rates, accounts: list[str]) -> list[tuple[str | None, FxRates, bool]]:
@@ -258,7 +264,7 @@ def _sums_by_currency(lines: Iterable[PositionRecord]) -> tuple[CurrencySums, ..
         currency,
         None if any(p.market_price is None and p.quantity for p in held)
         else sum((p.quantity * (p.market_price or ZERO) for p in held), ZERO),
-        _sum_known(p.unrealized_pnl for p in held),
+        _unrealized(held),
         sum((p.realized_pnl for p in held), ZERO),
         sum((_book_line(p).net_cost for p in held), ZERO)) for currency, held in sorted(by.items()))
 
@@ -273,7 +279,7 @@ class CurrencyPnl:
     """The P&L of the positions of one currency (a listing's P&L is in its currency)."""
 
     currency: str
-    unrealized_pnl: Decimal  # over the positions with a mark
+    unrealized_pnl: Decimal | None  # over the positions with a mark; None: no holding has one
     realized_pnl: Decimal
 
 
@@ -300,14 +306,26 @@ def book_totals(shown: Iterable[PositionRecord]) -> BookTotals:
     counted = [p for p in shown if p.project_id is None] or shown
     currencies = sorted({p.currency for p in counted})
     return BookTotals(len(counted), tuple(
-        CurrencyPnl(c, _sum_known(p.unrealized_pnl for p in counted if p.currency == c),
+        CurrencyPnl(c, _unrealized(p for p in counted if p.currency == c),
                     sum((p.realized_pnl for p in counted if p.currency == c), ZERO)) for c in currencies))
 
 
-def _sum_known(values: Iterable[Decimal | None]) -> Decimal:
-    """The sum of the values known (a position's unrealized P&L is None without a mark; each is
-    worked out from the mark when asked: asked once here)."""
-    return sum((value for value in values if value is not None), ZERO)
+def _unrealized(lines: Iterable[PositionRecord]) -> Decimal | None:
+    """The unrealized P&L of lines of one currency: the sum over the lines with a mark; None
+    (not known) when none of the holdings has a mark yet. Summed over no mark it read 0.00 right
+    after a fill, which a trader takes for a flat P&L. A flat line (realized only) holds no
+    unrealized P&L: lines all flat sum to 0. (A position's unrealized P&L is worked out from its
+    mark at each ask: asked once here.)"""
+    lines = list(lines)
+    if _no_mark(lines):
+        return None
+    return sum((value for p in lines if (value := p.unrealized_pnl) is not None), ZERO)
+
+
+def _no_mark(lines: Iterable[PositionRecord]) -> bool:
+    """Whether the lines hold something and none of their holdings has a mark yet."""
+    held = [p for p in lines if p.quantity]
+    return bool(held) and all(p.market_price is None for p in held)
 
 
 def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int, str],

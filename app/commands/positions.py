@@ -16,7 +16,8 @@ without them, or when a project's lines are in accounts of different base curren
 and sums, with the currency they are in: null for "mixed", each currency's own sums beside, and
 ``rates_by_account``: each account's rates its lines took), ``rates_by_account`` (each account's
 stored exchange rates) and ``rates`` (those of the one account with rates stored; null with none
-or several: see ``rates_by_account``); amounts are strings.
+or several: see ``rates_by_account``); amounts are strings. A book's unrealized P&L is over its
+lines with a mark: "no mark" (null) while none of its holdings has one yet, never 0.
 """
 
 from __future__ import annotations
@@ -75,14 +76,14 @@ def _book_dict(book) -> dict:
         "cash": _text(book.cash),
         "currency": f.currency,
         "market_value": _text(f.market_value),  # null with a currency: a holding without a mark
-        "unrealized_pnl": _text(f.unrealized_pnl),
+        "unrealized_pnl": _text(f.unrealized_pnl),  # null with a currency: no holding has a mark yet
         "realized_pnl": _text(f.realized_pnl),
         "base": f.base,
         "rates": {currency: plain(rate) for currency, rate in f.rates},  # of one account (its lines')
         "rates_by_account": {u.account: {"base": u.fx.base, "rates": {c: plain(r) for c, r in u.rates}}
                              for u in f.used if u.account is not None},
         "missing_rates": list(f.missing_rates),
-        "by_currency": [{"currency": s.currency, "market_value": _text(s.market_value), "unrealized_pnl": plain(s.unrealized_pnl),
+        "by_currency": [{"currency": s.currency, "market_value": _text(s.market_value), "unrealized_pnl": _text(s.unrealized_pnl),
                          "realized_pnl": plain(s.realized_pnl)} for s in f.by_currency],
     }
 

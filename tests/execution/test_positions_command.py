@@ -356,3 +356,41 @@ async def test_each_accounts_projects_are_converted_at_that_accounts_stored_rate
     assert (tree["DU1"].base, tree["U2"].base) == ("USD", "EUR")  # each account's group at its own
     # the U2 account's row: pounds and dollars in euros at U2's rates, never DU1's
     assert tree["U2"].market_value == 20 * 22 * Decimal("1.15") + 3 * 110 * Decimal("0.9")
+
+
+async def test_a_projects_unrealized_before_any_mark_is_no_mark_not_zero(database, db_url):
+    """Right after a fill, before the first mark was stored: project alpha's holding has no mark,
+    so its book's unrealized P&L is not known: null in JSON and "no mark" in the books table, as
+    its line's already are. Before, the book said 0 (a flat P&L). Beta's holding has a mark (its
+    sum as before) and gamma only closed a position (no unrealized P&L: 0)."""
+    from datetime import UTC, datetime
+
+    from services.books import BooksService
+    from services.db.models import Position
+    from services.db.repositories import ProjectRepository
+
+    when = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+    with database.unit_of_work() as session:
+        ids = {name: ProjectRepository(session).get_or_create(name).id for name in ("alpha", "beta", "gamma")}
+        for project, symbol, quantity, mark, realized in (
+                ("alpha", "AAPL", 10, None, 0), (None, "AAPL", 10, None, 0), ("beta", "MSFT", 5, 210, 0),
+                (None, "MSFT", 5, 210, 0), ("gamma", "KO", 0, None, 3), (None, "KO", 0, None, 3)):
+            project_id = ids[project] if project else None
+            session.add(Position(project_id=project_id, project_key=project_id or 0, account="DU1", symbol=symbol,
+                                 quantity=Decimal(quantity), average_cost=Decimal(200 if quantity else 0),
+                                 realized_pnl=Decimal(realized), market_price=None if mark is None else Decimal(mark),
+                                 marked_at=None if mark is None else when))
+    BooksService(database, "tester").set_capitals({"alpha": "5000", "beta": "5000", "gamma": "5000"})
+
+    said = await _positions_cli(db_url, "--json")
+    assert said.code == 0, said.err
+    books = {b["project"]: b for b in said.json["books"]}
+    assert (books["alpha"]["unrealized_pnl"], books["alpha"]["market_value"]) == (None, None)
+    assert [c["unrealized_pnl"] for c in books["alpha"]["by_currency"]] == [None]
+    assert (books["beta"]["unrealized_pnl"], books["gamma"]["unrealized_pnl"]) == ("50", "0")
+
+    text = await _positions_cli(db_url)
+    assert text.code == 0, text.err
+    assert _book_row(text.out, "alpha")[0][3:] == ["no mark", "no mark", "0.00"], text.out  # market, unrealized, realized
+    assert _book_row(text.out, "beta")[0][3:] == ["1,050.00", "50.00", "0.00"], text.out
+    assert _book_row(text.out, "gamma")[0][3:] == ["0.00", "0.00", "3.00"], text.out

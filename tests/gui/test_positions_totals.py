@@ -108,3 +108,18 @@ def _store(database, records) -> None:
             session.add(Position(project_id=r.project_id, project_key=r.project_id or 0, account=r.account, symbol=r.symbol,
                                  quantity=r.quantity, average_cost=r.average_cost, realized_pnl=r.realized_pnl,
                                  market_price=r.market_price, updated_at=r.updated_at))
+
+
+def test_the_totals_unrealized_is_not_known_before_any_holding_has_a_mark():
+    """services.console_books.book_totals: no holding of a currency marked, its unrealized P&L
+    is None (the panel's "no mark"), not 0; one marked, the sum over it; flat rows only, 0."""
+    from services.console_books import CurrencyPnl, book_totals
+
+    unmarked = PositionRecord(None, "DU1", "AAPL", Decimal(10), Decimal(100), Decimal(0), NOW)
+    assert book_totals([unmarked]).pnl == (CurrencyPnl("USD", None, Decimal(0)),)
+    marked = _position(None, "MSFT", 5, 200, 190)
+    assert book_totals([unmarked, marked]).pnl[0].unrealized_pnl == Decimal(-50)
+    closed = PositionRecord(None, "DU1", "KO", Decimal(0), Decimal(0), Decimal(3), NOW)
+    assert book_totals([closed]).pnl == (CurrencyPnl("USD", Decimal(0), Decimal(3)),)
+    sap = PositionRecord(None, "DU1", "SAP@IBIS:EUR", Decimal(10), Decimal(200), Decimal(0), NOW, currency="EUR")
+    assert [c.unrealized_pnl for c in book_totals([sap, marked]).pnl] == [None, Decimal(-50)]  # each currency apart

@@ -362,3 +362,37 @@ def test_a_group_across_accounts_adds_up_only_in_one_base_currency():
     empty = BookGroup("project", "delta", (), Decimal(5000), {"U2": FxRates("EUR")}).figures()
     assert (empty.currency, empty.cash) == ("EUR", Decimal(5000))
     assert BookGroup("project", "delta", (), Decimal(5000), dollars).figures().currency is None
+
+
+def _unmarked(project_id, symbol, qty, cost, realized="0", currency="USD"):
+    """A line right after its fill, before the broker sent a mark."""
+    return replace(_position(project_id, symbol, qty, cost, 0, realized=realized), market_price=None, currency=currency)
+
+
+def test_a_groups_unrealized_is_not_known_until_one_of_its_holdings_has_a_mark():
+    """services.console_books: no holding marked, a group's unrealized P&L is None (not known),
+    never 0 (read as a flat P&L); some marked, the sum over those; only flat lines (realized
+    only), 0. Converted, the currencies of marked lines add up; no line marked, None."""
+    from services.console_books import currency_notes, position_tree
+
+    def unrealized(records, fx=None):
+        return {g.name: g.figures().unrealized_pnl for g in position_tree(records, {1: "alpha"}, fx=fx)}
+
+    just_filled = [_unmarked(None, "AAPL", 10, 100), _unmarked(1, "AAPL", 10, 100)]
+    assert unrealized(just_filled) == {"DU1": None, "alpha": None}
+    # AAPL marked at 110 (+100), MSFT not yet: the sum over the marked line, as before
+    some = [_position(None, "AAPL", 10, 100, 110), _unmarked(None, "MSFT", 5, 200)]
+    assert unrealized(some) == {"DU1": Decimal(100), "unassigned": Decimal(100)}  # no project owns them
+    closed = [_unmarked(None, "KO", 0, 0, realized="3"), _unmarked(1, "KO", 0, 0, realized="3")]
+    assert unrealized(closed) == {"DU1": Decimal(0), "alpha": Decimal(0)}
+    assert unrealized([*closed, *just_filled]) == {"DU1": None, "alpha": None}  # a flat line is no mark
+    # dollars and euros at EURUSD 1.10: SAP marked (+100 EUR), AAPL not: 110 USD; neither: None
+    sap = replace(_position(None, "SAP@IBIS:EUR", 10, 200, 210), currency="EUR")
+    mixed = position_tree([sap, _unmarked(None, "AAPL", 10, 100)], {}, fx=EURUSD)[0].figures()
+    assert (mixed.currency, mixed.unrealized_pnl) == ("USD", Decimal(110))
+    assert [(s.currency, s.unrealized_pnl) for s in mixed.by_currency] == [("EUR", Decimal(100)), ("USD", None)]
+    assert "USD: market no mark · unrealized no mark · realized 0" in currency_notes(mixed, False, lambda v: "no mark" if v is None else str(v))
+    neither = [replace(sap, market_price=None), _unmarked(None, "AAPL", 10, 100)]
+    assert unrealized(neither, EURUSD) == {"DU1": None, "unassigned": None}
+    assert unrealized(neither, FxRates("USD")) == {"DU1": None, "unassigned": None}  # no EUR rate: "mixed", as before
+
