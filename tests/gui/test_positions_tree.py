@@ -396,3 +396,18 @@ def test_a_groups_unrealized_is_not_known_until_one_of_its_holdings_has_a_mark()
     assert unrealized(neither, EURUSD) == {"DU1": None, "unassigned": None}
     assert unrealized(neither, FxRates("USD")) == {"DU1": None, "unassigned": None}  # no EUR rate: "mixed", as before
 
+
+
+def test_before_any_mark_the_group_rows_and_totals_do_not_read_zero(qtbot):
+    """Right after a fill, before the broker's first mark: the lines' Unrealized is blank (no
+    mark), and so are the account's and the project's rows, and the totals say "no mark";
+    they read 0.00, a flat P&L, before. A mark then shows the figures."""
+    view = _view(qtbot, [_unmarked(None, "AAPL", 10, 100), _unmarked(1, "AAPL", 10, 100)])
+    assert _tree(view) == [
+        ("Account DU1 (all projects)", "", "0.00", [("AAPL", "10", "", "0.00")]),
+        ("alpha", "", "0.00", [("AAPL", "10", "", "0.00")]),
+    ]
+    assert view.totals_label.text() == "1 position · unrealized no mark · realized 0.00"
+    view.model.reset([_position(None, "AAPL", 10, 100, 110), _position(1, "AAPL", 10, 100, 110)])
+    assert [row[1] for row in _tree(view)] == ["100.00", "100.00"]
+    assert view.totals_label.text() == "1 position · unrealized 100.00 · realized 0.00"

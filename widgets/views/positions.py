@@ -48,6 +48,7 @@ TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market",
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
 FIGURES = range(QUANTITY, ACCOUNT)
 BOOK_COLUMN_CAP = 130  # px: a longer book name is elided (its row's tooltip has it whole)
+NO_MARK = "no mark"  # an unrealized P&L not known yet, in words (a cell shows it blank, as a line's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ def _money_text(group: BookGroup, figures: GroupFigures) -> str:
 
 
 def _currency_notes(figures: GroupFigures, has_capital: bool) -> list[str]:
-    return currency_notes(figures, has_capital, lambda value: fmt_money(value) or "no mark")
+    return currency_notes(figures, has_capital, lambda value: fmt_money(value) or NO_MARK)
 
 
 class PositionsView(QWidget):
@@ -193,8 +194,10 @@ class PositionsView(QWidget):
         totals = book_totals(shown)  # which rows count and how they add up: the service's rules
         # several currencies: each on a line of its own (the fills panel's totals do the same); on
         # one line the second currency's P&L went past the docked panel's edge, out of sight
+        # an unrealized P&L without a mark is "no mark", never 0.00 (read as flat)
         pnl = "\n".join((f"{c.currency}: " if len(totals.pnl) > 1 else "") +
-                         f"unrealized {fmt_money(c.unrealized_pnl)} · realized {fmt_money(c.realized_pnl)}" for c in totals.pnl)
+                         f"unrealized {fmt_money(c.unrealized_pnl) or NO_MARK} · realized {fmt_money(c.realized_pnl)}"
+                         for c in totals.pnl)
         text = counted(totals.count, "position") + (f" · {pnl}" if pnl else "")
         self.totals_label.setText(text)
         self.totals_label.setToolTip(text)
