@@ -177,7 +177,7 @@ class OrderTicketDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.send_button)
         buttons.addWidget(close_button)
-        layout = QVBoxLayout(self)
+        layout = self._body = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.verdict_label)
         layout.addLayout(buttons)
@@ -255,7 +255,7 @@ class OrderTicketDialog(QDialog):
         self.stop_box.setEnabled(has_stop)
         self.outside_rth_check.setEnabled(has_limit)
         self.form.setRowVisible(self.outside_rth_check, has_limit)
-        self.adjustSize()
+        self._fit()
 
     def _on_edited(self, *_args) -> None:
         self._checked_fields = None
@@ -339,7 +339,20 @@ class OrderTicketDialog(QDialog):
         colour = "" if ok is None else (PASS_COLOUR if ok else BLOCK_COLOUR)
         self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
         self.verdict_label.setText(text)
-        self.adjustSize()  # a long verdict grows the dialog instead of squeezing the fields
+        self._fit()  # a long verdict grows the dialog instead of squeezing the fields
+
+    def _fit(self) -> None:
+        """As tall as the contents need at the ticket's width, never wider once it is on screen:
+        ``adjustSize()`` widened it to set a long verdict on fewer lines, and Send came to where
+        Close had been a moment before, under the trader's pointer. Before it is shown, its own
+        size (the fields' width, at least ``minimumWidth``)."""
+        if not self.isVisible():
+            self.adjustSize()
+            return
+        layout = self._body
+        layout.activate()  # the rows shown or hidden, the verdict's new text: measured as they are now
+        width = self.width()
+        self.resize(width, max(layout.totalHeightForWidth(width), self.minimumSizeHint().height()))
 
     def _on_send(self) -> None:
         if self._checked_fields is None or self._checked_fields != self.fields():

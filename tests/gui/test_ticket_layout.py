@@ -1,0 +1,57 @@
+"""The order ticket keeps its width while the trader types: a verdict grows it downwards, never
+sideways. It used ``adjustSize()``, which widened the dialog to set a long verdict (the price
+collar's) on fewer lines; seen under Xvfb, Send moved to where Close had been a moment before,
+under the trader's pointer."""
+
+from __future__ import annotations
+
+import pytest
+
+LONG_REASON = ("price_collar: AAPL: limit 200 is 12.79 % from the reference 229.32, beyond 3 % "
+               "(a limit this far from the market is a typing slip more often than a plan)")
+
+
+@pytest.fixture
+def ticket(qtbot):
+    from widgets.dialogs.order_ticket import OrderTicketDialog
+
+    dialog = OrderTicketDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.symbol_edit.setText("AAPL")
+    dialog.amount_edit.setText("10")
+    dialog.type_combo.setCurrentText("LMT")
+    dialog.limit_box.setText("200")
+    return dialog
+
+
+def _buttons_x(dialog) -> tuple[int, ...]:
+    from PySide6.QtWidgets import QPushButton
+
+    return tuple(sorted(b.mapTo(dialog, b.rect().topLeft()).x() for b in dialog.findChildren(QPushButton)
+                        if b.text() in ("Check", "Close")))
+
+
+def test_a_long_verdict_grows_the_ticket_down_not_sideways(ticket, qtbot):
+    width, buttons = ticket.width(), _buttons_x(ticket)
+    ticket.show_check(ticket.fields(), False, "10 AAPL LMT limit 200 DAY · about 2,293.20 USD · position 0 → 10 "
+                      "in Demo momentum's book", [LONG_REASON, LONG_REASON])
+    assert ticket.width() == width, "the ticket widened for a long verdict"
+    assert _buttons_x(ticket) == buttons, "Check and Close moved sideways"
+    label = ticket.verdict_label
+    # the whole verdict is shown: the label has the height its wrapped lines need at its width
+    assert label.height() >= label.heightForWidth(label.width())
+    assert ticket.height() >= ticket.layout().totalHeightForWidth(ticket.width())
+    # and a short one again: it shrinks back, the width still the same
+    ticket.show_problem(ticket.fields(), "no quote for AAPL")
+    assert ticket.width() == width
+    assert ticket.height() == max(ticket.layout().totalHeightForWidth(width), ticket.minimumSizeHint().height())
+
+
+def test_showing_and_hiding_the_price_rows_keeps_the_width(ticket):
+    ticket.show_check(ticket.fields(), False, "", [LONG_REASON])
+    width = ticket.width()
+    for order_type in ("STP LMT", "MKT", "STP", "LMT"):
+        ticket.type_combo.setCurrentText(order_type)
+        assert ticket.width() == width, order_type
