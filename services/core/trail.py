@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from services.core.contracts import ContractSpec, MissingRate, rate_to_base
 
-from .builder import BuildParams, BuildResult, Target, held_as_if_filled
+from .builder import BuildParams, BuildResult, OrderDraft, Target, held_as_if_filled
 
 ZERO = Decimal(0)
 QUANTITY_PLACES = Decimal("0.000001")  # the quantity columns' scale
@@ -133,3 +133,15 @@ def order_decisions(targets: Iterable[Target], params: BuildParams, *, prices: M
         decided.append(decision)
     decided.sort(key=lambda d: (d.sequence is None, d.sequence or 0, d.symbol))
     return decided
+
+
+def ticket_decision(draft: OrderDraft) -> OrderDecision:
+    """A ticket's one order as its run's trail records it (services.execution.manual): the
+    trader's own quantity, no weight and no rounding, from the project's book as the ticket's
+    check saw it (``current_quantity``) to where the order takes it."""
+    delta = draft.signed_quantity
+    return OrderDecision(
+        draft.key, str(draft.side).lower(), "ticket",
+        f"{draft.side} {draft.quantity} by ticket to move {draft.current_quantity} -> {draft.current_quantity + delta}",
+        target_quantity=draft.current_quantity + delta, current_quantity=draft.current_quantity, delta=delta,
+        price=draft.reference_price, fx_rate=draft.fx_rate, sequence=draft.sequence, client_order_id=draft.client_order_id)

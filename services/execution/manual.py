@@ -29,9 +29,12 @@ from services.core.order_state import EventKind
 from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
 from services.core.risk import RiskReport
+from services.core.risk_measures import risk_decisions
+from services.core.trail import ticket_decision
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
+from services.db.repositories.trail import TrailRepository
 from services.domain import EventSource, OrderState, OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
 
 from .audit import audit
@@ -399,9 +402,15 @@ class ManualOrders:
                 skipped=[], risk=report.to_dict())
             run.params = {**(run.params or {}), "risk": report.to_dict(), "portfolio_value": str(inputs.portfolio_value),
                           "previewed_at": datetime.now(UTC).isoformat()}
+            # its decision and every risk rule's verdict on the run's trail, as a preview's are,
+            # covered by the plan's audit entry (the Decisions panel, ``trail``, ``audit verify``)
+            trail_hash = TrailRepository(session).record_preview(
+                plan_id=plan.id, run_id=run.id, signals=(), order_decisions=[ticket_decision(draft)],
+                risk_decisions=risk_decisions(report))
             audit(self.db, self.service.actor, "plan.create", "order_plan", plan.id,
-                  {"run_id": run.id, "hash": plan.content_hash, "orders": 1, "gross_notional": str(plan.gross_notional),
-                   "verdict": plan.verdict, "ticket": ticket.to_dict()}, session=session)
+                  {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": 1,
+                   "gross_notional": str(plan.gross_notional), "verdict": plan.verdict, "ticket": ticket.to_dict()},
+                  session=session)
             return plan
 
     async def _withdraw_unsent(self, run_id: int, reason: str) -> None:

@@ -253,3 +253,47 @@ async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(s
     passed = await recovery.run_once(now=datetime.now(UTC) + timedelta(seconds=60))
     assert passed.considered == () and passed.sent == ()
     assert stack.sim.orders() == []
+
+
+def _trail_and_its_entry(db, run_id: int):
+    """The run's decision trail, and whether its rows still match the trail hash its plan's
+    audit entry recorded (the tamper-evident record: None is no problem)."""
+    from services.db.repositories.trail import TrailRepository
+    from services.trail_queries import decision_trail
+
+    trail = decision_trail(db, run_id=run_id)
+    with db.session() as session:
+        [payload] = session.scalars(select(AuditLog.payload).where(AuditLog.action == "plan.create",
+                                                                   AuditLog.entity_id == str(trail.plan_id)))
+        problem = TrailRepository(session).check(trail.plan_id, payload["trail_hash"])
+    return trail, problem
+
+
+async def test_a_tickets_decision_and_every_risk_verdict_are_on_its_runs_trail(stack):
+    """A ticket's run showed "0 decisions · 0 verdicts" in the Decisions panel though its order
+    had passed every risk rule: the verdicts were in the plan only, not on the decision trail a
+    run's preview writes and the audit chain covers."""
+    stack.sim.set_price("AAPL", "100")
+    result = await _manual(stack).send(Ticket.of("AAPL", "BUY", quantity="10", order_type="LMT", limit_price="100.50",
+                                                 project="desk"))
+    trail, problem = _trail_and_its_entry(stack.db, result.run_id)
+    assert problem is None
+    [decision] = trail.order_decisions
+    assert (decision["symbol"], decision["action"], decision["reason"], decision["client_order_id"]) == (
+        "AAPL", "buy", "ticket", result.sent[0])
+    assert (decision["current_quantity"], decision["delta"], decision["target_quantity"]) == ("0", "10", "10")
+    verdicts = trail.risk_decisions
+    assert verdicts and {v["verdict"] for v in verdicts} == {"pass"}
+    assert {v["rule"] for v in verdicts} >= {"max_order_quantity", "max_order_notional", "price_collar"}
+
+
+async def test_a_ticket_refused_by_risk_has_its_block_on_the_trail(stack):
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_quantity": 50})
+    with pytest.raises(RiskBlocked):
+        await _manual(stack).send(Ticket.of("AAPL", "BUY", quantity="60"))
+    [(run_id, _, _)] = _runs(stack.db)
+    trail, problem = _trail_and_its_entry(stack.db, run_id)
+    assert problem is None
+    [block] = [v for v in trail.risk_decisions if v["verdict"] == "block"]
+    assert (block["rule"], block["symbol"]) == ("max_order_quantity", "AAPL")
