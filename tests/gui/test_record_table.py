@@ -208,3 +208,28 @@ def test_the_last_column_shown_takes_the_room_left_only_when_it_is_text(qtbot):
     blotter_header = blotter.horizontalHeader()
     blotter_header.moveSection(blotter_header.visualIndex(1), blotter_header.count() - 1)
     assert blotter_header.stretchLastSection()
+
+
+def test_a_watched_symbol_added_later_is_shown_whole(qtbot):
+    """The columns are sized to content once, at the first row: a longer listing key added
+    afterwards (SAP@IBIS:EUR after AAPL) showed as "SAP@I..." (seen under Xvfb). The Symbol
+    column widens for a symbol the trader adds; it never narrows under them."""
+    from services.domain import Quote
+    from widgets.common import size_columns_to_content
+    from widgets.models.quotes import QuotesModel
+    from widgets.views.watchlist import WatchlistView
+
+    model = QuotesModel()
+    panel = shown(qtbot, WatchlistView(model), (450, 200))
+    model.upsert([Quote("AAPL")])
+    model.flush()
+    size_columns_to_content(panel.table)  # what the first rows trigger
+    model.upsert([Quote("SAP@IBIS:EUR")])
+    model.flush()
+    metrics = panel.table.fontMetrics()
+    width = panel.table.columnWidth(QuotesModel.SYMBOL)
+    assert width >= metrics.horizontalAdvance("SAP@IBIS:EUR") + 6
+    model.remove("SAP@IBIS:EUR")
+    model.upsert([Quote("MSFT")])
+    model.flush()
+    assert panel.table.columnWidth(QuotesModel.SYMBOL) == width  # never narrower

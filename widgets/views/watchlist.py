@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton
 from ..common import add_action, make_table
 from ..models.quotes import KIND_LABELS, QuotesModel
 
+SYMBOL_PADDING = 16  # px: the cell's margins and a little air
+
 
 class WatchlistView(QWidget):
     add_requested = Signal(str)
@@ -48,6 +50,17 @@ class WatchlistView(QWidget):
         layout.addWidget(self.message_label)
         model.flushed.connect(self._show_data_type)
         model.modelReset.connect(self._show_data_type)
+        model.rowsInserted.connect(self._fit_symbols)
+
+    def _fit_symbols(self, *_args) -> None:
+        """The Symbol column as wide as the longest symbol watched, never narrower: the columns
+        are sized to content at the first row only (they must not jump while quotes stream), and a
+        longer listing key the trader added later (SAP@IBIS:EUR after AAPL) showed cut."""
+        column = self.model.SYMBOL
+        metrics = self.table.fontMetrics()
+        needed = max((metrics.horizontalAdvance(q.key) for q in self.model.records()), default=0) + SYMBOL_PADDING
+        if needed > self.table.columnWidth(column):
+            self.table.setColumnWidth(column, needed)
 
     def keys(self) -> list[str]:
         return [q.key for q in self.model.records()]
