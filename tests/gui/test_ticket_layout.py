@@ -55,3 +55,36 @@ def test_showing_and_hiding_the_price_rows_keeps_the_width(ticket):
     for order_type in ("STP LMT", "MKT", "STP", "LMT"):
         ticket.type_combo.setCurrentText(order_type)
         assert ticket.width() == width, order_type
+
+
+def test_the_first_quote_and_verdict_do_not_push_the_fields_down(qtbot, qapp):
+    """With the window's theme the quote's room was two lines; the first verdict laid the form out
+    again and the quote took a third: every field below moved down a line, Amount to where Side
+    had been, as the trader reached for it (seen under Xvfb)."""
+    from widgets.dialogs.order_ticket import OrderTicketDialog
+    from widgets.theme import apply_theme
+
+    apply_theme(qapp, "dark")
+    try:
+        dialog = OrderTicketDialog()
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+
+        def amount_y() -> int:
+            dialog.layout().activate()
+            return dialog.amount_edit.mapTo(dialog, dialog.amount_edit.rect().topLeft()).y()
+
+        before = amount_y()
+        dialog.symbol_edit.setText("AAPL")
+        dialog.show_quote("AAPL: Bid 229.11 × Ask 229.13 · Last 229.12\nchange +0.62 · live data · tick 0.01")
+        dialog.amount_edit.setText("10")
+        dialog.show_check(dialog.fields(), True, "10 AAPL MKT DAY · about 2,289.50 USD · position 0 → 10 in Demo "
+                          "momentum's book", [], "BUY 10 AAPL")
+        assert amount_y() == before
+        dialog.show_quote("AAPL: Bid 229.11 × Ask 229.13 · Last 229.12\nchange +0.62 · delayed data · tick 0.01\n"
+                          "not following the market: the stream ended")
+        dialog.show_check(dialog.fields(), True, "10 AAPL MKT DAY", [], "BUY 10 AAPL")
+        assert amount_y() == before  # the third line has its room too
+    finally:
+        qapp.setStyleSheet("")

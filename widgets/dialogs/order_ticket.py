@@ -139,7 +139,12 @@ class OrderTicketDialog(QDialog):
         self.quote_label.setObjectName("ticketQuote")
         self.quote_label.setTextFormat(Qt.TextFormat.PlainText)
         self.quote_label.setWordWrap(True)
-        self.quote_label.setMinimumHeight(self.quote_label.fontMetrics().lineSpacing() * 2 + 4)  # two lines
+        # the room of a quote's three lines (the prices, how they were got, why they do not follow
+        # the market: services.execution.manual.TicketQuote.describe) from the start, fixed: with
+        # two, and the form free to lay the wrapped text out again, the first quote and verdict
+        # pushed every field below down a line or two, as the trader reached for Amount
+        self._quote_room = self.quote_label.fontMetrics().lineSpacing() * 3 + 4
+        self.quote_label.setFixedHeight(self._quote_room)
         self.verdict_label = QLabel(TYPE_AN_ORDER)
         self.verdict_label.setObjectName("ticketVerdict")
         self.verdict_label.setWordWrap(True)
@@ -273,7 +278,10 @@ class OrderTicketDialog(QDialog):
 
     # ------------------------------------------------------------------ what the controller shows
     def show_quote(self, text: str, tick: Decimal | None = None) -> None:
-        self.quote_label.setText(text)
+        label = self.quote_label
+        label.setText(text)
+        if self.isVisible():  # more than three lines at this width (a long listing key): all of it shows
+            label.setFixedHeight(max(self._quote_room, label.heightForWidth(label.width())))
         if tick is not None:
             self.limit_box.set_tick(tick)
             self.stop_box.set_tick(tick)
