@@ -312,3 +312,28 @@ def test_the_tca_tab_lists_a_run_in_its_plan_order_with_whole_order_ids(qtbot):
     assert view.table.columnWidth(0) >= QFontMetrics(view.table.font()).horizontalAdvance(longest) + 8
     column = {c.title: i for i, c in enumerate(view.model.columns)}
     assert view.model.data(view.model.index(0, column["Backtest shortfall"])) == "12,345.50"
+
+
+def test_the_tca_totals_are_read_whole_in_a_docked_panels_width(qtbot):
+    """The totals shared one line with the run's title and the fill chooser: the backtest's
+    note ran under the chooser, cut after "(" (seen under Xvfb in the 866 px Decisions dock).
+    They have a line of their own, wrapped, never under another control."""
+    from widgets.models.tca import TcaModel
+    from widgets.views.tca import TcaView
+
+    view = TcaView(TcaModel())
+    qtbot.addWidget(view)
+    view.resize(700, 260)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_report({"run_id": 1, "mode": "paper", "trade_date": "2026-12-07", "compared": True, "orders": [],
+                     "totals": {"shortfall": "0.20", "shortfall_bps": "0.88"}})
+    view.layout().activate()
+    label = view.totals_label
+    assert label.text().endswith("(bars download, after the close)")
+    # the text does not make the panel wider than the dock gives it (the dock squeezed it and cut it)
+    assert view.width() == 700 and view.minimumSizeHint().width() <= 700
+    assert label.height() >= label.heightForWidth(label.width())  # every wrapped line shown
+    assert label.geometry().right() <= view.width()
+    combo = view.fill_combo.geometry()
+    assert not label.geometry().intersects(combo) and not label.geometry().intersects(view.title_label.geometry())

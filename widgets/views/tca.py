@@ -24,7 +24,12 @@ class TcaView(QWidget):
         super().__init__(parent)
         self.model = model
         self.title_label = QLabel("No run selected")
+        # a line of its own, wrapped: beside the title and the fill chooser its backtest note ran
+        # under the chooser, cut, and made the panel wider than a dock gives it
         self.totals_label = QLabel("")
+        self.totals_label.setWordWrap(True)
+        self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals_label.hide()
         self.fill_combo = QComboBox()
         self.fill_combo.addItems(["close", "next-open"])
         self.fill_combo.setToolTip("the backtest's fill: the day's close or the next session's open")
@@ -36,12 +41,12 @@ class TcaView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(self.title_label)
         bar.addStretch(1)
-        bar.addWidget(self.totals_label)
         bar.addWidget(QLabel("Backtest fill"))
         bar.addWidget(self.fill_combo)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.totals_label)
         layout.addWidget(self.table)
         self.fill_combo.currentTextChanged.connect(self.fill_changed.emit)
 
@@ -53,7 +58,7 @@ class TcaView(QWidget):
         run = f"Run {report['run_id']} ({report['mode']}) of {report['trade_date']}"
         if not report.get("compared", True):
             self.title_label.setText(f"{run}: TCA compares paper and live runs with the backtest")
-            self.totals_label.setText("")
+            self._show_totals("")
             self.model.clear()
             return
         self.title_label.setText(run)
@@ -71,10 +76,14 @@ class TcaView(QWidget):
         else:  # said with what it waits for: a paper run's backtest is known once its day's bar is
             wanted = f"{report['trade_date']}" if self.fill() == "close" else f"the session after {report['trade_date']}"
             text += f" · backtest: the price cache has no bar for {wanted} yet (bars download, after the close)"
-        self.totals_label.setText(text)
+        self._show_totals(text)
         self.model.reset(report["orders"])
 
     def clear(self) -> None:
         self.title_label.setText("No run selected")
-        self.totals_label.setText("")
+        self._show_totals("")
         self.model.clear()
+
+    def _show_totals(self, text: str) -> None:
+        self.totals_label.setText(text)
+        self.totals_label.setVisible(bool(text))  # empty, its line would stand blank above the table
