@@ -70,6 +70,20 @@ def uses_xcb(env: Mapping[str, str] | None = None) -> bool:
     return platform in ("", "xcb")
 
 
+def no_display(env: Mapping[str, str] | None = None) -> str | None:
+    """Why the window cannot open here (Qt's xcb plugin and no X display to connect to: a
+    server, a container, an SSH session without forwarding), with how to open it anyway; None
+    when there is a display (or another platform is chosen). Qt itself aborts with "could not
+    connect to display ... Reinstalling the application may fix this problem"."""
+    if env is None:
+        env = os.environ
+    if not uses_xcb(env) or env.get("DISPLAY"):
+        return None
+    return ("no display to open the window on: DISPLAY is not set (no desktop session here)\n"
+            "  on a machine without a screen, run it in a virtual one: xvfb-run -a python3 dev.py console\n"
+            "  (Debian/Ubuntu: sudo apt-get install xvfb); the headless commands need no display")
+
+
 def qt_xcb_files() -> list[Path]:
     """The xcb platform plugin and the Qt libraries it loads (those that exist)."""
     spec = importlib.util.find_spec("PySide6")

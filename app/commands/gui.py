@@ -25,6 +25,11 @@ def run_gui(args: argparse.Namespace, settings) -> int:
     from app import qt_deps
     from app.main import run_console
 
+    problem = qt_deps.no_display()
+    if problem is not None:  # Qt would abort: said, and nothing started
+        from app.cli import EXIT_BAD_INPUT, say_failure
+
+        return say_failure(args, "no_display", problem, EXIT_BAD_INPUT)
     if qt_deps.uses_xcb():  # said before Qt aborts with its own, less helpful message
         missing = qt_deps.packages_for(qt_deps.missing_libraries())
         if missing:

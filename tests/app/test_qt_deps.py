@@ -62,3 +62,22 @@ def test_the_check_names_what_this_machine_lacks_or_stays_silent():
     offscreen = subprocess.run([sys.executable, "-m", "app.qt_deps"], check=False, env={**env, "QT_QPA_PLATFORM": "offscreen"},
                                capture_output=True, text=True, timeout=60)
     assert (offscreen.returncode, offscreen.stderr) == (0, "")
+
+
+def test_without_a_display_the_console_says_so_and_how_to_run_it_headless(tmp_path):
+    """On a machine with no desktop session (no DISPLAY) Qt aborted with "could not connect to
+    display ... Reinstalling the application may fix this problem": the console now says what
+    is missing and how to open it anyway, and exits 2 before Qt starts."""
+    if not sys.platform.startswith("linux"):
+        return
+    assert "DISPLAY" in qt_deps.no_display({})
+    assert qt_deps.no_display({"DISPLAY": ":0"}) is None
+    assert qt_deps.no_display({"WAYLAND_DISPLAY": "wayland-0"}) is None
+    assert qt_deps.no_display({"QT_QPA_PLATFORM": "offscreen"}) is None
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "DISPLAY")}
+    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "app", "--demo"], check=False, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "no display to open the window on" in result.stderr and "xvfb-run -a" in result.stderr
+    assert "Reinstalling" not in result.stderr
