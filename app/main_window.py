@@ -456,7 +456,7 @@ class MainWindow(QMainWindow):
                        self.blotter_view.cancel_selected_action):
             action.setEnabled(False)
             action.setVisible(False)
-        for button in (self.blotter_view.cancel_all_button, self.blotter_view.halt_button,
+        for button in (self.ticket_button, self.blotter_view.cancel_all_button, self.blotter_view.halt_button,
                        self.preview_view.preview_button, self.preview_view.execute_button,
                        self.snapshots_view.import_button):
             button.setEnabled(False)
@@ -472,8 +472,8 @@ class MainWindow(QMainWindow):
                    self.preview_view.preview_action, self.preview_view.new_run_action, self.preview_view.execute_action,
                    self.snapshots_view.import_action, self.blotter_view.cancel_all_action, self.blotter_view.halt_action,
                    self.blotter_view.cancel_selected_action]
-        buttons = [self.blotter_view.cancel_all_button, self.blotter_view.halt_button, self.preview_view.preview_button,
-                   self.preview_view.execute_button, self.snapshots_view.import_button]
+        buttons = [self.ticket_button, self.blotter_view.cancel_all_button, self.blotter_view.halt_button,
+                   self.preview_view.preview_button, self.preview_view.execute_button, self.snapshots_view.import_button]
         return ([a.text() for a in actions if a.isEnabled() and not a.isSeparator()]
                 + [b.text() for b in buttons if b.isEnabled() and b.isVisibleTo(self)])
 
