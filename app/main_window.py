@@ -364,7 +364,8 @@ class MainWindow(QMainWindow):
         self.ticket_button.setText("New order (F2)")
         self.ticket_button.setToolTip("the order ticket: one order through risk, market health and (live) the LIVE word")
         self.ticket_button.clicked.connect(lambda: self.ticket_requested.emit({}))
-        toolbar.addWidget(self.ticket_button)
+        # a toolbar shows its widgets by their actions: hiding the button alone did not last
+        self.ticket_button_action = toolbar.addWidget(self.ticket_button)
         self.trading_state_action = toolbar.addWidget(self.trading_state_badge)
         self.trading_state_action.setVisible(False)  # shown only when trading is not ACTIVE
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
@@ -456,6 +457,7 @@ class MainWindow(QMainWindow):
                        self.blotter_view.cancel_selected_action):
             action.setEnabled(False)
             action.setVisible(False)
+        self.ticket_button_action.setVisible(False)
         for button in (self.ticket_button, self.blotter_view.cancel_all_button, self.blotter_view.halt_button,
                        self.preview_view.preview_button, self.preview_view.execute_button,
                        self.snapshots_view.import_button):

@@ -278,6 +278,9 @@ def test_gui_monitor_opens_a_read_only_window_without_a_broker(qloop, database, 
             assert "MONITOR" in w.windowTitle() and w.mode_badge.text() == "MONITOR"
             assert console.stack is None and console.controller is None  # no engine, no broker
             assert w.trading_actions_enabled() == []
+            # nothing that only trades is on screen: the ticket's button stayed on the toolbar,
+            # greyed, where a click did nothing (a toolbar shows its widgets by their actions)
+            assert not w.ticket_button.isVisible()
             assert "no broker" in w.connection_status.state_label.text()
             assert not any(w.docks[name].isVisible() for name in ("snapshots", "preview", "risk"))
             w.open_monitor_action.trigger()  # File -> Open as monitor: another monitor process on this database
