@@ -379,3 +379,21 @@ def test_the_decisions_summary_says_which_snapshots_have_no_money_figures(qtbot)
     view.set_trail(DecisionTrail(3, 4, True, portfolio_snapshots=(converted, unconverted, dict(unconverted))))
     assert view.summary_label.text() == ("0 signals · 0 decisions · 0 verdicts (0 block) · 0 state changes · "
                                          f"3 snapshots (2 without money figures: {why})")
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_run_progress_target_label_reads_in_either_theme(qtbot, theme):
+    """The target line's label kept pyqtgraph's light grey: on the light theme's white plot it
+    was barely there (seen under Xvfb). It takes the theme's text colour, as the axes do."""
+    from widgets.views.charts import ChartsView
+
+    app = QApplication.instance()
+    apply_theme(app, theme)
+    try:
+        view = ChartsView()
+        qtbot.addWidget(view)
+        axis = view.progress_plot.getAxis("left").textPen().color()
+        assert view.target_line.label.color == axis
+        assert axis == QColor("#d7dae0" if theme == "dark" else "#1f2329")
+    finally:
+        apply_theme(app, "dark")

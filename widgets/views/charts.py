@@ -192,6 +192,7 @@ class ChartsView(QWidget):
         """Plot background and axes for the ``dark`` or ``light`` theme (widgets.theme calls it)."""
         background, foreground = ("#1a1d22", "#d7dae0") if name == "dark" else ("#ffffff", "#1f2329")
         legend_fill = (30, 33, 39, 200) if name == "dark" else (255, 255, 255, 220)
+        self.target_line.label.setColor(foreground)  # pyqtgraph's light grey all but vanished on white
         for plot in self.plots():
             plot.setBackground(background)
             for axis in ("left", "bottom", "right"):
