@@ -220,14 +220,6 @@ class StoredRates:
     rated_at: datetime
 
 
-def stored_rates(db) -> StoredRates | None:
-    """The rates stored last (of the account sampled last), None when none ever were. Never
-    another account's for an account's lines: ``stored_rates_by_account``."""
-    with db.session() as session:
-        latest = EquityRepository(session).latest_rates()
-    return _stored(latest) if latest is not None else None
-
-
 def stored_rates_by_account(db) -> dict[str, StoredRates]:
     """Each account's rates as stored last (account -> its rates; an account never sampled is
     absent): what a process with no broker to ask (the ``positions`` command) converts each

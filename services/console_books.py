@@ -26,6 +26,7 @@ ZERO = Decimal(0)
 UNNAMED = "(project name not loaded)"
 MIXED = "mixed"  # a group's sum over several currencies that no rate can add (its notes give each)
 NO_RATES_YET = "no rates yet"  # a cash before the broker said the account's base currency
+NO_MARK = "no mark"  # an amount that needs a market price none has given yet (the window's and the command's word)
 SEVERAL_BASES = "several base currencies"  # a cash of lines in accounts of different base currencies
 
 # The rates a tree converts at: each account's (account -> its rates; an account without any is

@@ -29,8 +29,6 @@ from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.core.typed_numbers import plain
 
-NO_MARK = "no mark"
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("positions", help="positions per project, account and symbol, with P&L and commissions")
@@ -96,6 +94,8 @@ def _rates_dict(stored) -> dict | None:
 
 
 def _table(lines) -> str:
+    from services.console_books import NO_MARK
+
     header = ("PROJECT", "ACCOUNT", "SYMBOL", "QUANTITY", "AVG COST", "MARKET PRICE", "MARKET VALUE", "UNREALIZED",
               "REALIZED", "COMMISSIONS")
     rows = [header]
@@ -118,7 +118,7 @@ def _table(lines) -> str:
 def _sum(value, figures) -> str:
     """A book's sum as the window's positions tree writes it: "mixed" when its currencies cannot
     be added (a rate missing)."""
-    from services.console_books import MIXED
+    from services.console_books import MIXED, NO_MARK
 
     if figures.mixed:
         return MIXED
@@ -136,7 +136,7 @@ def _books_table(books) -> str:
     value, summed as the window's tree sums a project (``services.books.project_books``): in the
     lines' currency, else the base currency at the account's rates, else "mixed"; the notes under
     a project say which."""
-    from services.console_books import currency_notes
+    from services.console_books import NO_MARK, currency_notes
 
     header = ("PROJECT", "CAPITAL", "CASH", "MARKET VALUE", "UNREALIZED", "REALIZED")
     rows = [header]
@@ -156,11 +156,13 @@ def _books_table(books) -> str:
 
 def _rates_lines(stored) -> list[str]:
     """Which account's rates the books took: each account's own (``stored``: account -> its rates)."""
+    from services.console_books import rates_listed
+
     if not stored:
         return ["exchange rates: none stored yet (the console stores the account's while connected)"]
     out = []
     for rates in stored.values():
-        listed = ", ".join(f"1 {c} = {plain(r)} {rates.fx.base}" for c, r in sorted(rates.fx.rates.items())) or "none"
+        listed = rates_listed(sorted(rates.fx.rates.items()), rates.fx.base) or "none"
         out.append(f"exchange rates of account {rates.account} (base {rates.fx.base}) as stored "
                    f"{rates.rated_at:%Y-%m-%d %H:%M} UTC: {listed}")
     if len(stored) > 1:
@@ -172,6 +174,7 @@ def _positions(args: argparse.Namespace, settings) -> int:
     from app.composition import open_existing_database
     from services import console_queries as queries
     from services.books import project_books, stored_rates_by_account
+    from services.console_books import NO_MARK
 
     url = settings.effective_db_url
 

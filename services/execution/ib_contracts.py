@@ -28,7 +28,7 @@ from .errors import BrokerError
 class FxRates:
     """The account's base currency and, per other currency, base units per unit. ``as_of``:
     None for the broker's rates of now; else when the console stored them (what a window not
-    connected yet, or a command, converts at: ``services.books.stored_rates``)."""
+    connected yet, or a command, converts at: ``services.books.stored_rates_by_account``)."""
 
     base: str = "USD"
     rates: dict[str, Decimal] = field(default_factory=dict)

@@ -190,7 +190,7 @@ def test_a_snapshot_of_a_book_in_dollars_and_euros_is_in_the_base_currency_at_th
     """Each currency at the rate the console stored for the account, as the window and the
     `positions` command sum the same book (before: 3,800 of market value, dollars and euros one
     for one, and a cash of capital less 3,500 of cost)."""
-    from services.books import project_books, stored_rates
+    from services.books import project_books, stored_rates_by_account
     from services.trail_queries import decision_trail
 
     run_id = _book_in_two_currencies(database, {"DU1": ("USD", {"EUR": D("1.1"), "GBP": D("1.27")})})
@@ -202,7 +202,7 @@ def test_a_snapshot_of_a_book_in_dollars_and_euros_is_in_the_base_currency_at_th
                           "as_of": "2026-12-04T21:00:00+00:00", "missing": []}
     assert [(p["symbol"], p["currency"]) for p in snap.positions] == [("AAPL", "USD"), ("SAP@IBIS:EUR", "EUR")]
     # the window's figures for the same book, at the same stored rates (services.console_books)
-    stored = stored_rates(database)
+    stored = stored_rates_by_account(database).get("DU1")
     assert stored is not None and stored.account == "DU1"
     [book] = project_books(database, stored.fx)
     assert (book.figures.currency, book.figures.market_value, book.cash) == ("USD", snap.market_value, snap.cash)

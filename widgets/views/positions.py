@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from services.console_books import (
     MIXED,
+    NO_MARK,
     BookGroup,
     GroupFigures,
     Rates,
@@ -48,7 +49,6 @@ TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market",
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
 FIGURES = range(QUANTITY, ACCOUNT)
 BOOK_COLUMN_CAP = 130  # px: a longer book name is elided (its row's tooltip has it whole)
-NO_MARK = "no mark"  # an unrealized P&L not known yet, in words (a cell shows it blank, as a line's)
 
 
 @dataclass(frozen=True, slots=True)

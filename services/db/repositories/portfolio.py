@@ -277,11 +277,6 @@ class EquityRepository:
         execute_many(self.session, statement, _RATES_COLUMNS,
                      [(account, base, {c: str(r) for c, r in sorted(rates.items())}, when or utcnow())])
 
-    def latest_rates(self) -> tuple[str, str, dict[str, Decimal], datetime] | None:
-        """(account, base, rates, when) of the rates stored last, None when none ever were."""
-        row = self.session.scalars(select(AccountRates).order_by(AccountRates.rated_at.desc()).limit(1)).first()
-        return _rates_of_row(row) if row is not None else None
-
     def every_accounts_rates(self) -> list[tuple[str, str, dict[str, Decimal], datetime]]:
         """(account, base, rates, when) of the rates stored for each account, by account: each
         account's lines convert at its own (services.console_books)."""
