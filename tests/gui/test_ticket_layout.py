@@ -87,4 +87,4 @@ def test_the_first_quote_and_verdict_do_not_push_the_fields_down(qtbot, qapp):
         dialog.show_check(dialog.fields(), True, "10 AAPL MKT DAY", [], "BUY 10 AAPL")
         assert amount_y() == before  # the third line has its room too
     finally:
-        qapp.setStyleSheet("")
+        apply_theme(qapp, "dark")  # as the other themed tests leave it
