@@ -36,13 +36,15 @@ class ConsoleContext:
         self.window.activity_log.append(text, level, timeout_ms=timeout_ms)
 
     def ask_live_token(self, title: str, order_count: int = 0, gross: Decimal = Decimal(0), *,
-                       subject: Sequence[tuple[str, str]] | None = None) -> str | None:
+                       subject: Sequence[tuple[str, str]] | None = None, about: Sequence[tuple[str, str]] = (),
+                       currency: str | None = None) -> str | None:
         """The modal LIVE dialog; returns the typed word or None. The service checks it again.
-        ``subject``: what is confirmed when it is not a run's orders ((label, text) rows); the
-        title is also the button's text. Called from a slot, never inside a task (its nested
-        event loop)."""
+        ``subject``: what is confirmed when it is not a run's orders ((label, text) rows);
+        ``about``: rows naming whose orders they are (project, snapshot); ``currency``: the
+        gross notional's (not reported: none said). The title is also the button's text. Called
+        from a slot, never inside a task (its nested event loop)."""
         dialog = LiveConfirmDialog(self.stack.provider.account or "?", order_count, gross, self.window,
-                                   subject=subject, action=title)
+                                   subject=subject, action=title, about=about, currency=currency)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         token = dialog.token()

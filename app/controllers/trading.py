@@ -15,7 +15,6 @@ from app.tasks import UserFacingError, user_message
 from services.activity_log import Level
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
-from services.core.wording import counted
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
 from services.monitor_queries import latest_run
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute, execute_needs_attention
@@ -143,14 +142,19 @@ class TradingController:
             self._show_error("Execute", refusal or "Preview the run first.")
             return
         # The dialogs certify the stored plan's own numbers: exactly what execute_plan sends.
+        # Both name the project and snapshot: several projects trade one account.
+        preview = session.preview
+        assert preview is not None  # a plan is shown, so is its preview
         token = None
         if self.ctx.live_word.is_live:
-            token = self.ctx.ask_live_token("Send LIVE orders", plan.order_count, plan.gross_notional)
+            subject = preview.subject
+            token = self.ctx.ask_live_token(
+                "Send LIVE orders", plan.order_count, plan.gross_notional,
+                about=() if subject is None else (("Project", subject.project), ("Snapshot", subject.snapshot)),
+                currency=None if subject is None else subject.currency)
             if token is None:
                 return
-        elif not confirm(self.ctx.window, "Execute paper run",
-                         f"Send plan {plan.id}: {counted(plan.order_count, 'order')}, gross notional {plan.gross_notional:,.2f}, "
-                         f"to the {stack.profile} account {stack.provider.account}?"):
+        elif not confirm(self.ctx.window, "Execute paper run", preview.confirm_question(stack.profile, stack.provider.account)):
             return
         self._run_busy("all", self.execute(run_id, token, confirmed_plan=plan.id), "Execute")
 

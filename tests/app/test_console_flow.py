@@ -414,6 +414,41 @@ def test_execute_sends_the_plan_the_dialog_confirmed_or_nothing(qloop, open_cons
     run(qloop, scenario())
 
 
+def test_the_paper_confirmation_names_the_project_and_snapshot_it_sends(qloop, open_console, tmp_path, monkeypatch):
+    """It said "Send plan 1: 4 orders, gross notional ..., to the paper account ...": with
+    several projects on one account, nothing told the trader whose snapshot was about to go."""
+    asked: list[str] = []
+
+    def answer(_parent, _title, text, *args, **kwargs):
+        asked.append(text)
+        return False  # declined: nothing is sent
+
+    monkeypatch.setattr("app.controllers.trading.confirm", answer)
+    targets = tmp_path / "value_2026-11-21.csv"
+    targets.write_text(SNAPSHOT_CSV)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            w.snapshots_view.import_requested.emit(str(targets), "Value")
+            await wait_for(lambda: w.snapshot_items_model.rowCount() == 4, 10, "imported items")
+            w.preview_view.portfolio_edit.setText("100000")
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "preview")
+            await wait_for(lambda: w.preview_view.execute_button.isEnabled(), 15, "Execute enabled")
+            plan = controller.current_preview.plan
+            w.preview_view.execute_button.click()
+            stack = console.stack
+            assert asked == [(f"Send plan {plan.id} of Value (snapshot value_2026-11-21.csv): 4 orders, gross notional "
+                              f"{plan.gross_notional:,.2f} USD, to the {stack.profile} account {stack.provider.account}?")]
+            assert console.sim.orders() == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_a_refused_login_says_why_in_the_status_bar(qloop, open_console):
     """The account guard's refusal of a reconnect (another account at the Gateway) ends the
     reconnecting: the window showed only "disconnected", with no countdown and no reason."""

@@ -27,7 +27,8 @@ def _answer_live_dialog(monkeypatch, typed: str, seen: list):
     from widgets.dialogs.live_confirm import LiveConfirmDialog
 
     def exec_(dialog):
-        seen.append((dialog.account_label.text(), dialog.count_label.text(), dialog.notional_label.text()))
+        seen.append((dialog.account_label.text(), dialog.count_label.text(), dialog.notional_label.text(),
+                     [label.text() for label in dialog.about_labels]))
         dialog.token_edit.setText(typed)
         dialog.accept()  # refuses anything but LIVE
         return dialog.result()
@@ -73,7 +74,9 @@ def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, c
             # the dialog certifies the stored plan: its order count and gross notional
             from widgets.models.base import fmt_money
 
-            assert seen and seen[-1] == (LIVE_ACCOUNT, str(plan.order_count), f"{fmt_money(plan.gross_notional)} USD")
+            # ... and whose it is: several projects trade one account
+            assert seen and seen[-1] == (LIVE_ACCOUNT, str(plan.order_count), f"{fmt_money(plan.gross_notional)} USD",
+                                         ["live book", "momentum_2026-11-20.csv"])
             assert "Execute" not in controller.runner.running() and simulator.orders() == []
 
             _answer_live_dialog(monkeypatch, "LIVE", seen)

@@ -42,6 +42,20 @@ def test_live_dialog_shows_account_count_and_gross_notional(qtbot):
     assert not dialog.ok_button.isDefault()
 
 
+def test_live_dialog_names_whose_orders_they_are_and_their_currency(qtbot):
+    """Several projects trade one account: the word is typed for one project's snapshot, named."""
+    dialog = LiveConfirmDialog("U1234567", 12, Decimal("98765.4321"), currency="EUR",
+                               about=[("Project", "Momentum"), ("Snapshot", "momentum_2026-11-21.json")])
+    qtbot.addWidget(dialog)
+    assert [label.text() for label in dialog.about_labels] == ["Momentum", "momentum_2026-11-21.json"]
+    assert dialog.notional_label.text() == "98,765.43 EUR"
+    assert dialog.subject_text() == "Momentum · momentum_2026-11-21.json · 12 orders, gross 98,765.43 EUR"
+    # a currency the account did not report is not guessed
+    unknown = LiveConfirmDialog("U1234567", 1, Decimal("10"), currency=None)
+    qtbot.addWidget(unknown)
+    assert unknown.notional_label.text() == "10.00"
+
+
 def test_order_details_show_fills_and_history(qtbot):
     o = order(7, status=OrderState.PARTIALLY_FILLED, filled="30", avg="100.1")
     events = [

@@ -22,10 +22,12 @@ from ..models.base import fmt_money
 
 class LiveConfirmDialog(QDialog):
     def __init__(self, account: str, order_count: int, gross_notional: Decimal, parent: QWidget | None = None,
-                 *, currency: str = "USD", subject: Sequence[tuple[str, str]] | None = None,
-                 action: str = "Send LIVE orders") -> None:
+                 *, currency: str | None = "USD", subject: Sequence[tuple[str, str]] | None = None,
+                 action: str = "Send LIVE orders", about: Sequence[tuple[str, str]] = ()) -> None:
         """``subject``: (label, text) rows shown instead of the order count and gross notional,
-        for what is not a run; ``action``: the accept button's text (what it does)."""
+        for what is not a run; ``about``: (label, text) rows above the orders saying whose they
+        are (the project and its snapshot); ``currency``: the gross notional's (None: not known,
+        none said); ``action``: the accept button's text (what it does)."""
         super().__init__(parent)
         self.setWindowTitle(action)
         self.setModal(True)
@@ -42,11 +44,19 @@ class LiveConfirmDialog(QDialog):
         self.account_label = QLabel(account)
         self.order_count = order_count
         self.count_label = QLabel(str(order_count))
-        self.notional_label = QLabel(f"{fmt_money(gross_notional)} {currency}")
+        self.notional_label = QLabel(fmt_money(gross_notional) + (f" {currency}" if currency else ""))
         self.token_edit = QLineEdit()
         self.token_edit.setPlaceholderText(LIVE_CONFIRM_WORD)
         form = QFormLayout()
         form.addRow("Account", self.account_label)
+        self.about_labels: list[QLabel] = []
+        for label, text in about:
+            value = QLabel(text)
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setObjectName(f"about{label}")
+            form.addRow(label, value)
+            self.about_labels.append(value)
         self.subject_labels: list[QLabel] = []
         if subject is None:
             form.addRow("Orders", self.count_label)
@@ -77,7 +87,8 @@ class LiveConfirmDialog(QDialog):
     def subject_text(self) -> str:
         """What the dialog confirms, as the trader reads it."""
         if not self.subject_labels:
-            return f"{counted(self.order_count, 'order')}, gross {self.notional_label.text()}"
+            whose = "".join(f"{label.text()} · " for label in self.about_labels)
+            return f"{whose}{counted(self.order_count, 'order')}, gross {self.notional_label.text()}"
         return " · ".join(label.text() for label in self.subject_labels)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:

@@ -39,7 +39,7 @@ from ..audit import audit
 from ..errors import BadInput, BrokerError
 from ..listings import snapshot_specs
 from .base import RunServiceBase
-from .records import PreviewResult, RunInfo, run_info
+from .records import PlanSubject, PreviewResult, RunInfo, run_info
 
 MARKET_TZ = NEW_YORK
 
@@ -55,8 +55,12 @@ _PROJECT_EXISTS = select(_PROJECTS.c.id).where(_PROJECTS.c.id == bindparam("proj
 _RUN_COLUMNS = (_RUNS.c.id, _RUNS.c.project_id, _RUNS.c.snapshot_id, _RUNS.c.mode, _RUNS.c.status, _RUNS.c.trade_date,
                 _RUNS.c.params, _RUNS.c.message)
 _RUN = select(*_RUN_COLUMNS).where(_RUNS.c.id == bindparam("run_id"))
-# with its project's capital (the portfolio value when none is given)
-_RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital).join(_PROJECTS, _PROJECTS.c.id == _RUNS.c.project_id)
+# with its project's capital (the portfolio value when none is given), and the project's and
+# snapshot's names (what the confirmation says is sent)
+_RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital, _PROJECTS.c.name.label("project_name"),
+                           _SNAPSHOTS.c.source_file)
+                    .join(_PROJECTS, _PROJECTS.c.id == _RUNS.c.project_id)
+                    .outerjoin(_SNAPSHOTS, _SNAPSHOTS.c.id == _RUNS.c.snapshot_id)
                     .where(_RUNS.c.id == bindparam("run_id")))
 # and how many orders the run has (execute: a run with orders is resumed, not previewed), in the
 # same statement and transaction
@@ -241,7 +245,7 @@ class RunPlanning(RunServiceBase):
         loaded = await self._db(self._load_for_preview, run_id, unless_it_has_orders)
         if loaded is None:
             return None
-        run, items, positions, capital, working, own_working = loaded
+        run, items, positions, capital, working, own_working, names = loaded
         specs = snapshot_specs(run.snapshot_id, items)  # refuses what cannot be traded, before asking IB
         held = [p for p in await self.provider.positions() if p.quantity]
         account_positions = {p.key: p.quantity for p in held}  # by listing: a US and an EUR SAP stay apart
@@ -269,8 +273,10 @@ class RunPlanning(RunServiceBase):
         # is known) are stored with the preview: a command that never starts the equity recorder
         # leaves the account's portfolio snapshots convertible too (docs/currencies.md)
         reported = fx if net_liquidation is not None and not TradeMode(run.mode).simulated else None
+        project_name, source_file = names
+        subject = PlanSubject.of(project_name, source_file, None if fx is None else fx.base)
         return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account,
-                              own_working, reported)
+                              own_working, reported, subject)
 
     def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
         """What a preview reads of the run, its snapshot and its project's book; with
@@ -296,7 +302,7 @@ class RunPlanning(RunServiceBase):
             # the first's still work or wait to be sent) are
             # also counted as filled by its builder and rules: built again, they would double it
             own = tuple(o for o in in_flight if o.project_id == run.project_id)
-            return run_info(run), items, positions, capital, net_quantities(in_flight), own
+            return run_info(run), items, positions, capital, net_quantities(in_flight), own, (run.project_name, run.source_file)
 
     def _build_params(self, run_id: int, stored: dict, portfolio_value: Decimal, installation: str = "", fx=None) -> BuildParams:
         given = dict(stored.get("builder", {}))
@@ -308,7 +314,7 @@ class RunPlanning(RunServiceBase):
 
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
                  account: AccountView | None = None, own_working: tuple[WorkingOrder, ...] = (),
-                 reported_rates=None) -> PreviewResult:
+                 reported_rates=None, subject: PlanSubject | None = None) -> PreviewResult:
         prices = {s: ref.price for s, ref in price_refs.items()}
         working = net_quantities(own_working)
         with self.db.unit_of_work() as session:
@@ -378,7 +384,7 @@ class RunPlanning(RunServiceBase):
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
             executed = run_params.get("plan_id")
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan,
-                                 own_working, None if executed is None else int(executed))
+                                 own_working, None if executed is None else int(executed), subject)
 
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import Row
@@ -32,6 +33,21 @@ class RunInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanSubject:
+    """Whose plan it is, as the confirmation names it: several projects (strategies) trade one
+    account, and a trader must see which one's snapshot is about to be sent."""
+
+    project: str
+    snapshot: str  # the snapshot's file name (its folder left out)
+    currency: str | None = None  # the account's base currency, the plan's notionals' (None: not reported)
+
+    @staticmethod
+    def of(project: str, source_file: str | None, currency: str | None) -> PlanSubject:
+        # a path written on Windows is cut at its backslashes too
+        return PlanSubject(project, PurePath((source_file or "").replace("\\", "/")).name, currency or None)
+
+
+@dataclass(frozen=True, slots=True)
 class PreviewResult:
     run_id: int
     drafts: tuple[OrderDraft, ...]
@@ -46,6 +62,7 @@ class PreviewResult:
     # the plan the run had already executed when this one was built (a run executes one plan:
     # ``execute_plan`` refuses any other, so this preview can then be reviewed but never sent)
     executed_plan_id: int | None = None
+    subject: PlanSubject | None = None  # the project and snapshot (None: a result not built by a preview)
 
     @property
     def blocked(self) -> bool:
@@ -59,6 +76,17 @@ class PreviewResult:
     @property
     def plan_id(self) -> int | None:
         return None if self.plan is None else self.plan.id
+
+    def confirm_question(self, profile: str, account: str | None) -> str:
+        """What the trader is asked before the plan is sent (the window's paper confirmation):
+        the plan, whose it is, its orders and gross notional, and the account they go to."""
+        plan = self.plan
+        if plan is None:
+            raise ValueError("a preview without a stored plan cannot be sent")
+        whose = "" if self.subject is None else f" of {self.subject.project} (snapshot {self.subject.snapshot})"
+        currency = "" if self.subject is None or self.subject.currency is None else f" {self.subject.currency}"
+        return (f"Send plan {plan.id}{whose}: {counted(plan.order_count, 'order')}, gross notional "
+                f"{plan.gross_notional:,.2f}{currency}, to the {profile} account {account or '?'}?")
 
     @property
     def working_note(self) -> str:
