@@ -200,7 +200,8 @@ class DeskController:
             # a ticket adds risk: the word is asked again, for what is about to go (in the slot,
             # never inside a task: the dialog's nested event loop)
             totals = order_totals([check.draft])  # the one rule for a confirmation's figure
-            token = self.ctx.ask_live_token("Send a LIVE order", totals.count, totals.gross_notional)
+            token = self.ctx.ask_live_token("Send a LIVE order", totals.count, totals.gross_notional,
+                                            about=check.confirm_rows(), currency=check.inputs.base_currency)
             if token is None:
                 if self.ticket is not None:
                     self.ticket.show_problem(fields, "Not sent: LIVE was not typed.")

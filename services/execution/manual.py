@@ -237,6 +237,11 @@ class TicketCheck:
         prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
         return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
 
+    def confirm_rows(self) -> tuple[tuple[str, str], ...]:
+        """(label, text) rows of the LIVE confirmation naming the order the word is typed for
+        and whose book it goes to (its count and gross notional are shown beside them)."""
+        return (("Project", self.ticket.project or DEFAULT_PROJECT), ("Order", f"{self.draft.side} {self.order_words()}"))
+
     def summary(self) -> str:
         """The order as it would go, in one line: quantity, symbol, type, prices, value."""
         d = self.draft
