@@ -1,6 +1,7 @@
 """Words for counts in the messages every front end shows: "1 order", "3 orders", never
-"3 order(s)"; and what a stored setting of another version is called. Free of Qt: the services'
-messages, the commands' lines and the window's panels use the same one."""
+"3 order(s)"; a ratio as a percent ("10.00%"); and what a stored setting of another version is
+called. Free of Qt: the services' messages, the commands' lines and the window's panels use the
+same one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from decimal import Decimal
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """"1 order", "3 orders" (``plural`` for a noun that does not take an s)."""
     return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
+
+
+def percent(ratio: Decimal | None) -> str:
+    """A ratio of a whole (a target weight, a position's share of the portfolio) as a trader reads
+    it, to the hundredth of a percent: ``Decimal("0.1")`` -> ``"10.00%"``; None -> ``""``. The
+    preview, the Decisions panel, the risk messages and the ``trail`` command all show it so, that
+    one number reads the same everywhere; the exact value stays in the data (a tooltip, ``--json``)."""
+    if ratio is None:
+        return ""
+    return f"{(ratio * 100).quantize(Decimal('0.01'))}%"
 
 
 # A stored trade setting this version has no rule for (a newer version stored it, or a hand in the

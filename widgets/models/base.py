@@ -147,12 +147,6 @@ def fmt_price(value: Decimal | None) -> str:
     return fmt_decimal(value, places)
 
 
-def fmt_percent(value: Decimal | None) -> str:
-    if value is None:
-        return ""
-    return f"{(value * 100).quantize(Decimal('0.01'))}%"
-
-
 def fmt_time(value: datetime | None) -> str:
     """UTC wall time with milliseconds: orders arrive within the same second."""
     if value is None:

@@ -6,8 +6,9 @@ from collections.abc import Hashable
 from typing import Any
 
 from services.core.plans import OrderTotals, order_totals
+from services.core.wording import percent
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_percent, fmt_price, fmt_quantity
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
 
 
@@ -27,7 +28,7 @@ class PreviewOrdersModel(CoalescingTableModel[Any]):
         Column("Limit", lambda d: d.limit_price, align=RIGHT, fmt=fmt_price),
         Column("Ref price", lambda d: d.reference_price, align=RIGHT, fmt=fmt_price),
         Column("Notional", lambda d: d.notional, align=RIGHT, fmt=fmt_money),
-        Column("Weight", lambda d: d.target_weight, align=RIGHT, fmt=fmt_percent),
+        Column("Weight", lambda d: d.target_weight, align=RIGHT, fmt=percent),
     )
 
     @staticmethod

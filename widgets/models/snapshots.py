@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from .base import RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_percent, fmt_price
+from services.core.wording import percent
+
+from .base import RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_price
 
 
 def _get(name: str):
@@ -19,7 +21,7 @@ class SnapshotItemsModel(CoalescingTableModel[Any]):
     columns = (
         Column("Rank", _get("rank"), align=RIGHT),
         Column("Symbol", _get("symbol")),
-        Column("Weight", _get("weight"), align=RIGHT, fmt=fmt_percent),
+        Column("Weight", _get("weight"), align=RIGHT, fmt=percent),
         Column("Score", _get("score"), align=RIGHT, fmt=fmt_decimal),
         Column("Price", _get("price"), align=RIGHT, fmt=fmt_price),
         Column("Type", _get("sec_type")),

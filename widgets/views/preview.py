@@ -27,11 +27,11 @@ from services.core.builder import builder_defaults
 from services.core.cash_buffer import cash_buffer_percent
 from services.core.preview_form import PreviewForm
 from services.core.typed_numbers import plain
-from services.core.wording import counted
+from services.core.wording import counted, percent
 from services.domain import OrderType
 
 from ..common import add_action, make_table
-from ..models.base import fmt_money, fmt_percent
+from ..models.base import fmt_money
 from ..models.preview import PreviewOrdersModel
 
 ROUNDINGS = ("nearest", "floor")
@@ -260,7 +260,7 @@ class PreviewView(QWidget):
     def set_progress(self, filled_notional: Decimal, target_notional: Decimal, text: str | None = None) -> None:
         ratio = Decimal(0) if not target_notional else min(Decimal(1), filled_notional / target_notional)
         self.progress.setValue(int(ratio * 1000))
-        self.progress.setFormat(text or f"{fmt_money(filled_notional)} of {fmt_money(target_notional)} ({fmt_percent(ratio)})")
+        self.progress.setFormat(text or f"{fmt_money(filled_notional)} of {fmt_money(target_notional)} ({percent(ratio)})")
 
     # -- intents ----------------------------------------------------------------------------
 
@@ -294,5 +294,5 @@ class PreviewView(QWidget):
         t = self.model.totals()
         self.totals_label.setText(
             f"{counted(t.count, 'order')} · buy {fmt_money(t.buy_notional)} · sell {fmt_money(t.sell_notional)}"
-            f" · gross {fmt_money(t.gross_notional)} · target weight {fmt_percent(t.target_weight)}"
+            f" · gross {fmt_money(t.gross_notional)} · target weight {percent(t.target_weight)}"
         )
