@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.core.contracts import MissingRate
@@ -45,9 +45,19 @@ from .risk import (
     order_value,
     short_after,
 )
+from .wording import percent
 
 ZERO = Decimal(0)
 RATIO_PLACES = Decimal("0.00000001")  # a measured ratio is shown to 8 places (the verdict used the exact one)
+
+#: Rules whose measured value and limit are ratios of the portfolio value, shown to a trader as
+#: percents like the preview's weights; the price collar's are already percents (3 means 3 %).
+RATIO_RULES = frozenset({MaxPositionRatio.name, MaxGrossExposure.name})
+PERCENT_RULES = frozenset({PriceCollar.name})
+#: Rules that measure an order's value in the base currency (shown as the preview's Notional) and
+#: its quantity (as the preview's quantities): for a front end that groups them.
+MONEY_RULES = frozenset({MaxOrderNotional.name})
+QUANTITY_RULES = frozenset({MaxOrderQuantity.name})
 
 ORDER_SCOPE = "order"
 ACCOUNT_SCOPE = "account"
@@ -78,6 +88,21 @@ def _text(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value else "0"  # exact, without trailing zeros
     return str(value)
+
+
+def figure_text(rule: str, text: str | None) -> str | None:
+    """A rule's measured value or limit (the trail's exact text) as the Decisions panel and the
+    ``trail`` command show it beside the preview: a ratio rule's as a percent (``"0.21063412"`` ->
+    ``"21.06%"``, ``wording.percent``, as the preview shows a weight), the price collar's with its
+    percent sign (``"3"`` -> ``"3.00%"``), any other as stored. Text that is no number (an older
+    record, a word such as ``live``) is shown as stored."""
+    if text is None or (rule not in RATIO_RULES and rule not in PERCENT_RULES):
+        return text
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text
+    return percent(value if rule in RATIO_RULES else value / 100)
 
 
 def _ratio(value: Decimal, whole: Decimal) -> Decimal | None:

@@ -1,13 +1,23 @@
 """The decision trail's rows (``services.trail_queries.DecisionTrail``: JSON-ready dicts with
-exact decimal text): why each symbol got an order or none, and every risk rule's verdict."""
+exact decimal text): why each symbol got an order or none, and every risk rule's verdict.
+
+Numbers read as the preview and the risk panel show the same ones (a weight "10.00%", a quantity
+"1,000", a price "228.50", a position ratio "21.06%"), so that a trader reading both panels sees
+one number one way; the exact stored text stays on the cell's tooltip (and in the model's CSV
+rows), the record's in ``trail --json``."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from PySide6.QtGui import QColor
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column
+from services.core.risk_measures import MONEY_RULES, QUANTITY_RULES, figure_text
+from services.core.wording import percent
+
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
 from .risk import BLOCK_COLOUR, PASS_COLOUR
 
@@ -21,6 +31,45 @@ def _action_colour(row: dict) -> QColor | None:
     return SIDE_COLOURS.get(action.upper())
 
 
+def _number(name: str) -> Callable[[dict], Decimal | None]:
+    """The row's exact text of ``name`` as a Decimal: the formatter's input, a numeric sort key
+    and the exact CSV text."""
+    return lambda row: None if row.get(name) is None else Decimal(row[name])
+
+
+def _exact(name: str, label: str) -> Callable[[dict], str | None]:
+    """The tooltip with the stored value, where the shown text is rounded (an auditor's figure)."""
+    return lambda row: None if row.get(name) is None else f"{label} {row[name]} exactly"
+
+
+#: a rule's figures in the preview's and the risk panel's form (a ratio's: figure_text)
+_FIGURE_FORMATS = {**dict.fromkeys(MONEY_RULES, fmt_money), **dict.fromkeys(QUANTITY_RULES, fmt_quantity)}
+
+
+def _figure_shown(rule: str, text: str | None) -> str | None:
+    fmt = _FIGURE_FORMATS.get(rule)
+    if fmt is None or text is None:
+        return figure_text(rule, text)
+    try:
+        return fmt(Decimal(text))
+    except InvalidOperation:  # no number (an older record): as stored
+        return text
+
+
+def _figure(name: str) -> Callable[[dict], Any]:
+    return lambda row: _figure_shown(row.get("rule") or "", row.get(name))
+
+
+def _figure_exact(name: str, label: str) -> Callable[[dict], str | None]:
+    """The stored value on the tooltip of a figure shown otherwise (a ratio as a percent)."""
+    exact = _exact(name, label)
+    return lambda row: exact(row) if _figure_shown(row.get("rule") or "", row.get(name)) != row.get(name) else None
+
+
+def _raw(name: str) -> Callable[[dict], str]:
+    return lambda row: row.get(name) or ""
+
+
 class OrderDecisionsModel(CoalescingTableModel[dict]):
     """One row per symbol: the order it got (or why none), target against current."""
 
@@ -31,14 +80,14 @@ class OrderDecisionsModel(CoalescingTableModel[dict]):
         Column("Symbol", lambda d: d.get("symbol")),
         Column("Action", lambda d: (d.get("action") or "").upper(), align=CENTER, foreground=_action_colour, width=70),
         Column("Reason", lambda d: d.get("reason"), tooltip=lambda d: d.get("message"), width=170),
-        Column("Weight", lambda d: d.get("target_weight"), align=RIGHT),
-        Column("Unrounded", lambda d: d.get("raw_quantity"), align=RIGHT,
+        Column("Weight", _number("target_weight"), align=RIGHT, fmt=percent, tooltip=_exact("target_weight", "weight")),
+        Column("Unrounded", _number("raw_quantity"), align=RIGHT, fmt=fmt_quantity,
                tooltip=lambda _d: "weight × budget / (price × rate), before rounding to lots"),
-        Column("Target", lambda d: d.get("target_quantity"), align=RIGHT),
-        Column("Current", lambda d: d.get("current_quantity"), align=RIGHT),
-        Column("Delta", lambda d: d.get("delta"), align=RIGHT),
-        Column("Rounding", lambda d: d.get("rounding"), align=RIGHT, tooltip=lambda d: d.get("rounding_mode")),
-        Column("Price", lambda d: d.get("price"), align=RIGHT),
+        Column("Target", _number("target_quantity"), align=RIGHT, fmt=fmt_quantity),
+        Column("Current", _number("current_quantity"), align=RIGHT, fmt=fmt_quantity),
+        Column("Delta", _number("delta"), align=RIGHT, fmt=fmt_quantity),
+        Column("Rounding", _number("rounding"), align=RIGHT, fmt=fmt_quantity, tooltip=lambda d: d.get("rounding_mode")),
+        Column("Price", _number("price"), align=RIGHT, fmt=fmt_price, tooltip=_exact("price", "price")),
         Column("Why", lambda d: d.get("message"), tooltip=lambda d: d.get("message"), width=320),
     )
 
@@ -57,8 +106,8 @@ class RuleVerdictsModel(CoalescingTableModel[dict]):
         Column("#", lambda r: r.get("sequence"), align=RIGHT, width=40),
         Column("Symbol", lambda r: r.get("symbol")),
         Column("Rule", lambda r: r.get("rule"), width=160),
-        Column("Measured", lambda r: r.get("measured"), align=RIGHT),
-        Column("Limit", lambda r: r.get("limit_value"), align=RIGHT),
+        Column("Measured", _figure("measured"), align=RIGHT, tooltip=_figure_exact("measured", "measured"), export=_raw("measured")),
+        Column("Limit", _figure("limit_value"), align=RIGHT, tooltip=_figure_exact("limit_value", "limit"), export=_raw("limit_value")),
         Column("Verdict", lambda r: (r.get("verdict") or "").upper(), align=CENTER,
                foreground=lambda r: BLOCK_COLOUR if r.get("verdict") == "block" else PASS_COLOUR,
                tooltip=lambda r: r.get("message") or None),
