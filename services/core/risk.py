@@ -36,7 +36,7 @@ from services.domain import OrderType, Side, TradingState
 
 from .builder import OrderDraft
 from .typed_numbers import NotANumber, typed_decimal
-from .wording import ANOTHER_VERSION, how_to_remove
+from .wording import ANOTHER_VERSION, how_to_remove, percent
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -287,7 +287,7 @@ class MaxPositionRatio(RiskRule):
             value = abs(after) * price * o.fx_rate
             if value > cap:
                 ratio = value / pv
-                out.append((i, self.block(f"{o.symbol}: position after the trade {after} is {ratio:.4f} of the portfolio, above {self.limit}", o.symbol)))
+                out.append((i, self.block(f"{o.symbol}: position after the trade {after} is {percent(ratio)} of the portfolio, above {percent(self.limit)}", o.symbol)))
         return out
 
 
@@ -323,7 +323,7 @@ class MaxGrossExposure(RiskRule):
                         return [(None, self.block(f"{key}: {exc}: the gross exposure cannot be valued", key, "missing_rate"))]
                     gross += abs(q) * price * rate
         if gross > self.limit * pv:
-            return [(None, self.block(f"gross exposure after the run {gross / pv:.4f} of the portfolio, above {self.limit}"))]
+            return [(None, self.block(f"gross exposure after the run {percent(gross / pv)} of the portfolio, above {percent(self.limit)}"))]
         return []
 
 

@@ -74,7 +74,7 @@ def test_two_projects_each_passing_alone_are_blocked_together_by_the_account_gro
     result, report = _check({"AAPL": "0.9"}, 6000, {}, together)
     assert [d.quantity for d in result.orders] == [D(54)]  # B's own book, not the account's
     assert report.blocked and [b.rule for b in report.all_blocks()] == ["account_gross_exposure"]
-    assert "1.0800 of the account's NetLiquidation (every project together)" in report.run_blocks[0].message
+    assert "108.00% of the account's NetLiquidation (every project together), above 100.00%" in report.run_blocks[0].message
     assert {"max_gross_exposure", "account_gross_exposure", "account_daily_orders"} <= set(report.rules)
 
 

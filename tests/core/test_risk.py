@@ -230,3 +230,19 @@ def test_foreign_orders_and_positions_are_valued_in_the_base_currency():
     # a held foreign listing without a rate cannot be valued: blocked, not guessed at 1
     held = RiskContext(portfolio_value=Decimal("100000"), positions={"SHEL@LSE:GBP": Decimal(10)}, prices={"SHEL@LSE:GBP": Decimal("26")})
     assert [b.code for b in evaluate_risk([draft], held, [MaxGrossExposure(Decimal("1"))]).all_blocks()] == ["missing_rate"]
+
+
+def test_a_ratio_rules_block_says_its_share_and_limit_as_percents_like_the_preview():
+    """The risk panel's reason and the Decisions panel's message read a share of the portfolio as
+    the preview reads a weight ("9.90%"), not as "0.0990 ... above 0.05"."""
+    from services.core.account_risk import AccountGrossExposure
+    from services.core.risk import MaxPositionRatio
+
+    ctx = RiskContext(portfolio_value=D("10000"), positions={"A": D(0)}, prices={"A": D(10)})
+    order = draft("A", Side.BUY, 99, 10)  # 990 of 10,000
+    [position] = evaluate_risk([order], ctx, [MaxPositionRatio(D("0.05"))]).all_blocks()
+    assert position.message == "A: position after the trade 99 is 9.90% of the portfolio, above 5.00%"
+    [gross] = evaluate_risk([order], ctx, [MaxGrossExposure(D("0.0825"))]).all_blocks()
+    assert gross.message == "gross exposure after the run 9.90% of the portfolio, above 8.25%"
+    [account] = evaluate_risk([order], ctx, [AccountGrossExposure(D("0.05"))]).all_blocks()
+    assert account.message == "gross exposure after the run 9.90% of the account's NetLiquidation (every project together), above 5.00%"
