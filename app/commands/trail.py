@@ -7,6 +7,8 @@ and the projects' portfolio snapshots at each fill batch and at the run's end, e
 its money is in: ``IN``, and ``no rate`` for figures a missing exchange rate left out). A run shows the
 plan it executed (or its newest plan). ``--json``: one object with the lists ``signals``,
 ``order_decisions``, ``risk_decisions``, ``state_changes`` and ``portfolio_snapshots``.
+The tables show weights and the ratio rules' figures as percents, as the window does ("10.00%",
+``services.core.wording.percent``); ``--json`` keeps every value exact ("0.1").
 Exit 2 for an unknown run or plan.
 """
 
@@ -15,9 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
+from services.core.risk_measures import figure_text
+from services.core.wording import percent
 
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("signals", "Signals", (("symbol", "SYMBOL"), ("weight", "WEIGHT"), ("score", "SCORE"), ("rank", "RANK"),
@@ -39,6 +44,8 @@ SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 # a snapshot's money that could not be converted into the account's base currency (its IN says why)
 MONEY_COLUMNS = ("market_value", "cash", "equity")
 NOT_CONVERTED = "no rate"
+WEIGHTS = ("weight", "target_weight")  # shown as the preview shows them: "10.00%"
+FIGURES = ("measured", "limit_value")  # a ratio rule's as a percent too (risk_measures.figure_text)
 
 
 def register(subparsers) -> None:
@@ -50,7 +57,8 @@ def register(subparsers) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", type=int, default=None, metavar="ID", help="the run (its executed plan, or its newest)")
     which.add_argument("--plan", type=int, default=None, metavar="ID", help="the plan (a stored preview)")
-    parser.add_argument("--json", action="store_true", help="one JSON object with the five lists instead of tables")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object with the five lists instead of tables, every value exact (a weight 0.1, not 10.00%%)")
     parser.set_defaults(handler=_trail)
 
 
@@ -60,6 +68,10 @@ def _cell(key: str, row: dict) -> str:
         return NOT_CONVERTED if key in MONEY_COLUMNS and key in row else ""
     if key == "positions":
         return ", ".join(f"{p['symbol']} {p['quantity']}" for p in value) or "(none)"
+    if key in WEIGHTS:
+        return percent(Decimal(value))
+    if key in FIGURES:
+        return figure_text(row.get("rule") or "", value) or ""
     return str(value)
 
 
