@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.core.typed_numbers import typed_decimal
+from services.core.wording import percent
 from services.trade_settings import DATA_SOURCES
 from services.trade_settings_keys import REFUSED_STORED, stored_problems
 
@@ -71,7 +72,11 @@ def risk_limit_rows(limits: dict[str, Any]) -> list[tuple[str, str, str]]:
         elif isinstance(value, bool):
             text = "yes" if value else "no"
         elif key in _LIMIT_FRACTIONS:
-            text = f"{value} ({format((typed_decimal(value) * 100).normalize(), 'f')} %)"
+            text = f"{value} ({percent(typed_decimal(value))})"  # the percent as the preview and Decisions show it
+        elif key == "price_collar_pct":
+            text = percent(typed_decimal(value) / 100)
+        elif key == "max_order_quantity":  # grouped as the preview and Decisions show quantities
+            text = f"{typed_decimal(value):,f} shares"
         elif key == "max_order_notional":
             text = f"{typed_decimal(value):,.2f}"  # in the base currency (the label says so)
         else:

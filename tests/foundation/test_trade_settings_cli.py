@@ -144,7 +144,7 @@ def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(
         window = TradeSettingsService(db, "tester").update({"risk": {"max_order_notional": "25,000"}})["risk"]  # the dialog's cell
         assert window["max_order_notional"] == risk["max_order_notional"]
         rows = dict((label, text) for label, text, _ in risk_limit_rows(risk))
-        assert rows["Max order notional"] == "25,000.00" and rows["Max position"] == "0.25 (25 %)"
+        assert rows["Max order notional"] == "25,000.00" and rows["Max position"] == "0.25 (25.00%)"
         assert dict((label, text) for label, text, _ in risk_limit_rows({"max_order_notional": "25,000"})) == {
             "Max order notional": "25,000.00"}  # a value stored as text before
     finally:

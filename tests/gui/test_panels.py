@@ -192,9 +192,11 @@ def test_risk_view_shows_verdict_results_reasons_and_params(qtbot, qtmodeltester
               for r in range(view.params_table.rowCount())}
     # readable names with units, never the stored snake_case keys (those are in the tooltip)
     assert params["Max order notional"] == "25,000.00"
-    assert params["Max gross exposure"] == "1.0 (100 %)" and params["Max position"] == "0.2 (20 %)"
+    # a ratio as the preview shows a weight and the Decisions panel the same limit (wording.percent)
+    assert params["Max gross exposure"] == "1.0 (100.00%)" and params["Max position"] == "0.2 (20.00%)"
     assert params["Max orders per trading day"] == "off" and params["Allow short positions"] == "no"
-    assert params["Price collar around the reference"] == "3 %" and params["Max price age"] == "300 s"
+    assert params["Price collar around the reference"] == "3.00%" and params["Max price age"] == "300 s"
+    assert params["Max order quantity"] == "10,000 shares"
     assert not any("_" in name for name in params)
     tips = {view.params_table.item(r, 0).text(): view.params_table.item(r, 0).toolTip() for r in range(view.params_table.rowCount())}
     assert tips["Max order notional"] == "Max order notional (base currency)\nstored as max_order_notional"
