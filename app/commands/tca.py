@@ -10,7 +10,6 @@ import json
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
-from services.core.wording import counted
 
 
 def register(subparsers) -> None:
@@ -28,6 +27,7 @@ def _tca(args: argparse.Namespace, settings) -> int:
     from services.backtest.costs import BadSlippage, FillAt, read_slippage_bps
     from services.backtest.prices import PriceFileError, read_price_book
     from services.backtest.tca import cached_tca, run_tca
+    from services.backtest.tca_text import order_text, totals_text
 
     url = settings.effective_db_url
     try:  # the backtest's own rule: the column shows what a backtest with it would fill at
@@ -58,26 +58,13 @@ def _tca(args: argparse.Namespace, settings) -> int:
             print(json.dumps(report.to_dict(), indent=2))
             return EXIT_OK
         print(f"run {report.run_id} ({report.mode}) of {report.trade_date}")
-        for line in report.lines:
-            if line.fill_price is None:
-                measured = "not filled"
-            elif line.shortfall is None:
-                measured = f"fill {line.fill_price}, no reference price to measure it against"
-            else:
-                measured = f"fill {line.fill_price}, shortfall {line.shortfall_bps} bps ({line.shortfall})"
-            print(f"{line.side:4} {line.filled}/{line.quantity} {line.symbol}: reference {line.reference_price}, {measured}"
-                  + (f", backtest {line.backtest_price} ({line.backtest_shortfall_bps} bps)"
-                     if line.backtest_price is not None and line.backtest_shortfall_bps is not None else ""))
+        whole = report.to_dict()  # the window's TCA view's rows and totals, worded alike
+        for line in whole["orders"]:
+            print(order_text(line))
         if not report.filled:
             print("no fills: nothing to compare")
             return EXIT_OK
-        print(f"total shortfall {report.shortfall}"
-              + (f" ({report.shortfall_bps} bps)" if report.shortfall_bps is not None else " (no reference price to measure it in bps)"))
-        if report.backtest_shortfall is not None:
-            print(f"on the {counted(report.orders_compared, 'order')} with a bar: run {report.compared_shortfall}, "
-                  f"backtest {report.backtest_shortfall}"
-                  + (f" ({counted(report.orders_without_bar, 'filled order')} without a bar left out)"
-                     if report.orders_without_bar else ""))
+        print(totals_text(whole, args.fill, "the price cache" if prices is None else f"--prices {args.prices}"))
         return EXIT_OK
 
     return run_guarded(url, action, args)

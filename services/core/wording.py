@@ -1,5 +1,5 @@
 """Words for counts in the messages every front end shows: "1 order", "3 orders", never
-"3 order(s)"; a ratio as a percent ("10.00%"); and what a stored setting of another version is
+"3 order(s)"; a ratio as a percent ("10.00%"), money, prices and quantities as numbers; and what a stored setting of another version is
 called. Free of Qt: the services' messages, the commands' lines and the window's panels use the
 same one."""
 
@@ -22,6 +22,32 @@ def percent(ratio: Decimal | None) -> str:
     if ratio is None:
         return ""
     return f"{(ratio * 100).quantize(Decimal('0.01'))}%"
+
+
+def grouped(value: Decimal | None, places: int | None = None) -> str:
+    """Grouped fixed-point text (``12,345.67``); without ``places`` exactly the significant
+    digits (``44.000000`` -> ``44``). None -> ``""``."""
+    if value is None:
+        return ""
+    if places is None:
+        exponent = value.normalize().as_tuple().exponent
+        places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return f"{value:,.{places}f}"
+
+
+def money(value: Decimal | None) -> str:
+    """An amount to the cent, grouped: every panel's and command's money (the data keeps it exact)."""
+    return grouped(value, 2)
+
+
+def price(value: Decimal | None) -> str:
+    """A price at two to four places (sub-penny fills exist): ``229.34000000`` -> ``229.34``,
+    ``165.24306122`` -> ``165.2431``; the blotter's, the fills', the TCA's alike."""
+    if value is None:
+        return ""
+    exponent = value.normalize().as_tuple().exponent  # 'n', 'N' or 'F' for NaN and infinity
+    places = max(2, min(4, -exponent)) if isinstance(exponent, int) else 2
+    return grouped(value, places)
 
 
 # A stored trade setting this version has no rule for (a newer version stored it, or a hand in the

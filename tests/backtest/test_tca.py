@@ -134,3 +134,34 @@ def test_tca_refuses_a_backtest_run_and_says_when_a_run_has_no_fills(database, d
     assert main(["--db-url", db_url, "tca", "--run", str(unfilled_id)]) == 0
     out = capsys.readouterr().out
     assert "no fills: nothing to compare" in out and "None bps" not in out and "total shortfall" not in out
+
+
+def test_the_tca_command_words_its_numbers_as_the_window_shows_them(database, db_url, capsys):
+    """``tca --run`` printed the stored decimals ("BUY  44.000000/44.000000 AAPL: ... fill
+    229.34000000, shortfall 17.91 bps (18.04000000000000)", "total shortfall 75.74999977000000")
+    and said nothing of the missing backtest, beside the window's "shortfall 75.75 (7.80 bps) ·
+    backtest: the price cache has no bar ...". Both now word them once (services.backtest.tca_text)."""
+    from app.cli import main
+    from services.backtest.tca_text import totals_text
+
+    day = date(2024, 3, 1)
+    run_id = _run(database, day, [
+        {"symbol": "AAA", "quantity": "44", "fill": "229.34000000", "reference": "228.93"},
+        {"symbol": "BBB", "quantity": "63", "fill": "63.27666667", "reference": "63.33"}])
+    _bars(database, [("AAA", day, "229.00", "229.10")])
+
+    assert main(["--db-url", db_url, "tca", "--run", str(run_id)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [
+        "BUY  44/44 AAA: reference 228.93, fill 229.34, shortfall 17.91 bps (18.04), backtest 229.10 (7.43 bps)",
+        "BUY  63/63 BBB: reference 63.33, fill 63.2767, shortfall -8.42 bps (-3.36)",
+        ("shortfall 14.68 (10.44 bps) · on the 1 order with a bar: run 18.04 · backtest 7.48 "
+         "(1 filled order without a bar left out)")]
+    # the window's TCA view shows this very line (widgets.views.tca calls totals_text)
+    assert lines[-1] == totals_text(cached_tca(database, run_id).to_dict(), FillAt.CLOSE)
+
+    database_run = _run(database, date(2024, 3, 4), [{"symbol": "AAA", "quantity": "1", "fill": "230", "reference": "230"}])
+    assert main(["--db-url", db_url, "tca", "--run", str(database_run), "--fill", "next-open"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "shortfall 0.00 (0.00 bps) · backtest: the price cache has no bar for the session after 2024-03-04 "
+        "yet (bars download, after the close)")

@@ -35,6 +35,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from services.core.typed_numbers import plain
+from services.core.wording import grouped, money, price
 
 R = TypeVar("R")
 
@@ -88,13 +89,9 @@ def fmt_text(value: Any) -> str:
 
 
 def fmt_decimal(value: Decimal | None, places: int | None = None) -> str:
-    """Grouped fixed-point text; without ``places`` it shows exactly the significant digits."""
-    if value is None:
-        return ""
-    if places is None:
-        exponent = value.normalize().as_tuple().exponent
-        places = max(0, -exponent) if isinstance(exponent, int) else 0
-    return f"{value:,.{places}f}"
+    """Grouped fixed-point text; without ``places`` it shows exactly the significant digits
+    (services.core.wording.grouped: the commands write numbers alike)."""
+    return grouped(value, places)
 
 
 _DIGITS = re.compile(r"\d+")
@@ -132,19 +129,8 @@ def fmt_quantity(value: Decimal | None) -> str:
     return fmt_decimal(value)
 
 
-@_remembered
-def fmt_money(value: Decimal | None) -> str:
-    return fmt_decimal(value, 2)
-
-
-@_remembered
-def fmt_price(value: Decimal | None) -> str:
-    if value is None:
-        return ""
-    # Prices keep up to 4 places (sub-penny fills exist) but at least 2.
-    exponent = value.normalize().as_tuple().exponent  # 'n', 'N' or 'F' for NaN and infinity
-    places = max(2, min(4, -exponent)) if isinstance(exponent, int) else 2
-    return fmt_decimal(value, places)
+fmt_money = _remembered(money)
+fmt_price = _remembered(price)  # two to four places: sub-penny fills exist
 
 
 def fmt_time(value: datetime | None) -> str:

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from services.core.wording import counted
+from services.backtest.tca_text import totals_text
 
 from ..common import make_table
 from ..models.proxy import RecordProxyModel
-from ..models.tca import TcaModel, money
+from ..models.tca import TcaModel
 
 
 class TcaView(QWidget):
@@ -62,20 +62,7 @@ class TcaView(QWidget):
             self.model.clear()
             return
         self.title_label.setText(run)
-        totals = report["totals"]
-        text = f"shortfall {money(totals['shortfall'])}"
-        if totals.get("shortfall_bps") is not None:
-            text += f" ({totals['shortfall_bps']} bps)"
-        backtest = totals.get("backtest_shortfall")
-        if backtest is not None:  # set beside the run's shortfall on the same orders, not the whole run's
-            orders, left_out = totals["orders_compared"], totals["orders_without_bar"]
-            text += (f" · on the {counted(orders, 'order')} with a bar: run {money(totals['compared_shortfall'])}"
-                     f" · backtest {money(backtest)}")
-            if left_out:
-                text += f" ({counted(left_out, 'filled order')} without a bar left out)"
-        else:  # said with what it waits for: a paper run's backtest is known once its day's bar is
-            wanted = f"{report['trade_date']}" if self.fill() == "close" else f"the session after {report['trade_date']}"
-            text += f" · backtest: the price cache has no bar for {wanted} yet (bars download, after the close)"
+        text = totals_text(report, self.fill())
         self._show_totals(text)
         self.model.reset(report["orders"])
 
