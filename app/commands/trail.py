@@ -8,7 +8,8 @@ its money is in: ``IN``, and ``no rate`` for figures a missing exchange rate lef
 plan it executed (or its newest plan). ``--json``: one object with the lists ``signals``,
 ``order_decisions``, ``risk_decisions``, ``state_changes`` and ``portfolio_snapshots``.
 The tables show weights and the ratio rules' figures as percents, as the window does ("10.00%",
-``services.core.wording.percent``); ``--json`` keeps every value exact ("0.1").
+``services.core.wording.percent``), and quantities, prices and money as its panels do
+("10,000", "171.30", "96,954.55"); ``--json`` keeps every value exact ("0.1").
 Exit 2 for an unknown run or plan.
 """
 
@@ -22,7 +23,7 @@ from decimal import Decimal
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.core.risk_measures import figure_text
-from services.core.wording import percent
+from services.core.wording import grouped, money, percent, price
 
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("signals", "Signals", (("symbol", "SYMBOL"), ("weight", "WEIGHT"), ("score", "SCORE"), ("rank", "RANK"),
@@ -45,6 +46,10 @@ SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
 MONEY_COLUMNS = ("market_value", "cash", "equity")
 NOT_CONVERTED = "no rate"
 WEIGHTS = ("weight", "target_weight")  # shown as the preview shows them: "10.00%"
+# and the other numbers as the window's panels show them (services.core.wording): quantities with
+# their significant digits, grouped; prices at two to four places; money to the cent
+QUANTITIES = ("raw_quantity", "target_quantity", "current_quantity", "delta", "rounding")
+PRICES = ("price",)
 FIGURES = ("measured", "limit_value")  # a ratio rule's as a percent too (risk_measures.figure_text)
 
 
@@ -67,9 +72,15 @@ def _cell(key: str, row: dict) -> str:
     if value is None:
         return NOT_CONVERTED if key in MONEY_COLUMNS and key in row else ""
     if key == "positions":
-        return ", ".join(f"{p['symbol']} {p['quantity']}" for p in value) or "(none)"
+        return ", ".join(f"{p['symbol']} {grouped(Decimal(p['quantity']))}" for p in value) or "(none)"
     if key in WEIGHTS:
         return percent(Decimal(value))
+    if key in QUANTITIES:
+        return grouped(Decimal(value))
+    if key in PRICES:
+        return price(Decimal(value))
+    if key in MONEY_COLUMNS:
+        return money(Decimal(value))
     if key in FIGURES:
         return figure_text(row.get("rule") or "", value) or ""
     return str(value)

@@ -169,10 +169,16 @@ async def test_trail_command_prints_the_five_lists_and_refuses_unknown_ids(stack
     assert "below_min_order_value" in as_text.out and "max_gross_exposure" in as_text.out
     # for people, a weight and a ratio rule's figures read as the window shows them; --json stays exact
     rows = [line.split() for line in as_text.out.splitlines()]
-    assert ["AAPL", "1.00%", "0.91", "1", "228.5"] in rows  # the signal of weight 0.01
+    assert ["AAPL", "1.00%", "0.91", "1", "228.50"] in rows  # the signal of weight 0.01, its price as the panels show it
     assert next(r for r in rows if r[1:3] == ["AAPL", "buy"])[:5] == ["1", "AAPL", "buy", "order", "1.00%"]
     assert ["account", "max_gross_exposure", "1.33%", "100.00%", "pass"] in rows
     assert [s["weight"] for s in body["signals"] if s["symbol"] == "AAPL"] == ["0.01"]
+    # quantities with their significant digits, money to the cent (they printed "4.000000", "99987.3150")
+    decision = next(d for d in body["order_decisions"] if d["symbol"] == "AAPL")
+    assert next(r for r in rows if r[1:3] == ["AAPL", "buy"])[6:9] == [
+        format(Decimal(decision[k]).normalize(), ",f") for k in ("target_quantity", "current_quantity", "delta")]
+    snapshot = body["portfolio_snapshots"][-1]
+    assert Decimal(snapshot["market_value"]) > 1000 and f"{Decimal(snapshot['market_value']):,.2f}" in as_text.out
 
     unknown = await run(cli_args(db_url, 0, "trail", "--plan", "9999", connection=False))
     assert (unknown.code, unknown.out, unknown.err) == (2, "", "trading-console: plan 9999 does not exist\n")
