@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
@@ -379,6 +379,33 @@ def test_the_decisions_summary_says_which_snapshots_have_no_money_figures(qtbot)
     view.set_trail(DecisionTrail(3, 4, True, portfolio_snapshots=(converted, unconverted, dict(unconverted))))
     assert view.summary_label.text() == ("0 signals · 0 decisions · 0 verdicts (0 block) · 0 state changes · "
                                          f"3 snapshots (2 without money figures: {why})")
+
+
+def test_the_decisions_summary_is_read_whole_in_a_docked_panels_width(qtbot):
+    """In the 866 px Decisions dock the summary ran under the run chooser, cut after "21 snapsh"
+    (seen under Xvfb). It wraps beside the title, never under another control, and the panel
+    still fits the short bottom strip of a laptop screen."""
+    from services.trail_queries import DecisionTrail
+    from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
+    from widgets.views.decisions import DecisionsView
+
+    view = DecisionsView(OrderDecisionsModel(), RuleVerdictsModel())
+    qtbot.addWidget(view)
+    view.resize(700, 220)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_trail(DecisionTrail(1, 1, True, signals=({},) * 12, order_decisions=({},) * 12, risk_decisions=({},) * 110,
+                                 state_changes=({},) * 84, portfolio_snapshots=({},) * 21))
+    view.layout().activate()
+    label = view.summary_label
+    assert label.text().endswith("21 snapshots")
+    assert view.width() == 700 and view.minimumSizeHint().width() <= 700
+    # the whole text laid out in the label's width fits its height: no word cut off at its end
+    needed = label.fontMetrics().boundingRect(QRect(0, 0, label.width(), 10_000), Qt.TextFlag.TextWordWrap, label.text())
+    assert needed.width() <= label.width() and needed.height() <= label.height(), (needed, label.geometry())
+    for other in (view.run_spin, view.show_button, view.title_label):
+        assert not label.geometry().intersects(other.geometry()), other
+    assert view.minimumSizeHint().height() <= 130  # the short strip's height (the side-by-side test's)
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])

@@ -56,6 +56,10 @@ class DecisionsView(QWidget):
         self.title_label = QLabel("No run or preview selected")
         self.title_label.setObjectName("decisionsTitle")
         self.summary_label = QLabel("")
+        # wrapped beside the title: on one line it ran under the run chooser in an 866 px dock
+        # ("... · 21 snapsh" cut, seen under Xvfb), and a line of its own cost a short panel its row
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.run_spin = QSpinBox()
         self.run_spin.setRange(1, 2_000_000_000)
         self.run_spin.setPrefix("Run ")
@@ -68,8 +72,7 @@ class DecisionsView(QWidget):
         self.rules_table = make_table(self.rules_proxy, self, widths=[c.width for c in rules.columns])
         bar = QHBoxLayout()
         bar.addWidget(self.title_label)
-        bar.addStretch(1)
-        bar.addWidget(self.summary_label)
+        bar.addWidget(self.summary_label, 1)
         bar.addWidget(self.run_spin)
         bar.addWidget(self.show_button)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
