@@ -28,14 +28,22 @@ from sqlalchemy.pool import NullPool
 
 from services.audit import AuditLog, entry_hash
 from services.core.builder import OrderDraft
-from services.core.plans import Plan
+from services.core.plans import Plan, PriceRef
 from services.db.lock_conflicts import is_deadlock
-from services.db.models import AuditChainHead, OrderEvent, TradeOrder, TradeRun
+from services.db.models import (
+    AuditChainHead,
+    OrderEvent,
+    OrderPlan,
+    TradeOrder,
+    TradeRun,
+)
 from services.db.models import AuditLog as AuditLogRow
+from services.db.repositories.trail import TrailRepository
 from services.db.types import utcnow
 from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
 from services.execution.lease import Lease, LeaseManager
-from services.execution.runs import TradeService
+from services.execution.listings import snapshot_specs
+from services.execution.runs import PreviewResult, TradeService
 from tests.fixtures.waiting import wait_until_blocking
 
 from .conftest import make_snapshot
@@ -302,3 +310,60 @@ def test_a_claim_that_a_deadlock_ends_runs_again_and_claims_each_order_once(data
         serves_again(database, other, victim, lambda: leases.claim_many(lease, ["A-0"]))
     finally:
         other.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# what a preview stores with its audit entry: it waits for the chain's head (the other
+# transaction appended first) holding a row the other transaction then changes (the run)
+
+
+def _audit_heavily(database, other: Other, run_id: int | None) -> None:
+    """The other transaction's audit entries: the chain's head held, and the heavier transaction."""
+    other_session = Session(bind=other.connection)
+    for n in range(HEAVY):
+        AuditLog(database).append("other", "test.other", "trade_run", run_id, {"n": n}, session=other_session)
+
+
+def _the_runs_plan(database, run_id: int, plan_id: int) -> None:
+    """The run's one plan is ``plan_id``; after the other transaction's entries, one ``plan.create``
+    of it, whose trail hash covers exactly the plan's stored trail (each record once)."""
+    with database.session() as session:
+        assert session.scalars(select(OrderPlan.id).where(OrderPlan.run_id == run_id)).all() == [plan_id]
+        stored = session.get(TradeRun, run_id)
+        assert stored.message == "seen by the other", "the other transaction's change was lost"
+        entries = AuditLog(database).list()
+        assert [e.action for e in entries] == ["run.create"] + ["test.other"] * HEAVY + ["plan.create"]
+        created = entries[-1]
+        assert created.entity_id == str(plan_id) and created.payload["run_id"] == run_id
+        assert TrailRepository(session).check(plan_id, created.payload["trail_hash"]) is None
+
+
+def test_a_preview_that_a_deadlock_ends_runs_again_and_stores_its_plan_once(database, caplog):
+    _, snapshot_id = make_snapshot(database, "previews", {"AAPL": "0.5", "MSFT": "0.4"})
+    service = _service(database)
+    run = _create(service, "previews", snapshot_id)
+    _run, items, positions, _capital, _working, own_working, _names = service._load_for_preview(run.id)
+    now = datetime.now(UTC)
+    refs = {spec.key: PriceRef(Decimal(100), now) for spec in snapshot_specs(snapshot_id, items)}
+
+    def preview() -> PreviewResult:
+        return service._preview(run.id, items, positions, refs, Decimal(100000), True, own_working=own_working)
+
+    other = Other(database)
+    try:
+        _audit_heavily(database, other, run.id)
+
+        def close_cycle() -> None:  # the run, whose params the preview has written
+            other.connection.execute(update(TradeRun).where(TradeRun.id == run.id).values(message="seen by the other"))
+
+        result, victim = deadlock(database, other, preview, close_cycle, caplog)
+        assert "RunPlanning._preview" in caplog.text
+        assert result.plan is not None and result.plan.order_count == 2
+        _the_runs_plan(database, run.id, result.plan.id)
+        with database.session() as session:
+            assert session.get(TradeRun, run.id).params["portfolio_value"] == "100000"
+        serves_again(database, other, victim, preview)
+    finally:
+        other.close()
+    verification = AuditLog(database).verify(full=True)
+    assert verification.ok, verification

@@ -312,6 +312,10 @@ class RunPlanning(RunServiceBase):
         return params_from(given, portfolio_value=portfolio_value, run_id=run_id, installation=installation,
                            base_currency=None if fx is None else fx.base, fx_rates=None if fx is None else fx.rates)
 
+    # one unit of work of the database alone (its inputs read and priced before, and never
+    # changed here): a deadlock or a lock wait on the audit chain's head ends it whole and it
+    # runs again from scratch, so the preview, execute's included, is not failed by it
+    @retry_lock_conflicts
     def _preview(self, run_id, items, positions, price_refs: dict[str, PriceRef], portfolio_value, given, fx=None,
                  account: AccountView | None = None, own_working: tuple[WorkingOrder, ...] = (),
                  reported_rates=None, subject: PlanSubject | None = None) -> PreviewResult:
