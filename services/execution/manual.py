@@ -32,6 +32,7 @@ from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.trail import ticket_decision
 from services.core.typed_numbers import NotANumber, typed_decimal
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.db.repositories.trail import TrailRepository
@@ -391,6 +392,7 @@ class ManualOrders:
             await service._db(self._cancel_run, run.id, str(exc))
             raise
 
+    @retry_lock_conflicts  # one unit of work of the database alone, before anything is sent: runs again from scratch
     def _store_plan(self, run_id: int, ticket: Ticket, spec: ContractSpec, inputs: MarketInputs) -> Plan:
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)

@@ -43,6 +43,8 @@ from services.db.types import utcnow
 from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
 from services.execution.lease import Lease, LeaseManager
 from services.execution.listings import snapshot_specs
+from services.execution.manual import ManualOrders, Ticket
+from services.execution.order_risk import MarketInputs
 from services.execution.runs import PreviewResult, TradeService
 from tests.fixtures.waiting import wait_until_blocking
 
@@ -313,8 +315,9 @@ def test_a_claim_that_a_deadlock_ends_runs_again_and_claims_each_order_once(data
 
 
 # ---------------------------------------------------------------------------------------------
-# what a preview stores with its audit entry: it waits for the chain's head (the other
-# transaction appended first) holding a row the other transaction then changes (the run)
+# what a preview and an order ticket store with their audit entry: each of them waits for the
+# chain's head (the other transaction appended first) holding a row the other transaction then
+# changes (the run, the ticket's run)
 
 
 def _audit_heavily(database, other: Other, run_id: int | None) -> None:
@@ -363,6 +366,35 @@ def test_a_preview_that_a_deadlock_ends_runs_again_and_stores_its_plan_once(data
         with database.session() as session:
             assert session.get(TradeRun, run.id).params["portfolio_value"] == "100000"
         serves_again(database, other, victim, preview)
+    finally:
+        other.close()
+    verification = AuditLog(database).verify(full=True)
+    assert verification.ok, verification
+
+
+def test_an_order_tickets_plan_that_a_deadlock_ends_runs_again_and_is_stored_once(database, caplog):
+    service = _service(database)
+    manual = ManualOrders(service)
+    ticket = Ticket.of("AAPL", "BUY", quantity="10", project="tickets")
+    run = service._create_run("tickets", None, TradeMode.PAPER, {"ticket": ticket.to_dict()}, True)
+    inputs = MarketInputs(price=PriceRef(Decimal(100), datetime.now(UTC)), positions={}, rate=Decimal(1), base_currency="USD",
+                          fx_rates={}, portfolio_value=Decimal(100000), tick=Decimal("0.01"))
+
+    def store() -> Plan:
+        return manual._store_plan(run.id, ticket, ticket.spec, inputs)
+
+    other = Other(database)
+    try:
+        _audit_heavily(database, other, run.id)
+
+        def close_cycle() -> None:  # the ticket's run, which its plan refers to and it has updated
+            other.connection.execute(update(TradeRun).where(TradeRun.id == run.id).values(message="seen by the other"))
+
+        plan, victim = deadlock(database, other, store, close_cycle, caplog)
+        assert "ManualOrders._store_plan" in caplog.text
+        assert [(d.symbol, d.quantity) for d in plan.orders] == [("AAPL", Decimal(10))]
+        _the_runs_plan(database, run.id, plan.id)
+        serves_again(database, other, victim, store)
     finally:
         other.close()
     verification = AuditLog(database).verify(full=True)
