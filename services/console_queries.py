@@ -26,6 +26,7 @@ from services.core.snapshots import (
 )
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.limits import snapshot_limits
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import (
     DecisionSnapshot,
     DecisionSnapshotItem,
@@ -114,6 +115,9 @@ def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Dec
     return store_snapshot(db, parsed, project, note=note, actor=actor)
 
 
+# one unit of work of the database alone (the file was parsed before): a deadlock or a lock wait
+# on the audit chain's head ends it whole and it runs again from scratch
+@retry_lock_conflicts
 def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None = None,
                    actor: str | None = None) -> ImportOutcome:
     """The one way a snapshot file is stored (``snapshot import``, the window's import, ``preview

@@ -27,17 +27,22 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from services.audit import AuditLog, entry_hash
+from services.console_queries import parse_for_storage, store_snapshot
 from services.core.builder import OrderDraft
 from services.core.plans import Plan, PriceRef
 from services.db.lock_conflicts import is_deadlock
 from services.db.models import (
     AuditChainHead,
+    DecisionSnapshot,
+    DecisionSnapshotItem,
     OrderEvent,
     OrderPlan,
+    Project,
     TradeOrder,
     TradeRun,
 )
 from services.db.models import AuditLog as AuditLogRow
+from services.db.repositories import ProjectRepository
 from services.db.repositories.trail import TrailRepository
 from services.db.types import utcnow
 from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
@@ -315,9 +320,9 @@ def test_a_claim_that_a_deadlock_ends_runs_again_and_claims_each_order_once(data
 
 
 # ---------------------------------------------------------------------------------------------
-# what a preview and an order ticket store with their audit entry: each of them waits for the
-# chain's head (the other transaction appended first) holding a row the other transaction then
-# changes (the run, the ticket's run)
+# what a preview, an order ticket and a snapshot import store with their audit entry: each of
+# them waits for the chain's head (the other transaction appended first) holding a row the other
+# transaction then changes (the run, the ticket's run, the snapshot's project)
 
 
 def _audit_heavily(database, other: Other, run_id: int | None) -> None:
@@ -395,6 +400,40 @@ def test_an_order_tickets_plan_that_a_deadlock_ends_runs_again_and_is_stored_onc
         assert [(d.symbol, d.quantity) for d in plan.orders] == [("AAPL", Decimal(10))]
         _the_runs_plan(database, run.id, plan.id)
         serves_again(database, other, victim, store)
+    finally:
+        other.close()
+    verification = AuditLog(database).verify(full=True)
+    assert verification.ok, verification
+
+
+def test_a_snapshot_import_that_a_deadlock_ends_runs_again_and_stores_it_once(database, caplog, tmp_path):
+    path = tmp_path / "imports.csv"
+    path.write_text("symbol,weight\nAAPL,0.5\nMSFT,0.4\n")
+    parsed = parse_for_storage(path, project="imports")
+    with database.unit_of_work() as session:  # the project exists: the snapshot's row refers to it
+        project_id = ProjectRepository(session).get_or_create("imports").id
+    other = Other(database)
+    try:
+        _audit_heavily(database, other, None)
+
+        def close_cycle() -> None:  # the project, which the import's snapshot refers to
+            other.connection.execute(update(Project).where(Project.id == project_id).values(capital=Decimal(50000)))
+
+        outcome, victim = deadlock(database, other, lambda: store_snapshot(database, parsed, "imports", actor="tester"),
+                                   close_cycle, caplog)
+        assert "store_snapshot" in caplog.text
+        assert outcome.created and outcome.project_id == project_id
+        with database.session() as session:
+            assert session.scalars(select(DecisionSnapshot.id)).all() == [outcome.snapshot_id]
+            items = session.scalars(select(DecisionSnapshotItem.symbol).order_by(DecisionSnapshotItem.id)).all()
+            assert items == ["AAPL", "MSFT"]
+            assert session.get(Project, project_id).capital == Decimal(50000), "the other transaction's change was lost"
+        entries = AuditLog(database).list()
+        assert [e.action for e in entries] == ["test.other"] * HEAVY + ["snapshot.import"]
+        assert entries[-1].entity_id == str(outcome.snapshot_id)
+        again = store_snapshot(database, parsed, "imports", actor="tester")
+        assert (again.snapshot_id, again.created) == (outcome.snapshot_id, False)
+        serves_again(database, other, victim, lambda: store_snapshot(database, parsed, "imports", actor="tester"))
     finally:
         other.close()
     verification = AuditLog(database).verify(full=True)
