@@ -328,7 +328,8 @@ class Position(Base):
     average_cost: Mapped[Decimal] = mapped_column(Price(), nullable=False, default=Decimal(0))
     realized_pnl: Mapped[Decimal] = mapped_column(Money(), nullable=False, default=Decimal(0))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
-    # the last market price the equity recorder saw (None: never marked); fills do not touch it
+    # the last market price known: the equity recorder's or the latest fill's, whichever is newer
+    # (None: never marked nor filled by us, e.g. shares IB reported before the console ran)
     market_price: Mapped[Decimal | None] = mapped_column(Price())
     marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -619,7 +620,7 @@ class TrailPortfolioSnapshot(Base):
     project and account per writer batch). ``cash`` is the book's cash (services.core.books:
     capital - net cost of the holdings + realized P&L, assignments included; a backtest's
     account: the net cash its fills moved); ``equity`` is cash plus the positions' value at
-    their last mark (their average cost when never marked).
+    their last mark (their average cost when never marked nor filled).
 
     A real account's money columns are in its base currency at the rates the console stored for
     it (``rates``: which, and when; docs/currencies.md, "Decision trail"); NULL, with the

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, case, or_, select, update
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.orm import Session
@@ -36,6 +36,9 @@ class PositionWrite:
     quantity: Decimal | int | str
     average_cost: Decimal | int | str
     realized_pnl: Decimal | int | str | None = None
+    # a fill's price and time (the writer): the row's mark, unless it holds a newer one; None keeps the stored mark
+    market_price: Decimal | None = None
+    marked_at: datetime | None = None
 
 
 # built once: building a statement costs more than running it on SQLite (the writer reads
@@ -51,15 +54,16 @@ _OF_ACCOUNT = (_POSITION_TABLE.c.account == bindparam("account"),
                _POSITION_TABLE.c.symbol.in_(bindparam("symbols", expanding=True)))
 _AMOUNTS_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.quantity,
                              _POSITION_TABLE.c.average_cost, _POSITION_TABLE.c.realized_pnl).where(*_OF_ACCOUNT)
-# after an upsert, what it did not write: the stored mark, the row's project, currency and venue
-# as first inserted, and the realized P&L for a write that keeps it
+# after an upsert, what it did not write or may not have: the stored mark (the written fill's or a
+# newer one), the row's project, currency and venue as first inserted, and the realized P&L for a
+# write that keeps it
 _KEPT_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.project_id,
                           _POSITION_TABLE.c.currency, _POSITION_TABLE.c.exchange, _POSITION_TABLE.c.market_price).where(*_OF_ACCOUNT)
 _KEPT_WITH_REALIZED = _KEPT_OF_ACCOUNT.add_columns(_POSITION_TABLE.c.realized_pnl)
 _UPSERTS: dict[tuple[str, bool], Any] = {}
 # what an upsert's rows hold, in this order
 _UPSERT_COLUMNS = ("project_id", "project_key", "account", "symbol", "currency", "exchange", "quantity", "average_cost",
-                   "realized_pnl", "updated_at")
+                   "realized_pnl", "updated_at", "market_price", "marked_at")
 ZERO = Decimal(0)
 
 
@@ -97,9 +101,10 @@ class PositionRepository:
         than the statements), keyed alike, as the upserts left the rows (the stored mark, the
         amounts at their column's scale). What the upserts wrote is not read back but taken as the
         column types store it (``stored``: the same values, without converting every column of
-        every row again); what they did not write (the mark, the row's project, currency and venue
-        as first inserted, a realized P&L kept) is read back after them, as before (a mark stored
-        meanwhile by another transaction is seen)."""
+        every row again); what they did not write (the mark, which a write's fill sets only when the
+        row holds none as new, the row's project, currency and venue as first inserted, a
+        realized P&L kept) is read back after them, as before (a mark stored meanwhile by another
+        transaction is seen)."""
         now = updated_at or utcnow()
         self._upsert(writes, now)
         keep_realized = any(w.realized_pnl is None for w in writes)
@@ -147,7 +152,8 @@ class PositionRepository:
                     listing = ContractSpec.from_key(w.symbol)
                     listed = listings[w.symbol] = (listing.currency, listing.venue)
                 rows.append((w.project_id, w.project_id or 0, w.account, w.symbol, *listed,
-                             w.quantity, w.average_cost, ZERO if w.realized_pnl is None else w.realized_pnl, now))
+                             w.quantity, w.average_cost, ZERO if w.realized_pnl is None else w.realized_pnl, now,
+                             w.market_price, w.marked_at))
             if rows:
                 execute_many(self.session, self._upsert_statement(keep_realized), _UPSERT_COLUMNS, rows)
 
@@ -166,11 +172,14 @@ class PositionRepository:
             sqlite_insert = sqlite_dialect.insert(table)
             return sqlite_insert.on_conflict_do_update(
                 index_elements=["project_key", "account", "symbol"],
-                set_={name: sqlite_insert.excluded[name] for name in changing},
+                set_={**{name: sqlite_insert.excluded[name] for name in changing},
+                      **_marking(table, sqlite_insert.excluded)},
             )
         if dialect in ("mysql", "mariadb"):
             mysql_insert = mysql_dialect.insert(table)
-            return mysql_insert.on_duplicate_key_update({name: mysql_insert.inserted[name] for name in changing})
+            # a list: MySQL runs the assignments in this order (_marking's market_price first)
+            return mysql_insert.on_duplicate_key_update(
+                [(name, mysql_insert.inserted[name]) for name in changing] + list(_marking(table, mysql_insert.inserted).items()))
         raise RepositoryError(f"upsert not implemented for {dialect}")  # pragma: no cover
 
     def get(self, account: str, symbol: str, *, project_id: int | None = None) -> Position | None:
@@ -230,6 +239,16 @@ class PositionRepository:
                 .execution_options(synchronize_session=False)))
             marked += result.rowcount or 0
         return marked
+
+
+def _marking(table: Table, written) -> dict[str, Any]:
+    """The upsert's assignments of the mark: the written one (a fill's price and time) where
+    there is one and the row holds none as new, else the stored one. ``market_price`` first and
+    both compared with the stored ``marked_at``: MySQL's ON DUPLICATE KEY UPDATE runs its
+    assignments left to right, each seeing the ones before it (SQLite's all see the old row)."""
+    newer = and_(written.marked_at.is_not(None), or_(table.c.marked_at.is_(None), table.c.marked_at <= written.marked_at))
+    return {"market_price": case((newer, written.market_price), else_=table.c.market_price),
+            "marked_at": case((newer, written.marked_at), else_=table.c.marked_at)}
 
 
 class EquityRepository:

@@ -150,7 +150,7 @@ def record_portfolio_snapshots(session: Session, keys: Iterable[tuple[int, int |
         held = []
         market_value = ZERO
         for symbol, quantity, average_cost, market_price, realized_pnl, _ in positions:
-            mark = market_price if market_price is not None else average_cost
+            mark = market_price if market_price is not None else average_cost  # the last mark (see _real_book)
             market_value += quantity * mark
             if quantity:
                 held.append({"symbol": symbol, "quantity": _exact(quantity), "average_cost": _exact(average_cost),
@@ -189,6 +189,9 @@ def _real_book(session: Session, book: dict, project_id: int | None,
     cost_by: dict[str, Decimal] = {}
     for symbol, quantity, average_cost, market_price, realized_pnl, currency in rows:
         currency = currency or US_CURRENCY
+        # the last mark: each fill marks the rows it moved (the writer), so the average cost (with
+        # its commission, which made equity hide the commissions paid) values only a holding no
+        # mark and no fill of ours priced: shares assigned from what reconciliation found
         mark = market_price if market_price is not None else average_cost
         value_by[currency] = value_by.get(currency, ZERO) + quantity * mark
         cost_by[currency] = cost_by.get(currency, ZERO) + quantity * average_cost

@@ -150,6 +150,9 @@ class Batch:
         # commissions are known (positions.settle_positions); keys to rebuild from their stored fills
         self.position_ops: dict[PositionKey, list[PositionOp]] = {}
         self.replay_keys: set[PositionKey] = set()
+        # the batch's fills of each position (booked or replayed): the latest one still counted
+        # is the row's mark (positions.write_positions), a trade at a real price and time
+        self.position_fills: dict[PositionKey, list[NewFill]] = {}
         # IB's account positions applied (each with the batch's fill before it, if any, and the
         # last stored fill's id): recorded once the fills are inserted (positions.record_truths)
         self.applied_truths: list[tuple[PositionTruth, NewFill | None, int]] = []

@@ -4,11 +4,13 @@
 A new execution is booked at the end of its batch, with its commission if the batch brought it;
 a late commission for the last fill of its position is booked incrementally; anything else (a
 correction, a commission for an older fill) rebuilds the position from its stored fills, the
-account's with the last truth reconciliation applied to it booked at its place."""
+account's with the last truth reconciliation applied to it booked at its place. Each row a
+batch's fills moved is marked at the latest of them (``write_positions``): a fill is a trade at
+a real price and time, and the row's market value and unrealized P&L need a mark."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -151,14 +153,16 @@ def _with_assignments(session, project_id: int, account: str, listing: str,
 
 
 def write_positions(session, batch: Batch, *, records: bool = True) -> None:
-    """Every position the batch changed, in one bulk upsert; with ``records``, their records for
-    the change set (what the upsert did not write read back with one SELECT per account:
-    ``upsert_records``)."""
+    """Every position the batch changed, in one bulk upsert, each one the batch's fills moved
+    marked at the latest of them (``_mark_fill``); with ``records``, their records for the change
+    set (what the upsert did not write read back with one SELECT per account: ``upsert_records``)."""
     writes = []
     for key in sorted(batch.dirty_positions, key=key_order):
         project_id, account, symbol = key
         state = batch.position_state[key]
-        writes.append(PositionWrite(project_id, account, symbol, state.quantity, state.average_cost, state.realized_pnl))
+        mark = _mark_fill(batch.position_fills.get(key, ()))
+        writes.append(PositionWrite(project_id, account, symbol, state.quantity, state.average_cost, state.realized_pnl,
+                                    *((None, None) if mark is None else (mark.price, mark.fill_time))))
     if not writes:
         return
     repository = PositionRepository(session)
@@ -166,6 +170,18 @@ def write_positions(session, batch: Batch, *, records: bool = True) -> None:
         batch.positions.update(repository.upsert_records(writes))
     else:
         repository.write_many(writes)
+
+
+def _mark_fill(fills: Iterable[NewFill]) -> NewFill | None:
+    """The batch's latest fill of a position still counted (a correction later in the batch
+    supersedes one), the last to arrive of equal times: its price and time are the position's
+    mark, kept by the upsert unless the row holds a newer one. None (no fill: a rebuild, a late
+    commission, IB's truth): the stored mark stays."""
+    latest = None
+    for fill in fills:
+        if not fill.superseded and (latest is None or fill.fill_time >= latest.fill_time):
+            latest = fill
+    return latest
 
 
 def late_commission(session, batch: Batch, fill: StoredFill, amount: Decimal) -> None:

@@ -354,6 +354,7 @@ class EventProjection:
         # positions (services.core.positions_book): a new execution is booked at the end of the
         # batch, with its commission if the batch brought it; a correction rebuilds the position
         for key in position_keys(order, ev.account, self._listing(order, ev)):
+            batch.position_fills.setdefault(key, []).append(fill)
             if old is not None:
                 batch.replay_keys.add(key)
             else:
