@@ -50,10 +50,15 @@ async def test_positions_command_and_stored_marks(stack, db_url):
 
     before = queries.position_lines(stack.db)  # what the command prints, read in-process
     assert {(r.project, r.quantity) for r in before} == {(None, Decimal(11)), ("alpha", Decimal(6)), ("beta", Decimal(5))}
-    assert all(r.market_price is None and r.unrealized_pnl is None for r in before)
+    with stack.db.session() as session:
+        filled = {f.order_ref: f for f in session.scalars(select(TradeFill))}
+    # before any equity recorder ran, each row is marked by the last fill that moved it
+    last_fill = {None: filled["P-3"], "alpha": filled["P-3"], "beta": filled["P-2"]}
+    assert {r.project: (r.market_price, r.marked_at) for r in before} == {
+        project: (f.price, f.fill_time) for project, f in last_fill.items()}
     text = await _positions_cli(db_url)
     assert text.code == 0, text.err
-    assert "no mark" in text.out and "(account)" in text.out and "alpha" in text.out
+    assert "no mark" not in text.out and "(account)" in text.out and "alpha" in text.out
 
     sample = await EquityRecorder(stack.db, stack.provider).sample()
     assert sample is not None and set(sample.marks) == {"AAPL"}
@@ -358,11 +363,41 @@ async def test_each_accounts_projects_are_converted_at_that_accounts_stored_rate
     assert tree["U2"].market_value == 20 * 22 * Decimal("1.15") + 3 * 110 * Decimal("0.9")
 
 
-async def test_a_projects_unrealized_before_any_mark_is_no_mark_not_zero(database, db_url):
-    """Right after a fill, before the first mark was stored: project alpha's holding has no mark,
-    so its book's unrealized P&L is not known: null in JSON and "no mark" in the books table, as
-    its line's already are. Before, the book said 0 (a flat P&L). Beta's holding has a mark (its
-    sum as before) and gamma only closed a position (no unrealized P&L: 0)."""
+async def test_a_projects_unrealized_right_after_a_fill_is_less_its_commission(stack, db_url):
+    """Right after a buy, with no equity recorder: the fill marked the position at its price, and
+    IB's average cost includes the commission, so the unrealized P&L is minus the commission, as
+    IB shows it (it said "no mark" until the window's equity recorder ran)."""
+    stack.sim.set_price("AAPL", "200")
+    record = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), project="alpha", client_order_id="U-1")
+    await _settle(stack, record.id, {OrderState.FILLED})
+    await _commissions_in(stack)
+    with stack.db.session() as session:
+        [fill] = session.scalars(select(TradeFill))
+    assert fill.commission > 0
+
+    said = await _positions_cli(db_url, "--json")
+    assert said.code == 0, said.err
+    rows = {r["project"]: r for r in said.json["positions"]}
+    assert set(rows) == {None, "alpha"}
+    for row in rows.values():  # a tenth of the commission a share: exact at the average cost's scale
+        assert Decimal(row["market_price"]) == fill.price, row
+        assert Decimal(row["unrealized_pnl"]) == -fill.commission, row
+    books = {b["project"]: b for b in said.json["books"]}
+    assert Decimal(books["alpha"]["unrealized_pnl"]) == -fill.commission
+
+    text = await _positions_cli(db_url)
+    assert text.code == 0, text.err
+    assert "no mark" not in text.out
+    # unrealized, realized (no capital set: the cash cell is empty)
+    assert _book_row(text.out, "alpha")[0][-2:] == [f"-{fill.commission:,.2f}", "0.00"], text.out
+
+
+async def test_a_projects_unrealized_without_mark_or_fill_is_no_mark_not_zero(database, db_url):
+    """A holding with neither a mark nor a fill of ours (shares assigned from what reconciliation
+    found, before the first mark was stored): project alpha's holding has no mark, so its book's
+    unrealized P&L is not known: null in JSON and "no mark" in the books table, as its line's
+    already are. Before, the book said 0 (a flat P&L). Beta's holding has a mark (its sum as
+    before) and gamma only closed a position (no unrealized P&L: 0)."""
     from datetime import UTC, datetime
 
     from services.books import BooksService
