@@ -28,7 +28,7 @@ from pathlib import Path
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.typed_numbers import plain
-from services.core.wording import counted
+from services.core.wording import counted, grouped, money, price
 from services.execution.reconcile_words import describe_reconcile
 
 log = logging.getLogger(__name__)
@@ -267,19 +267,23 @@ def fill_dict(f) -> dict:
             "time": f.fill_time.isoformat(), "superseded": f.superseded}
 
 
+# The tables for people word numbers as the window's blotter and fills do (services.core.wording:
+# quantities grouped with their significant digits, prices at two to four places, money to the
+# cent: an average fill of 300.29913043 read "300.2991", a commission "1.00"); --json stays exact.
+
 def _print_orders(orders) -> None:
     print(f"{'id':>6} {'client_order_id':<34} {'symbol':<7} {'side':<4} {'qty':>9} {'type':<4} {'limit':>10} {'status':<17} {'filled':>9} {'avg':>10}")
     for o in orders:
-        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {_s(o.quantity):>9} {o.order_type!s:<4} "
-              f"{_s(o.limit_price) or '':>10} {o.status!s:<17} {_s(o.filled_quantity):>9} {_s(o.avg_fill_price) or '':>10}"
+        print(f"{o.id:>6} {o.client_order_id:<34} {o.symbol:<7} {o.side!s:<4} {grouped(o.quantity):>9} {o.order_type!s:<4} "
+              f"{price(o.limit_price):>10} {o.status!s:<17} {grouped(o.filled_quantity):>9} {price(o.avg_fill_price):>10}"
               + (f"  {o.rejected_reason}" if o.rejected_reason else ""))
 
 
 def _print_fills(fills) -> None:
     print(f"{'exec_id':<28} {'order':>6} {'symbol':<7} {'side':<4} {'qty':>9} {'price':>11} {'commission':>10} time")
     for f in fills:
-        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {_s(f.quantity):>9} {_s(f.price):>11} "
-              f"{_s(f.commission) or '-':>10} {f.fill_time.isoformat()}" + ("  (superseded)" if f.superseded else ""))
+        print(f"{f.exec_id:<28} {f.order_id:>6} {f.symbol:<7} {f.side!s:<4} {grouped(f.quantity):>9} {price(f.price):>11} "
+              f"{money(f.commission) or '-':>10} {f.fill_time.isoformat()}" + ("  (superseded)" if f.superseded else ""))
 
 
 # ---------------------------------------------------------------------------------------------

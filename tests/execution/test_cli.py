@@ -48,6 +48,16 @@ async def test_execute_orders_fills_and_rerun(db_url, simulator, snapshot_file):
         assert (f["symbol"], Decimal(f["quantity"]), Decimal(f["price"]), Decimal(f["commission"])) == (e.symbol, e.shares, e.price, e.commission)
     text = await run(cli_args(db_url, port, "fills", connection=False))
     assert text.code == 0 and all(e in text.out for e in by_exec)
+    # for people, the numbers read as the window's fills show them: a commission to the cent ("1" before)
+    rows = {line.split()[0]: line.split() for line in text.out.splitlines()[1:]}
+    for exec_id, e in by_exec.items():
+        assert rows[exec_id][4:7] == [f"{e.shares.normalize():,f}", f"{e.price:,.2f}", f"{e.commission:,.2f}"], rows[exec_id]
+    listed = await run(cli_args(db_url, port, "orders", "--run", str(data["run"]["id"]), connection=False))
+    averages = {o["symbol"]: Decimal(o["avg_fill_price"]) for o in orders.json}
+    for line in listed.out.splitlines()[1:]:
+        cells = line.split()
+        places = max(2, min(4, -averages[cells[2]].normalize().as_tuple().exponent))
+        assert cells[-1] == f"{averages[cells[2]]:,.{places}f}", line  # the average fill at two to four places
 
 
 async def test_exit_codes(db_url, simulator, snapshot_file, tmp_path):
