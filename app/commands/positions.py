@@ -28,6 +28,7 @@ import json
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.core.typed_numbers import plain
+from services.core.wording import grouped, money, price
 
 
 def register(subparsers) -> None:
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def _money(value) -> str:
-    return "" if value is None else f"{value:,.2f}"
+    return money(value)
 
 
 def _text(value) -> str | None:
@@ -101,9 +102,10 @@ def _table(lines) -> str:
     rows = [header]
     for line in lines:
         rows.append((
-            line.project or "(account)", line.account, line.symbol, f"{line.quantity.normalize():f}",
-            f"{line.average_cost:,.4f}",
-            NO_MARK if line.market_price is None else f"{line.market_price:,.4f}",
+            # as the window's positions tree shows them (services.core.wording): prices at two to four places
+            line.project or "(account)", line.account, line.symbol, grouped(line.quantity),
+            price(line.average_cost),
+            NO_MARK if line.market_price is None else price(line.market_price),
             _money(line.market_value) if line.market_price is not None else NO_MARK,
             _money(line.unrealized_pnl) if line.market_price is not None else NO_MARK,
             _money(line.realized_pnl), _money(line.commissions),

@@ -59,6 +59,11 @@ async def test_positions_command_and_stored_marks(stack, db_url):
     text = await _positions_cli(db_url)
     assert text.code == 0, text.err
     assert "no mark" not in text.out and "(account)" in text.out and "alpha" in text.out
+    # the prices read as the window's positions tree shows them: two to four places ("229.4500" before)
+    alpha = next(line.split() for line in text.out.splitlines() if line.startswith("alpha "))
+    line = next(r for r in before if r.project == "alpha")
+    shown = {p: f"{p:,.{max(2, min(4, -p.normalize().as_tuple().exponent))}f}" for p in (line.average_cost, line.market_price)}
+    assert alpha[3:6] == ["6", shown[line.average_cost], shown[line.market_price]], text.out
 
     sample = await EquityRecorder(stack.db, stack.provider).sample()
     assert sample is not None and set(sample.marks) == {"AAPL"}
