@@ -36,7 +36,7 @@ from services.domain import OrderType, Side, TradingState
 
 from .builder import OrderDraft
 from .typed_numbers import NotANumber, typed_decimal
-from .wording import ANOTHER_VERSION, how_to_remove, percent
+from .wording import ANOTHER_VERSION, how_to_remove, money, percent
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -238,7 +238,8 @@ class MaxOrderNotional(RiskRule):
         for i, o in enumerate(orders):
             value = order_value(o)
             if value is not None and value > limit:
-                out.append((i, self.block(f"{o.symbol}: order value {value} above {limit}", o.symbol)))
+                # money as every panel shows it (the risk panel's limit reads 25,000.00 beside it)
+                out.append((i, self.block(f"{o.symbol}: order value {money(value)} above {money(limit)}", o.symbol)))
         return out
 
 

@@ -54,7 +54,7 @@ def test_max_order_notional_values_market_orders_at_the_reference():
     report = evaluate_risk(orders, RiskContext(D(100000), now=NOW), only(max_order_notional=5000))
     assert codes(report) == ([("A", ["max_order_notional"])], [])
     assert report.verdict is Verdict.BLOCKED
-    assert report.orders[0].blocks[0].message == "A: order value 10000 above 5000"
+    assert report.orders[0].blocks[0].message == "A: order value 10,000.00 above 5,000.00"  # money as the panels show it
     limit_order = draft("C", Side.BUY, 50, 100, seq=3, order_type=OrderType.LMT, limit=D("100.05"))
     assert codes(evaluate_risk([limit_order], RiskContext(D(100000), now=NOW), only(max_order_notional=5000))) == (
         [("C", ["max_order_notional"])], [])  # 50 x 100.05 = 5002.50 at the limit
