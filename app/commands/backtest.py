@@ -216,6 +216,9 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
     return fetched["prepared"] if code == EXIT_OK else code
 
 
+BLOCKS_LISTED = 20  # a table's worth; --json has them all
+
+
 def _print_table(outcome) -> None:
     from services.backtest.metrics import METRIC_COLUMNS, metric_texts
 
@@ -226,5 +229,13 @@ def _print_table(outcome) -> None:
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     for name, p in outcome.projects.items():
-        for block in p["risk_blocked"][:20]:
+        blocked = p["risk_blocked"]
+        for block in blocked[:BLOCKS_LISTED]:
             print(f"blocked {name} {block['day']} run {block['run_id']}: {block['code']}: {block['message']}")
+        if len(blocked) > BLOCKS_LISTED:
+            print(f"blocked {name}: {len(blocked) - BLOCKS_LISTED} more (--json lists every one)")
+    if any(p["risk_blocked"] for p in outcome.projects.values()):
+        # a backtest checks the limits a live run would (a live account's, 25,000 an order by
+        # default): a trader whose orders all came back blocked was not told how to test others
+        print("the risk limits are the console's own (`trade-settings` lists them); "
+              "--risk NAME=VALUE overrides one for this backtest, --risk NAME=off switches it off")
