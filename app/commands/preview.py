@@ -37,7 +37,7 @@ from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
 from services.core.builder import BPS, builder_defaults
 from services.core.cash_buffer import cash_buffer_percent
-from services.core.wording import counted, working_note
+from services.core.wording import counted, grouped, money, price, working_note
 
 
 def add_builder_options(parser, *, defaults: bool) -> None:
@@ -209,17 +209,27 @@ def run_preview(args: argparse.Namespace, settings) -> int:
     return EXIT_BLOCKED if blocked else EXIT_OK
 
 
+def _number(text) -> Decimal | None:
+    return None if text in (None, "") else Decimal(str(text))
+
+
 def _print_table(preview: dict) -> None:
+    """The preview for people, its numbers as the window's preview shows them (services.core.wording:
+    money grouped to the cent, prices at two to four places, quantities as they are); --json
+    keeps the exact texts."""
     blocks = {r["client_order_id"]: r["blocks"] for r in preview["risk"]["results"]}
-    budget = f", budget {preview['budget']}, target value {preview['target_value']}" if "budget" in preview else ""
-    print(f"{preview['snapshot']}: portfolio {preview['portfolio_value']}{budget}, {counted(len(preview['orders']), 'order')}, "
-          f"estimated commission {preview['commission_total']} ({preview['commission_model']})")
+    budget = (f", budget {money(_number(preview['budget']))}, target value {money(_number(preview['target_value']))}"
+              if "budget" in preview else "")
+    print(f"{preview['snapshot']}: portfolio {money(_number(preview['portfolio_value']))}{budget}, "
+          f"{counted(len(preview['orders']), 'order')}, "
+          f"estimated commission {money(_number(preview['commission_total']))} ({preview['commission_model']})")
     if preview["orders"]:
         print(f"{'#':>3}  {'symbol':<8} {'side':<4} {'qty':>10} {'type':<3} {'limit':>10} {'ref':>10} {'notional':>14}  {'client_order_id':<28} risk")
     for o in preview["orders"]:
         risk = "; ".join(b["code"] for b in blocks.get(o["client_order_id"], [])) or "ok"
-        print(f"{o['sequence']:>3}  {o['symbol']:<8} {o['side']:<4} {o['quantity']:>10} {o['order_type']:<3} "
-              f"{o['limit_price'] or '':>10} {o['reference_price'] or '':>10} {o['notional'] or '':>14}  {o['client_order_id']:<28} {risk}")
+        print(f"{o['sequence']:>3}  {o['symbol']:<8} {o['side']:<4} {grouped(_number(o['quantity'])):>10} {o['order_type']:<3} "
+              f"{price(_number(o['limit_price'])):>10} {price(_number(o['reference_price'])):>10} "
+              f"{money(_number(o['notional'])):>14}  {o['client_order_id']:<28} {risk}")
     for s in preview["skipped"]:
         print(f"skipped {s['symbol']}: {s['message']}")
     for b in preview["risk"]["run"]:

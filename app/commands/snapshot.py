@@ -18,7 +18,7 @@ from typing import Any
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
-from services.core.wording import counted
+from services.core.wording import counted, percent
 
 
 def _project_name(text: str) -> str:
@@ -107,7 +107,7 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         print(outcome.snapshot_id)
         what = "imported" if outcome.created else "already stored (same content)"
         print(f"{parsed.source_name}: {what} as snapshot {outcome.snapshot_id} of project {args.project!r}: "
-              f"{len(parsed.items)} items, gross weight {parsed.gross_weight}", file=sys.stderr)
+              f"{counted(len(parsed.items), 'item')}, gross weight {percent(parsed.gross_weight)}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -43,6 +43,19 @@ def test_preview_from_a_file_needs_no_database(capsys, tmp_path, isolated_user_d
     assert nvda["commission"] == "0.6572"  # 96 shares: minimum 0.35 + clearing 0.0192 + exchange 0.288
 
 
+def test_the_preview_table_words_its_numbers_as_the_window_does(capsys, isolated_user_dirs):
+    """It printed the JSON's texts: "portfolio 100000", a reference "228.5" beside a notional
+    "10054.00" and another "14877.0", where the window's preview reads 100,000.00, 228.50 and
+    10,054.00 (services.core.wording); the import said "gross weight 0.95" beside the window's 95.00%."""
+    code = main(["preview", "--snapshot", NOV20, "--portfolio-value", "100000"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert out.splitlines()[0] == ("momentum_2026-11-20.csv: portfolio 100,000.00, budget 100,000.00, target value 95,095.85, "
+                                   "10 orders, estimated commission 10.00 (fixed)")
+    aapl = next(line.split() for line in out.splitlines() if " AAPL " in line)
+    assert aapl[1:6] == ["AAPL", "BUY", "44", "MKT", "228.50"] and aapl[6] == "10,054.00", aapl
+
+
 def test_preview_rebalances_with_positions_prices_and_limit_orders(capsys):
     code, out = run_json(capsys, [
         "preview", "--snapshot", NOV21, "--portfolio-value", "100000",
@@ -95,7 +108,7 @@ def test_snapshot_import_list_and_preview_by_id(capsys, db_url, tmp_path):
     captured = capsys.readouterr()
     assert code == EXIT_OK
     snapshot_id = int(captured.out.strip())
-    assert "imported as snapshot" in captured.err
+    assert "imported as snapshot" in captured.err and "10 items, gross weight 95.00%" in captured.err  # as the window says it
 
     code, again = run_json(capsys, ["--db-url", db_url, "snapshot", "import", NOV20, "--project", "momentum", "--json"])
     assert code == EXIT_OK and (again["id"], again["created"], again["items"]) == (snapshot_id, False, 10)
