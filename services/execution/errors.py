@@ -92,6 +92,10 @@ class UnknownContract(BrokerError):
     code = "unknown_contract"
     exit_code = 2
 
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys  # the listings IB knew none of (ContractSpec.key)
+
 
 class StreamRefused(BrokerError):
     """A listing's stream IB refused or ended (no permission, no such listing, ...): nothing

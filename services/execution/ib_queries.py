@@ -171,7 +171,8 @@ class IbQueries:
                 raise failure
         unknown = [s for s in specs if s not in self._contracts]
         if unknown:
-            raise UnknownContract(f"unknown contract{'s' if len(unknown) > 1 else ''}: {', '.join(sorted({s.key for s in unknown}))}")
+            keys = tuple(sorted({s.key for s in unknown}))
+            raise UnknownContract(f"unknown contract{'s' if len(keys) > 1 else ''}: {', '.join(keys)}", keys)
         return {s.key: self._contracts[s] for s in specs}
 
     def _request_snapshot(self, contract) -> tuple[asyncio.Future, Any, int]:

@@ -136,6 +136,8 @@ async def test_an_unknown_symbol_is_bad_input_for_order_preview_and_execute(db_u
         result = await run(cli_args(db_url, simulator.port, *command))
         assert result.code == 2, (command, result.err)
         assert "unknown contract: ZZZZNOPE" in result.err, (command, result.err)
+        if command[0] != "order":  # a snapshot's row: where it comes from and what to do
+            assert "(in snapshot 1, nope.csv of project nope): IB knows no such listing; correct the symbol" in result.err, result.err
         await until_client_gone(simulator, 1)
     assert simulator.orders() == []
 

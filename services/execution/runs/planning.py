@@ -36,7 +36,7 @@ from services.db.types import utcnow
 from services.domain import TradeMode
 
 from ..audit import audit
-from ..errors import BadInput, BrokerError
+from ..errors import BadInput, BrokerError, UnknownContract
 from ..listings import snapshot_specs
 from .base import RunServiceBase
 from .records import PlanSubject, PreviewResult, RunInfo, run_info
@@ -92,6 +92,20 @@ def run_row(session, query, run_id: int) -> Any:
     if row is None:
         raise NotFound(f"{TradeRun.__tablename__} {run_id} does not exist")
     return row
+
+
+def _in_snapshot(exc: UnknownContract, snapshot_keys: set[str], snapshot_id: int, project: str,
+                 source_file: str | None) -> UnknownContract:
+    """IB's "unknown contract: XYZQ" said with where the symbol comes from and what to do: a
+    snapshot's row names a listing IB does not know (a typo, or the wrong exchange or currency
+    column), and the whole preview is refused until the snapshot is corrected."""
+    listed = [key for key in exc.keys if key in snapshot_keys]
+    if not listed:
+        return exc  # a holding's listing, not the snapshot's: IB's words alone
+    name = PlanSubject.of(project, source_file, None).snapshot
+    return UnknownContract(
+        f"{exc} (in snapshot {snapshot_id}, {name} of project {project}): IB knows no such listing; correct the "
+        f"symbol, or its exchange and currency columns, and import the snapshot again", exc.keys)
 
 
 def plan_params(builder: dict, working: dict[str, Decimal], orders: tuple[WorkingOrder, ...]) -> dict:
@@ -253,7 +267,10 @@ class RunPlanning(RunServiceBase):
             account_positions[key] = account_positions.get(key, Decimal(0)) + quantity
         listings = list({**{k: ContractSpec.from_key(k) for k in (*positions, *working)}, **{p.key: p.spec for p in held},
                          **{s.key: s for s in specs}}.values())  # one request per listing
-        prices_raw = await self.provider.market_prices(listings) if listings else {}
+        try:
+            prices_raw = await self.provider.market_prices(listings) if listings else {}
+        except UnknownContract as exc:
+            raise _in_snapshot(exc, {s.key for s in specs}, run.snapshot_id, *names) from None
         prices = {s: p for s, p in prices_raw.items() if p is not None}
         quote_info = getattr(self.provider, "quote_info", {})
         now = self.clock()  # a backtest's prices are seen at its simulated moment
