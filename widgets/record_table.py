@@ -238,12 +238,15 @@ class RecordTableView(QTableView):
         else:
             map_to_source, index = proxy.mapToSource, proxy.index
             records = [source.record_at(map_to_source(index(row, 0)).row()) for row in range(count)]
-        metrics = self._metrics or QFontMetrics(self.font())
         extra = 2 * self._margin + (1 if self.showGrid() else 0)
+        font, prepared = self.font(), self._prepared
         widths = []
         for fmt, value, *_colours in source.paint_columns():
             texts = sorted({fmt(value(record)) for record in records}, key=len, reverse=True)[:MEASURED_PER_COLUMN]
-            widths.append(max((metrics.horizontalAdvance(text) for text in texts), default=0) + extra)
+            # measured as the paint lays them out (QStaticText's width): the font metrics' advance
+            # came a few pixels short, and a column sized by it showed "ZZZZNOPE" as "ZZZZNO…"
+            advances = [(prepared.get(text) or self._prepare(text, font))[1] for text in texts if text]
+            widths.append(max(advances, default=0) + extra)
         return widths
 
     @staticmethod
