@@ -156,9 +156,10 @@ def _show_all_sections(view: QTableView) -> None:
     fit_last_section(view)
 
 
-def size_columns_to_content(view: QTableView) -> None:
+def size_columns_to_content(view: QTableView, *, narrow: bool = True) -> None:
     """Each column as wide as its header and its first rows need, capped, and never narrower
-    than it was declared."""
+    than it was declared; with ``narrow`` False never narrower than it is either (a table whose
+    rows are replaced whole: what the trader widened, or an earlier set needed, stays)."""
     header = view.horizontalHeader()
     declared = list(view.property(DECLARED_WIDTHS) or [])
     header.setResizeContentsPrecision(SIZE_SAMPLE_ROWS)
@@ -175,6 +176,8 @@ def size_columns_to_content(view: QTableView) -> None:
         title_width = metrics.horizontalAdvance(title) + 18 + arrow
         content = measured[column] if measured is not None else view.sizeHintForColumn(column)
         floor = declared[column] if column < len(declared) else 0
+        if not narrow:
+            floor = max(floor, header.sectionSize(column))
         header.resizeSection(column, max(floor, min(MAX_AUTO_COLUMN_WIDTH, max(content, title_width))))
     view.setProperty(COLUMNS_SIZED, True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
@@ -568,3 +569,40 @@ def test_the_audit_panel_words_a_verification_as_audit_verify_does(qtbot):
     assert view.chain_label.property("state") == "ok"
     show_verification(view, AuditVerification(True, 6, walked=6))
     assert view.chain_label.text() == "Chain verified in full (6 entries)"
+
+
+def test_a_later_snapshots_long_symbol_is_shown_whole(qtbot):
+    """The items' columns were sized to the first snapshot shown and never again: a later
+    snapshot's ZZZZNOPE read "ZZZZNO…" (seen under Xvfb). Each snapshot shown widens them,
+    never narrows them."""
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.models.snapshots import SnapshotItemsModel
+    from widgets.views.snapshots import SnapshotsView
+
+    model = SnapshotItemsModel()
+    view = SnapshotsView(model)
+    qtbot.addWidget(view)
+    view.resize(1000, 320)
+    view.show()
+    qtbot.waitExposed(view)
+
+    def item(symbol: str, rank: int) -> SimpleNamespace:  # as the snapshot service's frozen items read
+        return SimpleNamespace(id=rank, symbol=symbol, weight=Decimal("0.1"), rank=rank, score=None, price=None,
+                               sec_type="STK", exchange="SMART", currency="USD")
+
+    column, table = SnapshotItemsModel.SYMBOL, view.items_table
+    needed = table.fontMetrics().horizontalAdvance("SAP@IBIS:EUR")
+
+    def shown(*symbols: str) -> int:
+        model.reset([item(symbol, rank) for rank, symbol in enumerate(symbols, start=1)])
+        QApplication.processEvents()  # the sizing is deferred to after the reset (a zero timer)
+        return table.columnWidth(column)
+
+    first = shown("AAPL", "KO")
+    assert first < needed  # sized for the first snapshot
+    widened = shown("SAP@IBIS:EUR")
+    # the room the paint gives the text holds it as the paint lays it out: nothing elided
+    room = widened - (1 if table.showGrid() else 0) - 2 * table._margin
+    assert table._prepare("SAP@IBIS:EUR", table.font())[1] <= room and widened > needed, (first, widened, needed)
+    assert shown("KO") == widened  # a short one again: the column keeps its width (no jumping)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from services.core.wording import counted
 
-from ..common import add_action, make_table
+from ..common import add_action, make_table, size_columns_to_content
 from ..models.base import fmt_time
 from ..models.proxy import RecordProxyModel
 from ..models.snapshots import SnapshotItemsModel
@@ -60,6 +60,11 @@ class SnapshotsView(QWidget):
     project_selected = Signal(int)
     snapshot_selected = Signal(int)
 
+    def _widen_item_columns(self) -> None:
+        if self.items_proxy.rowCount():
+            # after the reset is painted, as the first sizing does (widgets.common)
+            QTimer.singleShot(0, self.items_table, lambda: size_columns_to_content(self.items_table, narrow=False))
+
     def __init__(self, model: SnapshotItemsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -77,6 +82,9 @@ class SnapshotsView(QWidget):
         self.items_proxy.setSourceModel(model)
         self.items_table = make_table(self.items_proxy, self, sortable=True)
         self.items_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header click
+        # each snapshot shown replaces the rows whole: the columns widen for it, never narrow (sized
+        # for the first snapshot alone, a later one's ZZZZNOPE or SAP@IBIS:EUR read "ZZZZNO…")
+        self.items_proxy.modelReset.connect(self._widen_item_columns)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
