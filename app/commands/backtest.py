@@ -204,8 +204,9 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
                                                                         on_listing=progress)
             except BrokerBarsFailed as exc:
                 summary(exc.report)
-                print(f"trading-console: {counted(len(exc.report.failed), 'listing')} failed: "
-                      + "; ".join(f"{i.symbol}: {i.error}" for i in exc.report.failed), file=sys.stderr)
+                # the service's words (which snapshots name each refused listing), as the panel shows them
+                print(f"trading-console: {counted(len(exc.report.failed), 'listing')} failed: " + "; ".join(exc.problems),
+                      file=sys.stderr)
                 return EXIT_BROKER
             except BadBacktest as exc:
                 return refused(exc.problems)

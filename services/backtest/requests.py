@@ -5,7 +5,7 @@ backtest run and its results read back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -129,6 +129,9 @@ class BarsWanted:
     first: date
     last: date
     what_to_show: str = DEFAULT_WHAT_TO_SHOW  # IB's: TRADES, ADJUSTED_LAST or MIDPOINT
+    # listing key -> the snapshots that name it ("typo.csv of Momentum"): a refused listing's
+    # message says where to correct it
+    named_in: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 LOOKBACK = timedelta(days=7)  # a snapshot dated on a holiday is valued at the session before
@@ -153,16 +156,34 @@ def bars_wanted(db, request: BacktestRequest, *, today: date | None = None) -> B
     last = spec.end or today or date.today()
     if last < first:
         raise BadBacktest([f"--to {last} is before --from {first}"])
-    listings = tuple(dict.fromkeys(item.spec for snap in snapshots if first <= snap.day <= last for item in snap.items))
-    return BarsWanted(listings, first - LOOKBACK, last, request.what_to_show)
+    used = [snap for snap in snapshots if first <= snap.day <= last]
+    listings = tuple(dict.fromkeys(item.spec for snap in used for item in snap.items))
+    named_in: dict[str, list[str]] = {}
+    for snap in used:
+        for item in snap.items:
+            names = named_in.setdefault(item.spec.key, [])
+            where = f"{snap.source_name} of {snap.project}"
+            if where not in names:
+                names.append(where)
+    return BarsWanted(listings, first - LOOKBACK, last, request.what_to_show,
+                      {key: tuple(names) for key, names in named_in.items()})
 
 
 class BrokerBarsFailed(BadBacktest):
     """Listings whose daily bars the broker refused: nothing runs (their prices would be missing)."""
 
-    def __init__(self, report: DownloadReport) -> None:
-        super().__init__([f"bars {item.symbol}: {item.error}" for item in report.failed])
+    def __init__(self, report: DownloadReport, named_in: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        named_in = named_in or {}
+        super().__init__([f"bars {item.symbol}: {item.error}{_where(named_in.get(item.symbol, ()))}" for item in report.failed])
         self.report = report
+
+
+def _where(names: tuple[str, ...], shown: int = 3) -> str:
+    """Which snapshots name a refused listing (" (in typo.csv of Momentum)"): where to correct it."""
+    if not names:
+        return ""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f" (in {', '.join(names[:shown])}{more})"
 
 
 async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: BarsWanted | None = None, *,
@@ -176,7 +197,7 @@ async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: Ba
         wanted = await asyncio.to_thread(bars_wanted, db, request)
     prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing)
     if report.failed:
-        raise BrokerBarsFailed(report)
+        raise BrokerBarsFailed(report, wanted.named_in)
     return await asyncio.to_thread(prepare, db, request, prices=prices), report
 
 

@@ -64,3 +64,20 @@ async def test_from_broker_checks_the_other_inputs_before_connecting(db_url, tmp
     assert both.code == 2, both.err
     for expected in ("not both", "--fill 'later'", "line 2", "--what-to-show 'LAST'"):
         assert expected in both.err, (expected, both.err)
+
+
+async def test_a_listing_the_broker_refuses_is_named_with_the_snapshot_that_has_it(db_url, make_simulator, tmp_path,
+                                                                                   ib_log_guard):
+    """The panel and the command said "bars ZZZZNOPE: unknown contract: ZZZZNOPE" and nothing of
+    which of the project's snapshots holds the typo (seen under Xvfb, with three stored snapshots)."""
+    ib_log_guard.allow(r"Error 200, .*ZZZZNOPE")
+    sim = await make_simulator(clock=lambda: NOW)
+    weights = tmp_path / "weights.csv"
+    weights.write_text("date,symbol,weight\n2024-12-02,AAPL,0.1\n2024-12-16,ZZZZNOPE,0.1\n", encoding="utf-8")
+    refused = await run(cli_args(db_url, sim.port, "backtest", "--from-broker", "--snapshots", str(weights), "--project",
+                                 "demo", "--initial-cash", "100000", "--from", "2024-12-02", "--to", "2024-12-31"), timeout=180)
+    assert refused.code != 0
+    # the service's one wording, which the panel shows too (app.controllers.backtest: exc.problems)
+    assert "failed: bars ZZZZNOPE: unknown contract: ZZZZNOPE (in " in refused.err, refused.err
+    line = next(line for line in refused.err.splitlines() if "failed: bars ZZZZNOPE" in line)
+    assert line.endswith("ZZZZNOPE (in 2024-12-16-weights-demo.csv of demo)"), line  # the dated snapshot with the typo
