@@ -25,12 +25,6 @@ def decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def money(text: str | None) -> str | None:
-    """A currency amount to the cent for reading, as the other panels show money (the record
-    keeps it exact)."""
-    return None if text is None else fmt_money(Decimal(text))
-
-
 def number_column(title: str, field: str, fmt, **options) -> Column:
     """A number of the record read as a Decimal (sorted as a number, not as its text), shown
     with ``fmt``, exported exactly."""
