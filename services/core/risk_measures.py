@@ -45,7 +45,7 @@ from .risk import (
     order_value,
     short_after,
 )
-from .wording import percent
+from .wording import grouped, money, percent
 
 ZERO = Decimal(0)
 RATIO_PLACES = Decimal("0.00000001")  # a measured ratio is shown to 8 places (the verdict used the exact one)
@@ -94,15 +94,24 @@ def figure_text(rule: str, text: str | None) -> str | None:
     """A rule's measured value or limit (the trail's exact text) as the Decisions panel and the
     ``trail`` command show it beside the preview: a ratio rule's as a percent (``"0.21063412"`` ->
     ``"21.06%"``, ``wording.percent``, as the preview shows a weight), the price collar's with its
-    percent sign (``"3"`` -> ``"3.00%"``), any other as stored. Text that is no number (an older
-    record, a word such as ``live``) is shown as stored."""
-    if text is None or (rule not in RATIO_RULES and rule not in PERCENT_RULES):
+    percent sign (``"3"`` -> ``"3.00%"``), an order's value as money (``"10090.08"`` ->
+    ``"10,090.08"``, the preview's Notional), its quantity grouped (``"10000"`` -> ``"10,000"``),
+    any other as stored. Text that is no number (an older record, a word such as ``live``) is
+    shown as stored."""
+    shown = _FIGURE_WORDS.get(rule)
+    if text is None or shown is None:
         return text
     try:
         value = Decimal(text)
     except InvalidOperation:
         return text
-    return percent(value if rule in RATIO_RULES else value / 100)
+    return shown(value)
+
+
+# each kind of rule's figures in the words the preview and the risk panel use for the same number
+_FIGURE_WORDS: dict[str, Callable[[Decimal], str]] = {
+    **dict.fromkeys(RATIO_RULES, percent), **dict.fromkeys(PERCENT_RULES, lambda value: percent(value / 100)),
+    **dict.fromkeys(MONEY_RULES, money), **dict.fromkeys(QUANTITY_RULES, grouped)}
 
 
 def _ratio(value: Decimal, whole: Decimal) -> Decimal | None:

@@ -177,6 +177,10 @@ async def test_trail_command_prints_the_five_lists_and_refuses_unknown_ids(stack
     decision = next(d for d in body["order_decisions"] if d["symbol"] == "AAPL")
     assert next(r for r in rows if r[1:3] == ["AAPL", "buy"])[6:9] == [
         format(Decimal(decision[k]).normalize(), ",f") for k in ("target_quantity", "current_quantity", "delta")]
+    # an order's value as money and its quantity grouped, as the Decisions panel shows them (one wording)
+    notional = next(r for r in body["risk_decisions"] if r["rule"] == "max_order_notional" and r["symbol"] == "AAPL")
+    assert ["order", "1", "AAPL", "max_order_notional", f"{Decimal(notional['measured']):,.2f}",
+            f"{Decimal(notional['limit_value']):,.2f}", "pass"] in rows
     snapshot = body["portfolio_snapshots"][-1]
     assert Decimal(snapshot["market_value"]) > 1000 and f"{Decimal(snapshot['market_value']):,.2f}" in as_text.out
 

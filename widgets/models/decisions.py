@@ -9,15 +9,15 @@ rows), the record's in ``trail --json``."""
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from PySide6.QtGui import QColor
 
-from services.core.risk_measures import MONEY_RULES, QUANTITY_RULES, figure_text
+from services.core.risk_measures import figure_text
 from services.core.wording import percent
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
+from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
 from .risk import BLOCK_COLOUR, PASS_COLOUR
 
@@ -42,28 +42,14 @@ def _exact(name: str, label: str) -> Callable[[dict], str | None]:
     return lambda row: None if row.get(name) is None else f"{label} {row[name]} exactly"
 
 
-#: a rule's figures in the preview's and the risk panel's form (a ratio's: figure_text)
-_FIGURE_FORMATS = {**dict.fromkeys(MONEY_RULES, fmt_money), **dict.fromkeys(QUANTITY_RULES, fmt_quantity)}
-
-
-def _figure_shown(rule: str, text: str | None) -> str | None:
-    fmt = _FIGURE_FORMATS.get(rule)
-    if fmt is None or text is None:
-        return figure_text(rule, text)
-    try:
-        return fmt(Decimal(text))
-    except InvalidOperation:  # no number (an older record): as stored
-        return text
-
-
 def _figure(name: str) -> Callable[[dict], Any]:
-    return lambda row: _figure_shown(row.get("rule") or "", row.get(name))
+    return lambda row: figure_text(row.get("rule") or "", row.get(name))  # one wording: the trail command's too
 
 
 def _figure_exact(name: str, label: str) -> Callable[[dict], str | None]:
     """The stored value on the tooltip of a figure shown otherwise (a ratio as a percent)."""
     exact = _exact(name, label)
-    return lambda row: exact(row) if _figure_shown(row.get("rule") or "", row.get(name)) != row.get(name) else None
+    return lambda row: exact(row) if figure_text(row.get("rule") or "", row.get(name)) != row.get(name) else None
 
 
 def _raw(name: str) -> Callable[[dict], str]:
