@@ -147,11 +147,9 @@ class TradingController:
         assert preview is not None  # a plan is shown, so is its preview
         token = None
         if self.ctx.live_word.is_live:
-            subject = preview.subject
-            token = self.ctx.ask_live_token(
-                "Send LIVE orders", plan.order_count, plan.gross_notional,
-                about=() if subject is None else (("Project", subject.project), ("Snapshot", subject.snapshot)),
-                currency=None if subject is None else subject.currency)
+            token = self.ctx.ask_live_token("Send LIVE orders", plan.order_count, plan.gross_notional,
+                                            about=preview.confirm_rows(),
+                                            currency=None if preview.subject is None else preview.subject.currency)
             if token is None:
                 return
         elif not confirm(self.ctx.window, "Execute paper run", preview.confirm_question(stack.profile, stack.provider.account)):

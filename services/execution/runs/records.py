@@ -88,6 +88,13 @@ class PreviewResult:
         return (f"Send plan {plan.id}{whose}: {counted(plan.order_count, 'order')}, gross notional "
                 f"{plan.gross_notional:,.2f}{currency}, to the {profile} account {account or '?'}?")
 
+    def confirm_rows(self) -> tuple[tuple[str, str], ...]:
+        """(label, text) rows of the LIVE confirmation naming whose plan it is (its count and gross
+        notional are shown beside them); none for a result not built by a preview."""
+        if self.subject is None:
+            return ()
+        return (("Project", self.subject.project), ("Snapshot", self.subject.snapshot))
+
     @property
     def working_note(self) -> str:
         """What the trader is told of the working orders counted as filled ("" when none)."""
