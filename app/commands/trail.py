@@ -82,7 +82,7 @@ def _cell(key: str, row: dict) -> str:
     if key in MONEY_COLUMNS:
         return money(Decimal(value))
     if key in FIGURES:
-        return figure_text(row.get("rule") or "", value) or ""
+        return figure_text(row.get("rule") or "", value, limit=key == "limit_value") or ""
     return str(value)
 
 

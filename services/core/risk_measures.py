@@ -90,15 +90,17 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def figure_text(rule: str, text: str | None) -> str | None:
-    """A rule's measured value or limit (the trail's exact text) as the Decisions panel and the
-    ``trail`` command show it beside the preview: a ratio rule's as a percent (``"0.21063412"`` ->
-    ``"21.06%"``, ``wording.percent``, as the preview shows a weight), the price collar's with its
-    percent sign (``"3"`` -> ``"3.00%"``), an order's value as money (``"10090.08"`` ->
-    ``"10,090.08"``, the preview's Notional), its quantity grouped (``"10000"`` -> ``"10,000"``),
-    any other as stored. Text that is no number (an older record, a word such as ``live``) is
-    shown as stored."""
-    shown = _FIGURE_WORDS.get(rule)
+def figure_text(rule: str, text: str | None, *, limit: bool = False) -> str | None:
+    """A rule's measured value (``limit`` False) or limit (True), the trail's exact text, as the
+    Decisions panel and the ``trail`` command show it beside the preview: a ratio rule's as a
+    percent (``"0.21063412"`` -> ``"21.06%"``, ``wording.percent``, as the preview shows a
+    weight), the price collar's with its percent sign (``"3"`` -> ``"3.00%"``), an order's value
+    as money (``"10090.08"`` -> ``"10,090.08"``, the preview's Notional), a quantity grouped
+    (``"10000"`` -> ``"10,000"``; the short-sale rule's position after the order too, its limit
+    ``"0"`` as ``"≥ 0"``: the position may not go below it), the price rule's age limit in
+    seconds (``"300"`` -> ``"300 s"``), any other as stored. Text that is no number (an older
+    record, a word such as ``live``) is shown as stored."""
+    shown = (_LIMIT_WORDS if limit else _MEASURED_WORDS).get(rule) or _FIGURE_WORDS.get(rule)
     if text is None or shown is None:
         return text
     try:
@@ -112,6 +114,12 @@ def figure_text(rule: str, text: str | None) -> str | None:
 _FIGURE_WORDS: dict[str, Callable[[Decimal], str]] = {
     **dict.fromkeys(RATIO_RULES, percent), **dict.fromkeys(PERCENT_RULES, lambda value: percent(value / 100)),
     **dict.fromkeys(MONEY_RULES, money), **dict.fromkeys(QUANTITY_RULES, grouped)}
+# a rule whose measured value and limit are different kinds of number. The price rule's measured
+# value stays as stored: a price's age in seconds, or (records before 2026-12-05, when its age
+# was unknown) the reference price itself, which no unit would fit
+_MEASURED_WORDS: dict[str, Callable[[Decimal], str]] = {ShortSale.name: grouped}
+_LIMIT_WORDS: dict[str, Callable[[Decimal], str]] = {
+    ShortSale.name: lambda value: f"≥ {grouped(value)}", PriceCheck.name: lambda value: f"{grouped(value)} s"}
 
 
 def _ratio(value: Decimal, whole: Decimal) -> Decimal | None:
@@ -147,8 +155,10 @@ def _measure(rule: RiskRule) -> _Measure:
             if kind in DELAYED_KINDS and not ctx.allow_delayed:
                 return kind, "live"
             seen = ctx.price_times.get(order.key)
-            if seen is None or rule.max_age_seconds is None:
-                return order.reference_price, rule.max_age_seconds
+            if rule.max_age_seconds is None:
+                return order.reference_price, None
+            if seen is None:  # no time for the price (a backtest's bars): its age is not measured
+                return None, rule.max_age_seconds
             age = Decimal(str(((ctx.now or datetime.now(UTC)) - seen).total_seconds()))
             return age, rule.max_age_seconds
         return price_check

@@ -246,3 +246,22 @@ def test_a_ratio_rules_block_says_its_share_and_limit_as_percents_like_the_previ
     assert gross.message == "gross exposure after the run 9.90% of the portfolio, above 8.25%"
     [account] = evaluate_risk([order], ctx, [AccountGrossExposure(D("0.05"))]).all_blocks()
     assert account.message == "gross exposure after the run 9.90% of the account's NetLiquidation (every project together), above 5.00%"
+
+
+def test_a_price_with_no_time_has_no_age_measured_against_the_age_limit():
+    """A backtest's bar has no time: the price rule recorded the price itself as its measured value
+    beside the age limit, which the Decisions panel read as a 228.5 s old price against 300 s."""
+    from services.core.risk_measures import figure_text, risk_decisions
+
+    order = draft("AAPL", Side.BUY, 44, "228.5")
+    undated = evaluate_risk([order], RiskContext(D(100000), now=NOW), [PriceCheck(D(300))])
+    assert [(d.measured, d.limit) for d in risk_decisions(undated) if d.rule == "price"] == [(None, "300")]
+    dated = evaluate_risk([order], RiskContext(D(100000), now=NOW, price_times={order.key: NOW - timedelta(seconds=120)}),
+                          [PriceCheck(D(300))])
+    assert [(d.measured, d.limit) for d in risk_decisions(dated) if d.rule == "price"] == [("120", "300")]
+    unlimited = evaluate_risk([order], RiskContext(D(100000), now=NOW), [PriceCheck(None)])
+    assert [(d.measured, d.limit) for d in risk_decisions(unlimited) if d.rule == "price"] == [("228.5", None)]
+    # the limit in seconds; the short-sale floor as a floor, its "allowed" as stored
+    assert (figure_text("price", "120"), figure_text("price", "300", limit=True)) == ("120", "300 s")
+    assert (figure_text("short_sale", "1500"), figure_text("short_sale", "0", limit=True)) == ("1,500", "≥ 0")
+    assert figure_text("short_sale", "allowed", limit=True) == "allowed"

@@ -81,3 +81,12 @@ async def test_the_decisions_panel_shows_a_weight_and_a_ratio_as_the_preview_doe
     assert [d["target_weight"] for d in exact["order_decisions"] if d["symbol"] == "AAPL"] == ["0.1"]
     assert [(r["measured"], r["limit_value"]) for r in exact["risk_decisions"] if r["rule"] == "max_position_ratio"] == [
         ("0.10054", "0.2")]
+    # the short-sale rule measures the position after the order (shares, grouped as the preview's
+    # quantities) against a floor of none, not a "limit 0"; the price rule's age limit in seconds
+    short = verdicts["short_sale"]
+    assert (cells(rules, short, DISPLAY)["Measured"], cells(rules, short, DISPLAY)["Limit"]) == ("44", "≥ 0")
+    assert cells(rules, short, TOOLTIP)["Limit"] == "limit 0 exactly"
+    price = verdicts["price"]
+    assert cells(rules, price, DISPLAY)["Limit"] == "300 s"
+    assert [(r["measured"], r["limit_value"]) for r in exact["risk_decisions"] if r["rule"] == "short_sale"] == [("44", "0")]
+

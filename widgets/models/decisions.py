@@ -43,13 +43,14 @@ def _exact(name: str, label: str) -> Callable[[dict], str | None]:
 
 
 def _figure(name: str) -> Callable[[dict], Any]:
-    return lambda row: figure_text(row.get("rule") or "", row.get(name))  # one wording: the trail command's too
+    limit = name == "limit_value"
+    return lambda row: figure_text(row.get("rule") or "", row.get(name), limit=limit)  # one wording: the trail command's too
 
 
 def _figure_exact(name: str, label: str) -> Callable[[dict], str | None]:
     """The stored value on the tooltip of a figure shown otherwise (a ratio as a percent)."""
-    exact = _exact(name, label)
-    return lambda row: exact(row) if figure_text(row.get("rule") or "", row.get(name)) != row.get(name) else None
+    exact, shown = _exact(name, label), _figure(name)
+    return lambda row: exact(row) if shown(row) != row.get(name) else None
 
 
 def _raw(name: str) -> Callable[[dict], str]:
