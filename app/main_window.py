@@ -178,6 +178,11 @@ class MainWindow(QMainWindow):
         # a longer one elided with its whole text in the tooltip.
         self.setStatusBar(ElidingStatusBar(self))
         self.statusBar().addPermanentWidget(self.connection_status)
+        # The layout sets the window's minimum each time it is laid out; moving the docks into
+        # their tabs above passed through arrangements taller than the final one (666 px on a
+        # laptop, the panels stacked before being tabbed), and that minimum stayed: at 1024x640
+        # the window was 666 px high, its status bar and bottom tabs below the screen's edge.
+        self._settle_minimum()
         self.resize(default_window_size(self, QSize(1600, 1000)))
         # The blotter (central) gets the room; charts and audit share a short strip below.
         small = self.compact
@@ -336,6 +341,14 @@ class MainWindow(QMainWindow):
         layout = self.layout()
         if layout is not None:
             layout.activate()  # the docks' new heights, now: the next step measures from them
+
+    def _settle_minimum(self) -> None:
+        """The window's minimum from the arrangement as it is now (an activation only lays out
+        a layout marked dirty)."""
+        layout = self.layout()
+        if layout is not None:
+            layout.invalidate()
+            layout.activate()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -142,6 +142,20 @@ def test_the_minimum_size_fits_a_1366x768_laptop(qtbot, compact):
     assert not window.docks["fills"].isHidden() and not window.docks["positions"].isHidden()
 
 
+def test_at_1024x640_the_window_and_its_status_bar_fit_the_screen(qtbot, qapp, monkeypatch):
+    """The minimum the window kept while it was built was that of an arrangement its docks passed
+    through on their way into tabs (666 px), and the window was sized to the screen under it: 666
+    px high at 1024x640, its status bar and the bottom strip's tabs below the screen's edge (seen
+    under Xvfb)."""
+    screen = QSize(1024, 640)
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: screen)
+    window = _window(qtbot, compact=True)
+    qapp.processEvents()
+    assert window.size() == screen
+    assert window.statusBar().geometry().bottom() < screen.height()
+    assert window.minimumSize().boundedTo(screen) == window.minimumSize(), window.minimumSize()
+
+
 def test_a_small_screen_tabs_the_docks_that_share_an_area(qtbot):
     compact = _window(qtbot, compact=True)
     assert compact.docks["positions"] in compact.tabifiedDockWidgets(compact.docks["fills"])
