@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.docks["fills"]], [500], Qt.Orientation.Horizontal)
         else:
             self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 500], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["preview"]], [285 if small else 300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["preview"]], [285 - self._shorter_by() if small else 300], Qt.Orientation.Vertical)
         if monitor:
             self._make_read_only()
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -252,6 +252,8 @@ class MainWindow(QMainWindow):
     # tab bar and title restyled), and the room was not given back. A floating panel keeps its
     # size.
     READABLE_HEIGHT = 250
+    #: The window height the laptop layout's heights are for (1366x768 less a taskbar and a title).
+    LAPTOP_HEIGHT = 728
     RESIZE_STEPS = 4
     ROW_PANELS = frozenset({"preview", "snapshots", "risk", "decisions", "backtest", "audit", "activity"})
 
@@ -275,12 +277,23 @@ class MainWindow(QMainWindow):
         area = self.dockWidgetArea(dock)
         if dock.isFloating() or area not in (Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.TopDockWidgetArea):
             return
-        if dock.height() >= self.READABLE_HEIGHT:
+        readable = self.readable_height()
+        if dock.height() >= readable:
             return
         before = self._docked_heights()
-        self._resize_heights({dock: self.READABLE_HEIGHT}, done=lambda: dock.height() >= self.READABLE_HEIGHT)
+        self._resize_heights({dock: readable}, done=lambda: dock.height() >= readable)
         # what to give back when the trader returns to a panel that is not of rows in this strip
         self._grown = (area, before) if dock.height() != before.get(dock) else None
+
+    def readable_height(self) -> int:
+        return self.READABLE_HEIGHT - self._shorter_by()
+
+    def _shorter_by(self) -> int:
+        """What a strip above or below the blotter gives up on a window shorter than a laptop's:
+        two thirds of the difference, the blotter the rest. At 1024x640 the preview (and a panel
+        of rows made readable) kept its laptop height and the blotter between them, at its
+        minimum, showed one row; now each table shows three or more."""
+        return max(0, self.LAPTOP_HEIGHT - self.height()) * 2 // 3
 
     def _give_room_back(self, dock: QDockWidget) -> None:
         """The heights the panels had before the strip ``dock`` shares grew, unless the trader

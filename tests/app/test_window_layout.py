@@ -156,6 +156,35 @@ def test_at_1024x640_the_window_and_its_status_bar_fit_the_screen(qtbot, qapp, m
     assert window.minimumSize().boundedTo(screen) == window.minimumSize(), window.minimumSize()
 
 
+def _whole_rows(table) -> int:
+    return table.viewport().height() // table.rowHeight(0)
+
+
+def test_at_1024x640_the_preview_and_the_blotter_share_the_height(qtbot, qapp, monkeypatch):
+    """On a window shorter than a laptop's the preview kept its laptop height and the blotter,
+    between it and the bottom strip, was left at its minimum: one row of orders at 1024x640; a
+    panel of rows made readable took the preview down to its header. Now the strips give up two
+    thirds of the missing height: two rows or more of each table, and a preview row beside the
+    Decisions made readable."""
+    from tests.gui.test_panels import drafts
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1024, 640))
+    window = _window(qtbot, compact=True)
+    window.orders_model.reset([order(i) for i in range(30)])
+    window.preview_model.reset(drafts())
+    for _ in range(3):
+        qapp.processEvents()
+    preview, blotter = window.preview_view.table, window.blotter_view.table
+    assert min(_whole_rows(preview), _whole_rows(blotter)) >= 2, (_whole_rows(preview), _whole_rows(blotter))
+    window.preview_view.preview_requested.emit({})  # the Preview button: the preview made readable
+    qapp.processEvents()
+    assert min(_whole_rows(preview), _whole_rows(blotter)) >= 2, (_whole_rows(preview), _whole_rows(blotter))
+    window.docks["decisions"].raise_()  # the Decisions tab clicked: made readable
+    qapp.processEvents()
+    assert window.docks["decisions"].height() >= window.readable_height()
+    assert _whole_rows(preview) >= 1 and _whole_rows(blotter) >= 1, (_whole_rows(preview), _whole_rows(blotter))
+
+
 def test_a_small_screen_tabs_the_docks_that_share_an_area(qtbot):
     compact = _window(qtbot, compact=True)
     assert compact.docks["positions"] in compact.tabifiedDockWidgets(compact.docks["fills"])
