@@ -390,6 +390,30 @@ def test_decisions_and_verdicts_sit_side_by_side_when_the_panel_is_short(qtbot):
             assert table.width() > (500 if orientation == Qt.Orientation.Horizontal else 1200)
 
 
+def test_the_backtest_form_and_results_fit_the_bottom_strip_of_a_1024_px_window(qtbot):
+    """The form held at its own width and the results needed 577 px side by side: in the 518 px
+    the bottom strip gives the panel in a 1024x640 window the splitter ran past the panel's edge,
+    the form's "…" buttons and scroll bar cut off (seen under Xvfb). The form scrolls sideways
+    instead, its scroll bar in view."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QSplitter
+
+    from widgets.views.backtest import BacktestView
+
+    view = BacktestView()
+    qtbot.addWidget(view)
+    view.resize(518, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    splitter = view.findChild(QSplitter)
+    assert view.minimumSizeHint().width() <= 518, view.minimumSizeHint()
+    assert splitter.geometry().right() < view.width(), splitter.geometry()
+    bar = view.form_scroll.verticalScrollBar()
+    qtbot.waitUntil(bar.isVisible, timeout=5000)  # shown once the form is laid out: it is taller than 200 px
+    bar_right = bar.mapTo(view, QPoint(bar.width() - 1, 0)).x()
+    assert bar_right < splitter.sizes()[0] <= view.width(), (bar_right, splitter.sizes())
+
+
 def test_the_decisions_summary_counts_in_words(qtbot):
     """A backtest rebalance's trail said "1 snapshots" (seen under Xvfb): the counts are words,
     as every message of the console writes them (services.core.wording.counted)."""

@@ -167,8 +167,11 @@ class BacktestView(QWidget):
         self.form_scroll.setWidget(form_holder)
         self.form_scroll.setWidgetResizable(True)
         self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.form_scroll.setMinimumWidth(form_holder.minimumSizeHint().width() + self.form_scroll.verticalScrollBar().sizeHint().width())
+        # Narrower than its fields, the form scrolls sideways too: held at its own width, the form
+        # and the results needed 577 px together, and in the 518 px the bottom strip gives the
+        # panel in a 1024 px window the splitter cut the form's right edge (its "…" buttons and
+        # its scroll bar, seen under Xvfb at 1024x640).
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         inputs = QWidget()
         inputs_layout = QVBoxLayout(inputs)
         inputs_layout.setContentsMargins(0, 0, 0, 0)
