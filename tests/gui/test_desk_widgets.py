@@ -427,6 +427,31 @@ def test_the_decisions_summary_counts_in_words(qtbot):
     assert view.summary_label.text() == ("1 signal · 0 decisions · 0 verdicts (0 block) · 2 state changes · 1 snapshot")
 
 
+def test_the_decisions_summary_is_beside_the_title_in_a_wide_panel_and_under_it_in_a_narrow_one(qtbot):
+    """In the 518 px of the bottom strip of a 1024x640 window the summary, wrapped beside the
+    title between it and the run chooser, took five lines, its last cut and the tables left a
+    row (seen under Xvfb). Narrow, it has a line of its own under them; in the 860 px of a 1366
+    px window it stays beside the title."""
+    from services.trail_queries import DecisionTrail
+    from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
+    from widgets.views.decisions import DecisionsView
+
+    view = DecisionsView(OrderDecisionsModel(), RuleVerdictsModel())
+    qtbot.addWidget(view)
+    view.show()
+    view.set_trail(DecisionTrail(1, 1, True, signals=({},) * 12, state_changes=({},) * 84, portfolio_snapshots=({},) * 11))
+    label = view.summary_label
+    line = label.fontMetrics().lineSpacing()
+    for width, beside in ((518, False), (860, True), (518, False)):
+        view.resize(width, 170)
+        qtbot.waitUntil(lambda w=width: label.width() > 0 and view.width() == w, timeout=5000)
+        QApplication.processEvents()
+        assert label.height() >= label.heightForWidth(label.width()), (width, label.height())  # whole, not cut
+        assert label.height() <= 2 * line + 10, (width, label.height())
+        assert view.summary_beside() == beside, width
+        assert label.geometry().right() < (view.run_spin.x() if beside else view.width())
+
+
 def test_the_decisions_summary_says_which_snapshots_have_no_money_figures(qtbot):
     """A snapshot a missing exchange rate left without market value, cash and equity is said in
     the summary with why (its ``money_in``), not counted as if it had them."""

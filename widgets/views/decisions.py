@@ -11,7 +11,16 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from services.core.wording import counted
 
@@ -57,7 +66,8 @@ class DecisionsView(QWidget):
         self.title_label.setObjectName("decisionsTitle")
         self.summary_label = QLabel("")
         # wrapped beside the title: on one line it ran under the run chooser in an 866 px dock
-        # ("... · 21 snapsh" cut, seen under Xvfb), and a line of its own cost a short panel its row
+        # ("... · 21 snapsh" cut, seen under Xvfb), and a line of its own cost a short panel its
+        # row. Beside the title it takes at most two lines, else a line of its own (_fit_summary).
         self.summary_label.setWordWrap(True)
         self.summary_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.run_spin = QSpinBox()
@@ -67,10 +77,12 @@ class DecisionsView(QWidget):
         self.run_spin.setMaximumWidth(140)
         self.run_spin.setToolTip("a run's decisions: the plan it executed (or its newest)")
         self.show_button = QPushButton("Show run")
+        # its own width: with the summary on a line of its own the bar's room goes to the title
+        self.show_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.orders_table = make_table(orders, self, widths=[c.width for c in orders.columns])
         self.orders_table.setSelectionMode(self.orders_table.SelectionMode.SingleSelection)
         self.rules_table = make_table(self.rules_proxy, self, widths=[c.width for c in rules.columns])
-        bar = QHBoxLayout()
+        bar = self.bar_layout = QHBoxLayout()
         bar.addWidget(self.title_label)
         bar.addWidget(self.summary_label, 1)
         bar.addWidget(self.run_spin)
@@ -79,14 +91,42 @@ class DecisionsView(QWidget):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self.orders_table)
         self.splitter.addWidget(self.rules_table)
-        layout = QVBoxLayout(self)
+        layout = self.panel_layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addWidget(self.splitter, 1)
         self.show_button.clicked.connect(lambda: self.run_requested.emit(self.run_spin.value()))
         self.orders_table.selectionModel().currentRowChanged.connect(self._on_decision_selected)
 
+    SUMMARY_LINES_BESIDE = 2
+
+    def summary_beside(self) -> bool:
+        return self.bar_layout.indexOf(self.summary_label) >= 0
+
+    def _fit_summary(self, width: int) -> None:
+        """The summary beside the title while it takes at most two lines there, else on a line
+        of its own under them: in the 518 px of the bottom strip of a 1024 px window it was five
+        lines beside the title, its last one cut and the tables left one row (seen under Xvfb)."""
+        bar, label = self.bar_layout, self.summary_label
+        margins = self.panel_layout.contentsMargins()
+        others = (self.title_label, self.run_spin, self.show_button)
+        room = (width - margins.left() - margins.right() - sum(w.sizeHint().width() for w in others)
+                - 3 * max(bar.spacing(), 0))
+        lines = self.SUMMARY_LINES_BESIDE * label.fontMetrics().lineSpacing()
+        beside = not label.text() or (room > 0 and label.heightForWidth(room) <= lines)
+        if beside == self.summary_beside():
+            return
+        if beside:
+            self.panel_layout.removeWidget(label)
+            bar.insertWidget(1, label, 1)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        else:
+            bar.removeWidget(label)
+            self.panel_layout.insertWidget(1, label)
+            label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
     def resizeEvent(self, event: QResizeEvent) -> None:
+        self._fit_summary(event.size().width())
         # In the short bottom strip of a laptop screen two stacked tables showed their headers
         # and nothing else: side by side, each gets the panel's whole height.
         wanted = Qt.Orientation.Horizontal if event.size().height() < STACK_MIN_HEIGHT else Qt.Orientation.Vertical
@@ -107,6 +147,7 @@ class DecisionsView(QWidget):
             f"{counted(len(trail.risk_decisions), 'verdict')} ({blocked} block) · "
             f"{counted(len(trail.state_changes), 'state change')} · {counted(len(trail.portfolio_snapshots), 'snapshot')}"
             + (f" ({len(unconverted)} without money figures: {'; '.join(why)})" if unconverted else ""))
+        self._fit_summary(self.width())
         self.rules_proxy.set_sequence(None)
         self.orders_model.reset(trail.order_decisions)
         self.rules_model.reset(trail.risk_decisions)
@@ -122,6 +163,7 @@ class DecisionsView(QWidget):
     def clear(self) -> None:
         self.title_label.setText("No run or preview selected")
         self.summary_label.setText("")
+        self._fit_summary(self.width())
         self.orders_model.clear()
         self.rules_model.clear()
 
