@@ -356,8 +356,9 @@ def position_tree(records: Iterable[PositionRecord], project_names: Mapping[int,
     for rest in rests:
         like = by_key.get((rest.account, rest.symbol))
         base = like or next(r for r in every if (r.account, r.symbol) == (rest.account, rest.symbol))
+        mark = (like.market_price, like.marked_at, like.quoted) if like else (None, None, False)
         unassigned.append(replace(base, project_id=None, quantity=rest.quantity, average_cost=rest.average_cost,
-                                  realized_pnl=rest.realized_pnl, market_price=like.market_price if like else None))
+                                  realized_pnl=rest.realized_pnl, market_price=mark[0], marked_at=mark[1], quoted=mark[2]))
 
     def ordered(lines: list[PositionRecord]) -> tuple[PositionRecord, ...]:
         return tuple(sorted(lines, key=lambda p: (p.account, p.symbol)))

@@ -231,6 +231,8 @@ class PositionRecord:
     market_price: Decimal | None = None
     currency: str = "USD"  # the listing's (``symbol`` is its key: SAP@IBIS:EUR for Xetra)
     exchange: str = "SMART"
+    marked_at: datetime | None = None  # when ``market_price`` was the price (a fill's time, a quote's)
+    quoted: bool = False  # the mark is a quote the window was given, newer than the stored one (services.position_marks)
 
     @property
     def unrealized_pnl(self) -> Decimal | None:

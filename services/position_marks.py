@@ -2,12 +2,19 @@
 
 Which symbols are marked is decided from the positions the database holds, not from a table's
 rows; market data shares IB's message budget, hence the cap on symbols per refresh.
+
+Which price values a position is one rule (``newest_mark``): the newer of the stored mark (the
+latest fill's price at its time, or the equity recorder's) and the last quote the window was
+given, by their times. A quote seen before the position's last fill does not replace that
+fill's price; a quote seen since does. The ``positions`` command has no broker, so no quotes:
+it shows the stored mark (``console_queries.position_lines``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.domain import PositionRecord
@@ -15,18 +22,39 @@ from services.domain import PositionRecord
 MAX_MARKED_SYMBOLS = 40
 
 
+def newest_mark(position: PositionRecord, price: Decimal, seen_at: datetime) -> PositionRecord:
+    """``position`` valued at the quote ``price`` seen at ``seen_at``, unless its stored mark is
+    newer (a fill after the quote, or the equity recorder's later sample): then as it is. A
+    position never marked takes the quote; so does one marked at the quote's very time (IB
+    stamps a fill to the second, a quote of that second may well be after it)."""
+    if position.marked_at is not None and seen_at < position.marked_at:
+        return position
+    return replace(position, market_price=price, marked_at=seen_at, quoted=True)
+
+
+def mark_said(position: PositionRecord) -> str | None:
+    """Where the position's market price comes from and when it was the price, in a tooltip's
+    words; None without a mark."""
+    if position.market_price is None:
+        return None
+    if position.marked_at is None:
+        return "stored mark (time not stored)"
+    when = f"{position.marked_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return f"quote seen {when}" if position.quoted else f"stored mark of {when} (the last fill or a quote)"
+
+
 class PositionMarks:
-    def __init__(self, max_symbols: int = MAX_MARKED_SYMBOLS) -> None:
+    def __init__(self, max_symbols: int = MAX_MARKED_SYMBOLS, clock: Callable[[], datetime] | None = None) -> None:
         self.max_symbols = max_symbols
-        self._marks: dict[str, Decimal] = {}  # last market price per held symbol
+        self.clock = clock or (lambda: datetime.now(UTC))  # a quote's time when the provider says none
+        self._marks: dict[str, tuple[Decimal, datetime]] = {}  # last market price per held symbol, and when seen
 
     def symbols_to_mark(self, positions: Iterable[PositionRecord]) -> list[str]:
         return sorted({p.symbol for p in positions if p.quantity})[: self.max_symbols]
 
     def apply(self, positions: Iterable[PositionRecord]) -> list[PositionRecord]:
-        """The positions with the last known market price of their symbol."""
-        return [p if p.symbol not in self._marks else replace(p, market_price=self._marks[p.symbol])
-                for p in positions]
+        """The positions, each valued at the newer of its stored mark and its symbol's last quote."""
+        return [p if p.symbol not in self._marks else newest_mark(p, *self._marks[p.symbol]) for p in positions]
 
     async def refresh(self, provider, positions: Iterable[PositionRecord]) -> list[PositionRecord]:
         """Ask the broker for the held symbols' prices; returns the held positions, marked."""
@@ -35,5 +63,7 @@ class PositionMarks:
         if not symbols:
             return []
         prices = await provider.market_prices(symbols)
-        self._marks.update({s: p for s, p in prices.items() if p is not None})
+        now = self.clock()
+        seen = getattr(provider, "quote_info", {})  # when each price was seen (a stream's last tick: maybe earlier)
+        self._marks.update({s: (p, seen.get(s, (now,))[0]) for s, p in prices.items() if p is not None})
         return self.apply(held)

@@ -71,17 +71,17 @@ def to_position_record(position: Position, market_price: Decimal | None = None) 
         position.project_id, position.account, position.symbol, position.quantity, position.average_cost,
         position.realized_pnl, position.updated_at,
         market_price if market_price is not None else position.market_price,  # else the stored mark
-        position.currency, position.exchange,
+        position.currency, position.exchange, None if market_price is not None else position.marked_at,
     )
 
 
 def position_record(project_id: int | None, account: str, symbol: str, quantity: Decimal, average_cost: Decimal,
                     realized_pnl: Decimal, updated_at: datetime, market_price: Decimal | None, currency: str | None,
-                    exchange: str | None) -> PositionRecord:
+                    exchange: str | None, marked_at: datetime | None) -> PositionRecord:
     """The record of a ``positions`` row's values (a row without currency and venue was written
     before they were stored: a US stock)."""
     return PositionRecord(project_id, account, symbol, quantity, average_cost, realized_pnl, updated_at, market_price,
-                          currency or "USD", exchange or "SMART")
+                          currency or "USD", exchange or "SMART", marked_at)
 
 
 def to_audit_record(entry: AuditLog) -> AuditRecord:

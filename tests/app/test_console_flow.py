@@ -307,6 +307,64 @@ def test_positions_are_marked_to_market_for_unrealized_pnl(qloop, open_console, 
     run(qloop, scenario())
 
 
+@pytest.mark.slow  # a window, the simulator and a fill: over ~5 s alone
+def test_a_quote_seen_before_the_fill_does_not_value_the_position_a_later_one_does(qloop, open_console):
+    """The window's marks (MonitoringController through services.position_marks): a quote seen
+    before the position's last fill leaves it at the fill's price (the panel showed the older
+    quote and its P&L until the next one came: 15 s, or never while disconnected); a quote seen
+    since values it. The line's Market cell says which, and when."""
+    from sqlalchemy import select
+
+    from services.db.models import Position
+    from widgets.models.base import fmt_price
+    from widgets.views.positions import BOOK, MARKET
+
+    async def scenario():
+        console = await open_console()
+        w, sim, controller, provider = console.window, console.sim, console.controller, console.stack.provider
+        try:
+            await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.MKT)
+            await wait_for(lambda: any(p.symbol == "AAPL" and p.quantity == 10 and p.market_price is not None
+                                       for p in w.positions_model.records()), 10, "the position, marked by its fill")
+            with console.stack.db.session() as session:  # the last fill's price and time (in parts: several fills)
+                held = session.scalars(select(Position).where(Position.symbol == "AAPL", Position.project_id.is_(None))).one()
+            quote = held.market_price + Decimal(5)
+            sim.set_price("AAPL", quote)
+
+            def aapl():
+                w.positions_model.flush()
+                return [p for p in w.positions_model.records() if p.symbol == "AAPL"]
+
+            def market_cell():
+                tree = w.positions_view.tree
+                account = next(tree.topLevelItem(i) for i in range(tree.topLevelItemCount())
+                               if tree.topLevelItem(i).text(BOOK).startswith("Account "))
+                line = next(account.child(i) for i in range(account.childCount()) if account.child(i).text(BOOK) == "AAPL")
+                return line.text(MARKET), line.toolTip(MARKET)
+
+            real_clock = provider.clock
+            provider.clock = lambda: held.marked_at - timedelta(seconds=5)  # the snapshot's quote, seen before the fill
+            try:
+                await controller.mark_positions()
+            finally:
+                provider.clock = real_clock
+            for p in aapl():
+                assert (p.market_price, p.unrealized_pnl) == (held.market_price, (held.market_price - p.average_cost) * 10)
+            text, tooltip = market_cell()
+            assert text == fmt_price(held.market_price) and tooltip.startswith(f"stored mark of {held.marked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+            await controller.mark_positions()  # a quote seen now, after the fill
+            marked = aapl()
+            assert {p.market_price for p in marked} == {quote}
+            assert all(p.unrealized_pnl == (quote - p.average_cost) * 10 for p in marked)
+            text, tooltip = market_cell()
+            assert text == fmt_price(quote) and tooltip.startswith("quote seen ")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_a_dropped_connection_shows_the_reconnect_countdown_then_reconnects(qloop, open_console, ib_log_guard):
     ib_log_guard.allow(r"^Peer closed connection\.$")  # what ib_async logs when the gateway drops us

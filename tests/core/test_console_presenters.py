@@ -3,7 +3,7 @@ policy, the preview session's Execute gate, position marks, chart state, setting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from types import SimpleNamespace
@@ -13,7 +13,7 @@ from services.console_settings import change_from_dialog, dialog_values, with_th
 from services.domain import PositionRecord, Side, TradeMode
 from services.execution.runs.records import ExecuteResult
 from services.live_word import LiveWord
-from services.position_marks import PositionMarks
+from services.position_marks import PositionMarks, mark_said
 from services.preview_session import (
     NO_PREVIEW,
     PreviewSession,
@@ -173,6 +173,16 @@ async def test_marks_only_held_symbols_capped_and_keeps_the_last_price():
     assert marks.apply([_position("AAPL", 4)])[0].market_price == D("12")  # a later change set is marked too
     assert await marks.refresh(provider, [_position("MSFT", 0)]) == []
 
+
+
+def test_a_positions_market_price_says_where_it_comes_from_and_when():
+    """The positions tree's Market cell's tooltip: the stored mark (the last fill's, or the
+    equity recorder's) or the quote the window was given, and when it was the price."""
+    held = _position("AAPL", 10)
+    assert mark_said(held) is None
+    at = T0.replace(second=11, microsecond=500)
+    assert mark_said(replace(held, market_price=D(101), marked_at=at)) == "stored mark of 2026-12-01 15:00:11 UTC (the last fill or a quote)"
+    assert mark_said(replace(held, market_price=D(102), marked_at=at, quoted=True)) == "quote seen 2026-12-01 15:00:11 UTC"
 
 def test_equity_points_are_pnl_against_the_first_value():
     history = [(T0, D("1000")), (T0 + timedelta(minutes=1), D("1010")), (T0 + timedelta(minutes=2), D("990"))]

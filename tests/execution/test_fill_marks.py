@@ -113,3 +113,50 @@ async def test_a_newer_mark_outlives_an_older_fill_and_a_newer_fill_replaces_an_
     assert {(r.market_price, r.marked_at) for r in rows.values()} == {(fills[2].price, fills[2].fill_time)}
     with stack.db.session() as session:  # the project's and the account's row alike
         assert session.get(TradeOrder, third.id).project_id in rows
+
+
+class _Quotes:
+    """A provider of one quote per symbol, seen at a stated time (as IB's ``quote_info`` says)."""
+
+    def __init__(self, prices: dict[str, Decimal], seen_at) -> None:
+        self.prices = prices
+        self.quote_info = {s: (seen_at, "live") for s in prices}
+
+    async def market_prices(self, symbols):
+        return {s: self.prices.get(s) for s in symbols}
+
+
+async def test_a_quote_seen_before_the_last_fill_does_not_value_the_position_a_later_one_does(stack):
+    """The positions panel's valuation (services.position_marks, the window's rule): a position
+    filled at P at t1, the last quote Q seen before t1, is valued at P (the panel showed the
+    older quote Q, and its P&L, until the next quote came: 15 s, or never while disconnected); a
+    quote seen after t1 values it at Q. Alike from the database (the panel's load) and from the
+    writer's change set (a fill as it is booked)."""
+    from services import console_queries as queries
+    from services.position_marks import PositionMarks
+
+    changed = []
+    stack.writer.subscribe(lambda changes: changed.extend(changes.positions))
+    order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), project="alpha", client_order_id="M-1")
+    await _settle(stack, order.id, {OrderState.FILLED})
+    [fill] = await _commissions_of(stack, "AAPL", 1)
+    quote = fill.price + Decimal(7)
+    stored = [p for p in queries.positions(stack.db) if p.symbol == "AAPL"]
+    booked = [p for p in changed if p.symbol == "AAPL"]
+    assert len(stored) == 2 and booked
+    later = fill.fill_time + timedelta(seconds=1)
+    for positions in (stored, booked):
+        assert {p.market_price for p in positions} == {fill.price}
+
+        older = PositionMarks()
+        await older.refresh(_Quotes({"AAPL": quote}, fill.fill_time - timedelta(seconds=1)), stored)
+        for p in older.apply(positions):
+            assert (p.market_price, p.unrealized_pnl) == (fill.price, p.quantity * (fill.price - p.average_cost)), p
+            assert (p.marked_at, p.quoted) == (fill.fill_time, False), p
+
+        newer = PositionMarks()
+        await newer.refresh(_Quotes({"AAPL": quote}, later), stored)
+        for p in newer.apply(positions):
+            assert (p.market_price, p.unrealized_pnl) == (quote, p.quantity * (quote - p.average_cost)), p
+            assert (p.marked_at, p.quoted) == (later, True), p
+

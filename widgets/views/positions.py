@@ -37,6 +37,7 @@ from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
+from services.position_marks import mark_said
 
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
@@ -60,7 +61,7 @@ class _Row:
     texts: tuple[str, ...]
     unrealized: Decimal | None
     realized: Decimal | None
-    tooltip: str | None
+    tooltip: str | None  # a book's: on every cell; a line's: its market price's source and time, on that cell
     data: tuple[str | None, PositionRecord] | None
 
 
@@ -258,7 +259,7 @@ class PositionsView(QWidget):
         row = _Row((line.account, line.symbol),
                    (line.symbol, fmt_quantity(line.quantity), fmt_money(unrealized), fmt_money(line.realized_pnl),
                     fmt_price(line.market_price), fmt_price(line.average_cost), line.account),
-                   unrealized, line.realized_pnl, None, (owner, line))
+                   unrealized, line.realized_pnl, mark_said(line), (owner, line))
         made[key] = (line, row)
         return row
 
@@ -280,6 +281,7 @@ class PositionsView(QWidget):
                 for column in FIGURES:
                     child.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._colour(child, line)
+                child.setToolTip(MARKET, line.tooltip or "")
                 child.setData(BOOK, Qt.ItemDataRole.UserRole + 1, line.data)
                 item.addChild(child)
                 children.append((child, line))
@@ -302,6 +304,8 @@ class PositionsView(QWidget):
                     continue
                 self._set_changed(child, line, old)
                 changed.append(line)
+                if line.tooltip != old.tooltip:
+                    child.setToolTip(MARKET, line.tooltip or "")
                 if line.data != old.data:
                     child.setData(BOOK, Qt.ItemDataRole.UserRole + 1, line.data)
             shown.append((item, group, [(child, line) for (child, _), line in zip(children, lines, strict=True)]))

@@ -58,7 +58,8 @@ _AMOUNTS_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.sy
 # newer one), the row's project, currency and venue as first inserted, and the realized P&L for a
 # write that keeps it
 _KEPT_OF_ACCOUNT = select(_POSITION_TABLE.c.project_key, _POSITION_TABLE.c.symbol, _POSITION_TABLE.c.project_id,
-                          _POSITION_TABLE.c.currency, _POSITION_TABLE.c.exchange, _POSITION_TABLE.c.market_price).where(*_OF_ACCOUNT)
+                          _POSITION_TABLE.c.currency, _POSITION_TABLE.c.exchange, _POSITION_TABLE.c.market_price,
+                          _POSITION_TABLE.c.marked_at).where(*_OF_ACCOUNT)
 _KEPT_WITH_REALIZED = _KEPT_OF_ACCOUNT.add_columns(_POSITION_TABLE.c.realized_pnl)
 _UPSERTS: dict[tuple[str, bool], Any] = {}
 # what an upsert's rows hold, in this order
@@ -120,7 +121,7 @@ class PositionRepository:
             realized = row.realized_pnl if w.realized_pnl is None else money.stored(w.realized_pnl)
             out[key] = position_record(row.project_id, w.account, w.symbol, quantity.stored(w.quantity),
                                        cost.stored(w.average_cost), realized, written_at, row.market_price, row.currency,
-                                       row.exchange)
+                                       row.exchange, row.marked_at)
         if len(out) != len(writes):  # which of two writes of one row won is the database's to say
             raise ValueError("two writes of one position in one upsert_records")
         return out
