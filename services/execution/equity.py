@@ -95,7 +95,10 @@ class EquityRecorder:
             log.info("equity sample skipped: %s", exc)
             return None
         marks = {s: p for s, p in prices.items() if p is not None}
-        return await asyncio.to_thread(self._store, account, equity, marks, fx, when or datetime.now(UTC))
+        now = when or datetime.now(UTC)
+        # when each price was seen (a streamed one: its last tick), so that it never covers a later fill's
+        seen = {s: getattr(self.provider, "quote_info", {}).get(s, (now,))[0] for s in marks}
+        return await asyncio.to_thread(self._store, account, equity, marks, fx, now, seen)
 
     def _held_symbols(self, account: str) -> list[str]:
         with self.db.session() as session:
@@ -103,16 +106,17 @@ class EquityRecorder:
                                                   Position.quantity != 0).order_by(Position.symbol)
             return list(session.scalars(query))
 
-    def _store(self, account: str, equity: Decimal, marks: dict[str, Decimal], fx: FxRates, when: datetime) -> EquitySample:
+    def _store(self, account: str, equity: Decimal, marks: dict[str, Decimal], fx: FxRates, when: datetime,
+               seen: dict[str, datetime]) -> EquitySample:
         with self.db.unit_of_work() as session:
             if marks:
-                PositionRepository(session).mark(account, marks, when)
+                PositionRepository(session).mark(account, marks, when, seen)
             EquityRepository(session).store_rates(account, fx.base, fx.rates, when)
             rows = session.scalars(select(Position).where(Position.project_id.is_(None), Position.account == account)).all()
             market_value = realized = unrealized = ZERO
             for row in rows:
                 state = PositionState(row.quantity, row.average_cost, row.realized_pnl)
-                mark = marks.get(row.symbol, row.market_price)
+                mark = row.market_price  # the sampled price, unless a fill since it is newer
                 realized += state.realized_pnl
                 if mark is not None:
                     unrealized += state.unrealized_pnl(mark)

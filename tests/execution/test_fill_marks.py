@@ -160,3 +160,35 @@ async def test_a_quote_seen_before_the_last_fill_does_not_value_the_position_a_l
             assert (p.market_price, p.unrealized_pnl) == (quote, p.quantity * (quote - p.average_cost)), p
             assert (p.marked_at, p.quoted) == (later, True), p
 
+
+
+async def test_the_equity_recorders_quote_seen_before_the_last_fill_does_not_replace_its_mark(stack):
+    """The equity recorder stores each price at the time it was seen (a streamed price's last
+    tick may be up to a minute old) and not over a newer mark: a position filled at P at t1 keeps
+    P when the sampled price Q was seen before t1 (it was stored at the sample's time, over the
+    fill's, and the tree and `positions` showed Q); a price seen after t1 replaces it."""
+    from services.execution.equity import EquityRecorder
+
+    order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(10), project="alpha", client_order_id="M-1")
+    await _settle(stack, order.id, {OrderState.FILLED})
+    [fill] = await _commissions_of(stack, "AAPL", 1)
+    quote = fill.price + Decimal(7)
+    stack.sim.set_price("AAPL", quote)
+    recorder, provider = EquityRecorder(stack.db, stack.provider), stack.provider
+    real_clock = provider.clock
+    provider.clock = lambda: fill.fill_time - timedelta(seconds=5)  # the price as seen before the fill
+    try:
+        sample = await recorder.sample()
+    finally:
+        provider.clock = real_clock
+    assert sample is not None and sample.marks == {"AAPL": quote}
+    rows = _rows(stack.db, "AAPL")
+    assert {(r.market_price, r.marked_at) for r in rows.values()} == {(fill.price, fill.fill_time)}
+    assert sample.unrealized_pnl == 10 * (fill.price - rows[None].average_cost)
+
+    sample = await recorder.sample()  # seen now, after the fill
+    assert sample is not None and sample.marks == {"AAPL": quote}
+    rows = _rows(stack.db, "AAPL")
+    assert {r.market_price for r in rows.values()} == {quote}
+    assert all(r.marked_at >= fill.fill_time for r in rows.values())
+    assert sample.unrealized_pnl == 10 * (quote - rows[None].average_cost)

@@ -228,16 +228,22 @@ class PositionRepository:
             query = query.where(Position.quantity != 0)
         return list(self.session.scalars(query.order_by(Position.account, Position.symbol, Position.project_key)))
 
-    def mark(self, account: str, prices: Mapping[str, Decimal], when: datetime | None = None) -> int:
+    def mark(self, account: str, prices: Mapping[str, Decimal], when: datetime | None = None,
+             seen: Mapping[str, datetime] | None = None) -> int:
         """Store the last market price of each symbol on every row of the account (project rows
-        included). Returns how many rows were marked."""
+        included). ``seen``: when each price was seen (a stream's last tick may be older than
+        ``when``): it is stored only on the rows without a newer mark (a fill since), at that
+        time. Returns how many rows were marked."""
         when = when or utcnow()
         marked = 0
         for symbol, price in sorted(prices.items()):
+            query = update(Position).where(Position.account == account, Position.symbol == symbol)
+            at = when
+            if seen is not None:
+                at = seen.get(symbol, when)
+                query = query.where(or_(Position.marked_at.is_(None), Position.marked_at <= at))
             result = cursor_result(self.session.execute(
-                update(Position).where(Position.account == account, Position.symbol == symbol)
-                .values(market_price=as_decimal(price), marked_at=when)
-                .execution_options(synchronize_session=False)))
+                query.values(market_price=as_decimal(price), marked_at=at).execution_options(synchronize_session=False)))
             marked += result.rowcount or 0
         return marked
 
