@@ -50,6 +50,9 @@ class DecisionTrail:
     risk_decisions: tuple[dict, ...] = ()
     state_changes: tuple[dict, ...] = ()
     portfolio_snapshots: tuple[dict, ...] = ()
+    # no plan: why, as the run's message says it ("preview refused: unknown contract: ...", a
+    # ticket's refusal, a backtest that ended before it); None: none said, or a plan
+    no_plan: str | None = None
 
     @property
     def snapshots_without_money(self) -> tuple[dict, ...]:
@@ -58,17 +61,24 @@ class DecisionTrail:
         return tuple(s for s in self.portfolio_snapshots if (s.get("rates") or {}).get("missing"))
 
     @property
+    def plan_words(self) -> str:
+        """Its plan, or why the run has none: "plan 7", "no plan yet", "no plan: preview refused: ..."."""
+        if self.plan_id is not None:
+            return f"plan {self.plan_id}"
+        return f"no plan: {self.no_plan}" if self.no_plan else "no plan yet"
+
+    @property
     def title(self) -> str:
         """What the trail is, as the Decisions panel heads it: a plan its run did not execute was
         never sent (a run sends one plan), so it reads as the preview it is."""
         if self.plan_id is None:
-            return f"Run {self.run_id}, no plan yet"
+            return f"Run {self.run_id}, {self.plan_words}"
         if self.executed:
             return f"Run {self.run_id}, plan {self.plan_id} (executed)"
         return f"Preview not sent: run {self.run_id}, plan {self.plan_id}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "plan_id": self.plan_id, "executed": self.executed,
+        return {"run_id": self.run_id, "plan_id": self.plan_id, "executed": self.executed, "no_plan": self.no_plan,
                 **{name: list(getattr(self, name)) for name in TRAIL_LISTS}}
 
 
@@ -149,4 +159,5 @@ def decision_trail(db, *, run_id: int | None = None, plan_id: int | None = None)
                  "source": _plain(e.source), "message": e.message} for e, ref, symbol in changes)
             history["portfolio_snapshots"] = tuple(_snapshot(s) for s in session.scalars(
                 select(TrailPortfolioSnapshot).where(TrailPortfolioSnapshot.run_id == run.id).order_by(TrailPortfolioSnapshot.id)))
-        return DecisionTrail(run.id, plan_id, executed, **decisions, **history)
+        return DecisionTrail(run.id, plan_id, executed, **decisions, **history,
+                             no_plan=run.message if plan_id is None else None)

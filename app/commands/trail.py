@@ -5,8 +5,10 @@ and delta with the rounding applied, or why it got no order; every risk rule's m
 limit and verdict per order and for the account), then what happened (the orders' state changes
 and the projects' portfolio snapshots at each fill batch and at the run's end, each saying what
 its money is in: ``IN``, and ``no rate`` for figures a missing exchange rate left out). A run shows the
-plan it executed (or its newest plan). ``--json``: one object with the lists ``signals``,
-``order_decisions``, ``risk_decisions``, ``state_changes`` and ``portfolio_snapshots``.
+plan it executed (or its newest plan); a run with none says why, as its message does ("run 3,
+no plan: preview refused: unknown contract: ..."). ``--json``: one object with the lists
+``signals``, ``order_decisions``, ``risk_decisions``, ``state_changes`` and ``portfolio_snapshots``,
+and ``no_plan`` (that reason, or null).
 The tables show weights and the ratio rules' figures as percents, as the window does ("10.00%",
 ``services.core.wording.percent``), and quantities, prices and money as its panels do
 ("10,000", "171.30", "96,954.55"); ``--json`` keeps every value exact ("0.1").
@@ -94,9 +96,8 @@ def table(rows: Sequence[dict], columns: tuple[tuple[str, str], ...]) -> str:
 
 
 def render(trail) -> str:
-    plan = f"plan {trail.plan_id}" if trail.plan_id is not None else "no plan yet"
     executed = " (executed)" if trail.executed else ""
-    out = [f"run {trail.run_id}, {plan}{executed}"]
+    out = [f"run {trail.run_id}, {trail.plan_words}{executed}"]
     for name, title, columns in SECTIONS:
         rows = getattr(trail, name)
         out.append(f"\n{title} ({len(rows)})")

@@ -11,7 +11,7 @@ from typing import cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from services.db.models import TradeRun
+from services.db.models import OrderPlan, TradeRun
 from services.db.repositories.base import get_row, insert_once, insert_one
 from services.db.types import utcnow
 from services.domain import RunStatus, TradeMode
@@ -20,6 +20,13 @@ from services.domain import RunStatus, TradeMode
 def run_idempotency_key(project_id: int, snapshot_id: int | None, mode: TradeMode | str, trade_date: date) -> str:
     """Seed 000: one run per project + snapshot + mode + trading day."""
     return f"{project_id}:{snapshot_id if snapshot_id is not None else '-'}:{TradeMode(mode)}:{trade_date.isoformat()}"
+
+
+# A run whose preview was refused while it had no plan (the day's run is created, then previewed
+# in later transactions): its message says why (services.trail_queries reads it), and this key of
+# its params marks the message as that refusal, which the run's first stored plan clears
+# (services.execution.runs.planning)
+PREVIEW_REFUSED = "preview_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,18 @@ class RunRepository:
             "idempotency_key": key,
         }
         return insert_once(self.session, TradeRun, values, ("idempotency_key",), read_first=True)
+
+    def refuse_preview(self, run_id: int, code: str, reason: str) -> bool:
+        """A refused preview kept with a run that has no plan yet: its message says it (False,
+        nothing written: no such run, or a plan of it is stored and says what it decided). The
+        run is read locked, for its newest params: another process's preview or execute of it
+        may have written them a moment ago."""
+        run = self.session.get(TradeRun, run_id, with_for_update=True)
+        if run is None or self.session.scalar(select(OrderPlan.id).where(OrderPlan.run_id == run_id).limit(1)) is not None:
+            return False
+        run.message = f"preview refused: {reason}"[:2000]
+        run.params = {**(run.params or {}), PREVIEW_REFUSED: code}
+        return True
 
     def get(self, run_id: int) -> TradeRun:
         return get_row(self.session, TradeRun, run_id)

@@ -3,11 +3,12 @@ overrides, and its preview (builder + risk) stored as a frozen plan."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast, overload
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, null, select, update
 
 from services.books import WorkingOrder, buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
@@ -29,6 +30,7 @@ from services.db.repositories import (
     SettingsRepository,
 )
 from services.db.repositories.base import execute_many, fetch_first
+from services.db.repositories.runs import PREVIEW_REFUSED
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, snapshot_items
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
@@ -36,10 +38,12 @@ from services.db.types import utcnow
 from services.domain import TradeMode
 
 from ..audit import audit
-from ..errors import BadInput, BrokerError, UnknownContract
+from ..errors import BadInput, BrokerError, ExecutionError, UnknownContract
 from ..listings import snapshot_specs
 from .base import RunServiceBase
 from .records import PlanSubject, PreviewResult, RunInfo, run_info
+
+log = logging.getLogger(__name__)
 
 MARKET_TZ = NEW_YORK
 
@@ -73,6 +77,8 @@ _SET_RUN_PARAMS = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
                    .values(params=bindparam("run_params", type_=_RUNS.c.params.type),
                            updated_at=bindparam("now", type_=_RUNS.c.updated_at.type)))
 _SET_RUN_PARAMS_COLUMNS = ("run_id", "run_params", "now")
+# the same, the run's refused preview cleared (its first plan says what it decided now)
+_SET_RUN_PARAMS_UNREFUSED = _SET_RUN_PARAMS.values(message=null())
 
 
 def trading_day(now: datetime | None = None) -> date:
@@ -255,7 +261,19 @@ class RunPlanning(RunServiceBase):
         resumes it; its count read with the run, in the preview's first transaction).
         ``inherit_portfolio_value``: none given, the value the run's last preview was given
         (``execute`` sends the plan the trader previewed); a preview itself never inherits, its
-        empty value means the capital or NetLiquidation as documented."""
+        empty value means the capital or NetLiquidation as documented.
+        Refused (an ``ExecutionError``: a symbol IB does not know, no prices, no portfolio
+        value, a bad parameter), the run is kept as it is, the day's run that the next preview
+        reuses, and the refusal with it: audited ``plan.refused``, and in the message of a run
+        with no plan yet (``_keep_refusal``)."""
+        try:
+            return await self._preview_run(run_id, portfolio_value, unless_it_has_orders, inherit_portfolio_value)
+        except ExecutionError as exc:
+            await self._keep_refusal(run_id, exc)
+            raise
+
+    async def _preview_run(self, run_id: int, portfolio_value: Decimal | None, unless_it_has_orders: bool,
+                           inherit_portfolio_value: bool) -> PreviewResult | None:
         loaded = await self._db(self._load_for_preview, run_id, unless_it_has_orders)
         if loaded is None:
             return None
@@ -294,6 +312,24 @@ class RunPlanning(RunServiceBase):
         subject = PlanSubject.of(project_name, source_file, None if fx is None else fx.base)
         return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account,
                               own_working, reported, subject)
+
+    async def _keep_refusal(self, run_id: int, exc: ExecutionError) -> None:
+        """The refused preview recorded with its run, which was created in an earlier
+        transaction (a preview needs the broker between reading its run and storing its plan, and
+        ``execute`` previews under the run's lease): left QUEUED with no plan, it said nothing
+        of why. The refusal itself is what the trader is told: not recording it is logged, and
+        never said instead of it."""
+        try:
+            await self._db(self._record_refusal, run_id, exc.code, str(exc))
+        except Exception:
+            log.exception("run %s: its refused preview (%s) could not be recorded", run_id, exc)
+
+    @retry_lock_conflicts
+    def _record_refusal(self, run_id: int, code: str, reason: str) -> None:
+        with self.db.unit_of_work() as session:
+            # the run's row locked first, then the audit chain's head, as a preview stores its plan
+            RunRepository(session).refuse_preview(run_id, code, reason)
+            audit(self.db, self.actor, "plan.refused", "trade_run", run_id, {"code": code, "message": reason}, session=session)
 
     def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
         """What a preview reads of the run, its snapshot and its project's book; with
@@ -387,7 +423,9 @@ class RunPlanning(RunServiceBase):
                 "risk": report.to_dict(),
                 "previewed_at": datetime.now(UTC).isoformat(),
             })
-            execute_many(session, _SET_RUN_PARAMS, _SET_RUN_PARAMS_COLUMNS, [(run.id, stored, utcnow())])
+            refused = stored.pop(PREVIEW_REFUSED, None) is not None
+            execute_many(session, _SET_RUN_PARAMS_UNREFUSED if refused else _SET_RUN_PARAMS, _SET_RUN_PARAMS_COLUMNS,
+                         [(run.id, stored, utcnow())])
             if reported_rates is not None and self.provider.account:
                 EquityRepository(session).store_rates(self.provider.account, reported_rates.base, reported_rates.rates)
             traded = {d.key for d in result.orders}
