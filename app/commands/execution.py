@@ -53,7 +53,8 @@ def register(subparsers) -> None:
     ex = subparsers.add_parser("execute", help="send a stored plan, or preview a snapshot and send its plan in one step")
     what = ex.add_mutually_exclusive_group(required=True)
     what.add_argument("--plan", type=int, metavar="ID", help="a plan stored by `preview --save`: exactly its orders are sent, "
-                      "or nothing when it is too old or prices moved (exit 3)")
+                      "or nothing when it is too old or prices moved (exit 3); the options a preview reads (builder, "
+                      "--portfolio-value, --risk, --project, --new-run) are refused with it (exit 2)")
     what.add_argument("--snapshot", metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported): "
                       "previewed, stored as a plan and sent (or the day's run resumed)")
     ex.add_argument("--project", metavar="NAME", help="the project of a snapshot FILE (default for an id: the snapshot's own)")

@@ -84,6 +84,24 @@ def refuse_live_without_word(mode: TradeMode | str, live_token: str | None) -> N
         raise LiveConfirmRequired("live_confirm_required: live mode needs --live-token LIVE")
 
 
+def refuse_inputs_a_plan_ignores(request: RunRequest) -> None:
+    """A stored plan is sent exactly as it was previewed: what only a snapshot's preview reads
+    (a portfolio value, builder parameters, risk overrides, a project, a new run) given with it
+    is refused (``BadInput``), nothing sent. Ignored, ``execute --plan 3 --portfolio-value 1000
+    --risk max_order_notional=100`` sent plan 3's 10,000 of orders as if neither had been typed."""
+    if request.plan_id is None:
+        return
+    given = [what for what, value in (
+        ("a portfolio value", request.portfolio_value),
+        (f"builder parameters ({', '.join(sorted(request.builder))})", request.builder),
+        (f"risk overrides ({', '.join(request.risk_overrides)})", request.risk_overrides),
+        ("a project", request.project),
+        ("a new run", request.new_run)) if value]
+    if given:
+        raise BadInput(f"plan {request.plan_id} is sent exactly as it was previewed; {', '.join(given)} would not change it: "
+                       "leave them out, or preview again with them and execute the new plan")
+
+
 def check_stored_inputs(db, request: RunRequest) -> None:
     """What the database alone can refuse, before the broker is connected: a plan or a snapshot
     id that does not exist, a portfolio value no plan keeps (``BadInput``; ``execute --plan 999``
@@ -91,6 +109,7 @@ def check_stored_inputs(db, request: RunRequest) -> None:
     ``execute_to_end`` meets the same rules again, connected."""
     if request.portfolio_value is not None:
         check_portfolio_value(request.portfolio_value)
+    refuse_inputs_a_plan_ignores(request)
     with db.session() as session:
         if request.plan_id is not None:
             try:
@@ -105,6 +124,7 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     """``stack``: the composition root's stack, connected (``service``, ``engine``, ``provider``,
     ``db``, ``writer``)."""
     refuse_live_without_word(request.mode, request.live_token)
+    refuse_inputs_a_plan_ignores(request)  # before anything is stored or sent
     service = stack.service
     dropped: list[str] = []  # why the connection went away, if it did
     stack.provider.subscribe(lambda ev: dropped.append(ev.detail or "connection lost")

@@ -311,3 +311,27 @@ async def test_a_stored_limit_of_another_version_refuses_the_preview_until_trade
     previewed = await run(cli_args(db_url, simulator.port, *preview))
     assert previewed.code == 0, previewed.err
     assert simulator.orders() == []
+
+
+async def test_execute_plan_refuses_the_options_a_preview_reads(db_url, simulator, snapshot_file):
+    """`execute --plan 3 --portfolio-value 1000 --risk max_order_notional=100` sent plan 3 as it
+    was previewed, both options silently ignored: the trader who typed a smaller value or a
+    tighter limit saw the plan's whole orders go. Now refused (exit 2) before anything is sent,
+    naming what would not change the plan; the plan alone is then sent as before."""
+    saved = await run(cli_args(db_url, simulator.port, "preview", "--snapshot", str(snapshot_file), "--project", "frozen",
+                               "--portfolio-value", "100000", "--save", "--json"))
+    assert saved.code == 0, saved.err
+    plan = str(saved.json["plan_id"])
+    await until_client_gone(simulator, 1)
+    for options, said in ((["--portfolio-value", "1000"], "a portfolio value"),
+                          (["--risk", "max_order_notional=100"], "risk overrides (max_order_notional=100)"),
+                          (["--lot-size", "100", "--order-type", "LMT"], "builder parameters (lot_size, order_type)"),
+                          (["--project", "other"], "a project"), (["--new-run"], "a new run")):
+        refused = await run(cli_args(db_url, simulator.port, "execute", "--plan", plan, *options, "--wait-seconds", "0"))
+        assert refused.code == 2, (options, refused.err)
+        assert f"plan {plan} is sent exactly as it was previewed; {said} would not change it" in refused.err, refused.err
+    assert simulator.orders() == []
+
+    sent = await run(cli_args(db_url, simulator.port, "execute", "--plan", plan, "--wait-seconds", "10", "--json"))
+    assert sent.code == 0, sent.err
+    assert len(simulator.orders()) == 2
