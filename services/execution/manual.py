@@ -147,6 +147,14 @@ class Ticket:
             raise BadInput(f"a {self.order_type} order needs a limit price")
         if self.order_type.has_stop and self.stop_price is None:
             raise BadInput(f"a {self.order_type} order needs a stop price")
+        # a price typed for a type that does not use it is refused, never dropped: a limit given
+        # with the default MKT went as a market order, one given to a STP as a plain stop
+        if self.limit_price is not None and not self.order_type.has_limit:
+            raise BadInput(f"a {self.order_type} order takes no limit price (got {self.limit_price}): "
+                           "make it a LMT or STP LMT order, or leave the limit out")
+        if self.stop_price is not None and not self.order_type.has_stop:
+            raise BadInput(f"a {self.order_type} order takes no stop price (got {self.stop_price}): "
+                           "make it a STP or STP LMT order, or leave the stop out")
         if self.outside_rth and not self.order_type.has_limit:
             raise BadInput("outside regular trading hours takes a limit order (LMT or STP LMT): IB holds a market order until the open")
 

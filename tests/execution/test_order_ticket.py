@@ -180,6 +180,29 @@ async def test_prices_off_the_tick_grid_and_incomplete_tickets_are_refused_with_
         Ticket.of("AA PL", "BUY", quantity="1")
 
 
+async def test_a_price_the_order_type_does_not_use_is_refused_not_dropped(stack):
+    """`order --symbol AAPL --side BUY --quantity 3 --limit 100` (the type left at its default
+    MKT) went as a market order, the limit silently dropped; a STP order given a limit went as a
+    plain stop, a market order once triggered. Refused now, naming the price and the type, and
+    nothing is stored or sent."""
+    for kwargs, message in (({"limit_price": "100"}, "a MKT order takes no limit price"),
+                            ({"order_type": "STP", "stop_price": "95", "limit_price": "94"}, "a STP order takes no limit price"),
+                            ({"order_type": "LMT", "limit_price": "100", "stop_price": "95"}, "a LMT order takes no stop price"),
+                            ({"stop_price": "95"}, "a MKT order takes no stop price")):
+        with pytest.raises(BadInput, match=message):
+            Ticket.of("AAPL", "BUY", quantity="3", **kwargs)
+        with pytest.raises(BadInput, match=message):  # the service's own rule, whoever built the ticket
+            await _manual(stack).send(Ticket("AAPL", Side.BUY, Decimal(3), order_type=OrderType(kwargs.get("order_type", "MKT")),
+                                             limit_price=_price(kwargs, "limit_price"), stop_price=_price(kwargs, "stop_price")))
+    assert _orders(stack.db) == [] and stack.sim.orders() == []
+    with stack.db.session() as session:
+        assert session.scalars(select(TradeRun)).all() == []  # no run either
+
+
+def _price(kwargs: dict, name: str) -> Decimal | None:
+    return Decimal(kwargs[name]) if name in kwargs else None
+
+
 async def test_a_ticket_the_order_columns_cannot_keep_is_refused_before_a_run_is_stored(stack):
     """A quantity or price at or above what trade_orders keeps (quantity below 1e12, prices below
     1e10) is bad input with the field, before anything is stored: with the risk limits off and
