@@ -5,7 +5,8 @@ exports, the change feed and the commands write.
 
 Spaces around the number are ignored; thousands may be grouped with commas, in threes, as the
 window shows them (``1,000,000.50``, which the Replace dialog reads back); nothing else is a
-number: no ``1,5`` (a decimal comma would be read as 15 if commas were simply dropped), no
+number: no ``1,5`` (a decimal comma would be read as 15 if commas were simply dropped), no ``0,125``
+(read as 125: a first group never starts with a zero), no
 ``1_000`` (Python's spelling), no NaN or infinity. What a caller then allows (positive, below a
 bound, whole) is its own rule, said in its own words.
 """
@@ -15,7 +16,8 @@ from __future__ import annotations
 import re
 from decimal import Context, Decimal, InvalidOperation
 
-_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+# the first group never starts with a zero: "0,125" is a decimal comma (0.125), not 125
+_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d*)?")
 
 
 COMMA_HINT = "commas only group thousands, as in 1,000.5"

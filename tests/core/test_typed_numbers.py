@@ -34,6 +34,15 @@ def test_what_is_not_a_number(text):
         typed_decimal(text)
 
 
+@pytest.mark.parametrize("text", ["0,125", "0,500", "-0,250", "00,100", "012,000"])
+def test_a_decimal_comma_after_a_leading_zero_is_not_read_as_thousands(text):
+    """"0,125" (a decimal comma: 0.125) was read as 125, a thousands group no one writes: a
+    European trader's limit of 0,125 became 125, a notional of 0,500 five hundred. A grouped
+    number's first group never starts with a zero."""
+    with pytest.raises(NotANumber, match=r"commas only group thousands"):
+        typed_decimal(text)
+
+
 def test_a_misplaced_comma_is_named():
     with pytest.raises(NotANumber, match=r"'1,5' is not a number \(commas only group thousands"):
         typed_decimal("1,5")
