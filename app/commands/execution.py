@@ -11,7 +11,8 @@
 Exit codes: 0 done, 2 bad input, 3 blocked by risk (HALTED included), 4 refused (live token,
 account guard, or the run is being executed by another process: the message names it), 5 broker
 or connection error (for ``execute`` also: any order of the run left unsent, or the connection
-died during the run; the unsent orders are listed). Every connection reconciles first.
+died during the run, or any order of it rejected by the broker; the unsent and the rejected orders
+are listed). Every connection reconciles first.
 """
 
 from __future__ import annotations
@@ -360,7 +361,7 @@ async def cmd_execute(args, settings) -> int:
     # a sender that lost the run's lease did not finish it, even when another process did; a run
     # stopped by a halt or a Cancel All did not either (its unsent orders canceled or left NEW)
     # (and one whose orders its sender canceled after another process's Cancel All: not sent as planned)
-    if (outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped
+    if (outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped or outcome.rejected
             or result.canceled_after_cancel_all or result.not_canceled_after_cancel_all):
         print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
         return EXIT_BROKER

@@ -4,12 +4,15 @@
 The order is checked (risk, market health) and, unless ``--check``, sent as a run of its own with
 a one-order frozen plan, through the same rules as ``execute``: the LIVE word in live mode
 (``--live-token LIVE``), the trading state, risk (exit 3 when it blocks), the market-health gate.
-Then it waits until the order is done or ``--wait-seconds`` passed and prints it.
+Then it waits until the order is done or ``--wait-seconds`` passed and prints it (exit 5 when the
+broker rejected it).
 """
 
 from __future__ import annotations
 
-from app.cli import EXIT_BLOCKED, EXIT_OK
+import sys
+
+from app.cli import EXIT_BLOCKED, EXIT_BROKER, EXIT_OK
 
 
 def register(subparsers) -> None:
@@ -42,6 +45,7 @@ def register(subparsers) -> None:
 
 async def cmd_order(args, settings) -> int:
     from app.commands.execution import _print_result, _written, connected, order_dict
+    from services.execution.headless_run import rejected_orders
     from services.execution.manual import Ticket
 
     ticket = Ticket.of(args.symbol, args.side, quantity=args.quantity, notional=args.notional, order_type=args.order_type,
@@ -62,6 +66,11 @@ async def cmd_order(args, settings) -> int:
     _print_result(args, {"run_id": result.run_id, "plan_id": result.plan_id, "orders": [order_dict(o) for o in orders]},
                   "\n".join(f"run {result.run_id}: order {o.id} {o.client_order_id} {o.side} {o.quantity} {o.symbol} "
                             f"{o.order_type}: {o.status}, filled {o.filled_quantity}" for o in orders))
+    rejected = rejected_orders(orders)
+    if rejected:  # sent and refused by the broker: not done (it exited 0)
+        # on stderr, as execute says its problems: --json's one object on stdout stays the only one
+        print(f"trading-console: run {result.run_id}: rejected by the broker: {'; '.join(rejected)}", file=sys.stderr)
+        return EXIT_BROKER
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.console_queries import store_parsed_snapshot
+from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.db.models import DecisionSnapshot
 from services.db.plan_repository import PlanNotFound, PlanRepository
@@ -58,6 +59,11 @@ class RunOutcome:
     connection_lost: str | None
 
     @property
+    def rejected(self) -> list[str]:
+        """The run's orders the broker rejected, each with its reason."""
+        return rejected_orders(self.view.orders)
+
+    @property
     def plan_id(self) -> int | None:
         return self.result.plan_id or (self.view.run.params or {}).get("plan_id")
 
@@ -71,10 +77,21 @@ class RunOutcome:
                        + ("; what this process did not send is left to the process that took the run over, or to the next execute of it"
                           if self.result.lease_lost else ""))
         out.extend(self.result.cancel_all_notes())  # the window's words (services.preview_session.describe_execute)
+        rejected = self.rejected
+        if rejected:
+            out.append(f"{counted(len(rejected), 'order')} rejected by the broker: {'; '.join(rejected)}")
         if self.not_sent:
             listing = ", ".join(self.not_sent[:50]) + (f" and {len(self.not_sent) - 50} more" if len(self.not_sent) > 50 else "")
             out.append(f"{counted(len(self.not_sent), 'order')} not sent: {listing}")
         return out
+
+
+def rejected_orders(orders) -> list[str]:
+    """``orders`` (OrderRecord) the broker rejected, as ``client order id SIDE QTY SYMBOL: reason``:
+    what a command says, and exits 5 for, when a run or a ticket it sent ended so (it exited 0,
+    a FAILED run read as done by whoever looks only at the exit code)."""
+    return [f"{o.client_order_id} {o.side} {plain(o.quantity)} {o.symbol}: {o.rejected_reason or 'no reason given'}"
+            for o in orders if o.status is OrderState.REJECTED]
 
 
 def refuse_live_without_word(mode: TradeMode | str, live_token: str | None) -> None:

@@ -335,3 +335,27 @@ async def test_execute_plan_refuses_the_options_a_preview_reads(db_url, simulato
     sent = await run(cli_args(db_url, simulator.port, "execute", "--plan", plan, "--wait-seconds", "10", "--json"))
     assert sent.code == 0, sent.err
     assert len(simulator.orders()) == 2
+
+
+async def test_a_rejected_order_is_said_and_exits_5(db_url, simulator, snapshot_file):
+    """`execute` of a run whose order the broker rejected printed "failed" and exited 0, nothing on
+    stderr, as `order` did for a rejected ticket: a script reading the exit code took the run for
+    done. Both now name the rejected order with its reason on stderr and exit 5."""
+    simulator.faults.reject_symbols.add("MSFT")
+    executed = await run(cli_args(db_url, simulator.port, "execute", "--snapshot", str(snapshot_file), "--project", "rej",
+                                  "--portfolio-value", "100000", "--wait-seconds", "10", "--json"))
+    assert executed.code == 5, executed.err
+    assert executed.json["run"]["status"] == "failed"  # stdout stays one JSON object
+    assert "1 order rejected by the broker: " in executed.err and "BUY 1 MSFT: 201" in executed.err, executed.err
+    await until_client_gone(simulator, 1)
+
+    ticket = await run(cli_args(db_url, simulator.port, "order", "--symbol", "MSFT", "--side", "BUY", "--quantity", "2",
+                                "--wait-seconds", "10", "--json"))
+    assert ticket.code == 5, ticket.err
+    assert [o["status"] for o in ticket.json["orders"]] == ["REJECTED"]
+    assert "rejected by the broker: " in ticket.err and "BUY 2 MSFT: 201" in ticket.err, ticket.err
+    await until_client_gone(simulator, 1)
+
+    accepted = await run(cli_args(db_url, simulator.port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1",
+                                  "--wait-seconds", "10"))
+    assert accepted.code == 0 and "rejected" not in accepted.err, accepted.err
