@@ -325,6 +325,9 @@ class BooksService:
             raise BooksError(f"the cost must be a positive price per share, got {cost}")
         if project == UNASSIGNED:
             raise BooksError(f"{UNASSIGNED!r} is not a project: name the project that takes the shares")
+        # as typed: listing keys and IB account ids are upper case (a lower-case "aapl" found no
+        # unassigned share on SQLite, and on MariaDB's case-blind collation was booked as "aapl")
+        symbol, account = symbol.strip().upper(), (account or "").strip().upper() or None
         return self._assign(symbol, quantity, project, cost, account)
 
     # One unit of work of the database alone: a lock wait or a deadlock (its audit entry waiting
