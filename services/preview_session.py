@@ -23,6 +23,8 @@ class ExecuteGate(NamedTuple):
 
 NO_PREVIEW = ExecuteGate(False, "Preview first")
 HALTED_GATE = ExecuteGate(False, "Trading is HALTED: resume trading to send orders")
+# the preview form edited since the plan was built: Execute would send the plan, not what the form says
+FORM_CHANGED = "The form changed since the preview: Preview again to send what it says (or put the fields back)"
 
 
 class PreviewSession:
@@ -32,12 +34,16 @@ class PreviewSession:
         self.snapshot_id: int | None = None  # the snapshot the preview was built from
         self.sent_run_id: int | None = None  # the preview's plan went out: Execute stays off
         self.halted = False  # trading HALTED: nothing can be sent, whatever the preview says
+        # the form's fields no longer say what the preview was built with (a lot size typed after
+        # it): Execute is off until the trader previews again or puts them back
+        self.form_changed = False
 
     def start(self, preview: PreviewResult, snapshot_id: int) -> ExecuteGate:
         self.preview = preview
         self.run_id = preview.run_id
         self.snapshot_id = snapshot_id
         self.sent_run_id = None
+        self.form_changed = False
         return self.gate()
 
     def clear(self) -> None:
@@ -49,6 +55,11 @@ class PreviewSession:
         """The plan was sent: executing it again would only re-send (or reconcile) the same
         orders; the next run starts with a new preview."""
         self.sent_run_id = run_id
+        return self.gate()
+
+    def set_form_changed(self, changed: bool) -> ExecuteGate:
+        """Whether the preview form differs from what the current preview was built with."""
+        self.form_changed = changed
         return self.gate()
 
     def set_halted(self, halted: bool) -> ExecuteGate:
@@ -77,6 +88,8 @@ class PreviewSession:
             return ExecuteGate(False, "Blocked by risk: see Risk results")
         if not preview.drafts:
             return ExecuteGate(False, "Nothing to trade: the account is at the targets")
+        if self.form_changed:
+            return ExecuteGate(False, FORM_CHANGED)
         return ExecuteGate(True)
 
     def refusal(self) -> str | None:
@@ -91,6 +104,8 @@ class PreviewSession:
             return superseded(self.preview) + "."
         if self.preview.blocked:
             return "The run is BLOCKED by risk; nothing can be sent."
+        if self.form_changed:
+            return FORM_CHANGED + "."
         return None
 
     def unsent_note(self) -> str:

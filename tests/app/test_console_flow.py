@@ -578,3 +578,47 @@ def test_showing_another_snapshot_clears_the_previews_notes_with_its_table(qloop
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_execute_is_off_while_the_form_differs_from_what_was_previewed(qloop, open_console, monkeypatch):
+    """Preview, then a lot size of 10 typed without previewing again: Execute stayed green and
+    sent the plan of lot 1 shown above the form that said 10. Execute is now off, saying why,
+    until the fields are put back or the form is previewed again; nothing is sent meanwhile."""
+    from services.preview_session import FORM_CHANGED
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view = w.preview_view
+        try:
+            view.portfolio_edit.setText("100000")
+            view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "the preview")
+            await wait_for(lambda: "Preview" not in controller.runner.running(), 15, "the preview's end")
+            assert view.execute_button.isEnabled()
+            first = controller.current_preview.plan
+
+            view.lot_size_edit.setText("10")
+            assert not view.execute_button.isEnabled() and view.execute_button.toolTip() == FORM_CHANGED
+            controller.last_error = None
+            controller.trading._on_execute_requested()  # the shortcut's way round a disabled button
+            assert controller.last_error is not None and FORM_CHANGED in controller.last_error[1]
+            view.order_type_combo.setCurrentText("LMT")
+            view.lot_size_edit.setText("1")
+            assert not view.execute_button.isEnabled()  # the order type still differs
+            view.order_type_combo.setCurrentText("MKT")
+            assert view.execute_button.isEnabled()  # put back: the plan shown is what the form says
+            assert console.sim.orders() == []
+
+            view.lot_size_edit.setText("10")
+            view.preview_button.click()
+            await wait_for(lambda: "Preview" not in controller.runner.running() and controller.current_preview.plan.id != first.id,
+                           15, "the second preview")
+            assert view.execute_button.isEnabled()
+            assert all(d.quantity % 10 == 0 for d in controller.current_preview.drafts)  # built with what the form says
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

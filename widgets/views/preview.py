@@ -61,6 +61,7 @@ class PreviewView(QWidget):
     preview_requested = Signal(object)  # dict of build parameters (Decimal values)
     new_run_preview_requested = Signal(object)  # the same, previewed in a new run of the day
     execute_requested = Signal()
+    form_changed = Signal()  # a field of the form changed (typed, chosen or set)
 
     def __init__(self, model: PreviewOrdersModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,6 +165,11 @@ class PreviewView(QWidget):
         self._shortcuts_through = LetShortcutsThrough(("Ctrl+E", "Ctrl+P", "Ctrl+Shift+P"), self)
         for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
             edit.installEventFilter(self._shortcuts_through)
+        for edit in (self.portfolio_edit, self.cash_buffer_edit, self.lot_size_edit, self.bps_edit, self.min_order_edit):
+            edit.textChanged.connect(self.form_changed)
+        self.rounding_combo.currentTextChanged.connect(self.form_changed)
+        self.order_type_combo.currentTextChanged.connect(self.form_changed)
+        self.liquidate_check.toggled.connect(self.form_changed)
         self._on_order_type_changed(self.order_type_combo.currentText())
         self._update_totals()
 
