@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from services.db.models import TradeFill
 
-from .cli_helpers import ROOT, child_env, run
+from .cli_helpers import run, start
 from .monitor_helpers import (
     REJECTED,
     SYMBOLS,
@@ -44,8 +44,7 @@ class Watcher:
     @classmethod
     async def start(cls, db_url: str, *extra: str) -> Watcher:
         args = [sys.executable, "-m", "app", "--db-url", db_url, "--log-level", "WARNING", "watch", "--json", *extra]
-        proc = await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=child_env(), stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
+        proc = await start(args)
         watcher = cls(proc)
         from tests.fixtures.waiting import wait_until
 
@@ -137,8 +136,7 @@ async def test_watch_follows_the_database_orders_fills_and_positions_read(tmp_pa
         listed = await run([sys.executable, "-m", "app", command])
         assert listed.code == 0, (command, listed.err)
     assert (data / "console.sqlite3").exists() and not (data / "demo.sqlite3").exists()
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "app", "watch", cwd=ROOT, env=child_env(),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await start([sys.executable, "-m", "app", "watch"])
     assert proc.stderr is not None
     started = ""
     while not started.startswith("watching") and not proc.stderr.at_eof():  # past any log line
