@@ -1,17 +1,19 @@
 """``tests/fixtures/forked_app``: a ``python -m app`` child forked from the preloaded server says
 and exits exactly as one started with exec (its arguments, environment and working directory are
-the ones asked for), and a SIGKILL ends it as it ends a process: exit status -9."""
+the ones asked for), and a SIGKILL ends it as it ends a process: exit status -9. ``run_sync``
+answers as ``subprocess.run`` does, timeout included."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 
 import pytest
 
-from tests.execution.cli_helpers import run, start
+from tests.execution.cli_helpers import child_env, run, start
 from tests.fixtures import forked_app
 
 
@@ -39,3 +41,16 @@ async def test_the_child_is_forked_and_a_sigkill_ends_it_with_minus_nine():
     assert proc.returncode == -signal.SIGKILL
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert isinstance(out, bytes) and isinstance(err, bytes)
+
+
+@pytest.mark.parametrize("command", [["--help"], ["no-such-command"], ["watch"]])
+def test_run_sync_answers_as_subprocess_run(command, monkeypatch, tmp_path):
+    args = [sys.executable, "-m", "app", *command]
+    forked = forked_app.run_sync(args, cwd=tmp_path, env=child_env(), timeout=120)
+    execd = subprocess.run(args, cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=120, check=False)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (execd.returncode, execd.stdout, execd.stderr)
+
+
+def test_run_sync_kills_a_child_past_its_timeout():
+    with pytest.raises(subprocess.TimeoutExpired):
+        forked_app.run_sync([sys.executable, "-m", "app", "sim", "--port", "0"], env=child_env(), timeout=1)

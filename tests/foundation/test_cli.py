@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from services.audit import AuditLog
 from services.db.migrate import head as _migrations_head
+from tests.fixtures.forked_app import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,9 +26,7 @@ pytestmark = pytest.mark.slow  # every step a `python -m app` subprocess
 def console(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+    return run_sync([sys.executable, "-m", "app", *args], cwd=cwd, env=env, timeout=120)
 
 
 def _shown(url: str) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.fixtures.forked_app import run_sync
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +22,7 @@ def _console(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
     env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
                TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
-    return subprocess.run([sys.executable, "-m", "app", *args], check=False, env=env, capture_output=True, text=True, timeout=120)
+    return run_sync([sys.executable, "-m", "app", *args], env=env, timeout=120)
 
 
 def _one_clear_line(result: subprocess.CompletedProcess, *, code: int, says: str, secret: str = "") -> str:

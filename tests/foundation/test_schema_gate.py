@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.db import migrate
+from tests.fixtures.forked_app import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +42,7 @@ def _console(url: str, *args: str, tmp_path: Path) -> subprocess.CompletedProces
     env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
     env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
                TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
-    return subprocess.run([sys.executable, "-m", "app", "--db-url", url, *args], check=False, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_sync([sys.executable, "-m", "app", "--db-url", url, *args], env=env, timeout=120)
 
 
 COMMANDS = [

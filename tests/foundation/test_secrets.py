@@ -12,6 +12,7 @@ import pytest
 
 from services import urls
 from services.urls import database_name, redact_text, redact_url, remember_url_secrets, url_secrets
+from tests.fixtures.forked_app import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "TopSecret99"
@@ -88,7 +89,7 @@ def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
     env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
                TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
-    return subprocess.run([sys.executable, "-m", "app", *args], check=False, env=env, capture_output=True, text=True, timeout=120)
+    return run_sync([sys.executable, "-m", "app", *args], env=env, timeout=120)
 
 
 @pytest.mark.parametrize("url", FORMS)
@@ -108,7 +109,7 @@ def test_password_from_the_environment_is_hidden_too(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
     env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
                TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"), TC_DB_URL=env_url)
-    result = subprocess.run([sys.executable, "-m", "app", "db", "current"], check=False, env=env, capture_output=True, text=True, timeout=120)
+    result = run_sync([sys.executable, "-m", "app", "db", "current"], env=env, timeout=120)
     assert result.returncode == 5
     assert _hidden(result.stderr), result.stderr
 
