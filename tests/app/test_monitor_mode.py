@@ -8,7 +8,6 @@ follow, every trading action is absent or refused, and nothing is ever written."
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +26,7 @@ from tests.execution.monitor_helpers import (
     stored_orders,
     table_fingerprint,
 )
+from tests.fixtures.forked_app import run_sync
 from tests.fixtures.waiting import wait_until
 
 from .conftest import run, until_console
@@ -144,8 +144,8 @@ def _scenario(qtbot, database, db_url, sim_config, console_settings, monitors: i
             # the trader: another process sends the run to the simulator
             landings = LandingRecorder(database)
             try:
-                trader = await asyncio.to_thread(subprocess.run, paper_run_args(db_url, sim.port, snapshot_id, "monitored"),
-                                                 cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=150)
+                trader = await asyncio.to_thread(run_sync, paper_run_args(db_url, sim.port, snapshot_id, "monitored"),
+                                                 cwd=ROOT, env=child_env(), timeout=150)
             finally:
                 landings.stop()
             assert trader.returncode in (0, 5), trader.stderr  # 5: the rejected order was not sent
