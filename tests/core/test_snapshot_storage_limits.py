@@ -17,6 +17,7 @@ from services.console_queries import import_snapshot, snapshot_items
 from services.core.snapshots import parse_snapshot_text
 from services.db.limits import snapshot_limits
 from services.db.models import DecisionSnapshot, DecisionSnapshotItem, Project
+from tests.fixtures.forked_app import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,7 +106,7 @@ def _console(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TC_")}
     env.update(PYTHONPATH=str(ROOT), TC_CONFIG_FILE=str(tmp_path / "settings.toml"),
                TC_DATA_DIR=str(tmp_path / "data"), TC_LOG_DIR=str(tmp_path / "logs"))
-    return subprocess.run([sys.executable, "-m", "app", *args], check=False, env=env, capture_output=True, text=True, timeout=120)
+    return run_sync([sys.executable, "-m", "app", *args], env=env, timeout=120)
 
 
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick

@@ -6,11 +6,14 @@ line went to stderr only, and a script reading the JSON read nothing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.forked_app import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED_PORT_URL = "mysql+pymysql://trader:S3cretPw@127.0.0.1:1/console"  # nothing listens on port 1
@@ -20,8 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # each case a `python
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=False)
+    # PYTHONPATH as cli_helpers.child_env gives it (cwd is ROOT either way): forked, not exec'd
+    return run_sync([sys.executable, "-m", "app", *args], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
 
 
 def _said(result: subprocess.CompletedProcess) -> dict:

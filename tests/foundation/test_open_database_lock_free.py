@@ -9,6 +9,7 @@ creates it at the same moment. ``audit verify`` moves its checkpoint only if the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from services.audit import AuditLog
 from services.db import Database
 from services.db.models import TradeSettings
 from services.db.repositories.settings import SettingsRepository
+from tests.fixtures.forked_app import run_sync
 from tests.fixtures.locks import FrozenWriter, short_lock_waits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +35,8 @@ pytestmark = pytest.mark.timeout(120)
 def _command(db_url: str, *args: str) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "app", "--db-url", db_url, "--log-level", "WARNING", *args]
     try:
-        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=ANSWER_WITHIN, check=False)
+        # PYTHONPATH as cli_helpers.child_env gives it (cwd is ROOT either way): forked, not exec'd
+        return run_sync(argv, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=ANSWER_WITHIN)
     except subprocess.TimeoutExpired:
         pytest.fail(f"`{' '.join(args)}` did not answer within {ANSWER_WITHIN} s behind the frozen writer")
 
