@@ -17,6 +17,12 @@ from tests.execution.cli_helpers import child_env, run, start
 from tests.fixtures import forked_app
 
 
+@pytest.fixture(autouse=True)
+def _forking(monkeypatch):
+    """These tests are about the forked children: on even under TC_TEST_FORK_APP=0."""
+    monkeypatch.setenv("TC_TEST_FORK_APP", "1")
+
+
 @pytest.mark.parametrize("command", [
     ["--help"],
     ["no-such-command"],
