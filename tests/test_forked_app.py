@@ -39,14 +39,19 @@ async def test_a_forked_child_says_and_exits_as_an_execd_one(command, monkeypatc
 
 async def test_the_child_is_forked_and_a_sigkill_ends_it_with_minus_nine():
     proc = await start([sys.executable, "-m", "app", "sim", "--port", "0"])  # serves until stopped
-    assert isinstance(proc, forked_app.ForkedProcess)
-    assert proc.pid != os.getpid()
-    os.kill(proc.pid, 0)  # a process of its own, alive
-    proc.send_signal(signal.SIGKILL)
-    assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
-    assert proc.returncode == -signal.SIGKILL
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert isinstance(out, bytes) and isinstance(err, bytes)
+    try:
+        assert isinstance(proc, forked_app.ForkedProcess)
+        assert proc.pid != os.getpid()
+        os.kill(proc.pid, 0)  # a process of its own, alive
+        proc.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+        assert proc.returncode == -signal.SIGKILL
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert isinstance(out, bytes) and isinstance(err, bytes)
+    finally:  # never leave the simulator behind, whatever failed
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.wait_for(proc.wait(), 30)
 
 
 @pytest.mark.parametrize("command", [["--help"], ["no-such-command"], ["watch"]])
