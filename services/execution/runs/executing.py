@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 _ORDERS = cast(Table, TradeOrder.__table__)
 _RUNS = cast(Table, TradeRun.__table__)
 _ORDER_COUNT = select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == bindparam("run_id"))
-_RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id"))
+# read locked (``_RUN_LOCKED`` in planning.py says why): written back with the plan's id
+_RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id")).with_for_update()
 # (an UPDATE's bind names must not be column names)
 _START_RUN = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
               .values(params=bindparam("new_params", type_=_RUNS.c.params.type), status=bindparam("new_status", type_=_RUNS.c.status.type),
@@ -265,7 +266,8 @@ class RunExecution(RunPlanning):
         requests = []
         with self.db.unit_of_work() as session:
             # the plan was built from this run: its project and mode are the run's (only the
-            # parameters are read, to be written back with the plan's id)
+            # parameters are read, locked, to be written back with the plan's id; the run's row
+            # first, before its orders refer to it and before the audit chain's head)
             params = run_row(session, _RUN_PARAMS, run_id).params
             rows = []
             for d in plan.orders:

@@ -59,6 +59,11 @@ _PROJECT_EXISTS = select(_PROJECTS.c.id).where(_PROJECTS.c.id == bindparam("proj
 _RUN_COLUMNS = (_RUNS.c.id, _RUNS.c.project_id, _RUNS.c.snapshot_id, _RUNS.c.mode, _RUNS.c.status, _RUNS.c.trade_date,
                 _RUNS.c.params, _RUNS.c.message)
 _RUN = select(*_RUN_COLUMNS).where(_RUNS.c.id == bindparam("run_id"))
+# read to be written back in the same transaction (a preview's params): locked until it ends, so
+# another process's execute (the plan it sends) or preview cannot write the row in between and
+# have its params dropped by this write (MariaDB's READ COMMITTED reads without a lock; SQLite's
+# unit of work holds the write lock already and the dialect renders no FOR UPDATE)
+_RUN_LOCKED = _RUN.with_for_update()
 # with its project's capital (the portfolio value when none is given), and the project's and
 # snapshot's names (what the confirmation says is sent)
 _RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital, _PROJECTS.c.name.label("project_name"),
@@ -375,7 +380,9 @@ class RunPlanning(RunServiceBase):
         prices = {s: ref.price for s, ref in price_refs.items()}
         working = net_quantities(own_working)
         with self.db.unit_of_work() as session:
-            run = run_row(session, _RUN, run_id)  # read again in the transaction that writes its params
+            # read again, locked, in the transaction that writes its params: the run's row first,
+            # then the audit chain's head, as every unit of work that writes both
+            run = run_row(session, _RUN_LOCKED, run_id)
             run_params = run.params or {}
             settings = SettingsRepository(session, read_once=True)  # one read of the settings row for the whole preview
             params = self._build_params(run.id, run_params, portfolio_value, settings.installation_id(), fx)
