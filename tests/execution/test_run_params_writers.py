@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from services.core.plans import Plan, PriceRef
 from services.db.models import AuditChainHead, TradeRun
+from services.domain import TradeMode
 from services.execution.listings import snapshot_specs
 from services.execution.runs import PreviewResult, TradeService
 from tests.fixtures.waiting import wait_until_blocking
@@ -102,6 +103,9 @@ class _Run:
         assert plan is not None
         return self.service._insert_orders(self.id, plan)
 
+    def prepare(self) -> Any:  # the window's Preview with a builder parameter changed: the run's inputs stored
+        return self.service._create_run(self.name, self.snapshot_id, TradeMode.PAPER, {}, False, ({"min_order_value": "50"}, []))
+
     def params(self) -> dict:
         with self.db.session() as session:
             return dict(session.get(TradeRun, self.id).params)
@@ -124,4 +128,31 @@ def test_an_execute_while_the_run_is_previewed_keeps_the_preview(database):
     params = run.params()
     assert params.get("plan_id") == run.first_plan.id
     assert params["portfolio_value"] == "90000", "the preview's params were dropped from the run"
+
+
+def test_an_empty_plan_finished_while_the_run_is_previewed_keeps_the_preview(database):
+    run = _Run(database, "emptied")
+    _one_after_another(database, lambda: run.preview(Decimal(90000)),
+                       lambda: run.service._finish_empty(run.id, run.first_plan and run.first_plan.id))
+    params = run.params()
+    assert params.get("plan_id") == run.first_plan.id
+    assert params["portfolio_value"] == "90000", "the preview's params were dropped from the run"
+
+
+def test_inputs_stored_while_the_plan_is_executed_leave_the_executed_run_as_it_was(database):
+    run = _Run(database, "inputs-executed")
+    before = run.params()
+    _one_after_another(database, lambda: run.execute(run.first_plan), run.prepare)
+    params = run.params()
+    assert params.get("plan_id") == run.first_plan.id, "the executed plan was dropped from the run"
+    # a run that has orders keeps the inputs its plan was built from
+    assert params["builder"] == before["builder"]
+
+
+def test_inputs_stored_while_the_run_is_previewed_keep_the_preview(database):
+    run = _Run(database, "inputs-previewed")
+    _one_after_another(database, lambda: run.preview(Decimal(90000)), run.prepare)
+    params = run.params()
+    assert params["portfolio_value"] == "90000", "the preview's params were dropped from the run"
+    assert params["builder"]["min_order_value"] == "50"
 

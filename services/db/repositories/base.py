@@ -204,9 +204,10 @@ def cursor_result(result: Any) -> CursorResult[Any]:
     return cast("CursorResult[Any]", result)
 
 
-def get_row(session: Session, model: type[M], row_id: int) -> M:
-    """The row with this primary key, or ``NotFound``."""
-    row = session.get(model, row_id)
+def get_row(session: Session, model: type[M], row_id: int, *, for_update: bool = False) -> M:
+    """The row with this primary key, or ``NotFound``; ``for_update``: read locked (read again
+    even when the session holds it)."""
+    row = session.get(model, row_id, with_for_update=True if for_update else None)
     if row is None:
         raise NotFound(f"{model.__tablename__} {row_id} does not exist")
     return row

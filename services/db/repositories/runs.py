@@ -112,8 +112,11 @@ class RunRepository:
         run.params = {**(run.params or {}), PREVIEW_REFUSED: code}
         return True
 
-    def get(self, run_id: int) -> TradeRun:
-        return get_row(self.session, TradeRun, run_id)
+    def get(self, run_id: int, *, for_update: bool = False) -> TradeRun:
+        """``for_update``: read locked until the transaction ends (MySQL ``FOR UPDATE``; SQLite's
+        unit of work holds the write lock already), for params to be written back: read without
+        the lock, another process's write of them in between would be dropped."""
+        return get_row(self.session, TradeRun, run_id, for_update=for_update)
 
     def list(
         self,

@@ -255,7 +255,9 @@ class RunExecution(RunPlanning):
     def _finish_empty(self, run_id: int, plan_id: int | None = None) -> None:
         with self.db.unit_of_work() as session:
             now = datetime.now(UTC)
-            run = RunRepository(session).update_status(run_id, RunStatus.DONE, message="nothing to trade", started_at=now, ended_at=now)
+            runs = RunRepository(session)
+            runs.get(run_id, for_update=True)  # its newest params, locked until written back with the plan's id
+            run = runs.update_status(run_id, RunStatus.DONE, message="nothing to trade", started_at=now, ended_at=now)
             if plan_id is not None:
                 run.params = {**(run.params or {}), "plan_id": plan_id}
 

@@ -221,10 +221,22 @@ class RunPlanning(RunServiceBase):
         they are history and stay as they were). ``has_orders`` False: the run was created in
         this transaction, so there is nothing to count."""
         if has_orders is None:
-            has_orders = bool(session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run.id)))
+            # counted first without a lock: a run with orders is found and left as it is without
+            # waiting for the sender's writer that may hold its row (tests/execution/test_lock_conflicts.py)
+            if RunPlanning._has_orders(session, run.id):
+                return
+            # then read again locked, for the params another process's preview or execute wrote
+            # since the plain read (written back from that read, they were dropped), and counted
+            # again: an execute that stored its orders meanwhile leaves the run's inputs as they were
+            session.refresh(run, ["params"], with_for_update=True)
+            has_orders = RunPlanning._has_orders(session, run.id)
         if has_orders:
             return
         run.params = RunPlanning._params_with_inputs(run.params, builder, risk_overrides)
+
+    @staticmethod
+    def _has_orders(session, run_id: int) -> bool:
+        return bool(session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)))
 
     @staticmethod
     def _params_with_inputs(stored: dict | None, builder: dict | None, risk_overrides: list[str]) -> dict:
