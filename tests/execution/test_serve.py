@@ -65,6 +65,11 @@ class ServeProcess:
         return Result(self.proc.returncode or 0, "\n".join(self.lines), "\n".join(self.err))
 
 
+def _equity_accounts(database) -> set[str]:
+    with database.session() as session:
+        return set(session.scalars(select(EquitySnapshot.account)))
+
+
 def _stock_order(ib, symbol: str, quantity: int, ref: str):
     from ib_async import MarketOrder, Stock
 
@@ -96,14 +101,15 @@ async def test_serve_streams_a_manual_order_and_loses_nothing_under_sigterm(data
     # serve is streaming: a first fill is in the database, the last one has not happened yet
     await wait_until(lambda: db_fills(database), 15, "a first fill written by serve")
     assert len(sim.executions()) < 5, "the SIGTERM must land mid-stream"
+    # and the equity recorder's first sample, which serve takes beside the stream once connected:
+    # a child forked ready-imported (tests/fixtures/forked_app.py) could be stopped before it landed
+    await wait_until(lambda: _equity_accounts(database), 15, "the equity recorder's first sample written by serve")
     before_stop = {e.exec_id for e in sim.executions()}
     stopped = await serve.stop()
     assert stopped.code == 0, stopped.err
     assert "SIGTERM received; stopping" in stopped.out and stopped.out.rstrip().endswith("serve: stopped")
 
-    with database.session() as session:  # the equity recorder sampled the account at the start
-        accounts = set(session.scalars(select(EquitySnapshot.account)))
-    assert accounts == {sim.config.account}
+    assert _equity_accounts(database) == {sim.config.account}  # the equity recorder sampled the account at the start
     written = {f.exec_id: f for f in db_fills(database)}
     assert before_stop <= set(written) <= set(sent_while_connected)  # everything received is written, nothing else
     ledger = {e.exec_id: e for e in sim.executions()}
