@@ -86,11 +86,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         handler = run_gui
     try:
-        return int(handler(args, settings) or 0)
+        code = int(handler(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `trading-console orders | head`: the reader has gone, as `watch` says
+        return reader_gone()
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, details in the log file
         return report_failure(exc, settings, args)
+    try:
+        sys.stdout.flush()  # here, not in the interpreter's exit, where a gone reader is a traceback
+    except BrokenPipeError:
+        reader_gone()
+    return code
+
+
+def reader_gone() -> int:
+    """The reader of stdout has gone (a pipe into ``head``): what was left unsaid is dropped, and
+    stdout points at /dev/null so that the interpreter's last flush does not fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK
 
 
 def say_failure(args: argparse.Namespace | None, code: str, message: str, exit_code: int) -> int:

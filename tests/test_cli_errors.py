@@ -43,3 +43,25 @@ def test_one_line_and_exit_code(tmp_path, args, code, says):
     log = tmp_path / "l" / "console.log"
     if log.exists():
         assert "S3cretPw" not in log.read_text()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_reader_gone_is_no_failure(tmp_path, as_json):
+    """`trading-console trade-settings | head -1`: the reader closes the pipe before the command
+    writes; the command ends 0 with nothing on stderr, not an internal error or a traceback (with
+    --json the error object itself used to fail on the closed pipe)."""
+    import os
+
+    db_url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    env = {"TC_CONFIG_FILE": str(tmp_path / "s.toml"), "TC_DATA_DIR": str(tmp_path / "d"), "TC_LOG_DIR": str(tmp_path / "l"),
+           "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"}
+    assert _run("--db-url", db_url, "db", "upgrade", home=tmp_path).returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        result = subprocess.run([sys.executable, "-m", "app", "--db-url", db_url, "trade-settings", *(["--json"] if as_json else [])],
+                                check=False, cwd=ROOT, env=env, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
