@@ -50,7 +50,8 @@ def date_in_name(name: str) -> date | None:
 
 def read_snapshots(path: str | Path, projects: list[str] | None = None) -> list[DatedSnapshot]:
     """The dated snapshots at ``path`` (a folder or one dated CSV), for ``projects`` (a file
-    without a project column belongs to the only project named, else to ``backtest``). Raises
+    without a project column belongs to the only project named, else to ``backtest``; a file with
+    one names a project on every row). Raises
     ``SnapshotInputError`` listing every problem."""
     path = Path(path)
     projects = list(projects or [])
@@ -138,7 +139,13 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
         if (wrong_day := day_problem(day)) is not None:
             problems.append(f"{path.name}: line {line}, column date: {wrong_day}")
             continue
-        project = (row[project_col].strip() if project_col is not None and project_col < len(row) else "") or default
+        if project_col is None:
+            project = default
+        else:  # a blank cell under a project column is a slip, not "the project chosen"
+            project = row[project_col].strip() if project_col < len(row) else ""
+            if not project:
+                problems.append(f"{path.name}: line {line}, column project: no project named (the file has a project column)")
+                continue
         groups.setdefault((project, day), []).append((line, row))
     found: list[DatedSnapshot] = []
     for (project, day), rows in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):

@@ -64,3 +64,21 @@ def test_a_snapshot_day_before_1900_or_yet_to_come_is_named_in_a_dated_csv_and_a
     with pytest.raises(SnapshotInputError) as refused:
         read_snapshots(folder)
     assert refused.value.problems == ["alpha-0001-01-01.csv: the date 0001-01-01 is before 1900-01-01"]
+
+
+def test_a_row_with_a_blank_project_under_a_project_column_is_named_not_given_to_the_chosen_project(tmp_path):
+    """A blank project cell used to fall to the default project: with `--project a` the row became
+    one of project a's snapshots and was traded (or, without --project, one of a made-up
+    `backtest` project's)."""
+    csv = tmp_path / "weights.csv"
+    csv.write_text("date,symbol,weight,project\n2024-01-02,AAA,0.5,a\n2024-01-02,BBB,0.5,b\n2024-01-03,AAA,0.2,\n"
+                   "2024-01-04,AAA,0.3\n")
+
+    for projects in (["a"], None):
+        with pytest.raises(SnapshotInputError) as refused:
+            read_snapshots(csv, projects)
+
+        assert refused.value.problems == [
+            "weights.csv: line 4, column project: no project named (the file has a project column)",
+            "weights.csv: line 5, column project: no project named (the file has a project column)",
+        ]
