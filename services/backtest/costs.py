@@ -56,6 +56,8 @@ def parse_commission(spec: str) -> CommissionModel:
             name, sep, value = item.partition("=")
             if not sep or name.strip() not in ("per-share", "min", "max-pct"):
                 raise ValueError(f"commission {spec!r}: {item!r} is not per-share=R, min=M or max-pct=P")
+            if name.strip() in parts:  # min=1,min=2: which one was meant is not for us to pick
+                raise ValueError(f"commission {spec!r}: {name.strip()} is given twice")
             parts[name.strip()] = value.strip()
         try:
             numbers = {k: typed_decimal(v) for k, v in parts.items()}

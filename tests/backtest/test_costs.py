@@ -31,3 +31,13 @@ def test_the_engine_refuses_a_slippage_of_a_whole_price_given_without_the_form()
     problems = check_spec(BacktestSpec(Decimal(1000), slippage_bps=Decimal(10_000)), prices, [])
 
     assert "slippage 10000 bps must be >= 0 and < 10000" in problems
+
+
+@pytest.mark.parametrize("typed", ["per-share=0.01,min=1,min=2", "per-share=0.01,per-share=0.02", "per-share=0.01,max-pct=1,max-pct=2"])
+def test_a_commission_rate_given_twice_is_refused_not_one_of_them_kept(typed):
+    """`--commission per-share=0.01,min=1,min=2` used to run with the last minimum, the first
+    dropped without a word."""
+    from services.backtest.costs import parse_commission
+
+    with pytest.raises(ValueError, match=r"is given twice"):
+        parse_commission(typed)
