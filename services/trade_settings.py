@@ -45,11 +45,15 @@ def parse_assignments(pairs: Iterable[str], stored: Mapping[str, Mapping[str, An
     ``{"auto_recovery": {...}, "risk": {...}}``; raises ``TradeSettingsError`` naming the key,
     one another version ``stored`` with the way to remove it (it cannot be changed here)."""
     changes: dict[str, Any] = {}
+    seen: set[str] = set()
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise TradeSettingsError(f"{pair!r} is not KEY=VALUE")
+        if key in seen:  # a=1 a=2: the first would be dropped without a word
+            raise TradeSettingsError(f"{key} is given twice; give each setting once")
+        seen.add(key)
         if key == "execution_data_source":
             changes[key] = check_data_source(value)
             continue

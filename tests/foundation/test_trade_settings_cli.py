@@ -272,3 +272,17 @@ def test_a_stored_setting_of_another_version_is_removed_by_unset_not_changed_by_
         assert set(SettingsRepository(session).risk_defaults()) == {"max_order_notional"}
     audit = json.loads(console("--db-url", db_url, "audit", "list", "--action", "settings.trade", "--json").stdout)
     assert [e["payload"] for e in audit] == [{"unset": {"risk.some_future_rule": "3", "risk.max_order_quantity": 700}}]
+
+
+def test_a_setting_given_twice_is_refused_and_nothing_is_stored(db_url, console):
+    """`trade-settings set risk.max_order_notional=100 risk.max_order_notional=200` used to store
+    200, the 100 dropped without a word (a project's capital the same)."""
+    before = console("--db-url", db_url, "trade-settings", "--json")
+    assert before.returncode == 0, before.stderr
+    for pairs in (("risk.max_order_notional=100", "risk.max_price_age_seconds=60", "risk.max_order_notional=200"),
+                  ("project_capital.alpha=1000", "project_capital.alpha=2000")):
+        refused = console("--db-url", db_url, "trade-settings", "set", *pairs)
+        assert refused.returncode == 2
+        assert f"{pairs[0].partition('=')[0]} is given twice" in refused.stderr
+    after = console("--db-url", db_url, "trade-settings", "--json")
+    assert json.loads(after.stdout) == json.loads(before.stdout)
