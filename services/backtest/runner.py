@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.core.risk import RiskParamError, rules_from_params
 from services.core.trading_hours import sessions_between
 from services.core.wording import counted
 from services.db.models import Backtest, TradeRun
@@ -74,6 +75,10 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
         parse_commission(spec.commission)
     except ValueError as exc:
         problems.append(str(exc))
+    try:  # here, not in the first rebalance: there a typo only failed each day's run, said in the log
+        rules_from_params(None, spec.risk_overrides)
+    except RiskParamError as exc:
+        problems.append(f"--risk: {exc}")
     if spec.start and spec.end and spec.end < spec.start:
         problems.append(f"--to {spec.end} is before --from {spec.start}")
     first, last = prices.first_day(), prices.last_day()

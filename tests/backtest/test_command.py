@@ -147,3 +147,22 @@ async def test_a_signal_mid_run_cancels_the_backtest_promptly_and_leaves_no_run_
     assert not {"queued", "running"} & {str(s) for s in statuses}, statuses
     assert f"backtest {row.id}: canceled" in out.decode()
     assert row.results["projects"]["long"]["equity"][-1][0] == day  # the results so far are kept
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    ("bogus=1", "--risk: unknown risk parameter 'bogus'"),
+    ("max_order_notional", "--risk: risk override 'max_order_notional' is not NAME=VALUE"),
+    ("max_order_notional=abc", "--risk: max_order_notional must be a number, got 'abc'"),
+    ("allow_short=maybe", "--risk: allow_short must be true or false, got 'maybe'"),
+])
+async def test_a_bad_risk_override_exits_2_and_stores_nothing(database, db_url, files, typed, said):
+    """`--risk bogus=1` used to run: every rebalance failed on it (a warning in the log only) and
+    the backtest ended "done", exit 0, with no orders, stored as if it were a result."""
+    prices, weights = files
+    result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                "--risk", typed, connection=False))
+    assert result.code == 2, result.err
+    assert said in result.err, result.err
+    with database.session() as session:
+        assert session.scalar(select(func.count(Backtest.id))) == 0
+        assert session.scalar(select(func.count(TradeRun.id))) == 0

@@ -41,3 +41,11 @@ def test_a_commission_rate_given_twice_is_refused_not_one_of_them_kept(typed):
 
     with pytest.raises(ValueError, match=r"is given twice"):
         parse_commission(typed)
+
+
+def test_the_engine_refuses_a_risk_override_it_cannot_read_given_without_the_command():
+    prices = PriceBook([Bar(date(2024, 2, 1), "AAA", Decimal(10), Decimal(10), Decimal(10), Decimal(10))])
+
+    problems = check_spec(BacktestSpec(Decimal(1000), risk_overrides=("max_order_notional=-1",)), prices, [])
+
+    assert "--risk: max_order_notional must be a finite number >= 0, got '-1'" in problems
