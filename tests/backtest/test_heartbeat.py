@@ -27,7 +27,7 @@ def _backtester(database, end: date, **kwargs) -> Backtester:
     spec = BacktestSpec(Decimal(10_000), FillAt.NEXT_OPEN, commission="none",
                         builder={"rounding": "floor", "lot_size": Decimal(1)}, end=end,
                         # next-open: the old holdings and the new buys side by side overnight
-                        risk_overrides=("max_gross_exposure=off", "account_gross_exposure=off"))
+                        risk_overrides=("max_gross_exposure=off",))  # the account's gross exposure rule reads the same limit
     return Backtester(database, PriceBook(generated_bars(SYMBOLS, date(2023, 12, 20), end)), snapshots, spec, **kwargs)
 
 
