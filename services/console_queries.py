@@ -20,12 +20,13 @@ from services.core.positions_book import PositionState
 from services.core.snapshots import (
     ParsedSnapshot,
     SnapshotItem,
+    SnapshotProblem,
     parse_snapshot_file,
     project_name,
     project_name_problem,
 )
 from services.db.convert import to_fill_record, to_order_record, to_position_record
-from services.db.limits import snapshot_limits
+from services.db.limits import TEXT_BYTES, snapshot_limits
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import (
     DecisionSnapshot,
@@ -108,6 +109,16 @@ def with_project_check(parsed: ParsedSnapshot, project: str | None) -> ParsedSna
     return replace(parsed, errors=(problem, *parsed.errors))
 
 
+def with_note_check(parsed: ParsedSnapshot, note: str | None) -> ParsedSnapshot:
+    """A note longer than every database keeps is a problem of the import (MariaDB refused it as
+    "database error: Data too long for column 'note'", exit 5; SQLite kept it)."""
+    size = len(note.encode("utf-8", "surrogatepass")) if note else 0
+    if size <= TEXT_BYTES:
+        return parsed
+    problem = SnapshotProblem(None, "note", "note_too_long", f"the note has {size:,} bytes of UTF-8; at most {TEXT_BYTES:,} can be stored")
+    return replace(parsed, errors=(problem, *parsed.errors))
+
+
 def import_snapshot(db, path: str | Path, project: str, *, max_gross_weight: Decimal = Decimal("1.0"),
                     allow_short: bool = False, note: str | None = None, actor: str | None = None) -> ImportOutcome:
     """Validate the whole file; store it only when it has no problem (see store_snapshot)."""
@@ -125,7 +136,7 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
     found any problem. The same file with the same content in the same project returns the stored
     snapshot instead of a copy (one a backtest stored becomes the trader's). ``actor``: the import
     is on the audit record (``snapshot.import``), in the same transaction."""
-    parsed = with_project_check(parsed, project)
+    parsed = with_note_check(with_project_check(parsed, project), note)
     if not parsed.ok:
         return ImportOutcome(parsed)
     project = project_name(project)  # as stored: the audit entry names the project it went into

@@ -79,12 +79,7 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         message = f"cannot read {args.file}: {exc.strerror or exc}"
         return _fail(args, [{"line": None, "column": None, "code": "io", "message": message}], message)
     if not parsed.ok:  # nothing is stored; the database is not touched
-        if args.json:
-            print(json.dumps({"error": "bad_input", "message": f"{parsed.source_name}: {counted(len(parsed.errors), 'problem')}",
-                              "source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
-        else:
-            print_problems(parsed.errors, parsed.source_name)
-        return EXIT_BAD_INPUT
+        return _problems(args, parsed)
     from services.execution.audit import os_user
 
     db = open_database(settings)
@@ -92,6 +87,8 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         outcome = store_snapshot(db, parsed, args.project, note=args.note, actor=os_user())
     finally:
         db.dispose()
+    if not outcome.ok:  # a problem store_snapshot found (a note too long to keep): nothing stored
+        return _problems(args, outcome.parsed)
     if args.json:
         print(json.dumps({
             "id": outcome.snapshot_id,
@@ -109,6 +106,15 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         print(f"{parsed.source_name}: {what} as snapshot {outcome.snapshot_id} of project {args.project!r}: "
               f"{counted(len(parsed.items), 'item')}, gross weight {percent(parsed.gross_weight)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _problems(args, parsed) -> int:
+    if args.json:
+        print(json.dumps({"error": "bad_input", "message": f"{parsed.source_name}: {counted(len(parsed.errors), 'problem')}",
+                          "source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
+    else:
+        print_problems(parsed.errors, parsed.source_name)
+    return EXIT_BAD_INPUT
 
 
 def _fail(args, errors: list[dict], message: str) -> int:

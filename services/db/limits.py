@@ -17,6 +17,8 @@ from services.db.types import ExactDecimal
 # in all, whatever NUMERIC(p, s) MariaDB would accept.
 _SQLITE_INT64_DIGITS = 18
 _INT32 = (-(2**31), 2**31 - 1)  # MySQL INT (SQLite would take more: the smaller range wins)
+# a Text column (a snapshot's note): MariaDB's TEXT keeps this many bytes of UTF-8, SQLite any
+TEXT_BYTES = 65_535
 
 
 def numeric_limit(column) -> NumericLimit:

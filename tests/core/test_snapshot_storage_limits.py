@@ -120,3 +120,20 @@ def test_cli_import_reports_the_line_and_exit_2(db_url, database, tmp_path):
         assert result.returncode == 2, result.stderr
         assert f"line {line}" in result.stderr and "Traceback" not in result.stderr and "Overflow" not in result.stderr
     assert _counts(database) == (0, 0, 0)
+
+
+def test_a_note_longer_than_every_database_keeps_is_refused_and_nothing_stored(db_url, database, tmp_path):
+    """`snapshot import --note` of 70,000 characters: MariaDB refused the row ("database error:
+    Data too long for column 'note'", exit 5) while SQLite kept it; now a problem of the import
+    on both, exit 2, nothing stored; the longest note that fits is stored whole."""
+    path = tmp_path / "s.csv"
+    path.write_text("symbol,weight\nAAPL,0.1\n", encoding="utf-8")
+    result = _console("--db-url", db_url, "snapshot", "import", str(path), "--project", "noted", "--note", "é" * 32_768,
+                      tmp_path=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "the note has 65,536 bytes of UTF-8; at most 65,535 can be stored" in result.stderr, result.stderr
+    assert _counts(database) == (0, 0, 0)
+    outcome = import_snapshot(database, path, "noted", note="é" * 32_767 + "a")
+    assert outcome.ok
+    with database.session() as session:
+        assert session.scalar(select(DecisionSnapshot.note)) == "é" * 32_767 + "a"
