@@ -596,7 +596,8 @@ def stored_risk_value(name: str, value: Any) -> Any:
         raise RiskParamError(f"{name} must be a number from 0 to 1e{MAX_STORED_LIMIT.adjusted()}, got {value!r}")
     if isinstance(number, int):
         return number
-    return int(number) if number == number.to_integral_value() and number.as_tuple().exponent == 0 else number
+    # 1e3 is the whole number 1000 (it was stored and shown as the text "1E+3"); 1.0 keeps its text
+    return int(number) if number == number.to_integral_value() and int(number.as_tuple().exponent) >= 0 else number
 
 
 def parse_risk_overrides(pairs: Iterable[str]) -> dict[str, Any]:

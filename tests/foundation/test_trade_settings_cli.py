@@ -286,3 +286,13 @@ def test_a_setting_given_twice_is_refused_and_nothing_is_stored(db_url, console)
         assert f"{pairs[0].partition('=')[0]} is given twice" in refused.stderr
     after = console("--db-url", db_url, "trade-settings", "--json")
     assert json.loads(after.stdout) == json.loads(before.stdout)
+
+
+def test_a_whole_limit_typed_with_an_exponent_is_stored_and_shown_as_the_number(db_url, console):
+    """`trade-settings set risk.max_price_age_seconds=1e3` was stored as the text "1E+3": shown
+    as `1E+3` and, in --json, a string where every other whole limit is a number."""
+    done = console("--db-url", db_url, "trade-settings", "set", "risk.max_price_age_seconds=1e3", "risk.price_collar_pct=5E0")
+    assert done.returncode == 0, done.stderr
+    assert "risk.max_price_age_seconds = 1000\n" in done.stdout
+    shown = json.loads(console("--db-url", db_url, "trade-settings", "--json").stdout)["risk"]
+    assert (shown["max_price_age_seconds"], shown["price_collar_pct"]) == (1000, 5)
