@@ -86,6 +86,10 @@ def offline_preview(request: OfflinePreviewRequest, open_db: Callable[[], Any]) 
         rules_from_params(stored_limits, list(request.risk_overrides))
     except RiskParamError as exc:  # a limit stored by another version is no --risk typo: it says where it is
         errors.extend(_error(str(exc), None if isinstance(exc, UnknownStoredLimit) else "--risk"))
+    try:  # the builder's one reading: refused here with the other problems, not as a traceback later
+        params_from(request.builder, portfolio_value=ZERO)
+    except (ValueError, ArithmeticError) as exc:
+        errors.extend(_error(str(exc) or f"bad builder parameters: {dict(request.builder)}"))
     if request.commission_model not in COMMISSION_MODELS:
         errors.extend(_error(f"commission model {request.commission_model!r}: one of {', '.join(COMMISSION_MODELS)}", "--commission"))
     if errors:

@@ -240,6 +240,12 @@ def params_from(given: Mapping[str, Any], *, portfolio_value: Decimal, run_id: s
             kwargs[key] = OrderType(value)
         elif key == "liquidate_unlisted":
             kwargs[key] = bool(value)
+    # an offset a market order would silently ignore: refused, not dropped (the trader asked for
+    # a price the orders would not have; the window's form sends none for MKT)
+    offset = kwargs.get("limit_offset_bps", ZERO)
+    if kwargs.get("order_type", OrderType.MKT) == OrderType.MKT and offset != 0:
+        raise ValueError(f"a limit offset ({offset} bps) is for LMT orders: MKT orders would ignore it "
+                         "(choose LMT, or a limit offset of 0)")
     if base_currency is not None:
         kwargs["base_currency"] = base_currency
     if fx_rates:

@@ -40,9 +40,14 @@ class PreviewForm:
             cash_buffer = cash_buffer_ratio(self.cash_buffer_pct, label="Cash buffer", unit_shown=True)
         except BadCashBuffer as exc:
             raise ValueError(as_sentence(str(exc))) from None
-        numbers = {}
-        for name, label in (("lot_size", "Lot size"), ("limit_offset_bps", "Limit offset"),
-                            ("min_order_value", "Min order value")):
+        order_type = OrderType(self.order_type)
+        # the limit offset's field is disabled for MKT and may still hold what was typed while LMT
+        # was chosen: not the trader's word for market orders (the builder refuses an offset with MKT)
+        numbers = {"limit_offset_bps": Decimal(0)}
+        fields = [("lot_size", "Lot size"), ("min_order_value", "Min order value")]
+        if order_type == OrderType.LMT:
+            fields.append(("limit_offset_bps", "Limit offset"))
+        for name, label in fields:
             value = _number(label, getattr(self, name))
             if value is None or value < 0:
                 raise ValueError(f"{label} must be a non-negative number.")
@@ -54,7 +59,7 @@ class PreviewForm:
             "cash_buffer": cash_buffer,
             "lot_size": numbers["lot_size"],
             "rounding": self.rounding,
-            "order_type": OrderType(self.order_type),
+            "order_type": order_type,
             "limit_offset_bps": numbers["limit_offset_bps"],
             "min_order_value": numbers["min_order_value"],
             "liquidate_unlisted": self.liquidate_unlisted,

@@ -246,3 +246,13 @@ def test_snapshot_import_refuses_an_option_row_with_its_line(capsys, tmp_path, i
     err = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert "line 3, column sec_type: SPY: security type OPT is not supported" in err
+
+
+def test_a_limit_offset_with_market_orders_is_refused_not_ignored(capsys):
+    """`preview --limit-bps 20` (the order type left at MKT) built market orders and said nothing
+    of the offset it ignored: refused, exit 2, with what to do."""
+    code = main(["preview", "--snapshot", NOV20, "--portfolio-value", "100000", "--limit-bps", "20"])
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert "a limit offset (20 bps) is for LMT orders: MKT orders would ignore it (choose LMT, or a limit offset of 0)" in err, err
+    assert main(["preview", "--snapshot", NOV20, "--portfolio-value", "100000", "--limit-bps", "0", "--json"]) == EXIT_OK

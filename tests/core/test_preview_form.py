@@ -32,9 +32,16 @@ def test_the_fields_become_the_services_build_values():
     ({"lot_size": "0"}, "Lot size must be positive."),
     ({"min_order_value": "-1"}, "Min order value must be a non-negative number."),
     ({"lot_size": "2.5"}, "Lot size must be a whole number of shares, got 2.5."),  # the builder's rule
-    ({"limit_offset_bps": "10000"}, "Limit offset must be in [0, 10000) bps, got 10000."),
+    ({"order_type": "LMT", "limit_offset_bps": "10000"}, "Limit offset must be in [0, 10000) bps, got 10000."),
 ])
 def test_what_the_form_or_the_builder_refuses_is_said_as_a_sentence(typed, said):
     with pytest.raises(ValueError) as refused:
         _form(**typed).build_values()
     assert str(refused.value) == said
+
+
+def test_the_limit_offset_field_is_not_read_for_market_orders():
+    """Disabled for MKT, the field keeps what was typed while LMT was chosen: a market order has
+    no offset (the builder refuses the pair), so the form sends 0 and does not refuse its text."""
+    for typed in ("20", "", "10000"):
+        assert _form(order_type="MKT", limit_offset_bps=typed).build_values()["limit_offset_bps"] == D(0)

@@ -123,6 +123,24 @@ async def test_a_portfolio_value_no_plan_keeps_is_refused_before_anything_is_sto
     assert simulator.orders() == []
 
 
+async def test_a_limit_offset_with_market_orders_is_refused_before_anything_is_stored(database, db_url, simulator,
+                                                                                      snapshot_file):
+    """`execute --limit-bps 20` with MKT orders sent market orders and said nothing of the offset."""
+    from sqlalchemy import func, select
+
+    from services.db.models import TradeRun
+
+    base = ["--snapshot", str(snapshot_file), "--project", "offset", "--portfolio-value", "100000", "--limit-bps", "20"]
+    for command in (["execute", *base, "--order-type", "MKT", "--wait-seconds", "0"], ["preview", *base, "--save"]):
+        result = await run(cli_args(db_url, simulator.port, *command))
+        assert result.code == 2, result.err
+        assert "a limit offset (20 bps) is for LMT orders" in result.err, result.err
+        await until_client_gone(simulator, 1)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(TradeRun)) == 0
+    assert simulator.orders() == []
+
+
 async def test_an_unknown_symbol_is_bad_input_for_order_preview_and_execute(db_url, simulator, tmp_path, ib_log_guard):
     """A symbol IB knows no listing of is bad input, exit 2 with the broker's word, the same for
     every command (services.execution.errors.UnknownContract): `order --symbol ZZZZNOPE` exited 5,

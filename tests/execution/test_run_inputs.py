@@ -100,3 +100,33 @@ async def test_a_builder_value_the_builder_refuses_is_not_stored_in_the_run(stac
     assert run.id == window.run_id
     command = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
     assert command is not None and _orders(command) == _orders(window)
+
+
+async def test_a_limit_offset_is_refused_with_market_orders_and_dropped_when_the_type_is_changed_to_mkt(stack):
+    """An offset given with MKT was stored and silently ignored; `execute --order-type MKT` over
+    the window's LMT + 20 bps kept the 20 bps under market orders. An offset given with MKT is
+    refused (nothing stored); a stored one under a type changed to MKT is dropped, so the
+    run's parameters say what its orders are."""
+    import pytest
+
+    from services.db.models import TradeRun
+    from services.execution.errors import BadInput
+
+    service = stack.service
+    project_id, snapshot = make_snapshot(stack.db, "offset", {"AAPL": "0.15", "MSFT": "0.15"})
+    with pytest.raises(BadInput, match=r"a limit offset \(20 bps\) is for LMT orders"):
+        await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder={"limit_offset_bps": Decimal(20)},
+                                       portfolio_value=Decimal(100000))
+    window = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, portfolio_value=Decimal(100000),
+                                            builder={"order_type": "LMT", "limit_offset_bps": Decimal(20)})
+    assert {o[2] for o in _orders(window)} == {"LMT"}
+    with pytest.raises(BadInput, match="is for LMT orders"):  # both given: refused, the run keeps LMT + 20
+        await service.prepare_run(None, snapshot, TradeMode.PAPER, builder={"order_type": "MKT", "limit_offset_bps": "20"})
+    run = await service.prepare_run(None, snapshot, TradeMode.PAPER, builder={"order_type": "MKT"})  # execute --order-type MKT
+    assert run.id == window.run_id
+    with stack.db.session() as session:
+        stored = session.get(TradeRun, run.id).params["builder"]
+    assert stored["order_type"] == "MKT" and "limit_offset_bps" not in stored
+    changed = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
+    assert changed is not None and {o[2] for o in _orders(changed)} == {"MKT"}
+    assert {o[3] for o in _orders(changed)} == {None}

@@ -100,6 +100,25 @@ def test_preview_view_emits_typed_params_and_validates(qtbot):
     assert view.execute_action.shortcut().toString() == "Ctrl+E"
 
 
+def test_the_limit_offset_typed_for_lmt_is_not_sent_with_mkt(qtbot):
+    """The field is disabled for MKT but keeps what was typed while LMT was chosen: sent with MKT,
+    the builder refuses the pair (a market order would ignore the offset); MKT sends none."""
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    view.order_type_combo.setCurrentText("LMT")
+    view.bps_edit.setText("20")
+    view.order_type_combo.setCurrentText("MKT")
+    assert not view.bps_edit.isEnabled() and view.bps_edit.text() == "20"
+    with qtbot.waitSignal(view.preview_requested) as sig:
+        view.preview_button.click()
+    assert view.error_label.text() == ""
+    assert sig.args[0]["order_type"] == OrderType.MKT and sig.args[0]["limit_offset_bps"] == Decimal(0)
+    view.order_type_combo.setCurrentText("LMT")  # chosen again: the offset typed is the trader's word
+    with qtbot.waitSignal(view.preview_requested) as sig:
+        view.preview_button.click()
+    assert sig.args[0]["order_type"] == OrderType.LMT and sig.args[0]["limit_offset_bps"] == Decimal(20)
+
+
 def test_a_decimal_comma_typed_in_the_preview_is_refused_with_its_reason_not_read_as_a_bigger_number(qtbot):
     """Keys, not setText: the fields' validator used to swallow a comma as it was typed, so a
     cash buffer typed 1,5 became 15 % with no word (services.core.typed_numbers refuses 1,5)."""

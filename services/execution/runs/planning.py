@@ -35,7 +35,7 @@ from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, snapshot_ite
 from services.db.repositories.trail import TrailRepository
 from services.db.risk_facts import load_backtest_risk_facts, load_risk_facts
 from services.db.types import utcnow
-from services.domain import TradeMode
+from services.domain import OrderType, TradeMode
 
 from ..audit import audit
 from ..errors import BadInput, BrokerError, ExecutionError, UnknownContract
@@ -247,6 +247,12 @@ class RunPlanning(RunServiceBase):
             # them made `execute --snapshot` send MKT orders the trader had previewed as LMT
             given = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
             merged = {**(params.get("builder") or {}), **given}
+            # a stored limit offset under market orders (`execute --order-type MKT` over the
+            # window's LMT + offset, or stored before the builder refused the pair): the type
+            # given wins and the offset it does not use is dropped; an offset given with MKT is
+            # refused below
+            if "limit_offset_bps" not in given and str(merged.get("order_type", OrderType.MKT)).upper() == OrderType.MKT:
+                merged.pop("limit_offset_bps", None)
             # checked by the builder's one reading before anything is stored (raised inside the
             # run's transaction: the run and its params roll back); a value the preview refused
             # was stored and broke every later `execute` of the day's run with a value it was
