@@ -379,7 +379,7 @@ class ManualOrders:
             inputs = await self.market_inputs(spec)
             plan = await service._db(self._store_plan, run.id, ticket, spec, inputs)
             async with service._executing_guard(run.id):
-                await service._refuse_if_halted()
+                await service._refuse_if_halted(run.id)
                 result = await service._send_plan(
                     plan, check_drift=False, require_market_health=require_market_health, outside_rth=ticket.outside_rth,
                     on_sent=None if on_sent is None else (lambda coid: on_sent(run.id, coid)))

@@ -101,6 +101,27 @@ async def test_skipping_the_gate_is_audited(database, simulator):
         await stack.close()
 
 
+async def test_a_run_refused_because_trading_is_halted_is_audited_as_the_market_health_refusals_are(database, simulator):
+    """A HALTED refusal before the preview left no trail of the attempt, where an unhealthy
+    market's refusal is audited: both say, in the audit, why the run sent nothing."""
+    from services.domain import TradingState
+    from services.execution.errors import TradingHalted
+
+    stack = await build_stack(database, simulator)
+    try:
+        _, snapshot = make_snapshot(database, "halted", {"AAPL": "0.01"})
+        run = await stack.service.prepare_run("halted", snapshot, TradeMode.PAPER)
+        assert (await stack.actions.halt()).state is TradingState.HALTED
+        with pytest.raises(TradingHalted):
+            await stack.service.execute(run.id, portfolio_value=Decimal(100000))
+        with database.session() as session:
+            entry = session.scalars(select(AuditLog).where(AuditLog.action == "run.halted_refused")).one()
+        assert (entry.entity_type, entry.entity_id, entry.payload) == ("trade_run", str(run.id), {"trading_state": "HALTED"})
+        assert _orders_of(database, run.id) == [] and simulator.orders() == []
+    finally:
+        await stack.close()
+
+
 async def test_a_market_order_on_an_exchange_holiday_is_refused(database, make_simulator):
     sim = await make_simulator(market_hours="regular", clock=lambda: CHRISTMAS)
     stack = await build_stack(database, sim, clock=lambda: CHRISTMAS)

@@ -91,7 +91,7 @@ class RunExecution(RunPlanning):
         self._check_live(mode, live_token)
         self._check_provider_mode(mode)
         async with self._executing_guard(run_id, lease_wait):
-            await self._refuse_if_halted()
+            await self._refuse_if_halted(run_id)
             await self._check_market_health(run_id, (), require_market_health, outside_rth)
             # none given: the value the trader's preview of this run was given (what they reviewed)
             preview = await self.preview(run_id, portfolio_value, unless_it_has_orders=True, inherit_portfolio_value=True)
@@ -129,7 +129,7 @@ class RunExecution(RunPlanning):
             raise Refused(f"plan {plan_id} was built for account {plan.account}; connected to {self.provider.account}",
                           code="plan_account")
         async with self._executing_guard(plan.run_id, lease_wait):
-            await self._refuse_if_halted()
+            await self._refuse_if_halted(plan.run_id)
             await self._check_market_health(plan.run_id, (), require_market_health, outside_rth)
             executed = await self._db(self._executed_plan_of, plan.run_id)
             if executed is not None:
@@ -231,10 +231,13 @@ class RunExecution(RunPlanning):
         finally:
             self._executing.discard(run_id)
 
-    async def _refuse_if_halted(self) -> None:
+    async def _refuse_if_halted(self, run_id: int) -> None:
+        """Refused while trading is HALTED, audited as the market-health gate's refusals are (the
+        trail says why the run sent nothing)."""
         if TradeMode(self.provider.mode).simulated:
             return  # a HALT stops the broker; a backtest replays history with no broker
         if await self._db(self._trading_state) is TradingState.HALTED:
+            await self._db(self._audit_sync, "run.halted_refused", run_id, {"trading_state": str(TradingState.HALTED)})
             raise TradingHalted("trading is HALTED: resume before executing")
 
     def _trading_state(self) -> TradingState:
