@@ -258,8 +258,11 @@ def test_storing_a_runs_orders_that_a_deadlock_ends_runs_again_and_stores_them_o
         for n in range(HEAVY):
             AuditLog(database).append("other", "test.other", "trade_run", run.id, {"n": n}, session=other_session)
 
+        # a column the storing does not write (it clears the run's message: an earlier attempt's)
+        seen = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
         def close_cycle() -> None:
-            other.connection.execute(update(TradeRun).where(TradeRun.id == run.id).values(message="seen by the other"))
+            other.connection.execute(update(TradeRun).where(TradeRun.id == run.id).values(ended_at=seen))
 
         requests, victim = deadlock(database, other, lambda: service._insert_orders(run.id, plan), close_cycle, caplog)
         assert "RunExecution._insert_orders" in caplog.text
@@ -269,7 +272,7 @@ def test_storing_a_runs_orders_that_a_deadlock_ends_runs_again_and_stores_them_o
                                      .order_by(TradeOrder.client_order_id)).all()
             assert orders == [(f"R{run.id}-1", OrderState.NEW), (f"R{run.id}-2", OrderState.NEW)]
             stored = session.get(TradeRun, run.id)
-            assert (stored.status, stored.params["plan_id"], stored.message) == (RunStatus.RUNNING, 41, "seen by the other")
+            assert (stored.status, stored.params["plan_id"], stored.ended_at) == (RunStatus.RUNNING, 41, seen)
         log = AuditLog(database)
         assert [e.action for e in log.list()] == ["run.create"] + ["test.other"] * HEAVY + ["run.execute"]
         serves_again(database, other, victim, lambda: service._audit_sync("run.after", run.id, {}))

@@ -131,6 +131,28 @@ async def test_blocked_run_sends_nothing(stack):
         assert OrderRepository(session).list_by_run(run.id) == []
 
 
+async def test_a_run_blocked_once_then_executed_does_not_keep_the_blocked_message(stack):
+    """Blocked by risk, previewed again with a looser limit and executed: the run sent its orders
+    but still said "max_order_notional: ..." (the message of the attempt that sent nothing)."""
+    from services.execution.errors import RiskBlocked
+
+    project_id, snapshot_id = make_snapshot(stack.db, "stale", {"AAPL": "0.05"})
+    tight = await stack.service.preview_snapshot(project_id, snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(100000),
+                                                 risk_overrides=["max_order_notional=1000"])
+    assert tight.plan.verdict == "blocked"
+    with pytest.raises(RiskBlocked):
+        await stack.service.execute(tight.run_id)
+    blocked = await stack.service.get_run(tight.run_id)
+    assert blocked.status is RunStatus.BLOCKED and "max_order_notional" in blocked.message
+    # previewed again with the settings' limits, then executed
+    again = await stack.service.preview_snapshot(project_id, snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(100000))
+    assert again.run_id == tight.run_id and again.plan.verdict == "ready"
+    result = await stack.service.execute(tight.run_id)
+    assert len(result.sent) == 1
+    after = await stack.service.get_run(tight.run_id)
+    assert after.status is not RunStatus.BLOCKED and "max_order_notional" not in (after.message or ""), after.message
+
+
 async def test_new_run_option_overrides_idempotency(stack):
     _, snapshot_id = make_snapshot(stack.db, "eps", {"AAPL": "0.01"})
     first = await stack.service.create_run("eps", snapshot_id, TradeMode.PAPER, {})

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, null, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.books import net_quantities, project_positions, working_orders
@@ -50,7 +50,10 @@ _RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id")).wi
 # (an UPDATE's bind names must not be column names)
 _START_RUN = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
               .values(params=bindparam("new_params", type_=_RUNS.c.params.type), status=bindparam("new_status", type_=_RUNS.c.status.type),
-                      started_at=func.coalesce(_RUNS.c.started_at, bindparam("now", type_=_RUNS.c.started_at.type))))
+                      started_at=func.coalesce(_RUNS.c.started_at, bindparam("now", type_=_RUNS.c.started_at.type)),
+                      # an earlier attempt's word (a risk block's reasons, previewed again since
+                      # with other limits): not this run's, which is sending now
+                      message=null()))
 # its parameters, on the driver (execute_many): ``updated_at`` given as its column's ``onupdate``
 # would give it, SQLAlchemy's handling of the statement skipped
 _START_RUN_PARAMS = ("run_id", "new_params", "new_status", "now", "updated_at")
