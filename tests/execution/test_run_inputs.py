@@ -130,3 +130,20 @@ async def test_a_limit_offset_is_refused_with_market_orders_and_dropped_when_the
     changed = await service.preview(run.id, Decimal(100000), unless_it_has_orders=True)
     assert changed is not None and {o[2] for o in _orders(changed)} == {"MKT"}
     assert {o[3] for o in _orders(changed)} == {None}
+
+
+async def test_a_run_stored_with_mkt_and_an_offset_before_the_refusal_still_previews(stack):
+    """The window sent its disabled offset field with MKT: such runs are stored. Their next
+    preview (execute with no builder option) builds market orders, not a ValueError."""
+    from sqlalchemy import update
+
+    from services.db.models import TradeRun
+
+    service = stack.service
+    project_id, snapshot = make_snapshot(stack.db, "legacy", {"AAPL": "0.15"})
+    run = await service.prepare_run(project_id, snapshot, TradeMode.PAPER)
+    with stack.db.unit_of_work() as session:
+        session.execute(update(TradeRun).where(TradeRun.id == run.id).values(
+            params={"builder": {"order_type": "MKT", "limit_offset_bps": "20"}, "risk_overrides": []}))
+    preview = await service.preview(run.id, Decimal(100000))
+    assert {(o[2], o[3]) for o in _orders(preview)} == {("MKT", None)}

@@ -146,6 +146,14 @@ def check_portfolio_value(value: Decimal) -> None:
         raise BadInput(f"portfolio value {value} is too large: a plan keeps values below 1e{digits}")
 
 
+def _unused_offset_dropped(builder: dict, given: dict) -> dict:
+    """The run's builder values without a limit offset MKT orders would not use, unless the
+    caller gave it (``params_from`` refuses that pair: the trader is told)."""
+    if "limit_offset_bps" not in given and str(builder.get("order_type", OrderType.MKT)).upper() == OrderType.MKT:
+        return {k: v for k, v in builder.items() if k != "limit_offset_bps"}
+    return builder
+
+
 class RunPlanning(RunServiceBase):
     """Creating and previewing runs; loading stored plans."""
 
@@ -251,8 +259,7 @@ class RunPlanning(RunServiceBase):
             # window's LMT + offset, or stored before the builder refused the pair): the type
             # given wins and the offset it does not use is dropped; an offset given with MKT is
             # refused below
-            if "limit_offset_bps" not in given and str(merged.get("order_type", OrderType.MKT)).upper() == OrderType.MKT:
-                merged.pop("limit_offset_bps", None)
+            merged = _unused_offset_dropped(merged, given)
             # checked by the builder's one reading before anything is stored (raised inside the
             # run's transaction: the run and its params roll back); a value the preview refused
             # was stored and broke every later `execute` of the day's run with a value it was
@@ -385,6 +392,8 @@ class RunPlanning(RunServiceBase):
         for key in BUILDER_KEYS:
             if key in stored:
                 given.setdefault(key, stored[key])
+        # a run stored with MKT and an offset before the builder refused the pair: previewed, not failed
+        given = _unused_offset_dropped(given, {})
         return params_from(given, portfolio_value=portfolio_value, run_id=run_id, installation=installation,
                            base_currency=None if fx is None else fx.base, fx_rates=None if fx is None else fx.rates)
 
