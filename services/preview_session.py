@@ -7,6 +7,7 @@ rule again (risk, halt, live word, plan age): this only spares the trader a poin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from services.run_progress import PlannedOrder, ProgressSnapshot
@@ -34,15 +35,19 @@ class PreviewSession:
         self.snapshot_id: int | None = None  # the snapshot the preview was built from
         self.sent_run_id: int | None = None  # the preview's plan went out: Execute stays off
         self.halted = False  # trading HALTED: nothing can be sent, whatever the preview says
-        # the form's fields no longer say what the preview was built with (a lot size typed after
-        # it): Execute is off until the trader previews again or puts them back
+        # the preview form's fields as the current preview was asked, and whether they no longer
+        # say that (a lot size typed after it): Execute is off until the trader previews again or
+        # puts them back
+        self.previewed_form: Mapping[str, str] | None = None
         self.form_changed = False
 
-    def start(self, preview: PreviewResult, snapshot_id: int) -> ExecuteGate:
+    def start(self, preview: PreviewResult, snapshot_id: int, form: Mapping[str, str] | None = None) -> ExecuteGate:
+        """A new preview; ``form``: the preview form's fields as it was asked (``form_edited``)."""
         self.preview = preview
         self.run_id = preview.run_id
         self.snapshot_id = snapshot_id
         self.sent_run_id = None
+        self.previewed_form = None if form is None else dict(form)
         self.form_changed = False
         return self.gate()
 
@@ -50,6 +55,8 @@ class PreviewSession:
         self.preview = None
         self.run_id = None
         self.sent_run_id = None
+        self.previewed_form = None
+        self.form_changed = False
 
     def mark_sent(self, run_id: int) -> ExecuteGate:
         """The plan was sent: executing it again would only re-send (or reconcile) the same
@@ -57,9 +64,11 @@ class PreviewSession:
         self.sent_run_id = run_id
         return self.gate()
 
-    def set_form_changed(self, changed: bool) -> ExecuteGate:
-        """Whether the preview form differs from what the current preview was built with."""
-        self.form_changed = changed
+    def form_edited(self, form: Mapping[str, str]) -> ExecuteGate:
+        """The preview form's fields now (edited after the preview was asked, or while it ran):
+        Execute would send the plan shown, not what the form says (a lot size of 10 typed, the
+        plan of lot 1 sent), so it is off while they differ from the previewed ones."""
+        self.form_changed = self.previewed_form is not None and dict(form) != self.previewed_form
         return self.gate()
 
     def set_halted(self, halted: bool) -> ExecuteGate:

@@ -51,7 +51,6 @@ class TradingController:
         view.new_run_preview_requested.connect(lambda params: self._on_preview_requested(params, new_run=True))
         view.execute_requested.connect(self._on_execute_requested)
         view.form_changed.connect(self._on_form_changed)
-        self._previewed_form: dict[str, str] | None = None  # the form's fields as the current preview was asked
         self._show_gate(self.session.gate())
 
     def set_trading_state(self, state: TradingState) -> None:
@@ -112,10 +111,9 @@ class TradingController:
                                                     new_run=new_run)
         # the limits in force: the core's defaults overlaid with what the database stores
         risk_params = (await self.ctx.db(stack.trade_settings.read))["risk"]
-        self.session.start(result, snapshot_id)
-        self._previewed_form = form
+        self.session.start(result, snapshot_id, form)
         w = self.ctx.window
-        gate = self.session.set_form_changed(w.preview_view.field_texts() != form)  # edited while it ran
+        gate = self.session.form_edited(w.preview_view.field_texts())  # edited while it ran
         w.preview_model.reset(result.drafts)
         w.preview_view.set_skipped(result.skipped, result.working_note)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
@@ -127,11 +125,9 @@ class TradingController:
         return result
 
     def _on_form_changed(self) -> None:
-        """A field edited after the preview: Execute would send the plan shown, not what the form
-        now says (a lot size of 10 typed, the plan of lot 1 sent); it is off until the trader
-        previews again or puts the fields back."""
-        if self._previewed_form is not None:
-            self._show_gate(self.session.set_form_changed(self.ctx.window.preview_view.field_texts() != self._previewed_form))
+        """A field edited: whether Execute may send is the session's to say (``form_edited``)."""
+        if self.session.previewed_form is not None:
+            self._show_gate(self.session.form_edited(self.ctx.window.preview_view.field_texts()))
 
     def forget_preview_unless(self, snapshot_id: int) -> None:
         """Another snapshot is shown: the preview of the previous one no longer applies."""

@@ -67,6 +67,16 @@ def test_the_execute_gate_follows_the_preview():
     assert not sent_gate(5).enabled and "Run 5 sent" in sent_gate(5).reason
 
 
+
+def test_the_execute_gate_is_off_while_the_form_differs_from_the_previewed_one():
+    from services.preview_session import FORM_CHANGED
+
+    session = PreviewSession()
+    assert session.start(_preview(), 3, {"lot_size": "1"}).enabled
+    assert session.form_edited({"lot_size": "10"}) == (False, FORM_CHANGED) and session.refusal() == FORM_CHANGED + "."
+    assert session.form_edited({"lot_size": "1"}).enabled  # put back
+    assert session.start(_preview(), 3).enabled and session.form_edited({"lot_size": "10"}).enabled  # no form kept: no rule
+
 def test_a_preview_of_a_run_that_executed_another_plan_can_be_reviewed_not_sent():
     """The service refuses it (execute_plan: plan_superseded); Execute was green until the click."""
     session = PreviewSession()

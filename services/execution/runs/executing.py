@@ -35,7 +35,7 @@ from ..market_health import TradeIntent
 from ..provider import OrderRequest
 from ..sending import OrderSender
 from .base import SendStop
-from .planning import RunPlanning, run_row
+from .planning import ORDER_COUNT, RunPlanning, run_row
 from .records import ExecuteResult
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 # object loaded and flushed, cost a backtest several times what running the statement does)
 _ORDERS = cast(Table, TradeOrder.__table__)
 _RUNS = cast(Table, TradeRun.__table__)
-_ORDER_COUNT = select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == bindparam("run_id"))
 # read locked (``_RUN_LOCKED`` in planning.py says why): written back with the plan's id
 _RUN_PARAMS = select(_RUNS.c.params).where(_RUNS.c.id == bindparam("run_id")).with_for_update()
 # (an UPDATE's bind names must not be column names)
@@ -249,7 +248,7 @@ class RunExecution(RunPlanning):
 
     def _order_count(self, run_id: int) -> int:
         with self.db.core() as connection:
-            return fetch_all(connection, _ORDER_COUNT, {"run_id": run_id})[0][0] or 0
+            return fetch_all(connection, ORDER_COUNT, {"run_id": run_id})[0][0] or 0
 
     @retry_lock_conflicts  # each of these is one unit of work: run again from scratch after a rollback
     def _mark_blocked(self, run_id: int, reasons: str) -> None:

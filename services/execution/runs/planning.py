@@ -74,6 +74,8 @@ _RUN_AND_CAPITAL = (select(*_RUN_COLUMNS, _PROJECTS.c.capital, _PROJECTS.c.name.
 # and how many orders the run has (execute: a run with orders is resumed, not previewed), in the
 # same statement and transaction
 _ORDERS = cast(Table, TradeOrder.__table__)
+# how many orders a run has (built once: a backtest counts some runs' orders often)
+ORDER_COUNT = select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == bindparam("run_id"))
 _RUN_CAPITAL_AND_ORDERS = _RUN_AND_CAPITAL.add_columns(
     select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == _RUNS.c.id).scalar_subquery().label("order_count"))
 # updated_at given (its onupdate's utcnow): the statement runs through the driver (execute_many),
@@ -244,7 +246,7 @@ class RunPlanning(RunServiceBase):
 
     @staticmethod
     def _has_orders(session, run_id: int) -> bool:
-        return bool(session.scalar(select(func.count(TradeOrder.id)).where(TradeOrder.run_id == run_id)))
+        return bool(session.scalar(ORDER_COUNT, {"run_id": run_id}))
 
     @staticmethod
     def _params_with_inputs(stored: dict | None, builder: dict | None, risk_overrides: list[str]) -> dict:
