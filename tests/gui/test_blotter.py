@@ -161,15 +161,17 @@ def test_the_halt_question_says_working_orders_stay_open_at_the_broker(blotter, 
 def _toolbar_rects(view):
     from PySide6.QtCore import QRect
 
-    widgets = (view.status_combo, view.run_combo, view.search_edit, view.count_label, view.export_button,
-               view.cancel_all_button, view.halt_button)
-    return [QRect(w.mapTo(view, w.rect().topLeft()), w.size()) for w in widgets]
+    widgets = (view.show_label, view.status_combo, view.run_combo, view.search_edit, view.count_label,
+               view.export_button, view.cancel_all_button, view.halt_button)
+    return [QRect(w.mapTo(view, w.rect().topLeft()), w.size()) for w in widgets if w.isVisibleTo(view)]
 
 
-def test_the_toolbar_fits_a_narrow_blotter_on_two_rows_and_a_wide_one_on_one(qtbot):
-    """At a 1024 px window the blotter gets ~575 px and its one row needed ~680: the count sat
-    on the search box and "Export CSV…" was clipped. Narrow, the buttons go to a second row,
-    whole and overlapping nothing; wide, everything stays on one row."""
+def test_the_toolbar_keeps_one_tighter_row_on_a_narrow_blotter_and_wraps_only_narrower(qtbot, monkeypatch):
+    """At a 1024 px window the blotter gets ~518 px and its whole row needs ~680: it wrapped
+    onto two rows, and the orders lost a row of height to it. Narrow, the row is tighter (no
+    "Show" label, a shorter search box, Export CSV… left to the File menu and the rows' context
+    menu), Cancel All and Halt whole; narrower than that, the buttons go to a second row,
+    everything shown; wide, the whole row. Whole and overlapping nothing each time."""
     from PySide6.QtWidgets import QWidget
 
     holder = QWidget()  # a child can be narrower than its minimum, as in the main window
@@ -179,19 +181,23 @@ def test_the_toolbar_fits_a_narrow_blotter_on_two_rows_and_a_wide_one_on_one(qtb
     view.model.upsert([order(i) for i in range(1, 14)])
     view.model.flush()
     holder.show()
-    for width in (575, 480):
+    tight = view.one_row_width(tight=True)
+    for width, rows in ((1200, 1), (575, 1), (518, 1), (tight, 1), (tight - 1, 2)):
         view.setGeometry(0, 0, width, 400)
         qtbot.wait(10)  # the layout's turn
         rects = _toolbar_rects(view)
+        assert view.toolbar_rows() == rows, (width, view.toolbar_rows())
+        assert len({r.center().y() for r in rects}) <= (2 if rows == 1 else 4), (width, rects)  # a combo and a button may differ by a pixel
         assert all(r.left() >= 0 and r.right() < width for r in rects), (width, rects)
         assert not [(a, b) for i, a in enumerate(rects) for b in rects[i + 1:] if a.intersects(b)], (width, rects)
-        assert view.export_button.width() >= view.export_button.sizeHint().width()
+        assert view.export_button.isHidden() is (width < view.one_row_width() and rows == 1), width
+        for button in (view.export_button, view.cancel_all_button, view.halt_button):
+            assert button.isHidden() or button.width() >= button.sizeHint().width(), (width, button.text())
         assert view.table.geometry().top() > max(r.bottom() for r in rects)
-    view.setGeometry(0, 0, 1200, 400)
-    qtbot.wait(10)
-    rects = _toolbar_rects(view)
-    assert len({r.center().y() for r in rects}) <= 2  # one row (a combo and a button may differ by a pixel)
-    assert max(r.bottom() for r in rects) < min(r.bottom() for r in rects) + 4 < view.table.geometry().top()
+    asked = []
+    monkeypatch.setattr("widgets.views.blotter.choose_and_export", lambda _view, title, *_a: asked.append(title))
+    menu_action(view.context_menu_for(view.model.get(1)), "Export CSV…").trigger()
+    assert asked == ["Export orders"]
 
 
 def test_busy_buttons_are_disabled_and_ignore_shortcuts(blotter, monkeypatch):

@@ -85,6 +85,10 @@ class BlotterView(QWidget):
     #: reads the first page matching it from the whole history.
     filters_changed = Signal()
 
+    #: The search box's minimum width on the whole row and on the tighter one.
+    SEARCH_WIDTH = 160
+    TIGHT_SEARCH_WIDTH = 100
+
     def __init__(self, model: OrderBlotterModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -102,7 +106,7 @@ class BlotterView(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search symbol, id, status…")
         self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.setMinimumWidth(160)
+        self.search_edit.setMinimumWidth(self.SEARCH_WIDTH)
         self.count_label = QLabel()
         self.export_button = QPushButton("Export CSV…")
         self.cancel_all_button = QPushButton("Cancel All")
@@ -110,13 +114,16 @@ class BlotterView(QWidget):
         self.halt_button = QPushButton("Halt")
         self.halt_button.setObjectName("haltButton")
 
-        # The filters and the actions: one row when the panel is wide enough, else the actions
-        # on a second row, right-aligned (at a 1024 px window the one row needed ~680 px of the
-        # ~575 given, and the count, the search box and Export CSV… overlapped): _fit_toolbar.
+        # The filters and the actions: one row when the panel is wide enough; on a narrower
+        # panel (a 1024 px window gives it ~518 px, the whole row needs ~680) one tighter row:
+        # no "Show" label, a shorter search box and no Export CSV… (File > Export blotter as
+        # CSV…, and the rows' context menu); narrower still, the actions on a second row, right-aligned:
+        # _fit_toolbar. Cancel All and Halt are always in view.
         self.filters_bar = QWidget()
         filters = QHBoxLayout(self.filters_bar)
         filters.setContentsMargins(0, 0, 0, 0)
-        filters.addWidget(QLabel("Show"))
+        self.show_label = QLabel("Show")
+        filters.addWidget(self.show_label)
         filters.addWidget(self.status_combo)
         filters.addWidget(self.run_combo)
         filters.addWidget(self.search_edit, 1)
@@ -130,7 +137,9 @@ class BlotterView(QWidget):
         actions.addWidget(self.halt_button)
         for row in (self.filters_bar, self.actions_bar):  # the table takes the height
             row.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        bar = self.toolbar_layout = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        # Two rows, everything shown, until the view is laid out at its width (resizeEvent): the
+        # minimum the main window freezes (freeze_minimum) is that of two rows, as it always was.
+        bar = self.toolbar_layout = QBoxLayout(QBoxLayout.Direction.TopToBottom)
         bar.addWidget(self.filters_bar, 1)
         bar.addWidget(self.actions_bar)
 
@@ -258,6 +267,9 @@ class BlotterView(QWidget):
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(order.client_order_id))
         details = menu.addAction("Details…")
         details.triggered.connect(lambda: self.details_requested.emit(order.id))
+        menu.addSeparator()
+        export = menu.addAction("Export CSV…")  # also here: a narrow blotter's toolbar has no room for it
+        export.triggered.connect(lambda: self.choose_export_file())
         return menu
 
     def request_replace(self, order: OrderRecord) -> None:
@@ -370,25 +382,44 @@ class BlotterView(QWidget):
         text = f"{self.proxy.rowCount()} / {self.model.rowCount()}"
         longer = len(text) != len(self.count_label.text())
         self.count_label.setText(text)
-        if longer:  # "9 / 9" to "10 / 10": the one row may no longer fit
+        if longer and self.isVisible():  # "9 / 9" to "10 / 10": the one row may no longer fit
             self._fit_toolbar(self.width())
 
     # -- layout -----------------------------------------------------------------------------
 
-    def one_row_width(self) -> int:
+    def one_row_width(self, *, tight: bool = False) -> int:
         """The width the toolbar needs on one row: the filters at their smallest (the search box
-        at its minimum), the buttons whole, the layouts' margins and spacing."""
+        at its minimum), the buttons whole, the layouts' margins and spacing. ``tight``: without
+        the "Show" label and Export CSV…, the search box shorter. Summed from the parts, so it
+        does not depend on which variant is shown now."""
+        filters = [self.status_combo.minimumSizeHint().width(), self.run_combo.minimumSizeHint().width(),
+                   self.TIGHT_SEARCH_WIDTH if tight else self.SEARCH_WIDTH, self.count_label.sizeHint().width()]
+        # (a monitor window hides Cancel All and Halt)
+        actions = [b.sizeHint().width() for b in (self.cancel_all_button, self.halt_button) if not b.isHidden()]
+        if not tight:
+            filters.append(self.show_label.sizeHint().width())
+            actions.append(self.export_button.sizeHint().width())
         layout = self.layout()  # the view's own, set when it was built
         margins = layout.contentsMargins() if layout is not None else QMargins()
-        return (self.filters_bar.minimumSizeHint().width() + self.toolbar_layout.spacing()
-                + self.actions_bar.sizeHint().width() + margins.left() + margins.right())
+        filters_spacing = self.filters_bar.layout().spacing()
+        actions_spacing = self.actions_bar.layout().spacing()
+        return (sum(filters) + filters_spacing * (len(filters) - 1) + self.toolbar_layout.spacing()
+                + sum(actions) + actions_spacing * max(0, len(actions) - 1) + margins.left() + margins.right())
 
     def toolbar_rows(self) -> int:
         return 1 if self.toolbar_layout.direction() == QBoxLayout.Direction.LeftToRight else 2
 
+    def toolbar_is_tight(self) -> bool:
+        return self.export_button.isHidden()
+
     def _fit_toolbar(self, width: int) -> None:
-        direction = (QBoxLayout.Direction.LeftToRight if width >= self.one_row_width()
-                     else QBoxLayout.Direction.TopToBottom)
+        tight = self.one_row_width(tight=True) <= width < self.one_row_width()
+        one_row = tight or width >= self.one_row_width()
+        direction = QBoxLayout.Direction.LeftToRight if one_row else QBoxLayout.Direction.TopToBottom
+        if tight != self.toolbar_is_tight():
+            self.show_label.setHidden(tight)
+            self.export_button.setHidden(tight)
+            self.search_edit.setMinimumWidth(self.TIGHT_SEARCH_WIDTH if tight else self.SEARCH_WIDTH)
         if direction != self.toolbar_layout.direction():
             self.toolbar_layout.setDirection(direction)  # laid out at the next turn of the loop
 
