@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.window_layout import (
     LAYOUT_VERSION,
+    SHORT_BELOW,
     LayoutError,
     LayoutStore,
     default_window_size,
@@ -70,7 +71,7 @@ class MainWindow(QMainWindow):
     closing = Signal()
 
     def __init__(self, *, mode: str, ui_state_file: Path | None = None, monitor: bool = False, compact: bool | None = None,
-                 parent: QWidget | None = None) -> None:
+                 short: bool | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.mode = mode
@@ -165,7 +166,12 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self.docks["watchlist"], self.docks["account"])
             self.docks["preview"].raise_()
             self.docks["fills"].raise_()
-        self.docks["charts"].raise_()
+        size = default_window_size(self, QSize(1600, 1000))
+        self.short = self.compact and (size.height() < SHORT_BELOW if short is None else short)
+        if self.short:
+            self._one_strip()
+        else:
+            self.docks["charts"].raise_()
         # The right column (fills, positions, watchlist, account) reaches down beside the bottom
         # strip: below the preview it was left about 235 px on a laptop, three rows of quotes.
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -183,15 +189,19 @@ class MainWindow(QMainWindow):
         # laptop, the panels stacked before being tabbed), and that minimum stayed: at 1024x640
         # the window was 666 px high, its status bar and bottom tabs below the screen's edge.
         self._settle_minimum()
-        self.resize(default_window_size(self, QSize(1600, 1000)))
+        self.resize(size)
         # The blotter (central) gets the room; charts and audit share a short strip below.
         small = self.compact
-        self.resizeDocks([self.docks["charts"]], [150 if small else 230], Qt.Orientation.Vertical)
+        if not self.short:
+            self.resizeDocks([self.docks["charts"]], [150 if small else 230], Qt.Orientation.Vertical)
         if small:
             self.resizeDocks([self.docks["fills"]], [500], Qt.Orientation.Horizontal)
         else:
             self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 500], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["preview"]], [285 - self._shorter_by() if small else 300], Qt.Orientation.Vertical)
+        if self.short:  # the one strip as high as a panel of rows needs, the blotter the rest
+            self.resizeDocks([self.docks["preview"]], [self.READABLE_HEIGHT], Qt.Orientation.Vertical)
+        else:
+            self.resizeDocks([self.docks["preview"]], [285 - self._shorter_by() if small else 300], Qt.Orientation.Vertical)
         if monitor:
             self._make_read_only()
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -201,6 +211,23 @@ class MainWindow(QMainWindow):
                 self.docks[name].hide()
 
     # -- construction -----------------------------------------------------------------------
+    BOTTOM_STRIP = ("charts", "audit", "activity", "decisions", "backtest")
+
+    def _one_strip(self) -> None:
+        """A screen too short for a strip above the blotter and one below (1024x640): the bottom
+        strip's panels join the preview's tabs, the preview in front. One strip, readable, the
+        full width of the window, and the blotter keeps its rows: with two strips at their
+        minimum it had one and a half, and the Decisions beside them two."""
+        last = self.docks["risk"]
+        for name in self.BOTTOM_STRIP:
+            dock = self.docks[name]
+            self.removeDockWidget(dock)
+            self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
+            dock.show()
+            self.tabifyDockWidget(last, dock)
+            last = dock
+        self.docks["preview"].raise_()
+
     def _add_dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title.replace("&", "&&"), self)  # "P&L": an ampersand, not a mnemonic
         dock.setObjectName(f"dock_{name}")  # saveState needs stable object names
@@ -493,6 +520,8 @@ class MainWindow(QMainWindow):
         for name in ("snapshots", "preview", "risk"):
             self.docks[name].hide()
             self.docks[name].toggleViewAction().setVisible(False)
+        if self.short:  # the one strip without the preview: the charts in front, not its last tab
+            self.docks["charts"].raise_()
 
     def trading_actions_enabled(self) -> list[str]:
         """The trading actions a user can still trigger (a monitor: none)."""

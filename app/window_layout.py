@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 LAYOUT_VERSION = 1
 #: Below this available screen size the default layout tabs the docks that share an area.
 COMPACT_BELOW = QSize(1500, 950)
+#: Below this available screen height (1366x768 less a taskbar is 728) a compact layout has one
+#: strip of panels above the blotter, not one above and one below: two strips at their minimum
+#: left the blotter between them one and a half rows of orders at 1024x640.
+SHORT_BELOW = 700
 #: A panel's minimum is its empty minimum, but never more than this: the window's minimum then
 #: fits 1366x768 with every default dock shown (what does not fit scrolls or is clipped).
 PANEL_MINIMUM_CAP = QSize(300, 120)

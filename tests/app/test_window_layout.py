@@ -179,29 +179,67 @@ def _whole_rows(table) -> int:
     return table.viewport().height() // table.rowHeight(0)
 
 
-def test_at_1024x640_the_preview_and_the_blotter_share_the_height(qtbot, qapp, monkeypatch):
-    """On a window shorter than a laptop's the preview kept its laptop height and the blotter,
-    between it and the bottom strip, was left at its minimum: one row of orders at 1024x640; a
-    panel of rows made readable took the preview down to its header. Now the strips give up two
-    thirds of the missing height: two rows or more of each table, and a preview row beside the
-    Decisions made readable."""
+#: The panels a trader brings to the front: the one strip's tabs and the right column's.
+FRONT_PANELS = ("preview", "snapshots", "risk", "charts", "audit", "activity", "decisions", "backtest",
+                "fills", "positions", "watchlist", "account")
+
+
+def test_at_1024x640_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_panel_is_in_front(qtbot, qapp, monkeypatch):
+    """At 1024x640 a strip above the blotter and one below, both near their minimum, left the
+    blotter 136 px with Decisions open, its toolbar wrapped onto two rows at 518 px: one and a
+    half rows of working orders (seen under Xvfb). On a screen this short the bottom strip's
+    panels are tabs of the one strip above the blotter: six whole rows of orders or more under a
+    toolbar of one row, Cancel All and Halt whole, whichever panel is in front; the panel in
+    front readable, the preview's rows with it after the Preview button."""
     from tests.gui.test_panels import drafts
 
     monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1024, 640))
     window = _window(qtbot, compact=True)
     window.orders_model.reset([order(i) for i in range(30)])
     window.preview_model.reset(drafts())
+    blotter_view = window.blotter_view
+    blotter = blotter_view.table
+    for name in FRONT_PANELS:
+        window.docks[name].raise_()  # its tab clicked
+        for _ in range(3):
+            qapp.processEvents()
+        assert _whole_rows(blotter) >= 6, (name, _whole_rows(blotter))
+        assert blotter_view.toolbar_rows() == 1, name
+        buttons = (blotter_view.cancel_all_button, blotter_view.halt_button)
+        assert all(b.isVisible() and b.width() >= b.sizeHint().width() for b in buttons), name
+        assert blotter_view.halt_button.mapTo(blotter_view, blotter_view.halt_button.rect().topRight()).x() < blotter_view.width()
+        assert blotter_view.search_edit.geometry().bottom() < blotter.geometry().top(), name
+        if name in window.ROW_PANELS:
+            assert window.docks[name].height() >= window.readable_height(), (name, window.docks[name].height())
+    window.preview_view.preview_requested.emit({})  # the Preview button: the preview in front
+    qapp.processEvents()
+    preview = window.preview_view.table
+    assert preview.isVisible() and _whole_rows(preview) >= 3, _whole_rows(preview)
+    assert _whole_rows(blotter) >= 6, _whole_rows(blotter)
+
+
+def test_a_monitor_on_a_short_screen_opens_on_the_charts(qtbot, qapp, monkeypatch):
+    """A monitor hides the preview, snapshots and risk panels: the one strip then showed its
+    last tab (Backtest); it shows the charts, the blotter its rows below them."""
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1024, 640))
+    window = _window(qtbot, monitor=True)
+    window.orders_model.reset([order(i) for i in range(30)])
     for _ in range(3):
         qapp.processEvents()
-    preview, blotter = window.preview_view.table, window.blotter_view.table
-    assert min(_whole_rows(preview), _whole_rows(blotter)) >= 2, (_whole_rows(preview), _whole_rows(blotter))
-    window.preview_view.preview_requested.emit({})  # the Preview button: the preview made readable
-    qapp.processEvents()
-    assert min(_whole_rows(preview), _whole_rows(blotter)) >= 2, (_whole_rows(preview), _whole_rows(blotter))
-    window.docks["decisions"].raise_()  # the Decisions tab clicked: made readable
-    qapp.processEvents()
-    assert window.docks["decisions"].height() >= window.readable_height()
-    assert _whole_rows(preview) >= 1 and _whole_rows(blotter) >= 1, (_whole_rows(preview), _whole_rows(blotter))
+    shown = [name for name, dock in window.docks.items() if not dock.visibleRegion().isEmpty()]
+    assert "charts" in shown and "backtest" not in shown, shown
+    assert _whole_rows(window.blotter_view.table) >= 6 and window.blotter_view.toolbar_rows() == 1
+
+
+@pytest.mark.parametrize(("size", "one_strip"), [(QSize(1024, 640), True), (QSize(1366, 768 - 40), False)])
+def test_only_a_short_screen_puts_the_bottom_strip_into_the_strip_above(qtbot, monkeypatch, size, one_strip):
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: size)
+    window = _window(qtbot, compact=True)
+    bottom = (Qt.DockWidgetArea.TopDockWidgetArea if one_strip else Qt.DockWidgetArea.BottomDockWidgetArea)
+    assert [window.dockWidgetArea(window.docks[n]) for n in window.BOTTOM_STRIP] == [bottom] * 5
+    assert (window.docks["decisions"] in window.tabifiedDockWidgets(window.docks["preview"])) is one_strip
+    in_front = "preview" if one_strip else "charts"
+    assert not window.docks[in_front].visibleRegion().isEmpty()
 
 
 def test_a_small_screen_tabs_the_docks_that_share_an_area(qtbot):
