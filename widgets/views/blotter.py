@@ -401,8 +401,8 @@ class BlotterView(QWidget):
             actions.append(self.export_button.sizeHint().width())
         layout = self.layout()  # the view's own, set when it was built
         margins = layout.contentsMargins() if layout is not None else QMargins()
-        filters_spacing = self.filters_bar.layout().spacing()
-        actions_spacing = self.actions_bar.layout().spacing()
+        filters_spacing = _spacing(self.filters_bar)
+        actions_spacing = _spacing(self.actions_bar)
         return (sum(filters) + filters_spacing * (len(filters) - 1) + self.toolbar_layout.spacing()
                 + sum(actions) + actions_spacing * max(0, len(actions) - 1) + margins.left() + margins.right())
 
@@ -426,3 +426,9 @@ class BlotterView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._fit_toolbar(event.size().width())
         super().resizeEvent(event)
+
+
+def _spacing(bar: QWidget) -> int:
+    """The spacing of a bar's own layout (each toolbar bar is built with one)."""
+    layout = bar.layout()
+    return layout.spacing() if layout is not None else 0
