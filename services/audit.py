@@ -12,6 +12,9 @@ means tampering or a broken chain and is reported). A checkpoint cannot vouch fo
 before it: ``verify(full=True)`` walks the whole chain from the first entry; a walk that finds a
 break drops the checkpoint, so every later verification walks in full and keeps reporting it.
 
+Every action a writer records, with its payload's keys, is named by ``services.audit_actions``
+(docs/audit-log.md); the chain itself hashes an action's text like any other field.
+
 A ``plan.create`` entry holds its plan's *trail hash* (services.db.repositories.trail): a walk
 also checks the decision records of the plans it passes, and an altered, added or removed record
 fails the verification at that entry, naming the record (``AuditVerification.record``).
@@ -41,6 +44,7 @@ from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from services.audit_actions import AuditAction
 from services.db import Database
 from services.db.convert import to_audit_record
 from services.db.lock_conflicts import is_lock_wait_timeout, retry_lock_conflicts
@@ -58,7 +62,6 @@ log = logging.getLogger(__name__)
 VERIFY_BATCH = 2000
 BULK_CHUNK = 5000
 CHECKPOINT_ROW_ID = 1
-PLAN_CREATE = "plan.create"  # its payload's trail_hash covers the plan's decision records
 
 
 def _canonical_default(value: Any) -> Any:
@@ -182,7 +185,8 @@ class AuditVerification:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One entry for ``AuditLog.append_many`` (bulk import, benchmarks)."""
+    """One entry for ``AuditLog.append_many`` (bulk import, benchmarks, tests: any action text;
+    the product's writers name theirs with ``services.audit_actions.AuditAction``)."""
 
     actor: str
     action: str
@@ -232,7 +236,7 @@ class AuditLog:
     def append(
         self,
         actor: str,
-        action: str,
+        action: AuditAction,
         entity_type: str | None = None,
         entity_id: str | int | None = None,
         payload: dict | None = None,
@@ -240,6 +244,8 @@ class AuditLog:
         session: Session | None = None,
         time: datetime | None = None,
     ) -> AuditRecord:
+        """``action``: a member of the registry (services.audit_actions), which the type checker
+        holds every writer to; the chain itself stores and hashes the name's text."""
         if session is not None:
             _require_write_lock(session)
             return self._append(session, actor, action, entity_type, entity_id, payload, time)
@@ -276,6 +282,7 @@ class AuditLog:
     def _append(self, session, actor, action, entity_type, entity_id, payload, time) -> AuditRecord:
         if not actor or not action:
             raise ValueError("an audit entry needs an actor and an action")
+        action = str(action)  # the name's plain text, stored and hashed as a literal was before the registry
         if payload is not None and not isinstance(payload, dict):
             raise TypeError("the audit payload must be a dict")
         stored_payload = as_stored(payload)
@@ -476,7 +483,7 @@ class AuditLog:
                 expected_prev = row.hash
                 last_id = row.id
                 checked += 1
-                if row.action == PLAN_CREATE and row.entity_id and isinstance(row.payload, dict) and row.payload.get("trail_hash"):
+                if row.action == AuditAction.PLAN_CREATE and row.entity_id and isinstance(row.payload, dict) and row.payload.get("trail_hash"):
                     trails.append((row.id, int(row.entity_id), str(row.payload["trail_hash"])))
             session.expunge_all()
         if head is not None and head.last_hash != expected_prev:

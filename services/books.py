@@ -13,6 +13,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, union_all
 
+from services.audit_actions import AuditAction
 from services.console_books import BookGroup, GroupFigures, Rates, position_tree
 from services.core.books import UNASSIGNED, BookLine, CapitalError, unassigned_lines
 from services.core.books import parse_capital as parse_core_capital
@@ -309,7 +310,7 @@ class BooksService:
                 projects[name].capital = capital
                 changed[name] = None if capital is None else str(capital)
         if changed:
-            audit(self.db, self.actor, "project.capital", "project", None, {"capital": changed}, session=session)
+            audit(self.db, self.actor, AuditAction.PROJECT_CAPITAL, "project", None, {"capital": changed}, session=session)
 
     def unassigned(self, account: str | None = None) -> list[BookLine]:
         with self.db.session() as session:
@@ -364,7 +365,7 @@ class BooksService:
             session.add(record)
             session.flush()
             repo.upsert(where, symbol, state.quantity, state.average_cost, realized_pnl=state.realized_pnl, project_id=target.id)
-            audit(self.db, self.actor, "position.assign", "position_assignment", record.id,
+            audit(self.db, self.actor, AuditAction.POSITION_ASSIGN, "position_assignment", record.id,
                   {"project": project, "account": where, "symbol": symbol, "quantity": str(quantity), "cost": str(cost),
                    "unassigned_before": str(free)}, session=session)
             return Assignment(record.id, project, where, symbol, quantity, cost, state.quantity, free - quantity)

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from sqlalchemy import func, select
 
 from services.audit import AuditLog
+from services.audit_actions import AuditAction
 from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
 from services.core.snapshots import (
@@ -143,7 +144,7 @@ def store_snapshot(db, parsed: ParsedSnapshot, project: str, *, note: str | None
     with db.unit_of_work() as session:
         outcome = _store(session, parsed, project, note)
         if actor is not None:
-            AuditLog(db).append(actor, "snapshot.import", "decision_snapshot", str(outcome.snapshot_id),
+            AuditLog(db).append(actor, AuditAction.SNAPSHOT_IMPORT, "decision_snapshot", str(outcome.snapshot_id),
                                 {"source": parsed.source_name, "project": project, "items": len(parsed.items),
                                  "created": outcome.created}, session=session)
         return outcome

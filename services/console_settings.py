@@ -10,11 +10,15 @@ the application layer.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from services.audit_actions import AuditAction
 from services.core.typed_numbers import typed_decimal
 from services.core.wording import percent
 from services.trade_settings import DATA_SOURCES
+
+if TYPE_CHECKING:
+    from services.audit import AuditLog
 from services.trade_settings_keys import REFUSED_STORED, stored_problems
 
 THEMES = ("dark", "light")
@@ -175,9 +179,9 @@ def change_from_dialog(settings: Any, data: dict[str, Any]) -> SettingsChange:
     )
 
 
-def store_in_database(trade_settings, audit, actor: str, change: SettingsChange) -> dict[str, Any]:
+def store_in_database(trade_settings, audit: AuditLog, actor: str, change: SettingsChange) -> dict[str, Any]:
     """The database half of a saved dialog (run off the GUI thread); returns the trade settings
     now in force."""
     values = trade_settings.update(change.trade_changes)
-    audit.append(actor, "settings.update", "settings", None, change.audit_payload)
+    audit.append(actor, AuditAction.SETTINGS_UPDATE, "settings", None, change.audit_payload)
     return values

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from services.audit_actions import AuditAction
 from services.books import BooksError, BooksService, parse_capital
 from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, stored_risk_value
 from services.core.typed_numbers import plain
@@ -199,6 +200,6 @@ class TradeSettingsService:
             entry = {k: checked.get(k, v) for k, v in changes.items() if v is not None and k not in ("project_capital", "unset")}
             if removed:
                 entry["unset"] = removed  # each removed key with the value it had
-            audit(self.db, self.actor, "settings.trade", "trade_settings", None,
+            audit(self.db, self.actor, AuditAction.SETTINGS_TRADE, "trade_settings", None,
                   # what is stored, as read (the same entry whether the dialog or the command line typed it)
                   entry, session=session)

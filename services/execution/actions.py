@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.audit_actions import AuditAction
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.ib_codes import refuses_modify
 from services.core.order_state import EventKind
@@ -135,7 +136,7 @@ class OrderActions:
     # broker: each runs again alone after a lock conflict (services.db.lock_conflicts), never the
     # action, whose cancel or placeOrder is not to be sent twice.
     @retry_lock_conflicts
-    def _audit(self, action: str, entity_id, payload: dict) -> None:
+    def _audit(self, action: AuditAction, entity_id, payload: dict) -> None:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_order" if entity_id is not None else "account", entity_id, payload, session=session)
 
@@ -177,7 +178,7 @@ class OrderActions:
                 log.warning("cancel: %s", note)
         else:
             await self._cancel_at_broker(order, wait)
-        await self._db(self._audit, "order.cancel", order_id, {"client_order_id": order.client_order_id,
+        await self._db(self._audit, AuditAction.ORDER_CANCEL, order_id, {"client_order_id": order.client_order_id,
                                                                **({"note": note} if note else {})})
         await self.writer.flush()
         return Canceled(await self._db(self._order, order_id), note)
@@ -300,7 +301,7 @@ class OrderActions:
         left = await self._db(self._left_to_other_accounts)
         if left:
             log.warning("cancel all: left as they are: %s", "; ".join(left))
-        await self._db(self._audit, "order.cancel_all", None, {"orders": canceled, "global": not one_by_one,
+        await self._db(self._audit, AuditAction.ORDER_CANCEL_ALL, None, {"orders": canceled, "global": not one_by_one,
                                                              "not_canceled": list(not_canceled.values()),
                                                              "senders_not_stopped": list(not_stopped),
                                                              "other_accounts": list(left)})
@@ -353,7 +354,7 @@ class OrderActions:
     def _mark_cancel_all(self, one_by_one: bool) -> datetime:
         with self.db.unit_of_work() as session:
             mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC))
-            audit(self.db, self.actor, "trading.cancel_all", "trade_settings", 1,
+            audit(self.db, self.actor, AuditAction.TRADING_CANCEL_ALL, "trade_settings", 1,
                   {"cancel_all_at": mark.isoformat(), "global": not one_by_one}, session=session)
         return mark
 
@@ -433,7 +434,7 @@ class OrderActions:
             settings = SettingsRepository(session)
             before = settings.get_for_update().trading_state
             settings.set_trading_state(state)
-            audit(self.db, self.actor, "trading.halt" if state is TradingState.HALTED else "trading.resume", "trade_settings", 1,
+            audit(self.db, self.actor, AuditAction.TRADING_HALT if state is TradingState.HALTED else AuditAction.TRADING_RESUME, "trade_settings", 1,
                   {"from": str(before), "to": str(state), **payload}, session=session)
         return state
 
@@ -492,7 +493,7 @@ class OrderActions:
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id,
                                                     **placed_by(getattr(self.provider, "client_id", None))}))
-        await self._db(self._audit, "order.manual" if replaces_order_id is None else "order.replace_new", order_id,
+        await self._db(self._audit, AuditAction.ORDER_MANUAL if replaces_order_id is None else AuditAction.ORDER_REPLACE_NEW, order_id,
                        {"client_order_id": coid, "symbol": request.symbol, "side": str(request.side), "quantity": str(request.quantity),
                         "order_type": str(request.order_type),
                         "limit_price": None if request.limit_price is None else str(request.limit_price),
@@ -506,12 +507,12 @@ class OrderActions:
         if self.health is None:
             return
         if not required:
-            await self._db(self._audit, "order.market_health_skipped", None,
+            await self._db(self._audit, AuditAction.ORDER_MARKET_HEALTH_SKIPPED, None,
                            {"symbol": spec.key, "status": self.health.status().describe()})
             return
         report = await self.health.check([TradeIntent(spec, order_type)], outside_rth=outside_rth)
         if not report.healthy:
-            await self._db(self._audit, "order.market_health_refused", None, {"symbol": spec.key, "reasons": list(report.reasons)})
+            await self._db(self._audit, AuditAction.ORDER_MARKET_HEALTH_REFUSED, None, {"symbol": spec.key, "reasons": list(report.reasons)})
             raise MarketUnhealthy(f"{spec.key}: order refused, the market is not healthy: {report.describe()}")
 
     @retry_lock_conflicts  # one unit of work, stored NEW before it is sent
@@ -565,7 +566,7 @@ class OrderActions:
             await self._risk_check(still, project=replacing.project_id, replacing=replacing)
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
-            await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
             raise
         why_new = "a market order cannot be changed in place"
         if order.order_type is OrderType.LMT:
@@ -590,7 +591,7 @@ class OrderActions:
             confirmed.cancel()
             refused.cancel()
             if ok:
-                await self._db(self._audit, "order.replace", order_id, {**payload, "method": "modify"})
+                await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "modify"})
                 await self.writer.flush()
                 return ReplaceResult(order_id, "modify")
             if refused in done and not refused.cancelled():
@@ -617,7 +618,7 @@ class OrderActions:
             # the session judged as for the original: a GTC outside-RTH limit order may rest now
             await self._check_market_health(wanted.spec, wanted.order_type, True, wanted.outside_rth)
         except (BadInput, RiskBlocked) as exc:  # MarketUnhealthy and TradingHalted are RiskBlocked
-            await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
             raise type(exc)(f"order {order_id} not replaced, it is still working unchanged: {why_new}, and a new order "
                             f"would be refused: {exc}", code=exc.code) from exc
         order = await self._db(self._order, order_id)
@@ -633,7 +634,7 @@ class OrderActions:
         await self.writer.flush()
         order = await self._db(self._order, order_id)
         if event.status == "Filled" or order.status is OrderState.FILLED:
-            await self._db(self._audit, "order.replace", order_id, {**payload, "method": "nothing", "reason": "filled before the cancel"})
+            await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "nothing", "reason": "filled before the cancel"})
             return ReplaceResult(order_id, "nothing", message="the order filled before it could be canceled")
         remaining = wanted.quantity - order.filled_quantity
         if remaining <= 0:
@@ -642,12 +643,12 @@ class OrderActions:
             # a halt pressed while the cancel was under way stops the new order: nothing new goes out
             await self._ensure_not_halted()
         except TradingHalted as exc:
-            await self._db(self._audit, "order.replace_refused", order_id, {**payload, "reason": str(exc)})
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
             raise TradingHalted(f"order {order_id} canceled, its replacement not sent: {exc}") from exc
         seq = 1 + await self._db(self._replacement_count, order_id)
         request = await self._db(self._replacement_request, order_id, f"{coid[:56]}-R{seq}", remaining, wanted.limit_price)
         new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
-        await self._db(self._audit, "order.replace", order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
+        await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
 
     def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, OrderRequest]:

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from services.audit import AuditLog
+from services.audit_actions import AuditAction
 
 
 def os_user() -> str:
@@ -17,6 +18,7 @@ def os_user() -> str:
         return os.environ.get("USER") or os.environ.get("USERNAME") or f"uid:{os.getuid()}"
 
 
-def audit(db, actor: str, action: str, entity_type: str | None, entity_id: Any, payload: dict | None = None, *, session=None) -> None:
-    """Append one audit entry (in ``session``'s transaction when given)."""
+def audit(db, actor: str, action: AuditAction, entity_type: str | None, entity_id: Any, payload: dict | None = None, *, session=None) -> None:
+    """Append one audit entry (in ``session``'s transaction when given); ``action`` from the
+    registry (services.audit_actions, docs/audit-log.md)."""
     AuditLog(db).append(actor, action, entity_type, None if entity_id is None else str(entity_id), payload or {}, session=session)

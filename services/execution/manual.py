@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from services.audit_actions import AuditAction
 from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
@@ -422,7 +423,7 @@ class ManualOrders:
             trail_hash = TrailRepository(session).record_preview(
                 plan_id=plan.id, run_id=run.id, signals=(), order_decisions=[ticket_decision(draft)],
                 risk_decisions=risk_decisions(report))
-            audit(self.db, self.service.actor, "plan.create", "order_plan", plan.id,
+            audit(self.db, self.service.actor, AuditAction.PLAN_CREATE, "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": 1,
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict, "ticket": ticket.to_dict()},
                   session=session)

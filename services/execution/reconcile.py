@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 
+from services.audit_actions import AuditAction
 from services.core.books import book_mismatches
 from services.core.ib_codes import CodeClass, classify
 from services.core.typed_numbers import plain
@@ -316,7 +317,7 @@ class Reconciler:
         if self._losses == losses:  # no new loss while this ran: everything until now is covered
             self._lost_since = None
         if report.changed:
-            await asyncio.to_thread(audit, self.db, self.actor, "reconcile", "account", account, report.to_dict())
+            await asyncio.to_thread(audit, self.db, self.actor, AuditAction.RECONCILE, "account", account, report.to_dict())
         # A reconciliation that found nothing to correct is routine (it runs on every connect and
         # on a timer): DEBUG. One that corrected something is an event: INFO.
         log.log(logging.INFO if report.changed else logging.DEBUG, "reconciliation: %s", report.to_dict())

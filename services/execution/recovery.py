@@ -35,6 +35,7 @@ from decimal import Decimal
 
 from sqlalchemy import or_, select
 
+from services.audit_actions import AuditAction, recovery_action
 from services.core.contracts import ContractSpec
 from services.core.order_state import EventKind
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -639,7 +640,7 @@ class AutoRecovery:
                 currency=dead.currency, primary_exchange=dead.primary_exchange, account=dead.account,
                 replaces_order_id=dead.id, retry_count=retry, params=params)
             if created:
-                audit(self.db, self.actor, "order.recovery_replacement", "trade_order", row.id,
+                audit(self.db, self.actor, AuditAction.ORDER_RECOVERY_REPLACEMENT, "trade_order", row.id,
                       {"client_order_id": coid, "replaces": dead.client_order_id, "replaces_order_id": dead.id, "retry": retry},
                       session=session)
             return coid, created
@@ -659,6 +660,7 @@ class AutoRecovery:
         that repeats the order's last recovery decision word for word (the same passing reason,
         pass after pass: hours without a connection, a placer still alive) is not written again:
         one pass a minute wrote a row per stuck order to the append-only log every minute."""
+        action = recovery_action(decision)  # an unknown decision fails here, before anything is written
         with self.db.unit_of_work() as session:
             row = OrderRepository(session).get_by_client_id(client_order_id)
             if row is None:
@@ -669,7 +671,7 @@ class AutoRecovery:
             session.add(OrderEventRow(order_id=row.id, source=EventSource.RECOVERY, event_type=f"recovery_{decision}",
                                       from_state=row.status, to_state=row.status, message=reason[:2000], payload=payload,
                                       time=datetime.now(UTC)))
-            audit(self.db, self.actor, f"order.recovery_{decision}", "trade_order", row.id, payload, session=session)
+            audit(self.db, self.actor, action, "trade_order", row.id, payload, session=session)
 
 
 def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | None, str | None] | None:

@@ -10,6 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, select
 
+from services.audit_actions import AuditAction
 from services.db.convert import to_fill_record, to_order_record
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
@@ -96,7 +97,7 @@ class RunServiceBase:
             raise Refused(f"the broker connection is in {self.provider.mode} mode; this run is {mode}", code="mode_mismatch")
 
     @retry_lock_conflicts  # one unit of work
-    def _audit_sync(self, action: str, run_id: int, payload: dict) -> None:
+    def _audit_sync(self, action: AuditAction, run_id: int, payload: dict) -> None:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_run", run_id, payload, session=session)
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, null, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from services.audit_actions import AuditAction
 from services.books import net_quantities, project_positions, working_orders
 from services.core.builder import held_as_if_filled
 from services.core.plans import Plan, price_moves
@@ -110,11 +111,11 @@ class RunExecution(RunPlanning):
             return
         if not required:
             if not intents:  # once per execute, not once per check
-                await self._db(self._audit_sync, "run.market_health_skipped", run_id, {"status": self.health.status().describe()})
+                await self._db(self._audit_sync, AuditAction.RUN_MARKET_HEALTH_SKIPPED, run_id, {"status": self.health.status().describe()})
             return
         report = await self.health.check(list(intents), outside_rth=outside_rth)
         if not report.healthy:
-            await self._db(self._audit_sync, "run.market_health_refused", run_id, {"reasons": list(report.reasons)})
+            await self._db(self._audit_sync, AuditAction.RUN_MARKET_HEALTH_REFUSED, run_id, {"reasons": list(report.reasons)})
             raise MarketUnhealthy(f"run {run_id}: nothing sent, the market is not healthy: {report.describe()}")
 
     async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0,
@@ -227,7 +228,7 @@ class RunExecution(RunPlanning):
         try:
             async with self.hold_run(run_id, wait=lease_wait) as lease:
                 if lease.taken_over_from is not None:
-                    await self._db(self._audit_sync, "run.lease_takeover", run_id,
+                    await self._db(self._audit_sync, AuditAction.RUN_LEASE_TAKEOVER, run_id,
                                    {"from": lease.taken_over_from.describe(), "token": lease.taken_over_from.token})
                 yield
         finally:
@@ -239,7 +240,7 @@ class RunExecution(RunPlanning):
         if TradeMode(self.provider.mode).simulated:
             return  # a HALT stops the broker; a backtest replays history with no broker
         if await self._db(self._trading_state) is TradingState.HALTED:
-            await self._db(self._audit_sync, "run.halted_refused", run_id, {"trading_state": str(TradingState.HALTED)})
+            await self._db(self._audit_sync, AuditAction.RUN_HALTED_REFUSED, run_id, {"trading_state": str(TradingState.HALTED)})
             raise TradingHalted("trading is HALTED: resume before executing")
 
     def _trading_state(self) -> TradingState:
@@ -254,7 +255,7 @@ class RunExecution(RunPlanning):
     def _mark_blocked(self, run_id: int, reasons: str) -> None:
         with self.db.unit_of_work() as session:
             RunRepository(session).update_status(run_id, RunStatus.BLOCKED, message=reasons[:2000])
-            audit(self.db, self.actor, "run.blocked", "trade_run", run_id, {"reasons": reasons}, session=session)
+            audit(self.db, self.actor, AuditAction.RUN_BLOCKED, "trade_run", run_id, {"reasons": reasons}, session=session)
 
     @retry_lock_conflicts
     def _finish_empty(self, run_id: int, plan_id: int | None = None) -> None:
@@ -288,7 +289,7 @@ class RunExecution(RunPlanning):
             OrderRepository(session).insert_many_once(rows)  # one statement for the plan (an existing order is kept)
             execute_many(session, _START_RUN, _START_RUN_PARAMS,
                          [(run_id, {**(params or {}), "plan_id": plan.id}, RunStatus.RUNNING, datetime.now(UTC), utcnow())])
-            audit(self.db, self.actor, "run.execute", "trade_run", run_id,
+            audit(self.db, self.actor, AuditAction.RUN_EXECUTE, "trade_run", run_id,
                   {"orders": len(plan.orders), "mode": str(plan.mode), "account": self.provider.account,
                    "plan_id": plan.id, "plan_hash": plan.content_hash,
                    "gross_notional": str(plan.gross_notional)}, session=session)
@@ -350,7 +351,7 @@ class RunExecution(RunPlanning):
         with self.db.unit_of_work() as session:
             run = RunRepository(session).get(run_id)
             run.status = RunStatus.RUNNING
-            audit(self.db, self.actor, "run.resume", "trade_run", run_id, {}, session=session)
+            audit(self.db, self.actor, AuditAction.RUN_RESUME, "trade_run", run_id, {}, session=session)
 
     async def _send(self, run_id: int, requests: list[OrderRequest], known: tuple[str, ...],
                     on_sent: Callable[[str], None] | None = None) -> ExecuteResult:
@@ -380,7 +381,7 @@ class RunExecution(RunPlanning):
         if out.canceled_after_cancel_all or out.not_canceled_after_cancel_all:
             # the broker's cancels are asked already (once): this records them, and is the only step retried
             try:
-                await self._db(self._audit_sync, "run.canceled_after_cancel_all", run_id, {
+                await self._db(self._audit_sync, AuditAction.RUN_CANCELED_AFTER_CANCEL_ALL, run_id, {
                     "canceled": list(out.canceled_after_cancel_all),
                     "not_canceled": [list(f) for f in out.not_canceled_after_cancel_all]})
             except (OperationalError, InterfaceError) as exc:  # each order's own event says it too

@@ -10,6 +10,7 @@ from typing import Any, cast, overload
 
 from sqlalchemy import Table, bindparam, func, null, select, update
 
+from services.audit_actions import AuditAction
 from services.books import WorkingOrder, buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import MONEY_WHOLE_DIGITS, project_money
@@ -195,7 +196,7 @@ class RunPlanning(RunServiceBase):
             day = trading_day(self.clock())
 
             def audit_created(run_id: int) -> None:
-                audit(self.db, self.actor, "run.create", "trade_run", run_id,
+                audit(self.db, self.actor, AuditAction.RUN_CREATE, "trade_run", run_id,
                       {"project_id": project_id, "snapshot_id": snapshot, "mode": str(mode), "new_run": new_run}, session=session)
 
             if new_run:
@@ -361,7 +362,7 @@ class RunPlanning(RunServiceBase):
         with self.db.unit_of_work() as session:
             # the run's row locked first, then the audit chain's head, as a preview stores its plan
             RunRepository(session).refuse_preview(run_id, code, reason)
-            audit(self.db, self.actor, "plan.refused", "trade_run", run_id, {"code": code, "message": reason}, session=session)
+            audit(self.db, self.actor, AuditAction.PLAN_REFUSED, "trade_run", run_id, {"code": code, "message": reason}, session=session)
 
     def _load_for_preview(self, run_id: int, unless_it_has_orders: bool = False):
         """What a preview reads of the run, its snapshot and its project's book; with
@@ -474,7 +475,7 @@ class RunPlanning(RunServiceBase):
             trail_hash = TrailRepository(session).record_build(
                 plan_id=plan.id, run_id=run.id, items=items, targets=targets, params=params, prices=prices,
                 positions=positions, working=working, result=result, report=report)
-            audit(self.db, self.actor, "plan.create", "order_plan", plan.id,
+            audit(self.db, self.actor, AuditAction.PLAN_CREATE, "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": plan.order_count,
                    "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
             executed = run_params.get("plan_id")
