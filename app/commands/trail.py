@@ -84,7 +84,7 @@ def _cell(key: str, row: dict) -> str:
     if key in MONEY_COLUMNS:
         return money(Decimal(value))
     if key in FIGURES:
-        return figure_text(row.get("rule") or "", value, limit=key == "limit_value") or ""
+        return figure_text(row.get("rule") or "", value, limit=key == "limit_value", against=row.get("limit_value")) or ""
     return str(value)
 
 

@@ -90,36 +90,51 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def figure_text(rule: str, text: str | None, *, limit: bool = False) -> str | None:
+def figure_text(rule: str, text: str | None, *, limit: bool = False, against: str | None = None) -> str | None:
     """A rule's measured value (``limit`` False) or limit (True), the trail's exact text, as the
     Decisions panel and the ``trail`` command show it beside the preview: a ratio rule's as a
     percent (``"0.21063412"`` -> ``"21.06%"``, ``wording.percent``, as the preview shows a
     weight), the price collar's with its percent sign (``"3"`` -> ``"3.00%"``), an order's value
     as money (``"10090.08"`` -> ``"10,090.08"``, the preview's Notional), a quantity grouped
     (``"10000"`` -> ``"10,000"``; the short-sale rule's position after the order too, its limit
-    ``"0"`` as ``"≥ 0"``: the position may not go below it), the price rule's age limit in
-    seconds (``"300"`` -> ``"300 s"``), any other as stored. Text that is no number (an older
-    record, a word such as ``live``) is shown as stored."""
+    ``"0"`` as ``"≥ 0"``: the position may not go below it), the price rule's age limit and
+    the age it measured in seconds (``"300"`` -> ``"300 s"``, ``"120"`` -> ``"120 s"``), any other
+    as stored. Text that is no number (an older record, a word such as ``live``) is shown as
+    stored. ``against``: the record's limit, beside its measured value (the price rule measured
+    an age only against an age limit)."""
     shown = (_LIMIT_WORDS if limit else _MEASURED_WORDS).get(rule) or _FIGURE_WORDS.get(rule)
     if text is None or shown is None:
         return text
+    if not limit and rule == PriceCheck.name and _number(against) is None:
+        return text  # no age limit: the rule recorded the price itself, which no unit fits
+    value = _number(text)
+    return text if value is None else shown(value)
+
+
+def _number(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
     try:
-        value = Decimal(text)
+        return Decimal(text)
     except InvalidOperation:
-        return text
-    return shown(value)
+        return None
 
 
 # each kind of rule's figures in the words the preview and the risk panel use for the same number
 _FIGURE_WORDS: dict[str, Callable[[Decimal], str]] = {
     **dict.fromkeys(RATIO_RULES, percent), **dict.fromkeys(PERCENT_RULES, lambda value: percent(value / 100)),
     **dict.fromkeys(MONEY_RULES, money), **dict.fromkeys(QUANTITY_RULES, grouped)}
-# a rule whose measured value and limit are different kinds of number. The price rule's measured
-# value stays as stored: a price's age in seconds, or (records before 2026-12-05, when its age
-# was unknown) the reference price itself, which no unit would fit
-_MEASURED_WORDS: dict[str, Callable[[Decimal], str]] = {ShortSale.name: grouped}
-_LIMIT_WORDS: dict[str, Callable[[Decimal], str]] = {
-    ShortSale.name: lambda value: f"≥ {grouped(value)}", PriceCheck.name: lambda value: f"{grouped(value)} s"}
+def _seconds(value: Decimal) -> str:
+    return f"{grouped(value)} s"
+
+
+# a rule whose measured value and limit are different kinds of number. The price rule measures a
+# price's age in seconds against its age limit, worded alike (without a limit it records the
+# price itself: figure_text leaves that as stored). A record written before 2026-12-05 (commit
+# 3691942) for a price with no time (a backtest's bar) holds the price beside the age limit, and
+# reads as an age too: nothing in the record tells the two apart.
+_MEASURED_WORDS: dict[str, Callable[[Decimal], str]] = {ShortSale.name: grouped, PriceCheck.name: _seconds}
+_LIMIT_WORDS: dict[str, Callable[[Decimal], str]] = {ShortSale.name: lambda value: f"≥ {grouped(value)}", PriceCheck.name: _seconds}
 
 
 def _ratio(value: Decimal, whole: Decimal) -> Decimal | None:

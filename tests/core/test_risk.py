@@ -261,7 +261,11 @@ def test_a_price_with_no_time_has_no_age_measured_against_the_age_limit():
     assert [(d.measured, d.limit) for d in risk_decisions(dated) if d.rule == "price"] == [("120", "300")]
     unlimited = evaluate_risk([order], RiskContext(D(100000), now=NOW), [PriceCheck(None)])
     assert [(d.measured, d.limit) for d in risk_decisions(unlimited) if d.rule == "price"] == [("228.5", None)]
-    # the limit in seconds; the short-sale floor as a floor, its "allowed" as stored
-    assert (figure_text("price", "120"), figure_text("price", "300", limit=True)) == ("120", "300 s")
+    # the limit in seconds, and the age measured against it as the limit is worded; the price
+    # itself (no age limit), a delayed price's kind against "live" and no age as stored
+    assert (figure_text("price", "120", against="300"), figure_text("price", "300", limit=True)) == ("120 s", "300 s")
+    assert figure_text("price", "1234.567891", against="300") == "1,234.567891 s"
+    assert (figure_text("price", "228.5"), figure_text("price", "DELAYED", against="live"),
+            figure_text("price", None, against="300")) == ("228.5", "DELAYED", None)
     assert (figure_text("short_sale", "1500"), figure_text("short_sale", "0", limit=True)) == ("1,500", "≥ 0")
     assert figure_text("short_sale", "allowed", limit=True) == "allowed"

@@ -184,7 +184,9 @@ async def test_trail_command_prints_the_five_lists_and_refuses_unknown_ids(stack
     # the short-sale rule's floor and the price rule's age limit with their words ("0" and "300" read as limits of 0 and 300 what)
     after = format(Decimal(decision["target_quantity"]).normalize(), ",f")  # the position after the buy
     assert next(r for r in rows if r[1:4] == ["1", "AAPL", "short_sale"])[4:] == [after, "≥", "0", "pass"]
-    assert next(r for r in rows if r[1:4] == ["1", "AAPL", "price"])[-3:] == ["300", "s", "pass"]
+    # and the price's age measured against that limit in the same words
+    age = next(r["measured"] for r in body["risk_decisions"] if r["rule"] == "price" and r["symbol"] == "AAPL")
+    assert next(r for r in rows if r[1:4] == ["1", "AAPL", "price"])[4:] == [f"{Decimal(age):,f}", "s", "300", "s", "pass"]
     snapshot = body["portfolio_snapshots"][-1]
     assert Decimal(snapshot["market_value"]) > 1000 and f"{Decimal(snapshot['market_value']):,.2f}" in as_text.out
 

@@ -44,7 +44,8 @@ def _exact(name: str, label: str) -> Callable[[dict], str | None]:
 
 def _figure(name: str) -> Callable[[dict], Any]:
     limit = name == "limit_value"
-    return lambda row: figure_text(row.get("rule") or "", row.get(name), limit=limit)  # one wording: the trail command's too
+    # one wording: the trail command's too
+    return lambda row: figure_text(row.get("rule") or "", row.get(name), limit=limit, against=row.get("limit_value"))
 
 
 def _figure_exact(name: str, label: str) -> Callable[[dict], str | None]:
