@@ -83,7 +83,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
     AuditAction.PLAN_CREATE: ActionDoc(
         "a preview's or an order ticket's plan is stored; `trail_hash` covers its decision records "
         "(`audit verify` checks them); `[ticket]` in a ticket's plan only",
-        "RunPlanning._preview (runs/planning.py), ManualOrders (services/execution/manual.py)", "order_plan",
+        "RunPlanning._preview (runs/planning.py), ManualOrders._store_plan (services/execution/manual.py)", "order_plan",
         ("run_id", "hash", "trail_hash", "orders", "gross_notional", "verdict", "[ticket]")),
     AuditAction.PLAN_REFUSED: ActionDoc(
         "a preview of a run that has no plan yet is refused (the run's message says why)",
@@ -125,14 +125,14 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         ("orders", "global", "not_canceled", "senders_not_stopped", "other_accounts")),
     AuditAction.ORDER_REPLACE: ActionDoc(
         "a working order is replaced: `method` is `modify` (in place), `cancel_and_new` (`[new_order_id]`) or "
-        "`nothing` (`[reason]`: it filled before the cancel)", "OrderActions.replace (actions.py)", "trade_order",
+        "`nothing` (`[reason]`: it filled before the cancel)", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order",
         (*_REPLACE, "method", "[reason]", "[new_order_id]")),
     AuditAction.ORDER_REPLACE_NEW: ActionDoc(
         "the new order of a cancel-and-new replace is sent (`replaces_order_id`: the canceled one)",
         "OrderActions._place (actions.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_REPLACE_REFUSED: ActionDoc(
         "a replace is refused (risk, halt, market health, listing); the original is left as it was, or canceled "
-        "without its replacement after a halt", "OrderActions.replace (actions.py)", "trade_order", (*_REPLACE, "reason")),
+        "without its replacement after a halt", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order", (*_REPLACE, "reason")),
     AuditAction.ORDER_MARKET_HEALTH_SKIPPED: ActionDoc(
         "a manual order is sent without the market-health gate", "OrderActions._check_market_health (actions.py)",
         "account", ("symbol", "status")),
@@ -169,7 +169,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         _RECOVERY),
     AuditAction.RECONCILE: ActionDoc(
         "a reconciliation with the broker changed something (ReconcileReport.to_dict)",
-        "Reconciler.reconcile (services/execution/reconcile.py)", "account",
+        "Reconciler._reconcile (services/execution/reconcile.py)", "account",
         ("time", "open_orders", "completed_orders", "executions", "missing_fills", "corrected", "external",
          "resolved_unknown", "positions_corrected", "released", "unassigned", "book_mismatches", "executions_since",
          "completed_asked")),
