@@ -42,32 +42,37 @@ from services.core.wording import counted, grouped, money, price, working_note
 
 def add_builder_options(parser, *, defaults: bool) -> None:
     """The builder's options, shared by ``preview`` and ``execute``. Without defaults an option
-    not given is left to the run's stored parameters (or the builder's own defaults)."""
+    not given is left to the run's stored parameters (or the builder's own defaults); with them
+    (``preview``) ``builder_values`` fills the builder's defaults in for the options not given.
+    Either way ``given_builder_values`` says what the trader typed: a run that has orders is
+    resumed as it was built, and only a value typed that differs from its own is refused."""
     # the builder's own defaults (names for the rounding and the order type): the window's preview starts from them too
-    builder = {name: value.value if isinstance(value, Enum) else value for name, value in builder_defaults().items()}
-
-    def default(name: str):
-        return builder[name] if defaults else None
+    builder = _named_builder_defaults()
 
     group = parser.add_argument_group("order builder")
-    group.add_argument("--cash-buffer", type=arguments.cash_buffer, default=default("cash_buffer"), metavar="PCT",
+    group.add_argument("--cash-buffer", type=arguments.cash_buffer, default=None, metavar="PCT",
                        help="percent of the portfolio value kept as cash, 0 <= PCT < 100, as in the window and backtest; "
                             f"a fraction needs its sign, 0.5%% (default {cash_buffer_percent(builder['cash_buffer'])})")
-    group.add_argument("--lot-size", type=arguments.number(Decimal(0), strict=True, whole=True), default=default("lot_size"), metavar="N",
+    group.add_argument("--lot-size", type=arguments.number(Decimal(0), strict=True, whole=True), default=None, metavar="N",
                        help=f"shares per lot, a whole number (default {builder['lot_size']})")
-    group.add_argument("--rounding", choices=("nearest", "floor"), default=default("rounding"),
+    group.add_argument("--rounding", choices=("nearest", "floor"), default=None,
                        help=f"lots per target: nearest or floor (never above the weight) (default {builder['rounding']})")
-    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=default("order_type"),
+    group.add_argument("--order-type", choices=("MKT", "LMT"), type=str.upper, default=None,
                        help=f"MKT or LMT at the reference price +/- --limit-bps (default {builder['order_type']})")
     # the builder's own bound (BuildParams refuses an offset of BPS or more): refused here before
     # anything connects or is stored
-    group.add_argument("--limit-bps", type=arguments.number(Decimal(0), below=BPS), default=default("limit_offset_bps"), metavar="B",
+    group.add_argument("--limit-bps", type=arguments.number(Decimal(0), below=BPS), default=None, metavar="B",
                        help=f"LMT: reference price +/- B basis points, 0 <= B < {BPS} (default {builder['limit_offset_bps']})")
-    group.add_argument("--min-order-value", type=arguments.number(Decimal(0)), default=default("min_order_value"), metavar="V",
+    group.add_argument("--min-order-value", type=arguments.number(Decimal(0)), default=None, metavar="V",
                        help=f"skip orders worth less than V (default {builder['min_order_value']})")
-    group.add_argument("--liquidate-unlisted", action="store_true", default=default("liquidate_unlisted") if defaults else None,
+    group.add_argument("--liquidate-unlisted", action="store_true", default=None,
                        help="sell held symbols that are not in the snapshot")
     group.add_argument("--risk", action="extend", nargs="+", default=[], metavar="NAME=VALUE", help="override a risk limit (NAME=off switches it off)")
+    parser.set_defaults(builder_defaults_filled=defaults)
+
+
+def _named_builder_defaults() -> dict:
+    return {name: value.value if isinstance(value, Enum) else value for name, value in builder_defaults().items()}
 
 
 def add_allow_short(parser) -> None:
@@ -78,12 +83,21 @@ def add_allow_short(parser) -> None:
     parser.add_argument("--allow-short", action="store_true", help="accept negative weights in a snapshot file")
 
 
-def builder_values(args) -> dict:
-    """The builder options given on the command line, as the run's ``builder`` parameters."""
+def given_builder_values(args) -> dict:
+    """The builder options typed on the command line, as the run's ``builder`` parameters."""
     values = {"cash_buffer": args.cash_buffer, "lot_size": args.lot_size, "rounding": args.rounding,
               "min_order_value": args.min_order_value, "order_type": args.order_type,
               "limit_offset_bps": args.limit_bps, "liquidate_unlisted": args.liquidate_unlisted}
     return {k: v for k, v in values.items() if v is not None}
+
+
+def builder_values(args) -> dict:
+    """The run's ``builder`` parameters of the command line: the options typed, and with
+    ``add_builder_options(defaults=True)`` the builder's defaults for the others."""
+    given = given_builder_values(args)
+    if not getattr(args, "builder_defaults_filled", False):
+        return given
+    return {**_named_builder_defaults(), **given}
 
 
 def _fx_rate(text: str) -> tuple[str, Decimal]:
@@ -153,7 +167,7 @@ async def preview_with_broker(args, settings) -> int:
             snapshot_id = await asyncio.to_thread(store_parsed_snapshot, s.db, parsed, args.project, s.service.actor)
         result = await s.service.preview_snapshot(
             args.project, snapshot_id, TradeMode(settings.mode), builder=builder_values(args), risk_overrides=args.risk,
-            portfolio_value=args.portfolio_value, live_token=args.live_token)
+            portfolio_value=args.portfolio_value, live_token=args.live_token, builder_given=set(given_builder_values(args)))
     plan = result.plan
     kinds = sorted({ref.kind for ref in plan.prices.values()})
     preview = {

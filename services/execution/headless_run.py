@@ -156,9 +156,11 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     if request.plan_id is not None:
         run_id, created = (await service.plan(request.plan_id)).run_id, False
     else:
+        # a run that has orders is resumed as it was built: options given that differ from its
+        # own are refused here, before anything is sent (they were silently dropped)
         run = await service.prepare_run(request.project, snapshot_id, request.mode, builder=dict(request.builder),
                                         risk_overrides=list(request.risk_overrides), live_token=request.live_token,
-                                        new_run=request.new_run)
+                                        new_run=request.new_run, portfolio_value=request.portfolio_value)
         run_id, created = run.id, run.created
     # this process is the run's one sender while it sends and waits (others refuse or wait)
     async with service.hold_run(run_id, wait=request.lease_wait):

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from services.core.plans import Plan, PriceRef
 from services.db.models import AuditChainHead, TradeRun
 from services.domain import TradeMode
+from services.execution.errors import BadInput
 from services.execution.listings import snapshot_specs
 from services.execution.runs import PreviewResult, TradeService
 from tests.fixtures.waiting import wait_until_blocking
@@ -142,10 +143,13 @@ def test_an_empty_plan_finished_while_the_run_is_previewed_keeps_the_preview(dat
 def test_inputs_stored_while_the_plan_is_executed_leave_the_executed_run_as_it_was(database):
     run = _Run(database, "inputs-executed")
     before = run.params()
-    _one_after_another(database, lambda: run.execute(run.first_plan), run.prepare)
+    # a run that has orders keeps the inputs its plan was built from: the ones given, which differ,
+    # are refused, not dropped (tests/execution/test_resume_options.py), once its orders are seen
+    # in the locked read
+    with pytest.raises(BadInput, match="--min-order-value: stored 0, given 50"):
+        _one_after_another(database, lambda: run.execute(run.first_plan), run.prepare)
     params = run.params()
     assert params.get("plan_id") == run.first_plan.id, "the executed plan was dropped from the run"
-    # a run that has orders keeps the inputs its plan was built from
     assert params["builder"] == before["builder"]
 
 

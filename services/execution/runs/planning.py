@@ -4,6 +4,7 @@ overrides, and its preview (builder + risk) stored as a frozen plan."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast, overload
@@ -21,7 +22,7 @@ from services.core.plans import Plan, PriceRef
 from services.core.risk import RiskParamError
 from services.core.trading_hours import NEW_YORK, trading_date
 from services.db.lock_conflicts import retry_lock_conflicts
-from services.db.models import DecisionSnapshot, Project, TradeOrder, TradeRun
+from services.db.models import DecisionSnapshot, OrderPlan, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import (
     EquityRepository,
@@ -43,6 +44,7 @@ from ..errors import BadInput, BrokerError, ExecutionError, UnknownContract
 from ..listings import snapshot_specs
 from .base import RunServiceBase
 from .records import PlanSubject, PreviewResult, RunInfo, run_info
+from .resumed_inputs import RunInputs, refuse_differences
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,9 @@ _ORDERS = cast(Table, TradeOrder.__table__)
 ORDER_COUNT = select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == bindparam("run_id"))
 _RUN_CAPITAL_AND_ORDERS = _RUN_AND_CAPITAL.add_columns(
     select(func.count(_ORDERS.c.id)).where(_ORDERS.c.run_id == _RUNS.c.id).scalar_subquery().label("order_count"))
+# the portfolio value of the plan a run sent (what a resumed run's orders were sized with)
+_PLANS = cast(Table, OrderPlan.__table__)
+_PLAN_VALUE = select(_PLANS.c.portfolio_value).where(_PLANS.c.id == bindparam("plan_id"))
 # updated_at given (its onupdate's utcnow): the statement runs through the driver (execute_many),
 # which computes no column default
 _SET_RUN_PARAMS = (update(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
@@ -167,9 +172,11 @@ class RunPlanning(RunServiceBase):
         return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run)
 
     @retry_lock_conflicts  # one unit of work: two execute processes of one run once deadlocked here
-    def _create_run(self, project, snapshot, mode, params, new_run, inputs: tuple[dict | None, list[str]] | None = None) -> RunInfo:
-        """The run (see ``create_run``); ``inputs``: its (builder, risk overrides) set in the same
-        transaction (``_store_run_inputs``)."""
+    def _create_run(self, project, snapshot, mode, params, new_run,
+                    inputs: RunInputs | tuple[dict | None, list[str]] | None = None) -> RunInfo:
+        """The run (see ``create_run``); ``inputs``: its builder parameters and risk overrides set
+        in the same transaction, or refused for a run that has orders (``_store_run_inputs``)."""
+        inputs = None if inputs is None else RunInputs(*inputs)
         with self.db.unit_of_work() as session:
             # the snapshot's project, read once (None: no such snapshot)
             found = fetch_first(session, _SNAPSHOT_PROJECT, {"snapshot_id": snapshot}) if snapshot is not None else None
@@ -201,7 +208,7 @@ class RunPlanning(RunServiceBase):
 
             if new_run:
                 if inputs is not None:  # a new run has sent nothing: inserted with its inputs (no UPDATE after)
-                    params = self._params_with_inputs(params, *inputs)
+                    params = self._params_with_inputs(params, inputs.builder, inputs.risk_overrides)
                 new = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params)
                 audit_created(new.id)
                 return run_info(new, True)
@@ -209,32 +216,35 @@ class RunPlanning(RunServiceBase):
             if created:
                 audit_created(run.id)
             if inputs is not None:
-                self._store_run_inputs(session, run, *inputs, has_orders=False if created else None)
+                self._store_run_inputs(session, run, inputs, has_orders=False if created else None)
             return run_info(run, created)
 
     async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                                builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
                                portfolio_value: Decimal | None = None, live_token: str | None = None,
-                               new_run: bool = False) -> PreviewResult:
+                               new_run: bool = False, builder_given: Collection[str] | None = None) -> PreviewResult:
         """The use case behind the window's Preview, ``preview --save`` and ``execute``: the
         day's run of the snapshot (created once), its builder parameters and risk overrides
-        stored while it has sent nothing, then a preview stored as a frozen plan."""
+        stored while it has sent nothing, then a preview stored as a frozen plan. A run that has
+        orders keeps its own: builder values or risk overrides given that differ are refused
+        (``prepare_run``); its preview takes the portfolio value given, so that is not compared."""
         if portfolio_value is not None:  # before the run is created: it was left QUEUED with no plan
             check_portfolio_value(portfolio_value)
         run = await self.prepare_run(project, snapshot, mode, builder=builder, risk_overrides=risk_overrides,
-                                     live_token=live_token, new_run=new_run)
+                                     live_token=live_token, new_run=new_run, builder_given=builder_given)
         return await self.preview(run.id, portfolio_value)
 
     @staticmethod
-    def _store_run_inputs(session, run: TradeRun, builder: dict | None, risk_overrides: list[str],
-                          has_orders: bool | None = None) -> None:
+    def _store_run_inputs(session, run: TradeRun, inputs: RunInputs, has_orders: bool | None = None) -> None:
         """Builder parameters and risk overrides of a run that has sent nothing yet (afterwards
-        they are history and stay as they were). ``has_orders`` False: the run was created in
-        this transaction, so there is nothing to count."""
+        they are history and stay as they were: the run is resumed as it was built, and a value
+        given that differs from its own is refused, ``BadInput``, the transaction rolled back).
+        ``has_orders`` False: the run was created in this transaction, so there is nothing to count."""
         if has_orders is None:
             # counted first without a lock: a run with orders is found and left as it is without
             # waiting for the sender's writer that may hold its row (tests/execution/test_lock_conflicts.py)
             if RunPlanning._has_orders(session, run.id):
+                RunPlanning._refuse_changed_inputs(session, run, inputs)
                 return
             # then read again locked, for the params another process's preview or execute wrote
             # since the plain read (written back from that read, they were dropped), and counted
@@ -242,15 +252,29 @@ class RunPlanning(RunServiceBase):
             session.refresh(run, ["params"], with_for_update=True)
             has_orders = RunPlanning._has_orders(session, run.id)
         if has_orders:
+            RunPlanning._refuse_changed_inputs(session, run, inputs)
             return
-        run.params = RunPlanning._params_with_inputs(run.params, builder, risk_overrides)
+        run.params = RunPlanning._params_with_inputs(run.params, inputs.builder, inputs.risk_overrides)
+
+    @staticmethod
+    def _refuse_changed_inputs(session, run: TradeRun, inputs: RunInputs) -> None:
+        """A run with orders is resumed as it was built: the values given must be its own. Its
+        portfolio value is the one of the plan it sent (a preview since may have stored another)."""
+        stored = run.params or {}
+        sent_value = None
+        if inputs.portfolio_value is not None:
+            plan_id = stored.get("plan_id")
+            sent_value = session.scalar(_PLAN_VALUE, {"plan_id": int(plan_id)}) if plan_id is not None else None
+            if sent_value is None:
+                sent_value = _dec(stored.get("portfolio_value"))
+        refuse_differences(run.id, inputs.differences(stored, sent_value))
 
     @staticmethod
     def _has_orders(session, run_id: int) -> bool:
         return bool(session.scalar(ORDER_COUNT, {"run_id": run_id}))
 
     @staticmethod
-    def _params_with_inputs(stored: dict | None, builder: dict | None, risk_overrides: list[str]) -> dict:
+    def _params_with_inputs(stored: dict | None, builder: Mapping[str, Any] | None, risk_overrides: Sequence[str]) -> dict:
         params = dict(stored or {})
         if builder is not None:
             # the parameters given over the stored ones: a command's option not given leaves the
@@ -274,7 +298,7 @@ class RunPlanning(RunServiceBase):
             params["builder"] = merged
         # risk overrides are replaced, never carried over: a limit loosened for one preview is not
         # silently loosened for the next caller (none given: the settings' limits)
-        params["risk_overrides"] = risk_overrides
+        params["risk_overrides"] = list(risk_overrides)
         return params
 
     @overload
@@ -484,15 +508,21 @@ class RunPlanning(RunServiceBase):
 
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
-                          live_token: str | None = None, new_run: bool = False, params: dict | None = None) -> RunInfo:
+                          live_token: str | None = None, new_run: bool = False, params: dict | None = None,
+                          builder_given: Collection[str] | None = None, portfolio_value: Decimal | None = None) -> RunInfo:
         """The day's run of a snapshot, created once, with these builder parameters and risk
         overrides while it has sent nothing (``execute`` then previews and sends it); ``params``:
-        more of the run's params when it is created (a backtest's rebalance names its backtest)."""
+        more of the run's params when it is created (a backtest's rebalance names its backtest).
+        A run that has orders is resumed as it was built: a builder value or risk overrides given
+        (``builder_given``: the keys of ``builder`` the trader gave, None every key) or a
+        ``portfolio_value`` to send it with that differ from the run's own are refused
+        (``BadInput`` naming each, nothing stored), never silently dropped; equal ones, or none
+        given, resume it."""
         mode = TradeMode(mode)
         self._check_live(mode, live_token)
         # created and given its inputs in one transaction
         return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run,
-                              (builder, list(risk_overrides)))
+                              RunInputs(builder, list(risk_overrides), builder_given, portfolio_value))
 
     async def plan(self, plan_id: int) -> Plan:
         return await self._db(self._load_plan, plan_id)
