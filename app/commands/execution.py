@@ -57,14 +57,15 @@ def register(subparsers) -> None:
                       "or nothing when it is too old or prices moved (exit 3); the options a preview reads (builder, "
                       "--portfolio-value, --risk, --project, --new-run) are refused with it (exit 2)")
     what.add_argument("--snapshot", metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported): "
-                      "previewed, stored as a plan and sent (or the day's run resumed)")
+                      "previewed, stored as a plan and sent (or the day's run resumed as it was built: builder options, "
+                      "--risk or --portfolio-value that differ from the run's are refused, exit 2)")
     ex.add_argument("--project", metavar="NAME", help="the project of a snapshot FILE (default for an id: the snapshot's own)")
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=arguments.positive, default=None, metavar="V",
                     help="default: the value the day's run was last previewed with (what the trader reviewed), "
                          "else the project's capital, else the account's NetLiquidation")
     ex.add_argument("--wait-seconds", dest="wait_seconds", type=arguments.seconds(positive=False), default=60.0, metavar="S",
                     help="wait until every order is done or S seconds passed (default 60); auto-recovery runs meanwhile")
-    ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists")
+    ex.add_argument("--new-run", dest="new_run", action="store_true", help="a new run even if today's run of this snapshot exists (built with the options given)")
     ex.add_argument("--commission-wait", dest="commission_wait", type=arguments.seconds(positive=False), default=10.0, metavar="S",
                     help="then wait up to S seconds for IB's commission reports of the fills (default 10)")
     add_builder_options(ex, defaults=False)
