@@ -129,7 +129,11 @@ def _risk_differences(stored: Sequence[str], given: Sequence[str]) -> list[str]:
         if name not in values:
             return "not overridden"
         value = values[name]
-        return "off" if value is None else plain(value) if isinstance(value, Decimal) else str(value)
+        if value is None:
+            return "off"
+        if isinstance(value, bool):
+            return "true" if value else "false"  # as typed, allow_short=true
+        return plain(value) if isinstance(value, Decimal) else str(value)
 
     return [f"--risk {name}: stored {shown(run, name)}, given {shown(now, name)}"
             for name in sorted({*run, *now}) if name not in run or name not in now or run[name] != now[name]]
