@@ -57,7 +57,8 @@ def register(subparsers) -> None:
                         help="with --from-broker: the broker's series (default TRADES; ADJUSTED_LAST: adjusted for "
                              "splits and dividends)")
     source.add_argument("--snapshots", default=None, metavar="PATH",
-                        help="a folder of snapshot files with an ISO date in their names, or one CSV date,symbol,weight[,project]; "
+                        help="a folder of snapshot files with one date YYYY-MM-DD in each name, or one CSV date,symbol,weight[,project] "
+                             "(dates YYYY-MM-DD); "
                              "without it the projects' stored snapshots")
     source.add_argument("--project", action="append", default=[], metavar="NAME",
                         help="backtest this project (repeatable; default every project in the snapshots)")

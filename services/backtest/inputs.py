@@ -1,5 +1,7 @@
-"""The backtest's dated snapshots: a folder of snapshot files whose names contain an ISO date,
-one CSV ``date,symbol,weight[,project]`` (other snapshot columns allowed), or the snapshots
+"""The backtest's dated snapshots: a folder of snapshot files whose names contain one date
+written YYYY-MM-DD (a name with two different dates is refused), one CSV
+``date,symbol,weight[,project]`` whose dates are written YYYY-MM-DD (not 20240102, not the ISO
+week date 2024-W01-2; other snapshot columns allowed), or the snapshots
 already stored for a project (dated by the ISO date in their file name, else the day they were
 stored). Files are validated exactly as a snapshot import is (``services.core.snapshots``): every
 problem with its file and line, nothing used when there is any."""
@@ -19,7 +21,10 @@ from services.core.snapshots import SnapshotItem, parse_snapshot_file, parse_sna
 from services.core.trading_hours import NEW_YORK
 from services.db.limits import snapshot_limits
 
-ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# YYYY-MM-DD and nothing else: Python's date.fromisoformat also takes 20240102 and ISO week
+# dates (2024-W01-2), and a date inside a longer run of digits is not one
+ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DEFAULT_PROJECT = "backtest"
 
 
@@ -39,13 +44,34 @@ class SnapshotInputError(ValueError):
         self.problems = problems
 
 
-def date_in_name(name: str) -> date | None:
+def dates_in_name(name: str) -> list[date]:
+    """The distinct dates (YYYY-MM-DD) a file name holds, in the order they come."""
+    found: list[date] = []
     for match in ISO_DATE.finditer(name):
         try:
-            return date(int(match[1]), int(match[2]), int(match[3]))
+            day = date(int(match[1]), int(match[2]), int(match[3]))
         except ValueError:
             continue
-    return None
+        if day not in found:
+            found.append(day)
+    return found
+
+
+def date_in_name(name: str) -> date | None:
+    """The first date of a stored snapshot's name (a dated CSV's groups are stored as
+    ``DAY-STEM-PROJECT.csv``, whose stem may hold a date of its own)."""
+    days = dates_in_name(name)
+    return days[0] if days else None
+
+
+def iso_day(text: str) -> date | None:
+    """``text`` as a date written YYYY-MM-DD, else None."""
+    if not ISO_DAY.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def read_snapshots(path: str | Path, projects: list[str] | None = None) -> list[DatedSnapshot]:
@@ -90,10 +116,15 @@ def _read_folder(folder: Path, projects: list[str]) -> list[DatedSnapshot]:
     project = _default_project(projects)
     seen: dict[date, str] = {}
     for file in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".json")):
-        day = date_in_name(file.name)
-        if day is None:
+        days = dates_in_name(file.name)
+        if not days:
             problems.append(f"{file.name}: no ISO date (YYYY-MM-DD) in the file name")
             continue
+        if len(days) > 1:  # which one the snapshot is of cannot be told
+            problems.append(f"{file.name}: {len(days)} dates in the file name ({', '.join(map(str, days))}); "
+                            "a snapshot file's name holds one")
+            continue
+        day = days[0]
         if (wrong_day := day_problem(day)) is not None:
             problems.append(f"{file.name}: the {wrong_day}")
             continue
@@ -131,9 +162,8 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
         if not any(cell.strip() for cell in row):
             continue
         cell = row[date_col].strip() if date_col < len(row) else ""
-        try:
-            day = date.fromisoformat(cell)
-        except ValueError:
+        day = iso_day(cell)
+        if day is None:
             problems.append(f"{path.name}: line {line}, column date: {cell!r} is not an ISO date (YYYY-MM-DD)")
             continue
         if (wrong_day := day_problem(day)) is not None:

@@ -82,3 +82,39 @@ def test_a_row_with_a_blank_project_under_a_project_column_is_named_not_given_to
             "weights.csv: line 4, column project: no project named (the file has a project column)",
             "weights.csv: line 5, column project: no project named (the file has a project column)",
         ]
+
+
+@pytest.mark.parametrize("loose", ["20240102", "2024-W01-2", "2024W012", "2024-002", " 2024-01-02x"])
+def test_a_dated_csv_takes_dates_written_yyyy_mm_dd_only(tmp_path, loose):
+    """date.fromisoformat took 20240102 and the ISO week date 2024-W01-2 as 2 January 2024."""
+    csv = tmp_path / "weights.csv"
+    csv.write_text(f"date,symbol,weight\n2024-01-03,AAA,0.5\n{loose},BBB,0.5\n")
+
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(csv)
+
+    assert refused.value.problems == [
+        f"weights.csv: line 3, column date: {loose.strip()!r} is not an ISO date (YYYY-MM-DD)"]
+
+
+def test_a_folder_file_named_with_a_loose_date_or_two_dates_is_named_and_nothing_is_read(tmp_path):
+    """A name with two dates was dated by the first; 20240102 and 2024-W01-2 are not YYYY-MM-DD."""
+    for name in ("alpha-2024-01-03.csv", "alpha-20240104.csv", "alpha-2024-W01-5.csv",
+                 "alpha-2024-01-08-from-2024-01-05.csv", "alpha-2024-01-09-v2-2024-01-09.csv", "alpha-12024-01-10.csv"):
+        (tmp_path / name).write_text("symbol,weight\nAAA,0.5\n")
+
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(tmp_path)
+
+    assert refused.value.problems == [
+        "alpha-12024-01-10.csv: no ISO date (YYYY-MM-DD) in the file name",
+        ("alpha-2024-01-08-from-2024-01-05.csv: 2 dates in the file name (2024-01-08, 2024-01-05); "
+         "a snapshot file's name holds one"),
+        "alpha-2024-W01-5.csv: no ISO date (YYYY-MM-DD) in the file name",
+        "alpha-20240104.csv: no ISO date (YYYY-MM-DD) in the file name"]
+
+
+def test_a_folder_file_named_with_one_date_twice_is_dated_by_it(tmp_path):
+    (tmp_path / "alpha-2024-01-09-v2-2024-01-09.csv").write_text("symbol,weight\nAAA,0.5\n")
+
+    assert [s.day for s in read_snapshots(tmp_path)] == [date(2024, 1, 9)]
