@@ -10,7 +10,8 @@ answer is filtered to the missing days and stored in one unit of work per reques
 (services/execution/history_pacing.py, docs/ib-pacing.md "Historical data").
 
 Import reads the whole file first (services/core/bar_files.py): any problem and nothing is
-stored; a valid file is stored in one unit of work (a day already cached is overwritten).
+stored; a valid file is stored in one unit of work (a day already cached with other values is
+overwritten; one cached with the same values is left and counted unchanged).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from services.core.contracts import ContractSpec, spec_of
 from services.core.trading_hours import calendar_name, calendar_zone, regular_session, session_days
 from services.db import Database
 from services.db.limits import bar_limits
-from services.db.repositories.price_bars import BarCoverage, PriceBarRepository
+from services.db.repositories.price_bars import BarCoverage, PriceBarRepository, SavedBars
 from services.execution.errors import BrokerError, NotConnected
 from services.execution.provider import ExecutionProvider
 
@@ -75,8 +76,9 @@ class DownloadReport:
 class ImportReport:
     source: str
     bars: int
-    inserted: int
-    replaced: int
+    inserted: int  # days the cache did not have
+    changed: int  # cached days overwritten with other values
+    unchanged: int  # cached days that already held the same bar
     symbols: int
     first: date
     last: date
@@ -130,7 +132,7 @@ def missing_days(db: Database, spec: ContractSpec, first: date, last: date, *, w
     return [day for day in expected if day not in stored]
 
 
-def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> tuple[int, int]:
+def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> SavedBars:
     with db.unit_of_work() as session:
         return PriceBarRepository(session).save(bars, source=source, what_to_show=what_to_show)
 
@@ -162,7 +164,7 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
                     bars = await provider.daily_bars(spec, span_first, span_last, what_to_show)
                     keep = [bar for bar in bars if bar.day in wanted and bar.symbol == spec.key and bar.day not in got]
                     if keep:  # stored span by span: what arrived is kept if a later span fails
-                        inserted += (await asyncio.to_thread(_store, db, keep, what_to_show, "broker"))[0]
+                        inserted += (await asyncio.to_thread(_store, db, keep, what_to_show, "broker")).inserted
                         got |= {bar.day for bar in keep}
             except NotConnected:
                 raise
@@ -191,8 +193,8 @@ def store_imported(db: Database, source: str, bars: list[Bar], *, what_to_show: 
     """Store checked bars (``read_file_for_storage``) in one unit of work."""
     if what_to_show not in WHAT_TO_SHOW:
         raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
-    inserted, replaced = _store(db, bars, what_to_show, "file")
-    return ImportReport(source, len(bars), inserted, replaced, len({b.symbol for b in bars}),
+    saved = _store(db, bars, what_to_show, "file")
+    return ImportReport(source, len(bars), saved.inserted, saved.changed, saved.unchanged, len({b.symbol for b in bars}),
                         min(b.day for b in bars), max(b.day for b in bars))
 
 

@@ -83,14 +83,18 @@ def import_bars(args: argparse.Namespace, settings) -> int:
         report = price_cache.store_imported(db, Path(args.file).name, bars, what_to_show=args.what_to_show)
     finally:
         db.dispose()
-    data = {"file": report.source, "bars": report.bars, "inserted": report.inserted, "replaced": report.replaced,
-            "symbols": report.symbols, "first": report.first.isoformat(), "last": report.last.isoformat(),
+    # "replaced" (the days overwritten) is "changed", kept for the scripts that read it
+    data = {"file": report.source, "bars": report.bars, "inserted": report.inserted, "changed": report.changed,
+            "unchanged": report.unchanged, "replaced": report.changed, "symbols": report.symbols, "first": report.first.isoformat(), "last": report.last.isoformat(),
             "what_to_show": args.what_to_show}
     if args.json:
         print(json.dumps(data, indent=2))
     else:
+        counts = f"{report.inserted} new, {report.changed} changed, {report.unchanged} unchanged"
+        if not report.inserted and not report.changed:
+            counts = f"all already stored, nothing changed ({counts})"
         print(f"{report.source}: {counted(report.bars, 'bar')} of {counted(report.symbols, 'listing')}, {report.first} to {report.last}: "
-              f"{report.inserted} new, {report.replaced} replaced")
+              f"{counts}")
     return EXIT_OK
 
 

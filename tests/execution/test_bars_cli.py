@@ -44,6 +44,28 @@ async def test_import_refuses_a_corrupt_file_and_stores_a_good_one(db_url, tmp_p
     assert shown.json == [{"symbol": "AAPL", "what_to_show": "TRADES", "bars": 2, "first": "2025-01-02", "last": "2025-01-03"}]
 
 
+async def test_importing_a_stored_file_again_says_its_bars_were_already_stored(db_url, tmp_path):
+    """The second import of the same file said "0 new, 2 replaced"."""
+    good = tmp_path / "good.csv"
+    good.write_text("date,symbol,open,high,low,close,volume\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n"
+                    "2025-01-03,AAPL,243.85,245,243.5,244.0,\n")
+    first = await run(cli_args(db_url, 0, "bars", "import", str(good), connection=False))
+    assert first.code == 0, first.err
+    assert first.out.strip() == "good.csv: 2 bars of 1 listing, 2025-01-02 to 2025-01-03: 2 new, 0 changed, 0 unchanged"
+
+    again = await run(cli_args(db_url, 0, "bars", "import", str(good), connection=False))
+    assert again.code == 0, again.err
+    assert again.out.strip() == ("good.csv: 2 bars of 1 listing, 2025-01-02 to 2025-01-03: all already stored, "
+                                 "nothing changed (0 new, 0 changed, 2 unchanged)")
+    as_json = await run(cli_args(db_url, 0, "bars", "import", str(good), "--json", connection=False))
+    assert {k: as_json.json[k] for k in ("bars", "inserted", "changed", "unchanged", "replaced")} == {
+        "bars": 2, "inserted": 0, "changed": 0, "unchanged": 2, "replaced": 0}
+
+    good.write_text(good.read_text().replace("244.0,", "244.5,") + "2025-01-06,AAPL,244,245,243,244.5,10\n")
+    changed = await run(cli_args(db_url, 0, "bars", "import", str(good), connection=False))
+    assert changed.out.strip() == "good.csv: 3 bars of 1 listing, 2025-01-02 to 2025-01-06: 1 new, 1 changed, 1 unchanged"
+
+
 async def test_download_twice_fetches_nothing_the_second_time(db_url, make_simulator):
     sim = await make_simulator(clock=lambda: NOW)
     args = ("bars", "download", "--symbols", "AAPL,MSFT", "--from", "2024-12-01", "--to", "2024-12-31", "--json")

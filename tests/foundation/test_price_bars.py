@@ -37,7 +37,7 @@ def test_a_bar_file_is_stored_exactly_and_read_back(database, tmp_path):
     path = tmp_path / "bars.csv"
     path.write_text(GOOD)
     report = price_cache.import_bar_file(database, path)
-    assert (report.bars, report.inserted, report.replaced, report.symbols) == (3, 3, 0, 2)
+    assert (report.bars, report.inserted, report.changed, report.unchanged, report.symbols) == (3, 3, 0, 0, 2)
     assert (report.first, report.last) == (date(2025, 1, 2), date(2025, 1, 3))
     bars = price_cache.load_bars(database)
     assert bars[0] == Bar(date(2025, 1, 2), "AAPL", D("243.12345678"), D("244.2"), D("241.0"), D("243.85"), D("5000"))
@@ -50,11 +50,30 @@ def test_a_bar_file_is_stored_exactly_and_read_back(database, tmp_path):
     # the same days again: overwritten, not doubled
     path.write_text(GOOD.replace("244.0,", "244.5,"))
     again = price_cache.import_bar_file(database, path)
-    assert (again.inserted, again.replaced) == (0, 3) and _count(database) == 3
+    assert (again.inserted, again.changed, again.unchanged) == (0, 1, 2) and _count(database) == 3
     assert price_cache.load_bars(database, ["AAPL"], first=date(2025, 1, 3))[0].close == D("244.5")
     # another data type is another series
     assert price_cache.import_bar_file(database, path, what_to_show="ADJUSTED_LAST").inserted == 3
     assert _count(database) == 6
+
+
+def test_a_file_imported_again_is_counted_unchanged_and_nothing_is_rewritten(database, tmp_path):
+    """A second import of the same file said "0 new, 3 replaced" and wrote every row again."""
+    path = tmp_path / "bars.csv"
+    path.write_text(GOOD)
+    price_cache.import_bar_file(database, path)
+    with database.session() as session:
+        written = dict(session.execute(select(PriceBar.id, PriceBar.stored_at)).all())
+
+    again = price_cache.import_bar_file(database, path)
+
+    assert (again.bars, again.inserted, again.changed, again.unchanged) == (3, 0, 0, 3)
+    with database.session() as session:
+        assert dict(session.execute(select(PriceBar.id, PriceBar.stored_at)).all()) == written
+    # the same prices written otherwise (243.10 for 243.1) are the same bars; a new day is new
+    path.write_text(GOOD.replace("243.85,5000", "243.850,5000.0") + "2025-01-06,AAPL,244,245,243,244.5,10\n")
+    mixed = price_cache.import_bar_file(database, path)
+    assert (mixed.bars, mixed.inserted, mixed.changed, mixed.unchanged) == (4, 1, 0, 3)
 
 
 def test_a_corrupt_file_stores_nothing(database, tmp_path):

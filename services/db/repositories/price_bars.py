@@ -1,8 +1,9 @@
 """The historical-price cache: daily bars by listing, data type (IB's whatToShow) and day.
 
 ``save`` stores a batch of ``services.core.bars.Bar`` values: a day not yet stored is inserted,
-a stored day is overwritten (an imported file is the user's word; a download only asks for days
-that are missing). The caller's unit of work makes a batch all or nothing.
+a stored day with other prices or volume is overwritten (an imported file is the user's word; a
+download only asks for days that are missing), a stored day with the same ones is left as it is
+and counted unchanged. The caller's unit of work makes a batch all or nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -35,6 +36,15 @@ _SERIES_ALL = _SERIES.order_by(_BARS.symbol, _BARS.day)
 _SERIES_OF = _SERIES.where(_BARS.symbol.in_(bindparam("symbols", expanding=True))).order_by(_BARS.symbol, _BARS.day)
 
 
+class SavedBars(NamedTuple):
+    """What ``save`` did with a batch: days inserted, stored days overwritten with other values,
+    stored days that already held the same bar (left as they were)."""
+
+    inserted: int
+    changed: int
+    unchanged: int
+
+
 @dataclass(frozen=True, slots=True)
 class BarCoverage:
     """What the cache holds for one listing and data type."""
@@ -55,22 +65,29 @@ class PriceBarRepository:
                                            PriceBar.day >= first, PriceBar.day <= last)
         return set(self.session.scalars(query))
 
-    def save(self, bars: Iterable[Bar], *, source: str, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> tuple[int, int]:
-        """Insert the new days, overwrite the stored ones; returns (inserted, replaced)."""
+    def save(self, bars: Iterable[Bar], *, source: str, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> SavedBars:
+        """Insert the new days, overwrite the stored ones whose values differ, leave the stored
+        ones that hold the same bar (their source and time stay)."""
         by_symbol: dict[str, list[Bar]] = defaultdict(list)
         for bar in bars:
             by_symbol[bar.symbol].append(bar)
-        inserted = replaced = 0
+        inserted = changed = unchanged = 0
         now = utcnow()
         for symbol, group in by_symbol.items():
             days = sorted({b.day for b in group})
-            query = select(PriceBar.day, PriceBar.id).where(PriceBar.symbol == symbol, PriceBar.what_to_show == what_to_show,
-                                                            PriceBar.day >= days[0], PriceBar.day <= days[-1])
-            stored = {day: row_id for day, row_id in self.session.execute(query)}
+            query = select(PriceBar.day, PriceBar.id, PriceBar.open, PriceBar.high, PriceBar.low, PriceBar.close,
+                           PriceBar.volume).where(PriceBar.symbol == symbol, PriceBar.what_to_show == what_to_show,
+                                                  PriceBar.day >= days[0], PriceBar.day <= days[-1])
+            stored = {day: (row_id, tuple(values)) for day, row_id, *values in self.session.execute(query)}
             new_rows, changed_rows = [], []
             for bar in group:
                 if bar.day in stored:
-                    changed_rows.append({"id": stored[bar.day], "open": bar.open, "high": bar.high, "low": bar.low,
+                    row_id, values = stored[bar.day]
+                    # Decimals compare by value: 243.10000000 read back is the file's 243.1
+                    if values == (bar.open, bar.high, bar.low, bar.close, bar.volume):
+                        unchanged += 1
+                        continue
+                    changed_rows.append({"id": row_id, "open": bar.open, "high": bar.high, "low": bar.low,
                                          "close": bar.close, "volume": bar.volume, "source": source, "stored_at": now})
                 else:
                     new_rows.append((symbol, what_to_show, bar.day, bar.open, bar.high, bar.low, bar.close, bar.volume,
@@ -84,9 +101,9 @@ class PriceBarRepository:
                 self.session.execute(update(table).where(table.c.id == bindparam("row_id")),
                                      [{**values, "row_id": values.pop("id")} for values in changed_rows[start:start + _CHUNK]])
             inserted += len(new_rows)
-            replaced += len(changed_rows)
+            changed += len(changed_rows)
         self.session.flush()
-        return inserted, replaced
+        return SavedBars(inserted, changed, unchanged)
 
     def load(self, symbols: Sequence[str] | None = None, first: date | None = None, last: date | None = None,
              what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> list[Bar]:
