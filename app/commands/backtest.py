@@ -51,7 +51,7 @@ def register(subparsers) -> None:
                     "cache after downloading the days it lacks. Also: --keep-unlisted, --risk NAME=VALUE and the "
                     "connection options below.")
     source = parser.add_argument_group("inputs")
-    source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] or Parquet")
+    source.add_argument("--prices", default=None, metavar="FILE", help="daily bars: CSV date,symbol,open,high,low,close[,volume] (no other column) or Parquet")
     source.add_argument("--from-broker", action="store_true", help="daily bars from the broker's history (the price cache)")
     source.add_argument("--what-to-show", dest="what_to_show", default=DEFAULT_WHAT_TO_SHOW, metavar="|".join(WHAT_TO_SHOW),
                         help="with --from-broker: the broker's series (default TRADES; ADJUSTED_LAST: adjusted for "

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="bars_command", metavar="ACTION", required=True)
 
     imp = sub.add_parser("import", help="check a CSV/Parquet bar file and store its bars")
-    imp.add_argument("file", metavar="FILE", help="CSV or Parquet: date,symbol,open,high,low,close[,volume]; "
+    imp.add_argument("file", metavar="FILE", help="CSV or Parquet: date,symbol,open,high,low,close[,volume], no other column; "
                      "date YYYY-MM-DD, symbol a listing key (AAPL, SAP@IBIS:EUR)")
     imp.add_argument("--what-to-show", dest="what_to_show", choices=WHAT_TO_SHOW, default=DEFAULT_WHAT_TO_SHOW,
                      help="the series the bars belong to (default TRADES)")

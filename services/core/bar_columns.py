@@ -104,7 +104,7 @@ def read_csv_columns(path: Path, limits: BarLimits) -> BarColumns | None:
     names = {raw.strip().lower(): raw for raw in header}
     from .bar_files import COLUMNS, REQUIRED_COLUMNS
 
-    if len(names) != len(header) or any(n not in names for n in REQUIRED_COLUMNS):
+    if len(names) != len(header) or any(n not in names for n in REQUIRED_COLUMNS) or any(n not in COLUMNS for n in names):
         return None  # the row checker says what is wrong with the header
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -137,7 +137,8 @@ def read_parquet_columns(path: Path, limits: BarLimits) -> BarColumns | None:
     except (OSError, ValueError, pa.ArrowException):
         return None
     names = {raw.strip().lower(): raw for raw in table.column_names}
-    if len(names) != len(table.column_names) or any(n not in names for n in REQUIRED_COLUMNS) or table.num_rows == 0:
+    if (len(names) != len(table.column_names) or any(n not in names for n in REQUIRED_COLUMNS)
+            or any(n not in COLUMNS for n in names) or table.num_rows == 0):
         return None
     columns: dict[str, Any] = {}
     for name in COLUMNS:

@@ -9,8 +9,9 @@ refused when its date is not ``YYYY-MM-DD``, its symbol is not an ASCII listing 
 can trade (``AAPL``, ``SAP@IBIS:EUR``), a price is not a positive finite number, the volume is
 negative, a number does not fit the price cache's columns (``STORAGE_LIMITS``, the same as
 ``services.db.limits.bar_limits()``), ``high`` is below the open or the close, ``low`` above
-either, or the (date, symbol) pair came before. Columns other than these are ignored; the
-volume column may be left out (volume 0).
+either, or the (date, symbol) pair came before. A file with any other column is refused naming
+it (an ``adj_close`` or a ``note`` would otherwise be dropped without a word); the volume column
+may be left out (volume 0).
 
 A clean CSV or Parquet file is read by columns (``services.core.bar_columns``: the same bars,
 some ten times sooner); any other file, and every file with a problem, is read row by row here.
@@ -143,7 +144,7 @@ def parse_bar_csv(data: bytes, *, source: str = "", limits: BarLimits = STORAGE_
                 continue
             if header is None:
                 header = [cell.strip().lower() for cell in raw]
-                if not _header_ok(header, line, problems):
+                if not _header_ok([cell.strip() for cell in raw], line, problems):
                     raise BarFileError(source, problems)
                 continue
             if len(raw) != len(header):
@@ -163,7 +164,7 @@ def parse_bar_columns(columns: dict[str, list[Any]], *, source: str = "", limits
     problems: list[BarProblem] = []
     # every name as read: two columns one name apart only in case (Symbol, symbol) are refused
     # as in a CSV header, never one of them taken silently
-    if not _header_ok([name.strip().lower() for name in columns], 1, problems):
+    if not _header_ok([name.strip() for name in columns], 1, problems):
         raise BarFileError(source, problems)
     names = {name.strip().lower(): name for name in columns}
     length = len(next(iter(columns.values()))) if columns else 0
@@ -172,11 +173,20 @@ def parse_bar_columns(columns: dict[str, list[Any]], *, source: str = "", limits
     return _checked(rows, problems, source, limits)
 
 
-def _header_ok(header: list[str], line: int, problems: list[BarProblem]) -> bool:
+def _header_ok(written: list[str], line: int, problems: list[BarProblem]) -> bool:
+    """The header's names as written (a problem names them so); compared in lower case."""
+    header = [name.lower() for name in written]
     if not any(name in COLUMNS for name in header):
         problems.append(BarProblem(line, None, "missing_header",
                                    "missing header: the first row must name the columns date, symbol, open, high, low, close[, volume]"))
         return False
+    unknown = [f"{as_written!r} (column {i})" if as_written else f"an unnamed column {i}"
+               for i, (name, as_written) in enumerate(zip(header, written, strict=True), start=1) if name not in COLUMNS]
+    if unknown:  # a column of the user's would be dropped without a word (adj_close read as nothing)
+        problems.append(BarProblem(line, None, "unknown_column",
+                                   f"{'columns' if len(unknown) > 1 else 'column'} {', '.join(unknown)} "
+                                   f"{'are' if len(unknown) > 1 else 'is'} not a bar file's: it has the columns "
+                                   "date, symbol, open, high, low, close[, volume] and no others"))
     seen: set[str] = set()
     for name in header:
         if name in seen and name in COLUMNS:

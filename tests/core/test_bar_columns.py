@@ -36,7 +36,7 @@ def _both(path):
 CLEAN = {
     "plain": f"{HEADER}\n2025-01-03,msft,420.5,425,418.25,424.10,1200300\n2025-01-02,AAPL,243.1,244.2,241.0,243.85,5000\n"
              "2025-01-03,AAPL,243.85,245,243.5,244.0,\n2025-01-03,SAP@IBIS:EUR,250,251,249,250.5,10\n",
-    "no volume column, other order, extra column": "Close,Symbol,Date,Open,High,Low,note\n10,X,2025-01-02,10,10,10,hi\n",
+    "no volume column, other order": "Close,Symbol,Date,Open,High,Low\n10,X,2025-01-02,10,10,10\n",
     "CRLF and a blank line at the end": f"{HEADER}\r\n2025-01-02,AAPL,1.5,2,1,1.75,7\r\n\r\n",
     "eight decimals": f"{HEADER}\n2025-01-02,AAPL,0.00000001,0.00000002,0.00000001,0.00000002,1.5\n",
     "two spellings of one listing on two days": f"{HEADER}\n2025-01-02,aapl,1,1,1,1,1\n2025-01-03,AAPL,1,1,1,1,1\n",
@@ -62,6 +62,8 @@ ROW_BY_ROW = {  # accepted or refused by the row checker; never taken by the col
     "a quoted cell": f'{HEADER}\n"2025-01-02","AAPL","1,5",2,1,1.5,0\n',
     "no rows": f"{HEADER}\n",
     "a duplicate column": "date,symbol,open,high,low,close,close\n2025-01-02,AAPL,1,1,1,1,1\n",
+    "an extra column": "Close,Symbol,Date,Open,High,Low,note\n10,X,2025-01-02,10,10,10,hi\n",
+    "a trailing comma": f"{HEADER},\n2025-01-02,AAPL,1,1,1,1,0,\n",
     "not UTF-8": None,
 }
 
@@ -195,6 +197,7 @@ def test_a_parquet_file_with_anything_else_is_read_row_by_row_with_the_same_outc
         "a timestamp with a time": {**base, "date": [dt.datetime(2025, 1, 2, 15, 30), dt.datetime(2025, 1, 3)]},
         "a second bar": {**base, "date": ["2025-01-02", "2025-01-02"]},
         "high below the open": {**base, "high": [0.5, 2.0]},
+        "an extra column": {**base, "adj_close": [1.0, 2.0]},
     }
     for name, columns in variants.items():
         path = _parquet(tmp_path / f"{len(name)}.parquet", columns)

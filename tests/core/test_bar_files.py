@@ -75,6 +75,25 @@ def test_a_file_without_usable_rows_is_refused(data, code):
     assert code in {p.code for p in info.value.problems}
 
 
+def test_a_column_other_than_a_bar_files_is_refused_naming_it_in_csv_and_parquet(tmp_path):
+    """adj_close and note were dropped without a word: the bars were stored from the other columns."""
+    csv = b"date,symbol,open,high,low,close,adj_close,volume,note,\n2025-01-02,AAPL,1,1,1,1,0.9,5,hi,\n"
+    expected = ("columns 'adj_close' (column 7), 'note' (column 9), an unnamed column 10 are not a bar file's: "
+                "it has the columns date, symbol, open, high, low, close[, volume] and no others")
+    (tmp_path / "bars.csv").write_bytes(csv)
+    with pytest.raises(BarFileError) as info:
+        read_bar_file(tmp_path / "bars.csv")
+    assert [(p.line, p.code, p.message) for p in info.value.problems] == [(1, "unknown_column", expected)]
+    assert "bars.csv: 1 problem\n  line 1: columns 'adj_close' (column 7)" in str(info.value)
+
+    with pytest.raises(BarFileError) as info:
+        parse_bar_columns({"date": ["2025-01-02"], "symbol": ["AAPL"], "open": [1.0], "high": [1.0], "low": [1.0],
+                           "close": [1.0], "Adj Close": [0.9]}, source="bars.parquet")
+    assert [(p.line, p.code, p.message) for p in info.value.problems] == [
+        (1, "unknown_column", ("column 'Adj Close' (column 7) is not a bar file's: "
+                              "it has the columns date, symbol, open, high, low, close[, volume] and no others"))]
+
+
 def test_read_bar_file_goes_by_the_suffix(tmp_path):
     (tmp_path / "bars.csv").write_bytes(GOOD)
     assert len(read_bar_file(tmp_path / "bars.csv")) == 4
