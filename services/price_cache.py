@@ -26,7 +26,7 @@ from pathlib import Path
 from services.core.bar_files import read_bar_file
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW, Bar
 from services.core.contracts import ContractSpec, spec_of
-from services.core.trading_hours import calendar_name, calendar_zone, regular_session, session_days
+from services.core.trading_hours import calendar_zone, listing_calendar, regular_session, session_days
 from services.db import Database
 from services.db.limits import bar_limits
 from services.db.repositories.price_bars import BarCoverage, PriceBarRepository, SavedBars
@@ -82,10 +82,6 @@ class ImportReport:
     symbols: int
     first: date
     last: date
-
-
-def listing_calendar(spec: ContractSpec) -> str:
-    return calendar_name(spec.venue, spec.currency)  # venue: the primary exchange, else the exchange
 
 
 def last_closed_session(calendar: str, now: datetime) -> date:

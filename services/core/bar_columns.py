@@ -7,7 +7,8 @@ compiled code, by rules *stricter* than the row checker's: a date or a listing i
 per distinct value with the row checker's own functions; a price must be plain digits with at
 most the column's decimals and whole digits, and at most 15 digits in all (so that comparing
 them as floats is exact: high against open and close, low likewise); a volume likewise or
-empty; no (day, listing) twice. A file that passes gives exactly the bars the row checker
+empty; no (day, listing) twice; every day a session of its listing's exchange calendar (asked
+once per distinct day and calendar). A file that passes gives exactly the bars the row checker
 gives (each number the Decimal of its text). A file that does not (any problem, or merely a
 spelling the strict rules do not take: ``1e2``, ``+5``, a space inside a cell, a BOM pyarrow
 keeps) returns None here, and ``bar_files`` checks it row by row as before: every problem with
@@ -226,13 +227,29 @@ def _checked(columns: dict[str, Any], limits: BarLimits) -> BarColumns | None:
             return None
     day_of, days = _distinct(columns["date"], _day_of)
     key_of, keys = _distinct(columns["symbol"], lambda value: _symbol_of(value, limits))
-    if day_of is None or key_of is None:
+    if day_of is None or key_of is None or not _all_sessions(days, keys, day_of, key_of):
         return None
     pairs = pa.array(day_of * len(keys) + key_of)
     if pc.count_distinct(pairs).as_py() != len(pairs):
         return None  # a second bar for a day and listing: the row checker names both lines
     return BarColumns(days, keys, day_of, key_of, {**{n: columns[n] for n in ("open", "high", "low", "close")},
                                                    "volume": volume})
+
+
+def _all_sessions(days: list[date], keys: list[str], day_of: np.ndarray, key_of: np.ndarray) -> bool:
+    """Every row's day is a session of its listing's exchange calendar (``bar_files.is_session``,
+    the row checker's own test), asked once per distinct (day, calendar): one calendar (the
+    usual file) asks each distinct day, several ask each pair some row holds."""
+    import numpy as np
+
+    from .bar_files import calendar_of, is_session
+
+    calendars = sorted({calendar_of(key) for key in keys})
+    if len(calendars) == 1:
+        return all(is_session(day, calendars[0]) for day in days)
+    calendar_index = np.array([calendars.index(calendar_of(key)) for key in keys], dtype=np.int64)
+    pairs = np.unique(day_of * len(calendars) + calendar_index[key_of])
+    return all(is_session(days[d], calendars[c]) for d, c in (divmod(p, len(calendars)) for p in pairs.tolist()))
 
 
 def _distinct(column: Any, check) -> tuple[Any, list]:

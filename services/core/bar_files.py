@@ -9,7 +9,9 @@ refused when its date is not ``YYYY-MM-DD``, its symbol is not an ASCII listing 
 can trade (``AAPL``, ``SAP@IBIS:EUR``), a price is not a positive finite number, the volume is
 negative, a number does not fit the price cache's columns (``STORAGE_LIMITS``, the same as
 ``services.db.limits.bar_limits()``), ``high`` is below the open or the close, ``low`` above
-either, or the (date, symbol) pair came before. A file with any other column is refused naming
+either, the date is not a session of the listing's exchange calendar (a weekend, a holiday:
+``services.core.trading_hours.listing_calendar``; outside the calendar's years, about twenty back
+and one ahead, a weekday is taken), or the (date, symbol) pair came before. A file with any other column is refused naming
 it (an ``adj_close`` or a ``note`` would otherwise be dropped without a word); the volume column
 may be left out (volume 0).
 
@@ -31,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from services.core.bars import Bar, day_problem
 from services.core.contracts import ContractSpec, contract_problem
 from services.core.snapshot_rows import SnapshotProblem
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE, NumericLimit
+from services.core.trading_hours import is_session_day, listing_calendar
 
 from .wording import counted
 
@@ -278,6 +282,26 @@ def listing_key(text: str, limits: BarLimits = STORAGE_LIMITS) -> str:
     return outcome
 
 
+@lru_cache(maxsize=4096)
+def calendar_of(key: str) -> str:
+    """The exchange calendar of a checked listing key (``AAPL``: XNYS, ``SAP@IBIS:EUR``: XETR)."""
+    return listing_calendar(ContractSpec.from_key(key))
+
+
+@lru_cache(maxsize=65536)
+def is_session(day: date, calendar: str) -> bool:
+    return is_session_day(day, calendar)
+
+
+def session_problem(day: date, key: str) -> Outcome | None:
+    """Why ``key`` can have no bar on ``day`` (a weekend, a holiday of its exchange), or None."""
+    calendar = calendar_of(key)
+    if is_session(day, calendar):
+        return None
+    why = f"a {day:%A}" if day.weekday() >= 5 else "an exchange holiday"
+    return "not_a_session", f"date {day} is {why}, not a session of {key}'s exchange calendar ({calendar})"
+
+
 class _Cached:
     """Dates and symbols repeat on every row of a long file: each distinct value is checked once."""
 
@@ -350,6 +374,8 @@ def _checked(rows: list[tuple[int, dict[str, Any]]], problems: list[BarProblem],
             if volume is not None and volume < 0:
                 problems.append(BarProblem(line, "volume", "negative_volume", f"volume {_text(raw_volume)} is negative"))
                 volume = None
+        if day is not None and symbol is not None and (closed := session_problem(day, symbol)) is not None:
+            problems.append(BarProblem(line, "date", *closed))
         o, h, lo, c = prices
         if o is not None and h is not None and lo is not None and c is not None:
             if h < max(o, c):

@@ -157,6 +157,12 @@ def calendar_name(primary_exchange: str = "", currency: str = "USD") -> str:
         (currency or "USD").upper(), DEFAULT_CALENDAR)
 
 
+def listing_calendar(spec: Any) -> str:
+    """The exchange calendar of a listing (a ``services.core.contracts.ContractSpec``): its
+    market's (the primary exchange, else the exchange), else its currency's."""
+    return calendar_name(spec.venue, spec.currency)
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     """exchange_calendars 4.x calls pandas APIs that pandas 3 deprecates (a warning per call)."""

@@ -21,7 +21,7 @@ from ib_async import BarDataList, ExecutionFilter
 from services.core.bars import Bar
 from services.core.contracts import ContractSpec, spec_of
 from services.core.ib_codes import HistoryAnswer, history_answer
-from services.core.trading_hours import TradingHours, calendar_name, calendar_zone
+from services.core.trading_hours import TradingHours, calendar_zone, listing_calendar
 from services.core.wording import counted
 
 from .errors import NotConnected, QueryFailed, UnknownContract
@@ -311,8 +311,7 @@ class IbQueries:
         violation IB answers anyway is asked again after the pacing's wait, at most
         ``HISTORY_PACING_ATTEMPTS`` sends in all."""
         contract = (await self.qualify([spec]))[spec.key]
-        # the listing's exchange calendar, as services.price_cache.listing_calendar names it
-        end, duration = history_span(first, last, calendar_name(spec.venue, spec.currency))
+        end, duration = history_span(first, last, listing_calendar(spec))
         answer: Any = None
         for attempt in range(1, HISTORY_PACING_ATTEMPTS + 1):
             await self.history_pacing.acquire((contract.conId, what_to_show), (contract.conId, end, duration, what_to_show))

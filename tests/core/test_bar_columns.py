@@ -64,6 +64,9 @@ ROW_BY_ROW = {  # accepted or refused by the row checker; never taken by the col
     "a duplicate column": "date,symbol,open,high,low,close,close\n2025-01-02,AAPL,1,1,1,1,1\n",
     "an extra column": "Close,Symbol,Date,Open,High,Low,note\n10,X,2025-01-02,10,10,10,hi\n",
     "a trailing comma": f"{HEADER},\n2025-01-02,AAPL,1,1,1,1,0,\n",
+    "a Saturday": f"{HEADER}\n2025-01-03,AAPL,1,1,1,1,0\n2025-01-04,AAPL,1,1,1,1,0\n",
+    "an exchange holiday": f"{HEADER}\n2024-12-24,AAPL,1,1,1,1,0\n2024-12-25,AAPL,1,1,1,1,0\n",
+    "a day one exchange trades and another does not": f"{HEADER}\n2025-01-09,SAP@IBIS:EUR,1,1,1,1,0\n2025-01-09,AAPL,1,1,1,1,0\n",
     "not UTF-8": None,
 }
 
@@ -91,7 +94,8 @@ def test_any_other_file_is_read_row_by_row_with_the_same_outcome(tmp_path, name)
 
 
 CELLS = {
-    "date": ["2025-01-02", "2025-01-03", "2025-01-06", "2025-1-6", "", "2025-02-29"],
+    # a Saturday, New Year's Day, and 9 January 2025 (New York closed, Frankfurt open: SAP@IBIS:EUR trades)
+    "date": ["2025-01-02", "2025-01-03", "2025-01-06", "2025-1-6", "", "2025-02-29", "2025-01-04", "2025-01-01", "2025-01-09"],
     "symbol": ["AAPL", "aapl", "MSFT", "SAP@IBIS:EUR", "SAP@IBIS:USD", "", "ÄPPL"],
     "price": ["1", "10.5", "10.50", "100", "0.00000001", "99.99", "0", "-1", "1e1", "abc", "", "1.123456789", "12345678901"],
     "volume": ["", "0", "1000", "1.5", "-1", "x"],
@@ -113,7 +117,7 @@ def test_the_price_book_from_columns_prices_as_the_one_from_bars(tmp_path):
     from services.backtest.prices import PriceBook, read_price_book, read_prices
 
     rng = random.Random(3)
-    days = [date(2025, 1, d) for d in (2, 3, 6, 7, 8, 9, 10)]
+    days = [date(2025, 1, d) for d in (2, 3, 6, 7, 8, 10, 13)]  # 9 January 2025: New York closed (a day of mourning)
     lines = [HEADER]
     for symbol in ("AAPL", "MSFT", "SAP@IBIS:EUR", "IBM"):
         for day in days:
@@ -127,7 +131,7 @@ def test_the_price_book_from_columns_prices_as_the_one_from_bars(tmp_path):
     assert by_columns.symbols == by_bars.symbols
     assert (by_columns.first_day(), by_columns.last_day()) == (by_bars.first_day(), by_bars.last_day())
     for symbol in by_bars.symbols:
-        for day in [*days, date(2025, 1, 11)]:
+        for day in [*days, date(2025, 1, 9), date(2025, 1, 14)]:
             for ask in ("open_on", "close_on", "last_quote"):
                 got, want = getattr(by_columns, ask)(symbol, day), getattr(by_bars, ask)(symbol, day)
                 assert got == want and str(got) == str(want), (symbol, day, ask)
@@ -198,6 +202,7 @@ def test_a_parquet_file_with_anything_else_is_read_row_by_row_with_the_same_outc
         "a second bar": {**base, "date": ["2025-01-02", "2025-01-02"]},
         "high below the open": {**base, "high": [0.5, 2.0]},
         "an extra column": {**base, "adj_close": [1.0, 2.0]},
+        "a Sunday": {**base, "date": [dt.date(2025, 1, 3), dt.date(2025, 1, 5)]},
     }
     for name, columns in variants.items():
         path = _parquet(tmp_path / f"{len(name)}.parquet", columns)

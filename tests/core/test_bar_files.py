@@ -94,6 +94,24 @@ def test_a_column_other_than_a_bar_files_is_refused_naming_it_in_csv_and_parquet
                               "it has the columns date, symbol, open, high, low, close[, volume] and no others"))]
 
 
+def test_a_bar_on_a_day_its_exchange_is_closed_is_refused_naming_the_line(tmp_path):
+    """Bars of Saturdays and holidays were stored, and a backtest valued positions on them."""
+    csv = (b"date,symbol,open,high,low,close\n2025-01-03,AAPL,1,1,1,1\n2025-01-04,AAPL,1,1,1,1\n"
+           b"2024-12-25,MSFT,1,1,1,1\n2025-01-09,SAP@IBIS:EUR,1,1,1,1\n2025-01-09,AAPL,1,1,1,1\n")
+    (tmp_path / "bars.csv").write_bytes(csv)
+    for read in (lambda: read_bar_file(tmp_path / "bars.csv"), lambda: parse_bar_csv(csv, source="bars.csv")):
+        with pytest.raises(BarFileError) as info:
+            read()
+        assert [(p.line, p.column, p.code, p.message) for p in info.value.problems] == [
+            (3, "date", "not_a_session", "date 2025-01-04 is a Saturday, not a session of AAPL's exchange calendar (XNYS)"),
+            (4, "date", "not_a_session", "date 2024-12-25 is an exchange holiday, not a session of MSFT's exchange calendar (XNYS)"),
+            (6, "date", "not_a_session", "date 2025-01-09 is an exchange holiday, not a session of AAPL's exchange calendar (XNYS)")]
+    with pytest.raises(BarFileError) as info:
+        parse_bar_columns({"date": [date(2025, 1, 5)], "symbol": ["SAP@IBIS:EUR"], "open": [1.0], "high": [1.0],
+                           "low": [1.0], "close": [1.0]}, source="bars.parquet")
+    assert [(p.line, p.code) for p in info.value.problems] == [(2, "not_a_session")]
+
+
 def test_read_bar_file_goes_by_the_suffix(tmp_path):
     (tmp_path / "bars.csv").write_bytes(GOOD)
     assert len(read_bar_file(tmp_path / "bars.csv")) == 4

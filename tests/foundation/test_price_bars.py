@@ -106,7 +106,7 @@ def test_the_cached_series_are_the_cached_bars_by_listing(database, tmp_path):
         for n, symbol in enumerate(("AAPL", "MSFT", "SAP@IBIS:EUR")):
             price = f"{100 + day * 1.25 + n:.2f}"
             lines.append(f"2025-01-{day:02d},{symbol},{price},{price},{price},{price},{day}")
-    lines.append("2025-01-09,MSFT,9999999999.99999999,9999999999.99999999,0.00000001,1,0")
+    lines.append("2025-01-10,MSFT,9999999999.99999999,9999999999.99999999,0.00000001,1,0")
     path = tmp_path / "bars.csv"
     path.write_text("\n".join(lines) + "\n")
     price_cache.import_bar_file(database, path)
@@ -128,4 +128,4 @@ def test_the_cached_series_are_the_cached_bars_by_listing(database, tmp_path):
         assert series == expected
         assert {k: [str(p) for p in v[2]] for k, v in series.items()} == {k: [str(p) for p in v[2]] for k, v in expected.items()}
     book = PriceBook.from_columns(price_cache.load_series(database))
-    assert book.close_on("MSFT", date(2025, 1, 9)) == D("1") and book.open_on("MSFT", date(2025, 1, 9)) == D("9999999999.99999999")
+    assert book.close_on("MSFT", date(2025, 1, 10)) == D("1") and book.open_on("MSFT", date(2025, 1, 10)) == D("9999999999.99999999")
