@@ -73,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.settings import SettingsError, load_settings
 
     limit_malloc_arenas()  # before any thread starts: the window, serve and every command
+    argv = list(sys.argv[1:] if argv is None else argv)
+    not_utf8 = undecodable_argument(argv)
+    if not_utf8 is not None:
+        return say_failure(argparse.Namespace(json="--json" in argv), "bad_input", not_utf8, EXIT_BAD_INPUT)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -98,6 +102,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         reader_gone()
     return code
+
+
+def undecodable_argument(argv: Sequence[str]) -> str | None:
+    """What is wrong with the first argument that is not UTF-8 text, or None. Python hands such
+    bytes on as lone surrogates ('p\\udcff.csv' for the bytes p, 0xff, .csv): a file named so was
+    read and stored under a name no message or database could write as it is, and a missing
+    one was said as 'q\\udcff.csv'. Named as its bytes, with the first that does not decode."""
+    import os
+
+    for number, argument in enumerate(argv, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = os.fsencode(argument)  # the bytes as given (surrogateescape)
+            except UnicodeError:
+                raw = argument.encode("utf-8", "backslashreplace")
+            try:
+                raw.decode("utf-8")
+                where = ""
+            except UnicodeDecodeError as exc:
+                where = f" (byte 0x{raw[exc.start]:02x} at position {exc.start})"
+            return (f"argument {number}, {raw!r}, is not valid UTF-8{where}: the console reads its arguments as "
+                    "UTF-8 text; rename the file, or give the name in UTF-8")
+    return None
 
 
 def reader_gone() -> int:

@@ -65,3 +65,31 @@ def test_a_reader_gone_is_no_failure(tmp_path, as_json):
         os.close(write_end)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_argument_that_is_not_utf8_is_named_and_refused_before_anything_runs(tmp_path, as_json):
+    """A file name with the byte 0xff reached the command as 'p\\udcff.csv': `bars import` stored
+    the file and printed the name with a replacement character, a missing one was said as
+    "q\\udcff.csv: ... No such file or directory"."""
+    bars = tmp_path / "p\udcff.csv"  # the bytes p, 0xff, .csv on disk
+    bars.write_text("date,symbol,open,high,low,close\n2025-01-02,AAPL,1,1,1,1\n")
+    database = tmp_path / "x.sqlite3"
+    env = {"TC_CONFIG_FILE": str(tmp_path / "s.toml"), "TC_DATA_DIR": str(tmp_path / "d"), "TC_LOG_DIR": str(tmp_path / "l"),
+           "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"}
+    path = bytes(tmp_path) + b"/p\xff.csv"
+    args = [sys.executable.encode(), b"-m", b"app", b"--db-url", f"sqlite:///{database}".encode(), b"bars", b"import",
+            path, *([b"--json"] if as_json else [])]
+
+    result = subprocess.run(args, check=False, cwd=ROOT, env=env, capture_output=True, timeout=120)
+
+    said = (f"trading-console: argument 5, {path!r}, is not valid UTF-8 (byte 0xff at position {path.index(0xff)}): "
+            "the console reads its arguments as UTF-8 text; rename the file, or give the name in UTF-8\n")
+    assert (result.returncode, result.stderr.decode()) == (2, said)
+    assert not database.exists()  # nothing opened, nothing stored
+    if as_json:
+        import json
+
+        assert json.loads(result.stdout) == {"error": "bad_input", "message": said.removeprefix("trading-console: ").rstrip("\n")}
+    else:
+        assert result.stdout == b""
