@@ -132,6 +132,11 @@ def test_help_loads_no_database_broker_or_gui_library():
      "argument --max-gross-weight: must be a number > 0: '-1'"),
     (["bars", "download", "--symbols", "AAPL", "--from", "2024-13-01", "--to", "2024-12-31"],
      "argument --from: not a date (YYYY-MM-DD): '2024-13-01'"),
+    # date.fromisoformat took these as 2 January 2024
+    (["bars", "download", "--symbols", "AAPL", "--from", "20240102", "--to", "2024-12-31"],
+     "argument --from: not a date (YYYY-MM-DD): '20240102'"),
+    (["bars", "download", "--symbols", "AAPL", "--from", "2024-01-02", "--to", "2024-W01-2"],
+     "argument --to: not a date (YYYY-MM-DD): '2024-W01-2'"),
     (["preview", "x.csv", "--project", "p", "--lot-size", "1.5"], "argument --lot-size: must be a whole number: '1.5'"),
     (["execute", "--plan", "1", "--ib-port", "0"], "argument --ib-port: port must be 1-65535: '0'"),
     # the builder's own bound (BuildParams): a refused offset was stored in the day's run first

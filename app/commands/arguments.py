@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
+from services.core.bars import iso_day
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.typed_numbers import NotANumber, NotFinite, port_problem, typed_decimal
 
@@ -122,7 +123,7 @@ def seconds(*, positive: bool) -> Callable[[str], float]:
 
 
 def day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    parsed = iso_day(text)
+    if parsed is None:  # 20240102 and 2024-W01-2 too: fromisoformat takes them
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}")
+    return parsed

@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from services.core.bars import day_problem
+from services.core.bars import day_problem, iso_day
 from services.core.snapshots import SnapshotItem, parse_snapshot_file, parse_snapshot_text
 from services.core.trading_hours import NEW_YORK
 from services.db.limits import snapshot_limits
@@ -24,7 +24,6 @@ from services.db.limits import snapshot_limits
 # YYYY-MM-DD and nothing else: Python's date.fromisoformat also takes 20240102 and ISO week
 # dates (2024-W01-2), and a date inside a longer run of digits is not one
 ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DEFAULT_PROJECT = "backtest"
 
 
@@ -62,16 +61,6 @@ def date_in_name(name: str) -> date | None:
     ``DAY-STEM-PROJECT.csv``, whose stem may hold a date of its own)."""
     days = dates_in_name(name)
     return days[0] if days else None
-
-
-def iso_day(text: str) -> date | None:
-    """``text`` as a date written YYYY-MM-DD, else None."""
-    if not ISO_DAY.fullmatch(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def read_snapshots(path: str | Path, projects: list[str] | None = None) -> list[DatedSnapshot]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services import price_cache
-from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
+from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW, iso_day
 from services.core.books import MONEY_WHOLE_DIGITS
 from services.core.cash_buffer import BadCashBuffer, cash_buffer_ratio
 from services.core.contracts import ContractSpec
@@ -89,11 +89,10 @@ def _money_digits() -> int:
 def _day(name: str, text: str | None, problems: list[str]) -> date | None:
     if not text:
         return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
+    day = iso_day(text)
+    if day is None:
         problems.append(f"{name} {text!r} is not an ISO date (YYYY-MM-DD)")
-        return None
+    return day
 
 
 def prepare(db, request: BacktestRequest, *, prices: PriceBook | None = None) -> PreparedBacktest:

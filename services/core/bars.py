@@ -3,6 +3,7 @@ importer, the simulator's history and the backtest engine exchange. Pure: no dat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -14,6 +15,21 @@ from decimal import Decimal
 # made a backtest's default end 8,000 years away (hours of work and gigabytes of rows before it
 # answered, Ctrl-C unheard); a snapshot of 0001-01-01 overflowed the exchange calendar's clock.
 FIRST_DAY = date(1900, 1, 1)
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_day(text: str) -> date | None:
+    """``text`` (spaces around it aside) as a date written YYYY-MM-DD, else None: Python's
+    ``date.fromisoformat`` alone also takes 20240102 and the ISO week date 2024-W01-2."""
+    text = text.strip()
+    if not _ISO_DAY.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2024-02-30
+        return None
 
 
 def day_problem(day: date) -> str | None:

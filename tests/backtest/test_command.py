@@ -63,10 +63,12 @@ async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(databas
     weights.write_text("date,symbol,weight\n2024-02-30,C01,0.5\n2024-03-01,C02,abc\n2024-03-01,C03,0.2\n", encoding="utf-8")
     result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
                                 "--initial-cash", "-5", "--fill", "tomorrow", "--commission", "cheap",
-                                "--slippage-bps", "x", "--what-to-show", "ADJUSTED_LAST", connection=False))
+                                "--slippage-bps", "x", "--what-to-show", "ADJUSTED_LAST", "--from", "20240102",
+                                "--to", "2024-W52-5", connection=False))
     assert result.code == 2, result.err
     for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "--commission", "--slippage-bps 'x'",
-                     "line 2, column date", "line 3", "--what-to-show ADJUSTED_LAST chooses the broker's bars"):
+                     "line 2, column date", "line 3", "--what-to-show ADJUSTED_LAST chooses the broker's bars",
+                     "--from '20240102' is not an ISO date (YYYY-MM-DD)", "--to '2024-W52-5' is not an ISO date (YYYY-MM-DD)"):
         assert expected in result.err, (expected, result.err)
     with database.session() as session:
         assert session.scalar(select(func.count(Backtest.id))) == 0
