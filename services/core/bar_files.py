@@ -10,10 +10,10 @@ can trade (``AAPL``, ``SAP@IBIS:EUR``), a price is not a positive finite number,
 negative, a number does not fit the price cache's columns (``STORAGE_LIMITS``, the same as
 ``services.db.limits.bar_limits()``), ``high`` is below the open or the close, ``low`` above
 either, the date is not a session of the listing's exchange calendar (a weekend, a holiday:
-``services.core.trading_hours.listing_calendar``; outside the calendar's years, about twenty back
-and one ahead, a weekday is taken), or the (date, symbol) pair came before. A file with any other column is refused naming
-it (an ``adj_close`` or a ``note`` would otherwise be dropped without a word); the volume column
-may be left out (volume 0).
+``services.core.trading_hours.listing_calendar``; outside the calendar's years, about twenty
+back and one ahead, a weekday is taken), or the (date, symbol) pair came before. A file with
+any other column is refused naming it (an ``adj_close`` or a ``note`` would otherwise be dropped
+without a word); the volume column may be left out (volume 0).
 
 A clean CSV or Parquet file is read by columns (``services.core.bar_columns``: the same bars,
 some ten times sooner); any other file, and every file with a problem, is read row by row here.
