@@ -3,7 +3,9 @@ average fill price and the implementation shortfall (in basis points of the refe
 the listing's currency, positive = a cost), and beside it what the same day's backtest of the
 same plan would have filled at (the bar of the order's listing, its close or next open, after
 the backtest's slippage: ``services.backtest.costs.simulated_fill``, the backtest broker's rule);
-totals per run, the run's and the backtest's set side by side on the same orders. The bars come
+totals per run, the run's and the backtest's set side by side on the same orders. IB's
+commissions of the order's executions are shown beside the shortfall, never in it; a
+replacement order is measured against the plan of the order it replaced. The bars come
 from a file (``tca --prices``) or from the price cache (``cached_tca``: the window's TCA view and
 ``tca`` without a file)."""
 
@@ -15,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from services.core.shortfall import shortfall, shortfall_bps
-from services.db.models import TradeOrder, TradeRun
+from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.domain import Side
 from services.execution.listings import order_spec
 
@@ -43,16 +45,24 @@ class TcaLine:
     backtest_shortfall_bps: Decimal | None = None
     backtest_shortfall: Decimal | None = None  # the backtest's fill for the same filled quantity
     fx_rate: Decimal = ONE  # base-currency units per unit of the listing's currency (the plan's)
+    status: str = ""  # the order's state (OrderState): what became of what did not fill
+    currency: str = "USD"  # the listing's: of the prices, the shortfalls and the commission
+    # IB's commissions of the order's executions (a corrected one at its correction), as its
+    # commission reports gave them; None: none reported. Not part of the shortfall.
+    commission: Decimal | None = None
+    commissions_unreported: int = 0  # executions whose commission report has not come
 
     def to_dict(self) -> dict:
         def s(v):
             return None if v is None else str(v)
 
         return {"client_order_id": self.client_order_id, "symbol": self.symbol, "side": str(self.side),
+                "status": self.status, "currency": self.currency,
                 "quantity": s(self.quantity), "filled": s(self.filled), "reference_price": s(self.reference_price),
                 "fill_price": s(self.fill_price), "shortfall_bps": s(self.shortfall_bps), "shortfall": s(self.shortfall),
                 "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps),
-                "backtest_shortfall": s(self.backtest_shortfall)}
+                "backtest_shortfall": s(self.backtest_shortfall), "fx_rate": s(self.fx_rate),
+                "commission": s(self.commission), "commissions_unreported": self.commissions_unreported}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,18 @@ class TcaReport:
     mode: str
     trade_date: str
     lines: tuple[TcaLine, ...]
+    base_currency: str = "USD"  # of the totals (the plan's; each line converted at its plan's rate)
+
+    @property
+    def commission(self) -> Decimal | None:
+        """IB's commissions reported for the run's executions, in the base currency (None: none
+        reported); beside the shortfall, not in it."""
+        paid = [line.commission * line.fx_rate for line in self.lines if line.commission is not None]
+        return sum(paid, ZERO) if paid else None
+
+    @property
+    def commissions_unreported(self) -> int:
+        return sum(line.commissions_unreported for line in self.lines)
 
     @property
     def shortfall(self) -> Decimal:
@@ -128,15 +150,50 @@ class TcaReport:
             return None if v is None else str(v)
 
         return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date, "compared": self.compared,
-                "orders": [line.to_dict() for line in self.lines],
+                "base_currency": self.base_currency, "orders": [line.to_dict() for line in self.lines],
                 "totals": {"shortfall": str(self.shortfall), "shortfall_bps": s(self.shortfall_bps),
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
-                           "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar}}
+                           "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
+                           "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
+                           "commission_in_shortfall": False}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
     """One share's shortfall in bps of its reference, to the hundredth."""
     return (shortfall_bps(shortfall(side, price, reference, ONE), reference) or ZERO).quantize(BPS_PLACES)
+
+
+def _plan_draft(order: TradeOrder, by_id: dict[int, TradeOrder]) -> dict:
+    """The plan's draft ``order`` was sent for: its own, else that of the order it replaces, up
+    its replacement chain (a cancel-and-new replace stores its new order without the plan's
+    draft, ``draft_params``; recovery's copies it). As the run's progress finds its plan
+    (services.run_progress)."""
+    seen: set[int] = set()
+    current: TradeOrder | None = order
+    while current is not None and current.id not in seen:
+        draft = (current.params or {}).get("draft") or {}
+        if draft.get("reference_price"):
+            return draft
+        seen.add(current.id)
+        current = by_id.get(current.replaces_order_id) if current.replaces_order_id else None
+    return {}
+
+
+def _commissions(session, order_ids: list[int]) -> dict[int, tuple[Decimal | None, int]]:
+    """Per order, IB's commissions of its counted executions (a superseded revision counts for
+    nothing, as in the fills' totals) and how many have no commission report yet."""
+    paid: dict[int, tuple[Decimal | None, int]] = {}
+    if not order_ids:
+        return paid
+    rows = session.execute(select(TradeFill.order_id, TradeFill.commission)
+                           .where(TradeFill.order_id.in_(order_ids), TradeFill.superseded.is_(False)))
+    for order_id, commission in rows:
+        total, missing = paid.get(order_id, (None, 0))
+        if commission is None:
+            paid[order_id] = (total, missing + 1)
+        else:
+            paid[order_id] = ((total or ZERO) + commission, missing)
+    return paid
 
 
 def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = FillAt.CLOSE,
@@ -149,28 +206,36 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         orders = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
         day = run.trade_date
         mode = str(run.mode)
+        base = ((run.params or {}).get("fx") or {}).get("base") or "USD"
+        commissions = _commissions(session, [order.id for order in orders])
+    by_id = {order.id: order for order in orders}
     fill_day = fill_session(day, fill)
     lines = []
     for order in orders:
         side = Side(order.side)
-        draft = (order.params or {}).get("draft") or {}
+        draft = _plan_draft(order, by_id)
         reference = Decimal(draft["reference_price"]) if draft.get("reference_price") else None
         rate = Decimal(draft["fx_rate"]) if draft.get("fx_rate") else ONE
-        price = order.avg_fill_price if order.filled_quantity else None
+        filled = order.filled_quantity
+        price = order.avg_fill_price if filled else None
         fill_bps = fill_shortfall = None
         if reference and price is not None:
             fill_bps = _bps(side, price, reference)
-            fill_shortfall = shortfall(side, price, reference, order.filled_quantity)
+            fill_shortfall = shortfall(side, price, reference, filled)
         backtest = backtest_bps = backtest_shortfall = None
         if prices is not None:
             # the order's listing, as the backtest keys its bars: a CAD SHOP is not the US SHOP
             backtest = simulated_fill(prices, order_spec(order).key, fill_day, fill, side, slippage_bps)
             if backtest is not None and reference:
                 backtest_bps = _bps(side, backtest, reference)
-                backtest_shortfall = shortfall(side, backtest, reference, order.filled_quantity)
-        lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, order.filled_quantity, reference,
-                             price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate))
-    return TcaReport(run_id, mode, day.isoformat(), tuple(lines))
+                # on the quantity the run filled: an order that filled nothing has no cost to set
+                # beside (its price and bps say what the backtest would have paid), not a zero one
+                backtest_shortfall = shortfall(side, backtest, reference, filled) if filled else None
+        commission, unreported = commissions.get(order.id, (None, 0))
+        lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
+                             price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
+                             str(order.status), order.currency, commission, unreported))
+    return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base)
 
 
 def cached_tca(db, run_id: int, fill: FillAt = FillAt.CLOSE, slippage_bps: Decimal = ZERO) -> TcaReport:

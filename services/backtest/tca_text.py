@@ -19,36 +19,73 @@ def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def order_text(line: Mapping[str, Any]) -> str:
+def _state(line: Mapping[str, Any]) -> str:
+    """What became of an order that did not fill whole (" (canceled)", " (rejected)", " (accepted)"
+    for one still working); nothing for a filled one."""
+    status = line.get("status")
+    if not status or _number(line["filled"]) == _number(line["quantity"]):
+        return ""
+    return f" ({str(status).lower().replace('_', ' ')})"
+
+
+def _in(currency: str | None, base: str) -> str:
+    """The currency after an amount when it is not the base currency (" EUR"), else nothing."""
+    return f" {currency}" if currency and currency != base else ""
+
+
+def _unreported(fills: int) -> str:
+    return f"{counted(fills, 'fill')}'" + ("s" if fills == 1 else "") + " not reported yet"
+
+
+def _commission(line: Mapping[str, Any], base: str) -> str:
+    paid, missing = _number(line.get("commission")), line.get("commissions_unreported") or 0
+    if paid is None:
+        return ", commission not reported yet" if missing else ""
+    return f", commission {money(paid)}{_in(line.get('currency'), base)}" + (f" ({_unreported(missing)})" if missing else "")
+
+
+def order_text(line: Mapping[str, Any], base_currency: str = "USD") -> str:
     """One order of ``TcaReport.to_dict()["orders"]`` in a line, its numbers as the window's TCA
     table shows them (services.core.wording: quantities as they are, prices at two to four
-    places, money to the cent): ``BUY  44/44 AAPL: reference 228.93, fill 229.34, shortfall
-    17.91 bps (18.04)``."""
+    places, money to the cent, in the listing's currency, named when it is not
+    ``base_currency``): ``BUY  44/44 AAPL: reference 228.93, fill 229.34, shortfall 17.91 bps
+    (18.04), commission 0.22``; an order that did not fill whole says its state (``BUY  0/30
+    BBB (canceled): reference 50.00, not filled``)."""
     fill, bps, cost = _number(line["fill_price"]), _number(line["shortfall_bps"]), _number(line["shortfall"])
+    currency = _in(line.get("currency"), base_currency)
     if fill is None:
         measured = "not filled"
     elif cost is None:
         measured = f"fill {price_text(fill)}, no reference price to measure it against"
     else:
-        measured = f"fill {price_text(fill)}, shortfall {grouped(bps, 2)} bps ({money(cost)})"
+        measured = f"fill {price_text(fill)}, shortfall {grouped(bps, 2)} bps ({money(cost)}{currency})"
     backtest, backtest_bps = _number(line["backtest_price"]), _number(line["backtest_shortfall_bps"])
-    return (f"{line['side']:4} {grouped(_number(line['filled']))}/{grouped(_number(line['quantity']))} {line['symbol']}: "
-            f"reference {price_text(_number(line['reference_price'])) or 'none'}, {measured}"
+    return (f"{line['side']:4} {grouped(_number(line['filled']))}/{grouped(_number(line['quantity']))} {line['symbol']}{_state(line)}: "
+            f"reference {price_text(_number(line['reference_price'])) or 'none'}, {measured}{_commission(line, base_currency)}"
             + (f", backtest {price_text(backtest)} ({grouped(backtest_bps, 2)} bps)" if backtest is not None and backtest_bps is not None else ""))
 
 
 def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the price cache") -> str:
     """The run's totals (``TcaReport.to_dict()``) in a line, the window's TCA view's and ``tca``'s
-    alike: its shortfall, and the backtest's on the orders both priced, or what the backtest
-    waits for (``bars``: where its bars come from: the price cache, or the file given)."""
+    alike: its shortfall, IB's commissions beside it (not in it), and the backtest's on the
+    orders both priced, or what the backtest waits for (``bars``: where its bars come from: the
+    price cache, or the file given). Amounts in the base currency, named when an order is in
+    another."""
     totals = report["totals"]
-    text = f"shortfall {money(_number(totals['shortfall']))}"
+    base = report.get("base_currency") or "USD"
+    currency = f" {base}" if any(_in(o.get("currency"), base) for o in report.get("orders", ())) else ""
+    text = f"shortfall {money(_number(totals['shortfall']))}{currency}"
     if totals.get("shortfall_bps") is not None:
         text += f" ({grouped(_number(totals['shortfall_bps']), 2)} bps)"
+    paid, missing = _number(totals.get("commission")), totals.get("commissions_unreported") or 0
+    if paid is not None:
+        text += f", before IB's commissions of {money(paid)}{currency}" + (f" ({_unreported(missing)})" if missing else "")
+    elif missing:
+        text += f", before IB's commissions ({_unreported(missing)})"
     if totals.get("backtest_shortfall") is not None:  # beside the run's shortfall on the same orders, not the whole run's
         orders, left_out = totals["orders_compared"], totals["orders_without_bar"]
-        text += (f" · on the {counted(orders, 'order')} with a bar: run {money(_number(totals['compared_shortfall']))}"
-                 f" · backtest {money(_number(totals['backtest_shortfall']))}")
+        text += (f" · on the {counted(orders, 'order')} with a bar: run {money(_number(totals['compared_shortfall']))}{currency}"
+                 f" · backtest {money(_number(totals['backtest_shortfall']))}{currency}")
         if left_out:
             text += f" ({counted(left_out, 'filled order')} without a bar left out)"
     else:  # said with what it waits for: a paper run's backtest is known once its day's bar is

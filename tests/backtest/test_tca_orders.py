@@ -1,0 +1,214 @@
+"""The TCA's orders as a trader reads them, against hand-computed figures: a cost on either side
+is positive, a replacement (cancel-and-new) is measured against the plan of the order it
+replaces, an order that did not fill is shown as such (never as a zero cost), several fills at
+different prices are volume-weighted, IB's commissions are counted and said to be outside the
+shortfall, and a listing in another currency than the base says which."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.backtest.costs import FillAt
+from services.backtest.tca import cached_tca
+from services.backtest.tca_text import order_text, totals_text
+from services.db.models import PriceBar, Project, TradeOrder, TradeRun
+from services.domain import OrderState, TradeMode
+
+pytestmark = pytest.mark.timeout(120)
+DAY = date(2024, 3, 1)
+
+
+def _run(db, orders: list[dict], base: str = "USD") -> dict[str, int]:
+    """A paper run of DAY with these orders as the trade service stores them: ``symbol``,
+    ``side``, ``quantity``, ``filled``, ``fill`` (average), ``reference`` (None: no plan's draft, a
+    replace's new order), ``status``, ``replaces`` (the ``symbol`` of an earlier order), listing
+    columns, ``fx``. Returns each order's id by its ``name`` (else its symbol), and the run's
+    under ``"run"``."""
+    ids: dict[str, int] = {}
+    with db.unit_of_work() as s:
+        project = Project(name="tca")
+        s.add(project)
+        s.flush()
+        run = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=DAY, params={"fx": {"base": base, "rates": {}}})
+        s.add(run)
+        s.flush()
+        ids["run"] = run.id
+        for n, o in enumerate(orders, start=1):
+            draft = None
+            if o.get("reference") is not None:
+                draft = {"reference_price": o["reference"], **({"fx_rate": o["fx"]} if "fx" in o else {})}
+            filled = Decimal(o.get("filled", o["quantity"]))
+            row = TradeOrder(run_id=run.id, project_id=project.id, client_order_id=f"T.{run.id}-{n}-{o['symbol']}",
+                             symbol=o["symbol"], exchange=o.get("exchange", "SMART"), primary_exchange=o.get("primary_exchange"),
+                             currency=o.get("currency", "USD"), side=o.get("side", "BUY"), quantity=Decimal(o["quantity"]),
+                             filled_quantity=filled, avg_fill_price=Decimal(o["fill"]) if filled else None,
+                             status=o.get("status", OrderState.FILLED if filled == Decimal(o["quantity"]) else OrderState.CANCELED),
+                             replaces_order_id=ids[o["replaces"]] if "replaces" in o else None,
+                             params={"draft": draft} if draft else None)
+            s.add(row)
+            s.flush()
+            ids[o.get("name", o["symbol"])] = row.id
+    return ids
+
+
+def _bars(db, rows: list[tuple[str, str]]) -> None:
+    """Cached daily bars of DAY: (listing key, close)."""
+    with db.unit_of_work() as s:
+        for key, closed in rows:
+            s.add(PriceBar(symbol=key, what_to_show="TRADES", day=DAY, open=Decimal(closed), high=Decimal(closed),
+                           low=Decimal(closed), close=Decimal(closed), volume=Decimal(1), source="broker"))
+
+
+def test_a_buy_paying_more_and_a_sell_receiving_less_are_both_costs(database):
+    run = _run(database, [{"symbol": "AAA", "side": "BUY", "quantity": "10", "fill": "101", "reference": "100"},
+                          {"symbol": "BBB", "side": "SELL", "quantity": "20", "fill": "49", "reference": "50"},
+                          {"symbol": "CCC", "side": "SELL", "quantity": "5", "fill": "202", "reference": "200"}])
+    _bars(database, [("AAA", "100.5"), ("BBB", "49.5"), ("CCC", "199")])
+
+    report = cached_tca(database, run["run"])
+
+    lines = {line.symbol: line for line in report.lines}
+    # AAA: +1 a share on a buy of 10; BBB: 1 less a share on a sale of 20; CCC: a sale 2 above, a gain
+    assert [(lines[s].shortfall, lines[s].shortfall_bps) for s in ("AAA", "BBB", "CCC")] == [
+        (Decimal(10), Decimal("100.00")), (Decimal(20), Decimal("200.00")), (Decimal(-10), Decimal("-100.00"))]
+    # the backtest: AAA bought 0.5 above (5), BBB sold 0.5 below (10), CCC sold 1 below (5)
+    assert [lines[s].backtest_shortfall for s in ("AAA", "BBB", "CCC")] == [Decimal(5), Decimal(10), Decimal(5)]
+    # 20 of cost over 1,000 + 1,000 + 1,000 of reference notional
+    assert (report.shortfall, report.shortfall_bps, report.backtest_shortfall) == (Decimal(20), Decimal("66.67"), Decimal(20))
+
+
+def test_a_replacements_fills_are_measured_against_the_plan_of_the_order_it_replaced(database):
+    """A cancel-and-new replace stores its new order without the plan's draft (draft_params): the
+    TCA showed its fills with "no reference price", left them out of the totals and counted them
+    at a rate of 1, so a run that paid 88 EUR-in-USD over its plan was reported at 22."""
+    run = _run(database, [
+        {"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "100", "filled": "40",
+         "fill": "100.50", "reference": "100", "fx": "1.10", "status": OrderState.CANCELED},
+        {"symbol": "SAP", "name": "SAP-R1", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "60",
+         "fill": "101", "reference": None, "replaces": "SAP"}], base="USD")
+    _bars(database, [("SAP@IBIS:EUR", "100.80")])
+
+    report = cached_tca(database, run["run"])
+
+    replacement = report.lines[1]
+    assert (replacement.reference_price, replacement.fx_rate) == (Decimal(100), Decimal("1.10"))
+    assert (replacement.shortfall, replacement.shortfall_bps) == (Decimal(60), Decimal("100.00"))
+    assert replacement.backtest_shortfall == Decimal(48)  # 60 at 100.80
+    # 40 x 0.50 + 60 x 1 = 80 EUR, at 1.10 = 88 USD, over 100 x 100 x 1.10 of reference notional
+    assert (report.shortfall, report.shortfall_bps) == (Decimal("88.00"), Decimal("80.00"))
+    assert (report.compared_shortfall, report.backtest_shortfall) == (Decimal("88.00"), Decimal("88.00"))
+    assert report.orders_compared == 2
+
+
+def test_an_order_that_did_not_fill_is_shown_as_not_filled_with_its_state_never_as_a_zero_cost(database):
+    """The backtest column of a canceled order that filled nothing said a shortfall of 0.00 (the
+    backtest's price times the nothing that filled), and the line said "not filled" whether the
+    order was canceled, rejected or still working."""
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"},
+                          {"symbol": "BBB", "quantity": "30", "filled": "0", "fill": "0", "reference": "50",
+                           "status": OrderState.CANCELED},
+                          {"symbol": "CCC", "quantity": "30", "filled": "10", "fill": "20.10", "reference": "20",
+                           "status": OrderState.ACCEPTED}])
+    _bars(database, [("AAA", "100.5"), ("BBB", "50.5"), ("CCC", "20.05")])
+
+    report = cached_tca(database, run["run"])
+    whole = report.to_dict()
+    bbb, ccc = whole["orders"][1], whole["orders"][2]
+
+    assert Decimal(bbb["filled"]) == 0 and (bbb["fill_price"], bbb["shortfall"], bbb["backtest_shortfall"]) == (None, None, None)
+    assert Decimal(bbb["backtest_price"]) == Decimal("50.5") and bbb["status"] == "CANCELED"
+    assert order_text(bbb) == "BUY  0/30 BBB (canceled): reference 50.00, not filled, backtest 50.50 (100.00 bps)"
+    assert order_text(ccc) == ("BUY  10/30 CCC (accepted): reference 20.00, fill 20.10, shortfall 50.00 bps (1.00), "
+                               "backtest 20.05 (25.00 bps)")
+    assert order_text(whole["orders"][0]).startswith("BUY  10/10 AAA: reference 100.00")  # filled: no state said
+    # the totals: AAA's 10 and CCC's 1; the backtest on the same two orders 5 + 0.5
+    assert (report.shortfall, report.backtest_shortfall, report.orders_compared) == (Decimal(11), Decimal("5.5"), 2)
+
+
+def test_a_listing_in_another_currency_than_the_base_says_its_currency(database):
+    """The lines' shortfalls are in the listing's currency and the totals in the base currency:
+    "(18.04)" beside a EUR listing read as dollars, and the totals named no currency at all."""
+    run = _run(database, [
+        {"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"},
+        {"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "10", "fill": "181", "reference": "180",
+         "fx": "1.10"}])
+    _bars(database, [("AAA", "100.5"), ("SAP@IBIS:EUR", "180.5")])
+
+    whole = cached_tca(database, run["run"]).to_dict()
+
+    assert whole["base_currency"] == "USD" and [o["currency"] for o in whole["orders"]] == ["USD", "EUR"]
+    assert order_text(whole["orders"][0], whole["base_currency"]) == (
+        "BUY  10/10 AAA: reference 100.00, fill 101.00, shortfall 100.00 bps (10.00), backtest 100.50 (50.00 bps)")
+    assert order_text(whole["orders"][1], whole["base_currency"]) == (
+        "BUY  10/10 SAP: reference 180.00, fill 181.00, shortfall 55.56 bps (10.00 EUR), backtest 180.50 (27.78 bps)")
+    # 10 + 10 x 1.10 = 21 USD over 1,000 + 1,980 of reference notional; the backtest 5 + 5.5
+    assert totals_text(whole, FillAt.CLOSE) == (
+        "shortfall 21.00 USD (70.47 bps) · on the 2 orders with a bar: run 21.00 USD · backtest 10.50 USD")
+
+
+def test_the_tca_command_says_an_unfilled_orders_state_and_the_currencies(database, db_url, capsys):
+    from app.cli import main
+
+    run = _run(database, [
+        {"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "10", "fill": "181", "reference": "180",
+         "fx": "1.10"},
+        {"symbol": "BBB", "quantity": "30", "filled": "0", "fill": "0", "reference": "50", "status": OrderState.REJECTED}])
+
+    assert main(["--db-url", db_url, "tca", "--run", str(run["run"])]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "BUY  10/10 SAP: reference 180.00, fill 181.00, shortfall 55.56 bps (10.00 EUR)",
+        "BUY  0/30 BBB (rejected): reference 50.00, not filled",
+        "shortfall 11.00 USD (55.56 bps) · backtest: the price cache has no bar for 2024-03-01 yet (bars download, after the close)"]
+
+
+async def test_several_fills_are_volume_weighted_and_ibs_commissions_counted_beside_the_shortfall(database):
+    """An order's fill is the volume-weighted price of its executions as the writer keeps it (a
+    corrected execution counts at its correction), and its commission is the sum IB reported for
+    them (the corrected revision's, not both). The TCA said nothing of commissions: whether its
+    cost included them was anybody's guess."""
+    from services.execution.events import CommissionEvent, ExecutionEvent
+    from services.execution.writer import EventWriter
+
+    run = _run(database, [{"symbol": "AAA", "quantity": "100", "filled": "0", "fill": "0", "reference": "100",
+                           "status": OrderState.ACCEPTED},
+                          {"symbol": "BBB", "quantity": "10", "filled": "0", "fill": "0", "reference": "50",
+                           "status": OrderState.ACCEPTED}])
+    when = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
+
+    def execution(exec_id, symbol, shares, price, perm):
+        return ExecutionEvent(exec_id=exec_id, ib_order_id=perm, perm_id=perm, client_id=1,
+                              order_ref=f"T.{run['run']}-{1 if symbol == 'AAA' else 2}-{symbol}", account="DU1",
+                              symbol=symbol, side="BUY", shares=Decimal(shares), price=Decimal(price), time=when)
+
+    writer = EventWriter(database)
+    writer.start()
+    try:
+        for event in (execution("0001.aa.01.01", "AAA", 60, "100.00", 7001), CommissionEvent("0001.aa.01.01", Decimal("0.30")),
+                      execution("0001.aa.01.02", "AAA", 60, "100.10", 7001), CommissionEvent("0001.aa.01.02", Decimal("0.31")),
+                      execution("0001.aa.02.01", "AAA", 40, "102.00", 7001), CommissionEvent("0001.aa.02.01", Decimal("0.20")),
+                      execution("0002.bb.01.01", "BBB", 10, "50.05", 7002)):  # its commission report not in yet
+            writer.submit(event)
+        await writer.flush()
+    finally:
+        await writer.stop()
+
+    report = cached_tca(database, run["run"])
+    aaa, bbb = report.lines
+
+    # (60 x 100.10 + 40 x 102) / 100 = 100.86: 0.86 a share over the reference on 100 shares
+    assert (aaa.filled, aaa.fill_price, aaa.shortfall, aaa.shortfall_bps) == (Decimal(100), Decimal("100.86"), Decimal(86),
+                                                                              Decimal("86.00"))
+    assert (aaa.commission, aaa.commissions_unreported) == (Decimal("0.51"), 0)
+    assert (bbb.commission, bbb.commissions_unreported) == (None, 1)
+    assert (report.shortfall, report.shortfall_bps) == (Decimal("86.50"), Decimal("82.38"))  # 86.50 over 10,500
+    assert (report.commission, report.commissions_unreported) == (Decimal("0.51"), 1)
+    whole = report.to_dict()
+    assert whole["totals"]["commission_in_shortfall"] is False
+    assert order_text(whole["orders"][0]) == "BUY  100/100 AAA: reference 100.00, fill 100.86, shortfall 86.00 bps (86.00), commission 0.51"
+    assert order_text(whole["orders"][1]) == ("BUY  10/10 BBB: reference 50.00, fill 50.05, shortfall 10.00 bps (0.50), "
+                                              "commission not reported yet")
+    assert totals_text(whole, FillAt.CLOSE).startswith(
+        "shortfall 86.50 (82.38 bps), before IB's commissions of 0.51 (1 fill's not reported yet) · backtest: ")
