@@ -337,3 +337,26 @@ def test_the_tca_totals_are_read_whole_in_a_docked_panels_width(qtbot):
     assert label.geometry().right() <= view.width()
     combo = view.fill_combo.geometry()
     assert not label.geometry().intersects(combo) and not label.geometry().intersects(view.title_label.geometry())
+
+
+def test_the_tca_table_says_what_became_of_an_unfilled_order_its_currency_and_its_commission(qtbot):
+    """A canceled order showed a blank fill and nothing else (read as a zero cost beside the
+    others), no line said its currency (a EUR shortfall read as dollars) and IB's commissions
+    were nowhere."""
+    from widgets.models.tca import TcaModel
+
+    def record(symbol, status, filled, commission, currency="USD"):
+        return {"client_order_id": f"r1-{symbol}", "symbol": symbol, "side": "BUY", "status": status, "currency": currency,
+                "filled": filled, "quantity": "30.000000", "reference_price": "50", "fill_price": None if filled == "0" else "50.1",
+                "shortfall_bps": None, "shortfall": None, "backtest_price": "50.5", "backtest_shortfall_bps": "100.00",
+                "backtest_shortfall": None, "commission": commission}
+
+    model = TcaModel()
+    model.reset([record("A", "CANCELED", "0", None), record("B", "FILLED", "30.000000", "0.51", "EUR"),
+                 record("C", "PARTIALLY_FILLED", "10", "0.2")])
+    model.flush()
+    column = {c.title: i for i, c in enumerate(model.columns)}
+    shown = {model.data(model.index(r, column["Symbol"])): [model.data(model.index(r, column[t]))
+                                                            for t in ("State", "Currency", "Commission", "Backtest shortfall")]
+             for r in range(model.rowCount())}
+    assert shown == {"A": ["canceled", "USD", "", ""], "B": ["", "EUR", "0.51", ""], "C": ["partially filled", "USD", "0.20", ""]}

@@ -43,6 +43,14 @@ def bps(value: Decimal | None) -> str:
     return fmt_decimal(value, 2)
 
 
+def state(record: dict) -> str:
+    """The order's state in words when it did not fill whole ("canceled"), else nothing."""
+    status = record.get("status")
+    if not status or decimal(record.get("filled")) == decimal(record.get("quantity")):
+        return ""
+    return str(status).lower().replace("_", " ")
+
+
 class TcaModel(CoalescingTableModel[dict]):
     columns = (
         # a whole client order id ("TC6ETVQ4.1-12-B-GOOGL-9EAF5C"); its order numbers sort as numbers
@@ -52,12 +60,18 @@ class TcaModel(CoalescingTableModel[dict]):
         Column("Side", lambda d: d.get("side"), align=CENTER, foreground=lambda d: SIDE_COLOURS.get(d.get("side") or ""),
                width=50),
         Column("Filled", lambda d: f"{plain(d.get('filled'))} / {plain(d.get('quantity'))}", align=RIGHT, width=90),
+        # what became of an order that did not fill whole: its blank fill is not a zero cost
+        Column("State", state, tooltip=lambda _d: "the order's state when it did not fill whole"),
+        Column("Currency", lambda d: d.get("currency"), align=CENTER, width=60,
+               tooltip=lambda _d: "the listing's: of its prices, shortfall and commission"),
         price_column("Reference", "reference_price", tooltip=lambda _d: "the plan's reference price"),
         price_column("Fill", "fill_price", tooltip=lambda _d: "the run's average fill price"),
         number_column("Shortfall bps", "shortfall_bps", bps,
                       tooltip=lambda _d: "(fill - reference) / reference, positive: a cost"),
         number_column("Shortfall", "shortfall", fmt_money,
                       tooltip=lambda _d: "in the listing's currency, for the filled quantity"),
+        number_column("Commission", "commission", fmt_money,
+                      tooltip=lambda _d: "IB's commissions of the order's fills, not in the shortfall"),
         price_column("Backtest fill", "backtest_price",
                      tooltip=lambda _d: "the same day's backtest fill (the price cache's bar, after slippage)"),
         number_column("Backtest bps", "backtest_shortfall_bps", bps),
