@@ -61,9 +61,6 @@ def _tca(args: argparse.Namespace, settings) -> int:
         whole = report.to_dict()  # the window's TCA view's rows and totals, worded alike
         for line in whole["orders"]:
             print(order_text(line, report.base_currency))
-        if not report.filled:
-            print("no fills: nothing to compare")
-            return EXIT_OK
         print(totals_text(whole, args.fill, "the price cache" if prices is None else f"--prices {args.prices}"))
         return EXIT_OK
 

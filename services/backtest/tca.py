@@ -150,8 +150,9 @@ class TcaReport:
             return None if v is None else str(v)
 
         return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date, "compared": self.compared,
-                "base_currency": self.base_currency, "orders": [line.to_dict() for line in self.lines],
-                "totals": {"shortfall": str(self.shortfall), "shortfall_bps": s(self.shortfall_bps),
+                "base_currency": self.base_currency, "filled": self.filled, "orders": [line.to_dict() for line in self.lines],
+                # nothing filled: nothing measured, not a cost of nothing
+                "totals": {"shortfall": s(self.shortfall) if self.filled else None, "shortfall_bps": s(self.shortfall_bps),
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,

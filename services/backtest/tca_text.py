@@ -14,6 +14,8 @@ from services.core.wording import price as price_text
 
 from .costs import FillAt
 
+NO_FILLS = "no fills: nothing to compare"
+
 
 def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
@@ -69,8 +71,10 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
     """The run's totals (``TcaReport.to_dict()``) in a line, the window's TCA view's and ``tca``'s
     alike: its shortfall, IB's commissions beside it (not in it), and the backtest's on the
     orders both priced, or what the backtest waits for (``bars``: where its bars come from: the
-    price cache, or the file given). Amounts in the base currency, named when an order is in
+    price cache, or the file given); ``NO_FILLS`` for a run that filled nothing. Amounts in the base currency, named when an order is in
     another."""
+    if not report.get("filled", True):
+        return NO_FILLS
     totals = report["totals"]
     base = report.get("base_currency") or "USD"
     currency = f" {base}" if any(_in(o.get("currency"), base) for o in report.get("orders", ())) else ""

@@ -6,6 +6,7 @@ shortfall, and a listing in another currency than the base says which."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -212,3 +213,24 @@ async def test_several_fills_are_volume_weighted_and_ibs_commissions_counted_bes
                                               "commission not reported yet")
     assert totals_text(whole, FillAt.CLOSE).startswith(
         "shortfall 86.50 (82.38 bps), before IB's commissions of 0.51 (1 fill's not reported yet) · backtest: ")
+
+
+def test_a_run_that_filled_nothing_says_so_in_the_window_and_in_json_not_a_zero_shortfall(database, db_url, capsys):
+    """The TCA tab of a run whose orders were all canceled or rejected read "shortfall 0.00 ·
+    backtest: ...", and ``--json`` gave a total shortfall of "0": a cost of nothing, where there
+    was nothing to measure."""
+    from app.cli import main
+
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "filled": "0", "fill": "0", "reference": "100",
+                           "status": OrderState.CANCELED}])
+    _bars(database, [("AAA", "100.5")])
+
+    whole = cached_tca(database, run["run"]).to_dict()
+
+    assert whole["filled"] is False and whole["totals"]["shortfall"] is None
+    assert totals_text(whole, FillAt.CLOSE) == "no fills: nothing to compare"
+    assert main(["--db-url", db_url, "tca", "--run", str(run["run"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["shortfall"] is None
+    assert main(["--db-url", db_url, "tca", "--run", str(run["run"])]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "BUY  0/10 AAA (canceled): reference 100.00, not filled, backtest 100.50 (50.00 bps)", "no fills: nothing to compare"]
