@@ -180,21 +180,31 @@ def _plan_draft(order: TradeOrder, by_id: dict[int, TradeOrder]) -> dict:
     return {}
 
 
-def _commissions(session, order_ids: list[int]) -> dict[int, tuple[Decimal | None, int]]:
-    """Per order, IB's commissions of its counted executions (a superseded revision counts for
-    nothing, as in the fills' totals) and how many have no commission report yet."""
-    paid: dict[int, tuple[Decimal | None, int]] = {}
-    if not order_ids:
-        return paid
-    rows = session.execute(select(TradeFill.order_id, TradeFill.commission)
-                           .where(TradeFill.order_id.in_(order_ids), TradeFill.superseded.is_(False)))
-    for order_id, commission in rows:
-        total, missing = paid.get(order_id, (None, 0))
-        if commission is None:
-            paid[order_id] = (total, missing + 1)
-        else:
-            paid[order_id] = ((total or ZERO) + commission, missing)
-    return paid
+def _commission_rows(session, order_ids: list[int]) -> dict[int, list[tuple[Decimal | None, str]]]:
+    """Per order, the commission and its currency of each counted execution (a superseded
+    revision counts for nothing, as in the fills' totals; None: no commission report yet)."""
+    rows: dict[int, list[tuple[Decimal | None, str]]] = {}
+    if order_ids:
+        for order_id, commission, currency in session.execute(
+                select(TradeFill.order_id, TradeFill.commission, TradeFill.currency)
+                .where(TradeFill.order_id.in_(order_ids), TradeFill.superseded.is_(False))):
+            rows.setdefault(order_id, []).append((commission, currency))
+    return rows
+
+
+def _commission(rows: list[tuple[Decimal | None, str]], listing: str, base: str, rate: Decimal) -> tuple[Decimal | None, int]:
+    """An order's commissions in its listing's currency (None: none reported) and how many of its
+    executions are not counted. IB reports each in a currency of its own (the writer keeps it as
+    the fill's): the listing's counts as it is, the base currency's at the plan's rate; one in a
+    third currency, which the plan has no rate for, is not counted (as one not reported yet)."""
+    paid: Decimal | None = None
+    left_out = 0
+    for commission, currency in rows:
+        if commission is None or currency not in (listing, base):
+            left_out += 1
+            continue
+        paid = (paid or ZERO) + (commission if currency == listing else commission / rate)
+    return paid, left_out
 
 
 def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = FillAt.CLOSE,
@@ -208,7 +218,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         day = run.trade_date
         mode = str(run.mode)
         base = ((run.params or {}).get("fx") or {}).get("base") or "USD"
-        commissions = _commissions(session, [order.id for order in orders])
+        commissions = _commission_rows(session, [order.id for order in orders])
     by_id = {order.id: order for order in orders}
     fill_day = fill_session(day, fill)
     lines = []
@@ -232,7 +242,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
                 # on the quantity the run filled: an order that filled nothing has no cost to set
                 # beside (its price and bps say what the backtest would have paid), not a zero one
                 backtest_shortfall = shortfall(side, backtest, reference, filled) if filled else None
-        commission, unreported = commissions.get(order.id, (None, 0))
+        commission, unreported = _commission(commissions.get(order.id, []), order.currency, base, rate)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
                              str(order.status), order.currency, commission, unreported))

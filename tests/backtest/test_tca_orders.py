@@ -234,3 +234,31 @@ def test_a_run_that_filled_nothing_says_so_in_the_window_and_in_json_not_a_zero_
     assert main(["--db-url", db_url, "tca", "--run", str(run["run"])]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
         "BUY  0/10 AAA (canceled): reference 100.00, not filled, backtest 100.50 (50.00 bps)", "no fills: nothing to compare"]
+
+
+async def test_a_commission_ib_reports_in_the_base_currency_is_counted_at_the_plans_rate(database):
+    """IB reports each commission in a currency of its own (the writer keeps it as the fill's
+    currency): a EUR listing's commission reported as 1.10 USD was read as 1.10 EUR, and then
+    converted again: 1.21 USD in the totals."""
+    from services.execution.events import CommissionEvent, ExecutionEvent
+    from services.execution.writer import EventWriter
+
+    run = _run(database, [{"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "10", "filled": "0",
+                           "fill": "0", "reference": "180", "fx": "1.10", "status": OrderState.ACCEPTED}])
+    writer = EventWriter(database)
+    writer.start()
+    try:
+        for event in (ExecutionEvent(exec_id="0005.ee.01.01", ib_order_id=7005, perm_id=7005, client_id=1,
+                                     order_ref=f"T.{run['run']}-1-SAP", account="DU1", symbol="SAP", side="BUY",
+                                     shares=Decimal(10), price=Decimal(181), time=datetime(2024, 3, 1, 15, 0, tzinfo=UTC),
+                                     currency="EUR"),
+                      CommissionEvent("0005.ee.01.01", Decimal("1.10"), currency="USD")):
+            writer.submit(event)
+        await writer.flush()
+    finally:
+        await writer.stop()
+
+    report = cached_tca(database, run["run"])
+
+    assert (report.lines[0].commission, report.lines[0].commissions_unreported) == (Decimal(1), 0)  # 1.10 USD at 1.10
+    assert report.commission == Decimal("1.10")
