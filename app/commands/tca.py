@@ -60,7 +60,7 @@ def _tca(args: argparse.Namespace, settings) -> int:
         print(f"run {report.run_id} ({report.mode}) of {report.trade_date}")
         whole = report.to_dict()  # the window's TCA view's rows and totals, worded alike
         for line in whole["orders"]:
-            print(order_text(line, report.base_currency))
+            print(order_text(line, report.base_currency, report.trade_date))
         print(totals_text(whole, args.fill, "the price cache" if prices is None else f"--prices {args.prices}"))
         return EXIT_OK
 

@@ -12,11 +12,13 @@ from a file (``tca --prices``) or from the price cache (``cached_tca``: the wind
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from services.core.shortfall import shortfall, shortfall_bps
+from services.core.trading_hours import calendar_name, calendar_zone
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.domain import Side
 from services.execution.listings import order_spec
@@ -51,6 +53,10 @@ class TcaLine:
     # commission reports gave them; None: none reported. Not part of the shortfall.
     commission: Decimal | None = None
     commissions_unreported: int = 0  # executions whose commission report has not come
+    fill_days: tuple[str, ...] = ()  # the days (at its exchange) the order's executions came on
+
+    def filled_another_day(self, trade_date: str) -> bool:
+        return any(day != trade_date for day in self.fill_days)
 
     def to_dict(self) -> dict:
         def s(v):
@@ -62,7 +68,8 @@ class TcaLine:
                 "fill_price": s(self.fill_price), "shortfall_bps": s(self.shortfall_bps), "shortfall": s(self.shortfall),
                 "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps),
                 "backtest_shortfall": s(self.backtest_shortfall), "fx_rate": s(self.fx_rate),
-                "commission": s(self.commission), "commissions_unreported": self.commissions_unreported}
+                "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
+                "fill_days": list(self.fill_days)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,12 @@ class TcaReport:
     @property
     def commissions_unreported(self) -> int:
         return sum(line.commissions_unreported for line in self.lines)
+
+    @property
+    def orders_filled_another_day(self) -> int:
+        """Orders with an execution on another day than the run's: set beside the backtest's
+        fill of the run's day all the same (the same plan's backtest), and said so."""
+        return sum(1 for line in self.lines if line.filled_another_day(self.trade_date))
 
     @property
     def shortfall(self) -> Decimal:
@@ -156,7 +169,7 @@ class TcaReport:
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
-                           "commission_in_shortfall": False}}
+                           "commission_in_shortfall": False, "orders_filled_another_day": self.orders_filled_another_day}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
@@ -180,26 +193,35 @@ def _plan_draft(order: TradeOrder, by_id: dict[int, TradeOrder]) -> dict:
     return {}
 
 
-def _commission_rows(session, order_ids: list[int]) -> dict[int, list[tuple[Decimal | None, str]]]:
-    """Per order, the commission and its currency of each counted execution (a superseded
-    revision counts for nothing, as in the fills' totals; None: no commission report yet)."""
-    rows: dict[int, list[tuple[Decimal | None, str]]] = {}
+def _fill_rows(session, order_ids: list[int]) -> dict[int, list[tuple[Decimal | None, str, datetime]]]:
+    """Per order, the commission (None: no commission report yet), its currency and the time of
+    each counted execution (a superseded revision counts for nothing, as in the fills' totals)."""
+    rows: dict[int, list[tuple[Decimal | None, str, datetime]]] = {}
     if order_ids:
-        for order_id, commission, currency in session.execute(
-                select(TradeFill.order_id, TradeFill.commission, TradeFill.currency)
+        for order_id, commission, currency, when in session.execute(
+                select(TradeFill.order_id, TradeFill.commission, TradeFill.currency, TradeFill.fill_time)
                 .where(TradeFill.order_id.in_(order_ids), TradeFill.superseded.is_(False))):
-            rows.setdefault(order_id, []).append((commission, currency))
+            rows.setdefault(order_id, []).append((commission, currency, when))
     return rows
 
 
-def _commission(rows: list[tuple[Decimal | None, str]], listing: str, base: str, rate: Decimal) -> tuple[Decimal | None, int]:
+def _fill_days(rows: list[tuple[Decimal | None, str, datetime]], order: TradeOrder) -> tuple[str, ...]:
+    """The days of the order's executions at its exchange (19:30 in New York is that day, though
+    00:30 UTC is the next)."""
+    if not rows:
+        return ()
+    zone = calendar_zone(calendar_name(order.primary_exchange or "", order.currency))
+    return tuple(sorted({when.astimezone(zone).date().isoformat() for _c, _cur, when in rows}))
+
+
+def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, base: str, rate: Decimal) -> tuple[Decimal | None, int]:
     """An order's commissions in its listing's currency (None: none reported) and how many of its
     executions are not counted. IB reports each in a currency of its own (the writer keeps it as
     the fill's): the listing's counts as it is, the base currency's at the plan's rate; one in a
     third currency, which the plan has no rate for, is not counted (as one not reported yet)."""
     paid: Decimal | None = None
     left_out = 0
-    for commission, currency in rows:
+    for commission, currency, _when in rows:
         if commission is None or currency not in (listing, base):
             left_out += 1
             continue
@@ -218,7 +240,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         day = run.trade_date
         mode = str(run.mode)
         base = ((run.params or {}).get("fx") or {}).get("base") or "USD"
-        commissions = _commission_rows(session, [order.id for order in orders])
+        fills = _fill_rows(session, [order.id for order in orders])
     by_id = {order.id: order for order in orders}
     fill_day = fill_session(day, fill)
     lines = []
@@ -242,10 +264,11 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
                 # on the quantity the run filled: an order that filled nothing has no cost to set
                 # beside (its price and bps say what the backtest would have paid), not a zero one
                 backtest_shortfall = shortfall(side, backtest, reference, filled) if filled else None
-        commission, unreported = _commission(commissions.get(order.id, []), order.currency, base, rate)
+        executions = fills.get(order.id, [])
+        commission, unreported = _commission(executions, order.currency, base, rate)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
-                             str(order.status), order.currency, commission, unreported))
+                             str(order.status), order.currency, commission, unreported, _fill_days(executions, order)))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base)
 
 

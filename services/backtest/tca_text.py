@@ -46,13 +46,18 @@ def _commission(line: Mapping[str, Any], base: str) -> str:
     return f", commission {money(paid)}{_in(line.get('currency'), base)}" + (f" ({_unreported(missing)})" if missing else "")
 
 
-def order_text(line: Mapping[str, Any], base_currency: str = "USD") -> str:
+def _days(days: list[str]) -> str:
+    return days[0] if len(days) == 1 else f"{', '.join(days[:-1])} and {days[-1]}"
+
+
+def order_text(line: Mapping[str, Any], base_currency: str = "USD", trade_date: str | None = None) -> str:
     """One order of ``TcaReport.to_dict()["orders"]`` in a line, its numbers as the window's TCA
     table shows them (services.core.wording: quantities as they are, prices at two to four
     places, money to the cent, in the listing's currency, named when it is not
     ``base_currency``): ``BUY  44/44 AAPL: reference 228.93, fill 229.34, shortfall 17.91 bps
     (18.04), commission 0.22``; an order that did not fill whole says its state (``BUY  0/30
-    BBB (canceled): reference 50.00, not filled``)."""
+    BBB (canceled): reference 50.00, not filled``); one with fills on another day than the run's
+    ``trade_date`` says their days (``..., filled on 2024-03-01 and 2024-03-04``)."""
     fill, bps, cost = _number(line["fill_price"]), _number(line["shortfall_bps"]), _number(line["shortfall"])
     currency = _in(line.get("currency"), base_currency)
     if fill is None:
@@ -62,9 +67,11 @@ def order_text(line: Mapping[str, Any], base_currency: str = "USD") -> str:
     else:
         measured = f"fill {price_text(fill)}, shortfall {grouped(bps, 2)} bps ({money(cost)}{currency})"
     backtest, backtest_bps = _number(line["backtest_price"]), _number(line["backtest_shortfall_bps"])
+    days = list(line.get("fill_days") or ())
     return (f"{line['side']:4} {grouped(_number(line['filled']))}/{grouped(_number(line['quantity']))} {line['symbol']}{_state(line)}: "
             f"reference {price_text(_number(line['reference_price'])) or 'none'}, {measured}{_commission(line, base_currency)}"
-            + (f", backtest {price_text(backtest)} ({grouped(backtest_bps, 2)} bps)" if backtest is not None and backtest_bps is not None else ""))
+            + (f", backtest {price_text(backtest)} ({grouped(backtest_bps, 2)} bps)" if backtest is not None and backtest_bps is not None else "")
+            + (f", filled on {_days(days)}" if trade_date and any(day != trade_date for day in days) else ""))
 
 
 def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the price cache") -> str:
@@ -96,4 +103,7 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
         wanted = report["trade_date"] if str(fill) == str(FillAt.CLOSE) else f"the session after {report['trade_date']}"
         text += f" · backtest: {bars} has no bar for {wanted}" + (
             " yet (bars download, after the close)" if bars == "the price cache" else "")
+    if totals.get("orders_filled_another_day"):
+        text += (f" · {counted(totals['orders_filled_another_day'], 'order')} filled on another day than the run's "
+                 f"{report['trade_date']}, beside the backtest of that day")
     return text

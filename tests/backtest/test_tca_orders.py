@@ -262,3 +262,44 @@ async def test_a_commission_ib_reports_in_the_base_currency_is_counted_at_the_pl
 
     assert (report.lines[0].commission, report.lines[0].commissions_unreported) == (Decimal(1), 0)  # 1.10 USD at 1.10
     assert report.commission == Decimal("1.10")
+
+
+async def test_an_order_filled_on_another_day_than_its_runs_says_so(database):
+    """A run's fills may span two days (a GTC order, a recovery's re-placement the next
+    morning): the TCA set them beside the run's day's backtest without a word. The day of a
+    fill is its exchange's: 19:30 in New York is still that day, though 00:30 UTC is the next."""
+    from services.execution.events import ExecutionEvent
+    from services.execution.writer import EventWriter
+
+    run = _run(database, [{"symbol": "AAA", "quantity": "100", "filled": "0", "fill": "0", "reference": "100",
+                           "status": OrderState.ACCEPTED},
+                          {"symbol": "BBB", "quantity": "10", "filled": "0", "fill": "0", "reference": "50",
+                           "status": OrderState.ACCEPTED}])
+    _bars(database, [("AAA", "100.5"), ("BBB", "50.5")])
+
+    def execution(exec_id, symbol, shares, price, when):
+        return ExecutionEvent(exec_id=exec_id, ib_order_id=7100, perm_id=7100 if symbol == "AAA" else 7101, client_id=1,
+                              order_ref=f"T.{run['run']}-{1 if symbol == 'AAA' else 2}-{symbol}", account="DU1",
+                              symbol=symbol, side="BUY", shares=Decimal(shares), price=Decimal(price), time=when)
+
+    writer = EventWriter(database)
+    writer.start()
+    try:
+        for event in (execution("0006.ff.01.01", "AAA", 60, "100", datetime(2024, 3, 1, 15, 0, tzinfo=UTC)),
+                      execution("0006.ff.02.01", "AAA", 40, "102", datetime(2024, 3, 4, 15, 0, tzinfo=UTC)),  # Monday
+                      execution("0006.ff.03.01", "BBB", 10, "50", datetime(2024, 3, 2, 0, 30, tzinfo=UTC))):
+            writer.submit(event)
+        await writer.flush()
+    finally:
+        await writer.stop()
+
+    report = cached_tca(database, run["run"])
+    whole = report.to_dict()
+
+    assert [line.fill_days for line in report.lines] == [("2024-03-01", "2024-03-04"), ("2024-03-01",)]
+    assert whole["totals"]["orders_filled_another_day"] == 1
+    assert order_text(whole["orders"][0], trade_date=whole["trade_date"]).endswith(
+        "shortfall 80.00 bps (80.00), commission not reported yet, backtest 100.50 (50.00 bps), filled on 2024-03-01 and 2024-03-04")
+    assert "filled on" not in order_text(whole["orders"][1], trade_date=whole["trade_date"])
+    assert totals_text(whole, FillAt.CLOSE).endswith(
+        " · 1 order filled on another day than the run's 2024-03-01, beside the backtest of that day")
