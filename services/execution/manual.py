@@ -416,7 +416,9 @@ class ManualOrders:
                 account=self.provider.account or None, portfolio_value=inputs.portfolio_value, verdict=str(report.verdict),
                 orders=[draft], prices=prices, positions=dict(inputs.positions), params={"ticket": ticket.to_dict()},
                 skipped=[], risk=report.to_dict())
+            # its base currency and rates as a plan's run keeps them: what its TCA's totals are in
             run.params = {**(run.params or {}), "risk": report.to_dict(), "portfolio_value": str(inputs.portfolio_value),
+                          "fx": {"base": inputs.base_currency, "rates": {c: str(r) for c, r in sorted(inputs.fx_rates.items())}},
                           "previewed_at": datetime.now(UTC).isoformat()}
             # its decision and every risk rule's verdict on the run's trail, as a preview's are,
             # covered by the plan's audit entry (the Decisions panel, ``trail``, ``audit verify``)
