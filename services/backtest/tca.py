@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from services.core.shortfall import shortfall, shortfall_bps
 from services.core.trading_hours import calendar_name, calendar_zone
-from services.db.models import TradeFill, TradeOrder, TradeRun
+from services.db.models import AccountRates, TradeFill, TradeOrder, TradeRun
 from services.domain import Side
 from services.execution.listings import order_spec
 
@@ -193,6 +193,17 @@ def _plan_draft(order: TradeOrder, by_id: dict[int, TradeOrder]) -> dict:
     return {}
 
 
+def _base_currency(session, run: TradeRun, orders: list[TradeOrder]) -> str:
+    """The currency of the run's totals: its plan's base (``params["fx"]``), else (a ticket's run
+    stored before it kept one) the base its account last reported, else USD."""
+    stored = ((run.params or {}).get("fx") or {}).get("base")
+    if stored:
+        return str(stored)
+    account = next((order.account for order in orders if order.account), None)
+    rates = session.get(AccountRates, account) if account else None
+    return rates.base if rates is not None else "USD"
+
+
 def _fill_rows(session, order_ids: list[int]) -> dict[int, list[tuple[Decimal | None, str, datetime]]]:
     """Per order, the commission (None: no commission report yet), its currency and the time of
     each counted execution (a superseded revision counts for nothing, as in the fills' totals)."""
@@ -239,7 +250,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         orders = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
         day = run.trade_date
         mode = str(run.mode)
-        base = ((run.params or {}).get("fx") or {}).get("base") or "USD"
+        base = _base_currency(session, run, orders)
         fills = _fill_rows(session, [order.id for order in orders])
     by_id = {order.id: order for order in orders}
     fill_day = fill_session(day, fill)

@@ -303,3 +303,20 @@ async def test_an_order_filled_on_another_day_than_its_runs_says_so(database):
     assert "filled on" not in order_text(whole["orders"][1], trade_date=whole["trade_date"])
     assert totals_text(whole, FillAt.CLOSE).endswith(
         " · 1 order filled on another day than the run's 2024-03-01, beside the backtest of that day")
+
+
+def test_a_run_stored_without_its_base_currency_takes_its_accounts(database):
+    """A ticket's run stored before it kept its base currency: its totals are the account's
+    base currency (the rates the account last reported), not USD by default."""
+    from services.db.models import AccountRates
+
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100", "fx": "0.90"}])
+    with database.unit_of_work() as s:
+        s.get(TradeRun, run["run"]).params = {"ticket": {"symbol": "AAA"}}
+        s.get(TradeOrder, run["AAA"]).account = "DU1"
+        s.add(AccountRates(account="DU1", base="EUR", rates={"USD": "0.90"}, rated_at=datetime(2024, 3, 1, tzinfo=UTC)))
+
+    report = cached_tca(database, run["run"])
+
+    assert (report.base_currency, report.shortfall) == ("EUR", Decimal("9.00"))
+    assert totals_text(report.to_dict(), FillAt.CLOSE).startswith("shortfall 9.00 EUR (100.00 bps)")
