@@ -20,6 +20,7 @@ from sqlalchemy import select
 from services.core.shortfall import shortfall, shortfall_bps
 from services.core.trading_hours import calendar_name, calendar_zone
 from services.db.models import AccountRates, TradeFill, TradeOrder, TradeRun
+from services.db.types import as_decimal
 from services.domain import Side
 from services.execution.listings import order_spec
 
@@ -258,8 +259,8 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
     for order in orders:
         side = Side(order.side)
         draft = _plan_draft(order, by_id)
-        reference = Decimal(draft["reference_price"]) if draft.get("reference_price") else None
-        rate = Decimal(draft["fx_rate"]) if draft.get("fx_rate") else ONE
+        reference = as_decimal(draft["reference_price"]) if draft.get("reference_price") else None
+        rate = as_decimal(draft["fx_rate"]) if draft.get("fx_rate") else ONE
         filled = order.filled_quantity
         price = order.avg_fill_price if filled else None
         fill_bps = fill_shortfall = None

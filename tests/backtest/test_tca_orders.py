@@ -320,3 +320,14 @@ def test_a_run_stored_without_its_base_currency_takes_its_accounts(database):
 
     assert (report.base_currency, report.shortfall) == ("EUR", Decimal("9.00"))
     assert totals_text(report.to_dict(), FillAt.CLOSE).startswith("shortfall 9.00 EUR (100.00 bps)")
+
+
+def test_a_draft_whose_numbers_are_json_numbers_is_read_exactly(database):
+    """A draft written with JSON numbers (by hand, by another tool) gave the reference price's
+    binary expansion: 228.93 read as 228.93000000000000682121026329696178436279296875."""
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "fill": "229.93", "reference": 228.93, "fx": 1.1}])
+
+    line = cached_tca(database, run["run"]).lines[0]
+
+    assert (line.reference_price, line.fx_rate, line.shortfall) == (Decimal("228.93"), Decimal("1.1"), Decimal(10))
+    assert line.to_dict()["reference_price"] == "228.93"
