@@ -93,6 +93,12 @@ class TcaReport:
         return sum(line.commissions_unreported for line in self.lines)
 
     @property
+    def orders_not_measured(self) -> int:
+        """Filled orders without a shortfall (no reference price in their plan, or no average
+        price from the broker yet): outside the run's totals, and said so."""
+        return sum(1 for line in self.lines if line.filled and line.shortfall is None)
+
+    @property
     def orders_filled_another_day(self) -> int:
         """Orders with an execution on another day than the run's: set beside the backtest's
         fill of the run's day all the same (the same plan's backtest), and said so."""
@@ -170,7 +176,7 @@ class TcaReport:
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
-                           "commission_in_shortfall": False, "orders_filled_another_day": self.orders_filled_another_day}}
+                           "orders_not_measured": self.orders_not_measured, "commission_in_shortfall": False, "orders_filled_another_day": self.orders_filled_another_day}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:

@@ -60,8 +60,8 @@ def order_text(line: Mapping[str, Any], base_currency: str = "USD", trade_date: 
     ``trade_date`` says their days (``..., filled on 2024-03-01 and 2024-03-04``)."""
     fill, bps, cost = _number(line["fill_price"]), _number(line["shortfall_bps"]), _number(line["shortfall"])
     currency = _in(line.get("currency"), base_currency)
-    if fill is None:
-        measured = "not filled"
+    if fill is None:  # filled with no average price yet: the broker's status came before its executions
+        measured = "fill price not reported yet" if _number(line["filled"]) else "not filled"
     elif cost is None:
         measured = f"fill {price_text(fill)}, no reference price to measure it against"
     else:
@@ -78,8 +78,9 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
     """The run's totals (``TcaReport.to_dict()``) in a line, the window's TCA view's and ``tca``'s
     alike: its shortfall, IB's commissions beside it (not in it), and the backtest's on the
     orders both priced, or what the backtest waits for (``bars``: where its bars come from: the
-    price cache, or the file given); ``NO_FILLS`` for a run that filled nothing. Amounts in the base currency, named when an order is in
-    another."""
+    price cache, or the file given); ``NO_FILLS`` for a run that filled nothing. Filled orders
+    it cannot measure are counted out loud. Amounts in the base currency, named when an order
+    is in another."""
     if not report.get("filled", True):
         return NO_FILLS
     totals = report["totals"]
@@ -93,6 +94,8 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
         text += f", before IB's commissions of {money(paid)}{currency}" + (f" ({_unreported(missing)})" if missing else "")
     elif missing:
         text += f", before IB's commissions ({_unreported(missing)})"
+    if totals.get("orders_not_measured"):
+        text += f", {counted(totals['orders_not_measured'], 'filled order')} not measured (no reference or fill price)"
     if totals.get("backtest_shortfall") is not None:  # beside the run's shortfall on the same orders, not the whole run's
         orders, left_out = totals["orders_compared"], totals["orders_without_bar"]
         text += (f" · on the {counted(orders, 'order')} with a bar: run {money(_number(totals['compared_shortfall']))}{currency}"

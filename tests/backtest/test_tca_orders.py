@@ -45,7 +45,7 @@ def _run(db, orders: list[dict], base: str = "USD") -> dict[str, int]:
             row = TradeOrder(run_id=run.id, project_id=project.id, client_order_id=f"T.{run.id}-{n}-{o['symbol']}",
                              symbol=o["symbol"], exchange=o.get("exchange", "SMART"), primary_exchange=o.get("primary_exchange"),
                              currency=o.get("currency", "USD"), side=o.get("side", "BUY"), quantity=Decimal(o["quantity"]),
-                             filled_quantity=filled, avg_fill_price=Decimal(o["fill"]) if filled else None,
+                             filled_quantity=filled, avg_fill_price=Decimal(o["fill"]) if filled and o["fill"] is not None else None,
                              status=o.get("status", OrderState.FILLED if filled == Decimal(o["quantity"]) else OrderState.CANCELED),
                              replaces_order_id=ids[o["replaces"]] if "replaces" in o else None,
                              params={"draft": draft} if draft else None)
@@ -331,3 +331,20 @@ def test_a_draft_whose_numbers_are_json_numbers_is_read_exactly(database):
 
     assert (line.reference_price, line.fx_rate, line.shortfall) == (Decimal("228.93"), Decimal("1.1"), Decimal(10))
     assert line.to_dict()["reference_price"] == "228.93"
+
+
+def test_a_filled_order_the_totals_cannot_measure_is_said_to_be_left_out(database):
+    """A filled order without a reference price (a draft without one), or whose average price
+    the broker has not given yet, was left out of the run's shortfall without a word, and the
+    latter's line said "not filled" beside its 10/10."""
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"},
+                          {"symbol": "BBB", "quantity": "10", "fill": "51", "reference": None},
+                          {"symbol": "CCC", "quantity": "10", "fill": None, "reference": "20"}])
+
+    whole = cached_tca(database, run["run"]).to_dict()
+
+    assert whole["totals"]["orders_not_measured"] == 2
+    assert order_text(whole["orders"][1]) == "BUY  10/10 BBB: reference none, fill 51.00, no reference price to measure it against"
+    assert order_text(whole["orders"][2]) == "BUY  10/10 CCC: reference 20.00, fill price not reported yet"
+    assert totals_text(whole, FillAt.CLOSE).startswith(
+        "shortfall 10.00 (100.00 bps), 2 filled orders not measured (no reference or fill price) · backtest: ")
