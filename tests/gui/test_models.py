@@ -360,3 +360,16 @@ def test_the_tca_table_says_what_became_of_an_unfilled_order_its_currency_and_it
                                                             for t in ("State", "Currency", "Commission", "Backtest shortfall")]
              for r in range(model.rowCount())}
     assert shown == {"A": ["canceled", "USD", "", ""], "B": ["", "EUR", "0.51", ""], "C": ["partially filled", "USD", "0.20", ""]}
+
+
+def test_the_tca_tables_quantities_are_grouped_as_the_blotters(qtbot):
+    """The TCA tab showed "1500 / 2500" where the blotter and ``tca`` say 1,500 and 2,500."""
+    from widgets.models.tca import TcaModel
+
+    model = TcaModel()
+    model.reset([{"client_order_id": "r1-A", "symbol": "A", "side": "BUY", "status": "CANCELED", "filled": "1500.000000",
+                  "quantity": "2500.000000", "reference_price": "50", "fill_price": "50.1", "shortfall_bps": "20.00",
+                  "shortfall": "150", "backtest_price": None, "backtest_shortfall_bps": None, "backtest_shortfall": None}])
+    model.flush()
+    column = {c.title: i for i, c in enumerate(model.columns)}
+    assert model.data(model.index(0, column["Filled"])) == "1,500 / 2,500"

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Hashable
 from decimal import Decimal
 
-from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_money, fmt_price, natural_key
+from .base import (
+    CENTER,
+    RIGHT,
+    CoalescingTableModel,
+    Column,
+    fmt_decimal,
+    fmt_money,
+    fmt_price,
+    fmt_quantity,
+    natural_key,
+)
 from .orders import SIDE_COLOURS
 
 
@@ -59,7 +69,8 @@ class TcaModel(CoalescingTableModel[dict]):
         Column("Symbol", lambda d: d.get("symbol")),
         Column("Side", lambda d: d.get("side"), align=CENTER, foreground=lambda d: SIDE_COLOURS.get(d.get("side") or ""),
                width=50),
-        Column("Filled", lambda d: f"{plain(d.get('filled'))} / {plain(d.get('quantity'))}", align=RIGHT, width=90),
+        Column("Filled", lambda d: f"{fmt_quantity(decimal(d.get('filled')))} / {fmt_quantity(decimal(d.get('quantity')))}",
+               align=RIGHT, width=90),
         # what became of an order that did not fill whole: its blank fill is not a zero cost
         Column("State", state, tooltip=lambda _d: "the order's state when it did not fill whole"),
         Column("Currency", lambda d: d.get("currency"), align=CENTER, width=60,
