@@ -39,6 +39,11 @@ _CALENDAR_BY_EXCHANGE = {"NYSE": "XNYS", "NASDAQ": "XNAS", "ISLAND": "XNAS", "AR
                          "BATS": "XNYS", "IEX": "XNYS", "IBIS": "XETR", "FWB": "XFRA", "LSE": "XLON",
                          "SBF": "XPAR", "AEB": "XAMS", "SWX": "XSWX", "EBS": "XSWX", "TSE": "XTKS", "TSEJ": "XTKS"}
 _CALENDAR_BY_CURRENCY = {"USD": "XNYS", "EUR": "XETR", "GBP": "XLON", "CHF": "XSWX", "JPY": "XTKS"}
+# Their time zones, known without building the calendar (importing exchange_calendars alone takes
+# half a second: the TCA asks the day of each fill; tests/core/test_trading_hours.py checks them)
+_CALENDAR_ZONES = {"XNYS": "America/New_York", "XNAS": "America/New_York", "XETR": "Europe/Berlin",
+                   "XFRA": "Europe/Berlin", "XLON": "Europe/London", "XPAR": "Europe/Paris",
+                   "XAMS": "Europe/Amsterdam", "XSWX": "Europe/Zurich", "XTKS": "Asia/Tokyo"}
 
 
 class HoursFormatError(ValueError):
@@ -279,7 +284,8 @@ def market_open(now: datetime | None = None, calendar: str = DEFAULT_CALENDAR) -
 
 
 def calendar_zone(calendar: str = DEFAULT_CALENDAR) -> ZoneInfo:
-    return ZoneInfo(str(_calendar(calendar).tz))
+    known = _CALENDAR_ZONES.get(calendar)
+    return ZoneInfo(known) if known else ZoneInfo(str(_calendar(calendar).tz))
 
 
 def session_days(first: date, last: date, calendar: str = DEFAULT_CALENDAR) -> list[date]:

@@ -175,3 +175,12 @@ def test_delayed_prices_block_only_where_not_allowed():
     assert not paper.blocked
     _, live = build_and_check([Target("AAPL", Decimal("0.1"))], params, allow_delayed=False, **args)
     assert [b.code for b in live.all_blocks()] == ["delayed_price"]
+
+
+def test_the_zones_known_without_a_calendar_are_the_calendars_own():
+    from services.core import trading_hours
+
+    names = set(trading_hours._CALENDAR_BY_EXCHANGE.values()) | set(trading_hours._CALENDAR_BY_CURRENCY.values())
+    assert names == set(trading_hours._CALENDAR_ZONES)
+    for name in sorted(names):
+        assert trading_hours.calendar_zone(name) == ZoneInfo(str(trading_hours._calendar(name).tz)), name
