@@ -1,7 +1,8 @@
 """`trading-console tca --run ID [--prices FILE] [--fill close|next-open] [--slippage-bps N] [--json]`:
-the run's implementation shortfall per order and in total, and beside it the same day's backtest
-fill of each order from ``--prices`` or, without it, from the price cache (services.backtest.tca,
-as the window's TCA view). Read-only; exit 2 for an unknown run, a backtest run or a bad price file."""
+the run's implementation shortfall per order and in total (IB's commissions beside it, not in
+it), and beside it the same day's backtest fill of each order from ``--prices`` or, without it,
+from the price cache (services.backtest.tca, as the window's TCA view). Read-only; exit 2 for an
+unknown run, a backtest run or a bad price file; a run that filled nothing says so (exit 0)."""
 
 from __future__ import annotations
 

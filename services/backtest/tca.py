@@ -176,7 +176,8 @@ class TcaReport:
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
-                           "orders_not_measured": self.orders_not_measured, "commission_in_shortfall": False, "orders_filled_another_day": self.orders_filled_another_day}}
+                           "commission_in_shortfall": False, "orders_not_measured": self.orders_not_measured,
+                           "orders_filled_another_day": self.orders_filled_another_day}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
