@@ -93,6 +93,11 @@ class TcaReport:
         return sum(line.commissions_unreported for line in self.lines)
 
     @property
+    def measured(self) -> bool:
+        """Whether any fill was measured against its reference (none: the run has no shortfall)."""
+        return any(line.shortfall is not None for line in self.lines)
+
+    @property
     def orders_not_measured(self) -> int:
         """Filled orders without a shortfall (no reference price in their plan, or no average
         price from the broker yet): outside the run's totals, and said so."""
@@ -171,8 +176,8 @@ class TcaReport:
 
         return {"run_id": self.run_id, "mode": self.mode, "trade_date": self.trade_date, "compared": self.compared,
                 "base_currency": self.base_currency, "filled": self.filled, "orders": [line.to_dict() for line in self.lines],
-                # nothing filled: nothing measured, not a cost of nothing
-                "totals": {"shortfall": s(self.shortfall) if self.filled else None, "shortfall_bps": s(self.shortfall_bps),
+                # nothing filled, or no fill measured: no shortfall, not a cost of nothing
+                "totals": {"shortfall": s(self.shortfall) if self.measured else None, "shortfall_bps": s(self.shortfall_bps),
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,

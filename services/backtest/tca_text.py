@@ -86,7 +86,8 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
     totals = report["totals"]
     base = report.get("base_currency") or "USD"
     currency = f" {base}" if any(_in(o.get("currency"), base) for o in report.get("orders", ())) else ""
-    text = f"shortfall {money(_number(totals['shortfall']))}{currency}"
+    cost = _number(totals["shortfall"])
+    text = "shortfall not measured" if cost is None else f"shortfall {money(cost)}{currency}"
     if totals.get("shortfall_bps") is not None:
         text += f" ({grouped(_number(totals['shortfall_bps']), 2)} bps)"
     paid, missing = _number(totals.get("commission")), totals.get("commissions_unreported") or 0

@@ -348,3 +348,13 @@ def test_a_filled_order_the_totals_cannot_measure_is_said_to_be_left_out(databas
     assert order_text(whole["orders"][2]) == "BUY  10/10 CCC: reference 20.00, fill price not reported yet"
     assert totals_text(whole, FillAt.CLOSE).startswith(
         "shortfall 10.00 (100.00 bps), 2 filled orders not measured (no reference or fill price) · backtest: ")
+
+
+def test_a_run_none_of_whose_fills_could_be_measured_has_no_total_shortfall_not_a_zero_one(database):
+    run = _run(database, [{"symbol": "BBB", "quantity": "10", "fill": "51", "reference": None}])
+
+    whole = cached_tca(database, run["run"]).to_dict()
+
+    assert whole["filled"] is True and whole["totals"]["shortfall"] is None
+    assert totals_text(whole, FillAt.CLOSE).startswith(
+        "shortfall not measured, 1 filled order not measured (no reference or fill price) · backtest: ")
