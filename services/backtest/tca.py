@@ -55,6 +55,7 @@ class TcaLine:
     commission: Decimal | None = None
     commissions_unreported: int = 0  # executions whose commission report has not come
     fill_days: tuple[str, ...] = ()  # the days (at its exchange) the order's executions came on
+    replaced_by: str | None = None  # the client order id of the order that took its remainder
 
     def filled_another_day(self, trade_date: str) -> bool:
         return any(day != trade_date for day in self.fill_days)
@@ -70,7 +71,7 @@ class TcaLine:
                 "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps),
                 "backtest_shortfall": s(self.backtest_shortfall), "fx_rate": s(self.fx_rate),
                 "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
-                "fill_days": list(self.fill_days)}
+                "fill_days": list(self.fill_days), "replaced_by": self.replaced_by}
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +267,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         base = _base_currency(session, run, orders)
         fills = _fill_rows(session, [order.id for order in orders])
     by_id = {order.id: order for order in orders}
+    replacements = {order.replaces_order_id: order.client_order_id for order in orders if order.replaces_order_id}
     fill_day = fill_session(day, fill)
     lines = []
     for order in orders:
@@ -292,7 +294,8 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         commission, unreported = _commission(executions, order.currency, base, rate)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
-                             str(order.status), order.currency, commission, unreported, _fill_days(executions, order)))
+                             str(order.status), order.currency, commission, unreported, _fill_days(executions, order),
+                             replacements.get(order.id)))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base)
 
 

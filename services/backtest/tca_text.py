@@ -23,11 +23,13 @@ def _number(text: str | None) -> Decimal | None:
 
 def _state(line: Mapping[str, Any]) -> str:
     """What became of an order that did not fill whole (" (canceled)", " (rejected)", " (accepted)"
-    for one still working); nothing for a filled one."""
+    for one still working, " (canceled, replaced by ID)" for one whose remainder another order
+    took); nothing for a filled one."""
     status = line.get("status")
     if not status or _number(line["filled"]) == _number(line["quantity"]):
         return ""
-    return f" ({str(status).lower().replace('_', ' ')})"
+    replaced = f", replaced by {line['replaced_by']}" if line.get("replaced_by") else ""
+    return f" ({str(status).lower().replace('_', ' ')}{replaced})"
 
 
 def _in(currency: str | None, base: str) -> str:

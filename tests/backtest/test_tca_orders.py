@@ -102,6 +102,10 @@ def test_a_replacements_fills_are_measured_against_the_plan_of_the_order_it_repl
     assert (report.shortfall, report.shortfall_bps) == (Decimal("88.00"), Decimal("80.00"))
     assert (report.compared_shortfall, report.backtest_shortfall) == (Decimal("88.00"), Decimal("88.00"))
     assert report.orders_compared == 2
+    # the replaced order says where its remainder went, not only that it was canceled
+    whole = report.to_dict()
+    assert whole["orders"][0]["replaced_by"] == f"T.{run['run']}-2-SAP" and whole["orders"][1]["replaced_by"] is None
+    assert order_text(whole["orders"][0]).startswith(f"BUY  40/100 SAP (canceled, replaced by T.{run['run']}-2-SAP): ")
 
 
 def test_an_order_that_did_not_fill_is_shown_as_not_filled_with_its_state_never_as_a_zero_cost(database):

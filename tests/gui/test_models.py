@@ -353,13 +353,14 @@ def test_the_tca_table_says_what_became_of_an_unfilled_order_its_currency_and_it
 
     model = TcaModel()
     model.reset([record("A", "CANCELED", "0", None), record("B", "FILLED", "30.000000", "0.51", "EUR"),
-                 record("C", "PARTIALLY_FILLED", "10", "0.2")])
+                 record("C", "PARTIALLY_FILLED", "10", "0.2"), {**record("D", "CANCELED", "10", "0.2"), "replaced_by": "r1-E"}])
     model.flush()
     column = {c.title: i for i, c in enumerate(model.columns)}
     shown = {model.data(model.index(r, column["Symbol"])): [model.data(model.index(r, column[t]))
                                                             for t in ("State", "Currency", "Commission", "Backtest shortfall")]
              for r in range(model.rowCount())}
-    assert shown == {"A": ["canceled", "USD", "", ""], "B": ["", "EUR", "0.51", ""], "C": ["partially filled", "USD", "0.20", ""]}
+    assert shown == {"A": ["canceled", "USD", "", ""], "B": ["", "EUR", "0.51", ""], "C": ["partially filled", "USD", "0.20", ""],
+                     "D": ["canceled, replaced by r1-E", "USD", "0.20", ""]}
 
 
 def test_the_tca_tables_quantities_are_grouped_as_the_blotters(qtbot):

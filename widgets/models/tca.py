@@ -58,7 +58,8 @@ def state(record: dict) -> str:
     status = record.get("status")
     if not status or decimal(record.get("filled")) == decimal(record.get("quantity")):
         return ""
-    return str(status).lower().replace("_", " ")
+    replaced = f", replaced by {record['replaced_by']}" if record.get("replaced_by") else ""
+    return str(status).lower().replace("_", " ") + replaced
 
 
 class TcaModel(CoalescingTableModel[dict]):
