@@ -23,6 +23,10 @@ class DecisionsController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self.tca_run_id: int | None = None
+        # each panel shows the answer to its newest request: the reads run in worker threads,
+        # which finish in any order (a run settling, the run filter and the fill combo all ask)
+        self._trail_asked = NewestAnswer()
+        self._tca_asked = NewestAnswer()
         view = ctx.window.decisions_view
         view.run_requested.connect(self._on_run_requested)
         combo = ctx.window.blotter_view.run_combo
@@ -67,20 +71,41 @@ class DecisionsController:
         """The run's TCA against the same day's backtest fill (the TCA tab's fill rule); an
         unknown run empties the tab (the decision trail's request names the error)."""
         view = self.ctx.window.tca_view
+        ticket = self._tca_asked.ask()
         try:
             report = await self.ctx.db(cached_tca, self.ctx.stack.db, run_id, FillAt(view.fill()), Decimal(0))
         except LookupError:
-            self.tca_run_id = None
-            view.clear()
+            if self._tca_asked.is_newest(ticket):
+                self.tca_run_id = None
+                view.clear()
             return None
+        if not self._tca_asked.is_newest(ticket):
+            return report
         self.tca_run_id = run_id
         view.set_report(report.to_dict())
         return report
 
     async def _show(self, **which: int) -> DecisionTrail:
+        ticket = self._trail_asked.ask()
         try:
             trail = await self.ctx.db(decision_trail, self.ctx.stack.db, **which)
         except TrailNotFound as exc:
             raise UserFacingError(str(exc)) from None
-        self.ctx.window.decisions_view.set_trail(trail)
+        if self._trail_asked.is_newest(ticket):
+            self.ctx.window.decisions_view.set_trail(trail)
         return trail
+
+
+class NewestAnswer:
+    """Which of a panel's overlapping requests is the newest: an answer that comes back after a
+    later request was made is not shown (it would replace the later one's)."""
+
+    def __init__(self) -> None:
+        self._asked = 0
+
+    def ask(self) -> int:
+        self._asked += 1
+        return self._asked
+
+    def is_newest(self, ticket: int) -> bool:
+        return ticket == self._asked
