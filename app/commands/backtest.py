@@ -11,7 +11,9 @@ broker and nothing shows in paper or live views. With ``--from-broker`` the othe
 checked first, then the daily bars the price cache lacks for the snapshots' listings and dates
 are downloaded (connected like every broker command; only missing days are asked for) and the
 backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every problem on stderr),
-5 for a database failure or a listing the broker refused.
+5 for a database failure or a listing the broker refused, and 5 when it ran but a rebalance
+failed for a reason other than a risk block (its preview refused: it did not trade; each listed
+with its reason, ``failed_rebalances`` in ``--json``; as ``execute`` exits 5 for an order not sent).
 
 Ctrl-C (SIGINT) or SIGTERM while it runs stops it after the current day, through the window's
 Cancel: the results so far are printed and stored, the backtest is recorded ``canceled`` with the
@@ -91,6 +93,7 @@ def register(subparsers) -> None:
 
 def _backtest(args: argparse.Namespace, settings) -> int:
     from app.composition import open_existing_database
+    from services.backtest.failures import all_failed
     from services.backtest.requests import (
         BacktestRequest,
         BadBacktest,
@@ -147,6 +150,13 @@ def _backtest(args: argparse.Namespace, settings) -> int:
             print(f"trading-console: backtest {outcome.backtest_id} canceled at {outcome.last_day} "
                   f"({received[0].name}; the results so far are stored)", file=sys.stderr)
             return 128 + received[0]
+        failed = all_failed(outcome.projects)
+        if failed:  # every other day ran; these did not trade: as `execute` with an order not sent, exit 5
+            sys.stdout.flush()
+            where = "failed_rebalances in the JSON" if args.json else "listed above"
+            print(f"trading-console: backtest {outcome.backtest_id}: {counted(len(failed), 'rebalance')} failed and did "
+                  f"not trade ({where})", file=sys.stderr)
+            return EXIT_BROKER
         return EXIT_OK
 
     return run_guarded(url, action, args)
@@ -222,6 +232,7 @@ BLOCKS_LISTED = 20  # a table's worth; --json has them all
 
 
 def _print_table(outcome) -> None:
+    from services.backtest.failures import failed_rebalances_of
     from services.backtest.metrics import METRIC_COLUMNS, metric_texts
 
     rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
@@ -236,6 +247,12 @@ def _print_table(outcome) -> None:
             print(f"blocked {name} {block['day']} run {block['run_id']}: {block['code']}: {block['message']}")
         if len(blocked) > BLOCKS_LISTED:
             print(f"blocked {name}: {len(blocked) - BLOCKS_LISTED} more (--json lists every one)")
+    for name, p in outcome.projects.items():
+        failed = failed_rebalances_of(p)
+        for f in failed[:BLOCKS_LISTED]:
+            print(f"failed {name} {f['day']} run {f['run_id']}: " + (f"{f['code']}: " if f["code"] else "") + f["message"])
+        if len(failed) > BLOCKS_LISTED:
+            print(f"failed {name}: {len(failed) - BLOCKS_LISTED} more (--json lists every one)")
     if any(p["risk_blocked"] for p in outcome.projects.values()):
         # a backtest checks the limits a live run would (a live account's, 25,000 an order by
         # default): a trader whose orders all came back blocked was not told how to test others

@@ -143,8 +143,10 @@ class BacktestController:
             await self.list_past(current=outcome.backtest_id)  # first: the rest is said in one go
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
-            view.show_status(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days")
-            self.status(f"Backtest {outcome.backtest_id} {outcome.status}")
+            # the service's message: why it was canceled, which rebalances failed (they did not trade)
+            said = f": {outcome.message}" if outcome.message else ""
+            view.show_status(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days{said}")
+            self.status(f"Backtest {outcome.backtest_id} {outcome.status}{said}")
             return outcome
         finally:
             view.set_running(False)

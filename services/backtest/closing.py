@@ -75,6 +75,15 @@ def close_backtest(db, backtest_id: int, status: str, results: dict, message: st
     return True
 
 
+def close_failed_run(db, run_id: int, reason: str) -> None:
+    """A rebalance's run whose execution failed, closed FAILED with the reason unless it ended
+    already (its orders final, the run rolled up): a refused preview keeps its run QUEUED for the
+    next preview of the day, which a backtest never makes."""
+    with db.unit_of_work() as session:
+        session.execute(update(TradeRun).where(TradeRun.id == run_id, TradeRun.status.in_(_OPEN_RUN))
+                        .values(status=RunStatus.FAILED, message=reason[:2000], ended_at=datetime.now(UTC)))
+
+
 def close_leftovers(db, backtest_id: int) -> None:
     """A backtest closed by another look while its process still ran (``heartbeat.ClosedElsewhere``):
     what that process opened since, closed by it with the row's status and reason."""

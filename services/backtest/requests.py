@@ -26,6 +26,7 @@ from services.price_cache import DownloadReport
 from .closing import close_abandoned
 from .costs import BadSlippage, FillAt, parse_commission, read_slippage_bps
 from .defaults import BACKTEST_DEFAULTS
+from .failures import all_failed, failed_rebalances_of
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
 from .prices import PriceBook, PriceFileError, read_price_book
 from .runner import Backtester, BacktestOutcome, BacktestSpec, check_spec
@@ -318,11 +319,15 @@ def as_json(outcome: BacktestOutcome) -> dict:
     (``listing.stored_outcome``, ``backtests --show``)."""
     keys = ("final_equity", "total_return", "cagr", "volatility", "max_drawdown", "sharpe", "turnover", "commissions",
             "orders", "fills", "risk_blocked", "equity")
+    # the rebalances that did not trade, read from the rebalances of a backtest stored before they were listed
+    total_failed = {"failed_rebalances": all_failed(outcome.projects)} if outcome.total else {}
     return {"run_id": outcome.backtest_id, "status": outcome.status, "days": outcome.days,
             **({"canceled_at": outcome.last_day.isoformat()} if outcome.status == "canceled" and outcome.last_day else {}),
-            **({"message": outcome.message} if outcome.message else {}),  # why it was canceled or failed
-            "projects": {name: {k: p[k] for k in keys} for name, p in outcome.projects.items()},
-            "total": {k: outcome.total[k] for k in keys if k in outcome.total}}
+            # why it was canceled or failed; which rebalances failed
+            **({"message": outcome.message} if outcome.message else {}),
+            "projects": {name: {**{k: p[k] for k in keys}, "failed_rebalances": failed_rebalances_of(p)}
+                         for name, p in outcome.projects.items()},
+            "total": {**{k: outcome.total[k] for k in keys if k in outcome.total}, **total_failed}}
 
 
 def project_names(db) -> list[str]:

@@ -34,8 +34,9 @@ from services.execution.errors import ExecutionError, RiskBlocked
 from services.execution.lease import own_process
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
-from .closing import RUN_TAG, close_abandoned, close_backtest, close_leftovers
+from .closing import RUN_TAG, close_abandoned, close_backtest, close_failed_run, close_leftovers
 from .costs import FillAt, parse_commission, slippage_problem
+from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
 from .inputs import DatedSnapshot
 from .metrics import compute_metrics, drawdown_series
@@ -114,6 +115,7 @@ class ProjectResult:
     equity: list[tuple[date, Decimal]] = field(default_factory=list)
     rebalances: list[tuple[date, int, str]] = field(default_factory=list)  # (day, run id, outcome)
     blocked: list[dict] = field(default_factory=list)  # {day, run_id, symbol, rule, code, message}
+    failed: list[dict] = field(default_factory=list)  # {day, run_id, code, message}: did not trade (failures.py)
     orders: int = 0
     fills: int = 0
     commissions: Decimal = Decimal(0)
@@ -126,7 +128,7 @@ class ProjectResult:
         return {
             "project": self.project, "project_id": self.project_id, "account": self.account,
             **metrics.to_dict(), "commissions": str(self.commissions), "orders": self.orders, "fills": self.fills,
-            "risk_blocked": self.blocked,
+            "risk_blocked": self.blocked, "failed_rebalances": self.failed,
             "equity": [[d, str(v)] for d, (_, v) in zip(days, self.equity, strict=True)],
             "drawdown": [[d, x] for d, x in zip(days, drawdown, strict=True)],
             "rebalances": [[d.isoformat(), run_id, outcome] for d, run_id, outcome in self.rebalances],
@@ -141,7 +143,7 @@ class BacktestOutcome:
     total: dict
     days: int
     last_day: date | None = None  # the last day simulated (a canceled backtest stopped after it)
-    message: str | None = None  # why it was canceled
+    message: str | None = None  # why it was canceled; which rebalances failed (failures.failures_line)
 
 
 @contextmanager
@@ -227,6 +229,10 @@ class Backtester:
                 initial = self.spec.initial_cash
                 per_project = {p.result.project: p.result.summary(initial) for p in projects.values()}
                 total = _total(projects, initial)
+                # a rebalance that did not trade is said with the backtest, not only in its outcome
+                failures = failures_line(all_failed(per_project))
+                if failures:
+                    message = f"{message}; {failures}" if message else failures
         except BaseException as exc:
             await self._close(projects)
             # an interrupt (a second Ctrl-C, the task canceled) is a cancel, anything else a failure
@@ -328,7 +334,10 @@ class Backtester:
         except ExecutionError as exc:
             if close and project.broker.close_day():  # what did go out fills
                 await self._settle(project, run.id)
-            project.result.rebalances.append((day, run.id, f"failed: {exc}"))
+            # a refused preview keeps its run QUEUED for the trader's next preview: a backtest has none
+            close_failed_run(self.db, run.id, f"backtest {self.backtest_id}: {exc}")
+            project.result.rebalances.append((day, run.id, f"{FAILED}{exc}"))
+            project.result.failed.append(failed_rebalance(day.isoformat(), run.id, exc.code, str(exc)))
             log.warning("backtest %s: %s rebalance of %s failed: %s", self.backtest_id, project.result.project, day, exc)
             return
         project.result.orders += len(executed.sent)
@@ -400,6 +409,8 @@ def _total(projects: dict[str, _Project], initial: Decimal) -> dict:
         combined.commissions += p.result.commissions
         combined.traded_value += p.result.traded_value
         combined.blocked.extend(dict(b, project=p.result.project) for b in p.result.blocked)
+        combined.failed.extend(dict(f, project=p.result.project) for f in p.result.failed)
+    combined.failed.sort(key=lambda f: (f["day"], f["project"]))  # as failures.all_failed lists a stored one's
     summary = combined.summary(initial * len(projects))
     summary.pop("rebalances")
     return summary

@@ -358,3 +358,35 @@ def test_a_backtest_that_fails_mid_run_is_said_and_heads_the_past_list_as_failed
         assert "failed" in view.past_combo.itemText(0) and view.run_button.isEnabled()
 
     run(qloop, scenario(), timeout=150)
+
+
+def test_a_rebalance_that_failed_is_said_in_the_status_and_the_rebalances(qloop, panel, tmp_path):
+    """A rebalance whose preview was refused (not a risk block) did not trade: the panel said
+    "backtest N: done" as if every rebalance had; now its status line says the service's
+    message naming the failed rebalance, as the stored backtest does when chosen again."""
+    from services.trade_settings import TradeSettingsService
+    from tests.backtest.data import REFUSED_CASH, REFUSED_RISK_OFF, write_refused_rebalance_files
+
+    view, controller, runner, errors = panel
+    # the panel has no --risk: the console's own limits, off for the order sizes of this market
+    TradeSettingsService(controller.db, "tester").set([f"risk.{pair}" for pair in REFUSED_RISK_OFF])
+    _fill(view, *write_refused_rebalance_files(tmp_path))
+    view.cash_edit.setText(str(REFUSED_CASH))
+    view.commission_combo.setCurrentText("none")
+
+    async def scenario():
+        view.run_button.click()
+        await wait_until(lambda: controller.last_outcome is not None, 120, lambda: f"the backtest to end ({errors})")
+        await runner.drain(timeout=5)
+        outcome = controller.last_outcome
+        assert errors == [] and outcome.status == "done"
+        (failed,) = outcome.projects["alpha"]["failed_rebalances"]
+        said = f"1 rebalance failed: alpha 2024-02-06: {failed['message']}"
+        assert "is too large: a plan keeps values below 1e10" in failed["message"]
+        assert view.status_label.text() == f"backtest {outcome.backtest_id}: done, {outcome.days} trading days: {said}"
+        outcomes = {view.rebalances_table.item(r, 3).text() for r in range(view.rebalances_table.rowCount())}
+        assert outcomes == {"sent", f"failed: {failed['message']}"}
+        await controller.show_past(outcome.backtest_id)
+        assert view.status_label.text() == f"backtest {outcome.backtest_id}: done, {outcome.days} trading days (stored): {said}"
+
+    run(qloop, scenario(), timeout=150)

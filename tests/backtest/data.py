@@ -60,3 +60,25 @@ def write_snapshots_csv(path: Path, snapshots: list[DatedSnapshot]) -> Path:
     lines += [f"{s.day.isoformat()},{i.symbol},{i.weight},{s.project}" for s in snapshots for i in s.items]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# A rebalance refused for a reason other than a risk block: nine billion dollars in one listing
+# whose price triples, so that the second rebalance's portfolio value (25.2 billion) is more than
+# a plan can keep (``BadInput``). The order-size limits must be off (``REFUSED_RISK_OFF``) for the
+# first rebalance to trade rather than be risk-blocked.
+REFUSED_CASH = Decimal(9_000_000_000)
+REFUSED_RISK_OFF = ("max_order_notional=off", "max_order_quantity=off", "max_position_ratio=off")
+REFUSED_CLOSES = {date(2024, 2, 1): 10, date(2024, 2, 2): 10, date(2024, 2, 5): 30, date(2024, 2, 6): 30,
+                  date(2024, 2, 7): 30}
+REFUSED_WEIGHTS = ((date(2024, 2, 1), "0.9"), (date(2024, 2, 6), "0.5"))  # of listing D, project alpha
+
+
+def write_refused_rebalance_files(folder: Path) -> tuple[Path, Path]:
+    """The bars and the dated snapshots CSV of the market above."""
+    prices = folder / "bars.csv"
+    prices.write_text("date,symbol,open,high,low,close\n"
+                      + "".join(f"{day},D,{c},{c},{c},{c}\n" for day, c in REFUSED_CLOSES.items()), encoding="utf-8")
+    weights = folder / "weights.csv"
+    weights.write_text("date,symbol,weight,project\n" + "".join(f"{day},D,{w},alpha\n" for day, w in REFUSED_WEIGHTS),
+                       encoding="utf-8")
+    return prices, weights

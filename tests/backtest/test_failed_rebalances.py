@@ -1,0 +1,141 @@
+"""A rebalance that fails for a reason other than a risk block (its preview refused, a builder
+or engine error) was reported as if it had traded: the backtest ended "done" (exit 0), the
+failure only in the rebalance's outcome text and the log. Now the results list each failed
+rebalance (per project: day, run, code, reason; in total with the project), the backtest's
+message says how many failed and why, the failed run is closed FAILED (not left QUEUED), and
+the command exits 5 listing them."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from services.backtest.costs import FillAt
+from services.backtest.inputs import DatedSnapshot
+from services.backtest.prices import PriceBook
+from services.backtest.requests import as_json, load_backtest
+from services.backtest.runner import Backtester, BacktestSpec
+from services.core.bars import Bar
+from services.core.snapshots import SnapshotItem
+from services.db.models import TradeRun
+from services.domain import RunStatus
+
+from .data import (
+    REFUSED_CASH,
+    REFUSED_CLOSES,
+    REFUSED_RISK_OFF,
+    REFUSED_WEIGHTS,
+    write_refused_rebalance_files,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+CASH, RISK_OFF, CLOSES = REFUSED_CASH, REFUSED_RISK_OFF, REFUSED_CLOSES
+TOO_LARGE = "portfolio value 25200000000 is too large: a plan keeps values below 1e10"
+
+
+def _prices() -> PriceBook:
+    return PriceBook([Bar(day, "D", Decimal(c), Decimal(c), Decimal(c), Decimal(c), Decimal(1_000_000))
+                      for day, c in CLOSES.items()])
+
+
+def _snapshot(day: date, weight: str, project: str = "alpha") -> DatedSnapshot:
+    return DatedSnapshot(day, project, f"{project}-{day}.csv", f"{project}-{day}-{weight}",
+                         (SnapshotItem("D", Decimal(weight), 2),))
+
+
+def _spec() -> BacktestSpec:
+    return BacktestSpec(CASH, FillAt.CLOSE, commission="none", builder={"rounding": "floor", "lot_size": Decimal(1)},
+                        risk_overrides=RISK_OFF, end=date(2024, 2, 7))
+
+
+async def test_a_refused_preview_is_listed_as_a_failed_rebalance_with_its_reason_and_run(database):
+    snapshots = [_snapshot(day, weight) for day, weight in REFUSED_WEIGHTS]
+    outcome = await Backtester(database, _prices(), snapshots, _spec()).run()
+    project = outcome.projects["alpha"]
+    (_, first_run, first), (_, failed_run, said) = project["rebalances"]
+    assert first == "sent" and said == f"failed: {TOO_LARGE}"
+    assert project["failed_rebalances"] == [
+        {"day": "2024-02-06", "run_id": failed_run, "code": "bad_input", "message": TOO_LARGE}]
+    assert outcome.total["failed_rebalances"] == [
+        {"day": "2024-02-06", "run_id": failed_run, "code": "bad_input", "message": TOO_LARGE, "project": "alpha"}]
+    assert project["risk_blocked"] == []  # not a risk block
+    # the backtest ran every day (done), and says that a rebalance did not trade
+    assert outcome.status == "done"
+    assert outcome.message == f"1 rebalance failed: alpha 2024-02-06: {TOO_LARGE}"
+    stored = load_backtest(database, outcome.backtest_id)
+    assert stored.status == "done" and stored.message == outcome.message
+    assert stored.results["projects"]["alpha"]["failed_rebalances"] == project["failed_rebalances"]
+    body = as_json(outcome)
+    assert body["projects"]["alpha"]["failed_rebalances"] == project["failed_rebalances"]
+    assert body["total"]["failed_rebalances"] == outcome.total["failed_rebalances"]
+    assert body["message"] == outcome.message
+    with database.session() as session:
+        runs = {run.id: run for run in session.scalars(select(TradeRun).where(TradeRun.id.in_([first_run, failed_run])))}
+        assert runs[first_run].status is RunStatus.DONE
+        # its preview was refused: the run is closed as failed with the reason, not left QUEUED
+        assert runs[failed_run].status is RunStatus.FAILED and TOO_LARGE in runs[failed_run].message
+
+
+async def test_a_backtest_whose_rebalances_all_traded_lists_no_failure_and_keeps_its_message(database):
+    outcome = await Backtester(database, _prices(), [_snapshot(date(2024, 2, 1), "0.9")], _spec()).run()
+    assert outcome.projects["alpha"]["failed_rebalances"] == [] and outcome.total["failed_rebalances"] == []
+    assert outcome.status == "done" and outcome.message is None
+    assert load_backtest(database, outcome.backtest_id).message is None
+
+
+def _backtest_command(db_url, capsys, tmp_path, *more: str) -> tuple[int, str, str]:
+    from app.cli import main
+
+    prices, weights = write_refused_rebalance_files(tmp_path)
+    capsys.readouterr()
+    code = main(["--db-url", db_url, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                 "--initial-cash", str(CASH), "--commission", "none", "--risk", *RISK_OFF, *more])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_command_lists_the_failed_rebalances_and_exits_5(database, db_url, capsys, tmp_path):
+    code, out, err = _backtest_command(db_url, capsys, tmp_path)
+    assert code == 5, err
+    backtest_id = int(out.split(":")[0].removeprefix("backtest "))
+    with database.session() as session:
+        failed_run = session.scalars(select(TradeRun.id).where(TradeRun.status == RunStatus.FAILED)).one()
+    assert f"failed alpha 2024-02-06 run {failed_run}: bad_input: {TOO_LARGE}" in out
+    assert f"trading-console: backtest {backtest_id}: 1 rebalance failed and did not trade (listed above)" in err
+    # the stored backtest shows them as the run printed them
+    from app.cli import main
+
+    capsys.readouterr()
+    assert main(["--db-url", db_url, "backtests", "--show", str(backtest_id)]) == 0
+    assert f"failed alpha 2024-02-06 run {failed_run}: bad_input: {TOO_LARGE}" in capsys.readouterr().out
+
+
+def test_the_commands_json_lists_them_under_each_project(db_url, capsys, tmp_path):
+    import json
+
+    code, out, err = _backtest_command(db_url, capsys, tmp_path, "--json")
+    assert code == 5, err
+    body = json.loads(out)
+    assert body["status"] == "done" and body["message"] == f"1 rebalance failed: alpha 2024-02-06: {TOO_LARGE}"
+    (failed,) = body["projects"]["alpha"]["failed_rebalances"]
+    assert (failed["day"], failed["code"], failed["message"]) == ("2024-02-06", "bad_input", TOO_LARGE)
+    assert body["total"]["failed_rebalances"] == [dict(failed, project="alpha")]
+
+
+def test_a_backtest_stored_before_failures_were_listed_has_them_read_from_its_rebalances():
+    """`backtests --show` of a row stored before ``failed_rebalances``: its failed rebalances
+    were only in their outcomes' text, read from there (no code), not shown as none."""
+    from services.backtest.runner import BacktestOutcome
+
+    old = {"final_equity": "1", "total_return": "0", "cagr": "0", "volatility": "0", "max_drawdown": "0", "sharpe": None,
+           "turnover": "0", "commissions": "0", "orders": 1, "fills": 1, "risk_blocked": [], "equity": [],
+           "rebalances": [["2024-02-01", 7, "sent"], ["2024-02-06", 8, f"failed: {TOO_LARGE}"]]}
+    body = as_json(BacktestOutcome(3, "done", {"alpha": old}, dict(old), 5))
+    assert body["projects"]["alpha"]["failed_rebalances"] == [
+        {"day": "2024-02-06", "run_id": 8, "code": "", "message": TOO_LARGE}]
+    assert body["total"]["failed_rebalances"] == [
+        {"day": "2024-02-06", "run_id": 8, "code": "", "message": TOO_LARGE, "project": "alpha"}]
