@@ -104,7 +104,10 @@ def _read_folder(folder: Path, projects: list[str]) -> list[DatedSnapshot]:
     found: list[DatedSnapshot] = []
     project = _default_project(projects)
     seen: dict[date, str] = {}
-    for file in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".json")):
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".json"))
+    if not files:  # "no dated snapshot" read as if the files lacked a date
+        raise SnapshotInputError([f"{folder}: no snapshot file in the folder (.csv or .json, with an ISO date in its name)"])
+    for file in files:
         days = dates_in_name(file.name)
         if not days:
             problems.append(f"{file.name}: no ISO date (YYYY-MM-DD) in the file name")

@@ -239,11 +239,14 @@ def _spec_and_snapshots(db, request: BacktestRequest, problems: list[str]) -> tu
         problems.append(f"--commission: {exc}")
     start, end = _day("--from", request.start, problems), _day("--to", request.end, problems)
     snapshots: list[DatedSnapshot] = []
+    # a project named twice is backtested once: its stored snapshots read twice rebalanced each
+    # day twice (with next-open fills, every trade doubled), and a folder was refused as holding none
+    projects = list(dict.fromkeys(request.projects))
     try:
         if request.snapshots:
-            snapshots = read_snapshots(request.snapshots, list(request.projects))
-        elif request.projects:
-            snapshots = stored_snapshots(db, list(request.projects))
+            snapshots = read_snapshots(request.snapshots, projects)
+        elif projects:
+            snapshots = stored_snapshots(db, projects)
         else:
             problems.append("no snapshots: give --snapshots PATH or --project NAME (its stored snapshots)")
     except SnapshotInputError as exc:

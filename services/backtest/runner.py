@@ -18,7 +18,7 @@ from asyncio import CancelledError
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,7 @@ from .metrics import compute_metrics, drawdown_series
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
+ONE_DAY = timedelta(days=1)
 ORDER_WAIT_SECONDS = 60.0  # the writer books a day's fills in milliseconds; this only bounds a fault
 
 
@@ -86,17 +87,51 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
     if first is None or last is None:
         problems.append("no prices")
         return problems
+    outside = _outside_prices(spec, first, last)
+    if outside:  # the window's own problem: "no snapshot between" a range it gets wrong would follow
+        return problems + outside
     if not snapshots:
         problems.append("no snapshots")
     start, end = window(spec, prices, snapshots)
     inside = [s for s in snapshots if start <= s.day <= end]
     if snapshots and not inside:
         problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
+    problems.extend(_sharing_a_session(inside, sessions_between(start, end)))
     for snap in inside:
         unknown = sorted(i.symbol for i in snap.items if prices.last_quote(i.spec.key, end) is None)
         if unknown:
             problems.append(f"{snap.source_name} ({snap.project}, {snap.day}): no prices for {', '.join(unknown[:20])}"
                             + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""))
+    return problems
+
+
+def _sharing_a_session(snapshots: list[DatedSnapshot], days: list[date]) -> list[str]:
+    """Two snapshots of one project rebalanced on the same session (one dated on a weekend or a
+    holiday moves to the next session: ``Backtester._schedule``): the second rebalance cannot
+    see the first's orders still waiting for the next open and sent them again, doubling them."""
+    by_session: dict[tuple[str, date], list[DatedSnapshot]] = {}
+    for snap in snapshots:
+        i = bisect.bisect_left(days, snap.day)
+        if i < len(days):
+            by_session.setdefault((snap.project, days[i]), []).append(snap)
+    return [f"{' and '.join(s.source_name for s in same)} ({project}) would both be rebalanced on {day} "
+            "(a snapshot dated on a weekend or holiday is traded at the next session): keep one of them"
+            for (project, day), same in by_session.items() if len(same) > 1]
+
+
+def _outside_prices(spec: BacktestSpec, first: date, last: date) -> list[str]:
+    """--from or --to past the prices' days: the sessions between were simulated without a price
+    (flat equity, every rebalance blocked for a missing or stale price) and measured by the
+    metrics as if they were days of the strategy. A weekend or holiday past them is fine."""
+    problems: list[str] = []
+    if spec.start and spec.start > last:
+        problems.append(f"--from {spec.start} is after the last day with prices ({last})")
+    elif spec.start and spec.start < first and sessions_between(spec.start, first - ONE_DAY):
+        problems.append(f"--from {spec.start} is before the first day with prices ({first})")
+    if spec.end and spec.end < first:
+        problems.append(f"--to {spec.end} is before the first day with prices ({first})")
+    elif spec.end and spec.end > last and sessions_between(last + ONE_DAY, spec.end):
+        problems.append(f"--to {spec.end} is after the last day with prices ({last})")
     return problems
 
 

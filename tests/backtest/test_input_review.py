@@ -1,0 +1,140 @@
+"""`trading-console backtest`'s inputs at their edges: every problem refused with exit 2 and a
+message naming it, nothing stored (no backtest row, no run); the edges that are fine run."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from services.db.models import Backtest, TradeRun
+
+from .data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
+
+pytestmark = pytest.mark.timeout(120)
+
+SYMBOLS = [f"R{i:02d}" for i in range(12)]
+FIRST_BAR, LAST_BAR = date(2024, 1, 25), date(2024, 3, 28)  # 29 March 2024 is Good Friday
+
+
+@pytest.fixture
+def files(tmp_path):
+    bars = generated_bars(SYMBOLS, FIRST_BAR, LAST_BAR, seed=9)
+    snapshots = monthly_snapshots(SYMBOLS, date(2024, 2, 1), LAST_BAR, "one", seed=1)
+    folder = tmp_path / "one"
+    folder.mkdir()
+    for snap in snapshots:
+        (folder / f"one-{snap.day}.csv").write_text(
+            "symbol,weight\n" + "".join(f"{i.symbol},{i.weight}\n" for i in snap.items), encoding="utf-8")
+    return write_prices_csv(tmp_path / "bars.csv", bars), write_snapshots_csv(tmp_path / "weights.csv", snapshots), folder
+
+
+def _backtest(db_url, capsys, *args: str) -> tuple[int, str, str]:
+    from app.cli import main
+
+    capsys.readouterr()
+    code = main(["--db-url", db_url, "backtest", "--commission", "none", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _stored(database) -> tuple[int, int]:
+    with database.session() as session:
+        return session.scalar(select(func.count(Backtest.id))), session.scalar(select(func.count(TradeRun.id)))
+
+
+@pytest.mark.parametrize(("window", "said"), [
+    # the days before the first bar were simulated flat, their rebalances blocked for missing
+    # prices, and the metrics (CAGR, volatility, Sharpe) measured over them: exit 0
+    (("--from", "2023-06-01"), "--from 2023-06-01 is before the first day with prices (2024-01-25)"),
+    # the days after the last bar, likewise, valued at stale closes
+    (("--to", "2024-06-28"), "--to 2024-06-28 is after the last day with prices (2024-03-28)"),
+    # said as "no snapshot between 2025-01-02 and 2024-03-28": a range ending before it starts
+    (("--from", "2025-01-02"), "--from 2025-01-02 is after the last day with prices (2024-03-28)"),
+    (("--to", "2023-01-05"), "--to 2023-01-05 is before the first day with prices (2024-01-25)"),
+])
+def test_a_window_outside_the_prices_exits_2_naming_the_prices_range(database, db_url, capsys, files, window, said):
+    prices, weights, _ = files
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(weights), *window)
+    assert code == 2, err
+    assert f"trading-console: {said}" in err.splitlines(), err
+    assert "no snapshot between" not in err
+    assert _stored(database) == (0, 0)
+
+
+def test_a_window_whose_ends_are_past_the_prices_only_on_closed_days_runs(database, db_url, capsys, files):
+    """A window reaching past the prices only on days without a session is fine: --from the
+    Saturday before bars starting Monday, --to Easter Sunday after the last bar on Thursday
+    (Good Friday between them is a holiday)."""
+    prices, weights, _ = files
+    bars_start_monday = prices.parent / "monday.csv"
+    write_prices_csv(bars_start_monday, generated_bars(SYMBOLS, date(2024, 1, 22), LAST_BAR, seed=9))
+    code, out, err = _backtest(db_url, capsys, "--prices", str(bars_start_monday), "--snapshots", str(weights),
+                               "--from", "2024-01-20", "--to", "2024-03-31")
+    assert code == 0, err
+    assert out.startswith("backtest ") and ": done, " in out
+
+
+def test_a_project_named_twice_is_backtested_once(database, db_url, capsys, files):
+    """`--project one --project one` on its stored snapshots rebalanced every snapshot twice a
+    day: with next-open fills the second rebalance did not see the first's orders (still to
+    fill) and sent them again, doubling every trade. On a folder it was refused as "no snapshot
+    of project 'one'" (twice) and "2 chosen (one, one)"."""
+    from app.cli import main
+
+    prices, _, folder = files
+    for snap in sorted(folder.iterdir()):
+        assert main(["--db-url", db_url, "snapshot", "import", str(snap), "--project", "one"]) == 0
+    once = _backtest(db_url, capsys, "--prices", str(prices), "--project", "one", "--fill", "next-open", "--json")
+    twice = _backtest(db_url, capsys, "--prices", str(prices), "--project", "one", "--project", "one",
+                      "--fill", "next-open", "--json")
+    assert once[0] == twice[0] == 0, (once[2], twice[2])
+    first, second = json.loads(once[1]), json.loads(twice[1])
+    assert second["projects"]["one"]["orders"] == first["projects"]["one"]["orders"]
+    assert second["projects"]["one"]["final_equity"] == first["projects"]["one"]["final_equity"]
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder),
+                                "--project", "one", "--project", "one")
+    assert code == 0, err
+
+
+def test_an_empty_snapshot_folder_is_said_as_such(database, db_url, capsys, files, tmp_path):
+    prices, _, _ = files
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a snapshot\n", encoding="utf-8")
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(empty))
+    assert code == 2, err
+    assert (f"trading-console: --snapshots: {empty}: no snapshot file in the folder "
+            "(.csv or .json, with an ISO date in its name)") in err.splitlines(), err
+    assert _stored(database) == (0, 0)
+
+
+@pytest.mark.parametrize(("option", "said"), [
+    (("--initial-cash", "0"), "--initial-cash '0' must be > 0"),
+    (("--initial-cash", "-100"), "--initial-cash '-100' must be > 0"),
+    (("--slippage-bps", "-1"), "--slippage-bps '-1' must be >= 0 and < 10000"),
+])
+def test_no_cash_or_a_negative_slippage_exits_2_and_stores_nothing(database, db_url, capsys, files, option, said):
+    prices, weights, _ = files
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(weights), *option)
+    assert code == 2, err
+    assert f"trading-console: {said}" in err.splitlines(), err
+    assert _stored(database) == (0, 0)
+
+
+def test_two_snapshots_of_a_project_on_one_session_exit_2_naming_them(database, db_url, capsys, files):
+    """A snapshot dated on a Saturday is traded on Monday, as is Monday's own: with next-open
+    fills the second rebalance did not see the first's orders (still to fill) and sent them
+    again (18 orders instead of 9, every trade doubled), exit 0."""
+    prices, _, folder = files
+    (folder / "one-2024-02-03.csv").write_text((folder / "one-2024-02-01.csv").read_text(encoding="utf-8"),
+                                              encoding="utf-8")
+    (folder / "one-2024-02-05.csv").write_text((folder / "one-2024-02-01.csv").read_text(encoding="utf-8"),
+                                              encoding="utf-8")
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder), "--fill", "next-open")
+    assert code == 2, err
+    assert ("trading-console: one-2024-02-03.csv and one-2024-02-05.csv (backtest) would both be rebalanced on 2024-02-05 "
+            "(a snapshot dated on a weekend or holiday is traded at the next session): keep one of them") in err.splitlines(), err
+    assert _stored(database) == (0, 0)
