@@ -1,6 +1,7 @@
 """The rebalances of a backtest that failed for a reason other than a risk block (a refused
 preview, an engine error): what the results list (``failed_rebalances``, per project and in
-total) and the line the backtest's message and the front ends say. Risk blocks are not failures: they are listed under ``risk_blocked``.
+total) and the line the backtest's message and the front ends say. Risk blocks are not
+failures: they are listed under ``risk_blocked``.
 
 A rebalance that failed did not trade; the rest of the backtest ran on. Said once here so that
 the command, ``backtests --show`` and the window's Backtest panel say the same."""

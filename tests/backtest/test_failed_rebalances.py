@@ -68,6 +68,9 @@ async def test_a_refused_preview_is_listed_as_a_failed_rebalance_with_its_reason
     assert outcome.message == f"1 rebalance failed: alpha 2024-02-06: {TOO_LARGE}"
     stored = load_backtest(database, outcome.backtest_id)
     assert stored.status == "done" and stored.message == outcome.message
+    from services.backtest.listing import list_backtests
+
+    assert [(b.status, b.message) for b in list_backtests(database)] == [("done", outcome.message)]  # `backtests`
     assert stored.results["projects"]["alpha"]["failed_rebalances"] == project["failed_rebalances"]
     body = as_json(outcome)
     assert body["projects"]["alpha"]["failed_rebalances"] == project["failed_rebalances"]
@@ -139,3 +142,17 @@ def test_a_backtest_stored_before_failures_were_listed_has_them_read_from_its_re
         {"day": "2024-02-06", "run_id": 8, "code": "", "message": TOO_LARGE}]
     assert body["total"]["failed_rebalances"] == [
         {"day": "2024-02-06", "run_id": 8, "code": "", "message": TOO_LARGE, "project": "alpha"}]
+
+
+async def test_a_listing_without_a_price_that_day_is_a_risk_block_not_a_failure(database):
+    """A snapshot naming a listing whose bars begin later: its preview has no price for it, which
+    the risk rules block (``missing_price``): listed under risk_blocked, as before, not as a failure."""
+    later = PriceBook([Bar(day, symbol, Decimal(c), Decimal(c), Decimal(c), Decimal(c), Decimal(1_000_000))
+                       for day, c in CLOSES.items() for symbol in ("D", "LATE") if symbol == "D" or day >= date(2024, 2, 5)])
+    snapshot = DatedSnapshot(date(2024, 2, 1), "alpha", "alpha.csv", "late",
+                             (SnapshotItem("D", Decimal("0.4"), 2), SnapshotItem("LATE", Decimal("0.4"), 3)))
+    outcome = await Backtester(database, later, [snapshot], _spec()).run()
+    project = outcome.projects["alpha"]
+    assert [outcome_ for _day, _run, outcome_ in project["rebalances"]] == ["blocked"]
+    assert [(b["symbol"], b["code"]) for b in project["risk_blocked"]] == [("LATE", "missing_price")]
+    assert project["failed_rebalances"] == [] and outcome.message is None

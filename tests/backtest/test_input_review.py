@@ -111,12 +111,24 @@ def test_an_empty_snapshot_folder_is_said_as_such(database, db_url, capsys, file
     assert _stored(database) == (0, 0)
 
 
+def test_a_snapshot_symbol_without_prices_exits_2_naming_it(database, db_url, capsys, files, tmp_path):
+    prices, _, _ = files
+    weights = tmp_path / "unknown.csv"
+    weights.write_text("date,symbol,weight\n2024-02-01,R01,0.4\n2024-02-01,ZZZZ,0.4\n", encoding="utf-8")
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(weights))
+    assert code == 2, err
+    assert "trading-console: 2024-02-01-unknown-backtest.csv (backtest, 2024-02-01): no prices for ZZZZ" in err.splitlines(), err
+    assert _stored(database) == (0, 0)
+
+
 @pytest.mark.parametrize(("option", "said"), [
+    (("--lot-size", "0"), "--lot-size '0' must be > 0"),
+    (("--lot-size", "1.5"), "--lot-size '1.5' must be a whole number"),
     (("--initial-cash", "0"), "--initial-cash '0' must be > 0"),
     (("--initial-cash", "-100"), "--initial-cash '-100' must be > 0"),
     (("--slippage-bps", "-1"), "--slippage-bps '-1' must be >= 0 and < 10000"),
 ])
-def test_no_cash_or_a_negative_slippage_exits_2_and_stores_nothing(database, db_url, capsys, files, option, said):
+def test_a_bad_builder_value_no_cash_or_a_negative_slippage_exits_2_and_stores_nothing(database, db_url, capsys, files, option, said):
     prices, weights, _ = files
     code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(weights), *option)
     assert code == 2, err
