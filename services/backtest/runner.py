@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.core.risk import RiskParamError, rules_from_params
-from services.core.trading_hours import sessions_between
+from services.core.trading_hours import NEW_YORK, sessions_between
 from services.core.wording import counted
 from services.db.models import Backtest, TradeRun
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
@@ -96,7 +96,9 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
     inside = [s for s in snapshots if start <= s.day <= end]
     if snapshots and not inside:
         problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
-    problems.extend(_sharing_a_session(inside, sessions_between(start, end)))
+    days = sessions_between(start, end)
+    problems.extend(_sharing_a_session(inside, days))
+    problems.extend(_snapshots_past_the_prices(spec, snapshots, days, first, last))
     for snap in inside:
         unknown = sorted(i.symbol for i in snap.items if prices.last_quote(i.spec.key, end) is None)
         if unknown:
@@ -117,6 +119,26 @@ def _sharing_a_session(snapshots: list[DatedSnapshot], days: list[date]) -> list
     return [f"{' and '.join(s.source_name for s in same)} ({project}) would both be rebalanced on {day} "
             "(a snapshot dated on a weekend or holiday is traded at the next session): keep one of them"
             for (project, day), same in by_session.items() if len(same) > 1]
+
+
+def _snapshots_past_the_prices(spec: BacktestSpec, snapshots: list[DatedSnapshot], days: list[date], first: date,
+                               last: date) -> list[str]:
+    """The snapshots the default window (no --from, no --to) would not trade as dated: one after
+    the last day with prices was left out without a word (unless it is dated today or later: no
+    bar prices it yet, and a project's stored snapshots often end with today's); the first one
+    before the first day with prices began the window there, its rebalance blocked for missing
+    prices and the sessions before the prices simulated flat into the metrics."""
+    problems: list[str] = []
+    if spec.end is None:
+        today = datetime.now(NEW_YORK).date()
+        problems.extend(f"{s.source_name} ({s.project}, {s.day}) is after the last day with prices ({last}): it would "
+                        f"not be traded; give prices up to it, or --to {last} to leave it out"
+                        for s in snapshots if last < s.day < today and (spec.start is None or s.day >= spec.start))
+    if spec.start is None and days and days[0] < first:  # the window begins at the first snapshot
+        problems.extend(f"{s.source_name} ({s.project}, {s.day}) is before the first day with prices ({first}): give "
+                        f"prices from it, or --from {first} to leave it out"
+                        for s in snapshots if (i := bisect.bisect_left(days, s.day)) < len(days) and days[i] < first)
+    return problems
 
 
 def _outside_prices(spec: BacktestSpec, first: date, last: date) -> list[str]:

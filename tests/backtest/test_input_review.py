@@ -150,3 +150,40 @@ def test_two_snapshots_of_a_project_on_one_session_exit_2_naming_them(database, 
     assert ("trading-console: one-2024-02-03.csv and one-2024-02-05.csv (backtest) would both be rebalanced on 2024-02-05 "
             "(a snapshot dated on a weekend or holiday is traded at the next session): keep one of them") in err.splitlines(), err
     assert _stored(database) == (0, 0)
+
+
+@pytest.mark.parametrize(("day", "said"), [
+    # no --to: the window ended at the last bar and this snapshot was left out without a word
+    ("2024-04-01", ("one-2024-04-01.csv (backtest, 2024-04-01) is after the last day with prices (2024-03-28): "
+                   "it would not be traded; give prices up to it, or --to 2024-03-28 to leave it out")),
+    # no --from: the window began at this snapshot, its rebalance blocked for missing prices and
+    # the sessions before the first bar simulated flat into the metrics
+    ("2024-01-02", ("one-2024-01-02.csv (backtest, 2024-01-02) is before the first day with prices (2024-01-25): "
+                   "give prices from it, or --from 2024-01-25 to leave it out")),
+])
+def test_a_snapshot_past_the_prices_exits_2_naming_it(database, db_url, capsys, files, day, said):
+    prices, _, folder = files
+    (folder / f"one-{day}.csv").write_text((folder / "one-2024-02-01.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder))
+    assert code == 2, err
+    assert f"trading-console: {said}" in err.splitlines(), err
+    assert _stored(database) == (0, 0)
+    # the window chosen to leave it out: it runs
+    leave_out = ("--to", "2024-03-28") if day > "2024-03-28" else ("--from", "2024-01-25")
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder), *leave_out)
+    assert code == 0, err
+
+
+def test_a_snapshot_dated_today_is_left_out_as_no_bar_prices_it_yet(database, db_url, capsys, files):
+    """A project's stored snapshots often end with today's decision, which no closed bar prices
+    yet: without --to it is left out, as before, rather than refusing the backtest."""
+    from datetime import datetime
+
+    from services.core.trading_hours import NEW_YORK
+
+    prices, _, folder = files
+    today = datetime.now(NEW_YORK).date()
+    (folder / f"one-{today}.csv").write_text((folder / "one-2024-02-01.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder))
+    assert code == 0, err
+    assert ": done, " in out
