@@ -23,13 +23,14 @@ from services.db.repositories import ProjectRepository, SnapshotRepository
 from services.db.repositories.snapshots import decisions_only
 from services.price_cache import DownloadReport
 
+from .checks import check_spec
 from .closing import close_abandoned
 from .costs import BadSlippage, FillAt, parse_commission, read_slippage_bps
 from .defaults import BACKTEST_DEFAULTS
 from .failures import all_failed, failed_rebalances_of
 from .inputs import DatedSnapshot, SnapshotInputError, read_snapshots, stored_day
 from .prices import PriceBook, PriceFileError, read_price_book
-from .runner import Backtester, BacktestOutcome, BacktestSpec, check_spec
+from .runner import Backtester, BacktestOutcome, BacktestSpec
 
 
 @dataclass(frozen=True, slots=True)
