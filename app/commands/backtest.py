@@ -14,6 +14,8 @@ backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every pro
 5 for a database failure or a listing the broker refused, and 5 when it ran but a rebalance
 failed for a reason other than a risk block (its preview refused: it did not trade; each listed
 with its reason, ``failed_rebalances`` in ``--json``; as ``execute`` exits 5 for an order not sent).
+A backtest that fails as a whole after it began is recorded failed (its runs closed) and said
+naming it, exit 5.
 
 Ctrl-C (SIGINT) or SIGTERM while it runs stops it after the current day, through the window's
 Cancel: the results so far are printed and stored, the backtest is recorded ``canceled`` with the
@@ -32,7 +34,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK
+from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from app.commands.db import run_guarded
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW  # pure and light: no database at start-up
@@ -132,13 +134,19 @@ def _backtest(args: argparse.Namespace, settings) -> int:
                     prepared = prepare(database, request)
                 except BadBacktest as exc:
                     return refused(exc.problems)
+            begun: list[int] = []
             with _signals_cancel() as received:
                 try:
-                    outcome = asyncio.run(run_backtest(database, prepared,
+                    outcome = asyncio.run(run_backtest(database, prepared, on_begin=begun.append,
                                                        cancel=lambda: received[0].name if received else False))
                 except KeyboardInterrupt:
                     print("trading-console: backtest interrupted (recorded as canceled)", file=sys.stderr)
                     return 128 + signal.SIGINT
+                except Exception as exc:
+                    said = _failed_mid_run(args, url, begun, exc)
+                    if said is None:
+                        raise
+                    return said
         finally:
             database.dispose()
         if args.json:
@@ -160,6 +168,22 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         return EXIT_OK
 
     return run_guarded(url, action, args)
+
+
+def _failed_mid_run(args: argparse.Namespace, url: str, begun: list[int], exc: Exception) -> int | None:
+    """A backtest that failed after its row was stored (recorded failed, its runs closed):
+    said naming it, exit 5. None, said as every command says it: it failed before it began
+    (nothing stored), or the database itself is unreachable (it may not be recorded at all).
+    Before, a ValueError read "bad input" (exit 2, nothing stored) and a RuntimeError "database error"."""
+    from app.commands.db import database_failure, error_line
+    from services.urls import redact_text
+
+    failure = database_failure(exc, url)
+    if not begun or (failure is not None and failure[0] != "database_error"):
+        return None
+    why = error_line(exc, url) if failure is not None else f"{type(exc).__name__}: {redact_text(str(exc))}".rstrip(": ")
+    return say_failure(args, "backtest_failed",
+                       f"backtest {begun[0]} failed (recorded as failed, its runs closed): {why}", EXIT_BROKER)
 
 
 @contextmanager

@@ -292,9 +292,11 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
 
 
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,
-                       cancel: Callable[[], bool | str] | None = None, actor: str = "backtest") -> BacktestOutcome:
+                       cancel: Callable[[], bool | str] | None = None, actor: str = "backtest",
+                       on_begin: Callable[[int], None] | None = None) -> BacktestOutcome:
+    """``on_begin(backtest id)`` once its row is stored: a failure after it is recorded there."""
     return await Backtester(db, prepared.prices, prepared.snapshots, prepared.spec, actor=actor,
-                            progress=progress, cancel=cancel).run()
+                            progress=progress, cancel=cancel, on_begin=on_begin).run()
 
 
 @dataclass(frozen=True, slots=True)

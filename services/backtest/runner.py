@@ -140,7 +140,8 @@ class Backtester:
 
     def __init__(self, db, prices: PriceBook, snapshots: list[DatedSnapshot], spec: BacktestSpec, *,
                  actor: str = "backtest", progress: Callable[[int, int, date], None] | None = None,
-                 cancel: Callable[[], bool | str] | None = None, heartbeat_every: float = BEAT_EVERY) -> None:
+                 cancel: Callable[[], bool | str] | None = None, heartbeat_every: float = BEAT_EVERY,
+                 on_begin: Callable[[int], None] | None = None) -> None:
         self.db = db
         self.prices = prices
         self.snapshots = snapshots
@@ -150,6 +151,7 @@ class Backtester:
         self.cancel = cancel or (lambda: False)
         self.backtest_id: int | None = None
         self.heartbeat_every = heartbeat_every  # seconds of wall time between two beats
+        self.on_begin = on_begin  # told the backtest's id once its row is stored (a failure can name it)
 
     async def run(self) -> BacktestOutcome:
         problems = check_spec(self.spec, self.prices, self.snapshots)
@@ -161,6 +163,8 @@ class Backtester:
         snapshots = [s for s in self.snapshots if start <= s.day <= end]
         close_abandoned(self.db)  # one a dead process left running shows so from now on
         self.backtest_id, ids = self._begin(snapshots)
+        if self.on_begin is not None:
+            self.on_begin(self.backtest_id)
         clock = SimClock(datetime.combine(days[0], datetime.min.time(), UTC))
         projects: dict[str, _Project] = {}
         by_day = self._schedule(days, snapshots)

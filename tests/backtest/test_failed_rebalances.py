@@ -156,3 +156,32 @@ async def test_a_listing_without_a_price_that_day_is_a_risk_block_not_a_failure(
     assert [outcome_ for _day, _run, outcome_ in project["rebalances"]] == ["blocked"]
     assert [(b["symbol"], b["code"]) for b in project["risk_blocked"]] == [("LATE", "missing_price")]
     assert project["failed_rebalances"] == [] and outcome.message is None
+
+
+@pytest.mark.parametrize("error", [ValueError, RuntimeError])
+def test_a_backtest_failing_mid_run_is_said_naming_it_and_exits_5(database, db_url, capsys, tmp_path, monkeypatch, error):
+    """An error the engine does not expect in a rebalance (here raised by the test: on SQLite a
+    plan's quantity over what it stores did so) fails the backtest as a whole, recorded failed
+    with its runs closed. The command said "bad input: ..." for a ValueError (exit 2, whose
+    promise is that nothing was stored) and "database error: ..." for a RuntimeError: now it names
+    the backtest and that it is recorded failed, exit 5."""
+    from app.cli import main
+    from services.backtest.listing import list_backtests
+    from services.execution.runs import TradeService
+
+    async def failing(self, run_id, *args, **kwargs):
+        raise error("the engine's own words")
+
+    monkeypatch.setattr(TradeService, "execute", failing)
+    prices, weights = write_refused_rebalance_files(tmp_path)
+    capsys.readouterr()
+    code = main(["--db-url", db_url, "backtest", "--prices", str(prices), "--snapshots", str(weights), "--commission", "none"])
+    _out, err = capsys.readouterr()
+    (listed,) = list_backtests(database)
+    assert code == 5, err
+    assert listed.status == "failed"
+    said = [line for line in err.splitlines() if line.startswith("trading-console: ")]
+    assert said == [(f"trading-console: backtest {listed.id} failed (recorded as failed, its runs closed): "
+                    f"{error.__name__}: the engine's own words")], err
+    with database.session() as session:
+        assert set(session.scalars(select(TradeRun.status))) == {RunStatus.FAILED}
