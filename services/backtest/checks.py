@@ -51,11 +51,15 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
         problems.append("no snapshots")
     start, end = window(spec, prices, snapshots)
     inside = [s for s in snapshots if start <= s.day <= end]
-    if snapshots and not inside:
-        problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
     days = sessions_between(start, end)
+    past = _snapshots_past_the_prices(spec, snapshots, days, first, last)
+    if snapshots and not inside and start <= end:
+        problems.append(f"no snapshot between {start} and {end} (the prices cover {first} to {last})")
+    elif snapshots and not inside and not past:  # the window begins at the first snapshot, after its end
+        until = f"--to {end}" if spec.end else f"the last day with prices ({end})"
+        problems.append(f"no snapshot on or before {until}: the first is dated {start}")
     problems.extend(_sharing_a_session(inside, days))
-    problems.extend(_snapshots_past_the_prices(spec, snapshots, days, first, last))
+    problems.extend(past)
     for snap in inside:
         unknown = sorted(i.symbol for i in snap.items if prices.last_quote(i.spec.key, end) is None)
         if unknown:

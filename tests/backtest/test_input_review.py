@@ -187,3 +187,23 @@ def test_a_snapshot_dated_today_is_left_out_as_no_bar_prices_it_yet(database, db
     code, out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder))
     assert code == 0, err
     assert ": done, " in out
+
+
+@pytest.mark.parametrize(("dates", "window", "said"), [
+    # said as "no snapshot between 2024-02-01 and 2024-01-30": a range ending before it starts
+    (("2024-02-01",), ("--to", "2024-01-30"), "no snapshot on or before --to 2024-01-30: the first is dated 2024-02-01"),
+    # every snapshot after the prices: each is named, and no reversed range besides
+    (("2024-04-01",), (), ("one-2024-04-01.csv (backtest, 2024-04-01) is after the last day with prices (2024-03-28): "
+                          "it would not be traded; give prices up to it, or --to 2024-03-28 to leave it out")),
+])
+def test_no_snapshot_in_the_window_is_said_without_a_reversed_range(database, db_url, capsys, files, tmp_path, dates,
+                                                                  window, said):
+    prices, _, folder = files
+    only = tmp_path / "only"
+    only.mkdir()
+    for day in dates:
+        (only / f"one-{day}.csv").write_text((folder / "one-2024-02-01.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(only), *window)
+    assert code == 2, err
+    assert err.splitlines() == [f"trading-console: {said}"], err
+    assert _stored(database) == (0, 0)
