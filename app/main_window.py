@@ -198,10 +198,15 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.docks["fills"]], [500], Qt.Orientation.Horizontal)
         else:
             self.resizeDocks([self.docks["snapshots"], self.docks["fills"]], [280, 500], Qt.Orientation.Horizontal)
-        if self.short:  # the one strip as high as a panel of rows needs, the blotter the rest
-            self.resizeDocks([self.docks["preview"]], [self.READABLE_HEIGHT], Qt.Orientation.Vertical)
+        # The preview's strip as high as its form needs, the blotter the rest. Two strips on a
+        # window shorter than a laptop's share what it lacks (_shorter_by); the one strip keeps
+        # it all: asked for just a readable height it scrolled the form's last fields away at
+        # 1366x768 and left its tabs of rows (Decisions) below their readable height.
+        if self.short:
+            preview = self.PREVIEW_HEIGHT
         else:
-            self.resizeDocks([self.docks["preview"]], [285 - self._shorter_by() if small else 300], Qt.Orientation.Vertical)
+            preview = self.PREVIEW_HEIGHT - self._shorter_by() if small else 300
+        self.resizeDocks([self.docks["preview"]], [preview], Qt.Orientation.Vertical)
         if monitor:
             self._make_read_only()
         self._default_state = self.saveState(LAYOUT_VERSION)
@@ -214,10 +219,11 @@ class MainWindow(QMainWindow):
     BOTTOM_STRIP = ("charts", "audit", "activity", "decisions", "backtest")
 
     def _one_strip(self) -> None:
-        """A screen too short for a strip above the blotter and one below (1024x640): the bottom
-        strip's panels join the preview's tabs, the preview in front. One strip, readable, the
-        full width of the window, and the blotter keeps its rows: with two strips at their
-        minimum it had one and a half, and the Decisions beside them two."""
+        """A screen too short for a strip above the blotter and one below (1024x640 to 1366x768,
+        1536x864 less a taskbar): the bottom strip's panels join the preview's tabs, the preview
+        in front. One strip, readable, the full width of the window, and the blotter keeps its
+        rows: with two strips it had one and a half at 1024x640 and two and a half at 1366x768
+        with Decisions open."""
         last = self.docks["risk"]
         for name in self.BOTTOM_STRIP:
             dock = self.docks[name]
@@ -279,6 +285,8 @@ class MainWindow(QMainWindow):
     # tab bar and title restyled), and the room was not given back. A floating panel keeps its
     # size.
     READABLE_HEIGHT = 250
+    #: The preview's strip on a laptop: its form whole, five rows of orders beside it.
+    PREVIEW_HEIGHT = 285
     #: The window height the laptop layout's heights are for (1366x768 less a taskbar and a title).
     LAPTOP_HEIGHT = 728
     RESIZE_STEPS = 4

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 LAYOUT_VERSION = 1
 #: Below this available screen size the default layout tabs the docks that share an area.
 COMPACT_BELOW = QSize(1500, 950)
-#: Below this available screen height (1366x768 less a taskbar is 728) a compact layout has one
-#: strip of panels above the blotter, not one above and one below: two strips at their minimum
-#: left the blotter between them one and a half rows of orders at 1024x640.
-SHORT_BELOW = 700
+#: Below this available screen height a compact layout has one strip of panels above the blotter,
+#: not one above and one below. Two strips, the preview's form above and a readable Decisions
+#: below, left the blotter between them one and a half rows of orders at 1024x640, two at
+#: 1280x720, two and a half at 1366x768, four at 1536x864 less a taskbar; from 1440x900 less a
+#: taskbar (860) they leave six, and such screens keep them (1440x900 with a taskbar up to 50 px).
+SHORT_BELOW = 850
 #: A panel's minimum is its empty minimum, but never more than this: the window's minimum then
 #: fits 1366x768 with every default dock shown (what does not fit scrolls or is clipped).
 PANEL_MINIMUM_CAP = QSize(300, 120)

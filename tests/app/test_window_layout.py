@@ -184,16 +184,26 @@ FRONT_PANELS = ("preview", "snapshots", "risk", "charts", "audit", "activity", "
                 "fills", "positions", "watchlist", "account")
 
 
-def test_at_1024x640_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_panel_is_in_front(qtbot, qapp, monkeypatch):
+#: Laptop screens as the window gets them: a taskbar's 40 px off, or none (as under Xvfb).
+#: 1440x900 less a taskbar and taller keep the two strips.
+SCREENS = [QSize(1024, 640), QSize(1280, 720 - 40), QSize(1366, 768 - 40), QSize(1366, 768), QSize(1536, 864 - 40),
+           QSize(1440, 900 - 40), QSize(1440, 900)]
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda v: f"{v.width()}x{v.height()}")
+def test_on_a_laptop_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_panel_is_in_front(qtbot, qapp, monkeypatch, size):
     """At 1024x640 a strip above the blotter and one below, both near their minimum, left the
     blotter 136 px with Decisions open, its toolbar wrapped onto two rows at 518 px: one and a
-    half rows of working orders (seen under Xvfb). On a screen this short the bottom strip's
+    half rows of working orders (seen under Xvfb); at 1366x768 two and a half, at 1280x720 two
+    (the preview's form above, a readable Decisions below). On such a screen the bottom strip's
     panels are tabs of the one strip above the blotter: six whole rows of orders or more under a
     toolbar of one row, Cancel All and Halt whole, whichever panel is in front; the panel in
-    front readable, the preview's rows with it after the Preview button."""
+    front readable, five rows of the preview after the Preview button, and its form whole (the
+    one strip, 224 px, scrolled "Sell holdings not in the snapshot" away and, at 1366x768, left
+    Decisions below its readable height)."""
     from tests.gui.test_panels import drafts
 
-    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1024, 640))
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: size)
     window = _window(qtbot, compact=True)
     window.orders_model.reset([order(i) for i in range(30)])
     window.preview_model.reset(drafts())
@@ -214,8 +224,10 @@ def test_at_1024x640_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_pa
     window.preview_view.preview_requested.emit({})  # the Preview button: the preview in front
     qapp.processEvents()
     preview = window.preview_view.table
-    assert preview.isVisible() and _whole_rows(preview) >= 3, _whole_rows(preview)
+    assert preview.isVisible() and _whole_rows(preview) >= 5, _whole_rows(preview)
     assert _whole_rows(blotter) >= 6, _whole_rows(blotter)
+    last_field = window.preview_view.liquidate_check
+    assert last_field.visibleRegion().boundingRect() == last_field.rect(), last_field.visibleRegion().boundingRect()
 
 
 def test_a_monitor_on_a_short_screen_opens_on_the_charts(qtbot, qapp, monkeypatch):
@@ -231,7 +243,10 @@ def test_a_monitor_on_a_short_screen_opens_on_the_charts(qtbot, qapp, monkeypatc
     assert _whole_rows(window.blotter_view.table) >= 6 and window.blotter_view.toolbar_rows() == 1
 
 
-@pytest.mark.parametrize(("size", "one_strip"), [(QSize(1024, 640), True), (QSize(1366, 768 - 40), False)])
+@pytest.mark.parametrize(("size", "one_strip"), [
+    (QSize(1024, 640), True), (QSize(1280, 720 - 40), True), (QSize(1366, 768 - 40), True), (QSize(1366, 768), True),
+    (QSize(1280, 800), True), (QSize(1536, 864 - 40), True),
+    (QSize(1440, 900 - 40), False), (QSize(1440, 900), False), (QSize(1600, 900), False)])
 def test_only_a_short_screen_puts_the_bottom_strip_into_the_strip_above(qtbot, monkeypatch, size, one_strip):
     monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: size)
     window = _window(qtbot, compact=True)
@@ -304,12 +319,14 @@ def test_no_field_is_squeezed_below_its_own_height(qtbot, qapp, compact, size):
     assert not squeezed, squeezed
 
 
+#: The tests below drive the two strips at a laptop's height (short=False): a screen of 850 px
+#: or more has them (1440x900 less a taskbar), and a layout saved before keeps them at 1366x768.
 def test_a_panel_of_rows_shown_gets_a_readable_height_and_the_preview_gets_it_back(qtbot, qapp):
     """The bottom strip (Charts, Decisions, Backtest) is 136 px on a laptop: one row of each
     decisions table. Its Decisions tab raised (or a rebalance's trail asked for) makes the strip
     readable in one go, taken from the preview above; back to the charts, every panel has its
     height again; a new preview takes the room back; a floating panel stays where it is."""
-    window = _window(qtbot, compact=True)
+    window = _window(qtbot, compact=True, short=False)
     window.resize(1366, 728)
     qapp.processEvents()
     decisions, charts, preview = window.docks["decisions"], window.docks["charts"], window.docks["preview"]
@@ -365,7 +382,7 @@ def _drag_edge_above(window, dock, dy: int, qapp) -> None:
 def test_back_to_the_charts_after_a_drag_keeps_the_traders_heights(qtbot, qapp, dy):
     """The strip grown for Decisions and then dragged by the trader (taller, or a few px
     shorter): going back to the charts leaves the dragged heights as they are."""
-    window = _window(qtbot, compact=True)
+    window = _window(qtbot, compact=True, short=False)
     window.resize(1366, 728)
     qapp.processEvents()
     decisions, charts, preview = window.docks["decisions"], window.docks["charts"], window.docks["preview"]
@@ -396,7 +413,7 @@ def test_back_to_the_charts_after_a_theme_change_gives_the_room_back(qtbot, qapp
     styled = app.styleSheet(), app.property("tc_theme")
     apply_theme(app, "dark")  # as the application starts
     try:
-        window = _window(qtbot, compact=True)
+        window = _window(qtbot, compact=True, short=False)
         window.resize(1366, 728)
         qapp.processEvents()
         docks = window.docks
@@ -428,7 +445,7 @@ def test_a_panel_of_rows_current_when_the_window_opens_keeps_the_heights_it_open
     once the window is up is made readable."""
     from app.main_window import MainWindow
 
-    window = MainWindow(mode="demo", compact=True)
+    window = MainWindow(mode="demo", compact=True, short=False)
     qtbot.addWidget(window)
     window.docks["decisions"].raise_()
     window.resize(1366, 728)
