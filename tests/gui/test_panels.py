@@ -542,10 +542,15 @@ def test_the_preview_and_backtest_panels_start_where_the_commands_do(qtbot):
     preview = PreviewView(PreviewOrdersModel())
     qtbot.addWidget(preview)
     given = preview.params()
-    command = _command_defaults("preview")
+    # what `preview` given no builder option asks for (its parser leaves them unset, so that a
+    # resumed run can tell typed options from defaults; builder_values fills the defaults in)
+    from app.cli import build_parser
+    from app.commands.preview import builder_values
+
+    command = builder_values(build_parser().parse_args(["preview", "--snapshot", "1"]))
     assert (given["cash_buffer"], given["lot_size"], given["rounding"], str(given["order_type"]), given["limit_offset_bps"],
             given["min_order_value"], given["liquidate_unlisted"]) == (
-        command["cash_buffer"], command["lot_size"], command["rounding"], command["order_type"], command["limit_bps"],
+        command["cash_buffer"], command["lot_size"], command["rounding"], command["order_type"], command["limit_offset_bps"],
         command["min_order_value"], command["liquidate_unlisted"])
 
     backtest = BacktestView()
