@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.controllers.context import ConsoleContext
+from app.controllers.newest import NewestAnswer
 from app.tasks import UserFacingError
 from services.backtest.costs import FillAt
 from services.backtest.tca import TcaReport, cached_tca
@@ -95,17 +96,3 @@ class DecisionsController:
             self.ctx.window.decisions_view.set_trail(trail)
         return trail
 
-
-class NewestAnswer:
-    """Which of a panel's overlapping requests is the newest: an answer that comes back after a
-    later request was made is not shown (it would replace the later one's)."""
-
-    def __init__(self) -> None:
-        self._asked = 0
-
-    def ask(self) -> int:
-        self._asked += 1
-        return self._asked
-
-    def is_newest(self, ticket: int) -> bool:
-        return ticket == self._asked

@@ -61,7 +61,7 @@ def test_an_older_tca_answer_coming_back_last_does_not_replace_the_newer_one(qlo
 
 
 def test_newest_answer_counts_requests():
-    from app.controllers.decisions import NewestAnswer
+    from app.controllers.newest import NewestAnswer
 
     asked = NewestAnswer()
     first = asked.ask()
