@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from app.composition import preview_params_to_run_params
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
+from app.controllers.newest import NewestAnswer
 from app.tasks import UserFacingError, user_message
 from services.activity_log import Level
 from services.console_charts import run_chart
@@ -46,6 +47,11 @@ class TradingController:
         self._project_looked_up: int | None = None
         self._followed_project: int | None = None  # the project of the run followed
         self._status_reading = False  # the followed run's state is being read again
+        # a preview is shown only if it is the panel's newest request: an Execute clicked or
+        # another preview asked after it makes its answer old (it would replace on screen the
+        # plan being sent, or a newer preview's)
+        self._preview_asked = NewestAnswer()
+        self._busy_tasks = 0  # the preview panel's tasks in flight (a preview's tail, an Execute)
         view = ctx.window.preview_view
         view.preview_requested.connect(self._on_preview_requested)
         view.new_run_preview_requested.connect(lambda params: self._on_preview_requested(params, new_run=True))
@@ -66,12 +72,17 @@ class TradingController:
         would re-enable them blindly: a sent run's Execute turned green again)."""
         view = self.ctx.window.preview_view
         view.set_busy(operation, True)
+        self._busy_tasks += 1
 
         async def busy():
             try:
                 return await work
             finally:
-                view.set_busy(operation, False)
+                # only the last one's end turns them back on: a preview's tail (its decisions
+                # read) ending while an Execute sends turned Preview and Execute on mid-send
+                self._busy_tasks -= 1
+                if not self._busy_tasks:
+                    view.set_busy(operation, False)
 
         self.ctx.runner.run(busy(), what=what)
 
@@ -105,12 +116,15 @@ class TradingController:
             raise UserFacingError("Select a snapshot first.")
         stack = self.ctx.stack
         form = self.ctx.window.preview_view.field_texts()  # what the form said when this preview was asked
+        ticket = self._preview_asked.ask()
         builder, portfolio_value = preview_params_to_run_params(params)
         result = await stack.trade.preview_snapshot(project_id, snapshot_id, stack.mode, builder=builder["builder"],
                                                     portfolio_value=portfolio_value, live_token=self.ctx.live_word.token,
                                                     new_run=new_run)
         # the limits in force: the core's defaults overlaid with what the database stores
         risk_params = (await self.ctx.db(stack.trade_settings.read))["risk"]
+        if not self._preview_asked.is_newest(ticket) or snapshots.current_snapshot_id() != snapshot_id:
+            return result  # old: a newer preview or an Execute was asked, or another snapshot selected
         self.session.start(result, snapshot_id, form)
         w = self.ctx.window
         gate = self.session.form_edited(w.preview_view.field_texts())  # edited while it ran
@@ -162,6 +176,7 @@ class TradingController:
                 return
         elif not confirm(self.ctx.window, "Execute paper run", preview.confirm_question(stack.profile, stack.provider.account)):
             return
+        self._preview_asked.ask()  # a preview still in flight must not replace the plan being sent
         self._run_busy("all", self.execute(run_id, token, confirmed_plan=plan.id), "Execute")
 
     async def execute(self, run_id: int, live_token: str | None = None, *, confirmed_plan: int | None = None):
