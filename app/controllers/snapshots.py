@@ -8,6 +8,7 @@ from collections.abc import Callable
 from app.composition import DEMO_PROJECT
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
+from app.controllers.newest import NewestAnswer
 from app.tasks import UserFacingError
 from services import console_queries as queries
 from services.console_actions import import_snapshot_audited
@@ -21,6 +22,10 @@ class SnapshotsController:
         self.audit = audit
         self._on_shown = on_shown  # a snapshot's items are shown (its preview may no longer apply)
         self.project_names: dict[int, str] = {}
+        # the snapshot clicked last is the one shown: an earlier click's items read can finish
+        # last (worker threads), and showing them under the later selection also told the
+        # preview panel that snapshot was the one shown
+        self._shown_asked = NewestAnswer()
         view = ctx.window.snapshots_view
         view.import_requested.connect(self._on_import_requested)
         view.snapshot_selected.connect(self._on_snapshot_selected)
@@ -70,6 +75,9 @@ class SnapshotsController:
         self.ctx.runner.run(self.show(snapshot_id), what="Load snapshot")
 
     async def show(self, snapshot_id: int) -> None:
+        ticket = self._shown_asked.ask()
         items = await self.ctx.db(queries.snapshot_items, self.ctx.stack.db, snapshot_id)
+        if not self._shown_asked.is_newest(ticket):
+            return
         self.ctx.window.snapshot_items_model.reset(items)
         self._on_shown(snapshot_id)

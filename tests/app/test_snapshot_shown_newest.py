@@ -1,0 +1,56 @@
+"""The snapshots panel shows the snapshot clicked last (the real window, offscreen): each click
+reads the snapshot's targets in a worker thread, and an earlier click's read finishing last
+put its targets under the later selection (and told the preview panel it was the one shown)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.composition import DEMO_PROJECT
+from services import console_queries
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_an_earlier_clicks_targets_coming_back_last_do_not_replace_the_later_ones(qloop, open_console, monkeypatch,
+                                                                                  tmp_path):
+    targets = tmp_path / "second.csv"
+    targets.write_text("symbol,weight\nIBM,0.05\nAAPL,0.05\n")
+    real_items = console_queries.snapshot_items
+    held, release = threading.Event(), threading.Event()
+
+    def first_answered_late(db, snapshot_id):
+        items = real_items(db, snapshot_id)
+        if not held.is_set():
+            held.set()
+            assert release.wait(30), "the test never released the first read"
+        return items
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        tree, items = w.snapshots_view, w.snapshot_items_model
+        try:
+            await wait_for(lambda: items.rowCount() > 2, 10, "the demo snapshot")
+            demo = tree.current_snapshot_id()
+            second = (await controller.import_snapshot(str(targets), DEMO_PROJECT)).snapshot_id
+            assert items.rowCount() == 2
+            monkeypatch.setattr(console_queries, "snapshot_items", first_answered_late)
+            assert tree.select_snapshot(demo)  # clicked ...
+            await wait_for(held.is_set, 10, "the demo snapshot's targets read")
+            assert tree.select_snapshot(second)  # ... and another one clicked before it came back
+            await wait_for(lambda: controller.runner.running().count("Load snapshot") == 1, 10,
+                           "the second snapshot shown")
+            release.set()
+            assert await controller.runner.drain(timeout=10) == []
+            assert tree.current_snapshot_id() == second and items.rowCount() == 2
+            assert {items.record_at(row).symbol for row in range(2)} == {"IBM", "AAPL"}
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
