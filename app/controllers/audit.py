@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.controllers.context import ConsoleContext
+from app.controllers.newest import NewestAnswer
 
 if TYPE_CHECKING:
     from services.audit import AuditVerification
@@ -23,6 +24,9 @@ class AuditController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
+        # the newest verification asked is the one shown: an older one finishing last said
+        # "verified" over a newer one's "broken" (the reads run in worker threads)
+        self._verify_asked = NewestAnswer()
         view = ctx.window.audit_view
         view.full_verify_requested.connect(self._on_full_verify_requested)
 
@@ -37,8 +41,13 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
+        ticket = self._verify_asked.ask()
         result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
-        show_verification(self.ctx.window.audit_view, result)
+        # a break is shown whenever it comes: it is never undone (a broken walk drops the checkpoint,
+        # every later one finds it again), and a refresh's walk from the checkpoint asked during a
+        # full one cannot see an old entry altered, so it says "verified" first
+        if self._verify_asked.is_newest(ticket) or not result.ok:
+            show_verification(self.ctx.window.audit_view, result)
         return result
 
     def schedule_refresh(self, _result=None) -> None:

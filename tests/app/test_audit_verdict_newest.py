@@ -1,0 +1,102 @@
+"""The audit panel's chain verdict (the real window, offscreen): verifications run in worker
+threads and finish in any order; an older "verified" coming back last must not replace a newer
+"broken", and a full walk's "broken" is shown even when a later refresh's walk from the
+checkpoint, which cannot see an old entry altered, came back first."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from services.audit import AuditEntry, AuditLog
+from tests.app.conftest import run
+from tests.fixtures.ib import wait_for
+
+T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+
+
+def _entries(n: int):
+    return (AuditEntry("test", "order.submit", "trade_order", k, {"qty": str(k)}, T0) for k in range(n))
+
+
+def _alter_the_first_entry(console) -> None:
+    with console.stack.db.engine.begin() as c:
+        c.execute(text("UPDATE audit_logs SET actor = 'mallory' WHERE id = (SELECT MIN(id) FROM audit_logs)"))
+
+
+@sqlite_only
+@pytest.mark.timeout(120)
+def test_an_older_verified_coming_back_last_does_not_replace_a_newer_broken(qloop, open_console, monkeypatch):
+    real_verify = AuditLog.verify
+    held, release = threading.Event(), threading.Event()
+
+    def answered_late(self, *, full=False):
+        result = real_verify(self, full=full)  # walked now, before the entry is altered ...
+        if not held.is_set():
+            held.set()  # ... and its answer held in its thread until the newer one is shown
+            assert release.wait(30), "the test never released the first verification"
+        return result
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            assert await controller.runner.drain(timeout=10) == []
+            monkeypatch.setattr(AuditLog, "verify", answered_late)
+            older = asyncio.ensure_future(controller.audit.verify())
+            await wait_for(held.is_set, 10, "the first verification walked")
+            assert not older.done()
+            _alter_the_first_entry(console)
+            newer = await controller.verify_full_chain()
+            assert not newer.ok and w.audit_view.chain_label.property("state") == "broken"
+            broken_label = w.audit_view.chain_label.text()
+            release.set()
+            assert (await older).ok
+            assert w.audit_view.chain_label.text() == broken_label
+            assert w.audit_view.chain_label.property("state") == "broken"
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
+
+
+@sqlite_only
+@pytest.mark.timeout(120)
+def test_a_full_walks_broken_coming_back_after_a_refreshs_verified_is_shown(qloop, open_console, monkeypatch):
+    real_verify = AuditLog.verify
+    held, release = threading.Event(), threading.Event()
+
+    def full_walks_late(self, *, full=False):
+        if full and not held.is_set():
+            held.set()  # the full walk starts only once the refresh's has been shown
+            assert release.wait(30), "the test never released the full verification"
+        return real_verify(self, full=full)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            assert await controller.runner.drain(timeout=10) == []
+            await asyncio.to_thread(console.stack.audit.append_many, _entries(50))
+            assert (await controller.audit.verify()).ok  # the checkpoint moves to the newest entry
+            _alter_the_first_entry(console)  # behind the checkpoint: a walk from it cannot see it
+            monkeypatch.setattr(AuditLog, "verify", full_walks_late)
+            full = asyncio.ensure_future(controller.verify_full_chain())
+            await wait_for(held.is_set, 10, "the full verification asked")
+            refreshed = await controller.audit.verify()
+            assert refreshed.ok and w.audit_view.chain_label.property("state") == "ok"
+            release.set()
+            assert not (await full).ok
+            assert w.audit_view.chain_label.property("state") == "broken"
+            assert w.audit_view.chain_label.text().startswith("Chain broken at entry")
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
