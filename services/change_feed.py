@@ -351,6 +351,13 @@ class NewerOnly:
             self._prune()
         return ChangeSet(orders, tuple(fills), positions, changes.runs)
 
+    def not_behind(self, positions: Iterable[PositionRecord]) -> list[PositionRecord]:
+        """The positions of a read not older than the version of each the window was handed
+        since (the position marks read the positions, then wait for the broker's prices: a fill
+        handed meanwhile was taken back by the older read's rows). Nothing is recorded."""
+        return [p for p in positions
+                if (held := self._positions.get((p.project_id, p.account, p.symbol))) is None or p.updated_at >= held]
+
     def _prune(self) -> None:
         assert self._newest is not None  # rows are held
         cutoff = self._newest - self.HORIZON

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.context import ConsoleContext
 from app.controllers.history import HistoryPager
+from app.controllers.newest import NewestAnswer
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books, stored_rates_by_account
@@ -41,6 +42,10 @@ class MonitoringController:
         self.newer_only = NewerOnly()  # each row's version once, from the writer or the feed
         self.equity_points: list[tuple[datetime, Decimal, Decimal]] = []  # read from equity_snapshots
         self._samples = 0
+        # the timer, a refresh and the feed each ask: the reads finish in any order (worker
+        # threads, the broker's prices), and an older answer must not replace a newer one
+        self._equity_asked = NewestAnswer()
+        self._marks_asked = NewestAnswer()
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, parent=parent)
@@ -202,15 +207,20 @@ class MonitoringController:
     async def show_equity(self) -> None:
         """The stored equity snapshots of the account (P&L against the first one shown)."""
         stack = self.ctx.stack
+        ticket = self._equity_asked.ask()
         history = await self.ctx.db(queries.equity_history, stack.db, stack.provider.account or None)
+        if not self._equity_asked.is_newest(ticket):
+            return
         self.equity_points = equity_points(history)
         self.ctx.window.charts_view.set_equity(self.equity_points)
 
     async def mark_positions(self) -> None:
         """Market prices for the held symbols (as the database holds them), so the positions
-        panel shows unrealized P&L."""
+        panel shows unrealized P&L. The positions are read before the broker is asked: a fill
+        handed to the panel meanwhile, or a newer pass's rows, are not taken back by them."""
+        ticket = self._marks_asked.ask()
         positions = await self.ctx.db(queries.positions, self.ctx.stack.db)
-        marked = await self.marks.refresh(self.ctx.stack.provider, positions)
-        if marked:
+        marked = self.newer_only.not_behind(await self.marks.refresh(self.ctx.stack.provider, positions))
+        if marked and self._marks_asked.is_newest(ticket):
             self.ctx.window.positions_model.upsert(marked)
         await self.show_exchange_rates()  # the rates move with the marks they convert
