@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from app.controllers.newest import NewestAnswer
 from app.tasks import TaskRunner
 from services.backtest.closing import close_abandoned
 from services.backtest.listing import frozen, list_backtests, stored_outcome
@@ -94,6 +95,9 @@ class BacktestController:
         self.trails_shown: list[int] = []  # the rebalances' run ids handed to show_trail (tests)
         self.days_seen = 0  # progress reports received (tests)
         self.past_shown: ShownBacktest | None = None  # the past backtest last drawn (tests)
+        # the results drawn are the newest asked: a past backtest chosen, another chosen before
+        # its read came back, or a run that ended (its own results) after one was chosen
+        self._results_asked = NewestAnswer()
         view.run_requested.connect(self._on_run)
         view.past_chosen.connect(self._on_past)
         view.cancel_requested.connect(self.cancel)
@@ -141,6 +145,7 @@ class BacktestController:
                 await self._list_past_after_failure()  # its row, closed as failed, heads the list
                 raise  # the runner says why
             await self.list_past(current=outcome.backtest_id)  # first: the rest is said in one go
+            self._results_asked.ask()  # a past backtest's read still in flight is not drawn over these
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
             # the service's message: why it was canceled, which rebalances failed (they did not trade)
@@ -180,7 +185,10 @@ class BacktestController:
         self.runner.run(self.show_past(backtest_id), what="Past backtest")
 
     async def show_past(self, backtest_id: int) -> None:
+        ticket = self._results_asked.ask()
         shown = await asyncio.to_thread(_shown, self.db, backtest_id)
+        if not self._results_asked.is_newest(ticket):
+            return  # another one was chosen (or a run ended) meanwhile: its results stay
         if shown is None:
             self.view.show_status(f"backtest {backtest_id} no longer exists")
             await self.list_past()
