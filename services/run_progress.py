@@ -109,6 +109,9 @@ class RunProgress:
               now: datetime) -> ProgressSnapshot:
         for order in orders:
             if self.run_id is not None and order.run_id == self.run_id:
+                known = self._orders.get(order.id)
+                if known is not None and order.updated_at < known.updated_at:
+                    continue  # a read of the run from before a newer state was handed (refresh_progress)
                 self._orders[order.id] = order
                 for fill in self._pending.pop(order.id, ()):
                     self._take(fill)

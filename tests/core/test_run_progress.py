@@ -144,3 +144,17 @@ def test_a_replacements_fills_are_judged_against_the_plan_it_stands_for_as_the_t
     root = _order(5, "S", "SAP", Side.BUY, 10, status=OrderState.CANCELED)
     euro = progress.apply([root, sap], [_fill(3, 4, "e3.01.01", "SAP", Side.BUY, 10, "200")], now=T0)
     assert euro.filled_notional == D(100 * 101) + D(10 * 398) + D(10 * 200) * D("1.10")
+
+
+def test_an_older_state_of_an_order_read_late_does_not_replace_a_newer_one():
+    """The window reads the followed run again (its state, after a failed send, at start-up)
+    while the writer hands the orders' newer states: a read from before a fill, landing after
+    it, counted the filled order as working again."""
+    progress = _progress()
+    submitted = _order(1, "A", "AAPL", Side.BUY, 10)
+    filled = replace(submitted, status=OrderState.FILLED, filled_quantity=D(10), updated_at=T0 + timedelta(seconds=2))
+    fill = _fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101")
+    assert progress.apply([filled], [fill], now=T0).settled
+    late = progress.apply([submitted], [fill], now=T0 + timedelta(seconds=3))  # read before the fill
+    assert late.working == 0 and late.settled
+    assert progress.apply([replace(filled, updated_at=T0 + timedelta(seconds=2))], now=T0).working == 0  # the same state again
