@@ -21,6 +21,7 @@ from app.composition import MonitorStack
 from app.controllers.audit import show_verification
 from app.controllers.feed import FeedFollower
 from app.controllers.history import HistoryPager
+from app.controllers.newest import NewestAnswer
 from app.tasks import TaskRunner
 from services import console_queries as queries
 from services.change_feed import FeedBatch
@@ -85,6 +86,8 @@ class MonitorController(QObject):
             lambda: self.runner.run(self.verify_audit(full=True), what="Verify the full audit chain",
                                     disable=[w.audit_view.full_verify_button]))
         self._verifying = False
+        # the newest verification asked is shown, and a break whenever it comes (AuditController.verify)
+        self._verify_asked = NewestAnswer()
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, parent=self)
         w.theme_requested.connect(w.apply_theme)  # this window only; the monitor saves no settings
@@ -115,11 +118,13 @@ class MonitorController(QObject):
     async def verify_audit(self, *, full: bool = False):
         """The hash chain, read-only (a monitor never moves the verified checkpoint)."""
         self._verifying = True
+        ticket = self._verify_asked.ask()
         try:
             result = await asyncio.to_thread(self.stack.audit.verify, full=full)
         finally:
             self._verifying = False
-        show_verification(self.window.audit_view, result)
+        if self._verify_asked.is_newest(ticket) or not result.ok:
+            show_verification(self.window.audit_view, result)
         return result
 
     def start(self) -> None:
