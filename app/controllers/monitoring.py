@@ -46,6 +46,7 @@ class MonitoringController:
         # threads, the broker's prices), and an older answer must not replace a newer one
         self._equity_asked = NewestAnswer()
         self._marks_asked = NewestAnswer()
+        self._capitals_asked = NewestAnswer()  # each Settings save asks again
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, parent=parent)
@@ -120,8 +121,10 @@ class MonitoringController:
 
     async def show_capitals(self) -> None:
         """Each project's capital, for the positions tree's capital and cash."""
+        ticket = self._capitals_asked.ask()
         books = await self.ctx.db(project_books, self.ctx.stack.db)
-        self.ctx.window.positions_view.set_capitals({b.project: b.capital for b in books})
+        if self._capitals_asked.is_newest(ticket):
+            self.ctx.window.positions_view.set_capitals({b.project: b.capital for b in books})
 
     async def show_exchange_rates(self) -> None:
         """The connected account's base currency and rates, for the positions tree's sums of a

@@ -95,3 +95,42 @@ def test_an_older_equity_read_coming_back_last_does_not_replace_the_chart(qloop,
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@sqlite_only
+@pytest.mark.timeout(120)
+def test_an_older_capitals_read_coming_back_last_does_not_replace_the_newer_capitals(qloop, open_console, monkeypatch):
+    """Each Settings save reads the projects' capitals again for the positions tree: the reads
+    finish in any order, and the capital saved last must be the one the tree works with."""
+    import app.controllers.monitoring as monitoring_module
+    from app.composition import DEMO_PROJECT
+    from services.books import BooksService
+
+    answered_late, held, release = _first_answered_late(monitoring_module.project_books)
+
+    async def scenario():
+        console = await open_console()
+        w, monitoring = console.window, console.controller.monitoring
+        shown: list[dict] = []
+        real_set_capitals = w.positions_view.set_capitals
+
+        def set_capitals(capitals):
+            shown.append(dict(capitals))
+            real_set_capitals(capitals)
+
+        monkeypatch.setattr(w.positions_view, "set_capitals", set_capitals)
+        try:
+            monkeypatch.setattr(monitoring_module, "project_books", answered_late)
+            older = asyncio.ensure_future(monitoring.show_capitals())
+            await wait_for(held.is_set, 10, "the first capitals read")
+            await asyncio.to_thread(BooksService(console.stack.db, "test").set_capitals, {DEMO_PROJECT: "50000"})
+            await monitoring.show_capitals()
+            assert shown[-1][DEMO_PROJECT] == Decimal(50000)
+            release.set()
+            await older
+            assert shown[-1][DEMO_PROJECT] == Decimal(50000)
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
