@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
+from app.controllers.newest import NewestAnswer
 from services import console_settings
 from services.activity_log import Level
 from services.core.plans import order_totals
@@ -39,6 +40,10 @@ class DeskController:
         self.settings_part = settings_part  # holds the settings the watchlist is saved in
         self.ticket: OrderTicketDialog | None = None
         self._last_check = None  # the TicketCheck shown in the ticket
+        # the ticket checks itself after each pause in the typing: the checks overlap, and only the
+        # newest one's verdict is shown and is what Send confirms (an older one finishing last made
+        # Send confirm an order other than the one on screen)
+        self._check_asked = NewestAnswer()
         self._ticket_quote = None  # the TicketQuote shown in the ticket (follows the stream)
         self._priced_key: str | None = None  # the listing whose price the ticket's price fields hold
         self._ticket_tick: Quote | None = None  # the newest tick of its listing, not shown yet
@@ -176,12 +181,15 @@ class DeskController:
     async def check(self, fields: dict):
         """The ticket's verdict (nothing stored, nothing sent)."""
         dialog = self.ticket
+        asked = self._check_asked.ask()
         try:
             check = await self.manual.check(Ticket.of(**fields))
         except ExecutionError as exc:
-            if dialog is not None:
+            if dialog is not None and self._check_asked.is_newest(asked):
                 dialog.show_problem(fields, str(exc))
             return None
+        if not self._check_asked.is_newest(asked):
+            return check
         self._last_check = check
         if dialog is not None:
             dialog.show_check(fields, check.may_send, check.summary(), check.reasons(), check.action())
