@@ -4,7 +4,8 @@ Slots translate, they do not decide: every rule (risk, live word, halt, account 
 orders are stuck, what a chart shows) is the services', which the parts only call. Confirmations
 are asked in the slot, synchronously, before any coroutine starts (a modal dialog's nested event
 loop must never run inside an asyncio task step). Database reads run in worker threads; the
-models receive frozen records and coalesce them before they reach the views.
+models receive frozen records and coalesce them before they reach the views. The threads finish
+in any order: a panel asked twice shows its newest request's answer (app/controllers/newest.py).
 
 The parts: snapshots (import, select), trading (preview, execute, run progress), orders (cancel,
 replace, cancel all, halt, details, reconcile, auto-recovery), monitoring (blotter, fills,
