@@ -47,6 +47,7 @@ class MonitoringController:
         self._equity_asked = NewestAnswer()
         self._marks_asked = NewestAnswer()
         self._capitals_asked = NewestAnswer()  # each Settings save asks again
+        self._names_asked = NewestAnswer()  # each new project's first position asks again
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, parent=parent)
@@ -162,8 +163,10 @@ class MonitoringController:
         self.ctx.window.positions_view.set_exchange_rates(rates)
 
     async def _reload_project_names(self) -> None:
+        ticket = self._names_asked.ask()
         names = await self.ctx.db(queries.project_names, self.ctx.stack.db)
-        self.ctx.window.positions_model.set_project_names(names)
+        if self._names_asked.is_newest(ticket):  # an older read lacked the project that asked again
+            self.ctx.window.positions_model.set_project_names(names)
 
     def _on_connection_event(self, event) -> None:
         provider, status = self.ctx.stack.provider, self.ctx.window.connection_status

@@ -134,3 +134,34 @@ def test_an_older_capitals_read_coming_back_last_does_not_replace_the_newer_capi
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@sqlite_only
+@pytest.mark.timeout(120)
+def test_an_older_project_names_read_coming_back_last_does_not_lose_a_newer_project(qloop, open_console, monkeypatch,
+                                                                                   tmp_path):
+    """Two new projects' first positions in quick succession: each asks for the project names
+    again, and the first read, finishing last, lacked the second project (its lines unnamed)."""
+    targets = tmp_path / "targets.csv"
+    targets.write_text("symbol,weight\nAAPL,0.05\n")
+    answered_late, held, release = _first_answered_late(console_queries.project_names)
+
+    async def scenario():
+        console = await open_console()
+        w, controller, actions = console.window, console.controller, console.stack.actions
+        try:
+            await controller.import_snapshot(str(targets), "alpha")
+            monkeypatch.setattr(console_queries, "project_names", answered_late)
+            await actions.manual_order("AAPL", Side.BUY, Decimal(10), OrderType.MKT, project="alpha")
+            await wait_for(held.is_set, 10, "the names read for alpha's first position")
+            await controller.import_snapshot(str(targets), "beta")
+            await actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.MKT, project="beta")
+            await wait_for(lambda: "beta" in w.positions_model.project_names().values(), 10, "beta named")
+            release.set()
+            assert await controller.runner.drain(timeout=10) == []
+            assert {"alpha", "beta"} <= set(w.positions_model.project_names().values())
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
