@@ -98,6 +98,7 @@ class BacktestController:
         # the results drawn are the newest asked: a past backtest chosen, another chosen before
         # its read came back, or a run that ended (its own results) after one was chosen
         self._results_asked = NewestAnswer()
+        self._list_asked = NewestAnswer()  # the past list is read at start, after each run and failure
         view.run_requested.connect(self._on_run)
         view.past_chosen.connect(self._on_past)
         view.cancel_requested.connect(self.cancel)
@@ -171,7 +172,10 @@ class BacktestController:
             self.view.show_status(f"bars {item.symbol}: {item.error or counted(item.stored, 'new bar')}")
 
     async def list_past(self, current: int | None = None) -> None:
-        self.view.set_past_backtests(tuple(await asyncio.to_thread(list_backtests, self.db)), current)
+        ticket = self._list_asked.ask()
+        past = tuple(await asyncio.to_thread(list_backtests, self.db))
+        if self._list_asked.is_newest(ticket):  # an older list finishing last lacked the newest backtests
+            self.view.set_past_backtests(past, current)
 
     async def _list_past_after_failure(self) -> None:
         """The list read again after a backtest failed; a failure of this read is only logged,

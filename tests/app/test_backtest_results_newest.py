@@ -94,3 +94,39 @@ def test_a_past_choices_results_coming_back_after_a_run_ended_are_not_drawn_over
             await console.close()
 
     run(qloop, scenario(), timeout=220)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_an_older_past_list_coming_back_last_does_not_lose_a_newer_backtest(qloop, open_console, monkeypatch):
+    from app.controllers import backtest as controller_module
+
+    real_list = controller_module.list_backtests
+    held, release = threading.Event(), threading.Event()
+
+    def first_answered_late(db):
+        listed = real_list(db)
+        if not held.is_set():
+            held.set()
+            assert release.wait(30), "the test never released the first read"
+        return listed
+
+    async def scenario():
+        console = await open_console()
+        panel, view = console.controller.backtest, console.window.backtest_view
+        try:
+            first = await _stored_backtest(console.stack.db, date(2024, 3, 29), projects=("north",))
+            monkeypatch.setattr(controller_module, "list_backtests", first_answered_late)
+            older = asyncio.ensure_future(panel.list_past())
+            await wait_for(held.is_set, 10, "the first list read")
+            second = await _stored_backtest(console.stack.db, date(2024, 3, 29), projects=("north",))
+            await panel.list_past()
+            assert view.past_ids() == [second.backtest_id, first.backtest_id]
+            release.set()
+            await older
+            assert view.past_ids() == [second.backtest_id, first.backtest_id]
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=160)
