@@ -62,9 +62,13 @@ def register(subparsers) -> None:
     parser.add_argument("--reject-min-qty", type=arguments.positive, default=None, help="reject orders of at least this size")
     parser.add_argument("--drop-after", type=arguments.count(1), default=None, help="drop each connection after N messages")
     parser.add_argument("--pacing", type=arguments.count(), default=50, help="messages per second before error 100 (0: off)")
-    parser.add_argument("--history-pacing", dest="history_pacing", type=arguments.count(), default=0, metavar="N",
-                        help="historical requests per 10 minutes before error 162 pacing violation, with IB's "
-                             "15 s identical and 6-per-contract-in-2-s rules (0: off, the default; IB's figure is 60)")
+    parser.add_argument("--history-pacing", dest="history_pacing", type=arguments.count(), default=None, metavar="N",
+                        help="historical requests of every bar size per 10 minutes before error 162 pacing "
+                             "violation, with IB's 15 s identical and 6-per-contract-in-2-s rules (0: off; by "
+                             "default IB's 60, for bars of 30 s or less only, as IB is strict for those alone)")
+    parser.add_argument("--market-data-lines", dest="market_data_lines", type=arguments.count(), default=100, metavar="N",
+                        help="market data lines of the account (streams and unfinished snapshots of every client) "
+                             "before error 101 (0: off; a new IB account has 100, the default)")
     parser.add_argument("--fault", action="append", default=[], metavar="RULE",
                         help="per-order faults: 'symbol=A,B;ref=REGEX;min_qty=N:fault[=value],...'; gateway faults "
                              "at a time (seconds after the start): 'at=S[;every=S]:connectivity_lost=S[,data_lost]', "
@@ -87,7 +91,8 @@ def build_config(args):
         reject_min_quantity=args.reject_min_qty,
         drop_after_messages=args.drop_after,
         pacing_limit=args.pacing,
-        history_pacing=args.history_pacing,
+        **({} if args.history_pacing is None else {"history_pacing": args.history_pacing, "history_pacing_bar_seconds": None}),
+        market_data_lines=args.market_data_lines,
     )
     for rule in args.fault:
         if is_scheduled_fault(rule):

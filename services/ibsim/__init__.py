@@ -16,7 +16,8 @@ Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``
 ``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.
 Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``, ``duplicate_status``,
 ``exec_correction``, ``late_commission``, ``cancel_delay``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
-``drop_after_messages``, ``pacing_limit``, ``market_data_lines`` (101 beyond them),
+``drop_after_messages``, ``pacing_limit`` (and ``pacing_disconnect_after``: kept up, the connection closes),
+``market_data_lines`` (101 beyond them; 100 by default), ``history_pacing`` (162; bars of 30 s or less by default),
 ``market_data_errors`` (listing -> the error answering its streams: 354, 200, 10168, ...; running ones:
 ``end_market_data(symbol, code)``), ``account_summary_silent`` (summary subscriptions held, not answered); per order: ``sim.faults.add_rule(symbols=..., order_ref=REGEX,
 min_quantity=..., <fault>=value, fill_mode="partial")``.

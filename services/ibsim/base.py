@@ -102,6 +102,7 @@ class SimulatorBase:
         # other_requests.HistoryRequest, as received (tests count them); the last 1000 only
         self.history_requests: deque = deque(maxlen=1000)
         self.history_pacing = HistoryPacingWatch()  # error 162 pacing violations (Faults.history_pacing)
+        self.pacing_disconnects = 0  # connections closed for exceeding the message rate again and again
         self.history_clock: Callable[[], float] = time.monotonic  # its clock (a test shares a fake one)
         for what, path in (("state file", self.config.state_file), ("ledger", self.config.ledger_file)):
             if path:

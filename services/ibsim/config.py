@@ -79,15 +79,25 @@ class Faults:
     reject_min_quantity: Decimal | None = None
     drop_after_messages: int | None = None  # close each connection after it was sent N messages
     pacing_limit: int = 50  # incoming messages per second before error 100; 0 disables
+    # TWS closes the connection of a client that keeps exceeding the rate ("If the 50
+    # messages/second rate is exceeded, TWS will eventually close the connection", IB's API
+    # docs): the connection is closed at its Nth violation within ``pacing_disconnect_window``
+    # seconds, a violation being a run of errors 100 with less than a second between them
+    # (one burst); 0 never closes it
+    pacing_disconnect_after: int = 5
+    pacing_disconnect_window: float = 60.0
     # historical requests per ``history_window`` seconds before error 162 "pacing violation" (with
     # IB's other two rules: no identical request within 15 s, at most 5 per contract in 2 s);
-    # 0 disables (the default: IB enforces these for bars of 30 s or less, softly for daily bars)
-    history_pacing: int = 0
+    # 0 disables. IB enforces them strictly for bars of 30 s or less and throttles larger bars
+    # softly: by default they apply to bars up to ``history_pacing_bar_seconds``; None: every bar
+    # size (``--history-pacing N``, the tests of the console's own pacing of daily bars)
+    history_pacing: int = 60
     history_window: float = 600.0
+    history_pacing_bar_seconds: int | None = 30
     # IB's market data lines (per account, every client of the gateway together): streaming
     # subscriptions and snapshots not yet ended beyond this get error 101 "Max number of tickers
-    # has been reached"; 0 disables (the default). A new account has 100.
-    market_data_lines: int = 0
+    # has been reached"; 0 disables. IB refuses them strictly: on by default, at a new account's 100.
+    market_data_lines: int = 100
     # listing key -> the IB error answering its streaming requests (market.MARKET_DATA_ERRORS: 354
     # not subscribed, 200 no security definition, 10168, 10197; 10167 is followed by the data)
     market_data_errors: dict[str, int] = field(default_factory=dict)

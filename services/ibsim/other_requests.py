@@ -189,6 +189,19 @@ def _history(sim: IBGatewaySimulator, instrument: Instrument, what: str, now: da
                                 last, quantum)
 
 
+def _history_paced(faults, bar_text: str) -> bool:
+    """Whether IB's historical pacing rules apply to a request of this bar size (a bar size TWS
+    would refuse is refused after the check, as ever)."""
+    if faults.history_pacing <= 0:
+        return False
+    if faults.history_pacing_bar_seconds is None:
+        return True
+    try:
+        return history.parse_bar_size(bar_text) <= faults.history_pacing_bar_seconds
+    except history.HistoryRequestError:
+        return True
+
+
 def req_historical_data(sim, session, f) -> None:
     """``20|reqId|<12 contract>|includeExpired|end|barSize|duration|useRTH|whatToShow|formatDate|...``
     (a version field after the id below 124): the listing's synthetic bars (history.py), then
@@ -201,7 +214,7 @@ def req_historical_data(sim, session, f) -> None:
         return
     end_text, bar_text, duration_text, rth, what_text, date_format = f[15 + o:21 + o]
     sim.history_requests.append(HistoryRequest(instrument.key, end_text, duration_text, bar_text, what_text))
-    if sim.faults.history_pacing > 0:
+    if _history_paced(sim.faults, bar_text):
         broken = sim.history_pacing.violation((instrument.key, what_text), (instrument.key, end_text, duration_text, bar_text,
                                                                             what_text, rth), sim.history_clock(),
                                               sim.faults.history_pacing, sim.faults.history_window)

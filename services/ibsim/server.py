@@ -73,6 +73,11 @@ class IBGatewaySimulator(TransportMixin, MarketMixin, HoursMixin, AccountMixin, 
             return
         if session.over_pace(now, self.faults.pacing_limit):
             session.error(-1, 100, f"Max rate of messages per second has been exceeded:max={self.faults.pacing_limit}")
+            if session.refused_for_pace(now, self.faults.pacing_disconnect_after, self.faults.pacing_disconnect_window):
+                log.warning("client %s kept exceeding %d messages a second: connection closed, as TWS does",
+                            session.client_id, self.faults.pacing_limit)
+                self.pacing_disconnects += 1
+                session.close()
             return
         handler = self._handlers.get(msg_id)
         if handler is None:

@@ -48,6 +48,8 @@ class Session:
         # reqAccountSummary subscriptions: reqId -> what was asked and what was last sent (account.py)
         self.account_summaries: dict[int, AccountSummarySubscription] = {}
         self._received: deque[float] = deque()
+        self._violations: deque[float] = deque()  # when each run of errors 100 began
+        self._last_refused: float | None = None
         # while the gateway has lost IB's servers (gateway_faults.py): what IB would push, held
         self.held: list[list[str]] | None = None
         peer = writer.get_extra_info("peername")
@@ -84,6 +86,19 @@ class Session:
 
     def restart_pacing_window(self) -> None:
         self._received.clear()
+        self._last_refused = None  # as after a quiet second: the next error 100 is a new violation
+
+    def refused_for_pace(self, now: float, disconnect_after: int, window: float) -> bool:
+        """A message was refused with error 100: whether this connection now broke the rate so
+        often (``disconnect_after`` runs of errors 100 within ``window`` seconds) that TWS closes it."""
+        new_run = self._last_refused is None or now - self._last_refused >= 1.0
+        self._last_refused = now
+        if not new_run:
+            return False
+        self._violations.append(now)
+        while self._violations and now - self._violations[0] > window:
+            self._violations.popleft()
+        return 0 < disconnect_after <= len(self._violations)
 
     def over_pace(self, now: float, limit: int) -> bool:
         if limit <= 0:

@@ -166,6 +166,7 @@ SIX = ["AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA"]
 async def _download_six(make_simulator, database, pacing: HistoricalPacing, sim_clock=None):
     sim = await make_simulator(clock=lambda: NOW)
     sim.faults.history_pacing, sim.faults.history_window = 4, 3.0  # IB's 60 in 600 s, shrunk
+    sim.faults.history_pacing_bar_seconds = None  # daily bars too (IB: strict for 30 s or less)
     if sim_clock is not None:
         sim.history_clock = sim_clock
     provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)

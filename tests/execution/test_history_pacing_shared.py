@@ -40,6 +40,7 @@ class FakeClock:
 async def _simulator(make_simulator, clock: FakeClock):
     sim = await make_simulator(clock=lambda: NOW)
     sim.faults.history_pacing, sim.faults.history_window = LIMIT, WINDOW
+    sim.faults.history_pacing_bar_seconds = None  # daily bars too (IB: strict for 30 s or less)
     sim.history_clock = clock
     return sim
 
@@ -102,6 +103,7 @@ async def test_a_listing_fails_after_a_few_pacing_violations_in_a_row(make_simul
     clock = FakeClock()
     sim = await _simulator(make_simulator, clock)
     sim.faults.history_pacing, sim.faults.history_window = 1, 1e9  # one request, then violations for ever
+    sim.faults.history_pacing_bar_seconds = None  # daily bars too (IB: strict for 30 s or less)
     report = await _download(sim, database, 21, ["AAPL", "MSFT"], _pacing(clock))
     [msft] = report.failed
     assert msft.symbol == "MSFT" and "pacing violation" in (msft.error or "")

@@ -62,6 +62,7 @@ async def test_a_query_that_never_gets_an_answer_fails_naming_the_symbols(make_s
     provider = await _provider(sim, 22, request_attempts=2)
     try:
         sim.faults.pacing_limit = 1  # from now on about one message a second gets through
+        sim.faults.pacing_disconnect_after = 0  # below the console's slowest rate: TWS would close the line
         sim.restart_pacing_windows()  # the connection's own messages no longer count
         with pytest.raises(QueryFailed) as info:
             await provider.qualify(synthetic_symbols(12))

@@ -77,6 +77,15 @@ def test_cli_flags_build_the_config():
     assert args.host == "127.0.0.1" and args.port == 7497
 
 
+def test_ibs_strict_limits_are_kept_by_default_and_can_be_changed():
+    defaults = build_config(build_parser().parse_args(["sim"])).faults
+    assert (defaults.pacing_limit, defaults.pacing_disconnect_after, defaults.market_data_lines) == (50, 5, 100)
+    # historical pacing: IB's 60 in 10 minutes, strict for bars of 30 s or less only
+    assert (defaults.history_pacing, defaults.history_window, defaults.history_pacing_bar_seconds) == (60, 600.0, 30)
+    changed = build_config(build_parser().parse_args(["sim", "--history-pacing", "4", "--market-data-lines", "0"])).faults
+    assert (changed.history_pacing, changed.history_pacing_bar_seconds, changed.market_data_lines) == (4, None, 0)
+
+
 def test_synthetic_symbols_extend_the_universe():
     from services.core.snapshots import SYMBOL_RE
     from services.ibsim import IBGatewaySimulator

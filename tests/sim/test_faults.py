@@ -235,3 +235,25 @@ async def test_lost_place_order_is_silently_discarded(simulator, ib_client, ib_l
     ib.cancelOrder(lost.order)
     await wait_for(lambda: errors, message="the answer to the cancel of the lost order")
     assert errors == [(lost.order.orderId, 10147)]
+
+
+async def test_a_client_that_keeps_exceeding_the_rate_is_disconnected_as_by_tws(simulator, ib_client, ib_log_guard):
+    ib_log_guard.allow(r"^Error 100, |Peer closed connection")
+    ib = await ib_client()
+    ib.client.MaxRequests = 0  # let the client exceed the limit
+    simulator.faults.pacing_limit = 5
+    simulator.faults.pacing_disconnect_after, simulator.faults.pacing_disconnect_window = 2, 10.0
+    simulator.restart_pacing_windows()
+    errors = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
+    calls = count_calls(ib, "currentTime")
+    for _ in range(12):  # one burst: refused, the connection stays
+        ib.client.reqCurrentTime()
+    await wait_for(lambda: len(calls) + errors.count(100) == 12, message="the first burst answered or refused")
+    assert ib.isConnected() and simulator.pacing_disconnects == 0
+    # the next burst, once the one-second window has passed, is the second violation
+    simulator.restart_pacing_windows()  # as after a quiet second
+    for _ in range(12):
+        ib.client.reqCurrentTime()
+    await wait_for(lambda: not ib.isConnected(), message="the connection closed by the simulator")
+    assert simulator.pacing_disconnects == 1

@@ -138,3 +138,23 @@ async def test_a_duration_reaching_before_year_1_gets_error_162_and_the_connecti
     assert ib.isConnected()
     daily = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, "", "1 W", "1 day", "TRADES", True), 5)
     assert daily[-1].date == date(2025, 1, 6)  # the connection still answers
+
+
+async def test_small_bars_keep_ibs_pacing_by_default_and_daily_bars_are_throttled_softly(make_simulator, ib_client,
+                                                                                           ib_log_guard):
+    """IB answers a pacing violation with error 162 for bars of 30 s or less; larger bars are
+    only slowed down. The simulator does the same without being asked."""
+    ib_log_guard.allow(r"Error 162")
+    sim = await make_simulator(clock=lambda: NOW)
+    ib = await ib_client(sim=sim)
+    [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    errors = []
+    ib.errorEvent += lambda req_id, code, message, contract: errors.append((code, message))
+    for _ in range(2):  # identical daily requests within 15 s: answered both times
+        daily = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, END, "1 W", "1 day", "TRADES", True), 5)
+        assert len(daily) == 4
+    first = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, END, "60 S", "5 secs", "TRADES", True), 5)
+    again = await asyncio.wait_for(ib.reqHistoricalDataAsync(aapl, END, "60 S", "5 secs", "TRADES", True), 5)
+    assert len(first) == 12 and list(again) == []
+    assert [code for code, _ in errors] == [162] and "identical request within 15 seconds" in errors[0][1]
+    assert sim.history_pacing.violations == 1
