@@ -120,8 +120,9 @@ class MarketDataLinesFull(StreamRefused):
 
     code = "market_data_lines_full"
 
-    def __init__(self, key: str, lines: int) -> None:
-        super().__init__(key, f"{key}: IB's market data lines are all in use ({lines}; TWS and the account's "
+    def __init__(self, key: str, lines: int, kept: int = 0) -> None:
+        kept_words = f"{kept} kept for the snapshots of previews and tickets; " if kept else ""
+        super().__init__(key, f"{key}: IB's market data lines are all in use ({lines}; {kept_words}TWS and the account's "
                               f"other programs share them): remove a listing from the watchlist to free one")
 
 

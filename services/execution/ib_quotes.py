@@ -6,9 +6,11 @@ frozen :class:`Quote` handed to the listeners (the quote book, services.executio
 a listing streams, ``market_prices`` takes its price from the stream instead of asking for a
 snapshot: the watchlist, the order ticket and the preview show and use the same price.
 
-Each stream holds one of the account's market data lines (``market_data_lines``, a setting). A
-stream beyond them is refused with ``MarketDataLinesFull``, naming the listing: by the console when
-its own streams already hold every line, else by IB (error 101, shared with TWS and the account's
+Each stream holds one of the account's market data lines (``market_data_lines``, a setting). The
+streams leave a tenth of them (``snapshot_reserve``) to the snapshots of a preview or a ticket:
+a watchlist as long as the lines would otherwise leave a run's prices none, and the run would
+fail on IB's error 101. A stream beyond the rest is refused with ``MarketDataLinesFull``, naming
+the listing: by the console when its own streams already hold what they may, else by IB (error 101, shared with TWS and the account's
 other programs). IB ends a stream with any other error but a notice (354 not subscribed, 200 no
 such listing, ...: ``StreamRefused``, with the word its row shows). A refused stream is dropped
 (cancelled at IB if it started), never kept as a subscription that holds nothing.
@@ -48,6 +50,8 @@ DATA_TYPE_KINDS = {1: "live", 2: "frozen", 3: "delayed", 4: "delayed_frozen"}
 # started: IB answers both at once; a quiet listing must not hold the watchlist's start-up (the
 # streams of a start wait together: ``stream_quotes``).
 STREAM_ANSWER_WAIT = 2.0
+# the streams leave market_data_lines // 10 lines to the snapshots of previews and tickets
+SNAPSHOT_RESERVE_DIVISOR = 10
 
 
 def _price(value: Any) -> Decimal | None:
@@ -117,6 +121,11 @@ class IbQuotes:
         listeners.append(listener)
         return lambda: listeners.remove(listener) if listener in listeners else None
 
+    @property
+    def snapshot_reserve(self) -> int:
+        """Lines the streams leave to snapshots: a tenth (none for an account of fewer than 10)."""
+        return self.market_data_lines // SNAPSHOT_RESERVE_DIVISOR
+
     def stream_lines(self) -> int:
         """The market data lines this connection's streams hold."""
         return sum(1 for entry in self._quote_streams.values() if entry[0] == self.connected_at)
@@ -170,8 +179,9 @@ class IbQuotes:
                         await self._send(self.ib.cancelMktData, old[1].contract)
                     except Exception:  # the old stream is gone either way
                         log.debug("cancelMktData of %s failed", spec.key, exc_info=True)
-            if self.stream_lines() >= self.market_data_lines:
-                raise MarketDataLinesFull(spec.key, self.market_data_lines)  # IB would refuse it: not asked
+            if self.stream_lines() >= self.market_data_lines - self.snapshot_reserve:
+                # IB would refuse it, or the next preview's snapshots: not asked
+                raise MarketDataLinesFull(spec.key, self.market_data_lines, self.snapshot_reserve)
             # registered before any answer can be read: ``_send`` returns right after the write
             ticker = await self._send(self.ib.reqMktData, contract, "", False, False)
             handler = functools.partial(self._on_stream_update, spec.key)
@@ -208,7 +218,7 @@ class IbQuotes:
         refusal: StreamRefused
         if word is None:
             self.ib.wrapper.endTicker(ticker, "mktData")  # nothing to cancel later: IB never started it
-            refusal = MarketDataLinesFull(key, self.market_data_lines)
+            refusal = MarketDataLinesFull(key, self.market_data_lines, self.snapshot_reserve)
         else:
             self._cancel_dead_stream(key, ticker)
             refusal = StreamRefused.by_ib(key, word, code, message)

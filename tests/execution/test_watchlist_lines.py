@@ -187,3 +187,29 @@ async def test_a_listing_removed_frees_its_line_for_a_refused_one(make_simulator
         assert provider.stream_lines() == 3 == sim.market_data_lines_used()
     finally:
         await provider.disconnect()
+
+
+async def test_the_watchlist_leaves_a_tenth_of_the_lines_to_the_snapshots_of_a_preview(make_simulator, ib_log_guard):
+    """A watchlist as long as the account's lines took every one of them: a preview's snapshots
+    of other listings were then all refused by IB (error 101, asked three times) and the run
+    failed. The streams now stop a tenth of the lines short (10 of 100): the preview is priced."""
+    ib_log_guard.allow(r"Error 101, reqId")  # the old code's snapshots beyond the lines
+    sim = await make_simulator(synthetic_symbols=30, state_file=None, ledger_file=None)
+    sim.faults.market_data_lines = 20  # an account with 20 lines ...
+    provider = await _provider(sim, 47)
+    provider.market_data_lines = 20  # ... and the settings say so
+    refused_by_ib = _errors(provider, 101)
+    book = QuoteBook(provider)
+    symbols = synthetic_symbols(30)
+    watched, priced = symbols[:20], symbols[20:]
+    try:
+        assert book.watch_later(watched) == []
+        refused = await book.start()
+        assert [message.split(":")[0] for message in refused] == watched[18:]  # 2 of the 20 lines kept
+        assert all(f"{LINES_IN_USE} (20; 2 kept for the snapshots of previews and tickets;" in m for m in refused), refused
+        assert provider.stream_lines() == 18 == sim.market_data_lines_used()
+        prices = await provider.market_prices(priced)
+        assert prices == {s: sim.universe[s].price for s in priced}
+        assert refused_by_ib == []
+    finally:
+        await provider.disconnect()
