@@ -85,12 +85,22 @@ class IbQueries:
     _account_summary_req: tuple[datetime | None, int] | None = None  # (connection, reqId) of that subscription
     # IB's market data lines of the account (the setting [ib] market_data_lines)
     market_data_lines: int = MARKET_DATA_LINES
+    _snapshot_lines_shared: Lines | None = None  # ``_shared_snapshot_lines``
 
     @property
     def snapshot_lines(self) -> int:
         """How many snapshots may be open at once: half of the account's lines, so that the
         watchlist, TWS and another process keep theirs."""
         return max(1, self.market_data_lines // 2)
+
+    def _shared_snapshot_lines(self) -> Lines:
+        """The connection's one budget of ``snapshot_lines``, shared by every ``market_prices``
+        call at once (a preview, tickets, the monitor): each call's own budget alone let a few
+        calls together hold more lines than the account has, and IB refused them (error 101)."""
+        shared = self._snapshot_lines_shared
+        if shared is None or shared.count != self.snapshot_lines:
+            shared = self._snapshot_lines_shared = Lines(self.snapshot_lines)
+        return shared
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
@@ -208,7 +218,7 @@ class IbQueries:
         tickers: dict[str, Any] = {}
         by_req_id: dict[int, str] = {}
         refused: set[str] = set()
-        lines = Lines(min(self.snapshot_lines, self.market_data_lines - self.stream_lines()))
+        lines = Lines(min(self.snapshot_lines, self.market_data_lines - self.stream_lines()), within=self._shared_snapshot_lines())
 
         def start(symbol: str) -> asyncio.Future:
             refused.discard(symbol)

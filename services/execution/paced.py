@@ -219,19 +219,31 @@ class Lines:
     """A budget of simultaneously open requests (IB's market data lines: a snapshot holds one
     until its end; beyond the account's allowance IB answers error 101 \"Max number of tickers
     has been reached\"). ``take`` waits for a free line, ``hold`` gives it back when the
-    request's answer comes, ``release_all`` gives back the lines of requests left unanswered."""
+    request's answer comes, ``release_all`` gives back the lines of requests left unanswered.
 
-    def __init__(self, count: int) -> None:
+    ``within``: a budget shared with other callers (the connection's snapshot lines): a line is
+    taken from both, so that callers at once never hold more than the shared budget together."""
+
+    def __init__(self, count: int, within: Lines | None = None) -> None:
         self.count = max(1, count)
+        self.within = within
         self._free = asyncio.Semaphore(self.count)
         self._held: set[asyncio.Future] = set()
         self.most_open = 0  # the most lines held at once (tests)
 
     async def take(self) -> None:
         await self._free.acquire()
+        if self.within is not None:
+            try:
+                await self.within.take()
+            except BaseException:
+                self._free.release()
+                raise
 
     def give_back(self) -> None:
         self._free.release()
+        if self.within is not None:
+            self.within.give_back()
 
     def hold(self, future: asyncio.Future) -> None:
         self._held.add(future)
@@ -241,7 +253,7 @@ class Lines:
     def _done(self, future: asyncio.Future) -> None:
         if future in self._held:
             self._held.discard(future)
-            self._free.release()
+            self.give_back()
 
     def release_all(self) -> None:
         for future in list(self._held):

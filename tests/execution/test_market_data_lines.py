@@ -147,3 +147,24 @@ async def test_a_history_request_dropped_by_error_100_is_asked_again(make_simula
         assert loop.time() - started < queries.HISTORY_TIMEOUT  # not after the history timeout
     finally:
         await provider.disconnect()
+
+
+async def test_snapshots_asked_at_once_by_several_callers_share_the_lines(make_simulator, ib_log_guard):
+    """Each ``market_prices`` call had its own budget of half the lines: three at once (a
+    preview, a ticket, the monitor) held one and a half times the account's lines, and IB
+    refused the rest with error 101. They now share one budget."""
+    ib_log_guard.allow(r"Error 101, reqId")  # the old code's failure, if it comes back
+    sim = await make_simulator(synthetic_symbols=30, state_file=None, ledger_file=None)
+    sim.faults.market_data_lines = 10  # an account with 10 lines
+    sim.faults.snapshot_seconds = 0.5  # each snapshot holds its line this long (IB: up to ~11 s)
+    provider = await _provider(sim, 32)
+    provider.market_data_lines = 10
+    refused = _errors(provider, 101)
+    try:
+        symbols = synthetic_symbols(30)
+        await provider.qualify(symbols)
+        answers = await asyncio.gather(*(provider.market_prices(symbols[i:i + 10]) for i in (0, 10, 20)))
+        assert refused == []
+        assert {key: price for answer in answers for key, price in answer.items()} == {s: sim.universe[s].price for s in symbols}
+    finally:
+        await provider.disconnect()
