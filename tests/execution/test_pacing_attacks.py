@@ -308,3 +308,47 @@ async def test_concurrent_snapshot_askers_share_the_market_data_lines(database, 
         _assert_paced(stack, sends)
     finally:
         await stack.close()
+
+
+async def test_cancel_all_in_the_middle_of_a_paced_run_goes_at_once_and_stops_it(database, make_simulator):
+    """The trader's Cancel All while a run of 300 orders is being sent at 45 a second: it does
+    not wait behind the run's queue, the run sends nothing more, and every order of the run is
+    either at IB (once) or canceled before it was sent."""
+    from services.domain import OrderState, TradeMode
+
+    from .conftest import make_snapshot
+    from .pacing_helpers import equal_weights, refs_at_simulator
+
+    sim = await _sim(make_simulator)
+    stack, sends = await _stack(database, sim, 49)
+    loop = asyncio.get_running_loop()
+    received = []
+    hundredth = loop.create_future()
+
+    def at_the_100th(event: str, _details: dict) -> None:
+        if event == "order":
+            received.append(loop.time())
+            if len(received) == 100 and not hundredth.done():
+                hundredth.set_result(None)
+
+    sim.listeners.append(at_the_100th)
+    try:
+        _, snapshot_id = make_snapshot(database, "stopped", equal_weights(synthetic_symbols(N)))
+        run_ = await stack.service.create_run("stopped", snapshot_id, TradeMode.PAPER, {})
+        running = asyncio.ensure_future(stack.service.execute(run_.id, portfolio_value=Decimal(1_000_000)))
+        await asyncio.wait_for(asyncio.shield(hundredth), 120)
+        asked = loop.time()
+        await stack.actions.cancel_all()
+        answered = loop.time() - asked
+        result = await asyncio.wait_for(running, 60)
+        assert result.stopped is not None and "Cancel All" in result.stopped, result.stopped
+        assert answered < 10, answered  # not behind the 200 orders still to send (about 4.5 s at 45 a second)
+        assert all(t <= asked + answered for t in received)  # nothing reached IB after the Cancel All returned
+        refs = refs_at_simulator(sim)
+        assert set(refs.values()) == {1} and 100 <= len(refs) < N
+        view = await stack.service.view(run_.id)
+        states = [o.status for o in view.orders]
+        assert len(states) == N and states.count(OrderState.CANCELED) == N - len(refs), states
+        _assert_paced(stack, sends)
+    finally:
+        await stack.close()
