@@ -352,3 +352,52 @@ async def test_cancel_all_in_the_middle_of_a_paced_run_goes_at_once_and_stops_it
         _assert_paced(stack, sends)
     finally:
         await stack.close()
+
+
+async def test_a_reconnect_in_the_middle_of_a_bars_download_then_a_second_download(database, make_simulator, ib_log_guard):
+    """The connection drops at the 30th of 120 historical requests: the download ends saying the
+    connection is lost (by design: price_cache.download_daily_bars), what arrived is kept, and
+    the next download asks only for the rest, without a pacing violation (the requests of the
+    first still count at IB)."""
+    from datetime import UTC, date, datetime
+
+    from services import price_cache
+    from services.execution.errors import NotConnected
+    from services.execution.events import ConnectionState
+    from services.execution.history_log import DbHistoryLog, gateway_key
+    from services.execution.history_pacing import HistoricalPacing
+    from tests.fixtures.waiting import wait_until
+
+    ib_log_guard.allow(r"Peer closed connection|Socket disconnect")
+    now = datetime(2025, 1, 6, 22, 0, tzinfo=UTC)
+    clock = FakeClock()
+    sim = await make_simulator(synthetic_symbols=120, state_file=None, ledger_file=None, clock=lambda: now)
+    sim.faults.history_pacing_bar_seconds = None
+    sim.history_clock = clock
+    stack, sends = await _stack(database, sim, 50)
+    stack.provider.history_pacing = HistoricalPacing(clock=clock, sleep=clock.sleep,
+                                                     shared=DbHistoryLog(database, gateway_key("127.0.0.1", sim.port)))
+    loop = asyncio.get_running_loop()
+    historical = sim._handlers[20]
+
+    def dropping_at_the_30th(simulator, session, fields) -> None:
+        historical(simulator, session, fields)
+        if len(sim.history_requests) == 30:
+            loop.call_soon(sim.drop_connections)
+
+    sim._handlers = {**sim._handlers, 20: dropping_at_the_30th}
+    symbols = synthetic_symbols(120)
+    try:
+        with pytest.raises(NotConnected, match="not connected to IB"):
+            await price_cache.download_daily_bars(database, stack.provider, symbols, date(2024, 12, 2), date(2025, 1, 6), now=now)
+        kept = {bar.symbol for bar in price_cache.load_bars(database, symbols)}
+        assert 29 <= len(kept) <= 30
+        await wait_until(lambda: stack.provider.state is ConnectionState.CONNECTED, 30, "the reconnect")
+        second = await price_cache.download_daily_bars(database, stack.provider, symbols, date(2024, 12, 2), date(2025, 1, 6), now=now)
+        assert second.failed == () and {item.symbol for item in second.listings if item.requests} == set(symbols) - kept
+        assert sim.history_pacing.violations == 0
+        third = await price_cache.download_daily_bars(database, stack.provider, symbols, date(2024, 12, 2), date(2025, 1, 6), now=now)
+        assert (third.requests, third.failed) == (0, ())
+        _assert_paced(stack, sends)
+    finally:
+        await stack.close()
