@@ -1,8 +1,8 @@
 """Attacks on the console's pacing with the real ib_async client against the simulator over a
 real socket, at IB's limits as the simulator now keeps them by default (50 messages a second:
 error 100 and, kept up, a closed connection; 100 market data lines: error 101; historical
-pacing: error 162): the execute command with 300 orders, Cancel All of 300 working orders (one
-message, and one by one), a storm of 300 replaces, a bars download of 120 listings and a second
+pacing: error 162): the execute command with 150 orders, Cancel All of 150 working orders (one
+message, and one by one), a storm of 150 replaces, a bars download of 120 listings and a second
 one that asks nothing, a watchlist longer than the lines and a run beside it, snapshots asked by
 many callers at once, a reconnect in the middle of a paced run and of a Cancel All. Each
 finishes with no error 100 from the gateway, never more than our budget (45) in any second on
@@ -30,11 +30,12 @@ from .pacing_helpers import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)]
 
-N = 300
+# three times IB's 50 messages a second: the pacing is tested for seconds on end, not a burst
+N = 150
 
 
-async def _sim(make_simulator):
-    sim = await make_simulator(synthetic_symbols=N, state_file=None, ledger_file=None)
+async def _sim(make_simulator, listings: int = N):
+    sim = await make_simulator(synthetic_symbols=listings, state_file=None, ledger_file=None)
     assert (sim.faults.pacing_limit, sim.faults.pacing_disconnect_after, sim.faults.market_data_lines) == (50, 5, 100)
     return sim
 
@@ -71,7 +72,7 @@ def _assert_paced(stack, sends) -> None:
 
 
 @pytest.mark.parametrize("one_by_one", [True, False], ids=["one-by-one", "global"])
-async def test_cancel_all_of_300_working_orders_stays_within_ibs_pacing(database, make_simulator, one_by_one):
+async def test_cancel_all_of_150_working_orders_stays_within_ibs_pacing(database, make_simulator, one_by_one):
     sim = await _sim(make_simulator)
     stack, sends = await _stack(database, sim, 41)
     try:
@@ -164,20 +165,20 @@ async def test_a_reconnect_in_the_middle_of_a_paced_burst_loses_and_doubles_noth
     loop = asyncio.get_running_loop()
     received = []
 
-    def drop_at_the_120th(event: str, _details: dict) -> None:
+    def drop_at_the_60th(event: str, _details: dict) -> None:
         if event == "order":
             received.append(1)
-            if len(received) == 120:  # mid-burst: the client is sending at 45 a second
+            if len(received) == 60:  # mid-burst: the client is sending at 45 a second
                 loop.call_soon(sim.drop_connections)
 
-    sim.listeners.append(drop_at_the_120th)
+    sim.listeners.append(drop_at_the_60th)
     try:
         _, snapshot_id = make_snapshot(database, "burst", equal_weights(synthetic_symbols(N)))
         run_ = await stack.service.create_run("burst", snapshot_id, TradeMode.PAPER, {})
         first = await stack.service.execute(run_.id, portfolio_value=Decimal(1_000_000))
         # said plainly, nothing lost: what IB got is sent, the rest is still to send
         assert first.stopped is not None and first.stopped.startswith("connection lost"), first.stopped
-        assert len(first.sent) >= 120 and len(first.sent) + len(first.unsent) == N
+        assert len(first.sent) >= 60 and len(first.sent) + len(first.unsent) == N
         await wait_until(lambda: stack.provider.state is ConnectionState.CONNECTED, 30, "the reconnect")
         resumed = await stack.service.execute(run_.id)  # the trader's second click: only what IB never saw
         assert resumed.failed == (), resumed.failed
@@ -203,12 +204,12 @@ async def test_a_watchlist_beyond_the_market_data_lines_then_a_run(database, mak
     from .pacing_helpers import equal_weights, refs_at_simulator
 
     ib_log_guard.allow(r"Error 101, reqId")
-    sim = await _sim(make_simulator)
+    sim = await _sim(make_simulator, 200)
     stack, sends = await _stack(database, sim, 45)
     refused_by_ib = []
     stack.provider.ib.errorEvent += lambda req_id, code, *_: code == 101 and refused_by_ib.append(req_id)
     book = QuoteBook(stack.provider)
-    watched = synthetic_symbols(N)[:150]
+    watched = synthetic_symbols(200)[:150]
     try:
         assert book.watch_later(watched) == []
         refused = await book.start()
@@ -216,7 +217,7 @@ async def test_a_watchlist_beyond_the_market_data_lines_then_a_run(database, mak
         assert stack.provider.stream_lines() == 90 == sim.market_data_lines_used()
         assert refused_by_ib == []  # nothing asked beyond the lines
 
-        symbols = synthetic_symbols(N)[150:190]
+        symbols = synthetic_symbols(200)[150:190]
         _, snapshot_id = make_snapshot(database, "lines", equal_weights(symbols))
         run_ = await stack.service.create_run("lines", snapshot_id, TradeMode.PAPER, {})
         result = await stack.service.execute(run_.id, portfolio_value=Decimal(1_000_000))
@@ -229,16 +230,16 @@ async def test_a_watchlist_beyond_the_market_data_lines_then_a_run(database, mak
         await stack.close()
 
 
-async def test_the_execute_command_with_300_orders_at_ibs_pacing(db_url, database, make_simulator, tmp_path, ib_log_guard):
+async def test_the_execute_command_with_150_orders_at_ibs_pacing(db_url, database, make_simulator, tmp_path, ib_log_guard):
     from .cli_helpers import cli_args, run
     from .pacing_helpers import refs_at_simulator
 
     sim = await _sim(make_simulator)
     allow_large_runs(database)
-    snapshot = tmp_path / "three-hundred.csv"
+    snapshot = tmp_path / "one-hundred-fifty.csv"
     snapshot.write_text("symbol,weight\n" + "".join(f"{s},0.0015\n" for s in synthetic_symbols(N)))
 
-    result = await run(cli_args(db_url, sim.port, "execute", "--snapshot", str(snapshot), "--project", "three-hundred",
+    result = await run(cli_args(db_url, sim.port, "execute", "--snapshot", str(snapshot), "--project", "one-hundred-fifty",
                                 "--mode", "paper", "--portfolio-value", "1000000", "--wait-seconds", "120", "--json"),
                        timeout=280)
 
@@ -252,7 +253,7 @@ async def test_the_execute_command_with_300_orders_at_ibs_pacing(db_url, databas
 
 
 async def test_a_reconnect_in_the_middle_of_a_cancel_all_one_by_one(database, make_simulator, ib_log_guard):
-    """The connection drops after the 100th of 300 cancels: what was not canceled is said, by
+    """The connection drops after the 50th of 150 cancels: what was not canceled is said, by
     order, and a second Cancel All after the reconnect cancels the rest; nothing is left working."""
     from services.execution.events import ConnectionState
     from tests.fixtures.waiting import wait_until
@@ -267,7 +268,7 @@ async def test_a_reconnect_in_the_middle_of_a_cancel_all_one_by_one(database, ma
     def counting_cancel(simulator, session, fields) -> None:
         cancel_order(simulator, session, fields)
         cancels.append(1)
-        if len(cancels) == 100:  # mid-burst: the client is sending at 45 a second
+        if len(cancels) == 50:  # mid-burst: the client is sending at 45 a second
             loop.call_soon(sim.drop_connections)
 
     sim._handlers = {**sim._handlers, 4: counting_cancel}
@@ -276,7 +277,7 @@ async def test_a_reconnect_in_the_middle_of_a_cancel_all_one_by_one(database, ma
         assert len(_working_at_sim(sim)) == N
         first = await stack.actions.cancel_all(one_by_one=True, wait=True)
         # each order either canceled or named with why: nothing silently left working
-        assert len(first) >= 100 and len(first) + len(first.not_canceled) == N
+        assert len(first) >= 50 and len(first) + len(first.not_canceled) == N
         assert all("not connected to IB" in why for why in first.not_canceled), first.not_canceled[:3]
         assert len(_working_at_sim(sim)) == len(first.not_canceled)
         await wait_until(lambda: stack.provider.state is ConnectionState.CONNECTED, 30, "the reconnect")
@@ -294,12 +295,12 @@ async def test_concurrent_snapshot_askers_share_the_market_data_lines(database, 
     storm of tickets, a preview beside them) together held more than the account has while
     IB's snapshots kept their lines a few seconds, and IB refused them with error 101."""
     ib_log_guard.allow(r"Error 101, reqId")
-    sim = await _sim(make_simulator)
+    sim = await _sim(make_simulator, 200)
     sim.faults.snapshot_seconds = 3.0  # IB: a snapshot holds its line up to about 11 s
     stack, sends = await _stack(database, sim, 48)
     refused_by_ib = []
     stack.provider.ib.errorEvent += lambda req_id, code, *_: code == 101 and refused_by_ib.append(req_id)
-    symbols = synthetic_symbols(N)[:200]
+    symbols = synthetic_symbols(200)
     try:
         await stack.provider.qualify(symbols)  # the contracts first: the storm below is the snapshots'
         answers = await asyncio.gather(*(stack.provider.market_prices([symbol]) for symbol in symbols))
@@ -311,7 +312,7 @@ async def test_concurrent_snapshot_askers_share_the_market_data_lines(database, 
 
 
 async def test_cancel_all_in_the_middle_of_a_paced_run_goes_at_once_and_stops_it(database, make_simulator):
-    """The trader's Cancel All while a run of 300 orders is being sent at 45 a second: it does
+    """The trader's Cancel All while a run of 150 orders is being sent at 45 a second: it does
     not wait behind the run's queue, the run sends nothing more, and every order of the run is
     either at IB (once) or canceled before it was sent."""
     from services.domain import OrderState, TradeMode
@@ -323,29 +324,28 @@ async def test_cancel_all_in_the_middle_of_a_paced_run_goes_at_once_and_stops_it
     stack, sends = await _stack(database, sim, 49)
     loop = asyncio.get_running_loop()
     received = []
-    hundredth = loop.create_future()
+    fiftieth = loop.create_future()
 
-    def at_the_100th(event: str, _details: dict) -> None:
+    def at_the_50th(event: str, _details: dict) -> None:
         if event == "order":
             received.append(loop.time())
-            if len(received) == 100 and not hundredth.done():
-                hundredth.set_result(None)
+            if len(received) == 50 and not fiftieth.done():
+                fiftieth.set_result(None)
 
-    sim.listeners.append(at_the_100th)
+    sim.listeners.append(at_the_50th)
     try:
         _, snapshot_id = make_snapshot(database, "stopped", equal_weights(synthetic_symbols(N)))
         run_ = await stack.service.create_run("stopped", snapshot_id, TradeMode.PAPER, {})
         running = asyncio.ensure_future(stack.service.execute(run_.id, portfolio_value=Decimal(1_000_000)))
-        await asyncio.wait_for(asyncio.shield(hundredth), 120)
-        asked = loop.time()
+        await asyncio.wait_for(asyncio.shield(fiftieth), 120)
         await stack.actions.cancel_all()
-        answered = loop.time() - asked
+        answered = loop.time()
         result = await asyncio.wait_for(running, 60)
         assert result.stopped is not None and "Cancel All" in result.stopped, result.stopped
-        assert answered < 10, answered  # not behind the 200 orders still to send (about 4.5 s at 45 a second)
-        assert all(t <= asked + answered for t in received)  # nothing reached IB after the Cancel All returned
+        assert all(t <= answered for t in received)  # nothing reached IB after the Cancel All returned
         refs = refs_at_simulator(sim)
-        assert set(refs.values()) == {1} and 100 <= len(refs) < N
+        # fewer than the run's orders reached IB: the Cancel All did not wait behind the run's queue
+        assert set(refs.values()) == {1} and 50 <= len(refs) < N
         view = await stack.service.view(run_.id)
         states = [o.status for o in view.orders]
         assert len(states) == N and states.count(OrderState.CANCELED) == N - len(refs), states
