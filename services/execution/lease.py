@@ -5,7 +5,8 @@ command, two commands). The lease is one row per run:
 
 * taken atomically, the same way on SQLite and MariaDB: an INSERT that fails on the primary key
   when the run is held, or, for a stale row, a conditional UPDATE ``WHERE token = <the stale
-  token>`` (rowcount 1: ours; 0: someone else took it first);
+  token> AND expires_at = <the end it was read with>`` (rowcount 1: ours; 0: someone else took
+  it first, or its holder renewed it meanwhile);
 * kept alive by a heartbeat (``expires_at`` moved forward every third of the time to live) while
   the holder sends and waits; deleted at the end;
 * stale when it expired, or when its holder ran on this machine and that process is gone (a
@@ -341,7 +342,11 @@ class LeaseManager:
                 current = _holder(row)
                 if not current.stale(now):
                     return current
-                taken = session.execute(update(RunLease).where(RunLease.run_id == run_id, RunLease.token == current.token)
+                # the end it was read with too: a renewal that landed since this read (the holder
+                # woke up; on MariaDB the read takes no lock) keeps the lease with its holder, who
+                # writes its claimed orders under it; the token alone would not tell
+                taken = session.execute(update(RunLease).where(RunLease.run_id == run_id, RunLease.token == current.token,
+                                                               RunLease.expires_at == current.expires_at)
                                         .values(**values)).rowcount
             if taken == 1:
                 log.warning("run %s: took over the stale lease of %s", run_id, current.describe())

@@ -24,6 +24,7 @@ from services.execution.lease import (
     LEASE_EXPIRED,
     LEASE_TTL,
     Claim,
+    Holder,
     LeaseManager,
     RunBusy,
     holder_alive,
@@ -371,3 +372,35 @@ async def test_a_live_holder_is_refused_and_its_sending_orders_left_alone(stack,
     assert _statuses(stack.db, [d.client_order_id for d in drafts]) == {
         drafts[0].client_order_id: OrderState.SENDING, drafts[1].client_order_id: OrderState.NEW}
     assert simulator.orders() == []
+
+
+# MariaDB only (not a skip on SQLite: there the taker's unit of work holds the write lock from its
+# BEGIN IMMEDIATE, so no renewal can land between its read and its update)
+@pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)
+def test_a_renewal_between_the_takers_look_and_its_update_keeps_the_lease_with_its_holder(database, monkeypatch):
+    """The holder stood still past its lease; it wakes up and its heartbeat renews the lease
+    while another process, which has just read the expired row, is about to take it over. The
+    taker's conditional update must not win over that renewal: the holder, renewed, goes on
+    writing its claimed orders (its look before each write passes), and a taker that also held
+    the run would give those claims back NEW after finding them unknown at the broker, and send
+    them a second time."""
+    run_id, _ = _run_with_orders(database, 1)
+    clock = _Clock()
+    holder_manager = LeaseManager(database, ttl=30, clock=clock)
+    held = holder_manager.try_acquire(run_id)
+    clock.offset = timedelta(seconds=31)  # the holder's process stood still: its lease expired
+    stale = Holder.stale
+    renewed: list[bool] = []
+
+    def renewed_right_after_the_takers_look(self, now=None):
+        answer = stale(self, now)
+        if not renewed:  # the holder's heartbeat, on its own connection, between the taker's read and update
+            renewed.append(holder_manager.renew(held))
+        return answer
+
+    monkeypatch.setattr(Holder, "stale", renewed_right_after_the_takers_look)
+    got = LeaseManager(database, ttl=30, clock=clock).try_acquire(run_id)
+    assert renewed == [True]
+    holder_manager.check_sendable(held)  # the renewed holder may write its claimed orders...
+    assert isinstance(got, Holder) and got.token == held.token  # ...so nobody else holds the run
+    assert holder_manager.holder(run_id).token == held.token
