@@ -1,0 +1,62 @@
+"""A real ``execute`` process paused (SIGSTOP) mid-send for longer than the run's lease, while a
+second ``execute`` of the same run (another client id, waiting for the lease) takes the expired
+lease over, reconciles and sends the rest; the first is woken (SIGCONT) while the second is still
+sending. Every order reaches the broker once, and the database agrees with the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from sqlalchemy import select
+
+from services.db.models import RunLease
+from services.execution.lease import LEASE_TTL
+from tests.fixtures.waiting import wait_until
+
+from .cli_helpers import start
+from .test_one_sender import (  # noqa: F401 - wide_simulator is a fixture
+    ORDERS,
+    _assert_each_order_once,
+    _execute,
+    _finish,
+    _prepare,
+    _until_orders_at_broker,
+    wide_simulator,
+)
+
+
+def _lease_holders(database) -> set[int]:
+    with database.session() as session:
+        return set(session.scalars(select(RunLease.pid)))
+
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]  # a pause of more than the lease's 30 s
+
+
+async def test_an_execute_paused_past_its_lease_sends_nothing_once_woken_and_the_taker_sends_each_order_once(
+        database, db_url, wide_simulator):  # noqa: F811 - the fixture imported above
+    sim = wide_simulator
+    snapshot_id = _prepare(database, "paused")
+    first = await start(_execute(db_url, sim.port, snapshot_id, "paused", client_id=1, lease_wait=0))
+    await _until_orders_at_broker(sim, 10, first)
+    first.send_signal(signal.SIGSTOP)  # mid-send: some orders claimed, some at the broker, most NEW
+    try:
+        at_pause = len(sim.orders())
+        assert at_pause < ORDERS
+        second = await start(_execute(db_url, sim.port, snapshot_id, "paused", client_id=2, lease_wait=LEASE_TTL * 3))
+        # the first's lease expires and the second takes it over: the first is woken then, while
+        # the second reconciles and sends (it waits for the rows the paused first keeps locked)
+        await wait_until(lambda: _lease_holders(database) == {second.pid} or second.returncode is not None, LEASE_TTL * 3,
+                         "the second execute to take the expired lease over")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    woken, taker = await asyncio.gather(_finish(first), _finish(second))
+    assert taker.code == 0, taker.err[-3000:]
+    assert woken.code == 5, woken.err[-3000:]  # incomplete: it lost the run's lease
+    assert woken.json["run"]["lease_lost"], woken.json["run"]
+    sent_by_first, sent_by_second = set(woken.json["run"]["sent"]), set(taker.json["run"]["sent"])
+    assert not sent_by_first & sent_by_second
+    assert len(sent_by_first) + len(sent_by_second) == ORDERS
+    _assert_each_order_once(database, sim)
