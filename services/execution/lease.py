@@ -35,8 +35,13 @@ of a held lease only moves forward on a renewal the database confirmed.
 
 Clocks: the lease's times are each process's wall clock (UTC), not the database's: the holder
 computes ``expires_at``, a taker compares it with its own clock. Processes on one host share the
-clock; processes on several hosts assume their clocks agree within ``send_margin`` (NTP keeps
-them within milliseconds). A clock stepped by more than that would shorten the margin.
+clock; processes on several hosts need their clocks to agree within ``send_margin`` (NTP keeps
+them within milliseconds): a taker whose clock runs ahead of the holder's by more would take over
+a lease its holder still writes under. So on MariaDB (the database several hosts share) each
+process measures its clock against the database server's, when it takes a lease and then about
+once a minute while it holds one (``check_clock``), and refuses to take or to keep a lease while
+the two differ by more than half of ``send_margin``: any two processes that hold or take one
+then agree within ``send_margin``. (SQLite is a file on one machine: one clock.)
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -53,7 +59,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -74,6 +80,7 @@ LEASE_EXPIRED = "the run's lease expired while sending (the process stalled?)"
 LEASE_LOST = "the run's lease was lost (taken by another process after it expired)"
 LEASE_RELEASED = "the run's lease was released (its sending ended): nothing more is written under it"
 WAIT_POLL = 0.25  # seconds between two looks at a busy lease while waiting for it
+CLOCK_CHECK_INTERVAL = 60.0  # seconds between two measures of this process's clock against the database server's
 
 
 def _now() -> datetime:
@@ -263,6 +270,12 @@ class Lease:
     _task: asyncio.Task | None = field(default=None, repr=False)
 
 
+class ClockSkew(Refused):
+    """This machine's clock differs from the database server's by more than the lease allows."""
+
+    code = "clock_skew"
+
+
 class Claim(StrEnum):
     CLAIMED = "claimed"
     NOT_NEW = "not_new"  # canceled, or claimed or sent by someone else: never send it
@@ -282,6 +295,10 @@ class LeaseManager:
         # the broker before a taker could reconcile
         self.send_margin = ttl / 6 if send_margin is None else send_margin
         self.clock = clock  # the wall clock (UTC) of every lease time; injectable for tests
+        # this machine's clock as ``check_clock`` compares it with the database server's (a test
+        # moves ``clock`` to make time pass, and this one to put the machine's clock off)
+        self.system_clock: Callable[[], datetime] = _now
+        self._clock_checked: float | None = None  # time.monotonic() of the last check that passed
         self.host = socket.gethostname()
         self.inline_db = False  # a backtest's leases are taken inline (services.execution.dbcall)
         self.held: dict[int, Lease] = {}
@@ -314,10 +331,36 @@ class LeaseManager:
     def own_tokens(self) -> set[str]:
         return {lease.token for lease in self.held.values() if not lease.lost}
 
+    # ------------------------------------------------------------------ this machine's clock
+    def check_clock(self, *, force: bool = False) -> None:
+        """Raises ClockSkew when this machine's clock and the database server's (MariaDB) may
+        differ by more than half of ``send_margin``; measured around one query, again once
+        ``CLOCK_CHECK_INTERVAL`` seconds have passed since the last check that passed."""
+        if not force and self._clock_checked is not None and time.monotonic() - self._clock_checked < CLOCK_CHECK_INTERVAL:
+            return
+        limit = self.send_margin / 2
+        with self.db.core() as connection:
+            if connection.dialect.name not in ("mysql", "mariadb"):
+                self._clock_checked = time.monotonic()
+                return  # SQLite: every process of the file runs on this machine, under its clock
+            before = self.system_clock()
+            server = connection.scalar(text("SELECT UTC_TIMESTAMP(6)"))
+            after = self.system_clock()
+        if isinstance(server, str):
+            server = datetime.fromisoformat(server)
+        offset = (before + (after - before) / 2 - server.replace(tzinfo=UTC)).total_seconds()
+        # what the query's round trip leaves unknown counts against this machine
+        if abs(offset) + (after - before).total_seconds() / 2 > limit:
+            raise ClockSkew(f"this machine's clock is {abs(offset):.3f} s {'ahead of' if offset > 0 else 'behind'} the "
+                            f"database server's (at most {limit:g} s allowed): the run's lease cannot keep one sender "
+                            "per run across machines; synchronise the clocks (NTP) first. Nothing was sent from here")
+        self._clock_checked = time.monotonic()
+
     # ------------------------------------------------------------------ acquire / renew / release
     @retry_lock_conflicts  # each attempt's writes are committed or rolled back whole
     def try_acquire(self, run_id: int) -> Lease | Holder:
         """Our new lease, or the live holder that has it."""
+        self.check_clock()  # a clock off takes over what its holder still writes under, or is taken over so
         token = uuid.uuid4().hex
         for _attempt in range(3):
             now = self.clock()
@@ -394,6 +437,16 @@ class LeaseManager:
     async def _heartbeat(self, lease: Lease) -> None:
         while not lease.lost:
             await asyncio.sleep(lease.ttl / 3)
+            try:
+                await db_call(self.inline_db, self.check_clock)
+            except ClockSkew as exc:
+                # a clock stepped while holding: another process's view of this lease's end is
+                # no longer this one's, so nothing more is written under it
+                lease.lost = True
+                log.error("run %s: sending stops: %s", lease.run_id, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - the database away: the renewal below says so too
+                log.warning("run %s: clock not compared with the database server's: %s", lease.run_id, exc)
             try:
                 if not await db_call(self.inline_db, self.renew, lease):
                     lease.lost = True

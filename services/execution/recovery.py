@@ -49,7 +49,7 @@ from services.domain import EventSource, OrderState, OrderType, Side, TradeMode,
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
-from .lease import LeaseManager, RunBusy, placer_alive
+from .lease import ClockSkew, LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
 from .order_risk import (
     MarketInputs,
@@ -607,6 +607,9 @@ class AutoRecovery:
                 result = await sender.send(lease, [request])
         except RunBusy as exc:
             await self._skip(out, stuck, f"its run is being sent by another process ({exc.holder.describe()})")
+            return None
+        except ClockSkew as exc:  # passing: the next pass looks again once the clock is right
+            await self._skip(out, stuck, f"its run's lease not taken: {exc}")
             return None
         await self.writer.flush()
         if coid in result.sent:

@@ -24,6 +24,7 @@ from services.execution.lease import (
     LEASE_EXPIRED,
     LEASE_TTL,
     Claim,
+    ClockSkew,
     Holder,
     LeaseManager,
     RunBusy,
@@ -404,3 +405,39 @@ def test_a_renewal_between_the_takers_look_and_its_update_keeps_the_lease_with_i
     holder_manager.check_sendable(held)  # the renewed holder may write its claimed orders...
     assert isinstance(got, Holder) and got.token == held.token  # ...so nobody else holds the run
     assert holder_manager.holder(run_id).token == held.token
+
+
+# MariaDB only (not a skip on SQLite: its file lives on one machine, whose one clock every process reads)
+@pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)
+async def test_a_machine_whose_clock_is_off_neither_takes_nor_keeps_a_lease(database):
+    """Two machines share the database. The lease's end is the holder's clock, read by a taker
+    with its own: a taker whose clock runs ahead by more than the send margin takes over a
+    lease its holder still writes under (both send the holder's claimed orders), and a holder
+    whose clock runs behind writes past the end the taker sees. A process whose clock differs
+    from the database server's by more than half the margin takes no lease, and a holder whose
+    clock is stepped that far stops writing under its lease."""
+    run_id, _ = _run_with_orders(database, 1)
+    holder_manager = LeaseManager(database, ttl=30)
+    held = holder_manager.try_acquire(run_id)  # this machine's clock: the database server's
+    ahead = LeaseManager(database, ttl=30)
+    ahead.system_clock = ahead.clock = lambda: datetime.now(UTC) + timedelta(seconds=31)
+    with pytest.raises(ClockSkew, match=r"this machine's clock is 31\.\d+ s ahead of the database server's \(at most 2\.5 s"):
+        ahead.try_acquire(run_id)
+    assert holder_manager.holder(run_id).token == held.token  # not taken over
+    behind = LeaseManager(database, ttl=30)
+    behind.system_clock = lambda: datetime.now(UTC) - timedelta(seconds=3)
+    with pytest.raises(ClockSkew, match="behind"):
+        behind.try_acquire(run_id)
+    slightly = LeaseManager(database, ttl=30)
+    slightly.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=1)
+    assert isinstance(slightly.try_acquire(run_id), Holder)  # within the margin: told who holds the run
+    holder_manager.release(held)
+
+    # a holder whose clock is stepped while it holds: its heartbeat stops its sending
+    stepped = LeaseManager(database, ttl=0.3)
+    async with stepped.hold(run_id) as lease:
+        stepped.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=10)
+        stepped._clock_checked = None  # the next heartbeat measures again
+        await wait_until(lambda: lease.lost, 5, "the heartbeat to stop the lease")
+        with pytest.raises(LeaseExpired):
+            stepped.check_sendable(lease)
