@@ -441,3 +441,28 @@ async def test_a_machine_whose_clock_is_off_neither_takes_nor_keeps_a_lease(data
         await wait_until(lambda: lease.lost, 5, "the heartbeat to stop the lease")
         with pytest.raises(LeaseExpired):
             stepped.check_sendable(lease)
+
+
+async def test_a_resumed_run_does_not_send_an_order_ib_already_works_though_the_record_says_new(stack, simulator, ib_client):
+    """The record has an order NEW (whatever lost its claim and its placeOrder: a process whose
+    writes never landed), while IB works it already, placed by another client id under its order
+    ref. The run's next execute reconciles first: IB's open order takes the row, and only the
+    orders IB never saw are sent."""
+    from ib_async import LimitOrder, Stock
+
+    run_id, drafts = await _setup_run(stack, {"AAPL": "0.01", "MSFT": "0.01"})
+    at_ib, fresh = drafts
+    assert set(_statuses(stack.db, [at_ib.client_order_id]).values()) == {OrderState.NEW}
+    ib = await ib_client(client_id=9)
+    order = LimitOrder("BUY", float(at_ib.quantity), 1.0)  # far below the market: it works, unfilled
+    order.orderRef = at_ib.client_order_id
+    ib.placeOrder(Stock(at_ib.symbol, "SMART", "USD"), order)
+    await wait_until(lambda: any(o.order_ref == at_ib.client_order_id for o in simulator.open_orders()), 5,
+                     "the order working at IB")
+
+    result = await stack.service.execute(run_id)
+
+    assert result.sent == (fresh.client_order_id,)
+    assert Counter(o.order_ref for o in simulator.orders()) == {d.client_order_id: 1 for d in drafts}
+    await stack.writer.flush()
+    assert _statuses(stack.db, [at_ib.client_order_id])[at_ib.client_order_id] is OrderState.ACCEPTED
