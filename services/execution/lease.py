@@ -41,7 +41,8 @@ a lease its holder still writes under. So on MariaDB (the database several hosts
 process measures its clock against the database server's, when it takes a lease and then about
 once a minute while it holds one (``check_clock``), and refuses to take or to keep a lease while
 the two differ by more than half of ``send_margin``: any two processes that hold or take one
-then agree within ``send_margin``. (SQLite is a file on one machine: one clock.)
+then agree within ``send_margin``; a reconciliation on such a machine calls no holder dead
+(``live_tokens``), so it gives no claim back NEW. (SQLite is a file on one machine: one clock.)
 """
 
 from __future__ import annotations
@@ -310,9 +311,17 @@ class LeaseManager:
             return _holder(row) if row is not None else None
 
     def live_tokens(self, tokens: set[str]) -> set[str]:
-        """Of these claim tokens, those of leases still held by a live holder."""
+        """Of these claim tokens, those of leases still held by a live holder. All of them while
+        this machine's clock is off the database server's (``check_clock``): a lease's end read
+        by such a clock would call a holder still writing under it dead, and its claims be given
+        back NEW for another sender."""
         if not tokens:
             return set()
+        try:
+            self.check_clock()
+        except ClockSkew as exc:
+            log.error("claims of other processes left alone: %s", exc)
+            return set(tokens)
         with self.db.session() as session:
             rows = session.scalars(select(RunLease).where(RunLease.token.in_(sorted(tokens)))).all()
             now = self.clock()

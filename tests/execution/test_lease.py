@@ -466,3 +466,26 @@ async def test_a_resumed_run_does_not_send_an_order_ib_already_works_though_the_
     assert Counter(o.order_ref for o in simulator.orders()) == {d.client_order_id: 1 for d in drafts}
     await stack.writer.flush()
     assert _statuses(stack.db, [at_ib.client_order_id])[at_ib.client_order_id] is OrderState.ACCEPTED
+
+
+# MariaDB only (not a skip on SQLite: its file lives on one machine, whose one clock every process reads)
+@pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)
+async def test_a_reconciliation_on_a_machine_whose_clock_is_off_leaves_a_live_holders_claims_alone(stack, simulator):
+    """A window on another machine reconciles while a holder sends: the holder's lease ends in 20
+    s, the window's clock runs 31 s ahead, so by its clock the lease expired. It must not give the
+    holder's claimed orders back NEW (the holder writes them a moment later): it cannot tell a
+    live holder from a dead one by a clock it cannot trust."""
+    run_id, drafts = await _setup_run(stack, {"AAPL": "0.01"})
+    now = datetime.now(UTC)
+    with stack.db.unit_of_work() as session:
+        session.add(RunLease(run_id=run_id, token="alive-elsewhere", host="elsewhere", pid=4242, client_id=3, process_key=None,
+                             acquired_at=now, heartbeat_at=now, expires_at=now + timedelta(seconds=20)))
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id == drafts[0].client_order_id)
+                        .values(status=OrderState.SENDING, claimed_by="alive-elsewhere/claim", claimed_at=now))
+    leases = stack.service.leases
+    assert stack.reconciler.leases is leases
+    leases.clock = leases.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=31)
+    leases._clock_checked = None
+    report = await stack.reconciler.reconcile()
+    assert report.released == [] and drafts[0].client_order_id not in report.resolved_unknown
+    assert _statuses(stack.db, [drafts[0].client_order_id])[drafts[0].client_order_id] is OrderState.SENDING
