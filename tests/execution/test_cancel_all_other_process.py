@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -104,6 +105,7 @@ async def test_cancel_all_of_another_stack_stops_a_run_in_the_middle_of_its_chun
         await sender.writer.flush()
         await canceler.writer.flush()
         assert len(sim.orders()) == at_return, "orders placed after Cancel All returned"
+        assert [ref for ref, n in Counter(o.order_ref for o in sim.orders()).items() if n > 1] == [], "orders sent twice"
         await wait_until(lambda: not sim.open_orders(), 10,
                          lambda: f"{len(sim.open_orders())} orders of the run still working at the broker")
         assert not {OrderState.NEW, OrderState.SENDING} & set(_statuses(database, run.id).values())
@@ -151,6 +153,7 @@ async def test_cancel_all_stops_an_execute_command_of_another_process_mid_send(d
         await canceler.writer.flush()
         # nothing of the run goes out after Cancel All returned, nothing of it stays working
         assert len(sim.orders()) == at_return, "orders placed after Cancel All returned"
+        assert [ref for ref, n in Counter(o.order_ref for o in sim.orders()).items() if n > 1] == [], "orders sent twice"
         await wait_until(lambda: not sim.open_orders(), 10,
                          lambda: f"{len(sim.open_orders())} orders of the run still working at the broker")
         run = json.loads(out.decode())["run"]
