@@ -19,6 +19,7 @@ see ``paced.py`` and docs/ib-pacing.md); the queries (contracts, prices, reconci
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -269,21 +270,25 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         return trade
 
     async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int:
-        """Same orderId, same Order object, placeOrder again (docs/ib-notes.md, pitfall 7)."""
+        """Same orderId, placeOrder again (docs/ib-notes.md, pitfall 7) with a copy of the trade's
+        Order carrying the change. The trade's own Order stays what IB holds: ib_async takes the
+        quantity and prices from IB's openOrder once IB accepts the change. Changed in place, a
+        refused or unanswered change stayed on it and went to IB with the next one (a refused
+        quantity sent along with a later change of the limit alone)."""
         self._require_connected()
         trade = self._trade_for(client_order_id)
         if trade is None:
             raise BrokerError(f"order {client_order_id} is not open in this session", code="not_modifiable")
         if trade.isDone():
             raise BrokerError(f"order {client_order_id} is already {trade.orderStatus.status}", code="not_modifiable")
+        changed = copy.copy(trade.order)
         if quantity is not None:
-            trade.order.totalQuantity = float(quantity)
+            changed.totalQuantity = float(quantity)
         if limit_price is not None:
-            trade.order.lmtPrice = float(limit_price)
-        await self._send(self.ib.placeOrder, trade.contract, trade.order)
-        self.inflight.track(trade.order.orderId, client_order_id, "modify",
-                            lambda: self.ib.placeOrder(trade.contract, trade.order))
-        return trade.order.orderId
+            changed.lmtPrice = float(limit_price)
+        await self._send(self.ib.placeOrder, trade.contract, changed)
+        self.inflight.track(changed.orderId, client_order_id, "modify", lambda: self.ib.placeOrder(trade.contract, changed))
+        return changed.orderId
 
     async def cancel_order(self, client_order_id: str, ib_order_id: int | None = None) -> None:
         self._require_connected()
