@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from services.audit_actions import AuditAction
 from services.core.contracts import ContractSpec, contract_problem, spec_of
-from services.core.ib_codes import refuses_modify
+from services.core.ib_codes import confirms_cancel, is_warning, refuses_modify
 from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
 from services.core.wording import counted
@@ -95,7 +95,7 @@ class CanceledOrders(list):
 class Canceled:
     """What a row's Cancel did: the order as it stands, and ``note``, said to the trader when the
     cancel did not go the plain way (its run's sender sent the order as it was canceled: the
-    cancel followed it to the broker)."""
+    cancel followed it to the broker; the broker refused the cancel, the order having filled)."""
 
     order: OrderRecord
     note: str = ""
@@ -172,37 +172,48 @@ class OrderActions:
             await self.writer.flush()
             order = await self._db(self._order, order_id)
             if order.status.is_cancelable:  # not applied: its sender claimed it meanwhile
-                await self._cancel_at_broker(order, wait, raced=True)
+                refusal = await self._cancel_at_broker(order, wait, raced=True)
                 note = (f"order {order.id} ({order.client_order_id}) was being sent by its run's sender as it was "
-                        f"canceled: cancel requested at the broker")
+                        f"canceled: cancel requested at the broker" + (f"; {refusal}" if refusal else ""))
                 log.warning("cancel: %s", note)
         else:
-            await self._cancel_at_broker(order, wait)
+            note = await self._cancel_at_broker(order, wait)
         await self._db(self._audit, AuditAction.ORDER_CANCEL, order_id, {"client_order_id": order.client_order_id,
                                                                **({"note": note} if note else {})})
         await self.writer.flush()
         return Canceled(await self._db(self._order, order_id), note)
 
-    async def _cancel_at_broker(self, order: OrderRecord, wait: bool, *, raced: bool = False) -> None:
+    async def _cancel_at_broker(self, order: OrderRecord, wait: bool, *, raced: bool = False) -> str:
         """One cancel of ``order`` at the broker (never asked again: a retry repeats only the
-        database steps), written as requested; with ``wait``, its final status waited for."""
-        confirmed = self.provider.expect(_final_for(order.client_order_id)) if wait else None
+        database steps), written as requested; with ``wait``, the broker's answer waited for: its
+        final status, or its refusal of the cancel, returned said for the trader ("" otherwise)."""
+        # the answer: a final status, or the broker's refusal of the cancel (IB's 10148 / 161 for an
+        # order that filled meanwhile, whose Filled came before the cancel: waited for, the cancel
+        # waited out the whole confirm_timeout and said 'not confirmed' of a filled order)
+        answered = self.provider.expect(_answer_to_cancel(order.client_order_id)) if wait else None
         try:
             await self.provider.cancel_order(order.client_order_id, order.ib_order_id)
         except BrokerError as exc:
-            if confirmed is not None:
-                confirmed.cancel()
+            if answered is not None:
+                answered.cancel()
             if raced:
                 raise BrokerError(_raced_not_canceled(order, exc), code="not_cancelable") from exc
             if order.status is OrderState.SENDING:
                 raise BrokerError(_sending_elsewhere(order), code="not_cancelable") from exc
             raise
         self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER))
-        if confirmed is not None:
-            try:
-                await asyncio.wait_for(confirmed, self.confirm_timeout)
-            except TimeoutError:
-                log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
+        if answered is None:
+            return ""
+        try:
+            answer = await asyncio.wait_for(answered, self.confirm_timeout)
+        except TimeoutError:
+            log.warning("cancel of %s not confirmed within %s s", order.client_order_id, self.confirm_timeout)
+            return ""
+        if isinstance(answer, BrokerErrorEvent):
+            refusal = f"the broker refused the cancel ({answer.code}: {answer.message})"
+            log.warning("cancel of %s: %s", order.client_order_id, refusal)
+            return refusal
+        return ""
 
     async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> CanceledOrders:
         """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
@@ -623,19 +634,31 @@ class OrderActions:
                             f"would be refused: {exc}", code=exc.code) from exc
         order = await self._db(self._order, order_id)
         coid = order.client_order_id
-        final = self.provider.expect(_final_for(coid))
-        await self.provider.cancel_order(coid, order.ib_order_id)
+        # its final status, or the broker's refusal of the cancel: an order that filled before the
+        # cancel (its Filled already in) gets only a refusal (10148 / 161), and the replace waited
+        # out the whole confirm_timeout to say 'cancel not confirmed' of a filled order
+        answered = self.provider.expect(_answer_to_cancel(coid))
+        try:
+            await self.provider.cancel_order(coid, order.ib_order_id)
+        except BaseException:
+            answered.cancel()
+            raise
         self.writer.submit(LocalOrderEvent(coid, EventKind.CANCEL_REQUESTED, EventSource.USER, message="replace: cancel first"))
         try:
-            event = await asyncio.wait_for(final, self.confirm_timeout)
+            event = await asyncio.wait_for(answered, self.confirm_timeout)
         except TimeoutError:
             await self.writer.flush()
             raise BrokerError(f"cancel of {coid} not confirmed within {self.confirm_timeout} s: no new order sent") from None
-        await self.writer.flush()
+        await self.writer.flush()  # the broker's news before its answer (a fill) is written
         order = await self._db(self._order, order_id)
-        if event.status == "Filled" or order.status is OrderState.FILLED:
+        if order.status is OrderState.FILLED or (isinstance(event, OrderStatusEvent) and event.status == "Filled"):
             await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "nothing", "reason": "filled before the cancel"})
             return ReplaceResult(order_id, "nothing", message="the order filled before it could be canceled")
+        if isinstance(event, BrokerErrorEvent):
+            refusal = f"the broker refused the cancel of {coid} ({event.code}: {event.message})"
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": refusal})
+            raise BrokerError(f"order {order_id} not replaced: {refusal}; it is {order.status}: no new order sent",
+                              code="not_cancelable")
         remaining = wanted.quantity - order.filled_quantity
         if remaining <= 0:
             return ReplaceResult(order_id, "nothing", message="nothing left to send")
@@ -713,6 +736,19 @@ def _claimed_meanwhile(order: OrderRecord) -> str:
 
 def _replacing(order) -> Replacing:
     return Replacing(order.created_at, order.status, order.client_order_id, order.project_id)
+
+
+def _answer_to_cancel(coid: str):
+    """The broker's answer to a cancel of the order: a final status, or an error refusing it
+    (10147 not found, 10148 / 161 not cancelable, a 201; not 202, which comes with Cancelled)."""
+    final = _final_for(coid)
+
+    def predicate(ev) -> bool:
+        if isinstance(ev, BrokerErrorEvent):
+            return ev.order_ref == coid and not is_warning(ev.code) and not confirms_cancel(ev.code)
+        return final(ev)
+
+    return predicate
 
 
 def _final_for(coid: str, perm_id: int | None = None):

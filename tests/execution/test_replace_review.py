@@ -53,3 +53,78 @@ async def test_a_replace_refused_after_its_modify_leaves_nothing_for_the_next_re
     await _settle(stack, record.id, {OrderState.ACCEPTED})
     stored = _order(stack.db, record.id)
     assert (stored.quantity, stored.limit_price) == (Decimal(5), Decimal("406.00"))
+
+
+async def test_a_replace_of_a_partly_filled_order_racing_a_fill_buys_the_new_total_and_no_more(database, make_simulator, ib_log_guard):
+    """BUY 30 LMT, 10 filled; the trader asks for 25 in all. IB refuses the change in place, so
+    the order is canceled and a new one sent for what is left; while the cancel is on its way
+    (PendingCancel) another 10 fill. The new order is for 25 - 20 = 5, and the account holds 25:
+    the fill that raced the cancel is not bought twice."""
+    from .conftest import build_stack
+
+    ib_log_guard.allow(r"^Error (105|202), ")
+    sim = await make_simulator()
+    stack = await build_stack(database, sim)
+    try:
+        sim.faults.add_rule(symbols={"AAPL"}, fill_mode="partial")  # 10 at a time
+        sim.faults.cancel_delay = 0.5  # PendingCancel first, Cancelled 0.5 s later
+        sim.hold_partial_fills()
+        _bid, ask = sim.quote("AAPL")
+        order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(30), OrderType.LMT, ask + Decimal(1), project="P")
+        await _settle(stack, order.id, {OrderState.PARTIALLY_FILLED})
+        assert _order(stack.db, order.id).filled_quantity == Decimal(10)
+        sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+        cancel, fill = sim._cancel, sim._fill
+
+        def cancel_as_fills_go_on(o) -> None:
+            cancel(o)
+            sim.release_partial_fills()  # one more part fills while the cancel is pending
+
+        def fill_then_hold(o, *args) -> None:
+            fill(o, *args)
+            if o.order_ref == order.client_order_id and o.filled == 20:
+                sim.hold_partial_fills()
+
+        sim._cancel, sim._fill = cancel_as_fills_go_on, fill_then_hold
+
+        result = await stack.actions.replace(order.id, quantity=Decimal(25))
+
+        assert result.method == "cancel_and_new"
+        await _settle(stack, order.id, {OrderState.CANCELED})
+        assert _order(stack.db, order.id).filled_quantity == Decimal(20)
+        sim.release_partial_fills()
+        await _settle(stack, result.new_order_id, {OrderState.FILLED})
+        new = _order(stack.db, result.new_order_id)
+        assert (new.quantity, new.filled_quantity, new.replaces_order_id) == (Decimal(5), Decimal(5), order.id)
+        assert sim.positions() == {"AAPL": Decimal(25)}
+    finally:
+        await stack.close()
+
+
+async def test_a_replace_of_an_order_that_filled_meanwhile_says_so_at_once_and_sends_nothing(stack, ib_log_guard):
+    """The order fills as the trader's change reaches IB: IB refuses the change (104, can't modify
+    a filled order), then the cancel of the cancel-and-new (161 / 10148: not cancelable). The
+    replace says the order filled and sends nothing; it waited out its whole confirm_timeout for
+    a Cancelled that never comes and failed 'cancel not confirmed' of a filled order."""
+    import asyncio
+
+    ib_log_guard.allow(r"^Error (104|161), ")
+    stack.sim.set_price("MSFT", "410")
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    modify = stack.sim._modify
+
+    def filled_first(session, order, req) -> None:
+        stack.sim.set_price("MSFT", "400")  # crosses: filled before the change is looked at
+        modify(session, order, req)
+
+    stack.sim._modify = filled_first
+    stack.actions.confirm_timeout = 30
+
+    result = await asyncio.wait_for(stack.actions.replace(record.id, limit_price=Decimal("404.00")), 10)
+
+    assert (result.method, result.new_order_id) == ("nothing", None)
+    assert "filled" in result.message
+    await _settle(stack, record.id, {OrderState.FILLED})
+    assert [o.order_ref for o in stack.sim.orders()] == [record.client_order_id]
+    assert stack.sim.positions() == {"MSFT": Decimal(5)}
