@@ -47,6 +47,7 @@ from .errors import (
     LiveConfirmRequired,
     MarketUnhealthy,
     RiskBlocked,
+    SendingStopped,
     TradingHalted,
 )
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
@@ -554,7 +555,7 @@ class OrderActions:
         if quantity is None and limit_price is None:
             raise BadInput("replace needs a new quantity and/or limit price")
         await self._ensure_not_halted()
-        order, replacing, original = await self._db(self._to_replace, order_id)  # one read of the order
+        order, replacing, original, canceled_all = await self._db(self._to_replace, order_id)  # one read of the order
         spec = original.spec
         problem = replace_problem(order, None if quantity is None else Decimal(quantity),
                                   None if limit_price is None else Decimal(limit_price))
@@ -614,11 +615,14 @@ class OrderActions:
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
             await self.writer.flush()
             why_new = f"the broker did not change it in place ({why})"
-        return await self._cancel_and_new(order_id, wanted, payload, why_new)
+        return await self._cancel_and_new(order_id, wanted, payload, why_new, canceled_all)
 
-    async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str) -> ReplaceResult:
+    async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str,
+                              canceled_all: datetime | None) -> ReplaceResult:
         """Cancel, then send ``wanted`` (less what filled meanwhile) as a new linked order. Its gates
-        run first: refused after the cancel, the trader would be left with no order at all. (Risk
+        run first: refused after the cancel, the trader would be left with no order at all; after
+        it, only a halt or a Cancel All (its marker no longer ``canceled_all``, the one read when
+        the replace began) pressed meanwhile stops the new order. (Risk
         was checked by ``replace`` for what the new quantity still trades, its total less what had filled;
         what goes after the cancel, less what filled by then, is no more.)"""
         try:
@@ -668,21 +672,35 @@ class OrderActions:
         except TradingHalted as exc:
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
             raise TradingHalted(f"order {order_id} canceled, its replacement not sent: {exc}") from exc
+        # a Cancel All pressed while the cancel was under way: the trader canceled everything, and
+        # the new order would be working at the broker after Cancel All returned
+        mark = await self._db(self._cancel_all_mark)
+        if mark != canceled_all:
+            reason = (f"a Cancel All at {mark:%Y-%m-%d %H:%M:%S} UTC, after this replace began, canceled everything: "
+                      "nothing new goes out")
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})
+            raise SendingStopped(f"order {order_id} canceled, its replacement not sent: {reason}", code="cancel_all")
         seq = 1 + await self._db(self._replacement_count, order_id)
         request = await self._db(self._replacement_request, order_id, f"{coid[:56]}-R{seq}", remaining, wanted.limit_price)
         new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
         await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
 
-    def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, OrderRequest]:
+    def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, OrderRequest, datetime | None]:
         """The order as its record, as what its replacement replaces (the risk check's view) and
-        as it went to the broker (its listing, TIF, outside-RTH): one read."""
+        as it went to the broker (its listing, TIF, outside-RTH), and the last Cancel All's
+        marker as the replace begins: one read."""
         with self.db.session() as session:
             try:
                 order = OrderRepository(session).get(order_id)
             except NotFound:
                 raise BadInput(f"order {order_id} does not exist") from None
-            return to_order_record(order), _replacing(order), request_for_order(order)
+            return (to_order_record(order), _replacing(order), request_for_order(order),
+                    SettingsRepository(session).cancel_all_at())
+
+    def _cancel_all_mark(self) -> datetime | None:
+        with self.db.session() as session:
+            return SettingsRepository(session).cancel_all_at()
 
     def _replacement_request(self, order_id: int, client_order_id: str, quantity: Decimal, limit_price: Decimal | None) -> OrderRequest:
         """The replaced order anew, as recovery re-places one (``request_for_order``): only the

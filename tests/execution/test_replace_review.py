@@ -128,3 +128,33 @@ async def test_a_replace_of_an_order_that_filled_meanwhile_says_so_at_once_and_s
     await _settle(stack, record.id, {OrderState.FILLED})
     assert [o.order_ref for o in stack.sim.orders()] == [record.client_order_id]
     assert stack.sim.positions() == {"MSFT": Decimal(5)}
+
+
+async def test_a_replace_whose_cancel_a_cancel_all_overtook_sends_no_new_order(stack, ib_log_guard):
+    """The trader replaces a working order (IB refuses the change in place: cancel, then a new
+    order) and presses Cancel All while the cancel is pending. Once the cancel is confirmed the
+    replacement must not go out: it would be working at the broker after Cancel All returned."""
+    import asyncio
+
+    from services.execution.errors import SendingStopped
+    from tests.fixtures.waiting import wait_until
+
+    ib_log_guard.allow(r"^Error (105|202), ")
+    stack.sim.set_price("MSFT", "410")
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    stack.sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+    stack.sim.faults.cancel_delay = 3600  # Cancelled only when the test says so
+    stack.actions.confirm_timeout = 30
+
+    replace = asyncio.create_task(stack.actions.replace(record.id, limit_price=Decimal("406.00")))
+    await wait_until(lambda: [o.status for o in stack.sim.orders()] == ["PendingCancel"], 10, "the replace's cancel to be pending")
+    canceled_all = await stack.actions.cancel_all()
+    assert canceled_all == [record.id]
+    [pending] = stack.sim.orders()
+    stack.sim._cancelled(pending)  # the broker confirms the cancel
+
+    with pytest.raises(SendingStopped, match="Cancel All"):
+        await asyncio.wait_for(replace, 10)
+    assert [(o.order_ref, o.status) for o in stack.sim.orders()] == [(record.client_order_id, "Cancelled")]
+    await _settle(stack, record.id, {OrderState.CANCELED})
