@@ -131,7 +131,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "the new order of a cancel-and-new replace is sent (`replaces_order_id`: the canceled one)",
         "OrderActions._place (actions.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_REPLACE_REFUSED: ActionDoc(
-        "a replace is refused (risk, halt, market health, listing); the original is left as it was, or canceled "
+        "a replace is refused (risk, halt, market health, listing, the broker's reject of the change); the original is left as it was, or canceled "
         "without its replacement after a halt or a Cancel All pressed meanwhile, or the broker refused its cancel", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order", (*_REPLACE, "reason")),
     AuditAction.ORDER_MARKET_HEALTH_SKIPPED: ActionDoc(
         "a manual order is sent without the market-health gate", "OrderActions._check_market_health (actions.py)",

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from services.audit_actions import AuditAction
 from services.core.contracts import ContractSpec, contract_problem, spec_of
-from services.core.ib_codes import confirms_cancel, is_warning, refuses_modify
+from services.core.ib_codes import CodeClass, classify, confirms_cancel, is_warning, refuses_modify
 from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
 from services.core.wording import counted
@@ -609,6 +609,8 @@ class OrderActions:
             if refused in done and not refused.cancelled():
                 answer = refused.result()
                 why = f"{answer.code}: {answer.message}"
+                if classify(answer.code) is CodeClass.ORDER_REJECTED:
+                    await self._change_rejected(order_id, coid, payload, why)
             else:
                 why = "no confirmation"
             log.warning("modify of %s refused (%s): cancel and send a new order", coid, why)
@@ -616,6 +618,18 @@ class OrderActions:
             await self.writer.flush()
             why_new = f"the broker did not change it in place ({why})"
         return await self._cancel_and_new(order_id, wanted, payload, why_new, canceled_all)
+
+    async def _change_rejected(self, order_id: int, coid: str, payload: dict, why: str) -> None:
+        """IB rejected the order's new form itself (201: a margin check, a size or price limit),
+        not the way of changing it (105): a new order of that form would be rejected alike, so
+        the original is left working as it was, never canceled for it (the trader was left with
+        no order once IB rejected the new one too)."""
+        self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
+        await self.writer.flush()
+        reason = f"the broker rejected the change ({why})"
+        await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})
+        raise BrokerError(f"order {order_id} not replaced, it is still working unchanged: {reason}; a new order of that "
+                          f"form would be rejected alike", code="replace_refused")
 
     async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str,
                               canceled_all: datetime | None) -> ReplaceResult:

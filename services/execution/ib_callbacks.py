@@ -12,7 +12,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from services.core.ib_codes import CodeClass, classify, is_informational
+from services.core.ib_codes import CodeClass, classify, is_informational, refuses_modify
 
 from .events import (
     BrokerErrorEvent,
@@ -172,6 +172,7 @@ class IbCallbacks(ProviderState):
             return None
         if order.clientId == self.client_id:
             self.inflight.answered(orderId)
+            self._modifying.discard(orderId)  # its modification taken (or the order as it is)
         self._remember(orderId if order.clientId == self.client_id else 0, order.permId, order.orderRef)
         if before:  # reconciliation reads the reply itself
             return None
@@ -249,6 +250,12 @@ class IbCallbacks(ProviderState):
             self._connect_attempt.on_error(errorCode, errorString)
         # informational codes ib_async wrongly treats as a reject (docs/ib-notes.md, pitfall 5)
         if is_informational(errorCode) and reqId and reqId > 0:
+            self._undo_local_cancel(reqId, errorCode)
+        elif reqId and reqId > 0 and reqId in self._modifying and refuses_modify(errorCode):
+            # the answer to a modification: IB refused the change (105, 201, ...) and the order
+            # works on as it was; ib_async took a 201 for the end of the order and refused every
+            # later modify of it as 'already Cancelled'
+            self._modifying.discard(reqId)
             self._undo_local_cancel(reqId, errorCode)
         if kind is CodeClass.PACING:
             # IB (by its own clock) saw more than its limit and dropped a message. Slow down;

@@ -195,6 +195,7 @@ class ProviderState:
     _ref_by_order_id: dict[int, str]
     _ref_by_perm_id: dict[int, str]
     _trades: dict[str, Any]
+    _modifying: set[int]
     _answered_executions: dict[str, tuple[int, int]]
     _closing: bool
     _reconnect_task: asyncio.Task | None
@@ -263,6 +264,7 @@ class IbConnection(ProviderState):
         self._set_state(ConnectionState.CONNECTING, f"{self.host}:{self.port} client {self.client_id}")
         self._ref_by_order_id.clear()
         self._trades.clear()
+        self._modifying.clear()
         self.inflight.clear()
         attempt = ConnectAttempt(self.ib.client.conn)
         self._connect_attempt = attempt

@@ -131,6 +131,9 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         self._ref_by_order_id: dict[int, str] = {}
         self._ref_by_perm_id: dict[int, str] = {}
         self._trades: dict[str, Any] = {}
+        # order ids of this client whose modification IB has not answered yet (ib_callbacks:
+        # a refusal of it leaves the order working, whatever ib_async marks it)
+        self._modifying: set[int] = set()
         # execId -> (reqId, position) of an execution in the reqExecutions answer being collected
         self._answered_executions: dict[str, tuple[int, int]] = {}
         self._closing = False
@@ -286,6 +289,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
             changed.totalQuantity = float(quantity)
         if limit_price is not None:
             changed.lmtPrice = float(limit_price)
+        self._modifying.add(changed.orderId)
         await self._send(self.ib.placeOrder, trade.contract, changed)
         self.inflight.track(changed.orderId, client_order_id, "modify", lambda: self.ib.placeOrder(trade.contract, changed))
         return changed.orderId

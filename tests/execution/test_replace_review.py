@@ -158,3 +158,36 @@ async def test_a_replace_whose_cancel_a_cancel_all_overtook_sends_no_new_order(s
         await asyncio.wait_for(replace, 10)
     assert [(o.order_ref, o.status) for o in stack.sim.orders()] == [(record.client_order_id, "Cancelled")]
     await _settle(stack, record.id, {OrderState.CANCELED})
+
+
+async def test_a_change_the_broker_rejects_leaves_the_order_working_and_modifiable(stack, ib_log_guard):
+    """IB rejects the new form of the order (201: a margin check, a size or price limit), not the
+    way of changing it: a new order of that form would be rejected alike. The replace stops
+    there, the original working as it was (it was canceled and sent anew, the trader left with
+    nothing once IB rejected the new order too), and a later change goes in place (ib_async had
+    taken the 201 for the end of the order and refused every later modify as 'already
+    Cancelled')."""
+    from services.execution.errors import BrokerError
+
+    ib_log_guard.allow(r"^Error 201, ")
+    ib_log_guard.allow(r"Canceled order")  # ib_async's word for its local mark, undone
+    stack.sim.set_price("MSFT", "410")
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    accept_modify = stack.sim._modify
+    margin = "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR EQUITY ..."
+    stack.sim._modify = lambda session, o, req: session.error(o.order_id, 201, margin)
+
+    with pytest.raises(BrokerError, match="still working unchanged") as refused:
+        await stack.actions.replace(record.id, quantity=Decimal(50))
+
+    assert "201" in str(refused.value)
+    assert [(o.order_ref, o.status, o.quantity) for o in stack.sim.orders()] == [(record.client_order_id, "Submitted", Decimal(5))]
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    stored = _order(stack.db, record.id)
+    assert (stored.quantity, stored.limit_price, stored.rejected_reason) == (Decimal(5), Decimal("405.00"), None)
+
+    stack.sim._modify = accept_modify
+    result = await stack.actions.replace(record.id, limit_price=Decimal("406.00"))
+    assert result.method == "modify"
+    assert [(o.quantity, o.limit_price) for o in stack.sim.open_orders()] == [(Decimal(5), Decimal("406.00"))]
