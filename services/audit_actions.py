@@ -125,7 +125,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         ("orders", "global", "not_canceled", "senders_not_stopped", "other_accounts")),
     AuditAction.ORDER_REPLACE: ActionDoc(
         "a working order is replaced: `method` is `modify` (in place), `cancel_and_new` (`[new_order_id]`) or "
-        "`nothing` (`[reason]`: it filled before the cancel)", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order",
+        "`nothing` (`[reason]`: it filled before the cancel, or more than the new total did)", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order",
         (*_REPLACE, "method", "[reason]", "[new_order_id]")),
     AuditAction.ORDER_REPLACE_NEW: ActionDoc(
         "the new order of a cancel-and-new replace is sent (`replaces_order_id`: the canceled one)",

@@ -22,6 +22,7 @@ from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.ib_codes import CodeClass, classify, confirms_cancel, is_warning, refuses_modify
 from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
+from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.db.convert import to_order_record
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -678,8 +679,11 @@ class OrderActions:
             raise BrokerError(f"order {order_id} not replaced: {refusal}; it is {order.status}: no new order sent",
                               code="not_cancelable")
         remaining = wanted.quantity - order.filled_quantity
-        if remaining <= 0:
-            return ReplaceResult(order_id, "nothing", message="nothing left to send")
+        if remaining <= 0:  # said in the audit log as a fill before the cancel is
+            reason = (f"{plain(order.filled_quantity)} filled before the cancel, of the {plain(wanted.quantity)} asked in "
+                      "all: nothing left to send")
+            await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "nothing", "reason": reason})
+            return ReplaceResult(order_id, "nothing", message=reason)
         try:
             # a halt pressed while the cancel was under way stops the new order: nothing new goes out
             await self._ensure_not_halted()

@@ -55,48 +55,70 @@ async def test_a_replace_refused_after_its_modify_leaves_nothing_for_the_next_re
     assert (stored.quantity, stored.limit_price) == (Decimal(5), Decimal("406.00"))
 
 
-async def test_a_replace_of_a_partly_filled_order_racing_a_fill_buys_the_new_total_and_no_more(database, make_simulator, ib_log_guard):
-    """BUY 30 LMT, 10 filled; the trader asks for 25 in all. IB refuses the change in place, so
-    the order is canceled and a new one sent for what is left; while the cancel is on its way
-    (PendingCancel) another 10 fill. The new order is for 25 - 20 = 5, and the account holds 25:
-    the fill that raced the cancel is not bought twice."""
+async def _partly_filled_replace_racing_a_fill(database, make_simulator, ib_log_guard, total: Decimal):
+    """BUY 30 AAPL LMT, 10 filled; replaced to ``total`` in all; IB refuses the change in place
+    (105), so the order is canceled and sent anew; while the cancel is pending (PendingCancel)
+    another 10 fill. Returns (stack, order, result) with the original CANCELED, 20 filled."""
     from .conftest import build_stack
 
     ib_log_guard.allow(r"^Error (105|202), ")
     sim = await make_simulator()
     stack = await build_stack(database, sim)
+    sim.faults.add_rule(symbols={"AAPL"}, fill_mode="partial")  # 10 at a time
+    sim.faults.cancel_delay = 0.5  # PendingCancel first, Cancelled 0.5 s later
+    sim.hold_partial_fills()
+    _bid, ask = sim.quote("AAPL")
+    order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(30), OrderType.LMT, ask + Decimal(1), project="P")
+    await _settle(stack, order.id, {OrderState.PARTIALLY_FILLED})
+    assert _order(stack.db, order.id).filled_quantity == Decimal(10)
+    sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+    cancel, fill = sim._cancel, sim._fill
+
+    def cancel_as_fills_go_on(o) -> None:
+        cancel(o)
+        sim.release_partial_fills()  # one more part fills while the cancel is pending
+
+    def fill_then_hold(o, *args) -> None:
+        fill(o, *args)
+        if o.order_ref == order.client_order_id and o.filled == 20:
+            sim.hold_partial_fills()
+
+    sim._cancel, sim._fill = cancel_as_fills_go_on, fill_then_hold
+    result = await stack.actions.replace(order.id, quantity=total)
+    await _settle(stack, order.id, {OrderState.CANCELED})
+    assert _order(stack.db, order.id).filled_quantity == Decimal(20)
+    sim.release_partial_fills()
+    return stack, order, result
+
+
+async def test_a_replace_of_a_partly_filled_order_racing_a_fill_buys_the_new_total_and_no_more(database, make_simulator, ib_log_guard):
+    """25 asked in all, 20 filled once the cancel is confirmed: the new order is for 5, the
+    account holds 25; the fill that raced the cancel is not bought twice."""
+    stack, order, result = await _partly_filled_replace_racing_a_fill(database, make_simulator, ib_log_guard, Decimal(25))
     try:
-        sim.faults.add_rule(symbols={"AAPL"}, fill_mode="partial")  # 10 at a time
-        sim.faults.cancel_delay = 0.5  # PendingCancel first, Cancelled 0.5 s later
-        sim.hold_partial_fills()
-        _bid, ask = sim.quote("AAPL")
-        order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(30), OrderType.LMT, ask + Decimal(1), project="P")
-        await _settle(stack, order.id, {OrderState.PARTIALLY_FILLED})
-        assert _order(stack.db, order.id).filled_quantity == Decimal(10)
-        sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
-        cancel, fill = sim._cancel, sim._fill
-
-        def cancel_as_fills_go_on(o) -> None:
-            cancel(o)
-            sim.release_partial_fills()  # one more part fills while the cancel is pending
-
-        def fill_then_hold(o, *args) -> None:
-            fill(o, *args)
-            if o.order_ref == order.client_order_id and o.filled == 20:
-                sim.hold_partial_fills()
-
-        sim._cancel, sim._fill = cancel_as_fills_go_on, fill_then_hold
-
-        result = await stack.actions.replace(order.id, quantity=Decimal(25))
-
         assert result.method == "cancel_and_new"
-        await _settle(stack, order.id, {OrderState.CANCELED})
-        assert _order(stack.db, order.id).filled_quantity == Decimal(20)
-        sim.release_partial_fills()
         await _settle(stack, result.new_order_id, {OrderState.FILLED})
         new = _order(stack.db, result.new_order_id)
         assert (new.quantity, new.filled_quantity, new.replaces_order_id) == (Decimal(5), Decimal(5), order.id)
-        assert sim.positions() == {"AAPL": Decimal(25)}
+        assert stack.sim.positions() == {"AAPL": Decimal(25)}
+    finally:
+        await stack.close()
+
+
+async def test_a_replace_overtaken_by_fills_sends_nothing_and_says_so_in_the_audit_log(database, make_simulator, ib_log_guard):
+    """15 asked in all, 20 filled by the time the cancel is confirmed: nothing is sent (more than
+    asked was bought, nothing can undo it), and the audit log says what became of the replace:
+    it said nothing of it."""
+    from services.audit import AuditLog
+
+    stack, order, result = await _partly_filled_replace_racing_a_fill(database, make_simulator, ib_log_guard, Decimal(15))
+    try:
+        assert (result.method, result.new_order_id) == ("nothing", None)
+        assert [o.order_ref for o in stack.sim.orders()] == [order.client_order_id]
+        assert stack.sim.positions() == {"AAPL": Decimal(20)}
+        [entry] = AuditLog(stack.db).list(action="order.replace", entity_type="trade_order", entity_id=order.id)
+        assert entry.payload["method"] == "nothing" and entry.payload["quantity"] == "15"
+        assert entry.payload["reason"] == "20 filled before the cancel, of the 15 asked in all: nothing left to send"
     finally:
         await stack.close()
 
