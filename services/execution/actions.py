@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from services.audit_actions import AuditAction
 from services.core.contracts import ContractSpec, contract_problem, spec_of
-from services.core.ib_codes import CodeClass, classify, confirms_cancel, is_warning, refuses_modify
+from services.core.ib_codes import CodeClass, classify, refuses_modify
 from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
 from services.core.typed_numbers import plain
@@ -27,7 +27,13 @@ from services.core.wording import counted
 from services.db.convert import to_order_record
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder
-from services.db.repositories import NotFound, OrderRepository, ProjectRepository, SettingsRepository
+from services.db.repositories import (
+    NotFound,
+    OrderRepository,
+    ProjectRepository,
+    RepositoryError,
+    SettingsRepository,
+)
 from services.domain import (
     EventSource,
     OrderRecord,
@@ -698,9 +704,17 @@ class OrderActions:
                       "nothing new goes out")
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})
             raise SendingStopped(f"order {order_id} canceled, its replacement not sent: {reason}", code="cancel_all")
-        seq = 1 + await self._db(self._replacement_count, order_id)
-        request = await self._db(self._replacement_request, order_id, f"{coid[:56]}-R{seq}", remaining, wanted.limit_price)
-        new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
+        # one new order per order replaced: its client order id is derived from the original's, so
+        # that a second session replacing the same order at the same moment finds it taken (each
+        # counted the replacements so far and, counting after the other's insert, sent a second)
+        new_coid = f"{coid[:56]}-R1"
+        request = await self._db(self._replacement_request, order_id, new_coid, remaining, wanted.limit_price)
+        try:
+            new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
+        except RepositoryError as exc:  # stored by the other session: nothing was sent here
+            reason = f"another session replaced it at the same moment ({new_coid}): no second new order sent ({exc})"
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})
+            raise BrokerError(f"order {order_id} canceled, {reason}", code="replaced_elsewhere") from exc
         await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
         return ReplaceResult(order_id, "cancel_and_new", new.id)
 
@@ -726,10 +740,6 @@ class OrderActions:
         with self.db.session() as session:
             return request_for_order(OrderRepository(session).get(order_id), client_order_id=client_order_id,
                                      quantity=quantity, limit_price=limit_price)
-
-    def _replacement_count(self, order_id: int) -> int:
-        with self.db.session() as session:
-            return len(session.scalars(select(TradeOrder.id).where(TradeOrder.replaces_order_id == order_id)).all())
 
 
 def _reached_the_broker(order: OrderRecord) -> bool:
@@ -775,13 +785,14 @@ def _replacing(order) -> Replacing:
 
 
 def _answer_to_cancel(coid: str):
-    """The broker's answer to a cancel of the order: a final status, or an error refusing it
-    (10147 not found, 10148 / 161 not cancelable, a 201; not 202, which comes with Cancelled)."""
+    """The broker's answer to a cancel of the order: a final status, or an error refusing the
+    cancel (10147 not found, 10148 / 161 not cancelable); no other error about the order (the
+    refusal of a modify another session asked for at the same time is not this cancel's answer)."""
     final = _final_for(coid)
 
     def predicate(ev) -> bool:
         if isinstance(ev, BrokerErrorEvent):
-            return ev.order_ref == coid and not is_warning(ev.code) and not confirms_cancel(ev.code)
+            return ev.order_ref == coid and classify(ev.code) is CodeClass.CANCEL_REFUSED
         return final(ev)
 
     return predicate

@@ -213,3 +213,28 @@ async def test_a_change_the_broker_rejects_leaves_the_order_working_and_modifiab
     result = await stack.actions.replace(record.id, limit_price=Decimal("406.00"))
     assert result.method == "modify"
     assert [(o.quantity, o.limit_price) for o in stack.sim.open_orders()] == [(Decimal(5), Decimal("406.00"))]
+
+
+async def test_two_replaces_of_one_order_at_once_send_one_new_order(stack, ib_log_guard):
+    """Two sessions (two windows, a window and a command) replace the same working order at the
+    same moment; IB refuses both changes in place, so each cancels and sends anew. One new order
+    goes out: the other is refused, never a second order for the same remainder."""
+    import asyncio
+
+    ib_log_guard.allow(r"^Error (105|161|202), ")
+    stack.sim.set_price("MSFT", "410")
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    stack.sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+    stack.sim.faults.cancel_delay = 0.3
+
+    outcomes = await asyncio.gather(stack.actions.replace(record.id, quantity=Decimal(6)),
+                                    stack.actions.replace(record.id, quantity=Decimal(7)), return_exceptions=True)
+
+    from services.execution.errors import BrokerError
+
+    new_orders = [o for o in stack.sim.orders() if o.order_ref != record.client_order_id]
+    assert [o.order_ref for o in new_orders] == [f"{record.client_order_id}-R1"], outcomes
+    [refused] = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    # said as a replace refused (it was the database's 'order ... already exists', or a second order)
+    assert isinstance(refused, BrokerError) and "another session replaced it at the same moment" in str(refused), outcomes
