@@ -132,6 +132,14 @@ class OrderActions:
         # the run leases, where every process's sender says it is at work (Cancel All waits for them)
         self.leases = leases or (service.leases if service is not None else LeaseManager(db))
         self.senders_timeout = senders_timeout
+        # the halts and Cancel Alls of this process so far, and the last one's word: an order of
+        # these actions that waits its turn at the pacing limiter is stopped by one made meanwhile
+        self._stops = 0
+        self._last_stop = ""
+
+    def _stopping(self, why: str) -> None:
+        self._stops += 1
+        self._last_stop = why
 
     async def _db(self, fn, *args, **kwargs):
         return await db_call(runs_inline(self.provider), fn, *args, **kwargs)
@@ -240,6 +248,7 @@ class OrderActions:
         it holds is waited for (``confirm_timeout`` in all) and written before returning, as
         ``cancel`` does; the window's Cancel All sees them stream in."""
         self._check_live(live_token)
+        self._stopping(CANCEL_ALL)  # a replacement of this process waiting to go stops there
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
         mark = await self._db(self._mark_cancel_all, one_by_one)
@@ -438,6 +447,7 @@ class OrderActions:
         """``wait``: as ``cancel_all``'s (a command). The Cancel All's outcome is returned, so that
         what it could not cancel is said (it was dropped: ``halt --cancel-all`` exited 0 with
         orders still working at the broker)."""
+        self._stopping("trading HALTED")  # as a run's sender, a replacement waiting to go stops
         if self.service is not None:
             self.service.stop_sending()  # a run sending right now stops before its next order
         state = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
@@ -504,11 +514,27 @@ class OrderActions:
         return await self._place(request, project=project)
 
     async def _place(self, request: OrderRequest, *, project: str | None = None, replaces_order_id: int | None = None,
-                     run_id: int | None = None) -> OrderRecord:
-        """``request`` stored and sent as it is: every gate has passed."""
+                     run_id: int | None = None, stops: int | None = None) -> OrderRecord:
+        """``request`` stored and sent as it is: every gate has passed. A halt or Cancel All of
+        this process since ``stops`` (default: now) stops it in the step that writes it, as a
+        run's sender is stopped: it waits its turn at the pacing limiter (seconds behind a run),
+        and went out after the trader's Cancel All; it is then canceled unsent, and
+        ``SendingStopped`` says why."""
         coid = request.client_order_id
+        stops = self._stops if stops is None else stops
+
+        def not_stopped() -> None:
+            if self._stops != stops:
+                raise SendingStopped(f"{self._last_stop} pressed while it waited its turn to go")
+
         order_id = await self._db(self._insert, request, project, replaces_order_id, run_id)
-        ib_order_id = await self.provider.place_order(request)
+        try:
+            ib_order_id = await self.provider.place_order(request, check=not_stopped)
+        except SendingStopped as exc:
+            self.writer.submit(LocalOrderEvent(coid, EventKind.CANCEL_REQUESTED, EventSource.USER,
+                                               message=f"not sent: {exc}", unsent_only=True))
+            await self.writer.flush()
+            raise
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id,
                                                     **placed_by(getattr(self.provider, "client_id", None))}))
@@ -561,6 +587,7 @@ class OrderActions:
         self._check_live(live_token)
         if quantity is None and limit_price is None:
             raise BadInput("replace needs a new quantity and/or limit price")
+        stops = self._stops  # a halt or Cancel All of this process from here on stops its new order
         await self._ensure_not_halted()
         order, replacing, original, canceled_all = await self._db(self._to_replace, order_id)  # one read of the order
         spec = original.spec
@@ -624,7 +651,7 @@ class OrderActions:
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
             await self.writer.flush()
             why_new = f"the broker did not change it in place ({why})"
-        return await self._cancel_and_new(order_id, wanted, payload, why_new, canceled_all)
+        return await self._cancel_and_new(order_id, wanted, payload, why_new, canceled_all, stops)
 
     async def _change_rejected(self, order_id: int, coid: str, payload: dict, why: str) -> None:
         """IB rejected the order's new form itself (201: a margin check, a size or price limit),
@@ -639,7 +666,7 @@ class OrderActions:
                           f"form would be rejected alike", code="replace_refused")
 
     async def _cancel_and_new(self, order_id: int, wanted: OrderRequest, payload: dict, why_new: str,
-                              canceled_all: datetime | None) -> ReplaceResult:
+                              canceled_all: datetime | None, stops: int) -> ReplaceResult:
         """Cancel, then send ``wanted`` (less what filled meanwhile) as a new linked order. Its gates
         run first: refused after the cancel, the trader would be left with no order at all; after
         it, only a halt or a Cancel All (its marker no longer ``canceled_all``, the one read when
@@ -710,7 +737,10 @@ class OrderActions:
         new_coid = f"{coid[:56]}-R1"
         request = await self._db(self._replacement_request, order_id, new_coid, remaining, wanted.limit_price)
         try:
-            new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id)
+            new = await self._place(request, replaces_order_id=order_id, run_id=order.run_id, stops=stops)
+        except SendingStopped as exc:
+            await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
+            raise SendingStopped(f"order {order_id} canceled, its replacement not sent: {exc}", code="stopped") from exc
         except RepositoryError as exc:  # stored by the other session: nothing was sent here
             reason = f"another session replaced it at the same moment ({new_coid}): no second new order sent ({exc})"
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})

@@ -238,3 +238,44 @@ async def test_two_replaces_of_one_order_at_once_send_one_new_order(stack, ib_lo
     [refused] = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
     # said as a replace refused (it was the database's 'order ... already exists', or a second order)
     assert isinstance(refused, BrokerError) and "another session replaced it at the same moment" in str(refused), outcomes
+
+
+@pytest.mark.parametrize("one_by_one", [True, False])
+async def test_a_cancel_all_while_a_replacement_waits_its_turn_at_the_limiter_stops_it(stack, ib_log_guard, one_by_one):
+    """The replace's new order is stored and handed to the provider, where it waits its turn at
+    the pacing limiter (IB's 50 messages a second: seconds behind a run's orders); the trader
+    presses Cancel All meanwhile. The new order must not go out after Cancel All returned: it
+    went, working at the broker, and one by one the database even said it CANCELED (canceled as
+    unsent while it waited)."""
+    import asyncio
+
+    from services.execution.errors import SendingStopped
+
+    ib_log_guard.allow(r"^Error (105|202), ")
+    stack.sim.set_price("MSFT", "410")
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    stack.sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+    place = stack.provider.place_order
+    waiting, turn = asyncio.Event(), asyncio.Event()
+
+    async def at_the_limiter(request, check=None):
+        waiting.set()
+        await turn.wait()  # its turn comes after the Cancel All
+        return await place(request, check=check)
+
+    stack.provider.place_order = at_the_limiter
+    replace = asyncio.create_task(stack.actions.replace(record.id, quantity=Decimal(6)))
+    await asyncio.wait_for(waiting.wait(), 10)
+    await stack.actions.cancel_all(one_by_one=one_by_one)
+    turn.set()
+
+    with pytest.raises(SendingStopped, match="Cancel All"):
+        await asyncio.wait_for(replace, 10)
+    assert [(o.order_ref, o.status) for o in stack.sim.orders()] == [(record.client_order_id, "Cancelled")]
+    await stack.writer.flush()
+    with stack.db.session() as session:
+        from services.db.repositories import OrderRepository
+
+        new = OrderRepository(session).get_by_client_id(f"{record.client_order_id}-R1")
+        assert (new.status, new.ib_order_id) == (OrderState.CANCELED, None)
