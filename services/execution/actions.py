@@ -814,15 +814,19 @@ def _replacing(order) -> Replacing:
     return Replacing(order.created_at, order.status, order.client_order_id, order.project_id)
 
 
+_REFUSE_A_CANCEL = frozenset({CodeClass.CANCEL_REFUSED, CodeClass.ORDER_REJECTED})
+
+
 def _answer_to_cancel(coid: str):
     """The broker's answer to a cancel of the order: a final status, or an error refusing the
-    cancel (10147 not found, 10148 / 161 not cancelable); no other error about the order (the
-    refusal of a modify another session asked for at the same time is not this cancel's answer)."""
+    cancel (10147 not found, 10148 / 161 not cancelable, 201 'Cannot cancel the filled order');
+    no other error about the order (105, 104: the refusal of a modify another session asked for
+    at the same time is not this cancel's answer)."""
     final = _final_for(coid)
 
     def predicate(ev) -> bool:
         if isinstance(ev, BrokerErrorEvent):
-            return ev.order_ref == coid and classify(ev.code) is CodeClass.CANCEL_REFUSED
+            return ev.order_ref == coid and classify(ev.code) in _REFUSE_A_CANCEL
         return final(ev)
 
     return predicate

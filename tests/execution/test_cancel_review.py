@@ -16,8 +16,28 @@ from .test_actions import _order, _settle
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_a_cancel_refused_because_the_order_filled_meanwhile_leaves_it_filled(stack, ib_log_guard):
-    ib_log_guard.allow(r"^Error 161, ")  # the simulator's answer to a cancel of a filled order, as IB's
+# IB's answers to a cancel of an order that filled: 10148 (current TWS / Gateway), 161 (older
+# ones, and the simulator's own), 201 'Cannot cancel the filled order'
+REFUSALS = {10148: "OrderId {id} that needs to be cancelled cannot be cancelled, state: Filled.",
+            161: "Cancel attempted when order is not in a cancellable state. Order permId ={perm}",
+            201: "Order rejected - reason:Cannot cancel the filled order"}
+
+
+@pytest.mark.parametrize("code", sorted(REFUSALS))
+async def test_a_cancel_refused_because_the_order_filled_meanwhile_leaves_it_filled(stack, ib_log_guard, monkeypatch, code):
+    from services.ibsim import IBGatewaySimulator
+
+    ib_log_guard.allow(rf"^Error {code}, ")
+    ib_log_guard.allow(r"Canceled order")  # ib_async's word for a 201 on a finished trade, if it says one
+    sim = stack.sim
+
+    def refuse(_sim, session, f) -> None:
+        order_id = int(f[2])
+        order = sim._orders[sim._order_keys[(session.client_id, order_id)]]
+        assert order.is_done  # the test's own premise: filled before the cancel came
+        session.error(order_id, code, REFUSALS[code].format(id=order_id, perm=order.perm_id))
+
+    monkeypatch.setitem(IBGatewaySimulator._handlers, 4, refuse)  # cancelOrder
     stack.sim.set_price("MSFT", "410")
     record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
     await _settle(stack, record.id, {OrderState.ACCEPTED})
@@ -30,6 +50,6 @@ async def test_a_cancel_refused_because_the_order_filled_meanwhile_leaves_it_fil
 
     await _settle(stack, record.id, {OrderState.FILLED})
     assert canceled.order.status is OrderState.FILLED
-    assert canceled.note.startswith("the broker refused the cancel (161: ")
+    assert canceled.note.startswith(f"the broker refused the cancel ({code}: ")
     stored = _order(stack.db, record.id)
     assert (stored.status, stored.filled_quantity, stored.rejected_reason) == (OrderState.FILLED, Decimal(5), None)
