@@ -526,7 +526,13 @@ class AutoRecovery:
                 inputs, project=replacing.project_id, replacing=replacing)
         except BadInput as exc:  # a stored limit no rule of this version checks refuses it, as it refuses a ticket
             return f"refused by risk now ({exc}): not re-placed"
-        return f"blocked by risk now ({block_reasons(report)}): not re-placed" if report.blocked else None
+        if not report.blocked:
+            return None
+        if await self._db(self._replacement_of, stuck.id) is not None:
+            # another process's pass stored it since this one looked (its client order id is the
+            # one checked here: 'duplicate_order'): the order was re-placed, not refused by risk
+            return "already re-placed"
+        return f"blocked by risk now ({block_reasons(report)}): not re-placed"
 
     async def _ask_hours(self, spec: ContractSpec) -> None:
         """Whether the market trades now comes from the broker, as in TWS: ask for the listing's

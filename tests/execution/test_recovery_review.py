@@ -5,6 +5,7 @@ unacknowledged."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,3 +42,30 @@ async def test_an_external_order_unacknowledged_for_hours_is_never_touched_by_re
         external = OrderRepository(session).get_by_client_id("by-hand")
         assert (external.is_external, external.status) == (True, OrderState.SUBMITTED)
         assert OrderRepository(session).list() == [external]  # nothing placed for it
+
+
+async def test_a_dead_order_another_process_re_placed_during_this_pass_is_said_already_re_placed(stack, ib_log_guard):
+    """Two processes' passes over the same dead order (tests/execution/test_recovery_two_processes.py):
+    the other stores its replacement after this pass saw none and before this pass's risk check.
+    The order's record says it was re-placed by the other, not that today's risk limits refused
+    it for good ('blocked by risk now (duplicate_order ...)', a final refusal on the audit log
+    for an order that was re-placed)."""
+    from .test_auto_recovery import _audit, _later, _recovery, _run_with_ibm_lost, _settings
+
+    _settings(stack.db)
+    _run_id, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "raced")
+    recovery = _recovery(stack)
+    ask_hours = recovery._ask_hours
+
+    async def the_other_process_re_places_it_meanwhile(spec) -> None:
+        await asyncio.to_thread(recovery._insert_replacement, ibm.id, 1)  # the other's unit of work
+        await ask_hours(spec)
+
+    recovery._ask_hours = the_other_process_re_places_it_meanwhile
+
+    result = await recovery.run_once(now=_later())
+
+    assert result.replaced == ()
+    [skipped] = result.skipped
+    assert skipped.reason == "already re-placed", skipped.reason
+    assert [p["reason"] for p in _audit(stack.db, "order.recovery_refused")] == ["already re-placed"]
