@@ -519,15 +519,29 @@ class OrderActions:
         this process since ``stops`` (default: now) stops it in the step that writes it, as a
         run's sender is stopped: it waits its turn at the pacing limiter (seconds behind a run),
         and went out after the trader's Cancel All; it is then canceled unsent, and
-        ``SendingStopped`` says why."""
+        ``SendingStopped`` says why. One of another process is seen as its senders see it: the
+        Cancel All marker and the trading state looked at every ``SEND_WATCH_INTERVAL`` seconds
+        while it waits."""
         coid = request.client_order_id
         stops = self._stops if stops is None else stops
+        mark = await self._db(self._cancel_all_mark)
+        elsewhere: list[str] = []  # a halt or Cancel All of another process seen while it waits
 
         def not_stopped() -> None:
             if self._stops != stops:
                 raise SendingStopped(f"{self._last_stop} pressed while it waited its turn to go")
+            if elsewhere:
+                raise SendingStopped(f"{elsewhere[0]} (another process) while it waited its turn to go")
+
+        async def watch() -> None:
+            while not elsewhere:
+                await asyncio.sleep(SEND_WATCH_INTERVAL)
+                why = await self._db(self._stop_in_database, mark)
+                if why is not None:
+                    elsewhere.append(why)
 
         order_id = await self._db(self._insert, request, project, replaces_order_id, run_id)
+        watcher = asyncio.get_running_loop().create_task(watch())
         try:
             ib_order_id = await self.provider.place_order(request, check=not_stopped)
         except SendingStopped as exc:
@@ -535,6 +549,8 @@ class OrderActions:
                                                message=f"not sent: {exc}", unsent_only=True))
             await self.writer.flush()
             raise
+        finally:
+            watcher.cancel()
         self.writer.submit(LocalOrderEvent(coid, EventKind.SUBMITTED, EventSource.USER, ib_order_id=ib_order_id,
                                            payload={"orderRef": coid, "orderId": ib_order_id,
                                                     **placed_by(getattr(self.provider, "client_id", None))}))
@@ -763,6 +779,14 @@ class OrderActions:
     def _cancel_all_mark(self) -> datetime | None:
         with self.db.session() as session:
             return SettingsRepository(session).cancel_all_at()
+
+    def _stop_in_database(self, mark: datetime | None) -> str | None:
+        """A Cancel All since ``mark``, or trading HALTED (by any process); else None."""
+        with self.db.session() as session:
+            settings = SettingsRepository(session, read_once=True)
+            if settings.cancel_all_at() != mark:
+                return CANCEL_ALL
+            return "trading HALTED" if settings.trading_state() is TradingState.HALTED else None
 
     def _replacement_request(self, order_id: int, client_order_id: str, quantity: Decimal, limit_price: Decimal | None) -> OrderRequest:
         """The replaced order anew, as recovery re-places one (``request_for_order``): only the

@@ -279,3 +279,50 @@ async def test_a_cancel_all_while_a_replacement_waits_its_turn_at_the_limiter_st
 
         new = OrderRepository(session).get_by_client_id(f"{record.client_order_id}-R1")
         assert (new.status, new.ib_order_id) == (OrderState.CANCELED, None)
+
+
+async def test_a_cancel_all_of_another_process_while_a_replacement_waits_its_turn_stops_it(stack, ib_log_guard):
+    """As above, the Cancel All pressed in another process (another window, `cancel-all`): the
+    replacement waiting at this process's pacing limiter is stopped as a run's sender is, by the
+    marker it looks at while it waits; it went out after that Cancel All returned."""
+    import asyncio
+
+    from services.execution.errors import SendingStopped
+    from tests.fixtures.waiting import wait_until
+
+    from .conftest import build_stack
+
+    ib_log_guard.allow(r"^Error (105|202), ")
+    stack.sim.set_price("MSFT", "410")
+    record = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"), project="manual")
+    await _settle(stack, record.id, {OrderState.ACCEPTED})
+    stack.sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+    place = stack.provider.place_order
+    waiting, turn = asyncio.Event(), asyncio.Event()
+
+    def stops(check) -> bool:
+        try:
+            check()
+        except SendingStopped:
+            return True
+        return False
+
+    async def at_the_limiter(request, check=None):
+        waiting.set()
+        await turn.wait()
+        # its turn: the write step's check, once the watcher has had its look at the marker
+        await wait_until(lambda: stops(check), 5, "the replacement to see the other process's Cancel All")
+        return await place(request, check=check)
+
+    stack.provider.place_order = at_the_limiter
+    other = await build_stack(stack.db, stack.sim, client_id=2)
+    try:
+        replace = asyncio.create_task(stack.actions.replace(record.id, quantity=Decimal(6)))
+        await asyncio.wait_for(waiting.wait(), 10)
+        await other.actions.cancel_all()
+        turn.set()
+        with pytest.raises(SendingStopped, match="Cancel All"):
+            await asyncio.wait_for(replace, 15)
+    finally:
+        await other.close()
+    assert [(o.order_ref, o.status) for o in stack.sim.orders()] == [(record.client_order_id, "Cancelled")]
