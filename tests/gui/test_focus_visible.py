@@ -1,0 +1,51 @@
+"""Keyboard only: the control Tab has reached shows that it has the focus, in both themes. In
+the dark theme a combo box (Rounding, Order type), a check box (Sell holdings not in the
+snapshot) and the buttons looked the same focused or not, so a trader tabbing through the
+preview form lost track of where Enter or Space would land."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from widgets.theme import stylesheet
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _control(kind: str) -> QWidget:
+    if kind == "combo":
+        combo = QComboBox()
+        combo.addItems(["nearest", "floor"])
+        return combo
+    if kind == "check":
+        return QCheckBox("Sell holdings not in the snapshot")
+    button = QPushButton({"button": "Preview", "executeButton": "Execute", "cancelAllButton": "Cancel All",
+                          "haltButton": "Halt"}[kind])
+    if kind != "button":
+        button.setObjectName(kind)
+    return button
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+@pytest.mark.parametrize("kind", ["combo", "check", "button", "executeButton", "cancelAllButton", "haltButton"])
+def test_a_focused_control_looks_different_from_the_same_control_unfocused(qtbot, theme, kind):
+    form = QWidget()
+    qtbot.addWidget(form)
+    form.setStyleSheet(stylesheet(theme))
+    layout = QVBoxLayout(form)
+    other, control = QLineEdit(), _control(kind)
+    layout.addWidget(other)
+    layout.addWidget(control)
+    with qtbot.waitActive(form):
+        form.show()
+        form.activateWindow()
+
+    other.setFocus()
+    qtbot.waitUntil(lambda: other.hasFocus() and not control.hasFocus())
+    unfocused = control.grab().toImage()
+    control.setFocus()
+    qtbot.waitUntil(control.hasFocus)
+    focused = control.grab().toImage()
+
+    assert focused != unfocused, f"{kind} shows no focus in the {theme} theme"
