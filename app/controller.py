@@ -57,7 +57,8 @@ class ConsoleController(QObject):
         self.decisions = DecisionsController(ctx)
         self.trading.on_previewed = self.decisions.show_preview
         self.trading.on_settled = self.decisions.show_run_and_tca
-        self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless)
+        self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless,
+                                             on_imported=self._on_snapshot_imported)
         self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)
         self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, provider=stack.provider,
@@ -80,6 +81,10 @@ class ConsoleController(QObject):
         if batch.trading_state is not None:
             self.orders.show_trading_state(batch.trading_state)
             self.audit.schedule_refresh()  # a halt or resume elsewhere is an audit entry too
+
+    def _on_snapshot_imported(self) -> None:
+        # the import may have created a project: the Backtest panel lists it without a restart
+        self.runner.run(self.backtest.refresh_projects(), what="Backtest projects")
 
     def _use_trade_settings(self, values: dict) -> None:
         """The trade settings now in force (after the Settings dialog): project capital shows in

@@ -126,6 +126,9 @@ class PreviewSession:
         note = f"plan {preview.plan.id} (run {preview.run_id}) previewed, not sent"
         if preview.run_executed_another:
             note += f": the run executed plan {preview.executed_plan_id}"
+        elif preview.blocked:
+            # Execute only greys out: the line beside it says why and where the reasons are
+            note += ": BLOCKED by risk, see Risk results"
         return note
 
     def progress_line(self, followed: ProgressSnapshot) -> str:

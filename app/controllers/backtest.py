@@ -107,12 +107,16 @@ class BacktestController:
 
     async def load(self) -> None:
         closed = await asyncio.to_thread(close_abandoned, self.db)  # a dead process's backtest: not running
-        self.view.set_projects(await asyncio.to_thread(project_names, self.db))
+        await self.refresh_projects()
         await self.list_past()
         if closed:
             said = "; ".join(f"backtest {c.id} failed: {c.message}" for c in closed)
             self.view.show_status(said)
             self.status(said)
+
+    async def refresh_projects(self) -> None:
+        """The projects a backtest can replay, read again (a snapshot imported into a new one)."""
+        self.view.set_projects(await asyncio.to_thread(project_names, self.db))
 
     def _on_run(self, values: dict) -> None:
         self.runner.run(self.run(values), what="Backtest")

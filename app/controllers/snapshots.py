@@ -11,16 +11,21 @@ from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
 from app.tasks import UserFacingError
 from services import console_queries as queries
+from services.activity_log import Level
 from services.console_actions import import_snapshot_audited
 from services.core.snapshots import project_name
 from services.core.wording import counted
 
 
 class SnapshotsController:
-    def __init__(self, ctx: ConsoleContext, audit: AuditController, on_shown: Callable[[int], None]) -> None:
+    def __init__(self, ctx: ConsoleContext, audit: AuditController, on_shown: Callable[[int], None],
+                 on_imported: Callable[[], None] | None = None) -> None:
         self.ctx = ctx
         self.audit = audit
         self._on_shown = on_shown  # a snapshot's items are shown (its preview may no longer apply)
+        # a snapshot stored: an import can create a project, which the panels choosing projects
+        # (the Backtest panel's list) must offer too
+        self._on_imported = on_imported
         self.project_names: dict[int, str] = {}
         # the snapshot clicked last is the one shown: an earlier click's items read can finish
         # last (worker threads), and showing them under the later selection also told the
@@ -58,9 +63,15 @@ class SnapshotsController:
             outcome = await self.ctx.db(import_snapshot_audited, stack.db, stack.trade.actor, path, project)
         except (OSError, ValueError) as exc:
             view.show_import_errors(path, [str(exc)])
+            self.ctx.window.bring_forward("snapshots")
             raise UserFacingError(f"{path}: {exc}") from exc
         if not outcome.ok:
             view.show_import_errors(outcome.parsed.source_name, outcome.parsed.errors)
+            # the problems are listed in the Snapshots panel, which is often a tab behind the
+            # preview: without this the import from the menu seemed to do nothing at all
+            self.ctx.window.bring_forward("snapshots")
+            self.ctx.status(f"{outcome.parsed.source_name}: {counted(len(outcome.parsed.errors), 'problem')}, "
+                            "nothing imported (listed by line in the Snapshots panel)", 15_000, Level.WARNING)
             return outcome
         projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, stack.db)
         self._set_projects(projects, snapshots)
@@ -68,6 +79,8 @@ class SnapshotsController:
         await self.show(outcome.snapshot_id)
         self.ctx.status(f"Imported {counted(len(outcome.parsed.items), 'item')} from {outcome.parsed.source_name} "
                         f"into project {project}")
+        if self._on_imported is not None:
+            self._on_imported()
         await self.audit.refresh()
         return outcome
 
