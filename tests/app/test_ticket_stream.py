@@ -98,3 +98,34 @@ def test_the_later_of_two_quick_symbol_choices_wins_and_the_earlier_stream_is_re
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_a_symbol_typed_over_another_gets_its_quote_with_its_verdict_before_the_field_is_left(qloop, open_console):
+    """Walked under Xvfb: the ticket reopened on NVDA, AAPL typed over it; after the typing pause
+    the verdict was AAPL's while the quote above it stayed NVDA's until the field was left
+    (editingFinished alone asked for a quote)."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        desk = console.controller.desk
+        try:
+            sim.set_price("IBM", "200")
+            sim.set_price("AAPL", "230")
+            w.ticket_action.trigger()  # F2
+            dialog = desk.ticket
+            QTest.keyClicks(dialog.symbol_edit, "IBM")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: dialog.quote_label.text().startswith("IBM:"), 10, "IBM's quote")
+            dialog.amount_edit.setText("10")
+
+            dialog.symbol_edit.selectAll()
+            QTest.keyClicks(dialog.symbol_edit, "AAPL")  # still in the field: no editingFinished
+            await wait_for(lambda: "AAPL" in dialog.verdict_label.text(), 10,
+                           lambda: f"AAPL's verdict: {dialog.verdict_label.text()!r}")
+            await wait_for(lambda: dialog.quote_label.text().startswith("AAPL:"), 10,
+                           lambda: f"AAPL's quote beside its verdict, not {dialog.quote_label.text()!r}")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -109,6 +109,7 @@ class OrderTicketDialog(QDialog):
         self.setWindowTitle("Order ticket")
         self.setModal(False)
         self._checked_fields: dict | None = None  # the fields the verdict shown belongs to
+        self._quoted_symbol: str | None = None  # the symbol whose quote was asked last
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(CHECK_DELAY_MS)
@@ -203,7 +204,11 @@ class OrderTicketDialog(QDialog):
 
     # ------------------------------------------------------------------ the fields
     def _on_symbol_edited(self) -> None:
-        self.symbol_changed.emit(self.symbol())
+        self._ask_quote()
+
+    def _ask_quote(self) -> None:
+        self._quoted_symbol = self.symbol()
+        self.symbol_changed.emit(self._quoted_symbol)
 
     def symbol(self) -> str:
         return self.symbol_edit.text().strip().upper()
@@ -236,7 +241,7 @@ class OrderTicketDialog(QDialog):
         self.type_combo.setCurrentText(order_type)
         if project:
             self.project_combo.setCurrentText(project)
-        self.symbol_changed.emit(self.symbol())
+        self._ask_quote()
         self._on_edited()
 
     def set_projects(self, names: list[str], current: str | None = None) -> None:
@@ -271,6 +276,10 @@ class OrderTicketDialog(QDialog):
     def request_check(self) -> None:
         self._check_timer.stop()
         fields = self.fields()
+        if fields["symbol"] and fields["symbol"] != self._quoted_symbol:
+            # a symbol typed and not left (no editingFinished yet): its verdict is about to
+            # show, and the quote above it still named the symbol before
+            self._ask_quote()
         if not fields["symbol"] or not (fields["quantity"] or fields["notional"]):
             self._show_verdict("Type a symbol and an amount: the risk verdict shows here before anything is sent.", None)
             return
