@@ -59,6 +59,17 @@ def off_grid_problem(listing: str, name: str, value: Decimal | None, tick: Decim
     return f"{listing}: {name} price {value} is not on the {tick} tick grid (nearest: {below} or {below + tick})"
 
 
+def state_problem(order: OrderRecord) -> str | None:
+    """Why ``order`` cannot be replaced in the state it is in, whatever is typed (final, or a
+    request pending); None when its state allows a replace."""
+    status = order.status
+    if status.is_terminal or status not in WORKING_ORDER_STATES:
+        return f"the order is {status}: nothing to replace"
+    if status in PENDING:
+        return f"the order has a request pending ({status})"
+    return None
+
+
 def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None,
                     tick: Decimal | None = None) -> str | None:
     """Why ``order`` cannot be replaced with ``quantity`` (its new total, None: unchanged) and
@@ -66,11 +77,9 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
     yet; the order actions ask the broker for it); None when it can go to the risk check."""
     if quantity is None and limit_price is None:
         return "a replace needs a new quantity and/or limit price"
-    status = order.status
-    if status.is_terminal or status not in WORKING_ORDER_STATES:
-        return f"the order is {status}: nothing to replace"
-    if status in PENDING:
-        return f"the order has a request pending ({status})"
+    state = state_problem(order)
+    if state is not None:
+        return state
     if order.order_type.has_stop:
         # its stop price is not something replace changes, and a cancel-and-new must never
         # leave the position without its stop: refused before anything is sent

@@ -86,6 +86,31 @@ def test_context_menu_replace_opens_the_dialog_and_emits_the_values(blotter, qtb
     assert sig.args == [3, Decimal("80"), Decimal("99.5")]
 
 
+def test_the_replace_dialog_follows_its_order_filling_while_it_is_open(blotter, qtbot, monkeypatch):
+    """Walked under Xvfb: an order filled while its Replace dialog was open; the dialog still said
+    "(0 filled)" with Replace enabled, and the click only brought "the order is FILLED: nothing
+    to replace" from the service."""
+    seen = {}
+
+    def exec_(dialog):
+        dialog.limit_edit.setText("99.5")
+        seen["before"] = dialog.ok_button.isEnabled()
+        working = blotter.model.get(1)
+        blotter.model.upsert([replace(working, status=OrderState.FILLED, filled_quantity=working.quantity)])
+        blotter.model.flush()
+        seen["after"] = dialog.ok_button.isEnabled()
+        seen["said"] = dialog.error_label.text(), dialog.order_label.text()
+        return ReplaceDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(ReplaceDialog, "exec", exec_)
+    menu_action(blotter.context_menu_for(blotter.model.get(1)), "Replace…").trigger()
+    assert seen["before"] is True
+    assert seen["after"] is False
+    error, shown = seen["said"]
+    assert error == "The order is FILLED: nothing to replace."
+    assert "(100 filled)" in shown and "FILLED" in shown
+
+
 def test_a_canceled_replace_dialog_emits_nothing(blotter, qtbot, monkeypatch):
     monkeypatch.setattr(ReplaceDialog, "exec", lambda dialog: ReplaceDialog.DialogCode.Rejected)
     with qtbot.assertNotEmitted(blotter.replace_requested):

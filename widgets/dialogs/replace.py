@@ -7,7 +7,7 @@ from decimal import Decimal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from services.core.replace_rules import NOTHING_CHANGED, replace_problem
+from services.core.replace_rules import NOTHING_CHANGED, replace_problem, state_problem
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.core.wording import as_sentence
 from services.domain import OrderRecord, OrderType
@@ -45,6 +45,12 @@ def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str) ->
     return quantity, limit, ""
 
 
+def describe_order(order: OrderRecord) -> str:
+    limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
+    return (f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} {order.order_type.value}{limit} "
+            f"({fmt_quantity(order.filled_quantity)} filled)")
+
+
 class ReplaceDialog(QDialog):
     def __init__(self, order: OrderRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,9 +64,7 @@ class ReplaceDialog(QDialog):
         self.error_label.setObjectName("errorLabel")
         self.hint_label = QLabel()  # neutral: nothing is wrong before the trader changed something
         form = QFormLayout()
-        limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
-        self.order_label = QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
-                                  f"{order.order_type.value}{limit} ({fmt_quantity(order.filled_quantity)} filled)")
+        self.order_label = QLabel(describe_order(order))
         self.client_id_label = QLabel(order.client_order_id)
         form.addRow("Order", self.order_label)
         form.addRow("Client order id", self.client_id_label)
@@ -86,8 +90,18 @@ class ReplaceDialog(QDialog):
         self.limit_edit.textChanged.connect(self._validate)
         self._validate()
 
+    def show_order(self, order: OrderRecord) -> None:
+        """The order's newer state while the dialog is open (it filled or was canceled meanwhile):
+        Replace follows the order actions' rule for it, the fields stay as typed."""
+        self.order = order
+        self.order_label.setText(f"{describe_order(order)} · {order.status}")
+        self._validate()
+
     def _validate(self) -> None:
         _, _, error = validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())
+        state = state_problem(self.order)  # filled or canceled meanwhile: said whatever the fields say
+        if state is not None:
+            error = as_sentence(state)
         unchanged = error == as_sentence(NOTHING_CHANGED)
         self.hint_label.setText(UNCHANGED_HINT if unchanged else "")
         self.hint_label.setVisible(unchanged)

@@ -276,11 +276,20 @@ class BlotterView(QWidget):
         # Show the latest state: the order may have filled further since the menu opened.
         order = self.model.get(order.id) or order
         dialog = ReplaceDialog(order, self)
+
+        def follow_the_order(*_changed) -> None:
+            # it can fill or be canceled while the dialog is open: Replace then does nothing
+            latest = self.model.get(order.id)
+            if latest is not None and latest != dialog.order:
+                dialog.show_order(latest)
+
+        self.model.dataChanged.connect(follow_the_order)
         try:
             if dialog.exec() == ReplaceDialog.DialogCode.Accepted:
                 quantity, limit = dialog.values()
                 self.replace_requested.emit(order.id, quantity, limit)
         finally:
+            self.model.dataChanged.disconnect(follow_the_order)
             dialog.deleteLater()
 
     def request_cancel_selected(self) -> None:
