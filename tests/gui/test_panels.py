@@ -630,3 +630,21 @@ def test_a_later_snapshots_long_symbol_is_shown_whole(qtbot):
     room = widened - (1 if table.showGrid() else 0) - 2 * table._margin
     assert table._prepare("SAP@IBIS:EUR", table.font())[1] <= room and widened > needed, (first, widened, needed)
     assert shown("KO") == widened  # a short one again: the column keeps its width (no jumping)
+
+
+def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chosen(qtbot):
+    """Walked under Xvfb: after a restart the Backtest panel's past list held backtest 1 but,
+    none chosen, said "no backtest yet"."""
+    from services.backtest.listing import BacktestListing
+    from widgets.views.backtest import BacktestView
+
+    view = BacktestView()
+    qtbot.addWidget(view)
+    assert view.past_combo.placeholderText() == "no backtest yet"
+    done = BacktestListing(id=1, started=T0, finished=T0, status="done", projects=("Demo momentum",), days=10,
+                           final_equity=(("Demo momentum", Decimal("101190.80")),), message=None)
+    view.set_past_backtests([done])
+    assert view.past_combo.currentIndex() == -1
+    assert view.past_combo.placeholderText() == "choose one of 1 past backtest"
+    view.set_past_backtests([])
+    assert view.past_combo.placeholderText() == "no backtest yet"

@@ -37,9 +37,11 @@ from PySide6.QtWidgets import (
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts
+from services.core.wording import counted
 
 from ..plots import title_when_tall
 
+NO_PAST = "no backtest yet"
 COLOURS = ("#4f8fd6", "#2e9d55", "#d08a1c", "#b05cc7", "#d6504f", "#3bb3b3", "#8c8c8c")
 
 
@@ -142,7 +144,7 @@ class BacktestView(QWidget):
         self.results_tabs.addTab(self.rebalances_table, "Rebalances")
         # one line above the results: the strip is short, a list of its own would take the charts' room
         self.past_combo = QComboBox()
-        self.past_combo.setPlaceholderText("no backtest yet")
+        self.past_combo.setPlaceholderText(NO_PAST)
         self.past_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.past_combo.activated.connect(self._on_past)  # the user's choice only, not the list being set
         results = QWidget()
@@ -238,6 +240,8 @@ class BacktestView(QWidget):
             tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.message or "") if text)
             self.past_combo.setItemData(self.past_combo.count() - 1, tip or label, Qt.ItemDataRole.ToolTipRole)
         self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
+        # none chosen is not none there: "no backtest yet" over a list of them read as an empty list
+        self.past_combo.setPlaceholderText(f"choose one of {counted(len(listed), 'past backtest')}" if listed else NO_PAST)
 
     def past_ids(self) -> list[int]:
         """The past backtests listed, in order (tests)."""
