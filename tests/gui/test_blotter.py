@@ -248,6 +248,16 @@ def test_delete_cancels_the_selected_working_orders_after_confirmation(blotter, 
     assert sorted(received) == [1, 3]  # the filled and the canceled order are not working
 
 
+def test_the_cancel_confirmation_says_what_each_order_is(blotter, monkeypatch):
+    """Walked under Xvfb: Del on a working NVDA order asked "Cancel 1 selected order?" naming only
+    its client order id; the trader confirms an order, not an id."""
+    asked = answer(monkeypatch, QMessageBox.StandardButton.No)
+    blotter.table.selectRow(blotter.proxy.visible_records().index(blotter.model.get(3)))
+    blotter.cancel_selected_action.trigger()
+    ibm = blotter.model.get(3)
+    assert asked == [f"Cancel 1 selected order?\nBUY 100 IBM LMT 100.25 (30 filled) · {ibm.client_order_id}"]
+
+
 def test_an_unsent_new_order_can_be_canceled_from_the_blotter_as_the_service_allows(blotter, qtbot, monkeypatch):
     """A run stopped by a halt leaves its unsent orders NEW; OrderActions.cancel cancels them
     ("canceled before sending"), and the blotter offers it too (OrderState.is_cancelable, the

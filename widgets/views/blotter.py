@@ -22,7 +22,7 @@ from services.core.wording import counted
 from services.domain import OrderRecord, TradingState
 
 from ..common import add_action, choose_and_export, confirm, export_visible_rows, make_table
-from ..dialogs.replace import ReplaceDialog
+from ..dialogs.replace import ReplaceDialog, describe_order
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
 
@@ -302,7 +302,10 @@ class BlotterView(QWidget):
             else:
                 self.notice.emit("Nothing to cancel: select an order that is not final first")
             return
-        names = ", ".join(o.client_order_id for o in orders[:5]) + (" …" if len(orders) > 5 else "")
+        # what each order is, not its id alone: the trader confirms a BUY 50 NVDA LMT 134.00
+        names = "\n".join(f"{describe_order(o)} · {o.client_order_id}" for o in orders[:5])
+        if len(orders) > 5:
+            names += f"\n… and {counted(len(orders) - 5, 'more order')}"
         if confirm(self, "Cancel orders", f"Cancel {counted(len(orders), 'selected order')}?\n{names}"):
             for order in orders:
                 self.cancel_requested.emit(order.id)
