@@ -648,3 +648,18 @@ def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chos
     assert view.past_combo.placeholderText() == "choose one of 1 past backtest"
     view.set_past_backtests([])
     assert view.past_combo.placeholderText() == "no backtest yet"
+
+
+def test_an_import_problem_is_read_whole_in_the_narrow_snapshots_panel(qtbot):
+    """Walked under Xvfb at 1600x900: the panel is about 240 px wide and a problem read
+    "line 2, weight: weight '0.2o' is not a finite…", cut at the panel's edge."""
+    view = shown(qtbot, SnapshotsView(SnapshotItemsModel()))
+    view.resize(240, 400)
+    problem = SimpleNamespace(line=2, column="weight", message="weight '0.2o' is not a finite number")
+    view.show_import_errors("wt-bad.csv", [problem])
+    listed = view.errors_list
+    item = listed.item(0)
+    text = "line 2, weight: weight '0.2o' is not a finite number"
+    assert item.text() == item.toolTip() == text
+    qtbot.waitUntil(lambda: listed.visualItemRect(item).height() >= 2 * listed.fontMetrics().lineSpacing())
+    assert listed.visualItemRect(item).right() <= listed.viewport().width()

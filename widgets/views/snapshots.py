@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSplitter,
     QTreeWidget,
@@ -78,6 +79,9 @@ class SnapshotsView(QWidget):
         self.errors_list = QListWidget()
         self.errors_list.setObjectName("importErrors")
         self.errors_list.setVisible(False)
+        # a problem is read whole in a narrow panel: "weight '0.2o' is not a finite…" told nothing
+        self.errors_list.setWordWrap(True)
+        self.errors_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.items_proxy = RecordProxyModel(self)
         self.items_proxy.setSourceModel(model)
         self.items_table = make_table(self.items_proxy, self, sortable=True)
@@ -179,7 +183,11 @@ class SnapshotsView(QWidget):
     def show_import_errors(self, source: str, problems: Iterable[Any]) -> None:
         problems = list(problems)
         self.errors_list.clear()
-        self.errors_list.addItems([problem_text(p) for p in problems])
+        for problem in problems:
+            text = problem_text(problem)
+            item = QListWidgetItem(text)
+            item.setToolTip(text)
+            self.errors_list.addItem(item)
         self.errors_label.setText(f"{source}: {counted(len(problems), 'problem')}, nothing imported")
         self.errors_list.setVisible(bool(problems))
 
