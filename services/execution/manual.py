@@ -31,6 +31,7 @@ from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
 from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
+from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -132,6 +133,11 @@ class Ticket:
         if not self.symbol or any(c.isspace() for c in self.symbol):
             raise BadInput(f"{self.symbol!r} is not a symbol: type a ticker such as AAPL, or SAP@IBIS:EUR")
         spec = spec_of(self.symbol)
+        # the snapshot import's rule: a symbol IB cannot have is said so here, not asked of IB
+        # and answered "unknown contract" as if it were only a ticker IB does not list
+        if len(spec.symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(spec.symbol):
+            raise BadInput(f"malformed symbol {spec.symbol!r}: letters and digits, with . / - between them "
+                           "(AAPL, BRK.B, or SAP@IBIS:EUR)")
         problem = contract_problem(spec)
         if problem is not None:
             raise BadInput(f"{spec.key}: {problem[1]}")

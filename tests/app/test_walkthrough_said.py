@@ -78,3 +78,24 @@ def test_a_project_made_by_an_import_is_offered_by_the_backtest_panel(qloop, ope
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_a_malformed_symbol_in_the_ticket_is_said_malformed_as_the_import_says_it(qloop, open_console):
+    """Walked under Xvfb: 'ZZ$Z' in a snapshot file is "malformed symbol 'ZZ$Z'"; typed in the
+    order ticket it went to IB and came back "unknown contract: ZZ$Q", as if IB only did not list it."""
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            dialog.symbol_edit.setText("ZZ$Q")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: "ZZ$Q" in dialog.quote_label.text(), 10,
+                           lambda: f"the ticket's word on ZZ$Q: {dialog.quote_label.text()!r}")
+            assert dialog.quote_label.text().startswith("malformed symbol 'ZZ$Q'"), dialog.quote_label.text()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
