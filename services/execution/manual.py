@@ -136,8 +136,8 @@ class Ticket:
         # the snapshot import's rule: a symbol IB cannot have is said so here, not asked of IB
         # and answered "unknown contract" as if it were only a ticker IB does not list
         if len(spec.symbol) > MAX_SYMBOL_LENGTH or not SYMBOL_RE.match(spec.symbol):
-            raise BadInput(f"malformed symbol {spec.symbol!r}: letters and digits, with . / - between them "
-                           "(AAPL, BRK.B, or SAP@IBIS:EUR)")
+            raise BadInput(f"malformed symbol {spec.symbol!r}: a symbol is letters and digits, parts joined by "
+                           "'.', '/' or '-' (AAPL, BRK.B, or SAP@IBIS:EUR)")
         problem = contract_problem(spec)
         if problem is not None:
             raise BadInput(f"{spec.key}: {problem[1]}")
