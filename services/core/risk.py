@@ -37,6 +37,7 @@ from services.domain import OrderType, Side, TradingState
 from .builder import OrderDraft
 from .typed_numbers import NotANumber, typed_decimal
 from .wording import ANOTHER_VERSION, how_to_remove, money, percent
+from .wording import price as price_text
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -476,7 +477,7 @@ class PriceCollar(RiskRule):
             if abs(o.limit_price - ref) * HUNDRED > pct * ref:
                 away = abs(o.limit_price - ref) * HUNDRED / ref
                 what = "stop" if ref is not o.reference_price else "reference"
-                out.append((i, self.block(f"{o.symbol}: limit {o.limit_price} is {away:.2f} % from the {what} {ref}, beyond {pct} %", o.symbol)))
+                out.append((i, self.block(f"{o.symbol}: limit {price_text(o.limit_price)} is {away:.2f} % from the {what} {price_text(ref)}, beyond {pct} %", o.symbol)))
         return out
 
 

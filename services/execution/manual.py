@@ -34,6 +34,7 @@ from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
 from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.wording import price
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
@@ -250,7 +251,9 @@ class TicketCheck:
     def order_words(self) -> str:
         """The order itself: ``7 AAPL LMT limit 100.25 DAY`` (the verdict's and the sent line's)."""
         d = self.draft
-        prices = "".join(f" {name} {value}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price)) if value is not None)
+        # the blotter's way of writing a price (405 typed reads 405.00, as the blotter then shows it)
+        prices = "".join(f" {name} {price(value)}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price))
+                         if value is not None)
         return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
 
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:

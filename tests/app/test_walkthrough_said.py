@@ -99,3 +99,34 @@ def test_a_malformed_symbol_in_the_ticket_is_said_malformed_as_the_import_says_i
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_the_ticket_writes_a_typed_limit_as_the_blotter_shows_it(qloop, open_console):
+    """Walked under Xvfb: a limit typed 405 read "LMT limit 405 DAY" in the verdict and the sent
+    line, and "limit 400 is 3.50 % from the reference 414.52" in a refusal, beside the
+    blotter's 405.00."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("MSFT", "414.50")
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            dialog.symbol_edit.setText("MSFT")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: dialog.quote_label.text().startswith("MSFT:"), 10, "MSFT's quote")
+            dialog.amount_edit.setText("10")
+            dialog.type_combo.setCurrentText("LMT")
+            dialog.limit_box.setText("405")
+            await wait_for(lambda: "MSFT LMT limit 405" in dialog.verdict_label.text(), 10,
+                           lambda: f"the verdict: {dialog.verdict_label.text()!r}")
+            assert "10 MSFT LMT limit 405.00 DAY" in dialog.verdict_label.text(), dialog.verdict_label.text()
+            dialog.limit_box.setText("400")
+            await wait_for(lambda: "price_collar" in dialog.verdict_label.text(), 10,
+                           lambda: f"the collar's refusal: {dialog.verdict_label.text()!r}")
+            assert "MSFT: limit 400.00 is" in dialog.verdict_label.text(), dialog.verdict_label.text()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
