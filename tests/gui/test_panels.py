@@ -645,7 +645,7 @@ def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chos
                            final_equity=(("Demo momentum", Decimal("101190.80")),), message=None)
     view.set_past_backtests([done])
     assert view.past_combo.currentIndex() == -1
-    assert view.past_combo.placeholderText() == "choose one of 1 past backtest"
+    assert view.past_combo.placeholderText() == "choose a past backtest (1 listed)"
     view.set_past_backtests([])
     assert view.past_combo.placeholderText() == "no backtest yet"
 

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts
-from services.core.wording import counted
 
 from ..plots import title_when_tall
 
@@ -241,7 +240,7 @@ class BacktestView(QWidget):
             self.past_combo.setItemData(self.past_combo.count() - 1, tip or label, Qt.ItemDataRole.ToolTipRole)
         self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
         # none chosen is not none there: "no backtest yet" over a list of them read as an empty list
-        self.past_combo.setPlaceholderText(f"choose one of {counted(len(listed), 'past backtest')}" if listed else NO_PAST)
+        self.past_combo.setPlaceholderText(f"choose a past backtest ({len(listed)} listed)" if listed else NO_PAST)
 
     def past_ids(self) -> list[int]:
         """The past backtests listed, in order (tests)."""
