@@ -220,6 +220,9 @@ class DeskController:
         """Check again and send through the run executor (services.execution.manual): with
         ``confirmed`` (the check shown), exactly its shares."""
         dialog = self.ticket
+        # a check still on its way was asked before this send: its verdict must not come back over
+        # the send's outcome and switch Send on again for the order just sent
+        self._check_asked.ask()
         # the order as confirmed (the activity log is the session's record: "Sent BUY AAPL" had
         # neither the shares nor the limit)
         what = f"{confirmed.draft.side} {confirmed.order_words()}" if confirmed is not None else f"{fields['side']} {fields['symbol']}"

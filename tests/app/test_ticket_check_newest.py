@@ -52,3 +52,49 @@ def test_an_older_check_finishing_last_is_not_what_send_confirms(qloop, open_con
             await console.close()
 
     run(qloop, scenario(), timeout=100)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_check_asked_before_a_send_and_answered_after_it_does_not_switch_send_on_again(qloop, open_console, monkeypatch):
+    """A check of the very fields sent (the typing pause's, or a price suggested under the
+    verdict) still on its way when Send was clicked: answered after the send, it put "Risk:
+    passed" over the send's outcome and switched Send on again for the order just sent (seen in
+    tests/app/test_desk.py under load): one more click sent it twice."""
+
+    async def scenario():
+        console = await open_console()
+        sim, desk = console.sim, console.controller.desk
+        manual = desk.manual
+        real_check = manual.check
+        hold = {"on": False}
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def answered_late_when_held(ticket):
+            check = await real_check(ticket)
+            if hold["on"] and not held.is_set():
+                held.set()
+                await release.wait()
+            return check
+
+        monkeypatch.setattr(manual, "check", answered_late_when_held)
+        try:
+            sim.set_price("AAPL", "100")
+            dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(7)})
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"the verdict: {dialog.verdict_label.text()}")
+            hold["on"] = True
+            dialog.request_check()  # the same fields checked again, its answer held
+            await wait_for(held.is_set, 10, "the second check")
+            dialog.send_button.click()
+            await wait_for(lambda: dialog.verdict_label.text().startswith("Sent BUY 7 AAPL"), 20,
+                           lambda: f"the send's outcome: {dialog.verdict_label.text()}")
+            release.set()
+            await wait_for(lambda: "Check order" not in console.controller.runner.running(), 10, "the held check's end")
+            assert dialog.verdict_label.text().startswith("Sent BUY 7 AAPL"), dialog.verdict_label.text()
+            assert not dialog.send_button.isEnabled()
+            assert [(o.symbol, o.quantity) for o in sim.orders()] == [("AAPL", Decimal(7))]
+        finally:
+            release.set()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)

@@ -88,3 +88,17 @@ def test_the_first_quote_and_verdict_do_not_push_the_fields_down(qtbot, qapp):
         assert amount_y() == before  # the third line has its room too
     finally:
         apply_theme(qapp, "dark")  # as the other themed tests leave it
+
+
+def test_a_closed_ticket_asks_for_no_check(ticket, qtbot):
+    """The check after a pause in the typing is dropped when the ticket closes: it came after the
+    window, and at the end of a session after the loop that answers it, was gone (a teardown's
+    "no current event loop" in tests/app/test_ticket_stream.py)."""
+    from PySide6.QtTest import QTest
+
+    asked: list[dict] = []
+    ticket.check_requested.connect(asked.append)
+    QTest.keyClicks(ticket.amount_edit, "5")  # an edit: the check waits for the typing pause
+    assert ticket._check_timer.isActive()
+    ticket.close()
+    assert not ticket._check_timer.isActive() and asked == []

@@ -334,6 +334,12 @@ class OrderTicketDialog(QDialog):
         self.send_button.setStyleSheet("")
         self._show_verdict(text, False)
 
+    def hideEvent(self, event) -> None:
+        # a closed ticket asks for no verdict: its pause's check would come after the window (and,
+        # at the end of a session, the loop that answers it) is gone
+        self._check_timer.stop()
+        super().hideEvent(event)
+
     def show_sent(self, text: str) -> None:
         """After a send: the outcome; the fields stay for the next order, Send waits for a new check."""
         self._checked_fields = None
