@@ -28,6 +28,7 @@ class AuditAction(StrEnum):
     RUN_MARKET_HEALTH_REFUSED = "run.market_health_refused"
     RUN_LEASE_TAKEOVER = "run.lease_takeover"
     RUN_CANCELED_AFTER_CANCEL_ALL = "run.canceled_after_cancel_all"
+    RUN_UNSENT_CLOSED_BY_HALT = "run.unsent_closed_by_halt"
     # the trader's order actions (services/execution/actions.py)
     ORDER_MANUAL = "order.manual"
     ORDER_CANCEL = "order.cancel"
@@ -114,6 +115,12 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
     AuditAction.RUN_CANCELED_AFTER_CANCEL_ALL: ActionDoc(
         "a run's sender met another process's Cancel All: the orders it canceled, and the ones it could not "
         "(client order id and why)", "RunExecution._send (runs/executing.py)", "trade_run", ("canceled", "not_canceled")),
+    AuditAction.RUN_UNSENT_CLOSED_BY_HALT: ActionDoc(
+        "a halt stopped a run's sender, or an execute of the run found orders a halt had stopped still NEW: its "
+        "orders not sent are canceled, never sent automatically after the resume (the halt closes the others: "
+        "`trading.halt`'s `unsent_canceled`)",
+        "OrderSender._close_halted (services/execution/sending.py), RunExecution._close_halted (runs/executing.py)",
+        "trade_run", ("orders", "reason")),
     AuditAction.ORDER_MANUAL: ActionDoc(
         "a manual order is sent", "OrderActions._place (services/execution/actions.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_CANCEL: ActionDoc(
@@ -143,7 +150,9 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "the Cancel All marker is set, before any cancel (senders stop; recovery never sends what it canceled)",
         "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global")),
     AuditAction.TRADING_HALT: ActionDoc(
-        "trading is set HALTED", "OrderActions._set_state (actions.py)", "trade_settings", ("from", "to", "cancel_all")),
+        "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
+        "(never sent automatically after the resume)", "OrderActions._set_state (actions.py)", "trade_settings",
+        ("from", "to", "cancel_all", "unsent_canceled")),
     AuditAction.TRADING_RESUME: ActionDoc(
         "trading is set ACTIVE again", "OrderActions._set_state (actions.py)", "trade_settings", ("from", "to")),
     AuditAction.ORDER_RECOVERY_CANCEL: ActionDoc(

@@ -58,6 +58,7 @@ from .errors import (
     TradingHalted,
 )
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
+from .halt_unsent import cancel_unsent_of_runs
 from .lease import Holder, LeaseManager, placed_by
 from .listings import draft_params, request_for_order
 from .market_health import MarketHealth, TradeIntent
@@ -463,6 +464,10 @@ class OrderActions:
             settings = SettingsRepository(session)
             before = settings.get_for_update().trading_state
             settings.set_trading_state(state)
+            if state is TradingState.HALTED:
+                # the runs' orders not sent yet are closed with the halt, in its transaction: never
+                # sent automatically after the resume (services/execution/halt_unsent.py)
+                payload = {**payload, "unsent_canceled": cancel_unsent_of_runs(session)}
             audit(self.db, self.actor, AuditAction.TRADING_HALT if state is TradingState.HALTED else AuditAction.TRADING_RESUME, "trade_settings", 1,
                   {"from": str(before), "to": str(state), **payload}, session=session)
         return state

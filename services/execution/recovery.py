@@ -7,7 +7,10 @@ One pass (``AutoRecovery.run_once``) considers the orders older than the trade s
   stopped): looked up at the broker by their order ref; one the broker does not know is simply
   sent, under its run's lease (it is the plan's order, not a retry), unless it was stored at or
   before the last Cancel All (``trade_settings.cancel_all_at``), which canceled everything not
-  sent: one still NEW escaped it (a sender still at work gave it back afterwards);
+  sent: one still NEW escaped it (a sender still at work gave it back afterwards); and never one
+  a halt stopped (trading HALTED now, or stored at or before the last halt): that one is closed
+  as canceled, for good, whether the pass runs during the halt or after the resume
+  (services.execution.halt_unsent: the trader previews and executes again);
 * sent and never acknowledged (SUBMITTED): canceled, since the broker may hold it, then looked up
   (open orders, completed orders, executions: services.execution.reconcile) before anything is
   decided. An order whose fate is still unknown after that is never re-placed
@@ -49,6 +52,7 @@ from services.domain import EventSource, OrderState, OrderType, Side, TradeMode,
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
+from .halt_unsent import cancel_unsent_of_runs, last_halt_at
 from .lease import ClockSkew, LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
 from .order_risk import (
@@ -267,7 +271,8 @@ class AutoRecovery:
     def _settings(self) -> dict:
         with self.db.session() as session:
             repo = SettingsRepository(session)
-            return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "cancel_all_at": repo.cancel_all_at()}
+            return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "cancel_all_at": repo.cancel_all_at(),
+                    "halted_at": last_halt_at(session)}
 
     def _stuck(self, now: datetime, cutoff: datetime) -> list[_Stuck]:
         """This account's orders stuck since before ``cutoff``: of runs of today's trading day,
@@ -428,6 +433,10 @@ class AutoRecovery:
             if status is not OrderState.NEW or order["ib_order_id"] or order["ib_perm_id"]:
                 await self._skip(out, stuck, _no_longer_new(status, order))
                 return
+            stopped = _stopped_by_halt(order["created_at"], settings)
+            if stopped is not None and stuck.run_id is not None:
+                await self._close_halted(stuck, stopped, out)
+                return
             refusal = _canceled_all_since(order["created_at"], settings["cancel_all_at"]) or self._gate(settings)
             if refusal is None and stuck.run_id is None:
                 refusal = "not an order of a run: a manual order never sent is the trader's to send again"
@@ -451,6 +460,21 @@ class AutoRecovery:
             await self._skip(out, stuck, refusal, final=refusal not in PASSING_REFUSALS)
             return
         await self._replace(stuck, out)
+
+    async def _close_halted(self, stuck: _Stuck, why: str, out: _Pass) -> None:
+        """A run's order a halt stopped before it was sent: closed as canceled, never sent
+        automatically (services/execution/halt_unsent.py); the decision is final."""
+        closed = await self._db(self._cancel_halted, stuck.client_order_id)
+        if closed:
+            await self._skip(out, stuck, f"{why}; closed as canceled, never sent automatically: preview and execute "
+                                         "again to send it", final=True)
+        else:  # a sender claimed it or the trader canceled it since this pass read it
+            await self._skip(out, stuck, f"{why}; changed since this pass read it: nothing to close")
+
+    @retry_lock_conflicts  # one unit of work of conditional updates: runs again from scratch
+    def _cancel_halted(self, client_order_id: str) -> list[str]:
+        with self.db.unit_of_work() as session:
+            return cancel_unsent_of_runs(session, client_order_ids=[client_order_id])
 
     def session_live_token(self) -> str | None:
         """The LIVE word as the session holds it now: given at construction (a command), else the
@@ -700,6 +724,19 @@ def _canceled_all_since(created_at: datetime, mark: datetime | None) -> str | No
     if mark is None or created_at > mark:
         return None
     return f"stored before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything not sent: not sent"
+
+
+def _stopped_by_halt(created_at: datetime, settings: dict) -> str | None:
+    """Why a run's order never sent is closed rather than sent: trading is HALTED now, or it was
+    stored at or before the last halt, which stopped its run (a sender that held it then died
+    and reconciliation gave it back NEW after the resume). Sent now it would reach the broker at
+    a price the trader never confirmed for the market as it is: the trader previews again."""
+    if TradingState(settings["trading_state"]) is TradingState.HALTED:
+        return "trading is HALTED: the halt stopped it before it was sent"
+    halted_at = settings["halted_at"]
+    if halted_at is not None and created_at <= halted_at:
+        return f"stored before the halt of {halted_at:%Y-%m-%d %H:%M:%S} UTC, which stopped its run before it was sent"
+    return None
 
 
 def _no_longer_new(status: OrderState, order: dict) -> str:

@@ -29,12 +29,14 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.order_state import EventKind
+from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder
 from services.db.repositories.settings import SettingsRepository
 from services.domain import EventSource, OrderState, TradeMode, TradingState
 
 from .dbcall import db_call, runs_inline
 from .errors import BrokerError, ExecutionError, LeaseExpired, NotConnected, SendingStopped
+from .halt_unsent import HALT_STOPPED, audit_closed, cancel_unsent_of_runs
 from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager, placed_by
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
@@ -118,7 +120,29 @@ class OrderSender:
                         str(exc).splitlines()[0][:200])
             sent = set(out.sent)
             out.unsent = [c for c in ids if c not in sent]
+            return out
+        if out.stopped == HALT_STOPPED and out.unsent:
+            # never sent automatically after the resume, nor by the run's next execute: the trader
+            # previews again, for the market as it is then (services/execution/halt_unsent.py)
+            try:
+                closed = await self._db(self._close_halted, lease.run_id, out.unsent)
+            except (OperationalError, InterfaceError) as exc:
+                # left NEW, stored before the halt: the first recovery pass or execute of the run
+                # closes them (halt_unsent.close_stopped_by_halt); the outcome is not lost to it
+                log.warning("run %s: the orders a halt stopped not closed yet (database unreachable: %s)", lease.run_id,
+                            str(exc).splitlines()[0][:200])
+            else:
+                if closed:
+                    log.warning("run %s: %d order(s) a halt stopped before they were sent closed as canceled, never "
+                                "sent automatically", lease.run_id, len(closed))
         return out
+
+    @retry_lock_conflicts  # one unit of work of conditional updates: runs again from scratch
+    def _close_halted(self, run_id: int, client_order_ids: list[str]) -> list[str]:
+        with self.db.unit_of_work() as session:
+            closed = cancel_unsent_of_runs(session, client_order_ids=client_order_ids)
+            audit_closed(self.db, session, run_id, closed)
+            return closed
 
     async def _send_chunks(self, lease: Lease, requests: list[OrderRequest], out: SendOutcome, *, halts: bool) -> None:
         for start in range(0, len(requests), SEND_CHECK_CHUNK):
@@ -147,7 +171,7 @@ class OrderSender:
         watcher = asyncio.ensure_future(self._watch())
         try:
             if state is TradingState.HALTED:
-                out.stopped = "trading HALTED"
+                out.stopped = HALT_STOPPED
             else:
                 await self._send_chunks(lease, requests, out, halts=True)
         finally:
@@ -274,7 +298,7 @@ class OrderSender:
         if marker != self._mark:
             self._remote_stop = CANCEL_ALL
         elif state is TradingState.HALTED:
-            self._remote_stop = "trading HALTED"
+            self._remote_stop = HALT_STOPPED
         return marked_at
 
     def _why_stop(self, lease: Lease) -> str | None:
@@ -395,7 +419,7 @@ class OrderSender:
             if settings.cancel_all_at() != self._mark:
                 return CANCEL_ALL
             if settings.trading_state() is TradingState.HALTED:
-                return "trading HALTED"
+                return HALT_STOPPED
             return None
 
     def _still_new(self, client_order_ids: list[str]) -> list[str]:

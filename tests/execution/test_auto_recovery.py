@@ -347,18 +347,24 @@ async def test_the_longest_timeout_the_setting_takes_finds_nothing_stuck_instead
     assert result.considered == () and result.sent == () and stack.sim.orders() == []
 
 
-async def test_halted_nothing_sent_and_the_refusal_audited(stack):
+async def test_halted_nothing_sent_and_the_unsent_orders_closed_by_the_halt(stack):
+    """A run's order never sent is closed by the halt itself (audited with it), so no recovery
+    pass, during the halt or after the resume, sends it (tests/execution/test_halt_then_resume.py)."""
     _settings(stack.db)
     _, snapshot_id = make_snapshot(stack.db, "halted", {"MSFT": "0.01"})
     run = await stack.service.create_run("halted", snapshot_id, TradeMode.PAPER, {})
     preview = await stack.service.preview(run.id, Decimal("100000"))
     await stack.service._db(stack.service._insert_orders, run.id, preview.plan)
     await stack.actions.halt()
+    [msft] = _orders(stack.db, "MSFT")
+    assert msft.status is OrderState.CANCELED
+    assert [p["unsent_canceled"] for p in _audit(stack.db, "trading.halt")] == [[msft.client_order_id]]
     result = await _recovery(stack).run_once(now=_later())
-    [skip] = result.skipped
-    assert result.sent == () and "HALTED" in skip.reason
+    assert result.considered == () and result.sent == ()
+    await stack.actions.resume()
+    result = await _recovery(stack).run_once(now=_later())
+    assert result.considered == () and result.sent == ()
     assert stack.sim.orders() == []
-    assert [p["reason"] for p in _audit(stack.db, "order.recovery_refused")] == [skip.reason]
 
 
 async def test_waiting_on_a_run_recovers_its_lost_order(stack, ib_log_guard):

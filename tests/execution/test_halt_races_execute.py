@@ -1,14 +1,18 @@
 """``halt`` from another process while a real ``execute`` process sends a run of 120 orders, then
 ``resume`` and a second ``execute`` of the run (another client id): the first stops within its
-watch of the database, gives back what it had claimed and says so; the second reconciles (the
-first's orders are IB's already, by their order refs) and sends only what IB never saw. Every
-order reaches the broker once, and the database agrees with the broker."""
+watch of the database and closes what it had not sent (CANCELED: a halt's unsent orders are never
+sent automatically after the resume, services/execution/halt_unsent.py) and says so; the second
+reconciles and sends nothing. Every order sent reaches the broker once, and the database agrees
+with the broker."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from app.cli import EXIT_BROKER, EXIT_OK
+from services.db.models import TradeOrder
+from services.domain import OrderState
 
 from .cli_helpers import cli_args, run, start
 from .test_one_sender import (  # noqa: F401 - wide_simulator is a fixture
@@ -39,8 +43,15 @@ async def test_halt_of_another_process_stops_an_execute_mid_send_and_the_resumed
     assert 10 <= len(sent_first) < ORDERS and len(sim.orders()) == len(sent_first)
     resume = await run(cli_args(db_url, sim.port, "resume", "--json", connection=False))
     assert resume.code == EXIT_OK, resume.err
+    # the orders the halt stopped were closed with it: executing the run again after the resume
+    # sends none of them (the trader previews again, for the market as it is then)
     finisher = await _finish(await start(_execute(db_url, sim.port, snapshot_id, "halted", client_id=2, lease_wait=30)))
     assert finisher.code == EXIT_OK, finisher.err[-3000:]
-    sent_second = set(finisher.json["run"]["sent"])
-    assert not sent_first & sent_second and len(sent_first | sent_second) == ORDERS
-    _assert_each_order_once(database, sim)
+    assert finisher.json["run"]["sent"] == []
+    assert len(sim.orders()) == len(sent_first)
+    with database.session() as session:
+        unsent = session.execute(select(TradeOrder.status, TradeOrder.ib_order_id)
+                                 .where(TradeOrder.client_order_id.not_in(sent_first))).all()
+    assert len(unsent) == ORDERS - len(sent_first) and set(unsent) == {(OrderState.CANCELED, None)}
+    # what the first sent reached the broker once and filled; the rest never did (CANCELED)
+    _assert_each_order_once(database, sim, lost_in_flight=True)

@@ -31,6 +31,7 @@ from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
 from ..errors import BadInput, BrokerError, MarketUnhealthy, PlanRefused, Refused, RiskBlocked, TradingHalted
+from ..halt_unsent import HALT_STOPPED, audit_closed, close_stopped_by_halt
 from ..listings import request_for_draft, request_for_order
 from ..market_health import TradeIntent
 from ..provider import OrderRequest
@@ -303,6 +304,10 @@ class RunExecution(RunPlanning):
             # holder leaves its SENDING orders to this pass (back to NEW only if IB never saw them).
             await self.reconciler.reconcile()
         await self.writer.flush()
+        closed = await self._db(self._close_halted, run_id)
+        if closed:
+            log.warning("run %s: %s a halt stopped before they were sent closed as canceled, not sent: preview again",
+                        run_id, counted(len(closed), "order"))
         requests, known = await self._db(self._unsent, run_id)
         if requests:
             await self._check_market_health(run_id, [TradeIntent(r.spec, r.order_type) for r in requests],
@@ -311,6 +316,16 @@ class RunExecution(RunPlanning):
                 requests = [replace(r, outside_rth=True) for r in requests]
             await self._db(self._mark_running, run_id)
         return await self._send(run_id, requests, known)
+
+    @retry_lock_conflicts  # one unit of work of conditional updates
+    def _close_halted(self, run_id: int) -> list[str]:
+        """The run's orders a halt stopped before they were sent and that are still NEW (their
+        sender died holding them): closed, never sent by this execute, which checks neither the
+        plan's age nor its prices (services/execution/halt_unsent.py)."""
+        with self.db.unit_of_work() as session:
+            closed = close_stopped_by_halt(session, run_id=run_id)
+            audit_closed(self.db, session, run_id, closed, actor=self.actor)
+            return closed
 
     def _unsent(self, run_id: int) -> tuple[list[OrderRequest], tuple[str, ...]]:
         with self.db.session() as session:
@@ -322,9 +337,10 @@ class RunExecution(RunPlanning):
             known = tuple(o.client_order_id for o in orders if o not in unsent)
             return [request_for_order(o) for o in unsent], known
 
-    def stop_sending(self, reason: str = "trading HALTED") -> None:
+    def stop_sending(self, reason: str = HALT_STOPPED) -> None:
         """A halt or Cancel All: a run of this process that is sending stops before its next
-        order and gives back what it had claimed (NEW; closed as canceled at a Cancel All);
+        order and gives back what it had claimed (closed as canceled: never sent automatically
+        after a halt's resume, nor after a Cancel All);
         ``reason`` is what its outcome says. (A halt from another process is seen at the next
         chunk, from the database.)"""
         for stop in self._stops:
