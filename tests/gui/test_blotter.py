@@ -181,6 +181,8 @@ def test_the_halt_question_says_working_orders_stay_open_at_the_broker(blotter, 
     [text] = asked
     assert "Orders already working at the broker stay open and can still fill" in text
     assert "Cancel All" in text
+    # a run's orders not sent yet are closed by the halt (services/execution/halt_unsent.py)
+    assert "not sent yet are canceled" in text and "never sent automatically after Resume" in text
 
 
 def _toolbar_rects(view):

@@ -31,10 +31,13 @@ DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED
                         M.RUN, M.CLIENT_ID)
 
 
-#: What a halt does (services.execution.actions.OrderActions.halt): it stops sending, it cancels
-#: nothing; the orders already at the broker are Cancel All's.
+#: What a halt does (services.execution.actions.OrderActions.halt): it stops sending and closes
+#: the runs' orders not sent yet (services.execution.halt_unsent); the orders already at the
+#: broker are Cancel All's.
 HALT_QUESTION = ("Halt trading? Every new order and replace is blocked, and a run that is sending stops "
                  "before its next order; cancels still go out.\n\n"
+                 "Orders of a run not sent yet are canceled: they are never sent automatically after "
+                 "Resume; preview again to send them at the prices of then.\n\n"
                  "Orders already working at the broker stay open and can still fill: "
                  "use Cancel All to cancel them.")
 
