@@ -119,7 +119,7 @@ def register(subparsers) -> None:
     _connection_options(cancel_all)
     cancel_all.set_defaults(handler=lambda a, s: _run(cmd_cancel_all, a, s))
 
-    halt = subparsers.add_parser("halt", help="HALTED: block new orders and modifications (persisted)")
+    halt = subparsers.add_parser("halt", help="HALTED: block new orders and modifications, cancel the runs' orders not sent yet (persisted)")
     halt.add_argument("--cancel-all", dest="cancel_all", action="store_true", help="also cancel every working order")
     halt.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(halt)
@@ -360,7 +360,7 @@ async def cmd_execute(args, settings) -> int:
             _print_fills(view.fills)
     problems = outcome.problems()
     # a sender that lost the run's lease did not finish it, even when another process did; a run
-    # stopped by a halt or a Cancel All did not either (its unsent orders canceled or left NEW)
+    # stopped by a halt or a Cancel All did not either (its unsent orders canceled)
     # (and one whose orders its sender canceled after another process's Cancel All: not sent as planned)
     if (outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped or outcome.rejected
             or result.canceled_after_cancel_all or result.not_canceled_after_cancel_all):
@@ -445,16 +445,15 @@ async def cmd_cancel_all(args, settings) -> int:
     return _said_canceled(args, ids)
 
 
-def _said_canceled(args, ids, **more) -> int:
+def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
     """A Cancel All's outcome (of ``cancel-all`` or ``halt --cancel-all``): printed, and what it
     could not cancel fails the command."""
     unstopped = list(ids.senders_not_stopped)
     not_canceled = list(ids.not_canceled)
     other_accounts = list(ids.other_accounts)
-    _print_result(args, {**{k: str(v) for k, v in more.items()}, "canceled": list(ids), "not_canceled": not_canceled,
+    _print_result(args, {**(more or {}), "canceled": list(ids), "not_canceled": not_canceled,
                          "senders_not_stopped": unstopped, "other_accounts": other_accounts},
-                  "".join(f"{k.replace('_', ' ')}: {v}; " for k, v in more.items())
-                  + f"cancel requested for {counted(len(ids), 'working order')}")
+                  said + f"cancel requested for {counted(len(ids), 'working order')}")
     if other_accounts:  # not this session's to cancel: said, the command's outcome is the connected account's
         print("trading-console: cancel-all: orders of other accounts: " + "; ".join(other_accounts), file=sys.stderr)
     if unstopped:
@@ -471,9 +470,14 @@ def _said_canceled(args, ids, **more) -> int:
 async def cmd_halt(args, settings) -> int:
     async with connected(args, settings, connect=bool(args.cancel_all)) as s:
         halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
+    # a run's orders not sent yet are canceled by the halt: never sent automatically after resume
+    unsent = list(halted.unsent_canceled)
+    said_unsent = f"; {counted(len(unsent), 'order')} of runs not sent yet canceled" if unsent else ""
     if halted.canceled is not None:
-        return _said_canceled(args, halted.canceled, trading_state=halted.state)
-    _print_result(args, {"trading_state": str(halted.state)}, f"trading state: {halted.state}")
+        return _said_canceled(args, halted.canceled, {"trading_state": str(halted.state), "unsent_canceled": unsent},
+                              f"trading state: {halted.state}{said_unsent}; ")
+    _print_result(args, {"trading_state": str(halted.state), "unsent_canceled": unsent},
+                  f"trading state: {halted.state}{said_unsent}")
     return EXIT_OK
 
 

@@ -112,11 +112,14 @@ class Canceled:
 
 @dataclass(frozen=True, slots=True)
 class Halted:
-    """What a halt did: the trading state, and with ``cancel_all`` what its Cancel All canceled
-    and could not (``CanceledOrders``; None without it)."""
+    """What a halt did: the trading state, the runs' orders not sent yet it canceled (client
+    order ids: never sent automatically after the resume, services.execution.halt_unsent), and
+    with ``cancel_all`` what its Cancel All canceled and could not (``CanceledOrders``; None
+    without it)."""
 
     state: TradingState
     canceled: CanceledOrders | None = None
+    unsent_canceled: tuple[str, ...] = ()
 
 
 class OrderActions:
@@ -451,15 +454,18 @@ class OrderActions:
         self._stopping("trading HALTED")  # as a run's sender, a replacement waiting to go stops
         if self.service is not None:
             self.service.stop_sending()  # a run sending right now stops before its next order
-        state = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
+        state, unsent = await self._db(self._set_state, TradingState.HALTED, {"cancel_all": cancel_all})
         canceled = await self.cancel_all(live_token, wait=wait) if cancel_all else None
-        return Halted(state, canceled)
+        return Halted(state, canceled, tuple(unsent))
 
     async def resume(self) -> TradingState:
-        return await self._db(self._set_state, TradingState.ACTIVE, {})
+        state, _ = await self._db(self._set_state, TradingState.ACTIVE, {})
+        return state
 
     @retry_lock_conflicts  # one unit of work of the database alone
-    def _set_state(self, state: TradingState, payload: dict) -> TradingState:
+    def _set_state(self, state: TradingState, payload: dict) -> tuple[TradingState, list[str]]:
+        """The state set, and (a halt) the runs' orders not sent yet that it canceled."""
+        unsent: list[str] = []
         with self.db.unit_of_work() as session:
             settings = SettingsRepository(session)
             before = settings.get_for_update().trading_state
@@ -467,10 +473,11 @@ class OrderActions:
             if state is TradingState.HALTED:
                 # the runs' orders not sent yet are closed with the halt, in its transaction: never
                 # sent automatically after the resume (services/execution/halt_unsent.py)
-                payload = {**payload, "unsent_canceled": cancel_unsent_of_runs(session)}
+                unsent = cancel_unsent_of_runs(session)
+                payload = {**payload, "unsent_canceled": unsent}
             audit(self.db, self.actor, AuditAction.TRADING_HALT if state is TradingState.HALTED else AuditAction.TRADING_RESUME, "trade_settings", 1,
                   {"from": str(before), "to": str(state), **payload}, session=session)
-        return state
+        return state, unsent
 
     # ------------------------------------------------------------------ risk for one order
     async def _risk_check(self, request: OrderRequest, *, project: int | str | None, replacing: Replacing | None = None) -> None:

@@ -355,9 +355,9 @@ async def test_halted_nothing_sent_and_the_unsent_orders_closed_by_the_halt(stac
     run = await stack.service.create_run("halted", snapshot_id, TradeMode.PAPER, {})
     preview = await stack.service.preview(run.id, Decimal("100000"))
     await stack.service._db(stack.service._insert_orders, run.id, preview.plan)
-    await stack.actions.halt()
+    halted = await stack.actions.halt()
     [msft] = _orders(stack.db, "MSFT")
-    assert msft.status is OrderState.CANCELED
+    assert msft.status is OrderState.CANCELED and halted.unsent_canceled == (msft.client_order_id,)
     assert [p["unsent_canceled"] for p in _audit(stack.db, "trading.halt")] == [[msft.client_order_id]]
     result = await _recovery(stack).run_once(now=_later())
     assert result.considered == () and result.sent == ()

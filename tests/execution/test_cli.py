@@ -74,7 +74,7 @@ async def test_exit_codes(db_url, simulator, snapshot_file, tmp_path):
     nobody = await run(cli_args(db_url, 1, "execute", *base, "--mode", "paper"))
     assert nobody.code == 5 and "cannot connect" in nobody.err
     halted = await run(cli_args(db_url, port, "halt", "--json"))
-    assert halted.code == 0 and halted.json == {"trading_state": "HALTED"}
+    assert halted.code == 0 and halted.json == {"trading_state": "HALTED", "unsent_canceled": []}
     blocked = await run(cli_args(db_url, port, "execute", *base, "--mode", "paper"))
     assert blocked.code == 3 and "HALTED" in blocked.err
     assert simulator.orders() == []
@@ -281,8 +281,8 @@ async def test_cancel_all_and_halt_wait_for_the_brokers_confirmations_before_the
     halted = await run(cli_args(db_url, simulator.port, "halt", "--cancel-all", "--json"))
     assert halted.code == 0, halted.err
     # the Cancel All's outcome is said too (it was dropped: what it could not cancel went unsaid)
-    assert halted.json == {"trading_state": "HALTED", "canceled": [c.id], "not_canceled": [], "senders_not_stopped": [],
-                           "other_accounts": []}
+    assert halted.json == {"trading_state": "HALTED", "unsent_canceled": [], "canceled": [c.id], "not_canceled": [],
+                           "senders_not_stopped": [], "other_accounts": []}
     orders = await run(cli_args(db_url, simulator.port, "orders", "--json", connection=False))
     assert {o["id"]: o["status"] for o in orders.json}[c.id] == "CANCELED" and simulator.open_orders() == []
 

@@ -304,7 +304,8 @@ class RunExecution(RunPlanning):
             # holder leaves its SENDING orders to this pass (back to NEW only if IB never saw them).
             await self.reconciler.reconcile()
         await self.writer.flush()
-        closed = await self._db(self._close_halted, run_id)
+        # a HALT stops the broker; a backtest replays history with no broker (_refuse_if_halted)
+        closed = [] if TradeMode(self.provider.mode).simulated else await self._db(self._close_halted, run_id)
         if closed:
             log.warning("run %s: %s a halt stopped before they were sent closed as canceled, not sent: preview again",
                         run_id, counted(len(closed), "order"))
