@@ -25,6 +25,7 @@ from services.domain import OrderState, TradeMode, is_live_token
 from .errors import BadInput, LiveConfirmRequired
 from .events import ConnectionState
 from .runs.planning import check_portfolio_value
+from .sending import LEASE_TAKEN
 
 WRITTEN_WAIT = 30.0  # seconds for the writer at the end; a database still away is the writer health's to say
 
@@ -73,9 +74,11 @@ class RunOutcome:
         if self.connection_lost:
             out.append(f"the broker connection died during the run ({self.connection_lost})")
         if self.result.stopped and self.result.stopped != self.connection_lost:
+            # a lease lost to a clock stepped off the database server's was taken by nobody: its
+            # words say what to do (services.execution.lease.ClockSkew.while_holding)
             out.append(f"sending stopped: {self.result.stopped}"
                        + ("; what this process did not send is left to the process that took the run over, or to the next execute of it"
-                          if self.result.lease_lost else ""))
+                          if self.result.lease_lost and self.result.stopped in LEASE_TAKEN else ""))
         out.extend(self.result.cancel_all_notes())  # the window's words (services.preview_session.describe_execute)
         rejected = self.rejected
         if rejected:

@@ -263,7 +263,8 @@ class Lease:
     ttl: float
     expires_at: datetime
     taken_over_from: Holder | None = None  # the stale holder this lease replaced
-    lost: bool = False  # the heartbeat found the row gone or taken: stop sending
+    lost: bool = False  # the heartbeat found the row gone or taken, or this machine's clock stepped: stop sending
+    lost_because: str = LEASE_LOST  # why, for the run's result (LEASE_LOST, or the clock's words)
     # given back (the row deleted): another process may hold the run from now on, so nothing
     # may be written under this lease any more (a placeOrder sent again after IB's error 100
     # carries the lease's check: services.execution.paced.InFlightOrders)
@@ -275,6 +276,22 @@ class ClockSkew(Refused):
     """This machine's clock differs from the database server's by more than the lease allows."""
 
     code = "clock_skew"
+
+    def __init__(self, offset: float, limit: float) -> None:
+        self.offset, self.limit = offset, limit  # seconds this machine's clock is ahead (negative: behind); allowed
+        super().__init__(f"{self._difference()}: the run's lease cannot keep one sender per run across machines; "
+                         "synchronise the clocks (NTP) first. Nothing was sent from here")
+
+    def _difference(self) -> str:
+        return (f"this machine's clock is {abs(self.offset):.3f} s {'ahead of' if self.offset > 0 else 'behind'} the "
+                f"database server's (at most {self.limit:g} s allowed)")
+
+    def while_holding(self) -> str:
+        """Why a holder whose clock was stepped while it held the run's lease stopped sending: no
+        other process took the run (what the trader would read in LEASE_LOST), this one let it go."""
+        return (f"{self._difference()}: the clock was stepped while this process held the run's lease, so it stopped "
+                "sending (the lease keeps one sender per run only while the clocks agree); what it did not send is left "
+                "NEW: synchronise the clocks (NTP), then execute the run again")
 
 
 class Claim(StrEnum):
@@ -366,9 +383,7 @@ class LeaseManager:
         offset = (before + (after - before) / 2 - server.replace(tzinfo=UTC)).total_seconds()
         # what the query's round trip leaves unknown counts against this machine
         if abs(offset) + (after - before).total_seconds() / 2 > limit:
-            raise ClockSkew(f"this machine's clock is {abs(offset):.3f} s {'ahead of' if offset > 0 else 'behind'} the "
-                            f"database server's (at most {limit:g} s allowed): the run's lease cannot keep one sender "
-                            "per run across machines; synchronise the clocks (NTP) first. Nothing was sent from here")
+            raise ClockSkew(offset, limit)
         self._clock_checked = time.monotonic()
 
     # ------------------------------------------------------------------ acquire / renew / release
@@ -457,8 +472,9 @@ class LeaseManager:
             except ClockSkew as exc:
                 # a clock stepped while holding: another process's view of this lease's end is
                 # no longer this one's, so nothing more is written under it
+                lease.lost_because = exc.while_holding()
                 lease.lost = True
-                log.error("run %s: sending stops: %s", lease.run_id, exc)
+                log.error("run %s: sending stops: %s", lease.run_id, lease.lost_because)
                 return
             except Exception as exc:  # noqa: BLE001 - the database away: the renewal below says so too
                 log.warning("run %s: clock not compared with the database server's: %s", lease.run_id, exc)
@@ -562,7 +578,7 @@ class LeaseManager:
         if lease.released:
             raise LeaseExpired(LEASE_RELEASED)
         if lease.lost:
-            raise LeaseExpired(LEASE_LOST)
+            raise LeaseExpired(lease.lost_because)
         if self.expiring(lease):
             raise LeaseExpired(LEASE_EXPIRED)
 

@@ -48,6 +48,9 @@ CLAIM_BATCH = 15  # orders claimed together right before they are sent: a third 
 SEND_WATCH_INTERVAL = 0.5  # seconds between two looks at the trading state and the Cancel All marker while sending
 CANCEL_ALL = "Cancel All"  # why a sender stopped at a Cancel All (of this process or another)
 NO_CLAIM = "the run's lease expired or was taken (heartbeat not renewed in time)"
+# why a sender stopped when another process may have taken its run over (a clock stepped off the
+# database server's stops it too, with the clock's words: nobody took the run)
+LEASE_TAKEN = (LEASE_LOST, LEASE_EXPIRED, NO_CLAIM)
 SENT_AFTER_CANCEL_ALL = "canceled by its sender: a Cancel All of another process came while it sent"
 # the broker's statuses of an order that needs no cancel from its sender (final, or one on its way)
 _DONE_OR_CANCELING = frozenset({"Cancelled", "ApiCancelled", "Filled", "Inactive", "PendingCancel"})
@@ -103,7 +106,7 @@ class OrderSender:
             await self._send_chunks(lease, requests, out, halts=False)
         else:
             await self._send_watched(lease, requests, out)
-        if out.stopped in (LEASE_LOST, LEASE_EXPIRED, NO_CLAIM):
+        if out.stopped in (*LEASE_TAKEN, lease.lost_because):
             out.lease_lost = True
             log.error("run %s: sending stopped: %s; %s sent by this process", lease.run_id, out.stopped, len(out.sent))
         ids = [r.client_order_id for r in requests]
@@ -306,7 +309,7 @@ class OrderSender:
         if stop:
             return stop
         if lease.lost:
-            return LEASE_LOST
+            return lease.lost_because
         if self.leases.expiring(lease):
             return LEASE_EXPIRED
         if not self.provider.is_connected:
