@@ -30,7 +30,8 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +103,40 @@ def retry_lock_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
 
     return again
 
+
+
+def server_thread_id(session) -> int | None:
+    """The MariaDB/MySQL server's id of the connection ``session`` works on (its transaction's
+    ``trx_mysql_thread_id``), read from the driver without a query; None on SQLite or another driver."""
+    driver = session.connection().connection.driver_connection
+    thread_id = getattr(driver, "thread_id", None)
+    return thread_id() if callable(thread_id) else None
+
+
+# the transactions that hold a lock the transaction of the connection ``waiter`` waits for
+# (MariaDB's information_schema; MySQL 8 moved these tables to performance_schema: no rows there)
+_BLOCKERS = text("""
+    SELECT b.trx_mysql_thread_id AS id, b.trx_started AS started, p.HOST AS host, p.COMMAND AS command, p.TIME AS idle
+    FROM information_schema.INNODB_TRX r
+    JOIN information_schema.INNODB_LOCK_WAITS w ON w.requesting_trx_id = r.trx_id
+    JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id
+    LEFT JOIN information_schema.PROCESSLIST p ON p.ID = b.trx_mysql_thread_id
+    WHERE r.trx_mysql_thread_id = :waiter AND r.trx_state = 'LOCK WAIT'""")
+
+
+def lock_blockers(db, waiter: int) -> list[str] | None:
+    """Whether the connection ``waiter`` waits for a row lock right now, and who holds it: None
+    when it does not wait (or this cannot be read: no PROCESS privilege, MySQL 8), else each
+    holding connection as ``connection 17535 from 127.0.0.1:37466, in a transaction since
+    22:18:12, Sleep for 138 s``. A read of the server's tables: it takes no lock."""
+    try:
+        with db.core() as connection:
+            rows = connection.execute(_BLOCKERS, {"waiter": waiter}).all()
+    except DBAPIError as exc:
+        log.info("who holds the lock connection %s waits for not read: %s", waiter, str(exc).splitlines()[0][:200])
+        return None
+    if not rows:
+        return None
+    return [f"connection {row.id}" + (f" from {row.host}" if row.host else "")
+            + (f", in a transaction since {row.started:%H:%M:%S} (the server's time)" if row.started else "")
+            + (f", {row.command} for {row.idle} s" if row.command else "") for row in rows]

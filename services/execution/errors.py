@@ -131,3 +131,13 @@ class QueryFailed(BrokerError):
 
     code = "query_failed"
     answered: dict[Any, Any]  # set by PacedSender.ask_each: what did get an answer (key -> future)
+
+
+class DatabaseLockHeld(ExecutionError, TimeoutError):
+    """The event writer still waits, at the end of a ``flush``, for row locks another connection
+    keeps in an open transaction (a process paused or stuck inside it): what this process did
+    waits to be written, and it goes no further. Still a TimeoutError for a caller that waits
+    for the writer only as long as it likes (services.execution.writer.queue)."""
+
+    code = "database_lock_held"
+    exit_code = 5

@@ -31,6 +31,7 @@ from services.core.ib_codes import is_warning, rejects_order
 from services.core.order_state import EventKind, run_status
 from services.core.order_state import OrderEvent as SmEvent
 from services.db.convert import to_fill_record, to_order_record
+from services.db.lock_conflicts import server_thread_id
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
 from services.db.repositories.base import execute_many, fetch_all
@@ -137,6 +138,7 @@ class EventProjection:
         # our orders' listing keys by their contract columns (position_key's inputs for an order
         # we sent): the listings an account trades, each worked out once
         self._listings: dict[tuple, str] = {}
+        self.connection_id: int | None = None  # the server's id of the last batch's connection (MariaDB)
 
     # ------------------------------------------------------------------ one transaction
     def write(self, events: list[object], *, changes: bool = True) -> ChangeSet:
@@ -148,6 +150,8 @@ class EventProjection:
         if self.cash_book is not None:
             self.cash_book.rollback()  # what a failed batch summed is not carried
         with self.db.unit_of_work() as session, session.no_autoflush:
+            if not self.db.is_sqlite:  # which connection waits, should a row lock keep it (EventWriter.flush)
+                self.connection_id = server_thread_id(session)
             self._prefetch(session, batch, events)
             for event in events:
                 self._apply(session, batch, event)

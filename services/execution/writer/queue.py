@@ -24,10 +24,11 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core.wording import counted
-from services.db.lock_conflicts import is_lock_conflict
+from services.db.lock_conflicts import is_lock_conflict, lock_blockers
 from services.domain import ChangeSet
 
 from ..dbcall import db_call
+from ..errors import DatabaseLockHeld
 from ..events import ExecutionEvent
 from ..journal import EventJournal, JournalError
 from .events import JOURNAL_CODEC, PositionTruth
@@ -35,6 +36,20 @@ from .health import HealthBoard, WriterHealth
 from .projection import EventProjection
 
 log = logging.getLogger(__name__)
+
+WAITING_ON_LOCK = "waiting for a row another connection keeps locked"
+LOCK_LOOK_TIMEOUT = 5.0  # seconds for the database to say who holds the locks the writer waits for
+
+
+def waiting_on_locks(waited: float, backlog: int, holders: list[str]) -> str:
+    """What a trader reads when the writer is kept waiting on row locks (DatabaseLockHeld)."""
+    who = f" ({'; '.join(holders)})" if holders else ""
+    return (f"the database kept this process's event writer waiting {waited:g} s on rows another connection keeps "
+            f"locked{who}: a process paused or stuck inside its transaction (Ctrl-Z, SIGSTOP, a debugger) holds them. "
+            f"{counted(backlog, 'event')} of this process not written yet; it stopped here and sent nothing more. "
+            "Resume or end the process holding the locks (or end its database connection), then execute the run again "
+            "or run reconcile: the writer's events are kept (in its journal once this process ends, written first by "
+            "the next command or window session), and the orders' states are read again from the broker, nothing sent twice")
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -270,6 +285,9 @@ class EventWriter:
         while self.queue.qsize() or self._pending or self._replay_due or not self._idle.is_set():
             remaining = deadline - loop.time()
             if remaining <= 0:
+                locked = await self._lock_holders()
+                if locked is not None:
+                    raise DatabaseLockHeld(waiting_on_locks(timeout, self.backlog, locked))
                 raise TimeoutError(f"event writer still has {self.backlog} events after {timeout} s")
             if self.queue.qsize() or self._pending or self._replay_due:
                 self._idle.clear()
@@ -277,6 +295,21 @@ class EventWriter:
                 await asyncio.wait_for(self._idle.wait(), min(remaining, 0.5))
             except TimeoutError:
                 pass
+
+    async def _lock_holders(self) -> list[str] | None:
+        """Whether the writer is kept waiting by row locks another connection holds: its last
+        attempt ended on one (it tries again), or the attempt under way waits for one now (MariaDB
+        says, and who holds it). None: not that (an outage, a slow database). Each holder as
+        ``services.db.lock_conflicts.lock_blockers`` words it (empty when not known)."""
+        connection_id = self.projection.connection_id
+        if self._task is not None and not self._task.done() and connection_id is not None:
+            try:
+                holders = await asyncio.wait_for(asyncio.to_thread(lock_blockers, self.db, connection_id), LOCK_LOOK_TIMEOUT)
+            except TimeoutError:
+                holders = None
+            if holders is not None:
+                return holders
+        return [] if self.health.degraded and self.health.message.startswith(WAITING_ON_LOCK) else None
 
     def _drain_queue(self, limit: int | None = -1) -> None:
         limit = self.buffer_limit if limit == -1 else limit
@@ -371,7 +404,7 @@ class EventWriter:
         # outage is, but named for what it is
         locked = is_lock_conflict(exc)
         self._unreachable = not locked
-        what = "waiting for a row another connection keeps locked" if locked else "database unreachable"
+        what = WAITING_ON_LOCK if locked else "database unreachable"
         message = f"{what}: {str(exc).splitlines()[0][:200]}"
         if self.journal is not None and (self._stop_requested or self.backlog >= self.buffer_limit):
             self._drain_queue(limit=None)
