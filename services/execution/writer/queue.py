@@ -301,6 +301,8 @@ class EventWriter:
         attempt ended on one (it tries again), or the attempt under way waits for one now (MariaDB
         says, and who holds it). None: not that (an outage, a slow database). Each holder as
         ``services.db.lock_conflicts.lock_blockers`` words it (empty when not known)."""
+        if self._unreachable:  # an outage: no server to ask, and no lock to name
+            return None
         connection_id = self.projection.connection_id
         if self._task is not None and not self._task.done() and connection_id is not None:
             try:
