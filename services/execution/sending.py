@@ -29,6 +29,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.core.order_state import EventKind
+from services.core.wording import counted
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder
 from services.db.repositories.settings import SettingsRepository
@@ -136,8 +137,8 @@ class OrderSender:
                             str(exc).splitlines()[0][:200])
             else:
                 if closed:
-                    log.warning("run %s: %d order(s) a halt stopped before they were sent closed as canceled, never "
-                                "sent automatically", lease.run_id, len(closed))
+                    log.warning("run %s: %s a halt stopped before they were sent closed as canceled, never "
+                                "sent automatically", lease.run_id, counted(len(closed), "order"))
         return out
 
     @retry_lock_conflicts  # one unit of work of conditional updates: runs again from scratch
