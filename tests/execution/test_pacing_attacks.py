@@ -300,7 +300,7 @@ async def test_concurrent_snapshot_askers_share_the_market_data_lines(database, 
     stack, sends = await _stack(database, sim, 48)
     refused_by_ib = []
     stack.provider.ib.errorEvent += lambda req_id, code, *_: code == 101 and refused_by_ib.append(req_id)
-    symbols = synthetic_symbols(200)
+    symbols = synthetic_symbols(130)  # 30 more than the account's 100 lines
     try:
         await stack.provider.qualify(symbols)  # the contracts first: the storm below is the snapshots'
         answers = await asyncio.gather(*(stack.provider.market_prices([symbol]) for symbol in symbols))
