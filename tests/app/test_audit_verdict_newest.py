@@ -16,6 +16,9 @@ from services.audit import AuditEntry, AuditLog
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
+# end-to-end in the whole window (a console each): the whole suite, not --quick
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 

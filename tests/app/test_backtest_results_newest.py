@@ -14,6 +14,9 @@ from tests.app.conftest import run
 from tests.app.test_backtest_panel import _stored_backtest
 from tests.fixtures.ib import wait_for
 
+# end-to-end in the whole window (a console each): the whole suite, not --quick
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)

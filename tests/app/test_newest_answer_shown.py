@@ -13,6 +13,9 @@ import pytest
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
+# end-to-end in the whole window (a console each): the whole suite, not --quick
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)

@@ -16,6 +16,9 @@ from services.domain import OrderType, Side
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
+# end-to-end in the whole window (a console each): the whole suite, not --quick
+pytestmark = pytest.mark.slow
+
 sqlite_only = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
 

@@ -15,6 +15,9 @@ from services.trade_settings import TradeSettingsService
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
+# end-to-end in the whole window (a console each): the whole suite, not --quick
+pytestmark = pytest.mark.slow
+
 
 def _hold_first_call(real):
     """``real`` wrapped: its first call waits in its worker thread until ``release`` is set."""

@@ -11,7 +11,7 @@ from services.activity_log import Level
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)]
 
 
 def test_an_import_with_problems_brings_the_snapshots_panel_forward_and_says_so(qloop, open_console, tmp_path):
