@@ -20,6 +20,7 @@ from services.domain import OrderState, TradeMode
 from services.execution import sending
 from services.execution.recovery import AutoRecovery
 from tests.execution.conftest import build_stack, make_snapshot
+from tests.execution.pacing_helpers import hold_the_second_order
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,26 +31,6 @@ def _statuses(db, run_id: int) -> dict[str, OrderState]:
     with db.session() as session:
         return {c: OrderState(s) for c, s in session.execute(
             select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == run_id))}
-
-
-def _hold_the_second_order(stack) -> tuple[asyncio.Event, asyncio.Event]:
-    """The run's second placeOrder waits its turn (as at a busy pacing limiter) until ``turn``
-    is set; ``waiting`` says it is there. Every other message goes at once."""
-    paced = stack.provider.sender
-    write_at_once = paced.send
-    waiting, turn = asyncio.Event(), asyncio.Event()
-    placed = []
-
-    async def send(fn, *args, check=None):
-        if fn == stack.provider.ib.placeOrder:
-            placed.append(fn)
-            if len(placed) == 2:
-                waiting.set()
-                await turn.wait()
-        return await write_at_once(fn, *args, check=check)
-
-    paced.send = send
-    return waiting, turn
 
 
 async def _run_sending(stack, name: str, symbols: list[str]):
@@ -65,7 +46,7 @@ async def test_claims_of_a_sender_that_stops_after_cancel_all_returned_are_cance
     stack = await build_stack(database, sim)
     stack.actions.confirm_timeout = 0.3  # Cancel All's wait for this process's senders: shorter than the turn
     try:
-        waiting, turn = _hold_the_second_order(stack)
+        waiting, turn = hold_the_second_order(stack)
         run, sending_run = await _run_sending(stack, "late", SYMBOLS)
         await asyncio.wait_for(waiting.wait(), 20)
         # the first order's fill (the simulator fills at once) booked before Cancel All: else one
@@ -108,7 +89,7 @@ async def test_a_sender_stopped_by_cancel_all_sends_nothing_once_another_run_of_
     stack = await build_stack(database, sim)
     stack.actions.confirm_timeout = 0.3
     try:
-        waiting, turn = _hold_the_second_order(stack)
+        waiting, turn = hold_the_second_order(stack)
         run, sending_run = await _run_sending(stack, "stopped", SYMBOLS)
         await asyncio.wait_for(waiting.wait(), 20)
         await stack.actions.cancel_all()

@@ -24,6 +24,7 @@ from services.execution.lease import release_claims
 from services.execution.recovery import AutoRecovery
 
 from .conftest import make_snapshot
+from .pacing_helpers import hold_the_second_order
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.parametrize("db_backend", ["sqlite", "mysql"], indirect=True)]
 
@@ -68,18 +69,7 @@ async def _halted_mid_run(stack) -> tuple[int, str]:
     run = await stack.service.create_run("halted", snapshot_id, TradeMode.PAPER, {})
     sender = stack.provider.sender
     write_at_once = sender.send
-    waiting, turn = asyncio.Event(), asyncio.Event()
-    placed = []
-
-    async def send(fn, *args, check=None):
-        if fn == stack.provider.ib.placeOrder:
-            placed.append(fn)
-            if len(placed) == 2:
-                waiting.set()
-                await turn.wait()
-        return await write_at_once(fn, *args, check=check)
-
-    sender.send = send
+    waiting, turn = hold_the_second_order(stack)
     try:
         sending = asyncio.ensure_future(stack.service.execute(run.id, portfolio_value=Decimal(1_000_000)))
         await asyncio.wait_for(waiting.wait(), 20)
