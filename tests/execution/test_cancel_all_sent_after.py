@@ -29,8 +29,7 @@ from services.execution import sending
 from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack, make_snapshot
-from .pacing_helpers import synthetic_symbols
-from .test_cancel_all_unstopped_sender import _hold_the_second_order
+from .pacing_helpers import hold_the_second_order, synthetic_symbols
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -61,7 +60,7 @@ async def _two_stacks(database, make_simulator, monkeypatch):
 async def _sending_held(database, sender, project: str):
     """A run of N orders executing on ``sender``, its second placeOrder held at the pacing
     limiter: (the run, the execute task, the event that lets it go on)."""
-    waiting, turn = _hold_the_second_order(sender)
+    waiting, turn = hold_the_second_order(sender)
     _, snapshot_id = make_snapshot(database, project, {s: "0.004" for s in synthetic_symbols(N)})
     run = await sender.service.create_run(project, snapshot_id, TradeMode.PAPER, {})
     sending_run = asyncio.ensure_future(sender.service.execute(run.id, portfolio_value=Decimal(1_000_000),
