@@ -71,7 +71,14 @@ def test_decisions_panel_shows_the_preview_then_the_run(qloop, open_console, mon
             again = controller.current_preview
             assert again.run_id == preview.run_id and again.executed_plan_id == preview.plan_id
             assert view.title_label.text() == f"Run {preview.run_id}, plan {preview.plan_id} (executed)"
-            assert w.order_decisions_model.records() == executed and view.summary_label.text() == summary
+            assert w.order_decisions_model.records() == executed
+            # the run's decisions are counted the same; its state changes and snapshots may have
+            # grown since (a commission report or a snapshot that streamed in after the flush: the
+            # fresh-clone CI of 4baf2fd read 82 then 84), never shrunk
+            later = view.summary_label.text()
+            assert later.split(" state change")[0].rsplit(" · ", 1)[0] == summary.split(" state change")[0].rsplit(" · ", 1)[0]
+            grown = {name: int(number) for number, name in re.findall(r"(\d+) (state change|snapshot)s?\b", later)}
+            assert all(grown[name] >= counts[name] for name in counts), (summary, later)
 
             # an unknown run: a message, the panel unchanged
             view.run_spin.setValue(987654)
