@@ -12,13 +12,13 @@ from a file (``tca --prices``) or from the price cache (``cached_tca``: the wind
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from services.core.shortfall import shortfall, shortfall_bps
-from services.core.trading_hours import calendar_name, calendar_zone
+from services.core.trading_hours import calendar_name, calendar_zone, is_session_day, next_session
 from services.db.models import AccountRates, TradeFill, TradeOrder, TradeRun
 from services.db.types import as_decimal
 from services.domain import Side
@@ -230,13 +230,19 @@ def _fill_rows(session, order_ids: list[int]) -> dict[int, list[tuple[Decimal | 
     return rows
 
 
-def _fill_days(rows: list[tuple[Decimal | None, str, datetime]], order: TradeOrder) -> tuple[str, ...]:
+def _fill_days(rows: list[tuple[Decimal | None, str, datetime]], order: TradeOrder, run_day: date) -> tuple[str, ...]:
     """The days of the order's executions at its exchange (19:30 in New York is that day, though
-    00:30 UTC is the next)."""
+    00:30 UTC is the next). An execution on a day its exchange is closed belongs to the next
+    session, as a run started that day does (``trading_day``): only the simulator's always-open
+    demo fills on a Saturday, and its weekend run is Monday's. The calendar is asked only about
+    a day other than the run's (building it takes half a second)."""
     if not rows:
         return ()
-    zone = calendar_zone(calendar_name(order.primary_exchange or "", order.currency))
-    return tuple(sorted({when.astimezone(zone).date().isoformat() for _c, _cur, when in rows}))
+    calendar = calendar_name(order.primary_exchange or "", order.currency)
+    zone = calendar_zone(calendar)
+    days = {when.astimezone(zone).date() for _c, _cur, when in rows}
+    return tuple(sorted({(day if day == run_day or is_session_day(day, calendar) else next_session(day, calendar)).isoformat()
+                         for day in days}))
 
 
 def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, base: str, rate: Decimal) -> tuple[Decimal | None, int]:
@@ -294,7 +300,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         commission, unreported = _commission(executions, order.currency, base, rate)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
-                             str(order.status), order.currency, commission, unreported, _fill_days(executions, order),
+                             str(order.status), order.currency, commission, unreported, _fill_days(executions, order, day),
                              replacements.get(order.id)))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base)
 

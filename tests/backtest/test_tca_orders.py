@@ -22,8 +22,8 @@ pytestmark = pytest.mark.timeout(120)
 DAY = date(2024, 3, 1)
 
 
-def _run(db, orders: list[dict], base: str = "USD") -> dict[str, int]:
-    """A paper run of DAY with these orders as the trade service stores them: ``symbol``,
+def _run(db, orders: list[dict], base: str = "USD", day: date = DAY) -> dict[str, int]:
+    """A paper run of ``day`` with these orders as the trade service stores them: ``symbol``,
     ``side``, ``quantity``, ``filled``, ``fill`` (average), ``reference`` (None: no plan's draft, a
     replace's new order), ``status``, ``replaces`` (the ``symbol`` of an earlier order), listing
     columns, ``fx``. Returns each order's id by its ``name`` (else its symbol), and the run's
@@ -33,7 +33,7 @@ def _run(db, orders: list[dict], base: str = "USD") -> dict[str, int]:
         project = Project(name="tca")
         s.add(project)
         s.flush()
-        run = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=DAY, params={"fx": {"base": base, "rates": {}}})
+        run = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=day, params={"fx": {"base": base, "rates": {}}})
         s.add(run)
         s.flush()
         ids["run"] = run.id
@@ -362,3 +362,36 @@ def test_a_run_none_of_whose_fills_could_be_measured_has_no_total_shortfall_not_
     assert whole["filled"] is True and whole["totals"]["shortfall"] is None
     assert totals_text(whole, FillAt.CLOSE).startswith(
         "shortfall not measured, 1 filled order not measured (no reference or fill price) · backtest: ")
+
+
+async def test_a_weekend_fill_of_a_run_dated_the_next_session_is_that_sessions(database):
+    """The demo's simulator is always open: a run executed on a Saturday is Monday's (the next
+    session, ``trading_day``) and its fills come on the Saturday. They belong to Monday's session
+    as their run does, not to "another day than the run's" (seen in the demo on a Sunday); a
+    fill on the Friday before stays another day."""
+    from services.execution.events import ExecutionEvent
+    from services.execution.writer import EventWriter
+
+    monday = date(2024, 3, 4)
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "filled": "0", "fill": "0", "reference": "100",
+                           "status": OrderState.ACCEPTED},
+                          {"symbol": "BBB", "quantity": "10", "filled": "0", "fill": "0", "reference": "50",
+                           "status": OrderState.ACCEPTED}], day=monday)
+
+    def execution(exec_id, n, symbol, when):
+        return ExecutionEvent(exec_id=exec_id, ib_order_id=7200 + n, perm_id=7200 + n, client_id=1,
+                              order_ref=f"T.{run['run']}-{n}-{symbol}", account="DU1", symbol=symbol, side="BUY",
+                              shares=Decimal(10), price=Decimal(100 if symbol == "AAA" else 50), time=when)
+
+    writer = EventWriter(database)
+    writer.start()
+    try:
+        writer.submit(execution("0007.ff.01.01", 1, "AAA", datetime(2024, 3, 2, 15, 0, tzinfo=UTC)))  # Saturday
+        writer.submit(execution("0007.ff.02.01", 2, "BBB", datetime(2024, 3, 1, 15, 0, tzinfo=UTC)))  # Friday
+        await writer.flush()
+    finally:
+        await writer.stop()
+
+    report = cached_tca(database, run["run"])
+    assert [line.fill_days for line in report.lines] == [("2024-03-04",), ("2024-03-01",)]
+    assert report.to_dict()["totals"]["orders_filled_another_day"] == 1
