@@ -17,6 +17,7 @@ from services.activity_log import Level
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
+from services.execution.runs.resumed_inputs import FORM
 from services.monitor_queries import latest_run
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute, execute_needs_attention
 from services.run_progress import RunProgress
@@ -120,7 +121,7 @@ class TradingController:
         builder, portfolio_value = preview_params_to_run_params(params)
         result = await stack.trade.preview_snapshot(project_id, snapshot_id, stack.mode, builder=builder["builder"],
                                                     portfolio_value=portfolio_value, live_token=self.ctx.live_word.token,
-                                                    new_run=new_run)
+                                                    new_run=new_run, wording=FORM)
         # the limits in force: the core's defaults overlaid with what the database stores
         risk_params = (await self.ctx.db(stack.trade_settings.read))["risk"]
         if not self._preview_asked.is_newest(ticket) or snapshots.current_snapshot_id() != snapshot_id:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from services.db.models import OrderPlan, TradeOrder, TradeRun
 from services.domain import TradeMode
 from services.execution.errors import BadInput
+from services.execution.runs.resumed_inputs import FORM
 
 from .cli_helpers import cli_args, run, until_client_gone
 from .conftest import make_snapshot
@@ -118,7 +119,7 @@ async def test_the_windows_preview_of_a_run_with_orders_refuses_a_form_that_diff
     assert result.plan_id is not None and result.sent
     with pytest.raises(BadInput) as refused:
         await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder={**form, "lot_size": "10"},
-                                       portfolio_value=Decimal(100000))
-    assert "--lot-size: stored 1, given 10" in str(refused.value) and "Preview in a new run" in str(refused.value)
+                                       portfolio_value=Decimal(100000), wording=FORM)
+    assert "Lot size: stored 1, given 10" in str(refused.value) and "Preview in a new run" in str(refused.value)
     again = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder=form, portfolio_value=Decimal(100000))
     assert again.run_id == previewed.run_id and again.executed_plan_id == result.plan_id

@@ -44,7 +44,7 @@ from ..errors import BadInput, BrokerError, ExecutionError, UnknownContract
 from ..listings import snapshot_specs
 from .base import RunServiceBase
 from .records import PlanSubject, PreviewResult, RunInfo, run_info
-from .resumed_inputs import RunInputs, refuse_differences
+from .resumed_inputs import OPTIONS, RunInputs, Wording, refuse_differences
 
 log = logging.getLogger(__name__)
 
@@ -222,16 +222,18 @@ class RunPlanning(RunServiceBase):
     async def preview_snapshot(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                                builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
                                portfolio_value: Decimal | None = None, live_token: str | None = None,
-                               new_run: bool = False, builder_given: Collection[str] | None = None) -> PreviewResult:
+                               new_run: bool = False, builder_given: Collection[str] | None = None,
+                               wording: Wording = OPTIONS) -> PreviewResult:
         """The use case behind the window's Preview, ``preview --save`` and ``execute``: the
         day's run of the snapshot (created once), its builder parameters and risk overrides
         stored while it has sent nothing, then a preview stored as a frozen plan. A run that has
         orders keeps its own: builder values or risk overrides given that differ are refused
-        (``prepare_run``); its preview takes the portfolio value given, so that is not compared."""
+        (``prepare_run``, said in ``wording``: the command line's or the window form's words);
+        its preview takes the portfolio value given, so that is not compared."""
         if portfolio_value is not None:  # before the run is created: it was left QUEUED with no plan
             check_portfolio_value(portfolio_value)
         run = await self.prepare_run(project, snapshot, mode, builder=builder, risk_overrides=risk_overrides,
-                                     live_token=live_token, new_run=new_run, builder_given=builder_given)
+                                     live_token=live_token, new_run=new_run, builder_given=builder_given, wording=wording)
         return await self.preview(run.id, portfolio_value)
 
     @staticmethod
@@ -267,7 +269,7 @@ class RunPlanning(RunServiceBase):
             sent_value = session.scalar(_PLAN_VALUE, {"plan_id": int(plan_id)}) if plan_id is not None else None
             if sent_value is None:
                 sent_value = _dec(stored.get("portfolio_value"))
-        refuse_differences(run.id, inputs.differences(stored, sent_value))
+        refuse_differences(run.id, inputs.differences(stored, sent_value), inputs.wording)
 
     @staticmethod
     def _has_orders(session, run_id: int) -> bool:
@@ -509,7 +511,8 @@ class RunPlanning(RunServiceBase):
     async def prepare_run(self, project: str | int | None, snapshot: int, mode: TradeMode | str, *,
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
                           live_token: str | None = None, new_run: bool = False, params: dict | None = None,
-                          builder_given: Collection[str] | None = None, portfolio_value: Decimal | None = None) -> RunInfo:
+                          builder_given: Collection[str] | None = None, portfolio_value: Decimal | None = None,
+                          wording: Wording = OPTIONS) -> RunInfo:
         """The day's run of a snapshot, created once, with these builder parameters and risk
         overrides while it has sent nothing (``execute`` then previews and sends it); ``params``:
         more of the run's params when it is created (a backtest's rebalance names its backtest).
@@ -522,7 +525,7 @@ class RunPlanning(RunServiceBase):
         self._check_live(mode, live_token)
         # created and given its inputs in one transaction
         return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run,
-                              RunInputs(builder, list(risk_overrides), builder_given, portfolio_value))
+                              RunInputs(builder, list(risk_overrides), builder_given, portfolio_value, wording))
 
     async def plan(self, plan_id: int) -> Plan:
         return await self._db(self._load_plan, plan_id)

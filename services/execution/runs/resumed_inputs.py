@@ -18,44 +18,68 @@ from services.domain import OrderType
 
 from ..errors import BadInput
 
-# how the trader gave each builder parameter (the command line's options; the window's form has
-# a field of the same name)
-OPTION_NAMES = {"cash_buffer": "--cash-buffer", "lot_size": "--lot-size", "rounding": "--rounding",
-                "min_order_value": "--min-order-value", "order_type": "--order-type", "limit_offset_bps": "--limit-bps",
-                "liquidate_unlisted": "--liquidate-unlisted"}
 _NUMBERS = ("cash_buffer", "lot_size", "min_order_value", "limit_offset_bps")
-FRESH_RUN = "start a fresh run of the snapshot with --new-run (in the window: Preview in a new run)"
+
+
+class Wording(NamedTuple):
+    """How the caller's trader gave each value (``names``: a builder key, ``portfolio_value`` or
+    ``risk``), how to give the run's own instead, and how to start a fresh run: the refusal is
+    said in the words of the command line or of the window's form, whichever was used."""
+
+    names: Mapping[str, str]
+    keep: str
+    fresh_run: str
+
+
+# the command line's options
+OPTIONS = Wording({"cash_buffer": "--cash-buffer", "lot_size": "--lot-size", "rounding": "--rounding",
+                   "min_order_value": "--min-order-value", "order_type": "--order-type", "limit_offset_bps": "--limit-bps",
+                   "liquidate_unlisted": "--liquidate-unlisted", "portfolio_value": "--portfolio-value", "risk": "--risk"},
+                  "leave these options out (or give the run's values) to resume it",
+                  "start a fresh run of the snapshot with --new-run")
+# the window's Preview form (widgets/views/preview.py labels its fields so); it gives no risk overrides
+FORM = Wording({"cash_buffer": "Cash buffer %", "lot_size": "Lot size", "rounding": "Rounding",
+                "min_order_value": "Min order value", "order_type": "Order type", "limit_offset_bps": "Limit offset bps",
+                "liquidate_unlisted": "Sell holdings not in the snapshot", "portfolio_value": "Portfolio value",
+                "risk": "Risk limits"},
+               "set these fields back to the run's values to preview it again",
+               "use Preview in a new run")
 
 
 class RunInputs(NamedTuple):
     """``builder``: parameters over the run's (None: none); ``risk_overrides``: ``NAME=VALUE``
     replacing the run's; ``builder_given``: the keys of ``builder`` the trader gave, the others
     being defaults filled in (None: every key); ``portfolio_value``: the value the caller sends
-    the run with (None: the run's own), compared with a resumed run's sent plan."""
+    the run with (None: the run's own), compared with a resumed run's sent plan; ``wording``:
+    the caller's words for them (``OPTIONS`` or ``FORM``)."""
 
     builder: Mapping[str, Any] | None
     risk_overrides: Sequence[str]
     builder_given: Collection[str] | None = None
     portfolio_value: Decimal | None = None
+    wording: Wording = OPTIONS
 
     def differences(self, stored: Mapping[str, Any], sent_portfolio_value: Decimal | None) -> list[str]:
         """Each value given that differs from the run's ``stored`` params (a run that has orders),
         as ``OPTION: stored X, given Y``; empty: it may be resumed."""
-        out = _builder_differences(stored, self.builder or {}, self.builder_given)
+        names = self.wording.names
+        out = _builder_differences(stored, self.builder or {}, self.builder_given, names)
         if self.risk_overrides:  # none given: the run's stand (a resume changes nothing)
-            out.extend(_risk_differences(stored.get("risk_overrides") or [], self.risk_overrides))
+            out.extend(_risk_differences(stored.get("risk_overrides") or [], self.risk_overrides, names["risk"]))
         if self.portfolio_value is not None and sent_portfolio_value is not None \
                 and Decimal(self.portfolio_value) != Decimal(sent_portfolio_value):
-            out.append(f"--portfolio-value: stored {plain(Decimal(sent_portfolio_value))}, given {plain(Decimal(self.portfolio_value))}")
+            out.append(f"{names['portfolio_value']}: stored {plain(Decimal(sent_portfolio_value))}, "
+                       f"given {plain(Decimal(self.portfolio_value))}")
         return out
 
 
-def refuse_differences(run_id: int, differences: list[str]) -> None:
+def refuse_differences(run_id: int, differences: list[str], wording: Wording = OPTIONS) -> None:
     """``BadInput`` naming each difference, and how to use the values given instead."""
     if differences:
+        given = "given options differ" if wording is OPTIONS else "the form differs"
         raise BadInput(f"run {run_id} of this snapshot already has orders and is resumed as it was built; "
-                       f"given options differ from the run's: {'; '.join(differences)}. Nothing was stored or sent: "
-                       f"leave these options out (or give the run's values) to resume it, or {FRESH_RUN}")
+                       f"{given} from the run's: {'; '.join(differences)}. Nothing was stored or sent: "
+                       f"{wording.keep}, or {wording.fresh_run}")
 
 
 def _stored_builder(stored: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,7 +118,8 @@ def _shown(key: str, value: Any) -> str:
     return plain(value) if isinstance(value, Decimal) else str(value)
 
 
-def _builder_differences(stored: Mapping[str, Any], builder: Mapping[str, Any], given: Collection[str] | None) -> list[str]:
+def _builder_differences(stored: Mapping[str, Any], builder: Mapping[str, Any], given: Collection[str] | None,
+                         names: Mapping[str, str]) -> list[str]:
     run = _stored_builder(stored)
     out = []
     for key in BUILDER_KEYS:  # in the options' order
@@ -102,7 +127,7 @@ def _builder_differences(stored: Mapping[str, Any], builder: Mapping[str, Any], 
             continue
         value = _normal(key, builder[key])
         if value != run.get(key):
-            out.append(f"{OPTION_NAMES[key]}: stored {_shown(key, run.get(key))}, given {_shown(key, value)}")
+            out.append(f"{names[key]}: stored {_shown(key, run.get(key))}, given {_shown(key, value)}")
     return out
 
 
@@ -117,13 +142,13 @@ def _risk_values(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _risk_differences(stored: Sequence[str], given: Sequence[str]) -> list[str]:
+def _risk_differences(stored: Sequence[str], given: Sequence[str], risk: str) -> list[str]:
     try:
         run, now = _risk_values(stored), _risk_values(given)
     except RiskParamError:  # not NAME=VALUE, or an unknown limit: compared as typed
         if list(stored) == list(given):
             return []
-        return [f"--risk: stored {' '.join(stored) or 'none'}, given {' '.join(given)}"]
+        return [f"{risk}: stored {' '.join(stored) or 'none'}, given {' '.join(given)}"]
 
     def shown(values: dict, name: str) -> str:
         if name not in values:
@@ -135,5 +160,5 @@ def _risk_differences(stored: Sequence[str], given: Sequence[str]) -> list[str]:
             return "true" if value else "false"  # as typed, allow_short=true
         return plain(value) if isinstance(value, Decimal) else str(value)
 
-    return [f"--risk {name}: stored {shown(run, name)}, given {shown(now, name)}"
+    return [f"{risk} {name}: stored {shown(run, name)}, given {shown(now, name)}"
             for name in sorted({*run, *now}) if name not in run or name not in now or run[name] != now[name]]
