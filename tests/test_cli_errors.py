@@ -93,3 +93,30 @@ def test_an_argument_that_is_not_utf8_is_named_and_refused_before_anything_runs(
         assert json.loads(result.stdout) == {"error": "bad_input", "message": said.removeprefix("trading-console: ").rstrip("\n")}
     else:
         assert result.stdout == b""
+
+
+@pytest.mark.parametrize("raised, said", [("lock", "database_lock_held"), ("timeout", None)])
+def test_a_commands_last_flush_held_by_another_connections_locks_says_so(raised, said):
+    """A command's last wait for its writer (``_written``, after replace, order, recover): a
+    writer kept waiting by another connection's row locks (``DatabaseLockHeld``) is said as such,
+    exit 5; swallowed, it ended as ``database_unreachable`` once the stack closed with events
+    unwritten, sending the trader to look for a database that was there all along. A plain
+    timeout is still left to the writer's health and journal."""
+    import asyncio
+
+    from app.commands.execution import _written
+    from services.execution.errors import DatabaseLockHeld
+
+    class Writer:
+        async def flush(self, timeout):
+            raise DatabaseLockHeld("held") if raised == "lock" else TimeoutError("slow")
+
+    class Stack:
+        writer = Writer()
+
+    if said is None:
+        asyncio.run(_written(Stack(), 0.1))
+        return
+    with pytest.raises(DatabaseLockHeld) as error:
+        asyncio.run(_written(Stack(), 0.1))
+    assert (error.value.code, error.value.exit_code) == (said, 5)

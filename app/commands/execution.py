@@ -31,6 +31,7 @@ from app.commands import arguments
 from services.core.typed_numbers import plain
 from services.core.wording import counted, grouped, money, price
 from services.execution.reconcile_words import describe_reconcile
+from services.execution.writer import written_or_kept
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +197,9 @@ async def connected(args, settings, *, connect: bool = True):
 
 
 async def _written(engine, timeout: float = 30.0) -> None:
-    """Wait for the writer; a database still away after ``timeout`` is reported by its health
-    (and the events go to the journal when the command stops), not by a timeout here."""
-    try:
-        await engine.writer.flush(timeout)
-    except TimeoutError:
-        pass
+    """Wait for the writer (``written_or_kept``: a database still away is its health's to say,
+    another connection's row locks raise ``DatabaseLockHeld``)."""
+    await written_or_kept(engine.writer, timeout)
 
 
 class UnwrittenEvents(Exception):

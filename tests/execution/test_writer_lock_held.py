@@ -54,3 +54,26 @@ async def test_a_flush_held_by_another_connection_s_row_lock_says_who_holds_it_a
     finally:
         await again.stop()
     assert _status(database) is OrderState.FILLED
+
+
+async def test_a_commands_last_wait_for_its_writer_says_the_locks_not_a_database_away(database, tmp_path):
+    """``written_or_kept`` (the last wait of execute, replace, order and recover): the row locks
+    are said (``DatabaseLockHeld``); a plain timeout there is left to the writer's health, so the
+    command ended as ``database_unreachable`` for a database that answered all along."""
+    from services.execution.writer import written_or_kept
+
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-2", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
+    writer = EventWriter(database, journal_path=tmp_path / "writer-journal.jsonl")
+    writer.start()
+    locker = database.engine.connect()
+    try:
+        locker.exec_driver_sql("BEGIN")
+        locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-2' FOR UPDATE").all()
+        writer.submit(OrderStatusEvent(8, 5002, 1, "Filled", Decimal(10), Decimal(0), Decimal(99), Decimal(99), order_ref="W-2"))
+        with pytest.raises(DatabaseLockHeld):
+            await written_or_kept(writer, 2)
+        await writer.stop(timeout=1)
+    finally:
+        locker.rollback()
+        locker.close()

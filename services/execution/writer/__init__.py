@@ -26,7 +26,7 @@ The modules, by responsibility:
 from .events import JOURNAL_CODEC, LocalOrderEvent, PositionTruth, ReconciledStatus
 from .health import WriterHealth
 from .orders import add_order_event, apply_to_order, sm_status
-from .queue import EventWriter
+from .queue import EventWriter, written_or_kept
 
 __all__ = [
     "JOURNAL_CODEC",
@@ -38,4 +38,5 @@ __all__ = [
     "add_order_event",
     "apply_to_order",
     "sm_status",
+    "written_or_kept",
 ]

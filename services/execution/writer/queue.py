@@ -52,6 +52,19 @@ def waiting_on_locks(waited: float, backlog: int, holders: list[str]) -> str:
             "the next command or window session), and the orders' states are read again from the broker, nothing sent twice")
 
 
+async def written_or_kept(writer: EventWriter, timeout: float = 30.0) -> None:
+    """A command's last wait for its writer: a database still away after ``timeout`` is the
+    writer health's to say (its events go to the journal when the command stops); a writer kept
+    waiting by another connection's row locks raises ``DatabaseLockHeld`` (exit 5, naming the
+    holder) rather than end as a database away once the stack closes with events unwritten."""
+    try:
+        await writer.flush(timeout)
+    except DatabaseLockHeld:
+        raise
+    except TimeoutError:
+        pass
+
+
 def _is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError)):
         return True
