@@ -84,16 +84,17 @@ def refs_at_simulator(sim) -> Counter:
     return Counter(o.order_ref for o in sim.orders())
 
 
-def hold_the_second_order(stack) -> tuple[asyncio.Event, asyncio.Event]:
-    """The run's second placeOrder waits its turn (as at a busy pacing limiter) until ``turn``
-    is set; ``waiting`` says it is there. Every other message goes at once."""
+def hold_the_second_order(stack, of=lambda contract: True) -> tuple[asyncio.Event, asyncio.Event]:
+    """The run's second placeOrder (of a contract ``of`` accepts: one run's symbols, when two
+    send) waits its turn (as at a busy pacing limiter) until ``turn`` is set; ``waiting`` says it
+    is there. Every other message goes at once."""
     paced = stack.provider.sender
     write_at_once = paced.send
     waiting, turn = asyncio.Event(), asyncio.Event()
     placed = []
 
     async def send(fn, *args, check=None):
-        if fn == stack.provider.ib.placeOrder:
+        if fn == stack.provider.ib.placeOrder and of(args[0]):
             placed.append(fn)
             if len(placed) == 2:
                 waiting.set()

@@ -12,6 +12,7 @@ from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
 from services.execution.recovery import AutoRecovery
 from tests.execution.conftest import build_stack, make_snapshot
+from tests.execution.pacing_helpers import hold_the_second_order
 from tests.fixtures.ib import wait_for
 
 SYMBOLS = ["AAPL", "MSFT", "AMZN", "NVDA", "META", "GOOGL", "IBM", "JPM", "XOM", "KO", "PG", "V"]
@@ -69,20 +70,7 @@ async def test_an_order_waiting_its_turn_at_the_pacing_limiter_is_not_written_af
     out once its turn came. The last look, right before the write, now includes them."""
     _, snapshot_id = make_snapshot(stack.db, "turn", {s: "0.01" for s in SYMBOLS[:3]})
     run = await stack.service.create_run("turn", snapshot_id, TradeMode.PAPER, {})
-    sender = stack.provider.sender
-    write_at_once = sender.send
-    waiting, turn = asyncio.Event(), asyncio.Event()
-    placed = []
-
-    async def send(fn, *args, check=None):
-        if fn == stack.provider.ib.placeOrder:
-            placed.append(fn)
-            if len(placed) == 2:  # the second order waits for its turn, as at a busy limiter
-                waiting.set()
-                await turn.wait()
-        return await write_at_once(fn, *args, check=check)
-
-    sender.send = send
+    waiting, turn = hold_the_second_order(stack)  # the second order waits for its turn, as at a busy limiter
     sending = asyncio.ensure_future(stack.service.execute(run.id, portfolio_value=Decimal(1_000_000)))
     await asyncio.wait_for(waiting.wait(), 20)
     await stack.actions.halt()
@@ -106,20 +94,8 @@ async def test_a_run_started_after_a_stop_does_not_lift_it_for_a_run_still_sendi
     _, second_snapshot = make_snapshot(stack.db, "second", {s: "0.01" for s in SYMBOLS[6:8]})
     first = await stack.service.create_run("first", first_snapshot, TradeMode.PAPER, {})
     second = await stack.service.create_run("second", second_snapshot, TradeMode.PAPER, {})
-    sender = stack.provider.sender
-    write_at_once = sender.send
-    waiting, turn = asyncio.Event(), asyncio.Event()
-    firsts = []
-
-    async def send(fn, *args, check=None):
-        if fn == stack.provider.ib.placeOrder and args[0].symbol in SYMBOLS[:3]:
-            firsts.append(args[1].orderRef)
-            if len(firsts) == 2:  # the first run's second order waits for its turn
-                waiting.set()
-                await turn.wait()
-        return await write_at_once(fn, *args, check=check)
-
-    sender.send = send
+    # the first run's second order waits for its turn
+    waiting, turn = hold_the_second_order(stack, of=lambda contract: contract.symbol in SYMBOLS[:3])
     sending = asyncio.ensure_future(stack.service.execute(first.id, portfolio_value=Decimal(1_000_000)))
     await asyncio.wait_for(waiting.wait(), 20)
     stack.service.stop_sending("Cancel All")  # this process's stop alone (no marker in the database)
