@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.core.contracts import MissingRate, rate_to_base
 from services.core.shortfall import shortfall, shortfall_bps
 from services.core.trading_hours import calendar_name, calendar_zone, is_session_day, next_session
 from services.db.models import AccountRates, TradeFill, TradeOrder, TradeRun
@@ -54,6 +55,9 @@ class TcaLine:
     # commission reports gave them; None: none reported. Not part of the shortfall.
     commission: Decimal | None = None
     commissions_unreported: int = 0  # executions whose commission report has not come
+    # commissions reported in a currency the run has no rate for, per currency (sorted): reported,
+    # but in neither ``commission`` nor the totals (a sum in another currency would be false)
+    commissions_not_counted: tuple[tuple[str, Decimal], ...] = ()
     fill_days: tuple[str, ...] = ()  # the days (at its exchange) the order's executions came on
     replaced_by: str | None = None  # the client order id of the order that took its remainder
 
@@ -71,6 +75,7 @@ class TcaLine:
                 "backtest_price": s(self.backtest_price), "backtest_shortfall_bps": s(self.backtest_shortfall_bps),
                 "backtest_shortfall": s(self.backtest_shortfall), "fx_rate": s(self.fx_rate),
                 "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
+                "commissions_not_counted": {currency: str(amount) for currency, amount in self.commissions_not_counted},
                 "fill_days": list(self.fill_days), "replaced_by": self.replaced_by}
 
 
@@ -92,6 +97,16 @@ class TcaReport:
     @property
     def commissions_unreported(self) -> int:
         return sum(line.commissions_unreported for line in self.lines)
+
+    @property
+    def commissions_not_counted(self) -> dict[str, Decimal]:
+        """IB's commissions in currencies the run has no rate for, summed per currency: reported,
+        outside ``commission`` (which cannot hold them), and said so."""
+        amounts: dict[str, Decimal] = {}
+        for line in self.lines:
+            for currency, amount in line.commissions_not_counted:
+                amounts[currency] = amounts.get(currency, ZERO) + amount
+        return dict(sorted(amounts.items()))
 
     @property
     def measured(self) -> bool:
@@ -182,6 +197,8 @@ class TcaReport:
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
+                           "commissions_not_counted": {currency: str(amount) for currency, amount
+                                                       in self.commissions_not_counted.items()},
                            "commission_in_shortfall": False, "orders_not_measured": self.orders_not_measured,
                            "orders_filled_another_day": self.orders_filled_another_day}}
 
@@ -218,6 +235,13 @@ def _base_currency(session, run: TradeRun, orders: list[TradeOrder]) -> str:
     return rates.base if rates is not None else "USD"
 
 
+def _run_rates(run: TradeRun) -> dict[str, Decimal]:
+    """The exchange rates the run's plan was built at (``params["fx"]["rates"]``: base-currency
+    units per unit of each currency), as the planning stored them; none for a run without them."""
+    stored = ((run.params or {}).get("fx") or {}).get("rates") or {}
+    return {str(currency): as_decimal(rate) for currency, rate in stored.items() if rate is not None}
+
+
 def _fill_rows(session, order_ids: list[int]) -> dict[int, list[tuple[Decimal | None, str, datetime]]]:
     """Per order, the commission (None: no commission report yet), its currency and the time of
     each counted execution (a superseded revision counts for nothing, as in the fills' totals)."""
@@ -245,19 +269,32 @@ def _fill_days(rows: list[tuple[Decimal | None, str, datetime]], order: TradeOrd
                          for day in days}))
 
 
-def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, base: str, rate: Decimal) -> tuple[Decimal | None, int]:
-    """An order's commissions in its listing's currency (None: none reported) and how many of its
-    executions are not counted. IB reports each in a currency of its own (the writer keeps it as
-    the fill's): the listing's counts as it is, the base currency's at the plan's rate; one in a
-    third currency, which the plan has no rate for, is not counted (as one not reported yet)."""
+def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, base: str, rate: Decimal,
+                run_rates: dict[str, Decimal]) -> tuple[Decimal | None, int, tuple[tuple[str, Decimal], ...]]:
+    """An order's commissions in its listing's currency (None: none counted), how many of its
+    executions have no commission report yet, and the reported ones that cannot be counted, per
+    currency. IB reports each in a currency of its own (the writer keeps it as the fill's): the
+    listing's counts as it is; another goes to the base currency at the run's rates (the base's
+    own at 1: ``rate_to_base``, as the plan converted) and from there to the listing's at the
+    plan's ``rate``; one in a currency the run has no rate for was reported all the same, and is
+    kept apart in its own currency, not counted as one not reported yet."""
     paid: Decimal | None = None
-    left_out = 0
+    unreported = 0
+    not_counted: dict[str, Decimal] = {}
     for commission, currency, _when in rows:
-        if commission is None or currency not in (listing, base):
-            left_out += 1
+        if commission is None:
+            unreported += 1
             continue
-        paid = (paid or ZERO) + (commission if currency == listing else commission / rate)
-    return paid, left_out
+        if currency == listing:
+            paid = (paid or ZERO) + commission
+            continue
+        try:
+            to_base = rate_to_base(currency, run_rates, base)
+        except MissingRate:
+            not_counted[currency] = not_counted.get(currency, ZERO) + commission
+            continue
+        paid = (paid or ZERO) + commission * to_base / rate
+    return paid, unreported, tuple(sorted(not_counted.items()))
 
 
 def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = FillAt.CLOSE,
@@ -271,6 +308,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         day = run.trade_date
         mode = str(run.mode)
         base = _base_currency(session, run, orders)
+        run_rates = _run_rates(run)
         fills = _fill_rows(session, [order.id for order in orders])
     by_id = {order.id: order for order in orders}
     replacements = {order.replaces_order_id: order.client_order_id for order in orders if order.replaces_order_id}
@@ -297,11 +335,11 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
                 # beside (its price and bps say what the backtest would have paid), not a zero one
                 backtest_shortfall = shortfall(side, backtest, reference, filled) if filled else None
         executions = fills.get(order.id, [])
-        commission, unreported = _commission(executions, order.currency, base, rate)
+        commission, unreported, not_counted = _commission(executions, order.currency, base, rate, run_rates)
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
-                             str(order.status), order.currency, commission, unreported, _fill_days(executions, order, day),
-                             replacements.get(order.id)))
+                             str(order.status), order.currency, commission, unreported, not_counted,
+                             _fill_days(executions, order, day), replacements.get(order.id)))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base)
 
 

@@ -41,11 +41,27 @@ def _unreported(fills: int) -> str:
     return f"{counted(fills, 'fill')}'" + ("s" if fills == 1 else "") + " not reported yet"
 
 
+def _not_counted(amounts: Mapping[str, str] | None) -> str:
+    """Commissions reported in a currency the run has no rate for, each in its own currency
+    ("1.20 CHF not counted: no CHF rate in the run"): reported, so never "not reported yet"."""
+    return "; ".join(f"{money(Decimal(amount))} {currency} not counted: no {currency} rate in the run"
+                     for currency, amount in sorted((amounts or {}).items()))
+
+
+def _commission_notes(missing: int, not_counted: str) -> str:
+    """What a commission sum leaves out, in parentheses: the fills not reported yet, the amounts not counted."""
+    notes = [note for note in (_unreported(missing) if missing else "", not_counted) if note]
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _commission(line: Mapping[str, Any], base: str) -> str:
     paid, missing = _number(line.get("commission")), line.get("commissions_unreported") or 0
+    not_counted = _not_counted(line.get("commissions_not_counted"))
     if paid is None:
+        if not_counted:
+            return f", commission {not_counted}" + _commission_notes(missing, "")
         return ", commission not reported yet" if missing else ""
-    return f", commission {money(paid)}{_in(line.get('currency'), base)}" + (f" ({_unreported(missing)})" if missing else "")
+    return f", commission {money(paid)}{_in(line.get('currency'), base)}" + _commission_notes(missing, not_counted)
 
 
 def _days(days: list[str]) -> str:
@@ -93,10 +109,11 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
     if totals.get("shortfall_bps") is not None:
         text += f" ({grouped(_number(totals['shortfall_bps']), 2)} bps)"
     paid, missing = _number(totals.get("commission")), totals.get("commissions_unreported") or 0
+    notes = _commission_notes(missing, _not_counted(totals.get("commissions_not_counted")))
     if paid is not None:
-        text += f", before IB's commissions of {money(paid)}{currency}" + (f" ({_unreported(missing)})" if missing else "")
-    elif missing:
-        text += f", before IB's commissions ({_unreported(missing)})"
+        text += f", before IB's commissions of {money(paid)}{currency}" + notes
+    elif notes:
+        text += f", before IB's commissions{notes}"
     if totals.get("orders_not_measured"):
         text += f", {counted(totals['orders_not_measured'], 'filled order')} not measured (no reference or fill price)"
     if totals.get("backtest_shortfall") is not None:  # beside the run's shortfall on the same orders, not the whole run's

@@ -22,18 +22,18 @@ pytestmark = pytest.mark.timeout(120)
 DAY = date(2024, 3, 1)
 
 
-def _run(db, orders: list[dict], base: str = "USD", day: date = DAY) -> dict[str, int]:
+def _run(db, orders: list[dict], base: str = "USD", day: date = DAY, rates: dict[str, str] | None = None) -> dict[str, int]:
     """A paper run of ``day`` with these orders as the trade service stores them: ``symbol``,
     ``side``, ``quantity``, ``filled``, ``fill`` (average), ``reference`` (None: no plan's draft, a
     replace's new order), ``status``, ``replaces`` (the ``symbol`` of an earlier order), listing
-    columns, ``fx``. Returns each order's id by its ``name`` (else its symbol), and the run's
-    under ``"run"``."""
+    columns, ``fx``; ``rates``: the run's stored exchange rates (base units per unit). Returns
+    each order's id by its ``name`` (else its symbol), and the run's under ``"run"``."""
     ids: dict[str, int] = {}
     with db.unit_of_work() as s:
         project = Project(name="tca")
         s.add(project)
         s.flush()
-        run = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=day, params={"fx": {"base": base, "rates": {}}})
+        run = TradeRun(project_id=project.id, mode=TradeMode.PAPER, trade_date=day, params={"fx": {"base": base, "rates": rates or {}}})
         s.add(run)
         s.flush()
         ids["run"] = run.id
@@ -266,6 +266,73 @@ async def test_a_commission_ib_reports_in_the_base_currency_is_counted_at_the_pl
 
     assert (report.lines[0].commission, report.lines[0].commissions_unreported) == (Decimal(1), 0)  # 1.10 USD at 1.10
     assert report.commission == Decimal("1.10")
+
+
+async def test_a_commission_ib_reports_in_a_third_currency_is_converted_at_the_runs_rates_or_said_not_counted(
+        database, db_url, capsys):
+    """A commission reported in neither the listing's nor the base currency was counted as one
+    not reported yet ("commission not reported yet"), though IB had reported it. It is converted
+    at the run's own rates when they hold its currency, and otherwise said as reported in its
+    currency and not counted."""
+    from app.cli import main
+    from services.execution.events import CommissionEvent, ExecutionEvent
+    from services.execution.writer import EventWriter
+
+    run = _run(database, [{"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "10", "filled": "0",
+                           "fill": "0", "reference": "180", "fx": "1.25", "status": OrderState.ACCEPTED},
+                          {"symbol": "AAA", "quantity": "10", "filled": "0", "fill": "0", "reference": "100",
+                           "status": OrderState.ACCEPTED},
+                          {"symbol": "BBB", "quantity": "10", "filled": "0", "fill": "0", "reference": "50",
+                           "status": OrderState.ACCEPTED}],
+               base="USD", rates={"EUR": "1.25", "GBP": "1.30"})
+
+    def execution(exec_id, n, symbol, shares, price, currency="USD"):
+        return ExecutionEvent(exec_id=exec_id, ib_order_id=7300 + n, perm_id=7300 + n, client_id=1,
+                              order_ref=f"T.{run['run']}-{n}-{symbol}", account="DU1", symbol=symbol, side="BUY",
+                              shares=Decimal(shares), price=Decimal(price), time=datetime(2024, 3, 1, 15, 0, tzinfo=UTC),
+                              currency=currency)
+
+    writer = EventWriter(database)
+    writer.start()
+    try:
+        for event in (execution("0008.aa.01.01", 1, "SAP", 5, "181", "EUR"), CommissionEvent("0008.aa.01.01", Decimal("1.00"), currency="EUR"),
+                      execution("0008.aa.02.01", 1, "SAP", 5, "181", "EUR"), CommissionEvent("0008.aa.02.01", Decimal("2.50"), currency="GBP"),
+                      execution("0008.bb.01.01", 2, "AAA", 10, "101"), CommissionEvent("0008.bb.01.01", Decimal("1.20"), currency="CHF"),
+                      execution("0008.cc.01.01", 3, "BBB", 5, "50.05"), CommissionEvent("0008.cc.01.01", Decimal("0.35"), currency="USD"),
+                      execution("0008.cc.02.01", 3, "BBB", 5, "50.05")):  # its commission report not in yet
+            writer.submit(event)
+        await writer.flush()
+    finally:
+        await writer.stop()
+
+    report = cached_tca(database, run["run"])
+    sap, aaa, bbb = report.lines
+
+    # SAP: 1.00 EUR, and 2.50 GBP at the run's 1.30 = 3.25 USD, at the plan's 1.25 = 2.60 EUR
+    assert (sap.commission, sap.commissions_unreported) == (Decimal("3.60"), 0)
+    # AAA: the run has no CHF rate: reported, not counted, and not "not reported yet"
+    assert (aaa.commission, aaa.commissions_unreported) == (None, 0)
+    assert (bbb.commission, bbb.commissions_unreported) == (Decimal("0.35"), 1)
+    assert [line.commissions_not_counted for line in report.lines] == [(), (("CHF", Decimal("1.20")),), ()]
+    # 3.60 EUR at 1.25 = 4.50 USD, and BBB's 0.35
+    assert (report.commission, report.commissions_unreported, report.commissions_not_counted) == (
+        Decimal("4.85"), 1, {"CHF": Decimal("1.20")})
+    whole = report.to_dict()
+    assert order_text(whole["orders"][0], "USD").endswith(", commission 3.60 EUR")
+    assert order_text(whole["orders"][1], "USD").endswith(", commission 1.20 CHF not counted: no CHF rate in the run")
+    assert order_text(whole["orders"][2], "USD").endswith(", commission 0.35 (1 fill's not reported yet)")
+    # the shortfall: 10 EUR at 1.25 + 10 + 0.50 = 23 USD over 2,250 + 1,000 + 500 of reference notional
+    assert totals_text(whole, FillAt.CLOSE).startswith(
+        "shortfall 23.00 USD (61.33 bps), before IB's commissions of 4.85 USD (1 fill's not reported yet; "
+        "1.20 CHF not counted: no CHF rate in the run) · backtest: ")
+
+    assert main(["--db-url", db_url, "tca", "--run", str(run["run"]), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert {c: Decimal(a) for c, a in said["totals"]["commissions_not_counted"].items()} == {"CHF": Decimal("1.20")}
+    assert [{c: Decimal(a) for c, a in o["commissions_not_counted"].items()} for o in said["orders"]] == [
+        {}, {"CHF": Decimal("1.20")}, {}]
+    assert (Decimal(said["totals"]["commission"]), said["totals"]["commissions_unreported"]) == (Decimal("4.85"), 1)
+    assert [o["commissions_unreported"] for o in said["orders"]] == [0, 0, 1]
 
 
 async def test_an_order_filled_on_another_day_than_its_runs_says_so(database):
