@@ -12,7 +12,8 @@ On its own thread: ``SimulatorThread(config).start()`` -> port; ``.call(fn)``; `
 From the shell: ``trading-console sim --help``.
 
 Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``expire_day_orders()``,
-``drop_connections()``. Books: ``orders()``, ``open_orders()``, ``executions()``, ``positions()``,
+``drop_connections()``, ``hold_partial_fills()`` / ``release_partial_fills()``,
+``hold_commission_reports()`` / ``release_commission_reports()`` (a test decides when they come). Books: ``orders()``, ``open_orders()``, ``executions()``, ``positions()``,
 ``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.
 Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``, ``duplicate_status``,
 ``exec_correction``, ``late_commission``, ``cancel_delay``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,

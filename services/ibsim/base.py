@@ -88,6 +88,10 @@ class SimulatorBase:
         # so that a test decides when the rest of an order fills instead of racing a timer
         self._fills_flowing = asyncio.Event()
         self._fills_flowing.set()
+        # None: commission reports go out with their executions (or ``late_commission``'s delay
+        # after them); a list (hold_commission_reports): they wait in it, (recipients, report),
+        # until a test releases them, instead of racing a timer
+        self._held_commission_reports: list[tuple[list[Session], list[str]]] | None = None
         self._server: asyncio.base_events.Server | None = None
         self._save_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None

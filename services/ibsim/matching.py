@@ -44,6 +44,21 @@ class MatchingMixin(SimulatorBase):
     def release_partial_fills(self) -> None:
         self._fills_flowing.set()
 
+    def hold_commission_reports(self) -> None:
+        """The commission reports of the executions from now on wait until
+        :meth:`release_commission_reports` (IB sends them after the execution, at times seconds
+        later: a test decides when, never a wall-clock race)."""
+        if self._held_commission_reports is None:
+            self._held_commission_reports = []
+
+    def release_commission_reports(self) -> int:
+        """Sends the held commission reports at once, in their order (a burst), and stops
+        holding; returns how many."""
+        held, self._held_commission_reports = self._held_commission_reports or [], None
+        for recipients, report in held:
+            self._send_late(recipients, report)
+        return len(held)
+
     def ledger(self) -> list[dict]:
         """Every execution sent (corrections included), as written to ``--ledger-json``."""
         return [dict(entry) for entry in self._ledger]
@@ -211,9 +226,11 @@ class MatchingMixin(SimulatorBase):
                 session.send(status)
             if order.status == "Filled":
                 session.send(m.open_order(order, instrument, session.server_version))
-            if not faults.late_commission:
+            if not faults.late_commission and self._held_commission_reports is None:
                 session.send(report)
-        if faults.late_commission:
+        if self._held_commission_reports is not None:
+            self._held_commission_reports.append((recipients, report))
+        elif faults.late_commission:
             self._later(self.faults.late_commission_delay, lambda: self._send_late(recipients, report))
         if faults.exec_correction:
             self._correct(order, execution, instrument, recipients)

@@ -105,6 +105,25 @@ async def test_execution_correction(simulator, ib_client):
     assert [f.execution.execId for f in again] == [second.execution.execId]
 
 
+async def test_commission_reports_held_until_released_come_in_one_burst(simulator, ib_client):
+    """A test's control (IB's commission reports come after their executions, at times seconds
+    later): held, none comes, whatever the wait; released, every held one comes, in order."""
+    ib = await ib_client()
+    reports = []
+    ib.commissionReportEvent += lambda trade, fill, report: reports.append(report.execId)
+    aapl = await aapl_at_100(ib, simulator)
+    simulator.hold_commission_reports()
+    trades = [ib.placeOrder(aapl, MarketOrder("BUY", quantity)) for quantity in (10, 20)]
+    await wait_for(lambda: all(t.orderStatus.status == "Filled" and t.fills for t in trades))
+    await ib.reqCurrentTimeAsync()  # a round trip after the fills: anything sent with them has come
+    assert reports == [] and all(not f.commissionReport.execId for t in trades for f in t.fills)
+
+    assert simulator.release_commission_reports() == 2
+    await wait_for(lambda: len(reports) == 2)
+    assert reports == [t.fills[0].execution.execId for t in trades]
+    assert [t.fills[0].commissionReport.commission for t in trades] == [1.0, 1.0]
+
+
 async def test_late_commission_report(simulator, ib_client):
     simulator.faults.late_commission = True
     simulator.faults.late_commission_delay = 0.1
