@@ -17,6 +17,7 @@ API the window's start-up, the screenshot flow and the tests use.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from PySide6.QtCore import QObject, Qt
 
@@ -35,6 +36,7 @@ from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
 from services.change_feed import ChangeFeed, FeedBatch
+from services.domain import FillRecord, OrderRecord
 from widgets.dialogs.errors import error_box
 
 log = logging.getLogger(__name__)
@@ -54,13 +56,13 @@ class ConsoleController(QObject):
         ctx = self.ctx = ConsoleContext(window, stack, self.runner)
         self.audit = AuditController(ctx)
         self.trading = TradingController(ctx, self.audit, self._show_error)
-        self.decisions = DecisionsController(ctx)
+        self.decisions = DecisionsController(ctx, parent=self)
         self.trading.on_previewed = self.decisions.show_preview
         self.trading.on_settled = self.decisions.show_run_and_tca
         self.snapshots = SnapshotsController(ctx, self.audit, on_shown=self.trading.forget_preview_unless,
                                              on_imported=self._on_snapshot_imported)
         self.orders = OrdersController(ctx, self.audit, parent=self, on_trading_state=self.trading.set_trading_state)
-        self.monitoring = MonitoringController(ctx, on_run_changes=self.trading.show_progress, parent=self)
+        self.monitoring = MonitoringController(ctx, on_run_changes=self._on_run_changes, parent=self)
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, provider=stack.provider,
                                            actor=stack.trade.actor,
                                            status=lambda text: window.statusBar().showMessage(text, 10_000),
@@ -82,6 +84,13 @@ class ConsoleController(QObject):
             self.orders.show_trading_state(batch.trading_state)
             self.audit.schedule_refresh()  # a halt or resume elsewhere is an audit entry too
 
+    def _on_run_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
+        """Orders or fills committed (the writer's or the change feed's): the run's progress, and
+        the TCA tab when they touch the run it shows."""
+        orders, fills = tuple(orders), tuple(fills)
+        self.trading.show_progress(orders, fills)
+        self.decisions.take_changes(orders, fills)
+
     def _on_snapshot_imported(self) -> None:
         # the import may have created a project: the Backtest panel lists it without a restart
         self.runner.run(self.backtest.refresh_projects(), what="Backtest projects")
@@ -101,6 +110,7 @@ class ConsoleController(QObject):
 
     def close(self) -> None:
         self.orders.stop()
+        self.decisions.stop()
         for unsubscribe in [*self.monitoring.stop(), *self.desk.stop()]:
             try:
                 unsubscribe()

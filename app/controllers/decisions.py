@@ -2,28 +2,43 @@
 sent; when its run already executed another plan, that run's executed trail stays), of the run chosen in
 the blotter's run filter, or of a run asked for by number (services.trail_queries, read in a
 worker thread); beside it, in its TCA tab, that run's fills against its plan and the same day's
-backtest (services.backtest.tca with the price cache's bars, as ``trading-console tca``)."""
+backtest (services.backtest.tca with the price cache's bars, as ``trading-console tca``), read
+again when the writer commits a change of that run (a commission report coming after the run
+settled: services.backtest.tca.ShownTca says which), a burst of them read once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
 from app.tasks import UserFacingError
 from services.backtest.costs import FillAt
-from services.backtest.tca import TcaReport, cached_tca
+from services.backtest.tca import ShownTca, TcaReport, cached_tca
+from services.domain import FillRecord, OrderRecord
 from services.trail_queries import DecisionTrail, TrailNotFound, decision_trail
 
 if TYPE_CHECKING:
     from services.execution.runs import PreviewResult
 
+# a run's commission reports come in a burst (one per execution, the writer's batches apart):
+# the TCA tab reads the run again once per burst, not once per report
+TCA_REFRESH_MS = 250
+
 
 class DecisionsController:
-    def __init__(self, ctx: ConsoleContext) -> None:
+    def __init__(self, ctx: ConsoleContext, parent: QObject | None = None) -> None:
         self.ctx = ctx
         self.tca_run_id: int | None = None
+        self._shown_tca = ShownTca()
+        self._tca_timer = QTimer(parent)
+        self._tca_timer.setSingleShot(True)
+        self._tca_timer.setInterval(TCA_REFRESH_MS)
+        self._tca_timer.timeout.connect(self._refresh_tca)
         # each panel shows the answer to its newest request: the reads run in worker threads,
         # which finish in any order (a run settling, the run filter and the fill combo all ask)
         self._trail_asked = NewestAnswer()
@@ -46,6 +61,23 @@ class DecisionsController:
     def _on_fill_changed(self, _fill: str) -> None:
         if self.tca_run_id is not None:
             self.ctx.runner.run(self.show_tca(self.tca_run_id), what="Show TCA")
+
+    def stop(self) -> None:
+        self._tca_timer.stop()
+
+    def take_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
+        """What the writer (or another process, through the change feed) committed: the shown
+        TCA is read again at the timer when they touch its run."""
+        if self._shown_tca.stale_after(orders, fills):
+            self._refresh_tca_soon()
+
+    def _refresh_tca_soon(self) -> None:
+        if not self._tca_timer.isActive():
+            self._tca_timer.start()
+
+    def _refresh_tca(self) -> None:
+        if self._shown_tca.run_id is not None:
+            self.ctx.runner.run(self.show_tca(self._shown_tca.run_id), what="Show TCA")
 
     async def show_run(self, run_id: int) -> DecisionTrail:
         return await self._show(run_id=run_id)
@@ -73,17 +105,21 @@ class DecisionsController:
         unknown run empties the tab (the decision trail's request names the error)."""
         view = self.ctx.window.tca_view
         ticket = self._tca_asked.ask()
+        self._shown_tca.asked()
         try:
             report = await self.ctx.db(cached_tca, self.ctx.stack.db, run_id, FillAt(view.fill()), Decimal(0))
         except LookupError:
             if self._tca_asked.is_newest(ticket):
                 self.tca_run_id = None
+                self._shown_tca.cleared()
                 view.clear()
             return None
         if not self._tca_asked.is_newest(ticket):
             return report
         self.tca_run_id = run_id
         view.set_report(report.to_dict())
+        if self._shown_tca.shown(report):  # committed while it was read: perhaps not in it
+            self._refresh_tca_soon()
         return report
 
     async def _show(self, **which: int) -> DecisionTrail:

@@ -7,10 +7,12 @@ totals per run, the run's and the backtest's set side by side on the same orders
 commissions of the order's executions are shown beside the shortfall, never in it; a
 replacement order is measured against the plan of the order it replaced. The bars come
 from a file (``tca --prices``) or from the price cache (``cached_tca``: the window's TCA view and
-``tca`` without a file)."""
+``tca`` without a file). ``ShownTca``: whether what the writer committed makes a shown TCA stale
+(a commission report coming after the run settled), for the window's TCA view."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +24,7 @@ from services.core.shortfall import shortfall, shortfall_bps
 from services.core.trading_hours import calendar_name, calendar_zone, is_session_day, next_session
 from services.db.models import AccountRates, TradeFill, TradeOrder, TradeRun
 from services.db.types import as_decimal
-from services.domain import Side
+from services.domain import FillRecord, OrderRecord, Side
 from services.execution.listings import order_spec
 
 from .costs import FillAt, fill_session, simulated_fill
@@ -86,6 +88,7 @@ class TcaReport:
     trade_date: str
     lines: tuple[TcaLine, ...]
     base_currency: str = "USD"  # of the totals (the plan's; each line converted at its plan's rate)
+    order_ids: frozenset[int] = frozenset()  # the run's orders as read: what a later change must touch (ShownTca)
 
     @property
     def commission(self) -> Decimal | None:
@@ -340,7 +343,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
                              str(order.status), order.currency, commission, unreported, not_counted,
                              _fill_days(executions, order, day), replacements.get(order.id)))
-    return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base)
+    return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base, frozenset(by_id))
 
 
 def cached_tca(db, run_id: int, fill: FillAt = FillAt.CLOSE, slippage_bps: Decimal = ZERO) -> TcaReport:
@@ -357,3 +360,55 @@ def cached_tca(db, run_id: int, fill: FillAt = FillAt.CLOSE, slippage_bps: Decim
     fill_day = fill_session(day, fill)
     bars = price_cache.load_bars(db, listings, fill_day, fill_day) if listings else []
     return run_tca(db, run_id, PriceBook(bars), fill, slippage_bps)
+
+
+class ShownTca:
+    """Whether the TCA a window shows is behind what the writer has committed since it was read:
+    a commission report of one of its run's executions (IB sends it after the execution, at
+    times seconds after the run has settled and its TCA was shown), an execution or a correction
+    of one, an order of the run changed. Qt-free: the window hands it each committed change set
+    and reads the run's TCA again when it says so (coalesced: a burst of commission reports, one
+    per execution, is one read). A change committed while a read is under way may be in that
+    read's answer or not: it is kept, and weighed against the answer once that is shown."""
+
+    def __init__(self) -> None:
+        self.run_id: int | None = None  # the run shown (None: none)
+        self._order_ids: frozenset[int] = frozenset()
+        self._reading = False
+        # what was committed during the newest read, by the ids a report is matched on: bounded
+        # by the orders and runs touched, however many changes come
+        self._orders_while_reading: set[int] = set()
+        self._runs_while_reading: set[int] = set()
+
+    def asked(self) -> None:
+        """A read of a run's TCA starts: what is committed from now on may be missing in its
+        answer (what was committed before, a read started now sees)."""
+        self._reading = True
+        self._orders_while_reading.clear()
+        self._runs_while_reading.clear()
+
+    def shown(self, report: TcaReport) -> bool:
+        """The newest read's ``report`` is shown; True: a change committed during the read
+        touches its run, so its answer may lack it (read it again)."""
+        self.run_id, self._order_ids, self._reading = report.run_id, report.order_ids, False
+        stale = bool(self._orders_while_reading & self._order_ids) or report.run_id in self._runs_while_reading
+        self._orders_while_reading.clear()
+        self._runs_while_reading.clear()
+        return stale
+
+    def cleared(self) -> None:
+        """No run's TCA is shown (an unknown run was asked for)."""
+        self.run_id, self._order_ids, self._reading = None, frozenset(), False
+        self._orders_while_reading.clear()
+        self._runs_while_reading.clear()
+
+    def stale_after(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> bool:
+        """Whether the shown TCA is stale once these committed changes are in the database: a
+        fill of one of its orders (a commission report rewrites its execution's row) or an order
+        of its run."""
+        order_ids = {fill.order_id for fill in fills}
+        run_ids = {order.run_id for order in orders if order.run_id is not None}
+        if self._reading:
+            self._orders_while_reading |= order_ids
+            self._runs_while_reading |= run_ids
+        return self.run_id is not None and (bool(order_ids & self._order_ids) or self.run_id in run_ids)

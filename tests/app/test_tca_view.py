@@ -65,6 +65,62 @@ def test_tca_tab_shows_a_paper_run_beside_its_backtest(qloop, open_console, monk
     run(qloop, scenario(), timeout=200)
 
 
+def test_the_tca_tab_takes_ibs_commission_reports_that_come_after_the_run_settled(qloop, open_console, monkeypatch):
+    """IB sends each commission report after its execution, at times seconds later: the TCA tab,
+    shown by itself once the run settled, said "commission not reported yet" until something
+    else read the run again. It reads it again when a report of the run is written, a burst of
+    them once (not once per report)."""
+    import app.controllers.decisions as decisions
+
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+    reads: list[int] = []  # the TCA tab's reads of a run, by run
+    read = decisions.cached_tca
+
+    def counted(db, run_id, *args):
+        reads.append(run_id)
+        return read(db, run_id, *args)
+
+    monkeypatch.setattr(decisions, "cached_tca", counted)
+
+    async def scenario():
+        console = await open_console()
+        w, controller, stack, sim = console.window, console.controller, console.stack, console.sim
+        try:
+            await wait_for(lambda: w.snapshot_items_model.rowCount() > 0, 10, "the demo snapshot")
+            sim.hold_commission_reports()
+            w.preview_view.preview_button.click()
+            await wait_for(lambda: controller.current_preview is not None, 15, "preview")
+            preview = controller.current_preview
+            w.preview_view.execute_button.click()
+            await wait_for(lambda: len(sim.orders()) == len(preview.drafts)
+                           and all(o.status == "Filled" for o in sim.orders()), 20, "simulator fills")
+            # settled, the run's TCA is shown by itself: every fill's commission not reported yet
+            await wait_for(lambda: controller.decisions.tca_run_id == preview.run_id
+                           and w.tca_model.rowCount() == len(preview.drafts)
+                           and "not reported yet" in w.tca_view.totals_label.text(), 20, "the settled run's TCA")
+            assert all(r["commission"] is None for r in w.tca_model.records())
+
+            assert sim.release_commission_reports() >= len(preview.drafts)  # at once: a burst
+            await wait_for(lambda: all(r["commission"] is not None and r["commissions_unreported"] == 0
+                                       for r in w.tca_model.records())
+                           and "not reported yet" not in w.tca_view.totals_label.text(), 15,
+                           "IB's commissions in the TCA tab, without another request")
+            assert "before IB's commissions of " in w.tca_view.totals_label.text()
+
+            # a burst of written reports of the run, one change set each, is one read of it
+            await controller.runner.drain(timeout=10)
+            before = len(reads)
+            for fill in (await stack.trade.view(preview.run_id)).fills:
+                controller.decisions.take_changes((), (fill,))
+            await wait_for(lambda: len(reads) > before, 10, "the TCA read again")
+            await controller.runner.drain(timeout=10)
+            assert reads[before:] == [preview.run_id]
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=200)
+
+
 def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop, open_console, tmp_path):
     symbols = [f"W{i:02d}" for i in range(12)]
     end = date(2024, 3, 28)
