@@ -48,6 +48,12 @@ def _not_counted(amounts: Mapping[str, str] | None) -> str:
                      for currency, amount in sorted((amounts or {}).items()))
 
 
+def commission_notes(line: Mapping[str, Any]) -> str:
+    """What an order's commission leaves out (" (1 fill's not reported yet; 1.20 CHF not
+    counted: no CHF rate in the run)"), else nothing: the TCA table's Commission tooltip."""
+    return _commission_notes(line.get("commissions_unreported") or 0, _not_counted(line.get("commissions_not_counted")))
+
+
 def _commission_notes(missing: int, not_counted: str) -> str:
     """What a commission sum leaves out, in parentheses: the fills not reported yet, the amounts not counted."""
     notes = [note for note in (_unreported(missing) if missing else "", not_counted) if note]

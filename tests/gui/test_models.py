@@ -363,6 +363,25 @@ def test_the_tca_table_says_what_became_of_an_unfilled_order_its_currency_and_it
                      "D": ["canceled, replaced by r1-E", "USD", "0.20", ""]}
 
 
+def test_the_tca_tables_commission_says_what_it_does_not_count(qtbot):
+    """A commission IB reported in a currency the run has no rate for is in no sum: its cell is
+    blank as a commission not reported yet, and its tooltip says it was reported, in what, and
+    why it is not counted."""
+    from widgets.models.tca import TcaModel
+
+    model = TcaModel()
+    model.reset([{"client_order_id": "r1-A", "symbol": "A", "side": "BUY", "status": "FILLED", "currency": "USD",
+                  "filled": "10", "quantity": "10", "reference_price": "100", "fill_price": "101", "shortfall_bps": "100.00",
+                  "shortfall": "10", "backtest_price": None, "backtest_shortfall_bps": None, "backtest_shortfall": None,
+                  "commission": "0.35", "commissions_unreported": 1, "commissions_not_counted": {"CHF": "1.20000000"}}])
+    model.flush()
+    cell = model.index(0, next(i for i, c in enumerate(model.columns) if c.title == "Commission"))
+    assert model.data(cell) == "0.35"
+    assert model.data(cell, Qt.ItemDataRole.ToolTipRole) == (
+        "IB's commissions of the order's fills, not in the shortfall (1 fill's not reported yet; "
+        "1.20 CHF not counted: no CHF rate in the run)")
+
+
 def test_the_tca_tables_quantities_are_grouped_as_the_blotters(qtbot):
     """The TCA tab showed "1500 / 2500" where the blotter and ``tca`` say 1,500 and 2,500."""
     from widgets.models.tca import TcaModel

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from decimal import Decimal
 
+from services.backtest.tca_text import commission_notes
+
 from .base import (
     CENTER,
     RIGHT,
@@ -83,7 +85,7 @@ class TcaModel(CoalescingTableModel[dict]):
         number_column("Shortfall", "shortfall", fmt_money,
                       tooltip=lambda _d: "in the listing's currency, for the filled quantity"),
         number_column("Commission", "commission", fmt_money,
-                      tooltip=lambda _d: "IB's commissions of the order's fills, not in the shortfall"),
+                      tooltip=lambda d: "IB's commissions of the order's fills, not in the shortfall" + commission_notes(d)),
         price_column("Backtest fill", "backtest_price",
                      tooltip=lambda _d: "the same day's backtest fill (the price cache's bar, after slippage)"),
         number_column("Backtest bps", "backtest_shortfall_bps", bps),
