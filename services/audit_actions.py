@@ -29,6 +29,7 @@ class AuditAction(StrEnum):
     RUN_LEASE_TAKEOVER = "run.lease_takeover"
     RUN_CANCELED_AFTER_CANCEL_ALL = "run.canceled_after_cancel_all"
     RUN_UNSENT_CLOSED_BY_HALT = "run.unsent_closed_by_halt"
+    RUN_UNSENT_CLOSED_BY_CANCEL_ALL = "run.unsent_closed_by_cancel_all"
     # the trader's order actions (services/execution/actions.py)
     ORDER_MANUAL = "order.manual"
     ORDER_CANCEL = "order.cancel"
@@ -119,8 +120,13 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "a halt stopped a run's sender, or an execute of the run found orders a halt had stopped still NEW: its "
         "orders not sent are canceled, never sent automatically after the resume (the halt closes the others: "
         "`trading.halt`'s `unsent_canceled`)",
-        "OrderSender._close_halted (services/execution/sending.py), RunExecution._close_halted (runs/executing.py)",
+        "OrderSender._close_halted (services/execution/sending.py), RunExecution._close_stopped (runs/executing.py)",
         "trade_run", ("orders", "reason")),
+    AuditAction.RUN_UNSENT_CLOSED_BY_CANCEL_ALL: ActionDoc(
+        "an execute of a run found orders stored before the last Cancel All still NEW (a sender held them then and "
+        "died, or gave them back NEW, after the Cancel All listed what to cancel): canceled, never sent "
+        "automatically after the trader canceled everything (recovery closes them too: `order.recovery_refused`)",
+        "RunExecution._close_stopped (runs/executing.py)", "trade_run", ("orders", "reason")),
     AuditAction.ORDER_MANUAL: ActionDoc(
         "a manual order is sent", "OrderActions._place (services/execution/actions.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_CANCEL: ActionDoc(

@@ -240,7 +240,8 @@ class OrderActions:
         A run of this process that is sending stops first, and every order not sent yet is
         canceled before it is sent (``cancel``'s rule): nothing more goes out after Cancel All,
         neither from a run nor later from recovery, which would take an unsent order left NEW
-        for a stuck one and send it. A sender of this process that does not stop within the
+        for a stuck one and send it, nor from the run's next execute (one that escaped, its
+        sender died holding it, is closed by them: services.execution.halt_unsent). A sender of this process that does not stop within the
         wait writes nothing more and closes what it claimed as canceled when it stops (never
         NEW again). An order still SENDING once its sender stopped may be at
         the broker: canceled there like a working one (``_working``). One by one, what the

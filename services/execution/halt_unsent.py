@@ -1,26 +1,38 @@
-"""What a halt does to the orders of runs that were not sent yet: closes them, for good.
+"""What a halt or a Cancel All does to the orders of runs that were not sent yet: closes them, for good.
 
-The rule (README "Halt", docs/plans.md): nothing reaches the broker that the trader did not
-confirm for the market as it is. A run's order that a halt stopped before it went out is never
-sent automatically after the resume (by auto-recovery, possibly hours later, with no fresh price
-check), nor by executing the halted run again: it is CANCELED, never sent, with the halt as its
-reason, and the trader sends it again only by previewing and executing again, which prices it
-anew and goes through the plan's age and price checks. Orders already at the broker when the
-halt came are left as the halt leaves them (working; ``halt --cancel-all`` cancels them).
+The rule (README "Halt" and "Cancel All", docs/plans.md): nothing reaches the broker that the
+trader did not confirm for the market as it is, and nothing goes out after the trader canceled
+everything. A run's order that a halt or a Cancel All stopped before it went out is never sent
+automatically afterwards (by auto-recovery, possibly hours later, with no fresh price check), nor
+by executing the stopped run again: it is CANCELED, never sent, with the halt or the Cancel All as
+its reason, and the trader sends it again only by previewing and executing again, which prices it
+anew and goes through the plan's age and price checks. Orders already at the broker when the halt
+came are left as the halt leaves them (working; ``halt --cancel-all`` cancels them); a Cancel All
+cancels them at the broker.
 
-It is closed wherever the halt is seen first, so that no timing decides its fate:
+It is closed wherever the stop is seen first, so that no timing decides its fate:
 
 * by the halt itself, in the transaction that sets HALTED (``cancel_unsent_of_runs``): every
-  such order stored NEW and unclaimed;
-* by the run's sender that the halt stopped, for what it had claimed (``OrderSender._give_back``);
+  such order stored NEW and unclaimed; by the Cancel All itself, which cancels every unsent
+  order of the connected account (services.execution.actions);
+* by the run's sender that the halt or the Cancel All stopped, for what it had claimed
+  (``OrderSender._give_back``, ``OrderSender.send``);
 * by the first recovery pass, or the first execute of the run, that finds one still NEW and stored
-  at or before the last halt (``last_halt_at``): a sender that died holding its claim, given
-  back NEW by reconciliation afterwards.
+  at or before the last halt (``last_halt_at``) or the last Cancel All (its marker,
+  ``trade_settings.cancel_all_at``): ``close_stopped``. Such an order escaped the stop's own
+  closing: a sender held it then and died holding it (SIGKILL, a lost database link, paused past
+  its lease), and reconciliation gave it back NEW afterwards (a claim made after a Cancel All's
+  marker by a sender that had not looked at it again yet), or the sender gave it back NEW for
+  another reason (its lease ran out) once the stop had listed what to close.
+
+One rule for both (``Stop``): only the event's words and payload, and the audit action, differ.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -28,6 +40,7 @@ from services.audit_actions import AuditAction
 from services.db.models import AuditLog as AuditLogRow
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder
+from services.db.repositories.settings import SettingsRepository
 from services.db.scope import not_backtest
 from services.domain import EventSource, OrderState
 
@@ -36,7 +49,22 @@ from .audit import audit, os_user
 HALT_STOPPED = "trading HALTED"  # why a sender stopped at a halt (of this process or another)
 CLOSED_BY_HALT = ("not sent: trading HALTED stopped its run before it went out; canceled, never sent "
                   "automatically after the resume: preview and execute again to send it")
+CLOSED_BY_CANCEL_ALL = ("not sent: a Cancel All canceled everything not sent before it went out; canceled, never sent "
+                        "automatically: preview and execute again to send it")
 CANCELED_UNSENT = "canceled_unsent"  # the order event's type (as a Cancel All's closed claims)
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # two of them, each its own: told apart (and hashed) by identity
+class Stop:
+    """What stopped a run's unsent orders, as their closing says it: the closed order's event
+    message and payload (``audit_closed`` names its audit action)."""
+
+    reason: str
+    payload: dict[str, Any]
+
+
+HALT = Stop(CLOSED_BY_HALT, {"halted": True})
+CANCEL_ALL_STOP = Stop(CLOSED_BY_CANCEL_ALL, {"cancel_all": True})
 
 # an order a run's sender (a resumed run, recovery) would send: NEW, never at the broker, the
 # plan's own or recovery's replacement (a trader's manual replace is the trader's to send)
@@ -45,11 +73,11 @@ _UNSENT_OF_A_RUN = (TradeOrder.run_id.is_not(None) & (TradeOrder.status == Order
                     & (TradeOrder.replaces_order_id.is_(None) | (TradeOrder.retry_count > 0)))
 
 
-def cancel_unsent_of_runs(session, reason: str = CLOSED_BY_HALT, *, client_order_ids: list[str] | None = None) -> list[str]:
+def cancel_unsent_of_runs(session, stop: Stop = HALT, *, client_order_ids: list[str] | None = None) -> list[str]:
     """Every run's order never sent and not claimed (stored NEW: ``_UNSENT_OF_A_RUN``) of a real
     account, or only those of ``client_order_ids``: CANCELED in ``session``'s transaction, each
-    with its event. A conditional update: one a sender claimed since it was read is left to that
-    sender. Returns their client order ids."""
+    with its event, ``stop`` named as its reason. A conditional update: one a sender claimed since
+    it was read is left to that sender. Returns their client order ids."""
     query = select(TradeOrder.id, TradeOrder.client_order_id).where(_UNSENT_OF_A_RUN, not_backtest(TradeOrder.account))
     if client_order_ids is None:
         found = session.execute(query.order_by(TradeOrder.id)).all()
@@ -66,8 +94,8 @@ def cancel_unsent_of_runs(session, reason: str = CLOSED_BY_HALT, *, client_order
             .execution_options(synchronize_session=False)).rowcount == 1
         if changed:
             session.add(OrderEventRow(order_id=order_id, source=EventSource.SYSTEM, event_type=CANCELED_UNSENT,
-                                      from_state=OrderState.NEW, to_state=OrderState.CANCELED, message=reason,
-                                      payload={"halted": True}, time=now))
+                                      from_state=OrderState.NEW, to_state=OrderState.CANCELED, message=stop.reason,
+                                      payload=dict(stop.payload), time=now))
             closed.append(client_order_id)
     return closed
 
@@ -82,25 +110,55 @@ def last_halt_at(session) -> datetime | None:
     return found
 
 
-def close_stopped_by_halt(session, *, run_id: int | None = None, client_order_ids: list[str] | None = None) -> list[str]:
+def stopped_by(created_at: datetime, halted_at: datetime | None, canceled_all_at: datetime | None) -> Stop | None:
+    """What stopped a run's order still NEW and never sent that was stored at ``created_at``: the
+    last halt or the last Cancel All (its marker) made at or after that moment, the halt first
+    (as before the Cancel All's rule); None: neither came after it, it is the plan's to send."""
+    if halted_at is not None and created_at <= halted_at:
+        return HALT
+    if canceled_all_at is not None and created_at <= canceled_all_at:
+        return CANCEL_ALL_STOP
+    return None
+
+
+def last_stops(session) -> tuple[datetime | None, datetime | None]:
+    """(the last halt, the last Cancel All's marker), each None when there was none."""
+    canceled_all_at = SettingsRepository(session).cancel_all_at()
+    if canceled_all_at is not None and canceled_all_at.tzinfo is None:
+        canceled_all_at = canceled_all_at.replace(tzinfo=UTC)
+    return last_halt_at(session), canceled_all_at
+
+
+def close_stopped(session, *, run_id: int | None = None, client_order_ids: list[str] | None = None) -> dict[Stop, list[str]]:
     """Of a run's orders (or of those named), those still NEW, never sent, that were stored at or
-    before the last halt: CANCELED as the halt would have closed them. Returns their client order
-    ids (none when trading was never halted)."""
-    halted_at = last_halt_at(session)
-    if halted_at is None:
-        return []
-    query = select(TradeOrder.client_order_id).where(_UNSENT_OF_A_RUN, TradeOrder.created_at <= halted_at)
+    before the last halt or Cancel All (``stopped_by``): CANCELED as that stop would have closed
+    them. Returns their client order ids per stop (empty: nothing was stopped)."""
+    halted_at, canceled_all_at = last_stops(session)
+    latest = max((t for t in (halted_at, canceled_all_at) if t is not None), default=None)
+    if latest is None:
+        return {}
+    query = select(TradeOrder.client_order_id, TradeOrder.created_at).where(_UNSENT_OF_A_RUN, TradeOrder.created_at <= latest)
     if run_id is not None:
         query = query.where(TradeOrder.run_id == run_id)
     if client_order_ids is not None:
         query = query.where(TradeOrder.client_order_id.in_(client_order_ids))
-    stopped = list(session.scalars(query))
-    return cancel_unsent_of_runs(session, client_order_ids=stopped) if stopped else []
+    per_stop: dict[Stop, list[str]] = {}
+    for client_order_id, created_at in session.execute(query.order_by(TradeOrder.id)):
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+        stop = stopped_by(created_at, halted_at, canceled_all_at)
+        if stop is not None:
+            per_stop.setdefault(stop, []).append(client_order_id)
+    closed = {stop: cancel_unsent_of_runs(session, stop, client_order_ids=ids) for stop, ids in per_stop.items()}
+    return {stop: ids for stop, ids in closed.items() if ids}
 
 
-def audit_closed(db, session, run_id: int | None, closed: list[str], *, actor: str | None = None) -> None:
-    """``run.unsent_closed_by_halt`` for what a stopped sender or an execute closed (nothing closed:
-    nothing written), in ``session``'s transaction."""
+def audit_closed(db, session, run_id: int | None, closed: list[str], *, stop: Stop = HALT, actor: str | None = None) -> None:
+    """``stop``'s audit action (``run.unsent_closed_by_halt``, ``run.unsent_closed_by_cancel_all``)
+    for what a stopped sender or an execute closed (nothing closed: nothing written), in
+    ``session``'s transaction."""
     if closed:
-        audit(db, actor or os_user(), AuditAction.RUN_UNSENT_CLOSED_BY_HALT, "trade_run", run_id,
-              {"orders": closed, "reason": CLOSED_BY_HALT}, session=session)
+        audit(db, actor or os_user(),
+              AuditAction.RUN_UNSENT_CLOSED_BY_CANCEL_ALL if stop is CANCEL_ALL_STOP else AuditAction.RUN_UNSENT_CLOSED_BY_HALT,
+              "trade_run", run_id,
+              {"orders": closed, "reason": stop.reason}, session=session)

@@ -684,9 +684,11 @@ _CANCELABLE_CLAIM = (OrderState.SENDING, OrderState.CANCEL_REQUESTED)
 def cancel_claims(db, claims: list[tuple[str, str]], reason: str) -> list[str]:
     """Each (client_order_id, claim id) of a sender a Cancel All stopped: CANCELED if it is
     still under that very claim and was never written (no broker id: the sender refused its
-    placeOrder). Given back NEW instead, what such a sender let go after the Cancel All had
-    listed what to cancel (it did not stop within the wait) stayed NEW, for a recovery pass or
-    the run's next execute to send after the trader canceled everything."""
+    placeOrder). Not given back NEW: the Cancel All leaves the claims of a sender that did not
+    stop within its wait to that sender, and has listed what to cancel before it lets them go.
+    One still NEW afterwards (its sender died holding it, or let it go for another reason, and
+    reconciliation or the sender gave it back) is closed by the first recovery pass or execute of
+    its run that finds it (services.execution.halt_unsent.close_stopped), never sent."""
     done: list[str] = []
     now = _now()
     with db.unit_of_work() as session:

@@ -281,6 +281,9 @@ class Reconciler:
                                                         message=f"claimed by a sender that is gone, before the Cancel All of "
                                                                 f"{mark:%Y-%m-%d %H:%M:%S} UTC; IB does not know it after a "
                                                                 "targeted query: closed as never received, not sent"))
+                # claimed after it (by a sender that had not looked at its marker again): back NEW, and
+                # closed, not sent, by the run's next execute or recovery pass when it was stored
+                # before the Cancel All (services.execution.halt_unsent.close_stopped)
                 given_back = [(coid, token) for coid, token, _claimed in never_sent if (coid, token) not in canceled]
                 await self.writer.flush()  # a broker event queued meanwhile wins over the release
                 if given_back:

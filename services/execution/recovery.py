@@ -5,12 +5,13 @@ One pass (``AutoRecovery.run_once``) considers the orders older than the trade s
 
 * stored NEW and never handed to the broker (a crash between storing and sending, a sender that
   stopped): looked up at the broker by their order ref; one the broker does not know is simply
-  sent, under its run's lease (it is the plan's order, not a retry), unless it was stored at or
-  before the last Cancel All (``trade_settings.cancel_all_at``), which canceled everything not
-  sent: one still NEW escaped it (a sender still at work gave it back afterwards); and never one
-  a halt stopped (trading HALTED now, or stored at or before the last halt): that one is closed
-  as canceled, for good, whether the pass runs during the halt or after the resume
-  (services.execution.halt_unsent: the trader previews and executes again);
+  sent, under its run's lease (it is the plan's order, not a retry); never one a halt or a Cancel
+  All stopped (trading HALTED now, or stored at or before the last halt or the last Cancel All,
+  ``trade_settings.cancel_all_at``, which canceled everything not sent: one still NEW escaped it,
+  its sender held it then and gave it back, or died and reconciliation gave it back): that one
+  is closed as canceled, for good, whether the pass runs during the halt or after the resume
+  (services.execution.halt_unsent: the trader previews and executes again); a manual order
+  stored before the last Cancel All is refused for good;
 * sent and never acknowledged (SUBMITTED): canceled, since the broker may hold it, then looked up
   (open orders, completed orders, executions: services.execution.reconcile) before anything is
   decided. An order whose fate is still unknown after that is never re-placed
@@ -52,7 +53,7 @@ from services.domain import EventSource, OrderState, OrderType, Side, TradeMode,
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
-from .halt_unsent import cancel_unsent_of_runs, last_halt_at
+from .halt_unsent import CANCEL_ALL_STOP, HALT, Stop, cancel_unsent_of_runs, last_halt_at, stopped_by
 from .lease import ClockSkew, LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
 from .order_risk import (
@@ -433,9 +434,9 @@ class AutoRecovery:
             if status is not OrderState.NEW or order["ib_order_id"] or order["ib_perm_id"]:
                 await self._skip(out, stuck, _no_longer_new(status, order))
                 return
-            stopped = _stopped_by_halt(order["created_at"], settings)
+            stopped = _stopped(order["created_at"], settings)
             if stopped is not None and stuck.run_id is not None:
-                await self._close_halted(stuck, stopped, out)
+                await self._close_stopped(stuck, *stopped, out)
                 return
             refusal = _canceled_all_since(order["created_at"], settings["cancel_all_at"]) or self._gate(settings)
             if refusal is None and stuck.run_id is None:
@@ -461,10 +462,10 @@ class AutoRecovery:
             return
         await self._replace(stuck, out)
 
-    async def _close_halted(self, stuck: _Stuck, why: str, out: _Pass) -> None:
-        """A run's order a halt stopped before it was sent: closed as canceled, never sent
-        automatically (services/execution/halt_unsent.py); the decision is final."""
-        closed = await self._db(self._cancel_halted, stuck.client_order_id)
+    async def _close_stopped(self, stuck: _Stuck, stop: Stop, why: str, out: _Pass) -> None:
+        """A run's order a halt or a Cancel All stopped before it was sent: closed as canceled,
+        never sent automatically (services/execution/halt_unsent.py); the decision is final."""
+        closed = await self._db(self._cancel_stopped, stuck.client_order_id, stop)
         if closed:
             await self._skip(out, stuck, f"{why}; closed as canceled, never sent automatically: preview and execute "
                                          "again to send it", final=True)
@@ -472,9 +473,9 @@ class AutoRecovery:
             await self._skip(out, stuck, f"{why}; changed since this pass read it: nothing to close")
 
     @retry_lock_conflicts  # one unit of work of conditional updates: runs again from scratch
-    def _cancel_halted(self, client_order_id: str) -> list[str]:
+    def _cancel_stopped(self, client_order_id: str, stop: Stop) -> list[str]:
         with self.db.unit_of_work() as session:
-            return cancel_unsent_of_runs(session, client_order_ids=[client_order_id])
+            return cancel_unsent_of_runs(session, stop, client_order_ids=[client_order_id])
 
     def session_live_token(self) -> str | None:
         """The LIVE word as the session holds it now: given at construction (a command), else the
@@ -717,25 +718,30 @@ def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | N
 
 
 def _canceled_all_since(created_at: datetime, mark: datetime | None) -> str | None:
-    """Why an order never sent is not sent by recovery: it was stored at or before the last Cancel
-    All, which canceled everything not sent. One that is still NEW escaped it: a sender still at
-    work (not stopped within Cancel All's wait) held it and gave it back once it saw the Cancel
-    All; sent now it would be a new order at the broker after the trader canceled everything."""
+    """Why a manual order never sent is not sent by recovery: it was stored at or before the last
+    Cancel All, which canceled everything not sent; sent now it would be a new order at the
+    broker after the trader canceled everything. (A run's order is closed instead: ``_stopped``.)"""
     if mark is None or created_at > mark:
         return None
     return f"stored before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything not sent: not sent"
 
 
-def _stopped_by_halt(created_at: datetime, settings: dict) -> str | None:
-    """Why a run's order never sent is closed rather than sent: trading is HALTED now, or it was
-    stored at or before the last halt, which stopped its run (a sender that held it then died
-    and reconciliation gave it back NEW after the resume). Sent now it would reach the broker at
-    a price the trader never confirmed for the market as it is: the trader previews again."""
+def _stopped(created_at: datetime, settings: dict) -> tuple[Stop, str] | None:
+    """Why a run's order never sent is closed rather than sent, and what stopped it: trading is
+    HALTED now, or it was stored at or before the last halt, which stopped its run, or at or
+    before the last Cancel All, which canceled everything not sent (a sender that held it then
+    died, or gave it back NEW after the stop had listed what to close, and reconciliation gave
+    it back NEW since). Sent now it would reach the broker at a price the trader never confirmed
+    for the market as it is, or after the trader canceled everything: the trader previews again."""
     if TradingState(settings["trading_state"]) is TradingState.HALTED:
-        return "trading is HALTED: the halt stopped it before it was sent"
-    halted_at = settings["halted_at"]
-    if halted_at is not None and created_at <= halted_at:
-        return f"stored before the halt of {halted_at:%Y-%m-%d %H:%M:%S} UTC, which stopped its run before it was sent"
+        return HALT, "trading is HALTED: the halt stopped it before it was sent"
+    halted_at, canceled_all_at = settings["halted_at"], settings["cancel_all_at"]
+    stop = stopped_by(created_at, halted_at, canceled_all_at)
+    if stop is HALT:
+        return HALT, f"stored before the halt of {halted_at:%Y-%m-%d %H:%M:%S} UTC, which stopped its run before it was sent"
+    if stop is CANCEL_ALL_STOP:
+        return stop, (f"stored before the Cancel All of {canceled_all_at:%Y-%m-%d %H:%M:%S} UTC, which canceled "
+                      "everything not sent")
     return None
 
 

@@ -132,7 +132,7 @@ class OrderSender:
                 closed = await self._db(self._close_halted, lease.run_id, out.unsent)
             except (OperationalError, InterfaceError) as exc:
                 # left NEW, stored before the halt: the first recovery pass or execute of the run
-                # closes them (halt_unsent.close_stopped_by_halt); the outcome is not lost to it
+                # closes them (halt_unsent.close_stopped); the outcome is not lost to it
                 log.warning("run %s: the orders a halt stopped not closed yet (database unreachable: %s)", lease.run_id,
                             str(exc).splitlines()[0][:200])
             else:
@@ -371,10 +371,11 @@ class OrderSender:
 
     async def _give_back(self, claim_id: str, client_order_ids: list[str], stopped: str) -> None:
         """Claimed orders this sender will not send: back to NEW for the run's next sending; or,
-        stopped by a Cancel All, closed as canceled (``LeaseManager.cancel_unsent``). The Cancel
-        All leaves a stopping sender's claims to it, and a sender that did not stop within its
-        wait gave them back NEW after it had returned: sent later by the run's next execute or a
-        recovery pass, after the trader had canceled everything."""
+        stopped by a Cancel All, closed as canceled (``LeaseManager.cancel_unsent``): the Cancel
+        All leaves a stopping sender's claims to it, and has listed what to cancel by the time a
+        sender that did not stop within its wait lets them go. (Given back NEW for another reason
+        after a Cancel All, its lease ran out first, they are closed by the run's next execute or
+        recovery pass: services.execution.halt_unsent.close_stopped.)"""
         if stopped == CANCEL_ALL:
             await self._db(self.leases.cancel_unsent, claim_id, client_order_ids,
                            "canceled before sending: a Cancel All stopped its sender")

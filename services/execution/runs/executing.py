@@ -31,7 +31,7 @@ from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
 from ..errors import BadInput, BrokerError, MarketUnhealthy, PlanRefused, Refused, RiskBlocked, TradingHalted
-from ..halt_unsent import HALT_STOPPED, audit_closed, close_stopped_by_halt
+from ..halt_unsent import HALT_STOPPED, audit_closed, close_stopped
 from ..listings import request_for_draft, request_for_order
 from ..market_health import TradeIntent
 from ..provider import OrderRequest
@@ -304,11 +304,11 @@ class RunExecution(RunPlanning):
             # holder leaves its SENDING orders to this pass (back to NEW only if IB never saw them).
             await self.reconciler.reconcile()
         await self.writer.flush()
-        # a HALT stops the broker; a backtest replays history with no broker (_refuse_if_halted)
-        closed = [] if TradeMode(self.provider.mode).simulated else await self._db(self._close_halted, run_id)
+        # a HALT or a Cancel All stops the broker; a backtest replays history with no broker (_refuse_if_halted)
+        closed = 0 if TradeMode(self.provider.mode).simulated else await self._db(self._close_stopped, run_id)
         if closed:
-            log.warning("run %s: %s a halt stopped before they were sent closed as canceled, not sent: preview again",
-                        run_id, counted(len(closed), "order"))
+            log.warning("run %s: %s a halt or a Cancel All stopped before they were sent closed as canceled, not sent: "
+                        "preview again", run_id, counted(closed, "order"))
         requests, known = await self._db(self._unsent, run_id)
         if requests:
             await self._check_market_health(run_id, [TradeIntent(r.spec, r.order_type) for r in requests],
@@ -319,14 +319,16 @@ class RunExecution(RunPlanning):
         return await self._send(run_id, requests, known)
 
     @retry_lock_conflicts  # one unit of work of conditional updates
-    def _close_halted(self, run_id: int) -> list[str]:
-        """The run's orders a halt stopped before they were sent and that are still NEW (their
-        sender died holding them): closed, never sent by this execute, which checks neither the
-        plan's age nor its prices (services/execution/halt_unsent.py)."""
+    def _close_stopped(self, run_id: int) -> int:
+        """The run's orders a halt or a Cancel All stopped before they were sent and that are
+        still NEW (their sender died holding them, and reconciliation gave them back): closed,
+        never sent by this execute, which checks neither the plan's age nor its prices
+        (services/execution/halt_unsent.py). How many."""
         with self.db.unit_of_work() as session:
-            closed = close_stopped_by_halt(session, run_id=run_id)
-            audit_closed(self.db, session, run_id, closed, actor=self.actor)
-            return closed
+            closed = close_stopped(session, run_id=run_id)
+            for stop, client_order_ids in closed.items():
+                audit_closed(self.db, session, run_id, client_order_ids, stop=stop, actor=self.actor)
+            return sum(map(len, closed.values()))
 
     def _unsent(self, run_id: int) -> tuple[list[OrderRequest], tuple[str, ...]]:
         with self.db.session() as session:
