@@ -7,7 +7,10 @@ It takes the run's lease and marks it as sending (``LeaseManager.start_sending``
 Cancel All marker of that moment), prints ``sending``; on a ``claim`` line it claims the orders
 (NEW -> SENDING, as a sender does right before their placeOrder), prints ``claimed N``; then it
 waits on stdin and never sends them: a sender that had not looked at the marker again yet,
-killed (SIGKILL) by the test while it holds its claims. It holds no transaction while it waits.
+killed (SIGKILL) by the test while it holds its claims. On a ``let go`` line it gives its claims
+back NEW as a sender does whose lease ran out before it looked at the marker again (a process
+paused past its lease, woken), ends its sending and its lease, prints ``let go N`` and exits.
+It holds no transaction while it waits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import sys
 
 from services.db import Database
-from services.execution.lease import Lease, LeaseManager
+from services.execution.lease import LEASE_EXPIRED, Lease, LeaseManager
 
 
 def main(url: str, run_id: int, coids: list[str]) -> None:
@@ -26,10 +29,18 @@ def main(url: str, run_id: int, coids: list[str]) -> None:
         raise SystemExit(f"run {run_id} is held: {lease.describe()}")
     leases.start_sending(lease)
     print("sending", flush=True)
+    claim_id = None
     for line in sys.stdin:
         if line.strip() == "claim":
             got = leases.claim_many(lease, coids)
+            claim_id = got[0] if got else None
             print(f"claimed {len(got[1]) if got else 0}", flush=True)
+        elif line.strip() == "let go":
+            given_back = leases.unclaim(claim_id, coids, f"not sent: {LEASE_EXPIRED}") if claim_id else []
+            leases.stop_sending(lease)
+            leases.release(lease)
+            print(f"let go {len(given_back)}", flush=True)
+            return
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ the next batch, as its watcher reads the marker every half second); the Cancel A
 said it was still sending and left its claims to it; then that process died (SIGKILL) holding
 them. Reconciliation gives a dead sender's claim made after the Cancel All back NEW, as IB never
 saw it; before, the run's next execute sent them, and a recovery pass left them NEW forever
-(refused for good, yet counted as the project's intent). The sender is a real second process
-(tests/execution/claiming_sender.py); SQLite and MariaDB, against the simulator over a real socket.
+(refused for good, yet counted as the project's intent). The same when the sender, which had
+claimed them before the Cancel All, gives them back NEW once the Cancel All returned, stopped for
+another reason first (its lease ran out: a process paused past its lease, woken). The sender is a
+real second process (tests/execution/claiming_sender.py); SQLite and MariaDB, against the
+simulator over a real socket.
 
 Orders stored after the Cancel All (a new preview and execute) are sent as before."""
 
@@ -79,36 +82,50 @@ async def _stored_run(stack, project: str) -> tuple[int, int, list[str]]:
     return run.id, snapshot_id, [d.client_order_id for d in preview.plan.orders]
 
 
-async def _canceled_all_while_a_dead_sender_held_them(stack, db_url: str, project: str) -> tuple[int, int, list[str]]:
+async def _canceled_all_while_a_sender_held_them(stack, db_url: str, project: str, *,
+                                                 lets_go: bool = False) -> tuple[int, int, list[str]]:
     """The run's sender (another process) started, then the Cancel All; the sender claims the
     run's orders right after the Cancel All's marker, the Cancel All waits for it, gives up and
-    leaves its claims to it; the sender dies. Returns (run id, snapshot id, the orders)."""
+    leaves its claims to it; the sender dies. ``lets_go``: the sender had claimed them before the
+    Cancel All, and once the Cancel All returned it gives them back NEW (its lease ran out before
+    it looked at the marker again) and ends. Returns (run id, snapshot id, the orders)."""
     run_id, snapshot_id, coids = await _stored_run(stack, project)
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.execution.claiming_sender", db_url, str(run_id), *coids, cwd=ROOT, env=child_env(),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def claim() -> None:
+        child.stdin.write(b"claim\n")
+        await child.stdin.drain()
+        await _answer(child, f"claimed {len(coids)}")
+
     try:
         await _answer(child, "sending")
+        if lets_go:
+            await claim()
         actions = stack.actions
         wait_for_senders = actions._senders_stopped
 
         async def claimed_after_the_marker(mark, stopped_here):
-            # the marker is written: the sender, which has not looked at it again, claims its orders
-            child.stdin.write(b"claim\n")
-            await child.stdin.drain()
-            await _answer(child, f"claimed {len(coids)}")
+            if not lets_go:  # the marker is written: the sender, which has not looked at it again, claims
+                await claim()
             return await wait_for_senders(mark, stopped_here)
 
         actions._senders_stopped = claimed_after_the_marker
-        actions.senders_timeout = 0.5  # the sender never stops: Cancel All gives up waiting for it
+        actions.senders_timeout = 0.5  # the sender does not stop: Cancel All gives up waiting for it
         try:
             canceled = await actions.cancel_all()
         finally:
             del actions._senders_stopped
         assert list(canceled) == [] and len(canceled.senders_not_stopped) == 1, canceled.senders_not_stopped
         assert {o.status for o in _run_orders(stack.db, run_id)} == {OrderState.SENDING}  # left to its sender
+        if lets_go:
+            child.stdin.write(b"let go\n")
+            await child.stdin.drain()
+            await _answer(child, f"let go {len(coids)}")
+            assert {o.status for o in _run_orders(stack.db, run_id)} == {OrderState.NEW}
     finally:
-        if child.returncode is None:
+        if child.returncode is None and not lets_go:
             child.kill()  # dies holding its claims
         await asyncio.wait_for(child.wait(), CHILD_ANSWER)
     return run_id, snapshot_id, coids
@@ -123,7 +140,7 @@ def _assert_closed_by_the_cancel_all(stack, run_id: int) -> None:
 
 
 async def test_executing_the_run_after_a_cancel_all_sends_nothing_a_dead_sender_held(stack, db_url):
-    run_id, _, coids = await _canceled_all_while_a_dead_sender_held_them(stack, db_url, "dead-held")
+    run_id, _, coids = await _canceled_all_while_a_sender_held_them(stack, db_url, "dead-held")
     # the run executed again: it takes the dead sender's lease over and reconciles first, which
     # gives the claims back NEW (IB never saw them, claimed after the marker)
     again = await stack.service.execute(run_id, portfolio_value=Decimal(1_000_000))
@@ -134,8 +151,18 @@ async def test_executing_the_run_after_a_cancel_all_sends_nothing_a_dead_sender_
     assert sorted(closed["orders"]) == sorted(coids) and "Cancel All" in closed["reason"]
 
 
+async def test_executing_the_run_after_a_cancel_all_sends_nothing_its_sender_let_go_new(stack, db_url):
+    run_id, _, coids = await _canceled_all_while_a_sender_held_them(stack, db_url, "let-go", lets_go=True)
+    again = await stack.service.execute(run_id, portfolio_value=Decimal(1_000_000))
+    assert again.sent == ()
+    await stack.provider.ib.reqCurrentTimeAsync()
+    _assert_closed_by_the_cancel_all(stack, run_id)
+    [closed] = _audits(stack.db, "run.unsent_closed_by_cancel_all")
+    assert sorted(closed["orders"]) == sorted(coids)
+
+
 async def test_a_recovery_pass_after_a_cancel_all_closes_what_a_dead_sender_held(stack, db_url):
-    run_id, _, coids = await _canceled_all_while_a_dead_sender_held_them(stack, db_url, "dead-recovered")
+    run_id, _, coids = await _canceled_all_while_a_sender_held_them(stack, db_url, "dead-recovered")
     report = await stack.reconciler.reconcile()  # the next connect's: the dead sender's claims back NEW
     assert sorted(report.released) == sorted(coids)
     result = await _recovery(stack).run_once(now=datetime.now(UTC) + timedelta(seconds=TIMEOUT + 60))
@@ -150,7 +177,7 @@ async def test_a_recovery_pass_after_a_cancel_all_closes_what_a_dead_sender_held
 
 
 async def test_after_the_cancel_all_a_new_preview_and_execute_sends_them(stack, db_url):
-    run_id, snapshot_id, _ = await _canceled_all_while_a_dead_sender_held_them(stack, db_url, "dead-again")
+    run_id, snapshot_id, _ = await _canceled_all_while_a_sender_held_them(stack, db_url, "dead-again")
     assert (await stack.service.execute(run_id, portfolio_value=Decimal(1_000_000))).sent == ()
     # the trader previews again (prices for the market as it is) and executes: every order goes
     preview = await stack.service.preview_snapshot("dead-again", snapshot_id, TradeMode.PAPER,

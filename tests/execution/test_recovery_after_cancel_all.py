@@ -63,8 +63,9 @@ async def test_an_order_a_slow_sender_gave_back_after_a_cancel_all_is_not_sent_b
     (SENDING) while it has not stopped within the wait are its to give back. It gave them back NEW
     once it saw the Cancel All, after the listing, and the next recovery pass sent them as stuck
     orders never sent: new orders at the broker after the trader canceled everything (the Cancel
-    All said only that this sender was still sending). An order stored before the last Cancel All
-    and never sent is not sent by recovery, as one sent before it is not re-placed."""
+    All said only that this sender was still sending). An order of a run stored before the last
+    Cancel All and never sent is closed by recovery, never sent, as one sent before it is not
+    re-placed."""
     _settings(stack.db)
     _, snapshot_id = make_snapshot(stack.db, "slow", {"MSFT": "0.01", "AAPL": "0.01"})
     run = await stack.service.create_run("slow", snapshot_id, TradeMode.PAPER, {})
@@ -89,3 +90,7 @@ async def test_an_order_a_slow_sender_gave_back_after_a_cancel_all_is_not_sent_b
     assert result.sent == () and stack.sim.orders() == []  # nothing went out after the Cancel All
     assert sorted(s.client_order_id for s in result.skipped) == sorted(coids)
     assert all("Cancel All" in s.reason for s in result.skipped), result.skipped
+    # closed for good, not left NEW (abandoned, yet counted as the project's intent): the trader
+    # sends them again only by previewing again (services/execution/halt_unsent.py)
+    closed = [*_orders(stack.db, "AAPL"), *_orders(stack.db, "MSFT")]
+    assert {(o.status, o.ib_order_id) for o in closed} == {(OrderState.CANCELED, None)}
