@@ -153,8 +153,9 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "a manual order (or a replace's new order) is refused: the market is not healthy",
         "OrderActions._check_market_health (actions.py)", "account", ("symbol", "reasons")),
     AuditAction.TRADING_CANCEL_ALL: ActionDoc(
-        "the Cancel All marker is set, before any cancel (senders stop; recovery never sends what it canceled)",
-        "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global")),
+        "the Cancel All marker is set, before any cancel (senders stop; recovery never sends what it canceled); "
+        "`account`: the account it acts on (another's unsent orders are left to its runs)",
+        "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global", "account")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
         "(never sent automatically after the resume)", "OrderActions._set_state (actions.py)", "trade_settings",

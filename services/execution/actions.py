@@ -388,7 +388,10 @@ class OrderActions:
         with self.db.unit_of_work() as session:
             mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC))
             audit(self.db, self.actor, AuditAction.TRADING_CANCEL_ALL, "trade_settings", 1,
-                  {"cancel_all_at": mark.isoformat(), "global": not one_by_one}, session=session)
+                  # the account it acts on: another account's unsent orders are left to that
+                  # account's run (services.execution.halt_unsent.stopped_by)
+                  {"cancel_all_at": mark.isoformat(), "global": not one_by_one, "account": self.provider.account},
+                  session=session)
         return mark
 
     async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str]) -> list[Holder]:

@@ -110,15 +110,30 @@ def last_halt_at(session) -> datetime | None:
     return found
 
 
-def stopped_by(created_at: datetime, halted_at: datetime | None, canceled_all_at: datetime | None) -> Stop | None:
-    """What stopped a run's order still NEW and never sent that was stored at ``created_at``: the
-    last halt or the last Cancel All (its marker) made at or after that moment, the halt first
-    (as before the Cancel All's rule); None: neither came after it, it is the plan's to send."""
+def stopped_by(created_at: datetime, halted_at: datetime | None, canceled_all_at: datetime | None, *,
+               account: str | None = None, canceled_all_account: str | None = None) -> Stop | None:
+    """What stopped a run's order still NEW and never sent that was stored at ``created_at`` (for
+    ``account``): the last halt or the last Cancel All (its marker) made at or after that moment,
+    the halt first (as before the Cancel All's rule); None: neither came after it, it is the
+    plan's to send. A halt stops every account's runs; a Cancel All acts on the account it was
+    connected to (``canceled_all_account``; None, unknown: every account's), and another
+    account's unsent orders are left to that account's run, as the Cancel All said
+    (``other_accounts``)."""
     if halted_at is not None and created_at <= halted_at:
         return HALT
-    if canceled_all_at is not None and created_at <= canceled_all_at:
+    if canceled_all_at is not None and created_at <= canceled_all_at \
+            and (canceled_all_account is None or account in (None, canceled_all_account)):
         return CANCEL_ALL_STOP
     return None
+
+
+def last_cancel_all_account(session) -> str | None:
+    """The account the last Cancel All acted on (its audit entry's ``account``); None: unknown
+    (none recorded, or one made before it was), and then it counts for every account."""
+    payload = session.scalar(select(AuditLogRow.payload).where(AuditLogRow.action == AuditAction.TRADING_CANCEL_ALL.value)
+                             .order_by(AuditLogRow.id.desc()).limit(1))
+    account = (payload or {}).get("account") if isinstance(payload, dict) else None
+    return str(account) if account else None
 
 
 def last_stops(session) -> tuple[datetime | None, datetime | None]:
@@ -137,16 +152,18 @@ def close_stopped(session, *, run_id: int | None = None, client_order_ids: list[
     latest = max((t for t in (halted_at, canceled_all_at) if t is not None), default=None)
     if latest is None:
         return {}
-    query = select(TradeOrder.client_order_id, TradeOrder.created_at).where(_UNSENT_OF_A_RUN, TradeOrder.created_at <= latest)
+    canceled_all_account = last_cancel_all_account(session) if canceled_all_at is not None else None
+    query = select(TradeOrder.client_order_id, TradeOrder.created_at, TradeOrder.account).where(
+        _UNSENT_OF_A_RUN, TradeOrder.created_at <= latest)
     if run_id is not None:
         query = query.where(TradeOrder.run_id == run_id)
     if client_order_ids is not None:
         query = query.where(TradeOrder.client_order_id.in_(client_order_ids))
     per_stop: dict[Stop, list[str]] = {}
-    for client_order_id, created_at in session.execute(query.order_by(TradeOrder.id)):
+    for client_order_id, created_at, account in session.execute(query.order_by(TradeOrder.id)):
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)
-        stop = stopped_by(created_at, halted_at, canceled_all_at)
+        stop = stopped_by(created_at, halted_at, canceled_all_at, account=account, canceled_all_account=canceled_all_account)
         if stop is not None:
             per_stop.setdefault(stop, []).append(client_order_id)
     closed = {stop: cancel_unsent_of_runs(session, stop, client_order_ids=ids) for stop, ids in per_stop.items()}

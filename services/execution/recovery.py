@@ -53,7 +53,15 @@ from services.domain import EventSource, OrderState, OrderType, Side, TradeMode,
 from .audit import audit, os_user
 from .errors import BadInput, BrokerError, QueryFailed
 from .events import BrokerErrorEvent, OrderStatusEvent
-from .halt_unsent import CANCEL_ALL_STOP, HALT, Stop, cancel_unsent_of_runs, last_halt_at, stopped_by
+from .halt_unsent import (
+    CANCEL_ALL_STOP,
+    HALT,
+    Stop,
+    cancel_unsent_of_runs,
+    last_cancel_all_account,
+    last_halt_at,
+    stopped_by,
+)
 from .lease import ClockSkew, LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
 from .order_risk import (
@@ -273,7 +281,7 @@ class AutoRecovery:
         with self.db.session() as session:
             repo = SettingsRepository(session)
             return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "cancel_all_at": repo.cancel_all_at(),
-                    "halted_at": last_halt_at(session)}
+                    "halted_at": last_halt_at(session), "cancel_all_account": last_cancel_all_account(session)}
 
     def _stuck(self, now: datetime, cutoff: datetime) -> list[_Stuck]:
         """This account's orders stuck since before ``cutoff``: of runs of today's trading day,
@@ -434,11 +442,12 @@ class AutoRecovery:
             if status is not OrderState.NEW or order["ib_order_id"] or order["ib_perm_id"]:
                 await self._skip(out, stuck, _no_longer_new(status, order))
                 return
-            stopped = _stopped(order["created_at"], settings)
+            stopped = _stopped(order["created_at"], settings, order["account"])
             if stopped is not None and stuck.run_id is not None:
                 await self._close_stopped(stuck, *stopped, out)
                 return
-            refusal = _canceled_all_since(order["created_at"], settings["cancel_all_at"]) or self._gate(settings)
+            refusal = _canceled_all_since(order["created_at"], settings["cancel_all_at"], order["account"],
+                                          settings["cancel_all_account"]) or self._gate(settings)
             if refusal is None and stuck.run_id is None:
                 refusal = "not an order of a run: a manual order never sent is the trader's to send again"
             if refusal is not None:
@@ -578,7 +587,7 @@ class AutoRecovery:
                     "ib_perm_id": o.ib_perm_id, "rejected_reason": o.rejected_reason, "spec": order_spec(o),
                     # claimed for sending right before its placeOrder (stored then, for an order
                     # sent before claims existed)
-                    "sent_at": o.claimed_at or o.created_at, "created_at": o.created_at,
+                    "sent_at": o.claimed_at or o.created_at, "created_at": o.created_at, "account": o.account,
                     "plan_id": (o.params or {}).get("plan_id"), "side": Side(o.side), "quantity": o.quantity,
                     "order_type": OrderType(o.order_type), "limit_price": o.limit_price, "tif": o.tif,
                     "replacing": Replacing(o.created_at, o.status, o.client_order_id, o.project_id)}
@@ -717,16 +726,20 @@ def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | N
     return None if last is None else (last.event_type, last.to_state, last.message)
 
 
-def _canceled_all_since(created_at: datetime, mark: datetime | None) -> str | None:
+def _canceled_all_since(created_at: datetime, mark: datetime | None, account: str | None = None,
+                        canceled_all_account: str | None = None) -> str | None:
     """Why a manual order never sent is not sent by recovery: it was stored at or before the last
-    Cancel All, which canceled everything not sent; sent now it would be a new order at the
-    broker after the trader canceled everything. (A run's order is closed instead: ``_stopped``.)"""
+    Cancel All of its account (one of another account left it: ``stopped_by``), which canceled
+    everything not sent; sent now it would be a new order at the broker after the trader canceled
+    everything. (A run's order is closed instead: ``_stopped``.)"""
     if mark is None or created_at > mark:
+        return None
+    if canceled_all_account is not None and account not in (None, canceled_all_account):
         return None
     return f"stored before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything not sent: not sent"
 
 
-def _stopped(created_at: datetime, settings: dict) -> tuple[Stop, str] | None:
+def _stopped(created_at: datetime, settings: dict, account: str | None = None) -> tuple[Stop, str] | None:
     """Why a run's order never sent is closed rather than sent, and what stopped it: trading is
     HALTED now, or it was stored at or before the last halt, which stopped its run, or at or
     before the last Cancel All, which canceled everything not sent (a sender that held it then
@@ -736,7 +749,8 @@ def _stopped(created_at: datetime, settings: dict) -> tuple[Stop, str] | None:
     if TradingState(settings["trading_state"]) is TradingState.HALTED:
         return HALT, "trading is HALTED: the halt stopped it before it was sent"
     halted_at, canceled_all_at = settings["halted_at"], settings["cancel_all_at"]
-    stop = stopped_by(created_at, halted_at, canceled_all_at)
+    stop = stopped_by(created_at, halted_at, canceled_all_at, account=account,
+                      canceled_all_account=settings.get("cancel_all_account"))
     if stop is HALT:
         return HALT, f"stored before the halt of {halted_at:%Y-%m-%d %H:%M:%S} UTC, which stopped its run before it was sent"
     if stop is CANCEL_ALL_STOP:

@@ -70,3 +70,43 @@ async def test_cancel_all_command_says_the_orders_of_other_accounts_it_left(data
     said = LEFT.format(connected=connected)
     assert json.loads(done.out)["other_accounts"] == [said]
     assert f"cancel-all: orders of other accounts: {said}" in done.err
+
+
+async def test_a_cancel_all_closes_later_only_its_own_accounts_escaped_orders(database, make_simulator):
+    """The Cancel All's rule for an unsent order that escaped it (``close_stopped``, run by the
+    run's next execute or a recovery pass) keeps to the account it acted on: another account's
+    unsent orders were left to that account's run, as the Cancel All said, and are not closed
+    behind the trader's back at that run's next execute; the connected account's escaped order is."""
+    from services.execution.halt_unsent import CANCEL_ALL_STOP, close_stopped, last_cancel_all_account
+
+    sim = await make_simulator(state_file=None, ledger_file=None)
+    stack = await build_stack(database, sim)
+    try:
+        connected = stack.provider.account
+        mine, theirs = _orders_of_two_accounts(database, connected)
+        await stack.actions.cancel_all()
+        await stack.writer.flush()
+    finally:
+        await stack.close()
+    with database.unit_of_work() as session:
+        assert last_cancel_all_account(session) == connected
+        # the connected account's order given back NEW after the Cancel All (a dead sender's claim)
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id == mine[0]).values(status=OrderState.NEW))
+    with database.unit_of_work() as session:
+        closed = close_stopped(session)
+    assert closed == {CANCEL_ALL_STOP: mine}
+    assert _statuses(database, mine + theirs) == [OrderState.CANCELED, OrderState.NEW, OrderState.NEW]
+
+
+def test_a_cancel_all_of_an_unknown_account_stops_every_accounts_orders():
+    """A Cancel All recorded before its account was (or with none connected) counts for every
+    account: the safe side."""
+    from datetime import UTC, datetime
+
+    from services.execution.halt_unsent import CANCEL_ALL_STOP, HALT, stopped_by
+
+    before, mark = datetime(2026, 12, 1, 15, tzinfo=UTC), datetime(2026, 12, 1, 16, tzinfo=UTC)
+    assert stopped_by(before, None, mark, account=OTHER, canceled_all_account=None) is CANCEL_ALL_STOP
+    assert stopped_by(before, None, mark, account=OTHER, canceled_all_account="DU1") is None
+    assert stopped_by(before, None, mark, account="DU1", canceled_all_account="DU1") is CANCEL_ALL_STOP
+    assert stopped_by(before, mark, mark, account=OTHER, canceled_all_account="DU1") is HALT  # a halt stops every account
