@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from services.domain import TradeMode
+from services.execution.timings import STOP_TIMEOUT
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -106,7 +107,8 @@ class ServiceStack:
         if self.equity is not None:
             await self.equity.stop()
         try:
-            await self.engine.stop(timeout=10)
+            # at most STOP_TIMEOUT (a window closed during an outage), less when the setting says so
+            await self.engine.stop(timeout=min(STOP_TIMEOUT, self.settings.write_timeout))
         except Exception:
             log.exception("execution engine did not stop cleanly")
         if self.unsubscribe_health is not None:
@@ -364,6 +366,8 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
             market_data_lines=settings.ib.market_data_lines,
             journal_path=settings.writer_journal_for(db_url),
             auto_reconnect=auto_reconnect,
+            lease_ttl=settings.lease_ttl,
+            write_timeout=settings.write_timeout,
         )
     except BaseException:
         if simulator is not None:

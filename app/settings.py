@@ -19,6 +19,13 @@ import tomli_w
 from services.core.typed_numbers import port_problem
 from services.domain import TradeMode
 from services.execution.paced import MARKET_DATA_LINES
+from services.execution.timings import (
+    LEASE_TTL,
+    LEASE_TTL_RANGE,
+    WRITE_TIMEOUT,
+    WRITE_TIMEOUT_RANGE,
+    seconds_problem,
+)
 from services.urls import has_password, redact_url, remember_url_secrets
 
 APP_NAME = "ib-trading-console"
@@ -83,6 +90,9 @@ class Settings:
     # environment or the command line.
     loaded: Settings | None = field(default=None, repr=False, compare=False)
     writer_journal: str = ""  # [database] writer_journal / TC_WRITER_JOURNAL; empty: see writer_journal_for
+    # [execution] lease_ttl / TC_LEASE_TTL and write_timeout / TC_WRITE_TIMEOUT: seconds (services.execution.timings)
+    lease_ttl: float = LEASE_TTL
+    write_timeout: float = WRITE_TIMEOUT
 
     def writer_journal_for(self, db_url: str | None = None) -> Path:
         """Where the event writer keeps what the database cannot take (an outage, a stop): the
@@ -116,6 +126,12 @@ class Settings:
             "ui": {**asdict(self.ui), "watchlist": list(self.ui.watchlist)},
             "logging": {"level": self.log_level},
         }
+        # only when set: a file that never had the section is not given one
+        execution = {key: value for key, value, default in (("lease_ttl", self.lease_ttl, LEASE_TTL),
+                                                            ("write_timeout", self.write_timeout, WRITE_TIMEOUT))
+                     if value != default}
+        if execution:
+            out["execution"] = execution
         return out
 
 
@@ -148,6 +164,22 @@ def _float(name: str, value: Any) -> float:
         raise SettingsError(f"{name} must be a number, got {value!r}") from None
 
 
+def _seconds(name: str, value: Any, allowed: tuple[float, float]) -> float:
+    if isinstance(value, bool):  # TOML's true is no number of seconds (float(True) would say 1.0)
+        raise SettingsError(f"{name} must be a number of seconds, got {value!r}")
+    seconds = _float(name, value)
+    problem = seconds_problem(seconds, allowed)
+    if problem is not None:
+        raise SettingsError(f"{name} {problem}, got {value!r}")
+    return seconds
+
+
+def _timings(values: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    """The run lease's time to live and the writer's wait, checked: ``{field: (name, value)}``."""
+    allowed = {"lease_ttl": LEASE_TTL_RANGE, "write_timeout": WRITE_TIMEOUT_RANGE}
+    return {key: _seconds(name, value, allowed[key]) for key, (name, value) in values.items()}
+
+
 def _mode(name: str, value: Any) -> TradeMode:
     try:
         mode = TradeMode(str(value).strip().lower())
@@ -176,6 +208,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
     ib = data.get("ib", {})
     ui = data.get("ui", {})
     logging_ = data.get("logging", {})
+    execution = data.get("execution", {})
     ib_known = {f.name for f in fields(IbSettings)}
     ib_values = {k: v for k, v in ib.items() if k in ib_known}
     if "port" in ib_values:
@@ -204,6 +237,8 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> Settings:
         changes["ui"] = replace(changes.get("ui", settings.ui), watchlist=tuple(s.strip().upper() for s in watchlist if s.strip()))
     if "level" in logging_:
         changes["log_level"] = str(logging_["level"]).upper()
+    changes.update(_timings({key: (f"execution.{key}", execution[key])
+                                       for key in ("lease_ttl", "write_timeout") if key in execution}))
     return replace(settings, **changes)
 
 
@@ -235,6 +270,9 @@ def _apply_env(settings: Settings, env: dict[str, str]) -> Settings:
         changes["mode"] = _mode("TC_MODE", env["TC_MODE"])
     if env.get("TC_LOG_LEVEL"):
         changes["log_level"] = env["TC_LOG_LEVEL"].upper()
+    changes.update(_timings({key: (name, env[name]) for key, name in (("lease_ttl", "TC_LEASE_TTL"),
+                                                                                ("write_timeout", "TC_WRITE_TIMEOUT"))
+                                       if env.get(name)}))
     return replace(settings, ib=ib, **changes)
 
 

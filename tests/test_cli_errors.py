@@ -115,8 +115,8 @@ def test_a_commands_last_flush_held_by_another_connections_locks_says_so(raised,
         writer = Writer()
 
     if said is None:
-        asyncio.run(_written(Stack(), 0.1))
+        asyncio.run(_written(Stack()))
         return
     with pytest.raises(DatabaseLockHeld) as error:
-        asyncio.run(_written(Stack(), 0.1))
+        asyncio.run(_written(Stack()))
     assert (error.value.code, error.value.exit_code) == (said, 5)

@@ -196,10 +196,10 @@ async def connected(args, settings, *, connect: bool = True):
         raise UnwrittenEvents(unwritten.describe())
 
 
-async def _written(engine, timeout: float = 30.0) -> None:
-    """Wait for the writer (``written_or_kept``: a database still away is its health's to say,
-    another connection's row locks raise ``DatabaseLockHeld``)."""
-    await written_or_kept(engine.writer, timeout)
+async def _written(engine) -> None:
+    """Wait for the writer (``written_or_kept``, the write_timeout setting: a database still away
+    is its health's to say, another connection's row locks raise ``DatabaseLockHeld``)."""
+    await written_or_kept(engine.writer)
 
 
 class UnwrittenEvents(Exception):

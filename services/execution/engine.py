@@ -39,6 +39,7 @@ from .quotes import QuoteBook
 from .reconcile import Reconciler
 from .recovery import AutoRecovery
 from .runs import TradeService
+from .timings import LEASE_TTL, WRITE_TIMEOUT
 from .writer import EventWriter, WriterHealth
 
 
@@ -49,7 +50,8 @@ async def _sleep_then_go_on(delay: float) -> bool:
 
 class ExecutionEngine:
     def __init__(self, db, provider: ExecutionProvider, *, actor: str | None = None, ack_timeout: float = 10.0,
-                 reconcile_grace: float = 2.0, journal_path=None, clock: Callable[[], datetime] | None = None) -> None:
+                 reconcile_grace: float = 2.0, journal_path=None, clock: Callable[[], datetime] | None = None,
+                 lease_ttl: float = LEASE_TTL, write_timeout: float = WRITE_TIMEOUT) -> None:
         self.db = db
         self.provider = provider
         if getattr(provider, "contract_store", False) is None:
@@ -64,9 +66,10 @@ class ExecutionEngine:
             # IB paces historical data per gateway: every process's requests count (history_pacing.py)
             history_pacing.shared = DbHistoryLog(db, gateway_key(provider.host, provider.port))  # type: ignore[attr-defined]
         # journal_path: where the writer keeps events the database cannot take (outage, stop)
-        self.writer = EventWriter(db, provider.events, journal_path=journal_path)
+        # write_timeout: how long an action waits for its events to be written (services.execution.timings)
+        self.writer = EventWriter(db, provider.events, journal_path=journal_path, flush_timeout=write_timeout)
         # one lease manager: reconciliation must know which run leases this process holds
-        self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None))
+        self.leases = LeaseManager(db, client_id=getattr(provider, "client_id", None), ttl=lease_ttl)
         # a backtest's engine calls the database inline, not in worker threads (services.execution.dbcall)
         self.writer.inline_db = self.leases.inline_db = runs_inline(provider)
         if runs_inline(provider):  # a backtest's account is its own: its snapshots' cash is carried (CashBook)
@@ -96,14 +99,16 @@ class ExecutionEngine:
                mode: TradeMode = TradeMode.PAPER, live_token: str | None = None, connect_timeout: float = 10.0,
                market_data_type: str = "delayed", market_data_lines: int = MARKET_DATA_LINES,
                auto_reconnect: bool = True, actor: str | None = None,
-               ack_timeout: float = 10.0, journal_path=None) -> ExecutionEngine:
+               ack_timeout: float = 10.0, journal_path=None, lease_ttl: float = LEASE_TTL,
+               write_timeout: float = WRITE_TIMEOUT) -> ExecutionEngine:
         from .ib_provider import IbExecutionProvider
 
         provider = IbExecutionProvider(host=host, port=port, client_id=client_id, account=account, mode=mode,
                                        live_token=live_token, connect_timeout=connect_timeout,
                                        market_data_type=market_data_type, market_data_lines=market_data_lines,
                                        auto_reconnect=auto_reconnect)
-        return cls(db, provider, actor=actor, ack_timeout=ack_timeout, journal_path=journal_path)
+        return cls(db, provider, actor=actor, ack_timeout=ack_timeout, journal_path=journal_path, lease_ttl=lease_ttl,
+                   write_timeout=write_timeout)
 
     def subscribe_changes(self, callback: Callable[[ChangeSet], None]) -> Callable[[], None]:
         return self.writer.subscribe(callback)

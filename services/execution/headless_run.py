@@ -28,8 +28,6 @@ from .runs.planning import check_portfolio_value
 from .sending import LEASE_TAKEN
 from .writer import written_or_kept
 
-WRITTEN_WAIT = 30.0  # seconds for the writer at the end; a database still away is the writer health's to say
-
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -184,7 +182,7 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     # IB's commission reports may follow the last fill by seconds: wait for them (bounded)
     # rather than leave the fills without commissions until the next reconciliation
     no_commission = await service.wait_commissions(run_id, request.commission_wait) if request.commission_wait > 0 else []
-    await written_or_kept(stack.writer, WRITTEN_WAIT)
+    await written_or_kept(stack.writer)  # the write_timeout setting
     view = await service.view(run_id)
     connection_lost = None if stack.provider.is_connected else (dropped[0] if dropped else "not connected")
     not_sent = [o.client_order_id for o in view.orders if o.status in (OrderState.NEW, OrderState.SENDING)]

@@ -73,10 +73,10 @@ from services.domain import EventSource, OrderState, TradingState
 
 from .dbcall import db_call
 from .errors import BadInput, LeaseExpired, Refused
+from .timings import LEASE_TTL  # seconds a lease lives without a heartbeat (a setting: app.settings)
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL = 30.0  # seconds a lease lives without a heartbeat
 LEASE_EXPIRED = "the run's lease expired while sending (the process stalled?)"
 LEASE_LOST = "the run's lease was lost (taken by another process after it expired)"
 LEASE_RELEASED = "the run's lease was released (its sending ended): nothing more is written under it"

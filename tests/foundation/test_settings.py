@@ -129,6 +129,35 @@ def test_the_accounts_market_data_lines_are_a_setting_of_the_file_and_the_enviro
         load_settings(None, env={"TC_CONFIG_FILE": str(config)})
 
 
+def test_the_lease_ttl_and_the_write_timeout_are_settings_of_the_file_and_the_environment_checked(tmp_path):
+    """30 s each unless the file's [execution] section or TC_LEASE_TTL / TC_WRITE_TIMEOUT say
+    otherwise; a value that is no number of seconds in the allowed range is refused naming it."""
+    none = {"TC_CONFIG_FILE": str(tmp_path / "none.toml")}
+    defaults = load_settings(None, env=none)
+    assert (defaults.lease_ttl, defaults.write_timeout) == (30.0, 30.0)
+    assert "execution" not in defaults.to_toml_dict()  # a file that never had the section is not given one
+    config = _write(tmp_path / "timings.toml", "[execution]\nlease_ttl = 12\nwrite_timeout = 4.5\n")
+    from_file = load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    assert (from_file.lease_ttl, from_file.write_timeout) == (12.0, 4.5)
+    from_env = load_settings(None, env={"TC_CONFIG_FILE": str(config), "TC_LEASE_TTL": "5", "TC_WRITE_TIMEOUT": "2"})
+    assert (from_env.lease_ttl, from_env.write_timeout) == (5.0, 2.0)
+    for name, bad, message in (("TC_LEASE_TTL", "0", "must be between 3 and 3600 seconds, got '0'"),
+                               ("TC_LEASE_TTL", "2.9", "must be between 3 and 3600 seconds"),
+                               ("TC_LEASE_TTL", "nan", "must be between 3 and 3600 seconds"),
+                               ("TC_LEASE_TTL", "1e9", "must be between 3 and 3600 seconds"),
+                               ("TC_LEASE_TTL", "30s", "must be a number, got '30s'"),
+                               ("TC_WRITE_TIMEOUT", "-1", "must be between 1 and 3600 seconds"),
+                               ("TC_WRITE_TIMEOUT", "inf", "must be between 1 and 3600 seconds")):
+        with pytest.raises(SettingsError, match=f"^{name} {message}"):
+            load_settings(None, env={**none, name: bad})
+    _write(config, "[execution]\nlease_ttl = true\n")
+    with pytest.raises(SettingsError, match=r"^execution\.lease_ttl must be a number of seconds, got True"):
+        load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+    _write(config, "[execution]\nwrite_timeout = 0.5\n")
+    with pytest.raises(SettingsError, match=r"^execution\.write_timeout must be between 1 and 3600 seconds, got 0\.5"):
+        load_settings(None, env={"TC_CONFIG_FILE": str(config)})
+
+
 def test_bad_toml_is_a_clear_error(tmp_path):
     config = _write(tmp_path / "settings.toml", "[database\nurl = 1\n")
     with pytest.raises(SettingsError, match=r"is not valid TOML"):

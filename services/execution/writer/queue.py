@@ -31,6 +31,7 @@ from ..dbcall import db_call
 from ..errors import DatabaseLockHeld
 from ..events import ExecutionEvent
 from ..journal import EventJournal, JournalError
+from ..timings import WRITE_TIMEOUT
 from .events import JOURNAL_CODEC, PositionTruth
 from .health import HealthBoard, WriterHealth
 from .projection import EventProjection
@@ -52,8 +53,9 @@ def waiting_on_locks(waited: float, backlog: int, holders: list[str]) -> str:
             "the next command or window session), and the orders' states are read again from the broker, nothing sent twice")
 
 
-async def written_or_kept(writer: EventWriter, timeout: float = 30.0) -> None:
-    """A command's last wait for its writer: a database still away after ``timeout`` is the
+async def written_or_kept(writer: EventWriter, timeout: float | None = None) -> None:
+    """A command's last wait for its writer: a database still away after ``timeout`` (None: the
+    writer's ``flush_timeout``, the write_timeout setting) is the
     writer health's to say (its events go to the journal when the command stops); a writer kept
     waiting by another connection's row locks raises ``DatabaseLockHeld`` (exit 5, naming the
     holder) rather than end as a database away once the stack closes with events unwritten."""
@@ -89,8 +91,11 @@ class EventWriter:
         journal_path=None,
         parked_retry_initial: float = 5.0,
         parked_retry_max: float = 300.0,
+        flush_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self.db = db
+        # how long a flush waits by default (an action waiting for its events): the write_timeout setting
+        self.flush_timeout = flush_timeout
         self.queue: asyncio.Queue = queue if queue is not None else asyncio.Queue()
         self.batch_max = batch_max
         self.buffer_limit = buffer_limit
@@ -291,8 +296,9 @@ class EventWriter:
     def backlog(self) -> int:
         return len(self._pending) + self.queue.qsize()
 
-    async def flush(self, timeout: float = 30.0) -> None:
-        """Wait until everything queued so far is committed."""
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything queued so far is committed (``timeout``: ``flush_timeout``)."""
+        timeout = self.flush_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.queue.qsize() or self._pending or self._replay_due or not self._idle.is_set():
