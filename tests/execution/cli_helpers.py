@@ -14,6 +14,10 @@ from tests.fixtures import forked_app
 from tests.fixtures.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+# the run lease's time to live (TC_LEASE_TTL) of the children of a test that waits a lease out
+# (a process paused past it): everything the lease derives from it shrinks with it
+# (services.execution.timings), so the test proves the same in 5 s instead of the default 30 s
+SHORT_LEASE_TTL = 5.0
 
 
 @dataclass

@@ -15,7 +15,7 @@ from services.db.models import RunLease
 from services.execution.lease import LEASE_TTL
 from tests.fixtures.waiting import wait_until
 
-from .cli_helpers import start
+from .cli_helpers import SHORT_LEASE_TTL, start
 from .test_one_sender import (  # noqa: F401 - wide_simulator is a fixture
     ORDERS,
     _assert_each_order_once,
@@ -32,17 +32,19 @@ def _lease_holders(database) -> set[int]:
         return set(session.scalars(select(RunLease.pid)))
 
 
-# a pause of more than the lease's 30 s. MariaDB only: on SQLite (one file, one machine) a process
-# stopped inside a transaction holds the file's write lock, and no other process can write (take
-# the lease, reconcile) until it continues or dies; whether the pause lands inside one is chance
+# a pause of more than the lease's time to live (SHORT_LEASE_TTL for both processes: the same race
+# as at the default 30 s, in a sixth of the time). MariaDB only: on SQLite (one file, one machine) a
+# process stopped inside a transaction holds the file's write lock, and no other process can write
+# (take the lease, reconcile) until it continues or dies; whether the pause lands inside one is chance
 # (the SQLite case failed so in a fresh-clone run). Several machines, where a takeover matters,
 # share MariaDB, whose row locks leave the lease row free.
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow, pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)]
 
 
 async def test_an_execute_paused_past_its_lease_sends_nothing_once_woken_and_the_taker_sends_each_order_once(
-        database, db_url, wide_simulator):  # noqa: F811 - the fixture imported above
+        database, db_url, wide_simulator, monkeypatch):  # noqa: F811 - the fixture imported above
     sim = wide_simulator
+    monkeypatch.setenv("TC_LEASE_TTL", str(SHORT_LEASE_TTL))
     snapshot_id = _prepare(database, "paused")
     first = await start(_execute(db_url, sim.port, snapshot_id, "paused", client_id=1, lease_wait=0))
     await _until_orders_at_broker(sim, 10, first)
@@ -50,7 +52,12 @@ async def test_an_execute_paused_past_its_lease_sends_nothing_once_woken_and_the
     try:
         at_pause = len(sim.orders())
         assert at_pause < ORDERS
+        # the second's writer waits on the rows the paused first keeps locked: at connect (its
+        # reconciliation gives up after TC_WRITE_TIMEOUT, then it waits for the lease) and, after
+        # the takeover, until the woken first commits; 10 s instead of the default 30 s
+        monkeypatch.setenv("TC_WRITE_TIMEOUT", "10")
         second = await start(_execute(db_url, sim.port, snapshot_id, "paused", client_id=2, lease_wait=LEASE_TTL * 3))
+        monkeypatch.delenv("TC_WRITE_TIMEOUT")
         # the first's lease expires and the second takes it over: the first is woken then, while
         # the second reconciles and sends (it waits for the rows the paused first keeps locked)
         await wait_until(lambda: _lease_holders(database) == {second.pid} or second.returncode is not None, LEASE_TTL * 3,

@@ -15,7 +15,7 @@ import pytest
 from services.execution.lease import LEASE_TTL
 from tests.fixtures.waiting import wait_until
 
-from .cli_helpers import start
+from .cli_helpers import SHORT_LEASE_TTL, start
 from .test_one_sender import (  # noqa: F401 - wide_simulator is a fixture
     ORDERS,
     _assert_each_order_once,
@@ -31,8 +31,13 @@ pytestmark = [pytest.mark.timeout(400), pytest.mark.slow, pytest.mark.parametriz
 
 
 async def test_a_taker_held_by_a_paused_process_s_row_locks_says_so_and_nothing_is_lost(
-        database, db_url, wide_simulator, isolated_user_dirs):  # noqa: F811 - the fixture imported above
+        database, db_url, wide_simulator, isolated_user_dirs, monkeypatch):  # noqa: F811 - the fixture imported above
     sim = wide_simulator
+    # the lease the taker waits out (TC_LEASE_TTL), and the taker's wait for its writer before it
+    # says what holds it, then its stop's (TC_WRITE_TIMEOUT: a stop waits at most as long): 30 s,
+    # 30 s and 10 s twice by default, 5 s each here for the same sequence. What is left is MariaDB's
+    # lock wait (50 s), which the taker's abandoned attempt still waits out before its process ends
+    monkeypatch.setenv("TC_LEASE_TTL", str(SHORT_LEASE_TTL))
     snapshot_id = _prepare(database, "locked")
     first = await start(_execute(db_url, sim.port, snapshot_id, "locked", client_id=1, lease_wait=0))
     await _until_orders_at_broker(sim, 10, first)
@@ -44,7 +49,9 @@ async def test_a_taker_held_by_a_paused_process_s_row_locks_says_so_and_nothing_
         # that the broker has (those it locked itself are skipped: they are held already)
         locker.exec_driver_sql("SELECT id FROM trade_orders WHERE status NOT IN ('NEW', 'SENDING') "
                                "FOR UPDATE SKIP LOCKED").all()
+        monkeypatch.setenv("TC_WRITE_TIMEOUT", "5")
         second = await start(_execute(db_url, sim.port, snapshot_id, "locked", client_id=2, lease_wait=LEASE_TTL * 3))
+        monkeypatch.delenv("TC_WRITE_TIMEOUT")  # the last execute writes a whole run: the default wait
         await wait_until(lambda: _lease_holders(database) == {second.pid} or second.returncode is not None, LEASE_TTL * 3,
                          "the second execute to take the expired lease over")
         taker = await _finish(second, 300)
