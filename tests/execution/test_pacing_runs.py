@@ -1,7 +1,10 @@
 """Large runs against the simulator at IB's pacing (50 messages a second, error 100 above):
-100 symbols through the headless ``execute`` command, 500 (and, slow, 1,000) through the
-composition root. Every order reaches the simulator exactly once, the run completes, and the
-client never puts more than our budget (45) on the socket in any second."""
+100 symbols through the headless ``execute`` command on MariaDB (on SQLite the same command sends
+150 in test_pacing_attacks.py, asserting more), 1,000 through the composition root. Every order
+reaches the simulator exactly once, the run completes, and the client never puts more than our
+budget (45) on the socket in any second. (A run of 500 through the composition root, the same
+test as the 1,000 at half the size, was left out: 35 s of the suite proving nothing the 1,000
+does not.)"""
 
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ async def _large_sim(make_simulator, n: int):
 
 @pytest.mark.timeout(300)
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
+# MariaDB: on SQLite test_pacing_attacks.py's execute of 150 orders proves this and more
+@pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)
 async def test_execute_command_with_100_symbols_at_ib_pacing(db_url, database, make_simulator, tmp_path, ib_log_guard):
     ib_log_guard.allow(r"Error 100, reqId")
     sim = await _large_sim(make_simulator, 100)
@@ -79,14 +84,6 @@ async def _large_run(db, sim, n: int, *, client_id: int) -> None:
         log.info("%d symbols: %d messages, %d pacing errors answered", n, len(sends), stack.provider.pacing_violations)
     finally:
         await stack.close()
-
-
-@pytest.mark.timeout(300)
-@pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
-async def test_trade_run_with_500_symbols_at_ib_pacing(sqlite_database, make_simulator, ib_log_guard):
-    ib_log_guard.allow(r"Error 100, reqId")
-    sim = await _large_sim(make_simulator, 500)
-    await _large_run(sqlite_database, sim, 500, client_id=31)
 
 
 @pytest.mark.slow
