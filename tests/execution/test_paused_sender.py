@@ -32,6 +32,35 @@ def _lease_holders(database) -> set[int]:
         return set(session.scalars(select(RunLease.pid)))
 
 
+def _a_lease_row_locked(database) -> bool:
+    """Whether another connection keeps a row of ``run_leases`` locked (MariaDB): fewer rows
+    readable with SKIP LOCKED than without."""
+    with database.engine.connect() as connection:
+        try:
+            every = connection.exec_driver_sql("SELECT COUNT(*) FROM run_leases").scalar()
+            free = len(connection.exec_driver_sql("SELECT run_id FROM run_leases FOR UPDATE SKIP LOCKED").all())
+            return free < every
+        finally:
+            connection.rollback()
+
+
+async def pause_outside_a_lease_renewal(proc, database) -> None:
+    """SIGSTOP ``proc`` at a moment it is not inside its lease's renewal (an UPDATE of the lease
+    row, committed a moment later; every third of the time to live). Paused inside one, it keeps
+    the lease row locked and no one can take the lease over at all: the taker waits out MariaDB's
+    lock waits and says the database kept a row locked, another case than these tests'. The
+    shorter the lease, the more often a pause lands in one (every 1.7 s at a 5 s lease). Woken and
+    paused again until it is not."""
+    def paused_outside() -> bool:
+        proc.send_signal(signal.SIGSTOP)
+        if not _a_lease_row_locked(database):
+            return True
+        proc.send_signal(signal.SIGCONT)  # it commits its renewal, then it is paused again
+        return False
+
+    await wait_until(paused_outside, 30, "a moment the execute process is not renewing its lease, to pause it")
+
+
 # a pause of more than the lease's time to live (SHORT_LEASE_TTL for both processes: the same race
 # as at the default 30 s, in a sixth of the time). MariaDB only: on SQLite (one file, one machine) a
 # process stopped inside a transaction holds the file's write lock, and no other process can write
@@ -48,7 +77,7 @@ async def test_an_execute_paused_past_its_lease_sends_nothing_once_woken_and_the
     snapshot_id = _prepare(database, "paused")
     first = await start(_execute(db_url, sim.port, snapshot_id, "paused", client_id=1, lease_wait=0))
     await _until_orders_at_broker(sim, 10, first)
-    first.send_signal(signal.SIGSTOP)  # mid-send: some orders claimed, some at the broker, most NEW
+    await pause_outside_a_lease_renewal(first, database)  # mid-send: some orders claimed, some at the broker, most NEW
     try:
         at_pause = len(sim.orders())
         assert at_pause < ORDERS

@@ -8,8 +8,6 @@ be lost: once the paused process is gone, the next execute of the run writes or 
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 
 from services.execution.lease import LEASE_TTL
@@ -25,7 +23,7 @@ from .test_one_sender import (  # noqa: F401 - wide_simulator is a fixture
     _until_orders_at_broker,
     wide_simulator,
 )
-from .test_paused_sender import _lease_holders
+from .test_paused_sender import _lease_holders, pause_outside_a_lease_renewal
 
 pytestmark = [pytest.mark.timeout(400), pytest.mark.slow, pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)]
 
@@ -41,7 +39,7 @@ async def test_a_taker_held_by_a_paused_process_s_row_locks_says_so_and_nothing_
     snapshot_id = _prepare(database, "locked")
     first = await start(_execute(db_url, sim.port, snapshot_id, "locked", client_id=1, lease_wait=0))
     await _until_orders_at_broker(sim, 10, first)
-    first.send_signal(signal.SIGSTOP)  # mid-send
+    await pause_outside_a_lease_renewal(first, database)  # mid-send
     locker, second = database.engine.connect(), None
     try:
         locker.exec_driver_sql("BEGIN")
