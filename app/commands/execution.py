@@ -31,7 +31,6 @@ from app.commands import arguments
 from services.core.typed_numbers import plain
 from services.core.wording import counted, grouped, money, price
 from services.execution.reconcile_words import describe_reconcile
-from services.execution.writer import written_or_kept
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +198,8 @@ async def connected(args, settings, *, connect: bool = True):
 async def _written(engine) -> None:
     """Wait for the writer (``written_or_kept``, the write_timeout setting: a database still away
     is its health's to say, another connection's row locks raise ``DatabaseLockHeld``)."""
+    from services.execution.writer import written_or_kept  # not at import: `--help` loads no database library
+
     await written_or_kept(engine.writer)
 
 
