@@ -456,3 +456,17 @@ def test_keys_work_inside_a_main_window_menu_without_ambiguity(qtbot, monkeypatc
     blotter.table.selectRow(blotter.proxy.visible_records().index(blotter.model.get(1)))
     qtbot.keyClick(blotter.table, Qt.Key.Key_Delete)
     assert (len(asked), received) == (1, [1])
+
+
+def test_replace_is_off_while_trading_is_halted_and_says_why(blotter):
+    """Walked under Xvfb: while HALTED the right-click menu still offered Replace…; the trader
+    typed a new quantity and only then read "trading is HALTED: new orders and modifications
+    are blocked". Cancel stays on: a halt lets cancels go out."""
+    blotter.set_trading_state(TradingState.HALTED)
+    menu = blotter.context_menu_for(blotter.model.get(1))
+    replace_item = next(a for a in menu.actions() if a.text().startswith("Replace"))
+    assert not replace_item.isEnabled()
+    assert replace_item.text() == "Replace… (trading is HALTED)"
+    assert menu_action(menu, "Cancel").isEnabled()
+    blotter.set_trading_state(TradingState.ACTIVE)
+    assert menu_action(blotter.context_menu_for(blotter.model.get(1)), "Replace…").isEnabled()

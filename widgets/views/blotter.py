@@ -41,6 +41,9 @@ HALT_QUESTION = ("Halt trading? Every new order and replace is blocked, and a ru
                  "Orders already working at the broker stay open and can still fill: "
                  "use Cancel All to cancel them.")
 
+#: The blotter's Replace item while trading is HALTED: off, saying why (cancels still go out).
+REPLACE_WHILE_HALTED = "Replace… (trading is HALTED)"
+
 CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
 
@@ -262,8 +265,11 @@ class BlotterView(QWidget):
         cancel = menu.addAction("Cancel")
         cancel.setEnabled(order.status.is_cancelable and not self.read_only)  # an unsent NEW one too
         cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
-        replace = menu.addAction("Replace…")
-        replace.setEnabled(order.status.is_working and not self.read_only)
+        # a halt refuses every replace (services.execution.actions): offered while HALTED, the
+        # dialog was filled in for an error; the item says why it is off
+        halted = self._trading_state is TradingState.HALTED
+        replace = menu.addAction(REPLACE_WHILE_HALTED if halted else "Replace…")
+        replace.setEnabled(order.status.is_working and not self.read_only and not halted)
         replace.triggered.connect(lambda: self.request_replace(order))
         menu.addSeparator()
         copy = menu.addAction("Copy id")
