@@ -32,6 +32,7 @@ from services.db.models import (
     TrailRiskDecision,
     TrailSignal,
 )
+from services.domain import TradeMode
 
 TRAIL_LISTS = ("signals", "order_decisions", "risk_decisions", "state_changes", "portfolio_snapshots")
 
@@ -53,6 +54,10 @@ class DecisionTrail:
     # no plan: why, as the run's message says it ("preview refused: unknown contract: ...", a
     # ticket's refusal, a backtest that ended before it); None: none said, or a plan
     no_plan: str | None = None
+    # a backtest's rebalance (a run of mode backtest): its orders "executed" against historical
+    # bars and never reached a broker; its title says so (the Backtest panel's double-click
+    # opens it in the same panel as a paper or live run)
+    backtest: bool = False
 
     @property
     def snapshots_without_money(self) -> tuple[dict, ...]:
@@ -71,6 +76,9 @@ class DecisionTrail:
     def title(self) -> str:
         """What the trail is, as the Decisions panel heads it: a plan its run did not execute was
         never sent (a run sends one plan), so it reads as the preview it is."""
+        if self.backtest:
+            executed = " (executed in the backtest, never sent to a broker)" if self.executed else ""
+            return f"Backtest run {self.run_id}, {self.plan_words}{executed}"
         if self.plan_id is None:
             return f"Run {self.run_id}, {self.plan_words}"
         if self.executed:
@@ -160,4 +168,4 @@ def decision_trail(db, *, run_id: int | None = None, plan_id: int | None = None)
             history["portfolio_snapshots"] = tuple(_snapshot(s) for s in session.scalars(
                 select(TrailPortfolioSnapshot).where(TrailPortfolioSnapshot.run_id == run.id).order_by(TrailPortfolioSnapshot.id)))
         return DecisionTrail(run.id, plan_id, executed, **decisions, **history,
-                             no_plan=run.message if plan_id is None else None)
+                             no_plan=run.message if plan_id is None else None, backtest=run.mode is TradeMode.BACKTEST)

@@ -87,8 +87,8 @@ def test_the_panel_runs_in_the_background_shows_progress_and_draws_charts(qloop,
         run_id = int(view.rebalances_table.item(0, 2).text())
         view.rebalances_table.cellDoubleClicked.emit(0, 0)
         await wait_until(lambda: controller.trails_shown == [run_id], 10, "the decision trail")
-        assert decisions.title_label.text().startswith(f"Run {run_id}, plan ")
-        assert decisions.title_label.text().endswith("(executed)")
+        assert decisions.title_label.text().startswith(f"Backtest run {run_id}, plan ")
+        assert decisions.title_label.text().endswith("(executed in the backtest, never sent to a broker)")
         shown = decisions.orders_model.records()
         assert shown and {d["action"] for d in shown} & {"buy", "sell"}
         changes = re.search(r"(\d+) state changes?", decisions.summary_label.text())

@@ -192,3 +192,33 @@ async def test_trail_command_prints_the_five_lists_and_refuses_unknown_ids(stack
 
     unknown = await run(cli_args(db_url, 0, "trail", "--plan", "9999", connection=False))
     assert (unknown.code, unknown.out, unknown.err) == (2, "", "trading-console: plan 9999 does not exist\n")
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_a_backtests_run_is_titled_as_the_backtest_it_was_not_as_an_executed_run(database):
+    """Walked under Xvfb: a rebalance double-clicked in the Backtest panel opened in Decisions as
+    "Run 5, plan 6 (executed)", the words of a paper or live run whose orders went to the
+    broker; the trader could not tell its 30 state changes were a replay. A paper run keeps its
+    title."""
+    from services.db.models import OrderPlan
+    from services.db.repositories import ProjectRepository, RunRepository
+
+    titles = {}
+    for mode in (TradeMode.BACKTEST, TradeMode.PAPER):
+        with database.unit_of_work() as session:
+            project_id = ProjectRepository(session).get_or_create(f"alpha-{mode}").id
+            run_id = RunRepository(session).create(project_id, mode=mode, params={}).id
+            plan = OrderPlan(run_id=run_id, project_id=project_id, mode=mode, portfolio_value=Decimal(100000),
+                             verdict="PASS", content_hash="0" * 64)
+            session.add(plan)
+            session.flush()
+            plan_id = plan.id
+            session.execute(text("UPDATE trade_runs SET params = :p WHERE id = :r"),
+                            {"p": f'{{"plan_id": {plan_id}}}', "r": run_id})
+        trail = decision_trail(database, run_id=run_id)
+        assert trail.executed
+        titles[mode] = (trail.title, run_id, plan_id)
+    title, run_id, plan_id = titles[TradeMode.BACKTEST]
+    assert title == f"Backtest run {run_id}, plan {plan_id} (executed in the backtest, never sent to a broker)"
+    title, run_id, plan_id = titles[TradeMode.PAPER]
+    assert title == f"Run {run_id}, plan {plan_id} (executed)"
