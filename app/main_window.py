@@ -30,6 +30,7 @@ from app.window_layout import (
     is_compact_screen,
 )
 from services.activity_log import ActivityEntry, ActivityLog, Level
+from widgets.common import focus_first_control
 from widgets.models.audit import AuditModel
 from widgets.models.decisions import OrderDecisionsModel, RuleVerdictsModel
 from widgets.models.fills import FillsModel
@@ -299,6 +300,27 @@ class MainWindow(QMainWindow):
         dock.raise_()
         self._make_readable(dock)
 
+    def _panel_action(self, menu: QMenu, name: str, dock: QDockWidget) -> QAction:
+        """View's item for one panel, checked while it is open. Chosen, a panel in front is
+        closed, and one closed or behind another panel's tab is brought forward with the focus
+        in it: the dock's own toggle hid a panel behind a tab (walked under Xvfb at 1366x768, the
+        keyboard's only way to the Backtest or Decisions tab closed it instead)."""
+        action = QAction(dock.windowTitle(), self, checkable=True)
+        action.setChecked(not dock.isHidden())
+        dock.toggleViewAction().toggled.connect(action.setChecked)  # closed by its title bar's button, or shown
+
+        def chosen() -> None:
+            if not dock.isHidden() and not dock.visibleRegion().isEmpty():
+                dock.hide()
+            else:
+                self.bring_forward(name)
+                focus_first_control(dock)
+            action.setChecked(not dock.isHidden())
+
+        action.triggered.connect(chosen)
+        menu.addAction(action)
+        return action
+
     def _on_dock_shown(self, name: str, visible: bool) -> None:
         # not while the window is first laid out or a saved layout is restored: their heights stand
         if not visible or not self._laid_out or self._restoring:
@@ -480,8 +502,9 @@ class MainWindow(QMainWindow):
                      tip="auto-recovery now: send, cancel or re-place orders stuck past the timeout (every decision audited)")
 
         view = bar.addMenu("&View")
-        for dock in self.docks.values():
-            view.addAction(dock.toggleViewAction())
+        self.panel_actions: dict[str, QAction] = {}
+        for name, dock in self.docks.items():
+            self.panel_actions[name] = self._panel_action(view, name, dock)
         view.addSeparator()
         theme_menu = view.addMenu("&Theme")
         # one checked, the theme shown; kept so by every apply_theme (follow_theme), this
@@ -531,7 +554,7 @@ class MainWindow(QMainWindow):
         self.blotter_view.read_only = True  # its context menu offers no Cancel / Replace
         for name in ("snapshots", "preview", "risk"):
             self.docks[name].hide()
-            self.docks[name].toggleViewAction().setVisible(False)
+            self.panel_actions[name].setVisible(False)
         if self.short:  # the one strip without the preview: the charts in front, not its last tab
             self.docks["charts"].raise_()
 

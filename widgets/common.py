@@ -46,6 +46,22 @@ def live_text_label(parent: QWidget | None = None) -> QLabel:
     return label
 
 
+def focus_first_control(container: QWidget) -> bool:
+    """Give the keyboard focus to the first control inside ``container``, in the window's tab
+    order, that takes focus from the keyboard (a panel brought forward from the View menu: the
+    focus goes with it). False when it holds none."""
+    widget = container.nextInFocusChain()
+    for _ in range(10_000):  # the chain is a ring; bounded all the same
+        if widget is None or widget is container:
+            return False
+        takes_tab = widget.focusPolicy().value & Qt.FocusPolicy.TabFocus.value == Qt.FocusPolicy.TabFocus.value
+        if takes_tab and container.isAncestorOf(widget) and widget.isVisible() and widget.isEnabled():
+            widget.setFocus(Qt.FocusReason.TabFocusReason)
+            return True
+        widget = widget.nextInFocusChain()
+    return False
+
+
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
     """A Yes/No question defaulting to No. Tests monkeypatch ``QMessageBox.question``."""
     answer = QMessageBox.question(

@@ -547,3 +547,29 @@ def test_a_panel_of_rows_raised_in_a_one_strip_just_under_readable_is_made_reada
     window.docks["decisions"].raise_()  # its tab clicked
     qapp.processEvents()
     assert window.docks["decisions"].height() >= window.readable_height(), window.docks["decisions"].height()
+
+
+def test_the_view_menu_brings_a_panel_behind_a_tab_forward_with_the_focus_and_closes_one_in_front(qtbot, qapp, monkeypatch):
+    """Walked under Xvfb at 1366x768 with the keyboard only: View → Backtest, the panel behind
+    the Decisions tab, closed it (the dock's own toggle) instead of showing it; the keyboard had
+    no other way to that tab. Chosen now, a panel behind a tab comes forward with the focus in
+    it; chosen again while in front, it closes; once more, it opens in front."""
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    window = _window(qtbot, compact=True)
+    backtest = window.docks["backtest"]
+    assert backtest in window.tabifiedDockWidgets(window.docks["preview"]) and backtest.visibleRegion().isEmpty()
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    action = next(a for a in view_menu.actions() if a.text() == "Backtest")
+    assert action.isChecked()
+
+    action.trigger()
+    assert not backtest.isHidden() and not backtest.visibleRegion().isEmpty() and action.isChecked()
+    focused = window.focusWidget()  # the window's focus (offscreen no window is active)
+    assert focused is not None and backtest.isAncestorOf(focused), focused
+
+    action.trigger()
+    assert backtest.isHidden() and not action.isChecked()
+    action.trigger()
+    assert not backtest.isHidden() and not backtest.visibleRegion().isEmpty() and action.isChecked()
+    backtest.close()  # its title bar's close button: the menu follows
+    assert not action.isChecked()
