@@ -470,3 +470,19 @@ def test_replace_is_off_while_trading_is_halted_and_says_why(blotter):
     assert menu_action(menu, "Cancel").isEnabled()
     blotter.set_trading_state(TradingState.ACTIVE)
     assert menu_action(blotter.context_menu_for(blotter.model.get(1)), "Replace…").isEnabled()
+
+
+def test_the_replace_dialog_says_what_replace_sends_once_something_changed(qtbot):
+    """Walked under Xvfb: after typing a new quantity and limit the dialog's line went blank;
+    what Replace would send (and that the quantity is the new total, filled shares included)
+    was nowhere. It is said from the fields as Replace reads them."""
+    dialog = ReplaceDialog(order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40", symbol="AAPL"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.quantity_edit.setText("1,000")
+    dialog.limit_edit.setText("99.5")
+    assert dialog.ok_button.isEnabled() and dialog.hint_label.isVisible()
+    assert dialog.hint_label.text() == ("Replace sends: BUY 1,000 AAPL LMT 99.50 in all (40 filled, 960 left to fill), "
+                                        "after the risk check.")
+    dialog.quantity_edit.setText("30")  # not allowed: the error, no sentence of a replace that cannot go
+    assert not dialog.hint_label.isVisible() and dialog.error_label.isVisible()

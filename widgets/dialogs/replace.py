@@ -51,6 +51,16 @@ def describe_order(order: OrderRecord) -> str:
             f"({fmt_quantity(order.filled_quantity)} filled)")
 
 
+def describe_replacement(order: OrderRecord, quantity: Decimal, limit: Decimal | None) -> str:
+    """What Replace sends, once the fields hold a replace the rule allows: the order as it will
+    stand (its quantity is the new total, filled shares included) and what is left to fill."""
+    new_limit = limit if limit is not None else order.limit_price
+    price = f" {fmt_price(new_limit)}" if new_limit is not None else ""
+    return (f"Replace sends: {order.side.value} {fmt_quantity(quantity)} {order.symbol} {order.order_type.value}{price} "
+            f"in all ({fmt_quantity(order.filled_quantity)} filled, {fmt_quantity(quantity - order.filled_quantity)} "
+            f"left to fill), after the risk check.")
+
+
 class ReplaceDialog(QDialog):
     def __init__(self, order: OrderRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,13 +108,17 @@ class ReplaceDialog(QDialog):
         self._validate()
 
     def _validate(self) -> None:
-        _, _, error = validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())
+        quantity, limit, error = validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text())
         state = state_problem(self.order)  # filled or canceled meanwhile: said whatever the fields say
         if state is not None:
             error = as_sentence(state)
         unchanged = error == as_sentence(NOTHING_CHANGED)
-        self.hint_label.setText(UNCHANGED_HINT if unchanged else "")
-        self.hint_label.setVisible(unchanged)
+        # walked under Xvfb: once a new quantity was typed the dialog said nothing of what Replace
+        # would send; now the order as it will stand, read from the fields as values() reads them
+        hint = UNCHANGED_HINT if unchanged else (
+            describe_replacement(self.order, quantity, limit) if not error and quantity is not None else "")
+        self.hint_label.setText(hint)
+        self.hint_label.setVisible(bool(hint))
         self.error_label.setText("" if unchanged else error)
         self.error_label.setVisible(bool(error) and not unchanged)
         self.ok_button.setEnabled(not error)
