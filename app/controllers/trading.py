@@ -130,7 +130,7 @@ class TradingController:
         w = self.ctx.window
         gate = self.session.form_edited(w.preview_view.field_texts())  # edited while it ran
         w.preview_model.reset(result.drafts)
-        w.preview_view.set_skipped(result.skipped, result.working_note)
+        w.preview_view.set_skipped(result.skipped, result.notes)
         w.risk_view.set_report(result.report, risk_limit_rows(risk_params))
         self._show_gate(gate)
         w.preview_view.set_busy("execute", False)  # the plan shown is the one Execute confirms and sends

@@ -427,3 +427,22 @@ async def test_assign_positions_and_capital_commands(stack, ib_client, db_url):
     from services.trade_settings import TradeSettingsService
 
     assert TradeSettingsService(stack.db, "tester").set(["project_capital.A=off"])["project_capital"] == {"A": None}
+
+
+async def test_a_preview_says_when_it_was_sized_on_the_accounts_net_liquidation(stack):
+    """Walked under Xvfb: a project imported without a capital was previewed with the Portfolio
+    value field empty (its placeholder read "project capital"); the orders were built on the
+    account's whole NetLiquidation, 1,000,000, and nothing said so. The preview now says it; a
+    project's capital, or a value given, needs no note."""
+    _, snap = make_snapshot(stack.db, "A", {"AAPL": "0.01"})
+    on_account = await stack.service.preview_snapshot("A", snap, TradeMode.PAPER)
+    assert on_account.value_source == "net_liquidation" and on_account.portfolio_value == Decimal(1000000)
+    assert on_account.sizing_note == ("sized on the account's NetLiquidation, 1,000,000.00 USD: project A has no "
+                                      "capital (Settings) and no portfolio value was given")
+    assert on_account.notes.startswith("Sized on the account's NetLiquidation")
+
+    given = await stack.service.preview_snapshot("A", snap, TradeMode.PAPER, portfolio_value=Decimal(50000))
+    assert (given.value_source, given.sizing_note) == ("given", "")
+    BooksService(stack.db, "tester").set_capitals({"A": "100000"})
+    on_capital = await stack.service.preview_snapshot("A", snap, TradeMode.PAPER)
+    assert (on_capital.value_source, on_capital.sizing_note, on_capital.portfolio_value) == ("capital", "", Decimal(100000))

@@ -69,7 +69,7 @@ class PreviewView(QWidget):
         validator = QRegularExpressionValidator(QRegularExpression(_NUMBER_KEYS), self)
         # empty: the project's capital, else the account's NetLiquidation (docs/project-books.md)
         self.portfolio_edit = QLineEdit("")
-        self.portfolio_edit.setPlaceholderText("project capital")
+        self.portfolio_edit.setPlaceholderText("project capital, else NetLiquidation")
         self.portfolio_edit.setToolTip("Empty: the project's capital (Settings), else the account's NetLiquidation")
         # the builder's own defaults, as the commands' options (a preview left as it opens builds
         # the same orders as `preview` given no option)

@@ -3,6 +3,7 @@ overrides, and its preview (builder + risk) stored as a frozen plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -369,8 +370,10 @@ class RunPlanning(RunServiceBase):
         reported = fx if net_liquidation is not None and not TradeMode(run.mode).simulated else None
         project_name, source_file = names
         subject = PlanSubject.of(project_name, source_file, None if fx is None else fx.base)
-        return await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx, account,
-                              own_working, reported, subject)
+        result = await self._db(self._preview, run_id, items, positions, price_refs, Decimal(portfolio_value), given, fx,
+                                account, own_working, reported, subject)
+        source = "given" if given else ("capital" if capital is not None else "net_liquidation")
+        return dataclasses.replace(result, value_source=source)
 
     async def _keep_refusal(self, run_id: int, exc: ExecutionError) -> None:
         """The refused preview recorded with its run, which was created in an earlier

@@ -63,6 +63,27 @@ class PreviewResult:
     # ``execute_plan`` refuses any other, so this preview can then be reviewed but never sent)
     executed_plan_id: int | None = None
     subject: PlanSubject | None = None  # the project and snapshot (None: a result not built by a preview)
+    # what the portfolio value was: given (the form, --portfolio-value), the project's capital,
+    # or, neither there, the account's NetLiquidation (services.core.books.project_money)
+    value_source: str = "given"
+
+    @property
+    def sizing_note(self) -> str:
+        """Said when the orders were sized on the whole account's NetLiquidation because the
+        project has no capital and no value was given ("" otherwise): walked under Xvfb, a
+        project imported without a capital was previewed on 1,000,000 while the empty field
+        read "project capital", and nothing said which value the orders were built on."""
+        if self.value_source != "net_liquidation":
+            return ""
+        project = f"project {self.subject.project}" if self.subject is not None else "the project"
+        currency = "" if self.subject is None or self.subject.currency is None else f" {self.subject.currency}"
+        return (f"sized on the account's NetLiquidation, {self.portfolio_value:,.2f}{currency}: {project} has no "
+                f"capital (Settings) and no portfolio value was given")
+
+    @property
+    def notes(self) -> str:
+        """The lines the preview shows under its totals: the sizing note, the working orders'."""
+        return "\n".join(n[:1].upper() + n[1:] for n in (self.sizing_note, self.working_note) if n)
 
     @property
     def blocked(self) -> bool:
