@@ -61,6 +61,16 @@ def csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
                 header_line = line
                 header = [cell.strip().lower() for cell in raw]
                 if not any(name in KNOWN_COLUMNS for name in header):
+                    separator = _other_separator(raw)
+                    if separator is not None:
+                        # a spreadsheet of a locale whose decimal mark is a comma saves ";"
+                        # between the columns: its header is there, "missing header" misled
+                        problems.append(SnapshotProblem(
+                            line, None, "not_comma_separated",
+                            f"the columns are separated by {separator}, not by commas (the header reads "
+                            f"{','.join(raw)!r}): save the file as CSV with commas between the columns "
+                            f"and a point as the decimal mark"))
+                        return None
                     problems.append(
                         SnapshotProblem(line, None, "missing_header", "missing header: the first row must name the columns (symbol, weight, ...)")
                     )
@@ -89,6 +99,20 @@ def csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
         problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
         return None
     return rows
+
+
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _other_separator(header: list[str]) -> str | None:
+    """How a header row with no known column separates its columns when it is not by commas
+    (its cells split by ``;``, a tab or ``|`` name the required columns), or None."""
+    text = ",".join(header)
+    for separator, name in _SEPARATORS.items():
+        names = {cell.strip().lower() for cell in text.split(separator)}
+        if all(column in names for column in REQUIRED_COLUMNS):
+            return name
+    return None
 
 
 class _LineDict(dict):

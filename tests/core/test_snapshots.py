@@ -80,6 +80,20 @@ def test_structural_csv_problems(text, expected):
     assert problems(parse_snapshot_text(text, "csv")) == expected
 
 
+def test_a_file_separated_by_semicolons_is_told_so_not_that_its_header_is_missing():
+    """Tried under Xvfb as a trader whose spreadsheet saves CSV with ';' between the columns (a
+    locale whose decimal mark is a comma): the import said "missing header: the first row must
+    name the columns" of a first row that names them."""
+    parsed = parse_snapshot_text("symbol;weight;price\nAAPL;0,30;229,95\n", "csv")
+    assert problems(parsed) == [(1, None, "not_comma_separated")]
+    assert str(parsed.errors[0]) == ("line 1: the columns are separated by semicolons, not by commas (the header reads "
+                                     "'symbol;weight;price'): save the file as CSV with commas between the columns and a "
+                                     "point as the decimal mark")
+    assert problems(parse_snapshot_text("Symbol\tWeight\nAAPL\t0.3\n", "csv")) == [(1, None, "not_comma_separated")]
+    # a first row of data is still a missing header
+    assert problems(parse_snapshot_text("AAPL;0.5\nMSFT;0.2\n", "csv")) == [(1, None, "missing_header")]
+
+
 def test_json_rows_carry_the_line_they_start_on():
     text = '{"as_of": "2026-11-21", "items": [\n  {"symbol": "AAPL", "weight": 0.5, "price": 190.5},\n  {"symbol": "AAPL",\n   "weight": NaN},\n  {"weight": 0.1},\n  {"symbol": "MSFT", "weight": "0.2", "price": true}\n]}'
     r = parse_snapshot_text(text, "json")
