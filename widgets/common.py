@@ -6,8 +6,17 @@ import csv
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractItemModel, QKeyCombination, QPoint, QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QEvent,
+    QKeyCombination,
+    QObject,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -60,6 +69,35 @@ def focus_first_control(container: QWidget) -> bool:
             return True
         widget = widget.nextInFocusChain()
     return False
+
+
+class _KeyboardMenuOnCurrentRow(QObject):
+    """The keyboard's menu key on an item view: the menu of its current row. Qt hands the key's
+    context-menu event to the view itself, placed at the current row in the viewport's
+    coordinates but given as the view's, so a handler reading it as the viewport's (as the mouse's
+    right click is) took the row under it, the next one down, by the header's height: walked
+    under Xvfb, the blotter's menu key on a working order opened the menu of the canceled order
+    below it, whose Cancel would have gone to that one."""
+
+    def __init__(self, view: QAbstractItemView, open_at: Callable[[QPoint], None]) -> None:
+        super().__init__(view)
+        self.view = view
+        self.open_at = open_at
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent)
+                and event.reason() == QContextMenuEvent.Reason.Keyboard):
+            index = self.view.currentIndex()
+            if index.isValid():
+                self.open_at(self.view.visualRect(index).center())  # the viewport's coordinates
+            return True
+        return False
+
+
+def menu_key_opens_current_row(view: QAbstractItemView, open_at: Callable[[QPoint], None]) -> None:
+    """Make the menu key (and Shift+F10 where the platform maps it) open ``open_at``, the view's
+    right-click handler taking a position in the viewport, at the view's current row."""
+    view.installEventFilter(_KeyboardMenuOnCurrentRow(view, open_at))
 
 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:

@@ -486,3 +486,27 @@ def test_the_replace_dialog_says_what_replace_sends_once_something_changed(qtbot
                                         "after the risk check.")
     dialog.quantity_edit.setText("30")  # not allowed: the error, no sentence of a replace that cannot go
     assert not dialog.hint_label.isVisible() and dialog.error_label.isVisible()
+
+
+def test_the_menu_key_opens_the_menu_of_the_selected_order_not_the_one_below(blotter, monkeypatch):
+    """Walked under Xvfb with the keyboard: the menu key on the selected working order opened the
+    menu of the order below it (its Cancel and Replace off: a canceled one); below a working one,
+    its Cancel would have canceled that other order. The key's event is sent as Qt sends it: to
+    the table, at the current row as the table reports it for the keyboard."""
+    from PySide6.QtCore import Qt as QtNS
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication
+
+    built = []
+
+    class Shown:  # the menu as opened, without its modal loop
+        def exec(self, *_args) -> None: ...
+        def deleteLater(self) -> None: ...
+
+    monkeypatch.setattr(blotter, "context_menu_for", lambda o: built.append(o.id) or Shown())
+    table = blotter.table
+    for row in range(blotter.proxy.rowCount()):
+        table.setCurrentIndex(blotter.proxy.index(row, 0))
+        pos = table.inputMethodQuery(QtNS.InputMethodQuery.ImCursorRectangle).center()
+        QApplication.sendEvent(table, QContextMenuEvent(QContextMenuEvent.Reason.Keyboard, pos, table.mapToGlobal(pos)))
+    assert built == visible_ids(blotter)  # each row's own menu, in the order the rows show

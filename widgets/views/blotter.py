@@ -21,7 +21,14 @@ from PySide6.QtWidgets import (
 from services.core.wording import counted
 from services.domain import OrderRecord, TradingState
 
-from ..common import add_action, choose_and_export, confirm, export_visible_rows, make_table
+from ..common import (
+    add_action,
+    choose_and_export,
+    confirm,
+    export_visible_rows,
+    make_table,
+    menu_key_opens_current_row,
+)
 from ..dialogs.replace import ReplaceDialog, describe_order
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
@@ -170,6 +177,7 @@ class BlotterView(QWidget):
                         self.search_edit.textChanged):
             changed.connect(self._emit_filters_changed)
         self.table.customContextMenuRequested.connect(self._on_context_menu)
+        menu_key_opens_current_row(self.table, self._on_context_menu)
         self.table.doubleClicked.connect(self._on_double_clicked)
         self.cancel_all_button.clicked.connect(self.request_cancel_all)
         self.halt_button.clicked.connect(self._on_halt_clicked)

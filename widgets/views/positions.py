@@ -39,6 +39,7 @@ from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 from services.position_marks import mark_said
 
+from ..common import menu_key_opens_current_row
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.proxy import RecordProxyModel
@@ -125,6 +126,7 @@ class PositionsView(QWidget):
         self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(BOOK, Qt.ItemDataRole.UserRole)))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
+        menu_key_opens_current_row(self.tree, self._on_context_menu)
         self.totals_label = QLabel()
         self.totals_label.setObjectName("totalsLabel")
         layout = QVBoxLayout(self)

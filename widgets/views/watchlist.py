@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from ..common import add_action, make_table
+from ..common import add_action, make_table, menu_key_opens_current_row
 from ..models.quotes import KIND_LABELS, QuotesModel
 
 SYMBOL_PADDING = 16  # px: the cell's margins and a little air
@@ -32,6 +32,7 @@ class WatchlistView(QWidget):
         self.table = make_table(model, self, widths=[c.width for c in model.columns])
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._on_context_menu)
+        menu_key_opens_current_row(self.table, self._on_context_menu)
         self.table.doubleClicked.connect(self._on_double_clicked)
         add_action(self.table, "Remove", self._remove_selected, QKeySequence(QKeySequence.StandardKey.Delete),
                    context=Qt.ShortcutContext.WidgetShortcut)
