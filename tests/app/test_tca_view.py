@@ -141,7 +141,8 @@ def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop,
             run_id = int(w.backtest_view.rebalances_table.item(1, 2).text())
             w.backtest_view.rebalances_table.cellDoubleClicked.emit(1, 0)
             await wait_for(lambda: controller.backtest.trails_shown == [run_id], 10, "the rebalance's trail")
-            assert w.decisions_view.title_label.text().startswith(f"Run {run_id}, plan ")
+            title = w.decisions_view.title_label.text()
+            assert title.startswith(f"Backtest run {run_id}, plan ") and title.endswith("never sent to a broker)"), title
             assert w.order_decisions_model.rowCount() > 0 and w.rule_verdicts_model.rowCount() > 0
             assert not w.docks["decisions"].visibleRegion().isEmpty()  # brought to the front
             assert w.decisions_tabs.currentWidget() is w.decisions_view
