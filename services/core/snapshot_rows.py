@@ -1,7 +1,8 @@
 """Reading a snapshot file's rows, before validation: CSV and JSON into ``(line, {column: raw
 value})`` pairs, with the line each row starts on, and every structural problem of the file (no
-header, a missing required column, JSON that is not a list of flat row objects, too deep,
-duplicate keys) as a :class:`SnapshotProblem` with its line. ``services.core.snapshots``
+header, a missing required column, a CSV row with more or fewer cells than the header has
+columns, JSON that is not a list of flat row objects, too deep, duplicate keys) as a
+:class:`SnapshotProblem` with its line. ``services.core.snapshots``
 validates the rows and is the module callers use."""
 
 from __future__ import annotations
@@ -90,6 +91,14 @@ def csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
                 problems.append(
                     SnapshotProblem(line, None, "extra_cells", f"{len(raw)} cells but the header has {len(header)} columns")
                 )
+            # a short row is a cut or shifted line as much as a long one is: "NVDA,0.20" under
+            # "symbol,weight,price" is refused, "NVDA,0.20," (the price left empty) is not
+            missing = [name for name in header[len(raw):] if name]
+            if missing:
+                problems.append(SnapshotProblem(
+                    line, None, "missing_cells",
+                    f"{len(raw)} cells but the header has {len(header)} columns: no cell for "
+                    f"{', '.join(missing)} (an empty value still needs its comma)"))
             values = {name: (raw[i] if i < len(raw) else "") for i, name in enumerate(header)}
             rows.append((line, values))
     except csv.Error as exc:

@@ -57,6 +57,31 @@ def test_every_csv_problem_is_reported_with_its_line():
     assert [i.symbol for i in r.items] == ["AAPL"]
 
 
+def test_a_row_with_fewer_cells_than_the_header_is_reported_as_one_with_more_is():
+    """``NVDA,0.20`` under ``symbol,weight,price`` is a cut or shifted line, as ``MSFT,0.1,415,9``
+    is: both are refused with their line; a price left empty keeps its comma and is fine."""
+    text = (
+        "symbol,weight,price\n"  # 1
+        "AAPL,0.10,190\n"  # 2
+        "NVDA,0.20\n"  # 3 no cell for price
+        "MSFT,0.10,415,9\n"  # 4 a cell too many
+        "KO,0.05,\n"  # 5 the price left empty: fine
+    )
+    r = parse_snapshot_text(text, "csv")
+    assert problems(r) == [(3, None, "missing_cells"), (4, None, "extra_cells")]
+    assert str(r.errors[0]) == ("line 3: 2 cells but the header has 3 columns: no cell for price "
+                                "(an empty value still needs its comma)")
+    assert str(r.errors[1]) == "line 4: 4 cells but the header has 3 columns"
+    assert not r.ok
+
+
+def test_a_short_row_names_every_column_it_has_no_cell_for_but_not_an_unnamed_one():
+    # a header's trailing comma adds an unnamed column no row has to fill
+    r = parse_snapshot_text("symbol,weight,score,rank,\nNVDA,0.20\nAAPL,0.1,1.5,2\n", "csv")
+    assert problems(r) == [(2, None, "missing_cells")]
+    assert "no cell for score, rank " in r.errors[0].message
+
+
 def test_shorting_allowed_and_gross_limit_configurable():
     text = "symbol,weight\nAAPL,0.6\nMSFT,-0.6\n"
     assert problems(parse_snapshot_text(text, "csv", allow_short=True)) == [(3, "weight", "gross_weight_above_max")]
