@@ -74,7 +74,8 @@ class MonitorController(QObject):
         status.set_database(stack.db.redacted_url)
         blotter, preview = w.blotter_view, w.preview_view
         for signal, what in ((blotter.cancel_requested, "cancel"), (blotter.replace_requested, "replace"),
-                             (blotter.cancel_all_clicked, "cancel all"), (blotter.halt_requested, "halt"),
+                             (blotter.cancel_all_clicked, "cancel all"), (blotter.halt_clicked, "halt"),
+                             (blotter.halt_requested, "halt"),
                              (blotter.resume_requested, "resume"), (preview.preview_requested, "preview"),
                              (preview.new_run_preview_requested, "preview"),
                              (preview.execute_requested, "execute"), (w.snapshots_view.import_requested, "import"),

@@ -45,6 +45,7 @@ class OrdersController:
         blotter.replace_requested.connect(self._on_replace_requested)
         blotter.cancel_all_clicked.connect(self._on_cancel_all_clicked)
         blotter.cancel_all_requested.connect(self._on_cancel_all_requested)
+        blotter.halt_clicked.connect(self._on_halt_clicked)
         blotter.halt_requested.connect(self._on_halt_requested)
         blotter.resume_requested.connect(self._on_resume_requested)
         blotter.details_requested.connect(self._on_details_requested)
@@ -175,6 +176,13 @@ class OrdersController:
             self.ctx.status("Cancel All: still sending after the wait, what they sent since may be working: "
                             + "; ".join(unstopped))
         self.audit.schedule_refresh()
+
+    def _on_halt_clicked(self) -> None:
+        """As Cancel All's: the service counts the orders working at the broker, which the halt
+        leaves open; the question comes after, from the loop."""
+        actions, blotter = self.ctx.stack.actions, self.ctx.window.blotter_view
+        self.ctx.runner.run(self.ctx.db(actions.working_at_broker_count), what="Halt trading",
+                            on_done=lambda working: QTimer.singleShot(0, lambda: blotter.confirm_halt(working)))
 
     def _on_halt_requested(self) -> None:
         self.ctx.runner.run(self._changing(TradingState.HALTED, self.ctx.stack.actions.halt), what="Halt trading",

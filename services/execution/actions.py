@@ -419,6 +419,12 @@ class OrderActions:
         """How many orders ``cancel_all`` would cancel one by one (blocking: a worker thread's)."""
         return len(self._working())
 
+    def working_at_broker_count(self) -> int:
+        """How many of the orders ``cancel_all`` would cancel are at the broker (or on their way
+        there): what a halt leaves open, able to fill, where its question says so (a halt closes
+        only the runs' orders not sent yet). Blocking: a worker thread's."""
+        return sum(1 for order in self._working() if order.status.is_working)
+
     def _working(self, still_sending: set[int] | frozenset[int] = frozenset()) -> list[OrderRecord]:
         """The orders Cancel All cancels: every order of the connected account that may be
         canceled (``OrderState.is_cancelable``, as a row's Cancel: working ones and NEW ones not

@@ -225,6 +225,39 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
     run(qloop, scenario())
 
 
+def test_the_halt_question_counts_the_working_orders_it_leaves_open(qloop, open_console, monkeypatch):
+    """Cancel All's question counts this console's orders; Halt's did not say how many orders
+    stay working at the broker (a halt cancels only the runs' unsent ones). The count is the
+    service's, asked when Halt is clicked; answering No halts nothing."""
+    asked = []
+
+    def confirm(_parent, title, text):
+        asked.append((title, text))
+        return False
+
+    monkeypatch.setattr("widgets.views.blotter.confirm", confirm)
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            limit = (sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
+            for quantity in (10, 20):
+                order = await console.stack.actions.manual_order("AAPL", Side.BUY, Decimal(quantity), OrderType.LMT, limit)
+                await wait_for(lambda o=order: (r := w.orders_model.get(o.id)) is not None and r.status is OrderState.ACCEPTED,
+                               10, "the resting order in the blotter")
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: asked, 10, "the halt question")
+            [(title, text)] = asked
+            assert title == "Halt trading"
+            assert "2 orders of this console are working at the broker and stay open after the halt" in text, text
+            assert w.blotter_view.trading_state is TradingState.ACTIVE  # No: nothing halted
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_a_halt_that_failed_leaves_another_processs_halt_said(qloop, open_console, monkeypatch):
     """The window's own Halt keeps the state it is setting, so that the change feed bringing it
     back is not said as another process's (4098762). A Halt that failed (the database away)

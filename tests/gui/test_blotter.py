@@ -162,27 +162,36 @@ def test_cancel_all_offers_this_consoles_orders_or_everything_at_the_broker(blot
 @pytest.mark.parametrize("button, emitted", [(QMessageBox.StandardButton.Yes, True), (QMessageBox.StandardButton.No, False)])
 def test_halt_and_resume_need_confirmation(blotter, monkeypatch, button, emitted):
     asked = answer(monkeypatch, button)
-    halts, resumes = [], []
+    clicked, halts, resumes = [], [], []
+    blotter.halt_clicked.connect(lambda: clicked.append(True))
     blotter.halt_requested.connect(lambda: halts.append(True))
     blotter.resume_requested.connect(lambda: resumes.append(True))
     blotter.halt_button.click()
+    assert (clicked, asked) == ([True], [])  # the working count comes first, from the service (the controller's)
+    blotter.confirm_halt(2)
     assert (len(asked), halts, resumes) == (1, [True] if emitted else [], [])
     blotter.set_trading_state(TradingState.HALTED)
     assert blotter.halt_button.text() == "Resume"
     blotter.halt_button.click()
-    assert (len(asked), resumes) == (2, [True] if emitted else [])
+    assert (len(asked), resumes, clicked) == (2, [True] if emitted else [], [True])
 
 
-def test_the_halt_question_says_working_orders_stay_open_at_the_broker(blotter, monkeypatch):
-    """A halt stops sending and cancels nothing (OrderActions.halt): the question said only that
-    new orders are blocked, and a trader could believe the working orders went with it."""
+def test_the_halt_question_says_how_many_working_orders_stay_open_at_the_broker(blotter, monkeypatch):
+    """A halt stops sending and cancels nothing at the broker (OrderActions.halt): the question
+    said so without a count, where Cancel All's counts them; a trader halting with orders
+    working must know how many can still fill."""
     asked = answer(monkeypatch, QMessageBox.StandardButton.No)
-    blotter.halt_button.click()
-    [text] = asked
-    assert "Orders already working at the broker stay open and can still fill" in text
-    assert "Cancel All" in text
+    for working in (3, 1, 0):
+        blotter.confirm_halt(working)
+    many, one, none = asked
+    assert ("3 orders of this console are working at the broker and stay open after the halt: "
+            "they can still fill. Use Cancel All to cancel them.") in many
+    assert ("1 order of this console is working at the broker and stays open after the halt: "
+            "it can still fill. Use Cancel All to cancel it.") in one
+    assert "No order of this console is working at the broker" in none
     # a run's orders not sent yet are closed by the halt (services/execution/halt_unsent.py)
-    assert "not sent yet are canceled" in text and "never sent automatically after Resume" in text
+    for text in asked:
+        assert "not sent yet are canceled" in text and "never sent automatically after Resume" in text
 
 
 def _toolbar_rects(view):

@@ -40,13 +40,27 @@ DEFAULT_COLUMN_ORDER = (M.TIME, M.SYMBOL, M.SIDE, M.QUANTITY, M.STATUS, M.FILLED
 
 #: What a halt does (services.execution.actions.OrderActions.halt): it stops sending and closes
 #: the runs' orders not sent yet (services.execution.halt_unsent); the orders already at the
-#: broker are Cancel All's.
-HALT_QUESTION = ("Halt trading? Every new order and replace is blocked, and a run that is sending stops "
-                 "before its next order; cancels still go out.\n\n"
-                 "Orders of a run not sent yet are canceled: they are never sent automatically after "
-                 "Resume; preview again to send them at the prices of then.\n\n"
-                 "Orders already working at the broker stay open and can still fill: "
-                 "use Cancel All to cancel them.")
+#: broker are Cancel All's (halt_question says how many).
+HALT_STOPS = ("Halt trading? Every new order and replace is blocked, and a run that is sending stops "
+              "before its next order; cancels still go out.\n\n"
+              "Orders of a run not sent yet are canceled: they are never sent automatically after "
+              "Resume; preview again to send them at the prices of then.\n\n")
+
+
+def halt_question(working: int) -> str:
+    """The Halt question with the count of this console's orders working at the broker that the
+    halt leaves open (the service's count, as Cancel All's): without it a trader could halt
+    believing nothing more could fill."""
+    one = working == 1
+    if working:
+        left = (f"{counted(working, 'order')} of this console {'is' if one else 'are'} working at the broker "
+                f"and stay{'s' if one else ''} open after the halt: {'it' if one else 'they'} can still fill. "
+                f"Use Cancel All to cancel {'it' if one else 'them'}.")
+    else:
+        left = ("No order of this console is working at the broker. Orders entered elsewhere (TWS, other "
+                "programs) stay open and can still fill.")
+    return HALT_STOPS + left
+
 
 #: The blotter's Replace item while trading is HALTED: off, saying why (cancels still go out).
 REPLACE_WHILE_HALTED = "Replace… (trading is HALTED)"
@@ -89,6 +103,7 @@ class BlotterView(QWidget):
     replace_requested = Signal(int, object, object)  # order id, quantity, limit (Decimal | None)
     cancel_all_clicked = Signal()  # the trader asked for Cancel All: which one comes next (choose_cancel_all_scope)
     cancel_all_requested = Signal(str)  # CANCEL_CONSOLE | CANCEL_BROKER
+    halt_clicked = Signal()  # the trader asked to halt: the working count comes next (confirm_halt)
     notice = Signal(str)  # feedback for the status bar (nothing to cancel)
     halt_requested = Signal()
     resume_requested = Signal()
@@ -346,7 +361,13 @@ class BlotterView(QWidget):
         if self._trading_state is TradingState.HALTED:
             if confirm(self, "Resume trading", "Resume trading? New orders will be allowed again."):
                 self.resume_requested.emit()
-        elif confirm(self, "Halt trading", HALT_QUESTION):
+        else:  # the controller asks the service how many orders stay working, then confirm_halt
+            self.halt_clicked.emit()
+
+    def confirm_halt(self, working: int) -> None:
+        """Ask whether to halt, ``working`` being the service's count of this console's orders
+        at the broker, which the halt leaves open."""
+        if confirm(self, "Halt trading", halt_question(working)):
             self.halt_requested.emit()
 
     def copy_selected_ids(self) -> None:
