@@ -108,13 +108,15 @@ class DeskController:
         # a prefilled project (a position's), else the one selected in the snapshots panel
         current = (prefill or {}).get("project") or names.get(self.ctx.window.snapshots_view.current_project_id() or -1)
         dialog.set_projects(sorted(set(names.values())), current)
-        if not dialog.isVisible():
-            dialog.forget_sent()
         if prefill:
+            if not dialog.isVisible():
+                dialog.forget_sent()
             dialog.prefill(symbol=prefill.get("symbol", ""), side=prefill.get("side", "BUY"),
                            quantity=prefill.get("quantity"), project=prefill.get("project"))
-        elif dialog.symbol() and not dialog.isVisible():  # reopened on its symbol: its quote followed again
-            self.ctx.runner.run(self.show_quote(dialog.symbol()), what="Quote")
+        elif not dialog.isVisible():  # reopened on the fields it kept
+            if dialog.symbol():  # its quote followed again
+                self.ctx.runner.run(self.show_quote(dialog.symbol()), what="Quote")
+            dialog.check_again()  # the fields it shows show their verdict (it kept none, or an old one)
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()

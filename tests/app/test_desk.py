@@ -58,6 +58,39 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             dialog.reject()
             assert console.controller.desk.open_ticket() is dialog
             assert _ticket_verdict(dialog) == TYPE_AN_ORDER
+            # its amount emptied: the order just sent is not offered again at one click
+            assert dialog.amount_edit.text() == "" and dialog.symbol() == "AAPL" and not dialog.send_button.isEnabled()
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def test_a_reopened_ticket_shows_the_verdict_of_the_fields_it_kept(qloop, open_console):
+    """Closed during the typing's pause, the ticket kept its fields but asked no verdict (a
+    closed ticket checks nothing); reopened, it showed them under the prompt, Send off, until
+    something was edited. Reopened now, the fields it shows are checked again."""
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            QTest.keyClicks(dialog.symbol_edit, "aapl")
+            dialog.symbol_edit.editingFinished.emit()
+            await wait_for(lambda: "tick 0.01" in dialog.quote_label.text(), 10, "the quote")
+            dialog.amount_edit.setText("3")
+            dialog.amount_edit.textEdited.emit("3")
+            dialog.close()  # before the pause's check: none asked
+            assert _ticket_verdict(dialog) == TYPE_AN_ORDER and not dialog.send_button.isEnabled()
+            w.ticket_action.trigger()  # reopened on AAPL, 3 shares
+            assert console.controller.desk.ticket is dialog and dialog.amount_edit.text() == "3"
+            await wait_for(lambda: dialog.send_button.isEnabled(), 10,
+                           lambda: f"the reopened fields' verdict: {_ticket_verdict(dialog)!r}")
+            assert _ticket_verdict(dialog).startswith("Risk: passed.") and dialog.send_button.text() == "Send BUY 3 AAPL"
+            assert sim.orders() == []  # checked, nothing sent
         finally:
             await console.close()
 

@@ -30,6 +30,7 @@ from services.core.replace_rules import stepped_price
 from services.core.typed_numbers import NotANumber, typed_decimal
 
 TYPE_AN_ORDER = "Type an order: the risk verdict shows here before anything is sent."
+CHECKING = "Checking the risk of this order…"
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 TIFS = ("DAY", "GTC", "IOC")
 SHARES, NOTIONAL = "Shares", "Notional"
@@ -356,6 +357,24 @@ class OrderTicketDialog(QDialog):
             self._show_verdict(TYPE_AN_ORDER, None)
 
     _shows_sent = False
+
+    def check_again(self) -> None:
+        """Shown again on the fields it kept: their verdict is asked anew. It showed none when it
+        was closed during the typing's pause, and one it showed may no longer hold (prices,
+        positions, the risk settings moved while it was closed), and fields shown without one
+        looked checked. After a send the amount is emptied instead: the order just sent is not
+        offered again at one click (the symbol and the rest stay for the next order)."""
+        if self._shows_sent:
+            self.amount_edit.clear()
+            self._show_verdict(TYPE_AN_ORDER, None)
+        self._checked_fields = None
+        self.send_button.setEnabled(False)
+        self.send_button.setText("Send")
+        self.send_button.setStyleSheet("")
+        fields = self.fields()
+        if fields["symbol"] and (fields["quantity"] or fields["notional"]):
+            self._show_verdict(CHECKING, None)
+            self.request_check()
 
     def _show_verdict(self, text: str, ok: bool | None) -> None:
         self._shows_sent = False
