@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from PySide6.QtCore import Qt
 
 from services.domain import PositionRecord
@@ -26,6 +27,7 @@ from widgets.views.positions import (
 )
 
 NOW = datetime(2026, 11, 21, 15, 0, tzinfo=UTC)
+PANEL_AT_1366 = 490  # px: the positions panel at 1366x768 (seen under Xvfb: its tree 492 px wide)
 
 
 def _position(project_id, symbol, qty, cost, mark, realized="0"):
@@ -63,7 +65,7 @@ def _view(qtbot, records) -> PositionsView:
 def test_tree_shows_account_totals_then_projects_by_name_then_unassigned(qtbot):
     view = _view(qtbot, RECORDS)
     assert _tree(view) == [
-        ("Account DU1 (all projects)", "280.00", "9.00", [("AAPL", "33", "330.00", "9.00"), ("MSFT", "5", "-50.00", "0.00")]),
+        ("Account DU1", "280.00", "9.00", [("AAPL", "33", "330.00", "9.00"), ("MSFT", "5", "-50.00", "0.00")]),
         ("alpha", "100.00", "2.00", [("AAPL", "10", "100.00", "2.00")]),
         ("beta", "150.00", "5.00", [("AAPL", "20", "200.00", "5.00"), ("MSFT", "5", "-50.00", "0.00")]),
         ("unassigned", "30.00", "2.00", [("AAPL", "3", "30.00", "2.00")]),
@@ -93,7 +95,7 @@ def test_a_project_without_a_loaded_name_is_never_shown_by_its_id(qtbot):
     labels = [row[0] for row in _tree(view)]
     assert "7" not in labels and "(project name not loaded)" in labels
     model.set_project_names({7: "gamma"})
-    assert [row[0] for row in _tree(view)] == ["Account DU1 (all projects)", "gamma"]
+    assert [row[0] for row in _tree(view)] == ["Account DU1", "gamma"]
 
 
 USD_ACCOUNT = FxRates("USD")  # the account summary of a dollar account holding dollars only
@@ -111,7 +113,7 @@ def test_a_project_with_a_capital_shows_its_cash(qtbot):
 
 
 def test_the_p_and_l_is_in_view_in_the_right_column_of_a_laptop_and_a_long_book_name_is_elided(qtbot):
-    """The panel shares the right column (440 px on a 1366x768 screen): what is held and its P&L
+    """The panel shares the right column (440 px on a narrow layout): what is held and its P&L
     come first, and a long book name is cut to leave them room (its row's tooltip has it whole)."""
     view = _view(qtbot, RECORDS)
     view.set_capitals({"alpha": Decimal(5000)})
@@ -123,8 +125,9 @@ def test_the_p_and_l_is_in_view_in_the_right_column_of_a_laptop_and_a_long_book_
     for column in (BOOK, QUANTITY, UNREALIZED, REALIZED):
         assert header.sectionViewportPosition(column) + header.sectionSize(column) <= viewport, TREE_COLUMNS[column]
     account = view.tree.topLevelItem(0)
-    assert account.text(BOOK) == "Account DU1 (all projects)"
-    assert view.tree.columnWidth(BOOK) <= BOOK_COLUMN_CAP
+    assert account.text(BOOK) == "Account DU1"
+    assert account.toolTip(BOOK) == "Account DU1 (all projects)"  # said in full
+    assert view.tree.columnWidth(BOOK) >= BOOK_COLUMN_CAP
     alpha = next(view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())
                  if view.tree.topLevelItem(i).text(BOOK) == "alpha")
     assert alpha.toolTip(BOOK) == "alpha · capital 5,000.00 · cash 4,002.00"
@@ -218,12 +221,12 @@ def test_a_group_of_dollars_and_euros_without_rates_adds_neither_its_sums_nor_it
     view.set_capitals({"alpha": Decimal(5000), "beta": Decimal(2000)})
     view.set_exchange_rates(FxRates("USD"))
     assert _rows(view) == {
-        "Account DU1 (all projects)": ("mixed", "mixed", "mixed", ""),
+        "Account DU1": ("mixed", "mixed", "mixed", ""),
         "alpha": ("mixed", "mixed", "mixed", "capital 5,000.00 · cash: no EUR rate"),
         "beta": ("1,050.00", "50.00", "1.00", "capital 2,000.00 · cash: no EUR rate"),  # euros only: as they are
         "unassigned": ("2,200.00", "200.00", "5.00", ""),
     }
-    account = _tooltip(view, "Account DU1 (all projects)", UNREALIZED)
+    account = _tooltip(view, "Account DU1", UNREALIZED)
     assert account.splitlines()[1:] == ["EUR: market 3,150.00 · unrealized 150.00 · realized 4.00",
                                         "USD: market 3,300.00 · unrealized 300.00 · realized 7.00",
                                         "not added up: no EUR rate from the broker yet"]
@@ -240,7 +243,7 @@ def test_with_the_accounts_rates_a_mixed_group_shows_its_sums_and_cash_in_the_ba
     view.set_exchange_rates(EURUSD)
     assert _rows(view) == {
         # 3,300 + 3,150 x 1.10; 300 + 150 x 1.10; 7 + 4 x 1.10
-        "Account DU1 (all projects)": ("6,765.00", "465.00", "11.40", ""),
+        "Account DU1": ("6,765.00", "465.00", "11.40", ""),
         # cash: 5,000 - (1,000 + 2,000 x 1.10) + (2 + 3 x 1.10)
         "alpha": ("3,410.00", "210.00", "5.30", "capital 5,000.00 · cash 1,805.30"),
         # euros as they are; cash 2,000 - 1,000 x 1.10 + 1 x 1.10
@@ -248,7 +251,7 @@ def test_with_the_accounts_rates_a_mixed_group_shows_its_sums_and_cash_in_the_ba
         "unassigned": ("2,200.00", "200.00", "5.00", ""),
     }
     assert "sums and cash in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "alpha", MARKET).splitlines()
-    assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "Account DU1 (all projects)", MARKET)
+    assert "sums in USD at today's rates (1 EUR = 1.1 USD)" in _tooltip(view, "Account DU1", MARKET)
     beta = _tooltip(view, "beta", ACCOUNT).splitlines()
     assert "sums in EUR" in beta and "cash in USD at today's rates (1 EUR = 1.1 USD)" in beta
 
@@ -404,10 +407,48 @@ def test_before_any_mark_the_group_rows_and_totals_do_not_read_zero(qtbot):
     they read 0.00, a flat P&L, before. A mark then shows the figures."""
     view = _view(qtbot, [_unmarked(None, "AAPL", 10, 100), _unmarked(1, "AAPL", 10, 100)])
     assert _tree(view) == [
-        ("Account DU1 (all projects)", "", "0.00", [("AAPL", "10", "", "0.00")]),
+        ("Account DU1", "", "0.00", [("AAPL", "10", "", "0.00")]),
         ("alpha", "", "0.00", [("AAPL", "10", "", "0.00")]),
     ]
     assert view.totals_label.text() == "1 position · unrealized no mark · realized 0.00"
     view.model.reset([_position(None, "AAPL", 10, 100, 110), _position(1, "AAPL", 10, 100, 110)])
     assert [row[1] for row in _tree(view)] == ["100.00", "100.00"]
     assert view.totals_label.text() == "1 position · unrealized 100.00 · realized 0.00"
+
+
+def _title_room(view: PositionsView) -> int:
+    """What a group's title has of the book column: the column less the root's branch indent and
+    a cell's margins (the text is elided in less)."""
+    return view.tree.columnWidth(BOOK) - view.tree.indentation() - PositionsView.CELL_PADDING
+
+
+@pytest.mark.parametrize("width", [PANEL_AT_1366, 600])
+def test_the_group_titles_are_whole_when_the_panel_has_room_beside_the_p_and_l(qtbot, width):
+    """At 1366x768 the group rows read "Account DU1…" and "Demo mome…": the book column kept to
+    130 px whatever room the panel had. It is as wide as its longest title now, as long as the
+    quantity and the P&L stay in view; resized narrower, it gives the room back."""
+    from PySide6.QtGui import QFont, QFontMetrics
+
+    from tests.gui.showing import shown
+
+    records = [replace(_position(None, "AAPL", 10, 100, 110), account="DU1234567"),
+               replace(_position(3, "AAPL", 10, 100, 110), account="DU1234567")]
+    model = PositionsModel(project_names={3: "Demo momentum"})
+    view = PositionsView(model)
+    model.reset(records)
+    shown(qtbot, view, (width, 300))
+    bold = QFont(view.tree.font())
+    bold.setBold(True)
+    metrics = QFontMetrics(bold)
+    titles = [view.tree.topLevelItem(i).text(BOOK) for i in range(view.tree.topLevelItemCount())]
+    assert titles[0].startswith("Account DU1234567") and titles[1] == "Demo momentum"
+    for title in titles:
+        assert _title_room(view) >= metrics.horizontalAdvance(title), (title, view.tree.columnWidth(BOOK))
+    header, viewport = view.tree.header(), view.tree.viewport().width()
+    for column in (BOOK, QUANTITY, UNREALIZED, REALIZED):
+        assert header.sectionViewportPosition(column) + header.sectionSize(column) <= viewport, TREE_COLUMNS[column]
+    view.resize(440, 300)  # the right column of a narrower layout: the P&L first, the title elided
+    qtbot.waitUntil(lambda: view.tree.viewport().width() < 440, timeout=2000)
+    viewport = view.tree.viewport().width()
+    for column in (BOOK, QUANTITY, UNREALIZED, REALIZED):
+        assert header.sectionViewportPosition(column) + header.sectionSize(column) <= viewport, TREE_COLUMNS[column]

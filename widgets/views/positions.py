@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from PySide6.QtCore import QPoint, QRegularExpression, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox,
@@ -50,7 +50,12 @@ ALL_PROJECTS = "All projects"
 TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market", "Avg cost", "Account")
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
 FIGURES = range(QUANTITY, ACCOUNT)
-BOOK_COLUMN_CAP = 130  # px: a longer book name is elided (its row's tooltip has it whole)
+# px: the book column's width when the panel has no more room than the P&L needs (a longer book
+# name is elided then, its row's tooltip has it whole); with room to spare it is as wide as its
+# longest name ("Account DU1234567", "Demo momentum" were cut at 130 px)
+BOOK_COLUMN_CAP = 130
+# what stays in view beside the book column, whatever its names: what is held and its P&L
+KEPT_IN_VIEW = (QUANTITY, UNREALIZED, REALIZED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,15 @@ _Shown = tuple[QTreeWidgetItem, _Row, list[tuple[QTreeWidgetItem, _Row]]]
 
 
 def group_label(group: BookGroup) -> str:
+    """The group's row title: short, so that it reads whole beside the P&L ("Account DU1234567
+    (all projects)" was cut to "Account DU1234567 (all proje…" in the panel at 1366x768)."""
+    if group.kind == "account":
+        return f"Account {group.name}"
+    return group.name
+
+
+def group_title(group: BookGroup) -> str:
+    """The group said in full (its row's tooltip): the account's row counts every project's lines."""
     if group.kind == "account":
         return f"Account {group.name} (all projects)"
     return group.name
@@ -122,6 +136,8 @@ class PositionsView(QWidget):
         self._line_rows: dict[tuple, tuple[PositionRecord, _Row]] = {}  # (group key, account, symbol) -> (record, row)
         self._bold = QFont()
         self._bold.setBold(True)
+        # resized: the book column takes the room the quantity and the P&L leave
+        self.tree.viewport().installEventFilter(self)
         self.tree.itemCollapsed.connect(lambda item: self._collapsed.add(item.data(BOOK, Qt.ItemDataRole.UserRole)))
         self.tree.itemExpanded.connect(lambda item: self._collapsed.discard(item.data(BOOK, Qt.ItemDataRole.UserRole)))
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -240,7 +256,7 @@ class PositionsView(QWidget):
             texts[BOOK], texts[MARKET], texts[ACCOUNT] = label, _sum_text(figures.market_value, figures), money
             unrealized, realized = figures.unrealized_pnl, figures.realized_pnl
             texts[UNREALIZED], texts[REALIZED] = _sum_text(unrealized, figures), _sum_text(realized, figures)
-            tooltip = "\n".join([" · ".join(filter(None, (label, money))),
+            tooltip = "\n".join([" · ".join(filter(None, (group_title(group), money))),
                                   *_currency_notes(figures, group.capital is not None)])
             head = _Row((group.kind, group.name), tuple(texts), unrealized, realized, tooltip, None)
             # a project's own shares (Flatten sells only those); account and unassigned rows: no project
@@ -333,17 +349,26 @@ class PositionsView(QWidget):
     def _size_columns(self, longest: dict[int, str], bold: QFont) -> None:
         """The book and the figures as wide as their longest text (by characters: figures and
         symbols are near monospace; measured in bold, as the groups' rows are) and their title, the
-        book at most ``BOOK_COLUMN_CAP``. One measurement per column: Qt's own sizing to contents
-        asked every row's size hint at each rebuild (35 ms for 600 lines, a rebuild per change)."""
+        book at most the room the quantity and the P&L leave in view (``BOOK_COLUMN_CAP`` at
+        least). One measurement per column: Qt's own sizing to contents asked every row's size
+        hint at each rebuild (35 ms for 600 lines, a rebuild per change)."""
         text_metrics = QFontMetrics(bold)
         header_metrics = self.tree.header().fontMetrics()
-        for column in (BOOK, *FIGURES):
+        widths = {}
+        for column in (*FIGURES, BOOK):  # the book last: it takes the room the figures leave
             width = max(text_metrics.horizontalAdvance(longest.get(column, "")) + self.CELL_PADDING,
                         header_metrics.horizontalAdvance(TREE_COLUMNS[column]) + self.HEADER_PADDING)
             if column == BOOK:
-                width = min(width + 2 * self.tree.indentation(), BOOK_COLUMN_CAP)
+                room = self.tree.viewport().width() - sum(widths[kept] for kept in KEPT_IN_VIEW)
+                width = min(width + 2 * self.tree.indentation(), max(BOOK_COLUMN_CAP, room))
+            widths[column] = width
             if self.tree.columnWidth(column) != width:
                 self.tree.setColumnWidth(column, width)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._size_columns(self._longest, self._bold)
+        return super().eventFilter(watched, event)
 
     @staticmethod
     def _colour(item: QTreeWidgetItem, row: _Row) -> None:
