@@ -299,6 +299,28 @@ def test_chart_amounts_are_plain_numbers_and_an_empty_chart_shows_the_last_minut
     assert charts.equity_plot.getAxis("right").isVisible() and not charts.progress_plot.getAxis("right").isVisible()
 
 
+def test_the_run_progress_chart_without_a_run_says_so_instead_of_an_amount_axis(qtbot):
+    """Before any run the chart drew pyqtgraph's default range, a 0.2 to 0.8 "notional" axis of
+    no run at all; it says there is no run yet, centred, until a run's fills or target come."""
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.views.charts import NO_RUN, ChartsView
+
+    charts = shown(qtbot, ChartsView(), (900, 300))
+    plot, label = charts.progress_plot, charts.no_run_label
+    box = plot.getViewBox()
+    assert not plot.getAxis("left").isVisible()
+    assert label.isVisible() and label.textItem.toPlainText() == NO_RUN
+    assert (round(label.pos().x()), round(label.pos().y())) == (round(box.width() / 2), round(box.height() / 2))
+    t0 = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
+    charts.set_run_progress([(t0 + timedelta(seconds=s), Decimal(1000 * s)) for s in range(4)], Decimal(5000))
+    assert plot.getAxis("left").isVisible() and not label.isVisible()
+    charts.set_run_progress([], Decimal(5000))  # executed, nothing filled yet: its target on an axis
+    assert plot.getAxis("left").isVisible() and not label.isVisible()
+    charts.set_run_progress([], None)
+    assert not plot.getAxis("left").isVisible() and label.isVisible()
+
+
 def _axis_label_rects(axis):
     """The tick labels' rectangles as pyqtgraph draws them (its paint()'s own draw specs)."""
     from PySide6.QtGui import QImage, QPainter
@@ -341,6 +363,9 @@ def test_chart_amount_labels_never_overlap_however_short_the_plot(qtbot, height,
         for _ in range(2):  # painted, then laid out again: an axis widens to its labels after a paint
             charts.grab()
             QApplication.processEvents()
+        if index == 0 and not with_data:  # no run: no amount axis at all (it says there is no run)
+            assert not plot.getAxis("left").isVisible()
+            continue
         for side in ("left", "right") if index == 2 else ("left",):
             rects = _axis_label_rects(plot.getAxis(side))
             assert rects, (side, "no amount label at all")

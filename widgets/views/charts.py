@@ -115,6 +115,11 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     return title_when_tall(plot)
 
 
+#: What the run-progress chart says before it has a run to show (no fills and no target): its
+#: empty plot showed pyqtgraph's default 0.2-0.8 "notional" axis, amounts of no run at all.
+NO_RUN = "No run yet: a run's filled notional and its target show here once a plan is executed"
+
+
 class ChartsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,6 +132,12 @@ class ChartsView(QWidget):
                                            labelOpts={"position": 0.92})
         self.progress_plot.addItem(self.target_line)
         self.target_line.setVisible(False)
+        # in the view box's own pixels (not the data's): centred whatever the ranges
+        box = self.progress_plot.getViewBox()
+        self.no_run_label = pg.TextItem(NO_RUN, anchor=(0.5, 0.5))
+        self.no_run_label.setParentItem(box)
+        box.sigResized.connect(self._place_no_run_label)
+        self._show_whether_a_run(False)
 
         self.prices_plot = _plot("Fill price vs reference", "price")
         self.symbol_combo = QComboBox()
@@ -193,6 +204,7 @@ class ChartsView(QWidget):
         background, foreground = ("#1a1d22", "#d7dae0") if name == "dark" else ("#ffffff", "#1f2329")
         legend_fill = (30, 33, 39, 200) if name == "dark" else (255, 255, 255, 220)
         self.target_line.label.setColor(foreground)  # pyqtgraph's light grey all but vanished on white
+        self.no_run_label.setColor(foreground)
         for plot in self.plots():
             plot.setBackground(background)
             for axis in ("left", "bottom", "right"):
@@ -233,9 +245,23 @@ class ChartsView(QWidget):
         """Cumulative filled notional over time, and the run's target notional."""
         self.filled_curve.setData(_xs(points), _ys(points))
         _show_times(self.progress_plot, _xs(points))
+        self._show_whether_a_run(bool(points) or target is not None)
         self.target_line.setVisible(target is not None)
         if target is not None:
             self.target_line.setValue(float(target))
+
+    def _show_whether_a_run(self, has_run: bool) -> None:
+        """No run: the chart says so, and shows no amount axis (it would be pyqtgraph's 0 to 1)."""
+        self.no_run_label.setVisible(not has_run)
+        if has_run:
+            self.progress_plot.showAxis("left")
+        else:
+            self.progress_plot.hideAxis("left")
+        self._place_no_run_label()
+
+    def _place_no_run_label(self, *_args) -> None:
+        box = self.progress_plot.getViewBox()
+        self.no_run_label.setPos(box.width() / 2, box.height() / 2)
 
     # -- fill prices ------------------------------------------------------------------------
 
