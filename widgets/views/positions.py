@@ -354,7 +354,7 @@ class PositionsView(QWidget):
         hint at each rebuild (35 ms for 600 lines, a rebuild per change)."""
         text_metrics = QFontMetrics(bold)
         header_metrics = self.tree.header().fontMetrics()
-        widths = {}
+        widths: dict[int, int] = {}
         for column in (*FIGURES, BOOK):  # the book last: it takes the room the figures leave
             width = max(text_metrics.horizontalAdvance(longest.get(column, "")) + self.CELL_PADDING,
                         header_metrics.horizontalAdvance(TREE_COLUMNS[column]) + self.HEADER_PADDING)
