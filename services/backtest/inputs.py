@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.core.bars import day_problem, iso_day
+from services.core.snapshot_rows import cell_count_problem
 from services.core.snapshots import SnapshotItem, parse_snapshot_file, parse_snapshot_text
 from services.core.trading_hours import NEW_YORK
 from services.db.limits import snapshot_limits
@@ -168,6 +169,11 @@ def _read_dated_csv(path: Path, projects: list[str]) -> list[DatedSnapshot]:
             if not project:
                 problems.append(f"{path.name}: line {line}, column project: no project named (the file has a project column)")
                 continue
+        # as a snapshot file's row (regrouped by day, it would be padded or cut to the header)
+        wrong_count = cell_count_problem(row, header)
+        if wrong_count is not None:
+            problems.append(f"{path.name}: line {line}: {wrong_count[1]}")
+            continue
         groups.setdefault((project, day), []).append((line, row))
     found: list[DatedSnapshot] = []
     for (project, day), rows in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):

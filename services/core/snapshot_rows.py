@@ -87,18 +87,9 @@ def csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
                 if any(p.code in ("missing_column", "duplicate_column") for p in problems):
                     return None
                 continue
-            if len(raw) > len(header) and any(cell.strip() for cell in raw[len(header):]):
-                problems.append(
-                    SnapshotProblem(line, None, "extra_cells", f"{len(raw)} cells but the header has {len(header)} columns")
-                )
-            # a short row is a cut or shifted line as much as a long one is: "NVDA,0.20" under
-            # "symbol,weight,price" is refused, "NVDA,0.20," (the price left empty) is not
-            missing = [name for name in header[len(raw):] if name]
-            if missing:
-                problems.append(SnapshotProblem(
-                    line, None, "missing_cells",
-                    f"{len(raw)} cells but the header has {len(header)} columns: no cell for "
-                    f"{', '.join(missing)} (an empty value still needs its comma)"))
+            wrong_count = cell_count_problem(raw, header)
+            if wrong_count is not None:
+                problems.append(SnapshotProblem(line, None, *wrong_count))
             values = {name: (raw[i] if i < len(raw) else "") for i, name in enumerate(header)}
             rows.append((line, values))
     except csv.Error as exc:
@@ -108,6 +99,21 @@ def csv_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
         problems.append(SnapshotProblem(1, None, "empty_file", "the file is empty"))
         return None
     return rows
+
+
+def cell_count_problem(cells: list[str], header: list[str]) -> tuple[str, str] | None:
+    """(code, message) when a CSV row's cells do not fit its header: more cells (not blank), or
+    fewer, a cut or shifted line as much as a long one is: "NVDA,0.20" under
+    "symbol,weight,price" is refused, "NVDA,0.20," (the price left empty) is not, nor a row
+    without the cell of an unnamed last column (a header's trailing comma)."""
+    if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
+        return "extra_cells", f"{len(cells)} cells but the header has {len(header)} columns"
+    missing = [name for name in header[len(cells):] if name]
+    if missing:
+        said = (f"{len(cells)} cells but the header has {len(header)} columns: no cell for "
+                f"{', '.join(missing)} (an empty value still needs its comma)")
+        return "missing_cells", said
+    return None
 
 
 _SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}

@@ -118,3 +118,23 @@ def test_a_folder_file_named_with_one_date_twice_is_dated_by_it(tmp_path):
     (tmp_path / "alpha-2024-01-09-v2-2024-01-09.csv").write_text("symbol,weight\nAAA,0.5\n")
 
     assert [s.day for s in read_snapshots(tmp_path)] == [date(2024, 1, 9)]
+
+
+def test_a_dated_csv_row_with_fewer_or_more_cells_than_the_header_is_named_as_in_a_snapshot_file(tmp_path):
+    """Regrouped by day, a row was padded with empty cells and cut to the header's columns before
+    the snapshot parser read it: a short row ("BBB,..." with no price) and one with an extra cell
+    passed in silence, though a snapshot file refuses both. Each is named by its line."""
+    csv = tmp_path / "weights.csv"
+    csv.write_text("date,symbol,weight,price\n"
+                   "2024-02-01,AAA,0.5,10\n"
+                   "2024-02-01,BBB,0.25\n"
+                   "2024-03-01,CCC,0.5,20,oops\n"
+                   "2024-03-01,DDD,0.25,\n")
+
+    with pytest.raises(SnapshotInputError) as refused:
+        read_snapshots(csv)
+
+    assert refused.value.problems == [
+        "weights.csv: line 3: 3 cells but the header has 4 columns: no cell for price (an empty value still needs its comma)",
+        "weights.csv: line 4: 5 cells but the header has 4 columns",
+    ]
