@@ -5,7 +5,12 @@ Every execution counts once, keyed by its base exec id: a correction (a later re
 same execution) replaces the earlier revision instead of adding to it. Slippage is volume
 weighted against each order's reference price (the plan's), signed so that a positive number is a
 cost (bought above, or sold below, the reference). Notionals are in the base currency (the
-order's exchange rate from the plan), so progress compares with the plan's gross notional.
+order's exchange rate from the plan).
+
+Progress counts the filled shares at the plan's reference prices, as the plan's gross notional
+counts the planned ones: like with like, so a plan filled in full reads "48,863 of 48,863", never
+"48,903 of 48,863 filled" (the fills' prices, a trader read that as overfilled). What the fills
+cost at their own prices is ``traded_notional``; the difference is the slippage, said apart.
 
 Only the plan's own orders count (and the replacements that descend from them): the day's run of
 a snapshot is reused, so a second preview of the same snapshot is a new plan of the same run, and
@@ -54,16 +59,17 @@ class SymbolSlippage:
 @dataclass(frozen=True, slots=True)
 class ProgressSnapshot:
     run_id: int | None
-    filled_notional: Decimal
+    filled_notional: Decimal  # the filled shares at the plan's reference prices: compares with target_notional
     target_notional: Decimal
     working: int
-    points: tuple[tuple[datetime, Decimal], ...]  # cumulative filled notional over time
+    points: tuple[tuple[datetime, Decimal], ...]  # cumulative filled_notional over time
     fill_points: Mapping[str, tuple[tuple[datetime, Decimal], ...]] = field(default_factory=dict)
     references: Mapping[str, Decimal] = field(default_factory=dict)
     slippage: Mapping[str, SymbolSlippage] = field(default_factory=dict)
     slippage_bps: Decimal | None = None  # the whole run's, volume-weighted
     plan_id: int | None = None  # the plan followed (a run's second plan is told apart from its first)
     status: RunStatus | None = None  # the run's stored state, when read (a run followed again after a restart)
+    traded_notional: Decimal = ZERO  # the same fills at their own prices (in the base currency)
 
     @property
     def settled(self) -> bool:
@@ -78,10 +84,14 @@ class ProgressSnapshot:
         plan = f", plan {self.plan_id}" if self.plan_id is not None else ""
         state = f" ({self.status})" if self.status is not None else ""
         text = f"run {self.run_id}{plan}{state}: {self.filled_notional:,.0f} of {self.target_notional:,.0f} filled"
+        if self.filled_notional:
+            text += " at the plan's prices"
         if self.working:
             text += f" · {self.working} working"
         if self.slippage_bps is not None:
             text += f" · slippage {self.slippage_bps:+.1f} bps"
+            if f"{self.traded_notional:,.0f}" != f"{self.filled_notional:,.0f}":
+                text += f" ({self.traded_notional:,.0f} at the fill prices)"
         return text
 
 
@@ -174,7 +184,7 @@ class RunProgress:
 
     def _snapshot(self, now: datetime) -> ProgressSnapshot:
         counted = self._counted_orders()
-        filled = ZERO
+        filled = traded = ZERO
         per_symbol: dict[str, list[Decimal]] = {}  # symbol -> [quantity, quantity*price, signed cost, reference notional]
         fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
         run_cost = run_reference = ZERO
@@ -183,12 +193,14 @@ class RunProgress:
                 continue  # another plan's order of the same run
             plan = self._plan_of(self._orders[fill.order_id])
             rate = plan.fx_rate if plan is not None else Decimal(1)
-            filled += fill.quantity * fill.price * rate
+            reference = plan.reference_price if plan is not None else None
+            traded += fill.quantity * fill.price * rate
+            # an order the plan priced at nothing counts at its fill price (its notional is not in the target)
+            filled += fill.quantity * (reference or fill.price) * rate
             totals = per_symbol.setdefault(fill.symbol, [ZERO, ZERO, ZERO, ZERO])
             totals[0] += fill.quantity
             totals[1] += fill.quantity * fill.price
             fill_points.setdefault(fill.symbol, []).append((fill.fill_time, fill.price))
-            reference = plan.reference_price if plan is not None else None
             if reference:
                 cost = shortfall(fill.side, fill.price, reference, fill.quantity)
                 totals[2] += cost
@@ -204,4 +216,4 @@ class RunProgress:
         return ProgressSnapshot(
             self.run_id, filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in fill_points.items()}, references, slippage,
-            shortfall_bps(run_cost, run_reference), self.plan_id, self.status)
+            shortfall_bps(run_cost, run_reference), self.plan_id, self.status, traded)

@@ -41,19 +41,42 @@ def test_volume_weighted_slippage_signed_as_a_cost():
     # (10 x 1 + 20 x 0.5) / (30 x 100) = 66.7 bps, not the plain mean of 100 and 50
     assert aapl.quantity == D(30) and round(aapl.bps, 1) == D("66.7")
     assert snap.slippage["MSFT"].bps == D(50)  # sold 2 below the reference: a cost
-    assert snap.filled_notional == D(10 * 101 + 20 * D("100.5") + 10 * 398)
+    assert snap.traded_notional == D(10 * 101 + 20 * D("100.5") + 10 * 398)  # at the fills' own prices
+    assert snap.filled_notional == D(30 * 100 + 10 * 400)  # at the plan's, as its target
     assert snap.working == 2 and "slippage +" in snap.text
+
+
+def test_a_plan_filled_in_full_at_other_prices_reads_filled_not_overfilled():
+    """Walked in the demo: the bar read "48,903 of 48,863 filled", the fills' notional at their
+    prices against the plan's at its reference prices; a trader read it as overfilled. The
+    progress counts the filled shares at the plan's prices; the fills' own notional is said with
+    the slippage."""
+    progress = RunProgress()
+    progress.reset(7, {"A": PlannedOrder("AAPL", Side.BUY, D("100")), "M": PlannedOrder("MSFT", Side.SELL, D("400"))},
+                   D("7000"))  # 30 x 100 + 10 x 400
+    orders = [_order(1, "A", "AAPL", Side.BUY, 30, OrderState.FILLED), _order(2, "M", "MSFT", Side.SELL, 10, OrderState.FILLED)]
+    # AAPL bought 1 above its reference, MSFT sold 1 above its: 30 + 10 more notional at the fills' prices
+    fills = [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 30, "101"), _fill(2, 2, "e2.01.01", "MSFT", Side.SELL, 10, "401")]
+    snap = progress.apply(orders, fills, now=T0)
+    assert snap.filled_notional == snap.target_notional == D(7000)
+    assert snap.traded_notional == D(7040)
+    # (30 x 1 - 10 x 1) / 7,000 = +28.6 bps
+    assert snap.text == "run 7: 7,000 of 7,000 filled at the plan's prices · slippage +28.6 bps (7,040 at the fill prices)"
+    half = RunProgress()
+    half.reset(7, {"A": PlannedOrder("AAPL", Side.BUY, D("100"))}, D("3000"))
+    snap = half.apply([_order(1, "A", "AAPL", Side.BUY, 30)], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 15, "100")], now=T0)
+    assert snap.text == "run 7: 1,500 of 3,000 filled at the plan's prices · 1 working · slippage +0.0 bps"
 
 
 def test_a_correction_replaces_its_earlier_revision_and_a_fill_counts_once():
     progress = _progress()
     progress.apply([_order(1, "A", "AAPL", Side.BUY, 10)], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101")], now=T0)
     again = progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101")], now=T0)  # the same fill twice
-    assert again.filled_notional == D(1010)
+    assert again.traded_notional == D(1010) and again.filled_notional == D(1000)
     corrected = progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", superseded=True),
                                     _fill(2, 1, "e1.01.02", "AAPL", Side.BUY, 10, "100.9")], now=T0 + timedelta(seconds=1))
-    assert corrected.filled_notional == D(1009) and corrected.slippage["AAPL"].bps == D(90)
-    assert [p for _, p in corrected.points] == [D(1010), D(1009)]
+    assert corrected.traded_notional == D(1009) and corrected.slippage["AAPL"].bps == D(90)
+    assert [p for _, p in corrected.points] == [D(1000)]  # the same 10 shares filled: no progress made by the correction
     assert corrected.fill_points["AAPL"] == ((T0, D("100.9")),)
 
 
@@ -70,7 +93,8 @@ def test_fills_before_their_order_and_other_runs():
 def test_a_foreign_fill_counts_in_the_base_currency():
     progress = _progress()
     snap = progress.apply([_order(3, "S", "SAP", Side.BUY, 10)], [_fill(1, 3, "s1.01.01", "SAP", Side.BUY, 10, "202")], now=T0)
-    assert snap.filled_notional == D("2222.00") and snap.slippage["SAP"].bps == D(100)
+    assert snap.traded_notional == D("2222.00") and snap.slippage["SAP"].bps == D(100)
+    assert snap.filled_notional == D("2200.00")  # 10 x the plan's 200 x 1.10
 
 
 def test_a_second_plan_of_the_same_run_counts_only_its_own_orders_and_their_replacements():
@@ -143,7 +167,8 @@ def test_a_replacements_fills_are_judged_against_the_plan_it_stands_for_as_the_t
     sap = replace(_order(4, "S-R1", "SAP", Side.BUY, 10), replaces_order_id=5)
     root = _order(5, "S", "SAP", Side.BUY, 10, status=OrderState.CANCELED)
     euro = progress.apply([root, sap], [_fill(3, 4, "e3.01.01", "SAP", Side.BUY, 10, "200")], now=T0)
-    assert euro.filled_notional == D(100 * 101) + D(10 * 398) + D(10 * 200) * D("1.10")
+    assert euro.traded_notional == D(100 * 101) + D(10 * 398) + D(10 * 200) * D("1.10")
+    assert euro.filled_notional == D(100 * 100) + D(10 * 400) + D(10 * 200) * D("1.10")  # the plan's prices
 
 
 def test_an_older_state_of_an_order_read_late_does_not_replace_a_newer_one():
