@@ -216,13 +216,25 @@ class RiskRule:
 def order_value(order: OrderDraft) -> Decimal | None:
     """What an order can cost, in the base currency: a limit order (STP LMT too) at its limit, a
     stop order at its stop price (or the reference when that is further away), a market order at
-    its reference."""
+    its reference. The one value of an order's size: the rules measure it (max_order_notional,
+    the account's buying power) and the order ticket shows it (``order_value_bound`` says how it
+    bounds the money), so the trader reads the figure the rules judged (the ticket said a buy
+    limit below the market at the market's price: more than it can cost)."""
     if order.order_type.has_limit and order.limit_price is not None:
         return order.quantity * order.limit_price * order.fx_rate
     if order.order_type is OrderType.STP and order.stop_price is not None:
         stop_value = order.quantity * order.stop_price * order.fx_rate
         return stop_value if order.notional is None else max(stop_value, order.notional)
     return order.notional
+
+
+def order_value_bound(order: OrderDraft) -> str:
+    """How ``order_value`` bounds the money the order trades, in a ticket's words: a limit fills
+    at the limit or better, so a buy's value at its limit is "at most" what it pays and a sell's
+    "at least" what it gets; an order valued at a price of the moment (market, stop) is "about"."""
+    if order.order_type.has_limit and order.limit_price is not None:
+        return "at most" if order.side is Side.BUY else "at least"
+    return "about"
 
 
 @dataclass(repr=False)

@@ -76,8 +76,33 @@ async def test_a_ticket_shows_its_verdict_then_fills_as_a_one_order_plan(stack):
 
 async def test_a_ticket_by_notional_buys_whole_shares_at_the_price_of_the_moment(stack):
     stack.sim.set_price("MSFT", "300")
-    check = await _manual(stack).check(Ticket.of("MSFT", "BUY", notional="1000"))
+    check = await _manual(stack).check(Ticket.of("MSFT", "BUY", notional=Decimal(1000)))
     assert check.draft.quantity == Decimal(3) and check.draft.reference_price == Decimal(300)
+
+
+async def test_a_limit_ticket_is_valued_at_its_limit_as_the_risk_rule_measures_it(stack):
+    """Walked in the demo: BUY 10 AAPL LMT 98 with AAPL at 100 read "about 1,000.00 USD", at the
+    market's price; it fills at 98 or lower, and max_order_notional measured it at 980. The ticket
+    now says the rules' value (services.core.risk.order_value) and how it bounds the money."""
+    from services.core.risk_measures import risk_decisions
+
+    stack.sim.set_price("AAPL", "100")
+    manual = _manual(stack)
+
+    def said_and_measured(check) -> tuple[str, Decimal]:
+        [notional] = [d.measured for d in risk_decisions(check.report) if d.rule == "max_order_notional"]
+        return check.summary().split(" · position")[0], Decimal(notional)
+
+    below = await manual.check(Ticket.of("AAPL", "BUY", quantity="10", order_type="LMT", limit_price="98"))
+    assert said_and_measured(below) == ("10 AAPL LMT limit 98.00 DAY · at most 980.00 USD at the limit", Decimal(980))
+    above = await manual.check(Ticket.of("AAPL", "BUY", quantity="10", order_type="LMT", limit_price="101"))
+    # a limit the market is through fills near the market: said beside the bound
+    assert said_and_measured(above) == (("10 AAPL LMT limit 101.00 DAY · at most 1,010.00 USD at the limit "
+                                         "(about 1,000.00 at the market 100.00)"), Decimal(1010))
+    sell = await manual.check(Ticket.of("AAPL", "SELL", quantity="10", order_type="LMT", limit_price="102"))
+    assert said_and_measured(sell) == ("10 AAPL LMT limit 102.00 DAY · at least 1,020.00 USD at the limit", Decimal(1020))
+    market = await manual.check(Ticket.of("AAPL", "BUY", quantity="10"))
+    assert said_and_measured(market) == ("10 AAPL MKT DAY · about 1,000.00 USD", Decimal(1000))
 
 
 async def test_a_confirmed_notional_ticket_sends_the_shares_its_check_showed_though_the_price_moved(stack):
@@ -85,7 +110,7 @@ async def test_a_confirmed_notional_ticket_sends_the_shares_its_check_showed_tho
     notional would be 4 shares. Exactly the 3 confirmed go (risk checked again at 240), or nothing."""
     stack.sim.set_price("MSFT", "300")
     manual = _manual(stack)
-    ticket = Ticket.of("MSFT", "BUY", notional="1000")
+    ticket = Ticket.of("MSFT", "BUY", notional=Decimal(1000))
     check = await manual.check(ticket)
     assert (check.draft.quantity, check.action()) == (Decimal(3), "BUY 3 MSFT")
     stack.sim.set_price("MSFT", "240")
