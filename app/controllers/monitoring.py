@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 EQUITY_SAMPLE_MS = 5_000
 MARKS_EVERY_N_SAMPLES = 3  # position marks every 15 s: market data shares IB's 45 msg/s budget
+# after fills, their symbols are marked at the market this soon (once per burst of fills, only
+# those symbols): a fill's price is no market price to value a holding at (it paid the spread and
+# the slippage, IB's P&L values it at the market), and the Positions panel read up to 15 s of a
+# P&L short of the Account panel's (IB's reqPnL) by them, about 40 USD after the demo's run
+FILL_MARKS_DELAY_MS = 1_000
 
 RunChanges = Callable[[Iterable[OrderRecord], Iterable[FillRecord]], None]
 
@@ -46,6 +51,12 @@ class MonitoringController:
         # threads, the broker's prices), and an older answer must not replace a newer one
         self._equity_asked = NewestAnswer()
         self._marks_asked = NewestAnswer()
+        self._fill_marks_asked = NewestAnswer()  # the marks of the symbols just filled (a pass of their own)
+        self._filled_symbols: set[str] = set()
+        self._fill_marks_timer = QTimer(parent)
+        self._fill_marks_timer.setSingleShot(True)
+        self._fill_marks_timer.setInterval(FILL_MARKS_DELAY_MS)
+        self._fill_marks_timer.timeout.connect(self._mark_filled_symbols)
         self._capitals_asked = NewestAnswer()  # each Settings save asks again
         self._names_asked = NewestAnswer()  # each new project's first position asks again
         w, stack = ctx.window, ctx.stack
@@ -76,6 +87,7 @@ class MonitoringController:
     def stop(self) -> list:
         """Stop the timer; returns the unsubscribe callables (the coordinator calls them)."""
         self._equity_timer.stop()
+        self._fill_marks_timer.stop()
         self.history.stop()
         unsubscribe, self._unsubscribe = self._unsubscribe, []
         return unsubscribe
@@ -117,6 +129,10 @@ class MonitoringController:
             # a project created since the names were loaded: the tree shows projects by name
             self.ctx.runner.run(self._reload_project_names(), what="Project names")
         w.activity_log.note_changes(changes)  # fills and rejections in the activity log
+        if changes.fills:
+            self._filled_symbols.update(f.symbol for f in changes.fills)
+            if not self._fill_marks_timer.isActive():  # not restarted: a long burst is marked as it goes
+                self._fill_marks_timer.start()
         if changes.fills or changes.orders:
             self._on_run_changes(changes.orders, changes.fills)
 
@@ -220,13 +236,23 @@ class MonitoringController:
         self.equity_points = equity_points(history)
         self.ctx.window.charts_view.set_equity(self.equity_points)
 
-    async def mark_positions(self) -> None:
-        """Market prices for the held symbols (as the database holds them), so the positions
-        panel shows unrealized P&L. The positions are read before the broker is asked: a fill
-        handed to the panel meanwhile, or a newer pass's rows, are not taken back by them."""
-        ticket = self._marks_asked.ask()
+    async def mark_positions(self, symbols: set[str] | None = None) -> None:
+        """Market prices for the held symbols (as the database holds them; ``symbols``: only
+        those), so the positions panel shows unrealized P&L. The positions are read before the
+        broker is asked: a fill handed to the panel meanwhile, or a newer pass's rows, are not
+        taken back by them."""
+        asked = self._marks_asked if symbols is None else self._fill_marks_asked
+        ticket = asked.ask()
         positions = await self.ctx.db(queries.positions, self.ctx.stack.db)
+        if symbols is not None:
+            positions = tuple(p for p in positions if p.symbol in symbols)
         marked = self.newer_only.not_behind(await self.marks.refresh(self.ctx.stack.provider, positions))
-        if marked and self._marks_asked.is_newest(ticket):
+        if marked and asked.is_newest(ticket):
             self.ctx.window.positions_model.upsert(marked)
-        await self.show_exchange_rates()  # the rates move with the marks they convert
+        if symbols is None:
+            await self.show_exchange_rates()  # the rates move with the marks they convert
+
+    def _mark_filled_symbols(self) -> None:
+        symbols, self._filled_symbols = self._filled_symbols, set()
+        if symbols and self.ctx.stack.provider.is_connected:
+            self.ctx.runner.run(self.mark_positions(symbols), what="Position marks")
