@@ -322,4 +322,4 @@ class DeskController:
             view.show_offline(f"No account figures: {exc}")
             return
         as_of = (summary.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
-        view.show_summary(summary.account, summary.currency, summary.rows(), as_of)
+        view.show_summary(summary.account, summary.currency, summary.rows(), as_of, summary.notes())

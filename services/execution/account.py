@@ -24,6 +24,16 @@ SUMMARY_TAGS: tuple[tuple[str, str], ...] = (
     ("GrossPositionValue", "Gross position value"),
 )
 
+# The P&L rows are IB's own figures, not the console's: their tooltips say what each holds and why
+# the Positions panel's sums (the console's book at its marks) can differ by a few moments' prices
+PNL_NOTES: dict[str, str] = {
+    "Daily P&L": "IB's figure (reqPnL): the change of the account's value since IB's trading day began, commissions included.",
+    "Unrealized P&L": ("IB's figure (reqPnL): every holding at IB's market price now, less its average cost with "
+                       "commissions, as IB pushes it (read every 5 s). The Positions panel values the same holdings at "
+                       "the marks it asks every 15 s and after fills: between marks the two differ by what the prices moved."),
+    "Realized P&L": "IB's figure (reqPnL): what today's closing fills realized, net of their commissions.",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class AccountSummary:
@@ -44,6 +54,11 @@ class AccountSummary:
         rows = [(label, self.values.get(tag)) for tag, label in SUMMARY_TAGS]
         rows += [("Daily P&L", self.daily_pnl), ("Unrealized P&L", self.unrealized_pnl), ("Realized P&L", self.realized_pnl)]
         return rows
+
+    @staticmethod
+    def notes() -> dict[str, str]:
+        """label -> what the row holds, for the rows that need saying (``PNL_NOTES``)."""
+        return dict(PNL_NOTES)
 
 
 def _amount(text: str) -> Decimal | None:

@@ -53,6 +53,10 @@ def test_right_after_a_fill_the_positions_pnl_is_at_the_market_as_the_account_pa
                 return w.account_view.value("Unrealized P&L") == "-1.20"
 
             await wait_for(ibs_figure, 10, lambda: f"IB's unrealized P&L: {w.account_view.value('Unrealized P&L')}")
+            # the panel says whose figure it is and why the Positions panel's can differ between marks
+            said = w.account_view.values["Unrealized P&L"].toolTip()
+            assert said.startswith("IB's figure (reqPnL): every holding at IB's market price now"), said
+            assert "the marks it asks every 15 s and after fills" in said, said
         finally:
             await console.close()
 

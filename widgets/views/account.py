@@ -3,6 +3,7 @@ the controller while connected (the figures come from services.execution.account
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from PySide6.QtCore import Qt
@@ -37,7 +38,9 @@ class AccountView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll_area)
 
-    def show_summary(self, account: str, currency: str, rows: list[tuple[str, Decimal | None]], as_of: str) -> None:
+    def show_summary(self, account: str, currency: str, rows: list[tuple[str, Decimal | None]], as_of: str,
+                     notes: Mapping[str, str] | None = None) -> None:
+        """``notes``: label -> the row's tooltip (what the figure is, as the service says it)."""
         self.header_label.setText(f"{account} · {currency} · as of {as_of}")
         for label, amount in rows:
             value = self.values.get(label)
@@ -47,7 +50,12 @@ class AccountView(QWidget):
                 value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 value.setMinimumWidth(120)
                 # a QLabel of its own: the form's label would read the "&" of "P&L" as a mnemonic
-                self.form.addRow(QLabel(label), value)
+                name = QLabel(label)
+                note = (notes or {}).get(label)
+                if note:
+                    name.setToolTip(note)
+                    value.setToolTip(note)
+                self.form.addRow(name, value)
             value.setText("—" if amount is None else fmt_money(amount))
             colour = pnl_colour(amount) if label in PNL_LABELS else None
             value.setStyleSheet(f"QLabel {{ color: {colour.name()}; }}" if colour is not None else "")
