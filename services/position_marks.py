@@ -12,12 +12,16 @@ it shows the stored mark (``console_queries.position_lines``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.domain import PositionRecord
+from services.execution.errors import UnknownContract
+
+log = logging.getLogger(__name__)
 
 MAX_MARKED_SYMBOLS = 40
 
@@ -48,9 +52,29 @@ class PositionMarks:
         self.max_symbols = max_symbols
         self.clock = clock or (lambda: datetime.now(UTC))  # a quote's time when the provider says none
         self._marks: dict[str, tuple[Decimal, datetime]] = {}  # last market price per held symbol, and when seen
+        self.unlisted: set[str] = set()  # held symbols the broker said it does not know (said once)
 
     def symbols_to_mark(self, positions: Iterable[PositionRecord]) -> list[str]:
         return sorted({p.symbol for p in positions if p.quantity})[: self.max_symbols]
+
+    async def _prices(self, provider, symbols: list[str]) -> dict:
+        """The broker's prices of ``symbols``; a holding it does not list (another process's
+        fill of a listing this broker does not know, one delisted since) is left out and the
+        others asked again: they are marked all the same, it keeps its stored mark, and it is
+        not an error of every pass (said once in the log)."""
+        for _attempt in range(2):
+            try:
+                return await provider.market_prices(symbols)
+            except UnknownContract as exc:
+                unknown = set(exc.keys)
+                if unknown - self.unlisted:
+                    log.warning("positions not marked, unknown to the broker: %s", ", ".join(sorted(unknown)))
+                self.unlisted |= unknown
+                rest = [s for s in symbols if s not in unknown]
+                if not rest or len(rest) == len(symbols):
+                    return {}
+                symbols = rest
+        return {}
 
     def apply(self, positions: Iterable[PositionRecord]) -> list[PositionRecord]:
         """The positions, each valued at the newer of its stored mark and its symbol's last quote."""
@@ -62,7 +86,7 @@ class PositionMarks:
         symbols = self.symbols_to_mark(held)
         if not symbols:
             return []
-        prices = await provider.market_prices(symbols)
+        prices = await self._prices(provider, symbols)
         now = self.clock()
         seen = getattr(provider, "quote_info", {})  # when each price was seen (a stream's last tick: maybe earlier)
         self._marks.update({s: (p, seen.get(s, (now,))[0]) for s, p in prices.items() if p is not None})
