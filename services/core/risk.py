@@ -43,7 +43,7 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 DEFAULT_RISK_LIMITS: dict[str, Any] = {
-    "max_order_notional": 25000,  # base currency per order, market orders at the reference price
+    "max_order_notional": 25000,  # base currency per order (order_size: a limit at its limit, a sell limit under the market and a market order at the reference price)
     "max_position_ratio": 0.2,  # |position after the trade| * price / portfolio value
     "max_gross_exposure": 1.0,  # sum |position after the run| * price / portfolio value
     "max_orders_per_run": 100,
@@ -216,16 +216,30 @@ class RiskRule:
 def order_value(order: OrderDraft) -> Decimal | None:
     """What an order can cost, in the base currency: a limit order (STP LMT too) at its limit, a
     stop order at its stop price (or the reference when that is further away), a market order at
-    its reference. The one value of an order's size: the rules measure it (max_order_notional,
-    the account's buying power) and the order ticket shows it (``order_value_bound`` says how it
-    bounds the money), so the trader reads the figure the rules judged (the ticket said a buy
-    limit below the market at the market's price: more than it can cost)."""
+    its reference. The one value of an order's money: the rules measure it (the account's
+    buying power; max_order_notional through ``order_size``, which takes a sell limit under the
+    market at the market) and the order ticket shows it (``order_value_bound`` says how it
+    bounds the money; a limit the market is through adds the market's value), so the trader
+    reads the figure the rules judged (the ticket said a buy limit below the market at the
+    market's price: more than it can cost)."""
     if order.order_type.has_limit and order.limit_price is not None:
         return order.quantity * order.limit_price * order.fx_rate
     if order.order_type is OrderType.STP and order.stop_price is not None:
         stop_value = order.quantity * order.stop_price * order.fx_rate
         return stop_value if order.notional is None else max(stop_value, order.notional)
     return order.notional
+
+
+def order_size(order: OrderDraft) -> Decimal | None:
+    """What the order-size cap (max_order_notional) measures: ``order_value``, but a sell at a
+    limit below the market at its market value. A sell limit fills at its limit or better, so
+    the limit bounds what it gets from below only: 10,000 shares with a limit of 0.01 on a
+    100 USD stock measured 100.00 and sells about 1,000,000 at the market. (The buying power
+    keeps ``order_value``: a sell's lower bound is the prudent one there.)"""
+    value = order_value(order)
+    if order.side is Side.SELL and order.notional is not None and (value is None or order.notional > value):
+        return order.notional
+    return value
 
 
 def order_value_bound(order: OrderDraft) -> str:
@@ -249,7 +263,7 @@ class MaxOrderNotional(RiskRule):
         limit = self.limit
         out = []
         for i, o in enumerate(orders):
-            value = order_value(o)
+            value = order_size(o)
             if value is not None and value > limit:
                 # money as every panel shows it (the risk panel's limit reads 25,000.00 beside it)
                 out.append((i, self.block(f"{o.symbol}: order value {money(value)} above {money(limit)}", o.symbol)))

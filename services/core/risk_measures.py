@@ -42,7 +42,7 @@ from .risk import (
     RuleResult,
     ShortSale,
     TradingStateRule,
-    order_value,
+    order_size,
     short_after,
 )
 from .wording import grouped, money, percent
@@ -153,7 +153,7 @@ def _measure(rule: RiskRule) -> _Measure:
     the run): chosen once per rule of a report, not once per order (a backtest's previews
     measure tens of thousands of orders)."""
     if isinstance(rule, MaxOrderNotional):
-        return lambda order, ctx, index: (order_value(order), rule.limit)
+        return lambda order, ctx, index: (order_size(order), rule.limit)
     if isinstance(rule, MaxOrderQuantity):
         return lambda order, ctx, index: (order.quantity, rule.limit)
     if isinstance(rule, MaxPositionRatio):

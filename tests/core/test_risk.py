@@ -60,6 +60,28 @@ def test_max_order_notional_values_market_orders_at_the_reference():
         [("C", ["max_order_notional"])], [])  # 50 x 100.05 = 5002.50 at the limit
 
 
+def test_max_order_notional_takes_a_sell_limit_under_the_market_at_the_market():
+    """A sell limit fills at its limit or better: its limit bounds what it gets from below only.
+    10,000 shares at a limit of 0.01 on a 100 USD stock measured 100.00 against the order-size
+    cap and would sell about 1,000,000 at the market (the price collar, when on, also stops it).
+    A sell limit above the market and a buy limit are measured at their limit, as before; the
+    buying power keeps a sell's lower bound."""
+    from services.core.account_risk import AccountBuyingPower
+    from services.core.risk_measures import risk_decisions
+
+    fat_finger = draft("A", Side.SELL, 10000, 100, seq=1, order_type=OrderType.LMT, limit=D("0.01"), current=D(10000))
+    above = draft("B", Side.SELL, 40, 100, seq=2, order_type=OrderType.LMT, limit=D(110), current=D(40))
+    below_buy = draft("C", Side.BUY, 45, 100, seq=3, order_type=OrderType.LMT, limit=D(90))
+    ctx = RiskContext(D(10_000_000), positions={"A": D(10000), "B": D(40)}, now=NOW)
+    report = evaluate_risk([fat_finger, above, below_buy], ctx, only(max_order_notional=5000))
+    assert codes(report) == ([("A", ["max_order_notional"])], [])
+    assert report.orders[0].blocks[0].message == "A: order value 1,000,000.00 above 5,000.00"
+    measured = {d.symbol: d.measured for d in risk_decisions(report) if d.rule == "max_order_notional"}
+    assert measured == {"A": "1000000", "B": "4400", "C": "4050"}  # the trail says what the rule judged
+    # the buying power: the buy's 4,050 at its limit, the sells' proceeds at their limits (100 + 4,400)
+    assert AccountBuyingPower(D(0)).evaluate([fat_finger, above, below_buy], ctx) == []
+
+
 def test_max_position_ratio_uses_the_position_after_the_trade():
     orders = [draft("A", Side.BUY, 10, 100, seq=1), draft("B", Side.BUY, 10, 100, seq=2)]
     ctx = RiskContext(D(10000), positions={"A": D(15)}, now=NOW)
