@@ -257,9 +257,16 @@ class TicketCheck:
         return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
 
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:
-        """(label, text) rows of the LIVE confirmation naming the order the word is typed for
-        and whose book it goes to (its count and gross notional are shown beside them)."""
-        return (("Project", self.ticket.project or DEFAULT_PROJECT), ("Order", f"{self.draft.side} {self.order_words()}"))
+        """(label, text) rows of the LIVE confirmation naming the order the word is typed for,
+        whose book it goes to and its value as the ticket said it and the risk rules measured it
+        (beside them, the count and the gross notional at the reference price, as a plan's: a
+        limit ticket's value is its limit's, and the word was typed under a figure the ticket
+        did not show)."""
+        rows = [("Project", self.ticket.project or DEFAULT_PROJECT), ("Order", f"{self.draft.side} {self.order_words()}")]
+        value = self._value_words().removeprefix(" · ")
+        if value:
+            rows.append(("Value", value))
+        return tuple(rows)
 
     def summary(self) -> str:
         """The order as it would go, in one line: quantity, symbol, type, prices, value."""

@@ -57,8 +57,10 @@ async def test_a_ticket_shows_its_verdict_then_fills_as_a_one_order_plan(stack):
     assert check.may_send and not check.reasons()
     assert (check.draft.quantity, check.draft.limit_price, check.inputs.tick) == (Decimal(10), Decimal("100.50"), Decimal("0.01"))
     assert _orders(stack.db) == [] and stack.sim.orders() == []  # checking sends nothing, stores nothing
-    # the LIVE confirmation names the order and whose book it goes to (it said only "1 order, gross ... USD")
-    assert check.confirm_rows() == (("Project", "desk"), ("Order", "BUY 10 AAPL LMT limit 100.50 DAY"))
+    # the LIVE confirmation names the order and whose book it goes to (it said only "1 order, gross ... USD"),
+    # and its value as the ticket says it (the gross beside it is at the reference price, 1,000.00)
+    assert check.confirm_rows() == (("Project", "desk"), ("Order", "BUY 10 AAPL LMT limit 100.50 DAY"),
+                                    ("Value", "at most 1,005.00 USD at the limit (about 1,000.00 at the market 100.00)"))
 
     result = await manual.send(ticket)
     assert len(result.sent) == 1 and result.plan_id is not None
