@@ -24,12 +24,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
-from services.db.models import AuditLog, OrderEvent, TradeOrder
 from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
-from services.execution.recovery import AutoRecovery
+from tests.execution.stop_helpers import audits as _audits
+from tests.execution.stop_helpers import closing_messages as _closing_messages
+from tests.execution.stop_helpers import recovery_of as _recovery
+from tests.execution.stop_helpers import run_orders as _run_orders
 
 from .cli_helpers import ROOT, child_env
 from .conftest import make_snapshot
@@ -39,29 +40,6 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.parametrize("db_backend", ["s
 SYMBOLS = ["AAPL", "MSFT"]
 TIMEOUT = 5  # auto-recovery's new_timeout_seconds here; the injected clock steps over it
 CHILD_ANSWER = 30  # seconds: a deadline for the child's answers, not a wait
-
-
-def _recovery(stack) -> AutoRecovery:
-    return AutoRecovery(stack.db, stack.provider, stack.writer, stack.reconciler, stack.service.leases, actor="tester",
-                        busy_runs=stack.service.executing_runs)
-
-
-def _run_orders(db, run_id: int) -> list[TradeOrder]:
-    with db.session() as session:
-        rows = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
-        session.expunge_all()
-        return rows
-
-
-def _closing_messages(db, order_id: int) -> list[str]:
-    with db.session() as session:
-        return [e.message or "" for e in session.scalars(
-            select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.to_state == OrderState.CANCELED))]
-
-
-def _audits(db, action: str) -> list[dict]:
-    with db.session() as session:
-        return [row.payload for row in session.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id))]
 
 
 async def _answer(child, expected: str) -> None:

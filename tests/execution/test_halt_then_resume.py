@@ -17,11 +17,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from services.db.models import AuditLog, OrderEvent, TradeOrder
+from services.db.models import TradeOrder
 from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
 from services.execution.lease import release_claims
-from services.execution.recovery import AutoRecovery
+from tests.execution.stop_helpers import audits as _audits
+from tests.execution.stop_helpers import closing_messages as _closing_messages
+from tests.execution.stop_helpers import recovery_of as _recovery
+from tests.execution.stop_helpers import run_orders as _run_orders
 
 from .conftest import make_snapshot
 from .pacing_helpers import hold_the_second_order
@@ -32,32 +35,8 @@ SYMBOLS = ["AAPL", "MSFT", "IBM"]
 HALT_REASON = "trading HALTED"
 
 
-def _recovery(stack) -> AutoRecovery:
-    return AutoRecovery(stack.db, stack.provider, stack.writer, stack.reconciler, stack.service.leases, actor="tester",
-                        busy_runs=stack.service.executing_runs)
-
-
 def _later() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=60)  # past the 5 s timeout set below
-
-
-def _run_orders(db, run_id: int) -> list[TradeOrder]:
-    with db.session() as session:
-        rows = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
-        session.expunge_all()
-        return rows
-
-
-def _closing_messages(db, order_id: int) -> list[str]:
-    with db.session() as session:
-        return [e.message or "" for e in session.scalars(
-            select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.to_state == OrderState.CANCELED))]
-
-
-def _audits(db, action: str) -> list[dict]:
-    with db.session() as session:
-        return [row.payload for row in session.scalars(
-            select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id))]
 
 
 async def _halted_mid_run(stack) -> tuple[int, str]:

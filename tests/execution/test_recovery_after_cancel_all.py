@@ -16,17 +16,12 @@ from sqlalchemy import select
 
 from services.db.models import OrderEvent, TradeOrder
 from services.domain import EventSource, OrderState, TradeMode
-from services.execution.recovery import AutoRecovery
+from tests.execution.stop_helpers import recovery_of as _recovery
 
 from .conftest import make_snapshot
 from .test_auto_recovery import TIMEOUT, _orders, _run_with_ibm_lost, _settings
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _recovery(stack) -> AutoRecovery:
-    return AutoRecovery(stack.db, stack.provider, stack.writer, stack.reconciler, stack.service.leases, actor="tester",
-                        busy_runs=stack.service.executing_runs)
 
 
 def _refusals(db, order_id: int) -> list[str]:

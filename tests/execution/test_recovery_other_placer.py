@@ -16,11 +16,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from services.db.models import AuditLog, OrderEvent, TradeOrder
+from services.db.models import AuditLog, OrderEvent
 from services.db.repositories import SettingsRepository
 from services.domain import EventSource, OrderState, TradeMode
 from services.execution.lease import process_key
-from services.execution.recovery import AutoRecovery
+from tests.execution.stop_helpers import recovery_of as _recovery
+from tests.execution.stop_helpers import run_orders as _run_orders
 from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack, make_snapshot
@@ -28,18 +29,6 @@ from .conftest import build_stack, make_snapshot
 pytestmark = pytest.mark.timeout(90)
 
 ACK_DELAY = 3.0  # seconds the simulator keeps each order PendingSubmit (the review's setting)
-
-
-def _recovery(stack) -> AutoRecovery:
-    return AutoRecovery(stack.db, stack.provider, stack.writer, stack.reconciler, stack.service.leases, actor="tester",
-                        busy_runs=stack.service.executing_runs)
-
-
-def _run_orders(db, run_id: int) -> list[TradeOrder]:
-    with db.session() as session:
-        rows = list(session.scalars(select(TradeOrder).where(TradeOrder.run_id == run_id).order_by(TradeOrder.id)))
-        session.expunge_all()
-        return rows
 
 
 def _events(db, order_ids: list[int]) -> list[OrderEvent]:
