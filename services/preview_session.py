@@ -153,17 +153,19 @@ class PreviewSession:
         when the plan is too old or prices moved); any other run is previewed and sent anew.
         ``confirmed_plan``: the plan whose numbers the trader confirmed (the LIVE or paper
         dialog): exactly it is sent, or nothing, when a preview that finished while the dialog
-        was open made another plan current."""
+        was open made another plan current, or its stored rows changed since (its content hash)."""
         preview = self.preview
-        current = preview.plan.id if preview is not None and preview.plan is not None and preview.run_id == run_id else None
+        plan = preview.plan if preview is not None and preview.run_id == run_id else None
+        current = None if plan is None else plan.id
         if confirmed_plan is not None and current != confirmed_plan:
             from services.execution.errors import Refused  # the execution layer, only when refusing
 
             raise Refused(f"nothing sent: you confirmed plan {confirmed_plan}, but the preview changed since "
                           f"({'plan ' + str(current) if current is not None else 'no plan'} is current); "
                           f"check the new plan and execute again", code="plan_changed")
-        if current is not None:
-            return await trade.execute_plan(current, live_token)
+        if plan is not None:
+            # the plan as the dialogs showed it: the one stored must still hash to it when it is sent
+            return await trade.execute_plan(plan.id, live_token, confirmed_hash=plan.content_hash)
         return await trade.execute(run_id, live_token)
 
 

@@ -74,11 +74,16 @@ class PlanRepository:
 
     def verify(self, plan_id: int) -> bool:
         """Does the stored plan still hash to the value it was stored with?"""
+        return self.get_checked(plan_id)[1]
+
+    def get_checked(self, plan_id: int) -> tuple[Plan, bool]:
+        """The plan as stored now, and whether its rows still hash to the value it was stored
+        with (what executing it checks before sending: ``verify`` alone was never asked there)."""
         row = self.session.get(OrderPlan, plan_id)
         if row is None:
             raise PlanNotFound(f"plan {plan_id} does not exist")
         plan = to_plan(row)
-        return content_hash(_content_of(row, plan)) == row.content_hash
+        return plan, content_hash(_content_of(row, plan)) == row.content_hash
 
 
 def _content_of(row: OrderPlan, plan: Plan) -> dict:

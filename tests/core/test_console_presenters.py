@@ -50,7 +50,7 @@ def _draft(symbol, coid="C1"):
 
 def _preview(*, blocked=False, drafts=("AAPL",), run_id=5, plan=True, executed_plan_id=None):
     return SimpleNamespace(run_id=run_id, blocked=blocked, drafts=tuple(_draft(s, f"C{i}") for i, s in enumerate(drafts)),
-                           plan=SimpleNamespace(id=9) if plan else None, plan_id=9 if plan else None,
+                           plan=SimpleNamespace(id=9, content_hash="h9") if plan else None, plan_id=9 if plan else None,
                            executed_plan_id=executed_plan_id,
                            run_executed_another=executed_plan_id is not None and executed_plan_id != (9 if plan else None))
 
@@ -123,8 +123,8 @@ def test_planned_orders_by_client_order_id():
 class _Trade:
     calls: list = field(default_factory=list)
 
-    async def execute_plan(self, plan_id, token):
-        self.calls.append(("plan", plan_id, token))
+    async def execute_plan(self, plan_id, token, *, confirmed_hash=None):
+        self.calls.append(("plan", plan_id, token, confirmed_hash))
         return "sent plan"
 
     async def execute(self, run_id, token):
@@ -137,7 +137,8 @@ async def test_send_uses_the_stored_plan_of_the_current_preview_only():
     session.start(_preview(run_id=5), 1)
     assert await session.send(trade, 5, "LIVE") == "sent plan"
     assert await session.send(trade, 6) == "sent run"
-    assert trade.calls == [("plan", 9, "LIVE"), ("run", 6, None)]
+    # the plan whose numbers were shown, by its hash: the stored one is sent only while it still is that
+    assert trade.calls == [("plan", 9, "LIVE", "h9"), ("run", 6, None)]
 
 
 def test_describe_execute():

@@ -216,3 +216,48 @@ async def test_cli_execute_takes_allow_short_as_preview_does_and_sends_the_previ
     assert sent.code == 0, sent.err
     assert sent.json["run"]["id"] == saved.json["run_id"] and not sent.json["run"]["created"]  # the previewed run
     assert sorted((o.symbol, o.action, o.quantity) for o in simulator.orders()) == previewed
+
+
+async def test_a_plan_changed_after_it_was_confirmed_is_not_sent(database, make_simulator):
+    """The LIVE dialog certified plan N's own numbers (its orders, its hash); ``execute_plan``
+    then read plan N again from the database and sent whatever its rows held by then: a row
+    changed after the confirmation (4,400 shares for 44) went out as confirmed, though the plan
+    no longer matched the hash its audit entry certified. Refused now, nothing sent: a plan
+    whose rows no longer hash to its stored hash, and one whose hash is not the one confirmed
+    (the rows and the hash both rewritten)."""
+    from services.core.plans import content_hash
+    from services.db.plan_repository import _content_of
+    from services.preview_session import PreviewSession
+
+    from .conftest import build_stack
+
+    sim = await make_simulator(accounts=("U7654321",))
+    stack = await build_stack(database, sim, mode=TradeMode.LIVE, live_token="LIVE", market_data_type="live")
+    try:
+        _, snapshot_id = make_snapshot(stack.db, "changed", {"AAPL": "0.01"})
+        preview = await stack.service.preview_snapshot("changed", snapshot_id, TradeMode.LIVE, live_token="LIVE",
+                                                       portfolio_value=Decimal(1_000_000))
+        confirmed = preview.plan
+        assert [o.quantity for o in confirmed.orders] == [Decimal(44)]
+        orders = [o.to_dict() for o in confirmed.orders]
+        orders[0]["quantity"] = "4400"
+        with stack.db.unit_of_work() as session:
+            session.execute(update(OrderPlan).where(OrderPlan.id == confirmed.id).values(orders=orders))
+        with pytest.raises(PlanRefused) as info:
+            await stack.service.execute_plan(confirmed.id, "LIVE")
+        assert info.value.code == "plan_changed" and f"plan {confirmed.id}" in str(info.value)
+
+        # the rows changed and their hash written to match: not the plan the trader confirmed
+        with stack.db.unit_of_work() as session:
+            row = session.get(OrderPlan, confirmed.id)
+            row.content_hash = content_hash(_content_of(row, PlanRepository(session).get(confirmed.id)))
+        with stack.db.session() as session:
+            assert PlanRepository(session).verify(confirmed.id)
+        session_of_window = PreviewSession()
+        session_of_window.start(preview, 1)
+        with pytest.raises(PlanRefused) as info:
+            await session_of_window.send(stack.service, preview.run_id, "LIVE", confirmed_plan=confirmed.id)
+        assert info.value.code == "plan_changed" and "not the plan you confirmed" in str(info.value)
+        assert sim.orders() == [] and _orders_in_db(stack.db) == 0
+    finally:
+        await stack.close()

@@ -24,6 +24,7 @@ from services.core.plans import Plan, price_moves
 from services.core.wording import counted
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
+from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import OrderRepository, RunRepository, SettingsRepository
 from services.db.repositories.base import execute_many, fetch_all
 from services.db.types import utcnow
@@ -119,15 +120,25 @@ class RunExecution(RunPlanning):
             await self._db(self._audit_sync, AuditAction.RUN_MARKET_HEALTH_REFUSED, run_id, {"reasons": list(report.reasons)})
             raise MarketUnhealthy(f"run {run_id}: nothing sent, the market is not healthy: {report.describe()}")
 
-    async def execute_plan(self, plan_id: int, live_token: str | None = None, *, lease_wait: float = 0.0,
-                           require_market_health: bool = True, outside_rth: bool = False) -> ExecuteResult:
+    async def execute_plan(self, plan_id: int, live_token: str | None = None, *, confirmed_hash: str | None = None,
+                           lease_wait: float = 0.0, require_market_health: bool = True,
+                           outside_rth: bool = False) -> ExecuteResult:
         """Send exactly the orders of a stored plan, or nothing: refused (``PlanRefused``, exit
         3) when the plan is older than ``plan_max_age_seconds``, its project's book moved on a
         listing it trades (``plan_book_moved``) or a reference price moved more than
         ``plan_max_price_move_pct``; the trader previews again. The market-health gate as
-        in ``execute``."""
-        plan = await self._db(self._load_plan, plan_id)
+        in ``execute``. ``confirmed_hash``: the content hash of the plan the trader confirmed
+        (the window's dialogs show that plan's numbers); the plan as stored now must be it."""
+        plan, intact = await self._db(self._load_checked_plan, plan_id)
         self._check_live(plan.mode, live_token)
+        # read again from the database: sent as it reads now, so it must still be what was
+        # certified (its hash in the audit log) and what was confirmed, or nothing goes
+        if not intact:
+            raise PlanRefused(f"nothing sent: plan {plan_id} was changed after it was stored (its rows no longer match "
+                              "the hash its audit entry certified); preview again", code="plan_changed")
+        if confirmed_hash is not None and confirmed_hash != plan.content_hash:
+            raise PlanRefused(f"nothing sent: plan {plan_id} as stored now (hash {plan.content_hash[:12]}) is not the plan "
+                              f"you confirmed (hash {confirmed_hash[:12]}); preview again", code="plan_changed")
         self._check_provider_mode(plan.mode)
         if plan.account and self.provider.account and plan.account != self.provider.account:
             raise Refused(f"plan {plan_id} was built for account {plan.account}; connected to {self.provider.account}",
@@ -145,6 +156,13 @@ class RunExecution(RunPlanning):
                 return await self._resume(plan.run_id, require_market_health, outside_rth)
             return await self._send_plan(plan, check_drift=True, require_market_health=require_market_health,
                                          outside_rth=outside_rth)
+
+    def _load_checked_plan(self, plan_id: int) -> tuple[Plan, bool]:
+        with self.db.session() as session:
+            try:
+                return PlanRepository(session).get_checked(plan_id)
+            except PlanNotFound as exc:
+                raise BadInput(str(exc)) from None
 
     def _executed_plan_of(self, run_id: int) -> int | None:
         with self.db.session() as session:
