@@ -36,7 +36,7 @@ from services.domain import OrderType, Side, TradingState
 
 from .builder import OrderDraft
 from .typed_numbers import NotANumber, typed_decimal
-from .wording import ANOTHER_VERSION, how_to_remove, money, percent
+from .wording import ANOTHER_VERSION, counted, how_to_remove, money, percent
 from .wording import price as price_text
 
 ZERO = Decimal(0)
@@ -249,6 +249,52 @@ def order_value_bound(order: OrderDraft) -> str:
     if order.order_type.has_limit and order.limit_price is not None:
         return "at most" if order.side is Side.BUY else "at least"
     return "about"
+
+
+def value_words(orders: Sequence[OrderDraft], currency: str | None) -> str:
+    """What orders of one side are worth as the risk rules measured them (``order_value``), said
+    with how that bounds the money (``order_value_bound``): ``at most 1,005.00 USD at the limit``,
+    ``about 1,000.00 USD`` at a price of the moment. Limits the market is already through fill
+    near the market: their value there is said beside (a sell limit under the market is what
+    max_order_notional measures, ``order_size``). One order reads as the ticket states it, several
+    as a plan's LIVE confirmation does ("at their limits"). "" when no order has a value (no
+    price)."""
+    if len({o.side for o in orders}) > 1:
+        raise ValueError("value_words takes the orders of one side (a buy's limit bounds from above, a sell's from below)")
+    unit = f" {currency}" if currency else ""
+    limits = [o for o in orders if o.order_type.has_limit and o.limit_price is not None]
+    others = [o for o in orders if not (o.order_type.has_limit and o.limit_price is not None)]
+    parts = []
+    if limits:
+        one = len(limits) == 1
+        at_limits = sum((order_value(o) or ZERO for o in limits), ZERO)
+        words = f"{order_value_bound(limits[0])} {at_limits:,.2f}{unit} at {'the limit' if one else 'their limits'}"
+        through = any(o.reference_price is not None and o.limit_price is not None
+                      and o.side.sign * (o.limit_price - o.reference_price) > 0 for o in limits)
+        if through and all(o.notional is not None for o in limits):
+            at_market = sum((o.notional or ZERO for o in limits), ZERO)
+            where = f" {price_text(limits[0].reference_price)}" if one and limits[0].reference_price is not None else ""
+            words += f" (about {at_market:,.2f} at the market{where})"
+        parts.append(words)
+    values = [v for v in (order_value(o) for o in others) if v is not None]
+    if values:
+        # beside limits: the market orders' part, which no limit bounds
+        parts.append(f"about {sum(values, ZERO):,.2f}{'' if parts else unit}{' at the market' if parts else ''}")
+    return ", and ".join(parts)
+
+
+def plan_value_rows(orders: Sequence[OrderDraft], currency: str | None) -> tuple[tuple[str, str], ...]:
+    """(label, text) rows saying what a plan's buys and sells are worth as the risk rules measured
+    them (``value_words``), for the LIVE confirmation beside its gross notional at the reference
+    prices: a plan of limit orders is judged at its limits, and the word was typed under a figure
+    the rules did not measure."""
+    rows = []
+    for side, label in ((Side.BUY, "Buys"), (Side.SELL, "Sells")):
+        of_side = [o for o in orders if o.side is side]
+        words = value_words(of_side, currency) if of_side else ""
+        if words:
+            rows.append((label, f"{counted(len(of_side), 'order')}: {words}"))
+    return tuple(rows)
 
 
 @dataclass(repr=False)

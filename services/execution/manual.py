@@ -29,7 +29,7 @@ from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
 from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
-from services.core.risk import RiskReport, order_value, order_value_bound
+from services.core.risk import RiskReport, value_words
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
@@ -263,7 +263,7 @@ class TicketCheck:
         limit ticket's value is its limit's, and the word was typed under a figure the ticket
         did not show)."""
         rows = [("Project", self.ticket.project or DEFAULT_PROJECT), ("Order", f"{self.draft.side} {self.order_words()}")]
-        value = self._value_words().removeprefix(" · ")
+        value = value_words((self.draft,), self.inputs.base_currency)
         if value:
             rows.append(("Value", value))
         return tuple(rows)
@@ -277,20 +277,10 @@ class TicketCheck:
         return f"{self.order_words()}{value}{after}{self._stop_note()}"
 
     def _value_words(self) -> str:
-        """`` · about 1,000.00 USD``: the value the risk rules measured (services.core.risk.order_value,
-        a limit order at its limit) and how it bounds the money; a limit the market is already
-        through (a buy limit above it, a sell limit below) fills near the market: that too."""
-        d, currency = self.draft, self.inputs.base_currency
-        amount = order_value(d)
-        if amount is None:
-            return ""
-        if not (d.order_type.has_limit and d.limit_price is not None):
-            return f" · {order_value_bound(d)} {amount:,.2f} {currency}"
-        words = f" · {order_value_bound(d)} {amount:,.2f} {currency} at the limit"
-        through = d.reference_price is not None and d.side.sign * (d.limit_price - d.reference_price) > 0
-        if through and d.notional is not None:
-            words += f" (about {d.notional:,.2f} at the market {price(d.reference_price)})"
-        return words
+        """`` · about 1,000.00 USD``: the value the risk rules measured and how it bounds the money
+        (services.core.risk.value_words: the one wording of it, a plan's LIVE confirmation's too)."""
+        words = value_words((self.draft,), self.inputs.base_currency)
+        return f" · {words}" if words else ""
 
     def _account_note(self) -> str:
         """The account's position when the project's book holds another (the project's rules

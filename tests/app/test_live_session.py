@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.domain import TradeMode
+from services.domain import Side, TradeMode
 from tests.app.conftest import run
 from tests.app.test_startup import _free_port
 from tests.fixtures.ib import wait_for
@@ -62,7 +62,8 @@ def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, c
             assert console.stack.provider.account == LIVE_ACCOUNT
             outcome = await controller.import_snapshot(str(SAMPLES_DIR / "momentum_2026-11-20.csv"), "live book")
             assert outcome.ok
-            w.preview_view.set_params({"portfolio_value": Decimal("150000")})
+            # limit orders above the market (the builder's offset): the risk rules judge them at their limits
+            w.preview_view.set_params({"portfolio_value": Decimal("150000"), "order_type": "LMT", "limit_offset_bps": "10"})
             w.preview_view.preview_button.click()
             await wait_for(lambda: controller.current_preview is not None, 15, "live preview")
             assert not controller.current_preview.blocked
@@ -74,9 +75,15 @@ def test_live_session_asks_for_the_word_to_connect_and_again_to_execute(qloop, c
             # the dialog certifies the stored plan: its order count and gross notional
             from widgets.models.base import fmt_money
 
-            # ... and whose it is: several projects trade one account
+            # ... and whose it is: several projects trade one account; and what its buys are worth
+            # as the risk rules measured them, at their limits (it said the gross at the reference
+            # prices alone, a figure the rules did not judge)
+            at_limits = sum(o.quantity * o.limit_price for o in plan.orders)
+            assert {o.side for o in plan.orders} == {Side.BUY} and at_limits > plan.gross_notional
             assert seen and seen[-1] == (LIVE_ACCOUNT, str(plan.order_count), f"{fmt_money(plan.gross_notional)} USD",
-                                         ["live book", "momentum_2026-11-20.csv"])
+                                         ["live book", "momentum_2026-11-20.csv",
+                                          (f"{plan.order_count} orders: at most {fmt_money(at_limits)} USD at their limits "
+                                          f"(about {fmt_money(plan.gross_notional)} at the market)")])
             assert "Execute" not in controller.runner.running() and simulator.orders() == []
 
             _answer_live_dialog(monkeypatch, "LIVE", seen)

@@ -291,3 +291,31 @@ def test_a_price_with_no_time_has_no_age_measured_against_the_age_limit():
             figure_text("price", None, against="300")) == ("228.5", "DELAYED", None)
     assert (figure_text("short_sale", "1500"), figure_text("short_sale", "0", limit=True)) == ("1,500", "≥ 0")
     assert figure_text("short_sale", "allowed", limit=True) == "allowed"
+
+
+def test_a_plans_value_is_said_as_the_risk_rules_measured_it():
+    """The LIVE confirmation of a run showed the gross notional at the reference prices only: a
+    plan of buy limits above the market (the builder's offset) is judged at its limits, more
+    than that figure. Its buys and sells are said as the ticket says one order: how the limits
+    bound the money, and the market's value beside limits the market is through."""
+    from services.core.risk import order_size, order_value, plan_value_rows, value_words
+
+    buys = [draft("A", Side.BUY, 10, 100, seq=1, order_type=OrderType.LMT, limit=D("100.50")),
+            draft("B", Side.BUY, 20, 50, seq=2, order_type=OrderType.LMT, limit=D("50.25"))]
+    sells = [draft("C", Side.SELL, 5, 200, seq=3, order_type=OrderType.LMT, limit=D(199), current=D(5))]
+    assert plan_value_rows(buys + sells, "USD") == (
+        ("Buys", "2 orders: at most 2,010.00 USD at their limits (about 2,000.00 at the market)"),
+        ("Sells", "1 order: at least 995.00 USD at the limit (about 1,000.00 at the market 200.00)"))
+    # the figures are the rules' own: the buying power's (order_value), and the order-size cap's
+    # of the sell under the market (order_size), said beside it
+    assert sum(order_value(o) for o in buys) == D("2010.00") and order_size(sells[0]) == D(1000)
+    # at a price of the moment: about; no currency reported, none said
+    market = [draft("A", Side.BUY, 10, 100, seq=1), draft("B", Side.BUY, 4, 50, seq=2)]
+    assert plan_value_rows(market, None) == (("Buys", "2 orders: about 1,200.00"),)
+    # buy limits under the market bound the money alone; limits and market orders together say both
+    passive = draft("A", Side.BUY, 10, 100, seq=1, order_type=OrderType.LMT, limit=D(98))
+    assert value_words([passive], "USD") == "at most 980.00 USD at the limit"
+    assert value_words([passive, market[1]], "USD") == "at most 980.00 USD at the limit, and about 200.00 at the market"
+    assert value_words([draft("A", Side.BUY, 10, None, seq=1)], "USD") == ""  # no price, no value
+    with pytest.raises(ValueError, match="one side"):
+        value_words(buys + sells, "USD")

@@ -261,3 +261,20 @@ async def test_a_plan_changed_after_it_was_confirmed_is_not_sent(database, make_
         assert sim.orders() == [] and _orders_in_db(stack.db) == 0
     finally:
         await stack.close()
+
+
+async def test_the_live_confirmation_of_a_limit_plan_says_its_value_at_the_limits(stack):
+    """The LIVE dialog of a run showed its gross notional at the reference prices only; the risk
+    rules judged its buy limits at their limits (above the market by the builder's offset), a
+    larger figure. The rows it shows beside the gross (PreviewResult.confirm_rows) now say the
+    plan's own orders' value as the rules measured it, and how it bounds the money."""
+    _, snapshot_id = make_snapshot(stack.db, "limits", {"AAPL": "0.01", "MSFT": "0.005"})
+    preview = await stack.service.preview_snapshot("limits", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000),
+                                                   builder={"order_type": "LMT", "limit_offset_bps": "10"})
+    plan = preview.plan
+    assert [(o.symbol, o.quantity, o.limit_price, o.reference_price) for o in plan.orders] == [
+        ("AAPL", Decimal(44), Decimal("228.72"), Decimal("228.5")), ("MSFT", Decimal(12), Decimal("415.61"), Decimal("415.2"))]
+    assert plan.gross_notional == Decimal("15036.40")  # at the reference prices, the dialog's Gross notional
+    assert preview.confirm_rows() == (
+        ("Project", "limits"), ("Snapshot", preview.subject.snapshot),
+        ("Buys", "2 orders: at most 15,051.00 USD at their limits (about 15,036.40 at the market)"))

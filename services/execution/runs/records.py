@@ -13,6 +13,7 @@ from sqlalchemy import Row
 from services.books import WorkingOrder, net_quantities
 from services.core.builder import OrderDraft
 from services.core.plans import Plan
+from services.core.risk import plan_value_rows
 from services.core.wording import counted, working_note
 from services.db.models import TradeRun
 from services.db.repositories.runs import NewRun
@@ -110,11 +111,13 @@ class PreviewResult:
                 f"{plan.gross_notional:,.2f}{currency}, to the {profile} account {account or '?'}?")
 
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:
-        """(label, text) rows of the LIVE confirmation naming whose plan it is (its count and gross
-        notional are shown beside them); none for a result not built by a preview."""
-        if self.subject is None:
-            return ()
-        return (("Project", self.subject.project), ("Snapshot", self.subject.snapshot))
+        """(label, text) rows of the LIVE confirmation: whose plan it is (none for a result not
+        built by a preview), then what its buys and sells are worth as the risk rules measured
+        them (services.core.risk.plan_value_rows: a plan of limit orders at its limits; its count
+        and gross notional at the reference prices are shown beside them)."""
+        whose = () if self.subject is None else (("Project", self.subject.project), ("Snapshot", self.subject.snapshot))
+        orders = self.drafts if self.plan is None else self.plan.orders  # the plan's own: what is sent
+        return whose + plan_value_rows(orders, None if self.subject is None else self.subject.currency)
 
     @property
     def working_note(self) -> str:
