@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -240,6 +240,20 @@ def order_size(order: OrderDraft) -> Decimal | None:
     if order.side is Side.SELL and order.notional is not None and (value is None or order.notional > value):
         return order.notional
     return value
+
+
+def shares_for_amount(amount: Decimal, one_share: OrderDraft) -> Decimal | None:
+    """The whole shares an amount of money (base currency) trades: as many as keep the order's
+    size, as the order-size cap measures it (``order_size``, of ``one_share``: the order for one
+    share), at most the amount. A limit order is so turned at its limit, not at the market: a buy
+    limit for 10,000 USD at 101 with the market at 100 was 100 shares, "at most 10,100.00 USD at
+    the limit" and measured above a 10,000 cap; a sell limit under the market at the market. So
+    the amount bounds every figure the ticket states of the order (``value_words``). None when
+    one share has no value (no price)."""
+    per_share = order_size(one_share)
+    if per_share is None or per_share <= 0:
+        return None
+    return (amount / per_share).to_integral_value(ROUND_FLOOR)
 
 
 def order_value_bound(order: OrderDraft) -> str:

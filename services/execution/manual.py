@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 from services.audit_actions import AuditAction
@@ -29,7 +29,7 @@ from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
 from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
-from services.core.risk import RiskReport, value_words
+from services.core.risk import RiskReport, order_size, shares_for_amount, value_words
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
@@ -91,7 +91,8 @@ def _storable_digits(name: str) -> int:
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """What the trader typed. Exactly one of ``quantity`` (shares) and ``notional`` (base currency,
-    turned into whole shares at the price of the moment)."""
+    turned into the whole shares whose value as the risk rules measure it is at most that, at the
+    prices of the moment: a limit order at its limit, services.core.risk.shares_for_amount)."""
 
     symbol: str
     side: Side
@@ -349,20 +350,29 @@ class ManualOrders:
             problem = off_grid_problem(spec.key, name, value, inputs.tick)  # the one grid rule (replace's too)
             if problem is not None:
                 raise BadInput(problem)
-        reference = None if inputs.price is None else inputs.price.price
+
+        def drafted(quantity: Decimal) -> OrderDraft:
+            return order_draft(spec, ticket.side, quantity, ticket.order_type, inputs, coid, limit_price=ticket.limit_price,
+                               stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
+
         quantity = ticket.quantity
         if quantity is None:
             assert ticket.notional is not None  # check_fields: one of the two
-            if reference is None or inputs.rate is None:
-                raise BadInput(f"{spec.key}: no price (or exchange rate) to turn {ticket.notional} {inputs.base_currency} into shares")
-            quantity = (ticket.notional / (reference * inputs.rate)).to_integral_value(ROUND_FLOOR)
-            if quantity <= 0:
-                raise BadInput(f"{spec.key}: {ticket.notional} {inputs.base_currency} buys no whole share at {reference}")
-            if quantity.adjusted() >= _storable_digits("quantity"):
-                raise BadInput(f"{spec.key}: {ticket.notional} {inputs.base_currency} buys {quantity:f} shares at {reference}: "
+            base = inputs.base_currency
+            if inputs.price is None or inputs.rate is None:
+                raise BadInput(f"{spec.key}: no price (or exchange rate) to turn {ticket.notional} {base} into shares")
+            # the shares whose value as the rules measure it (a limit at its limit) is at most the
+            # amount: the ticket's stated value and the order-size cap's then never exceed it
+            one_share = drafted(Decimal(1))
+            shares = shares_for_amount(ticket.notional, one_share)
+            at = f"at {(order_size(one_share) or Decimal(0)).normalize():f} {base} a share"
+            if shares is None or shares <= 0:
+                raise BadInput(f"{spec.key}: {ticket.notional} {base} buys no whole share {at}")
+            if shares.adjusted() >= _storable_digits("quantity"):
+                raise BadInput(f"{spec.key}: {ticket.notional} {base} buys {shares:f} shares {at}: "
                                f"an order's quantity must be below 1e{_storable_digits('quantity')}")
-        return order_draft(spec, ticket.side, quantity, ticket.order_type, inputs, coid, limit_price=ticket.limit_price,
-                           stop_price=ticket.stop_price, tif=str(ticket.tif), outside_rth=ticket.outside_rth)
+            quantity = shares
+        return drafted(quantity)
 
     async def check(self, ticket: Ticket) -> TicketCheck:
         """The verdict before sending, against the ticket's project's book as a run's preview

@@ -107,6 +107,46 @@ async def test_a_limit_ticket_is_valued_at_its_limit_as_the_risk_rule_measures_i
     assert said_and_measured(market) == ("10 AAPL MKT DAY · about 1,000.00 USD", Decimal(1000))
 
 
+async def test_an_amount_is_turned_into_shares_so_that_the_order_is_worth_at_most_that_as_the_rules_measure_it(stack):
+    """A BUY LMT for 10,000 USD, AAPL at 100 and a limit of 101, became 100 shares at the market's
+    price: the ticket then said "at most 10,100.00 USD at the limit", more than the trader typed,
+    and max_order_notional measured 10,100 (a cap of 10,000 blocked it). An amount now buys or
+    sells the whole shares whose value as the rules measure it (services.core.risk.order_size: a
+    limit at its limit, a sell limit under the market at the market) is at most the amount, so no
+    figure the ticket states is above it."""
+    from services.core.risk_measures import risk_decisions
+
+    stack.sim.set_price("AAPL", "100")
+    with stack.db.unit_of_work() as session:
+        SettingsRepository(session).set_risk_defaults({"max_order_notional": 10000})
+    manual = _manual(stack)
+
+    async def said_and_measured(side, **fields) -> tuple[Decimal, str, Decimal]:
+        check = await manual.check(Ticket.of("AAPL", side, notional="10,000", **fields))
+        [size] = [d.measured for d in risk_decisions(check.report) if d.rule == "max_order_notional"]
+        return check.draft.quantity, check.summary().split(" · position")[0], Decimal(size)
+
+    assert await said_and_measured("BUY", order_type="LMT", limit_price="101") == (
+        Decimal(99), "99 AAPL LMT limit 101.00 DAY · at most 9,999.00 USD at the limit (about 9,900.00 at the market 100.00)",
+        Decimal(9999))
+    # a buy limit under the market fills at its limit or lower: the amount buys more shares there
+    assert await said_and_measured("BUY", order_type="LMT", limit_price="98") == (
+        Decimal(102), "102 AAPL LMT limit 98.00 DAY · at most 9,996.00 USD at the limit",
+        Decimal(9996))
+    # a sell limit under the market sells at the market: the amount is the market's value
+    assert await said_and_measured("SELL", order_type="LMT", limit_price="99") == (
+        Decimal(100), "100 AAPL LMT limit 99.00 DAY · at least 9,900.00 USD at the limit (about 10,000.00 at the market 100.00)",
+        Decimal(10000))
+    assert await said_and_measured("SELL", order_type="LMT", limit_price="102") == (
+        Decimal(98), "98 AAPL LMT limit 102.00 DAY · at least 9,996.00 USD at the limit", Decimal(9996))
+    # a buy stop above the market buys at its stop or higher
+    assert await said_and_measured("BUY", order_type="STP", stop_price="105") == (
+        Decimal(95), "95 AAPL STP stop 105.00 DAY · about 9,975.00 USD", Decimal(9975))
+    assert await said_and_measured("BUY") == (Decimal(100), "100 AAPL MKT DAY · about 10,000.00 USD", Decimal(10000))
+    with pytest.raises(BadInput, match=r"AAPL: 50 USD buys no whole share at 101 USD a share"):
+        await manual.check(Ticket.of("AAPL", "BUY", notional="50", order_type="LMT", limit_price="101"))
+
+
 async def test_a_confirmed_notional_ticket_sends_the_shares_its_check_showed_though_the_price_moved(stack):
     """The window's ticket: the trader confirmed "BUY 3 MSFT" (1,000 at 300); at 240 the same
     notional would be 4 shares. Exactly the 3 confirmed go (risk checked again at 240), or nothing."""
@@ -249,7 +289,7 @@ async def test_a_ticket_the_order_columns_cannot_keep_is_refused_before_a_run_is
         with pytest.raises(BadInput, match=message):
             Ticket.of("AAPL", "SELL", **kwargs)
     manual = _manual(stack)
-    with pytest.raises(BadInput, match=r"AAPL: 1E\+15 USD buys 10000000000000 shares at 100: an order's quantity must be below 1e12"):
+    with pytest.raises(BadInput, match=r"AAPL: 1E\+15 USD buys 10000000000000 shares at 100 USD a share: an order's quantity must be below 1e12"):
         await manual.send(Ticket.of("AAPL", "SELL", notional="1e15"))
     assert _orders(stack.db) == [] and stack.sim.orders() == []
     assert [status for _id, status, _message in _runs(stack.db) if status is RunStatus.QUEUED] == []
