@@ -274,7 +274,8 @@ def _print_table(outcome) -> None:
     for name, p in outcome.projects.items():
         failed = failed_rebalances_of(p)
         for f in failed[:BLOCKS_LISTED]:
-            print(f"failed {name} {f['day']} run {f['run_id']}: " + (f"{f['code']}: " if f["code"] else "") + f["message"])
+            run = "(no run)" if f["run_id"] is None else f"run {f['run_id']}"  # refused before its run was made
+            print(f"failed {name} {f['day']} {run}: " + (f"{f['code']}: " if f["code"] else "") + f["message"])
         if len(failed) > BLOCKS_LISTED:
             print(f"failed {name}: {len(failed) - BLOCKS_LISTED} more (--json lists every one)")
     if any(p["risk_blocked"] for p in outcome.projects.values()):

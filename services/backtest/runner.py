@@ -70,7 +70,7 @@ class ProjectResult:
     project_id: int
     account: str
     equity: list[tuple[date, Decimal]] = field(default_factory=list)
-    rebalances: list[tuple[date, int, str]] = field(default_factory=list)  # (day, run id, outcome)
+    rebalances: list[tuple[date, int | None, str]] = field(default_factory=list)  # (day, run id or None: none made, outcome)
     blocked: list[dict] = field(default_factory=list)  # {day, run_id, symbol, rule, code, message}
     failed: list[dict] = field(default_factory=list)  # {day, run_id, code, message}: did not trade (failures.py)
     orders: int = 0
@@ -277,9 +277,17 @@ class Backtester:
 
     async def _rebalance(self, project: _Project, day: date, project_id: int, snapshot_id: int) -> None:
         service = project.engine.service
-        run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
-                                        risk_overrides=list(self.spec.risk_overrides), new_run=True,
-                                        params={RUN_TAG: self.backtest_id})
+        try:
+            run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
+                                            risk_overrides=list(self.spec.risk_overrides), new_run=True,
+                                            params={RUN_TAG: self.backtest_id})
+        except ExecutionError as exc:
+            # the engine refused this day's input (a snapshot not the project's, a builder value):
+            # that rebalance fails, not the backtest. Its run was never stored (created in one
+            # transaction, rolled back), so there is none to close. Anything else (the database
+            # gone, a bug) is no fault of the day's input and still ends the backtest.
+            self._failed(project, day, None, exc)
+            return
         equity = project.broker.equity()
         close = self.spec.fill is FillAt.CLOSE
         try:
@@ -297,9 +305,7 @@ class Backtester:
                 await self._settle(project, run.id)
             # a refused preview keeps its run QUEUED for the trader's next preview: a backtest has none
             close_failed_run(self.db, run.id, f"backtest {self.backtest_id}: {exc}")
-            project.result.rebalances.append((day, run.id, f"{FAILED}{exc}"))
-            project.result.failed.append(failed_rebalance(day.isoformat(), run.id, exc.code, str(exc)))
-            log.warning("backtest %s: %s rebalance of %s failed: %s", self.backtest_id, project.result.project, day, exc)
+            self._failed(project, day, run.id, exc)
             return
         project.result.orders += len(executed.sent)
         project.result.rebalances.append((day, run.id, "sent" if executed.sent else "nothing to trade"))
@@ -309,6 +315,13 @@ class Backtester:
             await self._settle(project, run.id)
         else:
             project.waiting_run = run.id
+
+    def _failed(self, project: _Project, day: date, run_id: int | None, exc: ExecutionError) -> None:
+        """A rebalance that did not trade, listed with its reason (``failures``); ``run_id`` None:
+        refused before its run was made."""
+        project.result.rebalances.append((day, run_id, f"{FAILED}{exc}"))
+        project.result.failed.append(failed_rebalance(day.isoformat(), run_id, exc.code, str(exc)))
+        log.warning("backtest %s: %s rebalance of %s failed: %s", self.backtest_id, project.result.project, day, exc)
 
     async def _settle(self, project: _Project, run_id: int) -> None:
         """Wait until the writer has booked every order of the run (the broker answered at once:

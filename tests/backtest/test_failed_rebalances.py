@@ -185,3 +185,116 @@ def test_a_backtest_failing_mid_run_is_said_naming_it_and_exits_5(database, db_u
                     f"{error.__name__}: the engine's own words")], err
     with database.session() as session:
         assert set(session.scalars(select(TradeRun.status))) == {RunStatus.FAILED}
+
+
+# --------------------------------------------------------------------- a run the engine refuses to create
+# A rebalance whose run cannot even be made (``prepare_run`` refuses that day's input: here its
+# stored snapshot is another project's) failed the backtest as a whole: every other rebalance
+# lost, "backtest N failed". Now it is one more failed rebalance, said as the others are, with
+# no run (none was stored: its creation is one transaction, rolled back), and the days go on.
+PLAIN_CASH = Decimal(100_000)
+
+
+def _refused_run_backtest(database, tmp_path) -> tuple[Backtester, str]:
+    """alpha rebalanced on 2024-02-01 and 2024-02-06 from its own snapshots, and on 2024-02-05
+    from a stored snapshot of project beta (the run of alpha refuses it)."""
+    from services.console_queries import import_snapshot
+
+    other = tmp_path / "beta-2024-02-05.csv"
+    other.write_text("symbol,weight\nD,0.5\n", encoding="utf-8")
+    beta_snapshot = import_snapshot(database, other, "beta").snapshot_id
+    foreign = DatedSnapshot(date(2024, 2, 5), "alpha", other.name, "beta-stored", (SnapshotItem("D", Decimal("0.5"), 2),),
+                            snapshot_id=beta_snapshot)
+    snapshots = [_snapshot(date(2024, 2, 1), "0.9"), foreign, _snapshot(date(2024, 2, 6), "0.5")]
+    spec = BacktestSpec(PLAIN_CASH, FillAt.CLOSE, commission="none", builder={"rounding": "floor", "lot_size": Decimal(1)},
+                        risk_overrides=RISK_OFF, end=date(2024, 2, 7))
+    return Backtester(database, _prices(), snapshots, spec), f"snapshot {beta_snapshot} does not exist in this project"
+
+
+async def test_a_rebalance_whose_run_is_refused_is_one_failed_rebalance_and_the_others_trade(database, tmp_path):
+    backtester, refused = _refused_run_backtest(database, tmp_path)
+    outcome = await backtester.run()
+    project = outcome.projects["alpha"]
+    assert [(day, outcome_) for day, _run, outcome_ in project["rebalances"]] == [
+        ("2024-02-01", "sent"), ("2024-02-05", f"failed: {refused}"), ("2024-02-06", "sent")]
+    assert project["rebalances"][1][1] is None  # no run was made for it
+    assert project["failed_rebalances"] == [{"day": "2024-02-05", "run_id": None, "code": "bad_input", "message": refused}]
+    assert outcome.total["failed_rebalances"] == [dict(project["failed_rebalances"][0], project="alpha")]
+    assert outcome.status == "done" and outcome.message == f"1 rebalance failed: alpha 2024-02-05: {refused}"
+    stored = load_backtest(database, outcome.backtest_id)
+    assert (stored.status, stored.message) == ("done", outcome.message)
+    assert stored.results["projects"]["alpha"]["failed_rebalances"] == project["failed_rebalances"]
+    # nothing half written: the two runs that were made both ended, none is left queued or open
+    with database.session() as session:
+        runs = session.execute(select(TradeRun.id, TradeRun.status, TradeRun.trade_date)
+                               .where(TradeRun.project_id == outcome.projects["alpha"]["project_id"])
+                               .order_by(TradeRun.id)).all()
+    assert [(status, day) for _id, status, day in runs] == [(RunStatus.DONE, date(2024, 2, 1)),
+                                                            (RunStatus.DONE, date(2024, 2, 6))]
+    assert [run_id for _day, run_id, _outcome in project["rebalances"] if run_id is not None] == [r[0] for r in runs]
+
+
+async def test_a_failed_rebalance_without_a_run_is_shown_without_one(database, db_url, tmp_path, capsys, qtbot):
+    """`backtests --show` (the `backtest` command's table), its JSON and the window's Backtest
+    panel say a rebalance refused before it had a run as the others, naming no run ("run None")."""
+    import json
+
+    from app.cli import main
+    from widgets.views.backtest import BacktestView
+
+    backtester, refused = _refused_run_backtest(database, tmp_path)
+    outcome = await backtester.run()
+    capsys.readouterr()
+    assert main(["--db-url", db_url, "backtests", "--show", str(outcome.backtest_id)]) == 0
+    failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("failed ")]
+    assert failed == [f"failed alpha 2024-02-05 (no run): bad_input: {refused}"]
+    assert main(["--db-url", db_url, "backtests", "--show", str(outcome.backtest_id), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["projects"]["alpha"]["failed_rebalances"] == [
+        {"day": "2024-02-05", "run_id": None, "code": "bad_input", "message": refused}]
+
+    view = BacktestView()
+    qtbot.addWidget(view)
+    view.show_results(outcome.projects, outcome.total)
+    table = view.rebalances_table
+    rows = [tuple(table.item(r, c).text() for c in range(4)) for r in range(table.rowCount())]
+    assert [(day, run) for day, _name, run, _outcome in rows] == [
+        ("2024-02-01", str(outcome.projects["alpha"]["rebalances"][0][1])), ("2024-02-05", ""),
+        ("2024-02-06", str(outcome.projects["alpha"]["rebalances"][2][1]))]
+
+
+def _gone() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("INSERT INTO trade_runs ...", {}, Exception("(2006, 'MySQL server has gone away')"))
+
+
+@pytest.mark.parametrize("error", [_gone, lambda: ValueError("the engine's own words")], ids=["database_gone", "ValueError"])
+async def test_a_run_that_cannot_be_made_for_another_reason_still_fails_the_backtest(database, monkeypatch, error):
+    """Only the engine's refusal of a day's input (an ``ExecutionError``) is that rebalance's
+    failure: the database gone while a run is made, or an error the engine does not expect,
+    ends the backtest as before (recorded failed with its reason, none of its runs left open)."""
+    from services.backtest.listing import list_backtests
+    from services.execution.runs import TradeService
+
+    made = TradeService.prepare_run
+    calls = []
+
+    async def second_fails(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise error()
+        return await made(self, *args, **kwargs)
+
+    monkeypatch.setattr(TradeService, "prepare_run", second_fails)
+    snapshots = [_snapshot(date(2024, 2, 1), "0.9"), _snapshot(date(2024, 2, 5), "0.5"), _snapshot(date(2024, 2, 6), "0.5")]
+    spec = BacktestSpec(PLAIN_CASH, FillAt.CLOSE, commission="none", builder={"rounding": "floor", "lot_size": Decimal(1)},
+                        risk_overrides=RISK_OFF, end=date(2024, 2, 7))
+    raised = error()
+    with pytest.raises(type(raised)):
+        await Backtester(database, _prices(), snapshots, spec).run()
+    assert len(calls) == 2  # the days after it did not run
+    (listed,) = list_backtests(database)
+    assert listed.status == "failed" and listed.message == f"{type(raised).__name__}: {raised}"
+    with database.session() as session:
+        assert list(session.scalars(select(TradeRun.status))) == [RunStatus.DONE]  # the first; none made or open after

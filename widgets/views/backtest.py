@@ -312,7 +312,8 @@ class BacktestView(QWidget):
                             for day, run_id, outcome in p.get("rebalances", []))
         self.rebalances_table.setRowCount(len(rebalances))
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
-            for c, text in enumerate((day, name, str(run_id), outcome)):
+            # no run: a rebalance refused before its run was made (its outcome says why)
+            for c, text in enumerate((day, name, "" if run_id is None else str(run_id), outcome)):
                 self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
 
     def curve_count(self) -> int:
