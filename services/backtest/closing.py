@@ -43,7 +43,6 @@ from .summary import summary_of
 
 log = logging.getLogger(__name__)
 
-RUN_TAG = "backtest"  # a rebalance run's params: the id of the backtest it belongs to
 _OPEN_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
 HALF_CLOSED_AFTER = timedelta(minutes=1)
 # a backtest row with no heartbeat (a version before heartbeats) and no process to look at:
@@ -145,13 +144,13 @@ def _finish_half_closed(db, closed_before: datetime) -> None:
     """The runs and orders of a backtest closed (not done) before ``closed_before`` and still
     open: its closer died between the row and them."""
     with db.session() as session:
-        tags = {(params or {}).get(RUN_TAG) for (params,) in session.execute(select(TradeRun.params).where(
-            TradeRun.mode == TradeMode.BACKTEST, TradeRun.status.in_(_OPEN_RUN)))}
-        tags.discard(None)
-        if not tags:
+        owners = set(session.scalars(select(TradeRun.backtest_id).where(
+            TradeRun.mode == TradeMode.BACKTEST, TradeRun.status.in_(_OPEN_RUN))))
+        owners.discard(None)
+        if not owners:
             return
         rows = session.execute(select(Backtest.id, Backtest.status, Backtest.message).where(
-            Backtest.id.in_(sorted(tags)), Backtest.status.in_(("canceled", "failed")),
+            Backtest.id.in_(sorted(owners)), Backtest.status.in_(("canceled", "failed")),
             Backtest.finished_at < closed_before)).all()
     for backtest_id, status, message in rows:
         log.warning("backtest %s: its closer stopped before its runs; closing them now", backtest_id)
@@ -164,20 +163,22 @@ def _minutes(span: timedelta) -> str:
 
 
 def _last_rebalance_day(db, backtest_id: int) -> date | None:
-    """The simulated day of the backtest's last rebalance stored (its runs are tagged with it),
-    None before its first: how far the dead process had gone."""
+    """The simulated day of the backtest's last rebalance stored, None before its first: how far
+    the dead process had gone. One seek of ``ix_trade_runs_backtest`` (its runs in id order):
+    no other backtest's run is read (it read the params of every newer backtest run, all of
+    them for a backtest that died before its first rebalance)."""
     with db.session() as session:
-        rows = session.execute(select(TradeRun.trade_date, TradeRun.params).where(TradeRun.mode == TradeMode.BACKTEST)
-                               .order_by(TradeRun.id.desc()).execution_options(yield_per=500))
-        return next((day for day, params in rows if (params or {}).get(RUN_TAG) == backtest_id), None)
+        return session.scalar(select(TradeRun.trade_date).where(TradeRun.backtest_id == backtest_id)
+                              .order_by(TradeRun.id.desc()).limit(1))
 
 
 def _open_runs(db, backtest_id: int) -> list[int]:
-    """The backtest's rebalance runs still queued or running (tagged ``RUN_TAG`` when created)."""
+    """The backtest's rebalance runs still queued or running: among the open backtest runs
+    (``ix_trade_runs_status_mode``: few, whereas a long backtest has thousands of its own)."""
     with db.session() as session:
-        rows = session.execute(select(TradeRun.id, TradeRun.params).where(
+        rows = session.execute(select(TradeRun.id, TradeRun.backtest_id).where(
             TradeRun.mode == TradeMode.BACKTEST, TradeRun.status.in_(_OPEN_RUN))).all()
-    return [run_id for run_id, params in rows if (params or {}).get(RUN_TAG) == backtest_id]
+    return [run_id for run_id, owner in rows if owner == backtest_id]
 
 
 def _cancel_open_orders(db, backtest_id: int, why: str) -> None:

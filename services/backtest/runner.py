@@ -34,7 +34,7 @@ from services.execution.lease import own_process
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
 from .checks import check_spec, window
-from .closing import RUN_TAG, close_abandoned, close_backtest, close_failed_run, close_leftovers
+from .closing import close_abandoned, close_backtest, close_failed_run, close_leftovers
 from .costs import FillAt, parse_commission
 from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
@@ -280,7 +280,7 @@ class Backtester:
         try:
             run = await service.prepare_run(project_id, snapshot_id, TradeMode.BACKTEST, builder=dict(self.spec.builder),
                                             risk_overrides=list(self.spec.risk_overrides), new_run=True,
-                                            params={RUN_TAG: self.backtest_id})
+                                            backtest_id=self.backtest_id)
         except ExecutionError as exc:
             # the engine refused this day's input (a snapshot not the project's, a builder value):
             # that rebalance fails, not the backtest. Its run was never stored (created in one

@@ -134,10 +134,11 @@ class TradeRun(TimestampMixin, Base):
     __table_args__ = _table_args(
         Index("ix_trade_runs_lookup", "project_id", "snapshot_id", "mode", "trade_date"),
         # runs by status (its prefix), and the open runs of one mode (services.backtest.closing: a
-        # closed backtest's runs still queued or running) among them alone, not every mode's. Status
-        # first: a mode-first index would be chosen for "mode = backtest, newest first" (the
-        # closer's last rebalance), reading every backtest run and sorting them, not scanning back by id
+        # closed backtest's runs still queued or running) among them alone, not every mode's
         Index("ix_trade_runs_status_mode", "status", "mode"),
+        # a backtest's runs (services.backtest.closing: the last rebalance of a dead one), in id
+        # order within it: read newest first without reading another backtest's
+        Index("ix_trade_runs_backtest", "backtest_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -151,6 +152,9 @@ class TradeRun(TimestampMixin, Base):
     message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the backtest a rebalance run belongs to (``backtests.id``; NULL for every other run). No
+    # foreign key: a backtest's rows are never deleted, and the check would cost every rebalance
+    backtest_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class OrderPlan(Base):
@@ -649,8 +653,9 @@ class Backtest(Base):
     """One backtest (services.backtest): its inputs (``params``: prices source, snapshots, fill,
     costs, builder), its state, and its results per project and in total (``results``: metrics,
     the daily equity, the rebalances with their run ids, the orders risk blocked). The rebalances
-    themselves are ordinary runs of mode ``backtest`` whose orders and positions carry the account
-    ``BACKTEST-<id>-<project id>``; their plans and events are the decision trail."""
+    themselves are ordinary runs of mode ``backtest`` naming it (``trade_runs.backtest_id``) whose
+    orders and positions carry the account ``BACKTEST-<id>-<project id>``; their plans and events
+    are the decision trail."""
 
     __tablename__ = "backtests"
     __table_args__ = _table_args()

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from services.backtest.closing import RUN_TAG
 from services.db.models import Backtest
 from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
 from services.domain import BACKTEST_ACCOUNT_PREFIX, OrderState, RunStatus, TradeMode
@@ -47,8 +46,8 @@ def running_backtest(database, *, host: str | None, key: str | None, pid: int | 
         project = ProjectRepository(session).get_or_create(f"bt-{row.id}")
         runs = RunRepository(session)
         running = runs.create(project.id, mode=TradeMode.BACKTEST, trade_date=date(2024, 3, 1),
-                              params={RUN_TAG: row.id}, status=RunStatus.RUNNING)
-        queued = runs.create(project.id, mode=TradeMode.BACKTEST, trade_date=date(2024, 4, 1), params={RUN_TAG: row.id})
+                              backtest_id=row.id, status=RunStatus.RUNNING)
+        queued = runs.create(project.id, mode=TradeMode.BACKTEST, trade_date=date(2024, 4, 1), backtest_id=row.id)
         orders = OrderRepository(session)
         coids = []
         for n, status in enumerate((OrderState.NEW, OrderState.ACCEPTED)):

@@ -243,3 +243,53 @@ def test_a_row_of_a_version_before_heartbeats_is_closed_once_it_is_a_day_old(dat
     assert [(c.id, c.message) for c in closed] == [(old, message)]
     _closed_as_failed(database, old, runs, coids, message)
     assert load_backtest(database, young).status == "running"
+
+
+async def test_a_dead_backtests_last_rebalance_is_one_seek_of_its_own_runs(database):
+    """The closer says how far a dead backtest had gone (its last rebalance's day, or none) as
+    before, now by one seek of ``ix_trade_runs_backtest``: it read the params of every backtest
+    run newer than that one, of every backtest run for one that died before its first rebalance."""
+    from sqlalchemy import event, update
+
+    symbols = [f"N{i}" for i in range(4)]
+    prices = PriceBook(generated_bars(symbols, date(2023, 12, 20), date(2024, 3, 29)))
+
+    async def backtest(end: date) -> int:
+        spec = BacktestSpec(Decimal(10_000), FillAt.CLOSE, commission="none",
+                            builder={"rounding": "floor", "lot_size": Decimal(1)}, end=end)
+        return (await Backtester(database, prices, monthly_snapshots(symbols, date(2024, 1, 1), end, names=(2, 3)),
+                                 spec).run()).backtest_id
+
+    earlier, later = await backtest(date(2024, 2, 29)), await backtest(date(2024, 3, 29))
+    with database.unit_of_work() as session:  # both as their process left them, killed; and one killed before any rebalance
+        session.execute(update(Backtest).where(Backtest.id.in_([earlier, later]))
+                        .values(status="running", host=HOST, pid=4242, process_key=dead_key()))
+        never = Backtest(status="running", params={}, host=HOST, pid=4242, process_key=dead_key())
+        session.add(never)
+        session.flush()
+        never_id = never.id
+    looks: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_):
+        if statement.startswith("SELECT") and "FROM trade_runs" in statement and "ORDER BY trade_runs.id DESC" in statement:
+            looks.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        closed = {c.id: c.message for c in close_abandoned(database)}
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+
+    ended = f"the process running it ended (pid 4242 on {HOST})"
+    assert closed == {earlier: f"{ended} after its rebalance of 2024-02-01", later: f"{ended} after its rebalance of 2024-03-01",
+                      never_id: f"{ended} before its first rebalance"}
+    assert len(looks) == 3, looks
+    with database.engine.connect() as connection:
+        for statement, parameters in looks:
+            if database.engine.dialect.name == "sqlite":
+                plan = " ".join(row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+                assert plan == "SEARCH trade_runs USING INDEX ix_trade_runs_backtest (backtest_id=?)", (statement, plan)
+            else:
+                plan = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).mappings().one()
+                assert (plan["key"], plan["ref"]) == ("ix_trade_runs_backtest", "const"), (statement, dict(plan))
+                assert "filesort" not in (plan["Extra"] or ""), (statement, dict(plan))

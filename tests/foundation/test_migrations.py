@@ -213,3 +213,47 @@ def test_a_snapshot_without_money_figures_is_never_downgraded_into_a_made_up_num
     finally:
         db.dispose()
     assert rows == [(Decimal("12.5"), Decimal("12.5"), None)]  # its figures kept; ``rates`` not kept below 0021
+
+
+def test_a_backtest_runs_tag_becomes_its_backtest_id_and_goes_back_into_its_params(empty_db_url):
+    """0022 made the backtest of a rebalance run a column (``trade_runs.backtest_id``, indexed), so
+    a dead backtest's closer finds its last rebalance without reading other backtests' runs:
+    the runs written before it have theirs from their params' ``backtest`` key; other runs stay
+    NULL. Downgraded, a run written since has the key back in its params."""
+    import json
+    from datetime import date, datetime
+
+    assert migrate.upgrade(empty_db_url, "0021_snapshot_rates") == "0021_snapshot_rates"
+    now = datetime(2026, 12, 4, 12, 0)
+    runs = [(1, "backtest", {"backtest": 7, "builder": {"lot_size": "1"}}), (2, "backtest", {"backtest": 8}),
+            (3, "paper", {"builder": {}}), (4, "backtest", None)]
+    engine = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'alpha', :now, :now)"),
+                               {"now": now})
+            for run_id, mode, params in runs:
+                connection.execute(sa.text(
+                    "INSERT INTO trade_runs (id, project_id, mode, status, trade_date, params, created_at, updated_at) "
+                    "VALUES (:id, 1, :mode, 'done', :day, :params, :now, :now)"),
+                    {"id": run_id, "mode": mode, "day": date(2024, 2, run_id), "now": now,
+                     "params": None if params is None else json.dumps(params)})
+        assert migrate.upgrade(empty_db_url) == migrate.head()
+        with engine.begin() as connection:
+            owners = dict(connection.execute(sa.text("SELECT id, backtest_id FROM trade_runs")).all())
+            assert owners == {1: 7, 2: 8, 3: None, 4: None}
+            # a rebalance written at this revision: the column alone
+            connection.execute(sa.text(
+                "INSERT INTO trade_runs (id, project_id, mode, status, trade_date, params, created_at, updated_at, backtest_id) "
+                "VALUES (5, 1, 'backtest', 'done', :day, :params, :now, :now, 9)"),
+                {"day": date(2024, 2, 5), "now": now, "params": json.dumps({"builder": {}})})
+        assert migrate.downgrade(empty_db_url, "0021_snapshot_rates") == "0021_snapshot_rates"
+        with engine.begin() as connection:
+            params = {run_id: None if text is None else json.loads(text)
+                      for run_id, text in connection.execute(sa.text("SELECT id, params FROM trade_runs")).all()}
+        assert params == {1: {"backtest": 7, "builder": {"lot_size": "1"}}, 2: {"backtest": 8}, 3: {"builder": {}}, 4: None,
+                          5: {"builder": {}, "backtest": 9}}
+    finally:
+        engine.dispose()
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    assert _diff(empty_db_url) == []

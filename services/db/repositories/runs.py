@@ -42,6 +42,7 @@ class NewRun:
     params: dict | None
     message: str | None
     idempotency_key: str | None
+    backtest_id: int | None = None
 
 
 _NEW_RUN_COLUMNS = tuple(field.name for field in dataclasses.fields(NewRun) if field.name != "id")
@@ -64,13 +65,15 @@ class RunRepository:
         status: RunStatus | str = RunStatus.QUEUED,
         message: str | None = None,
         idempotency_key: str | None = None,
+        backtest_id: int | None = None,
     ) -> NewRun:
         """A new run, always (no idempotency key unless given): one Core INSERT (a backtest
         creates a run every rebalance; an ORM object and its flush cost several times the
-        statement), giving back the run's columns as written."""
+        statement), giving back the run's columns as written. ``backtest_id``: the backtest a
+        rebalance run belongs to."""
         now = utcnow()
         run = NewRun(0, project_id, snapshot_id, TradeMode(mode), RunStatus(status), trade_date or now.date(), params,
-                     message, idempotency_key)
+                     message, idempotency_key, backtest_id)
         run_id = insert_one(self.session, _INSERT_RUN, _INSERT_RUN_COLUMNS,
                             [*(getattr(run, name) for name in _NEW_RUN_COLUMNS), now, now])
         return dataclasses.replace(run, id=run_id)

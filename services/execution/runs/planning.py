@@ -174,9 +174,10 @@ class RunPlanning(RunServiceBase):
 
     @retry_lock_conflicts  # one unit of work: two execute processes of one run once deadlocked here
     def _create_run(self, project, snapshot, mode, params, new_run,
-                    inputs: RunInputs | tuple[dict | None, list[str]] | None = None) -> RunInfo:
+                    inputs: RunInputs | tuple[dict | None, list[str]] | None = None, backtest_id: int | None = None) -> RunInfo:
         """The run (see ``create_run``); ``inputs``: its builder parameters and risk overrides set
-        in the same transaction, or refused for a run that has orders (``_store_run_inputs``)."""
+        in the same transaction, or refused for a run that has orders (``_store_run_inputs``);
+        ``backtest_id``: the backtest a new run is a rebalance of."""
         inputs = None if inputs is None else RunInputs(*inputs)
         with self.db.unit_of_work() as session:
             # the snapshot's project, read once (None: no such snapshot)
@@ -210,7 +211,8 @@ class RunPlanning(RunServiceBase):
             if new_run:
                 if inputs is not None:  # a new run has sent nothing: inserted with its inputs (no UPDATE after)
                     params = self._params_with_inputs(params, inputs.builder, inputs.risk_overrides)
-                new = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params)
+                new = runs.create(project_id, mode=mode, snapshot_id=snapshot, trade_date=day, params=params,
+                                  backtest_id=backtest_id)
                 audit_created(new.id)
                 return run_info(new, True)
             run, created = runs.create_once(project_id, mode=mode, trade_date=day, snapshot_id=snapshot, params=params)
@@ -515,10 +517,11 @@ class RunPlanning(RunServiceBase):
                           builder: dict | None = None, risk_overrides: list[str] | tuple[str, ...] = (),
                           live_token: str | None = None, new_run: bool = False, params: dict | None = None,
                           builder_given: Collection[str] | None = None, portfolio_value: Decimal | None = None,
-                          wording: Wording = OPTIONS) -> RunInfo:
+                          wording: Wording = OPTIONS, backtest_id: int | None = None) -> RunInfo:
         """The day's run of a snapshot, created once, with these builder parameters and risk
         overrides while it has sent nothing (``execute`` then previews and sends it); ``params``:
-        more of the run's params when it is created (a backtest's rebalance names its backtest).
+        more of the run's params when it is created; ``backtest_id``: the backtest whose rebalance
+        it is (with ``new_run``: a backtest makes a new run every rebalance).
         A run that has orders is resumed as it was built: a builder value or risk overrides given
         (``builder_given``: the keys of ``builder`` the trader gave, None every key) or a
         ``portfolio_value`` to send it with that differ from the run's own are refused
@@ -528,7 +531,7 @@ class RunPlanning(RunServiceBase):
         self._check_live(mode, live_token)
         # created and given its inputs in one transaction
         return await self._db(self._create_run, project, snapshot, mode, dict(params or {}), new_run,
-                              RunInputs(builder, list(risk_overrides), builder_given, portfolio_value, wording))
+                              RunInputs(builder, list(risk_overrides), builder_given, portfolio_value, wording), backtest_id)
 
     async def plan(self, plan_id: int) -> Plan:
         return await self._db(self._load_plan, plan_id)
