@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import bisect
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from services.core.builder import params_from
 from services.core.risk import RiskParamError, rules_from_params
 from services.core.trading_hours import NEW_YORK, sessions_between
 
@@ -38,6 +40,10 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
         rules_from_params(None, spec.risk_overrides)
     except RiskParamError as exc:
         problems.append(f"--risk: {exc}")
+    try:  # the builder's one reading, as each rebalance's run reads them: refused there, every day alike
+        params_from(spec.builder, portfolio_value=Decimal(0))
+    except (ValueError, ArithmeticError) as exc:
+        problems.append(f"builder: {exc}")
     if spec.start and spec.end and spec.end < spec.start:
         problems.append(f"--to {spec.end} is before --from {spec.start}")
     first, last = prices.first_day(), prices.last_day()

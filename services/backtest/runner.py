@@ -282,7 +282,7 @@ class Backtester:
                                             risk_overrides=list(self.spec.risk_overrides), new_run=True,
                                             backtest_id=self.backtest_id)
         except ExecutionError as exc:
-            # the engine refused this day's input (a snapshot not the project's, a builder value):
+            # the engine refused this day's input (e.g. its snapshot is not the project's):
             # that rebalance fails, not the backtest. Its run was never stored (created in one
             # transaction, rolled back), so there is none to close. Anything else (the database
             # gone, a bug) is no fault of the day's input and still ends the backtest.

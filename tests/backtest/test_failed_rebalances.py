@@ -298,3 +298,24 @@ async def test_a_run_that_cannot_be_made_for_another_reason_still_fails_the_back
     assert listed.status == "failed" and listed.message == f"{type(raised).__name__}: {raised}"
     with database.session() as session:
         assert list(session.scalars(select(TradeRun.status))) == [RunStatus.DONE]  # the first; none made or open after
+
+
+@pytest.mark.parametrize(("builder", "said"), [
+    ({"lot_size": Decimal(0)}, "builder: lot size must be > 0, got 0"),
+    ({"cash_buffer": Decimal(1)}, "builder: cash buffer must be a ratio in [0, 1), got 1"),
+])
+async def test_a_builder_value_the_run_refuses_is_refused_before_anything_is_stored(database, builder, said):
+    """A builder value is the whole backtest's, the same every day: one the run refuses (given
+    past the command's and the panel's checks, by a caller of ``Backtester``) failed every
+    rebalance alike, each listed. It is refused with the other input problems
+    (``checks.check_spec``), in the builder's words, before anything is stored."""
+    from services.backtest.listing import list_backtests
+
+    spec = BacktestSpec(PLAIN_CASH, FillAt.CLOSE, commission="none", builder={"rounding": "floor", **builder},
+                        risk_overrides=RISK_OFF, end=date(2024, 2, 7))
+    with pytest.raises(ValueError) as refused:
+        await Backtester(database, _prices(), [_snapshot(date(2024, 2, 1), "0.9")], spec).run()
+    assert str(refused.value) == said
+    assert list_backtests(database) == []
+    with database.session() as session:
+        assert session.scalar(select(TradeRun.id)) is None
