@@ -259,3 +259,31 @@ async def test_an_inline_writer_makes_change_sets_only_while_someone_listens(dat
         assert heard[0].orders[0].status is OrderState.FILLED
     finally:
         await writer.stop()
+
+
+async def test_a_fraction_of_a_share_finer_than_the_database_keeps_is_booked_as_stored_and_said(writer, database):
+    """IB's fractional shares with more places than the quantity columns keep (six, on SQLite and
+    MariaDB alike): each execution was stored rounded while the order, the position and the
+    change set counted the exact sum (1.0000005, stored 1.000001), and a late commission, which
+    rebuilds the position from the stored fills, moved it to 1.000002. The fill is booked as it
+    is stored, and the order says so."""
+    from services.db.models import OrderEvent as OrderEventRow
+
+    for n in (1, 2, 3):
+        writer.submit(_exec(f"0010.jj.0{n}.01", "0.3333335", "100"))
+    await writer.flush()
+    order, fills, pos = _state(database)
+    kept = Decimal("0.333334") * 3
+    assert [f.quantity for f in fills] == [Decimal("0.333334")] * 3
+    assert (order.filled_quantity, pos.quantity) == (kept, kept)
+    assert [o.filled_quantity for c in writer.changes for o in c.orders][-1] == kept
+    assert [p.quantity for c in writer.changes for p in c.positions][-1] == kept
+    writer.submit(CommissionEvent("0010.jj.01.01", Decimal("1.00")))  # rebuilds the position from the stored fills
+    await writer.flush()
+    assert _position(database)[0] == kept
+    with database.session() as session:
+        said = list(session.scalars(select(OrderEventRow.message).where(OrderEventRow.order_id == order.id,
+                                                                         OrderEventRow.flagged.is_(True))))
+    assert said == [f"execution 0010.jj.0{n}.01: IB's 0.3333335 shares kept as 0.333334 (the database keeps 6 decimal places)"
+                    for n in (1, 2, 3)]
+

@@ -36,6 +36,7 @@ from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
 from services.db.repositories.base import execute_many, fetch_all
 from services.db.repositories.portfolio_snapshots import CashBook, record_portfolio_snapshots
+from services.db.types import ExactDecimal
 from services.domain import ChangeSet, EventSource, OrderState, OrderType, RunStatus, Side
 
 from ..events import BrokerErrorEvent, CommissionEvent, ExecutionEvent, OpenOrderEvent, OrderStatusEvent
@@ -80,6 +81,10 @@ _FILLS_BY_BASE = select(TradeFill).where(TradeFill.exec_base_id.in_(bindparam("b
 _FILLS = cast(Table, TradeFill.__table__)
 _ANY_FILL_OF_BASES = select(_FILLS.c.id).where(_FILLS.c.exec_base_id.in_(bindparam("bases", expanding=True))).limit(1)
 _INSERT_FILLS = _FILLS.insert()
+# IB's fractional shares may have more places than a quantity column keeps (both databases round
+# half-up to its scale alike): an execution is booked as it will be stored, so that its order,
+# its position and the change set count what a rebuild from the stored fills counts
+_FILL_QUANTITY = cast(ExactDecimal, _FILLS.c.quantity.type)
 _RUNS = cast(Table, TradeRun.__table__)
 # with their params: the portfolio snapshots' plan ids (record_portfolio_snapshots' run_params)
 _RUN_STATUSES = select(_RUNS.c.id, _RUNS.c.status, _RUNS.c.params).where(_RUNS.c.id.in_(bindparam("ids", expanding=True)))
@@ -304,11 +309,22 @@ class EventProjection:
                     if not existing.superseded:
                         late_commission(session, batch, existing, ev.commission)
             return  # exactly once: a duplicate execDetails changes nothing
+        exact = ev.shares
+        kept = _FILL_QUANTITY.stored(exact)
+        if kept != exact:
+            ev = replace(ev, shares=kept,
+                         cum_qty=None if ev.cum_qty is None else _FILL_QUANTITY.stored(ev.cum_qty))
         order = self._find(session, batch, ev.order_ref, ev.perm_id)
         if order is None:
             order = self._external(session, batch, order_ref=ev.order_ref, perm_id=ev.perm_id, ib_order_id=ev.ib_order_id,
                                    client_id=ev.client_id, account=ev.account, symbol=ev.symbol, side=ev.side,
                                    quantity=ev.cum_qty or ev.shares, raw=ev.raw)
+        if ev.shares != exact:  # said on the order (IB's exact figure stays in the fill's raw payload)
+            note = (f"execution {ev.exec_id}: IB's {exact} shares kept as {ev.shares} "
+                    f"(the database keeps {_FILL_QUANTITY.scale} decimal places)")
+            log.warning("order %s: %s", order.client_order_id, note)
+            add_order_event(session, order.id, source=EventSource.BROKER, event_type="fill_rounded", flagged=True,
+                            message=note, payload=ev.raw)
         self._bind_ids(batch, order, perm_id=ev.perm_id, account=ev.account)
         commission = ev.commission
         orphan = batch.orphan_commissions.pop(ev.exec_id, None)
