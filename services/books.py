@@ -18,8 +18,10 @@ from services.console_books import BookGroup, GroupFigures, Rates, position_tree
 from services.core.books import UNASSIGNED, BookLine, CapitalError, unassigned_lines
 from services.core.books import parse_capital as parse_core_capital
 from services.core.positions_book import PositionState, apply_fill
+from services.core.snapshots import storage_problem
 from services.core.trading_hours import trading_day_start
 from services.db.convert import to_position_record
+from services.db.limits import numeric_limit
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import Position, PositionAssignment, Project, TradeFill, TradeOrder
 from services.db.repositories import PositionRepository, ProjectRepository
@@ -324,6 +326,13 @@ class BooksService:
             raise BooksError("the quantity to assign must be a non-zero number")
         if not cost.is_finite() or cost <= 0:
             raise BooksError(f"the cost must be a positive price per share, got {cost}")
+        # what the assignment's columns keep (SQLite's smaller range: both databases alike): a
+        # finer number was stored rounded, the audit entry saying it as typed
+        columns = PositionAssignment.__table__.c
+        for name, value in (("quantity", quantity), ("cost", cost)):
+            problem = storage_problem(name, f"{value:f}", value, numeric_limit(columns[name]))
+            if problem is not None:
+                raise BooksError(problem[1])
         if project == UNASSIGNED:
             raise BooksError(f"{UNASSIGNED!r} is not a project: name the project that takes the shares")
         # as typed: listing keys and IB account ids are upper case (a lower-case "aapl" found no

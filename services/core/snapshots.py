@@ -232,24 +232,32 @@ def _decimal_places(value: Decimal) -> int:
     return max(0, -(exponent + count))
 
 
+def storage_problem(column: str, text: str, value: Decimal, limit: NumericLimit) -> tuple[str, str] | None:
+    """(code suffix, message) when the database cannot keep ``value`` exactly (``text``: as it was
+    given): too large, or more decimal places than ``limit.scale`` (it would be stored rounded,
+    or as 0). None when it fits. The one rule of what a numeric column keeps, for a snapshot's
+    lines and for a number typed elsewhere (``assign``)."""
+    if value.is_zero():
+        return None
+    if value.adjusted() >= limit.whole_digits:
+        return "too_large", f"{column} {text} is too large: the database keeps values below 1e{limit.whole_digits}"
+    if _decimal_places(value) > limit.scale:
+        if value.adjusted() < -limit.scale:
+            return "precision", (f"{column} {text} is below 1e-{limit.scale}, the smallest the database keeps "
+                                 "(it would be stored as 0)")
+        return "precision", f"{column} {text} has more than {limit.scale} decimal places (it would be stored rounded)"
+    return None
+
+
 def _fits(line: int, column: str, text: str, value: Decimal, limit: NumericLimit | None,
           problems: list[SnapshotProblem]) -> bool:
     """Whether the database keeps ``value`` exactly; a problem with the line if not."""
-    if limit is None or value.is_zero():
+    problem = None if limit is None else storage_problem(column, text, value, limit)
+    if problem is None:
         return True
-    if value.adjusted() >= limit.whole_digits:
-        problems.append(SnapshotProblem(line, column, f"{column}_too_large",
-                                        f"{column} {text} is too large: the database keeps values below 1e{limit.whole_digits}"))
-        return False
-    if _decimal_places(value) > limit.scale:
-        if value.adjusted() < -limit.scale:
-            message = (f"{column} {text} is below 1e-{limit.scale}, the smallest the database keeps "
-                       "(it would be stored as 0)")
-        else:
-            message = f"{column} {text} has more than {limit.scale} decimal places (it would be stored rounded)"
-        problems.append(SnapshotProblem(line, column, f"{column}_precision", message))
-        return False
-    return True
+    code, message = problem
+    problems.append(SnapshotProblem(line, column, f"{column}_{code}", message))
+    return False
 
 
 def _text_field(line: int, column: str, values: dict, problems: list[SnapshotProblem]) -> str | None:
