@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from .snapshots import NumericLimit, storage_problem
 from .typed_numbers import NotANumber, plain, typed_decimal
 
 ZERO = Decimal(0)
@@ -56,6 +57,8 @@ class CapitalError(ValueError):
 # SQLite): below 1e<this>. A capital is a plan's portfolio value when none is given, so the
 # setting is capped here too (it took up to 1e15, which no plan could then store).
 MONEY_WHOLE_DIGITS = 10
+# and its decimal places (the Money columns' scale): a finer amount typed is refused, not rounded
+MONEY_LIMIT = NumericLimit(whole_digits=MONEY_WHOLE_DIGITS, scale=8)
 
 
 def parse_capital(text: object) -> Decimal | None:
@@ -73,6 +76,9 @@ def parse_capital(text: object) -> Decimal | None:
         raise CapitalError(f"capital {raw!r} must be a positive amount below 1e{MONEY_WHOLE_DIGITS} (or off)")
     if value.adjusted() >= MONEY_WHOLE_DIGITS:
         raise CapitalError(f"capital {raw!r} is too large: a plan keeps a portfolio value below 1e{MONEY_WHOLE_DIGITS}")
+    problem = storage_problem("capital", repr(raw), value, MONEY_LIMIT)
+    if problem is not None:
+        raise CapitalError(problem[1])
     return value
 
 

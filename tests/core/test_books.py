@@ -147,3 +147,14 @@ def test_the_projects_rules_measure_its_book_as_if_its_working_orders_filled():
                                      limits=capped)
     assert [(d.side, d.quantity) for d in result.orders] == [(Side.BUY, D(10))]
     assert [b.rule for b in report.all_blocks()] == ["max_position_ratio"]
+
+
+def test_a_capital_finer_than_a_plan_keeps_is_refused_not_stored_rounded():
+    """A capital is a plan's portfolio value when none is given: its ninth decimal was stored
+    rounded without a word."""
+    import pytest
+
+    with pytest.raises(ValueError) as refused:
+        parse_capital("1,000.123456789")
+    assert str(refused.value) == "capital '1,000.123456789' has more than 8 decimal places (it would be stored rounded)"
+    assert parse_capital("1,000.12345678") == D("1000.12345678")

@@ -147,3 +147,23 @@ async def test_a_run_stored_with_mkt_and_an_offset_before_the_refusal_still_prev
             params={"builder": {"order_type": "MKT", "limit_offset_bps": "20"}, "risk_overrides": []}))
     preview = await service.preview(run.id, Decimal(100000))
     assert {(o[2], o[3]) for o in _orders(preview)} == {("MKT", None)}
+
+
+async def test_a_portfolio_value_finer_than_a_plan_keeps_is_refused_before_anything_is_stored(stack):
+    """100000.123456789 (nine places; a plan's portfolio value keeps eight) was stored as the
+    plan's 100000.12345679 while its hash and the run's parameters kept the value as typed: the
+    stored plan no longer matched its hash (``PlanRepository.verify`` False)."""
+    import pytest
+    from sqlalchemy import func, select
+
+    from services.db.models import TradeRun
+    from services.execution.errors import BadInput
+
+    service = stack.service
+    project_id, snapshot = make_snapshot(stack.db, "fine-value", {"AAPL": "0.15"})
+    with pytest.raises(BadInput) as refused:
+        await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, portfolio_value=Decimal("100000.123456789"))
+    assert str(refused.value) == ("portfolio value 100000.123456789 has more than 8 decimal places "
+                                  "(it would be stored rounded)")
+    with stack.db.session() as session:
+        assert session.scalar(select(func.count(TradeRun.id))) == 0

@@ -85,10 +85,12 @@ def test_a_project_capital_is_capped_at_what_a_plan_keeps(db_url, database, cons
     assert kept.returncode == 0, kept.stderr
     assert json.loads(kept.stdout)["project_capital"] == {"alpha": "9999999999.5"}
 
-    from services.core.books import MONEY_WHOLE_DIGITS  # the one bound, what both columns keep
+    from services.core.books import MONEY_LIMIT, MONEY_WHOLE_DIGITS  # the one bound, what both columns keep
 
     assert numeric_limit(OrderPlan.__table__.c.portfolio_value).whole_digits == MONEY_WHOLE_DIGITS
     assert numeric_limit(Project.__table__.c.capital).whole_digits == MONEY_WHOLE_DIGITS
+    # and their places: a finer capital or portfolio value typed is refused, not stored rounded
+    assert numeric_limit(OrderPlan.__table__.c.portfolio_value) == numeric_limit(Project.__table__.c.capital) == MONEY_LIMIT
 
 
 def test_values_from_the_window_are_checked_by_the_service_as_the_command_lines_are(db_url):

@@ -15,12 +15,13 @@ from sqlalchemy import Table, bindparam, func, null, select, update
 from services.audit_actions import AuditAction
 from services.books import WorkingOrder, buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
-from services.core.books import MONEY_WHOLE_DIGITS, project_money
+from services.core.books import MONEY_LIMIT, MONEY_WHOLE_DIGITS, project_money
 from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
 from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
 from services.core.risk import RiskParamError
+from services.core.snapshots import storage_problem
 from services.core.trading_hours import NEW_YORK, trading_date
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import DecisionSnapshot, OrderPlan, Project, TradeOrder, TradeRun
@@ -147,12 +148,17 @@ def unsent_orders(orders) -> list[str]:
     return [o.client_order_id for o in orders if o.unsent]
 
 
-def check_portfolio_value(value: Decimal) -> None:
+def check_portfolio_value(value: Decimal, *, typed: bool = True) -> None:
     """``BadInput`` for a portfolio value a plan cannot keep (the database refused the plan
-    after its run was stored: "1E+14 is too large for exact storage on SQLite", exit 5)."""
+    after its run was stored: "1E+14 is too large for exact storage on SQLite", exit 5); one
+    ``typed`` (given, not the account's NetLiquidation or a backtest's equity) also for more
+    decimal places than it keeps: the plan's row kept it rounded, its hash the value as typed."""
     digits = MONEY_WHOLE_DIGITS  # the project capital's bound too (services.core.books)
     if not value.is_finite() or abs(value).adjusted() >= digits:
         raise BadInput(f"portfolio value {value} is too large: a plan keeps values below 1e{digits}")
+    problem = storage_problem("portfolio value", str(value), value, MONEY_LIMIT) if typed else None
+    if problem is not None:
+        raise BadInput(problem[1])
 
 
 def _unused_offset_dropped(builder: dict, given: dict) -> dict:
@@ -364,7 +370,9 @@ class RunPlanning(RunServiceBase):
             portfolio_value = project_money(capital, net_liquidation)
             if portfolio_value is None:
                 raise BrokerError("the account reports no NetLiquidation and the project has no capital; give a portfolio value")
-        check_portfolio_value(Decimal(portfolio_value))
+        # its places were checked where it was typed (preview_snapshot, the execute command): a
+        # backtest's equity, handed in here, has as many as its fills' prices and commissions
+        check_portfolio_value(Decimal(portfolio_value), typed=False)
         account = AccountView(net_liquidation, account_positions, {}, 0, await self.provider.buying_power())
         # the broker's rates of an account that reported its NetLiquidation (so its base currency
         # is known) are stored with the preview: a command that never starts the equity recorder
