@@ -50,7 +50,10 @@ class TcaLine:
     backtest_price: Decimal | None = None
     backtest_shortfall_bps: Decimal | None = None
     backtest_shortfall: Decimal | None = None  # the backtest's fill for the same filled quantity
-    fx_rate: Decimal = ONE  # base-currency units per unit of the listing's currency (the plan's)
+    # base-currency units per unit of the listing's currency (the plan's); None: none recorded (a
+    # plan without one, of a run stored without its rates) for a listing not in the base currency:
+    # its figures stay in its currency, outside the run's totals
+    fx_rate: Decimal | None = ONE
     status: str = ""  # the order's state (OrderState): what became of what did not fill
     currency: str = "USD"  # the listing's: of the prices, the shortfalls and the commission
     # IB's commissions of the order's executions (a corrected one at its correction), as its
@@ -94,7 +97,7 @@ class TcaReport:
     def commission(self) -> Decimal | None:
         """IB's commissions reported for the run's executions, in the base currency (None: none
         reported); beside the shortfall, not in it."""
-        paid = [line.commission * line.fx_rate for line in self.lines if line.commission is not None]
+        paid = [line.commission * line.fx_rate for line in self.lines if line.commission is not None and line.fx_rate is not None]
         return sum(paid, ZERO) if paid else None
 
     @property
@@ -113,8 +116,23 @@ class TcaReport:
 
     @property
     def measured(self) -> bool:
-        """Whether any fill was measured against its reference (none: the run has no shortfall)."""
-        return any(line.shortfall is not None for line in self.lines)
+        """Whether any fill was measured against its reference and can be counted in the base
+        currency (none: the run has no shortfall)."""
+        return any(line.shortfall is not None for line in self._converted())
+
+    def _converted(self) -> list[TcaLine]:
+        """The lines the totals can hold: those with a rate to the base currency."""
+        return [line for line in self.lines if line.fx_rate is not None]
+
+    @property
+    def orders_not_converted(self) -> dict[str, int]:
+        """Filled orders left out of the totals for want of a recorded rate to the base currency,
+        counted per listing currency (sorted): their lines keep their own currency."""
+        counts: dict[str, int] = {}
+        for line in self.lines:
+            if line.fx_rate is None and line.filled:
+                counts[line.currency] = counts.get(line.currency, 0) + 1
+        return dict(sorted(counts.items()))
 
     @property
     def orders_not_measured(self) -> int:
@@ -131,14 +149,15 @@ class TcaReport:
     @property
     def shortfall(self) -> Decimal:
         """The run's shortfall in the base currency (each order's at its plan's exchange rate)."""
-        return sum((line.shortfall * line.fx_rate for line in self.lines if line.shortfall is not None), ZERO)
+        return sum((line.shortfall * line.fx_rate for line in self.lines
+                    if line.shortfall is not None and line.fx_rate is not None), ZERO)
 
     @property
     def shortfall_bps(self) -> Decimal | None:
         """Shortfall over the filled reference notional, both in the base currency (as the run's
         progress measures its slippage: services.core.shortfall)."""
         notional = sum((line.filled * line.reference_price * line.fx_rate for line in self.lines
-                        if line.reference_price and line.shortfall is not None), ZERO)
+                        if line.reference_price and line.shortfall is not None and line.fx_rate is not None), ZERO)
         bps = shortfall_bps(self.shortfall, notional)
         return None if bps is None else bps.quantize(BPS_PLACES)
 
@@ -163,7 +182,7 @@ class TcaReport:
     def _both_priced(self) -> list[TcaLine]:
         """The orders the run's and the backtest's totals are compared on: a shortfall of each
         (filled, with a reference, and a bar of the listing on the fill day)."""
-        return [line for line in self.lines if line.shortfall is not None and line.backtest_shortfall is not None]
+        return [line for line in self._converted() if line.shortfall is not None and line.backtest_shortfall is not None]
 
     @property
     def orders_compared(self) -> int:
@@ -173,7 +192,7 @@ class TcaReport:
     def orders_without_bar(self) -> int:
         """Filled orders the backtest has no price for (no bar of their listing on the fill
         day): left out of both compared totals, not counted as zero on one side only."""
-        return sum(1 for line in self.lines if line.shortfall is not None and line.backtest_shortfall is None)
+        return sum(1 for line in self._converted() if line.shortfall is not None and line.backtest_shortfall is None)
 
     @property
     def compared_shortfall(self) -> Decimal | None:
@@ -203,7 +222,8 @@ class TcaReport:
                            "commissions_not_counted": {currency: str(amount) for currency, amount
                                                        in self.commissions_not_counted.items()},
                            "commission_in_shortfall": False, "orders_not_measured": self.orders_not_measured,
-                           "orders_filled_another_day": self.orders_filled_another_day}}
+                           "orders_filled_another_day": self.orders_filled_another_day,
+                           "orders_not_converted": self.orders_not_converted}}
 
 
 def _bps(side: Side, price: Decimal, reference: Decimal) -> Decimal:
@@ -272,15 +292,29 @@ def _fill_days(rows: list[tuple[Decimal | None, str, datetime]], order: TradeOrd
                          for day in days}))
 
 
-def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, base: str, rate: Decimal,
+def _line_rate(draft: dict, listing: str, base: str, run_rates: dict[str, Decimal]) -> Decimal | None:
+    """Base-currency units per unit of the order's ``listing`` currency: its plan's rate, else (a
+    plan that recorded none) 1 for the base currency itself or the run's stored rate; None when
+    none was recorded. Never 1 by default: a run stored without ``params["fx"]`` added a USD
+    shortfall to EUR totals at 1:1, and the account's rate of today is not the run's."""
+    if draft.get("fx_rate"):
+        return as_decimal(draft["fx_rate"])
+    try:
+        return rate_to_base(listing, run_rates, base)
+    except MissingRate:
+        return None
+
+
+def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, base: str, rate: Decimal | None,
                 run_rates: dict[str, Decimal]) -> tuple[Decimal | None, int, tuple[tuple[str, Decimal], ...]]:
     """An order's commissions in its listing's currency (None: none counted), how many of its
     executions have no commission report yet, and the reported ones that cannot be counted, per
     currency. IB reports each in a currency of its own (the writer keeps it as the fill's): the
     listing's counts as it is; another goes to the base currency at the run's rates (the base's
     own at 1: ``rate_to_base``, as the plan converted) and from there to the listing's at the
-    plan's ``rate``; one in a currency the run has no rate for was reported all the same, and is
-    kept apart in its own currency, not counted as one not reported yet."""
+    plan's ``rate``; one in a currency the run has no rate for (or, without a ``rate``, any other
+    than the listing's) was reported all the same, and is kept apart in its own currency, not
+    counted as one not reported yet."""
     paid: Decimal | None = None
     unreported = 0
     not_counted: dict[str, Decimal] = {}
@@ -294,6 +328,8 @@ def _commission(rows: list[tuple[Decimal | None, str, datetime]], listing: str, 
         try:
             to_base = rate_to_base(currency, run_rates, base)
         except MissingRate:
+            to_base = None
+        if to_base is None or rate is None:
             not_counted[currency] = not_counted.get(currency, ZERO) + commission
             continue
         paid = (paid or ZERO) + commission * to_base / rate
@@ -321,7 +357,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         side = Side(order.side)
         draft = _plan_draft(order, by_id)
         reference = as_decimal(draft["reference_price"]) if draft.get("reference_price") else None
-        rate = as_decimal(draft["fx_rate"]) if draft.get("fx_rate") else ONE
+        rate = _line_rate(draft, order.currency, base, run_rates)
         filled = order.filled_quantity
         price = order.avg_fill_price if filled else None
         fill_bps = fill_shortfall = None

@@ -122,6 +122,8 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
         text += f", before IB's commissions{notes}"
     if totals.get("orders_not_measured"):
         text += f", {counted(totals['orders_not_measured'], 'filled order')} not measured (no reference or fill price)"
+    for currency, orders in (totals.get("orders_not_converted") or {}).items():  # their lines say their figures
+        text += f", {counted(orders, 'order')} in {currency} left out: no {currency} rate recorded with the run"
     if totals.get("backtest_shortfall") is not None:  # beside the run's shortfall on the same orders, not the whole run's
         orders, left_out = totals["orders_compared"], totals["orders_without_bar"]
         text += (f" · on the {counted(orders, 'order')} with a bar: run {money(_number(totals['compared_shortfall']))}{currency}"

@@ -462,3 +462,35 @@ async def test_a_weekend_fill_of_a_run_dated_the_next_session_is_that_sessions(d
     report = cached_tca(database, run["run"])
     assert [line.fill_days for line in report.lines] == [("2024-03-04",), ("2024-03-01",)]
     assert report.to_dict()["totals"]["orders_filled_another_day"] == 1
+
+
+def test_a_run_stored_without_its_rates_leaves_what_it_cannot_convert_out_of_the_totals(database, db_url, capsys):
+    """A run stored without ``params["fx"]`` (before runs kept their base currency and rates, or
+    by a path that sets none) with an order whose plan recorded no rate either: its USD
+    shortfall was added to the account's EUR totals at 1:1. The line keeps its own currency;
+    the totals hold what they can convert (the base currency's own order) and say what they
+    left out, and why."""
+    from app.cli import main
+    from services.db.models import AccountRates
+
+    run = _run(database, [
+        {"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"},  # USD, no rate in its plan
+        {"symbol": "SAP", "primary_exchange": "IBIS", "currency": "EUR", "quantity": "10", "fill": "181", "reference": "180"}])
+    with database.unit_of_work() as s:
+        s.get(TradeRun, run["run"]).params = None
+        s.get(TradeOrder, run["AAA"]).account = "DU1"
+        # the account's rate of today is not the run's: not used
+        s.add(AccountRates(account="DU1", base="EUR", rates={"USD": "0.90"}, rated_at=datetime(2024, 3, 1, tzinfo=UTC)))
+
+    report = cached_tca(database, run["run"])
+
+    assert (report.base_currency, report.shortfall, report.shortfall_bps) == ("EUR", Decimal(10), Decimal("55.56"))
+    assert [line.fx_rate for line in report.lines] == [None, Decimal(1)]
+    whole = report.to_dict()
+    assert whole["totals"]["orders_not_converted"] == {"USD": 1}
+    assert main(["--db-url", db_url, "tca", "--run", str(run["run"])]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "BUY  10/10 AAA: reference 100.00, fill 101.00, shortfall 100.00 bps (10.00 USD)",
+        "BUY  10/10 SAP: reference 180.00, fill 181.00, shortfall 55.56 bps (10.00)",
+        ("shortfall 10.00 EUR (55.56 bps), 1 order in USD left out: no USD rate recorded with the run"
+         " · backtest: the price cache has no bar for 2024-03-01 yet (bars download, after the close)")]
