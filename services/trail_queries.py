@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.console_books import rates_listed, stored_rates_said
+from services.core.risk_measures import MEASURED_IS_PRICE, holds_its_price
 from services.db.models import (
     OrderEvent,
     OrderPlan,
@@ -127,6 +128,16 @@ def money_in(rates: dict | None, account: str) -> str:
             f"({rates_listed(((c, Decimal(r)) for c, r in sorted(used.items())), rates['currency'])})")
 
 
+def _risk_rows(rows: tuple[dict, ...], orders: tuple[dict, ...]) -> tuple[dict, ...]:
+    """The risk records, an old price rule's record of its order's price beside the age limit
+    marked (``MEASURED_IS_PRICE``: read as the price it holds, not as seconds). No migration can
+    rewrite it: each record's content is under its row hash, which the audit chain certifies."""
+    prices = {o["client_order_id"]: o["price"] for o in orders if o.get("client_order_id")}
+    return tuple({**row, MEASURED_IS_PRICE: True}
+                 if holds_its_price(row["rule"], row.get("measured"), row.get("limit_value"), prices.get(row.get("client_order_id")))
+                 else row for row in rows)
+
+
 def _by_plan(session, model, plan_id: int) -> tuple[dict, ...]:
     return tuple(_row(r) for r in session.scalars(select(model).where(model.plan_id == plan_id).order_by(model.id)))
 
@@ -152,9 +163,9 @@ def decision_trail(db, *, run_id: int | None = None, plan_id: int | None = None)
         executed = plan_id is not None and str((run.params or {}).get("plan_id")) == str(plan_id)
         decisions: dict[str, tuple[dict, ...]] = {}
         if plan_id is not None:
-            decisions = {"signals": _by_plan(session, TrailSignal, plan_id),
-                         "order_decisions": _by_plan(session, TrailOrderDecision, plan_id),
-                         "risk_decisions": _by_plan(session, TrailRiskDecision, plan_id)}
+            orders = _by_plan(session, TrailOrderDecision, plan_id)
+            decisions = {"signals": _by_plan(session, TrailSignal, plan_id), "order_decisions": orders,
+                         "risk_decisions": _risk_rows(_by_plan(session, TrailRiskDecision, plan_id), orders)}
         history: dict[str, tuple[dict, ...]] = {}
         if executed or plan_id is None:
             changes = session.execute(

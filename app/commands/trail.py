@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands.db import run_guarded
-from services.core.risk_measures import figure_text
+from services.core.risk_measures import trail_figure
 from services.core.wording import grouped, money, percent, price
 
 SECTIONS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -52,7 +52,7 @@ WEIGHTS = ("weight", "target_weight")  # shown as the preview shows them: "10.00
 # their significant digits, grouped; prices at two to four places; money to the cent
 QUANTITIES = ("raw_quantity", "target_quantity", "current_quantity", "delta", "rounding")
 PRICES = ("price",)
-FIGURES = ("measured", "limit_value")  # a ratio rule's as a percent too (risk_measures.figure_text)
+FIGURES = ("measured", "limit_value")  # a ratio rule's as a percent too (risk_measures.trail_figure)
 
 
 def register(subparsers) -> None:
@@ -84,7 +84,7 @@ def _cell(key: str, row: dict) -> str:
     if key in MONEY_COLUMNS:
         return money(Decimal(value))
     if key in FIGURES:
-        return figure_text(row.get("rule") or "", value, limit=key == "limit_value", against=row.get("limit_value")) or ""
+        return trail_figure(row, key) or ""
     return str(value)
 
 

@@ -16,7 +16,7 @@ positive).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -131,10 +131,33 @@ def _seconds(value: Decimal) -> str:
 # a rule whose measured value and limit are different kinds of number. The price rule measures a
 # price's age in seconds against its age limit, worded alike (without a limit it records the
 # price itself: figure_text leaves that as stored). A record written before 2026-12-05 (commit
-# 3691942) for a price with no time (a backtest's bar) holds the price beside the age limit, and
-# reads as an age too: nothing in the record tells the two apart.
+# 3691942) for a price with no time (a backtest's bar) holds the price beside the age limit:
+# ``holds_its_price`` tells it apart, and ``trail_figure`` shows it as stored.
 _MEASURED_WORDS: dict[str, Callable[[Decimal], str]] = {ShortSale.name: grouped, PriceCheck.name: _seconds}
 _LIMIT_WORDS: dict[str, Callable[[Decimal], str]] = {ShortSale.name: lambda value: f"≥ {grouped(value)}", PriceCheck.name: _seconds}
+
+
+MEASURED_IS_PRICE = "measured_is_price"  # set on such a record's row by the trail's reader (services.trail_queries)
+
+
+def holds_its_price(rule: str, measured: str | None, limit: str | None, reference_price: str | None) -> bool:
+    """Whether a price rule's record measured its order's ``reference_price`` beside an age limit:
+    written before 2026-12-05 (3691942) for a price with no time, which records no age (None)
+    since. An age equal to its price to the last digit (seconds with microseconds, from the
+    clock) is not what a record of one is."""
+    if rule != PriceCheck.name or _number(limit) is None:
+        return False
+    value = _number(measured)
+    return value is not None and value == _number(reference_price)
+
+
+def trail_figure(row: Mapping[str, Any], name: str) -> str | None:
+    """A trail row's ``measured`` or ``limit_value`` as ``figure_text`` words it (the Decisions
+    panel's and the ``trail`` command's one reading); an old price rule's record of the price
+    itself (``MEASURED_IS_PRICE``) as stored, never as an age."""
+    if name == "measured" and row.get(MEASURED_IS_PRICE):
+        return row.get(name)
+    return figure_text(row.get("rule") or "", row.get(name), limit=name == "limit_value", against=row.get("limit_value"))
 
 
 def _ratio(value: Decimal, whole: Decimal) -> Decimal | None:

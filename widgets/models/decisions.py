@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
-from services.core.risk_measures import figure_text
+from services.core.risk_measures import trail_figure
 from services.core.wording import percent
 
 from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_price, fmt_quantity
@@ -43,9 +43,8 @@ def _exact(name: str, label: str) -> Callable[[dict], str | None]:
 
 
 def _figure(name: str) -> Callable[[dict], Any]:
-    limit = name == "limit_value"
     # one wording: the trail command's too
-    return lambda row: figure_text(row.get("rule") or "", row.get(name), limit=limit, against=row.get("limit_value"))
+    return lambda row: trail_figure(row, name)
 
 
 def _figure_exact(name: str, label: str) -> Callable[[dict], str | None]:
