@@ -60,6 +60,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 GENESIS_HASH = "0" * 64
 SETTINGS_ROW_ID = 1
+# ``cancel_all_marks.account`` of a Cancel All whose account is unknown: it concerns every account
+EVERY_ACCOUNT = "*"
 CHAIN_HEAD_ROW_ID = 1
 
 
@@ -257,6 +259,9 @@ class RunLease(Base):
     # another process waits for the senders that started before it (services.execution.actions)
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sending_mark: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the account the sender sends for (its connection's; NULL: unknown): a Cancel All of another
+    # account neither stops it nor waits for it (``cancel_all_marks``)
+    sending_account: Mapped[str | None] = mapped_column(String(32))
 
 
 class TradeFill(TimestampMixin, Base):
@@ -442,10 +447,26 @@ class TradeSettings(Base):
     # Generated once per database and part of every new client order id: a fresh database
     # trading the same account must not reuse an earlier database's ids (IB refuses them).
     installation_id: Mapped[str | None] = mapped_column(String(16))
-    # the last Cancel All of any process (strictly increasing): every sender that started before
-    # it stops (services.execution.sending); NULL before the first one
+    # the last Cancel All of any process and any account (strictly increasing: each Cancel All's
+    # marker is later than the one before); NULL before the first one. Which senders and orders
+    # a Cancel All concerns is told by ``cancel_all_marks``, its account's marker
     cancel_all_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class CancelAllMark(Base):
+    """The last Cancel All per account it acted on (``account``; ``EVERY_ACCOUNT``: one whose
+    account is unknown, made with none connected or recorded before the account was, which
+    concerns every account): its marker (``trade_settings.cancel_all_at`` as it set it). A
+    sender, the Cancel All's wait for senders and recovery look at the markers that concern
+    their account (services.db.repositories.settings.last_cancel_all_concerning): a Cancel All
+    of account A leaves account B's senders and orders as they are, as it tells the trader."""
+
+    __tablename__ = "cancel_all_marks"
+    __table_args__ = _table_args()
+
+    account: Mapped[str] = mapped_column(String(32), primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class AuditLog(Base):

@@ -386,7 +386,8 @@ class OrderActions:
     @retry_lock_conflicts  # one unit of work, before any cancel
     def _mark_cancel_all(self, one_by_one: bool) -> datetime:
         with self.db.unit_of_work() as session:
-            mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC))
+            # the marker of the account it acts on: another account's senders go on sending
+            mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC), self.provider.account or None)
             audit(self.db, self.actor, AuditAction.TRADING_CANCEL_ALL, "trade_settings", 1,
                   # the account it acts on: another account's unsent orders are left to that
                   # account's run (services.execution.halt_unsent.stopped_by)
@@ -396,7 +397,8 @@ class OrderActions:
 
     async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str]) -> list[Holder]:
         """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
-        started before the Cancel All marker ``mark``; the holders of the runs whose sender
+        started before the Cancel All marker ``mark`` and that it concerns (one of another
+        account goes on sending: ``LeaseManager.senders_before``); the holders of the runs whose sender
         still sends then (empty: every sender stopped). ``stopped_here``: the leases of this
         process's senders already stopped, which write nothing more however long their lease
         row says they send (a run held at the pacing limiter made every Cancel All wait the
@@ -404,7 +406,7 @@ class OrderActions:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.senders_timeout
         while True:
-            busy = [holder for holder in await self._db(self.leases.senders_before, mark)
+            busy = [holder for holder in await self._db(self.leases.senders_before, mark, self.provider.account or None)
                     if holder.token not in stopped_here]
             if not busy or loop.time() >= deadline:
                 break

@@ -510,43 +510,48 @@ class LeaseManager:
                 log.warning("run %s: lease not released (%s); it expires in at most %g s", run_id, exc, lease.ttl)
 
     # ------------------------------------------------------------------ a sender at work (Cancel All waits for it)
-    def start_sending(self, lease: Lease) -> tuple[TradingState, datetime | None]:
-        """The lease's sender starts: the trading state and the Cancel All marker it starts
-        under, read in the transaction that marks the lease as sending (``sending_since``,
-        ``sending_mark``). A Cancel All of any process after this moment changes the marker,
-        which the sender reads again while it sends (``send_stop``) and stops at."""
+    def start_sending(self, lease: Lease, account: str | None = None) -> tuple[TradingState, datetime | None]:
+        """The lease's sender starts, for ``account`` (its connection's; None: unknown): the
+        trading state and the Cancel All marker it starts under (the last Cancel All that
+        concerns its account: ``SettingsRepository.cancel_all_concerning``), read in the
+        transaction that marks the lease as sending (``sending_since``, ``sending_mark``,
+        ``sending_account``). A Cancel All of any process that concerns its account after this
+        moment changes that marker, which the sender reads again while it sends and stops at;
+        one of another account leaves it sending."""
         from services.db.repositories.settings import SettingsRepository
 
         with self.db.unit_of_work() as session:
             settings = SettingsRepository(session)
-            state, mark = settings.trading_state(), settings.cancel_all_at()
+            state, mark = settings.trading_state(), settings.cancel_all_concerning(account)
             session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
-                            .values(sending_since=self.clock(), sending_mark=mark))
+                            .values(sending_since=self.clock(), sending_mark=mark, sending_account=account or None))
         return state, mark
 
     def stop_sending(self, lease: Lease) -> None:
         """The lease's sender ended (its claims given back): a Cancel All waits no more for it."""
         with self.db.unit_of_work() as session:
             session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
-                            .values(sending_since=None, sending_mark=None))
+                            .values(sending_since=None, sending_mark=None, sending_account=None))
 
-    def mark_resending(self, lease: Lease, mark: datetime | None) -> tuple[TradingState, datetime | None, datetime | None]:
-        """Before a placeOrder IB dropped (error 100) is written again under ``lease``: the
-        trading state and the Cancel All marker, read in the transaction that marks the lease
-        as sending again under ``mark`` (its sender's) when its sender's work is over (not
-        marked): a Cancel All of another process after this moment waits for the resend, as
-        for a sender (``start_sending``). (state, marker, the time it was marked or None)."""
+    def mark_resending(self, lease: Lease, mark: datetime | None,
+                       account: str | None = None) -> tuple[TradingState, datetime | None, datetime | None]:
+        """Before a placeOrder IB dropped (error 100) is written again under ``lease``, for
+        ``account``: the trading state and the Cancel All marker of that account (as
+        ``start_sending``), read in the transaction that marks the lease as sending again under
+        ``mark`` (its sender's) when its sender's work is over (not marked): a Cancel All of
+        another process after this moment waits for the resend, as for a sender. (state,
+        marker, the time it was marked or None)."""
         from services.db.repositories.settings import SettingsRepository
 
         with self.db.unit_of_work() as session:
             settings = SettingsRepository(session)
-            state, current = settings.trading_state(), settings.cancel_all_at()
+            state, current = settings.trading_state(), settings.cancel_all_concerning(account)
             if state is TradingState.HALTED or current != mark:
                 return state, current, None
             now = self.clock()
             marked = session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
                                                             RunLease.sending_since.is_(None))
-                                     .values(sending_since=now, sending_mark=mark)).rowcount == 1
+                                     .values(sending_since=now, sending_mark=mark, sending_account=account or None)).rowcount == 1
         return state, current, now if marked else None
 
     def unmark_resending(self, lease: Lease, marked_at: datetime) -> None:
@@ -555,16 +560,21 @@ class LeaseManager:
         with self.db.unit_of_work() as session:
             session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token,
                                                    RunLease.sending_since == marked_at)
-                            .values(sending_since=None, sending_mark=None))
+                            .values(sending_since=None, sending_mark=None, sending_account=None))
 
-    def senders_before(self, mark: datetime) -> list[Holder]:
-        """The live holders whose sender started before the Cancel All marker ``mark`` and is
-        still at work (a dead holder's lease, stale, sends nothing more)."""
+    def senders_before(self, mark: datetime, account: str | None = None) -> list[Holder]:
+        """The live holders whose sender started before the Cancel All marker ``mark`` (of
+        ``account``; None: unknown) and is still at work, of the senders that Cancel All
+        concerns (``cancel_all_concerns``: another account's sender is not stopped by it, and
+        not waited for); a dead holder's lease, stale, sends nothing more."""
+        from services.db.repositories.settings import cancel_all_concerns
+
         with self.db.session() as session:
             rows = session.scalars(select(RunLease).where(RunLease.sending_since.is_not(None))).all()
             now = self.clock()
             return [_holder(row) for row in rows
-                    if (row.sending_mark is None or row.sending_mark < mark) and not _holder(row).stale(now)]
+                    if (row.sending_mark is None or row.sending_mark < mark) and cancel_all_concerns(account, row.sending_account)
+                    and not _holder(row).stale(now)]
 
     # ------------------------------------------------------------------ the last look before a placeOrder
     def expiring(self, lease: Lease) -> bool:

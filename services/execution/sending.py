@@ -5,11 +5,12 @@ a lost lease; whatever was claimed and not sent is given back (NEW).
 One sender in a loop rather than one task per order: placeOrder never blocks, so the pacing
 limiter is the only bound. Before each chunk (about one second of sending) the trading state is
 read again, and every ``SEND_WATCH_INTERVAL`` seconds as well, so that a halt or a Cancel All from
-another process stops what was not sent yet (a Cancel All writes a marker, ``trade_settings.
-cancel_all_at``: a sender that started under an older one stops, gives back its claims and leaves
-its unsent orders to the Cancel All, which waits for it: ``sending_since`` on the run's lease;
-one that did not stop within that wait cancels, when it ends, what it wrote that still works at
-the broker: ``_cancel_after_cancel_all``);
+another process stops what was not sent yet (a Cancel All writes a marker of the account it acts
+on, ``cancel_all_marks``: a sender whose account's marker changed since it started stops, gives
+back its claims and leaves its unsent orders to the Cancel All, which waits for it:
+``sending_since`` on the run's lease; one that did not stop within that wait cancels, when it
+ends, what it wrote that still works at the broker: ``_cancel_after_cancel_all``; a Cancel All of
+another account leaves it sending, as it tells the trader);
 a halt or Cancel All in this process stops it before the very next order. The run's lease is looked at last right before each
 placeOrder is written, in the same synchronous step (``LeaseManager.check_sendable``): a sender
 whose process stalled past its lease sends nothing more, gives its claims back and says so. An order someone else claimed, sent or canceled is never sent
@@ -89,7 +90,7 @@ class OrderSender:
         self.leases = leases
         self.stop_requested = stop_requested  # why this process stops its sending (a halt, Cancel All), else None
         self._remote_stop: str | None = None  # why another process stops it (read from the database)
-        self._mark = None  # the Cancel All marker this sender started under
+        self._mark = None  # the Cancel All marker this sender started under (of its account)
         self._watched = False  # sending to a real broker, under the trading state and the marker
 
     async def _db(self, fn, *args):
@@ -167,7 +168,7 @@ class OrderSender:
         before every chunk and every ``SEND_WATCH_INTERVAL`` seconds by a watcher, so that a
         halt or a Cancel All of another process stops it before its next order."""
         try:
-            state, self._mark = await self._db(self.leases.start_sending, lease)
+            state, self._mark = await self._db(self.leases.start_sending, lease, self._account)
         except (OperationalError, InterfaceError) as exc:
             out.stopped = f"database unreachable: {str(exc).splitlines()[0][:200]}"
             return
@@ -197,8 +198,9 @@ class OrderSender:
                 log.warning("run %s: sender's end not recorded on its lease (%s)", lease.run_id, str(exc).splitlines()[0][:200])
 
     async def _cancel_after_cancel_all(self, lease: Lease, out: SendOutcome) -> None:
-        """A Cancel All of another process made while this sender sent: cancel at the broker
-        every order this sender wrote that is still working there. That Cancel All waited a few
+        """A Cancel All of another process made while this sender sent, of its account (or of
+        an unknown one: ``_cancel_all_since_start``): cancel at the broker every order this
+        sender wrote that is still working there. That Cancel All waited a few
         seconds for this sender, then canceled anyway; what this sender wrote between its cancel
         and the sender's next look at the marker (every ``SEND_WATCH_INTERVAL``, each chunk)
         reached the broker after it and stayed working, though the trader had pressed Cancel All.
@@ -252,9 +254,16 @@ class OrderSender:
                 open_at_broker = set(sent)  # neither answers: each is asked to cancel (a final one is refused, harmless)
         return [c for c in sent if c in open_at_broker]
 
+    @property
+    def _account(self) -> str | None:
+        """The account this sender sends for (its connection's; None: unknown, which every
+        Cancel All concerns)."""
+        return getattr(self.provider, "account", None) or None
+
     def _cancel_all_since_start(self) -> bool:
+        """A Cancel All that concerns this sender's account came since it started."""
         with self.db.session() as session:
-            return SettingsRepository(session, read_once=True).cancel_all_at() != self._mark
+            return SettingsRepository(session).cancel_all_concerning(self._account) != self._mark
 
     def _not_final(self, client_order_ids: list[str]) -> set[str]:
         """Of these, the orders the record does not have as final."""
@@ -298,7 +307,7 @@ class OrderSender:
         look waits for it, one written before stops it. The time it was marked, or None."""
         if not self._watched or self._remote_stop is not None:
             return None
-        state, marker, marked_at = await self._db(self.leases.mark_resending, lease, self._mark)
+        state, marker, marked_at = await self._db(self.leases.mark_resending, lease, self._mark, self._account)
         if marker != self._mark:
             self._remote_stop = CANCEL_ALL
         elif state is TradingState.HALTED:
@@ -416,12 +425,12 @@ class OrderSender:
         return True
 
     def _stop_in_database(self) -> str | None:
-        """Why another process stops this sender: a Cancel All since this sender started (the
-        marker changed; first, so that a halt with Cancel All closes the claims as canceled),
-        trading HALTED; else None."""
+        """Why another process stops this sender: a Cancel All of its account since this sender
+        started (its account's marker changed; first, so that a halt with Cancel All closes the
+        claims as canceled), trading HALTED; else None."""
         with self.db.session() as session:
             settings = SettingsRepository(session, read_once=True)
-            if settings.cancel_all_at() != self._mark:
+            if settings.cancel_all_concerning(self._account) != self._mark:
                 return CANCEL_ALL
             if settings.trading_state() is TradingState.HALTED:
                 return HALT_STOPPED

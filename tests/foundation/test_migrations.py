@@ -257,3 +257,37 @@ def test_a_backtest_runs_tag_becomes_its_backtest_id_and_goes_back_into_its_para
         engine.dispose()
     assert migrate.upgrade(empty_db_url) == migrate.head()
     assert _diff(empty_db_url) == []
+
+
+@pytest.mark.parametrize("audited_account, seeded", [("DU1234567", "DU1234567"), (None, "*")])
+def test_the_cancel_all_marker_stored_before_0022_becomes_the_mark_of_the_account_it_acted_on(
+        empty_db_url, audited_account, seeded):
+    """0023 keeps a Cancel All marker per account (``cancel_all_marks``): the one stored before it
+    (``trade_settings.cancel_all_at``) becomes the mark of the account the last Cancel All's audit
+    entry names, as recovery read it until then; of every account (``*``) when it names none."""
+    from datetime import UTC, datetime
+
+    from services.audit_actions import AuditAction
+    from services.db.models import CancelAllMark
+    from services.db.repositories import SettingsRepository
+    from services.execution.audit import audit
+
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    db = Database(empty_db_url)
+    try:
+        with db.unit_of_work() as session:
+            mark = SettingsRepository(session).mark_cancel_all(datetime(2026, 12, 4, 15, 30, 1, 250, tzinfo=UTC), audited_account)
+            audit(db, "tester", AuditAction.TRADING_CANCEL_ALL, "trade_settings", 1,
+                  {"cancel_all_at": mark.isoformat(), "global": True,
+                   **({"account": audited_account} if audited_account else {})}, session=session)
+    finally:
+        db.dispose()
+    assert migrate.downgrade(empty_db_url, "0022_run_backtest") == "0022_run_backtest"
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    db = Database(empty_db_url)
+    try:
+        with db.session() as session:
+            assert SettingsRepository(session).cancel_all_marks() == {seeded: mark}
+            assert session.scalars(sa.select(CancelAllMark.account)).all() == [seeded]
+    finally:
+        db.dispose()

@@ -11,10 +11,34 @@ from sqlalchemy import Row, Table, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from services.db.models import SETTINGS_ROW_ID, TradeSettings
+from services.db.models import EVERY_ACCOUNT, SETTINGS_ROW_ID, CancelAllMark, TradeSettings
 from services.db.repositories.base import RepositoryError, insert_once
 from services.domain import TradingState
 from services.trade_settings_keys import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAULTS
+
+
+def cancel_all_concerns(canceled_all_account: str | None, account: str | None) -> bool:
+    """Whether a Cancel All that acted on ``canceled_all_account`` concerns what works for
+    ``account`` (a sender, an order): a Cancel All acts on the account it was connected to and
+    leaves another account's orders and senders as they are, as it tells the trader; one whose
+    account is unknown (None: none connected, or made before it was recorded) concerns every
+    account, and one of any account concerns what has no known account (the safe side)."""
+    return not canceled_all_account or not account or account == canceled_all_account
+
+
+def last_cancel_all_concerning(marks: Mapping[str, datetime], account: str | None) -> datetime | None:
+    """Of the last Cancel All of each account (``cancel_all_marks``: account -> marker,
+    ``EVERY_ACCOUNT`` for an unknown one), the latest marker that concerns ``account``
+    (``cancel_all_concerns``); None: none does. The one answer to "did a Cancel All since my
+    start concern me?" for a sender, the Cancel All's wait for senders and recovery: each
+    compares it with the marker it started under, or with an order's time."""
+    return max((_utc(at) for acted_on, at in marks.items()
+                if cancel_all_concerns(None if acted_on == EVERY_ACCOUNT else acted_on, account)), default=None)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
 
 INSTALLATION_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 
@@ -124,17 +148,34 @@ class SettingsRepository:
         return row.trading_state
 
     def cancel_all_at(self) -> datetime | None:
-        """The last Cancel All's marker (None: never)."""
+        """The last Cancel All's marker, of any account (None: never)."""
         return self._current().cancel_all_at
 
-    def mark_cancel_all(self, now: datetime) -> datetime:
-        """A new Cancel All marker: ``now``, or just after the last one when the clock says
-        otherwise (every marker differs from the one before: a sender compares them)."""
-        row = self.get_for_update()
+    def cancel_all_marks(self) -> dict[str, datetime]:
+        """The last Cancel All's marker per account it acted on (``EVERY_ACCOUNT``: unknown)."""
+        return {account: _utc(at) for account, at in
+                self.session.execute(select(CancelAllMark.account, CancelAllMark.marked_at))}
+
+    def cancel_all_concerning(self, account: str | None) -> datetime | None:
+        """The marker of the last Cancel All that concerns ``account`` (``last_cancel_all_concerning``;
+        None: none did)."""
+        return last_cancel_all_concerning(self.cancel_all_marks(), account)
+
+    def mark_cancel_all(self, now: datetime, account: str | None = None) -> datetime:
+        """A new Cancel All marker, of ``account`` (None: unknown, every account's): ``now``, or
+        just after the last one of any account when the clock says otherwise (every marker
+        differs from the one before: a sender compares them)."""
+        row = self.get_for_update()  # first: two Cancel Alls mark one after the other
         last = row.cancel_all_at
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=UTC)
         row.cancel_all_at = now if last is None or now > last else last + timedelta(microseconds=1)
+        key = account or EVERY_ACCOUNT
+        mark = self.session.get(CancelAllMark, key, populate_existing=True)
+        if mark is None:
+            self.session.add(CancelAllMark(account=key, marked_at=row.cancel_all_at))
+        else:
+            mark.marked_at = row.cancel_all_at
         self.session.flush()
         return row.cancel_all_at
 

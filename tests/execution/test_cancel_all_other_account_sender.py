@@ -1,0 +1,151 @@
+"""A Cancel All acts on the connected account and tells the trader that other accounts' orders are
+left as they are. Its marker was one for the whole installation: a Cancel All of account A
+stopped a sender of account B (another login, another gateway, one database), which gave back
+its claims and canceled at the broker the orders it had written. The marker is now per account
+(``cancel_all_marks``): a sender, and the Cancel All's wait for senders, look only at the
+Cancel Alls that concern their account; one whose account is unknown concerns every account.
+
+The sender's second placeOrder is held at the pacing limiter until the Cancel All has returned
+(as tests/execution/test_cancel_all_sent_after.py does); its watcher's next look is after the
+test, and each order is a chunk of its own, so the sender looks at the database once, right
+before its third order: no timing decides what it sees."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from services.db.models import TradeOrder
+from services.db.repositories import SettingsRepository
+from services.domain import OrderState, TradeMode
+
+# loaded before the watcher's interval is patched: its SENDERS_TIMEOUT is computed from that
+# interval at import (test_cancel_all_sent_after.py)
+from services.execution import actions as _actions  # noqa: F401
+from services.execution import sending
+from services.execution.lease import LeaseManager
+from services.execution.sending import CANCEL_ALL, OrderSender
+from tests.fixtures.waiting import wait_until
+
+from .conftest import build_stack, make_snapshot
+from .pacing_helpers import hold_the_second_order, synthetic_symbols
+from .test_lease import _run_with_orders
+
+pytestmark = pytest.mark.timeout(90)
+
+A, B = "DU1111111", "DU2222222"
+N = 4
+
+
+def _statuses(db, run_id: int) -> dict[str, OrderState]:
+    with db.session() as session:
+        return {c: OrderState(s) for c, s in session.execute(
+            select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == run_id))}
+
+
+def _cancel_all_of(db, account: str | None):
+    """A Cancel All's marker, as another process's Cancel All of ``account`` writes it."""
+    with db.unit_of_work() as session:
+        return SettingsRepository(session).mark_cancel_all(datetime.now(UTC), account)
+
+
+# ------------------------------------------------------------------ the rule, on the database
+
+
+@pytest.mark.parametrize("canceled, stops", [(A, False), (B, True), (None, True)],
+                         ids=["another-account", "its-account", "unknown-account"])
+async def test_a_sender_stops_at_a_cancel_all_of_its_account_or_of_an_unknown_one(database, canceled, stops):
+    run_id, _ = _run_with_orders(database, 1)
+    leases = LeaseManager(database)
+    async with leases.hold(run_id) as lease:
+        sender = OrderSender(database, provider=SimpleNamespace(account=B), writer=None, leases=leases,
+                             stop_requested=lambda: None)
+        _, sender._mark = leases.start_sending(lease, B)
+        mark = _cancel_all_of(database, canceled)
+        assert sender._stop_in_database() == (CANCEL_ALL if stops else None)
+        assert sender._cancel_all_since_start() is stops
+        # the Cancel All waits for the senders it stops, and only for them
+        assert [h.run_id for h in leases.senders_before(mark, canceled)] == ([run_id] if stops else [])
+        # a resend after IB's error 100 looks at the same marker
+        _, _, marked_at = leases.mark_resending(lease, sender._mark, B)
+        assert marked_at is None  # still marked as sending: not marked again
+        leases.stop_sending(lease)
+
+
+# ------------------------------------------------------------------ two logins, one database
+
+
+async def _stacks(database, make_simulator, monkeypatch, sender_account: str):
+    """(the sender's simulator, the sender's stack, the canceler's stack): the canceler on
+    account A, the sender on ``sender_account`` (account B: another gateway, as another login
+    is), each order a chunk of its own, the watcher's next look after the test."""
+    monkeypatch.setattr(sending, "SEND_WATCH_INTERVAL", 60.0)
+    monkeypatch.setattr(sending, "SEND_CHECK_CHUNK", 1)  # a look at the database before each order
+    sim_a = await make_simulator(accounts=(A,), synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
+    sim_b = sim_a if sender_account == A else await make_simulator(
+        accounts=(B,), synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
+    sender = await build_stack(database, sim_b, client_id=1, account=sender_account)
+    canceler = await build_stack(database, sim_a, client_id=2, account=A)
+    canceler.actions.senders_timeout = 0.3  # it gives up waiting for a held sender it stops
+    return sim_b, sender, canceler
+
+
+async def _sending_held(database, sender, project: str):
+    waiting, turn = hold_the_second_order(sender)
+    _, snapshot_id = make_snapshot(database, project, {s: "0.004" for s in synthetic_symbols(N)})
+    run = await sender.service.create_run(project, snapshot_id, TradeMode.PAPER, {})
+    sending_run = asyncio.ensure_future(sender.service.execute(run.id, portfolio_value=Decimal(1_000_000),
+                                                               require_market_health=False))
+    await asyncio.wait_for(waiting.wait(), 20)
+    return run, sending_run, turn
+
+
+async def test_a_cancel_all_of_another_account_leaves_a_sender_sending_and_its_orders_working(
+        database, make_simulator, monkeypatch):
+    sim_b, sender, canceler = await _stacks(database, make_simulator, monkeypatch, B)
+    try:
+        run, sending_run, turn = await _sending_held(database, sender, "other")
+        canceled = await canceler.actions.cancel_all()
+        assert canceled.senders_not_stopped == ()  # not waited for: not its to stop
+        turn.set()
+        result = await asyncio.wait_for(sending_run, 30)
+        assert result.stopped is None
+        assert len(result.sent) == N
+        assert result.canceled_after_cancel_all == () and result.not_canceled_after_cancel_all == ()
+        await sender.provider.ib.reqCurrentTimeAsync()  # the broker has read everything written before it
+        assert sorted(o.order_ref for o in sim_b.open_orders()) == sorted(result.sent)
+        await sender.writer.flush()
+        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
+                         lambda: f"the run's orders working: {_statuses(database, run.id)}")
+    finally:
+        await sender.close()
+        await canceler.close()
+
+
+async def test_a_cancel_all_of_its_own_account_still_stops_a_sender_of_another_process(
+        database, make_simulator, monkeypatch):
+    sim, sender, canceler = await _stacks(database, make_simulator, monkeypatch, A)
+    try:
+        run, sending_run, turn = await _sending_held(database, sender, "same")
+        canceled = await canceler.actions.cancel_all()
+        assert [s.split(" ")[1] for s in canceled.senders_not_stopped] == [str(run.id)]  # held past the wait
+        turn.set()  # its held order goes out after the Cancel All; its next look stops it
+        result = await asyncio.wait_for(sending_run, 30)
+        assert result.stopped == CANCEL_ALL
+        assert len(result.sent) == 2
+        assert result.sent[1] in result.canceled_after_cancel_all  # written after the Cancel All: canceled by it
+        await sender.provider.ib.reqCurrentTimeAsync()
+        await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in result.sent], 10,
+                         lambda: f"orders of the run still working after Cancel All: "
+                                 f"{sorted(o.order_ref for o in sim.open_orders())}")
+        await sender.writer.flush()
+        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
+                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+    finally:
+        await sender.close()
+        await canceler.close()
