@@ -154,7 +154,8 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "OrderActions._check_market_health (actions.py)", "account", ("symbol", "reasons")),
     AuditAction.TRADING_CANCEL_ALL: ActionDoc(
         "the Cancel All marker is set, before any cancel (senders stop; recovery never sends what it canceled); "
-        "`account`: the account it acts on (another's unsent orders are left to its runs)",
+        "`account`: the account it acts on, whose marker it sets (`cancel_all_marks`; another's unsent orders are left "
+        "to its runs, its senders go on sending)",
         "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global", "account")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "

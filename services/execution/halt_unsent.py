@@ -18,8 +18,9 @@ It is closed wherever the stop is seen first, so that no timing decides its fate
 * by the run's sender that the halt or the Cancel All stopped, for what it had claimed
   (``OrderSender._give_back``, ``OrderSender.send``);
 * by the first recovery pass, or the first execute of the run, that finds one still NEW and stored
-  at or before the last halt (``last_halt_at``) or the last Cancel All (its marker,
-  ``trade_settings.cancel_all_at``): ``close_stopped``. Such an order escaped the stop's own
+  at or before the last halt (``last_halt_at``) or the last Cancel All of its account (its marker,
+  ``cancel_all_marks``: ``SettingsRepository.cancel_all_marks``, ``last_cancel_all_concerning``):
+  ``close_stopped``. Such an order escaped the stop's own
   closing: a sender held it then and died holding it (SIGKILL, a lost database link, paused past
   its lease), and reconciliation gave it back NEW afterwards (a claim made after a Cancel All's
   marker by a sender that had not looked at it again yet), or the sender gave it back NEW for
@@ -40,7 +41,7 @@ from services.audit_actions import AuditAction
 from services.db.models import AuditLog as AuditLogRow
 from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder
-from services.db.repositories.settings import SettingsRepository
+from services.db.repositories.settings import SettingsRepository, last_cancel_all_concerning
 from services.db.scope import not_backtest
 from services.domain import EventSource, OrderState
 
@@ -110,49 +111,31 @@ def last_halt_at(session) -> datetime | None:
     return found
 
 
-def stopped_by(created_at: datetime, halted_at: datetime | None, canceled_all_at: datetime | None, *,
-               account: str | None = None, canceled_all_account: str | None = None) -> Stop | None:
-    """What stopped a run's order still NEW and never sent that was stored at ``created_at`` (for
-    ``account``): the last halt or the last Cancel All (its marker) made at or after that moment,
-    the halt first (as before the Cancel All's rule); None: neither came after it, it is the
-    plan's to send. A halt stops every account's runs; a Cancel All acts on the account it was
-    connected to (``canceled_all_account``; None, unknown: every account's), and another
-    account's unsent orders are left to that account's run, as the Cancel All said
-    (``other_accounts``)."""
+def stopped_by(created_at: datetime, halted_at: datetime | None, canceled_all_at: datetime | None) -> Stop | None:
+    """What stopped a run's order still NEW and never sent that was stored at ``created_at``: the
+    last halt, or the last Cancel All that concerns its account (``canceled_all_at``: its marker,
+    ``last_cancel_all_concerning``), made at or after that moment, the halt first (as before the
+    Cancel All's rule); None: neither came after it, it is the plan's to send. A halt stops every
+    account's runs; a Cancel All acts on the account it was connected to (one of unknown account:
+    on every account's), and another account's unsent orders are left to that account's run, as
+    the Cancel All said (``other_accounts``)."""
     if halted_at is not None and created_at <= halted_at:
         return HALT
-    if canceled_all_at is not None and created_at <= canceled_all_at \
-            and (canceled_all_account is None or account in (None, canceled_all_account)):
+    if canceled_all_at is not None and created_at <= canceled_all_at:
         return CANCEL_ALL_STOP
     return None
 
 
-def last_cancel_all_account(session) -> str | None:
-    """The account the last Cancel All acted on (its audit entry's ``account``); None: unknown
-    (none recorded, or one made before it was), and then it counts for every account."""
-    payload = session.scalar(select(AuditLogRow.payload).where(AuditLogRow.action == AuditAction.TRADING_CANCEL_ALL.value)
-                             .order_by(AuditLogRow.id.desc()).limit(1))
-    account = (payload or {}).get("account") if isinstance(payload, dict) else None
-    return str(account) if account else None
-
-
-def last_stops(session) -> tuple[datetime | None, datetime | None]:
-    """(the last halt, the last Cancel All's marker), each None when there was none."""
-    canceled_all_at = SettingsRepository(session).cancel_all_at()
-    if canceled_all_at is not None and canceled_all_at.tzinfo is None:
-        canceled_all_at = canceled_all_at.replace(tzinfo=UTC)
-    return last_halt_at(session), canceled_all_at
-
-
 def close_stopped(session, *, run_id: int | None = None, client_order_ids: list[str] | None = None) -> dict[Stop, list[str]]:
     """Of a run's orders (or of those named), those still NEW, never sent, that were stored at or
-    before the last halt or Cancel All (``stopped_by``): CANCELED as that stop would have closed
-    them. Returns their client order ids per stop (empty: nothing was stopped)."""
-    halted_at, canceled_all_at = last_stops(session)
-    latest = max((t for t in (halted_at, canceled_all_at) if t is not None), default=None)
+    before the last halt or the last Cancel All of their account (``stopped_by``): CANCELED as
+    that stop would have closed them. Returns their client order ids per stop (empty: nothing was
+    stopped)."""
+    halted_at = last_halt_at(session)
+    marks = SettingsRepository(session).cancel_all_marks()
+    latest = max((t for t in (halted_at, *marks.values()) if t is not None), default=None)
     if latest is None:
         return {}
-    canceled_all_account = last_cancel_all_account(session) if canceled_all_at is not None else None
     query = select(TradeOrder.client_order_id, TradeOrder.created_at, TradeOrder.account).where(
         _UNSENT_OF_A_RUN, TradeOrder.created_at <= latest)
     if run_id is not None:
@@ -163,7 +146,7 @@ def close_stopped(session, *, run_id: int | None = None, client_order_ids: list[
     for client_order_id, created_at, account in session.execute(query.order_by(TradeOrder.id)):
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)
-        stop = stopped_by(created_at, halted_at, canceled_all_at, account=account, canceled_all_account=canceled_all_account)
+        stop = stopped_by(created_at, halted_at, last_cancel_all_concerning(marks, account))
         if stop is not None:
             per_stop.setdefault(stop, []).append(client_order_id)
     closed = {stop: cancel_unsent_of_runs(session, stop, client_order_ids=ids) for stop, ids in per_stop.items()}

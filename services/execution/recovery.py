@@ -47,6 +47,7 @@ from services.db.models import OrderEvent as OrderEventRow
 from services.db.models import TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.db.repositories import OrderRepository, SettingsRepository
+from services.db.repositories.settings import last_cancel_all_concerning
 from services.db.scope import not_backtest
 from services.domain import EventSource, OrderState, OrderType, Side, TradeMode, TradingState, is_live_token
 
@@ -58,7 +59,6 @@ from .halt_unsent import (
     HALT,
     Stop,
     cancel_unsent_of_runs,
-    last_cancel_all_account,
     last_halt_at,
     stopped_by,
 )
@@ -281,7 +281,7 @@ class AutoRecovery:
         with self.db.session() as session:
             repo = SettingsRepository(session)
             return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "cancel_all_at": repo.cancel_all_at(),
-                    "halted_at": last_halt_at(session), "cancel_all_account": last_cancel_all_account(session)}
+                    "halted_at": last_halt_at(session), "cancel_all_marks": repo.cancel_all_marks()}
 
     def _stuck(self, now: datetime, cutoff: datetime) -> list[_Stuck]:
         """This account's orders stuck since before ``cutoff``: of runs of today's trading day,
@@ -446,8 +446,7 @@ class AutoRecovery:
             if stopped is not None and stuck.run_id is not None:
                 await self._close_stopped(stuck, *stopped, out)
                 return
-            refusal = _canceled_all_since(order["created_at"], settings["cancel_all_at"], order["account"],
-                                          settings["cancel_all_account"]) or self._gate(settings)
+            refusal = _canceled_all_since(order["created_at"], settings, order["account"]) or self._gate(settings)
             if refusal is None and stuck.run_id is None:
                 refusal = "not an order of a run: a manual order never sent is the trader's to send again"
             if refusal is not None:
@@ -726,15 +725,13 @@ def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | N
     return None if last is None else (last.event_type, last.to_state, last.message)
 
 
-def _canceled_all_since(created_at: datetime, mark: datetime | None, account: str | None = None,
-                        canceled_all_account: str | None = None) -> str | None:
+def _canceled_all_since(created_at: datetime, settings: dict, account: str | None = None) -> str | None:
     """Why a manual order never sent is not sent by recovery: it was stored at or before the last
-    Cancel All of its account (one of another account left it: ``stopped_by``), which canceled
-    everything not sent; sent now it would be a new order at the broker after the trader canceled
-    everything. (A run's order is closed instead: ``_stopped``.)"""
+    Cancel All of its account (``last_cancel_all_concerning``: one of another account left it),
+    which canceled everything not sent; sent now it would be a new order at the broker after the
+    trader canceled everything. (A run's order is closed instead: ``_stopped``.)"""
+    mark = last_cancel_all_concerning(settings["cancel_all_marks"], account)
     if mark is None or created_at > mark:
-        return None
-    if canceled_all_account is not None and account not in (None, canceled_all_account):
         return None
     return f"stored before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything not sent: not sent"
 
@@ -748,9 +745,9 @@ def _stopped(created_at: datetime, settings: dict, account: str | None = None) -
     for the market as it is, or after the trader canceled everything: the trader previews again."""
     if TradingState(settings["trading_state"]) is TradingState.HALTED:
         return HALT, "trading is HALTED: the halt stopped it before it was sent"
-    halted_at, canceled_all_at = settings["halted_at"], settings["cancel_all_at"]
-    stop = stopped_by(created_at, halted_at, canceled_all_at, account=account,
-                      canceled_all_account=settings.get("cancel_all_account"))
+    halted_at = settings["halted_at"]
+    canceled_all_at = last_cancel_all_concerning(settings["cancel_all_marks"], account)
+    stop = stopped_by(created_at, halted_at, canceled_all_at)
     if stop is HALT:
         return HALT, f"stored before the halt of {halted_at:%Y-%m-%d %H:%M:%S} UTC, which stopped its run before it was sent"
     if stop is CANCEL_ALL_STOP:

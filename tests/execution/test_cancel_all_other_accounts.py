@@ -5,6 +5,7 @@ left."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -77,7 +78,8 @@ async def test_a_cancel_all_closes_later_only_its_own_accounts_escaped_orders(da
     run's next execute or a recovery pass) keeps to the account it acted on: another account's
     unsent orders were left to that account's run, as the Cancel All said, and are not closed
     behind the trader's back at that run's next execute; the connected account's escaped order is."""
-    from services.execution.halt_unsent import CANCEL_ALL_STOP, close_stopped, last_cancel_all_account
+    from services.db.repositories import SettingsRepository
+    from services.execution.halt_unsent import CANCEL_ALL_STOP, close_stopped
 
     sim = await make_simulator(state_file=None, ledger_file=None)
     stack = await build_stack(database, sim)
@@ -89,7 +91,7 @@ async def test_a_cancel_all_closes_later_only_its_own_accounts_escaped_orders(da
     finally:
         await stack.close()
     with database.unit_of_work() as session:
-        assert last_cancel_all_account(session) == connected
+        assert list(SettingsRepository(session).cancel_all_marks()) == [connected]  # the account it acted on
         # the connected account's order given back NEW after the Cancel All (a dead sender's claim)
         session.execute(update(TradeOrder).where(TradeOrder.client_order_id == mine[0]).values(status=OrderState.NEW))
     with database.unit_of_work() as session:
@@ -103,10 +105,101 @@ def test_a_cancel_all_of_an_unknown_account_stops_every_accounts_orders():
     account: the safe side."""
     from datetime import UTC, datetime
 
+    from services.db.models import EVERY_ACCOUNT
+    from services.db.repositories.settings import last_cancel_all_concerning
     from services.execution.halt_unsent import CANCEL_ALL_STOP, HALT, stopped_by
 
     before, mark = datetime(2026, 12, 1, 15, tzinfo=UTC), datetime(2026, 12, 1, 16, tzinfo=UTC)
-    assert stopped_by(before, None, mark, account=OTHER, canceled_all_account=None) is CANCEL_ALL_STOP
-    assert stopped_by(before, None, mark, account=OTHER, canceled_all_account="DU1") is None
-    assert stopped_by(before, None, mark, account="DU1", canceled_all_account="DU1") is CANCEL_ALL_STOP
-    assert stopped_by(before, mark, mark, account=OTHER, canceled_all_account="DU1") is HALT  # a halt stops every account
+
+    def stop(account, canceled_all_account, halted_at=None):
+        marks = {canceled_all_account or EVERY_ACCOUNT: mark}
+        return stopped_by(before, halted_at, last_cancel_all_concerning(marks, account))
+
+    assert stop(OTHER, None) is CANCEL_ALL_STOP
+    assert stop(OTHER, "DU1") is None
+    assert stop("DU1", "DU1") is CANCEL_ALL_STOP
+    assert stop(None, "DU1") is CANCEL_ALL_STOP  # an order of no known account: every Cancel All's
+    assert stop(OTHER, "DU1", halted_at=mark) is HALT  # a halt stops every account
+
+
+async def _two_accounts(database, make_simulator):
+    """A stack on each of two accounts of one login (client ids 1 and 2), on one database."""
+    sim = await make_simulator(accounts=("DU1234567", OTHER), state_file=None, ledger_file=None)
+    mine = await build_stack(database, sim, client_id=1, account="DU1234567")
+    try:
+        theirs = await build_stack(database, sim, client_id=2, account=OTHER)
+    except BaseException:
+        await mine.close()
+        raise
+    return mine, theirs
+
+
+async def test_a_cancel_all_is_not_forgotten_when_another_accounts_cancel_all_comes_after_it(database, make_simulator):
+    """Only the last Cancel All's account was known: the connected account's Cancel All followed
+    by another account's left the connected account's escaped unsent order open to its run's next
+    execute and to recovery, as if it had never been canceled. Each account's last Cancel All
+    counts for its orders (``cancel_all_marks``)."""
+    from services.execution.halt_unsent import CANCEL_ALL_STOP, close_stopped
+
+    mine, theirs = await _two_accounts(database, make_simulator)
+    try:
+        own, others = _orders_of_two_accounts(database, mine.provider.account)
+        await mine.actions.cancel_all()
+        await theirs.actions.cancel_all()  # after it: the last Cancel All is the other account's
+        await mine.writer.flush()
+        await theirs.writer.flush()
+    finally:
+        await mine.close()
+        await theirs.close()
+    assert _statuses(database, own + others) == [OrderState.CANCELED] * 3
+    with database.unit_of_work() as session:
+        # the connected account's order given back NEW after its Cancel All (a dead sender's claim)
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id == own[0]).values(status=OrderState.NEW))
+    with database.unit_of_work() as session:
+        assert close_stopped(session) == {CANCEL_ALL_STOP: own}
+
+
+async def test_recovery_does_not_send_what_its_accounts_cancel_all_stopped_after_another_accounts_cancel_all(
+        database, make_simulator):
+    """The same for a recovery pass: a run's orders a sender held through the connected account's
+    Cancel All and gave back NEW are closed by recovery, never sent, though another account's
+    Cancel All came after it."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from services.domain import TradeMode
+
+    from .conftest import make_snapshot
+    from .stop_helpers import recovery_of
+    from .test_auto_recovery import TIMEOUT, _settings
+
+    mine, theirs = await _two_accounts(database, make_simulator)
+    try:
+        _settings(database)
+        _, snapshot_id = make_snapshot(database, "held", {"MSFT": "0.01", "AAPL": "0.01"})
+        run = await mine.service.create_run("held", snapshot_id, TradeMode.PAPER, {})
+        preview = await mine.service.preview(run.id, Decimal("100000"))
+        await mine.service._db(mine.service._insert_orders, run.id, preview.plan)  # stored, for its sender
+        coids = [d.client_order_id for d in preview.plan.orders]
+        leases = mine.service.leases
+        mine.actions.senders_timeout = 0.3
+        async with leases.hold(run.id) as lease:
+            await asyncio.to_thread(leases.start_sending, lease)  # a sender at work, of another process
+            claim_id, claimed = await asyncio.to_thread(leases.claim_many, lease, coids)
+            assert claimed == set(coids)
+            canceled = await mine.actions.cancel_all(one_by_one=True)
+            assert canceled.senders_not_stopped  # said still sending, its claims left to it
+            await asyncio.to_thread(leases.unclaim, claim_id, coids, "not sent: Cancel All")
+            await asyncio.to_thread(leases.stop_sending, lease)
+        await theirs.actions.cancel_all()  # after it: the last Cancel All is the other account's
+        assert _statuses(database, coids) == [OrderState.NEW] * len(coids)
+
+        result = await recovery_of(mine).run_once(now=datetime.now(UTC) + timedelta(seconds=TIMEOUT + 1))
+
+        assert result.sent == () and mine.sim.orders() == []  # nothing went out after its Cancel All
+        assert sorted(s.client_order_id for s in result.skipped) == sorted(coids)
+        assert all("Cancel All" in s.reason for s in result.skipped), result.skipped
+        assert _statuses(database, coids) == [OrderState.CANCELED] * len(coids)
+    finally:
+        await mine.close()
+        await theirs.close()
