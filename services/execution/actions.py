@@ -790,25 +790,28 @@ class OrderActions:
 
     def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, OrderRequest, datetime | None]:
         """The order as its record, as what its replacement replaces (the risk check's view) and
-        as it went to the broker (its listing, TIF, outside-RTH), and the last Cancel All's
-        marker as the replace begins: one read."""
+        as it went to the broker (its listing, TIF, outside-RTH), and the marker of the last
+        Cancel All that concerns this session's account as the replace begins: one read."""
         with self.db.session() as session:
             try:
                 order = OrderRepository(session).get(order_id)
             except NotFound:
                 raise BadInput(f"order {order_id} does not exist") from None
             return (to_order_record(order), _replacing(order), request_for_order(order),
-                    SettingsRepository(session).cancel_all_at())
+                    SettingsRepository(session).cancel_all_concerning(self.provider.account or None))
 
     def _cancel_all_mark(self) -> datetime | None:
+        """The marker of the last Cancel All that concerns this session's account (one of another
+        account leaves its orders as they are, as a run's sender: ``cancel_all_concerning``)."""
         with self.db.session() as session:
-            return SettingsRepository(session).cancel_all_at()
+            return SettingsRepository(session).cancel_all_concerning(self.provider.account or None)
 
     def _stop_in_database(self, mark: datetime | None) -> str | None:
-        """A Cancel All since ``mark``, or trading HALTED (by any process); else None."""
+        """A Cancel All of this session's account since ``mark`` (``_cancel_all_mark``), or trading
+        HALTED (by any process); else None."""
         with self.db.session() as session:
             settings = SettingsRepository(session, read_once=True)
-            if settings.cancel_all_at() != mark:
+            if settings.cancel_all_concerning(self.provider.account or None) != mark:
                 return CANCEL_ALL
             return "trading HALTED" if settings.trading_state() is TradingState.HALTED else None
 

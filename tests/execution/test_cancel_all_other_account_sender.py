@@ -149,3 +149,43 @@ async def test_a_cancel_all_of_its_own_account_still_stops_a_sender_of_another_p
     finally:
         await sender.close()
         await canceler.close()
+
+
+async def test_a_replacement_of_another_account_goes_out_through_a_cancel_all_of_this_one(
+        database, make_simulator, ib_log_guard):
+    """A trader of account B replaces a working order (IB refuses the change in place: cancel, then
+    a new order); a Cancel All of account A lands while the cancel is pending. The new order goes
+    out: that Cancel All left B's orders as they are. (It was refused, 'a Cancel All ... canceled
+    everything', leaving B's trader with the original canceled and nothing in its place.)"""
+    from services.domain import OrderType, Side
+
+    from .test_actions import _settle
+
+    ib_log_guard.allow(r"^Error (105|202), ")
+    sim_a = await make_simulator(accounts=(A,), state_file=None, ledger_file=None)
+    sim_b = await make_simulator(accounts=(B,), state_file=None, ledger_file=None)
+    trader = await build_stack(database, sim_b, client_id=1, account=B)
+    canceler = await build_stack(database, sim_a, client_id=2, account=A)
+    try:
+        sim_b.set_price("MSFT", "410")
+        record = await trader.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405.00"),
+                                                   project="manual")
+        await _settle(trader, record.id, {OrderState.ACCEPTED})
+        sim_b._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+        sim_b.faults.cancel_delay = 3600  # Cancelled only when the test says so
+        trader.actions.confirm_timeout = 30
+
+        replace = asyncio.create_task(trader.actions.replace(record.id, limit_price=Decimal("406.00")))
+        await wait_until(lambda: [o.status for o in sim_b.orders()] == ["PendingCancel"], 10, "the replace's cancel to be pending")
+        await canceler.actions.cancel_all()
+        [pending] = sim_b.orders()
+        sim_b._cancelled(pending)  # the broker confirms the cancel
+
+        replaced = await asyncio.wait_for(replace, 10)
+        assert replaced.method == "cancel_and_new" and replaced.new_order_id is not None
+        await _settle(trader, replaced.new_order_id, {OrderState.ACCEPTED})
+        assert [(o.order_ref, o.status) for o in sim_b.orders()] == [
+            (record.client_order_id, "Cancelled"), (f"{record.client_order_id}-R1", "Submitted")]
+    finally:
+        await trader.close()
+        await canceler.close()
