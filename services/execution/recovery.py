@@ -280,8 +280,8 @@ class AutoRecovery:
     def _settings(self) -> dict:
         with self.db.session() as session:
             repo = SettingsRepository(session)
-            return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "cancel_all_at": repo.cancel_all_at(),
-                    "halted_at": last_halt_at(session), "cancel_all_marks": repo.cancel_all_marks()}
+            return {**repo.auto_recovery(), "trading_state": repo.trading_state(), "halted_at": last_halt_at(session),
+                    "cancel_all_marks": repo.cancel_all_marks()}
 
     def _stuck(self, now: datetime, cutoff: datetime) -> list[_Stuck]:
         """This account's orders stuck since before ``cutoff``: of runs of today's trading day,
@@ -508,8 +508,9 @@ class AutoRecovery:
         # The trader canceled everything after it went out: the Cancel All found it closed
         # already (nothing to cancel) or, one by one, could not cancel another client's order;
         # a replacement would be a new order at the broker after the trader's cancel (the rule
-        # reconciliation applies to an order a gone sender claimed before the Cancel All)
-        mark = settings["cancel_all_at"]
+        # reconciliation applies to an order a gone sender claimed before the Cancel All); a
+        # Cancel All of another account left it as it was
+        mark = last_cancel_all_concerning(settings["cancel_all_marks"], order["account"])
         if mark is not None and order["sent_at"] <= mark:
             return (f"sent before the Cancel All of {mark:%Y-%m-%d %H:%M:%S} UTC, which canceled everything: "
                     "not re-placed")

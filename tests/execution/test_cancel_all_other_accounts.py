@@ -203,3 +203,32 @@ async def test_recovery_does_not_send_what_its_accounts_cancel_all_stopped_after
     finally:
         await mine.close()
         await theirs.close()
+
+
+async def test_recovery_replaces_a_dead_order_sent_before_another_accounts_cancel_all(database, make_simulator, ib_log_guard):
+    """An order of account B lost on its way to the gateway (proven dead, nothing filled) is
+    re-placed by B's recovery though a Cancel All of account A came after it went out: that
+    Cancel All left B's orders as they are. (It was refused, 'sent before the Cancel All ...,
+    which canceled everything', as if B's trader had canceled it.)"""
+    from .stop_helpers import recovery_of
+    from .test_auto_recovery import _later, _run_with_ibm_lost, _settings
+
+    sim_a = await make_simulator(state_file=None, ledger_file=None)
+    sim_b = await make_simulator(accounts=(OTHER,), state_file=None, ledger_file=None)
+    canceler = await build_stack(database, sim_a, client_id=2)
+    trader = await build_stack(database, sim_b, client_id=1, account=OTHER)
+    try:
+        assert canceler.provider.account != OTHER
+        _settings(database)
+        _run_id, ibm = await _run_with_ibm_lost(trader, ib_log_guard, "lost")
+        await canceler.actions.cancel_all()
+
+        result = await recovery_of(trader).run_once(now=_later())
+
+        assert result.skipped == ()
+        [replaced] = result.replaced
+        assert (replaced.client_order_id, replaced.retry) == (ibm.client_order_id, 1)
+        assert [o.order_ref for o in sim_b.orders() if o.symbol == "IBM"] == [replaced.replacement]
+    finally:
+        await trader.close()
+        await canceler.close()
