@@ -371,8 +371,10 @@ class Reconciler:
             return {(account, symbol): Decimal(total or 0) for symbol, total in session.execute(query) if total}
 
     def _cancel_all_mark(self) -> datetime | None:
+        """The marker of the last Cancel All that concerns this session's account: a claim made
+        before one of another account was not canceled by it (``cancel_all_concerning``)."""
         with self.db.session() as session:
-            return SettingsRepository(session).cancel_all_at()
+            return SettingsRepository(session).cancel_all_concerning(self.provider.account or None)
 
     def _in_flight(self, seen_refs: set[str], seen_perms: set[int]) -> list[
             tuple[str, datetime, int | None, str | None, OrderState, datetime | None]]:

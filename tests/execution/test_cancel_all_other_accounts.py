@@ -232,3 +232,42 @@ async def test_recovery_replaces_a_dead_order_sent_before_another_accounts_cance
     finally:
         await trader.close()
         await canceler.close()
+
+
+async def test_reconciliation_gives_back_a_dead_senders_claims_of_another_account_than_the_cancel_alls(
+        database, make_simulator):
+    """A dead sender of account B had claimed its run's orders (IB never saw them), then a Cancel
+    All of account A came. B's reconciliation gives the claims back NEW for the run's next
+    holder, as with no Cancel All: that one left B's orders as they are. (They were closed as
+    'claimed by a sender that is gone, before the Cancel All', canceled behind B's trader's back.)"""
+    from decimal import Decimal
+
+    from services.domain import TradeMode
+
+    from .conftest import make_snapshot
+    from .stop_helpers import closing_messages, run_orders
+    from .test_lease import _dead_holder
+
+    sim_a = await make_simulator(state_file=None, ledger_file=None)
+    sim_b = await make_simulator(accounts=(OTHER,), state_file=None, ledger_file=None)
+    canceler = await build_stack(database, sim_a, client_id=2)
+    trader = await build_stack(database, sim_b, client_id=1, account=OTHER)
+    try:
+        _, snapshot_id = make_snapshot(database, "dead", {"MSFT": "0.01", "AAPL": "0.01"})
+        run = await trader.service.create_run("dead", snapshot_id, TradeMode.PAPER, {})
+        preview = await trader.service.preview(run.id, Decimal("100000"))
+        await trader.service._db(trader.service._insert_orders, run.id, preview.plan)
+        coids = [d.client_order_id for d in preview.plan.orders]
+        _dead_holder(database, run.id, coids)  # claimed a minute ago, by a process that is gone
+        await canceler.actions.cancel_all()
+
+        report = await trader.reconciler.reconcile()
+        await trader.writer.flush()
+
+        assert report.resolved_unknown == [] and sorted(report.released) == sorted(coids)
+        orders = run_orders(database, run.id)
+        assert {(o.status, o.ib_order_id) for o in orders} == {(OrderState.NEW, None)}
+        assert not [m for o in orders for m in closing_messages(database, o.id)]
+    finally:
+        await trader.close()
+        await canceler.close()
