@@ -30,8 +30,10 @@ def last_cancel_all_concerning(marks: Mapping[str, datetime], account: str | Non
     """Of the last Cancel All of each account (``cancel_all_marks``: account -> marker,
     ``EVERY_ACCOUNT`` for an unknown one), the latest marker that concerns ``account``
     (``cancel_all_concerns``); None: none does. The one answer to "did a Cancel All since my
-    start concern me?" for a sender, the Cancel All's wait for senders and recovery: each
-    compares it with the marker it started under, or with an order's time."""
+    start concern me?" for a run's sender and its lease (the Cancel All's wait for senders), a
+    trader's replace or manual order, reconciliation of a dead sender's claims, recovery and a
+    run's next execute (``close_stopped``): each compares it with the marker it started under,
+    or with an order's time."""
     return max((_utc(at) for acted_on, at in marks.items()
                 if cancel_all_concerns(None if acted_on == EVERY_ACCOUNT else acted_on, account)), default=None)
 
