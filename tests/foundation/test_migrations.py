@@ -260,7 +260,7 @@ def test_a_backtest_runs_tag_becomes_its_backtest_id_and_goes_back_into_its_para
 
 
 @pytest.mark.parametrize("audited_account, seeded", [("DU1234567", "DU1234567"), (None, "*")])
-def test_the_cancel_all_marker_stored_before_0022_becomes_the_mark_of_the_account_it_acted_on(
+def test_the_cancel_all_marker_stored_before_0023_becomes_the_mark_of_the_account_it_acted_on(
         empty_db_url, audited_account, seeded):
     """0023 keeps a Cancel All marker per account (``cancel_all_marks``): the one stored before it
     (``trade_settings.cancel_all_at``) becomes the mark of the account the last Cancel All's audit
