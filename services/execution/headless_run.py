@@ -73,7 +73,7 @@ class RunOutcome:
         if self.connection_lost:
             out.append(f"the broker connection died during the run ({self.connection_lost})")
         if self.result.stopped and self.result.stopped != self.connection_lost:
-            # a lease lost to a clock stepped off the database server's was taken by nobody: its
+            # a lease lost to a clock stepped against the database server's was taken by nobody: its
             # words say what to do (services.execution.lease.ClockSkew.while_holding)
             out.append(f"sending stopped: {self.result.stopped}"
                        + ("; what this process did not send is left to the process that took the run over, or to the next execute of it"

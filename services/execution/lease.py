@@ -33,16 +33,19 @@ the provider under the check of the lease that sent it, possibly after the run's
 and another process took the run and closed the dropped order as never received. ``expires_at``
 of a held lease only moves forward on a renewal the database confirmed.
 
-Clocks: the lease's times are each process's wall clock (UTC), not the database's: the holder
-computes ``expires_at``, a taker compares it with its own clock. Processes on one host share the
-clock; processes on several hosts need their clocks to agree within ``send_margin`` (NTP keeps
-them within milliseconds): a taker whose clock runs ahead of the holder's by more would take over
-a lease its holder still writes under. So on MariaDB (the database several hosts share) each
-process measures its clock against the database server's, when it takes a lease and then about
-once a minute while it holds one (``check_clock``), and refuses to take or to keep a lease while
-the two differ by more than half of ``send_margin``: any two processes that hold or take one
-then agree within ``send_margin``; a reconciliation on such a machine calls no holder dead
-(``live_tokens``), so it gives no claim back NEW. (SQLite is a file on one machine: one clock.)
+Clocks: every time in the lease row is the database's clock, and so is every judgement of it
+(a taker's "expired?", a claim's "valid for ``claim_margin`` more?", a reconciliation's "its holder
+lives?"): the one clock every process of the database shares, read in the transaction that stamps
+or judges (``LeaseManager.database_now``: MariaDB's ``UTC_TIMESTAMP(6)``; SQLite is a file on one
+machine, whose clock is the file's). A process's own clock may be off the server's by any amount
+(a MariaDB host whose clock drifted, a laptop without NTP): stamped by one clock and judged by
+another, such an offset would either refuse every sender or let a taker in while the holder
+still writes. The one look that cannot ask the database, the holder's before each placeOrder
+(``check_sendable``), turns the lease's end into this process's clock with the offset between
+the two measured at the stamp (``Lease.offset``, rounded towards an earlier end). That offset
+only changes when a clock is stepped (this machine's or the server's): each renewal measures it
+again, and a holder that finds it moved by more than half of ``send_margin`` stops writing under
+its lease (``ClockSkew``), since for a while its view of the lease's end was not the takers'.
 """
 
 from __future__ import annotations
@@ -51,7 +54,6 @@ import asyncio
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -81,7 +83,10 @@ LEASE_EXPIRED = "the run's lease expired while sending (the process stalled?)"
 LEASE_LOST = "the run's lease was lost (taken by another process after it expired)"
 LEASE_RELEASED = "the run's lease was released (its sending ended): nothing more is written under it"
 WAIT_POLL = 0.25  # seconds between two looks at a busy lease while waiting for it
-CLOCK_CHECK_INTERVAL = 60.0  # seconds between two measures of this process's clock against the database server's
+# an offset between this machine's clock and the database server's smaller than this is not worth
+# a trader's attention in a refusal (the times it names are the server's: off by this, they still
+# read right against the trader's own clock)
+SKEW_WORTH_SAYING = 1.0
 
 
 def _now() -> datetime:
@@ -227,9 +232,10 @@ class Holder:
     heartbeat_at: datetime
     expires_at: datetime
 
-    def stale(self, now: datetime | None = None) -> bool:
-        """Expired, or its process on this machine is gone."""
-        if self.expires_at <= (now or _now()):
+    def stale(self, now: datetime) -> bool:
+        """Expired at ``now`` (the database's clock, which stamped ``expires_at``), or its process
+        on this machine is gone."""
+        if self.expires_at <= now:
             return True
         return holder_alive(self.process_key) is False
 
@@ -263,7 +269,11 @@ class Lease:
     ttl: float
     expires_at: datetime
     taken_over_from: Holder | None = None  # the stale holder this lease replaced
-    lost: bool = False  # the heartbeat found the row gone or taken, or this machine's clock stepped: stop sending
+    # this process's clock minus the database's, measured when ``expires_at`` was stamped (rounded
+    # towards an earlier end on this clock), and how uncertain that measure was (the query's round trip)
+    offset: timedelta = timedelta(0)
+    uncertainty: timedelta = timedelta(0)
+    lost: bool = False  # the heartbeat found the row gone or taken, or a clock stepped: stop sending
     lost_because: str = LEASE_LOST  # why, for the run's result (LEASE_LOST, or the clock's words)
     # given back (the row deleted): another process may hold the run from now on, so nothing
     # may be written under this lease any more (a placeOrder sent again after IB's error 100
@@ -273,25 +283,28 @@ class Lease:
 
 
 class ClockSkew(Refused):
-    """This machine's clock differs from the database server's by more than the lease allows."""
+    """This machine's clock and the database server's moved against each other (one of them was
+    stepped) while this process held a run's lease."""
 
     code = "clock_skew"
 
-    def __init__(self, offset: float, limit: float) -> None:
-        self.offset, self.limit = offset, limit  # seconds this machine's clock is ahead (negative: behind); allowed
-        super().__init__(f"{self._difference()}: the run's lease cannot keep one sender per run across machines; "
-                         "synchronise the clocks (NTP) first. Nothing was sent from here")
-
-    def _difference(self) -> str:
-        return (f"this machine's clock is {abs(self.offset):.3f} s {'ahead of' if self.offset > 0 else 'behind'} the "
-                f"database server's (at most {self.limit:g} s allowed)")
+    def __init__(self, moved: float, limit: float) -> None:
+        self.moved, self.limit = moved, limit  # seconds this machine's clock moved ahead (negative: behind); allowed
+        super().__init__(self.while_holding())
 
     def while_holding(self) -> str:
-        """Why a holder whose clock was stepped while it held the run's lease stopped sending: no
-        other process took the run (what the trader would read in LEASE_LOST), this one let it go."""
-        return (f"{self._difference()}: the clock was stepped while this process held the run's lease, so it stopped "
-                "sending (the lease keeps one sender per run only while the clocks agree); what it did not send is left "
-                "NEW: synchronise the clocks (NTP), then execute the run again")
+        """Why the holder stopped sending: no other process took the run (what the trader would
+        read in LEASE_LOST), this one let it go, for its view of the lease's end was off."""
+        return (f"this machine's clock is {abs(self.moved):.3f} s {'further ahead of' if self.moved > 0 else 'further behind'} "
+                f"the database server's than when the lease was last renewed (at most {self.limit:g} s allowed): a clock "
+                "was stepped while this process held the run's lease, so it stopped sending (its view of the lease's end "
+                "was not the database's); what it did not send is left NEW: synchronise the clocks (NTP slews them "
+                "instead of stepping), then execute the run again")
+
+
+def _skew_words(skew: float) -> str:
+    """``skew``: the database server's clock minus this machine's, in seconds."""
+    return f"the database server's clock is {abs(skew):.3f} s {'ahead of' if skew > 0 else 'behind'} this machine's"
 
 
 class Claim(StrEnum):
@@ -312,11 +325,13 @@ class LeaseManager:
         # a placeOrder needs this much lease left when it is written (check_sendable): it reaches
         # the broker before a taker could reconcile
         self.send_margin = ttl / 6 if send_margin is None else send_margin
-        self.clock = clock  # the wall clock (UTC) of every lease time; injectable for tests
-        # this machine's clock as ``check_clock`` compares it with the database server's (a test
-        # moves ``clock`` to make time pass, and this one to put the machine's clock off)
-        self.system_clock: Callable[[], datetime] = _now
-        self._clock_checked: float | None = None  # time.monotonic() of the last check that passed
+        # this process's wall clock (UTC): the database's clock on SQLite (one machine), and the one
+        # the look before each placeOrder reads; injectable for tests (on MariaDB a test moves the
+        # server's clock with it: tests/execution/test_lease.py, ``_server_follows``)
+        self.clock = clock
+        # the last measure of the database server's clock minus this process's (seconds), for the
+        # words of a refusal; None on SQLite (one clock) or before the first measure
+        self.skew: float | None = None
         self.host = socket.gethostname()
         self.inline_db = False  # a backtest's leases are taken inline (services.execution.dbcall)
         self.held: dict[int, Lease] = {}
@@ -328,26 +343,14 @@ class LeaseManager:
             return _holder(row) if row is not None else None
 
     def live_tokens(self, tokens: set[str]) -> set[str]:
-        """Of these claim tokens, those of leases still held by a live holder. While this
-        machine's clock is off the database server's (``check_clock``), every lease still held is
-        (unless its holder is known dead on this machine): a lease's end read by such a clock
-        would call a holder still writing under it dead, and its claims be given back NEW for
-        another sender. A lease given back is no one's, whatever the clock."""
+        """Of these claim tokens, those of leases still held by a live holder (judged by the
+        database's clock, as the holder stamped them: whatever this machine's clock says). A lease
+        given back is no one's."""
         if not tokens:
             return set()
-        try:
-            self.check_clock()
-            skewed = None
-        except ClockSkew as exc:
-            skewed = exc
         with self.db.session() as session:
+            now = self.database_now(session.connection())[0]
             rows = session.scalars(select(RunLease).where(RunLease.token.in_(sorted(tokens)))).all()
-            if skewed is not None:
-                held = {row.token for row in rows if holder_alive(row.process_key) is not False}
-                if held:
-                    log.error("claims of %s leases held by other processes left alone: %s", len(held), skewed)
-                return held
-            now = self.clock()
             return {row.token for row in rows if not _holder(row).stale(now)}
 
     def live_client_ids(self, client_ids: set[int]) -> set[int]:
@@ -356,52 +359,53 @@ class LeaseManager:
         if not client_ids:
             return set()
         with self.db.session() as session:
+            now = self.database_now(session.connection())[0]
             rows = session.scalars(select(RunLease).where(RunLease.client_id.in_(sorted(client_ids)))).all()
-            now = self.clock()
             return {row.client_id for row in rows if row.client_id is not None and not _holder(row).stale(now)}
 
     def own_tokens(self) -> set[str]:
         return {lease.token for lease in self.held.values() if not lease.lost}
 
-    # ------------------------------------------------------------------ this machine's clock
-    def check_clock(self, *, force: bool = False) -> None:
-        """Raises ClockSkew when this machine's clock and the database server's (MariaDB) may
-        differ by more than half of ``send_margin``; measured around one query, again once
-        ``CLOCK_CHECK_INTERVAL`` seconds have passed since the last check that passed."""
-        if not force and self._clock_checked is not None and time.monotonic() - self._clock_checked < CLOCK_CHECK_INTERVAL:
-            return
-        limit = self.send_margin / 2
-        with self.db.core() as connection:
-            if connection.dialect.name not in ("mysql", "mariadb"):
-                self._clock_checked = time.monotonic()
-                return  # SQLite: every process of the file runs on this machine, under its clock
-            before = self.system_clock()
-            server = connection.scalar(text("SELECT UTC_TIMESTAMP(6)"))
-            after = self.system_clock()
+    # ------------------------------------------------------------------ the database's clock
+    def database_now(self, connection) -> tuple[datetime, timedelta, timedelta]:
+        """The database's now, read on ``connection`` (in the transaction that stamps or judges
+        with it), with this process's clock minus it and how uncertain that is. On MariaDB the
+        server's ``UTC_TIMESTAMP(6)``; the offset is this clock's reading before the query minus
+        the server's, which turns a lease end of the server's into one on this clock no later than
+        the real one (the server read its clock after this process read its own). On SQLite the
+        file's clock is this machine's: ``clock``, no offset."""
+        if connection.dialect.name not in ("mysql", "mariadb"):
+            return self.clock(), timedelta(0), timedelta(0)
+        before = self.clock()
+        server = connection.scalar(text("SELECT UTC_TIMESTAMP(6)"))
+        after = self.clock()
         if isinstance(server, str):
             server = datetime.fromisoformat(server)
-        offset = (before + (after - before) / 2 - server.replace(tzinfo=UTC)).total_seconds()
-        # what the query's round trip leaves unknown counts against this machine
-        if abs(offset) + (after - before).total_seconds() / 2 > limit:
-            raise ClockSkew(offset, limit)
-        self._clock_checked = time.monotonic()
+        server = server.replace(tzinfo=UTC)
+        round_trip = after - before
+        self.skew = (server - (before + round_trip / 2)).total_seconds()
+        return server, before - server, round_trip
+
+    def _skew_said(self) -> str:
+        """The skew, for a refusal that names the holder's times (the server's), when it is
+        worth saying."""
+        if self.skew is None or abs(self.skew) < SKEW_WORTH_SAYING:
+            return ""
+        return f" (its times are the database server's clock: {_skew_words(self.skew)})"
 
     # ------------------------------------------------------------------ acquire / renew / release
     @retry_lock_conflicts  # each attempt's writes are committed or rolled back whole
     def try_acquire(self, run_id: int) -> Lease | Holder:
-        """Our new lease, or the live holder that has it."""
-        self.check_clock()  # a clock off takes over what its holder still writes under, or is taken over so
+        """Our new lease, or the live holder that has it. Stamped and judged by the database's
+        clock, read in the transaction that writes or judges the row."""
         token = uuid.uuid4().hex
         for _attempt in range(3):
-            now = self.clock()
-            expires_at = now + timedelta(seconds=self.ttl)
-            values = {"token": token, "host": self.host[:255], "pid": os.getpid(), "client_id": self.client_id,
-                      "process_key": process_key(), "acquired_at": now, "heartbeat_at": now,
-                      "expires_at": expires_at}
             try:
                 with self.db.core(write=True) as connection:
+                    now, offset, uncertainty = self.database_now(connection)
+                    values = self._lease_values(token, now)
                     execute_many(connection, _INSERT_LEASE, _LEASE_COLUMNS, [(run_id, *(values[c] for c in _LEASE_COLUMNS[1:]))])
-                return Lease(run_id, token, self.ttl, expires_at)
+                return Lease(run_id, token, self.ttl, values["expires_at"], offset=offset, uncertainty=uncertainty)
             except IntegrityError:
                 pass  # held (or the run does not exist: told below)
             with self.db.unit_of_work() as session:
@@ -413,8 +417,10 @@ class LeaseManager:
                         raise BadInput(f"run {run_id} does not exist")
                     continue  # released in between: insert again
                 current = _holder(row)
+                now, offset, uncertainty = self.database_now(session.connection())
                 if not current.stale(now):
                     return current
+                values = self._lease_values(token, now)
                 # the end it was read with too: a renewal that landed since this read (the holder
                 # woke up; on MariaDB the read takes no lock) keeps the lease with its holder, who
                 # writes its claimed orders under it; the token alone would not tell
@@ -423,8 +429,14 @@ class LeaseManager:
                                         .values(**values)).rowcount
             if taken == 1:
                 log.warning("run %s: took over the stale lease of %s", run_id, current.describe())
-                return Lease(run_id, token, self.ttl, expires_at, taken_over_from=current)
+                return Lease(run_id, token, self.ttl, values["expires_at"], current, offset=offset, uncertainty=uncertainty)
         raise Refused(f"run {run_id}: its lease changed hands three times while taking it; try again", code="run_busy")
+
+    def _lease_values(self, token: str, now: datetime) -> dict:
+        """A new lease row's columns, stamped at ``now`` (the database's clock)."""
+        return {"token": token, "host": self.host[:255], "pid": os.getpid(), "client_id": self.client_id,
+                "process_key": process_key(), "acquired_at": now, "heartbeat_at": now,
+                "expires_at": now + timedelta(seconds=self.ttl)}
 
     async def acquire(self, run_id: int, *, wait: float = 0.0) -> Lease:
         """The run's lease; waits up to ``wait`` seconds for a live holder to finish, then
@@ -438,20 +450,28 @@ class LeaseManager:
                 return got
             if loop.time() + WAIT_POLL > deadline:
                 waited = f" (waited {wait:g} s)" if wait > 0 else ""
-                raise RunBusy(f"run {run_id} is being executed by another process: {got.describe()}{waited}; "
-                              f"nothing was sent from here", got)
+                raise RunBusy(f"run {run_id} is being executed by another process: {got.describe()}{self._skew_said()}"
+                              f"{waited}; nothing was sent from here", got)
             await asyncio.sleep(WAIT_POLL)
 
     def renew(self, lease: Lease) -> bool:
-        """Moves ``expires_at`` forward, in the row and then in ``lease``, only when the row is
-        still ours: a failed renewal leaves the lease's end where it was."""
-        now = self.clock()
-        expires = now + timedelta(seconds=lease.ttl)
+        """Moves ``expires_at`` forward (the database's clock), in the row and then in ``lease``,
+        only when the row is still ours: a failed renewal leaves the lease's end where it was.
+        Raises ClockSkew, renewing nothing, when this process's clock and the database's moved
+        against each other by more than half of ``send_margin`` since the lease's last stamp: the
+        look before each placeOrder read the lease's end off by that much meanwhile."""
         with self.db.unit_of_work() as session:
+            now, offset, uncertainty = self.database_now(session.connection())
+            # what the two round trips leave unknown counts for the clocks
+            moved = offset - lease.offset
+            limit = self.send_margin / 2
+            if abs(moved.total_seconds()) - max(uncertainty, lease.uncertainty).total_seconds() > limit:
+                raise ClockSkew(moved.total_seconds(), limit)
+            expires = now + timedelta(seconds=lease.ttl)
             renewed = session.execute(update(RunLease).where(RunLease.run_id == lease.run_id, RunLease.token == lease.token)
                                       .values(heartbeat_at=now, expires_at=expires)).rowcount == 1
         if renewed:
-            lease.expires_at = expires
+            lease.expires_at, lease.offset, lease.uncertainty = expires, offset, uncertainty
         return renewed
 
     def release(self, lease: Lease) -> None:
@@ -468,20 +488,16 @@ class LeaseManager:
         while not lease.lost:
             await asyncio.sleep(lease.ttl / 3)
             try:
-                await db_call(self.inline_db, self.check_clock)
+                if not await db_call(self.inline_db, self.renew, lease):
+                    lease.lost = True
+                    log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
             except ClockSkew as exc:
-                # a clock stepped while holding: another process's view of this lease's end is
-                # no longer this one's, so nothing more is written under it
+                # a clock stepped while holding: this process's view of the lease's end was not
+                # the database's, so nothing more is written under it
                 lease.lost_because = exc.while_holding()
                 lease.lost = True
                 log.error("run %s: sending stops: %s", lease.run_id, lease.lost_because)
                 return
-            except Exception as exc:  # noqa: BLE001 - the database away: the renewal below says so too
-                log.warning("run %s: clock not compared with the database server's: %s", lease.run_id, exc)
-            try:
-                if not await db_call(self.inline_db, self.renew, lease):
-                    lease.lost = True
-                    log.error("run %s: lease lost (taken by another process after it expired); sending stops", lease.run_id)
             except Exception as exc:  # noqa: BLE001 - the database away: claims stop by themselves as the lease runs low
                 log.warning("run %s: lease heartbeat failed: %s", lease.run_id, exc)
 
@@ -570,8 +586,8 @@ class LeaseManager:
         from services.db.repositories.settings import cancel_all_concerns
 
         with self.db.session() as session:
+            now = self.database_now(session.connection())[0]
             rows = session.scalars(select(RunLease).where(RunLease.sending_since.is_not(None))).all()
-            now = self.clock()
             return [_holder(row) for row in rows
                     if (row.sending_mark is None or row.sending_mark < mark) and cancel_all_concerns(account, row.sending_account)
                     and not _holder(row).stale(now)]
@@ -579,8 +595,9 @@ class LeaseManager:
     # ------------------------------------------------------------------ the last look before a placeOrder
     def expiring(self, lease: Lease) -> bool:
         """Our lease ends within ``send_margin`` seconds (or has ended): nothing more may be
-        written to the broker under it."""
-        return self.clock() >= lease.expires_at - timedelta(seconds=self.send_margin)
+        written to the broker under it. Its end is the database's clock, read here on this
+        process's with the offset measured when it was stamped."""
+        return self.clock() >= lease.expires_at + lease.offset - timedelta(seconds=self.send_margin)
 
     def check_sendable(self, lease: Lease) -> None:
         """Raises LeaseExpired unless an order may be written now under ``lease``. Synchronous
@@ -604,10 +621,13 @@ class LeaseManager:
         # locking and statements as a unit of work, without the ORM session's own cost
         with self.db.core(write=True) as connection:
             # the time is read once the transaction has begun (on SQLite: once it holds the write
-            # lock, which it may have waited for): the lease is checked against the claim's moment
+            # lock, which it may have waited for): the lease is checked against the claim's moment,
+            # on the database's clock, which stamped its end; the claim's own time is this process's,
+            # as every other time of the order's life (and the Cancel All marker it is compared with)
+            valid_until = self.database_now(connection)[0] + timedelta(seconds=self.claim_margin)
             now = self.clock()
             params = {"ids": list(client_order_ids), "lease_run": lease.run_id, "lease_token": lease.token,
-                      "valid_until": now + timedelta(seconds=self.claim_margin), "claim_id": claim_id, "claim_time": now,
+                      "valid_until": valid_until, "claim_id": claim_id, "claim_time": now,
                       "claim_updated_at": utcnow()}
             mine: Sequence[Any] = ()  # nothing asked (an empty IN matches no row): only the lease is looked at
             if client_order_ids and connection.dialect.update_returning:

@@ -62,7 +62,7 @@ from .halt_unsent import (
     last_halt_at,
     stopped_by,
 )
-from .lease import ClockSkew, LeaseManager, RunBusy, placer_alive
+from .lease import LeaseManager, RunBusy, placer_alive
 from .listings import order_spec, request_for_order
 from .order_risk import (
     MarketInputs,
@@ -647,9 +647,6 @@ class AutoRecovery:
                 result = await sender.send(lease, [request])
         except RunBusy as exc:
             await self._skip(out, stuck, f"its run is being sent by another process ({exc.holder.describe()})")
-            return None
-        except ClockSkew as exc:  # passing: the next pass looks again once the clock is right
-            await self._skip(out, stuck, f"its run's lease not taken: {exc}")
             return None
         await self.writer.flush()
         if coid in result.sent:

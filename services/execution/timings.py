@@ -6,9 +6,10 @@ imported) and the services agree on them.
 * ``LEASE_TTL``: how long a run's lease lives without a heartbeat (``services.execution.lease``).
   Everything else about the lease is a fraction of it: the heartbeat renews every third of it,
   a claim needs a third of it left, a placeOrder a sixth (``send_margin``), and on MariaDB a
-  process's clock may be off the server's by at most a twelfth. Shorter: a stalled holder is
-  taken over sooner, but a holder whose event loop or database stalls for more than about half
-  of it loses its run; and the clock limit tightens with it (3 s: 0.25 s).
+  holder stops when its clock and the server's moved against each other by a twelfth while it
+  held the lease (a clock stepped). Shorter: a stalled holder is taken over sooner, but a holder
+  whose event loop or database stalls for more than about half of it loses its run; and the
+  step limit tightens with it (3 s: 0.25 s).
 * ``WRITE_TIMEOUT``: how long an action (a run's send, a reconciliation, a cancel) waits for the
   event writer to have written what was queued before it stops saying why (a row another
   connection keeps locked, a database away); a stop waits at most this, and at most
@@ -18,9 +19,9 @@ imported) and the services agree on them.
 from __future__ import annotations
 
 LEASE_TTL = 30.0  # seconds a lease lives without a heartbeat
-# below 3 s a renewal (every TTL/3) would be due every second and a MariaDB clock check would
-# allow 0.25 s, less than a loaded server's answer may take; above an hour a stalled holder
-# would keep its run that long
+# below 3 s a renewal (every TTL/3) would be due every second and on MariaDB a clock step of less
+# than 0.25 s (an ordinary NTP step) would stop a holder; above an hour a stalled holder would
+# keep its run that long
 LEASE_TTL_RANGE = (3.0, 3600.0)
 
 WRITE_TIMEOUT = 30.0  # seconds an action waits for the writer before it stops and says why

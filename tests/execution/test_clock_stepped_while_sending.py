@@ -1,5 +1,5 @@
-"""A holder whose clock is stepped off the database server's while it sends (MariaDB: the
-database several machines share) stops sending under the run's lease. Nobody took the run over:
+"""A holder whose clock is stepped against the database server's while it sends (MariaDB: the
+database several machines share, whose clock stamps the lease) stops sending under the run's lease. Nobody took the run over:
 the run's result, the command's words and the window's message say the clock is the cause and
 what to do, not that another process took the lease."""
 
@@ -34,8 +34,7 @@ async def test_a_clock_stepped_while_sending_is_said_as_the_cause(stack, simulat
         placed.append(None)
         if len(placed) == 3:
             lease = leases.held[run_id]
-            leases.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=10)  # NTP stepped it, say
-            leases._clock_checked = None  # the next heartbeat measures again
+            leases.clock = lambda: datetime.now(UTC) + timedelta(seconds=10)  # NTP stepped it, say
             await wait_until(lambda: lease.lost, 5, "the heartbeat to see the clock stepped")
 
     provider.pacing.acquire = clock_stepped_before_the_third_write

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -24,8 +26,8 @@ from services.execution.lease import (
     LEASE_EXPIRED,
     LEASE_TTL,
     Claim,
-    ClockSkew,
     Holder,
+    Lease,
     LeaseManager,
     RunBusy,
     holder_alive,
@@ -40,13 +42,40 @@ pytestmark = pytest.mark.timeout(60)
 
 class _Clock:
     """A wall clock (UTC) for lease managers that a test moves forward: a process that stood still
-    finds, when it runs again, that the time went on."""
+    finds, when it runs again, that the time went on. On MariaDB the database server's clock goes
+    on with it (``_server_follows``), ``server_skew`` apart from the machines' clocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_skew: timedelta = timedelta(0)) -> None:
         self.offset = timedelta(0)
+        self.server_skew = server_skew
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
+
+    def server(self) -> datetime:
+        return self() + self.server_skew
+
+
+@contextmanager
+def _server_follows(db, clock: _Clock) -> Iterator[None]:
+    """On MariaDB, every statement of ``db``'s connections runs with the server's clock at
+    ``clock.server()`` (``SET timestamp``: what NOW() and UTC_TIMESTAMP() return in that session):
+    the database's own notion of now, read by the real query, as a server whose clock is off (or
+    after the time went on) has it. SQLite has no clock of its own: the machine's is the file's."""
+    if db.engine.dialect.name != "mysql":
+        yield
+        return
+
+    def set_server_time(_connection, cursor, *_args) -> None:
+        with cursor.connection.cursor() as setter:
+            setter.execute("SET timestamp = %s", (clock.server().timestamp(),))
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", set_server_time)
+    try:
+        yield
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", set_server_time)
+        db.engine.dispose()  # no pooled connection keeps a frozen session clock
 
 
 def _run_with_orders(db, n: int) -> tuple[int, list[str]]:
@@ -146,24 +175,25 @@ def test_a_claim_moves_its_orders_updated_at_and_an_empty_one_looks_at_the_lease
 def test_nothing_is_written_under_a_lease_about_to_expire_and_only_a_renewal_moves_its_end(database):
     run_id, _ = _run_with_orders(database, 1)
     clock = _Clock()
-    manager = LeaseManager(database, ttl=30, clock=clock)
-    assert manager.send_margin == 5
-    lease = manager.try_acquire(run_id)
-    end = lease.expires_at
-    clock.offset = timedelta(seconds=24.5)  # 5.5 s left: an order may still go
-    manager.check_sendable(lease)
-    clock.offset = timedelta(seconds=25)  # 5 s left: it might reach the broker after a taker reconciled
-    with pytest.raises(LeaseExpired, match=r"lease expired while sending \(the process stalled\?\)"):
+    with _server_follows(database, clock):
+        manager = LeaseManager(database, ttl=30, clock=clock)
+        assert manager.send_margin == 5
+        lease = manager.try_acquire(run_id)
+        end = lease.expires_at
+        clock.offset = timedelta(seconds=24.5)  # 5.5 s left: an order may still go
         manager.check_sendable(lease)
-    assert manager.renew(lease) and lease.expires_at > end + timedelta(seconds=24)
-    manager.check_sendable(lease)
-    renewed = lease.expires_at
-    clock.offset = timedelta(seconds=25 + LEASE_TTL)  # expired: another process takes it over
-    other = LeaseManager(database, clock=clock)
-    assert other.try_acquire(run_id).taken_over_from.token == lease.token
-    assert not manager.renew(lease) and lease.expires_at == renewed  # a failed renewal moves nothing
-    with pytest.raises(LeaseExpired):
+        clock.offset = timedelta(seconds=25)  # 5 s left: it might reach the broker after a taker reconciled
+        with pytest.raises(LeaseExpired, match=r"lease expired while sending \(the process stalled\?\)"):
+            manager.check_sendable(lease)
+        assert manager.renew(lease) and lease.expires_at > end + timedelta(seconds=24)
         manager.check_sendable(lease)
+        renewed = lease.expires_at
+        clock.offset = timedelta(seconds=25 + LEASE_TTL)  # expired: another process takes it over
+        other = LeaseManager(database, clock=clock)
+        assert other.try_acquire(run_id).taken_over_from.token == lease.token
+        assert not manager.renew(lease) and lease.expires_at == renewed  # a failed renewal moves nothing
+        with pytest.raises(LeaseExpired):
+            manager.check_sendable(lease)
 
 
 async def test_a_sender_stalled_past_its_lease_writes_nothing_more_and_the_taker_sends_each_order_once(stack, simulator, database):
@@ -198,7 +228,8 @@ async def test_a_sender_stalled_past_its_lease_writes_nothing_more_and_the_taker
                 taker["result"] = await other.service.execute(run_id)
 
         provider.place_order, provider.pacing.acquire = counting, stalls_before_the_third_write
-        result = await stack.service.execute(run_id)
+        with _server_follows(database, clock):
+            result = await stack.service.execute(run_id)
         taken = taker["result"]
         coids = [d.client_order_id for d in drafts]
         assert result.sent == tuple(placing[:2]) and result.stopped == LEASE_EXPIRED and result.lease_lost
@@ -387,60 +418,100 @@ def test_a_renewal_between_the_takers_look_and_its_update_keeps_the_lease_with_i
     them a second time."""
     run_id, _ = _run_with_orders(database, 1)
     clock = _Clock()
-    holder_manager = LeaseManager(database, ttl=30, clock=clock)
-    held = holder_manager.try_acquire(run_id)
-    clock.offset = timedelta(seconds=31)  # the holder's process stood still: its lease expired
-    stale = Holder.stale
-    renewed: list[bool] = []
+    with _server_follows(database, clock):
+        holder_manager = LeaseManager(database, ttl=30, clock=clock)
+        held = holder_manager.try_acquire(run_id)
+        clock.offset = timedelta(seconds=31)  # the holder's process stood still: its lease expired
+        stale = Holder.stale
+        renewed: list[bool] = []
 
-    def renewed_right_after_the_takers_look(self, now=None):
-        answer = stale(self, now)
-        if not renewed:  # the holder's heartbeat, on its own connection, between the taker's read and update
-            renewed.append(holder_manager.renew(held))
-        return answer
+        def renewed_right_after_the_takers_look(self, now=None):
+            answer = stale(self, now)
+            if not renewed:  # the holder's heartbeat, on its own connection, between the taker's read and update
+                renewed.append(holder_manager.renew(held))
+            return answer
 
-    monkeypatch.setattr(Holder, "stale", renewed_right_after_the_takers_look)
-    got = LeaseManager(database, ttl=30, clock=clock).try_acquire(run_id)
-    assert renewed == [True]
-    holder_manager.check_sendable(held)  # the renewed holder may write its claimed orders...
-    assert isinstance(got, Holder) and got.token == held.token  # ...so nobody else holds the run
-    assert holder_manager.holder(run_id).token == held.token
+        monkeypatch.setattr(Holder, "stale", renewed_right_after_the_takers_look)
+        got = LeaseManager(database, ttl=30, clock=clock).try_acquire(run_id)
+        assert renewed == [True]
+        holder_manager.check_sendable(held)  # the renewed holder may write its claimed orders...
+        assert isinstance(got, Holder) and got.token == held.token  # ...so nobody else holds the run
+        assert holder_manager.holder(run_id).token == held.token
 
 
 # MariaDB only (not a skip on SQLite: its file lives on one machine, whose one clock every process reads)
 @pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)
-async def test_a_machine_whose_clock_is_off_neither_takes_nor_keeps_a_lease(database):
-    """Two machines share the database. The lease's end is the holder's clock, read by a taker
-    with its own: a taker whose clock runs ahead by more than the send margin takes over a
-    lease its holder still writes under (both send the holder's claimed orders), and a holder
-    whose clock runs behind writes past the end the taker sees. A process whose clock differs
-    from the database server's by more than half the margin takes no lease, and a holder whose
-    clock is stepped that far stops writing under its lease."""
+async def test_a_machine_whose_clock_is_off_judges_the_lease_by_the_database_servers_and_stops_when_stepped(database):
+    """Two machines share the database, one with its clock 31 s off. The lease's times are the
+    database server's clock, read by both, so neither machine's own clock decides: one ahead
+    does not take over a lease its holder still writes under (it is told who holds it, and that
+    its clock is off), one behind takes a free lease and may write under it (it refused both
+    before). A holder whose clock is stepped while it holds stops writing under its lease: its
+    view of the lease's end was off for a while."""
     run_id, _ = _run_with_orders(database, 1)
     holder_manager = LeaseManager(database, ttl=30)
-    held = holder_manager.try_acquire(run_id)  # this machine's clock: the database server's
-    ahead = LeaseManager(database, ttl=30)
-    ahead.system_clock = ahead.clock = lambda: datetime.now(UTC) + timedelta(seconds=31)
-    with pytest.raises(ClockSkew, match=r"this machine's clock is 31\.\d+ s ahead of the database server's \(at most 2\.5 s"):
-        ahead.try_acquire(run_id)
-    assert holder_manager.holder(run_id).token == held.token  # not taken over
-    behind = LeaseManager(database, ttl=30)
-    behind.system_clock = lambda: datetime.now(UTC) - timedelta(seconds=3)
-    with pytest.raises(ClockSkew, match="behind"):
-        behind.try_acquire(run_id)
-    slightly = LeaseManager(database, ttl=30)
-    slightly.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=1)
-    assert isinstance(slightly.try_acquire(run_id), Holder)  # within the margin: told who holds the run
+    held = holder_manager.try_acquire(run_id)
+    ahead = LeaseManager(database, ttl=30, clock=lambda: datetime.now(UTC) + timedelta(seconds=31))
+    got = ahead.try_acquire(run_id)
+    assert isinstance(got, Holder) and got.token == held.token  # not taken over
+    with pytest.raises(RunBusy, match=r"the database server's clock is 3[01]\.\d+ s behind this machine's"):
+        await ahead.acquire(run_id)
+    assert ahead.live_tokens({held.token}) == {held.token}  # nor its claims given back by a reconciliation
     holder_manager.release(held)
+    behind = LeaseManager(database, ttl=30, clock=lambda: datetime.now(UTC) - timedelta(seconds=31))
+    lease = behind.try_acquire(run_id)
+    assert isinstance(lease, Lease)
+    behind.check_sendable(lease)  # 30 s of lease left by the server's clock, whatever this machine's says
+    assert isinstance(holder_manager.try_acquire(run_id), Holder)
+    behind.release(lease)
 
     # a holder whose clock is stepped while it holds: its heartbeat stops its sending
     stepped = LeaseManager(database, ttl=0.3)
     async with stepped.hold(run_id) as lease:
-        stepped.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=10)
-        stepped._clock_checked = None  # the next heartbeat measures again
+        stepped.clock = lambda: datetime.now(UTC) + timedelta(seconds=10)
         await wait_until(lambda: lease.lost, 5, "the heartbeat to stop the lease")
+        assert "10." in lease.lost_because and "further ahead of the database server's" in lease.lost_because
         with pytest.raises(LeaseExpired):
             stepped.check_sendable(lease)
+
+
+# MariaDB only (not a skip on SQLite: its file lives on one machine, whose one clock every process reads)
+@pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)
+@pytest.mark.parametrize("skew", [10, -10], ids=["server-ahead", "server-behind"])
+def test_a_database_server_whose_clock_is_off_keeps_one_sender_per_run(database, skew):
+    """The database server's clock is 10 s off the machines' (which agree): a MariaDB host whose
+    clock drifted. The lease is stamped and judged by the server's clock, the one clock every
+    process shares, so the console works as with a right one: one process holds the run, another
+    is told so (with the skew named), the holder writes while its lease has the send margin left
+    and no longer, and the other takes the run over once the lease has expired, not before."""
+    run_id, coids = _run_with_orders(database, 2)
+    clock = _Clock(server_skew=timedelta(seconds=skew))
+    with _server_follows(database, clock):
+        holder_manager = LeaseManager(database, ttl=30, clock=clock)
+        other = LeaseManager(database, ttl=30, clock=clock)
+        lease = holder_manager.try_acquire(run_id)  # before: ClockSkew, every process refused
+        assert isinstance(lease, Lease)
+        with database.session() as session:  # the row's times are the server's
+            row = session.get(RunLease, run_id)
+            assert abs(row.acquired_at - clock.server()) < timedelta(seconds=2)
+        assert holder_manager.claim(lease, coids[0]) is Claim.CLAIMED
+        held = other.try_acquire(run_id)
+        assert isinstance(held, Holder) and held.token == lease.token
+        with pytest.raises(RunBusy, match=rf"database server's clock is 10\.\d+ s {'ahead of' if skew > 0 else 'behind'} "
+                                          "this machine's"):
+            asyncio.run(other.acquire(run_id))
+        clock.offset = timedelta(seconds=24.5)  # the time went on for everyone: 5.5 s of lease left
+        holder_manager.check_sendable(lease)
+        assert isinstance(other.try_acquire(run_id), Holder)
+        clock.offset = timedelta(seconds=25)  # 5 s left: the holder writes no more
+        with pytest.raises(LeaseExpired, match="lease expired while sending"):
+            holder_manager.check_sendable(lease)
+        assert isinstance(other.try_acquire(run_id), Holder)  # but nobody takes it yet
+        clock.offset = timedelta(seconds=30.5)  # expired by the server's clock: taken over
+        taken = other.try_acquire(run_id)
+        assert isinstance(taken, Lease) and taken.taken_over_from.token == lease.token
+        assert not holder_manager.renew(lease)
+        assert holder_manager.claim(lease, coids[1]) is Claim.NO_LEASE and other.claim(taken, coids[1]) is Claim.CLAIMED
 
 
 async def test_a_resumed_run_does_not_send_an_order_ib_already_works_though_the_record_says_new(stack, simulator, ib_client):
@@ -473,8 +544,8 @@ async def test_a_resumed_run_does_not_send_an_order_ib_already_works_though_the_
 async def test_a_reconciliation_on_a_machine_whose_clock_is_off_leaves_a_live_holders_claims_alone(stack, simulator):
     """A window on another machine reconciles while a holder sends: the holder's lease ends in 20
     s, the window's clock runs 31 s ahead, so by its clock the lease expired. It must not give the
-    holder's claimed orders back NEW (the holder writes them a moment later): it cannot tell a
-    live holder from a dead one by a clock it cannot trust."""
+    holder's claimed orders back NEW (the holder writes them a moment later): it judges the lease
+    by the database server's clock, which stamped it."""
     run_id, drafts = await _setup_run(stack, {"AAPL": "0.01"})
     now = datetime.now(UTC)
     with stack.db.unit_of_work() as session:
@@ -484,8 +555,7 @@ async def test_a_reconciliation_on_a_machine_whose_clock_is_off_leaves_a_live_ho
                         .values(status=OrderState.SENDING, claimed_by="alive-elsewhere/claim", claimed_at=now))
     leases = stack.service.leases
     assert stack.reconciler.leases is leases
-    leases.clock = leases.system_clock = lambda: datetime.now(UTC) + timedelta(seconds=31)
-    leases._clock_checked = None
+    leases.clock = lambda: datetime.now(UTC) + timedelta(seconds=31)
     report = await stack.reconciler.reconcile()
     assert report.released == [] and drafts[0].client_order_id not in report.resolved_unknown
     assert _statuses(stack.db, [drafts[0].client_order_id])[drafts[0].client_order_id] is OrderState.SENDING
