@@ -38,6 +38,8 @@ from services.ibsim.pnl import DayBook
 from services.ibsim.state import check_folder
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from services.ibsim.account import AccountSnapshot
     from services.ibsim.requests import ContractRef
     from services.ibsim.transport import Session
@@ -144,6 +146,7 @@ class SimulatorBase:
         def _try_match(self, order: SimOrder) -> None: ...  # matching
         def _send_order_update(self, order: SimOrder, with_open_order: bool = False,
                                duplicate: bool = False) -> None: ...  # orders
+        def now(self) -> datetime: ...  # hours
         def may_fill_now(self, order: SimOrder) -> bool: ...  # hours
         def _hold_until_open(self, order: SimOrder) -> None: ...  # hours
         def send_farm_notices(self, session: Session) -> None: ...  # hours

@@ -23,7 +23,7 @@ from services.ibsim import forex
 from services.ibsim import messages as m
 from services.ibsim.base import SimulatorBase
 from services.ibsim.config import OrderFaults
-from services.ibsim.model import NEW_YORK, ZERO, Instrument, SimExecution, SimOrder, utcnow
+from services.ibsim.model import NEW_YORK, ZERO, Instrument, SimExecution, SimOrder
 from services.ibsim.requests import parse_req_executions
 from services.ibsim.transport import Session
 
@@ -154,7 +154,7 @@ class MatchingMixin(SimulatorBase):
         return forex.COMMISSION_CURRENCY if instrument.sec_type == "CASH" else instrument.currency
 
     def _fill(self, order: SimOrder, quantity: Decimal, price: Decimal, faults: OrderFaults) -> None:
-        now = utcnow()
+        now = self.now()  # the simulator's clock, the one its market hours are judged by (a test sets it)
         instrument = self.universe[order.symbol]
         self._exec_seq += 1
         exec_id = f"{self._exec_prefix}.{self._exec_seq:08x}.01.01"

@@ -16,7 +16,7 @@ from services.ibsim import messages as m
 from services.ibsim.account import CENT, fmt_money
 from services.ibsim.base import SimulatorBase
 from services.ibsim.config import OrderFaults
-from services.ibsim.model import ZERO, SimOrder, utcnow
+from services.ibsim.model import ZERO, SimOrder
 from services.ibsim.requests import PlaceOrderRequest, parse_place_order
 from services.ibsim.transport import Session
 
@@ -118,6 +118,7 @@ class OrdersMixin(SimulatorBase):
             order_ref=req.order_ref,
             outside_rth=req.outside_rth,
             exchange=req.contract.exchange or "SMART",
+            created_at=self.now(),
         )
         self._next_perm_id += 1
         self._next_order_id = max(self._next_order_id, req.order_id + 1)
@@ -293,7 +294,7 @@ class OrdersMixin(SimulatorBase):
 
     def _finish(self, order: SimOrder, status: str, completed_status: str) -> None:
         order.status = status
-        order.completed_at = utcnow()
+        order.completed_at = self.now()
         order.completed_status = completed_status
         self._filling.discard(order.perm_id)
 

@@ -8,7 +8,6 @@ day expire, as they would have at the close.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from decimal import Decimal
 
 from services.ibsim.base import SimulatorBase
@@ -98,7 +97,7 @@ class PersistenceMixin(SimulatorBase):
             pos = SimPosition.from_json(raw)
             self._positions[pos.symbol] = pos
         self._ledger = list(data.get("ledger", []))
-        today = datetime.now(NEW_YORK).date()
+        today = self.now().astimezone(NEW_YORK).date()  # the clock that stamped the orders' created_at
         for order in self._orders.values():
             if not order.is_done and order.tif == "DAY" and order.created_at.astimezone(NEW_YORK).date() < today:
                 self._finish(order, "Cancelled", "Expired")

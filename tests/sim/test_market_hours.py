@@ -134,3 +134,22 @@ async def test_a_resting_limit_order_does_not_fill_after_the_close(make_simulato
         await wait_for(lambda: trade.orderStatus.status == "Filled")
     finally:
         ib.disconnect()
+
+
+async def test_fills_and_completed_orders_are_stamped_by_the_simulators_clock(make_simulator):
+    """A fill's execution time and a completed order's time are the simulator's "now" (the clock a
+    test or a replay sets), timezone-aware UTC as ib_async reads them: the same moment the market
+    hours were judged at, not the machine's wall clock."""
+    sim = await make_simulator(clock=Clock(SATURDAY_EVENING))  # always open: fills at once
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        trade = ib.placeOrder(aapl, MarketOrder("BUY", 5, orderRef="clock-fill"))
+        await wait_for(lambda: trade.orderStatus.status == "Filled" and len(trade.fills) == 1)
+        assert trade.fills[0].execution.time == SATURDAY_EVENING and trade.fills[0].execution.time.tzinfo is not None
+        [execution] = [f.execution for f in await ib.reqExecutionsAsync()]
+        assert execution.time == SATURDAY_EVENING
+        # the completed order's time (ib_async drops completedTime, so read where it is encoded from)
+        assert [(o.created_at, o.completed_at) for o in sim.orders()] == [(SATURDAY_EVENING, SATURDAY_EVENING)]
+    finally:
+        ib.disconnect()

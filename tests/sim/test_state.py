@@ -95,6 +95,29 @@ async def test_day_orders_from_an_earlier_day_expire_on_load(sim_config):
     assert [(o.tif, o.status, o.completed_status) for o in reloaded.orders()] == [("DAY", "Cancelled", "Expired"), ("GTC", "Submitted", "")]
 
 
+async def test_day_orders_on_load_are_judged_by_the_simulators_clock(sim_config):
+    """The day a DAY order was placed and the day the simulator loads it on are both the
+    simulator's clock (the one that stamps its orders): a restart on the same day, by that
+    clock, keeps the order working, one on the next day expires it, whatever the machine's date."""
+    from datetime import UTC, datetime
+
+    config = sim_config()
+    sim = IBGatewaySimulator(config)
+    await sim.start(port=0)
+    await sim.stop()
+    data = json.loads(config.state_file.read_text())
+    data["orders"] = [{
+        "order_id": 1, "perm_id": 5, "tif": "DAY", "client_id": 1, "account": "DU1234567", "symbol": "AAPL",
+        "con_id": 265598, "action": "BUY", "quantity": "1", "order_type": "LMT", "limit_price": "90", "order_ref": "",
+        "outside_rth": False, "status": "Submitted", "filled": "0", "avg_fill_price": "0", "last_fill_price": "0",
+        "created_at": "2030-01-07T15:00:00+00:00", "completed_at": None, "completed_status": ""}]  # Monday 10:00 in New York
+    config.state_file.write_text(json.dumps(data))
+    same_day = IBGatewaySimulator(sim_config(clock=lambda: datetime(2030, 1, 7, 20, 0, tzinfo=UTC)))
+    assert [(o.status, o.completed_status) for o in same_day.orders()] == [("Submitted", "")]
+    next_day = IBGatewaySimulator(sim_config(clock=lambda: datetime(2030, 1, 8, 15, 0, tzinfo=UTC)))
+    assert [(o.status, o.completed_status) for o in next_day.orders()] == [("Cancelled", "Expired")]
+
+
 def test_state_file_with_symbols_outside_the_universe_is_refused(sim_config, tmp_path):
     import pytest
 
