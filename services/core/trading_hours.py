@@ -147,6 +147,11 @@ class TradingHours:
         end before it (IB sends about a week)."""
         return next((s.start for s in (self.liquid if regular else self.trading) if s.start > moment), None)
 
+    def session_end(self, moment: datetime, *, regular: bool = True) -> datetime | None:
+        """The end of the (regular) session open at ``moment``, or else of the next one; None
+        when the hours given end before it."""
+        return next((s.end for s in (self.liquid if regular else self.trading) if s.end > moment), None)
+
     def covers(self, moment: datetime) -> bool:
         """Whether the hours given reach ``moment`` (IB sends a week; an old answer runs out)."""
         days = [s for s in self.trading] or [*self.liquid]

@@ -11,7 +11,8 @@ On the caller's loop (tests, the console's qasync loop)::
 On its own thread: ``SimulatorThread(config).start()`` -> port; ``.call(fn)``; ``.stop()``.
 From the shell: ``trading-console sim --help``.
 
-Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``expire_day_orders()``,
+Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``expire_day_orders()``
+(every DAY order, now), ``expire_ended_day_orders()`` (those whose session ended by the simulator's clock),
 ``drop_connections()``, ``hold_partial_fills()`` / ``release_partial_fills()``,
 ``hold_commission_reports()`` / ``release_commission_reports()`` (a test decides when they come). Books: ``orders()``, ``open_orders()``, ``executions()``, ``positions()``,
 ``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.

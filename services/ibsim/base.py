@@ -149,6 +149,9 @@ class SimulatorBase:
         def now(self) -> datetime: ...  # hours
         def may_fill_now(self, order: SimOrder) -> bool: ...  # hours
         def _hold_until_open(self, order: SimOrder) -> None: ...  # hours
+        def _expire_at_session_end(self, order: SimOrder) -> None: ...  # hours
+        def ended_day_orders(self) -> list[SimOrder]: ...  # hours
+        def expire_orders(self, orders: list[SimOrder]) -> int: ...  # orders
         def send_farm_notices(self, session: Session) -> None: ...  # hours
         def _schedule_save(self) -> None: ...  # persistence
         def save(self) -> None: ...  # persistence

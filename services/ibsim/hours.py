@@ -7,7 +7,10 @@ closes), extended hours 04:00-20:00 for US listings as IB reports them. ``closed
 The contract details carry ``tradingHours``, ``liquidHours`` and ``timeZoneId`` accordingly (the
 format is in docs/ib-notes.md, "Trading hours"). Outside the regular session an order is held
 PreSubmitted, as IB holds it, and released at the open: a timer set for the next open, or
-``release_held_orders()`` (tests with an injected clock).
+``release_held_orders()`` (tests with an injected clock). A DAY order is good for one session of
+its listing, the one it was placed in or, placed outside one, the next (``day_order_end``): still
+working at its end, it is canceled, Expired (a timer set for that end, or
+``expire_ended_day_orders()``). Always open, a listing's session is its day in its zone.
 """
 
 from __future__ import annotations
@@ -80,6 +83,11 @@ def hours_text(instrument: Instrument, mode: str, now: datetime) -> HoursText:
     return HoursText(";".join(trading), ";".join(liquid), tz_id)
 
 
+def _trades_outside_rth(order: SimOrder) -> bool:
+    """A limit order with outsideRth works in the extended hours too; any other in the regular session only."""
+    return order.order_type in ("LMT", "STP LMT") and order.outside_rth
+
+
 class HoursMixin(SimulatorBase):
     """Which listing trades now, orders held until the open, the farm notices at connect."""
 
@@ -101,16 +109,44 @@ class HoursMixin(SimulatorBase):
             return True
         hours = self._listing_hours(self.universe[order.symbol])
         now = self.now()
-        if order.order_type in ("LMT", "STP LMT") and order.outside_rth:
+        if _trades_outside_rth(order):
             return hours.is_open(now)
         return hours.in_regular_session(now)
 
     def _hold_until_open(self, order: SimOrder) -> None:
         """IB's answer to an order outside its session: PreSubmitted, worked at the open."""
         hours = self._listing_hours(self.universe[order.symbol])
-        opens = hours.next_open(self.now(), regular=not (order.order_type in ("LMT", "STP LMT") and order.outside_rth))
+        opens = hours.next_open(self.now(), regular=not _trades_outside_rth(order))
         if opens is not None:
             self._later(max(0.0, (opens - self.now()).total_seconds()) + 0.01, self._release_at_open)
+
+    def day_order_end(self, order: SimOrder) -> datetime | None:
+        """When a DAY order stops working: the end of its listing's session it was placed in (the
+        regular one, or the extended hours for an order that may trade in them), or of the next
+        session when placed outside one (IB: good for the next trading day). The hours of the day
+        it was placed (``created_at``, the simulator's clock), whenever asked; None when no
+        session comes in the week they cover (``closed``)."""
+        text = hours_text(self.universe[order.symbol], self.config.market_hours, order.created_at)
+        hours = TradingHours.from_ib(text.trading, text.liquid, text.time_zone)
+        return hours.session_end(order.created_at, regular=not _trades_outside_rth(order))
+
+    def _expire_at_session_end(self, order: SimOrder) -> None:
+        end = self.day_order_end(order)
+        if end is not None:
+            self._later(max(0.0, (end - self.now()).total_seconds()) + 0.01, self._expire_at_end)
+
+    def ended_day_orders(self) -> list[SimOrder]:
+        """The working DAY orders whose session has ended by now."""
+        now = self.now()
+        return [o for o in self._orders.values()
+                if not o.is_done and o.tif == "DAY" and (end := self.day_order_end(o)) is not None and end <= now]
+
+    def expire_ended_day_orders(self) -> int:
+        """DAY orders still working at the end of their session are canceled (``expire_orders``)."""
+        return self.expire_orders(self.ended_day_orders())
+
+    def _expire_at_end(self) -> None:
+        self.expire_ended_day_orders()
 
     def _release_at_open(self) -> None:
         self.release_held_orders()

@@ -2,7 +2,8 @@
 
 An order is keyed by (clientId, orderId) and known by its permId. A client sees its own orders;
 the master client id sees every client's. MKT, LMT, STP and STP LMT (the stop price in IB's
-auxPrice), DAY, GTC and IOC are accepted (an IOC order cancels what did not fill at once); the faults
+auxPrice), DAY, GTC and IOC are accepted (an IOC order cancels what did not fill at once; a DAY
+order still working at the end of its session is canceled then: hours.py); the faults
 (config.py) can delay the acknowledgement, add PreSubmitted or a duplicate status, or reject.
 Once acknowledged, an order goes to matching.py.
 """
@@ -37,16 +38,18 @@ class OrdersMixin(SimulatorBase):
         return [o for o in self._orders.values() if not o.is_done]
 
     def expire_day_orders(self) -> int:
-        """End of the trading day: DAY orders are cancelled, GTC orders keep working."""
-        expired = 0
-        for order in list(self._orders.values()):
-            if not order.is_done and order.tif == "DAY":
-                self._finish(order, "Cancelled", "Expired")
-                self._send_order_update(order)
-                expired += 1
-        if expired:
+        """End of the trading day, now, whatever the clock: DAY orders are cancelled, GTC orders
+        keep working (by the clock: ``expire_ended_day_orders``)."""
+        return self.expire_orders([o for o in self._orders.values() if not o.is_done and o.tif == "DAY"])
+
+    def expire_orders(self, orders: list[SimOrder]) -> int:
+        """The end of these DAY orders: orderStatus Cancelled, completed as Expired."""
+        for order in orders:
+            self._finish(order, "Cancelled", "Expired")
+            self._send_order_update(order)
+        if orders:
             self._schedule_save()
-        return expired
+        return len(orders)
 
     # ----------------------------------------------------------------- requests: orders
 
@@ -192,6 +195,8 @@ class OrdersMixin(SimulatorBase):
     def _acknowledge(self, order: SimOrder, faults: OrderFaults) -> None:
         if order.is_done:
             return
+        if order.tif == "DAY":  # good for its session: canceled at its end if still working
+            self._expire_at_session_end(order)
         if faults.presubmitted or not self.may_fill_now(order):
             order.status = "PreSubmitted"
             self._send_order_update(order, with_open_order=True, duplicate=faults.duplicate_status)

@@ -11,7 +11,7 @@ import logging
 from decimal import Decimal
 
 from services.ibsim.base import SimulatorBase
-from services.ibsim.model import NEW_YORK, SimExecution, SimOrder, SimPosition, utcnow
+from services.ibsim.model import SimExecution, SimOrder, SimPosition, utcnow
 from services.ibsim.state import STATE_FORMAT, read_json, write_json_atomic
 
 log = logging.getLogger("services.ibsim")
@@ -97,9 +97,7 @@ class PersistenceMixin(SimulatorBase):
             pos = SimPosition.from_json(raw)
             self._positions[pos.symbol] = pos
         self._ledger = list(data.get("ledger", []))
-        today = self.now().astimezone(NEW_YORK).date()  # the clock that stamped the orders' created_at
-        for order in self._orders.values():
-            if not order.is_done and order.tif == "DAY" and order.created_at.astimezone(NEW_YORK).date() < today:
-                self._finish(order, "Cancelled", "Expired")
+        for order in self.ended_day_orders():  # no client is connected yet: nobody to tell
+            self._finish(order, "Cancelled", "Expired")
         log.info("state loaded from %s: %d orders (%d open), %d executions", path, len(self._orders),
                  len(self.open_orders()), len(self._executions))

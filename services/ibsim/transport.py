@@ -128,6 +128,9 @@ class TransportMixin(SimulatorBase):
             self._account_clock_task = self._loop.create_task(self._account_clock(self.config.account_interval),
                                                               name="ibsim-account-clock")
         self._start_fault_schedule()
+        for order in self.open_orders():  # DAY orders of a state file: canceled at the end of their session
+            if order.tif == "DAY":
+                self._expire_at_session_end(order)
         log.info("IB Gateway simulator listening on %s:%d (accounts %s)", self.host, self.port, ",".join(self.config.accounts))
 
     async def stop(self) -> None:

@@ -4,7 +4,7 @@ depend on the hour they run at."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from ib_async import IB, LimitOrder, MarketOrder, Stock
@@ -153,3 +153,106 @@ async def test_fills_and_completed_orders_are_stamped_by_the_simulators_clock(ma
         assert [(o.created_at, o.completed_at) for o in sim.orders()] == [(SATURDAY_EVENING, SATURDAY_EVENING)]
     finally:
         ib.disconnect()
+
+
+async def test_always_open_day_orders_expire_at_the_end_of_their_listings_day(make_simulator):
+    """Always open, a listing's session is its day, 00:00 to 00:00 in its zone (the contract
+    details say so): a DAY order still working when that day ends is canceled, as IB cancels an
+    expired DAY order (Cancelled, completed as Expired); a GTC order keeps working."""
+    clock = Clock(SATURDAY_EVENING)  # 18:00 in New York
+    sim = await make_simulator(clock=clock)
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        sim.set_price("AAPL", "100")
+        day = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-order"))
+        gtc = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="GTC", orderRef="gtc-order"))
+        await wait_for(lambda: day.orderStatus.status == gtc.orderStatus.status == "Submitted")
+        assert sim.expire_ended_day_orders() == 0
+        clock.now = datetime(2026, 12, 6, 4, 59, 59, tzinfo=UTC)  # 23:59:59 in New York: its day goes on
+        assert sim.expire_ended_day_orders() == 0
+        clock.now = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)  # midnight in New York: the day ended
+        assert sim.expire_ended_day_orders() == 1
+        await wait_for(lambda: day.orderStatus.status == "Cancelled")
+        assert gtc.orderStatus.status == "Submitted" and not sim.executions()
+        assert [(o.order_ref, o.completed_status) for o in sim.orders() if o.is_done] == [("day-order", "Expired")]
+        assert sim.expire_ended_day_orders() == 0  # once
+    finally:
+        ib.disconnect()
+
+
+async def test_regular_hours_day_orders_expire_at_the_close_or_after_the_extended_hours(make_simulator):
+    """With the exchange's sessions, a DAY order ends with the regular session (16:00 in New
+    York), one that may trade outside it (a limit order with outsideRth) with the extended hours
+    (20:00); a DAY order placed after the close is good for the next session."""
+    clock = Clock(MONDAY_MIDDAY)
+    sim = await make_simulator(market_hours="regular", clock=clock)
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        sim.set_price("AAPL", "100")
+        regular = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-regular"))
+        extended = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", outsideRth=True, orderRef="day-extended"))
+        await wait_for(lambda: regular.orderStatus.status == extended.orderStatus.status == "Submitted")
+        clock.now = datetime(2026, 12, 7, 21, 0, tzinfo=UTC)  # 16:00 in New York: the close
+        assert sim.expire_ended_day_orders() == 1
+        await wait_for(lambda: regular.orderStatus.status == "Cancelled")
+        after_close = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-after-close"))
+        await wait_for(lambda: after_close.orderStatus.status == "PreSubmitted")
+        clock.now = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)  # 20:00: the end of the extended hours
+        assert sim.expire_ended_day_orders() == 1
+        await wait_for(lambda: extended.orderStatus.status == "Cancelled")
+        assert after_close.orderStatus.status == "PreSubmitted"  # Tuesday's order
+        clock.now = datetime(2026, 12, 8, 21, 0, tzinfo=UTC)  # Tuesday's close
+        assert sim.expire_ended_day_orders() == 1
+        await wait_for(lambda: after_close.orderStatus.status == "Cancelled")
+    finally:
+        ib.disconnect()
+
+
+class LoopClock:
+    """The simulator's clock as the event loop's clock from ``start`` on: a timer the simulator
+    sets for a moment of its clock runs when that moment has come by this clock, never before."""
+
+    def __init__(self, start: datetime) -> None:
+        import asyncio
+
+        self.loop = asyncio.get_running_loop()
+        self.start, self.at = start, self.loop.time()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=self.loop.time() - self.at)
+
+
+async def test_a_day_order_is_canceled_by_the_simulator_when_its_session_ends(make_simulator):
+    """Nobody calls a control: the timer set when the order was acknowledged cancels it."""
+    sim = await make_simulator(clock=LoopClock(datetime(2026, 12, 6, 4, 59, 59, 800000, tzinfo=UTC)))  # 0.2 s before midnight in New York
+    ib, _ = await _connect(sim)
+    try:
+        [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+        sim.set_price("AAPL", "100")
+        day = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-timer"))
+        await wait_for(lambda: day.orderStatus.status == "Cancelled")
+        assert sim.now() >= datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+    finally:
+        ib.disconnect()
+
+
+async def test_the_day_orders_of_a_state_file_are_canceled_when_their_session_ends(make_simulator, sim_config):
+    """A simulator restarted from its state file sets the same timer for the DAY orders it loads."""
+    import json
+
+    first = await make_simulator()
+    await first.stop()
+    data = json.loads(first.config.state_file.read_text())
+    data["orders"] = [{
+        "order_id": 1, "perm_id": 5, "tif": "DAY", "client_id": 1, "account": "DU1234567", "symbol": "AAPL",
+        "con_id": 265598, "action": "BUY", "quantity": "1", "order_type": "LMT", "limit_price": "90", "order_ref": "",
+        "outside_rth": False, "status": "Submitted", "filled": "0", "avg_fill_price": "0", "last_fill_price": "0",
+        "created_at": "2026-12-05T23:00:00+00:00", "completed_at": None, "completed_status": ""}]
+    first.config.state_file.write_text(json.dumps(data))
+    sim = await make_simulator(sim_config(clock=LoopClock(datetime(2026, 12, 6, 4, 59, 59, 800000, tzinfo=UTC))))
+    [order] = sim.orders()
+    assert order.status == "Submitted"  # its day goes on
+    await wait_for(lambda: order.status == "Cancelled")
+    assert order.completed_status == "Expired"
