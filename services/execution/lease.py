@@ -120,6 +120,7 @@ _CLAIMED = select(_ORDERS.c.id, _ORDERS.c.client_order_id).where(
     _ORDERS.c.client_order_id.in_(bindparam("ids", expanding=True)), _ORDERS.c.status == OrderState.SENDING,
     _ORDERS.c.claimed_by == bindparam("claim_id"))
 _INSERT_EVENTS = insert(cast(Table, OrderEventRow.__table__))  # the claim's order events: one executemany
+_SERVER_NOW = text("SELECT UTC_TIMESTAMP(6)")  # MariaDB's clock, in UTC whatever the session's time zone
 _LEASE_VALID = select(_LEASES.c.token).where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"),
                                              _LEASES.c.expires_at > bindparam("valid_until"))
 
@@ -377,7 +378,7 @@ class LeaseManager:
         if connection.dialect.name not in ("mysql", "mariadb"):
             return self.clock(), timedelta(0), timedelta(0)
         before = self.clock()
-        server = connection.scalar(text("SELECT UTC_TIMESTAMP(6)"))
+        server = connection.scalar(_SERVER_NOW)
         after = self.clock()
         if isinstance(server, str):
             server = datetime.fromisoformat(server)
