@@ -10,7 +10,7 @@ PreSubmitted, as IB holds it, and released at the open: a timer set for the next
 ``release_held_orders()`` (tests with an injected clock). A DAY order is good for one session of
 its listing, the one it was placed in or, placed outside one, the next (``day_order_end``): still
 working at its end, it is canceled, Expired (a timer set for that end, or
-``expire_ended_day_orders()``). Always open, a listing's session is its day in its zone.
+``expire_ended_day_orders()``). Always open, no session ends: a DAY order works until canceled.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from services.core.trading_hours import TradingHours, calendar_name, calendar_zone, ib_zone, regular_session
 from services.ibsim.base import SimulatorBase
-from services.ibsim.model import Instrument, SimOrder
+from services.ibsim.model import NEW_YORK, Instrument, SimOrder
 
 MARKET_HOURS = ("always", "regular", "closed")
 DAYS_SENT = 7  # IB's contract details cover about a week
@@ -125,7 +125,12 @@ class HoursMixin(SimulatorBase):
         regular one, or the extended hours for an order that may trade in them), or of the next
         session when placed outside one (IB: good for the next trading day). The hours of the day
         it was placed (``created_at``, the simulator's clock), whenever asked; None when no
-        session comes in the week they cover (``closed``)."""
+        session comes in the week they cover (``closed``), or always open: a market that never
+        closes ends no session, so a DAY order works until canceled (the demo and the tests run
+        always open at any hour: a day's end at midnight in New York would cancel a test's resting
+        order at whatever moment the suite crossed it)."""
+        if self.config.market_hours == "always":
+            return None
         text = hours_text(self.universe[order.symbol], self.config.market_hours, order.created_at)
         hours = TradingHours.from_ib(text.trading, text.liquid, text.time_zone)
         return hours.session_end(order.created_at, regular=not _trades_outside_rth(order))
@@ -135,11 +140,16 @@ class HoursMixin(SimulatorBase):
         if end is not None:
             self._later(max(0.0, (end - self.now()).total_seconds()) + 0.01, self._expire_at_end)
 
-    def ended_day_orders(self) -> list[SimOrder]:
-        """The working DAY orders whose session has ended by now."""
+    def ended_day_orders(self, *, restarted: bool = False) -> list[SimOrder]:
+        """The working DAY orders whose session has ended by now. ``restarted`` (a state file
+        loaded): always open too, those placed on an earlier day in New York, as the close of
+        the day they were placed would have ended them (no session ends while it runs)."""
         now = self.now()
-        return [o for o in self._orders.values()
-                if not o.is_done and o.tif == "DAY" and (end := self.day_order_end(o)) is not None and end <= now]
+        working = [o for o in self._orders.values() if not o.is_done and o.tif == "DAY"]
+        if self.config.market_hours == "always":
+            today = now.astimezone(NEW_YORK).date()
+            return [o for o in working if o.created_at.astimezone(NEW_YORK).date() < today] if restarted else []
+        return [o for o in working if (end := self.day_order_end(o)) is not None and end <= now]
 
     def expire_ended_day_orders(self) -> int:
         """DAY orders still working at the end of their session are canceled (``expire_orders``)."""

@@ -97,7 +97,7 @@ class PersistenceMixin(SimulatorBase):
             pos = SimPosition.from_json(raw)
             self._positions[pos.symbol] = pos
         self._ledger = list(data.get("ledger", []))
-        for order in self.ended_day_orders():  # no client is connected yet: nobody to tell
+        for order in self.ended_day_orders(restarted=True):  # no client is connected yet: nobody to tell
             self._finish(order, "Cancelled", "Expired")
         log.info("state loaded from %s: %d orders (%d open), %d executions", path, len(self._orders),
                  len(self.open_orders()), len(self._executions))

@@ -155,10 +155,9 @@ async def test_fills_and_completed_orders_are_stamped_by_the_simulators_clock(ma
         ib.disconnect()
 
 
-async def test_always_open_day_orders_expire_at_the_end_of_their_listings_day(make_simulator):
-    """Always open, a listing's session is its day, 00:00 to 00:00 in its zone (the contract
-    details say so): a DAY order still working when that day ends is canceled, as IB cancels an
-    expired DAY order (Cancelled, completed as Expired); a GTC order keeps working."""
+async def test_always_open_day_orders_work_past_midnight_until_canceled(make_simulator):
+    """Always open, no session ends (the demo and the tests run so at any hour): a DAY order still
+    working past midnight in New York keeps working; only the exchange's sessions end one."""
     clock = Clock(SATURDAY_EVENING)  # 18:00 in New York
     sim = await make_simulator(clock=clock)
     ib, _ = await _connect(sim)
@@ -166,17 +165,12 @@ async def test_always_open_day_orders_expire_at_the_end_of_their_listings_day(ma
         [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
         sim.set_price("AAPL", "100")
         day = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-order"))
-        gtc = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="GTC", orderRef="gtc-order"))
-        await wait_for(lambda: day.orderStatus.status == gtc.orderStatus.status == "Submitted")
+        await wait_for(lambda: day.orderStatus.status == "Submitted")
+        clock.now = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)  # midnight in New York
         assert sim.expire_ended_day_orders() == 0
-        clock.now = datetime(2026, 12, 6, 4, 59, 59, tzinfo=UTC)  # 23:59:59 in New York: its day goes on
+        clock.now = datetime(2026, 12, 9, 5, 0, tzinfo=UTC)  # three days on
         assert sim.expire_ended_day_orders() == 0
-        clock.now = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)  # midnight in New York: the day ended
-        assert sim.expire_ended_day_orders() == 1
-        await wait_for(lambda: day.orderStatus.status == "Cancelled")
-        assert gtc.orderStatus.status == "Submitted" and not sim.executions()
-        assert [(o.order_ref, o.completed_status) for o in sim.orders() if o.is_done] == [("day-order", "Expired")]
-        assert sim.expire_ended_day_orders() == 0  # once
+        assert day.orderStatus.status == "Submitted" and not any(o.is_done for o in sim.orders())
     finally:
         ib.disconnect()
 
@@ -226,14 +220,14 @@ class LoopClock:
 
 async def test_a_day_order_is_canceled_by_the_simulator_when_its_session_ends(make_simulator):
     """Nobody calls a control: the timer set when the order was acknowledged cancels it."""
-    sim = await make_simulator(clock=LoopClock(datetime(2026, 12, 6, 4, 59, 59, 800000, tzinfo=UTC)))  # 0.2 s before midnight in New York
+    sim = await make_simulator(market_hours="regular", clock=LoopClock(datetime(2026, 12, 7, 20, 59, 59, 800000, tzinfo=UTC)))  # 0.2 s before Monday's close in New York
     ib, _ = await _connect(sim)
     try:
         [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
         sim.set_price("AAPL", "100")
         day = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-timer"))
         await wait_for(lambda: day.orderStatus.status == "Cancelled")
-        assert sim.now() >= datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
+        assert sim.now() >= datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
     finally:
         ib.disconnect()
 
@@ -249,9 +243,9 @@ async def test_the_day_orders_of_a_state_file_are_canceled_when_their_session_en
         "order_id": 1, "perm_id": 5, "tif": "DAY", "client_id": 1, "account": "DU1234567", "symbol": "AAPL",
         "con_id": 265598, "action": "BUY", "quantity": "1", "order_type": "LMT", "limit_price": "90", "order_ref": "",
         "outside_rth": False, "status": "Submitted", "filled": "0", "avg_fill_price": "0", "last_fill_price": "0",
-        "created_at": "2026-12-05T23:00:00+00:00", "completed_at": None, "completed_status": ""}]
+        "created_at": "2026-12-07T17:00:00+00:00", "completed_at": None, "completed_status": ""}]
     first.config.state_file.write_text(json.dumps(data))
-    sim = await make_simulator(sim_config(clock=LoopClock(datetime(2026, 12, 6, 4, 59, 59, 800000, tzinfo=UTC))))
+    sim = await make_simulator(sim_config(market_hours="regular", clock=LoopClock(datetime(2026, 12, 7, 20, 59, 59, 800000, tzinfo=UTC))))
     [order] = sim.orders()
     assert order.status == "Submitted"  # its day goes on
     await wait_for(lambda: order.status == "Cancelled")
