@@ -150,7 +150,7 @@ class SimulatorBase:
         def may_fill_now(self, order: SimOrder) -> bool: ...  # hours
         def _hold_until_open(self, order: SimOrder) -> None: ...  # hours
         def _expire_at_session_end(self, order: SimOrder) -> None: ...  # hours
-        def ended_day_orders(self) -> list[SimOrder]: ...  # hours
+        def ended_day_orders(self, *, restarted: bool = False) -> list[SimOrder]: ...  # hours
         def expire_orders(self, orders: list[SimOrder]) -> int: ...  # orders
         def send_farm_notices(self, session: Session) -> None: ...  # hours
         def _schedule_save(self) -> None: ...  # persistence
