@@ -138,7 +138,7 @@ class HoursMixin(SimulatorBase):
     def _expire_at_session_end(self, order: SimOrder) -> None:
         end = self.day_order_end(order)
         if end is not None:
-            self._later(max(0.0, (end - self.now()).total_seconds()) + 0.01, self._expire_at_end)
+            self._later(max(0.0, (end - self.now()).total_seconds()) + 0.01, lambda: self._expire_at_end(order))
 
     def ended_day_orders(self, *, restarted: bool = False) -> list[SimOrder]:
         """The working DAY orders whose session has ended by now. ``restarted`` (a state file
@@ -155,8 +155,17 @@ class HoursMixin(SimulatorBase):
         """DAY orders still working at the end of their session are canceled (``expire_orders``)."""
         return self.expire_orders(self.ended_day_orders())
 
-    def _expire_at_end(self) -> None:
-        self.expire_ended_day_orders()
+    def _expire_at_end(self, order: SimOrder) -> None:
+        """The order's timer: it runs by the loop's clock, its end is the simulator's; a timer
+        that ran before the end by the simulator's clock (set back meanwhile, or a test's that
+        moves on its own) is set again for what is left."""
+        if order.is_done:
+            return
+        end = self.day_order_end(order)
+        if end is not None and end <= self.now():
+            self.expire_orders([order])
+        else:
+            self._expire_at_session_end(order)
 
     def _release_at_open(self) -> None:
         self.release_held_orders()

@@ -206,26 +206,46 @@ async def test_regular_hours_day_orders_expire_at_the_close_or_after_the_extende
 
 class LoopClock:
     """The simulator's clock as the event loop's clock from ``start`` on: a timer the simulator
-    sets for a moment of its clock runs when that moment has come by this clock, never before."""
+    sets for a moment of its clock runs when that moment has come by this clock, never before.
+    ``hold()`` stops it where it is until ``go()``: the test's own steps (connecting, qualifying)
+    take no time of the simulator's, however slow the machine."""
 
     def __init__(self, start: datetime) -> None:
         import asyncio
 
         self.loop = asyncio.get_running_loop()
         self.start, self.at = start, self.loop.time()
+        self.held: datetime | None = None
 
     def __call__(self) -> datetime:
+        if self.held is not None:
+            return self.held
         return self.start + timedelta(seconds=self.loop.time() - self.at)
+
+    def hold(self) -> None:
+        self.held = self()
+
+    def go(self) -> None:
+        if self.held is not None:
+            self.start, self.at, self.held = self.held, self.loop.time(), None
 
 
 async def test_a_day_order_is_canceled_by_the_simulator_when_its_session_ends(make_simulator):
-    """Nobody calls a control: the timer set when the order was acknowledged cancels it."""
-    sim = await make_simulator(market_hours="regular", clock=LoopClock(datetime(2026, 12, 7, 20, 59, 59, 800000, tzinfo=UTC)))  # 0.2 s before Monday's close in New York
+    """Nobody calls a control: the timer set when the order was acknowledged cancels it. The
+    clock stands 0.2 s before Monday's close until the order is working (the order placed in
+    the session, however long the test took to get there), then runs: the timer, set by the
+    loop's clock, cancels it at the close by the simulator's, or sets itself again if it ran
+    before."""
+    clock = LoopClock(datetime(2026, 12, 7, 20, 59, 59, 800000, tzinfo=UTC))  # 15:59:59.8 in New York
+    clock.hold()
+    sim = await make_simulator(market_hours="regular", clock=clock)
     ib, _ = await _connect(sim)
     try:
         [aapl] = await ib.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
         sim.set_price("AAPL", "100")
         day = ib.placeOrder(aapl, LimitOrder("BUY", 5, 90, tif="DAY", orderRef="day-timer"))
+        await wait_for(lambda: day.orderStatus.status == "Submitted")
+        clock.go()
         await wait_for(lambda: day.orderStatus.status == "Cancelled")
         assert sim.now() >= datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
     finally:
@@ -245,8 +265,11 @@ async def test_the_day_orders_of_a_state_file_are_canceled_when_their_session_en
         "outside_rth": False, "status": "Submitted", "filled": "0", "avg_fill_price": "0", "last_fill_price": "0",
         "created_at": "2026-12-07T17:00:00+00:00", "completed_at": None, "completed_status": ""}]
     first.config.state_file.write_text(json.dumps(data))
-    sim = await make_simulator(sim_config(market_hours="regular", clock=LoopClock(datetime(2026, 12, 7, 20, 59, 59, 800000, tzinfo=UTC))))
+    clock = LoopClock(datetime(2026, 12, 7, 20, 59, 59, 800000, tzinfo=UTC))  # 0.2 s before the close
+    clock.hold()  # until the state is loaded and its timer set
+    sim = await make_simulator(sim_config(market_hours="regular", clock=clock))
     [order] = sim.orders()
     assert order.status == "Submitted"  # its day goes on
+    clock.go()
     await wait_for(lambda: order.status == "Cancelled")
     assert order.completed_status == "Expired"
