@@ -498,8 +498,12 @@ def test_the_paper_confirmation_names_the_project_and_snapshot_it_sends(qloop, o
             plan = controller.current_preview.plan
             w.preview_view.execute_button.click()
             stack = console.stack
-            assert asked == [(f"Send plan {plan.id} of Value (snapshot value_2026-11-21.csv): 4 orders, gross notional "
-                              f"{plan.gross_notional:,.2f} USD, to the {stack.profile} account {stack.provider.account}?")]
+            # the LIVE dialog's rows (PreviewResult.confirm_rows): whose plan, what its buys are worth
+            # (market orders: at the reference prices, the gross)
+            assert asked == [(f"Send plan {plan.id}: 4 orders, gross notional {plan.gross_notional:,.2f} USD, "
+                              f"to the {stack.profile} account {stack.provider.account}?\n\n"
+                              f"Project: Value\nSnapshot: value_2026-11-21.csv\n"
+                              f"Buys: 4 orders: about {plan.gross_notional:,.2f} USD")]
             assert console.sim.orders() == []
         finally:
             await console.close()

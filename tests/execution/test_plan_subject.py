@@ -38,10 +38,11 @@ async def test_a_preview_says_whose_plan_it_is_and_the_confirmation_names_them(s
     assert second.subject == PlanSubject("Value", "value_2026-11-21.csv", "USD")
     plan = first.plan
     assert plan is not None and plan.order_count == 1
+    # named by the confirmation's rows, the LIVE dialog's (PreviewResult.confirm_rows)
     assert first.confirm_question("paper", "DU1234567") == (
-        f"Send plan {plan.id} of Momentum (snapshot momentum_2026-11-21.json): 1 order, "
-        f"gross notional {plan.gross_notional:,.2f} USD, to the paper account DU1234567?")
-    assert "of Value (snapshot value_2026-11-21.csv)" in second.confirm_question("paper", "DU1234567")
+        f"Send plan {plan.id}: 1 order, gross notional {plan.gross_notional:,.2f} USD, to the paper account DU1234567?\n\n"
+        f"Project: Momentum\nSnapshot: momentum_2026-11-21.json\nBuys: 1 order: about {plan.gross_notional:,.2f} USD")
+    assert "\nProject: Value\nSnapshot: value_2026-11-21.csv\n" in second.confirm_question("paper", "DU1234567")
 
 
 def test_a_snapshot_path_written_on_windows_is_named_by_its_file():

@@ -278,3 +278,20 @@ async def test_the_live_confirmation_of_a_limit_plan_says_its_value_at_the_limit
     assert preview.confirm_rows() == (
         ("Project", "limits"), ("Snapshot", preview.subject.snapshot),
         ("Buys", "2 orders: at most 15,051.00 USD at their limits (about 15,036.40 at the market)"))
+
+
+async def test_the_paper_confirmation_of_a_limit_plan_states_the_live_ones_rows(stack):
+    """The window's paper question before a run ("Send plan N: 2 orders, gross notional
+    15,036.40 USD, to the paper account ...?") stated the gross at the reference prices alone,
+    while the LIVE dialog of the same plan said what its buys are worth as the risk rules
+    measured them, at their limits. The question now states the same rows, from the same
+    function (PreviewResult.confirm_rows), under its sentence."""
+    _, snapshot_id = make_snapshot(stack.db, "limits", {"AAPL": "0.01", "MSFT": "0.005"})
+    preview = await stack.service.preview_snapshot("limits", snapshot_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000),
+                                                   builder={"order_type": "LMT", "limit_offset_bps": "10"})
+    plan = preview.plan
+    assert preview.confirm_question("paper", "DU1234567") == (
+        f"Send plan {plan.id}: 2 orders, gross notional 15,036.40 USD, to the paper account DU1234567?\n\n"
+        f"Project: limits\nSnapshot: {preview.subject.snapshot}\n"
+        "Buys: 2 orders: at most 15,051.00 USD at their limits (about 15,036.40 at the market)")
+    assert all(f"{label}: {text}" in preview.confirm_question("paper", None) for label, text in preview.confirm_rows())

@@ -101,20 +101,26 @@ class PreviewResult:
 
     def confirm_question(self, profile: str, account: str | None) -> str:
         """What the trader is asked before the plan is sent (the window's paper confirmation):
-        the plan, whose it is, its orders and gross notional, and the account they go to."""
+        the plan, its orders and gross notional at the reference prices, the account they go to,
+        then the LIVE confirmation's own rows (``confirm_rows``: whose plan it is, what its buys
+        and sells are worth as the risk rules measured them). The paper question stated the
+        gross alone, a figure the rules did not judge a limit plan by, while the LIVE dialog
+        said both: one set of rows now, shown by either dialog."""
         plan = self.plan
         if plan is None:
             raise ValueError("a preview without a stored plan cannot be sent")
-        whose = "" if self.subject is None else f" of {self.subject.project} (snapshot {self.subject.snapshot})"
         currency = "" if self.subject is None or self.subject.currency is None else f" {self.subject.currency}"
-        return (f"Send plan {plan.id}{whose}: {counted(plan.order_count, 'order')}, gross notional "
-                f"{plan.gross_notional:,.2f}{currency}, to the {profile} account {account or '?'}?")
+        rows = "".join(f"\n{label}: {text}" for label, text in self.confirm_rows())
+        return (f"Send plan {plan.id}: {counted(plan.order_count, 'order')}, gross notional "
+                f"{plan.gross_notional:,.2f}{currency}, to the {profile} account {account or '?'}?"
+                + (f"\n{rows}" if rows else ""))
 
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:
-        """(label, text) rows of the LIVE confirmation: whose plan it is (none for a result not
-        built by a preview), then what its buys and sells are worth as the risk rules measured
-        them (services.core.risk.plan_value_rows: a plan of limit orders at its limits; its count
-        and gross notional at the reference prices are shown beside them)."""
+        """(label, text) rows of a run's confirmation, the LIVE dialog's and the paper question's
+        (``confirm_question``): whose plan it is (none for a result not built by a preview), then
+        what its buys and sells are worth as the risk rules measured them
+        (services.core.risk.plan_value_rows: a plan of limit orders at its limits; its count and
+        gross notional at the reference prices are shown beside them)."""
         whose = () if self.subject is None else (("Project", self.subject.project), ("Snapshot", self.subject.snapshot))
         orders = self.drafts if self.plan is None else self.plan.orders  # the plan's own: what is sent
         return whose + plan_value_rows(orders, None if self.subject is None else self.subject.currency)
