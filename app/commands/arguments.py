@@ -127,3 +127,13 @@ def day(text: str) -> date:
     if parsed is None:  # 20240102 and 2024-W01-2 too: fromisoformat takes them
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}")
     return parsed
+
+
+def plan_hash(text: str) -> str:
+    """``--plan-hash``: a plan's content hash or a prefix of it (``services.core.plans.plan_hash_problem``)."""
+    from services.core.plans import plan_hash_problem
+
+    problem = plan_hash_problem(text.strip())
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text.strip().lower()

@@ -3,6 +3,7 @@
     trading-console execute --snapshot FILE_OR_ID --project NAME --mode paper|live [--live-token WORD]
         [--portfolio-value V] [builder options] [--allow-short] [--ib-host H] [--ib-port P] [--client-id N]
         [--wait-seconds S] [--json]
+    trading-console execute --plan ID [--plan-hash HASH] [--live-token WORD] [connection options] [--json]
     trading-console orders [--run ID] [--status S] [--json]
     trading-console fills [--run ID] [--json]
     trading-console cancel ORDER_ID | replace ORDER_ID [--quantity Q] [--limit P] | cancel-all
@@ -59,6 +60,9 @@ def register(subparsers) -> None:
     what.add_argument("--snapshot", metavar="FILE_OR_ID", help="a stored snapshot id or a CSV/JSON file (imported): "
                       "previewed, stored as a plan and sent (or the day's run resumed as it was built: builder options, "
                       "--risk or --portfolio-value that differ from the run's are refused, exit 2)")
+    ex.add_argument("--plan-hash", dest="plan_hash", type=arguments.plan_hash, default=None, metavar="HASH",
+                    help="with --plan: the plan's hash as `preview --save` printed it (its first 12 or more hex digits, "
+                         "plan_hash in the JSON): nothing is sent unless the stored plan is still that content (exit 3)")
     ex.add_argument("--project", metavar="NAME", help="the project of a snapshot FILE (default for an id: the snapshot's own)")
     ex.add_argument("--portfolio-value", dest="portfolio_value", type=arguments.positive, default=None, metavar="V",
                     help="default: the value the day's run was last previewed with (what the trader reviewed), "
@@ -314,7 +318,8 @@ async def cmd_execute(args, settings) -> int:
             _error(args, "bad_snapshot", problem)
             return EXIT_BAD_INPUT
     request = RunRequest(
-        mode=TradeMode(settings.mode), live_token=args.live_token, plan_id=args.plan, project=args.project,
+        mode=TradeMode(settings.mode), live_token=args.live_token, plan_id=args.plan, plan_hash=args.plan_hash,
+        project=args.project,
         snapshot_id=snapshot_id, parsed_snapshot=parsed, builder=builder_values(args), risk_overrides=tuple(args.risk),
         new_run=args.new_run, portfolio_value=args.portfolio_value, lease_wait=args.lease_wait,
         require_market_health=args.market_health, outside_rth=args.outside_rth, wait_seconds=args.wait_seconds,

@@ -189,7 +189,9 @@ async def preview_with_broker(args, settings) -> int:
         print(json.dumps(preview, indent=2))
     else:
         _print_table(preview)
-        print(f"plan {plan.id} stored (hash {plan.content_hash[:12]}): trading-console execute --plan {plan.id}")
+        # the hash in the command: what is then sent is the content reviewed here, or nothing
+        print(f"plan {plan.id} stored (hash {plan.content_hash[:12]}): "
+              f"trading-console execute --plan {plan.id} --plan-hash {plan.content_hash[:12]}")
     return EXIT_BLOCKED if plan.blocked else EXIT_OK
 
 

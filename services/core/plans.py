@@ -164,6 +164,28 @@ def content_hash(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# The fewest hex digits of a plan's content hash that say which plan content a trader reviewed:
+# what ``preview`` prints of it. Fewer would match the hash of another content too easily to
+# confirm anything.
+PLAN_HASH_PREFIX = 12
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def plan_hash_problem(text: str) -> str | None:
+    """Why ``text`` cannot name the content a trader confirmed (None: it can): the content hash
+    (64 hex digits, SHA-256) or a prefix of at least ``PLAN_HASH_PREFIX`` of them, either case."""
+    if not PLAN_HASH_PREFIX <= len(text) <= 64 or not set(text.lower()) <= _HEX_DIGITS:
+        return (f"not a plan hash: {text!r} (its first {PLAN_HASH_PREFIX} to 64 hex digits, "
+                "as the preview prints it)")
+    return None
+
+
+def hash_confirms(content_hash: str, confirmed: str) -> bool:
+    """Is ``confirmed`` (checked by ``plan_hash_problem``) a plan's ``content_hash``, whole or as
+    its prefix: what ``execute_plan`` sends only when true."""
+    return plan_hash_problem(confirmed) is None and content_hash.startswith(confirmed.lower())
+
+
 def price_moves(references: Mapping[str, PriceRef], current: Mapping[str, Decimal | None],
                 max_move_pct: Decimal) -> list[PriceMove]:
     """The symbols whose current price is missing or differs from the plan's reference by more

@@ -24,6 +24,7 @@ from services.domain import OrderState, TradeMode, is_live_token
 
 from .errors import BadInput, LiveConfirmRequired
 from .events import ConnectionState
+from .runs.executing import refuse_unless_confirmed
 from .runs.planning import check_portfolio_value
 from .sending import LEASE_TAKEN
 from .writer import written_or_kept
@@ -34,6 +35,9 @@ class RunRequest:
     mode: TradeMode
     live_token: str | None = None
     plan_id: int | None = None  # a stored plan: sent as frozen
+    # the content hash of the plan the trader reviewed, or a prefix of it (services.core.plans.hash_confirms):
+    # the stored plan is sent only if it still is that content
+    plan_hash: str | None = None
     project: str | None = None  # else a project's snapshot, previewed now
     snapshot_id: int | None = None
     parsed_snapshot: Any = None  # a snapshot file parsed for storage (console_queries.parse_for_storage)
@@ -107,8 +111,12 @@ def refuse_inputs_a_plan_ignores(request: RunRequest) -> None:
     """A stored plan is sent exactly as it was previewed: what only a snapshot's preview reads
     (a portfolio value, builder parameters, risk overrides, a project, a new run) given with it
     is refused (``BadInput``), nothing sent. Ignored, ``execute --plan 3 --portfolio-value 1000
-    --risk max_order_notional=100`` sent plan 3's 10,000 of orders as if neither had been typed."""
+    --risk max_order_notional=100`` sent plan 3's 10,000 of orders as if neither had been typed.
+    A plan hash is the reverse: it confirms a stored plan, and without one it would confirm nothing."""
     if request.plan_id is None:
+        if request.plan_hash is not None:
+            raise BadInput("a plan hash says which stored plan's content was reviewed: give it with the plan's id "
+                           "(execute --plan ID --plan-hash HASH)")
         return
     given = [what for what, value in (
         ("a portfolio value", request.portfolio_value),
@@ -124,7 +132,8 @@ def refuse_inputs_a_plan_ignores(request: RunRequest) -> None:
 def check_stored_inputs(db, request: RunRequest) -> None:
     """What the database alone can refuse, before the broker is connected: a plan or a snapshot
     id that does not exist, a portfolio value no plan keeps (``BadInput``; ``execute --plan 999``
-    with no gateway running said the connection error, not that there is no plan 999).
+    with no gateway running said the connection error, not that there is no plan 999), a plan
+    that is not the content the trader reviewed (``plan_hash``, ``PlanRefused``).
     ``execute_to_end`` meets the same rules again, connected."""
     if request.portfolio_value is not None:
         check_portfolio_value(request.portfolio_value)
@@ -132,9 +141,11 @@ def check_stored_inputs(db, request: RunRequest) -> None:
     with db.session() as session:
         if request.plan_id is not None:
             try:
-                PlanRepository(session).get(request.plan_id)
+                plan = PlanRepository(session).get(request.plan_id)
             except PlanNotFound as exc:
                 raise BadInput(str(exc)) from None
+            if request.plan_hash is not None:
+                refuse_unless_confirmed(plan, request.plan_hash)
         if request.snapshot_id is not None and session.get(DecisionSnapshot, request.snapshot_id) is None:
             raise BadInput(f"snapshot {request.snapshot_id} does not exist")
 
@@ -167,7 +178,7 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     # this process is the run's one sender while it sends and waits (others refuse or wait)
     async with service.hold_run(run_id, wait=request.lease_wait):
         if request.plan_id is not None:
-            result = await service.execute_plan(request.plan_id, request.live_token,
+            result = await service.execute_plan(request.plan_id, request.live_token, confirmed_hash=request.plan_hash,
                                                 require_market_health=request.require_market_health,
                                                 outside_rth=request.outside_rth)
         else:

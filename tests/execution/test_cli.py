@@ -377,3 +377,57 @@ async def test_a_rejected_order_is_said_and_exits_5(db_url, simulator, snapshot_
     accepted = await run(cli_args(db_url, simulator.port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1",
                                   "--wait-seconds", "10"))
     assert accepted.code == 0 and "rejected" not in accepted.err, accepted.err
+
+
+async def test_execute_plan_sends_only_the_content_its_plan_hash_names(database, db_url, simulator, snapshot_file):
+    """The window sends a plan only if it still hashes to the one its dialog confirmed;
+    `execute --plan N` had no way to say which content the trader reviewed, and sent plan N as
+    its rows read by then (4 shares rewritten to 400, the hash rewritten to match, went out).
+    `--plan-hash`, the hash `preview --save` prints (its first 12 hex digits, or more), refuses
+    (exit 3, plan_changed) a plan that is no longer that content; the plan as reviewed then goes."""
+    from sqlalchemy import update
+
+    from services.core.plans import content_hash
+    from services.db.models import OrderPlan
+    from services.db.plan_repository import PlanRepository, _content_of
+
+    saved = await run(cli_args(db_url, simulator.port, "preview", "--snapshot", str(snapshot_file), "--project", "hashed",
+                               "--portfolio-value", "100000", "--save"))
+    assert saved.code == 0, saved.err
+    # the command it prints names the hash of the content shown
+    command = saved.out.splitlines()[-1].split(": ", 1)[1].split()
+    assert command[:3] == ["trading-console", "execute", "--plan"] and command[4] == "--plan-hash", saved.out
+    plan_id, printed = int(command[3]), command[5]
+    with database.session() as session:
+        reviewed = PlanRepository(session).get(plan_id)
+    assert len(printed) == 12 and reviewed.content_hash.startswith(printed)
+    await until_client_gone(simulator, 1)
+
+    for options, said in ((["--plan", str(plan_id), "--plan-hash", printed[:11]], "not a plan hash"),
+                          (["--plan", str(plan_id), "--plan-hash", "z" * 12], "not a plan hash"),
+                          (["--snapshot", str(snapshot_file), "--project", "hashed", "--plan-hash", printed],
+                           "give it with the plan's id")):
+        refused = await run(cli_args(db_url, simulator.port, "execute", *options, "--wait-seconds", "0"))
+        assert refused.code == 2 and said in refused.err, (options, refused.err)
+
+    # the plan's rows changed after the preview, and its stored hash written to match them
+    orders = [o.to_dict() for o in reviewed.orders]
+    orders[0]["quantity"] = str(Decimal(orders[0]["quantity"]) * 100)
+    with database.unit_of_work() as session:
+        session.execute(update(OrderPlan).where(OrderPlan.id == plan_id).values(orders=orders))
+        row = session.get(OrderPlan, plan_id)
+        row.content_hash = content_hash(_content_of(row, PlanRepository(session).get(plan_id)))
+    changed = await run(cli_args(db_url, simulator.port, "execute", "--plan", str(plan_id), "--plan-hash", printed.upper(),
+                                 "--wait-seconds", "0", "--json"))
+    assert changed.code == 3, changed.err
+    assert changed.json["error"] == "plan_changed" and "is not the plan you confirmed" in changed.json["message"]
+    assert simulator.orders() == []
+
+    # as it was reviewed again: sent, by the whole hash as the JSON gives it too
+    with database.unit_of_work() as session:
+        session.execute(update(OrderPlan).where(OrderPlan.id == plan_id).values(
+            orders=[o.to_dict() for o in reviewed.orders], content_hash=reviewed.content_hash))
+    sent = await run(cli_args(db_url, simulator.port, "execute", "--plan", str(plan_id), "--plan-hash", reviewed.content_hash,
+                              "--wait-seconds", "10", "--json"))
+    assert sent.code == 0, sent.err
+    assert sorted((o.symbol, o.quantity) for o in simulator.orders()) == sorted((o.symbol, o.quantity) for o in reviewed.orders)

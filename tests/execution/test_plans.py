@@ -295,3 +295,32 @@ async def test_the_paper_confirmation_of_a_limit_plan_states_the_live_ones_rows(
         f"Project: limits\nSnapshot: {preview.subject.snapshot}\n"
         "Buys: 2 orders: at most 15,051.00 USD at their limits (about 15,036.40 at the market)")
     assert all(f"{label}: {text}" in preview.confirm_question("paper", None) for label, text in preview.confirm_rows())
+
+
+async def test_a_plan_is_confirmed_by_its_hash_or_a_prefix_of_at_least_twelve_digits(stack):
+    """``execute_plan(confirmed_hash=...)`` took the whole hash only (the window's); the command
+    line names the content reviewed by the hash `preview` prints, its first 12 hex digits. One
+    rule (services.core.plans.hash_confirms): the hash or a prefix of 12 or more, either case;
+    a shorter text confirms nothing (bad input), another plan's refuses (plan_changed)."""
+    from services.core.plans import hash_confirms
+    from services.execution.errors import BadInput
+
+    full = "0123456789abcdef" * 4
+    assert hash_confirms(full, full) and hash_confirms(full, full[:12]) and hash_confirms(full, full[:20].upper())
+    assert not hash_confirms(full, full[:11]) and not hash_confirms(full, "") and not hash_confirms(full, "g" * 12)
+    assert not hash_confirms(full, full[1:13]) and not hash_confirms(full, full + "0")
+
+    _, first_id = make_snapshot(stack.db, "first", {"AAPL": "0.01"})
+    _, second_id = make_snapshot(stack.db, "second", {"MSFT": "0.005"})
+    first = await stack.service.preview_snapshot("first", first_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    second = await stack.service.preview_snapshot("second", second_id, TradeMode.PAPER, portfolio_value=Decimal(1_000_000))
+    with pytest.raises(BadInput, match="not a plan hash"):
+        await stack.service.execute_plan(first.plan_id, confirmed_hash=first.plan.content_hash[:8])
+    with pytest.raises(PlanRefused) as info:
+        await stack.service.execute_plan(first.plan_id, confirmed_hash=second.plan.content_hash[:12])
+    assert info.value.exit_code == 3 and info.value.code == "plan_changed"
+    assert stack.sim.orders() == [] and _orders_in_db(stack.db) == 0
+    result = await stack.service.execute_plan(first.plan_id, confirmed_hash=first.plan.content_hash[:12])
+    assert result.plan_id == first.plan_id and result.unsent == ()
+    assert await stack.service.wait_acknowledged(result.run_id, 10) == []
+    assert _sent(stack.sim) == _planned(first.plan)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from services.audit_actions import AuditAction
 from services.books import net_quantities, project_positions, working_orders
 from services.core.builder import held_as_if_filled
-from services.core.plans import Plan, price_moves
+from services.core.plans import Plan, hash_confirms, plan_hash_problem, price_moves
 from services.core.wording import counted
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
@@ -73,6 +73,19 @@ def _listing(ids, limit: int = 20) -> str:
     ids = list(ids)
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
+
+
+def refuse_unless_confirmed(plan: Plan, confirmed_hash: str) -> None:
+    """Refused (``PlanRefused`` plan_changed, exit 3), nothing sent, unless ``confirmed_hash`` (the
+    content hash of the plan the trader confirmed, or its prefix: services.core.plans.hash_confirms)
+    is ``plan``'s as stored now; a text that is no plan hash is bad input (exit 2). Asked by
+    ``execute_plan`` and, before connecting, by ``execute --plan N --plan-hash H``."""
+    problem = plan_hash_problem(confirmed_hash)
+    if problem is not None:
+        raise BadInput(problem)
+    if not hash_confirms(plan.content_hash, confirmed_hash):
+        raise PlanRefused(f"nothing sent: plan {plan.id} as stored now (hash {plan.content_hash[:12]}) is not the plan "
+                          f"you confirmed (hash {confirmed_hash[:12].lower()}); preview again", code="plan_changed")
 
 
 class RunExecution(RunPlanning):
@@ -128,7 +141,8 @@ class RunExecution(RunPlanning):
         listing it trades (``plan_book_moved``) or a reference price moved more than
         ``plan_max_price_move_pct``; the trader previews again. The market-health gate as
         in ``execute``. ``confirmed_hash``: the content hash of the plan the trader confirmed
-        (the window's dialogs show that plan's numbers); the plan as stored now must be it."""
+        (the window's dialogs show that plan's numbers), or a prefix of it (``execute --plan-hash``,
+        services.core.plans.hash_confirms); the plan as stored now must be it."""
         plan, intact = await self._db(self._load_checked_plan, plan_id)
         self._check_live(plan.mode, live_token)
         # read again from the database: sent as it reads now, so it must still be what was
@@ -136,9 +150,8 @@ class RunExecution(RunPlanning):
         if not intact:
             raise PlanRefused(f"nothing sent: plan {plan_id} was changed after it was stored (its rows no longer match "
                               "the hash its audit entry certified); preview again", code="plan_changed")
-        if confirmed_hash is not None and confirmed_hash != plan.content_hash:
-            raise PlanRefused(f"nothing sent: plan {plan_id} as stored now (hash {plan.content_hash[:12]}) is not the plan "
-                              f"you confirmed (hash {confirmed_hash[:12]}); preview again", code="plan_changed")
+        if confirmed_hash is not None:
+            refuse_unless_confirmed(plan, confirmed_hash)
         self._check_provider_mode(plan.mode)
         if plan.account and self.provider.account and plan.account != self.provider.account:
             raise Refused(f"plan {plan_id} was built for account {plan.account}; connected to {self.provider.account}",
