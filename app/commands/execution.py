@@ -452,23 +452,15 @@ async def cmd_cancel_all(args, settings) -> int:
 def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
     """A Cancel All's outcome (of ``cancel-all`` or ``halt --cancel-all``): printed, and what it
     could not cancel fails the command."""
-    unstopped = list(ids.senders_not_stopped)
-    not_canceled = list(ids.not_canceled)
-    other_accounts = list(ids.other_accounts)
-    _print_result(args, {**(more or {}), "canceled": list(ids), "not_canceled": not_canceled,
-                         "senders_not_stopped": unstopped, "other_accounts": other_accounts},
+    _print_result(args, {**(more or {}), "canceled": list(ids), "not_canceled": list(ids.not_canceled),
+                         "senders_not_stopped": list(ids.senders_not_stopped), "other_accounts": list(ids.other_accounts)},
                   said + f"cancel requested for {counted(len(ids), 'working order')}")
-    if other_accounts:  # not this session's to cancel: said, the command's outcome is the connected account's
-        print("trading-console: cancel-all: orders of other accounts: " + "; ".join(other_accounts), file=sys.stderr)
-    if unstopped:
-        print("trading-console: cancel-all: still sending after the wait (what they sent after the cancel may be working): "
-              + "; ".join(unstopped), file=sys.stderr)
-    if not_canceled:
-        # what may still be working at the broker fails the command: a script must not take it for done
-        print(f"trading-console: cancel-all: {counted(len(not_canceled), 'order')} not canceled: " + "; ".join(not_canceled),
-              file=sys.stderr)
-        return EXIT_BROKER
-    return EXIT_OK
+    for note in ids.left_notes():  # the window's words (services.execution.actions.CanceledOrders)
+        print(f"trading-console: cancel-all: {note}", file=sys.stderr)
+    # what it could not cancel may still be working at the broker and fails the command: a script
+    # must not take it for done (another account's orders are not this session's to cancel, and a
+    # sender still at work is its own process's: said, the outcome is the connected account's)
+    return EXIT_BROKER if ids.not_canceled else EXIT_OK
 
 
 async def cmd_halt(args, settings) -> int:

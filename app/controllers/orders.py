@@ -158,23 +158,18 @@ class OrdersController:
 
     def _cancel_all_done(self, order_ids, everything: bool) -> None:
         count = len(order_ids or ())
-        not_canceled = getattr(order_ids, "not_canceled", ())
+        # what may still work at the broker: the service's words (CanceledOrders.left_notes, the
+        # commands' too), each a warning that stays until the next message
+        left = order_ids.left_notes() if order_ids is not None else ()
         if everything:
             self.ctx.status(f"Global cancel sent to the broker: every open order of the account "
                             f"({count} of this console's among them)")
         elif count:
             self.ctx.status(f"Cancel requested for this console's {counted(count, 'working order')}")
-        elif not not_canceled:
+        elif not getattr(order_ids, "not_canceled", ()):
             self.ctx.status("Nothing to cancel: this console has no working orders")
-        if not_canceled:  # may still be working at the broker: said, not counted as canceled
-            self.ctx.status(f"Cancel All: {counted(len(not_canceled), 'order')} not canceled: " + "; ".join(not_canceled),
-                            timeout_ms=0, level=Level.WARNING)
-        for left in getattr(order_ids, "other_accounts", ()):  # not this console's account: left, and said
-            self.ctx.status(f"Cancel All: orders of another account: {left}", timeout_ms=0, level=Level.WARNING)
-        unstopped = getattr(order_ids, "senders_not_stopped", ())
-        if unstopped:  # another process's run kept sending past the wait: said, not hidden
-            self.ctx.status("Cancel All: still sending after the wait, what they sent since may be working: "
-                            + "; ".join(unstopped))
+        for note in left:
+            self.ctx.status(f"Cancel All: {note}", timeout_ms=0, level=Level.WARNING)
         self.audit.schedule_refresh()
 
     def _on_halt_clicked(self) -> None:

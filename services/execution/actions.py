@@ -99,6 +99,21 @@ class CanceledOrders(list):
         self.senders_not_stopped = senders_not_stopped
         self.other_accounts = other_accounts
 
+    def left_notes(self) -> tuple[str, ...]:
+        """What this Cancel All left that may still work at the broker, one line each, said the
+        same by the window (warnings) and ``cancel-all`` / ``halt --cancel-all`` (stderr): the
+        orders it could not cancel, each other account's orders it left, the senders still at
+        work after the wait. Empty: nothing left. The window said a sender still at work as an
+        ordinary line that went with the next message, and each writer had its own words."""
+        notes = []
+        if self.not_canceled:
+            notes.append(f"{counted(len(self.not_canceled), 'order')} not canceled: " + "; ".join(self.not_canceled))
+        notes += [f"orders of another account: {left}" for left in self.other_accounts]
+        if self.senders_not_stopped:
+            notes.append("still sending after the wait (what they sent since may be working): "
+                         + "; ".join(self.senders_not_stopped))
+        return tuple(notes)
+
 
 @dataclass(frozen=True, slots=True)
 class Canceled:

@@ -81,3 +81,36 @@ def test_a_cancel_its_sender_beat_says_it_followed_the_order_to_the_broker(qloop
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_cancel_all_warns_of_a_sender_still_at_work_after_the_wait(qloop, open_console, monkeypatch):
+    """A run whose sender (another process's) still sent after Cancel All's wait may have orders
+    working that the trader believes canceled: the window said it as an ordinary line, gone with
+    the next message, while ``cancel-all`` wrote it to stderr. Now a warning that stays, in the
+    command's words (CanceledOrders.left_notes)."""
+    import asyncio
+
+    from services.activity_log import Level
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, stack = console.window, console.stack
+        stack.actions.senders_timeout = 0.3
+        try:
+            run_id, coids = _run_with_orders(stack.db, 1)
+            leases = stack.service.leases
+            async with leases.hold(run_id) as lease:
+                await asyncio.to_thread(leases.start_sending, lease)  # a sender at work that sees no marker
+                await asyncio.to_thread(leases.claim_many, lease, coids)
+                w.blotter_view.cancel_all_button.click()
+                await wait_for(lambda: "still sending" in _message(w), 10, lambda: _message(w))
+            said = [e for e in w.activity_log.entries() if "still sending" in e.text]
+            assert [(e.level, e.text.split(": run ")[0]) for e in said] == [
+                (Level.WARNING, "Cancel All: still sending after the wait (what they sent since may be working)")]
+            assert f"run {run_id} (" in said[0].text
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

@@ -70,7 +70,7 @@ async def test_cancel_all_command_says_the_orders_of_other_accounts_it_left(data
     assert done.code == 0, done.err  # the connected account's Cancel All did what it could
     said = LEFT.format(connected=connected)
     assert json.loads(done.out)["other_accounts"] == [said]
-    assert f"cancel-all: orders of other accounts: {said}" in done.err
+    assert f"cancel-all: orders of another account: {said}" in done.err  # the window's words
 
 
 async def test_a_cancel_all_closes_later_only_its_own_accounts_escaped_orders(database, make_simulator):

@@ -265,3 +265,20 @@ async def test_an_unsent_order_its_sender_claims_while_cancel_all_cancels_it_is_
         assert list(canceled) == [] and len(canceled.not_canceled) == 1
     finally:
         await stack.close()
+
+
+def test_what_a_cancel_all_left_is_said_in_one_set_of_words():
+    """The window and ``cancel-all`` each wrote their own lines for what a Cancel All left that may
+    still work (the window's "still sending" went by as an ordinary line): one set now, from the
+    result itself (CanceledOrders.left_notes), which both show."""
+    from services.execution.actions import CanceledOrders
+
+    assert CanceledOrders([1, 2]).left_notes() == ()
+    left = CanceledOrders([1], not_canceled=("order 7 (M-7) is SENDING and not open in this session", "order 8 (M-8) filled"),
+                          other_accounts=("account DU2: 1 open order left as they are", "account DU3: 2 open orders left"),
+                          senders_not_stopped=("run 4 (pid 99 on host)",))
+    assert left.left_notes() == (
+        "2 orders not canceled: order 7 (M-7) is SENDING and not open in this session; order 8 (M-8) filled",
+        "orders of another account: account DU2: 1 open order left as they are",
+        "orders of another account: account DU3: 2 open orders left",
+        "still sending after the wait (what they sent since may be working): run 4 (pid 99 on host)")
