@@ -422,8 +422,9 @@ async def cmd_cancel(args, settings) -> int:
     async with connected(args, settings) as s:
         canceled = await s.actions.cancel(args.order_id, args.live_token, wait=True)
     order = canceled.order
+    # the window's words (services.execution.actions.Canceled.outcome; --json has the status)
     _print_result(args, {"order": order_dict(order), "note": canceled.note},
-                  f"order {order.id}: {order.status}" + (f" ({canceled.note})" if canceled.note else ""))
+                  f"order {order.id} ({order.client_order_id}): {canceled.outcome()}")
     return EXIT_OK
 
 
@@ -438,8 +439,8 @@ async def cmd_replace(args, settings) -> int:
         new = await asyncio.to_thread(s.actions._order, result.new_order_id) if result.new_order_id else None
     _print_result(args, {"method": result.method, "order": order_dict(order), "new_order": order_dict(new) if new else None,
                          "message": result.message},
-                  f"order {order.id}: {result.method}" + (f"; new order {new.id} ({new.client_order_id})" if new else "")
-                  + (f"; {result.message}" if result.message else ""))
+                  f"order {order.id}: {result.outcome()}" + (f"; new order {new.id} ({new.client_order_id})" if new else "")
+                  + (f"; {result.message}" if result.message and result.method != "nothing" else ""))
     return EXIT_OK
 
 

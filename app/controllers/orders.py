@@ -16,7 +16,7 @@ from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.activity_log import Level
 from services.core.wording import counted
-from services.domain import OrderState, TradingState
+from services.domain import TradingState
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
 from services.execution.recovery import RecoveryResult
@@ -109,14 +109,14 @@ class OrdersController:
         service's note (the order was being sent as it was canceled) is said as a warning."""
         if canceled is not None:
             order = canceled.order
-            if canceled.note:
-                self.ctx.status(f"Cancel {order.client_order_id}: {canceled.note}; its answer shows in the blotter",
-                                timeout_ms=0, level=Level.WARNING)
+            # the service's words (Canceled.outcome, the `cancel` command's too); the window adds
+            # where the broker's answer still to come shows
+            follows = "; its answer shows in the blotter" if canceled.note or not order.status.is_terminal else ""
+            said = f"Cancel {order.client_order_id}: {canceled.outcome()}{follows}"
+            if canceled.note:  # not the plain way: a warning that stays
+                self.ctx.status(said, timeout_ms=0, level=Level.WARNING)
             else:
-                outcome = ("canceled" if order.status is OrderState.CANCELED
-                           else f"{order.status.value}, nothing left to cancel" if order.status.is_terminal
-                           else "requested at the broker; its answer shows in the blotter")
-                self.ctx.status(f"Cancel {order.client_order_id}: {outcome}")
+                self.ctx.status(said)
         self.audit.schedule_refresh()
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
@@ -132,10 +132,8 @@ class OrdersController:
     def _replace_done(self, result, becomes: str) -> None:
         # what the order became, as the LIVE dialog says it: "modified at the broker" alone left
         # the trader's record of the session without the new quantity and limit
-        if result is not None:
-            self.ctx.status(f"Replace {self._order_name(result.order_id)} to {becomes}: "
-                            + {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew",
-                               "nothing": result.message or "nothing to do"}.get(result.method, result.method))
+        if result is not None:  # the service's words (ReplaceResult.outcome, the `replace` command's too)
+            self.ctx.status(f"Replace {self._order_name(result.order_id)} to {becomes}: {result.outcome()}")
         self.audit.schedule_refresh()
 
     def _on_cancel_all_clicked(self) -> None:

@@ -83,6 +83,17 @@ class ReplaceResult:
     new_order_id: int | None = None
     message: str = ""
 
+    def outcome(self) -> str:
+        """What the replace came to, in the words the window's activity log and ``replace`` say
+        (the command printed its method's name, ``cancel_and_new``): how the broker took it, or
+        why nothing was done."""
+        if self.method == "nothing":
+            return self.message or "nothing to do"
+        return _REPLACED_BY.get(self.method, self.method)
+
+
+_REPLACED_BY = {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew"}
+
 
 class CanceledOrders(list):
     """The ids of the orders Cancel All canceled (or asked the broker to cancel);
@@ -123,6 +134,20 @@ class Canceled:
 
     order: OrderRecord
     note: str = ""
+
+    def outcome(self) -> str:
+        """What the Cancel came to, in the words the window's activity log and ``cancel`` say
+        (the command printed the order's bare status): the note when it did not go the plain
+        way, else by the order's status now: canceled, final some other way (it filled before the
+        cancel reached it), or asked at the broker and not answered yet."""
+        if self.note:
+            return self.note
+        status = self.order.status
+        if status is OrderState.CANCELED:
+            return "canceled"
+        if status.is_terminal:
+            return f"{status.value}, nothing left to cancel"
+        return "requested at the broker"
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,3 +53,25 @@ async def test_a_cancel_refused_because_the_order_filled_meanwhile_leaves_it_fil
     assert canceled.note.startswith(f"the broker refused the cancel ({code}: ")
     stored = _order(stack.db, record.id)
     assert (stored.status, stored.filled_quantity, stored.rejected_reason) == (OrderState.FILLED, Decimal(5), None)
+
+
+def test_a_cancel_and_a_replace_are_said_in_the_same_words_by_the_window_and_the_commands():
+    """The window worded a row's Cancel by the order's status and a Replace by its method, while
+    ``cancel`` printed the bare status and ``replace`` the method's name (``cancel_and_new``): the
+    words are the results' own now (Canceled.outcome, ReplaceResult.outcome), shown by both."""
+    from dataclasses import replace
+
+    from services.execution.actions import Canceled, ReplaceResult
+    from tests.gui.factories import order
+
+    working = order(5, status=OrderState.ACCEPTED)
+    assert Canceled(replace(working, status=OrderState.CANCELED)).outcome() == "canceled"
+    assert Canceled(replace(working, status=OrderState.FILLED)).outcome() == "FILLED, nothing left to cancel"
+    assert Canceled(working).outcome() == "requested at the broker"  # the broker's answer to come
+    assert Canceled(working, note="order 5 (x) was being sent by its run's sender as it was canceled").outcome() == \
+        "order 5 (x) was being sent by its run's sender as it was canceled"
+    assert ReplaceResult(5, "modify").outcome() == "modified at the broker"
+    assert ReplaceResult(5, "cancel_and_new", 6).outcome() == "canceled and sent anew"
+    assert ReplaceResult(5, "nothing", message="the order filled before it could be canceled").outcome() == \
+        "the order filled before it could be canceled"
+    assert ReplaceResult(5, "nothing").outcome() == "nothing to do"

@@ -221,6 +221,25 @@ async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_u
         assert [(i.symbol, i.primary_exchange) for i in items] == [("AAPL", "NASDAQ")]
 
 
+async def test_cancel_and_replace_say_what_came_of_them_in_the_windows_words(database, db_url, simulator):
+    """``cancel`` printed "order 5: CANCELED" and ``replace`` "order 6: modify" (its method's
+    name) while the window said "canceled" and "modified at the broker": the commands print the
+    results' own words now (Canceled.outcome, ReplaceResult.outcome), the window's."""
+    stack = await build_stack(database, simulator)
+    a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))
+    b = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(5), OrderType.LMT, Decimal("222"))
+    await stack.close()
+    await until_client_gone(simulator, 1)
+    cancel = await run(cli_args(db_url, simulator.port, "cancel", str(a.id)))
+    assert cancel.code == 0, cancel.err
+    assert cancel.out.strip() == f"order {a.id} ({a.client_order_id}): canceled"
+    await until_client_gone(simulator, 1)
+    replace = await run(cli_args(db_url, simulator.port, "replace", str(b.id), "--quantity", "8"))
+    assert replace.code == 0, replace.err
+    assert replace.out.strip() == f"order {b.id}: modified at the broker"
+    assert {o.symbol: o.quantity for o in simulator.open_orders()} == {"AAPL": Decimal(8)}
+
+
 async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     stack = await build_stack(database, simulator)
     a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))
