@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -376,14 +375,3 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
         raise
     return ServiceStack(settings, db, AuditLog(db), engine, simulator, mode, "demo" if demo else settings.profile,
                         data_source=source)
-
-
-def preview_params_to_run_params(params: dict) -> tuple[dict, Decimal | None]:
-    """The preview panel's parameters -> the run's builder params and the portfolio value."""
-    builder = {}
-    for key in ("cash_buffer", "lot_size", "rounding", "min_order_value", "order_type", "limit_offset_bps", "liquidate_unlisted"):
-        if key in params and params[key] is not None:
-            value = params[key]
-            builder[key] = value if isinstance(value, bool) else str(value)
-    value = params.get("portfolio_value")
-    return {"builder": builder}, (Decimal(str(value)) if value not in (None, "") else None)

@@ -35,7 +35,7 @@ from enum import Enum
 
 from app.cli import EXIT_BAD_INPUT, EXIT_BLOCKED, EXIT_OK
 from app.commands import arguments
-from services.core.builder import BPS, builder_defaults
+from services.core.builder import BPS, builder_defaults, given_builder
 from services.core.cash_buffer import cash_buffer_percent
 from services.core.wording import counted, grouped, money, price, working_note
 
@@ -85,10 +85,10 @@ def add_allow_short(parser) -> None:
 
 def given_builder_values(args) -> dict:
     """The builder options typed on the command line, as the run's ``builder`` parameters."""
-    values = {"cash_buffer": args.cash_buffer, "lot_size": args.lot_size, "rounding": args.rounding,
-              "min_order_value": args.min_order_value, "order_type": args.order_type,
-              "limit_offset_bps": args.limit_bps, "liquidate_unlisted": args.liquidate_unlisted}
-    return {k: v for k, v in values.items() if v is not None}
+    # the options under the builder's names, read as the window's form is (services.core.builder.given_builder)
+    return given_builder({"cash_buffer": args.cash_buffer, "lot_size": args.lot_size, "rounding": args.rounding,
+                          "min_order_value": args.min_order_value, "order_type": args.order_type,
+                          "limit_offset_bps": args.limit_bps, "liquidate_unlisted": args.liquidate_unlisted})
 
 
 def builder_values(args) -> dict:

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from app.composition import preview_params_to_run_params
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
@@ -16,6 +15,7 @@ from app.tasks import UserFacingError, user_message
 from services.activity_log import Level
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
+from services.core.preview_form import run_inputs
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
 from services.execution.runs.resumed_inputs import FORM
 from services.monitor_queries import latest_run
@@ -118,8 +118,8 @@ class TradingController:
         stack = self.ctx.stack
         form = self.ctx.window.preview_view.field_texts()  # what the form said when this preview was asked
         ticket = self._preview_asked.ask()
-        builder, portfolio_value = preview_params_to_run_params(params)
-        result = await stack.trade.preview_snapshot(project_id, snapshot_id, stack.mode, builder=builder["builder"],
+        builder, portfolio_value = run_inputs(params)
+        result = await stack.trade.preview_snapshot(project_id, snapshot_id, stack.mode, builder=builder,
                                                     portfolio_value=portfolio_value, live_token=self.ctx.live_word.token,
                                                     new_run=new_run, wording=FORM)
         # the limits in force: the core's defaults overlaid with what the database stores

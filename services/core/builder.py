@@ -223,6 +223,16 @@ def builder_defaults() -> dict[str, Any]:
     return {f.name: f.default for f in fields(BuildParams) if f.name in BUILDER_KEYS}
 
 
+def given_builder(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's ``builder`` parameters among what a trader gave (the window's Preview form, the
+    commands' builder options under the builder's names, a value stored with a run): each of
+    ``BUILDER_KEYS`` that has a value, a number or a name as its text, yes / no as a bool; the
+    rest (the portfolio value beside them) is not a builder parameter. The window, the commands
+    and the run's stored parameters each had their own list of keys or reading."""
+    return {key: value if isinstance(value, bool) else str(value)
+            for key in BUILDER_KEYS if (value := values.get(key)) is not None}
+
+
 def params_from(given: Mapping[str, Any], *, portfolio_value: Decimal, run_id: str | int = "P", installation: str = "",
                 base_currency: str | None = None, fx_rates: Mapping[str, Decimal] | None = None) -> BuildParams:
     """The builder's parameters from a run's ``builder`` values (numbers as Decimal or their text,

@@ -6,17 +6,25 @@ range, ...) are the last word, so the form refuses what the builder would."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from services.domain import OrderType
 
-from .builder import params_from
+from .builder import given_builder, params_from
 from .cash_buffer import BadCashBuffer, cash_buffer_ratio
 from .typed_numbers import NotANumber, typed_decimal
 from .wording import as_sentence
 
+
+def run_inputs(values: Mapping[str, Any]) -> tuple[dict[str, Any], Decimal | None]:
+    """The form's build values (``PreviewForm.build_values``) as a preview takes them: the run's
+    builder parameters (``services.core.builder.given_builder``, the commands' reading too) and
+    the portfolio value (None when empty: the project's capital, else NetLiquidation)."""
+    value = values.get("portfolio_value")
+    return given_builder(values), (Decimal(str(value)) if value not in (None, "") else None)
 
 @dataclass(frozen=True, slots=True)
 class PreviewForm:

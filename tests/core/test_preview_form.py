@@ -45,3 +45,30 @@ def test_the_limit_offset_field_is_not_read_for_market_orders():
     no offset (the builder refuses the pair), so the form sends 0 and does not refuse its text."""
     for typed in ("20", "", "10000"):
         assert _form(order_type="MKT", limit_offset_bps=typed).build_values()["limit_offset_bps"] == D(0)
+
+
+def test_the_forms_values_and_the_commands_options_are_read_as_one_run_builder():
+    """The window's preview split its form's values into the run's builder parameters with its own
+    list of keys (app/composition.py), the commands with theirs, the run's stored parameters with a
+    third reading: one now (services.core.builder.given_builder; run_inputs for the form), whose
+    keys are the builder's own (BUILDER_KEYS)."""
+    from argparse import ArgumentParser
+
+    from app.commands.preview import add_builder_options, given_builder_values
+    from services.core.builder import BUILDER_KEYS, given_builder
+    from services.core.preview_form import run_inputs
+
+    values = _form(portfolio_value="150,000", cash_buffer_pct="2.5", order_type="LMT", limit_offset_bps="5").build_values()
+    builder, portfolio_value = run_inputs(values)
+    assert portfolio_value == D(150000)
+    assert builder == {"cash_buffer": "0.025", "lot_size": "1", "rounding": "nearest", "min_order_value": "0",
+                       "order_type": "LMT", "limit_offset_bps": "5", "liquidate_unlisted": False}
+    assert set(builder) == set(BUILDER_KEYS)
+    assert run_inputs(_form().build_values())[1] is None and run_inputs({"portfolio_value": ""}) == ({}, None)
+    assert given_builder({"lot_size": None, "portfolio_value": D(5), "other": "x", "liquidate_unlisted": True}) == \
+        {"liquidate_unlisted": True}
+    parser = ArgumentParser()
+    add_builder_options(parser, defaults=False)
+    typed = parser.parse_args(["--cash-buffer", "2.5", "--order-type", "lmt", "--limit-bps", "5", "--lot-size", "1",
+                               "--min-order-value", "0", "--rounding", "nearest", "--liquidate-unlisted"])
+    assert given_builder_values(typed) == {**builder, "liquidate_unlisted": True}  # the command line reads the same

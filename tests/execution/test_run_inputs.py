@@ -10,7 +10,7 @@ import argparse
 from decimal import Decimal
 
 from app.commands.preview import add_builder_options, builder_values
-from app.composition import preview_params_to_run_params
+from services.core.preview_form import run_inputs
 from services.domain import TradeMode
 
 from .conftest import make_snapshot
@@ -23,9 +23,8 @@ def _orders(result):
 async def test_execute_without_builder_options_sends_what_the_window_previewed(stack):
     service = stack.service
     project_id, snapshot = make_snapshot(stack.db, "kept", {"AAPL": "0.3", "MSFT": "0.3"})
-    builder, value = preview_params_to_run_params({"order_type": "LMT", "limit_offset_bps": "10", "cash_buffer": "0.2",
-                                                   "portfolio_value": "100000"})
-    window = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder=builder["builder"], portfolio_value=value)
+    builder, value = run_inputs({"order_type": "LMT", "limit_offset_bps": "10", "cash_buffer": "0.2", "portfolio_value": "100000"})
+    window = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, builder=builder, portfolio_value=value)
     parser = argparse.ArgumentParser()
     add_builder_options(parser, defaults=False)
     args = parser.parse_args([])  # execute --snapshot ID --portfolio-value 100000: no builder option
@@ -56,7 +55,7 @@ async def test_a_preview_without_a_portfolio_value_uses_the_capital_or_net_liqui
     net_liquidation = await stack.provider.net_liquidation()
     assert net_liquidation != Decimal(50000)
     # the window's emptied field is None, as the command's missing option
-    _builder, value = preview_params_to_run_params({"portfolio_value": ""})
+    _builder, value = run_inputs({"portfolio_value": ""})
     emptied = await service.preview_snapshot(project_id, snapshot, TradeMode.PAPER, portfolio_value=value)
     assert emptied.run_id == given.run_id  # the same day's run
     assert emptied.plan.portfolio_value == net_liquidation

@@ -16,7 +16,7 @@ from services.audit_actions import AuditAction
 from services.books import WorkingOrder, buying_quantities, net_quantities, project_positions, working_orders
 from services.core.account_risk import AccountView
 from services.core.books import MONEY_LIMIT, MONEY_WHOLE_DIGITS, project_money
-from services.core.builder import BUILDER_KEYS, BuildParams, Target, params_from
+from services.core.builder import BUILDER_KEYS, BuildParams, Target, given_builder, params_from
 from services.core.contracts import ContractSpec
 from services.core.pipeline import build_and_check
 from services.core.plans import Plan, PriceRef
@@ -291,7 +291,7 @@ class RunPlanning(RunServiceBase):
             # the parameters given over the stored ones: a command's option not given leaves the
             # run's (the window's preview) as it was (app/commands/preview.py says so); replacing
             # them made `execute --snapshot` send MKT orders the trader had previewed as LMT
-            given = {k: v if isinstance(v, bool) else str(v) for k, v in builder.items() if v is not None}
+            given = given_builder(builder)  # the window's and the commands' reading
             merged = {**(params.get("builder") or {}), **given}
             # a stored limit offset under market orders (`execute --order-type MKT` over the
             # window's LMT + offset, or stored before the builder refused the pair): the type
