@@ -362,13 +362,8 @@ async def cmd_execute(args, settings) -> int:
         if view.fills:
             print()
             _print_fills(view.fills)
-    problems = outcome.problems()
-    # a sender that lost the run's lease did not finish it, even when another process did; a run
-    # stopped by a halt or a Cancel All did not either (its unsent orders canceled)
-    # (and one whose orders its sender canceled after another process's Cancel All: not sent as planned)
-    if (outcome.not_sent or outcome.connection_lost or result.lease_lost or result.stopped or outcome.rejected
-            or result.canceled_after_cancel_all or result.not_canceled_after_cancel_all):
-        print(f"trading-console: run {view.run.id}: " + "; ".join(problems), file=sys.stderr)
+    if outcome.incomplete:  # the service's rule (services.execution.headless_run.RunOutcome)
+        print(f"trading-console: run {view.run.id}: " + "; ".join(outcome.problems()), file=sys.stderr)
         return EXIT_BROKER
     return EXIT_OK
 

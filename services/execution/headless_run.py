@@ -71,6 +71,16 @@ class RunOutcome:
     def plan_id(self) -> int | None:
         return self.result.plan_id or (self.view.run.params or {}).get("plan_id")
 
+    @property
+    def incomplete(self) -> bool:
+        """Not done as planned, what ``execute`` exits 5 for and says ``problems`` of: an order not
+        sent or rejected, the connection died, sending stopped (a halt, a Cancel All, the run's
+        lease lost: whatever another process did of the run since), or orders sent as another
+        session's Cancel All came (canceled after it, or left working)."""
+        result = self.result
+        return bool(self.not_sent or self.connection_lost or result.lease_lost or result.stopped or self.rejected
+                    or result.canceled_after_cancel_all or result.not_canceled_after_cancel_all)
+
     def problems(self) -> list[str]:
         """What went wrong, for the trader (empty: every order went out on a live connection)."""
         out = []
