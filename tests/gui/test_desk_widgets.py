@@ -309,16 +309,18 @@ def test_the_run_progress_chart_without_a_run_says_so_instead_of_an_amount_axis(
     charts = shown(qtbot, ChartsView(), (900, 300))
     plot, label = charts.progress_plot, charts.no_run_label
     box = plot.getViewBox()
+    legend = plot.plotItem.legend
     assert not plot.getAxis("left").isVisible()
+    assert not legend.isVisible()  # a "filled" key beside "No run yet" named a line of no run
     assert label.isVisible() and label.textItem.toPlainText() == NO_RUN
     assert (round(label.pos().x()), round(label.pos().y())) == (round(box.width() / 2), round(box.height() / 2))
     t0 = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
     charts.set_run_progress([(t0 + timedelta(seconds=s), Decimal(1000 * s)) for s in range(4)], Decimal(5000))
-    assert plot.getAxis("left").isVisible() and not label.isVisible()
+    assert plot.getAxis("left").isVisible() and legend.isVisible() and not label.isVisible()
     charts.set_run_progress([], Decimal(5000))  # executed, nothing filled yet: its target on an axis
-    assert plot.getAxis("left").isVisible() and not label.isVisible()
+    assert plot.getAxis("left").isVisible() and legend.isVisible() and not label.isVisible()
     charts.set_run_progress([], None)
-    assert not plot.getAxis("left").isVisible() and label.isVisible()
+    assert not plot.getAxis("left").isVisible() and not legend.isVisible() and label.isVisible()
 
 
 def _axis_label_rects(axis):

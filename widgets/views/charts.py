@@ -251,8 +251,12 @@ class ChartsView(QWidget):
             self.target_line.setValue(float(target))
 
     def _show_whether_a_run(self, has_run: bool) -> None:
-        """No run: the chart says so, and shows no amount axis (it would be pyqtgraph's 0 to 1)."""
+        """No run: the chart says so, and shows no amount axis (it would be pyqtgraph's 0 to 1)
+        nor the legend (its "filled" key named a line that is not there)."""
         self.no_run_label.setVisible(not has_run)
+        legend = self.progress_plot.plotItem.legend
+        if legend is not None:
+            legend.setVisible(has_run)
         if has_run:
             self.progress_plot.showAxis("left")
         else:
