@@ -117,7 +117,7 @@ class DecisionsController:
         if not self._tca_asked.is_newest(ticket):
             return report
         self.tca_run_id = run_id
-        view.set_report(report.to_dict())
+        view.set_report(report.to_dict(), self.ctx.stack.profile)
         if self._shown_tca.shown(report):  # committed while it was read: perhaps not in it
             self._refresh_tca_soon()
         return report

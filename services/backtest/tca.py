@@ -29,6 +29,7 @@ from services.execution.listings import order_spec
 
 from .costs import FillAt, fill_session, simulated_fill
 from .prices import PriceBook
+from .tca_text import NOT_COMPARED
 
 COMPARED_MODES = ("paper", "live")  # a backtest run has nothing to be compared with
 ZERO = Decimal(0)
@@ -172,7 +173,7 @@ class TcaReport:
         ``tca --run`` refuses with (exit 2) and the window's TCA tab says."""
         if self.compared:
             return None
-        return f"run {self.run_id} is a {self.mode} run: TCA compares paper and live runs with the backtest"
+        return f"run {self.run_id} is a {self.mode} run: {NOT_COMPARED}"
 
     @property
     def filled(self) -> bool:

@@ -15,6 +15,27 @@ from services.core.wording import price as price_text
 from .costs import FillAt
 
 NO_FILLS = "no fills: nothing to compare"
+NOT_COMPARED = "TCA compares paper and live runs with the backtest"
+# A demo window's paper runs went to the built-in simulator (composition: demo mode always runs it):
+# "paper" beside the DEMO badge read as IB's paper account, whose fills are a market's.
+SIMULATED_FILLS = ("a demo run: sent to the built-in IB Gateway simulator, so its fills, and the "
+                   "shortfall measured on them, are the simulator's, not a market's")
+
+
+def mode_word(mode: str, profile: str) -> str:
+    """A run's mode as a window of ``profile`` (its badge's word: demo, paper, live) says it: a
+    paper run of the demo is "demo", as the badge and the execute question say; the rest as stored."""
+    return "demo" if profile == "demo" and mode == "paper" else mode
+
+
+def run_heading(report: Mapping[str, Any], profile: str) -> tuple[str, str]:
+    """The TCA's title for a run (``TcaReport.to_dict()``) and its note (the title's tooltip, ""
+    when there is nothing to add): "Run 1 (demo) of 2026-12-07"; a backtest's run says it is not compared."""
+    mode = str(report["mode"])
+    title = f"Run {report['run_id']} ({mode_word(mode, profile)}) of {report['trade_date']}"
+    if not report.get("compared", True):
+        return f"{title}: {NOT_COMPARED}", ""
+    return title, SIMULATED_FILLS if mode_word(mode, profile) != mode else ""
 
 
 def _number(text: str | None) -> Decimal | None:

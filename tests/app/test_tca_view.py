@@ -44,7 +44,8 @@ def test_tca_tab_shows_a_paper_run_beside_its_backtest(qloop, open_console, monk
             # (the settled run's TCA was shown before these bars were cached: the filter shows it again, with them)
             await wait_for(lambda: w.tca_model.rowCount() == len(preview.drafts)
                            and all(r["backtest_price"] is not None for r in w.tca_model.records()), 10, "the run's TCA")
-            assert w.tca_view.title_label.text() == f"Run {preview.run_id} (paper) of {day}"
+            # the demo's run went to the built-in simulator: headed as the DEMO badge says, not "paper"
+            assert w.tca_view.title_label.text() == f"Run {preview.run_id} (demo) of {day}"
             for record in w.tca_model.records():
                 draft = next(d for d in preview.drafts if d.symbol == record["symbol"])
                 assert Decimal(record["reference_price"]) == draft.reference_price

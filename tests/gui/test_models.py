@@ -327,7 +327,7 @@ def test_the_tca_totals_are_read_whole_in_a_docked_panels_width(qtbot):
     view.show()
     qtbot.waitExposed(view)
     view.set_report({"run_id": 1, "mode": "paper", "trade_date": "2026-12-07", "compared": True, "orders": [],
-                     "totals": {"shortfall": "0.20", "shortfall_bps": "0.88"}})
+                     "totals": {"shortfall": "0.20", "shortfall_bps": "0.88"}}, "paper")
     view.layout().activate()
     label = view.totals_label
     assert label.text().endswith("(bars download, after the close)")
@@ -337,6 +337,31 @@ def test_the_tca_totals_are_read_whole_in_a_docked_panels_width(qtbot):
     assert label.geometry().right() <= view.width()
     combo = view.fill_combo.geometry()
     assert not label.geometry().intersects(combo) and not label.geometry().intersects(view.title_label.geometry())
+
+
+def test_the_tca_tab_heads_a_demo_run_demo_as_the_badge_says_not_paper(qtbot):
+    """Beside the DEMO badge the TCA tab headed the run "(paper)", read as IB's paper account: a
+    demo run went to the built-in simulator, whose fills its shortfall measures. The tab heads it
+    with the badge's word and says so in its tooltip; a paper or live window's runs read as
+    stored, with no such note."""
+    from widgets.models.tca import TcaModel
+    from widgets.views.tca import TcaView
+
+    view = TcaView(TcaModel())
+    qtbot.addWidget(view)
+    report = {"run_id": 1, "mode": "paper", "trade_date": "2026-12-07", "compared": True, "orders": [],
+              "totals": {"shortfall": "0.20", "shortfall_bps": "0.88"}}
+    view.set_report(report, "demo")
+    assert view.title_label.text() == "Run 1 (demo) of 2026-12-07"
+    assert "simulator" in view.title_label.toolTip()
+    view.set_report(report, "paper")
+    assert (view.title_label.text(), view.title_label.toolTip()) == ("Run 1 (paper) of 2026-12-07", "")
+    view.set_report({**report, "mode": "live"}, "live")
+    assert (view.title_label.text(), view.title_label.toolTip()) == ("Run 1 (live) of 2026-12-07", "")
+    view.set_report({**report, "run_id": 2, "mode": "backtest", "compared": False}, "demo")
+    assert view.title_label.text() == "Run 2 (backtest) of 2026-12-07: TCA compares paper and live runs with the backtest"
+    view.clear()
+    assert (view.title_label.text(), view.title_label.toolTip()) == ("No run selected", "")
 
 
 def test_the_tca_table_says_what_became_of_an_unfilled_order_its_currency_and_its_commission(qtbot):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from services.backtest.tca_text import totals_text
+from services.backtest.tca_text import run_heading, totals_text
 
 from ..common import make_table
 from ..models.proxy import RecordProxyModel
@@ -53,21 +53,23 @@ class TcaView(QWidget):
     def fill(self) -> str:
         return self.fill_combo.currentText()
 
-    def set_report(self, report: Mapping) -> None:
-        """``report``: ``TcaReport.to_dict()``, with ``compared`` (a paper or live run)."""
-        run = f"Run {report['run_id']} ({report['mode']}) of {report['trade_date']}"
+    def set_report(self, report: Mapping, profile: str) -> None:
+        """``report``: ``TcaReport.to_dict()``, with ``compared`` (a paper or live run);
+        ``profile``: the window's (demo, paper, live), whose word the run's mode is said in."""
+        title, note = run_heading(report, profile)
+        self.title_label.setText(title)
+        self.title_label.setToolTip(note)
         if not report.get("compared", True):
-            self.title_label.setText(f"{run}: TCA compares paper and live runs with the backtest")
             self._show_totals("")
             self.model.clear()
             return
-        self.title_label.setText(run)
         text = totals_text(report, self.fill())
         self._show_totals(text)
         self.model.reset(report["orders"])
 
     def clear(self) -> None:
         self.title_label.setText("No run selected")
+        self.title_label.setToolTip("")
         self._show_totals("")
         self.model.clear()
 
