@@ -233,6 +233,8 @@ class PositionRecord:
     exchange: str = "SMART"
     marked_at: datetime | None = None  # when ``market_price`` was the price (a fill's time, a quote's)
     quoted: bool = False  # the mark is a quote the window was given, newer than the stored one (services.position_marks)
+    # the broker said it does not list the symbol: no quote marks it, it keeps its stored mark (services.position_marks)
+    unlisted: bool = False
 
     @property
     def unrealized_pnl(self) -> Decimal | None:

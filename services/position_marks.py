@@ -36,15 +36,29 @@ def newest_mark(position: PositionRecord, price: Decimal, seen_at: datetime) -> 
     return replace(position, market_price=price, marked_at=seen_at, quoted=True)
 
 
+NOT_LISTED = "not listed"
+
+
+def symbol_said(position: PositionRecord) -> str:
+    """The position's symbol as its row shows it: a holding the broker does not list says so
+    there, in view (its P&L is at its stored mark, not the market's: a tooltip alone went unseen)."""
+    return f"{position.symbol} ({NOT_LISTED})" if position.unlisted else position.symbol
+
+
 def mark_said(position: PositionRecord) -> str | None:
     """Where the position's market price comes from and when it was the price, in a tooltip's
-    words; None without a mark."""
+    words (a holding the broker does not list: why no quote marks it, first); None without a
+    mark (and listed)."""
     if position.market_price is None:
-        return None
-    if position.marked_at is None:
-        return "stored mark (time not stored)"
-    when = f"{position.marked_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-    return f"quote seen {when}" if position.quoted else f"stored mark of {when} (the last fill or a quote)"
+        stored = None if not position.unlisted else "no mark"
+    elif position.marked_at is None:
+        stored = "stored mark (time not stored)"
+    else:
+        when = f"{position.marked_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        stored = f"quote seen {when}" if position.quoted else f"stored mark of {when} (the last fill or a quote)"
+    if position.unlisted:
+        return f"not marked: the broker does not list {position.symbol}, so no quote values it; {stored}"
+    return stored
 
 
 class PositionMarks:
@@ -64,7 +78,7 @@ class PositionMarks:
         not an error of every pass (said once in the log)."""
         for _attempt in range(2):
             try:
-                return await provider.market_prices(symbols)
+                prices = await provider.market_prices(symbols)
             except UnknownContract as exc:
                 unknown = set(exc.keys)
                 if unknown - self.unlisted:
@@ -74,11 +88,20 @@ class PositionMarks:
                 if not rest or len(rest) == len(symbols):
                     return {}
                 symbols = rest
+            else:
+                self.unlisted -= set(symbols)  # listed again (another gateway, a listing back): marked as any
+                return prices
         return {}
 
     def apply(self, positions: Iterable[PositionRecord]) -> list[PositionRecord]:
-        """The positions, each valued at the newer of its stored mark and its symbol's last quote."""
-        return [p if p.symbol not in self._marks else newest_mark(p, *self._marks[p.symbol]) for p in positions]
+        """The positions, each valued at the newer of its stored mark and its symbol's last quote;
+        one the broker does not list says so (``unlisted``: its row tells the trader)."""
+        return [self._listed_or_not(p if p.symbol not in self._marks else newest_mark(p, *self._marks[p.symbol]))
+                for p in positions]
+
+    def _listed_or_not(self, position: PositionRecord) -> PositionRecord:
+        unlisted = position.symbol in self.unlisted
+        return position if position.unlisted == unlisted else replace(position, unlisted=unlisted)
 
     async def refresh(self, provider, positions: Iterable[PositionRecord]) -> list[PositionRecord]:
         """Ask the broker for the held symbols' prices; returns the held positions, marked."""

@@ -54,6 +54,13 @@ def _fills_noted(window) -> int:
     return total
 
 
+def _position_rows(w) -> list[str]:
+    """The positions tree's line texts (Book / symbol), every group's."""
+    tree = w.positions_view.tree
+    return [tree.topLevelItem(i).child(c).text(0) for i in range(tree.topLevelItemCount())
+            for c in range(tree.topLevelItem(i).childCount())]
+
+
 @pytest.mark.slow  # one of the longest of the quick subset (3-10 s): left out of --quick
 def test_the_window_follows_what_another_process_writes_and_hands_its_own_rows_once(qloop, open_console, tmp_path,
                                                                                      monkeypatch, ib_log_guard):
@@ -89,6 +96,8 @@ def test_the_window_follows_what_another_process_writes_and_hands_its_own_rows_o
             await wait_until(lambda: w.orders_model.get(order_id) is not None and w.fills_model.get(fill_id) is not None
                              and any(p.symbol == "ZZOTHER" for p in w.positions_model.records()), 10,
                              "the other process's order, fill and position in the window")
+            # marked after its fill, it is left at its stored mark: its row says the broker does not list it
+            await wait_until(lambda: "ZZOTHER (not listed)" in _position_rows(w), 10, "the unlisted holding's row saying so")
             await wait_until(lambda: w.trading_state_badge.state == "HALTED"
                              and w.blotter_view.trading_state is TradingState.HALTED, 10, "the window to show HALTED")
             assert w.trading_state_action.isVisible()

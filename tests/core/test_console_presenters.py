@@ -195,6 +195,20 @@ def test_a_positions_market_price_says_where_it_comes_from_and_when():
     assert mark_said(replace(held, market_price=D(101), marked_at=at)) == "stored mark of 2026-12-01 15:00:11 UTC (the last fill or a quote)"
     assert mark_said(replace(held, market_price=D(102), marked_at=at, quoted=True)) == "quote seen 2026-12-01 15:00:11 UTC"
 
+
+def test_a_holding_the_broker_does_not_list_says_so_and_which_price_it_keeps():
+    """PositionMarks leaves a holding the broker does not list at its stored mark: its row says
+    so, not a price that reads as the market's."""
+    from services.position_marks import symbol_said
+
+    held = replace(_position("ZZOTHER", 10), unlisted=True)
+    at = T0.replace(second=11)
+    assert symbol_said(held) == "ZZOTHER (not listed)" and symbol_said(_position("AAPL", 10)) == "AAPL"
+    assert mark_said(held) == "not marked: the broker does not list ZZOTHER, so no quote values it; no mark"
+    assert mark_said(replace(held, market_price=D(101), marked_at=at)) == (
+        "not marked: the broker does not list ZZOTHER, so no quote values it; "
+        "stored mark of 2026-12-01 15:00:11 UTC (the last fill or a quote)")
+
 def test_equity_points_are_pnl_against_the_first_value():
     history = [(T0, D("1000")), (T0 + timedelta(minutes=1), D("1010")), (T0 + timedelta(minutes=2), D("990"))]
     assert [p[2] for p in equity_points(history)] == [D(0), D(10), D(-10)]

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from services.domain import PositionRecord
-from services.position_marks import PositionMarks
+from services.position_marks import PositionMarks, mark_said
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)]
 
@@ -28,7 +28,12 @@ async def test_a_holding_the_broker_does_not_list_leaves_the_others_marked(stack
     marked = await marks.refresh(stack.provider, [_held("AAPL"), _held("ZZOTHER"), _held("MSFT")])
 
     assert {p.symbol for p in marked if p.market_price is not None} == {"AAPL", "MSFT"}
-    assert next(p for p in marked if p.symbol == "ZZOTHER").market_price is None
+    unlisted = next(p for p in marked if p.symbol == "ZZOTHER")
+    assert unlisted.market_price is None
     assert marks.unlisted == {"ZZOTHER"}
+    # the window's row says why it has no market price (it was left unmarked in silence)
+    assert unlisted.unlisted and not any(p.unlisted for p in marked if p.symbol != "ZZOTHER")
+    assert "does not list ZZOTHER" in (mark_said(unlisted) or "")
+    assert marks.apply([_held("ZZOTHER")])[0].unlisted  # a later change set's record too
     again = await marks.refresh(stack.provider, [_held("ZZOTHER")])  # alone: nothing to ask, nothing raised
-    assert [p.market_price for p in again] == [None]
+    assert [(p.market_price, p.unlisted) for p in again] == [(None, True)]

@@ -452,3 +452,24 @@ def test_the_group_titles_are_whole_when_the_panel_has_room_beside_the_p_and_l(q
     viewport = view.tree.viewport().width()
     for column in (BOOK, QUANTITY, UNREALIZED, REALIZED):
         assert header.sectionViewportPosition(column) + header.sectionSize(column) <= viewport, TREE_COLUMNS[column]
+
+
+def test_a_holding_the_broker_does_not_list_says_so_on_its_row(qtbot):
+    """A holding the broker does not list keeps its stored mark (services.position_marks): it was
+    shown like the others, its P&L at that old price read as the market's. Its row says "not
+    listed" beside the symbol, and its tooltip why and which price it shows; the words are the
+    service's, and the others' rows say nothing of the kind."""
+    from services.position_marks import mark_said, symbol_said
+
+    stale = replace(_position(2, "ZZOTHER", 5, 40, 41), marked_at=NOW, unlisted=True)
+    view = _view(qtbot, [*RECORDS, stale, replace(stale, project_id=None)])
+    beta = next(view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())
+                if view.tree.topLevelItem(i).text(BOOK) == "beta")
+    row = next(beta.child(c) for c in range(beta.childCount()) if beta.child(c).text(BOOK).startswith("ZZOTHER"))
+    assert row.text(BOOK) == symbol_said(stale) == "ZZOTHER (not listed)"
+    assert row.toolTip(BOOK) == row.toolTip(MARKET) == mark_said(stale)
+    assert "does not list ZZOTHER" in row.toolTip(BOOK)
+    assert row.data(BOOK, Qt.ItemDataRole.UserRole + 1)[1].symbol == "ZZOTHER"  # what the menu trades
+    others = [beta.child(c) for c in range(beta.childCount()) if beta.child(c) is not row]
+    assert [child.text(BOOK) for child in others] == ["AAPL", "MSFT"]
+    assert all("not list" not in (child.toolTip(BOOK) + child.toolTip(MARKET)) for child in others)

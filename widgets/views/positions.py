@@ -37,7 +37,7 @@ from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
-from services.position_marks import mark_said
+from services.position_marks import mark_said, symbol_said
 
 from ..common import menu_key_opens_current_row
 from ..models.base import fmt_money, fmt_price, fmt_quantity
@@ -67,7 +67,7 @@ class _Row:
     texts: tuple[str, ...]
     unrealized: Decimal | None
     realized: Decimal | None
-    tooltip: str | None  # a book's: on every cell; a line's: its market price's source and time, on that cell
+    tooltip: str | None  # a book's: on every cell; a line's: its market price's source and time, on its symbol and that cell
     data: tuple[str | None, PositionRecord] | None
 
 
@@ -275,7 +275,7 @@ class PositionsView(QWidget):
             return known[1]
         unrealized = line.unrealized_pnl  # worked out from the mark at each ask: once
         row = _Row((line.account, line.symbol),
-                   (line.symbol, fmt_quantity(line.quantity), fmt_money(unrealized), fmt_money(line.realized_pnl),
+                   (symbol_said(line), fmt_quantity(line.quantity), fmt_money(unrealized), fmt_money(line.realized_pnl),
                     fmt_price(line.market_price), fmt_price(line.average_cost), line.account),
                    unrealized, line.realized_pnl, mark_said(line), (owner, line))
         made[key] = (line, row)
@@ -299,7 +299,7 @@ class PositionsView(QWidget):
                 for column in FIGURES:
                     child.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self._colour(child, line)
-                child.setToolTip(MARKET, line.tooltip or "")
+                self._set_line_tooltip(child, line.tooltip)
                 child.setData(BOOK, Qt.ItemDataRole.UserRole + 1, line.data)
                 item.addChild(child)
                 children.append((child, line))
@@ -323,7 +323,7 @@ class PositionsView(QWidget):
                 self._set_changed(child, line, old)
                 changed.append(line)
                 if line.tooltip != old.tooltip:
-                    child.setToolTip(MARKET, line.tooltip or "")
+                    self._set_line_tooltip(child, line.tooltip)
                 if line.data != old.data:
                     child.setData(BOOK, Qt.ItemDataRole.UserRole + 1, line.data)
             shown.append((item, group, [(child, line) for (child, _), line in zip(children, lines, strict=True)]))
@@ -334,6 +334,12 @@ class PositionsView(QWidget):
     def _set_tooltip(item: QTreeWidgetItem, tooltip: str | None) -> None:
         # on every cell of a group's row: a "mixed" sum or a converted one is explained where it shows
         for column in range(len(TREE_COLUMNS)):
+            item.setToolTip(column, tooltip or "")
+
+    @staticmethod
+    def _set_line_tooltip(item: QTreeWidgetItem, tooltip: str | None) -> None:
+        # on the symbol too: a holding the broker does not list says so there ("(not listed)")
+        for column in (BOOK, MARKET):
             item.setToolTip(column, tooltip or "")
 
     def _set_changed(self, item: QTreeWidgetItem, row: _Row, old: _Row) -> None:
