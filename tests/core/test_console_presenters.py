@@ -185,6 +185,28 @@ async def test_marks_only_held_symbols_capped_and_keeps_the_last_price():
     assert await marks.refresh(provider, [_position("MSFT", 0)]) == []
 
 
+async def test_a_holding_listed_again_is_marked_and_no_longer_said_unlisted():
+    """A symbol the broker did not list (a gateway that did not know it) and answers for later
+    (another gateway, a listing back) is marked as any other, its row no longer "not listed"."""
+    from services.execution.errors import UnknownContract
+
+    class Gateway(_Provider):
+        knows_zz = False
+
+        async def market_prices(self, symbols):
+            if "ZZ" in symbols and not self.knows_zz:
+                raise UnknownContract("no listing of ZZ", ("ZZ",))
+            return await super().market_prices(symbols)
+
+    marks, gateway = PositionMarks(), Gateway({"ZZ": D("7"), "AAPL": D("12")})
+    held = [_position("ZZ", 5), _position("AAPL", 3)]
+    assert [(p.symbol, p.unlisted) for p in await marks.refresh(gateway, held)] == [("ZZ", True), ("AAPL", False)]
+    gateway.knows_zz = True
+    marked = await marks.refresh(gateway, held)
+    assert [(p.symbol, p.unlisted, p.market_price) for p in marked] == [("ZZ", False, D("7")), ("AAPL", False, D("12"))]
+    assert marks.unlisted == set()
+
+
 
 def test_a_positions_market_price_says_where_it_comes_from_and_when():
     """The positions tree's Market cell's tooltip: the stored mark (the last fill's, or the
