@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 
 from PySide6.QtCore import Qt
@@ -497,6 +498,40 @@ def test_the_account_panel_scrolls_its_figures_in_a_short_panel_instead_of_squee
     assert all(v.height() >= v.sizeHint().height() for v in values)
     assert all(a.geometry().bottom() < b.geometry().top() for a, b in pairwise(values))
     assert view.scroll_area.verticalScrollBar().maximum() > 0
+
+
+def test_import_problems_leave_the_project_tree_its_height_and_read_whole_beside_it(qtbot):
+    """Walked under Xvfb at 1366x768 (the Snapshots tab about 1360 x 235): the problems of a bad
+    file were listed under the project tree, in its column, and squeezed it to two rows while
+    each problem wrapped over two lines of a 300 px list. They are listed over the items, the
+    panel's wide part, one line each, and the trader can put them away."""
+    from PySide6.QtWidgets import QApplication
+
+    view = shown(qtbot, SnapshotsView(SnapshotItemsModel()), (1360, 235))
+    projects = [SimpleNamespace(id=1, name="Demo momentum")]
+    snapshots = [SimpleNamespace(id=n, project_id=1, source_name=f"momentum_2026-11-2{n}.csv", item_count=10,
+                                 created_at=T0 + timedelta(days=n)) for n in (0, 1)]
+    view.set_projects(projects, snapshots)
+    QApplication.processEvents()
+    tree_height, items_height = view.tree.height(), view.items_table.height()
+    sample = Path(__file__).resolve().parents[2] / "resources" / "samples" / "malformed_example.csv"
+    bad = parse_snapshot_text(sample.read_text(), "csv", source_name="bad.csv")
+    assert len(bad.errors) == 6
+    view.show_import_errors("bad.csv", bad.errors)
+    QApplication.processEvents()
+    assert view.tree.height() == tree_height  # the projects and their snapshots keep their rows
+    listed = view.errors_list
+    assert listed.isVisible() and view.errors_label.isVisible()
+    line = listed.fontMetrics().lineSpacing()
+    for row in range(listed.count()):  # each problem whole, on one line
+        rect = listed.visualItemRect(listed.item(row))
+        assert rect.right() <= listed.viewport().width() and rect.height() < 2 * line, listed.item(row).text()
+    assert listed.viewport().height() >= 3 * line  # several problems in view at once, the rest a scroll away
+    assert view.items_table.isVisible() and view.items_table.height() >= 3 * line  # the items still in view
+    view.dismiss_errors_button.click()
+    QApplication.processEvents()
+    assert not listed.isVisible() and not view.errors_label.isVisible() and listed.count() == 0
+    assert (view.tree.height(), view.items_table.height()) == (tree_height, items_height)
 
 
 def test_the_snapshots_panel_stacks_its_list_over_the_items_when_narrow(qtbot):

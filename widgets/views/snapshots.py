@@ -76,9 +76,10 @@ class SnapshotsView(QWidget):
         self.import_button.setToolTip("Import a snapshot file (Ctrl+I)")
         self.errors_label = QLabel()
         self.errors_label.setObjectName("errorLabel")
+        self.dismiss_errors_button = QPushButton("Dismiss")
+        self.dismiss_errors_button.setToolTip("Put the problems away (the file was not imported)")
         self.errors_list = QListWidget()
         self.errors_list.setObjectName("importErrors")
-        self.errors_list.setVisible(False)
         # a problem is read whole in a narrow panel: "weight '0.2o' is not a finite…" told nothing
         self.errors_list.setWordWrap(True)
         self.errors_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -97,17 +98,32 @@ class SnapshotsView(QWidget):
         buttons.addStretch(1)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.tree)
-        left_layout.addWidget(self.errors_label)
-        left_layout.addWidget(self.errors_list)
+        # A file's problems are listed over the items, the panel's wide part: under the tree, in
+        # its column, they squeezed it to two rows (the Snapshots tab at 1366x768 is about 235 px
+        # tall) and each problem wrapped over two lines.
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.errors_bar = QWidget()
+        errors_bar = QHBoxLayout(self.errors_bar)
+        errors_bar.setContentsMargins(0, 0, 0, 0)
+        errors_bar.addWidget(self.errors_label, 1)
+        errors_bar.addWidget(self.dismiss_errors_button)
+        right_layout.addWidget(self.errors_bar)
+        right_layout.addWidget(self.errors_list)
+        right_layout.addWidget(self.items_table, 1)
+        self.errors_bar.setVisible(False)
+        self.errors_list.setVisible(False)
         self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.items_table)
+        splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)  # neither part is ever squeezed out of sight
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
         self.import_button.clicked.connect(self.choose_import_file)
+        self.dismiss_errors_button.clicked.connect(self.clear_import_errors)
         self.tree.currentItemChanged.connect(self._on_current_item_changed)
         # Window-wide: the main window's menu binds the key (see add_action).
         self.import_action = add_action(self, "Import snapshot…", self.choose_import_file, "Ctrl+I", install=False)
@@ -119,6 +135,9 @@ class SnapshotsView(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        if self.errors_list.count():
+            # a narrower panel wraps a problem over more lines: measured once the list has its new width
+            QTimer.singleShot(0, self, self._fit_errors_list)
         want = Qt.Orientation.Vertical if self.width() < self.STACKED_BELOW else Qt.Orientation.Horizontal
         if self.splitter.orientation() != want:
             self.splitter.setOrientation(want)
@@ -189,11 +208,22 @@ class SnapshotsView(QWidget):
             item.setToolTip(text)
             self.errors_list.addItem(item)
         self.errors_label.setText(f"{source}: {counted(len(problems), 'problem')}, nothing imported")
+        self.errors_bar.setVisible(True)
         self.errors_list.setVisible(bool(problems))
+        self._fit_errors_list()
+
+    # Problems in view at once: the items keep the rest of a short panel (more are a scroll away).
+    PROBLEMS_IN_VIEW = 4
+
+    def _fit_errors_list(self) -> None:
+        listed = self.errors_list
+        rows = [listed.sizeHintForRow(row) for row in range(min(listed.count(), self.PROBLEMS_IN_VIEW))]
+        listed.setMaximumHeight(sum(rows) + 2 * listed.frameWidth())
 
     def clear_import_errors(self) -> None:
         self.errors_list.clear()
         self.errors_label.setText("")
+        self.errors_bar.setVisible(False)
         self.errors_list.setVisible(False)
 
     # -- intents ----------------------------------------------------------------------------
