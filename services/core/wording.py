@@ -5,7 +5,7 @@ same one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 
@@ -33,6 +33,20 @@ def grouped(value: Decimal | None, places: int | None = None) -> str:
         exponent = value.normalize().as_tuple().exponent
         places = max(0, -exponent) if isinstance(exponent, int) else 0
     return f"{value:,.{places}f}"
+
+
+def shared_places(values: Iterable[Decimal | None], most: int = 6) -> int:
+    """The decimal places that show each of ``values`` (None and NaN skipped) to its last
+    significant digit, at most ``most``: a column of them shown to that many lines up its
+    decimal points ("2.28", "1.80", not "2.28", "1.8")."""
+    places = 0
+    for value in values:
+        if value is None:
+            continue
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int):
+            places = max(places, -exponent)
+    return min(places, most)
 
 
 def money(value: Decimal | None) -> str:

@@ -7,7 +7,7 @@ import tokenize
 from decimal import Decimal
 from pathlib import Path
 
-from services.core.wording import counted, working_note
+from services.core.wording import counted, shared_places, working_note
 
 ROOT = Path(__file__).resolve().parents[2]
 BRACKETED_PLURAL = re.compile(r"[a-z]\(s\)")
@@ -41,3 +41,14 @@ def test_no_message_of_the_console_writes_a_plural_in_brackets():
     found = [where for folder in ("app", "widgets", "services") for path in sorted((ROOT / folder).rglob("*.py"))
              for where in _messages_with_a_bracketed_plural(path)]
     assert not found, found
+
+
+def test_a_column_of_numbers_shares_the_places_of_its_most_precise_one():
+    """A snapshot's scores read 2.28, 1.8, 1.3 (each to its own significant digits): a ragged
+    column whose decimal points did not line up. One count of places for all, up to a cap."""
+    assert shared_places([Decimal("2.28"), Decimal("1.8"), Decimal("1.30"), None, Decimal("3")]) == 2
+    assert shared_places([Decimal("2"), Decimal("10")]) == 0
+    assert shared_places([]) == 0 and shared_places([None]) == 0
+    assert shared_places([Decimal("0.123456789"), Decimal("1")]) == 6  # a z-score's noise is cut at the cap
+    assert shared_places([Decimal("1E+2"), Decimal("0.5")]) == 1
+    assert shared_places([Decimal("NaN"), Decimal("0.25")]) == 2

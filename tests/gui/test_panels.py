@@ -534,6 +534,27 @@ def test_import_problems_leave_the_project_tree_its_height_and_read_whole_beside
     assert (view.tree.height(), view.items_table.height()) == (tree_height, items_height)
 
 
+def test_a_snapshots_scores_are_shown_to_the_same_places(qtbot):
+    """Walked under Xvfb: the demo snapshot's Score column read 2.28, 2.01, 1.93, 1.8, ..., 1.3:
+    each score to its own digits, a ragged column. Every score of a snapshot is shown to the
+    places of its most precise one; another snapshot, to its own."""
+    model = SnapshotItemsModel()
+
+    def items(*scores):
+        return [SimpleNamespace(symbol=f"S{n}", weight=Decimal("0.1"), rank=n, score=None if v is None else Decimal(v),
+                                price=None, sec_type="STK", exchange="SMART", currency="USD")
+                for n, v in enumerate(scores, start=1)]
+
+    def texts():
+        return [model.data(model.index(row, SnapshotItemsModel.SCORE)) for row in range(model.rowCount())]
+
+    model.reset(items("2.28", "1.8", "1.3", None, "12"))
+    assert texts() == ["2.28", "1.80", "1.30", "", "12.00"]
+    model.reset(items("0.5", "1"))
+    assert texts() == ["0.5", "1.0"]
+    assert model.format_row(model.record_at(1))[SnapshotItemsModel.SCORE] == "1.0"  # what the table paints
+
+
 def test_the_snapshots_panel_stacks_its_list_over_the_items_when_narrow(qtbot):
     """A large screen's default layout gives the panel a narrow left column (about 240 px): the
     snapshots above their items, each as wide as the panel; a laptop's tab (full width): side by side."""

@@ -267,6 +267,15 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         #: (format, value, alignment, foreground, background) per column, for RecordTableView.
         self._paint_columns = tuple((c.fmt, c.value, int(c.align), c.foreground, c.background) for c in self.columns)
 
+    def set_column_format(self, column: int, fmt: Callable[[Any], str]) -> None:
+        """Show ``column`` with ``fmt`` from now on (a format that depends on every row, such as
+        the places a column of numbers shares: set before the rows it is for are shown)."""
+        self._fmt[column] = fmt
+        painted = list(self._paint_columns)
+        _old, value, align, foreground, background = painted[column]
+        painted[column] = (fmt, value, align, foreground, background)
+        self._paint_columns = tuple(painted)
+
     # -- to override -----------------------------------------------------------------------
 
     @staticmethod

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
-from services.core.wording import percent
+from services.core.wording import percent, shared_places
 
 from .base import RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_price
 
@@ -28,6 +28,14 @@ class SnapshotItemsModel(CoalescingTableModel[Any]):
         Column("Exchange", _get("exchange")),
         Column("Currency", _get("currency")),
     )
+
+    def reset(self, records: Iterable[Any] = ()) -> None:
+        """A snapshot's items, shown whole: its scores to the places of its most precise one, so
+        that the column lines up (each to its own digits read 2.28, 1.8, 1.3)."""
+        records = list(records)
+        places = shared_places(getattr(item, "score", None) for item in records)
+        self.set_column_format(self.SCORE, lambda score: fmt_decimal(score, places))
+        super().reset(records)
 
     @staticmethod
     def key(record: Any) -> Hashable:
