@@ -18,6 +18,30 @@ def equity_points(history: Iterable[tuple[datetime, Decimal]]) -> list[tuple[dat
     return [(time, value, value - start) for time, value in history]
 
 
+Point = tuple[datetime, Decimal]
+
+
+def pnl_sides(points: Iterable[Point]) -> tuple[list[Point], list[Point]]:
+    """A P&L line as its gain side and its loss side (each point's P&L, or zero on the other
+    side), so a chart can give each its colour: filled in one colour, a loss read as a gain.
+    Between two samples of opposite signs both sides meet zero where the line crosses it (by
+    linear interpolation in time), so that neither side's edge cuts across the other's."""
+    gains: list[Point] = []
+    losses: list[Point] = []
+    previous: Point | None = None
+    zero = Decimal(0)
+    for time, pnl in points:
+        if previous is not None and previous[1] * pnl < 0:
+            before_time, before = previous
+            crossing = before_time + (time - before_time) * float(before / (before - pnl))
+            gains.append((crossing, zero))
+            losses.append((crossing, zero))
+        gains.append((time, max(pnl, zero)))
+        losses.append((time, min(pnl, zero)))
+        previous = (time, pnl)
+    return gains, losses
+
+
 @dataclass(frozen=True, slots=True)
 class RunChart:
     points: tuple[tuple[datetime, Decimal], ...]  # cumulative filled notional

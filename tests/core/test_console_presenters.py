@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from types import SimpleNamespace
 
-from services.console_charts import equity_points, run_chart
+from services.console_charts import equity_points, pnl_sides, run_chart
 from services.console_settings import change_from_dialog, dialog_values, with_theme
 from services.domain import PositionRecord, Side, TradeMode
 from services.execution.runs.records import ExecuteResult
@@ -230,6 +230,19 @@ def test_a_holding_the_broker_does_not_list_says_so_and_which_price_it_keeps():
     assert mark_said(replace(held, market_price=D(101), marked_at=at)) == (
         "not marked: the broker does not list ZZOTHER, so no quote values it; "
         "stored mark of 2026-12-01 15:00:11 UTC (the last fill or a quote)")
+
+def test_the_pnl_line_is_split_at_zero_where_it_crosses():
+    """The Equity & P&L chart filled the P&L green whatever its sign: a loss read as a gain. Its
+    gain side and its loss side, each meeting zero where the P&L crossed it between samples."""
+    t = [T0 + timedelta(seconds=10 * n) for n in range(4)]
+    gains, losses = pnl_sides([(t[0], D(0)), (t[1], D(10)), (t[2], D(-30)), (t[3], D(-5))])
+    crossing = t[1] + timedelta(seconds=2.5)  # 10 down to -30 in 10 s: zero a quarter of the way
+    assert gains == [(t[0], D(0)), (t[1], D(10)), (crossing, D(0)), (t[2], D(0)), (t[3], D(0))]
+    assert losses == [(t[0], D(0)), (t[1], D(0)), (crossing, D(0)), (t[2], D(-30)), (t[3], D(-5))]
+    assert pnl_sides([]) == ([], [])
+    assert pnl_sides([(t[0], D(-1)), (t[1], D(0)), (t[2], D(2))]) == (
+        [(t[0], D(0)), (t[1], D(0)), (t[2], D(2))], [(t[0], D(-1)), (t[1], D(0)), (t[2], D(0))])
+
 
 def test_equity_points_are_pnl_against_the_first_value():
     history = [(T0, D("1000")), (T0 + timedelta(minutes=1), D("1010")), (T0 + timedelta(minutes=2), D("990"))]

@@ -246,6 +246,27 @@ def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
     assert high - low < 2000  # the P&L's range, not the equity's
 
 
+def test_a_loss_on_the_equity_chart_is_filled_red_not_green(qtbot):
+    """Walked under Xvfb after the demo's run: a P&L of -33 was filled green, the colour every
+    panel gives a gain. The part below zero is the loss colour, the part above the gain colour."""
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.models.positions import GAIN, LOSS
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    t0 = datetime(2026, 12, 6, 3, 23, 38, tzinfo=UTC)
+    charts.set_equity([(t0, Decimal(1000000), Decimal(0)), (t0 + timedelta(seconds=30), Decimal(999967), Decimal(-33))])
+    gain, loss = charts.pnl_curve, charts.pnl_loss_curve
+    assert max(gain.getData()[1]) == 0.0  # nothing drawn on the gain side
+    assert list(loss.getData()[1]) == [0.0, -33.0]
+    assert loss.getViewBox() is charts.pnl_view
+    for curve, colour in ((gain, GAIN), (loss, LOSS)):
+        assert curve.opts["fillBrush"].color().rgb() == colour.rgb() and curve.opts["fillLevel"] == 0
+        assert curve.opts["pen"] is None  # no gain-coloured line along zero over a loss
+
+
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
 def test_chart_legends_are_readable_in_the_light_theme(qtbot):
     import pyqtgraph as pg

@@ -10,11 +10,13 @@ from decimal import Decimal
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontMetricsF
+from PySide6.QtGui import QColor, QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
+from services.console_charts import pnl_sides
 from services.core.wording import counted
 
+from ..models.positions import GAIN, LOSS
 from ..plots import title_when_tall
 from ..theme import follow_theme
 
@@ -115,6 +117,15 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     return title_when_tall(plot)
 
 
+def _pnl_side(colour: QColor) -> pg.PlotDataItem:
+    """One side of the P&L (gain or loss): filled down to zero in ``colour``. No line: the equity's
+    draws the same shape, and each side's line ran along zero while the P&L was on the other side
+    (a green line over a loss)."""
+    fill = QColor(colour)
+    fill.setAlpha(70)
+    return pg.PlotDataItem([], [], pen=None, fillLevel=0, brush=pg.mkBrush(fill))
+
+
 #: What the run-progress chart says before it has a run to show (no fills and no target): its
 #: empty plot showed pyqtgraph's default 0.2-0.8 "notional" axis, amounts of no run at all.
 NO_RUN = "No run yet: a run's filled notional and its target show here once a plan is executed"
@@ -171,15 +182,19 @@ class ChartsView(QWidget):
         item.scene().addItem(self.pnl_view)
         item.getAxis("right").linkToView(self.pnl_view)
         self.pnl_view.setXLink(item)
-        # filled down to zero: the P&L is the equity's own shape, so a bare line would hide under it
-        self.pnl_curve = pg.PlotDataItem([], [], name="P&L", pen=pg.mkPen("#2e9d55", width=2),
-                                         fillLevel=0, brush=pg.mkBrush(46, 157, 85, 60))
+        # filled down to zero: the P&L is the equity's own shape, so a bare line would hide under it;
+        # its gain side and its loss side in the colours every panel gives them (all green, a loss
+        # read as a gain)
+        self.pnl_curve = _pnl_side(GAIN)
+        self.pnl_loss_curve = _pnl_side(LOSS)
         self.pnl_view.addItem(self.pnl_curve)
+        self.pnl_view.addItem(self.pnl_loss_curve)
         self.pnl_view.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen("#888888", width=1,
                                                                             style=Qt.PenStyle.DotLine)))
         legend = item.legend
         if legend is not None:
-            legend.addItem(self.pnl_curve, "P&L")
+            legend.addItem(self.pnl_curve, "P&L gain")
+            legend.addItem(self.pnl_loss_curve, "P&L loss")
         item.vb.sigResized.connect(self._sync_pnl_view)
         self.tabs.addTab(self.progress_plot, "Run progress")
         self.tabs.addTab(self.prices_plot, "Fill prices")
@@ -303,5 +318,7 @@ class ChartsView(QWidget):
         """(time, equity, P&L) samples."""
         points = list(points)
         self.equity_curve.setData(_xs(points), _ys(points, 1))
-        self.pnl_curve.setData(_xs(points), _ys(points, 2))
+        gains, losses = pnl_sides((time, pnl) for time, _equity, pnl in points)
+        self.pnl_curve.setData(_xs(gains), _ys(gains))
+        self.pnl_loss_curve.setData(_xs(losses), _ys(losses))
         _show_times(self.equity_plot, _xs(points))
