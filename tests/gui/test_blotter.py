@@ -405,6 +405,33 @@ def test_replace_validation_is_the_order_actions_rule():
     assert validate_replace(done, "20", "10")[2] == "The order is FILLED: nothing to replace."
 
 
+def test_the_replace_button_stays_where_it_was_while_the_trader_types(qtbot):
+    """Walked under Xvfb: typing a new limit put "Replace sends: BUY 10 AAPL LMT 226.50 in all
+    (...)" under the fields on one line, the dialog grew 210 px wider and Replace moved right
+    from under the pointer (a click where it had been hit nothing). The dialog is wide enough
+    for that sentence from the start, and a longer one wraps: Replace stays where it was."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from tests.gui.showing import shown
+
+    dialog = shown(qtbot, ReplaceDialog(order(1, symbol="AAPL", quantity="10", limit="225")))
+    where, width = dialog.ok_button.mapTo(dialog, QPoint(0, 0)), dialog.width()
+    for edit, text in ((dialog.limit_edit, "226.5"), (dialog.quantity_edit, "1,000,000"), (dialog.limit_edit, "abc")):
+        edit.selectAll()
+        QTest.keyClicks(edit, text)
+        QApplication.processEvents()
+        assert (dialog.ok_button.mapTo(dialog, QPoint(0, 0)).x(), dialog.width()) == (where.x(), width), text
+        for label in (dialog.hint_label, dialog.error_label):  # what it says is read whole
+            if label.isVisible():
+                assert label.geometry().right() <= dialog.width() and label.height() >= label.heightForWidth(label.width())
+    assert dialog.error_label.text() == "Limit must be a number."
+    dialog.limit_edit.setText("226.5")
+    QApplication.processEvents()
+    assert dialog.hint_label.text().startswith("Replace sends: BUY 1,000,000 AAPL LMT 226.50 in all")
+
+
 def test_replace_dialog_enables_ok_only_when_valid(qtbot):
     dialog = ReplaceDialog(order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="40"))
     qtbot.addWidget(dialog)

@@ -73,6 +73,13 @@ class ReplaceDialog(QDialog):
         self.error_label = QLabel()
         self.error_label.setObjectName("errorLabel")
         self.hint_label = QLabel()  # neutral: nothing is wrong before the trader changed something
+        # Walked under Xvfb: unwrapped, the dialog grew as wide as "Replace sends: ..." once a new
+        # limit was typed, and Replace moved from under the pointer. Wide enough from the start for
+        # what Replace would send at the order's own figures; a longer text (a bigger quantity) wraps.
+        for label in (self.hint_label, self.error_label):
+            label.setWordWrap(True)
+        self.hint_label.setMinimumWidth(self.hint_label.fontMetrics().horizontalAdvance(
+            describe_replacement(order, order.quantity, order.limit_price)) + 2)
         form = QFormLayout()
         self.order_label = QLabel(describe_order(order))
         self.client_id_label = QLabel(order.client_order_id)
