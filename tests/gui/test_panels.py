@@ -688,6 +688,32 @@ def test_a_later_snapshots_long_symbol_is_shown_whole(qtbot):
     assert shown("KO") == widened  # a short one again: the column keeps its width (no jumping)
 
 
+def test_the_backtest_charts_say_their_amounts_as_the_metrics_do(qtbot):
+    """Walked under Xvfb: the Drawdown chart of a -0.42% drawdown read "% (x0.001)" with ticks 0
+    to -400 (pyqtgraph's SI prefix on a percent), and the Equity chart 100000, 101000 ungrouped.
+    Their axes say the amounts themselves: -0.40 (%), 101,000 (USD), as the Charts panel's."""
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.views.backtest import BacktestView
+
+    view = shown(qtbot, BacktestView(), (1360, 300))
+    days = [f"2026-11-{d}" for d in range(20, 28)]
+    equity = [100000, 100250, 100500, 100420, 100080, 99990, 100600, 101200]
+    peak = [max(equity[: i + 1]) for i in range(len(equity))]
+    summary = {"final_equity": "101200", "total_return": 0.012, "cagr": 0.37, "volatility": 0.04, "sharpe": 7.2,
+               "max_drawdown": -0.0051, "turnover": 1.3, "commissions": "20", "orders": 22, "fills": 22, "risk_blocked": []}
+    project = {**summary, "equity": list(zip(days, equity, strict=True)),
+               "drawdown": [(d, e / p - 1) for d, e, p in zip(days, equity, peak, strict=True)], "rebalances": []}
+    view.show_results({"Demo momentum": project}, None)
+    view.results_tabs.setCurrentWidget(view.drawdown_plot)
+    QApplication.processEvents()
+    for plot, unit in ((view.drawdown_plot, "%"), (view.equity_plot, "USD")):
+        label = plot.getAxis("left").labelString()  # "<span style=...>% (x0.001)</span>" before
+        assert f">{unit} </span>" in label and "(x" not in label, label
+    assert view.drawdown_plot.getAxis("left").tickStrings([-0.4, -0.2, 0.0], 1, 0.2) == ["-0.40", "-0.20", "0.00"]
+    assert view.equity_plot.getAxis("left").tickStrings([100000.0, 101000.0], 1, 1000) == ["100,000", "101,000"]
+
+
 def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chosen(qtbot):
     """Walked under Xvfb: after a restart the Backtest panel's past list held backtest 1 but,
     none chosen, said "no backtest yet"."""

@@ -39,6 +39,7 @@ from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts
 
 from ..plots import title_when_tall
+from .charts import AmountAxis
 
 NO_PAST = "no backtest yet"
 COLOURS = ("#4f8fd6", "#2e9d55", "#d08a1c", "#b05cc7", "#d6504f", "#3bb3b3", "#8c8c8c")
@@ -49,9 +50,13 @@ def _x(day: str) -> float:
 
 
 def _plot(title: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0)})
+    # the amounts themselves, as the Charts panel says them: pyqtgraph's own axis put a -0.42%
+    # drawdown at "-400" under "% (x0.001)" and the equity at an ungrouped 101000
+    plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0),
+                                    "left": AmountAxis("left")})
     plot.setTitle(title)
     plot.setLabel("left", left)
+    plot.getAxis("left").enableAutoSIPrefix(False)
     plot.showGrid(x=True, y=True, alpha=0.25)
     plot.addLegend(offset=(10, 10))
     return title_when_tall(plot)
