@@ -738,10 +738,14 @@ def test_an_import_problem_is_read_whole_in_the_narrow_snapshots_panel(qtbot):
     view = shown(qtbot, SnapshotsView(SnapshotItemsModel()))
     view.resize(240, 400)
     problem = SimpleNamespace(line=2, column="weight", message="weight '0.2o' is not a finite number")
-    view.show_import_errors("wt-bad.csv", [problem])
+    view.show_import_errors("momentum_2026-12-01.csv", [problem])
     listed = view.errors_list
     item = listed.item(0)
     text = "line 2, weight: weight '0.2o' is not a finite number"
     assert item.text() == item.toolTip() == text
     qtbot.waitUntil(lambda: listed.visualItemRect(item).height() >= 2 * listed.fontMetrics().lineSpacing())
     assert listed.visualItemRect(item).right() <= listed.viewport().width()
+    # the line naming the file and its count wraps too: it never makes the panel wider than its dock
+    label = view.errors_label
+    assert view.minimumSizeHint().width() <= 240 and view.width() == 240
+    assert label.geometry().right() <= view.width() and label.height() >= label.heightForWidth(label.width())

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -76,6 +77,11 @@ class SnapshotsView(QWidget):
         self.import_button.setToolTip("Import a snapshot file (Ctrl+I)")
         self.errors_label = QLabel()
         self.errors_label.setObjectName("errorLabel")
+        # wrapped, and a long file name cut rather than widening the panel (the tooltip has it
+        # whole): on one line it ("momentum_2026-12-01.csv: 6 problems, nothing imported") made the
+        # narrow panel (about 240 px on a large screen) 444 px wide, wider than its dock
+        self.errors_label.setWordWrap(True)
+        self.errors_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.dismiss_errors_button = QPushButton("Dismiss")
         self.dismiss_errors_button.setToolTip("Put the problems away (the file was not imported)")
         self.errors_list = QListWidget()
@@ -208,6 +214,7 @@ class SnapshotsView(QWidget):
             item.setToolTip(text)
             self.errors_list.addItem(item)
         self.errors_label.setText(f"{source}: {counted(len(problems), 'problem')}, nothing imported")
+        self.errors_label.setToolTip(self.errors_label.text())
         self.errors_bar.setVisible(True)
         self.errors_list.setVisible(bool(problems))
         self._fit_errors_list()
