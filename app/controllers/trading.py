@@ -16,6 +16,7 @@ from services.activity_log import Level
 from services.console_charts import run_chart
 from services.console_settings import risk_limit_rows
 from services.core.preview_form import run_inputs
+from services.core.wording import mode_word
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
 from services.execution.runs.resumed_inputs import FORM
 from services.monitor_queries import latest_run
@@ -175,7 +176,8 @@ class TradingController:
                                             currency=None if preview.subject is None else preview.subject.currency)
             if token is None:
                 return
-        elif not confirm(self.ctx.window, "Execute paper run", preview.confirm_question(stack.profile, stack.provider.account)):
+        elif not confirm(self.ctx.window, f"Execute {mode_word(str(stack.mode), stack.profile)} run",
+                         preview.confirm_question(stack.profile, stack.provider.account)):
             return
         self._preview_asked.ask()  # a preview still in flight must not replace the plan being sent
         self._run_busy("all", self.execute(run_id, token, confirmed_plan=plan.id), "Execute")

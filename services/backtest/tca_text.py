@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from services.core.wording import counted, grouped, money
+from services.core.wording import counted, grouped, mode_word, money
 from services.core.wording import price as price_text
 
 from .costs import FillAt
@@ -20,12 +20,6 @@ NOT_COMPARED = "TCA compares paper and live runs with the backtest"
 # "paper" beside the DEMO badge read as IB's paper account, whose fills are a market's.
 SIMULATED_FILLS = ("a demo run: sent to the built-in IB Gateway simulator, so its fills, and the "
                    "shortfall measured on them, are the simulator's, not a market's")
-
-
-def mode_word(mode: str, profile: str) -> str:
-    """A run's mode as a window of ``profile`` (its badge's word: demo, paper, live) says it: a
-    paper run of the demo is "demo", as the badge and the execute question say; the rest as stored."""
-    return "demo" if profile == "demo" and mode == "paper" else mode
 
 
 def run_heading(report: Mapping[str, Any], profile: str) -> tuple[str, str]:

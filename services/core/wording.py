@@ -49,6 +49,13 @@ def shared_places(values: Iterable[Decimal | None], most: int = 6) -> int:
     return min(places, most)
 
 
+def mode_word(mode: str, profile: str) -> str:
+    """A run's mode as a window of ``profile`` (its badge's word: demo, paper, live) says it: a
+    paper run of the demo went to the built-in simulator and is "demo", as the badge and the
+    execute question say ("paper" read as IB's paper account); the rest as stored."""
+    return "demo" if profile == "demo" and mode == "paper" else mode
+
+
 def money(value: Decimal | None) -> str:
     """An amount to the cent, grouped: every panel's and command's money (the data keeps it exact)."""
     return grouped(value, 2)

@@ -476,8 +476,10 @@ def test_the_paper_confirmation_names_the_project_and_snapshot_it_sends(qloop, o
     """It said "Send plan 1: 4 orders, gross notional ..., to the paper account ...": with
     several projects on one account, nothing told the trader whose snapshot was about to go."""
     asked: list[str] = []
+    titles: list[str] = []
 
-    def answer(_parent, _title, text, *args, **kwargs):
+    def answer(_parent, title, text, *args, **kwargs):
+        titles.append(title)
         asked.append(text)
         return False  # declined: nothing is sent
 
@@ -504,6 +506,8 @@ def test_the_paper_confirmation_names_the_project_and_snapshot_it_sends(qloop, o
                               f"to the {stack.profile} account {stack.provider.account}?\n\n"
                               f"Project: Value\nSnapshot: value_2026-11-21.csv\n"
                               f"Buys: 4 orders: about {plan.gross_notional:,.2f} USD")]
+            # titled in the DEMO badge's word, as its question: "Execute paper run" read as IB's paper account
+            assert stack.profile == "demo" and titles == ["Execute demo run"]
             assert console.sim.orders() == []
         finally:
             await console.close()

@@ -7,7 +7,7 @@ import tokenize
 from decimal import Decimal
 from pathlib import Path
 
-from services.core.wording import counted, shared_places, working_note
+from services.core.wording import counted, mode_word, shared_places, working_note
 
 ROOT = Path(__file__).resolve().parents[2]
 BRACKETED_PLURAL = re.compile(r"[a-z]\(s\)")
@@ -52,3 +52,11 @@ def test_a_column_of_numbers_shares_the_places_of_its_most_precise_one():
     assert shared_places([Decimal("0.123456789"), Decimal("1")]) == 6  # a z-score's noise is cut at the cap
     assert shared_places([Decimal("1E+2"), Decimal("0.5")]) == 1
     assert shared_places([Decimal("NaN"), Decimal("0.25")]) == 2
+
+
+def test_a_demo_windows_paper_run_is_said_demo_as_its_badge():
+    """The demo runs paper-mode runs against the built-in simulator: beside the DEMO badge "paper"
+    read as IB's paper account (the TCA tab, the execute confirmation's title)."""
+    assert mode_word("paper", "demo") == "demo"
+    assert [mode_word(mode, "paper") for mode in ("paper", "live", "backtest")] == ["paper", "live", "backtest"]
+    assert mode_word("backtest", "demo") == "backtest" and mode_word("live", "live") == "live"
