@@ -131,7 +131,13 @@ class RunProgress:
             elif self.run_id is not None:
                 self._pending.setdefault(fill.order_id, []).append(fill)
         snapshot = self._snapshot(now)
-        if self.run_id is not None and (not self._points or self._points[-1][1] != snapshot.filled_notional):
+        if self.run_id is not None and not self._points and snapshot.filled_notional:
+            # first seen with fills already (read back from the database: the monitor, a run not
+            # sent here): as they came, from zero at the first one's time. One point at the moment
+            # of reading drew nothing, the target alone, the run's time out of view.
+            self._points.extend(self._filled_over_time())
+            snapshot = self._snapshot(now)
+        elif self.run_id is not None and (not self._points or self._points[-1][1] != snapshot.filled_notional):
             self._points.append((now, snapshot.filled_notional))
             snapshot = self._snapshot(now)
         return snapshot
@@ -182,9 +188,31 @@ class RunProgress:
             current = self._orders.get(current.replaces_order_id) if current.replaces_order_id else None
         return None
 
+    def _filled_over_time(self) -> list[tuple[datetime, Decimal]]:
+        """The counted fills' filled notional, cumulated in their time order, from zero at the
+        first one's time (the progress of a run seen only once it had filled)."""
+        steps = self._tally().steps
+        return [(steps[0][0], ZERO), *steps] if steps else []
+
     def _snapshot(self, now: datetime) -> ProgressSnapshot:
+        tally = self._tally()
+        references = {p.symbol: p.reference_price for p in self.planned.values() if p.reference_price is not None}
+        slippage = {
+            symbol: SymbolSlippage(symbol, t[0], t[1] / t[0], references.get(symbol), shortfall_bps(t[2], t[3]))
+            for symbol, t in tally.per_symbol.items() if t[0]
+        }
+        working = sum(1 for o in self._orders.values() if o.id in tally.counted and o.status.is_working)
+        return ProgressSnapshot(
+            self.run_id, tally.filled, self.target_notional, working, tuple(self._points),
+            {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
+            shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded)
+
+    def _tally(self) -> _Tally:
+        """The followed plan's fills counted once each, in their time order (the one rule for the
+        progress, its history and the slippage)."""
         counted = self._counted_orders()
         filled = traded = ZERO
+        steps: list[tuple[datetime, Decimal]] = []
         per_symbol: dict[str, list[Decimal]] = {}  # symbol -> [quantity, quantity*price, signed cost, reference notional]
         fill_points: dict[str, list[tuple[datetime, Decimal]]] = {}
         run_cost = run_reference = ZERO
@@ -197,6 +225,7 @@ class RunProgress:
             traded += fill.quantity * fill.price * rate
             # an order the plan priced at nothing counts at its fill price (its notional is not in the target)
             filled += fill.quantity * (reference or fill.price) * rate
+            steps.append((fill.fill_time, filled))
             totals = per_symbol.setdefault(fill.symbol, [ZERO, ZERO, ZERO, ZERO])
             totals[0] += fill.quantity
             totals[1] += fill.quantity * fill.price
@@ -207,13 +236,18 @@ class RunProgress:
                 totals[3] += reference * fill.quantity
                 run_cost += cost * rate
                 run_reference += reference * fill.quantity * rate
-        references = {p.symbol: p.reference_price for p in self.planned.values() if p.reference_price is not None}
-        slippage = {
-            symbol: SymbolSlippage(symbol, t[0], t[1] / t[0], references.get(symbol), shortfall_bps(t[2], t[3]))
-            for symbol, t in per_symbol.items() if t[0]
-        }
-        working = sum(1 for o in self._orders.values() if o.id in counted and o.status.is_working)
-        return ProgressSnapshot(
-            self.run_id, filled, self.target_notional, working, tuple(self._points),
-            {s: tuple(p) for s, p in fill_points.items()}, references, slippage,
-            shortfall_bps(run_cost, run_reference), self.plan_id, self.status, traded)
+        return _Tally(counted, filled, traded, steps, per_symbol, fill_points, run_cost, run_reference)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the followed plan's fills add up to (RunProgress._tally)."""
+
+    counted: set[int]  # the plan's orders and their replacements, by id
+    filled: Decimal  # at the plan's reference prices
+    traded: Decimal  # at the fills' own prices
+    steps: list[tuple[datetime, Decimal]]  # (a fill's time, ``filled`` up to it), in time order
+    per_symbol: dict[str, list[Decimal]]  # symbol -> [quantity, quantity*price, signed cost, reference notional]
+    fill_points: dict[str, list[tuple[datetime, Decimal]]]
+    run_cost: Decimal
+    run_reference: Decimal

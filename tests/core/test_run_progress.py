@@ -76,7 +76,8 @@ def test_a_correction_replaces_its_earlier_revision_and_a_fill_counts_once():
     corrected = progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", superseded=True),
                                     _fill(2, 1, "e1.01.02", "AAPL", Side.BUY, 10, "100.9")], now=T0 + timedelta(seconds=1))
     assert corrected.traded_notional == D(1009) and corrected.slippage["AAPL"].bps == D(90)
-    assert [p for _, p in corrected.points] == [D(1000)]  # the same 10 shares filled: no progress made by the correction
+    # first seen with its fill: from zero at the fill's time; the correction makes no progress
+    assert [p for _, p in corrected.points] == [D(0), D(1000)]
     assert corrected.fill_points["AAPL"] == ((T0, D("100.9")),)
 
 
@@ -183,3 +184,26 @@ def test_an_older_state_of_an_order_read_late_does_not_replace_a_newer_one():
     late = progress.apply([submitted], [fill], now=T0 + timedelta(seconds=3))  # read before the fill
     assert late.working == 0 and late.settled
     assert progress.apply([replace(filled, updated_at=T0 + timedelta(seconds=2))], now=T0).working == 0  # the same state again
+
+
+def test_a_run_read_back_whole_shows_its_progress_as_its_fills_came_from_zero():
+    """Walked under Xvfb: the monitor opened after the demo's run (and a window following a run
+    it did not send) read the run's fills at once, so its progress was one point at the moment
+    of reading: nothing drawn, the target line alone on an axis of 96,734.60 to 96,735.40, the
+    run's time out of view. A run first seen with fills shows them as they came, from zero at
+    the first fill's time; what comes after is added as it is seen, as for a run followed live."""
+    progress = _progress()
+    orders = [_order(1, "A", "AAPL", Side.BUY, 30), _order(2, "M", "MSFT", Side.SELL, 10)]
+    fills = [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", seconds=1),
+             _fill(2, 1, "e2.01.01", "AAPL", Side.BUY, 20, "100.5", seconds=1),
+             _fill(3, 2, "e3.01.01", "MSFT", Side.SELL, 5, "398", seconds=3)]
+    later = T0 + timedelta(minutes=5)
+    snap = progress.apply(orders, fills, now=later)
+    t1, t3 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=3)
+    assert snap.points == ((t1, D(0)), (t1, D(1000)), (t1, D(3000)), (t3, D(5000)))
+    more = progress.apply([], [_fill(4, 2, "e4.01.01", "MSFT", Side.SELL, 5, "399", seconds=400)], now=later + timedelta(seconds=9))
+    assert more.points[-1] == (later + timedelta(seconds=9), D(7000)) and len(more.points) == 5
+
+    live = _progress()  # followed from its send: nothing filled yet, then its fills as they are seen
+    assert live.apply(orders, [], now=T0).points == ((T0, D(0)),)
+    assert live.apply([], fills, now=t3).points == ((T0, D(0)), (t3, D(5000)))
