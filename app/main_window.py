@@ -58,7 +58,13 @@ from widgets.views.status import ConnectionStatusBar, ElidingStatusBar, ModeBadg
 from widgets.views.tca import TcaView
 from widgets.views.watchlist import WatchlistView
 
-__all__ = ["LAYOUT_VERSION", "MainWindow"]
+__all__ = ["LAYOUT_VERSION", "MONITOR_HIDDEN", "MainWindow"]
+
+# The panels a monitor (no broker, a read-only database) does not show: those that only trade,
+# those that need a broker (the watchlist's quotes, the account's figures: "Not connected"
+# always), the backtest (it writes), and the decisions and TCA, which nothing feeds in a monitor
+# (shown, "Show run" and the run filter left them at "No run selected").
+MONITOR_HIDDEN = ("snapshots", "preview", "risk", "watchlist", "account", "backtest", "decisions")
 
 
 class MainWindow(QMainWindow):
@@ -213,7 +219,7 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(LAYOUT_VERSION)
         self.restore_layout()
         if monitor:  # a saved layout may show them
-            for name in ("snapshots", "preview", "risk"):
+            for name in MONITOR_HIDDEN:
                 self.docks[name].hide()
 
     # -- construction -----------------------------------------------------------------------
@@ -552,7 +558,7 @@ class MainWindow(QMainWindow):
             button.setEnabled(False)
             button.hide()
         self.blotter_view.read_only = True  # its context menu offers no Cancel / Replace
-        for name in ("snapshots", "preview", "risk"):
+        for name in MONITOR_HIDDEN:
             self.docks[name].hide()
             self.panel_actions[name].setVisible(False)
         if self.short:  # the one strip without the preview: the charts in front, not its last tab

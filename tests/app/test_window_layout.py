@@ -230,6 +230,28 @@ def test_on_a_laptop_the_blotter_shows_six_orders_on_one_toolbar_row_whatever_pa
     assert last_field.visibleRegion().boundingRect() == last_field.rect(), last_field.visibleRegion().boundingRect()
 
 
+def test_a_monitor_shows_no_panel_that_does_nothing_without_a_broker_or_writes(qtbot, qapp, tmp_path):
+    """Walked under Xvfb: a monitor showed the Backtest panel (Run backtest on, a click did
+    nothing: a monitor runs no backtest and may not write), the Decisions and TCA tabs ("Show
+    run" and the run filter left them at "No run selected": nothing feeds them in a monitor), the
+    Watchlist (a symbol typed and Enter: nothing, there is no broker) and the Account panel
+    ("Not connected", always). They are hidden and out of the View menu, as the trading panels;
+    a saved layout that shows them does not bring them back."""
+    from app.main_window import MONITOR_HIDDEN
+
+    assert {"decisions", "backtest", "watchlist", "account", "snapshots", "preview", "risk"} <= set(MONITOR_HIDDEN)
+    state = tmp_path / "ui-state.ini"
+    trader = _window(qtbot, state)  # a trading window's layout, every panel shown, saved
+    trader.close()
+    window = _window(qtbot, state, monitor=True)
+    for _ in range(3):
+        qapp.processEvents()
+    # open (in front or behind a tab): a closed dock's own toggle is unchecked
+    shown = {name for name, dock in window.docks.items() if dock.toggleViewAction().isChecked()}
+    assert shown == {"fills", "positions", "charts", "audit", "activity"}, shown
+    assert not any(window.panel_actions[name].isVisible() for name in MONITOR_HIDDEN)
+
+
 def test_a_monitor_on_a_short_screen_opens_on_the_charts(qtbot, qapp, monkeypatch):
     """A monitor hides the preview, snapshots and risk panels: the one strip then showed its
     last tab (Backtest); it shows the charts, the blotter its rows below them."""
