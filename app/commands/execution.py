@@ -450,7 +450,7 @@ def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
     could not cancel fails the command."""
     _print_result(args, {**(more or {}), "canceled": list(ids), "not_canceled": list(ids.not_canceled),
                          "senders_not_stopped": list(ids.senders_not_stopped), "other_accounts": list(ids.other_accounts)},
-                  said + f"cancel requested for {counted(len(ids), 'working order')}")
+                  said + ids.headline())  # the window's words, as the notes below
     for note in ids.left_notes():  # the window's words (services.execution.actions.CanceledOrders)
         print(f"trading-console: cancel-all: {note}", file=sys.stderr)
     # what it could not cancel may still be working at the broker and fails the command: a script

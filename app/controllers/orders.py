@@ -17,6 +17,7 @@ from services import console_queries as queries
 from services.activity_log import Level
 from services.core.wording import counted
 from services.domain import TradingState
+from services.execution.actions import global_cancel_reach
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
 from services.execution.recovery import RecoveryResult
@@ -146,28 +147,22 @@ class OrdersController:
     def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
         everything = scope == CANCEL_BROKER
         title = "Cancel every LIVE order at the broker" if everything else "Cancel this console's LIVE orders"
-        what = ("IB's global cancel: every open order of the account, TWS's included" if everything
+        what = (f"IB's global cancel: {global_cancel_reach(self.ctx.stack.provider.login_accounts())}" if everything
                 else "one cancel for each working order this console knows")
         go, token = self.ctx.token_for_action(title, subject=[("Cancel all", what)])
         if go:
             actions = self.ctx.stack.actions
             self.ctx.runner.run(self._busy("cancel_all", lambda: actions.cancel_all(token, one_by_one=not everything)),
-                                what="Cancel all", on_done=lambda ids: self._cancel_all_done(ids, everything))
+                                what="Cancel all", on_done=self._cancel_all_done)
 
-    def _cancel_all_done(self, order_ids, everything: bool) -> None:
-        count = len(order_ids or ())
-        # what may still work at the broker: the service's words (CanceledOrders.left_notes, the
-        # commands' too), each a warning that stays until the next message
-        left = order_ids.left_notes() if order_ids is not None else ()
-        if everything:
-            self.ctx.status(f"Global cancel sent to the broker: every open order of the account "
-                            f"({count} of this console's among them)")
-        elif count:
-            self.ctx.status(f"Cancel requested for this console's {counted(count, 'working order')}")
-        elif not getattr(order_ids, "not_canceled", ()):
-            self.ctx.status("Nothing to cancel: this console has no working orders")
-        for note in left:
-            self.ctx.status(f"Cancel All: {note}", timeout_ms=0, level=Level.WARNING)
+    def _cancel_all_done(self, order_ids) -> None:
+        if order_ids is not None:
+            # what it did and what may still work at the broker: the service's words
+            # (CanceledOrders.headline and left_notes, the commands' too), each note a warning
+            # that stays until the next message
+            self.ctx.status(order_ids.headline())
+            for note in order_ids.left_notes():
+                self.ctx.status(f"Cancel All: {note}", timeout_ms=0, level=Level.WARNING)
         self.audit.schedule_refresh()
 
     def _on_halt_clicked(self) -> None:

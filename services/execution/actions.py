@@ -100,15 +100,33 @@ class CanceledOrders(list):
     ``not_canceled``: the orders it could not cancel, each said with why (one by one: IB refused
     the cancel, or the order is not open in this session); ``senders_not_stopped``: the runs
     whose sender (in another process) still sent after the wait, described (empty: every sender
-    stopped); ``other_accounts``: the open orders of accounts other than the connected one, left
-    as they are, said per account (``_left_to_other_accounts``)."""
+    stopped); ``other_accounts``: the open orders of accounts other than the connected one, said
+    per account (``_left_to_other_accounts``: left as they are, or, for an account of the same
+    login, canceled at the broker by the global cancel). ``everything``: IB's global cancel, which
+    acts on every account of ``login`` (IB's managedAccounts), rather than one cancel for each
+    of this console's orders."""
 
     def __init__(self, ids, *, not_canceled: tuple[str, ...] = (), senders_not_stopped: tuple[str, ...] = (),
-                 other_accounts: tuple[str, ...] = ()) -> None:
+                 other_accounts: tuple[str, ...] = (), everything: bool = False, login: tuple[str, ...] = ()) -> None:
         super().__init__(ids)
         self.not_canceled = not_canceled
         self.senders_not_stopped = senders_not_stopped
         self.other_accounts = other_accounts
+        self.everything = everything
+        self.login = login
+
+    def headline(self) -> str:
+        """What this Cancel All did, one line, said the same by the window (its status line) and
+        ``cancel-all`` / ``halt --cancel-all``: the command said 'cancel requested for N working
+        orders' of a global cancel too, which cancels every open order of the login at the broker."""
+        if self.everything:
+            return (f"Global cancel sent to the broker: {global_cancel_reach(self.login)} "
+                    f"({len(self)} of this console's among them)")
+        if self:
+            return f"Cancel requested for this console's {counted(len(self), 'working order')}"
+        if self.not_canceled:
+            return f"Nothing canceled of this console's {counted(len(self.not_canceled), 'working order')}"
+        return "Nothing to cancel: this console has no working orders"
 
     def left_notes(self) -> tuple[str, ...]:
         """What this Cancel All left that may still work at the broker, one line each, said the
@@ -316,6 +334,10 @@ class OrderActions:
         not_stopped = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
         working = await self._db(self._working, {h.run_id for h in busy})
         at_broker = [o for o in working if _reached_the_broker(o)]
+        # read before the cancel, not after: what the global cancel found open at the broker of
+        # another account of the login is said, though that account's session may record it
+        # canceled a moment later
+        left = await self._db(self._left_to_other_accounts, one_by_one)
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
                          for o in at_broker} if wait else {}
         not_canceled: dict[int, str] = {}
@@ -371,7 +393,6 @@ class OrderActions:
                 not_canceled[order.id] = _claimed_meanwhile(order)
                 log.warning("cancel all: %s", not_canceled[order.id])
         canceled = [o.id for o in working if o.id not in not_canceled]
-        left = await self._db(self._left_to_other_accounts)
         if left:
             log.warning("cancel all: left as they are: %s", "; ".join(left))
         await self._db(self._audit, AuditAction.ORDER_CANCEL_ALL, None, {"orders": canceled, "global": not one_by_one,
@@ -379,7 +400,7 @@ class OrderActions:
                                                              "senders_not_stopped": list(not_stopped),
                                                              "other_accounts": list(left)})
         return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped,
-                              other_accounts=left)
+                              other_accounts=left, everything=not one_by_one, login=self.provider.login_accounts())
 
     async def _confirmed(self, confirmations: dict) -> list[str]:
         """Wait (``confirm_timeout`` seconds at most) until each order's final status is known:
@@ -482,21 +503,25 @@ class OrderActions:
                     if (o.account in (None, account) if account else not is_backtest_account(o.account))
                     and not (o.status is OrderState.SENDING and o.run_id in still_sending)]
 
-    def _left_to_other_accounts(self) -> tuple[str, ...]:
+    def _left_to_other_accounts(self, one_by_one: bool) -> tuple[str, ...]:
         """The open orders of accounts other than the connected one (a database shared by several
-        accounts): Cancel All leaves them (this session cannot cancel them at the broker, and an
-        unsent one is the other account's run's to send or cancel), and says so per account
-        rather than skipping them silently: a trader who pressed Cancel All must not take them
-        for canceled."""
+        accounts), said per account rather than skipped in silence: a trader who pressed Cancel
+        All must not take them for canceled, nor for left alone when they were not. One by one,
+        Cancel All leaves them (this session cannot cancel them at the broker, and an unsent one
+        is the other account's run's to send or cancel). IB's global cancel acts on the whole
+        login: it cancels at the broker the orders of every account the login manages, and
+        leaves only their unsent ones (the Cancel All's marker concerns the connected account,
+        whose senders alone stop) and other logins' orders."""
         account = self.provider.account
         if not account:
             return ()
-        per_account: dict[str, list[OrderState]] = {}
+        login = () if one_by_one else self.provider.login_accounts()
+        per_account: dict[str, list[OrderRecord]] = {}
         with self.db.session() as session:
             for o in OrderRepository(session).list_open():
                 if o.account not in (None, account) and not is_backtest_account(o.account):
-                    per_account.setdefault(o.account, []).append(OrderState(o.status))
-        return tuple(_left_in(other, states, account) for other, states in sorted(per_account.items()))
+                    per_account.setdefault(o.account, []).append(to_order_record(o))
+        return tuple(_left_in(other, orders, account, login) for other, orders in sorted(per_account.items()))
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> Halted:
@@ -880,11 +905,35 @@ def _sending_elsewhere(order: OrderRecord) -> str:
             f"or cancel everything at the broker (IB's global cancel)")
 
 
-def _left_in(account: str, states: list[OrderState], connected: str) -> str:
-    unsent = sum(1 for state in states if state is OrderState.NEW)
-    return (f"account {account}: {counted(len(states), 'open order')} left as they are"
+def global_cancel_reach(login: tuple[str, ...]) -> str:
+    """What IB's global cancel cancels at the broker, for the login's accounts ``login`` (IB's
+    managedAccounts): asked before it is sent and said after it."""
+    if len(login) > 1:
+        return f"every open order of the login's accounts {', '.join(login)}, TWS's included"
+    return "every open order of the account, TWS's included"
+
+
+def _left_in(account: str, orders: list[OrderRecord], connected: str, login: tuple[str, ...]) -> str:
+    """What a Cancel All did to another account's open ``orders``: ``login``, the accounts its
+    global cancel reached (empty: one by one, the connected account's orders alone)."""
+    unsent = sum(1 for order in orders if not _reached_the_broker(order))
+    if account in login:
+        at_broker = len(orders) - unsent
+        said = f"account {account}, of the same login:"
+        if at_broker:
+            said += (f" the global cancel asked the broker to cancel its {counted(at_broker, 'order')} there too "
+                     f"(IB's global cancel acts on every account of the login)")
+        if unsent:
+            said += ((";" if at_broker else "") + f" {counted(unsent, 'order')} not sent yet left as "
+                     + ("they are" if unsent > 1 else "it is")
+                     + f" (a cancel at the broker reaches only what was sent): connect to {account} to cancel "
+                     + ("them" if unsent > 1 else "it"))
+        return said
+    acting_on = (f"the global cancel acts on the login's accounts {', '.join(login)} only" if len(login) > 1
+                 else f"Cancel All acts on the connected account {connected} only")
+    return (f"account {account}: {counted(len(orders), 'open order')} left as they are"
             + (f" ({unsent} not sent yet)" if unsent else "")
-            + f"; Cancel All acts on the connected account {connected} only: connect to {account} to cancel them")
+            + f"; {acting_on}: connect to {account} to cancel them")
 
 
 def _raced_not_canceled(order: OrderRecord, exc: Exception) -> str:

@@ -177,6 +177,7 @@ class ProviderState:
     requested_account: str
     account: str
     _session_account: str
+    _login_accounts: tuple[str, ...]
     mode: TradeMode
     _live_token: str | None
     connect_timeout: float
@@ -311,12 +312,19 @@ class IbConnection(ProviderState):
             self._set_state(ConnectionState.DISCONNECTED, str(exc), refused=True)
             raise
         self.account = self._session_account = account
+        # IB's global cancel acts on every one of them, not only the account this session trades
+        self._login_accounts = (account, *(a for a in accounts if a != account))
         await self._send(self.ib.reqMarketDataType, MARKET_DATA_TYPES[self.market_data_type])
         for trade in self.ib.openTrades():
             if trade.order.orderRef and trade.order.clientId == self.client_id:
                 self._remember(trade.order.orderId, trade.order.permId, trade.order.orderRef, trade)
         self.connected_at = utc_now()
         self._set_state(ConnectionState.CONNECTED, account)
+
+    def login_accounts(self) -> tuple[str, ...]:
+        """The accounts the login manages (IB's managedAccounts at the last connect), this
+        session's first; before any connect, the requested one."""
+        return self._login_accounts or ((self.account,) if self.account else ())
 
     async def disconnect(self) -> None:
         self._closing = True

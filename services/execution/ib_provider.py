@@ -94,6 +94,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         self.account = self.requested_account
         # the account of the first connection: every reconnect must find it again (_connect_once)
         self._session_account = ""
+        self._login_accounts = ()  # IB's managedAccounts, once connected (IbConnection.login_accounts)
         self.mode = TradeMode(mode)
         self._live_token = live_token
         self.connect_timeout = connect_timeout

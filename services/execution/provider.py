@@ -147,6 +147,11 @@ class ExecutionProvider(ABC):
     @abstractmethod
     async def cancel_all(self) -> None: ...
 
+    def login_accounts(self) -> tuple[str, ...]:
+        """The accounts of the login this provider trades through, the connected one among them:
+        what ``cancel_all`` (IB's global cancel) acts on. A provider of one account: that one."""
+        return (self.account,) if self.account else ()
+
     @abstractmethod
     async def open_orders(self) -> list[OpenOrderEvent]: ...
 

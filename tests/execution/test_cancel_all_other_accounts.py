@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from services.db.models import TradeOrder
 from services.domain import OrderState
+from tests.fixtures.waiting import wait_until
 
 from .cli_helpers import cli_args, run
 from .conftest import build_stack
@@ -66,9 +67,15 @@ async def test_cancel_all_command_says_the_orders_of_other_accounts_it_left(data
     sim = await make_simulator(state_file=None, ledger_file=None)
     connected = sim.config.accounts[0]
     _orders_of_two_accounts(database, connected)
+    said = LEFT.format(connected=connected)
+    done = await run(cli_args(db_url, sim.port, "cancel-all"))
+    assert done.code == 0, done.err
+    # a global cancel, said as the window says it: not 'cancel requested for 1 working order'
+    assert done.out.strip().endswith("Global cancel sent to the broker: every open order of the account, TWS's "
+                                     "included (1 of this console's among them)"), done.out
+    assert f"cancel-all: orders of another account: {said}" in done.err
     done = await run(cli_args(db_url, sim.port, "cancel-all", "--json"))
     assert done.code == 0, done.err  # the connected account's Cancel All did what it could
-    said = LEFT.format(connected=connected)
     assert json.loads(done.out)["other_accounts"] == [said]
     assert f"cancel-all: orders of another account: {said}" in done.err  # the window's words
 
@@ -271,3 +278,65 @@ async def test_reconciliation_gives_back_a_dead_senders_claims_of_another_accoun
     finally:
         await trader.close()
         await canceler.close()
+
+
+async def _resting_order_of(stack) -> str:
+    """A buy limit below the market of ``stack``'s account, placed by its session (as its run's
+    sender would: the risk check is not what this test is about), working at the broker."""
+    from decimal import Decimal
+
+    from services.db.repositories import OrderRepository
+    from services.execution.listings import request_for_order
+
+    _, [coid] = _run_with_orders(stack.db, 1)
+    limit = (stack.sim.price("AAPL") * Decimal("0.98")).quantize(Decimal("0.01"))
+    with stack.db.unit_of_work() as session:
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id == coid)
+                        .values(account=stack.provider.account, order_type="LMT", limit_price=limit))
+    with stack.db.session() as session:
+        order = OrderRepository(session).get_by_client_id(coid)
+    await stack.provider.place_order(request_for_order(order))
+    await wait_until(lambda: _statuses(stack.db, [coid]) == [OrderState.ACCEPTED], 10,
+                     lambda: f"the order working: {_statuses(stack.db, [coid])}")
+    return coid
+
+
+def _at_sim(sim, client_order_id: str) -> str:
+    [order] = [o for o in sim.orders() if o.order_ref == client_order_id]
+    return order.status
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["global", "one-by-one"])
+async def test_cancel_all_says_what_it_did_to_the_other_accounts_of_the_same_login(database, make_simulator, one_by_one):
+    """IB's global cancel acts on every account of the login (managedAccounts), not on the
+    connected one alone: another account's order working at the broker is canceled there, and
+    Cancel All said it 'left as they are'. It now says so; one by one, it leaves them, and says
+    that; either way the other account's unsent order is left to its run, and said."""
+    mine, theirs = await _two_accounts(database, make_simulator)
+    try:
+        assert mine.provider.login_accounts() == ("DU1234567", OTHER)
+        working = await _resting_order_of(theirs)
+        _own, others = _orders_of_two_accounts(database, mine.provider.account)
+        canceled = await mine.actions.cancel_all(one_by_one=one_by_one, wait=True)
+        await mine.writer.flush()
+        if one_by_one:
+            assert canceled.headline() == "Cancel requested for this console's 1 working order"
+            assert canceled.other_accounts == ((
+                f"account {OTHER}: 3 open orders left as they are (2 not sent yet); Cancel All acts on the connected "
+                f"account DU1234567 only: connect to {OTHER} to cancel them"),)
+            assert _at_sim(mine.sim, working) == "Submitted"  # left, as said
+        else:
+            assert canceled.headline() == (
+                "Global cancel sent to the broker: every open order of the login's accounts DU1234567, "
+                f"{OTHER}, TWS's included (1 of this console's among them)")
+            assert canceled.other_accounts == ((
+                f"account {OTHER}, of the same login: the global cancel asked the broker to cancel its 1 order there "
+                "too (IB's global cancel acts on every account of the login); 2 orders not sent yet left as they are "
+                f"(a cancel at the broker reaches only what was sent): connect to {OTHER} to cancel them"),)
+            await wait_until(lambda: _statuses(database, [working]) == [OrderState.CANCELED], 10,
+                             lambda: f"the other account's order: {_statuses(database, [working])}")
+            assert _at_sim(mine.sim, working) == "Cancelled"  # canceled at the broker, as said
+        assert _statuses(database, others) == [OrderState.NEW, OrderState.NEW]  # left to their run, as said
+    finally:
+        await mine.close()
+        await theirs.close()
