@@ -43,6 +43,16 @@ COLUMNS_SIZED = "columnsSized"
 DECLARED_WIDTHS = "declaredWidths"
 
 
+def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A label that shows ``text`` as written. A QLabel guesses whether its text is rich text
+    (Qt.mightBeRichText): a project, snapshot, file or symbol name such as ``<b>alpha</b> & co``
+    showed as markup, or vanished as an unknown tag. Every label whose text holds what a trader
+    typed, a file gave or the broker said is made by this."""
+    label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
 def live_text_label(parent: QWidget | None = None) -> QLabel:
     """A label for a text that changes with a stream (running totals, counts) whose width does
     not ask the layout for more room as the text grows: a QLabel's minimum width is its whole
@@ -50,7 +60,7 @@ def live_text_label(parent: QWidget | None = None) -> QLabel:
     resized the window's backing store and repainted every table in it, a 40-120 ms stall, eight
     times in a minute of paging in fills). It takes the room the layout gives it; a text wider
     than that is cut at the right, and the whole text is in its tooltip."""
-    label = QLabel(parent)
+    label = plain_label("", parent)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
 
@@ -101,14 +111,18 @@ def menu_key_opens_current_row(view: QAbstractItemView, open_at: Callable[[QPoin
 
 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
-    """A Yes/No question defaulting to No. Tests monkeypatch ``QMessageBox.question``."""
-    answer = QMessageBox.question(
-        parent,
-        title,
-        text,
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
+    """A Yes/No question defaulting to No (Esc: No), its text shown as written: the static
+    ``QMessageBox.question`` guesses rich text, and a project or snapshot name holding ``<`` or
+    ``&`` showed as markup or not at all in the question that confirms a run. Tests monkeypatch
+    ``QMessageBox.exec`` (or ``confirm`` where it is imported)."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setEscapeButton(QMessageBox.StandardButton.No)
+    box.exec()
+    answer = box.standardButton(box.clickedButton()) if box.clickedButton() is not None else QMessageBox.StandardButton.No
+    box.deleteLater()
     return answer == QMessageBox.StandardButton.Yes
 
 

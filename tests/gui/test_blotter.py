@@ -39,13 +39,15 @@ def blotter(qtbot):
 
 
 def answer(monkeypatch, button):
+    """The trader answers ``button`` to every question (``widgets.common.confirm``'s box)."""
     asked = []
 
-    def question(*args, **kwargs):
-        asked.append(args[2] if len(args) > 2 else kwargs.get("text"))
+    def exec_(box):
+        asked.append(box.text())
+        box.button(button).click()
         return button
 
-    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
     return asked
 
 

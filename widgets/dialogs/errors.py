@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from services.urls import redact_text
@@ -13,6 +14,7 @@ def error_box(parent: QWidget | None, title: str, message: str, details: str | N
     box.setWindowTitle(title)
     # Messages can quote connection URLs (a database error): never show a password.
     box.setText(redact_text(message))
+    box.setTextFormat(Qt.TextFormat.PlainText)  # a message quoting a name with '<' or '&' shows it as written
     if details:
         box.setDetailedText(redact_text(details))
     box.setStandardButtons(QMessageBox.StandardButton.Ok)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 from services.core.wording import counted
 from services.domain import LIVE_CONFIRM_WORD, is_live_token
 
+from ..common import plain_label
 from ..models.base import fmt_money
 
 
@@ -41,7 +42,7 @@ class LiveConfirmDialog(QDialog):
         warning.setObjectName("liveWarning")
         warning.setTextFormat(Qt.TextFormat.RichText)
         warning.setWordWrap(True)
-        self.account_label = QLabel(account)
+        self.account_label = plain_label(account)
         self.order_count = order_count
         self.count_label = QLabel(str(order_count))
         self.notional_label = QLabel(fmt_money(gross_notional) + (f" {currency}" if currency else ""))
@@ -51,7 +52,7 @@ class LiveConfirmDialog(QDialog):
         form.addRow("Account", self.account_label)
         self.about_labels: list[QLabel] = []
         for label, text in about:
-            value = QLabel(text)
+            value = plain_label(text)
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setObjectName(f"about{label}")
@@ -63,7 +64,7 @@ class LiveConfirmDialog(QDialog):
             form.addRow("Gross notional", self.notional_label)
         else:
             for label, text in subject:
-                value = QLabel(text)
+                value = plain_label(text)
                 value.setWordWrap(True)
                 value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 form.addRow(label, value)

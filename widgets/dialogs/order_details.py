@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from services.domain import FillRecord, OrderRecord
 
-from ..common import make_table
+from ..common import make_table, plain_label
 from ..models.base import csv_value, fmt_price, fmt_quantity, fmt_text, fmt_time
 from ..models.fills import FillsModel
 from ..models.orders import status_text
@@ -73,14 +73,14 @@ class OrderDetailsDialog(QDialog):
         self.setWindowTitle(f"Order {order.client_order_id}")
         self.resize(820, 520)
         summary = QFormLayout()
-        summary.addRow("Client order id", QLabel(order.client_order_id))
-        summary.addRow("Order", QLabel(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
+        summary.addRow("Client order id", plain_label(order.client_order_id))
+        summary.addRow("Order", plain_label(f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} "
                                        f"{order.order_type.value} {fmt_price(order.limit_price)}".rstrip()))
-        summary.addRow("Status", QLabel(status_text(order)))
+        summary.addRow("Status", plain_label(status_text(order)))
         summary.addRow("Filled", QLabel(f"{fmt_quantity(order.filled_quantity)} @ {fmt_price(order.avg_fill_price) or '-'}"))
         summary.addRow("IB ids", QLabel(f"order {order.ib_order_id or '-'}, perm {order.ib_perm_id or '-'}"))
         if order.rejected_reason:
-            summary.addRow("Reason", QLabel(order.rejected_reason))
+            summary.addRow("Reason", plain_label(order.rejected_reason))
         self.fills_model = FillsModel(self)
         self.fills_model.reset(fills)
         self.fills_table = make_table(self.fills_model, self)

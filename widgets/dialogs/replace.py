@@ -12,6 +12,7 @@ from services.core.typed_numbers import NotANumber, typed_decimal
 from services.core.wording import as_sentence
 from services.domain import OrderRecord, OrderType
 
+from ..common import plain_label
 from ..models.base import fmt_price, fmt_quantity
 
 #: Shown, not as an error, while the fields still say what the order is: Replace waits for a change.
@@ -70,7 +71,7 @@ class ReplaceDialog(QDialog):
         self.quantity_edit = QLineEdit(fmt_quantity(order.quantity))
         self.limit_edit = QLineEdit(fmt_price(order.limit_price))
         self.limit_edit.setEnabled(order.order_type is OrderType.LMT)
-        self.error_label = QLabel()
+        self.error_label = plain_label()
         self.error_label.setObjectName("errorLabel")
         self.hint_label = QLabel()  # neutral: nothing is wrong before the trader changed something
         # Walked under Xvfb: unwrapped, the dialog grew as wide as "Replace sends: ..." once a new
@@ -81,8 +82,8 @@ class ReplaceDialog(QDialog):
         self.hint_label.setMinimumWidth(self.hint_label.fontMetrics().horizontalAdvance(
             describe_replacement(order, order.quantity, order.limit_price)) + 2)
         form = QFormLayout()
-        self.order_label = QLabel(describe_order(order))
-        self.client_id_label = QLabel(order.client_order_id)
+        self.order_label = plain_label(describe_order(order))
+        self.client_id_label = plain_label(order.client_order_id)
         form.addRow("Order", self.order_label)
         form.addRow("Client order id", self.client_id_label)
         form.addRow("Quantity", self.quantity_edit)

@@ -54,6 +54,8 @@ from services.core.wording import ANOTHER_VERSION
 from services.trade_settings_keys import SECTIONS, TradeSettingsError, changed_section
 from services.urls import redact_url
 
+from ..common import plain_label
+
 MARKET_DATA_TYPES = ("live", "frozen", "delayed", "delayed_frozen")
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # the stored key behind a row's label
 THEMES = ("dark", "light")
@@ -102,7 +104,7 @@ class SettingsDialog(QDialog):
         # A demo session runs the built-in simulator whatever is stored: its data source (stored in
         # the demo's own database) is not offered, and the rest is said to be for paper and live.
         self.demo = bool(session.get("demo"))
-        self.session_label = QLabel(str(session.get("text", "")))
+        self.session_label = plain_label(str(session.get("text", "")))
         self.session_label.setObjectName("sessionConnection")
         self.session_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         connection = QGroupBox("Connection of paper and live sessions" if self.demo else "Connection")
@@ -167,7 +169,7 @@ class SettingsDialog(QDialog):
         other_form.addRow("Database URL", self.database_edit)
         other_form.addRow("Theme", self.theme_combo)
 
-        self.error_label = QLabel()
+        self.error_label = plain_label()
         self.error_label.setObjectName("errorLabel")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)

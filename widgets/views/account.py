@@ -9,6 +9,7 @@ from decimal import Decimal
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from ..common import plain_label
 from ..models.base import fmt_money
 from ..models.positions import pnl_colour
 
@@ -18,7 +19,7 @@ PNL_LABELS = ("Daily P&L", "Unrealized P&L", "Realized P&L")
 class AccountView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.header_label = QLabel("Not connected")
+        self.header_label = plain_label("Not connected")
         self.header_label.setObjectName("accountHeader")
         self.form = QFormLayout()
         self.values: dict[str, QLabel] = {}  # label -> its value label (tests read them)
@@ -45,7 +46,7 @@ class AccountView(QWidget):
         for label, amount in rows:
             value = self.values.get(label)
             if value is None:
-                value = self.values[label] = QLabel()
+                value = self.values[label] = plain_label()
                 value.setObjectName(f"account_{label}")
                 value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 value.setMinimumWidth(120)

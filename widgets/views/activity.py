@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from services.activity_log import ActivityEntry, Category, Level
 
-from ..common import COLUMNS_SIZED, make_table
+from ..common import COLUMNS_SIZED, make_table, plain_label
 from ..models.base import CoalescingTableModel, Column, fmt_time
 
 LEVEL_COLOURS = {Level.INFO: None, Level.WARNING: QColor("#d08a1c"), Level.ERROR: QColor("#d64545")}
@@ -134,7 +133,7 @@ class Toast(QFrame):
         self.setObjectName("toast")
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating, True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.label = QLabel(self)
+        self.label = plain_label("", self)
         self.label.setWordWrap(True)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(12, 8, 12, 8)

@@ -7,9 +7,9 @@ to find an altered entry older than the checkpoint."""
 from __future__ import annotations
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from ..common import make_table
+from ..common import make_table, plain_label
 from ..models.audit import AuditModel
 from ..models.proxy import NativeOrderProxyModel
 
@@ -27,7 +27,7 @@ class AuditView(QWidget):
         self.proxy.setSourceModel(model)
         self.action_combo = QComboBox()
         self.action_combo.addItem(ALL_ACTIONS)
-        self.chain_label = QLabel("Chain not verified yet")
+        self.chain_label = plain_label("Chain not verified yet")
         self.chain_label.setObjectName("chainLabel")
         self.full_verify_button = QPushButton("Verify full chain")
         self.full_verify_button.setToolTip("Walk the whole hash chain from the first entry (after an action only the "

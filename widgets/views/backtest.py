@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts
 
+from ..common import plain_label
 from ..plots import title_when_tall
 from .charts import AmountAxis
 
@@ -127,7 +128,7 @@ class BacktestView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.status_label = QLabel()
+        self.status_label = plain_label()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTab
 from services.console_charts import pnl_sides
 from services.core.wording import counted
 
+from ..common import plain_label
 from ..models.positions import GAIN, LOSS
 from ..plots import title_when_tall
 from ..theme import follow_theme
@@ -159,7 +160,7 @@ class ChartsView(QWidget):
                                               labelOpts={"position": 0.9})
         self.prices_plot.addItem(self.reference_line)
         self.reference_line.setVisible(False)
-        self.slippage_label = QLabel()
+        self.slippage_label = plain_label()
         # The symbol and slippage ride in the tab bar's corner (shown with the Fill prices tab):
         # a row of their own above the plot left it no height in the short dock of a 1366x768
         # screen.

@@ -13,7 +13,6 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyM
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from services.core.wording import counted
 
-from ..common import make_table
+from ..common import make_table, plain_label
 from ..models.decisions import OrderDecisionsModel, RuleVerdictsModel
 
 
@@ -62,9 +61,9 @@ class DecisionsView(QWidget):
         self.rules_model = rules
         self.rules_proxy = _OrderVerdicts(self)
         self.rules_proxy.setSourceModel(rules)
-        self.title_label = QLabel("No run or preview selected")
+        self.title_label = plain_label("No run or preview selected")
         self.title_label.setObjectName("decisionsTitle")
-        self.summary_label = QLabel("")
+        self.summary_label = plain_label("")
         # wrapped beside the title: on one line it ran under the run chooser in an 866 px dock
         # ("... · 21 snapsh" cut, seen under Xvfb), and a line of its own cost a short panel its
         # row. Beside the title it takes at most two lines, else a line of its own (_fit_summary).

@@ -14,7 +14,6 @@ from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QMenu,
     QTreeWidget,
     QTreeWidgetItem,
@@ -39,7 +38,7 @@ from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 from services.position_marks import mark_said, symbol_said
 
-from ..common import menu_key_opens_current_row
+from ..common import menu_key_opens_current_row, plain_label
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.proxy import RecordProxyModel
@@ -143,7 +142,7 @@ class PositionsView(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._on_context_menu)
         menu_key_opens_current_row(self.tree, self._on_context_menu)
-        self.totals_label = QLabel()
+        self.totals_label = plain_label()
         self.totals_label.setObjectName("totalsLabel")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -30,7 +29,7 @@ from services.core.typed_numbers import plain
 from services.core.wording import counted, percent
 from services.domain import OrderType
 
-from ..common import add_action, make_table
+from ..common import add_action, make_table, plain_label
 from ..models.base import fmt_money
 from ..models.preview import PreviewOrdersModel
 
@@ -93,7 +92,7 @@ class PreviewView(QWidget):
         self.liquidate_check.setChecked(builder["liquidate_unlisted"])
         self.liquidate_check.setToolTip("liquidate-unlisted: positions of symbols the snapshot does not list "
                                         "are sold down to zero (otherwise they are left alone)")
-        self.error_label = QLabel()
+        self.error_label = plain_label()
         self.error_label.setObjectName("errorLabel")
         self.preview_button = QPushButton("Preview")
         self.preview_button.setToolTip("Build the orders (Ctrl+P)")
@@ -101,9 +100,9 @@ class PreviewView(QWidget):
         self.execute_button.setObjectName("executeButton")
         self.execute_button.setToolTip("Send the previewed orders (Ctrl+E)")
         self.execute_button.setEnabled(False)
-        self.totals_label = QLabel()
+        self.totals_label = plain_label()
         self.totals_label.setObjectName("totalsLabel")
-        self.skipped_label = QLabel()
+        self.skipped_label = plain_label()
         self.skipped_label.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHeaderView,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QSplitter,
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from services.console_risk import risk_verdict
 
-from ..common import make_table
+from ..common import make_table, plain_label
 from ..models.risk import RiskResultsModel
 
 
@@ -29,7 +28,7 @@ class RiskView(QWidget):
     def __init__(self, model: RiskResultsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.verdict_label = QLabel("No risk check yet")
+        self.verdict_label = plain_label("No risk check yet")
         self._report: Any = None  # the last verdict shown, for set_trading_halted
         self._halted = False
         self.verdict_label.setObjectName("verdictLabel")

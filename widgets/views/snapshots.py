@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from services.core.wording import counted
 
-from ..common import add_action, make_table, size_columns_to_content
+from ..common import add_action, make_table, plain_label, size_columns_to_content
 from ..models.base import fmt_time
 from ..models.proxy import RecordProxyModel
 from ..models.snapshots import SnapshotItemsModel
@@ -75,7 +74,7 @@ class SnapshotsView(QWidget):
         self.tree.setColumnWidth(0, 220)
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Import a snapshot file (Ctrl+I)")
-        self.errors_label = QLabel()
+        self.errors_label = plain_label()
         self.errors_label.setObjectName("errorLabel")
         # wrapped, and a long file name cut rather than widening the panel (the tooltip has it
         # whole): on one line it ("momentum_2026-12-01.csv: 6 problems, nothing imported") made the

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
 from services.domain import TradingState
 from services.urls import database_name, redact_url
 
+from ..common import plain_label
 from ..models.base import fmt_time
 
 MODES = ("demo", "paper", "live")
@@ -153,11 +154,11 @@ class ConnectionStatusBar(QWidget):
         self._clock = clock
         self._state = "disconnected"
         self._reconnect_at: float | None = None
-        self.state_label = QLabel()
+        self.state_label = plain_label()
         self.state_label.setObjectName("connectionState")
-        self.endpoint_label = QLabel()
-        self.account_label = QLabel()
-        self.database_label = QLabel()
+        self.endpoint_label = plain_label()
+        self.account_label = plain_label()
+        self.database_label = plain_label()
         self.last_event_label = QLabel("no events yet")
         # each its own tooltip: the bar's (an elided message) is not theirs
         self.setToolTip("the broker connection, the account and the database of this window")

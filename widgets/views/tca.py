@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from services.backtest.tca_text import run_heading, totals_text
 
-from ..common import make_table
+from ..common import make_table, plain_label
 from ..models.proxy import RecordProxyModel
 from ..models.tca import TcaModel
 
@@ -23,10 +23,10 @@ class TcaView(QWidget):
     def __init__(self, model: TcaModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.title_label = QLabel("No run selected")
+        self.title_label = plain_label("No run selected")
         # a line of its own, wrapped: beside the title and the fill chooser its backtest note ran
         # under the chooser, cut, and made the panel wider than a dock gives it
-        self.totals_label = QLabel("")
+        self.totals_label = plain_label("")
         self.totals_label.setWordWrap(True)
         self.totals_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.totals_label.hide()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QMenu, QPushButton, QVBoxLayout, QWidget
 
-from ..common import add_action, make_table, menu_key_opens_current_row
+from ..common import add_action, make_table, menu_key_opens_current_row, plain_label
 from ..models.quotes import KIND_LABELS, QuotesModel
 
 SYMBOL_PADDING = 16  # px: the cell's margins and a little air
@@ -27,7 +27,7 @@ class WatchlistView(QWidget):
         self.symbol_edit.returnPressed.connect(self._on_add)
         add_button = QPushButton("Add")
         add_button.clicked.connect(self._on_add)
-        self.data_label = QLabel("Market data: —")
+        self.data_label = plain_label("Market data: —")
         self.data_label.setObjectName("watchlistDataType")
         self.table = make_table(model, self, widths=[c.width for c in model.columns])
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -36,7 +36,7 @@ class WatchlistView(QWidget):
         self.table.doubleClicked.connect(self._on_double_clicked)
         add_action(self.table, "Remove", self._remove_selected, QKeySequence(QKeySequence.StandardKey.Delete),
                    context=Qt.ShortcutContext.WidgetShortcut)
-        self.message_label = QLabel("")
+        self.message_label = plain_label("")
         self.message_label.setObjectName("watchlistMessage")
         self.message_label.setWordWrap(True)
         self.message_label.hide()  # shown with a message: empty, it took a row's height from the table
