@@ -15,23 +15,14 @@ from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.activity_log import Level
-from services.core.wording import counted
+from services.core.wording import counted, describe_order, replaced_to
 from services.domain import TradingState
 from services.execution.actions import global_cancel_reach
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
 from services.execution.recovery import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
-from widgets.models.base import fmt_price, fmt_quantity
 from widgets.views.blotter import CANCEL_BROKER, CANCEL_CONSOLE
-
-
-def describe_order(order) -> str:
-    """``BUY 10 AAPL LMT 229.50 (3 filled) · M-2611...``: what a dialog or message names."""
-    limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
-    filled = f" ({fmt_quantity(order.filled_quantity)} filled)" if order.filled_quantity else ""
-    return (f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} {order.order_type.value}{limit}{filled}"
-            f" · {order.client_order_id}")
 
 
 class OrdersController:
@@ -122,7 +113,7 @@ class OrdersController:
 
     def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
         order = self.ctx.window.orders_model.get(order_id)
-        becomes = f"{fmt_quantity(quantity)}" + (f" @ {fmt_price(limit)}" if limit is not None else "")
+        becomes = replaced_to(quantity, limit)
         subject = [("Order", describe_order(order)), ("Becomes", becomes)] if order is not None else []
         go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:

@@ -71,6 +71,21 @@ def price(value: Decimal | None) -> str:
     return grouped(value, places)
 
 
+def describe_order(order) -> str:
+    """``BUY 10 AAPL LMT 229.50 (3 filled) · M-2611...``: how an order (an ``OrderRecord``) is
+    named where a confirmation or a message names it, the cancel's and the replace's alike."""
+    limit = f" {price(order.limit_price)}" if order.limit_price is not None else ""
+    filled = f" ({grouped(order.filled_quantity)} filled)" if order.filled_quantity else ""
+    return (f"{order.side.value} {grouped(order.quantity)} {order.symbol} {order.order_type.value}{limit}{filled}"
+            f" · {order.client_order_id}")
+
+
+def replaced_to(quantity: Decimal, limit: Decimal | None) -> str:
+    """What a replace makes of an order, ``15 @ 229.50`` (the limit only when one is given): the
+    LIVE confirmation's "Becomes" row and the message after the replace say it alike."""
+    return grouped(quantity) + (f" @ {price(limit)}" if limit is not None else "")
+
+
 # A stored trade setting this version has no rule for (a newer version stored it, or a hand in the
 # database): the risk engine refusing a preview over it and the settings' report of it
 # (services.trade_settings_keys.stored_problems) say it alike, with the way to remove it.

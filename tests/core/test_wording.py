@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.core.wording import counted, mode_word, shared_places, working_note
+from services.domain import OrderType
 
 ROOT = Path(__file__).resolve().parents[2]
 BRACKETED_PLURAL = re.compile(r"[a-z]\(s\)")
@@ -60,3 +61,18 @@ def test_a_demo_windows_paper_run_is_said_demo_as_its_badge():
     assert mode_word("paper", "demo") == "demo"
     assert [mode_word(mode, "paper") for mode in ("paper", "live", "backtest")] == ["paper", "live", "backtest"]
     assert mode_word("backtest", "demo") == "backtest" and mode_word("live", "live") == "live"
+
+
+def test_an_order_and_what_a_replace_makes_of_it_are_named_in_one_set_of_words():
+    """The Cancel's and the Replace's LIVE confirmations name the order, and the Replace's
+    "Becomes" row and the message after it say the new quantity and limit: words the window's
+    controller wrote itself (app/controllers/orders.py), now the services' (pure move)."""
+    from services.core.wording import describe_order, replaced_to
+    from tests.gui.factories import order
+
+    partly = order(3, symbol="IBM", quantity="1000", filled="30", limit="100.25")
+    assert describe_order(partly) == f"BUY 1,000 IBM LMT 100.25 (30 filled) · {partly.client_order_id}"
+    market = order(4, symbol="AAPL", quantity="10", limit=None, order_type=OrderType.MKT)
+    assert describe_order(market) == f"BUY 10 AAPL MKT · {market.client_order_id}"
+    assert replaced_to(Decimal("1500"), Decimal("229.5")) == "1,500 @ 229.50"
+    assert replaced_to(Decimal("15"), None) == "15"  # no limit given: the order's stays
