@@ -34,6 +34,19 @@ SEVERAL_BASES = "several base currencies"  # a cash of lines in accounts of diff
 Rates = FxRates | Mapping[str, FxRates] | None
 
 
+def rates_shown(stored: Mapping[str, FxRates], brokers: FxRates | None, account: str) -> FxRates | dict[str, FxRates]:
+    """The rates the window's tree converts at: each account's as stored last
+    (``services.books.stored_rates_by_account``), the connected ``account``'s replaced by the
+    broker's ``brokers`` once they came (None: not yet). Connected without an account said (the
+    login's one account), the broker's are every line's."""
+    if brokers is not None and not account:
+        return brokers
+    rates = dict(stored)
+    if brokers is not None:
+        rates[account] = brokers
+    return rates
+
+
 @dataclass(frozen=True, slots=True)
 class CurrencySums:
     """A group's lines of one currency, summed (a listing's values are in its currency)."""

@@ -20,6 +20,7 @@ from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books, stored_rates_by_account
 from services.change_feed import NewerOnly
+from services.console_books import rates_shown
 from services.console_charts import equity_points
 from services.domain import ChangeSet, FillRecord, OrderRecord
 from services.execution.errors import ExecutionError
@@ -169,14 +170,8 @@ class MonitoringController:
 
     def _show_rates(self) -> None:
         """The tree's rates of each account (services.console_books: each account's lines at its own)."""
-        account = self.ctx.stack.provider.account
-        rates = dict(self._stored_rates)
-        if self._brokers_rates is not None:
-            if not account:  # connected, the account not said (one account): the broker's are its
-                self.ctx.window.positions_view.set_exchange_rates(self._brokers_rates)
-                return
-            rates[account] = self._brokers_rates
-        self.ctx.window.positions_view.set_exchange_rates(rates)
+        self.ctx.window.positions_view.set_exchange_rates(
+            rates_shown(self._stored_rates, self._brokers_rates, self.ctx.stack.provider.account))
 
     async def _reload_project_names(self) -> None:
         ticket = self._names_asked.ask()
