@@ -298,6 +298,7 @@ def _print_fills(fills) -> None:
 async def cmd_execute(args, settings) -> int:
     """Parse, hand the run to ``services.execution.headless_run``, print what came of it."""
     from app.commands.preview import builder_values
+    from services.core.snapshots import snapshot_project_problem
     from services.domain import TradeMode
     from services.execution.headless_run import (
         RunRequest,
@@ -308,8 +309,9 @@ async def cmd_execute(args, settings) -> int:
 
     snapshot_id, parsed = None, None
     if args.snapshot is not None:
-        if not args.snapshot.strip().isdigit() and not args.project:
-            _error(args, "bad_input", "--project NAME is needed with a snapshot FILE")
+        problem = snapshot_project_problem(args.snapshot, args.project)
+        if problem is not None:
+            _error(args, "bad_input", problem)
             return EXIT_BAD_INPUT
         # validated, not stored yet; --allow-short as preview's (a stored snapshot or plan has
         # been parsed already: the option is for a FILE)

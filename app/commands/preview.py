@@ -149,12 +149,14 @@ async def preview_with_broker(args, settings) -> int:
     stored risk limits and facts; the preview is stored as a plan."""
     from app.commands.execution import _error, _parse_snapshot_arg, connected
     from services.console_queries import store_parsed_snapshot
+    from services.core.snapshots import snapshot_project_problem
     from services.domain import TradeMode
     from services.execution.runs.planning import check_portfolio_value
     from services.offline_preview import estimated_commissions
 
-    if not args.snapshot.strip().isdigit() and not args.project:
-        _error(args, "bad_input", "--project NAME is needed to store a plan of a snapshot FILE")
+    problem = snapshot_project_problem(args.snapshot, args.project)
+    if problem is not None:
+        _error(args, "bad_input", problem)
         return EXIT_BAD_INPUT
     snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=args.allow_short)
     if problem:

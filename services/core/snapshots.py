@@ -446,6 +446,15 @@ def project_name_problem(name: str, limits: SnapshotLimits = NO_LIMITS) -> Snaps
     return None
 
 
+def snapshot_project_problem(snapshot: str, project: str | None) -> str | None:
+    """Why a snapshot named as ``FILE_OR_ID`` (``execute`` and ``preview --save``) cannot be
+    taken as given: a FILE is stored into a project, which must be named (a stored snapshot's
+    id names its own). None: nothing missing. Each command wrote its own message."""
+    if snapshot.strip().isdigit() or project:
+        return None
+    return "--project NAME is needed with a snapshot FILE"
+
+
 def _plain(value: Decimal | None) -> str | None:
     if value is None:
         return None

@@ -162,3 +162,14 @@ def test_file_with_bom(tmp_path):
     path.write_bytes("\ufeffsymbol,weight\nSPY,0.5\n".encode("utf-8"))
     r = parse_snapshot_file(path)
     assert r.ok and r.items[0].symbol == "SPY" and r.source_name == "s.csv"
+
+
+def test_a_snapshot_file_needs_a_project_and_a_stored_snapshots_id_does_not():
+    """``execute`` and ``preview --save`` each wrote their own refusal of a snapshot FILE without
+    ``--project`` (services.core.snapshot_project_problem now: pure move, one message)."""
+    from services.core.snapshots import snapshot_project_problem
+
+    assert snapshot_project_problem("targets.csv", None) == "--project NAME is needed with a snapshot FILE"
+    assert snapshot_project_problem("targets.csv", "") == "--project NAME is needed with a snapshot FILE"
+    assert snapshot_project_problem("targets.csv", "alpha") is None
+    assert snapshot_project_problem(" 42 ", None) is None  # a stored snapshot's id names its own project
