@@ -19,6 +19,7 @@ from decimal import Decimal
 from services.core.books import UNASSIGNED, BookLine, book_cash, in_base, unassigned_lines
 from services.core.contracts import rates_to_base
 from services.core.typed_numbers import plain
+from services.core.wording import counted
 from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 
@@ -52,7 +53,7 @@ class CurrencySums:
     """A group's lines of one currency, summed (a listing's values are in its currency)."""
 
     currency: str
-    market_value: Decimal | None  # None: a holding without a mark
+    market_value: Decimal | None  # over the lines with a mark, as ``unrealized_pnl``; None: no holding has one
     unrealized_pnl: Decimal | None  # over the lines with a mark; None: no holding has one (``_unrealized``)
     realized_pnl: Decimal
     net_cost: Decimal
@@ -90,10 +91,13 @@ class GroupFigures:
     capital's), each currency's cost and realized P&L converted; None without a capital, with a
     rate missing or with several base currencies. ``base`` None: the base currency is not known
     (no rates from the broker for an account of the lines, or several): every line's currency is
-    then a rate missing, unless the bases differ. ``unrealized_pnl`` is over the lines with a
-    mark, None (not known: no mark yet) when none of the holdings has one; converted, it adds the
-    currencies of lines with a mark (a currency none of whose holdings has one adds nothing), and
-    is None when no holding of any currency has one."""
+    then a rate missing, unless the bases differ. ``market_value`` and ``unrealized_pnl`` are
+    both over the lines with a mark, None (not known: no mark yet) when none of the holdings has
+    one; converted, they add the currencies of lines with a mark (a currency none of whose
+    holdings has one adds nothing), and are None when no holding of any currency has one. One row's
+    two figures are of one set of holdings: the market value was left blank for one holding
+    without a mark while the unrealized P&L beside it summed the others. ``unpriced``: how many
+    holdings have no mark (the notes say the sums leave them out)."""
 
     currency: str | None
     market_value: Decimal | None
@@ -106,6 +110,7 @@ class GroupFigures:
     missing_rates: tuple[str, ...]  # the lines' currencies without a rate to the base
     rates_as_of: datetime | None = None  # None: the broker's rates of now (or several accounts'); else when stored
     used: tuple[RatesUsed, ...] = ()  # each account's rates the lines took (by account; one: the group's account)
+    unpriced: int = 0  # holdings without a mark (left out of the sums)
 
     @property
     def rates_said(self) -> str:
@@ -196,7 +201,7 @@ class BookGroup:
 
         def figures(currency, market_value, unrealized, realized) -> GroupFigures:
             return GroupFigures(currency, market_value, unrealized, realized, cash, sums, base, said, missing_rates,
-                                as_of, tuple(used))
+                                as_of, tuple(used), _unpriced(self.lines))
 
         if not sums:  # nothing held: zeros, in no currency in particular (the base's when it is known)
             return figures(base, ZERO, ZERO, ZERO)
@@ -205,12 +210,14 @@ class BookGroup:
             return figures(only.currency, only.market_value, only.unrealized_pnl, only.realized_pnl)
         if not convertible:
             return figures(None, None, None, None)
-        unmarked = any(s.market_value is None for s in sums)
         # over the lines with a mark, as in one currency: a currency none of whose holdings has
         # a mark adds nothing; no holding of any currency with a mark: not known (None)
-        unrealized = None if _no_mark(self.lines) else in_base_of(lambda s: s.unrealized_pnl or ZERO)
-        return figures(base, None if unmarked else in_base_of(lambda s: s.market_value or ZERO),
-                       unrealized, in_base_of(lambda s: s.realized_pnl))
+        if _no_mark(self.lines):
+            market, unrealized = None, None
+        else:
+            market = in_base_of(lambda s: s.market_value or ZERO)
+            unrealized = in_base_of(lambda s: s.unrealized_pnl or ZERO)
+        return figures(base, market, unrealized, in_base_of(lambda s: s.realized_pnl))
 
 
 def _rates_given(fx: Rates, accounts: list[str]) -> list[tuple[str | None, FxRates, bool]]:
@@ -243,6 +250,8 @@ def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[De
     currency's own sums when the group holds several: the window's tooltip and the ``positions``
     command's notes say the same. ``money``: how an amount is written (None: no mark)."""
     notes = []
+    if figures.unpriced and (figures.market_value is not None or figures.mixed):
+        notes.append(f"market and unrealized over the priced holdings: {counted(figures.unpriced, 'holding')} not priced")
     if len(figures.by_currency) > 1:
         notes += [f"{s.currency}: market {money(s.market_value)} · unrealized "
                   f"{money(s.unrealized_pnl)} · realized {money(s.realized_pnl)}" for s in figures.by_currency]
@@ -276,8 +285,7 @@ def _sums_by_currency(lines: Iterable[PositionRecord]) -> tuple[CurrencySums, ..
         by.setdefault(line.currency, []).append(line)
     return tuple(CurrencySums(
         currency,
-        None if any(p.market_price is None and p.quantity for p in held)
-        else sum((p.quantity * (p.market_price or ZERO) for p in held), ZERO),
+        None if _no_mark(held) else sum((p.quantity * (p.market_price or ZERO) for p in held), ZERO),
         _unrealized(held),
         sum((p.realized_pnl for p in held), ZERO),
         sum((_book_line(p).net_cost for p in held), ZERO)) for currency, held in sorted(by.items()))
@@ -334,6 +342,11 @@ def _unrealized(lines: Iterable[PositionRecord]) -> Decimal | None:
     if _no_mark(lines):
         return None
     return sum((value for p in lines if (value := p.unrealized_pnl) is not None), ZERO)
+
+
+def _unpriced(lines: Iterable[PositionRecord]) -> int:
+    """How many of the lines are holdings without a mark yet."""
+    return sum(1 for p in lines if p.quantity and p.market_price is None)
 
 
 def _no_mark(lines: Iterable[PositionRecord]) -> bool:

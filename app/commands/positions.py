@@ -74,7 +74,7 @@ def _book_dict(book) -> dict:
         "capital": _text(book.capital),
         "cash": _text(book.cash),
         "currency": f.currency,
-        "market_value": _text(f.market_value),  # null with a currency: a holding without a mark
+        "market_value": _text(f.market_value),  # null with a currency: no holding has a mark (else over the marked ones)
         "unrealized_pnl": _text(f.unrealized_pnl),  # null with a currency: no holding has a mark yet
         "realized_pnl": _text(f.realized_pnl),
         "base": f.base,

@@ -416,6 +416,30 @@ def test_before_any_mark_the_group_rows_and_totals_do_not_read_zero(qtbot):
     assert view.totals_label.text() == "1 position · unrealized 100.00 · realized 0.00"
 
 
+def test_a_rows_market_value_and_unrealized_are_over_the_same_priced_holdings(qtbot):
+    """One holding without a price: the account's Market total was blank while its Unrealized
+    summed the other holdings, two figures of one row over different sets. Both are now over the
+    priced holdings, and the row's tooltip (the command's notes, the same words) says how many
+    holdings are left out; none priced, both are blank, as before."""
+    from services.console_books import currency_notes, position_tree
+
+    records = [_position(None, "AAPL", 10, 100, 110), _unmarked(None, "MSFT", 5, 200)]
+    view = _view(qtbot, records)
+    account = view.tree.topLevelItem(0)
+    assert (account.text(BOOK), account.text(MARKET), account.text(UNREALIZED)) == ("Account DU1", "1,100.00", "100.00")
+    assert "market and unrealized over the priced holdings: 1 holding not priced" in account.toolTip(BOOK)
+    figures = view.groups[0].figures()
+    assert "market and unrealized over the priced holdings: 1 holding not priced" in currency_notes(figures, False, str)
+    # dollars and euros at EURUSD 1.10, SAP priced (10 x 210 EUR), AAPL not: both in dollars, over SAP
+    sap = replace(_position(None, "SAP@IBIS:EUR", 10, 200, 210), currency="EUR")
+    mixed = position_tree([sap, _unmarked(None, "AAPL", 10, 100)], {}, fx=EURUSD)[0].figures()
+    assert (mixed.market_value, mixed.unrealized_pnl, mixed.unpriced) == (Decimal("2310.0"), Decimal("110.0"), 1)
+    view.model.reset([_unmarked(None, "AAPL", 10, 100), _unmarked(None, "MSFT", 5, 200)])
+    account = view.tree.topLevelItem(0)
+    assert (account.text(MARKET), account.text(UNREALIZED)) == ("", "")
+    assert "not priced" not in account.toolTip(BOOK)
+
+
 def _title_room(view: PositionsView) -> int:
     """What a group's title has of the book column: the column less the root's branch indent and
     a cell's margins (the text is elided in less)."""
