@@ -62,6 +62,7 @@ class RecordTableView(QTableView):
         # oldest first, for eviction one entry at a time
         self._prepared: OrderedDict[str, tuple[QStaticText, int]] = OrderedDict()  # text -> (glyphs, width)
         self._texts: OrderedDict[int, tuple[object, list[str]]] = OrderedDict()  # id(record) -> (record, texts)
+        self._cells: object = None  # the ``paint_columns`` those texts were formatted with
         self._metrics: QFontMetrics | None = None
         self._margin = self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1
 
@@ -155,8 +156,9 @@ class RecordTableView(QTableView):
         cells = source.paint_columns()
         texts_of = self._texts
         take_texts = source.take_texts
-        if not source.texts_follow_records:
-            texts_of.clear()
+        if not source.texts_follow_records or cells is not self._cells:
+            texts_of.clear()  # a column's format changed (``set_column_format``): its texts too
+            self._cells = cells
         all_columns = range(len(cells))
         font = self.font()
         # what each painted column needs, worked out once per paint rather than per cell

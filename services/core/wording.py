@@ -61,14 +61,22 @@ def money(value: Decimal | None) -> str:
     return grouped(value, 2)
 
 
-def price(value: Decimal | None) -> str:
+def price(value: Decimal | None, places: int | None = None) -> str:
     """A price at two to four places (sub-penny fills exist): ``229.34000000`` -> ``229.34``,
-    ``165.24306122`` -> ``165.2431``; the blotter's, the fills', the TCA's alike."""
+    ``165.24306122`` -> ``165.2431``; the blotter's, the fills', the TCA's alike. ``places``: a
+    column's (``price_places``), so that one column of prices reads to one number of places."""
     if value is None:
         return ""
-    exponent = value.normalize().as_tuple().exponent  # 'n', 'N' or 'F' for NaN and infinity
-    places = max(2, min(4, -exponent)) if isinstance(exponent, int) else 2
+    if places is None:
+        places = price_places((value,))
     return grouped(value, places)
+
+
+def price_places(prices: Iterable[Decimal | None]) -> int:
+    """The places a column of ``prices`` is shown to: its most precise price's, two to four
+    (``price``'s rule for one). Each to its own places, the blotter's Avg price column read
+    "229.34" above "165.2431"."""
+    return max(2, shared_places(prices, most=4))
 
 
 def describe_order(order) -> str:

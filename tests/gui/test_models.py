@@ -418,3 +418,36 @@ def test_the_tca_tables_quantities_are_grouped_as_the_blotters(qtbot):
     model.flush()
     column = {c.title: i for i, c in enumerate(model.columns)}
     assert model.data(model.index(0, column["Filled"])) == "1,500 / 2,500"
+
+
+def test_the_blotters_price_columns_each_read_to_one_number_of_places(qtbot, qtmodeltester):
+    """services.core.wording.price_places: a column of prices to its most precise price's places,
+    two to four. Each price to its own, the Avg price column read 229.34 above 165.2431. A price
+    of more places arriving later shows the rows above again at the new places (one dataChanged
+    over the column); texts a worker formatted before (a history page) are formatted anew."""
+    from services.history_queries import Page
+
+    model = OrderBlotterModel()
+    model.upsert([order(1, status=OrderState.FILLED, filled="100", avg="229.34", limit="229.5")])
+    model.flush()
+    avg, limit = OrderBlotterModel.AVG_PRICE, OrderBlotterModel.LIMIT
+    assert (model.display_text(0, avg), model.display_text(0, limit)) == ("229.34", "229.50")
+    log = SignalLog(model)
+    model.upsert([order(2, status=OrderState.FILLED, filled="98", avg="165.24306122", limit="165.3")])
+    model.flush()
+    assert [model.display_text(row, avg) for row in range(2)] == ["165.2431", "229.3400"]
+    assert [model.display_text(row, limit) for row in range(2)] == ["165.30", "229.50"]
+    assert (0, 1, avg, avg) in log.changed
+    qtmodeltester.check(model)
+
+    # a page formatted off the GUI thread at two places, shown where a price needs four
+    loaded = (order(3, avg="12.5"), order(4, avg="0.1234"))
+    fresh = OrderBlotterModel()
+    stale = [fresh.format_row(r) for r in loaded]
+    assert stale[0][avg] == "12.50"  # before the page, the column was of two places
+    fresh.show_first_page(Page(loaded, None, True), stale)
+    assert [fresh.display_text(row, avg) for row in range(2)] == ["0.1234", "12.5000"]
+    assert [fresh.take_texts(r)[avg] for r in loaded] == ["12.5000", "0.1234"]
+    # a new selection starts the places again
+    fresh.reset([order(5, avg="10.1")])
+    assert fresh.display_text(0, avg) == "10.10"

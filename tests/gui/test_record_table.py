@@ -4,6 +4,8 @@ models are painted by Qt as before."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from PySide6.QtGui import QColor, QImage, QStandardItem, QStandardItemModel
 
 from services.domain import OrderState, Side
@@ -233,3 +235,23 @@ def test_a_watched_symbol_added_later_is_shown_whole(qtbot):
     model.upsert([Quote("MSFT")])
     model.flush()
     assert panel.table.columnWidth(QuotesModel.SYMBOL) == width  # never narrower
+
+
+def test_rows_painted_before_a_price_of_more_places_are_painted_at_the_new_places(qtbot):
+    """The blotter's price columns share one number of places (OrderBlotterModel.PRICE_COLUMNS):
+    when an average fill of four places comes, the rows the view painted at two are painted
+    again at four, not kept at the texts it formatted before."""
+    model, proxy, view = _blotter(qtbot)
+    avg = OrderBlotterModel.AVG_PRICE
+    second = proxy.record_at(1)
+    model.upsert([replace(second, status=OrderState.FILLED, filled_quantity=second.quantity,
+                          avg_fill_price=Decimal("101.5"))])
+    model.flush()
+    view.viewport().grab()
+    assert view._texts[id(proxy.record_at(1))][1][avg] == "101.50"
+    newest = proxy.record_at(0)
+    model.upsert([replace(newest, status=OrderState.FILLED, filled_quantity=newest.quantity,
+                          avg_fill_price=Decimal("100.2371"))])
+    model.flush()
+    view.viewport().grab()
+    assert [view._texts[id(proxy.record_at(row))][1][avg] for row in (0, 1)] == ["100.2371", "101.5000"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import islice
 from math import ceil
 from typing import Any, Generic, TypeVar
@@ -131,6 +131,15 @@ def fmt_quantity(value: Decimal | None) -> str:
 
 fmt_money = _remembered(money)
 fmt_price = _remembered(price)  # two to four places: sub-penny fills exist
+_PRICE_AT: dict[int, Callable[[Any], str]] = {}
+
+
+def fmt_price_at(places: int) -> Callable[[Any], str]:
+    """Prices at ``places`` (a column's, ``price_places``), remembered as ``fmt_price``."""
+    fmt = _PRICE_AT.get(places)
+    if fmt is None:
+        fmt = _PRICE_AT[places] = _remembered(partial(price, places=places))
+    return fmt
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -266,11 +275,18 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
             self._role_getters.append(getters)
         #: (format, value, alignment, foreground, background) per column, for RecordTableView.
         self._paint_columns = tuple((c.fmt, c.value, int(c.align), c.foreground, c.background) for c in self.columns)
+        #: columns whose format was set for the rows (``set_column_format``): texts of them
+        #: formatted elsewhere may be of an older format, and are formatted again when kept
+        self._set_formats: set[int] = set()
 
     def set_column_format(self, column: int, fmt: Callable[[Any], str]) -> None:
         """Show ``column`` with ``fmt`` from now on (a format that depends on every row, such as
         the places a column of numbers shares: set before the rows it is for are shown)."""
         self._fmt[column] = fmt
+        # texts formatted before (off the GUI thread too) are of the format replaced; a view
+        # sees the new ``paint_columns`` and formats its rows again
+        self._kept_texts = {}
+        self._set_formats.add(column)
         painted = list(self._paint_columns)
         _old, value, align, foreground, background = painted[column]
         painted[column] = (fmt, value, align, foreground, background)
@@ -513,6 +529,11 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
         the GUI thread (issue 15: a screen of new rows formatted 400 cells in the frame)."""
         if self.texts_follow_records:
             key, kept = self.key, self._kept_texts
+            records, texts = list(records), list(texts)
+            for column in self._set_formats:  # a worker formatted them at the format of then
+                fmt, value = self._fmt[column], self._value[column]
+                for record, row in zip(records, texts, strict=True):
+                    row[column] = fmt(value(record))  # the lists are handed over: set in place
             kept.update((key(r), (r, t)) for r, t in zip(records, texts, strict=True))
             # rows never painted (scrolled past, filtered out) would keep theirs: the oldest go
             for stale in list(islice(kept, max(0, len(kept) - KEPT_TEXTS_LIMIT))):
