@@ -79,13 +79,15 @@ def price_places(prices: Iterable[Decimal | None]) -> int:
     return max(2, shared_places(prices, most=4))
 
 
-def describe_order(order) -> str:
+def describe_order(order, *, with_id: bool = True) -> str:
     """``BUY 10 AAPL LMT 229.50 (3 filled) · M-2611...``: how an order (an ``OrderRecord``) is
-    named where a confirmation or a message names it, the cancel's and the replace's alike."""
+    named where a confirmation or a message names it, the cancel's and the replace's alike (the
+    blotter's cancel question, the Replace dialog). ``with_id`` False: without its client order id
+    (the Replace dialog has a row of its own for it)."""
     limit = f" {price(order.limit_price)}" if order.limit_price is not None else ""
     filled = f" ({grouped(order.filled_quantity)} filled)" if order.filled_quantity else ""
-    return (f"{order.side.value} {grouped(order.quantity)} {order.symbol} {order.order_type.value}{limit}{filled}"
-            f" · {order.client_order_id}")
+    named = f"{order.side.value} {grouped(order.quantity)} {order.symbol} {order.order_type.value}{limit}{filled}"
+    return f"{named} · {order.client_order_id}" if with_id else named
 
 
 def replaced_to(quantity: Decimal, limit: Decimal | None) -> str:

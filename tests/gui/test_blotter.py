@@ -113,6 +113,23 @@ def test_the_replace_dialog_follows_its_order_filling_while_it_is_open(blotter, 
     assert "(100 filled)" in shown and "FILLED" in shown
 
 
+def test_the_replace_dialog_names_the_order_as_the_confirmations_do(qtbot):
+    """The Replace dialog had its own describe_order, which said "(0 filled)" of an order
+    nothing filled while the cancel question and the LIVE confirmation say nothing of it: it
+    names the order in services.core.wording.describe_order's words, without the client order id
+    that has its own row."""
+    from services.core.wording import describe_order
+
+    for record, said in ((order(1, symbol="AAPL", quantity="1000"), "BUY 1,000 AAPL LMT 100.25"),
+                         (order(3, symbol="IBM", filled="30"), "BUY 100 IBM LMT 100.25 (30 filled)")):
+        dialog = ReplaceDialog(record)
+        qtbot.addWidget(dialog)
+        assert dialog.order_label.text() == said
+        assert describe_order(record, with_id=False) == said
+        assert describe_order(record) == f"{said} · {record.client_order_id}"
+        assert dialog.client_id_label.text() == record.client_order_id
+
+
 def test_a_canceled_replace_dialog_emits_nothing(blotter, qtbot, monkeypatch):
     monkeypatch.setattr(ReplaceDialog, "exec", lambda dialog: ReplaceDialog.DialogCode.Rejected)
     with qtbot.assertNotEmitted(blotter.replace_requested):

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from services.core.replace_rules import NOTHING_CHANGED, replace_problem, state_problem
 from services.core.typed_numbers import NotANumber, typed_decimal
-from services.core.wording import as_sentence
+from services.core.wording import as_sentence, describe_order
 from services.domain import OrderRecord, OrderType
 
 from ..common import plain_label
@@ -46,12 +46,6 @@ def validate_replace(order: OrderRecord, quantity_text: str, limit_text: str) ->
     return quantity, limit, ""
 
 
-def describe_order(order: OrderRecord) -> str:
-    limit = f" {fmt_price(order.limit_price)}" if order.limit_price is not None else ""
-    return (f"{order.side.value} {fmt_quantity(order.quantity)} {order.symbol} {order.order_type.value}{limit} "
-            f"({fmt_quantity(order.filled_quantity)} filled)")
-
-
 def describe_replacement(order: OrderRecord, quantity: Decimal, limit: Decimal | None) -> str:
     """What Replace sends, once the fields hold a replace the rule allows: the order as it will
     stand (its quantity is the new total, filled shares included) and what is left to fill."""
@@ -82,7 +76,7 @@ class ReplaceDialog(QDialog):
         self.hint_label.setMinimumWidth(self.hint_label.fontMetrics().horizontalAdvance(
             describe_replacement(order, order.quantity, order.limit_price)) + 2)
         form = QFormLayout()
-        self.order_label = plain_label(describe_order(order))
+        self.order_label = plain_label(describe_order(order, with_id=False))  # its id has a row below
         self.client_id_label = plain_label(order.client_order_id)
         form.addRow("Order", self.order_label)
         form.addRow("Client order id", self.client_id_label)
@@ -112,7 +106,7 @@ class ReplaceDialog(QDialog):
         """The order's newer state while the dialog is open (it filled or was canceled meanwhile):
         Replace follows the order actions' rule for it, the fields stay as typed."""
         self.order = order
-        self.order_label.setText(f"{describe_order(order)} · {order.status}")
+        self.order_label.setText(f"{describe_order(order, with_id=False)} · {order.status}")
         self._validate()
 
     def _validate(self) -> None:

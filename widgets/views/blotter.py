@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import counted
+from services.core.wording import counted, describe_order
 from services.domain import OrderRecord, TradingState
 
 from ..common import (
@@ -29,7 +29,7 @@ from ..common import (
     make_table,
     menu_key_opens_current_row,
 )
-from ..dialogs.replace import ReplaceDialog, describe_order
+from ..dialogs.replace import ReplaceDialog
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
 
@@ -335,7 +335,7 @@ class BlotterView(QWidget):
                 self.notice.emit("Nothing to cancel: select an order that is not final first")
             return
         # what each order is, not its id alone: the trader confirms a BUY 50 NVDA LMT 134.00
-        names = "\n".join(f"{describe_order(o)} · {o.client_order_id}" for o in orders[:5])
+        names = "\n".join(describe_order(o) for o in orders[:5])
         if len(orders) > 5:
             names += f"\n… and {counted(len(orders) - 5, 'more order')}"
         if confirm(self, "Cancel orders", f"Cancel {counted(len(orders), 'selected order')}?\n{names}"):
