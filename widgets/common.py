@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .plain_text import plain_tooltip
 from .record_table import RecordTableView
 
 #: Sized to content, a column never takes more than this (a payload column would take the panel).
@@ -63,6 +64,12 @@ def live_text_label(parent: QWidget | None = None) -> QLabel:
     label = plain_label("", parent)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     return label
+
+
+def set_live_text(label: QLabel, text: str) -> None:
+    """``text`` on a ``live_text_label`` and, whole, in its tooltip, both as written."""
+    label.setText(text)
+    label.setToolTip(plain_tooltip(text))
 
 
 def focus_first_control(container: QWidget) -> bool:

@@ -37,6 +37,8 @@ from PySide6.QtGui import QColor
 from services.core.typed_numbers import plain
 from services.core.wording import grouped, money, price
 
+from ..plain_text import plain_tooltip
+
 R = TypeVar("R")
 
 DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -131,6 +133,10 @@ def fmt_quantity(value: Decimal | None) -> str:
 
 fmt_money = _remembered(money)
 fmt_price = _remembered(price)  # two to four places: sub-penny fills exist
+
+
+def _plain_tooltip_of(tooltip: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda record: plain_tooltip(tooltip(record))
 _PRICE_AT: dict[int, Callable[[Any], str]] = {}
 
 
@@ -269,9 +275,11 @@ class CoalescingTableModel(QAbstractTableModel, Generic[R]):
                 ALIGNMENT: _always(self._align[i]),
                 RecordRole: (lambda r: r),
             }
-            for role, fn in ((FOREGROUND, c.foreground), (BACKGROUND, c.background), (TOOLTIP, c.tooltip)):
+            for role, fn in ((FOREGROUND, c.foreground), (BACKGROUND, c.background)):
                 if fn is not None:
                     getters[role] = fn
+            if c.tooltip is not None:  # a cell's tooltip holds what the broker said, a name typed: as written
+                getters[TOOLTIP] = _plain_tooltip_of(c.tooltip)
             self._role_getters.append(getters)
         #: (format, value, alignment, foreground, background) per column, for RecordTableView.
         self._paint_columns = tuple((c.fmt, c.value, int(c.align), c.foreground, c.background) for c in self.columns)

@@ -39,6 +39,7 @@ from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts
 
 from ..common import plain_label
+from ..plain_text import plain_tooltip
 from ..plots import title_when_tall
 from .charts import AmountAxis
 
@@ -243,7 +244,7 @@ class BacktestView(QWidget):
             self.past_combo.addItem(label, item.id)
             finals = "; ".join(f"{name} {value:,.2f}" for name, value in item.final_equity)
             tip = "\n".join(text for text in (f"final equity: {finals}" if finals else "", item.message or "") if text)
-            self.past_combo.setItemData(self.past_combo.count() - 1, tip or label, Qt.ItemDataRole.ToolTipRole)
+            self.past_combo.setItemData(self.past_combo.count() - 1, plain_tooltip(tip or label), Qt.ItemDataRole.ToolTipRole)
         self.past_combo.setCurrentIndex(self.past_combo.findData(current) if current is not None else -1)
         # none chosen is not none there: "no backtest yet" over a list of them read as an empty list
         self.past_combo.setPlaceholderText(f"choose a past backtest ({len(listed)} listed)" if listed else NO_PAST)

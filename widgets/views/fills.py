@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, 
 
 from services.core.wording import counted
 
-from ..common import choose_and_export, export_visible_rows, live_text_label, make_table
+from ..common import choose_and_export, export_visible_rows, live_text_label, make_table, set_live_text
 from ..models.base import fmt_money, fmt_quantity
 from ..models.fills import FillsModel
 from ..models.proxy import FillFilterProxyModel
@@ -67,8 +67,7 @@ class FillsView(QWidget):
                           f" · sold {fmt_quantity(t.sold_quantity)} for {fmt_money(t.sold_notional)}"
                           f" · commission {fmt_money(t.commission)}" for t in per_currency)
         text = f"{counted(self.model.totals_count(), 'fill')}{loaded}" + (f" · {sums}" if sums else "")
-        self.totals_label.setText(text)
-        self.totals_label.setToolTip(text)
+        set_live_text(self.totals_label, text)
 
     def export_csv(self, path: str) -> int:
         """Write the visible rows, in the visible order, with exact values."""

@@ -38,10 +38,11 @@ from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 from services.position_marks import mark_said, symbol_said
 
-from ..common import menu_key_opens_current_row, plain_label
+from ..common import menu_key_opens_current_row, plain_label, set_live_text
 from ..models.base import fmt_money, fmt_price, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
 from ..models.proxy import RecordProxyModel
+from ..plain_text import plain_tooltip
 
 ALL_PROJECTS = "All projects"
 # what is held and its P&L first, the account (one on most desks) last: the panel shares the
@@ -217,8 +218,7 @@ class PositionsView(QWidget):
                          f"unrealized {fmt_money(c.unrealized_pnl) or NO_MARK} · realized {fmt_money(c.realized_pnl)}"
                          for c in totals.pnl)
         text = counted(totals.count, "position") + (f" · {pnl}" if pnl else "")
-        self.totals_label.setText(text)
-        self.totals_label.setToolTip(text)
+        set_live_text(self.totals_label, text)
 
     def _fill_tree(self) -> None:
         """The groups (of the project filter) as the tree's rows. When the tree already has the
@@ -333,13 +333,13 @@ class PositionsView(QWidget):
     def _set_tooltip(item: QTreeWidgetItem, tooltip: str | None) -> None:
         # on every cell of a group's row: a "mixed" sum or a converted one is explained where it shows
         for column in range(len(TREE_COLUMNS)):
-            item.setToolTip(column, tooltip or "")
+            item.setToolTip(column, plain_tooltip(tooltip) or "")  # a project's name as typed
 
     @staticmethod
     def _set_line_tooltip(item: QTreeWidgetItem, tooltip: str | None) -> None:
         # on the symbol too: a holding the broker does not list says so there ("(not listed)")
         for column in (BOOK, MARKET):
-            item.setToolTip(column, tooltip or "")
+            item.setToolTip(column, plain_tooltip(tooltip) or "")
 
     def _set_changed(self, item: QTreeWidgetItem, row: _Row, old: _Row) -> None:
         for column, (text, before) in enumerate(zip(row.texts, old.texts, strict=True)):

@@ -22,6 +22,7 @@ from services.console_risk import risk_verdict
 
 from ..common import make_table, plain_label
 from ..models.risk import RiskResultsModel
+from ..plain_text import plain_tooltip
 
 
 class RiskView(QWidget):
@@ -67,7 +68,7 @@ class RiskView(QWidget):
         self.run_blocks_list.clear()
         for block in getattr(report, "run_blocks", ()) or ():
             item = QListWidgetItem(f"{block.code or block.rule}: {block.message}")
-            item.setToolTip(block.message)
+            item.setToolTip(plain_tooltip(block.message))
             self.run_blocks_list.addItem(item)
         self.run_blocks_list.setVisible(self.run_blocks_list.count() > 0)
         self.model.reset(report.orders)

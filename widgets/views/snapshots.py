@@ -27,6 +27,7 @@ from ..common import add_action, make_table, plain_label, size_columns_to_conten
 from ..models.base import fmt_time
 from ..models.proxy import RecordProxyModel
 from ..models.snapshots import SnapshotItemsModel
+from ..plain_text import plain_tooltip
 
 PROJECT_ROLE = Qt.ItemDataRole.UserRole + 10
 SNAPSHOT_ROLE = Qt.ItemDataRole.UserRole + 11
@@ -210,10 +211,10 @@ class SnapshotsView(QWidget):
         for problem in problems:
             text = problem_text(problem)
             item = QListWidgetItem(text)
-            item.setToolTip(text)
+            item.setToolTip(plain_tooltip(text))
             self.errors_list.addItem(item)
         self.errors_label.setText(f"{source}: {counted(len(problems), 'problem')}, nothing imported")
-        self.errors_label.setToolTip(self.errors_label.text())
+        self.errors_label.setToolTip(plain_tooltip(self.errors_label.text()))
         self.errors_bar.setVisible(True)
         self.errors_list.setVisible(bool(problems))
         self._fit_errors_list()

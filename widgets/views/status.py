@@ -16,6 +16,7 @@ from services.urls import database_name, redact_url
 
 from ..common import plain_label
 from ..models.base import fmt_time
+from ..plain_text import plain_tooltip
 
 MODES = ("demo", "paper", "live")
 
@@ -116,7 +117,7 @@ class ElidingStatusBar(QStatusBar):
         room = self.message_room()
         self._shown = (self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, room)
                        if room > 0 else self._full)  # not laid out: drawn as Qt draws it, fitted once laid out
-        self.setToolTip(self._full if self._shown != self._full else "")
+        self.setToolTip(plain_tooltip(self._full) if self._shown != self._full else "")
         super().showMessage(self._shown, timeout)
 
     def _on_message_changed(self, text: str) -> None:

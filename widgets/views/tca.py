@@ -15,6 +15,7 @@ from services.backtest.tca_text import run_heading, totals_text
 from ..common import make_table, plain_label
 from ..models.proxy import RecordProxyModel
 from ..models.tca import TcaModel
+from ..plain_text import plain_tooltip
 
 
 class TcaView(QWidget):
@@ -58,7 +59,7 @@ class TcaView(QWidget):
         ``profile``: the window's (demo, paper, live), whose word the run's mode is said in."""
         title, note = run_heading(report, profile)
         self.title_label.setText(title)
-        self.title_label.setToolTip(note)
+        self.title_label.setToolTip(plain_tooltip(note))
         if not report.get("compared", True):
             self._show_totals("")
             self.model.clear()
