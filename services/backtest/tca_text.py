@@ -15,7 +15,19 @@ from services.core.wording import price as price_text
 from .costs import FillAt
 
 NO_FILLS = "no fills: nothing to compare"
-NOT_COMPARED = "TCA compares paper and live runs with the backtest"
+
+
+def not_compared(profile: str | None = None) -> str:
+    """What TCA compares, said of a backtest run (which it does not measure): in the words of a
+    window of ``profile`` (its badge's, services.core.wording.mode_word): a demo window's runs are
+    demo runs, sent to the built-in simulator, and "paper and live runs" named runs it cannot
+    make; without a profile (the ``tca`` command: nothing stored says where a run was sent) as
+    the runs are stored."""
+    runs = f"{mode_word('paper', profile)} runs" if profile == "demo" else "paper and live runs"
+    return f"TCA compares {runs} with the backtest"
+
+
+NOT_COMPARED = not_compared()
 # A demo window's paper runs went to the built-in simulator (composition: demo mode always runs it):
 # "paper" beside the DEMO badge read as IB's paper account, whose fills are a market's.
 SIMULATED_FILLS = ("a demo run: sent to the built-in IB Gateway simulator, so its fills, and the "
@@ -24,11 +36,12 @@ SIMULATED_FILLS = ("a demo run: sent to the built-in IB Gateway simulator, so it
 
 def run_heading(report: Mapping[str, Any], profile: str) -> tuple[str, str]:
     """The TCA's title for a run (``TcaReport.to_dict()``) and its note (the title's tooltip, ""
-    when there is nothing to add): "Run 1 (demo) of 2026-12-07"; a backtest's run says it is not compared."""
+    when there is nothing to add): "Run 1 (demo) of 2026-12-07"; a backtest's run says it is not
+    measured, and which runs are (``not_compared``: a demo window's are demo runs)."""
     mode = str(report["mode"])
     title = f"Run {report['run_id']} ({mode_word(mode, profile)}) of {report['trade_date']}"
     if not report.get("compared", True):
-        return f"{title}: {NOT_COMPARED}", ""
+        return f"{title}: not measured, {not_compared(profile)}", ""
     return title, SIMULATED_FILLS if mode_word(mode, profile) != mode else ""
 
 

@@ -358,8 +358,11 @@ def test_the_tca_tab_heads_a_demo_run_demo_as_the_badge_says_not_paper(qtbot):
     assert (view.title_label.text(), view.title_label.toolTip()) == ("Run 1 (paper) of 2026-12-07", "")
     view.set_report({**report, "mode": "live"}, "live")
     assert (view.title_label.text(), view.title_label.toolTip()) == ("Run 1 (live) of 2026-12-07", "")
+    # a backtest run in the demo: what the demo's runs are, not "paper and live runs" it cannot make
     view.set_report({**report, "run_id": 2, "mode": "backtest", "compared": False}, "demo")
-    assert view.title_label.text() == "Run 2 (backtest) of 2026-12-07: TCA compares paper and live runs with the backtest"
+    assert view.title_label.text() == "Run 2 (backtest) of 2026-12-07: not measured, TCA compares demo runs with the backtest"
+    view.set_report({**report, "run_id": 2, "mode": "backtest", "compared": False}, "paper")
+    assert view.title_label.text() == "Run 2 (backtest) of 2026-12-07: not measured, TCA compares paper and live runs with the backtest"
     view.clear()
     assert (view.title_label.text(), view.title_label.toolTip()) == ("No run selected", "")
 
