@@ -9,10 +9,17 @@ Qt: the table models (below ``widgets.common``) take it too."""
 from __future__ import annotations
 
 import html
+from typing import overload
 
 from PySide6.QtGui import Qt
 
 
+@overload
+def plain_tooltip(text: str) -> str: ...
+@overload
+def plain_tooltip(text: None) -> None: ...
+@overload
+def plain_tooltip(text: str | None) -> str | None: ...
 def plain_tooltip(text: str | None) -> str | None:
     """``text`` as a tooltip shows it as written: unchanged when Qt would take it for plain text
     (nothing to escape), else escaped and kept to its own lines (``white-space: pre``, as Qt
