@@ -12,8 +12,9 @@ checked first, then the daily bars the price cache lacks for the snapshots' list
 are downloaded (connected like every broker command; only missing days are asked for) and the
 backtest runs on the cached bars. Exit 0 when it ran, 2 for bad input (every problem on stderr),
 5 for a database failure or a listing the broker refused, and 5 when it ran but a rebalance
-failed for a reason other than a risk block (its preview refused: it did not trade; each listed
-with its reason, ``failed_rebalances`` in ``--json``; as ``execute`` exits 5 for an order not sent).
+failed for a reason other than a risk block (its preview refused, or its run could not be made,
+``run_id`` null: it did not trade; each listed with its reason, ``failed_rebalances`` in ``--json``;
+as ``execute`` exits 5 for an order not sent).
 A backtest that fails as a whole after it began is recorded failed (its runs closed) and said
 naming it, exit 5.
 
