@@ -140,16 +140,20 @@ def reader_gone() -> int:
     return EXIT_OK
 
 
-def say_failure(args: argparse.Namespace | None, code: str, message: str, exit_code: int) -> int:
+def say_failure(args: argparse.Namespace | None, code: str, message: str, exit_code: int,
+                problems: Sequence[str] = ()) -> int:
     """How every command says it failed: ``trading-console: MESSAGE`` on stderr and, when it was
     asked for ``--json``, one object ``{"error": CODE, "message": MESSAGE}`` on stdout (a script
     reads that instead of an empty output), with the same exit code either way; returns it. A
-    message of several lines (one per problem) is said line by line on stderr."""
+    message of several lines (one per problem) is said line by line on stderr. ``problems``: the
+    input's problems, each a line of its own on stderr after the message (unless the message
+    says it already) and the JSON's ``problems`` list."""
     if getattr(args, "json", False):
         import json
 
-        print(json.dumps({"error": code, "message": message}))
-    for line in message.splitlines() or [""]:
+        print(json.dumps({"error": code, "message": message, **({"problems": list(problems)} if problems else {})}))
+    lines = (message.splitlines() or [""]) + [problem for problem in problems if problem not in message]
+    for line in lines:
         print(f"trading-console: {line}", file=sys.stderr)
     return exit_code
 

@@ -114,9 +114,9 @@ def _backtest(args: argparse.Namespace, settings) -> int:
         start=args.start, end=args.end, risk_overrides=tuple(args.risk), what_to_show=args.what_to_show)
 
     def refused(problems: list[str]) -> int:
-        for problem in problems:
-            print(f"trading-console: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        # said as every command says it, so that --json prints its one object (stdout was empty)
+        said = problems[0] if len(problems) == 1 else f"backtest: {counted(len(problems), 'problem')}; nothing was stored"
+        return say_failure(args, "bad_input", said, EXIT_BAD_INPUT, problems)
 
     def action() -> int:
         database = open_existing_database(url)
@@ -241,9 +241,8 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
             except BrokerBarsFailed as exc:
                 summary(exc.report)
                 # the service's words (which snapshots name each refused listing), as the panel shows them
-                print(f"trading-console: {counted(len(exc.report.failed), 'listing')} failed: " + "; ".join(exc.problems),
-                      file=sys.stderr)
-                return EXIT_BROKER
+                return say_failure(args, "bars_refused", f"{counted(len(exc.report.failed), 'listing')} failed: "
+                                   + "; ".join(exc.problems), EXIT_BROKER, exc.problems)
             except BadBacktest as exc:
                 return refused(exc.problems)
         summary(report)

@@ -75,6 +75,32 @@ async def test_bad_input_exits_2_naming_every_problem_and_stores_nothing(databas
         assert session.scalar(select(func.count(TradeRun.id))) == 0
 
 
+async def test_bad_input_with_json_is_one_json_error_listing_every_problem(database, db_url, tmp_path, files):
+    """`backtest --json` refused its inputs on stderr only and left stdout empty (exit 2): a script
+    reading the JSON read nothing, where every other command prints its one error object."""
+    prices, good = files
+    weights = tmp_path / "bad.csv"
+    weights.write_text("date,symbol,weight\n2024-02-30,C01,0.5\n", encoding="utf-8")
+    result = await run(cli_args(db_url, 0, "backtest", "--prices", str(prices), "--snapshots", str(weights),
+                                "--initial-cash", "-5", "--fill", "tomorrow", "--json", connection=False))
+    assert result.code == 2, result.err
+    assert result.out.count("\n") == 1, result.out  # one object, one line
+    said = result.json
+    assert said["error"] == "bad_input"
+    assert said["message"] == "backtest: 3 problems; nothing was stored"
+    assert len(said["problems"]) == 3
+    for expected in ("--initial-cash '-5'", "--fill 'tomorrow'", "line 2, column date"):
+        assert any(expected in problem for problem in said["problems"]), (expected, said)
+        assert expected in result.err
+    assert f"trading-console: {said['message']}" in result.err  # the same line for a reader
+    one = await run(cli_args(db_url, 0, "backtest", "--snapshots", str(good), "--json", connection=False))
+    assert (one.code, one.json) == (2, {"error": "bad_input", "message": "no prices: give --prices FILE or --from-broker",
+                                        "problems": ["no prices: give --prices FILE or --from-broker"]}), one.err
+    with database.session() as session:
+        assert session.scalar(select(func.count(Backtest.id))) == 0
+        assert session.scalar(select(func.count(TradeRun.id))) == 0
+
+
 @pytest.mark.parametrize("cash", ["1e14", "1e400"])
 async def test_initial_cash_the_database_cannot_keep_exits_2_and_stores_nothing(database, db_url, files, cash):
     """1e14 went through to the first plan: "database error: 1E+14 is too large for exact storage
