@@ -144,12 +144,14 @@ def register(subparsers) -> None:
 
 
 def _run(command, args, settings) -> int:
-    from services.execution.errors import ExecutionError
+    from services.execution.errors import ConnectionLost, ExecutionError
 
     try:
         return asyncio.run(command(args, settings))
     except ExecutionError as exc:
-        _error(args, exc.code, str(exc))
+        # what to do after a drop is the command's to say: the window reconnects by itself
+        again = "; run the command again once TWS / IB Gateway is reachable" if isinstance(exc, ConnectionLost) else ""
+        _error(args, exc.code, f"{exc}{again}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

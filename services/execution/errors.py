@@ -84,6 +84,11 @@ class NotConnected(BrokerError):
     code = "not_connected"
 
 
+class ConnectionLost(NotConnected):
+    """Not connected because the gateway dropped the connection this session had (its message
+    says when): a command says to run it again once the gateway is back."""
+
+
 class UnknownContract(BrokerError):
     """IB knows no (single) listing of a symbol: bad input (exit 2, README), said the same by
     ``order``, ``preview``, ``execute`` and the window; still a BrokerError for the handlers that

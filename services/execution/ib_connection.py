@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import AccountGuardError, NotConnected, Refused
+from .errors import AccountGuardError, ConnectionLost, NotConnected, Refused
 from .events import (
     ConnectionEvent,
     ConnectionState,
@@ -202,6 +202,7 @@ class ProviderState:
     _reconnect_task: asyncio.Task | None
     _hook_tasks: set[asyncio.Task]
     connected_at: datetime | None
+    lost_at: datetime | None
     reconnect_attempts: list[float]
     _connect_attempt: ConnectAttempt | None
     sender: PacedSender
@@ -251,6 +252,9 @@ class IbConnection(ProviderState):
 
     def _require_connected(self) -> None:
         if not self.ib.isConnected():
+            if self.lost_at is not None:  # said as a drop: "not connected" alone read as if it had never connected
+                raise ConnectionLost(f"not connected to IB at {self.host}:{self.port}: the connection was lost at "
+                                     f"{self.lost_at:%H:%M:%S} UTC")
             raise NotConnected(f"not connected to IB at {self.host}:{self.port}")
 
     # ------------------------------------------------------------------ connect
@@ -319,6 +323,7 @@ class IbConnection(ProviderState):
             if trade.order.orderRef and trade.order.clientId == self.client_id:
                 self._remember(trade.order.orderId, trade.order.permId, trade.order.orderRef, trade)
         self.connected_at = utc_now()
+        self.lost_at = None
         self._set_state(ConnectionState.CONNECTED, account)
 
     def login_accounts(self) -> tuple[str, ...]:
@@ -342,6 +347,7 @@ class IbConnection(ProviderState):
     def _on_disconnected(self) -> None:
         if self._closing:
             return
+        self.lost_at = utc_now()
         self._set_state(ConnectionState.DISCONNECTED, "connection lost")
         if self.auto_reconnect and (self._reconnect_task is None or self._reconnect_task.done()):
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect_loop())

@@ -141,6 +141,7 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
         self._reconnect_task: asyncio.Task | None = None
         self._hook_tasks: set[asyncio.Task] = set()
         self.connected_at: datetime | None = None
+        self.lost_at: datetime | None = None  # when the gateway dropped the connection this session had
         self.reconnect_attempts: list[float] = []  # the last delays actually waited (tests, GUI)
         self._connect_attempt: ConnectAttempt | None = None
         self._query_locks: dict[str, asyncio.Lock] = {}

@@ -180,6 +180,10 @@ class PacedSender:
                     if lines is not None:
                         lines.hold(futures[key])
                 await self._answers(futures.values(), before)
+            except BaseException:
+                for future in futures.values():
+                    _answer_unawaited(future)
+                raise
             finally:
                 if lines is not None:  # an unanswered request was dropped: it holds no line at IB
                     lines.release_all()
@@ -270,6 +274,14 @@ def both_checks(first: Callable[[], None] | None, second: Callable[[], None] | N
         second()
 
     return check
+
+
+def _answer_unawaited(future: asyncio.Future) -> None:
+    """A request's answer that nobody will wait for (the questions stopped half-way: the connection
+    dropped, the caller was canceled): its exception is taken when it comes. ib_async fails every
+    open request with ConnectionError('Socket disconnect') on a drop, and asyncio printed "Future
+    exception was never retrieved" with it on a command's stderr when the future was freed."""
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _names(keys: list, limit: int = 20) -> str:

@@ -1,0 +1,51 @@
+"""A connection the gateway drops while a command asks its questions (here the preview's market
+data snapshots of `execute`), as a real process against the simulator: the command says the
+connection was lost, when, and what to do (exit 5, the one JSON error object), and nothing else
+lands on stderr. Before, it said "not connected to IB at HOST:PORT" alone (as if it had never
+connected) and asyncio printed "Future exception was never retrieved ... ConnectionError:
+Socket disconnect" for a snapshot asked and never answered."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from .cli_helpers import ROOT, Result, child_env, cli_args
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]  # a `python -m app` subprocess and a simulator
+
+SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "V", "KO", "PG")
+
+
+async def test_a_connection_dropped_during_the_preview_is_said_as_lost(db_url, make_simulator, tmp_path, ib_log_guard):
+    ib_log_guard.allow(r"Peer closed connection|Socket disconnect")
+    sim = await make_simulator()
+    loop = asyncio.get_running_loop()
+    snapshots_asked = []
+    market_data = sim._handlers[1]
+
+    def dropping_at_the_third(simulator, session, fields) -> None:
+        snapshots_asked.append(1)
+        if len(snapshots_asked) == 3:  # unanswered, and the others still to be asked: the command is mid-question
+            loop.call_soon(sim.drop_connections)
+            return
+        market_data(simulator, session, fields)
+
+    sim._handlers = {**sim._handlers, 1: dropping_at_the_third}
+    weights = tmp_path / "weights.csv"
+    weights.write_text("symbol,weight\n" + "".join(f"{s},0.05\n" for s in SYMBOLS), encoding="utf-8")
+    # exec'd, not forked (cli_helpers.run): the stray line came as the interpreter ended, which a forked child skips
+    child = await asyncio.create_subprocess_exec(
+        *cli_args(db_url, sim.port, "execute", "--snapshot", str(weights), "--project", "lost", "--portfolio-value",
+                  "100000", "--json"), cwd=ROOT, env=child_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(child.communicate(), 120)
+    result = Result(child.returncode, out.decode(), err.decode())
+
+    assert result.code == 5, result.err
+    assert "never retrieved" not in result.err and "Traceback" not in result.err, result.err
+    said = result.json
+    assert said["error"] == "not_connected", said
+    assert f"not connected to IB at 127.0.0.1:{sim.port}: the connection was lost at " in said["message"], said
+    assert "run the command again once TWS / IB Gateway is reachable" in said["message"], said
+    assert result.err.strip() == f"trading-console: {said['message']}", result.err  # that line and nothing else
