@@ -15,6 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -46,8 +47,30 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors (a value of the wrong type, a required option
+    missing, an option the command does not have) also print the one error object on stdout when
+    the arguments asked for ``--json``, as every other failure does (``say_failure``); argparse
+    still prints the usage and the error on stderr and exits 2. Each subcommand's parser is one
+    too (``add_subparsers`` makes its parsers of the parent's class) and sees its own arguments."""
+
+    _json_asked = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        arguments = list(sys.argv[1:] if args is None else args)
+        self._json_asked = "--json" in arguments
+        return super().parse_known_args(arguments, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        if self._json_asked:
+            import json
+
+            print(json.dumps({"error": "bad_input", "message": f"{self.prog}: {message}"}), flush=True)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="trading-console",
         description="Desktop trading console for Interactive Brokers. Without a command it opens the window.",
     )

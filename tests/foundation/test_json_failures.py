@@ -70,3 +70,22 @@ def test_a_missing_settings_file_and_an_unknown_project_are_json_errors(db_url):
     unknown = _run("--db-url", db_url, "positions", "--project", "nope", "--json")
     assert (unknown.returncode, _said(unknown)["error"]) == (2, "not_found")
     assert "nope" in _said(unknown)["message"]
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    (("tca", "--run", "x"), "trading-console tca: argument --run: invalid int value: 'x'"),
+    (("trail",), "trading-console trail: one of the arguments --run --plan is required"),
+    (("audit", "verify"), "trading-console: unrecognized arguments: --json"),  # verify has no --json
+    (("backtest", "--fill"), "trading-console backtest: argument --fill: expected one argument"),
+])
+def test_a_usage_error_of_a_command_asked_for_json_is_one_json_error(command, says):
+    """argparse's refusals (a value of the wrong type, a required option missing, an option the
+    command does not have) went to stderr only: a script reading the JSON read nothing."""
+    result = _run(*command, "--json")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.count("\n") == 1, f"not one JSON line on stdout: {result.stdout!r} (stderr {result.stderr!r})"
+    assert json.loads(result.stdout) == {"error": "bad_input", "message": says}
+    assert says.replace(": ", ": error: ", 1) in result.stderr  # argparse's own line and usage, as before
+    assert "usage: " in result.stderr
+    plain = _run(*command)  # without --json nothing on stdout
+    assert (plain.returncode, plain.stdout) == (2, "")
