@@ -9,6 +9,7 @@ verifies only with its own text). A new kind of entry is a new member here, with
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -220,6 +221,18 @@ def recovery_action(decision: str) -> AuditAction:
         return _RECOVERY_DECISIONS[decision]
     except KeyError:
         raise ValueError(f"no audit action for the recovery decision {decision!r}") from None
+
+
+def unknown_action_words(name: str) -> str | None:
+    """Why ``name`` is no action the console writes, with the names close to it (a typo), or
+    None for one it writes. An older version's action may still be in a log: a caller asks this
+    only once no entry had ``name``."""
+    names = [action.value for action in AuditAction]
+    if name in names:
+        return None
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.8)
+    guess = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"not an action the console writes: {guess}(docs/audit-log.md lists every action)"
 
 
 def docs_table() -> str:

@@ -91,6 +91,13 @@ def _list(args: argparse.Namespace, settings) -> int:
             )
         finally:
             database.dispose()
+        if not records and args.action is not None:
+            from services.audit_actions import unknown_action_words
+
+            unknown = unknown_action_words(args.action)
+            if unknown is not None:  # a typo read as "never happened"
+                return say_failure(args, "bad_input", f"no audit entry has the action {args.action!r}, which is {unknown}",
+                                   EXIT_BAD_INPUT)
         records.sort(key=lambda r: r.id)
         if args.json:
             print(json.dumps([_record_dict(r) for r in records], ensure_ascii=False, indent=2, sort_keys=True))

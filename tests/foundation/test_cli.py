@@ -126,6 +126,24 @@ def test_audit_list_filters_and_prints_json(database, db_url, tmp_path):
     assert text_result.stdout.split()[0] == "3"
 
 
+def test_audit_list_of_an_action_the_console_never_writes_is_refused_naming_the_close_ones(database, db_url, tmp_path):
+    """`audit list --action order.cancle` printed "(no audit entries)", exit 0: a typo read as
+    "nothing was ever canceled". A name the console writes with no entries, or one an older
+    version wrote that is in the log, is listed as before."""
+    log = AuditLog(database)
+    log.append("alice", "order.submit", "order", 1, {"qty": "10"})  # an action no AuditAction names, in the log
+    typo = console("--db-url", db_url, "audit", "list", "--action", "order.cancle", cwd=tmp_path)
+    said = ("no audit entry has the action 'order.cancle', which is not an action the console writes: did you mean "
+            "order.cancel? (docs/audit-log.md lists every action)")
+    assert (typo.returncode, typo.stdout, typo.stderr) == (2, "", f"trading-console: {said}\n")
+    as_json = console("--db-url", db_url, "audit", "list", "--action", "order.cancle", "--json", cwd=tmp_path)
+    assert (as_json.returncode, json.loads(as_json.stdout)) == (2, {"error": "bad_input", "message": said})
+    known = console("--db-url", db_url, "audit", "list", "--action", "order.cancel", "--json", cwd=tmp_path)
+    assert (known.returncode, json.loads(known.stdout)) == (0, [])
+    old = console("--db-url", db_url, "audit", "list", "--action", "order.submit", "--json", cwd=tmp_path)
+    assert old.returncode == 0 and [e["id"] for e in json.loads(old.stdout)] == [1]
+
+
 def test_audit_on_a_database_without_schema_says_what_to_do(tmp_path):
     url = f"sqlite:///{(tmp_path / 'fresh.sqlite3').as_posix()}"
     result = console("--db-url", url, "audit", "verify", cwd=tmp_path)
