@@ -208,7 +208,7 @@ def _refused_run_backtest(database, tmp_path) -> tuple[Backtester, str]:
     snapshots = [_snapshot(date(2024, 2, 1), "0.9"), foreign, _snapshot(date(2024, 2, 6), "0.5")]
     spec = BacktestSpec(PLAIN_CASH, FillAt.CLOSE, commission="none", builder={"rounding": "floor", "lot_size": Decimal(1)},
                         risk_overrides=RISK_OFF, end=date(2024, 2, 7))
-    return Backtester(database, _prices(), snapshots, spec), f"snapshot {beta_snapshot} does not exist in this project"
+    return Backtester(database, _prices(), snapshots, spec), f"snapshot {beta_snapshot} belongs to project 'beta', not to 'alpha'"
 
 
 async def test_a_rebalance_whose_run_is_refused_is_one_failed_rebalance_and_the_others_trade(database, tmp_path):

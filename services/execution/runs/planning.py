@@ -206,7 +206,12 @@ class RunPlanning(RunServiceBase):
             else:
                 project_id = ProjectRepository(session).get_or_create(str(project)).id
             if snapshot is not None and snapshot_project != project_id:
-                raise BadInput(f"snapshot {snapshot} does not exist in this project")
+                # whose it is: "does not exist in this project" read wrong beside `snapshot list` showing it
+                if snapshot_project is None:
+                    raise BadInput(f"snapshot {snapshot} does not exist")
+                names = ProjectRepository(session)
+                raise BadInput(f"snapshot {snapshot} belongs to project {names.get(snapshot_project).name!r}, "
+                               f"not to {names.get(project_id).name!r}")
             runs = RunRepository(session)
             day = trading_day(self.clock())
 
