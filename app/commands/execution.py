@@ -436,10 +436,13 @@ async def cmd_replace(args, settings) -> int:
         await _written(s)
         order = await asyncio.to_thread(s.actions._order, args.order_id)
         new = await asyncio.to_thread(s.actions._order, result.new_order_id) if result.new_order_id else None
+    # what the order became and how, in the window's words (it printed "order 11: modify")
+    becomes = ", ".join(f"{name} {plain(value)}" for name, value in (("quantity", args.quantity), ("limit", args.limit))
+                        if value is not None)
+    now = f"as order {new.id} {new.client_order_id} ({new.status})" if new else f"({order.status})"
     _print_result(args, {"method": result.method, "order": order_dict(order), "new_order": order_dict(new) if new else None,
                          "message": result.message},
-                  f"order {order.id}: {result.outcome()}" + (f"; new order {new.id} ({new.client_order_id})" if new else "")
-                  + (f"; {result.message}" if result.message and result.method != "nothing" else ""))
+                  f"order {order.id} {order.client_order_id} {order.symbol} to {becomes}: {result.outcome()} {now}")
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -236,7 +237,7 @@ async def test_cancel_and_replace_say_what_came_of_them_in_the_windows_words(dat
     await until_client_gone(simulator, 1)
     replace = await run(cli_args(db_url, simulator.port, "replace", str(b.id), "--quantity", "8"))
     assert replace.code == 0, replace.err
-    assert replace.out.strip() == f"order {b.id}: modified at the broker"
+    assert replace.out.strip() == f"order {b.id} {b.client_order_id} AAPL to quantity 8: modified at the broker (SUBMITTED)"
     assert {o.symbol: o.quantity for o in simulator.open_orders()} == {"AAPL": Decimal(8)}
 
 
@@ -264,6 +265,11 @@ async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     bad = await run(cli_args(db_url, port, "replace", str(b.id)))
     assert bad.code == 2
     await until_client_gone(simulator, 1)
+    # what the order became and how, in the window's words: it printed "order N: modify"
+    said = await run(cli_args(db_url, port, "replace", str(c.id), "--limit", "556"))
+    assert said.code == 0, said.err
+    assert re.fullmatch(rf"order {c.id} \S+ META to limit 556: modified at the broker \([A-Z]+\)\n", said.out), said.out
+    await until_client_gone(simulator, 1)
     all_ = await run(cli_args(db_url, port, "cancel-all", "--json"))
     assert all_.code == 0 and sorted(all_.json["canceled"]) == sorted([b.id, c.id])
     assert simulator.open_orders() == []
@@ -274,7 +280,8 @@ async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     from services.execution.audit import os_user
 
     actions = [(e.actor, e.action) for e in AuditLog(database).list() if e.action.startswith("order.")]
-    assert actions[-3:] == [(os_user(), "order.cancel"), (os_user(), "order.replace"), (os_user(), "order.cancel_all")]
+    assert actions[-4:] == [(os_user(), "order.cancel"), (os_user(), "order.replace"), (os_user(), "order.replace"),
+                            (os_user(), "order.cancel_all")]
 
 
 async def test_cancel_all_and_halt_wait_for_the_brokers_confirmations_before_they_disconnect(database, db_url, simulator):
