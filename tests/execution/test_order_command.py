@@ -3,6 +3,7 @@ ticket's use case from the command line, refused like the window's."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -46,6 +47,13 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
     assert (resting.order_type, resting.stop_price) == ("STP", Decimal(90))
     await until_client_gone(simulator, 1)
 
+    # as the window names an order: it printed "BUY 1.000000 AAPL LMT: ACCEPTED, filled 0.000000", no limit
+    text = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
+                              "--limit", "98", "--project", "desk", "--wait-seconds", "1"))
+    assert text.code == 0, text.err
+    assert re.fullmatch(r"run \d+: order \d+ \S+ BUY 1 AAPL LMT 98: ACCEPTED, filled 0\n", text.out), text.out
+    await until_client_gone(simulator, 1)
+
     off_grid = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
                                   "--limit", "99.999"))
     assert off_grid.code == 2 and "not on the 0.01 tick grid" in off_grid.err
@@ -53,4 +61,4 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
 
     live = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--mode", "live"))
     assert live.code == 4 and "LIVE" in live.err  # refused before anything: the account guard wants the word
-    assert len(simulator.orders()) == 2
+    assert len(simulator.orders()) == 3
