@@ -112,9 +112,24 @@ def describe_db_error(exc: BaseException, url: str | None = None) -> str:
     elif backend == "sqlite" and "unable to open database file" in text:
         path = sqlite_path(url) if url else None
         line = f"cannot open the SQLite database {path or ''}: check that the folder exists and is writable"
+    elif backend == "sqlite" and "attempt to write a readonly database" in text:
+        # SQLite's own words named no file and nothing to do (a read-only file or mount, another user's file)
+        line = (f"the SQLite database {_sqlite_name(url)} is read-only: make it writable (the file and its folder), "
+                "or give another --db-url; nothing was written")
     else:
         line = f"database error: {_strip_link(text) or type(exc).__name__}"
     return redact_text(line)
+
+
+def _sqlite_name(url: str | None) -> str:
+    """The file an SQLite URL names, a ``file:`` URI's too (its path, without the query)."""
+    from sqlalchemy.engine import make_url
+
+    path = sqlite_path(url) if url else None
+    if path is not None:
+        return str(path)
+    database = (make_url(url).database or "") if url else ""
+    return database.removeprefix("file:").split("?", 1)[0] or "(in memory)"
 
 
 def _reason(text: str) -> str:
