@@ -102,8 +102,15 @@ def downgrade(url: str, rev: str) -> str | None:
 
 
 def current(url: str) -> str | None:
-    """The database's revision, ``None`` for an empty (never migrated) database."""
+    """The database's revision, ``None`` for an empty (never migrated) database or an SQLite
+    file that does not exist, which asking never creates (an empty file left at a mistyped
+    path was then taken for a database)."""
+    from services.db.errors import sqlite_path
+
     _prepare_sqlite_file(url)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:

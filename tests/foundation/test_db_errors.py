@@ -83,6 +83,16 @@ def test_a_read_only_sqlite_database_says_so_and_what_to_do(tmp_path):
     assert line.endswith("make it writable (the file and its folder), or give another --db-url; nothing was written"), line
 
 
+def test_db_current_of_a_missing_sqlite_file_creates_none(tmp_path):
+    """`db current` asks; it left an empty file behind at a mistyped path, which the next
+    command then took for a database (and upgraded)."""
+    path = tmp_path / "typo.sqlite3"
+    result = _console("--db-url", f"sqlite:///{path.as_posix()}", "db", "current", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("no schema (run `trading-console db upgrade`)\n"), result.stdout
+    assert not path.exists()
+
+
 def test_the_default_data_folder_is_still_created(tmp_path):
     result = _console("snapshot", "list", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
