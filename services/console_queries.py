@@ -25,6 +25,7 @@ from services.core.snapshots import (
     parse_snapshot_file,
     project_name,
     project_name_problem,
+    project_problems,
 )
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.limits import TEXT_BYTES, snapshot_limits
@@ -104,10 +105,14 @@ def parse_for_storage(path: str | Path, *, project: str | None = None, max_gross
 
 
 def with_project_check(parsed: ParsedSnapshot, project: str | None) -> ParsedSnapshot:
-    problem = project_name_problem(project, snapshot_limits()) if project is not None else None
-    if problem is None or problem in parsed.errors:
+    if project is None:
         return parsed
-    return replace(parsed, errors=(problem, *parsed.errors))
+    problem = project_name_problem(project, snapshot_limits())
+    others = tuple(p for p in project_problems(parsed, project) if p not in parsed.errors)
+    if (problem is None or problem in parsed.errors) and not others:
+        return parsed
+    added = (problem,) if problem is not None and problem not in parsed.errors else ()
+    return replace(parsed, errors=tuple(sorted((*added, *parsed.errors, *others), key=lambda p: p.line or 0)))
 
 
 def with_note_check(parsed: ParsedSnapshot, note: str | None) -> ParsedSnapshot:

@@ -200,10 +200,12 @@ def json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
     if duplicates:
         problems.extend(duplicates)
         return None
+    named_project = None  # the document's "project": each row's, unless the row names its own
     if isinstance(document, dict):
         if "items" not in document:
             problems.append(SnapshotProblem(getattr(document, "line", 1), None, "missing_column", "missing 'items' list"))
             return None
+        named_project = document.get("project")
         document = document["items"]
     if not isinstance(document, list):
         problems.append(SnapshotProblem(1, None, "json_shape", "expected a list of rows or an object with an 'items' list"))
@@ -215,6 +217,8 @@ def json_rows(text: str, problems: list[SnapshotProblem]) -> list[Row] | None:
             problems.append(SnapshotProblem(line, None, "json_shape", f"row {index + 1} is not an object"))
             continue
         values = {str(k).strip().lower(): v for k, v in entry.items()}
+        if named_project is not None:
+            values.setdefault("project", named_project)
         for name in REQUIRED_COLUMNS:
             if name not in values:
                 problems.append(SnapshotProblem(line, name, "missing_column", f"row {index + 1} has no {name!r}"))

@@ -111,6 +111,9 @@ class ParsedSnapshot:
     items: tuple[SnapshotItem, ...]
     errors: tuple[SnapshotProblem, ...]
     content_hash: str
+    # (line, name) of each row that names its project (a `project` column, a JSON document's
+    # "project"): not part of the snapshot, checked against the project it goes into (project_problems)
+    projects: tuple[tuple[int, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -196,7 +199,9 @@ def parse_snapshot_text(
     if rows is not None and not rows and not problems:
         problems.append(SnapshotProblem(1, None, "no_rows", "the snapshot has no rows"))
     problems.sort(key=lambda p: (p.line if p.line is not None else 0))
-    return ParsedSnapshot(source_name, fmt, tuple(items), tuple(problems), _hash(items))
+    projects = tuple((line, project_name(_cell(values["project"]))) for line, values in rows or ()
+                     if _cell(values.get("project")))
+    return ParsedSnapshot(source_name, fmt, tuple(items), tuple(problems), _hash(items), projects)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,6 +437,17 @@ def project_name(text: str) -> str:
     name while ``preview --save --project`` and ``execute --project`` did not, so one file
     landed in two projects. ``services.db.repositories.ProjectRepository`` applies it."""
     return text.strip()
+
+
+def project_problems(parsed: ParsedSnapshot, project: str) -> tuple[SnapshotProblem, ...]:
+    """The rows of a file that name a project other than the one it is imported into, each with
+    its line: the file's own word on whose weights they are (a `project` column was dropped
+    without a word, and another project traded them)."""
+    into = project_name(project)
+    return tuple(SnapshotProblem(line, "project", "other_project",
+                                 f"the file names project {named!r}, not {into!r}, the project it is imported into: "
+                                 f"import it into {named!r}, or correct the file")
+                 for line, named in parsed.projects if named != into)
 
 
 def project_name_problem(name: str, limits: SnapshotLimits = NO_LIMITS) -> SnapshotProblem | None:
