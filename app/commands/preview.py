@@ -249,7 +249,7 @@ def _print_table(preview: dict) -> None:
               f"{price(_number(o['limit_price'])):>10} {price(_number(o['reference_price'])):>10} "
               f"{money(_number(o['notional'])):>14}  {o['client_order_id']:<28} {risk}")
     for s in preview["skipped"]:
-        print(f"skipped {s['symbol']}: {s['message']}")
+        print(f"skipped {s['message']}")  # the builder's message names its symbol: "skipped AAPL: AAPL: no price" read twice
     for b in preview["risk"]["run"]:
         print(f"run blocked: {b['message']} ({b['code']})")
     for r in preview["risk"]["results"]:

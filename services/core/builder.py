@@ -168,7 +168,7 @@ class OrderDraft:
 class SkippedSymbol:
     symbol: str  # the listing key
     reason: str  # "missing_price" | "missing_rate" | "below_min_order_value"
-    message: str
+    message: str  # names the symbol first ("AAPL: no price"): shown as it is
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,9 @@ def test_preview_missing_price_blocks(capsys, tmp_path):
     code, out = run_json(capsys, ["preview", "--snapshot", str(snap), "--portfolio-value", "1000", "--json"])
     assert code == EXIT_BLOCKED
     assert out["orders"] == [] and out["risk"]["run"][0]["code"] == "missing_price"
+    assert main(["preview", "--snapshot", str(snap), "--portfolio-value", "1000"]) == EXIT_BLOCKED
+    said = capsys.readouterr().out.splitlines()
+    assert "skipped AAPL: no price" in said, said  # the symbol once: it read "skipped AAPL: AAPL: no price"
 
 
 def test_preview_bad_input_lists_every_problem(capsys, tmp_path):

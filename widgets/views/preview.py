@@ -253,7 +253,8 @@ class PreviewView(QWidget):
         skipped = list(skipped)
         lines = [note[:1].upper() + note[1:]] if note else []
         if skipped:
-            lines.append("Skipped: " + "; ".join(f"{s.symbol} ({s.message})" for s in skipped))
+            # the builder's message names its symbol ("MSFT: no price"): shown once
+            lines.append("Skipped: " + "; ".join(s.message for s in skipped))
         self.skipped_label.setText("\n".join(lines))
 
     def clear_progress(self) -> None:
