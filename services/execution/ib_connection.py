@@ -253,9 +253,14 @@ class IbConnection(ProviderState):
     def _require_connected(self) -> None:
         if not self.ib.isConnected():
             if self.lost_at is not None:  # said as a drop: "not connected" alone read as if it had never connected
-                raise ConnectionLost(f"not connected to IB at {self.host}:{self.port}: the connection was lost at "
-                                     f"{self.lost_at:%H:%M:%S} UTC")
+                raise self._lost()
             raise NotConnected(f"not connected to IB at {self.host}:{self.port}")
+
+    def _lost(self, during: str = "") -> ConnectionLost:
+        """The connection this session had, dropped (``during``: what was being asked); a drop whose
+        close ib_async has not reported yet is dated now."""
+        return ConnectionLost(f"not connected to IB at {self.host}:{self.port}: the connection was lost at "
+                              f"{self.lost_at or utc_now():%H:%M:%S} UTC{during}")
 
     # ------------------------------------------------------------------ connect
     async def connect(self) -> None:

@@ -24,7 +24,7 @@ from services.core.ib_codes import HistoryAnswer, history_answer
 from services.core.trading_hours import TradingHours, calendar_zone, listing_calendar
 from services.core.wording import counted
 
-from .errors import NotConnected, QueryFailed, UnknownContract
+from .errors import ConnectionLost, NotConnected, QueryFailed, UnknownContract
 from .events import ExecutionEvent, OpenOrderEvent, dec
 from .ib_contracts import FxRates, fx_from_account_values, ib_contract, is_listing, spec_of_ib
 from .paced import MARKET_DATA_LINES, MAX_TICKERS, Lines
@@ -104,6 +104,7 @@ class IbQueries:
 
     if TYPE_CHECKING:
         def _require_connected(self) -> None: ...
+        def _lost(self, during: str = "") -> ConnectionLost: ...
         async def _send(self, fn: Any, *args: Any) -> Any: ...
         def streamed_price(self, key: str) -> tuple[Decimal, datetime, str] | None: ...
         def stream_lines(self) -> int: ...
@@ -122,7 +123,9 @@ class IbQueries:
                 return await self.sender.ask(start, what, check=self._require_connected)
             except (QueryFailed, NotConnected):
                 raise
-            except Exception as exc:  # ConnectionError, RequestError and friends
+            except ConnectionError as exc:  # ib_async's "Socket disconnect": the drop, said as one
+                raise self._lost(f" while asking for the {what}") from exc
+            except Exception as exc:  # RequestError and friends
                 raise QueryFailed(f"{what}: {exc}") from exc
 
     async def _orders_at_broker(self) -> set[str]:

@@ -8,6 +8,7 @@ Socket disconnect" for a snapshot asked and never answered."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -18,21 +19,26 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]  # a `python -m app` s
 SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "JPM", "V", "KO", "PG")
 
 
-async def test_a_connection_dropped_during_the_preview_is_said_as_lost(db_url, make_simulator, tmp_path, ib_log_guard):
+@pytest.mark.parametrize(("request_id", "nth", "while_asking"), [
+    (1, 3, ""),  # the 3rd market data snapshot: the others are still to be asked
+    (62, 1, " while asking for the account summary"),  # was "account summary: Socket disconnect"
+])
+async def test_a_connection_dropped_during_the_preview_is_said_as_lost(db_url, make_simulator, tmp_path, ib_log_guard,
+                                                                       request_id, nth, while_asking):
     ib_log_guard.allow(r"Peer closed connection|Socket disconnect")
     sim = await make_simulator()
     loop = asyncio.get_running_loop()
-    snapshots_asked = []
-    market_data = sim._handlers[1]
+    asked = []
+    answer = sim._handlers[request_id]
 
-    def dropping_at_the_third(simulator, session, fields) -> None:
-        snapshots_asked.append(1)
-        if len(snapshots_asked) == 3:  # unanswered, and the others still to be asked: the command is mid-question
+    def dropping_unanswered(simulator, session, fields) -> None:
+        asked.append(1)
+        if len(asked) == nth:  # unanswered: the command is waiting for it
             loop.call_soon(sim.drop_connections)
             return
-        market_data(simulator, session, fields)
+        answer(simulator, session, fields)
 
-    sim._handlers = {**sim._handlers, 1: dropping_at_the_third}
+    sim._handlers = {**sim._handlers, request_id: dropping_unanswered}
     weights = tmp_path / "weights.csv"
     weights.write_text("symbol,weight\n" + "".join(f"{s},0.05\n" for s in SYMBOLS), encoding="utf-8")
     # exec'd, not forked (cli_helpers.run): the stray line came as the interpreter ended, which a forked child skips
@@ -46,6 +52,6 @@ async def test_a_connection_dropped_during_the_preview_is_said_as_lost(db_url, m
     assert "never retrieved" not in result.err and "Traceback" not in result.err, result.err
     said = result.json
     assert said["error"] == "not_connected", said
-    assert f"not connected to IB at 127.0.0.1:{sim.port}: the connection was lost at " in said["message"], said
-    assert "run the command again once TWS / IB Gateway is reachable" in said["message"], said
+    assert re.fullmatch(rf"not connected to IB at 127\.0\.0\.1:{sim.port}: the connection was lost at \d\d:\d\d:\d\d UTC"
+                        rf"{while_asking}; run the command again once TWS / IB Gateway is reachable", said["message"]), said
     assert result.err.strip() == f"trading-console: {said['message']}", result.err  # that line and nothing else
