@@ -57,7 +57,7 @@ class RunOutcome:
     view: Any  # the run, its orders and fills as stored at the end (TradeService.view)
     result: Any  # what sending did (ExecuteResult)
     created: bool  # the run was made by this request
-    still_working: list[str]
+    still_working: list[str]  # sent, at the broker, not done (never one of not_sent)
     commissions_missing: list[str]
     not_sent: list[str]  # still NEW, or claimed and never confirmed sent
     connection_lost: str | None
@@ -207,5 +207,8 @@ async def execute_to_end(stack, request: RunRequest) -> RunOutcome:
     view = await service.view(run_id)
     connection_lost = None if stack.provider.is_connected else (dropped[0] if dropped else "not connected")
     not_sent = [o.client_order_id for o in view.orders if o.status in (OrderState.NEW, OrderState.SENDING)]
+    # still working: at the broker and not done; an order never sent is not (it read "still working
+    # 3, not sent 3" for three orders that never left, after a dropped connection)
+    still = [order for order in still if order not in not_sent]
     return RunOutcome(view, result, created, still, no_commission, not_sent, connection_lost)
 
