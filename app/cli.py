@@ -5,8 +5,8 @@ Each subcommand lives in its own module under ``app.commands`` and exposes
 as its default. Heavy imports (Qt, ib_async, SQLAlchemy) happen inside the handlers, so that
 ``trading-console --help`` and the headless commands start fast.
 
-Exit codes shared by every command: 0 done, 2 bad input, 3 blocked by risk, 4 refused (live
-token or account guard), 5 broker or connection error.
+Exit codes shared by every command: 0 done, 2 bad input, 3 blocked (risk, HALTED, market health, a
+stale plan), 4 refused (live token or account guard), 5 broker or connection error.
 """
 
 from __future__ import annotations
