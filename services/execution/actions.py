@@ -53,6 +53,7 @@ from .errors import (
     BrokerError,
     LiveConfirmRequired,
     MarketUnhealthy,
+    Missing,
     RiskBlocked,
     SendingStopped,
     TradingHalted,
@@ -223,7 +224,7 @@ class OrderActions:
             try:
                 return to_order_record(OrderRepository(session).get(order_id))
             except NotFound:
-                raise BadInput(f"order {order_id} does not exist") from None
+                raise Missing(f"order {order_id} does not exist") from None
 
     def _trading_state(self) -> TradingState:
         with self.db.session() as session:
@@ -861,7 +862,7 @@ class OrderActions:
             try:
                 order = OrderRepository(session).get(order_id)
             except NotFound:
-                raise BadInput(f"order {order_id} does not exist") from None
+                raise Missing(f"order {order_id} does not exist") from None
             return (to_order_record(order), _replacing(order), request_for_order(order),
                     SettingsRepository(session).cancel_all_concerning(self.provider.account or None))
 

@@ -20,6 +20,13 @@ class BadInput(ExecutionError):
     exit_code = 2
 
 
+class Missing(BadInput):
+    """An id that names nothing stored (a plan, run, order, snapshot, project): bad input (exit 2)
+    with the code `tca`, `trail`, `positions` and `backtests` give it."""
+
+    code = "not_found"
+
+
 class RiskBlocked(ExecutionError):
     code = "risk_blocked"
     exit_code = 3

@@ -22,7 +22,7 @@ from services.db.models import DecisionSnapshot
 from services.db.plan_repository import PlanNotFound, PlanRepository
 from services.domain import OrderState, TradeMode, is_live_token
 
-from .errors import BadInput, LiveConfirmRequired
+from .errors import BadInput, LiveConfirmRequired, Missing
 from .events import ConnectionState
 from .runs.executing import refuse_unless_confirmed
 from .runs.planning import check_portfolio_value
@@ -153,11 +153,11 @@ def check_stored_inputs(db, request: RunRequest) -> None:
             try:
                 plan = PlanRepository(session).get(request.plan_id)
             except PlanNotFound as exc:
-                raise BadInput(str(exc)) from None
+                raise Missing(str(exc)) from None
             if request.plan_hash is not None:
                 refuse_unless_confirmed(plan, request.plan_hash)
         if request.snapshot_id is not None and session.get(DecisionSnapshot, request.snapshot_id) is None:
-            raise BadInput(f"snapshot {request.snapshot_id} does not exist")
+            raise Missing(f"snapshot {request.snapshot_id} does not exist")
 
 
 async def execute_to_end(stack, request: RunRequest) -> RunOutcome:

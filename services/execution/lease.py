@@ -74,7 +74,7 @@ from services.db.types import utcnow
 from services.domain import EventSource, OrderState, TradingState
 
 from .dbcall import db_call
-from .errors import BadInput, LeaseExpired, Refused
+from .errors import LeaseExpired, Missing, Refused
 from .timings import LEASE_TTL  # seconds a lease lives without a heartbeat (a setting: app.settings)
 
 log = logging.getLogger(__name__)
@@ -415,7 +415,7 @@ class LeaseManager:
                     from services.db.models import TradeRun
 
                     if session.get(TradeRun, run_id) is None:
-                        raise BadInput(f"run {run_id} does not exist")
+                        raise Missing(f"run {run_id} does not exist")
                     continue  # released in between: insert again
                 current = _holder(row)
                 now, offset, uncertainty = self.database_now(session.connection())

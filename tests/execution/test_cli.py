@@ -179,6 +179,9 @@ async def test_a_plan_or_snapshot_that_does_not_exist_is_said_before_connecting(
         result = await run(cli_args(db_url, port, "execute", *option, "--wait-seconds", "0"))
         assert result.code == 2, result.err
         assert said in result.err and "connect" not in result.err.lower(), result.err
+        # the code `tca`, `trail`, `positions` and `backtests` give a missing id (it was bad_input)
+        as_json = await run(cli_args(db_url, port, "execute", *option, "--wait-seconds", "0", "--json"))
+        assert (as_json.code, as_json.json) == (2, {"error": "not_found", "message": said}), as_json.err
 
 
 async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_url, simulator, tmp_path):
@@ -264,6 +267,9 @@ async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     await until_client_gone(simulator, 1)
     bad = await run(cli_args(db_url, port, "replace", str(b.id)))
     assert bad.code == 2
+    await until_client_gone(simulator, 1)
+    missing = await run(cli_args(db_url, port, "cancel", "999", "--json"))
+    assert (missing.code, missing.json) == (2, {"error": "not_found", "message": "order 999 does not exist"}), missing.err
     await until_client_gone(simulator, 1)
     # what the order became and how, in the window's words: it printed "order N: modify"
     said = await run(cli_args(db_url, port, "replace", str(c.id), "--limit", "556"))

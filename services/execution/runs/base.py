@@ -20,7 +20,7 @@ from services.domain import FillRecord, OrderState, TradeMode, is_live_token
 
 from ..audit import audit, os_user
 from ..dbcall import db_call, runs_inline
-from ..errors import BadInput, LiveConfirmRequired, Refused
+from ..errors import LiveConfirmRequired, Missing, Refused
 from ..lease import LeaseManager
 from ..market_health import MarketHealth
 from ..provider import ExecutionProvider
@@ -113,7 +113,7 @@ class RunServiceBase:
         with self.db.core() as connection:
             row = fetch_first(connection, _RUN_MODE, {"run_id": run_id})
         if row is None or row.mode is None:
-            raise BadInput(f"run {run_id} does not exist")
+            raise Missing(f"run {run_id} does not exist")
         return TradeMode(row.mode)
 
     async def get_run(self, run_id: int) -> RunInfo:
@@ -124,7 +124,7 @@ class RunServiceBase:
             try:
                 return run_info(RunRepository(session).get(run_id))
             except NotFound:
-                raise BadInput(f"run {run_id} does not exist") from None
+                raise Missing(f"run {run_id} does not exist") from None
 
     async def view(self, run_id: int) -> RunView:
         return await self._db(self.view_sync, run_id)

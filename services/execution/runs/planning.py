@@ -42,7 +42,7 @@ from services.db.types import utcnow
 from services.domain import OrderType, TradeMode
 
 from ..audit import audit
-from ..errors import BadInput, BrokerError, ExecutionError, UnknownContract
+from ..errors import BadInput, BrokerError, ExecutionError, Missing, UnknownContract
 from ..listings import snapshot_specs
 from .base import RunServiceBase
 from .records import PlanSubject, PreviewResult, RunInfo, run_info
@@ -201,14 +201,14 @@ class RunPlanning(RunServiceBase):
             elif isinstance(project, int):
                 # a snapshot of this project proves the project exists (a foreign key): not read again
                 if snapshot_project != project and session.scalar(_PROJECT_EXISTS, {"project_id": project}) is None:
-                    raise BadInput(f"project {project} does not exist")
+                    raise Missing(f"project {project} does not exist")
                 project_id = project
             else:
                 project_id = ProjectRepository(session).get_or_create(str(project)).id
             if snapshot is not None and snapshot_project != project_id:
                 # whose it is: "does not exist in this project" read wrong beside `snapshot list` showing it
                 if snapshot_project is None:
-                    raise BadInput(f"snapshot {snapshot} does not exist")
+                    raise Missing(f"snapshot {snapshot} does not exist")
                 names = ProjectRepository(session)
                 raise BadInput(f"snapshot {snapshot} belongs to project {names.get(snapshot_project).name!r}, "
                                f"not to {names.get(project_id).name!r}")
