@@ -150,3 +150,13 @@ def test_a_bad_value_is_refused_by_the_parser_with_its_option_named_and_exit_2(a
         build_parser().parse_args(argv)
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,parser", _all_parsers(), ids=[n or "top" for n, _ in _all_parsers()])
+def test_no_help_shows_the_source_code_markup(name, parser):
+    """A command's description taken from its module docstring showed reStructuredText's
+    ``double backticks`` (`order`, `recover`) or the docstring's usage line (`assign`)."""
+    shown = parser.format_help()
+    assert "``" not in shown, shown
+    description = parser.description or ""
+    assert not description.lstrip().startswith("`trading-console"), description

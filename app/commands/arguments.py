@@ -137,3 +137,12 @@ def plan_hash(text: str) -> str:
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)
     return text.strip().lower()
+
+
+def described(doc: str | None) -> str | None:
+    """A command's ``--help`` description from its module docstring: the text after the first
+    paragraph (which names the module for a reader of the code), with reStructuredText's double
+    backticks as the single ones the rest of the help uses."""
+    if not doc or "\n\n" not in doc:
+        return None
+    return doc.split("\n\n", 1)[1].replace("``", "`").strip()

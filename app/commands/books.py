@@ -17,7 +17,7 @@ from services.core.typed_numbers import plain
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("assign", help="move unassigned shares into a project's book at a stated cost (audited)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=arguments.described(__doc__))
     parser.add_argument("--symbol", required=True, help="the listing key as `positions` shows it (AAPL, SAP@IBIS:EUR)")
     parser.add_argument("--quantity", required=True, type=arguments.number(), help="shares to assign (negative: part of a short)")
     parser.add_argument("--project", required=True, help="the project whose book takes them")

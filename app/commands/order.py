@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     from app.commands.execution import _connection_options, _run
 
     parser = subparsers.add_parser("order", help="one order (MKT, LMT, STP, STP LMT) through risk, market health and the LIVE word",
-                                   description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+                                   description=arguments.described(__doc__))
     parser.add_argument("--symbol", required=True, metavar="SYM", help="a US stock (AAPL) or a listing key (SAP@IBIS:EUR)")
     parser.add_argument("--side", required=True, type=str.upper, choices=("BUY", "SELL"), help="BUY or SELL")
     amount = parser.add_mutually_exclusive_group(required=True)

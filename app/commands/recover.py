@@ -13,10 +13,11 @@ from app.cli import EXIT_OK
 
 
 def register(subparsers) -> None:
+    from app.commands import arguments
     from app.commands.execution import _connection_options, _run
 
     parser = subparsers.add_parser("recover", help="auto-recovery now: send, cancel or re-place stuck orders",
-                                   description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+                                   description=arguments.described(__doc__))
     parser.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(parser)
     parser.set_defaults(handler=lambda a, s: _run(cmd_recover, a, s))
