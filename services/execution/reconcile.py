@@ -47,6 +47,7 @@ from .errors import NotConnected, QueryFailed
 from .events import ConnectionEvent, ConnectionState, OpenOrderEvent
 from .lease import LeaseManager, lease_token, release_claims
 from .provider import ExecutionProvider
+from .reconcile_words import describe_reconcile
 from .writer import EventWriter, PositionTruth, ReconciledStatus
 
 log = logging.getLogger(__name__)
@@ -322,8 +323,10 @@ class Reconciler:
         if report.changed:
             await asyncio.to_thread(audit, self.db, self.actor, AuditAction.RECONCILE, "account", account, report.to_dict())
         # A reconciliation that found nothing to correct is routine (it runs on every connect and
-        # on a timer): DEBUG. One that corrected something is an event: INFO.
-        log.log(logging.INFO if report.changed else logging.DEBUG, "reconciliation: %s", report.to_dict())
+        # on a timer): DEBUG. One that corrected something is an event: INFO, in the window's words
+        # (a command's stderr showed the report's raw dict); the whole report is in the audit log.
+        log.log(logging.INFO if report.changed else logging.DEBUG, "%s", describe_reconcile(report))
+        log.debug("reconciliation: %s", report.to_dict())
         return report
 
     def _db_state(self, exec_ids: list[str], refs: set[str], perms: set[int]):

@@ -463,3 +463,22 @@ async def test_execute_plan_sends_only_the_content_its_plan_hash_names(database,
                               "--wait-seconds", "10", "--json"))
     assert sent.code == 0, sent.err
     assert sorted((o.symbol, o.quantity) for o in simulator.orders()) == sorted((o.symbol, o.quantity) for o in reviewed.orders)
+
+
+async def test_a_reconciliation_that_found_something_is_said_in_words_not_as_a_dict(db_url, simulator, ib_client):
+    """The first command on a database that lacked the account's fills logged, on stderr,
+    "services.execution.reconcile: reconciliation: {'time': '2026-...', 'open_orders': 0,
+    'missing_fills': [...], ...}": the report's raw dict, hundreds of characters. The window's
+    words say it (services.execution.reconcile_words); the audit log keeps the whole report."""
+    from ib_async import MarketOrder, Stock
+
+    from tests.fixtures.waiting import wait_until
+
+    other = await ib_client(client_id=9)
+    [contract] = await other.qualifyContractsAsync(Stock("AAPL", "SMART", "USD"))
+    trade = other.placeOrder(contract, MarketOrder("BUY", 3, orderRef="by-hand"))
+    await wait_until(lambda: trade.orderStatus.status == "Filled", 5, "the manual order filled")
+    result = await run(cli_args(db_url, simulator.port, "--log-level", "INFO", "reconcile"))
+    assert result.code == 0, result.err
+    assert "{'time'" not in result.err and "'missing_fills'" not in result.err, result.err
+    assert "Reconciled at " in result.err and "1 order placed outside the console recorded" in result.err, result.err
