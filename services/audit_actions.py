@@ -155,9 +155,11 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "OrderActions._check_market_health (actions.py)", "account", ("symbol", "reasons")),
     AuditAction.TRADING_CANCEL_ALL: ActionDoc(
         "the Cancel All marker is set, before any cancel (senders stop; recovery never sends what it canceled); "
-        "`account`: the account it acts on, whose marker it sets (`cancel_all_marks`; another's unsent orders are left "
-        "to its runs, its senders go on sending)",
-        "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global", "account")),
+        "`account`: the connected account; `accounts`: the accounts it acts on, whose markers it sets "
+        "(`cancel_all_marks`): the connected one, or for the global cancel every account of the login (empty: "
+        "unknown, every account's); of an account it does not act on, the unsent orders are left to its runs, its senders "
+        "go on sending",
+        "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global", "account", "accounts")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
         "(never sent automatically after the resume)", "OrderActions._set_state (actions.py)", "trade_settings",

@@ -460,7 +460,8 @@ class CancelAllMark(Base):
     concerns every account): its marker (``trade_settings.cancel_all_at`` as it set it). A
     sender, the Cancel All's wait for senders and recovery look at the markers that concern
     their account (services.db.repositories.settings.last_cancel_all_concerning): a Cancel All
-    of account A leaves account B's senders and orders as they are, as it tells the trader."""
+    of account A leaves account B's senders and orders as they are, as it tells the trader,
+    unless it is IB's global cancel and B an account of A's login (it marks each of them)."""
 
     __tablename__ = "cancel_all_marks"
     __table_args__ = _table_args()

@@ -102,8 +102,8 @@ class CanceledOrders(list):
     the cancel, or the order is not open in this session); ``senders_not_stopped``: the runs
     whose sender (in another process) still sent after the wait, described (empty: every sender
     stopped); ``other_accounts``: the open orders of accounts other than the connected one, said
-    per account (``_left_to_other_accounts``: left as they are, or, for an account of the same
-    login, canceled at the broker by the global cancel). ``everything``: IB's global cancel, which
+    per account (``_left_in``: left as they are, or, for an account of the same login, canceled
+    at the broker by the global cancel and its unsent ones here, its senders stopped). ``everything``: IB's global cancel, which
     acts on every account of ``login`` (IB's managedAccounts), rather than one cancel for each
     of this console's orders."""
 
@@ -296,6 +296,9 @@ class OrderActions:
 
     async def cancel_all(self, live_token: str | None = None, *, one_by_one: bool = False, wait: bool = False) -> CanceledOrders:
         """reqGlobalCancel (every working order, TWS ones too), or one cancel per working order.
+        It acts on the connected account, or with reqGlobalCancel, which cancels the orders of
+        every account of the login at the broker, on each of the login's accounts (``_acted_on``):
+        their senders stop and their unsent orders are canceled as the connected account's.
         A run of this process that is sending stops first, and every order not sent yet is
         canceled before it is sent (``cancel``'s rule): nothing more goes out after Cancel All,
         neither from a run nor later from recovery, which would take an unsent order left NEW
@@ -315,7 +318,8 @@ class OrderActions:
         self._stopping(CANCEL_ALL)  # a replacement of this process waiting to go stops there
         # first the marker, for every process's sender (services.execution.sending): one that
         # started before it stops before its next order and gives back its claims
-        mark = await self._db(self._mark_cancel_all, one_by_one)
+        acted_on = self._acted_on(one_by_one)
+        mark = await self._db(self._mark_cancel_all, one_by_one, acted_on)
         stopping: set[int] = set()  # runs of this process whose sender had not stopped within the wait
         stopped_here: frozenset[str] = frozenset()  # their leases: nothing more is written under them
         if self.service is not None:
@@ -331,14 +335,19 @@ class OrderActions:
                             ", ".join(map(str, sorted(stopping))))
         # then the senders of other processes: the broker's cancel must come after their last
         # placeOrder, or what they send in between stays working
-        busy = await self._senders_stopped(mark, stopped_here)
+        busy = await self._senders_stopped(mark, stopped_here, acted_on)
         not_stopped = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
         working = await self._db(self._working, {h.run_id for h in busy})
         at_broker = [o for o in working if _reached_the_broker(o)]
         # read before the cancel, not after: what the global cancel found open at the broker of
         # another account of the login is said, though that account's session may record it
         # canceled a moment later
-        left = await self._db(self._left_to_other_accounts, one_by_one)
+        elsewhere = await self._db(self._open_elsewhere)
+        # the global cancel's other accounts of the login: their orders not sent yet are canceled
+        # here, as the connected account's (the broker's cancel reaches only what was sent, and
+        # their senders stop at the marker): nothing of the login goes out after the Cancel All
+        unsent_elsewhere = [o for other, orders in elsewhere.items() if other in acted_on
+                            for o in orders if not _reached_the_broker(o)]
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
                          for o in at_broker} if wait else {}
         not_canceled: dict[int, str] = {}
@@ -375,6 +384,10 @@ class OrderActions:
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
                                                    message="global cancel" if reached else "canceled before sending (Cancel All)",
                                                    unsent_only=not reached))
+            for order in unsent_elsewhere:
+                self.writer.submit(LocalOrderEvent(
+                    order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER, unsent_only=True,
+                    message=f"canceled before sending (Cancel All: the global cancel from account {self.provider.account})"))
         if confirmations:
             unconfirmed = await self._confirmed(confirmations)
             if unconfirmed:
@@ -386,7 +399,7 @@ class OrderActions:
         # (a sender that did not stop within the wait, or one that started after the marker) is
         # sent, and only a cancel at the broker reaches it
         await self.writer.flush()
-        unsent = [o for o in working if not _reached_the_broker(o)]
+        unsent = [o for o in working if not _reached_the_broker(o)] + unsent_elsewhere
         claimed = await self._db(self._not_canceled_here, [o.client_order_id for o in unsent])
         for order in unsent:
             # (this process's stopping sender writes nothing more: it cancels what it claimed)
@@ -394,14 +407,29 @@ class OrderActions:
                 not_canceled[order.id] = _claimed_meanwhile(order)
                 log.warning("cancel all: %s", not_canceled[order.id])
         canceled = [o.id for o in working if o.id not in not_canceled]
+        left = tuple(_left_in(other, orders, self.provider.account, acted_on, claimed)
+                     for other, orders in sorted(elsewhere.items()))
         if left:
-            log.warning("cancel all: left as they are: %s", "; ".join(left))
+            log.warning("cancel all: orders of other accounts: %s", "; ".join(left))
         await self._db(self._audit, AuditAction.ORDER_CANCEL_ALL, None, {"orders": canceled, "global": not one_by_one,
                                                              "not_canceled": list(not_canceled.values()),
                                                              "senders_not_stopped": list(not_stopped),
                                                              "other_accounts": list(left)})
         return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped,
                               other_accounts=left, everything=not one_by_one, login=self.provider.login_accounts())
+
+    def _acted_on(self, one_by_one: bool) -> tuple[str, ...]:
+        """The accounts a Cancel All acts on, whose markers it sets (``cancel_all_marks``): the
+        connected one; with IB's global cancel, every account of the login, whose orders it
+        cancels at the broker (marked for the connected account alone, another account's
+        senders went on sending its runs' orders after it). Empty: the account is unknown (a
+        marker of every account)."""
+        account = self.provider.account
+        if not account:
+            return ()
+        if one_by_one:
+            return (account,)
+        return (account, *(a for a in self.provider.login_accounts() if a != account))
 
     async def _confirmed(self, confirmations: dict) -> list[str]:
         """Wait (``confirm_timeout`` seconds at most) until each order's final status is known:
@@ -446,21 +474,27 @@ class OrderActions:
                 if OrderState(status).is_terminal}
 
     @retry_lock_conflicts  # one unit of work, before any cancel
-    def _mark_cancel_all(self, one_by_one: bool) -> datetime:
+    def _mark_cancel_all(self, one_by_one: bool, acted_on: tuple[str, ...] | None = None) -> datetime:
+        """The marker of a Cancel All (``one_by_one`` or global) set for ``acted_on``, the accounts
+        it acts on (None: those of its form, ``_acted_on``)."""
+        if acted_on is None:
+            acted_on = self._acted_on(one_by_one)
         with self.db.unit_of_work() as session:
-            # the marker of the account it acts on: another account's senders go on sending
-            mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC), self.provider.account or None)
+            # the markers of the accounts it acts on (``_acted_on``), one moment for all: another
+            # account's senders go on sending
+            mark = SettingsRepository(session).mark_cancel_all(datetime.now(UTC), *acted_on)
             audit(self.db, self.actor, AuditAction.TRADING_CANCEL_ALL, "trade_settings", 1,
-                  # the account it acts on: another account's unsent orders are left to that
-                  # account's run (services.execution.halt_unsent.stopped_by)
-                  {"cancel_all_at": mark.isoformat(), "global": not one_by_one, "account": self.provider.account},
+                  # the accounts it acts on: the unsent orders of an account it does not act on
+                  # are left to that account's run (services.execution.halt_unsent.stopped_by)
+                  {"cancel_all_at": mark.isoformat(), "global": not one_by_one, "account": self.provider.account,
+                   "accounts": list(acted_on)},
                   session=session)
         return mark
 
-    async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str]) -> list[Holder]:
+    async def _senders_stopped(self, mark: datetime, stopped_here: frozenset[str], acted_on: tuple[str, ...]) -> list[Holder]:
         """Wait (``senders_timeout`` seconds at most) until no process has a sender at work that
-        started before the Cancel All marker ``mark`` and that it concerns (one of another
-        account goes on sending: ``LeaseManager.senders_before``); the holders of the runs whose sender
+        started before the Cancel All marker ``mark`` and that it concerns (of the accounts
+        ``acted_on``; one of another account goes on sending: ``LeaseManager.senders_before``); the holders of the runs whose sender
         still sends then (empty: every sender stopped). ``stopped_here``: the leases of this
         process's senders already stopped, which write nothing more however long their lease
         row says they send (a run held at the pacing limiter made every Cancel All wait the
@@ -468,7 +502,7 @@ class OrderActions:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.senders_timeout
         while True:
-            busy = [holder for holder in await self._db(self.leases.senders_before, mark, self.provider.account or None)
+            busy = [holder for holder in await self._db(self.leases.senders_before, mark, *acted_on)
                     if holder.token not in stopped_here]
             if not busy or loop.time() >= deadline:
                 break
@@ -504,25 +538,24 @@ class OrderActions:
                     if (o.account in (None, account) if account else not is_backtest_account(o.account))
                     and not (o.status is OrderState.SENDING and o.run_id in still_sending)]
 
-    def _left_to_other_accounts(self, one_by_one: bool) -> tuple[str, ...]:
+    def _open_elsewhere(self) -> dict[str, list[OrderRecord]]:
         """The open orders of accounts other than the connected one (a database shared by several
-        accounts), said per account rather than skipped in silence: a trader who pressed Cancel
-        All must not take them for canceled, nor for left alone when they were not. One by one,
-        Cancel All leaves them (this session cannot cancel them at the broker, and an unsent one
-        is the other account's run's to send or cancel). IB's global cancel acts on the whole
-        login: it cancels at the broker the orders of every account the login manages, and
-        leaves only their unsent ones (the Cancel All's marker concerns the connected account,
-        whose senders alone stop) and other logins' orders."""
+        accounts), per account: said rather than skipped in silence (``_left_in``), since a trader
+        who pressed Cancel All must not take them for canceled, nor for left alone when they were
+        not. One by one, Cancel All leaves them (this session cannot cancel them at the broker,
+        and an unsent one is the other account's run's to send or cancel). IB's global cancel
+        acts on the whole login: it cancels at the broker the orders of every account the login
+        manages, and Cancel All then cancels their unsent ones too (``_acted_on``); it leaves
+        other logins' orders. Empty: the connected account is unknown."""
         account = self.provider.account
-        if not account:
-            return ()
-        login = () if one_by_one else self.provider.login_accounts()
         per_account: dict[str, list[OrderRecord]] = {}
+        if not account:
+            return per_account
         with self.db.session() as session:
             for o in OrderRepository(session).list_open():
                 if o.account not in (None, account) and not is_backtest_account(o.account):
                     per_account.setdefault(o.account, []).append(to_order_record(o))
-        return tuple(_left_in(other, orders, account, login) for other, orders in sorted(per_account.items()))
+        return per_account
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> Halted:
@@ -914,26 +947,31 @@ def global_cancel_reach(login: tuple[str, ...]) -> str:
     return "every open order of the account, TWS's included"
 
 
-def _left_in(account: str, orders: list[OrderRecord], connected: str, login: tuple[str, ...]) -> str:
-    """What a Cancel All did to another account's open ``orders``: ``login``, the accounts its
-    global cancel reached (empty: one by one, the connected account's orders alone)."""
-    unsent = sum(1 for order in orders if not _reached_the_broker(order))
-    if account in login:
-        at_broker = len(orders) - unsent
-        said = f"account {account}, of the same login:"
+def _left_in(account: str, orders: list[OrderRecord], connected: str, acted_on: tuple[str, ...],
+             claimed: set[str] | frozenset[str] = frozenset()) -> str:
+    """What a Cancel All did to another account's open ``orders``: ``acted_on``, the accounts it
+    acted on (``OrderActions._acted_on``: one by one, the connected account alone; global, every
+    account of the login, whose orders at the broker the global cancel reached), whose unsent
+    orders it canceled but those ``claimed`` for sending meanwhile (client order ids, said among
+    the orders not canceled)."""
+    unsent = [order for order in orders if not _reached_the_broker(order)]
+    if account in acted_on:
+        at_broker = len(orders) - len(unsent)
+        closed = sum(1 for order in unsent if order.client_order_id not in claimed)
+        said = []
         if at_broker:
-            said += (f" the global cancel asked the broker to cancel its {counted(at_broker, 'order')} there too "
-                     f"(IB's global cancel acts on every account of the login)")
+            said.append(f"the global cancel asked the broker to cancel its {counted(at_broker, 'order')} there too "
+                        f"(IB's global cancel acts on every account of the login)")
+        if closed:
+            said.append(f"its {counted(closed, 'order')} not sent yet canceled before {'they' if closed > 1 else 'it'} went")
         if unsent:
-            said += ((";" if at_broker else "") + f" {counted(unsent, 'order')} not sent yet left as "
-                     + ("they are" if unsent > 1 else "it is")
-                     + f" (a cancel at the broker reaches only what was sent): connect to {account} to cancel "
-                     + ("them" if unsent > 1 else "it"))
-        return said
-    acting_on = (f"the global cancel acts on the login's accounts {', '.join(login)} only" if len(login) > 1
+            said.append("its runs' senders stop before their next order (this Cancel All's marker is every "
+                        "account's of the login)")
+        return f"account {account}, of the same login: " + "; ".join(said)
+    acting_on = (f"the global cancel acts on the login's accounts {', '.join(acted_on)} only" if len(acted_on) > 1
                  else f"Cancel All acts on the connected account {connected} only")
     return (f"account {account}: {counted(len(orders), 'open order')} left as they are"
-            + (f" ({unsent} not sent yet)" if unsent else "")
+            + (f" ({len(unsent)} not sent yet)" if unsent else "")
             + f"; {acting_on}: connect to {account} to cancel them")
 
 

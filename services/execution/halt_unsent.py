@@ -14,7 +14,8 @@ It is closed wherever the stop is seen first, so that no timing decides its fate
 
 * by the halt itself, in the transaction that sets HALTED (``cancel_unsent_of_runs``): every
   such order stored NEW and unclaimed; by the Cancel All itself, which cancels every unsent
-  order of the connected account (services.execution.actions);
+  order of the accounts it acts on, the connected one or, IB's global cancel, every account of
+  the login (services.execution.actions);
 * by the run's sender that the halt or the Cancel All stopped, for what it had claimed
   (``OrderSender._give_back``, ``OrderSender.send``);
 * by the first recovery pass, or the first execute of the run, that finds one still NEW and stored
@@ -116,9 +117,10 @@ def stopped_by(created_at: datetime, halted_at: datetime | None, canceled_all_at
     last halt, or the last Cancel All that concerns its account (``canceled_all_at``: its marker,
     ``last_cancel_all_concerning``), made at or after that moment, the halt first (as before the
     Cancel All's rule); None: neither came after it, it is the plan's to send. A halt stops every
-    account's runs; a Cancel All acts on the account it was connected to (one of unknown account:
-    on every account's), and another account's unsent orders are left to that account's run, as
-    the Cancel All said (``other_accounts``)."""
+    account's runs; a Cancel All acts on the account it was connected to, or IB's global cancel on
+    every account of its login (one of unknown account: on every account's), and another
+    account's unsent orders are left to that account's run, as the Cancel All said
+    (``other_accounts``)."""
     if halted_at is not None and created_at <= halted_at:
         return HALT
     if canceled_all_at is not None and created_at <= canceled_all_at:

@@ -579,18 +579,21 @@ class LeaseManager:
                                                    RunLease.sending_since == marked_at)
                             .values(sending_since=None, sending_mark=None, sending_account=None))
 
-    def senders_before(self, mark: datetime, account: str | None = None) -> list[Holder]:
+    def senders_before(self, mark: datetime, *accounts: str | None) -> list[Holder]:
         """The live holders whose sender started before the Cancel All marker ``mark`` (of
-        ``account``; None: unknown) and is still at work, of the senders that Cancel All
-        concerns (``cancel_all_concerns``: another account's sender is not stopped by it, and
-        not waited for); a dead holder's lease, stale, sends nothing more."""
+        ``accounts``, the accounts it marked: the login's for IB's global cancel; none, or None:
+        unknown) and is still at work, of the senders that Cancel All concerns
+        (``cancel_all_concerns`` for one of its accounts: another account's sender is not
+        stopped by it, and not waited for); a dead holder's lease, stale, sends nothing more."""
         from services.db.repositories.settings import cancel_all_concerns
 
+        acted_on = accounts or (None,)
         with self.db.session() as session:
             now = self.database_now(session.connection())[0]
             rows = session.scalars(select(RunLease).where(RunLease.sending_since.is_not(None))).all()
             return [_holder(row) for row in rows
-                    if (row.sending_mark is None or row.sending_mark < mark) and cancel_all_concerns(account, row.sending_account)
+                    if (row.sending_mark is None or row.sending_mark < mark)
+                    and any(cancel_all_concerns(account, row.sending_account) for account in acted_on)
                     and not _holder(row).stale(now)]
 
     # ------------------------------------------------------------------ the last look before a placeOrder

@@ -84,10 +84,10 @@ async def _canceled_all_while_a_sender_held_them(stack, db_url: str, project: st
         actions = stack.actions
         wait_for_senders = actions._senders_stopped
 
-        async def claimed_after_the_marker(mark, stopped_here):
+        async def claimed_after_the_marker(*waited_for):
             if not lets_go:  # the marker is written: the sender, which has not looked at it again, claims
                 await claim()
-            return await wait_for_senders(mark, stopped_here)
+            return await wait_for_senders(*waited_for)
 
         actions._senders_stopped = claimed_after_the_marker
         actions.senders_timeout = 0.5  # the sender does not stop: Cancel All gives up waiting for it

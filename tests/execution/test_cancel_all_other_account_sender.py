@@ -80,14 +80,17 @@ async def test_a_sender_stops_at_a_cancel_all_of_its_account_or_of_an_unknown_on
 # ------------------------------------------------------------------ two logins, one database
 
 
-async def _stacks(database, make_simulator, monkeypatch, sender_account: str):
+async def _stacks(database, make_simulator, monkeypatch, sender_account: str, *, one_login: bool = False):
     """(the sender's simulator, the sender's stack, the canceler's stack): the canceler on
     account A, the sender on ``sender_account`` (account B: another gateway, as another login
-    is), each order a chunk of its own, the watcher's next look after the test."""
+    is; with ``one_login``, the same gateway, whose login manages both accounts), each order a
+    chunk of its own, the watcher's next look after the test."""
     monkeypatch.setattr(sending, "SEND_WATCH_INTERVAL", 60.0)
     monkeypatch.setattr(sending, "SEND_CHECK_CHUNK", 1)  # a look at the database before each order
-    sim_a = await make_simulator(accounts=(A,), synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
-    sim_b = sim_a if sender_account == A else await make_simulator(
+    # the simulator funds its first account only: the sender's, B, when both are of one login
+    sim_a = await make_simulator(accounts=(B, A) if one_login else (A,), synthetic_symbols=N, state_file=None,
+                                 ledger_file=None, market_hours="closed")
+    sim_b = sim_a if sender_account == A or one_login else await make_simulator(
         accounts=(B,), synthetic_symbols=N, state_file=None, ledger_file=None, market_hours="closed")
     sender = await build_stack(database, sim_b, client_id=1, account=sender_account)
     canceler = await build_stack(database, sim_a, client_id=2, account=A)
@@ -144,6 +147,49 @@ async def test_a_cancel_all_of_its_own_account_still_stops_a_sender_of_another_p
                          lambda: f"orders of the run still working after Cancel All: "
                                  f"{sorted(o.order_ref for o in sim.open_orders())}")
         await sender.writer.flush()
+        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
+                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+    finally:
+        await sender.close()
+        await canceler.close()
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["global", "one-by-one"])
+async def test_a_global_cancel_all_stops_a_sender_of_another_account_of_its_login(
+        database, make_simulator, monkeypatch, one_by_one):
+    """IB's global cancel cancels at the broker every open order of the login, account B's too:
+    B's sender went on sending its run's other orders after it (the marker was A's alone), and
+    the trader who pressed Cancel All on the login saw orders go out after it. The global form
+    marks every account of the login: B's sender is waited for, stops at its next look and
+    cancels what it sent after the Cancel All, and B's orders not sent yet are canceled before
+    they go. One by one, Cancel All acts on A's orders alone: B's sender goes on sending."""
+    sim, sender, canceler = await _stacks(database, make_simulator, monkeypatch, B, one_login=True)
+    try:
+        run, sending_run, turn = await _sending_held(database, sender, "login")
+        canceled = await canceler.actions.cancel_all(one_by_one=one_by_one)
+        turn.set()
+        result = await asyncio.wait_for(sending_run, 30)
+        await sender.provider.ib.reqCurrentTimeAsync()  # the broker has read everything written before it
+        await sender.writer.flush()
+        if one_by_one:
+            assert canceled.senders_not_stopped == ()  # not waited for: not its to stop
+            assert result.stopped is None and len(result.sent) == N
+            assert sorted(o.order_ref for o in sim.open_orders()) == sorted(result.sent)
+            await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
+                             lambda: f"the run's orders working: {_statuses(database, run.id)}")
+            return
+        assert [s.split(" ")[1] for s in canceled.senders_not_stopped] == [str(run.id)]  # held past the wait
+        assert result.stopped == CANCEL_ALL
+        assert len(result.sent) == 2  # the held one went out after the Cancel All; nothing after it
+        assert result.sent[1] in result.canceled_after_cancel_all  # canceled by its sender
+        assert canceled.other_accounts == ((
+            f"account {B}, of the same login: the global cancel asked the broker to cancel its 2 orders there too "
+            f"(IB's global cancel acts on every account of the login); its 2 orders not sent yet canceled before they "
+            f"went; its runs' senders stop before their next order (this Cancel All's marker is every account's of "
+            f"the login)"),)
+        await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in result.sent], 10,
+                         lambda: f"orders of the run still working after Cancel All: "
+                                 f"{sorted(o.order_ref for o in sim.open_orders())}")
         await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
                          lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
     finally:

@@ -152,7 +152,8 @@ async def test_a_cancel_all_is_not_forgotten_when_another_accounts_cancel_all_co
     try:
         own, others = _orders_of_two_accounts(database, mine.provider.account)
         await mine.actions.cancel_all()
-        await theirs.actions.cancel_all()  # after it: the last Cancel All is the other account's
+        # after it, one acting on the other account alone (a global one marks every account of the login)
+        await theirs.actions.cancel_all(one_by_one=True)
         await mine.writer.flush()
         await theirs.writer.flush()
     finally:
@@ -164,6 +165,38 @@ async def test_a_cancel_all_is_not_forgotten_when_another_accounts_cancel_all_co
         session.execute(update(TradeOrder).where(TradeOrder.client_order_id == own[0]).values(status=OrderState.NEW))
     with database.unit_of_work() as session:
         assert close_stopped(session) == {CANCEL_ALL_STOP: own}
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["global", "one-by-one"])
+async def test_a_global_cancel_all_closes_later_the_escaped_orders_of_every_account_of_its_login(
+        database, make_simulator, one_by_one):
+    """IB's global cancel cancels the orders of every account of the login at the broker, and its
+    marker was the connected account's alone: another account's unsent order that escaped the
+    Cancel All (a dead sender's claim given back NEW) was sent by that account's run's next
+    execute or recovery after the trader canceled everything. The global form sets the marker of
+    every account of the login, one moment for all (``cancel_all_marks``), and the same rule
+    (``close_stopped``) closes their escaped orders; one by one, only the connected account's."""
+    from services.db.repositories import SettingsRepository
+    from services.execution.halt_unsent import CANCEL_ALL_STOP, close_stopped
+
+    mine, theirs = await _two_accounts(database, make_simulator)
+    try:
+        own, others = _orders_of_two_accounts(database, mine.provider.account)
+        await mine.actions.cancel_all(one_by_one=one_by_one)
+        await mine.writer.flush()
+    finally:
+        await mine.close()
+        await theirs.close()
+    with database.unit_of_work() as session:
+        marks = SettingsRepository(session).cancel_all_marks()
+        assert sorted(marks) == sorted([mine.provider.account] + ([] if one_by_one else [OTHER]))
+        assert len(set(marks.values())) == 1  # one moment for all
+        # every order given back NEW after the Cancel All (dead senders' claims)
+        session.execute(update(TradeOrder).where(TradeOrder.client_order_id.in_(own + others)).values(status=OrderState.NEW))
+    with database.unit_of_work() as session:
+        closed = close_stopped(session)
+    assert {k: sorted(v) for k, v in closed.items()} == {CANCEL_ALL_STOP: sorted(own + ([] if one_by_one else others))}
+    assert _statuses(database, others) == [OrderState.NEW if one_by_one else OrderState.CANCELED] * 2
 
 
 async def test_recovery_does_not_send_what_its_accounts_cancel_all_stopped_after_another_accounts_cancel_all(
@@ -198,7 +231,8 @@ async def test_recovery_does_not_send_what_its_accounts_cancel_all_stopped_after
             assert canceled.senders_not_stopped  # said still sending, its claims left to it
             await asyncio.to_thread(leases.unclaim, claim_id, coids, "not sent: Cancel All")
             await asyncio.to_thread(leases.stop_sending, lease)
-        await theirs.actions.cancel_all()  # after it: the last Cancel All is the other account's
+        # after it, one acting on the other account alone (a global one marks every account of the login)
+        await theirs.actions.cancel_all(one_by_one=True)
         assert _statuses(database, coids) == [OrderState.NEW] * len(coids)
 
         result = await recovery_of(mine).run_once(now=datetime.now(UTC) + timedelta(seconds=TIMEOUT + 1))
@@ -310,8 +344,10 @@ def _at_sim(sim, client_order_id: str) -> str:
 async def test_cancel_all_says_what_it_did_to_the_other_accounts_of_the_same_login(database, make_simulator, one_by_one):
     """IB's global cancel acts on every account of the login (managedAccounts), not on the
     connected one alone: another account's order working at the broker is canceled there, and
-    Cancel All said it 'left as they are'. It now says so; one by one, it leaves them, and says
-    that; either way the other account's unsent order is left to its run, and said."""
+    Cancel All said it 'left as they are'. It now says so, and cancels that account's unsent
+    orders as the connected account's (it said them left to its run, whose sender went on
+    sending them after the Cancel All), and says that; one by one, it leaves them all, and says
+    that."""
     mine, theirs = await _two_accounts(database, make_simulator)
     try:
         assert mine.provider.login_accounts() == ("DU1234567", OTHER)
@@ -325,18 +361,20 @@ async def test_cancel_all_says_what_it_did_to_the_other_accounts_of_the_same_log
                 f"account {OTHER}: 3 open orders left as they are (2 not sent yet); Cancel All acts on the connected "
                 f"account DU1234567 only: connect to {OTHER} to cancel them"),)
             assert _at_sim(mine.sim, working) == "Submitted"  # left, as said
+            assert _statuses(database, others) == [OrderState.NEW, OrderState.NEW]  # left to their run, as said
         else:
             assert canceled.headline() == (
                 "Global cancel sent to the broker: every open order of the login's accounts DU1234567, "
                 f"{OTHER}, TWS's included (1 of this console's among them)")
             assert canceled.other_accounts == ((
                 f"account {OTHER}, of the same login: the global cancel asked the broker to cancel its 1 order there "
-                "too (IB's global cancel acts on every account of the login); 2 orders not sent yet left as they are "
-                f"(a cancel at the broker reaches only what was sent): connect to {OTHER} to cancel them"),)
+                "too (IB's global cancel acts on every account of the login); its 2 orders not sent yet canceled "
+                "before they went; its runs' senders stop before their next order (this Cancel All's marker is every "
+                "account's of the login)"),)
             await wait_until(lambda: _statuses(database, [working]) == [OrderState.CANCELED], 10,
                              lambda: f"the other account's order: {_statuses(database, [working])}")
             assert _at_sim(mine.sim, working) == "Cancelled"  # canceled at the broker, as said
-        assert _statuses(database, others) == [OrderState.NEW, OrderState.NEW]  # left to their run, as said
+            assert _statuses(database, others) == [OrderState.CANCELED, OrderState.CANCELED]  # as said
     finally:
         await mine.close()
         await theirs.close()

@@ -81,8 +81,9 @@ def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
     box.setInformativeText(
         "This console's orders: one cancel request for each working order this console's database "
         "knows for the connected account. Orders entered in TWS or by other programs stay.\n\n"
-        "Everything at the broker: IB's global cancel. Every open order of the account is canceled, "
-        "including orders entered by hand in TWS and by other API programs.\n\n"
+        "Everything at the broker: IB's global cancel. Every open order of the login is canceled, on each "
+        "of its accounts, including orders entered by hand in TWS and by other API programs; those "
+        "accounts' runs stop too.\n\n"
         "Either way a run that is sending stops, and its orders not sent yet are canceled before they go.")
     console = box.addButton(f"Cancel this console's orders ({working})", QMessageBox.ButtonRole.AcceptRole)
     console.setEnabled(working > 0)

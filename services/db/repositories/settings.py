@@ -19,7 +19,8 @@ from services.trade_settings_keys import AUTO_RECOVERY_DEFAULTS, EXECUTION_DEFAU
 
 def cancel_all_concerns(canceled_all_account: str | None, account: str | None) -> bool:
     """Whether a Cancel All that acted on ``canceled_all_account`` concerns what works for
-    ``account`` (a sender, an order): a Cancel All acts on the account it was connected to and
+    ``account`` (a sender, an order): a Cancel All acts on the account it was connected to (IB's
+    global cancel on each account of the login, each marked: ``mark_cancel_all``) and
     leaves another account's orders and senders as they are, as it tells the trader; one whose
     account is unknown (None: none connected, or made before it was recorded) concerns every
     account, and one of any account concerns what has no known account (the safe side)."""
@@ -163,21 +164,23 @@ class SettingsRepository:
         None: none did)."""
         return last_cancel_all_concerning(self.cancel_all_marks(), account)
 
-    def mark_cancel_all(self, now: datetime, account: str | None = None) -> datetime:
-        """A new Cancel All marker, of ``account`` (None: unknown, every account's): ``now``, or
-        just after the last one of any account when the clock says otherwise (every marker
-        differs from the one before: a sender compares them)."""
+    def mark_cancel_all(self, now: datetime, *accounts: str | None) -> datetime:
+        """A new Cancel All marker, of each of ``accounts`` (the accounts it acted on: several for
+        IB's global cancel, which cancels the orders of every account of the login; none, or None:
+        unknown, every account's), one moment for all: ``now``, or just after the last one of any
+        account when the clock says otherwise (every marker differs from the one before: a sender
+        compares them)."""
         row = self.get_for_update()  # first: two Cancel Alls mark one after the other
         last = row.cancel_all_at
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=UTC)
         row.cancel_all_at = now if last is None or now > last else last + timedelta(microseconds=1)
-        key = account or EVERY_ACCOUNT
-        mark = self.session.get(CancelAllMark, key, populate_existing=True)
-        if mark is None:
-            self.session.add(CancelAllMark(account=key, marked_at=row.cancel_all_at))
-        else:
-            mark.marked_at = row.cancel_all_at
+        for key in sorted({account or EVERY_ACCOUNT for account in accounts} or {EVERY_ACCOUNT}):
+            mark = self.session.get(CancelAllMark, key, populate_existing=True)
+            if mark is None:
+                self.session.add(CancelAllMark(account=key, marked_at=row.cancel_all_at))
+            else:
+                mark.marked_at = row.cancel_all_at
         self.session.flush()
         return row.cancel_all_at
 
