@@ -32,3 +32,23 @@ def closing_messages(db, order_id: int) -> list[str]:
 def audits(db, action: str) -> list[dict]:
     with db.session() as session:
         return [row.payload for row in session.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id))]
+
+
+def run_statuses(db, run_id: int) -> dict[str, OrderState]:
+    """Each of the run's orders, by client order id: its state."""
+    with db.session() as session:
+        return {c: OrderState(s) for c, s in session.execute(
+            select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == run_id))}
+
+
+async def ended_canceled(sim, stack, db, run_id: int, sent) -> None:
+    """The run's orders ``sent`` no longer work at the broker, and every order of the run is
+    recorded CANCELED (the writer flushed first)."""
+    from tests.fixtures.waiting import wait_until
+
+    await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in sent], 10,
+                     lambda: f"orders of the run still working after Cancel All: "
+                             f"{sorted(o.order_ref for o in sim.open_orders())}")
+    await stack.writer.flush()
+    await wait_until(lambda: set(run_statuses(db, run_id).values()) == {OrderState.CANCELED}, 10,
+                     lambda: f"the run's orders recorded canceled: {run_statuses(db, run_id)}")

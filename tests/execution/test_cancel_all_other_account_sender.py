@@ -18,9 +18,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
 
-from services.db.models import TradeOrder
 from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
 
@@ -34,6 +32,7 @@ from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack, make_snapshot
 from .pacing_helpers import hold_the_second_order, synthetic_symbols
+from .stop_helpers import ended_canceled, run_statuses
 from .test_lease import _run_with_orders
 
 pytestmark = pytest.mark.timeout(90)
@@ -41,11 +40,6 @@ pytestmark = pytest.mark.timeout(90)
 A, B = "DU1111111", "DU2222222"
 N = 4
 
-
-def _statuses(db, run_id: int) -> dict[str, OrderState]:
-    with db.session() as session:
-        return {c: OrderState(s) for c, s in session.execute(
-            select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == run_id))}
 
 
 def _cancel_all_of(db, account: str | None):
@@ -123,8 +117,8 @@ async def test_a_cancel_all_of_another_account_leaves_a_sender_sending_and_its_o
         await sender.provider.ib.reqCurrentTimeAsync()  # the broker has read everything written before it
         assert sorted(o.order_ref for o in sim_b.open_orders()) == sorted(result.sent)
         await sender.writer.flush()
-        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
-                         lambda: f"the run's orders working: {_statuses(database, run.id)}")
+        await wait_until(lambda: set(run_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
+                         lambda: f"the run's orders working: {run_statuses(database, run.id)}")
     finally:
         await sender.close()
         await canceler.close()
@@ -143,12 +137,7 @@ async def test_a_cancel_all_of_its_own_account_still_stops_a_sender_of_another_p
         assert len(result.sent) == 2
         assert result.sent[1] in result.canceled_after_cancel_all  # written after the Cancel All: canceled by it
         await sender.provider.ib.reqCurrentTimeAsync()
-        await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in result.sent], 10,
-                         lambda: f"orders of the run still working after Cancel All: "
-                                 f"{sorted(o.order_ref for o in sim.open_orders())}")
-        await sender.writer.flush()
-        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
-                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+        await ended_canceled(sim, sender, database, run.id, result.sent)
     finally:
         await sender.close()
         await canceler.close()
@@ -175,8 +164,8 @@ async def test_a_global_cancel_all_stops_a_sender_of_another_account_of_its_logi
             assert canceled.senders_not_stopped == ()  # not waited for: not its to stop
             assert result.stopped is None and len(result.sent) == N
             assert sorted(o.order_ref for o in sim.open_orders()) == sorted(result.sent)
-            await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
-                             lambda: f"the run's orders working: {_statuses(database, run.id)}")
+            await wait_until(lambda: set(run_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
+                             lambda: f"the run's orders working: {run_statuses(database, run.id)}")
             return
         assert [s.split(" ")[1] for s in canceled.senders_not_stopped] == [str(run.id)]  # held past the wait
         assert result.stopped == CANCEL_ALL
@@ -187,11 +176,7 @@ async def test_a_global_cancel_all_stops_a_sender_of_another_account_of_its_logi
             f"(IB's global cancel acts on every account of the login); its 2 orders not sent yet canceled before they "
             f"went; its runs' senders stop before their next order (this Cancel All's marker is every account's of "
             f"the login)"),)
-        await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in result.sent], 10,
-                         lambda: f"orders of the run still working after Cancel All: "
-                                 f"{sorted(o.order_ref for o in sim.open_orders())}")
-        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
-                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+        await ended_canceled(sim, sender, database, run.id, result.sent)
     finally:
         await sender.close()
         await canceler.close()

@@ -13,9 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
-from services.db.models import TradeOrder
 from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
 from services.execution.lease import LeaseManager
@@ -25,17 +23,13 @@ from tests.fixtures.waiting import wait_until
 from .cli_helpers import cli_args, start
 from .conftest import build_stack, make_snapshot
 from .pacing_helpers import allow_large_runs, synthetic_symbols
+from .stop_helpers import run_statuses
 from .test_lease import _run_with_orders
 
 pytestmark = pytest.mark.timeout(180)
 
 EXIT_BROKER = 5  # app.cli: an execute that did not send its whole run
 
-
-def _statuses(db, run_id: int) -> dict[str, OrderState]:
-    with db.session() as session:
-        return dict(session.execute(select(TradeOrder.client_order_id, TradeOrder.status)
-                                    .where(TradeOrder.run_id == run_id)).all())
 
 
 def _marker(db):
@@ -108,7 +102,7 @@ async def test_cancel_all_of_another_stack_stops_a_run_in_the_middle_of_its_chun
         assert [ref for ref, n in Counter(o.order_ref for o in sim.orders()).items() if n > 1] == [], "orders sent twice"
         await wait_until(lambda: not sim.open_orders(), 10,
                          lambda: f"{len(sim.open_orders())} orders of the run still working at the broker")
-        assert not {OrderState.NEW, OrderState.SENDING} & set(_statuses(database, run.id).values())
+        assert not {OrderState.NEW, OrderState.SENDING} & set(run_statuses(database, run.id).values())
     finally:
         await sender.close()
         await canceler.close()
@@ -157,7 +151,7 @@ async def test_cancel_all_stops_an_execute_command_of_another_process_mid_send(d
         await wait_until(lambda: not sim.open_orders(), 10,
                          lambda: f"{len(sim.open_orders())} orders of the run still working at the broker")
         run = json.loads(out.decode())["run"]
-        statuses = _statuses(database, run["id"])
+        statuses = run_statuses(database, run["id"])
         assert len(statuses) == n
         assert not {OrderState.NEW, OrderState.SENDING} & set(statuses.values())
         # the command says it was stopped, and fails: its run was not sent
@@ -188,15 +182,15 @@ async def test_cancel_all_of_another_client_id_takes_the_confirmations_the_owner
         run = await owner.service.create_run("owned", snapshot_id, TradeMode.PAPER, {})
         result = await owner.service.execute(run.id, portfolio_value=Decimal(1_000_000), require_market_health=False)
         assert len(result.sent) == n
-        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
-                         lambda: f"the owner's orders working: {_statuses(database, run.id)}")
+        await wait_until(lambda: set(run_statuses(database, run.id).values()) == {OrderState.ACCEPTED}, 10,
+                         lambda: f"the owner's orders working: {run_statuses(database, run.id)}")
         canceler.actions.confirm_timeout = 20.0
         loop = asyncio.get_running_loop()
         started = loop.time()
         canceled = await canceler.actions.cancel_all(wait=True)
         took = loop.time() - started
         assert len(canceled) == n
-        assert set(_statuses(database, run.id).values()) == {OrderState.CANCELED}
+        assert set(run_statuses(database, run.id).values()) == {OrderState.CANCELED}
         assert not [r for r in caplog.records if "not confirmed" in r.getMessage()]
         assert took < canceler.actions.confirm_timeout, f"waited {took:.1f} s for confirmations the owner had written"
         assert not sim.open_orders()

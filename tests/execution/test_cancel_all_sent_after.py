@@ -16,10 +16,8 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 from services.audit import AuditLog
-from services.db.models import TradeOrder
 from services.domain import OrderState, TradeMode
 
 # loaded before the watcher's interval is patched: its SENDERS_TIMEOUT is computed from that
@@ -30,16 +28,12 @@ from tests.fixtures.waiting import wait_until
 
 from .conftest import build_stack, make_snapshot
 from .pacing_helpers import hold_the_second_order, synthetic_symbols
+from .stop_helpers import ended_canceled, run_statuses
 
 pytestmark = pytest.mark.timeout(90)
 
 N = 5
 
-
-def _statuses(db, run_id: int) -> dict[str, OrderState]:
-    with db.session() as session:
-        return {c: OrderState(s) for c, s in session.execute(
-            select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == run_id))}
 
 
 def _audit_payloads(db, action: str, run_id: int) -> list[dict]:
@@ -95,8 +89,8 @@ async def test_orders_a_sender_of_another_process_wrote_after_cancel_all_are_can
             assert set(result.canceled_after_cancel_all) == set(result.sent)
         assert result.not_canceled_after_cancel_all == ()
         await sender.writer.flush()
-        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
-                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+        await wait_until(lambda: set(run_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
+                         lambda: f"the run's orders recorded canceled: {run_statuses(database, run.id)}")
         recorded = _audit_payloads(database, "run.canceled_after_cancel_all", run.id)
         assert len(recorded) == 1 and set(recorded[0]["canceled"]) == set(result.canceled_after_cancel_all)
     finally:
@@ -129,12 +123,7 @@ async def test_with_no_answer_from_the_broker_the_record_says_which_orders_to_ca
         assert looks == ["asked"] and len(after) == N - 1
         assert set(after) <= set(result.canceled_after_cancel_all)
         await sender.provider.ib.reqCurrentTimeAsync()
-        await wait_until(lambda: not [o for o in sim.open_orders() if o.order_ref in result.sent], 10,
-                         lambda: f"orders of the run still working after Cancel All: "
-                                 f"{sorted(o.order_ref for o in sim.open_orders())}")
-        await sender.writer.flush()
-        await wait_until(lambda: set(_statuses(database, run.id).values()) == {OrderState.CANCELED}, 10,
-                         lambda: f"the run's orders recorded canceled: {_statuses(database, run.id)}")
+        await ended_canceled(sim, sender, database, run.id, result.sent)
     finally:
         await sender.close()
         await canceler.close()

@@ -12,25 +12,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
-from services.db.models import TradeOrder
 from services.db.repositories import SettingsRepository
 from services.domain import OrderState, TradeMode
 from services.execution import sending
 from services.execution.recovery import AutoRecovery
 from tests.execution.conftest import build_stack, make_snapshot
 from tests.execution.pacing_helpers import hold_the_second_order
+from tests.execution.stop_helpers import run_statuses
 
 pytestmark = pytest.mark.timeout(60)
 
 SYMBOLS = ["AAPL", "MSFT", "AMZN"]
 
-
-def _statuses(db, run_id: int) -> dict[str, OrderState]:
-    with db.session() as session:
-        return {c: OrderState(s) for c, s in session.execute(
-            select(TradeOrder.client_order_id, TradeOrder.status).where(TradeOrder.run_id == run_id))}
 
 
 async def _run_sending(stack, name: str, symbols: list[str]):
@@ -64,7 +58,7 @@ async def test_claims_of_a_sender_that_stops_after_cancel_all_returned_are_cance
         assert len(result.sent) == 1 and result.stopped == "Cancel All"
         await stack.provider.ib.reqCurrentTimeAsync()  # the broker has read everything written before it
         assert {o.order_ref for o in sim.orders()} == set(result.sent)
-        unsent = {c: s for c, s in _statuses(database, run.id).items() if c not in result.sent}
+        unsent = {c: s for c, s in run_statuses(database, run.id).items() if c not in result.sent}
         # given back NEW, they waited for the next execute or recovery pass to send them
         assert unsent and set(unsent.values()) == {OrderState.CANCELED}, unsent
         assert result.unsent == ()
@@ -102,6 +96,6 @@ async def test_a_sender_stopped_by_cancel_all_sends_nothing_once_another_run_of_
         await stack.provider.ib.reqCurrentTimeAsync()
         assert len(result.sent) == 1 and result.stopped == "Cancel All"
         assert {o.order_ref for o in sim.orders()} == set(result.sent) | set(later_result.sent)
-        assert OrderState.NEW not in _statuses(database, run.id).values()
+        assert OrderState.NEW not in run_statuses(database, run.id).values()
     finally:
         await stack.close()
