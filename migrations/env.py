@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from services.db.links import connect_args
 from services.db.models import Base
 
 config = context.config
@@ -46,7 +47,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run_with(connection)
         return
-    engine = create_engine(config.attributes["url"], poolclass=pool.NullPool)
+    url = config.attributes["url"]
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
     try:
         with engine.connect() as connection:
             _run_with(connection)

@@ -18,6 +18,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, make_url
 
+from services.db.links import connect_args
+
 MIGRATIONS_LOCK = "ib_trading_console_migrate"
 
 
@@ -61,7 +63,7 @@ def _migration_connection(url: str) -> Iterator[Connection]:
     """One connection for the whole migration; on MySQL a named lock keeps two starting
     consoles from migrating the same database at once."""
     _prepare_sqlite_file(url)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
     try:
         with engine.connect() as connection:
             is_mysql = connection.dialect.name in ("mysql", "mariadb")
@@ -111,7 +113,7 @@ def current(url: str) -> str | None:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         return None
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from services.db.links import connect_args
 from services.db.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
 from services.urls import redact_url, remember_url_secrets
 
@@ -96,7 +97,7 @@ class Database:
                 max_overflow=10,
                 isolation_level="READ COMMITTED",
                 json_serializer=json_dumps,
-                connect_args={"charset": "utf8mb4", "connect_timeout": 5},
+                connect_args={"charset": "utf8mb4", "connect_timeout": 5, **connect_args(self.url)},
             )
         else:
             self.engine = create_engine(self.url, echo=echo, json_serializer=json_dumps)
