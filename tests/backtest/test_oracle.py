@@ -17,8 +17,6 @@ from services.backtest.runner import Backtester, BacktestSpec
 
 from .data import generated_bars, monthly_snapshots
 
-# a test dependency dev.py installs: missing under CI is a failure, elsewhere a skip with the reason
-bt = importlib.import_module("bt") if os.environ.get("CI", "").lower() == "true" else pytest.importorskip("bt")
 pytestmark = [pytest.mark.timeout(300), pytest.mark.parametrize("db_backend", ["sqlite"]), pytest.mark.slow]
 
 SYMBOLS = [f"S{i:02d}" for i in range(25)]
@@ -28,6 +26,11 @@ CASH = Decimal(100_000)
 
 def _bt_final_equity(bars, snapshots, commissions) -> float:
     import pandas as pd
+
+    # a test dependency dev.py installs: missing under CI is a failure, elsewhere a skip with the
+    # reason. Imported here, not with the module: its import (ffn, matplotlib, scipy) took 2-3 s
+    # of every worker's collection, for two slow tests.
+    bt = importlib.import_module("bt") if os.environ.get("CI", "").lower() == "true" else pytest.importorskip("bt")
 
     closes = pd.DataFrame([(b.day, b.symbol, float(b.close)) for b in bars], columns=["day", "symbol", "close"])
     data = closes.pivot(index="day", columns="symbol", values="close")
