@@ -135,8 +135,11 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "OrderActions.cancel (actions.py)", "trade_order", ("client_order_id", "[note]")),
     AuditAction.ORDER_CANCEL_ALL: ActionDoc(
         "Cancel All (or a halt with cancel) has asked every working order's cancel: the order ids canceled and "
-        "what was not", "OrderActions.cancel_all (actions.py)", "account",
-        ("orders", "global", "not_canceled", "senders_not_stopped", "other_accounts")),
+        "what was not; `orders`: the connected account's; `accounts`: by account it acted on (the connected one, "
+        "or for the global cancel every account of the login; `*`: the account unknown), the ids of every order it "
+        "canceled or asked the broker to cancel (`other_accounts` says the same in words)",
+        "OrderActions.cancel_all (actions.py)", "account",
+        ("orders", "global", "not_canceled", "senders_not_stopped", "other_accounts", "accounts")),
     AuditAction.ORDER_REPLACE: ActionDoc(
         "a working order is replaced: `method` is `modify` (in place), `cancel_and_new` (`[new_order_id]`) or "
         "`nothing` (`[reason]`: it filled before the cancel, or more than the new total did)", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order",

@@ -47,6 +47,7 @@ from services.domain import (
 )
 
 from .audit import audit, os_user
+from .cancel_all_outcome import CanceledOrders, done_in, global_cancel_also, reached_the_broker
 from .dbcall import db_call, runs_inline
 from .errors import (
     BadInput,
@@ -94,55 +95,6 @@ class ReplaceResult:
 
 
 _REPLACED_BY = {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew"}
-
-
-class CanceledOrders(list):
-    """The ids of the orders Cancel All canceled (or asked the broker to cancel);
-    ``not_canceled``: the orders it could not cancel, each said with why (one by one: IB refused
-    the cancel, or the order is not open in this session); ``senders_not_stopped``: the runs
-    whose sender (in another process) still sent after the wait, described (empty: every sender
-    stopped); ``other_accounts``: the open orders of accounts other than the connected one, said
-    per account (``_left_in``: left as they are, or, for an account of the same login, canceled
-    at the broker by the global cancel and its unsent ones here, its senders stopped). ``everything``: IB's global cancel, which
-    acts on every account of ``login`` (IB's managedAccounts), rather than one cancel for each
-    of this console's orders."""
-
-    def __init__(self, ids, *, not_canceled: tuple[str, ...] = (), senders_not_stopped: tuple[str, ...] = (),
-                 other_accounts: tuple[str, ...] = (), everything: bool = False, login: tuple[str, ...] = ()) -> None:
-        super().__init__(ids)
-        self.not_canceled = not_canceled
-        self.senders_not_stopped = senders_not_stopped
-        self.other_accounts = other_accounts
-        self.everything = everything
-        self.login = login
-
-    def headline(self) -> str:
-        """What this Cancel All did, one line, said the same by the window (its status line) and
-        ``cancel-all`` / ``halt --cancel-all``: the command said 'cancel requested for N working
-        orders' of a global cancel too, which cancels every open order of the login at the broker."""
-        if self.everything:
-            return (f"Global cancel sent to the broker: {global_cancel_reach(self.login)} "
-                    f"({len(self)} of this console's among them)")
-        if self:
-            return f"Cancel requested for this console's {counted(len(self), 'working order')}"
-        if self.not_canceled:
-            return f"Nothing canceled of this console's {counted(len(self.not_canceled), 'working order')}"
-        return "Nothing to cancel: this console has no working orders"
-
-    def left_notes(self) -> tuple[str, ...]:
-        """What this Cancel All left that may still work at the broker, one line each, said the
-        same by the window (warnings) and ``cancel-all`` / ``halt --cancel-all`` (stderr): the
-        orders it could not cancel, each other account's orders it left, the senders still at
-        work after the wait. Empty: nothing left. The window said a sender still at work as an
-        ordinary line that went with the next message, and each writer had its own words."""
-        notes = []
-        if self.not_canceled:
-            notes.append(f"{counted(len(self.not_canceled), 'order')} not canceled: " + "; ".join(self.not_canceled))
-        notes += [f"orders of another account: {left}" for left in self.other_accounts]
-        if self.senders_not_stopped:
-            notes.append("still sending after the wait (what they sent since may be working): "
-                         + "; ".join(self.senders_not_stopped))
-        return tuple(notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +197,7 @@ class OrderActions:
         if not order.status.is_cancelable:
             raise BadInput(f"order {order_id} is already {order.status}")
         note = ""
-        if not _reached_the_broker(order):
+        if not reached_the_broker(order):
             self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
                                                message="canceled before sending", unsent_only=True))
             await self.writer.flush()
@@ -338,7 +290,7 @@ class OrderActions:
         busy = await self._senders_stopped(mark, stopped_here, acted_on)
         not_stopped = tuple(f"run {h.run_id} ({h.describe()})" for h in busy)
         working = await self._db(self._working, {h.run_id for h in busy})
-        at_broker = [o for o in working if _reached_the_broker(o)]
+        at_broker = [o for o in working if reached_the_broker(o)]
         # read before the cancel, not after: what the global cancel found open at the broker of
         # another account of the login is said, though that account's session may record it
         # canceled a moment later
@@ -347,13 +299,13 @@ class OrderActions:
         # here, as the connected account's (the broker's cancel reaches only what was sent, and
         # their senders stop at the marker): nothing of the login goes out after the Cancel All
         unsent_elsewhere = [o for other, orders in elsewhere.items() if other in acted_on
-                            for o in orders if not _reached_the_broker(o)]
+                            for o in orders if not reached_the_broker(o)]
         confirmations = {o.client_order_id: self.provider.expect(_final_for(o.client_order_id, o.ib_perm_id))
                          for o in at_broker} if wait else {}
         not_canceled: dict[int, str] = {}
         if one_by_one:
             for order in working:
-                if not _reached_the_broker(order):  # canceled here, as ``cancel`` does: nothing to ask the broker
+                if not reached_the_broker(order):  # canceled here, as ``cancel`` does: nothing to ask the broker
                     self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
                                                        message="canceled before sending (Cancel All)", unsent_only=True))
                     continue
@@ -380,7 +332,7 @@ class OrderActions:
                     future.cancel()
                 raise
             for order in working:
-                reached = _reached_the_broker(order)
+                reached = reached_the_broker(order)
                 self.writer.submit(LocalOrderEvent(order.client_order_id, EventKind.CANCEL_REQUESTED, EventSource.USER,
                                                    message="global cancel" if reached else "canceled before sending (Cancel All)",
                                                    unsent_only=not reached))
@@ -399,7 +351,7 @@ class OrderActions:
         # (a sender that did not stop within the wait, or one that started after the marker) is
         # sent, and only a cancel at the broker reaches it
         await self.writer.flush()
-        unsent = [o for o in working if not _reached_the_broker(o)] + unsent_elsewhere
+        unsent = [o for o in working if not reached_the_broker(o)] + unsent_elsewhere
         claimed = await self._db(self._not_canceled_here, [o.client_order_id for o in unsent])
         for order in unsent:
             # (this process's stopping sender writes nothing more: it cancels what it claimed)
@@ -407,16 +359,21 @@ class OrderActions:
                 not_canceled[order.id] = _claimed_meanwhile(order)
                 log.warning("cancel all: %s", not_canceled[order.id])
         canceled = [o.id for o in working if o.id not in not_canceled]
-        left = tuple(_left_in(other, orders, self.provider.account, acted_on, claimed)
-                     for other, orders in sorted(elsewhere.items()))
-        if left:
-            log.warning("cancel all: orders of other accounts: %s", "; ".join(left))
-        await self._db(self._audit, AuditAction.ORDER_CANCEL_ALL, None, {"orders": canceled, "global": not one_by_one,
-                                                             "not_canceled": list(not_canceled.values()),
-                                                             "senders_not_stopped": list(not_stopped),
-                                                             "other_accounts": list(left)})
-        return CanceledOrders(canceled, not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped,
-                              other_accounts=left, everything=not one_by_one, login=self.provider.login_accounts())
+        elsewhere_done = [done_in(other, orders, self.provider.account, acted_on, claimed)
+                          for other, orders in sorted(elsewhere.items())]
+        result = CanceledOrders.of(canceled, self.provider.account, acted_on, elsewhere_done,
+                                   not_canceled=tuple(not_canceled.values()), senders_not_stopped=not_stopped,
+                                   everything=not one_by_one, login=self.provider.login_accounts())
+        if result.other_accounts:
+            log.warning("cancel all: orders of other accounts: %s", "; ".join(result.other_accounts))
+        # the record names by account every order it canceled or asked the broker to cancel
+        # (``accounts``: the global cancel's other accounts of the login too, which ``orders``,
+        # the connected account's, left to the words of ``other_accounts``)
+        await self._db(self._audit, AuditAction.ORDER_CANCEL_ALL, None, {
+            "orders": list(result), "global": result.everything, "not_canceled": list(result.not_canceled),
+            "senders_not_stopped": list(result.senders_not_stopped), "other_accounts": list(result.other_accounts),
+            "accounts": {account: list(ids) for account, ids in result.by_account.items()}})
+        return result
 
     def _acted_on(self, one_by_one: bool) -> tuple[str, ...]:
         """The accounts a Cancel All acts on, whose markers it sets (``cancel_all_marks``): the
@@ -430,6 +387,12 @@ class OrderActions:
         if one_by_one:
             return (account,)
         return (account, *(a for a in self.provider.login_accounts() if a != account))
+
+    def global_cancel_also(self) -> str:
+        """What the global Cancel All would do beyond the connected account, in words, asked
+        before it is sent (the window's Cancel All question): the login's other accounts it acts
+        on (``_acted_on``), their runs stopped and their orders canceled. Empty: none."""
+        return global_cancel_also(self._acted_on(one_by_one=False))
 
     async def _confirmed(self, confirmations: dict) -> list[str]:
         """Wait (``confirm_timeout`` seconds at most) until each order's final status is known:
@@ -540,7 +503,7 @@ class OrderActions:
 
     def _open_elsewhere(self) -> dict[str, list[OrderRecord]]:
         """The open orders of accounts other than the connected one (a database shared by several
-        accounts), per account: said rather than skipped in silence (``_left_in``), since a trader
+        accounts), per account: said rather than skipped in silence (``done_in``), since a trader
         who pressed Cancel All must not take them for canceled, nor for left alone when they were
         not. One by one, Cancel All leaves them (this session cannot cancel them at the broker,
         and an unsent one is the other account's run's to send or cancel). IB's global cancel
@@ -922,13 +885,6 @@ class OrderActions:
                                      quantity=quantity, limit_price=limit_price)
 
 
-def _reached_the_broker(order: OrderRecord) -> bool:
-    """Whether a cancel must be asked of the broker: an order that went out or may have (any
-    state after NEW, SENDING included) or has a broker id; a NEW order without one was never
-    sent and is canceled here."""
-    return bool(order.ib_order_id) or order.status is not OrderState.NEW
-
-
 def _sending_elsewhere(order: OrderRecord) -> str:
     """Why a SENDING order that this session does not hold cannot be canceled from here (by a
     row's Cancel or by Cancel All one by one): IB lets only the client that placed an order
@@ -937,42 +893,6 @@ def _sending_elsewhere(order: OrderRecord) -> str:
             f"(another process, or this one a moment before its placeOrder) may have sent it; cancel it from the "
             f"session that placed it once the broker acknowledged it, halt trading to stop a run still sending, "
             f"or cancel everything at the broker (IB's global cancel)")
-
-
-def global_cancel_reach(login: tuple[str, ...]) -> str:
-    """What IB's global cancel cancels at the broker, for the login's accounts ``login`` (IB's
-    managedAccounts): asked before it is sent and said after it."""
-    if len(login) > 1:
-        return f"every open order of the login's accounts {', '.join(login)}, TWS's included"
-    return "every open order of the account, TWS's included"
-
-
-def _left_in(account: str, orders: list[OrderRecord], connected: str, acted_on: tuple[str, ...],
-             claimed: set[str] | frozenset[str] = frozenset()) -> str:
-    """What a Cancel All did to another account's open ``orders``: ``acted_on``, the accounts it
-    acted on (``OrderActions._acted_on``: one by one, the connected account alone; global, every
-    account of the login, whose orders at the broker the global cancel reached), whose unsent
-    orders it canceled but those ``claimed`` for sending meanwhile (client order ids, said among
-    the orders not canceled)."""
-    unsent = [order for order in orders if not _reached_the_broker(order)]
-    if account in acted_on:
-        at_broker = len(orders) - len(unsent)
-        closed = sum(1 for order in unsent if order.client_order_id not in claimed)
-        said = []
-        if at_broker:
-            said.append(f"the global cancel asked the broker to cancel its {counted(at_broker, 'order')} there too "
-                        f"(IB's global cancel acts on every account of the login)")
-        if closed:
-            said.append(f"its {counted(closed, 'order')} not sent yet canceled before {'they' if closed > 1 else 'it'} went")
-        if unsent:
-            said.append("its runs' senders stop before their next order (this Cancel All's marker is every "
-                        "account's of the login)")
-        return f"account {account}, of the same login: " + "; ".join(said)
-    acting_on = (f"the global cancel acts on the login's accounts {', '.join(acted_on)} only" if len(acted_on) > 1
-                 else f"Cancel All acts on the connected account {connected} only")
-    return (f"account {account}: {counted(len(orders), 'open order')} left as they are"
-            + (f" ({len(unsent)} not sent yet)" if unsent else "")
-            + f"; {acting_on}: connect to {account} to cancel them")
 
 
 def _raced_not_canceled(order: OrderRecord, exc: Exception) -> str:
