@@ -129,11 +129,16 @@ class OrdersController:
         self.audit.schedule_refresh()
 
     def _on_cancel_all_clicked(self) -> None:
-        """The service counts this console's working orders; the question comes after, from the
-        loop rather than inside the task (a modal question runs an event loop of its own)."""
+        """The service counts this console's working orders and words what the global cancel
+        does to the login's other accounts; the question comes after, from the loop rather than
+        inside the task (a modal question runs an event loop of its own)."""
         actions, blotter = self.ctx.stack.actions, self.ctx.window.blotter_view
+
+        def ask(working: int) -> None:
+            blotter.choose_cancel_all_scope(working, actions.global_cancel_also())
+
         self.ctx.runner.run(self.ctx.db(actions.working_count), what="Cancel all",
-                            on_done=lambda working: QTimer.singleShot(0, lambda: blotter.choose_cancel_all_scope(working)))
+                            on_done=lambda working: QTimer.singleShot(0, lambda: ask(working)))
 
     def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
         everything = scope == CANCEL_BROKER

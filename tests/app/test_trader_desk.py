@@ -440,7 +440,7 @@ def test_cancel_all_asks_with_the_services_count_of_working_orders(qloop, open_c
 
     asked: list[int] = []
 
-    def ask(_parent, working):
+    def ask(_parent, working, **_words):
         asked.append(working)
         return "console"
 

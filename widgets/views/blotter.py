@@ -69,8 +69,10 @@ CANCEL_CONSOLE = "console"  # one cancel per working order this console knows
 CANCEL_BROKER = "broker"  # IB's global cancel: every open order of the account, TWS's included
 
 
-def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
+def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = "") -> str | None:
     """Which Cancel All the trader means, each worded for what it really does; None: neither.
+    ``global_also``: what the global cancel does beyond the connected account (the login's other
+    accounts, named: the service's words, through the controller); empty: nothing.
     "Keep the orders" is the default button, so Enter cancels nothing."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
@@ -81,9 +83,8 @@ def ask_cancel_all_scope(parent: QWidget, working: int) -> str | None:
     box.setInformativeText(
         "This console's orders: one cancel request for each working order this console's database "
         "knows for the connected account. Orders entered in TWS or by other programs stay.\n\n"
-        "Everything at the broker: IB's global cancel. Every open order of the login is canceled, on each "
-        "of its accounts, including orders entered by hand in TWS and by other API programs; those "
-        "accounts' runs stop too.\n\n"
+        "Everything at the broker: IB's global cancel. Every open order of the login is canceled, including "
+        "orders entered by hand in TWS and by other API programs." + (f" {global_also}" if global_also else "") + "\n\n"
         "Either way a run that is sending stops, and its orders not sent yet are canceled before they go.")
     console = box.addButton(f"Cancel this console's orders ({working})", QMessageBox.ButtonRole.AcceptRole)
     console.setEnabled(working > 0)
@@ -350,9 +351,10 @@ class BlotterView(QWidget):
         if self.cancel_all_button.isEnabled():
             self.cancel_all_clicked.emit()
 
-    def choose_cancel_all_scope(self, working: int) -> None:
-        """Ask which Cancel All the trader means, ``working`` being the service's count."""
-        scope = ask_cancel_all_scope(self, working)
+    def choose_cancel_all_scope(self, working: int, global_also: str = "") -> None:
+        """Ask which Cancel All the trader means, ``working`` being the service's count and
+        ``global_also`` its words for what the global cancel does to the login's other accounts."""
+        scope = ask_cancel_all_scope(self, working, global_also=global_also)
         if scope is not None:
             self.cancel_all_requested.emit(scope)
 
