@@ -420,10 +420,8 @@ async def cmd_fills(args, settings) -> int:
 async def cmd_cancel(args, settings) -> int:
     async with connected(args, settings) as s:
         canceled = await s.actions.cancel(args.order_id, args.live_token, wait=True)
-    order = canceled.order
-    # the window's words (services.execution.actions.Canceled.outcome; --json has the status)
-    _print_result(args, {"order": order_dict(order), "note": canceled.note},
-                  f"order {order.id} ({order.client_order_id}): {canceled.outcome()}")
+    # the window's line (services.execution.actions.Canceled.headline; --json has the status)
+    _print_result(args, {"order": order_dict(canceled.order), "note": canceled.note}, canceled.headline())
     return EXIT_OK
 
 
@@ -434,15 +432,12 @@ async def cmd_replace(args, settings) -> int:
     async with connected(args, settings) as s:
         result = await s.actions.replace(args.order_id, args.quantity, args.limit, args.live_token)
         await _written(s)
-        order = await asyncio.to_thread(s.actions._order, args.order_id)
-        new = await asyncio.to_thread(s.actions._order, result.new_order_id) if result.new_order_id else None
-    # what the order became and how, in the window's words (it printed "order 11: modify")
-    becomes = ", ".join(f"{name} {plain(value)}" for name, value in (("quantity", args.quantity), ("limit", args.limit))
-                        if value is not None)
-    now = f"as order {new.id} {new.client_order_id} ({new.status})" if new else f"({order.status})"
+        order = await s.actions.order(args.order_id)
+        new = await s.actions.order(result.new_order_id) if result.new_order_id else None
+    # the window's line for the same replace (ReplaceResult.headline): what the order becomes, the
+    # quantity or limit not given being the order's own, and how the broker took it
     _print_result(args, {"method": result.method, "order": order_dict(order), "new_order": order_dict(new) if new else None,
-                         "message": result.message},
-                  f"order {order.id} {order.client_order_id} {order.symbol} to {becomes}: {result.outcome()} {now}")
+                         "message": result.message}, result.headline(order.client_order_id))
     return EXIT_OK
 
 

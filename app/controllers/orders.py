@@ -101,10 +101,10 @@ class OrdersController:
         service's note (the order was being sent as it was canceled) is said as a warning."""
         if canceled is not None:
             order = canceled.order
-            # the service's words (Canceled.outcome, the `cancel` command's too); the window adds
+            # the service's words (Canceled.headline, the `cancel` command's too); the window adds
             # where the broker's answer still to come shows
             follows = "; its answer shows in the blotter" if canceled.note or not order.status.is_terminal else ""
-            said = f"Cancel {order.client_order_id}: {canceled.outcome()}{follows}"
+            said = canceled.headline() + follows
             if canceled.note:  # not the plain way: a warning that stays
                 self.ctx.status(said, timeout_ms=0, level=Level.WARNING)
             else:
@@ -118,14 +118,13 @@ class OrdersController:
         go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:
             self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token),
-                                what=f"Replace {self._order_name(order_id)}",
-                                on_done=lambda result: self._replace_done(result, becomes))
+                                what=f"Replace {self._order_name(order_id)}", on_done=self._replace_done)
 
-    def _replace_done(self, result, becomes: str) -> None:
+    def _replace_done(self, result) -> None:
         # what the order became, as the LIVE dialog says it: "modified at the broker" alone left
         # the trader's record of the session without the new quantity and limit
-        if result is not None:  # the service's words (ReplaceResult.outcome, the `replace` command's too)
-            self.ctx.status(f"Replace {self._order_name(result.order_id)} to {becomes}: {result.outcome()}")
+        if result is not None:  # the service's words (ReplaceResult.headline, the `replace` command's too)
+            self.ctx.status(result.headline(self._order_name(result.order_id)))
         self.audit.schedule_refresh()
 
     def _on_cancel_all_clicked(self) -> None:

@@ -23,7 +23,7 @@ from services.core.ib_codes import CodeClass, classify, refuses_modify
 from services.core.order_state import EventKind
 from services.core.replace_rules import replace_problem
 from services.core.typed_numbers import plain
-from services.core.wording import counted
+from services.core.wording import counted, replaced_to
 from services.db.convert import to_order_record
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder
@@ -84,6 +84,17 @@ class ReplaceResult:
     method: str  # "modify" | "cancel_and_new" | "nothing"
     new_order_id: int | None = None
     message: str = ""
+    # what the replace made of the order: its new total quantity and limit, the one not asked for
+    # being the order's own (the window's dialog fills in both; ``replace --limit`` gives one)
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+
+    def headline(self, order_name: str) -> str:
+        """The replace said in one line, the window's activity log's and ``replace``'s alike:
+        "Replace M-2611... to 8 @ 556.00: modified at the broker" (``order_name``: its client
+        order id). The command said "to quantity 8", or "to limit 556", in words of its own."""
+        becomes = f" to {replaced_to(self.quantity, self.limit_price)}" if self.quantity is not None else ""
+        return f"Replace {order_name}{becomes}: {self.outcome()}"
 
     def outcome(self) -> str:
         """What the replace came to, in the words the window's activity log and ``replace`` say
@@ -119,6 +130,11 @@ class Canceled:
         if status.is_terminal:
             return f"{status.value}, nothing left to cancel"
         return "requested at the broker"
+
+    def headline(self) -> str:
+        """The cancel said in one line, the window's activity log's and ``cancel``'s alike:
+        "Cancel M-2611...: canceled" (the command said "order 5 (M-2611...): canceled")."""
+        return f"Cancel {self.order.client_order_id}: {self.outcome()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +186,11 @@ class OrderActions:
     def _audit(self, action: AuditAction, entity_id, payload: dict) -> None:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_order" if entity_id is not None else "account", entity_id, payload, session=session)
+
+    async def order(self, order_id: int) -> OrderRecord:
+        """The order as the database has it now (what a cancel or replace made of it); ``Missing``
+        for an id that is none."""
+        return await self._db(self._order, order_id)
 
     def _order(self, order_id: int) -> OrderRecord:
         with self.db.session() as session:
@@ -741,7 +762,7 @@ class OrderActions:
             if ok:
                 await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "modify"})
                 await self.writer.flush()
-                return ReplaceResult(order_id, "modify")
+                return ReplaceResult(order_id, "modify", quantity=new_quantity, limit_price=new_limit)
             if refused in done and not refused.cancelled():
                 answer = refused.result()
                 why = f"{answer.code}: {answer.message}"
@@ -807,7 +828,8 @@ class OrderActions:
         order = await self._db(self._order, order_id)
         if order.status is OrderState.FILLED or (isinstance(event, OrderStatusEvent) and event.status == "Filled"):
             await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "nothing", "reason": "filled before the cancel"})
-            return ReplaceResult(order_id, "nothing", message="the order filled before it could be canceled")
+            return ReplaceResult(order_id, "nothing", message="the order filled before it could be canceled",
+                                 quantity=wanted.quantity, limit_price=wanted.limit_price)
         if isinstance(event, BrokerErrorEvent):
             refusal = f"the broker refused the cancel of {coid} ({event.code}: {event.message})"
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": refusal})
@@ -818,7 +840,7 @@ class OrderActions:
             reason = (f"{plain(order.filled_quantity)} filled before the cancel, of the {plain(wanted.quantity)} asked in "
                       "all: nothing left to send")
             await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "nothing", "reason": reason})
-            return ReplaceResult(order_id, "nothing", message=reason)
+            return ReplaceResult(order_id, "nothing", message=reason, quantity=wanted.quantity, limit_price=wanted.limit_price)
         try:
             # a halt pressed while the cancel was under way stops the new order: nothing new goes out
             await self._ensure_not_halted()
@@ -848,7 +870,7 @@ class OrderActions:
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})
             raise BrokerError(f"order {order_id} canceled, {reason}", code="replaced_elsewhere") from exc
         await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "cancel_and_new", "new_order_id": new.id})
-        return ReplaceResult(order_id, "cancel_and_new", new.id)
+        return ReplaceResult(order_id, "cancel_and_new", new.id, quantity=wanted.quantity, limit_price=wanted.limit_price)
 
     def _to_replace(self, order_id: int) -> tuple[OrderRecord, Replacing, OrderRequest, datetime | None]:
         """The order as its record, as what its replacement replaces (the risk check's view) and
