@@ -201,6 +201,18 @@ def demo_db_url(settings: Settings) -> str:
     return settings.db_url or f"sqlite:///{(settings.data_dir / 'demo.sqlite3').as_posix()}"
 
 
+def runs_profile(settings: Settings, url: str, *, profile_given: bool) -> str | None:
+    """The profile whose words a command reading the database at ``url`` says its runs' mode in
+    (services.core.wording.mode_word), as a window of that profile says them; None: as stored.
+    A paper or live profile is the settings'. Demo is everyone's default, the `execute` users' of
+    TWS too, and the demo window writes only its own database (``demo_db_url``: the one named,
+    else demo.sqlite3, never the commands' console.sqlite3): its words only when the command was
+    given the demo profile (``--profile demo``, ``--demo``) and reads that database."""
+    if settings.profile != "demo":
+        return settings.profile
+    return "demo" if profile_given and url == demo_db_url(settings) else None
+
+
 def open_database(settings: Settings, url: str | None = None) -> Database:
     """The settings' database (or ``url``), upgraded to the current schema (run it off the GUI
     thread)."""

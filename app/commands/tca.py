@@ -24,11 +24,11 @@ def register(subparsers) -> None:
 
 
 def _tca(args: argparse.Namespace, settings) -> int:
-    from app.composition import open_existing_database
+    from app.composition import open_existing_database, runs_profile
     from services.backtest.costs import BadSlippage, FillAt, read_slippage_bps
     from services.backtest.prices import PriceFileError, read_price_book
     from services.backtest.tca import cached_tca, run_tca
-    from services.backtest.tca_text import order_text, totals_text
+    from services.backtest.tca_text import order_text, run_heading, totals_text
 
     url = settings.effective_db_url
     try:  # the backtest's own rule: the column shows what a backtest with it would fill at
@@ -58,8 +58,13 @@ def _tca(args: argparse.Namespace, settings) -> int:
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
             return EXIT_OK
-        print(f"run {report.run_id} ({report.mode}) of {report.trade_date}")
-        whole = report.to_dict()  # the window's TCA view's rows and totals, worded alike
+        whole = report.to_dict()  # the window's TCA view's heading, rows and totals, worded alike
+        # the run's mode as a window of these settings says it: a demo run went to the simulator
+        given = bool(getattr(args, "demo", False) or getattr(args, "profile", None))  # on the command line
+        title, note = run_heading(whole, runs_profile(settings, url, profile_given=given))
+        print(title)
+        if note:  # the window's title's tooltip: on a terminal, the line below it
+            print(note)
         for line in whole["orders"]:
             print(order_text(line, report.base_currency, report.trade_date))
         print(totals_text(whole, args.fill, "the price cache" if prices is None else f"--prices {args.prices}"))

@@ -34,10 +34,11 @@ SIMULATED_FILLS = ("a demo run: sent to the built-in IB Gateway simulator, so it
                    "shortfall measured on them, are the simulator's, not a market's")
 
 
-def run_heading(report: Mapping[str, Any], profile: str) -> tuple[str, str]:
+def run_heading(report: Mapping[str, Any], profile: str | None) -> tuple[str, str]:
     """The TCA's title for a run (``TcaReport.to_dict()``) and its note (the title's tooltip, ""
     when there is nothing to add): "Run 1 (demo) of 2026-12-07"; a backtest's run says it is not
-    measured, and which runs are (``not_compared``: a demo window's are demo runs)."""
+    measured, and which runs are (``not_compared``: a demo window's are demo runs). The window's
+    TCA tab and the ``tca`` command (its title line, the note below it) say it alike."""
     mode = str(report["mode"])
     title = f"Run {report['run_id']} ({mode_word(mode, profile)}) of {report['trade_date']}"
     if not report.get("compared", True):

@@ -49,10 +49,11 @@ def shared_places(values: Iterable[Decimal | None], most: int = 6) -> int:
     return min(places, most)
 
 
-def mode_word(mode: str, profile: str) -> str:
+def mode_word(mode: str, profile: str | None) -> str:
     """A run's mode as a window of ``profile`` (its badge's word: demo, paper, live) says it: a
     paper run of the demo went to the built-in simulator and is "demo", as the badge and the
-    execute question say ("paper" read as IB's paper account); the rest as stored."""
+    execute question say ("paper" read as IB's paper account); the rest as stored (no profile:
+    a command whose database the demo does not write, app.composition.runs_profile)."""
     return "demo" if profile == "demo" and mode == "paper" else mode
 
 

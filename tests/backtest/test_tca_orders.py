@@ -494,3 +494,38 @@ def test_a_run_stored_without_its_rates_leaves_what_it_cannot_convert_out_of_the
         "BUY  10/10 SAP: reference 180.00, fill 181.00, shortfall 55.56 bps (10.00)",
         ("shortfall 10.00 EUR (55.56 bps), 1 order in USD left out: no USD rate recorded with the run"
          " · backtest: the price cache has no bar for 2024-03-01 yet (bars download, after the close)")]
+
+
+@pytest.mark.parametrize(("profile", "said"), [("demo", "demo"), ("paper", "paper")])
+def test_the_tca_command_heads_a_run_in_the_words_of_a_window_of_its_profile(database, db_url, capsys, profile, said):
+    """``tca`` said "run N (paper) of DATE" of a demo run, which went to the built-in simulator,
+    while the window's TCA said "(demo)": the command heads it with the window's title
+    (services.backtest.tca_text.run_heading), its profile's word and, for a demo run, the note the
+    window's title has as its tooltip. The database named with --db-url is the one a window of
+    the same settings reads, the demo window's too (app.composition.demo_db_url)."""
+    from app.cli import main
+    from services.backtest.tca_text import SIMULATED_FILLS
+
+    run = _run(database, [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"}])
+
+    assert main(["--db-url", db_url, "--profile", profile, "tca", "--run", str(run["run"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"Run {run['run']} ({said}) of 2024-03-01"
+    assert (lines[1] == SIMULATED_FILLS) is (said == "demo")
+
+
+def test_a_command_says_runs_demo_only_given_the_demo_profile_and_reading_the_demo_windows_database(tmp_path):
+    """Demo is the profile of everyone who never chose one, the users of `execute` with TWS too,
+    and the demo window writes only its own database (demo.sqlite3, or the one named), never the
+    commands' console.sqlite3: a command says its runs "demo" only when given the demo profile
+    and reading that database; else as stored (None), or in a paper or live profile's words."""
+    from app.composition import runs_profile
+    from app.settings import Settings
+
+    default = Settings(data_dir=tmp_path)
+    assert runs_profile(default, default.effective_db_url, profile_given=True) is None  # console.sqlite3
+    named = Settings(data_dir=tmp_path, db_url="sqlite:///shared.sqlite3")
+    assert runs_profile(named, named.effective_db_url, profile_given=True) == "demo"
+    assert runs_profile(named, named.effective_db_url, profile_given=False) is None  # the default profile
+    paper = Settings(data_dir=tmp_path, profile="paper")
+    assert runs_profile(paper, paper.effective_db_url, profile_given=False) == "paper"
