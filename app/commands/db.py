@@ -1,7 +1,8 @@
 """`trading-console db upgrade [REV] | downgrade REV | current | sql`.
 
 Database errors become one clear line (the URL's password hidden) and exit code 5, never a
-traceback; an unknown revision is bad input (exit 2).
+traceback; an unknown revision is bad input (exit 2), and so is a downgrade that would drop rows
+(tables or columns that hold them) without ``--yes``: the line names what it would remove.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def register(subparsers) -> None:
 
     downgrade = actions.add_parser("downgrade", help="downgrade the database to REV ('base' removes every table)")
     downgrade.add_argument("rev", help="target revision, or base (removes every table)")
+    downgrade.add_argument("--yes", action="store_true",
+                           help="downgrade even when it drops tables or columns that hold rows (back up first)")
     downgrade.set_defaults(handler=_downgrade)
 
     current = actions.add_parser("current", help="print the database's revision")
@@ -52,9 +55,12 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+    from services.db.downgrade_loss import DowngradeLosesData
     from services.db.errors import DatabaseLocationError, NoSchema
     from services.db.migrate import SchemaNotCurrent
 
+    if isinstance(exc, DowngradeLosesData):  # the operator's decision: nothing changed until --yes
+        return "downgrade_loses_data", redact_text(str(exc)), EXIT_BAD_INPUT
     if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
         isinstance(exc, ModuleNotFoundError) and "sqlalchemy" not in str(exc)
     ):
@@ -111,7 +117,7 @@ def _downgrade(args: argparse.Namespace, settings) -> int:
     url = settings.effective_db_url
 
     def action() -> int:
-        revision = migrate.downgrade(url, args.rev)
+        revision = migrate.downgrade(url, args.rev, accept_loss=args.yes)
         print(f"{redact_url(url)}: at revision {revision or 'base (no tables)'}")
         return EXIT_OK
 

@@ -93,9 +93,18 @@ def upgrade(url: str, rev: str = "head") -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def downgrade(url: str, rev: str) -> str | None:
-    """Downgrade to ``rev`` (``base`` removes every table); returns the revision now current."""
+def downgrade(url: str, rev: str, *, accept_loss: bool = False) -> str | None:
+    """Downgrade to ``rev`` (``base`` removes every table); returns the revision now current.
+
+    A downgrade that would drop tables or columns holding rows (the audit log, orders, fills...)
+    is refused with :class:`DowngradeLosesData`, nothing changed, unless ``accept_loss``: the
+    record is gone for good, so the operator says so after backing up."""
+    from services.db.downgrade_loss import DowngradeLosesData, loss_on
+
     with _migration_connection(url) as connection:
+        loss = loss_on(connection, url, rev)  # under the migration lock, as the downgrade runs
+        if loss.loses_rows and not accept_loss:
+            raise DowngradeLosesData(loss)
         config = alembic_config(url)
         config.attributes["connection"] = connection
         command.downgrade(config, rev)

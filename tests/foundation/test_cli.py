@@ -149,3 +149,83 @@ def test_audit_on_a_database_without_schema_says_what_to_do(tmp_path):
     result = console("--db-url", url, "audit", "verify", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr == f"trading-console: the database at {url} has no schema; run `trading-console db upgrade` first\n"
+
+
+def _rows_per_table(url: str) -> dict[str, int]:
+    """Every table of the database at ``url`` with its row count."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            names = sa.inspect(connection).get_table_names()
+            return {name: connection.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+                    for name in names}
+    finally:
+        engine.dispose()
+
+
+def _with_trading_records(url: str, tmp_path: Path) -> None:
+    """A database at the newest revision holding 3 audit entries, 1 settings row and 1 Cancel All mark."""
+    from datetime import UTC, datetime
+
+    from services.db import Database
+    from services.db.repositories import SettingsRepository
+
+    assert console("--db-url", url, "db", "upgrade", cwd=tmp_path).returncode == 0
+    db = Database(url)
+    try:
+        log = AuditLog(db)
+        for n in range(3):
+            log.append("alice", "order.submit", "order", n, {"qty": "10"})
+        with db.unit_of_work() as session:
+            SettingsRepository(session).mark_cancel_all(datetime(2026, 12, 4, 15, 30, tzinfo=UTC), "DU1")
+    finally:
+        db.dispose()
+
+
+def test_db_downgrade_that_drops_rows_is_refused_without_yes_and_changes_nothing(empty_db_url, tmp_path):
+    _with_trading_records(empty_db_url, tmp_path)
+    before = _rows_per_table(empty_db_url)
+    refused = console("--db-url", empty_db_url, "db", "downgrade", "base", cwd=tmp_path)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert lines[0].startswith(f"trading-console: downgrading {_shown(empty_db_url)} from {HEAD} to base removes: "
+                               "audit_chain_head (1 row), audit_logs (3 rows), cancel_all_marks (1 row), trade_settings (1 row)")
+    assert lines[0].endswith("; back up the database first, then run again with --yes")
+    assert _rows_per_table(empty_db_url) == before  # every table and row still there
+    assert console("--db-url", empty_db_url, "db", "current", cwd=tmp_path).stdout == f"{_shown(empty_db_url)}: {HEAD} (head)\n"
+
+    confirmed = console("--db-url", empty_db_url, "db", "downgrade", "base", "--yes", cwd=tmp_path)
+    assert (confirmed.returncode, confirmed.stdout, confirmed.stderr) == (
+        0, f"{_shown(empty_db_url)}: at revision base (no tables)\n", "")
+    assert set(_rows_per_table(empty_db_url)) == {"alembic_version"}
+
+
+def test_db_downgrade_that_drops_a_column_holding_rows_is_refused_without_yes(empty_db_url, tmp_path):
+    """Below 0016 trade_settings loses its cancel_all_at column (and cancel_all_marks, from 0023,
+    goes): the settings row keeps its other values, but that one is lost."""
+    _with_trading_records(empty_db_url, tmp_path)
+    before = _rows_per_table(empty_db_url)
+    refused = console("--db-url", empty_db_url, "db", "downgrade", "0015_history_requests", cwd=tmp_path)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        f"trading-console: downgrading {_shown(empty_db_url)} from {HEAD} to 0015_history_requests removes: "
+        "cancel_all_marks (1 row); the columns added since 0015_history_requests, with their values: "
+        "trade_settings.cancel_all_at (1 row); back up the database first, then run again with --yes\n")
+    assert _rows_per_table(empty_db_url) == before
+    confirmed = console("--db-url", empty_db_url, "db", "downgrade", "0015_history_requests", "--yes", cwd=tmp_path)
+    assert (confirmed.returncode, confirmed.stderr) == (0, "")
+    assert console("--db-url", empty_db_url, "db", "current", cwd=tmp_path).stdout.startswith(
+        f"{_shown(empty_db_url)}: 0015_history_requests (head is ")
+
+
+def test_db_downgrade_that_loses_no_rows_needs_no_yes(empty_db_url, tmp_path):
+    """Audit entries stay: a downgrade to the revision before the newest drops only what is empty."""
+    assert console("--db-url", empty_db_url, "db", "upgrade", cwd=tmp_path).returncode == 0
+    db_rows = _rows_per_table(empty_db_url)
+    assert all(count == 0 for name, count in db_rows.items() if name != "alembic_version")
+    result = console("--db-url", empty_db_url, "db", "downgrade", "-1", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"{_shown(empty_db_url)}: at revision 0022_run_backtest\n"

@@ -59,6 +59,35 @@ def test_upgrade_downgrade_base_upgrade(empty_db_url):
     assert migrate.upgrade(empty_db_url) == migrate.head()
 
 
+def test_the_loss_of_a_downgrade_names_every_table_it_drops_and_each_column_it_removes(empty_db_url):
+    from services.db.downgrade_loss import DowngradeLosesData, TableLoss, downgrade_loss
+
+    assert downgrade_loss(empty_db_url, "base").dropped_tables == ()  # no schema, nothing to lose
+    assert migrate.upgrade(empty_db_url) == migrate.head()
+    empty = downgrade_loss(empty_db_url, "base")
+    assert (empty.from_revision, empty.to_revision, empty.loses_rows) == (migrate.head(), None, False)
+    assert empty.dropped_tables == tuple(TableLoss(name, 0) for name in sorted(MODEL_TABLES))
+    engine = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO backtests (id, status, created_at) "
+                                       "VALUES (1, 'done', '2026-12-04 12:00:00')"))
+    finally:
+        engine.dispose()
+    loss = downgrade_loss(empty_db_url, "0016_cancel_all_marker")
+    assert (loss.to_revision, loss.loses_rows) == ("0016_cancel_all_marker", True)
+    assert loss.dropped_tables == (TableLoss("account_rates", 0), TableLoss("cancel_all_marks", 0))
+    assert loss.changed_tables == (TableLoss("backtests", 1, ("host", "pid", "process_key", "heartbeat_at", "summary")),
+                                   TableLoss("run_leases", 0, ("sending_account",)),
+                                   TableLoss("trade_runs", 0, ("backtest_id",)),
+                                   TableLoss("trail_portfolio_snapshots", 0, ("rates",)))
+    with pytest.raises(DowngradeLosesData, match=r"the columns added since 0016_cancel_all_marker, with their values: "
+                       r"backtests.host, backtests.pid, backtests.process_key, backtests.heartbeat_at, backtests.summary \(1 row\); back up"):
+        migrate.downgrade(empty_db_url, "0016_cancel_all_marker")
+    assert migrate.current(empty_db_url) == migrate.head()
+    assert _diff(empty_db_url) == []
+
+
 def test_the_test_fixture_database_is_at_head_and_empty(db_url):
     assert migrate.current(db_url) == migrate.head()
     engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
@@ -197,14 +226,14 @@ def test_a_snapshot_without_money_figures_is_never_downgraded_into_a_made_up_num
     finally:
         db.dispose()
     with pytest.raises(RuntimeError, match="1 portfolio snapshots have no money figures"):
-        migrate.downgrade(empty_db_url, "0020_backtest_summary")
+        migrate.downgrade(empty_db_url, "0020_backtest_summary", accept_loss=True)
     engine = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as connection:
             connection.execute(sa.text("DELETE FROM trail_portfolio_snapshots WHERE cash IS NULL"))
     finally:
         engine.dispose()
-    assert migrate.downgrade(empty_db_url, "0020_backtest_summary") == "0020_backtest_summary"
+    assert migrate.downgrade(empty_db_url, "0020_backtest_summary", accept_loss=True) == "0020_backtest_summary"
     assert migrate.upgrade(empty_db_url) == migrate.head()
     db = Database(empty_db_url)
     try:
@@ -247,7 +276,7 @@ def test_a_backtest_runs_tag_becomes_its_backtest_id_and_goes_back_into_its_para
                 "INSERT INTO trade_runs (id, project_id, mode, status, trade_date, params, created_at, updated_at, backtest_id) "
                 "VALUES (5, 1, 'backtest', 'done', :day, :params, :now, :now, 9)"),
                 {"day": date(2024, 2, 5), "now": now, "params": json.dumps({"builder": {}})})
-        assert migrate.downgrade(empty_db_url, "0021_snapshot_rates") == "0021_snapshot_rates"
+        assert migrate.downgrade(empty_db_url, "0021_snapshot_rates", accept_loss=True) == "0021_snapshot_rates"
         with engine.begin() as connection:
             params = {run_id: None if text is None else json.loads(text)
                       for run_id, text in connection.execute(sa.text("SELECT id, params FROM trade_runs")).all()}
@@ -282,7 +311,7 @@ def test_the_cancel_all_marker_stored_before_0023_becomes_the_mark_of_the_accoun
                    **({"account": audited_account} if audited_account else {})}, session=session)
     finally:
         db.dispose()
-    assert migrate.downgrade(empty_db_url, "0022_run_backtest") == "0022_run_backtest"
+    assert migrate.downgrade(empty_db_url, "0022_run_backtest", accept_loss=True) == "0022_run_backtest"
     assert migrate.upgrade(empty_db_url) == migrate.head()
     db = Database(empty_db_url)
     try:
