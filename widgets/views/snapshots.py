@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QInputDialog,
     QListWidget,
     QListWidgetItem,
@@ -72,7 +73,15 @@ class SnapshotsView(QWidget):
         self.model = model
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Project / snapshot", "Items", "Imported"])
-        self.tree.setColumnWidth(0, 220)
+        # The count and import time whole, the name the rest, cut in its middle (the full name in
+        # its tooltip): a name column fixed at 220 px put "Imported" behind a horizontal scrollbar
+        # at 1366x768 and cut "Items" to "Item".
+        tree_header = self.tree.header()
+        tree_header.setStretchLastSection(False)
+        tree_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            tree_header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Import a snapshot file (Ctrl+I)")
         self.errors_label = plain_label()
@@ -125,6 +134,10 @@ class SnapshotsView(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)  # neither part is ever squeezed out of sight
+        # Side by side, the tree is given the width its columns need until the trader drags the
+        # handle (splitterMoved: drags only, not setSizes); that width then stays for the session.
+        self._tree_width_dragged = False
+        splitter.splitterMoved.connect(self._on_splitter_dragged)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(splitter)
@@ -147,8 +160,29 @@ class SnapshotsView(QWidget):
         want = Qt.Orientation.Vertical if self.width() < self.STACKED_BELOW else Qt.Orientation.Horizontal
         if self.splitter.orientation() != want:
             self.splitter.setOrientation(want)
-            total = self.splitter.height() if want == Qt.Orientation.Vertical else self.splitter.width()
-            self.splitter.setSizes([total * 2 // 5, total - total * 2 // 5])
+            self._tree_width_dragged = False  # a width dragged side by side means nothing stacked
+            if want == Qt.Orientation.Vertical:
+                total = self.splitter.height()
+                self.splitter.setSizes([total * 2 // 5, total - total * 2 // 5])
+        self._fit_tree_width()
+
+    # Side by side, the tree's share of the panel at most: the items table keeps the rest.
+    TREE_SHARE_AT_MOST = 0.4
+
+    def _fit_tree_width(self) -> None:
+        """Side by side and not dragged: the tree as wide as its columns whole need, capped."""
+        if self.splitter.orientation() != Qt.Orientation.Horizontal or self._tree_width_dragged:
+            return
+        tree, header = self.tree, self.tree.header()
+        columns = sum(max(tree.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(header.count()))
+        scrollbar = tree.verticalScrollBar().sizeHint().width()  # the width taken when rows overflow
+        needed = columns + scrollbar + 2 * tree.frameWidth()
+        total = self.splitter.width() - self.splitter.handleWidth()
+        left = min(needed, int(total * self.TREE_SHARE_AT_MOST))
+        self.splitter.setSizes([left, total - left])
+
+    def _on_splitter_dragged(self, _pos: int, _index: int) -> None:
+        self._tree_width_dragged = True
 
     def install_shortcuts(self) -> None:
         """Make Ctrl+I live on this panel (when no main-window menu has it)."""
@@ -178,11 +212,13 @@ class SnapshotsView(QWidget):
             child = QTreeWidgetItem([name, str(getattr(snapshot, "item_count", "") or ""),
                                      fmt_time(getattr(snapshot, "created_at", None))[:16]])
             child.setData(0, SNAPSHOT_ROLE, snapshot.id)
+            child.setToolTip(0, plain_tooltip(name))  # whole, where the column shows it cut
             parent.addChild(child)
             if snapshot.id == selected:
                 self.tree.setCurrentItem(child)
         self.tree.expandAll()
         self.tree.blockSignals(False)
+        self._fit_tree_width()
 
     def current_project_id(self) -> int | None:
         item = self.tree.currentItem()
