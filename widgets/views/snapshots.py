@@ -164,6 +164,10 @@ class SnapshotsView(QWidget):
             if want == Qt.Orientation.Vertical:
                 total = self.splitter.height()
                 self.splitter.setSizes([total * 2 // 5, total - total * 2 // 5])
+        # stacked, the tree is the panel's narrow width (about 270 px on a large screen): the
+        # names whole first, the import time behind a scrollbar, rather than "mo…on" beside it
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents
+                                                if want == Qt.Orientation.Vertical else QHeaderView.ResizeMode.Stretch)
         self._fit_tree_width()
 
     # Side by side, the tree's share of the panel at most: the items table keeps the rest.
