@@ -227,11 +227,25 @@ def redact(text: str) -> str:
     return redact_text(text)
 
 
+def snapshot_arg(args, *, allow_short: bool):
+    """``(stored snapshot id, parsed file, failure)`` from FILE_OR_ID and ``--project``, for
+    ``preview`` and ``execute`` alike, without touching the database: a file is validated here
+    and stored only once the run may go ahead. ``failure``: ``(code, message)`` for ``_error``
+    (``bad_input``: the id and project do not go together; ``bad_snapshot``: the file's problems),
+    or None. ``allow_short``: the caller's own (keyword and required: ``preview --save
+    --allow-short`` was parsed as if not given, refusing the negative weights its offline
+    preview accepted)."""
+    from services.core.snapshots import snapshot_project_problem
+
+    problem = snapshot_project_problem(args.snapshot, args.project)
+    if problem is not None:
+        return None, None, ("bad_input", problem)
+    snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=allow_short)
+    return snapshot_id, parsed, ("bad_snapshot", problem) if problem else None
+
+
 def _parse_snapshot_arg(args, *, allow_short: bool):
-    """``(stored snapshot id, parsed file, error)`` from FILE_OR_ID, without touching the
-    database: a file is validated here and stored only once the run may go ahead.
-    ``allow_short``: the caller's own (keyword and required: ``preview --save --allow-short``
-    was parsed as if not given, refusing the negative weights its offline preview accepted)."""
+    """``(stored snapshot id, parsed file, error)`` from FILE_OR_ID (``snapshot_arg``)."""
     text = args.snapshot.strip()
     path = Path(text)
     if text.isdigit() and not path.exists():
@@ -300,7 +314,6 @@ def _print_fills(fills) -> None:
 async def cmd_execute(args, settings) -> int:
     """Parse, hand the run to ``services.execution.headless_run``, print what came of it."""
     from app.commands.preview import builder_values
-    from services.core.snapshots import snapshot_project_problem
     from services.domain import TradeMode
     from services.execution.headless_run import (
         RunRequest,
@@ -311,15 +324,11 @@ async def cmd_execute(args, settings) -> int:
 
     snapshot_id, parsed = None, None
     if args.snapshot is not None:
-        problem = snapshot_project_problem(args.snapshot, args.project)
-        if problem is not None:
-            _error(args, "bad_input", problem)
-            return EXIT_BAD_INPUT
         # validated, not stored yet; --allow-short as preview's (a stored snapshot or plan has
         # been parsed already: the option is for a FILE)
-        snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=args.allow_short)
-        if problem:
-            _error(args, "bad_snapshot", problem)
+        snapshot_id, parsed, failure = snapshot_arg(args, allow_short=args.allow_short)
+        if failure:
+            _error(args, *failure)
             return EXIT_BAD_INPUT
     request = RunRequest(
         mode=TradeMode(settings.mode), live_token=args.live_token, plan_id=args.plan, plan_hash=args.plan_hash,

@@ -147,20 +147,15 @@ def offline_request(args: argparse.Namespace):
 async def preview_with_broker(args, settings) -> int:
     """Exactly what ``execute`` does up to sending: the broker's prices and positions, the
     stored risk limits and facts; the preview is stored as a plan."""
-    from app.commands.execution import _error, _parse_snapshot_arg, connected
+    from app.commands.execution import _error, connected, snapshot_arg
     from services.console_queries import store_parsed_snapshot
-    from services.core.snapshots import snapshot_project_problem
     from services.domain import TradeMode
     from services.execution.runs.planning import check_portfolio_value
     from services.offline_preview import estimated_commissions
 
-    problem = snapshot_project_problem(args.snapshot, args.project)
-    if problem is not None:
-        _error(args, "bad_input", problem)
-        return EXIT_BAD_INPUT
-    snapshot_id, parsed, problem = _parse_snapshot_arg(args, allow_short=args.allow_short)
-    if problem:
-        _error(args, "bad_snapshot", problem)
+    snapshot_id, parsed, failure = snapshot_arg(args, allow_short=args.allow_short)
+    if failure:
+        _error(args, *failure)
         return EXIT_BAD_INPUT
     if args.portfolio_value is not None:  # before the snapshot FILE is stored
         check_portfolio_value(args.portfolio_value)

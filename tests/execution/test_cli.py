@@ -183,6 +183,27 @@ async def test_a_plan_or_snapshot_that_does_not_exist_is_said_before_connecting(
         assert (as_json.code, as_json.json) == (2, {"error": "not_found", "message": said}), as_json.err
 
 
+async def test_preview_and_execute_refuse_a_snapshot_file_alike_before_connecting(db_url, tmp_path):
+    """`preview --save` and `execute` read FILE_OR_ID and --project by one function
+    (app.commands.execution.snapshot_arg): a FILE without --project, and a malformed FILE, are
+    refused by both with the same code and words, before any connection (nothing listens)."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    broken = tmp_path / "broken.csv"
+    broken.write_text("symbol,weight\nAAPL,abc\n")
+    cases = (([str(broken)], "bad_input", "--project NAME is needed with a snapshot FILE"),
+             ([str(broken), "--project", "alpha"], "bad_snapshot", "line 2"))
+    for given, code, said in cases:
+        answers = [await run(cli_args(db_url, port, command, "--snapshot", *given, *extra, "--json"))
+                   for command, extra in (("preview", ["--save"]), ("execute", ["--wait-seconds", "0"]))]
+        for answer in answers:
+            assert answer.code == 2 and answer.json["error"] == code and said in answer.json["message"], answer.err
+        assert answers[0].json == answers[1].json
+
+
 async def test_a_snapshot_file_executed_is_stored_as_an_import_is(database, db_url, simulator, tmp_path):
     """``execute --snapshot FILE`` stores the file as ``snapshot import`` and the window do
     (services.console_queries.store_snapshot): every column kept (the primary exchange too), a
