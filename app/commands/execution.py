@@ -460,7 +460,8 @@ def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
     """A Cancel All's outcome (of ``cancel-all`` or ``halt --cancel-all``): printed, and what it
     could not cancel fails the command."""
     _print_result(args, {**(more or {}), "canceled": list(ids), "not_canceled": list(ids.not_canceled),
-                         "senders_not_stopped": list(ids.senders_not_stopped), "other_accounts": list(ids.other_accounts)},
+                         "senders_not_stopped": list(ids.senders_not_stopped), "other_accounts": list(ids.other_accounts),
+                         "accounts": ids.accounts_record()},
                   said + ids.headline())  # the window's words, as the notes below
     for note in ids.left_notes():  # the window's words (services.execution.actions.CanceledOrders)
         print(f"trading-console: cancel-all: {note}", file=sys.stderr)

@@ -393,7 +393,7 @@ class OrderActions:
         await self._db(self._audit, AuditAction.ORDER_CANCEL_ALL, None, {
             "orders": list(result), "global": result.everything, "not_canceled": list(result.not_canceled),
             "senders_not_stopped": list(result.senders_not_stopped), "other_accounts": list(result.other_accounts),
-            "accounts": {account: list(ids) for account, ids in result.by_account.items()}})
+            "accounts": result.accounts_record()})
         return result
 
     def _acted_on(self, one_by_one: bool) -> tuple[str, ...]:

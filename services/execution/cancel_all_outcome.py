@@ -125,6 +125,12 @@ class CanceledOrders(list):
                    other_accounts=tuple(done.said for done in elsewhere), everything=everything, login=login,
                    by_account=by_account)
 
+    def accounts_record(self) -> dict[str, list[int]]:
+        """``by_account`` as recorded and printed: the audit entry's ``accounts`` and the
+        ``accounts`` of ``cancel-all --json`` / ``halt --cancel-all --json``, one form for both so
+        that a script reading either finds the same ids under the same accounts."""
+        return {account: list(ids) for account, ids in self.by_account.items()}
+
     def headline(self) -> str:
         """What this Cancel All did, one line, said the same by the window (its status line) and
         ``cancel-all`` / ``halt --cancel-all``: the command said 'cancel requested for N working

@@ -337,7 +337,8 @@ async def test_cancel_all_and_halt_wait_for_the_brokers_confirmations_before_the
     assert halted.code == 0, halted.err
     # the Cancel All's outcome is said too (it was dropped: what it could not cancel went unsaid)
     assert halted.json == {"trading_state": "HALTED", "unsent_canceled": [], "canceled": [c.id], "not_canceled": [],
-                           "senders_not_stopped": [], "other_accounts": []}
+                           "senders_not_stopped": [], "other_accounts": [],
+                           "accounts": {simulator.config.accounts[0]: [c.id]}}
     orders = await run(cli_args(db_url, simulator.port, "orders", "--json", connection=False))
     assert {o["id"]: o["status"] for o in orders.json}[c.id] == "CANCELED" and simulator.open_orders() == []
 
