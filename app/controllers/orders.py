@@ -140,13 +140,18 @@ class OrdersController:
                             on_done=lambda working: QTimer.singleShot(0, lambda: ask(working)))
 
     def _on_cancel_all_requested(self, scope: str = CANCEL_CONSOLE) -> None:
+        """In LIVE mode the word is asked with what the global cancel does, at the broker and to
+        the login's other accounts (their runs stop, their unsent orders are canceled): the
+        service's words of the first question, read again before the word is typed."""
+        actions = self.ctx.stack.actions
         everything = scope == CANCEL_BROKER
         title = "Cancel every LIVE order at the broker" if everything else "Cancel this console's LIVE orders"
         what = (f"IB's global cancel: {global_cancel_reach(self.ctx.stack.provider.login_accounts())}" if everything
                 else "one cancel for each working order this console knows")
-        go, token = self.ctx.token_for_action(title, subject=[("Cancel all", what)])
+        also = actions.global_cancel_also() if everything else ""
+        go, token = self.ctx.token_for_action(title, subject=[("Cancel all", what)]
+                                              + ([("Other accounts", also)] if also else []))
         if go:
-            actions = self.ctx.stack.actions
             self.ctx.runner.run(self._busy("cancel_all", lambda: actions.cancel_all(token, one_by_one=not everything)),
                                 what="Cancel all", on_done=self._cancel_all_done)
 
