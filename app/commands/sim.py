@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--state", metavar="FILE", default=None, help="keep orders, executions, positions and cash here")
     parser.add_argument("--ledger-json", metavar="FILE", default=None, help="JSON list of every execution")
     parser.add_argument("--account", action="append", default=None, help="managed account id (repeatable; default DU1234567)")
-    parser.add_argument("--cash", type=arguments.positive, default=Decimal("1000000"), help="starting cash in USD")
+    parser.add_argument("--cash", type=arguments.positive, default=Decimal("1000000"), help="starting cash in USD of each account")
     parser.add_argument("--fill-mode", choices=("instant", "partial"), default="instant",
                         help="instant: one fill per order (default); partial: --partial-fills fills")
     parser.add_argument("--partial-fills", type=arguments.count(1), default=3, help="fills per order in partial mode")

@@ -14,8 +14,10 @@ From the shell: ``trading-console sim --help``.
 Controls: ``set_price(symbol, price)``, ``step_prices()``, ``quote(symbol)``, ``expire_day_orders()``
 (every DAY order, now), ``expire_ended_day_orders()`` (those whose session ended by the simulator's clock),
 ``drop_connections()``, ``hold_partial_fills()`` / ``release_partial_fills()``,
-``hold_commission_reports()`` / ``release_commission_reports()`` (a test decides when they come). Books: ``orders()``, ``open_orders()``, ``executions()``, ``positions()``,
-``cash``, ``account_values()``, ``ledger()``, ``connected_client_ids()``.
+``hold_commission_reports()`` / ``release_commission_reports()`` (a test decides when they come). Books: ``orders()``, ``open_orders()``, ``executions()``,
+per account (the first when omitted; each managed account is its own ledger, account_book.py): ``positions(account)``,
+``position(symbol, account)``, ``cash_balances(account)``, ``account_values(account)``, ``cash`` (the first's);
+``ledger()``, ``connected_client_ids()``.
 Faults (``sim.faults``, mutable while running): ``ack_delay``, ``presubmitted``, ``duplicate_status``,
 ``exec_correction``, ``late_commission``, ``cancel_delay``, ``info_10349``, ``reject_symbols``, ``reject_min_quantity``,
 ``drop_after_messages``, ``pacing_limit`` (and ``pacing_disconnect_after``: kept up, the connection closes),

@@ -1,8 +1,10 @@
-"""Account: positions, cash per currency, exchange rates, the account values and their pushes.
+"""Accounts: positions, cash per currency, exchange rates, the account values and their pushes.
 
+Each managed account is its own ledger (account_book.py): its cash, positions, values and P&L.
 Everything is reported in the base currency: a listing in another currency converts at its rate.
 Positions come from the core's positions book (IB's average-cost method); after a fill the
-position, account and portfolio updates go to the sessions that subscribed, and the P&L
+position, account and portfolio updates of the order's account go to the sessions that
+subscribed to it, and the P&L
 subscriptions (pnl.py) are updated once per turn of the loop. The account summary
 subscriptions get the values that changed after a fill and, as IB's every 3 minutes, every
 ``SimConfig.account_interval`` (with the account updates), so that prices that moved show.
@@ -15,9 +17,9 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from services.core.positions_book import PositionBook, PositionState  # pure: the one positions book
 from services.ibsim import forex, pnl
 from services.ibsim import messages as m
+from services.ibsim.account_book import AccountBook
 from services.ibsim.base import SimulatorBase
 from services.ibsim.model import ZERO, AccountSummarySubscription, SimPosition, utcnow
 from services.ibsim.transport import Session
@@ -70,14 +72,22 @@ class AccountSnapshot:
 
 
 class AccountMixin(SimulatorBase):
-    """Cash, rates and account values (public controls), position and account requests, P&L pushes."""
+    """Cash, rates and account values (public controls), position and account requests, P&L pushes.
+    ``account`` None: the first managed account."""
 
-    def positions(self) -> dict[str, Decimal]:
-        return {s: p.quantity for s, p in self._positions.items() if p.quantity}
+    def _account_book(self, account: str | None = None) -> AccountBook:
+        return self._accounts[account or self.config.account]
+
+    def positions(self, account: str | None = None) -> dict[str, Decimal]:
+        return self._account_book(account).held()
+
+    def position(self, symbol: str, account: str | None = None) -> SimPosition | None:
+        return self._account_book(account).positions.get(symbol)
 
     @property
     def cash(self) -> Decimal:
-        return self._cash
+        """The first account's cash in the base currency."""
+        return self._account_book().cash
 
     def rate(self, currency: str) -> Decimal:
         """Units of the base currency per unit of ``currency`` (what IB reports as ExchangeRate):
@@ -94,27 +104,23 @@ class AccountMixin(SimulatorBase):
             return (Decimal(1) / self._prices[f"{base}.{currency}"]).quantize(Decimal("0.00000001"))
         raise KeyError(f"no exchange rate for {currency}")
 
-    def cash_balances(self) -> dict[str, Decimal]:
+    def cash_balances(self, account: str | None = None) -> dict[str, Decimal]:
         """Cash per currency: the base currency first, then every currency a forex trade touched."""
-        return {self.config.base_currency: self._cash, **dict(sorted(self._fx_cash.items()))}
-
-    def _credit(self, currency: str, amount: Decimal) -> None:
-        if currency == self.config.base_currency:
-            self._cash += amount
-        else:
-            self._fx_cash[currency] = self._fx_cash.get(currency, ZERO) + amount
+        book = self._account_book(account)
+        return {self.config.base_currency: book.cash, **dict(sorted(book.fx_cash.items()))}
 
     def set_rate(self, currency: str, rate: Decimal | float | str) -> None:
         self.config.fx_rates[currency.upper()] = Decimal(str(rate))
 
-    def account_snapshot(self) -> AccountSnapshot:
+    def account_snapshot(self, account: str | None = None) -> AccountSnapshot:
         """In the base currency: a listing in another currency converts at its rate."""
+        book = self._account_book(account)
         gross = ZERO
         value = ZERO
         unrealized = ZERO
         realized = ZERO
         fx_margin = ZERO
-        for symbol, pos in self._positions.items():
+        for symbol, pos in book.positions.items():
             instrument = self.universe[symbol]
             rate = self.rate(instrument.currency)
             mark = self._prices[symbol]
@@ -125,7 +131,7 @@ class AccountMixin(SimulatorBase):
                 continue
             gross += abs(pos.quantity) * mark * rate
             value += pos.quantity * mark * rate
-        cash = self._cash + sum((amount * self.rate(c) for c, amount in self._fx_cash.items()), ZERO)
+        cash = book.cash + sum((amount * self.rate(c) for c, amount in book.fx_cash.items()), ZERO)
         net = cash + value
         margin = gross * self.config.margin_ratio + fx_margin
         available = net - margin
@@ -142,9 +148,9 @@ class AccountMixin(SimulatorBase):
             unrealized_pnl=unrealized,
         )
 
-    def account_values(self) -> list[tuple[str, str, str]]:
+    def account_values(self, account: str | None = None) -> list[tuple[str, str, str]]:
         """(tag, value, currency) as sent in account updates and the account summary."""
-        snap = self.account_snapshot()
+        snap = self.account_snapshot(account)
         cushion = (snap.excess_liquidity / snap.net_liquidation) if snap.net_liquidation else ZERO
         leverage = (snap.gross_position_value / snap.net_liquidation) if snap.net_liquidation else ZERO
         usd = self.config.base_currency
@@ -169,37 +175,38 @@ class AccountMixin(SimulatorBase):
             ("Leverage", m.fmt(leverage.quantize(Decimal("0.0001"))), ""),
             ("RealizedPnL", fmt_money(snap.realized_pnl), usd),
             ("UnrealizedPnL", fmt_money(snap.unrealized_pnl), usd),
-            *self.ledger_cash(snap.cash),
-            *self.ledger_rates(),
+            *self.ledger_cash(snap.cash, account),
+            *self.ledger_rates(account),
         ]
 
-    def ledger_cash(self, total: Decimal) -> list[tuple[str, str, str]]:
+    def ledger_cash(self, total: Decimal, account: str | None = None) -> list[tuple[str, str, str]]:
         """CashBalance and TotalCashBalance per currency held, and their sum in the base currency
         (tagged BASE), as TWS sends them in the account updates."""
         rows = [("CashBalance", fmt_money(total), "BASE"), ("TotalCashBalance", fmt_money(total), "BASE")]
-        for currency, amount in self.cash_balances().items():
+        for currency, amount in self.cash_balances(account).items():
             rows.append(("CashBalance", fmt_money(amount), currency))
             rows.append(("TotalCashBalance", fmt_money(amount), currency))
         return rows
 
-    def ledger_rates(self) -> list[tuple[str, str, str]]:
+    def ledger_rates(self, account: str | None = None) -> list[tuple[str, str, str]]:
         """ExchangeRate per currency (BASE and the base currency are 1), as TWS sends it in the
         account updates and in the account summary's $LEDGER tags."""
         rows = [("ExchangeRate", "1.00", "BASE"), ("ExchangeRate", "1.00", self.config.base_currency)]
-        for currency in sorted(set(self.config.fx_rates) | set(self._fx_cash)):
+        for currency in sorted(set(self.config.fx_rates) | set(self._account_book(account).fx_cash)):
             if currency != self.config.base_currency:
                 rows.append(("ExchangeRate", m.fmt(self.rate(currency)), currency))
         return rows
 
     # ----------------------------------------------------------------- requests: account
 
-    def _position_fields(self, pos: SimPosition) -> list[str]:
-        return m.position(self.config.account, self.universe[pos.symbol], pos.quantity, pos.avg_cost)
+    def _position_fields(self, account: str, pos: SimPosition) -> list[str]:
+        return m.position(account, self.universe[pos.symbol], pos.quantity, pos.avg_cost)
 
     def _req_positions(self, session: Session, f: list[str]) -> None:
-        for pos in self._positions.values():
-            if pos.quantity:
-                session.send(self._position_fields(pos))
+        for account, book in self._accounts.items():  # every managed account's, as IB's reqPositions
+            for pos in book.positions.values():
+                if pos.quantity:
+                    session.send(self._position_fields(account, pos))
         session.send(m.position_end())
         session.positions_subscribed = True
 
@@ -262,12 +269,13 @@ class AccountMixin(SimulatorBase):
         """What IB sends the account updates subscribers at its fixed interval: the values, the
         portfolio lines, the account time."""
         for session in list(self._sessions.values()):
-            if session.account_updates == self.config.account:
-                for tag, value, currency in self.account_values():
-                    session.send(m.update_account_value(tag, value, currency, self.config.account))
-                for pos in self._positions.values():
+            account = session.account_updates
+            if account in self._accounts:
+                for tag, value, currency in self.account_values(account):
+                    session.send(m.update_account_value(tag, value, currency, account))
+                for pos in self._accounts[account].positions.values():
                     if pos.quantity:
-                        session.send(self._portfolio_fields(pos))
+                        session.send(self._portfolio_fields(account, pos))
                 session.send(m.update_account_time(utcnow()))
 
     async def _account_clock(self, interval: float) -> None:
@@ -280,11 +288,11 @@ class AccountMixin(SimulatorBase):
                 log.exception("account push failed")
 
     def _values_for(self, account: str) -> list[tuple[str, str, str]]:
-        if account == self.config.account:
-            return self.account_values()
+        if account in self._accounts:
+            return self.account_values(account)
         return [("AccountType", "INDIVIDUAL", ""), ("NetLiquidation", "0", "USD"), ("TotalCashValue", "0", "USD")]
 
-    def _portfolio_fields(self, pos: SimPosition) -> list[str]:
+    def _portfolio_fields(self, account: str, pos: SimPosition) -> list[str]:
         mark = self._prices[pos.symbol]
         return m.update_portfolio(
             self.universe[pos.symbol],
@@ -294,7 +302,7 @@ class AccountMixin(SimulatorBase):
             pos.avg_cost,
             ((mark - pos.avg_cost) * pos.quantity).quantize(CENT, rounding=ROUND_HALF_UP),
             pos.realized_pnl.quantize(CENT, rounding=ROUND_HALF_UP),
-            self.config.account,
+            account,
         )
 
     def _req_account_updates(self, session: Session, f: list[str]) -> None:
@@ -306,10 +314,10 @@ class AccountMixin(SimulatorBase):
         session.account_updates = account
         for tag, value, currency in self._values_for(account):
             session.send(m.update_account_value(tag, value, currency, account))
-        if account == self.config.account:
-            for pos in self._positions.values():
+        if account in self._accounts:
+            for pos in self._accounts[account].positions.values():
                 if pos.quantity:
-                    session.send(self._portfolio_fields(pos))
+                    session.send(self._portfolio_fields(account, pos))
         session.send(m.update_account_time(utcnow()))
         session.send(m.account_download_end(account))
 
@@ -325,21 +333,25 @@ class AccountMixin(SimulatorBase):
     def _cancel_account_updates_multi(self, session: Session, f: list[str]) -> None:
         session.account_multi.pop(int(f[2]), None)
 
-    def _push_account(self, symbol: str) -> None:
+    def _push_account(self, account: str, symbol: str) -> None:
+        """After a fill in ``account``: its position, values and portfolio line to the sessions
+        that asked for them."""
         self._schedule_pnl()
-        pos = self._positions.get(symbol)
+        pos = self._accounts[account].positions.get(symbol)
+        subscribed = [s for s in self._sessions.values() if s.account_updates == account or account in s.account_multi.values()]
+        values = self.account_values(account) if subscribed else []  # none asked: not worked out
         for session in list(self._sessions.values()):
             if session.positions_subscribed and pos is not None:
-                session.send(self._position_fields(pos))
-            if session.account_updates == self.config.account:
-                for tag, value, currency in self.account_values():
-                    session.send(m.update_account_value(tag, value, currency, self.config.account))
+                session.send(self._position_fields(account, pos))
+            if session.account_updates == account:
+                for tag, value, currency in values:
+                    session.send(m.update_account_value(tag, value, currency, account))
                 if pos is not None:
-                    session.send(self._portfolio_fields(pos))
+                    session.send(self._portfolio_fields(account, pos))
                 session.send(m.update_account_time(utcnow()))
-            for req_id, account in session.account_multi.items():
-                if account == self.config.account:
-                    for tag, value, currency in self.account_values():
+            for req_id, multi_account in session.account_multi.items():
+                if multi_account == account:
+                    for tag, value, currency in values:
                         session.send(m.account_update_multi(req_id, account, "", tag, value, currency))
         self.push_account_summaries()  # cash, positions and commission moved the summary's values
 
@@ -360,25 +372,3 @@ class AccountMixin(SimulatorBase):
         for session in list(self._sessions.values()):
             if not session.closed:
                 pnl.send_updates(self, session)
-
-    # ----------------------------------------------------------------- the positions book
-
-    def _book(self, symbol: str, con_id: int) -> PositionBook:
-        book = self._books.get(symbol)
-        if book is None:
-            pos = self._positions.get(symbol)
-            opening = PositionState(pos.quantity, pos.avg_cost, pos.realized_pnl) if pos is not None else None
-            book = self._books[symbol] = PositionBook(opening)  # a loaded state file starts from its position
-        if symbol not in self._positions:
-            self._positions[symbol] = SimPosition(symbol=symbol, con_id=con_id)
-        return book
-
-    def _apply_position(self, symbol: str, con_id: int, exec_id: str, signed: Decimal, price: Decimal,
-                        commission: Decimal) -> Decimal | None:
-        """Book an execution (or a correction of one) in the one positions book (IB's average-cost
-        method, docs/ib-average-cost.md); returns the P&L it realised, None for an opening fill."""
-        book = self._book(symbol, con_id)
-        realized = book.execution(exec_id, signed, price, commission)
-        pos, state = self._positions[symbol], book.state
-        pos.quantity, pos.avg_cost, pos.realized_pnl = state.quantity, state.average_cost, state.realized_pnl
-        return realized

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from services.core.commissions import FixedCommission as _CommissionModel  # the core's IB commission model
-from services.core.positions_book import PositionBook  # pure: the one positions book
+from services.ibsim.account_book import AccountBook
 from services.ibsim.config import Faults, SimConfig
 from services.ibsim.forex import forex_instruments
 from services.ibsim.history import HistoryPacingWatch
@@ -30,11 +30,9 @@ from services.ibsim.model import (
     Instrument,
     SimExecution,
     SimOrder,
-    SimPosition,
     load_universe,
     synthetic_universe,
 )
-from services.ibsim.pnl import DayBook
 from services.ibsim.state import check_folder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,8 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class SimulatorBase:
-    """One book (orders, executions, positions, cash) for the first managed account; the
-    sessions are the client connections."""
+    """The orders and executions of every managed account, a ledger (cash, positions) per
+    account; the sessions are the client connections."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config or SimConfig()
@@ -70,10 +68,9 @@ class SimulatorBase:
         self._order_keys: dict[tuple[int, int], int] = {}  # (clientId, orderId) -> permId
         self._executions: dict[str, SimExecution] = {}  # base execId -> latest revision
         self._ledger: list[dict] = []
-        self._positions: dict[str, SimPosition] = {}  # what IB reports, from the books below
-        self._books: dict[str, PositionBook] = {}
-        self._cash = self.config.initial_cash  # in the base currency
-        self._fx_cash: dict[str, Decimal] = {}  # balances in other currencies, from forex trades
+        # each managed account's own ledger (cash, positions, P&L), in managedAccounts' order
+        self._accounts: dict[str, AccountBook] = {
+            account: AccountBook(cash=self.config.starting_cash(account)) for account in self.config.accounts}
         self._next_order_id = self.config.first_order_id
         self._next_perm_id = self.config.first_perm_id
         self._exec_seq = 0
@@ -115,7 +112,8 @@ class SimulatorBase:
                 check_folder(what, path)
         if self.config.state_file:
             self._load_state()
-        self._day = DayBook.starting_from(self._positions)
+        for book in self._accounts.values():
+            book.start_day()
         self._pnl_scheduled = False
 
     if TYPE_CHECKING:  # pragma: no cover - defined by the parts named in the module docstring
@@ -133,12 +131,10 @@ class SimulatorBase:
         def quote(self, symbol: str) -> tuple[Decimal, Decimal]: ...  # market
         def _resolve_ref(self, ref: ContractRef) -> Instrument | None: ...  # market
         def rate(self, currency: str) -> Decimal: ...  # account
-        def _credit(self, currency: str, amount: Decimal) -> None: ...  # account
-        def account_snapshot(self) -> AccountSnapshot: ...  # account
-        def _push_account(self, symbol: str) -> None: ...  # account
+        def _account_book(self, account: str | None = None) -> AccountBook: ...  # account
+        def account_snapshot(self, account: str | None = None) -> AccountSnapshot: ...  # account
+        def _push_account(self, account: str, symbol: str) -> None: ...  # account
         def _schedule_pnl(self) -> None: ...  # account
-        def _apply_position(self, symbol: str, con_id: int, exec_id: str, signed: Decimal, price: Decimal,
-                            commission: Decimal) -> Decimal | None: ...  # account
         def open_orders(self) -> list[SimOrder]: ...  # orders
         def _recipients(self, order_client_id: int) -> list[Session]: ...  # orders
         def _visible(self, session: Session, order_client_id: int) -> bool: ...  # orders

@@ -202,7 +202,8 @@ class SimConfig:
     universe_file: str | Path | None = None  # None: resources/universe.csv
     synthetic_symbols: int = 0  # added to the universe: SYN0001 ... (model.synthetic_universe)
     seed: int = 1
-    initial_cash: Decimal = Decimal("1000000")
+    initial_cash: Decimal = Decimal("1000000")  # every account's starting cash (base currency) ...
+    account_cash: dict[str, Decimal] = field(default_factory=dict)  # ... unless named here: account -> its own
     spread: Decimal = Decimal("0.02")  # ask - bid around the mid price
     slippage: Decimal = Decimal("0.01")  # MKT fills at the touch plus this, against the order
     fill_mode: str = "instant"  # instant | partial
@@ -235,3 +236,6 @@ class SimConfig:
     @property
     def account(self) -> str:
         return self.accounts[0]
+
+    def starting_cash(self, account: str) -> Decimal:
+        return self.account_cash.get(account, self.initial_cash)

@@ -163,6 +163,7 @@ class MatchingMixin(SimulatorBase):
         order.avg_fill_price = (order.avg_fill_price * previous + price * quantity) / order.filled
         order.last_fill_price = price
         signed = quantity if order.action == "BUY" else -quantity
+        book = self._account_book(order.account)  # the order's account's ledger, no other
         if instrument.sec_type == "CASH":
             # a conversion: base currency in, quote currency out (or back), commission in USD; the
             # pair's position (as IB reports it) is kept in the quote currency (services/ibsim/forex.py)
@@ -170,22 +171,22 @@ class MatchingMixin(SimulatorBase):
             commission = total_commission - order.commission_paid
             order.commission_paid = total_commission
             base, quote = order.symbol.split(".")
-            self._credit(base, signed)
-            self._credit(quote, -signed * price)
-            self._credit(forex.COMMISSION_CURRENCY, -commission)
+            book.credit(base, signed, self.config.base_currency)
+            book.credit(quote, -signed * price, self.config.base_currency)
+            book.credit(forex.COMMISSION_CURRENCY, -commission, self.config.base_currency)
             commission_quote = commission * self.rate(forex.COMMISSION_CURRENCY) / self.rate(quote)
-            realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission_quote)
+            realized = book.apply_execution(order.symbol, instrument.con_id, exec_id, signed, price, commission_quote)
             if realized is not None:
                 realized = realized * self.rate(quote) / self.rate(forex.COMMISSION_CURRENCY)  # reported in USD
-            self._day.record_flow(order.symbol, signed * price + commission_quote)  # in the quote currency, as the marks
+            book.day.record_flow(order.symbol, signed * price + commission_quote)  # in the quote currency, as the marks
         else:
             total_commission = self._commission.commission(order.filled, order.avg_fill_price)
             commission = total_commission - order.commission_paid
             order.commission_paid = total_commission
-            realized = self._apply_position(order.symbol, instrument.con_id, exec_id, signed, price, commission)
+            realized = book.apply_execution(order.symbol, instrument.con_id, exec_id, signed, price, commission)
             flow = (signed * price + commission) * self.rate(instrument.currency)  # in the base currency
-            self._cash -= flow
-            self._day.record_flow(order.symbol, flow)
+            book.cash -= flow
+            book.day.record_flow(order.symbol, flow)
         self._volume[order.symbol] += quantity
         execution = SimExecution(
             exec_id=exec_id,
@@ -234,7 +235,7 @@ class MatchingMixin(SimulatorBase):
             self._later(self.faults.late_commission_delay, lambda: self._send_late(recipients, report))
         if faults.exec_correction:
             self._correct(order, execution, instrument, recipients)
-        self._push_account(order.symbol)
+        self._push_account(order.account, order.symbol)
         self._schedule_save()
 
     def _send_late(self, recipients: list[Session], report: list[str]) -> None:
@@ -250,9 +251,10 @@ class MatchingMixin(SimulatorBase):
         order.last_fill_price = corrected.price
         corrected.avg_price = order.avg_fill_price
         flow = signed * delta * self.rate(instrument.currency)  # in the base currency
-        self._cash -= flow
-        self._day.record_flow(order.symbol, flow)
-        corrected.realized_pnl = self._apply_position(order.symbol, instrument.con_id, corrected.exec_id, signed,
+        book = self._account_book(order.account)
+        book.cash -= flow
+        book.day.record_flow(order.symbol, flow)
+        corrected.realized_pnl = book.apply_execution(order.symbol, instrument.con_id, corrected.exec_id, signed,
                                                       corrected.price, corrected.commission)
         self._executions[corrected.base_id] = corrected
         self._ledger.append(corrected.to_json())

@@ -173,9 +173,10 @@ class OrdersMixin(SimulatorBase):
         """IB's initial-margin check on the position this order would leave (at the current touch)."""
         bid, ask = self.quote(order.symbol)
         price = order.limit_price if order.limit_price is not None else (ask if order.action == "BUY" else bid)
-        held = self._positions[order.symbol].quantity if order.symbol in self._positions else ZERO
+        position = self._account_book(order.account).positions.get(order.symbol)
+        held = position.quantity if position is not None else ZERO
         signed = order.quantity if order.action == "BUY" else -order.quantity
-        snap = self.account_snapshot()
+        snap = self.account_snapshot(order.account)
         extra = (abs(held + signed) - abs(held)) * price * self.rate(self.universe[order.symbol].currency) * self.config.margin_ratio
         required = snap.init_margin + extra
         if extra > 0 and required > snap.net_liquidation:
@@ -311,13 +312,15 @@ class OrdersMixin(SimulatorBase):
         bid, ask = self.quote(instrument.key)
         price = req.limit_price if req.order_type == "LMT" and req.limit_price else (ask if req.action == "BUY" else bid)
         signed = req.quantity if req.action == "BUY" else -req.quantity
-        snap = self.account_snapshot()
+        # the account's own margin and equity; one not managed (refused when placed) is judged by the first's
+        account = req.account if req.account in self._accounts else self.config.account
+        snap = self.account_snapshot(account)
         if instrument.sec_type == "CASH":
             value = forex.usd_value(instrument.symbol, req.quantity, self._prices)
             margin_change = value * forex.FOREX_MARGIN_RATIO
             commission = forex.commission_usd(value)
         else:
-            pos = self._positions.get(instrument.key)
+            pos = self._account_book(account).positions.get(instrument.key)
             held = pos.quantity if pos else ZERO
             margin_change = (abs(held + signed) - abs(held)) * price * self.config.margin_ratio
             commission = self._commission.commission(req.quantity, price)

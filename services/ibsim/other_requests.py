@@ -356,15 +356,18 @@ def req_wsh_event_data(sim, session, f) -> None:
 
 
 def req_positions_multi(sim, session, f) -> None:
-    """``74|1|reqId|account|modelCode``: positionMulti per position of that account, then the end."""
+    """``74|1|reqId|account|modelCode``: positionMulti per position of that account (none named:
+    of every managed account), then the end."""
     req_id, account = int(f[2]), f[3] if len(f) > 3 else ""
     model_code = f[4] if len(f) > 4 else ""
-    if not account or account == sim.config.account:
-        for pos in sim._positions.values():
+    for held_in, book in sim._accounts.items():
+        if account and account != held_in:
+            continue
+        for pos in book.positions.values():
             if pos.quantity:
                 instrument = sim.universe[pos.symbol]
-                session.send(["71", "1", str(req_id), sim.config.account,
-                              *m.position(sim.config.account, instrument, pos.quantity, pos.avg_cost)[3:-2],
+                session.send(["71", "1", str(req_id), held_in,
+                              *m.position(held_in, instrument, pos.quantity, pos.avg_cost)[3:-2],
                               fmt(pos.quantity), fmt(pos.avg_cost), model_code])
     session.send(["72", "1", str(req_id)])
 

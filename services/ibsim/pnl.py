@@ -1,4 +1,4 @@
-"""reqPnL / reqPnLSingle: daily, unrealized and realized P&L of the simulator's account.
+"""reqPnL / reqPnLSingle: daily, unrealized and realized P&L of each of the simulator's accounts.
 
 The trading day starts when the simulator starts (or loads its state): the baseline is the
 positions held then, valued at each instrument's reference close (the CLOSE tick), and the
@@ -151,22 +151,20 @@ def _account_ok(sim: SimulatorBase, session: Session, req_id: int, account: str)
 
 
 def send_updates(sim: SimulatorBase, session: Session) -> None:
-    """The current figures of each of the session's subscriptions that changed. The book is the
-    first managed account's; the other managed accounts hold nothing (zeros)."""
+    """The current figures of each of the session's subscriptions that changed, each from its
+    account's own ledger (account_book.py)."""
     closes = {symbol: instrument.price for symbol, instrument in sim.universe.items()}
     sv = session.server_version
     subscriptions = session.pnl
     for req_id, account in list(subscriptions.account.items()):
-        total = PnLFigures(ZERO, ZERO, ZERO)
-        if account == sim.config.account:
-            total = sim._day.account(sim._positions, sim._prices, closes)
+        book = sim._account_book(account)  # a managed account (_account_ok)
+        total = book.day.account(book.positions, sim._prices, closes)
         if subscriptions.changed(req_id, (total.daily, total.unrealized, total.realized)):
             session.send(m.pnl(req_id, total.daily, total.unrealized, total.realized, server_version=sv))
     for req_id, (account, con_id) in list(subscriptions.single.items()):
-        one = SingleFigures(ZERO, ZERO, ZERO, ZERO, ZERO)
-        if account == sim.config.account:
-            symbol = sim._by_con_id[con_id].symbol
-            one = sim._day.single(symbol, sim._positions.get(symbol), sim._prices[symbol], closes[symbol])
+        book = sim._account_book(account)
+        symbol = sim._by_con_id[con_id].symbol
+        one = book.day.single(symbol, book.positions.get(symbol), sim._prices[symbol], closes[symbol])
         if subscriptions.changed(req_id, (one.position, one.daily, one.unrealized, one.realized, one.value)):
             session.send(m.pnl_single(req_id, one.position, one.daily, one.unrealized, one.realized, one.value,
                                       server_version=sv))

@@ -9,7 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-STATE_FORMAT = 1
+# 2: a ledger (cash, positions) per managed account under "accounts"; 1 (still read): one ledger at
+# the top, the first account's
+STATE_FORMAT = 2
+READABLE_FORMATS = (1, STATE_FORMAT)
 
 
 def check_folder(what: str, path: str | Path) -> None:

@@ -219,7 +219,7 @@ async def test_a_stop_ticket_rests_until_the_simulator_triggers_it(stack):
     manual = _manual(stack)
     await manual.send(Ticket.of("AAPL", "BUY", quantity="10"))
     await _until_order(stack, OrderState.FILLED)
-    await wait_until(lambda: any(p.quantity == 10 for p in stack.sim._positions.values()), 5, "the position")
+    await wait_until(lambda: any(p.quantity == 10 for p in stack.sim._account_book().positions.values()), 5, "the position")
     result = await manual.send(Ticket.of("AAPL", "SELL", quantity="10", order_type="STP", stop_price="95", tif="GTC"))
     [stop] = [o for o in await _until_order(stack, OrderState.ACCEPTED) if o.client_order_id in result.sent]
     assert (stop.order_type, stop.stop_price, stop.tif) == (OrderType.STP, Decimal(95), "GTC")

@@ -63,7 +63,7 @@ async def test_execution_corrections_supersede_and_never_double_count(stack):
     with stack.db.session() as session:
         pos = PositionRepository(session).get(stack.provider.account, "AAPL")
     assert (pos.quantity, pos.average_cost) == (Decimal(10), second.price + Decimal("1.00") / 10)
-    assert pos.average_cost == stack.sim._positions["AAPL"].avg_cost.quantize(Decimal("0.00000001"))
+    assert pos.average_cost == stack.sim.position("AAPL").avg_cost.quantize(Decimal("0.00000001"))
     assert_db_matches_ledger(stack.db, stack.sim)
 
 

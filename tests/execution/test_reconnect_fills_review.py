@@ -70,7 +70,7 @@ async def test_fills_of_a_disconnect_without_their_commissions_are_stored_once_a
         with stack.db.session() as session:
             held = {p.symbol: (p.quantity, p.average_cost) for p in PositionRepository(session).list(project_id=0)}
         # IB's average cost carries the commission (docs/ib-average-cost.md), booked once it is known
-        at_broker = {s: (p.quantity, p.avg_cost) for s, p in simulator._positions.items()}
+        at_broker = {s: (p.quantity, p.avg_cost) for s, p in simulator._account_book().positions.items()}
         assert held == at_broker and {s: q for s, (q, _c) in held.items()} == {"AAPL": Decimal(5), "MSFT": Decimal(5)}
     finally:
         await stack.close()

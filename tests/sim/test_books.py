@@ -35,10 +35,10 @@ def test_flat_book_turns_realized_pnl_into_cash(sequence):
     for i, (action, quantity, cents, corrected) in enumerate(sequence, start=1):
         fill(sim, i, action, quantity, cents, corrected)  # a correction moves the price by 0.01
     held = sum((Decimal(q) if a == "BUY" else -Decimal(q)) for a, q, _, _ in sequence)
-    assert sim._positions["AAPL"].quantity == held
+    assert sim.position("AAPL").quantity == held
     if held:  # close it at 100.00 (the mid is irrelevant to the fill price here)
         fill(sim, len(sequence) + 1, "SELL" if held > 0 else "BUY", abs(int(held)), 10000)
-    position = sim._positions["AAPL"]
+    position = sim.position("AAPL")
     realized = sum((e.realized_pnl or Decimal(0)) for e in sim.executions())
     assert position.quantity == 0 and position.avg_cost == 0
     assert abs((sim.cash - sim.config.initial_cash) - realized) < Decimal("1e-12")
@@ -51,7 +51,7 @@ def test_reversal_through_zero_opens_at_the_fill_price():
     sim = IBGatewaySimulator(SimConfig())
     fill(sim, 1, "BUY", 100, 10000)  # 100 @ 100.00, commission 1.00 -> avg cost 100.01
     fill(sim, 2, "SELL", 300, 11000)  # closes 100, opens -200 @ 110.00; commission 1.50
-    position = sim._positions["AAPL"]
+    position = sim.position("AAPL")
     assert position.quantity == -200
     # closing part: (110 - 100.01) * 100 - 1.50 * 100/300
     assert position.realized_pnl == Decimal("999") - Decimal("0.5")

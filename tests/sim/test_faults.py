@@ -99,7 +99,7 @@ async def test_execution_correction(simulator, ib_client):
     [current] = simulator.executions()
     assert (current.exec_id, current.price) == (second.execution.execId, Decimal("100.03"))
     # the books follow the corrected price: avg cost (100 * 100.03 + 1) / 100
-    assert simulator._positions["AAPL"].avg_cost == Decimal("100.04")
+    assert simulator.position("AAPL").avg_cost == Decimal("100.04")
     assert simulator.cash == Decimal("1000000") - Decimal("10003") - Decimal("1")
     again = await ib.reqExecutionsAsync()
     assert [f.execution.execId for f in again] == [second.execution.execId]
