@@ -15,12 +15,12 @@ closes. Pure: no database, no broker.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -173,24 +173,47 @@ def listing_calendar(spec: Any) -> str:
     return calendar_name(spec.venue, spec.currency)
 
 
+# catch_warnings swaps the process's one list of warning filters and puts back the list it
+# found: two threads quieting at once (risk checks run in worker threads) put back each other's
+# lists out of order, which let the warning through in one and left the ignore behind for the
+# whole process in the other. One quieting at a time keeps them nested; reentrant, since a
+# calendar is built inside another function's quieting. (Python 3.11 has no per-thread filters.)
+_QUIET = threading.RLock()
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """exchange_calendars 4.x calls pandas APIs that pandas 3 deprecates (a warning per call)."""
-    with warnings.catch_warnings():
+    """exchange_calendars 4.13 reads ``Series.values`` of its tz-aware schedule when it builds a
+    calendar, which pandas 3.1 deprecates (Pandas4Warning, four per build; upstream's main
+    branch still does); the library's code, not ours, so quieted here rather than changed."""
+    with _QUIET, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*drops timezone information.*")
         yield
 
 
-@lru_cache(maxsize=16)
+# the calendars built, by name: each built once for the process (a build takes 0.2 s)
+_CALENDARS: dict[str, Any] = {}
+
+
 def _calendar(name: str):
+    calendar = _CALENDARS.get(name)
+    if calendar is None:
+        # the lock inside _quiet makes threads asking at once wait for the first one's build
+        with _quiet():
+            calendar = _CALENDARS.get(name)
+            if calendar is None:
+                calendar = _CALENDARS[name] = _build_calendar(name)
+    return calendar
+
+
+def _build_calendar(name: str):
     import exchange_calendars  # about a second to import and build: only when first asked
 
-    with _quiet():
-        if name == "XNYS":  # the default one (every backtest): built for its own years' holidays
-            from services.core.exchange_calendar import XNYSCalendar
+    if name == "XNYS":  # the default one (every backtest): built for its own years' holidays
+        from services.core.exchange_calendar import XNYSCalendar
 
-            return XNYSCalendar()
-        return exchange_calendars.get_calendar(name)
+        return XNYSCalendar()
+    return exchange_calendars.get_calendar(name)
 
 
 def _timestamp(moment: datetime):

@@ -184,3 +184,27 @@ def test_the_zones_known_without_a_calendar_are_the_calendars_own():
     assert names == set(trading_hours._CALENDAR_ZONES)
     for name in sorted(names):
         assert trading_hours.calendar_zone(name) == ZoneInfo(str(trading_hours._calendar(name).tz)), name
+
+
+@pytest.mark.filterwarnings("error::pandas.errors.Pandas4Warning")
+def test_a_calendar_asked_by_several_threads_at_once_is_built_once_and_quietly(monkeypatch):
+    """150 orders placed at once run their risk checks in worker threads, each asking for the
+    calendar (tests/execution/test_pacing_attacks.py): one build, whose pandas deprecation
+    warning stays quiet, and no quieting left behind for the rest of the process."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.core import trading_hours
+
+    monkeypatch.setattr(trading_hours, "_CALENDARS", {})  # none built yet
+    asks = 4
+    together = threading.Barrier(asks)
+
+    def ask(_: int):
+        together.wait()
+        return trading_hours._calendar("XNYS")
+
+    with ThreadPoolExecutor(asks) as pool:
+        calendars = list(pool.map(ask, range(asks)))
+    assert len({id(calendar) for calendar in calendars}) == 1
+    assert not [f for f in warnings.filters if f[1] is not None and "timezone" in f[1].pattern]
