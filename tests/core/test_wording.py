@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.core.wording import counted, mode_word, shared_places, working_note
-from services.domain import OrderType
+from services.domain import OrderType, Side
 
 ROOT = Path(__file__).resolve().parents[2]
 BRACKETED_PLURAL = re.compile(r"[a-z]\(s\)")
@@ -76,3 +76,25 @@ def test_an_order_and_what_a_replace_makes_of_it_are_named_in_one_set_of_words()
     assert describe_order(market) == f"BUY 10 AAPL MKT · {market.client_order_id}"
     assert replaced_to(Decimal("1500"), Decimal("229.5")) == "1,500 @ 229.50"
     assert replaced_to(Decimal("15"), None) == "15"  # no limit given: the order's stays
+
+
+def test_an_order_is_named_with_each_price_its_type_has_the_stop_before_the_limit():
+    """A stop order was named without its trigger ("SELL 10 AAPL STP"): a trader confirming the
+    cancel of one of several stops could not tell which. Each type is named with its prices: the
+    one price after the type (LMT its limit, STP its stop), a STP LMT's two named, stop first,
+    as the order ticket writes them (the trigger, then the limit it then works at)."""
+    from services.core.wording import describe_order
+    from tests.gui.factories import order
+
+    def named(order_type: OrderType, limit: str | None, stop: str | None, filled: str = "0") -> str:
+        return describe_order(order(5, symbol="AAPL", side=Side.SELL, quantity="10", filled=filled, order_type=order_type,
+                                    limit=limit, stop=stop), with_id=False)
+
+    assert named(OrderType.MKT, None, None) == "SELL 10 AAPL MKT"
+    assert named(OrderType.LMT, "179.5", None) == "SELL 10 AAPL LMT 179.50"
+    assert named(OrderType.STP, None, "180") == "SELL 10 AAPL STP 180.00"
+    assert named(OrderType.STP_LMT, "179.5", "180") == "SELL 10 AAPL STP LMT stop 180.00 limit 179.50"
+    assert named(OrderType.STP_LMT, "179.5", "180", filled="4") == "SELL 10 AAPL STP LMT stop 180.00 limit 179.50 (4 filled)"
+    # a STP LMT whose stop is not known (an order placed in TWS: the stop is kept with a draft
+    # only this console writes) names the price it knows, never as if it were the stop
+    assert named(OrderType.STP_LMT, "179.5", None) == "SELL 10 AAPL STP LMT limit 179.50"

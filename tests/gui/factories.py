@@ -14,7 +14,7 @@ SYMBOLS = ("AAPL", "MSFT", "AMZN", "GOOGL", "SPY", "QQQ", "IBM", "NVDA")
 
 def order(i: int, *, status: OrderState = OrderState.ACCEPTED, run_id: int | None = 1, symbol: str | None = None,
           side: Side = Side.BUY, quantity: str = "100", filled: str = "0", order_type: OrderType = OrderType.LMT,
-          limit: str | None = "100.25", avg: str | None = None) -> OrderRecord:
+          limit: str | None = "100.25", avg: str | None = None, stop: str | None = None) -> OrderRecord:
     return OrderRecord(
         id=i,
         client_order_id=f"r{run_id}-{symbol or SYMBOLS[i % len(SYMBOLS)]}-B-{i:04d}",
@@ -30,6 +30,7 @@ def order(i: int, *, status: OrderState = OrderState.ACCEPTED, run_id: int | Non
         created_at=T0 + timedelta(milliseconds=i),
         updated_at=T0 + timedelta(milliseconds=i),
         ib_order_id=1000 + i,
+        stop_price=None if stop is None else Decimal(stop),
     )
 
 
