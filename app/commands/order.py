@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 async def cmd_order(args, settings) -> int:
     from app.commands.execution import _print_result, _written, connected, order_dict
-    from services.core.typed_numbers import plain
+    from services.core.wording import describe_order
     from services.execution.headless_run import rejected_orders
     from services.execution.manual import Ticket
 
@@ -64,13 +64,11 @@ async def cmd_order(args, settings) -> int:
         await s.service.wait_done(result.run_id, args.wait_seconds, while_connected=True)
         await _written(s)
         orders = (await s.service.view(result.run_id)).orders
-    # numbers as typed, prices as the window names an order ("BUY 10 AAPL LMT 229.5"): it printed the
-    # database's "10.000000" and no limit or stop
+    # the order in the window's words (describe_order: its prices, what filled of it, its client
+    # order id), then its status, as `cancel` says "Cancel M-...: canceled"; it said the order in
+    # words of its own ("STP LMT 89 stop 90", "filled 0")
     _print_result(args, {"run_id": result.run_id, "plan_id": result.plan_id, "orders": [order_dict(o) for o in orders]},
-                  "\n".join(f"run {result.run_id}: order {o.id} {o.client_order_id} {o.side} {plain(o.quantity)} {o.symbol} "
-                            f"{o.order_type}" + (f" {plain(o.limit_price)}" if o.limit_price is not None else "")
-                            + (f" stop {plain(o.stop_price)}" if o.stop_price is not None else "")
-                            + f": {o.status}, filled {plain(o.filled_quantity)}" for o in orders))
+                  "\n".join(f"run {result.run_id}: order {o.id} {describe_order(o)}: {o.status}" for o in orders))
     rejected = rejected_orders(orders)
     if rejected:  # sent and refused by the broker: not done (it exited 0)
         # on stderr, as execute says its problems: --json's one object on stdout stays the only one

@@ -51,7 +51,18 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
     text = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
                               "--limit", "98", "--project", "desk", "--wait-seconds", "1"))
     assert text.code == 0, text.err
-    assert re.fullmatch(r"run \d+: order \d+ \S+ BUY 1 AAPL LMT 98: ACCEPTED, filled 0\n", text.out), text.out
+    assert re.fullmatch(r"run \d+: order \d+ BUY 1 AAPL LMT 98.00 · \S+: ACCEPTED\n", text.out), text.out
+    await until_client_gone(simulator, 1)
+
+    # the window's words for the order (services.core.wording.describe_order), its stop and its
+    # limit named: it printed "STP LMT 101.25 stop 101", words of its own
+    stop_limit = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "STP LMT",
+                                    "--stop", "101", "--limit", "101.25", "--project", "desk", "--wait-seconds", "1"))
+    assert stop_limit.code == 0, stop_limit.err
+    [resting] = [o for o in simulator.open_orders() if o.order_type == "STP LMT"]
+    said = re.fullmatch(r"run (\d+): order (\d+) (.*)\n", stop_limit.out)
+    assert said is not None, stop_limit.out
+    assert said[3] == f"BUY 1 AAPL STP LMT stop 101.00 limit 101.25 · {resting.order_ref}: ACCEPTED"
     await until_client_gone(simulator, 1)
 
     off_grid = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
@@ -61,4 +72,4 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
 
     live = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--mode", "live"))
     assert live.code == 4 and "LIVE" in live.err  # refused before anything: the account guard wants the word
-    assert len(simulator.orders()) == 3
+    assert len(simulator.orders()) == 4
