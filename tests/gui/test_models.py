@@ -276,7 +276,7 @@ def test_the_tca_table_shows_a_fill_as_the_blotter_does_sorts_numbers_as_numbers
     avg_column = next(i for i, c in enumerate(blotter.columns) if c.title == "Avg price")
     assert shown["A"][1] == blotter.data(blotter.index(0, avg_column)) == "228.5233"
     assert shown["A"] == ["228.50", "228.5233", "12.00", "1,234.57", ""]
-    assert shown["B"][1:4] == ["228.40", "-3.00", "-0.30"]
+    assert shown["B"][1:4] == ["228.4000", "-3.00", "-0.30"]  # the Fill column to its 228.5233's places
 
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)

@@ -14,6 +14,7 @@ from services.domain import FillRecord
 from .base import CENTER, RIGHT, Column, fmt_money, fmt_price, fmt_quantity, fmt_time
 from .orders import SIDE_COLOURS
 from .paged import PagedTableModel
+from .price_columns import SharedPricePlaces
 
 SUPERSEDED = QColor("#8a8f98")
 
@@ -22,7 +23,7 @@ def _superseded_colour(fill: FillRecord) -> QColor | None:
     return SUPERSEDED if fill.superseded else None
 
 
-class FillsModel(PagedTableModel[FillRecord]):
+class FillsModel(SharedPricePlaces[FillRecord], PagedTableModel[FillRecord]):
     TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID = range(7)
 
     columns = (
@@ -38,6 +39,8 @@ class FillsModel(PagedTableModel[FillRecord]):
     )
 
     order_key = staticmethod(lambda f: f.fill_time)
+    #: One number of places down the column (SharedPricePlaces): 229.5 sat above 229.125.
+    PRICE_COLUMNS = (PRICE,)
 
     def __init__(self, parent=None, **kwargs) -> None:
         self._totals = FillTally()
@@ -63,14 +66,18 @@ class FillsModel(PagedTableModel[FillRecord]):
         return self._totals.count
 
     def _on_record_added(self, record: FillRecord) -> None:
+        super()._on_record_added(record)
         self._totals.add(record, 1)
 
     def _on_record_removed(self, record: FillRecord) -> None:
+        super()._on_record_removed(record)
         self._totals.add(record, -1)
 
     def _on_record_replaced(self, old: FillRecord, new: FillRecord) -> None:
+        super()._on_record_replaced(old, new)
         self._totals.add(old, -1)
         self._totals.add(new, 1)
 
     def _on_reset(self) -> None:
+        super()._on_reset()
         self._totals = FillTally()

@@ -7,7 +7,6 @@ from typing import Any
 
 from PySide6.QtGui import QColor
 
-from services.core.wording import price_places
 from services.domain import OrderRecord, OrderState
 
 from .base import (
@@ -15,11 +14,11 @@ from .base import (
     RIGHT,
     Column,
     fmt_price,
-    fmt_price_at,
     fmt_quantity,
     fmt_time,
 )
 from .paged import PagedTableModel
+from .price_columns import SharedPricePlaces
 
 # Colours chosen to read on both the dark and the light theme.
 STATUS_COLOURS: dict[OrderState, QColor] = {
@@ -54,7 +53,7 @@ def status_tooltip(order: OrderRecord) -> str | None:
     return None
 
 
-class OrderBlotterModel(PagedTableModel[OrderRecord]):
+class OrderBlotterModel(SharedPricePlaces[OrderRecord], PagedTableModel[OrderRecord]):
     TIME, CLIENT_ID, SYMBOL, SIDE, QUANTITY, FILLED, AVG_PRICE, STATUS, TYPE, LIMIT, RUN = range(11)
 
     columns = (
@@ -80,63 +79,22 @@ class OrderBlotterModel(PagedTableModel[OrderRecord]):
     def records_from(self, change_set: Any) -> Iterable[OrderRecord]:
         return change_set.orders
 
-    #: Columns of prices, each shown to one number of places: its most precise price's (two to
-    #: four, ``price_places``). Each price to its own, an average fill of 165.2431 sat above
-    #: 229.34 in one column. The places only grow until the rows are replaced.
+    #: Its price columns read to one number of places each (SharedPricePlaces): an average
+    #: fill of 165.2431 sat above 229.34.
     PRICE_COLUMNS = (AVG_PRICE, LIMIT)
 
     def __init__(self, parent=None, **kwargs) -> None:
         self._run_ids: set[int] = set()
-        self._places: dict[int, int] = {}
-        self._places_grew = False
         super().__init__(parent, **kwargs)
-        self._on_reset()
 
     def _on_record_added(self, record: OrderRecord) -> None:
+        super()._on_record_added(record)
         if record.run_id is not None:
             self._run_ids.add(record.run_id)
-        self._fit_places(record)
-
-    def _on_record_replaced(self, old: OrderRecord, new: OrderRecord) -> None:
-        self._fit_places(new)
 
     def _on_reset(self) -> None:
+        super()._on_reset()
         self._run_ids = set()
-        self._places = {}
-        for column in self.PRICE_COLUMNS:
-            self._set_places(column, price_places(()))
-
-    def _fit_places(self, record: OrderRecord) -> None:
-        for column in self.PRICE_COLUMNS:
-            places = price_places((self._value[column](record),))
-            if places > self._places[column]:
-                self._set_places(column, places)
-                self._places_grew = True
-
-    def _set_places(self, column: int, places: int) -> None:
-        self._places[column] = places
-        self.set_column_format(column, fmt_price_at(places))
-
-    def _show_places(self) -> None:
-        """The rows shown before a price of more places came: their prices at the new places."""
-        if self._places_grew and self._rows:
-            last = len(self._rows) - 1
-            for column in self.PRICE_COLUMNS:
-                self.dataChanged.emit(self.index(0, column), self.index(last, column), [])
-        self._places_grew = False
-
-    def flush(self, limit: int | None = None) -> tuple[int, int]:
-        result = super().flush(limit)
-        self._show_places()
-        return result
-
-    def reset(self, records: Iterable[OrderRecord] = ()) -> None:
-        super().reset(records)
-        self._places_grew = False  # every row is shown anew
-
-    def append_page(self, page, texts: list[list[str]] | None = None) -> None:
-        super().append_page(page, texts)
-        self._show_places()
 
     def run_ids(self) -> list[int]:
         """Every run seen, kept as rows arrive (no scan of the table)."""

@@ -149,6 +149,10 @@ class PagedTableModel(CoalescingTableModel[R]):
             fresh = [(r, t) for r, t in zip(page.records, texts, strict=True) if key(r) not in row_of]
             self.keep_texts([r for r, _ in fresh], [t for _, t in fresh])
         self._append_older(page.records)
+        self._on_page_appended()
+
+    def _on_page_appended(self) -> None:
+        """Hook: an older page's rows are shown (a column's format that follows its rows)."""
 
     def _append_older(self, records: Iterable[R]) -> None:
         key, order_key = self.key, self.order_key

@@ -1,8 +1,8 @@
 """Transaction cost analysis rows (``services.backtest.tca.TcaReport.to_dict()["orders"]``: exact
 decimal text): per order the plan's reference price, the fill, the implementation shortfall, and
-the same day's backtest fill beside it. Prices show as the blotter, fills and positions show
-them (``fmt_price``: two to four places), so one fill reads the same in every panel; the CSV
-export keeps the record's exact text."""
+the same day's backtest fill beside it. Prices show as the blotter and the fills show them
+(two to four places, each column to its most precise price's: SharedPricePlaces), so one fill
+reads the same in every panel; the CSV export keeps the record's exact text."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .base import (
     natural_key,
 )
 from .orders import SIDE_COLOURS
+from .price_columns import SharedPricePlaces
 
 
 def plain(text: str | None) -> str | None:
@@ -64,7 +65,7 @@ def state(record: dict) -> str:
     return str(status).lower().replace("_", " ") + replaced
 
 
-class TcaModel(CoalescingTableModel[dict]):
+class TcaModel(SharedPricePlaces[dict], CoalescingTableModel[dict]):
     columns = (
         # a whole client order id ("TC6ETVQ4.1-12-B-GOOGL-9EAF5C"); its order numbers sort as numbers
         Column("Order", lambda d: d.get("client_order_id"), width=240,
@@ -91,6 +92,9 @@ class TcaModel(CoalescingTableModel[dict]):
         number_column("Backtest bps", "backtest_shortfall_bps", bps),
         number_column("Backtest shortfall", "backtest_shortfall", fmt_money),
     )
+
+    #: Reference, Fill, Backtest fill: one number of places down each (229.5 sat above 229.125)
+    PRICE_COLUMNS = tuple(i for i, c in enumerate(columns) if c.fmt is fmt_price)
 
     @staticmethod
     def key(record: dict) -> Hashable:

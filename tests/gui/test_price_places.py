@@ -1,0 +1,74 @@
+"""Every panel's price columns read to one number of places, the column's
+(services.core.wording.price_places: its most precise price's, two to four), as the blotter's
+do: a column read 229.5 above 229.125 above 230, its decimal points not lined up."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from widgets.models.fills import FillsModel
+
+from .factories import fill
+
+
+class ChangedColumns:
+    def __init__(self, model):
+        self.changed: list[tuple[int, int, int, int]] = []
+        model.dataChanged.connect(
+            lambda tl, br, roles=(): self.changed.append((tl.row(), br.row(), tl.column(), br.column())))
+
+
+def test_the_fills_price_column_reads_to_one_number_of_places(qtbot, qtmodeltester):
+    """229.5, 229.125 and 230 read 229.500, 229.125, 230.000. A price of more places arriving
+    later shows the rows above again at the new places (one dataChanged over the column); a
+    new selection (the first page of a filter) starts them again."""
+    model = FillsModel()
+    model.upsert([fill(1, price="229.5"), fill(2, price="229.125"), fill(3, price="230")])
+    model.flush()
+    price = FillsModel.PRICE
+    # newest first
+    assert [model.display_text(row, price) for row in range(3)] == ["230.000", "229.125", "229.500"]
+    assert model.data(model.index(0, price), Qt.ItemDataRole.DisplayRole) == "230.000"
+    log = ChangedColumns(model)
+    model.upsert([fill(4, price="229.1234")])
+    model.flush()
+    assert [model.display_text(row, price) for row in range(4)] == ["229.1234", "230.0000", "229.1250", "229.5000"]
+    assert (0, 3, price, price) in log.changed
+    qtmodeltester.check(model)
+    model.reset([fill(5, price="10.5")])
+    assert model.display_text(0, price) == "10.50"
+
+
+def _tca_record(symbol: str, reference: str | None, fill_price: str | None, backtest: str | None) -> dict:
+    return {"client_order_id": f"r1-{symbol}", "symbol": symbol, "side": "BUY", "status": "FILLED", "currency": "USD",
+            "filled": "10", "quantity": "10", "reference_price": reference, "fill_price": fill_price,
+            "shortfall_bps": "1.00", "shortfall": "0.50", "backtest_price": backtest,
+            "backtest_shortfall_bps": None, "backtest_shortfall": None}
+
+
+def test_the_tca_tables_price_columns_each_read_to_one_number_of_places(qtbot, qtmodeltester):
+    """The TCA tab (a run's report set on the real view): each of Reference, Fill and Backtest
+    fill to its own column's places; the money beside them stays to the cent."""
+    from widgets.models.tca import TcaModel
+    from widgets.views.tca import TcaView
+
+    view = TcaView(TcaModel())
+    qtbot.addWidget(view)
+    view.set_report({"run_id": 1, "mode": "paper", "trade_date": "2026-12-07", "compared": True,
+                     "orders": [_tca_record("A", "229.5", "229.5", "229.25"),
+                                _tca_record("B", "229.125", "229.125", None),
+                                _tca_record("C", "230", "230", "230")],
+                     "totals": {"shortfall": "1.50", "shortfall_bps": "1.00"}}, "paper")
+    model = view.model
+    column = {c.title: i for i, c in enumerate(model.columns)}
+    shown = [[model.data(model.index(row, column[title])) for title in ("Reference", "Fill", "Backtest fill", "Shortfall")]
+             for row in range(3)]
+    assert shown == [["229.500", "229.500", "229.25", "0.50"],
+                     ["229.125", "229.125", "", "0.50"],
+                     ["230.000", "230.000", "230.00", "0.50"]]
+    qtmodeltester.check(model)
+    # the next run's report: its own places
+    view.set_report({"run_id": 2, "mode": "paper", "trade_date": "2026-12-08", "compared": True,
+                     "orders": [_tca_record("A", "10", "10.5", None)], "totals": {"shortfall": "0", "shortfall_bps": "0"}},
+                    "paper")
+    assert [model.data(model.index(0, column[title])) for title in ("Reference", "Fill")] == ["10.00", "10.50"]
