@@ -4,11 +4,16 @@ do: a column read 229.5 above 229.125 above 230, its decimal points not lined up
 
 from __future__ import annotations
 
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
 from PySide6.QtCore import Qt
 
+from services.domain import Quote
 from widgets.models.fills import FillsModel
 
-from .factories import fill
+from .factories import fill, position
 
 
 class ChangedColumns:
@@ -72,3 +77,56 @@ def test_the_tca_tables_price_columns_each_read_to_one_number_of_places(qtbot, q
                      "orders": [_tca_record("A", "10", "10.5", None)], "totals": {"shortfall": "0", "shortfall_bps": "0"}},
                     "paper")
     assert [model.data(model.index(0, column[title])) for title in ("Reference", "Fill")] == ["10.00", "10.50"]
+
+
+def _preview(symbol: str, price: str) -> SimpleNamespace:
+    return SimpleNamespace(symbol=symbol, side="BUY", current_quantity=Decimal(0), target_quantity=Decimal(10),
+                           quantity=Decimal(10), order_type="LMT", limit_price=Decimal(price),
+                           reference_price=Decimal(price), notional=Decimal(price) * 10, target_weight=Decimal("0.1"),
+                           client_order_id=None)
+
+
+def _snapshot_item(symbol: str, price: str) -> SimpleNamespace:
+    return SimpleNamespace(symbol=symbol, weight=Decimal("0.1"), score=Decimal(1), rank=1, price=Decimal(price),
+                           sec_type="STK", exchange="SMART", currency="USD")
+
+
+def _decision(symbol: str, price: str) -> dict:
+    return {"sequence": 1, "symbol": symbol, "action": "buy", "target_weight": "0.1", "price": price}
+
+
+def _models():
+    from widgets.models.decisions import OrderDecisionsModel
+    from widgets.models.positions import PositionsModel
+    from widgets.models.preview import PreviewOrdersModel
+    from widgets.models.quotes import QuotesModel
+    from widgets.models.snapshots import SnapshotItemsModel
+
+    return {
+        "preview": (PreviewOrdersModel, _preview, ("Limit", "Ref price")),
+        "quotes": (QuotesModel, lambda s, p: Quote(s, bid=Decimal(p), ask=Decimal(p), last=Decimal(p)), ("Bid", "Ask", "Last")),
+        "decisions": (OrderDecisionsModel, _decision, ("Price",)),
+        "snapshot": (SnapshotItemsModel, _snapshot_item, ("Price",)),
+        "positions": (PositionsModel, lambda s, p: position(s, cost=p, market=p), ("Avg cost", "Market")),
+    }
+
+
+@pytest.mark.parametrize("name", ["preview", "quotes", "decisions", "snapshot", "positions"])
+def test_every_panels_price_columns_read_to_one_number_of_places(qtbot, qtmodeltester, name):
+    """The preview's, the watchlist's, the Decisions', a snapshot's and the positions' price
+    columns as the blotter's: 229.5, 229.125 and 230 read 229.500, 229.125, 230.000, and a tick
+    of more places shows the rows before it again at the new places."""
+    model_class, record, titles = _models()[name]
+    model = model_class()
+    model.reset([record("A", "229.5"), record("B", "229.125"), record("C", "230")])
+    model.flush()
+    columns = [next(i for i, c in enumerate(model.columns) if c.title == title) for title in titles]
+    for column in columns:  # rows in arrival order
+        assert [model.data(model.index(row, column)) for row in range(3)] == ["229.500", "229.125", "230.000"]
+    log = ChangedColumns(model)
+    model.upsert([record("D", "1.2345")])
+    model.flush()
+    for column in columns:
+        assert model.data(model.index(0, column)) == "229.5000"
+        assert (0, 3, column, column) in log.changed
+    qtmodeltester.check(model)

@@ -19,6 +19,7 @@ from services.core.wording import percent
 
 from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
+from .price_columns import SharedPricePlaces
 from .risk import BLOCK_COLOUR, PASS_COLOUR
 
 SKIP_COLOUR = QColor("#c98a1b")
@@ -57,7 +58,7 @@ def _raw(name: str) -> Callable[[dict], str]:
     return lambda row: row.get(name) or ""
 
 
-class OrderDecisionsModel(CoalescingTableModel[dict]):
+class OrderDecisionsModel(SharedPricePlaces[dict], CoalescingTableModel[dict]):
     """One row per symbol: the order it got (or why none), target against current."""
 
     SEQUENCE, SYMBOL, ACTION, REASON = range(4)
@@ -77,6 +78,8 @@ class OrderDecisionsModel(CoalescingTableModel[dict]):
         Column("Price", _number("price"), align=RIGHT, fmt=fmt_price, tooltip=_exact("price", "price")),
         Column("Why", lambda d: d.get("message"), tooltip=lambda d: d.get("message"), width=320),
     )
+    #: Price: one number of places down the column (SharedPricePlaces)
+    PRICE_COLUMNS = tuple(i for i, c in enumerate(columns) if c.fmt is fmt_price)
 
     @staticmethod
     def key(record: dict) -> Hashable:

@@ -13,6 +13,7 @@ from services.console_books import UNNAMED
 from services.domain import PositionRecord
 
 from .base import RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
+from .price_columns import SharedPricePlaces
 
 GAIN = QColor("#2e9d55")
 LOSS = QColor("#d64545")
@@ -27,8 +28,10 @@ def pnl_colour(value: Decimal | None) -> QColor | None:
 ACCOUNT_TOTAL = "(account total)"
 
 
-class PositionsModel(CoalescingTableModel[PositionRecord]):
+class PositionsModel(SharedPricePlaces[PositionRecord], CoalescingTableModel[PositionRecord]):
     PROJECT, ACCOUNT, SYMBOL, QUANTITY, AVG_COST, MARKET, UNREALIZED, REALIZED = range(8)
+    #: One number of places down each (SharedPricePlaces): 229.5 sat above 229.125.
+    PRICE_COLUMNS = (AVG_COST, MARKET)
     texts_follow_records = False  # the project column reads the names set apart
     # the project names changed (a view built from whole books, not rows, rebuilds on this, on
     # ``flushed`` and on ``modelReset``: one rebuild per batch of changes)

@@ -10,10 +10,13 @@ from services.core.wording import percent
 
 from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_money, fmt_price, fmt_quantity
 from .orders import SIDE_COLOURS
+from .price_columns import SharedPricePlaces
 
 
-class PreviewOrdersModel(CoalescingTableModel[Any]):
+class PreviewOrdersModel(SharedPricePlaces[Any], CoalescingTableModel[Any]):
     SYMBOL, SIDE, CURRENT, TARGET, QUANTITY, TYPE, LIMIT, REFERENCE, NOTIONAL, WEIGHT = range(10)
+    #: One number of places down each (SharedPricePlaces): 229.5 sat above 229.125.
+    PRICE_COLUMNS = (LIMIT, REFERENCE)
 
     columns = (
         Column("Symbol", lambda d: d.symbol),

@@ -12,6 +12,7 @@ from services.domain import Quote
 
 from .base import CENTER, RIGHT, CoalescingTableModel, Column, fmt_price, fmt_quantity
 from .positions import pnl_colour
+from .price_columns import SharedPricePlaces
 
 # How the data arrives: live is plain, anything else is marked (a trader must see delayed data)
 KIND_LABELS = {"live": "live", "frozen": "frozen", "delayed": "delayed", "delayed_frozen": "delayed frozen", "": "no data"}
@@ -36,8 +37,10 @@ def fmt_change_pct(value: Decimal | None) -> str:
     return "" if value is None else f"{value:+.2f} %"
 
 
-class QuotesModel(CoalescingTableModel[Quote]):
+class QuotesModel(SharedPricePlaces[Quote], CoalescingTableModel[Quote]):
     SYMBOL, BID, ASK, LAST, CHANGE, CHANGE_PCT, VOLUME, DATA = range(8)
+    #: One number of places down each (SharedPricePlaces), kept per tick without a scan.
+    PRICE_COLUMNS = (BID, ASK, LAST)
 
     columns = (
         Column("Symbol", lambda q: q.key, mutable=False, width=64),

@@ -9,14 +9,17 @@ from typing import Any
 from services.core.wording import percent, shared_places
 
 from .base import RIGHT, CoalescingTableModel, Column, fmt_decimal, fmt_price
+from .price_columns import SharedPricePlaces
 
 
 def _get(name: str):
     return lambda item: getattr(item, name, None)
 
 
-class SnapshotItemsModel(CoalescingTableModel[Any]):
+class SnapshotItemsModel(SharedPricePlaces[Any], CoalescingTableModel[Any]):
     RANK, SYMBOL, WEIGHT, SCORE, PRICE, SEC_TYPE, EXCHANGE, CURRENCY = range(8)
+    #: One number of places down the column (SharedPricePlaces), as the scores.
+    PRICE_COLUMNS = (PRICE,)
 
     columns = (
         Column("Rank", _get("rank"), align=RIGHT),
