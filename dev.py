@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -96,6 +97,34 @@ def ensure_mysql(env: dict[str, str]) -> None:
     say(f"MariaDB is not reachable ({why}); its tests will be SKIPPED, SQLite only")
 
 
+# what Qt's xcb plugin needs is named by app.qt_deps (the console's own check before it opens)
+_MISSING_XCB = ("from app.qt_deps import missing_libraries, packages_for; "
+                "print(' '.join(packages_for(missing_libraries())))")
+
+
+def ensure_screen(env: dict[str, str]) -> None:
+    """Under CI the tests that open a real X display (an Xvfb of their own, Qt's xcb platform:
+    tests/gui/test_desk_widgets.py) must run, as the MariaDB ones: on Linux, as root with
+    apt-get, what they lack is installed (Xvfb, the xcb libraries); otherwise it is said, and
+    those tests fail naming it. A machine that has them installs nothing."""
+    if env.get("CI", "").lower() != "true" or not sys.platform.startswith("linux"):
+        return
+    found = subprocess.run([str(PYTHON), "-c", _MISSING_XCB], cwd=ROOT, capture_output=True, text=True, check=False)
+    packages = (["xvfb"] if shutil.which("Xvfb") is None else []) + found.stdout.split()
+    if not packages:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        say(f"the X display tests need {' '.join(packages)}, which this user cannot install: they will fail")
+        return
+    say(f"installing what the X display tests need: {' '.join(packages)}")
+    apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", *packages]
+    if subprocess.call(install, env=apt) != 0:  # a machine whose package lists are old: once more, fresh
+        subprocess.call(["apt-get", "update", "-q"], env=apt)
+        if subprocess.call(install, env=apt) != 0:
+            say(f"apt-get could not install {' '.join(packages)}: the X display tests will fail")
+
+
 def run_tests(extra: list[str]) -> int:
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -105,6 +134,7 @@ def run_tests(extra: list[str]) -> int:
     # (collection 10 s instead of 4.5 s per worker).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     ensure_mysql(env)
+    ensure_screen(env)
     if "--quick" in extra:
         # The slow tests (crash, soak, multi-process, benchmark smoke) are left out.
         extra = [a for a in extra if a != "--quick"] + ["-m", "not slow"]

@@ -22,9 +22,44 @@ def test_the_suite_writes_bytecode_caches_whatever_the_environment_says(monkeypa
     dev = _dev()
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.setattr(dev, "ensure_mysql", lambda env: None)
+    monkeypatch.setattr(dev, "ensure_screen", lambda env: None)
     started: list[tuple[list[str], dict[str, str]]] = []
     monkeypatch.setattr(dev.subprocess, "call", lambda command, cwd, env: started.append((command, env)) or 0)
     assert dev.run_tests(["--quick"]) == 0
     [(command, env)] = started
     assert command[1:3] == ["-m", "pytest"] and command[-2:] == ["-m", "not slow"]
     assert "PYTHONDONTWRITEBYTECODE" not in env
+
+
+class _Machine:
+    """What ``ensure_screen`` asks of the machine, answered as told, and what it ran."""
+
+    def __init__(self, monkeypatch, dev, *, xvfb: bool, libraries: str, root: bool, installs: list[int]):
+        self.ran: list[list[str]] = []
+        self.installs = list(installs)
+        monkeypatch.setattr(dev.shutil, "which", lambda name: None if name == "Xvfb" and not xvfb else f"/usr/bin/{name}")
+        monkeypatch.setattr(dev.os, "geteuid", lambda: 0 if root else 1000)
+        monkeypatch.setattr(dev.subprocess, "run", lambda *a, **k: type("Done", (), {"stdout": libraries + "\n"})())
+        monkeypatch.setattr(dev.subprocess, "call", self.call)
+
+    def call(self, command, env=None):
+        self.ran.append(command)
+        return self.installs.pop(0) if command[1] == "install" else 0
+
+
+def test_under_ci_what_the_x_display_tests_lack_is_installed_and_nothing_when_they_lack_nothing(monkeypatch):
+    """A fresh machine without Xvfb failed the X display tests under CI ("Xvfb is not installed");
+    `dev.py test` starts MariaDB there, and installs what those tests need the same way."""
+    dev = _dev()
+    machine = _Machine(monkeypatch, dev, xvfb=False, libraries="libxcb-icccm4 libxcb-keysyms1", root=True, installs=[0])
+    dev.ensure_screen({"CI": "true"})
+    assert machine.ran == [["apt-get", "install", "-y", "-q", "xvfb", "libxcb-icccm4", "libxcb-keysyms1"]]
+    # old package lists: updated, then once more
+    machine = _Machine(monkeypatch, dev, xvfb=False, libraries="", root=True, installs=[100, 0])
+    dev.ensure_screen({"CI": "true"})
+    assert machine.ran == [["apt-get", "install", "-y", "-q", "xvfb"], ["apt-get", "update", "-q"],
+                           ["apt-get", "install", "-y", "-q", "xvfb"]]
+    for env, xvfb, root in (({"CI": "true"}, True, True), ({}, False, True), ({"CI": "true"}, False, False)):
+        machine = _Machine(monkeypatch, dev, xvfb=xvfb, libraries="", root=root, installs=[])
+        dev.ensure_screen(env)  # nothing lacking; outside CI; not root: nothing installed
+        assert machine.ran == [], (env, xvfb, root)
