@@ -130,3 +130,46 @@ def test_every_panels_price_columns_read_to_one_number_of_places(qtbot, qtmodelt
         assert model.data(model.index(0, column)) == "229.5000"
         assert (0, 3, column, column) in log.changed
     qtmodeltester.check(model)
+
+
+def _tree_lines(view, column: int) -> dict[str, list[str]]:
+    """Each group's lines' texts in ``column``, by the group's title."""
+    tree = view.tree
+    return {tree.topLevelItem(g).text(0): [tree.topLevelItem(g).child(c).text(column)
+                                           for c in range(tree.topLevelItem(g).childCount())]
+            for g in range(tree.topLevelItemCount())}
+
+
+def test_the_positions_trees_market_and_avg_cost_read_to_one_number_of_places(qtbot):
+    """The Positions and P&L tree builds its own rows: its Market and Avg cost columns read
+    229.5 above 229.125 above 230 until they followed the models' rule (SharedPricePlaces).
+    A tick of more places shows every line again at the new places; a new tree (the project
+    filter) starts them again from the prices it shows."""
+    from dataclasses import replace
+
+    from widgets.models.positions import PositionsModel
+    from widgets.views.positions import AVG_COST, MARKET, PositionsView
+
+    model = PositionsModel(project_names={1: "alpha", 2: "beta"})
+    view = PositionsView(model)
+    qtbot.addWidget(view)
+    records = [position("A", project_id=None, cost="229.5", market="229.5"),
+               position("B", project_id=None, cost="229.125", market="230"),
+               position("C", project_id=None, cost="230", market="229.125"),
+               position("A", project_id=1, cost="229.5", market="229.5"),
+               position("B", project_id=2, cost="10.5", market="230")]
+    model.reset(records)
+    assert _tree_lines(view, MARKET)["Account DU123"] == ["229.500", "230.000", "229.125"]
+    assert _tree_lines(view, AVG_COST)["Account DU123"] == ["229.500", "229.125", "230.000"]
+    assert _tree_lines(view, MARKET)["alpha"] == ["229.500"]
+    assert _tree_lines(view, AVG_COST)["beta"] == ["10.500"]
+
+    model.upsert([replace(records[0], market_price=Decimal("229.1234"))])  # a tick
+    model.flush()
+    assert _tree_lines(view, MARKET)["Account DU123"] == ["229.1234", "230.0000", "229.1250"]
+    assert _tree_lines(view, MARKET)["beta"] == ["230.0000"]
+    assert _tree_lines(view, AVG_COST)["Account DU123"] == ["229.500", "229.125", "230.000"]
+
+    view.set_project_filter("beta")  # a new tree: its own prices' places
+    assert _tree_lines(view, MARKET) == {"beta": ["230.00"]}
+    assert _tree_lines(view, AVG_COST) == {"beta": ["10.50"]}

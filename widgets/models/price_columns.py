@@ -11,6 +11,7 @@ column after the flush or the page that brought them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 from services.core.wording import price_places
@@ -27,6 +28,32 @@ else:
     _Model = Generic
 
 
+class ColumnPlaces:
+    """The places of some columns of prices, kept as their prices are looked at: each column's
+    most precise price's so far (``price_places``: two to four). They only grow, until ``start``
+    (the rows replaced). The rule of ``SharedPricePlaces`` and of the positions tree, which builds
+    its own rows."""
+
+    def __init__(self, columns: Iterable[int]) -> None:
+        self.columns = tuple(columns)
+        self._places: dict[int, int] = {}
+        self.start()
+
+    def start(self) -> None:
+        self._places = dict.fromkeys(self.columns, price_places(()))
+
+    def __getitem__(self, column: int) -> int:
+        return self._places[column]
+
+    def fit(self, column: int, price: Decimal | None) -> bool:
+        """Whether ``price`` widened its column."""
+        places = price_places((price,))
+        if places > self._places[column]:
+            self._places[column] = places
+            return True
+        return False
+
+
 class SharedPricePlaces(_Model[R]):
     """A model mixin: ``PRICE_COLUMNS`` (column numbers) read to their shared places. Put it
     before the model's base (``class FillsModel(SharedPricePlaces[FillRecord],
@@ -35,15 +62,15 @@ class SharedPricePlaces(_Model[R]):
     PRICE_COLUMNS: ClassVar[tuple[int, ...]] = ()
 
     def __init__(self, parent=None, **kwargs) -> None:
-        self._places: dict[int, int] = {}
+        self._places = ColumnPlaces(self.PRICE_COLUMNS)
         self._places_grew = False
         super().__init__(parent, **kwargs)
         self._start_places()  # the columns' formats exist once the base has made them
 
     def _start_places(self) -> None:
-        self._places = {}
+        self._places.start()
         for column in self.PRICE_COLUMNS:
-            self._set_places(column, price_places(()))
+            self.set_column_format(column, fmt_price_at(self._places[column]))
 
     def _on_record_added(self, record: R) -> None:
         super()._on_record_added(record)
@@ -59,14 +86,9 @@ class SharedPricePlaces(_Model[R]):
 
     def _fit_places(self, record: R) -> None:
         for column in self.PRICE_COLUMNS:
-            places = price_places((self._value[column](record),))
-            if places > self._places[column]:
-                self._set_places(column, places)
+            if self._places.fit(column, self._value[column](record)):
+                self.set_column_format(column, fmt_price_at(self._places[column]))
                 self._places_grew = True
-
-    def _set_places(self, column: int, places: int) -> None:
-        self._places[column] = places
-        self.set_column_format(column, fmt_price_at(places))
 
     def _show_places(self) -> None:
         """The rows shown before a price of more places came: their prices at the new places."""

@@ -39,8 +39,9 @@ from services.execution.ib_contracts import FxRates
 from services.position_marks import mark_said, symbol_said
 
 from ..common import menu_key_opens_current_row, plain_label, set_live_text
-from ..models.base import fmt_money, fmt_price, fmt_quantity
+from ..models.base import fmt_money, fmt_price_at, fmt_quantity
 from ..models.positions import ACCOUNT_TOTAL, PositionsModel, pnl_colour
+from ..models.price_columns import ColumnPlaces
 from ..models.proxy import RecordProxyModel
 from ..plain_text import plain_tooltip
 
@@ -50,6 +51,8 @@ ALL_PROJECTS = "All projects"
 TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market", "Avg cost", "Account")
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
 FIGURES = range(QUANTITY, ACCOUNT)
+# the lines' prices (a group's Market is its market value, money)
+PRICES = (MARKET, AVG_COST)
 # px: the book column's width when the panel has no more room than the P&L needs (a longer book
 # name is elided then, its row's tooltip has it whole); with room to spare it is as wide as its
 # longest name ("Account DU1234567", "Demo momentum" were cut at 130 px)
@@ -134,6 +137,10 @@ class PositionsView(QWidget):
         self._shown: list[_Shown] = []
         self._longest: dict[int, str] = {}  # the longest text of each column shown (see _fill_tree)
         self._line_rows: dict[tuple, tuple[PositionRecord, _Row]] = {}  # (group key, account, symbol) -> (record, row)
+        # the lines' prices to one number of places per column, as the tables' (SharedPricePlaces),
+        # and the places the rows in _line_rows were written at
+        self._places = ColumnPlaces(PRICES)
+        self._line_places = tuple(self._places[column] for column in PRICES)
         self._bold = QFont()
         self._bold.setBold(True)
         # resized: the book column takes the room the quantity and the P&L leave
@@ -225,8 +232,11 @@ class PositionsView(QWidget):
         same groups with the same lines, only the texts and colours that changed are set on its
         items (a tick of marks changes a few columns of every line): rebuilding every item took
         30-50 ms at 600 lines, more than a frame for each of the model's flushes."""
-        rows = self._rows_of(self._selected())
-        shape = tuple((group.key, tuple(line.key for line in lines)) for group, lines in rows)
+        groups = self._groups_of(self._selected())
+        shape = tuple(((group.kind, group.name), tuple((line.account, line.symbol) for line in group.lines))
+                      for group in groups)
+        self._fit_places(groups, anew=shape != self._shape)
+        rows = self._rows_of(groups)
         if shape == self._shape:
             # the columns fit the texts that changed too (they narrow at the next new tree)
             changed = self._update_items(rows)
@@ -242,12 +252,31 @@ class PositionsView(QWidget):
                     longest[column] = text
         self._size_columns(longest, self._bold)
 
-    def _rows_of(self, selected: str | None) -> list[tuple[_Row, list[_Row]]]:
+    def _groups_of(self, selected: str | None) -> list[BookGroup]:
+        return [group for group in self.groups
+                if selected is None or group.name == selected or (selected == ACCOUNT_TOTAL and group.kind == "account")]
+
+    def _fit_places(self, groups: list[BookGroup], *, anew: bool) -> None:
+        """The Market and Avg cost columns' places: a new tree's from all its lines, then grown by
+        the lines whose position changed (a tick: those only, no pass over every price). When
+        they grow, every line is written again at them."""
+        if anew:
+            self._places.start()
+        for group in groups:
+            for line in group.lines:
+                known = self._line_rows.get(((group.kind, group.name), line.account, line.symbol))
+                if anew or known is None or known[0] is not line:
+                    for column, price in ((MARKET, line.market_price), (AVG_COST, line.average_cost)):
+                        self._places.fit(column, price)
+        places = tuple(self._places[column] for column in PRICES)
+        if places != self._line_places:
+            self._line_rows = {}  # written at the places before
+            self._line_places = places
+
+    def _rows_of(self, groups: list[BookGroup]) -> list[tuple[_Row, list[_Row]]]:
         rows = []
         made: dict[tuple, tuple[PositionRecord, _Row]] = {}
-        for group in self.groups:
-            if selected is not None and group.name != selected and not (selected == ACCOUNT_TOTAL and group.kind == "account"):
-                continue
+        for group in groups:
             figures = group.figures()  # the service's sums, in one currency or none: asked once
             money = _money_text(group, figures)
             label = group_label(group)
@@ -273,9 +302,11 @@ class PositionsView(QWidget):
             made[key] = known
             return known[1]
         unrealized = line.unrealized_pnl  # worked out from the mark at each ask: once
+        market_places, cost_places = self._line_places
         row = _Row((line.account, line.symbol),
                    (symbol_said(line), fmt_quantity(line.quantity), fmt_money(unrealized), fmt_money(line.realized_pnl),
-                    fmt_price(line.market_price), fmt_price(line.average_cost), line.account),
+                    fmt_price_at(market_places)(line.market_price), fmt_price_at(cost_places)(line.average_cost),
+                    line.account),
                    unrealized, line.realized_pnl, mark_said(line), (owner, line))
         made[key] = (line, row)
         return row
