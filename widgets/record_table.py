@@ -119,6 +119,14 @@ class RecordTableView(QTableView):
         finally:
             painter.end()
 
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        if dx:
+            # Qt moves the painted pixels sideways and paints the strip uncovered only; the column
+            # that was cut at the right edge (its texts laid out in the part then in view) is
+            # painted again where it now shows whole
+            self.viewport().update()
+
     def _columns_in(self, left: int, right: int) -> list[tuple[int, int, int]]:
         """(logical column, x, width) of the visible columns that meet [left, right], in the order
         shown (columns can be moved and hidden)."""
@@ -163,12 +171,17 @@ class RecordTableView(QTableView):
         font = self.font()
         # what each painted column needs, worked out once per paint rather than per cell
         plan = []
+        edge = self.viewport().width()
         for logical, x, width in columns:
             _fmt, _value, align, foreground, background = cells[logical]
             horizontal = align & HORIZONTAL
             placing = PLACE_RIGHT if horizontal == RIGHT else PLACE_CENTRE if horizontal == CENTRE else PLACE_LEFT
-            plan.append((logical, x, width, x + margin, width - inset - 2 * margin, placing, align, foreground,
-                         background))
+            # a column the viewport's right edge cuts (the table scrolls sideways) lays its texts
+            # out in the part in view: a figure placed at the column's hidden right edge lost its
+            # last digits there ("0.0" for "0.00" under the fills' vertical scrollbar at 1366x768),
+            # and read as another number; a text too long for that part is elided as any other
+            room = min(width - inset, edge - x) - 2 * margin
+            plan.append((logical, x, width, x + margin, room, placing, align, foreground, background))
         left = columns[0][1]
         right = max(x + width for _, x, width in columns)
         y = top

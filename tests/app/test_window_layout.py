@@ -595,3 +595,41 @@ def test_the_view_menu_brings_a_panel_behind_a_tab_forward_with_the_focus_and_cl
     assert not backtest.isHidden() and not backtest.visibleRegion().isEmpty() and action.isChecked()
     backtest.close()  # its title bar's close button: the menu follows
     assert not action.isChecked()
+
+
+def _ink_columns(image, left: int, right: int, top: int, bottom: int) -> list[int]:
+    """The x of each pixel column in [left, right) x [top, bottom) that holds a pixel other than
+    the cell's background (its top-left pixel's colour: the margin)."""
+    background = image.pixel(left, top)
+    return [x for x in range(left, right) if any(image.pixel(x, y) != background for y in range(top, bottom))]
+
+
+def test_at_1366x768_the_fills_figure_at_the_viewports_edge_reads_whole_beside_the_scrollbar(qtbot, qapp, monkeypatch):
+    """In the right column at 1366x768 (the fills' table 492 px, its columns to Commission 482)
+    the rows that scroll take 14 px for the vertical scrollbar, and Commission, a figure cut at
+    the viewport's edge, lost its last digit under it (seen under Xvfb: "0.0" for "0.00"). A
+    cell that the viewport's edge cuts lays its text out in the part in view."""
+    from tests.gui.factories import fill
+    from widgets.models.fills import FillsModel
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    window = _window(qtbot, compact=True)
+    # the same text in Price, whole, and in Commission, at the edge
+    window.fills_model.upsert([fill(i, price="1234.5", commission="1234.50") for i in range(1, 41)])
+    window.fills_model.flush()
+    for _ in range(3):
+        qapp.processEvents()
+    table = window.fills_view.table
+    header = table.horizontalHeader()
+    viewport = table.viewport().width()
+    assert table.verticalScrollBar().isVisible()
+    x = header.sectionViewportPosition(FillsModel.COMMISSION)
+    assert x < viewport < x + header.sectionSize(FillsModel.COMMISSION)  # the edge cuts it
+    image = table.viewport().grab().toImage()
+    top, bottom = 0, table.rowHeight(0) - 1  # the first row, above its grid line
+    price_x = header.sectionViewportPosition(FillsModel.PRICE)
+    price = _ink_columns(image, price_x, price_x + header.sectionSize(FillsModel.PRICE) - 1, top, bottom)
+    commission = _ink_columns(image, x, viewport, top, bottom)
+    assert price and commission
+    assert commission[-1] - commission[0] == price[-1] - price[0], (price, commission, viewport)
+    assert commission[-1] < viewport - 1
