@@ -27,6 +27,7 @@ from services.core.bar_files import read_bar_file
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW, Bar
 from services.core.contracts import ContractSpec, spec_of
 from services.core.trading_hours import calendar_zone, listing_calendar, regular_session, session_days
+from services.core.wording import counted
 from services.db import Database
 from services.db.limits import bar_limits
 from services.db.repositories.price_bars import BarCoverage, PriceBarRepository, SavedBars
@@ -51,6 +52,13 @@ class ListingDownload:
     def requested(self) -> bool:
         return self.requests > 0
 
+    def outcome_words(self) -> str:
+        """What came of it, as `bars download`, `backtest --from-broker` and the Backtest panel
+        all say it (they each had words of their own: the panel's error lacked "error:")."""
+        if self.error:
+            return f"error: {self.error}"
+        return counted(self.stored, "new bar") if self.requested else "cached"
+
 
 @dataclass(frozen=True, slots=True)
 class DownloadReport:
@@ -70,6 +78,10 @@ class DownloadReport:
     @property
     def failed(self) -> tuple[ListingDownload, ...]:
         return tuple(item for item in self.listings if item.error)
+
+    def summary(self) -> str:
+        """The download in one line, for the commands and the Backtest panel alike."""
+        return f"{counted(self.requests, 'request')}, {counted(self.stored, 'bar')} stored ({self.first} to {self.last})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,14 +224,12 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
 
     fetched: dict = {}
 
-    def progress(item) -> None:
+    def progress(item) -> None:  # the Backtest panel's words too (services.price_cache)
         if not args.json and item.requested:
-            state = f"error: {item.error}" if item.error else counted(item.stored, 'new bar')
-            print(f"bars {item.symbol}: {state}", file=sys.stderr, flush=True)
+            print(f"bars {item.symbol}: {item.outcome_words()}", file=sys.stderr, flush=True)
 
     def summary(report) -> None:
-        print(f"trading-console: price cache: {counted(report.requests, 'request')}, {counted(report.stored, 'bar')} stored "
-              f"({wanted.first} to {report.last})", file=sys.stderr)
+        print(f"trading-console: price cache: {report.summary()}", file=sys.stderr)
 
     async def download(args, settings) -> int:
         async with connected(args, settings) as stack:

@@ -126,8 +126,7 @@ async def _download(args, settings) -> int:
 
     def progress(item) -> None:
         if not args.json:
-            state = f"error: {item.error}" if item.error else (counted(item.stored, 'new bar') if item.requested else "cached")
-            print(f"{item.symbol}: {state}", flush=True)
+            print(f"{item.symbol}: {item.outcome_words()}", flush=True)
 
     async with connected(args, settings) as stack:
         report = await price_cache.download_daily_bars(stack.db, stack.provider, args.symbols, args.first, args.last,
@@ -140,7 +139,7 @@ async def _download(args, settings) -> int:
                           "still_missing": [d.isoformat() for d in i.still_missing], "error": i.error}
                          for i in report.listings]}, indent=2))
     else:
-        print(f"{counted(report.requests, 'request')}, {counted(report.stored, 'bar')} stored ({report.first} to {report.last})")
+        print(report.summary())
         for item in report.listings:
             if item.still_missing and not item.error:
                 print(f"{item.symbol}: the broker has no bar for {counted(len(item.still_missing), 'trading day')}, "

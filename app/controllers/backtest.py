@@ -31,7 +31,6 @@ from services.backtest.requests import (
 )
 from services.backtest.runner import BacktestOutcome
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
-from services.core.wording import counted
 from services.execution.errors import NotConnected
 
 log = logging.getLogger(__name__)
@@ -168,12 +167,12 @@ class BacktestController:
             return await asyncio.to_thread(prepare, self.db, request)
         self.view.show_status(f"daily {request.what_to_show} bars from the broker: the days the price cache lacks…")
         prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars)
-        self.view.show_status(f"price cache: {counted(report.requests, 'request')} to the broker, {counted(report.stored, 'new bar')}")
+        self.view.show_status(f"price cache: {report.summary()}")  # the command's words (DownloadReport.summary)
         return prepared
 
     def _bars(self, item) -> None:
         if item.requested:
-            self.view.show_status(f"bars {item.symbol}: {item.error or counted(item.stored, 'new bar')}")
+            self.view.show_status(f"bars {item.symbol}: {item.outcome_words()}")
 
     async def list_past(self, current: int | None = None) -> None:
         ticket = self._list_asked.ask()

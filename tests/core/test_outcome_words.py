@@ -1,0 +1,26 @@
+"""What an import or a download did, worded once in services for the window and the commands
+alike: the Backtest panel and ``backtest --from-broker`` said a listing's download and the price
+cache's summary each in words of their own ("bars X: 3 new bars" beside "bars X: error: ...")."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from services.price_cache import DownloadReport, ListingDownload
+
+
+def test_a_listing_s_download_says_its_new_bars_its_error_or_that_the_cache_had_them():
+    assert ListingDownload("AAPL", missing=3, requests=1, stored=3).outcome_words() == "3 new bars"
+    assert ListingDownload("AAPL", missing=1, requests=1, stored=1).outcome_words() == "1 new bar"
+    refused = ListingDownload("ZZZZ", missing=2, requests=1, stored=0, error="unknown contract: ZZZZ")
+    assert refused.outcome_words() == "error: unknown contract: ZZZZ"
+    assert ListingDownload("MSFT", missing=0, requests=0, stored=0).outcome_words() == "cached"
+
+
+def test_the_download_s_summary_counts_requests_and_bars_over_its_days():
+    report = DownloadReport(date(2024, 1, 2), date(2024, 1, 31), "TRADES", (
+        ListingDownload("AAPL", 3, 1, 3), ListingDownload("MSFT", 2, 2, 1), ListingDownload("IBM", 0, 0, 0)))
+    assert report.summary() == "3 requests, 4 bars stored (2024-01-02 to 2024-01-31)"
+    assert DownloadReport(date(2024, 1, 2), date(2024, 1, 2), "TRADES", ()).summary() == (
+        "0 requests, 0 bars stored (2024-01-02 to 2024-01-02)")
+
