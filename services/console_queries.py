@@ -27,6 +27,7 @@ from services.core.snapshots import (
     project_name_problem,
     project_problems,
 )
+from services.core.wording import counted, percent
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.limits import TEXT_BYTES, snapshot_limits
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -92,6 +93,15 @@ class ImportOutcome:
     @property
     def ok(self) -> bool:
         return self.snapshot_id is not None
+
+    def headline(self, project: str) -> str:
+        """A stored import in the words of `snapshot import` and the window's activity log alike
+        (the window said "Imported" of a file found already stored: nothing new was)."""
+        parsed = self.parsed
+        what = (f"imported as snapshot {self.snapshot_id} into" if self.created
+                else f"already stored (same content) as snapshot {self.snapshot_id} of")
+        return (f"{parsed.source_name}: {what} project {project}: {counted(len(parsed.items), 'item')}, "
+                f"gross weight {percent(parsed.gross_weight)}")
 
 
 def parse_for_storage(path: str | Path, *, project: str | None = None, max_gross_weight: Decimal = Decimal("1.0"),

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
-from services.core.wording import counted, percent
+from services.core.wording import counted
 
 
 def _project_name(text: str) -> str:
@@ -102,9 +102,7 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
         }, indent=2))
     else:
         print(outcome.snapshot_id)
-        what = "imported" if outcome.created else "already stored (same content)"
-        print(f"{parsed.source_name}: {what} as snapshot {outcome.snapshot_id} of project {args.project!r}: "
-              f"{counted(len(parsed.items), 'item')}, gross weight {percent(parsed.gross_weight)}", file=sys.stderr)
+        print(outcome.headline(args.project), file=sys.stderr)  # the window's words (ImportOutcome.headline)
     return EXIT_OK
 
 

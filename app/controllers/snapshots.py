@@ -77,8 +77,7 @@ class SnapshotsController:
         self._set_projects(projects, snapshots)
         view.select_snapshot(outcome.snapshot_id)
         await self.show(outcome.snapshot_id)
-        self.ctx.status(f"Imported {counted(len(outcome.parsed.items), 'item')} from {outcome.parsed.source_name} "
-                        f"into project {project}")
+        self.ctx.status(outcome.headline(project))  # the command's words: a file stored already is said so
         if self._on_imported is not None:
             self._on_imported()
         await self.audit.refresh()

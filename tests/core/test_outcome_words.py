@@ -1,11 +1,15 @@
 """What an import or a download did, worded once in services for the window and the commands
 alike: the Backtest panel and ``backtest --from-broker`` said a listing's download and the price
-cache's summary each in words of their own ("bars X: 3 new bars" beside "bars X: error: ...")."""
+cache's summary each in words of their own ("bars X: 3 new bars" beside "bars X: error: ..."),
+and the window said "Imported" of a snapshot file that was already stored."""
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
+from services.console_queries import ImportOutcome
+from services.core.snapshots import ParsedSnapshot, SnapshotItem
 from services.price_cache import DownloadReport, ListingDownload
 
 
@@ -24,3 +28,16 @@ def test_the_download_s_summary_counts_requests_and_bars_over_its_days():
     assert DownloadReport(date(2024, 1, 2), date(2024, 1, 2), "TRADES", ()).summary() == (
         "0 requests, 0 bars stored (2024-01-02 to 2024-01-02)")
 
+
+def _parsed(source: str = "growth.csv") -> ParsedSnapshot:
+    items = tuple(SnapshotItem(symbol, Decimal("0.05"), line) for line, symbol in enumerate(("AAPL", "MSFT"), start=2))
+    return ParsedSnapshot(source, "csv", items, (), "hash")
+
+
+def test_an_import_says_whether_it_stored_the_file_or_found_it_stored_already():
+    stored = ImportOutcome(_parsed(), snapshot_id=3, project_id=1, created=True)
+    assert stored.headline("Growth book") == (
+        "growth.csv: imported as snapshot 3 into project Growth book: 2 items, gross weight 10.00%")
+    again = ImportOutcome(_parsed(), snapshot_id=3, project_id=1, created=False)
+    assert again.headline("Growth book") == (
+        "growth.csv: already stored (same content) as snapshot 3 of project Growth book: 2 items, gross weight 10.00%")
