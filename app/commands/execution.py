@@ -30,7 +30,7 @@ from pathlib import Path
 from app.cli import EXIT_BAD_INPUT, EXIT_BROKER, EXIT_OK, say_failure
 from app.commands import arguments
 from services.core.typed_numbers import plain
-from services.core.wording import counted, grouped, money, price
+from services.core.wording import grouped, money, price
 from services.execution.reconcile_words import describe_reconcile
 
 log = logging.getLogger(__name__)
@@ -476,7 +476,7 @@ async def cmd_halt(args, settings) -> int:
         halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
     # a run's orders not sent yet are canceled by the halt: never sent automatically after resume
     unsent = list(halted.unsent_canceled)
-    said_unsent = f"; {counted(len(unsent), 'order')} of runs not sent yet canceled" if unsent else ""
+    said_unsent = f"; {halted.unsent_words()}" if unsent else ""  # the window's words (Halted.unsent_words)
     if halted.canceled is not None:
         return _said_canceled(args, halted.canceled, {"trading_state": str(halted.state), "unsent_canceled": unsent},
                               f"trading state: {halted.state}{said_unsent}; ")

@@ -17,6 +17,7 @@ from services import console_queries as queries
 from services.activity_log import Level
 from services.core.wording import counted, describe_order, replaced_to
 from services.domain import TradingState
+from services.execution.actions import Halted
 from services.execution.cancel_all_outcome import global_cancel_reach
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
@@ -174,7 +175,15 @@ class OrdersController:
 
     def _on_halt_requested(self) -> None:
         self.ctx.runner.run(self._changing(TradingState.HALTED, self.ctx.stack.actions.halt), what="Halt trading",
-                            on_done=lambda halted: self._show_trading_state(halted.state if halted is not None else None))
+                            on_done=self._halt_done)
+
+    def _halt_done(self, halted: Halted | None) -> None:
+        """The state, and the runs' orders not sent yet that the halt canceled (the service's words,
+        the `halt` command's too)."""
+        if halted is None:
+            self._show_trading_state(None)
+        else:
+            self._show_trading_state(halted.state, also=halted.unsent_words())
 
     def _on_resume_requested(self) -> None:
         self.ctx.runner.run(self._changing(TradingState.ACTIVE, self.ctx.stack.actions.resume), what="Resume trading",
@@ -204,17 +213,18 @@ class OrdersController:
         finally:
             blotter.set_busy(operation, False)
 
-    def _show_trading_state(self, state) -> None:
+    def _show_trading_state(self, state, also: str = "") -> None:
         self._changing_to = None
         if state is not None:
             self._set_trading_state(TradingState(state))
-            self._say_trading_state(TradingState(state))
+            self._say_trading_state(TradingState(state), also=also)
         self.audit.schedule_refresh()
 
-    def _say_trading_state(self, state: TradingState, why: str = "") -> None:
+    def _say_trading_state(self, state: TradingState, why: str = "", *, also: str = "") -> None:
         """The activity log's line, the trader's own halt or another process's alike: what the
-        state lets out, and a halt as a warning (it said a bare "Trading HALTED" as info)."""
-        self.ctx.status(f"Trading {state.value}{why}: {state.meaning}",
+        state lets out, and a halt as a warning (it said a bare "Trading HALTED" as info);
+        ``also``: what the change did besides."""
+        self.ctx.status(f"Trading {state.value}{why}: {state.meaning}" + (f"; {also}" if also else ""),
                         level=Level.WARNING if state is TradingState.HALTED else Level.INFO)
 
     def _on_details_requested(self, order_id: int) -> None:

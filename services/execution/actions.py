@@ -148,6 +148,14 @@ class Halted:
     canceled: CanceledOrders | None = None
     unsent_canceled: tuple[str, ...] = ()
 
+    def unsent_words(self) -> str:
+        """The runs' orders not sent yet that it canceled, as `halt` and the window's Halt both say
+        them ("" for none): the window said nothing of them, and the trader did not learn that
+        they will never go."""
+        if not self.unsent_canceled:
+            return ""
+        return f"{counted(len(self.unsent_canceled), 'order')} of runs not sent yet canceled"
+
 
 class OrderActions:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, service=None, *, actor: str | None = None,

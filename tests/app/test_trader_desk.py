@@ -505,3 +505,40 @@ def test_after_a_restart_the_run_progress_shows_the_projects_run_of_today_and_it
             await again.close()
 
     run(qloop, scenario())
+
+
+def test_the_halt_says_the_runs_orders_not_sent_yet_it_canceled(qloop, open_console, monkeypatch):
+    """`trading-console halt` said them ("1 order of runs not sent yet canceled"); the window's
+    Halt said only the state, and the trader did not learn those orders will never go. Both say
+    the service's words now (services.execution.actions.Halted.unsent_words)."""
+    from sqlalchemy import update
+
+    from services.db.models import TradeOrder
+    from services.execution.manual import Ticket
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            sent = await console.stack.engine.manual.send(Ticket.of("AAPL", "BUY", quantity="5"))  # a run of its own
+            [client_order_id] = sent.sent
+            await wait_for(lambda: any(r.client_order_id == client_order_id and r.status is OrderState.FILLED
+                                       for r in w.orders_model.records()), 10, "the filled order in the blotter")
+
+            def stored_not_sent():  # as a run's order stored NEW and not sent yet when the halt comes
+                with console.stack.db.unit_of_work() as session:
+                    session.execute(update(TradeOrder).where(TradeOrder.client_order_id == client_order_id).values(
+                        status=OrderState.NEW, ib_order_id=None, ib_perm_id=None))
+
+            await asyncio.to_thread(stored_not_sent)
+            w.blotter_view.halt_button.click()
+            await wait_for(lambda: any(e.text.startswith("Trading HALTED") for e in w.activity_log.entries()), 10, "halted")
+            [halted] = [e for e in w.activity_log.entries() if e.text.startswith("Trading HALTED")]
+            assert (halted.text, halted.level) == (
+                "Trading HALTED: only cancels go out; 1 order of runs not sent yet canceled", Level.WARNING)
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

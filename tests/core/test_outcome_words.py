@@ -1,7 +1,8 @@
 """What an import or a download did, worded once in services for the window and the commands
 alike: the Backtest panel and ``backtest --from-broker`` said a listing's download and the price
 cache's summary each in words of their own ("bars X: 3 new bars" beside "bars X: error: ..."),
-and the window said "Imported" of a snapshot file that was already stored."""
+the window said "Imported" of a snapshot file that was already stored, and its Halt said nothing
+of the runs' orders not sent yet that the halt canceled."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from decimal import Decimal
 
 from services.console_queries import ImportOutcome
 from services.core.snapshots import ParsedSnapshot, SnapshotItem
+from services.domain import TradingState
+from services.execution.actions import Halted
 from services.price_cache import DownloadReport, ListingDownload
 
 
@@ -41,3 +44,12 @@ def test_an_import_says_whether_it_stored_the_file_or_found_it_stored_already():
     again = ImportOutcome(_parsed(), snapshot_id=3, project_id=1, created=False)
     assert again.headline("Growth book") == (
         "growth.csv: already stored (same content) as snapshot 3 of project Growth book: 2 items, gross weight 10.00%")
+
+
+def test_a_halt_says_the_runs_orders_not_sent_yet_it_canceled():
+    """`halt` said them; the window's Halt did not, and the trader did not learn that those
+    orders will never go (services.execution.halt_unsent)."""
+    assert Halted(TradingState.HALTED, unsent_canceled=("R1-AAPL", "R1-MSFT")).unsent_words() == (
+        "2 orders of runs not sent yet canceled")
+    assert Halted(TradingState.HALTED, unsent_canceled=("R1-AAPL",)).unsent_words() == "1 order of runs not sent yet canceled"
+    assert Halted(TradingState.HALTED).unsent_words() == ""
