@@ -6,7 +6,7 @@
     trading-console execute --plan ID [--plan-hash HASH] [--live-token WORD] [connection options] [--json]
     trading-console orders [--run ID] [--status S] [--json]
     trading-console fills [--run ID] [--json]
-    trading-console cancel ORDER_ID | replace ORDER_ID [--quantity Q] [--limit P] | cancel-all
+    trading-console cancel ORDER_ID | replace ORDER_ID [--quantity Q] [--limit P] [--stop P] | cancel-all
     trading-console halt [--cancel-all] | resume | reconcile
 
 Exit codes: 0 done, 2 bad input, 3 blocked by risk (HALTED included), 4 refused (live token,
@@ -109,10 +109,12 @@ def register(subparsers) -> None:
     _connection_options(cancel)
     cancel.set_defaults(handler=lambda a, s: _run(cmd_cancel, a, s))
 
-    replace = subparsers.add_parser("replace", help="change an order's quantity and/or limit")
+    replace = subparsers.add_parser("replace", help="change an order's quantity, limit and/or stop")
     replace.add_argument("order_id", type=int, metavar="ORDER_ID", help="the order's id (first column of `orders`)")
     replace.add_argument("--quantity", type=arguments.order_number("quantity"), default=None, metavar="Q", help="the new total quantity")
-    replace.add_argument("--limit", type=arguments.order_number("limit price"), default=None, metavar="P", help="the new limit price (LMT orders)")
+    replace.add_argument("--limit", type=arguments.order_number("limit price"), default=None, metavar="P", help="the new limit price (LMT, STP LMT orders)")
+    replace.add_argument("--stop", type=arguments.order_number("stop price"), default=None, metavar="P",
+                         help="the new stop price (STP, STP LMT orders)")
     replace.add_argument("--json", action="store_true", help="print JSON")
     _connection_options(replace)
     replace.set_defaults(handler=lambda a, s: _run(cmd_replace, a, s))
@@ -435,16 +437,16 @@ async def cmd_cancel(args, settings) -> int:
 
 
 async def cmd_replace(args, settings) -> int:
-    if args.quantity is None and args.limit is None:
-        _error(args, "bad_input", "replace needs --quantity and/or --limit")
+    if args.quantity is None and args.limit is None and args.stop is None:
+        _error(args, "bad_input", "replace needs --quantity, --limit and/or --stop")
         return EXIT_BAD_INPUT
     async with connected(args, settings) as s:
-        result = await s.actions.replace(args.order_id, args.quantity, args.limit, args.live_token)
+        result = await s.actions.replace(args.order_id, args.quantity, args.limit, args.live_token, stop_price=args.stop)
         await _written(s)
         order = await s.actions.order(args.order_id)
         new = await s.actions.order(result.new_order_id) if result.new_order_id else None
     # the window's line for the same replace (ReplaceResult.headline): what the order becomes, the
-    # quantity or limit not given being the order's own, and how the broker took it
+    # quantity or prices not given being the order's own, and how the broker took it
     _print_result(args, {"method": result.method, "order": order_dict(order), "new_order": order_dict(new) if new else None,
                          "message": result.message}, result.headline(order.client_order_id))
     return EXIT_OK

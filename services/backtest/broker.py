@@ -269,7 +269,8 @@ class BacktestBroker(ExecutionProvider):
                     future.set_result(event)
             self._waiters = [(p, f) for p, f in self._waiters if not f.done()]
 
-    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int:
+    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None,
+                           stop_price: Decimal | None = None) -> int:
         from services.execution.errors import BrokerError
 
         raise BrokerError(f"order {client_order_id}: a backtest's orders cannot be modified", code="not_modifiable")

@@ -1,4 +1,4 @@
-"""Whether a working order may be replaced with a new quantity and/or limit price: one rule for
+"""Whether a working order may be replaced with a new quantity, limit and/or stop price: one rule for
 the replace dialog (which says it as the trader types) and the order actions (which refuse it
 before the risk check and the broker), so that the two can never disagree; and the rules it
 shares with the order ticket (``services.execution.manual``): whole shares, prices on the
@@ -71,22 +71,26 @@ def state_problem(order: OrderRecord) -> str | None:
 
 
 def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None,
-                    tick: Decimal | None = None) -> str | None:
-    """Why ``order`` cannot be replaced with ``quantity`` (its new total, None: unchanged) and
-    ``limit_price`` (None: unchanged) on a listing with price grid ``tick`` (None: not known
-    yet; the order actions ask the broker for it); None when it can go to the risk check."""
-    if quantity is None and limit_price is None:
-        return "a replace needs a new quantity and/or limit price"
+                    tick: Decimal | None = None, stop_price: Decimal | None = None) -> str | None:
+    """Why ``order`` cannot be replaced with ``quantity`` (its new total, None: unchanged),
+    ``limit_price`` and ``stop_price`` (a STP / STP LMT order's trigger; None: unchanged) on a
+    listing with price grid ``tick`` (None: not known yet; the order actions ask the broker for
+    it); None when it can go to the risk check. A new stop is checked as the ticket checks one:
+    positive, storable, on the grid."""
+    if quantity is None and limit_price is None and stop_price is None:
+        return "a replace needs a new quantity, limit price and/or stop price"
     state = state_problem(order)
     if state is not None:
         return state
-    if order.order_type.has_stop:
-        # its stop price is not something replace changes, and a cancel-and-new must never
-        # leave the position without its stop: refused before anything is sent
-        return f"a {order.order_type} order cannot be replaced: cancel it and enter a new one in the order ticket"
-    if limit_price is not None and order.order_type is OrderType.MKT:
-        return "a market order has no limit price; cancel it and enter a LMT order"
-    for name, value in (("quantity", quantity), ("limit price", limit_price)):
+    kind = order.order_type
+    if limit_price is not None and not kind.has_limit:
+        if kind is OrderType.MKT:
+            return "a market order has no limit price; cancel it and enter a LMT order"
+        return f"a {kind} order has no limit price; cancel it and enter a STP LMT order in the order ticket"
+    if stop_price is not None and not kind.has_stop:
+        return (f"a {kind} order has no stop price to replace; cancel it and enter a STP or STP LMT order "
+                "in the order ticket")
+    for name, value in (("quantity", quantity), ("limit price", limit_price), ("stop price", stop_price)):
         too_large = too_large_problem(name, value)
         if too_large is not None:
             return too_large
@@ -97,11 +101,13 @@ def replace_problem(order: OrderRecord, quantity: Decimal | None, limit_price: D
         return f"the quantity must be whole shares, got {plain(new_quantity)}"
     if new_quantity <= order.filled_quantity:
         return f"the new quantity {plain(new_quantity)} is not above the filled {plain(order.filled_quantity)}"
-    if limit_price is not None and limit_price <= 0:
-        return "the limit price must be positive"
-    grid = off_grid_problem(order.symbol, "limit", limit_price, tick)
-    if grid is not None:
-        return grid
-    if new_quantity == order.quantity and (limit_price is None or limit_price == order.limit_price):
+    for name, value in (("limit", limit_price), ("stop", stop_price)):
+        if value is not None and value <= 0:
+            return f"the {name} price must be positive"
+        grid = off_grid_problem(order.symbol, name, value, tick)
+        if grid is not None:
+            return grid
+    if (new_quantity == order.quantity and (limit_price is None or limit_price == order.limit_price)
+            and (stop_price is None or stop_price == order.stop_price)):
         return NOTHING_CHANGED
     return None

@@ -105,10 +105,13 @@ def _order_prices(order_type: str, stop: Decimal | None, limit: Decimal | None) 
     return f" {price(known)}" if known is not None else ""
 
 
-def replaced_to(quantity: Decimal, limit: Decimal | None) -> str:
-    """What a replace makes of an order, ``15 @ 229.50`` (the limit only when one is given): the
-    LIVE confirmation's "Becomes" row and the message after the replace say it alike."""
-    return grouped(quantity) + (f" @ {price(limit)}" if limit is not None else "")
+def replaced_to(quantity: Decimal, limit: Decimal | None, stop: Decimal | None = None) -> str:
+    """What a replace makes of an order, ``15 @ 229.50``, ``15 stop 180.00`` or ``15 stop
+    180.00 limit 179.50`` (each price only when one is given): the LIVE confirmation's "Becomes"
+    row and the message after the replace say it alike."""
+    if stop is None:
+        return grouped(quantity) + (f" @ {price(limit)}" if limit is not None else "")
+    return f"{grouped(quantity)} stop {price(stop)}" + (f" limit {price(limit)}" if limit is not None else "")
 
 
 # A stored trade setting this version has no rule for (a newer version stored it, or a hand in the

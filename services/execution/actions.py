@@ -84,16 +84,18 @@ class ReplaceResult:
     method: str  # "modify" | "cancel_and_new" | "nothing"
     new_order_id: int | None = None
     message: str = ""
-    # what the replace made of the order: its new total quantity and limit, the one not asked for
-    # being the order's own (the window's dialog fills in both; ``replace --limit`` gives one)
+    # what the replace made of the order: its new total quantity, limit and stop (a stop order's),
+    # the ones not asked for being the order's own (the window's dialog fills in all; ``replace
+    # --limit`` gives one)
     quantity: Decimal | None = None
     limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
 
     def headline(self, order_name: str) -> str:
         """The replace said in one line, the window's activity log's and ``replace``'s alike:
         "Replace M-2611... to 8 @ 556.00: modified at the broker" (``order_name``: its client
         order id). The command said "to quantity 8", or "to limit 556", in words of its own."""
-        becomes = f" to {replaced_to(self.quantity, self.limit_price)}" if self.quantity is not None else ""
+        becomes = f" to {replaced_to(self.quantity, self.limit_price, self.stop_price)}" if self.quantity is not None else ""
         return f"Replace {order_name}{becomes}: {self.outcome()}"
 
     def outcome(self) -> str:
@@ -709,33 +711,39 @@ class OrderActions:
 
     # ------------------------------------------------------------------ replace
     async def replace(self, order_id: int, quantity: Decimal | None = None, limit_price: Decimal | None = None,
-                      live_token: str | None = None) -> ReplaceResult:
-        """The working order with a new quantity and/or limit price: changed in place (a LMT
-        order), or canceled and sent anew when IB refuses that or for another type. Either way the
-        order is otherwise the one the trader confirmed (TIF, outside-RTH, listing), and every
-        gate its new form must pass runs before anything is changed or canceled: a refused
-        replace leaves the original working as it was."""
+                      live_token: str | None = None, stop_price: Decimal | None = None) -> ReplaceResult:
+        """The working order with a new quantity, limit and/or stop price: changed in place (a LMT,
+        STP or STP LMT order), or canceled and sent anew when IB refuses that for a LMT order or
+        for a MKT order. A stop order is never canceled and sent anew: the position would be
+        without its stop meanwhile, and the new one could be refused. Either way the order is
+        otherwise the one the trader confirmed (TIF, outside-RTH, listing), and every gate its new
+        form must pass runs before anything is changed or canceled: a refused replace leaves the
+        original working as it was."""
         self._check_live(live_token)
-        if quantity is None and limit_price is None:
-            raise BadInput("replace needs a new quantity and/or limit price")
+        if quantity is None and limit_price is None and stop_price is None:
+            raise BadInput("replace needs a new quantity, limit price and/or stop price")
         stops = self._stops  # a halt or Cancel All of this process from here on stops its new order
         await self._ensure_not_halted()
         order, replacing, original, canceled_all = await self._db(self._to_replace, order_id)  # one read of the order
         spec = original.spec
-        problem = replace_problem(order, None if quantity is None else Decimal(quantity),
-                                  None if limit_price is None else Decimal(limit_price))
-        if problem is None and limit_price is not None:  # a new limit on the listing's grid (IB: error 110)
-            problem = replace_problem(order, None if quantity is None else Decimal(quantity), Decimal(limit_price),
-                                      await min_tick_of(self.provider, spec))
+        asked = (None if quantity is None else Decimal(quantity), None if limit_price is None else Decimal(limit_price))
+        stop = None if stop_price is None else Decimal(stop_price)
+        problem = replace_problem(order, *asked, stop_price=stop)
+        if problem is None and (limit_price is not None or stop is not None):  # new prices on the listing's grid (IB: error 110)
+            problem = replace_problem(order, *asked, await min_tick_of(self.provider, spec), stop_price=stop)
         if problem is not None:
             raise BadInput(f"order {order_id}: {problem}")
         new_quantity = Decimal(quantity) if quantity is not None else order.quantity
         new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
+        new_stop = stop if stop is not None else order.stop_price
         payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
                    "limit_price": None if new_limit is None else str(new_limit)}
-        # the order as it would stand after the replace: the stored one with only these two changed
+        if order.order_type.has_stop:
+            payload["stop_price"] = None if new_stop is None else str(new_stop)
+        # the order as it would stand after the replace: the stored one with only these changed
+        # (the risk check values a stop order at its stop)
         wanted = dataclasses.replace(original, client_order_id=order.client_order_id + "-chk", quantity=new_quantity,
-                                     limit_price=new_limit)
+                                     limit_price=new_limit, stop_price=new_stop)
         # checked for what it still trades: its filled part is in the book already (checked for its
         # whole quantity, a partly filled sell re-priced was 'selling 30 of 20 held would go short')
         still = dataclasses.replace(wanted, quantity=new_quantity - (order.filled_quantity or Decimal(0)))
@@ -746,17 +754,18 @@ class OrderActions:
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
             raise
         why_new = "a market order cannot be changed in place"
-        if order.order_type is OrderType.LMT:
+        if order.order_type is OrderType.LMT or order.order_type.has_stop:
             coid = order.client_order_id
             confirmed = self.provider.expect(lambda ev: isinstance(ev, OpenOrderEvent) and ev.order_ref == coid
-                                             and ev.quantity == new_quantity and (new_limit is None or ev.limit_price == new_limit))
+                                             and ev.quantity == new_quantity and (new_limit is None or ev.limit_price == new_limit)
+                                             and (stop is None or ev.stop_price == new_stop))
             # a refusal (105, 104, 201, ...: services.core.ib_codes) answers at once, no timeout
             refused = self.provider.expect(lambda ev: isinstance(ev, BrokerErrorEvent) and ev.order_ref == coid
                                            and refuses_modify(ev.code))
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REQUESTED, EventSource.USER, quantity=new_quantity,
-                                               limit_price=new_limit, payload=payload))
+                                               limit_price=new_limit, stop_price=stop, payload=payload))
             try:
-                await self.provider.modify_order(coid, new_quantity if quantity is not None else None, limit_price)
+                await self.provider.modify_order(coid, new_quantity if quantity is not None else None, limit_price, stop)
             except BrokerError as exc:
                 confirmed.cancel()
                 refused.cancel()
@@ -770,7 +779,8 @@ class OrderActions:
             if ok:
                 await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "modify"})
                 await self.writer.flush()
-                return ReplaceResult(order_id, "modify", quantity=new_quantity, limit_price=new_limit)
+                return ReplaceResult(order_id, "modify", quantity=new_quantity, limit_price=new_limit,
+                                     stop_price=new_stop if order.order_type.has_stop else None)
             if refused in done and not refused.cancelled():
                 answer = refused.result()
                 why = f"{answer.code}: {answer.message}"
@@ -781,8 +791,20 @@ class OrderActions:
             log.warning("modify of %s refused (%s): cancel and send a new order", coid, why)
             self.writer.submit(LocalOrderEvent(coid, EventKind.REPLACE_REJECTED, EventSource.USER, message=f"modify refused: {why}"))
             await self.writer.flush()
+            if order.order_type.has_stop:
+                await self._stop_kept(order_id, payload, why)
             why_new = f"the broker did not change it in place ({why})"
         return await self._cancel_and_new(order_id, wanted, payload, why_new, canceled_all, stops)
+
+    async def _stop_kept(self, order_id: int, payload: dict, why: str) -> None:
+        """A stop order the broker did not change in place is left working, never canceled and
+        sent anew (its position would be without its stop meanwhile, and for good were the new
+        order refused): said, with what the trader can do."""
+        reason = f"the broker did not change it in place ({why})"
+        await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": reason})
+        raise BrokerError(f"order {order_id} not replaced: {reason}; a stop order is never canceled and sent anew, it "
+                          f"keeps working as the broker holds it (its next status shows in the blotter); cancel it and "
+                          f"enter a new one in the order ticket to change it otherwise", code="replace_refused")
 
     async def _change_rejected(self, order_id: int, coid: str, payload: dict, why: str) -> None:
         """IB rejected the order's new form itself (201: a margin check, a size or price limit),

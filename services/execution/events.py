@@ -61,6 +61,7 @@ class OpenOrderEvent:
     completed: bool = False  # from completedOrder
     time: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    stop_price: Decimal | None = None  # STP / STP LMT: IB's auxPrice (a replace of the stop waits for it)
 
 
 @dataclass(frozen=True, slots=True)

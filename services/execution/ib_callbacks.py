@@ -141,15 +141,17 @@ class IbCallbacks(ProviderState):
 
     def _order_event(self, orderId, contract, order, status: str, completed: bool) -> OpenOrderEvent:
         lmt = dec(order.lmtPrice) if order.orderType in ("LMT", "STP LMT") else None
+        stop = dec(order.auxPrice) if order.orderType in ("STP", "STP LMT") else None
         raw = {"orderId": orderId, "permId": order.permId, "clientId": order.clientId, "orderRef": order.orderRef,
                "account": order.account, "symbol": contract.symbol, "action": order.action,
                "totalQuantity": order.totalQuantity, "orderType": order.orderType,
-               "lmtPrice": None if lmt is None else str(lmt), "status": status, "completed": completed}
+               "lmtPrice": None if lmt is None else str(lmt), "auxPrice": None if stop is None else str(stop),
+               "status": status, "completed": completed}
         return OpenOrderEvent(
             ib_order_id=orderId, perm_id=order.permId, client_id=order.clientId, order_ref=order.orderRef or "",
             account=order.account or "", symbol=contract.symbol, side=side_from_ib(order.action),
             quantity=dec(order.totalQuantity) or Decimal(0), order_type=order.orderType, limit_price=lmt,
-            status=status, completed=completed, time=utc_now(), raw=raw,
+            status=status, completed=completed, time=utc_now(), raw=raw, stop_price=stop,
         )
 
     def _before_openOrder(self, orderId, contract, order, orderState):

@@ -274,7 +274,8 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
                     trade = candidate
         return trade
 
-    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int:
+    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None,
+                           stop_price: Decimal | None = None) -> int:
         """Same orderId, placeOrder again (docs/ib-notes.md, pitfall 7) with a copy of the trade's
         Order carrying the change. The trade's own Order stays what IB holds: ib_async takes the
         quantity and prices from IB's openOrder once IB accepts the change. Changed in place, a
@@ -291,6 +292,8 @@ class IbExecutionProvider(IbConnection, IbCallbacks, IbQueries, IbQuotes, Execut
             changed.totalQuantity = float(quantity)
         if limit_price is not None:
             changed.lmtPrice = float(limit_price)
+        if stop_price is not None:  # a STP / STP LMT order's trigger (ib_async's Order.auxPrice)
+            changed.auxPrice = float(stop_price)
         self._modifying.add(changed.orderId)
         await self._send(self.ib.placeOrder, trade.contract, changed)
         self.inflight.track(changed.orderId, client_order_id, "modify", lambda: self.ib.placeOrder(trade.contract, changed))

@@ -139,7 +139,10 @@ class ExecutionProvider(ABC):
         between): when it raises, nothing was written (the run's lease, for a run's sender)."""
 
     @abstractmethod
-    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None) -> int: ...
+    async def modify_order(self, client_order_id: str, quantity: Decimal | None, limit_price: Decimal | None,
+                           stop_price: Decimal | None = None) -> int:
+        """The working order changed in place: each of its new total ``quantity``, ``limit_price``
+        and ``stop_price`` (a STP / STP LMT order's trigger, IB's auxPrice); None keeps it."""
 
     @abstractmethod
     async def cancel_order(self, client_order_id: str, ib_order_id: int | None = None) -> None: ...

@@ -15,7 +15,7 @@ WORKING = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="4
 @pytest.mark.parametrize(("changed", "quantity", "limit", "problem"), [
     ({}, D(60), None, None),
     ({}, None, D("10.5"), None),
-    ({}, None, None, "a replace needs a new quantity and/or limit price"),
+    ({}, None, None, "a replace needs a new quantity, limit price and/or stop price"),
     ({}, D(40), None, "the new quantity 40 is not above the filled 40"),
     ({}, D(100), D(10), "nothing changed"),
     ({}, D(60), D(0), "the limit price must be positive"),
@@ -26,11 +26,32 @@ WORKING = order(1, status=OrderState.PARTIALLY_FILLED, quantity="100", filled="4
     ({"status": OrderState.REPLACE_REQUESTED}, D(60), None, "the order has a request pending (REPLACE_REQUESTED)"),
     ({"order_type": OrderType.MKT, "limit_price": None}, None, D(10),
      "a market order has no limit price; cancel it and enter a LMT order"),
-    ({"order_type": OrderType.STP}, D(60), None,
-     "a STP order cannot be replaced: cancel it and enter a new one in the order ticket"),
+    ({"order_type": OrderType.STP, "limit_price": None, "stop_price": D(9)}, D(60), None, None),
+    ({"order_type": OrderType.STP, "limit_price": None, "stop_price": D(9)}, None, D(10),
+     "a STP order has no limit price; cancel it and enter a STP LMT order in the order ticket"),
 ])
 def test_what_may_be_replaced(changed, quantity, limit, problem):
     assert replace_problem(replace(WORKING, **changed), quantity, limit) == problem
+
+
+STOP_LIMIT = replace(WORKING, symbol="AAPL", order_type=OrderType.STP_LMT, stop_price=D("9.50"))
+
+
+@pytest.mark.parametrize(("order_", "stop", "tick", "problem"), [
+    (STOP_LIMIT, D("9.75"), D("0.01"), None),
+    (replace(STOP_LIMIT, order_type=OrderType.STP, limit_price=None), D("9.75"), None, None),
+    (STOP_LIMIT, D("9.50"), None, "nothing changed"),
+    (STOP_LIMIT, D(0), None, "the stop price must be positive"),
+    (STOP_LIMIT, D("1e10"), None, "stop price 1E+10 is too large: an order's stop price must be below 1e10"),
+    # the ticket's grid rule for a stop (services.execution.manual): IB refuses it off the grid (110)
+    (STOP_LIMIT, D("9.755"), D("0.01"), "AAPL: stop price 9.755 is not on the 0.01 tick grid (nearest: 9.75 or 9.76)"),
+    (WORKING, D("9.75"), None,
+     "a LMT order has no stop price to replace; cancel it and enter a STP or STP LMT order in the order ticket"),
+    (replace(WORKING, order_type=OrderType.MKT, limit_price=None), D("9.75"), None,
+     "a MKT order has no stop price to replace; cancel it and enter a STP or STP LMT order in the order ticket"),
+])
+def test_a_stop_orders_stop_may_be_replaced_as_the_ticket_checks_one(order_, stop, tick, problem):
+    assert replace_problem(order_, None, None, tick, stop_price=stop) == problem
 
 
 def test_the_replace_and_the_ticket_share_whole_shares_and_the_tick_grid():

@@ -76,6 +76,9 @@ def test_an_order_and_what_a_replace_makes_of_it_are_named_in_one_set_of_words()
     assert describe_order(market) == f"BUY 10 AAPL MKT · {market.client_order_id}"
     assert replaced_to(Decimal("1500"), Decimal("229.5")) == "1,500 @ 229.50"
     assert replaced_to(Decimal("15"), None) == "15"  # no limit given: the order's stays
+    # a stop order's new stop, named as describe_order names a stop order's prices
+    assert replaced_to(Decimal("10"), None, Decimal("180")) == "10 stop 180.00"
+    assert replaced_to(Decimal("10"), Decimal("179.5"), Decimal("180")) == "10 stop 180.00 limit 179.50"
 
 
 def test_an_order_is_named_with_each_price_its_type_has_the_stop_before_the_limit():

@@ -267,6 +267,56 @@ async def test_cancel_and_replace_say_what_came_of_them_in_the_windows_words(dat
     assert {o.symbol: o.quantity for o in simulator.open_orders()} == {"AAPL": Decimal(8)}
 
 
+async def test_replace_stop_moves_a_working_stop_limit_orders_trigger_and_a_limit_order_has_none(database, db_url, simulator):
+    """``replace --stop P`` changes a working STP LMT order's stop in place (IB's auxPrice): the
+    broker's order, the database and the words say the new stop, and the order triggers at it (a
+    price between the old and the new stop). A LMT order has no stop to replace: exit 2, saying
+    why. Replace handled quantity and limit only (a stop order was refused whole)."""
+    from services.db.convert import to_order_record
+    from services.db.repositories import OrderRepository
+    from services.domain import OrderState
+    from services.execution.manual import ManualOrders, Ticket
+    from tests.fixtures.waiting import wait_until
+
+    simulator.set_price("AAPL", "100")
+    stack = await build_stack(database, simulator)
+    sent = await ManualOrders(stack.service).send(
+        Ticket.of("AAPL", "BUY", quantity="5", order_type="STP LMT", stop_price="105", limit_price="106"))
+    lmt = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))
+
+    def stored(coid=None, order_id=None):
+        with database.session() as session:
+            repo = OrderRepository(session)
+            return to_order_record(repo.get(order_id) if order_id else repo.get_by_client_id(coid))
+
+    async def both_working():
+        await stack.writer.flush()
+        return all(stored(coid).status is OrderState.ACCEPTED for coid in (*sent.sent, lmt.client_order_id))
+
+    await wait_until(both_working, 5, "both orders ACCEPTED")
+    stop = stored(sent.sent[0])
+    await stack.close()
+    await until_client_gone(simulator, 1)
+    moved = await run(cli_args(db_url, simulator.port, "replace", str(stop.id), "--stop", "103"))
+    assert moved.code == 0, moved.err
+    assert moved.out == f"Replace {stop.client_order_id} to 5 stop 103.00 limit 106.00: modified at the broker\n", moved.out
+    [at_broker] = [o for o in simulator.open_orders() if o.symbol == "AAPL"]
+    assert (at_broker.order_type, at_broker.stop_price, at_broker.limit_price, at_broker.quantity) == (
+        "STP LMT", Decimal(103), Decimal(106), Decimal(5))
+    after = stored(order_id=stop.id)
+    assert (after.status, after.stop_price, after.limit_price, after.quantity) == (
+        OrderState.ACCEPTED, Decimal(103), Decimal(106), Decimal(5))
+    # above the new stop, below the old one: it triggers (the old stop 105 would have rested)
+    simulator.set_price("AAPL", "104")
+    assert at_broker.triggered and at_broker.status == "Filled"
+    await until_client_gone(simulator, 1)
+    refused = await run(cli_args(db_url, simulator.port, "replace", str(lmt.id), "--stop", "400", "--json"))
+    assert refused.code == 2, refused.err
+    assert refused.json["message"] == (f"order {lmt.id}: a LMT order has no stop price to replace; cancel it and enter "
+                                       "a STP or STP LMT order in the order ticket"), refused.json
+    assert [o.stop_price for o in simulator.open_orders() if o.symbol == "MSFT"] == [None]
+
+
 async def test_cancel_replace_cancel_all_reconcile(database, db_url, simulator):
     stack = await build_stack(database, simulator)
     a = await stack.actions.manual_order("MSFT", Side.BUY, Decimal(5), OrderType.LMT, Decimal("405"))

@@ -295,15 +295,27 @@ async def test_a_ticket_the_order_columns_cannot_keep_is_refused_before_a_run_is
     assert [status for _id, status, _message in _runs(stack.db) if status is RunStatus.QUEUED] == []
 
 
-async def test_a_resting_stop_is_never_replaced_by_cancel_and_new(stack):
+async def test_a_resting_stop_is_replaced_in_place_and_never_by_cancel_and_new(stack, ib_log_guard):
+    """A stop order's quantity and stop change in place (one modify); when the broker does not
+    confirm the change, it is left working, never canceled and sent anew: the position would be
+    without its stop meanwhile (and for good were the new order refused)."""
     stack.sim.set_price("AAPL", "100")
     manual = _manual(stack)
     result = await manual.send(Ticket.of("AAPL", "BUY", quantity="5", order_type="STP LMT", stop_price="105", limit_price="106"))
     [stop] = [o for o in await _until_order(stack, OrderState.ACCEPTED) if o.client_order_id in result.sent]
-    with pytest.raises(BadInput, match="cancel it and enter a new one"):
-        await stack.actions.replace(stop.id, quantity=Decimal(6))
-    [resting] = stack.sim.open_orders()  # untouched: still working with its stop
-    assert (resting.order_type, resting.stop_price, resting.limit_price, resting.quantity) == ("STP LMT", Decimal(105), Decimal(106), Decimal(5))
+    replaced = await stack.actions.replace(stop.id, quantity=Decimal(6), stop_price=Decimal("104.50"))
+    assert replaced.method == "modify" and replaced.new_order_id is None
+    assert replaced.headline(stop.client_order_id) == f"Replace {stop.client_order_id} to 6 stop 104.50 limit 106.00: modified at the broker"
+    [resting] = stack.sim.open_orders()
+    assert (resting.order_type, resting.stop_price, resting.limit_price, resting.quantity) == ("STP LMT", Decimal("104.50"), Decimal(106), Decimal(6))
+    ib_log_guard.allow(r"^Error 105, ")  # IB refuses the next change in place
+    stack.sim._modify = lambda session, o, req: session.error(o.order_id, 105, "Order being modified does not match original order")
+    with pytest.raises(BrokerError, match="a stop order is never canceled and sent anew"):
+        await stack.actions.replace(stop.id, stop_price=Decimal(104))
+    assert [(o.order_ref, o.status, o.stop_price) for o in stack.sim.orders()] == [
+        (stop.client_order_id, "Submitted", Decimal("104.50"))]  # no cancel, no new order
+    [kept] = await _until_order(stack, OrderState.ACCEPTED, client_order_id=stop.client_order_id)
+    assert (kept.quantity, kept.stop_price) == (Decimal(6), Decimal("104.50"))
 
 
 @pytest.mark.parametrize("lost_at", ["placeOrder", "the sender's start"])

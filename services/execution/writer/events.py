@@ -30,6 +30,7 @@ class LocalOrderEvent:
     # a cancel of an order not sent yet (canceled here, nothing asked of the broker): it applies
     # only while the order is still NEW, never to one its run's sender claimed meanwhile
     unsent_only: bool = False
+    stop_price: Decimal | None = None  # a replace's new stop (a STP / STP LMT order's); None: unchanged
 
 
 @dataclass(frozen=True, slots=True)

@@ -434,12 +434,16 @@ class EventProjection:
             pending = (order.params or {}).get("pending_replace") or {}
             want_qty = Decimal(pending["quantity"]) if pending.get("quantity") else order.quantity
             want_lmt = Decimal(pending["limit_price"]) if pending.get("limit_price") else order.limit_price
-            if ev.quantity == want_qty and (ev.limit_price is None or want_lmt is None or ev.limit_price == want_lmt):
+            want_stop = Decimal(pending["stop_price"]) if pending.get("stop_price") else None  # None: unchanged
+            if (ev.quantity == want_qty and (ev.limit_price is None or want_lmt is None or ev.limit_price == want_lmt)
+                    and (want_stop is None or ev.stop_price is None or ev.stop_price == want_stop)):
                 apply_to_order(session, order, SmEvent(EventKind.REPLACE_CONFIRMED), source=EventSource.BROKER,
                                event_type="replace_confirmed", payload=ev.raw, when=ev.time)
                 order.limit_price = want_lmt
                 params = dict(order.params or {})
                 params.pop("pending_replace", None)
+                if want_stop is not None:  # a stop order's stop lives with its draft (services.db.convert)
+                    params["draft"] = {**(params.get("draft") or {}), "stop_price": str(want_stop)}
                 order.params = params
         apply_to_order(session, order, SmEvent.ib_status(ev.status, None), source=EventSource.BROKER,
                        event_type="open_order", payload=ev.raw, when=ev.time)
@@ -482,7 +486,8 @@ class EventProjection:
             self._bind_ids(batch, order, ib_order_id=ev.ib_order_id)
         if ev.kind is EventKind.REPLACE_REQUESTED:
             params = dict(order.params or {})
-            params["pending_replace"] = {"quantity": decimal_text(ev.quantity), "limit_price": decimal_text(ev.limit_price)}
+            params["pending_replace"] = {"quantity": decimal_text(ev.quantity), "limit_price": decimal_text(ev.limit_price),
+                                         "stop_price": decimal_text(ev.stop_price)}
             order.params = params
         if ev.kind is EventKind.REPLACE_REJECTED:
             params = dict(order.params or {})
