@@ -112,13 +112,15 @@ class OrdersController:
                 self.ctx.status(said)
         self.audit.schedule_refresh()
 
-    def _on_replace_requested(self, order_id: int, quantity, limit) -> None:
+    def _on_replace_requested(self, order_id: int, quantity, limit, stop) -> None:
         order = self.ctx.window.orders_model.get(order_id)
-        becomes = replaced_to(quantity, limit)
+        # the new stop said as the result's headline says it: the order's own when not changed
+        shown_stop = stop if stop is not None else (order.stop_price if order is not None and order.order_type.has_stop else None)
+        becomes = replaced_to(quantity, limit, shown_stop)
         subject = [("Order", describe_order(order)), ("Becomes", becomes)] if order is not None else []
         go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:
-            self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token),
+            self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token, stop_price=stop),
                                 what=f"Replace {self._order_name(order_id)}", on_done=self._replace_done)
 
     def _replace_done(self, result) -> None:

@@ -84,15 +84,15 @@ def describe_order(order, *, with_id: bool = True) -> str:
     """``BUY 10 AAPL LMT 229.50 (3 filled) · M-2611...``: how an order (an ``OrderRecord``) is
     named where a confirmation or a message names it, the cancel's and the replace's alike (the
     blotter's cancel question, the Replace dialog, the ``order`` command's line). Its prices as
-    ``_order_prices`` says them. ``with_id`` False: without its client order id (the Replace
+    ``order_prices`` says them. ``with_id`` False: without its client order id (the Replace
     dialog has a row of its own for it)."""
     filled = f" ({grouped(order.filled_quantity)} filled)" if order.filled_quantity else ""
     named = (f"{order.side.value} {grouped(order.quantity)} {order.symbol} {order.order_type.value}"
-             f"{_order_prices(order.order_type.value, order.stop_price, order.limit_price)}{filled}")
+             f"{order_prices(order.order_type.value, order.stop_price, order.limit_price)}{filled}")
     return f"{named} · {order.client_order_id}" if with_id else named
 
 
-def _order_prices(order_type: str, stop: Decimal | None, limit: Decimal | None) -> str:
+def order_prices(order_type: str, stop: Decimal | None, limit: Decimal | None) -> str:
     """The prices after an order's type: its one price bare (``LMT 229.50``, ``STP 180.00``: the
     type says which it is; a stop order named without its trigger could not be told from the
     other stops), a STP LMT's each named, the stop first as the order ticket writes them (``STP

@@ -100,7 +100,7 @@ def _exercise_every_trading_intent(monitor: Monitor, order_id: int) -> None:
         "Cancel": False, "Replace…": False}
     blotter, preview = w.blotter_view, w.preview_view
     blotter.cancel_requested.emit(order_id)
-    blotter.replace_requested.emit(order_id, None, None)
+    blotter.replace_requested.emit(order_id, None, None, None)
     blotter.cancel_all_clicked.emit()
     blotter.halt_requested.emit()
     preview.execute_requested.emit()

@@ -359,6 +359,49 @@ def test_replace_shows_the_order_as_the_blotter_does_and_a_risk_refusal_is_audit
     run(qloop, scenario())
 
 
+def test_the_window_replaces_a_stop_orders_stop_and_says_the_new_one(qloop, open_console, monkeypatch):
+    """A working STP LMT order's Replace dialog carries its stop: the new one typed there reaches
+    the broker (IB's auxPrice) and the activity log says it, as the LIVE confirmation's
+    "Becomes" row does (services.core.wording.replaced_to)."""
+    from PySide6.QtWidgets import QDialog
+
+    from services.execution.manual import ManualOrders, Ticket
+
+    _say_yes(monkeypatch)
+
+    async def scenario():
+        console = await open_console()
+        w, sim = console.window, console.sim
+        try:
+            stop = (sim.price("AAPL") * Decimal("1.05")).quantize(Decimal("0.01"))
+            sent = await ManualOrders(console.stack.service).send(Ticket.of(
+                "AAPL", "BUY", quantity="5", order_type="STP LMT", stop_price=str(stop), limit_price=str(stop + 1)))
+            [coid] = sent.sent
+            record = lambda: next((r for r in w.orders_model.records() if r.client_order_id == coid), None)  # noqa: E731
+            await wait_for(lambda: (r := record()) is not None and r.status is OrderState.ACCEPTED, 10, "the stop in the blotter")
+            new_stop = stop - Decimal("0.50")
+            shown = {}
+
+            def exec_(dialog):
+                shown["stop"] = dialog.stop_edit.text()
+                dialog.stop_edit.setText(f"{new_stop}")
+                return QDialog.DialogCode.Accepted
+
+            monkeypatch.setattr("widgets.views.blotter.ReplaceDialog.exec", exec_)
+            menu = w.blotter_view.context_menu_for(record())
+            next(a for a in menu.actions() if a.text().startswith("Replace")).trigger()
+            assert shown["stop"] == f"{stop:,.2f}"
+            said = f"Replace {coid} to 5 stop {new_stop:,.2f} limit {stop + 1:,.2f}: modified at the broker"
+            await wait_for(lambda: any(e.text == said for e in w.activity_log.entries()), 10,
+                           lambda: f"{said!r} in {[e.text for e in w.activity_log.entries()]}")
+            assert [o.stop_price for o in sim.orders() if o.order_ref == coid] == [new_stop]
+            await wait_for(lambda: record().stop_price == new_stop, 10, "the new stop in the blotter")
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
 def test_import_names_its_project_and_liquidate_unlisted_is_a_preview_parameter(qloop, open_console, monkeypatch, tmp_path):
     _say_yes(monkeypatch)
     targets = tmp_path / "growth.csv"

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
-from services.domain import OrderState, OrderType, TradingState
+from services.domain import OrderState, OrderType, Side, TradingState
 from widgets.dialogs.replace import ReplaceDialog
 from widgets.models.orders import OrderBlotterModel
 from widgets.models.proxy import BlotterFilterProxyModel, StatusFilter
@@ -85,7 +85,35 @@ def test_context_menu_replace_opens_the_dialog_and_emits_the_values(blotter, qtb
     monkeypatch.setattr(ReplaceDialog, "exec", exec_)
     with qtbot.waitSignal(blotter.replace_requested) as sig:
         menu_action(blotter.context_menu_for(blotter.model.get(3)), "Replace…").trigger()
-    assert sig.args == [3, Decimal("80"), Decimal("99.5")]
+    assert sig.args == [3, Decimal("80"), Decimal("99.5"), None]  # a LMT order: no stop
+
+
+def test_the_replace_dialog_of_a_stop_order_shows_its_stop_and_emits_the_new_one(blotter, qtbot, monkeypatch):
+    """A working STP order's stop can be replaced: the dialog shows a Stop field filled with the
+    order's stop, says what Replace sends with the new one, and the blotter emits it. A LMT order's
+    dialog has no Stop field (its stop would be refused: it has none)."""
+    stop_order = order(7, symbol="AAPL", side=Side.SELL, quantity="10", order_type=OrderType.STP, limit=None, stop="180")
+    blotter.model.upsert([stop_order])
+    blotter.model.flush()
+    seen = {}
+
+    def exec_(dialog):
+        seen["stop shown"] = dialog.stop_edit.isVisibleTo(dialog), dialog.stop_edit.text()
+        seen["limit editable"] = dialog.limit_edit.isEnabled()
+        dialog.stop_edit.setText("178.5")
+        seen["hint"] = dialog.hint_label.text()
+        return ReplaceDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ReplaceDialog, "exec", exec_)
+    with qtbot.waitSignal(blotter.replace_requested) as sig:
+        menu_action(blotter.context_menu_for(blotter.model.get(7)), "Replace…").trigger()
+    assert sig.args == [7, Decimal("10"), None, Decimal("178.5")]
+    assert seen["stop shown"] == (True, "180.00") and seen["limit editable"] is False
+    assert seen["hint"].startswith("Replace sends: SELL 10 AAPL STP 178.50 in all")
+    lmt = ReplaceDialog(order(1, symbol="AAPL", quantity="10", limit="225"))
+    qtbot.addWidget(lmt)
+    lmt.quantity_edit.setText("12")
+    assert not lmt.stop_edit.isVisibleTo(lmt) and lmt.values() == (Decimal(12), Decimal(225), None)
 
 
 def test_the_replace_dialog_follows_its_order_filling_while_it_is_open(blotter, qtbot, monkeypatch):
@@ -472,7 +500,7 @@ def test_replace_dialog_enables_ok_only_when_valid(qtbot):
     assert dialog.error_label.text() == "The new quantity 30 is not above the filled 40."
     dialog.quantity_edit.setText("60")
     assert dialog.ok_button.isEnabled()
-    assert dialog.values() == (Decimal(60), Decimal("100.25"))
+    assert dialog.values() == (Decimal(60), Decimal("100.25"), None)
 
 
 def test_replace_dialog_opens_without_an_error_and_closes_with_close_not_cancel(qtbot):
@@ -483,7 +511,7 @@ def test_replace_dialog_opens_without_an_error_and_closes_with_close_not_cancel(
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.error_label.text() == "" and not dialog.error_label.isVisible()
-    assert dialog.hint_label.isVisible() and "new quantity or limit price" in dialog.hint_label.text()
+    assert dialog.hint_label.isVisible() and "new quantity or price" in dialog.hint_label.text()
     assert not dialog.ok_button.isEnabled()
     assert dialog.close_button.text() == "Close" and dialog.close_button.icon().isNull()
     assert "Cancel" not in [b.text() for b in dialog.buttons.buttons()]

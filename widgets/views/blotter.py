@@ -102,7 +102,7 @@ def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = ""
 
 class BlotterView(QWidget):
     cancel_requested = Signal(int)
-    replace_requested = Signal(int, object, object)  # order id, quantity, limit (Decimal | None)
+    replace_requested = Signal(int, object, object, object)  # order id, quantity, limit, stop (Decimal | None)
     cancel_all_clicked = Signal()  # the trader asked for Cancel All: which one comes next (choose_cancel_all_scope)
     cancel_all_requested = Signal(str)  # CANCEL_CONSOLE | CANCEL_BROKER
     halt_clicked = Signal()  # the trader asked to halt: the working count comes next (confirm_halt)
@@ -320,8 +320,8 @@ class BlotterView(QWidget):
         self.model.dataChanged.connect(follow_the_order)
         try:
             if dialog.exec() == ReplaceDialog.DialogCode.Accepted:
-                quantity, limit = dialog.values()
-                self.replace_requested.emit(order.id, quantity, limit)
+                quantity, limit, stop = dialog.values()
+                self.replace_requested.emit(order.id, quantity, limit, stop)
         finally:
             self.model.dataChanged.disconnect(follow_the_order)
             dialog.deleteLater()
