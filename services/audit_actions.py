@@ -74,7 +74,7 @@ class ActionDoc:
 
 _ORDER_SENT = ("client_order_id", "symbol", "side", "quantity", "order_type", "limit_price", "tif", "outside_rth",
                "stop_price", "replaces_order_id")
-_REPLACE = ("client_order_id", "quantity", "limit_price")
+_REPLACE = ("client_order_id", "quantity", "limit_price", "[stop_price]")  # the stop: a STP / STP LMT order's, as it becomes
 _RECOVERY = ("client_order_id", "decision", "reason")
 _RECOVERY_WRITER = "AutoRecovery._record (services/execution/recovery.py)"
 
@@ -149,7 +149,9 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "OrderActions._place (actions.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_REPLACE_REFUSED: ActionDoc(
         "a replace is refused (risk, halt, market health, listing, the broker's reject of the change); the original is left as it was, or canceled "
-        "without its replacement after a halt or a Cancel All pressed meanwhile, or the broker refused its cancel", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order", (*_REPLACE, "reason")),
+        "without its replacement after a halt or a Cancel All pressed meanwhile, or the broker refused its cancel; a stop order the broker did "
+        "not change in place is left working, never canceled and sent anew", "OrderActions.replace, ._cancel_and_new, ._stop_kept (actions.py)",
+        "trade_order", (*_REPLACE, "reason")),
     AuditAction.ORDER_MARKET_HEALTH_SKIPPED: ActionDoc(
         "a manual order is sent without the market-health gate", "OrderActions._check_market_health (actions.py)",
         "account", ("symbol", "status")),
