@@ -256,11 +256,12 @@ BLOCKS_LISTED = 20  # a table's worth; --json has them all
 def _print_table(outcome) -> None:
     from services.backtest.failures import failed_rebalances_of
     from services.backtest.metrics import METRIC_COLUMNS, metric_texts
+    from services.backtest.summary import headline
 
     rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
     rows.extend(metric_texts(name, p) for name, p in [*outcome.projects.items(), ("(total)", outcome.total)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    print(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days")
+    print(headline(outcome))  # the panel's words, its message with it
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
     for name, p in outcome.projects.items():

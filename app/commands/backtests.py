@@ -61,9 +61,7 @@ def _print_outcome(outcome, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(outcome_json(outcome), indent=2))
         return
-    _print_table(outcome)
-    if outcome.message:
-        print(f"message: {outcome.message}")
+    _print_table(outcome)  # its headline says the message
 
 
 def _print_listing(listed, *, as_json: bool) -> None:

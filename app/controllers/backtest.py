@@ -30,6 +30,7 @@ from services.backtest.requests import (
     run_backtest,
 )
 from services.backtest.runner import BacktestOutcome
+from services.backtest.summary import headline
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.execution.errors import NotConnected
 
@@ -56,9 +57,7 @@ class ShownBacktest:
     """A stored backtest as the panel draws it: its results read-only (``listing.frozen``)."""
 
     backtest_id: int
-    status: str
-    days: int
-    message: str | None
+    headline: str  # the service's line (summary.headline), marked stored
     projects: Mapping[str, Mapping]
     total: Mapping
 
@@ -67,7 +66,7 @@ def _shown(db, backtest_id: int) -> ShownBacktest | None:
     outcome = stored_outcome(db, backtest_id)
     if outcome is None:
         return None
-    return ShownBacktest(outcome.backtest_id, outcome.status, outcome.days, outcome.message,
+    return ShownBacktest(outcome.backtest_id, headline(outcome, stored=True),
                          frozen(outcome.projects), frozen(outcome.total))
 
 
@@ -154,7 +153,7 @@ class BacktestController:
             view.show_results(outcome.projects, outcome.total)
             # the service's message: why it was canceled, which rebalances failed (they did not trade)
             said = f": {outcome.message}" if outcome.message else ""
-            view.show_status(f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days{said}")
+            view.show_status(headline(outcome))
             self.status(f"Backtest {outcome.backtest_id} {outcome.status}{said}")
             return outcome
         finally:
@@ -201,8 +200,7 @@ class BacktestController:
             await self.list_past()
             return
         self.view.show_results(shown.projects, shown.total)
-        self.view.show_status(f"backtest {shown.backtest_id}: {shown.status}, {shown.days} trading days (stored)"
-                              + (f": {shown.message}" if shown.message else ""))
+        self.view.show_status(shown.headline)
         self.past_shown = shown
 
     def _progress(self, done: int, total: int, day: str) -> None:

@@ -3,11 +3,17 @@ equities, per project then in total. Kept apart from ``results`` (``backtests.su
 written with them when the backtest closes, ``closing.close_backtest``) so that the list never
 reads the results: the daily equity and drawdown of every project, megabytes for a long
 backtest, only to show a few numbers. One rule for both: a row closed before the summary column
-existed is summed up from its results by the same function."""
+existed is summed up from its results by the same function. And the line that heads a
+backtest's outcome (``headline``), as the command, ``backtests --show`` and the window's Backtest
+panel say it."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .runner import BacktestOutcome
 
 TOTAL = "(total)"  # as the metrics table names every project together
 
@@ -27,3 +33,12 @@ def summary_of(results: dict | None) -> dict:
 
 def final_equity(summary: dict) -> tuple[tuple[str, Decimal], ...]:
     return tuple((name, Decimal(amount)) for name, amount in summary.get("final_equity") or ())
+
+
+def headline(outcome: BacktestOutcome, *, stored: bool = False) -> str:
+    """``backtest 7: done, 58 trading days: MESSAGE``: the message (why it was canceled, which
+    rebalances failed) said whenever there is one, so that no front end reads "done" as if every
+    rebalance traded; ``stored``: read back rather than just run (the panel marks it)."""
+    said = f": {outcome.message}" if outcome.message else ""
+    return (f"backtest {outcome.backtest_id}: {outcome.status}, {outcome.days} trading days"
+            + (" (stored)" if stored else "") + said)
