@@ -62,6 +62,14 @@ class SnapshotInfo:
     item_count: int
     created_at: datetime
     content_hash: str
+    note: str | None = None
+
+
+class NoSuchProject(LookupError):
+    """A project named that the trader has not got (none, or one a backtest made for its inputs alone)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no project named {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +204,26 @@ def _store(session, parsed: ParsedSnapshot, project: str, note: str | None) -> I
     return ImportOutcome(parsed, created.id, project_row.id, True)
 
 
-def projects_and_snapshots(db) -> tuple[tuple[ProjectInfo, ...], tuple[SnapshotInfo, ...]]:
+def projects_and_snapshots(db, *, project: str | None = None,
+                           limit: int | None = None) -> tuple[tuple[ProjectInfo, ...], tuple[SnapshotInfo, ...]]:
+    """The trader's projects and snapshots, newest first (a backtest's inputs left out): the
+    window's Snapshots list and ``snapshot list``. ``project``: only that project's snapshots
+    (``NoSuchProject`` when the trader has none of that name); ``limit``: only the newest."""
     with db.session() as session:
         projects = tuple(ProjectInfo(p.id, p.name) for p in ProjectRepository(session).list(with_backtest_only=False))
+        query = (select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))
+                 .order_by(DecisionSnapshot.created_at.desc(), DecisionSnapshot.id.desc()))
+        if project is not None:
+            wanted = project_name(project)  # as the repository stores it
+            project_id = next((p.id for p in projects if p.name == wanted), None)
+            if project_id is None:
+                raise NoSuchProject(project)
+            query = query.where(DecisionSnapshot.project_id == project_id)
+        if limit is not None:
+            query = query.limit(limit)
         snapshots = tuple(
-            SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash)
-            for s in session.scalars(select(DecisionSnapshot).where(decisions_only(DecisionSnapshot.note))
-                                     .order_by(DecisionSnapshot.created_at.desc()))
+            SnapshotInfo(s.id, s.project_id, s.source_file, s.item_count, s.created_at, s.content_hash, s.note)
+            for s in session.scalars(query)
         )
     return projects, snapshots
 

@@ -124,31 +124,21 @@ def _fail(args, errors: list[dict], message: str) -> int:
 
 
 def list_snapshots(args: argparse.Namespace, settings) -> int:
-    from services.db.repositories import ProjectRepository, SnapshotRepository
+    from services.console_queries import NoSuchProject, projects_and_snapshots
 
     db = open_database(settings)
-    try:
-        with db.session() as session:
-            projects = {p.id: p.name for p in ProjectRepository(session).list()}
-            project_id = None
-            if args.project is not None:
-                project_id = next((pid for pid, name in projects.items() if name == args.project), None)
-                if project_id is None:
-                    return say_failure(args, "not_found", f"snapshot list: no project named {args.project!r}", EXIT_BAD_INPUT)
-            rows: list[dict[str, Any]] = [
-                {
-                    "id": s.id,
-                    "project": projects.get(s.project_id),
-                    "created_at": s.created_at.isoformat(),
-                    "items": s.item_count,
-                    "source": s.source_file,
-                    "content_hash": s.content_hash,
-                    "note": s.note,
-                }
-                for s in SnapshotRepository(session).list(project_id, limit=args.limit)
-            ]
+    try:  # the window's query (its Snapshots list)
+        projects, snapshots = projects_and_snapshots(db, project=args.project, limit=args.limit)
+    except NoSuchProject as exc:
+        return say_failure(args, "not_found", f"snapshot list: {exc}", EXIT_BAD_INPUT)
     finally:
         db.dispose()
+    names = {p.id: p.name for p in projects}
+    rows: list[dict[str, Any]] = [
+        {"id": s.id, "project": names.get(s.project_id), "created_at": s.created_at.isoformat(), "items": s.item_count,
+         "source": s.source_name, "content_hash": s.content_hash, "note": s.note}
+        for s in snapshots
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK

@@ -1,0 +1,54 @@
+"""`snapshot list` reads what the window's Snapshots list reads (services.console_queries.
+projects_and_snapshots): the command queried the repositories and looked the project up by name
+itself. The trader's snapshots newest first, one project's, the newest N; a project the trader
+has not got is refused with the words the command prints. Both databases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.console_queries import NoSuchProject, import_snapshot, projects_and_snapshots, store_snapshot
+
+
+def _stored(database, tmp_path) -> dict[str, int]:
+    from services.console_queries import parse_for_storage
+    from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
+
+    ids = {}
+    for name, project, weight in (("a1.csv", "alpha", "0.1"), ("b1.csv", "beta", "0.2"), ("a2.csv", "alpha", "0.3")):
+        path = tmp_path / name
+        path.write_text(f"symbol,weight\nAAPL,{weight}\n", encoding="utf-8")
+        ids[name] = import_snapshot(database, path, project, note=f"from {name}").snapshot_id
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_text("symbol,weight\nMSFT,0.1\n", encoding="utf-8")
+    store_snapshot(database, parse_for_storage(inputs), "replayed", note=BACKTEST_INPUT_NOTE)  # a backtest's input only
+    return ids
+
+
+def test_the_query_lists_one_projects_newest_snapshots_and_refuses_an_unknown_project(database, tmp_path):
+    ids = _stored(database, tmp_path)
+    projects, every = projects_and_snapshots(database)
+    assert [s.id for s in every] == [ids["a2.csv"], ids["b1.csv"], ids["a1.csv"]]  # newest first, no backtest input
+    assert [s.note for s in every] == ["from a2.csv", "from b1.csv", "from a1.csv"]
+    names = {p.id: p.name for p in projects}
+    _, alphas = projects_and_snapshots(database, project=" alpha", limit=1)  # the name as it is stored: stripped
+    assert [(s.id, names[s.project_id]) for s in alphas] == [(ids["a2.csv"], "alpha")]
+    for unknown in ("gamma", "replayed"):  # none, and one a backtest made for its inputs alone
+        with pytest.raises(NoSuchProject) as refused:
+            projects_and_snapshots(database, project=unknown)
+        assert str(refused.value) == f"no project named {unknown!r}"
+
+
+def test_the_command_prints_what_the_query_read(database, db_url, tmp_path, capsys):
+    from app.cli import main
+
+    ids = _stored(database, tmp_path)
+    capsys.readouterr()
+    assert main(["--db-url", db_url, "snapshot", "list", "--project", "alpha", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["project"], r["source"], r["note"]) for r in rows] == [
+        (ids["a2.csv"], "alpha", "a2.csv", "from a2.csv"), (ids["a1.csv"], "alpha", "a1.csv", "from a1.csv")]
+    assert main(["--db-url", db_url, "snapshot", "list", "--project", "gamma"]) == 2
+    assert capsys.readouterr().err.strip() == "trading-console: snapshot list: no project named 'gamma'"
