@@ -385,14 +385,14 @@ async def cmd_execute(args, settings) -> int:
 
 async def cmd_orders(args, settings) -> int:
     from services.console_queries import order_list
-    from services.domain import OrderState
+    from services.core.record_filters import BadStatus, order_statuses
 
     statuses = None
     if args.status:
         try:
-            statuses = [OrderState(s.strip().upper()) for s in args.status.split(",") if s.strip()]
-        except ValueError:
-            _error(args, "bad_status", f"unknown status in {args.status!r}; known: {', '.join(s.value for s in OrderState)}")
+            statuses = order_statuses(args.status)
+        except BadStatus as exc:
+            _error(args, "bad_status", str(exc))
             return EXIT_BAD_INPUT
 
     def load():

@@ -5,7 +5,8 @@ applied twice: by the table's proxy to the rows it holds and, in SQL, by the his
 the rows it reads next (``services/history_queries.py``). Both read this module: the Python
 predicate here (``accepts``) and the SQL one there are built from the same fields
 (``ORDER_SEARCH_FIELDS``) and the same needle (``search_needle``), each field matched on its
-own, so a search shows the same orders whether they were loaded or paged in.
+own, so a search shows the same orders whether they were loaded or paged in. And the order
+statuses typed on the command line (``orders --status``: ``order_statuses``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from services.domain import FillRecord, OrderRecord
+from services.domain import FillRecord, OrderRecord, OrderState
 
 #: What the blotter's search matches, each field on its own (a substring of any one of them):
 #: the listing key, the client order id, the status, the order id and IB's order id.
@@ -69,3 +70,19 @@ class FillFilter:
     def accepts(self, fill: FillRecord) -> bool:
         needle = self.needle
         return not needle or needle in fill.symbol.lower()
+
+
+class BadStatus(ValueError):
+    """A status typed that the console does not know; the words name the ones it knows."""
+
+    def __init__(self, typed: str) -> None:
+        super().__init__(f"unknown status in {typed!r}; known: {', '.join(s.value for s in OrderState)}")
+
+
+def order_statuses(typed: str) -> tuple[OrderState, ...]:
+    """``filled, Rejected`` as the states it names: any case, spaces around each, empty ones
+    skipped; ``BadStatus`` when one is not a status."""
+    try:
+        return tuple(OrderState(name.strip().upper()) for name in typed.split(",") if name.strip())
+    except ValueError:
+        raise BadStatus(typed) from None
