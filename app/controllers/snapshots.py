@@ -31,6 +31,7 @@ class SnapshotsController:
         # last (worker threads), and showing them under the later selection also told the
         # preview panel that snapshot was the one shown
         self._shown_asked = NewestAnswer()
+        self._selecting = False  # a selection this controller makes itself (_select_and_show)
         view = ctx.window.snapshots_view
         view.import_requested.connect(self._on_import_requested)
         view.snapshot_selected.connect(self._on_snapshot_selected)
@@ -42,8 +43,7 @@ class SnapshotsController:
         if snapshots:
             demo = next((p.id for p in projects if p.name == DEMO_PROJECT), None)
             first = next((s for s in snapshots if s.project_id == demo), snapshots[0])
-            self.ctx.window.snapshots_view.select_snapshot(first.id)
-            await self.show(first.id)
+            await self._select_and_show(first.id)
 
     def _set_projects(self, projects, snapshots) -> None:
         self.project_names = {p.id: p.name for p in projects}
@@ -75,15 +75,28 @@ class SnapshotsController:
             return outcome
         projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, stack.db)
         self._set_projects(projects, snapshots)
-        view.select_snapshot(outcome.snapshot_id)
-        await self.show(outcome.snapshot_id)
+        await self._select_and_show(outcome.snapshot_id)
         self.ctx.status(outcome.headline(project))  # the command's words: a file stored already is said so
         if self._on_imported is not None:
             self._on_imported()
         await self.audit.refresh()
         return outcome
 
+    async def _select_and_show(self, snapshot_id: int) -> None:
+        """``snapshot_id`` selected in the tree and its items shown before this returns. The
+        selection's own load (a task, ``_on_snapshot_selected``) is not started as well: asked
+        after this read, it made this one's answer old, and an import returned with the items of
+        the snapshot shown before still in the table until that task's read came back."""
+        self._selecting = True
+        try:
+            self.ctx.window.snapshots_view.select_snapshot(snapshot_id)
+        finally:
+            self._selecting = False
+        await self.show(snapshot_id)
+
     def _on_snapshot_selected(self, snapshot_id: int) -> None:
+        if self._selecting:  # this controller selected it and shows it itself (_select_and_show)
+            return
         self.ctx.runner.run(self.show(snapshot_id), what="Load snapshot")
 
     async def show(self, snapshot_id: int) -> None:
