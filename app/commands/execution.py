@@ -388,7 +388,7 @@ async def cmd_orders(args, settings) -> int:
     from services.core.record_filters import BadStatus, order_statuses
 
     statuses = None
-    if args.status:
+    if args.status is not None:  # `--status ""` is a selection of nothing, refused as `,` is
         try:
             statuses = order_statuses(args.status)
         except BadStatus as exc:

@@ -73,16 +73,21 @@ class FillFilter:
 
 
 class BadStatus(ValueError):
-    """A status typed that the console does not know; the words name the ones it knows."""
+    """A status typed that the console does not know, or none at all; the words name the ones
+    it knows."""
 
-    def __init__(self, typed: str) -> None:
-        super().__init__(f"unknown status in {typed!r}; known: {', '.join(s.value for s in OrderState)}")
+    def __init__(self, typed: str, *, problem: str = "unknown status") -> None:
+        super().__init__(f"{problem} in {typed!r}; known: {', '.join(s.value for s in OrderState)}")
 
 
 def order_statuses(typed: str) -> tuple[OrderState, ...]:
     """``filled, Rejected`` as the states it names: any case, spaces around each, empty ones
-    skipped; ``BadStatus`` when one is not a status."""
+    skipped; ``BadStatus`` when one is not a status or none is left (``,``): an empty selection
+    would match no order and read as "there are none"."""
     try:
-        return tuple(OrderState(name.strip().upper()) for name in typed.split(",") if name.strip())
+        statuses = tuple(OrderState(name.strip().upper()) for name in typed.split(",") if name.strip())
     except ValueError:
         raise BadStatus(typed) from None
+    if not statuses:
+        raise BadStatus(typed, problem="no status")
+    return statuses

@@ -26,3 +26,24 @@ def test_the_orders_command_says_the_filters_words(database, db_url, capsys):
     capsys.readouterr()
     assert main(["--db-url", db_url, "orders", "--status", "filled,done"]) == EXIT_BAD_INPUT
     assert capsys.readouterr().err.strip() == f"trading-console: unknown status in 'filled,done'; known: {KNOWN}"
+
+
+@pytest.mark.parametrize("typed", [",", " , ,", ""])
+def test_a_selection_with_no_status_in_it_is_refused_with_the_known_ones(typed):
+    # An empty selection would list nothing and look like "no such orders"; it is a typing slip.
+    from services.core.record_filters import BadStatus, order_statuses
+
+    with pytest.raises(BadStatus) as refused:
+        order_statuses(typed)
+    assert str(refused.value) == f"no status in {typed!r}; known: {KNOWN}"
+
+
+@pytest.mark.parametrize("typed", [",", ""])
+def test_the_orders_command_refuses_an_empty_selection_as_bad_input(database, db_url, capsys, typed):
+    from app.cli import EXIT_BAD_INPUT, main
+
+    capsys.readouterr()
+    assert main(["--db-url", db_url, "orders", "--status", typed]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"trading-console: no status in {typed!r}; known: {KNOWN}"
+    assert captured.out == ""
