@@ -26,7 +26,7 @@ from services.core.commissions import ZERO, CommissionModel
 from services.core.contracts import ContractSpec
 from services.core.positions_book import PositionState, apply_fill
 from services.core.trading_hours import NEW_YORK, Session, regular_session, regular_sessions
-from services.domain import Side, TradeMode
+from services.domain import OrderType, Side, TradeMode
 from services.execution.events import (
     CommissionEvent,
     ConnectionEvent,
@@ -286,9 +286,18 @@ class BacktestBroker(ExecutionProvider):
 
     # ------------------------------------------------------------------ reconciliation queries
     async def open_orders(self) -> list[OpenOrderEvent]:
-        return [OpenOrderEvent(p.order_id, p.perm_id, 0, p.request.client_order_id, self.account, p.request.symbol,
-                               str(p.request.side), Decimal(p.request.quantity), str(p.request.order_type),
-                               p.request.limit_price, "Submitted") for p in self._pending]
+        return [self._open_order(p) for p in self._pending]
+
+    def _open_order(self, pending: _Pending) -> OpenOrderEvent:
+        # as the IB adapter reads an order back (ib_callbacks._order_event): a limit only on the
+        # types that have one, a stop (IB's auxPrice) only on STP / STP LMT: recovery, the blotter
+        # and describe_order read it without knowing which provider answered
+        request = pending.request
+        kind = OrderType(request.order_type)
+        return OpenOrderEvent(pending.order_id, pending.perm_id, 0, request.client_order_id, self.account, request.symbol,
+                              str(request.side), Decimal(request.quantity), str(kind),
+                              request.limit_price if kind.has_limit else None, "Submitted",
+                              stop_price=request.stop_price if kind.has_stop else None)
 
     async def completed_orders(self) -> list[OpenOrderEvent]:
         return []

@@ -1,0 +1,56 @@
+"""Both execution providers report a working order the same way: recovery, the blotter and
+describe_order read ``open_orders()`` without knowing which one answers, so a stop order's stop
+price (IB's auxPrice) and limit come back from the backtest's simulated account as they do from
+the IB adapter."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from services.domain import OrderType, Side
+from services.execution.provider import OrderRequest
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@asynccontextmanager
+async def ib_provider(simulator):
+    from services.execution.ib_provider import IbExecutionProvider
+
+    provider = IbExecutionProvider(port=simulator.port, client_id=7, connect_timeout=5)
+    await provider.connect()
+    try:
+        yield provider
+    finally:
+        await provider.disconnect()
+
+
+@asynccontextmanager
+async def backtest_provider(simulator):
+    from services.backtest.broker import BacktestBroker, SimClock
+    from services.backtest.costs import FillAt
+    from services.backtest.prices import PriceBook
+    from services.core.commissions import FixedCommission
+
+    # NEXT_OPEN: the order is acknowledged now and works until the next session opens
+    yield BacktestBroker("BACKTEST-1-1", PriceBook(), SimClock(datetime(2024, 1, 2, 20, 59, tzinfo=UTC)),
+                         cash=Decimal(10_000), fill=FillAt.NEXT_OPEN, slippage_bps=Decimal(0),
+                         commission=FixedCommission())
+
+
+@pytest.mark.parametrize("provider_of", [ib_provider, backtest_provider], ids=["ib", "backtest"])
+@pytest.mark.parametrize(("kind", "limit", "stop"), [(OrderType.STP_LMT, Decimal("94.5"), Decimal("95")),
+                                                    (OrderType.STP, None, Decimal("95")),
+                                                    (OrderType.LMT, Decimal("300"), None)])
+async def test_a_working_order_is_read_back_with_its_stop_and_limit(simulator, provider_of, kind, limit, stop):
+    # AAPL at 228.5 in the simulator: a sell stop at 95 and a sell limit at 300 both rest
+    async with provider_of(simulator) as provider:
+        await provider.place_order(OrderRequest("stop-1", "AAPL", Side.SELL, Decimal(10), kind,
+                                                limit_price=limit, stop_price=stop))
+        [order] = [o for o in await provider.open_orders() if o.order_ref == "stop-1"]
+    assert (order.order_type, order.side, order.quantity, order.limit_price, order.stop_price) == (
+        str(kind), "SELL", Decimal(10), limit, stop)
