@@ -19,7 +19,7 @@ from decimal import Decimal
 from services.core.books import UNASSIGNED, BookLine, book_cash, in_base, unassigned_lines
 from services.core.contracts import rates_to_base
 from services.core.typed_numbers import plain
-from services.core.wording import counted
+from services.core.wording import counted, money
 from services.domain import PositionRecord
 from services.execution.ib_contracts import FxRates
 
@@ -146,6 +146,22 @@ class GroupFigures:
         return NO_RATES_YET if self.base is None else f"no {'/'.join(self.missing_rates)} rate"
 
 
+def sum_said(value: Decimal | None, figures: GroupFigures, no_mark: str) -> str:
+    """A group's sum as the window's tree and the ``positions`` command write it: "mixed" when
+    its currencies cannot be added (its notes give each), else the amount to the cent. ``no_mark``
+    is what each says for an amount no holding has a mark for yet: the tree a blank cell, as its
+    lines' cells; the command's table NO_MARK, as its lines'."""
+    if figures.mixed:
+        return MIXED
+    return no_mark if value is None else money(value)
+
+
+def cash_said(figures: GroupFigures) -> str:
+    """A project's cash (it has a capital) as the tree and the command write it: the amount to
+    the cent, else why it is not known (``no_cash_because``)."""
+    return figures.no_cash_because if figures.cash is None else money(figures.cash)
+
+
 @dataclass(frozen=True, slots=True)
 class BookGroup:
     kind: str  # "account" (every project together, per account), "project" or "unassigned"
@@ -245,16 +261,21 @@ def rates_listed(rates: Iterable[tuple[str, Decimal]], base: str | None) -> str:
     return ", ".join(f"1 {currency} = {plain(rate)} {base}" for currency, rate in rates)
 
 
-def currency_notes(figures: GroupFigures, has_capital: bool, money: Callable[[Decimal | None], str]) -> list[str]:
+def amount_said(value: Decimal | None) -> str:
+    """An amount in a note: to the cent, NO_MARK when no holding has a mark for it."""
+    return money(value) or NO_MARK
+
+
+def currency_notes(figures: GroupFigures, has_capital: bool, said: Callable[[Decimal | None], str] = amount_said) -> list[str]:
     """The lines that say which currency a group's sums are in (and its cash), and each
     currency's own sums when the group holds several: the window's tooltip and the ``positions``
-    command's notes say the same. ``money``: how an amount is written (None: no mark)."""
+    command's notes say the same. ``said``: how an amount is written (``amount_said``)."""
     notes = []
     if figures.unpriced and (figures.market_value is not None or figures.mixed):
         notes.append(f"market and unrealized over the priced holdings: {counted(figures.unpriced, 'holding')} not priced")
     if len(figures.by_currency) > 1:
-        notes += [f"{s.currency}: market {money(s.market_value)} · unrealized "
-                  f"{money(s.unrealized_pnl)} · realized {money(s.realized_pnl)}" for s in figures.by_currency]
+        notes += [f"{s.currency}: market {said(s.market_value)} · unrealized "
+                  f"{said(s.unrealized_pnl)} · realized {said(s.realized_pnl)}" for s in figures.by_currency]
     missing = "/".join(figures.missing_rates)
     converted = figures.converted
     cash_converted = has_capital and figures.cash is not None and figures.converts

@@ -117,37 +117,23 @@ def _table(lines) -> str:
     return "\n".join(out)
 
 
-def _sum(value, figures) -> str:
-    """A book's sum as the window's positions tree writes it: "mixed" when its currencies cannot
-    be added (a rate missing)."""
-    from services.console_books import MIXED, NO_MARK
-
-    if figures.mixed:
-        return MIXED
-    return NO_MARK if value is None else _money(value)
-
-
-def _cash(book) -> str:
-    if book.capital is None:
-        return ""
-    return _money(book.cash) if book.cash is not None else book.figures.no_cash_because
-
-
 def _books_table(books) -> str:
     """Each project's capital, cash (capital - net cost of its holdings + realized P&L) and
     value, summed as the window's tree sums a project (``services.books.project_books``): in the
     lines' currency, else the base currency at the account's rates, else "mixed"; the notes under
     a project say which."""
-    from services.console_books import NO_MARK, currency_notes
+    from services.console_books import NO_MARK, cash_said, currency_notes, sum_said
 
     header = ("PROJECT", "CAPITAL", "CASH", "MARKET VALUE", "UNREALIZED", "REALIZED")
     rows = [header]
     below: dict[int, list[str]] = {}  # a row's index -> the notes printed under it
     for b in books:
         f = b.figures
-        rows.append((b.project, "not set" if b.capital is None else _money(b.capital), _cash(b),
-                     _sum(f.market_value, f), _sum(f.unrealized_pnl, f), _sum(f.realized_pnl, f)))
-        below[len(rows) - 1] = currency_notes(f, b.capital is not None, lambda value: _money(value) or NO_MARK)
+        # the window's tree says the same (services.console_books); a sum without a mark reads
+        # NO_MARK here, as this command's lines do
+        rows.append((b.project, "not set" if b.capital is None else _money(b.capital), "" if b.capital is None else cash_said(f),
+                     *(sum_said(value, f, NO_MARK) for value in (f.market_value, f.unrealized_pnl, f.realized_pnl))))
+        below[len(rows) - 1] = currency_notes(f, b.capital is not None)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     out = []
     for index, r in enumerate(rows):

@@ -22,14 +22,15 @@ from PySide6.QtWidgets import (
 )
 
 from services.console_books import (
-    MIXED,
-    NO_MARK,
     BookGroup,
     GroupFigures,
     Rates,
+    amount_said,
     book_totals,
+    cash_said,
     currency_notes,
     position_tree,
+    sum_said,
 )
 from services.core.books import UNASSIGNED, flatten_order
 from services.core.typed_numbers import plain
@@ -94,18 +95,19 @@ def group_title(group: BookGroup) -> str:
 
 
 def _sum_text(value: Decimal | None, figures: GroupFigures) -> str:
-    return MIXED if figures.mixed else fmt_money(value)
+    return sum_said(value, figures, "")  # no mark: a blank cell, as the lines' cells
 
 
 def _money_text(group: BookGroup, figures: GroupFigures) -> str:
     if group.capital is None:
         return ""
-    cash = f"cash {fmt_money(figures.cash)}" if figures.cash is not None else f"cash: {figures.no_cash_because}"
-    return f"capital {fmt_money(group.capital)} · {cash}"
+    cash = cash_said(figures)
+    said = f"cash {cash}" if figures.cash is not None else f"cash: {cash}"  # a reason reads as one
+    return f"capital {fmt_money(group.capital)} · {said}"
 
 
 def _currency_notes(figures: GroupFigures, has_capital: bool) -> list[str]:
-    return currency_notes(figures, has_capital, lambda value: fmt_money(value) or NO_MARK)
+    return currency_notes(figures, has_capital)
 
 
 class PositionsView(QWidget):
@@ -222,7 +224,7 @@ class PositionsView(QWidget):
         # one line the second currency's P&L went past the docked panel's edge, out of sight
         # an unrealized P&L without a mark is "no mark", never 0.00 (read as flat)
         pnl = "\n".join((f"{c.currency}: " if len(totals.pnl) > 1 else "") +
-                         f"unrealized {fmt_money(c.unrealized_pnl) or NO_MARK} · realized {fmt_money(c.realized_pnl)}"
+                         f"unrealized {amount_said(c.unrealized_pnl)} · realized {fmt_money(c.realized_pnl)}"
                          for c in totals.pnl)
         text = counted(totals.count, "position") + (f" · {pnl}" if pnl else "")
         set_live_text(self.totals_label, text)
