@@ -33,6 +33,8 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from services.db.lock_waits import RETRYING, Retrying
+
 log = logging.getLogger(__name__)
 
 DEADLOCK = 1213  # ER_LOCK_DEADLOCK
@@ -80,29 +82,35 @@ def retry_lock_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def again(*args: P.args, **kwargs: P.kwargs) -> R:
-        waits = 0
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return fn(*args, **kwargs)
-            except OperationalError as exc:
-                if attempt == ATTEMPTS or not is_lock_conflict(exc):
-                    raise
-                if is_lock_wait_timeout(exc):
-                    waits += 1
-                    if waits >= LOCK_WAIT_ATTEMPTS:
-                        log.error("%s: another connection held a lock it needed through %d lock waits; given up",
-                                  fn.__qualname__, waits)
+        # its BEGINs' lock waits are said once, with the deadline of all its attempts (services.db.lock_waits)
+        retrying = Retrying(fn.__qualname__, LOCK_WAIT_ATTEMPTS)
+        token = RETRYING.set(retrying)
+        try:
+            waits = 0
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    return fn(*args, **kwargs)
+                except OperationalError as exc:
+                    if attempt == ATTEMPTS or not is_lock_conflict(exc):
                         raise
-                    log.warning("%s: a lock wait timed out (another connection keeps a transaction open); "
-                                "running it again (attempt %d)", fn.__qualname__, attempt + 1)
-                else:
-                    log.info("%s: the database ended it as a deadlock's victim; running it again (attempt %d of %d)",
-                             fn.__qualname__, attempt + 1, ATTEMPTS)
-                time.sleep(random.uniform(*PAUSE_S) * attempt)
-        raise AssertionError("unreachable")  # the loop returns or raises
+                    if is_lock_wait_timeout(exc):
+                        waits += 1
+                        retrying.waits_left = LOCK_WAIT_ATTEMPTS - waits
+                        if waits >= LOCK_WAIT_ATTEMPTS:
+                            log.error("%s: another connection held a lock it needed through %d lock waits; given up",
+                                      fn.__qualname__, waits)
+                            raise
+                        log.warning("%s: a lock wait timed out (another connection keeps a transaction open); "
+                                    "running it again (attempt %d)", fn.__qualname__, attempt + 1)
+                    else:
+                        log.info("%s: the database ended it as a deadlock's victim; running it again (attempt %d of %d)",
+                                 fn.__qualname__, attempt + 1, ATTEMPTS)
+                    time.sleep(random.uniform(*PAUSE_S) * attempt)
+            raise AssertionError("unreachable")  # the loop returns or raises
+        finally:
+            RETRYING.reset(token)
 
     return again
-
 
 
 def server_thread_id(session) -> int | None:

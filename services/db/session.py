@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from services.db import lock_waits
 from services.db.links import connect_args
 from services.db.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
 from services.urls import redact_url, remember_url_secrets
@@ -67,8 +68,19 @@ def json_dumps(value: Any) -> str:
 
 
 def _sqlite_begin(dbapi_connection) -> None:
-    """The BEGIN the transaction's ``begin`` event chose (``Database._sqlite_engine``)."""
-    dbapi_connection.driver_connection.execute(dbapi_connection.info.pop(SQLITE_BEGIN_OPTION, "BEGIN"))
+    """The BEGIN the transaction's ``begin`` event chose (``Database._sqlite_engine``); one that
+    takes the write lock is timed, so that a long wait for it is said (``services.db.lock_waits``)."""
+    statement = dbapi_connection.info.pop(SQLITE_BEGIN_OPTION, "BEGIN")
+    if statement == "BEGIN":  # deferred: it takes no lock, it never waits
+        dbapi_connection.driver_connection.execute(statement)
+        return
+    wait = lock_waits.begin(SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        dbapi_connection.driver_connection.execute(statement)
+    except BaseException:
+        lock_waits.end(wait, got_lock=False)
+        raise
+    lock_waits.end(wait, got_lock=True)
 
 
 class ReadOnlyDatabase(RuntimeError):
