@@ -8,6 +8,8 @@ once the waiting write said so (the test waits on the words, not on time)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import sqlite3
@@ -19,6 +21,8 @@ import pytest
 from services.audit import AuditLog
 from services.db import lock_conflicts, lock_waits
 from services.db.session import SQLITE_BUSY_TIMEOUT_MS
+from services.trade_settings import TradeSettingsService
+from tests.execution.cli_helpers import cli_args, start
 from tests.fixtures.locks import short_lock_waits
 from tests.fixtures.waiting import wait_until_blocking
 
@@ -132,3 +136,28 @@ def test_a_write_that_does_not_wait_says_nothing(database, said):
     with database.unit_of_work():
         pass
     assert said.calls == []
+
+
+@pytest.mark.slow  # the real 2 s wait before the words, in a `python -m app` child
+async def test_a_command_behind_another_connections_write_lock_prints_that_it_waits_and_completes(database):
+    holder = Holder(database)
+    child = await start(cli_args(database.url, 0, "trade-settings", "set", "auto_recovery.new_timeout_seconds=7", "--json",
+                                 connection=False))
+    lines: list[str] = []
+    try:
+        while not any("waiting for the database" in line for line in lines):
+            try:
+                line = (await asyncio.wait_for(child.stderr.readline(), lock_waits.NOTICE_S + 20)).decode()
+            except TimeoutError:
+                pytest.fail(f"the waiting command said nothing on stderr: {lines}")
+            assert line, f"the command ended without saying it waits: {lines}"
+            lines.append(line)
+        assert child.returncode is None, "the command did not wait for the holder's lock"
+    finally:
+        holder.commit()
+    out, err = await asyncio.wait_for(child.communicate(), 30)
+    assert child.returncode == 0, "".join(lines) + err.decode()
+    [waiting] = [line for line in lines if "waiting for the database" in line]
+    assert "WARNING" in waiting and "holds its write lock" in waiting and "still trying until" in waiting
+    assert json.loads(out)["auto_recovery"]["new_timeout_seconds"] == 7
+    assert TradeSettingsService(database, "tester").read()["auto_recovery"]["new_timeout_seconds"] == 7
