@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.composition import ServiceStack
 from app.controllers.audit import AuditController
@@ -36,6 +36,7 @@ from app.controllers.trading import TradingController
 from app.tasks import TaskRunner
 from services.activity_log import Level
 from services.change_feed import ChangeFeed, FeedBatch
+from services.db import lock_waits
 from services.domain import FillRecord, OrderRecord
 from widgets.dialogs.errors import error_box
 
@@ -45,6 +46,10 @@ FEED_SECONDS = 0.5  # what other processes write to the database reaches the pan
 
 
 class ConsoleController(QObject):
+    # a write waiting for the database's write lock (services.db.lock_waits) says so from a worker
+    # or the watcher's thread: the signal brings the words to the GUI thread (a queued connection)
+    lock_wait_said = Signal(str, bool)
+
     def __init__(self, window, stack: ServiceStack, *, settings, save_settings=None, parent: QObject | None = None) -> None:
         super().__init__(parent or window)
         self.window = window
@@ -76,6 +81,15 @@ class ConsoleController(QObject):
         # (not the audit log: its panel reads new entries itself after each action, bounded, and a
         # burst another process appended came as one batch of every row into the GUI thread)
         self.feed = FeedFollower(ChangeFeed(stack.db, audit=False), self.runner, self._on_feed_batch, interval=FEED_SECONDS)
+        self.lock_wait_said.connect(self._show_lock_wait)
+        self._unsubscribe_lock_waits = lock_waits.subscribe(self.lock_wait_said.emit)
+
+    def _show_lock_wait(self, text: str, waiting: bool) -> None:
+        # the waiting stays in the status bar until the next message (the lock came, or the error)
+        if waiting:
+            self.ctx.status(text, 0, Level.WARNING)
+        else:
+            self.ctx.status(text)
 
     async def _on_feed_batch(self, batch: FeedBatch) -> None:
         """The change feed's rows: the window's own writer's come again and are dropped there."""
@@ -109,6 +123,7 @@ class ConsoleController(QObject):
         return trail
 
     def close(self) -> None:
+        self._unsubscribe_lock_waits()
         self.orders.stop()
         self.decisions.stop()
         for unsubscribe in [*self.monitoring.stop(), *self.desk.stop()]:

@@ -41,9 +41,12 @@ class Holder:
         self.connection.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        if self.connection.in_transaction:
-            self.connection.execute("COMMIT")
-        self.connection.close()
+        """Its transaction committed and the connection closed (again: nothing)."""
+        if self.connection is None:
+            return
+        connection, self.connection = self.connection, None
+        connection.execute("COMMIT")
+        connection.close()
 
 
 class Said:
