@@ -5,13 +5,16 @@ broker: orders are acknowledged and filled by the same domain events (execution,
 report, order status) the IB adapter puts on ``events``.
 
 One provider is one project's simulated account (``BACKTEST-<backtest>-<project>``): its cash,
-its holdings (IB's average cost), its commissions. A market order fills at the session's close
+its holdings (IB's average cost), its commissions. An order fills at the session's close
 (``FillAt.CLOSE``: in one closing auction when the backtest closes the day, ``close_day``) or at
 the next session's open (``FillAt.NEXT_OPEN``: acknowledged now, filled when the backtest opens
-that day, ``open_day``), after slippage; a listing with no bar that day is
-canceled at the end of the day like an unfilled DAY order. Prices for a preview are the close
-of the simulated day, seen at the simulated moment; an older close is reported with its own
-time, so the stale-price rule judges it as it would a live quote.
+that day, ``open_day``), after slippage. A limit order (LMT) fills only when that simulated
+price is at or better than its limit, and then at the simulated price: a conservative daily-bar
+model (``costs.within_limit``), no intraday fill is made up from the bar's high or low. An
+order that does not fill in its session (a limit not reached, or its listing has no bar that
+day) is canceled like an unfilled DAY order, its cash and holdings untouched. Prices for a
+preview are the close of the simulated day, seen at the simulated moment; an older close is
+reported with its own time, so the stale-price rule judges it as it would a live quote.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from services.execution.provider import (
     ReconnectHook,
 )
 
-from .costs import FillAt, simulated_fill
+from .costs import FillAt, simulated_fill, within_limit
 from .prices import PriceBook
 
 
@@ -195,33 +198,42 @@ class BacktestBroker(ExecutionProvider):
         return order_id
 
     def close_day(self) -> int:
-        """The session closes: market orders placed for the close fill at the day's close (one
-        batch of answers, as a closing auction reports), or are canceled when their listing has
-        no bar that day. Returns how many orders were waiting."""
+        """The session closes: orders placed for the close fill at the day's close (one batch of
+        answers, as a closing auction reports), or not at all that session (``_session``).
+        Returns how many orders were waiting."""
         waiting, self._at_close = self._at_close, []
         moment, day = self.clock(), self.clock.day
         events: list[object] = []
         for pending in waiting:
-            request = pending.request
-            spec = request.spec
-            price = simulated_fill(self.prices, spec.key, day, FillAt.CLOSE, Side(request.side), self.slippage_bps)
-            events.extend(self._fill(pending, price, moment, spec) if price is not None
-                          else [self._status(pending, "Cancelled", ZERO, None, moment)])
+            events.extend(self._session(pending, day, FillAt.CLOSE, moment))
         self._emit_all(events)
         return len(waiting)
 
     def open_day(self, day: date) -> int:
-        """The session ``day`` opens: orders waiting for it fill at its open (or are canceled when
-        their listing has no bar that day). Returns how many orders were waiting."""
+        """The session ``day`` opens: orders waiting for it fill at its open, or not at all that
+        session (``_session``). Returns how many orders were waiting."""
         waiting, self._pending = self._pending, []
         opened = session_moments(day)[0]
         for pending in waiting:
-            request = pending.request
-            price = simulated_fill(self.prices, request.spec.key, day, FillAt.NEXT_OPEN, Side(request.side),
-                                   self.slippage_bps)
-            self._emit_all(self._fill(pending, price, opened) if price is not None
-                           else [self._status(pending, "Cancelled", ZERO, None, opened)])
+            self._emit_all(self._session(pending, day, FillAt.NEXT_OPEN, opened))
         return len(waiting)
+
+    def _session(self, pending: _Pending, day: date, fill: FillAt, moment: datetime) -> list[object]:
+        """The order's one chance in session ``day``: filled at the simulated price, else (its
+        listing has no bar that day, or that price is beyond its limit) canceled as a DAY order
+        that did not fill, nothing booked. Told at ``moment`` (the fill's would-be time): the
+        bar's one price is all the session offers it, and a next-open order told at the
+        session's end would still be working when the same day's rebalance is decided."""
+        request = pending.request
+        spec = request.spec
+        side = Side(request.side)
+        price = simulated_fill(self.prices, spec.key, day, fill, side, self.slippage_bps)
+        if price is not None and OrderType(request.order_type).has_limit and request.limit_price is not None \
+                and not within_limit(side, price, request.limit_price):
+            price = None
+        if price is None:
+            return [self._status(pending, "Cancelled", ZERO, None, moment)]
+        return self._fill(pending, price, moment, spec)
 
     def _fill(self, pending: _Pending, price: Decimal, moment: datetime, spec: ContractSpec | None = None) -> list[object]:
         """The order filled at ``price`` (``simulated_fill``'s: slippage included); ``spec``: its

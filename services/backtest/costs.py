@@ -81,6 +81,14 @@ def simulated_fill(prices: PriceBook, listing: str, day: date, fill: FillAt, sid
     return None if bar is None else slipped(bar, side, slippage_bps)
 
 
+def within_limit(side: Side, price: Decimal, limit: Decimal) -> bool:
+    """Whether a limit order fills at the simulated ``price`` (``simulated_fill``'s, slippage
+    included): at or better than its limit (a buy at or below it, a sale at or above it). The
+    daily bar's one price is all the backtest knows of the session: a limit the open or close
+    (after slippage) does not reach is not filled, though the day's range may have touched it."""
+    return price <= limit if side is Side.BUY else price >= limit
+
+
 class BadSlippage(ValueError):
     """A typed slippage the simulated fills cannot use, with its reason."""
 
