@@ -49,3 +49,14 @@ def test_the_engine_refuses_a_risk_override_it_cannot_read_given_without_the_com
     problems = check_spec(BacktestSpec(Decimal(1000), risk_overrides=("max_order_notional=-1",)), prices, [])
 
     assert "--risk: max_order_notional must be a finite number >= 0, got '-1'" in problems
+
+
+@pytest.mark.parametrize(("side", "price", "fills"), [
+    ("BUY", "100.00", True), ("BUY", "99.99", True), ("BUY", "100.01", False),
+    ("SELL", "100.00", True), ("SELL", "100.01", True), ("SELL", "99.99", False),
+])
+def test_a_limit_order_fills_at_or_better_than_its_limit_only(side, price, fills):
+    from services.backtest.costs import within_limit
+    from services.domain import Side
+
+    assert within_limit(Side(side), Decimal(price), Decimal("100.00")) is fills
