@@ -4,8 +4,8 @@
 The order is checked (risk, market health) and, unless ``--check``, sent as a run of its own with
 a one-order frozen plan, through the same rules as ``execute``: the LIVE word in live mode
 (``--live-token LIVE``), the trading state, risk (exit 3 when it blocks), the market-health gate.
-Then it waits until the order is done or ``--wait-seconds`` passed and prints it (exit 5 when the
-broker rejected it).
+It says "Sent ..." as the order goes, as the window does, then waits until the order is done or
+``--wait-seconds`` passed and prints it (exit 5 when the broker rejected it).
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ async def cmd_order(args, settings) -> int:
             _print_result(args, data, ("may send: " if check.may_send else "may NOT send: ") + check.summary()
                           + "".join(f"\n  {r}" for r in check.reasons()))
             return EXIT_OK if check.may_send else EXIT_BLOCKED
-        result = await manual.send(ticket, args.live_token, require_market_health=args.market_health)
+        # the window's "Sent" line (SentTicket.line) as the order goes, before the wait for it;
+        # --json's one object on stdout stays the only one
+        result = await manual.send(ticket, args.live_token, require_market_health=args.market_health,
+                                   on_sent=None if args.json else (lambda sent: print(sent.line(), flush=True)))
         await s.service.wait_done(result.run_id, args.wait_seconds, while_connected=True)
         await _written(s)
         orders = (await s.service.view(result.run_id)).orders

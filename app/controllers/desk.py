@@ -20,7 +20,7 @@ from services.activity_log import Level
 from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
-from services.execution.manual import Ticket, TicketCheck
+from services.execution.manual import SentTicket, Ticket, TicketCheck
 from widgets.dialogs.order_ticket import OrderTicketDialog
 
 log = logging.getLogger(__name__)
@@ -225,17 +225,14 @@ class DeskController:
         # a check still on its way was asked before this send: its verdict must not come back over
         # the send's outcome and switch Send on again for the order just sent
         self._check_asked.ask()
-        # the order as confirmed (the activity log is the session's record: "Sent BUY AAPL" had
-        # neither the shares nor the limit)
-        what = f"{confirmed.draft.side} {confirmed.order_words()}" if confirmed is not None else f"{fields['side']} {fields['symbol']}"
-        said: list[str] = []
+        said: list[SentTicket] = []
 
-        def say_sent(run_id: int, client_order_id: str) -> None:
+        def say_sent(sent: SentTicket) -> None:
             # said as the placeOrder is written, before the broker's answers are taken in: said
             # once the send returned, a simulator or a marketable order filling at once had its
             # fill in the activity log above its "Sent" line
-            said.append(f"Sent {what}: run {run_id}, order {client_order_id}")
-            self.ctx.status(said[-1])
+            said.append(sent)
+            self.ctx.status(sent.line())
 
         try:
             result = await self.manual.send(Ticket.of(**fields), live_token, confirmed=confirmed, on_sent=say_sent)
@@ -245,11 +242,10 @@ class DeskController:
             self.ctx.status(f"Order not sent: {exc}", 15_000)
             self.audit.schedule_refresh()
             return None
-        text = f"Sent {what}: run {result.run_id}, order {', '.join(result.sent)}"
         if dialog is not None:
-            dialog.show_sent(text)
-        if not said:  # an order the broker had already (nothing written now): said here
-            self.ctx.status(text)
+            # the order as it went (the activity log is the session's record: "Sent BUY AAPL" had
+            # neither the shares nor the limit), in the service's words, the `order` command's too
+            dialog.show_sent(said[-1].line())
         self.audit.schedule_refresh()
         return result
 

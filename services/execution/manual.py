@@ -223,6 +223,30 @@ class TicketQuote:
         return f"{self.key}: {price(self.price)}\n{source}"
 
 
+def _order_words(d: OrderDraft) -> str:
+    # the blotter's way of writing a price (405 typed reads 405.00, as the blotter then shows it)
+    prices = "".join(f" {name} {price(value)}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price))
+                     if value is not None)
+    return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
+
+
+@dataclass(frozen=True, slots=True)
+class SentTicket:
+    """A ticket's order as it went (``ManualOrders.send``'s ``on_sent``): the order as its plan
+    froze it, its run and its client order id."""
+
+    run_id: int
+    draft: OrderDraft
+    client_order_ids: tuple[str, ...]
+
+    def line(self) -> str:
+        """``Sent BUY 7 AAPL LMT limit 100.25 DAY: run 12, order M-...``: the window's ticket and
+        activity log and the ``order`` command say it alike (the window said "Sent BUY AAPL",
+        neither the shares nor the limit, the command nothing until the order was done)."""
+        return (f"Sent {self.draft.side} {_order_words(self.draft)}: run {self.run_id}, "
+                f"order {', '.join(self.client_order_ids)}")
+
+
 @dataclass(frozen=True, slots=True)
 class TicketCheck:
     """The verdict shown before sending: the order as it would go, risk and market health."""
@@ -251,11 +275,7 @@ class TicketCheck:
 
     def order_words(self) -> str:
         """The order itself: ``7 AAPL LMT limit 100.25 DAY`` (the verdict's and the sent line's)."""
-        d = self.draft
-        # the blotter's way of writing a price (405 typed reads 405.00, as the blotter then shows it)
-        prices = "".join(f" {name} {price(value)}" for name, value in (("stop", d.stop_price), ("limit", d.limit_price))
-                         if value is not None)
-        return f"{d.quantity.normalize():f} {d.key} {d.order_type}{prices} {d.tif}"
+        return _order_words(self.draft)
 
     def confirm_rows(self) -> tuple[tuple[str, str], ...]:
         """(label, text) rows of the LIVE confirmation naming the order the word is typed for,
@@ -387,16 +407,17 @@ class ManualOrders:
     # ------------------------------------------------------------------ sending
     async def send(self, ticket: Ticket, live_token: str | None = None, *, require_market_health: bool = True,
                    confirmed: TicketCheck | None = None,
-                   on_sent: Callable[[int, str], None] | None = None) -> ExecuteResult:
+                   on_sent: Callable[[SentTicket], None] | None = None) -> ExecuteResult:
         """Check again and send: a run of its own, a one-order plan, the run executor. Refused
         like a run: ``LiveConfirmRequired`` (live mode without the word), ``TradingHalted``,
         ``RiskBlocked`` (the run is BLOCKED), ``MarketUnhealthy`` (the run is CANCELED).
         ``confirmed``: the check the trader saw and confirmed (the window's ticket): exactly its
         shares go, or nothing (a notional ticket is not turned into shares again at a price that
         moved since; ``BadInput`` when the ticket is not the one checked). Without it (the
-        ``order`` command) a notional becomes shares at the price of the moment. ``on_sent(run
-        id, client order id)``: told as the order's placeOrder is written, before any answer of
-        the broker is taken in (the window's "Sent" line comes before its fill's)."""
+        ``order`` command) a notional becomes shares at the price of the moment. ``on_sent``:
+        told the order as it went (``SentTicket``) as its placeOrder is written, before any
+        answer of the broker is taken in (the "Sent" line comes before its fill's); an order the
+        broker had already (nothing written now) is told once that is known."""
         if confirmed is not None:
             if not confirmed.is_for(ticket):
                 raise BadInput("the ticket changed after its check: check it again")
@@ -411,15 +432,18 @@ class ManualOrders:
         try:
             inputs = await self.market_inputs(spec)
             plan = await service._db(self._store_plan, run.id, ticket, spec, inputs)
+            [draft] = plan.orders  # the order as it goes: a notional ticket's shares fixed now
             async with service._executing_guard(run.id):
                 await service._refuse_if_halted(run.id)
                 result = await service._send_plan(
                     plan, check_drift=False, require_market_health=require_market_health, outside_rth=ticket.outside_rth,
-                    on_sent=None if on_sent is None else (lambda coid: on_sent(run.id, coid)))
+                    on_sent=None if on_sent is None else (lambda coid: on_sent(SentTicket(run.id, draft, (coid,)))))
             if not result.sent and not result.already_known:
                 # stopped before its one order went (the connection, a halt seen at the sender's
                 # check, the lease): not sent, said as a refusal, never as "Sent"
                 raise BrokerError(f"not sent: {result.stopped or 'the order was not sent'}")
+            if result.already_known and not result.sent and on_sent is not None:
+                on_sent(SentTicket(run.id, draft, result.already_known))
             return result
         except (BadInput, MarketUnhealthy, TradingHalted, PlanRefused) as exc:
             await service._db(self._cancel_run, run.id, str(exc))  # nothing was sent: the run ends here

@@ -50,9 +50,12 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             await wait_for(lambda: any(o.symbol == "AAPL" and o.status is OrderState.FILLED for o in w.orders_model.records()),
                            10, "the blotter shows it FILLED")
             # the order as it went, in the ticket and the activity log (it said "Sent BUY AAPL")
-            assert _ticket_verdict(dialog).startswith("Sent BUY 7 AAPL LMT limit 100.25 DAY: run ")
-            assert any(e.text.startswith("Sent BUY 7 AAPL LMT limit 100.25 DAY: run ") for e in w.activity_log.entries())
             [order] = sim.orders()
+            [sent] = [o for o in w.orders_model.records() if o.client_order_id == order.order_ref]
+            # in the service's words (SentTicket.line), the `order` command's first line too
+            said = f"Sent BUY 7 AAPL LMT limit 100.25 DAY: run {sent.run_id}, order {sent.client_order_id}"
+            assert _ticket_verdict(dialog) == said
+            assert [e.text for e in w.activity_log.entries() if e.text.startswith("Sent ")] == [said]
             assert (order.action, order.quantity, order.order_type, order.limit_price) == ("BUY", Decimal(7), "LMT", Decimal("100.25"))
             # closed and opened again: the last order's outcome is not the reopened ticket's news
             dialog.reject()

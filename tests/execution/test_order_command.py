@@ -51,7 +51,10 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
     text = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
                               "--limit", "98", "--project", "desk", "--wait-seconds", "1"))
     assert text.code == 0, text.err
-    assert re.fullmatch(r"run \d+: order \d+ BUY 1 AAPL LMT 98.00 · \S+: ACCEPTED\n", text.out), text.out
+    # first the window's "Sent" line as it went (services.execution.manual.SentTicket), then the order as it stands
+    said = re.fullmatch(r"Sent BUY 1 AAPL LMT limit 98.00 DAY: run (\d+), order (\S+)\nrun (\d+): order \d+ BUY 1 AAPL LMT 98.00 · (\S+): ACCEPTED\n",
+                        text.out)
+    assert said is not None and (said[1], said[2]) == (said[3], said[4]), text.out
     await until_client_gone(simulator, 1)
 
     # the window's words for the order (services.core.wording.describe_order), its stop and its
@@ -60,9 +63,10 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
                                     "--stop", "101", "--limit", "101.25", "--project", "desk", "--wait-seconds", "1"))
     assert stop_limit.code == 0, stop_limit.err
     [resting] = [o for o in simulator.open_orders() if o.order_type == "STP LMT"]
-    said = re.fullmatch(r"run (\d+): order (\d+) (.*)\n", stop_limit.out)
+    said = re.fullmatch(r"Sent (.*)\nrun (\d+): order (\d+) (.*)\n", stop_limit.out)
     assert said is not None, stop_limit.out
-    assert said[3] == f"BUY 1 AAPL STP LMT stop 101.00 limit 101.25 · {resting.order_ref}: ACCEPTED"
+    assert said[1] == f"BUY 1 AAPL STP LMT stop 101.00 limit 101.25 DAY: run {said[2]}, order {resting.order_ref}"
+    assert said[4] == f"BUY 1 AAPL STP LMT stop 101.00 limit 101.25 · {resting.order_ref}: ACCEPTED"
     await until_client_gone(simulator, 1)
 
     off_grid = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",

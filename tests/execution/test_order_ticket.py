@@ -62,8 +62,10 @@ async def test_a_ticket_shows_its_verdict_then_fills_as_a_one_order_plan(stack):
     assert check.confirm_rows() == (("Project", "desk"), ("Order", "BUY 10 AAPL LMT limit 100.50 DAY"),
                                     ("Value", "at most 1,005.00 USD at the limit (about 1,000.00 at the market 100.00)"))
 
-    result = await manual.send(ticket)
+    said = []  # told as its placeOrder is written: the window's and the `order` command's "Sent" line
+    result = await manual.send(ticket, on_sent=said.append)
     assert len(result.sent) == 1 and result.plan_id is not None
+    assert [s.line() for s in said] == [f"Sent BUY 10 AAPL LMT limit 100.50 DAY: run {result.run_id}, order {result.sent[0]}"]
     [order] = await _until_order(stack, OrderState.FILLED)
     assert (order.symbol, order.side, order.quantity, order.order_type, order.filled_quantity) == (
         "AAPL", Side.BUY, Decimal(10), OrderType.LMT, Decimal(10))

@@ -1,0 +1,25 @@
+"""Lines the window and the commands both say, worded once in services (no database, no broker):
+the ticket's "Sent" line (services.execution.manual.SentTicket). The window's controllers
+composed them themselves."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from services.core.builder import OrderDraft
+from services.domain import OrderType, Side
+
+
+def _draft(**changes) -> OrderDraft:
+    fields = dict(sequence=1, symbol="AAPL", side=Side.BUY, quantity=D(7), order_type=OrderType.LMT,
+                  limit_price=D("100.25"), reference_price=D(100), notional=D(700), current_quantity=D(0),
+                  target_quantity=D(7), target_weight=None, client_order_id="M-1")
+    return OrderDraft(**{**fields, **changes})
+
+
+def test_the_sent_line_names_the_order_as_it_went_its_run_and_its_client_order_id():
+    from services.execution.manual import SentTicket
+
+    assert SentTicket(12, _draft(), ("M-1",)).line() == "Sent BUY 7 AAPL LMT limit 100.25 DAY: run 12, order M-1"
+    stop_limit = _draft(side=Side.SELL, order_type=OrderType.STP_LMT, stop_price=D(90), limit_price=D("89.5"), tif="GTC")
+    assert SentTicket(3, stop_limit, ("M-2",)).line() == "Sent SELL 7 AAPL STP LMT stop 90.00 limit 89.50 GTC: run 3, order M-2"
