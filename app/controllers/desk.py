@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -317,5 +316,4 @@ class DeskController:
         except ExecutionError as exc:
             view.show_offline(f"No account figures: {exc}")
             return
-        as_of = (summary.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
-        view.show_summary(summary.account, summary.currency, summary.rows(), as_of, summary.notes())
+        view.show_summary(summary.account, summary.currency, summary.rows(), summary.as_of(), summary.notes())

@@ -49,6 +49,11 @@ class AccountSummary:
     def net_liquidation(self) -> Decimal | None:
         return self.values.get("NetLiquidation")
 
+    def as_of(self) -> str:
+        """When the figures were read, ``14:03:05 UTC`` (the panel's "as of"; without a time of
+        their own, now)."""
+        return (self.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
+
     def rows(self) -> list[tuple[str, Decimal | None]]:
         """(label, amount) in the panel's order; a tag IB did not report is None."""
         rows = [(label, self.values.get(tag)) for tag, label in SUMMARY_TAGS]

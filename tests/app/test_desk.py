@@ -6,7 +6,7 @@ the account panel shows NetLiquidation."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from services.domain import OrderState, PositionRecord, Quote
+from services.execution.account import AccountSummary
 from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 from widgets.dialogs.order_ticket import TYPE_AN_ORDER
@@ -289,7 +290,8 @@ def test_flatten_opens_the_ticket_with_the_projects_shares_only(qloop, open_cons
     run(qloop, scenario())
 
 
-def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows_net_liquidation(qloop, open_console, ib_log_guard):
+def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows_net_liquidation(qloop, open_console, ib_log_guard,
+                                                                                            monkeypatch):
     ib_log_guard.allow(r"Error 200, .*NOPE")  # the unknown symbol, refused by the broker
     async def scenario():
         console = await open_console()
@@ -334,6 +336,17 @@ def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows
                 return w.account_view.value("Daily P&L") not in ("", "—")
 
             await wait_for(daily_pnl_shown, 10, "the day's P&L (reqPnL)")
+            # the figures' own time, in the service's words (AccountSummary.as_of, not the controller's)
+            stamped = AccountSummary("DU1234567", "USD", {"NetLiquidation": Decimal(1)},
+                                     time=datetime(2026, 12, 1, 14, 3, 5, tzinfo=timezone(timedelta(hours=2))))
+
+            async def figures_of_then():
+                return stamped
+
+            monkeypatch.setattr(desk.account, "summary", figures_of_then)
+            await desk.refresh_account()
+            assert w.account_view.header_label.text() == f"DU1234567 · USD · as of {stamped.as_of()}"
+            assert stamped.as_of() == "12:03:05 UTC"
         finally:
             await console.close()
 

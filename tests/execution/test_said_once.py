@@ -1,9 +1,11 @@
 """Lines the window and the commands both say, worded once in services (no database, no broker):
-the ticket's "Sent" line (services.execution.manual.SentTicket). The window's controllers
-composed them themselves."""
+the ticket's "Sent" line (services.execution.manual.SentTicket) and the account panel's "as of"
+time (AccountSummary.as_of). The window's controllers composed each of them themselves."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 from services.core.builder import OrderDraft
@@ -23,3 +25,11 @@ def test_the_sent_line_names_the_order_as_it_went_its_run_and_its_client_order_i
     assert SentTicket(12, _draft(), ("M-1",)).line() == "Sent BUY 7 AAPL LMT limit 100.25 DAY: run 12, order M-1"
     stop_limit = _draft(side=Side.SELL, order_type=OrderType.STP_LMT, stop_price=D(90), limit_price=D("89.5"), tif="GTC")
     assert SentTicket(3, stop_limit, ("M-2",)).line() == "Sent SELL 7 AAPL STP LMT stop 90.00 limit 89.50 GTC: run 3, order M-2"
+
+
+def test_the_account_figures_are_as_of_their_time_in_utc():
+    from services.execution.account import AccountSummary
+
+    at = datetime(2026, 12, 1, 14, 3, 5, 900_000, tzinfo=timezone(timedelta(hours=2)))
+    assert AccountSummary("DU1", "USD", {}, time=at).as_of() == "12:03:05 UTC"
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", AccountSummary("DU1", "USD", {}).as_of())  # no time given: now
