@@ -115,6 +115,15 @@ class RunProgress:
         self._pending: dict[int, list[FillRecord]] = {}  # fills whose order was not seen yet
         self._points: list[tuple[datetime, Decimal]] = []
 
+    def newer_run(self, orders: Iterable[OrderRecord]) -> int | None:
+        """The run to follow next: the newest run among ``orders`` when it is newer than the one
+        followed (a monitor, with no project selection, follows the newest run of any project);
+        None: keep following this one (an older run's order never takes the chart back)."""
+        newest = max((o.run_id for o in orders if o.run_id is not None), default=None)
+        if newest is None or (self.run_id is not None and newest <= self.run_id):
+            return None
+        return newest
+
     def apply(self, orders: Iterable[OrderRecord] = (), fills: Iterable[FillRecord] = (), *,
               now: datetime) -> ProgressSnapshot:
         for order in orders:

@@ -108,7 +108,7 @@ class MonitorController(QObject):
         w.positions_model.set_project_names(names)
         w.positions_model.reset(positions)
         w.audit_model.reset(audit)
-        newest_run = max((o.run_id for o in w.orders_model.records() if o.run_id is not None), default=None)
+        newest_run = self.progress.newer_run(w.orders_model.records())
         if newest_run is not None:
             await self._follow_run(newest_run)
             run_orders, run_fills = await asyncio.to_thread(run_history, db, newest_run)
@@ -185,8 +185,8 @@ class MonitorController(QObject):
             model.flush(model.max_batch)
         w.connection_status.set_last_event_time(batch.observed_at)
         self.batches += 1
-        newest_run = max((o.run_id for o in batch.orders if o.run_id is not None), default=None)
-        if newest_run is not None and (self.progress.run_id is None or newest_run > self.progress.run_id):
+        newest_run = self.progress.newer_run(batch.orders)
+        if newest_run is not None:
             await self._follow_run(newest_run)
         if batch.orders or batch.fills:
             self._show_progress(batch.orders, batch.fills)

@@ -341,6 +341,12 @@ def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, datab
                                             project_id=project_id, run_id=run_id)
             return run_id
 
+    def another_order(run_id: int, ref: str) -> None:
+        with database.unit_of_work() as session:
+            project_id = RunRepository(session).get(run_id).project_id
+            OrderRepository(session).create(ref, "AAPL", Side.BUY, Decimal(1), status=OrderState.ACCEPTED, account="DU1",
+                                            project_id=project_id, run_id=run_id)
+
     def tab(w) -> str:
         charts = w.charts_view
         return charts.tabs.tabText(charts.tabs.indexOf(charts.progress_plot))
@@ -355,6 +361,12 @@ def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, datab
             await wait_until(lambda: tab(w) == f"Run progress · beta, run {beta_run}", 10,
                              lambda: f"the monitor to follow beta's run: {tab(w)!r}")
             assert monitor.controller.progress.run_id == beta_run and monitor.controller.last_error is None
+            # an order of alpha's older run, seen after: the chart stays on the newest run
+            # (RunProgress.newer_run, the one choice of the start's read and of each batch)
+            await asyncio.to_thread(another_order, alpha_run, "M-3")
+            await wait_until(lambda: any(o.client_order_id == "M-3" for o in w.orders_model.records()), 10,
+                             "the blotter to show alpha's new order")
+            assert tab(w) == f"Run progress · beta, run {beta_run}" and monitor.controller.progress.run_id == beta_run
         finally:
             await monitor.close()
 

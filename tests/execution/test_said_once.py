@@ -1,15 +1,18 @@
 """Lines the window and the commands both say, worded once in services (no database, no broker):
-the ticket's "Sent" line (services.execution.manual.SentTicket) and the account panel's "as of"
-time (AccountSummary.as_of). The window's controllers composed each of them themselves."""
+the ticket's "Sent" line (services.execution.manual.SentTicket), the account panel's "as of" time
+(AccountSummary.as_of) and the run a monitor follows next (RunProgress.newer_run). The window's
+controllers composed each of them themselves."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
 
 from services.core.builder import OrderDraft
-from services.domain import OrderType, Side
+from services.domain import OrderRecord, OrderState, OrderType, Side
+
+T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
 def _draft(**changes) -> OrderDraft:
@@ -33,3 +36,21 @@ def test_the_account_figures_are_as_of_their_time_in_utc():
     at = datetime(2026, 12, 1, 14, 3, 5, 900_000, tzinfo=timezone(timedelta(hours=2)))
     assert AccountSummary("DU1", "USD", {}, time=at).as_of() == "12:03:05 UTC"
     assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", AccountSummary("DU1", "USD", {}).as_of())  # no time given: now
+
+
+def _order(oid: int, run_id: int | None) -> OrderRecord:
+    return OrderRecord(id=oid, client_order_id=f"C{oid}", run_id=run_id, symbol="AAPL", side=Side.BUY, quantity=D(1),
+                       order_type=OrderType.MKT, limit_price=None, status=OrderState.ACCEPTED, filled_quantity=D(0),
+                       avg_fill_price=None, updated_at=T0, created_at=T0)
+
+
+def test_a_monitor_follows_the_newest_run_its_orders_name_and_never_goes_back():
+    from services.run_progress import PlannedOrder, RunProgress
+
+    progress = RunProgress()
+    assert progress.newer_run([]) is None
+    assert progress.newer_run([_order(1, None)]) is None  # a manual order of no run
+    assert progress.newer_run([_order(1, 4), _order(2, 9), _order(3, None), _order(4, 7)]) == 9
+    progress.reset(9, {"C2": PlannedOrder("AAPL", Side.BUY, D(100))}, D(100))
+    assert progress.newer_run([_order(5, 9), _order(6, 8)]) is None  # the one followed, an older one
+    assert progress.newer_run([_order(7, 8), _order(8, 10)]) == 10
