@@ -151,10 +151,11 @@ class BacktestController:
             self._results_asked.ask()  # a past backtest's read still in flight is not drawn over these
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
-            # the service's message: why it was canceled, which rebalances failed (they did not trade)
-            said = f": {outcome.message}" if outcome.message else ""
-            view.show_status(headline(outcome))
-            self.status(f"Backtest {outcome.backtest_id} {outcome.status}{said}")
+            # the service's line, with its message (why it was canceled, which rebalances failed:
+            # they did not trade): the panel and the status bar say what the `backtest` command prints
+            said = headline(outcome)
+            view.show_status(said)
+            self.status(said)
             return outcome
         finally:
             view.set_running(False)

@@ -373,8 +373,12 @@ def test_a_rebalance_that_failed_is_said_in_the_status_and_the_rebalances(qloop,
     _fill(view, *write_refused_rebalance_files(tmp_path))
     view.cash_edit.setText(str(REFUSED_CASH))
     view.commission_combo.setCurrentText("none")
+    status_bar: list[str] = []
+    controller.status = status_bar.append  # the window's status bar and activity log
 
     async def scenario():
+        from services.backtest.summary import headline
+
         view.run_button.click()
         await wait_until(lambda: controller.last_outcome is not None, 120, lambda: f"the backtest to end ({errors})")
         await runner.drain(timeout=5)
@@ -384,6 +388,8 @@ def test_a_rebalance_that_failed_is_said_in_the_status_and_the_rebalances(qloop,
         said = f"1 rebalance failed: alpha 2024-02-06: {failed['message']}"
         assert "is too large: a plan keeps values below 1e10" in failed["message"]
         assert view.status_label.text() == f"backtest {outcome.backtest_id}: done, {outcome.days} trading days: {said}"
+        # the status bar says the panel's line, the `backtest` command's first (it said "Backtest N done: ...")
+        assert status_bar[-1] == view.status_label.text() == headline(outcome)
         outcomes = {view.rebalances_table.item(r, 3).text() for r in range(view.rebalances_table.rowCount())}
         assert outcomes == {"sent", f"failed: {failed['message']}"}
         await controller.show_past(outcome.backtest_id)
