@@ -44,7 +44,7 @@ from services.db.models import (
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, decisions_only
 from services.db.scope import not_backtest
-from services.domain import FillRecord, OrderRecord, OrderState, PositionRecord
+from services.domain import FillRecord, OrderDetails, OrderEventInfo, OrderRecord, OrderState, PositionRecord
 from services.execution.listings import position_key
 
 
@@ -70,25 +70,6 @@ class NoSuchProject(LookupError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no project named {name!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEventInfo:
-    time: datetime
-    source: str
-    event_type: str
-    from_state: str | None
-    to_state: str | None
-    flagged: bool
-    message: str | None
-    payload: dict | None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderDetails:
-    order: OrderRecord
-    fills: tuple[FillRecord, ...]
-    events: tuple[OrderEventInfo, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,30 @@ class FillRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderEventInfo:
+    """One step of an order's history as stored (the details dialog's History row)."""
+
+    time: datetime
+    source: str
+    event_type: str
+    from_state: str | None
+    to_state: str | None
+    flagged: bool  # recorded but flagged by the state machine (a fill after CANCELED)
+    message: str | None
+    payload: dict | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDetails:
+    """An order with its fills and its history (services.console_queries.order_details): the
+    details dialog shows it as read, the blotter's and the monitor's alike."""
+
+    order: OrderRecord
+    fills: tuple[FillRecord, ...]
+    events: tuple[OrderEventInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PositionRecord:
     project_id: int | None
     account: str

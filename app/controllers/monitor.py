@@ -226,10 +226,8 @@ class MonitorController(QObject):
         self.runner.run(self._show_details(order_id), what=f"Order {order_id}")
 
     async def _show_details(self, order_id: int) -> None:
-        from dataclasses import asdict
-
         details = await asyncio.to_thread(queries.order_details, self.stack.db, order_id)
-        dialog = OrderDetailsDialog(details.order, details.fills, [asdict(e) for e in details.events], self.window)
+        dialog = OrderDetailsDialog(details, self.window)  # the values as read
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.open()
 

@@ -6,7 +6,6 @@ services.execution.recovery.AutoRecovery decide, this shows what they did."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
 
 from PySide6.QtCore import QObject, Qt, QTimer
@@ -234,7 +233,7 @@ class OrdersController:
 
     async def _show_details(self, order_id: int) -> None:
         details = await self.ctx.db(queries.order_details, self.ctx.stack.db, order_id)
-        dialog = OrderDetailsDialog(details.order, details.fills, [asdict(e) for e in details.events], self.ctx.window)
+        dialog = OrderDetailsDialog(details, self.ctx.window)  # the values as read
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.open()  # window-modal without a nested event loop inside this task
         self.details_dialog = dialog

@@ -57,6 +57,15 @@ def test_ticket_shows_the_verdict_then_fills_a_paper_order(qloop, open_console):
             said = f"Sent BUY 7 AAPL LMT limit 100.25 DAY: run {sent.run_id}, order {sent.client_order_id}"
             assert _ticket_verdict(dialog) == said
             assert [e.text for e in w.activity_log.entries() if e.text.startswith("Sent ")] == [said]
+            # its details, as the blotter's double-click opens them: the history and the fill as read
+            w.blotter_view.details_requested.emit(sent.id)
+            orders = console.controller.orders
+            await wait_for(lambda: orders.details_dialog is not None, 10, "the order's details")
+            details = orders.details_dialog
+            history = [details.events_table.item(r, 1).text() for r in range(details.events_table.rowCount())]
+            assert details.windowTitle() == f"Order {sent.client_order_id}" and "submitted" in history, history
+            assert details.fills_model.rowCount() >= 1
+            details.close()
             assert (order.action, order.quantity, order.order_type, order.limit_price) == ("BUY", Decimal(7), "LMT", Decimal("100.25"))
             # closed and opened again: the last order's outcome is not the reopened ticket's news
             dialog.reject()

@@ -332,6 +332,7 @@ def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, datab
     replaced alpha's in the chart with nothing to tell them apart."""
     from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
     from services.domain import OrderState, Side, TradeMode
+    from widgets.dialogs.order_details import OrderDetailsDialog
 
     def run_with_an_order(project: str, ref: str) -> int:
         with database.unit_of_work() as session:
@@ -367,6 +368,13 @@ def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, datab
             await wait_until(lambda: any(o.client_order_id == "M-3" for o in w.orders_model.records()), 10,
                              "the blotter to show alpha's new order")
             assert tab(w) == f"Run progress · beta, run {beta_run}" and monitor.controller.progress.run_id == beta_run
+            # an order's details, as the blotter's double-click opens them: the order as read
+            [m3] = [o for o in w.orders_model.records() if o.client_order_id == "M-3"]
+            w.blotter_view.details_requested.emit(m3.id)
+            await wait_until(lambda: w.findChildren(OrderDetailsDialog), 10, "the order's details")
+            [details] = w.findChildren(OrderDetailsDialog)
+            assert details.windowTitle() == "Order M-3" and monitor.controller.last_error is None
+            details.close()
         finally:
             await monitor.close()
 

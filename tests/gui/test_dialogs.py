@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
-from services.domain import OrderState, is_live_token
+from services.domain import OrderDetails, OrderEventInfo, OrderState, is_live_token
 from widgets.dialogs import LiveConfirmDialog, OrderDetailsDialog, SettingsDialog, error_box
 from widgets.theme import apply_theme, stylesheet
 from widgets.views.charts import ChartsView
@@ -57,24 +57,27 @@ def test_live_dialog_names_whose_orders_they_are_and_their_currency(qtbot):
 
 
 def test_order_details_show_fills_and_history(qtbot):
+    """The dialog takes the order's details as services read them (OrderDetails, its events the
+    frozen OrderEventInfo values): the blotter's and the monitor's controllers each turned the
+    events into dicts for it."""
     o = order(7, status=OrderState.PARTIALLY_FILLED, filled="30", avg="100.1")
-    events = [
-        (T0, "submitted", "NEW", "SUBMITTED", "user", None),
-        {"time": T0 + timedelta(seconds=1), "event": "status", "from_state": "SUBMITTED", "to_state": "ACCEPTED",
-         "source": "broker", "detail": "Submitted"},
-        (T0 + timedelta(seconds=2), "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "30 @ 100.1"),
-        # The shape of services.console_queries.OrderEventInfo, as asdict() gives it.
-        {"time": T0 + timedelta(seconds=3), "source": "broker", "event_type": "late_fill", "from_state": "CANCELED",
-         "to_state": "CANCELED", "flagged": True, "message": "fill after cancel", "payload": {"qty": "5"}},
-    ]
-    dialog = OrderDetailsDialog(o, [fill(1, 7, quantity="30", price="100.1")], events)
+    events = (
+        OrderEventInfo(T0, "user", "submitted", "NEW", "SUBMITTED", False, None, None),
+        OrderEventInfo(T0 + timedelta(seconds=1), "broker", "status", "SUBMITTED", "ACCEPTED", False, "Submitted", None),
+        # no message: its payload says what came
+        OrderEventInfo(T0 + timedelta(seconds=2), "broker", "fill", "ACCEPTED", "PARTIALLY_FILLED", False, None,
+                       {"qty": "30", "price": "100.1"}),
+        OrderEventInfo(T0 + timedelta(seconds=3), "broker", "late_fill", "CANCELED", "CANCELED", True, "fill after cancel",
+                       {"qty": "5"}),
+    )
+    dialog = OrderDetailsDialog(OrderDetails(o, (fill(1, 7, quantity="30", price="100.1"),), events))
     qtbot.addWidget(dialog)
     table = dialog.events_table
     rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
     assert rows == [
         ["2026-11-20 14:30:00.000", "submitted", "NEW", "SUBMITTED", "user", ""],
         ["2026-11-20 14:30:01.000", "status", "SUBMITTED", "ACCEPTED", "broker", "Submitted"],
-        ["2026-11-20 14:30:02.000", "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "30 @ 100.1"],
+        ["2026-11-20 14:30:02.000", "fill", "ACCEPTED", "PARTIALLY_FILLED", "broker", "qty=30, price=100.1"],
         ["2026-11-20 14:30:03.000", "late_fill (flagged)", "CANCELED", "CANCELED", "broker", "fill after cancel"],
     ]
     assert dialog.fills_model.rowCount() == 1

@@ -1,9 +1,8 @@
-"""One order's details: its fields, its fills and its event history (plain values)."""
+"""One order's details: its fields, its fills and its event history (services.domain.OrderDetails, as read)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import fields, is_dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -18,44 +17,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.domain import FillRecord, OrderRecord
+from services.domain import OrderDetails, OrderEventInfo
 
 from ..common import make_table, plain_label
 from ..models.base import csv_value, fmt_price, fmt_quantity, fmt_text, fmt_time
 from ..models.fills import FillsModel
 from ..models.orders import status_text
 
-EVENT_FIELDS = ("time", "event", "from_state", "to_state", "source", "detail")
 EVENT_TITLES = ("Time", "Event", "From", "To", "Source", "Detail")
-_ALIASES = {"event": ("event", "kind", "event_type", "type"), "detail": ("detail", "message", "reason", "payload"),
-            "time": ("time", "at", "created_at", "event_time")}
 
 
-def event_cells(event: Any) -> list[str]:
-    """A row of the history from a tuple (in EVENT_FIELDS order), a mapping or an object."""
-    if isinstance(event, (tuple, list)):
-        values = list(event) + [None] * (len(EVENT_FIELDS) - len(event))
-        return [_cell(v) for v in values[: len(EVENT_FIELDS)]]
-    if isinstance(event, Mapping):
-        get = event.get
-    elif is_dataclass(event):
-        data = {f.name: getattr(event, f.name) for f in fields(event)}
-        get = data.get
-    else:
-        def get(name, default=None, _e=event):
-            return getattr(_e, name, default)
-    out = []
-    for name in EVENT_FIELDS:
-        value = None
-        for alias in _ALIASES.get(name, (name,)):
-            value = get(alias)
-            if value is not None:
-                break
-        out.append(_cell(value))
-    if get("flagged"):
+def event_cells(event: OrderEventInfo) -> list[str]:
+    """A row of the history: its message, else what its payload holds."""
+    cells = [_cell(v) for v in (event.time, event.event_type, event.from_state, event.to_state, event.source,
+                                event.message if event.message is not None else event.payload)]
+    if event.flagged:
         # A transition the state machine recorded but flagged (e.g. a fill after CANCELED).
-        out[1] = f"{out[1]} (flagged)"
-    return out
+        cells[1] = f"{cells[1]} (flagged)"
+    return cells
 
 
 def _cell(value: Any) -> str:
@@ -67,9 +46,9 @@ def _cell(value: Any) -> str:
 
 
 class OrderDetailsDialog(QDialog):
-    def __init__(self, order: OrderRecord, fills: Sequence[FillRecord], events: Sequence[Any],
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, details: OrderDetails, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        order, fills, events = details.order, details.fills, details.events
         self.setWindowTitle(f"Order {order.client_order_id}")
         self.resize(820, 520)
         summary = QFormLayout()
