@@ -49,8 +49,11 @@ from ..plain_text import plain_tooltip
 ALL_PROJECTS = "All projects"
 # what is held and its P&L first, the account (one on most desks) last: the panel shares the
 # right column (440-480 px), where a book's long name and the account's column left the P&L out
-TREE_COLUMNS = ("Book / symbol", "Quantity", "Unrealized", "Realized", "Market", "Avg cost", "Account")
+# "Qty" (the preview's "Order qty"), its header's tooltip "Quantity": with the theme's header
+# padding "Quantity" took 76 px over figures of 40, and left Market no room at 1366x768
+TREE_COLUMNS = ("Book / symbol", "Qty", "Unrealized", "Realized", "Market", "Avg cost", "Account")
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
+HEADER_TOOLTIPS = {QUANTITY: "Quantity"}
 FIGURES = range(QUANTITY, ACCOUNT)
 # the lines' prices (a group's Market is its market value, money)
 PRICES = (MARKET, AVG_COST)
@@ -129,6 +132,8 @@ class PositionsView(QWidget):
         self.tree.setObjectName("positionsTree")
         self.tree.setColumnCount(len(TREE_COLUMNS))
         self.tree.setHeaderLabels(list(TREE_COLUMNS))
+        for column, tooltip in HEADER_TOOLTIPS.items():
+            self.tree.headerItem().setToolTip(column, tooltip)
         self.tree.setUniformRowHeights(True)
         self.groups: tuple[BookGroup, ...] = ()
         self._capitals: dict[str, Decimal | None] = {}
@@ -137,7 +142,8 @@ class PositionsView(QWidget):
         # what the tree's items show now: the groups' and lines' keys, and the rows themselves
         self._shape: tuple = ()
         self._shown: list[_Shown] = []
-        self._longest: dict[int, str] = {}  # the longest text of each column shown (see _fill_tree)
+        # the longest text of each column shown, the groups' (bold) and the lines' apart (_fill_tree)
+        self._longest: dict[tuple[int, bool], str] = {}
         self._line_rows: dict[tuple, tuple[PositionRecord, _Row]] = {}  # (group key, account, symbol) -> (record, row)
         # the lines' prices to one number of places per column, as the tables' (SharedPricePlaces),
         # and the places the rows in _line_rows were written at
@@ -247,12 +253,13 @@ class PositionsView(QWidget):
             self._shape = shape
             changed = [row for group, lines in rows for row in (group, *lines)]
             self._longest = {}
-        longest = self._longest  # column -> its longest text (see _size_columns)
+        longest = self._longest  # (column, a group's row) -> its longest text (see _size_columns)
         for row in changed:
+            bold = row.data is None  # a group's row is in bold
             for column, text in enumerate(row.texts):
-                if len(text) > len(longest.get(column, "")):
-                    longest[column] = text
-        self._size_columns(longest, self._bold)
+                if len(text) > len(longest.get((column, bold), "")):
+                    longest[(column, bold)] = text
+        self._size_columns(longest)
 
     def _groups_of(self, selected: str | None) -> list[BookGroup]:
         return [group for group in self.groups
@@ -381,31 +388,53 @@ class PositionsView(QWidget):
         if (row.unrealized, row.realized) != (old.unrealized, old.realized):
             self._colour(item, row)
 
-    # a cell's margins and a header's sort arrow, around a text (px)
-    CELL_PADDING, HEADER_PADDING = 14, 22
+    # a cell's margins around its text (px): Qt's own are 6-7, a few more keep a figure off the
+    # next column's text
+    CELL_PADDING = 10
 
-    def _size_columns(self, longest: dict[int, str], bold: QFont) -> None:
-        """The book and the figures as wide as their longest text (by characters: figures and
-        symbols are near monospace; measured in bold, as the groups' rows are) and their title, the
-        book at most the room the quantity and the P&L leave in view (``BOOK_COLUMN_CAP`` at
-        least). One measurement per column: Qt's own sizing to contents asked every row's size
-        hint at each rebuild (35 ms for 600 lines, a rebuild per change)."""
-        text_metrics = QFontMetrics(bold)
-        header_metrics = self.tree.header().fontMetrics()
-        widths: dict[int, int] = {}
-        for column in (*FIGURES, BOOK):  # the book last: it takes the room the figures leave
-            width = max(text_metrics.horizontalAdvance(longest.get(column, "")) + self.CELL_PADDING,
-                        header_metrics.horizontalAdvance(TREE_COLUMNS[column]) + self.HEADER_PADDING)
-            if column == BOOK:
-                room = self.tree.viewport().width() - sum(widths[kept] for kept in KEPT_IN_VIEW)
-                width = min(width + 2 * self.tree.indentation(), max(BOOK_COLUMN_CAP, room))
-            widths[column] = width
+    def _text_width(self, column: int, longest: dict[tuple[int, bool], str]) -> int:
+        """The column's widest text by the measure of its longest (by characters: figures and
+        symbols are near monospace), a group's in bold, a line's in the tree's font, with its
+        branch's indent in the book column, or its title if wider (the header's own measure)."""
+        width = self.tree.header().sectionSizeHint(column)
+        for bold in (True, False):
+            text = longest.get((column, bold), "")
+            if text:
+                font = self._bold if bold else self.tree.font()
+                indent = (1 if bold else 2) * self.tree.indentation() if column == BOOK else 0
+                width = max(width, QFontMetrics(font).horizontalAdvance(text) + self.CELL_PADDING + indent)
+        return width
+
+    def _size_columns(self, longest: dict[tuple[int, bool], str]) -> None:
+        """Every column as wide as its title and its widest text, none cut at the viewport's right
+        edge (Market was, at 1366x768, and the Account column, stretched to what was left, read
+        "capital 100,…"): the quantity and the P&L in view, the book beside them whole when they
+        leave it room (else ``BOOK_COLUMN_CAP`` at least, its names elided), then as many of the
+        other columns, in order, as fit; the book takes the rest of the viewport, so that the last
+        column in view ends at its edge and the next ones are a scroll away, whole (all in view,
+        the account's column takes it: the names stay beside their figures). One
+        measurement per column: Qt's own sizing to contents asked every row's size hint at each
+        rebuild (35 ms for 600 lines, a rebuild per change)."""
+        widths = {column: self._text_width(column, longest) for column in range(len(TREE_COLUMNS))}
+        room = self.tree.viewport().width()
+        used = sum(widths[column] for column in KEPT_IN_VIEW)
+        if widths[BOOK] + used <= room:
+            for column in range(max(KEPT_IN_VIEW) + 1, len(TREE_COLUMNS)):
+                if widths[BOOK] + used + widths[column] > room:
+                    widths[BOOK] = room - used
+                    break
+                used += widths[column]
+            else:  # all in view: the last, text, takes the rest (the tables' fit_last_section)
+                widths[ACCOUNT] += room - used - widths[BOOK]
+        else:
+            widths[BOOK] = max(BOOK_COLUMN_CAP, room - used)
+        for column, width in widths.items():
             if self.tree.columnWidth(column) != width:
                 self.tree.setColumnWidth(column, width)
 
     def eventFilter(self, watched, event) -> bool:
         if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
-            self._size_columns(self._longest, self._bold)
+            self._size_columns(self._longest)
         return super().eventFilter(watched, event)
 
     @staticmethod
