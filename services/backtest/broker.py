@@ -10,8 +10,8 @@ its holdings (IB's average cost), its commissions. An order fills at the session
 the next session's open (``FillAt.NEXT_OPEN``: acknowledged now, filled when the backtest opens
 that day, ``open_day``), after slippage. A limit order (LMT) fills only when that simulated
 price is at or better than its limit, and then at the simulated price: a conservative daily-bar
-model (``costs.within_limit``), no intraday fill is made up from the bar's high or low. An
-order that does not fill in its session (a limit not reached, or its listing has no bar that
+model (``costs.simulated_order_fill``, the TCA's backtest column's rule too), no intraday fill
+is made up from the bar's high or low. An order that does not fill in its session (a limit not reached, or its listing has no bar that
 day) is canceled like an unfilled DAY order, its cash and holdings untouched. Prices for a
 preview are the close of the simulated day, seen at the simulated moment; an older close is
 reported with its own time, so the stale-price rule judges it as it would a live quote.
@@ -46,7 +46,7 @@ from services.execution.provider import (
     ReconnectHook,
 )
 
-from .costs import FillAt, simulated_fill, within_limit
+from .costs import FillAt, simulated_order_fill
 from .prices import PriceBook
 
 
@@ -227,10 +227,8 @@ class BacktestBroker(ExecutionProvider):
         request = pending.request
         spec = request.spec
         side = Side(request.side)
-        price = simulated_fill(self.prices, spec.key, day, fill, side, self.slippage_bps)
-        if price is not None and OrderType(request.order_type).has_limit and request.limit_price is not None \
-                and not within_limit(side, price, request.limit_price):
-            price = None
+        price = simulated_order_fill(self.prices, spec.key, day, fill, side, self.slippage_bps,
+                                     request.order_type, request.limit_price).price
         if price is None:
             return [self._status(pending, "Cancelled", ZERO, None, moment)]
         return self._fill(pending, price, moment, spec)

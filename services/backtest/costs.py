@@ -13,7 +13,9 @@ from enum import StrEnum
 from services.core.commissions import ZERO, CommissionModel, FixedCommission, TieredCommission
 from services.core.trading_hours import next_session
 from services.core.typed_numbers import NotANumber, typed_decimal
-from services.domain import Side
+from services.core.wording import grouped, price_places, shared_places
+from services.core.wording import price as price_text
+from services.domain import OrderType, Side
 
 from .prices import PriceBook
 
@@ -87,6 +89,43 @@ def within_limit(side: Side, price: Decimal, limit: Decimal) -> bool:
     daily bar's one price is all the backtest knows of the session: a limit the open or close
     (after slippage) does not reach is not filled, though the day's range may have touched it."""
     return price <= limit if side is Side.BUY else price >= limit
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFill:
+    """What the backtest's broker makes of one order in one session."""
+
+    price: Decimal | None  # the fill price, slippage included; None: not filled
+    # why a session with a price did not fill it, in words (its limit not reached); None: filled,
+    # or the listing has no bar that day (nothing to say beyond the missing bar)
+    not_filled: str | None = None
+
+
+def simulated_order_fill(prices: PriceBook, listing: str, day: date, fill: FillAt, side: Side, slippage_bps: Decimal,
+                         order_type: OrderType | str, limit_price: Decimal | None) -> OrderFill:
+    """The backtest's fill of an order in session ``day``: ``simulated_fill``'s price, for an
+    order with a limit (LMT, STP LMT) only when ``within_limit``. The one rule of the backtest's
+    broker (``BacktestBroker._session``) and of the TCA's backtest column, so the column never
+    shows a fill the backtest would not have given. An order with a limit type stored without a
+    limit fills at the simulated price, as the broker has always filled it."""
+    price = simulated_fill(prices, listing, day, fill, side, slippage_bps)
+    if price is None or limit_price is None or not OrderType(order_type).has_limit or within_limit(side, price, limit_price):
+        return OrderFill(price)
+    return OrderFill(None, _beyond_limit(fill, side, price, limit_price, slippage_bps))
+
+
+def _beyond_limit(fill: FillAt, side: Side, price: Decimal, limit: Decimal, slippage_bps: Decimal) -> str:
+    """"the backtest would not have filled it: the close 101.30 after 10 bps of slippage is above
+    its limit 101.25". The simulated price to its last digit (up to eight places) when four
+    would round it onto the limit ("100.1000 is above its limit 100.10" reads as false)."""
+    places = price_places((price,))
+    if price.quantize(Decimal(1).scaleb(-places)) == limit:
+        places = max(places, shared_places((price,), most=8))
+    session = "close" if fill is FillAt.CLOSE else "next open"
+    slippage = f" after {grouped(slippage_bps)} bps of slippage" if slippage_bps else ""
+    beyond = "above" if side is Side.BUY else "below"
+    return (f"the backtest would not have filled it: the {session} {price_text(price, places)}{slippage} "
+            f"is {beyond} its limit {price_text(limit)}")
 
 
 class BadSlippage(ValueError):
