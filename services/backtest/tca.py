@@ -2,7 +2,8 @@
 average fill price and the implementation shortfall (in basis points of the reference and in
 the listing's currency, positive = a cost), and beside it what the same day's backtest of the
 same plan would have filled at (the bar of the order's listing, its close or next open, after
-the backtest's slippage: ``services.backtest.costs.simulated_fill``, the backtest broker's rule);
+the backtest's slippage, for an order with a limit only within its limit, else not filled and
+said why: ``services.backtest.costs.simulated_order_fill``, the backtest broker's rule);
 totals per run, the run's and the backtest's set side by side on the same orders. IB's
 commissions of the order's executions are shown beside the shortfall, never in it; a
 replacement order is measured against the plan of the order it replaced. The bars come
@@ -27,7 +28,7 @@ from services.db.types import as_decimal
 from services.domain import FillRecord, OrderRecord, Side
 from services.execution.listings import order_spec
 
-from .costs import FillAt, fill_session, simulated_fill
+from .costs import FillAt, fill_session, simulated_order_fill
 from .prices import PriceBook
 from .tca_text import NOT_COMPARED
 
@@ -66,6 +67,9 @@ class TcaLine:
     commissions_not_counted: tuple[tuple[str, Decimal], ...] = ()
     fill_days: tuple[str, ...] = ()  # the days (at its exchange) the order's executions came on
     replaced_by: str | None = None  # the client order id of the order that took its remainder
+    # why the backtest would not have filled it though it had a price (the plan's limit not
+    # reached: simulated_order_fill's words); None: it would have, or it had no bar
+    backtest_not_filled: str | None = None
 
     def filled_another_day(self, trade_date: str) -> bool:
         return any(day != trade_date for day in self.fill_days)
@@ -82,7 +86,8 @@ class TcaLine:
                 "backtest_shortfall": s(self.backtest_shortfall), "fx_rate": s(self.fx_rate),
                 "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
                 "commissions_not_counted": {currency: str(amount) for currency, amount in self.commissions_not_counted},
-                "fill_days": list(self.fill_days), "replaced_by": self.replaced_by}
+                "fill_days": list(self.fill_days), "replaced_by": self.replaced_by,
+                "backtest_not_filled": self.backtest_not_filled}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +198,15 @@ class TcaReport:
     def orders_without_bar(self) -> int:
         """Filled orders the backtest has no price for (no bar of their listing on the fill
         day): left out of both compared totals, not counted as zero on one side only."""
-        return sum(1 for line in self._converted() if line.shortfall is not None and line.backtest_shortfall is None)
+        return sum(1 for line in self._converted() if line.shortfall is not None and line.backtest_shortfall is None
+                   and line.backtest_not_filled is None)
+
+    @property
+    def orders_beyond_limit(self) -> int:
+        """Filled orders the backtest had a price for but would not have filled (beyond the
+        plan's limit): left out of both compared totals as one without a bar is, and counted
+        apart (a zero or a price the backtest never gives would falsify its side)."""
+        return sum(1 for line in self._converted() if line.shortfall is not None and line.backtest_not_filled is not None)
 
     @property
     def compared_shortfall(self) -> Decimal | None:
@@ -219,6 +232,7 @@ class TcaReport:
                 "totals": {"shortfall": s(self.shortfall) if self.measured else None, "shortfall_bps": s(self.shortfall_bps),
                            "compared_shortfall": s(self.compared_shortfall), "backtest_shortfall": s(self.backtest_shortfall),
                            "orders_compared": self.orders_compared, "orders_without_bar": self.orders_without_bar,
+                           "orders_beyond_limit": self.orders_beyond_limit,
                            "commission": s(self.commission), "commissions_unreported": self.commissions_unreported,
                            "commissions_not_counted": {currency: str(amount) for currency, amount
                                                        in self.commissions_not_counted.items()},
@@ -365,10 +379,16 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         if reference and price is not None:
             fill_bps = _bps(side, price, reference)
             fill_shortfall = shortfall(side, price, reference, filled)
-        backtest = backtest_bps = backtest_shortfall = None
+        backtest = backtest_bps = backtest_shortfall = not_filled = None
         if prices is not None:
-            # the order's listing, as the backtest keys its bars: a CAD SHOP is not the US SHOP
-            backtest = simulated_fill(prices, order_spec(order).key, fill_day, fill, side, slippage_bps)
+            # the order's listing, as the backtest keys its bars: a CAD SHOP is not the US SHOP;
+            # the plan's type and limit, as the same plan's backtest places it (a modified limit
+            # is the run's, not the plan's), else (a draft without them) the order's own
+            order_type = draft.get("order_type") or order.order_type
+            limit = draft.get("limit_price") if draft.get("order_type") else order.limit_price
+            simulated = simulated_order_fill(prices, order_spec(order).key, fill_day, fill, side, slippage_bps,
+                                             order_type, as_decimal(limit))
+            backtest, not_filled = simulated.price, simulated.not_filled
             if backtest is not None and reference:
                 backtest_bps = _bps(side, backtest, reference)
                 # on the quantity the run filled: an order that filled nothing has no cost to set
@@ -379,7 +399,7 @@ def run_tca(db, run_id: int, prices: PriceBook | None = None, fill: FillAt = Fil
         lines.append(TcaLine(order.client_order_id, order.symbol, side, order.quantity, filled, reference,
                              price, fill_bps, fill_shortfall, backtest, backtest_bps, backtest_shortfall, rate,
                              str(order.status), order.currency, commission, unreported, not_counted,
-                             _fill_days(executions, order, day), replacements.get(order.id)))
+                             _fill_days(executions, order, day), replacements.get(order.id), not_filled))
     return TcaReport(run_id, mode, day.isoformat(), tuple(lines), base, frozenset(by_id))
 
 

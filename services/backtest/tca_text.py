@@ -110,7 +110,9 @@ def order_text(line: Mapping[str, Any], base_currency: str = "USD", trade_date: 
     ``base_currency``): ``BUY  44/44 AAPL: reference 228.93, fill 229.34, shortfall 17.91 bps
     (18.04), commission 0.22``; an order that did not fill whole says its state (``BUY  0/30
     BBB (canceled): reference 50.00, not filled``); one with fills on another day than the run's
-    ``trade_date`` says their days (``..., filled on 2024-03-01 and 2024-03-04``)."""
+    ``trade_date`` says their days (``..., filled on 2024-03-01 and 2024-03-04``); one the
+    backtest would not have filled (beyond its limit) says why (``..., the backtest would not have
+    filled it: the close 101.20 is above its limit 100.10``)."""
     fill, bps, cost = _number(line["fill_price"]), _number(line["shortfall_bps"]), _number(line["shortfall"])
     currency = _in(line.get("currency"), base_currency)
     if fill is None:  # filled with no average price yet: the broker's status came before its executions
@@ -124,7 +126,20 @@ def order_text(line: Mapping[str, Any], base_currency: str = "USD", trade_date: 
     return (f"{line['side']:4} {grouped(_number(line['filled']))}/{grouped(_number(line['quantity']))} {line['symbol']}{_state(line)}: "
             f"reference {price_text(_number(line['reference_price'])) or 'none'}, {measured}{_commission(line, base_currency)}"
             + (f", backtest {price_text(backtest)} ({grouped(backtest_bps, 2)} bps)" if backtest is not None and backtest_bps is not None else "")
+            + (f", {line['backtest_not_filled']}" if line.get("backtest_not_filled") else "")
             + (f", filled on {_days(days)}" if trade_date and any(day != trade_date for day in days) else ""))
+
+
+def _left_out(totals: Mapping[str, Any]) -> str:
+    """The filled orders the compared totals leave out, and why: "1 filled order without a bar
+    left out; 1 filled order the backtest would not have filled (beyond its limit) left out"."""
+    notes = []
+    if totals.get("orders_without_bar"):
+        notes.append(f"{counted(totals['orders_without_bar'], 'filled order')} without a bar left out")
+    if totals.get("orders_beyond_limit"):
+        notes.append(f"{counted(totals['orders_beyond_limit'], 'filled order')} the backtest would not have filled "
+                     "(beyond its limit) left out")
+    return "; ".join(notes)
 
 
 def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the price cache") -> str:
@@ -153,12 +168,15 @@ def totals_text(report: Mapping[str, Any], fill: FillAt | str, bars: str = "the 
         text += f", {counted(totals['orders_not_measured'], 'filled order')} not measured (no reference or fill price)"
     for currency, orders in (totals.get("orders_not_converted") or {}).items():  # their lines say their figures
         text += f", {counted(orders, 'order')} in {currency} left out: no {currency} rate recorded with the run"
+    left_out = _left_out(totals)
     if totals.get("backtest_shortfall") is not None:  # beside the run's shortfall on the same orders, not the whole run's
-        orders, left_out = totals["orders_compared"], totals["orders_without_bar"]
+        orders = totals["orders_compared"]
         text += (f" · on the {counted(orders, 'order')} with a bar: run {money(_number(totals['compared_shortfall']))}{currency}"
                  f" · backtest {money(_number(totals['backtest_shortfall']))}{currency}")
         if left_out:
-            text += f" ({counted(left_out, 'filled order')} without a bar left out)"
+            text += f" ({left_out})"
+    elif totals.get("orders_beyond_limit"):  # the bars are there: the backtest filled none of the orders it priced
+        text += f" · backtest: no order to compare ({left_out})"
     else:  # said with what it waits for: a paper run's backtest is known once its day's bar is
         wanted = report["trade_date"] if str(fill) == str(FillAt.CLOSE) else f"the session after {report['trade_date']}"
         text += f" · backtest: {bars} has no bar for {wanted}" + (

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _run(db, day: date, orders: list[dict]) -> int:
     """A paper run of ``day`` with these filled orders (symbol, side, quantity, fill, reference,
-    optional listing columns and fx rate), as the trade service stores them."""
+    optional listing columns, fx rate, order type and limit), as the trade service stores them."""
     with db.unit_of_work() as s:
         project = s.query(Project).filter_by(name="tca").one_or_none() or Project(name="tca")
         s.add(project)
@@ -30,11 +30,13 @@ def _run(db, day: date, orders: list[dict]) -> int:
         s.add(run)
         s.flush()
         for n, o in enumerate(orders, start=1):
-            draft = {"reference_price": o["reference"], **({"fx_rate": o["fx"]} if "fx" in o else {})}
+            draft = {"reference_price": o["reference"], **({"fx_rate": o["fx"]} if "fx" in o else {}),
+                     "order_type": o.get("order_type", "MKT"), "limit_price": o.get("limit")}
             s.add(TradeOrder(run_id=run.id, project_id=project.id, client_order_id=f"T.{run.id}-{n}-{o['symbol']}",
                              symbol=o["symbol"], exchange=o.get("exchange", "SMART"),
                              primary_exchange=o.get("primary_exchange"), currency=o.get("currency", "USD"),
                              side=o.get("side", "BUY"), quantity=Decimal(o["quantity"]),
+                             order_type=o.get("order_type", "MKT"), limit_price=Decimal(o["limit"]) if "limit" in o else None,
                              filled_quantity=Decimal(o["quantity"]), avg_fill_price=Decimal(o["fill"]),
                              params={"draft": draft}))
         return run.id
@@ -165,3 +167,79 @@ def test_the_tca_command_words_its_numbers_as_the_window_shows_them(database, db
     assert capsys.readouterr().out.splitlines()[-1] == (
         "shortfall 0.00 (0.00 bps) · backtest: the price cache has no bar for the session after 2024-03-04 "
         "yet (bars download, after the close)")
+
+
+def _beyond_limit_run(db, day: date) -> int:
+    """AAA: a LMT buy filled at 100.05 whose limit 100.10 the backtest's close (101.20) does not
+    reach; BBB: a market order the backtest fills (5 of cost against the run's 10); CCC: no bar."""
+    run_id = _run(db, day, [
+        {"symbol": "AAA", "quantity": "10", "fill": "100.05", "reference": "100", "order_type": "LMT", "limit": "100.10"},
+        {"symbol": "BBB", "quantity": "10", "fill": "51", "reference": "50"},
+        {"symbol": "CCC", "quantity": "10", "fill": "21", "reference": "20"}])
+    _bars(db, [("AAA", day, "100.00", "101.20"), ("BBB", day, "50.00", "50.50")])
+    return run_id
+
+
+BEYOND = "the backtest would not have filled it: the close 101.20 is above its limit 100.10"
+
+
+def test_a_limit_order_the_backtest_would_not_have_filled_has_no_backtest_price_says_why_and_is_left_out(database):
+    """The backtest column showed AAA's close (101.20) as its backtest fill, a fill the backtest
+    itself never gives a buy limited at 100.10 (services.backtest.costs.simulated_order_fill, the
+    backtest broker's rule), and compared it in the totals."""
+    from services.backtest.tca_text import order_text, totals_text
+
+    day = date(2024, 3, 1)
+    report = cached_tca(database, _beyond_limit_run(database, day))
+    aaa = report.lines[0]
+
+    assert (aaa.backtest_price, aaa.backtest_shortfall_bps, aaa.backtest_shortfall) == (None, None, None)
+    assert aaa.backtest_not_filled == BEYOND and report.lines[1].backtest_not_filled is None
+    # compared on BBB alone; AAA counted as beyond its limit, not as an order without a bar
+    assert (report.compared_shortfall, report.backtest_shortfall) == (Decimal(10), Decimal(5))
+    assert (report.orders_compared, report.orders_without_bar, report.orders_beyond_limit) == (1, 1, 1)
+    whole = report.to_dict()
+    assert whole["orders"][0]["backtest_not_filled"] == BEYOND and whole["orders"][0]["backtest_price"] is None
+    assert (whole["totals"]["orders_compared"], whole["totals"]["orders_without_bar"],
+            whole["totals"]["orders_beyond_limit"]) == (1, 1, 1)
+    assert order_text(whole["orders"][0]) == (
+        f"BUY  10/10 AAA: reference 100.00, fill 100.05, shortfall 5.00 bps (0.50), {BEYOND}")
+    assert totals_text(whole, FillAt.CLOSE) == (
+        "shortfall 20.50 (120.59 bps) · on the 1 order with a bar: run 10.00 · backtest 5.00 "
+        "(1 filled order without a bar left out; 1 filled order the backtest would not have filled "
+        "(beyond its limit) left out)")
+
+
+def test_a_run_whose_only_backtest_priced_order_is_beyond_its_limit_does_not_say_the_bars_are_missing(database):
+    from services.backtest.tca_text import totals_text
+
+    day = date(2024, 3, 1)
+    run_id = _run(database, day, [
+        {"symbol": "AAA", "quantity": "10", "fill": "100.05", "reference": "100", "order_type": "LMT", "limit": "100.10"}])
+    _bars(database, [("AAA", day, "100.00", "101.20")])
+
+    assert totals_text(cached_tca(database, run_id).to_dict(), FillAt.CLOSE) == (
+        "shortfall 0.50 (5.00 bps) · backtest: no order to compare "
+        "(1 filled order the backtest would not have filled (beyond its limit) left out)")
+
+
+def test_the_tca_command_says_why_the_backtest_would_not_have_filled_an_order_and_its_json_carries_it(
+        database, db_url, capsys):
+    from app.cli import main
+
+    day = date(2024, 3, 1)
+    run_id = _beyond_limit_run(database, day)
+    capsys.readouterr()
+
+    assert main(["--db-url", db_url, "tca", "--run", str(run_id), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    aaa, bbb = whole["orders"][0], whole["orders"][1]
+    assert aaa["backtest_not_filled"] == BEYOND and bbb["backtest_not_filled"] is None
+    assert (aaa["backtest_price"], aaa["backtest_shortfall_bps"], aaa["backtest_shortfall"]) == (None, None, None)
+    assert Decimal(bbb["backtest_price"]) == Decimal("50.50")  # the fields kept as they were
+    assert (whole["totals"]["orders_beyond_limit"], whole["totals"]["orders_without_bar"]) == (1, 1)
+    assert Decimal(whole["totals"]["backtest_shortfall"]) == Decimal(5)
+
+    assert main(["--db-url", db_url, "tca", "--run", str(run_id)]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        f"BUY  10/10 AAA: reference 100.00, fill 100.05, shortfall 5.00 bps (0.50), {BEYOND}")
