@@ -289,6 +289,24 @@ def test_the_tca_table_shows_a_fill_as_the_blotter_does_sorts_numbers_as_numbers
     assert (exported["Fill"], exported["Shortfall"], exported["Backtest fill"]) == ("228.523333333", "1234.567", "")
 
 
+def test_the_tca_tables_backtest_fill_of_an_order_the_backtest_would_not_have_filled_is_blank_and_says_why(qtbot):
+    from PySide6.QtCore import Qt
+
+    from widgets.models.tca import TcaModel
+
+    why = "the backtest would not have filled it: the close 101.20 is above its limit 100.10"
+    model = TcaModel()
+    model.reset([{"client_order_id": "r1-A", "symbol": "A", "side": "BUY", "filled": "10", "quantity": "10",
+                  "reference_price": "100", "fill_price": "100.05", "shortfall_bps": "5.00", "shortfall": "0.50",
+                  "backtest_price": None, "backtest_shortfall_bps": None, "backtest_shortfall": None,
+                  "backtest_not_filled": why}])
+    model.flush()
+    column = next(i for i, c in enumerate(model.columns) if c.title == "Backtest fill")
+
+    assert model.data(model.index(0, column)) == ""
+    assert model.data(model.index(0, column), Qt.ItemDataRole.ToolTipRole) == why
+
+
 def test_the_tca_tab_lists_a_run_in_its_plan_order_with_whole_order_ids(qtbot):
     """The TCA tab opens in the plan's order, its tenth order after its second (the ids' numbers
     compared as numbers, not as text), and its Order column fits a whole client order id."""

@@ -87,8 +87,10 @@ class TcaModel(SharedPricePlaces[dict], CoalescingTableModel[dict]):
                       tooltip=lambda _d: "in the listing's currency, for the filled quantity"),
         number_column("Commission", "commission", fmt_money,
                       tooltip=lambda d: "IB's commissions of the order's fills, not in the shortfall" + commission_notes(d)),
+        # blank where the backtest would not have filled the order (its limit): the tooltip says why
         price_column("Backtest fill", "backtest_price",
-                     tooltip=lambda _d: "the same day's backtest fill (the price cache's bar, after slippage)"),
+                     tooltip=lambda d: d.get("backtest_not_filled")
+                     or "the same day's backtest fill (the price cache's bar, after slippage)"),
         number_column("Backtest bps", "backtest_shortfall_bps", bps),
         number_column("Backtest shortfall", "backtest_shortfall", fmt_money),
     )
