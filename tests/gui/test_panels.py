@@ -749,3 +749,21 @@ def test_an_import_problem_is_read_whole_in_the_narrow_snapshots_panel(qtbot):
     label = view.errors_label
     assert view.minimumSizeHint().width() <= 240 and view.width() == 240
     assert label.geometry().right() <= view.width() and label.height() >= label.heightForWidth(label.width())
+
+
+def test_the_audit_logs_action_and_entity_are_whole_at_their_columns_widths(qtbot):
+    """Seen on screen at 1366x768: the Entity column cut "trade_run:3" to "trade…" and an action
+    such as "order.recovery_replacement" lost its end, at Qt's default 100 px, beside a Payload
+    column with a tooltip and room to spare; the id column took 100 px for a few digits."""
+    from services.audit_actions import AuditAction
+
+    view = AuditView(AuditModel())
+    qtbot.addWidget(view)
+    metrics = view.table.fontMetrics()
+    padding = 16  # a cell's margins on both sides, theme included, with room to spare
+    widths = {c: view.table.columnWidth(c) for c in range(view.table.model().columnCount())}
+    longest_action = max((a.value for a in AuditAction), key=metrics.horizontalAdvance)
+    assert metrics.horizontalAdvance(longest_action) + padding <= widths[AuditModel.ACTION], longest_action
+    entity = "trade_order:1234567"  # the widest kind, with a seven-digit id
+    assert metrics.horizontalAdvance(entity) + padding <= widths[AuditModel.ENTITY]
+    assert widths[AuditModel.ID] < 100  # ids stay narrow: the room goes to the columns that need it

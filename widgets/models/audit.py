@@ -17,12 +17,14 @@ class AuditModel(CoalescingTableModel[AuditRecord]):
     ID, TIME, ACTOR, ACTION, ENTITY, PAYLOAD, HASH = range(7)
 
     columns = (
-        Column("#", lambda a: a.id, align=RIGHT, mutable=False),
+        # widths seen at 1366x768: Qt's default 100 px cut the entity ("trade…") and the longer
+        # actions, and gave the id's few digits as much
+        Column("#", lambda a: a.id, align=RIGHT, mutable=False, width=60),
         Column("Time", lambda a: a.time, fmt=fmt_time, mutable=False, width=170),
-        Column("Actor", lambda a: a.actor, mutable=False),
-        Column("Action", lambda a: a.action, mutable=False),
-        Column("Entity", lambda a: f"{a.entity_type or ''}:{a.entity_id or ''}".strip(":"), mutable=False),
-        Column("Payload", payload_text, mutable=False, tooltip=payload_text, width=320),
+        Column("Actor", lambda a: a.actor, mutable=False, width=90),
+        Column("Action", lambda a: a.action, mutable=False, width=220),  # run.unsent_closed_by_cancel_all
+        Column("Entity", lambda a: f"{a.entity_type or ''}:{a.entity_id or ''}".strip(":"), mutable=False, width=150),
+        Column("Payload", payload_text, mutable=False, tooltip=payload_text, width=420),
         Column("Hash", lambda a: a.hash[:12], mutable=False, tooltip=lambda a: f"{a.hash}\nprev {a.prev_hash}",
                export=lambda a: a.hash),
     )
