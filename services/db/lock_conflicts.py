@@ -26,19 +26,23 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from services.db.links import connect_args
 from services.db.lock_waits import RETRYING, Retrying
 
 log = logging.getLogger(__name__)
 
 DEADLOCK = 1213  # ER_LOCK_DEADLOCK
 LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
+QUERY_INTERRUPTED = 1317  # ER_QUERY_INTERRUPTED: what KILL QUERY makes of the statement it ends
 ATTEMPTS = 5
 LOCK_WAIT_ATTEMPTS = 3  # each one waited innodb_lock_wait_timeout (or SQLite's busy timeout) already
 PAUSE_S = (0.005, 0.05)  # the random pause before the next attempt, times the attempt's number
@@ -67,6 +71,11 @@ def is_lock_wait_timeout(exc: BaseException) -> bool:
         return True
     text = str(getattr(exc, "orig", "") or "")
     return any(marker in text for marker in _SQLITE_LOCKED)
+
+
+def is_interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a MariaDB/MySQL statement ended by KILL QUERY (``InterruptibleWork``)."""
+    return isinstance(exc, OperationalError) and _code(exc) == QUERY_INTERRUPTED
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
@@ -119,6 +128,63 @@ def server_thread_id(session) -> int | None:
     driver = session.connection().connection.driver_connection
     thread_id = getattr(driver, "thread_id", None)
     return thread_id() if callable(thread_id) else None
+
+
+class InterruptibleWork:
+    """The server connection a unit of work runs on, while its statements run, so that its owner
+    can end a lock wait it is blocked in (``interrupt``).
+
+    A statement waiting for a row another connection keeps locked waits up to
+    ``innodb_lock_wait_timeout`` (50 s by default) in the server, and the thread that sent it
+    with it; a process cannot end before its worker threads return. The event writer gives up on
+    such a lock (``DatabaseLockHeld``) and its command says so, then hung those 50 s before it
+    exited. ``interrupt`` sends ``KILL QUERY`` for this connection, and only this one (its own
+    ``CONNECTION_ID``, never the holder's): the statement fails at once with 1317 "Query
+    execution was interrupted" and the unit of work rolls back whole as for any failure, its
+    connection unharmed (KILL QUERY, not KILL: the connection stays, the pool's reset ends
+    what is left of its transaction).
+
+    Harmless when it races the statement: a KILL QUERY that finds the connection between two
+    statements ends nothing (MariaDB does not carry it over to the next one), and none is sent
+    once the unit of work's statements are over (``running`` ends before the commit and waits
+    for a KILL under way), so a connection back in the pool, perhaps another thread's by then,
+    is never interrupted. SQLite has no such wait (its busy timeout waits in this process): no
+    connection id, nothing sent."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._running = False
+        self.connection_id: int | None = None  # the last unit of work's (kept for lock_blockers)
+
+    @contextmanager
+    def running(self, session) -> Iterator[None]:
+        """``with db.unit_of_work() as session, work.running(session):`` interruptible inside (the
+        ORM's flushes included); left before the unit of work's commit."""
+        thread_id = server_thread_id(session)
+        with self._guard:
+            self.connection_id, self._running = thread_id, thread_id is not None
+        try:
+            yield
+        finally:
+            with self._guard:  # a KILL under way is sent before the statements are said over
+                self._running = False
+
+    def interrupt(self, db) -> bool:
+        """End the statement the unit of work runs now (its lock wait), from a connection of its
+        own (the pool's may all be taken by waiting units of work); False when none runs."""
+        if not self._running:
+            return False
+        engine = create_engine(db.url, poolclass=pool.NullPool,
+                               connect_args={"connect_timeout": 5, "read_timeout": 5, **connect_args(db.url)})
+        try:
+            with engine.connect() as connection, self._guard:
+                if not self._running or self.connection_id is None:
+                    return False
+                connection.exec_driver_sql(f"KILL QUERY {int(self.connection_id)}")
+                log.info("the statement of connection %s interrupted (KILL QUERY)", self.connection_id)
+                return True
+        finally:
+            engine.dispose()
 
 
 # the transactions that hold a lock the transaction of the connection ``waiter`` waits for

@@ -16,11 +16,12 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from services.db import lock_conflicts
-from services.db.lock_conflicts import retry_lock_conflicts
+from services.db.lock_conflicts import InterruptibleWork, lock_blockers, retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import OrderRepository
 from services.domain import Side, TradeMode
 from services.execution.runs import TradeService
+from tests.fixtures.waiting import wait_until_blocking
 
 from .conftest import make_snapshot
 
@@ -152,3 +153,58 @@ def test_a_lock_conflict_runs_again_bounded_and_other_errors_do_not(monkeypatch)
     with pytest.raises(OperationalError):
         server_gone()
     assert calls.count(5) == 1
+
+
+@pytest.mark.parametrize("db_backend", MARIADB, indirect=True)
+def test_interrupting_a_unit_of_work_ends_its_own_lock_wait_and_nothing_else(database):
+    """A unit of work blocked on a row another transaction holds waits up to
+    innodb_lock_wait_timeout (50 s): ``interrupt`` ends that wait at once (error 1317), the unit
+    of work rolls back, the holder keeps its transaction and its lock."""
+    with database.unit_of_work() as session:
+        order_id = OrderRepository(session).create("K-1", "AAPL", Side.BUY, 10).id
+    work = InterruptibleWork()
+    failed: list[BaseException] = []
+
+    def blocked() -> None:
+        try:
+            with database.unit_of_work() as session, work.running(session):
+                session.execute(text("UPDATE trade_orders SET symbol = 'MSFT' WHERE id = :id"), {"id": order_id})
+        except BaseException as exc:  # asserted below
+            failed.append(exc)
+
+    holder = database.engine.connect()
+    thread = threading.Thread(target=blocked)
+    try:
+        holder.exec_driver_sql("BEGIN")
+        holder.execute(text("SELECT id FROM trade_orders WHERE id = :id FOR UPDATE"), {"id": order_id}).all()
+        thread.start()
+        wait_until_blocking(lambda: work.connection_id is not None and lock_blockers(database, work.connection_id),
+                            DEADLINE_S, "the unit of work to wait for the held row")
+        assert work.interrupt(database) is True
+        thread.join(DEADLINE_S)
+        assert not thread.is_alive(), "the lock wait was not ended"
+        assert len(failed) == 1 and isinstance(failed[0], OperationalError), failed
+        assert failed[0].orig.args[0] == lock_conflicts.QUERY_INTERRUPTED
+        assert holder.exec_driver_sql("SELECT @@in_transaction").scalar() == 1  # the holder's, untouched
+    finally:
+        holder.rollback()
+        holder.close()
+        thread.join(DEADLINE_S)
+    with database.session() as session:
+        assert session.get(TradeOrder, order_id).symbol == "AAPL"  # rolled back whole
+
+
+@pytest.mark.parametrize("db_backend", MARIADB, indirect=True)
+def test_an_interrupt_that_finds_no_statement_running_does_nothing(database):
+    """The race: the statement ended on its own just before the KILL. KILL QUERY of a connection
+    between statements does nothing, and once the unit of work is over its connection (back in
+    the pool, perhaps someone else's) is never killed."""
+    work = InterruptibleWork()
+    with database.unit_of_work() as session, work.running(session):
+        assert session.execute(text("SELECT 1")).scalar() == 1
+        assert work.interrupt(database) is True  # the connection was idle: nothing ended
+        OrderRepository(session).create("K-2", "AAPL", Side.BUY, 10)
+        session.flush()
+    assert work.interrupt(database) is False
+    with database.session() as session:
+        assert OrderRepository(session).get_by_client_id("K-2") is not None
