@@ -114,7 +114,9 @@ async def test_the_writer_waits_out_a_row_lock_and_writes_every_event_once(datab
 async def test_a_writer_stopped_while_waiting_for_a_row_lock_keeps_its_events_in_the_journal(database, tmp_path, caplog):
     """The stop's wait is shorter than the lock wait (a command's 10 s against MariaDB's 50 s;
     here 2 x 0.5 s against 4 s): the attempt still waits when the writer stops. Before, the cancelled attempt took its events
-    with it ("event writer stopped with 48 events unwritten: the last attempt did not end")."""
+    with it ("event writer stopped with 48 events unwritten: the last attempt did not end"); then
+    it was abandoned, still waiting in the server (the process could not end before it did): now
+    the stop ends that wait (KILL QUERY of its own statement) and the attempt fails, rolled back."""
     _order(database)
     short_lock_waits(database, 4)
     lock = RowLock(database.url)
@@ -125,13 +127,15 @@ async def test_a_writer_stopped_while_waiting_for_a_row_lock_keeps_its_events_in
         for ev in _events():
             writer.submit(ev)
         await wait_until(lambda: lock.lock_waits() == 1, 8, "the writer's attempt to wait for the row lock", interval=0.1)
-        with caplog.at_level(logging.WARNING, logger="services.execution.writer.queue"):
+        with caplog.at_level(logging.INFO, logger="services.execution.writer.queue"):
             await writer.stop(timeout=0.5)
-        # the stop came while the attempt still waited for the lock (not after its wait ran out)
-        assert any("the last attempt still waits for the database" in r.getMessage() for r in caplog.records)
+        # the stop came while the attempt still waited for the lock (not after its wait ran out), and ended it
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("waiting for another connection's row locks ended" in m for m in messages), messages
+        assert not any("the last attempt still waits for the database" in m for m in messages), messages
         assert journal.exists(), "the events waiting for the lock were dropped"
-        # the abandoned attempt ends by itself (1205, rolled back) while the lock is still held
-        await wait_until(lambda: lock.lock_waits() == 0, 30, "the abandoned attempt to give up its wait", interval=0.1)
+        # the interrupted attempt (1317, rolled back) waits no more while the lock is still held
+        await wait_until(lambda: lock.lock_waits() == 0, 30, "the interrupted attempt to leave its wait", interval=0.1)
     finally:
         lock.close()
     assert _written(database) == ([], Decimal(0))

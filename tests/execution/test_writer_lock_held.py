@@ -5,10 +5,13 @@ events are kept (the journal, at the writer's stop) and written by the next writ
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
+from services.db.lock_conflicts import lock_blockers
 from services.db.repositories import OrderRepository
 from services.domain import OrderState, Side
 from services.execution.errors import DatabaseLockHeld
@@ -18,9 +21,9 @@ from services.execution.writer import EventWriter
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("db_backend", ["mysql"], indirect=True)]
 
 
-def _status(db) -> OrderState:
+def _status(db, client_order_id: str = "W-1") -> OrderState:
     with db.session() as session:
-        return OrderRepository(session).get_by_client_id("W-1").status
+        return OrderRepository(session).get_by_client_id(client_order_id).status
 
 
 async def test_a_flush_held_by_another_connection_s_row_lock_says_who_holds_it_and_loses_nothing(database, tmp_path):
@@ -54,6 +57,50 @@ async def test_a_flush_held_by_another_connection_s_row_lock_says_who_holds_it_a
     finally:
         await again.stop()
     assert _status(database) is OrderState.FILLED
+
+
+async def test_a_stop_ends_the_writer_s_own_lock_wait_at_once_and_loses_nothing(database, tmp_path):
+    """The writer's attempt blocked on the held row waits up to innodb_lock_wait_timeout (50 s),
+    and a process cannot end before its worker thread returns: a command that had said it gave
+    up on the locks still hung that long. Its stop ends that wait (its own statement, never the
+    holder's): the attempt is rolled back, its event kept in the journal for the next writer."""
+    with database.unit_of_work() as session:
+        OrderRepository(session).create("W-3", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
+    journal = tmp_path / "writer-journal.jsonl"
+    writer = EventWriter(database, journal_path=journal)
+    writer.start()
+    locker = database.engine.connect()
+    try:
+        locker.exec_driver_sql("BEGIN")
+        locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-3' FOR UPDATE").all()
+        writer.submit(OrderStatusEvent(9, 5003, 1, "Filled", Decimal(10), Decimal(0), Decimal(99), Decimal(99), order_ref="W-3"))
+        with pytest.raises(DatabaseLockHeld):
+            await writer.flush(2)
+        waiter = writer.projection.connection_id
+        assert waiter is not None and lock_blockers(database, waiter), "the writer's attempt waits for the row"
+        # a stop's own wait (30 s) is not waited out for a lock the flush found held, nor the server's 50 s
+        await asyncio.wait_for(writer.stop(timeout=30), 15)
+        # (the server's processlist: its lock tables are a cache up to 0.1 s old)
+        with database.core() as connection:
+            command = connection.execute(text("SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = :id"),
+                                         {"id": waiter}).scalar()
+        assert command in (None, "Sleep"), f"the writer's attempt still runs in the server: {command}"
+        assert journal.read_text().strip(), "the writer's event kept in its journal"
+        # the holder's transaction is untouched: it still holds the row
+        assert locker.exec_driver_sql("SELECT @@in_transaction").scalar() == 1
+        assert locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-3' FOR UPDATE").all()
+    finally:
+        locker.rollback()
+        locker.close()
+    assert _status(database, "W-3") is OrderState.ACCEPTED  # nothing of the interrupted batch was committed
+    again = EventWriter(database, journal_path=journal)  # the same pool: the interrupted connection is fine
+    again.start()
+    try:
+        await again.flush(20)
+    finally:
+        await again.stop()
+    assert _status(database, "W-3") is OrderState.FILLED
+    assert again.journal is not None and not again.journal.has_events()  # replayed, once
 
 
 async def test_a_commands_last_wait_for_its_writer_says_the_locks_not_a_database_away(database, tmp_path):

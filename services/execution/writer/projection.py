@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC
 from decimal import Decimal
@@ -31,7 +32,7 @@ from services.core.ib_codes import is_warning, rejects_order
 from services.core.order_state import EventKind, run_status
 from services.core.order_state import OrderEvent as SmEvent
 from services.db.convert import to_fill_record, to_order_record
-from services.db.lock_conflicts import server_thread_id
+from services.db.lock_conflicts import InterruptibleWork
 from services.db.models import TradeFill, TradeOrder, TradeRun
 from services.db.repositories import OrderRepository, split_exec_id
 from services.db.repositories.base import execute_many, fetch_all
@@ -143,7 +144,19 @@ class EventProjection:
         # our orders' listing keys by their contract columns (position_key's inputs for an order
         # we sent): the listings an account trades, each worked out once
         self._listings: dict[tuple, str] = {}
-        self.connection_id: int | None = None  # the server's id of the last batch's connection (MariaDB)
+        # the batch's server connection (MariaDB): which one waits, should a row lock keep it
+        # (EventWriter.flush), and its lock wait ended when the writer stops (EventWriter.stop)
+        self.work = InterruptibleWork()
+
+    @property
+    def connection_id(self) -> int | None:
+        """The server's id of the last batch's connection (MariaDB; None on SQLite)."""
+        return self.work.connection_id
+
+    def end_lock_wait(self) -> bool:
+        """End the lock wait of the batch under way (``InterruptibleWork.interrupt``): it fails,
+        rolled back whole; False when no batch runs (or on SQLite)."""
+        return self.work.interrupt(self.db)
 
     # ------------------------------------------------------------------ one transaction
     def write(self, events: list[object], *, changes: bool = True) -> ChangeSet:
@@ -154,9 +167,8 @@ class EventProjection:
         batch.orphan_commissions = dict(self._orphan_commissions)
         if self.cash_book is not None:
             self.cash_book.rollback()  # what a failed batch summed is not carried
-        with self.db.unit_of_work() as session, session.no_autoflush:
-            if not self.db.is_sqlite:  # which connection waits, should a row lock keep it (EventWriter.flush)
-                self.connection_id = server_thread_id(session)
+        with (self.db.unit_of_work() as session, session.no_autoflush,
+              nullcontext() if self.db.is_sqlite else self.work.running(session)):
             self._prefetch(session, batch, events)
             for event in events:
                 self._apply(session, batch, event)

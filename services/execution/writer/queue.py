@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core.wording import counted
-from services.db.lock_conflicts import is_lock_conflict, lock_blockers
+from services.db.lock_conflicts import is_interrupted, is_lock_conflict, lock_blockers
 from services.domain import ChangeSet
 
 from ..dbcall import db_call
@@ -122,6 +122,9 @@ class EventWriter:
         # the last attempt found the database unreachable (not a lock wait): a stop does not
         # wait for it to come back
         self._unreachable = False
+        # the last flush gave up on row locks another connection holds (DatabaseLockHeld): a stop
+        # does not wait for them, and ends its own attempt's lock wait
+        self._lock_held = False
         self._wake = asyncio.Event()
         self.inline_db = False  # a backtest's writer writes inline (services.execution.dbcall)
         self._holders = 0  # callers inside ``held()``: what they queue waits for the block's end
@@ -194,13 +197,19 @@ class EventWriter:
         goes to the journal (with none configured it is lost, and logged as an error). With a
         journal and the database found unreachable by the last attempt, one more attempt is
         made at once and what it cannot write goes to the journal: the stop does not wait out
-        ``timeout`` (a command or window closed during an outage waited 10 s for nothing)."""
+        ``timeout`` (a command or window closed during an outage waited 10 s for nothing). The same
+        when the last flush gave up on row locks another connection holds (``DatabaseLockHeld``):
+        the attempt waiting for them is ended (``_end_own_lock_wait``), its events go to the journal."""
         if drain:
-            if self.journal is not None and self._unreachable and self._task is not None and not self._task.done():
+            if (self.journal is not None and (self._unreachable or self._lock_held) and self._task is not None
+                    and not self._task.done()):
                 await self._stop_into_journal(timeout)
             else:
                 try:
                     await self.flush(timeout)
+                except DatabaseLockHeld as exc:  # said once here: a window closing has no one else to say it
+                    log.warning("event writer stopping: %s", exc)
+                    await self._stop_into_journal(timeout)
                 except TimeoutError:
                     await self._stop_into_journal(timeout)
         if self.journal is not None and self.poisoned:
@@ -213,6 +222,8 @@ class EventWriter:
         """Cancel the writing task and wait for its end (a failure it had is logged)."""
         if self._task is None:
             return
+        # cancelling the task leaves its thread waiting in the database: the process could not end
+        await self._end_own_lock_wait()
         self._task.cancel()
         try:
             await self._task
@@ -229,15 +240,34 @@ class EventWriter:
         # the loop owns the backlog: it spills everything at its next failed attempt and ends
         self._stop_requested = True
         self._wake.set()
+        await self._end_own_lock_wait()  # the attempt fails at once, and the loop spills its events
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except TimeoutError:
             await self._abandon_attempt(timeout)
 
+    async def _end_own_lock_wait(self) -> None:
+        """The writer stops after a flush gave up on row locks another connection holds: the
+        attempt under way, still waiting for them in MariaDB (up to innodb_lock_wait_timeout, 50 s
+        by default), is interrupted (``InterruptibleWork``: its own connection, never the holder's),
+        so that it fails at once, rolled back, its events kept as for any failed batch, and the
+        process can end (it waits for its worker threads: a command that had said it gave up
+        still hung those 50 s). SQLite waits in this process: nothing to end there."""
+        if not self._lock_held or self._task is None or self._task.done() or self.db.is_sqlite:
+            return
+        try:
+            ended = await asyncio.wait_for(asyncio.to_thread(self.projection.end_lock_wait), LOCK_LOOK_TIMEOUT)
+        except (TimeoutError, DBAPIError) as exc:  # the abandoned attempt then waits its lock wait out
+            log.warning("event writer: its attempt's lock wait not ended: %s", str(exc).splitlines()[0][:200] if str(exc) else
+                        "the database did not answer")
+            return
+        if ended:
+            log.info("event writer: its attempt waiting for another connection's row locks ended (it stops)")
+
     async def _abandon_attempt(self, timeout: float) -> None:
-        """The attempt under way still waits in the database after ``timeout`` (a row another
-        connection keeps locked: a process frozen in its transaction waits out MariaDB's 50 s
-        lock wait; a server that stopped answering): its events go to the journal all the same.
+        """The attempt under way still waits in the database after ``timeout`` (a server that
+        stopped answering; a row another connection keeps locked whose wait could not be ended,
+        ``_end_own_lock_wait``): its events go to the journal all the same.
         Cancelling the task does not end the attempt's thread, and the events it held were
         dropped with the task (an adversarial review: "48 events unwritten" after error 1205).
         Should the attempt still commit, the journal's replay writes those events a second time,
@@ -306,6 +336,7 @@ class EventWriter:
             if remaining <= 0:
                 locked = await self._lock_holders()
                 if locked is not None:
+                    self._lock_held = True
                     raise DatabaseLockHeld(waiting_on_locks(timeout, self.backlog, locked))
                 raise TimeoutError(f"event writer still has {self.backlog} events after {timeout} s")
             if self.queue.qsize() or self._pending or self._replay_due:
@@ -366,7 +397,7 @@ class EventWriter:
                     delay = min(delay * 2, self.retry_max)
                     continue
                 delay = self.retry_initial
-                self._unreachable = False
+                self._unreachable = self._lock_held = False
                 self._after_write(changes)
                 continue
             if not self._pending:
@@ -403,7 +434,7 @@ class EventWriter:
                     delay = min(delay * 2, self.retry_max)
                     continue
             delay = self.retry_initial
-            self._unreachable = False
+            self._unreachable = self._lock_held = False
             del self._pending[: len(batch)]
             self.batches += 1
             self.events_written += len(batch)
@@ -423,7 +454,8 @@ class EventWriter:
         stopping), say so, wait ``delay`` (a stop request cuts it short). True: stop now."""
         # a lock another connection keeps (a process frozen in its transaction) is waited out as an
         # outage is, but named for what it is
-        locked = is_lock_conflict(exc)
+        # (or its own wait for one that a stop ended: the server answered, it is no outage)
+        locked = is_lock_conflict(exc) or (self._lock_held and is_interrupted(exc))
         self._unreachable = not locked
         what = WAITING_ON_LOCK if locked else "database unreachable"
         message = f"{what}: {str(exc).splitlines()[0][:200]}"
