@@ -431,7 +431,7 @@ async def cmd_fills(args, settings) -> int:
 async def cmd_cancel(args, settings) -> int:
     async with connected(args, settings) as s:
         canceled = await s.actions.cancel(args.order_id, args.live_token, wait=True)
-    # the window's line (services.execution.actions.Canceled.headline; --json has the status)
+    # the window's line (services.execution.action_outcomes.Canceled.headline; --json has the status)
     _print_result(args, {"order": order_dict(canceled.order), "note": canceled.note}, canceled.headline())
     return EXIT_OK
 
@@ -465,7 +465,7 @@ def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
                          "senders_not_stopped": list(ids.senders_not_stopped), "other_accounts": list(ids.other_accounts),
                          "accounts": ids.accounts_record()},
                   said + ids.headline())  # the window's words, as the notes below
-    for note in ids.left_notes():  # the window's words (services.execution.actions.CanceledOrders)
+    for note in ids.left_notes():  # the window's words (services.execution.cancel_all_outcome.CanceledOrders)
         print(f"trading-console: cancel-all: {note}", file=sys.stderr)
     # what it could not cancel may still be working at the broker and fails the command: a script
     # must not take it for done (another account's orders are not this session's to cancel, and a

@@ -16,7 +16,7 @@ from services import console_queries as queries
 from services.activity_log import Level
 from services.core.wording import counted, describe_order, replaced_to
 from services.domain import TradingState
-from services.execution.actions import Halted
+from services.execution.action_outcomes import Halted
 from services.execution.cancel_all_outcome import global_cancel_reach
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something

@@ -553,7 +553,7 @@ def test_after_a_restart_the_run_progress_shows_the_projects_run_of_today_and_it
 def test_the_halt_says_the_runs_orders_not_sent_yet_it_canceled(qloop, open_console, monkeypatch):
     """`trading-console halt` said them ("1 order of runs not sent yet canceled"); the window's
     Halt said only the state, and the trader did not learn those orders will never go. Both say
-    the service's words now (services.execution.actions.Halted.unsent_words)."""
+    the service's words now (services.execution.action_outcomes.Halted.unsent_words)."""
     from sqlalchemy import update
 
     from services.db.models import TradeOrder

@@ -12,7 +12,7 @@ from decimal import Decimal
 from services.console_queries import ImportOutcome
 from services.core.snapshots import ParsedSnapshot, SnapshotItem
 from services.domain import TradingState
-from services.execution.actions import Halted
+from services.execution.action_outcomes import Halted
 from services.price_cache import DownloadReport, ListingDownload
 
 

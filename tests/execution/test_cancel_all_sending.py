@@ -271,7 +271,7 @@ def test_what_a_cancel_all_left_is_said_in_one_set_of_words():
     """The window and ``cancel-all`` each wrote their own lines for what a Cancel All left that may
     still work (the window's "still sending" went by as an ordinary line): one set now, from the
     result itself (CanceledOrders.left_notes), which both show."""
-    from services.execution.actions import CanceledOrders
+    from services.execution.cancel_all_outcome import CanceledOrders
 
     assert CanceledOrders([1, 2]).left_notes() == ()
     left = CanceledOrders([1], not_canceled=("order 7 (M-7) is SENDING and not open in this session", "order 8 (M-8) filled"),

@@ -61,7 +61,7 @@ def test_a_cancel_and_a_replace_are_said_in_the_same_words_by_the_window_and_the
     words are the results' own now (Canceled.outcome, ReplaceResult.outcome), shown by both."""
     from dataclasses import replace
 
-    from services.execution.actions import Canceled, ReplaceResult
+    from services.execution.action_outcomes import Canceled, ReplaceResult
     from tests.gui.factories import order
 
     working = order(5, status=OrderState.ACCEPTED)
