@@ -132,13 +132,13 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "a manual order is sent", "OrderActions._place (services/execution/actions.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_CANCEL: ActionDoc(
         "an order is canceled (at the broker, or before it was sent); `[note]` when its sender claimed it meanwhile",
-        "OrderActions.cancel (actions.py)", "trade_order", ("client_order_id", "[note]")),
+        "CancelOrder.cancel (services/execution/cancel_order.py)", "trade_order", ("client_order_id", "[note]")),
     AuditAction.ORDER_CANCEL_ALL: ActionDoc(
         "Cancel All (or a halt with cancel) has asked every working order's cancel: the order ids canceled and "
         "what was not; `orders`: the connected account's; `accounts`: by account it acted on (the connected one, "
         "or for the global cancel every account of the login; `*`: the account unknown), the ids of every order it "
         "canceled or asked the broker to cancel (`other_accounts` says the same in words)",
-        "OrderActions.cancel_all (actions.py)", "account",
+        "CancelAll.cancel_all (services/execution/cancel_all.py)", "account",
         ("orders", "global", "not_canceled", "senders_not_stopped", "other_accounts", "accounts")),
     AuditAction.ORDER_REPLACE: ActionDoc(
         "a working order is replaced: `method` is `modify` (in place), `cancel_and_new` (`[new_order_id]`) or "
@@ -164,7 +164,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "(`cancel_all_marks`): the connected one, or for the global cancel every account of the login (empty: "
         "unknown, every account's); of an account it does not act on, the unsent orders are left to its runs, its senders "
         "go on sending",
-        "OrderActions._mark_cancel_all (actions.py)", "trade_settings", ("cancel_all_at", "global", "account", "accounts")),
+        "CancelAll._mark_cancel_all (cancel_all.py)", "trade_settings", ("cancel_all_at", "global", "account", "accounts")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
         "(never sent automatically after the resume)", "OrderActions._set_state (actions.py)", "trade_settings",

@@ -256,7 +256,7 @@ class RunLease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     # while the holder's sender sends the run's orders: when it started (else NULL) and the
     # Cancel All marker (``trade_settings.cancel_all_at``) it started under; a Cancel All of
-    # another process waits for the senders that started before it (services.execution.actions)
+    # another process waits for the senders that started before it (services.execution.cancel_all)
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sending_mark: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # the account the sender sends for (its connection's; NULL: unknown): a Cancel All of another

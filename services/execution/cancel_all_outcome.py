@@ -1,4 +1,4 @@
-"""What a Cancel All did, per account, and its words (services.execution.actions.OrderActions.cancel_all).
+"""What a Cancel All did, per account, and its words (services.execution.cancel_all.CancelAll.cancel_all).
 
 One source for what it says and what it records: the orders of each account it canceled or
 asked the broker to cancel (``CanceledOrders.by_account``, the ``order.cancel_all`` audit entry's
@@ -34,7 +34,7 @@ def global_cancel_reach(login: tuple[str, ...]) -> str:
 def global_cancel_also(acted_on: tuple[str, ...]) -> str:
     """What a global Cancel All does beyond the connected account, asked before it is sent (the
     window's Cancel All question): ``acted_on``, the accounts it acts on, the connected one first
-    (``OrderActions._acted_on``). Empty: it acts on the connected account alone (a login of one
+    (``CancelAll._acted_on``). Empty: it acts on the connected account alone (a login of one
     account, or the account unknown). A trader of one account of a shared login could otherwise
     take "everything at the broker" for their own account's."""
     others = acted_on[1:]
@@ -60,7 +60,7 @@ class DoneInAccount:
 def done_in(account: str, orders: list[OrderRecord], connected: str, acted_on: tuple[str, ...],
             claimed: set[str] | frozenset[str] = frozenset()) -> DoneInAccount:
     """What a Cancel All did to another account's open ``orders``: ``acted_on``, the accounts it
-    acted on (``OrderActions._acted_on``: one by one, the connected account alone; global, every
+    acted on (``CancelAll._acted_on``: one by one, the connected account alone; global, every
     account of the login, whose orders at the broker the global cancel reached), whose unsent
     orders it canceled but those ``claimed`` for sending meanwhile (client order ids, said among
     the orders not canceled)."""

@@ -15,7 +15,7 @@ It is closed wherever the stop is seen first, so that no timing decides its fate
 * by the halt itself, in the transaction that sets HALTED (``cancel_unsent_of_runs``): every
   such order stored NEW and unclaimed; by the Cancel All itself, which cancels every unsent
   order of the accounts it acts on, the connected one or, IB's global cancel, every account of
-  the login (services.execution.actions);
+  the login (services.execution.cancel_all);
 * by the run's sender that the halt or the Cancel All stopped, for what it had claimed
   (``OrderSender._give_back``, ``OrderSender.send``);
 * by the first recovery pass, or the first execute of the run, that finds one still NEW and stored

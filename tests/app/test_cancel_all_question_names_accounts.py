@@ -1,6 +1,6 @@
 """The window's Cancel All question says what the global cancel ("everything at the broker") does
 to the login's other accounts: it stops their runs and cancels their unsent and working orders
-too (OrderActions._acted_on). It said "every open order of the login" without naming them, and a
+too (CancelAll._acted_on). It said "every open order of the login" without naming them, and a
 trader of one account of a shared login could take it for their own account's. The words are the
 service's (OrderActions.global_cancel_also), through the controller; a login of one account
 hears nothing of other accounts."""

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-import services.execution.actions  # noqa: F401  (see below)
+import services.execution.cancel_all  # noqa: F401  (see below)
 from services.domain import TradeMode
 
-# services.execution.actions computes Cancel All's wait for other senders (SENDERS_TIMEOUT) from
+# services.execution.cancel_all computes Cancel All's wait for other senders (SENDERS_TIMEOUT) from
 # sending.SEND_WATCH_INTERVAL when it is first imported: loaded here, before any test patches that
 # interval to 60 s (tests/execution/test_cancel_all_*), so that a patch never leaks into it and
 # makes every later Cancel All of the worker wait a minute

@@ -82,19 +82,19 @@ async def _canceled_all_while_a_sender_held_them(stack, db_url: str, project: st
         if lets_go:
             await claim()
         actions = stack.actions
-        wait_for_senders = actions._senders_stopped
+        wait_for_senders = actions.canceling_all._senders_stopped
 
         async def claimed_after_the_marker(*waited_for):
             if not lets_go:  # the marker is written: the sender, which has not looked at it again, claims
                 await claim()
             return await wait_for_senders(*waited_for)
 
-        actions._senders_stopped = claimed_after_the_marker
+        actions.canceling_all._senders_stopped = claimed_after_the_marker
         actions.senders_timeout = 0.5  # the sender does not stop: Cancel All gives up waiting for it
         try:
             canceled = await actions.cancel_all()
         finally:
-            del actions._senders_stopped
+            del actions.canceling_all._senders_stopped
         assert list(canceled) == [] and len(canceled.senders_not_stopped) == 1, canceled.senders_not_stopped
         assert {o.status for o in _run_orders(stack.db, run_id)} == {OrderState.SENDING}  # left to its sender
         if lets_go:

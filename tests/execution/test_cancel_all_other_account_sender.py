@@ -24,7 +24,7 @@ from services.domain import OrderState, TradeMode
 
 # loaded before the watcher's interval is patched: its SENDERS_TIMEOUT is computed from that
 # interval at import (test_cancel_all_sent_after.py)
-from services.execution import actions as _actions  # noqa: F401
+from services.execution import cancel_all as _cancel_all  # noqa: F401
 from services.execution import sending
 from services.execution.lease import LeaseManager
 from services.execution.sending import CANCEL_ALL, OrderSender

@@ -239,7 +239,7 @@ async def test_an_unsent_order_its_sender_claims_while_cancel_all_cancels_it_is_
         leases = stack.service.leases
         async with leases.hold(run_id) as lease:
             await asyncio.to_thread(leases.start_sending, lease)  # a sender at work that sees no marker
-            listed = stack.actions._working
+            listed = stack.actions.canceling_all._working
 
             def listed_then_claimed(still_sending):
                 working = listed(still_sending)
@@ -247,7 +247,7 @@ async def test_an_unsent_order_its_sender_claims_while_cancel_all_cancels_it_is_
                 assert leases.claim_many(lease, coids)[1] == set(coids)
                 return working
 
-            stack.actions._working = listed_then_claimed
+            stack.actions.canceling_all._working = listed_then_claimed
             canceled = await stack.actions.cancel_all(one_by_one=True)
             # the sender sends what it claimed, as OrderSender does (its SUBMITTED with it)
             ib_order_id = await stack.provider.place_order(request_for_order(_order(database, coids[0])),

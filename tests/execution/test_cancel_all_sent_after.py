@@ -22,7 +22,7 @@ from services.domain import OrderState, TradeMode
 
 # loaded before the watcher's interval is patched: its SENDERS_TIMEOUT is computed from that
 # interval at import (imported first under the patch, every later test's Cancel All waited 64.5 s)
-from services.execution import actions as _actions  # noqa: F401
+from services.execution import cancel_all as _cancel_all  # noqa: F401
 from services.execution import sending
 from tests.fixtures.waiting import wait_until
 

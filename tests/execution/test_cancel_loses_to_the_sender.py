@@ -33,7 +33,7 @@ def _status(db, client_order_id: str) -> OrderState:
 
 def _claimed_as_it_is_read(stack, lease, coid: str) -> None:
     """The run's sender claims the order right after the Cancel read it as NEW."""
-    read = stack.actions._order
+    read = stack.actions.canceling._order
     leases = stack.service.leases
     claimed = []
 
@@ -44,7 +44,7 @@ def _claimed_as_it_is_read(stack, lease, coid: str) -> None:
             assert claimed[0][1] == {coid}
         return order
 
-    stack.actions._order = read_then_claimed
+    stack.actions.canceling._order = read_then_claimed
 
 
 async def _send_as_its_sender(stack, lease, coid: str) -> None:

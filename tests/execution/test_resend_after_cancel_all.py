@@ -69,7 +69,7 @@ async def test_a_resend_after_the_senders_end_is_not_written_after_another_proce
             assert out.sent == coids and len(stack.provider.inflight) == 1  # written, dropped by the broker
             # the sender's work is over, the run's lease still held (a command holds it while it
             # waits for the fills); another process's Cancel All now waits for no sender of this run
-            mark = await asyncio.to_thread(other.actions._mark_cancel_all, False)
+            mark = await asyncio.to_thread(other.actions.canceling_all._mark_cancel_all, False)
             assert await asyncio.to_thread(leases.senders_before, mark) == []
             _error_100(sim, 1)
             await _not_resent(stack, sim)
@@ -103,7 +103,7 @@ async def test_without_a_cancel_all_a_dropped_order_is_still_sent_again_after_th
             # wait for it (the in-flight entry can end, on the broker's answer, a moment before the
             # resend's own step takes the mark off: waited for, with a deadline)
             assert (await asyncio.to_thread(leases.holder, run_id)) is not None
-            mark = await asyncio.to_thread(other.actions._mark_cancel_all, False)
+            mark = await asyncio.to_thread(other.actions.canceling_all._mark_cancel_all, False)
             await wait_until(lambda: leases.senders_before(mark) == [], 10,
                              lambda: f"the resend's mark taken off the lease: {leases.senders_before(mark)}")
     finally:
@@ -139,7 +139,7 @@ async def test_a_resend_while_sending_reads_another_process_cancel_all_first(
             sender = OrderSender(database, stack.provider, stack.writer, leases, lambda: None)
             sending_run = asyncio.ensure_future(sender.send(lease, _requests(database, coids)))
             await asyncio.wait_for(waiting.wait(), 20)
-            await asyncio.to_thread(other.actions._mark_cancel_all, False)  # another process's Cancel All
+            await asyncio.to_thread(other.actions.canceling_all._mark_cancel_all, False)  # another process's Cancel All
             _error_100(sim, 1)
             await _not_resent(stack, sim)
             turn.set()
