@@ -129,7 +129,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "automatically after the trader canceled everything (recovery closes them too: `order.recovery_refused`)",
         "RunExecution._close_stopped (runs/executing.py)", "trade_run", ("orders", "reason")),
     AuditAction.ORDER_MANUAL: ActionDoc(
-        "a manual order is sent", "OrderActions._place (services/execution/actions.py)", "trade_order", _ORDER_SENT),
+        "a manual order is sent", "PlaceOrder.place (services/execution/place_order.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_CANCEL: ActionDoc(
         "an order is canceled (at the broker, or before it was sent); `[note]` when its sender claimed it meanwhile",
         "CancelOrder.cancel (services/execution/cancel_order.py)", "trade_order", ("client_order_id", "[note]")),
@@ -142,22 +142,22 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         ("orders", "global", "not_canceled", "senders_not_stopped", "other_accounts", "accounts")),
     AuditAction.ORDER_REPLACE: ActionDoc(
         "a working order is replaced: `method` is `modify` (in place), `cancel_and_new` (`[new_order_id]`) or "
-        "`nothing` (`[reason]`: it filled before the cancel, or more than the new total did)", "OrderActions.replace, ._cancel_and_new (actions.py)", "trade_order",
+        "`nothing` (`[reason]`: it filled before the cancel, or more than the new total did)", "ReplaceOrder.replace, ._cancel_and_new (services/execution/replace_order.py)", "trade_order",
         (*_REPLACE, "method", "[reason]", "[new_order_id]")),
     AuditAction.ORDER_REPLACE_NEW: ActionDoc(
         "the new order of a cancel-and-new replace is sent (`replaces_order_id`: the canceled one)",
-        "OrderActions._place (actions.py)", "trade_order", _ORDER_SENT),
+        "PlaceOrder.place (place_order.py)", "trade_order", _ORDER_SENT),
     AuditAction.ORDER_REPLACE_REFUSED: ActionDoc(
         "a replace is refused (risk, halt, market health, listing, the broker's reject of the change); the original is left as it was, or canceled "
         "without its replacement after a halt or a Cancel All pressed meanwhile, or the broker refused its cancel; a stop order the broker did "
-        "not change in place is left working, never canceled and sent anew", "OrderActions.replace, ._cancel_and_new, ._stop_kept (actions.py)",
+        "not change in place is left working, never canceled and sent anew", "ReplaceOrder.replace, ._cancel_and_new, ._stop_kept (replace_order.py)",
         "trade_order", (*_REPLACE, "reason")),
     AuditAction.ORDER_MARKET_HEALTH_SKIPPED: ActionDoc(
-        "a manual order is sent without the market-health gate", "OrderActions._check_market_health (actions.py)",
+        "a manual order is sent without the market-health gate", "PlaceOrder.check_market_health (place_order.py)",
         "account", ("symbol", "status")),
     AuditAction.ORDER_MARKET_HEALTH_REFUSED: ActionDoc(
         "a manual order (or a replace's new order) is refused: the market is not healthy",
-        "OrderActions._check_market_health (actions.py)", "account", ("symbol", "reasons")),
+        "PlaceOrder.check_market_health (place_order.py)", "account", ("symbol", "reasons")),
     AuditAction.TRADING_CANCEL_ALL: ActionDoc(
         "the Cancel All marker is set, before any cancel (senders stop; recovery never sends what it canceled); "
         "`account`: the connected account; `accounts`: the accounts it acts on, whose markers it sets "
@@ -167,7 +167,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         "CancelAll._mark_cancel_all (cancel_all.py)", "trade_settings", ("cancel_all_at", "global", "account", "accounts")),
     AuditAction.TRADING_HALT: ActionDoc(
         "trading is set HALTED; `unsent_canceled`: the runs' orders not sent yet, canceled in the same transaction "
-        "(never sent automatically after the resume)", "OrderActions._set_state (actions.py)", "trade_settings",
+        "(never sent automatically after the resume)", "OrderActions._set_state (services/execution/actions.py)", "trade_settings",
         ("from", "to", "cancel_all", "unsent_canceled")),
     AuditAction.TRADING_RESUME: ActionDoc(
         "trading is set ACTIVE again", "OrderActions._set_state (actions.py)", "trade_settings", ("from", "to")),

@@ -1,12 +1,13 @@
 """What every order action shares: its dependencies, and the few steps they all take.
 
 ``OrderActions`` (services.execution.actions) is composed of one part per action: one order's
-cancel (cancel_order.py), Cancel All (cancel_all.py), a manual order's placing and a replace. Each
-part is an ``ActionPart`` over the one ``ActionContext`` of its ``OrderActions``: the database,
-the broker's provider, the one writer, the trade service, the actor, the confirm timeout, and the
-count of this process's halts and Cancel Alls. One context for all, so that what the composition
-root or a test sets (the writer, the timeout) holds for every part, and a halt or Cancel All that
-one part counts stops an order another part is waiting to send.
+cancel (cancel_order.py), Cancel All (cancel_all.py), a manual order's placing (place_order.py)
+and a replace (replace_order.py). Each part is an ``ActionPart`` over the one ``ActionContext``
+of its ``OrderActions``: the database, the broker's provider, the one writer, the trade service,
+the actor, the confirm timeout, and the count of this process's halts and Cancel Alls. One
+context for all, so that what the composition root or a test sets (the writer, the timeout)
+holds for every part, and a halt or Cancel All that one part counts stops an order another part
+is waiting to send.
 
 Each action goes through the same rules as a run (live token in live mode, the trading state,
 the risk engine for anything that sends or grows an order) and is written to the audit log with
@@ -104,7 +105,6 @@ class ActionPart:
     def _audit(self, action: AuditAction, entity_id, payload: dict) -> None:
         with self.db.unit_of_work() as session:
             audit(self.db, self.actor, action, "trade_order" if entity_id is not None else "account", entity_id, payload, session=session)
-
 
     def _order(self, order_id: int) -> OrderRecord:
         with self.db.session() as session:

@@ -1,6 +1,6 @@
 """One order's risk check, the same for every way one order goes out without a run's preview:
 the order ticket (services.execution.manual), a trader's replace of a working order
-(services.execution.actions) and recovery's re-placing of a dead one (services.execution.recovery).
+(services.execution.replace_order) and recovery's re-placing of a dead one (services.execution.recovery).
 
 All three read the broker at one moment (``market_inputs``), make the order a draft
 (``order_draft``) and meet the rules, limits and facts a run meets (``check_order``: the

@@ -289,7 +289,7 @@ class AutoRecovery:
         automatically):
 
         * NEW, never handed to the broker; a NEW replacement the trader's manual replace made is
-          the trader's (services.execution.actions), not recovery's;
+          the trader's (services.execution.replace_order), not recovery's;
         * SUBMITTED, unacknowledged: the broker may hold it;
         * sent, closed with nothing filled, either never acknowledged (no permId: closed as never
           received, which reconciliation on a (re)connect does before recovery sees it) or

@@ -1,4 +1,4 @@
-"""Adversarial review of replace (services.execution.actions.OrderActions.replace) against the
+"""Adversarial review of replace (services.execution.replace_order.ReplaceOrder.replace) against the
 simulator over a real socket, SQLite and MariaDB: what a refused replace leaves behind must not
 reach the broker with a later one, and a replace of a partly filled order never buys more than
 the trader asked for in total."""

@@ -290,7 +290,7 @@ class BlotterView(QWidget):
         cancel = menu.addAction("Cancel")
         cancel.setEnabled(order.status.is_cancelable and not self.read_only)  # an unsent NEW one too
         cancel.triggered.connect(lambda: self.cancel_requested.emit(order.id))
-        # a halt refuses every replace (services.execution.actions): offered while HALTED, the
+        # a halt refuses every replace (services.execution.replace_order): offered while HALTED, the
         # dialog was filled in for an error; the item says why it is off
         halted = self._trading_state is TradingState.HALTED
         replace = menu.addAction(REPLACE_WHILE_HALTED if halted else "Replace…")
