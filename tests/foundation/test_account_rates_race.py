@@ -39,6 +39,8 @@ def test_two_writers_of_an_accounts_first_rates_both_succeed_and_the_later_stand
             thread.start()
 
             def second_waits_for_the_key() -> bool:
+                if not thread.is_alive():  # it ended without waiting: its failure is the finding
+                    return True
                 if not second_connection:
                     return False
                 with database.session() as look:
@@ -46,7 +48,11 @@ def test_two_writers_of_an_accounts_first_rates_both_succeed_and_the_later_stand
                         "SELECT COUNT(*) FROM information_schema.innodb_trx "
                         "WHERE trx_mysql_thread_id = :id AND trx_state = 'LOCK WAIT'"), {"id": second_connection[0]}).scalar())
 
-            wait_until_blocking(second_waits_for_the_key, 10, "the second writer waiting for the first one's row")
+            # a deadline, not a speed: a fresh clone's run (four workers on two cores) once saw no
+            # wait within 10 s, with whatever ended the thread hidden behind the timeout
+            wait_until_blocking(second_waits_for_the_key, 30, lambda: "the second writer waiting for the first one's "
+                                f"row (its failures so far: {failures!r})")
+            assert failures == [], f"the second writer failed before it waited for the first one's row: {failures!r}"
         thread.join(10)
         assert not thread.is_alive(), "the second writer did not finish once the first committed"
         assert failures == []
