@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from services.domain import Side
 
 from .builder import OrderDraft
+from .order_values import order_value
 from .risk import (
     DailyOrderCount,
     MaxGrossExposure,
@@ -35,7 +36,6 @@ from .risk import (
     RuleResult,
     _decimal_param,
     _int_param,
-    order_value,
     risk_limits,
 )
 

@@ -27,9 +27,10 @@ from services.audit_actions import AuditAction
 from services.core.builder import OrderDraft, client_order_id
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
+from services.core.order_values import order_size, shares_for_amount, value_words
 from services.core.plans import Plan
 from services.core.replace_rules import off_grid_problem, order_digits, too_large_problem
-from services.core.risk import RiskReport, order_size, shares_for_amount, value_words
+from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
@@ -92,7 +93,7 @@ def _storable_digits(name: str) -> int:
 class Ticket:
     """What the trader typed. Exactly one of ``quantity`` (shares) and ``notional`` (base currency,
     turned into the whole shares whose value as the risk rules measure it is at most that, at the
-    prices of the moment: a limit order at its limit, services.core.risk.shares_for_amount)."""
+    prices of the moment: a limit order at its limit, services.core.order_values.shares_for_amount)."""
 
     symbol: str
     side: Side
@@ -299,7 +300,7 @@ class TicketCheck:
 
     def _value_words(self) -> str:
         """`` · about 1,000.00 USD``: the value the risk rules measured and how it bounds the money
-        (services.core.risk.value_words: the one wording of it, a plan's LIVE confirmation's too)."""
+        (services.core.order_values.value_words: the one wording of it, a plan's LIVE confirmation's too)."""
         words = value_words((self.draft,), self.inputs.base_currency)
         return f" · {words}" if words else ""
 

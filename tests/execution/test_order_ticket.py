@@ -87,7 +87,7 @@ async def test_a_ticket_by_notional_buys_whole_shares_at_the_price_of_the_moment
 async def test_a_limit_ticket_is_valued_at_its_limit_as_the_risk_rule_measures_it(stack):
     """Walked in the demo: BUY 10 AAPL LMT 98 with AAPL at 100 read "about 1,000.00 USD", at the
     market's price; it fills at 98 or lower, and max_order_notional measured it at 980. The ticket
-    now says the rules' value (services.core.risk.order_value) and how it bounds the money."""
+    now says the rules' value (services.core.order_values.order_value) and how it bounds the money."""
     from services.core.risk_measures import risk_decisions
 
     stack.sim.set_price("AAPL", "100")
@@ -113,7 +113,7 @@ async def test_an_amount_is_turned_into_shares_so_that_the_order_is_worth_at_mos
     """A BUY LMT for 10,000 USD, AAPL at 100 and a limit of 101, became 100 shares at the market's
     price: the ticket then said "at most 10,100.00 USD at the limit", more than the trader typed,
     and max_order_notional measured 10,100 (a cap of 10,000 blocked it). An amount now buys or
-    sells the whole shares whose value as the rules measure it (services.core.risk.order_size: a
+    sells the whole shares whose value as the rules measure it (services.core.order_values.order_size: a
     limit at its limit, a sell limit under the market at the market) is at most the amount, so no
     figure the ticket states is above it."""
     from services.core.risk_measures import risk_decisions

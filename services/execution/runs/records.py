@@ -12,8 +12,8 @@ from sqlalchemy import Row
 
 from services.books import WorkingOrder, net_quantities
 from services.core.builder import OrderDraft
+from services.core.order_values import plan_value_rows
 from services.core.plans import Plan
-from services.core.risk import plan_value_rows
 from services.core.wording import counted, working_note
 from services.db.models import TradeRun
 from services.db.repositories.runs import NewRun
@@ -119,7 +119,7 @@ class PreviewResult:
         """(label, text) rows of a run's confirmation, the LIVE dialog's and the paper question's
         (``confirm_question``): whose plan it is (none for a result not built by a preview), then
         what its buys and sells are worth as the risk rules measured them
-        (services.core.risk.plan_value_rows: a plan of limit orders at its limits; its count and
+        (services.core.order_values.plan_value_rows: a plan of limit orders at its limits; its count and
         gross notional at the reference prices are shown beside them)."""
         whose = () if self.subject is None else (("Project", self.subject.project), ("Snapshot", self.subject.snapshot))
         orders = self.drafts if self.plan is None else self.plan.orders  # the plan's own: what is sent
