@@ -1,7 +1,7 @@
 """Account-level risk: the rules that look at every project on the account together, checked on
 top of a project's own rules (docs/project-books.md).
 
-A project's own rules (``services.core.risk``) see its book: its positions and its portfolio
+A project's own rules (``services.core.risk_rules``) see its book: its positions and its portfolio
 value (its capital). Several projects on one account can each pass them and still together
 exceed what the account can carry, so a preview is also checked against the account:
 
@@ -27,17 +27,9 @@ from services.domain import Side
 
 from .builder import OrderDraft
 from .order_values import order_value
-from .risk import (
-    DailyOrderCount,
-    MaxGrossExposure,
-    RiskContext,
-    RiskReport,
-    RiskRule,
-    RuleResult,
-    _decimal_param,
-    _int_param,
-    risk_limits,
-)
+from .risk_base import RiskContext, RiskReport, RiskRule, RuleResult
+from .risk_limits import _decimal_param, _int_param, risk_limits
+from .risk_rules import DailyOrderCount, MaxGrossExposure
 
 ZERO = Decimal(0)
 

@@ -26,7 +26,9 @@ from services.core.contracts import MissingRate
 from services.domain import OrderType
 
 from .builder import OrderDraft
-from .risk import (
+from .order_values import order_size
+from .risk_base import RiskContext, RiskReport, RiskRule, RuleResult
+from .risk_rules import (
     DELAYED_KINDS,
     DailyOrderCount,
     MaxGrossExposure,
@@ -36,13 +38,8 @@ from .risk import (
     MaxPositionRatio,
     PriceCheck,
     PriceCollar,
-    RiskContext,
-    RiskReport,
-    RiskRule,
-    RuleResult,
     ShortSale,
     TradingStateRule,
-    order_size,
     short_after,
 )
 from .wording import grouped, money, percent
