@@ -515,7 +515,7 @@ class Soak:
 
 def _raise_daily_limits(db) -> None:
     """The soak sends far more than a day's 500 orders: lift the daily count for its own database."""
-    from services.core.risk import DEFAULT_RISK_LIMITS
+    from services.core.risk_limits import DEFAULT_RISK_LIMITS
     from services.db.repositories import SettingsRepository
 
     with db.unit_of_work() as session:

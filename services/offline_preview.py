@@ -51,7 +51,7 @@ def offline_preview(request: OfflinePreviewRequest, open_db: Callable[[], Any]) 
     """The preview as a JSON-ready dict; ``open_db()`` gives the database (called only for a
     stored snapshot; disposed here). Raises ``PreviewInputError``."""
     from services.core.inputs import read_positions, read_prices
-    from services.core.risk import RiskParamError, UnknownStoredLimit, rules_from_params
+    from services.core.risk_limits import RiskParamError, UnknownStoredLimit, rules_from_params
 
     errors: list[dict] = []
     stored_limits: dict = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.audit_actions import AuditAction
 from services.books import BooksError, BooksService, parse_capital
-from services.core.risk import DEFAULT_RISK_LIMITS, RiskParamError, stored_risk_value
+from services.core.risk_limits import DEFAULT_RISK_LIMITS, RiskParamError, stored_risk_value
 from services.core.typed_numbers import plain
 from services.core.wording import ANOTHER_VERSION, how_to_remove
 from services.db.lock_conflicts import retry_lock_conflicts

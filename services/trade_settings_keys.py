@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.core.risk import DEFAULT_RISK_LIMITS, MAX_STORED_LIMIT, RiskParamError, stored_risk_value
+from services.core.risk_limits import DEFAULT_RISK_LIMITS, MAX_STORED_LIMIT, RiskParamError, stored_risk_value
 from services.core.typed_numbers import NotANumber, typed_decimal
 from services.core.wording import ANOTHER_VERSION, how_to_remove
 
@@ -49,7 +49,7 @@ class TradeSettingsError(ValueError):
 
 
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
-MAX_SETTING = MAX_STORED_LIMIT  # as a risk limit's (services.core.risk)
+MAX_SETTING = MAX_STORED_LIMIT  # as a risk limit's (services.core.risk_limits)
 
 
 def checked_value(key: str, default: Any, value: Any) -> Any:

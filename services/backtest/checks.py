@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from services.core.builder import params_from
-from services.core.risk import RiskParamError, rules_from_params
+from services.core.risk_limits import RiskParamError, rules_from_params
 from services.core.trading_hours import NEW_YORK, sessions_between
 
 from .costs import parse_commission, slippage_problem

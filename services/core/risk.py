@@ -20,8 +20,8 @@ The engine in four modules, each importing only those above it in this list:
 * ``risk_limits``: the limits' defaults and reading, and the rules they make.
 
 This module checks a run (:func:`evaluate_risk`, which defaults to the default limits' rules,
-so it stands above them all) and is the engine's face: the names its callers use are
-re-exported here, so ``from services.core.risk import rules_from_params`` reads as before.
+so it stands above them all) and is the engine's face: the names most callers use are
+re-exported here (``from services.core.risk import rules_from_params`` reads as before).
 The trail's measured value of each rule is ``services.core.risk_measures``.
 """
 
@@ -32,16 +32,7 @@ from collections.abc import Sequence
 from .builder import OrderDraft
 from .order_values import order_size, order_value, plan_value_rows, value_words
 from .risk_base import OrderRisk, RiskContext, RiskReport, RiskRule, RuleResult, Verdict
-from .risk_limits import (
-    DEFAULT_RISK_LIMITS,
-    MAX_STORED_LIMIT,
-    RiskParamError,
-    UnknownStoredLimit,
-    parse_risk_overrides,
-    risk_limits,
-    rules_from_params,
-    stored_risk_value,
-)
+from .risk_limits import DEFAULT_RISK_LIMITS, RiskParamError, risk_limits, rules_from_params
 from .risk_rules import (
     MaxGrossExposure,
     MaxOrderNotional,
@@ -51,10 +42,10 @@ from .risk_rules import (
     trading_state_allows,
 )
 
-# The engine's face: what its callers and tests import from here, wherever it is defined.
+# The engine's face: its values, and the names callers and tests import from here though the
+# modules below define them (the rest is imported from its own module).
 __all__ = [
     "DEFAULT_RISK_LIMITS",
-    "MAX_STORED_LIMIT",
     "MaxGrossExposure",
     "MaxOrderNotional",
     "MaxPositionRatio",
@@ -65,17 +56,14 @@ __all__ = [
     "RiskReport",
     "RiskRule",
     "RuleResult",
-    "UnknownStoredLimit",
     "Verdict",
     "evaluate_risk",
     "grows_exposure",
     "order_size",
     "order_value",
-    "parse_risk_overrides",
     "plan_value_rows",
     "risk_limits",
     "rules_from_params",
-    "stored_risk_value",
     "trading_state_allows",
     "value_words",
 ]

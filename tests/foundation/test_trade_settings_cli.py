@@ -128,7 +128,7 @@ def test_values_from_the_window_are_checked_by_the_service_as_the_command_lines_
 def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(db_url, console):
     """`trade-settings set risk.max_order_notional=25,000` stored the text "25,000"; the risk
     engine read it, but the window's risk panel failed on it after every Preview. Now the
-    service stores what the risk engine reads (services.core.risk.stored_risk_value), whoever
+    service stores what the risk engine reads (services.core.risk_limits.stored_risk_value), whoever
     typed it, and the panel's rows read any stored form."""
     from services.console_settings import risk_limit_rows
     from services.db import Database
@@ -157,7 +157,7 @@ def test_a_risk_limit_set_on_the_command_line_is_stored_as_the_dialog_stores_it(
 # existed, by an older version or straight into the database) is reported, and stops no other
 # change: the service and ``trade-settings set`` here, the Settings dialog in
 # tests/gui/test_settings_typed_words.py.
-TOO_LARGE = 10**13  # above the 1e12 a setting keeps (services.core.risk.MAX_STORED_LIMIT)
+TOO_LARGE = 10**13  # above the 1e12 a setting keeps (services.core.risk_limits.MAX_STORED_LIMIT)
 
 
 def _store_as_an_older_version(database, risk=None, auto_recovery=None) -> None:

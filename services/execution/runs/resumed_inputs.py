@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from services.core.builder import BUILDER_KEYS, builder_defaults
 from services.core.cash_buffer import cash_buffer_percent
-from services.core.risk import RiskParamError, parse_risk_overrides, stored_risk_value
+from services.core.risk_limits import RiskParamError, parse_risk_overrides, stored_risk_value
 from services.core.typed_numbers import plain
 from services.domain import OrderType
 
