@@ -20,7 +20,7 @@ from services.execution.action_outcomes import Halted
 from services.execution.cancel_all_outcome import global_cancel_reach
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
-from services.execution.recovery import RecoveryResult
+from services.execution.recovery_outcomes import RecoveryResult
 from widgets.dialogs.order_details import OrderDetailsDialog
 from widgets.views.blotter import CANCEL_BROKER, CANCEL_CONSOLE
 

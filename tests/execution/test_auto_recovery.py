@@ -209,8 +209,9 @@ async def test_a_replacement_stands_for_the_dead_order_in_the_days_order_count(s
     assert await stack.service.wait_done(run_id, 10) == []
     _risk_limits(stack.db, max_daily_orders=1)  # below the day's count: a replacement would be refused
     from services.execution.order_risk import Replacing, check_order, market_inputs, order_draft
+    from services.execution.recovery_finding import order_row
 
-    spec = (await stack.service._db(_recovery(stack)._row, ibm.id))["spec"]
+    spec = (await stack.service._db(order_row, stack.db, ibm.id))["spec"]
     inputs = await market_inputs(stack.provider, spec, ask_tick=False)
     draft = order_draft(spec, Side.BUY, ibm.quantity, OrderType.MKT, inputs, "CHECK-1")
     with stack.db.session() as session:
@@ -430,4 +431,4 @@ def test_nothing_is_sent_halted_disconnected_or_live_without_the_word(mode, conn
 
     provider = SimpleNamespace(mode=mode, is_connected=connected, account="")
     recovery = AutoRecovery(None, provider, None, None, None, actor="tester", live_token=token)  # type: ignore[arg-type]
-    assert recovery._gate({"trading_state": TradingState(state)}) == refusal
+    assert recovery._refusals.gate({"trading_state": TradingState(state)}) == refusal

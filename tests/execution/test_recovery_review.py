@@ -55,13 +55,13 @@ async def test_a_dead_order_another_process_re_placed_during_this_pass_is_said_a
     _settings(stack.db)
     _run_id, ibm = await _run_with_ibm_lost(stack, ib_log_guard, "raced")
     recovery = _recovery(stack)
-    ask_hours = recovery._ask_hours
+    ask_hours = recovery._refusals._ask_hours
 
     async def the_other_process_re_places_it_meanwhile(spec) -> None:
         await asyncio.to_thread(recovery._insert_replacement, ibm.id, 1)  # the other's unit of work
         await ask_hours(spec)
 
-    recovery._ask_hours = the_other_process_re_places_it_meanwhile
+    recovery._refusals._ask_hours = the_other_process_re_places_it_meanwhile
 
     result = await recovery.run_once(now=_later())
 

@@ -1,0 +1,95 @@
+"""What an auto-recovery pass comes to (services.execution.recovery.AutoRecovery.run_once).
+
+``RecoveryResult``, with its ``Replaced`` and ``Skipped`` orders, is the frozen value the
+window's Recover now, the ``recover`` command and the waiting commands report; ``Tally`` is the
+same record while the pass is still running, and ``Stuck`` an order as the pass found it, before
+it did anything. ``replacement_id`` is how a re-placed order is named: the risk check of a
+replacement and its insert both derive it from the dead order's id, so that they name one order.
+Values only: the pass, its reads and its reasons live in recovery.py, recovery_finding.py and
+recovery_refusals.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.domain import OrderState
+
+
+def replacement_id(client_order_id: str, retry: int) -> str:
+    """The client order id of a dead order's replacement: derived from the dead one's, so that a
+    second process racing to re-place it finds it taken."""
+    return f"{client_order_id[:58]}-A{retry}"
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    client_order_id: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"client_order_id": self.client_order_id, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    client_order_id: str  # the dead order
+    replacement: str  # the new order's client order id
+    retry: int  # its retry count
+
+    def to_dict(self) -> dict:
+        return {"client_order_id": self.client_order_id, "replacement": self.replacement, "retry": self.retry}
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryResult:
+    """What one pass did. ``considered``: every order older than the timeout it looked at;
+    ``canceled``: cancel sent to the broker; ``sent``: NEW orders sent as they were;
+    ``replaced``: dead orders re-placed; ``skipped``: left as they are, with the reason."""
+
+    time: datetime
+    considered: tuple[str, ...] = ()
+    canceled: tuple[str, ...] = ()
+    sent: tuple[str, ...] = ()
+    replaced: tuple[Replaced, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def acted(self) -> bool:
+        return bool(self.canceled or self.sent or self.replaced)
+
+    def to_dict(self) -> dict:
+        return {"time": self.time.isoformat(), "considered": list(self.considered), "canceled": list(self.canceled),
+                "sent": list(self.sent), "replaced": [r.to_dict() for r in self.replaced],
+                "skipped": [s.to_dict() for s in self.skipped]}
+
+    def describe(self) -> str:
+        return (f"considered {len(self.considered)}, canceled {len(self.canceled)}, sent {len(self.sent)}, "
+                f"re-placed {len(self.replaced)}, skipped {len(self.skipped)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Stuck:
+    """An order as recovery found it (before it did anything)."""
+
+    id: int
+    client_order_id: str
+    run_id: int | None
+    status: OrderState
+    retry_count: int
+    # who placed it (a sent order): the broker client id (only that client may cancel it at IB)
+    # and the placing process's key (services.execution.lease.placed_by); None when not known
+    placer_client: int | None = None
+    placer_process: str | None = None
+
+
+@dataclass
+class Tally:
+    """What the pass running now has done so far: its ``RecoveryResult`` once it ends."""
+
+    considered: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    replaced: list[Replaced] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
