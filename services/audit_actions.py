@@ -43,7 +43,7 @@ class AuditAction(StrEnum):
     TRADING_CANCEL_ALL = "trading.cancel_all"
     TRADING_HALT = "trading.halt"
     TRADING_RESUME = "trading.resume"
-    # auto-recovery's decisions (services/execution/recovery.py)
+    # auto-recovery's decisions (services/execution/recovery.py, written by recovery_writes.py)
     ORDER_RECOVERY_CANCEL = "order.recovery_cancel"
     ORDER_RECOVERY_CANCEL_FAILED = "order.recovery_cancel_failed"
     ORDER_RECOVERY_SEND = "order.recovery_send"
@@ -76,7 +76,7 @@ _ORDER_SENT = ("client_order_id", "symbol", "side", "quantity", "order_type", "l
                "stop_price", "replaces_order_id")
 _REPLACE = ("client_order_id", "quantity", "limit_price", "[stop_price]")  # the stop: a STP / STP LMT order's, as it becomes
 _RECOVERY = ("client_order_id", "decision", "reason")
-_RECOVERY_WRITER = "AutoRecovery._record (services/execution/recovery.py)"
+_RECOVERY_WRITER = "record_decision (services/execution/recovery_writes.py)"
 
 ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
     AuditAction.RUN_CREATE: ActionDoc(
@@ -184,7 +184,7 @@ ACTIONS: Mapping[AuditAction, ActionDoc] = MappingProxyType({
         (*_RECOVERY, "replacement", "retry")),
     AuditAction.ORDER_RECOVERY_REPLACEMENT: ActionDoc(
         "auto-recovery stored the replacement of a dead order (entity: the new order)",
-        "AutoRecovery._insert_replacement (recovery.py)", "trade_order",
+        "insert_replacement (recovery_writes.py)", "trade_order",
         ("client_order_id", "replaces", "replaces_order_id", "retry")),
     AuditAction.ORDER_RECOVERY_SKIP: ActionDoc(
         "auto-recovery left a stuck order as it is for now (a skip repeating the order's last one word for word "

@@ -27,8 +27,9 @@ Every decision, each refusal with its reason included, goes to the audit log and
 events. Orders of a run are sent only under the run's lease (one sender per run across
 processes); a run another process is sending is left to it.
 
-The pass and its actions (cancel, send, re-place, record) are here; what it reads is
-recovery_finding.py, why it leaves an order as it is recovery_refusals.py, and what it comes to
+The pass and its actions at the broker (cancel, look up, send, re-place) are here; what it
+reads is recovery_finding.py, why it leaves an order as it is recovery_refusals.py, what it
+writes (its decisions, a replacement) recovery_writes.py, and what it comes to
 (``RecoveryResult``) recovery_outcomes.py.
 """
 
@@ -40,20 +41,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
-
-from services.audit_actions import AuditAction, recovery_action
 from services.core.contracts import ContractSpec
 from services.core.order_state import EventKind
-from services.db.lock_conflicts import retry_lock_conflicts
-from services.db.models import OrderEvent as OrderEventRow
-from services.db.repositories import OrderRepository
 from services.domain import EventSource, OrderState
 
-from .audit import audit, os_user
+from .audit import os_user
 from .errors import BrokerError
 from .events import BrokerErrorEvent, OrderStatusEvent
-from .halt_unsent import Stop, cancel_unsent_of_runs
+from .halt_unsent import Stop
 from .lease import LeaseManager, RunBusy, placer_alive
 from .provider import ExecutionProvider
 from .recovery_finding import (
@@ -65,7 +60,7 @@ from .recovery_finding import (
     stuck_orders,
     timeout_cutoff,
 )
-from .recovery_outcomes import RecoveryResult, Replaced, Skipped, Stuck, Tally, replacement_id
+from .recovery_outcomes import RecoveryResult, Replaced, Skipped, Stuck, Tally
 from .recovery_refusals import (
     NO_LIVE_WORD,
     PASSING_REFUSALS,
@@ -74,12 +69,13 @@ from .recovery_refusals import (
     no_longer_new,
     what_stopped,
 )
+from .recovery_writes import close_stopped_order, insert_replacement, record_decision
 from .sending import OrderSender
 from .writer import EventWriter, LocalOrderEvent
 
 # the names its callers and tests import from here, defined in the modules it is made of
 __all__ = ["NO_LIVE_WORD", "PASSING_REFUSALS", "AutoRecovery", "RecoveryResult", "Replaced", "Skipped",
-           "always_in_session", "replacement_id"]
+           "always_in_session"]
 
 log = logging.getLogger(__name__)
 
@@ -298,17 +294,12 @@ class AutoRecovery:
     async def _close_stopped(self, stuck: Stuck, stop: Stop, why: str, out: Tally) -> None:
         """A run's order a halt or a Cancel All stopped before it was sent: closed as canceled,
         never sent automatically (services/execution/halt_unsent.py); the decision is final."""
-        closed = await self._db(self._cancel_stopped, stuck.client_order_id, stop)
+        closed = await self._db(close_stopped_order, self.db, stuck.client_order_id, stop)
         if closed:
             await self._skip(out, stuck, f"{why}; closed as canceled, never sent automatically: preview and execute "
                                          "again to send it", final=True)
         else:  # a sender claimed it or the trader canceled it since this pass read it
             await self._skip(out, stuck, f"{why}; changed since this pass read it: nothing to close")
-
-    @retry_lock_conflicts  # one unit of work of conditional updates: runs again from scratch
-    def _cancel_stopped(self, client_order_id: str, stop: Stop) -> list[str]:
-        with self.db.unit_of_work() as session:
-            return cancel_unsent_of_runs(session, stop, client_order_ids=[client_order_id])
 
     def session_live_token(self) -> str | None:
         """The LIVE word as the session holds it now: given at construction (a command), else the
@@ -330,7 +321,7 @@ class AutoRecovery:
 
         async def request(_lease):
             # stored only once the run's lease is ours: no replacement waits for another sender
-            new_coid, created = await self._db(self._insert_replacement, stuck.id, retry)
+            new_coid, created = await self._db(insert_replacement, self.db, self.actor, stuck.id, retry)
             if not created:
                 await self._skip(out, stuck, f"replacement {new_coid} exists already: not re-placed twice", final=True)
                 return new_coid, None
@@ -364,26 +355,6 @@ class AutoRecovery:
         await self._skip(out, stuck, f"{coid} not sent: {why}")
         return None
 
-    @retry_lock_conflicts  # one unit of work, stored before anything is sent: runs again from scratch
-    def _insert_replacement(self, order_id: int, retry: int) -> tuple[str, bool]:
-        """The replacement stored NEW, linked to the dead order; its client order id is derived
-        from the dead one's, so that a second process racing for it finds it taken."""
-        with self.db.unit_of_work() as session:
-            dead = OrderRepository(session).get(order_id)
-            coid = replacement_id(dead.client_order_id, retry)
-            params = {k: v for k, v in (dead.params or {}).items() if k in ("draft", "plan_id")}
-            params["auto_recovery"] = {"replaces": dead.client_order_id, "retry": retry}
-            row, created = OrderRepository(session).insert_once(
-                coid, dead.symbol, dead.side, dead.quantity, order_type=dead.order_type, limit_price=dead.limit_price,
-                tif=dead.tif, run_id=dead.run_id, project_id=dead.project_id, sec_type=dead.sec_type, exchange=dead.exchange,
-                currency=dead.currency, primary_exchange=dead.primary_exchange, account=dead.account,
-                replaces_order_id=dead.id, retry_count=retry, params=params)
-            if created:
-                audit(self.db, self.actor, AuditAction.ORDER_RECOVERY_REPLACEMENT, "trade_order", row.id,
-                      {"client_order_id": coid, "replaces": dead.client_order_id, "replaces_order_id": dead.id, "retry": retry},
-                      session=session)
-            return coid, created
-
     # ------------------------------------------------------------------ records
     async def _skip(self, out: Tally, order: Stuck, reason: str, *, final: bool = False) -> None:
         """Left as it is; ``final``: for good (recorded as refused, never considered again)."""
@@ -391,35 +362,7 @@ class AutoRecovery:
         await self._note(order, "refused" if final else "skip", reason)
 
     async def _note(self, order: Stuck, decision: str, reason: str, extra: dict | None = None) -> None:
-        await self._db(self._record, order.client_order_id, decision, reason, extra or {})
-
-    @retry_lock_conflicts  # one unit of work, written after the broker was asked: runs again alone
-    def _record(self, client_order_id: str, decision: str, reason: str, extra: dict) -> None:
-        """The decision in the audit log and on the order's events, in one transaction. A skip
-        that repeats the order's last recovery decision word for word (the same passing reason,
-        pass after pass: hours without a connection, a placer still alive) is not written again:
-        one pass a minute wrote a row per stuck order to the append-only log every minute."""
-        action = recovery_action(decision)  # an unknown decision fails here, before anything is written
-        with self.db.unit_of_work() as session:
-            row = OrderRepository(session).get_by_client_id(client_order_id)
-            if row is None:
-                return
-            if decision == "skip" and _last_recovery_decision(session, row.id) == ("recovery_skip", row.status, reason[:2000]):
-                return
-            payload = {"client_order_id": client_order_id, "decision": decision, "reason": reason, **extra}
-            session.add(OrderEventRow(order_id=row.id, source=EventSource.RECOVERY, event_type=f"recovery_{decision}",
-                                      from_state=row.status, to_state=row.status, message=reason[:2000], payload=payload,
-                                      time=datetime.now(UTC)))
-            audit(self.db, self.actor, action, "trade_order", row.id, payload, session=session)
-
-
-def _last_recovery_decision(session, order_id: int) -> tuple[str, OrderState | None, str | None] | None:
-    """(event type, state, message) of the order's latest recovery event, None if it has none."""
-    last = session.execute(
-        select(OrderEventRow.event_type, OrderEventRow.to_state, OrderEventRow.message)
-        .where(OrderEventRow.order_id == order_id, OrderEventRow.source == EventSource.RECOVERY)
-        .order_by(OrderEventRow.id.desc()).limit(1)).first()
-    return None if last is None else (last.event_type, last.to_state, last.message)
+        await self._db(record_decision, self.db, self.actor, order.client_order_id, decision, reason, extra or {})
 
 
 def _cancel_answer(client_order_id: str) -> Callable[[object], bool]:

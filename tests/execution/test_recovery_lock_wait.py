@@ -10,7 +10,6 @@ only writes the database now runs again from scratch, and writes what it should 
 from __future__ import annotations
 
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -64,7 +63,7 @@ async def test_a_recovery_pass_waits_out_a_frozen_writers_locks_and_records_each
 def test_a_replacement_stored_while_a_frozen_writer_holds_its_run_is_stored_once(database, caplog):
     """The replacement is stored (its own unit of work, before anything is sent) while another
     connection holds the run's row (its foreign key waits for it) and the audit chain's head."""
-    from services.execution.recovery import AutoRecovery
+    from services.execution.recovery_writes import insert_replacement
 
     from .test_lock_conflicts import _create, _service
 
@@ -73,11 +72,10 @@ def test_a_replacement_stored_while_a_frozen_writer_holds_its_run_is_stored_once
     with database.unit_of_work() as session:
         dead = OrderRepository(session).create("dead-1", "AAPL", Side.BUY, Decimal(10), run_id=run.id, project_id=project_id,
                                                status=OrderState.CANCELED, ib_order_id=7)
-    recovery = AutoRecovery(database, SimpleNamespace(account=""), writer=None, reconciler=None, leases=None, actor="tester")
     short_lock_waits(database, LOCK_WAIT_S)
     frozen = FrozenWriter(database.url, runs=[run.id])
     try:
-        assert outlast_blocking(frozen, lambda: recovery._insert_replacement(dead.id, 1), caplog) == ("dead-1-A1", True)
+        assert outlast_blocking(frozen, lambda: insert_replacement(database, "tester", dead.id, 1), caplog) == ("dead-1-A1", True)
     finally:
         frozen.close()
     with database.session() as session:

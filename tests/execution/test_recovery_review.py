@@ -50,6 +50,8 @@ async def test_a_dead_order_another_process_re_placed_during_this_pass_is_said_a
     The order's record says it was re-placed by the other, not that today's risk limits refused
     it for good ('blocked by risk now (duplicate_order ...)', a final refusal on the audit log
     for an order that was re-placed)."""
+    from services.execution.recovery_writes import insert_replacement
+
     from .test_auto_recovery import _audit, _later, _recovery, _run_with_ibm_lost, _settings
 
     _settings(stack.db)
@@ -58,7 +60,7 @@ async def test_a_dead_order_another_process_re_placed_during_this_pass_is_said_a
     ask_hours = recovery._refusals._ask_hours
 
     async def the_other_process_re_places_it_meanwhile(spec) -> None:
-        await asyncio.to_thread(recovery._insert_replacement, ibm.id, 1)  # the other's unit of work
+        await asyncio.to_thread(insert_replacement, recovery.db, recovery.actor, ibm.id, 1)  # the other's unit of work
         await ask_hours(spec)
 
     recovery._refusals._ask_hours = the_other_process_re_places_it_meanwhile
