@@ -89,7 +89,6 @@ def always_in_session(spec: ContractSpec) -> bool:
     return True
 
 
-
 class AutoRecovery:
     def __init__(self, db, provider: ExecutionProvider, writer: EventWriter, reconciler, leases: LeaseManager, *,
                  actor: str | None = None, live_token: str | None = None,
@@ -108,8 +107,8 @@ class AutoRecovery:
         self.session_open = session_open
         self.busy_runs = busy_runs
         self._lock = asyncio.Lock()
-
         self._refusals = Refusals(db, provider, session_open, self.session_live_token)
+
     async def _db(self, fn, *args, **kwargs):
         # Each database step is a unit of work of its own, run again alone after a lock conflict
         # (services.db.lock_conflicts); never the pass as a whole: it cancels and sends at the
