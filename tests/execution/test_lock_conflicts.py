@@ -16,11 +16,12 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from services.db import lock_conflicts
-from services.db.lock_conflicts import InterruptibleWork, lock_blockers, retry_lock_conflicts
+from services.db.lock_conflicts import InterruptibleWork, retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
 from services.db.repositories import OrderRepository
 from services.domain import Side, TradeMode
 from services.execution.runs import TradeService
+from tests.fixtures.locks import server_view_of, waits_for_a_row_lock
 from tests.fixtures.waiting import wait_until_blocking
 
 from .conftest import make_snapshot
@@ -178,8 +179,10 @@ def test_interrupting_a_unit_of_work_ends_its_own_lock_wait_and_nothing_else(dat
         holder.exec_driver_sql("BEGIN")
         holder.execute(text("SELECT id FROM trade_orders WHERE id = :id FOR UPDATE"), {"id": order_id}).all()
         thread.start()
-        wait_until_blocking(lambda: work.connection_id is not None and lock_blockers(database, work.connection_id),
-                            DEADLINE_S, "the unit of work to wait for the held row")
+        # SHOW ENGINE INNODB STATUS, not lock_blockers' INNODB_TRX: that view stays stale while polled
+        wait_until_blocking(lambda: work.connection_id is not None and waits_for_a_row_lock(database, work.connection_id),
+                            DEADLINE_S, lambda: "the unit of work to wait for the held row ("
+                            + (server_view_of(database, work.connection_id) if work.connection_id else "no connection yet") + ")")
         assert work.interrupt(database) is True
         thread.join(DEADLINE_S)
         assert not thread.is_alive(), "the lock wait was not ended"

@@ -23,7 +23,7 @@ from services.db.repositories import OrderRepository
 from services.domain import OrderState, Side
 from services.execution.events import CommissionEvent, ExecutionEvent
 from services.execution.writer import EventWriter
-from tests.fixtures.locks import short_lock_waits
+from tests.fixtures.locks import innodb_transactions, short_lock_waits
 from tests.fixtures.waiting import wait_until, wait_until_blocking
 
 pytestmark = pytest.mark.timeout(90)
@@ -61,17 +61,16 @@ class RowLock:
     """The frozen process: a transaction of its own on another connection holding the order's row."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = create_engine(url, poolclass=NullPool)
         self.connection = self.engine.connect()
         self.connection.execute(text("SELECT id FROM trade_orders WHERE client_order_id = 'L-1' FOR UPDATE")).all()
 
     def lock_waits(self) -> int:
         """Transactions of this database waiting for a row lock (the writer's attempt, while it
-        waits); the server is shared with other tests, whose waits are not counted."""
-        with self.engine.connect() as probe:
-            return probe.execute(text(
-                "SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
-                "ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()")).scalar()
+        waits); the server is shared with other tests, whose waits are not counted. Read from
+        SHOW ENGINE INNODB STATUS (``innodb_transactions``): INNODB_TRX stays stale while polled."""
+        return sum("LOCK WAIT" in block for block in innodb_transactions(self.url).values())
 
     def release(self) -> None:
         if self.connection is not None:

@@ -12,7 +12,6 @@ No sleeps: the product's lock wait is seen in SHOW ENGINE INNODB STATUS, with a 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, func, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from services.audit import AuditLog, entry_hash
 from services.console_queries import parse_for_storage, store_snapshot
@@ -51,6 +49,7 @@ from services.execution.listings import snapshot_specs
 from services.execution.manual import ManualOrders, Ticket
 from services.execution.order_risk import MarketInputs
 from services.execution.runs import PreviewResult, TradeService
+from tests.fixtures.locks import innodb_transactions
 from tests.fixtures.waiting import wait_until_blocking
 
 from .conftest import make_snapshot
@@ -70,25 +69,13 @@ class Other:
     def __init__(self, database) -> None:
         self.connection = database.engine.connect()
         self.thread_id = self.connection.execute(text("SELECT CONNECTION_ID()")).scalar_one()
-        self._probe_engine = create_engine(database.url, poolclass=NullPool)
-        self._probe = self._probe_engine.connect()
+        self._url = database.url
 
     def transactions(self) -> dict[int, str]:
-        """This database's open InnoDB transactions, this one's own left out: the server thread of
-        each and what SHOW ENGINE INNODB STATUS says of it (a lock wait says "LOCK WAIT"). Not
-        information_schema.INNODB_TRX: the server refreshes that only once nobody read it for
-        100 ms, and tests in other workers poll it too. The server is shared: the transactions
-        of other databases are left out."""
-        ours = set(self._probe.execute(text("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> :me"),
-                                       {"me": self.thread_id}).scalars())
-        status = self._probe.execute(text("SHOW ENGINE INNODB STATUS")).one()[2]
-        self._probe.rollback()
-        found: dict[int, str] = {}
-        for block in status.split("\n---TRANSACTION ")[1:]:
-            thread = re.search(r"MariaDB thread id (\d+)", block)
-            if thread and int(thread[1]) in ours and "not started" not in block.split("\n", 1)[0]:
-                found[int(thread[1])] = block.split("\n------------", 1)[0][:300]
-        return found
+        """This database's open InnoDB transactions, this one's own left out
+        (tests.fixtures.locks.innodb_transactions: SHOW ENGINE INNODB STATUS, as INNODB_TRX stays
+        stale while polled)."""
+        return {thread: text for thread, text in innodb_transactions(self._url).items() if thread != self.thread_id}
 
     def waiting(self) -> list[int]:
         return [thread for thread, text in self.transactions().items() if "LOCK WAIT" in text]
@@ -102,8 +89,6 @@ class Other:
 
     def close(self) -> None:
         self.connection.close()
-        self._probe.close()
-        self._probe_engine.dispose()
 
 
 class Victims:

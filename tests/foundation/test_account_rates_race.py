@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from services.db import Database
 from services.db.repositories import EquityRepository
+from tests.fixtures.locks import server_view_of, waits_for_a_row_lock
 from tests.fixtures.waiting import wait_until_blocking
 
 
@@ -41,17 +42,14 @@ def test_two_writers_of_an_accounts_first_rates_both_succeed_and_the_later_stand
             def second_waits_for_the_key() -> bool:
                 if not thread.is_alive():  # it ended without waiting: its failure is the finding
                     return True
-                if not second_connection:
-                    return False
-                with database.session() as look:
-                    return bool(look.execute(text(
-                        "SELECT COUNT(*) FROM information_schema.innodb_trx "
-                        "WHERE trx_mysql_thread_id = :id AND trx_state = 'LOCK WAIT'"), {"id": second_connection[0]}).scalar())
+                # SHOW ENGINE INNODB STATUS, not INNODB_TRX: that view stays stale while polled
+                return bool(second_connection) and waits_for_a_row_lock(database, second_connection[0])
 
             # a deadline, not a speed: a fresh clone's run (four workers on two cores) once saw no
             # wait within 10 s, with whatever ended the thread hidden behind the timeout
             wait_until_blocking(second_waits_for_the_key, 30, lambda: "the second writer waiting for the first one's "
-                                f"row (its failures so far: {failures!r})")
+                                f"row (its failures so far: {failures!r}; "
+                                f"{server_view_of(database, second_connection[0]) if second_connection else 'no connection yet'})")
             assert failures == [], f"the second writer failed before it waited for the first one's row: {failures!r}"
         thread.join(10)
         assert not thread.is_alive(), "the second writer did not finish once the first committed"
