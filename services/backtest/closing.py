@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from services.db.models import Backtest, TradeOrder, TradeRun
 from services.db.repositories.base import cursor_result
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TERMINAL_ORDER_STATES, RunStatus, TradeMode
-from services.execution.lease import holder_alive, holder_gone
+from services.execution.process_identity import holder_alive, holder_gone
 from services.execution.writer.events import ReconciledStatus
 from services.execution.writer.projection import EventProjection
 

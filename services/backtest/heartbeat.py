@@ -2,7 +2,7 @@
 every ``BEAT_EVERY`` of wall time (asked after every simulated day, written only when that much
 has passed: one UPDATE every few seconds, nothing measurable in a backtest of thousands of days).
 
-Its process on this machine can be seen alive or dead (``services.execution.lease``); on another
+Its process on this machine can be seen alive or dead (``services.execution.process_identity``); on another
 machine it cannot, and only this tells: ``closing.close_abandoned`` closes such a backtest as
 failed once its heartbeat is older than ``STALE_AFTER``. The bound is far above the beat and the
 longest step between two days (a rebalance waits at most a minute for its orders,

@@ -30,7 +30,7 @@ from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
 from services.domain import BACKTEST_ACCOUNT_PREFIX, TradeMode
 from services.execution.engine import ExecutionEngine
 from services.execution.errors import ExecutionError, RiskBlocked
-from services.execution.lease import own_process
+from services.execution.process_identity import own_process
 
 from .broker import BacktestBroker, SimClock, prime_sessions, session_moments
 from .checks import check_spec, window

@@ -27,7 +27,8 @@ from .audit import audit
 from .cancel_all_outcome import CanceledOrders, done_in, global_cancel_also, reached_the_broker
 from .cancel_order import final_for, sending_elsewhere
 from .errors import BrokerError
-from .lease import Holder, LeaseManager
+from .lease import LeaseManager
+from .process_identity import Holder
 from .sending import CANCEL_ALL, SEND_WATCH_INTERVAL
 from .writer import LocalOrderEvent
 

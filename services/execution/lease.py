@@ -46,6 +46,10 @@ the two measured at the stamp (``Lease.offset``, rounded towards an earlier end)
 only changes when a clock is stepped (this machine's or the server's): each renewal measures it
 again, and a holder that finds it moved by more than half of ``send_margin`` stops writing under
 its lease (``ClockSkew``), since for a while its view of the lease's end was not the takers'.
+
+Who a holder is and whether its process lives (the key in the row): services.execution.process_identity.
+The updates that give back or cancel the claims of a sender, this one's or another process's
+(reconciliation, recovery, Cancel All): services.execution.order_claims.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ from services.domain import EventSource, OrderState, TradingState
 
 from .dbcall import db_call
 from .errors import LeaseExpired, Missing, Refused
+from .order_claims import cancel_claims, release_claims
+from .process_identity import Holder, _holder, process_key
+from .process_identity import holder_alive as holder_alive  # re-exported: tests/execution/test_lease.py
 from .timings import LEASE_TTL  # seconds a lease lives without a heartbeat (a setting: app.settings)
 
 log = logging.getLogger(__name__)
@@ -123,132 +130,6 @@ _INSERT_EVENTS = insert(cast(Table, OrderEventRow.__table__))  # the claim's ord
 _SERVER_NOW = text("SELECT UTC_TIMESTAMP(6)")  # MariaDB's clock, in UTC whatever the session's time zone
 _LEASE_VALID = select(_LEASES.c.token).where(_LEASES.c.run_id == bindparam("lease_run"), _LEASES.c.token == bindparam("lease_token"),
                                              _LEASES.c.expires_at > bindparam("valid_until"))
-
-
-# ---------------------------------------------------------------------------------------------
-# Process identity
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def _machine_key() -> str | None:
-    """This boot of this machine and this pid namespace (Linux); None elsewhere."""
-    boot = _read("/proc/sys/kernel/random/boot_id")
-    try:
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        namespace = None
-    return f"{boot}/{namespace}" if boot and namespace else None
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None
-    when there is no such process or it is a zombie (killed, not yet reaped)."""
-    stat = _read(f"/proc/{pid}/stat")
-    if not stat:
-        return None
-    fields = stat[stat.rfind(")") + 2:].split()  # the command name may contain spaces
-    if not fields or fields[0] in ("Z", "X"):
-        return None
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_key(pid: int | None = None) -> str | None:
-    if pid is None or pid == os.getpid():
-        return _own_key()
-    machine, started = _machine_key(), _start_time(pid)
-    return f"{machine}/{pid}/{started}" if machine and started else None
-
-
-_OWN_KEY: tuple[int, str | None] | None = None  # (pid, its key): read from /proc once per process
-
-
-def _own_key() -> str | None:
-    """This process's key: its boot, pid namespace and start time never change while it lives (a
-    forked child has another pid and reads its own); three /proc reads per lease taken were a
-    backtest's lease cost."""
-    global _OWN_KEY
-    pid = os.getpid()
-    if _OWN_KEY is None or _OWN_KEY[0] != pid:
-        machine, started = _machine_key(), _start_time(pid)
-        key = f"{machine}/{pid}/{started}" if machine and started else None
-        if key is None:
-            return None  # not cached: told again next time
-        _OWN_KEY = (pid, key)
-    return _OWN_KEY[1]
-
-
-def holder_alive(key: str | None) -> bool | None:
-    """True / False for a holder on this machine (same boot, same pid namespace); None when that
-    cannot be told here (another machine or container): then only the expiry decides."""
-    machine = _machine_key()
-    if not key or not machine or not key.startswith(machine + "/"):
-        return None
-    try:
-        pid_text, started = key[len(machine) + 1:].split("/", 1)
-        pid = int(pid_text)
-    except ValueError:
-        return None
-    return _start_time(pid) == started
-
-
-def holder_gone(host: str | None, key: str | None) -> bool:
-    """Whether the process ``key`` names has certainly ended: it ran on this machine and is not
-    running (``holder_alive``), or it ran on a machine of this host name in another boot (the
-    machine rebooted since: no process of an earlier boot lives). False when that cannot be
-    told here (another machine or container, no key): only a holder with an expiry can then be
-    called dead."""
-    alive = holder_alive(key)
-    if alive is not None:
-        return not alive
-    boot = _read("/proc/sys/kernel/random/boot_id")
-    return bool(key and boot and host == socket.gethostname() and key.split("/", 1)[0] != boot)
-
-
-def own_process() -> dict:
-    """This process as a holder's columns: ``host``, ``pid``, ``process_key``."""
-    return {"host": socket.gethostname()[:255], "pid": os.getpid(), "process_key": process_key()}
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """Who holds (or held) a run's lease."""
-
-    run_id: int
-    token: str
-    host: str
-    pid: int
-    client_id: int | None
-    process_key: str | None
-    acquired_at: datetime
-    heartbeat_at: datetime
-    expires_at: datetime
-
-    def stale(self, now: datetime) -> bool:
-        """Expired at ``now`` (the database's clock, which stamped ``expires_at``), or its process
-        on this machine is gone."""
-        if self.expires_at <= now:
-            return True
-        return holder_alive(self.process_key) is False
-
-    def describe(self) -> str:
-        client = f"client id {self.client_id}" if self.client_id is not None else "no broker client id"
-        return (f"host {self.host}, process {self.pid}, {client}, since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC "
-                f"(last heartbeat {self.heartbeat_at:%H:%M:%S} UTC)")
-
-
-def _holder(row: RunLease) -> Holder:
-    return Holder(row.run_id, row.token, row.host, row.pid, row.client_id, row.process_key, row.acquired_at,
-                  row.heartbeat_at, row.expires_at)
 
 
 class RunBusy(Refused):
@@ -664,83 +545,3 @@ class LeaseManager:
     def cancel_unsent(self, claim_id: str, client_order_ids: list[str], reason: str) -> list[str]:
         """CANCELED for orders of this claim that never reached the broker (``cancel_claims``)."""
         return cancel_claims(self.db, [(c, claim_id) for c in client_order_ids], reason)
-
-
-def placed_by(client_id: int | None) -> dict:
-    """Who placed an order, for the payload of its ``submitted`` event: the broker client id
-    (IB lets only that client cancel or modify it) and this process's key. The run's lease is
-    released as soon as the sending ends, often before the broker acknowledged the orders, so
-    the lease cannot tell another process whether the placer still lives; the key can
-    (``placer_alive``)."""
-    return {"clientId": client_id, "process": process_key()}
-
-
-def placer_alive(process: str | None) -> bool | None:
-    """Whether the process that placed an order lives: True / False on this machine, None when
-    that cannot be told here (another machine or container, or no key recorded)."""
-    return holder_alive(process) if process else None
-
-
-def lease_token(claimed_by: str | None) -> str | None:
-    """The run lease a claim was made under (``claimed_by`` is ``<lease token>/<claim id>``)."""
-    return claimed_by.split("/", 1)[0] if claimed_by else None
-
-
-@retry_lock_conflicts  # one unit of work of conditional updates
-def release_claims(db, claims: list[tuple[str, str | None]], reason: str, source: EventSource = EventSource.RECONCILE) -> list[str]:
-    """Each (client_order_id, claim id): back to NEW if it is still SENDING under that very
-    claim and has no broker id (a conditional update: a newer claim or a broker event wins)."""
-    done: list[str] = []
-    now = _now()
-    with db.unit_of_work() as session:
-        for client_order_id, token in claims:
-            changed = session.execute(
-                update(TradeOrder)
-                .where(TradeOrder.client_order_id == client_order_id, TradeOrder.status == OrderState.SENDING,
-                       TradeOrder.claimed_by == token, TradeOrder.ib_order_id.is_(None), TradeOrder.ib_perm_id.is_(None))
-                .values(status=OrderState.NEW, claimed_by=None, claimed_at=None)
-                .execution_options(synchronize_session=False)).rowcount == 1
-            if changed:
-                order_id = session.scalar(select(TradeOrder.id).where(TradeOrder.client_order_id == client_order_id))
-                session.add(OrderEventRow(order_id=order_id, source=EventSource(source), event_type="not_sent",
-                                          from_state=OrderState.SENDING, to_state=OrderState.NEW, message=reason,
-                                          payload={"claim": token}, time=now))
-                done.append(client_order_id)
-    return done
-
-
-# a claim a Cancel All found: its sender had claimed it (SENDING), or the Cancel All's global
-# cancel wrote CANCEL_REQUESTED over that claim before its sender let it go
-_CANCELABLE_CLAIM = (OrderState.SENDING, OrderState.CANCEL_REQUESTED)
-
-
-@retry_lock_conflicts  # one unit of work of conditional updates
-def cancel_claims(db, claims: list[tuple[str, str]], reason: str) -> list[str]:
-    """Each (client_order_id, claim id) of a sender a Cancel All stopped: CANCELED if it is
-    still under that very claim and was never written (no broker id: the sender refused its
-    placeOrder). Not given back NEW: the Cancel All leaves the claims of a sender that did not
-    stop within its wait to that sender, and has listed what to cancel before it lets them go.
-    One still NEW afterwards (its sender died holding it, or let it go for another reason, and
-    reconciliation or the sender gave it back) is closed by the first recovery pass or execute of
-    its run that finds it (services.execution.halt_unsent.close_stopped), never sent."""
-    done: list[str] = []
-    now = _now()
-    with db.unit_of_work() as session:
-        for client_order_id, token in claims:
-            row = session.execute(select(TradeOrder.id, TradeOrder.status).where(
-                TradeOrder.client_order_id == client_order_id, TradeOrder.status.in_(_CANCELABLE_CLAIM),
-                TradeOrder.claimed_by == token, TradeOrder.ib_order_id.is_(None), TradeOrder.ib_perm_id.is_(None))).first()
-            if row is None:
-                continue
-            changed = session.execute(
-                update(TradeOrder)
-                .where(TradeOrder.id == row.id, TradeOrder.status == row.status, TradeOrder.claimed_by == token,
-                       TradeOrder.ib_order_id.is_(None), TradeOrder.ib_perm_id.is_(None))
-                .values(status=OrderState.CANCELED, claimed_by=None, claimed_at=None, last_status_time=now)
-                .execution_options(synchronize_session=False)).rowcount == 1
-            if changed:
-                session.add(OrderEventRow(order_id=row.id, source=EventSource.SYSTEM, event_type="canceled_unsent",
-                                          from_state=OrderState(row.status), to_state=OrderState.CANCELED, message=reason,
-                                          payload={"claim": token}, time=now))
-                done.append(client_order_id)
-    return done

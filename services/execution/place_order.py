@@ -23,9 +23,9 @@ from services.domain import EventSource, OrderRecord, OrderType, Side, TradingSt
 
 from .action_context import ActionContext, ActionPart
 from .errors import BadInput, MarketUnhealthy, RiskBlocked, SendingStopped
-from .lease import placed_by
 from .listings import draft_params
 from .market_health import MarketHealth, TradeIntent
+from .order_claims import placed_by
 from .order_risk import Replacing, block_reasons, check_order_in, market_inputs, order_draft
 from .provider import OrderRequest
 from .sending import CANCEL_ALL, SEND_WATCH_INTERVAL

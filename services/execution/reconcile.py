@@ -45,7 +45,8 @@ from services.domain import WORKING_ORDER_STATES, OrderState
 from .audit import audit
 from .errors import NotConnected, QueryFailed
 from .events import ConnectionEvent, ConnectionState, OpenOrderEvent
-from .lease import LeaseManager, lease_token, release_claims
+from .lease import LeaseManager
+from .order_claims import lease_token, release_claims
 from .provider import ExecutionProvider
 from .reconcile_words import describe_reconcile
 from .writer import EventWriter, PositionTruth, ReconciledStatus

@@ -49,7 +49,8 @@ from .audit import os_user
 from .errors import BrokerError
 from .events import BrokerErrorEvent, OrderStatusEvent
 from .halt_unsent import Stop
-from .lease import LeaseManager, RunBusy, placer_alive
+from .lease import LeaseManager, RunBusy
+from .order_claims import placer_alive
 from .provider import ExecutionProvider
 from .recovery_finding import (
     ib_order_id_of,

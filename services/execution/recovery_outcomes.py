@@ -79,7 +79,7 @@ class Stuck:
     status: OrderState
     retry_count: int
     # who placed it (a sent order): the broker client id (only that client may cancel it at IB)
-    # and the placing process's key (services.execution.lease.placed_by); None when not known
+    # and the placing process's key (services.execution.order_claims.placed_by); None when not known
     placer_client: int | None = None
     placer_process: str | None = None
 

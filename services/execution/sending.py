@@ -39,7 +39,8 @@ from services.domain import EventSource, OrderState, TradeMode, TradingState
 from .dbcall import db_call, runs_inline
 from .errors import BrokerError, ExecutionError, LeaseExpired, NotConnected, SendingStopped
 from .halt_unsent import HALT_STOPPED, audit_closed, cancel_unsent_of_runs
-from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager, placed_by
+from .lease import LEASE_EXPIRED, LEASE_LOST, Lease, LeaseManager
+from .order_claims import placed_by
 from .provider import ExecutionProvider, OrderRequest
 from .writer import EventWriter, LocalOrderEvent
 
