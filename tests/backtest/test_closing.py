@@ -131,21 +131,36 @@ def test_a_process_alive_on_this_machine_is_not_closed_for_an_old_heartbeat(data
 def test_two_looks_at_once_close_an_abandoned_backtest_exactly_once(database, monkeypatch):
     """The panel and the next backtest's start both judge it abandoned at the same moment (a
     barrier holds each after its judgement until the other has judged too): one closes it, the
-    other finds it closed; one cancel per order, the winner's message kept."""
+    other finds it closed; one cancel per order, the winner's message kept.
+
+    The race is shown to have happened, not assumed: both looks passed the barrier (each had
+    read the row running and judged it before either closed), and both then tried the close,
+    which the conditional update granted to one only. Without the overlap the second look
+    would simply not see the row running and the outcome would look the same."""
     dead, runs, coids = running_backtest(database, host=HOST, key=dead_key(), pid=4242)
     both_judged = threading.Barrier(2, timeout=30)
-    real_holder_gone = closing.holder_gone
+    passed: list[int] = []  # the barrier's arrival indices: 0 and 1 once both looks judged
+    claims: list[bool] = []  # what each look's close_backtest answered
+    real_holder_gone, real_close = closing.holder_gone, closing.close_backtest
 
     def judged_then_wait(host, key):
         gone = real_holder_gone(host, key)
-        both_judged.wait()
+        passed.append(both_judged.wait())
         return gone
 
+    def close_and_tell(*args, **kwargs):
+        claimed = real_close(*args, **kwargs)
+        claims.append(claimed)
+        return claimed
+
     monkeypatch.setattr(closing, "holder_gone", judged_then_wait)
+    monkeypatch.setattr(closing, "close_backtest", close_and_tell)
     with ThreadPoolExecutor(2) as pool:
         looks = [pool.submit(close_abandoned, database) for _ in range(2)]
         results = [look.result(timeout=60) for look in looks]
 
+    assert sorted(passed) == [0, 1], f"the two looks did not both judge before either closed: {passed}"
+    assert sorted(claims) == [False, True], f"both looks should have tried the close, one granted: {claims}"
     assert sorted(len(r) for r in results) == [0, 1], results
     (winner,) = [c for r in results for c in r]
     assert winner.id == dead
