@@ -26,16 +26,24 @@ def _status(db, client_order_id: str = "W-1") -> OrderState:
         return OrderRepository(session).get_by_client_id(client_order_id).status
 
 
-async def test_a_flush_held_by_another_connection_s_row_lock_says_who_holds_it_and_loses_nothing(database, tmp_path):
+def _writer_and_a_held_order(database, journal, client_order_id: str):
+    """(a started writer with ``journal``, a connection of another transaction holding the row
+    of the order ``client_order_id``, made ACCEPTED here); the caller ends both."""
     with database.unit_of_work() as session:
-        OrderRepository(session).create("W-1", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
-    journal = tmp_path / "writer-journal.jsonl"
+        OrderRepository(session).create(client_order_id, "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED,
+                                        account="DU1")
     writer = EventWriter(database, journal_path=journal)
     writer.start()
     locker = database.engine.connect()
+    locker.exec_driver_sql("BEGIN")
+    locker.exec_driver_sql(f"SELECT id FROM trade_orders WHERE client_order_id = '{client_order_id}' FOR UPDATE").all()
+    return writer, locker
+
+
+async def test_a_flush_held_by_another_connection_s_row_lock_says_who_holds_it_and_loses_nothing(database, tmp_path):
+    journal = tmp_path / "writer-journal.jsonl"
+    writer, locker = _writer_and_a_held_order(database, journal, "W-1")
     try:
-        locker.exec_driver_sql("BEGIN")
-        locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-1' FOR UPDATE").all()
         holder = locker.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
         writer.submit(OrderStatusEvent(7, 5001, 1, "Filled", Decimal(10), Decimal(0), Decimal(99), Decimal(99), order_ref="W-1"))
         with pytest.raises(DatabaseLockHeld) as raised:
@@ -64,15 +72,9 @@ async def test_a_stop_ends_the_writer_s_own_lock_wait_at_once_and_loses_nothing(
     and a process cannot end before its worker thread returns: a command that had said it gave
     up on the locks still hung that long. Its stop ends that wait (its own statement, never the
     holder's): the attempt is rolled back, its event kept in the journal for the next writer."""
-    with database.unit_of_work() as session:
-        OrderRepository(session).create("W-3", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
     journal = tmp_path / "writer-journal.jsonl"
-    writer = EventWriter(database, journal_path=journal)
-    writer.start()
-    locker = database.engine.connect()
+    writer, locker = _writer_and_a_held_order(database, journal, "W-3")
     try:
-        locker.exec_driver_sql("BEGIN")
-        locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-3' FOR UPDATE").all()
         writer.submit(OrderStatusEvent(9, 5003, 1, "Filled", Decimal(10), Decimal(0), Decimal(99), Decimal(99), order_ref="W-3"))
         with pytest.raises(DatabaseLockHeld):
             await writer.flush(2)
@@ -109,14 +111,8 @@ async def test_a_commands_last_wait_for_its_writer_says_the_locks_not_a_database
     command ended as ``database_unreachable`` for a database that answered all along."""
     from services.execution.writer import written_or_kept
 
-    with database.unit_of_work() as session:
-        OrderRepository(session).create("W-2", "AAPL", Side.BUY, Decimal(10), status=OrderState.ACCEPTED, account="DU1")
-    writer = EventWriter(database, journal_path=tmp_path / "writer-journal.jsonl")
-    writer.start()
-    locker = database.engine.connect()
+    writer, locker = _writer_and_a_held_order(database, tmp_path / "writer-journal.jsonl", "W-2")
     try:
-        locker.exec_driver_sql("BEGIN")
-        locker.exec_driver_sql("SELECT id FROM trade_orders WHERE client_order_id = 'W-2' FOR UPDATE").all()
         writer.submit(OrderStatusEvent(8, 5002, 1, "Filled", Decimal(10), Decimal(0), Decimal(99), Decimal(99), order_ref="W-2"))
         with pytest.raises(DatabaseLockHeld):
             await written_or_kept(writer, 2)

@@ -109,10 +109,6 @@ def _money_text(group: BookGroup, figures: GroupFigures) -> str:
     return f"capital {fmt_money(group.capital)} · {said}"
 
 
-def _currency_notes(figures: GroupFigures, has_capital: bool) -> list[str]:
-    return currency_notes(figures, has_capital)
-
-
 class PositionsView(QWidget):
     # Buy more / Sell more / Flatten from a position's context menu: the order ticket prefilled
     # (symbol, side, quantity, project); nothing is sent from here
@@ -294,7 +290,7 @@ class PositionsView(QWidget):
             unrealized, realized = figures.unrealized_pnl, figures.realized_pnl
             texts[UNREALIZED], texts[REALIZED] = _sum_text(unrealized, figures), _sum_text(realized, figures)
             tooltip = "\n".join([" · ".join(filter(None, (group_title(group), money))),
-                                  *_currency_notes(figures, group.capital is not None)])
+                                  *currency_notes(figures, group.capital is not None)])
             head = _Row((group.kind, group.name), tuple(texts), unrealized, realized, tooltip, None)
             # a project's own shares (Flatten sells only those); account and unassigned rows: no project
             owner = group.name if group.kind == "project" else None
