@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from services.core.contracts import MissingRate
@@ -122,7 +122,16 @@ _FIGURE_WORDS: dict[str, Callable[[Decimal], str]] = {
     **dict.fromkeys(RATIO_RULES, percent), **dict.fromkeys(PERCENT_RULES, lambda value: percent(value / 100)),
     **dict.fromkeys(MONEY_RULES, money), **dict.fromkeys(QUANTITY_RULES, grouped)}
 def _seconds(value: Decimal) -> str:
-    return f"{grouped(value)} s"
+    """An age or age limit in seconds: whole seconds as stored (``"300 s"``), a measured age with
+    its clock's microseconds to a tenth of a second, cut rather than rounded so that an age that
+    passed its limit never reads as the limit (``"0.001914"`` -> ``"0.0 s"``, ``"299.96"`` ->
+    ``"299.9 s"``): the panel's reader compares it with the limit, not with a microsecond."""
+    if value == value.to_integral_value():
+        return f"{grouped(value)} s"
+    return f"{grouped(value.quantize(_TENTH, rounding=ROUND_DOWN), 1)} s"
+
+
+_TENTH = Decimal("0.1")
 
 
 # a rule whose measured value and limit are different kinds of number. The price rule measures a

@@ -286,7 +286,9 @@ def test_a_price_with_no_time_has_no_age_measured_against_the_age_limit():
     # the limit in seconds, and the age measured against it as the limit is worded; the price
     # itself (no age limit), a delayed price's kind against "live" and no age as stored
     assert (figure_text("price", "120", against="300"), figure_text("price", "300", limit=True)) == ("120 s", "300 s")
-    assert figure_text("price", "1234.567891", against="300") == "1,234.567891 s"
+    # a measured age to a tenth of a second, cut so that a passed age never reads as its limit
+    assert [figure_text("price", age, against="300") for age in ("1234.567891", "0.001914", "299.96", "7.5")] == [
+        "1,234.5 s", "0.0 s", "299.9 s", "7.5 s"]
     assert (figure_text("price", "228.5"), figure_text("price", "DELAYED", against="live"),
             figure_text("price", None, against="300")) == ("228.5", "DELAYED", None)
     assert (figure_text("short_sale", "1500"), figure_text("short_sale", "0", limit=True)) == ("1,500", "≥ 0")
