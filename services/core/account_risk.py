@@ -28,7 +28,7 @@ from services.domain import Side
 from .builder import OrderDraft
 from .order_values import order_value
 from .risk_base import RiskContext, RiskReport, RiskRule, RuleResult
-from .risk_limits import _decimal_param, _int_param, risk_limits
+from .risk_limits import decimal_limit, risk_limits, whole_limit
 from .risk_rules import DailyOrderCount, MaxGrossExposure
 
 ZERO = Decimal(0)
@@ -83,9 +83,9 @@ def account_rules(limits: Mapping[str, Any] | None, overrides: Sequence[str], vi
     merged = risk_limits(limits, overrides)
     rules: list[RiskRule] = []
     if merged["max_gross_exposure"] is not None:
-        rules.append(AccountGrossExposure(_decimal_param("max_gross_exposure", merged["max_gross_exposure"])))
+        rules.append(AccountGrossExposure(decimal_limit("max_gross_exposure", merged["max_gross_exposure"])))
     if merged["max_daily_orders"] is not None:
-        rules.append(AccountDailyOrders(_int_param("max_daily_orders", merged["max_daily_orders"])))
+        rules.append(AccountDailyOrders(whole_limit("max_daily_orders", merged["max_daily_orders"])))
     if view.buying_power is not None:
         rules.append(AccountBuyingPower(view.buying_power))
     return rules

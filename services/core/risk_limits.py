@@ -51,7 +51,10 @@ class UnknownStoredLimit(RiskParamError):
         self.key = key
 
 
-def _decimal_param(name: str, value: Any) -> Decimal:
+def decimal_limit(name: str, value: Any) -> Decimal:
+    """A limit's value as a Decimal >= 0, or ``RiskParamError`` naming the limit and saying why:
+    the one reading of a numeric limit, for the order rules here and the account-wide ones
+    (services.core.account_risk)."""
     if isinstance(value, bool):
         raise RiskParamError(f"{name} must be a number, got {value!r}")
     try:
@@ -64,8 +67,9 @@ def _decimal_param(name: str, value: Any) -> Decimal:
     return result
 
 
-def _int_param(name: str, value: Any) -> int:
-    number = _decimal_param(name, value)
+def whole_limit(name: str, value: Any) -> int:
+    """A count limit (orders per run, per day) as an int, read as ``decimal_limit`` reads it."""
+    number = decimal_limit(name, value)
     if number != number.to_integral_value():
         raise RiskParamError(f"{name} must be a whole number, got {value!r}")
     return int(number)
@@ -88,13 +92,13 @@ _OFF = ("", "none", "off", "null")
 # The limits a rule takes, each read by its own converter: the rules built from them and a
 # stored limit (stored_risk_value) read a value alike.
 _LIMIT_RULES: tuple[tuple[str, Callable[[Any], RiskRule], Callable[[str, Any], Decimal | int]], ...] = (
-    ("max_order_notional", risk_rules.MaxOrderNotional, _decimal_param),
-    ("max_order_quantity", risk_rules.MaxOrderQuantity, _decimal_param),
-    ("max_position_ratio", risk_rules.MaxPositionRatio, _decimal_param),
-    ("max_gross_exposure", risk_rules.MaxGrossExposure, _decimal_param),
-    ("max_orders_per_run", risk_rules.MaxOrdersPerRun, _int_param),
-    ("max_daily_orders", risk_rules.DailyOrderCount, _int_param),
-    ("price_collar_pct", risk_rules.PriceCollar, _decimal_param),
+    ("max_order_notional", risk_rules.MaxOrderNotional, decimal_limit),
+    ("max_order_quantity", risk_rules.MaxOrderQuantity, decimal_limit),
+    ("max_position_ratio", risk_rules.MaxPositionRatio, decimal_limit),
+    ("max_gross_exposure", risk_rules.MaxGrossExposure, decimal_limit),
+    ("max_orders_per_run", risk_rules.MaxOrdersPerRun, whole_limit),
+    ("max_daily_orders", risk_rules.DailyOrderCount, whole_limit),
+    ("price_collar_pct", risk_rules.PriceCollar, decimal_limit),
 )
 _CONVERTERS = {name: conv for name, _, conv in _LIMIT_RULES}
 
@@ -117,7 +121,7 @@ def stored_risk_value(name: str, value: Any) -> Any:
         return None
     # a whole-number limit is refused here, in the words typed: the rules refused 2.5 orders per
     # run only once built, naming "Decimal('2.5')", after the Settings dialog had let it through
-    number = _CONVERTERS.get(name, _decimal_param)(name, value)
+    number = _CONVERTERS.get(name, decimal_limit)(name, value)
     if number > MAX_STORED_LIMIT:  # 1e400 was stored as the text "1E+400" (nan was refused)
         raise RiskParamError(f"{name} must be a number from 0 to 1e{MAX_STORED_LIMIT.adjusted()}, got {value!r}")
     if isinstance(number, int):
@@ -156,7 +160,7 @@ def rules_from_params(params: Mapping[str, Any] | None = None, overrides: Iterab
     limits = risk_limits(params, overrides)
     rules: list[RiskRule] = [risk_rules.TradingStateRule()]
     max_age = limits["max_price_age_seconds"]
-    rules.append(risk_rules.PriceCheck(None if max_age is None else _decimal_param("max_price_age_seconds", max_age)))
+    rules.append(risk_rules.PriceCheck(None if max_age is None else decimal_limit("max_price_age_seconds", max_age)))
     rules.append(risk_rules.DuplicateOrder())
     rules.append(risk_rules.ShortSale(_bool_param("allow_short", limits["allow_short"] if limits["allow_short"] is not None else False)))
     for name, cls, conv in _LIMIT_RULES:
