@@ -90,6 +90,6 @@ async def test_the_decisions_panel_shows_a_weight_and_a_ratio_as_the_preview_doe
     assert cells(rules, price, DISPLAY)["Limit"] == "300 s"
     # and the price's age it measured, worded as its limit is (it read as a bare number)
     [age] = [r["measured"] for r in exact["risk_decisions"] if r["rule"] == "price"]
-    assert cells(rules, price, DISPLAY)["Measured"] == f"{Decimal(age):,f} s"
+    assert cells(rules, price, DISPLAY)["Measured"] == f"{Decimal(age).quantize(Decimal('0.1'), rounding='ROUND_DOWN'):,f} s"
     assert [(r["measured"], r["limit_value"]) for r in exact["risk_decisions"] if r["rule"] == "short_sale"] == [("44", "0")]
 
