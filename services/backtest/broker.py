@@ -286,17 +286,22 @@ class BacktestBroker(ExecutionProvider):
         raise BrokerError(f"order {client_order_id}: a backtest's orders cannot be modified", code="not_modifiable")
 
     async def cancel_order(self, client_order_id: str, ib_order_id: int | None = None) -> None:
-        for pending in [p for p in self._pending if p.request.client_order_id == client_order_id]:
-            self._pending.remove(pending)
-            self._emit_all([self._status(pending, "Cancelled", ZERO, None, self.clock())])
+        # a working order: one waiting for the next open or for today's close (a closing
+        # auction's order can be canceled until the auction, as IB's MOC / LOC orders can)
+        for waiting in (self._pending, self._at_close):
+            for pending in [p for p in waiting if p.request.client_order_id == client_order_id]:
+                waiting.remove(pending)
+                self._emit_all([self._status(pending, "Cancelled", ZERO, None, self.clock())])
 
     async def cancel_all(self) -> None:
-        for pending in list(self._pending):
+        for pending in [*self._pending, *self._at_close]:
             await self.cancel_order(pending.request.client_order_id)
 
     # ------------------------------------------------------------------ reconciliation queries
     async def open_orders(self) -> list[OpenOrderEvent]:
-        return [self._open_order(p) for p in self._pending]
+        """Every working order: those waiting for the next session's open and those waiting for
+        today's close (recovery and the blotter read both as the IB adapter reports them)."""
+        return [self._open_order(p) for p in (*self._pending, *self._at_close)]
 
     def _open_order(self, pending: _Pending) -> OpenOrderEvent:
         # as the IB adapter reads an order back (ib_callbacks._order_event): a limit only on the

@@ -54,3 +54,26 @@ async def test_a_working_order_is_read_back_with_its_stop_and_limit(simulator, p
         [order] = [o for o in await provider.open_orders() if o.order_ref == "stop-1"]
     assert (order.order_type, order.side, order.quantity, order.limit_price, order.stop_price) == (
         str(kind), "SELL", Decimal(10), limit, stop)
+
+
+async def test_the_backtests_orders_waiting_for_the_close_are_working_until_it_and_can_be_canceled():
+    """With fills at the close an order works from its placing until the closing auction: the
+    simulated account lists it as open, as IB lists a MOC order, and a cancel before the close
+    takes it out (it never fills), as a cancel of any other working order does."""
+    from services.backtest.broker import BacktestBroker, SimClock
+    from services.backtest.costs import FillAt
+    from services.backtest.prices import PriceBook
+    from services.core.commissions import FixedCommission
+
+    broker = BacktestBroker("BACKTEST-1-1", PriceBook(), SimClock(datetime(2024, 1, 2, 15, 0, tzinfo=UTC)),
+                            cash=Decimal(10_000), fill=FillAt.CLOSE, slippage_bps=Decimal(0), commission=FixedCommission())
+    for ref in ("close-1", "close-2"):
+        await broker.place_order(OrderRequest(ref, "AAPL", Side.BUY, Decimal(10), OrderType.LMT, limit_price=Decimal("100")))
+    assert [(o.order_ref, o.status) for o in await broker.open_orders()] == [("close-1", "Submitted"), ("close-2", "Submitted")]
+    await broker.cancel_order("close-1")
+    assert [o.order_ref for o in await broker.open_orders()] == ["close-2"]
+    canceled = broker.events.get_nowait()
+    assert (canceled.order_ref, canceled.status) == ("close-1", "Cancelled")
+    await broker.cancel_all()
+    assert await broker.open_orders() == [] and broker.close_day() == 0  # nothing left for the auction
+    assert broker.events.get_nowait().status == "Cancelled" and broker.events.empty()
