@@ -121,6 +121,9 @@ def _number(text: str | None) -> Decimal | None:
 _FIGURE_WORDS: dict[str, Callable[[Decimal], str]] = {
     **dict.fromkeys(RATIO_RULES, percent), **dict.fromkeys(PERCENT_RULES, lambda value: percent(value / 100)),
     **dict.fromkeys(MONEY_RULES, money), **dict.fromkeys(QUANTITY_RULES, grouped)}
+_TENTH = Decimal("0.1")
+
+
 def _seconds(value: Decimal) -> str:
     """An age or age limit in seconds: whole seconds as stored (``"300 s"``), a measured age with
     its clock's microseconds to a tenth of a second, cut rather than rounded so that an age that
@@ -129,9 +132,6 @@ def _seconds(value: Decimal) -> str:
     if value == value.to_integral_value():
         return f"{grouped(value)} s"
     return f"{grouped(value.quantize(_TENTH, rounding=ROUND_DOWN), 1)} s"
-
-
-_TENTH = Decimal("0.1")
 
 
 # a rule whose measured value and limit are different kinds of number. The price rule measures a
