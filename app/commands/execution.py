@@ -146,15 +146,12 @@ def register(subparsers) -> None:
 
 
 def _run(command, args, settings) -> int:
-    from services.execution.errors import ConnectionLost, ExecutionError
+    from services.execution.errors import ExecutionError
 
     try:
         return asyncio.run(command(args, settings))
     except ExecutionError as exc:
-        # what to do after a drop is the command's to say: the window reconnects by itself
-        again = "; run the command again once TWS / IB Gateway is reachable" if isinstance(exc, ConnectionLost) else ""
-        _error(args, exc.code, f"{exc}{again}")
-        return exc.exit_code
+        return _said_refusal(args, exc)
     except KeyboardInterrupt:
         return 130
     except UnwrittenEvents as exc:
@@ -170,6 +167,17 @@ def _run(command, args, settings) -> int:
             _error(args, "database_unreachable", redact_text(describe_db_error(exc, settings.effective_db_url)))
             return EXIT_BROKER
         raise
+
+
+def _said_refusal(args, exc, words: str | None = None) -> int:
+    """An ``ExecutionError`` said as every command says it (``words``: the service's line for it,
+    by default its message); returns its exit code."""
+    from services.execution.errors import ConnectionLost
+
+    # what to do after a drop is the command's to say: the window reconnects by itself
+    again = "; run the command again once TWS / IB Gateway is reachable" if isinstance(exc, ConnectionLost) else ""
+    _error(args, exc.code, f"{exc if words is None else words}{again}")
+    return exc.exit_code
 
 
 def _error(args, code: str, message: str) -> None:

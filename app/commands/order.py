@@ -44,10 +44,11 @@ def register(subparsers) -> None:
 
 
 async def cmd_order(args, settings) -> int:
-    from app.commands.execution import _print_result, _written, connected, order_dict
+    from app.commands.execution import _print_result, _said_refusal, _written, connected, order_dict
     from services.core.wording import describe_order
+    from services.execution.errors import ExecutionError
     from services.execution.headless_run import rejected_orders
-    from services.execution.manual import Ticket
+    from services.execution.manual import Ticket, not_sent_line
 
     ticket = Ticket.of(args.symbol, args.side, quantity=args.quantity, notional=args.notional, order_type=args.order_type,
                        limit_price=args.limit_price, stop_price=args.stop_price, tif=args.tif, outside_rth=args.outside_rth,
@@ -62,8 +63,11 @@ async def cmd_order(args, settings) -> int:
             return EXIT_OK if check.may_send else EXIT_BLOCKED
         # the window's "Sent" line (SentTicket.line) as the order goes, before the wait for it;
         # --json's one object on stdout stays the only one
-        result = await manual.send(ticket, args.live_token, require_market_health=args.market_health,
-                                   on_sent=None if args.json else (lambda sent: print(sent.line(), flush=True)))
+        try:
+            result = await manual.send(ticket, args.live_token, require_market_health=args.market_health,
+                                       on_sent=None if args.json else (lambda sent: print(sent.line(), flush=True)))
+        except ExecutionError as refusal:  # the window's line for it (not_sent_line), with its code
+            return _said_refusal(args, refusal, not_sent_line(refusal))
         await s.service.wait_done(result.run_id, args.wait_seconds, while_connected=True)
         await _written(s)
         orders = (await s.service.view(result.run_id)).orders

@@ -19,7 +19,7 @@ from services.activity_log import Level
 from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
-from services.execution.manual import SentTicket, Ticket, TicketCheck
+from services.execution.manual import SentTicket, Ticket, TicketCheck, not_sent_line
 from widgets.dialogs.order_ticket import OrderTicketDialog
 
 log = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class DeskController:
         except ExecutionError as exc:
             if dialog is not None:
                 dialog.show_problem(fields, f"Not sent: {exc}")
-            self.ctx.status(f"Order not sent: {exc}", 15_000)
+            self.ctx.status(not_sent_line(exc), 15_000)  # the service's words, the `order` command's too
             self.audit.schedule_refresh()
             return None
         if dialog is not None:

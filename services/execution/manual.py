@@ -248,6 +248,13 @@ class SentTicket:
                 f"order {', '.join(self.client_order_ids)}")
 
 
+def not_sent_line(refusal: Exception) -> str:
+    """A ticket's send refused, in one line: "Order not sent: blocked by risk (...)". The window's
+    activity log and the ``order`` command say it alike (the command said the refusal bare,
+    the window composed this line itself)."""
+    return f"Order not sent: {refusal}"
+
+
 @dataclass(frozen=True, slots=True)
 class TicketCheck:
     """The verdict shown before sending: the order as it would go, risk and market health."""

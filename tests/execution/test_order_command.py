@@ -72,6 +72,9 @@ async def test_order_command_checks_sends_and_refuses(db_url, simulator):
     off_grid = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--type", "LMT",
                                   "--limit", "99.999"))
     assert off_grid.code == 2 and "not on the 0.01 tick grid" in off_grid.err
+    # the window's activity-log line for a refused send (services.execution.manual.not_sent_line):
+    # the command said the refusal bare
+    assert "trading-console: Order not sent: AAPL: limit price 99.999 is not on the 0.01 tick grid" in off_grid.err, off_grid.err
     await until_client_gone(simulator, 1)
 
     live = await run(cli_args(db_url, port, "order", "--symbol", "AAPL", "--side", "BUY", "--quantity", "1", "--mode", "live"))
