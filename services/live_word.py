@@ -38,3 +38,12 @@ class LiveWord:
         if self._token and not adds_risk:
             return False, self._token
         return True, None
+
+
+def live_preview_subject(snapshot: str | None) -> list[tuple[str, str]]:
+    """What the LIVE dialog before the session's first live preview confirms ((label, text)
+    rows): the snapshot (``None``: none selected), and what a preview does with the word: it
+    builds and stores a LIVE plan and sends nothing; sending adds risk, so Execute asks for the
+    word again. The policy's words beside the policy, not composed in the window's slot."""
+    return [("Snapshot", snapshot if snapshot is not None else "(none selected)"),
+            ("Preview", "builds and stores a LIVE plan; nothing is sent (Execute asks for the word again)")]

@@ -19,6 +19,7 @@ from services.core.preview_form import run_inputs
 from services.core.wording import mode_word
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
 from services.execution.runs.resumed_inputs import FORM
+from services.live_word import live_preview_subject
 from services.monitor_queries import latest_run
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute, execute_needs_attention
 from services.run_progress import RunProgress
@@ -99,8 +100,7 @@ class TradingController:
         if live_word.must_ask_before_preview():
             snapshots = self.ctx.window.snapshots_view
             item = snapshots.tree.currentItem()
-            subject = [("Snapshot", item.text(0) if item is not None else "(none selected)"),
-                       ("Preview", "builds and stores a LIVE plan; nothing is sent (Execute asks for the word again)")]
+            subject = live_preview_subject(item.text(0) if item is not None else None)
             if not live_word.arm(self.ctx.ask_live_token("Preview a LIVE run", subject=subject)):
                 return
         # Execute is off while a preview runs: its plan is about to be replaced

@@ -12,7 +12,7 @@ from services.console_charts import equity_points, pnl_sides, run_chart
 from services.console_settings import change_from_dialog, dialog_values, with_theme
 from services.domain import PositionRecord, Side, TradeMode
 from services.execution.runs.records import ExecuteResult
-from services.live_word import LiveWord
+from services.live_word import LiveWord, live_preview_subject
 from services.position_marks import PositionMarks, mark_said
 from services.preview_session import (
     NO_PREVIEW,
@@ -332,3 +332,11 @@ def test_the_risk_headline_and_the_execute_gate_read_a_preview_alike():
                 applies = {"BLOCKED": blocked, "NOTHING TO TRADE": not drafts, "HALTED": halted, "READY": gate.enabled}
                 assert applies[verdict.text.split(" — ")[0]], (verdict, gate)
     assert risk_verdict(report(False, ("AAPL",)), False).text == "READY — 1 order passes every rule"
+
+
+def test_a_live_preview_s_dialog_says_what_the_preview_does_with_the_word():
+    # the window's slot composed these rows itself (app/controllers/trading.py)
+    assert live_preview_subject("momentum.csv") == [
+        ("Snapshot", "momentum.csv"),
+        ("Preview", "builds and stores a LIVE plan; nothing is sent (Execute asks for the word again)")]
+    assert live_preview_subject(None)[0] == ("Snapshot", "(none selected)")
