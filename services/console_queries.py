@@ -93,6 +93,13 @@ class ImportOutcome:
                 f"gross weight {percent(parsed.gross_weight)}")
 
 
+def refused_import_line(parsed: ParsedSnapshot) -> str:
+    """A snapshot file refused for its problems (nothing stored), in the words of `snapshot import`
+    and the window's activity log alike: "broken.csv: 2 problems; nothing was stored" (the window
+    said "2 problems, nothing imported", the command's --json message only "2 problems")."""
+    return f"{parsed.source_name}: {counted(len(parsed.errors), 'problem')}; nothing was stored"
+
+
 def parse_for_storage(path: str | Path, *, project: str | None = None, max_gross_weight: Decimal = Decimal("1.0"),
                       allow_short: bool = False) -> ParsedSnapshot:
     """Parse and validate a snapshot file against everything the database can keep (column

@@ -18,7 +18,6 @@ from typing import Any
 
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, say_failure
 from app.commands import arguments
-from services.core.wording import counted
 
 
 def _project_name(text: str) -> str:
@@ -57,13 +56,6 @@ def open_database(settings):
     from app.composition import open_database as open_migrated
 
     return open_migrated(settings)
-
-
-def print_problems(problems, source: str, stream=None) -> None:
-    stream = stream or sys.stderr
-    print(f"{source}: {counted(len(problems), 'problem')}; nothing was stored", file=stream)
-    for problem in problems:
-        print(f"  {problem}", file=stream)
 
 
 def import_snapshot(args: argparse.Namespace, settings) -> int:
@@ -107,11 +99,16 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
 
 
 def _problems(args, parsed) -> int:
+    from services.console_queries import refused_import_line
+
+    said = refused_import_line(parsed)  # the window's words for it
     if args.json:
-        print(json.dumps({"error": "bad_input", "message": f"{parsed.source_name}: {counted(len(parsed.errors), 'problem')}",
+        print(json.dumps({"error": "bad_input", "message": said,
                           "source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
     else:
-        print_problems(parsed.errors, parsed.source_name)
+        print(said, file=sys.stderr)
+        for problem in parsed.errors:
+            print(f"  {problem}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 

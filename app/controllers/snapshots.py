@@ -14,7 +14,6 @@ from services import console_queries as queries
 from services.activity_log import Level
 from services.console_actions import import_snapshot_audited
 from services.core.snapshots import project_name
-from services.core.wording import counted
 
 
 class SnapshotsController:
@@ -70,8 +69,9 @@ class SnapshotsController:
             # the problems are listed in the Snapshots panel, which is often a tab behind the
             # preview: without this the import from the menu seemed to do nothing at all
             self.ctx.window.bring_forward("snapshots")
-            self.ctx.status(f"{outcome.parsed.source_name}: {counted(len(outcome.parsed.errors), 'problem')}, "
-                            "nothing imported (listed by line in the Snapshots panel)", 15_000, Level.WARNING)
+            # the command's words (refused_import_line), and where the problems are listed
+            self.ctx.status(f"{queries.refused_import_line(outcome.parsed)} (listed by line in the Snapshots panel)",
+                            15_000, Level.WARNING)
             return outcome
         projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, stack.db)
         self._set_projects(projects, snapshots)

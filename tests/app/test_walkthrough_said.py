@@ -30,7 +30,8 @@ def test_an_import_with_problems_brings_the_snapshots_panel_forward_and_says_so(
             await wait_for(lambda: not w.docks["snapshots"].visibleRegion().isEmpty(), 5, "the Snapshots panel in front")
             said = w.activity_log.last
             assert said is not None and said.level is Level.WARNING
-            assert said.text == ("broken.csv: 2 problems, nothing imported (listed by line in the Snapshots panel)")
+            # the `snapshot import` command's words (services.console_queries.refused_import_line)
+            assert said.text == ("broken.csv: 2 problems; nothing was stored (listed by line in the Snapshots panel)")
         finally:
             await console.close()
 

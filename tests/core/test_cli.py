@@ -167,6 +167,12 @@ def test_snapshot_import_with_errors_stores_nothing(capsys, db_url):
     assert [(e["line"], e["code"]) for e in out["errors"]] == [
         (3, "weight_not_number"), (4, "duplicate_symbol"), (5, "malformed_symbol"), (6, "negative_weight"),
         (7, "price_not_positive"), (8, "gross_weight_above_max")]
+    # the window's activity-log words for a refused file (services.console_queries.refused_import_line):
+    # the message said only "6 problems"
+    assert out["message"] == "malformed_example.csv: 6 problems; nothing was stored"
+    assert main(["--db-url", db_url, "snapshot", "import", MALFORMED, "--project", "momentum"]) == EXIT_BAD_INPUT
+    said = capsys.readouterr().err.splitlines()
+    assert said[0] == "malformed_example.csv: 6 problems; nothing was stored" and len(said) == 7, said
     code, rows = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--json"])
     assert rows == []
     assert main(["--db-url", db_url, "snapshot", "list", "--project", "nope"]) == EXIT_BAD_INPUT
