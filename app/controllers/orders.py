@@ -14,7 +14,8 @@ from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
 from services import console_queries as queries
 from services.activity_log import Level
-from services.core.wording import counted, describe_order, replaced_to
+from services.core.replace_rules import replace_becomes
+from services.core.wording import counted, describe_order
 from services.domain import TradingState
 from services.execution.action_outcomes import Halted
 from services.execution.cancel_all_outcome import global_cancel_reach
@@ -113,10 +114,9 @@ class OrdersController:
 
     def _on_replace_requested(self, order_id: int, quantity, limit, stop) -> None:
         order = self.ctx.window.orders_model.get(order_id)
-        # the new stop said as the result's headline says it: the order's own when not changed
-        shown_stop = stop if stop is not None else (order.stop_price if order is not None and order.order_type.has_stop else None)
-        becomes = replaced_to(quantity, limit, shown_stop)
-        subject = [("Order", describe_order(order)), ("Becomes", becomes)] if order is not None else []
+        # what the order becomes by the replace's own rule and words (the result's headline says it alike)
+        subject = ([("Order", describe_order(order)), ("Becomes", replace_becomes(order, quantity, limit, stop))]
+                   if order is not None else [])
         go, token = self.ctx.token_for_action("Replace the LIVE order", adds_risk=True, subject=subject)
         if go:
             self.ctx.runner.run(self.ctx.stack.actions.replace(order_id, quantity, limit, token, stop_price=stop),

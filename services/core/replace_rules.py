@@ -6,10 +6,12 @@ listing's tick grid. Pure."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from services.core.inputs import PRICE_WHOLE_DIGITS, QUANTITY_WHOLE_DIGITS
 from services.core.typed_numbers import plain
+from services.core.wording import replaced_to
 from services.domain import WORKING_ORDER_STATES, OrderRecord, OrderState, OrderType
 
 PENDING = (OrderState.CANCEL_REQUESTED, OrderState.REPLACE_REQUESTED, OrderState.SENDING)
@@ -57,6 +59,34 @@ def off_grid_problem(listing: str, name: str, value: Decimal | None, tick: Decim
         return None
     below = (value / tick).to_integral_value(ROUND_FLOOR) * tick
     return f"{listing}: {name} price {value} is not on the {tick} tick grid (nearest: {below} or {below + tick})"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacedOrder:
+    """What a replace makes of an order: its new total quantity, limit and stop."""
+
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+
+
+def replaced_order(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None,
+                   stop_price: Decimal | None = None) -> ReplacedOrder:
+    """``order`` after a replace with ``quantity``, ``limit_price`` and ``stop_price``, each not
+    given (None) being the order's own, and a stop only of an order that has one (``replace_problem``
+    refuses a stop for any other): one rule for what the order actions check, send and say
+    (ReplaceResult) and what the window's LIVE confirmation says the order becomes."""
+    stop = (order.stop_price if stop_price is None else stop_price) if order.order_type.has_stop else None
+    return ReplacedOrder(order.quantity if quantity is None else quantity,
+                         order.limit_price if limit_price is None else limit_price, stop)
+
+
+def replace_becomes(order: OrderRecord, quantity: Decimal | None, limit_price: Decimal | None,
+                    stop_price: Decimal | None = None) -> str:
+    """What the order becomes, in the words of the replace's own line (ReplaceResult.headline):
+    ``15 @ 229.50``, ``15 stop 180.00 limit 179.50``."""
+    new = replaced_order(order, quantity, limit_price, stop_price)
+    return replaced_to(new.quantity, new.limit_price, new.stop_price)
 
 
 def state_problem(order: OrderRecord) -> str | None:

@@ -19,7 +19,7 @@ from services.audit_actions import AuditAction
 from services.core.contracts import contract_problem
 from services.core.ib_codes import CodeClass, classify, refuses_modify
 from services.core.order_state import EventKind
-from services.core.replace_rules import replace_problem
+from services.core.replace_rules import replace_problem, replaced_order
 from services.core.typed_numbers import plain
 from services.db.convert import to_order_record
 from services.db.repositories import NotFound, OrderRepository, RepositoryError, SettingsRepository
@@ -67,9 +67,8 @@ class ReplaceOrder(ActionPart):
             problem = replace_problem(order, *asked, await min_tick_of(self.provider, spec), stop_price=stop)
         if problem is not None:
             raise BadInput(f"order {order_id}: {problem}")
-        new_quantity = Decimal(quantity) if quantity is not None else order.quantity
-        new_limit = Decimal(limit_price) if limit_price is not None else order.limit_price
-        new_stop = stop if stop is not None else order.stop_price
+        new = replaced_order(order, *asked, stop)  # the one rule: each not asked for is the order's own
+        new_quantity, new_limit, new_stop = new.quantity, new.limit_price, new.stop_price
         payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
                    "limit_price": None if new_limit is None else str(new_limit)}
         if order.order_type.has_stop:
@@ -113,8 +112,7 @@ class ReplaceOrder(ActionPart):
             if ok:
                 await self._db(self._audit, AuditAction.ORDER_REPLACE, order_id, {**payload, "method": "modify"})
                 await self.writer.flush()
-                return ReplaceResult(order_id, "modify", quantity=new_quantity, limit_price=new_limit,
-                                     stop_price=new_stop if order.order_type.has_stop else None)
+                return ReplaceResult(order_id, "modify", quantity=new_quantity, limit_price=new_limit, stop_price=new_stop)
             if refused in done and not refused.cancelled():
                 answer = refused.result()
                 why = f"{answer.code}: {answer.message}"

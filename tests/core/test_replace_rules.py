@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from services.core.replace_rules import replace_problem
+from services.core.replace_rules import replace_becomes, replace_problem, replaced_order
 from services.domain import OrderState, OrderType
 from tests.gui.factories import order
 
@@ -65,3 +65,24 @@ def test_the_replace_and_the_ticket_share_whole_shares_and_the_tick_grid():
     assert replace_problem(lmt, None, D("100.13"), D("0.01")) is None
     assert off_grid_problem("SAP@IBIS:EUR", "stop", D("201.03"), D("0.05")) == (
         "SAP@IBIS:EUR: stop price 201.03 is not on the 0.05 tick grid (nearest: 201.00 or 201.05)")
+
+
+@pytest.mark.parametrize(("order_", "quantity", "limit", "stop", "becomes"), [
+    (WORKING, D(60), None, None, "60 @ 10.00"),  # the limit not asked for is the order's own
+    (WORKING, None, D("10.5"), None, "100 @ 10.50"),
+    (STOP_LIMIT, D(60), None, None, "60 stop 9.50 limit 10.00"),  # the window said "60 stop 9.50"
+    (STOP_LIMIT, None, None, D(9), "100 stop 9.00 limit 10.00"),
+    (replace(WORKING, order_type=OrderType.STP, limit_price=None, stop_price=D(9)), D(60), None, None, "60 stop 9.00"),
+])
+def test_what_a_replace_makes_of_the_order_is_one_rule_said_alike(order_, quantity, limit, stop, becomes):
+    """The window's LIVE confirmation ("Becomes") and the replace's own line (ReplaceResult.headline,
+    the window's activity log and the `replace` command) say what the order becomes by one rule
+    (replaced_order): the window's slot had its own, for the stop only."""
+    from services.execution.action_outcomes import ReplaceResult
+
+    assert replace_becomes(order_, quantity, limit, stop) == becomes
+    new = replaced_order(order_, quantity, limit, stop)
+    # as the order actions make their result of it (services.execution.replace_order)
+    said = ReplaceResult(order_.id, "modify", quantity=new.quantity, limit_price=new.limit_price,
+                         stop_price=new.stop_price).headline("M-1")
+    assert said == f"Replace M-1 to {becomes}: modified at the broker"
