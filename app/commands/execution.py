@@ -486,19 +486,20 @@ async def cmd_halt(args, settings) -> int:
         halted = await s.actions.halt(cancel_all=args.cancel_all, live_token=args.live_token, wait=True)
     # a run's orders not sent yet are canceled by the halt: never sent automatically after resume
     unsent = list(halted.unsent_canceled)
-    said_unsent = f"; {halted.unsent_words()}" if unsent else ""  # the window's words (Halted.unsent_words)
+    said = halted.headline()  # the window's words (Halted.headline), the orders not sent yet it canceled with them
     if halted.canceled is not None:
         return _said_canceled(args, halted.canceled, {"trading_state": str(halted.state), "unsent_canceled": unsent},
-                              f"trading state: {halted.state}{said_unsent}; ")
-    _print_result(args, {"trading_state": str(halted.state), "unsent_canceled": unsent},
-                  f"trading state: {halted.state}{said_unsent}")
+                              f"{said}; ")
+    _print_result(args, {"trading_state": str(halted.state), "unsent_canceled": unsent}, said)
     return EXIT_OK
 
 
 async def cmd_resume(args, settings) -> int:
+    from services.execution.action_outcomes import trading_state_line
+
     async with connected(args, settings, connect=False) as s:
         state = await s.actions.resume()
-    _print_result(args, {"trading_state": str(state)}, f"trading state: {state}")
+    _print_result(args, {"trading_state": str(state)}, trading_state_line(state))  # the window's words
     return EXIT_OK
 
 

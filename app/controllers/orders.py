@@ -17,7 +17,7 @@ from services.activity_log import Level
 from services.core.replace_rules import replace_becomes
 from services.core.wording import counted, describe_order
 from services.domain import TradingState
-from services.execution.action_outcomes import Halted
+from services.execution.action_outcomes import Halted, trading_state_line
 from services.execution.cancel_all_outcome import global_cancel_reach
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
@@ -225,7 +225,7 @@ class OrdersController:
         """The activity log's line, the trader's own halt or another process's alike: what the
         state lets out, and a halt as a warning (it said a bare "Trading HALTED" as info);
         ``also``: what the change did besides."""
-        self.ctx.status(f"Trading {state.value}{why}: {state.meaning}" + (f"; {also}" if also else ""),
+        self.ctx.status(trading_state_line(state, why, also=also),  # the service's words, `halt`'s and `resume`'s too
                         level=Level.WARNING if state is TradingState.HALTED else Level.INFO)
 
     def _on_details_requested(self, order_id: int) -> None:

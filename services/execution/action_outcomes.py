@@ -89,6 +89,12 @@ class Halted:
     canceled: CanceledOrders | None = None
     unsent_canceled: tuple[str, ...] = ()
 
+    def headline(self) -> str:
+        """The halt said in one line, the window's activity log's and ``halt``'s alike: "Trading
+        HALTED: only cancels go out; 2 orders of runs not sent yet canceled" (the command said
+        "trading state: HALTED; ...", without what the state lets out)."""
+        return trading_state_line(self.state, also=self.unsent_words())
+
     def unsent_words(self) -> str:
         """The runs' orders not sent yet that it canceled, as `halt` and the window's Halt both say
         them ("" for none): the window said nothing of them, and the trader did not learn that
@@ -96,3 +102,10 @@ class Halted:
         if not self.unsent_canceled:
             return ""
         return f"{counted(len(self.unsent_canceled), 'order')} of runs not sent yet canceled"
+
+
+def trading_state_line(state: TradingState, why: str = "", *, also: str = "") -> str:
+    """A trading state set, in one line with what it lets out: "Trading ACTIVE: new orders and
+    replaces go out" (the window's activity log, ``halt`` and ``resume`` alike); ``why``: said
+    after the state (another process set it), ``also``: what the change did besides."""
+    return f"Trading {state.value}{why}: {state.meaning}" + (f"; {also}" if also else "")

@@ -12,7 +12,7 @@ from decimal import Decimal
 from services.console_queries import ImportOutcome
 from services.core.snapshots import ParsedSnapshot, SnapshotItem
 from services.domain import TradingState
-from services.execution.action_outcomes import Halted
+from services.execution.action_outcomes import Halted, trading_state_line
 from services.price_cache import DownloadReport, ListingDownload
 
 
@@ -53,3 +53,13 @@ def test_a_halt_says_the_runs_orders_not_sent_yet_it_canceled():
         "2 orders of runs not sent yet canceled")
     assert Halted(TradingState.HALTED, unsent_canceled=("R1-AAPL",)).unsent_words() == "1 order of runs not sent yet canceled"
     assert Halted(TradingState.HALTED).unsent_words() == ""
+
+
+def test_a_halt_and_a_resume_are_said_with_what_the_state_lets_out():
+    # the window's activity-log line, which `halt` and `resume` now print too ("trading state: HALTED")
+    assert Halted(TradingState.HALTED, unsent_canceled=("R1-AAPL",)).headline() == (
+        "Trading HALTED: only cancels go out; 1 order of runs not sent yet canceled")
+    assert Halted(TradingState.HALTED).headline() == "Trading HALTED: only cancels go out"
+    assert trading_state_line(TradingState.ACTIVE) == "Trading ACTIVE: new orders and replaces go out"
+    assert trading_state_line(TradingState.HALTED, " (the trading state in force changed)") == (
+        "Trading HALTED (the trading state in force changed): only cancels go out")

@@ -79,7 +79,12 @@ async def test_exit_codes(db_url, simulator, snapshot_file, tmp_path):
     assert blocked.code == 3 and "HALTED" in blocked.err
     assert simulator.orders() == []
     resumed = await run(cli_args(db_url, port, "resume"))
-    assert resumed.code == 0 and "ACTIVE" in resumed.out
+    # the window's activity-log line (services.execution.action_outcomes.trading_state_line): it
+    # said "trading state: ACTIVE"
+    assert resumed.code == 0 and resumed.out == "Trading ACTIVE: new orders and replaces go out\n", resumed.out
+    halted_again = await run(cli_args(db_url, port, "halt"))
+    assert halted_again.code == 0 and halted_again.out == "Trading HALTED: only cancels go out\n", halted_again.out
+    assert (await run(cli_args(db_url, port, "resume"))).code == 0
     risky = await run(cli_args(db_url, port, "execute", "--snapshot", str(snapshot_file), "--project", "risky", "--mode", "paper",
                                "--portfolio-value", "10000000", "--wait-seconds", "0"))
     assert risky.code == 3 and "max_order_notional" in risky.err
