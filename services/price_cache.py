@@ -59,6 +59,11 @@ class ListingDownload:
             return f"error: {self.error}"
         return counted(self.stored, "new bar") if self.requested else "cached"
 
+    def line(self) -> str:
+        """The listing's download as `backtest --from-broker` and the Backtest panel say it as
+        it comes: "bars AAPL: 3 new bars" (each composed the line itself)."""
+        return f"bars {self.symbol}: {self.outcome_words()}"
+
 
 @dataclass(frozen=True, slots=True)
 class DownloadReport:

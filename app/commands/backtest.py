@@ -226,7 +226,7 @@ def _prepared_from_broker(args: argparse.Namespace, settings, request, wanted, r
 
     def progress(item) -> None:  # the Backtest panel's words too (services.price_cache)
         if not args.json and item.requested:
-            print(f"bars {item.symbol}: {item.outcome_words()}", file=sys.stderr, flush=True)
+            print(item.line(), file=sys.stderr, flush=True)
 
     def summary(report) -> None:
         print(f"trading-console: price cache: {report.summary()}", file=sys.stderr)

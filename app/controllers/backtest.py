@@ -172,7 +172,7 @@ class BacktestController:
 
     def _bars(self, item) -> None:
         if item.requested:
-            self.view.show_status(f"bars {item.symbol}: {item.outcome_words()}")
+            self.view.show_status(item.line())  # the `backtest --from-broker` command's words
 
     async def list_past(self, current: int | None = None) -> None:
         ticket = self._list_asked.ask()

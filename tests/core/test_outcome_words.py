@@ -22,6 +22,8 @@ def test_a_listing_s_download_says_its_new_bars_its_error_or_that_the_cache_had_
     refused = ListingDownload("ZZZZ", missing=2, requests=1, stored=0, error="unknown contract: ZZZZ")
     assert refused.outcome_words() == "error: unknown contract: ZZZZ"
     assert ListingDownload("MSFT", missing=0, requests=0, stored=0).outcome_words() == "cached"
+    # the line `backtest --from-broker` and the Backtest panel both say as it comes (each composed it)
+    assert refused.line() == "bars ZZZZ: error: unknown contract: ZZZZ"
 
 
 def test_the_download_s_summary_counts_requests_and_bars_over_its_days():
