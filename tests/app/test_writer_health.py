@@ -21,6 +21,10 @@ def test_status_bar_shows_the_writers_problems_until_they_are_gone(qloop, open_c
             assert "database unreachable: refused; 3 events waiting in memory" in text
             assert "5 events kept in the journal /tmp/j.jsonl" in text
             assert "1 event the database refused, retried until written (ValueError: bad row)" in text
+            # a password in the driver's words is masked, as the commands mask it (WriterHealth.describe):
+            # the window showed it as said
+            writer._set_health(WriterHealth(True, 1, "database unreachable: mysql+pymysql://trader:s3cret@db/test refused"))
+            assert "trader:***@db/test" in bar.currentMessage() and "s3cret" not in bar.currentMessage(), bar.currentMessage()
             writer._set_health(WriterHealth(False, 0))
             assert bar.currentMessage() == "Database reachable again: every event written"
         finally:

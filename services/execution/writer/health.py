@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.core.wording import counted
+from services.urls import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,12 @@ class WriterHealth:
         return self.degraded or self.parked > 0 or self.journaled > 0
 
     def describe(self) -> str:
-        """One line for a status bar or a command's output ("" when all is well)."""
+        """One line for a status bar or a command's output ("" when all is well), any URL's
+        password or registered secret in the database's messages masked: the commands masked
+        it themselves, the window's activity log showed it as the driver said it."""
+        return redact_text(self._said())
+
+    def _said(self) -> str:
         parts = []
         if self.degraded:
             parts.append(f"{self.message or 'database unreachable'}; {counted(self.backlog, 'event')} waiting in memory"
