@@ -449,7 +449,7 @@ class ManualOrders:
             if not result.sent and not result.already_known:
                 # stopped before its one order went (the connection, a halt seen at the sender's
                 # check, the lease): not sent, said as a refusal, never as "Sent"
-                raise BrokerError(f"not sent: {result.stopped or 'the order was not sent'}")
+                raise BrokerError(result.stopped or "stopped before it went out")  # said "Order not sent: ..." (not_sent_line)
             if result.already_known and not result.sent and on_sent is not None:
                 on_sent(SentTicket(run.id, draft, result.already_known))
             return result
