@@ -27,7 +27,7 @@ from services.core.snapshots import (
     project_name_problem,
     project_problems,
 )
-from services.core.wording import counted, percent
+from services.core.wording import counted, percent, refused_file
 from services.db.convert import to_fill_record, to_order_record, to_position_record
 from services.db.limits import TEXT_BYTES, snapshot_limits
 from services.db.lock_conflicts import retry_lock_conflicts
@@ -96,8 +96,9 @@ class ImportOutcome:
 def refused_import_line(parsed: ParsedSnapshot) -> str:
     """A snapshot file refused for its problems (nothing stored), in the words of `snapshot import`
     and the window's activity log alike: "broken.csv: 2 problems; nothing was stored" (the window
-    said "2 problems, nothing imported", the command's --json message only "2 problems")."""
-    return f"{parsed.source_name}: {counted(len(parsed.errors), 'problem')}; nothing was stored"
+    said "2 problems, nothing imported", the command's --json message only "2 problems"); the
+    Snapshots panel's label says it too (``services.core.wording.refused_file``)."""
+    return refused_file(parsed.source_name, len(parsed.errors))
 
 
 def parse_for_storage(path: str | Path, *, project: str | None = None, max_gross_weight: Decimal = Decimal("1.0"),

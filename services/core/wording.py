@@ -14,6 +14,13 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
 
 
+def refused_file(source: str, problems: int) -> str:
+    """A file refused for its problems, nothing of it stored: "broken.csv: 2 problems; nothing was
+    stored". One wording for the `snapshot import` command, the window's activity log and the
+    Snapshots panel's label above the problems listed by line."""
+    return f"{source}: {counted(problems, 'problem')}; nothing was stored"
+
+
 def percent(ratio: Decimal | None) -> str:
     """A ratio of a whole (a target weight, a position's share of the portfolio) as a trader reads
     it, to the hundredth of a percent: ``Decimal("0.1")`` -> ``"10.00%"``; None -> ``""``. The

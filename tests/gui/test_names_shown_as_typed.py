@@ -74,7 +74,7 @@ def test_a_panels_label_shows_a_file_name_as_typed(qtbot):
     view = SnapshotsView(SnapshotItemsModel())
     qtbot.addWidget(view)
     view.show_import_errors(f"{NAME}.csv", ["line 2: weight is not a number"])
-    assert shown(view.errors_label) == f"{NAME}.csv: 1 problem, nothing imported"
+    assert shown(view.errors_label) == f"{NAME}.csv: 1 problem; nothing was stored"
     for label in (plain_label(NAME), live_text_label()):
         qtbot.addWidget(label)
         label.setText(NAME)
@@ -115,7 +115,7 @@ def test_the_snapshot_imports_problems_show_their_tooltips_as_written(qtbot):
     problem = view.errors_list.item(0)
     assert problem.text().endswith(f"line 2: symbol {NAME} is not a symbol")
     assert tooltip_shown(problem.toolTip()) == problem.text()
-    assert tooltip_shown(view.errors_label.toolTip()) == f"{NAME}.csv: 1 problem, nothing imported"
+    assert tooltip_shown(view.errors_label.toolTip()) == f"{NAME}.csv: 1 problem; nothing was stored"
 
 
 def test_a_live_text_labels_whole_text_tooltip_is_as_written(qtbot):

@@ -289,7 +289,7 @@ def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodelt
     assert texts == [f"line {e.line}, {e.column}: {e.message}" if e.column else f"line {e.line}: {e.message}"
                      for e in bad.errors]
     assert texts[0].startswith("line 2")
-    assert view.errors_label.text() == f"bad.csv: {len(bad.errors)} problems, nothing imported"
+    assert view.errors_label.text() == f"bad.csv: {len(bad.errors)} problems; nothing was stored"
     view.clear_import_errors()
     assert view.errors_list.count() == 0
 

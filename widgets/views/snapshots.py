@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import counted
+from services.core.wording import refused_file
 
 from ..common import add_action, make_table, plain_label, size_columns_to_content
 from ..models.base import fmt_time
@@ -87,7 +87,7 @@ class SnapshotsView(QWidget):
         self.errors_label = plain_label()
         self.errors_label.setObjectName("errorLabel")
         # wrapped, and a long file name cut rather than widening the panel (the tooltip has it
-        # whole): on one line it ("momentum_2026-12-01.csv: 6 problems, nothing imported") made the
+        # whole): on one line it ("momentum_2026-12-01.csv: 6 problems; nothing was stored") made the
         # narrow panel (about 240 px on a large screen) 444 px wide, wider than its dock
         self.errors_label.setWordWrap(True)
         self.errors_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -253,7 +253,7 @@ class SnapshotsView(QWidget):
             item = QListWidgetItem(text)
             item.setToolTip(plain_tooltip(text))
             self.errors_list.addItem(item)
-        self.errors_label.setText(f"{source}: {counted(len(problems), 'problem')}, nothing imported")
+        self.errors_label.setText(refused_file(source, len(problems)))  # the command's and the activity log's words
         self.errors_label.setToolTip(plain_tooltip(self.errors_label.text()))
         self.errors_bar.setVisible(True)
         self.errors_list.setVisible(bool(problems))
