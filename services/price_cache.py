@@ -89,6 +89,22 @@ class DownloadReport:
         return f"{counted(self.requests, 'request')}, {counted(self.stored, 'bar')} stored ({self.first} to {self.last})"
 
 
+class DownloadCanceled(Exception):
+    """The download was asked to stop (the Backtest panel's Cancel): it stops before the next
+    listing, the bars stored so far stay in the cache."""
+
+    def __init__(self, done: tuple[ListingDownload, ...], total: int) -> None:
+        super().__init__(f"canceled after {len(done)} of {counted(total, 'listing')}")
+        self.done = done
+        self.total = total
+
+    def words(self) -> str:
+        """What it did before it stopped, as the panel says it."""
+        stored = sum(item.stored for item in self.done)
+        return (f"canceled while fetching the broker's bars: {len(self.done)} of {counted(self.total, 'listing')} "
+                f"done, {counted(stored, 'new bar')} kept in the price cache; nothing was backtested")
+
+
 @dataclass(frozen=True, slots=True)
 class ImportReport:
     source: str
@@ -153,9 +169,12 @@ def _store(db: Database, bars: list[Bar], what_to_show: str, source: str) -> Sav
 async def download_daily_bars(db: Database, provider: ExecutionProvider, listings: Sequence[str | ContractSpec],
                               first: date, last: date, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW,
                               now: datetime | None = None,
-                              on_listing: Callable[[ListingDownload], None] | None = None) -> DownloadReport:
+                              on_listing: Callable[[ListingDownload], None] | None = None,
+                              canceled: Callable[[], bool] | None = None) -> DownloadReport:
     """Fetch and store the daily bars the cache lacks (see the module docstring). A listing the
-    broker refuses is reported and the others go on; a lost connection ends the download."""
+    broker refuses is reported and the others go on; a lost connection ends the download;
+    ``canceled()`` true before a listing ends it with ``DownloadCanceled`` (within IB's pacing a
+    long download takes minutes, and a Cancel that waited for all of it was no Cancel)."""
     if last < first:
         raise ValueError(f"the range ends ({last}) before it starts ({first})")
     if what_to_show not in WHAT_TO_SHOW:
@@ -164,6 +183,8 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
     specs = list(dict.fromkeys(spec_of(item) for item in listings))
     results = []
     for spec in specs:
+        if canceled is not None and canceled():
+            raise DownloadCanceled(tuple(results), len(specs))
         missing = await asyncio.to_thread(missing_days, db, spec, first, last, what_to_show=what_to_show, now=now)
         if not missing:
             result = ListingDownload(spec.key, 0, 0, 0)

@@ -1,7 +1,8 @@
 """The Backtest panel's controller: the form's values checked by the service (every problem
 shown), the backtest run on a worker thread with its own event loop (the window stays
 responsive; the engine's database work never touches the GUI thread), progress marshalled back
-to the panel, Cancel honoured after the current day, results drawn. A double-clicked rebalance
+to the panel, Cancel honoured after the current day (while the broker's bars come, before the
+next listing's: nothing is run then), results drawn. A double-clicked rebalance
 is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py). The
 past backtests are listed newest first; a chosen one's stored results are read on a worker
 thread and handed to the panel as read-only values (``listing.frozen``), nothing run again."""
@@ -33,6 +34,7 @@ from services.backtest.runner import BacktestOutcome
 from services.backtest.summary import headline
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.execution.errors import NotConnected
+from services.price_cache import DownloadCanceled
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,11 @@ class BacktestController:
             except NotConnected as exc:
                 view.show_problems([f"no bar file, and the broker is not connected ({exc}): connect, or give a bar file"])
                 return None
+            except DownloadCanceled as exc:  # Cancel while the bars came: nothing run, nothing stored as a backtest
+                said = exc.words()
+                view.show_status(said)
+                self.status(said)
+                return None
             loop = asyncio.get_running_loop()
 
             def progress(done: int, total: int, day: date) -> None:  # on the backtest's thread
@@ -166,7 +173,8 @@ class BacktestController:
         if request.prices or self.provider is None:
             return await asyncio.to_thread(prepare, self.db, request)
         self.view.show_status(f"daily {request.what_to_show} bars from the broker: the days the price cache lacks…")
-        prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars)
+        prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars,
+                                                     canceled=self._cancel.is_set)
         self.view.show_status(f"price cache: {report.summary()}")  # the command's words (DownloadReport.summary)
         return prepared
 

@@ -188,25 +188,28 @@ def _where(names: tuple[str, ...], shown: int = 3) -> str:
 
 
 async def prepare_from_broker(db, provider, request: BacktestRequest, wanted: BarsWanted | None = None, *,
-                              on_listing=None) -> tuple[PreparedBacktest, DownloadReport]:
+                              on_listing=None, canceled=None) -> tuple[PreparedBacktest, DownloadReport]:
     """A backtest on the broker's daily bars (the command's ``--from-broker``, the window's panel
     with no bar file): what it needs (``wanted``, else ``bars_wanted``: every other input checked
     first), the days the price cache lacks downloaded, then ``prepare`` on the cached bars.
     ``BrokerBarsFailed`` when a listing's bars were refused, ``BadBacktest`` for any other problem;
-    a lost connection raises ``NotConnected``."""
+    a lost connection raises ``NotConnected``; ``canceled()`` true between listings raises
+    ``price_cache.DownloadCanceled``."""
     if wanted is None:
         wanted = await asyncio.to_thread(bars_wanted, db, request)
-    prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing)
+    prices, report = await broker_prices(db, provider, wanted, on_listing=on_listing, canceled=canceled)
     if report.failed:
         raise BrokerBarsFailed(report, wanted.named_in)
     return await asyncio.to_thread(prepare, db, request, prices=prices), report
 
 
-async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None) -> tuple[PriceBook, DownloadReport]:
+async def broker_prices(db, provider, wanted: BarsWanted, *, on_listing=None,
+                        canceled=None) -> tuple[PriceBook, DownloadReport]:
     """The bars the price cache lacks downloaded (``services.price_cache``: only missing days,
     within IB's pacing), then the cached bars of the wanted listings as the backtest's prices."""
     report = await price_cache.download_daily_bars(db, provider, wanted.listings, wanted.first, wanted.last,
-                                                   what_to_show=wanted.what_to_show, on_listing=on_listing)
+                                                   what_to_show=wanted.what_to_show, on_listing=on_listing,
+                                                   canceled=canceled)
     series = await asyncio.to_thread(price_cache.load_series, db, [s.key for s in wanted.listings], wanted.first,
                                      wanted.last, what_to_show=wanted.what_to_show)
     return PriceBook.from_columns(series), report

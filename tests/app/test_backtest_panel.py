@@ -228,6 +228,47 @@ def test_with_no_bar_file_and_no_broker_the_panel_says_so(qloop, qtbot, database
     run(qloop, scenario())
 
 
+class _BarsThatCancel:
+    """A broker whose first answer comes as the trader clicks Cancel: the download is under way."""
+
+    def __init__(self) -> None:
+        self.view: BacktestView | None = None
+        self.asked: list[str] = []
+
+    async def daily_bars(self, spec, first, last, what_to_show):
+        self.asked.append(spec.key)
+        self.view.cancel_button.click()
+        return generated_bars([spec.key], first, last, seed=3)
+
+
+def test_cancel_while_the_brokers_bars_come_stops_the_download_and_runs_nothing(qloop, qtbot, database, tmp_path):
+    """Seen under Xvfb: Cancel during the download changed nothing until every listing's bars had
+    come (minutes within IB's pacing), then a backtest of one day was stored as canceled."""
+    from services.backtest.listing import list_backtests
+
+    weights = tmp_path / "weights.csv"
+    weights.write_text("date,symbol,weight\n" + "".join(f"2024-12-02,{s},0.18\n" for s in BROKER_SYMBOLS),
+                       encoding="utf-8")
+    provider = _BarsThatCancel()
+    view, controller, runner, errors = _broker_panel(qtbot, database, provider)
+    provider.view = view
+    view.snapshots_edit.setText(str(weights))
+    view.from_edit.setText("2024-12-02")
+    view.to_edit.setText("2024-12-31")
+
+    async def scenario():
+        view.run_button.click()
+        await wait_until(lambda: "canceled while fetching" in view.status_label.text(), 30,
+                         lambda: f"the cancel said ({errors}; {view.status_label.text()!r})")
+        await runner.drain(timeout=5)
+        assert errors == [] and controller.last_outcome is None
+        assert provider.asked == BROKER_SYMBOLS[:1], "the download went on after Cancel"
+        assert list_backtests(database) == [], "a backtest was run and stored after Cancel"
+        assert view.run_button.isEnabled() and not view.cancel_button.isEnabled()
+
+    run(qloop, scenario())
+
+
 def test_the_broker_series_is_chosen_only_without_a_bar_file(qtbot, database):
     """A bar file is one series already: with one typed, the broker's series is greyed out and
     not part of the request; without, the chosen one is (the service's list, its default first)."""

@@ -102,6 +102,27 @@ async def test_a_connection_closed_before_the_answer_is_a_broker_error(make_simu
         await provider.disconnect()
 
 
+async def test_a_canceled_download_stops_before_the_next_listing_and_keeps_what_came(make_simulator, database):
+    """The Backtest panel's Cancel while the bars come: within IB's pacing a download of many
+    listings takes minutes, and one that went on to the end made the Cancel no Cancel."""
+    sim = await make_simulator(clock=lambda: NOW)
+    provider = IbExecutionProvider(port=sim.port, client_id=9, connect_timeout=5, auto_reconnect=False)
+    await provider.connect()
+    done: list[str] = []
+    try:
+        with pytest.raises(price_cache.DownloadCanceled) as raised:
+            await price_cache.download_daily_bars(database, provider, ["AAPL", "MSFT", "NVDA"], date(2024, 12, 2),
+                                                  date(2025, 1, 6), now=NOW, on_listing=lambda item: done.append(item.symbol),
+                                                  canceled=lambda: bool(done))
+    finally:
+        await provider.disconnect()
+    assert [r.listing for r in sim.history_requests] == ["AAPL"] and done == ["AAPL"]
+    stored = len(session_days(date(2024, 12, 2), date(2025, 1, 6)))
+    assert len(price_cache.load_bars(database, ["AAPL"])) == stored  # what came stays in the cache
+    assert raised.value.words() == (f"canceled while fetching the broker's bars: 1 of 3 listings done, {stored} new bars "
+                                    "kept in the price cache; nothing was backtested")
+
+
 def test_request_spans_follow_the_runs_of_missing_days():
     days = session_days(date(2024, 12, 2), date(2024, 12, 31))
     assert price_cache.request_spans([], days) == []
