@@ -244,6 +244,25 @@ class OrderTicketDialog(QDialog):
             self.project_combo.setCurrentText(project)
         self._ask_quote()
         self._on_edited()
+        starts = self.amount_edit if symbol else self.symbol_edit
+        if self.isVisible():
+            self._type_into(starts)
+        else:
+            self._typing_starts = starts
+
+    # Where the typing goes when the ticket opens: never the button it was closed with (Send,
+    # Close), where a symbol typed after F2 went nowhere and every Tab after it landed one field off
+    _typing_starts: QLineEdit | None = None
+
+    def _type_into(self, field: QLineEdit) -> None:
+        field.setFocus(Qt.FocusReason.OtherFocusReason)
+        field.selectAll()  # the first key replaces what the last order left there
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not event.spontaneous():  # opened by the console, not shown again by the window system (un-minimized)
+            self._type_into(self._typing_starts or self.symbol_edit)
+            self._typing_starts = None
 
     def set_projects(self, names: list[str], current: str | None = None) -> None:
         text = current or self.project_combo.currentText()
