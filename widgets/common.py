@@ -159,6 +159,9 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    # Tab goes on to the next control (the arrows move within the rows): Qt's default moved it cell
+    # by cell, and a keyboard user was held in a table of fills for hundreds of Tabs
+    view.setTabKeyNavigation(False)
     view.setAlternatingRowColors(True)
     view.setWordWrap(False)
     view.verticalHeader().setVisible(False)

@@ -143,6 +143,8 @@ class BacktestView(QWidget):
         self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.rebalances_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.rebalances_table.cellDoubleClicked.connect(self._on_rebalance)
+        for table in (self.metrics_table, self.rebalances_table):
+            table.setTabKeyNavigation(False)  # read-only rows: Tab goes on, as in make_table's tables
         self.results_tabs = QTabWidget()
         self.results_tabs.addTab(self.metrics_table, "Metrics")
         self.results_tabs.addTab(self.equity_plot, "Equity")
