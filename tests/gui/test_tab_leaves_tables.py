@@ -59,3 +59,20 @@ def test_tab_leaves_the_backtest_results_tables(qtbot, name):
     table.setRowCount(3)
     view.results_tabs.setCurrentWidget(table)
     assert _tab_in(qtbot, view, table) != "the table"
+
+
+def test_tab_from_the_preview_table_goes_to_the_first_field_not_the_forms_scroll_area(qtbot):
+    """Seen under Xvfb: a Tab stop with nothing to show and nothing to do (the form's scroll
+    area) sat between the preview's table and Portfolio value."""
+    from widgets.models.preview import PreviewOrdersModel
+    from widgets.views.preview import PreviewView
+
+    view = PreviewView(PreviewOrdersModel())
+    qtbot.addWidget(view)
+    with qtbot.waitActive(view):
+        view.show()
+        view.activateWindow()
+    view.table.setFocus()
+    qtbot.waitUntil(view.table.hasFocus)
+    QTest.keyClick(view.table, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is view.portfolio_edit, f"Tab went to {type(QApplication.focusWidget()).__name__}"

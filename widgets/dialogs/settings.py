@@ -184,6 +184,7 @@ class SettingsDialog(QDialog):
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop of its own, as the preview form's
         self.scroll_area.setWidget(groups)
         layout = QVBoxLayout(self)
         layout.addWidget(self.scroll_area, 1)

@@ -177,6 +177,7 @@ class BacktestView(QWidget):
         self.form_scroll.setWidget(form_holder)
         self.form_scroll.setWidgetResizable(True)
         self.form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop of its own, as the preview form's
         # Narrower than its fields, the form scrolls sideways too: held at its own width, the form
         # and the results needed 577 px together, and in the 518 px the bottom strip gives the
         # panel in a 1024 px window the splitter cut the form's right edge (its "…" buttons and

@@ -130,6 +130,7 @@ class PreviewView(QWidget):
         form_scroll.setWidget(form_holder)
         form_scroll.setWidgetResizable(True)
         form_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        form_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop of its own: Tab goes to the fields it holds
         form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         form_scroll.setMinimumWidth(form_holder.minimumSizeHint().width() + form_scroll.verticalScrollBar().sizeHint().width())
         form_scroll.setMaximumWidth(form_scroll.minimumWidth())
