@@ -147,7 +147,10 @@ class RunProgress:
             self._points.extend(self._filled_over_time())
             snapshot = self._snapshot(now)
         elif self.run_id is not None and (not self._points or self._points[-1][1] != snapshot.filled_notional):
-            self._points.append((now, snapshot.filled_notional))
+            # the first point at the run's first order's time: read back with nothing filled (its
+            # orders canceled unfilled), a point at the moment of reading put the run out of view
+            when = now if self._points else min([now, *(order.created_at for order in self._orders.values())])
+            self._points.append((when, snapshot.filled_notional))
             snapshot = self._snapshot(now)
         return snapshot
 

@@ -207,3 +207,17 @@ def test_a_run_read_back_whole_shows_its_progress_as_its_fills_came_from_zero():
     live = _progress()  # followed from its send: nothing filled yet, then its fills as they are seen
     assert live.apply(orders, [], now=T0).points == ((T0, D(0)),)
     assert live.apply([], fills, now=t3).points == ((T0, D(0)), (t3, D(5000)))
+
+
+def test_a_run_read_back_with_nothing_filled_starts_at_its_orders_time_not_at_the_reading():
+    """Walked under Xvfb: the console opened after a run whose order was canceled unfilled; its
+    progress was one point at the moment of reading, so the chart showed minutes around the
+    console's start, the run's own time (a quarter of an hour before) out of view."""
+    progress = _progress()
+    canceled = [_order(1, "A", "AAPL", Side.BUY, 30, OrderState.CANCELED)]
+    snap = progress.apply(canceled, [], now=T0 + timedelta(minutes=15))
+    assert snap.points == ((T0, D(0)),)
+    # a fill seen later is added when it is seen, as for a run followed live
+    late = T0 + timedelta(minutes=16)
+    assert progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", seconds=960)], now=late).points == (
+        (T0, D(0)), (late, D(1000)))
