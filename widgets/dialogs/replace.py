@@ -123,6 +123,9 @@ class ReplaceDialog(QDialog):
         self.limit_edit.textChanged.connect(self._validate)
         self.stop_edit.textChanged.connect(self._validate)
         self._validate()
+        # the first figure typed replaces the quantity (as Tab selects the limit): with the cursor
+        # after it, a 5 typed for an order of 3 asked for 35
+        self.quantity_edit.selectAll()
 
     def show_order(self, order: OrderRecord) -> None:
         """The order's newer state while the dialog is open (it filled or was canceled meanwhile):
