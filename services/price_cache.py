@@ -181,7 +181,7 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
         raise ValueError(f"what to show must be one of {', '.join(WHAT_TO_SHOW)}")
     now = now or datetime.now(UTC)
     specs = list(dict.fromkeys(spec_of(item) for item in listings))
-    results = []
+    results: list[ListingDownload] = []
     for spec in specs:
         if canceled is not None and canceled():
             raise DownloadCanceled(tuple(results), len(specs))
