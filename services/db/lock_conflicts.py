@@ -35,6 +35,7 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from services.db import lock_waits
 from services.db.links import connect_args
 from services.db.lock_waits import RETRYING, Retrying
 
@@ -98,7 +99,9 @@ def retry_lock_conflicts(fn: Callable[P, R]) -> Callable[P, R]:
             waits = 0
             for attempt in range(1, ATTEMPTS + 1):
                 try:
-                    return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
+                    lock_waits.done(retrying)  # an earlier attempt's wait said: over
+                    return result
                 except OperationalError as exc:
                     if attempt == ATTEMPTS or not is_lock_conflict(exc):
                         raise
@@ -205,12 +208,47 @@ def lock_blockers(db, waiter: int) -> list[str] | None:
     22:18:12, Sleep for 138 s``. A read of the server's tables: it takes no lock."""
     try:
         with db.core() as connection:
-            rows = connection.execute(_BLOCKERS, {"waiter": waiter}).all()
+            return _blockers(connection, waiter)
     except DBAPIError as exc:
         log.info("who holds the lock connection %s waits for not read: %s", waiter, str(exc).splitlines()[0][:200])
         return None
+
+
+def _blockers(connection, waiter: int) -> list[str] | None:
+    rows = connection.execute(_BLOCKERS, {"waiter": waiter}).all()
     if not rows:
         return None
     return [f"connection {row.id}" + (f" from {row.host}" if row.host else "")
             + (f", in a transaction since {row.started:%H:%M:%S} (the server's time)" if row.started else "")
             + (f", {row.command} for {row.idle} s" if row.command else "") for row in rows]
+
+
+def statement_lock_wait(url: str, driver_connection) -> tuple[list[str], float] | None:
+    """``services.db.lock_waits``' probe: whether the statement ``driver_connection`` runs (a
+    MariaDB/MySQL DBAPI connection of ``url``'s) has been running so long because it waits for a
+    row lock. None when it does not (a merely slow statement), or when the server cannot be
+    reached; else who holds the lock (``lock_blockers``' words; empty when the server does not
+    say: no PROCESS privilege, MySQL 8) and the server's ``innodb_lock_wait_timeout``.
+
+    Read once, on a connection of its own: the pool's may all be taken by waiting statements,
+    and a read through one would queue behind them. It takes no lock."""
+    thread_id = getattr(driver_connection, "thread_id", None)
+    if not callable(thread_id):  # a driver that does not say which server thread it is: nothing to ask
+        return None
+    thread_id = thread_id()
+    engine = create_engine(url, poolclass=pool.NullPool,
+                           connect_args={"connect_timeout": 5, "read_timeout": 5, **connect_args(url)})
+    try:
+        with engine.connect() as connection:
+            timeout = float(connection.exec_driver_sql("SELECT @@innodb_lock_wait_timeout").scalar_one())
+            try:
+                holders = _blockers(connection, thread_id)
+            except DBAPIError as exc:  # no PROCESS privilege, or MySQL 8's tables elsewhere: say it without them
+                log.info("who holds the lock connection %s waits for not read: %s", thread_id, str(exc).splitlines()[0][:200])
+                return [], timeout
+    except DBAPIError as exc:  # the server not reached: an outage is no lock wait
+        log.info("whether connection %s waits for a lock not read: %s", thread_id, str(exc).splitlines()[0][:200])
+        return None
+    finally:
+        engine.dispose()
+    return None if holders is None else (holders, timeout)

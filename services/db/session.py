@@ -6,7 +6,9 @@ instead of one failing half-way with "database is locked"). Read-only sessions u
 deferred ``BEGIN``. The log's checkpoints run in a thread of their own, not inside a writer's
 commit (``services.db.wal_checkpoints``).
 MySQL/MariaDB: READ COMMITTED, pre-ping (a restarted server costs one reconnect, not an error),
-utf8mb4, a short connect timeout so that an unreachable server is reported quickly.
+utf8mb4, a short connect timeout so that an unreachable server is reported quickly. Every
+statement of a writable database is timed, so that a long wait for a row lock another connection
+holds is said (``services.db.lock_waits``).
 
 Read-only (``Database(url, read_only=True)``: monitor windows and ``watch``): every connection is
 refused writes by the database itself (SQLite ``PRAGMA query_only``, MariaDB ``SET SESSION
@@ -34,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 
 from services.db import lock_waits
 from services.db.links import connect_args
+from services.db.lock_conflicts import statement_lock_wait
 from services.db.wal_checkpoints import BACKSTOP_PAGES, WalCheckpointer
 from services.urls import redact_url, remember_url_secrets
 
@@ -83,6 +86,30 @@ def _sqlite_begin(dbapi_connection) -> None:
     lock_waits.end(wait, got_lock=True)
 
 
+def _timed_statements(dialect, probe: lock_waits.Probe) -> None:
+    """Every statement the MySQL/MariaDB ``dialect`` sends is timed, so that one waiting long for
+    a row lock is said (``services.db.lock_waits``). On the dialect's own calls, where it hands the
+    statement to the driver's cursor (as ``do_begin`` for SQLite): the engine's cursor events
+    would add their dispatch to every statement; this adds a set's add and discard."""
+
+    def timed(execute):
+        def statement(cursor, *args, **kwargs):
+            wait = lock_waits.statement(cursor.connection, probe)
+            try:
+                result = execute(cursor, *args, **kwargs)
+            except BaseException:
+                lock_waits.end(wait, got_lock=False)
+                raise
+            lock_waits.end(wait, got_lock=True)
+            return result
+
+        return statement
+
+    dialect.do_execute = timed(dialect.do_execute)
+    dialect.do_executemany = timed(dialect.do_executemany)
+    dialect.do_execute_no_params = timed(dialect.do_execute_no_params)
+
+
 class ReadOnlyDatabase(RuntimeError):
     """A write was asked of a database opened read-only (a monitor)."""
 
@@ -111,6 +138,9 @@ class Database:
                 json_serializer=json_dumps,
                 connect_args={"charset": "utf8mb4", "connect_timeout": 5, **connect_args(self.url)},
             )
+            if not read_only:  # a monitor's reads wait for no row lock (READ COMMITTED reads take none)
+                url = self.url
+                _timed_statements(self.engine.dialect, lambda connection: statement_lock_wait(url, connection))
         else:
             self.engine = create_engine(self.url, echo=echo, json_serializer=json_dumps)
         if read_only:
