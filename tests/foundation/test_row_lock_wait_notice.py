@@ -99,7 +99,9 @@ def test_a_slow_statement_that_waits_for_no_lock_is_not_said(database, said, cap
     with caplog.at_level(logging.DEBUG, logger="services.db.lock_waits"):
         thread, got = _in_thread(slow_write)
         try:
-            wait_until_blocking(lambda: "waits for no lock" in caplog.text or got, 15, "the watcher to look at the slow statement")
+            wait_until_blocking(lambda: "waits for no lock" in caplog.text or said.calls or got, 15,
+                                "the watcher to look at the slow statement")
+            assert said.calls == [], "a statement waiting for no lock was said as a lock wait"
             assert not got, f"the slow statement ended before the watcher looked at it: {got}"
         finally:
             with database.core() as connection:
