@@ -121,7 +121,7 @@ def end(wait: Wait, *, got_lock: bool) -> None:
     with _saying:
         wait.ended = True
         if got_lock and (wait.said or retried):
-            _said_free(wait, f" after {time.monotonic() - wait.started:.0f} s" if wait.said else "")
+            _tell_free(wait, f" after {time.monotonic() - wait.started:.0f} s" if wait.said else "")
 
 
 def done(retrying: Retrying) -> None:
@@ -135,7 +135,7 @@ def done(retrying: Retrying) -> None:
                 _tell(f"the database is free again: {retrying.name} got its write lock", waiting=False, level=logging.INFO)
 
 
-def _said_free(wait: Wait, after: str) -> None:
+def _tell_free(wait: Wait, after: str) -> None:
     if wait.retrying is not None:
         wait.retrying.said = False  # said and ended: another wait of the same work is new news
     _tell(f"the database is free again: {_whose(wait)}got its write lock{after}", waiting=False, level=logging.INFO)
