@@ -445,7 +445,11 @@ class IbQueries:
     async def open_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
         trades = await self._ask(self.ib.reqAllOpenOrdersAsync, "open orders")
-        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, False) for t in trades]
+        # once each: ib_async adds every openOrder message that comes while the request is open to
+        # its answer, so an order placed just before (whose own openOrder echo comes late) is in it
+        # twice, as the same Trade (wrapper.openOrder)
+        unique = list({id(t): t for t in trades}.values())
+        return [self._order_event(t.order.orderId, t.contract, t.order, t.orderStatus.status, False) for t in unique]
 
     async def completed_orders(self) -> list[OpenOrderEvent]:
         self._require_connected()
