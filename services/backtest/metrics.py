@@ -1,6 +1,12 @@
 """A backtest's results from its daily equity: total return, CAGR, annualised volatility, Sharpe
 ratio (no risk-free rate, 252 sessions a year), maximum drawdown (a negative fraction), turnover
-(traded value over the mean equity). Statistics are floats; money stays Decimal."""
+(traded value over the mean equity). Statistics are floats; money stays Decimal.
+
+The rates (CAGR, volatility, Sharpe) are the strategy's: measured from the day it first traded
+(its first rebalance, ``traded_from``), not over the sessions of idle cash a window opened long
+before it adds. A trader comparing a strategy's CAGR reads it per year of the strategy: a
+ten-year window whose snapshots begin in its last year showed 0.41 % where that year gave 36 %.
+Total return, final equity and drawdown are the whole window's (idle cash changes neither)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from itertools import pairwise
+
+from services.core.wording import counted
 
 SESSIONS_PER_YEAR = 252
 
@@ -24,11 +32,13 @@ class Metrics:
     sharpe: float
     max_drawdown: float
     turnover: float
+    traded_from: date | None = None  # the first rebalance's day: the rates are measured from it
 
     def to_dict(self) -> dict:
         return {"initial_equity": str(self.initial_equity), "final_equity": str(self.final_equity),
                 "total_return": self.total_return, "cagr": self.cagr, "volatility": self.volatility,
-                "sharpe": self.sharpe, "max_drawdown": self.max_drawdown, "turnover": self.turnover}
+                "sharpe": self.sharpe, "max_drawdown": self.max_drawdown, "turnover": self.turnover,
+                "traded_from": self.traded_from.isoformat() if self.traded_from else None}
 
 
 def drawdowns(values: Sequence[Decimal]) -> list[float]:
@@ -51,13 +61,18 @@ def drawdown_series(initial: Decimal, equity: Sequence[tuple[date, Decimal]]) ->
 
 
 def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], traded_value: Decimal = Decimal(0), *,
-                    drawdown: Sequence[float] | None = None) -> Metrics:
+                    drawdown: Sequence[float] | None = None, traded_from: date | None = None) -> Metrics:
     """``drawdown``: ``drawdown_series(initial, equity)`` when the caller has it already (a
-    summary lists it too): not measured twice."""
+    summary lists it too): not measured twice. ``traded_from``: the first rebalance's day; the
+    rates are measured from it (the day before's equity their start), None: over every day."""
     values = [initial, *(v for _, v in equity)]
     final = values[-1]
     total = float(final / initial - 1) if initial else 0.0
-    returns = [float(b / a - 1) for a, b in pairwise(values) if a]
+    idle = sum(1 for day, _ in equity if day < traded_from) if traded_from else 0
+    traded = equity[idle:]
+    start = values[idle]  # the equity the strategy began with: the starting cash, kept while idle
+    rated = [start, *(v for _, v in traded)]
+    returns = [float(b / a - 1) for a, b in pairwise(rated) if a]
     volatility = sharpe = 0.0
     if len(returns) > 1:
         mean = sum(returns) / len(returns)
@@ -65,18 +80,19 @@ def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], tr
         volatility = std * math.sqrt(SESSIONS_PER_YEAR)
         sharpe = mean / std * math.sqrt(SESSIONS_PER_YEAR) if std > 0 else 0.0
     cagr = 0.0
-    if len(equity) > 1 and initial > 0 and final > 0:
-        years = max((equity[-1][0] - equity[0][0]).days, 1) / 365.25
-        cagr = float(final / initial) ** (1 / years) - 1
+    if len(traded) > 1 and start > 0 and final > 0:
+        years = max((traded[-1][0] - traded[0][0]).days, 1) / 365.25
+        cagr = float(final / start) ** (1 / years) - 1
     mean_equity = sum(values, Decimal(0)) / len(values)
     turnover = float(traded_value / mean_equity) if mean_equity else 0.0
     if drawdown is None:
         drawdown = drawdown_series(initial, equity)
-    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdown, default=0.0), turnover)
+    return Metrics(initial, final, total, cagr, volatility, sharpe, min(drawdown, default=0.0), turnover,
+                   traded_from if traded else None)
 
 
 METRIC_COLUMNS = ("Project", "Final equity", "Return", "CAGR", "Volatility", "Sharpe", "Max drawdown", "Turnover",
-                  "Commissions", "Orders", "Fills", "Risk blocked")
+                  "Commissions", "Orders", "Fills", "Risk blocked", "Traded from")
 
 
 def metric_texts(name: str, summary) -> tuple[str, ...]:
@@ -86,4 +102,22 @@ def metric_texts(name: str, summary) -> tuple[str, ...]:
     return (name, f"{Decimal(str(summary['final_equity'])):,.2f}", f"{summary['total_return']:.2%}", f"{summary['cagr']:.2%}",
             f"{summary['volatility']:.2%}", f"{summary['sharpe']:.2f}", f"{summary['max_drawdown']:.2%}",
             f"{summary['turnover']:.2f}", f"{Decimal(str(summary['commissions'])):,.2f}", str(summary["orders"]),
-            str(summary["fills"]), str(len(summary["risk_blocked"])))
+            str(summary["fills"]), str(len(summary["risk_blocked"])),
+            # a backtest stored before it was said measured its rates over every day: no day to name
+            summary.get("traded_from") or "")
+
+
+def rates_note(name: str, summary) -> str | None:
+    """What the rates of a summary whose window held cash before its first rebalance measure
+    (None: it traded from its first day, or was stored before ``traded_from`` was kept): the
+    panel's tooltip and the command's line under its table, so that a CAGR is not read as the
+    whole window's."""
+    traded_from = summary.get("traded_from")
+    if not traded_from:
+        return None
+    idle = sum(1 for day, _ in summary.get("equity") or () if day < traded_from)
+    if not idle:
+        return None
+    # two short lines: a tooltip is not wrapped
+    return (f"{name} traded from {traded_from} (its first rebalance), after {counted(idle, 'session')} of idle cash:\n"
+            "  CAGR, volatility and Sharpe are measured from then; return and drawdown over the whole window")

@@ -78,9 +78,15 @@ class ProjectResult:
     commissions: Decimal = Decimal(0)
     traded_value: Decimal = Decimal(0)
 
-    def summary(self, initial: Decimal) -> dict:
+    def first_rebalance(self) -> date | None:
+        return min((day for day, _run, _outcome in self.rebalances), default=None)
+
+    def summary(self, initial: Decimal, *, traded_from: date | None = None) -> dict:
+        """``traded_from``: where the rates are measured from; this project's first rebalance
+        unless given (the total's: the first of any project's)."""
         drawdown = drawdown_series(initial, self.equity)  # the chart's series and the metric's minimum: measured once
-        metrics = compute_metrics(initial, self.equity, self.traded_value, drawdown=drawdown)
+        metrics = compute_metrics(initial, self.equity, self.traded_value, drawdown=drawdown,
+                                  traded_from=traded_from or self.first_rebalance())
         days = [d.isoformat() for d, _ in self.equity]  # each day's text once, for both series
         return {
             "project": self.project, "project_id": self.project_id, "account": self.account,
@@ -385,6 +391,8 @@ def _total(projects: dict[str, _Project], initial: Decimal) -> dict:
         combined.blocked.extend(dict(b, project=p.result.project) for b in p.result.blocked)
         combined.failed.extend(dict(f, project=p.result.project) for f in p.result.failed)
     combined.failed.sort(key=lambda f: (f["day"], f["project"]))  # as failures.all_failed lists a stored one's
-    summary = combined.summary(initial * len(projects))
+    # the accounts together began trading with the first of them: the rates from its first rebalance
+    firsts = [day for p in projects.values() if (day := p.result.first_rebalance()) is not None]
+    summary = combined.summary(initial * len(projects), traded_from=min(firsts, default=None))
     summary.pop("rebalances")
     return summary

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
-from services.backtest.metrics import METRIC_COLUMNS, metric_texts
+from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note
 
 from ..common import plain_label
 from ..plain_text import plain_tooltip
@@ -308,10 +308,13 @@ class BacktestView(QWidget):
         rows = [*projects.items(), *((("(total)", total),) if total and len(projects) > 1 else ())]
         self.metrics_table.setRowCount(len(rows))
         for r, (name, p) in enumerate(rows):
+            note = rates_note(name, p)  # the rates measured from the first rebalance, cash idle before it
             for c, text in enumerate(metric_texts(name, p)):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if note:
+                    item.setToolTip(plain_tooltip(note))
                 self.metrics_table.setItem(r, c, item)
         for i, (name, p) in enumerate(projects.items()):
             pen = pg.mkPen(COLOURS[i % len(COLOURS)], width=2)
