@@ -2,7 +2,8 @@
 shown), the backtest run on a worker thread with its own event loop (the window stays
 responsive; the engine's database work never touches the GUI thread), progress marshalled back
 to the panel, Cancel honoured after the current day (while the broker's bars come, before the
-next listing's: nothing is run then), results drawn. A double-clicked rebalance
+next listing's: nothing is run then; each said as it is clicked), the bar saying a canceled run
+so, results drawn. A double-clicked rebalance
 is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py). The
 past backtests are listed newest first; a chosen one's stored results are read on a worker
 thread and handed to the panel as read-only values (``listing.frozen``), nothing run again."""
@@ -31,7 +32,7 @@ from services.backtest.requests import (
     run_backtest,
 )
 from services.backtest.runner import BacktestOutcome
-from services.backtest.summary import headline
+from services.backtest.summary import CANCELING_A_DOWNLOAD, CANCELING_A_RUN, headline
 from services.core.bars import DEFAULT_WHAT_TO_SHOW, WHAT_TO_SHOW
 from services.execution.errors import NotConnected
 from services.price_cache import DownloadCanceled
@@ -90,6 +91,8 @@ class BacktestController:
         self.actor = actor
         self.status = status or (lambda _text: None)
         self._cancel = threading.Event()
+        self._downloading = False  # the broker's bars are coming: Cancel stops the download, runs nothing
+        self._running = False
         self.last_outcome: BacktestOutcome | None = None
         self.show_trail = show_trail
         self.trails_shown: list[int] = []  # the rebalances' run ids handed to show_trail (tests)
@@ -123,11 +126,12 @@ class BacktestController:
 
     def cancel(self) -> None:
         self._cancel.set()
-        self.view.show_status("canceling after the current day…")
+        self.view.show_status(CANCELING_A_DOWNLOAD if self._downloading else CANCELING_A_RUN)
 
     async def run(self, values: dict):
         view = self.view
         self._cancel.clear()
+        self._running = True
         view.set_running(True)
         try:
             try:
@@ -140,6 +144,7 @@ class BacktestController:
                 return None
             except DownloadCanceled as exc:  # Cancel while the bars came: nothing run, nothing stored as a backtest
                 said = exc.words()
+                view.set_progress_canceled()
                 view.show_status(said)
                 self.status(said)
                 return None
@@ -158,6 +163,8 @@ class BacktestController:
             self._results_asked.ask()  # a past backtest's read still in flight is not drawn over these
             self.last_outcome = outcome
             view.show_results(outcome.projects, outcome.total)
+            if outcome.status == "canceled":
+                view.set_progress_canceled()
             # the service's line, with its message (why it was canceled, which rebalances failed:
             # they did not trade): the panel and the status bar say what the `backtest` command prints
             said = headline(outcome)
@@ -165,6 +172,7 @@ class BacktestController:
             self.status(said)
             return outcome
         finally:
+            self._running = False
             view.set_running(False)
 
     async def _prepare(self, request: BacktestRequest) -> PreparedBacktest:
@@ -173,8 +181,12 @@ class BacktestController:
         if request.prices or self.provider is None:
             return await asyncio.to_thread(prepare, self.db, request)
         self.view.show_status(f"daily {request.what_to_show} bars from the broker: the days the price cache lacks…")
-        prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars,
-                                                     canceled=self._cancel.is_set)
+        self._downloading = True
+        try:
+            prepared, report = await prepare_from_broker(self.db, self.provider, request, on_listing=self._bars,
+                                                         canceled=self._cancel.is_set)
+        finally:
+            self._downloading = False
         self.view.show_status(f"price cache: {report.summary()}")  # the command's words (DownloadReport.summary)
         return prepared
 
@@ -209,6 +221,8 @@ class BacktestController:
             await self.list_past()
             return
         self.view.show_results(shown.projects, shown.total)
+        if not self._running:  # a run under way still counts its days on the bar
+            self.view.clear_progress()
         self.view.show_status(shown.headline)
         self.past_shown = shown
 

@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 TOTAL = "(total)"  # as the metrics table names every project together
 
+# what Cancel does, said as it is clicked: the days' loop stops after the current day; the
+# broker's bars' download before the next listing, and then nothing is backtested
+# (``price_cache.DownloadCanceled``, ``requests.prepare_from_broker``)
+CANCELING_A_RUN = "canceling after the current day…"
+CANCELING_A_DOWNLOAD = "canceling: the broker's bars stop before the next listing, and nothing is backtested…"
+
 
 def summary_of(results: dict | None) -> dict:
     """``{"days": trading days simulated or None, "projects": [name, ...], "final_equity":

@@ -15,6 +15,7 @@ import pytest
 from app.controllers.backtest import BacktestController
 from app.tasks import TaskRunner
 from services.backtest.requests import load_backtest
+from services.backtest.summary import CANCELING_A_DOWNLOAD
 from services.trail_queries import decision_trail
 from tests.app.conftest import run
 from tests.backtest.data import generated_bars, monthly_snapshots, write_prices_csv, write_snapshots_csv
@@ -116,6 +117,13 @@ def test_the_panel_cancels_after_the_current_day_and_keeps_the_results_so_far(ql
         last = outcome.projects["north"]["equity"][-1][0]
         assert outcome.last_day.isoformat() == last and outcome.message == f"canceled at {last}"
         assert load_backtest(controller.db, outcome.backtest_id).message == outcome.message
+        # the bar says it stopped (it read "2024-02-06: day 4 of 232" as if still under way) ...
+        assert view.progress.text() == f"canceled after {last}: day {days} of {outcome.days}"
+        # ... and counts nothing under an older backtest's results (it kept the canceled run's days)
+        older = await _stored_backtest(controller.db, date(2024, 3, 29), projects=("north",))
+        await controller.show_past(older.backtest_id)
+        assert controller.past_shown.backtest_id == older.backtest_id
+        assert (view.progress.text(), view.progress.value()) == ("", 0)
 
     run(qloop, scenario(), timeout=200)
 
@@ -238,6 +246,7 @@ class _BarsThatCancel:
     async def daily_bars(self, spec, first, last, what_to_show):
         self.asked.append(spec.key)
         self.view.cancel_button.click()
+        self.said_on_cancel = self.view.status_label.text()
         return generated_bars([spec.key], first, last, seed=3)
 
 
@@ -265,6 +274,9 @@ def test_cancel_while_the_brokers_bars_come_stops_the_download_and_runs_nothing(
         assert provider.asked == BROKER_SYMBOLS[:1], "the download went on after Cancel"
         assert list_backtests(database) == [], "a backtest was run and stored after Cancel"
         assert view.run_button.isEnabled() and not view.cancel_button.isEnabled()
+        # what Cancel does then, as it is clicked: it said "canceling after the current day…"
+        assert provider.said_on_cancel == CANCELING_A_DOWNLOAD
+        assert view.progress.text() == "canceled: nothing backtested"
 
     run(qloop, scenario())
 

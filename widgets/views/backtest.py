@@ -129,6 +129,7 @@ class BacktestView(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self._last_day: tuple[int, int, str] | None = None  # the run's last day told: (done, total, day)
         self.status_label = plain_label()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -279,6 +280,7 @@ class BacktestView(QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if running:
+            self._last_day = None
             self.progress.setRange(0, 0)  # busy until the first day is done
             self.progress.setFormat("%p%")
             self.show_status("preparing…")
@@ -287,11 +289,31 @@ class BacktestView(QWidget):
             self.progress.setValue(0)
 
     def set_progress(self, done: int, total: int, day: str) -> None:
+        self._last_day = (done, total, day)
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         # on the bar too: the status line may be scrolled away with the form
         self.progress.setFormat(f"{day}: day {done} of {total}")
         self.status_label.setText(f"{day}: day {done} of {total}")  # not scrolled to: the bar says it
+
+    def set_progress_canceled(self) -> None:
+        """The run was canceled: the bar says so, at the day it stopped after (none: while the
+        broker's bars came, nothing backtested); it read as a run still under way."""
+        if self._last_day is None:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("canceled: nothing backtested")
+            return
+        done, total, day = self._last_day
+        self.progress.setFormat(f"canceled after {day}: day {done} of {total}")
+
+    def clear_progress(self) -> None:
+        """Results drawn that no run of this panel made (a past backtest): the bar counts nothing.
+        It kept a canceled run's "day 1 of 3753" under another backtest's results."""
+        self._last_day = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
 
     def show_problems(self, problems: Sequence[str]) -> None:
         self.show_status("\n".join(problems))
