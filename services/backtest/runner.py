@@ -392,7 +392,7 @@ def _total(projects: dict[str, _Project], initial: Decimal) -> dict:
         combined.failed.extend(dict(f, project=p.result.project) for f in p.result.failed)
     combined.failed.sort(key=lambda f: (f["day"], f["project"]))  # as failures.all_failed lists a stored one's
     # the accounts together began trading with the first of them: the rates from its first rebalance
-    firsts = [day for p in projects.values() if (day := p.result.first_rebalance()) is not None]
-    summary = combined.summary(initial * len(projects), traded_from=min(firsts, default=None))
+    began = [day_one for p in projects.values() if (day_one := p.result.first_rebalance()) is not None]
+    summary = combined.summary(initial * len(projects), traded_from=min(began, default=None))
     summary.pop("rebalances")
     return summary
