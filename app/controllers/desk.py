@@ -116,9 +116,7 @@ class DeskController:
             if dialog.symbol():  # its quote followed again
                 self.ctx.runner.run(self.show_quote(dialog.symbol()), what="Quote")
             dialog.check_again()  # the fields it shows show their verdict (it kept none, or an old one)
-        dialog.show()
-        dialog.raise_()
-        dialog.activateWindow()
+        dialog.present()  # already open: raised, and the typing where an opening puts it
         return dialog
 
     async def show_quote(self, symbol: str) -> None:

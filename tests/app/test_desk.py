@@ -405,3 +405,34 @@ def test_the_sent_line_comes_before_the_fill_of_an_order_that_fills_at_once(qloo
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_f2_on_the_open_ticket_brings_the_typing_back_to_the_symbol(qloop, open_console):
+    """Seen by a trader: F2 while the ticket was open raised it but left the focus where it was
+    (Close, the order type), so the next symbol typed went nowhere. F2 on an open ticket puts the
+    typing where opening it does: the Symbol, its text selected; a position's Buy more on the
+    open ticket, the amount."""
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+        try:
+            w.ticket_action.trigger()  # F2
+            dialog = console.controller.desk.ticket
+            dialog.symbol_edit.setText("AAPL")
+            dialog.type_combo.setFocus()  # the trader went on down the form
+            assert dialog.focusWidget() is dialog.type_combo
+            w.ticket_action.trigger()  # F2 again, the ticket still open
+            assert console.controller.desk.ticket is dialog and dialog.isVisible()
+            assert dialog.focusWidget() is dialog.symbol_edit, dialog.focusWidget()
+            assert dialog.symbol_edit.selectedText() == "AAPL"  # the first key typed replaces it
+
+            # a position's Buy more on the open ticket: what is left to type is the amount
+            console.controller.desk.open_ticket({"symbol": "MSFT", "side": "BUY", "quantity": Decimal(5)})
+            assert dialog.focusWidget() is dialog.amount_edit and dialog.amount_edit.selectedText() == "5"
+            w.ticket_action.trigger()  # then F2: a new order, from its symbol
+            assert dialog.focusWidget() is dialog.symbol_edit and dialog.symbol_edit.selectedText() == "MSFT"
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

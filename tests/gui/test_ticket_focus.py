@@ -57,3 +57,26 @@ def test_a_prefilled_ticket_types_into_the_amount(ticket, qtbot):
     ticket.symbol_edit.setFocus()
     ticket.prefill(symbol="AAPL", side="SELL", quantity=Decimal(44))
     assert ticket.focusWidget() is ticket.amount_edit and ticket.amount_edit.selectedText() == "44"
+
+
+def test_presented_while_open_the_ticket_types_into_the_symbol(ticket, qtbot):
+    """F2 on the open ticket: show() on a shown dialog is no showEvent, and the focus stayed on
+    Close, where the next symbol typed went nowhere."""
+    ticket.present()
+    qtbot.waitExposed(ticket)
+    ticket.symbol_edit.setText("AAPL")
+    _close_button(ticket).setFocus()
+
+    ticket.present()  # F2 again, still open
+    assert ticket.focusWidget() is ticket.symbol_edit and ticket.symbol_edit.selectedText() == "AAPL"
+
+    # prefilled while open, then presented (a position's Buy more): the amount keeps the typing
+    ticket.prefill(symbol="MSFT", side="BUY", quantity=Decimal(5))
+    ticket.present()
+    assert ticket.focusWidget() is ticket.amount_edit and ticket.amount_edit.selectedText() == "5"
+
+    # closed after that prefill and opened with F2: the symbol, not the amount of the earlier prefill
+    ticket.close()
+    ticket.present()
+    qtbot.waitExposed(ticket)
+    assert ticket.focusWidget() is ticket.symbol_edit

@@ -244,15 +244,27 @@ class OrderTicketDialog(QDialog):
             self.project_combo.setCurrentText(project)
         self._ask_quote()
         self._on_edited()
-        starts = self.amount_edit if symbol else self.symbol_edit
+        # kept for present() too: the controller brings up a ticket prefilled while open, which
+        # must not take the typing back to the symbol
+        starts = self._typing_starts = self.amount_edit if symbol else self.symbol_edit
         if self.isVisible():
             self._type_into(starts)
-        else:
-            self._typing_starts = starts
 
     # Where the typing goes when the ticket opens: never the button it was closed with (Send,
     # Close), where a symbol typed after F2 went nowhere and every Tab after it landed one field off
     _typing_starts: QLineEdit | None = None
+
+    def present(self) -> None:
+        """Shown, raised and given the keyboard (F2, a position's Buy more). Already open, the
+        typing goes where an opening puts it: show() on a shown dialog is no showEvent, and F2
+        left the focus where the trader had left it (Close, the order type), so the symbol typed
+        next went elsewhere."""
+        if self.isVisible():
+            self._type_into(self._typing_starts or self.symbol_edit)
+            self._typing_starts = None
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def _type_into(self, field: QLineEdit) -> None:
         field.setFocus(Qt.FocusReason.OtherFocusReason)
