@@ -75,7 +75,8 @@ class ConsoleController(QObject):
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self._use_trade_settings)
         self.desk = DeskController(ctx, self.audit, self.settings_part, parent=self,
-                                   project_names=lambda: self.snapshots.project_names)
+                                   project_names=lambda: self.snapshots.project_names,
+                                   on_run_sent=self.trading.follow_sent_run)
         # what other processes (`execute`, `halt`, `serve`, another window) write to the database,
         # followed as a monitor window follows it; primed by load_initial before the panels load
         # (not the audit log: its panel reads new entries itself after each action, bounded, and a

@@ -46,10 +46,11 @@ def _planned(plan: Plan) -> dict[str, PlannedOrder]:
 
 @dataclass(frozen=True, slots=True)
 class LatestRun:
-    """A run to follow: its state, and the plan it sent (by client order id, its gross notional
-    the progress's target; none and zero when no stored plan holds its orders)."""
+    """A run to follow: its project, its state, and the plan it sent (by client order id, its
+    gross notional the progress's target; none and zero when no stored plan holds its orders)."""
 
     run_id: int
+    project_id: int
     status: RunStatus
     plan_id: int | None
     planned: dict[str, PlannedOrder]
@@ -67,11 +68,21 @@ def latest_run(db, project_id: int, mode: TradeMode, day: date) -> LatestRun | N
             select(TradeRun).where(TradeRun.project_id == project_id, TradeRun.mode == mode,
                                    or_(TradeRun.status == RunStatus.RUNNING, and_(TradeRun.trade_date == day, executed)))
             .order_by(TradeRun.id.desc()).limit(1)).first()
-        if run is None:
-            return None
-        sent = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.run_id == run.id)))
-        plans = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run.id).order_by(OrderPlan.id.desc()))
-        plan = next((p for p in map(to_plan, plans) if any(d.client_order_id in sent for d in p.orders)), None)
-        if plan is None:
-            return LatestRun(run.id, RunStatus(run.status), None, {}, Decimal(0))
-        return LatestRun(run.id, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional)
+        return None if run is None else _to_follow(session, run)
+
+
+def sent_run(db, run_id: int) -> LatestRun | None:
+    """``run_id`` to follow, read as ``latest_run`` reads the run it finds: the window's order
+    ticket sent it, and its one-order plan is the newest run's (None: no such run)."""
+    with db.session() as session:
+        run = session.get(TradeRun, run_id)
+        return None if run is None else _to_follow(session, run)
+
+
+def _to_follow(session, run: TradeRun) -> LatestRun:
+    sent = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.run_id == run.id)))
+    plans = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run.id).order_by(OrderPlan.id.desc()))
+    plan = next((p for p in map(to_plan, plans) if any(d.client_order_id in sent for d in p.orders)), None)
+    if plan is None:
+        return LatestRun(run.id, run.project_id, RunStatus(run.status), None, {}, Decimal(0))
+    return LatestRun(run.id, run.project_id, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional)

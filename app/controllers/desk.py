@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -32,9 +32,11 @@ TICKET_QUOTE_MS = 200
 
 class DeskController:
     def __init__(self, ctx: ConsoleContext, audit: AuditController, settings_part, parent: QObject, *,
-                 project_names: Callable[[], dict[int, str]]) -> None:
+                 project_names: Callable[[], dict[int, str]],
+                 on_run_sent: Callable[[int], Awaitable[object]] | None = None) -> None:
         self.ctx = ctx
         self.project_names = project_names  # id -> name of the known projects
+        self.on_run_sent = on_run_sent  # a ticket's run went (its id): the run progress follows it
         self.audit = audit
         self.settings_part = settings_part  # holds the settings the watchlist is saved in
         self.ticket: OrderTicketDialog | None = None
@@ -244,6 +246,8 @@ class DeskController:
             # neither the shares nor the limit), in the service's words, the `order` command's too
             dialog.show_sent(said[-1].line())
         self.audit.schedule_refresh()
+        if self.on_run_sent is not None:  # a task of its own: a failure to read the progress is not the send's
+            self.ctx.runner.run(self.on_run_sent(said[-1].run_id), what="Run progress")
         return result
 
     # ------------------------------------------------------------------ the watchlist

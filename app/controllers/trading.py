@@ -20,7 +20,7 @@ from services.core.wording import mode_word
 from services.domain import FillRecord, OrderRecord, RunStatus, TradingState
 from services.execution.runs.resumed_inputs import FORM
 from services.live_word import live_preview_subject
-from services.monitor_queries import latest_run
+from services.monitor_queries import latest_run, sent_run
 from services.preview_session import ExecuteGate, PreviewSession, describe_execute, execute_needs_attention
 from services.run_progress import RunProgress
 from widgets.common import confirm
@@ -247,6 +247,19 @@ class TradingController:
             progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status)
         self.progress, self._followed_project = progress, project
         await self.refresh_progress()
+
+    async def follow_sent_run(self, run_id: int) -> None:
+        """A run this window sent other than by Execute (the order ticket's, a run of its own with
+        a one-order plan): the newest run, so the progress follows it, as it did after a restart
+        (follow_latest_run) but not before, when the chart kept the last Execute's run. A newer
+        run followed meanwhile (an Execute while this was read) stays followed."""
+        found = await self.ctx.db(sent_run, self.ctx.stack.db, run_id)
+        if found is None or (self.progress.run_id is not None and self.progress.run_id > run_id):
+            return
+        progress = RunProgress()
+        progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status)
+        self.progress, self._followed_project = progress, found.project_id
+        await self.refresh_progress()  # what streamed in before it was followed: read back
 
     async def refresh_progress(self) -> None:
         """The followed run's orders and fills (and its state, when it is shown) as the

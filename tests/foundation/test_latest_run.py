@@ -46,3 +46,18 @@ def test_the_newest_run_executing_or_executed_today_of_the_project_and_its_state
     with database.unit_of_work() as session:
         RunRepository(session).get(stuck).status = RunStatus.CANCELED
     assert latest_run(database, alpha, TradeMode.PAPER, date(2026, 12, 7)) is None
+
+
+def test_a_run_sent_by_id_is_read_as_the_latest_run_is(database):
+    """The order ticket's run, followed once it went (services.monitor_queries.sent_run): its
+    project and state as latest_run reads them, so the window shows it as after a restart."""
+    from services.monitor_queries import sent_run
+
+    with database.unit_of_work() as session:
+        alpha = ProjectRepository(session).get_or_create("alpha").id
+        session.flush()
+        ticket = _run(session, alpha, TODAY, RunStatus.RUNNING, orders=1)
+    found = sent_run(database, ticket)
+    assert found == latest_run(database, alpha, TradeMode.PAPER, TODAY)
+    assert found is not None and (found.run_id, found.project_id, found.status) == (ticket, alpha, RunStatus.RUNNING)
+    assert sent_run(database, ticket + 1) is None
