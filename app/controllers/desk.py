@@ -104,6 +104,9 @@ class DeskController:
             dialog.send_requested.connect(self._on_send_requested)
             dialog.symbol_changed.connect(lambda symbol: self.ctx.runner.run(self.show_quote(symbol), what="Quote"))
             dialog.finished.connect(self._on_ticket_closed)
+            # F2 typed in the ticket itself is the window's F2 too: the action's shortcut (a
+            # window shortcut) was the main window's alone, and F2 in the ticket did nothing
+            dialog.addAction(self.ctx.window.ticket_action)
         dialog = self.ticket
         names = self.project_names()
         # a prefilled project (a position's), else the one selected in the snapshots panel

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from services.domain import OrderState, PositionRecord, Quote
 from services.execution.account import AccountSummary
@@ -432,6 +433,14 @@ def test_f2_on_the_open_ticket_brings_the_typing_back_to_the_symbol(qloop, open_
             assert dialog.focusWidget() is dialog.amount_edit and dialog.amount_edit.selectedText() == "5"
             w.ticket_action.trigger()  # then F2: a new order, from its symbol
             assert dialog.focusWidget() is dialog.symbol_edit and dialog.symbol_edit.selectedText() == "MSFT"
+
+            # F2 typed in the ticket itself (seen under Xvfb: the window's shortcut, it did nothing there)
+            dialog.activateWindow()
+            await wait_for(lambda: QApplication.activeWindow() is dialog, 5, "the ticket the active window")
+            dialog.type_combo.setFocus()
+            QTest.keyClick(dialog.type_combo, Qt.Key.Key_F2)
+            assert dialog.focusWidget() is dialog.symbol_edit, dialog.focusWidget()
+            assert dialog.symbol_edit.selectedText() == "MSFT"
         finally:
             await console.close()
 
