@@ -171,6 +171,18 @@ class RunProgress:
         """The followed run's state as read again from the database."""
         self.status = status
 
+    def gives_way_to(self, sent_run_id: int) -> bool:
+        """Whether a run sent besides Execute (the order ticket's one order, ``sent_run_id``) takes
+        the progress from the run followed: not from a newer run, nor from one whose orders are
+        still working (a rebalance filling is watched to its end; the ticket's order is in the
+        blotter), else it does (a finished run's chart made way for nothing)."""
+        if self.run_id is None:
+            return True
+        if self.run_id > sent_run_id:
+            return False
+        counted = self._counted_orders()
+        return not any(o.status.is_working for o in self._orders.values() if o.id in counted)
+
     def has_orders(self) -> bool:
         """Any order of the followed plan was seen (stored by a send, whatever became of it)."""
         return bool(self._counted_orders())

@@ -252,9 +252,10 @@ class TradingController:
         """A run this window sent other than by Execute (the order ticket's, a run of its own with
         a one-order plan): the newest run, so the progress follows it, as it did after a restart
         (follow_latest_run) but not before, when the chart kept the last Execute's run. A newer
-        run followed meanwhile (an Execute while this was read) stays followed."""
+        run followed meanwhile (an Execute while this was read), or one still working, stays
+        followed (RunProgress.gives_way_to)."""
         found = await self.ctx.db(sent_run, self.ctx.stack.db, run_id)
-        if found is None or (self.progress.run_id is not None and self.progress.run_id > run_id):
+        if found is None or not self.progress.gives_way_to(run_id):
             return
         progress = RunProgress()
         progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status)

@@ -221,3 +221,16 @@ def test_a_run_read_back_with_nothing_filled_starts_at_its_orders_time_not_at_th
     late = T0 + timedelta(minutes=16)
     assert progress.apply([], [_fill(1, 1, "e1.01.01", "AAPL", Side.BUY, 10, "101", seconds=960)], now=late).points == (
         (T0, D(0)), (late, D(1000)))
+
+
+def test_a_ticket_s_run_takes_the_progress_only_from_a_finished_older_run():
+    """The order ticket's one-order run is followed once sent, unless the run followed is newer
+    or still has orders working (a rebalance filling is watched to its end)."""
+    progress = _progress()  # run 7
+    progress.apply([_order(1, "A", "AAPL", Side.BUY, 30), _order(2, "M", "MSFT", Side.SELL, 10, OrderState.FILLED)],
+                   now=T0)
+    assert not progress.gives_way_to(8)  # AAPL still working
+    assert not progress.gives_way_to(6)  # older than the run followed
+    progress.apply([_order(1, "A", "AAPL", Side.BUY, 30, OrderState.FILLED)], now=T0 + timedelta(seconds=1))
+    assert progress.gives_way_to(8) and not progress.gives_way_to(6)
+    assert RunProgress().gives_way_to(1)  # nothing followed yet
