@@ -157,6 +157,7 @@ class BacktestController:
                 outcome = await asyncio.to_thread(asyncio.run, run_backtest(self.db, prepared, progress=progress,
                                                                             cancel=self._cancel.is_set, actor=self.actor))
             except Exception:
+                view.set_progress_failed()
                 await self._list_past_after_failure()  # its row, closed as failed, heads the list
                 raise  # the runner says why
             await self.list_past(current=outcome.backtest_id)  # first: the rest is said in one go

@@ -409,6 +409,7 @@ def test_a_backtest_that_fails_mid_run_is_said_and_heads_the_past_list_as_failed
         failed = load_backtest(controller.db, view.past_ids()[0])
         assert failed.status == "failed" and failed.message == "RuntimeError: the disk is full"
         assert "failed" in view.past_combo.itemText(0) and view.run_button.isEnabled()
+        assert view.progress.format().startswith("failed after "), view.progress.format()  # not "day 2 of N" still
 
     run(qloop, scenario(), timeout=150)
 

@@ -299,13 +299,21 @@ class BacktestView(QWidget):
     def set_progress_canceled(self) -> None:
         """The run was canceled: the bar says so, at the day it stopped after (none: while the
         broker's bars came, nothing backtested); it read as a run still under way."""
+        self._set_progress_ended("canceled")
+
+    def set_progress_failed(self) -> None:
+        """The run failed (the status bar and the past list say why): the bar says so, as a
+        canceled run's does; it kept "day 2 of 60" as if the run went on."""
+        self._set_progress_ended("failed")
+
+    def _set_progress_ended(self, how: str) -> None:
         if self._last_day is None:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
-            self.progress.setFormat("canceled: nothing backtested")
+            self.progress.setFormat(f"{how}: nothing backtested")
             return
         done, total, day = self._last_day
-        self.progress.setFormat(f"canceled after {day}: day {done} of {total}")
+        self.progress.setFormat(f"{how} after {day}: day {done} of {total}")
 
     def clear_progress(self) -> None:
         """Results drawn that no run of this panel made (a past backtest): the bar counts nothing.
