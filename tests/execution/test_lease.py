@@ -274,6 +274,46 @@ def test_a_claim_that_waited_for_the_write_lock_checks_the_lease_at_its_own_mome
     assert _statuses(database, coids) == {coids[0]: OrderState.NEW}
 
 
+def test_a_lease_whose_writing_waited_for_a_lock_lives_its_whole_time_from_when_it_was_got(database):
+    """Seen in a real window on MariaDB: another transaction kept the run's row locked for 22 s;
+    the lease's insert (its foreign key checks that row) waited, and the lease was stamped with
+    the time read before the wait: 8 of its 30 s left, below the claims' margin, so the run sent
+    nothing ("the run's lease expired"). Stamped once written, it lives 30 s from then and claims.
+    On SQLite the wait is at BEGIN, before the time is read: the same outcome."""
+    from tests.fixtures.locks import FrozenWriter, innodb_transactions
+
+    run_id, coids = _run_with_orders(database, 1)
+    clock = _Clock()
+    manager = LeaseManager(database, ttl=30, clock=clock)
+    begins = threading.Event()
+    got: list[Lease] = []
+    with _server_follows(database, clock):
+        frozen = FrozenWriter(database.url, runs=[run_id])  # another console mid-transaction on the run
+
+        def beginning(_connection) -> None:
+            begins.set()
+
+        sqlalchemy_event.listen(database.engine, "begin", beginning)
+        try:
+            taker = threading.Thread(target=lambda: got.append(manager.try_acquire(run_id)), daemon=True)
+            taker.start()
+            if database.is_sqlite:  # BEGIN IMMEDIATE waits for the frozen writer's write lock
+                wait_until_blocking(begins.is_set, 10, "the lease's transaction to begin (and wait for the lock)")
+            else:  # the insert waits for the run's row
+                wait_until_blocking(lambda: any("LOCK WAIT" in t for t in innodb_transactions(database).values()), 10,
+                                    "the lease's insert to wait for the run's row")
+            clock.offset += timedelta(seconds=22)  # the time goes on while it waits
+        finally:
+            sqlalchemy_event.remove(database.engine, "begin", beginning)
+            frozen.close()
+        taker.join(30)
+        assert got, "the lease was not taken once the run's row was free"
+        [lease] = got
+        left = (lease.expires_at - clock.server()).total_seconds()
+        assert left > 29, f"the lease was born with {left:.1f} s of its 30 s"
+        assert manager.claim(lease, coids[0]) is Claim.CLAIMED
+
+
 async def test_second_holder_is_refused_naming_the_holder_or_waits(database):
     run_id, _ = _run_with_orders(database, 1)
     first = LeaseManager(database, client_id=11)
