@@ -255,18 +255,16 @@ BLOCKS_LISTED = 20  # a table's worth; --json has them all
 
 def _print_table(outcome) -> None:
     from services.backtest.failures import failed_rebalances_of
-    from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note
+    from services.backtest.metrics import METRIC_COLUMNS, TOTAL, metric_texts, rates_note, shown_summaries
     from services.backtest.summary import headline
 
-    summaries = [*outcome.projects.items(), ("(total)", outcome.total)]
     rows = [tuple(title.upper() for title in METRIC_COLUMNS)]
-    rows.extend(metric_texts(name, p) for name, p in summaries)
+    rows.extend(metric_texts(name, p) for name, p in [*outcome.projects.items(), (TOTAL, outcome.total)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(headline(outcome))  # the panel's words, its message with it
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    noted = summaries if len(outcome.projects) > 1 else summaries[:1]  # one project's total is itself
-    for name, p in noted:  # what the rates measure when cash sat idle first (the panel's tooltip)
+    for name, p in shown_summaries(outcome.projects, outcome.total):  # what the rates measure when cash sat idle first (the panel's tooltip)
         note = rates_note(name, p)
         if note:
             print(note)

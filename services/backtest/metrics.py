@@ -20,6 +20,7 @@ from itertools import pairwise
 from services.core.wording import counted
 
 SESSIONS_PER_YEAR = 252
+TOTAL = "(total)"  # as the metrics table names every project together
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,16 @@ def metric_texts(name: str, summary) -> tuple[str, ...]:
             str(summary["fills"]), str(len(summary["risk_blocked"])),
             # a backtest stored before it was said measured its rates over every day: no day to name
             summary.get("traded_from") or "")
+
+
+def shown_summaries(projects: dict, total: dict | None) -> list[tuple[str, dict]]:
+    """The summaries a results view lists, each with its name: every project's, then their
+    ``TOTAL`` when there are several (one project's total is itself). The panel's metrics rows
+    and the notes under the ``backtest`` command's table."""
+    rows = list(projects.items())
+    if total and len(projects) > 1:
+        rows.append((TOTAL, total))
+    return rows
 
 
 def rates_note(name: str, summary) -> str | None:

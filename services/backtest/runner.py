@@ -39,7 +39,7 @@ from .costs import FillAt, parse_commission
 from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
 from .inputs import DatedSnapshot
-from .metrics import compute_metrics, drawdown_series
+from .metrics import TOTAL, compute_metrics, drawdown_series
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
@@ -380,7 +380,7 @@ def _total(projects: dict[str, _Project], initial: Decimal) -> dict:
     if not projects:
         return {}
     first = next(iter(projects.values())).result
-    combined = ProjectResult("(total)", 0, "")
+    combined = ProjectResult(TOTAL, 0, "")
     for i, (day, _) in enumerate(first.equity):
         combined.equity.append((day, sum((p.result.equity[i][1] for p in projects.values()), Decimal(0))))
     for p in projects.values():

@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from .metrics import TOTAL  # the summaries' lists end with it, as the metrics rows do
+
 if TYPE_CHECKING:
     from .runner import BacktestOutcome
-
-TOTAL = "(total)"  # as the metrics table names every project together
 
 # what Cancel does, said as it is clicked: the days' loop stops after the current day; the
 # broker's bars' download before the next listing, and then nothing is backtested

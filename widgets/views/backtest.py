@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
-from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note
+from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note, shown_summaries
 
 from ..common import plain_label
 from ..plain_text import plain_tooltip
@@ -335,7 +335,7 @@ class BacktestView(QWidget):
         """Per project (the service's summaries): curves, the metrics row, the rebalances."""
         for plot in (self.equity_plot, self.drawdown_plot):
             plot.clear()
-        rows = [*projects.items(), *((("(total)", total),) if total and len(projects) > 1 else ())]
+        rows = shown_summaries(projects, total)
         self.metrics_table.setRowCount(len(rows))
         for r, (name, p) in enumerate(rows):
             note = rates_note(name, p)  # the rates measured from the first rebalance, cash idle before it
