@@ -11,7 +11,7 @@ Total return, final equity and drawdown are the whole window's (idle cash change
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -108,7 +108,7 @@ def metric_texts(name: str, summary) -> tuple[str, ...]:
             summary.get("traded_from") or "")
 
 
-def shown_summaries(projects: dict, total: dict | None) -> list[tuple[str, dict]]:
+def shown_summaries(projects: Mapping[str, Mapping], total: Mapping | None) -> list[tuple[str, Mapping]]:
     """The summaries a results view lists, each with its name: every project's, then their
     ``TOTAL`` when there are several (one project's total is itself). The panel's metrics rows
     and the notes under the ``backtest`` command's table."""
