@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QSizePolicy,
     QTableView,
     QWidget,
@@ -117,6 +118,26 @@ def menu_key_opens_current_row(view: QAbstractItemView, open_at: Callable[[QPoin
     view.installEventFilter(_KeyboardMenuOnCurrentRow(view, open_at))
 
 
+class LineProgressBar(QProgressBar):
+    """A progress bar whose line reads from its start: a line longer than the bar is cut at its
+    end with an ellipsis, and the whole of it is the tooltip. QProgressBar centres its text and
+    clips it at both ends: "plan 3 (run 1) previewed, not sent: ... · last sent: ..." read
+    "3 (run 1) previewed, not sent: ... at the fill pr" in a 1366-px window (seen under Xvfb)."""
+
+    def text(self) -> str:  # what the style paints (QProgressBar::text is virtual)
+        whole = super().text()
+        room = self.contentsRect().width() - 12  # the style's margins either side of the text
+        return self.fontMetrics().elidedText(whole, Qt.TextElideMode.ElideRight, max(room, 0))
+
+    def setFormat(self, format: str) -> None:
+        super().setFormat(format)
+        self.setToolTip(plain_tooltip(super().text()))
+
+    def setValue(self, value: int) -> None:
+        super().setValue(value)
+        self.setToolTip(plain_tooltip(super().text()))
+
+
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
     """A Yes/No question defaulting to No (Esc: No), its text shown as written: the static
     ``QMessageBox.question`` guesses rich text, and a project or snapshot name holding ``<`` or
@@ -152,7 +173,9 @@ def fit_last_section(view: QAbstractItemView) -> None:
 
 
 def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sortable: bool = False,
-               widths: Sequence[int | None] = ()) -> QTableView:
+               widths: Sequence[int | None] = (), replaced_whole: bool = False) -> QTableView:
+    """``replaced_whole``: the model's rows are replaced as one set (a preview, a run's decisions),
+    never streamed; each new set widens a column its values no longer fit (``widen_to_each_set``)."""
     # Rows of the coalescing models are painted by the view itself (a quarter of Qt's cost).
     view = RecordTableView(parent)
     view.setModel(model)
@@ -179,7 +202,10 @@ def make_table(model: QAbstractItemModel, parent: QWidget | None = None, *, sort
     view.setProperty(DECLARED_WIDTHS, [int(w or 0) for w in widths])
     view.setSortingEnabled(sortable)
     install_column_chooser(view)
-    _size_columns_when_rows_arrive(view)
+    if replaced_whole:
+        widen_to_each_set(view)
+    else:
+        _size_columns_when_rows_arrive(view)
     return view
 
 
@@ -274,6 +300,26 @@ def _size_columns_when_rows_arrive(view: QTableView) -> None:
 
     model.rowsInserted.connect(maybe_size)
     model.modelReset.connect(maybe_size)
+
+
+def widen_to_each_set(view: QTableView) -> None:
+    """Columns sized to each new set of rows, widened, never narrowed: a table sized once to its
+    first set kept a column that set left empty at its header's width, and the next set's values
+    read elided (a preview of MKT orders, then one of LMT orders: "231.…" for a limit of 231.49,
+    seen under Xvfb). What the trader widened, or an earlier set needed, stays (no jumping), and
+    so do widths restored from a saved layout (``COLUMNS_SIZED`` set: never narrowed)."""
+    model = view.model()
+
+    def widen() -> None:
+        if model.rowCount():
+            # the first set (and no saved layout): sized to it as a streamed table's first rows
+            # are; after the reset is painted, as that sizing is
+            first = not view.property(COLUMNS_SIZED)
+            view.setProperty(COLUMNS_SIZED, True)
+            QTimer.singleShot(0, view, lambda: size_columns_to_content(view, narrow=first))
+
+    model.modelReset.connect(widen)
+    model.rowsInserted.connect(lambda *_: widen())
 
 
 def add_action(widget: QWidget, text: str, slot: Callable[[], None],

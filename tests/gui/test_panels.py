@@ -688,6 +688,58 @@ def test_a_later_snapshots_long_symbol_is_shown_whole(qtbot):
     assert shown("KO") == widened  # a short one again: the column keeps its width (no jumping)
 
 
+def test_a_later_previews_limit_prices_are_shown_whole(qtbot):
+    """The preview's columns were sized to its first set of orders and never again: after a
+    preview of MKT orders (no limits: the Limit column at its header's width), a preview of
+    LMT orders read "231.…" for a limit of 231.49 (seen under Xvfb). Each set shown widens the
+    columns its values no longer fit; a set of MKT orders again leaves them as they are."""
+    from PySide6.QtWidgets import QApplication
+
+    model = PreviewOrdersModel()
+    view = PreviewView(model)
+    qtbot.addWidget(view)
+    view.resize(1200, 320)
+    view.show()
+    qtbot.waitExposed(view)
+    table, column = view.table, PreviewOrdersModel.LIMIT
+
+    def shown(orders) -> int:
+        model.reset(orders)
+        QApplication.processEvents()  # the sizing is deferred to after the reset (a zero timer)
+        return table.columnWidth(column)
+
+    shown(drafts(OrderType.MKT))
+    limited = drafts(OrderType.LMT)
+    widened = shown(limited)
+    texts = [model.data(model.index(row, column)) for row in range(model.rowCount())]
+    widest = max(texts, key=lambda text: table._prepare(text, table.font())[1])
+    room = widened - (1 if table.showGrid() else 0) - 2 * table._margin
+    assert all(texts) and table._prepare(widest, table.font())[1] <= room, (texts, widened)
+    assert shown(drafts(OrderType.MKT)) == widened  # no jumping back
+
+
+def test_a_run_line_longer_than_the_bar_reads_from_its_start(qtbot):
+    """QProgressBar centres its text and clips both ends: "plan 3 (run 1) previewed, not sent:
+    ... · last sent: ..." read "3 (run 1) previewed, not sent: ... at the fill pr" (seen under
+    Xvfb). The bar cuts a long line at its end, with an ellipsis, and its tooltip is the line."""
+    model = PreviewOrdersModel()
+    view = PreviewView(model)
+    qtbot.addWidget(view)
+    view.resize(700, 320)
+    view.show()
+    qtbot.waitExposed(view)
+    line = ("plan 3 (run 1) previewed, not sent: the run executed plan 2 · last sent: run 1, plan 2 (done): "
+            "96,815 of 96,815 filled at the plan's prices · slippage -8.0 bps (96,737 at the fill prices)")
+    bar = view.progress
+    view.set_progress(Decimal(1), Decimal(1), line)
+    painted = bar.text()
+    assert painted.startswith("plan 3 (run 1) previewed") and painted.endswith("…"), painted
+    assert bar.fontMetrics().horizontalAdvance(painted) <= bar.contentsRect().width()
+    assert bar.toolTip() == line
+    view.set_progress(Decimal(1), Decimal(2), "run 1: done")  # a short line: whole
+    assert bar.text() == "run 1: done"
+
+
 def test_the_backtest_charts_say_their_amounts_as_the_metrics_do(qtbot):
     """Walked under Xvfb: the Drawdown chart of a -0.42% drawdown read "% (x0.001)" with ticks 0
     to -400 (pyqtgraph's SI prefix on a percent), and the Equity chart 100000, 101000 ungrouped.

@@ -78,9 +78,9 @@ class DecisionsView(QWidget):
         self.show_button = QPushButton("Show run")
         # its own width: with the summary on a line of its own the bar's room goes to the title
         self.show_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.orders_table = make_table(orders, self, widths=[c.width for c in orders.columns])
+        self.orders_table = make_table(orders, self, widths=[c.width for c in orders.columns], replaced_whole=True)
         self.orders_table.setSelectionMode(self.orders_table.SelectionMode.SingleSelection)
-        self.rules_table = make_table(self.rules_proxy, self, widths=[c.width for c in rules.columns])
+        self.rules_table = make_table(self.rules_proxy, self, widths=[c.width for c in rules.columns], replaced_whole=True)
         bar = self.bar_layout = QHBoxLayout()
         bar.addWidget(self.title_label)
         bar.addWidget(self.summary_label, 1)

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -29,7 +28,7 @@ from services.core.typed_numbers import plain
 from services.core.wording import counted, percent
 from services.domain import OrderType
 
-from ..common import add_action, make_table, plain_label
+from ..common import LineProgressBar, add_action, make_table, plain_label
 from ..models.base import fmt_money
 from ..models.preview import PreviewOrdersModel
 
@@ -104,11 +103,11 @@ class PreviewView(QWidget):
         self.totals_label.setObjectName("totalsLabel")
         self.skipped_label = plain_label()
         self.skipped_label.setWordWrap(True)
-        self.progress = QProgressBar()
+        self.progress = LineProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("no run")
-        self.table = make_table(model, self, sortable=False)
+        self.table = make_table(model, self, sortable=False, replaced_whole=True)
 
         form = QFormLayout()
         form.addRow("Portfolio value", self.portfolio_edit)

@@ -38,7 +38,7 @@ class RiskView(QWidget):
         self.run_blocks_list = QListWidget()
         self.run_blocks_list.setMaximumHeight(80)
         self.run_blocks_list.setVisible(False)
-        self.table = make_table(model, self, sortable=False, widths=[c.width for c in model.columns])
+        self.table = make_table(model, self, sortable=False, widths=[c.width for c in model.columns], replaced_whole=True)
         self.params_table = QTableWidget(0, 2)
         self.params_table.setHorizontalHeaderLabels(["Limit", "Value"])
         self.params_table.verticalHeader().setVisible(False)

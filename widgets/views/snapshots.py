@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from services.core.wording import refused_file
 
-from ..common import add_action, make_table, plain_label, size_columns_to_content
+from ..common import add_action, make_table, plain_label
 from ..models.base import fmt_time
 from ..models.proxy import RecordProxyModel
 from ..models.snapshots import SnapshotItemsModel
@@ -63,11 +63,6 @@ class SnapshotsView(QWidget):
     project_selected = Signal(int)
     snapshot_selected = Signal(int)
 
-    def _widen_item_columns(self) -> None:
-        if self.items_proxy.rowCount():
-            # after the reset is painted, as the first sizing does (widgets.common)
-            QTimer.singleShot(0, self.items_table, lambda: size_columns_to_content(self.items_table, narrow=False))
-
     def __init__(self, model: SnapshotItemsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -100,11 +95,10 @@ class SnapshotsView(QWidget):
         self.errors_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.items_proxy = RecordProxyModel(self)
         self.items_proxy.setSourceModel(model)
-        self.items_table = make_table(self.items_proxy, self, sortable=True)
+        self.items_table = make_table(self.items_proxy, self, sortable=True, replaced_whole=True)
         self.items_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header click
         # each snapshot shown replaces the rows whole: the columns widen for it, never narrow (sized
         # for the first snapshot alone, a later one's ZZZZNOPE or SAP@IBIS:EUR read "ZZZZNO…")
-        self.items_proxy.modelReset.connect(self._widen_item_columns)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)

@@ -37,7 +37,7 @@ class TcaView(QWidget):
         # sortable by any column, numbers by their value: which orders cost the most
         self.proxy = RecordProxyModel(self)
         self.proxy.setSourceModel(model)
-        self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns])
+        self.table = make_table(self.proxy, self, sortable=True, widths=[c.width for c in model.columns], replaced_whole=True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # the plan's order (Qt's default is descending)
         bar = QHBoxLayout()
         bar.addWidget(self.title_label)
