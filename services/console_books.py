@@ -48,6 +48,15 @@ def rates_shown(stored: Mapping[str, FxRates], brokers: FxRates | None, account:
     return rates
 
 
+def names_lacking(positions: Iterable[PositionRecord], names: Mapping[int, str]) -> bool:
+    """Whether the tree must read the project names again to head ``positions``: one of them is
+    of a project ``names`` (as read last) does not know, one created since (its first position,
+    written by this window's writer or by another process); headed ``UNNAMED`` until the names
+    are read. A line without a project (the account's) has no name to read. The trading window
+    and the monitor window ask this of each change they take (app/controllers/positions.py)."""
+    return any(p.project_id is not None and p.project_id not in names for p in positions)
+
+
 @dataclass(frozen=True, slots=True)
 class CurrencySums:
     """A group's lines of one currency, summed (a listing's values are in its currency)."""

@@ -22,6 +22,7 @@ from app.controllers.audit import show_verification
 from app.controllers.feed import FeedFollower
 from app.controllers.history import HistoryPager
 from app.controllers.newest import NewestAnswer
+from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
 from services.change_feed import FeedBatch
@@ -58,7 +59,6 @@ class MonitorController(QObject):
         self.shown: dict[int, tuple[str, datetime, datetime, int]] = {}
         self.follower = FeedFollower(stack.feed, self.runner, self.apply, interval=interval,
                                      on_reachable=self._on_reachable)
-        self._project_names: dict[int, str] = {}
         # the charts are redrawn at most once per CHART_MS: painting them costs the GUI thread
         # more than the blotter, which is shown at once
         self._progress: ProgressSnapshot | None = None
@@ -91,6 +91,8 @@ class MonitorController(QObject):
         self._verify_asked = NewestAnswer()
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, parent=self)
+        # the positions and their projects' names, as the trading window gives them (one way for both)
+        self.positions = PositionsShown(w.positions_model, stack.db, self.runner)
         w.theme_requested.connect(w.apply_theme)  # this window only; the monitor saves no settings
 
     # ------------------------------------------------------------------ start and stop
@@ -103,10 +105,8 @@ class MonitorController(QObject):
             asyncio.to_thread(queries.project_names, db),
             asyncio.to_thread(self.stack.audit.list, limit=AUDIT_ROWS, newest_first=True),
         )
-        self._project_names = names
         self._show_trading_state(self.stack.feed.trading_state or TradingState.ACTIVE)  # as read at prime
-        w.positions_model.set_project_names(names)
-        w.positions_model.reset(positions)
+        self.positions.load(positions, names)
         w.audit_model.reset(audit)
         newest_run = self.progress.newer_run(w.orders_model.records())
         if newest_run is not None:
@@ -167,11 +167,7 @@ class MonitorController(QObject):
         changes = batch.changes
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
-        if changes.positions:
-            if any(p.project_id not in self._project_names for p in changes.positions if p.project_id):
-                self._project_names = await asyncio.to_thread(queries.project_names, self.stack.db)
-                w.positions_model.set_project_names(self._project_names)
-            w.positions_model.upsert(changes.positions)
+        self.positions.take(changes.positions)
         if batch.audit:
             w.audit_model.upsert(batch.audit)
             if not self._verifying:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer
 from app.controllers.context import ConsoleContext
 from app.controllers.history import HistoryPager
 from app.controllers.newest import NewestAnswer
+from app.controllers.positions import PositionsShown
 from services import console_queries as queries
 from services.activity_log import Level
 from services.books import project_books, stored_rates_by_account
@@ -59,10 +60,11 @@ class MonitoringController:
         self._fill_marks_timer.setInterval(FILL_MARKS_DELAY_MS)
         self._fill_marks_timer.timeout.connect(self._mark_filled_symbols)
         self._capitals_asked = NewestAnswer()  # each Settings save asks again
-        self._names_asked = NewestAnswer()  # each new project's first position asks again
         w, stack = ctx.window, ctx.stack
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, ctx.runner, parent=parent)
+        # the positions and their projects' names, as the monitor window gives them (one way for both)
+        self.positions = PositionsShown(w.positions_model, stack.db, ctx.runner)
         host, port = stack.endpoint
         w.connection_status.set_endpoint(host, port)
         w.connection_status.set_account(stack.provider.account or None)
@@ -94,14 +96,13 @@ class MonitoringController:
         return unsubscribe
 
     async def load(self) -> None:
-        db, w = self.ctx.stack.db, self.ctx.window
+        db = self.ctx.stack.db
         _, positions, names = await asyncio.gather(
             self.history.load(),
             self.ctx.db(queries.positions, db),
             self.ctx.db(queries.project_names, db),
         )
-        w.positions_model.set_project_names(names)
-        w.positions_model.reset(self.marks.apply(positions))
+        self.positions.load(self.marks.apply(positions), names)
         await self.show_capitals()
         await self.show_stored_rates()  # every account's; the connected one's replaced by the broker's
         if self.ctx.stack.provider.is_connected:  # else at the connection (_on_connection_event)
@@ -124,11 +125,7 @@ class MonitoringController:
         w = self.ctx.window
         w.orders_model.apply(changes)
         w.fills_model.apply(changes)
-        w.positions_model.upsert(self.marks.apply(changes.positions))
-        known = w.positions_model.project_names()
-        if any(p.project_id is not None and p.project_id not in known for p in changes.positions):
-            # a project created since the names were loaded: the tree shows projects by name
-            self.ctx.runner.run(self._reload_project_names(), what="Project names")
+        self.positions.take(self.marks.apply(changes.positions))
         w.activity_log.note_changes(changes)  # fills and rejections in the activity log
         if changes.fills:
             self._filled_symbols.update(f.symbol for f in changes.fills)
@@ -172,12 +169,6 @@ class MonitoringController:
         """The tree's rates of each account (services.console_books: each account's lines at its own)."""
         self.ctx.window.positions_view.set_exchange_rates(
             rates_shown(self._stored_rates, self._brokers_rates, self.ctx.stack.provider.account))
-
-    async def _reload_project_names(self) -> None:
-        ticket = self._names_asked.ask()
-        names = await self.ctx.db(queries.project_names, self.ctx.stack.db)
-        if self._names_asked.is_newest(ticket):  # an older read lacked the project that asked again
-            self.ctx.window.positions_model.set_project_names(names)
 
     def _on_connection_event(self, event) -> None:
         provider, status = self.ctx.stack.provider, self.ctx.window.connection_status
