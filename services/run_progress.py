@@ -263,6 +263,18 @@ class RunProgress:
         return _Tally(counted, filled, traded, steps, per_symbol, fill_points, run_cost, run_reference)
 
 
+def settled_run_shown(settled_run_id: int, reading_run_id: int | None) -> bool:
+    """Whether the Decisions panel and its TCA tab show by themselves the followed run that just
+    settled (``ProgressSnapshot.settled``): only where they show nothing yet, or that very run
+    (``reading_run_id``: the run of the trail the panel shows or was last asked for), which the
+    trader previewed and sent: its preview's plan gives way to its executed trail and its cost,
+    with nothing to click. The trail of another run stays: one the trader chose (the blotter's
+    run filter, a run number, a rebalance) or the run shown before. The run chart follows an order
+    ticket's run or another project's latest run (``RunProgress.gives_way_to``); when that run
+    settled, the tabs went over to it too, and the trader reading another run lost their place."""
+    return reading_run_id is None or reading_run_id == settled_run_id
+
+
 @dataclass(slots=True)
 class _Tally:
     """What the followed plan's fills add up to (RunProgress._tally)."""

@@ -20,6 +20,7 @@ from app.tasks import UserFacingError
 from services.backtest.costs import FillAt
 from services.backtest.tca import ShownTca, TcaReport, cached_tca
 from services.domain import FillRecord, OrderRecord
+from services.run_progress import settled_run_shown
 from services.trail_queries import DecisionTrail, TrailNotFound, decision_trail
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ class DecisionsController:
     def __init__(self, ctx: ConsoleContext, parent: QObject | None = None) -> None:
         self.ctx = ctx
         self.tca_run_id: int | None = None
+        self.trail_run_id: int | None = None  # the run whose trail the panel shows (None: none yet)
+        # the run of the trail last asked for, shown once its read comes: what the trader reads
+        # (a run settling while it is read does not take the panel from it)
+        self._reading: int | None = None
         self._shown_tca = ShownTca()
         self._tca_timer = QTimer(parent)
         self._tca_timer.setSingleShot(True)
@@ -80,17 +85,21 @@ class DecisionsController:
             self.ctx.runner.run(self.show_tca(self._shown_tca.run_id), what="Show TCA")
 
     async def show_run(self, run_id: int) -> DecisionTrail:
-        return await self._show(run_id=run_id)
+        return await self._show(run_id, run_id=run_id)
 
     async def show_run_and_tca(self, run_id: int) -> None:
-        """A run that has settled (its orders final, something filled): its trail with the
-        state changes and its TCA, where the preview's plan was shown."""
+        """A followed run that has settled (its orders final, something filled): its trail with
+        the state changes and its TCA, where the panel showed its preview's plan or nothing; the
+        trail of another run the trader reads stays (services.run_progress.settled_run_shown)."""
+        if not settled_run_shown(run_id, self._reading):
+            return
         await self.show_run(run_id)
         await self.show_tca(run_id)
 
-    async def show_plan(self, plan_id: int) -> DecisionTrail:
-        """A stored plan's decisions (the trail names it a preview not sent unless its run executed it)."""
-        return await self._show(plan_id=plan_id)
+    async def show_plan(self, plan_id: int, run_id: int | None = None) -> DecisionTrail:
+        """A stored plan's decisions (the trail names it a preview not sent unless its run
+        executed it); ``run_id``: its run, when known before the read."""
+        return await self._show(run_id, plan_id=plan_id)
 
     async def show_preview(self, preview: PreviewResult) -> DecisionTrail:
         """A new preview's decisions; when its run already executed another plan (the same
@@ -98,7 +107,7 @@ class DecisionsController:
         can never be sent, and the trader's record of the day is the plan that was."""
         if preview.run_executed_another or preview.plan_id is None:
             return await self.show_run(preview.run_id)
-        return await self.show_plan(preview.plan_id)
+        return await self.show_plan(preview.plan_id, preview.run_id)
 
     async def show_tca(self, run_id: int) -> TcaReport | None:
         """The run's TCA against the same day's backtest fill (the TCA tab's fill rule); an
@@ -122,13 +131,19 @@ class DecisionsController:
             self._refresh_tca_soon()
         return report
 
-    async def _show(self, **which: int) -> DecisionTrail:
+    async def _show(self, of_run: int | None, **which: int) -> DecisionTrail:
+        """The trail of ``which`` (a run, or a plan) of the run ``of_run`` (None: known once read)."""
         ticket = self._trail_asked.ask()
+        if of_run is not None:
+            self._reading = of_run
         try:
             trail = await self.ctx.db(decision_trail, self.ctx.stack.db, **which)
         except TrailNotFound as exc:
+            if self._trail_asked.is_newest(ticket):
+                self._reading = self.trail_run_id  # no such run: the panel keeps the trail it shows
             raise UserFacingError(str(exc)) from None
         if self._trail_asked.is_newest(ticket):
+            self._reading = self.trail_run_id = trail.run_id
             self.ctx.window.decisions_view.set_trail(trail)
         return trail
 

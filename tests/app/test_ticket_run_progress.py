@@ -14,44 +14,95 @@ from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
 
+async def _execute_then_send_a_ticket(console, before_ticket=None):
+    """Preview and Execute the demo's snapshot, wait for its run to end, then (after
+    ``before_ticket(run_id)``, the trader's doing meanwhile) send a ticket for 6 AAPL at 100 and
+    wait for its run to end; returns (the Execute's run, the ticket's run)."""
+    w, controller, sim = console.window, console.controller, console.sim
+    view = w.preview_view
+    view.portfolio_edit.setText("100000")
+    view.preview_button.click()
+    await wait_for(lambda: controller.current_preview is not None and view.execute_button.isEnabled(), 15, "the preview")
+    executed = controller.current_preview
+    view.execute_button.click()
+    await console.stack.trade.wait_done(executed.run_id, timeout=20)
+    assert await controller.runner.drain(timeout=5) == []
+    assert controller.trading._progress.run_id == executed.run_id  # the Execute's run, followed
+    if before_ticket is not None:
+        await before_ticket(executed.run_id)
+
+    sim.set_price("AAPL", "100")
+    dialog = controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(6)})
+    await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {dialog.verdict_label.text()}")
+    dialog.send_button.click()
+    await wait_for(lambda: dialog.verdict_label.text().startswith("Sent "), 30,
+                   lambda: f"the ticket's Sent line: {dialog.verdict_label.text()}")
+    ticket_run = int(re.search(r": run (\d+), order ", dialog.verdict_label.text()).group(1))
+    assert ticket_run > executed.run_id
+    await console.stack.trade.wait_done(ticket_run, timeout=20)
+    assert await controller.runner.drain(timeout=5) == []
+    await console.stack.writer.flush()
+    return executed.run_id, ticket_run
+
+
 @pytest.mark.slow  # a preview, its Execute and a ticket against the simulator: over ~5 s alone
 def test_after_a_ticket_is_sent_the_run_progress_follows_its_run(qloop, open_console, monkeypatch):
     monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
 
     async def scenario():
         console = await open_console()
-        w, controller, sim = console.window, console.controller, console.sim
-        view = w.preview_view
+        w, controller = console.window, console.controller
         try:
-            view.portfolio_edit.setText("100000")
-            view.preview_button.click()
-            await wait_for(lambda: controller.current_preview is not None and view.execute_button.isEnabled(), 15, "the preview")
-            executed = controller.current_preview
-            view.execute_button.click()
-            await console.stack.trade.wait_done(executed.run_id, timeout=20)
-            assert await controller.runner.drain(timeout=5) == []
-            assert controller.trading._progress.run_id == executed.run_id  # the Execute's run, followed
-
-            sim.set_price("AAPL", "100")
-            dialog = controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(6)})
-            await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {dialog.verdict_label.text()}")
-            dialog.send_button.click()
-            await wait_for(lambda: dialog.verdict_label.text().startswith("Sent "), 30,
-                           lambda: f"the ticket's Sent line: {dialog.verdict_label.text()}")
-            ticket_run = int(re.search(r": run (\d+), order ", dialog.verdict_label.text()).group(1))
-            assert ticket_run > executed.run_id
-            await console.stack.trade.wait_done(ticket_run, timeout=20)
-            assert await controller.runner.drain(timeout=5) == []
-            await console.stack.writer.flush()
+            _executed, ticket_run = await _execute_then_send_a_ticket(console)
 
             # the ticket's run, its one order's plan, filled: 6 AAPL at the plan's price
             progress = controller.trading._progress
             assert progress.run_id == ticket_run, progress.text
             assert progress.target_notional == 600 and progress.filled_notional == 600 and progress.working == 0, progress.text
-            assert view.progress.format().startswith(f"run {ticket_run}, plan "), view.progress.format()
+            assert w.preview_view.progress.format().startswith(f"run {ticket_run}, plan "), w.preview_view.progress.format()
             charts = w.charts_view
             assert not charts.no_run_label.isVisible() and charts.target_line.value() == 600
             assert list(charts.filled_curve.getData()[1])[-1] == 600
+            assert controller.last_error is None, controller.last_error
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+@pytest.mark.slow  # as above
+def test_a_ticket_leaves_the_decisions_and_tca_on_the_run_the_trader_reads(qloop, open_console, monkeypatch):
+    """The chart follows the ticket's run; the Decisions panel and its TCA tab keep the run the
+    trader chose in the blotter's run filter. Before, the ticket's run, once filled (settled),
+    took both tabs (TradingController.on_settled), as the run just executed does where its
+    preview was shown: the trader reading a rebalance's decisions or its cost lost their place
+    because a ticket went out (services.run_progress.settled_run_shown)."""
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        decisions, tca = w.decisions_view, w.tca_view
+
+        async def read_the_run(run_id: int) -> None:
+            # the trader picks the run in the blotter's run filter (a real combo box's choice)
+            w.blotter_view.set_run_filter(run_id)
+            await wait_for(lambda: decisions.title_label.text().startswith(f"Run {run_id}, ")
+                           and controller.decisions.tca_run_id == run_id and tca.title_label.text().startswith(f"Run {run_id} "),
+                           15, lambda: f"run {run_id}'s trail and TCA: {decisions.title_label.text()!r}, {tca.title_label.text()!r}")
+
+        try:
+            executed, ticket_run = await _execute_then_send_a_ticket(console, before_ticket=read_the_run)
+            trail_title, tca_title, tca_rows = decisions.title_label.text(), tca.title_label.text(), w.tca_model.rowCount()
+            # the ticket's run settled (filled, nothing working): the moment the tabs went over to it
+            await wait_for(lambda: controller.trading._settled_run == ticket_run, 10, "the ticket's run settled")
+            assert await controller.runner.drain(timeout=5) == []
+
+            assert controller.trading._progress.run_id == ticket_run  # the chart follows the ticket
+            assert decisions.title_label.text() == trail_title and trail_title.startswith(f"Run {executed}, ")
+            assert controller.decisions.tca_run_id == executed
+            assert tca.title_label.text() == tca_title and w.tca_model.rowCount() == tca_rows > 1
+            assert w.blotter_view.run_combo.currentData() == executed
             assert controller.last_error is None, controller.last_error
         finally:
             await console.close()

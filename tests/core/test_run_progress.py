@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from services.domain import FillRecord, OrderRecord, OrderState, OrderType, Side
-from services.run_progress import PlannedOrder, RunProgress
+from services.run_progress import PlannedOrder, RunProgress, settled_run_shown
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
@@ -234,3 +234,11 @@ def test_a_ticket_s_run_takes_the_progress_only_from_a_finished_older_run():
     progress.apply([_order(1, "A", "AAPL", Side.BUY, 30, OrderState.FILLED)], now=T0 + timedelta(seconds=1))
     assert progress.gives_way_to(8) and not progress.gives_way_to(6)
     assert RunProgress().gives_way_to(1)  # nothing followed yet
+
+
+def test_a_settled_run_takes_the_decisions_and_tca_only_from_its_own_preview_or_from_nothing():
+    assert settled_run_shown(7, None)  # nothing shown yet
+    assert settled_run_shown(7, 7)  # its preview's plan, shown since the trader previewed it
+    # another run the trader reads (a ticket's run 8 settling, another project's latest run)
+    assert not settled_run_shown(8, 7)
+    assert not settled_run_shown(6, 7)
