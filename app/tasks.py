@@ -74,14 +74,8 @@ class TaskRunner:
                 result = await coro
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # surfaced, never swallowed
-                message = user_message(exc)
-                if isinstance(exc, REFUSALS):
-                    log.warning("%s refused: %s", what, message)
-                else:
-                    log.exception("%s failed", what)
-                if self._on_error is not None:
-                    self._on_error(what, message)
+            except Exception as exc:  # noqa: BLE001 - surfaced, never swallowed: report() logs its traceback
+                self.report(what, exc)
                 return None
             else:
                 if on_done is not None:
@@ -108,6 +102,17 @@ class TaskRunner:
 
         task.add_done_callback(finished)
         return task
+
+    def report(self, what: str, exc: Exception) -> None:
+        """A failure said as a task's is: logged with its context (a refusal as a warning), its
+        message handed to ``on_error``; for work that goes on after it (FeedFollower)."""
+        message = user_message(exc)
+        if isinstance(exc, REFUSALS):
+            log.warning("%s refused: %s", what, message)
+        else:
+            log.error("%s failed", what, exc_info=exc)
+        if self._on_error is not None:
+            self._on_error(what, message)
 
     async def drain(self, timeout: float = 10.0) -> list[str]:
         """Wait for the tasks in flight, not the lasting ones unless they were cancelled (used at

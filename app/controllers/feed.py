@@ -13,6 +13,8 @@ from services.change_feed import ChangeFeed, FeedBatch
 
 log = logging.getLogger(__name__)
 
+WHAT = "Follow the database"  # how its failures are named
+
 
 class FeedFollower:
     """``start()`` polls ``feed`` every ``interval`` (at once again after a batch: a run lands in
@@ -31,11 +33,18 @@ class FeedFollower:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = self.runner.run(self._follow(), what="Follow the database", lasting=True)
+            self._task = self.runner.run(self._follow(), what=WHAT, lasting=True)
 
     async def _follow(self) -> None:
         while True:
-            batch = await self.poll_once()
+            try:
+                batch = await self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - said by report(), with its traceback in the log
+                # the batch's handling failed (a read of its own after the poll: the monitor's
+                # run plan, its equity): said, and the database followed on. This task ended
+                # there, and the window showed what it had for good, every later change unseen
+                self.runner.report(WHAT, exc)
+                batch = None
             if not batch:
                 await asyncio.sleep(self.interval)
 

@@ -326,31 +326,41 @@ def test_a_monitor_shows_the_trading_state_another_process_sets(qloop, qtbot, da
     run(qloop, scenario(), timeout=60)
 
 
+def _run_with_an_order(database, project: str, ref: str) -> int:
+    """Another process's run of ``project`` (created if new) with one working order ``ref``."""
+    from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
+    from services.domain import OrderState, Side, TradeMode
+
+    with database.unit_of_work() as session:
+        project_id = ProjectRepository(session).get_or_create(project).id
+        run_id = RunRepository(session).create(project_id, mode=TradeMode.PAPER).id
+        OrderRepository(session).create(ref, "AAPL", Side.BUY, Decimal(1), status=OrderState.ACCEPTED, account="DU1",
+                                        project_id=project_id, run_id=run_id)
+        return run_id
+
+
+def tab(w) -> str:
+    """The run-progress chart's tab: whose run it follows."""
+    charts = w.charts_view
+    return charts.tabs.tabText(charts.tabs.indexOf(charts.progress_plot))
+
+
 def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, database, db_url, console_settings):
     """A monitor has no project selection (no snapshots panel): it follows the newest run of any
     project, and its run-progress tab says whose. Before, a run of beta sent after alpha's
     replaced alpha's in the chart with nothing to tell them apart."""
-    from services.db.repositories import OrderRepository, ProjectRepository, RunRepository
-    from services.domain import OrderState, Side, TradeMode
+    from services.db.repositories import OrderRepository, RunRepository
+    from services.domain import OrderState, Side
     from widgets.dialogs.order_details import OrderDetailsDialog
 
     def run_with_an_order(project: str, ref: str) -> int:
-        with database.unit_of_work() as session:
-            project_id = ProjectRepository(session).get_or_create(project).id
-            run_id = RunRepository(session).create(project_id, mode=TradeMode.PAPER).id
-            OrderRepository(session).create(ref, "AAPL", Side.BUY, Decimal(1), status=OrderState.ACCEPTED, account="DU1",
-                                            project_id=project_id, run_id=run_id)
-            return run_id
+        return _run_with_an_order(database, project, ref)
 
     def another_order(run_id: int, ref: str) -> None:
         with database.unit_of_work() as session:
             project_id = RunRepository(session).get(run_id).project_id
             OrderRepository(session).create(ref, "AAPL", Side.BUY, Decimal(1), status=OrderState.ACCEPTED, account="DU1",
                                             project_id=project_id, run_id=run_id)
-
-    def tab(w) -> str:
-        charts = w.charts_view
-        return charts.tabs.tabText(charts.tabs.indexOf(charts.progress_plot))
 
     async def scenario():
         alpha_run = run_with_an_order("alpha", "M-1")
@@ -375,6 +385,42 @@ def test_a_monitor_says_whose_run_its_progress_chart_follows(qloop, qtbot, datab
             [details] = w.findChildren(OrderDetailsDialog)
             assert details.windowTitle() == "Order M-3" and monitor.controller.last_error is None
             details.close()
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)
+
+
+def test_a_monitor_whose_batch_fails_says_so_and_follows_the_database_on(qloop, qtbot, database, db_url,
+                                                                          console_settings, monkeypatch):
+    """A batch's handling makes reads of its own after the poll (the newest run's plan, the
+    equity): one that failed (the server restarting between the two) ended the monitor's
+    following of the database for good, its panels left as they were with a status message for
+    15 s. Now the failure is said and the next change is shown (app/controllers/feed.py)."""
+    import app.controllers.monitor as monitor_module
+
+    real_run_plan = monitor_module.run_plan
+    failed: list[int] = []
+
+    def run_plan_failing_once(db, run_id):
+        if not failed:
+            failed.append(run_id)
+            raise RuntimeError("the server went away")
+        return real_run_plan(db, run_id)
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        w = monitor.window
+        try:
+            monkeypatch.setattr(monitor_module, "run_plan", run_plan_failing_once)
+            alpha_run = await asyncio.to_thread(_run_with_an_order, database, "alpha", "M-1")
+            await wait_until(lambda: monitor.controller.last_error is not None, 10, "the failed batch said")
+            assert monitor.controller.last_error == ("Follow the database", "the server went away")
+            assert failed == [alpha_run]
+            beta_run = await asyncio.to_thread(_run_with_an_order, database, "beta", "M-2")
+            await wait_until(lambda: tab(w) == f"Run progress · beta, run {beta_run}", 10,
+                             lambda: f"the monitor to follow beta's run after the failure: {tab(w)!r}")
+            assert {o.client_order_id for o in w.orders_model.records()} >= {"M-1", "M-2"}
         finally:
             await monitor.close()
 
