@@ -204,10 +204,7 @@ class MonitorController(QObject):
     def _draw_progress(self) -> None:
         if self._progress is None:
             return
-        chart = run_chart(self._progress)
-        charts = self.window.charts_view
-        charts.set_run_progress(chart.points, chart.target)
-        charts.set_fill_prices(chart.fill_points, chart.references, chart.notes)
+        self.window.charts_view.show_run_chart(run_chart(self._progress))
 
     async def show_equity(self) -> None:
         history = await asyncio.to_thread(queries.equity_history, self.stack.db, None)

@@ -295,10 +295,7 @@ class TradingController:
             self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, line)
         else:
             self.ctx.window.preview_view.clear_progress()
-        chart = run_chart(progress)
-        charts = self.ctx.window.charts_view
-        charts.set_run_progress(chart.points, chart.target)
-        charts.set_fill_prices(chart.fill_points, chart.references, chart.notes)
+        self.ctx.window.charts_view.show_run_chart(run_chart(progress))
         run_id = progress.run_id
         if run_id is not None and progress.settled and run_id != self._settled_run and self.on_settled is not None:
             self._settled_run = run_id  # once per run: a later correction is not a new settlement

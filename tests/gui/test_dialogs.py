@@ -223,6 +223,18 @@ def test_charts_take_plain_data(qtbot):
     assert list(charts.pnl_curve.getData()[1]) == [0.0, 500.0]
 
 
+def test_a_run_chart_is_drawn_whole_progress_and_fill_prices(qtbot):
+    """The trading window and the monitor draw a run's chart one way (ChartsView.show_run_chart)."""
+    from services.console_charts import RunChart
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    charts.show_run_chart(RunChart(((T0, Decimal(0)), (T0 + timedelta(seconds=1), Decimal(600))), Decimal(600),
+                                   {"AAPL": ((T0, Decimal("100.10")),)}, {"AAPL": Decimal("100")}, {"AAPL": "6 filled"}))
+    assert list(charts.filled_curve.getData()[1]) == [0.0, 600.0] and charts.target_line.value() == 600.0
+    assert charts.symbol_combo.currentText() == "AAPL" and charts.slippage_label.text() == "6 filled"
+
+
 @pytest.mark.parametrize("name, background", [("dark", "#1a1d22"), ("light", "#ffffff")])
 def test_themes_apply(qtbot, name, background):
     app = QApplication.instance()

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetricsF
 from PySide6.QtWidgets import QApplication, QComboBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
 
-from services.console_charts import pnl_sides
+from services.console_charts import RunChart, pnl_sides
 from services.core.wording import counted
 
 from ..common import plain_label
@@ -256,6 +256,12 @@ class ChartsView(QWidget):
         self.tabs.setTabText(index, "Run progress" + (f" · {caption}" if caption else ""))
         self.tabs.setTabToolTip(index, f"the run-progress chart shows {caption}" if caption else "")
 
+
+    def show_run_chart(self, chart: RunChart) -> None:
+        """The followed run's progress and its fills' prices (services.console_charts.run_chart),
+        as the trading window and the monitor window both draw them."""
+        self.set_run_progress(chart.points, chart.target)
+        self.set_fill_prices(chart.fill_points, chart.references, chart.notes)
 
     def set_run_progress(self, points: Sequence[Point], target: Decimal | None) -> None:
         """Cumulative filled notional over time, and the run's target notional."""
