@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QTimer
 
 from app.composition import MonitorStack
 from app.controllers.audit import show_verification
@@ -220,9 +220,7 @@ class MonitorController(QObject):
 
     async def _show_details(self, order_id: int) -> None:
         details = await asyncio.to_thread(queries.order_details, self.stack.db, order_id)
-        dialog = OrderDetailsDialog(details, self.window)  # the values as read
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        dialog.open()
+        OrderDetailsDialog.open_on(details, self.window)
 
     def _show_error(self, what: str, message: str) -> None:
         self.last_error = (what, message)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
@@ -233,10 +233,7 @@ class OrdersController:
 
     async def _show_details(self, order_id: int) -> None:
         details = await self.ctx.db(queries.order_details, self.ctx.stack.db, order_id)
-        dialog = OrderDetailsDialog(details, self.ctx.window)  # the values as read
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        dialog.open()  # window-modal without a nested event loop inside this task
-        self.details_dialog = dialog
+        self.details_dialog = OrderDetailsDialog.open_on(details, self.ctx.window)
 
     # ------------------------------------------------------------------ reconcile
     def _on_reconcile_requested(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -46,6 +47,16 @@ def _cell(value: Any) -> str:
 
 
 class OrderDetailsDialog(QDialog):
+    @classmethod
+    def open_on(cls, details: OrderDetails, parent: QWidget) -> OrderDetailsDialog:
+        """The dialog of ``details`` (the values as read), shown window-modal by ``open()``: no
+        nested event loop inside the task that read them; deleted once closed. The trading
+        window's blotter and the monitor's open it so."""
+        dialog = cls(details, parent)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.open()
+        return dialog
+
     def __init__(self, details: OrderDetails, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         order, fills, events = details.order, details.fills, details.events
