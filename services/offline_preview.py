@@ -81,7 +81,8 @@ def offline_preview(request: OfflinePreviewRequest, open_db: Callable[[], Any]) 
         else:
             positions = values
     if request.portfolio_value is None:
-        errors.extend(_error("--portfolio-value is needed offline (or preview against the broker with --save)", "--portfolio-value"))
+        # said after its source: "--portfolio-value: needed offline ...", the option named once
+        errors.extend(_error("needed offline (or preview against the broker with --save)", "--portfolio-value"))
     try:
         rules_from_params(stored_limits, list(request.risk_overrides))
     except RiskParamError as exc:  # a limit stored by another version is no --risk typo: it says where it is

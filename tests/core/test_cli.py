@@ -103,6 +103,8 @@ def test_preview_bad_input_lists_every_problem(capsys, tmp_path):
     assert "--risk: unknown risk parameter 'nope'" in err
     code, out = run_json(capsys, ["preview", "--snapshot", "no/such/file.csv", "--portfolio-value", "1000", "--json"])
     assert code == EXIT_BAD_INPUT and out["errors"][0]["message"].startswith("--snapshot 'no/such/file.csv' is neither")
+    main(["preview", "--snapshot", NOV20])  # offline without a portfolio value: the option named once
+    assert "--portfolio-value: needed offline (or preview against the broker with --save)" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # one of the longest (over ~5 s alone): left out of --quick
