@@ -19,7 +19,7 @@ from services.activity_log import Level
 from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
-from services.execution.manual import SentTicket, Ticket, TicketCheck, not_sent_line
+from services.execution.manual import SentTicket, Ticket, TicketCheck, not_sent_line, ticket_not_sent
 from widgets.dialogs.order_ticket import OrderTicketDialog
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class DeskController:
             result = await self.manual.send(Ticket.of(**fields), live_token, confirmed=confirmed, on_sent=say_sent)
         except ExecutionError as exc:
             if dialog is not None:
-                dialog.show_problem(fields, f"Not sent: {exc}")
+                dialog.show_problem(fields, ticket_not_sent(exc))
             self.ctx.status(not_sent_line(exc), 15_000)  # the service's words, the `order` command's too
             self.audit.schedule_refresh()
             return None

@@ -87,6 +87,17 @@ class BrokerError(ExecutionError):
     exit_code = 5
 
 
+class NothingSent(BrokerError):
+    """A run's send where no order went (each failed, or sending stopped first): ``why`` the first
+    failure or the stop, ``client_order_ids`` the orders not sent. Its message is a run's; a ticket,
+    its one order, says ``why`` alone (services.execution.manual.not_sent_line)."""
+
+    def __init__(self, message: str, why: str, client_order_ids: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.why = why
+        self.client_order_ids = client_order_ids
+
+
 class NotConnected(BrokerError):
     code = "not_connected"
 

@@ -43,7 +43,15 @@ from services.db.repositories.trail import TrailRepository
 from services.domain import EventSource, OrderState, OrderType, Quote, RunStatus, Side, TimeInForce, TradeMode
 
 from .audit import audit
-from .errors import BadInput, BrokerError, ExecutionError, MarketUnhealthy, PlanRefused, TradingHalted
+from .errors import (
+    BadInput,
+    BrokerError,
+    ExecutionError,
+    MarketUnhealthy,
+    NothingSent,
+    PlanRefused,
+    TradingHalted,
+)
 from .market_health import HealthReport, TradeIntent
 from .order_risk import (
     MarketInputs,
@@ -248,11 +256,24 @@ class SentTicket:
                 f"order {', '.join(self.client_order_ids)}")
 
 
+def _why_not_sent(refusal: Exception) -> str:
+    """Why a ticket's order did not go: a run's "no order could be sent (why); not sent: <ids>"
+    (``NothingSent``) is said by its why alone, a ticket having one order, which is not sent."""
+    return refusal.why if isinstance(refusal, NothingSent) else str(refusal)
+
+
 def not_sent_line(refusal: Exception) -> str:
     """A ticket's send refused, in one line: "Order not sent: blocked by risk (...)". The window's
     activity log and the ``order`` command say it alike (the command said the refusal bare,
-    the window composed this line itself)."""
-    return f"Order not sent: {refusal}"
+    the window composed this line itself; a refusal at placeOrder read "Order not sent: no order
+    could be sent (connection lost: ...); not sent: <its client order id>")."""
+    return f"Order not sent: {_why_not_sent(refusal)}"
+
+
+def ticket_not_sent(refusal: Exception) -> str:
+    """The same refusal on the ticket itself, the order it shows being the one not sent:
+    "Not sent: blocked by risk (...)"."""
+    return f"Not sent: {_why_not_sent(refusal)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,8 +482,11 @@ class ManualOrders:
             # its order, given back NEW, would otherwise be taken by recovery for a stuck one and
             # sent later, and a ticket entered again would make two. (An order whose placeOrder
             # may have left stays SENDING, for reconciliation, and is not touched.)
-            await self._withdraw_unsent(run.id, str(exc))
-            await service._db(self._cancel_run, run.id, str(exc))
+            # the order's "not sent: <why>" and the run's message: a run's "no order could be sent
+            # (...); not sent: <id>" there read "not sent: no order could be sent (...); not sent: <id>"
+            why = _why_not_sent(exc)
+            await self._withdraw_unsent(run.id, why)
+            await service._db(self._cancel_run, run.id, why)
             raise
 
     @retry_lock_conflicts  # one unit of work of the database alone, before anything is sent: runs again from scratch

@@ -5,6 +5,7 @@ word at the service layer; stop orders rest in the simulator until triggered."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from services.db.models import AuditLog, OrderPlan, TradeRun
 from services.db.repositories import OrderRepository, SettingsRepository
 from services.domain import OrderState, OrderType, RunStatus, Side, TradeMode
 from services.execution.errors import BadInput, BrokerError, LiveConfirmRequired, MarketUnhealthy, RiskBlocked
-from services.execution.manual import ManualOrders, Ticket, not_sent_line
+from services.execution.manual import ManualOrders, Ticket, not_sent_line, ticket_not_sent
 from services.execution.recovery import AutoRecovery
 from tests.fixtures.waiting import wait_until
 
@@ -320,15 +321,11 @@ async def test_a_resting_stop_is_replaced_in_place_and_never_by_cancel_and_new(s
     assert (kept.quantity, kept.stop_price) == (Decimal(6), Decimal("104.50"))
 
 
-@pytest.mark.parametrize("lost_at", ["placeOrder", "the sender's start"])
-async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(stack, lost_at, monkeypatch, ib_log_guard):
-    """The connection drops as the ticket's order goes: the trader reads "Not sent", so nothing may
-    go out later. Its order, given back NEW, was taken by recovery for a stuck one once the timeout
-    passed and sent (a ticket entered again made two); stopped before its order (the sender's
-    first look finds no connection), the window said "Sent ..., order " with no order at all."""
+async def _send_losing_the_connection(stack, lost_at: str, monkeypatch) -> BrokerError:
+    """Send a ticket for 5 MSFT while the connection drops at ``lost_at``: its placeOrder, or
+    the sender's start (its first look finds no connection); the refusal it raised."""
     from services.execution.sending import OrderSender
 
-    ib_log_guard.allow(r"Peer closed connection")  # the drop is the point
     stack.sim.set_price("MSFT", "410")
     manual = _manual(stack)
     ticket = Ticket.of("MSFT", "BUY", quantity="5", project="desk")
@@ -343,11 +340,21 @@ async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(s
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, connection_drops_here)
-    # said "Order not sent: <why>" (manual.not_sent_line): the why is the drop, or the send that could not go
     with pytest.raises(BrokerError, match=r"connection lost|no order could be sent") as refused:
         await manual.send(ticket, confirmed=check)
-    assert "not sent: not sent" not in not_sent_line(refused.value).lower(), not_sent_line(refused.value)
     monkeypatch.undo()
+    return refused.value
+
+
+@pytest.mark.parametrize("lost_at", ["placeOrder", "the sender's start"])
+async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(stack, lost_at, monkeypatch, ib_log_guard):
+    """The connection drops as the ticket's order goes: the trader reads "Not sent", so nothing may
+    go out later. Its order, given back NEW, was taken by recovery for a stuck one once the timeout
+    passed and sent (a ticket entered again made two); stopped before its order (the sender's
+    first look finds no connection), the window said "Sent ..., order " with no order at all."""
+    ib_log_guard.allow(r"Peer closed connection")  # the drop is the point
+    provider = stack.provider
+    await _send_losing_the_connection(stack, lost_at, monkeypatch)
     await stack.writer.flush()
     [order] = _orders(stack.db)
     assert order.status is OrderState.CANCELED and order.ib_order_id is None
@@ -361,6 +368,23 @@ async def test_a_ticket_not_sent_is_withdrawn_so_recovery_never_sends_it_later(s
     passed = await recovery.run_once(now=datetime.now(UTC) + timedelta(seconds=60))
     assert passed.considered == () and passed.sent == ()
     assert stack.sim.orders() == []
+
+
+@pytest.mark.parametrize("lost_at", ["placeOrder", "the sender's start"])
+async def test_a_ticket_not_sent_says_why_once_in_one_line(stack, lost_at, monkeypatch, ib_log_guard):
+    """A ticket refused at its placeOrder read "Order not sent: no order could be sent (connection
+    lost: ...); not sent: <its client order id>": a run's words for its many orders, "not sent"
+    three times for the ticket's one. The window's activity log and the ``order`` command
+    (not_sent_line), the ticket (ticket_not_sent) and the run's message say why, once, whichever
+    step the send stopped at."""
+    ib_log_guard.allow(r"Peer closed connection")  # the drop is the point
+    refused = await _send_losing_the_connection(stack, lost_at, monkeypatch)
+    why = r"connection lost: not connected to IB at 127\.0\.0\.1:\d+: the connection was lost at \d\d:\d\d:\d\d UTC"
+    assert re.fullmatch(f"Order not sent: {why}", not_sent_line(refused)), not_sent_line(refused)
+    assert re.fullmatch(f"Not sent: {why}", ticket_not_sent(refused)), ticket_not_sent(refused)
+    await stack.writer.flush()
+    [(_, _, message)] = _runs(stack.db)
+    assert re.fullmatch(why, message), message
 
 
 def _trail_and_its_entry(db, run_id: int):

@@ -31,7 +31,15 @@ from services.db.types import utcnow
 from services.domain import OrderState, RunStatus, TradeMode, TradingState
 
 from ..audit import audit
-from ..errors import BadInput, BrokerError, MarketUnhealthy, PlanRefused, Refused, RiskBlocked, TradingHalted
+from ..errors import (
+    BadInput,
+    MarketUnhealthy,
+    NothingSent,
+    PlanRefused,
+    Refused,
+    RiskBlocked,
+    TradingHalted,
+)
 from ..halt_unsent import HALT_STOPPED, audit_closed, close_stopped
 from ..listings import request_for_draft, request_for_order
 from ..market_health import TradeIntent
@@ -439,7 +447,8 @@ class RunExecution(RunPlanning):
                           str(exc).splitlines()[0][:200])
         if out.failed and not out.sent:
             why = out.stopped or out.failed[0][1]
-            raise BrokerError(f"no order could be sent ({why}); not sent: {_listing(out.unsent or [f[0] for f in out.failed])}")
+            unsent = tuple(out.unsent or [f[0] for f in out.failed])
+            raise NothingSent(f"no order could be sent ({why}); not sent: {_listing(unsent)}", why, unsent)
         return ExecuteResult(run_id, tuple(out.sent), known, tuple(out.failed), RunStatus.RUNNING,
                              unsent=tuple(out.unsent), stopped=out.stopped, lease_lost=out.lease_lost,
                              canceled_after_cancel_all=tuple(out.canceled_after_cancel_all),
