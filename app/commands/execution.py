@@ -473,8 +473,8 @@ def _said_canceled(args, ids, more: dict | None = None, said: str = "") -> int:
                          "senders_not_stopped": list(ids.senders_not_stopped), "other_accounts": list(ids.other_accounts),
                          "accounts": ids.accounts_record()},
                   said + ids.headline())  # the window's words, as the notes below
-    for note in ids.left_notes():  # the window's words (services.execution.cancel_all_outcome.CanceledOrders)
-        print(f"trading-console: cancel-all: {note}", file=sys.stderr)
+    for line in ids.left_lines():  # the window's words (services.execution.cancel_all_outcome.CanceledOrders)
+        print(f"trading-console: {line}", file=sys.stderr)
     # what it could not cancel may still be working at the broker and fails the command: a script
     # must not take it for done (another account's orders are not this session's to cancel, and a
     # sender still at work is its own process's: said, the outcome is the connected account's)

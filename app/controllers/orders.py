@@ -160,11 +160,11 @@ class OrdersController:
     def _cancel_all_done(self, order_ids) -> None:
         if order_ids is not None:
             # what it did and what may still work at the broker: the service's words
-            # (CanceledOrders.headline and left_notes, the commands' too), each note a warning
+            # (CanceledOrders.headline and left_lines, the commands' too), each note a warning
             # that stays until the next message
             self.ctx.status(order_ids.headline())
-            for note in order_ids.left_notes():
-                self.ctx.status(f"Cancel All: {note}", timeout_ms=0, level=Level.WARNING)
+            for line in order_ids.left_lines():
+                self.ctx.status(line, timeout_ms=0, level=Level.WARNING)
         self.audit.schedule_refresh()
 
     def _on_halt_clicked(self) -> None:

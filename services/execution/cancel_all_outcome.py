@@ -158,3 +158,9 @@ class CanceledOrders(list):
             notes.append("still sending after the wait (what they sent since may be working): "
                          + "; ".join(self.senders_not_stopped))
         return tuple(notes)
+
+    def left_lines(self) -> tuple[str, ...]:
+        """``left_notes``, each as the window's warning and ``cancel-all`` / ``halt --cancel-all``
+        (after "trading-console: " on stderr) say it: "Cancel All: 1 order not canceled: ..."
+        (the commands said "cancel-all: ...", the window "Cancel All: ...")."""
+        return tuple(f"Cancel All: {note}" for note in self.left_notes())

@@ -73,11 +73,11 @@ async def test_cancel_all_command_says_the_orders_of_other_accounts_it_left(data
     # a global cancel, said as the window says it: not 'cancel requested for 1 working order'
     assert done.out.strip().endswith("Global cancel sent to the broker: every open order of the account, TWS's "
                                      "included (1 of this console's among them)"), done.out
-    assert f"cancel-all: orders of another account: {said}" in done.err
+    assert f"trading-console: Cancel All: orders of another account: {said}" in done.err  # it said "cancel-all: ..."
     done = await run(cli_args(db_url, sim.port, "cancel-all", "--json"))
     assert done.code == 0, done.err  # the connected account's Cancel All did what it could
     assert json.loads(done.out)["other_accounts"] == [said]
-    assert f"cancel-all: orders of another account: {said}" in done.err  # the window's words
+    assert f"trading-console: Cancel All: orders of another account: {said}" in done.err  # the window's words
 
 
 async def test_a_cancel_all_closes_later_only_its_own_accounts_escaped_orders(database, make_simulator):

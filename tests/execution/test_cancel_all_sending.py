@@ -141,7 +141,8 @@ async def test_cancel_all_one_by_one_command_fails_naming_what_it_could_not_canc
         # (the command's connect reconciles first: IB lists the order, so it is no longer SENDING there)
         assert result["not_canceled"][0].startswith(f"order {order_id} ({sent})")
         assert "not open in this session" in result["not_canceled"][0]
-        assert "cancel-all: 1 order not canceled: order" in done.err
+        # the window's words (CanceledOrders.left_lines): it said "cancel-all: ..."
+        assert "trading-console: Cancel All: 1 order not canceled: order" in done.err
         assert [o.order_ref for o in sim.open_orders()] == [sent]
     finally:
         await owner.close()
