@@ -29,7 +29,7 @@ async def cmd_recover(args, settings) -> int:
     async with connected(args, settings) as s:
         result = await s.engine.recovery.run_once()
         await _written(s)
-    lines = [f"auto-recovery: {result.describe()}"]
+    lines = [result.headline()]  # the window's words
     lines += [f"  canceled {c}" for c in result.canceled]
     lines += [f"  sent {c}" for c in result.sent]
     lines += [f"  re-placed {r.client_order_id} as {r.replacement} (retry {r.retry})" for r in result.replaced]

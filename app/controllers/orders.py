@@ -259,7 +259,7 @@ class OrdersController:
         shows what it did: always when asked, otherwise when it did something."""
         result = await self.ctx.stack.recovery.run_once(now)
         if result.acted or manual:
-            self.ctx.status(f"Auto-recovery: {result.describe()}", 15_000)
+            self.ctx.status(result.headline(), 15_000)  # the service's words, `recover`'s and `serve`'s too
         if result.considered:
             await self.audit.refresh()
         return result

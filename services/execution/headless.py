@@ -69,7 +69,7 @@ async def recovery_pass(stack: HeadlessStack) -> str:
     result = await stack.recovery.run_once()
     if not (result.canceled or result.sent or result.replaced or result.skipped):
         return ""
-    return f"recovery: {result.describe()}"
+    return result.headline()  # the window's and `recover`'s words
 
 
 class HeadlessService:

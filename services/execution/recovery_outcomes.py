@@ -68,6 +68,12 @@ class RecoveryResult:
         return (f"considered {len(self.considered)}, canceled {len(self.canceled)}, sent {len(self.sent)}, "
                 f"re-placed {len(self.replaced)}, skipped {len(self.skipped)}")
 
+    def headline(self) -> str:
+        """The pass said in one line, the window's activity log's, ``recover``'s and ``serve``'s
+        alike: "Auto-recovery: considered 2, canceled 0, ..." (the window said "Auto-recovery:",
+        ``recover`` "auto-recovery:" and ``serve`` "recovery:")."""
+        return f"Auto-recovery: {self.describe()}"
+
 
 @dataclass(frozen=True, slots=True)
 class Stuck:

@@ -412,7 +412,7 @@ async def test_recover_command_replaces_an_order_lost_before_a_reconnect(databas
 
     again = await run(cli_args(db_url, simulator.port, "recover"))
     assert again.code == 0, again.err
-    assert again.out.startswith("auto-recovery: considered 0,")
+    assert again.out.startswith("Auto-recovery: considered 0,")  # the window's words (RecoveryResult.headline): it said "auto-recovery:"
     assert len([o for o in simulator.orders() if o.symbol == "IBM"]) == 1
 
 

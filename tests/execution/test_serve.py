@@ -313,7 +313,8 @@ async def test_serve_sends_an_order_a_crash_left_stored_but_unsent(database, db_
 
     serve = await ServeProcess.start(db_url, simulator.port)
     try:
-        await serve.wait_line("recovery: considered 1, canceled 0, sent 1", timeout=60)
+        # the window's words (RecoveryResult.headline): it said "recovery: ..."
+        await serve.wait_line("serve: Auto-recovery: considered 1, canceled 0, sent 1", timeout=60)
 
         def status() -> str:
             with database.session() as session:
