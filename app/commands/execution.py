@@ -225,10 +225,7 @@ class UnwrittenEvents(Exception):
 
 def _print_health(health) -> None:
     """The writer's health, as it changes, on stderr: reported while it is true, and its end."""
-    if health.problem:
-        print(f"trading-console: {health.describe()}", file=sys.stderr, flush=True)  # masked by the service
-    else:
-        print("trading-console: database reachable again; every event written", file=sys.stderr, flush=True)
+    print(f"trading-console: {health.line()}", file=sys.stderr, flush=True)  # the window's words, masked by the service
 
 
 def redact(text: str) -> str:

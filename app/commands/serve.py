@@ -137,4 +137,4 @@ class _StopSignal:
 
 
 def _writer_health(health) -> None:
-    say(f"database writer: {health.describe()}" if health.problem else "database writer: every event written")
+    say(health.line())  # the window's words and every command's (WriterHealth.line)

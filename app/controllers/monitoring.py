@@ -186,10 +186,11 @@ class MonitoringController:
     def _on_writer_health(self, health) -> None:
         """Shown in the status bar for as long as it is true (database away, events in the
         journal, events the database refused)."""
+        # the service's words (WriterHealth.line), the commands' too
         if health.problem:
-            self.ctx.status(f"Event writer: {health.describe()}", 0, Level.WARNING)
+            self.ctx.status(health.line(), 0, Level.WARNING)
         else:
-            self.ctx.status("Database reachable again: every event written")
+            self.ctx.status(health.line())
 
     def _on_market_health(self, report) -> None:
         """The market-health gate (services.execution.market_health): its reason stays in the

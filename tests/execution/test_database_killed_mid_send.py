@@ -45,7 +45,7 @@ async def test_database_killed_mid_send_then_another_execute_finishes_the_run_ea
     try:
         async def until_reported() -> None:
             # the first's writer says the database is unreachable: it ran without it for a while
-            while not any(line.startswith("trading-console: database unreachable") for line in seen):
+            while not any(line.startswith("trading-console: Event writer: database unreachable") for line in seen):
                 line = await first.stderr.readline()
                 if not line:
                     return  # it ended: whatever it did is checked below

@@ -189,7 +189,7 @@ async def test_execute_command_exits_0_when_the_database_came_back_and_everythin
 
         async def until_reported() -> None:
             # the writer's health line (not the wait's log warning): it has events it cannot store
-            while not any(line.startswith("trading-console: database unreachable") for line in seen):
+            while not any(line.startswith("trading-console: Event writer: database unreachable") for line in seen):
                 line = await process.stderr.readline()
                 if not line:
                     raise AssertionError(f"the command ended without reporting the outage: {seen}")
@@ -200,7 +200,8 @@ async def test_execute_command_exits_0_when_the_database_came_back_and_everythin
         out, err = await asyncio.wait_for(process.communicate(), 90)
         stderr = "".join(seen) + err.decode()
         assert process.returncode == 0, stderr
-        assert "database reachable again; every event written" in stderr
+        # the window's words for it (WriterHealth.line): it said "database reachable again; every event written"
+        assert "trading-console: Database reachable again: every event written" in stderr
         data = json.loads(out)
         assert [o["status"] for o in data["orders"]] == ["FILLED"]
         assert_db_matches_ledger(database, simulator)

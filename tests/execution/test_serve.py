@@ -269,7 +269,7 @@ async def test_serve_stopped_during_a_database_outage_keeps_every_event_in_the_j
         trader = await ib_client(client_id=2)
         trade = _stock_order(trader, "IBM", 4, "during-outage")
         await wait_until(lambda: trade.orderStatus.status == "Filled", 10, "the order filled during the outage")
-        await serve.wait_line("database writer: database unreachable")
+        await serve.wait_line("serve: Event writer: database unreachable")  # the window's words: it said "database writer: ..."
         stopped = await serve.stop()
         assert stopped.code == 5, stopped.err
         assert "journal" in stopped.err and str(journal) in stopped.err

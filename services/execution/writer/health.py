@@ -38,6 +38,13 @@ class WriterHealth:
         it themselves, the window's activity log showed it as the driver said it."""
         return redact_text(self._said())
 
+    def line(self) -> str:
+        """This health as the window's activity log and every command (after "trading-console: "
+        on stderr) say it as it changes: "Event writer: database unreachable: ...", then "Database
+        reachable again: every event written" (the commands said the problem without "Event
+        writer" and "database reachable again; every event written")."""
+        return f"Event writer: {self.describe()}" if self.problem else "Database reachable again: every event written"
+
     def _said(self) -> str:
         parts = []
         if self.degraded:
