@@ -20,6 +20,7 @@ from services.core.books import UNASSIGNED, BookLine, unassigned_lines
 from services.core.positions_book import PositionState
 from services.core.snapshots import (
     ParsedSnapshot,
+    SnapshotFormatError,
     SnapshotItem,
     SnapshotProblem,
     parse_snapshot_file,
@@ -99,6 +100,17 @@ def refused_import_line(parsed: ParsedSnapshot) -> str:
     said "2 problems, nothing imported", the command's --json message only "2 problems"); the
     Snapshots panel's label says it too (``services.core.wording.refused_file``)."""
     return refused_file(parsed.source_name, len(parsed.errors))
+
+
+def unreadable_snapshot_line(path: str | Path, refusal: OSError | ValueError) -> str:
+    """A snapshot file that could not be read at all (nothing stored), in the words of `snapshot
+    import` and the window alike: "cannot read targets.csv: No such file or directory", or the
+    format's refusal, which names the file ("x.txt: unknown snapshot format ..."). The window said
+    "<path>: [Errno 2] No such file or directory: '<path>'", the path twice, and a format's
+    refusal with its file named twice."""
+    if isinstance(refusal, OSError):
+        return f"cannot read {path}: {refusal.strerror or refusal}"
+    return str(refusal) if isinstance(refusal, SnapshotFormatError) else f"{path}: {refusal}"
 
 
 def parse_for_storage(path: str | Path, *, project: str | None = None, max_gross_weight: Decimal = Decimal("1.0"),

@@ -59,16 +59,17 @@ def open_database(settings):
 
 
 def import_snapshot(args: argparse.Namespace, settings) -> int:
-    from services.console_queries import parse_for_storage, store_snapshot
+    from services.console_queries import parse_for_storage, store_snapshot, unreadable_snapshot_line
     from services.core.snapshots import SnapshotFormatError
 
     try:  # the whole file is checked before the database is even opened
         parsed = parse_for_storage(args.file, project=args.project, max_gross_weight=args.max_gross_weight,
                                    allow_short=args.allow_short)
-    except SnapshotFormatError as exc:
-        return _fail(args, [{"line": None, "column": None, "code": "format", "message": str(exc)}], str(exc))
+    except SnapshotFormatError as exc:  # the window's words for it, as below (unreadable_snapshot_line)
+        message = unreadable_snapshot_line(args.file, exc)
+        return _fail(args, [{"line": None, "column": None, "code": "format", "message": message}], message)
     except OSError as exc:
-        message = f"cannot read {args.file}: {exc.strerror or exc}"
+        message = unreadable_snapshot_line(args.file, exc)
         return _fail(args, [{"line": None, "column": None, "code": "io", "message": message}], message)
     if not parsed.ok:  # nothing is stored; the database is not touched
         return _problems(args, parsed)

@@ -61,9 +61,10 @@ class SnapshotsController:
         try:
             outcome = await self.ctx.db(import_snapshot_audited, stack.db, stack.trade.actor, path, project)
         except (OSError, ValueError) as exc:
-            view.show_import_errors(path, [str(exc)])
+            said = queries.unreadable_snapshot_line(path, exc)  # the command's words
+            view.show_import_errors(path, [said])
             self.ctx.window.bring_forward("snapshots")
-            raise UserFacingError(f"{path}: {exc}") from exc
+            raise UserFacingError(said) from exc
         if not outcome.ok:
             view.show_import_errors(outcome.parsed.source_name, outcome.parsed.errors)
             # the problems are listed in the Snapshots panel, which is often a tab behind the
