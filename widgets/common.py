@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QSizePolicy,
+    QStyle,
+    QStyleOptionProgressBar,
+    QStylePainter,
     QTableView,
     QWidget,
 )
@@ -119,23 +122,29 @@ def menu_key_opens_current_row(view: QAbstractItemView, open_at: Callable[[QPoin
 
 
 class LineProgressBar(QProgressBar):
-    """A progress bar whose line reads from its start: a line longer than the bar is cut at its
-    end with an ellipsis, and the whole of it is the tooltip. QProgressBar centres its text and
-    clips it at both ends: "plan 3 (run 1) previewed, not sent: ... · last sent: ..." read
-    "3 (run 1) previewed, not sent: ... at the fill pr" in a 1366-px window (seen under Xvfb)."""
+    """A progress bar whose line reads from its start: a line longer than the bar is painted cut
+    at its end with an ellipsis, and the whole of it is the tooltip (``text()`` stays the whole
+    line). QProgressBar centres its text and clips it at both ends: "plan 3 (run 1) previewed,
+    not sent: ... · last sent: ..." read "3 (run 1) previewed, not sent: ... at the fill pr" in
+    a 1366-px window (seen under Xvfb)."""
 
-    def text(self) -> str:  # what the style paints (QProgressBar::text is virtual)
-        whole = super().text()
+    def painted_text(self) -> str:
         room = self.contentsRect().width() - 12  # the style's margins either side of the text
-        return self.fontMetrics().elidedText(whole, Qt.TextElideMode.ElideRight, max(room, 0))
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, max(room, 0))
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # QProgressBar's own paint, with the line cut
+        option = QStyleOptionProgressBar()
+        self.initStyleOption(option)
+        option.text = self.painted_text()
+        QStylePainter(self).drawControl(QStyle.ControlElement.CE_ProgressBar, option)
 
     def setFormat(self, format: str) -> None:
         super().setFormat(format)
-        self.setToolTip(plain_tooltip(super().text()))
+        self.setToolTip(plain_tooltip(self.text()))
 
     def setValue(self, value: int) -> None:
         super().setValue(value)
-        self.setToolTip(plain_tooltip(super().text()))
+        self.setToolTip(plain_tooltip(self.text()))
 
 
 def confirm(parent: QWidget | None, title: str, text: str) -> bool:
