@@ -62,6 +62,15 @@ def run_chart(progress: ProgressSnapshot) -> RunChart:
 
 
 def followed_run_caption(project: str, run_id: int) -> str:
-    """Whose run the run-progress chart shows, where a window follows the newest run of any
-    project (the monitor): its tab says it."""
+    """Whose run the run-progress chart shows, in its tab: a window may follow another project's
+    run than the one it shows (the monitor the newest run of any project, the trading window an
+    order ticket's run of any project), and both windows say it in these words."""
     return f"{project}, run {run_id}"
+
+
+def run_caption(progress: ProgressSnapshot) -> str | None:
+    """The caption of the run ``progress`` follows (None: no run followed, or whose is not known:
+    the tab says "Run progress" alone)."""
+    if progress.run_id is None or progress.project is None:
+        return None
+    return followed_run_caption(progress.project, progress.run_id)

@@ -46,11 +46,13 @@ def _planned(plan: Plan) -> dict[str, PlannedOrder]:
 
 @dataclass(frozen=True, slots=True)
 class LatestRun:
-    """A run to follow: its project, its state, and the plan it sent (by client order id, its
+    """A run to follow: its project (id and name: the chart says whose run it follows, which
+    may not be the selected project's), its state, and the plan it sent (by client order id, its
     gross notional the progress's target; none and zero when no stored plan holds its orders)."""
 
     run_id: int
     project_id: int
+    project: str
     status: RunStatus
     plan_id: int | None
     planned: dict[str, PlannedOrder]
@@ -80,9 +82,10 @@ def sent_run(db, run_id: int) -> LatestRun | None:
 
 
 def _to_follow(session, run: TradeRun) -> LatestRun:
+    project = session.get(Project, run.project_id).name
     sent = set(session.scalars(select(TradeOrder.client_order_id).where(TradeOrder.run_id == run.id)))
     plans = session.scalars(select(OrderPlan).where(OrderPlan.run_id == run.id).order_by(OrderPlan.id.desc()))
     plan = next((p for p in map(to_plan, plans) if any(d.client_order_id in sent for d in p.orders)), None)
     if plan is None:
-        return LatestRun(run.id, run.project_id, RunStatus(run.status), None, {}, Decimal(0))
-    return LatestRun(run.id, run.project_id, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional)
+        return LatestRun(run.id, run.project_id, project, RunStatus(run.status), None, {}, Decimal(0))
+    return LatestRun(run.id, run.project_id, project, RunStatus(run.status), plan.id, _planned(plan), plan.gross_notional)

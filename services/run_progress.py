@@ -70,6 +70,7 @@ class ProgressSnapshot:
     plan_id: int | None = None  # the plan followed (a run's second plan is told apart from its first)
     status: RunStatus | None = None  # the run's stored state, when read (a run followed again after a restart)
     traded_notional: Decimal = ZERO  # the same fills at their own prices (in the base currency)
+    project: str | None = None  # whose run it is (None: not known), what the chart's tab says
 
     @property
     def settled(self) -> bool:
@@ -102,10 +103,12 @@ class RunProgress:
         self.reset(None, {}, ZERO)
 
     def reset(self, run_id: int | None, planned: Mapping[str, PlannedOrder], target_notional: Decimal,
-              plan_id: int | None = None, status: RunStatus | None = None) -> None:
+              plan_id: int | None = None, status: RunStatus | None = None, *, project: str | None = None) -> None:
         """A new run to follow; ``planned`` by client order id; ``status``: the run's stored
-        state, when it was read (``set_status`` keeps it current)."""
+        state, when it was read (``set_status`` keeps it current); ``project``: whose run it is
+        (a window may follow another project's run than the one it shows)."""
         self.run_id = run_id
+        self.project = project
         self.plan_id = plan_id
         self.status = status
         self.planned = dict(planned)
@@ -229,7 +232,8 @@ class RunProgress:
         return ProgressSnapshot(
             self.run_id, tally.filled, self.target_notional, working, tuple(self._points),
             {s: tuple(p) for s, p in tally.fill_points.items()}, references, slippage,
-            shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded)
+            shortfall_bps(tally.run_cost, tally.run_reference), self.plan_id, self.status, tally.traded,
+            self.project)
 
     def _tally(self) -> _Tally:
         """The followed plan's fills counted once each, in their time order (the one rule for the

@@ -13,7 +13,7 @@ from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
 from app.tasks import UserFacingError, user_message
 from services.activity_log import Level
-from services.console_charts import run_chart
+from services.console_charts import run_caption, run_chart
 from services.console_settings import risk_limit_rows
 from services.core.preview_form import run_inputs
 from services.core.wording import mode_word
@@ -204,7 +204,8 @@ class TradingController:
         earlier, preview = self.progress, self.session.preview
         if preview is not None and preview.plan is not None and preview.run_id == run_id:
             self.progress = RunProgress()
-            self.progress.reset(run_id, self.session.planned_orders(), preview.plan.gross_notional, preview.plan.id)
+            self.progress.reset(run_id, self.session.planned_orders(), preview.plan.gross_notional, preview.plan.id,
+                                project=None if preview.subject is None else preview.subject.project)
             self._followed_project = preview.plan.project_id
         return earlier
 
@@ -244,7 +245,8 @@ class TradingController:
             return  # another project was selected meanwhile: its own look-up follows
         progress = RunProgress()
         if found is not None:
-            progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status)
+            progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status,
+                           project=found.project)
         self.progress, self._followed_project = progress, project
         await self.refresh_progress()
 
@@ -258,7 +260,7 @@ class TradingController:
         if found is None or not self.progress.gives_way_to(run_id):
             return
         progress = RunProgress()
-        progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status)
+        progress.reset(found.run_id, found.planned, found.target, found.plan_id, found.status, project=found.project)
         self.progress, self._followed_project = progress, found.project_id
         await self.refresh_progress()  # what streamed in before it was followed: read back
 
@@ -295,7 +297,10 @@ class TradingController:
             self.ctx.window.preview_view.set_progress(progress.filled_notional, progress.target_notional, line)
         else:
             self.ctx.window.preview_view.clear_progress()
-        self.ctx.window.charts_view.show_run_chart(run_chart(progress))
+        charts = self.ctx.window.charts_view
+        # whose run: the ticket's may be another project's than the one selected
+        charts.set_run_caption(run_caption(progress))
+        charts.show_run_chart(run_chart(progress))
         run_id = progress.run_id
         if run_id is not None and progress.settled and run_id != self._settled_run and self.on_settled is not None:
             self._settled_run = run_id  # once per run: a later correction is not a new settlement

@@ -14,10 +14,11 @@ from tests.app.conftest import run
 from tests.fixtures.ib import wait_for
 
 
-async def _execute_then_send_a_ticket(console, before_ticket=None):
+async def _execute_then_send_a_ticket(console, before_ticket=None, project: str | None = None):
     """Preview and Execute the demo's snapshot, wait for its run to end, then (after
-    ``before_ticket(run_id)``, the trader's doing meanwhile) send a ticket for 6 AAPL at 100 and
-    wait for its run to end; returns (the Execute's run, the ticket's run)."""
+    ``before_ticket(run_id)``, the trader's doing meanwhile) send a ticket for 6 AAPL at 100 (in
+    ``project``'s book, else the selected project's) and wait for its run to end; returns (the
+    Execute's run, the ticket's run)."""
     w, controller, sim = console.window, console.controller, console.sim
     view = w.preview_view
     view.portfolio_edit.setText("100000")
@@ -32,7 +33,8 @@ async def _execute_then_send_a_ticket(console, before_ticket=None):
         await before_ticket(executed.run_id)
 
     sim.set_price("AAPL", "100")
-    dialog = controller.desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(6)})
+    prefill = {"symbol": "AAPL", "side": "BUY", "quantity": Decimal(6)}
+    dialog = controller.desk.open_ticket(prefill | ({"project": project} if project else {}))
     await wait_for(lambda: dialog.send_button.isEnabled(), 10, lambda: f"a passed verdict: {dialog.verdict_label.text()}")
     dialog.send_button.click()
     await wait_for(lambda: dialog.verdict_label.text().startswith("Sent "), 30,
@@ -64,6 +66,44 @@ def test_after_a_ticket_is_sent_the_run_progress_follows_its_run(qloop, open_con
             assert not charts.no_run_label.isVisible() and charts.target_line.value() == 600
             assert list(charts.filled_curve.getData()[1])[-1] == 600
             assert controller.last_error is None, controller.last_error
+        finally:
+            await console.close()
+
+    run(qloop, scenario())
+
+
+def _run_tab(w) -> str:
+    """The run-progress chart's tab, as the trader reads it."""
+    charts = w.charts_view
+    return charts.tabs.tabText(charts.tabs.indexOf(charts.progress_plot))
+
+
+@pytest.mark.slow  # as above
+def test_the_trading_window_says_whose_run_its_progress_chart_follows(qloop, open_console, monkeypatch):
+    """A ticket's run of another project than the one selected takes the chart (follow_sent_run):
+    its tab says whose run it shows, in the monitor's words (services.console_charts.
+    followed_run_caption). Before, the tab said "Run progress" alone, the Execute's run of the
+    selected project and the ticket's run of another one alike."""
+    from app.composition import DEMO_PROJECT
+
+    monkeypatch.setattr("app.controllers.trading.confirm", lambda *a, **k: True)
+    seen: list[str] = []
+
+    async def scenario():
+        console = await open_console()
+        w = console.window
+
+        async def after_execute(run_id: int) -> None:
+            seen.append(_run_tab(w))
+
+        try:
+            executed, ticket_run = await _execute_then_send_a_ticket(console, before_ticket=after_execute,
+                                                                     project="Hedges")
+            assert w.snapshots_view.current_project_id() is not None
+            assert seen == [f"Run progress · {DEMO_PROJECT}, run {executed}"]  # the Execute's run, the selected project's
+            assert console.controller.trading._progress.run_id == ticket_run
+            assert _run_tab(w) == f"Run progress · Hedges, run {ticket_run}"  # the ticket's, another project's
+            assert console.controller.last_error is None, console.controller.last_error
         finally:
             await console.close()
 

@@ -60,4 +60,5 @@ def test_a_run_sent_by_id_is_read_as_the_latest_run_is(database):
     found = sent_run(database, ticket)
     assert found == latest_run(database, alpha, TradeMode.PAPER, TODAY)
     assert found is not None and (found.run_id, found.project_id, found.status) == (ticket, alpha, RunStatus.RUNNING)
+    assert found.project == "alpha"  # whose run the chart then says it shows
     assert sent_run(database, ticket + 1) is None
