@@ -235,6 +235,19 @@ def test_a_run_chart_is_drawn_whole_progress_and_fill_prices(qtbot):
     assert charts.symbol_combo.currentText() == "AAPL" and charts.slippage_label.text() == "6 filled"
 
 
+def test_the_run_caption_shows_a_project_name_as_written(qtbot):
+    """A project's name is free text (the order ticket's project is typed): its "&" is shown, not
+    taken for the tab's mnemonic ("R&D" read "RD" with the D underlined, Alt+D its shortcut)."""
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    index = charts.tabs.indexOf(charts.progress_plot)
+    charts.set_run_caption("R&D, run 3")
+    assert charts.tabs.tabText(index) == "Run progress · R&&D, run 3"  # Qt's literal "&"
+    assert charts.tabs.tabToolTip(index) == "the run-progress chart shows R&D, run 3"  # a tooltip has no mnemonic
+    charts.set_run_caption(None)
+    assert (charts.tabs.tabText(index), charts.tabs.tabToolTip(index)) == ("Run progress", "")
+
+
 @pytest.mark.parametrize("name, background", [("dark", "#1a1d22"), ("light", "#ffffff")])
 def test_themes_apply(qtbot, name, background):
     app = QApplication.instance()

@@ -253,7 +253,8 @@ class ChartsView(QWidget):
         """Which run the progress chart shows, in its tab (always in view, unlike the plot's
         title in a short dock); None: the tab says "Run progress" alone."""
         index = self.tabs.indexOf(self.progress_plot)
-        text = "Run progress" + (f" · {caption}" if caption else "")
+        # a tab's "&" marks its mnemonic: a project named "R&D" read "RD", its D underlined
+        text = "Run progress" + (f" · {caption.replace('&', '&&')}" if caption else "")
         if self.tabs.tabText(index) == text:
             return  # the trading window says it at every redraw: the tab bar is not laid out again for nothing
         self.tabs.setTabText(index, text)
