@@ -101,15 +101,16 @@ def import_snapshot(args: argparse.Namespace, settings) -> int:
 
 def _problems(args, parsed) -> int:
     from services.console_queries import refused_import_line
+    from services.core.wording import file_problem
 
     said = refused_import_line(parsed)  # the window's words for it
     if args.json:
         print(json.dumps({"error": "bad_input", "message": said,
                           "source": parsed.source_name, "errors": [p.to_dict() for p in parsed.errors]}, indent=2))
     else:
-        print(said, file=sys.stderr)
-        for problem in parsed.errors:
-            print(f"  {problem}", file=sys.stderr)
+        print(f"trading-console: {said}", file=sys.stderr)
+        for problem in parsed.errors:  # as the Snapshots panel lists them
+            print(f"  {file_problem(problem.line, problem.column, problem.message)}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -117,7 +118,7 @@ def _fail(args, errors: list[dict], message: str) -> int:
     if args.json:
         print(json.dumps({"error": "bad_input", "message": message, "errors": errors}, indent=2))
     else:
-        print(f"trading-console snapshot: {message}", file=sys.stderr)
+        print(f"trading-console: {message}", file=sys.stderr)  # as every command says it (app.cli.say_failure)
     return EXIT_BAD_INPUT
 
 

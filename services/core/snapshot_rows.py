@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from services.core.wording import file_problem
+
 REQUIRED_COLUMNS = ("symbol", "weight")
 OPTIONAL_COLUMNS = ("score", "rank", "price", "sec_type", "exchange", "currency", "primary_exchange")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -33,10 +35,7 @@ class SnapshotProblem:
     message: str
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line is not None else "file"
-        if self.column:
-            where += f", column {self.column}"
-        return f"{where}: {self.message}"
+        return file_problem(self.line, self.column, self.message)
 
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "column": self.column, "code": self.code, "message": self.message}

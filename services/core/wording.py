@@ -21,6 +21,17 @@ def refused_file(source: str, problems: int) -> str:
     return f"{source}: {counted(problems, 'problem')}; nothing was stored"
 
 
+def file_problem(line: int | None, column: str | None, message: str) -> str:
+    """One problem of a refused file, where it is and what: "line 3, column weight: weight 'abc'
+    is not a finite number", "file: not UTF-8 text" (the file as a whole). One wording for the
+    lines `snapshot import` prints under ``refused_file`` and the Snapshots panel lists under it
+    (the panel said "line 3, weight: ...", a bare column name read as part of the message)."""
+    where = "file" if line is None else f"line {line}"
+    if column:
+        where += f", column {column}"
+    return f"{where}: {message}"
+
+
 def percent(ratio: Decimal | None) -> str:
     """A ratio of a whole (a target weight, a position's share of the portfolio) as a trader reads
     it, to the hundredth of a percent: ``Decimal("0.1")`` -> ``"10.00%"``; None -> ``""``. The

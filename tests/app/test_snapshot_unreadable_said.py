@@ -20,8 +20,9 @@ def _command_says(capsys, tmp_path, path) -> str:
     code = main(["--db-url", f"sqlite:///{tmp_path / 'cli.db'}", "snapshot", "import", str(path), "--project", "p"])
     err = capsys.readouterr().err
     assert code == 2, err
-    [said] = [line.removeprefix("trading-console snapshot: ") for line in err.splitlines()
-              if line.startswith("trading-console snapshot: ")]
+    # "trading-console: " as every command says a failure (app.cli.say_failure)
+    [said] = [line.removeprefix("trading-console: ") for line in err.splitlines()
+              if line.startswith("trading-console: ")]
     return said
 
 

@@ -174,7 +174,7 @@ def test_snapshot_import_with_errors_stores_nothing(capsys, db_url):
     assert out["message"] == "malformed_example.csv: 6 problems; nothing was stored"
     assert main(["--db-url", db_url, "snapshot", "import", MALFORMED, "--project", "momentum"]) == EXIT_BAD_INPUT
     said = capsys.readouterr().err.splitlines()
-    assert said[0] == "malformed_example.csv: 6 problems; nothing was stored" and len(said) == 7, said
+    assert said[0] == "trading-console: malformed_example.csv: 6 problems; nothing was stored" and len(said) == 7, said
     code, rows = run_json(capsys, ["--db-url", db_url, "snapshot", "list", "--json"])
     assert rows == []
     assert main(["--db-url", db_url, "snapshot", "list", "--project", "nope"]) == EXIT_BAD_INPUT

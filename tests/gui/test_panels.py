@@ -286,8 +286,8 @@ def test_snapshots_view_import_errors_and_selection(qtbot, monkeypatch, qtmodelt
     assert bad.errors
     view.show_import_errors("bad.csv", bad.errors)
     texts = [view.errors_list.item(i).text() for i in range(view.errors_list.count())]
-    assert texts == [f"line {e.line}, {e.column}: {e.message}" if e.column else f"line {e.line}: {e.message}"
-                     for e in bad.errors]
+    assert texts == [f"line {e.line}, column {e.column}: {e.message}" if e.column else f"line {e.line}: {e.message}"
+                     for e in bad.errors]  # as `snapshot import` prints them
     assert texts[0].startswith("line 2")
     assert view.errors_label.text() == f"bad.csv: {len(bad.errors)} problems; nothing was stored"
     view.clear_import_errors()
@@ -794,7 +794,7 @@ def test_an_import_problem_is_read_whole_in_the_narrow_snapshots_panel(qtbot):
     view.show_import_errors("momentum_2026-12-01.csv", [problem])
     listed = view.errors_list
     item = listed.item(0)
-    text = "line 2, weight: weight '0.2o' is not a finite number"
+    text = "line 2, column weight: weight '0.2o' is not a finite number"
     assert item.text() == item.toolTip() == text
     qtbot.waitUntil(lambda: listed.visualItemRect(item).height() >= 2 * listed.fontMetrics().lineSpacing())
     assert listed.visualItemRect(item).right() <= listed.viewport().width()

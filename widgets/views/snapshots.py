@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.core.wording import refused_file
+from services.core.wording import file_problem, refused_file
 
 from ..common import add_action, make_table, plain_label
 from ..models.base import fmt_time
@@ -36,14 +36,11 @@ SNAPSHOT_FILTER = "Snapshots (*.csv *.json);;CSV (*.csv);;JSON (*.json);;All fil
 
 
 def problem_text(problem: Any) -> str:
-    """``line 4, weight: not a number`` from any object with line, column and message."""
-    line = getattr(problem, "line", None)
-    column = getattr(problem, "column", None)
-    message = getattr(problem, "message", str(problem))
-    where = "file" if line is None else f"line {line}"
-    if column:
-        where += f", {column}"
-    return f"{where}: {message}"
+    """``line 4, column weight: not a number`` from any object with line, column and message (a
+    plain text: a problem of the file as a whole), in the words `snapshot import` prints it
+    (``services.core.wording.file_problem``)."""
+    return file_problem(getattr(problem, "line", None), getattr(problem, "column", None),
+                        getattr(problem, "message", str(problem)))
 
 
 def ask_project_name(parent: QWidget, names: list[str], current: str | None) -> str | None:
