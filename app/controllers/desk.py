@@ -19,7 +19,15 @@ from services.activity_log import Level
 from services.core.plans import order_totals
 from services.domain import Quote
 from services.execution.errors import ExecutionError
-from services.execution.manual import SentTicket, Ticket, TicketCheck, not_sent_line, ticket_not_sent
+from services.execution.manual import (
+    SentTicket,
+    Ticket,
+    TicketCheck,
+    not_sent_line,
+    ticket_live_not_typed,
+    ticket_not_checked,
+    ticket_not_sent,
+)
 from widgets.dialogs.order_ticket import OrderTicketDialog
 
 log = logging.getLogger(__name__)
@@ -205,7 +213,7 @@ class DeskController:
         check = self._last_check
         if check is None:
             if self.ticket is not None:
-                self.ticket.show_problem(fields, "Not sent: check the ticket first.")
+                self.ticket.show_problem(fields, ticket_not_checked())
             return
         token = None
         if self.ctx.live_word.is_live:
@@ -216,7 +224,7 @@ class DeskController:
                                             about=check.confirm_rows(), currency=check.inputs.base_currency)
             if token is None:
                 if self.ticket is not None:
-                    self.ticket.show_problem(fields, "Not sent: LIVE was not typed.")
+                    self.ticket.show_problem(fields, ticket_live_not_typed())
                 return
         self.ctx.runner.run(self.send(fields, token, check), what="Send order")
 

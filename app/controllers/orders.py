@@ -101,11 +101,9 @@ class OrdersController:
         action's line (a Replace's "modified at the broker") over the canceled order. The
         service's note (the order was being sent as it was canceled) is said as a warning."""
         if canceled is not None:
-            order = canceled.order
-            # the service's words (Canceled.headline, the `cancel` command's too); the window adds
-            # where the broker's answer still to come shows
-            follows = "; its answer shows in the blotter" if canceled.note or not order.status.is_terminal else ""
-            said = canceled.headline() + follows
+            # the service's words (Canceled.headline, the `cancel` command's too), and where the
+            # broker's answer, which the window does not wait for, shows
+            said = canceled.headline_before_the_answer()
             if canceled.note:  # not the plain way: a warning that stays
                 self.ctx.status(said, timeout_ms=0, level=Level.WARNING)
             else:

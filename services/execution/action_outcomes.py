@@ -77,6 +77,14 @@ class Canceled:
         "Cancel M-2611...: canceled" (the command said "order 5 (M-2611...): canceled")."""
         return f"Cancel {self.order.client_order_id}: {self.outcome()}"
 
+    def headline_before_the_answer(self) -> str:
+        """The window's Cancel, which does not wait for the broker's answer as ``cancel`` does:
+        the headline, and where that answer shows when one is still to come (the order not final,
+        or the cancel followed it to the broker): "Cancel M-2611...: requested at the broker; its
+        answer shows in the blotter". The window added this to the headline itself."""
+        follows = bool(self.note) or not self.order.status.is_terminal
+        return self.headline() + ("; its answer shows in the blotter" if follows else "")
+
 
 @dataclass(frozen=True, slots=True)
 class Halted:

@@ -276,6 +276,18 @@ def ticket_not_sent(refusal: Exception) -> str:
     return f"Not sent: {_why_not_sent(refusal)}"
 
 
+def ticket_not_checked() -> str:
+    """A ticket's Send before any verdict was shown (what the trader confirmed is what goes, so
+    nothing goes unchecked): the ticket says why nothing went."""
+    return "Not sent: check the ticket first."
+
+
+def ticket_live_not_typed() -> str:
+    """A LIVE ticket whose confirmation was closed without the word: nothing went (the service
+    would refuse it too, in its own words: ``LiveConfirmRequired``)."""
+    return "Not sent: LIVE was not typed."
+
+
 @dataclass(frozen=True, slots=True)
 class TicketCheck:
     """The verdict shown before sending: the order as it would go, risk and market health."""

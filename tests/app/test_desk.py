@@ -445,3 +445,46 @@ def test_f2_on_the_open_ticket_brings_the_typing_back_to_the_symbol(qloop, open_
             await console.close()
 
     run(qloop, scenario())
+
+
+def test_a_ticket_not_checked_or_not_confirmed_live_says_why_nothing_went(qloop, open_console, monkeypatch):
+    """The ticket's two refusals of its own, before the service is asked, in the service's words
+    beside its other "Not sent" lines (services.execution.manual): the window wrote them itself.
+    A Send before any verdict, and a LIVE confirmation closed without the word (the real dialog,
+    offscreen): nothing goes either way."""
+    from PySide6.QtWidgets import QDialog
+
+    from services.domain import TradeMode
+    from services.execution.manual import ticket_live_not_typed, ticket_not_checked
+    from services.live_word import LiveWord
+    from widgets.dialogs.live_confirm import LiveConfirmDialog
+
+    asked: list[str] = []
+
+    def refuse(dialog):
+        asked.append(dialog.windowTitle())
+        dialog.reject()
+        return QDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(LiveConfirmDialog, "exec", refuse)
+    assert ticket_not_checked() == "Not sent: check the ticket first."
+    assert ticket_live_not_typed() == "Not sent: LIVE was not typed."
+
+    async def scenario():
+        console = await open_console()
+        desk, sim = console.controller.desk, console.sim
+        try:
+            sim.set_price("AAPL", "100")
+            dialog = desk.open_ticket({"symbol": "AAPL", "side": "BUY", "quantity": Decimal(7)})
+            desk._last_check = None  # a Send before any verdict came
+            desk._on_send_requested(dialog.fields())
+            assert _ticket_verdict(dialog) == ticket_not_checked()
+            await wait_for(lambda: desk._last_check is not None, 10, "the ticket's verdict")
+            console.controller.ctx.live_word = LiveWord(TradeMode.LIVE)  # a LIVE session
+            desk._on_send_requested(dialog.fields())
+            assert asked and _ticket_verdict(dialog) == ticket_live_not_typed()
+            assert sim.orders() == []
+        finally:
+            await console.close()
+
+    run(qloop, scenario())

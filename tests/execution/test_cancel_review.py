@@ -70,6 +70,15 @@ def test_a_cancel_and_a_replace_are_said_in_the_same_words_by_the_window_and_the
     assert Canceled(working).outcome() == "requested at the broker"  # the broker's answer to come
     assert Canceled(working, note="order 5 (x) was being sent by its run's sender as it was canceled").outcome() == \
         "order 5 (x) was being sent by its run's sender as it was canceled"
+    # the window's Cancel does not wait for the broker's answer: where it shows, in the service's
+    # words too (the window added them to the headline itself)
+    coid = working.client_order_id
+    assert Canceled(working).headline_before_the_answer() == \
+        f"Cancel {coid}: requested at the broker; its answer shows in the blotter"
+    assert Canceled(working, note="cancel requested at the broker").headline_before_the_answer() == \
+        f"Cancel {coid}: cancel requested at the broker; its answer shows in the blotter"
+    canceled = replace(working, status=OrderState.CANCELED)
+    assert Canceled(canceled).headline_before_the_answer() == f"Cancel {coid}: canceled"  # nothing to come
     assert ReplaceResult(5, "modify").outcome() == "modified at the broker"
     assert ReplaceResult(5, "cancel_and_new", 6).outcome() == "canceled and sent anew"
     assert ReplaceResult(5, "nothing", message="the order filled before it could be canceled").outcome() == \
