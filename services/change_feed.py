@@ -57,6 +57,7 @@ from services.domain import (
     TradingState,
     is_backtest_account,
 )
+from services.urls import redact_text
 
 DEFAULT_OVERLAP = timedelta(seconds=5)  # longest flush-to-commit delay (plus writers' clock skew) covered
 DEFAULT_GAP_PATIENCE = 10.0  # seconds an id gap is read again before it counts as a rolled-back insert
@@ -297,6 +298,18 @@ def line_text(line: dict) -> str:
                 f"{line['symbol']:<10} {line['quantity']} @ {line['price']} {line['currency']}{fix}")
     return (f"{line['updated_at']}  position {line['account']:<10} project {line['project_id'] or '-':<5} "
             f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
+
+
+def reach_line(lost: BaseException | None) -> str:
+    """The followed database lost (``lost``: the poll's error) or reachable again (None), as the
+    monitor window's status bar and ``watch``'s stderr say it: "Database unreachable, still
+    watching: <the error's first line, any password hidden>", then "Database reachable again".
+    The monitor said "Database unreachable; the monitor keeps trying", without the why, and
+    ``watch`` "database unreachable, still watching: ..."."""
+    if lost is None:
+        return "Database reachable again"
+    why = redact_text((str(lost).splitlines() or [type(lost).__name__])[0])
+    return f"Database unreachable, still watching: {why}"
 
 
 def _text(value) -> str | None:

@@ -55,8 +55,8 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from app.composition import open_read_only_database
-    from services.change_feed import ChangeFeed, FeedBatch, batch_lines, line_text
-    from services.urls import redact_text, redact_url
+    from services.change_feed import ChangeFeed, FeedBatch, batch_lines, line_text, reach_line
+    from services.urls import redact_url
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -73,13 +73,12 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
                 batch = feed.poll()
             except SQLAlchemyError as exc:  # a database restart: say so once, keep looking
                 batch = None
-                if not unreachable:
-                    print(f"trading-console: database unreachable, still watching: {redact_text(str(exc).splitlines()[0])}",
-                          file=sys.stderr, flush=True)
+                if not unreachable:  # the monitor window's words (reach_line)
+                    print(f"trading-console: {reach_line(exc)}", file=sys.stderr, flush=True)
                 unreachable = True
                 continue
             if unreachable:
-                print("trading-console: database reachable again", file=sys.stderr, flush=True)
+                print(f"trading-console: {reach_line(None)}", file=sys.stderr, flush=True)
                 unreachable = False
             lines = [json.dumps(line, sort_keys=True) if as_json else line_text(line) for line in batch_lines(batch)]
             if lines:

@@ -19,15 +19,16 @@ WHAT = "Follow the database"  # how its failures are named
 class FeedFollower:
     """``start()`` polls ``feed`` every ``interval`` (at once again after a batch: a run lands in
     bursts) until the runner's tasks are cancelled. A database that cannot be reached is said
-    once through ``on_reachable(False)`` and followed again after (``on_reachable(True)``)."""
+    once through ``on_reach(error)``, the poll's error, and followed again after
+    (``on_reach(None)``): services.change_feed.reach_line says either."""
 
     def __init__(self, feed: ChangeFeed, runner: TaskRunner, on_batch: Callable[[FeedBatch], Awaitable[None]], *,
-                 interval: float, on_reachable: Callable[[bool], None] | None = None) -> None:
+                 interval: float, on_reach: Callable[[Exception | None], None] | None = None) -> None:
         self.feed = feed
         self.runner = runner
         self.interval = interval
         self._on_batch = on_batch
-        self._on_reachable = on_reachable
+        self._on_reach = on_reach
         self._task: asyncio.Task | None = None
         self.unreachable = False
 
@@ -56,14 +57,14 @@ class FeedFollower:
         except SQLAlchemyError as exc:  # the server restarting: said once, followed again after
             if not self.unreachable:
                 log.warning("change feed: database unreachable: %s", exc)
-                if self._on_reachable is not None:
-                    self._on_reachable(False)
+                if self._on_reach is not None:
+                    self._on_reach(exc)
             self.unreachable = True
             return None
         if self.unreachable:
             self.unreachable = False
-            if self._on_reachable is not None:
-                self._on_reachable(True)
+            if self._on_reach is not None:
+                self._on_reach(None)
         if batch:
             await self._on_batch(batch)
         return batch

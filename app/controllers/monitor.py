@@ -25,7 +25,7 @@ from app.controllers.newest import NewestAnswer
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
-from services.change_feed import FeedBatch
+from services.change_feed import FeedBatch, reach_line
 from services.console_charts import equity_points, followed_run_caption, run_chart
 from services.domain import TradingState
 from services.history_queries import run_history
@@ -58,7 +58,7 @@ class MonitorController(QObject):
         # of the batch that handed it): what "the blotter follows within a second" is measured by
         self.shown: dict[int, tuple[str, datetime, datetime, int]] = {}
         self.follower = FeedFollower(stack.feed, self.runner, self.apply, interval=interval,
-                                     on_reachable=self._on_reachable)
+                                     on_reach=self._on_reach)
         # the charts are redrawn at most once per CHART_MS: painting them costs the GUI thread
         # more than the blotter, which is shown at once
         self._progress: ProgressSnapshot | None = None
@@ -140,11 +140,10 @@ class MonitorController(QObject):
     async def poll_once(self) -> FeedBatch | None:
         return await self.follower.poll_once()
 
-    def _on_reachable(self, reachable: bool) -> None:
-        if reachable:
-            self.window.statusBar().showMessage("Database reachable again", 10_000)
-        else:
-            self.window.statusBar().showMessage("Database unreachable; the monitor keeps trying", 0)
+    def _on_reach(self, lost: Exception | None) -> None:
+        # the words of `watch` (services.change_feed.reach_line); the loss stays in view until
+        # the database answers again
+        self.window.statusBar().showMessage(reach_line(lost), 0 if lost is not None else 10_000)
 
     def _show_trading_state(self, state: TradingState) -> None:
         """HALTED by ``trading-console halt`` or another window: the badge and the blotter say so

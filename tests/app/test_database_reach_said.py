@@ -1,0 +1,87 @@
+"""The followed database lost and found again is said by the monitor window and `watch` in the
+same words (services.change_feed.reach_line): the monitor said "Database unreachable; the
+monitor keeps trying" (without the why) and "Database reachable again", `watch` "database
+unreachable, still watching: <why>" and "database reachable again". The real monitor window
+offscreen, and the command in this process; the database's answer refused by a poll that raises
+as a restarting server's would."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import replace
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from services.change_feed import ChangeFeed
+from tests.app.conftest import run
+from tests.app.test_monitor_mode import open_monitor
+from tests.fixtures.waiting import wait_until
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
+
+# the server's words carry the URL it was reached by: its password is never said
+LOST = OperationalError("SELECT 1", {}, Exception("(2013) Lost connection to mysql+pymysql://reader:secret@db-host/trading"))
+UNREACHABLE = ("Database unreachable, still watching: (builtins.Exception) (2013) Lost connection to "
+               "mysql+pymysql://reader:***@db-host/trading")
+AGAIN = "Database reachable again"
+
+
+def _lost_twice_then_found(monkeypatch, after=None):
+    """ChangeFeed.poll refused twice (said once), then the database's own answer; ``after``
+    called on each poll after that."""
+    real, polls = ChangeFeed.poll, []
+
+    def poll(feed):
+        polls.append(feed)
+        if len(polls) <= 2:
+            raise LOST
+        if after is not None:
+            after(len(polls))
+        return real(feed)
+
+    monkeypatch.setattr(ChangeFeed, "poll", poll)
+
+
+def test_the_monitor_says_the_database_lost_and_found_in_the_words_of_watch(qloop, qtbot, db_url, console_settings,
+                                                                            monkeypatch):
+    said: list[str] = []
+
+    async def scenario():
+        monitor = await open_monitor(qtbot, replace(console_settings, db_url=db_url, profile="paper"))
+        bar = monitor.window.statusBar()
+        bar.messageChanged.connect(lambda _shown: said.append(bar.currentMessage()))  # whole, not elided
+        try:
+            _lost_twice_then_found(monkeypatch)
+            await wait_until(lambda: AGAIN in said, 10, lambda: f"the database found again: {said}")
+        finally:
+            await monitor.close()
+
+    run(qloop, scenario(), timeout=60)
+    assert [s for s in said if s.startswith("Database")] == [UNREACHABLE, AGAIN]
+
+
+class _Stopped(Exception):
+    """Ends the command's loop (it stops on a signal, which this process keeps for pytest)."""
+
+
+def test_watch_says_the_database_lost_and_found_in_the_words_of_the_monitor(db_url, database, monkeypatch, capsys):
+    from app.commands.watch import _follow
+
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # pytest keeps its own Ctrl+C
+
+    def stop(polls: int) -> None:
+        if polls > 3:
+            raise _Stopped
+
+    _lost_twice_then_found(monkeypatch, after=stop)
+    with pytest.raises(_Stopped):
+        _follow(db_url, False, 0.01)
+    said = [line for line in capsys.readouterr().err.splitlines() if "reachable" in line]
+    assert said == [f"trading-console: {UNREACHABLE}", f"trading-console: {AGAIN}"]
+
+
+def test_the_words_are_one_function_of_the_services():
+    from services.change_feed import reach_line
+
+    assert (reach_line(LOST), reach_line(None)) == (UNREACHABLE, AGAIN)
