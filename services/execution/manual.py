@@ -334,8 +334,9 @@ class TicketCheck:
         """The order as it would go, in one line: quantity, symbol, type, prices, value."""
         d = self.draft
         value = self._value_words()
+        notes = "; ".join(note for note in (self._new_project_note(), self._account_note()) if note)
         after = (f" · position {d.current_quantity.normalize():f} → {d.target_quantity.normalize():f}"
-                 f" in {self.ticket.project or DEFAULT_PROJECT}'s book{self._account_note()}")
+                 f" in {self.ticket.project or DEFAULT_PROJECT}'s book{f' ({notes})' if notes else ''}")
         return f"{self.order_words()}{value}{after}{self._stop_note()}"
 
     def _value_words(self) -> str:
@@ -344,12 +345,19 @@ class TicketCheck:
         words = value_words((self.draft,), self.inputs.base_currency)
         return f" · {words}" if words else ""
 
+    def _new_project_note(self) -> str:
+        """A project no one has stored yet (a name typed in the ticket's project field): sending
+        creates it. Said before the send: a name mistyped ("Demo momentun") made a new project
+        with an empty book and its own capital rules, and nothing said so."""
+        read_as_a_project = self.inputs.account_positions is not None  # for_project read the ticket's project
+        return "a new project" if read_as_a_project and self.inputs.project_id is None else ""
+
     def _account_note(self) -> str:
         """The account's position when the project's book holds another (the project's rules
         read its book: a sale of shares another project holds goes short here)."""
         held, _ = self.inputs.account_view
         account = held.get(self.draft.key, Decimal(0))
-        return "" if account == self.draft.current_quantity else f" (the account holds {account.normalize():f})"
+        return "" if account == self.draft.current_quantity else f"the account holds {account.normalize():f}"
 
     def _stop_note(self) -> str:
         """A stop the market is already past triggers the moment it arrives: said, not refused

@@ -375,6 +375,9 @@ async def test_a_tickets_project_rules_meet_its_projects_book_and_capital_as_a_r
     # the ticket says whose book it reads, and what the account holds when that differs
     assert f"position 0 → -2 in A's book (the account holds {held.normalize():f})" in from_a.summary()
     assert "position 0 → 20 in A's book (the account" in in_a.summary()
+    # a project no one stored (a mistyped name) is said to be new before anything is sent
+    typo = await manual.check(replace(big, project="AA"))
+    assert "position 0 → 20 in AA's book (a new project; the account holds" in typo.summary(), typo.summary()
     assert (await manual.check(replace(sell, project="B"))).may_send
 
     # what is sent for A stores A's book and money in its plan, as a run's plan does
