@@ -232,6 +232,7 @@ def test_with_no_bar_file_and_no_broker_the_panel_says_so(qloop, qtbot, database
         await runner.drain(timeout=5)
         assert errors == [] and controller.last_outcome is None
         assert view.run_button.isEnabled() and view.progress.maximum() == 1  # not left busy
+        assert view.progress.text() == ""  # nothing ran: not "0%", as if a run were under way
 
     run(qloop, scenario())
 

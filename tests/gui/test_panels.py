@@ -618,6 +618,7 @@ def test_the_preview_and_backtest_panels_start_where_the_commands_do(qtbot):
     assert shown == (command["initial_cash"], command["fill"], command["slippage_bps"], command["commission"],
                      command["rounding"], command["lot_size"], command["cash_buffer"])
     assert command["commission"] == "ib-fixed"
+    assert (preview.progress.text(), backtest.progress.text()) == ("no run", "")  # the backtest's read "0%"
 
 
 def test_the_audit_panel_words_a_verification_as_audit_verify_does(qtbot):

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -38,7 +37,7 @@ from PySide6.QtWidgets import (
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note, shown_summaries
 
-from ..common import plain_label
+from ..common import LineProgressBar, plain_label
 from ..plain_text import plain_tooltip
 from ..plots import title_when_tall
 from .charts import AmountAxis
@@ -126,9 +125,10 @@ class BacktestView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
-        self.progress = QProgressBar()
+        self.progress = LineProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setFormat("")  # no run yet: it read "0%" beside Run backtest, as if one were under way
         self._last_day: tuple[int, int, str] | None = None  # the run's last day told: (done, total, day)
         self.status_label = plain_label()
         self.status_label.setWordWrap(True)
@@ -287,6 +287,7 @@ class BacktestView(QWidget):
         elif self.progress.maximum() == 0:  # refused before its first day: not busy any more
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
+            self.progress.setFormat("")  # nothing run (the status line says why), not "0%"
 
     def set_progress(self, done: int, total: int, day: str) -> None:
         self._last_day = (done, total, day)
