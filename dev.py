@@ -149,6 +149,20 @@ def run_tests(extra: list[str]) -> int:
     return subprocess.call(command, cwd=ROOT, env=env)
 
 
+def become(command: list[str]) -> int:
+    """Run ``command`` in this process's place (POSIX: exec; the exit code is its own): a signal
+    sent to the launcher reaches the console itself. Started as a child, a ``kill`` of
+    ``dev.py console`` (a service manager's stop, a script's) ended the launcher alone and left
+    the window running, orphaned, still writing to its database. Elsewhere a child, as before."""
+    if os.name != "posix":
+        return subprocess.call(command, cwd=ROOT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(ROOT)  # where the child ran before: relative paths read as they did
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
@@ -159,9 +173,9 @@ def main(argv: list[str]) -> int:
         # Qt aborts without a usable message when the xcb plugin's system libraries are missing:
         # name the packages first (printed by app.qt_deps; the console still starts).
         subprocess.call([str(PYTHON), "-m", "app.qt_deps"], cwd=ROOT)
-        return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)
+        return become([str(PYTHON), "-m", "app", *rest])
     if command == "run":
-        return subprocess.call([str(PYTHON), "-m", "app", *rest], cwd=ROOT)
+        return become([str(PYTHON), "-m", "app", *rest])
     if command == "test":
         return run_tests(rest)
     if command == "soak":

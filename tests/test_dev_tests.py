@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +68,28 @@ def test_under_ci_what_the_x_display_tests_lack_is_installed_and_nothing_when_th
         machine = _Machine(monkeypatch, dev, xvfb=xvfb, libraries="", root=root, installs=[])
         dev.ensure_screen(env)  # nothing lacking; outside CI; not root: nothing installed
         assert machine.ran == [], (env, xvfb, root)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="exec replaces the launcher on POSIX; /proc tells its command")
+def test_a_signal_to_the_launcher_reaches_the_command_itself():
+    """`dev.py console` / `dev.py run` become the command (exec): a kill of the launcher reached
+    it alone before, and the console it had started ran on, orphaned, writing to its database
+    (seen: five windows left on one screen by `kill <dev.py pid>`). The launcher's pid is the
+    command's; SIGTERM stops it (the simulator's own orderly stop) and its exit is the launcher's."""
+    launcher = subprocess.Popen([sys.executable, str(ROOT / "dev.py"), "run", "sim", "--port", "0"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        said = ""
+        for line in launcher.stdout:  # ends when the process does: no wait without an end
+            said += line
+            if "listening on" in line:
+                break
+        assert "listening on" in said, said
+        command = (Path("/proc") / str(launcher.pid) / "cmdline").read_bytes().split(b"\0")
+        assert b"-m" in command and b"app" in command, command  # the launcher's pid runs the command itself
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(timeout=30) == 0  # the simulator's orderly stop, said by the launcher's exit
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
