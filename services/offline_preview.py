@@ -142,6 +142,15 @@ def _problems(source: str, problems) -> list[dict]:
     return [{"source": source, **p.to_dict()} for p in problems]
 
 
+def problem_line(error: dict) -> str:
+    """One problem of the input as ``preview`` lists it: where (its file or option, line, column)
+    then what: "malformed.csv, line 3, column weight: weight 'twenty' is not a finite number",
+    "--risk: unknown risk parameter 'nope'"."""
+    where = ", ".join(part for part in (error.get("source"), f"line {error['line']}" if error.get("line") else None,
+                                        f"column {error['column']}" if error.get("column") else None) if part)
+    return f"{where}: {error['message']}" if where else error["message"]
+
+
 def _error(message: str, source: str | None = None) -> list[dict]:
     return [{"source": source, "line": None, "column": None, "code": "bad_input", "message": message}]
 

@@ -198,7 +198,7 @@ def run_preview(args: argparse.Namespace, settings) -> int:
 
         return _run(preview_with_broker, args, settings)
     from app.commands.snapshot import open_database
-    from services.offline_preview import PreviewInputError, offline_preview
+    from services.offline_preview import PreviewInputError, offline_preview, problem_line
 
     try:
         preview = offline_preview(offline_request(args), lambda: open_database(settings))
@@ -208,11 +208,10 @@ def run_preview(args: argparse.Namespace, settings) -> int:
             print(json.dumps({"error": "bad_input", "message": f"{counted(len(exc.errors), 'problem')} in the input",
                               "errors": exc.errors}, indent=2))
         else:
-            print(f"trading-console preview: {counted(len(exc.errors), 'problem')} in the input", file=sys.stderr)
-            for e in exc.errors:
-                where = ", ".join(x for x in (e.get("source"), f"line {e['line']}" if e.get("line") else None,
-                                             f"column {e['column']}" if e.get("column") else None) if x)
-                print(f"  {where + ': ' if where else ''}{e['message']}", file=sys.stderr)
+            # "trading-console: ", as every command's failure (app.cli.say_failure)
+            print(f"trading-console: {counted(len(exc.errors), 'problem')} in the input", file=sys.stderr)
+            for error in exc.errors:
+                print(f"  {problem_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     blocked = preview["risk"]["verdict"] == "blocked"
     if args.json:

@@ -161,10 +161,12 @@ class TradingController:
     # ------------------------------------------------------------------ execute
     def _on_execute_requested(self) -> None:
         session, stack = self.session, self.ctx.stack
-        refusal, plan, run_id = session.refusal(), session.plan, session.run_id
-        if refusal is not None or plan is None or run_id is None:
-            self._show_error("Execute", refusal or "Preview the run first.")
+        refusal = session.refusal()  # the one rule of what Execute may not do, no preview included
+        if refusal is not None:
+            self._show_error("Execute", refusal)
             return
+        plan, run_id = session.plan, session.run_id
+        assert plan is not None and run_id is not None  # else refused above ("Preview the run first.")
         # The dialogs certify the stored plan's own numbers: exactly what execute_plan sends.
         # Both name the project and snapshot: several projects trade one account.
         preview = session.preview

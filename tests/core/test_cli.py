@@ -101,6 +101,7 @@ def test_preview_bad_input_lists_every_problem(capsys, tmp_path):
     assert "malformed_example.csv, line 8, column weight: gross weight reaches 1.1 on this row" in err
     assert "p.csv, line 3, column price: price -3 is zero or negative" in err
     assert "--risk: unknown risk parameter 'nope'" in err
+    assert err.startswith("trading-console: 8 problems in the input\n"), err  # as every command's failure begins
     code, out = run_json(capsys, ["preview", "--snapshot", "no/such/file.csv", "--portfolio-value", "1000", "--json"])
     assert code == EXIT_BAD_INPUT and out["errors"][0]["message"].startswith("--snapshot 'no/such/file.csv' is neither")
     main(["preview", "--snapshot", NOV20])  # offline without a portfolio value: the option named once
