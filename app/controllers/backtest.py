@@ -6,7 +6,9 @@ next listing's: nothing is run then; each said as it is clicked), the bar saying
 so, results drawn. A double-clicked rebalance
 is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py). The
 past backtests are listed newest first; a chosen one's stored results are read on a worker
-thread and handed to the panel as read-only values (``listing.frozen``), nothing run again."""
+thread and handed to the panel as read-only values (``listing.frozen``), nothing run again.
+From's placeholder says the day an empty From begins at, read off the GUI thread as the ticked
+projects change (``show_first_day``)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from services.backtest.requests import (
     BacktestRequest,
     BadBacktest,
     PreparedBacktest,
+    first_stored_day,
     prepare,
     prepare_from_broker,
     project_names,
@@ -102,10 +105,14 @@ class BacktestController:
         # its read came back, or a run that ended (its own results) after one was chosen
         self._results_asked = NewestAnswer()
         self._list_asked = NewestAnswer()  # the past list is read at start, after each run and failure
+        # From's placeholder: the first snapshot's day of the projects ticked, read as they change
+        self._first_day_asked = NewestAnswer()
+        self._first_day_of: tuple[str, ...] = ()  # the projects it was read for (none: the generic one)
         view.run_requested.connect(self._on_run)
         view.past_chosen.connect(self._on_past)
         view.cancel_requested.connect(self.cancel)
         view.rebalance_activated.connect(self._on_rebalance)
+        view.start_inputs_changed.connect(self._on_start_inputs)
         view.set_bar_series(WHAT_TO_SHOW, DEFAULT_WHAT_TO_SHOW)
 
     async def load(self) -> None:
@@ -120,6 +127,44 @@ class BacktestController:
     async def refresh_projects(self) -> None:
         """The projects a backtest can replay, read again (a snapshot imported into a new one)."""
         self.view.set_projects(await asyncio.to_thread(project_names, self.db))
+        values = self.view.values()  # read again: a snapshot imported may begin them earlier
+        await self.show_first_day(values["projects"], values["snapshots"])
+
+    def _on_start_inputs(self, projects: tuple[str, ...], snapshots: str | None) -> None:
+        # each keystroke in Snapshots comes here: read only when the projects' stored snapshots are
+        # the input and the projects changed (a file typed is not read until the run)
+        if (() if snapshots else projects) != self._first_day_of:
+            # asked now, not when the read begins: a change made before then is newer than it
+            ticket, wanted = self._ask_first_day(projects, snapshots)
+            if wanted:
+                self.runner.run(self._read_first_day(ticket, wanted), what="First snapshot")
+
+    async def show_first_day(self, projects: tuple[str, ...], snapshots: str | None) -> None:
+        """From's placeholder says the day an empty From begins at: the ticked projects' first
+        stored snapshot's (``requests.first_stored_day``, read off the GUI thread); the generic
+        one with a snapshots file or folder given (read at the run, not on every keystroke), no
+        project ticked, none stored, or the read failing (it is only a hint: the run says why)."""
+        await self._read_first_day(*self._ask_first_day(projects, snapshots))
+
+    def _ask_first_day(self, projects: tuple[str, ...], snapshots: str | None) -> tuple[int, tuple[str, ...]]:
+        """The projects whose first day to read (none: the generic placeholder, said at once), and
+        the ticket that makes any answer still in flight old."""
+        ticket = self._first_day_asked.ask()
+        wanted = self._first_day_of = () if snapshots else projects
+        if not wanted:
+            self.view.set_first_snapshot(None)
+        return ticket, wanted
+
+    async def _read_first_day(self, ticket: int, projects: tuple[str, ...]) -> None:
+        if not projects:
+            return
+        try:
+            day = await asyncio.to_thread(first_stored_day, self.db, projects)
+        except Exception:
+            log.warning("the first stored snapshot's day of %s could not be read", ", ".join(projects), exc_info=True)
+            day = None
+        if self._first_day_asked.is_newest(ticket):  # projects ticked meanwhile: their answer is the one shown
+            self.view.set_first_snapshot(day)
 
     def _on_run(self, values: dict) -> None:
         self.runner.run(self.run(values), what="Backtest")

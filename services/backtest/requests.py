@@ -5,7 +5,7 @@ backtest run and its results read back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -274,10 +274,7 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
             if project is None:
                 problems.append(f"project {name!r} does not exist")
                 continue
-            # the trader's decisions only: an earlier backtest's inputs (a what-if's files) are
-            # not the project's snapshots, and would replace the trader's of the same day
-            rows = list(session.scalars(select(DecisionSnapshot)
-                                        .where(DecisionSnapshot.project_id == project.id, decisions_only(DecisionSnapshot.note))
+            rows = list(session.scalars(select(DecisionSnapshot).where(*_replayed(project.id))
                                         .order_by(DecisionSnapshot.created_at, DecisionSnapshot.id)))
             if not rows:
                 problems.append(f"project {name!r} has no stored snapshot")
@@ -292,6 +289,36 @@ def stored_snapshots(db, projects: list[str]) -> list[DatedSnapshot]:
     if problems:
         raise SnapshotInputError(problems)
     return found
+
+
+def _replayed(project_id: int) -> tuple:
+    """The stored snapshots a backtest of the project replays: the trader's decisions only (an
+    earlier backtest's inputs, a what-if's files, are not the project's snapshots, and would
+    replace the trader's of the same day)."""
+    return DecisionSnapshot.project_id == project_id, decisions_only(DecisionSnapshot.note)
+
+
+def first_stored_day(db, projects: Sequence[str]) -> date | None:
+    """The day a backtest of these projects' stored snapshots begins when no --from is given
+    (``checks.window``: the first snapshot's), each dated as ``stored_snapshots`` dates it;
+    None when there is no such backtest to begin: no project, or one unknown or without a stored
+    snapshot (``stored_snapshots`` refuses it). Only the dates are read, not the items: the
+    panel asks it each time its projects change."""
+    names = list(dict.fromkeys(projects))
+    if not names:
+        return None
+    firsts: list[date] = []
+    with db.session() as session:
+        for name in names:
+            project_id = session.scalars(select(Project.id).where(Project.name == name)).one_or_none()
+            if project_id is None:
+                return None
+            rows = session.execute(select(DecisionSnapshot.source_file, DecisionSnapshot.created_at)
+                                   .where(*_replayed(project_id))).all()
+            if not rows:
+                return None
+            firsts.append(min(stored_day(source_file, created_at) for source_file, created_at in rows))
+    return min(firsts)
 
 
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,

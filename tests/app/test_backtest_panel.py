@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.controllers.backtest import BacktestController
 from app.tasks import TaskRunner
@@ -451,3 +452,65 @@ def test_a_rebalance_that_failed_is_said_in_the_status_and_the_rebalances(qloop,
         assert view.status_label.text() == f"backtest {outcome.backtest_id}: done, {outcome.days} trading days (stored): {said}"
 
     run(qloop, scenario(), timeout=150)
+
+
+def test_from_says_the_first_stored_snapshots_day_of_the_projects_ticked(qloop, panel, monkeypatch, tmp_path):
+    """An empty From begins the backtest at the first snapshot (services.backtest.checks.window):
+    its placeholder said "YYYY-MM-DD (first snapshot)" whatever was ticked; now it says the day,
+    read off the GUI thread as the projects change. A snapshots file typed is read at the run
+    only: the generic placeholder then, and nothing read on its keystrokes."""
+    import threading
+
+    from app.controllers import backtest as controller_module
+    from services.backtest.requests import stored_snapshots
+    from services.console_queries import import_snapshot
+
+    view, controller, runner, errors = panel
+    for project, day in (("north", "2024-01-08"), ("north", "2024-02-05"), ("south", "2024-03-04")):
+        path = tmp_path / f"{project}-{day}.csv"
+        path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
+        assert import_snapshot(controller.db, path, project).created
+    read_on: list[threading.Thread] = []
+    real_first_stored_day = controller_module.first_stored_day
+
+    def first_stored_day(db, projects):
+        read_on.append(threading.current_thread())
+        return real_first_stored_day(db, projects)
+
+    monkeypatch.setattr(controller_module, "first_stored_day", first_stored_day)
+    generic = "YYYY-MM-DD (first snapshot)"
+
+    def tick(name: str, ticked: bool) -> None:
+        (item,) = view.projects_list.findItems(name, Qt.MatchFlag.MatchExactly)
+        item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+
+    def placeholder() -> str:
+        return view.from_edit.placeholderText()
+
+    async def scenario():
+        await controller.refresh_projects()
+        assert placeholder() == generic and read_on == []  # nothing ticked: nothing to read
+        tick("south", True)
+        await wait_until(lambda: placeholder() == "2024-03-04 (first snapshot)", 10,
+                         lambda: f"south's first day shown ({placeholder()!r}, {errors})")
+        tick("north", True)
+        await wait_until(lambda: placeholder() == "2024-01-08 (first snapshot)", 10,
+                         lambda: f"north's first day shown ({placeholder()!r}, {errors})")
+        # the day the run begins at: the first of the snapshots it replays
+        assert min(s.day for s in stored_snapshots(controller.db, ["north", "south"])) == date(2024, 1, 8)
+        assert read_on and threading.main_thread() not in read_on
+        reads = len(read_on)
+        for typed in ("s", "sn", "snaps.csv"):  # a file typed, a keystroke at a time
+            view.snapshots_edit.setText(typed)
+            assert placeholder() == generic
+        view.snapshots_edit.setText("")  # the projects' stored snapshots again
+        await wait_until(lambda: placeholder() == "2024-01-08 (first snapshot)", 10, "the first day shown again")
+        await runner.drain(timeout=5)
+        assert len(read_on) == reads + 1  # the file's keystrokes read nothing
+        tick("north", False)
+        tick("south", False)
+        assert placeholder() == generic
+        await runner.drain(timeout=5)
+        assert placeholder() == generic and errors == []
+
+    run(qloop, scenario())

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from services.backtest.inputs import SnapshotInputError
-from services.backtest.requests import project_names, stored_snapshots
+from services.backtest.requests import first_stored_day, project_names, stored_snapshots
 from services.console_queries import import_snapshot
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
@@ -49,3 +49,18 @@ def test_a_project_a_backtest_made_for_its_inputs_alone_is_not_offered_nor_repla
     assert project_names(database) == ["alpha"]
     with pytest.raises(SnapshotInputError, match="project 'whatif' has no stored snapshot"):
         stored_snapshots(database, ["whatif"])
+
+
+def test_the_first_stored_day_is_the_first_snapshot_replayed(database, tmp_path):
+    """What the panel's From says an empty From begins at: the first of the snapshots the
+    backtest replays (an earlier backtest's inputs left out); none without a backtest to begin."""
+    for name in ("alpha-2024-02-01.csv", "alpha-2024-03-01.csv"):
+        (tmp_path / name).write_text("symbol,weight\nAAA,0.50\n")
+        import_snapshot(database, tmp_path / name, "alpha")
+    _as_a_backtest_stores_its_inputs(database, "alpha", "alpha-2024-01-02.csv", "BBB", "0.90")
+    _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-01-02.csv", "BBB", "0.90")
+
+    assert first_stored_day(database, ["alpha"]) == date(2024, 2, 1) == stored_snapshots(database, ["alpha"])[0].day
+    assert first_stored_day(database, []) is None
+    assert first_stored_day(database, ["alpha", "whatif"]) is None  # refused: whatif has no stored snapshot
+    assert first_stored_day(database, ["alpha", "nobody"]) is None

@@ -68,6 +68,9 @@ class BacktestView(QWidget):
     cancel_requested = Signal()
     rebalance_activated = Signal(int)  # a rebalance's run id: show its decision trail
     past_chosen = Signal(int)  # a past backtest's id: show its stored results
+    # the ticked projects (a tuple) or the Snapshots field (None: empty) changed: what From
+    # defaults to may have too (``set_first_snapshot``)
+    start_inputs_changed = Signal(object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,12 +86,14 @@ class BacktestView(QWidget):
         self.prices_edit.textChanged.connect(lambda text: self.bars_combo.setEnabled(not text.strip()))
         self.snapshots_edit = QLineEdit()
         self.snapshots_edit.setPlaceholderText("folder or dated CSV; empty: the projects' stored snapshots")
+        self.snapshots_edit.textChanged.connect(self._emit_start_inputs)
         snapshots_browse = QPushButton("…")
         snapshots_browse.clicked.connect(lambda: self._browse(self.snapshots_edit, "Dated snapshots", "CSV (*.csv)"))
         self.projects_list = QListWidget()
         self.projects_list.setMaximumHeight(90)
+        self.projects_list.itemChanged.connect(self._emit_start_inputs)  # a project ticked or unticked
         self.from_edit = QLineEdit()
-        self.from_edit.setPlaceholderText("YYYY-MM-DD (first snapshot)")
+        self.set_first_snapshot(None)
         self.to_edit = QLineEdit()
         self.to_edit.setPlaceholderText("YYYY-MM-DD (last bar)")
         given = BACKTEST_DEFAULTS  # as the command's options
@@ -224,6 +229,9 @@ class BacktestView(QWidget):
             "end": self.to_edit.text().strip() or None,
         }
 
+    def _emit_start_inputs(self, *_changed: object) -> None:
+        self.start_inputs_changed.emit(tuple(self.checked_projects()), self.snapshots_edit.text().strip() or None)
+
     def _emit_run(self) -> None:
         self.run_requested.emit(self.values())
 
@@ -271,6 +279,11 @@ class BacktestView(QWidget):
         self.bars_combo.clear()
         self.bars_combo.addItems(list(series))
         self.bars_combo.setCurrentText(default)
+
+    def set_first_snapshot(self, day: date | None) -> None:
+        """The day an empty From begins the backtest at (the first snapshot's), in its placeholder;
+        None: not known here (no project ticked, none stored, or a snapshots file given)."""
+        self.from_edit.setPlaceholderText(f"{day.isoformat() if day else 'YYYY-MM-DD'} (first snapshot)")
 
     def checked_projects(self) -> list[str]:
         return [self.projects_list.item(i).text() for i in range(self.projects_list.count())
