@@ -2,11 +2,13 @@
 ratio (no risk-free rate, 252 sessions a year), maximum drawdown (a negative fraction), turnover
 (traded value over the mean equity). Statistics are floats; money stays Decimal.
 
-The rates (CAGR, volatility, Sharpe) are the strategy's: measured from the day it first traded
-(its first rebalance, ``traded_from``), not over the sessions of idle cash a window opened long
-before it adds. A trader comparing a strategy's CAGR reads it per year of the strategy: a
-ten-year window whose snapshots begin in its last year showed 0.41 % where that year gave 36 %.
-Total return, final equity and drawdown are the whole window's (idle cash changes neither)."""
+The rates (CAGR, volatility, Sharpe) and turnover are the strategy's: measured from the day it
+first traded (its first rebalance, ``traded_from``), not over the sessions of idle cash a window
+opened long before it adds. A trader comparing a strategy's CAGR reads it per year of the
+strategy: a ten-year window whose snapshots begin in its last year showed 0.41 % where that year
+gave 36 %. Turnover's mean equity is that of the same traded days: the idle days' cash averaged
+into it gave the same trades another turnover, further from the strategy's own the longer the
+window opened before them. Total return, final equity and drawdown are the whole window's (idle cash changes neither)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class Metrics:
     sharpe: float
     max_drawdown: float
     turnover: float
-    traded_from: date | None = None  # the first rebalance's day: the rates are measured from it
+    traded_from: date | None = None  # the first rebalance's day: the rates and turnover are measured from it
 
     def to_dict(self) -> dict:
         return {"initial_equity": str(self.initial_equity), "final_equity": str(self.final_equity),
@@ -65,7 +67,8 @@ def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], tr
                     drawdown: Sequence[float] | None = None, traded_from: date | None = None) -> Metrics:
     """``drawdown``: ``drawdown_series(initial, equity)`` when the caller has it already (a
     summary lists it too): not measured twice. ``traded_from``: the first rebalance's day; the
-    rates are measured from it (the day before's equity their start), None: over every day."""
+    rates and turnover's mean equity are measured from it (the day before's equity their start),
+    None: over every day."""
     values = [initial, *(v for _, v in equity)]
     final = values[-1]
     total = float(final / initial - 1) if initial else 0.0
@@ -84,7 +87,7 @@ def compute_metrics(initial: Decimal, equity: Sequence[tuple[date, Decimal]], tr
     if len(traded) > 1 and start > 0 and final > 0:
         years = max((traded[-1][0] - traded[0][0]).days, 1) / 365.25
         cagr = float(final / start) ** (1 / years) - 1
-    mean_equity = sum(values, Decimal(0)) / len(values)
+    mean_equity = sum(rated, Decimal(0)) / len(rated)  # the traded days', as the rates: not the idle cash
     turnover = float(traded_value / mean_equity) if mean_equity else 0.0
     if drawdown is None:
         drawdown = drawdown_series(initial, equity)
@@ -131,4 +134,4 @@ def rates_note(name: str, summary) -> str | None:
         return None
     # two short lines: a tooltip is not wrapped
     return (f"{name} traded from {traded_from} (its first rebalance), after {counted(idle, 'session')} of idle cash:\n"
-            "  CAGR, volatility and Sharpe are measured from then; return and drawdown over the whole window")
+            "  CAGR, volatility, Sharpe and turnover are measured from then; return and drawdown over the whole window")

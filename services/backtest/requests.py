@@ -361,7 +361,7 @@ def as_json(outcome: BacktestOutcome) -> dict:
             **({"canceled_at": outcome.last_day.isoformat()} if outcome.status == "canceled" and outcome.last_day else {}),
             # why it was canceled or failed; which rebalances failed
             **({"message": outcome.message} if outcome.message else {}),
-            # traded_from: the first rebalance's day, the rates measured from it (None: stored before it was kept)
+            # traded_from: the first rebalance's day, the rates and turnover measured from it (None: stored before it was kept)
             "projects": {name: {**{k: p[k] for k in keys}, "traded_from": p.get("traded_from"),
                                 "failed_rebalances": failed_rebalances_of(p)}
                          for name, p in outcome.projects.items()},

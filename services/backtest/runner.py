@@ -82,7 +82,7 @@ class ProjectResult:
         return min((day for day, _run, _outcome in self.rebalances), default=None)
 
     def summary(self, initial: Decimal, *, traded_from: date | None = None) -> dict:
-        """``traded_from``: where the rates are measured from; this project's first rebalance
+        """``traded_from``: where the rates and turnover are measured from; this project's first rebalance
         unless given (the total's: the first of any project's)."""
         drawdown = drawdown_series(initial, self.equity)  # the chart's series and the metric's minimum: measured once
         metrics = compute_metrics(initial, self.equity, self.traded_value, drawdown=drawdown,

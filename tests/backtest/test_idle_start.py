@@ -1,6 +1,6 @@
 """A backtest whose window opens long before its first rebalance: the rates (CAGR, volatility,
-Sharpe) are the strategy's, measured from the day it first traded, and every front end says from
-which day. Seen in the demo: a window opened years before the snapshots showed a CAGR of 0.41 %
+Sharpe) and turnover are the strategy's, measured from the day it first traded, and every front
+end says from which day. Seen in the demo: a window opened years before the snapshots showed a CAGR of 0.41 %
 where the strategy's own year gave 36 %, with no word of the idle cash years."""
 
 from __future__ import annotations
@@ -32,11 +32,16 @@ def _grown(first: date, days: int, start: Decimal, rate: Decimal) -> list[tuple[
 def test_the_rates_are_measured_from_the_first_rebalance_not_over_the_idle_cash_before_it():
     idle = [(date(2020, 1, 1) + timedelta(days=i), Decimal(100_000)) for i in range(1000)]
     traded = _grown(date(2022, 10, 1), 300, Decimal(100_000), Decimal("0.001"))
-    alone = ProjectResult("p", 1, "A", equity=traded, rebalances=[(traded[0][0], 7, "sent")]).summary(Decimal(100_000))
-    late = ProjectResult("p", 1, "A", equity=idle + traded, rebalances=[(traded[0][0], 7, "sent")]).summary(Decimal(100_000))
+    alone = ProjectResult("p", 1, "A", equity=traded, rebalances=[(traded[0][0], 7, "sent")],
+                          traded_value=Decimal(400_000)).summary(Decimal(100_000))
+    late = ProjectResult("p", 1, "A", equity=idle + traded, rebalances=[(traded[0][0], 7, "sent")],
+                         traded_value=Decimal(400_000)).summary(Decimal(100_000))
     # before: CAGR 8.7 % over the whole window where the strategy's own days gave 44 %
     assert late["cagr"] == pytest.approx(alone["cagr"]) and late["cagr"] > 0.4
     assert (late["volatility"], late["sharpe"]) == pytest.approx((alone["volatility"], alone["sharpe"]))
+    # the same trades over the traded days' mean equity: 3.43; it read 3.85, the idle cash's 100,000
+    # pulling the mean equity down (the longer the idle start, the closer to 4.00)
+    assert late["turnover"] == pytest.approx(alone["turnover"]) and alone["turnover"] == pytest.approx(3.43, abs=0.01)
     # the whole window's: unchanged by the idle days
     assert (late["final_equity"], late["total_return"], late["max_drawdown"]) == \
            (alone["final_equity"], alone["total_return"], alone["max_drawdown"])
@@ -44,7 +49,7 @@ def test_the_rates_are_measured_from_the_first_rebalance_not_over_the_idle_cash_
     assert rates_note("p", alone) is None  # traded from its first day: nothing to say
     note = rates_note("p", late)
     assert note is not None and "p traded from 2022-10-01 (its first rebalance), after 1000 sessions of idle cash" in note
-    assert "CAGR, volatility and Sharpe are measured from then" in note
+    assert "CAGR, volatility, Sharpe and turnover are measured from then" in note
     assert metric_texts("p", late)[METRIC_COLUMNS.index("Traded from")] == "2022-10-01"
 
 
@@ -68,7 +73,7 @@ async def test_a_window_opened_before_the_snapshots_reads_as_the_strategy_s_own(
     mine, theirs = own.projects["late"], early.projects["late"]
     assert theirs["equity"][0][0] == "2023-01-03" and mine["equity"][0][0] == "2024-03-01"
     assert theirs["final_equity"] == mine["final_equity"]  # the equity itself: untouched
-    for rate in ("cagr", "volatility", "sharpe"):
+    for rate in ("cagr", "volatility", "sharpe", "turnover"):
         assert theirs[rate] == pytest.approx(mine[rate]), rate
     assert theirs["traded_from"] == mine["traded_from"] == "2024-03-01"
     assert early.total["traded_from"] == "2024-03-01" and early.total["cagr"] == pytest.approx(mine["cagr"])
