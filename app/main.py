@@ -14,10 +14,12 @@ import argparse
 import asyncio
 import gc
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.composition import ServiceStack
@@ -51,13 +53,40 @@ def run_console(args: argparse.Namespace, settings: Settings) -> int:
     loop.set_default_executor(background_executor())  # ... and the OS runs it first when the cores are busy
     console = Console(settings, demo=is_demo(args, settings), screenshot=getattr(args, "screenshot", None),
                       monitor=bool(getattr(args, "monitor", False)))
+    restore_signals = close_on_signals(loop, console.request_close)
     try:
         with loop:
             return loop.run_until_complete(console.run())
     finally:
+        restore_signals()
         collector.stop()
         restore_switch_interval()
         asyncio.set_event_loop(None)
+
+
+def close_on_signals(loop: asyncio.AbstractEventLoop, close: Callable[[], None]) -> Callable[[], None]:
+    """SIGTERM (a ``kill``, a service manager's stop, the session ending) and SIGINT (Ctrl+C in
+    the terminal) close the window as its close button does: the layout saved, the broker left,
+    the writer's events written, the database closed (``Console._shutdown``). SIGTERM killed the
+    process where it stood, and SIGINT raised KeyboardInterrupt in whatever Qt callback ran. A
+    second signal is the default's again: a console that does not close can still be stopped.
+    The handler runs when the GUI thread next runs Python (the collector's 20 ms timer at the
+    latest: app.gc_guard); it only schedules the close on the loop. Returns the restorer."""
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous: dict[int, Any] = {signum: signal.getsignal(signum) for signum in signals}
+
+    def received(signum: int, _frame) -> None:
+        signal.signal(signum, previous[signum])  # the next one as before
+        loop.call_soon_threadsafe(close)
+
+    for signum in signals:
+        signal.signal(signum, received)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 def is_demo(args: argparse.Namespace, settings: Settings) -> bool:
@@ -79,6 +108,14 @@ class Console:
         self._closed = asyncio.Event()
         self._live_word: str | None = None
         self.monitor_controller: MonitorController | None = None
+
+    def request_close(self) -> None:
+        """Close as the window's close button does (a signal: ``close_on_signals``); before the
+        window exists, the run ends as soon as start-up has."""
+        if self.window is not None:
+            self.window.close()  # saves the layout, then ``closing`` ends the run (its shutdown)
+        else:
+            self._closed.set()
 
     async def run(self) -> int:
         from PySide6.QtWidgets import QApplication
