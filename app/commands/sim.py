@@ -165,14 +165,14 @@ def handle(args, settings) -> int:
     try:
         sim = IBGatewaySimulator(build_config(args))
     except (ValueError, OSError, KeyError) as exc:  # bad universe / state file, bad fault rule
-        print(f"trading-console sim: {exc}", file=sys.stderr)
+        print(f"trading-console: {exc}", file=sys.stderr)  # as every command's failure begins (app.cli.say_failure)
         return EXIT_BAD_INPUT
     try:
         asyncio.run(serve(sim, args.host, args.port))
     except KeyboardInterrupt:
         return EXIT_OK
     except OSError as exc:
-        print(f"trading-console sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"trading-console: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_BROKER
     finally:
         sim_logger.removeHandler(handler)

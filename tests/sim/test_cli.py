@@ -103,4 +103,5 @@ def test_cli_bad_universe_is_bad_input(tmp_path, capsys):
     from app.cli import EXIT_BAD_INPUT, main
 
     assert main(["sim", "--universe", str(tmp_path / "missing.csv")]) == EXIT_BAD_INPUT
-    assert "missing.csv" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and err.startswith("trading-console: "), err  # as every command's failure begins
