@@ -191,6 +191,7 @@ class Soak:
         from sqlalchemy.exc import DBAPIError
 
         from services.execution.errors import ExecutionError
+        from services.urls import redact_text
 
         if isinstance(exc, ExecutionError):
             key = f"{what}: {type(exc).__name__}"
@@ -207,7 +208,10 @@ class Soak:
         if isinstance(exc, DBAPIError) and self.outage is not None:
             start, end = self.outage
             if start <= time.monotonic() <= (end or float("inf")) + ERROR_GRACE:
-                self.report.expected_errors[f"{what}: database down"] += 1
+                key = f"{what}: database down"
+                self.report.expected_errors[key] += 1
+                # its first line, the password hidden: the report's "(e.g. )" was empty here
+                self.report.error_examples.setdefault(key, redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:160])
                 return True
         return False
 
