@@ -136,7 +136,9 @@ class LineProgressBar(QProgressBar):
         option = QStyleOptionProgressBar()
         self.initStyleOption(option)
         option.text = self.painted_text()
-        QStylePainter(self).drawControl(QStyle.ControlElement.CE_ProgressBar, option)
+        painter = QStylePainter(self)
+        painter.drawControl(QStyle.ControlElement.CE_ProgressBar, option)
+        painter.end()  # ended here, not whenever the binding frees it
 
     def setFormat(self, format: str) -> None:
         super().setFormat(format)
