@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.backtest.outcomes import NEVER_SENT
 from services.console_books import rates_listed, stored_rates_said
 from services.core.risk_measures import MEASURED_IS_PRICE, holds_its_price
 from services.db.models import (
@@ -78,7 +79,7 @@ class DecisionTrail:
         """What the trail is, as the Decisions panel heads it: a plan its run did not execute was
         never sent (a run sends one plan), so it reads as the preview it is."""
         if self.backtest:
-            executed = " (executed in the backtest, never sent to a broker)" if self.executed else ""
+            executed = f" ({NEVER_SENT})" if self.executed else ""
             return f"Backtest run {self.run_id}, {self.plan_words}{executed}"
         if self.plan_id is None:
             return f"Run {self.run_id}, {self.plan_words}"

@@ -40,6 +40,7 @@ from .failures import FAILED, all_failed, failed_rebalance, failures_line
 from .heartbeat import BEAT_EVERY, Heartbeat, closed_elsewhere
 from .inputs import DatedSnapshot
 from .metrics import TOTAL, compute_metrics, drawdown_series
+from .outcomes import SENT
 from .prices import PriceBook
 
 log = logging.getLogger(__name__)
@@ -314,7 +315,7 @@ class Backtester:
             self._failed(project, day, run.id, exc)
             return
         project.result.orders += len(executed.sent)
-        project.result.rebalances.append((day, run.id, "sent" if executed.sent else "nothing to trade"))
+        project.result.rebalances.append((day, run.id, SENT if executed.sent else "nothing to trade"))
         if not executed.sent:
             return
         if close:

@@ -447,7 +447,7 @@ def test_a_rebalance_that_failed_is_said_in_the_status_and_the_rebalances(qloop,
         # the status bar says the panel's line, the `backtest` command's first (it said "Backtest N done: ...")
         assert status_bar[-1] == view.status_label.text() == headline(outcome)
         outcomes = {view.rebalances_table.item(r, 3).text() for r in range(view.rebalances_table.rowCount())}
-        assert outcomes == {"sent", f"failed: {failed['message']}"}
+        assert outcomes == {"executed in the backtest", f"failed: {failed['message']}"}
         await controller.show_past(outcome.backtest_id)
         assert view.status_label.text() == f"backtest {outcome.backtest_id}: done, {outcome.days} trading days (stored): {said}"
 

@@ -768,6 +768,25 @@ def test_the_backtest_charts_say_their_amounts_as_the_metrics_do(qtbot):
     assert view.equity_plot.getAxis("left").tickStrings([100000.0, 101000.0], 1, 1000) == ["100,000", "101,000"]
 
 
+def test_a_rebalance_that_traded_says_it_executed_in_the_backtest_as_its_trail_does(qtbot):
+    """Walked under Xvfb: the Rebalances tab said "sent" of a rebalance, and its double-click
+    opened a trail headed "executed in the backtest, never sent to a broker". The tab says
+    what the trail says; the results keep their stored token ("sent") for scripts."""
+    from services.backtest.outcomes import NEVER_SENT
+    from widgets.views.backtest import BacktestView
+
+    view = shown(qtbot, BacktestView(), (1360, 300))
+    days = ["2026-11-20", "2026-11-23", "2026-11-24"]
+    project = {"final_equity": "101200", "total_return": 0.012, "cagr": 0.37, "volatility": 0.04, "sharpe": 7.2,
+               "max_drawdown": -0.0051, "turnover": 1.3, "commissions": "20", "orders": 22, "fills": 22,
+               "risk_blocked": [], "equity": [(d, 100000) for d in days], "drawdown": [(d, 0.0) for d in days],
+               "rebalances": [(days[0], 2, "sent"), (days[1], 3, "nothing to trade"), (days[2], 4, "blocked")]}
+    view.show_results({"Demo momentum": project}, None)
+    outcomes = [view.rebalances_table.item(r, 3).text() for r in range(view.rebalances_table.rowCount())]
+    assert outcomes == ["executed in the backtest", "nothing to trade", "blocked"]
+    assert NEVER_SENT.startswith(outcomes[0])  # the trail's heading, in the same words
+
+
 def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chosen(qtbot):
     """Walked under Xvfb: after a restart the Backtest panel's past list held backtest 1 but,
     none chosen, said "no backtest yet"."""

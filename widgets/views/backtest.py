@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from services.backtest.defaults import BACKTEST_DEFAULTS
 from services.backtest.metrics import METRIC_COLUMNS, metric_texts, rates_note, shown_summaries
+from services.backtest.outcomes import outcome_text
 
 from ..common import LineProgressBar, plain_label
 from ..plain_text import plain_tooltip
@@ -370,7 +371,7 @@ class BacktestView(QWidget):
         self.rebalances_table.setRowCount(len(rebalances))
         for r, (day, name, run_id, outcome) in enumerate(rebalances):
             # no run: a rebalance refused before its run was made (its outcome says why)
-            for c, text in enumerate((day, name, "" if run_id is None else str(run_id), outcome)):
+            for c, text in enumerate((day, name, "" if run_id is None else str(run_id), outcome_text(outcome))):
                 self.rebalances_table.setItem(r, c, QTableWidgetItem(text))
 
     def curve_count(self) -> int:
