@@ -71,7 +71,7 @@ class ConsoleController(QObject):
         self.backtest = BacktestController(window.backtest_view, stack.db, self.runner, provider=stack.provider,
                                            actor=stack.trade.actor,
                                            status=lambda text: window.statusBar().showMessage(text, 10_000),
-                                           show_trail=self._show_rebalance)
+                                           show_trail=self._show_rebalance, on_ran=self.audit.schedule_refresh)
         self.settings_part = SettingsController(ctx, self.audit, settings, save_settings=save_settings,
                                                 on_trade_settings=self._use_trade_settings)
         self.desk = DeskController(ctx, self.audit, self.settings_part, parent=self,

@@ -86,7 +86,8 @@ def in_panel_words(problem: str) -> str:
 class BacktestController:
     def __init__(self, view, db, runner: TaskRunner, *, provider=None, actor: str = "backtest",
                  status: Callable[[str], None] | None = None,
-                 show_trail: Callable[[int], Awaitable[object]] | None = None) -> None:
+                 show_trail: Callable[[int], Awaitable[object]] | None = None,
+                 on_ran: Callable[[], None] | None = None) -> None:
         self.view = view
         self.db = db
         self.runner = runner
@@ -98,6 +99,9 @@ class BacktestController:
         self._running = False
         self.last_outcome: BacktestOutcome | None = None
         self.show_trail = show_trail
+        # a backtest's runs and plans are audit entries, written on its own thread: the window's
+        # audit panel reads new entries after the actions it makes, and went on without them
+        self.on_ran = on_ran or (lambda: None)
         self.trails_shown: list[int] = []  # the rebalances' run ids handed to show_trail (tests)
         self.days_seen = 0  # progress reports received (tests)
         self.past_shown: ShownBacktest | None = None  # the past backtest last drawn (tests)
@@ -205,6 +209,8 @@ class BacktestController:
                 view.set_progress_failed()
                 await self._list_past_after_failure()  # its row, closed as failed, heads the list
                 raise  # the runner says why
+            finally:  # done, canceled or failed: the rebalances it made are in the audit log
+                self.on_ran()
             await self.list_past(current=outcome.backtest_id)  # first: the rest is said in one go
             self._results_asked.ask()  # a past backtest's read still in flight is not drawn over these
             self.last_outcome = outcome

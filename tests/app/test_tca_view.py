@@ -6,6 +6,7 @@ trail in the Decisions view."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 
@@ -152,6 +153,43 @@ def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop,
             assert report is not None and not report.compared
             assert w.tca_view.title_label.text().endswith(": not measured, TCA compares demo runs with the backtest")
             assert w.tca_model.rowCount() == 0
+        finally:
+            await console.close()
+
+    run(qloop, scenario(), timeout=200)
+
+
+def test_a_backtest_run_in_the_window_shows_its_audit_entries_in_the_audit_panel(qloop, open_console, tmp_path):
+    """Walked under Xvfb: after a backtest in the Backtest panel the Audit log tab still listed
+    the 4 entries of before; the backtest's runs and plans (run.create, plan.create,
+    run.execute) showed only after a restart. The panel reads them when the backtest ends."""
+    symbols = [f"A{i:02d}" for i in range(12)]
+    end = date(2024, 2, 29)
+    prices = write_prices_csv(tmp_path / "bars.csv", generated_bars(symbols, date(2024, 1, 25), end, seed=3))
+    snapshots = write_snapshots_csv(tmp_path / "snaps.csv", monthly_snapshots(symbols, date(2024, 2, 1), end, "audited", seed=5))
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        try:
+            assert await controller.runner.drain(timeout=10) == []
+            before = {r.id for r in w.audit_model.records()}
+            w.backtest_view.prices_edit.setText(str(prices))
+            w.backtest_view.snapshots_edit.setText(str(snapshots))
+            outcome = await controller.backtest.run(w.backtest_view.values())
+            assert outcome is not None and outcome.status == "done"
+            (project,) = outcome.projects.values()
+            (_day, run_id, _outcome), *_ = project["rebalances"]
+            stored = await asyncio.to_thread(console.stack.audit.count)
+
+            def entries_of_the_run() -> set[str]:
+                w.audit_model.flush()
+                return {r.action for r in w.audit_model.records() if r.id not in before and r.entity_id == str(run_id)}
+
+            await wait_for(lambda: {"run.create", "run.execute"} <= entries_of_the_run(), 10,
+                           lambda: f"the backtest's entries in the audit panel ({entries_of_the_run()})")
+            assert await controller.runner.drain(timeout=10) == []
+            assert w.audit_view.chain_label.text() == f"Chain verified ({stored} entries)"
         finally:
             await console.close()
 
