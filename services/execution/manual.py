@@ -34,7 +34,7 @@ from services.core.risk import RiskReport
 from services.core.risk_measures import risk_decisions
 from services.core.snapshots import MAX_SYMBOL_LENGTH, SYMBOL_RE
 from services.core.trail import ticket_decision
-from services.core.typed_numbers import NotANumber, typed_decimal
+from services.core.typed_numbers import NotANumber, plain, typed_decimal
 from services.core.wording import price
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.plan_repository import PlanRepository
@@ -535,7 +535,7 @@ class ManualOrders:
                 risk_decisions=risk_decisions(report))
             audit(self.db, self.service.actor, AuditAction.PLAN_CREATE, "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": 1,
-                   "gross_notional": str(plan.gross_notional), "verdict": plan.verdict, "ticket": ticket.to_dict()},
+                   "gross_notional": plain(plan.gross_notional), "verdict": plan.verdict, "ticket": ticket.to_dict()},
                   session=session)
             return plan
 

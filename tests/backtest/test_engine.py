@@ -4,6 +4,7 @@ projects are isolated; nothing of it shows in the paper/live views or risk count
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -11,10 +12,13 @@ import pytest
 from sqlalchemy import func, select
 
 from services import console_queries
+from services.audit import AuditLog
+from services.audit_actions import AuditAction
 from services.backtest.costs import FillAt
 from services.backtest.prices import PriceBook
 from services.backtest.runner import Backtester, BacktestSpec
 from services.books import BooksService, project_books
+from services.core.typed_numbers import plain
 from services.db.models import OrderPlan, Position, TradeFill, TradeOrder, TradeRun, TrailPortfolioSnapshot
 from services.db.risk_facts import load_risk_facts
 from services.domain import OrderState, Side, TradeMode
@@ -93,6 +97,25 @@ async def test_rebalances_are_backtest_runs_with_plans_fills_and_books_kept_out_
     assert named and {o.run_id for o in named} == {run_ids[0]}
     assert len(console_queries.fill_list(database, run_id=run_ids[0])) == len(named)
     assert console_queries.positions(database) == () and console_queries.position_lines(database) == ()
+
+
+async def test_a_rebalances_audit_entries_say_its_gross_notional_as_exact_plain_text(database, market):
+    """Walked under Xvfb: the audit panel read a backtest plan's "gross_notional":"39370.38000000000000"
+    (its prices read back from the database's 8 places times its quantities' 6) beside the paper
+    run's "96932.88". The entries say the amount as every export does: exact, no trailing zeros."""
+    _prices, alpha, _ = market
+    # the price cache's bars, as the window's backtest reads them: Numeric(18, 8) columns
+    places = Decimal("1E-8")
+    cached = [replace(b, **{f: getattr(b, f).quantize(places) for f in ("open", "high", "low", "close")})
+              for b in generated_bars(SYMBOLS, date(2023, 12, 20), END, seed=3)]
+    outcome = await Backtester(database, PriceBook(cached), alpha[:1], _spec()).run()
+    ((_day, run_id, _outcome),) = outcome.projects["alpha"]["rebalances"]
+    log = AuditLog(database)
+    (executed,) = log.list(action=AuditAction.RUN_EXECUTE, entity_id=run_id)
+    (planned,) = log.list(action=AuditAction.PLAN_CREATE, entity_id=executed.payload["plan_id"])
+    for entry in (executed, planned):
+        said = entry.payload["gross_notional"]
+        assert said == plain(Decimal(said)) and Decimal(said) > 0, entry.payload
 
 
 async def test_a_backtests_input_snapshots_stay_out_of_the_traders_list_until_imported_for_trading(database, market, tmp_path):

@@ -21,6 +21,7 @@ from services.audit_actions import AuditAction
 from services.books import net_quantities, project_positions, working_orders
 from services.core.builder import held_as_if_filled
 from services.core.plans import Plan, hash_confirms, plan_hash_problem, price_moves
+from services.core.typed_numbers import plain
 from services.core.wording import counted
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import TradeOrder, TradeRun
@@ -332,7 +333,7 @@ class RunExecution(RunPlanning):
             audit(self.db, self.actor, AuditAction.RUN_EXECUTE, "trade_run", run_id,
                   {"orders": len(plan.orders), "mode": str(plan.mode), "account": self.provider.account,
                    "plan_id": plan.id, "plan_hash": plan.content_hash,
-                   "gross_notional": str(plan.gross_notional)}, session=session)
+                   "gross_notional": plain(plan.gross_notional)}, session=session)
         return requests
 
     async def _resume(self, run_id: int, require_market_health: bool = True, outside_rth: bool = False) -> ExecuteResult:

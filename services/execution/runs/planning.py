@@ -23,6 +23,7 @@ from services.core.plans import Plan, PriceRef
 from services.core.risk import RiskParamError
 from services.core.snapshots import storage_problem
 from services.core.trading_hours import NEW_YORK, trading_date
+from services.core.typed_numbers import plain
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.models import DecisionSnapshot, OrderPlan, Project, TradeOrder, TradeRun
 from services.db.plan_repository import PlanNotFound, PlanRepository
@@ -521,7 +522,7 @@ class RunPlanning(RunServiceBase):
                 positions=positions, working=working, result=result, report=report)
             audit(self.db, self.actor, AuditAction.PLAN_CREATE, "order_plan", plan.id,
                   {"run_id": run.id, "hash": plan.content_hash, "trail_hash": trail_hash, "orders": plan.order_count,
-                   "gross_notional": str(plan.gross_notional), "verdict": plan.verdict}, session=session)
+                   "gross_notional": plain(plan.gross_notional), "verdict": plan.verdict}, session=session)
             executed = run_params.get("plan_id")
             return PreviewResult(run_id, tuple(result.orders), report, prices, portfolio_value, tuple(result.skipped), plan,
                                  own_working, None if executed is None else int(executed), subject)
