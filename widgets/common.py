@@ -379,16 +379,26 @@ def export_visible_rows(proxy, model, path: str | Path) -> int:
     return write_csv(path, model.csv_header(), rows)
 
 
+# The folder of this session's last export: each dialog opened in the process's working
+# directory (wherever the console was started from), so exporting the blotter and then the fills
+# meant finding the folder again for the second.
+_last_export_folder: Path | None = None
+
+
 def choose_and_export(parent: QWidget, title: str, default_name: str, export: Callable[[str], int]) -> None:
-    """A save dialog, then ``export(path)``; a write error is shown, not raised."""
+    """A save dialog (in the folder of the session's last export, else the working directory),
+    then ``export(path)``; a write error is shown, not raised."""
     # Imported here: the dialogs package imports this module (order_details uses make_table).
     from .dialogs.errors import show_error
 
-
-    path, _ = QFileDialog.getSaveFileName(parent, title, default_name, "CSV files (*.csv)")
+    global _last_export_folder
+    suggested = str(_last_export_folder / default_name) if _last_export_folder else default_name
+    path, _ = QFileDialog.getSaveFileName(parent, title, suggested, "CSV files (*.csv)")
     if not path:
         return
     try:
         export(path)
     except OSError as exc:
         show_error(parent, "Export failed", f"Could not write {path}: {exc.strerror or exc}")
+        return
+    _last_export_folder = Path(path).parent

@@ -605,3 +605,32 @@ def test_the_menu_key_opens_the_menu_of_the_selected_order_not_the_one_below(blo
         pos = table.inputMethodQuery(QtNS.InputMethodQuery.ImCursorRectangle).center()
         QApplication.sendEvent(table, QContextMenuEvent(QContextMenuEvent.Reason.Keyboard, pos, table.mapToGlobal(pos)))
     assert built == visible_ids(blotter)  # each row's own menu, in the order the rows show
+
+
+def test_the_fills_export_dialog_opens_where_the_blotters_export_went(blotter, qtbot, tmp_path, monkeypatch):
+    """Walked under Xvfb: the blotter exported to /tmp/h11/orders.csv, and the fills' Export CSV…
+    opened its dialog in the process's working directory again (the repository the console was
+    started from). Each dialog after the first opens in the folder of the session's last export."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from widgets import common
+    from widgets.models.fills import FillsModel
+    from widgets.views.fills import FillsView
+
+    monkeypatch.setattr(common, "_last_export_folder", None, raising=False)  # none yet this session
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    answers = iter([str(folder / "orders.csv"), str(folder / "fills.csv")])
+    suggested: list[str] = []
+
+    def save_name(_parent, _title, name, kinds):
+        suggested.append(name)
+        return next(answers), kinds
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_name)
+    fills = FillsView(FillsModel())
+    qtbot.addWidget(fills)
+    blotter.choose_export_file()
+    fills.choose_export_file()
+    assert suggested == ["orders.csv", str(folder / "fills.csv")]
+    assert (folder / "orders.csv").is_file() and (folder / "fills.csv").is_file()
