@@ -117,10 +117,13 @@ class ConsoleController(QObject):
         self.runner.run(self.monitoring.show_capitals(), what="Project capital")
 
     async def _show_rebalance(self, run_id: int):
-        """A backtest rebalance's decision trail in the Decisions view, brought to the front."""
+        """A backtest rebalance's decision trail in the Decisions view, brought to the front, and
+        its run in the TCA tab beside it (as a run chosen in the view is): the tab stayed on the
+        run shown before, under a Decisions tab of another."""
         trail = await self.decisions.show_run(run_id)
         self.window.decisions_tabs.setCurrentWidget(self.window.decisions_view)
         self.window.bring_forward("decisions")
+        await self.decisions.show_tca(run_id)
         return trail
 
     def close(self) -> None:

@@ -149,8 +149,12 @@ def test_a_rebalance_double_clicked_shows_its_trail_in_the_decisions_view(qloop,
             assert not w.docks["decisions"].visibleRegion().isEmpty()  # brought to the front
             assert w.decisions_tabs.currentWidget() is w.decisions_view
 
-            report = await controller.decisions.show_tca(run_id)  # a backtest run is the comparison, not compared
-            assert report is not None and not report.compared
+            # and the panel's TCA tab is of that run too (walked under Xvfb: it stayed on the paper
+            # run shown before, under a Decisions tab of backtest run N); a backtest run is the
+            # comparison, not compared
+            await wait_for(lambda: controller.decisions.tca_run_id == run_id, 10,
+                           lambda: f"the rebalance's TCA ({w.tca_view.title_label.text()})")
+            assert w.tca_view.title_label.text().startswith(f"Run {run_id} (backtest) of ")
             assert w.tca_view.title_label.text().endswith(": not measured, TCA compares demo runs with the backtest")
             assert w.tca_model.rowCount() == 0
         finally:

@@ -1,7 +1,7 @@
 """TCA: a paper or live run beside the same day's backtest of its plan (per order the reference
 price, the fill, the implementation shortfall in bps and currency; the run's totals). The run is
-the one chosen in the blotter's run filter or in the Decisions view; the fill rule can be
-changed. The view only shows what the controller gives it (``TcaReport.to_dict()``)."""
+the one chosen in the blotter's run filter or in the Decisions view, or a backtest's rebalance
+double-clicked; the fill rule can be changed. The view only shows what the controller gives it (``TcaReport.to_dict()``)."""
 
 from __future__ import annotations
 
