@@ -785,6 +785,11 @@ def test_a_rebalance_that_traded_says_it_executed_in_the_backtest_as_its_trail_d
     outcomes = [view.rebalances_table.item(r, 3).text() for r in range(view.rebalances_table.rowCount())]
     assert outcomes == ["executed in the backtest", "nothing to trade", "blocked"]
     assert NEVER_SENT.startswith(outcomes[0])  # the trail's heading, in the same words
+    view.results_tabs.setCurrentWidget(view.rebalances_table)
+    table = view.rebalances_table
+    qtbot.waitUntil(lambda: table.isVisible())
+    needed = table.fontMetrics().horizontalAdvance(outcomes[0])
+    assert table.columnWidth(3) > needed, (table.columnWidth(3), needed)  # on one line, whole
 
 
 def test_the_past_backtests_list_says_there_are_some_to_choose_when_none_is_chosen(qtbot):

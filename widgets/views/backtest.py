@@ -150,6 +150,9 @@ class BacktestView(QWidget):
         self.rebalances_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.rebalances_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.rebalances_table.cellDoubleClicked.connect(self._on_rebalance)
+        # the outcome, text ("executed in the backtest", "failed: REASON"), takes the room the
+        # short day, project and run leave: at Qt's 100 px it wrapped onto a second line
+        self.rebalances_table.horizontalHeader().setStretchLastSection(True)
         for table in (self.metrics_table, self.rebalances_table):
             table.setTabKeyNavigation(False)  # read-only rows: Tab goes on, as in make_table's tables
         self.results_tabs = QTabWidget()
