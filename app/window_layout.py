@@ -10,12 +10,13 @@ data arriving never widens a panel or the window's minimum) and the compact defa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QTreeView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStackedWidget, QTableView, QTreeView, QWidget
 
 from widgets.common import COLUMNS_SIZED, fit_last_section
 
@@ -63,9 +64,26 @@ def freeze_minimum(widget: QWidget, cap: QSize = PANEL_MINIMUM_CAP) -> None:
     widget.setMinimumSize(hint.boundedTo(cap).expandedTo(QSize(80, 60)))
 
 
+def _item_views(widget: QWidget) -> Iterator[QAbstractItemView]:
+    """The item views under ``widget``, depth first as ``findChildren`` walks them, but a stack's
+    pages (a tab widget's) in one order whichever is shown: showing a tab raises its page, which
+    moves it to the end of its parent's children, so findChildren's order (and the keys made from
+    it) changed with the tab last shown, and a table got the saved columns of the other tab's.
+    The order is the one findChildren gave with the first tab shown (as a panel opens), the first
+    page last, so the arrangements saved that way keep their columns."""
+    children = [c for c in widget.children() if isinstance(c, QWidget)]
+    if isinstance(widget, QStackedWidget):
+        pages = sorted((c for c in children if widget.indexOf(c) >= 0), key=widget.indexOf)
+        children = [c for c in children if widget.indexOf(c) < 0] + pages[1:] + pages[:1]
+    for child in children:
+        if isinstance(child, QAbstractItemView):
+            yield child
+        yield from _item_views(child)
+
+
 def _headers(widget: QWidget) -> list[tuple[QAbstractItemView, QHeaderView]]:
     views: list[tuple[QAbstractItemView, QHeaderView]] = []
-    for view in widget.findChildren(QAbstractItemView):
+    for view in _item_views(widget):
         if isinstance(view, QTableView):
             views.append((view, view.horizontalHeader()))
         elif isinstance(view, QTreeView):

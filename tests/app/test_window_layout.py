@@ -633,3 +633,26 @@ def test_at_1366x768_the_fills_figure_at_the_viewports_edge_reads_whole_beside_t
     assert price and commission
     assert commission[-1] - commission[0] == price[-1] - price[0], (price, commission, viewport)
     assert commission[-1] < viewport - 1
+
+
+def test_each_table_of_a_tabbed_panel_gets_its_own_columns_back_whichever_tab_was_shown(qtbot, tmp_path):
+    """Walked under Xvfb: after a restart the Decisions tab's "#" column was 240 px wide, its
+    Unrounded cut, and the Rebalances tab drew 13 columns of which 9 were blank: each had got the
+    columns of the other tab's table (the TCA's, the Metrics'). A tab shown is raised, which
+    reorders its parent's children, and the tables were keyed by their place in that order."""
+    state = tmp_path / "ui-state.ini"
+    first = _window(qtbot, state)
+    decisions, tca = first.decisions_view.orders_table, first.tca_view.table
+    rebalances = first.backtest_view.rebalances_table
+    decisions.horizontalHeader().resizeSection(0, 41)
+    tca.horizontalHeader().resizeSection(0, 243)
+    first.decisions_tabs.setCurrentWidget(first.tca_view)  # the tab shown when the window closed
+    first.backtest_view.results_tabs.setCurrentWidget(rebalances)
+    first.close()
+
+    second = _window(qtbot, state)
+    for view in (second.decisions_view.orders_table, second.tca_view.table,
+                 second.backtest_view.metrics_table, second.backtest_view.rebalances_table):
+        assert view.horizontalHeader().count() == view.model().columnCount(), type(view.model()).__name__
+    assert second.decisions_view.orders_table.columnWidth(0) == 41
+    assert second.tca_view.table.columnWidth(0) == 243
