@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -142,6 +143,15 @@ def test_fill_totals_follow_updates_and_corrections(qtbot):
     (totals,) = model.totals()
     assert (totals.count, totals.bought_quantity, totals.commission) == (1, Decimal(0), Decimal("1.25"))
     assert totals.net_cash == Decimal("248.75")
+
+
+def test_a_fills_time_reads_to_the_second_as_ib_gives_it(qtbot):
+    """An execution's time from IB has no fraction of a second: the fills read "14:30:02.000"
+    (seen under Xvfb, every fill ".000"), a precision it does not have."""
+    model = FillsModel()
+    model.upsert([fill(2)])
+    model.flush()
+    assert model.data(model.index(0, 0)) == (T0 + timedelta(seconds=2)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_positions_are_keyed_by_project_account_symbol(qtbot):

@@ -158,6 +158,13 @@ def fmt_time(value: datetime | None) -> str:
     return value.isoformat(" ", "milliseconds")[:23]
 
 
+def fmt_seconds(value: datetime | None) -> str:
+    """UTC wall time to the second: a fill's time as IB gives it (an execution's time has no
+    fraction of a second); with ``fmt_time``'s milliseconds every fill read ".000", a precision
+    it does not have."""
+    return fmt_time(value)[:19]
+
+
 def sort_key(value: Any) -> Any:
     """A QVariant-friendly key: numbers as float, times as POSIX seconds, enums as text."""
     if value is None:

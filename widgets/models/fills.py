@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor
 from services.core.fill_totals import FillTally, FillTotals
 from services.domain import FillRecord
 
-from .base import CENTER, RIGHT, Column, fmt_money, fmt_price, fmt_quantity, fmt_time
+from .base import CENTER, RIGHT, Column, fmt_money, fmt_price, fmt_quantity, fmt_seconds
 from .orders import SIDE_COLOURS
 from .paged import PagedTableModel
 from .price_columns import SharedPricePlaces
@@ -27,7 +27,7 @@ class FillsModel(SharedPricePlaces[FillRecord], PagedTableModel[FillRecord]):
     TIME, SYMBOL, SIDE, QUANTITY, PRICE, COMMISSION, EXEC_ID = range(7)
 
     columns = (
-        Column("Time", lambda f: f.fill_time, fmt=fmt_time, mutable=False, width=165),
+        Column("Time", lambda f: f.fill_time, fmt=fmt_seconds, mutable=False, width=165),
         Column("Symbol", lambda f: f.symbol, mutable=False, width=60),
         Column("Side", lambda f: f.side, align=CENTER, mutable=False,
                foreground=lambda f: SIDE_COLOURS.get(f.side.value)),
