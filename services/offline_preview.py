@@ -21,6 +21,7 @@ from typing import Any
 from services.core.builder import Target, params_from
 from services.core.commissions import FixedCommission, TieredCommission
 from services.core.pipeline import RiskFacts, build_and_check
+from services.core.wording import place
 
 ZERO = Decimal(0)
 COMMISSION_MODELS = ("fixed", "tiered")
@@ -146,8 +147,7 @@ def problem_line(error: dict) -> str:
     """One problem of the input as ``preview`` lists it: where (its file or option, line, column)
     then what: "malformed.csv, line 3, column weight: weight 'twenty' is not a finite number",
     "--risk: unknown risk parameter 'nope'"."""
-    where = ", ".join(part for part in (error.get("source"), f"line {error['line']}" if error.get("line") else None,
-                                        f"column {error['column']}" if error.get("column") else None) if part)
+    where = ", ".join(part for part in (error.get("source"), place(error.get("line"), error.get("column"))) if part)
     return f"{where}: {error['message']}" if where else error["message"]
 
 

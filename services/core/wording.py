@@ -26,10 +26,16 @@ def file_problem(line: int | None, column: str | None, message: str) -> str:
     is not a finite number", "file: not UTF-8 text" (the file as a whole). One wording for the
     lines `snapshot import` prints under ``refused_file`` and the Snapshots panel lists under it
     (the panel said "line 3, weight: ...", a bare column name read as part of the message)."""
-    where = "file" if line is None else f"line {line}"
-    if column:
+    where = "file" if line is None else place(line, column)
+    if line is None and column:
         where += f", column {column}"
     return f"{where}: {message}"
+
+
+def place(line: int | None, column: str | None) -> str:
+    """Where in a file: "line 3, column weight", "line 3", "column weight", "" (neither): one
+    wording for a refused file's problems (``file_problem``) and ``preview``'s input problems."""
+    return ", ".join(part for part in (f"line {line}" if line else None, f"column {column}" if column else None) if part)
 
 
 def percent(ratio: Decimal | None) -> str:

@@ -260,7 +260,6 @@ class ChartsView(QWidget):
         self.tabs.setTabText(index, text)
         self.tabs.setTabToolTip(index, f"the run-progress chart shows {caption}" if caption else "")
 
-
     def show_run_chart(self, chart: RunChart) -> None:
         """The followed run's progress and its fills' prices (services.console_charts.run_chart),
         as the trading window and the monitor window both draw them."""
