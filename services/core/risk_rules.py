@@ -28,6 +28,7 @@ from services.domain import OrderType, Side, TradingState
 from .builder import OrderDraft
 from .order_values import order_size
 from .risk_base import PASS, Block, RiskContext, RiskRule, RuleResult
+from .typed_numbers import plain
 from .wording import money, percent
 from .wording import price as price_text
 
@@ -67,7 +68,7 @@ class MaxOrderQuantity(RiskRule):
     def evaluate(self, orders, ctx):
         limit = self.limit
         return [
-            (i, self.block(f"{o.symbol}: quantity {o.quantity} above {limit}", o.symbol))
+            (i, self.block(f"{o.symbol}: quantity {plain(o.quantity)} above {plain(limit)}", o.symbol))
             for i, o in enumerate(orders)
             if o.quantity > limit
         ]
@@ -89,7 +90,7 @@ class MaxPositionRatio(RiskRule):
     def evaluate(self, orders, ctx):
         pv = ctx.portfolio_value
         if pv <= 0:
-            return [(None, self.block(f"portfolio value {pv} is not positive"))]
+            return [(None, self.block(f"portfolio value {money(pv)} is not positive"))]
         cap = self.limit * pv
         positions = ctx.positions
         out = []
@@ -101,7 +102,7 @@ class MaxPositionRatio(RiskRule):
             value = abs(after) * price * o.fx_rate
             if value > cap:
                 ratio = value / pv
-                out.append((i, self.block(f"{o.symbol}: position after the trade {after} is {percent(ratio)} of the portfolio, above {percent(self.limit)}", o.symbol)))
+                out.append((i, self.block(f"{o.symbol}: position after the trade {plain(after)} is {percent(ratio)} of the portfolio, above {percent(self.limit)}", o.symbol)))
         return out
 
 
@@ -116,7 +117,7 @@ class MaxGrossExposure(RiskRule):
     def evaluate(self, orders, ctx):
         pv = ctx.portfolio_value
         if pv <= 0:
-            return [(None, self.block(f"portfolio value {pv} is not positive"))]
+            return [(None, self.block(f"portfolio value {money(pv)} is not positive"))]
         after = dict(ctx.positions)
         price_of = dict(ctx.prices)
         rate_of: dict[str, Decimal] = {}
@@ -257,12 +258,12 @@ class ShortSale(RiskRule):
             if o.side is Side.SELL:
                 before, after = _after(o, positions)
                 if after < 0:
-                    out.append((i, self.block(f"{o.symbol}: selling {o.quantity} of {before} held would go short", o.symbol)))
+                    out.append((i, self.block(f"{o.symbol}: selling {plain(o.quantity)} of {plain(before)} held would go short", o.symbol)))
                 elif short_after(o, ctx) < 0:
                     buying = ctx.working_buys[o.key]
                     out.append((i, self.block(
-                        f"{o.symbol}: selling {o.quantity} counts on the buy of {buying} not yet filled (the book holds "
-                        f"{before - buying} without it): should the sell fill first it goes short; cancel the buy instead",
+                        f"{o.symbol}: selling {plain(o.quantity)} counts on the buy of {plain(buying)} not yet filled (the book holds "
+                        f"{plain(before - buying)} without it): should the sell fill first it goes short; cancel the buy instead",
                         o.symbol)))
         return out
 
@@ -311,7 +312,7 @@ def trading_state_allows(state: TradingState, *, is_cancel: bool = False, before
     if state is TradingState.HALTED:
         return rule.block("trading is HALTED: only cancels are allowed", code="trading_halted")
     if grows_exposure(before, after):
-        return rule.block(f"trading is REDUCING: {before} -> {after} grows exposure", code="reducing_only")
+        return rule.block(f"trading is REDUCING: {plain(before)} -> {plain(after)} grows exposure", code="reducing_only")
     return PASS
 
 
@@ -330,5 +331,5 @@ class TradingStateRule(RiskRule):
         for i, o in enumerate(orders):
             before, after = _after(o, positions)
             if grows_exposure(before, after):
-                out.append((i, self.block(f"{o.symbol}: trading is REDUCING and {before} -> {after} grows exposure", o.symbol, "reducing_only")))
+                out.append((i, self.block(f"{o.symbol}: trading is REDUCING and {plain(before)} -> {plain(after)} grows exposure", o.symbol, "reducing_only")))
         return out

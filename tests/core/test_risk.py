@@ -270,6 +270,25 @@ def test_a_ratio_rules_block_says_its_share_and_limit_as_percents_like_the_previ
     assert account.message == "gross exposure after the run 9.90% of the account's NetLiquidation (every project together), above 5.00%"
 
 
+def test_a_risk_message_says_a_stored_positions_shares_as_the_trader_typed_them():
+    """A position read back from the database has the quantity column's six places: a replace
+    was refused with "position after the trade 49.000000 is 20.36% ..." (seen in the window).
+    Every quantity in a risk message reads as plain shares."""
+    from services.core.risk_rules import MaxOrderQuantity, MaxPositionRatio, ShortSale, TradingStateRule
+
+    stored = RiskContext(portfolio_value=D("10000"), positions={"A": D("39.000000")}, prices={"A": D(10)},
+                         trading_state=TradingState.REDUCING)
+    [ratio] = evaluate_risk([draft("A", Side.BUY, 10, 10)], stored, [MaxPositionRatio(D("0.01"))]).all_blocks()
+    assert ratio.message == "A: position after the trade 49 is 4.90% of the portfolio, above 1.00%"
+    [short] = evaluate_risk([draft("A", Side.SELL, 40, 10)], stored, [ShortSale()]).all_blocks()
+    assert short.message == "A: selling 40 of 39 held would go short"
+    [grows] = evaluate_risk([draft("A", Side.BUY, 1, 10)], stored, [TradingStateRule()]).all_blocks()
+    assert grows.message == "A: trading is REDUCING and 39 -> 40 grows exposure"
+    order = draft("A", Side.BUY, 10, 10)
+    [size] = evaluate_risk([order], stored, [MaxOrderQuantity(D("5.000000"))]).all_blocks()
+    assert size.message == "A: quantity 10 above 5"
+
+
 def test_a_price_with_no_time_has_no_age_measured_against_the_age_limit():
     """A backtest's bar has no time: the price rule recorded the price itself as its measured value
     beside the age limit, which the Decisions panel read as a 228.5 s old price against 300 s."""
