@@ -133,6 +133,12 @@ def expected_days(spec: ContractSpec, first: date, last: date, now: datetime) ->
     return session_days(first, min(last, last_closed_session(calendar, now)), calendar)
 
 
+def last_bar_by(specs: Sequence[ContractSpec], last: date, now: datetime) -> date:
+    """The last day whose bar a download of these listings up to ``last`` can hold by ``now``:
+    the latest of their last closed sessions, ``last`` at most (``last`` itself without a listing)."""
+    return max((min(last, last_closed_session(listing_calendar(s), now)) for s in specs), default=last)
+
+
 def request_spans(missing: list[date], expected: list[date], max_spans: int = MAX_SPANS) -> list[tuple[date, date]]:
     """The (first, last) day spans to ask for: each run of consecutive missing trading days on
     its own (a one-day gap in 2016 must not mean ten years of bars on every download), or one
@@ -208,8 +214,7 @@ async def download_daily_bars(db: Database, provider: ExecutionProvider, listing
         results.append(result)
         if on_listing is not None:
             on_listing(result)
-    calendar_last = max((min(last, last_closed_session(listing_calendar(s), now)) for s in specs), default=last)
-    return DownloadReport(first, calendar_last, what_to_show, tuple(results))
+    return DownloadReport(first, last_bar_by(specs, last, now), what_to_show, tuple(results))
 
 
 def import_bar_file(db: Database, path: str | Path, *, what_to_show: str = DEFAULT_WHAT_TO_SHOW) -> ImportReport:

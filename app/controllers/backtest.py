@@ -7,8 +7,8 @@ so, results drawn. A double-clicked rebalance
 is handed to ``show_trail`` (the window's Decisions view, app/controllers/decisions.py). The
 past backtests are listed newest first; a chosen one's stored results are read on a worker
 thread and handed to the panel as read-only values (``listing.frozen``), nothing run again.
-From's placeholder says the day an empty From begins at, read off the GUI thread as the ticked
-projects change (``show_first_day``)."""
+From's and To's placeholders say the days an empty From begins and an empty To ends at, read
+off the GUI thread as the ticked projects change (``show_first_day``)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from services.backtest.requests import (
     BadBacktest,
     PreparedBacktest,
     first_stored_day,
+    last_bar_day,
     prepare,
     prepare_from_broker,
     project_names,
@@ -109,9 +110,11 @@ class BacktestController:
         # its read came back, or a run that ended (its own results) after one was chosen
         self._results_asked = NewestAnswer()
         self._list_asked = NewestAnswer()  # the past list is read at start, after each run and failure
-        # From's placeholder: the first snapshot's day of the projects ticked, read as they change
+        # From's and To's placeholders: the first snapshot's and the last bar's day of the projects
+        # ticked, read as they change
         self._first_day_asked = NewestAnswer()
-        self._first_day_of: tuple[str, ...] = ()  # the projects it was read for (none: the generic one)
+        # the projects they were read for (none: the generic ones), and whether the bars are the broker's
+        self._first_day_of: tuple[tuple[str, ...], bool] = ((), True)
         view.run_requested.connect(self._on_run)
         view.past_chosen.connect(self._on_past)
         view.cancel_requested.connect(self.cancel)
@@ -132,43 +135,57 @@ class BacktestController:
         """The projects a backtest can replay, read again (a snapshot imported into a new one)."""
         self.view.set_projects(await asyncio.to_thread(project_names, self.db))
         values = self.view.values()  # read again: a snapshot imported may begin them earlier
-        await self.show_first_day(values["projects"], values["snapshots"])
+        await self.show_first_day(values["projects"], values["snapshots"], values["prices"])
 
-    def _on_start_inputs(self, projects: tuple[str, ...], snapshots: str | None) -> None:
-        # each keystroke in Snapshots comes here: read only when the projects' stored snapshots are
-        # the input and the projects changed (a file typed is not read until the run)
-        if (() if snapshots else projects) != self._first_day_of:
+    def _on_start_inputs(self, projects: tuple[str, ...], snapshots: str | None, prices: str | None) -> None:
+        # each keystroke in Snapshots and Prices comes here: read only when the projects' stored
+        # snapshots are the input and the projects (or whether the bars are the broker's) changed
+        # (a file typed is not read until the run)
+        if ((() if snapshots else projects), not prices) != self._first_day_of:
             # asked now, not when the read begins: a change made before then is newer than it
-            ticket, wanted = self._ask_first_day(projects, snapshots)
+            ticket, wanted, broker_bars = self._ask_first_day(projects, snapshots, prices)
             if wanted:
-                self.runner.run(self._read_first_day(ticket, wanted), what="First snapshot")
+                self.runner.run(self._read_first_day(ticket, wanted, broker_bars), what="First snapshot")
 
-    async def show_first_day(self, projects: tuple[str, ...], snapshots: str | None) -> None:
+    async def show_first_day(self, projects: tuple[str, ...], snapshots: str | None, prices: str | None = None) -> None:
         """From's placeholder says the day an empty From begins at: the ticked projects' first
-        stored snapshot's (``requests.first_stored_day``, read off the GUI thread); the generic
-        one with a snapshots file or folder given (read at the run, not on every keystroke), no
-        project ticked, none stored, or the read failing (it is only a hint: the run says why)."""
-        await self._read_first_day(*self._ask_first_day(projects, snapshots))
+        stored snapshot's (``requests.first_stored_day``); To's the day an empty To ends at on the
+        broker's bars: their listings' last bar (``requests.last_bar_day``), both read off the GUI
+        thread. The generic ones with a snapshots file or folder given (read at the run, not on
+        every keystroke), no project ticked, none stored, or the read failing (it is only a hint:
+        the run says why); To's generic one too with a bar file given (its last day is the file's)."""
+        await self._read_first_day(*self._ask_first_day(projects, snapshots, prices))
 
-    def _ask_first_day(self, projects: tuple[str, ...], snapshots: str | None) -> tuple[int, tuple[str, ...]]:
-        """The projects whose first day to read (none: the generic placeholder, said at once), and
-        the ticket that makes any answer still in flight old."""
+    def _ask_first_day(self, projects: tuple[str, ...], snapshots: str | None,
+                       prices: str | None) -> tuple[int, tuple[str, ...], bool]:
+        """The projects whose first day (and, on the broker's bars, last bar) to read (none: the
+        generic placeholders, said at once), and the ticket that makes any answer still in flight old."""
         ticket = self._first_day_asked.ask()
-        wanted = self._first_day_of = () if snapshots else projects
+        wanted, broker_bars = self._first_day_of = (() if snapshots else projects), not prices
         if not wanted:
             self.view.set_first_snapshot(None)
-        return ticket, wanted
+        if not wanted or not broker_bars:
+            self.view.set_last_bar(None)
+        return ticket, wanted, broker_bars
 
-    async def _read_first_day(self, ticket: int, projects: tuple[str, ...]) -> None:
+    async def _read_first_day(self, ticket: int, projects: tuple[str, ...], broker_bars: bool) -> None:
         if not projects:
             return
         try:
-            day = await asyncio.to_thread(first_stored_day, self.db, projects)
+            first = await asyncio.to_thread(first_stored_day, self.db, projects)
         except Exception:
             log.warning("the first stored snapshot's day of %s could not be read", ", ".join(projects), exc_info=True)
-            day = None
+            first = None
+        last = None
+        if broker_bars:
+            try:
+                last = await asyncio.to_thread(last_bar_day, self.db, projects)
+            except Exception:
+                log.warning("the last bar's day of %s could not be read", ", ".join(projects), exc_info=True)
         if self._first_day_asked.is_newest(ticket):  # projects ticked meanwhile: their answer is the one shown
-            self.view.set_first_snapshot(day)
+            self.view.set_first_snapshot(first)
+            if broker_bars:
+                self.view.set_last_bar(last)
 
     def _on_run(self, values: dict) -> None:
         self.runner.run(self.run(values), what="Backtest")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -320,6 +320,25 @@ def first_stored_day(db, projects: Sequence[str]) -> date | None:
             firsts.append(min(stored_day(source_file, created_at) for source_file, created_at in rows))
     return min(firsts)
 
+
+
+def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) -> date | None:
+    """The day a backtest of these projects' stored snapshots on the broker's bars ends when no
+    --to is given (``checks.window``: the last bar's): ``bars_wanted`` asks for bars to today, and
+    the price cache holds them to the last closed session of the snapshots' listings
+    (``price_cache.last_bar_by``). None as ``first_stored_day``; a bar file's last day is the
+    file's, read at the run only. Reads the snapshots' listings: the panel asks it off the GUI
+    thread as its projects change."""
+    names = list(dict.fromkeys(projects))
+    if not names:
+        return None
+    try:
+        snapshots = stored_snapshots(db, names)
+    except SnapshotInputError:
+        return None
+    now = now or datetime.now(UTC)
+    specs = list(dict.fromkeys(item.spec for snap in snapshots for item in snap.items))
+    return price_cache.last_bar_by(specs, now.astimezone().date(), now) if specs else None
 
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,
                        cancel: Callable[[], bool | str] | None = None, actor: str = "backtest",

@@ -514,3 +514,61 @@ def test_from_says_the_first_stored_snapshots_day_of_the_projects_ticked(qloop, 
         assert placeholder() == generic and errors == []
 
     run(qloop, scenario())
+
+
+def test_to_says_the_last_bar_day_of_the_projects_ticked_on_the_brokers_bars(qloop, panel, monkeypatch, tmp_path):
+    """An empty To ends the backtest at the last bar (services.backtest.checks.window): its
+    placeholder said "YYYY-MM-DD (last bar)" whatever was ticked; now it says the day on the
+    broker's bars, read off the GUI thread as the projects change. A bar file typed ends at its
+    own last day, read at the run only: the generic placeholder then."""
+    import threading
+    from datetime import UTC, datetime
+
+    from app.controllers import backtest as controller_module
+    from services.console_queries import import_snapshot
+
+    view, controller, runner, errors = panel
+    path = tmp_path / "south-2024-03-04.csv"
+    path.write_text("symbol,weight\nG00,0.40\n", encoding="utf-8")
+    assert import_snapshot(controller.db, path, "south").created
+    read_on: list[threading.Thread] = []
+    real_last_bar_day = controller_module.last_bar_day
+
+    def last_bar_day(db, projects):  # a Wednesday evening, after the close
+        read_on.append(threading.current_thread())
+        return real_last_bar_day(db, projects, now=datetime(2024, 3, 6, 22, 0, tzinfo=UTC))
+
+    monkeypatch.setattr(controller_module, "last_bar_day", last_bar_day)
+    generic = "YYYY-MM-DD (last bar)"
+
+    def tick(ticked: bool) -> None:
+        (item,) = view.projects_list.findItems("south", Qt.MatchFlag.MatchExactly)
+        item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+
+    def placeholder() -> str:
+        return view.to_edit.placeholderText()
+
+    async def scenario():
+        await controller.refresh_projects()
+        assert placeholder() == generic and read_on == []  # nothing ticked: nothing to read
+        tick(True)
+        await wait_until(lambda: placeholder() == "2024-03-06 (last bar)", 10,
+                         lambda: f"south's last bar shown ({placeholder()!r}, {errors})")
+        assert view.from_edit.placeholderText() == "2024-03-04 (first snapshot)"
+        assert read_on and threading.main_thread() not in read_on
+        await runner.drain(timeout=5)
+        reads = len(read_on)
+        for typed in ("b", "ba", "bars.csv"):  # a bar file typed, a keystroke at a time
+            view.prices_edit.setText(typed)
+            assert placeholder() == generic
+        await runner.drain(timeout=5)
+        assert len(read_on) == reads  # its last day is the file's: nothing read for To
+        assert view.from_edit.placeholderText() == "2024-03-04 (first snapshot)"  # From's is the snapshots'
+        view.prices_edit.setText("")  # the broker's bars again
+        await wait_until(lambda: placeholder() == "2024-03-06 (last bar)", 10, "the last bar shown again")
+        tick(False)
+        assert placeholder() == generic
+        await runner.drain(timeout=5)
+        assert placeholder() == generic and errors == []
+
+    run(qloop, scenario())

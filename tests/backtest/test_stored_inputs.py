@@ -4,13 +4,13 @@ backtest's input files (stored with BACKTEST_INPUT_NOTE for its plans and trail)
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from services.backtest.inputs import SnapshotInputError
-from services.backtest.requests import first_stored_day, project_names, stored_snapshots
+from services.backtest.requests import first_stored_day, last_bar_day, project_names, stored_snapshots
 from services.console_queries import import_snapshot
 from services.db.repositories import ProjectRepository, SnapshotItemInput, SnapshotRepository
 from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE, NewSnapshot
@@ -64,3 +64,20 @@ def test_the_first_stored_day_is_the_first_snapshot_replayed(database, tmp_path)
     assert first_stored_day(database, []) is None
     assert first_stored_day(database, ["alpha", "whatif"]) is None  # refused: whatif has no stored snapshot
     assert first_stored_day(database, ["alpha", "nobody"]) is None
+
+
+def test_the_last_bar_day_is_the_last_closed_session_of_the_snapshots_listings(database, tmp_path):
+    """What the panel's To says an empty To ends at on the broker's bars: the bars are asked for
+    to today and the price cache holds them to the last closed session of the snapshots'
+    listings, whichever snapshot is the last; none without a backtest to end."""
+    (tmp_path / "alpha-2024-02-01.csv").write_text("symbol,weight\nAAA,0.50\n")
+    import_snapshot(database, tmp_path / "alpha-2024-02-01.csv", "alpha")
+    _as_a_backtest_stores_its_inputs(database, "whatif", "weights-2024-01-02.csv", "BBB", "0.90")
+
+    after_the_close = datetime(2024, 3, 6, 22, 0, tzinfo=UTC)  # a Wednesday, NYSE closed at 21:00 UTC
+    assert last_bar_day(database, ["alpha"], now=after_the_close) == date(2024, 3, 6)
+    assert last_bar_day(database, ["alpha"], now=datetime(2024, 3, 6, 15, 0, tzinfo=UTC)) == date(2024, 3, 5)
+    assert last_bar_day(database, ["alpha"], now=datetime(2024, 3, 9, 12, 0, tzinfo=UTC)) == date(2024, 3, 8)  # Saturday
+    assert last_bar_day(database, [], now=after_the_close) is None
+    assert last_bar_day(database, ["alpha", "whatif"], now=after_the_close) is None  # refused: no stored snapshot
+    assert last_bar_day(database, ["alpha", "nobody"], now=after_the_close) is None

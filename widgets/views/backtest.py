@@ -69,9 +69,9 @@ class BacktestView(QWidget):
     cancel_requested = Signal()
     rebalance_activated = Signal(int)  # a rebalance's run id: show its decision trail
     past_chosen = Signal(int)  # a past backtest's id: show its stored results
-    # the ticked projects (a tuple) or the Snapshots field (None: empty) changed: what From
-    # defaults to may have too (``set_first_snapshot``)
-    start_inputs_changed = Signal(object, object)
+    # the ticked projects (a tuple), the Snapshots field or the Prices field (None: empty)
+    # changed: what From and To default to may have too (``set_first_snapshot``, ``set_last_bar``)
+    start_inputs_changed = Signal(object, object, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +85,7 @@ class BacktestView(QWidget):
         self.bars_combo.setToolTip("The broker's daily bars to backtest on when no bar file is given: "
                                    "TRADES, ADJUSTED_LAST (split- and dividend-adjusted) or MIDPOINT")
         self.prices_edit.textChanged.connect(lambda text: self.bars_combo.setEnabled(not text.strip()))
+        self.prices_edit.textChanged.connect(self._emit_start_inputs)
         self.snapshots_edit = QLineEdit()
         self.snapshots_edit.setPlaceholderText("folder or dated CSV; empty: the projects' stored snapshots")
         self.snapshots_edit.textChanged.connect(self._emit_start_inputs)
@@ -96,7 +97,7 @@ class BacktestView(QWidget):
         self.from_edit = QLineEdit()
         self.set_first_snapshot(None)
         self.to_edit = QLineEdit()
-        self.to_edit.setPlaceholderText("YYYY-MM-DD (last bar)")
+        self.set_last_bar(None)
         given = BACKTEST_DEFAULTS  # as the command's options
         self.cash_edit = QLineEdit(given["initial_cash"])
         self.fill_combo = QComboBox()
@@ -234,7 +235,8 @@ class BacktestView(QWidget):
         }
 
     def _emit_start_inputs(self, *_changed: object) -> None:
-        self.start_inputs_changed.emit(tuple(self.checked_projects()), self.snapshots_edit.text().strip() or None)
+        self.start_inputs_changed.emit(tuple(self.checked_projects()), self.snapshots_edit.text().strip() or None,
+                                       self.prices_edit.text().strip() or None)
 
     def _emit_run(self) -> None:
         self.run_requested.emit(self.values())
@@ -288,6 +290,11 @@ class BacktestView(QWidget):
         """The day an empty From begins the backtest at (the first snapshot's), in its placeholder;
         None: not known here (no project ticked, none stored, or a snapshots file given)."""
         self.from_edit.setPlaceholderText(f"{day.isoformat() if day else 'YYYY-MM-DD'} (first snapshot)")
+
+    def set_last_bar(self, day: date | None) -> None:
+        """The day an empty To ends the backtest at (the last bar's), in its placeholder; None: not
+        known here (no project ticked, none stored, or a bar or snapshots file given)."""
+        self.to_edit.setPlaceholderText(f"{day.isoformat() if day else 'YYYY-MM-DD'} (last bar)")
 
     def checked_projects(self) -> list[str]:
         return [self.projects_list.item(i).text() for i in range(self.projects_list.count())
