@@ -196,21 +196,22 @@ async def build_monitor_stack(settings: Settings, *, demo: bool = False) -> Moni
 
 
 def demo_db_url(settings: Settings) -> str:
-    """Demo mode keeps its simulated orders out of the paper / live records: its own SQLite file,
-    unless a database URL was given explicitly."""
-    return settings.db_url or f"sqlite:///{(settings.data_dir / 'demo.sqlite3').as_posix()}"
+    """The demo window's database (Settings.demo_db_url): demo.sqlite3 unless one was named. A
+    command given the demo profile opens it too (Settings.effective_db_url)."""
+    return settings.demo_db_url
 
 
-def runs_profile(settings: Settings, url: str, *, profile_given: bool) -> str | None:
+def runs_profile(settings: Settings, url: str) -> str | None:
     """The profile whose words a command reading the database at ``url`` says its runs' mode in
     (services.core.wording.mode_word), as a window of that profile says them; None: as stored.
     A paper or live profile is the settings'. Demo is everyone's default, the `execute` users' of
     TWS too, and the demo window writes only its own database (``demo_db_url``: the one named,
     else demo.sqlite3, never the commands' console.sqlite3): its words only when the command was
-    given the demo profile (``--profile demo``, ``--demo``) and reads that database."""
+    given the demo profile (``--profile demo``, ``--demo``: ``Settings.demo_given``) and reads
+    that database."""
     if settings.profile != "demo":
         return settings.profile
-    return "demo" if profile_given and url == demo_db_url(settings) else None
+    return "demo" if settings.demo_given and url == demo_db_url(settings) else None
 
 
 def open_database(settings: Settings, url: str | None = None) -> Database:

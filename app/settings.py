@@ -93,6 +93,10 @@ class Settings:
     # [execution] lease_ttl / TC_LEASE_TTL and write_timeout / TC_WRITE_TIMEOUT: seconds (services.execution.timings)
     lease_ttl: float = LEASE_TTL
     write_timeout: float = WRITE_TIMEOUT
+    # The demo profile given on the command line (--demo, --profile demo): the commands then open
+    # demo mode's database, the one the demo window writes (demo_db_url). Only given: demo is also
+    # the default profile, of the `execute` users of TWS too, whose commands keep console.sqlite3.
+    demo_given: bool = False
 
     def writer_journal_for(self, db_url: str | None = None) -> Path:
         """Where the event writer keeps what the database cannot take (an outage, a stop): the
@@ -110,9 +114,17 @@ class Settings:
 
     @property
     def effective_db_url(self) -> str:
-        if self.db_url:
-            return self.db_url
-        return f"sqlite:///{(self.data_dir / 'console.sqlite3').as_posix()}"
+        """The database of this session: the one named, else the demo window's with the demo
+        profile given, else console.sqlite3 (paper and live windows, and the commands)."""
+        if self.demo_given:
+            return self.demo_db_url
+        return self.db_url or f"sqlite:///{(self.data_dir / 'console.sqlite3').as_posix()}"
+
+    @property
+    def demo_db_url(self) -> str:
+        """Demo mode keeps its simulated orders out of the paper / live records: its own SQLite
+        file, unless a database URL was given explicitly."""
+        return self.db_url or f"sqlite:///{(self.data_dir / 'demo.sqlite3').as_posix()}"
 
     @property
     def redacted_db_url(self) -> str:
@@ -305,6 +317,7 @@ def _apply_args(settings: Settings, args: Any) -> Settings:
     if arg("demo"):
         changes["profile"] = "demo"
         changes["mode"] = TradeMode.PAPER
+    changes["demo_given"] = changes.get("profile") == "demo"
     return replace(settings, ib=ib, **changes)
 
 

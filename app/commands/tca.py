@@ -60,8 +60,7 @@ def _tca(args: argparse.Namespace, settings) -> int:
             return EXIT_OK
         whole = report.to_dict()  # the window's TCA view's heading, rows and totals, worded alike
         # the run's mode as a window of these settings says it: a demo run went to the simulator
-        given = bool(getattr(args, "demo", False) or getattr(args, "profile", None))  # on the command line
-        title, note = run_heading(whole, runs_profile(settings, url, profile_given=given))
+        title, note = run_heading(whole, runs_profile(settings, url))
         print(title)
         if note:  # the window's title's tooltip: on a terminal, the line below it
             print(note)

@@ -5,10 +5,10 @@ One line per order, fill or position change as it lands, from the moment it star
 stopped (Ctrl+C or SIGTERM: exit 0). ``--json`` prints newline-delimited JSON, one object per
 line with ``kind`` (order, fill, position), the row's fields (Decimals as strings) and
 ``observed_at`` (when the feed saw it). The database is opened read-only; nothing is written.
-It is the one every command opens, ``orders``, ``fills`` and ``positions`` among them: --db-url or
-TC_DB_URL, else the console's console.sqlite3 (README, "Settings, data and logs"), whatever the
-profile. The demo window's demo.sqlite3 is demo mode's own; ``watch`` follows it when named with
---db-url (``gui --monitor`` in the demo profile follows it by itself, being a demo window).
+It is the one every command opens, ``orders``, ``fills`` and ``positions`` among them
+(Settings.effective_db_url): --db-url or TC_DB_URL, else the console's console.sqlite3 (README,
+"Settings, data and logs"), or the demo window's demo.sqlite3 when the demo profile is given
+(``--demo``, ``--profile demo``; demo is also the default profile, which keeps console.sqlite3).
 docs/change-feed.md describes the feed.
 """
 
@@ -31,9 +31,9 @@ def register(subparsers) -> None:
         "watch", help="print orders, fills and positions as they land in the database (read-only)",
         description=("Follow the shared database read-only: one line per order, fill or position change as "
                      "another process writes it, until Ctrl+C or SIGTERM (exit 0). Give the database with "
-                     "--db-url before the command (or TC_DB_URL); without one, the console's database "
-                     "(console.sqlite3), the one `orders`, `fills` and `positions` read, whatever the profile; "
-                     "the demo window's demo.sqlite3 is followed when named with --db-url."))
+                     "--db-url before the command (or TC_DB_URL); without one, the database `orders`, `fills` and "
+                     "`positions` read: the console's console.sqlite3, or the demo window's demo.sqlite3 given "
+                     "--demo (or --profile demo) before the command."))
     parser.add_argument("--json", action="store_true",
                         help="newline-delimited JSON: one object per line (kind, fields, observed_at)")
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL,
@@ -45,8 +45,8 @@ def _watch(args: argparse.Namespace, settings) -> int:
     if not 0.05 <= args.interval <= 5:
         print("trading-console: --interval must be between 0.05 and 5 seconds", file=sys.stderr)
         return 2
-    # the commands' one database (orders, fills, positions read it too): not demo mode's, which
-    # the default demo profile would give the monitor window
+    # the commands' one database (orders, fills, positions read it too): demo mode's only when the
+    # demo profile was given, not by the default profile, which gives the monitor window demo's
     url = settings.effective_db_url
     return run_guarded(url, lambda: _follow(url, args.json, args.interval), args)
 

@@ -519,13 +519,47 @@ def test_a_command_says_runs_demo_only_given_the_demo_profile_and_reading_the_de
     and the demo window writes only its own database (demo.sqlite3, or the one named), never the
     commands' console.sqlite3: a command says its runs "demo" only when given the demo profile
     and reading that database; else as stored (None), or in a paper or live profile's words."""
+    from dataclasses import replace
+
     from app.composition import runs_profile
     from app.settings import Settings
 
     default = Settings(data_dir=tmp_path)
-    assert runs_profile(default, default.effective_db_url, profile_given=True) is None  # console.sqlite3
+    assert runs_profile(default, default.effective_db_url) is None  # the default profile: console.sqlite3
+    given = Settings(data_dir=tmp_path, demo_given=True)
+    assert runs_profile(given, given.effective_db_url) == "demo"  # demo.sqlite3
+    assert runs_profile(given, f"sqlite:///{(tmp_path / 'console.sqlite3').as_posix()}") is None
     named = Settings(data_dir=tmp_path, db_url="sqlite:///shared.sqlite3")
-    assert runs_profile(named, named.effective_db_url, profile_given=True) == "demo"
-    assert runs_profile(named, named.effective_db_url, profile_given=False) is None  # the default profile
+    assert runs_profile(replace(named, demo_given=True), named.effective_db_url) == "demo"
+    assert runs_profile(named, named.effective_db_url) is None  # the default profile
     paper = Settings(data_dir=tmp_path, profile="paper")
-    assert runs_profile(paper, paper.effective_db_url, profile_given=False) == "paper"
+    assert runs_profile(paper, paper.effective_db_url) == "paper"
+
+
+def test_a_command_given_demo_reads_the_run_the_demo_window_stored(capsys):
+    """A trader who executed run 1 in the demo window (`python3 dev.py console`, demo.sqlite3)
+    and then asked `trading-console --demo tca --run 1` was told "no run 1", or shown another run:
+    the command read the commands' console.sqlite3 whatever the profile. Given the demo profile on
+    the command line, every command opens the demo window's database (Settings.effective_db_url),
+    `tca` and `orders` here; without it, console.sqlite3 as before. The data folder is the test's
+    own (TC_DATA_DIR)."""
+    from app.cli import main
+    from app.composition import demo_db_url, open_database
+    from app.settings import load_settings
+
+    settings = load_settings()  # the window's: demo, the default profile
+    window = open_database(settings, demo_db_url(settings))  # as app.composition.assemble_stack opens it
+    try:
+        run = _run(window, [{"symbol": "AAA", "quantity": "10", "fill": "101", "reference": "100"}])
+    finally:
+        window.dispose()
+
+    for given in (["--demo"], ["--profile", "demo"]):
+        assert main([*given, "tca", "--run", str(run["run"])]) == 0, capsys.readouterr().err
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0] == f"Run {run['run']} (demo) of 2024-03-01", (given, lines)
+        assert main([*given, "orders", "--json"]) == 0
+        assert [order["symbol"] for order in json.loads(capsys.readouterr().out)] == ["AAA"], given
+    # the default profile (demo too, everyone's who never chose one) keeps the commands' database
+    assert main(["tca", "--run", str(run["run"])]) == 2
+    assert "console.sqlite3" in capsys.readouterr().err

@@ -120,18 +120,20 @@ async def test_watch_refuses_bad_input_and_a_database_without_schema(db_url, tmp
 
 async def test_watch_follows_the_database_orders_fills_and_positions_read(tmp_path):
     """Without --db-url, ``orders``, ``fills`` and ``positions`` read the console's database
-    (console.sqlite3: README's "default database ... of the commands") whatever the profile, but
+    (console.sqlite3: README's "default database ... of the commands") in the default profile, but
     ``watch`` followed the monitor window's, demo.sqlite3 in the default demo profile: a trader
-    who ran ``orders`` and ``watch`` saw two databases. The data folder is the test's own
-    (TC_DATA_DIR)."""
+    who ran ``orders`` and ``watch`` saw two databases. Given the demo profile every command,
+    ``watch`` too, opens the demo window's demo.sqlite3 (Settings.demo_given). The data folder is
+    the test's own (TC_DATA_DIR)."""
     import os
     from pathlib import Path
 
     data = Path(os.environ["TC_DATA_DIR"])
     console = f"{data.as_posix()}/console.sqlite3"
-    for profile in ([], ["--profile", "demo"], ["--profile", "paper"]):
+    for profile, named in (([], console), (["--profile", "paper"], console),
+                           (["--profile", "demo"], f"{data.as_posix()}/demo.sqlite3")):
         missing = await run([sys.executable, "-m", "app", *profile, "watch"])
-        assert missing.code == 2 and f"no database at {console}" in missing.err, (profile, missing.err)
+        assert missing.code == 2 and f"no database at {named}" in missing.err, (profile, missing.err)
     for command in ("orders", "fills", "positions"):  # the commands' database, made at its schema by the first
         listed = await run([sys.executable, "-m", "app", command])
         assert listed.code == 0, (command, listed.err)
