@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", dest="log_level", default=None, type=str.upper,
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="DEBUG, INFO, WARNING, ERROR")
     # Window options on the top-level parser so that plain `trading-console --demo --screenshot F` works.
-    parser.add_argument("--demo", action="store_true", help="open the console in demo mode (the default without --profile)")
+    parser.add_argument("--demo", action="store_true", help="open the console in demo mode (the default without --profile); before a "
+                        "command: it reads the demo window's database (demo.sqlite3) and sends nothing")
     parser.add_argument("--profile", choices=("demo", "paper", "live"), default=None, help="demo (built-in simulator), paper or live (TWS / IB Gateway)")
     parser.add_argument("--monitor", action="store_true", help="open a read-only monitor window on the shared database (no broker)")
     parser.add_argument("--screenshot", metavar="FILE", default=None, help="run the demo flow, write a PNG of the window and exit")

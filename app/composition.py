@@ -201,6 +201,18 @@ def demo_db_url(settings: Settings) -> str:
     return settings.demo_db_url
 
 
+def refuse_demo_broker() -> None:
+    """A command given the demo profile opens the demo window's database (Settings.demo_given),
+    whose orders went to that window's built-in simulator, which no other process reaches: sent
+    through TWS / IB Gateway instead, a real paper account's orders would land among the demo's
+    (README: simulated orders never mix with real ones). Refused before anything is opened."""
+    from services.execution.errors import BadInput
+
+    raise BadInput("--demo (or --profile demo) trades only in the demo window, against its built-in simulator: "
+                   "a command given it reads the demo window's database and sends nothing; leave it out (or give "
+                   "--profile paper) to trade through TWS / IB Gateway", code="demo_sends_nothing")
+
+
 def runs_profile(settings: Settings, url: str) -> str | None:
     """The profile whose words a command reading the database at ``url`` says its runs' mode in
     (services.core.wording.mode_word), as a window of that profile says them; None: as stored.
@@ -350,6 +362,8 @@ async def assemble_stack(settings: Settings, *, demo: bool, live_token: str | No
     from services.audit import AuditLog
     from services.execution.engine import ExecutionEngine
 
+    if settings.demo_given and not demo:
+        refuse_demo_broker()
     db_url = demo_db_url(settings) if demo else None
     db = await asyncio.to_thread(open_database, settings, db_url)
     simulator = None

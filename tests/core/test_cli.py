@@ -268,3 +268,20 @@ def test_a_limit_offset_with_market_orders_is_refused_not_ignored(capsys):
     assert code == EXIT_BAD_INPUT
     assert "a limit offset (20 bps) is for LMT orders: MKT orders would ignore it (choose LMT, or a limit offset of 0)" in err, err
     assert main(["preview", "--snapshot", NOV20, "--portfolio-value", "100000", "--limit-bps", "0", "--json"]) == EXIT_OK
+
+
+@pytest.mark.parametrize("given", [["--demo"], ["--profile", "demo"]])
+def test_a_broker_command_given_demo_is_refused_before_anything_is_opened(capsys, isolated_user_dirs, given):
+    """Given the demo profile a command opens the demo window's database (app.settings.Settings.
+    demo_given), whose orders went to that window's built-in simulator, which no command reaches:
+    sent through TWS / IB Gateway instead, a paper account's orders would land among the demo's.
+    Refused, exit 2, before any database is opened or any connection tried (the port here is
+    closed: tried, it was exit 5)."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    code, out = run_json(capsys, [*given, "reconcile", "--ib-port", str(port), "--connect-timeout", "2", "--json"])
+    assert (code, out["error"]) == (EXIT_BAD_INPUT, "demo_sends_nothing"), out
+    assert not (isolated_user_dirs / "data" / "demo.sqlite3").exists()
