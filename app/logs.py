@@ -103,7 +103,7 @@ def configure_logging(settings, *, stderr_level: str | None = None) -> None:
             settings.log_dir / "console.log", maxBytes=LOG_FILE_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
         )
     except OSError as exc:  # a read-only home must not stop the console
-        stderr.handle(logging.makeLogRecord({"msg": f"file logging disabled: {exc}", "levelno": logging.WARNING, "levelname": "WARNING"}))
+        logging.getLogger(__name__).warning("file logging disabled: %s", exc)  # a named record: the filters read its name
         return
     file_handler.setLevel(logging.DEBUG if level <= logging.DEBUG else logging.INFO)
     file_handler.setFormatter(logging.Formatter(_FORMAT))

@@ -309,3 +309,28 @@ def test_writer_journal_path_is_configurable_and_defaults_beside_the_database(tm
     (tmp_path / "s.toml").write_text(f'[database]\nwriter_journal = "{(tmp_path / "f.jsonl").as_posix()}"\n')
     from_file = load_settings(env={**env, "TC_CONFIG_FILE": str(tmp_path / "s.toml")})
     assert from_file.writer_journal_for() == tmp_path / "f.jsonl"
+
+
+def test_a_log_file_that_cannot_be_opened_is_said_and_the_console_goes_on(tmp_path, monkeypatch):
+    """A log folder whose console.log this user cannot open (another user's file, a read-only
+    home; here a folder of that name, which stops root too): the warning that file logging is
+    off was built without a logger name, and the stderr filter's ``record.name.startswith``
+    crashed every command and the window before they started (AttributeError)."""
+    import io
+    import sys
+
+    (tmp_path / "logs" / "console.log").mkdir(parents=True)
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    try:
+        configure_logging(Settings(log_dir=tmp_path / "logs", log_level="INFO"))
+        logging.getLogger("tests.settings").warning("still said")
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "_tc_owned", False):
+                root.removeHandler(handler)
+                handler.close()
+    lines = stderr.getvalue().splitlines()
+    assert "file logging disabled: [Errno 21] Is a directory" in lines[0], lines
+    assert lines[-1].endswith("WARNING tests.settings: still said"), lines
