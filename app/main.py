@@ -149,16 +149,16 @@ class Console:
         window.show()
         try:
             self.stack = stack = await self._build_stack()
-        except Exception as exc:
-            log.exception("start-up failed")
+        except Exception as exc:  # noqa: BLE001 - logged (_log_startup_failure) and said in a box
+            code = _log_startup_failure("start-up failed", exc, self.settings, said=bool(self.screenshot))
             if self.screenshot:
                 print(f"trading-console: start-up failed: {_startup_message(exc, self.settings)}", file=sys.stderr)
-                return 5
+                return code
             box = error_box(window, "Start-up failed", _startup_message(exc, self.settings))
             box.open()  # not exec(): we are inside the loop's main task
             window.connection_status.set_connection_state("disconnected")
             await self._closed.wait()
-            return 5
+            return code
         from app.controller import ConsoleController
 
         self.controller = controller = ConsoleController(window, stack, settings=self.settings,
@@ -198,12 +198,12 @@ class Console:
         window.show()
         try:
             stack = await build_monitor_stack(self.settings, demo=self.demo)
-        except Exception as exc:
-            log.exception("monitor start-up failed")
+        except Exception as exc:  # noqa: BLE001 - logged (_log_startup_failure) and said in a box
+            code = _log_startup_failure("monitor start-up failed", exc, self.settings)
             box = error_box(window, "Monitor start-up failed", _startup_message(exc, self.settings))
             box.open()
             await self._closed.wait()
-            return 5
+            return code
         self.monitor_controller = controller = MonitorController(window, stack)
         try:
             await controller.load_initial()
@@ -366,6 +366,21 @@ class Console:
             return 5
         print(str(path))
         return 0
+
+
+def _log_startup_failure(what: str, exc: BaseException, settings, *, said: bool = False) -> int:
+    """Log a failed start; returns the exit code. A database the user pointed at a place this
+    user cannot use (a missing folder, a file or folder it cannot write) is their environment,
+    not a fault: one line in the log and exit 2, as the commands say it (a traceback on the
+    terminal read as a crash; ``said``: the caller prints the line itself, the log file only).
+    Anything else is logged with its traceback, exit 5."""
+    from services.db.errors import DatabaseLocationError
+
+    if isinstance(exc, DatabaseLocationError):
+        log.error("%s: %s", what, _startup_message(exc, settings), extra={"tc_file_only": said})
+        return 2
+    log.exception(what)
+    return 5
 
 
 def _startup_message(exc: BaseException, settings) -> str:

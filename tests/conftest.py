@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.ib",
     "tests.fixtures.mariadb",
     "tests.fixtures.modal_guard",
+    "tests.fixtures.other_user",
     "tests.fixtures.widgets_freed",
 ]
 

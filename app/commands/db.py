@@ -56,7 +56,7 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
     from services.db.downgrade_loss import DowngradeLosesData
-    from services.db.errors import DatabaseLocationError, NoSchema
+    from services.db.errors import DatabaseLocationError, NoSchema, is_sqlite_not_writable
     from services.db.migrate import SchemaNotCurrent
 
     if isinstance(exc, DowngradeLosesData):  # the operator's decision: nothing changed until --yes
@@ -73,6 +73,8 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
         return "no_schema", redact_text(str(exc)), EXIT_BAD_INPUT
     if isinstance(exc, CommandError):
         return "bad_revision", redact_text(str(exc)), EXIT_BAD_INPUT
+    if isinstance(exc, OperationalError) and is_sqlite_not_writable(exc, url):  # this user's permissions
+        return "bad_database_location", error_line(exc, url), EXIT_BAD_INPUT
     if isinstance(exc, OperationalError):  # app.commands.execution's word for it too
         return "database_unreachable", error_line(exc, url), EXIT_BROKER
     if isinstance(exc, SQLAlchemyError):

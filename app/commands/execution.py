@@ -160,12 +160,12 @@ def _run(command, args, settings) -> int:
     except Exception as exc:  # database unreachable and the like: one line, exit 5
         from sqlalchemy.exc import OperationalError
 
-        if isinstance(exc, OperationalError):
-            from services.db.errors import describe_db_error
-            from services.urls import redact_text
+        if isinstance(exc, OperationalError):  # the one reading of it (a file this user cannot write: exit 2)
+            from app.commands.db import database_failure
 
-            _error(args, "database_unreachable", redact_text(describe_db_error(exc, settings.effective_db_url)))
-            return EXIT_BROKER
+            code, line, exit_code = database_failure(exc, settings.effective_db_url) or ("database_unreachable", "", EXIT_BROKER)
+            _error(args, code, line)
+            return exit_code
         raise
 
 

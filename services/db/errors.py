@@ -3,6 +3,7 @@ wrong and what to do, never SQLAlchemy's documentation link and never a password
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,77 @@ def check_sqlite_folder(url: str) -> None:
             f"the folder of the SQLite database {path} does not exist: create it (mkdir -p {path.parent}) "
             "or correct the database URL"
         )
+
+
+class DatabaseNotWritable(DatabaseLocationError):
+    """An SQLite file (or its folder) this user cannot write. In WAL mode even a read needs
+    the ``-wal`` and ``-shm`` files beside the database, so SQLite failed on the first
+    statement with "unable to open database file" or "attempt to write a readonly database",
+    naming neither the file nor the cause. Refused before anything is read or written."""
+
+
+def _this_user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # no pwd module (Windows), or a uid without a name
+        return os.environ.get("USERNAME") or os.environ.get("USER") or "this user"
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.R_OK | os.W_OK) and (not path.is_dir() or os.access(path, os.X_OK))
+
+
+def sqlite_not_writable(url: str | None) -> str | None:
+    """What stops this user from using the SQLite file of ``url`` (a folder it cannot write, a
+    file it cannot write), with what to do; ``None`` when nothing does (or not an SQLite file,
+    or the folder is missing: ``check_sqlite_folder``'s). The one wording of it, for the
+    commands, the window and the log. ``os.access`` also says no on a read-only mount."""
+    path = sqlite_path(url) if url else None
+    if path is None or not path.parent.is_dir():
+        return None
+    user = _this_user()
+    folder = path.parent
+    if path.exists() and not _writable(path):
+        return (f"the database file {path} is read-only for the user {user}: SQLite writes to it even to read "
+                "(WAL mode); make the file writable for this user (chmod / chown), or give another database URL "
+                "(--db-url or TC_DB_URL); nothing was read or written")
+    if _writable(folder):
+        return None
+    if not path.exists():
+        return (f"the database file {path} cannot be created: the folder {folder} is not writable for the user "
+                f"{user}; fix the folder's permissions, or give another database URL (--db-url or TC_DB_URL); "
+                "nothing was written")
+    beside = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    if all(side.exists() and _writable(side) for side in beside):
+        return None  # SQLite opens both as they are: nothing to create in the folder
+    return (f"the database file {path} is in a folder this user ({user}) cannot write: SQLite needs to create "
+            f"{beside[0]} and {beside[1]} beside it (WAL mode), even to read; move the database to a folder this "
+            f"user can write (and give its URL with --db-url or TC_DB_URL), or fix the permissions of {folder}; "
+            "nothing was read or written")
+
+
+def check_sqlite_writable(url: str) -> None:
+    """Refuse an SQLite file this user cannot write (``sqlite_not_writable``) before SQLite
+    fails on it half-way."""
+    problem = sqlite_not_writable(url)
+    if problem is not None:
+        raise DatabaseNotWritable(problem)
+
+
+def is_sqlite_not_writable(exc: BaseException, url: str | None = None) -> bool:
+    """``exc`` is SQLite refusing a file this user cannot write (a bad environment, not a fault
+    of the database): said by ``describe_db_error``, exit 2 in the commands."""
+    if isinstance(exc, DatabaseNotWritable):
+        return True
+    _where, _user, _database, backend = _url_parts(url)
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    if backend != "sqlite":
+        return False
+    if "attempt to write a readonly database" in text:
+        return True
+    return "unable to open database file" in text and sqlite_not_writable(url) is not None
 
 
 def _url_parts(url: str | None) -> tuple[str, str, str, str]:
@@ -109,6 +181,9 @@ def describe_db_error(exc: BaseException, url: str | None = None) -> str:
     elif code is None and any(marker in text for marker in _SQLITE_LOCKED):
         line = ("the SQLite database stayed locked by another process for too long (a process stopped while writing?); "
                 "nothing was written, try again")
+    elif backend == "sqlite" and sqlite_not_writable(url) is not None and (
+            "unable to open database file" in text or "attempt to write a readonly database" in text):
+        line = sqlite_not_writable(url) or ""  # checked now, when it failed: the permissions as they are
     elif backend == "sqlite" and "unable to open database file" in text:
         path = sqlite_path(url) if url else None
         line = f"cannot open the SQLite database {path or ''}: check that the folder exists and is writable"

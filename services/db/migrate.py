@@ -62,7 +62,10 @@ def _prepare_sqlite_file(url: str) -> None:
 def _migration_connection(url: str) -> Iterator[Connection]:
     """One connection for the whole migration; on MySQL a named lock keeps two starting
     consoles from migrating the same database at once."""
+    from services.db.errors import check_sqlite_writable
+
     _prepare_sqlite_file(url)
+    check_sqlite_writable(url)  # before SQLite creates a file, or fails half-way on one it cannot write
     engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(url))
     try:
         with engine.connect() as connection:

@@ -160,9 +160,11 @@ class Database:
         if in_memory:
             kwargs["poolclass"] = StaticPool
         else:
-            from services.db.errors import check_sqlite_folder
+            from services.db.errors import check_sqlite_folder, check_sqlite_writable
 
             check_sqlite_folder(self.url)  # never create folders silently: a typo would start an empty database
+            if not self.read_only:  # WAL: even a read creates -wal and -shm beside the file
+                check_sqlite_writable(self.url)
         engine = create_engine(self.url, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -73,13 +73,14 @@ def test_sqlite_folder_that_does_not_exist_is_refused_not_created(tmp_path):
 def test_a_read_only_sqlite_database_says_so_and_what_to_do(tmp_path):
     """A database file this process cannot write (a read-only file or mount, another user's
     file; opened read-only here, which SQLite refuses alike: SQLITE_READONLY) read "database
-    error: attempt to write a readonly database": no file named, nothing said to do."""
+    error: attempt to write a readonly database": no file named, nothing said to do. Exit 2,
+    the environment's (as a folder or file this user cannot write: test_db_not_writable.py)."""
     path = tmp_path / "kept.sqlite3"
     assert _console("--db-url", f"sqlite:///{path.as_posix()}", "db", "upgrade", tmp_path=tmp_path).returncode == 0
     url = f"sqlite:///file:{path.as_posix()}?mode=ro&uri=true"
     sample = ROOT / "resources" / "samples" / "momentum_2026-11-20.csv"
     line = _one_clear_line(_console("--db-url", url, "snapshot", "import", str(sample), "--project", "p", tmp_path=tmp_path),
-                           code=5, says=f"the SQLite database {path} is read-only")
+                           code=2, says=f"the SQLite database {path} is read-only")
     assert line.endswith("make it writable (the file and its folder), or give another --db-url; nothing was written"), line
 
 
