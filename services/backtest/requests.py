@@ -321,7 +321,6 @@ def first_stored_day(db, projects: Sequence[str]) -> date | None:
     return min(firsts)
 
 
-
 def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) -> date | None:
     """The day a backtest of these projects' stored snapshots on the broker's bars ends when no
     --to is given (``checks.window``: the last bar's): ``bars_wanted`` asks for bars to today, and
@@ -339,6 +338,7 @@ def last_bar_day(db, projects: Sequence[str], *, now: datetime | None = None) ->
     now = now or datetime.now(UTC)
     specs = list(dict.fromkeys(item.spec for snap in snapshots for item in snap.items))
     return price_cache.last_bar_by(specs, now.astimezone().date(), now) if specs else None
+
 
 async def run_backtest(db, prepared: PreparedBacktest, *, progress: Callable[[int, int, date], None] | None = None,
                        cancel: Callable[[], bool | str] | None = None, actor: str = "backtest",
