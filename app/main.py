@@ -369,16 +369,18 @@ class Console:
 
 
 def _log_startup_failure(what: str, exc: BaseException, settings, *, said: bool = False) -> int:
-    """Log a failed start; returns the exit code. A database the user pointed at a place this
-    user cannot use (a missing folder, a file or folder it cannot write) is their environment,
-    not a fault: one line in the log and exit 2, as the commands say it (a traceback on the
-    terminal read as a crash; ``said``: the caller prints the line itself, the log file only).
-    Anything else is logged with its traceback, exit 5."""
-    from services.db.errors import DatabaseLocationError
+    """Log a failed start; returns the exit code. A database failure the commands know
+    (``app.commands.db.database_failure``: a place this user cannot use, a schema not upgraded
+    yet, a server away) is the environment or the operator's decision, not a fault: one line in
+    the log and the commands' exit code for it (a traceback on the terminal read as a crash;
+    ``said``: the caller prints the line itself, the log file only). Anything else is logged with
+    its traceback, exit 5."""
+    from app.commands.db import database_failure
 
-    if isinstance(exc, DatabaseLocationError):
+    known = database_failure(exc, settings.effective_db_url)
+    if known is not None:
         log.error("%s: %s", what, _startup_message(exc, settings), extra={"tc_file_only": said})
-        return 2
+        return known[2]
     log.exception(what)
     return 5
 
