@@ -116,6 +116,9 @@ def test_at_1366x768_the_demos_market_values_are_in_view(qtbot, qapp, monkeypatc
     assert tree.topLevelItem(0).text(MARKET) == "120,780.00"
     assert TREE_COLUMNS[MARKET] in _assert_whole(tree)
     assert (TREE_COLUMNS[QUANTITY], tree.headerItem().toolTip(QUANTITY)) == ("Qty", "Quantity")  # short, said whole
+    # one column, two figures (a line's price, a book's value): its header says which is which
+    assert tree.headerItem().toolTip(MARKET) == "A symbol's market price; a book's market value (its lines at those prices)"
+    assert tree.topLevelItem(0).child(0).text(MARKET) == "228.75"
 
 
 

@@ -53,7 +53,9 @@ ALL_PROJECTS = "All projects"
 # padding "Quantity" took 76 px over figures of 40, and left Market no room at 1366x768
 TREE_COLUMNS = ("Book / symbol", "Qty", "Unrealized", "Realized", "Market", "Avg cost", "Account")
 BOOK, QUANTITY, UNREALIZED, REALIZED, MARKET, AVG_COST, ACCOUNT = range(len(TREE_COLUMNS))
-HEADER_TOOLTIPS = {QUANTITY: "Quantity"}
+# Market is a line's market price and a book's market value: said in its header's tooltip (one
+# column for both keeps the P&L in view in the narrow panel)
+HEADER_TOOLTIPS = {QUANTITY: "Quantity", MARKET: "A symbol's market price; a book's market value (its lines at those prices)"}
 FIGURES = range(QUANTITY, ACCOUNT)
 # the lines' prices (a group's Market is its market value, money)
 PRICES = (MARKET, AVG_COST)
