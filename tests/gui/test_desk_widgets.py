@@ -246,6 +246,27 @@ def test_chart_time_axes_show_clock_times_and_pnl_has_its_own_scale(qtbot):
     assert high - low < 2000  # the P&L's range, not the equity's
 
 
+def test_the_filled_notional_stays_flat_until_the_next_fill(qtbot):
+    """Under Xvfb a limit order rested 18 minutes and filled at once: the run-progress line rose
+    from 0 at its sending to 1,640 at its first fill, as though it had filled all along. The
+    filled notional is a step: each value holds until the next fill's time."""
+    from datetime import UTC, datetime, timedelta
+
+    from widgets.views.charts import ChartsView
+
+    charts = ChartsView()
+    qtbot.addWidget(charts)
+    sent = datetime(2026, 12, 6, 19, 20, 53, tzinfo=UTC)
+    filled = sent + timedelta(minutes=18)
+    charts.set_run_progress([(sent, Decimal(0)), (filled, Decimal(1640)), (filled + timedelta(seconds=1), Decimal(4099))],
+                            Decimal(4155))
+    path = charts.filled_curve.curve.getPath()
+    vertices = [(round(path.elementAt(i).x), round(path.elementAt(i).y)) for i in range(path.elementCount())]
+    at_fill = round(filled.timestamp())
+    assert (at_fill, 0) in vertices and (at_fill, 1640) in vertices, vertices  # flat at 0 until the fill, then up
+    assert all(y == 0 for x, y in vertices if x < at_fill), vertices
+
+
 def test_a_loss_on_the_equity_chart_is_filled_red_not_green(qtbot):
     """Walked under Xvfb after the demo's run: a P&L of -33 was filled green, the colour every
     panel gives a gain. The part below zero is the loss colour, the part above the gain colour."""
