@@ -18,7 +18,7 @@ from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStackedWidget, QTableView, QTreeView, QWidget
 
-from widgets.common import COLUMNS_SIZED, fit_last_section
+from widgets.common import CHOSEN_WIDTHS, COLUMNS_SIZED, chosen_widths, fit_last_section
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -210,8 +210,11 @@ class LayoutStore:
     def _write_arrangement(store: QSettings, group: str, window: MainWindow) -> None:
         store.setValue(f"{group}/state", window.saveState(LAYOUT_VERSION))
         store.remove(f"{group}/tables")
-        for key, (_view, header) in window_tables(window).items():
+        store.remove(f"{group}/chosen")
+        for key, (view, header) in window_tables(window).items():
             store.setValue(f"{group}/tables/{key}", header.saveState())
+            if chosen := chosen_widths(view):  # which of the widths the trader set (a tree that sizes its own)
+                store.setValue(f"{group}/chosen/{key}", json.dumps(sorted(chosen)))
 
     @staticmethod
     def _read_arrangement(store: QSettings, group: str, window: MainWindow) -> bool:
@@ -223,6 +226,9 @@ class LayoutStore:
             saved = store.value(f"{group}/tables/{key}")
             if isinstance(saved, QByteArray) and header.restoreState(saved):
                 view.setProperty(COLUMNS_SIZED, True)  # the trader's widths, not sized again
+                # a view that sizes its own columns (the positions tree) leaves these: those dragged
+                chosen = _json(store.value(f"{group}/chosen/{key}"))
+                view.setProperty(CHOSEN_WIDTHS, [c for c in chosen if isinstance(c, int)] if isinstance(chosen, list) else [])
                 fit_last_section(view)  # a saved arrangement holds the stretch of its day
                 restored = True
         return restored

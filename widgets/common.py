@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QStyleOptionProgressBar,
     QStylePainter,
     QTableView,
+    QTreeView,
     QWidget,
 )
 
@@ -46,6 +47,11 @@ COLUMNS_SIZED = "columnsSized"
 # sized while its cells are still empty (a watched symbol before its first quote) keeps room for
 # the values that stream in later
 DECLARED_WIDTHS = "declaredWidths"
+#: On a view that sizes its own columns at each rebuild (the positions tree): the columns (logical
+#: indexes) whose width the trader set by dragging a section's edge. That sizing leaves them as
+#: they are, and the layout keeps the list beside the header's state: the widths alone do not say
+#: which were chosen, and the tree's first sizing after a restore took them all back.
+CHOSEN_WIDTHS = "chosenWidths"
 
 
 def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -113,6 +119,50 @@ class _KeyboardMenuOnCurrentRow(QObject):
                 self.open_at(self.view.visualRect(index).center())  # the viewport's coordinates
             return True
         return False
+
+
+def chosen_widths(view: QAbstractItemView) -> frozenset[int]:
+    """The columns whose width the trader chose (``CHOSEN_WIDTHS``), none when never set."""
+    return frozenset(int(column) for column in (view.property(CHOSEN_WIDTHS) or ()))
+
+
+class DraggedWidths(QObject):
+    """Notes each section a mouse drag on the header resizes as the trader's choice
+    (``CHOSEN_WIDTHS``). Only while a button is down on the header, and not the view's own sizing
+    (``resize``, a tick of rows may come during a drag): a restored state and the header's stretch
+    of its last section resize sections too (the stretch follows a drag, after the release)."""
+
+    def __init__(self, view: QTreeView) -> None:
+        super().__init__(view)
+        self.view = view
+        self._pressed = False
+        self._sizing = False
+        header = view.header()
+        header.viewport().installEventFilter(self)
+        header.sectionResized.connect(self._on_section_resized)
+
+    def resize(self, column: int, width: int) -> None:
+        """The view's own sizing of a column: not the trader's choice."""
+        self._sizing = True
+        try:
+            self.view.setColumnWidth(column, width)
+        finally:
+            self._sizing = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseButtonPress:
+            self._pressed = True
+        elif event.type() == QEvent.Type.MouseButtonRelease:
+            self._pressed = False
+        return False
+
+    def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
+        if not self._pressed or self._sizing or column in chosen_widths(self.view):
+            return
+        header = self.view.header()
+        shown = [header.logicalIndex(v) for v in range(header.count()) if not header.isSectionHidden(header.logicalIndex(v))]
+        if not (header.stretchLastSection() and column == shown[-1]):
+            self.view.setProperty(CHOSEN_WIDTHS, sorted(chosen_widths(self.view) | {column}))
 
 
 def menu_key_opens_current_row(view: QAbstractItemView, open_at: Callable[[QPoint], None]) -> None:

@@ -8,7 +8,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtTest import QTest
 
 from tests.gui.factories import position
 from widgets.views.positions import BOOK, MARKET, QUANTITY, REALIZED, TREE_COLUMNS, UNREALIZED
@@ -145,3 +146,51 @@ def test_a_wider_panel_shows_more_columns_whole_and_the_names_beside_their_figur
         assert header.sectionSize(BOOK) < tree.sizeHintForColumn(BOOK) + 20  # the names beside their figures
     else:
         assert TREE_COLUMNS[MARKET] in in_view and len(in_view) < len(TREE_COLUMNS)
+
+
+def _drag_section_edge(header, column: int, width: int) -> None:
+    """The trader's drag of a section's right edge with the mouse, to ``width``."""
+    y = header.height() // 2
+    edge = QPoint(header.sectionViewportPosition(column) + header.sectionSize(column) - 1, y)
+    end = QPoint(edge.x() + width - header.sectionSize(column), y)
+    QTest.mousePress(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge)
+    QTest.mouseMove(header.viewport(), end)
+    QTest.mouseRelease(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def test_a_book_column_the_trader_narrowed_comes_back_as_saved_when_the_rows_arrive(qtbot, qapp, monkeypatch, tmp_path):
+    """The trader drags the book column narrower (67 px) and closes; the next start restores the
+    layout, then the positions arrive: the tree's own sizing widened it again to 130 px
+    (BOOK_COLUMN_CAP) at its first rows, while every table's columns came back as saved. The
+    columns the trader did not touch still fit their texts."""
+    from tests.app.test_window_layout import _window
+
+    monkeypatch.setattr("app.main_window.default_window_size", lambda _w, _preferred: QSize(1366, 768))
+    state = tmp_path / "ui-state.ini"
+
+    def opened():
+        window = _window(qtbot, state, compact=True)
+        window.positions_model.set_project_names({1: "Demo momentum"})
+        window.positions_view.set_capitals({"Demo momentum": Decimal("5000000")})
+        window.positions_model.reset(_records())
+        window.docks["positions"].raise_()
+        for _ in range(3):
+            qapp.processEvents()
+        return window
+
+    first = opened()
+    header = first.positions_view.tree.header()
+    assert header.sectionSize(BOOK) > 67
+    _drag_section_edge(header, BOOK, 67)
+    assert header.sectionSize(BOOK) == 67
+    first.positions_model.reset(_records()[:-2])  # a position closed: the tree is built anew
+    qapp.processEvents()
+    assert header.sectionSize(BOOK) == 67
+    first.close()
+
+    second = opened()
+    tree = second.positions_view.tree
+    assert tree.header().sectionSize(BOOK) == 67
+    for column in (QUANTITY, UNREALIZED, REALIZED, MARKET):
+        assert tree.header().sectionSize(column) >= max(tree.sizeHintForColumn(column),
+                                                        tree.header().sectionSizeHint(column)), TREE_COLUMNS[column]
