@@ -69,6 +69,12 @@ class MarketHealth:
         self.lost_message = ""
         self.farms: dict[str, tuple[str, bool, int, str]] = {}  # farm name -> (kind, ok, code, message)
         self._listeners: list[Callable[[HealthReport], None]] = []
+        # what the listeners last heard, and whether the gateway was ever reached: a window's first
+        # connection is the connection indicator's to say ("connecting"), and each of its steps and
+        # the farm notices of its handshake said "not connected to the gateway" again (four
+        # warnings and a toast at every paper start). check() and status() answer as ever.
+        self._heard: HealthReport | None = None
+        self._reached = False
         provider.subscribe(self.on_connection)
         subscribe_notices = getattr(provider, "subscribe_notices", None)
         if subscribe_notices is not None:
@@ -104,7 +110,13 @@ class MarketHealth:
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     def _changed(self) -> None:
+        """Tell the listeners a report they have not heard yet (the same reasons again are not news),
+        once the gateway was reached."""
         report = self.status()
+        self._reached = self._reached or self.provider.is_connected
+        if not self._reached or report == self._heard:
+            return
+        self._heard = report
         for listener in list(self._listeners):
             try:
                 listener(report)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import select
@@ -82,6 +83,31 @@ async def test_lost_connectivity_blocks_until_1102(database, simulator, ib_log_g
         await _until_health(stack, True)
         order = await stack.actions.manual_order("AAPL", Side.BUY, Decimal(1), project="manual")
         assert order.client_order_id
+    finally:
+        await stack.close()
+
+
+async def test_the_health_heard_starts_at_the_first_connection_and_says_each_change_once(database, simulator, ib_log_guard):
+    """A paper window's start logged "Market not healthy: not connected to the gateway" four
+    times, with a toast, before "Market healthy again" 80 ms later (seen under Xvfb): each step of
+    the first connection and each farm notice of its handshake told the listeners the same
+    reason. The first connection is the connection indicator's to say; after it, a change is
+    told once. The gate itself answers as before."""
+    ib_log_guard.allow(r"Peer closed connection")  # the gateway dropping us, as this test asks
+    stack = await build_stack(database, simulator, connect=False)
+    heard: list[str] = []
+    try:
+        stack.service.health.subscribe(lambda report: heard.append(report.describe()))
+        assert not stack.service.health.status().healthy  # not connected: the gate refuses
+        await stack.provider.connect()
+        await _until_health(stack, True)
+        assert "not connected to the gateway" not in heard, heard
+        assert len(heard) == len(set(heard)), heard
+        simulator.drop_connections()  # the gateway goes away: said once, whatever the steps that follow
+        await _until_health(stack, False)
+        await _until_health(stack, True)  # reconnected
+        assert heard.count("not connected to the gateway") == 1, heard
+        assert all(first != second for first, second in pairwise(heard)), heard
     finally:
         await stack.close()
 
