@@ -3,6 +3,11 @@
 Qt-free: the window asks ``summary()`` every few seconds while connected (the provider keeps
 IB's pushed account values, so asking costs no request; the P&L is one ``reqPnL`` per
 connection). Amounts are in the account's base currency.
+
+The two groups are pushed at different moments: the summary's values after fills and on IB's
+own clock (every 3 minutes), the P&L as prices move. Each carries its own time, and the panel
+says both: under one "as of" a net liquidation of the last fill beside a P&L of the last tick
+did not add up, and nothing said which figure was older.
 """
 
 from __future__ import annotations
@@ -43,16 +48,21 @@ class AccountSummary:
     daily_pnl: Decimal | None = None
     unrealized_pnl: Decimal | None = None
     realized_pnl: Decimal | None = None
-    time: datetime | None = None
+    summary_time: datetime | None = None  # when IB last pushed the account's values (None: not yet)
+    pnl_time: datetime | None = None  # when IB last pushed the reqPnL figures (None: not yet)
 
     @property
     def net_liquidation(self) -> Decimal | None:
         return self.values.get("NetLiquidation")
 
     def as_of(self) -> str:
-        """When the figures were read, ``14:03:05 UTC`` (the panel's "as of"; without a time of
-        their own, now)."""
-        return (self.time or datetime.now(UTC)).astimezone(UTC).strftime("%H:%M:%S UTC")
+        """Each group's own moment, in UTC: ``summary as of 14:03:12 · P&L as of 14:03:40 UTC``;
+        a group IB has not pushed yet says so (``P&L not yet received``), never the time of asking."""
+        moments = [("summary", self.summary_time), ("P&L", self.pnl_time)]
+        last_timed = max((i for i, (_group, time) in enumerate(moments) if time is not None), default=None)
+        return " · ".join(f"{group} not yet received" if time is None
+                          else f"{group} as of {time.astimezone(UTC):%H:%M:%S}" + (" UTC" if i == last_timed else "")
+                          for i, (group, time) in enumerate(moments))
 
     def rows(self) -> list[tuple[str, Decimal | None]]:
         """(label, amount) in the panel's order; a tag IB did not report is None."""
@@ -95,4 +105,5 @@ class AccountService:
             if amount is not None:
                 amounts[tag] = amount
         daily, unrealized, realized = await self.provider.daily_pnl()
-        return AccountSummary(self.provider.account, base, amounts, daily, unrealized, realized, datetime.now(UTC))
+        return AccountSummary(self.provider.account, base, amounts, daily, unrealized, realized,
+                              summary_time=self.provider.account_values_time(), pnl_time=self.provider.pnl_time())

@@ -16,7 +16,10 @@ such listing, ...: ``StreamRefused``, with the word its row shows). A refused st
 (cancelled at IB if it started), never kept as a subscription that holds nothing.
 
 Account values come from the account updates ib_async subscribes to at connect (TWS pushes them
-as they change); the day's P&L from one ``reqPnL`` per connection, kept updated by IB.
+as they change); the day's P&L from one ``reqPnL`` per connection, kept updated by IB. The two
+arrive at different moments (the values after fills and on IB's own clock, the P&L as prices
+move): each keeps the time its last push arrived (``account_values_time``, ``pnl_time``), so
+the panel can say how old each group of figures is.
 """
 
 from __future__ import annotations
@@ -85,7 +88,9 @@ class IbQuotes:
     _stream_answers: dict[str, asyncio.Future]  # listing key -> its new stream's first answer
     _cancels: set[asyncio.Task]  # the cancels of streams IB ended, under way
     _pnl_subscription: tuple[datetime | None, Any] | None
+    _pnl_pushed_at: datetime | None  # when the kept subscription's last update arrived
     _account_updates_at: datetime | None  # the connection the account updates were asked on
+    _values_pushed_at: dict[str, datetime]  # account -> when IB last pushed one of its values
     # One subscriber at a time: two callers at once (the account panel's timer and a load)
     # would both find no subscription while the pacing held them, and both ask; ib_async
     # asserts on a second reqPnL for the same account. Quote streams likewise: two watches of
@@ -101,7 +106,11 @@ class IbQuotes:
         self._cancels = set()
         self.ib.errorEvent += self._on_stream_error
         self._pnl_subscription = None
+        self._pnl_pushed_at = None
         self._account_updates_at = None
+        self._values_pushed_at = {}
+        self.ib.accountValueEvent += self._on_account_value
+        self.ib.pnlEvent += self._on_pnl
         self._subscribing = None
 
     def _subscription_lock(self) -> asyncio.Lock:
@@ -290,6 +299,7 @@ class IbQuotes:
         self._require_connected()
         async with self._subscription_lock():
             if self._account_updates_at != self.connected_at:
+                self._values_pushed_at.pop(self.account or "", None)  # the old connection's; the download sets it anew
                 await self._ask(lambda: self.ib.reqAccountUpdatesAsync(self.account), "account updates")
                 self._account_updates_at = self.connected_at
         return {(v.tag, v.currency): v.value for v in self.ib.accountValues(self.account or "")}
@@ -301,7 +311,26 @@ class IbQuotes:
         async with self._subscription_lock():
             kept = self._pnl_subscription
             if kept is None or kept[0] != self.connected_at:
+                self._pnl_pushed_at = None
                 pnl = await self._send(self.ib.reqPnL, self.account, "")
                 self._pnl_subscription = kept = (self.connected_at, pnl)
         pnl = kept[1]
         return dec(pnl.dailyPnL), dec(pnl.unrealizedPnL), dec(pnl.realizedPnL)  # None (NaN) until IB answers
+
+    def account_values_time(self) -> datetime | None:
+        """When IB last pushed one of the account's values (a fill, IB's own clock); None before
+        the first push of this connection's subscription."""
+        return self._values_pushed_at.get(self.account or "")
+
+    def pnl_time(self) -> datetime | None:
+        """When IB last pushed this connection's ``reqPnL`` figures; None before its first answer."""
+        kept = self._pnl_subscription
+        return self._pnl_pushed_at if kept is not None and kept[0] == self.connected_at else None
+
+    def _on_account_value(self, value: Any) -> None:
+        if not getattr(value, "modelCode", ""):  # the account's own values, not a model's
+            self._values_pushed_at[value.account] = datetime.now(UTC)
+
+    def _on_pnl(self, pnl: Any) -> None:
+        if pnl.account == self.account and not pnl.modelCode:  # (reset before each connection's reqPnL)
+            self._pnl_pushed_at = datetime.now(UTC)

@@ -6,6 +6,7 @@ the account panel shows NetLiquidation."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -346,17 +347,21 @@ def test_watchlist_streams_quotes_with_the_data_type_and_the_account_panel_shows
                 return w.account_view.value("Daily P&L") not in ("", "—")
 
             await wait_for(daily_pnl_shown, 10, "the day's P&L (reqPnL)")
+            # each group with the moment IB pushed it (tests/execution/test_account_moments.py)
+            assert re.fullmatch(r"DU1234567 · USD · summary as of \d\d:\d\d:\d\d · P&L as of \d\d:\d\d:\d\d UTC",
+                                w.account_view.header_label.text())
             # the figures' own time, in the service's words (AccountSummary.as_of, not the controller's)
             stamped = AccountSummary("DU1234567", "USD", {"NetLiquidation": Decimal(1)},
-                                     time=datetime(2026, 12, 1, 14, 3, 5, tzinfo=timezone(timedelta(hours=2))))
+                                     summary_time=datetime(2026, 12, 1, 14, 3, 5, tzinfo=timezone(timedelta(hours=2))),
+                                     pnl_time=datetime(2026, 12, 1, 14, 3, 33, tzinfo=timezone(timedelta(hours=2))))
 
             async def figures_of_then():
                 return stamped
 
             monkeypatch.setattr(desk.account, "summary", figures_of_then)
             await desk.refresh_account()
-            assert w.account_view.header_label.text() == f"DU1234567 · USD · as of {stamped.as_of()}"
-            assert stamped.as_of() == "12:03:05 UTC"
+            assert w.account_view.header_label.text() == f"DU1234567 · USD · {stamped.as_of()}"
+            assert stamped.as_of() == "summary as of 12:03:05 · P&L as of 12:03:33 UTC"
         finally:
             await console.close()
 

@@ -5,7 +5,6 @@ controllers composed each of them themselves."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
 
@@ -34,8 +33,10 @@ def test_the_account_figures_are_as_of_their_time_in_utc():
     from services.execution.account import AccountSummary
 
     at = datetime(2026, 12, 1, 14, 3, 5, 900_000, tzinfo=timezone(timedelta(hours=2)))
-    assert AccountSummary("DU1", "USD", {}, time=at).as_of() == "12:03:05 UTC"
-    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", AccountSummary("DU1", "USD", {}).as_of())  # no time given: now
+    assert AccountSummary("DU1", "USD", {}, summary_time=at, pnl_time=at).as_of() == (
+        "summary as of 12:03:05 · P&L as of 12:03:05 UTC")
+    # no time given: not yet received, never the time of asking (tests/execution/test_account_moments.py)
+    assert AccountSummary("DU1", "USD", {}).as_of() == "summary not yet received · P&L not yet received"
 
 
 def _order(oid: int, run_id: int | None) -> OrderRecord:

@@ -845,3 +845,27 @@ def test_the_audit_logs_action_and_entity_are_whole_at_their_columns_widths(qtbo
     entity = "trade_order:1234567"  # the widest kind, with a seven-digit id
     assert metrics.horizontalAdvance(entity) + padding <= widths[AuditModel.ENTITY]
     assert widths[AuditModel.ID] < 100  # ids stay narrow: the room goes to the columns that need it
+
+
+def test_the_account_panel_says_when_the_summary_and_when_the_p_l_are_from(qtbot):
+    """Net liquidation and cash come from IB's account values (pushed after fills), the P&L rows
+    from reqPnL (pushed as prices move): under one "as of" the trader could not tell that the
+    figures were 28 s apart, nor which was older. The header says each group's moment, as the
+    service words it, and wraps in the right column's width instead of widening the panel."""
+    from services.execution.account import AccountSummary
+    from widgets.views.account import AccountView
+
+    figures = AccountSummary("DU1234567", "USD", {"NetLiquidation": Decimal(999_997), "TotalCashValue": Decimal(989_995)},
+                             Decimal(97), Decimal(97), Decimal(0),
+                             summary_time=datetime(2026, 12, 1, 14, 3, 12, tzinfo=UTC),
+                             pnl_time=datetime(2026, 12, 1, 14, 3, 40, tzinfo=UTC))
+    view = AccountView()
+    # what the desk controller hands it (app/controllers/desk.py, refresh_account)
+    view.show_summary(figures.account, figures.currency, figures.rows(), figures.as_of(), figures.notes())
+    shown(qtbot, view, (300, 400))  # the right column's width on a laptop
+    header = view.header_label
+    assert header.text() == "DU1234567 · USD · summary as of 14:03:12 · P&L as of 14:03:40 UTC"
+    assert view.value("Net liquidation") == "999,997.00" and view.value("Daily P&L") == "97.00"
+    assert header.width() <= view.scroll_area.viewport().width()
+    assert view.scroll_area.horizontalScrollBar().maximum() == 0  # wrapped, not a sideways scroll
+    assert header.geometry().bottom() < view.values["Net liquidation"].geometry().top()  # the figures below it, readable

@@ -1,5 +1,7 @@
 """The account panel: net liquidation, cash, buying power, margin and the day's P&L, refreshed by
-the controller while connected (the figures come from services.execution.account)."""
+the controller while connected (the figures come from services.execution.account). The header
+says when each group was pushed (the summary's values and the P&L arrive at different moments),
+in the service's words (``AccountSummary.as_of``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ class AccountView(QWidget):
         super().__init__(parent)
         self.header_label = plain_label("Not connected")
         self.header_label.setObjectName("accountHeader")
+        # the two moments make a long line: it wraps in the narrow right column rather than
+        # widening the panel into a sideways scroll
+        self.header_label.setWordWrap(True)
         self.form = QFormLayout()
         self.values: dict[str, QLabel] = {}  # label -> its value label (tests read them)
         # eleven figures in a panel that shares the right column on a laptop: they scroll there,
@@ -39,10 +44,11 @@ class AccountView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll_area)
 
-    def show_summary(self, account: str, currency: str, rows: list[tuple[str, Decimal | None]], as_of: str,
+    def show_summary(self, account: str, currency: str, rows: list[tuple[str, Decimal | None]], moments: str,
                      notes: Mapping[str, str] | None = None) -> None:
-        """``notes``: label -> the row's tooltip (what the figure is, as the service says it)."""
-        self.header_label.setText(f"{account} · {currency} · as of {as_of}")
+        """``moments``: when each group of figures is from (``summary as of 14:03:12 · P&L as of
+        14:03:40 UTC``); ``notes``: label -> the row's tooltip (what the figure is, as the service says it)."""
+        self.header_label.setText(f"{account} · {currency} · {moments}")
         for label, amount in rows:
             value = self.values.get(label)
             if value is None:
