@@ -1,9 +1,9 @@
 """What the trader's order actions come to, as values the window and the commands both say.
 
-``ReplaceResult`` (a replace), ``Canceled`` (one row's Cancel) and ``Halted`` (a halt, with its
-Cancel All's ``CanceledOrders``): frozen values that carry their own words (``headline``,
-``outcome``), so that the window's activity log and the CLI commands cannot word one outcome two
-ways. The actions that make them are services.execution.actions.OrderActions' parts.
+``ReplaceResult`` (a replace), ``ReplaceCheck`` (its verdict before it is asked), ``Canceled``
+(one row's Cancel) and ``Halted`` (a halt, with its Cancel All's ``CanceledOrders``): frozen
+values that carry their own words (``headline``, ``outcome``), so that the window's activity log
+and the CLI commands cannot word one outcome two ways. The actions that make them are services.execution.actions.OrderActions' parts.
 """
 
 from __future__ import annotations
@@ -44,6 +44,33 @@ class ReplaceResult:
         if self.method == "nothing":
             return self.message or "nothing to do"
         return _REPLACED_BY.get(self.method, self.method)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceCheck:
+    """A replace's verdict before it is asked (``OrderActions.check_replace``): the order as the
+    replace would make it and risk's blocks of it, by the gates ``replace`` itself runs before
+    anything is changed or canceled; nothing stored, nothing sent. The replace runs them again
+    when it goes (prices and positions move meanwhile)."""
+
+    order_id: int
+    # what the replace would make of the order: its new total quantity, limit and stop
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    blocks: tuple[str, ...] = ()  # risk's blocks, "code: message" each
+
+    @property
+    def may_replace(self) -> bool:
+        return not self.blocks
+
+    def reasons(self) -> list[str]:
+        """Why it may not go, one line per block (the Replace dialog lists them)."""
+        return list(self.blocks)
+
+    def refusal(self) -> str:
+        """The words the replace refuses it in (its ``RiskBlocked``): "blocked by risk: ..."."""
+        return f"blocked by risk: {'; '.join(self.blocks)}"
 
 
 _REPLACED_BY = {"modify": "modified at the broker", "cancel_and_new": "canceled and sent anew"}

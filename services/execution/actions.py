@@ -23,7 +23,7 @@ from services.db.repositories import SettingsRepository
 from services.domain import OrderRecord, OrderType, Side, TradingState
 
 from .action_context import ActionContext, ActionPart
-from .action_outcomes import Canceled, Halted, ReplaceResult
+from .action_outcomes import Canceled, Halted, ReplaceCheck, ReplaceResult
 from .audit import audit, os_user
 from .cancel_all import SENDERS_TIMEOUT, CancelAll
 from .cancel_all_outcome import CanceledOrders
@@ -100,6 +100,11 @@ class OrderActions(ActionPart):
                       live_token: str | None = None, stop_price: Decimal | None = None) -> ReplaceResult:
         """A working order changed in place, or canceled and sent anew (``ReplaceOrder.replace``)."""
         return await self.replacing.replace(order_id, quantity, limit_price, live_token, stop_price)
+
+    async def check_replace(self, order_id: int, quantity: Decimal | None = None, limit_price: Decimal | None = None,
+                            stop_price: Decimal | None = None) -> ReplaceCheck:
+        """The replace's verdict before it is asked, nothing sent (``ReplaceOrder.check``)."""
+        return await self.replacing.check(order_id, quantity, limit_price, stop_price)
 
     # ------------------------------------------------------------------ halt / resume
     async def halt(self, *, cancel_all: bool = False, live_token: str | None = None, wait: bool = False) -> Halted:

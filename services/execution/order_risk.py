@@ -224,6 +224,11 @@ def check_order_in(db, provider, draft_of: Callable[[MarketInputs], OrderDraft],
                           inputs)
 
 
+def block_lines(report: RiskReport) -> tuple[str, ...]:
+    """A report's blocks, one "code: message" each (a verdict shown before the click lists them)."""
+    return tuple(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
+
+
 def block_reasons(report: RiskReport) -> str:
     """A blocked report's reasons in one line, as every refusal says them."""
-    return "; ".join(f"{b.code or b.rule}: {b.message}" for b in report.all_blocks())
+    return "; ".join(block_lines(report))

@@ -17,6 +17,7 @@ from decimal import Decimal
 from services.audit_actions import AuditAction
 from services.core.contracts import ContractSpec, contract_problem, spec_of
 from services.core.order_state import EventKind
+from services.core.risk import RiskReport
 from services.db.lock_conflicts import retry_lock_conflicts
 from services.db.repositories import OrderRepository, ProjectRepository, SettingsRepository
 from services.domain import EventSource, OrderRecord, OrderType, Side, TradingState
@@ -133,6 +134,14 @@ class PlaceOrder(ActionPart):
     async def risk_check(self, request: OrderRequest, *, project: int | str | None, replacing: Replacing | None = None) -> None:
         """The ticket's check (services.execution.order_risk) of ``request`` as it would go,
         against ``project``'s book: ``RiskBlocked`` with the reasons."""
+        report = await self.risk_report(request, project=project, replacing=replacing)
+        if report.blocked:
+            raise RiskBlocked(f"blocked by risk: {block_reasons(report)}")
+
+    async def risk_report(self, request: OrderRequest, *, project: int | str | None,
+                          replacing: Replacing | None = None) -> RiskReport:
+        """``risk_check``'s verdict itself, blocked or not (a replace's check-only call shows it
+        before the trader clicks): nothing is stored, nothing sent."""
         spec = request.spec
         inputs = await market_inputs(self.provider, spec, ask_tick=False)
         _, report, _ = await self._db(
@@ -141,8 +150,7 @@ class PlaceOrder(ActionPart):
                                      limit_price=request.limit_price, stop_price=request.stop_price, tif=request.tif,
                                      outside_rth=request.outside_rth),
             inputs, project=project, replacing=replacing)
-        if report.blocked:
-            raise RiskBlocked(f"blocked by risk: {block_reasons(report)}")
+        return report
 
     @retry_lock_conflicts  # one unit of work, stored NEW before it is sent
     def _insert(self, request: OrderRequest, project, replaces_order_id, run_id) -> int:

@@ -26,12 +26,12 @@ from services.db.repositories import NotFound, OrderRepository, RepositoryError,
 from services.domain import EventSource, OrderRecord, OrderState, OrderType
 
 from .action_context import ActionContext, ActionPart
-from .action_outcomes import ReplaceResult
+from .action_outcomes import ReplaceCheck, ReplaceResult
 from .cancel_order import answer_to_cancel
 from .errors import BadInput, BrokerError, Missing, RiskBlocked, SendingStopped, TradingHalted
 from .events import BrokerErrorEvent, OpenOrderEvent, OrderStatusEvent
 from .listings import request_for_order
-from .order_risk import Replacing, min_tick_of
+from .order_risk import Replacing, block_lines, min_tick_of
 from .place_order import PlaceOrder
 from .provider import OrderRequest
 from .writer import LocalOrderEvent
@@ -54,34 +54,15 @@ class ReplaceOrder(ActionPart):
         form must pass runs before anything is changed or canceled: a refused replace leaves the
         original working as it was."""
         self._check_live(live_token)
-        if quantity is None and limit_price is None and stop_price is None:
-            raise BadInput("replace needs a new quantity, limit price and/or stop price")
         stops = self.context.stops  # a halt or Cancel All of this process from here on stops its new order
-        await self._ensure_not_halted()
-        order, replacing, original, canceled_all = await self._db(self._to_replace, order_id)  # one read of the order
-        spec = original.spec
-        asked = (None if quantity is None else Decimal(quantity), None if limit_price is None else Decimal(limit_price))
+        gated = await self._gated(order_id, quantity, limit_price, stop_price)
+        order, canceled_all, wanted, payload = gated.order, gated.canceled_all, gated.wanted, gated.payload
+        new_quantity, new_limit, new_stop = wanted.quantity, wanted.limit_price, wanted.stop_price
         stop = None if stop_price is None else Decimal(stop_price)
-        problem = replace_problem(order, *asked, stop_price=stop)
-        if problem is None and (limit_price is not None or stop is not None):  # new prices on the listing's grid (IB: error 110)
-            problem = replace_problem(order, *asked, await min_tick_of(self.provider, spec), stop_price=stop)
-        if problem is not None:
-            raise BadInput(f"order {order_id}: {problem}")
-        new = replaced_order(order, *asked, stop)  # the one rule: each not asked for is the order's own
-        new_quantity, new_limit, new_stop = new.quantity, new.limit_price, new.stop_price
-        payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
-                   "limit_price": None if new_limit is None else str(new_limit)}
-        if order.order_type.has_stop:
-            payload["stop_price"] = None if new_stop is None else str(new_stop)
-        # the order as it would stand after the replace: the stored one with only these changed
-        # (the risk check values a stop order at its stop)
-        wanted = dataclasses.replace(original, client_order_id=order.client_order_id + "-chk", quantity=new_quantity,
-                                     limit_price=new_limit, stop_price=new_stop)
-        # checked for what it still trades: its filled part is in the book already (checked for its
-        # whole quantity, a partly filled sell re-priced was 'selling 30 of 20 held would go short')
-        still = dataclasses.replace(wanted, quantity=new_quantity - (order.filled_quantity or Decimal(0)))
         try:
-            await self.placing.risk_check(still, project=replacing.project_id, replacing=replacing)
+            verdict = await self._verdict(gated)  # check()'s own: the two cannot disagree
+            if not verdict.may_replace:
+                raise RiskBlocked(verdict.refusal())
         except RiskBlocked as exc:
             # a refused replace is a decision too: the audit log says who asked for what and why not
             await self._db(self._audit, AuditAction.ORDER_REPLACE_REFUSED, order_id, {**payload, "reason": str(exc)})
@@ -127,6 +108,53 @@ class ReplaceOrder(ActionPart):
                 await self._stop_kept(order_id, payload, why)
             why_new = f"the broker did not change it in place ({why})"
         return await self._cancel_and_new(order_id, wanted, payload, why_new, canceled_all, stops)
+
+    async def check(self, order_id: int, quantity: Decimal | None = None, limit_price: Decimal | None = None,
+                    stop_price: Decimal | None = None) -> ReplaceCheck:
+        """The replace's verdict before it is asked (the Replace dialog shows it as the trader
+        types): the gates ``replace`` runs before anything is changed or canceled, the same calls,
+        and nothing stored, audited or sent. A refusal that is not risk's (a halt, a price off the
+        tick grid, a filled order, a missing one) is raised as ``replace`` raises it; risk's
+        blocks are the value's. ``replace`` runs them again when it goes: prices move."""
+        return await self._verdict(await self._gated(order_id, quantity, limit_price, stop_price))
+
+    async def _gated(self, order_id: int, quantity: Decimal | None, limit_price: Decimal | None,
+                     stop_price: Decimal | None) -> _Gated:
+        """Every gate before risk's, in ``replace``'s order: something asked, trading not halted,
+        the order's rule (``replace_problem``) and the listing's tick grid; then the order as it
+        would stand and what it still trades."""
+        if quantity is None and limit_price is None and stop_price is None:
+            raise BadInput("replace needs a new quantity, limit price and/or stop price")
+        await self._ensure_not_halted()
+        order, replacing, original, canceled_all = await self._db(self._to_replace, order_id)  # one read of the order
+        spec = original.spec
+        asked = (None if quantity is None else Decimal(quantity), None if limit_price is None else Decimal(limit_price))
+        stop = None if stop_price is None else Decimal(stop_price)
+        problem = replace_problem(order, *asked, stop_price=stop)
+        if problem is None and (limit_price is not None or stop is not None):  # new prices on the listing's grid (IB: error 110)
+            problem = replace_problem(order, *asked, await min_tick_of(self.provider, spec), stop_price=stop)
+        if problem is not None:
+            raise BadInput(f"order {order_id}: {problem}")
+        new = replaced_order(order, *asked, stop)  # the one rule: each not asked for is the order's own
+        new_quantity, new_limit, new_stop = new.quantity, new.limit_price, new.stop_price
+        payload = {"client_order_id": order.client_order_id, "quantity": str(new_quantity),
+                   "limit_price": None if new_limit is None else str(new_limit)}
+        if order.order_type.has_stop:
+            payload["stop_price"] = None if new_stop is None else str(new_stop)
+        # the order as it would stand after the replace: the stored one with only these changed
+        # (the risk check values a stop order at its stop)
+        wanted = dataclasses.replace(original, client_order_id=order.client_order_id + "-chk", quantity=new_quantity,
+                                     limit_price=new_limit, stop_price=new_stop)
+        return _Gated(order, replacing, canceled_all, wanted, payload)
+
+    async def _verdict(self, gated: _Gated) -> ReplaceCheck:
+        """Risk's verdict on what the replaced order still trades: its filled part is in the book
+        already (checked for its whole quantity, a partly filled sell re-priced was 'selling 30 of
+        20 held would go short')."""
+        wanted, order = gated.wanted, gated.order
+        still = dataclasses.replace(wanted, quantity=wanted.quantity - (order.filled_quantity or Decimal(0)))
+        report = await self.placing.risk_report(still, project=gated.replacing.project_id, replacing=gated.replacing)
+        return ReplaceCheck(order.id, wanted.quantity, wanted.limit_price, wanted.stop_price, block_lines(report))
 
     async def _stop_kept(self, order_id: int, payload: dict, why: str) -> None:
         """A stop order the broker did not change in place is left working, never canceled and
@@ -252,6 +280,19 @@ class ReplaceOrder(ActionPart):
         with self.db.session() as session:
             return request_for_order(OrderRepository(session).get(order_id), client_order_id=client_order_id,
                                      quantity=quantity, limit_price=limit_price)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Gated:
+    """A replace past every gate but risk's: the order, what its replacement replaces (risk's
+    view), the Cancel All marker read as it began, the order as it would stand and the audit
+    payload of the ask."""
+
+    order: OrderRecord
+    replacing: Replacing
+    canceled_all: datetime | None
+    wanted: OrderRequest
+    payload: dict
 
 
 def _replacing(order) -> Replacing:
