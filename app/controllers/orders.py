@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.controllers.audit import AuditController
 from app.controllers.context import ConsoleContext
+from app.controllers.newest import NewestAnswer
 from services import console_queries as queries
 from services.activity_log import Level
 from services.core.replace_rules import replace_becomes
@@ -19,6 +20,7 @@ from services.core.wording import counted, describe_order
 from services.domain import TradingState
 from services.execution.action_outcomes import Halted, trading_state_line
 from services.execution.cancel_all_outcome import global_cancel_reach
+from services.execution.errors import ExecutionError
 from services.execution.headless import RECOVERY_INTERVAL_SECONDS
 from services.execution.reconcile_words import describe_reconcile, found_something
 from services.execution.recovery_outcomes import RecoveryResult
@@ -36,6 +38,9 @@ class OrdersController:
         blotter = ctx.window.blotter_view
         blotter.cancel_requested.connect(self._on_cancel_requested)
         blotter.replace_requested.connect(self._on_replace_requested)
+        blotter.replace_check_requested.connect(self._on_replace_check_requested)
+        # the Replace dialog asks after each pause in the typing: the checks overlap, only the newest is shown
+        self._replace_check_asked = NewestAnswer()
         blotter.cancel_all_clicked.connect(self._on_cancel_all_clicked)
         blotter.cancel_all_requested.connect(self._on_cancel_all_requested)
         blotter.halt_clicked.connect(self._on_halt_clicked)
@@ -110,7 +115,26 @@ class OrdersController:
                 self.ctx.status(said)
         self.audit.schedule_refresh()
 
+    def _on_replace_check_requested(self, order_id: int, quantity, limit, stop) -> None:
+        self.ctx.runner.run(self.check_replace(order_id, quantity, limit, stop), what="Check replace")
+
+    async def check_replace(self, order_id: int, quantity, limit, stop):
+        """The Replace dialog's verdict of the replace as typed: the service's check-only call,
+        the replace's own gates (nothing sent); an answer a newer check overtook is not shown."""
+        asked = self._replace_check_asked.ask()
+        blotter, typed = self.ctx.window.blotter_view, (quantity, limit, stop)
+        try:
+            check = await self.ctx.stack.actions.check_replace(order_id, quantity, limit, stop)
+        except ExecutionError as exc:
+            if self._replace_check_asked.is_newest(asked):
+                blotter.show_replace_problem(order_id, typed, str(exc))
+            return None
+        if self._replace_check_asked.is_newest(asked):
+            blotter.show_replace_check(order_id, typed, check.may_replace, check.reasons())
+        return check
+
     def _on_replace_requested(self, order_id: int, quantity, limit, stop) -> None:
+        self._replace_check_asked.ask()  # a check still on its way is of a dialog now closed
         order = self.ctx.window.orders_model.get(order_id)
         # what the order becomes by the replace's own rule and words (the result's headline says it alike)
         subject = ([("Order", describe_order(order)), ("Becomes", replace_becomes(order, quantity, limit, stop))]

@@ -59,6 +59,13 @@ def visible_ids(view):
     return [o.id for o in view.proxy.visible_records()]
 
 
+def passes(dialog: ReplaceDialog) -> None:
+    """The controller's answer to the Replace dialog's check: the replace as typed passes risk."""
+    typed = dialog.typed()
+    assert typed is not None
+    dialog.show_check(typed, True, [])
+
+
 def test_default_sort_is_newest_first(blotter):
     assert visible_ids(blotter) == [4, 3, 2, 1]
 
@@ -124,6 +131,7 @@ def test_the_replace_dialog_follows_its_order_filling_while_it_is_open(blotter, 
 
     def exec_(dialog):
         dialog.limit_edit.setText("99.5")
+        passes(dialog)
         seen["before"] = dialog.ok_button.isEnabled()
         working = blotter.model.get(1)
         blotter.model.upsert([replace(working, status=OrderState.FILLED, filled_quantity=working.quantity)])
@@ -499,6 +507,8 @@ def test_replace_dialog_enables_ok_only_when_valid(qtbot):
     assert not dialog.ok_button.isEnabled()
     assert dialog.error_label.text() == "The new quantity 30 is not above the filled 40."
     dialog.quantity_edit.setText("60")
+    assert not dialog.ok_button.isEnabled()  # allowed by the order's rule: Replace waits for the risk verdict
+    passes(dialog)
     assert dialog.ok_button.isEnabled()
     assert dialog.values() == (Decimal(60), Decimal("100.25"), None)
 
@@ -576,6 +586,7 @@ def test_the_replace_dialog_says_what_replace_sends_once_something_changed(qtbot
     dialog.show()
     dialog.quantity_edit.setText("1,000")
     dialog.limit_edit.setText("99.5")
+    passes(dialog)
     assert dialog.ok_button.isEnabled() and dialog.hint_label.isVisible()
     assert dialog.hint_label.text() == ("Replace sends: BUY 1,000 AAPL LMT 99.50 in all (40 filled, 960 left to fill), "
                                         "after the risk check.")

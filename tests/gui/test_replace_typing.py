@@ -28,3 +28,30 @@ def test_the_first_figure_typed_replaces_the_quantity_and_tab_then_the_limit(qtb
     QTest.keyClicks(QApplication.focusWidget(), "207.5")
     assert dialog.limit_edit.text() == "207.5"
     assert dialog.hint_label.text().startswith("Replace sends: BUY 5 IBM LMT 207.50")
+
+
+def test_the_dialog_asks_for_the_verdict_of_what_is_typed_and_shows_only_that_one(qtbot):
+    """After a pause in the typing it asks for the risk verdict of the replace as typed (the
+    controller answers); a verdict of fields typed over since (a stale answer) is not shown,
+    and Replace is on only while a passing verdict of the fields as they are is shown."""
+    from decimal import Decimal
+
+    dialog = ReplaceDialog(order(1, symbol="IBM", quantity="3", limit="208"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    with qtbot.waitSignal(dialog.check_requested) as asked:
+        dialog.quantity_edit.setText("5")
+    assert asked.args == [Decimal(5), Decimal(208), None]
+    assert dialog.verdict_label.text() == "Checking the risk of this replace…" and not dialog.ok_button.isEnabled()
+    dialog.quantity_edit.setText("6")  # typed again before the answer came
+    dialog.show_check((Decimal(5), Decimal(208), None), True, [])
+    assert not dialog.ok_button.isEnabled() and dialog.verdict_label.text() == "Checking the risk of this replace…"
+    dialog.show_check((Decimal(6), Decimal(208), None), False, ["max_position_ratio: too big"])
+    assert dialog.verdict_label.text() == "Not replaceable:\n• max_position_ratio: too big"
+    assert not dialog.ok_button.isEnabled()
+    dialog.accept()
+    assert dialog.isVisible()  # Enter sends nothing the verdict blocked
+    dialog.show_problem((Decimal(6), Decimal(208), None), "order 1: trading is HALTED")
+    assert dialog.verdict_label.text() == "Not replaceable: order 1: trading is HALTED" and not dialog.ok_button.isEnabled()
+    dialog.show_check((Decimal(6), Decimal(208), None), True, [])
+    assert dialog.verdict_label.text() == "Risk: passed." and dialog.ok_button.isEnabled()

@@ -1,10 +1,14 @@
 """Replace an order's quantity, limit and stop (a STP / STP LMT order's); validates before the
-request leaves the dialog."""
+request leaves the dialog. Intent signals only, as the order ticket: after a pause in the typing
+it asks for the replace's risk verdict (``check_requested``), the controller answers with
+``show_check`` / ``show_problem``, and Replace is enabled only while the verdict shown passes and
+is the one of the fields as they are (the replace checks again when it goes: prices move)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
@@ -15,9 +19,14 @@ from services.domain import OrderRecord
 
 from ..common import plain_label
 from ..models.base import fmt_price, fmt_quantity
+from .order_ticket import BLOCK_COLOUR, CHECK_DELAY_MS, PASS_COLOUR
 
 #: Shown, not as an error, while the fields still say what the order is: Replace waits for a change.
 UNCHANGED_HINT = "Type a new quantity or price to replace the order."
+CHECKING_REPLACE = "Checking the risk of this replace…"
+
+#: (quantity, limit, stop) as typed: what a verdict is for, and what Replace sends
+Typed = tuple[Decimal, Decimal | None, Decimal | None]
 
 
 def parse_decimal(text: str) -> Decimal | None:
@@ -73,9 +82,17 @@ def describe_replacement(order: OrderRecord, quantity: Decimal, limit: Decimal |
 
 
 class ReplaceDialog(QDialog):
+    # the fields as typed (quantity, limit, stop): the controller answers with show_check / show_problem
+    check_requested = Signal(object, object, object)
+
     def __init__(self, order: OrderRecord, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.order = order
+        self._passed: Typed | None = None  # the fields the verdict shown passed (Replace sends them)
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(CHECK_DELAY_MS)  # one check per pause in the typing, as the ticket's
+        self._check_timer.timeout.connect(self.request_check)
         self.setWindowTitle(f"Replace {order.symbol} order {order.client_order_id}")
         # formatted as the blotter shows them (grouped, no trailing zeros); parse_decimal reads them back
         self.quantity_edit = QLineEdit(fmt_quantity(order.quantity))
@@ -90,7 +107,10 @@ class ReplaceDialog(QDialog):
         # Walked under Xvfb: unwrapped, the dialog grew as wide as "Replace sends: ..." once a new
         # limit was typed, and Replace moved from under the pointer. Wide enough from the start for
         # what Replace would send at the order's own figures; a longer text (a bigger quantity) wraps.
-        for label in (self.hint_label, self.error_label):
+        # the risk verdict of the replace as typed, before the click (it came only after, in an error box)
+        self.verdict_label = QLabel()
+        self.verdict_label.setObjectName("replaceVerdict")
+        for label in (self.hint_label, self.error_label, self.verdict_label):
             label.setWordWrap(True)
         self.hint_label.setMinimumWidth(self.hint_label.fontMetrics().horizontalAdvance(
             describe_replacement(order, order.quantity, order.limit_price, order.stop_price)) + 2)
@@ -118,6 +138,7 @@ class ReplaceDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.hint_label)
         layout.addWidget(self.error_label)
+        layout.addWidget(self.verdict_label)
         layout.addWidget(self.buttons)
         self.quantity_edit.textChanged.connect(self._validate)
         self.limit_edit.textChanged.connect(self._validate)
@@ -149,7 +170,60 @@ class ReplaceDialog(QDialog):
         self.hint_label.setVisible(bool(hint))
         self.error_label.setText("" if unchanged else error)
         self.error_label.setVisible(bool(error) and not unchanged)
-        self.ok_button.setEnabled(not error)
+        # whatever changed, the verdict shown was not of these fields: Replace waits for theirs
+        self._passed = None
+        self.ok_button.setEnabled(False)
+        if error:
+            self._check_timer.stop()
+            self._show_verdict("", None)
+        else:
+            self._show_verdict(CHECKING_REPLACE, None)
+            self._check_timer.start()
+
+    def typed(self) -> Typed | None:
+        """(quantity, limit, stop) as the fields read, or None while they hold no replace the
+        order's rule allows."""
+        quantity, limit, error = self._read()
+        if error or quantity is None or state_problem(self.order) is not None:
+            return None
+        return quantity, limit, stop_of(self.order, self.stop_edit.text())
+
+    def request_check(self) -> None:
+        self._check_timer.stop()
+        typed = self.typed()
+        if typed is not None:
+            self.check_requested.emit(*typed)
+
+    def show_check(self, typed: Typed, may_replace: bool, reasons: list[str]) -> None:
+        """The verdict for ``typed``; ignored when the fields changed meanwhile (a newer check is
+        on its way)."""
+        if typed != self.typed():
+            return
+        if may_replace:
+            self._passed = typed
+            self._show_verdict("Risk: passed.", True)
+        else:
+            self._show_verdict("Not replaceable:\n" + "\n".join(f"• {r}" for r in reasons), False)
+        self.ok_button.setEnabled(may_replace)
+
+    def show_problem(self, typed: Typed, text: str) -> None:
+        """A refusal other than risk's (a price off the tick grid, trading halted meanwhile)."""
+        if typed != self.typed():
+            return
+        self._passed = None
+        self.ok_button.setEnabled(False)
+        self._show_verdict(f"Not replaceable: {text}", False)
+
+    def _show_verdict(self, text: str, ok: bool | None) -> None:
+        colour = "" if ok is None else (PASS_COLOUR if ok else BLOCK_COLOUR)
+        self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
+        self.verdict_label.setText(text)
+        self.verdict_label.setVisible(bool(text))
+
+    def hideEvent(self, event) -> None:
+        # a closed dialog asks for no verdict
+        self._check_timer.stop()
+        super().hideEvent(event)
 
     def _read(self) -> tuple[Decimal | None, Decimal | None, str]:
         return validate_replace(self.order, self.quantity_edit.text(), self.limit_edit.text(), self.stop_edit.text())
@@ -162,6 +236,7 @@ class ReplaceDialog(QDialog):
         return quantity, limit, stop_of(self.order, self.stop_edit.text())
 
     def accept(self) -> None:
-        if self._read()[2]:
+        # only what the verdict shown passed (Enter in a field while the check is on its way did not wait for it)
+        if self._read()[2] or self._passed is None or self._passed != self.typed():
             return
         super().accept()

@@ -29,7 +29,7 @@ from ..common import (
     make_table,
     menu_key_opens_current_row,
 )
-from ..dialogs.replace import ReplaceDialog
+from ..dialogs.replace import ReplaceDialog, Typed
 from ..models.orders import OrderBlotterModel
 from ..models.proxy import BlotterFilterProxyModel, StatusFilter
 
@@ -103,6 +103,8 @@ def ask_cancel_all_scope(parent: QWidget, working: int, *, global_also: str = ""
 class BlotterView(QWidget):
     cancel_requested = Signal(int)
     replace_requested = Signal(int, object, object, object)  # order id, quantity, limit, stop (Decimal | None)
+    # the open Replace dialog asks for its verdict (same arguments): show_replace_check / show_replace_problem answer
+    replace_check_requested = Signal(int, object, object, object)
     cancel_all_clicked = Signal()  # the trader asked for Cancel All: which one comes next (choose_cancel_all_scope)
     cancel_all_requested = Signal(str)  # CANCEL_CONSOLE | CANCEL_BROKER
     halt_clicked = Signal()  # the trader asked to halt: the working count comes next (confirm_halt)
@@ -126,6 +128,7 @@ class BlotterView(QWidget):
         self._trading_state = TradingState.ACTIVE
         self._busy: set[str] = set()
         self.read_only = False  # a monitor window: no Cancel / Replace in the context menu
+        self.replace_dialog: ReplaceDialog | None = None  # the one open, which the verdicts are for
 
         self.status_combo = QComboBox()
         self.status_combo.addItem("Working", StatusFilter.WORKING.value)
@@ -318,13 +321,28 @@ class BlotterView(QWidget):
                 dialog.show_order(latest)
 
         self.model.dataChanged.connect(follow_the_order)
+        dialog.check_requested.connect(lambda quantity, limit, stop: self.replace_check_requested.emit(
+            order.id, quantity, limit, stop))
+        self.replace_dialog = dialog
         try:
             if dialog.exec() == ReplaceDialog.DialogCode.Accepted:
                 quantity, limit, stop = dialog.values()
                 self.replace_requested.emit(order.id, quantity, limit, stop)
         finally:
+            self.replace_dialog = None
             self.model.dataChanged.disconnect(follow_the_order)
             dialog.deleteLater()
+
+    def show_replace_check(self, order_id: int, typed: Typed, may_replace: bool, reasons: list[str]) -> None:
+        """The verdict of a replace of ``order_id`` as ``typed``, for the Replace dialog open on it."""
+        dialog = self.replace_dialog
+        if dialog is not None and dialog.order.id == order_id:
+            dialog.show_check(typed, may_replace, reasons)
+
+    def show_replace_problem(self, order_id: int, typed: Typed, text: str) -> None:
+        dialog = self.replace_dialog
+        if dialog is not None and dialog.order.id == order_id:
+            dialog.show_problem(typed, text)
 
     def request_cancel_selected(self) -> None:
         selected = self.selected_orders()
