@@ -55,3 +55,25 @@ def test_the_dialog_asks_for_the_verdict_of_what_is_typed_and_shows_only_that_on
     assert dialog.verdict_label.text() == "Not replaceable: order 1: trading is HALTED" and not dialog.ok_button.isEnabled()
     dialog.show_check((Decimal(6), Decimal(208), None), True, [])
     assert dialog.verdict_label.text() == "Risk: passed." and dialog.ok_button.isEnabled()
+
+
+def test_a_long_verdict_grows_the_dialog_instead_of_squeezing_the_fields(qtbot):
+    """Walked under Xvfb: three blocks squeezed the Quantity and Limit fields to slivers and cut
+    the verdict's last line off; the dialog grows to hold them, as wide as it was."""
+    from decimal import Decimal
+
+    from PySide6.QtWidgets import QApplication
+
+    from tests.gui.showing import shown
+
+    dialog = shown(qtbot, ReplaceDialog(order(1, symbol="MSFT", quantity="20", limit="411")))
+    width = dialog.width()
+    dialog.quantity_edit.setText("500")
+    reasons = [f"rule_{n}: MSFT: position after the trade 500 is 207.30% of the portfolio, above 20.00%" for n in range(3)]
+    dialog.show_check((Decimal(500), Decimal(411), None), False, reasons)
+    QApplication.processEvents()
+    label = dialog.verdict_label
+    assert dialog.width() == width
+    for edit in (dialog.quantity_edit, dialog.limit_edit):
+        assert edit.height() >= edit.sizeHint().height()
+    assert label.geometry().bottom() <= dialog.height() and label.height() >= label.heightForWidth(label.width())

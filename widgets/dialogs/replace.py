@@ -134,7 +134,7 @@ class ReplaceDialog(QDialog):
         self.close_button.setToolTip("close without replacing: the order stays as it is")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
+        layout = self._body = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.hint_label)
         layout.addWidget(self.error_label)
@@ -219,6 +219,18 @@ class ReplaceDialog(QDialog):
         self.verdict_label.setStyleSheet(f"QLabel {{ color: {colour}; }}" if colour else "")
         self.verdict_label.setText(text)
         self.verdict_label.setVisible(bool(text))
+        self._fit()
+
+    def _fit(self) -> None:
+        """As tall as the contents need at the dialog's width, as the ticket fits its verdict:
+        walked under Xvfb, three blocks squeezed the Quantity and Limit fields to slivers and cut
+        the last line off. Never wider once shown (Replace stays under the pointer)."""
+        if not self.isVisible():
+            return
+        layout = self._body
+        layout.activate()
+        width = self.width()
+        self.resize(width, max(layout.totalHeightForWidth(width), self.minimumSizeHint().height()))
 
     def hideEvent(self, event) -> None:
         # a closed dialog asks for no verdict
