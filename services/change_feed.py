@@ -13,16 +13,17 @@ Two kinds of watermark, one per kind of table:
 * the trading state (``trade_settings.trading_state``, one row read by its key): the state
   passed on last; a batch carries it only when it changed (``trading-console halt`` in another
   process).
-* append-only tables (``order_events``, ``audit_logs``, ``equity_snapshots``): the highest id
-  seen, plus the gaps below it. MariaDB hands out AUTO_INCREMENT ids at insert and the rows
+* append-only tables (``order_events``, ``audit_logs``, ``equity_snapshots``,
+  ``decision_snapshots``): the highest id seen, plus the gaps below it. MariaDB hands out AUTO_INCREMENT ids at insert and the rows
   become visible at commit, so id 11 can be seen before id 10; a missing id stays a gap (read
   again each poll) until it appears or ``gap_patience`` passes (a rolled-back insert never will).
 
 Every poll is a few indexed range reads of recent rows; nothing grows with the history.
 
 A backtest's orders, fills, positions and order events (its ``BACKTEST-`` accounts,
-services.db.scope) are never passed on: a monitor following the database while a backtest runs
-in another process shows the broker's records only, as the trading window does.
+services.db.scope) and the snapshots it stored as its inputs alone (``decisions_only``) are never
+passed on: a monitor following the database while a backtest runs in another process shows the
+broker's records only, as the trading window does.
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ from services.db.convert import to_audit_record, to_fill_record, to_order_record
 from services.db.models import (
     SETTINGS_ROW_ID,
     AuditLog,
+    DecisionSnapshot,
     EquitySnapshot,
     OrderEvent,
     Position,
+    Project,
     TradeFill,
     TradeOrder,
     TradeSettings,
 )
+from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
 from services.db.scope import not_backtest
 from services.domain import (
     AuditRecord,
@@ -81,6 +85,19 @@ class OrderEventLine:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotLine:
+    """One decision snapshot stored (``snapshot import`` in a terminal or a scheduled job,
+    another window's import): which, into which project, how many items."""
+
+    id: int
+    project_id: int
+    project: str
+    source_name: str
+    item_count: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class FeedBatch:
     """What one poll found new or changed. ``observed_at``: the feed's UTC clock when the poll's
     reads ended (a record's latency is ``observed_at - record.updated_at``)."""
@@ -93,10 +110,11 @@ class FeedBatch:
     audit: tuple[AuditRecord, ...] = ()
     equity_snapshots: int = 0  # new equity samples (the chart reads its history again)
     trading_state: TradingState | None = None  # HALTED / ACTIVE when it changed, else None
+    snapshots: tuple[SnapshotLine, ...] = ()  # decision snapshots stored (a backtest's inputs alone left out)
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.positions or self.events or self.audit or self.equity_snapshots
-                    or self.trading_state is not None)
+                    or self.trading_state is not None or self.snapshots)
 
     @property
     def changes(self) -> ChangeSet:
@@ -155,6 +173,8 @@ class _AppendScan:
     gaps: dict[int, float] = field(default_factory=dict)
     # order events: their order's account, joined; a backtest's are counted as seen, not passed on
     order_of: Any = None
+    # the rows passed on (the others counted as seen): decision snapshots without a backtest's inputs
+    keep: Callable[[Any], bool] | None = None
 
     def prime(self, session, now: float) -> None:
         self.high = session.scalar(select(func.max(self.model.id))) or 0
@@ -179,7 +199,7 @@ class _AppendScan:
             if row.id > self.high:
                 self.gaps.update((i, now) for i in range(self.high + 1, row.id))
                 self.high = row.id
-            if not is_backtest_account(account):
+            if not is_backtest_account(account) and (self.keep is None or self.keep(row)):
                 rows.append(row)
         return rows
 
@@ -189,6 +209,20 @@ def _stored_trading_state(session) -> TradingState:
     never creates it)."""
     state = session.scalar(select(TradeSettings.trading_state).where(TradeSettings.id == SETTINGS_ROW_ID))
     return TradingState.ACTIVE if state is None else TradingState(state)
+
+
+def _snapshot_lines(session, rows: list[DecisionSnapshot]) -> tuple[SnapshotLine, ...]:
+    """The snapshots as values, each with its project's name (one read of those projects)."""
+    if not rows:
+        return ()
+    named = select(Project.id, Project.name).where(Project.id.in_({row.project_id for row in rows}))
+    names = {project_id: name for project_id, name in session.execute(named)}
+    return tuple(SnapshotLine(row.id, row.project_id, names.get(row.project_id, str(row.project_id)), row.source_file,
+                              row.item_count, row.created_at) for row in rows)
+
+
+def _trader_snapshot(row: DecisionSnapshot) -> bool:
+    return row.note != BACKTEST_INPUT_NOTE  # as services.db.repositories.snapshots.decisions_only
 
 
 def _event_line(row: OrderEvent) -> OrderEventLine:
@@ -219,6 +253,7 @@ class ChangeFeed:
         self._events = _AppendScan(OrderEvent, order_of=OrderEvent.order_id)
         self._audit = _AppendScan(AuditLog)
         self._equity = _AppendScan(EquitySnapshot)
+        self._snapshots = _AppendScan(DecisionSnapshot, keep=_trader_snapshot)
         self.trading_state: TradingState | None = None  # in force at prime, then as passed on last
         self.primed = False
         self.polls = 0
@@ -230,7 +265,7 @@ class ChangeFeed:
         with self.db.session() as session:
             for scan in (self._orders, self._fills, self._positions):
                 scan.prime(session, self.overlap)
-            for append in (self._events, self._audit, self._equity):
+            for append in (self._events, self._audit, self._equity, self._snapshots):
                 if append is not self._audit or self.follows_audit:
                     append.prime(session, now)
             self.trading_state = _stored_trading_state(session)
@@ -247,6 +282,7 @@ class ChangeFeed:
             events = self._events.poll(session, now, self.gap_patience)
             audit = self._audit.poll(session, now, self.gap_patience) if self.follows_audit else []
             equity = self._equity.poll(session, now, self.gap_patience)
+            snapshots = _snapshot_lines(session, self._snapshots.poll(session, now, self.gap_patience))
             state = _stored_trading_state(session)
             changed_state = None if state is self.trading_state else state
             self.trading_state = state
@@ -257,14 +293,15 @@ class ChangeFeed:
                 audit=tuple(to_audit_record(a) for a in audit),
                 equity_snapshots=len(equity),
                 trading_state=changed_state,
+                snapshots=snapshots,
             )
         self.polls += 1
         return batch
 
 
 def batch_lines(batch: FeedBatch) -> Iterable[dict]:
-    """One plain dict per order, fill or position change (what ``watch`` prints), oldest first
-    within each kind; every value JSON-ready (Decimals as :func:`plain` text, as ``orders`` and
+    """One plain dict per order, fill or position change and per snapshot stored (what ``watch``
+    prints), oldest first within each kind; every value JSON-ready (Decimals as :func:`plain` text, as ``orders`` and
     ``fills`` write them; times ISO 8601)."""
     seen = batch.observed_at.isoformat()
     for o in batch.orders:
@@ -282,6 +319,10 @@ def batch_lines(batch: FeedBatch) -> Iterable[dict]:
         yield {"kind": "position", "project_id": p.project_id, "account": p.account, "symbol": p.symbol,
                "quantity": plain(p.quantity), "average_cost": plain(p.average_cost), "realized_pnl": plain(p.realized_pnl),
                "currency": p.currency, "updated_at": p.updated_at.isoformat(), "observed_at": seen}
+    for s in batch.snapshots:
+        yield {"kind": "snapshot", "id": s.id, "project_id": s.project_id, "project": s.project,
+               "source_name": s.source_name, "item_count": s.item_count, "created_at": s.created_at.isoformat(),
+               "observed_at": seen}
 
 
 def line_text(line: dict) -> str:
@@ -296,6 +337,10 @@ def line_text(line: dict) -> str:
         fix = "  (superseded)" if line["superseded"] else ""
         return (f"{line['fill_time']}  fill     #{line['id']:<6} order {line['order_id']:<6} {line['side']:<4} "
                 f"{line['symbol']:<10} {line['quantity']} @ {line['price']} {line['currency']}{fix}")
+    if kind == "snapshot":
+        items = "1 item" if line["item_count"] == 1 else f"{line['item_count']} items"
+        return (f"{line['created_at']}  snapshot #{line['id']:<6} imported into project {line['project']}: {items} "
+                f"({line['source_name']})")
     return (f"{line['updated_at']}  position {line['account']:<10} project {line['project_id'] or '-':<5} "
             f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
 

@@ -1,9 +1,10 @@
 """`trading-console watch [--json] [--interval S]`: follow the shared database as another process
 (a trading window, ``execute``, ``serve``) writes it, read-only.
 
-One line per order, fill or position change as it lands, from the moment it starts, until
-stopped (Ctrl+C or SIGTERM: exit 0). ``--json`` prints newline-delimited JSON, one object per
-line with ``kind`` (order, fill, position), the row's fields (Decimals as strings) and
+One line per order, fill or position change and per decision snapshot stored (``snapshot import``
+elsewhere) as it lands, from the moment it starts, until stopped (Ctrl+C or SIGTERM: exit 0).
+``--json`` prints newline-delimited JSON, one object per line with ``kind`` (order, fill,
+position, snapshot), the row's fields (Decimals as strings) and
 ``observed_at`` (when the feed saw it). The database is opened read-only; nothing is written.
 It is the one every command opens, ``orders``, ``fills`` and ``positions`` among them
 (Settings.effective_db_url): --db-url or TC_DB_URL, else the console's console.sqlite3 (README,
@@ -28,9 +29,9 @@ DEFAULT_INTERVAL = 0.25  # seconds between looks: a change is printed well withi
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "watch", help="print orders, fills and positions as they land in the database (read-only)",
-        description=("Follow the shared database read-only: one line per order, fill or position change as "
-                     "another process writes it, until Ctrl+C or SIGTERM (exit 0). Give the database with "
+        "watch", help="print orders, fills, positions and snapshots as they land in the database (read-only)",
+        description=("Follow the shared database read-only: one line per order, fill or position change "
+                     "and per snapshot stored as another process writes it, until Ctrl+C or SIGTERM (exit 0). Give the database with "
                      "--db-url before the command (or TC_DB_URL); without one, the database `orders`, `fills` and "
                      "`positions` read: the console's console.sqlite3, or the demo window's demo.sqlite3 given "
                      "--demo (or --profile demo) before the command."))
@@ -65,7 +66,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
     try:
         feed = ChangeFeed(db)
         feed.prime()
-        print(f"watching {redact_url(url)} read-only (orders, fills, positions); Ctrl+C stops", file=sys.stderr, flush=True)
+        print(f"watching {redact_url(url)} read-only (orders, fills, positions, snapshots); Ctrl+C stops", file=sys.stderr, flush=True)
         unreachable = False
         batch: FeedBatch | None = None
         while not stop.wait(0 if batch else interval):  # after a change, look again at once

@@ -272,3 +272,59 @@ def test_newer_only_forgets_rows_quiet_for_an_hour_once_it_holds_many():
     assert not seen.fresh(ChangeSet((order(299, OrderState.SUBMITTED, newest),)))  # a recent row: still known
     assert not seen.fresh(ChangeSet((order(250, OrderState.NEW, newest - timedelta(minutes=49, seconds=1)),)))
     assert seen.fresh(ChangeSet((order(299, OrderState.FILLED, newest + timedelta(seconds=1)),))).orders  # a new version
+
+
+def _snapshot(database, project: str, symbols: int, *, note: str | None = None, source: str = "targets.csv") -> int:
+    """What ``snapshot import FILE --project P`` (or a backtest, with its note) stores, through
+    its own connection: the snapshot's id."""
+    from services.db.repositories.projects import ProjectRepository
+    from services.db.repositories.snapshots import SnapshotItemInput, SnapshotRepository
+
+    items = [SnapshotItemInput(f"S{i}", Decimal("0.05"), None, None, None, "STK", "SMART", "USD", None)
+             for i in range(symbols)]
+    with database.unit_of_work() as session:
+        project_id = ProjectRepository(session).get_or_create(project).id
+        return SnapshotRepository(session).create_with_items(project_id, source, f"hash-{source}-{symbols}-{note}",
+                                                             items, note=note).id
+
+
+def test_a_snapshot_stored_by_another_connection_comes_in_the_next_poll_once(database):
+    """``snapshot import`` in a terminal while a window follows the database: the window's
+    Snapshots panel stayed as it was until a restart. The next poll brings the snapshot (its
+    project by name, its item count), once; a backtest's inputs alone never, and counted as seen."""
+    from services.db.repositories.snapshots import BACKTEST_INPUT_NOTE
+
+    _snapshot(database, "before", 2)
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    try:
+        feed.prime()
+        assert not feed.poll()  # stored before the start: not passed on
+        backtest = _snapshot(database, "momentum", 3, note=BACKTEST_INPUT_NOTE, source="bt.csv")
+        stored = _snapshot(database, "momentum", 10)
+        batch = feed.poll()
+        assert batch
+        assert [(s.id, s.project, s.source_name, s.item_count) for s in batch.snapshots] == [
+            (stored, "momentum", "targets.csv", 10)]
+        assert not batch.orders and not batch.events
+        assert not feed.poll()  # once
+        assert backtest not in feed._snapshots.gaps  # the backtest's input is seen, not waited for
+    finally:
+        feed.db.dispose()
+
+
+def test_watch_prints_a_line_for_a_snapshot_stored(database):
+    """``watch`` (and --json) says a snapshot stored as it says an order or a fill."""
+    import json
+
+    feed = ChangeFeed(Database(database.url, read_only=True))
+    try:
+        feed.prime()
+        stored = _snapshot(database, "P", 10)
+        lines = list(batch_lines(feed.poll()))
+        assert [(line["kind"], line["id"], line["project"], line["item_count"], line["source_name"]) for line in lines] == [
+            ("snapshot", stored, "P", 10, "targets.csv")]
+        assert json.loads(json.dumps(lines[0])) == lines[0]  # JSON-ready as it is
+        text = line_text(lines[0])
+        assert f"snapshot #{stored}" in text and "imported into project P: 10 items (targets.csv)" in text, text
+    finally:
+        feed.db.dispose()
