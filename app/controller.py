@@ -98,6 +98,10 @@ class ConsoleController(QObject):
         if batch.trading_state is not None:
             self.orders.show_trading_state(batch.trading_state)
             self.audit.schedule_refresh()  # a halt or resume elsewhere is an audit entry too
+        # a snapshot imported elsewhere: listed (and its project offered to a backtest) without a
+        # restart; one this window imported is listed already and not read again
+        if batch.snapshots and await self.snapshots.take_stored(s.id for s in batch.snapshots):
+            self.audit.schedule_refresh()  # an import elsewhere is an audit entry too
 
     def _on_run_changes(self, orders: Iterable[OrderRecord], fills: Iterable[FillRecord]) -> None:
         """Orders or fills committed (the writer's or the change feed's): the run's progress, and

@@ -3,7 +3,8 @@ items."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 
 from app.composition import DEMO_PROJECT
 from app.controllers.audit import AuditController
@@ -26,6 +27,12 @@ class SnapshotsController:
         # (the Backtest panel's list) must offer too
         self._on_imported = on_imported
         self.project_names: dict[int, str] = {}
+        # the snapshots the tree lists, and one listing read and shown at a time: the change
+        # feed reads this window's own import back, and an older read shown over a newer one
+        # took the snapshot just imported (and its selection) out of the tree
+        self._snapshots: tuple[queries.SnapshotInfo, ...] = ()
+        self._listed: set[int] = set()
+        self._listing = asyncio.Lock()
         # the snapshot clicked last is the one shown: an earlier click's items read can finish
         # last (worker threads), and showing them under the later selection also told the
         # preview panel that snapshot was the one shown
@@ -37,15 +44,44 @@ class SnapshotsController:
 
     async def load(self) -> None:
         """Projects and snapshots; the demo project's first snapshot (or the first one) shown."""
-        projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, self.ctx.stack.db)
-        self._set_projects(projects, snapshots)
+        await self._list()
+        await self._show_first()
+
+    async def take_stored(self, snapshot_ids: Iterable[int]) -> bool:
+        """Snapshots stored elsewhere (the change feed: ``snapshot import`` in a terminal or a
+        scheduled job, another window): listed with their projects, the trader's selection kept
+        (the first shown when none was, as at start). False: all were listed already (this
+        window's own import, read back by the feed), nothing read again."""
+        if not await self._list(wanted=snapshot_ids):
+            return False
+        if self.ctx.window.snapshots_view.tree.currentItem() is None:
+            await self._show_first()
+        if self._on_imported is not None:
+            self._on_imported()
+        return True
+
+    async def _list(self, wanted: Iterable[int] | None = None) -> bool:
+        """Projects and snapshots read (off the GUI thread) and listed, unless every snapshot in
+        ``wanted`` is listed already (False then)."""
+        async with self._listing:
+            if wanted is not None and set(wanted) <= self._listed:
+                return False
+            projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, self.ctx.stack.db)
+            self._set_projects(projects, snapshots)
+            return True
+
+    async def _show_first(self) -> None:
+        """The demo project's first snapshot (or the first one) selected and shown."""
+        snapshots = self._snapshots
         if snapshots:
-            demo = next((p.id for p in projects if p.name == DEMO_PROJECT), None)
+            demo = next((pid for pid, name in self.project_names.items() if name == DEMO_PROJECT), None)
             first = next((s for s in snapshots if s.project_id == demo), snapshots[0])
             await self._select_and_show(first.id)
 
     def _set_projects(self, projects, snapshots) -> None:
         self.project_names = {p.id: p.name for p in projects}
+        self._snapshots = tuple(snapshots)  # newest first
+        self._listed = {s.id for s in snapshots}
         self.ctx.window.snapshots_view.set_projects(projects, snapshots)
 
     def _on_import_requested(self, path: str, project: str) -> None:
@@ -74,11 +110,13 @@ class SnapshotsController:
             self.ctx.status(f"{queries.refused_import_line(outcome.parsed)} (listed by line in the Snapshots panel)",
                             15_000, Level.WARNING)
             return outcome
-        projects, snapshots = await self.ctx.db(queries.projects_and_snapshots, stack.db)
-        self._set_projects(projects, snapshots)
+        assert outcome.snapshot_id is not None  # outcome.ok
+        # read again unless listed already (the change feed reads this import back too, and the
+        # one that lists it tells the Backtest panel): the tree rebuilt once
+        listed_now = await self._list(wanted=[outcome.snapshot_id])
         await self._select_and_show(outcome.snapshot_id)
         self.ctx.status(outcome.headline(project))  # the command's words: a file stored already is said so
-        if self._on_imported is not None:
+        if listed_now and self._on_imported is not None:
             self._on_imported()
         await self.audit.refresh()
         return outcome

@@ -124,3 +124,75 @@ def test_the_window_follows_what_another_process_writes_and_hands_its_own_rows_o
             await console.close()
 
     run(qloop, scenario(), timeout=90)
+
+
+def _listed_snapshots(view) -> dict[int, str]:
+    """The Snapshots tree's snapshots: id -> the project it is listed under."""
+    from widgets.views.snapshots import SNAPSHOT_ROLE
+
+    tree, listed = view.tree, {}
+    for i in range(tree.topLevelItemCount()):
+        project = tree.topLevelItem(i)
+        for j in range(project.childCount()):
+            listed[project.child(j).data(0, SNAPSHOT_ROLE)] = project.text(0)
+    return listed
+
+
+@pytest.mark.slow  # a whole window: the whole suite, not --quick
+@pytest.mark.timeout(120)
+def test_a_snapshot_imported_by_another_process_is_listed_without_a_restart(qloop, open_console, tmp_path):
+    """``trading-console snapshot import FILE --project P`` in a terminal (or a scheduled job,
+    or another window) into the database a window uses: the window's Snapshots panel (and the
+    Backtest panel's projects) stayed as they were until a restart. Now the change feed brings
+    it: listed under its project, the trader's selection and the targets shown kept, and it can
+    be chosen. The window's own import, which the feed reads back, rebuilds the tree once."""
+    from services import console_queries as queries
+    from services.db import Database
+
+    targets = tmp_path / "momentum.csv"
+    targets.write_text(SNAPSHOT_CSV)
+    own = tmp_path / "own.csv"
+    own.write_text("symbol,weight\nIBM,0.05\nAAPL,0.05\n")
+
+    async def scenario():
+        console = await open_console()
+        w, controller = console.window, console.controller
+        view, items = w.snapshots_view, w.snapshot_items_model
+        other = Database(console.stack.db.url)
+        try:
+            await wait_until(lambda: items.rowCount() > 0, 10, "the demo snapshot shown")
+            shown, shown_rows = view.current_snapshot_id(), items.rowCount()
+            assert shown is not None
+
+            stored = await asyncio.to_thread(queries.import_snapshot, other, targets, "Momentum", actor="cli")
+            assert stored.ok and stored.created
+            await wait_until(lambda: _listed_snapshots(view).get(stored.snapshot_id) == "Momentum", 10,
+                             lambda: f"the other process's snapshot listed: {_listed_snapshots(view)}")
+            # the trader's selection is not taken: the snapshot chosen before and its targets stay
+            assert view.current_snapshot_id() == shown and items.rowCount() == shown_rows
+            backtest_projects = w.backtest_view.projects_list
+            await wait_until(lambda: "Momentum" in {backtest_projects.item(i).text()
+                                                    for i in range(backtest_projects.count())}, 10,
+                             "its project offered in the Backtest panel")
+            await wait_until(lambda: any(r.action == "snapshot.import" and r.actor == "cli"
+                                         for r in w.audit_model.records()), 10, "the import's audit entry")
+            # the new one can be chosen, and its targets are shown
+            assert view.select_snapshot(stored.snapshot_id)
+            await wait_until(lambda: items.rowCount() == 4, 10, "the imported snapshot's four targets")
+
+            # the window's own import: the feed reads it back, and the tree is not rebuilt again
+            rebuilt: list[int] = []
+            real_set_projects = view.set_projects
+            view.set_projects = lambda *args: (rebuilt.append(1), real_set_projects(*args))
+            mine = (await controller.import_snapshot(str(own), "Momentum")).snapshot_id
+            assert view.current_snapshot_id() == mine and items.rowCount() == 2
+            polls = controller.feed.feed.polls
+            await wait_until(lambda: controller.feed.feed.polls >= polls + 3, 10, "three more polls")
+            assert rebuilt == [1], "the own import listed once"
+            assert view.current_snapshot_id() == mine and items.rowCount() == 2
+            assert controller.last_error is None
+        finally:
+            other.dispose()
+            await console.close()
+
+    run(qloop, scenario(), timeout=100)
