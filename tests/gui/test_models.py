@@ -154,6 +154,22 @@ def test_a_fills_time_reads_to_the_second_as_ib_gives_it(qtbot):
     assert model.data(model.index(0, 0)) == (T0 + timedelta(seconds=2)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def test_fills_of_one_second_read_in_one_order_streamed_or_loaded(qtbot):
+    """IB's execution times are to the second, so a run's partial fills share one: streamed in,
+    the later ones stood on top; loaded after a restart (newest first, then by id), the same
+    second read oldest first (seen under Xvfb: the first partials, with the order's 1.00
+    commission, moved from the bottom to the top). Within a second, the later fill is on top."""
+    same_second = [replace(fill(i), fill_time=T0) for i in (1, 2, 3)]
+    streamed = FillsModel()
+    for record in same_second:
+        streamed.upsert([record])
+        streamed.flush()
+    loaded = FillsModel()
+    loaded.reset(sorted(same_second, key=lambda f: f.id, reverse=True))  # as the fills panel's query reads them
+    shown = [[m.record_at(row).id for row in range(m.rowCount())] for m in (streamed, loaded)]
+    assert shown == [[3, 2, 1], [3, 2, 1]], shown
+
+
 def test_positions_are_keyed_by_project_account_symbol(qtbot):
     model = PositionsModel(project_names={1: "momentum"})
     model.upsert([position("AAPL"), position("AAPL", account="DU999"), position("AAPL", quantity="20")])

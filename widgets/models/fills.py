@@ -38,7 +38,9 @@ class FillsModel(SharedPricePlaces[FillRecord], PagedTableModel[FillRecord]):
                tooltip=lambda f: "superseded by an execution correction" if f.superseded else None),
     )
 
-    order_key = staticmethod(lambda f: f.fill_time)
+    # IB's execution times are to the second: a run's partial fills share one, and the id (their
+    # arrival) orders them within it, streamed or loaded alike (the time alone kept a load's order)
+    order_key = staticmethod(lambda f: (f.fill_time, f.id))
     #: One number of places down the column (SharedPricePlaces): 229.5 sat above 229.125.
     PRICE_COLUMNS = (PRICE,)
 
