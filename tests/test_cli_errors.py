@@ -120,3 +120,23 @@ def test_a_commands_last_flush_held_by_another_connections_locks_says_so(raised,
     with pytest.raises(DatabaseLockHeld) as error:
         asyncio.run(_written(Stack()))
     assert (error.value.code, error.value.exit_code) == (said, 5)
+
+
+
+def test_a_reader_gone_in_the_middle_of_a_long_output_is_no_database_error(tmp_path):
+    """`trading-console trail --run 1 | head -5`: a command run through ``run_guarded`` (trail, tca,
+    audit, positions, backtests, db ...) whose output filled stdout's buffer met the closed pipe
+    while printing, and its BrokenPipeError, an OSError, was said as "database error: Broken pipe",
+    exit 5, sending the trader to look at a database that was fine. ``db sql`` prints some 25 kB."""
+    import os
+
+    env = {"TC_CONFIG_FILE": str(tmp_path / "s.toml"), "TC_DATA_DIR": str(tmp_path / "d"), "TC_LOG_DIR": str(tmp_path / "l"),
+           "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        result = subprocess.run([sys.executable, "-m", "app", "db", "sql"], check=False, cwd=ROOT, env=env,
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")

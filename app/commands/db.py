@@ -84,7 +84,7 @@ def database_failure(exc: BaseException, url: str | None) -> tuple[str, str, int
 
 def run_guarded(url: str, action: Callable[[], int], args: argparse.Namespace | None = None) -> int:
     """Run ``action``; database and revision errors (and an OSError or RuntimeError of the
-    database work) become ``say_failure``'s line (with ``args.json`` also its JSON object) and an
+    database work, but not a reader of stdout gone) become ``say_failure``'s line (with ``args.json`` also its JSON object) and an
     exit code."""
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import SQLAlchemyError
@@ -94,6 +94,8 @@ def run_guarded(url: str, action: Callable[[], int], args: argparse.Namespace | 
 
     try:
         return action()
+    except BrokenPipeError:  # `trail --run 1 | head`: the reader has gone, not the database (app.cli.main says it)
+        raise
     except (SchemaNotCurrent, DatabaseLocationError, NoSchema, CommandError, SQLAlchemyError, OSError, RuntimeError) as exc:
         log.debug("database command failed", exc_info=True)
         failure = database_failure(exc, url) or ("database_error", error_line(exc, url), EXIT_BROKER)
