@@ -44,14 +44,15 @@ def check_spec(spec: BacktestSpec, prices: PriceBook, snapshots: list[DatedSnaps
         params_from(spec.builder, portfolio_value=Decimal(0))
     except (ValueError, ArithmeticError) as exc:
         problems.append(f"builder: {exc}")
-    if spec.start and spec.end and spec.end < spec.start:
+    reversed_dates = bool(spec.start and spec.end and spec.end < spec.start)
+    if reversed_dates:
         problems.append(f"--to {spec.end} is before --from {spec.start}")
     first, last = prices.first_day(), prices.last_day()
     if first is None or last is None:
         problems.append("no prices")
         return problems
     outside = _outside_prices(spec, first, last)
-    if outside:  # the window's own problem: "no snapshot between" a range it gets wrong would follow
+    if outside or reversed_dates:  # the window's own problem: "no snapshot between" a range it gets wrong would follow
         return problems + outside
     if not snapshots:
         problems.append("no snapshots")

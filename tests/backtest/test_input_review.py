@@ -207,3 +207,16 @@ def test_no_snapshot_in_the_window_is_said_without_a_reversed_range(database, db
     assert code == 2, err
     assert err.splitlines() == [f"trading-console: {said}"], err
     assert _stored(database) == (0, 0)
+
+
+def test_a_to_before_the_from_is_said_alone(database, db_url, capsys, files):
+    """--from 2024-03-01 --to 2024-02-20 said "--to 2024-02-20 is before --from 2024-03-01" and
+    then "no snapshot on or before --to 2024-02-20: the first is dated 2024-03-01", though the
+    first snapshot is dated 2024-02-01: the window's reading of reversed dates (it begins at
+    --from) named --from as the first snapshot's day. The reversed dates are the one problem."""
+    prices, _, folder = files
+    code, _out, err = _backtest(db_url, capsys, "--prices", str(prices), "--snapshots", str(folder),
+                                "--from", "2024-03-01", "--to", "2024-02-20")
+    assert code == 2, err
+    assert err.splitlines() == ["trading-console: --to 2024-02-20 is before --from 2024-03-01"], err
+    assert _stored(database) == (0, 0)
