@@ -140,3 +140,19 @@ def test_a_reader_gone_in_the_middle_of_a_long_output_is_no_database_error(tmp_p
     finally:
         os.close(write_end)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_the_first_db_upgrade_makes_the_consoles_own_data_folder(tmp_path):
+    """On a new machine (no data folder yet) `db current` and `db upgrade` of the console's own
+    database said 'the folder of the SQLite database .../console.sqlite3 does not exist: create it
+    (mkdir -p ...)', exit 2, though `orders` or the window create that folder themselves. A folder
+    of a database URL the trader named is still never created."""
+    current = _run("db", "current", home=tmp_path)
+    assert (current.returncode, current.stderr) == (0, ""), current.stderr
+    assert current.stdout.endswith("console.sqlite3: no schema (run `trading-console db upgrade`)\n")
+    upgrade = _run("db", "upgrade", home=tmp_path)
+    assert (upgrade.returncode, upgrade.stderr) == (0, ""), upgrade.stderr
+    assert (tmp_path / "d" / "console.sqlite3").is_file()
+    named = _run("--db-url", f"sqlite:///{tmp_path / 'typo' / 'x.sqlite3'}", "db", "upgrade", home=tmp_path)
+    assert named.returncode == 2 and "does not exist: create it" in named.stderr, named.stderr
+    assert not (tmp_path / "typo").exists()

@@ -102,10 +102,20 @@ def run_guarded(url: str, action: Callable[[], int], args: argparse.Namespace | 
         return say_failure(args, *failure)
 
 
+def _console_folder(settings) -> None:
+    """The console's own data folder, made when missing, for its own database (no URL named): a
+    first ``db upgrade`` on a new machine was refused with 'the folder ... does not exist: create
+    it', the folder every other command creates. A folder of a URL the trader named is never
+    created (a typo would start an empty database)."""
+    if not settings.db_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+
 def _upgrade(args: argparse.Namespace, settings) -> int:
     from services.db import migrate
 
     url = settings.effective_db_url
+    _console_folder(settings)
 
     def action() -> int:
         revision = migrate.upgrade(url, args.rev)
@@ -132,6 +142,7 @@ def _current(args: argparse.Namespace, settings) -> int:
     from services.db import migrate
 
     url = settings.effective_db_url
+    _console_folder(settings)
 
     def action() -> int:
         revision = migrate.current(url)
