@@ -238,8 +238,9 @@ def unknown_action_words(name: str) -> str | None:
     if name in names:
         return None
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.8)
-    guess = f"did you mean {' or '.join(close)}? " if close else ""
-    return f"not an action the console writes: {guess}(docs/audit-log.md lists every action)"
+    if not close:  # no guess: nothing after a colon ("writes: (docs/...)")
+        return "not an action the console writes (docs/audit-log.md lists every action)"
+    return f"not an action the console writes: did you mean {' or '.join(close)}? (docs/audit-log.md lists every action)"
 
 
 def docs_table() -> str:
