@@ -144,8 +144,9 @@ def test_audit_list_of_an_action_the_console_never_writes_is_refused_naming_the_
     assert old.returncode == 0 and [e["id"] for e in json.loads(old.stdout)] == [1]
     # nothing close to it: no dangling colon ("writes: (docs/...)")
     far = console("--db-url", db_url, "audit", "list", "--action", "nosuch", cwd=tmp_path)
-    assert (far.returncode, far.stderr) == (2, "trading-console: no audit entry has the action 'nosuch', which is not an "
-                                               "action the console writes (docs/audit-log.md lists every action)\n")
+    said = ("no audit entry has the action 'nosuch', which is not an action the console writes "
+            "(docs/audit-log.md lists every action)")
+    assert (far.returncode, far.stderr) == (2, f"trading-console: {said}\n")
 
 
 def test_audit_on_a_database_without_schema_says_what_to_do(tmp_path):
