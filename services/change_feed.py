@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 
 from services.core.typed_numbers import plain
 from services.db.convert import to_audit_record, to_fill_record, to_order_record, to_position_record
+from services.db.errors import describe_db_error
 from services.db.models import (
     SETTINGS_ROW_ID,
     AuditLog,
@@ -61,7 +62,6 @@ from services.domain import (
     TradingState,
     is_backtest_account,
 )
-from services.urls import redact_text
 
 DEFAULT_OVERLAP = timedelta(seconds=5)  # longest flush-to-commit delay (plus writers' clock skew) covered
 DEFAULT_GAP_PATIENCE = 10.0  # seconds an id gap is read again before it counts as a rolled-back insert
@@ -345,16 +345,34 @@ def line_text(line: dict) -> str:
             f"{line['symbol']:<10} {line['quantity']} avg {line['average_cost']} realized {line['realized_pnl']}")
 
 
-def reach_line(lost: BaseException | None) -> str:
+def reach_line(lost: BaseException | None, url: str | None = None) -> str:
     """The followed database lost (``lost``: the poll's error) or reachable again (None), as the
     monitor window's status bar and ``watch``'s stderr say it: "Database unreachable, still
-    watching: <the error's first line, any password hidden>", then "Database reachable again".
-    The monitor said "Database unreachable; the monitor keeps trying", without the why, and
-    ``watch`` "database unreachable, still watching: ..."."""
+    watching: <why, in the words every other database error is said in (describe_db_error), any
+    password hidden>", then "Database reachable again". The monitor said "Database unreachable;
+    the monitor keeps trying", without the why, and ``watch`` "database unreachable, still
+    watching: ..."; then both the driver's own repr, "(pymysql.err.OperationalError) (2013, 'Lost
+    connection to MySQL server during ...", cut off in the window's status bar, where the same
+    window's other errors said "database server unreachable at 127.0.0.1:3306 (...)"."""
     if lost is None:
         return "Database reachable again"
-    why = redact_text((str(lost).splitlines() or [type(lost).__name__])[0])
-    return f"Database unreachable, still watching: {why}"
+    return f"Database unreachable, still watching: {describe_db_error(lost, url)}"
+
+
+MONITOR_FOLLOWING = "monitor — no broker connection"
+MONITOR_FOLLOWING_TIP = "the monitor's only connection is the database it follows, read-only; it has no broker"
+
+
+def monitor_state(lost_at: datetime | None) -> str:
+    """The monitor window's connection state, in its status bar's permanent part: its only
+    connection is the database's. While that cannot be reached: since when (its panels show what
+    was read before then), its first word "disconnected" as a trading window's lost connection
+    is said (and coloured). The loss was said only as a status-bar message, which the next
+    message (an error of the same outage: Verify full chain) replaced and whose timeout then left
+    the bar blank, the window looking current while the database was still gone."""
+    if lost_at is None:
+        return MONITOR_FOLLOWING
+    return f"disconnected — database unreachable since {lost_at.astimezone(UTC):%H:%M:%S} UTC"
 
 
 def _text(value) -> str | None:

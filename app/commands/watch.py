@@ -75,7 +75,7 @@ def _follow(url: str, as_json: bool, interval: float) -> int:
             except SQLAlchemyError as exc:  # a database restart: say so once, keep looking
                 batch = None
                 if not unreachable:  # the monitor window's words (reach_line)
-                    print(f"trading-console: {reach_line(exc)}", file=sys.stderr, flush=True)
+                    print(f"trading-console: {reach_line(exc, url)}", file=sys.stderr, flush=True)
                 unreachable = True
                 continue
             if unreachable:

@@ -25,7 +25,7 @@ from app.controllers.newest import NewestAnswer
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
-from services.change_feed import FeedBatch, reach_line
+from services.change_feed import MONITOR_FOLLOWING_TIP, FeedBatch, monitor_state, reach_line
 from services.console_charts import equity_points, followed_run_caption, run_chart
 from services.domain import TradingState
 from services.history_queries import run_history
@@ -68,7 +68,8 @@ class MonitorController(QObject):
         self._chart_timer.timeout.connect(self._draw_progress)
         w = window
         status = w.connection_status
-        status.set_connection_state("monitor — no broker connection")
+        status.set_connection_state(monitor_state(None))
+        status.state_label.setToolTip(MONITOR_FOLLOWING_TIP)
         status.endpoint_label.setText("read-only")
         status.set_account(None)
         status.set_database(stack.db.redacted_url)
@@ -141,9 +142,14 @@ class MonitorController(QObject):
         return await self.follower.poll_once()
 
     def _on_reach(self, lost: Exception | None) -> None:
-        # the words of `watch` (services.change_feed.reach_line); the loss stays in view until
-        # the database answers again
-        self.window.statusBar().showMessage(reach_line(lost), 0 if lost is not None else 10_000)
+        # the words of `watch` (services.change_feed.reach_line) as a message, and the loss in the
+        # bar's permanent part until the database answers again: a later message (an error of the
+        # same outage) replaces the first, and its timeout left no word of the loss in view
+        said = reach_line(lost, self.stack.db.url)
+        status = self.window.connection_status
+        status.set_connection_state(monitor_state(None if lost is None else datetime.now(UTC)))
+        status.state_label.setToolTip(said if lost is not None else MONITOR_FOLLOWING_TIP)
+        self.window.statusBar().showMessage(said, 0 if lost is not None else 10_000)  # fitted to the state's width
 
     def _show_trading_state(self, state: TradingState) -> None:
         """HALTED by ``trading-console halt`` or another window: the badge and the blotter say so
