@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCREENSHOT_SIZE = (1600, 1000)
+MONITOR_START_RETRY_SECONDS = 2.0  # a monitor started with the database server away asks again this often
 DEMO_PORTFOLIO_VALUE = Decimal("150000")  # every demo order stays under the default 25,000 notional limit
 DEMO_SAMPLES = ("momentum_2026-11-21.json", "momentum_2026-11-20.csv")  # the screenshot's snapshot, newest first
 
@@ -185,9 +188,10 @@ class Console:
 
     async def _run_monitor(self) -> int:
         """A read-only window on the shared database: no broker, no engine, no writes."""
-        from app.composition import build_monitor_stack
-        from app.controllers.monitor import MonitorController
+        from app.composition import build_monitor_stack, monitor_db_url
+        from app.controllers.monitor import MonitorController, show_reach
         from app.main_window import MainWindow
+        from services.db.errors import is_server_unreachable
         from widgets.dialogs.errors import error_box
 
         mode = "demo" if self.demo else str(self.settings.mode)
@@ -196,15 +200,32 @@ class Console:
         window.closing.connect(self._closed.set)
         window.open_monitor_requested.connect(self._open_monitor)
         window.show()
-        try:
-            stack = await build_monitor_stack(self.settings, demo=self.demo)
-        except Exception as exc:  # noqa: BLE001 - logged (_log_startup_failure) and said in a box
-            code = _log_startup_failure("monitor start-up failed", exc, self.settings)
-            box = error_box(window, "Monitor start-up failed", _startup_message(exc, self.settings))
-            box.open()
-            await self._closed.wait()
-            return code
+        lost_at: datetime | None = None
+        while True:
+            try:
+                stack = await build_monitor_stack(self.settings, demo=self.demo)
+                break
+            except Exception as exc:  # noqa: BLE001 - logged (_log_startup_failure) and said
+                if not is_server_unreachable(exc):
+                    code = _log_startup_failure("monitor start-up failed", exc, self.settings)
+                    box = error_box(window, "Monitor start-up failed", _startup_message(exc, self.settings))
+                    box.open()
+                    await self._closed.wait()
+                    return code
+                # a server away (restarting): a read-only window can wait for it, said as a loss
+                # while following is; it gave up with a box over empty panels, "No run yet",
+                # and stayed so with the database back
+                if lost_at is None:
+                    lost_at = datetime.now(UTC)
+                    code = _log_startup_failure("monitor start-up: waiting for the database", exc, self.settings)
+                    show_reach(window, exc, monitor_db_url(self.settings, self.demo), lost_at)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), MONITOR_START_RETRY_SECONDS)
+                if self._closed.is_set():
+                    return code  # the database never answered: its exit code, as the box's
         self.monitor_controller = controller = MonitorController(window, stack)
+        if lost_at is not None:
+            show_reach(window, None, stack.db.url)
         try:
             await controller.load_initial()
             controller.start()

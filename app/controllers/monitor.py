@@ -142,14 +142,7 @@ class MonitorController(QObject):
         return await self.follower.poll_once()
 
     def _on_reach(self, lost: Exception | None) -> None:
-        # the words of `watch` (services.change_feed.reach_line) as a message, and the loss in the
-        # bar's permanent part until the database answers again: a later message (an error of the
-        # same outage) replaces the first, and its timeout left no word of the loss in view
-        said = reach_line(lost, self.stack.db.url)
-        status = self.window.connection_status
-        status.set_connection_state(monitor_state(None if lost is None else datetime.now(UTC)))
-        status.state_label.setToolTip(said if lost is not None else MONITOR_FOLLOWING_TIP)
-        self.window.statusBar().showMessage(said, 0 if lost is not None else 10_000)  # fitted to the state's width
+        show_reach(self.window, lost, self.stack.db.url)
 
     def _show_trading_state(self, state: TradingState) -> None:
         """HALTED by ``trading-console halt`` or another window: the badge and the blotter say so
@@ -230,6 +223,19 @@ class MonitorController(QObject):
     def _show_error(self, what: str, message: str) -> None:
         self.last_error = (what, message)
         self.window.statusBar().showMessage(f"{what}: {message}", 15_000)
+
+
+def show_reach(window, lost: BaseException | None, url: str, lost_at: datetime | None = None) -> None:
+    """The followed database lost (since ``lost_at``, now by default) or reachable again, in the
+    words of `watch` (services.change_feed.reach_line) as a message, and the loss in the bar's
+    permanent part until the database answers again: a later message (an error of the same
+    outage) replaces the first, and its timeout left no word of the loss in view. Also while a
+    monitor waits for the database to start up (app.main)."""
+    said = reach_line(lost, url)
+    status = window.connection_status
+    status.set_connection_state(monitor_state(None if lost is None else (lost_at or datetime.now(UTC))))
+    status.state_label.setToolTip(said if lost is not None else MONITOR_FOLLOWING_TIP)
+    window.statusBar().showMessage(said, 0 if lost is not None else 10_000)  # fitted to the state's width
 
 
 def monitor_command(args: list[str] | None = None) -> list[str]:

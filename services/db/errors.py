@@ -151,6 +151,13 @@ def _mysql_code(exc: BaseException) -> tuple[int | None, str]:
     return None, " ".join(str(original).split())
 
 
+def is_server_unreachable(exc: BaseException) -> bool:
+    """``exc`` is the database server not answering (refused, gone, timed out, the connection
+    lost): the environment of the moment, which a reader may wait out, unlike a wrong password,
+    an unknown database or a schema not upgraded."""
+    return _mysql_code(exc)[0] in _CANNOT_CONNECT
+
+
 def describe_db_error(exc: BaseException, url: str | None = None) -> str:
     """One line about ``exc`` (a SQLAlchemy/driver error) for the database at ``url``."""
     from services.db.migrate import SchemaNotCurrent

@@ -425,3 +425,50 @@ def test_a_monitor_whose_batch_fails_says_so_and_follows_the_database_on(qloop, 
             await monitor.close()
 
     run(qloop, scenario(), timeout=60)
+
+
+def test_a_monitor_started_with_the_server_away_waits_for_it(qloop, database, db_url, console_settings, monkeypatch):
+    """Walked under Xvfb: a monitor opened while the database server was away (restarting) put
+    "database server unreachable ... (Connection refused)" in a box over empty panels ("No run
+    yet", "0 fills") and stayed so after the server was back: a risk manager read an account
+    that had traded nothing. It waits now, saying so where a lost database is said, and follows
+    the database once it answers."""
+    import pymysql
+    from PySide6.QtWidgets import QMessageBox
+    from sqlalchemy.exc import OperationalError
+
+    import app.composition as composition
+    import app.main as main_module
+    from app.main import Console
+
+    real = composition.build_monitor_stack
+    asked: list[tuple[str, bool]] = []  # the state shown, and whether a box was open, at each ask
+    console = Console(replace(console_settings, db_url=db_url, profile="paper"), demo=False, monitor=True)
+
+    async def away_twice(settings, *, demo=False):
+        if console.window is not None:
+            status = console.window.connection_status.state_label.text()
+            asked.append((status, any(box.isVisible() for box in console.window.findChildren(QMessageBox))))
+        if len(asked) <= 2:
+            raise OperationalError("SELECT 1", {}, pymysql.err.OperationalError(
+                2003, "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)"))
+        return await real(settings, demo=demo)
+
+    monkeypatch.setattr(composition, "build_monitor_stack", away_twice)
+    monkeypatch.setattr(main_module, "MONITOR_START_RETRY_SECONDS", 0.05, raising=False)
+
+    async def scenario():
+        running = asyncio.ensure_future(console.run())
+        try:
+            await until_console(running, lambda: console.monitor_controller is not None
+                                and console.monitor_controller.stack.feed.polls > 0, 30, "the monitor following the feed")
+            return console.window.connection_status.state_label.text(), console.window.statusBar().currentMessage()
+        finally:
+            console.window.close()
+            assert await asyncio.wait_for(running, 20) == 0
+
+    state, message = run(qloop, scenario(), timeout=60)
+    assert len(asked) == 3
+    for shown, boxed in asked[1:]:  # while it waited: said in the bar, no box
+        assert shown.startswith("● disconnected — database unreachable since ") and not boxed, asked
+    assert state == "● monitor — no broker connection" and message == "Database reachable again"
