@@ -210,10 +210,16 @@ def test_halted_shows_beyond_the_button_and_turns_execute_off(qloop, open_consol
             assert w.risk_view.verdict_label.text().startswith("HALTED")  # not READY while nothing is sent
             # the activity log says what the state lets out, a halt as a warning (it said a bare
             # "Trading HALTED" as info, and "Trading ACTIVE" on resuming)
+            # the change feed may show the state before the halt's own answer says it (its line):
+            # the line is waited for, not assumed with the state
+            await wait_for(lambda: any(e.text.startswith("Trading HALTED") for e in w.activity_log.entries()), 10,
+                           "the halt said in the activity log")
             [halted] = [e for e in w.activity_log.entries() if e.text.startswith("Trading HALTED")]
             assert (halted.text, halted.level) == ("Trading HALTED: only cancels go out", Level.WARNING)
             w.blotter_view.halt_button.click()  # Resume
             await wait_for(lambda: w.blotter_view.trading_state is TradingState.ACTIVE, 10, "resumed")
+            await wait_for(lambda: any(e.text.startswith("Trading ACTIVE") for e in w.activity_log.entries()), 10,
+                           "the resume said in the activity log")
             [active] = [e for e in w.activity_log.entries() if e.text.startswith("Trading ACTIVE")]
             assert (active.text, active.level) == ("Trading ACTIVE: new orders and replaces go out", Level.INFO)
             assert not w.trading_state_action.isVisible()
