@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from services.audit_actions import AuditAction
 from services.db import Database
 from services.db.convert import to_audit_record
+from services.db.errors import describe_db_error, is_server_unreachable
 from services.db.lock_conflicts import is_lock_wait_timeout, retry_lock_conflicts
 from services.db.models import CHAIN_HEAD_ROW_ID, GENESIS_HASH, AuditChainHead, AuditCheckpoint
 from services.db.models import AuditLog as AuditLogRow
@@ -181,6 +182,57 @@ class AuditVerification:
             return f"Chain broken at entry {self.first_broken_id}"
         return (f"audit chain BROKEN at entry {self.first_broken_id}: {self.reason} "
                 f"({self.checked} earlier entries verified)")
+
+
+#: The audit panel's chain label: verified (green), broken or altered (red: tampering), or not
+#: verified by the last attempt (it failed or did not finish: amber, never the green of before).
+CHAIN_OK, CHAIN_BROKEN, CHAIN_UNVERIFIED = "ok", "broken", "unverified"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainVerdict:
+    """What the audit panel says of the chain: ``state`` (CHAIN_OK, CHAIN_BROKEN or
+    CHAIN_UNVERIFIED) colours ``label``; ``details`` is the whole sentence (its tooltip)."""
+
+    state: str
+    label: str
+    details: str
+
+
+class ChainVerdicts:
+    """The audit panel's verdict after each verification attempt, for the trading window and the
+    monitor alike. A verification that fails (the database gone, anything else) or does not
+    finish replaces the green "Chain verified (N entries)" with what happened and when the chain
+    was last verified: it stayed green, a tamper-evidence panel claiming a check its last attempt
+    could not make. A break shown stays shown (a break is never undone: every later walk finds
+    it again), whatever a later attempt meets."""
+
+    def __init__(self) -> None:
+        self._last: AuditVerification | None = None  # the last verification shown
+        self._last_at: datetime | None = None
+
+    def verified(self, result: AuditVerification, at: datetime | None = None) -> ChainVerdict:
+        self._last, self._last_at = result, at or datetime.now(UTC)
+        return ChainVerdict(CHAIN_OK if result.ok else CHAIN_BROKEN, result.describe(short=True), result.describe())
+
+    def not_verified(self, error: BaseException | None, url: str | None = None) -> ChainVerdict:
+        """``error``: why the attempt failed (None: it did not finish, cancelled)."""
+        last, at = self._last, self._last_at
+        if last is not None and not last.ok:
+            why = "the last attempt failed" if error is not None else "the last attempt did not finish"
+            return ChainVerdict(CHAIN_BROKEN, last.describe(short=True), f"{last.describe()} ({why})")
+        if error is None:
+            short, cause = "the check did not finish", "the verification did not finish"
+        else:
+            short = "the database is unreachable" if is_server_unreachable(error) else "the check failed"
+            cause = describe_db_error(error, url)
+        if last is None or at is None:
+            return ChainVerdict(CHAIN_UNVERIFIED, f"Chain not verified: {short}",
+                                f"audit chain not verified: {cause}; no verification has finished in this window")
+        when = f"{at.astimezone(UTC):%H:%M:%S} UTC"
+        return ChainVerdict(CHAIN_UNVERIFIED, f"Chain not verified: {short} (last verified {when}, {last.checked} entries)",
+                            f"audit chain not verified: {cause}; the last verification that finished, at {when}, "
+                            f"found {last.checked} entries intact")
 
 
 @dataclass(frozen=True, slots=True)

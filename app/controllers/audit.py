@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from app.controllers.context import ConsoleContext
 from app.controllers.newest import NewestAnswer
+from services.audit import ChainVerdict, ChainVerdicts
 
 if TYPE_CHECKING:
     from services.audit import AuditVerification
@@ -20,14 +23,48 @@ def show_verification(view: AuditView, result: AuditVerification) -> None:
     view.set_chain_state(result.ok, result.describe(short=True), result.describe())
 
 
+def _show(view: AuditView, verdict: ChainVerdict) -> None:
+    view.show_chain_verdict(verdict.state, verdict.label, verdict.details)
+
+
+class ChainShown:
+    """The audit panel's verdict on the chain, one way for the trading window and the monitor:
+    each attempt's outcome in the words of services.audit.ChainVerdicts. A verification that
+    failed or did not finish left the green "Chain verified (N entries)" of the one before.
+
+    The newest verification asked is the one shown: an older one finishing last said "verified"
+    over a newer one's "broken" (the reads run in worker threads). A break is shown whenever it
+    comes: it is never undone (a broken walk drops the checkpoint, every later one finds it
+    again), and a refresh's walk from the checkpoint asked during a full one cannot see an old
+    entry altered, so it says "verified" first."""
+
+    def __init__(self, view: AuditView, url: str | None) -> None:
+        self.view, self.url = view, url
+        self._asked = NewestAnswer()
+        self._verdicts = ChainVerdicts()
+
+    async def verify(self, reading: Awaitable[AuditVerification]) -> AuditVerification:
+        """``reading``: the verification (in a worker thread); its error, or its cancellation,
+        is shown and raised on."""
+        ticket = self._asked.ask()
+        try:
+            result = await reading
+        except (Exception, asyncio.CancelledError) as exc:
+            if self._asked.is_newest(ticket):
+                error = None if isinstance(exc, asyncio.CancelledError) else exc
+                _show(self.view, self._verdicts.not_verified(error, self.url))
+            raise
+        if self._asked.is_newest(ticket) or not result.ok:
+            _show(self.view, self._verdicts.verified(result))
+        return result
+
+
 class AuditController:
     def __init__(self, ctx: ConsoleContext) -> None:
         self.ctx = ctx
         self._last_id = 0  # the newest entry the panel shows: refreshes load only newer ones
-        # the newest verification asked is the one shown: an older one finishing last said
-        # "verified" over a newer one's "broken" (the reads run in worker threads)
-        self._verify_asked = NewestAnswer()
         view = ctx.window.audit_view
+        self.chain = ChainShown(view, ctx.stack.db.url)
         view.full_verify_requested.connect(self._on_full_verify_requested)
 
     async def load(self) -> None:
@@ -41,14 +78,7 @@ class AuditController:
                             disable=[view.full_verify_button])
 
     async def verify(self, *, full: bool = False):
-        ticket = self._verify_asked.ask()
-        result = await self.ctx.db(self.ctx.stack.audit.verify, full=full)
-        # a break is shown whenever it comes: it is never undone (a broken walk drops the checkpoint,
-        # every later one finds it again), and a refresh's walk from the checkpoint asked during a
-        # full one cannot see an old entry altered, so it says "verified" first
-        if self._verify_asked.is_newest(ticket) or not result.ok:
-            show_verification(self.ctx.window.audit_view, result)
-        return result
+        return await self.chain.verify(self.ctx.db(self.ctx.stack.audit.verify, full=full))
 
     def schedule_refresh(self, _result=None) -> None:
         """After an action (usable as a task's ``on_done``)."""

@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, QTimer
 
 from app.composition import MonitorStack
-from app.controllers.audit import show_verification
+from app.controllers.audit import ChainShown
 from app.controllers.feed import FeedFollower
 from app.controllers.history import HistoryPager
-from app.controllers.newest import NewestAnswer
 from app.controllers.positions import PositionsShown
 from app.tasks import TaskRunner
 from services import console_queries as queries
@@ -88,8 +87,9 @@ class MonitorController(QObject):
             lambda: self.runner.run(self.verify_audit(full=True), what="Verify the full audit chain",
                                     disable=[w.audit_view.full_verify_button]))
         self._verifying = False
-        # the newest verification asked is shown, and a break whenever it comes (AuditController.verify)
-        self._verify_asked = NewestAnswer()
+        # one way for both windows: the newest verification asked, a break whenever it comes, a
+        # failed or unfinished one said as such
+        self.chain = ChainShown(w.audit_view, stack.db.url)
         # the blotter and fills hold a page of the history at a time, not all of it
         self.history = HistoryPager(stack.db, w.blotter_view, w.fills_view, self.runner, parent=self)
         # the positions and their projects' names, as the trading window gives them (one way for both)
@@ -120,14 +120,10 @@ class MonitorController(QObject):
     async def verify_audit(self, *, full: bool = False):
         """The hash chain, read-only (a monitor never moves the verified checkpoint)."""
         self._verifying = True
-        ticket = self._verify_asked.ask()
         try:
-            result = await asyncio.to_thread(self.stack.audit.verify, full=full)
+            return await self.chain.verify(asyncio.to_thread(self.stack.audit.verify, full=full))
         finally:
             self._verifying = False
-        if self._verify_asked.is_newest(ticket) or not result.ok:
-            show_verification(self.window.audit_view, result)
-        return result
 
     def start(self) -> None:
         """Follow the feed until ``close``."""

@@ -59,9 +59,13 @@ class AuditView(QWidget):
         """The chain's verification as the service words it (``AuditVerification.describe``:
         ``label`` short, ``details`` the whole sentence, shown as the tooltip); ``verified``
         colours it."""
+        self.show_chain_verdict("ok" if verified else "broken", label, details)
+
+    def show_chain_verdict(self, state: str, label: str, details: str = "") -> None:
+        """``state``: "ok" (green), "broken" (red: tampering) or "unverified" (amber: the last
+        attempt failed or did not finish; services.audit.ChainVerdicts words it)."""
         self.chain_label.setText(label)
         self.chain_label.setToolTip(details)
-        state = "ok" if verified else "broken"
         self.chain_label.setProperty("state", state)
         self.chain_label.style().unpolish(self.chain_label)
         self.chain_label.style().polish(self.chain_label)
